@@ -1,0 +1,53 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { ConfigError } from '../errors.js';
+
+/** The variables a prompt template can use, as `{{name}}`. */
+export interface PromptVariables {
+  agent: string;
+  description: string;
+  /** The tools as a bullet list: `- name: description`. */
+  tools: string;
+  /** The thread in switchyard's compact format. If the template omits it, it is sent as the user message. */
+  context: string;
+}
+
+const VARIABLE = /\{\{\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\}\}/g;
+const KNOWN = new Set<string>(['agent', 'description', 'tools', 'context']);
+
+/** A prompt template loaded from a file (or given inline), checked for unknown variables. */
+export interface PromptTemplate {
+  readonly source: string;
+  readonly text: string;
+  /** Whether the template places `{{context}}` itself. */
+  readonly includesContext: boolean;
+  render(variables: PromptVariables): string;
+}
+
+/** Loads a template: a `URL` (a file next to the agent, versioned with the code) or inline text. */
+export function promptTemplate(prompt: string | URL): PromptTemplate {
+  const source = prompt instanceof URL ? fileURLToPath(prompt) : '(inline)';
+  let text: string;
+  try {
+    text = prompt instanceof URL ? readFileSync(prompt, 'utf8') : prompt;
+  } catch (error) {
+    throw new ConfigError(`cannot read prompt template ${source}`, { cause: error });
+  }
+  for (const match of text.matchAll(VARIABLE)) {
+    if (!KNOWN.has(match[1]!)) {
+      throw new ConfigError(`prompt template ${source} uses unknown variable {{${match[1]}}}; known: ${[...KNOWN].join(', ')}`);
+    }
+  }
+  return {
+    source,
+    text,
+    includesContext: /\{\{\s*context\s*\}\}/.test(text),
+    render: (variables) => text.replace(VARIABLE, (_, name: keyof PromptVariables) => variables[name]),
+  };
+}
+
+/** `sha256:` + the first 16 hex digits of the SHA-256 of the rendered prompt. */
+export function promptHash(rendered: string): string {
+  return `sha256:${createHash('sha256').update(rendered).digest('hex').slice(0, 16)}`;
+}

@@ -1,0 +1,125 @@
+import type { z } from 'zod';
+import { ConfigError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { Json } from '../thread/events.js';
+import { dropNulls, toStrictJsonSchema } from './strictSchema.js';
+
+/** What a tool's `run` receives besides its validated input. */
+export interface ToolContext {
+  readonly threadId: string;
+  readonly callId: string;
+  /** `threadId:callId`: the same on every run of one call, so side effects can be deduplicated. */
+  readonly idempotencyKey: string;
+  /** 1 on the first run of this call, 2 when an idempotent call is re-run after a restart. */
+  readonly attempt: number;
+  readonly logger: Logger;
+  /** Aborted when the tool times out or the thread is cancelled. */
+  readonly signal: AbortSignal;
+}
+
+/** What the agent does with a decided call of this tool. */
+export type ToolPolicy = 'run' | 'approval' | 'break';
+
+/** Options of {@link tool}. */
+export interface ToolOptions<TInput extends z.ZodType, TOutput> {
+  /** Letters, digits, `_` and `-`, at most 64 characters. */
+  name: string;
+  /** What the tool does, for the model. */
+  description: string;
+  /** The input schema; the model sees its strict JSON Schema and arguments are validated with it. */
+  input: TInput;
+  run: (input: z.output<TInput>, context: ToolContext) => Promise<TOutput> | TOutput;
+  /**
+   * Safe to run twice with the same idempotency key. After a crash between the journaled call and
+   * its result, an idempotent call runs again; any other asks a human what happened.
+   * @default false
+   */
+  idempotent?: boolean;
+  /**
+   * A human must approve each call before it runs (a function decides per input).
+   * @default false
+   */
+  approval?: boolean | ((input: z.output<TInput>) => boolean);
+  /**
+   * After this tool runs, its result is the agent's final output and the loop ends.
+   * @default false
+   */
+  breaksLoop?: boolean;
+  /** @default 30000 */
+  timeoutMs?: number;
+}
+
+/** A tool definition, normalized. */
+export interface Tool {
+  readonly name: string;
+  readonly description: string;
+  readonly input: z.ZodType;
+  /** Strict JSON Schema of the input. */
+  readonly parameters: Record<string, unknown>;
+  readonly idempotent: boolean;
+  readonly breaksLoop: boolean;
+  readonly timeoutMs: number;
+  needsApproval(input: unknown): boolean;
+  /** Validates raw arguments from the model: `{ success, data | error }`. */
+  parse(args: unknown): { success: true; data: unknown } | { success: false; error: string };
+  run(input: unknown, context: ToolContext): Promise<Json>;
+}
+
+export const TOOL_NAME = /^[a-zA-Z0-9_-]{1,64}$/;
+
+/**
+ * Defines a tool: a zod input schema, turned into strict JSON Schema for the model, and a `run`.
+ *
+ * @example
+ * ```ts
+ * const add = tool({
+ *   name: 'add',
+ *   description: 'Add two numbers',
+ *   input: z.object({ a: z.number(), b: z.number() }),
+ *   idempotent: true,
+ *   run: ({ a, b }) => a + b,
+ * });
+ * ```
+ */
+export function tool<TInput extends z.ZodType, TOutput>(options: ToolOptions<TInput, TOutput>): Tool {
+  const { name, description, input, idempotent = false, approval = false, breaksLoop = false, timeoutMs = 30_000 } =
+    options;
+  if (!TOOL_NAME.test(name)) throw new ConfigError(`tool name "${name}" must match ${TOOL_NAME}`);
+  if (!(timeoutMs > 0)) throw new ConfigError(`tool ${name}: timeoutMs must be positive`);
+  const parameters = toStrictJsonSchema(input);
+  if (parameters.type !== 'object') throw new ConfigError(`tool ${name}: input must be a zod object schema`);
+  return {
+    name,
+    description,
+    input,
+    parameters,
+    idempotent,
+    breaksLoop,
+    timeoutMs,
+    needsApproval: (value) => (typeof approval === 'function' ? approval(value as z.output<TInput>) : approval),
+    parse(args) {
+      let result = input.safeParse(args);
+      if (!result.success) {
+        const retry = input.safeParse(dropNulls(args));
+        if (retry.success) result = retry;
+      }
+      if (result.success) return { success: true, data: result.data };
+      return {
+        success: false,
+        error: result.error.issues
+          .map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(root)'}: ${issue.message}`)
+          .join('; '),
+      };
+    },
+    async run(value, context) {
+      const output = await options.run(value as z.output<TInput>, context);
+      return toJson(output);
+    },
+  };
+}
+
+/** Normalizes a tool's output to a JSON value (undefined -> null; Dates etc. through JSON). */
+export function toJson(value: unknown): Json {
+  if (value === undefined) return null;
+  return JSON.parse(JSON.stringify(value)) as Json;
+}

@@ -1,0 +1,36 @@
+/**
+ * Time as the runtime sees it. Injected everywhere so tests can use a simulated clock
+ * (xstate's `SimulatedClock` satisfies this interface).
+ */
+export interface Clock {
+  /** Milliseconds since the epoch. */
+  now(): number;
+  setTimeout(fn: (...args: unknown[]) => void, timeout: number): unknown;
+  clearTimeout(id: unknown): void;
+}
+
+/** The real clock: `Date.now` and the global timers. */
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  setTimeout: (fn, timeout) => setTimeout(fn, timeout),
+  clearTimeout: (id) => clearTimeout(id as NodeJS.Timeout),
+};
+
+/** Resolves after `ms` on `clock`, or rejects when `signal` aborts. */
+export function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const id = clock.setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, Math.max(0, ms));
+    function onAbort(): void {
+      clock.clearTimeout(id);
+      reject(signal?.reason);
+    }
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

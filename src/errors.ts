@@ -1,0 +1,70 @@
+/**
+ * Base class of every error switchyard throws. `name` is the subclass name and `cause` is kept.
+ *
+ * Expected outcomes (a model's invalid JSON, a bad request body) are values, not exceptions;
+ * these are for misconfiguration and system failures.
+ */
+export class SwitchyardError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** The user configured something wrong (an agent definition, an option). */
+export class ConfigError extends SwitchyardError {}
+
+/** Input from outside (an HTTP body, a trigger, a human response) failed validation. */
+export class InvalidInputError extends SwitchyardError {
+  constructor(
+    message: string,
+    /** Human-readable list of what was wrong. */
+    readonly issues: readonly string[] = [],
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** A thread, agent or request that does not exist. */
+export class NotFoundError extends SwitchyardError {
+  constructor(
+    readonly what: 'thread' | 'agent' | 'request',
+    readonly id: string,
+  ) {
+    super(`${what} not found: ${id}`);
+  }
+}
+
+/**
+ * An optimistic append lost: another writer advanced the thread first. The loser stops; it never
+ * overwrites.
+ */
+export class VersionConflictError extends SwitchyardError {
+  constructor(
+    readonly threadId: string,
+    readonly expectedVersion: number,
+    readonly actualVersion: number,
+  ) {
+    super(`thread ${threadId} is at version ${actualVersion}, expected ${expectedVersion}`);
+  }
+}
+
+/** The thread cannot take this operation in its current status (e.g. responding to a done thread). */
+export class InvalidStateError extends SwitchyardError {
+  constructor(
+    message: string,
+    readonly threadId: string,
+    readonly status: string,
+  ) {
+    super(message);
+  }
+}
+
+/** A store, bus or other system component failed. */
+export class SystemError extends SwitchyardError {}
+
+/** Type guard for switchyard errors. */
+export function isSwitchyardError(value: unknown): value is SwitchyardError {
+  return value instanceof SwitchyardError;
+}

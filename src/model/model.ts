@@ -1,0 +1,51 @@
+import type { TokenUsage } from '../thread/events.js';
+
+/** A tool as the model sees it: a name, a description and a strict JSON Schema for its arguments. */
+export interface ToolSpec {
+  readonly name: string;
+  readonly description: string;
+  readonly parameters: Record<string, unknown>;
+}
+
+/** One decision request: the rendered prompt, the rendered thread context, the tools on offer. */
+export interface ModelRequest {
+  readonly threadId: string;
+  readonly agent: string;
+  /** The rendered prompt template (the system message). */
+  readonly system: string;
+  /** The thread rendered in switchyard's compact format (the user message). */
+  readonly context: string;
+  readonly tools: readonly ToolSpec[];
+  readonly signal: AbortSignal;
+}
+
+/** What the model answered: a tool call, or text that should hold a JSON `NextStep`. */
+export interface ModelOutput {
+  readonly toolCall?: { readonly name: string; readonly arguments: string };
+  readonly text?: string;
+  readonly usage: TokenUsage;
+  /** The model that answered (as reported by the server). */
+  readonly model: string;
+}
+
+/** A model failure: an HTTP error (with status when there was one) or a timeout. */
+export interface ModelFailure {
+  readonly kind: 'http' | 'timeout';
+  readonly message: string;
+  readonly status?: number;
+}
+
+/** The model's answer as a value: failures are expected outcomes, not exceptions. */
+export type ModelResult =
+  | { readonly success: true; readonly data: ModelOutput }
+  | { readonly success: false; readonly error: ModelFailure };
+
+/**
+ * Turns a prompt and a thread's context into one structured next step. Implementations must not
+ * throw for HTTP errors or timeouts; they return `{ success: false }`.
+ */
+export interface Model {
+  /** The model's name as recorded on decision events. */
+  readonly name: string;
+  complete(request: ModelRequest): Promise<ModelResult>;
+}

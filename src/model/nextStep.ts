@@ -1,0 +1,41 @@
+import type { ModelOutput } from './model.js';
+
+/** The model's next step: an intent (a tool name) and its raw arguments. */
+export interface NextStep {
+  readonly intent: string;
+  readonly args: unknown;
+}
+
+/**
+ * Reads a `NextStep` from a model's output (factor 1): a tool call, or text holding JSON
+ * `{ "intent": ..., ...args }` or `{ "intent": ..., "args": {...} }` (fences allowed).
+ */
+export function parseNextStep(output: ModelOutput): { success: true; data: NextStep } | { success: false; error: string } {
+  if (output.toolCall) {
+    const { name, arguments: raw } = output.toolCall;
+    if (raw.trim() === '') return { success: true, data: { intent: name, args: {} } };
+    try {
+      return { success: true, data: { intent: name, args: JSON.parse(raw) as unknown } };
+    } catch {
+      return { success: false, error: `arguments of ${name} are not valid JSON: ${snippet(raw)}` };
+    }
+  }
+  if (output.text !== undefined) {
+    const text = output.text.trim().replace(/^```(?:json)?\s*/i, '').replace(/\s*```$/, '');
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      return { success: false, error: `the answer is not valid JSON: ${snippet(output.text)}` };
+    }
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) return { success: false, error: 'the answer must be a JSON object with an "intent"' };
+    const { intent, args, ...rest } = value as Record<string, unknown>;
+    if (typeof intent !== 'string' || intent === '') return { success: false, error: 'the answer has no "intent" string' };
+    return { success: true, data: { intent, args: typeof args === 'object' && args !== null ? args : rest } };
+  }
+  return { success: false, error: 'the model returned neither a tool call nor text' };
+}
+
+function snippet(text: string): string {
+  return JSON.stringify(text.length > 200 ? `${text.slice(0, 200)}…` : text);
+}

@@ -1,0 +1,309 @@
+import OpenAI, {
+  APIConnectionError,
+  APIConnectionTimeoutError,
+  APIError,
+  APIUserAbortError,
+} from 'openai';
+import type {
+  ChatCompletion,
+  ChatCompletionCreateParamsNonStreaming,
+} from 'openai/resources/chat/completions';
+import { ConfigError } from '../errors.js';
+import type { Model, ModelFailure, ModelOutput, ModelRequest, ModelResult } from './model.js';
+
+/** Options of {@link createOpenAIModel}. Every option is optional. */
+export interface OpenAIModelOptions {
+  /**
+   * The API key sent as `Authorization: Bearer`. It never appears in a failure message.
+   * When no key is found but a `baseURL` is set (a local Ollama, vLLM or llama.cpp server, which
+   * ignore the key), a placeholder key is sent.
+   * @default process.env.SWITCHYARD_MODEL_API_KEY, then process.env.OPENAI_API_KEY
+   */
+  apiKey?: string;
+  /**
+   * The OpenAI-compatible endpoint, e.g. `http://127.0.0.1:11434/v1` for Ollama.
+   * @default process.env.SWITCHYARD_MODEL_BASE_URL, then process.env.OPENAI_BASE_URL, then the
+   * SDK's default (`https://api.openai.com/v1`)
+   */
+  baseURL?: string;
+  /**
+   * The model to ask; also the {@link Model.name} recorded on decisions.
+   * @default process.env.SWITCHYARD_MODEL, then 'gpt-4o-mini'
+   */
+  model?: string;
+  /**
+   * Time allowed for one request, response body included, before it fails with kind `'timeout'`.
+   * @default 60000
+   */
+  timeoutMs?: number;
+  /**
+   * Sampling temperature. Not sent when undefined, so the server's default applies.
+   * @default undefined
+   */
+  temperature?: number;
+  /**
+   * An existing `OpenAI` client to reuse; `apiKey` and `baseURL` are then ignored. Requests are
+   * still sent with `maxRetries: 0` whatever the client's own setting.
+   * @default a new client built from `apiKey` and `baseURL`
+   */
+  client?: OpenAI;
+}
+
+/** {@link OpenAIModelOptions} after defaults: what a model actually runs with. */
+interface NormalizedOpenAIModelOptions {
+  readonly client: OpenAI;
+  readonly model: string;
+  readonly timeoutMs: number;
+  readonly temperature: number | undefined;
+  /** Strings that must never reach a failure message (the API key). */
+  readonly secrets: readonly string[];
+}
+
+const DEFAULT_MODEL = 'gpt-4o-mini';
+const DEFAULT_TIMEOUT_MS = 60_000;
+/** Sent to servers that need no key; the SDK refuses to build a client without one. */
+const PLACEHOLDER_API_KEY = 'switchyard-no-key';
+const MAX_MESSAGE_CHARS = 300;
+
+/**
+ * Builds a {@link Model} that asks an OpenAI-compatible chat completions endpoint (OpenAI, or a
+ * local Ollama, vLLM or llama.cpp server) for exactly one tool call.
+ *
+ * Each request sends the prompt as the system message and the thread context as the user message,
+ * offers the tools as strict functions with `tool_choice: 'required'` and no parallel calls, and
+ * never retries: switchyard retries itself, with the backoff recorded in the thread. HTTP errors,
+ * timeouts, aborts and malformed responses come back as `{ success: false }`; nothing is thrown.
+ *
+ * @throws {ConfigError} at construction when `timeoutMs` is not a positive number, or when no API
+ * key and no `baseURL` are configured.
+ *
+ * @example
+ * ```ts
+ * const model = createOpenAIModel({ baseURL: 'http://127.0.0.1:11434/v1', model: 'qwen2.5:7b' });
+ * const result = await model.complete(request);
+ * if (result.success) console.log(result.data.toolCall);
+ * ```
+ */
+export function createOpenAIModel(options: OpenAIModelOptions = {}): Model {
+  const config = normalizeOptions(options);
+
+  async function complete(request: ModelRequest): Promise<ModelResult> {
+    // The SDK's own timeout stops at the response headers; this deadline also covers the body.
+    const controller = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort();
+    }, config.timeoutMs);
+    const onAbort = (): void => controller.abort();
+    request.signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      if (request.signal.aborted) return failure('timeout', 'model request aborted before it was sent');
+      const completion = await config.client.chat.completions.create(buildBody(config, request), {
+        signal: controller.signal,
+        timeout: config.timeoutMs,
+        maxRetries: 0,
+      });
+      return mapCompletion(config, completion);
+    } catch (error) {
+      return { success: false, error: mapError(config, request.signal, timedOut, error) };
+    } finally {
+      clearTimeout(timer);
+      request.signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  return { name: config.model, complete };
+}
+
+function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOptions {
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
+    throw new ConfigError(`timeoutMs must be a positive number of milliseconds, got ${timeoutMs}`);
+  }
+  const model = options.model ?? env('SWITCHYARD_MODEL') ?? DEFAULT_MODEL;
+  const temperature = options.temperature;
+  // The SDK only accepts integer timeouts.
+  const wholeTimeoutMs = Math.ceil(timeoutMs);
+
+  if (options.client) {
+    const key = options.client.apiKey;
+    return {
+      client: options.client,
+      model,
+      timeoutMs: wholeTimeoutMs,
+      temperature,
+      secrets: key ? [key] : [],
+    };
+  }
+
+  const baseURL = options.baseURL ?? env('SWITCHYARD_MODEL_BASE_URL') ?? env('OPENAI_BASE_URL');
+  const configuredKey = options.apiKey ?? env('SWITCHYARD_MODEL_API_KEY') ?? env('OPENAI_API_KEY');
+  if (!configuredKey && !baseURL) {
+    throw new ConfigError(
+      'no model API key: set SWITCHYARD_MODEL_API_KEY or OPENAI_API_KEY, pass apiKey, ' +
+        'or pass baseURL for a local OpenAI-compatible server that needs no key',
+    );
+  }
+  const apiKey = configuredKey || PLACEHOLDER_API_KEY;
+  const client = new OpenAI({
+    apiKey,
+    ...(baseURL ? { baseURL } : {}),
+    maxRetries: 0,
+    timeout: wholeTimeoutMs,
+  });
+  return {
+    client,
+    model,
+    timeoutMs: wholeTimeoutMs,
+    temperature,
+    secrets: configuredKey ? [configuredKey] : [],
+  };
+}
+
+/** Reads an environment variable, treating an empty value as unset. */
+function env(name: string): string | undefined {
+  const value = process.env[name];
+  return value ? value : undefined;
+}
+
+function buildBody(
+  config: NormalizedOpenAIModelOptions,
+  request: ModelRequest,
+): ChatCompletionCreateParamsNonStreaming {
+  const body: ChatCompletionCreateParamsNonStreaming = {
+    model: config.model,
+    messages: [
+      { role: 'system', content: request.system },
+      { role: 'user', content: request.context },
+    ],
+  };
+  // OpenAI rejects tool_choice without tools, so an agent with no tools gets a plain completion.
+  if (request.tools.length > 0) {
+    body.tools = request.tools.map((tool) => ({
+      type: 'function' as const,
+      function: {
+        name: tool.name,
+        description: tool.description,
+        parameters: tool.parameters,
+        strict: true,
+      },
+    }));
+    body.tool_choice = 'required';
+    body.parallel_tool_calls = false;
+  }
+  if (config.temperature !== undefined) body.temperature = config.temperature;
+  return body;
+}
+
+function mapCompletion(config: NormalizedOpenAIModelOptions, completion: ChatCompletion): ModelResult {
+  // A misbehaving server may send anything with status 200, so nothing here trusts the SDK's types.
+  const raw: unknown = completion;
+  if (typeof raw !== 'object' || raw === null) {
+    return failure('http', `model response is not a JSON object: ${describe(raw)}`, config);
+  }
+  const choices = (raw as { choices?: unknown }).choices;
+  const first: unknown = Array.isArray(choices) ? choices[0] : undefined;
+  if (typeof first !== 'object' || first === null) {
+    const serverError = (raw as { error?: { message?: unknown } }).error?.message;
+    const detail = typeof serverError === 'string' ? `: ${serverError}` : '';
+    return failure('http', `model response has no choices${detail}`, config);
+  }
+  const message = (first as { message?: Partial<ChatCompletion.Choice['message']> }).message ?? {};
+  const usage = (raw as { usage?: Partial<ChatCompletion['usage']> }).usage;
+  const reportedModel = (raw as { model?: unknown }).model;
+  const base = {
+    usage: { prompt: tokenCount(usage?.prompt_tokens), completion: tokenCount(usage?.completion_tokens) },
+    model: typeof reportedModel === 'string' && reportedModel ? reportedModel : config.model,
+  };
+
+  const call = Array.isArray(message.tool_calls) ? message.tool_calls[0] : undefined;
+  if (call) {
+    const toolCall =
+      call.type === 'custom'
+        ? { name: String(call.custom?.name ?? ''), arguments: String(call.custom?.input ?? '') }
+        : { name: String(call.function?.name ?? ''), arguments: String(call.function?.arguments ?? '') };
+    const data: ModelOutput = { ...base, toolCall };
+    return { success: true, data };
+  }
+  const text =
+    typeof message.content === 'string'
+      ? message.content
+      : typeof message.refusal === 'string'
+        ? message.refusal
+        : '';
+  const data: ModelOutput = { ...base, text };
+  return { success: true, data };
+}
+
+function tokenCount(value: unknown): number {
+  return typeof value === 'number' && Number.isFinite(value) && value > 0 ? Math.round(value) : 0;
+}
+
+function mapError(
+  config: NormalizedOpenAIModelOptions,
+  callerSignal: AbortSignal,
+  timedOut: boolean,
+  error: unknown,
+): ModelFailure {
+  // Checked first: an abort surfaces as APIUserAbortError, a DOMException or a body-read error.
+  if (callerSignal.aborted) return failureOf('timeout', 'model request aborted by the caller');
+  if (timedOut || error instanceof APIConnectionTimeoutError) {
+    return failureOf('timeout', `model request timed out after ${config.timeoutMs}ms`);
+  }
+  if (error instanceof APIUserAbortError) return failureOf('timeout', 'model request aborted');
+  if (error instanceof APIConnectionError) {
+    const code = causeCode(error);
+    return failureOf('http', clean(config, `${error.message}${code ? ` (${code})` : ''}`));
+  }
+  if (error instanceof APIError && typeof error.status === 'number') {
+    // The SDK's message is "<status> <server message>"; headers are never included.
+    const message = error.message.startsWith(String(error.status))
+      ? error.message
+      : `${error.status} ${error.message}`;
+    return { kind: 'http', status: error.status, message: clean(config, message) };
+  }
+  if (error instanceof SyntaxError) {
+    return failureOf('http', clean(config, `model response is not valid JSON: ${error.message}`));
+  }
+  const text = error instanceof Error ? `${error.name}: ${error.message}` : describe(error);
+  return failureOf('http', clean(config, `model request failed: ${text}`));
+}
+
+/** The first `code` (e.g. ECONNREFUSED) in an error's cause chain. */
+function causeCode(error: unknown): string | undefined {
+  let current: unknown = error;
+  for (let depth = 0; depth < 6 && typeof current === 'object' && current !== null; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string' && code) return code;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+/** Removes secrets and truncates, so a failure message is safe to store in a thread. */
+function clean(config: NormalizedOpenAIModelOptions, message: string): string {
+  let result = message;
+  for (const secret of config.secrets) result = result.split(secret).join('[redacted]');
+  return result.length > MAX_MESSAGE_CHARS ? `${result.slice(0, MAX_MESSAGE_CHARS - 1)}…` : result;
+}
+
+function describe(value: unknown): string {
+  try {
+    return String(JSON.stringify(value)).slice(0, MAX_MESSAGE_CHARS);
+  } catch {
+    return String(value).slice(0, MAX_MESSAGE_CHARS);
+  }
+}
+
+function failureOf(kind: ModelFailure['kind'], message: string): ModelFailure {
+  return { kind, message };
+}
+
+function failure(
+  kind: ModelFailure['kind'],
+  message: string,
+  config?: NormalizedOpenAIModelOptions,
+): ModelResult {
+  return { success: false, error: failureOf(kind, config ? clean(config, message) : message) };
+}

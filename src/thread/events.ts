@@ -1,0 +1,193 @@
+import { z } from 'zod';
+
+/** JSON value: what every payload in a thread must be, so threads serialize losslessly. */
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+export const jsonSchema: z.ZodType<Json> = z.lazy(() =>
+  z.union([
+    z.null(),
+    z.boolean(),
+    z.number().refine(Number.isFinite, 'must be a finite number'),
+    z.string(),
+    z.array(jsonSchema),
+    z.record(z.string(), jsonSchema),
+  ]),
+);
+
+/** Names of the built-in human-contact intents. */
+export const REQUEST_HUMAN_INPUT = 'request_human_input';
+export const DONE_FOR_NOW = 'done_for_now';
+export const BUILTIN_INTENTS: readonly string[] = [REQUEST_HUMAN_INPUT, DONE_FOR_NOW];
+
+export const tokenUsageSchema = z.object({
+  prompt: z.number().int().nonnegative(),
+  completion: z.number().int().nonnegative(),
+});
+
+/** Where a thread's trigger came from; replies go back there. */
+export const sourceSchema = z.object({
+  kind: z.enum(['typescript', 'http', 'nats', 'cli', 'webhook', 'pipeline']),
+  /** A subject or URL the final output is sent to. */
+  replyTo: z.string().optional(),
+  /** The trigger's id (NATS msg id, HTTP idempotency key). */
+  triggerId: z.string().optional(),
+  /** The parent thread when launched by a pipeline. */
+  parentId: z.string().optional(),
+});
+
+export const inputDataSchema = z.object({ input: jsonSchema, source: sourceSchema.optional() });
+export const prefetchDataSchema = z.object({
+  name: z.string(),
+  ok: z.boolean(),
+  result: jsonSchema.optional(),
+  error: z.string().optional(),
+});
+export const decisionDataSchema = z.object({
+  callId: z.string(),
+  step: z.number().int().positive(),
+  intent: z.string(),
+  args: z.record(z.string(), jsonSchema),
+  model: z.string(),
+  promptHash: z.string(),
+  tokens: tokenUsageSchema,
+  latencyMs: z.number().nonnegative(),
+});
+export const toolCallDataSchema = z.object({
+  callId: z.string(),
+  tool: z.string(),
+  args: z.record(z.string(), jsonSchema),
+  idempotencyKey: z.string(),
+  attempt: z.number().int().positive(),
+});
+export const toolResultDataSchema = z.object({
+  callId: z.string(),
+  tool: z.string(),
+  result: jsonSchema,
+  durationMs: z.number().nonnegative(),
+});
+
+export const errorKindSchema = z.enum([
+  'model_http',
+  'model_timeout',
+  'invalid_json',
+  'unknown_intent',
+  'invalid_args',
+  'tool_error',
+  'tool_timeout',
+  'prefetch_error',
+]);
+export type ErrorKind = z.infer<typeof errorKindSchema>;
+
+export const errorDataSchema = z.object({
+  kind: errorKindSchema,
+  message: z.string(),
+  callId: z.string().optional(),
+  tool: z.string().optional(),
+  /** Consecutive errors including this one. */
+  attempt: z.number().int().positive(),
+  /** When the agent may decide again (ISO time); absent when this error escalates. */
+  retryAt: z.string().optional(),
+  tokens: tokenUsageSchema.optional(),
+});
+
+export const humanRequestKindSchema = z.enum(['input', 'approval', 'escalation', 'interrupted']);
+export type HumanRequestKind = z.infer<typeof humanRequestKindSchema>;
+export const urgencySchema = z.enum(['low', 'medium', 'high']);
+export const responseFormatSchema = z.enum(['free_text', 'yes_no', 'multiple_choice']);
+
+export const humanRequestDataSchema = z.object({
+  requestId: z.string(),
+  kind: humanRequestKindSchema,
+  question: z.string(),
+  context: z.string().optional(),
+  urgency: urgencySchema,
+  format: responseFormatSchema,
+  choices: z.array(z.string()).optional(),
+  /** For approval and interrupted requests: the tool call in question. */
+  callId: z.string().optional(),
+  tool: z.string().optional(),
+  args: z.record(z.string(), jsonSchema).optional(),
+});
+export const humanResponseDataSchema = z.object({
+  requestId: z.string(),
+  /** Approval requests: approve or deny. Interrupted calls: true runs the tool again. */
+  approved: z.boolean().optional(),
+  /** Free text, a yes/no or one of the choices. */
+  answer: z.string().optional(),
+  comment: z.string().optional(),
+  by: z.string().optional(),
+});
+export const controlDataSchema = z.object({
+  action: z.enum(['pause', 'resume', 'cancel']),
+  reason: z.string().optional(),
+  by: z.string().optional(),
+});
+export const finalDataSchema = z.object({ output: jsonSchema });
+export const escalationDataSchema = z.object({
+  reason: z.enum(['max_consecutive_errors', 'max_steps']),
+  message: z.string(),
+  requestId: z.string(),
+});
+export const failedDataSchema = z.object({ reason: z.string() });
+
+const eventBase = { seq: z.number().int().positive(), at: z.string() };
+
+/** Every event a thread can hold, discriminated by `type`. */
+export const eventSchema = z.discriminatedUnion('type', [
+  z.object({ ...eventBase, type: z.literal('input'), data: inputDataSchema }),
+  z.object({ ...eventBase, type: z.literal('prefetch'), data: prefetchDataSchema }),
+  z.object({ ...eventBase, type: z.literal('decision'), data: decisionDataSchema }),
+  z.object({ ...eventBase, type: z.literal('tool_call'), data: toolCallDataSchema }),
+  z.object({ ...eventBase, type: z.literal('tool_result'), data: toolResultDataSchema }),
+  z.object({ ...eventBase, type: z.literal('error'), data: errorDataSchema }),
+  z.object({ ...eventBase, type: z.literal('human_request'), data: humanRequestDataSchema }),
+  z.object({ ...eventBase, type: z.literal('human_response'), data: humanResponseDataSchema }),
+  z.object({ ...eventBase, type: z.literal('control'), data: controlDataSchema }),
+  z.object({ ...eventBase, type: z.literal('final'), data: finalDataSchema }),
+  z.object({ ...eventBase, type: z.literal('escalation'), data: escalationDataSchema }),
+  z.object({ ...eventBase, type: z.literal('failed'), data: failedDataSchema }),
+]);
+
+/** One entry of a thread's append-only log. */
+export type ThreadEvent = z.infer<typeof eventSchema>;
+export type EventType = ThreadEvent['type'];
+/** The event of a given type. */
+export type EventOf<T extends EventType> = Extract<ThreadEvent, { type: T }>;
+/** An event before the log assigns its `seq` and `at`. */
+export type NewEvent = { [T in EventType]: { type: T; data: EventOf<T>['data'] } }[EventType];
+export type HumanRequest = EventOf<'human_request'>['data'];
+export type HumanResponse = EventOf<'human_response'>['data'];
+export type TokenUsage = z.infer<typeof tokenUsageSchema>;
+export type Source = z.infer<typeof sourceSchema>;
+
+export const EVENT_TYPES: readonly EventType[] = [
+  'input',
+  'prefetch',
+  'decision',
+  'tool_call',
+  'tool_result',
+  'error',
+  'human_request',
+  'human_response',
+  'control',
+  'final',
+  'escalation',
+  'failed',
+];
+
+/** A thread: an id, the agent that runs it, and its events. Nothing else is state. */
+export interface Thread {
+  readonly id: string;
+  readonly agent: string;
+  readonly events: readonly ThreadEvent[];
+}
+
+export const threadSchema = z.object({
+  id: z.string().min(1),
+  agent: z.string().min(1),
+  events: z.array(eventSchema),
+});
+
+/** The version of a thread: the seq of its last event (0 when empty). */
+export function versionOf(thread: Thread): number {
+  return thread.events.length === 0 ? 0 : thread.events[thread.events.length - 1]!.seq;
+}

@@ -1,0 +1,58 @@
+import { z } from 'zod';
+import type { HumanRequest, HumanResponse } from './events.js';
+
+/** A human's response as it arrives from outside (HTTP body, NATS payload, CLI flags). */
+export const humanResponseInputSchema = z
+  .object({
+    requestId: z.string().min(1).max(200),
+    approved: z.boolean().optional(),
+    answer: z.string().max(20_000).optional(),
+    comment: z.string().max(20_000).optional(),
+    by: z.string().max(200).optional(),
+  })
+  .strict();
+
+/** Why a response was refused. */
+export type ResponseRefusal = 'no_pending_request' | 'stale_request' | 'invalid_response';
+
+/**
+ * Checks a response against the open request: it must name the open request's id (so a stale or
+ * forged answer cannot resume a thread) and fit the request's kind and format. Returns the response
+ * to record (a yes/no answer given as `approved` is normalized to `answer`).
+ */
+export function validateResponse(
+  request: HumanRequest | null,
+  response: HumanResponse,
+): { success: true; data: HumanResponse } | { success: false; code: ResponseRefusal; error: string } {
+  if (request === null) return { success: false, code: 'no_pending_request', error: 'the thread is not waiting for a human' };
+  if (request.requestId !== response.requestId) {
+    return {
+      success: false,
+      code: 'stale_request',
+      error: `request ${response.requestId} is not the open request of this thread`,
+    };
+  }
+  const invalid = (error: string) => ({ success: false as const, code: 'invalid_response' as const, error });
+  switch (request.kind) {
+    case 'approval':
+    case 'interrupted':
+      if (typeof response.approved !== 'boolean') return invalid(`a ${request.kind} request needs "approved": true or false`);
+      return { success: true, data: response };
+    case 'escalation':
+      if (response.approved === false) return { success: true, data: response };
+      if (!response.answer?.trim()) return invalid('an escalation needs an "answer" with guidance (or "approved": false to stop the agent)');
+      return { success: true, data: response };
+    case 'input': {
+      if (request.format === 'yes_no') {
+        const answer = response.answer?.trim().toLowerCase() ?? (response.approved === undefined ? undefined : response.approved ? 'yes' : 'no');
+        if (answer !== 'yes' && answer !== 'no') return invalid('this request needs a yes or no answer');
+        return { success: true, data: { ...response, answer } };
+      }
+      if (!response.answer?.trim()) return invalid('this request needs an "answer"');
+      if (request.format === 'multiple_choice' && request.choices && !request.choices.includes(response.answer)) {
+        return invalid(`the answer must be one of: ${request.choices.join(', ')}`);
+      }
+      return { success: true, data: response };
+    }
+  }
+}

@@ -1,0 +1,246 @@
+import {
+  BUILTIN_INTENTS,
+  type HumanRequest,
+  type Json,
+  type Thread,
+  type ThreadEvent,
+} from './events.js';
+
+/** A thread's status, always derived from its events. */
+export type ThreadStatus =
+  | 'running'
+  | 'awaiting_human'
+  | 'backing_off'
+  | 'paused'
+  | 'done'
+  | 'failed'
+  | 'escalated'
+  | 'cancelled';
+
+export const THREAD_STATUSES: readonly ThreadStatus[] = [
+  'running',
+  'awaiting_human',
+  'backing_off',
+  'paused',
+  'done',
+  'failed',
+  'escalated',
+  'cancelled',
+];
+
+/** Statuses a thread never leaves. */
+export const TERMINAL_STATUSES: readonly ThreadStatus[] = ['done', 'failed', 'cancelled'];
+
+/** A tool call the model decided on that has not produced a result yet. */
+export interface PendingCall {
+  readonly callId: string;
+  readonly tool: string;
+  readonly args: Record<string, Json>;
+  /** A tool_call event was journaled (the tool started) and no result followed. */
+  readonly started: boolean;
+  /** How many tool_call events were journaled for this call. */
+  readonly attempts: number;
+  /** An approval request for this call was answered with approval. */
+  readonly approved: boolean;
+  /** A human answered an interrupted-call request with "run it again". */
+  readonly retryApproved: boolean;
+}
+
+/**
+ * Everything the runtime needs to know about a thread, folded from its events by {@link reduceState}.
+ * Never stored: recomputed from the log.
+ */
+export interface ThreadState {
+  readonly version: number;
+  readonly terminal: 'done' | 'failed' | 'cancelled' | null;
+  readonly paused: boolean;
+  /** Decisions since the start or since a human answered the last escalation. */
+  readonly steps: number;
+  /** Decisions over the whole thread. */
+  readonly totalSteps: number;
+  /** Errors since the last success (tool result, human response, prefetch). */
+  readonly consecutiveErrors: number;
+  /** The open human request, if any. */
+  readonly pendingRequest: HumanRequest | null;
+  readonly pendingCall: PendingCall | null;
+  /** Epoch ms until which the agent backs off, if it is backing off. */
+  readonly backoffUntil: number | null;
+  /** Names of prefetch steps already recorded. */
+  readonly prefetched: readonly string[];
+  readonly output: Json | undefined;
+  readonly failure: string | undefined;
+  /** Seq of the last event that reset the error count; errors before it are resolved. */
+  readonly resolvedBefore: number;
+  readonly createdAt: string | undefined;
+  readonly updatedAt: string | undefined;
+}
+
+export const initialState: ThreadState = {
+  version: 0,
+  terminal: null,
+  paused: false,
+  steps: 0,
+  totalSteps: 0,
+  consecutiveErrors: 0,
+  pendingRequest: null,
+  pendingCall: null,
+  backoffUntil: null,
+  prefetched: [],
+  output: undefined,
+  failure: undefined,
+  resolvedBefore: 0,
+  createdAt: undefined,
+  updatedAt: undefined,
+};
+
+/** The pure reducer over one event: `reduceState(state, event) -> state`. */
+export function reduceState(state: ThreadState, event: ThreadEvent): ThreadState {
+  const base: ThreadState = {
+    ...state,
+    version: event.seq,
+    createdAt: state.createdAt ?? event.at,
+    updatedAt: event.at,
+  };
+  if (state.terminal !== null) return base;
+  switch (event.type) {
+    case 'input':
+      return base;
+    case 'prefetch':
+      return event.data.ok
+        ? {
+            ...base,
+            prefetched: [...state.prefetched, event.data.name],
+            consecutiveErrors: 0,
+            resolvedBefore: event.seq,
+          }
+        : { ...base, prefetched: [...state.prefetched, event.data.name] };
+    case 'decision': {
+      const isTool = !BUILTIN_INTENTS.includes(event.data.intent);
+      return {
+        ...base,
+        steps: state.steps + 1,
+        totalSteps: state.totalSteps + 1,
+        backoffUntil: null,
+        pendingCall: isTool
+          ? {
+              callId: event.data.callId,
+              tool: event.data.intent,
+              args: event.data.args,
+              started: false,
+              attempts: 0,
+              approved: false,
+              retryApproved: false,
+            }
+          : null,
+      };
+    }
+    case 'tool_call':
+      return {
+        ...base,
+        backoffUntil: null,
+        pendingCall:
+          state.pendingCall && state.pendingCall.callId === event.data.callId
+            ? { ...state.pendingCall, started: true, attempts: state.pendingCall.attempts + 1, retryApproved: false }
+            : state.pendingCall,
+      };
+    case 'tool_result':
+      return {
+        ...base,
+        pendingCall: state.pendingCall?.callId === event.data.callId ? null : state.pendingCall,
+        consecutiveErrors: 0,
+        resolvedBefore: event.seq,
+      };
+    case 'error': {
+      const clearsCall = event.data.callId !== undefined && state.pendingCall?.callId === event.data.callId;
+      return {
+        ...base,
+        consecutiveErrors: state.consecutiveErrors + 1,
+        pendingCall: clearsCall ? null : state.pendingCall,
+        backoffUntil: event.data.retryAt === undefined ? null : Date.parse(event.data.retryAt),
+      };
+    }
+    case 'human_request':
+      return { ...base, pendingRequest: event.data };
+    case 'human_response':
+      return reduceResponse(base, state, event.data.requestId, event.data.approved, event.seq);
+    case 'control':
+      if (event.data.action === 'cancel') return { ...base, terminal: 'cancelled', pendingRequest: null };
+      return { ...base, paused: event.data.action === 'pause' };
+    case 'final':
+      return { ...base, terminal: 'done', output: event.data.output, pendingCall: null, pendingRequest: null };
+    case 'escalation':
+      return { ...base, backoffUntil: null };
+    case 'failed':
+      return { ...base, terminal: 'failed', failure: event.data.reason, pendingRequest: null };
+  }
+}
+
+function reduceResponse(
+  base: ThreadState,
+  state: ThreadState,
+  requestId: string,
+  approved: boolean | undefined,
+  seq: number,
+): ThreadState {
+  const request = state.pendingRequest;
+  // A response to anything but the open request changes nothing (stale or forged answers are
+  // rejected before they are appended; this keeps the reducer total).
+  if (request === null || request.requestId !== requestId) return base;
+  const answered: ThreadState = {
+    ...base,
+    pendingRequest: null,
+    consecutiveErrors: 0,
+    resolvedBefore: seq,
+  };
+  switch (request.kind) {
+    case 'input':
+      return answered;
+    case 'approval': {
+      const call = state.pendingCall;
+      if (call === null || call.callId !== request.callId) return answered;
+      return approved === true
+        ? { ...answered, pendingCall: { ...call, approved: true } }
+        : { ...answered, pendingCall: null };
+    }
+    case 'interrupted': {
+      const call = state.pendingCall;
+      if (call === null || call.callId !== request.callId) return answered;
+      return approved === true
+        ? { ...answered, pendingCall: { ...call, started: false, retryApproved: true } }
+        : { ...answered, pendingCall: null };
+    }
+    case 'escalation':
+      if (approved === false) {
+        return { ...answered, terminal: 'failed', failure: 'a human stopped the agent after an escalation' };
+      }
+      return { ...answered, steps: 0 };
+  }
+}
+
+/** Folds a whole thread (or any list of events) into its state. */
+export function deriveState(events: readonly ThreadEvent[]): ThreadState {
+  let state = initialState;
+  for (const event of events) state = reduceState(state, event);
+  return state;
+}
+
+/** The status a state shows to users. */
+export function statusOf(state: ThreadState): ThreadStatus {
+  if (state.terminal !== null) return state.terminal;
+  if (state.paused) return 'paused';
+  if (state.pendingRequest !== null) {
+    return state.pendingRequest.kind === 'escalation' ? 'escalated' : 'awaiting_human';
+  }
+  if (state.backoffUntil !== null) return 'backing_off';
+  return 'running';
+}
+
+/** The derived status of a thread. */
+export function threadStatus(thread: Thread): ThreadStatus {
+  return statusOf(deriveState(thread.events));
+}
+
+/** Type guard for status strings from outside (query strings, CLI flags). */
+export function isThreadStatus(value: unknown): value is ThreadStatus {
+  return typeof value === 'string' && (THREAD_STATUSES as readonly string[]).includes(value);
+}

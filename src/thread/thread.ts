@@ -1,0 +1,29 @@
+import { InvalidInputError } from '../errors.js';
+import { eventSchema, versionOf, type NewEvent, type Thread, type ThreadEvent } from './events.js';
+
+/**
+ * `reduce(thread, event) -> thread`: appends one event, checking that its seq continues the log.
+ * Pure: the input thread is not modified.
+ */
+export function reduce(thread: Thread, event: ThreadEvent): Thread {
+  const expected = versionOf(thread) + 1;
+  if (event.seq !== expected) {
+    throw new InvalidInputError(`event seq ${event.seq} does not continue thread ${thread.id} (expected ${expected})`);
+  }
+  return { ...thread, events: [...thread.events, event] };
+}
+
+/** Stamps new events with consecutive seqs after `version` and the time `at`. */
+export function stampEvents(version: number, events: readonly NewEvent[], at: string): ThreadEvent[] {
+  return events.map((event, index) => ({ ...event, seq: version + index + 1, at }) as ThreadEvent);
+}
+
+/** Validates events read from outside (a file, a KV bucket) with the zod schemas. */
+export function parseEvents(value: unknown): { success: true; data: ThreadEvent[] } | { success: false; error: string } {
+  const result = eventSchema.array().safeParse(value);
+  if (!result.success) return { success: false, error: result.error.message };
+  for (let i = 0; i < result.data.length; i++) {
+    if (result.data[i]!.seq !== i + 1) return { success: false, error: `event ${i} has seq ${result.data[i]!.seq}` };
+  }
+  return { success: true, data: result.data };
+}

@@ -1,0 +1,459 @@
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import OpenAI from 'openai';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { ConfigError } from '../../src/errors.js';
+import type { ModelRequest, ModelResult, ToolSpec } from '../../src/model/model.js';
+import { createOpenAIModel } from '../../src/model/openaiModel.js';
+import {
+  benchHandler,
+  scriptedHandler,
+  startFakeOpenAI,
+  type ChatRequestBody,
+  type FakeOpenAI,
+  type FakeReply,
+} from '../support/fakeOpenAIServer.js';
+
+const API_KEY = 'sk-test-secret-123';
+
+const addTool: ToolSpec = {
+  name: 'add',
+  description: 'Adds two numbers.',
+  parameters: {
+    type: 'object',
+    properties: { a: { type: 'number' }, b: { type: 'number' } },
+    required: ['a', 'b'],
+    additionalProperties: false,
+  },
+};
+
+function request(overrides: Partial<ModelRequest> = {}): ModelRequest {
+  return {
+    threadId: 't-1',
+    agent: 'calculator',
+    system: 'You are a calculator.',
+    context: '<input>add 1 and 2</input>',
+    tools: [addTool],
+    signal: new AbortController().signal,
+    ...overrides,
+  };
+}
+
+const servers: FakeOpenAI[] = [];
+async function fake(replies: FakeReply[]): Promise<FakeOpenAI> {
+  const server = await startFakeOpenAI(scriptedHandler(replies));
+  servers.push(server);
+  return server;
+}
+
+afterEach(async () => {
+  vi.unstubAllEnvs();
+  await Promise.all(servers.splice(0).map((server) => server.close()));
+});
+
+function expectFailure(result: ModelResult) {
+  expect(result.success).toBe(false);
+  if (result.success) throw new Error('expected a failure');
+  expect(result.error.message).not.toContain(API_KEY);
+  expect(result.error.message.length).toBeLessThanOrEqual(300);
+  return result.error;
+}
+
+/** A port on 127.0.0.1 that nothing listens on. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+describe('createOpenAIModel', () => {
+  it('returns the first tool call with usage and the server-reported model', async () => {
+    const server = await fake([{ toolCall: { name: 'add', arguments: '{"a":1,"b":2}' } }]);
+    const model = createOpenAIModel({ baseURL: server.baseURL, apiKey: API_KEY, model: 'my-model' });
+
+    const result = await model.complete(request());
+
+    expect(model.name).toBe('my-model');
+    expect(result.success).toBe(true);
+    if (!result.success) return;
+    expect(result.data.toolCall).toEqual({ name: 'add', arguments: '{"a":1,"b":2}' });
+    expect(result.data.text).toBeUndefined();
+    expect(result.data.model).toBe('fake-model');
+    expect(result.data.usage.prompt).toBeGreaterThan(0);
+    expect(result.data.usage.completion).toBeGreaterThan(0);
+  });
+
+  it('returns tool arguments unparsed, even when they are not JSON', async () => {
+    const server = await fake([{ toolCall: { name: 'add', arguments: '{"a":1,' } }]);
+    const model = createOpenAIModel({ baseURL: server.baseURL, apiKey: API_KEY });
+    const result = await model.complete(request());
+    expect(result).toMatchObject({ success: true, data: { toolCall: { arguments: '{"a":1,' } } });
+  });
+
+  it('returns a text answer when there is no tool call', async () => {
+    const server = await fake([{ content: '{"intent":"done_for_now"}' }]);
+    const model = createOpenAIModel({ baseURL: server.baseURL, apiKey: API_KEY });
+
+    const result = await model.complete(request());
+
+    expect(result).toMatchObject({ success: true, data: { text: '{"intent":"done_for_now"}' } });
+    if (result.success) expect(result.data.toolCall).toBeUndefined();
+  });
+
+  it('sends the prompt, context and strict tools with tool_choice required', async () => {
+    const server = await fake([{ content: 'ok' }]);
+    const model = createOpenAIModel({ baseURL: server.baseURL, apiKey: API_KEY, model: 'my-model' });
+
+    await model.complete(request());
+
+    expect(server.requests).toHaveLength(1);
+    const body = server.requests[0] as ChatRequestBody;
+    expect(body.model).toBe('my-model');
+    expect(body.messages).toEqual([
+      { role: 'system', content: 'You are a calculator.' },
+      { role: 'user', content: '<input>add 1 and 2</input>' },
+    ]);
+    expect(body.tools).toEqual([
+      {
+        type: 'function',
+        function: {
+          name: 'add',
+          description: 'Adds two numbers.',
+          parameters: addTool.parameters,
+          strict: true,
+        },
+      },
+    ]);
+    expect(body.tool_choice).toBe('required');
+    expect(body.parallel_tool_calls).toBe(false);
+    expect('temperature' in body).toBe(false);
+  });
+
+  it('sends temperature only when set', async () => {
+    const server = await fake([{ content: 'ok' }]);
+    const model = createOpenAIModel({ baseURL: server.baseURL, apiKey: API_KEY, temperature: 0 });
+    await model.complete(request());
+    expect(server.requests[0]?.temperature).toBe(0);
+  });
+
+  it('omits tool_choice when no tools are offered', async () => {
+    const server = await fake([{ content: 'ok' }]);
+    const model = createOpenAIModel({ baseURL: server.baseURL, apiKey: API_KEY });
+    await model.complete(request({ tools: [] }));
+    expect(server.requests[0]?.tools).toBeUndefined();
+    expect(server.requests[0]?.tool_choice).toBeUndefined();
+  });
+
+  it.each([500, 429, 400])('maps HTTP %i to an http failure with that status, without retrying', async (status) => {
+    const server = await fake([
+      { status, message: `boom ${status}` },
+      { content: 'a retry would get this' },
+    ]);
+    const model = createOpenAIModel({ baseURL: server.baseURL, apiKey: API_KEY });
+
+    const error = expectFailure(await model.complete(request()));
+
+    expect(error).toMatchObject({ kind: 'http', status });
+    expect(error.message).toContain(String(status));
+    expect(error.message).toContain(`boom ${status}`);
+    expect(server.requests).toHaveLength(1);
+  });
+
+  it('keeps http failure messages short', async () => {
+    const server = await fake([{ status: 502, message: 'x'.repeat(5000) }]);
+    const model = createOpenAIModel({ baseURL: server.baseURL, apiKey: API_KEY });
+    const error = expectFailure(await model.complete(request()));
+    expect(error).toMatchObject({ kind: 'http', status: 502 });
+    expect(error.message.length).toBeLessThanOrEqual(300);
+  });
+
+  it('never puts the API key in a failure message, even when the server echoes it', async () => {
+    const server = await fake([{ status: 401, message: `Incorrect API key provided: ${API_KEY}` }]);
+    const model = createOpenAIModel({ baseURL: server.baseURL, apiKey: API_KEY });
+    const error = expectFailure(await model.complete(request()));
+    expect(error).toMatchObject({ kind: 'http', status: 401 });
+    expect(error.message).toContain('[redacted]');
+  });
+
+  it('times out a server that never answers', async () => {
+    const server = await fake([{ hang: true }]);
+    const model = createOpenAIModel({ baseURL: server.baseURL, apiKey: API_KEY, timeoutMs: 200 });
+
+    const error = expectFailure(await model.complete(request()));
+
+    expect(error.kind).toBe('timeout');
+    expect(error.status).toBeUndefined();
+    expect(error.message).toContain('200ms');
+  });
+
+  it('times out a server that sends headers but never finishes the body', async () => {
+    const stall = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"id":"chatcmpl-1",');
+    });
+    await new Promise<void>((resolve) => stall.listen(0, '127.0.0.1', resolve));
+    const { port } = stall.address() as AddressInfo;
+    try {
+      const model = createOpenAIModel({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: API_KEY, timeoutMs: 200 });
+      const error = expectFailure(await model.complete(request()));
+      expect(error.kind).toBe('timeout');
+    } finally {
+      stall.closeAllConnections();
+      await new Promise<void>((resolve) => stall.close(() => resolve()));
+    }
+  });
+
+  it('returns a failure when the signal is aborted before the request', async () => {
+    const server = await fake([{ content: 'ok' }]);
+    const model = createOpenAIModel({ baseURL: server.baseURL, apiKey: API_KEY });
+    const controller = new AbortController();
+    controller.abort();
+
+    const error = expectFailure(await model.complete(request({ signal: controller.signal })));
+
+    expect(error.kind).toBe('timeout');
+    expect(error.message).toMatch(/aborted/);
+    expect(server.requests).toHaveLength(0);
+  });
+
+  it('returns a failure when the signal is aborted during the request', async () => {
+    const server = await fake([{ hang: true }]);
+    const model = createOpenAIModel({ baseURL: server.baseURL, apiKey: API_KEY });
+    const controller = new AbortController();
+
+    const pending = model.complete(request({ signal: controller.signal }));
+    await vi.waitFor(() => expect(server.requests).toHaveLength(1));
+    controller.abort();
+
+    const error = expectFailure(await pending);
+    expect(error.kind).toBe('timeout');
+    expect(error.message).toMatch(/aborted/);
+  });
+
+  it('maps a refused connection to an http failure without status', async () => {
+    const port = await closedPort();
+    const model = createOpenAIModel({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: API_KEY });
+
+    const error = expectFailure(await model.complete(request()));
+
+    expect(error.kind).toBe('http');
+    expect(error.status).toBeUndefined();
+    expect(error.message).toContain('ECONNREFUSED');
+  });
+
+  it('maps a broken JSON body to a failure', async () => {
+    const server = await fake([{ raw: '{"id": "chatcmpl-1", "choices": [' }]);
+    const model = createOpenAIModel({ baseURL: server.baseURL, apiKey: API_KEY });
+    const error = expectFailure(await model.complete(request()));
+    expect(error.kind).toBe('http');
+    expect(error.message).toMatch(/JSON/);
+  });
+
+  it('maps a broken JSON error body to an http failure with status', async () => {
+    const server = await fake([{ raw: '<html>bad gateway', status: 502 }]);
+    const model = createOpenAIModel({ baseURL: server.baseURL, apiKey: API_KEY });
+    const error = expectFailure(await model.complete(request()));
+    expect(error).toMatchObject({ kind: 'http', status: 502 });
+  });
+
+  it('maps a response without choices to an http failure', async () => {
+    const server = await fake([
+      { raw: JSON.stringify({ id: 'x', object: 'chat.completion', model: 'fake-model', choices: [] }) },
+    ]);
+    const model = createOpenAIModel({ baseURL: server.baseURL, apiKey: API_KEY });
+    const error = expectFailure(await model.complete(request()));
+    expect(error.kind).toBe('http');
+    expect(error.message).toMatch(/no choices/);
+  });
+
+  it('reports zero usage and the configured model when the server omits them', async () => {
+    const server = await fake([
+      {
+        raw: JSON.stringify({
+          choices: [{ index: 0, message: { role: 'assistant', content: 'hi' }, finish_reason: 'stop' }],
+        }),
+      },
+    ]);
+    const model = createOpenAIModel({ baseURL: server.baseURL, apiKey: API_KEY, model: 'configured' });
+    const result = await model.complete(request());
+    expect(result).toEqual({
+      success: true,
+      data: { text: 'hi', usage: { prompt: 0, completion: 0 }, model: 'configured' },
+    });
+  });
+
+  it('reuses a given client and still sends one request per call', async () => {
+    const server = await fake([{ status: 503, message: 'busy' }]);
+    const client = new OpenAI({ apiKey: API_KEY, baseURL: server.baseURL, maxRetries: 5 });
+    const model = createOpenAIModel({ client });
+    const error = expectFailure(await model.complete(request()));
+    expect(error).toMatchObject({ kind: 'http', status: 503 });
+    expect(server.requests).toHaveLength(1);
+  });
+
+  it('reads base URL, key and model from the environment', async () => {
+    const server = await fake([{ content: 'ok' }]);
+    vi.stubEnv('SWITCHYARD_MODEL_BASE_URL', server.baseURL);
+    vi.stubEnv('SWITCHYARD_MODEL_API_KEY', API_KEY);
+    vi.stubEnv('SWITCHYARD_MODEL', 'env-model');
+    const model = createOpenAIModel();
+    expect(model.name).toBe('env-model');
+    expect((await model.complete(request())).success).toBe(true);
+    expect(server.requests[0]?.model).toBe('env-model');
+  });
+
+  it('needs no key for a custom base URL, but refuses to build with neither', async () => {
+    vi.stubEnv('SWITCHYARD_MODEL_API_KEY', '');
+    vi.stubEnv('OPENAI_API_KEY', '');
+    vi.stubEnv('SWITCHYARD_MODEL_BASE_URL', '');
+    vi.stubEnv('OPENAI_BASE_URL', '');
+    vi.stubEnv('SWITCHYARD_MODEL', '');
+    expect(() => createOpenAIModel()).toThrow(ConfigError);
+
+    const server = await fake([{ content: 'ok' }]);
+    const model = createOpenAIModel({ baseURL: server.baseURL });
+    expect(model.name).toBe('gpt-4o-mini');
+    expect((await model.complete(request())).success).toBe(true);
+  });
+
+  it('rejects a non-positive timeout at construction', () => {
+    expect(() => createOpenAIModel({ apiKey: API_KEY, timeoutMs: 0 })).toThrow(ConfigError);
+  });
+});
+
+describe('fake OpenAI server', () => {
+  const body = (messages: ChatRequestBody['messages'], tools?: string[]): ChatRequestBody => ({
+    model: 'm',
+    messages,
+    ...(tools ? { tools: tools.map((name) => ({ type: 'function', function: { name } })) } : {}),
+  });
+
+  it('scriptedHandler answers in order, then script exhausted', async () => {
+    const handler = scriptedHandler([{ content: 'one' }, { status: 429 }]);
+    const b = body([]);
+    expect(await handler(b, 0)).toEqual({ content: 'one' });
+    expect(await handler(b, 1)).toEqual({ status: 429 });
+    expect(await handler(b, 2)).toEqual({ status: 500, message: 'script exhausted' });
+    expect(await handler(b, 3)).toEqual({ status: 500, message: 'script exhausted' });
+  });
+
+  it('benchHandler counts tool messages and <tool_result tags', async () => {
+    const user = { role: 'user', content: 'add things' };
+    expect(await benchHandler(body([user]), 0)).toEqual({
+      toolCall: { name: 'add', arguments: JSON.stringify({ a: 0, b: 1 }) },
+    });
+    const tool = { role: 'tool', content: '1', tool_call_id: 'c' };
+    expect(await benchHandler(body([user, tool, tool]), 0)).toEqual({
+      toolCall: { name: 'add', arguments: JSON.stringify({ a: 2, b: 1 }) },
+    });
+    const compact = { role: 'user', content: '<tool_result n=1>1</tool_result><tool_result n=2>2</tool_result>' };
+    const parts = { role: 'user', content: [{ type: 'text', text: '<tool_result>3</tool_result>' }] };
+    expect(await benchHandler(body([compact, parts]), 0)).toEqual({
+      toolCall: { name: 'add', arguments: JSON.stringify({ a: 3, b: 1 }) },
+    });
+  });
+
+  it('benchHandler finishes with done_for_now when offered, else with text', async () => {
+    const four = { role: 'user', content: '<tool_result/>'.repeat(4) };
+    expect(await benchHandler(body([four], ['add', 'done_for_now']), 0)).toEqual({
+      toolCall: { name: 'done_for_now', arguments: '{"message":"the answer is 10"}' },
+    });
+    expect(await benchHandler(body([four], ['add']), 0)).toEqual({ content: 'the answer is 10' });
+  });
+
+  it('benchHandler drives a full run through the model', async () => {
+    const server = await startFakeOpenAI(benchHandler);
+    servers.push(server);
+    const model = createOpenAIModel({ baseURL: server.baseURL, apiKey: API_KEY });
+    const done: ToolSpec = { name: 'done_for_now', description: 'Finish.', parameters: { type: 'object' } };
+    const calls: string[] = [];
+    let context = '<user>add</user>';
+    for (let step = 0; step < 5; step++) {
+      const result = await model.complete(request({ context, tools: [addTool, done] }));
+      if (!result.success || !result.data.toolCall) throw new Error('expected a tool call');
+      calls.push(`${result.data.toolCall.name} ${result.data.toolCall.arguments}`);
+      context += `<tool_result>${step}</tool_result>`;
+    }
+    expect(calls).toEqual([
+      'add {"a":0,"b":1}',
+      'add {"a":1,"b":1}',
+      'add {"a":2,"b":1}',
+      'add {"a":3,"b":1}',
+      'done_for_now {"message":"the answer is 10"}',
+    ]);
+  });
+
+  it('answers other routes with a 404 JSON error and bad bodies with 400', async () => {
+    const server = await fake([]);
+    const notFound = await fetch(`${server.baseURL}/models`);
+    expect(notFound.status).toBe(404);
+    expect(await notFound.json()).toMatchObject({ error: { message: expect.any(String) } });
+
+    const bad = await fetch(`${server.baseURL}/chat/completions`, { method: 'POST', body: '{nope' });
+    expect(bad.status).toBe(400);
+    expect(server.requests).toHaveLength(0);
+  });
+
+  it('serves proper chat.completion objects', async () => {
+    const server = await fake([{ toolCall: { name: 'add', arguments: '{}' } }]);
+    const response = await fetch(`${server.baseURL}/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body([{ role: 'user', content: 'x'.repeat(40) }])),
+    });
+    expect(await response.json()).toMatchObject({
+      object: 'chat.completion',
+      model: 'fake-model',
+      choices: [
+        {
+          finish_reason: 'tool_calls',
+          message: {
+            role: 'assistant',
+            tool_calls: [{ type: 'function', function: { name: 'add', arguments: '{}' } }],
+          },
+        },
+      ],
+      usage: { prompt_tokens: 10, completion_tokens: 2 },
+    });
+  });
+
+  it('close() ends hanging requests promptly', async () => {
+    const server = await startFakeOpenAI(() => ({ hang: true }));
+    const pending = fetch(`${server.baseURL}/chat/completions`, { method: 'POST', body: '{}' }).then(
+      () => 'answered',
+      () => 'failed',
+    );
+    await vi.waitFor(() => expect(server.requests).toHaveLength(1));
+    await server.close();
+    expect(await pending).toBe('failed');
+  });
+
+  it('the main script prints its base URL and serves the bench task until SIGTERM', async () => {
+    const script = fileURLToPath(new URL('../support/fakeOpenAIServerMain.ts', import.meta.url));
+    const child = spawn(process.execPath, ['--import', 'tsx', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      const line = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        child.stdout.on('data', (chunk: Buffer) => {
+          out += chunk.toString();
+          const end = out.indexOf('\n');
+          if (end !== -1) resolve(out.slice(0, end));
+        });
+        child.once('exit', (code) => reject(new Error(`exited with ${code}`)));
+      });
+      const { baseURL } = JSON.parse(line) as { baseURL: string };
+      expect(baseURL).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/v1$/);
+      const model = createOpenAIModel({ baseURL, apiKey: API_KEY });
+      const result = await model.complete(request({ tools: [addTool] }));
+      expect(result).toMatchObject({ success: true, data: { toolCall: { name: 'add' } } });
+    } finally {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+    }
+  });
+});

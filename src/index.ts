@@ -1,0 +1,66 @@
+// The core: thread, context, model, agent definitions, runtime. Nothing here imports NATS or HTTP.
+export { agent, isAgent, type Agent, type AgentOptions, type BackoffOptions, type PrefetchContext, type PrefetchStep } from './agent/agent.js';
+export { tool, toJson, type Tool, type ToolContext, type ToolOptions, type ToolPolicy } from './agent/tool.js';
+export { promptHash, promptTemplate, type PromptTemplate, type PromptVariables } from './agent/prompt.js';
+export { systemClock, type Clock } from './clock.js';
+export { redactJson, redactText, REDACTED } from './context/redact.js';
+export { estimateTokens, renderContext, type RenderContextOptions, type RenderedContext } from './context/renderContext.js';
+export {
+  ConfigError,
+  InvalidInputError,
+  InvalidStateError,
+  isSwitchyardError,
+  NotFoundError,
+  SwitchyardError,
+  SystemError,
+  VersionConflictError,
+} from './errors.js';
+export { createLogger, silentLogger, type Logger, type LoggerOptions } from './logger.js';
+export type { Model, ModelFailure, ModelOutput, ModelRequest, ModelResult, ToolSpec } from './model/model.js';
+export { createOpenAIModel, type OpenAIModelOptions } from './model/openaiModel.js';
+export { parseNextStep, type NextStep } from './model/nextStep.js';
+export { createMemoryStore } from './store/memoryStore.js';
+export type { ListOptions, ThreadStore, ThreadSummary } from './store/threadStore.js';
+export {
+  DONE_FOR_NOW,
+  EVENT_TYPES,
+  eventSchema,
+  REQUEST_HUMAN_INPUT,
+  threadSchema,
+  versionOf,
+  type EventOf,
+  type EventType,
+  type HumanRequest,
+  type HumanResponse,
+  type Json,
+  type NewEvent,
+  type Source,
+  type Thread,
+  type ThreadEvent,
+} from './thread/events.js';
+export { humanResponseInputSchema, validateResponse } from './thread/humanResponse.js';
+export {
+  deriveState,
+  isThreadStatus,
+  reduceState,
+  statusOf,
+  TERMINAL_STATUSES,
+  THREAD_STATUSES,
+  threadStatus,
+  type ThreadState,
+  type ThreadStatus,
+} from './thread/state.js';
+export { reduce } from './thread/thread.js';
+export { createAgentActor, whenSettled, type AgentActor, type AgentActorOptions, type Settled } from './runtime/agentActor.js';
+export {
+  createRuntime,
+  type ControlOptions,
+  type LaunchOptions,
+  type Runtime,
+  type RuntimeOptions,
+  type ThreadChange,
+  type ThreadView,
+  type WatchOptions,
+} from './runtime/runtime.js';
+export { agentMachine, type AgentMachineEvent, type AgentMachineInput, type AgentMachineOutput } from '../machines/agentMachine.js';
+export { doneForNow, humanTools, requestHumanInput } from '../tools/human.js';

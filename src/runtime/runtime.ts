@@ -1,0 +1,425 @@
+import { randomUUID } from 'node:crypto';
+import type { InspectionEvent } from 'xstate';
+import type { Agent } from '../agent/agent.js';
+import { controlStep, messageOf, type AgentDeps } from '../agent/steps.js';
+import { systemClock, type Clock } from '../clock.js';
+import { ConfigError, InvalidInputError, InvalidStateError, NotFoundError } from '../errors.js';
+import { silentLogger, type Logger } from '../logger.js';
+import type { Model } from '../model/model.js';
+import type { ListOptions, ThreadStore, ThreadSummary } from '../store/threadStore.js';
+import { jsonSchema, type HumanRequest, type Json, type Source, type Thread, type ThreadEvent } from '../thread/events.js';
+import { humanResponseInputSchema, validateResponse } from '../thread/humanResponse.js';
+import { deriveState, statusOf, TERMINAL_STATUSES, type ThreadStatus } from '../thread/state.js';
+import { createAgentActor, whenSettled, type AgentActor } from './agentActor.js';
+
+/** A thread as the API shows it: its derived state beside its events. */
+export interface ThreadView {
+  readonly id: string;
+  readonly agent: string;
+  readonly status: ThreadStatus;
+  readonly version: number;
+  /** Decisions made so far. */
+  readonly steps: number;
+  readonly pendingRequest: HumanRequest | null;
+  readonly output: Json | undefined;
+  readonly failure: string | undefined;
+  readonly createdAt: string | undefined;
+  readonly updatedAt: string | undefined;
+  readonly events: readonly ThreadEvent[];
+}
+
+/** A change to a thread, as runtime listeners see it. */
+export interface ThreadChange {
+  readonly thread: Thread;
+  /** The events just appended (all of them for a new thread). */
+  readonly events: readonly ThreadEvent[];
+  readonly status: ThreadStatus;
+}
+
+/** Options of {@link Runtime.launch}. */
+export interface LaunchOptions {
+  /** A caller-chosen id; launching an existing id returns that thread (idempotent triggers). */
+  threadId?: string;
+  source?: Source;
+}
+
+/** Who asked for a control operation and why (recorded on the event). */
+export interface ControlOptions {
+  reason?: string;
+  by?: string;
+}
+
+/** Options of {@link Runtime.watch}. */
+export interface WatchOptions {
+  /** Yield events after this seq. @default 0 (all events) */
+  afterSeq?: number;
+  signal?: AbortSignal;
+}
+
+/** Options of {@link createRuntime}. */
+export interface RuntimeOptions {
+  agents: readonly Agent[];
+  store: ThreadStore;
+  /** The model for agents that have none of their own. */
+  model: Model;
+  /** @default the system clock */
+  clock?: Clock;
+  /** @default a silent logger */
+  logger?: Logger;
+  /** Receives XState inspection events from every agent actor. */
+  inspect?: (event: InspectionEvent) => void;
+}
+
+/**
+ * One API to launch, pause and resume agents (factor 6), the same on every surface. Threads that
+ * wait for a human or are paused hold no actor in memory; answering loads the thread and continues it.
+ */
+export interface Runtime {
+  readonly agents: ReadonlyMap<string, Agent>;
+  launch(agent: string, input: unknown, options?: LaunchOptions): Promise<ThreadView>;
+  /** The thread, or `undefined`. */
+  get(threadId: string): Promise<ThreadView | undefined>;
+  list(options?: ListOptions): Promise<ThreadSummary[]>;
+  /** Answers the open human request; the response must name its `requestId`. */
+  respond(threadId: string, response: unknown): Promise<ThreadView>;
+  pause(threadId: string, options?: ControlOptions): Promise<ThreadView>;
+  resume(threadId: string, options?: ControlOptions): Promise<ThreadView>;
+  cancel(threadId: string, options?: ControlOptions): Promise<ThreadView>;
+  /** The thread's events, stored then live, until it ends (done, failed, cancelled) or `signal` aborts. */
+  watch(threadId: string, options?: WatchOptions): AsyncIterable<ThreadEvent>;
+  /** Resolves when the thread stops moving: it ended or waits for a human or a resume. */
+  settled(threadId: string, options?: { signal?: AbortSignal }): Promise<ThreadView>;
+  /** Continues every thread that was running or backing off when the last process stopped. */
+  recover(): Promise<number>;
+  /** Listens to every change this runtime writes. Returns an unsubscribe function. */
+  subscribe(listener: (change: ThreadChange) => void): () => void;
+  /** Threads with an actor in memory now. */
+  activeCount(): number;
+  /** Stops every actor (their threads stay where the log says) and closes the store. */
+  close(): Promise<void>;
+}
+
+const THREAD_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
+const RESTING: readonly ThreadStatus[] = [...TERMINAL_STATUSES, 'awaiting_human', 'escalated', 'paused'];
+
+/** Builds a {@link Runtime} over a store and a model. */
+export function createRuntime(options: RuntimeOptions): Runtime {
+  const { agents: agentList, model, clock = systemClock, logger = silentLogger(), inspect } = options;
+  const agents = new Map<string, Agent>();
+  for (const a of agentList) {
+    if (agents.has(a.name)) throw new ConfigError(`two agents are named ${a.name}`);
+    agents.set(a.name, a);
+  }
+  const listeners = new Set<(change: ThreadChange) => void>();
+  const emit = (thread: Thread, events: readonly ThreadEvent[]): void => {
+    if (listeners.size === 0) return;
+    const change: ThreadChange = { thread, events, status: statusOf(deriveState(thread.events)) };
+    for (const listener of listeners) {
+      try {
+        listener(change);
+      } catch (error) {
+        logger.error({ threadId: thread.id, err: messageOf(error) }, 'thread listener failed');
+      }
+    }
+  };
+  const inner = options.store;
+  // Every write goes through here so listeners (watch, SSE, webhooks, the bus) see it.
+  const store: ThreadStore = {
+    create: async (thread) => {
+      const created = await inner.create(thread);
+      emit(created, created.events);
+      return created;
+    },
+    append: async (id, expectedVersion, events) => {
+      const appended = await inner.append(id, expectedVersion, events);
+      emit(appended, events);
+      return appended;
+    },
+    get: (id) => inner.get(id),
+    list: (opts) => inner.list(opts),
+    close: () => inner.close(),
+  };
+  const actors = new Map<string, AgentActor>();
+  // Told when an actor comes to rest, which can happen after its last write was emitted.
+  const restListeners = new Set<(threadId: string) => void>();
+  let closed = false;
+
+  const agentOf = (name: string): Agent => {
+    const found = agents.get(name);
+    if (found === undefined) throw new NotFoundError('agent', name);
+    return found;
+  };
+
+  const load = async (threadId: string): Promise<Thread> => {
+    const thread = await store.get(threadId);
+    if (thread === undefined) throw new NotFoundError('thread', threadId);
+    return thread;
+  };
+
+  /** Starts an actor for the thread unless one runs; drops it when it rests (frees the memory). */
+  const drive = (thread: Thread): void => {
+    if (closed || actors.has(thread.id)) return;
+    const agent = agents.get(thread.agent);
+    if (agent === undefined) {
+      logger.error({ threadId: thread.id, agent: thread.agent }, 'no such agent in this runtime; thread left as is');
+      return;
+    }
+    const actor = createAgentActor({ agent, thread, model, store, clock, logger, ...(inspect ? { inspect } : {}) });
+    actors.set(thread.id, actor);
+    whenSettled(actor).then(
+      (settled) => {
+        if (actors.get(thread.id) === actor) actors.delete(thread.id);
+        actor.stop();
+        for (const listener of restListeners) listener(thread.id);
+        const log = { threadId: thread.id, agent: agent.name, state: settled.state, status: settled.status };
+        if (settled.stopped) logger.warn({ ...log, reason: settled.stopped }, 'agent actor stopped early');
+        else logger.info(log, 'agent at rest');
+      },
+      (error: unknown) => {
+        if (actors.get(thread.id) === actor) actors.delete(thread.id);
+        logger.error({ threadId: thread.id, agent: agent.name, err: messageOf(error) }, 'agent actor failed');
+      },
+    );
+  };
+
+  const view = (thread: Thread): ThreadView => {
+    const state = deriveState(thread.events);
+    return {
+      id: thread.id,
+      agent: thread.agent,
+      status: statusOf(state),
+      version: state.version,
+      steps: state.totalSteps,
+      pendingRequest: state.pendingRequest,
+      output: state.output,
+      failure: state.failure,
+      createdAt: state.createdAt,
+      updatedAt: state.updatedAt,
+      events: thread.events,
+    };
+  };
+
+  const deps = (): AgentDeps => ({ model, store, clock, logger });
+
+  const settled = (threadId: string, opts: { signal?: AbortSignal } = {}): Promise<ThreadView> =>
+    new Promise((resolve, reject) => {
+      let done = false;
+      const finish = (value: ThreadView | Error): void => {
+        if (done) return;
+        done = true;
+        unsubscribe();
+        restListeners.delete(onRest);
+        opts.signal?.removeEventListener('abort', onAbort);
+        if (value instanceof Error) reject(value);
+        else resolve(value);
+      };
+      const onAbort = (): void => finish(opts.signal?.reason instanceof Error ? opts.signal.reason : new Error('aborted'));
+      const unsubscribe = subscribe((change) => {
+        if (change.thread.id === threadId && RESTING.includes(change.status) && !actorBusy(threadId)) finish(view(change.thread));
+      });
+      const onRest = (id: string): void => {
+        if (id !== threadId) return;
+        load(threadId).then(
+          (thread) => {
+            const v = view(thread);
+            if (RESTING.includes(v.status) && !actorBusy(threadId)) finish(v);
+          },
+          (error: unknown) => finish(error instanceof Error ? error : new Error(messageOf(error))),
+        );
+      };
+      restListeners.add(onRest);
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      load(threadId).then(
+        (thread) => {
+          const v = view(thread);
+          if (RESTING.includes(v.status) && !actorBusy(threadId)) finish(v);
+          else if (!actors.has(threadId)) {
+            // Nobody is moving this thread in this process (backing off after a restart, say): move it.
+            drive(thread);
+          }
+        },
+        (error: unknown) => finish(error instanceof Error ? error : new Error(messageOf(error))),
+      );
+    });
+
+  // An actor that just persisted a resting status may still be finishing its step.
+  const actorBusy = (threadId: string): boolean => {
+    const actor = actors.get(threadId);
+    if (actor === undefined) return false;
+    const value = actor.getSnapshot().value;
+    return !['awaitingHuman', 'escalated', 'paused', 'done', 'failed', 'cancelled', 'stopped', 'routing'].includes(String(value));
+  };
+
+  const subscribe = (listener: (change: ThreadChange) => void): (() => void) => {
+    listeners.add(listener);
+    return () => listeners.delete(listener);
+  };
+
+  const control = async (threadId: string, action: 'pause' | 'resume' | 'cancel', opts: ControlOptions): Promise<ThreadView> => {
+    const thread = await load(threadId);
+    const current = view(thread);
+    if (TERMINAL_STATUSES.includes(current.status)) {
+      if (action === 'cancel' && current.status === 'cancelled') return current;
+      throw new InvalidStateError(`thread ${threadId} is ${current.status}; it cannot be ${action}d`, threadId, current.status);
+    }
+    if (action === 'pause' && current.status === 'paused') return current;
+    if (action === 'resume' && current.status !== 'paused') return current;
+    const actor = actors.get(threadId);
+    if (actor !== undefined && action !== 'resume' && actor.getSnapshot().status === 'active') {
+      const done = settled(threadId);
+      actor.send(action === 'pause' ? { type: 'PAUSE', ...opts } : { type: 'CANCEL', ...opts });
+      return done;
+    }
+    const written = await controlStep(deps(), threadId, { action, ...opts });
+    if (action === 'resume') drive(written);
+    return view(written);
+  };
+
+  return {
+    agents,
+    async launch(agentName, input, launchOptions = {}) {
+      const agent = agentOf(agentName);
+      const json = jsonSchema.safeParse(input);
+      if (!json.success) throw new InvalidInputError('the input must be a JSON value', [json.error.message]);
+      if (agent.input) {
+        const checked = agent.input.safeParse(input);
+        if (!checked.success) {
+          throw new InvalidInputError(
+            `invalid input for agent ${agent.name}`,
+            checked.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`),
+          );
+        }
+      }
+      const id = launchOptions.threadId ?? `th_${randomUUID()}`;
+      if (!THREAD_ID.test(id)) throw new InvalidInputError(`thread id must match ${THREAD_ID}`);
+      if (launchOptions.threadId !== undefined) {
+        const existing = await store.get(id);
+        if (existing !== undefined) return view(existing);
+      }
+      const thread = await store.create({
+        id,
+        agent: agent.name,
+        events: [
+          {
+            seq: 1,
+            at: new Date(clock.now()).toISOString(),
+            type: 'input',
+            data: { input: json.data, ...(launchOptions.source ? { source: launchOptions.source } : {}) },
+          },
+        ],
+      });
+      logger.info({ threadId: id, agent: agent.name, state: 'launched' }, 'thread launched');
+      drive(thread);
+      return view(thread);
+    },
+    async get(threadId) {
+      const thread = await store.get(threadId);
+      return thread === undefined ? undefined : view(thread);
+    },
+    list: (opts) => store.list(opts),
+    async respond(threadId, response) {
+      const parsed = humanResponseInputSchema.safeParse(response);
+      if (!parsed.success) {
+        throw new InvalidInputError(
+          'invalid response',
+          parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`),
+        );
+      }
+      const thread = await load(threadId);
+      const state = deriveState(thread.events);
+      if (state.terminal !== null) {
+        throw new InvalidStateError(`thread ${threadId} is ${state.terminal}`, threadId, state.terminal);
+      }
+      const checked = validateResponse(state.pendingRequest, parsed.data);
+      if (!checked.success) {
+        if (checked.code === 'invalid_response') throw new InvalidInputError(checked.error, [checked.error]);
+        throw new InvalidStateError(checked.error, threadId, statusOf(state));
+      }
+      const written = await store.append(threadId, state.version, [
+        { seq: state.version + 1, at: new Date(clock.now()).toISOString(), type: 'human_response', data: checked.data },
+      ]);
+      logger.info({ threadId, agent: thread.agent, requestId: checked.data.requestId, state: 'responded' }, 'human responded');
+      const idle = actors.get(threadId);
+      if (idle !== undefined) {
+        // It could only be resting on the request just answered; replace it with one that continues.
+        actors.delete(threadId);
+        idle.stop();
+      }
+      drive(written);
+      return view(written);
+    },
+    pause: (threadId, opts = {}) => control(threadId, 'pause', opts),
+    resume: (threadId, opts = {}) => control(threadId, 'resume', opts),
+    cancel: (threadId, opts = {}) => control(threadId, 'cancel', opts),
+    watch(threadId, opts = {}) {
+      return watchThread(threadId, opts);
+    },
+    settled,
+    async recover() {
+      const moving = await store.list({ status: ['running', 'backing_off'], limit: Number.MAX_SAFE_INTEGER });
+      let count = 0;
+      for (const summary of moving) {
+        const thread = await store.get(summary.id);
+        if (thread === undefined || !agents.has(thread.agent)) continue;
+        drive(thread);
+        count++;
+      }
+      if (count > 0) logger.info({ count }, 'recovered threads');
+      return count;
+    },
+    subscribe,
+    activeCount: () => actors.size,
+    async close() {
+      closed = true;
+      for (const actor of actors.values()) actor.stop();
+      actors.clear();
+      listeners.clear();
+      await inner.close();
+    },
+  };
+
+  async function* watchThread(threadId: string, opts: WatchOptions): AsyncGenerator<ThreadEvent> {
+    const queue: ThreadEvent[] = [];
+    let wake: (() => void) | null = null;
+    const unsubscribe = subscribe((change) => {
+      if (change.thread.id !== threadId) return;
+      queue.push(...change.events);
+      wake?.();
+    });
+    const onAbort = (): void => wake?.();
+    opts.signal?.addEventListener('abort', onAbort);
+    try {
+      const thread = await load(threadId);
+      let last = opts.afterSeq ?? 0;
+      for (const event of thread.events) {
+        if (event.seq > last) {
+          last = event.seq;
+          yield event;
+        }
+      }
+      let ended = TERMINAL_STATUSES.includes(statusOf(deriveState(thread.events)));
+      while (!ended && !opts.signal?.aborted) {
+        if (queue.length === 0) {
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+          });
+          wake = null;
+          continue;
+        }
+        const event = queue.shift()!;
+        if (event.seq <= last) continue;
+        last = event.seq;
+        yield event;
+        if (event.type === 'final' || event.type === 'failed' || (event.type === 'control' && event.data.action === 'cancel')) ended = true;
+        if (event.type === 'human_response') {
+          // An escalation answered with a stop ends the thread without a final event.
+          const now = await store.get(threadId);
+          if (now && TERMINAL_STATUSES.includes(statusOf(deriveState(now.events))) && queue.length === 0) ended = true;
+        }
+      }
+    } finally {
+      unsubscribe();
+      opts.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+}

@@ -1,0 +1,198 @@
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { calculator } from '../../agents/calculator/index.js';
+import { agent } from '../../src/agent/agent.js';
+import { tool } from '../../src/agent/tool.js';
+import { InvalidInputError, InvalidStateError, NotFoundError, VersionConflictError } from '../../src/errors.js';
+import type { ModelRequest } from '../../src/model/model.js';
+import { scriptedModel, type ScriptedReply } from '../../src/model/scriptedModel.js';
+import { createRuntime } from '../../src/runtime/runtime.js';
+import { createMemoryStore } from '../../src/store/memoryStore.js';
+import type { ThreadEvent } from '../../src/thread/events.js';
+
+/** A model that answers by the thread's input, so many threads can share it. */
+function byInput(plan: (input: string, context: string) => ScriptedReply) {
+  return scriptedModel([], {
+    whenExhausted: (request: ModelRequest) => plan(/<input>\n(.*)\n<\/input>/.exec(request.context)?.[1] ?? '', request.context),
+  });
+}
+
+const divideThenDone = byInput((input, context) => {
+  if (context.includes('approved="false"')) return { intent: 'done_for_now', args: { message: 'not approved' } };
+  if (context.includes('<tool_result')) return { intent: 'done_for_now', args: { message: 'divided' } };
+  if (input.startsWith('ask')) return context.includes('<human_response') ? { intent: 'done_for_now', args: { message: 'thanks' } } : { intent: 'request_human_input', args: { question: 'why?', format: 'free_text' } };
+  return { intent: 'divide', args: { a: 8, b: 2 } };
+});
+
+function runtime(model = divideThenDone) {
+  return createRuntime({ agents: [calculator], store: createMemoryStore(), model });
+}
+
+describe('runtime', () => {
+  it('launches, rests awaiting approval with no actor in memory, and finishes after a response', async () => {
+    const rt = runtime();
+    const launched = await rt.launch('calculator', 'divide 8 by 2');
+    expect(launched.status).toBe('running');
+    const waiting = await rt.settled(launched.id);
+    expect(waiting.status).toBe('awaiting_human');
+    expect(waiting.pendingRequest).toMatchObject({ kind: 'approval', tool: 'divide' });
+    expect(rt.activeCount()).toBe(0);
+    await rt.respond(launched.id, { requestId: waiting.pendingRequest!.requestId, approved: true });
+    const done = await rt.settled(launched.id);
+    expect(done).toMatchObject({ status: 'done', output: 'divided', steps: 2 });
+    expect(rt.activeCount()).toBe(0);
+  });
+
+  it('a denial is fed back to the model', async () => {
+    const rt = runtime();
+    const { id } = await rt.launch('calculator', 'divide');
+    const waiting = await rt.settled(id);
+    await rt.respond(id, { requestId: waiting.pendingRequest!.requestId, approved: false, comment: 'no dividing today' });
+    const done = await rt.settled(id);
+    expect(done.output).toBe('not approved');
+    expect(done.events.some((e) => e.type === 'tool_call')).toBe(false);
+  });
+
+  it('refuses bad input with clear errors', async () => {
+    const rt = runtime();
+    await expect(rt.launch('nope', 'x')).rejects.toBeInstanceOf(NotFoundError);
+    await expect(rt.launch('calculator', { n: Number.NaN })).rejects.toBeInstanceOf(InvalidInputError);
+    await expect(rt.launch('calculator', 'x', { threadId: 'bad id with spaces' })).rejects.toBeInstanceOf(InvalidInputError);
+    await expect(rt.respond('missing', { requestId: 'r', approved: true })).rejects.toBeInstanceOf(NotFoundError);
+    const { id } = await rt.launch('calculator', 'divide');
+    const waiting = await rt.settled(id);
+    await expect(rt.respond(id, { requestId: 'forged', approved: true })).rejects.toBeInstanceOf(InvalidStateError);
+    await expect(rt.respond(id, { requestId: waiting.pendingRequest!.requestId })).rejects.toThrow(/approved/);
+    await expect(rt.respond(id, { requestId: waiting.pendingRequest!.requestId, approved: 'yes' })).rejects.toBeInstanceOf(InvalidInputError);
+    await expect(rt.respond(id, 'not an object')).rejects.toBeInstanceOf(InvalidInputError);
+    // Nothing above touched the thread.
+    expect((await rt.get(id))!.version).toBe(waiting.version);
+  });
+
+  it('validates input against the agent input schema', async () => {
+    const typed = agent({ name: 'typed', description: 't', prompt: 'p', tools: [], input: z.object({ n: z.number() }) });
+    const rt = createRuntime({ agents: [typed], store: createMemoryStore(), model: scriptedModel([{ intent: 'done_for_now', args: { message: 'ok' } }]) });
+    await expect(rt.launch('typed', { n: 'x' })).rejects.toThrow(/invalid input for agent typed/);
+    const ok = await rt.launch('typed', { n: 1 });
+    expect((await rt.settled(ok.id)).status).toBe('done');
+  });
+
+  it('launching with an existing thread id returns that thread (idempotent triggers)', async () => {
+    const rt = runtime();
+    const a = await rt.launch('calculator', 'divide', { threadId: 'trigger-1' });
+    const b = await rt.launch('calculator', 'something else', { threadId: 'trigger-1' });
+    expect(b.id).toBe(a.id);
+    expect(b.events[0]).toEqual(a.events[0]);
+    expect(await rt.list()).toHaveLength(1);
+  });
+
+  it('two concurrent responses to the same request: exactly one wins', async () => {
+    const rt = runtime();
+    const { id } = await rt.launch('calculator', 'divide');
+    const waiting = await rt.settled(id);
+    const requestId = waiting.pendingRequest!.requestId;
+    const results = await Promise.allSettled([
+      rt.respond(id, { requestId, approved: true }),
+      rt.respond(id, { requestId, approved: false, comment: 'no' }),
+    ]);
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    const rejected = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+    expect(rejected.reason instanceof VersionConflictError || rejected.reason instanceof InvalidStateError).toBe(true);
+    const done = await rt.settled(id);
+    expect(done.events.filter((e) => e.type === 'human_response')).toHaveLength(1);
+  });
+
+  it('pauses and resumes a waiting thread; pause and resume are idempotent; cancel ends it', async () => {
+    const rt = runtime();
+    const { id } = await rt.launch('calculator', 'divide');
+    await rt.settled(id);
+    expect((await rt.pause(id, { by: 'ops', reason: 'maintenance' })).status).toBe('paused');
+    expect((await rt.pause(id)).events.filter((e) => e.type === 'control')).toHaveLength(1);
+    expect((await rt.resume(id)).status).toBe('awaiting_human');
+    expect((await rt.resume(id)).events.filter((e) => e.type === 'control')).toHaveLength(2);
+    const cancelled = await rt.cancel(id, { reason: 'not needed' });
+    expect(cancelled.status).toBe('cancelled');
+    await expect(rt.pause(id)).rejects.toBeInstanceOf(InvalidStateError);
+    expect((await rt.cancel(id)).status).toBe('cancelled');
+  });
+
+  it('pauses a running thread at the next step boundary and resumes it from the log', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const slow = tool({ name: 'slow', description: 's', input: z.object({}), idempotent: true, run: async () => (await gate, 'slept') });
+    const a = agent({ name: 'slowpoke', description: 's', prompt: 'p', tools: [slow] });
+    const model = byInput((_, context) => (context.includes('<tool_result') ? { intent: 'done_for_now', args: { message: 'ok' } } : { intent: 'slow', args: {} }));
+    const rt = createRuntime({ agents: [a], store: createMemoryStore(), model });
+    const { id } = await rt.launch('slowpoke', 'go');
+    for await (const event of rt.watch(id)) if (event.type === 'tool_call') break;
+    const pausing = rt.pause(id);
+    release();
+    const paused = await pausing;
+    expect(paused.status).toBe('paused');
+    // The tool finished before the pause took effect: its result is in the log.
+    expect(paused.events.map((e) => e.type)).toEqual(['input', 'decision', 'tool_call', 'tool_result', 'control']);
+    expect(rt.activeCount()).toBe(0);
+    await rt.resume(id);
+    expect((await rt.settled(id)).status).toBe('done');
+  });
+
+  it('cancels a running thread, aborting its tool', async () => {
+    let aborted = false;
+    const hang = tool({
+      name: 'hang',
+      description: 'h',
+      input: z.object({}),
+      run: (_, { signal }) =>
+        new Promise((_, reject) => signal.addEventListener('abort', () => ((aborted = true), reject(new Error('aborted'))))),
+    });
+    const a = agent({ name: 'hanger', description: 'h', prompt: 'p', tools: [hang] });
+    const rt = createRuntime({ agents: [a], store: createMemoryStore(), model: scriptedModel([{ intent: 'hang', args: {} }]) });
+    const { id } = await rt.launch('hanger', 'go');
+    for await (const event of rt.watch(id)) if (event.type === 'tool_call') break;
+    const cancelled = await rt.cancel(id, { reason: 'stop' });
+    expect(cancelled.status).toBe('cancelled');
+    expect(aborted).toBe(true);
+    expect(cancelled.events.at(-1)).toMatchObject({ type: 'control', data: { action: 'cancel', reason: 'stop' } });
+  });
+
+  it('watch yields stored then live events and ends with the thread', async () => {
+    const rt = runtime();
+    const { id } = await rt.launch('calculator', 'ask me');
+    const waiting = await rt.settled(id);
+    const seen: ThreadEvent[] = [];
+    const watching = (async () => {
+      for await (const event of rt.watch(id)) seen.push(event);
+    })();
+    await rt.respond(id, { requestId: waiting.pendingRequest!.requestId, answer: 'because' });
+    await watching;
+    expect(seen.map((e) => e.type)).toEqual(['input', 'decision', 'human_request', 'human_response', 'decision', 'final']);
+    expect(seen.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6]);
+    const after: ThreadEvent[] = [];
+    for await (const event of rt.watch(id, { afterSeq: 4 })) after.push(event);
+    expect(after.map((e) => e.seq)).toEqual([5, 6]);
+  });
+
+  it('lists by agent and status', async () => {
+    const rt = runtime();
+    const a = await rt.launch('calculator', 'divide');
+    const b = await rt.launch('calculator', 'ask');
+    await rt.settled(a.id);
+    await rt.settled(b.id);
+    await rt.respond(b.id, { requestId: (await rt.get(b.id))!.pendingRequest!.requestId, answer: 'x' });
+    await rt.settled(b.id);
+    expect((await rt.list({ status: 'awaiting_human' })).map((s) => s.id)).toEqual([a.id]);
+    expect((await rt.list({ status: 'done' })).map((s) => s.id)).toEqual([b.id]);
+    expect(await rt.list({ agent: 'other' })).toEqual([]);
+  });
+
+  it('recover() continues threads that were running when the process stopped', async () => {
+    const store = createMemoryStore();
+    const first = createRuntime({ agents: [calculator], store, model: scriptedModel([]) });
+    // A thread written by a process that died right after launching it.
+    await store.create({ id: 'orphan', agent: 'calculator', events: [{ seq: 1, at: new Date().toISOString(), type: 'input', data: { input: 'x' } }] });
+    void first;
+    const second = createRuntime({ agents: [calculator], store, model: scriptedModel([{ intent: 'done_for_now', args: { message: 'continued' } }]) });
+    expect(await second.recover()).toBe(1);
+    expect((await second.settled('orphan')).output).toBe('continued');
+  });
+});

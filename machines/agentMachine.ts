@@ -37,7 +37,7 @@ export interface AgentMachineOutput {
   readonly stopped?: string;
 }
 
-interface AgentContext {
+export interface AgentContext {
   readonly agent: Agent;
   readonly deps: AgentDeps;
   thread: Thread;
@@ -242,7 +242,7 @@ export const agentMachine = setup({
 
 function stopReason(error: unknown): string {
   if (error instanceof VersionConflictError) return `superseded: ${error.message}`;
-  return `store failure: ${messageOf(error)}`;
+  return `step failed: ${messageOf(error)}`;
 }
 
 /** The machine's states in which an actor waits for something outside (a human, a resume). */

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { InspectionEvent } from 'xstate';
+import { createActor, type InspectionEvent } from 'xstate';
+import { supervisorMachine, type AgentRest } from '../../machines/supervisorMachine.js';
 import type { Agent } from '../agent/agent.js';
 import { controlStep, messageOf, type AgentDeps } from '../agent/steps.js';
 import { systemClock, type Clock } from '../clock.js';
@@ -10,7 +11,6 @@ import type { ListOptions, ThreadStore, ThreadSummary } from '../store/threadSto
 import { jsonSchema, type HumanRequest, type Json, type Source, type Thread, type ThreadEvent } from '../thread/events.js';
 import { humanResponseInputSchema, validateResponse } from '../thread/humanResponse.js';
 import { deriveState, statusOf, TERMINAL_STATUSES, type ThreadStatus } from '../thread/state.js';
-import { createAgentActor, whenSettled, type AgentActor } from './agentActor.js';
 
 /** A thread as the API shows it: its derived state beside its events. */
 export interface ThreadView {
@@ -66,8 +66,10 @@ export interface RuntimeOptions {
   clock?: Clock;
   /** @default a silent logger */
   logger?: Logger;
-  /** Receives XState inspection events from every agent actor. */
+  /** Receives XState inspection events from the supervisor and every agent actor. */
   inspect?: (event: InspectionEvent) => void;
+  /** Agent actors running at once in this process; more threads wait for a slot. @default 64 */
+  maxConcurrent?: number;
 }
 
 /**
@@ -104,7 +106,8 @@ const RESTING: readonly ThreadStatus[] = [...TERMINAL_STATUSES, 'awaiting_human'
 
 /** Builds a {@link Runtime} over a store and a model. */
 export function createRuntime(options: RuntimeOptions): Runtime {
-  const { agents: agentList, model, clock = systemClock, logger = silentLogger(), inspect } = options;
+  const { agents: agentList, model, clock = systemClock, logger = silentLogger(), inspect, maxConcurrent = 64 } = options;
+  if (!Number.isInteger(maxConcurrent) || maxConcurrent < 1) throw new ConfigError('maxConcurrent must be a positive integer');
   const agents = new Map<string, Agent>();
   for (const a of agentList) {
     if (agents.has(a.name)) throw new ConfigError(`two agents are named ${a.name}`);
@@ -139,10 +142,28 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     list: (opts) => inner.list(opts),
     close: () => inner.close(),
   };
-  const actors = new Map<string, AgentActor>();
   // Told when an actor comes to rest, which can happen after its last write was emitted.
   const restListeners = new Set<(threadId: string) => void>();
+  // Threads answered or resumed while their actor was still finishing a step: restart them once it rests.
+  const restartWhenRested = new Set<string>();
   let closed = false;
+
+  const onRest = (rest: AgentRest): void => {
+    const log = { threadId: rest.threadId, agent: rest.thread?.agent, state: rest.state, status: rest.status };
+    if (rest.problem) logger.warn({ ...log, reason: rest.problem }, 'agent actor stopped early');
+    else logger.info(log, 'agent at rest');
+    if (restartWhenRested.delete(rest.threadId)) {
+      void store.get(rest.threadId).then((thread) => thread && drive(thread));
+      return;
+    }
+    for (const listener of restListeners) listener(rest.threadId);
+  };
+  const supervisor = createActor(supervisorMachine, {
+    input: { agents, deps: { model, store, clock, logger }, maxConcurrent, onRest },
+    clock,
+    ...(inspect ? { inspect } : {}),
+  });
+  supervisor.start();
 
   const agentOf = (name: string): Agent => {
     const found = agents.get(name);
@@ -156,30 +177,26 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     return thread;
   };
 
-  /** Starts an actor for the thread unless one runs; drops it when it rests (frees the memory). */
+  /** Whether the supervisor has this thread running or queued. */
+  const isActive = (threadId: string): boolean => {
+    const { context } = supervisor.getSnapshot();
+    return context.running.includes(threadId) || context.queue.some((t) => t.id === threadId);
+  };
+
+  /** Hands the thread to the supervisor, which spawns an actor and evicts it when it rests. */
   const drive = (thread: Thread): void => {
-    if (closed || actors.has(thread.id)) return;
-    const agent = agents.get(thread.agent);
-    if (agent === undefined) {
+    if (closed) return;
+    if (!agents.has(thread.agent)) {
       logger.error({ threadId: thread.id, agent: thread.agent }, 'no such agent in this runtime; thread left as is');
       return;
     }
-    const actor = createAgentActor({ agent, thread, model, store, clock, logger, ...(inspect ? { inspect } : {}) });
-    actors.set(thread.id, actor);
-    whenSettled(actor).then(
-      (settled) => {
-        if (actors.get(thread.id) === actor) actors.delete(thread.id);
-        actor.stop();
-        for (const listener of restListeners) listener(thread.id);
-        const log = { threadId: thread.id, agent: agent.name, state: settled.state, status: settled.status };
-        if (settled.stopped) logger.warn({ ...log, reason: settled.stopped }, 'agent actor stopped early');
-        else logger.info(log, 'agent at rest');
-      },
-      (error: unknown) => {
-        if (actors.get(thread.id) === actor) actors.delete(thread.id);
-        logger.error({ threadId: thread.id, agent: agent.name, err: messageOf(error) }, 'agent actor failed');
-      },
-    );
+    supervisor.send({ type: 'START', thread });
+  };
+
+  /** Continues a thread after a write from outside (a response, a resume). */
+  const continueAfterWrite = (thread: Thread): void => {
+    if (isActive(thread.id)) restartWhenRested.add(thread.id);
+    else drive(thread);
   };
 
   const view = (thread: Thread): ThreadView => {
@@ -233,7 +250,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         (thread) => {
           const v = view(thread);
           if (RESTING.includes(v.status) && !actorBusy(threadId)) finish(v);
-          else if (!actors.has(threadId)) {
+          else if (!isActive(threadId)) {
             // Nobody is moving this thread in this process (backing off after a restart, say): move it.
             drive(thread);
           }
@@ -243,12 +260,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     });
 
   // An actor that just persisted a resting status may still be finishing its step.
-  const actorBusy = (threadId: string): boolean => {
-    const actor = actors.get(threadId);
-    if (actor === undefined) return false;
-    const value = actor.getSnapshot().value;
-    return !['awaitingHuman', 'escalated', 'paused', 'done', 'failed', 'cancelled', 'stopped', 'routing'].includes(String(value));
-  };
+  const actorBusy = (threadId: string): boolean => isActive(threadId) || restartWhenRested.has(threadId);
 
   const subscribe = (listener: (change: ThreadChange) => void): (() => void) => {
     listeners.add(listener);
@@ -264,14 +276,14 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     }
     if (action === 'pause' && current.status === 'paused') return current;
     if (action === 'resume' && current.status !== 'paused') return current;
-    const actor = actors.get(threadId);
-    if (actor !== undefined && action !== 'resume' && actor.getSnapshot().status === 'active') {
+    if (action !== 'resume' && supervisor.getSnapshot().context.running.includes(threadId)) {
       const done = settled(threadId);
-      actor.send(action === 'pause' ? { type: 'PAUSE', ...opts } : { type: 'CANCEL', ...opts });
+      supervisor.send({ type: 'FORWARD', threadId, event: action === 'pause' ? { type: 'PAUSE', ...opts } : { type: 'CANCEL', ...opts } });
       return done;
     }
+    if (action !== 'resume' && isActive(threadId)) supervisor.send({ type: 'EVICT', threadId });
     const written = await controlStep(deps(), threadId, { action, ...opts });
-    if (action === 'resume') drive(written);
+    if (action === 'resume') continueAfterWrite(written);
     return view(written);
   };
 
@@ -339,13 +351,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         { seq: state.version + 1, at: new Date(clock.now()).toISOString(), type: 'human_response', data: checked.data },
       ]);
       logger.info({ threadId, agent: thread.agent, requestId: checked.data.requestId, state: 'responded' }, 'human responded');
-      const idle = actors.get(threadId);
-      if (idle !== undefined) {
-        // It could only be resting on the request just answered; replace it with one that continues.
-        actors.delete(threadId);
-        idle.stop();
-      }
-      drive(written);
+      continueAfterWrite(written);
       return view(written);
     },
     pause: (threadId, opts = {}) => control(threadId, 'pause', opts),
@@ -368,11 +374,10 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       return count;
     },
     subscribe,
-    activeCount: () => actors.size,
+    activeCount: () => supervisor.getSnapshot().context.running.length,
     async close() {
       closed = true;
-      for (const actor of actors.values()) actor.stop();
-      actors.clear();
+      supervisor.stop();
       listeners.clear();
       await inner.close();
     },

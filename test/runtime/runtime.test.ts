@@ -17,7 +17,7 @@ function byInput(plan: (input: string, context: string) => ScriptedReply) {
   });
 }
 
-const divideThenDone = byInput((input, context) => {
+const divideThenDone = byInput((input, context): ScriptedReply => {
   if (context.includes('approved="false"')) return { intent: 'done_for_now', args: { message: 'not approved' } };
   if (context.includes('<tool_result')) return { intent: 'done_for_now', args: { message: 'divided' } };
   if (input.startsWith('ask')) return context.includes('<human_response') ? { intent: 'done_for_now', args: { message: 'thanks' } } : { intent: 'request_human_input', args: { question: 'why?', format: 'free_text' } };
@@ -121,7 +121,7 @@ describe('runtime', () => {
     const gate = new Promise<void>((resolve) => (release = resolve));
     const slow = tool({ name: 'slow', description: 's', input: z.object({}), idempotent: true, run: async () => (await gate, 'slept') });
     const a = agent({ name: 'slowpoke', description: 's', prompt: 'p', tools: [slow] });
-    const model = byInput((_, context) => (context.includes('<tool_result') ? { intent: 'done_for_now', args: { message: 'ok' } } : { intent: 'slow', args: {} }));
+    const model = byInput((_, context): ScriptedReply => (context.includes('<tool_result') ? { intent: 'done_for_now', args: { message: 'ok' } } : { intent: 'slow', args: {} }));
     const rt = createRuntime({ agents: [a], store: createMemoryStore(), model });
     const { id } = await rt.launch('slowpoke', 'go');
     for await (const event of rt.watch(id)) if (event.type === 'tool_call') break;

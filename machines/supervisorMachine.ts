@@ -1,0 +1,169 @@
+import { assign, enqueueActions, setup, type AnyActorRef, type EventObject, type SnapshotFrom } from 'xstate';
+import type { Agent } from '../src/agent/agent.js';
+import type { AgentDeps } from '../src/agent/steps.js';
+import type { Thread } from '../src/thread/events.js';
+import { statusOf, type ThreadStatus } from '../src/thread/state.js';
+import { agentMachine, WAITING_STATES, type AgentMachineEvent, type AgentMachineOutput } from './agentMachine.js';
+
+/** How a supervised agent came to rest. */
+export interface AgentRest {
+  readonly threadId: string;
+  /** The agent machine's state: awaitingHuman, escalated, paused, done, failed, cancelled, stopped. */
+  readonly state: string;
+  readonly status: ThreadStatus | null;
+  readonly thread: Thread | null;
+  /** Why the actor stopped early or failed, if it did. */
+  readonly problem?: string;
+}
+
+/** Input of the supervisor machine. */
+export interface SupervisorInput {
+  readonly agents: ReadonlyMap<string, Agent>;
+  readonly deps: AgentDeps;
+  /** Agent actors running at once; more threads wait in a queue. */
+  readonly maxConcurrent: number;
+  /** Called when a child rests and has been evicted. */
+  readonly onRest: (rest: AgentRest) => void;
+}
+
+/** Events the supervisor accepts. */
+export type SupervisorEvent =
+  /** Run this thread (no-op when it already runs or waits for a slot). */
+  | { type: 'START'; thread: Thread }
+  /** Deliver a control event or a human response to a running child. */
+  | { type: 'FORWARD'; threadId: string; event: AgentMachineEvent }
+  /** Drop a child without waiting (its thread stays where the log says). */
+  | { type: 'EVICT'; threadId: string };
+
+interface SupervisorContext {
+  readonly agents: ReadonlyMap<string, Agent>;
+  readonly deps: AgentDeps;
+  readonly maxConcurrent: number;
+  readonly onRest: (rest: AgentRest) => void;
+  /** Thread ids with a child actor now. */
+  running: readonly string[];
+  /** Threads waiting for a slot, oldest first. */
+  queue: readonly Thread[];
+  /** Child failures per thread (a child that fails twice is not restarted again). */
+  failures: Readonly<Record<string, number>>;
+}
+
+type ChildSnapshot = SnapshotFrom<typeof agentMachine>;
+const SNAPSHOT = 'xstate.snapshot.';
+const DONE = 'xstate.done.actor.';
+const ERROR = 'xstate.error.actor.';
+const childId = (event: EventObject, prefix: string): string => event.type.slice(prefix.length);
+
+/**
+ * The supervisor: spawns one agent actor per active thread, evicts children that rest (waiting on
+ * a human, paused, ended) so waiting threads hold no memory, runs at most `maxConcurrent` at once,
+ * restarts a child that failed once (from its thread), and forwards control events to children.
+ */
+export const supervisorMachine = setup({
+  types: {
+    context: {} as SupervisorContext,
+    input: {} as SupervisorInput,
+    events: {} as SupervisorEvent | { type: `xstate.snapshot.${string}`; snapshot: ChildSnapshot } | { type: `xstate.done.actor.${string}`; output: AgentMachineOutput } | { type: `xstate.error.actor.${string}`; error: unknown },
+  },
+  actors: { agent: agentMachine },
+  actions: {
+    /** Spawns children for queued threads while there is capacity. */
+    fill: enqueueActions(({ context, enqueue }) => {
+      const running = [...context.running];
+      const queue = [...context.queue];
+      while (running.length < context.maxConcurrent && queue.length > 0) {
+        const thread = queue.shift()!;
+        const agent = context.agents.get(thread.agent);
+        if (agent === undefined) {
+          context.onRest({ threadId: thread.id, state: 'stopped', status: null, thread, problem: `no agent named ${thread.agent}` });
+          continue;
+        }
+        running.push(thread.id);
+        const logger = context.deps.logger.child({ threadId: thread.id, agent: agent.name });
+        enqueue.spawnChild('agent', { id: thread.id, syncSnapshot: true, input: { agent, thread, deps: { ...context.deps, logger } } });
+      }
+      enqueue.assign({ running, queue });
+    }),
+  },
+}).createMachine({
+  id: 'supervisor',
+  context: ({ input }) => ({ ...input, running: [], queue: [], failures: {} }),
+  initial: 'supervising',
+  states: {
+    supervising: {
+      on: {
+        START: {
+          guard: ({ context, event }) => !context.running.includes(event.thread.id) && !context.queue.some((t) => t.id === event.thread.id),
+          actions: [assign({ queue: ({ context, event }) => [...context.queue, event.thread] }), 'fill'],
+        },
+        FORWARD: {
+          actions: enqueueActions(({ context, event, enqueue }) => {
+            if (context.running.includes(event.threadId)) enqueue.sendTo(event.threadId, event.event);
+          }),
+        },
+        EVICT: {
+          actions: enqueueActions(({ context, event, enqueue }) => {
+            if (context.running.includes(event.threadId)) enqueue.stopChild(event.threadId);
+            enqueue.assign({
+              running: context.running.filter((id) => id !== event.threadId),
+              queue: context.queue.filter((t) => t.id !== event.threadId),
+            });
+            enqueue('fill');
+          }),
+        },
+        'xstate.snapshot.*': {
+          actions: enqueueActions(({ context, event, enqueue }) => {
+            const id = childId(event, SNAPSHOT);
+            const snapshot = (event as { snapshot: ChildSnapshot }).snapshot;
+            if (snapshot.status !== 'active' || !context.running.includes(id)) return;
+            const value = String(snapshot.value);
+            if (!WAITING_STATES.includes(value)) return;
+            enqueue.stopChild(id);
+            enqueue.assign({ running: context.running.filter((r) => r !== id) });
+            const { thread, state } = snapshot.context;
+            enqueue(() => context.onRest({ threadId: id, state: value, status: statusOf(state), thread }));
+            enqueue('fill');
+          }),
+        },
+        'xstate.done.actor.*': {
+          actions: enqueueActions(({ context, event, enqueue }) => {
+            const id = childId(event, DONE);
+            const output = (event as { output: AgentMachineOutput }).output;
+            enqueue.assign({ running: context.running.filter((r) => r !== id) });
+            const state = output.stopped ? 'stopped' : output.status;
+            enqueue(() =>
+              context.onRest({ threadId: id, state, status: output.status, thread: output.thread, ...(output.stopped ? { problem: output.stopped } : {}) }),
+            );
+            enqueue('fill');
+          }),
+        },
+        'xstate.error.actor.*': {
+          actions: enqueueActions(({ context, event, enqueue, self }) => {
+            const id = childId(event, ERROR);
+            const error = (event as { error: unknown }).error;
+            const failures = (context.failures[id] ?? 0) + 1;
+            const problem = error instanceof Error ? error.message : String(error);
+            context.deps.logger.error({ threadId: id, err: problem, failures }, 'agent actor failed');
+            enqueue.assign({ running: context.running.filter((r) => r !== id), failures: { ...context.failures, [id]: failures } });
+            if (failures < 2) {
+              // Restart once from the thread as stored: the log, not the dead actor, is the truth.
+              enqueue(() => {
+                void context.deps.store.get(id).then((thread) => {
+                  if (thread) self.send({ type: 'START', thread });
+                });
+              });
+            } else {
+              enqueue(() => context.onRest({ threadId: id, state: 'stopped', status: null, thread: null, problem }));
+            }
+            enqueue('fill');
+          }),
+        },
+      },
+    },
+  },
+});
+
+/** The child actor of a running thread, if any. */
+export function childOf(supervisor: { getSnapshot(): { children: Record<string, AnyActorRef | undefined> } }, threadId: string): AnyActorRef | undefined {
+  return supervisor.getSnapshot().children[threadId];
+}

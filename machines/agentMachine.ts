@@ -209,7 +209,12 @@ export const agentMachine = setup({
     },
     paused: {
       entry: { type: 'log', params: { state: 'paused' } },
-      on: { RESUME: { target: 'resuming', actions: assign({ control: ({ event }) => ({ by: event.by }) }) } },
+      on: {
+        RESUME: { target: 'resuming', actions: assign({ control: ({ event }) => ({ by: event.by }) }) },
+        // Already paused: without this the root handler would set pauseRequested, and the next
+        // RESUME would pause the thread again at once.
+        PAUSE: {},
+      },
     },
     resuming: {
       invoke: {

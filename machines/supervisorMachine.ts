@@ -1,6 +1,7 @@
-import { assign, enqueueActions, setup, type AnyActorRef, type EventObject, type SnapshotFrom } from 'xstate';
+import { assign, enqueueActions, setup, type AnyActorLogic, type AnyActorRef, type AnyStateMachine, type EventObject, type SnapshotFrom } from 'xstate';
 import type { Agent } from '../src/agent/agent.js';
-import type { AgentDeps } from '../src/agent/steps.js';
+import type { Pipeline } from '../src/pipeline/pipeline.js';
+import type { PipelineDeps } from '../src/pipeline/pipelineSteps.js';
 import type { Thread } from '../src/thread/events.js';
 import { statusOf, type ThreadStatus } from '../src/thread/state.js';
 import { agentMachine, WAITING_STATES, type AgentMachineEvent, type AgentMachineOutput } from './agentMachine.js';
@@ -19,7 +20,9 @@ export interface AgentRest {
 /** Input of the supervisor machine. */
 export interface SupervisorInput {
   readonly agents: ReadonlyMap<string, Agent>;
-  readonly deps: AgentDeps;
+  /** Pipelines with their machines (built once per definition). */
+  readonly pipelines?: ReadonlyMap<string, { readonly pipeline: Pipeline; readonly machine: AnyStateMachine }>;
+  readonly deps: PipelineDeps;
   /** Agent actors running at once; more threads wait in a queue. */
   readonly maxConcurrent: number;
   /** Called when a child rests and has been evicted. */
@@ -37,7 +40,8 @@ export type SupervisorEvent =
 
 interface SupervisorContext {
   readonly agents: ReadonlyMap<string, Agent>;
-  readonly deps: AgentDeps;
+  readonly pipelines: ReadonlyMap<string, { readonly pipeline: Pipeline; readonly machine: AnyStateMachine }>;
+  readonly deps: PipelineDeps;
   readonly maxConcurrent: number;
   readonly onRest: (rest: AgentRest) => void;
   /** Thread ids with a child actor now. */
@@ -53,6 +57,12 @@ const SNAPSHOT = 'xstate.snapshot.';
 const DONE = 'xstate.done.actor.';
 const ERROR = 'xstate.error.actor.';
 const childId = (event: EventObject, prefix: string): string => event.type.slice(prefix.length);
+
+/** Machine states in which a child rests and is evicted: it waits on a human, a resume or a child thread. */
+export const RESTING_STATES: readonly string[] = [...WAITING_STATES, 'waitingForChild'];
+
+// spawnChild's types only allow an id with a named source; pipeline machines are built at runtime.
+type SpawnLogic = (logic: AnyActorLogic, options: { id: string; syncSnapshot: boolean; input: unknown }) => void;
 
 /**
  * The supervisor: spawns one agent actor per active thread, evicts children that rest (waiting on
@@ -74,20 +84,25 @@ export const supervisorMachine = setup({
       while (running.length < context.maxConcurrent && queue.length > 0) {
         const thread = queue.shift()!;
         const agent = context.agents.get(thread.agent);
-        if (agent === undefined) {
-          context.onRest({ threadId: thread.id, state: 'stopped', status: null, thread, problem: `no agent named ${thread.agent}` });
+        const pipeline = context.pipelines.get(thread.agent);
+        if (agent === undefined && pipeline === undefined) {
+          context.onRest({ threadId: thread.id, state: 'stopped', status: null, thread, problem: `no agent or pipeline named ${thread.agent}` });
           continue;
         }
         running.push(thread.id);
-        const logger = context.deps.logger.child({ threadId: thread.id, agent: agent.name });
-        enqueue.spawnChild('agent', { id: thread.id, syncSnapshot: true, input: { agent, thread, deps: { ...context.deps, logger } } });
+        const deps = { ...context.deps, logger: context.deps.logger.child({ threadId: thread.id, agent: thread.agent }) };
+        if (agent !== undefined) {
+          enqueue.spawnChild('agent', { id: thread.id, syncSnapshot: true, input: { agent, thread, deps } });
+        } else {
+          (enqueue.spawnChild as unknown as SpawnLogic)(pipeline!.machine, { id: thread.id, syncSnapshot: true, input: { pipeline: pipeline!.pipeline, thread, deps } });
+        }
       }
       enqueue.assign({ running, queue });
     }),
   },
 }).createMachine({
   id: 'supervisor',
-  context: ({ input }) => ({ ...input, running: [], queue: [], failures: {} }),
+  context: ({ input }) => ({ ...input, pipelines: input.pipelines ?? new Map(), running: [], queue: [], failures: {} }),
   initial: 'supervising',
   states: {
     supervising: {
@@ -117,7 +132,7 @@ export const supervisorMachine = setup({
             const snapshot = (event as { snapshot: ChildSnapshot }).snapshot;
             if (snapshot.status !== 'active' || !context.running.includes(id)) return;
             const value = String(snapshot.value);
-            if (!WAITING_STATES.includes(value)) return;
+            if (!RESTING_STATES.includes(value)) return;
             enqueue.stopChild(id);
             enqueue.assign({ running: context.running.filter((r) => r !== id) });
             const { thread, state } = snapshot.context;

@@ -63,6 +63,7 @@ export interface AgentOptions {
 
 /** An agent definition, normalized. */
 export interface Agent {
+  readonly kind: 'agent';
   readonly name: string;
   readonly description: string;
   readonly prompt: PromptTemplate;
@@ -137,6 +138,7 @@ export function agent(options: AgentOptions): Agent {
   };
   if (normalizedBackoff.jitter < 0 || normalizedBackoff.jitter > 1) throw new ConfigError(`agent ${name}: backoff.jitter must be within 0..1`);
   return {
+    kind: 'agent',
     name,
     description,
     prompt: promptTemplate(prompt),
@@ -156,5 +158,5 @@ export function agent(options: AgentOptions): Agent {
 
 /** Type guard for normalized agent definitions. */
 export function isAgent(value: unknown): value is Agent {
-  return typeof value === 'object' && value !== null && 'toolsByName' in value && 'prompt' in value;
+  return typeof value === 'object' && value !== null && (value as { kind?: unknown }).kind === 'agent';
 }

@@ -5,7 +5,7 @@ type JsonSchema = Record<string, unknown>;
 /**
  * zod -> JSON Schema in the strict form OpenAI-compatible structured outputs require: every object
  * closes `additionalProperties` and lists every property as required; optional properties become
- * nullable instead (their nulls are dropped again before validation, see {@link dropNulls}).
+ * nullable instead (their nulls are dropped again before validation, see {@link dropNullsAt}).
  */
 export function toStrictJsonSchema(schema: z.ZodType): JsonSchema {
   const raw = z.toJSONSchema(schema, { io: 'input', target: 'draft-7', unrepresentable: 'any' }) as JsonSchema;
@@ -52,4 +52,31 @@ export function dropNulls(value: unknown): unknown {
     return out;
   }
   return value;
+}
+
+/**
+ * Removes the null-valued properties at `paths` (the paths zod refused), keeping every other null:
+ * a strict model sends null for an absent optional value, but a nullable property needs its null.
+ */
+export function dropNullsAt(value: unknown, paths: readonly (readonly PropertyKey[])[]): unknown {
+  let out = value;
+  for (const path of paths) out = dropNullAt(out, path);
+  return out;
+}
+
+function dropNullAt(value: unknown, path: readonly PropertyKey[]): unknown {
+  if (path.length === 0 || value === null || typeof value !== 'object') return value;
+  const [key, ...rest] = path;
+  if (Array.isArray(value)) {
+    if (typeof key !== 'number' || rest.length === 0 || key >= value.length) return value;
+    const copy = [...value];
+    copy[key] = dropNullAt(copy[key], rest);
+    return copy;
+  }
+  const record = value as Record<string, unknown>;
+  if (typeof key !== 'string' || !Object.hasOwn(record, key)) return value;
+  if (rest.length > 0) return { ...record, [key]: dropNullAt(record[key], rest) };
+  if (record[key] !== null) return value;
+  const { [key]: _dropped, ...others } = record;
+  return others;
 }

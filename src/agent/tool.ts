@@ -2,7 +2,7 @@ import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Json } from '../thread/events.js';
-import { dropNulls, toStrictJsonSchema } from './strictSchema.js';
+import { dropNullsAt, toStrictJsonSchema } from './strictSchema.js';
 
 /** What a tool's `run` receives besides its validated input. */
 export interface ToolContext {
@@ -100,7 +100,10 @@ export function tool<TInput extends z.ZodType, TOutput>(options: ToolOptions<TIn
     parse(args) {
       let result = input.safeParse(args);
       if (!result.success) {
-        const retry = input.safeParse(dropNulls(args));
+        // Strict models send null for absent optional values: drop the nulls zod refused (not the
+        // ones a nullable property accepts) and try once more.
+        const refused = result.error.issues.map((issue) => issue.path).filter((path) => path.length > 0);
+        const retry = input.safeParse(dropNullsAt(args, refused));
         if (retry.success) result = retry;
       }
       if (result.success) return { success: true, data: result.data };

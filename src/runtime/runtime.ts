@@ -2,6 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { createActor, type InspectionEvent } from 'xstate';
 import { supervisorMachine, type AgentRest } from '../../machines/supervisorMachine.js';
 import type { Agent } from '../agent/agent.js';
+import { createPipelineMachine } from '../../machines/pipelineMachine.js';
+import type { Pipeline } from '../pipeline/pipeline.js';
+import type { ChildLauncher } from '../pipeline/pipelineSteps.js';
 import { controlStep, messageOf, type AgentDeps } from '../agent/steps.js';
 import { systemClock, type Clock } from '../clock.js';
 import { ConfigError, InvalidInputError, InvalidStateError, NotFoundError } from '../errors.js';
@@ -59,6 +62,8 @@ export interface WatchOptions {
 /** Options of {@link createRuntime}. */
 export interface RuntimeOptions {
   agents: readonly Agent[];
+  /** Deterministic pipelines over the agents. @default [] */
+  pipelines?: readonly Pipeline[];
   store: ThreadStore;
   /** The model for agents that have none of their own. */
   model: Model;
@@ -78,6 +83,7 @@ export interface RuntimeOptions {
  */
 export interface Runtime {
   readonly agents: ReadonlyMap<string, Agent>;
+  readonly pipelines: ReadonlyMap<string, Pipeline>;
   launch(agent: string, input: unknown, options?: LaunchOptions): Promise<ThreadView>;
   /** The thread, or `undefined`. */
   get(threadId: string): Promise<ThreadView | undefined>;
@@ -89,7 +95,10 @@ export interface Runtime {
   cancel(threadId: string, options?: ControlOptions): Promise<ThreadView>;
   /** The thread's events, stored then live, until it ends (done, failed, cancelled) or `signal` aborts. */
   watch(threadId: string, options?: WatchOptions): AsyncIterable<ThreadEvent>;
-  /** Resolves when the thread stops moving: it ended or waits for a human or a resume. */
+  /**
+   * Resolves when the thread stops moving in this process: it ended, waits for a human or a resume,
+   * or (a pipeline) waits for a child thread.
+   */
   settled(threadId: string, options?: { signal?: AbortSignal }): Promise<ThreadView>;
   /** Continues every thread that was running or backing off when the last process stopped. */
   recover(): Promise<number>;
@@ -101,7 +110,12 @@ export interface Runtime {
   close(): Promise<void>;
 }
 
-const THREAD_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
+/** Events after which a thread may have ended. */
+const mayEnd = (event: ThreadEvent): boolean =>
+  event.type === 'final' || event.type === 'failed' || event.type === 'human_response' || (event.type === 'control' && event.data.action === 'cancel');
+
+// No dots: thread ids appear as one token in NATS subjects.
+const THREAD_ID = /^[A-Za-z0-9_:-]{1,128}$/;
 const RESTING: readonly ThreadStatus[] = [...TERMINAL_STATUSES, 'awaiting_human', 'escalated', 'paused'];
 
 /** Builds a {@link Runtime} over a store and a model. */
@@ -112,6 +126,13 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   for (const a of agentList) {
     if (agents.has(a.name)) throw new ConfigError(`two agents are named ${a.name}`);
     agents.set(a.name, a);
+  }
+  const pipelines = new Map<string, Pipeline>();
+  const pipelineMachines = new Map<string, { pipeline: Pipeline; machine: ReturnType<typeof createPipelineMachine> }>();
+  for (const p of options.pipelines ?? []) {
+    if (agents.has(p.name) || pipelines.has(p.name)) throw new ConfigError(`two agents or pipelines are named ${p.name}`);
+    pipelines.set(p.name, p);
+    pipelineMachines.set(p.name, { pipeline: p, machine: createPipelineMachine(p) });
   }
   const listeners = new Set<(change: ThreadChange) => void>();
   const emit = (thread: Thread, events: readonly ThreadEvent[]): void => {
@@ -136,6 +157,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     append: async (id, expectedVersion, events) => {
       const appended = await inner.append(id, expectedVersion, events);
       emit(appended, events);
+      if (events.some(mayEnd) && TERMINAL_STATUSES.includes(statusOf(deriveState(appended.events)))) wakeParent(appended);
       return appended;
     },
     get: (id) => inner.get(id),
@@ -158,18 +180,28 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     }
     for (const listener of restListeners) listener(rest.threadId);
   };
+  // Pipelines delegate to agents through the runtime itself; launching by id is idempotent.
+  const children: ChildLauncher = {
+    async launch(agent, input, { threadId, parentId }) {
+      const child = await launch(agent, input, { threadId, source: { kind: 'pipeline', parentId } });
+      return { status: child.status, output: child.output, failure: child.failure };
+    },
+  };
+  /** When a pipeline's child thread ends, the pipeline continues. */
+  function wakeParent(thread: Thread): void {
+    const first = thread.events[0];
+    const parentId = first?.type === 'input' ? first.data.source?.parentId : undefined;
+    if (parentId === undefined) return;
+    void store.get(parentId).then((parent) => {
+      if (parent && pipelines.has(parent.agent)) continueAfterWrite(parent);
+    });
+  }
   const supervisor = createActor(supervisorMachine, {
-    input: { agents, deps: { model, store, clock, logger }, maxConcurrent, onRest },
+    input: { agents, pipelines: pipelineMachines, deps: { model, store, clock, logger, children }, maxConcurrent, onRest },
     clock,
     ...(inspect ? { inspect } : {}),
   });
   supervisor.start();
-
-  const agentOf = (name: string): Agent => {
-    const found = agents.get(name);
-    if (found === undefined) throw new NotFoundError('agent', name);
-    return found;
-  };
 
   const load = async (threadId: string): Promise<Thread> => {
     const thread = await store.get(threadId);
@@ -186,7 +218,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   /** Hands the thread to the supervisor, which spawns an actor and evicts it when it rests. */
   const drive = (thread: Thread): void => {
     if (closed) return;
-    if (!agents.has(thread.agent)) {
+    if (!agents.has(thread.agent) && !pipelines.has(thread.agent)) {
       logger.error({ threadId: thread.id, agent: thread.agent }, 'no such agent in this runtime; thread left as is');
       return;
     }
@@ -238,8 +270,8 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         if (id !== threadId) return;
         load(threadId).then(
           (thread) => {
-            const v = view(thread);
-            if (RESTING.includes(v.status) && !actorBusy(threadId)) finish(v);
+            // Resting includes a pipeline waiting on a child thread (its status stays running).
+            if (!actorBusy(threadId)) finish(view(thread));
           },
           (error: unknown) => finish(error instanceof Error ? error : new Error(messageOf(error))),
         );
@@ -287,43 +319,51 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     return view(written);
   };
 
+  async function launch(agentName: string, input: unknown, launchOptions: LaunchOptions = {}): Promise<ThreadView> {
+    const agent = agents.get(agentName) ?? pipelines.get(agentName);
+    if (agent === undefined) throw new NotFoundError('agent', agentName);
+    const json = jsonSchema.safeParse(input);
+    if (!json.success) throw new InvalidInputError('the input must be a JSON value', [json.error.message]);
+    if (agent.input) {
+      const checked = agent.input.safeParse(input);
+      if (!checked.success) {
+        throw new InvalidInputError(
+          `invalid input for ${agent.kind} ${agent.name}`,
+          checked.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`),
+        );
+      }
+    }
+    const id = launchOptions.threadId ?? `th_${randomUUID()}`;
+    if (!THREAD_ID.test(id)) throw new InvalidInputError(`thread id must match ${THREAD_ID}`);
+    if (launchOptions.threadId !== undefined) {
+      const existing = await store.get(id);
+      if (existing !== undefined) {
+        if (existing.agent !== agent.name) throw new InvalidStateError(`thread ${id} belongs to ${existing.agent}, not ${agent.name}`, id, 'conflict');
+        if (!isActive(id) && statusOf(deriveState(existing.events)) === 'running') drive(existing);
+        return view(existing);
+      }
+    }
+    const thread = await store.create({
+      id,
+      agent: agent.name,
+      events: [
+        {
+          seq: 1,
+          at: new Date(clock.now()).toISOString(),
+          type: 'input',
+          data: { input: json.data, ...(launchOptions.source ? { source: launchOptions.source } : {}) },
+        },
+      ],
+    });
+    logger.info({ threadId: id, agent: agent.name, state: 'launched' }, 'thread launched');
+    drive(thread);
+    return view(thread);
+  }
+
   return {
     agents,
-    async launch(agentName, input, launchOptions = {}) {
-      const agent = agentOf(agentName);
-      const json = jsonSchema.safeParse(input);
-      if (!json.success) throw new InvalidInputError('the input must be a JSON value', [json.error.message]);
-      if (agent.input) {
-        const checked = agent.input.safeParse(input);
-        if (!checked.success) {
-          throw new InvalidInputError(
-            `invalid input for agent ${agent.name}`,
-            checked.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`),
-          );
-        }
-      }
-      const id = launchOptions.threadId ?? `th_${randomUUID()}`;
-      if (!THREAD_ID.test(id)) throw new InvalidInputError(`thread id must match ${THREAD_ID}`);
-      if (launchOptions.threadId !== undefined) {
-        const existing = await store.get(id);
-        if (existing !== undefined) return view(existing);
-      }
-      const thread = await store.create({
-        id,
-        agent: agent.name,
-        events: [
-          {
-            seq: 1,
-            at: new Date(clock.now()).toISOString(),
-            type: 'input',
-            data: { input: json.data, ...(launchOptions.source ? { source: launchOptions.source } : {}) },
-          },
-        ],
-      });
-      logger.info({ threadId: id, agent: agent.name, state: 'launched' }, 'thread launched');
-      drive(thread);
-      return view(thread);
-    },
+    pipelines,
+    launch,
     async get(threadId) {
       const thread = await store.get(threadId);
       return thread === undefined ? undefined : view(thread);
@@ -366,7 +406,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       let count = 0;
       for (const summary of moving) {
         const thread = await store.get(summary.id);
-        if (thread === undefined || !agents.has(thread.agent)) continue;
+        if (thread === undefined || (!agents.has(thread.agent) && !pipelines.has(thread.agent))) continue;
         drive(thread);
         count++;
       }

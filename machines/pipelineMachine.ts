@@ -1,0 +1,153 @@
+import { assign, fromPromise, setup, type AnyStateMachine } from 'xstate';
+import { controlStep, messageOf } from '../src/agent/steps.js';
+import { VersionConflictError } from '../src/errors.js';
+import type { Pipeline } from '../src/pipeline/pipeline.js';
+import { nextStepName, runPipelineStep, type PipelineDeps, type PipelineStepResult } from '../src/pipeline/pipelineSteps.js';
+import type { Thread } from '../src/thread/events.js';
+import { deriveState, statusOf, type ThreadState } from '../src/thread/state.js';
+import type { AgentMachineOutput } from './agentMachine.js';
+
+/** Input of a pipeline machine. */
+export interface PipelineMachineInput {
+  readonly pipeline: Pipeline;
+  readonly thread: Thread;
+  readonly deps: PipelineDeps;
+}
+
+/** Events a pipeline actor accepts. */
+export type PipelineMachineEvent =
+  | { type: 'PAUSE'; reason?: string; by?: string }
+  | { type: 'RESUME'; by?: string }
+  | { type: 'CANCEL'; reason?: string; by?: string };
+
+/** Context of a pipeline machine (`thread` and `state` as in the agent machine). */
+export interface PipelineContext {
+  readonly pipeline: Pipeline;
+  readonly deps: PipelineDeps;
+  thread: Thread;
+  state: ThreadState;
+  pauseRequested: boolean;
+  control: { reason?: string; by?: string };
+  stopped: string | null;
+}
+
+const withThread = (thread: Thread) => ({ thread, state: deriveState(thread.events) });
+const stopReason = (error: unknown): string =>
+  error instanceof VersionConflictError ? `superseded: ${error.message}` : `step failed: ${messageOf(error)}`;
+const stateName = (step: string): string => `step_${step}`;
+
+/**
+ * Builds the machine of a pipeline: one state per step, in order, each entered from `routing`, which
+ * reads the thread, so a pipeline resumes after a restart exactly where its log says. A delegation
+ * to an agent rests in `waitingForChild` until the child thread ends.
+ */
+export function createPipelineMachine(pipeline: Pipeline): AnyStateMachine {
+  const stepStates = Object.fromEntries(
+    pipeline.steps.map((step) => [
+      stateName(step.name),
+      {
+        invoke: {
+          src: 'step' as const,
+          input: ({ context }: { context: PipelineContext }) => context,
+          onDone: [
+            {
+              guard: ({ event }: { event: { output: PipelineStepResult } }) => event.output.waiting,
+              target: 'waitingForChild',
+              actions: assign(({ event }: { event: { output: PipelineStepResult } }) => withThread(event.output.thread)),
+            },
+            { target: 'routing', actions: assign(({ event }: { event: { output: PipelineStepResult } }) => withThread(event.output.thread)) },
+          ],
+          onError: { target: 'stopped', actions: assign({ stopped: ({ event }: { event: { error: unknown } }) => stopReason(event.error) }) },
+        },
+      },
+    ]),
+  );
+  return setup({
+    types: {
+      context: {} as PipelineContext,
+      input: {} as PipelineMachineInput,
+      events: {} as PipelineMachineEvent,
+      output: {} as AgentMachineOutput,
+    },
+    actors: {
+      step: fromPromise<PipelineStepResult, PipelineContext>(({ input, signal }) => runPipelineStep(input.pipeline, input.thread, input.deps, signal)),
+      control: fromPromise<Thread, { deps: PipelineDeps; threadId: string; action: 'pause' | 'resume' | 'cancel'; reason?: string; by?: string }>(({ input }) =>
+        controlStep(input.deps, input.threadId, { action: input.action, reason: input.reason, by: input.by }),
+      ),
+    },
+    delays: {
+      backoff: ({ context }) => Math.max(0, (context.state.backoffUntil ?? 0) - context.deps.clock.now()),
+    },
+  }).createMachine({
+    id: `pipeline:${pipeline.name}`,
+    context: ({ input }) => ({ pipeline: input.pipeline, deps: input.deps, ...withThread(input.thread), pauseRequested: false, control: {}, stopped: null }),
+    initial: 'routing',
+    on: {
+      CANCEL: { target: '.cancelling', actions: assign({ control: ({ event }) => ({ reason: event.reason, by: event.by }) }) },
+      PAUSE: { actions: assign({ pauseRequested: true, control: ({ event }) => ({ reason: event.reason, by: event.by }) }) },
+    },
+    states: {
+      routing: {
+        always: [
+          { guard: ({ context }) => context.state.terminal === 'done', target: 'done' },
+          { guard: ({ context }) => context.state.terminal === 'failed', target: 'failed' },
+          { guard: ({ context }) => context.state.terminal === 'cancelled', target: 'cancelled' },
+          { guard: ({ context }) => context.pauseRequested && !context.state.paused, target: 'pausing' },
+          { guard: ({ context }) => context.state.paused, target: 'paused' },
+          { guard: ({ context }) => context.state.backoffUntil !== null && context.state.backoffUntil > context.deps.clock.now(), target: 'backingOff' },
+          ...pipeline.steps.map((step) => ({
+            guard: ({ context }: { context: PipelineContext }) => nextStepName(context.pipeline, context.thread) === step.name,
+            target: stateName(step.name),
+          })),
+          { target: 'finishing' },
+        ],
+      },
+      ...stepStates,
+      finishing: {
+        invoke: {
+          src: 'step',
+          input: ({ context }) => context,
+          onDone: { target: 'routing', actions: assign(({ event }) => withThread(event.output.thread)) },
+          onError: { target: 'stopped', actions: assign({ stopped: ({ event }) => stopReason(event.error) }) },
+        },
+      },
+      backingOff: { after: { backoff: { target: 'routing' } } },
+      waitingForChild: {},
+      pausing: {
+        invoke: {
+          src: 'control',
+          input: ({ context }) => ({ deps: context.deps, threadId: context.thread.id, action: 'pause' as const, ...context.control }),
+          onDone: { target: 'routing', actions: assign(({ event }) => ({ ...withThread(event.output), pauseRequested: false })) },
+          onError: { target: 'stopped', actions: assign({ stopped: ({ event }) => stopReason(event.error) }) },
+        },
+      },
+      paused: { on: { RESUME: { target: 'resuming', actions: assign({ control: ({ event }) => ({ by: event.by }) }) } } },
+      resuming: {
+        invoke: {
+          src: 'control',
+          input: ({ context }) => ({ deps: context.deps, threadId: context.thread.id, action: 'resume' as const, ...context.control }),
+          onDone: { target: 'routing', actions: assign(({ event }) => ({ ...withThread(event.output), pauseRequested: false })) },
+          onError: { target: 'stopped', actions: assign({ stopped: ({ event }) => stopReason(event.error) }) },
+        },
+      },
+      cancelling: {
+        invoke: {
+          src: 'control',
+          input: ({ context }) => ({ deps: context.deps, threadId: context.thread.id, action: 'cancel' as const, ...context.control }),
+          onDone: { target: 'routing', actions: assign(({ event }) => ({ ...withThread(event.output), pauseRequested: false })) },
+          onError: { target: 'stopped', actions: assign({ stopped: ({ event }) => stopReason(event.error) }) },
+        },
+      },
+      done: { type: 'final' },
+      failed: { type: 'final' },
+      cancelled: { type: 'final' },
+      stopped: { type: 'final' },
+    },
+    output: ({ context }) => ({
+      threadId: context.thread.id,
+      status: statusOf(context.state),
+      thread: context.thread,
+      ...(context.stopped === null ? {} : { stopped: context.stopped }),
+    }),
+  }) as unknown as AnyStateMachine;
+}

@@ -11,7 +11,7 @@ import { ConfigError, InvalidInputError, InvalidStateError, NotFoundError } from
 import { silentLogger, type Logger } from '../logger.js';
 import type { Model } from '../model/model.js';
 import type { ListOptions, ThreadStore, ThreadSummary } from '../store/threadStore.js';
-import { jsonSchema, type HumanRequest, type Json, type Source, type Thread, type ThreadEvent } from '../thread/events.js';
+import { jsonSchema, versionOf, type HumanRequest, type Json, type Source, type Thread, type ThreadEvent } from '../thread/events.js';
 import { humanResponseInputSchema, validateResponse } from '../thread/humanResponse.js';
 import { deriveState, statusOf, TERMINAL_STATUSES, type ThreadStatus } from '../thread/state.js';
 
@@ -75,6 +75,13 @@ export interface RuntimeOptions {
   inspect?: (event: InspectionEvent) => void;
   /** Agent actors running at once in this process; more threads wait for a slot. @default 64 */
   maxConcurrent?: number;
+  /**
+   * Where threads run after a launch, a response, a resume or a child's end. By default in this
+   * process. A distributed deployment passes a function that enqueues a durable job; the worker
+   * that takes it calls {@link Runtime.run}.
+   * @default run here
+   */
+  schedule?: (thread: Thread) => void | Promise<void>;
 }
 
 /**
@@ -102,6 +109,13 @@ export interface Runtime {
   settled(threadId: string, options?: { signal?: AbortSignal }): Promise<ThreadView>;
   /** Continues every thread that was running or backing off when the last process stopped. */
   recover(): Promise<number>;
+  /** Runs the thread in this process (a worker taking a job) and resolves when it rests. */
+  run(threadId: string, options?: { signal?: AbortSignal }): Promise<ThreadView>;
+  /**
+   * Tells this runtime about events another process appended (from the bus), so watchers,
+   * `settled` and listeners here see them.
+   */
+  ingest(threadId: string): Promise<void>;
   /** Listens to every change this runtime writes. Returns an unsubscribe function. */
   subscribe(listener: (change: ThreadChange) => void): () => void;
   /** Threads with an actor in memory now. */
@@ -135,7 +149,12 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     pipelineMachines.set(p.name, { pipeline: p, machine: createPipelineMachine(p) });
   }
   const listeners = new Set<(change: ThreadChange) => void>();
+  // The last version emitted per thread (bounded), so events ingested from elsewhere are emitted once.
+  const emitted = new Map<string, number>();
   const emit = (thread: Thread, events: readonly ThreadEvent[]): void => {
+    emitted.delete(thread.id);
+    emitted.set(thread.id, versionOf(thread));
+    if (emitted.size > 10_000) emitted.delete(emitted.keys().next().value!);
     if (listeners.size === 0) return;
     const change: ThreadChange = { thread, events, status: statusOf(deriveState(thread.events)) };
     for (const listener of listeners) {
@@ -225,11 +244,24 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     supervisor.send({ type: 'START', thread });
   };
 
+  const { schedule } = options;
+  /** Hands a thread to the scheduler when there is one (a job queue), else runs it here. */
+  const start = (thread: Thread): void => {
+    if (schedule === undefined) {
+      drive(thread);
+      return;
+    }
+    Promise.resolve()
+      .then(() => schedule(thread))
+      .catch((error: unknown) => logger.error({ threadId: thread.id, agent: thread.agent, err: messageOf(error) }, 'could not schedule thread'));
+  };
+
   /** Continues a thread after a write from outside (a response, a resume). */
   const continueAfterWrite = (thread: Thread): void => {
     if (isActive(thread.id)) restartWhenRested.add(thread.id);
-    else drive(thread);
+    else start(thread);
   };
+
 
   const view = (thread: Thread): ThreadView => {
     const state = deriveState(thread.events);
@@ -282,7 +314,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         (thread) => {
           const v = view(thread);
           if (RESTING.includes(v.status) && !actorBusy(threadId)) finish(v);
-          else if (!isActive(threadId)) {
+          else if (!isActive(threadId) && schedule === undefined) {
             // Nobody is moving this thread in this process (backing off after a restart, say): move it.
             drive(thread);
           }
@@ -339,7 +371,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       const existing = await store.get(id);
       if (existing !== undefined) {
         if (existing.agent !== agent.name) throw new InvalidStateError(`thread ${id} belongs to ${existing.agent}, not ${agent.name}`, id, 'conflict');
-        if (!isActive(id) && statusOf(deriveState(existing.events)) === 'running') drive(existing);
+        if (!isActive(id) && statusOf(deriveState(existing.events)) === 'running') start(existing);
         return view(existing);
       }
     }
@@ -356,7 +388,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       ],
     });
     logger.info({ threadId: id, agent: agent.name, state: 'launched' }, 'thread launched');
-    drive(thread);
+    start(thread);
     return view(thread);
   }
 
@@ -407,11 +439,26 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       for (const summary of moving) {
         const thread = await store.get(summary.id);
         if (thread === undefined || (!agents.has(thread.agent) && !pipelines.has(thread.agent))) continue;
-        drive(thread);
+        start(thread);
         count++;
       }
       if (count > 0) logger.info({ count }, 'recovered threads');
       return count;
+    },
+    async run(threadId, opts = {}) {
+      const thread = await load(threadId);
+      const done = settled(threadId, opts);
+      drive(thread);
+      return done;
+    },
+    async ingest(threadId) {
+      const thread = await store.get(threadId);
+      if (thread === undefined) return;
+      const known = emitted.get(threadId) ?? 0;
+      const fresh = thread.events.filter((e) => e.seq > known);
+      if (fresh.length === 0) return;
+      emit(thread, fresh);
+      for (const listener of restListeners) listener(threadId);
     },
     subscribe,
     activeCount: () => supervisor.getSnapshot().context.running.length,

@@ -33,7 +33,7 @@ export interface AgentMachineOutput {
   readonly threadId: string;
   readonly status: ThreadStatus;
   readonly thread: Thread;
-  /** Why the actor stopped early: a version conflict (another worker advanced the thread) or a store failure. */
+  /** Why the actor stopped early: a version conflict (another worker advanced the thread) or a step that threw (e.g. the store failed). */
   readonly stopped?: string;
 }
 

@@ -51,10 +51,17 @@ export function renderContext(agent: Pick<Agent, 'contextBudget' | 'secrets'>, t
   return { text, tokens: estimateTokens(text), omitted };
 }
 
-const cache = new WeakMap<ThreadEvent, string | null>();
+/** Rendered blocks per secrets list (an agent's is fixed), then per event object. */
+const caches = new WeakMap<readonly string[], WeakMap<ThreadEvent, string | null>>();
 
 function renderEvent(event: ThreadEvent, secrets: readonly string[]): string | null {
-  // Events are immutable, so a block is rendered once per event object (secrets are per agent and fixed).
+  // Events are immutable, so a block is rendered once per event object and secrets list; keying
+  // by the list keeps a block rendered without a secret from being reused where it must be redacted.
+  let cache = caches.get(secrets);
+  if (cache === undefined) {
+    cache = new WeakMap();
+    caches.set(secrets, cache);
+  }
   const cached = cache.get(event);
   if (cached !== undefined) return cached;
   const block = renderBlock(event, secrets);

@@ -45,7 +45,7 @@ export interface Settled {
   readonly state: string;
   readonly status: ThreadStatus;
   readonly thread: Thread;
-  /** Set when the actor stopped early (version conflict, store failure). */
+  /** Set when the actor stopped early (version conflict, a step that threw, a store failure). */
   readonly stopped?: string;
 }
 

@@ -46,6 +46,9 @@ export function validateResponse(
       if (request.format === 'yes_no') {
         const answer = response.answer?.trim().toLowerCase() ?? (response.approved === undefined ? undefined : response.approved ? 'yes' : 'no');
         if (answer !== 'yes' && answer !== 'no') return invalid('this request needs a yes or no answer');
+        if (response.approved !== undefined && response.approved !== (answer === 'yes')) {
+          return invalid(`"approved": ${response.approved} contradicts the answer "${answer}"`);
+        }
         return { success: true, data: { ...response, answer } };
       }
       if (!response.answer?.trim()) return invalid('this request needs an "answer"');

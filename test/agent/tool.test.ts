@@ -1,0 +1,207 @@
+import { z } from 'zod';
+import { describe, expect, it } from 'vitest';
+import { agent } from '../../src/agent/agent.js';
+import { promptHash, promptTemplate } from '../../src/agent/prompt.js';
+import { dropNulls, dropNullsAt, toStrictJsonSchema } from '../../src/agent/strictSchema.js';
+import { toJson, tool } from '../../src/agent/tool.js';
+import { ConfigError } from '../../src/errors.js';
+import { silentLogger } from '../../src/logger.js';
+import { add, calculatorTools } from '../../tools/calculator.js';
+
+const order = z.object({
+  item: z.string(),
+  quantity: z.number().int().optional(),
+  note: z.string().nullable(),
+  shipping: z.object({ express: z.boolean().optional(), address: z.string() }).optional(),
+  tags: z.array(z.object({ label: z.string(), color: z.string().optional() })),
+  priority: z.enum(['low', 'high']).default('low'),
+});
+
+/** Every object node of a JSON Schema, wherever it is nested. */
+function objectNodes(node: unknown, out: Record<string, unknown>[] = []): Record<string, unknown>[] {
+  if (Array.isArray(node)) node.forEach((item) => objectNodes(item, out));
+  else if (node !== null && typeof node === 'object') {
+    const record = node as Record<string, unknown>;
+    if (record.type === 'object') out.push(record);
+    Object.values(record).forEach((value) => objectNodes(value, out));
+  }
+  return out;
+}
+
+const context = {
+  threadId: 't',
+  callId: 'call_2',
+  idempotencyKey: 't:call_2',
+  attempt: 1,
+  logger: silentLogger(),
+  signal: new AbortController().signal,
+};
+
+describe('strict JSON Schema', () => {
+  const schema = toStrictJsonSchema(order);
+
+  it('closes every object and requires every property, at every depth', () => {
+    const objects = objectNodes(schema);
+    expect(objects.length).toBe(3); // the order, shipping, a tag
+    for (const node of objects) {
+      expect(node.additionalProperties).toBe(false);
+      expect(node.required).toEqual(Object.keys(node.properties as object));
+    }
+    expect(schema.$schema).toBeUndefined();
+  });
+
+  it('turns optional properties (and ones with defaults) into nullable ones, without defaults', () => {
+    const props = schema.properties as Record<string, Record<string, unknown>>;
+    expect(props.item).toEqual({ type: 'string' });
+    expect(props.quantity).toEqual({ anyOf: [{ type: 'integer', minimum: expect.any(Number), maximum: expect.any(Number) }, { type: 'null' }] });
+    expect(props.priority).toEqual({ anyOf: [{ type: 'string', enum: ['low', 'high'] }, { type: 'null' }] });
+    expect(JSON.stringify(schema)).not.toContain('"default"');
+    const shipping = props.shipping!.anyOf as Record<string, unknown>[];
+    expect(shipping[1]).toEqual({ type: 'null' });
+    expect((shipping[0]!.properties as Record<string, unknown>).express).toEqual({ anyOf: [{ type: 'boolean' }, { type: 'null' }] });
+  });
+
+  it('dropNulls removes null properties recursively but keeps nulls in arrays', () => {
+    expect(dropNulls({ a: null, b: { c: null, d: 1 }, e: [null, { f: null }] })).toEqual({ b: { d: 1 }, e: [null, {}] });
+  });
+
+  it('dropNullsAt removes only the null properties at the given paths, without mutating', () => {
+    const value = { a: null, b: { c: null, d: null }, e: [{ f: null }, null], g: 1 };
+    const out = dropNullsAt(value, [['a'], ['b', 'c'], ['e', 0, 'f'], ['e', 1], ['g'], ['missing', 'x']]);
+    expect(out).toEqual({ b: { d: null }, e: [{}, null], g: 1 });
+    expect(value).toEqual({ a: null, b: { c: null, d: null }, e: [{ f: null }, null], g: 1 });
+  });
+});
+
+describe('tool()', () => {
+  const place = tool({ name: 'place_order', description: 'Place an order', input: order, run: (input) => input });
+
+  it('exposes its strict parameters', () => {
+    expect(place.parameters).toEqual(toStrictJsonSchema(order));
+    expect(place.idempotent).toBe(false);
+    expect(place.breaksLoop).toBe(false);
+    expect(place.timeoutMs).toBe(30_000);
+  });
+
+  it('parses the nulls a strict model sends for absent optional values, keeping nulls of nullable ones', () => {
+    const parsed = place.parse({ item: 'tea', quantity: null, note: null, shipping: null, tags: [{ label: 'x', color: null }], priority: null });
+    expect(parsed).toEqual({ success: true, data: { item: 'tea', note: null, tags: [{ label: 'x' }], priority: 'low' } });
+    const nested = place.parse({ item: 'tea', quantity: 2, note: 'n', shipping: { express: null, address: 'here' }, tags: [], priority: 'high' });
+    expect(nested).toEqual({ success: true, data: { item: 'tea', quantity: 2, note: 'n', shipping: { address: 'here' }, tags: [], priority: 'high' } });
+    // A null for a required, non-nullable property is still refused.
+    expect(place.parse({ item: null, note: null, tags: [] }).success).toBe(false);
+  });
+
+  it('keeps a null where the schema allows one', () => {
+    const parsed = place.parse({ item: 'tea', note: null, tags: [] });
+    expect(parsed).toEqual({ success: true, data: { item: 'tea', note: null, tags: [], priority: 'low' } });
+  });
+
+  it('reports invalid arguments with their paths, as a value', () => {
+    const parsed = place.parse({ item: 3, note: 'n', tags: [{ label: 1 }] });
+    expect(parsed.success).toBe(false);
+    if (parsed.success) return;
+    expect(parsed.error).toMatch(/item: /);
+    expect(parsed.error).toMatch(/tags\.0\.label: /);
+    expect(place.parse('not an object').success).toBe(false);
+    expect(place.parse({ item: 'x', note: null, tags: [], extra: 1 }).success).toBe(true); // zod strips unknown keys
+  });
+
+  it('asks for approval as configured: never, always, or per input', () => {
+    const base = { description: 'd', input: z.object({ amount: z.number() }), run: () => null };
+    expect(tool({ ...base, name: 'a' }).needsApproval({ amount: 1 })).toBe(false);
+    expect(tool({ ...base, name: 'b', approval: true }).needsApproval({ amount: 1 })).toBe(true);
+    const big = tool({ ...base, name: 'c', approval: ({ amount }) => amount > 100 });
+    expect(big.needsApproval({ amount: 5 })).toBe(false);
+    expect(big.needsApproval({ amount: 500 })).toBe(true);
+  });
+
+  it('run returns JSON: undefined becomes null, dates become strings', async () => {
+    const undef = tool({ name: 'u', description: 'd', input: z.object({}), run: () => undefined });
+    expect(await undef.run({}, context)).toBeNull();
+    const date = tool({ name: 'd', description: 'd', input: z.object({}), run: async () => ({ when: new Date(0), skip: undefined }) });
+    expect(await date.run({}, context)).toEqual({ when: '1970-01-01T00:00:00.000Z' });
+    expect(await add.run({ a: 2, b: 3 }, context)).toBe(5);
+  });
+
+  it('toJson normalizes values through JSON', () => {
+    expect(toJson(undefined)).toBeNull();
+    expect(toJson({ a: [1, undefined], b: undefined, c: NaN })).toEqual({ a: [1, null], c: null });
+    expect(toJson('x')).toBe('x');
+  });
+
+  it('refuses bad names, non-object inputs and non-positive timeouts', () => {
+    const base = { description: 'd', input: z.object({}), run: () => null };
+    expect(() => tool({ ...base, name: 'has space' })).toThrow(ConfigError);
+    expect(() => tool({ ...base, name: '' })).toThrow(ConfigError);
+    expect(() => tool({ ...base, name: 'x'.repeat(65) })).toThrow(ConfigError);
+    expect(() => tool({ ...base, name: 'ok', input: z.string() })).toThrow(/zod object/);
+    expect(() => tool({ ...base, name: 'ok', timeoutMs: 0 })).toThrow(ConfigError);
+  });
+});
+
+describe('agent()', () => {
+  const base = { name: 'calc', description: 'does sums', prompt: 'You are {{agent}}: {{description}}.\n{{tools}}', tools: calculatorTools };
+
+  it('normalizes defaults and appends the human-contact tools', () => {
+    const a = agent(base);
+    expect(a.maxSteps).toBe(12);
+    expect(a.maxConsecutiveErrors).toBe(3);
+    expect(a.contextBudget).toBe(6000);
+    expect(a.decideTimeoutMs).toBe(60_000);
+    expect(a.backoff).toEqual({ initialMs: 1000, factor: 2, maxMs: 30_000, jitter: 0.2 });
+    expect(a.prefetch).toEqual([]);
+    expect(a.tools.map((t) => t.name)).toEqual(['add', 'subtract', 'multiply', 'divide', 'request_human_input', 'done_for_now']);
+    expect(a.toolsByName.get('divide')).toBe(calculatorTools[3]);
+    expect(a.prompt.includesContext).toBe(false);
+  });
+
+  it('enforces maxSteps from 3 to 20', () => {
+    expect(agent({ ...base, maxSteps: 3 }).maxSteps).toBe(3);
+    expect(agent({ ...base, maxSteps: 20 }).maxSteps).toBe(20);
+    for (const maxSteps of [2, 21, 0, 3.5, Number.NaN]) {
+      expect(() => agent({ ...base, maxSteps })).toThrow(ConfigError);
+    }
+    expect(() => agent({ ...base, maxSteps: 50 })).toThrow(/pipeline/);
+  });
+
+  it('refuses duplicate tools, including one named like a built-in', () => {
+    expect(() => agent({ ...base, tools: [add, add] })).toThrow(/two tools are named add/);
+    const shadow = tool({ name: 'done_for_now', description: 'd', input: z.object({}), run: () => null });
+    expect(() => agent({ ...base, tools: [shadow] })).toThrow(/done_for_now/);
+  });
+
+  it('refuses bad names, duplicate prefetch steps and bad options', () => {
+    for (const name of ['Calc', '1calc', 'calc.v2', '', 'a'.repeat(65)]) {
+      expect(() => agent({ ...base, name })).toThrow(ConfigError);
+    }
+    expect(agent({ ...base, name: 'calc_v2-b' }).name).toBe('calc_v2-b');
+    const step = { name: 'p', run: () => 1 };
+    expect(() => agent({ ...base, prefetch: [step, step] })).toThrow(/two prefetch steps/);
+    expect(() => agent({ ...base, maxConsecutiveErrors: 0 })).toThrow(ConfigError);
+    expect(() => agent({ ...base, backoff: { jitter: 2 } })).toThrow(ConfigError);
+  });
+
+  it('refuses a prompt template with an unknown variable', () => {
+    expect(() => agent({ ...base, prompt: 'Hello {{user}}' })).toThrow(/unknown variable \{\{user\}\}/);
+    expect(() => agent({ ...base, prompt: new URL('./missing-prompt.md', import.meta.url) })).toThrow(/cannot read prompt template/);
+  });
+
+  it('drops empty secrets', () => {
+    expect(agent({ ...base, secrets: ['', 'abcd'] }).secrets).toEqual(['abcd']);
+  });
+});
+
+describe('prompt templates', () => {
+  it('renders the known variables and records whether the context is placed', () => {
+    const template = promptTemplate('{{ agent }} / {{description}} / {{tools}} / {{context}}');
+    expect(template.includesContext).toBe(true);
+    expect(template.render({ agent: 'a', description: 'b', tools: '- t', context: '<input/>' })).toBe('a / b / - t / <input/>');
+  });
+
+  it('hashes the rendered prompt', () => {
+    expect(promptHash('x')).toMatch(/^sha256:[0-9a-f]{16}$/);
+    expect(promptHash('x')).toBe(promptHash('x'));
+    expect(promptHash('x')).not.toBe(promptHash('y'));
+  });
+});

@@ -1,0 +1,84 @@
+import { describe, expect, it } from 'vitest';
+import type { HumanRequest, HumanResponse } from '../../src/thread/events.js';
+import { humanResponseInputSchema, validateResponse } from '../../src/thread/humanResponse.js';
+
+const base = { requestId: 'req_1', question: 'q?', urgency: 'medium' } as const;
+const freeText: HumanRequest = { ...base, kind: 'input', format: 'free_text' };
+const yesNo: HumanRequest = { ...base, kind: 'input', format: 'yes_no' };
+const choice: HumanRequest = { ...base, kind: 'input', format: 'multiple_choice', choices: ['red', 'green'] };
+const approval: HumanRequest = { ...base, kind: 'approval', format: 'yes_no', callId: 'call_2', tool: 'divide', args: { a: 1, b: 2 } };
+const interrupted: HumanRequest = { ...base, kind: 'interrupted', format: 'yes_no', callId: 'call_2', tool: 'deploy', args: {} };
+const escalation: HumanRequest = { ...base, kind: 'escalation', format: 'free_text' };
+
+function accepted(request: HumanRequest, response: Omit<HumanResponse, 'requestId'>): HumanResponse {
+  const result = validateResponse(request, { requestId: request.requestId, ...response });
+  if (!result.success) throw new Error(`refused: ${result.error}`);
+  return result.data;
+}
+
+function refused(request: HumanRequest | null, response: HumanResponse) {
+  const result = validateResponse(request, response);
+  if (result.success) throw new Error('expected a refusal');
+  expect(result.error.length).toBeGreaterThan(0);
+  return result.code;
+}
+
+describe('validateResponse', () => {
+  it('refuses a response when nothing is pending', () => {
+    expect(refused(null, { requestId: 'req_1', answer: 'x' })).toBe('no_pending_request');
+  });
+
+  it('refuses a response to another (stale or forged) request id', () => {
+    for (const request of [freeText, yesNo, choice, approval, interrupted, escalation]) {
+      expect(refused(request, { requestId: 'req_0', answer: 'yes', approved: true })).toBe('stale_request');
+    }
+  });
+
+  it('free text needs a non-blank answer', () => {
+    expect(accepted(freeText, { answer: 'blue', by: 'ann' })).toEqual({ requestId: 'req_1', answer: 'blue', by: 'ann' });
+    expect(refused(freeText, { requestId: 'req_1' })).toBe('invalid_response');
+    expect(refused(freeText, { requestId: 'req_1', answer: '   ' })).toBe('invalid_response');
+    expect(refused(freeText, { requestId: 'req_1', approved: true })).toBe('invalid_response');
+  });
+
+  it('yes/no takes yes or no in any case, or approved, and records the answer normalized', () => {
+    expect(accepted(yesNo, { answer: ' YES ' }).answer).toBe('yes');
+    expect(accepted(yesNo, { answer: 'No' }).answer).toBe('no');
+    expect(accepted(yesNo, { approved: true }).answer).toBe('yes');
+    expect(accepted(yesNo, { approved: false }).answer).toBe('no');
+    expect(refused(yesNo, { requestId: 'req_1', answer: 'maybe' })).toBe('invalid_response');
+    expect(refused(yesNo, { requestId: 'req_1' })).toBe('invalid_response');
+    expect(refused(yesNo, { requestId: 'req_1', answer: '' })).toBe('invalid_response');
+  });
+
+  it('multiple choice needs one of the choices exactly', () => {
+    expect(accepted(choice, { answer: 'green' }).answer).toBe('green');
+    expect(refused(choice, { requestId: 'req_1', answer: 'blue' })).toBe('invalid_response');
+    expect(refused(choice, { requestId: 'req_1', answer: 'Green' })).toBe('invalid_response');
+    expect(refused(choice, { requestId: 'req_1' })).toBe('invalid_response');
+  });
+
+  it('approval and interrupted requests need approved true or false', () => {
+    for (const request of [approval, interrupted]) {
+      expect(accepted(request, { approved: true })).toEqual({ requestId: 'req_1', approved: true });
+      expect(accepted(request, { approved: false, comment: 'not now' })).toEqual({ requestId: 'req_1', approved: false, comment: 'not now' });
+      expect(refused(request, { requestId: 'req_1', answer: 'yes' })).toBe('invalid_response');
+    }
+  });
+
+  it('an escalation needs guidance, or approved false to stop', () => {
+    expect(accepted(escalation, { answer: 'use add instead' }).answer).toBe('use add instead');
+    expect(accepted(escalation, { approved: false }).approved).toBe(false);
+    expect(refused(escalation, { requestId: 'req_1', approved: true })).toBe('invalid_response');
+    expect(refused(escalation, { requestId: 'req_1', answer: ' ' })).toBe('invalid_response');
+  });
+});
+
+describe('humanResponseInputSchema', () => {
+  it('accepts a well-formed response and rejects unknown keys and empty ids', () => {
+    expect(humanResponseInputSchema.safeParse({ requestId: 'r', answer: 'a', by: 'me' }).success).toBe(true);
+    expect(humanResponseInputSchema.safeParse({ requestId: 'r', extra: 1 }).success).toBe(false);
+    expect(humanResponseInputSchema.safeParse({ requestId: '' }).success).toBe(false);
+    expect(humanResponseInputSchema.safeParse({ requestId: 'r', approved: 'yes' }).success).toBe(false);
+  });
+});

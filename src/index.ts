@@ -54,6 +54,7 @@ export { reduce } from './thread/thread.js';
 export { createAgentActor, whenSettled, type AgentActor, type AgentActorOptions, type Settled } from './runtime/agentActor.js';
 export {
   createRuntime,
+  THREAD_ID_PATTERN,
   type ControlOptions,
   type LaunchOptions,
   type Runtime,
@@ -62,5 +63,8 @@ export {
   type ThreadView,
   type WatchOptions,
 } from './runtime/runtime.js';
+export { agentStep, childThreadId, codeStep, isPipeline, pipeline, type AgentStep, type CodeStep, type Pipeline, type PipelineOptions, type PipelineStep, type PipelineStepContext } from './pipeline/pipeline.js';
+export { supervisorMachine, type AgentRest, type SupervisorEvent, type SupervisorInput } from '../machines/supervisorMachine.js';
+export { createPipelineMachine, type PipelineMachineEvent, type PipelineMachineInput } from '../machines/pipelineMachine.js';
 export { agentMachine, type AgentMachineEvent, type AgentMachineInput, type AgentMachineOutput } from '../machines/agentMachine.js';
 export { doneForNow, humanTools, requestHumanInput } from '../tools/human.js';

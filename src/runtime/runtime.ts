@@ -7,7 +7,7 @@ import type { Pipeline } from '../pipeline/pipeline.js';
 import type { ChildLauncher } from '../pipeline/pipelineSteps.js';
 import { controlStep, messageOf, type AgentDeps } from '../agent/steps.js';
 import { systemClock, type Clock } from '../clock.js';
-import { ConfigError, InvalidInputError, InvalidStateError, NotFoundError } from '../errors.js';
+import { ConfigError, InvalidInputError, InvalidStateError, NotFoundError, VersionConflictError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { Model } from '../model/model.js';
 import type { ListOptions, ThreadStore, ThreadSummary } from '../store/threadStore.js';
@@ -128,8 +128,9 @@ export interface Runtime {
 const mayEnd = (event: ThreadEvent): boolean =>
   event.type === 'final' || event.type === 'failed' || event.type === 'human_response' || (event.type === 'control' && event.data.action === 'cancel');
 
-// No dots: thread ids appear as one token in NATS subjects.
-const THREAD_ID = /^[A-Za-z0-9_:-]{1,128}$/;
+/** What a thread id may be. No dots: thread ids appear as one token in NATS subjects. */
+export const THREAD_ID_PATTERN = /^[A-Za-z0-9_:-]{1,128}$/;
+const THREAD_ID = THREAD_ID_PATTERN;
 const RESTING: readonly ThreadStatus[] = [...TERMINAL_STATUSES, 'awaiting_human', 'escalated', 'paused'];
 
 /** Builds a {@link Runtime} over a store and a model. */
@@ -375,7 +376,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         return view(existing);
       }
     }
-    const thread = await store.create({
+    const created = store.create({
       id,
       agent: agent.name,
       events: [
@@ -387,6 +388,16 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         },
       ],
     });
+    let thread: Thread;
+    try {
+      thread = await created;
+    } catch (error) {
+      // Two launches raced on one caller-chosen id: the loser returns the winner's thread.
+      if (!(error instanceof VersionConflictError) || launchOptions.threadId === undefined) throw error;
+      const existing = await load(id);
+      if (existing.agent !== agent.name) throw new InvalidStateError(`thread ${id} belongs to ${existing.agent}, not ${agent.name}`, id, 'conflict');
+      return view(existing);
+    }
     logger.info({ threadId: id, agent: agent.name, state: 'launched' }, 'thread launched');
     start(thread);
     return view(thread);

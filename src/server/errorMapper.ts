@@ -1,0 +1,70 @@
+import { HTTPException } from 'hono/http-exception';
+import type { z } from 'zod';
+import { InvalidInputError, InvalidStateError, NotFoundError, VersionConflictError } from '../errors.js';
+import type { Logger } from '../logger.js';
+
+/** The body of every error response: what was wrong, and the details when there are several. */
+export interface ErrorBody {
+  readonly error: string;
+  readonly issues?: readonly string[];
+}
+
+/** The statuses the HTTP surface answers errors with. */
+export type ErrorStatus = 400 | 401 | 404 | 409 | 413 | 415 | 500;
+
+/** An error as it goes back to the client. */
+export interface MappedError {
+  readonly status: ErrorStatus;
+  readonly body: ErrorBody;
+}
+
+/** Where an error happened, for the log line of an unexpected one. */
+export interface ErrorContext {
+  readonly method?: string;
+  readonly path?: string;
+}
+
+const STATUS_TEXT: Readonly<Record<number, string>> = {
+  400: 'bad request',
+  401: 'unauthorized',
+  404: 'not found',
+  409: 'conflict',
+  413: 'request body too large',
+  415: 'unsupported media type',
+};
+
+/** zod issues as `path: message` lines (`(root)` for the whole value). */
+export function formatIssues(issues: readonly z.core.$ZodIssue[]): string[] {
+  return issues.map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(root)'}: ${issue.message}`);
+}
+
+/**
+ * The one place errors become HTTP responses:
+ *
+ * - `InvalidInputError` (bad bodies, queries, answers; malformed JSON): 400 with its issues
+ * - `NotFoundError`: 404
+ * - `InvalidStateError` (the thread cannot take the operation now) and `VersionConflictError`
+ *   (another writer advanced the thread first): 409
+ * - hono's `HTTPException` (401 from the bearer check, 413 from the body limit, 415): its status
+ * - anything else: 500 with a generic message; the details go to the log, never to the client
+ */
+export function mapError(error: unknown, logger: Logger, context: ErrorContext = {}): MappedError {
+  if (error instanceof InvalidInputError) {
+    return { status: 400, body: error.issues.length > 0 ? { error: error.message, issues: [...error.issues] } : { error: error.message } };
+  }
+  if (error instanceof NotFoundError) return { status: 404, body: { error: error.message } };
+  if (error instanceof InvalidStateError) return { status: 409, body: { error: error.message } };
+  if (error instanceof VersionConflictError) {
+    return {
+      status: 409,
+      body: {
+        error: `thread ${error.threadId} changed while this request was handled (another response or step won); read it again and retry if still needed`,
+      },
+    };
+  }
+  if (error instanceof HTTPException && error.status in STATUS_TEXT) {
+    return { status: error.status as ErrorStatus, body: { error: error.message || STATUS_TEXT[error.status]! } };
+  }
+  logger.error({ err: error, method: context.method, path: context.path }, 'HTTP request failed');
+  return { status: 500, body: { error: 'internal server error; the details are in the server log' } };
+}

@@ -1,0 +1,64 @@
+import type { Context } from 'hono';
+import { streamSSE } from 'hono/streaming';
+import { NotFoundError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { Runtime } from '../runtime/runtime.js';
+import { TERMINAL_STATUSES } from '../thread/state.js';
+import { integerParam } from './requestBodies.js';
+
+/** What {@link streamThreadEvents} needs. */
+export interface EventStreamOptions {
+  readonly runtime: Runtime;
+  readonly logger: Logger;
+  readonly heartbeatMs: number;
+  /** Aborted when the server shuts down: open streams end. */
+  readonly shutdown: AbortSignal | undefined;
+}
+
+/**
+ * `GET /threads/:id/events`: the thread's events as server-sent events, stored then live: each as
+ * `event: <type>`, `id: <seq>`, `data: <the event as JSON>`. Starts after `?after=<seq>` or the
+ * `Last-Event-ID` header (a reconnecting EventSource sends it). When the thread ends, an
+ * `event: end` with `{ status }` follows and the stream closes; a thread that ended with nothing
+ * left to send answers 204, which tells an EventSource to stop reconnecting. Comment lines every
+ * `heartbeatMs` keep proxies from closing an idle stream; a client disconnect stops the watch.
+ */
+export async function streamThreadEvents(c: Context, threadId: string, options: EventStreamOptions): Promise<Response> {
+  const { runtime, logger, heartbeatMs, shutdown } = options;
+  const query = c.req.query('after');
+  const afterSeq = query !== undefined
+    ? integerParam('after', query, 0, Number.MAX_SAFE_INTEGER)
+    : integerParam('Last-Event-ID', c.req.header('last-event-id'), 0, Number.MAX_SAFE_INTEGER);
+  const view = await runtime.get(threadId);
+  if (view === undefined) throw new NotFoundError('thread', threadId);
+  if (TERMINAL_STATUSES.includes(view.status) && afterSeq >= view.version) return c.body(null, 204);
+
+  return streamSSE(c, async (stream) => {
+    const stop = new AbortController();
+    const abort = (): void => stop.abort();
+    stream.onAbort(abort);
+    c.req.raw.signal.addEventListener('abort', abort, { once: true });
+    shutdown?.addEventListener('abort', abort, { once: true });
+    if (shutdown?.aborted) abort();
+    const heartbeat = setInterval(() => void stream.write(': heartbeat\n\n'), heartbeatMs);
+    try {
+      for await (const event of runtime.watch(threadId, { afterSeq, signal: stop.signal })) {
+        if (stop.signal.aborted) break;
+        await stream.writeSSE({ event: event.type, id: String(event.seq), data: JSON.stringify(event) });
+      }
+      if (!stop.signal.aborted) {
+        const ended = await runtime.get(threadId);
+        await stream.writeSSE({ event: 'end', data: JSON.stringify({ status: ended?.status ?? null }) });
+      }
+    } catch (error) {
+      // The client learns only that it should reconnect; the details stay in the log.
+      logger.error({ err: error, threadId }, 'event stream failed');
+      await stream.writeSSE({ event: 'error', data: JSON.stringify({ error: 'the event stream failed; reconnect with Last-Event-ID' }) });
+    } finally {
+      clearInterval(heartbeat);
+      stop.abort();
+      c.req.raw.signal.removeEventListener('abort', abort);
+      shutdown?.removeEventListener('abort', abort);
+    }
+  });
+}

@@ -1,0 +1,307 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { serve, type ServerType } from '@hono/node-server';
+import { Hono, type Context } from 'hono';
+import { bearerAuth } from 'hono/bearer-auth';
+import { bodyLimit } from 'hono/body-limit';
+import { HTTPException } from 'hono/http-exception';
+import { InvalidInputError, InvalidStateError, NotFoundError, VersionConflictError } from '../errors.js';
+import { silentLogger, type Logger } from '../logger.js';
+import type { Runtime, ThreadView } from '../runtime/runtime.js';
+import type { Source } from '../thread/events.js';
+import { drainRejectedBody } from './drainRejectedBody.js';
+import { mapError } from './errorMapper.js';
+import { streamThreadEvents } from './eventStream.js';
+import {
+  controlBodySchema,
+  integerParam,
+  launchBodySchema,
+  readJsonBody,
+  respondBodySchema,
+  statusQuery,
+  THREAD_ID,
+  threadIdParam,
+} from './requestBodies.js';
+import { createWebhookNotifier, type WebhookNotifierOptions, type WebhookTarget } from './webhooks.js';
+
+/** Options of {@link createHttpApp}. */
+export interface HttpOptions {
+  /**
+   * A bearer token every route but `GET /health` requires. An empty string turns the check off.
+   * @default process.env.SWITCHYARD_TOKEN (no check when unset)
+   */
+  token?: string;
+  /** Larger request bodies get 413. @default 1048576 (1 MiB) */
+  maxBodyBytes?: number;
+  /** Where unexpected errors and requests are logged. @default a silent logger */
+  logger?: Logger;
+  /** Interval of the comment lines that keep an idle event stream open. @default 15000 */
+  heartbeatMs?: number;
+  /** Aborting it ends open event streams and waits, so a server can close. */
+  signal?: AbortSignal;
+}
+
+/** Options of {@link startHttpServer}. */
+export interface HttpServerOptions extends HttpOptions {
+  /** @default '127.0.0.1' */
+  host?: string;
+  /** 0 picks a free port. @default 7878 */
+  port?: number;
+  /** Signed webhooks when a thread needs a human or finishes: the receivers, or the notifier's options. */
+  webhooks?: readonly WebhookTarget[] | WebhookNotifierOptions;
+}
+
+/** A running HTTP server. */
+export interface HttpServer {
+  /** `http://<host>:<port>` */
+  readonly url: string;
+  readonly host: string;
+  readonly port: number;
+  /** Ends event streams and waits, stops webhooks (after deliveries in flight), closes the server. The runtime stays open. */
+  close(): Promise<void>;
+}
+
+const DEFAULT_WAIT_MS = 30_000;
+const MAX_WAIT_MS = 300_000;
+
+/**
+ * The HTTP surface of a runtime as a hono app (serve it with {@link startHttpServer}, or call
+ * `app.request()` in tests). JSON everywhere; errors are `{ error, issues? }` (see `mapError`).
+ *
+ * - `GET /health` (never needs the token): `{ ok: true }`
+ * - `GET /agents`: the agents, their tools and step limits
+ * - `POST /threads` `{ agent, input, threadId? }`: 201 and the thread; 200 with the existing thread
+ *   when `threadId` (or else the `Idempotency-Key` header) names one already launched
+ * - `GET /threads?agent=&status=&limit=`: `{ threads }`, most recently updated first; `status` may
+ *   repeat or be comma-separated
+ * - `GET /threads/:id`: the thread
+ * - `POST /threads/:id/respond` `{ requestId, approved?, answer?, comment?, by? }`: answers the open
+ *   human request; 409 when `requestId` is not that request or another answer won
+ * - `POST /threads/:id/pause|resume|cancel` `{ reason?, by? }` (body optional): 409 once ended
+ * - `GET /threads/:id/events`: server-sent events (see `streamThreadEvents`)
+ * - `GET /threads/:id/wait?timeoutMs=`: the thread once it stops moving (ended, waiting for a human
+ *   or paused): 200; still moving after `timeoutMs` (default 30 s, at most 300 s): 202 and the thread
+ */
+export function createHttpApp(runtime: Runtime, options: HttpOptions = {}): Hono {
+  const {
+    token = process.env.SWITCHYARD_TOKEN ?? '',
+    maxBodyBytes = 1024 * 1024,
+    logger = silentLogger(),
+    heartbeatMs = 15_000,
+    signal: shutdown,
+  } = options;
+  const app = new Hono();
+
+  app.onError((error, c) => {
+    // The bearer check builds its own JSON response (with WWW-Authenticate).
+    if (error instanceof HTTPException && error.res !== undefined) return error.getResponse();
+    const { status, body } = mapError(error, logger, { method: c.req.method, path: c.req.path });
+    return c.json(body, status);
+  });
+  app.notFound((c) => c.json({ error: `no route ${c.req.method} ${c.req.path}` }, 404));
+
+  app.use('*', async (c, next) => {
+    const started = performance.now();
+    await next();
+    logger.debug({ method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(performance.now() - started) }, 'http request');
+  });
+  app.get('/health', (c) => c.json({ ok: true }));
+  if (token !== '') {
+    const expected = digest(token);
+    const auth = bearerAuth({
+      verifyToken: (given) => timingSafeEqual(digest(given), expected),
+      noAuthenticationHeader: { message: { error: 'unauthorized: send Authorization: Bearer <token>' } },
+      invalidAuthenticationHeader: { message: { error: 'the Authorization header must be "Bearer <token>"' } },
+      invalidToken: { message: { error: 'unauthorized: the bearer token is wrong' } },
+    });
+    app.use('*', (c, next) => (c.req.path === '/health' ? next() : auth(c, next)));
+  }
+  app.use('*', drainRejectedBody({ maxBytes: Math.max(8 * 1024 * 1024, 4 * maxBodyBytes), maxMs: 5000 }));
+  app.use(
+    '*',
+    bodyLimit({
+      maxSize: maxBodyBytes,
+      onError: (c) => c.json({ error: `the request body is larger than ${maxBodyBytes} bytes` }, 413),
+    }),
+  );
+
+  app.get('/agents', (c) =>
+    c.json(
+      [...runtime.agents.values()].map((agent) => ({
+        name: agent.name,
+        description: agent.description,
+        maxSteps: agent.maxSteps,
+        tools: agent.tools.map((tool) => ({
+          name: tool.name,
+          description: tool.description,
+          idempotent: tool.idempotent,
+          breaksLoop: tool.breaksLoop,
+          ...approvalOf(tool),
+        })),
+      })),
+    ),
+  );
+
+  app.post('/threads', async (c) => {
+    const body = await readJsonBody(c, launchBodySchema);
+    const key = c.req.header('idempotency-key');
+    if (key !== undefined && !THREAD_ID.test(key)) {
+      throw new InvalidInputError('invalid Idempotency-Key header', ['Idempotency-Key: must be 1 to 128 letters, digits or _ : -']);
+    }
+    const threadId = body.threadId ?? key;
+    const source: Source = { kind: 'http', ...(key === undefined ? {} : { triggerId: key }) };
+    if (threadId !== undefined) {
+      const existing = await runtime.get(threadId);
+      if (existing !== undefined) return c.json(sameAgent(existing, body.agent), 200);
+    }
+    let view: ThreadView;
+    try {
+      view = await runtime.launch(body.agent, body.input, { ...(threadId === undefined ? {} : { threadId }), source });
+    } catch (error) {
+      // Two launches with one id raced and the other created it: answer like a relaunch.
+      if (!(error instanceof VersionConflictError) || threadId === undefined) throw error;
+      const existing = await runtime.get(threadId);
+      if (existing === undefined) throw error;
+      return c.json(sameAgent(existing, body.agent), 200);
+    }
+    c.header('Location', `/threads/${encodeURIComponent(view.id)}`);
+    return c.json(view, 201);
+  });
+
+  app.get('/threads', async (c) => {
+    const agent = c.req.query('agent');
+    const status = statusQuery(c);
+    const limit = integerParam('limit', c.req.query('limit'), 100, 10_000);
+    const threads = await runtime.list({ ...(agent ? { agent } : {}), ...(status ? { status } : {}), limit });
+    return c.json({ threads });
+  });
+
+  app.get('/threads/:id', async (c) => c.json(await viewOf(c)));
+
+  app.post('/threads/:id/respond', async (c) => {
+    const id = threadIdParam(c);
+    const body = await readJsonBody(c, respondBodySchema);
+    return c.json(await runtime.respond(id, body));
+  });
+
+  for (const action of ['pause', 'resume', 'cancel'] as const) {
+    app.post(`/threads/:id/${action}`, async (c) => {
+      const id = threadIdParam(c);
+      const body = await readJsonBody(c, controlBodySchema, {});
+      return c.json(await runtime[action](id, body));
+    });
+  }
+
+  app.get('/threads/:id/events', (c) => streamThreadEvents(c, threadIdParam(c), { runtime, logger, heartbeatMs, shutdown }));
+
+  app.get('/threads/:id/wait', async (c) => {
+    const id = threadIdParam(c);
+    const timeoutMs = integerParam('timeoutMs', c.req.query('timeoutMs'), DEFAULT_WAIT_MS, MAX_WAIT_MS);
+    const timeout = AbortSignal.timeout(timeoutMs);
+    const signals = [timeout, c.req.raw.signal, ...(shutdown ? [shutdown] : [])];
+    try {
+      return c.json(await runtime.settled(id, { signal: AbortSignal.any(signals) }));
+    } catch (error) {
+      if (!signals.some((s) => s.aborted)) throw error;
+      // Still moving: the thread as it is now.
+      return c.json(await viewOf(c), 202);
+    }
+  });
+
+  return app;
+
+  async function viewOf(c: Context): Promise<ThreadView> {
+    const id = threadIdParam(c);
+    const view = await runtime.get(id);
+    if (view === undefined) throw new NotFoundError('thread', id);
+    return view;
+  }
+}
+
+/**
+ * Serves a runtime over HTTP (on 127.0.0.1 unless told otherwise) and, when configured, sends
+ * signed webhooks for its threads.
+ *
+ * @example
+ * ```ts
+ * const server = await startHttpServer(runtime, { port: 0 });
+ * await fetch(`${server.url}/threads`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ agent: 'calculator', input: '2+3' }) });
+ * await server.close();
+ * ```
+ */
+export async function startHttpServer(runtime: Runtime, options: HttpServerOptions = {}): Promise<HttpServer> {
+  const { host = '127.0.0.1', port = 7878, webhooks, ...appOptions } = options;
+  const shutdown = new AbortController();
+  const signals = [shutdown.signal, ...(appOptions.signal ? [appOptions.signal] : [])];
+  const app = createHttpApp(runtime, { ...appOptions, signal: AbortSignal.any(signals) });
+  const notifierOptions: WebhookNotifierOptions | undefined =
+    webhooks === undefined
+      ? undefined
+      : { ...(appOptions.logger ? { logger: appOptions.logger } : {}), ...(isTargetList(webhooks) ? { webhooks } : webhooks) };
+  const notifier = notifierOptions && notifierOptions.webhooks.length > 0 ? createWebhookNotifier(notifierOptions) : undefined;
+
+  const server = await new Promise<ServerType>((resolve, reject) => {
+    const started = serve({ fetch: app.fetch, hostname: host, port }, () => resolve(started));
+    started.once('error', reject);
+  });
+  // Closing waits for requests in flight (event streams end on the shutdown signal), then drops
+  // every connection, including keep-alive sockets that would otherwise linger for seconds.
+  let inFlight = 0;
+  const dropConnectionsWhenIdle = (): void => {
+    if (shutdown.signal.aborted && inFlight === 0 && 'closeAllConnections' in server) server.closeAllConnections();
+  };
+  server.on('request', (_req: unknown, res: NodeJS.EventEmitter) => {
+    inFlight++;
+    res.once('close', () => {
+      inFlight--;
+      setImmediate(dropConnectionsWhenIdle);
+    });
+  });
+  const detach = notifier?.attach(runtime);
+  const address = server.address() as AddressInfo;
+  const urlHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  appOptions.logger?.info({ host: address.address, port: address.port }, 'http server listening');
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${urlHost}:${address.port}`,
+    host: address.address,
+    port: address.port,
+    close() {
+      closing ??= (async () => {
+        detach?.();
+        shutdown.abort();
+        await new Promise<void>((resolve, reject) => {
+          server.close((error) => (error ? reject(error) : resolve()));
+          dropConnectionsWhenIdle();
+        });
+        await notifier?.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+function digest(value: string): Buffer {
+  return createHash('sha256').update(value).digest();
+}
+
+function isTargetList(value: HttpServerOptions['webhooks']): value is readonly WebhookTarget[] {
+  return Array.isArray(value);
+}
+
+/** The thread of a relaunch, unless that id belongs to another agent. */
+function sameAgent(existing: ThreadView, agent: string): ThreadView {
+  if (existing.agent !== agent) {
+    throw new InvalidStateError(`thread ${existing.id} already exists and runs agent ${existing.agent}, not ${agent}`, existing.id, existing.status);
+  }
+  return existing;
+}
+
+/** Whether a call with no arguments needs approval (a per-input rule may decide otherwise). */
+function approvalOf(tool: { needsApproval(input: unknown): boolean }): { approval?: boolean } {
+  try {
+    return { approval: tool.needsApproval({}) };
+  } catch {
+    return {};
+  }
+}

@@ -1,0 +1,282 @@
+import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
+import { sleep, systemClock, type Clock } from '../clock.js';
+import { ConfigError } from '../errors.js';
+import { silentLogger, type Logger } from '../logger.js';
+import type { Runtime, ThreadChange } from '../runtime/runtime.js';
+import type { HumanRequest, Json } from '../thread/events.js';
+import { deriveState, TERMINAL_STATUSES, type ThreadStatus } from '../thread/state.js';
+
+/** What a webhook can be told about. */
+export type WebhookEvent = 'human_request' | 'finished';
+
+/** One receiver of webhooks. */
+export interface WebhookTarget {
+  /** An http or https URL the notifications are POSTed to. */
+  url: string;
+  /** The shared secret the HMAC signature is made with. */
+  secret: string;
+  /** @default ['human_request', 'finished'] */
+  events?: readonly WebhookEvent[];
+}
+
+/** The JSON body of a webhook. */
+export interface WebhookPayload {
+  /** The delivery id: the same on every retry, so a receiver can drop duplicates. */
+  readonly id: string;
+  readonly type: 'thread.human_request' | 'thread.finished';
+  readonly threadId: string;
+  readonly agent: string;
+  readonly status: ThreadStatus;
+  /** `thread.human_request`: the request; answer it with its `requestId`. */
+  readonly request?: HumanRequest;
+  /** `thread.finished` when done: the final output. */
+  readonly output?: Json;
+  /** `thread.finished` when failed: why. */
+  readonly failure?: string;
+  /** ISO time of the event that caused the notification. */
+  readonly at: string;
+}
+
+/** How a delivery ended. */
+export interface WebhookDelivery {
+  readonly id: string;
+  readonly url: string;
+  readonly type: WebhookPayload['type'];
+  readonly threadId: string;
+  readonly ok: boolean;
+  readonly attempts: number;
+  /** The last HTTP status, when there was a response. */
+  readonly status?: number;
+  /** Why the last attempt failed. */
+  readonly error?: string;
+}
+
+/** Retries of a failed delivery (network error, timeout, 408, 429 or 5xx). */
+export interface WebhookRetryOptions {
+  /** Attempts in all, the first included. @default 3 */
+  attempts?: number;
+  /** Delay before the first retry. @default 1000 */
+  initialDelayMs?: number;
+  /** @default 2 */
+  factor?: number;
+  /** @default 30000 */
+  maxDelayMs?: number;
+}
+
+/** Options of {@link createWebhookNotifier}. */
+export interface WebhookNotifierOptions {
+  webhooks: readonly WebhookTarget[];
+  /** @default globalThis.fetch */
+  fetch?: typeof fetch;
+  /** @default a silent logger */
+  logger?: Logger;
+  retries?: WebhookRetryOptions;
+  /** Time allowed for one attempt. @default 10000 */
+  timeoutMs?: number;
+  /** Timestamps and backoff. @default the system clock */
+  clock?: Clock;
+  /** Told how every delivery ended (delivered or given up). */
+  onDelivery?: (delivery: WebhookDelivery) => void;
+}
+
+/** Sends signed webhooks for the changes of a runtime. */
+export interface WebhookNotifier {
+  /** Subscribes to the runtime's changes; returns the unsubscribe function. */
+  attach(runtime: Pick<Runtime, 'subscribe'>): () => void;
+  /** The runtime listener: queues the notifications a change calls for. Never throws, never waits. */
+  notify(change: ThreadChange): void;
+  /** Resolves when no delivery is in flight (each was delivered or given up). */
+  idle(): Promise<void>;
+  /** Stops retrying, waits for deliveries in flight, and sends nothing more. */
+  close(): Promise<void>;
+}
+
+/** The headers a webhook carries. */
+export const WEBHOOK_HEADERS = {
+  timestamp: 'X-Switchyard-Timestamp',
+  signature: 'X-Switchyard-Signature',
+  event: 'X-Switchyard-Event',
+  delivery: 'X-Switchyard-Delivery',
+} as const;
+
+/** `sha256=<hex HMAC-SHA256(secret, "<timestamp>.<rawBody>")>`. */
+export function signWebhook(rawBody: string, secret: string, timestamp: number | string): string {
+  return `sha256=${createHmac('sha256', secret).update(`${timestamp}.${rawBody}`).digest('hex')}`;
+}
+
+/**
+ * Checks a webhook's signature, for receivers: the HMAC of `<timestamp>.<rawBody>` must match
+ * (compared in constant time) and the timestamp must be within `toleranceSeconds` of `now`
+ * (epoch ms), so a captured delivery cannot be replayed later. Verify the raw body as received,
+ * before parsing it.
+ *
+ * @example
+ * ```ts
+ * const ok = verifyWebhookSignature(body, {
+ *   timestamp: req.headers['x-switchyard-timestamp'],
+ *   signature: req.headers['x-switchyard-signature'],
+ * }, process.env.WEBHOOK_SECRET);
+ * ```
+ */
+export function verifyWebhookSignature(
+  rawBody: string,
+  headers: { timestamp?: string | string[] | null; signature?: string | string[] | null },
+  secret: string,
+  toleranceSeconds = 300,
+  now: number = Date.now(),
+): boolean {
+  const { timestamp, signature } = headers;
+  if (typeof timestamp !== 'string' || typeof signature !== 'string' || secret === '') return false;
+  if (!/^\d{1,15}$/.test(timestamp) || Math.abs(now / 1000 - Number(timestamp)) > toleranceSeconds) return false;
+  const match = /^sha256=([0-9a-f]{64})$/i.exec(signature.trim());
+  if (match === null) return false;
+  const expected = Buffer.from(signWebhook(rawBody, secret, timestamp).slice('sha256='.length), 'hex');
+  return timingSafeEqual(expected, Buffer.from(match[1]!, 'hex'));
+}
+
+const ALL_EVENTS: readonly WebhookEvent[] = ['human_request', 'finished'];
+
+/**
+ * Sends a signed POST to each configured webhook when a thread needs a human (a `human_request`
+ * event was appended) or finishes (done, failed, cancelled). Deliveries run in the background with
+ * bounded exponential backoff; a slow or failing receiver never blocks or breaks the runtime.
+ *
+ * @example
+ * ```ts
+ * const notifier = createWebhookNotifier({ webhooks: [{ url: 'https://example.com/hook', secret }] });
+ * const detach = notifier.attach(runtime);
+ * ```
+ */
+export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookNotifier {
+  const {
+    webhooks,
+    fetch: send = globalThis.fetch,
+    logger = silentLogger(),
+    retries = {},
+    timeoutMs = 10_000,
+    clock = systemClock,
+    onDelivery,
+  } = options;
+  const { attempts = 3, initialDelayMs = 1000, factor = 2, maxDelayMs = 30_000 } = retries;
+  if (!Number.isInteger(attempts) || attempts < 1) throw new ConfigError('webhook retries.attempts must be a positive integer');
+  const targets = webhooks.map((target) => {
+    let url: URL;
+    try {
+      url = new URL(target.url);
+    } catch {
+      throw new ConfigError(`webhook url is not a URL: ${target.url}`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError(`webhook url must be http or https: ${target.url}`);
+    if (typeof target.secret !== 'string' || target.secret === '') throw new ConfigError(`webhook ${target.url} needs a secret`);
+    return { url: url.href, secret: target.secret, events: target.events ?? ALL_EVENTS };
+  });
+  const inFlight = new Set<Promise<void>>();
+  const stopping = new AbortController();
+
+  const deliver = async (target: (typeof targets)[number], payload: WebhookPayload): Promise<void> => {
+    const body = JSON.stringify(payload);
+    let last: { status?: number; error: string } = { error: 'not sent' };
+    let attempt = 0;
+    while (attempt < attempts && !stopping.signal.aborted) {
+      if (attempt > 0) {
+        const delay = Math.min(maxDelayMs, initialDelayMs * factor ** (attempt - 1));
+        try {
+          await sleep(clock, delay, stopping.signal);
+        } catch {
+          break;
+        }
+      }
+      attempt++;
+      // Signed per attempt, so a late retry does not arrive with a stale timestamp.
+      const timestamp = String(Math.floor(clock.now() / 1000));
+      try {
+        const response = await send(target.url, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            [WEBHOOK_HEADERS.timestamp]: timestamp,
+            [WEBHOOK_HEADERS.signature]: signWebhook(body, target.secret, timestamp),
+            [WEBHOOK_HEADERS.event]: payload.type,
+            [WEBHOOK_HEADERS.delivery]: payload.id,
+          },
+          body,
+          signal: AbortSignal.any([AbortSignal.timeout(timeoutMs), stopping.signal]),
+        });
+        await response.body?.cancel().catch(() => undefined);
+        if (response.ok) {
+          report({ ok: true, attempts: attempt, status: response.status });
+          return;
+        }
+        last = { status: response.status, error: `HTTP ${response.status}` };
+        if (!(response.status >= 500 || response.status === 408 || response.status === 429)) break;
+      } catch (error) {
+        last = { error: error instanceof Error ? error.message : String(error) };
+      }
+      logger.warn({ url: target.url, delivery: payload.id, attempt, ...last }, 'webhook attempt failed');
+    }
+    logger.error({ url: target.url, delivery: payload.id, threadId: payload.threadId, attempts: attempt, ...last }, 'webhook given up');
+    report({ ok: false, attempts: attempt, ...last });
+
+    function report(outcome: { ok: boolean; attempts: number; status?: number; error?: string }): void {
+      try {
+        onDelivery?.({ id: payload.id, url: target.url, type: payload.type, threadId: payload.threadId, ...outcome });
+      } catch (error) {
+        logger.error({ err: error }, 'webhook onDelivery callback failed');
+      }
+    }
+  };
+
+  const enqueue = (event: WebhookEvent, payload: Omit<WebhookPayload, 'id'>): void => {
+    for (const target of targets) {
+      if (!target.events.includes(event)) continue;
+      const delivery = deliver(target, { id: `wh_${randomUUID()}`, ...payload }).catch((error: unknown) => {
+        logger.error({ err: error, url: target.url }, 'webhook delivery crashed');
+      });
+      inFlight.add(delivery);
+      void delivery.finally(() => inFlight.delete(delivery));
+    }
+  };
+
+  const notify = (change: ThreadChange): void => {
+    if (stopping.signal.aborted || targets.length === 0) return;
+    try {
+      const { thread, events, status } = change;
+      for (const event of events) {
+        if (event.type !== 'human_request') continue;
+        enqueue('human_request', { type: 'thread.human_request', threadId: thread.id, agent: thread.agent, status, request: event.data, at: event.at });
+      }
+      if (TERMINAL_STATUSES.includes(status) && events.length > 0) {
+        // Terminal is sticky: notify only on the change that ended the thread.
+        const before = deriveState(thread.events.slice(0, thread.events.length - events.length));
+        if (before.terminal === null) {
+          const state = deriveState(thread.events);
+          enqueue('finished', {
+            type: 'thread.finished',
+            threadId: thread.id,
+            agent: thread.agent,
+            status,
+            ...(state.output === undefined ? {} : { output: state.output }),
+            ...(state.failure === undefined ? {} : { failure: state.failure }),
+            at: events[events.length - 1]!.at,
+          });
+        }
+      }
+    } catch (error) {
+      logger.error({ err: error, threadId: change.thread.id }, 'webhook notification failed');
+    }
+  };
+
+  const idle = async (): Promise<void> => {
+    while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+  };
+
+  return {
+    attach: (runtime) => runtime.subscribe(notify),
+    notify,
+    idle,
+    async close() {
+      stopping.abort();
+      await idle();
+    },
+  };
+}

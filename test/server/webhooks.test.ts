@@ -1,0 +1,232 @@
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ConfigError } from '../../src/errors.js';
+import type { ThreadView } from '../../src/runtime/runtime.js';
+import { startHttpServer } from '../../src/server/httpServer.js';
+import {
+  createWebhookNotifier,
+  signWebhook,
+  verifyWebhookSignature,
+  type WebhookDelivery,
+  type WebhookPayload,
+} from '../../src/server/webhooks.js';
+import { call, createHarness, type Harness } from './harness.js';
+
+const SECRET = 'whsec_test_secret';
+
+interface Received {
+  readonly headers: IncomingHttpHeaders;
+  readonly body: string;
+}
+
+interface Receiver {
+  readonly url: string;
+  readonly received: Received[];
+  /** Resolves once `count` requests have arrived. */
+  waitFor(count: number): Promise<Received[]>;
+  close(): Promise<void>;
+}
+
+/** A webhook receiver on 127.0.0.1 answering every request with `status`. */
+async function startReceiver(status = 200): Promise<Receiver> {
+  const received: Received[] = [];
+  const waiters: { count: number; resolve: (all: Received[]) => void }[] = [];
+  const server: Server = createServer((req, res) => {
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (chunk: string) => (body += chunk));
+    req.on('end', () => {
+      received.push({ headers: req.headers, body });
+      res.writeHead(status, { 'content-type': 'text/plain' }).end(status === 200 ? 'ok' : 'nope');
+      for (const waiter of waiters.filter((w) => received.length >= w.count)) {
+        waiters.splice(waiters.indexOf(waiter), 1);
+        waiter.resolve([...received]);
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/hook`,
+    received,
+    waitFor: (count) =>
+      received.length >= count ? Promise.resolve([...received]) : new Promise((resolve) => waiters.push({ count, resolve })),
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+const verify = (r: Received, secret = SECRET) =>
+  verifyWebhookSignature(r.body, { timestamp: r.headers['x-switchyard-timestamp'], signature: r.headers['x-switchyard-signature'] }, secret);
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()!();
+});
+
+function harness(): Harness {
+  const h = createHarness();
+  cleanups.push(() => h.runtime.close());
+  return h;
+}
+
+describe('webhooks from startHttpServer', () => {
+  it('sends signed human_request and finished notifications, each to the receivers that asked', async () => {
+    const h = harness();
+    const all = await startReceiver();
+    const finishedOnly = await startReceiver();
+    cleanups.push(all.close, finishedOnly.close);
+    const server = await startHttpServer(h.runtime, {
+      port: 0,
+      token: '',
+      webhooks: [
+        { url: all.url, secret: SECRET },
+        { url: finishedOnly.url, secret: 'other-secret', events: ['finished'] },
+      ],
+    });
+    cleanups.push(server.close);
+
+    const launched = await call<ThreadView>(server.url, 'POST', '/threads', { agent: 'calculator', input: { op: 'divide', a: 6, b: 3 } });
+    const [asked] = await all.waitFor(1);
+    expect(verify(asked!)).toBe(true);
+    expect(asked!.headers['content-type']).toBe('application/json');
+    expect(asked!.headers['x-switchyard-event']).toBe('thread.human_request');
+    const request = JSON.parse(asked!.body) as WebhookPayload;
+    expect(request).toMatchObject({
+      type: 'thread.human_request',
+      threadId: launched.body.id,
+      agent: 'calculator',
+      status: 'awaiting_human',
+      request: { kind: 'approval', tool: 'divide', args: { a: 6, b: 3 } },
+    });
+    expect(asked!.headers['x-switchyard-delivery']).toBe(request.id);
+
+    // The webhook's requestId is what answers the thread.
+    const answered = await call(server.url, 'POST', `/threads/${launched.body.id}/respond`, { requestId: request.request!.requestId, approved: true });
+    expect(answered.status).toBe(200);
+    const [, finished] = await all.waitFor(2);
+    expect(verify(finished!)).toBe(true);
+    expect(JSON.parse(finished!.body)).toMatchObject({ type: 'thread.finished', threadId: launched.body.id, status: 'done', output: 'result 2' });
+
+    const [onlyFinished] = await finishedOnly.waitFor(1);
+    expect(JSON.parse(onlyFinished!.body)).toMatchObject({ type: 'thread.finished', status: 'done' });
+    expect(verify(onlyFinished!, 'other-secret')).toBe(true);
+    expect(verify(onlyFinished!)).toBe(false);
+    await server.close();
+    expect(finishedOnly.received).toHaveLength(1);
+    expect(all.received).toHaveLength(2);
+  });
+
+  it('tells a receiver when a thread is cancelled or fails', async () => {
+    const h = harness();
+    const receiver = await startReceiver();
+    cleanups.push(receiver.close);
+    const deliveries: WebhookDelivery[] = [];
+    const notifier = createWebhookNotifier({ webhooks: [{ url: receiver.url, secret: SECRET, events: ['finished'] }], onDelivery: (d) => deliveries.push(d) });
+    cleanups.push(notifier.close);
+    notifier.attach(h.runtime);
+    const thread = await h.runtime.launch('calculator', { ask: 'anything?' });
+    await h.runtime.settled(thread.id);
+    await h.runtime.cancel(thread.id, { reason: 'stop' });
+    await h.runtime.cancel(thread.id); // already cancelled: no second notification
+    await notifier.idle();
+    expect(receiver.received.map((r) => JSON.parse(r.body))).toEqual([
+      expect.objectContaining({ type: 'thread.finished', threadId: thread.id, status: 'cancelled' }),
+    ]);
+    expect(deliveries).toEqual([expect.objectContaining({ ok: true, attempts: 1, status: 200, threadId: thread.id })]);
+  });
+});
+
+describe('verifyWebhookSignature', () => {
+  const body = JSON.stringify({ type: 'thread.finished', threadId: 't1' });
+  const now = Date.UTC(2030, 0, 1);
+  const timestamp = String(now / 1000);
+  const signature = signWebhook(body, SECRET, timestamp);
+
+  it('accepts the real signature and rejects a tampered body, a wrong secret and a stale or future timestamp', () => {
+    expect(signature).toMatch(/^sha256=[0-9a-f]{64}$/);
+    expect(verifyWebhookSignature(body, { timestamp, signature }, SECRET, 300, now)).toBe(true);
+    expect(verifyWebhookSignature(body.replace('t1', 't2'), { timestamp, signature }, SECRET, 300, now)).toBe(false);
+    expect(verifyWebhookSignature(body, { timestamp, signature }, 'wrong-secret', 300, now)).toBe(false);
+    expect(verifyWebhookSignature(body, { timestamp, signature }, SECRET, 300, now + 301_000)).toBe(false);
+    expect(verifyWebhookSignature(body, { timestamp, signature }, SECRET, 300, now - 301_000)).toBe(false);
+    expect(verifyWebhookSignature(body, { timestamp, signature }, SECRET, 300, now + 299_000)).toBe(true);
+    // The timestamp is signed: moving it forward breaks the signature.
+    expect(verifyWebhookSignature(body, { timestamp: String(now / 1000 + 100), signature }, SECRET, 300, now)).toBe(false);
+  });
+
+  it('rejects missing or malformed headers', () => {
+    expect(verifyWebhookSignature(body, { timestamp: undefined, signature }, SECRET, 300, now)).toBe(false);
+    expect(verifyWebhookSignature(body, { timestamp, signature: undefined }, SECRET, 300, now)).toBe(false);
+    expect(verifyWebhookSignature(body, { timestamp, signature: signature.slice(7) }, SECRET, 300, now)).toBe(false);
+    expect(verifyWebhookSignature(body, { timestamp, signature: `${signature}00` }, SECRET, 300, now)).toBe(false);
+    expect(verifyWebhookSignature(body, { timestamp: 'soon', signature }, SECRET, 300, now)).toBe(false);
+    expect(verifyWebhookSignature(body, { timestamp, signature }, '', 300, now)).toBe(false);
+  });
+});
+
+describe('delivery failures', () => {
+  it('retries a receiver that answers 500, then gives up without affecting the thread', async () => {
+    const h = harness();
+    const receiver = await startReceiver(500);
+    cleanups.push(receiver.close);
+    const deliveries: WebhookDelivery[] = [];
+    const notifier = createWebhookNotifier({
+      webhooks: [{ url: receiver.url, secret: SECRET }],
+      retries: { attempts: 3, initialDelayMs: 1 },
+      onDelivery: (d) => deliveries.push(d),
+    });
+    cleanups.push(notifier.close);
+    notifier.attach(h.runtime);
+
+    const thread = await h.runtime.launch('calculator', { op: 'divide', a: 9, b: 3 });
+    const waiting = await h.runtime.settled(thread.id);
+    expect(waiting.status).toBe('awaiting_human');
+    await notifier.idle();
+    expect(receiver.received).toHaveLength(3);
+    expect(new Set(receiver.received.map((r) => r.headers['x-switchyard-delivery'])).size).toBe(1);
+    expect(receiver.received.every((r) => verify(r))).toBe(true);
+    expect(deliveries).toEqual([expect.objectContaining({ ok: false, attempts: 3, status: 500, error: 'HTTP 500', type: 'thread.human_request' })]);
+
+    await h.runtime.respond(thread.id, { requestId: waiting.pendingRequest!.requestId, approved: true });
+    const done = await h.runtime.settled(thread.id);
+    expect(done).toMatchObject({ status: 'done', output: 'result 3' });
+    await notifier.idle();
+    expect(deliveries.map((d) => [d.type, d.ok, d.attempts])).toEqual([
+      ['thread.human_request', false, 3],
+      ['thread.finished', false, 3],
+    ]);
+  });
+
+  it('does not retry a 4xx, and survives a fetch that throws', async () => {
+    const h = harness();
+    const receiver = await startReceiver(401);
+    cleanups.push(receiver.close);
+    const deliveries: WebhookDelivery[] = [];
+    const notifier = createWebhookNotifier({
+      webhooks: [
+        { url: receiver.url, secret: SECRET, events: ['human_request'] },
+        { url: 'http://127.0.0.1:9/unreachable', secret: SECRET, events: ['human_request'] },
+      ],
+      retries: { attempts: 2, initialDelayMs: 1 },
+      fetch: (input, init) => (String(input).includes('unreachable') ? Promise.reject(new Error('connect refused')) : fetch(input, init)),
+      onDelivery: (d) => deliveries.push(d),
+    });
+    cleanups.push(notifier.close);
+    notifier.attach(h.runtime);
+    const thread = await h.runtime.launch('calculator', { ask: 'who?' });
+    expect((await h.runtime.settled(thread.id)).status).toBe('awaiting_human');
+    await notifier.idle();
+    expect(receiver.received).toHaveLength(1);
+    const byUrl = Object.fromEntries(deliveries.map((d) => [new URL(d.url).pathname, d]));
+    expect(byUrl['/hook']).toMatchObject({ ok: false, attempts: 1, status: 401 });
+    expect(byUrl['/unreachable']).toMatchObject({ ok: false, attempts: 2, error: 'connect refused' });
+  });
+
+  it('rejects a bad configuration', () => {
+    expect(() => createWebhookNotifier({ webhooks: [{ url: 'not a url', secret: SECRET }] })).toThrow(ConfigError);
+    expect(() => createWebhookNotifier({ webhooks: [{ url: 'ftp://example.com/x', secret: SECRET }] })).toThrow(/http or https/);
+    expect(() => createWebhookNotifier({ webhooks: [{ url: 'http://example.com/x', secret: '' }] })).toThrow(/needs a secret/);
+    expect(() => createWebhookNotifier({ webhooks: [], retries: { attempts: 0 } })).toThrow(/attempts/);
+  });
+});

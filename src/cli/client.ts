@@ -1,0 +1,167 @@
+import { EventSourceParserStream } from 'eventsource-parser/stream';
+import { SwitchyardError } from '../errors.js';
+import type { ThreadView } from '../runtime/runtime.js';
+import type { ThreadSummary } from '../store/threadStore.js';
+import type { Json, ThreadEvent } from '../thread/events.js';
+import type { ThreadStatus } from '../thread/state.js';
+
+/** The server answered with an error status; `message` is the server's own explanation. */
+export class ServerError extends SwitchyardError {
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly issues: readonly string[] = [],
+  ) {
+    super(message);
+  }
+}
+
+/** Nothing answered at the server's URL (refused, unknown host, reset before a response). */
+export class UnreachableError extends SwitchyardError {
+  constructor(
+    readonly url: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`cannot reach switchyard at ${url}: is \`switchyard serve\` running?`, options);
+  }
+}
+
+/** Options of {@link createClient}. */
+export interface ClientOptions {
+  /** The server's base URL, e.g. `http://127.0.0.1:7878`. */
+  url: string;
+  /** Sent as `Authorization: Bearer <token>` when set. @default none */
+  token?: string;
+}
+
+/** A human's response, as `POST /threads/:id/respond` takes it. */
+export interface RespondBody {
+  requestId: string;
+  approved?: boolean;
+  answer?: string;
+  comment?: string;
+  by?: string;
+}
+
+/** Who asked for a pause, resume or cancel, and why. */
+export interface ControlBody {
+  reason?: string;
+  by?: string;
+}
+
+/** The switchyard HTTP API, as the CLI uses it. Every method throws {@link ServerError} or {@link UnreachableError}. */
+export interface Client {
+  readonly url: string;
+  health(): Promise<Json>;
+  launch(agent: string, input: Json, threadId?: string): Promise<ThreadView>;
+  list(filter?: { agent?: string; status?: string; limit?: number }): Promise<ThreadSummary[]>;
+  get(threadId: string): Promise<ThreadView>;
+  respond(threadId: string, body: RespondBody): Promise<ThreadView>;
+  control(threadId: string, action: 'pause' | 'resume' | 'cancel', body?: ControlBody): Promise<ThreadView>;
+  /**
+   * The thread's events after `afterSeq`, stored then live, read from the server-sent event stream.
+   * It ends when the thread ends (the server closes the stream) or when `signal` aborts.
+   */
+  events(threadId: string, options?: { afterSeq?: number; signal?: AbortSignal }): AsyncGenerator<ThreadEvent>;
+}
+
+/** Builds a {@link Client} over the global `fetch`. */
+export function createClient(options: ClientOptions): Client {
+  const base = options.url.replace(/\/+$/, '');
+  const headers = (extra: Record<string, string> = {}): Record<string, string> => ({
+    ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
+    ...extra,
+  });
+
+  const send = async (method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<Response> => {
+    let response: Response;
+    try {
+      response = await fetch(`${base}${path}`, {
+        method,
+        headers: headers(body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        ...(signal ? { signal } : {}),
+      });
+    } catch (error) {
+      if (signal?.aborted) throw error;
+      throw new UnreachableError(base, { cause: error });
+    }
+    if (!response.ok) throw await serverError(response);
+    return response;
+  };
+
+  const json = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
+    const response = await send(method, path, body);
+    try {
+      return (await response.json()) as T;
+    } catch (error) {
+      throw new ServerError(`the server sent an unreadable answer to ${method} ${path}: ${String(error)}`, response.status);
+    }
+  };
+
+  const thread = (id: string): string => `/threads/${encodeURIComponent(id)}`;
+
+  return {
+    url: base,
+    health: () => json<Json>('GET', '/health'),
+    launch: (agent, input, threadId) => json<ThreadView>('POST', '/threads', { agent, input, ...(threadId ? { threadId } : {}) }),
+    async list(filter = {}) {
+      const query = new URLSearchParams();
+      if (filter.agent) query.set('agent', filter.agent);
+      if (filter.status) query.set('status', filter.status);
+      if (filter.limit !== undefined) query.set('limit', String(filter.limit));
+      const text = query.toString();
+      const body = await json<ThreadSummary[] | { threads: ThreadSummary[] }>('GET', `/threads${text ? `?${text}` : ''}`);
+      return Array.isArray(body) ? body : body.threads;
+    },
+    get: (id) => json<ThreadView>('GET', thread(id)),
+    respond: (id, body) => json<ThreadView>('POST', `${thread(id)}/respond`, body),
+    control: (id, action, body = {}) => json<ThreadView>('POST', `${thread(id)}/${action}`, body),
+    async *events(id, { afterSeq = 0, signal } = {}) {
+      const response = await send('GET', `${thread(id)}/events?after=${afterSeq}`, undefined, signal);
+      // 204: the thread ended and nothing is left to send.
+      if (response.status === 204 || response.body === null) return;
+      const messages = response.body.pipeThrough(new TextDecoderStream()).pipeThrough(new EventSourceParserStream());
+      const reader = messages.getReader();
+      try {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) return;
+          if (value.event === 'end') return;
+          let event: ThreadEvent;
+          try {
+            event = JSON.parse(value.data) as ThreadEvent;
+          } catch {
+            continue;
+          }
+          yield event;
+        }
+      } catch (error) {
+        if (signal?.aborted || error instanceof ServerError) throw error;
+        throw new UnreachableError(base, { cause: error });
+      } finally {
+        await reader.cancel().catch(() => undefined);
+      }
+    },
+  };
+}
+
+/** The error a failed response describes: the server's `{ error, issues }` body, or its status. */
+async function serverError(response: Response): Promise<ServerError> {
+  const text = await response.text().catch(() => '');
+  let message = `${response.status} ${response.statusText}`.trim();
+  let issues: string[] = [];
+  try {
+    const body = JSON.parse(text) as { error?: unknown; message?: unknown; issues?: unknown };
+    const error = typeof body.error === 'object' && body.error !== null ? (body.error as { message?: unknown }).message : body.error;
+    if (typeof error === 'string' && error !== '') message = error;
+    else if (typeof body.message === 'string' && body.message !== '') message = body.message;
+    if (Array.isArray(body.issues)) issues = body.issues.filter((i): i is string => typeof i === 'string');
+  } catch {
+    if (text.trim() !== '' && text.length < 300) message = text.trim();
+  }
+  return new ServerError(message, response.status, issues);
+}
+
+/** Statuses at which a thread stops moving until someone acts (or for good). */
+export const RESTING_STATUSES: readonly ThreadStatus[] = ['awaiting_human', 'escalated', 'paused', 'done', 'failed', 'cancelled'];

@@ -1,0 +1,175 @@
+import type { ThreadView } from '../runtime/runtime.js';
+import type { ThreadSummary } from '../store/threadStore.js';
+import type { HumanRequest, Json, ThreadEvent } from '../thread/events.js';
+
+/** Spells a CLI command for the user to run next, e.g. `switchyard respond th_1 --approve`. */
+export type CommandHint = (args: string) => string;
+
+/** The default hint: the bare command, as installed or through npx. */
+export const plainHint: CommandHint = (args) => `switchyard ${args}`;
+
+const MAX_VALUE = 160;
+
+/** A JSON value on one line: strings as they are, anything else as compact JSON, clipped. */
+export function showValue(value: Json | undefined, max = MAX_VALUE): string {
+  const text = value === undefined ? '' : typeof value === 'string' ? value : JSON.stringify(value);
+  const line = text.replace(/\s*\n\s*/g, ' ');
+  return line.length > max ? `${line.slice(0, max - 1)}…` : line;
+}
+
+/** Quotes a shell argument when it needs it. */
+export function shellQuote(arg: string): string {
+  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+
+/** How to answer a pending request from the CLI. */
+export function replyHint(threadId: string, request: HumanRequest, hint: CommandHint = plainHint): string {
+  const respond = `respond ${shellQuote(threadId)}`;
+  switch (request.kind) {
+    case 'approval':
+      return `${hint(`${respond} --approve`)}  (or --deny --comment "why")`;
+    case 'interrupted':
+      return `${hint(`${respond} --approve`)} to run it again  (or --deny --comment "what happened")`;
+    case 'escalation':
+      return `${hint(`${respond} --answer "guidance"`)}  (or --deny to stop it)`;
+    case 'input':
+      if (request.format === 'yes_no') return `${hint(`${respond} --answer yes`)}  (or no)`;
+      if (request.format === 'multiple_choice' && request.choices?.length) {
+        return `${hint(`${respond} --answer ${shellQuote(request.choices[0]!)}`)}  (one of: ${request.choices.join(', ')})`;
+      }
+      return hint(`${respond} --answer "..."`);
+  }
+}
+
+/**
+ * One progress line for an event, as `launch --follow` and `show` print them, or `null` for events
+ * that add nothing a reader needs (a tool call journaled before it runs, a done_for_now decision
+ * whose final line follows).
+ */
+export function eventLine(event: ThreadEvent, threadId: string, hint: CommandHint = plainHint): string | null {
+  switch (event.type) {
+    case 'input':
+      return `• input: ${showValue(event.data.input)}`;
+    case 'prefetch':
+      return event.data.ok ? `✓ prefetched ${event.data.name}` : `✗ prefetch ${event.data.name} failed: ${event.data.error ?? ''}`;
+    case 'decision':
+      if (event.data.intent === 'done_for_now' || event.data.intent === 'request_human_input') return null;
+      return `✓ decided ${event.data.intent} ${showValue(event.data.args)}`;
+    case 'tool_call':
+      return event.data.attempt > 1 ? `↻ running ${event.data.tool} again (attempt ${event.data.attempt})` : null;
+    case 'tool_result':
+      return `→ ${event.data.tool} = ${showValue(event.data.result)}`;
+    case 'error': {
+      const retry = event.data.retryAt ? `; retrying at ${clockTime(event.data.retryAt)}` : '';
+      return `✗ ${event.data.kind}: ${showValue(event.data.message)}${retry}`;
+    }
+    case 'human_request': {
+      const r = event.data;
+      const reply = `reply: ${replyHint(threadId, r, hint)}`;
+      switch (r.kind) {
+        case 'approval':
+          return `? needs approval: ${r.tool ?? 'tool'}(${showValue(r.args ?? {})})  ${reply}`;
+        case 'interrupted':
+          return `? interrupted: ${showValue(r.question)}  ${reply}`;
+        case 'escalation':
+          return `? needs guidance  ${reply}`;
+        case 'input':
+          return `? asks: ${showValue(r.question)}  ${reply}`;
+      }
+    }
+    case 'human_response': {
+      const d = event.data;
+      const by = d.by ? ` by ${d.by}` : '';
+      const comment = d.comment ? `: ${showValue(d.comment)}` : '';
+      if (d.approved === true) return `✓ approved${by}${comment}`;
+      if (d.approved === false) return `✗ denied${by}${comment}`;
+      return `✓ answered${by}: ${showValue(d.answer ?? '')}${d.comment ? ` (${showValue(d.comment)})` : ''}`;
+    }
+    case 'control': {
+      const mark = { pause: '⏸ paused', resume: '▶ resumed', cancel: '■ cancelled' }[event.data.action];
+      const by = event.data.by ? ` by ${event.data.by}` : '';
+      return `${mark}${by}${event.data.reason ? `: ${showValue(event.data.reason)}` : ''}`;
+    }
+    case 'final':
+      return `✔ done: ${showValue(event.data.output, 400)}`;
+    case 'escalation':
+      return `! escalated (${event.data.reason}): ${showValue(event.data.message)}`;
+    case 'failed':
+      return `✗ failed: ${showValue(event.data.reason)}`;
+  }
+}
+
+/** `thread th_1 is awaiting_human` plus what to do next. */
+export function statusLine(view: Pick<ThreadView, 'id' | 'status' | 'pendingRequest' | 'output' | 'failure'>, hint: CommandHint = plainHint): string {
+  const lines = [`thread ${view.id} is ${view.status}`];
+  if (view.status === 'paused') lines.push(`  resume: ${hint(`resume ${shellQuote(view.id)}`)}`);
+  else if (view.pendingRequest) lines.push(`  ${pendingText(view.pendingRequest)}`, `  reply: ${replyHint(view.id, view.pendingRequest, hint)}`);
+  else if (view.status === 'done' && view.output !== undefined) lines.push(`  output: ${showValue(view.output, 400)}`);
+  else if (view.status === 'failed' && view.failure) lines.push(`  failure: ${view.failure}`);
+  return lines.join('\n');
+}
+
+function pendingText(request: HumanRequest): string {
+  return `${request.kind} request ${request.requestId}: ${showValue(request.question, 400)}`;
+}
+
+/** The thread list as a table: id, agent, status, events, updated. */
+export function threadsTable(threads: readonly ThreadSummary[], now: number = Date.now()): string {
+  if (threads.length === 0) return 'no threads';
+  const rows = [
+    ['ID', 'AGENT', 'STATUS', 'EVENTS', 'UPDATED'],
+    ...threads.map((t) => [t.id, t.agent, t.status, String(t.version), ago(t.updatedAt, now)]),
+  ];
+  const widths = rows[0]!.map((_, col) => Math.max(...rows.map((row) => row[col]!.length)));
+  return rows.map((row) => row.map((cell, col) => (col === row.length - 1 ? cell : cell.padEnd(widths[col]!))).join('  ')).join('\n');
+}
+
+/** `show`: the status, the pending request with how to answer it, and the timeline. */
+export function threadDetails(view: ThreadView, hint: CommandHint = plainHint): string {
+  const lines = [
+    `thread   ${view.id}`,
+    `agent    ${view.agent}`,
+    `status   ${view.status}`,
+    `steps    ${view.steps}  (events: ${view.version})`,
+  ];
+  if (view.createdAt) lines.push(`created  ${localTime(view.createdAt)}`);
+  if (view.updatedAt) lines.push(`updated  ${localTime(view.updatedAt)}`);
+  if (view.pendingRequest) {
+    const r = view.pendingRequest;
+    lines.push(`pending  ${r.kind} request ${r.requestId}`, `         ${showValue(r.question, 400)}`, `         reply: ${replyHint(view.id, r, hint)}`);
+  }
+  if (view.status === 'done' && view.output !== undefined) lines.push(`output   ${showValue(view.output, 400)}`);
+  if (view.failure) lines.push(`failure  ${view.failure}`);
+  lines.push('', 'timeline');
+  const seqWidth = String(view.version).length;
+  for (const event of view.events) {
+    const line = eventLine(event, view.id, hint);
+    if (line !== null) lines.push(`  ${String(event.seq).padStart(seqWidth)}  ${clockTime(event.at)}  ${line}`);
+  }
+  return lines.join('\n');
+}
+
+/** HH:MM:SS in local time. */
+function clockTime(iso: string): string {
+  const date = new Date(iso);
+  return Number.isNaN(date.getTime()) ? iso : date.toTimeString().slice(0, 8);
+}
+
+/** YYYY-MM-DD HH:MM:SS in local time. */
+function localTime(iso: string): string {
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return iso;
+  const pad = (n: number): string => String(n).padStart(2, '0');
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())} ${clockTime(iso)}`;
+}
+
+/** A short relative time: `12s ago`, `5m ago`, `3h ago`, `2d ago`. */
+function ago(iso: string, now: number): string {
+  const then = Date.parse(iso);
+  if (Number.isNaN(then)) return iso;
+  const s = Math.max(0, Math.round((now - then) / 1000));
+  if (s < 60) return `${s}s ago`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ago`;
+  if (s < 86_400) return `${Math.floor(s / 3600)}h ago`;
+  return `${Math.floor(s / 86_400)}d ago`;
+}

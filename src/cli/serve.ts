@@ -1,0 +1,131 @@
+import { isAbsolute, join, resolve } from 'node:path';
+import { calculator } from '../../agents/calculator/index.js';
+import { createDeploybot } from '../../agents/deploybot/index.js';
+import { messageOf } from '../agent/steps.js';
+import { createLogger } from '../logger.js';
+import { createDemoModel } from '../model/demoModel.js';
+import type { Model } from '../model/model.js';
+import { createOpenAIModel } from '../model/openaiModel.js';
+import { createRuntime, type Runtime } from '../runtime/runtime.js';
+import { startHttpServer, type HttpServer } from '../server/httpServer.js';
+import { createFileStore } from '../store/fileStore.js';
+import { eventLine, shellQuote, type CommandHint } from './format.js';
+
+/** Options of the `serve` command, after commander parsed them. */
+export interface ServeOptions {
+  host: string;
+  port: number;
+  /** The data directory; threads live in `<dir>/threads`. */
+  dir: string;
+  /** The bearer token clients must send; none when empty or undefined. */
+  token?: string;
+  /**
+   * Launch the demo thread after start. `undefined`: only with the demo model and an empty store.
+   */
+  demo?: boolean;
+  /** pino level. @default process.env.SWITCHYARD_LOG_LEVEL ?? 'info' */
+  logLevel?: string;
+}
+
+/** Where `serve` writes what a person reads (logs go to stderr through pino). */
+export interface ServeIO {
+  out(line: string): void;
+  err(line: string): void;
+  env: NodeJS.ProcessEnv;
+  /** How the user runs the CLI, for the commands it suggests. */
+  hint: CommandHint;
+  /** Resolves when the process is told to stop (SIGINT, SIGTERM). */
+  stopped: Promise<string>;
+}
+
+/** The demo thread's input: two steps, the second a division that needs approval. */
+export const DEMO_INPUT = 'what is (3 + 4) / 2';
+
+/**
+ * `switchyard serve`: the bundled agents on a runtime over a file store, served over HTTP until
+ * SIGINT or SIGTERM. Resolves with the exit code once everything is closed.
+ */
+export async function serve(options: ServeOptions, io: ServeIO): Promise<number> {
+  const dir = isAbsolute(options.dir) ? options.dir : resolve(options.dir);
+  const configured = hasModelConfig(io.env);
+  const model: Model = configured ? createOpenAIModel() : createDemoModel();
+  const logger = createLogger({ level: options.logLevel ?? io.env.SWITCHYARD_LOG_LEVEL ?? 'info' });
+  const store = await createFileStore({ dir: join(dir, 'threads') });
+  const runtime = createRuntime({ agents: [calculator, createDeploybot()], store, model, logger });
+
+  let server: HttpServer;
+  try {
+    server = await startHttpServer(runtime, { host: options.host, port: options.port, token: options.token ?? '', logger });
+  } catch (error) {
+    await runtime.close();
+    const code = (error as { code?: unknown }).code;
+    if (code === 'EADDRINUSE') throw new Error(`${options.host}:${options.port} is in use (another switchyard serve?); pick a port with --port`);
+    throw error;
+  }
+  const hint: CommandHint = server.url === 'http://127.0.0.1:7878' ? io.hint : (args) => io.hint(`${args} --url ${server.url}`);
+
+  io.out(`switchyard listening on ${server.url}`);
+  io.out(`threads are stored in ${join(dir, 'threads')}`);
+  if (configured) {
+    io.out(`model: ${model.name} (OpenAI-compatible${io.env.SWITCHYARD_MODEL_BASE_URL ? ` at ${io.env.SWITCHYARD_MODEL_BASE_URL}` : ''})`);
+  } else {
+    io.out('no model key is configured (SWITCHYARD_MODEL_API_KEY, OPENAI_API_KEY or SWITCHYARD_MODEL_BASE_URL):');
+    io.out('the bundled agents run on the scripted demo model, a deterministic stand-in for an LLM.');
+  }
+  if (options.token) io.out('clients must send the bearer token (set SWITCHYARD_TOKEN or pass --token).');
+  else if (!isLoopback(server.host)) io.err(`warning: listening on ${server.host} without a token; anyone who can reach it can run agents (pass --token)`);
+
+  const recovered = await runtime.recover();
+  if (recovered > 0) io.out(`recovered ${recovered} thread${recovered === 1 ? '' : 's'} that were running when the last process stopped`);
+
+  io.out('');
+  io.out('try:');
+  io.out(`  ${hint(`launch calculator ${shellQuote(DEMO_INPUT)}`)}`);
+  io.out(`  ${hint(`launch deploybot ${shellQuote('deploy the latest backend to staging')}`)}`);
+  io.out(`  ${hint('threads')}`);
+
+  const demo = options.demo ?? (!configured && (await runtime.list({ limit: 1 })).length === 0);
+  if (demo) await runDemo(runtime, io, hint);
+  io.out('');
+  io.out('press Ctrl+C to stop');
+
+  const signal = await io.stopped;
+  logger.info({ signal }, 'shutting down');
+  try {
+    await server.close();
+  } finally {
+    await runtime.close();
+  }
+  return 0;
+}
+
+/** Launches the demo thread and shows it up to the approval it stops at. */
+async function runDemo(runtime: Runtime, io: ServeIO, hint: CommandHint): Promise<void> {
+  io.out('');
+  io.out(`demo: launching calculator with ${JSON.stringify(DEMO_INPUT)}`);
+  try {
+    const launched = await runtime.launch('calculator', DEMO_INPUT, { source: { kind: 'cli' } });
+    const view = await runtime.settled(launched.id, { signal: AbortSignal.timeout(30_000) });
+    for (const event of view.events) {
+      const line = eventLine(event, view.id, hint);
+      if (line !== null) io.out(`  ${line}`);
+    }
+    io.out(`thread ${view.id} is ${view.status}`);
+    if (view.pendingRequest?.kind === 'approval') {
+      io.out('approve the division and watch it finish:');
+      io.out(`  ${hint(`respond ${shellQuote(view.id)} --approve`)}`);
+      io.out(`  ${hint(`show ${shellQuote(view.id)}`)}`);
+    }
+  } catch (error) {
+    io.err(`demo: the demo thread did not start: ${messageOf(error)}`);
+  }
+}
+
+/** Whether a real model is configured through the environment. */
+export function hasModelConfig(env: NodeJS.ProcessEnv): boolean {
+  return Boolean(env.SWITCHYARD_MODEL_API_KEY || env.OPENAI_API_KEY || env.SWITCHYARD_MODEL_BASE_URL);
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}

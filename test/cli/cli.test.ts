@@ -1,0 +1,239 @@
+/**
+ * The CLI as a user drives it: `switchyard serve` in a child process over a temporary data
+ * directory, and the client commands as separate processes against it.
+ */
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const MAIN = join(ROOT, 'src/cli/main.ts');
+const COMMAND_TIMEOUT_MS = 20_000;
+
+/** The environment of every child: no model key (so the demo model runs), no inherited CLI settings. */
+function childEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, SWITCHYARD_LOG_LEVEL: 'warn' };
+  for (const name of ['SWITCHYARD_MODEL_API_KEY', 'OPENAI_API_KEY', 'SWITCHYARD_MODEL_BASE_URL', 'SWITCHYARD_URL', 'SWITCHYARD_TOKEN', 'npm_command']) {
+    delete env[name];
+  }
+  return env;
+}
+
+interface Result {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs one CLI command to its end. */
+function run(args: readonly string[]): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: ROOT, env: childEnv() });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`switchyard ${args.join(' ')} did not finish in ${COMMAND_TIMEOUT_MS} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
+    }, COMMAND_TIMEOUT_MS);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** A running `switchyard serve` and everything it printed so far. */
+interface Server {
+  readonly child: ChildProcessWithoutNullStreams;
+  readonly url: string;
+  stdout(): string;
+  stderr(): string;
+  /** Resolves once stdout matches. */
+  waitFor(pattern: RegExp): Promise<RegExpMatchArray>;
+  /** SIGTERM, then the exit code. */
+  stop(): Promise<number | null>;
+}
+
+async function startServe(dir: string, extra: readonly string[] = []): Promise<Server> {
+  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'serve', '--port', '0', '--dir', dir, ...extra], { cwd: ROOT, env: childEnv() });
+  let stdout = '';
+  let stderr = '';
+  const waiters = new Set<() => void>();
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    stdout += chunk;
+    for (const wake of waiters) wake();
+  });
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const waitFor = (pattern: RegExp): Promise<RegExpMatchArray> =>
+    new Promise((resolve, reject) => {
+      const check = (): void => {
+        const match = stdout.match(pattern);
+        if (match) {
+          waiters.delete(check);
+          clearTimeout(timer);
+          resolve(match);
+        }
+      };
+      const timer = setTimeout(() => {
+        waiters.delete(check);
+        reject(new Error(`serve never printed ${pattern}\nstdout: ${stdout}\nstderr: ${stderr}`));
+      }, COMMAND_TIMEOUT_MS);
+      waiters.add(check);
+      void exited.then(() => {
+        if (!waiters.has(check)) return;
+        waiters.delete(check);
+        clearTimeout(timer);
+        reject(new Error(`serve exited before printing ${pattern}\nstdout: ${stdout}\nstderr: ${stderr}`));
+      });
+      check();
+    });
+  const url = (await waitFor(/switchyard listening on (http:\/\/127\.0\.0\.1:\d+)/))[1]!;
+  // The last line of the start-up (after the demo thread, when there is one).
+  await waitFor(/press Ctrl\+C to stop/);
+  return {
+    child,
+    url,
+    stdout: () => stdout,
+    stderr: () => stderr,
+    waitFor,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
+
+let dir: string;
+let server: Server | undefined;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'switchyard-cli-'));
+  server = await startServe(dir);
+});
+
+afterAll(async () => {
+  await server?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** A client command against the running server. */
+const cli = (...args: string[]): Promise<Result> => run([...args, '--url', server!.url]);
+
+describe('switchyard CLI', () => {
+  let demoId: string;
+  let threadId: string;
+
+  it('serve runs the demo: a calculator thread stopped at the division approval, and the command to approve it', async () => {
+    const match = await server!.waitFor(/respond (th_[\w-]+) --approve --url/);
+    demoId = match[1]!;
+    const out = server!.stdout();
+    expect(out).toContain('no model key is configured');
+    expect(out).toContain('✓ decided add {"a":3,"b":4}');
+    expect(out).toContain('→ add = 7');
+    expect(out).toContain(`thread ${demoId} is awaiting_human`);
+  });
+
+  it('launch follows the thread and stops at the approval it needs', async () => {
+    const result = await cli('launch', 'calculator', 'what is (3 + 4) / 2');
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    threadId = /^launched (th_[\w-]+) \(calculator\)$/m.exec(result.stdout)?.[1] ?? '';
+    expect(threadId).not.toBe('');
+    const lines = result.stdout.split('\n').map((l) => l.trim());
+    expect(lines).toContain('✓ decided add {"a":3,"b":4}');
+    expect(lines).toContain('→ add = 7');
+    expect(lines).toContain('✓ decided divide {"a":7,"b":2}');
+    expect(result.stdout).toMatch(new RegExp(`\\? needs approval: divide\\(\\{"a":7,"b":2\\}\\)  reply: switchyard respond ${threadId} --approve`));
+    expect(lines.at(-2)).toBe(`thread ${threadId} is awaiting_human`);
+  });
+
+  it('threads lists both threads as awaiting_human', async () => {
+    const result = await cli('threads');
+    expect(result.code).toBe(0);
+    const [header, ...rows] = result.stdout.trim().split('\n');
+    expect(header).toMatch(/^ID\s+AGENT\s+STATUS\s+EVENTS\s+UPDATED$/);
+    expect(rows).toHaveLength(2);
+    for (const id of [threadId, demoId]) {
+      expect(rows.find((row) => row.startsWith(id))).toMatch(/calculator\s+awaiting_human\s+\d+\s+\S+ ago/);
+    }
+  });
+
+  it('show prints the status, the pending request with its id, and the timeline', async () => {
+    const result = await cli('show', threadId);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^status\s+awaiting_human$/m);
+    expect(result.stdout).toMatch(/^pending\s+approval request req_\w+$/m);
+    expect(result.stdout).toContain('Approve divide({"a":7,"b":2})?');
+    expect(result.stdout).toMatch(/timeline\n\s+1\s+\d\d:\d\d:\d\d\s+• input: what is \(3 \+ 4\) \/ 2/);
+  });
+
+  it('respond --approve lets the thread finish and shows its progress', async () => {
+    const result = await cli('respond', threadId, '--approve', '--by', 'tester');
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const lines = result.stdout.trim().split('\n').map((l) => l.trim());
+    expect(lines).toEqual(['✓ approved by tester', '→ divide = 3.5', '✔ done: (3 + 4) / 2 = 3.5', `thread ${threadId} is done`]);
+  });
+
+  it('--json prints only JSON', async () => {
+    const shown = await cli('show', threadId, '--json');
+    expect(shown.code).toBe(0);
+    const view = JSON.parse(shown.stdout) as { id: string; status: string; output: string; events: unknown[] };
+    expect(view).toMatchObject({ id: threadId, status: 'done', output: '(3 + 4) / 2 = 3.5' });
+
+    const listed = await cli('--json', 'threads', '--status', 'awaiting_human');
+    expect(listed.code).toBe(0);
+    expect((JSON.parse(listed.stdout) as { id: string }[]).map((t) => t.id)).toEqual([demoId]);
+  });
+
+  it('launch --no-follow prints the id; cancel ends the thread', async () => {
+    const launched = await cli('launch', 'deploybot', 'deploy the latest backend', '--no-follow');
+    expect(launched.code).toBe(0);
+    const id = launched.stdout.trim();
+    expect(id).toMatch(/^th_[\w-]+$/);
+    const cancelled = await cli('cancel', id, '--reason', 'changed my mind');
+    expect(cancelled.code).toBe(0);
+    expect(cancelled.stdout.trim()).toBe(`thread ${id} is cancelled`);
+  });
+
+  it('an unknown thread exits 1 with the server message', async () => {
+    const result = await cli('show', 'th_nope');
+    expect(result.code).toBe(1);
+    expect(result.stdout).toBe('');
+    expect(result.stderr.trim()).toBe('error: thread not found: th_nope');
+  });
+
+  it('usage errors exit 2: a missing argument, conflicting flags', async () => {
+    const missing = await cli('launch');
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain("missing required argument 'agent'");
+    const conflicting = await cli('respond', demoId, '--approve', '--deny');
+    expect(conflicting.code).toBe(2);
+    expect(conflicting.stderr).toMatch(/--deny.*cannot be used with.*--approve|--approve.*cannot be used with.*--deny/);
+  });
+
+  it('serve restarted on the same --dir (now with a token) still has the threads', async () => {
+    expect(await server!.stop()).toBe(0);
+    const down = await cli('threads');
+    expect(down.code).toBe(1);
+    expect(down.stderr.trim()).toBe(`error: cannot reach switchyard at ${server!.url}: is \`switchyard serve\` running?`);
+
+    server = await startServe(dir, ['--token', 'sesame']);
+    expect(server.stdout()).not.toContain('demo:');
+    const refused = await cli('threads');
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/^error: unauthorized/);
+    const listed = await cli('threads', '--json', '--token', 'sesame');
+    expect(listed.code).toBe(0);
+    const threads = JSON.parse(listed.stdout) as { id: string; status: string }[];
+    expect(Object.fromEntries(threads.map((t) => [t.id, t.status]))).toMatchObject({ [threadId]: 'done', [demoId]: 'awaiting_human' });
+    expect(threads).toHaveLength(3);
+  });
+});

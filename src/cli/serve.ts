@@ -1,6 +1,8 @@
 import { isAbsolute, join, resolve } from 'node:path';
 import { calculator } from '../../agents/calculator/index.js';
+import { bugfix } from '../../agents/bugfix/index.js';
 import { createDeploybot } from '../../agents/deploybot/index.js';
+import { triage } from '../../agents/triage/index.js';
 import { messageOf } from '../agent/steps.js';
 import { createLogger } from '../logger.js';
 import { createDemoModel } from '../model/demoModel.js';
@@ -51,7 +53,7 @@ export async function serve(options: ServeOptions, io: ServeIO): Promise<number>
   const model: Model = configured ? createOpenAIModel() : createDemoModel();
   const logger = createLogger({ level: options.logLevel ?? io.env.SWITCHYARD_LOG_LEVEL ?? 'info' });
   const store = await createFileStore({ dir: join(dir, 'threads') });
-  const runtime = createRuntime({ agents: [calculator, createDeploybot()], store, model, logger });
+  const runtime = createRuntime({ agents: [calculator, createDeploybot(), triage], pipelines: [bugfix], store, model, logger });
 
   let server: HttpServer;
   try {
@@ -82,6 +84,7 @@ export async function serve(options: ServeOptions, io: ServeIO): Promise<number>
   io.out('try:');
   io.out(`  ${hint(`launch calculator ${shellQuote(DEMO_INPUT)}`)}`);
   io.out(`  ${hint(`launch deploybot ${shellQuote('deploy the latest backend to staging')}`)}`);
+  io.out(`  ${hint(`launch bugfix --input-json ${shellQuote('{"report":"users get a 500 on login after their session expired"}')}`)}`);
   io.out(`  ${hint('threads')}`);
 
   const demo = options.demo ?? (!configured && (await runtime.list({ limit: 1 })).length === 0);

@@ -83,8 +83,11 @@ function decide(agent: string, blocks: readonly Block[], tools: ReadonlySet<stri
   if (agent === 'deploybot' && ['list_git_tags', 'deploy_backend', 'deploy_frontend'].every((t) => tools.has(t))) {
     return decideDeploybot(blocks);
   }
+  if (agent === 'triage' && ['search_known_issues', 'file_triage'].every((t) => tools.has(t))) {
+    return decideTriage(blocks);
+  }
   return done(
-    `The demo model only knows the bundled agents (calculator, deploybot), so agent "${agent}" did nothing. ` +
+    `The demo model only knows the bundled agents (calculator, deploybot, triage), so agent "${agent}" did nothing. ` +
       'Set SWITCHYARD_MODEL_API_KEY (or OPENAI_API_KEY, or SWITCHYARD_MODEL_BASE_URL for a local server) to run it with a real model.',
   );
 }
@@ -417,4 +420,29 @@ function compareVersions(a: string, b: string): number {
     if (d !== 0) return d;
   }
   return 0;
+}
+
+const SEVERE = /\b(500|crash|down|outage|cannot|can't|unable|data loss|security)\b/i;
+
+/** triage: search known issues with the report's words, then file a verdict from the best match. */
+function decideTriage(blocks: readonly Block[]): Step {
+  const report = inputText(blocks);
+  const search = blocks.find((b) => b.tag === 'tool_result' && b.attrs.tool === 'search_known_issues');
+  if (search === undefined) {
+    const words = report.toLowerCase().match(/[a-z0-9]+/g) ?? [];
+    return { intent: 'search_known_issues', args: { query: words.slice(0, 40).join(' ') || 'bug' } };
+  }
+  const matches = parseJson(search.body);
+  const best = Array.isArray(matches) ? (matches[0] as { id?: string; component?: string; fixTag?: string | null } | undefined) : undefined;
+  const component = best?.component === 'frontend' || /\b(button|page|layout|css|screen|ui)\b/i.test(report) ? 'frontend' : 'backend';
+  return {
+    intent: 'file_triage',
+    args: {
+      component,
+      severity: SEVERE.test(report) ? 'high' : /cosmetic|typo|blurry/i.test(report) ? 'low' : 'medium',
+      summary: clip(report, 100) || 'bug report',
+      ...(best?.id ? { knownIssue: best.id } : {}),
+      ...(best?.fixTag ? { fixTag: best.fixTag } : {}),
+    },
+  };
 }

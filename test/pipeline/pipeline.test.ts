@@ -155,3 +155,21 @@ describe('pipelines', () => {
     expect(() => pipeline({ name: 'x', description: '', input: z.object({}), output: z.object({}), steps: [step, step], finish: () => ({}) })).toThrow(/two steps/);
   });
 });
+
+describe('bugfix on the demo model (what npm start runs)', () => {
+  it('triages, plans and deploys with an approval', async () => {
+    const { createDemoModel } = await import('../../src/model/demoModel.js');
+    const target = createSimulatedDeployTarget();
+    const rt = createRuntime({ agents: [triage, createDeploybot({ target })], pipelines: [bugfix], store: createMemoryStore(), model: createDemoModel() });
+    const run = await rt.launch('bugfix', { report: 'Users get a 500 on login after their session cookie expired' });
+    await untilEvent(rt, run.id, deployStarted);
+    const deployId = childThreadId(run.id, 'deploy');
+    const waiting = await rt.settled(deployId);
+    expect(waiting.pendingRequest).toMatchObject({ kind: 'approval', tool: 'deploy_backend', args: { tag: 'v1.5.0', environment: 'staging' } });
+    await rt.respond(deployId, { requestId: waiting.pendingRequest!.requestId, approved: true });
+    const done = await finished(rt, run.id);
+    expect(done.status).toBe('done');
+    expect(done.output).toMatchObject({ triage: { component: 'backend', severity: 'high', knownIssue: 'BUG-101', fixTag: 'v1.5.0' }, plan: { deploy: true } });
+    expect(target.history).toEqual([{ id: 'dep-1', service: 'backend', tag: 'v1.5.0', environment: 'staging' }]);
+  });
+});

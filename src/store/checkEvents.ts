@@ -1,0 +1,85 @@
+import type { z } from 'zod';
+import { InvalidInputError } from '../errors.js';
+import { eventSchema, type Thread, type ThreadEvent } from '../thread/events.js';
+import { parseEvents } from '../thread/thread.js';
+
+const eventsSchema = eventSchema.array();
+
+function issuesOf(error: z.ZodError): string[] {
+  return error.issues.map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(root)'}: ${issue.message}`);
+}
+
+/**
+ * Validates a thread handed to `create`: a non-empty id and agent, schema-valid events with seqs
+ * 1..n. Returns a deep copy (zod builds new objects), so the caller's later mutations cannot reach
+ * the store.
+ */
+export function checkThread(thread: Thread): Thread {
+  if (typeof thread?.id !== 'string' || thread.id.length === 0) {
+    throw new InvalidInputError('a thread needs a non-empty string id', ['id: must be a non-empty string']);
+  }
+  if (typeof thread.agent !== 'string' || thread.agent.length === 0) {
+    throw new InvalidInputError(`thread ${thread.id} needs a non-empty agent name`, ['agent: must be a non-empty string']);
+  }
+  const parsed = eventsSchema.safeParse(thread.events);
+  if (!parsed.success) {
+    throw new InvalidInputError(`thread ${thread.id} has invalid events`, issuesOf(parsed.error));
+  }
+  const seqs = parseEvents(parsed.data);
+  if (!seqs.success) {
+    throw new InvalidInputError(`thread ${thread.id} events must have seqs 1..n`, [seqs.error]);
+  }
+  return { id: thread.id, agent: thread.agent, events: parsed.data };
+}
+
+/**
+ * Validates events handed to `append`: schema-valid, seqs continuing from `expectedVersion + 1`.
+ * Returns deep copies. Throws `InvalidInputError`; nothing has been written at that point.
+ */
+export function checkAppend(id: string, expectedVersion: number, events: readonly ThreadEvent[]): ThreadEvent[] {
+  if (!Number.isSafeInteger(expectedVersion) || expectedVersion < 0) {
+    throw new InvalidInputError(`expected version of thread ${id} must be a non-negative integer`, [
+      `expectedVersion: ${String(expectedVersion)}`,
+    ]);
+  }
+  const parsed = eventsSchema.safeParse(events);
+  if (!parsed.success) {
+    throw new InvalidInputError(`invalid events for thread ${id}`, issuesOf(parsed.error));
+  }
+  parsed.data.forEach((event, index) => {
+    const expected = expectedVersion + index + 1;
+    if (event.seq !== expected) {
+      throw new InvalidInputError(`event seq ${event.seq} does not continue thread ${id} (expected ${expected})`, [
+        `${index}.seq: expected ${expected}, got ${event.seq}`,
+      ]);
+    }
+  });
+  return parsed.data;
+}
+
+/**
+ * Validates events read back from storage that must continue after `version`: the zod schemas
+ * (via `parseEvents` for a whole log) and contiguous seqs.
+ */
+export function parseStoredEvents(
+  raw: unknown,
+  version: number,
+): { success: true; data: ThreadEvent[] } | { success: false; error: string } {
+  if (version === 0) return parseEvents(raw);
+  const parsed = eventsSchema.safeParse(raw);
+  if (!parsed.success) return { success: false, error: parsed.error.message };
+  for (let i = 0; i < parsed.data.length; i++) {
+    const seq = parsed.data[i]!.seq;
+    if (seq !== version + i + 1) return { success: false, error: `event has seq ${seq}, expected ${version + i + 1}` };
+  }
+  return { success: true, data: parsed.data };
+}
+
+/** Freezes a JSON-like value and everything in it, so a shared copy cannot be changed by callers. */
+export function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const key of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[key]);
+  }
+  return value;
+}

@@ -1,0 +1,105 @@
+import { systemClock, type Clock } from '../clock.js';
+import { NotFoundError, SystemError, VersionConflictError } from '../errors.js';
+import type { Thread, ThreadEvent } from '../thread/events.js';
+import { deriveState, reduceState, type ThreadState } from '../thread/state.js';
+import { checkAppend, checkThread, deepFreeze } from './checkEvents.js';
+import { selectSummaries, summaryOf } from './selectSummaries.js';
+import type { ListOptions, ThreadStore, ThreadSummary } from './threadStore.js';
+
+/** Options of {@link createMemoryStore}. */
+export interface MemoryStoreOptions {
+  /**
+   * Stamps the creation time of threads created without events (their summary times).
+   * @default systemClock
+   */
+  clock?: Clock;
+}
+
+interface StoredThread {
+  /** Deeply frozen: handed out as is, never copied on read. */
+  readonly thread: Thread;
+  readonly state: ThreadState;
+  readonly summary: ThreadSummary;
+  readonly createdAt: string;
+}
+
+/**
+ * A {@link ThreadStore} in memory: for tests and single-process runs that need no durability.
+ *
+ * Threads are validated and copied on the way in and deeply frozen, so a returned thread can be
+ * shared without copying and callers cannot change what is stored. Each thread keeps its derived
+ * state and summary, advanced by folding only the appended events, so `list` never refolds a log.
+ *
+ * @example
+ * ```ts
+ * const store = createMemoryStore();
+ * await store.create({ id: 't1', agent: 'triage', events: [] });
+ * ```
+ */
+export function createMemoryStore(options: MemoryStoreOptions = {}): ThreadStore {
+  const { clock = systemClock } = options;
+  const threads = new Map<string, StoredThread>();
+  let closed = false;
+
+  function checkOpen(): void {
+    if (closed) throw new SystemError('the memory store is closed');
+  }
+
+  return {
+    async create(thread: Thread): Promise<Thread> {
+      checkOpen();
+      const copy = deepFreeze(checkThread(thread));
+      const existing = threads.get(copy.id);
+      if (existing !== undefined) throw new VersionConflictError(copy.id, 0, existing.state.version);
+      const state = deriveState(copy.events);
+      const createdAt = new Date(clock.now()).toISOString();
+      const frozen = Object.freeze({ id: copy.id, agent: copy.agent, events: Object.freeze(copy.events) });
+      threads.set(copy.id, { thread: frozen, state, createdAt, summary: summaryOf(copy.id, copy.agent, state, createdAt) });
+      return frozen;
+    },
+
+    async append(id: string, expectedVersion: number, events: readonly ThreadEvent[]): Promise<Thread> {
+      checkOpen();
+      const added = deepFreeze(checkAppend(id, expectedVersion, events));
+      const stored = threads.get(id);
+      if (stored === undefined) throw new NotFoundError('thread', id);
+      if (stored.state.version !== expectedVersion) {
+        throw new VersionConflictError(id, expectedVersion, stored.state.version);
+      }
+      if (added.length === 0) return stored.thread;
+      let state = stored.state;
+      for (const event of added) state = reduceState(state, event);
+      const thread: Thread = Object.freeze({
+        id,
+        agent: stored.thread.agent,
+        events: Object.freeze([...stored.thread.events, ...added]),
+      });
+      threads.set(id, {
+        thread,
+        state,
+        createdAt: stored.createdAt,
+        summary: summaryOf(id, thread.agent, state, stored.createdAt),
+      });
+      return thread;
+    },
+
+    async get(id: string): Promise<Thread | undefined> {
+      checkOpen();
+      return threads.get(id)?.thread;
+    },
+
+    async list(listOptions?: ListOptions): Promise<ThreadSummary[]> {
+      checkOpen();
+      return selectSummaries(
+        (function* summaries() {
+          for (const stored of threads.values()) yield stored.summary;
+        })(),
+        listOptions,
+      );
+    },
+
+    async close(): Promise<void> {
+      closed = true;
+    },
+  };
+}

@@ -1,0 +1,154 @@
+import type { Thread, ThreadEvent } from '../thread/events.js';
+import { reduceState, initialState, type ThreadState } from '../thread/state.js';
+import { deepFreeze, parseStoredEvents } from './checkEvents.js';
+
+/**
+ * The on-disk format of one thread of the file store: a JSONL file, one line per committed batch.
+ *
+ * ```
+ * {"v":1,"id":"t1","agent":"triage","at":"2024-01-01T00:00:00.000Z","events":[{"seq":1,...}]}
+ * {"v":3,"events":[{"seq":2,...},{"seq":3,...}]}
+ * ```
+ *
+ * The first line (the header) also names the thread, its agent and its creation time; `v` is the
+ * thread's version after the line. A line counts only when it ends in a newline and parses; a last
+ * line that does not is a torn write (the writer died before its append resolved) and is ignored,
+ * and the next writer truncates it away. Anything else that does not parse or validate is
+ * corruption, reported instead of guessed around.
+ */
+
+/** Extension of thread files. */
+export const THREAD_FILE_EXT = '.jsonl';
+
+/** Longest encoded id: leaves room in a 255-byte file name for the lock and temp suffixes. */
+const MAX_ENCODED = 200;
+const SAFE_CHAR = /^[a-z0-9_-]$/;
+const LONE_SURROGATE = /\p{Surrogate}/u;
+
+/**
+ * The file name stem of a thread id, or `undefined` when the id cannot be stored.
+ *
+ * Lower-case letters, digits, `_` and `-` are kept; every other character becomes `%xx` per UTF-8
+ * byte (lower-case hex). So `.`, `/` and `..` never reach the file system, and ids that differ only
+ * in case map to different names even on case-insensitive file systems.
+ */
+export function encodeThreadId(id: string): string | undefined {
+  if (typeof id !== 'string' || id.length === 0 || LONE_SURROGATE.test(id)) return undefined;
+  let out = '';
+  for (const char of id) {
+    if (SAFE_CHAR.test(char)) {
+      out += char;
+    } else {
+      for (const byte of Buffer.from(char, 'utf8')) out += `%${byte.toString(16).padStart(2, '0')}`;
+    }
+    if (out.length > MAX_ENCODED) return undefined;
+  }
+  return out;
+}
+
+/** The id of a file name stem made by {@link encodeThreadId}, or `undefined` if it is not one. */
+export function decodeThreadId(stem: string): string | undefined {
+  if (!/^(?:[a-z0-9_-]|%[0-9a-f]{2})+$/.test(stem)) return undefined;
+  const bytes: number[] = [];
+  for (let i = 0; i < stem.length; ) {
+    if (stem[i] === '%') {
+      bytes.push(parseInt(stem.slice(i + 1, i + 3), 16));
+      i += 3;
+    } else {
+      bytes.push(stem.charCodeAt(i));
+      i += 1;
+    }
+  }
+  const id = Buffer.from(bytes).toString('utf8');
+  // Only the canonical encoding names a thread (rejects invalid UTF-8 and needless escapes).
+  return encodeThreadId(id) === stem ? id : undefined;
+}
+
+/** One batch line, newline included. The header line (`header` given) starts a thread file. */
+export function formatLine(
+  version: number,
+  events: readonly ThreadEvent[],
+  header?: { id: string; agent: string; at: string },
+): Buffer {
+  const line = header
+    ? { v: version, id: header.id, agent: header.agent, at: header.at, events }
+    : { v: version, events };
+  return Buffer.from(`${JSON.stringify(line)}\n`, 'utf8');
+}
+
+/** A thread as read from its file: the events, the folded state and how far the file is good. */
+export interface ThreadFileContent {
+  /** Deeply frozen. */
+  readonly thread: Thread;
+  readonly state: ThreadState;
+  /** Creation time from the header (summary times of a thread without events). */
+  readonly createdAt: string;
+  /** Bytes of the file that hold complete, valid lines; anything after is a torn tail. */
+  readonly goodSize: number;
+}
+
+/** What {@link parseThreadFile} found. */
+export type ParsedThreadFile =
+  | { readonly ok: true; readonly content: ThreadFileContent | undefined }
+  | { readonly ok: false; readonly error: string };
+
+/**
+ * Parses `bytes`, the part of a thread file after `base.goodSize` (or the whole file when `base` is
+ * undefined), continuing `base`. Only the new events are validated and folded, so re-reading a
+ * file that grew costs the new lines only. `content` is `undefined` when the file has no complete
+ * header yet (a create in progress or one that died before it finished).
+ */
+export function parseThreadFile(id: string, bytes: Buffer, base?: ThreadFileContent): ParsedThreadFile {
+  let agent = base?.thread.agent;
+  let createdAt = base?.createdAt;
+  let version = base?.state.version ?? 0;
+  let offset = 0;
+  const raw: unknown[] = [];
+  while (offset < bytes.length) {
+    const newline = bytes.indexOf(10, offset);
+    if (newline === -1) break; // torn tail: no newline yet
+    let line: unknown;
+    try {
+      line = JSON.parse(bytes.toString('utf8', offset, newline));
+    } catch (error) {
+      if (newline === bytes.length - 1) break; // an unparseable last line is a torn tail too
+      return { ok: false, error: `line at byte ${(base?.goodSize ?? 0) + offset} is not JSON: ${(error as Error).message}` };
+    }
+    const where = `line at byte ${(base?.goodSize ?? 0) + offset}`;
+    if (typeof line !== 'object' || line === null || Array.isArray(line)) return { ok: false, error: `${where} is not an object` };
+    const record = line as { v?: unknown; id?: unknown; agent?: unknown; at?: unknown; events?: unknown };
+    if (!Array.isArray(record.events)) return { ok: false, error: `${where} has no events array` };
+    if (agent === undefined) {
+      if (record.id !== id) return { ok: false, error: `header names thread ${JSON.stringify(record.id)}, not ${JSON.stringify(id)}` };
+      if (typeof record.agent !== 'string' || record.agent.length === 0) return { ok: false, error: 'header has no agent' };
+      if (typeof record.at !== 'string') return { ok: false, error: 'header has no creation time' };
+      agent = record.agent;
+      createdAt = record.at;
+    }
+    if (record.v !== version + record.events.length) {
+      return { ok: false, error: `${where} has version ${String(record.v)}, expected ${version + record.events.length}` };
+    }
+    for (const event of record.events) raw.push(event);
+    version += record.events.length;
+    offset = newline + 1;
+  }
+  if (agent === undefined || createdAt === undefined) return { ok: true, content: undefined };
+  if (base !== undefined && raw.length === 0) {
+    return { ok: true, content: offset === 0 ? base : { ...base, goodSize: base.goodSize + offset } };
+  }
+  const parsed = parseStoredEvents(raw, base?.state.version ?? 0);
+  if (!parsed.success) return { ok: false, error: `invalid events: ${parsed.error}` };
+  const added = deepFreeze(parsed.data);
+  let state = base?.state ?? initialState;
+  for (const event of added) state = reduceState(state, event);
+  const events = base === undefined ? added : [...base.thread.events, ...added];
+  return {
+    ok: true,
+    content: {
+      thread: Object.freeze({ id, agent, events: Object.freeze(events) }),
+      state,
+      createdAt,
+      goodSize: (base?.goodSize ?? 0) + offset,
+    },
+  };
+}

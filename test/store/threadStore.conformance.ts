@@ -1,0 +1,352 @@
+import fc from 'fast-check';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { InvalidInputError, NotFoundError, VersionConflictError } from '../../src/errors.js';
+import type { ThreadStore } from '../../src/store/threadStore.js';
+import { versionOf, type Thread, type ThreadEvent } from '../../src/thread/events.js';
+import type { ThreadStatus } from '../../src/thread/state.js';
+import {
+  at,
+  controlEvent,
+  errorEvent,
+  finalEvent,
+  humanRequestEvent,
+  inputEvent,
+  newThread,
+  prefetchEvent,
+} from './fixtures/events.js';
+
+/** A fresh, empty store for one test, and how to dispose of it. */
+export type ThreadStoreFactory = () => Promise<{ store: ThreadStore; cleanup(): Promise<void> }>;
+
+/**
+ * The behaviour every {@link ThreadStore} must have, run against each implementation (memory, file,
+ * NATS KV). Uses only the interface; each test gets a fresh store from `factory`.
+ */
+export function runThreadStoreConformance(name: string, factory: ThreadStoreFactory): void {
+  describe(`ThreadStore conformance: ${name}`, () => {
+    let store: ThreadStore;
+    let cleanup: () => Promise<void>;
+
+    beforeEach(async () => {
+      ({ store, cleanup } = await factory());
+    });
+
+    afterEach(async () => {
+      await cleanup();
+    });
+
+    async function conflictOf(promise: Promise<unknown>): Promise<VersionConflictError> {
+      const error = await promise.then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(VersionConflictError);
+      return error as VersionConflictError;
+    }
+
+    describe('create and get', () => {
+      it('returns what was created, deeply equal', async () => {
+        const thread = { id: 't-1', agent: 'triage', events: [inputEvent(1), prefetchEvent(2, 'docs')] };
+        expect(await store.create(thread)).toEqual(thread);
+        expect(await store.get('t-1')).toEqual(thread);
+      });
+
+      it('answers undefined for an unknown id', async () => {
+        await store.create(newThread('t-1'));
+        expect(await store.get('t-2')).toBeUndefined();
+      });
+
+      it('creates a thread without events at version 0', async () => {
+        await store.create({ id: 't-empty', agent: 'triage', events: [] });
+        expect(await store.get('t-empty')).toEqual({ id: 't-empty', agent: 'triage', events: [] });
+        const appended = await store.append('t-empty', 0, [inputEvent(1)]);
+        expect(appended.events).toEqual([inputEvent(1)]);
+      });
+
+      it('refuses to create an existing id with VersionConflictError (expected 0) and keeps the thread', async () => {
+        const first = { id: 't-1', agent: 'triage', events: [inputEvent(1), prefetchEvent(2, 'a')] };
+        await store.create(first);
+        const conflict = await conflictOf(store.create({ id: 't-1', agent: 'other', events: [inputEvent(1, at(99))] }));
+        expect(conflict.threadId).toBe('t-1');
+        expect(conflict.expectedVersion).toBe(0);
+        expect(conflict.actualVersion).toBe(2);
+        expect(await store.get('t-1')).toEqual(first);
+      });
+
+      it('rejects a thread whose seqs are not 1..n, storing nothing', async () => {
+        await expect(store.create({ id: 't-bad', agent: 'triage', events: [inputEvent(2)] })).rejects.toBeInstanceOf(
+          InvalidInputError,
+        );
+        expect(await store.get('t-bad')).toBeUndefined();
+      });
+
+      it('keeps ids distinct that differ only in case or punctuation', async () => {
+        const ids = ['Case', 'case', 'a.b', 'a_b', 'a-b', 'x=y'];
+        for (const id of ids) await store.create(newThread(id, `agent-${id}`));
+        for (const id of ids) expect((await store.get(id))?.agent).toBe(`agent-${id}`);
+      });
+    });
+
+    describe('append', () => {
+      it('appends at the current version and returns the new thread', async () => {
+        await store.create(newThread('t-1'));
+        const after = await store.append('t-1', 1, [prefetchEvent(2, 'a'), prefetchEvent(3, 'b')]);
+        expect(after.events.map((e) => e.seq)).toEqual([1, 2, 3]);
+        expect(await store.get('t-1')).toEqual(after);
+        const again = await store.append('t-1', 3, [finalEvent(4)]);
+        expect(versionOf(again)).toBe(4);
+        expect(await store.get('t-1')).toEqual(again);
+      });
+
+      it('rejects a stale expected version with VersionConflictError and writes nothing', async () => {
+        await store.create(newThread('t-1'));
+        await store.append('t-1', 1, [prefetchEvent(2, 'a')]);
+        const before = await store.get('t-1');
+        const conflict = await conflictOf(store.append('t-1', 1, [prefetchEvent(2, 'b')]));
+        expect(conflict.threadId).toBe('t-1');
+        expect(conflict.expectedVersion).toBe(1);
+        expect(conflict.actualVersion).toBe(2);
+        // an expected version from the future conflicts too
+        await conflictOf(store.append('t-1', 5, [prefetchEvent(6, 'c')]));
+        expect(await store.get('t-1')).toEqual(before);
+      });
+
+      it('rejects an append to an unknown thread with NotFoundError', async () => {
+        await expect(store.append('nope', 0, [inputEvent(1)])).rejects.toBeInstanceOf(NotFoundError);
+        expect(await store.get('nope')).toBeUndefined();
+      });
+
+      it('rejects events whose seqs do not continue the thread with InvalidInputError, writing nothing', async () => {
+        await store.create(newThread('t-1'));
+        const before = await store.get('t-1');
+        await expect(store.append('t-1', 1, [prefetchEvent(3, 'gap')])).rejects.toBeInstanceOf(InvalidInputError);
+        await expect(store.append('t-1', 1, [prefetchEvent(1, 'overlap')])).rejects.toBeInstanceOf(InvalidInputError);
+        await expect(
+          store.append('t-1', 1, [prefetchEvent(2, 'ok'), prefetchEvent(4, 'gap')]),
+        ).rejects.toBeInstanceOf(InvalidInputError);
+        expect(await store.get('t-1')).toEqual(before);
+        // the thread still takes a valid append afterwards
+        await store.append('t-1', 1, [prefetchEvent(2, 'ok')]);
+      });
+
+      it('rejects events that fail the event schema with InvalidInputError', async () => {
+        await store.create(newThread('t-1'));
+        const bogus = { seq: 2, at: at(2), type: 'no_such_type', data: {} } as unknown as ThreadEvent;
+        await expect(store.append('t-1', 1, [bogus])).rejects.toBeInstanceOf(InvalidInputError);
+        expect(versionOf((await store.get('t-1'))!)).toBe(1);
+      });
+
+      it('treats an empty append as a version check', async () => {
+        const created = await store.create(newThread('t-1'));
+        expect(await store.append('t-1', 1, [])).toEqual(created);
+        await conflictOf(store.append('t-1', 0, []));
+      });
+
+      it('lets exactly one of many concurrent appends at the same version win', async () => {
+        await store.create(newThread('t-race'));
+        const contenders = 12;
+        const results = await Promise.allSettled(
+          Array.from({ length: contenders }, (_, i) => store.append('t-race', 1, [prefetchEvent(2, `writer-${i}`)])),
+        );
+        const winners = results.flatMap((r, i) => (r.status === 'fulfilled' ? [i] : []));
+        expect(winners).toHaveLength(1);
+        for (const r of results) {
+          if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(VersionConflictError);
+        }
+        const stored = await store.get('t-race');
+        expect(stored?.events).toEqual([inputEvent(1), prefetchEvent(2, `writer-${winners[0]}`)]);
+      });
+
+      it('appends to different threads concurrently', async () => {
+        const ids = Array.from({ length: 10 }, (_, i) => `t-par-${i}`);
+        await Promise.all(ids.map((id) => store.create(newThread(id))));
+        await Promise.all(ids.map((id) => store.append(id, 1, [prefetchEvent(2, id)])));
+        for (const id of ids) expect((await store.get(id))?.events[1]).toEqual(prefetchEvent(2, id));
+      });
+    });
+
+    describe('list', () => {
+      /** One thread per status, updated at distinct times (t-done most recently). */
+      async function seedStatuses(): Promise<Record<string, ThreadStatus>> {
+        const threads: Array<{ thread: Thread; status: ThreadStatus }> = [
+          { thread: { id: 't-running', agent: 'triage', events: [inputEvent(1, at(10))] }, status: 'running' },
+          {
+            thread: { id: 't-awaiting', agent: 'triage', events: [inputEvent(1, at(11)), humanRequestEvent(2, at(12))] },
+            status: 'awaiting_human',
+          },
+          {
+            thread: { id: 't-paused', agent: 'writer', events: [inputEvent(1, at(13)), controlEvent(2, 'pause', at(14))] },
+            status: 'paused',
+          },
+          {
+            thread: { id: 't-backoff', agent: 'writer', events: [inputEvent(1, at(15)), errorEvent(2, at(16))] },
+            status: 'backing_off',
+          },
+          {
+            thread: { id: 't-cancelled', agent: 'writer', events: [inputEvent(1, at(17)), controlEvent(2, 'cancel', at(18))] },
+            status: 'cancelled',
+          },
+          {
+            thread: { id: 't-done', agent: 'triage', events: [inputEvent(1, at(19)), finalEvent(2, at(20))] },
+            status: 'done',
+          },
+        ];
+        for (const { thread } of threads) await store.create(thread);
+        return Object.fromEntries(threads.map(({ thread, status }) => [thread.id, status]));
+      }
+
+      it('summarizes each thread with its derived status, version and times', async () => {
+        const statuses = await seedStatuses();
+        const summaries = await store.list();
+        expect(summaries).toHaveLength(6);
+        for (const summary of summaries) expect(summary.status).toBe(statuses[summary.id]);
+        expect(summaries.find((s) => s.id === 't-awaiting')).toEqual({
+          id: 't-awaiting',
+          agent: 'triage',
+          status: 'awaiting_human',
+          version: 2,
+          createdAt: at(11),
+          updatedAt: at(12),
+        });
+      });
+
+      it('orders by updatedAt, most recent first', async () => {
+        await seedStatuses();
+        expect((await store.list()).map((s) => s.id)).toEqual([
+          't-done',
+          't-cancelled',
+          't-backoff',
+          't-paused',
+          't-awaiting',
+          't-running',
+        ]);
+        // an append moves a thread to the front
+        await store.append('t-running', 1, [finalEvent(2, at(30))]);
+        const first = (await store.list())[0];
+        expect(first).toMatchObject({ id: 't-running', status: 'done', version: 2, createdAt: at(10), updatedAt: at(30) });
+      });
+
+      it('filters by agent, by status and by several statuses', async () => {
+        await seedStatuses();
+        expect((await store.list({ agent: 'writer' })).map((s) => s.id)).toEqual(['t-cancelled', 't-backoff', 't-paused']);
+        expect((await store.list({ status: 'awaiting_human' })).map((s) => s.id)).toEqual(['t-awaiting']);
+        expect((await store.list({ status: ['done', 'running'] })).map((s) => s.id)).toEqual(['t-done', 't-running']);
+        expect((await store.list({ agent: 'triage', status: 'paused' })).map((s) => s.id)).toEqual([]);
+        expect(await store.list({ agent: 'nobody' })).toEqual([]);
+      });
+
+      it('keeps statuses current as threads advance', async () => {
+        await store.create({ id: 't-1', agent: 'triage', events: [inputEvent(1)] });
+        expect((await store.list({ status: 'running' })).map((s) => s.id)).toEqual(['t-1']);
+        await store.append('t-1', 1, [humanRequestEvent(2)]);
+        expect((await store.list({ status: 'awaiting_human' })).map((s) => s.id)).toEqual(['t-1']);
+        expect(await store.list({ status: 'running' })).toEqual([]);
+        await store.append('t-1', 2, [finalEvent(3)]);
+        expect(await store.list({ status: 'awaiting_human' })).toEqual([]);
+        expect((await store.list({ status: 'done' }))[0]).toMatchObject({ id: 't-1', version: 3 });
+      });
+
+      it('applies the limit after filtering and ordering, 100 by default', async () => {
+        await seedStatuses();
+        expect((await store.list({ limit: 2 })).map((s) => s.id)).toEqual(['t-done', 't-cancelled']);
+        expect((await store.list({ agent: 'triage', limit: 1 })).map((s) => s.id)).toEqual(['t-done']);
+        expect(await store.list({ limit: 0 })).toEqual([]);
+        const more = Array.from({ length: 100 }, (_, i) => newThread(`bulk-${i}`, 'bulk', at(100 + i)));
+        await Promise.all(more.map((t) => store.create(t)));
+        const page = await store.list();
+        expect(page).toHaveLength(100);
+        expect(page[0]?.id).toBe('bulk-99');
+        expect(await store.list({ limit: 1000 })).toHaveLength(106);
+      });
+
+      it('returns an empty list from an empty store', async () => {
+        expect(await store.list()).toEqual([]);
+      });
+    });
+
+    describe('isolation', () => {
+      it('is not changed by mutating what was passed in', async () => {
+        const events = [inputEvent(1, at(1), { text: 'original', tags: ['a'] })];
+        const thread = { id: 't-1', agent: 'triage', events };
+        await store.create(thread);
+        const added = [prefetchEvent(2, 'p')];
+        await store.append('t-1', 1, added);
+        (events[0]!.data as { input: { text: string; tags: string[] } }).input.text = 'changed';
+        (events[0]!.data as { input: { text: string; tags: string[] } }).input.tags.push('b');
+        events.push(prefetchEvent(2, 'sneaky'));
+        (added[0]!.data as { name: string }).name = 'changed';
+        expect(await store.get('t-1')).toEqual({
+          id: 't-1',
+          agent: 'triage',
+          events: [inputEvent(1, at(1), { text: 'original', tags: ['a'] }), prefetchEvent(2, 'p')],
+        });
+      });
+
+      it('is not changed by mutating what it returned (or refuses the mutation)', async () => {
+        const original = { id: 't-1', agent: 'triage', events: [inputEvent(1, at(1), { text: 'original' })] };
+        const returned = [await store.create(original), await store.get('t-1'), await store.append('t-1', 1, [])];
+        for (const thread of returned) {
+          const attempts = [
+            () => (thread!.events as ThreadEvent[]).push(prefetchEvent(2, 'x')),
+            () => ((thread!.events[0]!.data as { input: { text: string } }).input.text = 'changed'),
+            () => ((thread as { agent: string }).agent = 'changed'),
+            () => ((thread!.events[0] as { seq: number }).seq = 7),
+          ];
+          for (const attempt of attempts) {
+            try {
+              attempt();
+            } catch {
+              // frozen: refusing is fine
+            }
+          }
+        }
+        const [summary] = await store.list();
+        try {
+          (summary as { status: string }).status = 'done';
+        } catch {
+          // frozen
+        }
+        expect(await store.get('t-1')).toEqual(original);
+        expect((await store.list())[0]?.status).toBe('running');
+      });
+    });
+
+    describe('model-based', () => {
+      it('any sequence of appends, some stale, leaves the thread equal to the successful ones', async () => {
+        let run = 0;
+        const command = fc.record({
+          count: fc.integer({ min: 1, max: 3 }),
+          stale: fc.boolean(),
+          skew: fc.integer({ min: 1, max: 3 }),
+          future: fc.boolean(),
+        });
+        await fc.assert(
+          fc.asyncProperty(fc.array(command, { maxLength: 12 }), async (commands) => {
+            const id = `prop-${run++}`;
+            const model: ThreadEvent[] = [inputEvent(1)];
+            await store.create({ id, agent: 'prop', events: model });
+            for (const [step, { count, stale, skew, future }] of commands.entries()) {
+              const version = model.length;
+              const expected = stale ? (future ? version + skew : Math.max(0, version - skew)) : version;
+              const events = Array.from({ length: count }, (_, i) => prefetchEvent(expected + i + 1, `step-${step}-${i}`));
+              if (expected === version) {
+                const thread = await store.append(id, expected, events);
+                model.push(...events);
+                expect(thread.events).toEqual(model);
+              } else {
+                const conflict = await conflictOf(store.append(id, expected, events));
+                expect(conflict.actualVersion).toBe(version);
+              }
+            }
+            const stored = await store.get(id);
+            expect(stored?.events).toEqual(model);
+            expect(stored?.events.map((e) => e.seq)).toEqual(model.map((_, i) => i + 1));
+            const summary = (await store.list({ agent: 'prop', limit: Infinity })).find((s) => s.id === id);
+            expect(summary?.version).toBe(model.length);
+          }),
+          { numRuns: 40 },
+        );
+      });
+    });
+  });
+}

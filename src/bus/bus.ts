@@ -1,0 +1,328 @@
+import { SystemError } from '../errors.js';
+
+/**
+ * What can be published. A `Uint8Array` is sent as is, a `string` as its UTF-8 bytes (not JSON
+ * encoded), anything else (objects, arrays, numbers, booleans, `null`) as its JSON encoding.
+ */
+export type BusPayload = Uint8Array | string | number | boolean | null | object;
+
+/** Message headers: one string value per name. Names are case-sensitive. */
+export type BusHeaders = Readonly<Record<string, string>>;
+
+/** The result of {@link BusMessage.json}: a value, never an exception (like zod's `safeParse`). */
+export type JsonParseResult = { success: true; data: unknown } | { success: false; error: string };
+
+/** A message delivered to a subscription handler or returned by {@link Bus.request}. */
+export interface BusMessage {
+  /** The concrete subject the message was published to (never a wildcard). */
+  readonly subject: string;
+  /** The raw payload. */
+  readonly data: Uint8Array;
+  /** The headers sent with the message (empty when none). */
+  readonly headers: BusHeaders;
+  /** Where a reply should go, when the sender expects one (see {@link Bus.respond}). */
+  readonly reply?: string;
+  /** The payload decoded as UTF-8. */
+  text(): string;
+  /** The payload parsed as JSON. Never throws: invalid or empty JSON is `{ success: false }`. */
+  json(): JsonParseResult;
+}
+
+/** Handles one message. A throw or a rejection goes to the bus's `onError`, never further. */
+export type BusHandler = (msg: BusMessage) => void | Promise<void>;
+
+/** Options of {@link Bus.publish}. */
+export interface PublishOptions {
+  /** Headers to send with the message. */
+  headers?: Record<string, string>;
+  /** A subject the receiver should reply to. */
+  reply?: string;
+}
+
+/** Options of {@link Bus.subscribe}. */
+export interface SubscribeOptions {
+  /**
+   * Queue group name. Among the subscriptions with the same queue name whose patterns match a
+   * message's subject, exactly one receives it; subscriptions without a queue all receive it.
+   */
+  queue?: string;
+}
+
+/** Options of {@link Bus.request}. */
+export interface RequestOptions {
+  /**
+   * How long to wait for the reply before rejecting with a {@link BusError} of code `timeout`.
+   * @default 5000
+   */
+  timeoutMs?: number;
+  /** Headers to send with the request. */
+  headers?: Record<string, string>;
+}
+
+/** Options of {@link Bus.respond}. */
+export interface RespondOptions {
+  /** Headers to send with the reply. */
+  headers?: Record<string, string>;
+}
+
+/** A live subscription. */
+export interface BusSubscription {
+  /** Stops deliveries to this subscription. Idempotent. */
+  unsubscribe(): Promise<void>;
+}
+
+/**
+ * The messaging seam: subject-based publish/subscribe with NATS semantics, request/reply, and
+ * durable job queues. Two implementations share one conformance suite: the in-process
+ * `createMemoryBus` (the embedded default) and `createNatsBus` (NATS core + JetStream).
+ *
+ * Subjects are dot-separated tokens (`switchyard.thread.t1.respond`). Subscription patterns may use
+ * `*` for exactly one token and `>` (last token only) for one or more trailing tokens.
+ *
+ * @example
+ * ```ts
+ * const sub = bus.subscribe('switchyard.events.*.>', (msg) => console.log(msg.subject, msg.json()));
+ * await bus.publish('switchyard.events.echo.t1.input', { input: 'hi' });
+ * await sub.unsubscribe();
+ * ```
+ */
+export interface Bus {
+  /**
+   * Publishes one message (fire and forget: it reaches the subscriptions that exist when it is
+   * routed). Rejects with a {@link BusError} of code `invalid_subject` for an empty subject, a
+   * wildcard or an empty token, and `closed` after {@link Bus.close}.
+   */
+  publish(subject: string, payload: BusPayload, options?: PublishOptions): Promise<void>;
+  /**
+   * Delivers every message whose subject matches `pattern` to `handler`, in publish order. Throws a
+   * {@link BusError} of code `invalid_subject` for a malformed pattern. With a shared NATS server,
+   * a subscription is known to other connections after {@link Bus.flush}.
+   */
+  subscribe(pattern: string, handler: BusHandler, options?: SubscribeOptions): BusSubscription;
+  /**
+   * Publishes a request and resolves with the first reply. Rejects with a {@link BusError} of code
+   * `no_responders` when no subscription matches `subject`, and `timeout` when no reply arrives
+   * within `timeoutMs`.
+   */
+  request(subject: string, payload: BusPayload, options?: RequestOptions): Promise<BusMessage>;
+  /**
+   * Replies to a message received by a subscription. Rejects with a {@link BusError} of code
+   * `no_reply` when the message has no reply subject.
+   */
+  respond(msg: BusMessage, payload: BusPayload, options?: RespondOptions): Promise<void>;
+  /**
+   * Opens (creating or updating it when needed) the durable job queue `name`. Calls with the same
+   * name share one queue; the last options given win.
+   */
+  jobQueue(name: string, options?: JobQueueOptions): Promise<JobQueue>;
+  /** Resolves when everything published so far has been routed. */
+  flush(): Promise<void>;
+  /**
+   * Stops all job consumers (without waiting for running handlers), ends all subscriptions and
+   * rejects pending requests with code `closed`. Idempotent.
+   */
+  close(): Promise<void>;
+}
+
+/** Where a swallowed error happened, passed to {@link BusErrorHandler}. */
+export interface BusErrorContext {
+  /** The subject (or pattern) involved, when there is one. */
+  subject?: string;
+  /** The job queue involved, when there is one. */
+  queue?: string;
+}
+
+/**
+ * Receives what a bus swallows: handler throws and rejections, job handler failures, connection
+ * errors. A throw from `onError` itself is swallowed too.
+ */
+export type BusErrorHandler = (error: unknown, context: BusErrorContext) => void;
+
+/** Options every bus implementation takes. */
+export interface BusOptions {
+  /** Receives the errors the bus swallows. @default ignore them */
+  onError?: BusErrorHandler;
+}
+
+/** Options of {@link Bus.jobQueue}. */
+export interface JobQueueOptions {
+  /**
+   * The subjects this queue captures. {@link JobQueue.enqueue} only accepts matching subjects, and
+   * a plain {@link Bus.publish} on a matching subject enqueues a job too (as a core NATS publish on
+   * a stream's subject does), so any NATS client can trigger work.
+   * @default [`${name}.>`]
+   */
+  subjects?: string[];
+  /**
+   * Deliveries after which a job that was never acked goes to the dead letters.
+   * @default 5
+   */
+  maxDeliver?: number;
+  /**
+   * How long a delivered job may go without `ack()` (or a `working()` heartbeat) before it is
+   * delivered again.
+   * @default 30000
+   */
+  ackWaitMs?: number;
+  /**
+   * How long a `msgId` is remembered: an enqueue with the same `msgId` within this window is a
+   * duplicate and enqueues nothing.
+   * @default 120000
+   */
+  dedupWindowMs?: number;
+  /**
+   * How long a job whose handler threw waits before it is delivered again.
+   * @default 1000
+   */
+  retryDelayMs?: number;
+  /**
+   * JetStream replicas of the queue's streams (NATS only; ignored in memory).
+   * @default 1
+   */
+  replicas?: number;
+}
+
+/** Options of {@link JobQueue.enqueue}. */
+export interface EnqueueOptions {
+  /**
+   * Deduplication id: a second enqueue with the same id within `dedupWindowMs` returns
+   * `duplicate: true` and enqueues nothing. Sent as the `Nats-Msg-Id` header.
+   */
+  msgId?: string;
+  /** Headers stored with the job. */
+  headers?: Record<string, string>;
+}
+
+/** What {@link JobQueue.enqueue} returns. */
+export interface EnqueueResult {
+  /** True when `msgId` was seen within the dedup window and nothing was enqueued. */
+  duplicate: boolean;
+  /** The job's sequence number in its queue (for a duplicate: the original job's). */
+  seq: number;
+}
+
+/** Options of {@link JobQueue.consume}. */
+export interface ConsumeOptions {
+  /**
+   * How many jobs this consumer runs at once.
+   * @default 1
+   */
+  concurrency?: number;
+}
+
+/**
+ * Handles one job. Resolving acks the job (unless the handler already settled it with `ack`,
+ * `nak` or `term`); throwing naks it with the queue's `retryDelayMs`, or dead-letters it when this
+ * was its last allowed delivery.
+ */
+export type JobHandler = (job: Job) => Promise<void>;
+
+/**
+ * A durable work queue: each job is delivered to exactly one consumer at a time (across all
+ * processes for NATS), redelivered until acked, and dead-lettered after `maxDeliver` deliveries or
+ * on `term()`. Delivery is at least once: handlers should be idempotent.
+ */
+export interface JobQueue {
+  /** The queue's name (also its JetStream stream name). */
+  readonly name: string;
+  /**
+   * Stores a job. Rejects with a {@link BusError} of code `invalid_subject` when `subject` does not
+   * match the queue's subjects.
+   */
+  enqueue(subject: string, payload: BusPayload, options?: EnqueueOptions): Promise<EnqueueResult>;
+  /** Starts taking jobs. Several consumers (in any number of processes) share the work. */
+  consume(handler: JobHandler, options?: ConsumeOptions): JobConsumer;
+  /** The jobs that were terminated or ran out of deliveries, oldest first. */
+  deadLetters(): Promise<DeadLetter[]>;
+}
+
+/** One delivery of a job. */
+export interface Job {
+  /** Stable across deliveries: `${queue}:${seq}`. */
+  readonly id: string;
+  /** The job's sequence number in its queue. */
+  readonly seq: number;
+  /** The `msgId` it was enqueued with, if any. */
+  readonly msgId?: string;
+  readonly subject: string;
+  readonly data: Uint8Array;
+  readonly headers: BusHeaders;
+  /** 1 on the first delivery, 2 on the first redelivery, and so on. */
+  readonly deliveryCount: number;
+  /** The payload decoded as UTF-8. */
+  text(): string;
+  /** The payload parsed as JSON; never throws. */
+  json(): JsonParseResult;
+  /** Done: the job is removed from the queue. */
+  ack(): Promise<void>;
+  /**
+   * Failed for now: deliver it again after `delayMs` (default: at once). On the last allowed
+   * delivery the job goes to the dead letters instead.
+   */
+  nak(delayMs?: number): Promise<void>;
+  /** Failed for good: the job goes to the dead letters with `reason`, never delivered again. */
+  term(reason: string): Promise<void>;
+  /** Still working: restarts the ack deadline (`ackWaitMs` from now). */
+  working(): Promise<void>;
+}
+
+/** A running consumer of a {@link JobQueue}. */
+export interface JobConsumer {
+  /** Stops taking jobs; resolves once the handlers already running have settled. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/** A job that will not be delivered again. */
+export interface DeadLetter {
+  /** The job's id (`${queue}:${seq}`). */
+  id: string;
+  /** The job's subject. */
+  subject: string;
+  /** The job's payload decoded as UTF-8. */
+  data: string;
+  /** The job's headers. */
+  headers: BusHeaders;
+  /**
+   * Why: the `term()` reason, or for exhausted deliveries `max deliveries (N) reached: <why>`
+   * where `<why>` is the last handler error, `ack wait expired` or `nak on the last delivery`.
+   */
+  reason: string;
+  /** `term` when a handler terminated it, `max_deliver` when it ran out of deliveries. */
+  cause: 'term' | 'max_deliver';
+  /** Deliveries made. */
+  deliveryCount: number;
+  /** ISO time it was dead-lettered. */
+  at: string;
+}
+
+/** What went wrong in a {@link BusError}. */
+export type BusErrorCode =
+  /** A request found no subscription for its subject. */
+  | 'no_responders'
+  /** A request got no reply in time, or the server did not answer. */
+  | 'timeout'
+  /** The bus was closed. */
+  | 'closed'
+  /** A subject, pattern or queue name is malformed, or outside a queue's subjects. */
+  | 'invalid_subject'
+  /** `respond` was given a message without a reply subject. */
+  | 'no_reply'
+  /** The server refused or failed an operation (JetStream errors, lost connection). */
+  | 'unavailable';
+
+/** A bus operation failed; `code` says how. */
+export class BusError extends SystemError {
+  constructor(
+    /** What went wrong. */
+    readonly code: BusErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** Type guard for {@link BusError}, optionally of one code. */
+export function isBusError(value: unknown, code?: BusErrorCode): value is BusError {
+  return value instanceof BusError && (code === undefined || value.code === code);
+}

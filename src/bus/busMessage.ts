@@ -1,0 +1,46 @@
+import type { BusHeaders, BusMessage, BusPayload, JsonParseResult } from './bus.js';
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Encodes a {@link BusPayload}: bytes as is, strings as UTF-8, anything else as JSON. */
+export function encodePayload(payload: BusPayload): Uint8Array {
+  if (payload instanceof Uint8Array) return payload;
+  if (typeof payload === 'string') return encoder.encode(payload);
+  const json = JSON.stringify(payload);
+  // JSON.stringify returns undefined for functions and symbols; send nothing rather than "undefined".
+  return json === undefined ? new Uint8Array(0) : encoder.encode(json);
+}
+
+/** Decodes bytes as UTF-8 (invalid sequences become U+FFFD). */
+export function decodeText(data: Uint8Array): string {
+  return decoder.decode(data);
+}
+
+/** Parses bytes as JSON without throwing. */
+export function parseJson(data: Uint8Array): JsonParseResult {
+  if (data.length === 0) return { success: false, error: 'empty payload is not JSON' };
+  try {
+    return { success: true, data: JSON.parse(decoder.decode(data)) as unknown };
+  } catch (error) {
+    return { success: false, error: error instanceof Error ? error.message : String(error) };
+  }
+}
+
+/** Builds a {@link BusMessage} (headers are copied and frozen). */
+export function createBusMessage(
+  subject: string,
+  data: Uint8Array,
+  headers: Record<string, string> = {},
+  reply?: string,
+): BusMessage {
+  const frozen: BusHeaders = Object.freeze({ ...headers });
+  const msg: BusMessage = {
+    subject,
+    data,
+    headers: frozen,
+    text: () => decodeText(data),
+    json: () => parseJson(data),
+  };
+  return reply === undefined ? msg : { ...msg, reply };
+}

@@ -1,0 +1,271 @@
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import {
+  connect,
+  errors,
+  headers as createHeaders,
+  type Msg,
+  type MsgHdrs,
+  type NatsConnection,
+  type NodeConnectionOptions,
+} from '@nats-io/transport-node';
+import type {
+  Bus,
+  BusErrorContext,
+  BusHandler,
+  BusMessage,
+  BusOptions,
+  BusPayload,
+  BusSubscription,
+  JobQueue,
+  JobQueueOptions,
+  PublishOptions,
+  RequestOptions,
+  RespondOptions,
+  SubscribeOptions,
+} from './bus.js';
+import { BusError } from './bus.js';
+import { createBusMessage, encodePayload } from './busMessage.js';
+import { errorText, normalizeJobQueueOptions } from './jobRunner.js';
+import { ensureNatsJobQueue, natsJobQueue } from './natsJobQueue.js';
+import { assertPattern, assertQueueGroup, assertSubject } from './subject.js';
+
+/** Options of {@link createNatsBus}. */
+export interface NatsBusOptions extends BusOptions {
+  /** One or more server URLs (`nats://host:4222`). */
+  servers: string | string[];
+  /** The connection's name, shown in server monitoring. */
+  name?: string;
+  /**
+   * Extra nats.js connection options (auth, TLS, timeouts). They override the bus's defaults:
+   * reconnect forever (`maxReconnectAttempts: -1`) so a server restart never loses the bus.
+   */
+  connectOptions?: Omit<NodeConnectionOptions, 'servers' | 'name'>;
+}
+
+/** The NATS bus, with its connection for callers that need raw NATS. */
+export type NatsBus = Bus & { readonly nc: NatsConnection };
+
+const DEFAULT_REQUEST_TIMEOUT_MS = 5_000;
+/** How long `close()` waits for outgoing messages to reach the server. */
+const CLOSE_FLUSH_MS = 2_000;
+
+function toHeaders(record: Record<string, string> | undefined): MsgHdrs | undefined {
+  if (!record) return undefined;
+  const entries = Object.entries(record);
+  if (entries.length === 0) return undefined;
+  const hdrs = createHeaders();
+  for (const [key, value] of entries) hdrs.set(key, value);
+  return hdrs;
+}
+
+function fromHeaders(hdrs: MsgHdrs | undefined): Record<string, string> {
+  const record: Record<string, string> = {};
+  if (!hdrs) return record;
+  for (const [key, values] of hdrs) {
+    if (values.length > 0) record[key] = values[0]!;
+  }
+  return record;
+}
+
+function toBusMessage(msg: Msg): BusMessage {
+  return createBusMessage(msg.subject, msg.data, fromHeaders(msg.headers), msg.reply || undefined);
+}
+
+/** Maps a nats.js failure to a {@link BusError}. */
+function toBusError(error: unknown, what: string): BusError {
+  if (error instanceof BusError) return error;
+  if (error instanceof errors.TimeoutError) return new BusError('timeout', `${what} timed out`, { cause: error });
+  if (error instanceof errors.NoRespondersError) return new BusError('no_responders', `${what}: no responders`, { cause: error });
+  if (error instanceof errors.RequestError) {
+    if (error.isNoResponders()) return new BusError('no_responders', `${what}: no responders`, { cause: error });
+    if (error.cause instanceof errors.TimeoutError) return new BusError('timeout', `${what} timed out`, { cause: error });
+  }
+  if (error instanceof errors.ClosedConnectionError || error instanceof errors.DrainingConnectionError) {
+    return new BusError('closed', `${what}: the bus is closed`, { cause: error });
+  }
+  if (error instanceof errors.InvalidSubjectError) return new BusError('invalid_subject', `${what}: ${error.message}`, { cause: error });
+  return new BusError('unavailable', `${what}: ${errorText(error)}`, { cause: error });
+}
+
+/**
+ * Connects the NATS bus: core NATS for publish/subscribe/request (headers included) and JetStream
+ * for job queues (one WorkQueue stream per queue, a durable pull consumer, a `<name>_DLQ` stream of
+ * dead letters). Targets nats-server 2.9+, using no 2.10+ feature.
+ *
+ * The connection reconnects forever; messages published while disconnected are buffered by the
+ * client and sent on reconnect. The first connect does fail fast when no server answers.
+ *
+ * @example
+ * ```ts
+ * const bus = await createNatsBus({ servers: process.env.NATS_URL!, name: 'switchyard-worker' });
+ * const jobs = await bus.jobQueue('triggers', { subjects: ['switchyard.trigger.>'] });
+ * jobs.consume(async (job) => launch(job.json()));
+ * ```
+ */
+export async function createNatsBus(options: NatsBusOptions): Promise<NatsBus> {
+  const onError = options.onError;
+  let nc: NatsConnection;
+  try {
+    nc = await connect({
+      maxReconnectAttempts: -1,
+      ...options.connectOptions,
+      servers: options.servers,
+      ...(options.name === undefined ? {} : { name: options.name }),
+    });
+  } catch (error) {
+    throw toBusError(error, `cannot connect to NATS at ${String(options.servers)}`);
+  }
+  const js = jetstream(nc);
+  let jsmPromise: ReturnType<typeof jetstreamManager> | undefined;
+  const consumers = new Set<{ halt(): void }>();
+  let closing = false;
+
+  function report(error: unknown, context: BusErrorContext): void {
+    try {
+      onError?.(error, context);
+    } catch {
+      // onError must not break the bus either
+    }
+  }
+
+  // Surface asynchronous server errors (permissions, slow consumer); reconnects are routine.
+  void (async () => {
+    for await (const status of nc.status()) {
+      if (status.type === 'error') report(status.error, {});
+    }
+  })().catch(() => undefined);
+
+  function assertOpen(): void {
+    if (closing || nc.isClosed()) throw new BusError('closed', 'the bus is closed');
+  }
+
+  function invoke(handler: BusHandler, msg: BusMessage): void {
+    try {
+      const result = handler(msg);
+      if (result && typeof result.then === 'function') {
+        result.then(undefined, (error: unknown) => report(error, { subject: msg.subject }));
+      }
+    } catch (error) {
+      report(error, { subject: msg.subject });
+    }
+  }
+
+  const bus: NatsBus = {
+    nc,
+
+    async publish(subject: string, payload: BusPayload, publishOptions: PublishOptions = {}) {
+      assertOpen();
+      assertSubject(subject);
+      const headers = toHeaders(publishOptions.headers);
+      try {
+        nc.publish(subject, encodePayload(payload), {
+          ...(headers ? { headers } : {}),
+          ...(publishOptions.reply === undefined ? {} : { reply: publishOptions.reply }),
+        });
+      } catch (error) {
+        throw toBusError(error, `publish on ${subject}`);
+      }
+    },
+
+    subscribe(pattern: string, handler: BusHandler, subscribeOptions: SubscribeOptions = {}): BusSubscription {
+      assertOpen();
+      assertPattern(pattern);
+      if (subscribeOptions.queue !== undefined) assertQueueGroup(subscribeOptions.queue);
+      let sub;
+      try {
+        sub = nc.subscribe(pattern, {
+          ...(subscribeOptions.queue === undefined ? {} : { queue: subscribeOptions.queue }),
+          callback: (error, msg) => {
+            if (error) report(error, { subject: pattern });
+            else invoke(handler, toBusMessage(msg));
+          },
+        });
+      } catch (error) {
+        throw toBusError(error, `subscribe to ${pattern}`);
+      }
+      return {
+        async unsubscribe() {
+          if (!sub.isClosed()) sub.unsubscribe();
+        },
+      };
+    },
+
+    async request(subject: string, payload: BusPayload, requestOptions: RequestOptions = {}): Promise<BusMessage> {
+      assertOpen();
+      assertSubject(subject);
+      const headers = toHeaders(requestOptions.headers);
+      try {
+        const reply = await nc.request(subject, encodePayload(payload), {
+          timeout: requestOptions.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+          ...(headers ? { headers } : {}),
+        });
+        return toBusMessage(reply);
+      } catch (error) {
+        throw toBusError(error, `request on ${subject}`);
+      }
+    },
+
+    async respond(msg: BusMessage, payload: BusPayload, respondOptions: RespondOptions = {}) {
+      if (msg.reply === undefined) {
+        throw new BusError('no_reply', `message on ${msg.subject} has no reply subject`);
+      }
+      await bus.publish(msg.reply, payload, respondOptions.headers ? { headers: respondOptions.headers } : {});
+    },
+
+    async jobQueue(name: string, queueOptions?: JobQueueOptions): Promise<JobQueue> {
+      assertOpen();
+      const config = normalizeJobQueueOptions(name, queueOptions);
+      jsmPromise ??= jetstreamManager(nc);
+      let jsm;
+      try {
+        jsm = await jsmPromise;
+      } catch (error) {
+        jsmPromise = undefined;
+        throw toBusError(error, 'JetStream is not available');
+      }
+      const consumerInfo = await ensureNatsJobQueue(jsm, name, config);
+      return natsJobQueue(
+        {
+          nc,
+          js,
+          jsm,
+          report: (error, queue, subject) => report(error, { queue, ...(subject ? { subject } : {}) }),
+          toHeaders,
+          fromHeaders,
+          track: (consumer, running) => (running ? consumers.add(consumer) : consumers.delete(consumer)),
+        },
+        name,
+        config,
+        consumerInfo,
+      );
+    },
+
+    async flush() {
+      assertOpen();
+      try {
+        await nc.flush();
+      } catch (error) {
+        throw toBusError(error, 'flush');
+      }
+    },
+
+    async close() {
+      if (closing) return;
+      closing = true;
+      for (const consumer of consumers) consumer.halt();
+      consumers.clear();
+      if (nc.isClosed()) return;
+      // Send what is buffered, but never hang on a server that is away.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        nc.flush().catch(() => undefined),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, CLOSE_FLUSH_MS);
+        }),
+      ]);
+      clearTimeout(timer);
+      await nc.close().catch(() => undefined);
+    },
+  };
+  return bus;
+}

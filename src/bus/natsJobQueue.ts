@@ -1,0 +1,406 @@
+import {
+  AckPolicy,
+  DeliverPolicy,
+  JetStreamApiError,
+  RetentionPolicy,
+  StorageType,
+  type Consumer,
+  type ConsumerInfo,
+  type ConsumerMessages,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JetStreamPublishOptions,
+  type JsMsg,
+  type PubAck,
+  type StreamConfig,
+} from '@nats-io/jetstream';
+import { errors, nanos, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
+import { sleep, systemClock } from '../clock.js';
+import type {
+  BusPayload,
+  ConsumeOptions,
+  DeadLetter,
+  EnqueueOptions,
+  EnqueueResult,
+  JobConsumer,
+  JobHandler,
+  JobQueue,
+} from './bus.js';
+import { BusError } from './bus.js';
+import { decodeText, encodePayload, parseJson } from './busMessage.js';
+import {
+  MSG_ID_HEADER,
+  errorText,
+  maxDeliverReason,
+  runJob,
+  type NormalizedJobQueueOptions,
+  type SettleableJob,
+} from './jobRunner.js';
+import { assertSubject, subjectMatches } from './subject.js';
+
+/**
+ * How long one pull request waits for a job before it is renewed. The server heartbeats a waiting
+ * pull every `expires / 2`; two missed heartbeats (a lost consumer leader, a dead server) end the
+ * pull, so this also bounds how long a slot can sit on a pull that nobody will answer.
+ */
+const FETCH_EXPIRES_MS = 5_000;
+/** Pause after a failed pull (server restarting, consumer missing) before the next one. */
+const FETCH_RETRY_MS = 250;
+
+// JetStream API error codes (nats-server errors.json).
+const STREAM_NAME_IN_USE = 10058;
+const CONSUMER_ALREADY_EXISTS = 10148; // 2.10+: create with a different config
+const CONSUMER_NAME_EXISTS = 10013;
+const STREAM_SUBJECT_OVERLAP = 10065;
+
+/** The bus-side hooks a NATS job queue needs. */
+export interface NatsJobQueueHost {
+  readonly nc: NatsConnection;
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+  report(error: unknown, queue: string, subject?: string): void;
+  toHeaders(record: Record<string, string> | undefined): MsgHdrs | undefined;
+  fromHeaders(headers: MsgHdrs | undefined): Record<string, string>;
+  /** Called when a consumer starts and stops, so `close()` can stop the rest. */
+  track(consumer: { halt(): void }, running: boolean): void;
+}
+
+/** The names a queue uses on the server. */
+export function natsQueueNames(name: string): { stream: string; durable: string; dlqStream: string; dlqSubject: string } {
+  return { stream: name, durable: `${name}_workers`, dlqStream: `${name}_DLQ`, dlqSubject: `_DLQ.${name}` };
+}
+
+/** The stored form of a dead letter (the DLQ stream's message payload). */
+interface DeadLetterRecord extends DeadLetter {
+  queue: string;
+  seq: number;
+}
+
+/**
+ * How long a JetStream publish keeps retrying while no server answers for the stream: right after
+ * it is created, or while a clustered stream elects a new leader (seconds, more under load).
+ */
+const NO_RESPONDERS_RETRY_MS = 10_000;
+
+function isNoResponders(error: unknown): boolean {
+  for (let e: unknown = error; e instanceof Error; e = e.cause) {
+    if (e instanceof errors.NoRespondersError) return true;
+  }
+  return false;
+}
+
+/**
+ * `js.publish`, retried while nobody answers for the stream. A no-responders answer means nothing
+ * stored the message, so retrying cannot duplicate it.
+ */
+async function publishToStream(
+  js: JetStreamClient,
+  subject: string,
+  data: Uint8Array | string,
+  options: Partial<JetStreamPublishOptions>,
+): Promise<PubAck> {
+  const deadline = Date.now() + NO_RESPONDERS_RETRY_MS;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await js.publish(subject, data, options);
+    } catch (error) {
+      if (!isNoResponders(error) || Date.now() > deadline) throw error;
+      await sleep(systemClock, Math.min(50 * 2 ** attempt, 500));
+    }
+  }
+}
+
+function apiCode(error: unknown): number | undefined {
+  return error instanceof JetStreamApiError ? error.code : undefined;
+}
+
+function unavailable(what: string, error: unknown): BusError {
+  return new BusError('unavailable', `${what}: ${errorText(error)}`, { cause: error });
+}
+
+/**
+ * Creates or updates the queue's streams and durable consumer (idempotent, safe to race from
+ * several processes): a WorkQueue stream `name` with a dedup window, a limits stream `name_DLQ`
+ * for dead letters, and a durable pull consumer `name_workers` with explicit acks.
+ */
+export async function ensureNatsJobQueue(
+  jsm: JetStreamManager,
+  name: string,
+  config: NormalizedJobQueueOptions,
+): Promise<ConsumerInfo> {
+  const names = natsQueueNames(name);
+  const work: Partial<StreamConfig> & { name: string } = {
+    name: names.stream,
+    subjects: [...config.subjects],
+    retention: RetentionPolicy.Workqueue,
+    storage: StorageType.File,
+    num_replicas: config.replicas,
+    duplicate_window: nanos(config.dedupWindowMs),
+  };
+  const dlq: Partial<StreamConfig> & { name: string } = {
+    name: names.dlqStream,
+    subjects: [names.dlqSubject],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    num_replicas: config.replicas,
+  };
+  try {
+    await ensureStream(jsm, work);
+    await ensureStream(jsm, dlq);
+    const consumer = {
+      durable_name: names.durable,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      ack_wait: nanos(config.ackWaitMs),
+      max_deliver: config.maxDeliver,
+    };
+    try {
+      // On 2.9 adding an existing durable updates it; 2.10+ refuses a changed config instead.
+      return await jsm.consumers.add(names.stream, consumer);
+    } catch (error) {
+      const code = apiCode(error);
+      if (code !== CONSUMER_ALREADY_EXISTS && code !== CONSUMER_NAME_EXISTS) throw error;
+      return await jsm.consumers.update(names.stream, names.durable, {
+        ack_wait: consumer.ack_wait,
+        max_deliver: consumer.max_deliver,
+      });
+    }
+  } catch (error) {
+    if (apiCode(error) === STREAM_SUBJECT_OVERLAP) {
+      throw new BusError('invalid_subject', `job queue ${name}: subjects ${config.subjects.join(', ')} overlap another stream's`, {
+        cause: error,
+      });
+    }
+    throw unavailable(`cannot set up job queue ${name}`, error);
+  }
+}
+
+async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string }): Promise<void> {
+  try {
+    await jsm.streams.add(config);
+  } catch (error) {
+    if (apiCode(error) !== STREAM_NAME_IN_USE) throw error;
+    const { name, retention: _retention, storage: _storage, ...changeable } = config;
+    await jsm.streams.update(name, changeable);
+  }
+}
+
+/** A {@link JobQueue} over a JetStream work-queue stream. */
+export function natsJobQueue(
+  host: NatsJobQueueHost,
+  name: string,
+  config: NormalizedJobQueueOptions,
+  consumerInfo: ConsumerInfo,
+): JobQueue {
+  const names = natsQueueNames(name);
+  const report = (error: unknown, subject?: string): void => host.report(error, name, subject);
+
+  async function deadLetter(
+    seq: number,
+    subject: string,
+    data: Uint8Array,
+    headers: Record<string, string>,
+    cause: DeadLetter['cause'],
+    reason: string,
+    deliveryCount: number,
+  ): Promise<void> {
+    const record: DeadLetterRecord = {
+      queue: name,
+      seq,
+      id: `${name}:${seq}`,
+      subject,
+      data: decodeText(data),
+      headers,
+      reason,
+      cause,
+      deliveryCount,
+      at: new Date().toISOString(),
+    };
+    // The msg id makes the explicit path and the max-deliveries advisory path write one record.
+    await publishToStream(host.js, names.dlqSubject, JSON.stringify(record), {
+      msgID: record.id,
+      expect: { streamName: names.dlqStream },
+    });
+  }
+
+  function toJob(msg: JsMsg): SettleableJob {
+    let settled = false;
+    const headers = host.fromHeaders(msg.headers);
+    const deliveryCount = msg.info.deliveryCount;
+    const seq = msg.seq;
+    const msgId = headers[MSG_ID_HEADER];
+    const terminate = async (cause: DeadLetter['cause'], reason: string): Promise<void> => {
+      // Record first: if that fails the job is not lost, it is redelivered (or the advisory fires).
+      await deadLetter(seq, msg.subject, msg.data, headers, cause, reason, deliveryCount);
+      msg.term();
+      await host.nc.flush();
+    };
+    const nak = async (delayMs: number, error?: unknown): Promise<void> => {
+      settled = true;
+      if (deliveryCount >= config.maxDeliver) {
+        const why = error === undefined ? 'nak on the last delivery' : errorText(error);
+        await terminate('max_deliver', maxDeliverReason(config.maxDeliver, why));
+        return;
+      }
+      msg.nak(delayMs > 0 ? delayMs : undefined);
+      await host.nc.flush();
+    };
+    return {
+      id: `${name}:${seq}`,
+      seq,
+      ...(msgId === undefined ? {} : { msgId }),
+      subject: msg.subject,
+      data: msg.data,
+      headers,
+      deliveryCount,
+      get settled() {
+        return settled;
+      },
+      text: () => decodeText(msg.data),
+      json: () => parseJson(msg.data),
+      ack: async () => {
+        settled = true;
+        try {
+          await msg.ackAck();
+        } catch (error) {
+          throw unavailable(`ack of job ${name}:${seq} failed`, error);
+        }
+      },
+      nak: (delayMs?: number) => nak(delayMs ?? 0),
+      term: async (reason: string) => {
+        settled = true;
+        await terminate('term', reason);
+      },
+      working: async () => {
+        msg.working();
+        await host.nc.flush();
+      },
+      fail: (error: unknown) => nak(config.retryDelayMs, error ?? 'handler failed'),
+    };
+  }
+
+  /** Dead-letters a job whose last delivery expired (the server only sends an advisory). */
+  async function onMaxDeliveries(data: Uint8Array): Promise<void> {
+    const parsed = parseJson(data);
+    if (!parsed.success) return;
+    const advisory = parsed.data as { stream_seq?: unknown; deliveries?: unknown };
+    if (typeof advisory.stream_seq !== 'number') return;
+    const seq = advisory.stream_seq;
+    const stored = await host.jsm.streams.getMessage(names.stream, { seq });
+    if (!stored) return; // another process handled it
+    const deliveries = typeof advisory.deliveries === 'number' ? advisory.deliveries : config.maxDeliver;
+    const reason = maxDeliverReason(config.maxDeliver, 'ack wait expired');
+    await deadLetter(seq, stored.subject, stored.data, host.fromHeaders(stored.header), 'max_deliver', reason, deliveries);
+    try {
+      await host.jsm.streams.deleteMessage(names.stream, seq, false);
+    } catch (error) {
+      if (apiCode(error) === undefined) throw error; // already deleted elsewhere: fine
+    }
+  }
+
+  function consume(handler: JobHandler, options: ConsumeOptions = {}): JobConsumer {
+    const concurrency = Math.floor(options.concurrency ?? 1);
+    if (!(concurrency >= 1)) throw new RangeError(`concurrency must be at least 1, got ${options.concurrency}`);
+    if (host.nc.isClosed()) throw new BusError('closed', 'the bus is closed');
+    const abort = new AbortController();
+    const batches = new Set<ConsumerMessages>();
+    const advisories = host.nc.subscribe(
+      `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${names.stream}.${names.durable}`,
+      {
+        callback: (error, msg) => {
+          if (error) report(error);
+          else onMaxDeliveries(msg.data).catch((e: unknown) => report(e));
+        },
+      },
+    );
+    const halt = (): void => {
+      if (abort.signal.aborted) return;
+      abort.abort();
+      advisories.unsubscribe();
+      for (const batch of batches) batch.stop();
+    };
+    // From the info we already have: no consumer info request that a leaderless consumer would
+    // leave unanswered until it times out.
+    const consumer: Consumer = host.js.consumers.getConsumerFromInfo(consumerInfo);
+
+    // One pull loop per slot: each asks for one job only when it is free, so no job waits in a
+    // client-side buffer while its ack deadline runs.
+    async function slot(): Promise<void> {
+      while (!abort.signal.aborted && !host.nc.isClosed()) {
+        try {
+          const batch = await consumer.fetch({ max_messages: 1, expires: FETCH_EXPIRES_MS });
+          batches.add(batch);
+          try {
+            for await (const msg of batch) {
+              if (abort.signal.aborted) {
+                msg.nak(); // stopped between pull and delivery: hand it back at once
+                continue;
+              }
+              await runJob(toJob(msg), handler, (error) => report(error, msg.subject));
+            }
+          } finally {
+            batches.delete(batch);
+          }
+        } catch (error) {
+          if (abort.signal.aborted || host.nc.isClosed()) return;
+          report(error);
+          await sleep(systemClock, FETCH_RETRY_MS, abort.signal).catch(() => undefined);
+        }
+      }
+    }
+
+    const tracked = { halt };
+    host.track(tracked, true);
+    const slots = Array.from({ length: concurrency }, () => slot());
+    return {
+      stop: async () => {
+        halt();
+        await Promise.allSettled(slots);
+        host.track(tracked, false);
+      },
+    };
+  }
+
+  return {
+    name,
+    async enqueue(subject: string, payload: BusPayload, options: EnqueueOptions = {}): Promise<EnqueueResult> {
+      assertSubject(subject);
+      if (!config.subjects.some((pattern) => subjectMatches(pattern, subject))) {
+        throw new BusError(
+          'invalid_subject',
+          `subject ${subject} is not one of job queue ${name}'s subjects (${config.subjects.join(', ')})`,
+        );
+      }
+      if (host.nc.isClosed()) throw new BusError('closed', 'the bus is closed');
+      const headers = host.toHeaders(options.headers);
+      try {
+        const ack = await publishToStream(host.js, subject, encodePayload(payload), {
+          ...(options.msgId === undefined ? {} : { msgID: options.msgId }),
+          ...(headers ? { headers } : {}),
+          expect: { streamName: names.stream },
+        });
+        return { duplicate: ack.duplicate, seq: ack.seq };
+      } catch (error) {
+        throw unavailable(`enqueue on ${subject} failed`, error);
+      }
+    },
+    consume,
+    async deadLetters(): Promise<DeadLetter[]> {
+      try {
+        const info = await host.jsm.streams.info(names.dlqStream);
+        const letters: DeadLetter[] = [];
+        for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq++) {
+          const stored = await host.jsm.streams.getMessage(names.dlqStream, { seq });
+          if (!stored) continue;
+          const parsed = parseJson(stored.data);
+          if (!parsed.success) continue;
+          const { queue: _queue, seq: _seq, ...letter } = parsed.data as DeadLetterRecord;
+          letters.push(letter);
+        }
+        return letters;
+      } catch (error) {
+        throw unavailable(`cannot read dead letters of ${name}`, error);
+      }
+    },
+  };
+}

@@ -10,6 +10,8 @@ import type { Model } from '../model/model.js';
 import { createOpenAIModel } from '../model/openaiModel.js';
 import { createRuntime, type Runtime } from '../runtime/runtime.js';
 import { startHttpServer, type HttpServer } from '../server/httpServer.js';
+import { createMemoryBus } from '../bus/memoryBus.js';
+import { createBusInspector } from '../inspector/inspection.js';
 import { createFileStore } from '../store/fileStore.js';
 import { eventLine, shellQuote, type CommandHint } from './format.js';
 
@@ -53,13 +55,21 @@ export async function serve(options: ServeOptions, io: ServeIO): Promise<number>
   const model: Model = configured ? createOpenAIModel() : createDemoModel();
   const logger = createLogger({ level: options.logLevel ?? io.env.SWITCHYARD_LOG_LEVEL ?? 'info' });
   const store = await createFileStore({ dir: join(dir, 'threads') });
-  const runtime = createRuntime({ agents: [calculator, createDeploybot(), triage], pipelines: [bugfix], store, model, logger });
+  // Inspection events travel over the bus (in-process here), as they do between processes on NATS.
+  const bus = createMemoryBus();
+  const inspector = createBusInspector({ bus, ...(io.env.SWITCHYARD_INSPECT_WS ? { websocketUrl: io.env.SWITCHYARD_INSPECT_WS } : {}) });
+  const runtime = createRuntime({ agents: [calculator, createDeploybot(), triage], pipelines: [bugfix], store, model, logger, inspect: inspector.inspect });
+  const closeAll = async (): Promise<void> => {
+    await runtime.close();
+    await inspector.close();
+    await bus.close();
+  };
 
   let server: HttpServer;
   try {
-    server = await startHttpServer(runtime, { host: options.host, port: options.port, token: options.token ?? '', logger });
+    server = await startHttpServer(runtime, { host: options.host, port: options.port, token: options.token ?? '', logger, inspector: { bus } });
   } catch (error) {
-    await runtime.close();
+    await closeAll();
     const code = (error as { code?: unknown }).code;
     if (code === 'EADDRINUSE') throw new Error(`${options.host}:${options.port} is in use (another switchyard serve?); pick a port with --port`);
     throw error;
@@ -67,6 +77,7 @@ export async function serve(options: ServeOptions, io: ServeIO): Promise<number>
   const hint: CommandHint = server.url === 'http://127.0.0.1:7878' ? io.hint : (args) => io.hint(`${args} --url ${server.url}`);
 
   io.out(`switchyard listening on ${server.url}`);
+  io.out(`inspector: ${server.url}/inspector${options.token ? '?token=<token>' : ''}`);
   io.out(`threads are stored in ${join(dir, 'threads')}`);
   if (configured) {
     io.out(`model: ${model.name} (OpenAI-compatible${io.env.SWITCHYARD_MODEL_BASE_URL ? ` at ${io.env.SWITCHYARD_MODEL_BASE_URL}` : ''})`);
@@ -97,7 +108,7 @@ export async function serve(options: ServeOptions, io: ServeIO): Promise<number>
   try {
     await server.close();
   } finally {
-    await runtime.close();
+    await closeAll();
   }
   return 0;
 }

@@ -22,6 +22,8 @@ import {
   THREAD_ID,
   threadIdParam,
 } from './requestBodies.js';
+import type { Bus } from '../bus/bus.js';
+import { isInspectorPage, mountInspector } from '../inspector/mount.js';
 import { createWebhookNotifier, type WebhookNotifierOptions, type WebhookTarget } from './webhooks.js';
 
 /** Options of {@link createHttpApp}. */
@@ -39,6 +41,8 @@ export interface HttpOptions {
   heartbeatMs?: number;
   /** Aborting it ends open event streams and waits, so a server can close. */
   signal?: AbortSignal;
+  /** Serves the inspector at /inspector over the inspection events on this bus. @default off */
+  inspector?: { bus: Bus; prefix?: string };
 }
 
 /** Options of {@link startHttpServer}. */
@@ -89,6 +93,7 @@ export function createHttpApp(runtime: Runtime, options: HttpOptions = {}): Hono
     logger = silentLogger(),
     heartbeatMs = 15_000,
     signal: shutdown,
+    inspector,
   } = options;
   const app = new Hono();
 
@@ -114,7 +119,8 @@ export function createHttpApp(runtime: Runtime, options: HttpOptions = {}): Hono
       invalidAuthenticationHeader: { message: { error: 'the Authorization header must be "Bearer <token>"' } },
       invalidToken: { message: { error: 'unauthorized: the bearer token is wrong' } },
     });
-    app.use('*', (c, next) => (c.req.path === '/health' ? next() : auth(c, next)));
+    // The inspector page is static and holds no data; its API stays behind the token.
+    app.use('*', (c, next) => (c.req.path === '/health' || isInspectorPage(c.req.path) ? next() : auth(c, next)));
   }
   app.use('*', drainRejectedBody({ maxBytes: Math.max(8 * 1024 * 1024, 4 * maxBodyBytes), maxMs: 5000 }));
   app.use(

@@ -1,0 +1,30 @@
+import type { Hono } from 'hono';
+import { inspectorRoutes, type InspectorRoutes, type InspectorRoutesOptions } from './routes.js';
+
+/**
+ * The page's path. It is the one inspector route a bearer check should let through: the page is
+ * static and holds no data; everything it shows comes from routes that do check the token (the page
+ * sends the token it was opened with, `?token=`).
+ */
+export const INSPECTOR_PAGE_PATH = '/inspector';
+
+/** Whether a request path is the inspector page (see {@link INSPECTOR_PAGE_PATH}). */
+export function isInspectorPage(path: string): boolean {
+  return path === INSPECTOR_PAGE_PATH;
+}
+
+/**
+ * Mounts the inspector's page and API on an app (the HTTP API's, so the same bearer token and body
+ * limit apply) and returns the routes (close them, or abort `options.signal`, on shutdown).
+ *
+ * @example
+ * ```ts
+ * const app = createHttpApp(runtime);
+ * mountInspector(app, { runtime, bus, signal: shutdown });
+ * ```
+ */
+export function mountInspector(app: Hono, options: InspectorRoutesOptions): InspectorRoutes {
+  const routes = inspectorRoutes(options);
+  app.route('/', routes);
+  return routes;
+}

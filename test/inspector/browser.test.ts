@@ -1,0 +1,193 @@
+/**
+ * The inspector page in a real browser: Debian's chromium (installed by `ensureChromium` when
+ * missing, never downloaded by playwright) driven by playwright-core, against a real HTTP server on
+ * 127.0.0.1 with the HTTP API and the inspector mounted.
+ */
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createMemoryStore } from '../../src/store/memoryStore.js';
+import type { NewEvent } from '../../src/thread/events.js';
+import { stampEvents } from '../../src/thread/thread.js';
+import { CHROMIUM_ARGS, ensureChromium } from '../support/ensureChromium.js';
+import { startInspectorServer, type BrowserGlobals, type InspectorServer } from './inspectorFixture.js';
+import { seedBackground } from './screenshot.js';
+
+// The committed screenshot is only rewritten on request (UPDATE_SCREENSHOT=1), so test runs leave the tree clean.
+const SCREENSHOT = process.env.UPDATE_SCREENSHOT === '1' ? fileURLToPath(new URL('../../docs/inspector.png', import.meta.url)) : join(tmpdir(), `switchyard-inspector-${process.pid}.png`);
+
+let browser: Browser;
+const cleanups: (() => Promise<void>)[] = [];
+
+beforeAll(async () => {
+  browser = await chromium.launch({ executablePath: ensureChromium(), args: [...CHROMIUM_ARGS] });
+}, 600_000);
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+afterAll(async () => {
+  await browser?.close();
+});
+
+async function open(server: InspectorServer, path = '', live = true): Promise<{ page: Page; errors: string[] }> {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  cleanups.push(() => context.close());
+  const page = await context.newPage();
+  page.setDefaultTimeout(10_000);
+  const errors: string[] = [];
+  page.on('pageerror', (error) => errors.push(error.message));
+  page.on('console', (message) => {
+    if (message.type() === 'error') errors.push(message.text());
+  });
+  await page.goto(`${server.url}/inspector${path}`);
+  if (live) await page.waitForSelector('#connection.live');
+  return { page, errors };
+}
+
+const text = (page: Page, selector: string) => page.locator(selector).textContent();
+
+describe('the inspector page', () => {
+  it('launches an agent, shows its state live, approves its request and sees it finish', async () => {
+    const server = await startInspectorServer();
+    cleanups.push(() => server.close());
+    await seedBackground(server);
+    const { page, errors } = await open(server);
+    await expect.poll(() => text(page, '#thread-count')).toBe('3 threads');
+
+    // Every state the page shows, in order.
+    await page.evaluate(() => {
+      const w = globalThis as unknown as BrowserGlobals;
+      const seen: string[] = [];
+      w.seenStates = seen;
+      new w.MutationObserver(() => {
+        const now = w.document.querySelector('#current-state')?.textContent ?? '';
+        if (now && now !== seen[seen.length - 1]) seen.push(now);
+      }).observe(w.document.body, { subtree: true, childList: true, characterData: true });
+    });
+
+    await page.selectOption('#launch-agent', 'calculator');
+    await page.fill('#launch-input', 'divide 8 by 2');
+    await page.click('#launch-send');
+    await page.waitForFunction(() => (globalThis as unknown as BrowserGlobals).location.hash.startsWith('#thread='));
+    const id = decodeURIComponent(await page.evaluate(() => (globalThis as unknown as BrowserGlobals).location.hash.slice('#thread='.length)));
+    await page.locator(`.thread-row.selected[data-id="${id}"]`).waitFor();
+    await expect.poll(() => text(page, '#thread-count')).toBe('4 threads');
+
+    // The agent decides to divide and waits for approval: the chart follows.
+    await expect.poll(() => text(page, '#current-state')).toBe('awaitingHuman');
+    await page.locator('#chart .node.active[data-state="awaitingHuman"]').waitFor();
+    expect(await page.locator('#chart .node.active').count()).toBe(1);
+    expect(await page.locator('#chart .node').count()).toBe(16);
+    await expect.poll(() => text(page, '#thread-status')).toContain('awaiting human');
+    expect(await text(page, '#pending .question')).toContain('divide');
+    expect(await page.locator('#timeline li[data-type="decision"]').textContent()).toMatch(/#1 divide.*tokens/);
+    await page.locator('#actors tr.agent-row', { hasText: id }).waitFor();
+    await page.screenshot({ path: SCREENSHOT });
+
+    await page.click('#approve');
+    await expect.poll(() => text(page, '#current-state'), { timeout: 10_000 }).toBe('done');
+    await page.locator('#chart .node.active[data-state="done"]').waitFor();
+    await expect.poll(() => page.locator('#timeline li[data-type="final"]').count()).toBe(1);
+    expect(await page.locator('#timeline li[data-type="human_response"]').textContent()).toContain('approved');
+    expect(await page.locator('#timeline li[data-type="tool_result"]').textContent()).toMatch(/divide.*4.*took/);
+    expect(await page.locator('#timeline li[data-type="final"]').textContent()).toContain('the answer is 4');
+    expect(await page.locator('#pending').count()).toBe(0);
+    expect(await page.locator(`.thread-row[data-id="${id}"]`).textContent()).toContain('done');
+    expect((await server.runtime.get(id))?.status).toBe('done');
+
+    const seen = await page.evaluate(() => (globalThis as unknown as BrowserGlobals).seenStates);
+    expect(seen.indexOf('awaitingHuman')).toBeGreaterThanOrEqual(0);
+    expect(seen.lastIndexOf('done')).toBeGreaterThan(seen.indexOf('awaitingHuman'));
+    expect(seen.at(-1)).toBe('done');
+    expect(errors).toEqual([]);
+  });
+
+  it('answers an input request from the page', async () => {
+    const server = await startInspectorServer();
+    cleanups.push(() => server.close());
+    const { id } = await server.runtime.launch('calculator', 'ask for the unit', { threadId: 'th-ask' });
+    await server.runtime.settled(id);
+    const { page, errors } = await open(server, '#thread=th-ask');
+    await expect.poll(() => text(page, '#current-state')).toBe('awaitingHuman');
+    expect(await page.locator('#approve').count()).toBe(0);
+    await page.fill('#answer-input', 'metres');
+    await page.click('#answer-send');
+    await expect.poll(() => text(page, '#current-state')).toBe('done');
+    expect(await page.locator('#timeline li[data-type="human_response"]').textContent()).toContain('metres');
+    expect(errors).toEqual([]);
+  });
+
+  it('sends the bearer token it was opened with, and says when it has none', async () => {
+    const server = await startInspectorServer({ token: 'sekret-token' });
+    cleanups.push(() => server.close());
+    await server.runtime.launch('calculator', 'add 2 and 3', { threadId: 'th-private' });
+    await server.runtime.settled('th-private');
+
+    const { page, errors } = await open(server, '?token=sekret-token#thread=th-private');
+    await expect.poll(() => text(page, '#thread-count')).toBe('1 thread');
+    await expect.poll(() => text(page, '#current-state')).toBe('done');
+    // The token left the address bar (and the history) for the session's storage.
+    expect(await page.evaluate(() => (globalThis as unknown as BrowserGlobals).location.hash)).toBe('#thread=th-private');
+    expect(page.url()).not.toContain('sekret');
+    await page.reload();
+    await expect.poll(() => text(page, '#thread-count')).toBe('1 thread');
+    expect(errors).toEqual([]);
+
+    const anonymous = await open(server, '', false);
+    await expect.poll(() => text(anonymous.page, '#thread-list')).toMatch(/unauthorized.*\?token=/);
+    expect(await anonymous.page.locator('.thread-row').count()).toBe(0);
+  });
+
+  it('stays usable with 1,000 threads: a bounded, virtualized list that filters and selects', async () => {
+    const store = createMemoryStore();
+    const ending: NewEvent[][] = [
+      [{ type: 'final', data: { output: 'ok' } }],
+      [{ type: 'control', data: { action: 'cancel', reason: 'not needed' } }],
+      [],
+      [{ type: 'failed', data: { reason: 'gave up' } }],
+    ];
+    const t0 = Date.parse('2025-01-01T00:00:00.000Z');
+    for (let i = 0; i < 1000; i++) {
+      const id = `th-${String(i).padStart(4, '0')}`;
+      const events: NewEvent[] = [{ type: 'input', data: { input: `job ${i}` } }, ...ending[i % 4]!];
+      await store.create({ id, agent: i % 5 === 0 ? 'deploybot' : 'calculator', events: stampEvents(0, events, new Date(t0 + i * 1000).toISOString()) });
+    }
+    const server = await startInspectorServer({ store });
+    cleanups.push(() => server.close());
+    const { page, errors } = await open(server);
+    const rows = page.locator('#thread-list .thread-row');
+
+    await expect.poll(() => text(page, '#thread-count')).toBe('1000 threads');
+    expect(await rows.count()).toBeLessThanOrEqual(40);
+    expect(await rows.first().getAttribute('data-id')).toBe('th-0999');
+    expect(await page.locator('#thread-list .spacer').evaluate((el) => el.getBoundingClientRect().height)).toBe(52_000);
+
+    // Scrolled to the end, the oldest thread is there and the DOM is still small.
+    await page.locator('#thread-list').evaluate((el) => el.scrollTo(0, el.scrollHeight));
+    await page.locator('.thread-row[data-id="th-0000"]').waitFor();
+    expect(await rows.count()).toBeLessThanOrEqual(40);
+    await page.click('.thread-row[data-id="th-0000"]');
+    await expect.poll(() => text(page, '#thread-title')).toBe('th-0000');
+    await expect.poll(() => text(page, '#current-state')).toBe('done');
+    await page.locator('#chart .node.active[data-state="done"]').waitFor();
+
+    // Filters narrow the list at once.
+    await page.selectOption('#filter-status', 'cancelled');
+    await expect.poll(() => text(page, '#thread-count')).toBe('250 of 1000 threads');
+    await page.selectOption('#filter-agent', 'deploybot');
+    await expect.poll(() => text(page, '#thread-count')).toBe('50 of 1000 threads');
+    expect(await rows.count()).toBeLessThanOrEqual(40);
+    for (const row of await rows.all()) expect(await row.textContent()).toMatch(/cancelled.*deploybot/);
+    await page.selectOption('#filter-status', '');
+    await page.selectOption('#filter-agent', '');
+    await page.fill('#filter-text', 'th-0777');
+    await expect.poll(() => text(page, '#thread-count')).toBe('1 of 1000 threads');
+    await page.click('.thread-row[data-id="th-0777"]');
+    await expect.poll(() => text(page, '#thread-title')).toBe('th-0777');
+    await expect.poll(() => page.locator('#timeline li').count()).toBe(2);
+    expect(await text(page, '#current-state')).toBe('cancelled');
+    expect(errors).toEqual([]);
+  });
+});

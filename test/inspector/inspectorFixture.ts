@@ -1,0 +1,102 @@
+/**
+ * A real switchyard HTTP server with the inspector mounted, as `switchyard serve` will run it: the
+ * calculator agent on a scripted model, a memory store, the in-process bus, and the runtime's
+ * inspection published on the bus. Used by the routes, browser and screenshot scripts.
+ */
+import type { AddressInfo } from 'node:net';
+import { serve, type ServerType } from '@hono/node-server';
+import { Hono } from 'hono';
+import { calculator } from '../../agents/calculator/index.js';
+import type { Bus } from '../../src/bus/bus.js';
+import { createMemoryBus } from '../../src/bus/memoryBus.js';
+import { createBusInspector, type BusInspector } from '../../src/inspector/inspection.js';
+import { INSPECTOR_PAGE_PATH, mountInspector } from '../../src/inspector/mount.js';
+import type { InspectorRoutes } from '../../src/inspector/routes.js';
+import type { ModelRequest } from '../../src/model/model.js';
+import { scriptedModel, type ScriptedReply } from '../../src/model/scriptedModel.js';
+import { createRuntime, type Runtime } from '../../src/runtime/runtime.js';
+import { createHttpApp } from '../../src/server/httpServer.js';
+import { createMemoryStore } from '../../src/store/memoryStore.js';
+import type { ThreadStore } from '../../src/store/threadStore.js';
+
+/**
+ * The calculator's scripted model, by the thread's input: "divide a by b" divides (a human must
+ * approve) then finishes; "ask …" asks a human first; anything else adds 2 and 3 then finishes.
+ */
+export function calculatorModel() {
+  return scriptedModel([], {
+    whenExhausted: (request: ModelRequest): ScriptedReply => {
+      const input = /<input>\n(.*)\n<\/input>/.exec(request.context)?.[1] ?? '';
+      const context = request.context;
+      if (context.includes('approved="false"')) return { intent: 'done_for_now', args: { message: 'the division was not approved' } };
+      if (context.includes('<tool_result')) {
+        const result = /<tool_result[^>]*>\s*([^<]*)/.exec(context)?.[1]?.trim() ?? '';
+        return { intent: 'done_for_now', args: { message: `the answer is ${result}` } };
+      }
+      if (input.startsWith('ask')) {
+        return context.includes('<human_response')
+          ? { intent: 'done_for_now', args: { message: 'thanks for the answer' } }
+          : { intent: 'request_human_input', args: { question: 'Which unit should the answer use?', format: 'free_text' } };
+      }
+      const division = /divide (\d+) by (\d+)/.exec(input);
+      if (division) return { intent: 'divide', args: { a: Number(division[1]), b: Number(division[2]) } };
+      return { intent: 'add', args: { a: 2, b: 3 } };
+    },
+  });
+}
+
+/** What the page's functions use of the browser (the project compiles without the DOM library). */
+export interface BrowserGlobals {
+  document: { querySelector(selector: string): { textContent: string | null } | null; body: unknown };
+  MutationObserver: new (callback: () => void) => { observe(target: unknown, options: object): void };
+  location: { hash: string };
+  seenStates: string[];
+}
+
+/** A running server and everything behind it. */
+export interface InspectorServer {
+  readonly url: string;
+  readonly runtime: Runtime;
+  readonly bus: Bus;
+  readonly inspector: BusInspector;
+  readonly routes: InspectorRoutes;
+  close(): Promise<void>;
+}
+
+/** Starts the HTTP API plus the inspector's routes on 127.0.0.1, on a free port. */
+export async function startInspectorServer(options: { store?: ThreadStore; token?: string; streamIntervalMs?: number } = {}): Promise<InspectorServer> {
+  const bus = createMemoryBus();
+  const inspector = createBusInspector({ bus, processId: 'worker-1:4242' });
+  const runtime = createRuntime({ agents: [calculator], store: options.store ?? createMemoryStore(), model: calculatorModel(), inspect: inspector.inspect });
+  const shutdown = new AbortController();
+  const api = createHttpApp(runtime, { token: options.token ?? '', signal: shutdown.signal });
+  const routes = mountInspector(api, { runtime, bus, signal: shutdown.signal, streamIntervalMs: options.streamIntervalMs ?? 50 });
+  await routes.ready;
+  // As the HTTP server lets the page through its bearer check (the API behind it still checks).
+  const app = new Hono();
+  app.get(INSPECTOR_PAGE_PATH, (c) => routes.fetch(c.req.raw));
+  app.route('/', api);
+  const server = await new Promise<ServerType>((resolve, reject) => {
+    const started = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 }, () => resolve(started));
+    started.once('error', reject);
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    runtime,
+    bus,
+    inspector,
+    routes,
+    async close() {
+      shutdown.abort();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        if ('closeAllConnections' in server) server.closeAllConnections();
+      });
+      await inspector.close();
+      await routes.close();
+      await runtime.close();
+      await bus.close();
+    },
+  };
+}

@@ -1,0 +1,228 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { createMachine } from 'xstate';
+import { z } from 'zod';
+import { calculator } from '../../agents/calculator/index.js';
+import { createMemoryBus } from '../../src/bus/memoryBus.js';
+import type { ActorRecord } from '../../src/inspector/actorRegistry.js';
+import { createBusInspector, serializeDefinition } from '../../src/inspector/inspection.js';
+import { inspectorRoutes } from '../../src/inspector/routes.js';
+import { codeStep, pipeline } from '../../src/pipeline/pipeline.js';
+import { createRuntime } from '../../src/runtime/runtime.js';
+import { createMemoryStore } from '../../src/store/memoryStore.js';
+import { calculatorModel } from './inspectorFixture.js';
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function setup(options: { maxActors?: number } = {}) {
+  const bus = createMemoryBus();
+  const inspector = createBusInspector({ bus, processId: 'local:1' });
+  const sums = pipeline({
+    name: 'sums',
+    description: 'adds, then doubles, in code',
+    input: z.string(),
+    output: z.unknown(),
+    steps: [codeStep({ name: 'add', run: () => 5 }), codeStep({ name: 'double', run: ({ results }) => Number(results.add) * 2 })],
+    finish: ({ results }) => results.double,
+  });
+  const runtime = createRuntime({ agents: [calculator], pipelines: [sums], store: createMemoryStore(), model: calculatorModel(), inspect: inspector.inspect });
+  const lamp = createMachine({ id: 'lamp', initial: 'off', states: { off: { on: { ON: 'on' } }, on: { on: { OFF: 'off' } } } });
+  const app = inspectorRoutes({ runtime, bus, machines: { lamp }, streamIntervalMs: 10, ...options });
+  await app.ready;
+  cleanups.push(async () => {
+    await app.close();
+    await inspector.close();
+    await runtime.close();
+    await bus.close();
+  });
+  const settle = async () => {
+    await inspector.flush();
+    await bus.flush();
+  };
+  return { bus, inspector, runtime, app, settle };
+}
+
+const get = async (app: { request: (path: string) => Response | Promise<Response> }, path: string) => {
+  const res = await app.request(path);
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+};
+
+describe('inspectorRoutes', () => {
+  it('serves the page: one self-contained HTML document that works offline', async () => {
+    const { app } = await setup();
+    const res = await app.request('/inspector');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(res.headers.get('content-security-policy')).toContain("default-src 'self'");
+    const html = await res.text();
+    expect(html).toMatch(/^<!doctype html>/);
+    for (const id of ['thread-list', 'filter-status', 'filter-agent', 'timeline', 'actors', 'detail', 'launch']) expect(html).toContain(`id="${id}"`);
+    // No external resources: no script or stylesheet sources, no URLs to other hosts.
+    expect(html).not.toMatch(/<script[^>]+src=|<link[^>]+stylesheet|https?:\/\/(?!www\.w3\.org\/2000\/svg)/);
+  });
+
+  it('lists threads with filters, and shows one', async () => {
+    const { app, runtime } = await setup();
+    const done = await runtime.launch('calculator', 'add 2 and 3', { threadId: 'th-add' });
+    const waiting = await runtime.launch('calculator', 'divide 8 by 2', { threadId: 'th-div' });
+    await runtime.settled(done.id);
+    await runtime.settled(waiting.id);
+
+    const all = await get(app, '/inspector/api/threads');
+    expect((all.body.threads as { id: string }[]).map((t) => t.id).sort()).toEqual(['th-add', 'th-div']);
+    const filtered = await get(app, '/inspector/api/threads?status=awaiting_human&agent=calculator&limit=5');
+    expect(filtered.body.threads).toEqual([expect.objectContaining({ id: 'th-div', agent: 'calculator', status: 'awaiting_human' })]);
+    expect((await get(app, '/inspector/api/threads?status=sleeping')).status).toBe(400);
+    expect((await get(app, '/inspector/api/threads?limit=-1')).status).toBe(400);
+
+    const one = await get(app, '/inspector/api/threads/th-div');
+    expect(one.body).toMatchObject({ id: 'th-div', status: 'awaiting_human', pendingRequest: { kind: 'approval', tool: 'divide' } });
+    expect((one.body.events as unknown[]).length).toBeGreaterThan(2);
+    expect(await get(app, '/inspector/api/threads/nope')).toEqual({ status: 404, body: { error: 'thread not found: nope' } });
+  });
+
+  it('draws the agent, the supervisor, machines passed in, and machines only seen on the bus', async () => {
+    const { app, bus } = await setup();
+    const agent = await get(app, '/inspector/api/graph/agent');
+    expect(agent.status).toBe(200);
+    const graph = agent.body.graph as { id: string; nodes: unknown[]; edges: { kind: string }[] };
+    expect(graph.id).toBe('agent');
+    expect(graph.edges.filter((e) => e.kind === 'always')).toHaveLength(11);
+    const layout = agent.body.layout as { boxes: unknown[]; paths: unknown[]; width: number };
+    expect(layout.boxes).toHaveLength(graph.nodes.length);
+    expect((await get(app, '/inspector/api/graph/supervisor')).body).toMatchObject({ graph: { id: 'supervisor' } });
+    expect((await get(app, '/inspector/api/graph/lamp')).body).toMatchObject({ graph: { id: 'lamp' } });
+    expect((await get(app, '/inspector/api/graph/toString')).status).toBe(404);
+    const pipelineGraph = await get(app, '/inspector/api/graph/pipeline:sums');
+    expect((pipelineGraph.body.graph as { nodes: { key: string }[] }).nodes.map((n) => n.key)).toEqual(expect.arrayContaining(['step_add', 'step_double', 'routing']));
+    expect((await get(app, '/inspector/api/machines')).body).toEqual({
+      machines: ['agent', 'supervisor', 'pipeline:sums', 'lamp'],
+      threadMachines: { calculator: 'agent', sums: 'pipeline:sums' },
+    });
+
+    // Another process runs a machine this one does not know: its published definition is enough.
+    const pipeline = createMachine({ id: 'pipeline', initial: 'extract', states: { extract: { on: { NEXT: 'load' } }, load: { type: 'final' } } });
+    expect((await get(app, '/inspector/api/graph/pipeline')).status).toBe(404);
+    await bus.publish('switchyard.inspect.other-host:7.x:0', {
+      type: '@xstate.actor',
+      sessionId: 'x:0',
+      rootId: 'x:0',
+      createdAt: String(Date.now()),
+      id: 'other-host:7:1',
+      _version: '0.7.2',
+      name: 'pipeline',
+      machine: 'pipeline',
+      parentId: undefined,
+      definition: serializeDefinition(pipeline.config),
+      snapshot: { status: 'active', value: 'extract' },
+    });
+    await bus.flush();
+    const remote = await get(app, '/inspector/api/graph/pipeline');
+    expect(remote.body).toMatchObject({ graph: { id: 'pipeline', edges: [expect.objectContaining({ label: 'NEXT' })] } });
+  });
+
+  it('lists live and recent actors of every process from the bus', async () => {
+    const { app, runtime, settle, bus } = await setup();
+    const { id } = await runtime.launch('calculator', 'divide 8 by 2');
+    await runtime.settled(id);
+    await settle();
+    const { body } = await get(app, '/inspector/api/actors');
+    const actors = body.actors as ActorRecord[];
+    expect(actors.find((a) => a.name === 'supervisor')).toMatchObject({ processId: 'local:1', machine: 'supervisor', status: 'active', value: 'supervising' });
+    expect(actors.find((a) => a.threadId === id)).toMatchObject({
+      processId: 'local:1',
+      machine: 'agent',
+      name: id,
+      value: 'awaitingHuman',
+      status: 'stopped',
+      agent: 'calculator',
+      threadStatus: 'awaiting_human',
+    });
+    expect(actors.find((a) => a.machine === 'decide')).toMatchObject({ status: 'done', value: null });
+
+    await bus.publish('switchyard.inspect.worker-b:9.x:5', {
+      type: '@xstate.snapshot',
+      sessionId: 'x:5',
+      rootId: 'x:0',
+      createdAt: String(Date.now() + 1000),
+      id: 'worker-b:9:12',
+      _version: '0.7.2',
+      event: { type: 'xstate.done.actor.0.agent.deciding' },
+      snapshot: { status: 'active', value: 'executing', context: { threadId: 'th-remote', agent: 'calculator', status: 'running', version: 3 } },
+    });
+    await bus.flush();
+    const after = await get(app, '/inspector/api/actors?thread=th-remote');
+    expect(after.body.actors).toEqual([expect.objectContaining({ processId: 'worker-b:9', value: 'executing', threadId: 'th-remote', lastEvent: 'xstate.done.actor.0.agent.deciding' })]);
+    expect((after.body.processes as { processId: string }[]).map((p) => p.processId)).toEqual(['worker-b:9', 'local:1']);
+    expect((await get(app, '/inspector/api/actors?machine=supervisor')).body.actors).toHaveLength(1);
+    expect((await get(app, '/inspector/api/actors?limit=x')).status).toBe(400);
+  });
+
+  it('names pipeline actors by their thread', async () => {
+    const { app, runtime, settle } = await setup();
+    const { id } = await runtime.launch('sums', 'go', { threadId: 'th-sums' });
+    const done = await runtime.settled(id);
+    expect(done.status).toBe('done');
+    await settle();
+    const { body } = await get(app, '/inspector/api/actors?thread=th-sums');
+    expect((body.actors as ActorRecord[])[0]).toMatchObject({ machine: 'pipeline:sums', agent: 'sums', value: 'done', threadStatus: 'done' });
+  });
+
+  it('keeps only the most recent actors', async () => {
+    const { app, bus } = await setup({ maxActors: 50 });
+    for (let i = 0; i < 120; i++) {
+      await bus.publish(`switchyard.inspect.p:1.x:${i}`, {
+        type: '@xstate.actor', sessionId: `x:${i}`, rootId: 'x:0', createdAt: String(1000 + i), id: `p:1:${i}`, _version: '0.7.2',
+        name: `t${i}`, machine: 'agent', parentId: 'x:0', definition: undefined, snapshot: { status: 'active', value: 'deciding' },
+      });
+    }
+    await bus.flush();
+    expect(app.registry.size).toBe(50);
+    const { body } = await get(app, '/inspector/api/actors?limit=1000');
+    const names = (body.actors as ActorRecord[]).map((a) => a.name);
+    expect(names[0]).toBe('t119');
+    expect(names).toHaveLength(50);
+    expect(names).not.toContain('t69');
+  });
+
+  it('streams actor and thread changes as server-sent events', async () => {
+    const { app, runtime, settle } = await setup();
+    const abort = new AbortController();
+    const res = await app.request('/inspector/stream', { signal: abort.signal });
+    expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    let text = '';
+    const until = async (predicate: () => boolean) => {
+      while (!predicate()) {
+        const chunk = await reader.read();
+        if (chunk.done) throw new Error(`the stream ended early: ${text}`);
+        text += decoder.decode(chunk.value, { stream: true });
+      }
+    };
+    await until(() => text.includes('event: actors'));
+    expect(text).toMatch(/^event: hello\ndata: \{"processes":/);
+
+    const { id } = await runtime.launch('calculator', 'divide 8 by 2', { threadId: 'th-streamed' });
+    await runtime.settled(id);
+    await settle();
+    await until(() => text.includes('"threadStatus":"awaiting_human"') && /event: threads\ndata: .*"status":"awaiting_human"/.test(text));
+    const events = text.split('\n\n').filter(Boolean).map((block) => {
+      const [event, data] = block.split('\n');
+      return { event: event!.slice('event: '.length), data: JSON.parse(data!.slice('data: '.length)) as unknown };
+    });
+    const threads = events.filter((e) => e.event === 'threads').flatMap((e) => e.data as { id: string; status: string; version: number }[]);
+    expect(threads.filter((t) => t.id === id).map((t) => t.status)).toContain('awaiting_human');
+    const actors = events.filter((e) => e.event === 'actors').flatMap((e) => e.data as ActorRecord[]);
+    // Coalesced: no batch names an actor twice.
+    for (const e of events.filter((x) => x.event === 'actors')) {
+      const keys = (e.data as ActorRecord[]).map((a) => a.key);
+      expect(new Set(keys).size).toBe(keys.length);
+    }
+    expect(actors.filter((a) => a.threadId === id).at(-1)).toMatchObject({ value: 'awaitingHuman', processId: 'local:1' });
+    abort.abort();
+    await reader.cancel().catch(() => undefined);
+  });
+});

@@ -37,6 +37,12 @@ export interface ThreadChange {
   /** The events just appended (all of them for a new thread). */
   readonly events: readonly ThreadEvent[];
   readonly status: ThreadStatus;
+  /**
+   * True when another process wrote these events and {@link Runtime.ingest} read them back; absent
+   * for this runtime's own writes (so a listener that forwards writes, like the NATS event fan-out
+   * or webhooks, does not echo other processes' events).
+   */
+  readonly ingested?: true;
 }
 
 /** Options of {@link Runtime.launch}. */
@@ -152,19 +158,40 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   const listeners = new Set<(change: ThreadChange) => void>();
   // The last version emitted per thread (bounded), so events ingested from elsewhere are emitted once.
   const emitted = new Map<string, number>();
-  const emit = (thread: Thread, events: readonly ThreadEvent[]): void => {
+  const emit = (thread: Thread, events: readonly ThreadEvent[], ingested = false): void => {
     emitted.delete(thread.id);
     emitted.set(thread.id, versionOf(thread));
     if (emitted.size > 10_000) emitted.delete(emitted.keys().next().value!);
-    if (listeners.size === 0) return;
-    const change: ThreadChange = { thread, events, status: statusOf(deriveState(thread.events)) };
-    for (const listener of listeners) {
+    const own = threadListeners.get(thread.id);
+    if (listeners.size === 0 && own === undefined) return;
+    // Status is derived on first read only: most listeners never look at it.
+    let status: ThreadStatus | undefined;
+    const change: ThreadChange = {
+      thread,
+      events,
+      get status() {
+        return (status ??= statusOf(deriveState(thread.events)));
+      },
+      ...(ingested ? { ingested: true as const } : {}),
+    };
+    for (const listener of [...(own ?? []), ...listeners]) {
       try {
         listener(change);
       } catch (error) {
         logger.error({ threadId: thread.id, err: messageOf(error) }, 'thread listener failed');
       }
     }
+  };
+  // Listeners of one thread (settled, watch), so a write wakes only its own thread's waiters.
+  const threadListeners = new Map<string, Set<(change: ThreadChange) => void>>();
+  const subscribeThread = (threadId: string, listener: (change: ThreadChange) => void): (() => void) => {
+    let set = threadListeners.get(threadId);
+    if (set === undefined) threadListeners.set(threadId, (set = new Set()));
+    set.add(listener);
+    return () => {
+      set.delete(listener);
+      if (set.size === 0 && threadListeners.get(threadId) === set) threadListeners.delete(threadId);
+    };
   };
   const inner = options.store;
   // Every write goes through here so listeners (watch, SSE, webhooks, the bus) see it.
@@ -185,7 +212,10 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     close: () => inner.close(),
   };
   // Told when an actor comes to rest, which can happen after its last write was emitted.
-  const restListeners = new Set<(threadId: string) => void>();
+  const restListeners = new Map<string, Set<(threadId: string) => void>>();
+  const notifyRest = (threadId: string): void => {
+    for (const listener of [...(restListeners.get(threadId) ?? [])]) listener(threadId);
+  };
   // Threads answered or resumed while their actor was still finishing a step: restart them once it rests.
   const restartWhenRested = new Set<string>();
   let closed = false;
@@ -198,7 +228,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       void store.get(rest.threadId).then((thread) => thread && drive(thread));
       return;
     }
-    for (const listener of restListeners) listener(rest.threadId);
+    notifyRest(rest.threadId);
   };
   // Pipelines delegate to agents through the runtime itself; launching by id is idempotent.
   const children: ChildLauncher = {
@@ -290,14 +320,16 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         if (done) return;
         done = true;
         unsubscribe();
-        restListeners.delete(onRest);
+        const waiting = restListeners.get(threadId);
+        waiting?.delete(onRest);
+        if (waiting?.size === 0) restListeners.delete(threadId);
         opts.signal?.removeEventListener('abort', onAbort);
         if (value instanceof Error) reject(value);
         else resolve(value);
       };
       const onAbort = (): void => finish(opts.signal?.reason instanceof Error ? opts.signal.reason : new Error('aborted'));
-      const unsubscribe = subscribe((change) => {
-        if (change.thread.id === threadId && RESTING.includes(change.status) && !actorBusy(threadId)) finish(view(change.thread));
+      const unsubscribe = subscribeThread(threadId, (change) => {
+        if (RESTING.includes(change.status) && !actorBusy(threadId)) finish(view(change.thread));
       });
       const onRest = (id: string): void => {
         if (id !== threadId) return;
@@ -309,7 +341,8 @@ export function createRuntime(options: RuntimeOptions): Runtime {
           (error: unknown) => finish(error instanceof Error ? error : new Error(messageOf(error))),
         );
       };
-      restListeners.add(onRest);
+      if (!restListeners.has(threadId)) restListeners.set(threadId, new Set());
+      restListeners.get(threadId)!.add(onRest);
       opts.signal?.addEventListener('abort', onAbort, { once: true });
       load(threadId).then(
         (thread) => {
@@ -468,8 +501,10 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       const known = emitted.get(threadId) ?? 0;
       const fresh = thread.events.filter((e) => e.seq > known);
       if (fresh.length === 0) return;
-      emit(thread, fresh);
-      for (const listener of restListeners) listener(threadId);
+      emit(thread, fresh, true);
+      // Only a thread that stopped moving elsewhere is at rest: `settled` must not resolve on the
+      // first event another process appends to a running thread.
+      if (RESTING.includes(statusOf(deriveState(thread.events)))) notifyRest(threadId);
     },
     subscribe,
     activeCount: () => supervisor.getSnapshot().context.running.length,
@@ -477,6 +512,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       closed = true;
       supervisor.stop();
       listeners.clear();
+      threadListeners.clear();
       await inner.close();
     },
   };
@@ -484,8 +520,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   async function* watchThread(threadId: string, opts: WatchOptions): AsyncGenerator<ThreadEvent> {
     const queue: ThreadEvent[] = [];
     let wake: (() => void) | null = null;
-    const unsubscribe = subscribe((change) => {
-      if (change.thread.id !== threadId) return;
+    const unsubscribe = subscribeThread(threadId, (change) => {
       queue.push(...change.events);
       wake?.();
     });

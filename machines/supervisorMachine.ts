@@ -144,6 +144,8 @@ export const supervisorMachine = setup({
           actions: enqueueActions(({ context, event, enqueue }) => {
             const id = childId(event, DONE);
             const output = (event as { output: AgentMachineOutput }).output;
+            // A finished child stays in snapshot.children until stopped: remove it (memory, spawn cost).
+            enqueue.stopChild(id);
             enqueue.assign({ running: context.running.filter((r) => r !== id) });
             const state = output.stopped ? 'stopped' : output.status;
             enqueue(() =>
@@ -159,6 +161,7 @@ export const supervisorMachine = setup({
             const failures = (context.failures[id] ?? 0) + 1;
             const problem = error instanceof Error ? error.message : String(error);
             context.deps.logger.error({ threadId: id, err: problem, failures }, 'agent actor failed');
+            enqueue.stopChild(id);
             enqueue.assign({ running: context.running.filter((r) => r !== id), failures: { ...context.failures, [id]: failures } });
             if (failures < 2) {
               // Restart once from the thread as stored: the log, not the dead actor, is the truth.

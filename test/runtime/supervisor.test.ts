@@ -103,3 +103,25 @@ describe('supervisor', () => {
     expect(failuresLeft).toBe(0);
   });
 });
+
+describe('supervisor memory', () => {
+  it('keeps no child actor for threads that finished', async () => {
+    const a = agent({ name: 'quick', description: 'q', prompt: 'p', tools: [] });
+    const inspected: string[] = [];
+    const rt = createRuntime({
+      agents: [a],
+      store: createMemoryStore(),
+      model: scriptedModel([], { whenExhausted: { intent: 'done_for_now', args: { message: 'ok' } } }),
+      inspect: (event) => {
+        if (event.type === '@xstate.snapshot' && event.actorRef.sessionId === event.rootId) {
+          inspected.push(Object.keys((event.snapshot as { children: Record<string, unknown> }).children).join(','));
+        }
+      },
+    });
+    const ids = await Promise.all([1, 2, 3].map(async () => (await rt.launch('quick', 'go')).id));
+    for (const id of ids) expect((await rt.settled(id)).status).toBe('done');
+    await rt.launch('quick', 'one more').then((t) => rt.settled(t.id));
+    // The supervisor's last snapshot holds no children: finished ones were stopped and dropped.
+    expect(inspected.at(-1)).toBe('');
+  });
+});

@@ -25,11 +25,12 @@ export function checkThread(thread: Thread): Thread {
   if (!parsed.success) {
     throw new InvalidInputError(`thread ${thread.id} has invalid events`, issuesOf(parsed.error));
   }
-  const seqs = parseEvents(parsed.data);
-  if (!seqs.success) {
-    throw new InvalidInputError(`thread ${thread.id} events must have seqs 1..n`, [seqs.error]);
+  const badSeq = parsed.data.findIndex((event, index) => event.seq !== index + 1);
+  if (badSeq !== -1) {
+    throw new InvalidInputError(`thread ${thread.id} events must have seqs 1..n`, [`event ${badSeq} has seq ${parsed.data[badSeq]!.seq}`]);
   }
-  return { id: thread.id, agent: thread.agent, events: parsed.data };
+  // JSON payloads pass validation by reference: copy them so the caller's objects stay theirs.
+  return { id: thread.id, agent: thread.agent, events: structuredClone(parsed.data) };
 }
 
 /**
@@ -54,7 +55,8 @@ export function checkAppend(id: string, expectedVersion: number, events: readonl
       ]);
     }
   });
-  return parsed.data;
+  // JSON payloads pass validation by reference: copy them so the caller's objects stay theirs.
+  return structuredClone(parsed.data);
 }
 
 /**

@@ -17,7 +17,7 @@ import { promisify } from 'node:util';
 import { systemClock, type Clock } from '../clock.js';
 import { ConfigError, InvalidInputError, NotFoundError, SystemError, VersionConflictError } from '../errors.js';
 import type { Thread, ThreadEvent } from '../thread/events.js';
-import { deriveState, reduceState } from '../thread/state.js';
+import { deriveState, reduceState, rememberState } from '../thread/state.js';
 import { checkAppend, checkThread, deepFreeze } from './checkEvents.js';
 import { createLockOwner, sweepDeadOwners } from './fileLock.js';
 import { createKeyedMutex } from './keyedMutex.js';
@@ -454,8 +454,10 @@ export async function createFileStore(options: FileStoreOptions = {}): Promise<T
       deepFreeze(added);
       let state = current.state;
       for (const event of added) state = reduceState(state, event);
+      const allEvents = Object.freeze([...current.thread.events, ...added]);
+      rememberState(allEvents, state);
       const entry: CachedThread = {
-        thread: Object.freeze({ id, agent: current.thread.agent, events: Object.freeze([...current.thread.events, ...added]) }),
+        thread: Object.freeze({ id, agent: current.thread.agent, events: allEvents }),
         state,
         createdAt: current.createdAt,
         goodSize: current.goodSize + bytes.length,

@@ -1,7 +1,7 @@
 import { systemClock, type Clock } from '../clock.js';
 import { NotFoundError, SystemError, VersionConflictError } from '../errors.js';
 import type { Thread, ThreadEvent } from '../thread/events.js';
-import { deriveState, reduceState, type ThreadState } from '../thread/state.js';
+import { deriveState, reduceState, rememberState, type ThreadState } from '../thread/state.js';
 import { checkAppend, checkThread, deepFreeze } from './checkEvents.js';
 import { selectSummaries, summaryOf } from './selectSummaries.js';
 import type { ListOptions, ThreadStore, ThreadSummary } from './threadStore.js';
@@ -74,6 +74,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): ThreadStore
         agent: stored.thread.agent,
         events: Object.freeze([...stored.thread.events, ...added]),
       });
+      rememberState(thread.events, state);
       threads.set(id, {
         thread,
         state,

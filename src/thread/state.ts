@@ -217,11 +217,23 @@ function reduceResponse(
   }
 }
 
-/** Folds a whole thread (or any list of events) into its state. */
+// Derived states by events array. An array seen again costs nothing; a longer one (appended in
+// place) folds only its new events. Stores that fold incrementally hand theirs over (rememberState).
+const memo = new WeakMap<readonly ThreadEvent[], { readonly length: number; readonly state: ThreadState }>();
+
+/** Folds a whole thread (or any list of events) into its state. Memoized per array. */
 export function deriveState(events: readonly ThreadEvent[]): ThreadState {
-  let state = initialState;
-  for (const event of events) state = reduceState(state, event);
+  const hit = memo.get(events);
+  if (hit !== undefined && hit.length === events.length) return hit.state;
+  let state = hit !== undefined && hit.length < events.length ? hit.state : initialState;
+  for (let i = hit !== undefined && hit.length < events.length ? hit.length : 0; i < events.length; i++) state = reduceState(state, events[i]!);
+  memo.set(events, { length: events.length, state });
   return state;
+}
+
+/** Records the state of an events array already folded elsewhere (e.g. incrementally by a store). */
+export function rememberState(events: readonly ThreadEvent[], state: ThreadState): void {
+  memo.set(events, { length: events.length, state });
 }
 
 /** The status a state shows to users. */

@@ -114,7 +114,7 @@ describe('supervisor memory', () => {
       model: scriptedModel([], { whenExhausted: { intent: 'done_for_now', args: { message: 'ok' } } }),
       inspect: (event) => {
         if (event.type === '@xstate.snapshot' && event.actorRef.sessionId === event.rootId) {
-          inspected.push(Object.keys((event.snapshot as { children: Record<string, unknown> }).children).join(','));
+          inspected.push(Object.keys((event.snapshot as unknown as { children: Record<string, unknown> }).children).join(','));
         }
       },
     });

@@ -100,6 +100,9 @@ export const agentMachine = setup({
     backoff: ({ context }) => Math.max(0, (context.state.backoffUntil ?? 0) - context.deps.clock.now()),
   },
   actions: {
+    rest: ({ context }, params: { state: string }) => {
+      context.deps.onRest?.({ state: params.state, thread: context.thread });
+    },
     log: ({ context }, params: { state: string }) => {
       context.deps.logger.debug({ threadId: context.thread.id, agent: context.agent.name, state: params.state }, 'agent state');
     },
@@ -171,14 +174,14 @@ export const agentMachine = setup({
       on: { PAUSE: { target: 'pausing', actions: assign({ control: ({ event }) => ({ reason: event.reason, by: event.by }) }) } },
     },
     awaitingHuman: {
-      entry: { type: 'log', params: { state: 'awaitingHuman' } },
+      entry: [{ type: 'log', params: { state: 'awaitingHuman' } }, { type: 'rest', params: { state: 'awaitingHuman' } }],
       on: {
         RESPOND: { target: 'responding', actions: assign({ response: ({ event }) => event.response }) },
         PAUSE: { target: 'pausing', actions: assign({ control: ({ event }) => ({ reason: event.reason, by: event.by }) }) },
       },
     },
     escalated: {
-      entry: { type: 'log', params: { state: 'escalated' } },
+      entry: [{ type: 'log', params: { state: 'escalated' } }, { type: 'rest', params: { state: 'escalated' } }],
       on: {
         RESPOND: { target: 'responding', actions: assign({ response: ({ event }) => event.response }) },
         PAUSE: { target: 'pausing', actions: assign({ control: ({ event }) => ({ reason: event.reason, by: event.by }) }) },
@@ -208,7 +211,7 @@ export const agentMachine = setup({
       },
     },
     paused: {
-      entry: { type: 'log', params: { state: 'paused' } },
+      entry: [{ type: 'log', params: { state: 'paused' } }, { type: 'rest', params: { state: 'paused' } }],
       on: {
         RESUME: { target: 'resuming', actions: assign({ control: ({ event }) => ({ by: event.by }) }) },
         // Already paused: without this the root handler would set pauseRequested, and the next

@@ -112,7 +112,7 @@ export function createPipelineMachine(pipeline: Pipeline): AnyStateMachine {
         },
       },
       backingOff: { after: { backoff: { target: 'routing' } } },
-      waitingForChild: {},
+      waitingForChild: { entry: ({ context }) => context.deps.onRest?.({ state: 'waitingForChild', thread: context.thread }) },
       pausing: {
         invoke: {
           src: 'control',
@@ -121,7 +121,10 @@ export function createPipelineMachine(pipeline: Pipeline): AnyStateMachine {
           onError: { target: 'stopped', actions: assign({ stopped: ({ event }) => stopReason(event.error) }) },
         },
       },
-      paused: { on: { RESUME: { target: 'resuming', actions: assign({ control: ({ event }) => ({ by: event.by }) }) } } },
+      paused: {
+        entry: ({ context }) => context.deps.onRest?.({ state: 'paused', thread: context.thread }),
+        on: { RESUME: { target: 'resuming', actions: assign({ control: ({ event }) => ({ by: event.by }) }) } },
+      },
       resuming: {
         invoke: {
           src: 'control',

@@ -1,9 +1,9 @@
-import { assign, enqueueActions, setup, type AnyActorLogic, type AnyActorRef, type AnyStateMachine, type EventObject, type SnapshotFrom } from 'xstate';
+import { assign, enqueueActions, setup, type AnyActorLogic, type AnyActorRef, type AnyStateMachine, type EventObject } from 'xstate';
 import type { Agent } from '../src/agent/agent.js';
 import type { Pipeline } from '../src/pipeline/pipeline.js';
 import type { PipelineDeps } from '../src/pipeline/pipelineSteps.js';
 import type { Thread } from '../src/thread/events.js';
-import { statusOf, type ThreadStatus } from '../src/thread/state.js';
+import { deriveState, statusOf, type ThreadStatus } from '../src/thread/state.js';
 import { agentMachine, WAITING_STATES, type AgentMachineEvent, type AgentMachineOutput } from './agentMachine.js';
 
 /** How a supervised agent came to rest. */
@@ -36,7 +36,9 @@ export type SupervisorEvent =
   /** Deliver a control event or a human response to a running child. */
   | { type: 'FORWARD'; threadId: string; event: AgentMachineEvent }
   /** Drop a child without waiting (its thread stays where the log says). */
-  | { type: 'EVICT'; threadId: string };
+  | { type: 'EVICT'; threadId: string }
+  /** A child came to rest (sent by the child's own `onRest`, instead of syncing every snapshot). */
+  | { type: 'CHILD_RESTED'; threadId: string; state: string; thread: Thread };
 
 interface SupervisorContext {
   readonly agents: ReadonlyMap<string, Agent>;
@@ -52,8 +54,6 @@ interface SupervisorContext {
   failures: Readonly<Record<string, number>>;
 }
 
-type ChildSnapshot = SnapshotFrom<typeof agentMachine>;
-const SNAPSHOT = 'xstate.snapshot.';
 const DONE = 'xstate.done.actor.';
 const ERROR = 'xstate.error.actor.';
 const childId = (event: EventObject, prefix: string): string => event.type.slice(prefix.length);
@@ -73,12 +73,12 @@ export const supervisorMachine = setup({
   types: {
     context: {} as SupervisorContext,
     input: {} as SupervisorInput,
-    events: {} as SupervisorEvent | { type: `xstate.snapshot.${string}`; snapshot: ChildSnapshot } | { type: `xstate.done.actor.${string}`; output: AgentMachineOutput } | { type: `xstate.error.actor.${string}`; error: unknown },
+    events: {} as SupervisorEvent | { type: `xstate.done.actor.${string}`; output: AgentMachineOutput } | { type: `xstate.error.actor.${string}`; error: unknown },
   },
   actors: { agent: agentMachine },
   actions: {
     /** Spawns children for queued threads while there is capacity. */
-    fill: enqueueActions(({ context, enqueue }) => {
+    fill: enqueueActions(({ context, enqueue, self }) => {
       const running = [...context.running];
       const queue = [...context.queue];
       while (running.length < context.maxConcurrent && queue.length > 0) {
@@ -90,11 +90,16 @@ export const supervisorMachine = setup({
           continue;
         }
         running.push(thread.id);
-        const deps = { ...context.deps, logger: context.deps.logger.child({ threadId: thread.id, agent: thread.agent }) };
+        const threadId = thread.id;
+        const deps = {
+          ...context.deps,
+          logger: context.deps.logger.child({ threadId, agent: thread.agent }),
+          onRest: (rest: { state: string; thread: Thread }) => self.send({ type: 'CHILD_RESTED', threadId, state: rest.state, thread: rest.thread }),
+        };
         if (agent !== undefined) {
-          enqueue.spawnChild('agent', { id: thread.id, syncSnapshot: true, input: { agent, thread, deps } });
+          enqueue.spawnChild('agent', { id: thread.id, syncSnapshot: false, input: { agent, thread, deps } });
         } else {
-          (enqueue.spawnChild as unknown as SpawnLogic)(pipeline!.machine, { id: thread.id, syncSnapshot: true, input: { pipeline: pipeline!.pipeline, thread, deps } });
+          (enqueue.spawnChild as unknown as SpawnLogic)(pipeline!.machine, { id: thread.id, syncSnapshot: false, input: { pipeline: pipeline!.pipeline, thread, deps } });
         }
       }
       enqueue.assign({ running, queue });
@@ -126,17 +131,14 @@ export const supervisorMachine = setup({
             enqueue('fill');
           }),
         },
-        'xstate.snapshot.*': {
+        CHILD_RESTED: {
           actions: enqueueActions(({ context, event, enqueue }) => {
-            const id = childId(event, SNAPSHOT);
-            const snapshot = (event as { snapshot: ChildSnapshot }).snapshot;
-            if (snapshot.status !== 'active' || !context.running.includes(id)) return;
-            const value = String(snapshot.value);
-            if (!RESTING_STATES.includes(value)) return;
+            const id = event.threadId;
+            if (!context.running.includes(id)) return;
             enqueue.stopChild(id);
             enqueue.assign({ running: context.running.filter((r) => r !== id) });
-            const { thread, state } = snapshot.context;
-            enqueue(() => context.onRest({ threadId: id, state: value, status: statusOf(state), thread }));
+            const thread = event.thread;
+            enqueue(() => context.onRest({ threadId: id, state: event.state, status: statusOf(deriveState(thread.events)), thread }));
             enqueue('fill');
           }),
         },

@@ -4,7 +4,7 @@ import { redactJson, redactText } from '../context/redact.js';
 import { renderContext } from '../context/renderContext.js';
 import { VersionConflictError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { Model, ModelResult } from '../model/model.js';
+import type { Model, ModelResult, ToolSpec } from '../model/model.js';
 import { parseNextStep } from '../model/nextStep.js';
 import type { ThreadStore } from '../store/threadStore.js';
 import {
@@ -31,6 +31,8 @@ export interface AgentDeps {
   readonly store: ThreadStore;
   readonly clock: Clock;
   readonly logger: Logger;
+  /** Told when the actor comes to rest (waits on a human, a resume or a child thread). */
+  readonly onRest?: (rest: { readonly state: string; readonly thread: Thread }) => void;
 }
 
 /** Input of every step: the agent, the thread as last persisted, and its derived state. */
@@ -104,6 +106,32 @@ export function errorEvents(
   return [{ type: 'error', data: { ...base, retryAt } }];
 }
 
+// Per agent, built once: the tool specs sent to the model and the bullet list for the prompt.
+const offeredCache = new WeakMap<Agent, { readonly specs: readonly ToolSpec[]; readonly list: string }>();
+function offeredTools(agent: Agent): { readonly specs: readonly ToolSpec[]; readonly list: string } {
+  let offered = offeredCache.get(agent);
+  if (offered === undefined) {
+    offered = {
+      specs: agent.tools.map((t) => ({ name: t.name, description: t.description, parameters: t.parameters })),
+      list: agent.tools.map((t) => `- ${t.name}: ${t.description}`).join('\n'),
+    };
+    offeredCache.set(agent, offered);
+  }
+  return offered;
+}
+
+// The rendered system prompt rarely changes between steps (the context goes in the user message).
+const hashes = new Map<string, string>();
+function hashOf(rendered: string): string {
+  let hash = hashes.get(rendered);
+  if (hash === undefined) {
+    hash = promptHash(rendered);
+    if (hashes.size >= 256) hashes.delete(hashes.keys().next().value!);
+    hashes.set(rendered, hash);
+  }
+  return hash;
+}
+
 /** Runs the next prefetch step and records its result (factor 13). */
 export async function prefetchStep(input: StepInput, signal: AbortSignal): Promise<Thread> {
   const { agent, thread, state, deps } = input;
@@ -149,13 +177,9 @@ export async function decideStep(input: StepInput, signal: AbortSignal): Promise
   }
   const model = agent.model ?? deps.model;
   const context = renderContext(agent, thread);
-  const system = agent.prompt.render({
-    agent: agent.name,
-    description: agent.description,
-    tools: agent.tools.map((t) => `- ${t.name}: ${t.description}`).join('\n'),
-    context: context.text,
-  });
-  const hash = promptHash(system);
+  const offered = offeredTools(agent);
+  const system = agent.prompt.render({ agent: agent.name, description: agent.description, tools: offered.list, context: context.text });
+  const hash = hashOf(system);
   const timeout = new AbortController();
   const timer = deps.clock.setTimeout(() => timeout.abort(new Error('decision timed out')), agent.decideTimeoutMs);
   const onAbort = () => timeout.abort(signal.reason);
@@ -168,7 +192,7 @@ export async function decideStep(input: StepInput, signal: AbortSignal): Promise
       agent: agent.name,
       system,
       context: agent.prompt.includesContext ? 'Decide the next step.' : context.text,
-      tools: agent.tools.map((t) => ({ name: t.name, description: t.description, parameters: t.parameters })),
+      tools: offered.specs,
       signal: timeout.signal,
     });
   } catch (error) {

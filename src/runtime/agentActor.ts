@@ -28,9 +28,12 @@ export interface AgentActorOptions {
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
 }
 
+// One shared silent logger: building a pino instance per actor is not free.
+const quiet = silentLogger();
+
 /** Creates (but does not start) an agent actor that continues `thread` from its events. */
 export function createAgentActor(options: AgentActorOptions): AgentActor {
-  const { agent, thread, model, store, clock = systemClock, logger = silentLogger(), inspect } = options;
+  const { agent, thread, model, store, clock = systemClock, logger = quiet, inspect } = options;
   const deps: AgentDeps = { model, store, clock, logger: logger.child({ threadId: thread.id, agent: agent.name }) };
   return createActor(agentMachine, {
     input: { agent, thread, deps },

@@ -12,6 +12,7 @@ import os from 'node:os';
 import type { BenchResult } from './harness.js';
 import { microAgentBench } from './microAgent.js';
 import { pausedThreadsBench } from './pausedThreads.js';
+import { natsAgentBench } from './natsAgent.js';
 
 interface BenchOptions {
   readonly quick: boolean;
@@ -20,6 +21,7 @@ interface BenchOptions {
 const BENCHES: ReadonlyArray<{ readonly name: string; readonly run: (options: BenchOptions) => Promise<BenchResult> }> = [
   { name: 'microAgent', run: (options) => microAgentBench(options) },
   { name: 'pausedThreads', run: (options) => pausedThreadsBench(options) },
+  { name: 'natsAgent', run: (options) => natsAgentBench(options) },
 ];
 
 const args = process.argv.slice(2);

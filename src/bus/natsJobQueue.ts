@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import {
   AckPolicy,
   DeliverPolicy,
@@ -303,6 +304,8 @@ export function natsJobQueue(
     if (!(concurrency >= 1)) throw new RangeError(`concurrency must be at least 1, got ${options.concurrency}`);
     if (host.nc.isClosed()) throw new BusError('closed', 'the bus is closed');
     const abort = new AbortController();
+    // Every slot waits on this one signal while pulls fail (e.g. during a server restart).
+    setMaxListeners(0, abort.signal);
     const batches = new Set<ConsumerMessages>();
     const advisories = host.nc.subscribe(
       `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${names.stream}.${names.durable}`,

@@ -58,6 +58,7 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
       `
 Examples:
   $ switchyard serve
+  $ NATS_URL=nats://127.0.0.1:4222 switchyard serve     # and on any machine: switchyard worker
   $ switchyard launch calculator "what is (3 + 4) / 2"
   $ switchyard respond <thread-id> --approve
   $ switchyard threads --status awaiting_human`,
@@ -108,20 +109,62 @@ Examples:
     .option('--demo', 'launch a demo calculator thread after start (default: with the demo model and no threads yet)')
     .option('--no-demo', 'never launch the demo thread')
     .option('--log-level <level>', 'pino log level (env SWITCHYARD_LOG_LEVEL)')
-    .action(async (opts: { host: string; port: number; dir: string; demo?: boolean; logLevel?: string }, command: Command) => {
-      const { token } = globals(command);
-      // Loaded here so the client commands start without the runtime, the agents and the server.
-      const { serve } = await import('./serve.js');
-      exitCode = await serve(
+    .option('--nats-url <url>', 'join NATS (env NATS_URL): threads in a KV bucket, runs as durable jobs shared with `switchyard worker` processes')
+    .option('--prefix <prefix>', 'NATS subject prefix (env SWITCHYARD_PREFIX; default switchyard)')
+    .option('--replicas <n>', 'NATS: replicas of the KV bucket and the work queues (1, 3 or 5)', parseReplicas)
+    .option('--no-worker', 'NATS: take no jobs in this process, leave them to `switchyard worker`')
+    .action(
+      async (
+        opts: { host: string; port: number; dir: string; demo?: boolean; logLevel?: string; natsUrl?: string; prefix?: string; replicas?: number; worker: boolean },
+        command: Command,
+      ) => {
+        const { token } = globals(command);
+        const natsUrl = opts.natsUrl ?? (io.env.NATS_URL || undefined);
+        const prefix = opts.prefix ?? (io.env.SWITCHYARD_PREFIX || undefined);
+        // Loaded here so the client commands start without the runtime, the agents and the server.
+        const { serve } = await import('./serve.js');
+        exitCode = await serve(
+          {
+            host: opts.host,
+            port: opts.port,
+            dir: opts.dir,
+            ...(token ? { token } : {}),
+            ...(opts.demo === undefined ? {} : { demo: opts.demo }),
+            ...(opts.logLevel ? { logLevel: opts.logLevel } : {}),
+            ...(natsUrl ? { natsUrl, worker: opts.worker } : {}),
+            ...(prefix ? { prefix } : {}),
+            ...(opts.replicas === undefined ? {} : { replicas: opts.replicas }),
+          },
+          { out, err, env: io.env, hint: hintOf(command), stopped: io.stopped() },
+        );
+      },
+    );
+
+  program
+    .command('worker')
+    .description('join NATS and take the jobs (triggers and continuations) of the bundled agents; run as many as you like')
+    .option('--agents <names>', 'only these agents and pipelines, comma-separated (default: all bundled)', parseList)
+    .option('--nats-url <url>', 'the NATS server, comma-separated for several (env NATS_URL; default nats://127.0.0.1:4222)')
+    .option('--prefix <prefix>', 'NATS subject prefix (env SWITCHYARD_PREFIX; default switchyard)')
+    .option('--concurrency <n>', 'jobs at once per agent (default 16)', parseConcurrency)
+    .option('--replicas <n>', 'replicas of the KV bucket and the work queues (1, 3 or 5)', parseReplicas)
+    .option('--log-level <level>', 'pino log level (env SWITCHYARD_LOG_LEVEL)')
+    .action(async (opts: { agents?: string[]; natsUrl?: string; prefix?: string; concurrency?: number; replicas?: number; logLevel?: string }) => {
+      // Loaded here so the client commands start without NATS, the runtime and the agents.
+      const { runWorker, bundledNames, DEFAULT_NATS_URL } = await import('./worker.js');
+      const unknown = (opts.agents ?? []).filter((name) => !bundledNames().includes(name));
+      if (unknown.length > 0) throw new UsageError(`unknown agent ${unknown.join(', ')}; the bundled ones are ${bundledNames().join(', ')}`);
+      const prefix = opts.prefix ?? (io.env.SWITCHYARD_PREFIX || undefined);
+      exitCode = await runWorker(
         {
-          host: opts.host,
-          port: opts.port,
-          dir: opts.dir,
-          ...(token ? { token } : {}),
-          ...(opts.demo === undefined ? {} : { demo: opts.demo }),
+          natsUrl: opts.natsUrl ?? (io.env.NATS_URL || DEFAULT_NATS_URL),
+          ...(prefix ? { prefix } : {}),
+          ...(opts.agents ? { agents: opts.agents } : {}),
+          ...(opts.concurrency === undefined ? {} : { concurrency: opts.concurrency }),
+          ...(opts.replicas === undefined ? {} : { replicas: opts.replicas }),
           ...(opts.logLevel ? { logLevel: opts.logLevel } : {}),
         },
-        { out, err, env: io.env, hint: hintOf(command), stopped: io.stopped() },
+        { out, env: io.env, stopped: io.stopped() },
       );
     });
 
@@ -293,6 +336,23 @@ function parsePort(value: string): number {
   const port = Number(value);
   if (!/^\d+$/.test(value) || port > 65_535) throw new InvalidArgumentError('must be a port number from 0 to 65535');
   return port;
+}
+
+function parseReplicas(value: string): number {
+  if (!['1', '3', '5'].includes(value)) throw new InvalidArgumentError('must be 1, 3 or 5');
+  return Number(value);
+}
+
+function parseConcurrency(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 1 || n > 1_000) throw new InvalidArgumentError('must be a number from 1 to 1000');
+  return n;
+}
+
+function parseList(value: string): string[] {
+  const items = value.split(',').map((s) => s.trim()).filter(Boolean);
+  if (items.length === 0) throw new InvalidArgumentError('must name at least one');
+  return items;
 }
 
 function parseLimit(value: string): number {

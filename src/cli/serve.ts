@@ -3,15 +3,18 @@ import { calculator } from '../../agents/calculator/index.js';
 import { bugfix } from '../../agents/bugfix/index.js';
 import { createDeploybot } from '../../agents/deploybot/index.js';
 import { triage } from '../../agents/triage/index.js';
+import type { Agent } from '../agent/agent.js';
 import { messageOf } from '../agent/steps.js';
-import { createLogger } from '../logger.js';
+import type { Bus } from '../bus/bus.js';
+import { createLogger, type Logger } from '../logger.js';
 import { createDemoModel } from '../model/demoModel.js';
 import type { Model } from '../model/model.js';
 import { createOpenAIModel } from '../model/openaiModel.js';
+import type { Pipeline } from '../pipeline/pipeline.js';
 import { createRuntime, type Runtime } from '../runtime/runtime.js';
 import { startHttpServer, type HttpServer } from '../server/httpServer.js';
 import { createMemoryBus } from '../bus/memoryBus.js';
-import { createBusInspector } from '../inspector/inspection.js';
+import { createBusInspector, type BusInspector } from '../inspector/inspection.js';
 import { createFileStore } from '../store/fileStore.js';
 import { eventLine, shellQuote, type CommandHint } from './format.js';
 
@@ -29,6 +32,17 @@ export interface ServeOptions {
   demo?: boolean;
   /** pino level. @default process.env.SWITCHYARD_LOG_LEVEL ?? 'info' */
   logLevel?: string;
+  /**
+   * Join NATS at this URL (comma-separated for several servers): threads in a KV bucket, durable
+   * jobs, the NATS subjects. Unset: the embedded default (file store, everything in this process).
+   */
+  natsUrl?: string;
+  /** NATS subject prefix. @default 'switchyard' */
+  prefix?: string;
+  /** Replicas of the KV bucket and the work queues on NATS. @default 1 */
+  replicas?: number;
+  /** With NATS: also take jobs in this process. @default true */
+  worker?: boolean;
 }
 
 /** Where `serve` writes what a person reads (logs go to stderr through pino). */
@@ -51,19 +65,11 @@ export const DEMO_INPUT = 'what is (3 + 4) / 2';
  */
 export async function serve(options: ServeOptions, io: ServeIO): Promise<number> {
   const dir = isAbsolute(options.dir) ? options.dir : resolve(options.dir);
-  const configured = hasModelConfig(io.env);
-  const model: Model = configured ? createOpenAIModel() : createDemoModel();
+  const { model, configured } = modelFromEnv(io.env);
   const logger = createLogger({ level: options.logLevel ?? io.env.SWITCHYARD_LOG_LEVEL ?? 'info' });
-  const store = await createFileStore({ dir: join(dir, 'threads') });
-  // Inspection events travel over the bus (in-process here), as they do between processes on NATS.
-  const bus = createMemoryBus();
-  const inspector = createBusInspector({ bus, ...(io.env.SWITCHYARD_INSPECT_WS ? { websocketUrl: io.env.SWITCHYARD_INSPECT_WS } : {}) });
-  const runtime = createRuntime({ agents: [calculator, createDeploybot(), triage], pipelines: [bugfix], store, model, logger, inspect: inspector.inspect });
-  const closeAll = async (): Promise<void> => {
-    await runtime.close();
-    await inspector.close();
-    await bus.close();
-  };
+  const backend = options.natsUrl ? await natsBackend(options, options.natsUrl, model, logger, io.env) : await fileBackend(dir, model, logger, io.env);
+  const { runtime, bus } = backend;
+  const closeAll = (): Promise<void> => backend.close();
 
   let server: HttpServer;
   try {
@@ -78,7 +84,7 @@ export async function serve(options: ServeOptions, io: ServeIO): Promise<number>
 
   io.out(`switchyard listening on ${server.url}`);
   io.out(`inspector: ${server.url}/inspector${options.token ? '?token=<token>' : ''}`);
-  io.out(`threads are stored in ${join(dir, 'threads')}`);
+  io.out(backend.where);
   if (configured) {
     io.out(`model: ${model.name} (OpenAI-compatible${io.env.SWITCHYARD_MODEL_BASE_URL ? ` at ${io.env.SWITCHYARD_MODEL_BASE_URL}` : ''})`);
   } else {
@@ -111,6 +117,80 @@ export async function serve(options: ServeOptions, io: ServeIO): Promise<number>
     await closeAll();
   }
   return 0;
+}
+
+/** The runtime `serve` serves, the bus its inspector uses, where its threads live, and how to close them. */
+interface Backend {
+  readonly runtime: Runtime;
+  readonly bus: Bus;
+  /** A line for the user: where threads are stored. */
+  readonly where: string;
+  close(): Promise<void>;
+}
+
+function websocketOption(env: NodeJS.ProcessEnv): { websocketUrl?: string } {
+  return env.SWITCHYARD_INSPECT_WS ? { websocketUrl: env.SWITCHYARD_INSPECT_WS } : {};
+}
+
+/** The embedded default: a file store under the data directory, every thread run in this process. */
+async function fileBackend(dir: string, model: Model, logger: Logger, env: NodeJS.ProcessEnv): Promise<Backend> {
+  const { agents, pipelines } = bundledAgents();
+  const store = await createFileStore({ dir: join(dir, 'threads') });
+  // Inspection events travel over the bus (in-process here), as they do between processes on NATS.
+  const bus = createMemoryBus();
+  const inspector = createBusInspector({ bus, ...websocketOption(env) });
+  const runtime = createRuntime({ agents, pipelines, store, model, logger, inspect: inspector.inspect });
+  return {
+    runtime,
+    bus,
+    where: `threads are stored in ${join(dir, 'threads')}`,
+    async close() {
+      await runtime.close();
+      await inspector.close();
+      await bus.close();
+    },
+  };
+}
+
+/** On NATS: threads in a KV bucket, runs as durable jobs (taken here too unless `worker: false`). */
+async function natsBackend(options: ServeOptions, natsUrl: string, model: Model, logger: Logger, env: NodeJS.ProcessEnv): Promise<Backend> {
+  // Loaded only with NATS, so the embedded default does not load the NATS client.
+  const { joinNats, DRAIN_MS } = await import('./worker.js');
+  const worker = options.worker ?? true;
+  let inspector: BusInspector | undefined;
+  const node = await joinNats({
+    natsUrl,
+    worker,
+    observe: true,
+    model,
+    logger,
+    inspect: (event) => inspector?.inspect(event),
+    ...(options.prefix === undefined ? {} : { prefix: options.prefix }),
+    ...(options.replicas === undefined ? {} : { replicas: options.replicas }),
+  });
+  const { surface } = node;
+  inspector = createBusInspector({ bus: node.bus, prefix: surface.subjects.prefix, ...websocketOption(env) });
+  const jobs = worker ? `this process takes jobs for ${surface.serving.join(', ')}` : 'jobs are left to `switchyard worker` processes';
+  return {
+    runtime: node.runtime,
+    bus: node.bus,
+    where: `threads are stored in NATS at ${natsUrl} (KV bucket switchyard_threads, subjects ${surface.subjects.prefix}.>); ${jobs}`,
+    async close() {
+      await inspector?.close();
+      await node.close({ drainMs: DRAIN_MS });
+    },
+  };
+}
+
+/** The bundled agents and pipelines, as `serve` and `worker` run them. */
+export function bundledAgents(): { agents: Agent[]; pipelines: Pipeline[] } {
+  return { agents: [calculator, createDeploybot(), triage], pipelines: [bugfix] };
+}
+
+/** The model the environment configures: OpenAI-compatible with a key or base URL, else the demo model. */
+export function modelFromEnv(env: NodeJS.ProcessEnv): { model: Model; configured: boolean } {
+  const configured = hasModelConfig(env);
+  return { model: configured ? createOpenAIModel() : createDemoModel(), configured };
 }
 
 /** Launches the demo thread and shows it up to the approval it stops at. */

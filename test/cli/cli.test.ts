@@ -16,7 +16,7 @@ const COMMAND_TIMEOUT_MS = 20_000;
 /** The environment of every child: no model key (so the demo model runs), no inherited CLI settings. */
 function childEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, SWITCHYARD_LOG_LEVEL: 'warn' };
-  for (const name of ['SWITCHYARD_MODEL_API_KEY', 'OPENAI_API_KEY', 'SWITCHYARD_MODEL_BASE_URL', 'SWITCHYARD_URL', 'SWITCHYARD_TOKEN', 'npm_command']) {
+  for (const name of ['SWITCHYARD_MODEL_API_KEY', 'OPENAI_API_KEY', 'SWITCHYARD_MODEL_BASE_URL', 'SWITCHYARD_URL', 'SWITCHYARD_TOKEN', 'NATS_URL', 'npm_command']) {
     delete env[name];
   }
   return env;

@@ -1,0 +1,208 @@
+import type { Bus, JobQueue } from '../bus/bus.js';
+import { isBusError } from '../bus/bus.js';
+import { sleep, systemClock } from '../clock.js';
+import { ConfigError } from '../errors.js';
+import { silentLogger, type Logger } from '../logger.js';
+import { versionOf, type Thread } from '../thread/events.js';
+import type { JobPayload } from './payloads.js';
+import { natsSubjects, type NatsSubjects } from './subjects.js';
+
+/** Options of {@link createAgentQueues}. */
+export interface AgentQueuesOptions {
+  /** The bus the queues live on (a NATS bus for durability; the memory bus works in one process). */
+  bus: Bus;
+  /** @default 'switchyard' */
+  prefix?: string;
+  /**
+   * How long a job may go without an ack or a heartbeat before another worker gets it.
+   * @default 30000
+   */
+  ackWaitMs?: number;
+  /** Deliveries of a job before it goes to the dead letters. @default 5 */
+  maxDeliver?: number;
+  /** How long a `Nats-Msg-Id` is remembered for deduplication. @default 120000 */
+  dedupWindowMs?: number;
+  /** Delay before a failed job is delivered again. @default 1000 */
+  retryDelayMs?: number;
+  /** JetStream replicas of the queues' streams. @default 1 */
+  replicas?: number;
+  /**
+   * How long `schedule` keeps retrying an enqueue while NATS is unreachable, before it gives up
+   * (the runtime logs it; the thread stays `running` until `recover()`).
+   * @default 30000
+   */
+  scheduleRetryMs?: number;
+  /** @default a silent logger */
+  logger?: Logger;
+}
+
+/** {@link AgentQueuesOptions} with every default applied. */
+export interface AgentQueuesConfig {
+  readonly ackWaitMs: number;
+  readonly maxDeliver: number;
+  readonly dedupWindowMs: number;
+  readonly retryDelayMs: number;
+  readonly replicas: number;
+  readonly scheduleRetryMs: number;
+}
+
+/** A thread this process is running for a job: `schedule` calls for it wait for that run instead. */
+export interface Claim {
+  /** Set when something asked to schedule the thread while it was claimed: run it once more. */
+  pending: boolean;
+  /** Gives the claim back (idempotent). */
+  release(): void;
+}
+
+/**
+ * One durable work queue per agent or pipeline, carrying its triggers and its continuation jobs.
+ * Pass {@link AgentQueues.schedule} as the runtime's `schedule` option, then
+ * {@link attachNats} the runtime.
+ */
+export interface AgentQueues {
+  readonly bus: Bus;
+  readonly subjects: NatsSubjects;
+  readonly config: AgentQueuesConfig;
+  /**
+   * The runtime's `schedule`: enqueues a continuation job `{ threadId }` on `<prefix>.jobs.<agent>`
+   * with msg id `<threadId>:<version>`, so the same continuation scheduled twice (two processes
+   * recovering, say) is one job. A thread this process is running for a job is not enqueued: the
+   * job runs it once more instead.
+   */
+  readonly schedule: (thread: Thread) => Promise<void>;
+  /** The work queue of `agent` (created on first use). */
+  queue(agent: string): Promise<JobQueue>;
+  /** Claims a thread for a run in this process (see {@link Claim}); claims nest. */
+  claim(threadId: string): Claim;
+  /** Whether this process holds a claim on the thread. */
+  isClaimed(threadId: string): boolean;
+  /**
+   * Asks the run holding the thread's claim in this process to run it once more when it rests.
+   * Returns false when this process holds no claim on it.
+   */
+  nudge(threadId: string): boolean;
+  /**
+   * Tells the queues which names are pipelines: their continuations are not deduplicated, because
+   * a pipeline waiting for a child rests at the same version it was scheduled at.
+   */
+  setPipelines(names: Iterable<string>): void;
+}
+
+function positive(name: string, value: number | undefined, fallback: number): number {
+  const result = value ?? fallback;
+  if (!Number.isFinite(result) || result <= 0) throw new ConfigError(`${name} must be a positive number, got ${String(value)}`);
+  return result;
+}
+
+/**
+ * Creates the per-agent work queues of a NATS deployment.
+ *
+ * @example
+ * ```ts
+ * const bus = await createNatsBus({ servers: process.env.NATS_URL! });
+ * const queues = createAgentQueues({ bus });
+ * const runtime = createRuntime({ agents, store, model, schedule: queues.schedule });
+ * const nats = await attachNats(runtime, { queues, worker: true });
+ * ```
+ */
+export function createAgentQueues(options: AgentQueuesOptions): AgentQueues {
+  const { bus, logger = silentLogger() } = options;
+  const subjects = natsSubjects(options.prefix);
+  const config: AgentQueuesConfig = {
+    ackWaitMs: positive('ackWaitMs', options.ackWaitMs, 30_000),
+    maxDeliver: Math.floor(positive('maxDeliver', options.maxDeliver, 5)),
+    dedupWindowMs: positive('dedupWindowMs', options.dedupWindowMs, 120_000),
+    retryDelayMs: positive('retryDelayMs', options.retryDelayMs, 1_000),
+    replicas: Math.floor(positive('replicas', options.replicas, 1)),
+    scheduleRetryMs: positive('scheduleRetryMs', options.scheduleRetryMs, 30_000),
+  };
+  const queues = new Map<string, Promise<JobQueue>>();
+  const claims = new Map<string, { pending: boolean; holders: number }>();
+  let pipelines = new Set<string>();
+
+  function queue(agent: string): Promise<JobQueue> {
+    let opened = queues.get(agent);
+    if (opened === undefined) {
+      opened = bus.jobQueue(subjects.queueName(agent), {
+        subjects: [subjects.trigger(agent), subjects.jobs(agent)],
+        ackWaitMs: config.ackWaitMs,
+        maxDeliver: config.maxDeliver,
+        dedupWindowMs: config.dedupWindowMs,
+        retryDelayMs: config.retryDelayMs,
+        replicas: config.replicas,
+      });
+      queues.set(agent, opened);
+      // A failed open is retried by the next caller.
+      opened.catch(() => queues.delete(agent));
+    }
+    return opened;
+  }
+
+  async function schedule(thread: Thread): Promise<void> {
+    const held = claims.get(thread.id);
+    if (held !== undefined) {
+      held.pending = true;
+      return;
+    }
+    const version = versionOf(thread);
+    const payload: JobPayload = { threadId: thread.id };
+    const msgId = pipelines.has(thread.agent) ? undefined : `${thread.id}:${version}`;
+    const deadline = Date.now() + config.scheduleRetryMs;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const jobs = await queue(thread.agent);
+        const { duplicate } = await jobs.enqueue(subjects.jobs(thread.agent), payload, msgId === undefined ? {} : { msgId });
+        logger.debug({ threadId: thread.id, agent: thread.agent, version, duplicate }, 'continuation job enqueued');
+        return;
+      } catch (error) {
+        if (isBusError(error, 'closed') || isBusError(error, 'invalid_subject') || Date.now() > deadline) throw error;
+        logger.warn({ threadId: thread.id, agent: thread.agent, err: error instanceof Error ? error.message : String(error), attempt }, 'enqueue failed; retrying');
+        await sleep(systemClock, Math.min(100 * 2 ** attempt, 2_000));
+      }
+    }
+  }
+
+  function claim(threadId: string): Claim {
+    let held = claims.get(threadId);
+    if (held === undefined) {
+      held = { pending: false, holders: 0 };
+      claims.set(threadId, held);
+    }
+    held.holders++;
+    const entry = held;
+    let released = false;
+    return {
+      get pending() {
+        return entry.pending;
+      },
+      set pending(value: boolean) {
+        entry.pending = value;
+      },
+      release() {
+        if (released) return;
+        released = true;
+        entry.holders--;
+        if (entry.holders === 0 && claims.get(threadId) === entry) claims.delete(threadId);
+      },
+    };
+  }
+
+  return {
+    bus,
+    subjects,
+    config,
+    schedule,
+    queue,
+    claim,
+    isClaimed: (threadId) => claims.has(threadId),
+    nudge(threadId) {
+      const held = claims.get(threadId);
+      if (held === undefined) return false;
+      held.pending = true;
+      return true;
+    },
+    setPipelines(names) {
+      pipelines = new Set(names);
+    },
+  };
+}

@@ -1,0 +1,148 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { ConfigError } from '../errors.js';
+import { silentLogger, type Logger } from '../logger.js';
+import type { Runtime } from '../runtime/runtime.js';
+import type { AgentQueues } from './agentQueues.js';
+import { startAgentWorker, type AgentWorker } from './agentWorker.js';
+import { startEventFanout } from './eventFanout.js';
+import type { NatsSubjects } from './subjects.js';
+import { safePublisher, type SurfaceContext } from './surfaceContext.js';
+import { serveThreadRequests } from './threadRequests.js';
+import { serveTriggerGuard } from './triggerGuard.js';
+
+/** Options of {@link attachNats}. */
+export interface AttachNatsOptions {
+  /**
+   * The work queues, on the bus to use. The runtime must have been created with
+   * `schedule: queues.schedule`, so continuations run as durable jobs.
+   */
+  queues: AgentQueues;
+  /**
+   * Take jobs (triggers and continuations) from the queues of `agents`. Without it this process
+   * only serves the request/reply subjects, publishes its events and follows the others'.
+   * @default true
+   */
+  worker?: boolean;
+  /** The agents and pipelines this process works for. @default every one the runtime has */
+  agents?: readonly string[];
+  /** Names this process on `events` messages (`Switchyard-Process`). @default `<host>-<pid>-<random>` */
+  processId?: string;
+  /** @default a silent logger */
+  logger?: Logger;
+  /** Larger trigger, job and request payloads are refused. @default 262144 (256 KiB) */
+  maxPayloadBytes?: number;
+  /** How often a running job tells the queue it is alive. @default the queues' ackWaitMs / 3 */
+  heartbeatMs?: number;
+  /** Jobs run at once per agent queue. @default 16 */
+  concurrency?: number;
+  /**
+   * Follow the events other processes publish (`runtime.ingest`), so `watch`, SSE and `settled`
+   * here see threads that run elsewhere. An API server wants this; a pure worker does not.
+   * @default true
+   */
+  observe?: boolean;
+}
+
+/** Options of {@link NatsSurface.close}. */
+export interface CloseNatsOptions {
+  /** How long running jobs may take to finish before they are handed back. @default 10000 */
+  drainMs?: number;
+}
+
+/** A runtime attached to NATS. */
+export interface NatsSurface {
+  readonly processId: string;
+  readonly subjects: NatsSubjects;
+  /** The agents and pipelines whose jobs this process takes (empty when not a worker). */
+  readonly serving: readonly string[];
+  /** Jobs running in this process now. */
+  activeJobs(): number;
+  /**
+   * Stops taking jobs, lets running ones finish (up to `drainMs`, then hands them back to the
+   * queue), and stops serving and publishing. Close the runtime and then the bus afterwards.
+   */
+  close(options?: CloseNatsOptions): Promise<void>;
+}
+
+/**
+ * Puts a runtime on NATS (DESIGN.md, "Surfaces"), with plain JSON payloads any NATS client can
+ * publish:
+ *
+ * - `<prefix>.trigger.<agent>`: a durable trigger (JetStream work queue, deduplicated by
+ *   `Nats-Msg-Id`); workers launch the thread, run it to rest and publish the result to `replyTo`.
+ * - `<prefix>.jobs.<agent>`: continuations (a response, a resume, a pipeline's child ending) as
+ *   durable jobs; a killed worker's job is redelivered and continues from the thread.
+ * - `<prefix>.thread.<id>.respond | control | get`: request/reply, answered by one process.
+ * - `<prefix>.events.<agent>.<id>.<type>` and `<prefix>.human.<agent>.<id>`: what happens.
+ *
+ * @example
+ * ```ts
+ * const bus = await createNatsBus({ servers: process.env.NATS_URL! });
+ * const store = await createNatsKvStore({ nc: bus.nc });
+ * const queues = createAgentQueues({ bus });
+ * const runtime = createRuntime({ agents: [calculator], store, model, schedule: queues.schedule });
+ * const nats = await attachNats(runtime, { queues, worker: true });
+ * // ... on SIGTERM:
+ * await nats.close();
+ * await runtime.close();
+ * await bus.close();
+ * ```
+ */
+export async function attachNats(runtime: Runtime, options: AttachNatsOptions): Promise<NatsSurface> {
+  const {
+    queues,
+    worker = true,
+    processId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
+    logger = silentLogger(),
+    maxPayloadBytes = 256 * 1024,
+    heartbeatMs = Math.max(50, Math.floor(queues.config.ackWaitMs / 3)),
+    concurrency = 16,
+    observe = true,
+  } = options;
+  const names = [...runtime.agents.keys(), ...runtime.pipelines.keys()];
+  const served = worker ? [...(options.agents ?? names)] : [];
+  const unknown = served.filter((name) => !names.includes(name));
+  if (unknown.length > 0) throw new ConfigError(`not an agent or pipeline of this runtime: ${unknown.join(', ')} (known: ${names.join(', ')})`);
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw new ConfigError('concurrency must be a positive integer');
+  if (!(heartbeatMs > 0) || heartbeatMs >= queues.config.ackWaitMs) throw new ConfigError('heartbeatMs must be positive and below the queues\' ackWaitMs');
+  if (!(maxPayloadBytes > 0)) throw new ConfigError('maxPayloadBytes must be positive');
+
+  const { bus, subjects } = queues;
+  queues.setPipelines(runtime.pipelines.keys());
+  // Every queue exists before anything is served, so triggers are stored even while no worker for
+  // their agent runs.
+  await Promise.all(names.map((name) => queues.queue(name)));
+
+  const ctx: SurfaceContext = { runtime, queues, bus, subjects, processId, logger, maxPayloadBytes, publish: safePublisher(bus, logger) };
+  const fanout = startEventFanout(ctx, { observe });
+  const requests = serveThreadRequests(ctx);
+  const guard = serveTriggerGuard(ctx);
+  let agentWorker: AgentWorker | undefined;
+  try {
+    agentWorker = served.length > 0 ? await startAgentWorker(ctx, requests, { agents: served, concurrency, heartbeatMs }) : undefined;
+    // Other processes can reach this one's subscriptions once the server has them.
+    await bus.flush();
+  } catch (error) {
+    await Promise.all([fanout.close(), requests.close(), guard.close(), agentWorker?.stop(0)]);
+    throw error;
+  }
+  logger.info({ processId, prefix: subjects.prefix, serving: served }, 'attached to NATS');
+
+  let closing: Promise<void> | undefined;
+  return {
+    processId,
+    subjects,
+    serving: served,
+    activeJobs: () => agentWorker?.active() ?? 0,
+    close(closeOptions = {}) {
+      closing ??= (async () => {
+        await guard.close();
+        await agentWorker?.stop(closeOptions.drainMs ?? 10_000);
+        await Promise.all([requests.close(), fanout.close()]);
+        await bus.flush().catch(() => undefined);
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,73 @@
+import type { BusSubscription } from '../bus/bus.js';
+import type { HumanRequestNotice } from './payloads.js';
+import { PROCESS_HEADER } from './subjects.js';
+import { messageOf, type SurfaceContext } from './surfaceContext.js';
+
+/** The event side of the NATS surface. */
+export interface EventFanout {
+  close(): Promise<void>;
+}
+
+/**
+ * Publishes every event this process appends on `<prefix>.events.<agent>.<id>.<type>` (the event
+ * JSON, header `Switchyard-Process`), and every human request also on `<prefix>.human.<agent>.<id>`.
+ * With `observe`, follows the other processes' events: each one makes the runtime read the thread
+ * (`runtime.ingest`, at most one read in flight per thread), so `watch`, SSE and `settled` in this
+ * process see threads that workers elsewhere move.
+ */
+export function startEventFanout(ctx: SurfaceContext, options: { observe: boolean }): EventFanout {
+  const { runtime, bus, subjects, processId, logger } = ctx;
+  const headers = { [PROCESS_HEADER]: processId };
+
+  const unsubscribe = runtime.subscribe((change) => {
+    if (change.ingested) return; // another process wrote (and published) these
+    const { id, agent } = change.thread;
+    for (const event of change.events) {
+      void ctx.publish(subjects.events(agent, id, event.type), event, { headers });
+      if (event.type === 'human_request') {
+        const notice: HumanRequestNotice = { ...event.data, threadId: id, agent };
+        void ctx.publish(subjects.human(agent, id), notice, { headers });
+      }
+    }
+  });
+
+  // Per thread: a read in flight, and whether more events arrived meanwhile.
+  const reading = new Map<string, { again: boolean }>();
+  function ingest(threadId: string): void {
+    const inFlight = reading.get(threadId);
+    if (inFlight) {
+      inFlight.again = true;
+      return;
+    }
+    const state = { again: false };
+    reading.set(threadId, state);
+    void (async () => {
+      try {
+        do {
+          state.again = false;
+          await runtime.ingest(threadId);
+        } while (state.again);
+      } catch (error) {
+        logger.warn({ threadId, err: messageOf(error) }, 'could not read a thread another process changed');
+      } finally {
+        reading.delete(threadId);
+      }
+    })();
+  }
+
+  let observer: BusSubscription | undefined;
+  if (options.observe) {
+    observer = bus.subscribe(subjects.anyEvent, (msg) => {
+      if (msg.headers[PROCESS_HEADER] === processId) return;
+      const [, , threadId] = subjects.tokens(msg.subject) ?? [];
+      if (threadId) ingest(threadId);
+    });
+  }
+
+  return {
+    async close() {
+      unsubscribe();
+      await observer?.unsubscribe();
+    },
+  };
+}

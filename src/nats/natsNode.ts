@@ -1,0 +1,148 @@
+import type { InspectionEvent } from 'xstate';
+import type { Agent } from '../agent/agent.js';
+import { createNatsBus, type NatsBus, type NatsBusOptions } from '../bus/natsBus.js';
+import type { Clock } from '../clock.js';
+import { silentLogger, type Logger } from '../logger.js';
+import type { Model } from '../model/model.js';
+import type { Pipeline } from '../pipeline/pipeline.js';
+import { createRuntime, type Runtime } from '../runtime/runtime.js';
+import type { ThreadStore } from '../store/threadStore.js';
+import { createAgentQueues, type AgentQueues, type AgentQueuesOptions } from './agentQueues.js';
+import { attachNats, type AttachNatsOptions, type CloseNatsOptions, type NatsSurface } from './attachNats.js';
+import { createNatsKvStore } from './kvStore.js';
+
+/** Options of {@link createNatsNode}. */
+export interface NatsNodeOptions {
+  /** NATS server URLs. */
+  servers: string | string[];
+  /** The connection's name in server monitoring. @default 'switchyard' */
+  name?: string;
+  /** Extra nats.js connection options (auth, TLS, reconnect timing). @default `{ noAsyncTraces: true }` */
+  connectOptions?: NatsBusOptions['connectOptions'];
+  agents: readonly Agent[];
+  /** @default [] */
+  pipelines?: readonly Pipeline[];
+  model: Model;
+  /** @default the system clock */
+  clock?: Clock;
+  /** @default a silent logger */
+  logger?: Logger;
+  /** Agent actors at once in this process. @default 64 */
+  maxConcurrent?: number;
+  inspect?: (event: InspectionEvent) => void;
+  /** Subject prefix. @default 'switchyard' */
+  prefix?: string;
+  /** The threads bucket. @default 'switchyard_threads' */
+  bucket?: string;
+  /** JetStream replicas of the bucket and the queues' streams (1, 3 or 5). @default 1 */
+  replicas?: number;
+  /** Queue timing: ack wait, deliveries, dedup window, retry delay. */
+  queue?: Omit<AgentQueuesOptions, 'bus' | 'prefix' | 'replicas' | 'logger'>;
+  /** Take jobs. @default true */
+  worker?: AttachNatsOptions['worker'];
+  /** The agents and pipelines to take jobs for. @default all */
+  serve?: AttachNatsOptions['agents'];
+  processId?: AttachNatsOptions['processId'];
+  maxPayloadBytes?: AttachNatsOptions['maxPayloadBytes'];
+  heartbeatMs?: AttachNatsOptions['heartbeatMs'];
+  concurrency?: AttachNatsOptions['concurrency'];
+  observe?: AttachNatsOptions['observe'];
+}
+
+/** A process on NATS: its bus, store, queues, runtime and surface. */
+export interface NatsNode {
+  readonly bus: NatsBus;
+  readonly store: ThreadStore;
+  readonly queues: AgentQueues;
+  readonly runtime: Runtime;
+  readonly surface: NatsSurface;
+  /** Drains and detaches the surface, closes the runtime (and store), then the connection. */
+  close(options?: CloseNatsOptions): Promise<void>;
+}
+
+/**
+ * Joins NATS in one call: connects, opens the thread store in a KV bucket, builds a runtime whose
+ * continuations are durable jobs, and attaches it ({@link attachNats}). What `switchyard worker`
+ * and `switchyard serve` with `NATS_URL` run.
+ *
+ * @example
+ * ```ts
+ * const node = await createNatsNode({ servers: 'nats://127.0.0.1:4222', agents: [calculator], model });
+ * process.once('SIGTERM', () => void node.close());
+ * ```
+ */
+export async function createNatsNode(options: NatsNodeOptions): Promise<NatsNode> {
+  const logger = options.logger ?? silentLogger();
+  const bus = await createNatsBus({
+    servers: options.servers,
+    name: options.name ?? 'switchyard',
+    // No async stack traces: capturing one per request costs more CPU than anything else here.
+    connectOptions: { noAsyncTraces: true, ...options.connectOptions },
+    onError: (error, context) => logger.warn({ ...context, err: error instanceof Error ? error.message : String(error) }, 'NATS error'),
+  });
+  try {
+    const store = await createNatsKvStore({
+      nc: bus.nc,
+      ...(options.bucket === undefined ? {} : { bucket: options.bucket }),
+      ...(options.replicas === undefined ? {} : { replicas: options.replicas }),
+      ...(options.clock === undefined ? {} : { clock: options.clock }),
+    });
+    const queues = createAgentQueues({
+      ...options.queue,
+      bus,
+      logger,
+      ...(options.prefix === undefined ? {} : { prefix: options.prefix }),
+      ...(options.replicas === undefined ? {} : { replicas: options.replicas }),
+    });
+    const runtime = createRuntime({
+      agents: options.agents,
+      pipelines: options.pipelines ?? [],
+      store,
+      model: options.model,
+      logger,
+      schedule: queues.schedule,
+      ...(options.clock === undefined ? {} : { clock: options.clock }),
+      ...(options.maxConcurrent === undefined ? {} : { maxConcurrent: options.maxConcurrent }),
+      ...(options.inspect === undefined ? {} : { inspect: options.inspect }),
+    });
+    let surface: NatsSurface;
+    try {
+      surface = await attachNats(runtime, {
+        queues,
+        logger,
+        ...(options.worker === undefined ? {} : { worker: options.worker }),
+        ...(options.serve === undefined ? {} : { agents: options.serve }),
+        ...(options.processId === undefined ? {} : { processId: options.processId }),
+        ...(options.maxPayloadBytes === undefined ? {} : { maxPayloadBytes: options.maxPayloadBytes }),
+        ...(options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs }),
+        ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
+        ...(options.observe === undefined ? {} : { observe: options.observe }),
+      });
+    } catch (error) {
+      await runtime.close();
+      throw error;
+    }
+    let closing: Promise<void> | undefined;
+    return {
+      bus,
+      store,
+      queues,
+      runtime,
+      surface,
+      close(closeOptions) {
+        closing ??= (async () => {
+          try {
+            await surface.close(closeOptions);
+            await runtime.close();
+          } finally {
+            await bus.close();
+          }
+        })();
+        return closing;
+      },
+    };
+  } catch (error) {
+    await bus.close();
+    throw error;
+  }
+}

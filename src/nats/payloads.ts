@@ -1,0 +1,105 @@
+import { z } from 'zod';
+import { isValidSubject } from '../bus/subject.js';
+import { THREAD_ID_PATTERN, type ThreadView } from '../runtime/runtime.js';
+import { jsonSchema, type HumanRequest, type Json } from '../thread/events.js';
+import type { ThreadStatus } from '../thread/state.js';
+
+const subjectSchema = z.string().max(512).refine(isValidSubject, 'must be a NATS subject without wildcards');
+const threadIdSchema = z.string().regex(THREAD_ID_PATTERN, `must match ${THREAD_ID_PATTERN}`);
+
+/**
+ * The payload of `<prefix>.trigger.<agent>`.
+ *
+ * ```json
+ * { "input": "what is 2 + 3", "threadId": "order-1234", "replyTo": "my.results" }
+ * ```
+ */
+export const triggerPayloadSchema = z
+  .object({
+    /** The thread's input: any JSON value (the agent may check it with its own input schema). */
+    input: jsonSchema,
+    /** The thread id; launching an existing id is idempotent. Default: from the `Nats-Msg-Id` header. */
+    threadId: threadIdSchema.optional(),
+    /** Where results go (also as the `Switchyard-Reply-To` header). */
+    replyTo: subjectSchema.optional(),
+  })
+  .strict();
+export type TriggerPayload = z.infer<typeof triggerPayloadSchema>;
+
+/** The payload of `<prefix>.jobs.<agent>`: which thread to continue. */
+export const jobPayloadSchema = z.object({ threadId: threadIdSchema }).strict();
+export type JobPayload = z.infer<typeof jobPayloadSchema>;
+
+/** The payload of `<prefix>.thread.<id>.control`. */
+export const controlPayloadSchema = z
+  .object({
+    action: z.enum(['pause', 'resume', 'cancel']),
+    reason: z.string().max(2_000).optional(),
+    by: z.string().max(200).optional(),
+  })
+  .strict();
+export type ControlPayload = z.infer<typeof controlPayloadSchema>;
+
+/** What a reply subject receives each time a triggered thread comes to rest. */
+export interface TriggerResult {
+  readonly threadId: string;
+  readonly agent: string;
+  readonly status: ThreadStatus;
+  /** The thread's version (seq of its last event) at this rest. */
+  readonly version: number;
+  /** The final output (status `done`). */
+  readonly output?: Json;
+  /** Why it failed (status `failed`). */
+  readonly failure?: string;
+  /** The open request (status `awaiting_human` or `escalated`). */
+  readonly pendingRequest?: HumanRequest;
+}
+
+/** What a reply subject receives for a trigger that was refused (bad input). */
+export interface ErrorReply {
+  readonly error: string;
+  readonly issues?: readonly string[];
+}
+
+/** A thread as the request/reply subjects show it. */
+export interface ThreadBrief {
+  readonly id: string;
+  readonly agent: string;
+  readonly status: ThreadStatus;
+  readonly version: number;
+  readonly pendingRequest: HumanRequest | null;
+}
+
+/** Why a thread request failed. */
+export type ThreadRequestErrorCode = 'bad_request' | 'not_found' | 'conflict' | 'internal';
+
+/** The reply to `<prefix>.thread.<id>.respond | control | get`. */
+export type ThreadReply =
+  | { readonly ok: true; readonly thread: ThreadBrief | ThreadView }
+  | { readonly ok: false; readonly error: string; readonly code: ThreadRequestErrorCode; readonly issues?: readonly string[] };
+
+/** The payload of `<prefix>.human.<agent>.<id>`: the human request with its thread. */
+export type HumanRequestNotice = HumanRequest & { readonly threadId: string; readonly agent: string };
+
+/** The {@link TriggerResult} of a thread at rest. */
+export function resultOf(view: ThreadView): TriggerResult {
+  return {
+    threadId: view.id,
+    agent: view.agent,
+    status: view.status,
+    version: view.version,
+    ...(view.output === undefined ? {} : { output: view.output }),
+    ...(view.failure === undefined ? {} : { failure: view.failure }),
+    ...(view.pendingRequest === null ? {} : { pendingRequest: view.pendingRequest }),
+  };
+}
+
+/** The {@link ThreadBrief} of a thread. */
+export function briefOf(view: ThreadView): ThreadBrief {
+  return { id: view.id, agent: view.agent, status: view.status, version: view.version, pendingRequest: view.pendingRequest };
+}
+
+/** zod issues as `path: message` lines. */
+export function issuesOf(error: z.ZodError): string[] {
+  return error.issues.map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(root)'}: ${issue.message}`);
+}

@@ -1,0 +1,97 @@
+import { isValidSubject } from '../bus/subject.js';
+import { ConfigError } from '../errors.js';
+
+/** The default subject prefix. */
+export const DEFAULT_PREFIX = 'switchyard';
+
+/** The JetStream dedup header: a trigger's id (also names its thread when no `threadId` is given). */
+export const MSG_ID_HEADER = 'Nats-Msg-Id';
+/** A trigger's reply subject, as an alternative to the payload's `replyTo`. */
+export const REPLY_TO_HEADER = 'Switchyard-Reply-To';
+/** The process that appended an event (on `events` messages). */
+export const PROCESS_HEADER = 'Switchyard-Process';
+
+/** The requests a thread answers on `<prefix>.thread.<id>.<op>`. */
+export type ThreadOp = 'respond' | 'control' | 'get';
+export const THREAD_OPS: readonly ThreadOp[] = ['respond', 'control', 'get'];
+/**
+ * What the process running a thread answers on `<prefix>.owner.<id>.<op>`: the thread requests,
+ * forwarded, and `run` ("run it once more when it rests": a continuation job that arrived elsewhere).
+ */
+export type OwnerOp = ThreadOp | 'run';
+
+/**
+ * Every subject switchyard uses on NATS, for one prefix: the one place their spelling lives.
+ *
+ * | subject | what |
+ * |---|---|
+ * | `<prefix>.trigger.<agent>` | launch a thread (JetStream work queue, deduplicated by `Nats-Msg-Id`) |
+ * | `<prefix>.jobs.<agent>` | continue a thread (JetStream work queue; the runtime's `schedule`) |
+ * | `<prefix>.thread.<id>.respond` | answer a thread's human request (request/reply) |
+ * | `<prefix>.thread.<id>.control` | pause, resume or cancel a thread (request/reply) |
+ * | `<prefix>.thread.<id>.get` | read a thread (request/reply) |
+ * | `<prefix>.events.<agent>.<id>.<type>` | every event appended, as it is appended |
+ * | `<prefix>.human.<agent>.<id>` | a thread asks a human (for Slack or email bridges) |
+ * | `<prefix>.owner.<id>.<op>` | internal: to the process running the thread (`respond`, `control`, `get` forwarded; `run`: run it once more) |
+ */
+export interface NatsSubjects {
+  readonly prefix: string;
+  /** `<prefix>.trigger.<agent>` */
+  trigger(agent: string): string;
+  /** `<prefix>.trigger.>`: every trigger subject. */
+  readonly anyTrigger: string;
+  /** `<prefix>.jobs.<agent>` */
+  jobs(agent: string): string;
+  /** `<prefix>.thread.<id>.<op>` */
+  thread(threadId: string, op: ThreadOp): string;
+  /** `<prefix>.thread.*.*`: every thread request. */
+  readonly anyThread: string;
+  /** `<prefix>.owner.<id>.<op>` */
+  owner(threadId: string, op: OwnerOp): string;
+  /** `<prefix>.owner.<id>.*` */
+  anyOwner(threadId: string): string;
+  /** `<prefix>.events.<agent>.<id>.<type>` */
+  events(agent: string, threadId: string, type: string): string;
+  /** `<prefix>.events.>` */
+  readonly anyEvent: string;
+  /** `<prefix>.human.<agent>.<id>` */
+  human(agent: string, threadId: string): string;
+  /** The JetStream work queue (stream) of an agent's triggers and jobs: `<prefix>_<agent>`. */
+  queueName(agent: string): string;
+  /** The queue group of the thread request handlers (every process joins it). */
+  readonly apiGroup: string;
+  /** The queue group of the handlers that answer triggers for agents nobody serves. */
+  readonly triggerGroup: string;
+  /** The tokens of `subject` after `<prefix>.`, or `undefined` when it is not under the prefix. */
+  tokens(subject: string): string[] | undefined;
+}
+
+/**
+ * The subjects of one prefix (dot-separated tokens, e.g. `switchyard` or `acme.agents`).
+ * Throws a {@link ConfigError} for a prefix that is not a plain subject.
+ */
+export function natsSubjects(prefix: string = DEFAULT_PREFIX): NatsSubjects {
+  if (!isValidSubject(prefix)) throw new ConfigError(`NATS subject prefix ${JSON.stringify(prefix)} must be dot-separated tokens without wildcards or spaces`);
+  const streamPrefix = prefix.replace(/[^A-Za-z0-9_-]/g, '_');
+  const depth = prefix.split('.').length;
+  return {
+    prefix,
+    trigger: (agent) => `${prefix}.trigger.${agent}`,
+    anyTrigger: `${prefix}.trigger.>`,
+    jobs: (agent) => `${prefix}.jobs.${agent}`,
+    thread: (threadId, op) => `${prefix}.thread.${threadId}.${op}`,
+    anyThread: `${prefix}.thread.*.*`,
+    owner: (threadId, op) => `${prefix}.owner.${threadId}.${op}`,
+    anyOwner: (threadId) => `${prefix}.owner.${threadId}.*`,
+    events: (agent, threadId, type) => `${prefix}.events.${agent}.${threadId}.${type}`,
+    anyEvent: `${prefix}.events.>`,
+    human: (agent, threadId) => `${prefix}.human.${agent}.${threadId}`,
+    queueName: (agent) => `${streamPrefix}_${agent}`,
+    apiGroup: `${prefix}.api`,
+    triggerGroup: `${prefix}.trigger-check`,
+    tokens(subject) {
+      if (!subject.startsWith(`${prefix}.`)) return undefined;
+      return subject.split('.').slice(depth);
+    },
+  };
+}

@@ -1,0 +1,37 @@
+import type { Bus, BusPayload, PublishOptions } from '../bus/bus.js';
+import { isBusError } from '../bus/bus.js';
+import type { Logger } from '../logger.js';
+import type { Runtime } from '../runtime/runtime.js';
+import type { AgentQueues } from './agentQueues.js';
+import type { NatsSubjects } from './subjects.js';
+
+/** What the parts of the NATS surface share (built once by {@link attachNats}). */
+export interface SurfaceContext {
+  readonly runtime: Runtime;
+  readonly queues: AgentQueues;
+  readonly bus: Bus;
+  readonly subjects: NatsSubjects;
+  readonly processId: string;
+  readonly logger: Logger;
+  readonly maxPayloadBytes: number;
+  /** Publishes without throwing: a failure is logged (a closed bus only at debug level). */
+  publish(subject: string, payload: BusPayload, options?: PublishOptions): Promise<void>;
+}
+
+/** Builds the shared `publish` of a {@link SurfaceContext}. */
+export function safePublisher(bus: Bus, logger: Logger): SurfaceContext['publish'] {
+  return async (subject, payload, options) => {
+    try {
+      await bus.publish(subject, payload, options);
+    } catch (error) {
+      const log = { subject, err: error instanceof Error ? error.message : String(error) };
+      if (isBusError(error, 'closed')) logger.debug(log, 'not published: the bus is closed');
+      else logger.warn(log, 'publish failed');
+    }
+  };
+}
+
+/** The message of anything thrown. */
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message || error.name : String(error);
+}

@@ -1,0 +1,178 @@
+import type { BusMessage, BusSubscription } from '../bus/bus.js';
+import { isBusError } from '../bus/bus.js';
+import { InvalidInputError, InvalidStateError, NotFoundError, VersionConflictError } from '../errors.js';
+import { THREAD_ID_PATTERN } from '../runtime/runtime.js';
+import { briefOf, controlPayloadSchema, issuesOf, type ThreadReply } from './payloads.js';
+import { THREAD_OPS, type ThreadOp } from './subjects.js';
+import { messageOf, type SurfaceContext } from './surfaceContext.js';
+
+/**
+ * How long a request forwarded to the process running the thread may take: a pause or cancel
+ * waits for the step in flight (a model call or a tool), like the in-process API.
+ */
+const FORWARD_TIMEOUT_MS = 120_000;
+/**
+ * How long a process keeps answering a thread's forwarded requests after its run rested. A request
+ * routed to it just as it stopped answering would be lost (the requester then acts itself after
+ * FORWARD_TIMEOUT_MS); right after a rest is when a respond is most likely, so it answers a while
+ * longer (its runtime does the right thing for a thread it no longer runs).
+ */
+const OWNER_GRACE_MS = 2_000;
+/** How long a hand-off to the process running a thread waits for its answer. */
+const PROBE_TIMEOUT_MS = 2_000;
+
+/** What {@link ThreadRequests.handOff} found. */
+export type HandOff =
+  /** A process running the thread (this one or another) will run it once more when it rests. */
+  | 'taken'
+  /** Nobody is running the thread. */
+  | 'free'
+  /** A process holds the thread but did not answer in time. */
+  | 'unknown';
+
+/** The request/reply side of the NATS surface. */
+export interface ThreadRequests {
+  /**
+   * Answers the thread's forwarded requests here while this process runs it (nested calls
+   * share one subscription). Returns the function that stops answering.
+   */
+  own(threadId: string): () => void;
+  /**
+   * Hands a continuation of the thread to the process running it, if any, which runs the thread
+   * once more when it rests (so two processes never run one thread because a job arrived while
+   * another process still held it).
+   */
+  handOff(threadId: string): Promise<HandOff>;
+  close(): Promise<void>;
+}
+
+/**
+ * Serves `<prefix>.thread.<id>.respond | control | get` in a queue group every process joins, so
+ * exactly one process answers each request. A respond or control for a thread that another process
+ * is running is forwarded to that process (`<prefix>.owner.<id>.<op>`), so it acts on the running
+ * actor as in-process calls do (a pause takes effect after the step in flight) instead of racing it.
+ */
+export function serveThreadRequests(ctx: SurfaceContext): ThreadRequests {
+  const { runtime, bus, subjects, queues, logger, maxPayloadBytes } = ctx;
+  const owned = new Map<string, { holders: number; subscription: BusSubscription; grace?: NodeJS.Timeout }>();
+
+  const fail = (code: Extract<ThreadReply, { ok: false }>['code'], error: string, issues?: readonly string[]): ThreadReply => ({
+    ok: false,
+    error,
+    code,
+    ...(issues && issues.length > 0 ? { issues: [...issues] } : {}),
+  });
+
+  /** Performs the request on this process's runtime. */
+  async function perform(threadId: string, op: ThreadOp, msg: BusMessage): Promise<ThreadReply> {
+    if (msg.data.length > maxPayloadBytes) return fail('bad_request', `payload is ${msg.data.length} bytes; the limit is ${maxPayloadBytes}`);
+    try {
+      if (op === 'get') {
+        const view = await runtime.get(threadId);
+        return view === undefined ? fail('not_found', `thread not found: ${threadId}`) : { ok: true, thread: view };
+      }
+      const json = msg.json();
+      if (!json.success) return fail('bad_request', `payload is not JSON: ${json.error}`);
+      if (op === 'respond') return { ok: true, thread: briefOf(await runtime.respond(threadId, json.data)) };
+      const control = controlPayloadSchema.safeParse(json.data);
+      if (!control.success) return fail('bad_request', 'invalid control request', issuesOf(control.error));
+      const { action, ...rest } = control.data;
+      return { ok: true, thread: briefOf(await runtime[action](threadId, rest)) };
+    } catch (error) {
+      if (error instanceof InvalidInputError) return fail('bad_request', error.message, error.issues);
+      if (error instanceof NotFoundError) return fail('not_found', error.message);
+      if (error instanceof InvalidStateError || error instanceof VersionConflictError) return fail('conflict', error.message);
+      logger.error({ threadId, op, err: messageOf(error) }, 'thread request failed');
+      return fail('internal', `${op} failed: ${messageOf(error)}`);
+    }
+  }
+
+  async function answer(msg: BusMessage, reply: ThreadReply | Uint8Array | { ok: boolean }): Promise<void> {
+    if (msg.reply === undefined) return;
+    await ctx.publish(msg.reply, reply);
+  }
+
+  /** `<prefix>.thread.<id>.<op>`, from any client. */
+  async function onRequest(msg: BusMessage): Promise<void> {
+    const [, threadId = '', op = ''] = subjects.tokens(msg.subject) ?? [];
+    if (!THREAD_OPS.includes(op as ThreadOp)) {
+      await answer(msg, fail('bad_request', `unknown thread operation "${op}"; use ${THREAD_OPS.join(', ')}`));
+      return;
+    }
+    if (!THREAD_ID_PATTERN.test(threadId)) {
+      await answer(msg, fail('bad_request', `thread id must match ${THREAD_ID_PATTERN}`));
+      return;
+    }
+    if (op !== 'get' && !queues.isClaimed(threadId)) {
+      try {
+        const forwarded = await bus.request(subjects.owner(threadId, op as ThreadOp), msg.data, { timeoutMs: FORWARD_TIMEOUT_MS });
+        await answer(msg, forwarded.data);
+        return;
+      } catch (error) {
+        // Nobody is running the thread, or its process did not answer in time: do it here. Acting
+        // twice is harmless (a second response is refused as stale; controls are idempotent).
+        if (!isBusError(error, 'no_responders') && !isBusError(error, 'timeout')) {
+          await answer(msg, fail('internal', `the process running thread ${threadId} did not answer: ${messageOf(error)}`));
+          return;
+        }
+      }
+    }
+    await answer(msg, await perform(threadId, op as ThreadOp, msg));
+  }
+
+  const front = bus.subscribe(subjects.anyThread, onRequest, { queue: subjects.apiGroup });
+
+  return {
+    own(threadId) {
+      let entry = owned.get(threadId);
+      if (entry?.grace !== undefined) {
+        clearTimeout(entry.grace);
+        entry.grace = undefined;
+      }
+      if (entry === undefined) {
+        const subscription = bus.subscribe(subjects.anyOwner(threadId), async (msg) => {
+          const op = subjects.tokens(msg.subject)?.at(-1);
+          if (op === 'run') await answer(msg, { ok: queues.nudge(threadId) });
+          else if (THREAD_OPS.includes(op as ThreadOp)) await answer(msg, await perform(threadId, op as ThreadOp, msg));
+          else await answer(msg, fail('bad_request', `unknown thread operation "${op}"`));
+        });
+        entry = { holders: 0, subscription };
+        owned.set(threadId, entry);
+      }
+      entry.holders++;
+      const held = entry;
+      let released = false;
+      return () => {
+        if (released) return;
+        released = true;
+        held.holders--;
+        if (held.holders === 0 && owned.get(threadId) === held) {
+          held.grace = setTimeout(() => {
+            if (owned.get(threadId) !== held || held.holders > 0) return;
+            owned.delete(threadId);
+            void held.subscription.unsubscribe();
+          }, OWNER_GRACE_MS).unref();
+        }
+      };
+    },
+
+    async handOff(threadId) {
+      if (queues.nudge(threadId)) return 'taken';
+      try {
+        const reply = await bus.request(subjects.owner(threadId, 'run'), '', { timeoutMs: PROBE_TIMEOUT_MS });
+        const json = reply.json();
+        // Not taken: the owner let the thread go between our request and its answer.
+        return json.success && (json.data as { ok?: unknown } | null)?.ok === true ? 'taken' : 'free';
+      } catch (error) {
+        return isBusError(error, 'no_responders') ? 'free' : 'unknown';
+      }
+    },
+
+    async close() {
+      await front.unsubscribe();
+      for (const entry of owned.values()) clearTimeout(entry.grace);
+      await Promise.all([...owned.values()].map((entry) => entry.subscription.unsubscribe()));
+      owned.clear();
+    },
+  };
+}

@@ -1,0 +1,70 @@
+import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { BusMessage, BusSubscription } from '../bus/bus.js';
+import { isValidSubject } from '../bus/subject.js';
+import type { ErrorReply } from './payloads.js';
+import { REPLY_TO_HEADER } from './subjects.js';
+import { messageOf, type SurfaceContext } from './surfaceContext.js';
+
+/**
+ * Answers triggers that no queue stores: `<prefix>.trigger.<agent>` for an agent no process
+ * knows (and subjects with more tokens). Every process joins one queue group, so one answers.
+ *
+ * - The publisher's own reply subject (a JetStream publish waiting for its ack, or a core request)
+ *   gets a JetStream API error `{ "error": { "code": 404, "err_code": 10404, "description": ... } }`,
+ *   so `js.publish` rejects with the reason instead of "no responders".
+ * - The trigger's `replyTo` (payload or `Switchyard-Reply-To` header) gets `{ "error": ... }`.
+ *
+ * Triggers for known agents are left to their work queue (the stream acks them).
+ */
+export function serveTriggerGuard(ctx: SurfaceContext): { close(): Promise<void> } {
+  const { runtime, bus, subjects, logger } = ctx;
+  const nc = (bus as { nc?: NatsConnection }).nc;
+  let jsm: Promise<JetStreamManager> | undefined;
+
+  /** Whether a stream stores this subject (an agent some other process knows). */
+  async function stored(subject: string): Promise<boolean> {
+    if (nc === undefined) return false;
+    try {
+      jsm ??= jetstreamManager(nc);
+      await (await jsm).streams.find(subject);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async function onTrigger(msg: BusMessage): Promise<void> {
+    const rest = (subjects.tokens(msg.subject) ?? []).slice(1);
+    const agent = rest.join('.');
+    if (rest.length === 1 && (runtime.agents.has(agent) || runtime.pipelines.has(agent))) return;
+    if (await stored(msg.subject)) return;
+    const known = [...runtime.agents.keys(), ...runtime.pipelines.keys()].join(', ');
+    const error = rest.length === 1 ? `unknown agent "${agent}" (known: ${known})` : `a trigger subject is ${subjects.trigger('<agent>')}, not ${msg.subject}`;
+    logger.warn({ subject: msg.subject }, error);
+    if (msg.reply !== undefined) {
+      await ctx.publish(msg.reply, { error: { code: 404, err_code: 10404, description: `switchyard: ${error}` } });
+    }
+    const replyTo = replyToOf(msg);
+    if (replyTo !== undefined) {
+      const reply: ErrorReply = { error };
+      await ctx.publish(replyTo, reply);
+    }
+  }
+
+  const subscription: BusSubscription = bus.subscribe(
+    subjects.anyTrigger,
+    (msg) =>
+      onTrigger(msg).catch((error: unknown) => logger.error({ subject: msg.subject, err: messageOf(error) }, 'trigger guard failed')),
+    { queue: subjects.triggerGroup },
+  );
+  return { close: () => subscription.unsubscribe() };
+}
+
+function replyToOf(msg: BusMessage): string | undefined {
+  const json = msg.json();
+  const raw = json.success ? (json.data as { replyTo?: unknown } | null)?.replyTo : undefined;
+  if (typeof raw === 'string' && isValidSubject(raw)) return raw;
+  const header = msg.headers[REPLY_TO_HEADER];
+  return header !== undefined && isValidSubject(header) ? header : undefined;
+}

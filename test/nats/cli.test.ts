@@ -1,0 +1,133 @@
+/**
+ * `switchyard worker` and `switchyard serve --nats-url` as a user runs them: separate processes on
+ * one nats-server, the HTTP API in one, the jobs in the other.
+ */
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TriggerResult } from '../../src/nats/payloads.js';
+import { startNatsServer, type NatsServerHandle } from '../support/natsServer.js';
+import { plainClient, uniqueToken, within, type PlainClient } from './natsTestKit.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const MAIN = join(ROOT, 'src/cli/main.ts');
+const prefix = `sy${uniqueToken()}`;
+
+function childEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, SWITCHYARD_LOG_LEVEL: 'warn' };
+  for (const name of ['SWITCHYARD_MODEL_API_KEY', 'OPENAI_API_KEY', 'SWITCHYARD_MODEL_BASE_URL', 'SWITCHYARD_URL', 'SWITCHYARD_TOKEN', 'NATS_URL', 'npm_command']) {
+    delete env[name];
+  }
+  return env;
+}
+
+/** A long-running CLI process and what it printed. */
+function startCli(args: readonly string[]) {
+  const child: ChildProcessWithoutNullStreams = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: ROOT, env: childEnv() });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return {
+    child,
+    stdout: () => stdout,
+    async waitFor(pattern: RegExp): Promise<RegExpMatchArray> {
+      return within(
+        new Promise<RegExpMatchArray>((resolve, reject) => {
+          const check = (): void => {
+            const match = stdout.match(pattern);
+            if (match) resolve(match);
+          };
+          child.stdout.on('data', check);
+          child.once('exit', () => reject(new Error(`exited before printing ${pattern}; stderr: ${stderr}`)));
+          check();
+        }),
+        30_000,
+        `${args[0]} to print ${pattern}; stderr: ${stderr}`,
+      );
+    },
+    async stop(): Promise<number | null> {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      return within(exited, 15_000, `${args[0]} to exit`);
+    },
+  };
+}
+
+/** Runs a client command to its end. */
+function run(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: ROOT, env: childEnv() });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`switchyard ${args.join(' ')} did not finish\nstdout: ${stdout}\nstderr: ${stderr}`));
+    }, 30_000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+let server: NatsServerHandle;
+let client: PlainClient;
+let dir: string;
+
+beforeAll(async () => {
+  server = await startNatsServer();
+  client = await plainClient(server.url);
+  dir = mkdtempSync(join(tmpdir(), 'switchyard-cli-nats-'));
+});
+
+afterAll(async () => {
+  await client?.close();
+  await server?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('switchyard worker and serve --nats-url', () => {
+  it('serves HTTP in one process while a worker process runs the threads, and both stop cleanly', async () => {
+    const worker = startCli(['worker', '--nats-url', server.url, '--prefix', prefix]);
+    const api = startCli(['serve', '--port', '0', '--dir', dir, '--no-demo', '--no-worker', '--nats-url', server.url, '--prefix', prefix]);
+    try {
+      await worker.waitFor(/taking jobs for: calculator, deploybot, triage, bugfix/);
+      const [, url] = await api.waitFor(/listening on (http:\/\/\S+)/);
+      expect(api.stdout()).toMatch(/jobs are left to `switchyard worker` processes/);
+
+      // The CLI launches over HTTP and follows the thread (SSE) while the worker runs it.
+      const launched = await run(['launch', 'calculator', 'multiply 6 by 7', '--url', url!]);
+      expect(launched.stderr).toBe('');
+      expect(launched.stdout).toMatch(/done: 6 \* 7 = 42/);
+      expect(launched.stdout).toMatch(/thread th_\S+ is done/);
+
+      // A plain NATS client triggers the same fleet.
+      const { subject, messages } = client.inbox<TriggerResult>();
+      await client.trigger(`${prefix}.trigger.calculator`, { input: 'multiply 2 by 21', replyTo: subject }, { msgId: 'cli-1' });
+      expect((await messages.until(1, 15_000))[0]).toMatchObject({ threadId: 'trg-cli-1', status: 'done', output: '2 * 21 = 42' });
+      const shown = await run(['show', 'trg-cli-1', '--url', url!, '--json']);
+      expect(JSON.parse(shown.stdout)).toMatchObject({ id: 'trg-cli-1', status: 'done' });
+    } finally {
+      expect(await worker.stop()).toBe(0);
+      expect(await api.stop()).toBe(0);
+    }
+  });
+
+  it('refuses an unknown agent for --agents as a usage error', async () => {
+    const result = await run(['worker', '--nats-url', server.url, '--agents', 'calculator,nope']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/unknown agent nope; the bundled ones are calculator, deploybot, triage, bugfix/);
+  });
+
+  it('fails with a clear message when NATS is not there', async () => {
+    const result = await run(['worker', '--nats-url', 'nats://127.0.0.1:1']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/cannot connect to NATS at nats:\/\/127\.0\.0\.1:1/);
+  });
+});

@@ -1,0 +1,119 @@
+import { Kvm } from '@nats-io/kv';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SystemError, VersionConflictError } from '../../src/errors.js';
+import { threadIdOfKey, threadKey } from '../../src/nats/kvKeys.js';
+import { CorruptThreadError, createNatsKvStore } from '../../src/nats/kvStore.js';
+import { runThreadStoreConformance } from '../store/threadStore.conformance.js';
+import { at, finalEvent, humanRequestEvent, inputEvent, newThread, prefetchEvent } from '../store/fixtures/events.js';
+import { startNatsServer, type NatsServerHandle } from '../support/natsServer.js';
+
+let server: NatsServerHandle;
+let nc: NatsConnection;
+let buckets = 0;
+/** A fresh bucket name per store, so tests sharing the server never see each other's threads. */
+const freshBucket = (): string => `threads_${process.pid}_${++buckets}`;
+
+beforeAll(async () => {
+  server = await startNatsServer();
+  nc = await connect({ servers: server.url });
+});
+
+afterAll(async () => {
+  await nc?.close();
+  await server?.stop();
+});
+
+runThreadStoreConformance('nats kv', async () => {
+  const store = await createNatsKvStore({ nc, bucket: freshBucket() });
+  return { store, cleanup: () => store.close() };
+});
+
+describe('createNatsKvStore', () => {
+  it('keeps each thread as plain JSON under its id, readable by any NATS client', async () => {
+    const bucket = freshBucket();
+    const store = await createNatsKvStore({ nc, bucket });
+    await store.create({ id: 't-plain', agent: 'triage', events: [inputEvent(1, at(1), 'hello')] });
+    const kv = await new Kvm(nc).open(bucket);
+    const entry = await kv.get('t-plain');
+    expect(entry?.json()).toMatchObject({ agent: 'triage', events: [inputEvent(1, at(1), 'hello')] });
+    // The summary is written without waiting for its ack: poll for it.
+    const summaries = await new Kvm(nc).open(`${bucket}_summaries`);
+    await expect
+      .poll(async () => (await summaries.get('t-plain'))?.json(), { timeout: 5_000 })
+      .toMatchObject({ id: 't-plain', agent: 'triage', status: 'running', version: 1, revision: entry?.revision });
+    await store.close();
+  });
+
+  it('encodes ids with characters KV keys do not allow, injectively', () => {
+    for (const id of ['th_1', 'parent--step', 'a:b', 'a.b', 'x=y', 'A=3Ab', 'é', '..', '=']) {
+      const key = threadKey(id);
+      expect(key).toMatch(/^[A-Za-z0-9_=-]+$/);
+      expect(threadIdOfKey(key)).toBe(id);
+    }
+    expect(threadKey('a:b')).not.toBe(threadKey('a=3Ab'));
+  });
+
+  it('lets exactly one of two stores (two processes) win an append, and the loser reads the winner', async () => {
+    const bucket = freshBucket();
+    const other = await connect({ servers: server.url });
+    const a = await createNatsKvStore({ nc, bucket });
+    const b = await createNatsKvStore({ nc: other, bucket });
+    await a.create(newThread('t-shared'));
+    await b.get('t-shared');
+    await a.append('t-shared', 1, [prefetchEvent(2, 'from-a')]);
+    // b knew revision 1 from its read: its compare-and-set fails and it reports the real version.
+    const conflict = await b.append('t-shared', 1, [prefetchEvent(2, 'from-b')]).catch((e: unknown) => e);
+    expect(conflict).toBeInstanceOf(VersionConflictError);
+    expect((conflict as VersionConflictError).actualVersion).toBe(2);
+    const after = await b.append('t-shared', 2, [finalEvent(3)]);
+    expect(after.events.map((e) => e.seq)).toEqual([1, 2, 3]);
+    expect((await a.get('t-shared'))?.events[1]).toEqual(prefetchEvent(2, 'from-a'));
+    expect((await a.list())[0]).toMatchObject({ id: 't-shared', status: 'done', version: 3 });
+    await Promise.all([a.close(), b.close()]);
+    await other.close();
+  });
+
+  it('repairs a summary that lags its thread (a writer died between the two writes)', async () => {
+    const bucket = freshBucket();
+    const store = await createNatsKvStore({ nc, bucket });
+    await store.create({ id: 't-lag', agent: 'triage', events: [inputEvent(1, at(1))] });
+    await store.append('t-lag', 1, [humanRequestEvent(2, at(2))]);
+    await store.list();
+    // Another client writes the thread and "dies" before writing its summary.
+    const kv = await new Kvm(nc).open(bucket);
+    const entry = await kv.get('t-lag');
+    const value = entry!.json<{ agent: string; events: unknown[]; createdAt: string }>();
+    await kv.update('t-lag', JSON.stringify({ ...value, events: [...value.events, finalEvent(3, at(3))] }), entry!.revision);
+    const fresh = await createNatsKvStore({ nc, bucket });
+    expect(await fresh.list()).toEqual([
+      { id: 't-lag', agent: 'triage', status: 'done', version: 3, createdAt: at(1), updatedAt: at(3) },
+    ]);
+    const summaries = await new Kvm(nc).open(`${bucket}_summaries`);
+    await expect.poll(async () => (await summaries.get('t-lag'))?.json<{ version: number }>().version).toBe(3);
+    await Promise.all([store.close(), fresh.close()]);
+  });
+
+  it('refuses a corrupt value with a SystemError instead of returning garbage, and lists the rest', async () => {
+    const bucket = freshBucket();
+    const store = await createNatsKvStore({ nc, bucket });
+    const kv = await new Kvm(nc).open(bucket);
+    await kv.put('t-bad', 'not json');
+    await expect(store.get('t-bad')).rejects.toBeInstanceOf(SystemError);
+    await kv.put('t-bad2', JSON.stringify({ agent: 'x', events: [{ seq: 2, type: 'input', at: at(1), data: { input: 1 } }] }));
+    await expect(store.get('t-bad2')).rejects.toBeInstanceOf(CorruptThreadError);
+    // list leaves what is not a thread out instead of failing.
+    await store.create(newThread('t-good'));
+    expect((await store.list()).map((s) => s.id)).toEqual(['t-good']);
+    await store.close();
+  });
+
+  it('creates its buckets with the asked replicas and history', async () => {
+    const bucket = freshBucket();
+    const store = await createNatsKvStore({ nc, bucket, history: 3 });
+    const status = await (await new Kvm(nc).open(bucket)).status();
+    expect(status.history).toBe(3);
+    expect(status.replicas).toBe(1);
+    await store.close();
+  });
+});

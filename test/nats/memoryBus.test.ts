@@ -1,0 +1,53 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { calculator } from '../../agents/calculator/index.js';
+import { createMemoryBus } from '../../src/bus/memoryBus.js';
+import { createDemoModel } from '../../src/model/demoModel.js';
+import { createAgentQueues } from '../../src/nats/agentQueues.js';
+import { attachNats, type NatsSurface } from '../../src/nats/attachNats.js';
+import type { ThreadReply, TriggerResult } from '../../src/nats/payloads.js';
+import { MSG_ID_HEADER } from '../../src/nats/subjects.js';
+import { createRuntime, type Runtime } from '../../src/runtime/runtime.js';
+import { createMemoryStore } from '../../src/store/memoryStore.js';
+import { collector } from './natsTestKit.js';
+
+describe('the NATS surface on the in-process bus', () => {
+  const cleanups: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+
+  async function start(): Promise<{ bus: ReturnType<typeof createMemoryBus>; runtime: Runtime; surface: NatsSurface }> {
+    const bus = createMemoryBus();
+    const queues = createAgentQueues({ bus, ackWaitMs: 5_000 });
+    const runtime = createRuntime({ agents: [calculator], store: createMemoryStore(), model: createDemoModel(), schedule: queues.schedule });
+    const surface = await attachNats(runtime, { queues, processId: 'p1' });
+    cleanups.push(() => bus.close(), () => runtime.close(), () => surface.close({ drainMs: 1_000 }));
+    return { bus, runtime, surface };
+  }
+
+  it('takes a trigger published on the subject, replies, and continues after a respond request', async () => {
+    const { bus } = await start();
+    const results = collector<TriggerResult>();
+    bus.subscribe('app.results', (msg) => {
+      const json = msg.json();
+      if (json.success) results.push(json.data as TriggerResult);
+    });
+    // A plain publish on a queue's subject enqueues a job (as a core publish on a stream's subject does).
+    await bus.publish('switchyard.trigger.calculator', { input: 'what is (3 + 4) / 2', replyTo: 'app.results' }, { headers: { [MSG_ID_HEADER]: 'mem-1' } });
+    const [waiting] = await results.until(1, 10_000, 'the awaiting_human result');
+    expect(waiting).toMatchObject({ threadId: 'trg-mem-1', status: 'awaiting_human', pendingRequest: { kind: 'approval' } });
+
+    const reply = await bus.request('switchyard.thread.trg-mem-1.respond', { requestId: waiting!.pendingRequest!.requestId, approved: true });
+    expect(reply.json()).toMatchObject({ success: true, data: { ok: true } satisfies Partial<ThreadReply> });
+    const [, done] = await results.until(2, 10_000, 'the final result');
+    expect(done).toMatchObject({ status: 'done', output: '(3 + 4) / 2 = 3.5' });
+  });
+
+  it('answers a trigger for an unknown agent on its replyTo', async () => {
+    const { bus } = await start();
+    const replies = collector<unknown>();
+    bus.subscribe('app.errors', (msg) => replies.push(msg.json().success ? (msg.json() as { data: unknown }).data : undefined));
+    await bus.publish('switchyard.trigger.nosuch', { input: 1, replyTo: 'app.errors' });
+    expect((await replies.until(1, 5_000))[0]).toEqual({ error: 'unknown agent "nosuch" (known: calculator)' });
+  });
+});

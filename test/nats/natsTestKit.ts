@@ -1,0 +1,87 @@
+/** Helpers of the NATS surface tests: in-process nodes and a plain NATS client, every wait bounded. */
+import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
+import { connect, headers as natsHeaders, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import type { Agent } from '../../src/agent/agent.js';
+import type { Model } from '../../src/model/model.js';
+import { createNatsNode, type NatsNode, type NatsNodeOptions } from '../../src/nats/natsNode.js';
+import type { Pipeline } from '../../src/pipeline/pipeline.js';
+import { collector, uniqueToken } from '../bus/waiting.js';
+
+export { collector, deferred, eventually, uniqueToken, within } from '../bus/waiting.js';
+
+/** Fast reconnects, so a server restart costs a test a fraction of a second. */
+export const FAST_RECONNECT = { reconnectTimeWait: 100, reconnectJitter: 0, reconnectJitterTLS: 0 };
+
+/** Starts an in-process node (runtime + surface) on `servers`. */
+export function startNode(
+  servers: string | string[],
+  options: { agents: readonly Agent[]; pipelines?: readonly Pipeline[]; model: Model; prefix: string; bucket: string } & Partial<NatsNodeOptions>,
+): Promise<NatsNode> {
+  return createNatsNode({ connectOptions: FAST_RECONNECT, ...options, servers });
+}
+
+/** A stock NATS client: core publish/subscribe/request and JetStream publish, nothing of switchyard. */
+export interface PlainClient {
+  readonly nc: NatsConnection;
+  readonly js: JetStreamClient;
+  /** Publishes a trigger as JSON through JetStream, with a msg id and optional headers. */
+  trigger(subject: string, payload: unknown, options?: { msgId?: string; headers?: Record<string, string> }): ReturnType<JetStreamClient['publish']>;
+  /** A fresh reply subject and what arrives on it (parsed JSON). */
+  inbox<T = Record<string, unknown>>(): { subject: string; messages: ReturnType<typeof collector<T>> };
+  /** Collects the JSON payloads (and subjects) published on `pattern`. */
+  watch<T = Record<string, unknown>>(pattern: string): ReturnType<typeof collector<{ subject: string; data: T; headers: Record<string, string> }>>;
+  /** A core request with a JSON payload; resolves with the parsed reply. */
+  request<T = Record<string, unknown>>(subject: string, payload: unknown, timeoutMs?: number): Promise<T>;
+  close(): Promise<void>;
+}
+
+export async function plainClient(servers: string | string[]): Promise<PlainClient> {
+  const nc = await connect({ servers, ...FAST_RECONNECT, maxReconnectAttempts: -1 });
+  const js = jetstream(nc);
+  const subscriptions: Subscription[] = [];
+  const encode = (payload: unknown): string | Uint8Array => (typeof payload === 'string' || payload instanceof Uint8Array ? payload : JSON.stringify(payload));
+  function watch<T>(pattern: string) {
+    const got = collector<{ subject: string; data: T; headers: Record<string, string> }>();
+    subscriptions.push(
+      nc.subscribe(pattern, {
+        callback: (error, msg) => {
+          if (error) return;
+          const headers: Record<string, string> = {};
+          for (const [key, values] of msg.headers ?? []) headers[key] = values[0] ?? '';
+          got.push({ subject: msg.subject, data: msg.json<T>(), headers });
+        },
+      }),
+    );
+    return got;
+  }
+  return {
+    nc,
+    js,
+    trigger(subject, payload, options = {}) {
+      const hdrs = natsHeaders();
+      for (const [key, value] of Object.entries(options.headers ?? {})) hdrs.set(key, value);
+      return js.publish(subject, encode(payload), { ...(options.msgId ? { msgID: options.msgId } : {}), headers: hdrs });
+    },
+    inbox<T>() {
+      const subject = `test.reply.${uniqueToken()}`;
+      const messages = collector<T>();
+      subscriptions.push(
+        nc.subscribe(subject, {
+          callback: (error, msg) => {
+            if (!error) messages.push(msg.json<T>());
+          },
+        }),
+      );
+      return { subject, messages };
+    },
+    watch,
+    async request<T>(subject: string, payload: unknown, timeoutMs = 10_000) {
+      const reply = await nc.request(subject, encode(payload), { timeout: timeoutMs });
+      return reply.json<T>();
+    },
+    async close() {
+      for (const sub of subscriptions) sub.unsubscribe();
+      await nc.close();
+    },
+  };
+}

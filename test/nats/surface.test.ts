@@ -1,0 +1,179 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { calculator } from '../../agents/calculator/index.js';
+import { createDeploybot } from '../../agents/deploybot/index.js';
+import { createDemoModel } from '../../src/model/demoModel.js';
+import type { NatsNode } from '../../src/nats/natsNode.js';
+import type { ErrorReply, HumanRequestNotice, ThreadReply, TriggerResult } from '../../src/nats/payloads.js';
+import { PROCESS_HEADER, REPLY_TO_HEADER } from '../../src/nats/subjects.js';
+import type { ThreadEvent } from '../../src/thread/events.js';
+import { startNatsServer, type NatsServerHandle } from '../support/natsServer.js';
+import { eventually, plainClient, startNode, uniqueToken, type PlainClient } from './natsTestKit.js';
+
+const prefix = `sy${uniqueToken()}`;
+const bucket = `threads_${uniqueToken()}`;
+let server: NatsServerHandle;
+let worker: NatsNode;
+let api: NatsNode;
+let client: PlainClient;
+
+beforeAll(async () => {
+  server = await startNatsServer();
+  const common = { agents: [calculator, createDeploybot()], model: createDemoModel(), prefix, bucket };
+  worker = await startNode(server.url, { ...common, processId: 'worker-1', observe: false, queue: { ackWaitMs: 5_000, retryDelayMs: 200 } });
+  // An API process: serves requests and follows events, takes no jobs.
+  api = await startNode(server.url, { ...common, processId: 'api-1', worker: false, queue: { ackWaitMs: 5_000, retryDelayMs: 200 } });
+  client = await plainClient(server.url);
+});
+
+afterAll(async () => {
+  await client?.close();
+  await Promise.all([worker?.close({ drainMs: 1_000 }), api?.close({ drainMs: 1_000 })]);
+  await server?.stop();
+});
+
+const trigger = (agent: string): string => `${prefix}.trigger.${agent}`;
+
+describe('NATS surface: triggers', () => {
+  it('launches an agent from a plain NATS client and sends the result to replyTo', async () => {
+    const { subject, messages } = client.inbox<TriggerResult>();
+    const events = client.watch<ThreadEvent>(`${prefix}.events.calculator.trg-order-1.>`);
+    const ack = await client.trigger(trigger('calculator'), { input: 'multiply 6 by 7', replyTo: subject }, { msgId: 'order-1' });
+    expect(ack.duplicate).toBe(false);
+    const [result] = await messages.until(1, 15_000, 'the result');
+    expect(result).toMatchObject({ threadId: 'trg-order-1', agent: 'calculator', status: 'done', output: '6 * 7 = 42' });
+    // Every event is in the KV bucket, and was published as it was appended.
+    const stored = await api.store.get('trg-order-1');
+    expect(stored?.events.map((e) => e.seq)).toEqual(stored?.events.map((_, i) => i + 1));
+    expect(stored?.events.at(-1)).toMatchObject({ type: 'final', seq: result!.version });
+    expect(stored?.events[0]).toMatchObject({ type: 'input', data: { source: { kind: 'nats', replyTo: subject, triggerId: 'order-1' } } });
+    const published = await events.until(stored!.events.length, 10_000, 'the published events');
+    expect(published.map((m) => m.data)).toEqual(stored?.events);
+    expect(published.map((m) => m.subject)).toEqual(stored?.events.map((e) => `${prefix}.events.calculator.trg-order-1.${e.type}`));
+    expect(published[0]?.headers[PROCESS_HEADER]).toBe('worker-1');
+  });
+
+  it('deduplicates a trigger by its msg id: one stored job, one thread', async () => {
+    const { subject, messages } = client.inbox<TriggerResult>();
+    const payload = { input: 'multiply 2 by 3', replyTo: subject };
+    const first = await client.trigger(trigger('calculator'), payload, { msgId: 'dup-1' });
+    const second = await client.trigger(trigger('calculator'), payload, { msgId: 'dup-1' });
+    expect(second).toMatchObject({ duplicate: true, seq: first.seq });
+    const [result] = await messages.until(1, 15_000);
+    expect(result).toMatchObject({ threadId: 'trg-dup-1', status: 'done', output: '2 * 3 = 6' });
+    const thread = await api.runtime.get('trg-dup-1');
+    expect(thread?.events.filter((e) => e.type === 'input')).toHaveLength(1);
+  });
+
+  it('takes the reply subject from the Switchyard-Reply-To header and a caller-chosen thread id', async () => {
+    const { subject, messages } = client.inbox<TriggerResult>();
+    const threadId = `mine-${uniqueToken()}`;
+    await client.trigger(trigger('calculator'), { input: 'multiply 3 by 3', threadId }, { headers: { [REPLY_TO_HEADER]: subject } });
+    expect((await messages.until(1, 15_000))[0]).toMatchObject({ threadId, status: 'done', output: '3 * 3 = 9' });
+  });
+
+  it('reports when a thread needs a human, and a respond request continues it as a job to the end', async () => {
+    const { subject, messages } = client.inbox<TriggerResult>();
+    const humans = client.watch<HumanRequestNotice>(`${prefix}.human.calculator.>`);
+    await client.trigger(trigger('calculator'), { input: 'what is (3 + 4) / 2', replyTo: subject }, { msgId: 'div-1' });
+    const [waiting] = await messages.until(1, 15_000, 'the awaiting_human result');
+    expect(waiting).toMatchObject({ threadId: 'trg-div-1', status: 'awaiting_human', pendingRequest: { kind: 'approval', tool: 'divide' } });
+    const [notice] = await humans.until(1, 5_000, 'the human notice');
+    expect(notice).toMatchObject({ subject: `${prefix}.human.calculator.trg-div-1`, data: { threadId: 'trg-div-1', agent: 'calculator', kind: 'approval' } });
+
+    const reply = await client.request<ThreadReply>(`${prefix}.thread.trg-div-1.respond`, {
+      requestId: waiting!.pendingRequest!.requestId,
+      approved: true,
+      by: 'tester',
+    });
+    expect(reply).toMatchObject({ ok: true, thread: { id: 'trg-div-1', status: 'running' } });
+    const [, done] = await messages.until(2, 15_000, 'the final result');
+    expect(done).toMatchObject({ threadId: 'trg-div-1', status: 'done', output: '(3 + 4) / 2 = 3.5' });
+  });
+
+  it('lets an API process without workers launch and follow threads that workers run', async () => {
+    const launched = await api.runtime.launch('calculator', 'multiply 4 by 5');
+    const settled = await api.runtime.settled(launched.id, { signal: AbortSignal.timeout(15_000) });
+    expect(settled).toMatchObject({ status: 'done', output: '4 * 5 = 20' });
+    const seen: string[] = [];
+    for await (const event of api.runtime.watch(launched.id, { signal: AbortSignal.timeout(5_000) })) seen.push(event.type);
+    expect(seen.at(-1)).toBe('final');
+    expect(api.surface.activeJobs()).toBe(0);
+  });
+});
+
+describe('NATS surface: thread requests', () => {
+  async function awaitingThread(): Promise<TriggerResult> {
+    const { subject, messages } = client.inbox<TriggerResult>();
+    await client.trigger(trigger('calculator'), { input: 'what is 8 / 2', replyTo: subject }, { msgId: `ctl-${uniqueToken()}` });
+    const [waiting] = await messages.until(1, 15_000);
+    expect(waiting?.status).toBe('awaiting_human');
+    return waiting!;
+  }
+
+  it('gets, pauses, resumes and cancels a thread', async () => {
+    const waiting = await awaitingThread();
+    const id = waiting.threadId;
+    const got = await client.request<ThreadReply>(`${prefix}.thread.${id}.get`, '');
+    expect(got).toMatchObject({ ok: true, thread: { id, status: 'awaiting_human', version: waiting.version } });
+    expect((got as unknown as { thread: { events: unknown[] } }).thread.events).toHaveLength(waiting.version);
+    expect(await client.request(`${prefix}.thread.${id}.control`, { action: 'pause', by: 'ops' })).toMatchObject({ ok: true, thread: { status: 'paused' } });
+    expect(await client.request(`${prefix}.thread.${id}.control`, { action: 'resume' })).toMatchObject({ ok: true });
+    await eventually(async () => ((await api.runtime.get(id))?.status === 'awaiting_human' ? true : undefined), 10_000, 'the resumed thread to ask again');
+    expect(await client.request(`${prefix}.thread.${id}.control`, { action: 'cancel', reason: 'test' })).toMatchObject({
+      ok: true,
+      thread: { id, status: 'cancelled', pendingRequest: null },
+    });
+  });
+
+  it('answers bad requests with an error code, never a crash', async () => {
+    const waiting = await awaitingThread();
+    const id = waiting.threadId;
+    const ask = (op: string, payload: unknown, threadId = id) => client.request<ThreadReply>(`${prefix}.thread.${threadId}.${op}`, payload);
+    expect(await ask('control', { action: 'explode' })).toMatchObject({ ok: false, code: 'bad_request', issues: [expect.stringMatching(/^action/)] });
+    expect(await ask('respond', 'not json')).toMatchObject({ ok: false, code: 'bad_request', error: expect.stringMatching(/not JSON/) });
+    expect(await ask('respond', { requestId: 'req_stale', approved: true })).toMatchObject({ ok: false, code: 'conflict' });
+    expect(await ask('respond', { requestId: waiting.pendingRequest!.requestId })).toMatchObject({ ok: false, code: 'bad_request' });
+    expect(await ask('get', '', 'no-such-thread')).toMatchObject({ ok: false, code: 'not_found' });
+    expect(await ask('frobnicate', {})).toMatchObject({ ok: false, code: 'bad_request', error: expect.stringMatching(/unknown thread operation/) });
+    expect(await ask('respond', { requestId: waiting.pendingRequest!.requestId, approved: false, comment: 'no' })).toMatchObject({ ok: true });
+  });
+});
+
+describe('NATS surface: bad input', () => {
+  it('refuses bad triggers with an error reply and a dead letter, and keeps serving', async () => {
+    const { subject, messages } = client.inbox<ErrorReply>();
+    const withReply = { headers: { [REPLY_TO_HEADER]: subject } };
+    await client.trigger(trigger('calculator'), 'this is not json', { msgId: 'bad-1', ...withReply });
+    await client.trigger(trigger('calculator'), { inputt: 'typo', replyTo: subject }, { msgId: 'bad-2' });
+    await client.trigger(trigger('calculator'), { input: 'x'.repeat(300 * 1024) }, { msgId: 'bad-3', ...withReply });
+    // A thread id that belongs to another agent.
+    await client.trigger(trigger('deploybot'), { input: 'deploy', threadId: 'trg-order-1', replyTo: subject }, { msgId: 'bad-4' });
+    const errors = await messages.until(4, 15_000, 'four error replies');
+    expect(errors).toEqual(
+      expect.arrayContaining([
+        { error: expect.stringMatching(/not JSON/) },
+        { error: 'invalid trigger for calculator', issues: expect.arrayContaining([expect.stringMatching(/^input/), expect.stringMatching(/inputt/)]) },
+        { error: expect.stringMatching(/307\d+ bytes; the limit is 262144/) },
+        { error: expect.stringMatching(/belongs to calculator/) },
+      ]),
+    );
+
+    // Unknown agent: the publisher's ack request fails with the reason, and replyTo hears it too.
+    const unknown = await client.trigger(trigger('nosuch'), { input: 1, replyTo: subject }).catch((e: unknown) => e);
+    expect(String(unknown)).toMatch(/unknown agent "nosuch"/);
+    expect((await messages.until(5, 10_000))[4]).toMatchObject({ error: expect.stringMatching(/unknown agent "nosuch"/) });
+
+    const calculatorQueue = await worker.queues.queue('calculator');
+    const letters = await calculatorQueue.deadLetters();
+    expect(letters.map((l) => l.reason)).toEqual(
+      expect.arrayContaining([expect.stringMatching(/not JSON/), expect.stringMatching(/^invalid trigger/), expect.stringMatching(/bytes; the limit/)]),
+    );
+    expect(letters.every((l) => l.cause === 'term')).toBe(true);
+    expect((await (await worker.queues.queue('deploybot')).deadLetters())[0]?.reason).toMatch(/belongs to calculator/);
+
+    // Still serving.
+    const good = client.inbox<TriggerResult>();
+    await client.trigger(trigger('calculator'), { input: 'multiply 5 by 5', replyTo: good.subject }, { msgId: 'after-bad' });
+    expect((await good.messages.until(1, 15_000))[0]).toMatchObject({ status: 'done', output: '5 * 5 = 25' });
+  });
+});

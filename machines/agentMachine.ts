@@ -21,12 +21,14 @@ export interface AgentMachineInput {
   readonly deps: AgentDeps;
 }
 
-/** Events an agent actor accepts from outside. */
-export type AgentMachineEvent =
-  | { type: 'RESPOND'; response: HumanResponse }
+/** Control events every durable machine (agent, pipeline) accepts. */
+export type ControlEvent =
   | { type: 'PAUSE'; reason?: string; by?: string }
   | { type: 'RESUME'; by?: string }
   | { type: 'CANCEL'; reason?: string; by?: string };
+
+/** Events an agent actor accepts from outside. */
+export type AgentMachineEvent = { type: 'RESPOND'; response: HumanResponse } | ControlEvent;
 
 /** What an agent actor ends with. */
 export interface AgentMachineOutput {

@@ -5,7 +5,7 @@ import type { Pipeline } from '../src/pipeline/pipeline.js';
 import { nextStepName, runPipelineStep, type PipelineDeps, type PipelineStepResult } from '../src/pipeline/pipelineSteps.js';
 import type { Thread } from '../src/thread/events.js';
 import { deriveState, statusOf, type ThreadState } from '../src/thread/state.js';
-import type { AgentMachineOutput } from './agentMachine.js';
+import type { AgentMachineOutput, ControlEvent } from './agentMachine.js';
 
 /** Input of a pipeline machine. */
 export interface PipelineMachineInput {
@@ -15,10 +15,7 @@ export interface PipelineMachineInput {
 }
 
 /** Events a pipeline actor accepts. */
-export type PipelineMachineEvent =
-  | { type: 'PAUSE'; reason?: string; by?: string }
-  | { type: 'RESUME'; by?: string }
-  | { type: 'CANCEL'; reason?: string; by?: string };
+export type PipelineMachineEvent = ControlEvent;
 
 /** Context of a pipeline machine (`thread` and `state` as in the agent machine). */
 export interface PipelineContext {

@@ -1,4 +1,4 @@
-import type { BusHeaders, BusMessage, BusPayload, JsonParseResult } from './bus.js';
+import { BusError, type BusHeaders, type BusMessage, type BusPayload, type JsonParseResult, type RespondOptions } from './bus.js';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -43,4 +43,15 @@ export function createBusMessage(
     json: () => parseJson(data),
   };
   return reply === undefined ? msg : { ...msg, reply };
+}
+
+/** Publishes `payload` to a message's reply subject (the `respond` of every bus). */
+export async function respondTo(
+  publish: (subject: string, payload: BusPayload, options: { headers?: BusHeaders }) => Promise<void>,
+  msg: BusMessage,
+  payload: BusPayload,
+  options: RespondOptions = {},
+): Promise<void> {
+  if (msg.reply === undefined) throw new BusError('no_reply', `message on ${msg.subject} has no reply subject`);
+  await publish(msg.reply, payload, options.headers ? { headers: options.headers } : {});
 }

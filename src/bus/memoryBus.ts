@@ -18,7 +18,7 @@ import type {
   SubscribeOptions,
 } from './bus.js';
 import { BusError } from './bus.js';
-import { createBusMessage, encodePayload } from './busMessage.js';
+import { createBusMessage, encodePayload, respondTo } from './busMessage.js';
 import { MemoryJobQueue } from './memoryJobQueue.js';
 import { normalizeJobQueueOptions } from './jobRunner.js';
 import { assertPattern, assertQueueGroup, assertSubject, patternsOverlap, subjectMatches } from './subject.js';
@@ -194,12 +194,8 @@ export function createMemoryBus(options: MemoryBusOptions = {}): Bus {
       });
     },
 
-    async respond(msg: BusMessage, payload: BusPayload, respondOptions: RespondOptions = {}) {
-      if (msg.reply === undefined) {
-        throw new BusError('no_reply', `message on ${msg.subject} has no reply subject`);
-      }
-      await bus.publish(msg.reply, payload, respondOptions.headers ? { headers: respondOptions.headers } : {});
-    },
+    respond: (msg: BusMessage, payload: BusPayload, respondOptions?: RespondOptions) =>
+      respondTo((subject, body, options) => bus.publish(subject, body, options), msg, payload, respondOptions),
 
     async jobQueue(name: string, queueOptions?: JobQueueOptions): Promise<JobQueue> {
       assertOpen();

@@ -24,7 +24,7 @@ import type {
   SubscribeOptions,
 } from './bus.js';
 import { BusError } from './bus.js';
-import { createBusMessage, encodePayload } from './busMessage.js';
+import { createBusMessage, encodePayload, respondTo } from './busMessage.js';
 import { errorText, normalizeJobQueueOptions } from './jobRunner.js';
 import { ensureNatsJobQueue, natsJobQueue } from './natsJobQueue.js';
 import { assertPattern, assertQueueGroup, assertSubject } from './subject.js';
@@ -205,12 +205,8 @@ export async function createNatsBus(options: NatsBusOptions): Promise<NatsBus> {
       }
     },
 
-    async respond(msg: BusMessage, payload: BusPayload, respondOptions: RespondOptions = {}) {
-      if (msg.reply === undefined) {
-        throw new BusError('no_reply', `message on ${msg.subject} has no reply subject`);
-      }
-      await bus.publish(msg.reply, payload, respondOptions.headers ? { headers: respondOptions.headers } : {});
-    },
+    respond: (msg: BusMessage, payload: BusPayload, respondOptions?: RespondOptions) =>
+      respondTo((subject, body, options) => bus.publish(subject, body, options), msg, payload, respondOptions),
 
     async jobQueue(name: string, queueOptions?: JobQueueOptions): Promise<JobQueue> {
       assertOpen();

@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { aptGet } from './aptGet.js';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 
@@ -36,19 +36,6 @@ function find(): string | undefined {
   return undefined;
 }
 
-function aptGet(args: string[]): void {
-  const result = spawnSync('apt-get', args, {
-    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
-    encoding: 'utf8',
-    maxBuffer: 64 * 1024 * 1024,
-  });
-  const lastLine = (result.stdout ?? '').trim().split('\n').at(-1) ?? '';
-  process.stderr.write(`[ensureChromium] apt-get ${args.join(' ')}: ${lastLine}\n`);
-  if (result.error || result.status !== 0) {
-    const tail = `${result.stdout ?? ''}\n${result.stderr ?? ''}`.trim().split('\n').slice(-10).join('\n');
-    throw new Error(`apt-get ${args.join(' ')} failed (exit ${result.status ?? 'none'}): ${result.error?.message ?? tail}\n${INSTALL_HINT}`);
-  }
-}
 
 /**
  * Returns the path of Debian's chromium for playwright-core, installing it when missing.
@@ -68,8 +55,8 @@ export function ensureChromium(): string {
   // Test files run in parallel workers: wait for another worker's apt-get instead of failing.
   const lock = ['-o', 'DPkg::Lock::Timeout=300'];
   try {
-    aptGet([...lock, 'update']);
-    aptGet([...lock, 'install', '-y', 'chromium']);
+    aptGet([...lock, 'update'], 'ensureChromium', INSTALL_HINT);
+    aptGet([...lock, 'install', '-y', 'chromium'], 'ensureChromium', INSTALL_HINT);
   } catch (error) {
     if (!find()) throw error;
   }

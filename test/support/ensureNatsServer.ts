@@ -1,3 +1,4 @@
+import { aptGet } from './aptGet.js';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
@@ -27,23 +28,6 @@ function which(name: string): string | undefined {
   return undefined;
 }
 
-/** Runs an apt-get command synchronously, keeping only the tail of its output for errors. */
-function aptGet(args: string[]): void {
-  const result = spawnSync('apt-get', args, {
-    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
-    encoding: 'utf8',
-    maxBuffer: 64 * 1024 * 1024,
-  });
-  // A short log: the last line apt-get printed, and more only when it failed.
-  const lastLine = (result.stdout ?? '').trim().split('\n').at(-1) ?? '';
-  process.stderr.write(`[ensureNatsServer] apt-get ${args.join(' ')}: ${lastLine}\n`);
-  const tail = `${result.stdout ?? ''}\n${result.stderr ?? ''}`.trim().split('\n').slice(-10).join('\n');
-  if (result.error || result.status !== 0) {
-    throw new Error(
-      `apt-get ${args.join(' ')} failed (exit ${result.status ?? 'none'}): ${result.error?.message ?? tail}\n${INSTALL_HINT}`,
-    );
-  }
-}
 
 /**
  * Returns the path of a `nats-server` binary, installing it with apt-get when possible.
@@ -67,8 +51,8 @@ export function ensureNatsServer(): string {
     // accept a binary that another worker installed meanwhile.
     const lock = ['-o', 'DPkg::Lock::Timeout=120'];
     try {
-      aptGet([...lock, 'update']);
-      aptGet([...lock, 'install', '-y', 'nats-server']);
+      aptGet([...lock, 'update'], 'ensureNatsServer', INSTALL_HINT);
+      aptGet([...lock, 'install', '-y', 'nats-server'], 'ensureNatsServer', INSTALL_HINT);
     } catch (error) {
       if (!which('nats-server')) throw error;
     }

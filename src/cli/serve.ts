@@ -13,6 +13,7 @@ import { createOpenAIModel } from '../model/openaiModel.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
 import { createRuntime, type Runtime } from '../runtime/runtime.js';
 import { startHttpServer, type HttpServer } from '../server/httpServer.js';
+import type { WebhookTarget } from '../server/webhooks.js';
 import { createMemoryBus } from '../bus/memoryBus.js';
 import { createBusInspector, type BusInspector } from '../inspector/inspection.js';
 import { createFileStore } from '../store/fileStore.js';
@@ -56,6 +57,21 @@ export interface ServeIO {
   stopped: Promise<string>;
 }
 
+/**
+ * Webhook receivers from the environment: `SWITCHYARD_WEBHOOK_URL` (several separated by commas)
+ * and `SWITCHYARD_WEBHOOK_SECRET` (the HMAC secret; required with a URL).
+ */
+export function webhooksFromEnv(env: NodeJS.ProcessEnv): WebhookTarget[] | undefined {
+  const urls = (env.SWITCHYARD_WEBHOOK_URL ?? '').split(',').map((u) => u.trim()).filter(Boolean);
+  if (urls.length === 0) return undefined;
+  const secret = env.SWITCHYARD_WEBHOOK_SECRET ?? '';
+  if (secret === '') throw new Error('SWITCHYARD_WEBHOOK_URL is set but SWITCHYARD_WEBHOOK_SECRET is not: webhooks are always signed');
+  for (const url of urls) {
+    if (!/^https?:\/\//.test(url)) throw new Error(`SWITCHYARD_WEBHOOK_URL: ${url} is not an http(s) URL`);
+  }
+  return urls.map((url) => ({ url, secret }));
+}
+
 /** The demo thread's input: two steps, the second a division that needs approval. */
 export const DEMO_INPUT = 'what is (3 + 4) / 2';
 
@@ -73,7 +89,8 @@ export async function serve(options: ServeOptions, io: ServeIO): Promise<number>
 
   let server: HttpServer;
   try {
-    server = await startHttpServer(runtime, { host: options.host, port: options.port, token: options.token ?? '', logger, inspector: { bus } });
+    const webhooks = webhooksFromEnv(io.env);
+    server = await startHttpServer(runtime, { host: options.host, port: options.port, token: options.token ?? '', logger, inspector: { bus }, ...(webhooks ? { webhooks } : {}) });
   } catch (error) {
     await closeAll();
     const code = (error as { code?: unknown }).code;

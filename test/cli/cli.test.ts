@@ -60,8 +60,8 @@ interface Server {
   stop(): Promise<number | null>;
 }
 
-async function startServe(dir: string, extra: readonly string[] = []): Promise<Server> {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'serve', '--port', '0', '--dir', dir, ...extra], { cwd: ROOT, env: childEnv() });
+async function startServe(dir: string, extra: readonly string[] = [], env: Record<string, string> = {}): Promise<Server> {
+  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'serve', '--port', '0', '--dir', dir, ...extra], { cwd: ROOT, env: { ...childEnv(), ...env } });
   let stdout = '';
   let stderr = '';
   const waiters = new Set<() => void>();
@@ -235,5 +235,40 @@ describe('switchyard CLI', () => {
     const threads = JSON.parse(listed.stdout) as { id: string; status: string }[];
     expect(Object.fromEntries(threads.map((t) => [t.id, t.status]))).toMatchObject({ [threadId]: 'done', [demoId]: 'awaiting_human' });
     expect(threads).toHaveLength(3);
+  });
+});
+
+describe('serve with webhooks from the environment', () => {
+  it('POSTs a signed notification to SWITCHYARD_WEBHOOK_URL when a thread needs a human', async () => {
+    const { createServer } = await import('node:http');
+    const { verifyWebhookSignature } = await import('../../src/server/webhooks.js');
+    const received: { body: string; headers: Record<string, string | string[] | undefined> }[] = [];
+    let arrived!: () => void;
+    const first = new Promise<void>((resolve) => (arrived = resolve));
+    const receiver = createServer((req, res) => {
+      let body = '';
+      req.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+      req.on('end', () => {
+        received.push({ body, headers: req.headers });
+        res.writeHead(204).end();
+        arrived();
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    const port = (receiver.address() as { port: number }).port;
+    const hookDir = await mkdtemp(join(tmpdir(), 'switchyard-cli-hooks-'));
+    const served = await startServe(hookDir, [], { SWITCHYARD_WEBHOOK_URL: `http://127.0.0.1:${port}/hook`, SWITCHYARD_WEBHOOK_SECRET: 'hook-secret' });
+    try {
+      await first; // the demo thread stops at its approval
+      const { body, headers } = received[0]!;
+      expect(JSON.parse(body)).toMatchObject({ type: 'thread.human_request', agent: 'calculator', status: 'awaiting_human' });
+      const signature = { timestamp: String(headers['x-switchyard-timestamp']), signature: String(headers['x-switchyard-signature']) };
+      expect(verifyWebhookSignature(body, signature, 'hook-secret')).toBe(true);
+      expect(verifyWebhookSignature(body, signature, 'wrong-secret')).toBe(false);
+    } finally {
+      await served.stop();
+      receiver.close();
+      await rm(hookDir, { recursive: true, force: true });
+    }
   });
 });

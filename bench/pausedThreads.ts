@@ -31,6 +31,14 @@ const instantModel: Model = {
   },
 };
 
+/** A full GC, then a short idle so V8 and the allocator can hand freed pages back before RSS is read. */
+async function settledMemory(): Promise<NodeJS.MemoryUsage> {
+  collectGarbage();
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  collectGarbage();
+  return process.memoryUsage();
+}
+
 function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
 }
@@ -46,25 +54,29 @@ export async function pausedThreadsBench({ quick }: { quick: boolean }): Promise
     const asker = agent({ name: 'asker', description: 'asks a human', prompt: 'You are {{agent}}.\n{{tools}}', tools: [] });
     const runtime = createRuntime({ agents: [asker], store, model: instantModel });
 
-    collectGarbage();
-    const before = process.memoryUsage();
-    const started = performance.now();
     const ids: string[] = [];
-    for (let i = 0; i < threads; i += 100) {
-      const batch = await Promise.all(
-        Array.from({ length: Math.min(100, threads - i) }, async (_, j) => {
-          const { id } = await runtime.launch('asker', `monthly report #${i + j}`);
-          const view = await runtime.settled(id);
-          if (view.status !== 'awaiting_human') throw new Error(`thread ${id} is ${view.status}`);
-          return id;
-        }),
-      );
-      ids.push(...batch);
-    }
+    const park = async (count: number, offset: number): Promise<void> => {
+      for (let i = 0; i < count; i += 100) {
+        const batch = await Promise.all(
+          Array.from({ length: Math.min(100, count - i) }, async (_, j) => {
+            const { id } = await runtime.launch('asker', `monthly report #${offset + i + j}`);
+            const view = await runtime.settled(id);
+            if (view.status !== 'awaiting_human') throw new Error(`thread ${id} is ${view.status}`);
+            return id;
+          }),
+        );
+        ids.push(...batch);
+      }
+    };
+    // Warm-up: JIT, the store's caches and the allocator reach their steady state before the baseline.
+    const warmup = quick ? 200 : 1000;
+    await park(warmup, 0);
+    const before = await settledMemory();
+    const started = performance.now();
+    await park(threads, warmup);
     const launchSeconds = (performance.now() - started) / 1000;
     if (runtime.activeCount() !== 0) throw new Error(`${runtime.activeCount()} actors still in memory`);
-    collectGarbage();
-    const after = process.memoryUsage();
+    const after = await settledMemory();
     const growthMb = (after.rss - before.rss) / 2 ** 20;
     const heapGrowthMb = (after.heapUsed - before.heapUsed) / 2 ** 20;
     const heapTotalGrowthMb = (after.heapTotal - before.heapTotal) / 2 ** 20;
@@ -103,6 +115,7 @@ export async function pausedThreadsBench({ quick }: { quick: boolean }): Promise
 
     const result = {
       threads,
+      warmupThreads: warmup,
       launchSeconds,
       rssGrowthMb: growthMb,
       heapGrowthMb,
@@ -119,7 +132,7 @@ export async function pausedThreadsBench({ quick }: { quick: boolean }): Promise
       },
     };
     console.log('');
-    console.log(`## ${threads.toLocaleString('en')} threads awaiting a human (file store, fsync on), then ${resumes} resumes`);
+    console.log(`## ${threads.toLocaleString('en')} threads awaiting a human (file store, fsync on; after ${warmup} warm-up threads), then ${resumes} resumes`);
     console.log('');
     printTable(
       [

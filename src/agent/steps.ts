@@ -23,7 +23,7 @@ import { stampEvents } from '../thread/thread.js';
 import { doneForNowSchema, requestHumanInputSchema } from '../../tools/human.js';
 import type { Agent } from './agent.js';
 import { promptHash } from './prompt.js';
-import { toJson } from './tool.js';
+import { toJson, type ToolContext } from './tool.js';
 
 /** What an agent actor needs from the outside world, injected. */
 export interface AgentDeps {
@@ -326,10 +326,21 @@ export async function executeStep(input: StepInput, signal: AbortSignal): Promis
     }, tool.timeoutMs);
   });
   const started = deps.clock.now();
-  const log = deps.logger.child({ state: 'executing', tool: call.tool, callId: call.callId });
+  // Built on first use: most tools never log, and a pino child per call is not free.
+  let log: Logger | undefined;
+  const context: ToolContext = {
+    threadId: thread.id,
+    callId: call.callId,
+    idempotencyKey,
+    attempt,
+    get logger() {
+      return (log ??= deps.logger.child({ state: 'executing', tool: call.tool, callId: call.callId }));
+    },
+    signal: controller.signal,
+  };
   try {
     const outcome = await Promise.race([
-      tool.run(checked.data, { threadId: thread.id, callId: call.callId, idempotencyKey, attempt, logger: log, signal: controller.signal }),
+      tool.run(checked.data, context),
       timedOut,
     ]);
     if (signal.aborted) throw signal.reason;

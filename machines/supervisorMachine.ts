@@ -94,7 +94,10 @@ export const supervisorMachine = setup({
         const deps = {
           ...context.deps,
           logger: context.deps.logger.child({ threadId, agent: thread.agent }),
-          onRest: (rest: { state: string; thread: Thread }) => self.send({ type: 'CHILD_RESTED', threadId, state: rest.state, thread: rest.thread }),
+          // Deferred: sent from inside the child's entry action, the supervisor would otherwise run
+          // its own transition in the middle of the child's.
+          onRest: (rest: { state: string; thread: Thread }) =>
+            queueMicrotask(() => self.send({ type: 'CHILD_RESTED', threadId, state: rest.state, thread: rest.thread })),
         };
         if (agent !== undefined) {
           enqueue.spawnChild('agent', { id: thread.id, syncSnapshot: false, input: { agent, thread, deps } });

@@ -26,6 +26,8 @@ export interface PipelineContext {
   pauseRequested: boolean;
   control: { reason?: string; by?: string };
   stopped: string | null;
+  /** The deadline of the durable sleep in progress (re-derived from the thread after a restart). */
+  sleepUntil: number | null;
 }
 
 const withThread = (thread: Thread) => ({ thread, state: deriveState(thread.events) });
@@ -47,6 +49,11 @@ export function createPipelineMachine(pipeline: Pipeline): AnyStateMachine {
           src: 'step' as const,
           input: ({ context }: { context: PipelineContext }) => context,
           onDone: [
+            {
+              guard: ({ event }: { event: { output: PipelineStepResult } }) => event.output.sleepUntil !== undefined,
+              target: 'sleeping',
+              actions: assign(({ event }: { event: { output: PipelineStepResult } }) => ({ ...withThread(event.output.thread), sleepUntil: event.output.sleepUntil ?? null })),
+            },
             {
               guard: ({ event }: { event: { output: PipelineStepResult } }) => event.output.waiting,
               target: 'waitingForChild',
@@ -74,10 +81,11 @@ export function createPipelineMachine(pipeline: Pipeline): AnyStateMachine {
     },
     delays: {
       backoff: ({ context }) => Math.max(0, (context.state.backoffUntil ?? 0) - context.deps.clock.now()),
+      sleep: ({ context }) => Math.max(0, (context.sleepUntil ?? 0) - context.deps.clock.now()),
     },
   }).createMachine({
     id: `pipeline:${pipeline.name}`,
-    context: ({ input }) => ({ pipeline: input.pipeline, deps: input.deps, ...withThread(input.thread), pauseRequested: false, control: {}, stopped: null }),
+    context: ({ input }) => ({ pipeline: input.pipeline, deps: input.deps, ...withThread(input.thread), pauseRequested: false, control: {}, stopped: null, sleepUntil: null }),
     initial: 'routing',
     on: {
       CANCEL: { target: '.cancelling', actions: assign({ control: ({ event }) => ({ reason: event.reason, by: event.by }) }) },
@@ -109,6 +117,10 @@ export function createPipelineMachine(pipeline: Pipeline): AnyStateMachine {
         },
       },
       backingOff: { after: { backoff: { target: 'routing' } } },
+      sleeping: {
+        after: { sleep: { target: 'routing', actions: assign({ sleepUntil: null }) } },
+        on: { PAUSE: { target: 'pausing', actions: assign({ sleepUntil: null, control: ({ event }) => ({ reason: event.reason, by: event.by }) }) } },
+      },
       waitingForChild: { entry: ({ context }) => context.deps.onRest?.({ state: 'waitingForChild', thread: context.thread }) },
       pausing: {
         invoke: {

@@ -35,7 +35,19 @@ export interface AgentStep<TInput = unknown> {
   skip?(context: PipelineStepContext<TInput>): boolean;
 }
 
-export type PipelineStep<TInput = unknown> = CodeStep<TInput> | AgentStep<TInput>;
+/**
+ * A durable sleep: the wake-up time is journaled when the step starts, so the pipeline sleeps on
+ * across restarts (the timer is re-armed from the recorded deadline) and never wakes early.
+ */
+export interface SleepStep<TInput = unknown> {
+  readonly kind: 'sleep';
+  readonly name: string;
+  /** How long to sleep, in ms, decided once when the step starts. */
+  duration(context: PipelineStepContext<TInput>): number;
+  skip?(context: PipelineStepContext<TInput>): boolean;
+}
+
+export type PipelineStep<TInput = unknown> = CodeStep<TInput> | AgentStep<TInput> | SleepStep<TInput>;
 
 /** Options of {@link pipeline}. */
 export interface PipelineOptions<TInput extends z.ZodType, TOutput extends z.ZodType> {
@@ -118,6 +130,13 @@ export function codeStep<TInput = unknown>(step: Omit<CodeStep<TInput>, 'kind'>)
 /** A delegation to an agent. */
 export function agentStep<TInput = unknown>(step: Omit<AgentStep<TInput>, 'kind'>): AgentStep<TInput> {
   return { kind: 'agent', ...step };
+}
+
+/** A durable sleep of `ms` (or of what `duration` returns), e.g. before checking a deploy again. */
+export function sleepStep<TInput = unknown>(step: { name: string; ms?: number; duration?: (context: PipelineStepContext<TInput>) => number; skip?: (context: PipelineStepContext<TInput>) => boolean }): SleepStep<TInput> {
+  const { name, ms, duration, skip } = step;
+  if (duration === undefined && !(typeof ms === 'number' && ms >= 0)) throw new ConfigError(`sleep step ${name} needs ms >= 0 or a duration function`);
+  return { kind: 'sleep', name, duration: duration ?? (() => ms!), ...(skip ? { skip } : {}) };
 }
 
 /** Type guard for pipelines. */

@@ -14,10 +14,13 @@ export interface PipelineDeps extends AgentDeps {
   readonly children: ChildLauncher;
 }
 
-/** The result of one pipeline step: the thread as persisted, and whether it now waits for a child. */
+/** The result of one pipeline step: the thread as persisted, and what the pipeline waits for now. */
 export interface PipelineStepResult {
   readonly thread: Thread;
+  /** A child thread must end first. */
   readonly waiting: boolean;
+  /** A durable sleep runs until this time (epoch ms). */
+  readonly sleepUntil?: number;
 }
 
 /** Step results recorded so far, by step name. */
@@ -64,6 +67,22 @@ export async function runPipelineStep(pipeline: Pipeline, thread: Thread, deps: 
 
   if (step.skip?.(context)) {
     return { thread: await appendEvents(deps, thread, [journal({}), result({ skipped: true })]), waiting: false };
+  }
+
+  if (step.kind === 'sleep') {
+    let current = thread;
+    let until: number;
+    const recorded = calls[0];
+    if (recorded === undefined) {
+      const ms = Math.max(0, Number(step.duration(context)) || 0);
+      until = deps.clock.now() + ms;
+      current = await appendEvents(deps, thread, [journal({ until: new Date(until).toISOString(), ms })]);
+    } else {
+      until = Date.parse(String(recorded.type === 'tool_call' ? recorded.data.args.until : ''));
+      if (!Number.isFinite(until)) until = deps.clock.now();
+    }
+    if (deps.clock.now() < until) return { thread: current, waiting: false, sleepUntil: until };
+    return { thread: await appendEvents(deps, current, [result({ slept: true, until: new Date(until).toISOString() })]), waiting: false };
   }
 
   if (step.kind === 'agent') {

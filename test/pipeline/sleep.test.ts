@@ -1,0 +1,77 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SimulatedClock } from 'xstate';
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { scriptedModel } from '../../src/model/scriptedModel.js';
+import { codeStep, pipeline, sleepStep } from '../../src/pipeline/pipeline.js';
+import { createRuntime, type Runtime } from '../../src/runtime/runtime.js';
+import { createFileStore } from '../../src/store/fileStore.js';
+import { createMemoryStore } from '../../src/store/memoryStore.js';
+import type { ThreadEvent } from '../../src/thread/events.js';
+
+function remindLater(ms: number, woke: number[], now: () => number) {
+  return pipeline({
+    name: 'remind',
+    description: 'sleep, then remind',
+    input: z.object({ note: z.string() }),
+    output: z.object({ reminded: z.string() }),
+    steps: [
+      sleepStep({ name: 'wait', ms }),
+      codeStep({ name: 'remind', run: ({ input }) => (woke.push(now()), (input as { note: string }).note) }),
+    ],
+    finish: ({ results }) => ({ reminded: results.remind as string }),
+  });
+}
+
+async function until(rt: Runtime, id: string, test: (e: ThreadEvent) => boolean): Promise<ThreadEvent> {
+  for await (const event of rt.watch(id)) if (test(event)) return event;
+  throw new Error('thread ended first');
+}
+
+describe('durable sleep (pipeline sleepStep)', () => {
+  it('survives a restart: the new process re-arms the recorded deadline and does not sleep again from scratch', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'switchyard-sleep-'));
+    try {
+      const woke: number[] = [];
+      const first = createRuntime({ agents: [], pipelines: [remindLater(600, woke, Date.now)], store: await createFileStore({ dir }), model: scriptedModel([]) });
+      const { id } = await first.launch('remind', { note: 'call back' });
+      const journaled = await until(first, id, (e) => e.type === 'tool_call' && e.data.tool === 'wait');
+      const deadline = Date.parse(String(journaled.type === 'tool_call' ? journaled.data.args.until : ''));
+      await first.close(); // the process stops mid-sleep
+
+      const second = createRuntime({ agents: [], pipelines: [remindLater(600, woke, Date.now)], store: await createFileStore({ dir }), model: scriptedModel([]) });
+      expect(await second.recover()).toBe(1);
+      const final = await until(second, id, (e) => e.type === 'final');
+      expect(final).toMatchObject({ data: { output: { reminded: 'call back' } } });
+      expect(woke).toHaveLength(1);
+      expect(woke[0]!).toBeGreaterThanOrEqual(deadline);
+      // One deadline, recorded once: the restart did not start a new 600 ms sleep.
+      const view = (await second.get(id))!;
+      expect(view.events.filter((e) => e.type === 'tool_call' && e.data.tool === 'wait')).toHaveLength(1);
+      expect(woke[0]! - deadline).toBeLessThan(600);
+      await second.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('never wakes early (simulated clock)', async () => {
+    const clock = new SimulatedClock();
+    clock.set(Date.parse('2026-01-01T00:00:00Z'));
+    const woke: number[] = [];
+    const tenMinutes = 10 * 60_000;
+    const rt = createRuntime({ agents: [], pipelines: [remindLater(tenMinutes, woke, () => clock.now())], store: createMemoryStore(), model: scriptedModel([]), clock });
+    const { id } = await rt.launch('remind', { note: 'stand-up' });
+    await until(rt, id, (e) => e.type === 'tool_call' && e.data.tool === 'wait');
+    await new Promise((resolve) => setImmediate(resolve));
+    clock.increment(tenMinutes - 1);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(woke).toEqual([]);
+    expect((await rt.get(id))!.status).toBe('running');
+    clock.increment(1);
+    await until(rt, id, (e) => e.type === 'final');
+    expect(woke).toEqual([Date.parse('2026-01-01T00:10:00Z')]);
+  });
+});

@@ -89,10 +89,15 @@ Examples:
     const rested = await followThread(client, view.id, {
       reportAfter,
       atLeast: view.version,
-      onEvent: (event) => {
+      onEvent: (event, threadId) => {
         if (json) return;
-        const line = eventLine(event, view.id, hint);
-        if (line !== null) out(`  ${line}`);
+        const line = eventLine(event, threadId, hint);
+        if (line !== null) out(`  ${threadId === view.id ? '' : '  '}${line}`);
+      },
+      onChild: ({ threadId, agent, view: child }) => {
+        if (json) return;
+        if (child === undefined) out(`  ↳ delegated to ${agent}: thread ${threadId}`);
+        else if (!['done', 'failed', 'cancelled'].includes(child.status)) out(`  ↳ waiting on ${agent} thread ${threadId}, which is ${child.status}`);
       },
     });
     if (json) printJson(rested);

@@ -219,6 +219,23 @@ describe('switchyard CLI', () => {
     expect(conflicting.stderr).toMatch(/--deny.*cannot be used with.*--approve|--approve.*cannot be used with.*--deny/);
   });
 
+  it('launch of a pipeline follows its children and stops at the child that needs a human', async () => {
+    const launched = await cli('launch', 'bugfix', '--input-json', '{"report":"users get a 500 on login after their session expired"}');
+    expect(launched.code).toBe(0);
+    expect(launched.stdout).toMatch(/↳ delegated to triage: thread (\S+)/);
+    const child = /↳ delegated to deploybot: thread (\S+)/.exec(launched.stdout)?.[1];
+    expect(child).toBeDefined();
+    expect(launched.stdout).toMatch(/needs approval: deploy_backend/);
+    expect(launched.stdout).toContain(`↳ waiting on deploybot thread ${child}, which is awaiting_human`);
+    const parent = /thread (th_\S+) is running/.exec(launched.stdout)?.[1];
+    expect(parent).toBeDefined();
+    const approved = await cli('respond', child!, '--approve');
+    expect(approved.code).toBe(0);
+    expect(approved.stdout).toMatch(/is done/);
+    const waited = await fetch(`${server!.url}/threads/${parent}/wait?timeoutMs=10000`);
+    expect(await waited.json()).toMatchObject({ status: 'done', output: { plan: { deploy: true } } });
+  });
+
   it('serve restarted on the same --dir (now with a token) still has the threads', async () => {
     expect(await server!.stop()).toBe(0);
     const down = await cli('threads');
@@ -234,7 +251,8 @@ describe('switchyard CLI', () => {
     expect(listed.code).toBe(0);
     const threads = JSON.parse(listed.stdout) as { id: string; status: string }[];
     expect(Object.fromEntries(threads.map((t) => [t.id, t.status]))).toMatchObject({ [threadId]: 'done', [demoId]: 'awaiting_human' });
-    expect(threads).toHaveLength(3);
+    // The calculator threads and the pipeline with its two children.
+    expect(threads).toHaveLength(6);
   });
 });
 

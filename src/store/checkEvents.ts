@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import { InvalidInputError } from '../errors.js';
 import { eventSchema, type Thread, type ThreadEvent } from '../thread/events.js';
-import { parseEvents } from '../thread/thread.js';
+import { isStampedEvent, parseEvents } from '../thread/thread.js';
 
 const eventsSchema = eventSchema.array();
 
@@ -42,6 +42,18 @@ export function checkAppend(id: string, expectedVersion: number, events: readonl
     throw new InvalidInputError(`expected version of thread ${id} must be a non-negative integer`, [
       `expectedVersion: ${String(expectedVersion)}`,
     ]);
+  }
+  if (events.every(isStampedEvent)) {
+    // Built by the runtime from typed values: only the seqs need checking.
+    events.forEach((event, index) => {
+      const expected = expectedVersion + index + 1;
+      if (event.seq !== expected) {
+        throw new InvalidInputError(`event seq ${event.seq} does not continue thread ${id} (expected ${expected})`, [
+          `${index}.seq: expected ${expected}, got ${event.seq}`,
+        ]);
+      }
+    });
+    return [...events];
   }
   const parsed = eventsSchema.safeParse(events);
   if (!parsed.success) {

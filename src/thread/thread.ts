@@ -15,7 +15,20 @@ export function reduce(thread: Thread, event: ThreadEvent): Thread {
 
 /** Stamps new events with consecutive seqs after `version` and the time `at`. */
 export function stampEvents(version: number, events: readonly NewEvent[], at: string): ThreadEvent[] {
-  return events.map((event, index) => ({ ...event, seq: version + index + 1, at }) as ThreadEvent);
+  return events.map((event, index) => {
+    const stamped = { ...event, seq: version + index + 1, at } as ThreadEvent;
+    stampedByRuntime.add(stamped);
+    return stamped;
+  });
+}
+
+// Events built here come from typed values whose JSON payloads the runtime already normalized
+// (toJson, redactJson), so a store may skip re-validating and copying exactly these objects.
+const stampedByRuntime = new WeakSet<object>();
+
+/** Whether the event object was built by {@link stampEvents} (and not handed in from outside). */
+export function isStampedEvent(event: unknown): boolean {
+  return typeof event === 'object' && event !== null && stampedByRuntime.has(event);
 }
 
 /** Validates events read from outside (a file, a KV bucket) with the zod schemas. */

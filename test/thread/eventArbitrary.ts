@@ -1,18 +1,9 @@
 /** fast-check arbitraries of thread events, with small id domains so calls and requests match often. */
 import fc from 'fast-check';
-import type { ErrorKind, NewEvent, ThreadEvent } from '../../src/thread/events.js';
+import { errorKindSchema, type ErrorKind, type NewEvent, type ThreadEvent } from '../../src/thread/events.js';
 import { stampEvents } from '../../src/thread/thread.js';
 
-export const ERROR_KINDS_FOR_TESTS: readonly ErrorKind[] = [
-  'model_http',
-  'model_timeout',
-  'invalid_json',
-  'unknown_intent',
-  'invalid_args',
-  'tool_error',
-  'tool_timeout',
-  'prefetch_error',
-];
+export const ERROR_KINDS_FOR_TESTS: readonly ErrorKind[] = errorKindSchema.options;
 
 /** Stamps events with seqs 1..n at one time. */
 export function stamp(events: readonly NewEvent[], at: string): ThreadEvent[] {

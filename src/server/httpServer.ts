@@ -42,7 +42,7 @@ export interface HttpOptions {
   /** Aborting it ends open event streams and waits, so a server can close. */
   signal?: AbortSignal;
   /** Serves the inspector at /inspector over the inspection events on this bus. @default off */
-  inspector?: { bus: Bus; prefix?: string };
+  inspector?: { bus: Bus; prefix?: string; streamIntervalMs?: number };
 }
 
 /** Options of {@link startHttpServer}. */
@@ -214,6 +214,7 @@ export function createHttpApp(runtime: Runtime, options: HttpOptions = {}): Hono
     }
   });
 
+  if (inspector) mountInspector(app, { runtime, ...inspector, ...(shutdown ? { signal: shutdown } : {}) });
   return app;
 
   async function viewOf(c: Context): Promise<ThreadView> {

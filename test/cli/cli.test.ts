@@ -140,6 +140,16 @@ describe('switchyard CLI', () => {
     expect(out).toContain(`thread ${demoId} is awaiting_human`);
   });
 
+  it('serve serves the inspector at the URL it prints', async () => {
+    const printed = /inspector: (http:\S+)/.exec(server!.stdout())?.[1];
+    expect(printed).toBe(`${server!.url}/inspector`);
+    const page = await fetch(printed!);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toMatch(/text\/html/);
+    const actors = await fetch(`${server!.url}/inspector/api/threads`);
+    expect(actors.status).toBe(200);
+  });
+
   it('launch follows the thread and stops at the approval it needs', async () => {
     const result = await cli('launch', 'calculator', 'what is (3 + 4) / 2');
     expect(result.stderr).toBe('');

@@ -3,19 +3,14 @@
  * calculator agent on a scripted model, a memory store, the in-process bus, and the runtime's
  * inspection published on the bus. Used by the routes, browser and screenshot scripts.
  */
-import type { AddressInfo } from 'node:net';
-import { serve, type ServerType } from '@hono/node-server';
-import { Hono } from 'hono';
 import { calculator } from '../../agents/calculator/index.js';
 import type { Bus } from '../../src/bus/bus.js';
 import { createMemoryBus } from '../../src/bus/memoryBus.js';
 import { createBusInspector, type BusInspector } from '../../src/inspector/inspection.js';
-import { INSPECTOR_PAGE_PATH, mountInspector } from '../../src/inspector/mount.js';
-import type { InspectorRoutes } from '../../src/inspector/routes.js';
 import type { ModelRequest } from '../../src/model/model.js';
 import { scriptedModel, type ScriptedReply } from '../../src/model/scriptedModel.js';
 import { createRuntime, type Runtime } from '../../src/runtime/runtime.js';
-import { createHttpApp } from '../../src/server/httpServer.js';
+import { startHttpServer } from '../../src/server/httpServer.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
 import type { ThreadStore } from '../../src/store/threadStore.js';
 
@@ -59,42 +54,30 @@ export interface InspectorServer {
   readonly runtime: Runtime;
   readonly bus: Bus;
   readonly inspector: BusInspector;
-  readonly routes: InspectorRoutes;
   close(): Promise<void>;
 }
 
-/** Starts the HTTP API plus the inspector's routes on 127.0.0.1, on a free port. */
+/** Starts the HTTP server with the inspector mounted (as `switchyard serve` does) on 127.0.0.1, on a free port. */
 export async function startInspectorServer(options: { store?: ThreadStore; token?: string; streamIntervalMs?: number } = {}): Promise<InspectorServer> {
   const bus = createMemoryBus();
   const inspector = createBusInspector({ bus, processId: 'worker-1:4242' });
   const runtime = createRuntime({ agents: [calculator], store: options.store ?? createMemoryStore(), model: calculatorModel(), inspect: inspector.inspect });
-  const shutdown = new AbortController();
-  const api = createHttpApp(runtime, { token: options.token ?? '', signal: shutdown.signal });
-  const routes = mountInspector(api, { runtime, bus, signal: shutdown.signal, streamIntervalMs: options.streamIntervalMs ?? 50 });
-  await routes.ready;
-  // As the HTTP server lets the page through its bearer check (the API behind it still checks).
-  const app = new Hono();
-  app.get(INSPECTOR_PAGE_PATH, (c) => routes.fetch(c.req.raw));
-  app.route('/', api);
-  const server = await new Promise<ServerType>((resolve, reject) => {
-    const started = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 }, () => resolve(started));
-    started.once('error', reject);
+  const server = await startHttpServer(runtime, {
+    host: '127.0.0.1',
+    port: 0,
+    token: options.token ?? '',
+    inspector: { bus, streamIntervalMs: options.streamIntervalMs ?? 50 },
   });
-  const { port } = server.address() as AddressInfo;
+  // The inspector subscribes to the bus when mounted; a flush makes sure it is in place.
+  await bus.flush();
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: server.url,
     runtime,
     bus,
     inspector,
-    routes,
     async close() {
-      shutdown.abort();
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        if ('closeAllConnections' in server) server.closeAllConnections();
-      });
+      await server.close();
       await inspector.close();
-      await routes.close();
       await runtime.close();
       await bus.close();
     },

@@ -1,18 +1,11 @@
 import { assign, fromPromise, setup } from 'xstate';
 import type { Agent } from '../src/agent/agent.js';
-import {
-  controlStep,
-  decideStep,
-  executeStep,
-  messageOf,
-  prefetchStep,
-  respondStep,
-  type AgentDeps,
-  type StepInput,
-} from '../src/agent/steps.js';
-import { VersionConflictError } from '../src/errors.js';
+import { decideStep, executeStep, prefetchStep, respondStep, type AgentDeps, type StepInput } from '../src/agent/steps.js';
 import type { HumanResponse, Thread } from '../src/thread/events.js';
-import { deriveState, statusOf, type ThreadState, type ThreadStatus } from '../src/thread/state.js';
+import { deriveState, type ThreadState } from '../src/thread/state.js';
+import { controlActor, machineOutput, stopReason, withThread, type AgentMachineOutput, type ControlEvent } from './threadMachine.js';
+
+export type { AgentMachineOutput, ControlEvent } from './threadMachine.js';
 
 /** Input of the agent machine: the agent, the thread to continue, and the injected dependencies. */
 export interface AgentMachineInput {
@@ -21,23 +14,8 @@ export interface AgentMachineInput {
   readonly deps: AgentDeps;
 }
 
-/** Control events every durable machine (agent, pipeline) accepts. */
-export type ControlEvent =
-  | { type: 'PAUSE'; reason?: string; by?: string }
-  | { type: 'RESUME'; by?: string }
-  | { type: 'CANCEL'; reason?: string; by?: string };
-
 /** Events an agent actor accepts from outside. */
 export type AgentMachineEvent = { type: 'RESPOND'; response: HumanResponse } | ControlEvent;
-
-/** What an agent actor ends with. */
-export interface AgentMachineOutput {
-  readonly threadId: string;
-  readonly status: ThreadStatus;
-  readonly thread: Thread;
-  /** Why the actor stopped early: a version conflict (another worker advanced the thread) or a step that threw (e.g. the store failed). */
-  readonly stopped?: string;
-}
 
 export interface AgentContext {
   readonly agent: Agent;
@@ -59,7 +37,6 @@ const stepInput = ({ context }: { context: AgentContext }): StepInput => ({
   deps: context.deps,
 });
 
-const withThread = (context: AgentContext, thread: Thread) => ({ thread, state: deriveState(thread.events) });
 
 /**
  * The micro-agent (factor 8): its states are its control flow. Every state is entered from
@@ -81,9 +58,7 @@ export const agentMachine = setup({
     respond: fromPromise<{ thread: Thread; error?: string }, StepInput & { response: HumanResponse }>(({ input }) =>
       respondStep(input, input.response),
     ),
-    control: fromPromise<Thread, { deps: AgentDeps; threadId: string; action: 'pause' | 'resume' | 'cancel'; reason?: string; by?: string }>(
-      ({ input }) => controlStep(input.deps, input.threadId, { action: input.action, reason: input.reason, by: input.by }),
-    ),
+    control: controlActor,
   },
   guards: {
     isDone: ({ context }) => context.state.terminal === 'done',
@@ -148,7 +123,7 @@ export const agentMachine = setup({
       invoke: {
         src: 'prefetch',
         input: stepInput,
-        onDone: { target: 'routing', actions: assign(({ context, event }) => withThread(context, event.output)) },
+        onDone: { target: 'routing', actions: assign(({ event }) => withThread(event.output)) },
         onError: { target: 'stopped', actions: assign({ stopped: ({ event }) => stopReason(event.error) }) },
       },
     },
@@ -157,7 +132,7 @@ export const agentMachine = setup({
       invoke: {
         src: 'decide',
         input: stepInput,
-        onDone: { target: 'routing', actions: assign(({ context, event }) => withThread(context, event.output)) },
+        onDone: { target: 'routing', actions: assign(({ event }) => withThread(event.output)) },
         onError: { target: 'stopped', actions: assign({ stopped: ({ event }) => stopReason(event.error) }) },
       },
     },
@@ -166,7 +141,7 @@ export const agentMachine = setup({
       invoke: {
         src: 'execute',
         input: stepInput,
-        onDone: { target: 'routing', actions: assign(({ context, event }) => withThread(context, event.output)) },
+        onDone: { target: 'routing', actions: assign(({ event }) => withThread(event.output)) },
         onError: { target: 'stopped', actions: assign({ stopped: ({ event }) => stopReason(event.error) }) },
       },
     },
@@ -196,7 +171,7 @@ export const agentMachine = setup({
         onDone: {
           target: 'routing',
           actions: assign(({ context, event }) => ({
-            ...withThread(context, event.output.thread),
+            ...withThread(event.output.thread),
             response: null,
             refusal: event.output.error ?? null,
           })),
@@ -208,7 +183,7 @@ export const agentMachine = setup({
       invoke: {
         src: 'control',
         input: ({ context }) => ({ deps: context.deps, threadId: context.thread.id, action: 'pause' as const, ...context.control }),
-        onDone: { target: 'routing', actions: assign(({ context, event }) => ({ ...withThread(context, event.output), pauseRequested: false })) },
+        onDone: { target: 'routing', actions: assign(({ event }) => ({ ...withThread(event.output), pauseRequested: false })) },
         onError: { target: 'stopped', actions: assign({ stopped: ({ event }) => stopReason(event.error) }) },
       },
     },
@@ -225,7 +200,7 @@ export const agentMachine = setup({
       invoke: {
         src: 'control',
         input: ({ context }) => ({ deps: context.deps, threadId: context.thread.id, action: 'resume' as const, ...context.control }),
-        onDone: { target: 'routing', actions: assign(({ context, event }) => withThread(context, event.output)) },
+        onDone: { target: 'routing', actions: assign(({ event }) => withThread(event.output)) },
         onError: { target: 'stopped', actions: assign({ stopped: ({ event }) => stopReason(event.error) }) },
       },
     },
@@ -233,7 +208,7 @@ export const agentMachine = setup({
       invoke: {
         src: 'control',
         input: ({ context }) => ({ deps: context.deps, threadId: context.thread.id, action: 'cancel' as const, ...context.control }),
-        onDone: { target: 'routing', actions: assign(({ context, event }) => withThread(context, event.output)) },
+        onDone: { target: 'routing', actions: assign(({ event }) => withThread(event.output)) },
         onError: { target: 'stopped', actions: assign({ stopped: ({ event }) => stopReason(event.error) }) },
       },
     },
@@ -242,18 +217,9 @@ export const agentMachine = setup({
     cancelled: { type: 'final', entry: { type: 'log', params: { state: 'cancelled' } } },
     stopped: { type: 'final', entry: { type: 'log', params: { state: 'stopped' } } },
   },
-  output: ({ context }) => ({
-    threadId: context.thread.id,
-    status: statusOf(context.state),
-    thread: context.thread,
-    ...(context.stopped === null ? {} : { stopped: context.stopped }),
-  }),
+  output: ({ context }) => machineOutput(context),
 });
 
-function stopReason(error: unknown): string {
-  if (error instanceof VersionConflictError) return `superseded: ${error.message}`;
-  return `step failed: ${messageOf(error)}`;
-}
 
 /** The machine's states in which an actor waits for something outside (a human, a resume). */
 export const WAITING_STATES: readonly string[] = ['awaitingHuman', 'escalated', 'paused'];

@@ -1,11 +1,9 @@
 import { assign, fromPromise, setup, type AnyStateMachine } from 'xstate';
-import { controlStep, messageOf } from '../src/agent/steps.js';
-import { VersionConflictError } from '../src/errors.js';
 import type { Pipeline } from '../src/pipeline/pipeline.js';
 import { nextStepName, runPipelineStep, type PipelineDeps, type PipelineStepResult } from '../src/pipeline/pipelineSteps.js';
 import type { Thread } from '../src/thread/events.js';
-import { deriveState, statusOf, type ThreadState } from '../src/thread/state.js';
-import type { AgentMachineOutput, ControlEvent } from './agentMachine.js';
+import type { ThreadState } from '../src/thread/state.js';
+import { controlActor, machineOutput, stopReason, withThread, type AgentMachineOutput, type ControlEvent } from './threadMachine.js';
 
 /** Input of a pipeline machine. */
 export interface PipelineMachineInput {
@@ -30,9 +28,6 @@ export interface PipelineContext {
   sleepUntil: number | null;
 }
 
-const withThread = (thread: Thread) => ({ thread, state: deriveState(thread.events) });
-const stopReason = (error: unknown): string =>
-  error instanceof VersionConflictError ? `superseded: ${error.message}` : `step failed: ${messageOf(error)}`;
 const stateName = (step: string): string => `step_${step}`;
 
 /**
@@ -75,9 +70,7 @@ export function createPipelineMachine(pipeline: Pipeline): AnyStateMachine {
     },
     actors: {
       step: fromPromise<PipelineStepResult, PipelineContext>(({ input, signal }) => runPipelineStep(input.pipeline, input.thread, input.deps, signal)),
-      control: fromPromise<Thread, { deps: PipelineDeps; threadId: string; action: 'pause' | 'resume' | 'cancel'; reason?: string; by?: string }>(({ input }) =>
-        controlStep(input.deps, input.threadId, { action: input.action, reason: input.reason, by: input.by }),
-      ),
+      control: controlActor,
     },
     delays: {
       backoff: ({ context }) => Math.max(0, (context.state.backoffUntil ?? 0) - context.deps.clock.now()),
@@ -155,11 +148,6 @@ export function createPipelineMachine(pipeline: Pipeline): AnyStateMachine {
       cancelled: { type: 'final' },
       stopped: { type: 'final' },
     },
-    output: ({ context }) => ({
-      threadId: context.thread.id,
-      status: statusOf(context.state),
-      thread: context.thread,
-      ...(context.stopped === null ? {} : { stopped: context.stopped }),
-    }),
+    output: ({ context }) => machineOutput(context),
   }) as unknown as AnyStateMachine;
 }

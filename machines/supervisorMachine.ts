@@ -1,10 +1,10 @@
-import { assign, enqueueActions, setup, type AnyActorLogic, type AnyActorRef, type AnyStateMachine, type EventObject } from 'xstate';
+import { assign, enqueueActions, setup, type AnyActorLogic, type AnyStateMachine, type EventObject } from 'xstate';
 import type { Agent } from '../src/agent/agent.js';
 import type { Pipeline } from '../src/pipeline/pipeline.js';
 import type { PipelineDeps } from '../src/pipeline/pipelineSteps.js';
 import type { Thread } from '../src/thread/events.js';
 import { deriveState, statusOf, type ThreadStatus } from '../src/thread/state.js';
-import { agentMachine, WAITING_STATES, type AgentMachineEvent, type AgentMachineOutput } from './agentMachine.js';
+import { agentMachine, type AgentMachineEvent, type AgentMachineOutput } from './agentMachine.js';
 
 /** How a supervised agent came to rest. */
 export interface AgentRest {
@@ -57,9 +57,6 @@ interface SupervisorContext {
 const DONE = 'xstate.done.actor.';
 const ERROR = 'xstate.error.actor.';
 const childId = (event: EventObject, prefix: string): string => event.type.slice(prefix.length);
-
-/** Machine states in which a child rests and is evicted: it waits on a human, a resume or a child thread. */
-export const RESTING_STATES: readonly string[] = [...WAITING_STATES, 'waitingForChild'];
 
 // spawnChild's types only allow an id with a named source; pipeline machines are built at runtime.
 type SpawnLogic = (logic: AnyActorLogic, options: { id: string; syncSnapshot: boolean; input: unknown }) => void;
@@ -185,8 +182,3 @@ export const supervisorMachine = setup({
     },
   },
 });
-
-/** The child actor of a running thread, if any. */
-export function childOf(supervisor: { getSnapshot(): { children: Record<string, AnyActorRef | undefined> } }, threadId: string): AnyActorRef | undefined {
-  return supervisor.getSnapshot().children[threadId];
-}

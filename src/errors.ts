@@ -1,3 +1,5 @@
+import type { z } from 'zod';
+
 /**
  * Base class of every error switchyard throws. `name` is the subclass name and `cause` is kept.
  *
@@ -67,4 +69,9 @@ export class SystemError extends SwitchyardError {}
 /** Type guard for switchyard errors. */
 export function isSwitchyardError(value: unknown): value is SwitchyardError {
   return value instanceof SwitchyardError;
+}
+
+/** zod issues as `path: message` lines (`(root)` for the whole value): one spelling everywhere. */
+export function formatIssues(issues: readonly z.core.$ZodIssue[]): string[] {
+  return issues.map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(root)'}: ${issue.message}`);
 }

@@ -2,9 +2,9 @@ import type { z } from 'zod';
 import { humanTools } from '../../tools/human.js';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { Model } from '../model/model.js';
+import type { Model, ToolSpec } from '../model/model.js';
 import type { Json } from '../thread/events.js';
-import { promptTemplate, type PromptTemplate } from './prompt.js';
+import { promptHash, promptTemplate, type PromptTemplate } from './prompt.js';
 import type { Tool } from './tool.js';
 
 /** A deterministic step run before the first decision; its result is recorded as a `prefetch` event. */
@@ -70,6 +70,15 @@ export interface Agent {
   /** The agent's tools followed by the human-contact tools. */
   readonly tools: readonly Tool[];
   readonly toolsByName: ReadonlyMap<string, Tool>;
+  /** The tools as the model is offered them. */
+  readonly toolSpecs: readonly ToolSpec[];
+  /** The tools as a bullet list (`{{tools}}` in the prompt). */
+  readonly toolList: string;
+  /**
+   * The rendered system prompt and its hash when the template does not place `{{context}}` (then
+   * it is the same on every decision); null when it must be rendered per decision.
+   */
+  readonly system: { readonly text: string; readonly hash: string } | null;
   readonly prefetch: readonly PrefetchStep[];
   readonly maxSteps: number;
   readonly maxConsecutiveErrors: number;
@@ -137,13 +146,19 @@ export function agent(options: AgentOptions): Agent {
     jitter: backoff.jitter ?? 0.2,
   };
   if (normalizedBackoff.jitter < 0 || normalizedBackoff.jitter > 1) throw new ConfigError(`agent ${name}: backoff.jitter must be within 0..1`);
+  const template = promptTemplate(prompt);
+  const toolList = all.map((t) => `- ${t.name}: ${t.description}`).join('\n');
+  const staticText = template.includesContext ? null : template.render({ agent: name, description, tools: toolList, context: '' });
   return {
     kind: 'agent',
     name,
     description,
-    prompt: promptTemplate(prompt),
+    prompt: template,
     tools: all,
     toolsByName,
+    toolSpecs: all.map((t) => ({ name: t.name, description: t.description, parameters: t.parameters })),
+    toolList,
+    system: staticText === null ? null : { text: staticText, hash: promptHash(staticText) },
     prefetch,
     maxSteps,
     maxConsecutiveErrors,

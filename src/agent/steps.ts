@@ -4,7 +4,7 @@ import { redactJson, redactText } from '../context/redact.js';
 import { renderContext } from '../context/renderContext.js';
 import { VersionConflictError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { Model, ModelResult, ToolSpec } from '../model/model.js';
+import type { Model, ModelResult } from '../model/model.js';
 import { parseNextStep } from '../model/nextStep.js';
 import type { ThreadStore } from '../store/threadStore.js';
 import {
@@ -69,6 +69,22 @@ export function backoffDelay(agent: Pick<Agent, 'backoff'>, attempt: number, thr
   return Math.round(Math.min(maxMs, base * (1 - jitter + 2 * jitter * u)));
 }
 
+/** An escalation at `seq` and the human request (at `seq + 1`) it opens. */
+function escalationEvents(
+  threadId: string,
+  seq: number,
+  reason: 'max_consecutive_errors' | 'max_steps',
+  message: string,
+  question: string,
+  urgency: 'medium' | 'high',
+): NewEvent[] {
+  const requestId = requestIdFor(threadId, seq + 1);
+  return [
+    { type: 'escalation', data: { reason, message, requestId } },
+    { type: 'human_request', data: { requestId, kind: 'escalation', question, urgency, format: 'free_text' } },
+  ];
+}
+
 /**
  * The events that record an error: a compact `error` the model sees next time plus a backoff
  * deadline, or, at `maxConsecutiveErrors` in a row, an escalation to a human instead.
@@ -85,51 +101,20 @@ export function errorEvents(
   const text = redactText(message.length > MAX_MESSAGE ? `${message.slice(0, MAX_MESSAGE)}…` : message, agent.secrets);
   const base = { kind, message: text, attempt, ...extra };
   if (attempt >= agent.maxConsecutiveErrors) {
-    const requestId = requestIdFor(thread.id, seq + 2);
     const why = `${attempt} errors in a row; the last: ${text}`;
     return [
       { type: 'error', data: base },
-      { type: 'escalation', data: { reason: 'max_consecutive_errors', message: why, requestId } },
-      {
-        type: 'human_request',
-        data: {
-          requestId,
-          kind: 'escalation',
-          question: `Agent ${agent.name} stopped after ${why}. Answer with guidance to continue, or deny to stop it.`,
-          urgency: 'high',
-          format: 'free_text',
-        },
-      },
+      ...escalationEvents(thread.id, seq + 1, 'max_consecutive_errors', why, `Agent ${agent.name} stopped after ${why}. Answer with guidance to continue, or deny to stop it.`, 'high'),
     ];
   }
   const retryAt = new Date(deps.clock.now() + backoffDelay(agent, attempt, thread.id, seq)).toISOString();
   return [{ type: 'error', data: { ...base, retryAt } }];
 }
 
-// Per agent, built once: the tool specs sent to the model and the bullet list for the prompt.
-const offeredCache = new WeakMap<Agent, { readonly specs: readonly ToolSpec[]; readonly list: string }>();
-function offeredTools(agent: Agent): { readonly specs: readonly ToolSpec[]; readonly list: string } {
-  let offered = offeredCache.get(agent);
-  if (offered === undefined) {
-    offered = {
-      specs: agent.tools.map((t) => ({ name: t.name, description: t.description, parameters: t.parameters })),
-      list: agent.tools.map((t) => `- ${t.name}: ${t.description}`).join('\n'),
-    };
-    offeredCache.set(agent, offered);
-  }
-  return offered;
-}
-
-// The rendered system prompt rarely changes between steps (the context goes in the user message).
-const hashes = new Map<string, string>();
-function hashOf(rendered: string): string {
-  let hash = hashes.get(rendered);
-  if (hash === undefined) {
-    hash = promptHash(rendered);
-    if (hashes.size >= 256) hashes.delete(hashes.keys().next().value!);
-    hashes.set(rendered, hash);
-  }
-  return hash;
+/** Renders a prompt template that places the context itself (so it differs on every decision). */
+function renderSystem(agent: Agent, context: string): { text: string; hash: string } {
+  const text = agent.prompt.render({ agent: agent.name, description: agent.description, tools: agent.toolList, context });
+  return { text, hash: promptHash(text) };
 }
 
 /** Runs the next prefetch step and records its result (factor 13). */
@@ -159,27 +144,14 @@ export async function decideStep(input: StepInput, signal: AbortSignal): Promise
   const { agent, thread, state, deps } = input;
   const seq = versionOf(thread) + 1;
   if (state.steps >= agent.maxSteps) {
-    const requestId = requestIdFor(thread.id, seq + 1);
     const message = `reached maxSteps (${agent.maxSteps}) without finishing`;
-    return appendEvents(deps, thread, [
-      { type: 'escalation', data: { reason: 'max_steps', message, requestId } },
-      {
-        type: 'human_request',
-        data: {
-          requestId,
-          kind: 'escalation',
-          question: `Agent ${agent.name} ${message}. Answer with guidance to continue for another ${agent.maxSteps} steps, or deny to stop it.`,
-          urgency: 'medium',
-          format: 'free_text',
-        },
-      },
-    ]);
+    const question = `Agent ${agent.name} ${message}. Answer with guidance to continue for another ${agent.maxSteps} steps, or deny to stop it.`;
+    return appendEvents(deps, thread, escalationEvents(thread.id, seq, 'max_steps', message, question, 'medium'));
   }
   const model = agent.model ?? deps.model;
   const context = renderContext(agent, thread);
-  const offered = offeredTools(agent);
-  const system = agent.prompt.render({ agent: agent.name, description: agent.description, tools: offered.list, context: context.text });
-  const hash = hashOf(system);
+  const rendered = agent.system ?? renderSystem(agent, context.text);
+  const system = rendered.text;
   const timeout = new AbortController();
   const timer = deps.clock.setTimeout(() => timeout.abort(new Error('decision timed out')), agent.decideTimeoutMs);
   const onAbort = () => timeout.abort(signal.reason);
@@ -192,7 +164,7 @@ export async function decideStep(input: StepInput, signal: AbortSignal): Promise
       agent: agent.name,
       system,
       context: agent.prompt.includesContext ? 'Decide the next step.' : context.text,
-      tools: offered.specs,
+      tools: agent.toolSpecs,
       signal: timeout.signal,
     });
   } catch (error) {
@@ -228,7 +200,7 @@ export async function decideStep(input: StepInput, signal: AbortSignal): Promise
   const callId = callIdFor(seq);
   const decision: NewEvent = {
     type: 'decision',
-    data: { callId, step: state.steps + 1, intent, args, model: result.data.model, promptHash: hash, tokens, latencyMs },
+    data: { callId, step: state.steps + 1, intent, args, model: result.data.model, promptHash: rendered.hash, tokens, latencyMs },
   };
   if (intent === DONE_FOR_NOW) {
     const { message } = doneForNowSchema.parse(checked.data);

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { ConfigError } from '../errors.js';
+import { ConfigError, formatIssues } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Json } from '../thread/events.js';
 import { dropNullsAt, toStrictJsonSchema } from './strictSchema.js';
@@ -107,12 +107,7 @@ export function tool<TInput extends z.ZodType, TOutput>(options: ToolOptions<TIn
         if (retry.success) result = retry;
       }
       if (result.success) return { success: true, data: result.data };
-      return {
-        success: false,
-        error: result.error.issues
-          .map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(root)'}: ${issue.message}`)
-          .join('; '),
-      };
+      return { success: false, error: formatIssues(result.error.issues).join('; ') };
     },
     async run(value, context) {
       const output = await options.run(value as z.output<TInput>, context);

@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import type { Job, JobConsumer } from '../bus/bus.js';
 import { isValidSubject } from '../bus/subject.js';
-import { InvalidInputError, InvalidStateError, NotFoundError } from '../errors.js';
+import { formatIssues, InvalidInputError, InvalidStateError, NotFoundError } from '../errors.js';
 import type { ThreadView } from '../runtime/runtime.js';
 import type { ThreadStatus } from '../thread/state.js';
 import { TERMINAL_STATUSES } from '../thread/state.js';
-import { issuesOf, jobPayloadSchema, resultOf, triggerPayloadSchema, type ErrorReply, type TriggerPayload } from './payloads.js';
+import { jobPayloadSchema, resultOf, triggerPayloadSchema, type ErrorReply, type TriggerPayload } from './payloads.js';
 import { REPLY_TO_HEADER } from './subjects.js';
 import { messageOf, type SurfaceContext } from './surfaceContext.js';
 import type { ThreadRequests } from './threadRequests.js';
@@ -107,7 +107,7 @@ export function startAgentWorker(ctx: SurfaceContext, requests: ThreadRequests, 
       // Reply where the sender asked, if that much of the payload is usable.
       const raw = (json.data as { replyTo?: unknown } | null)?.replyTo;
       const replyTo = typeof raw === 'string' && isValidSubject(raw) ? raw : headerReply;
-      await refuse(job, agent, replyTo, `invalid trigger for ${agent}`, issuesOf(parsed.error));
+      await refuse(job, agent, replyTo, `invalid trigger for ${agent}`, formatIssues(parsed.error.issues));
       return;
     }
     if (header !== undefined && headerReply === undefined) {
@@ -142,7 +142,7 @@ export function startAgentWorker(ctx: SurfaceContext, requests: ThreadRequests, 
     const json = job.json();
     const parsed = json.success ? jobPayloadSchema.safeParse(json.data) : undefined;
     if (parsed === undefined || !parsed.success) {
-      await job.term(parsed === undefined ? 'job payload is not JSON' : `invalid job: ${issuesOf(parsed.error).join('; ')}`);
+      await job.term(parsed === undefined ? 'job payload is not JSON' : `invalid job: ${formatIssues(parsed.error.issues).join('; ')}`);
       return;
     }
     const { threadId } = parsed.data;

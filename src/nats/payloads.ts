@@ -99,7 +99,3 @@ export function briefOf(view: ThreadView): ThreadBrief {
   return { id: view.id, agent: view.agent, status: view.status, version: view.version, pendingRequest: view.pendingRequest };
 }
 
-/** zod issues as `path: message` lines. */
-export function issuesOf(error: z.ZodError): string[] {
-  return error.issues.map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(root)'}: ${issue.message}`);
-}

@@ -1,8 +1,8 @@
 import type { BusMessage, BusSubscription } from '../bus/bus.js';
 import { isBusError } from '../bus/bus.js';
-import { InvalidInputError, InvalidStateError, NotFoundError, VersionConflictError } from '../errors.js';
+import { formatIssues, InvalidInputError, InvalidStateError, NotFoundError, VersionConflictError } from '../errors.js';
 import { THREAD_ID_PATTERN } from '../runtime/runtime.js';
-import { briefOf, controlPayloadSchema, issuesOf, type ThreadReply } from './payloads.js';
+import { briefOf, controlPayloadSchema, type ThreadReply } from './payloads.js';
 import { THREAD_OPS, type ThreadOp } from './subjects.js';
 import { messageOf, type SurfaceContext } from './surfaceContext.js';
 
@@ -75,7 +75,7 @@ export function serveThreadRequests(ctx: SurfaceContext): ThreadRequests {
       if (!json.success) return fail('bad_request', `payload is not JSON: ${json.error}`);
       if (op === 'respond') return { ok: true, thread: briefOf(await runtime.respond(threadId, json.data)) };
       const control = controlPayloadSchema.safeParse(json.data);
-      if (!control.success) return fail('bad_request', 'invalid control request', issuesOf(control.error));
+      if (!control.success) return fail('bad_request', 'invalid control request', formatIssues(control.error.issues));
       const { action, ...rest } = control.data;
       return { ok: true, thread: briefOf(await runtime[action](threadId, rest)) };
     } catch (error) {

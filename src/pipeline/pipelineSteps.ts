@@ -1,6 +1,6 @@
 import { appendEvents, messageOf, type AgentDeps } from '../agent/steps.js';
 import { toJson } from '../agent/tool.js';
-import { versionOf, type Json, type NewEvent, type Thread } from '../thread/events.js';
+import { type Json, type NewEvent, type Thread } from '../thread/events.js';
 import { deriveState, type ThreadStatus } from '../thread/state.js';
 import { childThreadId, type Pipeline, type PipelineStepContext } from './pipeline.js';
 
@@ -138,6 +138,3 @@ async function finishPipeline(pipeline: Pipeline, thread: Thread, deps: Pipeline
   if (!checked.success) return appendEvents(deps, thread, failure(`invalid pipeline output: ${checked.error.issues.map((i) => i.message).join('; ')}`));
   return appendEvents(deps, thread, [{ type: 'final', data: { output: toJson(checked.data) } }]);
 }
-
-/** Exposed for tests: the version a step would append at. */
-export const pipelineVersion = versionOf;

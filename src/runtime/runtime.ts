@@ -7,7 +7,7 @@ import type { Pipeline } from '../pipeline/pipeline.js';
 import type { ChildLauncher } from '../pipeline/pipelineSteps.js';
 import { controlStep, messageOf, type AgentDeps } from '../agent/steps.js';
 import { systemClock, type Clock } from '../clock.js';
-import { ConfigError, InvalidInputError, InvalidStateError, NotFoundError, VersionConflictError } from '../errors.js';
+import { ConfigError, formatIssues, InvalidInputError, InvalidStateError, NotFoundError, VersionConflictError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { Model } from '../model/model.js';
 import type { ListOptions, ThreadStore, ThreadSummary } from '../store/threadStore.js';
@@ -212,9 +212,10 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     close: () => inner.close(),
   };
   // Told when an actor comes to rest, which can happen after its last write was emitted.
-  const restListeners = new Map<string, Set<(threadId: string) => void>>();
-  const notifyRest = (threadId: string): void => {
-    for (const listener of [...(restListeners.get(threadId) ?? [])]) listener(threadId);
+  // Each is handed the thread as the resting actor last wrote it (null when it failed without one).
+  const restListeners = new Map<string, Set<(thread: Thread | null) => void>>();
+  const notifyRest = (threadId: string, thread: Thread | null): void => {
+    for (const listener of [...(restListeners.get(threadId) ?? [])]) listener(thread);
   };
   // Threads answered or resumed while their actor was still finishing a step: restart them once it rests.
   const restartWhenRested = new Set<string>();
@@ -228,7 +229,8 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       void store.get(rest.threadId).then((thread) => thread && drive(thread));
       return;
     }
-    notifyRest(rest.threadId);
+    // An actor that stopped early (superseded, failed) holds a stale thread: let waiters read it.
+    notifyRest(rest.threadId, rest.problem === undefined ? rest.thread : null);
   };
   // Pipelines delegate to agents through the runtime itself; launching by id is idempotent.
   const children: ChildLauncher = {
@@ -313,7 +315,11 @@ export function createRuntime(options: RuntimeOptions): Runtime {
 
   const deps = (): AgentDeps => ({ model, store, clock, logger });
 
-  const settled = (threadId: string, opts: { signal?: AbortSignal } = {}): Promise<ThreadView> =>
+  /**
+   * Resolves when the thread rests (see {@link Runtime.settled}). `known` is the thread when the
+   * caller has just read it, so it is not read again.
+   */
+  const settledFrom = (threadId: string, known: Thread | undefined, opts: { signal?: AbortSignal } = {}): Promise<ThreadView> =>
     new Promise((resolve, reject) => {
       let done = false;
       const finish = (value: ThreadView | Error): void => {
@@ -321,41 +327,40 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         done = true;
         unsubscribe();
         const waiting = restListeners.get(threadId);
-        waiting?.delete(onRest);
+        waiting?.delete(onActorRest);
         if (waiting?.size === 0) restListeners.delete(threadId);
         opts.signal?.removeEventListener('abort', onAbort);
         if (value instanceof Error) reject(value);
         else resolve(value);
       };
+      const failWith = (error: unknown): void => finish(error instanceof Error ? error : new Error(messageOf(error)));
       const onAbort = (): void => finish(opts.signal?.reason instanceof Error ? opts.signal.reason : new Error('aborted'));
       const unsubscribe = subscribeThread(threadId, (change) => {
         if (RESTING.includes(change.status) && !actorBusy(threadId)) finish(view(change.thread));
       });
-      const onRest = (id: string): void => {
-        if (id !== threadId) return;
-        load(threadId).then(
-          (thread) => {
-            // Resting includes a pipeline waiting on a child thread (its status stays running).
-            if (!actorBusy(threadId)) finish(view(thread));
-          },
-          (error: unknown) => finish(error instanceof Error ? error : new Error(messageOf(error))),
-        );
+      // Resting includes a pipeline waiting on a child thread (its status stays running). The
+      // supervisor reports a rest from inside its transition, before its snapshot drops the child:
+      // look once that transition is over.
+      const onActorRest = (thread: Thread | null): void => {
+        queueMicrotask(() => {
+          if (actorBusy(threadId)) return;
+          if (thread !== null) finish(view(thread));
+          else load(threadId).then((loaded) => finish(view(loaded)), failWith);
+        });
       };
       if (!restListeners.has(threadId)) restListeners.set(threadId, new Set());
-      restListeners.get(threadId)!.add(onRest);
+      restListeners.get(threadId)!.add(onActorRest);
       opts.signal?.addEventListener('abort', onAbort, { once: true });
-      load(threadId).then(
-        (thread) => {
-          const v = view(thread);
-          if (RESTING.includes(v.status) && !actorBusy(threadId)) finish(v);
-          else if (!isActive(threadId) && schedule === undefined) {
-            // Nobody is moving this thread in this process (backing off after a restart, say): move it.
-            drive(thread);
-          }
-        },
-        (error: unknown) => finish(error instanceof Error ? error : new Error(messageOf(error))),
-      );
+      (known === undefined ? load(threadId) : Promise.resolve(known)).then((thread) => {
+        const v = view(thread);
+        if (RESTING.includes(v.status) && !actorBusy(threadId)) finish(v);
+        else if (!isActive(threadId) && schedule === undefined) {
+          // Nobody is moving this thread in this process (backing off after a restart, say): move it.
+          drive(thread);
+        }
+      }, failWith);
     });
+  const settled = (threadId: string, opts: { signal?: AbortSignal } = {}): Promise<ThreadView> => settledFrom(threadId, undefined, opts);
 
   // An actor that just persisted a resting status may still be finishing its step.
   const actorBusy = (threadId: string): boolean => isActive(threadId) || restartWhenRested.has(threadId);
@@ -385,6 +390,12 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     return view(written);
   };
 
+  /** A launch found the thread already there: it must be the same agent's. */
+  function ownedBy(existing: Thread, agentName: string): ThreadView {
+    if (existing.agent !== agentName) throw new InvalidStateError(`thread ${existing.id} belongs to ${existing.agent}, not ${agentName}`, existing.id, 'conflict');
+    return view(existing);
+  }
+
   async function launch(agentName: string, input: unknown, launchOptions: LaunchOptions = {}): Promise<ThreadView> {
     const agent = agents.get(agentName) ?? pipelines.get(agentName);
     if (agent === undefined) throw new NotFoundError('agent', agentName);
@@ -395,7 +406,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       if (!checked.success) {
         throw new InvalidInputError(
           `invalid input for ${agent.kind} ${agent.name}`,
-          checked.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`),
+          formatIssues(checked.error.issues),
         );
       }
     }
@@ -404,9 +415,9 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     if (launchOptions.threadId !== undefined) {
       const existing = await store.get(id);
       if (existing !== undefined) {
-        if (existing.agent !== agent.name) throw new InvalidStateError(`thread ${id} belongs to ${existing.agent}, not ${agent.name}`, id, 'conflict');
-        if (!isActive(id) && statusOf(deriveState(existing.events)) === 'running') start(existing);
-        return view(existing);
+        const found = ownedBy(existing, agent.name);
+        if (!isActive(id) && found.status === 'running') start(existing);
+        return found;
       }
     }
     const created = store.create({
@@ -427,9 +438,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     } catch (error) {
       // Two launches raced on one caller-chosen id: the loser returns the winner's thread.
       if (!(error instanceof VersionConflictError) || launchOptions.threadId === undefined) throw error;
-      const existing = await load(id);
-      if (existing.agent !== agent.name) throw new InvalidStateError(`thread ${id} belongs to ${existing.agent}, not ${agent.name}`, id, 'conflict');
-      return view(existing);
+      return ownedBy(await load(id), agent.name);
     }
     logger.info({ threadId: id, agent: agent.name, state: 'launched' }, 'thread launched');
     start(thread);
@@ -450,7 +459,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       if (!parsed.success) {
         throw new InvalidInputError(
           'invalid response',
-          parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`),
+          formatIssues(parsed.error.issues),
         );
       }
       const thread = await load(threadId);
@@ -491,7 +500,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     },
     async run(threadId, opts = {}) {
       const thread = await load(threadId);
-      const done = settled(threadId, opts);
+      const done = settledFrom(threadId, thread, opts);
       drive(thread);
       return done;
     },
@@ -504,7 +513,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       emit(thread, fresh, true);
       // Only a thread that stopped moving elsewhere is at rest: `settled` must not resolve on the
       // first event another process appends to a running thread.
-      if (RESTING.includes(statusOf(deriveState(thread.events)))) notifyRest(threadId);
+      if (RESTING.includes(statusOf(deriveState(thread.events)))) notifyRest(threadId, thread);
     },
     subscribe,
     activeCount: () => supervisor.getSnapshot().context.running.length,
@@ -518,10 +527,11 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   };
 
   async function* watchThread(threadId: string, opts: WatchOptions): AsyncGenerator<ThreadEvent> {
-    const queue: ThreadEvent[] = [];
+    // Each change's events, with whether the thread had ended once they were written.
+    const queue: { events: readonly ThreadEvent[]; ended: boolean }[] = [];
     let wake: (() => void) | null = null;
     const unsubscribe = subscribeThread(threadId, (change) => {
-      queue.push(...change.events);
+      queue.push({ events: change.events, ended: TERMINAL_STATUSES.includes(change.status) });
       wake?.();
     });
     const onAbort = (): void => wake?.();
@@ -537,23 +547,20 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       }
       let ended = TERMINAL_STATUSES.includes(statusOf(deriveState(thread.events)));
       while (!ended && !opts.signal?.aborted) {
-        if (queue.length === 0) {
+        const change = queue.shift();
+        if (change === undefined) {
           await new Promise<void>((resolve) => {
             wake = resolve;
           });
           wake = null;
           continue;
         }
-        const event = queue.shift()!;
-        if (event.seq <= last) continue;
-        last = event.seq;
-        yield event;
-        if (event.type === 'final' || event.type === 'failed' || (event.type === 'control' && event.data.action === 'cancel')) ended = true;
-        if (event.type === 'human_response') {
-          // An escalation answered with a stop ends the thread without a final event.
-          const now = await store.get(threadId);
-          if (now && TERMINAL_STATUSES.includes(statusOf(deriveState(now.events))) && queue.length === 0) ended = true;
+        for (const event of change.events) {
+          if (event.seq <= last) continue;
+          last = event.seq;
+          yield event;
         }
+        ended = change.ended;
       }
     } finally {
       unsubscribe();

@@ -1,5 +1,4 @@
 import { HTTPException } from 'hono/http-exception';
-import type { z } from 'zod';
 import { InvalidInputError, InvalidStateError, NotFoundError, VersionConflictError } from '../errors.js';
 import type { Logger } from '../logger.js';
 
@@ -33,10 +32,7 @@ const STATUS_TEXT: Readonly<Record<number, string>> = {
   415: 'unsupported media type',
 };
 
-/** zod issues as `path: message` lines (`(root)` for the whole value). */
-export function formatIssues(issues: readonly z.core.$ZodIssue[]): string[] {
-  return issues.map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(root)'}: ${issue.message}`);
-}
+export { formatIssues } from '../errors.js';
 
 /**
  * The one place errors become HTTP responses:

@@ -1,13 +1,9 @@
-import type { z } from 'zod';
-import { InvalidInputError } from '../errors.js';
+import { formatIssues, InvalidInputError } from '../errors.js';
 import { eventSchema, type Thread, type ThreadEvent } from '../thread/events.js';
 import { isStampedEvent, parseEvents } from '../thread/thread.js';
 
 const eventsSchema = eventSchema.array();
 
-function issuesOf(error: z.ZodError): string[] {
-  return error.issues.map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(root)'}: ${issue.message}`);
-}
 
 /**
  * Validates a thread handed to `create`: a non-empty id and agent, schema-valid events with seqs
@@ -23,7 +19,7 @@ export function checkThread(thread: Thread): Thread {
   }
   const parsed = eventsSchema.safeParse(thread.events);
   if (!parsed.success) {
-    throw new InvalidInputError(`thread ${thread.id} has invalid events`, issuesOf(parsed.error));
+    throw new InvalidInputError(`thread ${thread.id} has invalid events`, formatIssues(parsed.error.issues));
   }
   const badSeq = parsed.data.findIndex((event, index) => event.seq !== index + 1);
   if (badSeq !== -1) {
@@ -57,7 +53,7 @@ export function checkAppend(id: string, expectedVersion: number, events: readonl
   }
   const parsed = eventsSchema.safeParse(events);
   if (!parsed.success) {
-    throw new InvalidInputError(`invalid events for thread ${id}`, issuesOf(parsed.error));
+    throw new InvalidInputError(`invalid events for thread ${id}`, formatIssues(parsed.error.issues));
   }
   parsed.data.forEach((event, index) => {
     const expected = expectedVersion + index + 1;

@@ -99,7 +99,8 @@ describe('switchyard worker and serve --nats-url', () => {
     try {
       await worker.waitFor(/taking jobs for: calculator, deploybot, triage, bugfix/);
       const [, url] = await api.waitFor(/listening on (http:\/\/\S+)/);
-      expect(api.stdout()).toMatch(/jobs are left to `switchyard worker` processes/);
+      // A later line of the start-up: wait for it rather than assume it arrived with the first.
+      await api.waitFor(/jobs are left to `switchyard worker` processes/);
 
       // The CLI launches over HTTP and follows the thread (SSE) while the worker runs it.
       const launched = await run(['launch', 'calculator', 'multiply 6 by 7', '--url', url!]);

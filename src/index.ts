@@ -18,6 +18,7 @@ export {
 export { createLogger, silentLogger, type Logger, type LoggerOptions } from './logger.js';
 export type { Model, ModelFailure, ModelOutput, ModelRequest, ModelResult, ToolSpec } from './model/model.js';
 export { createOpenAIModel, type OpenAIModelOptions } from './model/openaiModel.js';
+export { createHttpTransport, type FetchFunction, type HttpTransportOptions } from './model/httpTransport.js';
 export { parseNextStep, type NextStep } from './model/nextStep.js';
 export { createMemoryStore } from './store/memoryStore.js';
 export type { ListOptions, ThreadStore, ThreadSummary } from './store/threadStore.js';

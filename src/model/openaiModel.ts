@@ -9,6 +9,7 @@ import type {
   ChatCompletionCreateParamsNonStreaming,
 } from 'openai/resources/chat/completions';
 import { ConfigError } from '../errors.js';
+import { sharedHttpFetch, type FetchFunction } from './httpTransport.js';
 import type { Model, ModelFailure, ModelOutput, ModelRequest, ModelResult } from './model.js';
 
 /** Options of {@link createOpenAIModel}. Every option is optional. */
@@ -47,6 +48,12 @@ export interface OpenAIModelOptions {
    * @default a new client built from `apiKey` and `baseURL`
    */
   client?: OpenAI;
+  /**
+   * The `fetch` the SDK sends requests with (a proxy-aware fetch, say). Ignored with `client`.
+   * @default switchyard's keep-alive transport on undici's `request` API (`createHttpTransport`),
+   * which costs far less client CPU per request than the global `fetch`
+   */
+  fetch?: FetchFunction;
 }
 
 /** {@link OpenAIModelOptions} after defaults: what a model actually runs with. */
@@ -151,6 +158,7 @@ function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOpt
     ...(baseURL ? { baseURL } : {}),
     maxRetries: 0,
     timeout: wholeTimeoutMs,
+    fetch: options.fetch ?? sharedHttpFetch(),
   });
   return {
     client,

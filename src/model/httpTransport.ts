@@ -1,0 +1,119 @@
+import { promisify } from 'node:util';
+import { brotliDecompress, gunzip, inflate } from 'node:zlib';
+import { Agent, interceptors, request, type Dispatcher } from 'undici';
+
+const DECODERS: Readonly<Record<string, (data: Buffer) => Promise<Buffer>>> = {
+  gzip: promisify(gunzip),
+  'x-gzip': promisify(gunzip),
+  deflate: promisify(inflate),
+  br: promisify(brotliDecompress),
+};
+
+/** The `fetch` signature the `openai` SDK accepts for its `fetch` option. */
+export type FetchFunction = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
+
+/** Options of {@link createHttpTransport}. */
+export interface HttpTransportOptions {
+  /**
+   * Connections kept per origin (each carries one request at a time).
+   * @default 256
+   */
+  connections?: number;
+  /**
+   * How long an idle keep-alive connection stays open, in ms.
+   * @default 10000
+   */
+  keepAliveTimeoutMs?: number;
+}
+
+const REDIRECTS = 5;
+const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
+
+/**
+ * A `fetch` for the model client, on undici's `request` API with a keep-alive connection pool.
+ *
+ * Node's global `fetch` is the same undici underneath, wrapped in WHATWG streams and request
+ * objects; for the small JSON requests an agent sends, that wrapping costs about as much client
+ * CPU as the request itself. This transport reads the whole body with `request` and hands the SDK a
+ * standard `Response`, following redirects like `fetch` and decoding a gzip, deflate or brotli body should a server
+ * compress one unasked.
+ * Anything it does not handle (a `Request` object, a streamed or form body, a scheme other than
+ * http or https) goes to the global `fetch` unchanged.
+ *
+ * Idle connections do not keep the process alive. `close()` ends the pool.
+ */
+export function createHttpTransport(options: HttpTransportOptions = {}): { fetch: FetchFunction; close: () => Promise<void> } {
+  const dispatcher: Dispatcher = new Agent({
+    connections: options.connections ?? 256,
+    keepAliveTimeout: options.keepAliveTimeoutMs ?? 10_000,
+  }).compose(interceptors.redirect({ maxRedirections: REDIRECTS }));
+
+  const fetchFn: FetchFunction = async (input, init = {}) => {
+    const url = typeof input === 'string' ? input : input instanceof URL ? input.href : undefined;
+    const body = init.body;
+    if (
+      url === undefined ||
+      !(url.startsWith('http://') || url.startsWith('https://')) ||
+      !(body === undefined || body === null || typeof body === 'string' || body instanceof Uint8Array)
+    ) {
+      return globalThis.fetch(input, init);
+    }
+    // No accept-encoding is sent: JSON completions are small, and decoding costs CPU.
+    const headers = plainHeaders(init.headers);
+    const response = await request(url, {
+      method: (init.method ?? 'GET').toUpperCase() as Dispatcher.HttpMethod,
+      headers,
+      body: body ?? null,
+      signal: init.signal ?? undefined,
+      dispatcher,
+    });
+    const status = response.statusCode;
+    let bytes: ArrayBuffer | Buffer = await response.body.arrayBuffer();
+    const encoding = response.headers['content-encoding'];
+    if (typeof encoding === 'string' && encoding !== 'identity' && bytes.byteLength > 0) {
+      const decode = DECODERS[encoding.trim().toLowerCase()];
+      if (decode === undefined) throw new TypeError(`fetch failed: unsupported content-encoding ${encoding}`);
+      bytes = await decode(Buffer.from(bytes));
+    }
+    const responseHeaders = new Headers();
+    for (const [name, value] of Object.entries(response.headers)) {
+      if (value === undefined) continue;
+      // The body is decoded already: the length and encoding of the wire no longer describe it.
+      if (name === 'content-encoding' || name === 'content-length') continue;
+      if (Array.isArray(value)) for (const v of value) responseHeaders.append(name, v);
+      else responseHeaders.append(name, value);
+    }
+    if (status < 200 || status > 599) throw new TypeError(`fetch failed: unexpected HTTP status ${status}`);
+    return new Response(NULL_BODY_STATUSES.has(status) ? null : bytes, { status, headers: responseHeaders });
+  };
+
+  return { fetch: fetchFn, close: () => dispatcher.close() };
+}
+
+/** Request headers as a plain object with lower-case names (what undici's `request` takes). */
+function plainHeaders(headers: RequestInit['headers']): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (headers === undefined) return out;
+  if (headers instanceof Headers) {
+    headers.forEach((value, name) => {
+      out[name] = value;
+    });
+    return out;
+  }
+  const entries = Array.isArray(headers) ? headers : Object.entries(headers);
+  for (const [name, value] of entries) {
+    if (name === undefined || value === undefined) continue;
+    const key = name.toLowerCase();
+    const text = typeof value === 'string' ? value : value.join(', ');
+    out[key] = key in out ? `${out[key]}, ${text}` : text;
+  }
+  return out;
+}
+
+let shared: FetchFunction | undefined;
+
+/** One transport shared by every model in the process (a connection pool per origin). */
+export function sharedHttpFetch(): FetchFunction {
+  shared ??= createHttpTransport().fetch;
+  return shared;
+}

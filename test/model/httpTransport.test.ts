@@ -1,0 +1,160 @@
+import { once } from 'node:events';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { gzipSync } from 'node:zlib';
+import OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHttpTransport } from '../../src/model/httpTransport.js';
+
+interface Seen {
+  method: string;
+  url: string;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+describe('http transport (the model client fetch on undici request)', () => {
+  let server: http.Server;
+  let base: string;
+  const seen: Seen[] = [];
+  const transport = createHttpTransport();
+
+  beforeAll(async () => {
+    server = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const body = Buffer.concat(chunks).toString('utf8');
+        seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
+        const url = req.url ?? '/';
+        if (url === '/json') {
+          res.setHeader('set-cookie', ['a=1', 'b=2']);
+          res.setHeader('x-request-id', 'req-1');
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ echo: body }));
+        } else if (url === '/gzip') {
+          res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' });
+          res.end(gzipSync(JSON.stringify({ zipped: true })));
+        } else if (url === '/redirect-307') {
+          res.writeHead(307, { location: '/json' });
+          res.end();
+        } else if (url === '/empty') {
+          res.writeHead(204);
+          res.end();
+        } else if (url === '/error') {
+          res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1' });
+          res.end(JSON.stringify({ error: { message: 'overloaded' } }));
+        } else if (url === '/slow') {
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.write('{"partial":');
+          setTimeout(() => res.end('true}'), 2_000).unref();
+        } else if (url === '/v1/chat/completions') {
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end(
+            JSON.stringify({
+              id: 'c1',
+              object: 'chat.completion',
+              created: 1,
+              model: 'm',
+              choices: [{ index: 0, finish_reason: 'stop', message: { role: 'assistant', content: 'hi' } }],
+            }),
+          );
+        } else {
+          res.writeHead(404);
+          res.end('not found');
+        }
+      });
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+
+  afterAll(async () => {
+    await transport.close();
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  it('sends method, headers and a string body, and returns status, headers and body', async () => {
+    const headers = new Headers({ 'Content-Type': 'application/json', Authorization: 'Bearer k' });
+    const response = await transport.fetch(`${base}/json`, { method: 'post', headers, body: '{"x":1}' });
+    expect(response.status).toBe(200);
+    expect(response.ok).toBe(true);
+    expect(response.headers.get('x-request-id')).toBe('req-1');
+    expect(response.headers.getSetCookie()).toEqual(['a=1', 'b=2']);
+    expect(await response.json()).toEqual({ echo: '{"x":1}' });
+    const request = seen.at(-1)!;
+    expect(request.method).toBe('POST');
+    expect(request.headers['authorization']).toBe('Bearer k');
+    expect(request.headers['content-type']).toBe('application/json');
+  });
+
+  it('takes headers as a record or as pairs, and a URL object', async () => {
+    await transport.fetch(new URL(`${base}/json`), { method: 'POST', headers: { 'X-One': '1' }, body: 'a' });
+    expect(seen.at(-1)!.headers['x-one']).toBe('1');
+    await transport.fetch(`${base}/json`, { method: 'POST', headers: [['X-Two', '2']], body: new TextEncoder().encode('b') });
+    expect(seen.at(-1)!.headers['x-two']).toBe('2');
+    expect(seen.at(-1)!.body).toBe('b');
+  });
+
+  it('decodes a gzip body a server sent unasked and drops the wire encoding headers', async () => {
+    const response = await transport.fetch(`${base}/gzip`);
+    expect(response.headers.get('content-encoding')).toBeNull();
+    expect(await response.json()).toEqual({ zipped: true });
+  });
+
+  it('follows a redirect with the body, as fetch does', async () => {
+    const response = await transport.fetch(`${base}/redirect-307`, { method: 'POST', body: 'again' });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ echo: 'again' });
+  });
+
+  it('returns error statuses as responses and a 204 with no body', async () => {
+    const error = await transport.fetch(`${base}/error`);
+    expect(error.status).toBe(503);
+    expect(error.headers.get('retry-after')).toBe('1');
+    expect(await error.json()).toEqual({ error: { message: 'overloaded' } });
+    const empty = await transport.fetch(`${base}/empty`);
+    expect(empty.status).toBe(204);
+    expect(empty.body).toBeNull();
+  });
+
+  it('rejects with an abort error when the signal is aborted before or during the response', async () => {
+    await expect(transport.fetch(`${base}/json`, { signal: AbortSignal.abort() })).rejects.toMatchObject({ name: 'AbortError' });
+    const controller = new AbortController();
+    const pending = transport.fetch(`${base}/slow`, { signal: controller.signal });
+    setTimeout(() => controller.abort(), 50);
+    const started = Date.now();
+    await expect(pending).rejects.toMatchObject({ name: 'AbortError' });
+    expect(Date.now() - started).toBeLessThan(1_500);
+  });
+
+  it('rejects when nothing listens', async () => {
+    const closed = http.createServer();
+    closed.listen(0, '127.0.0.1');
+    await once(closed, 'listening');
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((resolve) => closed.close(resolve));
+    await expect(transport.fetch(`http://127.0.0.1:${port}/json`)).rejects.toThrow();
+  });
+
+  it('hands what it does not handle (a Request, a form body) to the global fetch', async () => {
+    const viaRequest = await transport.fetch(new Request(`${base}/json`, { method: 'POST', body: 'req' }));
+    expect(await viaRequest.json()).toEqual({ echo: 'req' });
+    const form = new FormData();
+    form.set('field', 'value');
+    const viaForm = await transport.fetch(`${base}/json`, { method: 'POST', body: form });
+    expect(viaForm.status).toBe(200);
+    expect(seen.at(-1)!.headers['content-type']).toMatch(/^multipart\/form-data/);
+    expect(seen.at(-1)!.body).toContain('value');
+  });
+
+  it('serves the openai SDK as its fetch', async () => {
+    const client = new OpenAI({ baseURL: `${base}/v1`, apiKey: 'sk-test', maxRetries: 0, fetch: transport.fetch });
+    const completion = await client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'hello' }] });
+    expect(completion.choices[0]!.message.content).toBe('hi');
+    expect(seen.at(-1)!.headers['authorization']).toBe('Bearer sk-test');
+    expect(JSON.parse(seen.at(-1)!.body)).toMatchObject({ model: 'm', messages: [{ role: 'user', content: 'hello' }] });
+  });
+});

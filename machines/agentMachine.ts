@@ -1,9 +1,9 @@
-import { assign, fromPromise, setup } from 'xstate';
+import { assign, fromCallback, sendTo, setup } from 'xstate';
 import type { Agent } from '../src/agent/agent.js';
-import { decideStep, executeStep, prefetchStep, respondStep, type AgentDeps, type StepInput } from '../src/agent/steps.js';
+import { controlStep, decideStep, executeStep, prefetchStep, respondStep, type AgentDeps, type StepInput } from '../src/agent/steps.js';
 import type { HumanResponse, Thread } from '../src/thread/events.js';
 import { deriveState, type ThreadState } from '../src/thread/state.js';
-import { controlActor, machineOutput, stopReason, withThread, type AgentMachineOutput, type ControlEvent } from './threadMachine.js';
+import { machineOutput, stopReason, withThread, type AgentMachineOutput, type ControlEvent } from './threadMachine.js';
 
 export type { AgentMachineOutput, ControlEvent } from './threadMachine.js';
 
@@ -14,8 +14,19 @@ export interface AgentMachineInput {
   readonly deps: AgentDeps;
 }
 
+/** What a step ends with: the thread as persisted, and a refused human response if there was one. */
+export interface StepOutput {
+  readonly thread: Thread;
+  readonly refusal?: string;
+}
+
 /** Events an agent actor accepts from outside. */
 export type AgentMachineEvent = { type: 'RESPOND'; response: HumanResponse } | ControlEvent;
+
+/** Events the step runner sends back: the step in progress finished, or threw. */
+export type StepEvent = { type: typeof STEP_DONE; output: StepOutput } | { type: typeof STEP_FAILED; error: unknown };
+export const STEP_DONE = 'STEP.DONE';
+export const STEP_FAILED = 'STEP.FAILED';
 
 export interface AgentContext {
   readonly agent: Agent;
@@ -30,36 +41,92 @@ export interface AgentContext {
   stopped: string | null;
 }
 
-const stepInput = ({ context }: { context: AgentContext }): StepInput => ({
-  agent: context.agent,
-  thread: context.thread,
-  state: context.state,
-  deps: context.deps,
+/** The steps a state can run. Each persists its events before it resolves. */
+export type StepName = 'prefetch' | 'decide' | 'execute' | 'respond' | 'pause' | 'resume' | 'cancel';
+
+/** What the step runner is told when a working state is entered. */
+export interface RunStep {
+  readonly type: 'RUN';
+  readonly step: StepName;
+  readonly input: StepInput;
+  readonly response: HumanResponse | null;
+  readonly control: { reason?: string; by?: string };
+}
+
+function runStep(command: RunStep, signal: AbortSignal): Promise<StepOutput> {
+  const { input } = command;
+  switch (command.step) {
+    case 'prefetch':
+      return prefetchStep(input, signal).then((thread) => ({ thread }));
+    case 'decide':
+      return decideStep(input, signal).then((thread) => ({ thread }));
+    case 'execute':
+      return executeStep(input, signal).then((thread) => ({ thread }));
+    case 'respond':
+      return respondStep(input, command.response!).then((result) => (result.error === undefined ? { thread: result.thread } : { thread: result.thread, refusal: result.error }));
+    default:
+      return controlStep(input.deps, input.thread.id, { action: command.step, ...command.control }).then((thread) => ({ thread }));
+  }
+}
+
+/**
+ * Runs the steps of one agent actor, one at a time, and reports each result to the machine: a
+ * single long-lived child instead of a promise actor per step, which would cost an actor, its
+ * spawn and stop, and an abort signal on every step. A step still in progress when the next
+ * command arrives (a CANCEL while deciding) is aborted and its result dropped; stopping the actor
+ * aborts the step in progress.
+ */
+const stepRunner = fromCallback<RunStep, undefined, StepEvent>(({ sendBack, receive }) => {
+  // One abort controller for the steps of this activation, replaced only after an abort.
+  let controller = new AbortController();
+  let current = 0;
+  let running = false;
+  receive((command) => {
+    if (running) {
+      controller.abort(new Error(`superseded by ${command.step}`));
+      controller = new AbortController();
+    }
+    const id = ++current;
+    running = true;
+    runStep(command, controller.signal).then(
+      (output) => {
+        if (id !== current) return;
+        running = false;
+        sendBack({ type: 'STEP.DONE', output });
+      },
+      (error: unknown) => {
+        if (id !== current) return;
+        running = false;
+        sendBack({ type: 'STEP.FAILED', error });
+      },
+    );
+  });
+  return () => {
+    if (running) controller.abort(new Error('agent actor stopped'));
+  };
 });
 
+/** How every working state ends: back to routing with the thread the step persisted, or stopped. */
+const AFTER_STEP = {
+  'STEP.DONE': { target: 'routing', actions: 'keepThread' },
+  'STEP.FAILED': { target: 'stopped', actions: 'keepFailure' },
+} as const;
 
 /**
  * The micro-agent (factor 8): its states are its control flow. Every state is entered from
  * `routing`, which reads the state derived from the thread, so an actor started from any prefix
  * of a thread continues exactly where the log says (factor 12), with no XState snapshot involved.
- * Steps persist their events before the machine moves on; nothing thrown escapes the actor.
+ * A working state hands its step to the actor's step runner on entry; steps persist their events
+ * before the machine moves on, and nothing thrown escapes the actor.
  */
 export const agentMachine = setup({
   types: {
     context: {} as AgentContext,
     input: {} as AgentMachineInput,
-    events: {} as AgentMachineEvent,
+    events: {} as AgentMachineEvent | StepEvent,
     output: {} as AgentMachineOutput,
   },
-  actors: {
-    prefetch: fromPromise<Thread, StepInput>(({ input, signal }) => prefetchStep(input, signal)),
-    decide: fromPromise<Thread, StepInput>(({ input, signal }) => decideStep(input, signal)),
-    execute: fromPromise<Thread, StepInput>(({ input, signal }) => executeStep(input, signal)),
-    respond: fromPromise<{ thread: Thread; error?: string }, StepInput & { response: HumanResponse }>(({ input }) =>
-      respondStep(input, input.response),
-    ),
-    control: controlActor,
-  },
+  actors: { steps: stepRunner },
   guards: {
     isDone: ({ context }) => context.state.terminal === 'done',
     isFailed: ({ context }) => context.state.terminal === 'failed',
@@ -77,12 +144,24 @@ export const agentMachine = setup({
     backoff: ({ context }) => Math.max(0, (context.state.backoffUntil ?? 0) - context.deps.clock.now()),
   },
   actions: {
+    /** Keeps the thread a step persisted. */
+    keepThread: assign(({ event }) => (event.type === 'STEP.DONE' ? withThread(event.output.thread) : {})),
+    /** Records why a step threw; the actor stops. */
+    keepFailure: assign(({ event }) => (event.type === 'STEP.FAILED' ? { stopped: stopReason(event.error) } : {})),
     rest: ({ context }, params: { state: string }) => {
       context.deps.onRest?.({ state: params.state, thread: context.thread });
     },
     log: ({ context }, params: { state: string }) => {
       context.deps.logger.debug({ threadId: context.thread.id, agent: context.agent.name, state: params.state }, 'agent state');
     },
+    /** Tells the step runner to run `step` on the context as it is now. */
+    run: sendTo('steps', ({ context }, params: { step: StepName }): RunStep => ({
+      type: 'RUN',
+      step: params.step,
+      input: { agent: context.agent, thread: context.thread, state: context.state, deps: context.deps },
+      response: context.response,
+      control: context.control,
+    })),
   },
 }).createMachine({
   id: 'agent',
@@ -98,6 +177,8 @@ export const agentMachine = setup({
     stopped: null,
   }),
   initial: 'routing',
+  // The step runner lives as long as the actor; the working states hand it their step on entry.
+  invoke: { id: 'steps', src: 'steps' },
   on: {
     CANCEL: { target: '.cancelling', actions: assign({ control: ({ event }) => ({ reason: event.reason, by: event.by }) }) },
     PAUSE: { actions: assign({ pauseRequested: true, control: ({ event }) => ({ reason: event.reason, by: event.by }) }) },
@@ -118,33 +199,9 @@ export const agentMachine = setup({
         { target: 'deciding' },
       ],
     },
-    prefetching: {
-      entry: { type: 'log', params: { state: 'prefetching' } },
-      invoke: {
-        src: 'prefetch',
-        input: stepInput,
-        onDone: { target: 'routing', actions: assign(({ event }) => withThread(event.output)) },
-        onError: { target: 'stopped', actions: assign({ stopped: ({ event }) => stopReason(event.error) }) },
-      },
-    },
-    deciding: {
-      entry: { type: 'log', params: { state: 'deciding' } },
-      invoke: {
-        src: 'decide',
-        input: stepInput,
-        onDone: { target: 'routing', actions: assign(({ event }) => withThread(event.output)) },
-        onError: { target: 'stopped', actions: assign({ stopped: ({ event }) => stopReason(event.error) }) },
-      },
-    },
-    executing: {
-      entry: { type: 'log', params: { state: 'executing' } },
-      invoke: {
-        src: 'execute',
-        input: stepInput,
-        onDone: { target: 'routing', actions: assign(({ event }) => withThread(event.output)) },
-        onError: { target: 'stopped', actions: assign({ stopped: ({ event }) => stopReason(event.error) }) },
-      },
-    },
+    prefetching: { entry: [{ type: 'log', params: { state: 'prefetching' } }, { type: 'run', params: { step: 'prefetch' } }], on: AFTER_STEP },
+    deciding: { entry: [{ type: 'log', params: { state: 'deciding' } }, { type: 'run', params: { step: 'decide' } }], on: AFTER_STEP },
+    executing: { entry: [{ type: 'log', params: { state: 'executing' } }, { type: 'run', params: { step: 'execute' } }], on: AFTER_STEP },
     backingOff: {
       entry: { type: 'log', params: { state: 'backingOff' } },
       after: { backoff: { target: 'routing' } },
@@ -165,27 +222,18 @@ export const agentMachine = setup({
       },
     },
     responding: {
-      invoke: {
-        src: 'respond',
-        input: ({ context }) => ({ ...stepInput({ context }), response: context.response! }),
-        onDone: {
+      entry: [{ type: 'log', params: { state: 'responding' } }, { type: 'run', params: { step: 'respond' } }],
+      on: {
+        ...AFTER_STEP,
+        'STEP.DONE': {
           target: 'routing',
-          actions: assign(({ context, event }) => ({
-            ...withThread(event.output.thread),
-            response: null,
-            refusal: event.output.error ?? null,
-          })),
+          actions: ['keepThread', assign(({ event }) => ({ response: null, refusal: event.output.refusal ?? null }))],
         },
-        onError: { target: 'stopped', actions: assign({ stopped: ({ event }) => stopReason(event.error) }) },
       },
     },
     pausing: {
-      invoke: {
-        src: 'control',
-        input: ({ context }) => ({ deps: context.deps, threadId: context.thread.id, action: 'pause' as const, ...context.control }),
-        onDone: { target: 'routing', actions: assign(({ event }) => ({ ...withThread(event.output), pauseRequested: false })) },
-        onError: { target: 'stopped', actions: assign({ stopped: ({ event }) => stopReason(event.error) }) },
-      },
+      entry: [{ type: 'log', params: { state: 'pausing' } }, { type: 'run', params: { step: 'pause' } }],
+      on: { ...AFTER_STEP, 'STEP.DONE': { target: 'routing', actions: ['keepThread', assign({ pauseRequested: false })] } },
     },
     paused: {
       entry: [{ type: 'log', params: { state: 'paused' } }, { type: 'rest', params: { state: 'paused' } }],
@@ -196,22 +244,8 @@ export const agentMachine = setup({
         PAUSE: {},
       },
     },
-    resuming: {
-      invoke: {
-        src: 'control',
-        input: ({ context }) => ({ deps: context.deps, threadId: context.thread.id, action: 'resume' as const, ...context.control }),
-        onDone: { target: 'routing', actions: assign(({ event }) => withThread(event.output)) },
-        onError: { target: 'stopped', actions: assign({ stopped: ({ event }) => stopReason(event.error) }) },
-      },
-    },
-    cancelling: {
-      invoke: {
-        src: 'control',
-        input: ({ context }) => ({ deps: context.deps, threadId: context.thread.id, action: 'cancel' as const, ...context.control }),
-        onDone: { target: 'routing', actions: assign(({ event }) => withThread(event.output)) },
-        onError: { target: 'stopped', actions: assign({ stopped: ({ event }) => stopReason(event.error) }) },
-      },
-    },
+    resuming: { entry: [{ type: 'log', params: { state: 'resuming' } }, { type: 'run', params: { step: 'resume' } }], on: AFTER_STEP },
+    cancelling: { entry: [{ type: 'log', params: { state: 'cancelling' } }, { type: 'run', params: { step: 'cancel' } }], on: AFTER_STEP },
     done: { type: 'final', entry: { type: 'log', params: { state: 'done' } } },
     failed: { type: 'final', entry: { type: 'log', params: { state: 'failed' } } },
     cancelled: { type: 'final', entry: { type: 'log', params: { state: 'cancelled' } } },

@@ -1,5 +1,6 @@
 import { createMachine, type AnyStateMachine } from 'xstate';
 import { toDirectedGraph, type DirectedGraphNode } from 'xstate/graph';
+import { STEP_DONE, STEP_FAILED } from '../../machines/agentMachine.js';
 
 /** What kind of transition an edge draws. */
 export type EdgeKind = 'event' | 'always' | 'after' | 'done' | 'error';
@@ -18,7 +19,10 @@ export interface GraphNode {
   /** The node is its parent's initial state. */
   readonly initial: boolean;
   readonly final: boolean;
-  /** Invoked actor sources (`decide`), for the label. */
+  /**
+   * What the state runs, for the label: invoked actor sources, and the step a state hands its
+   * machine's step runner on entry (an entry action `{ type: 'run', params: { step: 'decide' } }`).
+   */
   readonly invokes: readonly string[];
 }
 
@@ -53,6 +57,7 @@ interface StateNodeLike {
   initial?: { target: readonly StateNodeLike[] };
   always?: readonly TransitionLike[];
   invoke: readonly { src: unknown }[];
+  entry?: readonly unknown[];
 }
 
 interface TransitionLike {
@@ -88,7 +93,7 @@ export function machineGraph(machine: AnyStateMachine): MachineGraph {
       type: stateNode.type,
       initial: parent?.initial?.target.some((t) => t.id === stateNode.id) ?? false,
       final: stateNode.type === 'final',
-      invokes: stateNode.invoke.map((i) => (typeof i.src === 'string' ? i.src : 'actor')),
+      invokes: [...stateNode.invoke.map((i) => (typeof i.src === 'string' ? i.src : 'actor')), ...(stateNode.entry ?? []).flatMap(stepOf)],
     });
     let index = 0;
     for (const edge of graphNode.edges) {
@@ -128,8 +133,17 @@ function edgeOf(id: string, source: string, target: string, t: TransitionLike, a
   return { id, source, target, label, kind, event: always ? '' : t.eventType, ...(guard === undefined ? {} : { guard }) };
 }
 
+/** The step an entry action hands a step runner, if it is one. */
+function stepOf(action: unknown): string[] {
+  const a = action as { type?: unknown; params?: { step?: unknown } } | null;
+  return typeof a === 'object' && a !== null && a.type === 'run' && typeof a.params?.step === 'string' ? [a.params.step] : [];
+}
+
 function describe(t: TransitionLike): { kind: EdgeKind; label: string } {
   const event = t.eventType;
+  // A step runner's report is drawn like an invoke's result.
+  if (event === STEP_DONE) return { kind: 'done', label: 'done' };
+  if (event === STEP_FAILED) return { kind: 'error', label: 'error' };
   if (event.startsWith('xstate.after.')) {
     const delay = typeof t.delay === 'number' ? `${t.delay}ms` : typeof t.delay === 'string' ? t.delay : event.split('.')[2] ?? '';
     return { kind: 'after', label: `after ${delay}` };

@@ -331,16 +331,19 @@ function isMachineLogic(logic: unknown): logic is { id: string; config: object; 
  * `params` anywhere, and values under secret-named keys.
  */
 export function serializeDefinition(config: object): string | undefined {
-  const seen = new WeakSet<object>();
+  // Objects on the path from the root to the value being written: only a value among its own
+  // ancestors is a cycle (one object shared by two states is written twice).
+  const ancestors: unknown[] = [];
   try {
-    return JSON.stringify(config, (key, value: unknown) => {
+    return JSON.stringify(config, function (this: unknown, key, value: unknown) {
       if (DROPPED_FROM_DEFINITIONS.has(key)) return undefined;
       if (key !== '' && SECRET_KEY.test(key)) return REDACTED;
       if (typeof value === 'function') return { type: value.name };
       if (typeof value === 'string') return redactText(value);
       if (value !== null && typeof value === 'object') {
-        if (seen.has(value)) return '[Circular]';
-        seen.add(value);
+        while (ancestors.length > 0 && ancestors[ancestors.length - 1] !== this) ancestors.pop();
+        if (ancestors.includes(value)) return '[Circular]';
+        ancestors.push(value);
       }
       return value;
     });
@@ -349,7 +352,8 @@ export function serializeDefinition(config: object): string | undefined {
   }
 }
 
-const DROPPED_FROM_DEFINITIONS = new Set(['context', 'input', 'output', 'params']);
+// Static action params stay (`{ type: 'run', params: { step: 'decide' } }`): the machine's author wrote them.
+const DROPPED_FROM_DEFINITIONS = new Set(['context', 'input', 'output']);
 const SECRET_KEY = /(api[_-]?key|apikey|password|passwd|secret|token|authorization|credential|cookie|private[_-]?key)/i;
 const MAX_STRING = 200;
 const MAX_FIELDS = 12;

@@ -65,7 +65,7 @@ describe('createBusInspector', () => {
     const definition = JSON.parse(agent.definition!) as { id: string; initial: string; states: Record<string, { always?: unknown }> };
     expect(definition).toMatchObject({ id: 'agent', initial: 'routing' });
     expect(definition.states.routing!.always).toHaveLength(11);
-    expect(actors.find((a) => a.machine === 'decide')).toMatchObject({ name: '0.agent.deciding', definition: '{"id":"0.agent.deciding"}', parentId: agent.sessionId });
+    expect(actors.find((a) => a.machine === 'steps')).toMatchObject({ name: 'steps', parentId: agent.sessionId });
     expect(new Set(actors.map((a) => a.sessionId)).size).toBe(actors.length);
 
     // The agent's snapshots: its state values, and a context summary only.

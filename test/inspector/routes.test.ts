@@ -140,7 +140,7 @@ describe('inspectorRoutes', () => {
       agent: 'calculator',
       threadStatus: 'awaiting_human',
     });
-    expect(actors.find((a) => a.machine === 'decide')).toMatchObject({ status: 'done', value: null });
+    expect(actors.find((a) => a.machine === 'steps')).toMatchObject({ status: 'stopped', value: null });
 
     await bus.publish('switchyard.inspect.worker-b:9.x:5', {
       type: '@xstate.snapshot',

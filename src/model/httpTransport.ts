@@ -1,3 +1,4 @@
+import { STATUS_CODES } from 'node:http';
 import { promisify } from 'node:util';
 import { brotliDecompress, gunzip, inflate } from 'node:zlib';
 import { Agent, interceptors, request, type Dispatcher } from 'undici';
@@ -35,7 +36,8 @@ const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
  * Node's global `fetch` is the same undici underneath, wrapped in WHATWG streams and request
  * objects; for the small JSON requests an agent sends, that wrapping costs about as much client
  * CPU as the request itself. This transport reads the whole body with `request` and hands the SDK a
- * standard `Response`, following redirects like `fetch` and decoding a gzip, deflate or brotli body should a server
+ * `Response` that parses it directly (a standard one is built only if the body is asked for as a
+ * stream), following redirects like `fetch` and decoding a gzip, deflate or brotli body should a server
  * compress one unasked.
  * Anything it does not handle (a `Request` object, a streamed or form body, a scheme other than
  * http or https) goes to the global `fetch` unchanged.
@@ -84,10 +86,98 @@ export function createHttpTransport(options: HttpTransportOptions = {}): { fetch
       else responseHeaders.append(name, value);
     }
     if (status < 200 || status > 599) throw new TypeError(`fetch failed: unexpected HTTP status ${status}`);
-    return new Response(NULL_BODY_STATUSES.has(status) ? null : bytes, { status, headers: responseHeaders });
+    const buffer = NULL_BODY_STATUSES.has(status) ? null : Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes);
+    return new BufferedResponse(buffer, status, responseHeaders, url) as unknown as Response;
   };
 
   return { fetch: fetchFn, close: () => dispatcher.close() };
+}
+
+/**
+ * A response whose body has been read in full. `json()`, `text()` and `arrayBuffer()` decode the
+ * bytes directly; anything else (`body`, `blob()`, `formData()`...) goes to a standard `Response`
+ * built on first use. Building a `Response` for every request (its body stream, its transfer
+ * machinery) costs several times what parsing the JSON does.
+ */
+class BufferedResponse {
+  readonly type = 'basic';
+  readonly redirected = false;
+  #real: Response | undefined;
+  #used = false;
+
+  constructor(
+    private readonly data: Buffer | null,
+    readonly status: number,
+    readonly headers: Headers,
+    readonly url: string,
+  ) {}
+
+  get ok(): boolean {
+    return this.status >= 200 && this.status <= 299;
+  }
+
+  get statusText(): string {
+    return STATUS_CODES[this.status] ?? '';
+  }
+
+  get bodyUsed(): boolean {
+    return this.#real?.bodyUsed ?? this.#used;
+  }
+
+  get body(): ReadableStream<Uint8Array> | null {
+    return this.real().body;
+  }
+
+  async text(): Promise<string> {
+    if (this.#real !== undefined) return this.#real.text();
+    const bytes = this.consume();
+    // Like fetch: UTF-8, without a byte order mark.
+    const text = bytes === null ? '' : bytes.toString('utf8');
+    return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+  }
+
+  async json(): Promise<unknown> {
+    if (this.#real !== undefined) return this.#real.json();
+    return JSON.parse(await this.text()) as unknown;
+  }
+
+  async arrayBuffer(): Promise<ArrayBuffer> {
+    if (this.#real !== undefined) return this.#real.arrayBuffer();
+    const bytes = this.consume();
+    return bytes === null ? new ArrayBuffer(0) : new Uint8Array(bytes).buffer;
+  }
+
+  async bytes(): Promise<Uint8Array> {
+    return new Uint8Array(await this.arrayBuffer());
+  }
+
+  blob(): Promise<Blob> {
+    return this.real().blob();
+  }
+
+  formData(): Promise<FormData> {
+    return this.real().formData();
+  }
+
+  clone(): BufferedResponse {
+    if (this.bodyUsed) throw new TypeError('Response.clone: Body has already been consumed.');
+    if (this.#real !== undefined) return this.#real.clone() as unknown as BufferedResponse;
+    return new BufferedResponse(this.data, this.status, new Headers(this.headers), this.url);
+  }
+
+  private consume(): Buffer | null {
+    if (this.#used) throw new TypeError('Body is unusable: Body has already been read');
+    this.#used = true;
+    return this.data;
+  }
+
+  private real(): Response {
+    if (this.#real === undefined) {
+      if (this.#used) throw new TypeError('Body is unusable: Body has already been read');
+      this.#real = new Response(this.data, { status: this.status, statusText: this.statusText, headers: this.headers });
+    }
+    return this.#real;
+  }
 }
 
 /** Request headers as a plain object with lower-case names (what undici's `request` takes). */

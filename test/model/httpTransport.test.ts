@@ -32,6 +32,9 @@ describe('http transport (the model client fetch on undici request)', () => {
           res.setHeader('x-request-id', 'req-1');
           res.writeHead(200, { 'content-type': 'application/json' });
           res.end(JSON.stringify({ echo: body }));
+        } else if (url === '/bom') {
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end('\uFEFF{"bom":true}');
         } else if (url === '/gzip') {
           res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' });
           res.end(gzipSync(JSON.stringify({ zipped: true })));
@@ -88,6 +91,32 @@ describe('http transport (the model client fetch on undici request)', () => {
     expect(request.method).toBe('POST');
     expect(request.headers['authorization']).toBe('Bearer k');
     expect(request.headers['content-type']).toBe('application/json');
+  });
+
+  it('hands back a response that behaves like fetch\'s: read once, clone, stream, statusText', async () => {
+    const response = await transport.fetch(`${base}/json`, { method: 'POST', body: 'one' });
+    expect(response.statusText).toBe('OK');
+    expect(response.url).toBe(`${base}/json`);
+    const copy = response.clone();
+    expect(response.bodyUsed).toBe(false);
+    expect(await response.text()).toBe('{"echo":"one"}');
+    expect(response.bodyUsed).toBe(true);
+    await expect(response.text()).rejects.toThrow(TypeError);
+    await expect(response.json()).rejects.toThrow(TypeError);
+    expect(() => response.body).toThrow(TypeError);
+    expect(new TextDecoder().decode(await copy.arrayBuffer())).toBe('{"echo":"one"}');
+
+    const streamed = await transport.fetch(`${base}/json`, { method: 'POST', body: 'two' });
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of streamed.body!) chunks.push(chunk);
+    expect(Buffer.concat(chunks).toString()).toBe('{"echo":"two"}');
+    expect(streamed.bodyUsed).toBe(true);
+
+    const blob = await (await transport.fetch(`${base}/json`, { method: 'POST', body: 'three' })).blob();
+    expect(await blob.text()).toBe('{"echo":"three"}');
+    expect(await (await transport.fetch(`${base}/bom`)).json()).toEqual({ bom: true });
+    const failed = await transport.fetch(`${base}/missing`);
+    expect([failed.ok, failed.status, failed.statusText]).toEqual([false, 404, 'Not Found']);
   });
 
   it('takes headers as a record or as pairs, and a URL object', async () => {

@@ -287,13 +287,15 @@ export async function executeStep(input: StepInput, signal: AbortSignal): Promis
     { type: 'tool_call', data: { callId: call.callId, tool: call.tool, args: call.args, idempotencyKey, attempt } },
   ]);
   const afterCall: StepInput = { ...input, thread, state: deriveState(thread.events) };
-  const controller = new AbortController();
-  const onAbort = () => controller.abort(signal.reason);
-  signal.addEventListener('abort', onAbort, { once: true });
+  // The tool's signal is built on first use (most tools never read it; an AbortSignal is not free).
+  let controller: AbortController | undefined;
+  let timedOut = false;
+  const onAbort = (): void => controller?.abort(signal.reason);
   let timer: unknown;
-  const timedOut = new Promise<'timeout'>((resolve) => {
+  const deadline = new Promise<'timeout'>((resolve) => {
     timer = deps.clock.setTimeout(() => {
-      controller.abort(new Error(`${call.tool} timed out`));
+      timedOut = true;
+      controller?.abort(new Error(`${call.tool} timed out`));
       resolve('timeout');
     }, tool.timeoutMs);
   });
@@ -308,15 +310,20 @@ export async function executeStep(input: StepInput, signal: AbortSignal): Promis
     get logger() {
       return (log ??= deps.logger.child({ state: 'executing', tool: call.tool, callId: call.callId }));
     },
-    signal: controller.signal,
+    get signal() {
+      if (controller === undefined) {
+        controller = new AbortController();
+        if (timedOut) controller.abort(new Error(`${call.tool} timed out`));
+        else if (signal.aborted) controller.abort(signal.reason);
+        else signal.addEventListener('abort', onAbort, { once: true });
+      }
+      return controller.signal;
+    },
   };
   try {
-    const outcome = await Promise.race([
-      tool.run(checked.data, context),
-      timedOut,
-    ]);
+    const outcome = await Promise.race([tool.run(checked.data, context), deadline]);
     if (signal.aborted) throw signal.reason;
-    if (outcome === 'timeout' && controller.signal.aborted) {
+    if (outcome === 'timeout' && timedOut) {
       return appendEvents(deps, thread, errorEvents(afterCall, 'tool_timeout', `${call.tool} did not finish within ${tool.timeoutMs} ms`, { callId: call.callId, tool: call.tool }));
     }
     const result = redactJson(outcome as Json, agent.secrets);
@@ -330,7 +337,7 @@ export async function executeStep(input: StepInput, signal: AbortSignal): Promis
     return appendEvents(deps, thread, errorEvents(afterCall, 'tool_error', `${call.tool} failed: ${messageOf(error)}`, { callId: call.callId, tool: call.tool }));
   } finally {
     deps.clock.clearTimeout(timer);
-    signal.removeEventListener('abort', onAbort);
+    if (controller !== undefined) signal.removeEventListener('abort', onAbort);
   }
 }
 

@@ -64,6 +64,11 @@ interface NormalizedOpenAIModelOptions {
   readonly temperature: number | undefined;
   /** Strings that must never reach a failure message (the API key). */
   readonly secrets: readonly string[];
+  /**
+   * The SDK's timeout also covers the response body: switchyard's transport resolves only once the
+   * body is read, so no deadline of our own (a timer and an abort controller per request) is needed.
+   */
+  readonly sdkTimeoutCoversBody: boolean;
 }
 
 const DEFAULT_MODEL = 'gpt-4o-mini';
@@ -95,7 +100,21 @@ export function createOpenAIModel(options: OpenAIModelOptions = {}): Model {
   const config = normalizeOptions(options);
 
   async function complete(request: ModelRequest): Promise<ModelResult> {
-    // The SDK's own timeout stops at the response headers; this deadline also covers the body.
+    if (request.signal.aborted) return failure('timeout', 'model request aborted before it was sent');
+    if (config.sdkTimeoutCoversBody) {
+      try {
+        const completion = await config.client.chat.completions.create(buildBody(config, request), {
+          signal: request.signal,
+          timeout: config.timeoutMs,
+          maxRetries: 0,
+        });
+        return mapCompletion(config, completion);
+      } catch (error) {
+        return { success: false, error: mapError(config, request.signal, false, error) };
+      }
+    }
+    // The SDK's own timeout stops when fetch resolves, at the response headers for most fetches;
+    // this deadline also covers the body.
     const controller = new AbortController();
     let timedOut = false;
     const timer = setTimeout(() => {
@@ -105,7 +124,6 @@ export function createOpenAIModel(options: OpenAIModelOptions = {}): Model {
     const onAbort = (): void => controller.abort();
     request.signal.addEventListener('abort', onAbort, { once: true });
     try {
-      if (request.signal.aborted) return failure('timeout', 'model request aborted before it was sent');
       const completion = await config.client.chat.completions.create(buildBody(config, request), {
         signal: controller.signal,
         timeout: config.timeoutMs,
@@ -141,6 +159,7 @@ function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOpt
       timeoutMs: wholeTimeoutMs,
       temperature,
       secrets: key ? [key] : [],
+      sdkTimeoutCoversBody: false,
     };
   }
 
@@ -166,6 +185,7 @@ function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOpt
     timeoutMs: wholeTimeoutMs,
     temperature,
     secrets: configuredKey ? [configuredKey] : [],
+    sdkTimeoutCoversBody: options.fetch === undefined,
   };
 }
 

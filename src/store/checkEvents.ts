@@ -1,6 +1,6 @@
 import { formatIssues, InvalidInputError } from '../errors.js';
 import { eventSchema, type Thread, type ThreadEvent } from '../thread/events.js';
-import { isStampedEvent, parseEvents } from '../thread/thread.js';
+import { isStampedBatch, parseEvents } from '../thread/thread.js';
 
 const eventsSchema = eventSchema.array();
 
@@ -39,7 +39,7 @@ export function checkAppend(id: string, expectedVersion: number, events: readonl
       `expectedVersion: ${String(expectedVersion)}`,
     ]);
   }
-  if (events.every(isStampedEvent)) {
+  if (isStampedBatch(events)) {
     // Built by the runtime from typed values: only the seqs need checking.
     events.forEach((event, index) => {
       const expected = expectedVersion + index + 1;

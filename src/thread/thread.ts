@@ -13,22 +13,29 @@ export function reduce(thread: Thread, event: ThreadEvent): Thread {
   return { ...thread, events: [...thread.events, event] };
 }
 
-/** Stamps new events with consecutive seqs after `version` and the time `at`. */
-export function stampEvents(version: number, events: readonly NewEvent[], at: string): ThreadEvent[] {
-  return events.map((event, index) => {
-    const stamped = { ...event, seq: version + index + 1, at } as ThreadEvent;
-    stampedByRuntime.add(stamped);
-    return stamped;
-  });
+/**
+ * Stamps new events with consecutive seqs after `version` and the time `at`. The returned batch is
+ * frozen and marked as built by the runtime (see {@link isStampedBatch}).
+ */
+export function stampEvents(version: number, events: readonly NewEvent[], at: string): readonly ThreadEvent[] {
+  const stamped: ThreadEvent[] = [];
+  for (let index = 0; index < events.length; index++) {
+    const event = events[index]!;
+    stamped.push({ type: event.type, data: event.data, seq: version + index + 1, at } as ThreadEvent);
+  }
+  Object.freeze(stamped);
+  stampedBatches.add(stamped);
+  return stamped;
 }
 
-// Events built here come from typed values whose JSON payloads the runtime already normalized
-// (toJson, redactJson), so a store may skip re-validating and copying exactly these objects.
-const stampedByRuntime = new WeakSet<object>();
+// Batches built here come from typed values whose JSON payloads the runtime already normalized
+// (toJson, redactJson), so a store may skip re-validating and copying exactly these arrays. One
+// mark per batch, not per event: weak collections cost the garbage collector per entry.
+const stampedBatches = new WeakSet<object>();
 
-/** Whether the event object was built by {@link stampEvents} (and not handed in from outside). */
-export function isStampedEvent(event: unknown): boolean {
-  return typeof event === 'object' && event !== null && stampedByRuntime.has(event);
+/** Whether the array of events is a batch built by {@link stampEvents} (and not handed in from outside). */
+export function isStampedBatch(events: readonly unknown[]): boolean {
+  return stampedBatches.has(events);
 }
 
 /** Validates events read from outside (a file, a KV bucket) with the zod schemas. */

@@ -597,6 +597,35 @@ describe('agent machine: prefetch, breaking tools and control', () => {
     expect(eventsOf(end.thread, 'control')[0]!.data).toEqual({ action: 'cancel', reason: 'not needed', by: 'ann' });
   });
 
+  it('a tool\'s signal aborts at its timeout, read before the deadline or after it', async () => {
+    const seen: { early: AbortSignal | undefined; late: AbortSignal | undefined } = { early: undefined, late: undefined };
+    let release: () => void = () => {};
+    const early = spyTool({ name: 'early', timeoutMs: 100, run: (ctx) => ((seen.early = ctx.signal), new Promise(() => {})) });
+    const late = spyTool({
+      name: 'late',
+      timeoutMs: 100,
+      // Reads its signal only once the deadline has passed.
+      run: (ctx) => new Promise((resolve) => (release = () => ((seen.late = ctx.signal), resolve('too late')))),
+    });
+    const model = scriptedModel([{ intent: 'early', args: { value: 'a' } }, { intent: 'late', args: { value: 'b' } }, done()]);
+    const { actor, clock } = await startRun({ agent: customAgent({ extra: [early.tool, late.tool] }), model });
+    actor.start();
+    await until(() => seen.early !== undefined);
+    expect(seen.early!.aborted).toBe(false);
+    clock.increment(100);
+    expect(seen.early!.aborted).toBe(true);
+    expect(String(seen.early!.reason)).toMatch(/early timed out/);
+    let rest = await settle(actor);
+    expect(rest.state).toBe('backingOff');
+    clock.increment(rest.backoffUntil! - clock.now());
+    await until(() => late.runs.length === 1);
+    clock.increment(100);
+    release();
+    rest = await settle(actor);
+    expect(seen.late!.aborted).toBe(true);
+    expect(eventsOf(rest.thread, 'error').map((e) => e.data.kind)).toEqual(['tool_timeout', 'tool_timeout']);
+  });
+
   it('CANCEL while a tool runs aborts the tool and records no result', async () => {
     let signal: AbortSignal | undefined;
     const wait = spyTool({

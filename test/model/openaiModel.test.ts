@@ -198,9 +198,15 @@ describe('createOpenAIModel', () => {
     await new Promise<void>((resolve) => stall.listen(0, '127.0.0.1', resolve));
     const { port } = stall.address() as AddressInfo;
     try {
-      const model = createOpenAIModel({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: API_KEY, timeoutMs: 200 });
-      const error = expectFailure(await model.complete(request()));
-      expect(error.kind).toBe('timeout');
+      // switchyard's transport (the body is read before the SDK's deadline ends) and the global
+      // fetch (the body is read after it: the model keeps a deadline of its own).
+      for (const fetch of [undefined, globalThis.fetch]) {
+        const model = createOpenAIModel({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: API_KEY, timeoutMs: 200, ...(fetch ? { fetch } : {}) });
+        const started = Date.now();
+        const error = expectFailure(await model.complete(request()));
+        expect(error.kind).toBe('timeout');
+        expect(Date.now() - started).toBeLessThan(2_000);
+      }
     } finally {
       stall.closeAllConnections();
       await new Promise<void>((resolve) => stall.close(() => resolve()));

@@ -7,7 +7,7 @@ export const ERROR_KINDS_FOR_TESTS: readonly ErrorKind[] = errorKindSchema.optio
 
 /** Stamps events with seqs 1..n at one time. */
 export function stamp(events: readonly NewEvent[], at: string): ThreadEvent[] {
-  return stampEvents(0, events, at);
+  return [...stampEvents(0, events, at)];
 }
 
 const callId = fc.constantFrom('call_1', 'call_2', 'call_3');

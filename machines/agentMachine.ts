@@ -47,6 +47,8 @@ export type StepName = 'prefetch' | 'decide' | 'execute' | 'respond' | 'pause' |
 /** What the step runner is told when a working state is entered. */
 export interface RunStep {
   readonly type: 'RUN';
+  /** The state that runs it (for the log). */
+  readonly state: string;
   readonly step: StepName;
   readonly input: StepInput;
   readonly response: HumanResponse | null;
@@ -82,6 +84,8 @@ const stepRunner = fromCallback<RunStep, undefined, StepEvent>(({ sendBack, rece
   let current = 0;
   let running = false;
   receive((command) => {
+    const { deps, thread, agent } = command.input;
+    deps.logger.debug({ threadId: thread.id, agent: agent.name, state: command.state }, 'agent state');
     if (running) {
       controller.abort(new Error(`superseded by ${command.step}`));
       controller = new AbortController();
@@ -155,8 +159,9 @@ export const agentMachine = setup({
       context.deps.logger.debug({ threadId: context.thread.id, agent: context.agent.name, state: params.state }, 'agent state');
     },
     /** Tells the step runner to run `step` on the context as it is now. */
-    run: sendTo('steps', ({ context }, params: { step: StepName }): RunStep => ({
+    run: sendTo('steps', ({ context }, params: { state: string; step: StepName }): RunStep => ({
       type: 'RUN',
+      state: params.state,
       step: params.step,
       input: { agent: context.agent, thread: context.thread, state: context.state, deps: context.deps },
       response: context.response,
@@ -199,9 +204,9 @@ export const agentMachine = setup({
         { target: 'deciding' },
       ],
     },
-    prefetching: { entry: [{ type: 'log', params: { state: 'prefetching' } }, { type: 'run', params: { step: 'prefetch' } }], on: AFTER_STEP },
-    deciding: { entry: [{ type: 'log', params: { state: 'deciding' } }, { type: 'run', params: { step: 'decide' } }], on: AFTER_STEP },
-    executing: { entry: [{ type: 'log', params: { state: 'executing' } }, { type: 'run', params: { step: 'execute' } }], on: AFTER_STEP },
+    prefetching: { entry: { type: 'run', params: { state: 'prefetching', step: 'prefetch' } }, on: AFTER_STEP },
+    deciding: { entry: { type: 'run', params: { state: 'deciding', step: 'decide' } }, on: AFTER_STEP },
+    executing: { entry: { type: 'run', params: { state: 'executing', step: 'execute' } }, on: AFTER_STEP },
     backingOff: {
       entry: { type: 'log', params: { state: 'backingOff' } },
       after: { backoff: { target: 'routing' } },
@@ -222,7 +227,7 @@ export const agentMachine = setup({
       },
     },
     responding: {
-      entry: [{ type: 'log', params: { state: 'responding' } }, { type: 'run', params: { step: 'respond' } }],
+      entry: { type: 'run', params: { state: 'responding', step: 'respond' } },
       on: {
         ...AFTER_STEP,
         'STEP.DONE': {
@@ -232,7 +237,7 @@ export const agentMachine = setup({
       },
     },
     pausing: {
-      entry: [{ type: 'log', params: { state: 'pausing' } }, { type: 'run', params: { step: 'pause' } }],
+      entry: { type: 'run', params: { state: 'pausing', step: 'pause' } },
       on: { ...AFTER_STEP, 'STEP.DONE': { target: 'routing', actions: ['keepThread', assign({ pauseRequested: false })] } },
     },
     paused: {
@@ -244,8 +249,8 @@ export const agentMachine = setup({
         PAUSE: {},
       },
     },
-    resuming: { entry: [{ type: 'log', params: { state: 'resuming' } }, { type: 'run', params: { step: 'resume' } }], on: AFTER_STEP },
-    cancelling: { entry: [{ type: 'log', params: { state: 'cancelling' } }, { type: 'run', params: { step: 'cancel' } }], on: AFTER_STEP },
+    resuming: { entry: { type: 'run', params: { state: 'resuming', step: 'resume' } }, on: AFTER_STEP },
+    cancelling: { entry: { type: 'run', params: { state: 'cancelling', step: 'cancel' } }, on: AFTER_STEP },
     done: { type: 'final', entry: { type: 'log', params: { state: 'done' } } },
     failed: { type: 'final', entry: { type: 'log', params: { state: 'failed' } } },
     cancelled: { type: 'final', entry: { type: 'log', params: { state: 'cancelled' } } },

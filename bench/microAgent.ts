@@ -19,6 +19,7 @@ import { z } from 'zod';
 import { agent } from '../src/agent/agent.js';
 import { tool } from '../src/agent/tool.js';
 import type { Model } from '../src/model/model.js';
+import { createHttpTransport } from '../src/model/httpTransport.js';
 import { createOpenAIModel } from '../src/model/openaiModel.js';
 import { createRuntime, type Runtime } from '../src/runtime/runtime.js';
 import { createMemoryStore } from '../src/store/memoryStore.js';
@@ -65,7 +66,7 @@ const QUICK_PLANS: readonly Plan[] = [
   { concurrency: 50, rounds: 1, timeBoxMs: 1_500, maxRuns: 1_000, warmupRuns: 100 },
 ];
 
-export type Mode = 'bare' | 'switchyard' | 'switchyard+fileStore' | 'switchyard+instantModel';
+export type Mode = 'bare' | 'bare+transport' | 'switchyard' | 'switchyard+fileStore' | 'switchyard+instantModel';
 
 /** One measured mode: builds its per-measurement resources and runs one task. */
 export interface Runner {
@@ -94,11 +95,15 @@ const BARE_TOOLS: ChatCompletionTool[] = [
   },
 ];
 
-export function bareRunner(baseURL: string): Runner {
+/**
+ * The bare loop; with `transport`, the same loop given switchyard's model transport as the SDK's
+ * `fetch` (mode `bare+transport`), which shows how much of switchyard's ratio the transport buys.
+ */
+export function bareRunner(baseURL: string, transport = false): Runner {
   return {
-    mode: 'bare',
+    mode: transport ? 'bare+transport' : 'bare',
     async prepare() {
-      const client = new OpenAI({ baseURL, apiKey: 'bench', maxRetries: 0 });
+      const client = new OpenAI({ baseURL, apiKey: 'bench', maxRetries: 0, ...(transport ? { fetch: createHttpTransport().fetch } : {}) });
       const run = async (): Promise<void> => {
         const messages: ChatCompletionMessageParam[] = [
           { role: 'system', content: SYSTEM },
@@ -308,7 +313,7 @@ export async function microAgentBench(options: MicroAgentBenchOptions = {}): Pro
     else {
       const plan = plans.find((p) => p.concurrency === TARGET_CONCURRENCY)!;
       const round = plan.rounds + 1;
-      for (const runner of [bareRunner(server.baseURL), switchyardRunner('switchyard+fileStore', server.baseURL, files)]) {
+      for (const runner of [bareRunner(server.baseURL), bareRunner(server.baseURL, true), switchyardRunner('switchyard+fileStore', server.baseURL, files)]) {
         const measurement = await measureRunner(runner, plan, server);
         rows.push({ mode: runner.mode, round, measurement });
         progress(runner.mode, round, measurement);
@@ -322,7 +327,9 @@ export async function microAgentBench(options: MicroAgentBenchOptions = {}): Pro
   for (const plan of plans) {
     for (const mode of ['bare', 'switchyard'] as const) summaries.push(summarize(mode, plan.concurrency, rows));
   }
-  if (rows.some((r) => r.mode === 'switchyard+fileStore')) summaries.push(summarize('switchyard+fileStore', TARGET_CONCURRENCY, rows));
+  for (const extra of ['bare+transport', 'switchyard+fileStore'] as const) {
+    if (rows.some((r) => r.mode === extra)) summaries.push(summarize(extra, TARGET_CONCURRENCY, rows));
+  }
 
   console.log('');
   printTable(
@@ -356,9 +363,19 @@ export async function microAgentBench(options: MicroAgentBenchOptions = {}): Pro
       'per-round runs/s ratios to the bare loop of the same round. CPU ratio: bare CPU ms/run over this mode\'s, the ' +
       'throughput ratio when the client is CPU-bound (steadier on a loaded machine). CPU is the client process ' +
       '(user+system, all threads); peak RSS: highest 50 ms sample of the client process, which all modes share ' +
-      '(full GC before each measurement); server CPU: the fake server child (Linux /proc, 10 ms ticks).',
+      '(full GC before each measurement); server CPU: the fake server child (Linux /proc, 10 ms ticks). ' +
+      'bare+transport: the bare loop given switchyard\'s model transport (undici request, buffered response) as ' +
+      'the SDK\'s fetch; switchyard over it is the framework\'s own overhead.',
   );
   if (fileNote) console.log(fileNote);
+  const viaTransport = summaries.find((s) => s.mode === 'bare+transport');
+  const atTarget = summaries.find((s) => s.mode === 'switchyard' && s.concurrency === TARGET_CONCURRENCY);
+  if (viaTransport?.ratio !== undefined && atTarget?.ratio !== undefined) {
+    console.log(
+      `framework overhead alone: switchyard at ${fixed(atTarget.ratio / viaTransport.ratio, 2)}x a bare loop on the same transport ` +
+        `(the transport makes the bare loop ${fixed(viaTransport.ratio, 2)}x as fast as on the SDK's default fetch)`,
+    );
+  }
   const target = summaries.find((s) => s.mode === 'switchyard' && s.concurrency === TARGET_CONCURRENCY);
   const ratio = target?.ratio ?? Number.NaN;
   const pass = ratio >= TARGET_RATIO;

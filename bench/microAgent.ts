@@ -256,6 +256,16 @@ interface Summary {
   readonly serverCpuMsPerRun: number | undefined;
 }
 
+/** Median over rounds of `mode`'s runs/s over `base`'s in the same round, or undefined. */
+function ratioOf(mode: Mode, base: Mode, concurrency: number, rows: readonly Row[]): number | undefined {
+  const ratios = rows.flatMap((r) => {
+    if (r.mode !== mode || r.measurement.concurrency !== concurrency) return [];
+    const b = rows.find((x) => x.mode === base && x.round === r.round && x.measurement.concurrency === concurrency);
+    return b ? [r.measurement.runsPerSec / b.measurement.runsPerSec] : [];
+  });
+  return ratios.length > 0 ? median(ratios) : undefined;
+}
+
 function summarize(mode: Mode, concurrency: number, rows: readonly Row[]): Summary {
   const mine = rows.filter((r) => r.mode === mode && r.measurement.concurrency === concurrency);
   const pairs = mine.flatMap((r) => {
@@ -296,11 +306,14 @@ export async function microAgentBench(options: MicroAgentBenchOptions = {}): Pro
   let fileNote: string | undefined;
   try {
     const bare = bareRunner(server.baseURL);
+    const bareOnTransport = bareRunner(server.baseURL, true);
     const switchyard = switchyardRunner('switchyard', server.baseURL, memoryStores);
     for (const plan of plans) {
       for (let round = 1; round <= plan.rounds; round++) {
-        // Alternate which mode goes first so drift on the machine hits both alike.
-        const order = round % 2 === 1 ? [bare, switchyard] : [switchyard, bare];
+        // Alternate which mode goes first so drift on the machine hits both alike. At the target
+        // concurrency the bare loop on switchyard's transport is measured in every round too.
+        const modes = plan.concurrency === TARGET_CONCURRENCY ? [bare, bareOnTransport, switchyard] : [bare, switchyard];
+        const order = round % 2 === 1 ? modes : [...modes].reverse();
         for (const runner of order) {
           const measurement = await measureRunner(runner, plan, server);
           rows.push({ mode: runner.mode, round, measurement });
@@ -313,7 +326,7 @@ export async function microAgentBench(options: MicroAgentBenchOptions = {}): Pro
     else {
       const plan = plans.find((p) => p.concurrency === TARGET_CONCURRENCY)!;
       const round = plan.rounds + 1;
-      for (const runner of [bareRunner(server.baseURL), bareRunner(server.baseURL, true), switchyardRunner('switchyard+fileStore', server.baseURL, files)]) {
+      for (const runner of [bareRunner(server.baseURL), switchyardRunner('switchyard+fileStore', server.baseURL, files)]) {
         const measurement = await measureRunner(runner, plan, server);
         rows.push({ mode: runner.mode, round, measurement });
         progress(runner.mode, round, measurement);
@@ -325,11 +338,11 @@ export async function microAgentBench(options: MicroAgentBenchOptions = {}): Pro
 
   const summaries: Summary[] = [];
   for (const plan of plans) {
-    for (const mode of ['bare', 'switchyard'] as const) summaries.push(summarize(mode, plan.concurrency, rows));
+    for (const mode of ['bare', 'bare+transport', 'switchyard'] as const) {
+      if (rows.some((r) => r.mode === mode && r.measurement.concurrency === plan.concurrency)) summaries.push(summarize(mode, plan.concurrency, rows));
+    }
   }
-  for (const extra of ['bare+transport', 'switchyard+fileStore'] as const) {
-    if (rows.some((r) => r.mode === extra)) summaries.push(summarize(extra, TARGET_CONCURRENCY, rows));
-  }
+  if (rows.some((r) => r.mode === 'switchyard+fileStore')) summaries.push(summarize('switchyard+fileStore', TARGET_CONCURRENCY, rows));
 
   console.log('');
   printTable(
@@ -368,12 +381,13 @@ export async function microAgentBench(options: MicroAgentBenchOptions = {}): Pro
       'the SDK\'s fetch; switchyard over it is the framework\'s own overhead.',
   );
   if (fileNote) console.log(fileNote);
+  const sameTransport = ratioOf('switchyard', 'bare+transport', TARGET_CONCURRENCY, rows);
   const viaTransport = summaries.find((s) => s.mode === 'bare+transport');
-  const atTarget = summaries.find((s) => s.mode === 'switchyard' && s.concurrency === TARGET_CONCURRENCY);
-  if (viaTransport?.ratio !== undefined && atTarget?.ratio !== undefined) {
+  if (sameTransport !== undefined && viaTransport?.ratio !== undefined) {
     console.log(
-      `framework overhead alone: switchyard at ${fixed(atTarget.ratio / viaTransport.ratio, 2)}x a bare loop on the same transport ` +
-        `(the transport makes the bare loop ${fixed(viaTransport.ratio, 2)}x as fast as on the SDK's default fetch)`,
+      `framework overhead alone: switchyard at ${fixed(sameTransport, 2)}x the bare loop on the same transport, at ` +
+        `${TARGET_CONCURRENCY} in flight (median of per-round ratios; that transport makes the bare loop ${fixed(viaTransport.ratio, 2)}x ` +
+        `as fast as on the SDK's default fetch)`,
     );
   }
   const target = summaries.find((s) => s.mode === 'switchyard' && s.concurrency === TARGET_CONCURRENCY);
@@ -387,6 +401,7 @@ export async function microAgentBench(options: MicroAgentBenchOptions = {}): Pro
     results: {
       task: `one user message, ${TOOL_CALLS} tool calls, a final answer (${STEPS} model requests per run)`,
       target: { ratio: TARGET_RATIO, concurrency: TARGET_CONCURRENCY, measured: ratio, pass },
+      ratioToBareOnSameTransport: sameTransport,
       summaries,
       measurements: rows.map((r) => ({ mode: r.mode, round: r.round, ...r.measurement })),
       ...(fileNote ? { note: fileNote } : {}),

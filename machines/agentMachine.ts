@@ -96,12 +96,12 @@ const stepRunner = fromCallback<RunStep, undefined, StepEvent>(({ sendBack, rece
       (output) => {
         if (id !== current) return;
         running = false;
-        sendBack({ type: 'STEP.DONE', output });
+        sendBack({ type: STEP_DONE, output });
       },
       (error: unknown) => {
         if (id !== current) return;
         running = false;
-        sendBack({ type: 'STEP.FAILED', error });
+        sendBack({ type: STEP_FAILED, error });
       },
     );
   });
@@ -112,8 +112,8 @@ const stepRunner = fromCallback<RunStep, undefined, StepEvent>(({ sendBack, rece
 
 /** How every working state ends: back to routing with the thread the step persisted, or stopped. */
 const AFTER_STEP = {
-  'STEP.DONE': { target: 'routing', actions: 'keepThread' },
-  'STEP.FAILED': { target: 'stopped', actions: 'keepFailure' },
+  [STEP_DONE]: { target: 'routing', actions: 'keepThread' },
+  [STEP_FAILED]: { target: 'stopped', actions: 'keepFailure' },
 } as const;
 
 /**
@@ -149,9 +149,9 @@ export const agentMachine = setup({
   },
   actions: {
     /** Keeps the thread a step persisted. */
-    keepThread: assign(({ event }) => (event.type === 'STEP.DONE' ? withThread(event.output.thread) : {})),
+    keepThread: assign(({ event }) => (event.type === STEP_DONE ? withThread(event.output.thread) : {})),
     /** Records why a step threw; the actor stops. */
-    keepFailure: assign(({ event }) => (event.type === 'STEP.FAILED' ? { stopped: stopReason(event.error) } : {})),
+    keepFailure: assign(({ event }) => (event.type === STEP_FAILED ? { stopped: stopReason(event.error) } : {})),
     rest: ({ context }, params: { state: string }) => {
       context.deps.onRest?.({ state: params.state, thread: context.thread });
     },
@@ -230,7 +230,7 @@ export const agentMachine = setup({
       entry: { type: 'run', params: { state: 'responding', step: 'respond' } },
       on: {
         ...AFTER_STEP,
-        'STEP.DONE': {
+        [STEP_DONE]: {
           target: 'routing',
           actions: ['keepThread', assign(({ event }) => ({ response: null, refusal: event.output.refusal ?? null }))],
         },
@@ -238,7 +238,7 @@ export const agentMachine = setup({
     },
     pausing: {
       entry: { type: 'run', params: { state: 'pausing', step: 'pause' } },
-      on: { ...AFTER_STEP, 'STEP.DONE': { target: 'routing', actions: ['keepThread', assign({ pauseRequested: false })] } },
+      on: { ...AFTER_STEP, [STEP_DONE]: { target: 'routing', actions: ['keepThread', assign({ pauseRequested: false })] } },
     },
     paused: {
       entry: [{ type: 'log', params: { state: 'paused' } }, { type: 'rest', params: { state: 'paused' } }],

@@ -99,20 +99,23 @@ const MAX_MESSAGE_CHARS = 300;
 export function createOpenAIModel(options: OpenAIModelOptions = {}): Model {
   const config = normalizeOptions(options);
 
+  /** One request; failures come back as results. `timedOut` tells a deadline of our own from other aborts. */
+  async function send(request: ModelRequest, signal: AbortSignal, timedOut: () => boolean): Promise<ModelResult> {
+    try {
+      const completion = await config.client.chat.completions.create(buildBody(config, request), {
+        signal,
+        timeout: config.timeoutMs,
+        maxRetries: 0,
+      });
+      return mapCompletion(config, completion);
+    } catch (error) {
+      return { success: false, error: mapError(config, request.signal, timedOut(), error) };
+    }
+  }
+
   async function complete(request: ModelRequest): Promise<ModelResult> {
     if (request.signal.aborted) return failure('timeout', 'model request aborted before it was sent');
-    if (config.sdkTimeoutCoversBody) {
-      try {
-        const completion = await config.client.chat.completions.create(buildBody(config, request), {
-          signal: request.signal,
-          timeout: config.timeoutMs,
-          maxRetries: 0,
-        });
-        return mapCompletion(config, completion);
-      } catch (error) {
-        return { success: false, error: mapError(config, request.signal, false, error) };
-      }
-    }
+    if (config.sdkTimeoutCoversBody) return send(request, request.signal, () => false);
     // The SDK's own timeout stops when fetch resolves, at the response headers for most fetches;
     // this deadline also covers the body.
     const controller = new AbortController();
@@ -124,14 +127,7 @@ export function createOpenAIModel(options: OpenAIModelOptions = {}): Model {
     const onAbort = (): void => controller.abort();
     request.signal.addEventListener('abort', onAbort, { once: true });
     try {
-      const completion = await config.client.chat.completions.create(buildBody(config, request), {
-        signal: controller.signal,
-        timeout: config.timeoutMs,
-        maxRetries: 0,
-      });
-      return mapCompletion(config, completion);
-    } catch (error) {
-      return { success: false, error: mapError(config, request.signal, timedOut, error) };
+      return await send(request, controller.signal, () => timedOut);
     } finally {
       clearTimeout(timer);
       request.signal.removeEventListener('abort', onAbort);

@@ -3,7 +3,7 @@ import type { Agent } from '../src/agent/agent.js';
 import { controlStep, decideStep, executeStep, prefetchStep, respondStep, type AgentDeps, type StepInput } from '../src/agent/steps.js';
 import type { HumanResponse, Thread } from '../src/thread/events.js';
 import { deriveState, type ThreadState } from '../src/thread/state.js';
-import { machineOutput, stopReason, withThread, type AgentMachineOutput, type ControlEvent } from './threadMachine.js';
+import { controlOf, machineOutput, stopReason, withThread, type AgentMachineOutput, type ControlEvent } from './threadMachine.js';
 
 export type { AgentMachineOutput, ControlEvent } from './threadMachine.js';
 
@@ -185,8 +185,8 @@ export const agentMachine = setup({
   // The step runner lives as long as the actor; the working states hand it their step on entry.
   invoke: { id: 'steps', src: 'steps' },
   on: {
-    CANCEL: { target: '.cancelling', actions: assign({ control: ({ event }) => ({ reason: event.reason, by: event.by }) }) },
-    PAUSE: { actions: assign({ pauseRequested: true, control: ({ event }) => ({ reason: event.reason, by: event.by }) }) },
+    CANCEL: { target: '.cancelling', actions: assign({ control: controlOf }) },
+    PAUSE: { actions: assign({ pauseRequested: true, control: controlOf }) },
   },
   states: {
     routing: {
@@ -210,20 +210,20 @@ export const agentMachine = setup({
     backingOff: {
       entry: { type: 'log', params: { state: 'backingOff' } },
       after: { backoff: { target: 'routing' } },
-      on: { PAUSE: { target: 'pausing', actions: assign({ control: ({ event }) => ({ reason: event.reason, by: event.by }) }) } },
+      on: { PAUSE: { target: 'pausing', actions: assign({ control: controlOf }) } },
     },
     awaitingHuman: {
       entry: [{ type: 'log', params: { state: 'awaitingHuman' } }, { type: 'rest', params: { state: 'awaitingHuman' } }],
       on: {
         RESPOND: { target: 'responding', actions: assign({ response: ({ event }) => event.response }) },
-        PAUSE: { target: 'pausing', actions: assign({ control: ({ event }) => ({ reason: event.reason, by: event.by }) }) },
+        PAUSE: { target: 'pausing', actions: assign({ control: controlOf }) },
       },
     },
     escalated: {
       entry: [{ type: 'log', params: { state: 'escalated' } }, { type: 'rest', params: { state: 'escalated' } }],
       on: {
         RESPOND: { target: 'responding', actions: assign({ response: ({ event }) => event.response }) },
-        PAUSE: { target: 'pausing', actions: assign({ control: ({ event }) => ({ reason: event.reason, by: event.by }) }) },
+        PAUSE: { target: 'pausing', actions: assign({ control: controlOf }) },
       },
     },
     responding: {

@@ -3,7 +3,7 @@ import type { Pipeline } from '../src/pipeline/pipeline.js';
 import { nextStepName, runPipelineStep, type PipelineDeps, type PipelineStepResult } from '../src/pipeline/pipelineSteps.js';
 import type { Thread } from '../src/thread/events.js';
 import type { ThreadState } from '../src/thread/state.js';
-import { controlActor, machineOutput, stopReason, withThread, type AgentMachineOutput, type ControlEvent } from './threadMachine.js';
+import { controlActor, controlOf, machineOutput, stopReason, withThread, type AgentMachineOutput, type ControlEvent, type ControlInput } from './threadMachine.js';
 
 /** Input of a pipeline machine. */
 export interface PipelineMachineInput {
@@ -29,6 +29,19 @@ export interface PipelineContext {
 }
 
 const stateName = (step: string): string => `step_${step}`;
+
+/** A state that appends a control event (pause, resume, cancel) and goes back to routing. */
+const controlState = (action: ControlInput['action']) => ({
+  invoke: {
+    src: 'control' as const,
+    input: ({ context }: { context: PipelineContext }): ControlInput => ({ deps: context.deps, threadId: context.thread.id, action, ...context.control }),
+    onDone: { target: 'routing', actions: assign(({ event }: { event: { output: Thread } }) => ({ ...withThread(event.output), pauseRequested: false })) },
+    onError: { target: 'stopped', actions: assign({ stopped: ({ event }: { event: { error: unknown } }) => stopReason(event.error) }) },
+  },
+});
+
+/** pausing, resuming and cancelling: the same state for each control action. */
+const controlStates = { pausing: controlState('pause'), resuming: controlState('resume'), cancelling: controlState('cancel') } as Record<string, ReturnType<typeof controlState>>;
 
 /**
  * Builds the machine of a pipeline: one state per step, in order, each entered from `routing`, which
@@ -81,8 +94,8 @@ export function createPipelineMachine(pipeline: Pipeline): AnyStateMachine {
     context: ({ input }) => ({ pipeline: input.pipeline, deps: input.deps, ...withThread(input.thread), pauseRequested: false, control: {}, stopped: null, sleepUntil: null }),
     initial: 'routing',
     on: {
-      CANCEL: { target: '.cancelling', actions: assign({ control: ({ event }) => ({ reason: event.reason, by: event.by }) }) },
-      PAUSE: { actions: assign({ pauseRequested: true, control: ({ event }) => ({ reason: event.reason, by: event.by }) }) },
+      CANCEL: { target: '.cancelling', actions: assign({ control: controlOf }) },
+      PAUSE: { actions: assign({ pauseRequested: true, control: controlOf }) },
     },
     states: {
       routing: {
@@ -112,37 +125,14 @@ export function createPipelineMachine(pipeline: Pipeline): AnyStateMachine {
       backingOff: { after: { backoff: { target: 'routing' } } },
       sleeping: {
         after: { sleep: { target: 'routing', actions: assign({ sleepUntil: null }) } },
-        on: { PAUSE: { target: 'pausing', actions: assign({ sleepUntil: null, control: ({ event }) => ({ reason: event.reason, by: event.by }) }) } },
+        on: { PAUSE: { target: 'pausing', actions: assign({ sleepUntil: null, control: controlOf }) } },
       },
       waitingForChild: { entry: ({ context }) => context.deps.onRest?.({ state: 'waitingForChild', thread: context.thread }) },
-      pausing: {
-        invoke: {
-          src: 'control',
-          input: ({ context }) => ({ deps: context.deps, threadId: context.thread.id, action: 'pause' as const, ...context.control }),
-          onDone: { target: 'routing', actions: assign(({ event }) => ({ ...withThread(event.output), pauseRequested: false })) },
-          onError: { target: 'stopped', actions: assign({ stopped: ({ event }) => stopReason(event.error) }) },
-        },
-      },
       paused: {
         entry: ({ context }) => context.deps.onRest?.({ state: 'paused', thread: context.thread }),
         on: { RESUME: { target: 'resuming', actions: assign({ control: ({ event }) => ({ by: event.by }) }) } },
       },
-      resuming: {
-        invoke: {
-          src: 'control',
-          input: ({ context }) => ({ deps: context.deps, threadId: context.thread.id, action: 'resume' as const, ...context.control }),
-          onDone: { target: 'routing', actions: assign(({ event }) => ({ ...withThread(event.output), pauseRequested: false })) },
-          onError: { target: 'stopped', actions: assign({ stopped: ({ event }) => stopReason(event.error) }) },
-        },
-      },
-      cancelling: {
-        invoke: {
-          src: 'control',
-          input: ({ context }) => ({ deps: context.deps, threadId: context.thread.id, action: 'cancel' as const, ...context.control }),
-          onDone: { target: 'routing', actions: assign(({ event }) => ({ ...withThread(event.output), pauseRequested: false })) },
-          onError: { target: 'stopped', actions: assign({ stopped: ({ event }) => stopReason(event.error) }) },
-        },
-      },
+      ...controlStates,
       done: { type: 'final' },
       failed: { type: 'final' },
       cancelled: { type: 'final' },

@@ -30,6 +30,9 @@ export function stopReason(error: unknown): string {
   return error instanceof VersionConflictError ? `superseded: ${error.message}` : `step failed: ${messageOf(error)}`;
 }
 
+/** Who asked for a control event and why, as kept in context for the step that records it. */
+export const controlOf = ({ event }: { event: { reason?: string; by?: string } }): { reason?: string; by?: string } => ({ reason: event.reason, by: event.by });
+
 /** Input of {@link controlActor}. */
 export interface ControlInput {
   readonly deps: AgentDeps;

@@ -286,7 +286,8 @@ export async function executeStep(input: StepInput, signal: AbortSignal): Promis
   thread = await appendEvents(deps, thread, [
     { type: 'tool_call', data: { callId: call.callId, tool: call.tool, args: call.args, idempotencyKey, attempt } },
   ]);
-  const afterCall: StepInput = { ...input, thread, state: deriveState(thread.events) };
+  // Only the error paths need the state after the tool_call event.
+  const afterCall = (): StepInput => ({ ...input, thread, state: deriveState(thread.events) });
   // The tool's signal is built on first use (most tools never read it; an AbortSignal is not free).
   let controller: AbortController | undefined;
   let timedOut = false;
@@ -324,7 +325,7 @@ export async function executeStep(input: StepInput, signal: AbortSignal): Promis
     const outcome = await Promise.race([tool.run(checked.data, context), deadline]);
     if (signal.aborted) throw signal.reason;
     if (outcome === 'timeout' && timedOut) {
-      return appendEvents(deps, thread, errorEvents(afterCall, 'tool_timeout', `${call.tool} did not finish within ${tool.timeoutMs} ms`, { callId: call.callId, tool: call.tool }));
+      return appendEvents(deps, thread, errorEvents(afterCall(), 'tool_timeout', `${call.tool} did not finish within ${tool.timeoutMs} ms`, { callId: call.callId, tool: call.tool }));
     }
     const result = redactJson(outcome as Json, agent.secrets);
     const events: NewEvent[] = [
@@ -334,7 +335,7 @@ export async function executeStep(input: StepInput, signal: AbortSignal): Promis
     return appendEvents(deps, thread, events);
   } catch (error) {
     if (signal.aborted || error instanceof VersionConflictError) throw error;
-    return appendEvents(deps, thread, errorEvents(afterCall, 'tool_error', `${call.tool} failed: ${messageOf(error)}`, { callId: call.callId, tool: call.tool }));
+    return appendEvents(deps, thread, errorEvents(afterCall(), 'tool_error', `${call.tool} failed: ${messageOf(error)}`, { callId: call.callId, tool: call.tool }));
   } finally {
     deps.clock.clearTimeout(timer);
     if (controller !== undefined) signal.removeEventListener('abort', onAbort);

@@ -149,13 +149,11 @@ describe('parseArithmetic', () => {
   ])('reads %j', (input, expected) => {
     const expr = parseArithmetic(input);
     expect(expr).not.toBeNull();
-    const calls: string[] = [];
     // Shown through the model's plan: rebuild the text from the tree.
     const show = (e: NonNullable<typeof expr>, parent = 0, right = false): string => {
       if ('value' in e) return String(e.value);
       const prec = e.op === 'add' || e.op === 'subtract' ? 1 : 2;
       const sym = { add: '+', subtract: '-', multiply: '*', divide: '/' }[e.op];
-      calls.push(e.op);
       const text = `${show(e.left, prec)} ${sym} ${show(e.right, prec, true)}`;
       return prec < parent || (right && prec === parent) ? `(${text})` : text;
     };

@@ -33,24 +33,37 @@ async function until(rt: Runtime, id: string, test: (e: ThreadEvent) => boolean)
 describe('durable sleep (pipeline sleepStep)', () => {
   it('survives a restart: the new process re-arms the recorded deadline and does not sleep again from scratch', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'switchyard-sleep-'));
+    // One simulated clock across both processes: the restart happens 500 ms into a 600 ms sleep.
+    const clock = new SimulatedClock();
+    clock.set(Date.parse('2026-01-01T00:00:00Z'));
+    const now = (): number => clock.now();
     try {
       const woke: number[] = [];
-      const first = createRuntime({ agents: [], pipelines: [remindLater(600, woke, Date.now)], store: await createFileStore({ dir }), model: scriptedModel([]) });
+      const first = createRuntime({ agents: [], pipelines: [remindLater(600, woke, now)], store: await createFileStore({ dir, clock }), model: scriptedModel([]), clock });
       const { id } = await first.launch('remind', { note: 'call back' });
       const journaled = await until(first, id, (e) => e.type === 'tool_call' && e.data.tool === 'wait');
       const deadline = Date.parse(String(journaled.type === 'tool_call' ? journaled.data.args.until : ''));
+      expect(deadline).toBe(clock.now() + 600);
       await first.close(); // the process stops mid-sleep
+      clock.increment(500);
 
-      const second = createRuntime({ agents: [], pipelines: [remindLater(600, woke, Date.now)], store: await createFileStore({ dir }), model: scriptedModel([]) });
+      const second = createRuntime({ agents: [], pipelines: [remindLater(600, woke, now)], store: await createFileStore({ dir, clock }), model: scriptedModel([]), clock });
       expect(await second.recover()).toBe(1);
-      const final = await until(second, id, (e) => e.type === 'final');
+      clock.increment(99);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(woke).toEqual([]);
+      // The last millisecond of the recorded deadline wakes it; a sleep started again from scratch
+      // would still have about 500 ms to go.
+      clock.increment(1);
+      const final = await Promise.race([
+        until(second, id, (e) => e.type === 'final'),
+        new Promise<never>((_, reject) => setTimeout(() => reject(new Error('did not wake at the recorded deadline')), 5_000)),
+      ]);
       expect(final).toMatchObject({ data: { output: { reminded: 'call back' } } });
-      expect(woke).toHaveLength(1);
-      expect(woke[0]!).toBeGreaterThanOrEqual(deadline);
-      // One deadline, recorded once: the restart did not start a new 600 ms sleep.
+      expect(woke).toEqual([deadline]);
+      // One deadline, recorded once.
       const view = (await second.get(id))!;
       expect(view.events.filter((e) => e.type === 'tool_call' && e.data.tool === 'wait')).toHaveLength(1);
-      expect(woke[0]! - deadline).toBeLessThan(600);
       await second.close();
     } finally {
       await rm(dir, { recursive: true, force: true });

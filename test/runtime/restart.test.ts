@@ -13,6 +13,8 @@ interface Line {
   tool?: string;
   view?: ThreadView;
   message?: string;
+  /** Threads resumed by recover() (on the `recovered` line). */
+  count?: number;
 }
 
 /** A worker child process speaking JSON lines. */
@@ -82,7 +84,8 @@ describe('restart survival (file store, real child processes, SIGKILL)', () => {
       await second.exited;
     });
     const recovered = await second.waitFor((l) => l.event === 'recovered', 'recovery');
-    expect(recovered).toMatchObject({ event: 'recovered' });
+    // Running (t-charge, t-record mid-call) and backing off (t-flaky); t-ask waits for a human.
+    expect(recovered.count).toBe(3);
 
     const settled = async (threadId: string): Promise<ThreadView> => {
       second.send({ cmd: 'settled', threadId });

@@ -38,9 +38,10 @@ import {
 } from './harness.js';
 
 /** Requests per run: four tool calls and the final answer. */
-const STEPS = 5;
+export const STEPS = 5;
 const TOOL_CALLS = 4;
-const ANSWER = 'the answer is 10';
+/** The fake server's final answer. */
+export const ANSWER = 'the answer is 10';
 const TARGET_RATIO = 0.85;
 const TARGET_CONCURRENCY = 50;
 export const TASK = 'Add 1 to 0, then 1 to the result, and so on: four additions in all. Then state the answer.';

@@ -18,12 +18,8 @@ import { createNatsNode } from '../src/nats/natsNode.js';
 import type { TriggerResult } from '../src/nats/payloads.js';
 import { startNatsServer } from '../test/support/natsServer.js';
 import { measure, useFreshConnectionPool } from './harness.js';
-import { benchAgent, TASK } from './microAgent.js';
+import { ANSWER, benchAgent, STEPS, TASK } from './microAgent.js';
 
-/** Model requests per run: four tool calls and the final answer (as in bench/microAgent.ts). */
-const STEPS = 5;
-/** The fake server's final answer (as in bench/microAgent.ts). */
-const ANSWER = 'the answer is 10';
 const PREFIX = 'bench';
 
 /** Options of {@link benchNats}. */

@@ -1,4 +1,17 @@
-import { BusError, type BusHeaders, type BusMessage, type BusPayload, type JsonParseResult, type RespondOptions } from './bus.js';
+import {
+  BusError,
+  type BusErrorContext,
+  type BusHandler,
+  type BusHeaders,
+  type BusMessage,
+  type BusOptions,
+  type BusPayload,
+  type JsonParseResult,
+  type RespondOptions,
+} from './bus.js';
+
+/** How long a request waits for its reply when `RequestOptions.timeoutMs` is not given. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 5_000;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -54,4 +67,31 @@ export async function respondTo(
 ): Promise<void> {
   if (msg.reply === undefined) throw new BusError('no_reply', `message on ${msg.subject} has no reply subject`);
   await publish(msg.reply, payload, options.headers ? { headers: options.headers } : {});
+}
+
+/** Reports a handler or background error to the bus's `onError`, which must not break the bus either. */
+export function errorReporter(onError: BusOptions['onError']): (error: unknown, context: BusErrorContext) => void {
+  return (error, context) => {
+    try {
+      onError?.(error, context);
+    } catch {
+      // onError must not break the bus either
+    }
+  };
+}
+
+/** Calls a subscription's handler; what it throws or rejects with goes to `report`, never to the caller. */
+export function invokeHandler(
+  handler: BusHandler,
+  msg: BusMessage,
+  report: (error: unknown, context: BusErrorContext) => void,
+): void {
+  try {
+    const result = handler(msg);
+    if (result && typeof result.then === 'function') {
+      result.then(undefined, (error: unknown) => report(error, { subject: msg.subject }));
+    }
+  } catch (error) {
+    report(error, { subject: msg.subject });
+  }
 }

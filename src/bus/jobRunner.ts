@@ -1,5 +1,6 @@
-import type { Job, JobHandler, JobQueueOptions } from './bus.js';
-import { assertPattern, assertQueueName } from './subject.js';
+import type { ConsumeOptions, Job, JobHandler, JobQueueOptions } from './bus.js';
+import { BusError } from './bus.js';
+import { assertPattern, assertQueueName, assertSubject, subjectMatches } from './subject.js';
 
 /** The header that carries a job's dedup id (`EnqueueOptions.msgId`), as in JetStream. */
 export const MSG_ID_HEADER = 'Nats-Msg-Id';
@@ -14,12 +15,62 @@ export interface NormalizedJobQueueOptions {
   readonly replicas: number;
 }
 
-function positive(name: string, value: number | undefined, fallback: number): number {
+/** A job queue's timing and replication options (every option but `subjects`), normalized. */
+export type JobQueueTiming = Omit<NormalizedJobQueueOptions, 'subjects'>;
+
+/** The documented defaults of {@link JobQueueOptions}. */
+export const JOB_QUEUE_DEFAULTS: JobQueueTiming = Object.freeze({
+  maxDeliver: 5,
+  ackWaitMs: 30_000,
+  dedupWindowMs: 120_000,
+  retryDelayMs: 1_000,
+  replicas: 1,
+});
+
+/** How {@link normalizeJobQueueTiming} reports a bad option. */
+export interface JobQueueTimingChecks {
+  /**
+   * Builds the error for an invalid option from a message like `ackWaitMs must be a positive
+   * number, got 0`.
+   * @default a RangeError prefixed with "job queue option"
+   */
+  invalid?: (message: string) => Error;
+  /**
+   * Accept `retryDelayMs: 0` (redeliver a failed job at once).
+   * @default true
+   */
+  allowZeroRetryDelay?: boolean;
+}
+
+const rangeError = (message: string): Error => new RangeError(`job queue option ${message}`);
+
+/**
+ * `value`, or `fallback` when it is undefined; throws `invalid(message)` unless it is a positive
+ * number.
+ */
+export function positiveOption(name: string, value: number | undefined, fallback: number, invalid: (message: string) => Error = rangeError): number {
   if (value === undefined) return fallback;
-  if (!Number.isFinite(value) || value <= 0) {
-    throw new RangeError(`job queue option ${name} must be a positive number, got ${value}`);
-  }
+  if (!Number.isFinite(value) || value <= 0) throw invalid(`${name} must be a positive number, got ${String(value)}`);
   return value;
+}
+
+/**
+ * Validates the timing options of a job queue and applies {@link JOB_QUEUE_DEFAULTS}: each must be
+ * a positive number; `maxDeliver` and `replicas` are rounded down.
+ */
+export function normalizeJobQueueTiming(
+  options: Omit<JobQueueOptions, 'subjects'> = {},
+  checks: JobQueueTimingChecks = {},
+): JobQueueTiming {
+  const { invalid = rangeError, allowZeroRetryDelay = true } = checks;
+  const positive = (name: keyof JobQueueTiming): number => positiveOption(name, options[name], JOB_QUEUE_DEFAULTS[name], invalid);
+  return {
+    maxDeliver: Math.floor(positive('maxDeliver')),
+    ackWaitMs: positive('ackWaitMs'),
+    dedupWindowMs: positive('dedupWindowMs'),
+    retryDelayMs: allowZeroRetryDelay && options.retryDelayMs === 0 ? 0 : positive('retryDelayMs'),
+    replicas: Math.floor(positive('replicas')),
+  };
 }
 
 /** Validates `name` and `options` and applies the documented defaults, once, at construction. */
@@ -28,14 +79,36 @@ export function normalizeJobQueueOptions(name: string, options: JobQueueOptions 
   const subjects = options.subjects ?? [`${name}.>`];
   if (subjects.length === 0) throw new RangeError('job queue option subjects must not be empty');
   subjects.forEach(assertPattern);
-  return {
-    subjects: [...subjects],
-    maxDeliver: Math.floor(positive('maxDeliver', options.maxDeliver, 5)),
-    ackWaitMs: positive('ackWaitMs', options.ackWaitMs, 30_000),
-    dedupWindowMs: positive('dedupWindowMs', options.dedupWindowMs, 120_000),
-    retryDelayMs: options.retryDelayMs === 0 ? 0 : positive('retryDelayMs', options.retryDelayMs, 1_000),
-    replicas: Math.floor(positive('replicas', options.replicas, 1)),
-  };
+  return { subjects: [...subjects], ...normalizeJobQueueTiming(options) };
+}
+
+/** Throws unless `subject` is a valid subject that one of the queue's `subjects` captures. */
+export function assertCaptured(name: string, subjects: readonly string[], subject: string): void {
+  assertSubject(subject);
+  if (!subjects.some((pattern) => subjectMatches(pattern, subject))) {
+    throw new BusError('invalid_subject', `subject ${subject} is not one of job queue ${name}'s subjects (${subjects.join(', ')})`);
+  }
+}
+
+/** The validated `concurrency` of a consumer (rounded down, at least 1). */
+export function consumeConcurrency(options: ConsumeOptions = {}): number {
+  const concurrency = Math.floor(options.concurrency ?? 1);
+  if (!(concurrency >= 1)) throw new RangeError(`concurrency must be at least 1, got ${options.concurrency}`);
+  return concurrency;
+}
+
+/**
+ * The shared retry rule of a nak (or a failed handler, with its `error`): on the last allowed
+ * delivery the job is dead-lettered with a `max_deliver` reason, before that it is retried.
+ */
+export function nakOrDeadLetter<T>(
+  delivery: { readonly deliveryCount: number; readonly maxDeliver: number; readonly error?: unknown },
+  deadLetter: (reason: string) => T,
+  retry: () => T,
+): T {
+  if (delivery.deliveryCount < delivery.maxDeliver) return retry();
+  const why = delivery.error === undefined ? 'nak on the last delivery' : errorText(delivery.error);
+  return deadLetter(maxDeliverReason(delivery.maxDeliver, why));
 }
 
 /** A job the runner can settle: both implementations' deliveries satisfy this. */

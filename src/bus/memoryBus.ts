@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import { systemClock, type Clock } from '../clock.js';
 import type {
   Bus,
-  BusErrorContext,
   BusHandler,
   BusHeaders,
   BusMessage,
@@ -18,7 +17,7 @@ import type {
   SubscribeOptions,
 } from './bus.js';
 import { BusError } from './bus.js';
-import { createBusMessage, encodePayload, respondTo } from './busMessage.js';
+import { createBusMessage, DEFAULT_REQUEST_TIMEOUT_MS, encodePayload, errorReporter, invokeHandler, respondTo } from './busMessage.js';
 import { MemoryJobQueue } from './memoryJobQueue.js';
 import { normalizeJobQueueOptions } from './jobRunner.js';
 import { assertPattern, assertQueueGroup, assertSubject, patternsOverlap, subjectMatches } from './subject.js';
@@ -39,8 +38,6 @@ interface Subscription {
   active: boolean;
 }
 
-const DEFAULT_REQUEST_TIMEOUT_MS = 5_000;
-
 /**
  * Creates the in-process bus: the embedded default. Same semantics as the NATS bus (subject
  * wildcards, queue groups, request/reply with no-responders detection, work-queue job queues with
@@ -58,31 +55,15 @@ const DEFAULT_REQUEST_TIMEOUT_MS = 5_000;
  */
 export function createMemoryBus(options: MemoryBusOptions = {}): Bus {
   const clock = options.clock ?? systemClock;
-  const onError = options.onError;
+  const report = errorReporter(options.onError);
   const subscriptions = new Set<Subscription>();
   const queueTurns = new Map<string, number>();
   const jobQueues = new Map<string, MemoryJobQueue>();
   const pendingRequests = new Set<(error: BusError) => void>();
   let closed = false;
 
-  function report(error: unknown, context: BusErrorContext): void {
-    try {
-      onError?.(error, context);
-    } catch {
-      // onError must not break the bus either
-    }
-  }
-
   function invoke(sub: Subscription, msg: BusMessage): void {
-    if (!sub.active) return;
-    try {
-      const result = sub.handler(msg);
-      if (result && typeof result.then === 'function') {
-        result.then(undefined, (error: unknown) => report(error, { subject: msg.subject }));
-      }
-    } catch (error) {
-      report(error, { subject: msg.subject });
-    }
+    if (sub.active) invokeHandler(sub.handler, msg, report);
   }
 
   /**
@@ -210,20 +191,19 @@ export function createMemoryBus(options: MemoryBusOptions = {}): Bus {
       }
       let queue = jobQueues.get(name);
       if (queue) {
-        queue.configure(queueOptions);
+        queue.configure(config);
       } else {
-        queue = new MemoryJobQueue(name, queueOptions, {
+        queue = new MemoryJobQueue(name, config, {
           clock,
           report: (error, queueName, subject) => report(error, { queue: queueName, ...(subject ? { subject } : {}) }),
         });
         jobQueues.set(name, queue);
       }
-      const target = queue;
-      return target.handle((subject, data, headers) => {
+      return queue.handle((subject, data, headers) => {
         assertOpen();
-        const { job } = route(subject, data, headers, undefined);
-        // route() always reaches `target`: enqueue checked that it captures the subject.
-        return job ?? target.store(subject, data, headers);
+        // route() always reaches this queue: enqueue checked that it captures the subject, and
+        // no other queue's subjects overlap its own.
+        return route(subject, data, headers, undefined).job!;
       });
     },
 

@@ -9,20 +9,19 @@ import type {
   JobConsumer,
   JobHandler,
   JobQueue,
-  JobQueueOptions,
 } from './bus.js';
 import { BusError } from './bus.js';
 import { decodeText, encodePayload, parseJson } from './busMessage.js';
 import {
   MSG_ID_HEADER,
-  errorText,
-  maxDeliverReason,
-  normalizeJobQueueOptions,
+  assertCaptured,
+  consumeConcurrency,
+  nakOrDeadLetter,
   runJob,
   type NormalizedJobQueueOptions,
   type SettleableJob,
 } from './jobRunner.js';
-import { assertSubject, subjectMatches } from './subject.js';
+import { subjectMatches } from './subject.js';
 
 interface StoredJob {
   readonly seq: number;
@@ -67,13 +66,14 @@ export class MemoryJobQueue {
   private turn = 0;
   private closed = false;
 
+  /** `config` is already normalized (`normalizeJobQueueOptions`): the bus validated it. */
   constructor(
     name: string,
-    options: JobQueueOptions | undefined,
+    config: NormalizedJobQueueOptions,
     private readonly host: MemoryJobQueueHost,
   ) {
     this.name = name;
-    this.config = normalizeJobQueueOptions(name, options);
+    this.config = config;
   }
 
   /** The patterns this queue captures. */
@@ -81,9 +81,9 @@ export class MemoryJobQueue {
     return this.config.subjects;
   }
 
-  /** Applies new options (a later `jobQueue(name, options)` call wins, as a stream update does). */
-  configure(options: JobQueueOptions | undefined): void {
-    this.config = normalizeJobQueueOptions(this.name, options);
+  /** Applies new normalized options (a later `jobQueue(name, options)` call wins, as a stream update does). */
+  configure(config: NormalizedJobQueueOptions): void {
+    this.config = config;
   }
 
   /** True when `subject` belongs to this queue. */
@@ -123,13 +123,7 @@ export class MemoryJobQueue {
     return {
       name: this.name,
       enqueue: async (subject: string, payload: BusPayload, options: EnqueueOptions = {}) => {
-        assertSubject(subject);
-        if (!this.captures(subject)) {
-          throw new BusError(
-            'invalid_subject',
-            `subject ${subject} is not one of job queue ${this.name}'s subjects (${this.config.subjects.join(', ')})`,
-          );
-        }
+        assertCaptured(this.name, this.config.subjects, subject);
         const headers: Record<string, string> = { ...options.headers };
         if (options.msgId !== undefined) headers[MSG_ID_HEADER] = options.msgId;
         return enqueue(subject, encodePayload(payload), Object.freeze(headers));
@@ -148,8 +142,7 @@ export class MemoryJobQueue {
   }
 
   private consume(handler: JobHandler, options: ConsumeOptions = {}): JobConsumer {
-    const concurrency = Math.floor(options.concurrency ?? 1);
-    if (!(concurrency >= 1)) throw new RangeError(`concurrency must be at least 1, got ${options.concurrency}`);
+    const concurrency = consumeConcurrency(options);
     if (this.closed) throw new BusError('closed', 'the bus is closed');
     const consumer: Consumer = { handler, concurrency, running: 0, stopped: false, inflight: new Set() };
     this.consumers.push(consumer);
@@ -222,12 +215,11 @@ export class MemoryJobQueue {
       settled = true;
       if (!isCurrent()) return;
       this.clearTimer(job);
-      if (job.deliveryCount >= this.config.maxDeliver) {
-        const why = error === undefined ? 'nak on the last delivery' : errorText(error);
-        this.deadLetter(job, 'max_deliver', maxDeliverReason(this.config.maxDeliver, why));
-        return;
-      }
-      this.retryAfter(job, delayMs);
+      nakOrDeadLetter(
+        { deliveryCount: job.deliveryCount, maxDeliver: this.config.maxDeliver, error },
+        (reason) => this.deadLetter(job, 'max_deliver', reason),
+        () => this.retryAfter(job, delayMs),
+      );
     };
     return {
       id: `${this.name}:${job.seq}`,
@@ -267,11 +259,11 @@ export class MemoryJobQueue {
     job.timer = this.host.clock.setTimeout(() => {
       job.timer = undefined;
       if (this.jobs.get(job.seq) !== job || job.state !== 'inflight') return;
-      if (job.deliveryCount >= this.config.maxDeliver) {
-        this.deadLetter(job, 'max_deliver', maxDeliverReason(this.config.maxDeliver, 'ack wait expired'));
-      } else {
-        this.makeReady(job);
-      }
+      nakOrDeadLetter(
+        { deliveryCount: job.deliveryCount, maxDeliver: this.config.maxDeliver, error: 'ack wait expired' },
+        (reason) => this.deadLetter(job, 'max_deliver', reason),
+        () => this.makeReady(job),
+      );
     }, this.config.ackWaitMs);
   }
 

@@ -10,7 +10,6 @@ import {
 } from '@nats-io/transport-node';
 import type {
   Bus,
-  BusErrorContext,
   BusHandler,
   BusMessage,
   BusOptions,
@@ -24,7 +23,7 @@ import type {
   SubscribeOptions,
 } from './bus.js';
 import { BusError } from './bus.js';
-import { createBusMessage, encodePayload, respondTo } from './busMessage.js';
+import { createBusMessage, DEFAULT_REQUEST_TIMEOUT_MS, encodePayload, errorReporter, invokeHandler, respondTo } from './busMessage.js';
 import { errorText, normalizeJobQueueOptions } from './jobRunner.js';
 import { ensureNatsJobQueue, natsJobQueue } from './natsJobQueue.js';
 import { assertPattern, assertQueueGroup, assertSubject } from './subject.js';
@@ -45,7 +44,6 @@ export interface NatsBusOptions extends BusOptions {
 /** The NATS bus, with its connection for callers that need raw NATS. */
 export type NatsBus = Bus & { readonly nc: NatsConnection };
 
-const DEFAULT_REQUEST_TIMEOUT_MS = 5_000;
 /** How long `close()` waits for outgoing messages to reach the server. */
 const CLOSE_FLUSH_MS = 2_000;
 
@@ -103,7 +101,7 @@ function toBusError(error: unknown, what: string): BusError {
  * ```
  */
 export async function createNatsBus(options: NatsBusOptions): Promise<NatsBus> {
-  const onError = options.onError;
+  const report = errorReporter(options.onError);
   let nc: NatsConnection;
   try {
     nc = await connect({
@@ -120,14 +118,6 @@ export async function createNatsBus(options: NatsBusOptions): Promise<NatsBus> {
   const consumers = new Set<{ halt(): void }>();
   let closing = false;
 
-  function report(error: unknown, context: BusErrorContext): void {
-    try {
-      onError?.(error, context);
-    } catch {
-      // onError must not break the bus either
-    }
-  }
-
   // Surface asynchronous server errors (permissions, slow consumer); reconnects are routine.
   void (async () => {
     for await (const status of nc.status()) {
@@ -137,17 +127,6 @@ export async function createNatsBus(options: NatsBusOptions): Promise<NatsBus> {
 
   function assertOpen(): void {
     if (closing || nc.isClosed()) throw new BusError('closed', 'the bus is closed');
-  }
-
-  function invoke(handler: BusHandler, msg: BusMessage): void {
-    try {
-      const result = handler(msg);
-      if (result && typeof result.then === 'function') {
-        result.then(undefined, (error: unknown) => report(error, { subject: msg.subject }));
-      }
-    } catch (error) {
-      report(error, { subject: msg.subject });
-    }
   }
 
   const bus: NatsBus = {
@@ -177,7 +156,7 @@ export async function createNatsBus(options: NatsBusOptions): Promise<NatsBus> {
           ...(subscribeOptions.queue === undefined ? {} : { queue: subscribeOptions.queue }),
           callback: (error, msg) => {
             if (error) report(error, { subject: pattern });
-            else invoke(handler, toBusMessage(msg));
+            else invokeHandler(handler, toBusMessage(msg), report);
           },
         });
       } catch (error) {

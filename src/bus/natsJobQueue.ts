@@ -31,13 +31,15 @@ import { BusError } from './bus.js';
 import { decodeText, encodePayload, parseJson } from './busMessage.js';
 import {
   MSG_ID_HEADER,
+  assertCaptured,
+  consumeConcurrency,
   errorText,
   maxDeliverReason,
+  nakOrDeadLetter,
   runJob,
   type NormalizedJobQueueOptions,
   type SettleableJob,
 } from './jobRunner.js';
-import { assertSubject, subjectMatches } from './subject.js';
 
 /**
  * How long one pull request waits for a job before it is renewed. The server heartbeats a waiting
@@ -238,13 +240,14 @@ export function natsJobQueue(
     };
     const nak = async (delayMs: number, error?: unknown): Promise<void> => {
       settled = true;
-      if (deliveryCount >= config.maxDeliver) {
-        const why = error === undefined ? 'nak on the last delivery' : errorText(error);
-        await terminate('max_deliver', maxDeliverReason(config.maxDeliver, why));
-        return;
-      }
-      msg.nak(delayMs > 0 ? delayMs : undefined);
-      await host.nc.flush();
+      await nakOrDeadLetter(
+        { deliveryCount, maxDeliver: config.maxDeliver, error },
+        (reason) => terminate('max_deliver', reason),
+        async () => {
+          msg.nak(delayMs > 0 ? delayMs : undefined);
+          await host.nc.flush();
+        },
+      );
     };
     return {
       id: `${name}:${seq}`,
@@ -300,8 +303,7 @@ export function natsJobQueue(
   }
 
   function consume(handler: JobHandler, options: ConsumeOptions = {}): JobConsumer {
-    const concurrency = Math.floor(options.concurrency ?? 1);
-    if (!(concurrency >= 1)) throw new RangeError(`concurrency must be at least 1, got ${options.concurrency}`);
+    const concurrency = consumeConcurrency(options);
     if (host.nc.isClosed()) throw new BusError('closed', 'the bus is closed');
     const abort = new AbortController();
     // Every slot waits on this one signal while pulls fail (e.g. during a server restart).
@@ -367,13 +369,7 @@ export function natsJobQueue(
   return {
     name,
     async enqueue(subject: string, payload: BusPayload, options: EnqueueOptions = {}): Promise<EnqueueResult> {
-      assertSubject(subject);
-      if (!config.subjects.some((pattern) => subjectMatches(pattern, subject))) {
-        throw new BusError(
-          'invalid_subject',
-          `subject ${subject} is not one of job queue ${name}'s subjects (${config.subjects.join(', ')})`,
-        );
-      }
+      assertCaptured(name, config.subjects, subject);
       if (host.nc.isClosed()) throw new BusError('closed', 'the bus is closed');
       const headers = host.toHeaders(options.headers);
       try {

@@ -1,5 +1,7 @@
 import type { Bus, JobQueue } from '../bus/bus.js';
 import { isBusError } from '../bus/bus.js';
+import { normalizeJobQueueTiming, positiveOption, type JobQueueTiming } from '../bus/jobRunner.js';
+import { messageOf } from '../agent/steps.js';
 import { sleep, systemClock } from '../clock.js';
 import { ConfigError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
@@ -37,12 +39,7 @@ export interface AgentQueuesOptions {
 }
 
 /** {@link AgentQueuesOptions} with every default applied. */
-export interface AgentQueuesConfig {
-  readonly ackWaitMs: number;
-  readonly maxDeliver: number;
-  readonly dedupWindowMs: number;
-  readonly retryDelayMs: number;
-  readonly replicas: number;
+export interface AgentQueuesConfig extends JobQueueTiming {
   readonly scheduleRetryMs: number;
 }
 
@@ -88,11 +85,7 @@ export interface AgentQueues {
   setPipelines(names: Iterable<string>): void;
 }
 
-function positive(name: string, value: number | undefined, fallback: number): number {
-  const result = value ?? fallback;
-  if (!Number.isFinite(result) || result <= 0) throw new ConfigError(`${name} must be a positive number, got ${String(value)}`);
-  return result;
-}
+const configError = (message: string): Error => new ConfigError(message);
 
 /**
  * Creates the per-agent work queues of a NATS deployment.
@@ -108,13 +101,10 @@ function positive(name: string, value: number | undefined, fallback: number): nu
 export function createAgentQueues(options: AgentQueuesOptions): AgentQueues {
   const { bus, logger = silentLogger() } = options;
   const subjects = natsSubjects(options.prefix);
+  const timing = normalizeJobQueueTiming(options, { invalid: configError, allowZeroRetryDelay: false });
   const config: AgentQueuesConfig = {
-    ackWaitMs: positive('ackWaitMs', options.ackWaitMs, 30_000),
-    maxDeliver: Math.floor(positive('maxDeliver', options.maxDeliver, 5)),
-    dedupWindowMs: positive('dedupWindowMs', options.dedupWindowMs, 120_000),
-    retryDelayMs: positive('retryDelayMs', options.retryDelayMs, 1_000),
-    replicas: Math.floor(positive('replicas', options.replicas, 1)),
-    scheduleRetryMs: positive('scheduleRetryMs', options.scheduleRetryMs, 30_000),
+    ...timing,
+    scheduleRetryMs: positiveOption('scheduleRetryMs', options.scheduleRetryMs, 30_000, configError),
   };
   const queues = new Map<string, Promise<JobQueue>>();
   const claims = new Map<string, { pending: boolean; holders: number }>();
@@ -123,14 +113,7 @@ export function createAgentQueues(options: AgentQueuesOptions): AgentQueues {
   function queue(agent: string): Promise<JobQueue> {
     let opened = queues.get(agent);
     if (opened === undefined) {
-      opened = bus.jobQueue(subjects.queueName(agent), {
-        subjects: [subjects.trigger(agent), subjects.jobs(agent)],
-        ackWaitMs: config.ackWaitMs,
-        maxDeliver: config.maxDeliver,
-        dedupWindowMs: config.dedupWindowMs,
-        retryDelayMs: config.retryDelayMs,
-        replicas: config.replicas,
-      });
+      opened = bus.jobQueue(subjects.queueName(agent), { subjects: [subjects.trigger(agent), subjects.jobs(agent)], ...timing });
       queues.set(agent, opened);
       // A failed open is retried by the next caller.
       opened.catch(() => queues.delete(agent));
@@ -156,7 +139,7 @@ export function createAgentQueues(options: AgentQueuesOptions): AgentQueues {
         return;
       } catch (error) {
         if (isBusError(error, 'closed') || isBusError(error, 'invalid_subject') || Date.now() > deadline) throw error;
-        logger.warn({ threadId: thread.id, agent: thread.agent, err: error instanceof Error ? error.message : String(error), attempt }, 'enqueue failed; retrying');
+        logger.warn({ threadId: thread.id, agent: thread.agent, err: messageOf(error), attempt }, 'enqueue failed; retrying');
         await sleep(systemClock, Math.min(100 * 2 ** attempt, 2_000));
       }
     }

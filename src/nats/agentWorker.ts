@@ -2,12 +2,13 @@ import { createHash } from 'node:crypto';
 import type { Job, JobConsumer } from '../bus/bus.js';
 import { isValidSubject } from '../bus/subject.js';
 import { formatIssues, InvalidInputError, InvalidStateError, NotFoundError } from '../errors.js';
-import type { ThreadView } from '../runtime/runtime.js';
+import type { RunOptions, ThreadView } from '../runtime/runtime.js';
 import type { ThreadStatus } from '../thread/state.js';
 import { TERMINAL_STATUSES } from '../thread/state.js';
-import { jobPayloadSchema, resultOf, triggerPayloadSchema, type ErrorReply, type TriggerPayload } from './payloads.js';
+import { headerReplyTo, jobPayloadSchema, replyToOf, resultOf, triggerPayloadSchema, type ErrorReply, type TriggerPayload } from './payloads.js';
 import { REPLY_TO_HEADER } from './subjects.js';
-import { messageOf, type SurfaceContext } from './surfaceContext.js';
+import { messageOf } from '../agent/steps.js';
+import type { SurfaceContext } from './surfaceContext.js';
 import type { ThreadRequests } from './threadRequests.js';
 
 /** Options of {@link startAgentWorker}, normalized. */
@@ -92,7 +93,7 @@ export function startAgentWorker(ctx: SurfaceContext, requests: ThreadRequests, 
 
   async function onTrigger(agent: string, job: Job): Promise<void> {
     const header = job.headers[REPLY_TO_HEADER];
-    const headerReply = header !== undefined && isValidSubject(header) ? header : undefined;
+    const headerReply = headerReplyTo(job.headers);
     if (job.data.length > maxPayloadBytes) {
       await refuse(job, agent, headerReply, `trigger payload is ${job.data.length} bytes; the limit is ${maxPayloadBytes}`);
       return;
@@ -105,9 +106,7 @@ export function startAgentWorker(ctx: SurfaceContext, requests: ThreadRequests, 
     const parsed = triggerPayloadSchema.safeParse(json.data);
     if (!parsed.success) {
       // Reply where the sender asked, if that much of the payload is usable.
-      const raw = (json.data as { replyTo?: unknown } | null)?.replyTo;
-      const replyTo = typeof raw === 'string' && isValidSubject(raw) ? raw : headerReply;
-      await refuse(job, agent, replyTo, `invalid trigger for ${agent}`, formatIssues(parsed.error.issues));
+      await refuse(job, agent, replyToOf(json, job.headers), `invalid trigger for ${agent}`, formatIssues(parsed.error.issues));
       return;
     }
     if (header !== undefined && headerReply === undefined) {
@@ -120,11 +119,12 @@ export function startAgentWorker(ctx: SurfaceContext, requests: ThreadRequests, 
     if (job.deliveryCount > 1 && (await handedOff(job, threadId))) return;
     await runToRest(job, threadId, replyTo, async () => {
       try {
-        await runtime.launch(agent, parsed.data.input, {
+        const launched = await runtime.launch(agent, parsed.data.input, {
           threadId,
           source: { kind: 'nats', ...(replyTo === undefined ? {} : { replyTo }), triggerId: job.msgId ?? job.id },
         });
-        return true;
+        // Under the claim nothing advances the thread before the run: it need not be read again.
+        return { thread: { id: launched.id, agent: launched.agent, events: launched.events } };
       } catch (error) {
         if (error instanceof InvalidInputError) await refuse(job, agent, replyTo, error.message, error.issues);
         else if (error instanceof InvalidStateError || error instanceof NotFoundError) await refuse(job, agent, replyTo, error.message);
@@ -147,21 +147,21 @@ export function startAgentWorker(ctx: SurfaceContext, requests: ThreadRequests, 
     }
     const { threadId } = parsed.data;
     if (await handedOff(job, threadId)) return;
-    await runToRest(job, threadId, undefined, async () => {
-      const view = await runtime.get(threadId);
-      if (view === undefined || view.agent !== agent) {
-        await job.term(view === undefined ? `thread not found: ${threadId}` : `thread ${threadId} belongs to ${view.agent}, not ${agent}`);
-        return false;
-      }
-      return true;
-    });
+    // The run checks that the thread exists and is this agent's (else the job is terminated).
+    await runToRest(job, threadId, undefined, async () => ({ agent }));
   }
 
   /**
    * Runs the thread here until it rests, heartbeating, then replies and acks. `prepare` runs under
-   * the claim (so a launch schedules nothing) and returns false when it settled the job itself.
+   * the claim (so a launch schedules nothing) and returns the options of the first run, or false
+   * when it settled the job itself. A thread that is missing or another agent's is terminated.
    */
-  async function runToRest(job: Job, threadId: string, replyTo: string | undefined, prepare: () => Promise<boolean>): Promise<void> {
+  async function runToRest(
+    job: Job,
+    threadId: string,
+    replyTo: string | undefined,
+    prepare: () => Promise<Omit<RunOptions, 'signal'> | false>,
+  ): Promise<void> {
     const claim = queues.claim(threadId);
     const disown = requests.own(threadId);
     const stopHeartbeat = heartbeat(job);
@@ -170,10 +170,11 @@ export function startAgentWorker(ctx: SurfaceContext, requests: ThreadRequests, 
     let view: ThreadView | undefined;
     let pending = false;
     try {
-      if (!(await prepare())) return;
+      const first = await prepare();
+      if (first === false) return;
       for (let round = 1; round <= MAX_ROUNDS; round++) {
         claim.pending = false;
-        view = await runtime.run(threadId, { signal: abort.signal });
+        view = await runtime.run(threadId, round === 1 ? { ...first, signal: abort.signal } : { signal: abort.signal });
         if (!claim.pending) break;
       }
       pending = claim.pending;
@@ -182,7 +183,8 @@ export function startAgentWorker(ctx: SurfaceContext, requests: ThreadRequests, 
         await job.nak(HANDBACK_DELAY_MS);
         return;
       }
-      if (error instanceof NotFoundError) {
+      // No such thread, or (a continuation) another agent's.
+      if (error instanceof NotFoundError || (error instanceof InvalidStateError && error.status === 'conflict')) {
         await job.term(error.message);
         return;
       }
@@ -196,17 +198,18 @@ export function startAgentWorker(ctx: SurfaceContext, requests: ThreadRequests, 
     if (view === undefined) return;
     // Still asked to run after MAX_ROUNDS: let the queue carry it on.
     if (pending) await queues.schedule(view);
-    if (MOVING.includes(view.status) && !(await waitsForChild(view))) {
-      // The actor stopped before its thread rested: another process advanced it (it carries on)
-      // or the store failed (try again later).
-      if ((await requests.handOff(threadId)) === 'taken') await job.ack();
-      else {
-        logger.warn({ threadId, agent: view.agent, status: view.status }, 'thread stopped before it rested; retrying later');
-        await job.nak(queues.config.retryDelayMs);
+    if (MOVING.includes(view.status)) {
+      if (!(await waitsForChild(view))) {
+        // The actor stopped before its thread rested: another process advanced it (it carries on)
+        // or the store failed (try again later).
+        if ((await requests.handOff(threadId)) === 'taken') await job.ack();
+        else {
+          logger.warn({ threadId, agent: view.agent, status: view.status }, 'thread stopped before it rested; retrying later');
+          await job.nak(queues.config.retryDelayMs);
+        }
+        return;
       }
-      return;
-    }
-    if (!MOVING.includes(view.status)) {
+    } else {
       const recorded = recordedReplyTo(view);
       const targets = new Set([replyTo, recorded].filter((s): s is string => s !== undefined));
       const result = resultOf(view);

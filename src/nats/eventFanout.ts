@@ -1,7 +1,8 @@
 import type { BusSubscription } from '../bus/bus.js';
 import type { HumanRequestNotice } from './payloads.js';
 import { PROCESS_HEADER } from './subjects.js';
-import { messageOf, type SurfaceContext } from './surfaceContext.js';
+import { messageOf } from '../agent/steps.js';
+import type { SurfaceContext } from './surfaceContext.js';
 
 /** The event side of the NATS surface. */
 export interface EventFanout {

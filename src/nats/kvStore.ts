@@ -1,6 +1,7 @@
 import { jetstream, JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
 import { errors, type NatsConnection } from '@nats-io/transport-node';
+import { messageOf } from '../agent/steps.js';
 import { sleep, systemClock, type Clock } from '../clock.js';
 import { ConfigError, NotFoundError, SystemError, VersionConflictError } from '../errors.js';
 import { checkAppend, checkThread, deepFreeze } from '../store/checkEvents.js';
@@ -141,7 +142,7 @@ function isUnanswered(error: unknown): boolean {
 export class CorruptThreadError extends SystemError {}
 
 function systemError(what: string, error: unknown): SystemError {
-  return new SystemError(`${what}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  return new SystemError(`${what}: ${messageOf(error)}`, { cause: error });
 }
 
 /**

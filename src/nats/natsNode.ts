@@ -1,5 +1,6 @@
 import type { InspectionEvent } from 'xstate';
 import type { Agent } from '../agent/agent.js';
+import { messageOf } from '../agent/steps.js';
 import { createNatsBus, type NatsBus, type NatsBusOptions } from '../bus/natsBus.js';
 import type { Clock } from '../clock.js';
 import { silentLogger, type Logger } from '../logger.js';
@@ -78,7 +79,7 @@ export async function createNatsNode(options: NatsNodeOptions): Promise<NatsNode
     name: options.name ?? 'switchyard',
     // No async stack traces: capturing one per request costs more CPU than anything else here.
     connectOptions: { noAsyncTraces: true, ...options.connectOptions },
-    onError: (error, context) => logger.warn({ ...context, err: error instanceof Error ? error.message : String(error) }, 'NATS error'),
+    onError: (error, context) => logger.warn({ ...context, err: messageOf(error) }, 'NATS error'),
   });
   try {
     const store = await createNatsKvStore({

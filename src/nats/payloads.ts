@@ -1,8 +1,10 @@
 import { z } from 'zod';
+import type { BusHeaders, JsonParseResult } from '../bus/bus.js';
 import { isValidSubject } from '../bus/subject.js';
 import { THREAD_ID_PATTERN, type ThreadView } from '../runtime/runtime.js';
 import { jsonSchema, type HumanRequest, type Json } from '../thread/events.js';
 import type { ThreadStatus } from '../thread/state.js';
+import { REPLY_TO_HEADER } from './subjects.js';
 
 const subjectSchema = z.string().max(512).refine(isValidSubject, 'must be a NATS subject without wildcards');
 const threadIdSchema = z.string().regex(THREAD_ID_PATTERN, `must match ${THREAD_ID_PATTERN}`);
@@ -80,6 +82,21 @@ export type ThreadReply =
 
 /** The payload of `<prefix>.human.<agent>.<id>`: the human request with its thread. */
 export type HumanRequestNotice = HumanRequest & { readonly threadId: string; readonly agent: string };
+
+/** A trigger's `Switchyard-Reply-To` header, when it is a NATS subject without wildcards. */
+export function headerReplyTo(headers: BusHeaders): string | undefined {
+  const header = headers[REPLY_TO_HEADER];
+  return header !== undefined && isValidSubject(header) ? header : undefined;
+}
+
+/**
+ * Where to reply to a trigger, read leniently (so even a trigger that fails validation, or that no
+ * agent takes, hears why): the payload's `replyTo` when it is a NATS subject, else the header's.
+ */
+export function replyToOf(json: JsonParseResult, headers: BusHeaders): string | undefined {
+  const raw = json.success ? (json.data as { replyTo?: unknown } | null)?.replyTo : undefined;
+  return typeof raw === 'string' && isValidSubject(raw) ? raw : headerReplyTo(headers);
+}
 
 /** The {@link TriggerResult} of a thread at rest. */
 export function resultOf(view: ThreadView): TriggerResult {

@@ -5,7 +5,7 @@ import { ConfigError } from '../errors.js';
 export const DEFAULT_PREFIX = 'switchyard';
 
 /** The JetStream dedup header: a trigger's id (also names its thread when no `threadId` is given). */
-export const MSG_ID_HEADER = 'Nats-Msg-Id';
+export { MSG_ID_HEADER } from '../bus/jobRunner.js';
 /** A trigger's reply subject, as an alternative to the payload's `replyTo`. */
 export const REPLY_TO_HEADER = 'Switchyard-Reply-To';
 /** The process that appended an event (on `events` messages). */

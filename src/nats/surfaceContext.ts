@@ -1,3 +1,4 @@
+import { messageOf } from '../agent/steps.js';
 import type { Bus, BusPayload, PublishOptions } from '../bus/bus.js';
 import { isBusError } from '../bus/bus.js';
 import type { Logger } from '../logger.js';
@@ -24,14 +25,9 @@ export function safePublisher(bus: Bus, logger: Logger): SurfaceContext['publish
     try {
       await bus.publish(subject, payload, options);
     } catch (error) {
-      const log = { subject, err: error instanceof Error ? error.message : String(error) };
+      const log = { subject, err: messageOf(error) };
       if (isBusError(error, 'closed')) logger.debug(log, 'not published: the bus is closed');
       else logger.warn(log, 'publish failed');
     }
   };
-}
-
-/** The message of anything thrown. */
-export function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message || error.name : String(error);
 }

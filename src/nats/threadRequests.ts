@@ -4,7 +4,8 @@ import { formatIssues, InvalidInputError, InvalidStateError, NotFoundError, Vers
 import { THREAD_ID_PATTERN } from '../runtime/runtime.js';
 import { briefOf, controlPayloadSchema, type ThreadReply } from './payloads.js';
 import { THREAD_OPS, type ThreadOp } from './subjects.js';
-import { messageOf, type SurfaceContext } from './surfaceContext.js';
+import { messageOf } from '../agent/steps.js';
+import type { SurfaceContext } from './surfaceContext.js';
 
 /**
  * How long a request forwarded to the process running the thread may take: a pause or cancel

@@ -1,10 +1,9 @@
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { BusMessage, BusSubscription } from '../bus/bus.js';
-import { isValidSubject } from '../bus/subject.js';
-import type { ErrorReply } from './payloads.js';
-import { REPLY_TO_HEADER } from './subjects.js';
-import { messageOf, type SurfaceContext } from './surfaceContext.js';
+import { replyToOf, type ErrorReply } from './payloads.js';
+import { messageOf } from '../agent/steps.js';
+import type { SurfaceContext } from './surfaceContext.js';
 
 /**
  * Answers triggers that no queue stores: `<prefix>.trigger.<agent>` for an agent no process
@@ -45,7 +44,7 @@ export function serveTriggerGuard(ctx: SurfaceContext): { close(): Promise<void>
     if (msg.reply !== undefined) {
       await ctx.publish(msg.reply, { error: { code: 404, err_code: 10404, description: `switchyard: ${error}` } });
     }
-    const replyTo = replyToOf(msg);
+    const replyTo = replyToOf(msg.json(), msg.headers);
     if (replyTo !== undefined) {
       const reply: ErrorReply = { error };
       await ctx.publish(replyTo, reply);
@@ -59,12 +58,4 @@ export function serveTriggerGuard(ctx: SurfaceContext): { close(): Promise<void>
     { queue: subjects.triggerGroup },
   );
   return { close: () => subscription.unsubscribe() };
-}
-
-function replyToOf(msg: BusMessage): string | undefined {
-  const json = msg.json();
-  const raw = json.success ? (json.data as { replyTo?: unknown } | null)?.replyTo : undefined;
-  if (typeof raw === 'string' && isValidSubject(raw)) return raw;
-  const header = msg.headers[REPLY_TO_HEADER];
-  return header !== undefined && isValidSubject(header) ? header : undefined;
 }

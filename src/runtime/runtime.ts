@@ -13,7 +13,7 @@ import type { Model } from '../model/model.js';
 import type { ListOptions, ThreadStore, ThreadSummary } from '../store/threadStore.js';
 import { jsonSchema, versionOf, type HumanRequest, type Json, type Source, type Thread, type ThreadEvent } from '../thread/events.js';
 import { humanResponseInputSchema, validateResponse } from '../thread/humanResponse.js';
-import { deriveState, statusOf, TERMINAL_STATUSES, type ThreadStatus } from '../thread/state.js';
+import { deriveState, RESTING_STATUSES, statusOf, TERMINAL_STATUSES, type ThreadStatus } from '../thread/state.js';
 
 /** A thread as the API shows it: its derived state beside its events. */
 export interface ThreadView {
@@ -50,6 +50,24 @@ export interface LaunchOptions {
   /** A caller-chosen id; launching an existing id returns that thread (idempotent triggers). */
   threadId?: string;
   source?: Source;
+}
+
+/** Options of {@link Runtime.run}. */
+export interface RunOptions {
+  /** Stops waiting (the returned promise rejects with the signal's reason); the thread carries on. */
+  signal?: AbortSignal;
+  /**
+   * The agent or pipeline the thread must belong to. When it belongs to another, `run` throws an
+   * {@link InvalidStateError} (status `conflict`), as {@link Runtime.launch} does for an existing id,
+   * and runs nothing.
+   */
+  agent?: string;
+  /**
+   * The thread as the caller has just read or written it (its `id` must be the `threadId` given),
+   * so `run` does not read it again. Only pass a thread nothing can have advanced since: right
+   * after {@link Runtime.launch}, say, under a claim that keeps other runs of it away.
+   */
+  thread?: Thread;
 }
 
 /** Who asked for a control operation and why (recorded on the event). */
@@ -115,8 +133,12 @@ export interface Runtime {
   settled(threadId: string, options?: { signal?: AbortSignal }): Promise<ThreadView>;
   /** Continues every thread that was running or backing off when the last process stopped. */
   recover(): Promise<number>;
-  /** Runs the thread in this process (a worker taking a job) and resolves when it rests. */
-  run(threadId: string, options?: { signal?: AbortSignal }): Promise<ThreadView>;
+  /**
+   * Runs the thread in this process (a worker taking a job) and resolves when it rests. Reads the
+   * thread once (not at all when `options.thread` is given); throws a {@link NotFoundError} when
+   * there is no such thread, and an {@link InvalidStateError} when it is not `options.agent`'s.
+   */
+  run(threadId: string, options?: RunOptions): Promise<ThreadView>;
   /**
    * Tells this runtime about events another process appended (from the bus), so watchers,
    * `settled` and listeners here see them.
@@ -137,7 +159,6 @@ const mayEnd = (event: ThreadEvent): boolean =>
 /** What a thread id may be. No dots: thread ids appear as one token in NATS subjects. */
 export const THREAD_ID_PATTERN = /^[A-Za-z0-9_:-]{1,128}$/;
 const THREAD_ID = THREAD_ID_PATTERN;
-const RESTING: readonly ThreadStatus[] = [...TERMINAL_STATUSES, 'awaiting_human', 'escalated', 'paused'];
 
 /** Builds a {@link Runtime} over a store and a model. */
 export function createRuntime(options: RuntimeOptions): Runtime {
@@ -336,7 +357,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       const failWith = (error: unknown): void => finish(error instanceof Error ? error : new Error(messageOf(error)));
       const onAbort = (): void => finish(opts.signal?.reason instanceof Error ? opts.signal.reason : new Error('aborted'));
       const unsubscribe = subscribeThread(threadId, (change) => {
-        if (RESTING.includes(change.status) && !actorBusy(threadId)) finish(view(change.thread));
+        if (RESTING_STATUSES.includes(change.status) && !actorBusy(threadId)) finish(view(change.thread));
       });
       // Resting includes a pipeline waiting on a child thread (its status stays running). The
       // supervisor reports a rest from inside its transition, before its snapshot drops the child:
@@ -353,7 +374,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       opts.signal?.addEventListener('abort', onAbort, { once: true });
       (known === undefined ? load(threadId) : Promise.resolve(known)).then((thread) => {
         const v = view(thread);
-        if (RESTING.includes(v.status) && !actorBusy(threadId)) finish(v);
+        if (RESTING_STATUSES.includes(v.status) && !actorBusy(threadId)) finish(v);
         else if (!isActive(threadId) && schedule === undefined) {
           // Nobody is moving this thread in this process (backing off after a restart, say): move it.
           drive(thread);
@@ -390,9 +411,14 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     return view(written);
   };
 
+  /** Throws an {@link InvalidStateError} (status `conflict`) unless the thread is `agentName`'s. */
+  function assertOwner(thread: Thread, agentName: string): void {
+    if (thread.agent !== agentName) throw new InvalidStateError(`thread ${thread.id} belongs to ${thread.agent}, not ${agentName}`, thread.id, 'conflict');
+  }
+
   /** A launch found the thread already there: it must be the same agent's. */
   function ownedBy(existing: Thread, agentName: string): ThreadView {
-    if (existing.agent !== agentName) throw new InvalidStateError(`thread ${existing.id} belongs to ${existing.agent}, not ${agentName}`, existing.id, 'conflict');
+    assertOwner(existing, agentName);
     return view(existing);
   }
 
@@ -499,8 +525,11 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       return count;
     },
     async run(threadId, opts = {}) {
-      const thread = await load(threadId);
-      const done = settledFrom(threadId, thread, opts);
+      const { agent, thread: known, ...waitOptions } = opts;
+      if (known !== undefined && known.id !== threadId) throw new InvalidInputError(`options.thread is thread ${known.id}, not ${threadId}`);
+      const thread = known ?? (await load(threadId));
+      if (agent !== undefined) assertOwner(thread, agent);
+      const done = settledFrom(threadId, thread, waitOptions);
       drive(thread);
       return done;
     },
@@ -513,7 +542,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       emit(thread, fresh, true);
       // Only a thread that stopped moving elsewhere is at rest: `settled` must not resolve on the
       // first event another process appends to a running thread.
-      if (RESTING.includes(statusOf(deriveState(thread.events)))) notifyRest(threadId, thread);
+      if (RESTING_STATUSES.includes(statusOf(deriveState(thread.events)))) notifyRest(threadId, thread);
     },
     subscribe,
     activeCount: () => supervisor.getSnapshot().context.running.length,

@@ -31,6 +31,9 @@ export const THREAD_STATUSES: readonly ThreadStatus[] = [
 /** Statuses a thread never leaves. */
 export const TERMINAL_STATUSES: readonly ThreadStatus[] = ['done', 'failed', 'cancelled'];
 
+/** Statuses at which a thread stops moving until someone acts (or for good): the terminal ones, plus waiting for a human and paused. */
+export const RESTING_STATUSES: readonly ThreadStatus[] = [...TERMINAL_STATUSES, 'awaiting_human', 'escalated', 'paused'];
+
 /** A tool call the model decided on that has not produced a result yet. */
 export interface PendingCall {
   readonly callId: string;

@@ -185,6 +185,23 @@ describe('runtime', () => {
     expect(await rt.list({ agent: 'other' })).toEqual([]);
   });
 
+  it('run() checks the owner before running, and takes a thread the caller holds without reading it', async () => {
+    const store = createMemoryStore();
+    const rt = createRuntime({ agents: [calculator], store, model: scriptedModel([{ intent: 'done_for_now', args: { message: 'ran' } }]), schedule: () => {} });
+    const launched = await rt.launch('calculator', 'x', { threadId: 'job-1' });
+    await expect(rt.run('job-1', { agent: 'deploybot' })).rejects.toMatchObject({ constructor: InvalidStateError, status: 'conflict' });
+    expect(rt.activeCount()).toBe(0);
+    await expect(rt.run('missing')).rejects.toBeInstanceOf(NotFoundError);
+    const held = (await store.get('job-1'))!;
+    await expect(rt.run('job-2', { thread: held })).rejects.toBeInstanceOf(InvalidInputError);
+    let reads = 0;
+    const get = store.get.bind(store);
+    store.get = (id) => (reads++, get(id));
+    const view = await rt.run(launched.id, { agent: 'calculator', thread: held });
+    expect([view.status, view.output]).toEqual(['done', 'ran']);
+    expect(reads).toBe(0);
+  });
+
   it('recover() continues threads that were running when the process stopped', async () => {
     const store = createMemoryStore();
     const first = createRuntime({ agents: [calculator], store, model: scriptedModel([]) });

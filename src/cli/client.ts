@@ -3,7 +3,6 @@ import { SwitchyardError } from '../errors.js';
 import type { ThreadView } from '../runtime/runtime.js';
 import type { ThreadSummary } from '../store/threadStore.js';
 import type { Json, ThreadEvent } from '../thread/events.js';
-import type { ThreadStatus } from '../thread/state.js';
 
 /** The server answered with an error status; `message` is the server's own explanation. */
 export class ServerError extends SwitchyardError {
@@ -52,7 +51,6 @@ export interface ControlBody {
 /** The switchyard HTTP API, as the CLI uses it. Every method throws {@link ServerError} or {@link UnreachableError}. */
 export interface Client {
   readonly url: string;
-  health(): Promise<Json>;
   launch(agent: string, input: Json, threadId?: string): Promise<ThreadView>;
   list(filter?: { agent?: string; status?: string; limit?: number }): Promise<ThreadSummary[]>;
   get(threadId: string): Promise<ThreadView>;
@@ -103,7 +101,6 @@ export function createClient(options: ClientOptions): Client {
 
   return {
     url: base,
-    health: () => json<Json>('GET', '/health'),
     launch: (agent, input, threadId) => json<ThreadView>('POST', '/threads', { agent, input, ...(threadId ? { threadId } : {}) }),
     async list(filter = {}) {
       const query = new URLSearchParams();
@@ -111,8 +108,8 @@ export function createClient(options: ClientOptions): Client {
       if (filter.status) query.set('status', filter.status);
       if (filter.limit !== undefined) query.set('limit', String(filter.limit));
       const text = query.toString();
-      const body = await json<ThreadSummary[] | { threads: ThreadSummary[] }>('GET', `/threads${text ? `?${text}` : ''}`);
-      return Array.isArray(body) ? body : body.threads;
+      const body = await json<{ threads: ThreadSummary[] }>('GET', `/threads${text ? `?${text}` : ''}`);
+      return body.threads;
     },
     get: (id) => json<ThreadView>('GET', thread(id)),
     respond: (id, body) => json<ThreadView>('POST', `${thread(id)}/respond`, body),
@@ -162,6 +159,3 @@ async function serverError(response: Response): Promise<ServerError> {
   }
   return new ServerError(message, response.status, issues);
 }
-
-/** Statuses at which a thread stops moving until someone acts (or for good). */
-export const RESTING_STATUSES: readonly ThreadStatus[] = ['awaiting_human', 'escalated', 'paused', 'done', 'failed', 'cancelled'];

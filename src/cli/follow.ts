@@ -1,7 +1,7 @@
 import type { ThreadView } from '../runtime/runtime.js';
 import type { ThreadEvent } from '../thread/events.js';
-import { deriveState, statusOf } from '../thread/state.js';
-import { RESTING_STATUSES, ServerError, type Client } from './client.js';
+import { deriveState, RESTING_STATUSES, statusOf, TERMINAL_STATUSES } from '../thread/state.js';
+import { ServerError, type Client } from './client.js';
 
 /** Options of {@link followThread}. */
 export interface FollowOptions {
@@ -45,7 +45,7 @@ export async function followThread(client: Client, threadId: string, options: Fo
         onChild?.(child);
         const rested = await followThread(client, child.threadId, { ...(onEvent ? { onEvent } : {}), ...(onChild ? { onChild } : {}), ...(signal ? { signal } : {}) });
         onChild?.({ ...child, view: rested });
-        if (!['done', 'failed', 'cancelled'].includes(rested.status)) {
+        if (!TERMINAL_STATUSES.includes(rested.status)) {
           waitingChild = true;
           break;
         }

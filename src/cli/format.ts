@@ -2,6 +2,9 @@ import type { ThreadView } from '../runtime/runtime.js';
 import type { ThreadSummary } from '../store/threadStore.js';
 import type { HumanRequest, Json, ThreadEvent } from '../thread/events.js';
 
+/** The server URL clients use unless told otherwise (and where `serve` listens by default). */
+export const DEFAULT_URL = 'http://127.0.0.1:7878';
+
 /** Spells a CLI command for the user to run next, e.g. `switchyard respond th_1 --approve`. */
 export type CommandHint = (args: string) => string;
 

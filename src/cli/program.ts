@@ -5,13 +5,11 @@ import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { ThreadView } from '../runtime/runtime.js';
 import type { Json } from '../thread/events.js';
-import { isThreadStatus, THREAD_STATUSES } from '../thread/state.js';
+import { messageOf } from '../agent/steps.js';
+import { isThreadStatus, TERMINAL_STATUSES, THREAD_STATUSES } from '../thread/state.js';
 import { createClient, ServerError, UnreachableError, type Client, type RespondBody } from './client.js';
 import { followThread } from './follow.js';
-import { eventLine, shellQuote, statusLine, threadDetails, threadsTable, type CommandHint } from './format.js';
-
-/** The server URL clients use unless told otherwise. */
-export const DEFAULT_URL = 'http://127.0.0.1:7878';
+import { DEFAULT_URL, eventLine, shellQuote, statusLine, threadDetails, threadsTable, type CommandHint } from './format.js';
 
 /** Exit codes: success, an error (from the server or reaching it), a usage error. */
 export const EXIT = { ok: 0, error: 1, usage: 2 } as const;
@@ -97,7 +95,7 @@ Examples:
       onChild: ({ threadId, agent, view: child }) => {
         if (json) return;
         if (child === undefined) out(`  ↳ delegated to ${agent}: thread ${threadId}`);
-        else if (!['done', 'failed', 'cancelled'].includes(child.status)) out(`  ↳ waiting on ${agent} thread ${threadId}, which is ${child.status}`);
+        else if (!TERMINAL_STATUSES.includes(child.status)) out(`  ↳ waiting on ${agent} thread ${threadId}, which is ${child.status}`);
       },
     });
     if (json) printJson(rested);
@@ -283,7 +281,7 @@ Examples:
   /** After respond or a control: the new status, or progress until the thread rests. */
   const afterAction = async (command: Command, client: Client, view: ThreadView, shouldFollow: boolean): Promise<void> => {
     // A resume of a thread that was not paused appends nothing: there is nothing to follow.
-    if (shouldFollow && view.status !== 'paused' && !['done', 'failed', 'cancelled'].includes(view.status)) {
+    if (shouldFollow && view.status !== 'paused' && !TERMINAL_STATUSES.includes(view.status)) {
       await follow(command, client, view, view.version - 1);
       return;
     }
@@ -370,10 +368,6 @@ function parseStatus(value: string): string {
   const unknown = value.split(',').map((s) => s.trim()).filter((s) => s !== '' && !isThreadStatus(s));
   if (unknown.length > 0) throw new InvalidArgumentError(`unknown status ${unknown.join(', ')}; use ${THREAD_STATUSES.join(', ')}`);
   return value;
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message || error.name : String(error);
 }
 
 function currentUser(): string | undefined {

@@ -1,4 +1,4 @@
-import { isAbsolute, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { calculator } from '../../agents/calculator/index.js';
 import { bugfix } from '../../agents/bugfix/index.js';
 import { createDeploybot } from '../../agents/deploybot/index.js';
@@ -15,9 +15,9 @@ import { createRuntime, type Runtime } from '../runtime/runtime.js';
 import { startHttpServer, type HttpServer } from '../server/httpServer.js';
 import type { WebhookTarget } from '../server/webhooks.js';
 import { createMemoryBus } from '../bus/memoryBus.js';
-import { createBusInspector, type BusInspector } from '../inspector/inspection.js';
+import { createBusInspector } from '../inspector/inspection.js';
 import { createFileStore } from '../store/fileStore.js';
-import { eventLine, shellQuote, type CommandHint } from './format.js';
+import { DEFAULT_URL, eventLine, shellQuote, type CommandHint } from './format.js';
 
 /** Options of the `serve` command, after commander parsed them. */
 export interface ServeOptions {
@@ -61,7 +61,7 @@ export interface ServeIO {
  * Webhook receivers from the environment: `SWITCHYARD_WEBHOOK_URL` (several separated by commas)
  * and `SWITCHYARD_WEBHOOK_SECRET` (the HMAC secret; required with a URL).
  */
-export function webhooksFromEnv(env: NodeJS.ProcessEnv): WebhookTarget[] | undefined {
+function webhooksFromEnv(env: NodeJS.ProcessEnv): WebhookTarget[] | undefined {
   const urls = (env.SWITCHYARD_WEBHOOK_URL ?? '').split(',').map((u) => u.trim()).filter(Boolean);
   if (urls.length === 0) return undefined;
   const secret = env.SWITCHYARD_WEBHOOK_SECRET ?? '';
@@ -73,16 +73,16 @@ export function webhooksFromEnv(env: NodeJS.ProcessEnv): WebhookTarget[] | undef
 }
 
 /** The demo thread's input: two steps, the second a division that needs approval. */
-export const DEMO_INPUT = 'what is (3 + 4) / 2';
+const DEMO_INPUT = 'what is (3 + 4) / 2';
 
 /**
  * `switchyard serve`: the bundled agents on a runtime over a file store, served over HTTP until
  * SIGINT or SIGTERM. Resolves with the exit code once everything is closed.
  */
 export async function serve(options: ServeOptions, io: ServeIO): Promise<number> {
-  const dir = isAbsolute(options.dir) ? options.dir : resolve(options.dir);
+  const dir = resolve(options.dir);
   const { model, configured } = modelFromEnv(io.env);
-  const logger = createLogger({ level: options.logLevel ?? io.env.SWITCHYARD_LOG_LEVEL ?? 'info' });
+  const logger = loggerFromEnv(options.logLevel, io.env);
   const backend = options.natsUrl ? await natsBackend(options, options.natsUrl, model, logger, io.env) : await fileBackend(dir, model, logger, io.env);
   const { runtime, bus } = backend;
   const closeAll = (): Promise<void> => backend.close();
@@ -97,7 +97,7 @@ export async function serve(options: ServeOptions, io: ServeIO): Promise<number>
     if (code === 'EADDRINUSE') throw new Error(`${options.host}:${options.port} is in use (another switchyard serve?); pick a port with --port`);
     throw error;
   }
-  const hint: CommandHint = server.url === 'http://127.0.0.1:7878' ? io.hint : (args) => io.hint(`${args} --url ${server.url}`);
+  const hint: CommandHint = server.url === DEFAULT_URL ? io.hint : (args) => io.hint(`${args} --url ${server.url}`);
 
   io.out(`switchyard listening on ${server.url}`);
   io.out(`inspector: ${server.url}/inspector${options.token ? '?token=<token>' : ''}`);
@@ -145,8 +145,9 @@ interface Backend {
   close(): Promise<void>;
 }
 
-function websocketOption(env: NodeJS.ProcessEnv): { websocketUrl?: string } {
-  return env.SWITCHYARD_INSPECT_WS ? { websocketUrl: env.SWITCHYARD_INSPECT_WS } : {};
+/** A @statelyai/inspect WebSocket inspector to feed too (`SWITCHYARD_INSPECT_WS`), if any. */
+function inspectWebsocket(env: NodeJS.ProcessEnv): string | undefined {
+  return env.SWITCHYARD_INSPECT_WS || undefined;
 }
 
 /** The embedded default: a file store under the data directory, every thread run in this process. */
@@ -155,7 +156,7 @@ async function fileBackend(dir: string, model: Model, logger: Logger, env: NodeJ
   const store = await createFileStore({ dir: join(dir, 'threads') });
   // Inspection events travel over the bus (in-process here), as they do between processes on NATS.
   const bus = createMemoryBus();
-  const inspector = createBusInspector({ bus, ...websocketOption(env) });
+  const inspector = createBusInspector({ bus, websocketUrl: inspectWebsocket(env) });
   const runtime = createRuntime({ agents, pipelines, store, model, logger, inspect: inspector.inspect });
   return {
     runtime,
@@ -174,28 +175,23 @@ async function natsBackend(options: ServeOptions, natsUrl: string, model: Model,
   // Loaded only with NATS, so the embedded default does not load the NATS client.
   const { joinNats, DRAIN_MS } = await import('./worker.js');
   const worker = options.worker ?? true;
-  let inspector: BusInspector | undefined;
   const node = await joinNats({
     natsUrl,
     worker,
     observe: true,
     model,
     logger,
-    inspect: (event) => inspector?.inspect(event),
-    ...(options.prefix === undefined ? {} : { prefix: options.prefix }),
-    ...(options.replicas === undefined ? {} : { replicas: options.replicas }),
+    prefix: options.prefix,
+    replicas: options.replicas,
+    websocketUrl: inspectWebsocket(env),
   });
   const { surface } = node;
-  inspector = createBusInspector({ bus: node.bus, prefix: surface.subjects.prefix, ...websocketOption(env) });
   const jobs = worker ? `this process takes jobs for ${surface.serving.join(', ')}` : 'jobs are left to `switchyard worker` processes';
   return {
     runtime: node.runtime,
     bus: node.bus,
     where: `threads are stored in NATS at ${natsUrl} (KV bucket switchyard_threads, subjects ${surface.subjects.prefix}.>); ${jobs}`,
-    async close() {
-      await inspector?.close();
-      await node.close({ drainMs: DRAIN_MS });
-    },
+    close: () => node.close({ drainMs: DRAIN_MS }),
   };
 }
 
@@ -208,6 +204,11 @@ export function bundledAgents(): { agents: Agent[]; pipelines: Pipeline[] } {
 export function modelFromEnv(env: NodeJS.ProcessEnv): { model: Model; configured: boolean } {
   const configured = hasModelConfig(env);
   return { model: configured ? createOpenAIModel() : createDemoModel(), configured };
+}
+
+/** The pino logger of `serve` and `worker`: `level`, else `SWITCHYARD_LOG_LEVEL`, else info. */
+export function loggerFromEnv(level: string | undefined, env: NodeJS.ProcessEnv): Logger {
+  return createLogger({ level: level ?? env.SWITCHYARD_LOG_LEVEL ?? 'info' });
 }
 
 /** Launches the demo thread and shows it up to the approval it stops at. */
@@ -233,7 +234,7 @@ async function runDemo(runtime: Runtime, io: ServeIO, hint: CommandHint): Promis
 }
 
 /** Whether a real model is configured through the environment. */
-export function hasModelConfig(env: NodeJS.ProcessEnv): boolean {
+function hasModelConfig(env: NodeJS.ProcessEnv): boolean {
   return Boolean(env.SWITCHYARD_MODEL_API_KEY || env.OPENAI_API_KEY || env.SWITCHYARD_MODEL_BASE_URL);
 }
 

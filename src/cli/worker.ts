@@ -1,10 +1,8 @@
-import type { InspectionEvent } from 'xstate';
 import { createBusInspector, type BusInspector } from '../inspector/inspection.js';
 import type { Logger } from '../logger.js';
-import { createLogger } from '../logger.js';
 import type { Model } from '../model/model.js';
 import { createNatsNode, type NatsNode } from '../nats/natsNode.js';
-import { bundledAgents, modelFromEnv } from './serve.js';
+import { bundledAgents, loggerFromEnv, modelFromEnv } from './serve.js';
 
 /** Where `worker` and `serve --nats-url` connect when neither the flag nor NATS_URL says. */
 export const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222';
@@ -29,8 +27,8 @@ export interface JoinNatsOptions {
   observe: boolean;
   model: Model;
   logger: Logger;
-  /** Receives XState inspection events (the inspector). */
-  inspect?: (event: InspectionEvent) => void;
+  /** Also feed a @statelyai/inspect WebSocket inspector at this URL. @default none */
+  websocketUrl?: string;
 }
 
 /** The names of the bundled agents and pipelines. */
@@ -39,10 +37,16 @@ export function bundledNames(): string[] {
   return [...agents, ...pipelines].map((a) => a.name);
 }
 
-/** Builds the bundled agents' runtime on NATS: KV store, durable jobs, the NATS subjects. */
-export function joinNats(options: JoinNatsOptions): Promise<NatsNode> {
+/**
+ * Builds the bundled agents' runtime on NATS: KV store, durable jobs, the NATS subjects, and a bus
+ * inspector that publishes its actors on `<prefix>.inspect.>` (the fleet's inspector page sees
+ * them there). The node's `close` closes the inspector too.
+ */
+export async function joinNats(options: JoinNatsOptions): Promise<NatsNode> {
   const { agents, pipelines } = bundledAgents();
-  return createNatsNode({
+  // The inspector needs the node's bus; until it exists, inspection events are dropped.
+  let inspector: BusInspector | undefined;
+  const node = await createNatsNode({
     servers: options.natsUrl.split(',').map((url) => url.trim()),
     name: options.worker ? 'switchyard-worker' : 'switchyard-server',
     agents,
@@ -55,8 +59,24 @@ export function joinNats(options: JoinNatsOptions): Promise<NatsNode> {
     ...(options.replicas === undefined ? {} : { replicas: options.replicas }),
     ...(options.agents === undefined ? {} : { serve: options.agents }),
     ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
-    ...(options.inspect === undefined ? {} : { inspect: options.inspect }),
+    inspect: (event) => inspector?.inspect(event),
   });
+  const busInspector = createBusInspector({
+    bus: node.bus,
+    prefix: node.surface.subjects.prefix,
+    ...(options.websocketUrl ? { websocketUrl: options.websocketUrl } : {}),
+  });
+  inspector = busInspector;
+  return {
+    ...node,
+    async close(closeOptions) {
+      try {
+        await busInspector.close();
+      } finally {
+        await node.close(closeOptions);
+      }
+    },
+  };
 }
 
 /** Options of the `worker` command, after commander parsed them. */
@@ -85,23 +105,20 @@ export interface WorkerIO {
  */
 export async function runWorker(options: WorkerOptions, io: WorkerIO): Promise<number> {
   const { model, configured } = modelFromEnv(io.env);
-  const logger = createLogger({ level: options.logLevel ?? io.env.SWITCHYARD_LOG_LEVEL ?? 'info' });
+  const logger = loggerFromEnv(options.logLevel, io.env);
   // The fleet's inspector sees this worker's actors through `<prefix>.inspect.>`.
-  let inspector: BusInspector | undefined;
   const node = await joinNats({
     natsUrl: options.natsUrl,
     worker: true,
     observe: false,
     model,
     logger,
-    inspect: (event) => inspector?.inspect(event),
-    ...(options.prefix === undefined ? {} : { prefix: options.prefix }),
-    ...(options.agents === undefined ? {} : { agents: options.agents }),
-    ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
-    ...(options.replicas === undefined ? {} : { replicas: options.replicas }),
+    prefix: options.prefix,
+    agents: options.agents,
+    concurrency: options.concurrency,
+    replicas: options.replicas,
   });
   const { surface } = node;
-  inspector = createBusInspector({ bus: node.bus, prefix: surface.subjects.prefix });
   io.out(`switchyard worker ${surface.processId} joined NATS at ${options.natsUrl} (subjects ${surface.subjects.prefix}.>)`);
   io.out(`taking jobs for: ${surface.serving.join(', ')}`);
   io.out(configured ? `model: ${model.name}` : 'model: the scripted demo model (no model key is configured)');
@@ -109,7 +126,6 @@ export async function runWorker(options: WorkerOptions, io: WorkerIO): Promise<n
 
   const signal = await io.stopped;
   logger.info({ signal, jobs: surface.activeJobs() }, 'stopping: finishing running jobs');
-  await inspector.close();
   await node.close({ drainMs: DRAIN_MS });
   return 0;
 }

@@ -4,6 +4,24 @@ import type { Json } from '../thread/events.js';
 export const REDACTED = '[REDACTED]';
 
 const SECRET_KEY = /^(api[_-]?key|apikey|password|passwd|secret|token|access[_-]?token|refresh[_-]?token|authorization|client[_-]?secret|private[_-]?key)$/i;
+const SECRET_WORD = /api[_-]?key|apikey|password|passwd|secret|token|authorization|credential|cookie|private[_-]?key/i;
+
+/**
+ * Whether values under this key are secrets in thread data: its whole name is a secret's name
+ * (`token`, `api_key`, `client_secret`…). Exact on purpose: recorded arguments are what tools run
+ * with, so a broader rule would rewrite fields like `maxTokens`.
+ */
+export function isSecretKey(name: string): boolean {
+  return SECRET_KEY.test(name);
+}
+
+/**
+ * Whether a key may hold a secret anywhere in its name (`sessionCookie`, `x-api-key`…): the
+ * broader rule for what is only shown (inspection summaries, machine definitions), never run.
+ */
+export function mayHoldSecret(name: string): boolean {
+  return SECRET_WORD.test(name);
+}
 const SECRET_PATTERNS: readonly RegExp[] = [
   /\bsk-[A-Za-z0-9_-]{16,}/g, // OpenAI-style keys
   /\bBearer\s+[A-Za-z0-9._~+/=-]{8,}/g,
@@ -27,7 +45,7 @@ export function redactJson(value: Json, secrets: readonly string[] = []): Json {
   if (value !== null && typeof value === 'object') {
     const out: { [key: string]: Json } = {};
     for (const [key, item] of Object.entries(value)) {
-      out[key] = SECRET_KEY.test(key) && item !== null && item !== '' ? REDACTED : redactJson(item, secrets);
+      out[key] = isSecretKey(key) && item !== null && item !== '' ? REDACTED : redactJson(item, secrets);
     }
     return out;
   }

@@ -5,7 +5,7 @@ import { pathToFileURL } from 'node:url';
 import type { ActorRefLike, AnyActorRef, InspectionEvent } from 'xstate';
 import type { Bus } from '../bus/bus.js';
 import { systemClock, type Clock } from '../clock.js';
-import { REDACTED, redactText } from '../context/redact.js';
+import { mayHoldSecret, REDACTED, redactText } from '../context/redact.js';
 import type { Json } from '../thread/events.js';
 import { statusOf, type ThreadState } from '../thread/state.js';
 
@@ -337,7 +337,7 @@ export function serializeDefinition(config: object): string | undefined {
   try {
     return JSON.stringify(config, function (this: unknown, key, value: unknown) {
       if (DROPPED_FROM_DEFINITIONS.has(key)) return undefined;
-      if (key !== '' && SECRET_KEY.test(key)) return REDACTED;
+      if (key !== '' && mayHoldSecret(key)) return REDACTED;
       if (typeof value === 'function') return { type: value.name };
       if (typeof value === 'string') return redactText(value);
       if (value !== null && typeof value === 'object') {
@@ -354,7 +354,6 @@ export function serializeDefinition(config: object): string | undefined {
 
 // Static action params stay (`{ type: 'run', params: { step: 'decide' } }`): the machine's author wrote them.
 const DROPPED_FROM_DEFINITIONS = new Set(['context', 'input', 'output']);
-const SECRET_KEY = /(api[_-]?key|apikey|password|passwd|secret|token|authorization|credential|cookie|private[_-]?key)/i;
 const MAX_STRING = 200;
 const MAX_FIELDS = 12;
 
@@ -432,7 +431,7 @@ function shallow(value: unknown, depth: number): Json {
   for (const [key, item] of Object.entries(value)) {
     if (fields >= MAX_FIELDS) break;
     if (typeof item === 'function' || item === undefined) continue;
-    if (SECRET_KEY.test(key)) {
+    if (mayHoldSecret(key)) {
       out[key] = REDACTED;
     } else if (item !== null && typeof item === 'object' && !Array.isArray(item) && !(item instanceof Error)) {
       if (depth <= 0) continue;

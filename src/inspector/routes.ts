@@ -6,8 +6,11 @@ import { createPipelineMachine } from '../../machines/pipelineMachine.js';
 import { supervisorMachine } from '../../machines/supervisorMachine.js';
 import type { Bus, BusSubscription } from '../bus/bus.js';
 import type { Runtime, ThreadChange } from '../runtime/runtime.js';
+import { parseInteger, parseStatuses } from '../server/requestBodies.js';
+import { sseLifetime } from '../server/sse.js';
+import { summaryOf } from '../store/selectSummaries.js';
 import type { ThreadSummary } from '../store/threadStore.js';
-import { isThreadStatus, type ThreadStatus } from '../thread/state.js';
+import { deriveState } from '../thread/state.js';
 import { createActorRegistry, type ActorRecord, type ActorRegistry } from './actorRegistry.js';
 import { definitionGraph, machineGraph, type MachineGraph } from './graph.js';
 import type { InspectionMessage } from './inspection.js';
@@ -45,15 +48,8 @@ export type InspectorRoutes = Hono & {
   close(): Promise<void>;
 };
 
-/** A thread as the list shows it. */
-export interface ThreadRow {
-  readonly id: string;
-  readonly agent: string;
-  readonly status: ThreadStatus;
-  readonly version: number;
-  readonly createdAt: string | undefined;
-  readonly updatedAt: string | undefined;
-}
+/** A thread as the list shows it: its summary, as `GET /inspector/api/threads` lists it. */
+export type ThreadRow = ThreadSummary;
 
 type Listener = (update: { actor?: ActorRecord; thread?: ThreadRow }) => void;
 
@@ -151,7 +147,7 @@ export function inspectorRoutes(options: InspectorRoutesOptions): InspectorRoute
   });
 
   app.get('/inspector/api/actors', (c) => {
-    const requested = numberParam(c, 'limit', 500, 999_999_999);
+    const requested = parseInteger(c.req.query('limit'), 500, 999_999_999);
     if (requested === undefined) return bad(c, 'limit must be a non-negative integer');
     const limit = Math.min(requested, maxActors);
     const machine = c.req.query('machine');
@@ -179,16 +175,15 @@ export function inspectorRoutes(options: InspectorRoutesOptions): InspectorRoute
   app.get('/inspector/api/machines', (c) => c.json({ machines: [...known.keys()], threadMachines }));
 
   app.get('/inspector/api/threads', async (c) => {
-    const limit = numberParam(c, 'limit', 1000, maxThreads);
+    const limit = parseInteger(c.req.query('limit'), 1000, maxThreads);
     if (limit === undefined) return bad(c, `limit must be an integer from 0 to ${maxThreads}`);
-    const statuses = (c.req.queries('status') ?? []).flatMap((s) => s.split(',')).filter((s) => s !== '');
-    const unknown = statuses.filter((s) => !isThreadStatus(s));
+    const { statuses, unknown } = parseStatuses(c.req.queries('status'));
     if (unknown.length > 0) return bad(c, `unknown thread status: ${unknown.join(', ')}`);
     const agent = c.req.query('agent');
     const threads: ThreadSummary[] = await runtime.list({
       limit,
       ...(agent ? { agent } : {}),
-      ...(statuses.length > 0 ? { status: statuses as ThreadStatus[] } : {}),
+      ...(statuses.length > 0 ? { status: statuses } : {}),
     });
     return c.json({ threads });
   });
@@ -210,21 +205,12 @@ export function inspectorRoutes(options: InspectorRoutesOptions): InspectorRoute
         if (update.thread) threads.set(update.thread.id, update.thread);
         wake?.();
       };
-      const ended = new AbortController();
-      const end = (): void => {
-        ended.abort();
-        wake?.();
-      };
-      stream.onAbort(end);
-      c.req.raw.signal.addEventListener('abort', end, { once: true });
-      stop.signal.addEventListener('abort', end, { once: true });
-      if (stop.signal.aborted) end();
+      const life = sseLifetime(c, stream, { heartbeatMs, shutdown: stop.signal, onEnd: () => wake?.() });
       listeners.add(listener);
-      const heartbeat = setInterval(() => void stream.write(': heartbeat\n\n').catch(end), heartbeatMs);
       try {
         await stream.writeSSE({ event: 'hello', data: JSON.stringify({ processes: registry.processes(), maxActors }) });
         await stream.writeSSE({ event: 'actors', data: JSON.stringify(registry.list({ limit: 500 }).reverse()) });
-        while (!ended.signal.aborted) {
+        while (!life.signal.aborted) {
           if (actors.size === 0 && threads.size === 0) {
             await new Promise<void>((resolve) => {
               wake = resolve;
@@ -234,7 +220,7 @@ export function inspectorRoutes(options: InspectorRoutesOptions): InspectorRoute
           }
           // Gather for a moment: bursts of snapshots become one message, one entry per actor.
           await new Promise((resolve) => setTimeout(resolve, streamIntervalMs));
-          if (ended.signal.aborted) break;
+          if (life.signal.aborted) break;
           if (actors.size > 0) {
             const batch = [...actors.values()];
             actors.clear();
@@ -249,10 +235,8 @@ export function inspectorRoutes(options: InspectorRoutesOptions): InspectorRoute
       } catch {
         // The client went away mid-write.
       } finally {
-        clearInterval(heartbeat);
+        life.dispose();
         listeners.delete(listener);
-        c.req.raw.signal.removeEventListener('abort', end);
-        stop.signal.removeEventListener('abort', end);
       }
     }),
   );
@@ -260,25 +244,11 @@ export function inspectorRoutes(options: InspectorRoutesOptions): InspectorRoute
   return Object.assign(app, { registry, ready, close });
 }
 
-/** The list row of a changed thread. */
+/** The list row of a changed thread: its summary, as the store lists it. */
 export function rowOf(change: ThreadChange): ThreadRow {
-  const events = change.thread.events;
-  const last = events[events.length - 1];
-  return {
-    id: change.thread.id,
-    agent: change.thread.agent,
-    status: change.status,
-    version: last?.seq ?? 0,
-    createdAt: events[0]?.at,
-    updatedAt: last?.at,
-  };
-}
-
-function numberParam(c: Context, name: string, fallback: number, max: number): number | undefined {
-  const raw = c.req.query(name);
-  if (raw === undefined || raw === '') return fallback;
-  if (!/^\d{1,9}$/.test(raw) || Number(raw) > max) return undefined;
-  return Number(raw);
+  const { thread } = change;
+  // A change always carries events; the fallback only satisfies the type.
+  return summaryOf(thread.id, thread.agent, deriveState(thread.events), thread.events[0]?.at ?? '');
 }
 
 function bad(c: Context, message: string): Response {

@@ -5,6 +5,7 @@ import type { Logger } from '../logger.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { TERMINAL_STATUSES } from '../thread/state.js';
 import { integerParam } from './requestBodies.js';
+import { sseLifetime } from './sse.js';
 
 /** What {@link streamThreadEvents} needs. */
 export interface EventStreamOptions {
@@ -34,19 +35,13 @@ export async function streamThreadEvents(c: Context, threadId: string, options: 
   if (TERMINAL_STATUSES.includes(view.status) && afterSeq >= view.version) return c.body(null, 204);
 
   return streamSSE(c, async (stream) => {
-    const stop = new AbortController();
-    const abort = (): void => stop.abort();
-    stream.onAbort(abort);
-    c.req.raw.signal.addEventListener('abort', abort, { once: true });
-    shutdown?.addEventListener('abort', abort, { once: true });
-    if (shutdown?.aborted) abort();
-    const heartbeat = setInterval(() => void stream.write(': heartbeat\n\n'), heartbeatMs);
+    const life = sseLifetime(c, stream, { heartbeatMs, shutdown });
     try {
-      for await (const event of runtime.watch(threadId, { afterSeq, signal: stop.signal })) {
-        if (stop.signal.aborted) break;
+      for await (const event of runtime.watch(threadId, { afterSeq, signal: life.signal })) {
+        if (life.signal.aborted) break;
         await stream.writeSSE({ event: event.type, id: String(event.seq), data: JSON.stringify(event) });
       }
-      if (!stop.signal.aborted) {
+      if (!life.signal.aborted) {
         const ended = await runtime.get(threadId);
         await stream.writeSSE({ event: 'end', data: JSON.stringify({ status: ended?.status ?? null }) });
       }
@@ -55,10 +50,7 @@ export async function streamThreadEvents(c: Context, threadId: string, options: 
       logger.error({ err: error, threadId }, 'event stream failed');
       await stream.writeSSE({ event: 'error', data: JSON.stringify({ error: 'the event stream failed; reconnect with Last-Event-ID' }) });
     } finally {
-      clearInterval(heartbeat);
-      stop.abort();
-      c.req.raw.signal.removeEventListener('abort', abort);
-      shutdown?.removeEventListener('abort', abort);
+      life.dispose();
     }
   });
 }

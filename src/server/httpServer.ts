@@ -7,7 +7,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import { InvalidInputError, InvalidStateError, NotFoundError, VersionConflictError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
-import type { Runtime, ThreadView } from '../runtime/runtime.js';
+import { THREAD_ID_PATTERN, type Runtime, type ThreadView } from '../runtime/runtime.js';
 import type { Source } from '../thread/events.js';
 import { drainRejectedBody } from './drainRejectedBody.js';
 import { mapError } from './errorMapper.js';
@@ -19,8 +19,8 @@ import {
   readJsonBody,
   respondBodySchema,
   statusQuery,
-  THREAD_ID,
   threadIdParam,
+  threadIdRule,
 } from './requestBodies.js';
 import type { Bus } from '../bus/bus.js';
 import { isInspectorPage, mountInspector } from '../inspector/mount.js';
@@ -45,6 +45,15 @@ export interface HttpOptions {
   inspector?: { bus: Bus; prefix?: string; streamIntervalMs?: number };
 }
 
+/** What {@link createHttpApp} returns: the hono app, and a way to release what it holds. */
+export type HttpApp = Hono & {
+  /**
+   * Stops the inspector (when served) listening to the runtime and the bus, and ends its streams.
+   * Aborting `options.signal` does the same; {@link startHttpServer}'s close calls it.
+   */
+  close(): Promise<void>;
+};
+
 /** Options of {@link startHttpServer}. */
 export interface HttpServerOptions extends HttpOptions {
   /** @default '127.0.0.1' */
@@ -61,7 +70,7 @@ export interface HttpServer {
   readonly url: string;
   readonly host: string;
   readonly port: number;
-  /** Ends event streams and waits, stops webhooks (after deliveries in flight), closes the server. The runtime stays open. */
+  /** Ends event streams and waits, closes the inspector, stops webhooks (after deliveries in flight), closes the server. The runtime stays open. */
   close(): Promise<void>;
 }
 
@@ -86,7 +95,7 @@ const MAX_WAIT_MS = 300_000;
  * - `GET /threads/:id/wait?timeoutMs=`: the thread once it stops moving (ended, waiting for a human
  *   or paused): 200; still moving after `timeoutMs` (default 30 s, at most 300 s): 202 and the thread
  */
-export function createHttpApp(runtime: Runtime, options: HttpOptions = {}): Hono {
+export function createHttpApp(runtime: Runtime, options: HttpOptions = {}): HttpApp {
   const {
     token = process.env.SWITCHYARD_TOKEN ?? '',
     maxBodyBytes = 1024 * 1024,
@@ -151,8 +160,8 @@ export function createHttpApp(runtime: Runtime, options: HttpOptions = {}): Hono
   app.post('/threads', async (c) => {
     const body = await readJsonBody(c, launchBodySchema);
     const key = c.req.header('idempotency-key');
-    if (key !== undefined && !THREAD_ID.test(key)) {
-      throw new InvalidInputError('invalid Idempotency-Key header', ['Idempotency-Key: must be 1 to 128 letters, digits or _ : -']);
+    if (key !== undefined && !THREAD_ID_PATTERN.test(key)) {
+      throw new InvalidInputError('invalid Idempotency-Key header', [threadIdRule('Idempotency-Key:')]);
     }
     const threadId = body.threadId ?? key;
     const source: Source = { kind: 'http', ...(key === undefined ? {} : { triggerId: key }) };
@@ -214,8 +223,8 @@ export function createHttpApp(runtime: Runtime, options: HttpOptions = {}): Hono
     }
   });
 
-  if (inspector) mountInspector(app, { runtime, ...inspector, ...(shutdown ? { signal: shutdown } : {}) });
-  return app;
+  const inspectorRoutes = inspector ? mountInspector(app, { runtime, ...inspector, ...(shutdown ? { signal: shutdown } : {}) }) : undefined;
+  return Object.assign(app, { close: async (): Promise<void> => inspectorRoutes?.close() });
 
   async function viewOf(c: Context): Promise<ThreadView> {
     const id = threadIdParam(c);
@@ -277,6 +286,7 @@ export async function startHttpServer(runtime: Runtime, options: HttpServerOptio
       closing ??= (async () => {
         detach?.();
         shutdown.abort();
+        await app.close();
         await new Promise<void>((resolve, reject) => {
           server.close((error) => (error ? reject(error) : resolve()));
           dropConnectionsWhenIdle();

@@ -7,8 +7,10 @@ import { humanResponseInputSchema } from '../thread/humanResponse.js';
 import { isThreadStatus, THREAD_STATUSES, type ThreadStatus } from '../thread/state.js';
 import { formatIssues } from './errorMapper.js';
 
-/** Thread ids the runtime accepts: the runtime's own pattern. */
-export const THREAD_ID = THREAD_ID_PATTERN;
+/** The rule of thread ids (the runtime's {@link THREAD_ID_PATTERN}), for error messages. */
+export function threadIdRule(what: string): string {
+  return `${what} must be 1 to 128 letters, digits or _ : -`;
+}
 
 const required = (what: string, type: string) => (issue: { input?: unknown }) =>
   issue.input === undefined ? `${what} is required` : `${what} must be ${type}`;
@@ -20,7 +22,7 @@ export const launchBodySchema = z
     input: z.unknown().refine((value) => value !== undefined, 'input is required (any JSON value)'),
     threadId: z
       .string({ error: required('threadId', 'a string') })
-      .regex(THREAD_ID, `threadId must be 1 to 128 letters, digits or _ : -`)
+      .regex(THREAD_ID_PATTERN, threadIdRule('threadId'))
       .optional(),
   })
   .strict();
@@ -64,27 +66,40 @@ export async function readJsonBody<T extends z.ZodType>(c: Context, schema: T, e
 /** A thread id from the path, checked before it reaches a store. */
 export function threadIdParam(c: Context): string {
   const id = c.req.param('id') ?? '';
-  if (!THREAD_ID.test(id)) throw new InvalidInputError('invalid thread id in the path', [`id: must be 1 to 128 letters, digits or _ : -`]);
+  if (!THREAD_ID_PATTERN.test(id)) throw new InvalidInputError('invalid thread id in the path', [threadIdRule('id:')]);
   return id;
+}
+
+/**
+ * The `status` query parameters (`?status=a&status=b` or `?status=a,b`) split into statuses, and
+ * the values that are not statuses.
+ */
+export function parseStatuses(raw: readonly string[] | undefined): { statuses: ThreadStatus[]; unknown: string[] } {
+  const values = (raw ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== '');
+  return { statuses: values.filter(isThreadStatus), unknown: values.filter((v) => !isThreadStatus(v)) };
 }
 
 /** Statuses from `?status=a&status=b` or `?status=a,b`. */
 export function statusQuery(c: Context): ThreadStatus[] | undefined {
-  const raw = c.req.queries('status');
-  if (raw === undefined) return undefined;
-  const values = raw.flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== '');
-  const unknown = values.filter((v) => !isThreadStatus(v));
+  const { statuses, unknown } = parseStatuses(c.req.queries('status'));
   if (unknown.length > 0) {
     throw new InvalidInputError(`unknown thread status: ${unknown.join(', ')}`, [`status: must be one of ${THREAD_STATUSES.join(', ')}`]);
   }
-  return values.length === 0 ? undefined : (values as ThreadStatus[]);
+  return statuses.length === 0 ? undefined : statuses;
 }
 
-/** A non-negative integer query parameter or header, within `max`. */
-export function integerParam(name: string, raw: string | undefined, fallback: number, max: number): number {
+/** A non-negative integer within `max` from a query parameter or header: `fallback` when absent or empty, `undefined` when not such an integer. */
+export function parseInteger(raw: string | undefined, fallback: number, max: number): number | undefined {
   if (raw === undefined || raw === '') return fallback;
-  if (!/^\d{1,15}$/.test(raw.trim()) || Number(raw) > max) {
-    throw new InvalidInputError(`invalid ${name}`, [`${name}: must be an integer from 0 to ${max} (got ${JSON.stringify(raw.slice(0, 40))})`]);
-  }
+  if (!/^\d{1,15}$/.test(raw.trim()) || Number(raw) > max) return undefined;
   return Number(raw);
+}
+
+/** A non-negative integer query parameter or header, within `max` (see {@link parseInteger}); 400 otherwise. */
+export function integerParam(name: string, raw: string | undefined, fallback: number, max: number): number {
+  const value = parseInteger(raw, fallback, max);
+  if (value === undefined) {
+    throw new InvalidInputError(`invalid ${name}`, [`${name}: must be an integer from 0 to ${max} (got ${JSON.stringify(raw?.slice(0, 40))})`]);
+  }
+  return value;
 }

@@ -16,6 +16,7 @@ import { startHttpServer, type HttpServer } from '../server/httpServer.js';
 import type { WebhookTarget } from '../server/webhooks.js';
 import { createMemoryBus } from '../bus/memoryBus.js';
 import { createBusInspector } from '../inspector/inspection.js';
+import { inspectorExtension } from '../inspector/mount.js';
 import { createFileStore } from '../store/fileStore.js';
 import { DEFAULT_URL, eventLine, shellQuote, type CommandHint } from './format.js';
 
@@ -90,7 +91,7 @@ export async function serve(options: ServeOptions, io: ServeIO): Promise<number>
   let server: HttpServer;
   try {
     const webhooks = webhooksFromEnv(io.env);
-    server = await startHttpServer(runtime, { host: options.host, port: options.port, token: options.token ?? '', logger, inspector: { bus }, ...(webhooks ? { webhooks } : {}) });
+    server = await startHttpServer(runtime, { host: options.host, port: options.port, token: options.token ?? '', logger, extensions: [inspectorExtension({ bus })], ...(webhooks ? { webhooks } : {}) });
   } catch (error) {
     await closeAll();
     const code = (error as { code?: unknown }).code;

@@ -23,6 +23,6 @@ export {
   type InspectionMessage,
 } from './inspection.js';
 export { layoutGraph, type EdgePath, type GraphLayout, type LayoutOptions, type NodeBox } from './layout.js';
-export { INSPECTOR_PAGE_PATH, isInspectorPage, mountInspector } from './mount.js';
+export { INSPECTOR_PAGE_PATH, inspectorExtension, isInspectorPage, mountInspector, type InspectorExtensionOptions } from './mount.js';
 export { inspectorPage } from './page.js';
 export { inspectorRoutes, rowOf, type InspectorRoutes, type InspectorRoutesOptions, type ThreadRow } from './routes.js';

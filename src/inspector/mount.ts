@@ -1,4 +1,5 @@
 import type { Hono } from 'hono';
+import type { HttpExtension } from '../server/httpServer.js';
 import { inspectorRoutes, type InspectorRoutes, type InspectorRoutesOptions } from './routes.js';
 
 /**
@@ -27,4 +28,23 @@ export function mountInspector(app: Hono, options: InspectorRoutesOptions): Insp
   const routes = inspectorRoutes(options);
   app.route('/', routes);
   return routes;
+}
+
+/** Options of {@link inspectorExtension}: the routes' options without what the server supplies. */
+export type InspectorExtensionOptions = Omit<InspectorRoutesOptions, 'runtime' | 'signal'>;
+
+/**
+ * The inspector as an extension of the HTTP app (`createHttpApp(runtime, { extensions: [...] })`),
+ * so `switchyard/server` loads none of it unless a caller asks.
+ *
+ * @example
+ * ```ts
+ * const server = await startHttpServer(runtime, { extensions: [inspectorExtension({ bus })] });
+ * ```
+ */
+export function inspectorExtension(options: InspectorExtensionOptions): HttpExtension {
+  return {
+    publicPaths: [INSPECTOR_PAGE_PATH],
+    mount: (app, { runtime, signal }) => mountInspector(app, { ...options, runtime, ...(signal ? { signal } : {}) }),
+  };
 }

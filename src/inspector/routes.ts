@@ -1,9 +1,6 @@
 import { Hono, type Context } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import type { AnyStateMachine } from 'xstate';
-import { agentMachine } from '../../machines/agentMachine.js';
-import { createPipelineMachine } from '../../machines/pipelineMachine.js';
-import { supervisorMachine } from '../../machines/supervisorMachine.js';
 import type { Bus, BusSubscription } from '../bus/bus.js';
 import type { Runtime, ThreadChange } from '../runtime/runtime.js';
 import { parseInteger, parseStatuses } from '../server/requestBodies.js';
@@ -86,16 +83,13 @@ export function inspectorRoutes(options: InspectorRoutesOptions): InspectorRoute
   } = options;
   const registry = createActorRegistry({ maxActors });
   const known = new Map<string, () => AnyStateMachine>([
-    ['agent', () => agentMachine],
-    ['supervisor', () => supervisorMachine],
-    ...[...runtime.pipelines.values()].map((p): [string, () => AnyStateMachine] => [`pipeline:${p.name}`, () => createPipelineMachine(p)]),
+    ...[...runtime.machines].map(([id, m]): [string, () => AnyStateMachine] => [id, () => m]),
     ...Object.entries(machines).map(([id, m]): [string, () => AnyStateMachine] => [id, () => m]),
   ]);
   /** The machine that runs a thread of each agent or pipeline. */
-  const threadMachines: Record<string, string> = Object.fromEntries([
-    ...[...runtime.agents.keys()].map((name) => [name, 'agent']),
-    ...[...runtime.pipelines.keys()].map((name) => [name, `pipeline:${name}`]),
-  ]);
+  const threadMachines: Record<string, string> = Object.fromEntries(
+    [...runtime.agents.keys(), ...runtime.pipelines.keys()].map((name) => [name, runtime.machineOf(name) ?? name]),
+  );
   const graphs = new Map<string, { graph: MachineGraph; layout: GraphLayout }>();
   const listeners = new Set<Listener>();
   const stop = new AbortController();

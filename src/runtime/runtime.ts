@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { createActor, type InspectionEvent } from 'xstate';
+import { createActor, type AnyStateMachine, type InspectionEvent } from 'xstate';
+import { agentMachine } from '../../machines/agentMachine.js';
 import { supervisorMachine, type AgentRest } from '../../machines/supervisorMachine.js';
 import type { Agent } from '../agent/agent.js';
 import { createPipelineMachine } from '../../machines/pipelineMachine.js';
@@ -115,6 +116,13 @@ export interface RuntimeOptions {
 export interface Runtime {
   readonly agents: ReadonlyMap<string, Agent>;
   readonly pipelines: ReadonlyMap<string, Pipeline>;
+  /**
+   * The machines this runtime runs, by machine id: `supervisor`, the agents' and each pipeline's
+   * (`pipeline:<name>`). What the inspector draws.
+   */
+  readonly machines: ReadonlyMap<string, AnyStateMachine>;
+  /** The id (a key of {@link Runtime.machines}) of the machine that runs an agent's or pipeline's threads. */
+  machineOf(name: string): string | undefined;
   launch(agent: string, input: unknown, options?: LaunchOptions): Promise<ThreadView>;
   /** The thread, or `undefined`. */
   get(threadId: string): Promise<ThreadView | undefined>;
@@ -471,9 +479,16 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     return view(thread);
   }
 
+  const machines = new Map<string, AnyStateMachine>([
+    [agentMachine.id, agentMachine],
+    [supervisorMachine.id, supervisorMachine],
+    ...[...pipelineMachines.values()].map(({ machine }): [string, AnyStateMachine] => [machine.id, machine]),
+  ]);
   return {
     agents,
     pipelines,
+    machines,
+    machineOf: (name) => (agents.has(name) ? agentMachine.id : pipelineMachines.get(name)?.machine.id),
     launch,
     async get(threadId) {
       const thread = await store.get(threadId);

@@ -22,8 +22,6 @@ import {
   threadIdParam,
   threadIdRule,
 } from './requestBodies.js';
-import type { Bus } from '../bus/bus.js';
-import { isInspectorPage, mountInspector } from '../inspector/mount.js';
 import { createWebhookNotifier, type WebhookNotifierOptions, type WebhookTarget } from './webhooks.js';
 
 /** Options of {@link createHttpApp}. */
@@ -41,15 +39,38 @@ export interface HttpOptions {
   heartbeatMs?: number;
   /** Aborting it ends open event streams and waits, so a server can close. */
   signal?: AbortSignal;
-  /** Serves the inspector at /inspector over the inspection events on this bus. @default off */
-  inspector?: { bus: Bus; prefix?: string; streamIntervalMs?: number };
+  /**
+   * More routes on the same app, behind the same token and body limit: the inspector
+   * (`inspectorExtension` from `switchyard/inspector`), a user's own. Mounted after the API routes.
+   * @default []
+   */
+  extensions?: readonly HttpExtension[];
+}
+
+/** What an {@link HttpExtension} is given when it is mounted. */
+export interface HttpExtensionContext {
+  readonly runtime: Runtime;
+  readonly logger: Logger;
+  /** Aborted when the server shuts down: end open streams. */
+  readonly signal: AbortSignal | undefined;
+}
+
+/**
+ * Routes mounted on the HTTP app by injection, so the server itself loads nothing it does not
+ * serve (the inspector, for one, lives behind `switchyard/inspector`).
+ */
+export interface HttpExtension {
+  /** Paths served without the bearer token: static pages that hold no data. @default [] */
+  readonly publicPaths?: readonly string[];
+  /** Adds the routes; called once per app. What it returns is closed with the app. */
+  mount(app: Hono, context: HttpExtensionContext): { close(): Promise<void> } | void;
 }
 
 /** What {@link createHttpApp} returns: the hono app, and a way to release what it holds. */
 export type HttpApp = Hono & {
   /**
-   * Stops the inspector (when served) listening to the runtime and the bus, and ends its streams.
-   * Aborting `options.signal` does the same; {@link startHttpServer}'s close calls it.
+   * Closes what the extensions hold (the inspector stops listening to the runtime and the bus, and
+   * ends its streams). Aborting `options.signal` does the same; {@link startHttpServer}'s close calls it.
    */
   close(): Promise<void>;
 };
@@ -70,7 +91,7 @@ export interface HttpServer {
   readonly url: string;
   readonly host: string;
   readonly port: number;
-  /** Ends event streams and waits, closes the inspector, stops webhooks (after deliveries in flight), closes the server. The runtime stays open. */
+  /** Ends event streams and waits, closes the extensions, stops webhooks (after deliveries in flight), closes the server. The runtime stays open. */
   close(): Promise<void>;
 }
 
@@ -102,7 +123,7 @@ export function createHttpApp(runtime: Runtime, options: HttpOptions = {}): Http
     logger = silentLogger(),
     heartbeatMs = 15_000,
     signal: shutdown,
-    inspector,
+    extensions = [],
   } = options;
   const app = new Hono();
 
@@ -128,8 +149,9 @@ export function createHttpApp(runtime: Runtime, options: HttpOptions = {}): Http
       invalidAuthenticationHeader: { message: { error: 'the Authorization header must be "Bearer <token>"' } },
       invalidToken: { message: { error: 'unauthorized: the bearer token is wrong' } },
     });
-    // The inspector page is static and holds no data; its API stays behind the token.
-    app.use('*', (c, next) => (c.req.path === '/health' || isInspectorPage(c.req.path) ? next() : auth(c, next)));
+    // Static pages of extensions (the inspector's) hold no data; their APIs stay behind the token.
+    const open = new Set(['/health', ...extensions.flatMap((extension) => extension.publicPaths ?? [])]);
+    app.use('*', (c, next) => (open.has(c.req.path) ? next() : auth(c, next)));
   }
   app.use('*', drainRejectedBody({ maxBytes: Math.max(8 * 1024 * 1024, 4 * maxBodyBytes), maxMs: 5000 }));
   app.use(
@@ -223,8 +245,12 @@ export function createHttpApp(runtime: Runtime, options: HttpOptions = {}): Http
     }
   });
 
-  const inspectorRoutes = inspector ? mountInspector(app, { runtime, ...inspector, ...(shutdown ? { signal: shutdown } : {}) }) : undefined;
-  return Object.assign(app, { close: async (): Promise<void> => inspectorRoutes?.close() });
+  const mounted = extensions.map((extension) => extension.mount(app, { runtime, logger, signal: shutdown }) ?? undefined);
+  return Object.assign(app, {
+    close: async (): Promise<void> => {
+      await Promise.all(mounted.map((handle) => handle?.close()));
+    },
+  });
 
   async function viewOf(c: Context): Promise<ThreadView> {
     const id = threadIdParam(c);

@@ -1,5 +1,14 @@
 // The HTTP surface (the `./server` subpath): hono and its node adapter load only from here.
-export { createHttpApp, startHttpServer, type HttpApp, type HttpOptions, type HttpServer, type HttpServerOptions } from './httpServer.js';
+export {
+  createHttpApp,
+  startHttpServer,
+  type HttpApp,
+  type HttpExtension,
+  type HttpExtensionContext,
+  type HttpOptions,
+  type HttpServer,
+  type HttpServerOptions,
+} from './httpServer.js';
 export { formatIssues, mapError, type ErrorBody, type ErrorContext, type ErrorStatus, type MappedError } from './errorMapper.js';
 export { streamThreadEvents, type EventStreamOptions } from './eventStream.js';
 export {

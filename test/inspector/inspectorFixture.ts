@@ -7,6 +7,7 @@ import { calculator } from '../../agents/calculator/index.js';
 import type { Bus } from '../../src/bus/bus.js';
 import { createMemoryBus } from '../../src/bus/memoryBus.js';
 import { createBusInspector, type BusInspector } from '../../src/inspector/inspection.js';
+import { inspectorExtension } from '../../src/inspector/mount.js';
 import type { ModelRequest } from '../../src/model/model.js';
 import { scriptedModel, type ScriptedReply } from '../../src/model/scriptedModel.js';
 import { createRuntime, type Runtime } from '../../src/runtime/runtime.js';
@@ -66,7 +67,7 @@ export async function startInspectorServer(options: { store?: ThreadStore; token
     host: '127.0.0.1',
     port: 0,
     token: options.token ?? '',
-    inspector: { bus, streamIntervalMs: options.streamIntervalMs ?? 50 },
+    extensions: [inspectorExtension({ bus, streamIntervalMs: options.streamIntervalMs ?? 50 })],
   });
   // The inspector subscribes to the bus when mounted; a flush makes sure it is in place.
   await bus.flush();

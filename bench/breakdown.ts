@@ -157,7 +157,7 @@ async function pieces(thread: Thread, requests: readonly ModelRequest[]): Promis
   );
   add1('promptHash (sha256 of the prompt)', 'agent/prompt.ts promptHash', 5, () => promptHash(system));
   add1('tool.parse (zod) of add args', 'agent/tool.ts parse', 9, () => add.parse({ a: 3, b: 1 }));
-  add1('toJson (JSON round trip) + redactJson of args', 'agent/steps.ts decideStep', 5, () => redactJson(toJson({ a: 3, b: 1 }), []));
+  add1('toJson (JSON round trip) + redactJson of args', 'agent/decideStep.ts', 5, () => redactJson(toJson({ a: 3, b: 1 }), []));
   add1('parseNextStep', 'model/nextStep.ts', 5, () => parseNextStep(output));
   add1('jsonSchema.safeParse of the input (launch)', 'runtime/runtime.ts launch', 1, () => jsonSchema.safeParse(TASK));
   add1('randomUUID (thread id)', 'runtime/runtime.ts launch', 1, () => randomUUID());

@@ -5,7 +5,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import OpenAI from 'openai';
-import { decideStep, executeStep, type AgentDeps } from '../src/agent/steps.js';
+import { decideStep } from '../src/agent/decideStep.js';
+import { executeStep } from '../src/agent/executeStep.js';
+import { type AgentDeps } from '../src/agent/deps.js';
 import { systemClock } from '../src/clock.js';
 import { silentLogger } from '../src/logger.js';
 import type { Model, ModelRequest } from '../src/model/model.js';

@@ -1,6 +1,10 @@
 import { assign, fromCallback, sendTo, setup } from 'xstate';
 import type { Agent } from '../src/agent/agent.js';
-import { controlStep, decideStep, executeStep, prefetchStep, respondStep, type AgentDeps, type StepInput } from '../src/agent/steps.js';
+import { controlStep, respondStep } from '../src/agent/controlStep.js';
+import { decideStep } from '../src/agent/decideStep.js';
+import { executeStep } from '../src/agent/executeStep.js';
+import { prefetchStep } from '../src/agent/prefetchStep.js';
+import { type AgentDeps, type StepInput } from '../src/agent/deps.js';
 import type { HumanResponse, Thread } from '../src/thread/events.js';
 import { deriveState, type ThreadState } from '../src/thread/state.js';
 import { controlOf, machineOutput, stopReason, withThread, type AgentMachineOutput, type ControlEvent } from './threadMachine.js';

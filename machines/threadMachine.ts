@@ -1,6 +1,7 @@
 import { fromPromise } from 'xstate';
-import { controlStep, messageOf, type AgentDeps } from '../src/agent/steps.js';
-import { VersionConflictError } from '../src/errors.js';
+import { controlStep } from '../src/agent/controlStep.js';
+import { messageOf, VersionConflictError } from '../src/errors.js';
+import { type AgentDeps } from '../src/agent/deps.js';
 import type { Thread } from '../src/thread/events.js';
 import { deriveState, statusOf, type ThreadState, type ThreadStatus } from '../src/thread/state.js';
 

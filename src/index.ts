@@ -70,4 +70,4 @@ export { agentStep, childThreadId, codeStep, isPipeline, pipeline, sleepStep, ty
 export { supervisorMachine, type AgentRest, type SupervisorEvent, type SupervisorInput } from '../machines/supervisorMachine.js';
 export { createPipelineMachine, type PipelineMachineEvent, type PipelineMachineInput } from '../machines/pipelineMachine.js';
 export { agentMachine, type AgentMachineEvent, type AgentMachineInput, type AgentMachineOutput } from '../machines/agentMachine.js';
-export { doneForNow, humanTools, requestHumanInput } from '../tools/human.js';
+export { doneForNow, humanTools, requestHumanInput } from './agent/humanTools.js';

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { humanTools } from '../../tools/human.js';
+import { humanTools } from './humanTools.js';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Model, ToolSpec } from '../model/model.js';

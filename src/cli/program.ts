@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { ThreadView } from '../runtime/runtime.js';
 import type { Json } from '../thread/events.js';
-import { messageOf } from '../agent/steps.js';
+import { messageOf } from '../errors.js';
 import { isThreadStatus, TERMINAL_STATUSES, THREAD_STATUSES } from '../thread/state.js';
 import { createClient, ServerError, UnreachableError, type Client, type RespondBody } from './client.js';
 import { followThread } from './follow.js';

@@ -4,7 +4,7 @@ import { bugfix } from '../../agents/bugfix/index.js';
 import { createDeploybot } from '../../agents/deploybot/index.js';
 import { triage } from '../../agents/triage/index.js';
 import type { Agent } from '../agent/agent.js';
-import { messageOf } from '../agent/steps.js';
+import { messageOf } from '../errors.js';
 import type { Bus } from '../bus/bus.js';
 import { createLogger, type Logger } from '../logger.js';
 import { createDemoModel } from '../model/demoModel.js';

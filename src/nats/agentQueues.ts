@@ -1,9 +1,7 @@
-import type { Bus, JobQueue } from '../bus/bus.js';
-import { isBusError } from '../bus/bus.js';
+import { type Bus, type JobQueue, isBusError } from '../bus/bus.js';
 import { normalizeJobQueueTiming, positiveOption, type JobQueueTiming } from '../bus/jobRunner.js';
-import { messageOf } from '../agent/steps.js';
+import { messageOf, ConfigError } from '../errors.js';
 import { sleep, systemClock } from '../clock.js';
-import { ConfigError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { versionOf, type Thread } from '../thread/events.js';
 import type { JobPayload } from './payloads.js';

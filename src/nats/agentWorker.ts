@@ -1,13 +1,11 @@
 import { createHash } from 'node:crypto';
 import type { Job, JobConsumer } from '../bus/bus.js';
 import { isValidSubject } from '../bus/subject.js';
-import { formatIssues, InvalidInputError, InvalidStateError, NotFoundError } from '../errors.js';
+import { formatIssues, InvalidInputError, InvalidStateError, NotFoundError, messageOf } from '../errors.js';
 import type { RunOptions, ThreadView } from '../runtime/runtime.js';
-import type { ThreadStatus } from '../thread/state.js';
-import { TERMINAL_STATUSES } from '../thread/state.js';
+import { type ThreadStatus, TERMINAL_STATUSES } from '../thread/state.js';
 import { headerReplyTo, jobPayloadSchema, replyToOf, resultOf, triggerPayloadSchema, type ErrorReply, type TriggerPayload } from './payloads.js';
 import { REPLY_TO_HEADER } from './subjects.js';
-import { messageOf } from '../agent/steps.js';
 import type { SurfaceContext } from './surfaceContext.js';
 import type { ThreadRequests } from './threadRequests.js';
 

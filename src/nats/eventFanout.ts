@@ -1,7 +1,7 @@
 import type { BusSubscription } from '../bus/bus.js';
 import type { HumanRequestNotice } from './payloads.js';
 import { PROCESS_HEADER } from './subjects.js';
-import { messageOf } from '../agent/steps.js';
+import { messageOf } from '../errors.js';
 import type { SurfaceContext } from './surfaceContext.js';
 
 /** The event side of the NATS surface. */

@@ -1,9 +1,8 @@
 import { jetstream, JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
 import { errors, type NatsConnection } from '@nats-io/transport-node';
-import { messageOf } from '../agent/steps.js';
+import { messageOf, ConfigError, NotFoundError, SystemError, VersionConflictError } from '../errors.js';
 import { sleep, systemClock, type Clock } from '../clock.js';
-import { ConfigError, NotFoundError, SystemError, VersionConflictError } from '../errors.js';
 import { checkAppend, checkThread, deepFreeze } from '../store/checkEvents.js';
 import { selectSummaries, summaryOf } from '../store/selectSummaries.js';
 import type { ListOptions, ThreadStore, ThreadSummary } from '../store/threadStore.js';

@@ -1,6 +1,6 @@
 import type { InspectionEvent } from 'xstate';
 import type { Agent } from '../agent/agent.js';
-import { messageOf } from '../agent/steps.js';
+import { messageOf } from '../errors.js';
 import { createNatsBus, type NatsBus, type NatsBusOptions } from '../bus/natsBus.js';
 import type { Clock } from '../clock.js';
 import { silentLogger, type Logger } from '../logger.js';

@@ -1,6 +1,5 @@
-import { messageOf } from '../agent/steps.js';
-import type { Bus, BusPayload, PublishOptions } from '../bus/bus.js';
-import { isBusError } from '../bus/bus.js';
+import { messageOf } from '../errors.js';
+import { type Bus, type BusPayload, type PublishOptions, isBusError } from '../bus/bus.js';
 import type { Logger } from '../logger.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { AgentQueues } from './agentQueues.js';

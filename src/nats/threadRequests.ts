@@ -1,10 +1,8 @@
-import type { BusMessage, BusSubscription } from '../bus/bus.js';
-import { isBusError } from '../bus/bus.js';
-import { formatIssues, InvalidInputError, InvalidStateError, NotFoundError, VersionConflictError } from '../errors.js';
+import { type BusMessage, type BusSubscription, isBusError } from '../bus/bus.js';
+import { formatIssues, InvalidInputError, InvalidStateError, NotFoundError, VersionConflictError, messageOf } from '../errors.js';
 import { THREAD_ID_PATTERN } from '../runtime/runtime.js';
 import { briefOf, controlPayloadSchema, type ThreadReply } from './payloads.js';
 import { THREAD_OPS, type ThreadOp } from './subjects.js';
-import { messageOf } from '../agent/steps.js';
 import type { SurfaceContext } from './surfaceContext.js';
 
 /**

@@ -2,7 +2,7 @@ import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { BusMessage, BusSubscription } from '../bus/bus.js';
 import { replyToOf, type ErrorReply } from './payloads.js';
-import { messageOf } from '../agent/steps.js';
+import { messageOf } from '../errors.js';
 import type { SurfaceContext } from './surfaceContext.js';
 
 /**

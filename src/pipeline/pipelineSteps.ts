@@ -1,4 +1,6 @@
-import { appendEvents, messageOf, type AgentDeps } from '../agent/steps.js';
+import { appendEvents } from '../store/appendEvents.js';
+import { messageOf } from '../errors.js';
+import { type AgentDeps } from '../agent/deps.js';
 import { toJson } from '../agent/tool.js';
 import { type Json, type NewEvent, type Thread } from '../thread/events.js';
 import { deriveState, type ThreadStatus } from '../thread/state.js';

@@ -1,7 +1,7 @@
 import { createActor, type Actor, type InspectionEvent, type Observer } from 'xstate';
 import { agentMachine, WAITING_STATES, type AgentMachineOutput } from '../../machines/agentMachine.js';
 import type { Agent } from '../agent/agent.js';
-import type { AgentDeps } from '../agent/steps.js';
+import { type AgentDeps } from '../agent/deps.js';
 import { systemClock, type Clock } from '../clock.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { Model } from '../model/model.js';

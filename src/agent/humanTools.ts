@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { tool, type Tool } from '../src/agent/tool.js';
-import { DONE_FOR_NOW, REQUEST_HUMAN_INPUT } from '../src/thread/events.js';
+import { tool, type Tool } from './tool.js';
+import { DONE_FOR_NOW, REQUEST_HUMAN_INPUT } from '../thread/events.js';
 
 /** Arguments of `request_human_input`. */
 export const requestHumanInputSchema = z.object({

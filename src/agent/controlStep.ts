@@ -1,0 +1,33 @@
+import { VersionConflictError } from '../errors.js';
+import { appendEvents } from '../store/appendEvents.js';
+import type { HumanResponse, Thread } from '../thread/events.js';
+import { validateResponse } from '../thread/humanResponse.js';
+import type { AgentDeps, StepInput } from './deps.js';
+
+/** Records a human's response after validating it against the open request. */
+export async function respondStep(input: StepInput, response: HumanResponse): Promise<{ thread: Thread; error?: string }> {
+  const checked = validateResponse(input.state.pendingRequest, response);
+  if (!checked.success) return { thread: input.thread, error: checked.error };
+  return { thread: await appendEvents(input.deps, input.thread, [{ type: 'human_response', data: checked.data }]) };
+}
+
+/**
+ * Appends a control event (pause, resume, cancel) to the latest stored thread, retrying when
+ * another writer got there first (control must land even while a step races it).
+ */
+export async function controlStep(
+  deps: AgentDeps,
+  threadId: string,
+  control: { action: 'pause' | 'resume' | 'cancel'; reason?: string; by?: string },
+): Promise<Thread> {
+  for (let attempt = 0; ; attempt++) {
+    const thread = await deps.store.get(threadId);
+    if (thread === undefined) throw new Error(`thread ${threadId} vanished`);
+    try {
+      return await appendEvents(deps, thread, [{ type: 'control', data: control }]);
+    } catch (error) {
+      if (!(error instanceof VersionConflictError) || attempt >= 10) throw error;
+    }
+  }
+}
+

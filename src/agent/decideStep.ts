@@ -1,0 +1,127 @@
+import { redactJson, redactText } from '../context/redact.js';
+import { renderContext } from '../context/renderContext.js';
+import { messageOf } from '../errors.js';
+import type { ModelResult } from '../model/model.js';
+import { parseNextStep } from '../model/nextStep.js';
+import { appendEvents } from '../store/appendEvents.js';
+import { DONE_FOR_NOW, REQUEST_HUMAN_INPUT, versionOf, type Json, type NewEvent, type Thread } from '../thread/events.js';
+import type { Agent } from './agent.js';
+import type { StepInput } from './deps.js';
+import { errorEvents, escalationEvents } from './errorEvents.js';
+import { doneForNowSchema, requestHumanInputSchema } from './humanTools.js';
+import { callIdFor, requestIdFor } from './ids.js';
+import { promptHash } from './prompt.js';
+import { toJson } from './tool.js';
+
+/** Renders a prompt template that places the context itself (so it differs on every decision). */
+function renderSystem(agent: Agent, context: string): { text: string; hash: string } {
+  const text = agent.prompt.render({ agent: agent.name, description: agent.description, tools: agent.toolList, context });
+  return { text, hash: promptHash(text) };
+}
+
+/** One decision (factor 1): render prompt and context, ask the model once, validate its next step. */
+export async function decideStep(input: StepInput, signal: AbortSignal): Promise<Thread> {
+  const { agent, thread, state, deps } = input;
+  const seq = versionOf(thread) + 1;
+  if (state.steps >= agent.maxSteps) {
+    const message = `reached maxSteps (${agent.maxSteps}) without finishing`;
+    const question = `Agent ${agent.name} ${message}. Answer with guidance to continue for another ${agent.maxSteps} steps, or deny to stop it.`;
+    return appendEvents(deps, thread, escalationEvents(thread.id, seq, 'max_steps', message, question, 'medium'));
+  }
+  const model = agent.model ?? deps.model;
+  const context = renderContext(agent, thread);
+  const rendered = agent.system ?? renderSystem(agent, context.text);
+  const system = rendered.text;
+  const timeout = new AbortController();
+  const timer = deps.clock.setTimeout(() => timeout.abort(new Error('decision timed out')), agent.decideTimeoutMs);
+  const onAbort = () => timeout.abort(signal.reason);
+  signal.addEventListener('abort', onAbort, { once: true });
+  const started = deps.clock.now();
+  let result: ModelResult;
+  try {
+    result = await model.complete({
+      threadId: thread.id,
+      agent: agent.name,
+      system,
+      context: agent.prompt.includesContext ? 'Decide the next step.' : context.text,
+      tools: agent.toolSpecs,
+      signal: timeout.signal,
+    });
+  } catch (error) {
+    result = { success: false, error: { kind: 'http', message: `model failed: ${messageOf(error)}` } };
+  } finally {
+    deps.clock.clearTimeout(timer);
+    signal.removeEventListener('abort', onAbort);
+  }
+  if (signal.aborted) throw signal.reason;
+  const latencyMs = Math.max(0, deps.clock.now() - started);
+  if (timeout.signal.aborted && !result.success) {
+    return appendEvents(deps, thread, errorEvents(input, 'model_timeout', `the model did not answer within ${agent.decideTimeoutMs} ms`));
+  }
+  if (!result.success) {
+    const { kind, message, status } = result.error;
+    const text = status === undefined ? message : `HTTP ${status}: ${message}`;
+    return appendEvents(deps, thread, errorEvents(input, kind === 'timeout' ? 'model_timeout' : 'model_http', text));
+  }
+  const tokens = { prompt: result.data.usage.prompt, completion: result.data.usage.completion };
+  const parsed = parseNextStep(result.data);
+  if (!parsed.success) return appendEvents(deps, thread, errorEvents(input, 'invalid_json', parsed.error, { tokens }));
+  const { intent } = parsed.data;
+  const tool = agent.toolsByName.get(intent);
+  if (tool === undefined) {
+    const known = agent.tools.map((t) => t.name).join(', ');
+    return appendEvents(deps, thread, errorEvents(input, 'unknown_intent', `unknown intent "${intent.slice(0, 80)}"; use one of: ${known}`, { tokens }));
+  }
+  const checked = tool.parse(parsed.data.args);
+  if (!checked.success) {
+    return appendEvents(deps, thread, errorEvents(input, 'invalid_args', `arguments for ${intent} are invalid: ${checked.error}`, { tool: intent, tokens }));
+  }
+  const args = redactJson(toJson(parsed.data.args), agent.secrets) as Record<string, Json>;
+  const callId = callIdFor(seq);
+  const decision: NewEvent = {
+    type: 'decision',
+    data: { callId, step: state.steps + 1, intent, args, model: result.data.model, promptHash: rendered.hash, tokens, latencyMs },
+  };
+  if (intent === DONE_FOR_NOW) {
+    const { message } = doneForNowSchema.parse(checked.data);
+    return appendEvents(deps, thread, [decision, { type: 'final', data: { output: redactText(message, agent.secrets) } }]);
+  }
+  if (intent === REQUEST_HUMAN_INPUT) {
+    const ask = requestHumanInputSchema.parse(checked.data);
+    return appendEvents(deps, thread, [
+      decision,
+      {
+        type: 'human_request',
+        data: {
+          requestId: requestIdFor(thread.id, seq + 1),
+          kind: 'input',
+          question: ask.question,
+          ...(ask.context === undefined ? {} : { context: ask.context }),
+          urgency: ask.urgency,
+          format: ask.format,
+          ...(ask.choices === undefined ? {} : { choices: ask.choices }),
+        },
+      },
+    ]);
+  }
+  if (tool.needsApproval(checked.data)) {
+    return appendEvents(deps, thread, [
+      decision,
+      {
+        type: 'human_request',
+        data: {
+          requestId: requestIdFor(thread.id, seq + 1),
+          kind: 'approval',
+          question: `Approve ${intent}(${JSON.stringify(args)})?`,
+          urgency: 'medium',
+          format: 'yes_no',
+          callId,
+          tool: intent,
+          args,
+        },
+      },
+    ]);
+  }
+  return appendEvents(deps, thread, [decision]);
+}
+

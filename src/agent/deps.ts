@@ -1,0 +1,26 @@
+import type { Clock } from '../clock.js';
+import type { Logger } from '../logger.js';
+import type { Model } from '../model/model.js';
+import type { ThreadStore } from '../store/threadStore.js';
+import type { Thread } from '../thread/events.js';
+import type { ThreadState } from '../thread/state.js';
+import type { Agent } from './agent.js';
+
+/** What an agent actor needs from the outside world, injected. */
+export interface AgentDeps {
+  readonly model: Model;
+  readonly store: ThreadStore;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  /** Told when the actor comes to rest (waits on a human, a resume or a child thread). */
+  readonly onRest?: (rest: { readonly state: string; readonly thread: Thread }) => void;
+}
+
+/** Input of every step: the agent, the thread as last persisted, and its derived state. */
+export interface StepInput {
+  readonly agent: Agent;
+  readonly thread: Thread;
+  readonly state: ThreadState;
+  readonly deps: AgentDeps;
+}
+

@@ -15,7 +15,7 @@ import { connect } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
 import { createOpenAIModel } from '../src/model/openaiModel.js';
 import { createNatsNode } from '../src/nats/natsNode.js';
-import type { TriggerResult } from '../src/nats/payloads.js';
+import type { TriggerResult } from '../src/surface/payloads.js';
 import { startNatsServer } from '../test/support/natsServer.js';
 import { measure, useFreshConnectionPool } from './harness.js';
 import { ANSWER, benchAgent, STEPS, TASK } from './microAgent.js';

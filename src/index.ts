@@ -1,4 +1,5 @@
-// The core: thread, context, model, agent definitions, runtime. Nothing here imports NATS or HTTP.
+// The core: thread, context, model, agent definitions, runtime, the embedded default (file store,
+// in-process bus) and the transport-agnostic surface over any bus. Nothing here imports NATS or HTTP.
 export { agent, isAgent, type Agent, type AgentOptions, type BackoffOptions, type PrefetchContext, type PrefetchStep } from './agent/agent.js';
 export { tool, toJson, type Tool, type ToolContext, type ToolOptions, type ToolPolicy } from './agent/tool.js';
 export { promptHash, promptTemplate, type PromptTemplate, type PromptVariables } from './agent/prompt.js';
@@ -71,3 +72,57 @@ export { supervisorMachine, type AgentRest, type SupervisorEvent, type Superviso
 export { createPipelineMachine, type PipelineMachineEvent, type PipelineMachineInput } from '../machines/pipelineMachine.js';
 export { agentMachine, type AgentMachineEvent, type AgentMachineInput, type AgentMachineOutput } from '../machines/agentMachine.js';
 export { doneForNow, humanTools, requestHumanInput } from './agent/humanTools.js';
+export { createFileStore, type FileStoreOptions } from './store/fileStore.js';
+export {
+  BusError,
+  isBusError,
+  type Bus,
+  type BusErrorCode,
+  type BusErrorHandler,
+  type BusHandler,
+  type BusHeaders,
+  type BusMessage,
+  type BusOptions,
+  type BusPayload,
+  type BusSubscription,
+  type ConsumeOptions,
+  type DeadLetter,
+  type EnqueueOptions,
+  type EnqueueResult,
+  type Job,
+  type JobConsumer,
+  type JobHandler,
+  type JobQueue,
+  type JobQueueOptions,
+  type PublishOptions,
+  type RequestOptions,
+  type RespondOptions,
+  type SubscribeOptions,
+} from './bus/bus.js';
+export { createMemoryBus, type MemoryBusOptions } from './bus/memoryBus.js';
+export { createAgentQueues, type AgentQueues, type AgentQueuesConfig, type AgentQueuesOptions, type Claim } from './surface/agentQueues.js';
+export { attachBus, type AttachBusOptions, type BusSurface, type CloseSurfaceOptions } from './surface/attachBus.js';
+export {
+  controlPayloadSchema,
+  jobPayloadSchema,
+  triggerPayloadSchema,
+  type ControlPayload,
+  type ErrorReply,
+  type HumanRequestNotice,
+  type JobPayload,
+  type ThreadBrief,
+  type ThreadReply,
+  type ThreadRequestErrorCode,
+  type TriggerPayload,
+  type TriggerResult,
+} from './surface/payloads.js';
+export {
+  DEFAULT_PREFIX,
+  MSG_ID_HEADER,
+  busSubjects,
+  PROCESS_HEADER,
+  REPLY_TO_HEADER,
+  THREAD_OPS,
+  type BusSubjects,
+  type ThreadOp,
+} from './surface/subjects.js';

@@ -115,6 +115,12 @@ export interface Bus {
    * name share one queue; the last options given win.
    */
   jobQueue(name: string, options?: JobQueueOptions): Promise<JobQueue>;
+  /**
+   * The name of the durable job queue that captures `subject`, opened by any process on this bus
+   * (a JetStream stream on NATS), or `undefined` when none does: a publish there is stored as a job
+   * rather than only routed to subscriptions. Never rejects; an unreachable server answers `undefined`.
+   */
+  queueFor(subject: string): Promise<string | undefined>;
   /** Resolves when everything published so far has been routed. */
   flush(): Promise<void>;
   /**

@@ -20,7 +20,7 @@ import { BusError } from './bus.js';
 import { createBusMessage, DEFAULT_REQUEST_TIMEOUT_MS, encodePayload, errorReporter, invokeHandler, respondTo } from './busMessage.js';
 import { MemoryJobQueue } from './memoryJobQueue.js';
 import { normalizeJobQueueOptions } from './jobRunner.js';
-import { assertPattern, assertQueueGroup, assertSubject, patternsOverlap, subjectMatches } from './subject.js';
+import { assertPattern, assertQueueGroup, assertSubject, isValidSubject, patternsOverlap, subjectMatches } from './subject.js';
 
 /** Options of {@link createMemoryBus}. */
 export interface MemoryBusOptions extends BusOptions {
@@ -178,6 +178,11 @@ export function createMemoryBus(options: MemoryBusOptions = {}): Bus {
     respond: (msg: BusMessage, payload: BusPayload, respondOptions?: RespondOptions) =>
       respondTo((subject, body, options) => bus.publish(subject, body, options), msg, payload, respondOptions),
 
+    async queueFor(subject: string): Promise<string | undefined> {
+      if (!isValidSubject(subject)) return undefined;
+      for (const queue of jobQueues.values()) if (queue.subjects.some((pattern) => subjectMatches(pattern, subject))) return queue.name;
+      return undefined;
+    },
     async jobQueue(name: string, queueOptions?: JobQueueOptions): Promise<JobQueue> {
       assertOpen();
       const config = normalizeJobQueueOptions(name, queueOptions);

@@ -1,4 +1,3 @@
-import type { Agent } from '../agent/agent.js';
 import type { Json, Thread, ThreadEvent } from '../thread/events.js';
 import { deriveState } from '../thread/state.js';
 import { redactJson, redactText } from './redact.js';
@@ -10,6 +9,14 @@ export interface RenderedContext {
   readonly tokens: number;
   /** Events left out to stay within the budget. */
   readonly omitted: number;
+}
+
+/** What the renderer needs of an agent (an `Agent` has both). */
+export interface ContextSettings {
+  /** Token budget of the rendered context. */
+  readonly contextBudget: number;
+  /** Literal values to redact. */
+  readonly secrets: readonly string[];
 }
 
 /** Options of {@link renderContext}. */
@@ -29,7 +36,7 @@ export function estimateTokens(text: string): number {
  * left out, secrets are redacted, and the oldest blocks after the input are dropped when the
  * whole exceeds the token budget.
  */
-export function renderContext(agent: Pick<Agent, 'contextBudget' | 'secrets'>, thread: Thread, options: RenderContextOptions = {}): RenderedContext {
+export function renderContext(agent: ContextSettings, thread: Thread, options: RenderContextOptions = {}): RenderedContext {
   const budget = options.budgetTokens ?? agent.contextBudget;
   const state = deriveState(thread.events);
   const blocks: string[] = [];

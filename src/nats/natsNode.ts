@@ -1,15 +1,15 @@
 import type { InspectionEvent } from 'xstate';
 import type { Agent } from '../agent/agent.js';
 import { messageOf } from '../errors.js';
-import { createNatsBus, type NatsBus, type NatsBusOptions } from '../bus/natsBus.js';
+import { createNatsBus, type NatsBus, type NatsBusOptions } from './natsBus.js';
 import type { Clock } from '../clock.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { Model } from '../model/model.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
 import { createRuntime, type Runtime } from '../runtime/runtime.js';
 import type { ThreadStore } from '../store/threadStore.js';
-import { createAgentQueues, type AgentQueues, type AgentQueuesOptions } from './agentQueues.js';
-import { attachNats, type AttachNatsOptions, type CloseNatsOptions, type NatsSurface } from './attachNats.js';
+import { createAgentQueues, type AgentQueues, type AgentQueuesOptions } from '../surface/agentQueues.js';
+import { attachBus, type AttachBusOptions, type CloseSurfaceOptions, type BusSurface } from '../surface/attachBus.js';
 import { createNatsKvStore } from './kvStore.js';
 
 /** Options of {@link createNatsNode}. */
@@ -40,14 +40,14 @@ export interface NatsNodeOptions {
   /** Queue timing: ack wait, deliveries, dedup window, retry delay. */
   queue?: Omit<AgentQueuesOptions, 'bus' | 'prefix' | 'replicas' | 'logger'>;
   /** Take jobs. @default true */
-  worker?: AttachNatsOptions['worker'];
+  worker?: AttachBusOptions['worker'];
   /** The agents and pipelines to take jobs for. @default all */
-  serve?: AttachNatsOptions['agents'];
-  processId?: AttachNatsOptions['processId'];
-  maxPayloadBytes?: AttachNatsOptions['maxPayloadBytes'];
-  heartbeatMs?: AttachNatsOptions['heartbeatMs'];
-  concurrency?: AttachNatsOptions['concurrency'];
-  observe?: AttachNatsOptions['observe'];
+  serve?: AttachBusOptions['agents'];
+  processId?: AttachBusOptions['processId'];
+  maxPayloadBytes?: AttachBusOptions['maxPayloadBytes'];
+  heartbeatMs?: AttachBusOptions['heartbeatMs'];
+  concurrency?: AttachBusOptions['concurrency'];
+  observe?: AttachBusOptions['observe'];
 }
 
 /** A process on NATS: its bus, store, queues, runtime and surface. */
@@ -56,14 +56,14 @@ export interface NatsNode {
   readonly store: ThreadStore;
   readonly queues: AgentQueues;
   readonly runtime: Runtime;
-  readonly surface: NatsSurface;
+  readonly surface: BusSurface;
   /** Drains and detaches the surface, closes the runtime (and store), then the connection. */
-  close(options?: CloseNatsOptions): Promise<void>;
+  close(options?: CloseSurfaceOptions): Promise<void>;
 }
 
 /**
  * Joins NATS in one call: connects, opens the thread store in a KV bucket, builds a runtime whose
- * continuations are durable jobs, and attaches it ({@link attachNats}). What `switchyard worker`
+ * continuations are durable jobs, and attaches it ({@link attachBus}). What `switchyard worker`
  * and `switchyard serve` with `NATS_URL` run.
  *
  * @example
@@ -106,9 +106,9 @@ export async function createNatsNode(options: NatsNodeOptions): Promise<NatsNode
       ...(options.maxConcurrent === undefined ? {} : { maxConcurrent: options.maxConcurrent }),
       ...(options.inspect === undefined ? {} : { inspect: options.inspect }),
     });
-    let surface: NatsSurface;
+    let surface: BusSurface;
     try {
-      surface = await attachNats(runtime, {
+      surface = await attachBus(runtime, {
         queues,
         logger,
         ...(options.worker === undefined ? {} : { worker: options.worker }),

@@ -316,6 +316,15 @@ export function runBusConformance(name: string, factory: BusFactory): void {
         expect(job!.subject).toBe(`d_${p}.anything.here`);
       });
 
+      it('names the queue that captures a subject (queueFor), and none for others', async () => {
+        expect(await bus.queueFor(`${p}.jobs.n`)).toBeUndefined();
+        await queue();
+        expect(await bus.queueFor(`${p}.jobs.n`)).toBe(`q_${p}`);
+        expect(await bus.queueFor(`${p}.other`)).toBeUndefined();
+        expect(await bus.queueFor(`${p}.jobs.*`)).toBeUndefined();
+        expect(await bus.queueFor('')).toBeUndefined();
+      });
+
       it('turns a plain publish on a queue subject into a job', async () => {
         const q = await queue();
         const got = collector<Job>();

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TriggerResult } from '../../src/nats/payloads.js';
+import type { TriggerResult } from '../../src/surface/payloads.js';
 import { startNatsServer, type NatsServerHandle } from '../support/natsServer.js';
 import { plainClient, uniqueToken, within, type PlainClient } from './natsTestKit.js';
 

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { calculator } from '../../agents/calculator/index.js';
 import { createDemoModel } from '../../src/model/demoModel.js';
 import type { NatsNode } from '../../src/nats/natsNode.js';
-import type { TriggerResult } from '../../src/nats/payloads.js';
+import type { TriggerResult } from '../../src/surface/payloads.js';
 import { startNatsCluster, type NatsClusterHandle } from '../support/natsServer.js';
 import { plainClient, startNode, uniqueToken, type PlainClient } from './natsTestKit.js';
 

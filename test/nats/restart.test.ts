@@ -4,7 +4,7 @@ import { agent } from '../../src/agent/agent.js';
 import { createDemoModel } from '../../src/model/demoModel.js';
 import type { Model } from '../../src/model/model.js';
 import type { NatsNode } from '../../src/nats/natsNode.js';
-import type { ThreadReply, TriggerResult } from '../../src/nats/payloads.js';
+import type { ThreadReply, TriggerResult } from '../../src/surface/payloads.js';
 import type { ThreadEvent } from '../../src/thread/events.js';
 import { startNatsServer, type NatsServerHandle } from '../support/natsServer.js';
 import { eventually, plainClient, startNode, uniqueToken, type PlainClient } from './natsTestKit.js';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { TriggerResult } from '../../src/nats/payloads.js';
+import type { TriggerResult } from '../../src/surface/payloads.js';
 import { startNatsServer, type NatsServerHandle } from '../support/natsServer.js';
 import { eventually, plainClient, uniqueToken, within, type PlainClient } from './natsTestKit.js';
 

@@ -26,9 +26,9 @@ import type {
   JobConsumer,
   JobHandler,
   JobQueue,
-} from './bus.js';
-import { BusError } from './bus.js';
-import { decodeText, encodePayload, parseJson } from './busMessage.js';
+} from '../bus/bus.js';
+import { BusError } from '../bus/bus.js';
+import { decodeText, encodePayload, parseJson } from '../bus/busMessage.js';
 import {
   MSG_ID_HEADER,
   assertCaptured,
@@ -39,7 +39,7 @@ import {
   runJob,
   type NormalizedJobQueueOptions,
   type SettleableJob,
-} from './jobRunner.js';
+} from '../bus/jobRunner.js';
 
 /**
  * How long one pull request waits for a job before it is renewed. The server heartbeats a waiting

@@ -5,7 +5,7 @@ import { sleep, systemClock } from '../clock.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { versionOf, type Thread } from '../thread/events.js';
 import type { JobPayload } from './payloads.js';
-import { natsSubjects, type NatsSubjects } from './subjects.js';
+import { busSubjects, type BusSubjects } from './subjects.js';
 
 /** Options of {@link createAgentQueues}. */
 export interface AgentQueuesOptions {
@@ -52,11 +52,11 @@ export interface Claim {
 /**
  * One durable work queue per agent or pipeline, carrying its triggers and its continuation jobs.
  * Pass {@link AgentQueues.schedule} as the runtime's `schedule` option, then
- * {@link attachNats} the runtime.
+ * {@link attachBus} the runtime.
  */
 export interface AgentQueues {
   readonly bus: Bus;
-  readonly subjects: NatsSubjects;
+  readonly subjects: BusSubjects;
   readonly config: AgentQueuesConfig;
   /**
    * The runtime's `schedule`: enqueues a continuation job `{ threadId }` on `<prefix>.jobs.<agent>`
@@ -93,12 +93,12 @@ const configError = (message: string): Error => new ConfigError(message);
  * const bus = await createNatsBus({ servers: process.env.NATS_URL! });
  * const queues = createAgentQueues({ bus });
  * const runtime = createRuntime({ agents, store, model, schedule: queues.schedule });
- * const nats = await attachNats(runtime, { queues, worker: true });
+ * const nats = await attachBus(runtime, { queues, worker: true });
  * ```
  */
 export function createAgentQueues(options: AgentQueuesOptions): AgentQueues {
   const { bus, logger = silentLogger() } = options;
-  const subjects = natsSubjects(options.prefix);
+  const subjects = busSubjects(options.prefix);
   const timing = normalizeJobQueueTiming(options, { invalid: configError, allowZeroRetryDelay: false });
   const config: AgentQueuesConfig = {
     ...timing,

@@ -2,11 +2,11 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Job } from '../../src/bus/bus.js';
 import { isBusError } from '../../src/bus/bus.js';
-import { createNatsBus, type NatsBus } from '../../src/bus/natsBus.js';
+import { createNatsBus, type NatsBus } from '../../src/nats/natsBus.js';
 import { natsServerVersion } from '../support/ensureNatsServer.js';
 import { startNatsServer, type NatsServerHandle } from '../support/natsServer.js';
-import { runBusConformance } from './bus.conformance.js';
-import { collector, eventually, uniqueToken } from './waiting.js';
+import { runBusConformance } from '../bus/bus.conformance.js';
+import { collector, eventually, uniqueToken } from '../bus/waiting.js';
 
 let server: NatsServerHandle;
 

@@ -1,5 +1,3 @@
-import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
-import type { NatsConnection } from '@nats-io/transport-node';
 import type { BusMessage, BusSubscription } from '../bus/bus.js';
 import { replyToOf, type ErrorReply } from './payloads.js';
 import { messageOf } from '../errors.js';
@@ -18,26 +16,11 @@ import type { SurfaceContext } from './surfaceContext.js';
  */
 export function serveTriggerGuard(ctx: SurfaceContext): { close(): Promise<void> } {
   const { runtime, bus, subjects, logger } = ctx;
-  const nc = (bus as { nc?: NatsConnection }).nc;
-  let jsm: Promise<JetStreamManager> | undefined;
-
-  /** Whether a stream stores this subject (an agent some other process knows). */
-  async function stored(subject: string): Promise<boolean> {
-    if (nc === undefined) return false;
-    try {
-      jsm ??= jetstreamManager(nc);
-      await (await jsm).streams.find(subject);
-      return true;
-    } catch {
-      return false;
-    }
-  }
-
   async function onTrigger(msg: BusMessage): Promise<void> {
     const rest = (subjects.tokens(msg.subject) ?? []).slice(1);
     const agent = rest.join('.');
     if (rest.length === 1 && (runtime.agents.has(agent) || runtime.pipelines.has(agent))) return;
-    if (await stored(msg.subject)) return;
+    if ((await bus.queueFor(msg.subject)) !== undefined) return;
     const known = [...runtime.agents.keys(), ...runtime.pipelines.keys()].join(', ');
     const error = rest.length === 1 ? `unknown agent "${agent}" (known: ${known})` : `a trigger subject is ${subjects.trigger('<agent>')}, not ${msg.subject}`;
     logger.warn({ subject: msg.subject }, error);

@@ -21,7 +21,7 @@ export const THREAD_OPS: readonly ThreadOp[] = ['respond', 'control', 'get'];
 export type OwnerOp = ThreadOp | 'run';
 
 /**
- * Every subject switchyard uses on NATS, for one prefix: the one place their spelling lives.
+ * Every subject switchyard uses on a bus (in-process or NATS), for one prefix: the one place their spelling lives.
  *
  * | subject | what |
  * |---|---|
@@ -32,9 +32,10 @@ export type OwnerOp = ThreadOp | 'run';
  * | `<prefix>.thread.<id>.get` | read a thread (request/reply) |
  * | `<prefix>.events.<agent>.<id>.<type>` | every event appended, as it is appended |
  * | `<prefix>.human.<agent>.<id>` | a thread asks a human (for Slack or email bridges) |
+ * | `<prefix>.inspect.<process>.<session>` | inspection events in `@statelyai/inspect`'s wire shape |
  * | `<prefix>.owner.<id>.<op>` | internal: to the process running the thread (`respond`, `control`, `get` forwarded; `run`: run it once more) |
  */
-export interface NatsSubjects {
+export interface BusSubjects {
   readonly prefix: string;
   /** `<prefix>.trigger.<agent>` */
   trigger(agent: string): string;
@@ -56,6 +57,10 @@ export interface NatsSubjects {
   readonly anyEvent: string;
   /** `<prefix>.human.<agent>.<id>` */
   human(agent: string, threadId: string): string;
+  /** `<prefix>.inspect.<processId>.<sessionId>`: one inspected actor system's events. */
+  inspect(processId: string, sessionId: string): string;
+  /** `<prefix>.inspect.>`: every process's inspection events. */
+  readonly anyInspect: string;
   /** The JetStream work queue (stream) of an agent's triggers and jobs: `<prefix>_<agent>`. */
   queueName(agent: string): string;
   /** The queue group of the thread request handlers (every process joins it). */
@@ -70,7 +75,7 @@ export interface NatsSubjects {
  * The subjects of one prefix (dot-separated tokens, e.g. `switchyard` or `acme.agents`).
  * Throws a {@link ConfigError} for a prefix that is not a plain subject.
  */
-export function natsSubjects(prefix: string = DEFAULT_PREFIX): NatsSubjects {
+export function busSubjects(prefix: string = DEFAULT_PREFIX): BusSubjects {
   if (!isValidSubject(prefix)) throw new ConfigError(`NATS subject prefix ${JSON.stringify(prefix)} must be dot-separated tokens without wildcards or spaces`);
   const streamPrefix = prefix.replace(/[^A-Za-z0-9_-]/g, '_');
   const depth = prefix.split('.').length;
@@ -86,6 +91,8 @@ export function natsSubjects(prefix: string = DEFAULT_PREFIX): NatsSubjects {
     events: (agent, threadId, type) => `${prefix}.events.${agent}.${threadId}.${type}`,
     anyEvent: `${prefix}.events.>`,
     human: (agent, threadId) => `${prefix}.human.${agent}.${threadId}`,
+    inspect: (processId, sessionId) => `${prefix}.inspect.${processId}.${sessionId}`,
+    anyInspect: `${prefix}.inspect.>`,
     queueName: (agent) => `${streamPrefix}_${agent}`,
     apiGroup: `${prefix}.api`,
     triggerGroup: `${prefix}.trigger-check`,

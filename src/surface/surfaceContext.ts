@@ -3,14 +3,14 @@ import { type Bus, type BusPayload, type PublishOptions, isBusError } from '../b
 import type { Logger } from '../logger.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { AgentQueues } from './agentQueues.js';
-import type { NatsSubjects } from './subjects.js';
+import type { BusSubjects } from './subjects.js';
 
-/** What the parts of the NATS surface share (built once by {@link attachNats}). */
+/** What the parts of the NATS surface share (built once by {@link attachBus}). */
 export interface SurfaceContext {
   readonly runtime: Runtime;
   readonly queues: AgentQueues;
   readonly bus: Bus;
-  readonly subjects: NatsSubjects;
+  readonly subjects: BusSubjects;
   readonly processId: string;
   readonly logger: Logger;
   readonly maxPayloadBytes: number;

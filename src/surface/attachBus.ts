@@ -6,13 +6,13 @@ import type { Runtime } from '../runtime/runtime.js';
 import type { AgentQueues } from './agentQueues.js';
 import { startAgentWorker, type AgentWorker } from './agentWorker.js';
 import { startEventFanout } from './eventFanout.js';
-import type { NatsSubjects } from './subjects.js';
+import type { BusSubjects } from './subjects.js';
 import { safePublisher, type SurfaceContext } from './surfaceContext.js';
 import { serveThreadRequests } from './threadRequests.js';
 import { serveTriggerGuard } from './triggerGuard.js';
 
-/** Options of {@link attachNats}. */
-export interface AttachNatsOptions {
+/** Options of {@link attachBus}. */
+export interface AttachBusOptions {
   /**
    * The work queues, on the bus to use. The runtime must have been created with
    * `schedule: queues.schedule`, so continuations run as durable jobs.
@@ -44,16 +44,16 @@ export interface AttachNatsOptions {
   observe?: boolean;
 }
 
-/** Options of {@link NatsSurface.close}. */
-export interface CloseNatsOptions {
+/** Options of {@link BusSurface.close}. */
+export interface CloseSurfaceOptions {
   /** How long running jobs may take to finish before they are handed back. @default 10000 */
   drainMs?: number;
 }
 
 /** A runtime attached to NATS. */
-export interface NatsSurface {
+export interface BusSurface {
   readonly processId: string;
-  readonly subjects: NatsSubjects;
+  readonly subjects: BusSubjects;
   /** The agents and pipelines whose jobs this process takes (empty when not a worker). */
   readonly serving: readonly string[];
   /** Jobs running in this process now. */
@@ -62,7 +62,7 @@ export interface NatsSurface {
    * Stops taking jobs, lets running ones finish (up to `drainMs`, then hands them back to the
    * queue), and stops serving and publishing. Close the runtime and then the bus afterwards.
    */
-  close(options?: CloseNatsOptions): Promise<void>;
+  close(options?: CloseSurfaceOptions): Promise<void>;
 }
 
 /**
@@ -82,14 +82,14 @@ export interface NatsSurface {
  * const store = await createNatsKvStore({ nc: bus.nc });
  * const queues = createAgentQueues({ bus });
  * const runtime = createRuntime({ agents: [calculator], store, model, schedule: queues.schedule });
- * const nats = await attachNats(runtime, { queues, worker: true });
+ * const nats = await attachBus(runtime, { queues, worker: true });
  * // ... on SIGTERM:
  * await nats.close();
  * await runtime.close();
  * await bus.close();
  * ```
  */
-export async function attachNats(runtime: Runtime, options: AttachNatsOptions): Promise<NatsSurface> {
+export async function attachBus(runtime: Runtime, options: AttachBusOptions): Promise<BusSurface> {
   const {
     queues,
     worker = true,

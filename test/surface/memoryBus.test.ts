@@ -2,13 +2,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { calculator } from '../../agents/calculator/index.js';
 import { createMemoryBus } from '../../src/bus/memoryBus.js';
 import { createDemoModel } from '../../src/model/demoModel.js';
-import { createAgentQueues } from '../../src/nats/agentQueues.js';
-import { attachNats, type NatsSurface } from '../../src/nats/attachNats.js';
-import type { ThreadReply, TriggerResult } from '../../src/nats/payloads.js';
-import { MSG_ID_HEADER } from '../../src/nats/subjects.js';
+import { createAgentQueues } from '../../src/surface/agentQueues.js';
+import { attachBus, type BusSurface } from '../../src/surface/attachBus.js';
+import type { ThreadReply, TriggerResult } from '../../src/surface/payloads.js';
+import { MSG_ID_HEADER } from '../../src/surface/subjects.js';
 import { createRuntime, type Runtime } from '../../src/runtime/runtime.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
-import { collector } from './natsTestKit.js';
+import { collector } from '../nats/natsTestKit.js';
 
 describe('the NATS surface on the in-process bus', () => {
   const cleanups: (() => Promise<void>)[] = [];
@@ -16,11 +16,11 @@ describe('the NATS surface on the in-process bus', () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
   });
 
-  async function start(): Promise<{ bus: ReturnType<typeof createMemoryBus>; runtime: Runtime; surface: NatsSurface }> {
+  async function start(): Promise<{ bus: ReturnType<typeof createMemoryBus>; runtime: Runtime; surface: BusSurface }> {
     const bus = createMemoryBus();
     const queues = createAgentQueues({ bus, ackWaitMs: 5_000 });
     const runtime = createRuntime({ agents: [calculator], store: createMemoryStore(), model: createDemoModel(), schedule: queues.schedule });
-    const surface = await attachNats(runtime, { queues, processId: 'p1' });
+    const surface = await attachBus(runtime, { queues, processId: 'p1' });
     cleanups.push(() => bus.close(), () => runtime.close(), () => surface.close({ drainMs: 1_000 }));
     return { bus, runtime, surface };
   }

@@ -21,12 +21,12 @@ import type {
   RequestOptions,
   RespondOptions,
   SubscribeOptions,
-} from './bus.js';
-import { BusError } from './bus.js';
-import { createBusMessage, DEFAULT_REQUEST_TIMEOUT_MS, encodePayload, errorReporter, invokeHandler, respondTo } from './busMessage.js';
-import { errorText, normalizeJobQueueOptions } from './jobRunner.js';
+} from '../bus/bus.js';
+import { BusError } from '../bus/bus.js';
+import { createBusMessage, DEFAULT_REQUEST_TIMEOUT_MS, encodePayload, errorReporter, invokeHandler, respondTo } from '../bus/busMessage.js';
+import { errorText, normalizeJobQueueOptions } from '../bus/jobRunner.js';
 import { ensureNatsJobQueue, natsJobQueue } from './natsJobQueue.js';
-import { assertPattern, assertQueueGroup, assertSubject } from './subject.js';
+import { assertPattern, assertQueueGroup, assertSubject, isValidSubject } from '../bus/subject.js';
 
 /** Options of {@link createNatsBus}. */
 export interface NatsBusOptions extends BusOptions {
@@ -187,6 +187,16 @@ export async function createNatsBus(options: NatsBusOptions): Promise<NatsBus> {
     respond: (msg: BusMessage, payload: BusPayload, respondOptions?: RespondOptions) =>
       respondTo((subject, body, options) => bus.publish(subject, body, options), msg, payload, respondOptions),
 
+    async queueFor(subject: string): Promise<string | undefined> {
+      if (closing || nc.isClosed() || !isValidSubject(subject)) return undefined;
+      try {
+        jsmPromise ??= jetstreamManager(nc);
+        return await (await jsmPromise).streams.find(subject);
+      } catch {
+        // Not found, or JetStream unreachable: either way nothing stores it now.
+        return undefined;
+      }
+    },
     async jobQueue(name: string, queueOptions?: JobQueueOptions): Promise<JobQueue> {
       assertOpen();
       const config = normalizeJobQueueOptions(name, queueOptions);

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Job } from '../../src/bus/bus.js';
-import { createNatsBus, type NatsBus } from '../../src/bus/natsBus.js';
+import { createNatsBus, type NatsBus } from '../../src/nats/natsBus.js';
 import { startNatsCluster, type NatsClusterHandle } from '../support/natsServer.js';
-import { collector } from './waiting.js';
+import { collector } from '../bus/waiting.js';
 
 describe('NATS bus on a 3-node JetStream cluster', () => {
   let cluster: NatsClusterHandle;

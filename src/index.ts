@@ -16,6 +16,7 @@ export {
   SystemError,
   VersionConflictError,
 } from './errors.js';
+export { checkConfig, defineConfig, type StoreContext, type SwitchyardConfig } from './runtime/config.js';
 export { createLogger, silentLogger, type Logger, type LoggerOptions } from './logger.js';
 export type { Model, ModelFailure, ModelOutput, ModelRequest, ModelResult, ToolSpec } from './model/model.js';
 export { createOpenAIModel, type OpenAIModelOptions } from './model/openaiModel.js';

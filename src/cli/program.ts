@@ -5,7 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { ThreadView } from '../runtime/runtime.js';
 import type { Json } from '../thread/events.js';
-import { messageOf } from '../errors.js';
+import { ConfigError, messageOf } from '../errors.js';
+import type { Project } from './project.js';
 import { isThreadStatus, TERMINAL_STATUSES, THREAD_STATUSES } from '../thread/state.js';
 import { createClient, ServerError, UnreachableError, type Client, type RespondBody } from './client.js';
 import { followThread } from './follow.js';
@@ -19,6 +20,8 @@ export interface CliIO {
   stdout: (text: string) => void;
   stderr: (text: string) => void;
   env: NodeJS.ProcessEnv;
+  /** Where `serve` and `worker` look for `switchyard.config.*`. @default process.cwd() */
+  cwd?: string;
   /** Resolves when the process is told to stop (for `serve`). */
   stopped: () => Promise<string>;
 }
@@ -61,6 +64,17 @@ Examples:
   $ switchyard respond <thread-id> --approve
   $ switchyard threads --status awaiting_human`,
     );
+
+  /** The project `serve` and `worker` run: loaded from the config, narrowed by `--agents`. */
+  const projectFor = async (opts: { config?: string; agents?: string[] }): Promise<Project> => {
+    const { loadProject } = await import('./project.js');
+    const project = await loadProject({ cwd: io.cwd ?? process.cwd(), ...(opts.config === undefined ? {} : { config: opts.config }) });
+    return opts.agents ? selected(project, opts.agents) : project;
+  };
+  const selected = async (project: Project, names: readonly string[]): Promise<Project> => {
+    const { narrowProject } = await import('./project.js');
+    return narrowProject(project, names);
+  };
 
   const globals = (command: Command): GlobalOptions => command.optsWithGlobals<GlobalOptions>();
   const clientOf = (command: Command): Client => {
@@ -105,7 +119,9 @@ Examples:
 
   program
     .command('serve')
-    .description('serve the bundled agents over HTTP, with threads stored in files')
+    .description('serve your project\'s agents (switchyard.config.*, else the bundled examples) over HTTP, with threads stored in files')
+    .option('--config <file>', 'the project config (default: switchyard.config.{ts,mts,js,mjs} here, else the bundled examples)')
+    .option('--agents <names>', 'only these agents and pipelines of the project, comma-separated', parseList)
     .option('--host <host>', 'the address to listen on', '127.0.0.1')
     .option('--port <port>', 'the port to listen on (0 picks a free one)', parsePort, 7878)
     .option('--dir <dir>', 'the data directory (threads go in <dir>/threads)', '.switchyard')
@@ -118,7 +134,19 @@ Examples:
     .option('--no-worker', 'NATS: take no jobs in this process, leave them to `switchyard worker`')
     .action(
       async (
-        opts: { host: string; port: number; dir: string; demo?: boolean; logLevel?: string; natsUrl?: string; prefix?: string; replicas?: number; worker: boolean },
+        opts: {
+          host: string;
+          port: number;
+          dir: string;
+          config?: string;
+          agents?: string[];
+          demo?: boolean;
+          logLevel?: string;
+          natsUrl?: string;
+          prefix?: string;
+          replicas?: number;
+          worker: boolean;
+        },
         command: Command,
       ) => {
         const { token } = globals(command);
@@ -126,7 +154,9 @@ Examples:
         const prefix = opts.prefix ?? (io.env.SWITCHYARD_PREFIX || undefined);
         // Loaded here so the client commands start without the runtime, the agents and the server.
         const { serve } = await import('./serve.js');
+        const project = await projectFor(opts);
         exitCode = await serve(
+          project,
           {
             host: opts.host,
             port: opts.port,
@@ -145,20 +175,23 @@ Examples:
 
   program
     .command('worker')
-    .description('join NATS and take the jobs (triggers and continuations) of the bundled agents; run as many as you like')
-    .option('--agents <names>', 'only these agents and pipelines, comma-separated (default: all bundled)', parseList)
+    .description('join NATS and take the jobs (triggers and continuations) of your project\'s agents; run as many as you like')
+    .option('--config <file>', 'the project config (default: switchyard.config.{ts,mts,js,mjs} here, else the bundled examples)')
+    .option('--agents <names>', 'only these agents and pipelines of the project, comma-separated (default: all)', parseList)
     .option('--nats-url <url>', 'the NATS server, comma-separated for several (env NATS_URL; default nats://127.0.0.1:4222)')
     .option('--prefix <prefix>', 'NATS subject prefix (env SWITCHYARD_PREFIX; default switchyard)')
     .option('--concurrency <n>', 'jobs at once per agent (default 16)', parseConcurrency)
     .option('--replicas <n>', 'replicas of the KV bucket and the work queues (1, 3 or 5)', parseReplicas)
     .option('--log-level <level>', 'pino log level (env SWITCHYARD_LOG_LEVEL)')
-    .action(async (opts: { agents?: string[]; natsUrl?: string; prefix?: string; concurrency?: number; replicas?: number; logLevel?: string }) => {
+    .action(async (opts: { config?: string; agents?: string[]; natsUrl?: string; prefix?: string; concurrency?: number; replicas?: number; logLevel?: string }) => {
       // Loaded here so the client commands start without NATS, the runtime and the agents.
-      const { runWorker, bundledNames, DEFAULT_NATS_URL } = await import('./worker.js');
-      const unknown = (opts.agents ?? []).filter((name) => !bundledNames().includes(name));
-      if (unknown.length > 0) throw new UsageError(`unknown agent ${unknown.join(', ')}; the bundled ones are ${bundledNames().join(', ')}`);
+      const { runWorker } = await import('./worker.js');
+      const { DEFAULT_NATS_URL } = await import('./joinNats.js');
+      const project = await projectFor({ ...opts, agents: undefined });
+      if (opts.agents) await selected(project, opts.agents);
       const prefix = opts.prefix ?? (io.env.SWITCHYARD_PREFIX || undefined);
       exitCode = await runWorker(
+        project,
         {
           natsUrl: opts.natsUrl ?? (io.env.NATS_URL || DEFAULT_NATS_URL),
           ...(prefix ? { prefix } : {}),
@@ -302,6 +335,10 @@ function exitCodeOf(error: unknown, err: (line: string) => void): number {
   if (error instanceof CommanderError) {
     // Commander printed its message already (help and version exit 0).
     return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+  }
+  if (error instanceof ConfigError) {
+    err(`error: ${error.message}`);
+    return EXIT.usage;
   }
   if (error instanceof UsageError) {
     err(`error: ${error.message}`);

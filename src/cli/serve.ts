@@ -1,24 +1,14 @@
-import { join, resolve } from 'node:path';
-import { calculator } from '../../agents/calculator/index.js';
-import { bugfix } from '../../agents/bugfix/index.js';
-import { createDeploybot } from '../../agents/deploybot/index.js';
-import { triage } from '../../agents/triage/index.js';
-import type { Agent } from '../agent/agent.js';
+import { resolve } from 'node:path';
 import { messageOf } from '../errors.js';
-import type { Bus } from '../bus/bus.js';
-import { createLogger, type Logger } from '../logger.js';
-import { createDemoModel } from '../model/demoModel.js';
-import type { Model } from '../model/model.js';
-import { createOpenAIModel } from '../model/openaiModel.js';
-import type { Pipeline } from '../pipeline/pipeline.js';
-import { createRuntime, type Runtime } from '../runtime/runtime.js';
+import type { Runtime } from '../runtime/runtime.js';
 import { startHttpServer, type HttpServer } from '../server/httpServer.js';
-import type { WebhookTarget } from '../server/webhooks.js';
-import { createMemoryBus } from '../bus/memoryBus.js';
-import { createBusInspector } from '../inspector/inspection.js';
 import { inspectorExtension } from '../inspector/mount.js';
-import { createFileStore } from '../store/fileStore.js';
+import { embeddedBackend, natsBackend, type Backend, type BackendOptions } from './backend.js';
+import { BUNDLED_EXAMPLES } from './bundled.js';
+import { loggerFromEnv, modelFromEnv, webhooksFromEnv } from './env.js';
 import { DEFAULT_URL, eventLine, shellQuote, type CommandHint } from './format.js';
+import type { Project } from './project.js';
+import type { Json } from '../thread/events.js';
 
 /** Options of the `serve` command, after commander parsed them. */
 export interface ServeOptions {
@@ -59,71 +49,46 @@ export interface ServeIO {
 }
 
 /**
- * Webhook receivers from the environment: `SWITCHYARD_WEBHOOK_URL` (several separated by commas)
- * and `SWITCHYARD_WEBHOOK_SECRET` (the HMAC secret; required with a URL).
+ * `switchyard serve`: the project's agents on a runtime (a file store unless the config or a NATS
+ * URL says otherwise), served over HTTP with the inspector until SIGINT or SIGTERM. Resolves with
+ * the exit code once everything is closed.
  */
-function webhooksFromEnv(env: NodeJS.ProcessEnv): WebhookTarget[] | undefined {
-  const urls = (env.SWITCHYARD_WEBHOOK_URL ?? '').split(',').map((u) => u.trim()).filter(Boolean);
-  if (urls.length === 0) return undefined;
-  const secret = env.SWITCHYARD_WEBHOOK_SECRET ?? '';
-  if (secret === '') throw new Error('SWITCHYARD_WEBHOOK_URL is set but SWITCHYARD_WEBHOOK_SECRET is not: webhooks are always signed');
-  for (const url of urls) {
-    if (!/^https?:\/\//.test(url)) throw new Error(`SWITCHYARD_WEBHOOK_URL: ${url} is not an http(s) URL`);
-  }
-  return urls.map((url) => ({ url, secret }));
-}
-
-/** The demo thread's input: two steps, the second a division that needs approval. */
-const DEMO_INPUT = 'what is (3 + 4) / 2';
-
-/**
- * `switchyard serve`: the bundled agents on a runtime over a file store, served over HTTP until
- * SIGINT or SIGTERM. Resolves with the exit code once everything is closed.
- */
-export async function serve(options: ServeOptions, io: ServeIO): Promise<number> {
-  const dir = resolve(options.dir);
-  const { model, configured } = modelFromEnv(io.env);
-  const logger = loggerFromEnv(options.logLevel, io.env);
-  const backend = options.natsUrl ? await natsBackend(options, options.natsUrl, model, logger, io.env) : await fileBackend(dir, model, logger, io.env);
-  const { runtime, bus } = backend;
-  const closeAll = (): Promise<void> => backend.close();
-
-  let server: HttpServer;
-  try {
-    const webhooks = webhooksFromEnv(io.env);
-    server = await startHttpServer(runtime, { host: options.host, port: options.port, token: options.token ?? '', logger, extensions: [inspectorExtension({ bus })], ...(webhooks ? { webhooks } : {}) });
-  } catch (error) {
-    await closeAll();
-    const code = (error as { code?: unknown }).code;
-    if (code === 'EADDRINUSE') throw new Error(`${options.host}:${options.port} is in use (another switchyard serve?); pick a port with --port`);
-    throw error;
-  }
+export async function serve(project: Project, options: ServeOptions, io: ServeIO): Promise<number> {
+  const { model, configured, own } = modelFromEnv(io.env, project.config.model);
+  const logger = project.config.logger ?? loggerFromEnv(options.logLevel, io.env);
+  const base: BackendOptions = { project, model, logger, env: io.env };
+  const backend = options.natsUrl
+    ? await natsBackend({ ...base, natsUrl: options.natsUrl, worker: options.worker ?? true, ...optional(options) })
+    : await embeddedBackend(resolve(options.dir), base);
+  const server = await listen(backend, options, io, logger);
   const hint: CommandHint = server.url === DEFAULT_URL ? io.hint : (args) => io.hint(`${args} --url ${server.url}`);
 
   io.out(`switchyard listening on ${server.url}`);
   io.out(`inspector: ${server.url}/inspector${options.token ? '?token=<token>' : ''}`);
+  io.out(`project: ${project.path ?? 'the bundled examples'} (${[...project.agents, ...project.pipelines].map((a) => a.name).join(', ')})`);
   io.out(backend.where);
-  if (configured) {
-    io.out(`model: ${model.name} (OpenAI-compatible${io.env.SWITCHYARD_MODEL_BASE_URL ? ` at ${io.env.SWITCHYARD_MODEL_BASE_URL}` : ''})`);
-  } else {
+  if (own) io.out(`model: ${model.name} (from the config)`);
+  else if (configured) io.out(`model: ${model.name} (OpenAI-compatible${io.env.SWITCHYARD_MODEL_BASE_URL ? ` at ${io.env.SWITCHYARD_MODEL_BASE_URL}` : ''})`);
+  else {
     io.out('no model key is configured (SWITCHYARD_MODEL_API_KEY, OPENAI_API_KEY or SWITCHYARD_MODEL_BASE_URL):');
-    io.out('the bundled agents run on the scripted demo model, a deterministic stand-in for an LLM.');
+    io.out('the agents run on the scripted demo model, a deterministic stand-in for an LLM.');
   }
   if (options.token) io.out('clients must send the bearer token (set SWITCHYARD_TOKEN or pass --token).');
   else if (!isLoopback(server.host)) io.err(`warning: listening on ${server.host} without a token; anyone who can reach it can run agents (pass --token)`);
 
+  const { runtime } = backend;
   const recovered = await runtime.recover();
   if (recovered > 0) io.out(`recovered ${recovered} thread${recovered === 1 ? '' : 's'} that were running when the last process stopped`);
 
   io.out('');
   io.out('try:');
-  io.out(`  ${hint(`launch calculator ${shellQuote(DEMO_INPUT)}`)}`);
-  io.out(`  ${hint(`launch deploybot ${shellQuote('deploy the latest backend to staging')}`)}`);
-  io.out(`  ${hint(`launch bugfix --input-json ${shellQuote('{"report":"users get a 500 on login after their session expired"}')}`)}`);
+  for (const example of examplesOf(project)) io.out(`  ${hint(example)}`);
   io.out(`  ${hint('threads')}`);
 
-  const demo = options.demo ?? (!configured && (await runtime.list({ limit: 1 })).length === 0);
-  if (demo) await runDemo(runtime, io, hint);
+  const demo = project.config.demo;
+  const runIt = options.demo ?? (!configured && demo !== undefined && (await runtime.list({ limit: 1 })).length === 0);
+  if (runIt && demo !== undefined) await runDemo(runtime, demo, io, hint);
+  else if (runIt) io.err('--demo: the config names no demo thread (add demo: { agent, input } to it)');
   io.out('');
   io.out('press Ctrl+C to stop');
 
@@ -132,92 +97,51 @@ export async function serve(options: ServeOptions, io: ServeIO): Promise<number>
   try {
     await server.close();
   } finally {
-    await closeAll();
+    await backend.close();
   }
   return 0;
 }
 
-/** The runtime `serve` serves, the bus its inspector uses, where its threads live, and how to close them. */
-interface Backend {
-  readonly runtime: Runtime;
-  readonly bus: Bus;
-  /** A line for the user: where threads are stored. */
-  readonly where: string;
-  close(): Promise<void>;
+function optional(options: ServeOptions): { prefix?: string; replicas?: number } {
+  return { ...(options.prefix === undefined ? {} : { prefix: options.prefix }), ...(options.replicas === undefined ? {} : { replicas: options.replicas }) };
 }
 
-/** A @statelyai/inspect WebSocket inspector to feed too (`SWITCHYARD_INSPECT_WS`), if any. */
-function inspectWebsocket(env: NodeJS.ProcessEnv): string | undefined {
-  return env.SWITCHYARD_INSPECT_WS || undefined;
+/** Starts the HTTP server over the backend; closes the backend if it cannot. */
+async function listen(backend: Backend, options: ServeOptions, io: ServeIO, logger: BackendOptions['logger']): Promise<HttpServer> {
+  try {
+    const webhooks = webhooksFromEnv(io.env);
+    return await startHttpServer(backend.runtime, {
+      host: options.host,
+      port: options.port,
+      token: options.token ?? '',
+      logger,
+      extensions: [inspectorExtension({ bus: backend.bus })],
+      ...(webhooks ? { webhooks } : {}),
+    });
+  } catch (error) {
+    await backend.close();
+    const code = (error as { code?: unknown }).code;
+    if (code === 'EADDRINUSE') throw new Error(`${options.host}:${options.port} is in use (another switchyard serve?); pick a port with --port`);
+    throw error;
+  }
 }
 
-/** The embedded default: a file store under the data directory, every thread run in this process. */
-async function fileBackend(dir: string, model: Model, logger: Logger, env: NodeJS.ProcessEnv): Promise<Backend> {
-  const { agents, pipelines } = bundledAgents();
-  const store = await createFileStore({ dir: join(dir, 'threads') });
-  // Inspection events travel over the bus (in-process here), as they do between processes on NATS.
-  const bus = createMemoryBus();
-  const inspector = createBusInspector({ bus, websocketUrl: inspectWebsocket(env) });
-  const runtime = createRuntime({ agents, pipelines, store, model, logger, inspect: inspector.inspect });
-  return {
-    runtime,
-    bus,
-    where: `threads are stored in ${join(dir, 'threads')}`,
-    async close() {
-      await runtime.close();
-      await inspector.close();
-      await bus.close();
-    },
-  };
-}
-
-/** On NATS: threads in a KV bucket, runs as durable jobs (taken here too unless `worker: false`). */
-async function natsBackend(options: ServeOptions, natsUrl: string, model: Model, logger: Logger, env: NodeJS.ProcessEnv): Promise<Backend> {
-  // Loaded only with NATS, so the embedded default does not load the NATS client.
-  const { joinNats, DRAIN_MS } = await import('./worker.js');
-  const worker = options.worker ?? true;
-  const node = await joinNats({
-    natsUrl,
-    worker,
-    observe: true,
-    model,
-    logger,
-    prefix: options.prefix,
-    replicas: options.replicas,
-    websocketUrl: inspectWebsocket(env),
+/** Commands worth trying: the bundled examples, or a launch of each of the project's agents. */
+function examplesOf(project: Project): readonly string[] {
+  if (project.path === null) return BUNDLED_EXAMPLES;
+  const demo = project.config.demo;
+  return [...project.agents, ...project.pipelines].map((a) => {
+    const input = demo?.agent === a.name ? demo.input : '...';
+    return typeof input === 'string' ? `launch ${a.name} ${shellQuote(input)}` : `launch ${a.name} --input-json ${shellQuote(JSON.stringify(input))}`;
   });
-  const { surface } = node;
-  const jobs = worker ? `this process takes jobs for ${surface.serving.join(', ')}` : 'jobs are left to `switchyard worker` processes';
-  return {
-    runtime: node.runtime,
-    bus: node.bus,
-    where: `threads are stored in NATS at ${natsUrl} (KV bucket switchyard_threads, subjects ${surface.subjects.prefix}.>); ${jobs}`,
-    close: () => node.close({ drainMs: DRAIN_MS }),
-  };
-}
-
-/** The bundled agents and pipelines, as `serve` and `worker` run them. */
-export function bundledAgents(): { agents: Agent[]; pipelines: Pipeline[] } {
-  return { agents: [calculator, createDeploybot(), triage], pipelines: [bugfix] };
-}
-
-/** The model the environment configures: OpenAI-compatible with a key or base URL, else the demo model. */
-export function modelFromEnv(env: NodeJS.ProcessEnv): { model: Model; configured: boolean } {
-  const configured = hasModelConfig(env);
-  return { model: configured ? createOpenAIModel() : createDemoModel(), configured };
-}
-
-/** The pino logger of `serve` and `worker`: `level`, else `SWITCHYARD_LOG_LEVEL`, else info. */
-export function loggerFromEnv(level: string | undefined, env: NodeJS.ProcessEnv): Logger {
-  return createLogger({ level: level ?? env.SWITCHYARD_LOG_LEVEL ?? 'info' });
 }
 
 /** Launches the demo thread and shows it up to the approval it stops at. */
-async function runDemo(runtime: Runtime, io: ServeIO, hint: CommandHint): Promise<void> {
+async function runDemo(runtime: Runtime, demo: { readonly agent: string; readonly input: Json }, io: ServeIO, hint: CommandHint): Promise<void> {
   io.out('');
-  io.out(`demo: launching calculator with ${JSON.stringify(DEMO_INPUT)}`);
+  io.out(`demo: launching ${demo.agent} with ${JSON.stringify(demo.input)}`);
   try {
-    const launched = await runtime.launch('calculator', DEMO_INPUT, { source: { kind: 'cli' } });
+    const launched = await runtime.launch(demo.agent, demo.input, { source: { kind: 'cli' } });
     const view = await runtime.settled(launched.id, { signal: AbortSignal.timeout(30_000) });
     for (const event of view.events) {
       const line = eventLine(event, view.id, hint);
@@ -232,11 +156,6 @@ async function runDemo(runtime: Runtime, io: ServeIO, hint: CommandHint): Promis
   } catch (error) {
     io.err(`demo: the demo thread did not start: ${messageOf(error)}`);
   }
-}
-
-/** Whether a real model is configured through the environment. */
-function hasModelConfig(env: NodeJS.ProcessEnv): boolean {
-  return Boolean(env.SWITCHYARD_MODEL_API_KEY || env.OPENAI_API_KEY || env.SWITCHYARD_MODEL_BASE_URL);
 }
 
 function isLoopback(host: string): boolean {

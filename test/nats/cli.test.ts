@@ -123,7 +123,7 @@ describe('switchyard worker and serve --nats-url', () => {
   it('refuses an unknown agent for --agents as a usage error', async () => {
     const result = await run(['worker', '--nats-url', server.url, '--agents', 'calculator,nope']);
     expect(result.code).toBe(2);
-    expect(result.stderr).toMatch(/unknown agent nope; the bundled ones are calculator, deploybot, triage, bugfix/);
+    expect(result.stderr).toMatch(/unknown agent or pipeline nope; the bundled ones are calculator, deploybot, triage, bugfix/);
   });
 
   it('fails with a clear message when NATS is not there', async () => {

@@ -1,0 +1,96 @@
+import { join } from 'node:path';
+import type { Bus } from '../bus/bus.js';
+import { createMemoryBus } from '../bus/memoryBus.js';
+import { createBusInspector } from '../inspector/inspection.js';
+import type { Logger } from '../logger.js';
+import type { Model } from '../model/model.js';
+import { createRuntime, type Runtime } from '../runtime/runtime.js';
+import { createFileStore } from '../store/fileStore.js';
+import { inspectWebsocket } from './env.js';
+import type { Project } from './project.js';
+
+/** The runtime `serve` serves, the bus its inspector uses, where its threads live, and how to close them. */
+export interface Backend {
+  readonly runtime: Runtime;
+  readonly bus: Bus;
+  /** A line for the user: where threads are stored. */
+  readonly where: string;
+  close(): Promise<void>;
+}
+
+/** What both backends are built from. */
+export interface BackendOptions {
+  readonly project: Project;
+  readonly model: Model;
+  readonly logger: Logger;
+  readonly env: NodeJS.ProcessEnv;
+}
+
+/**
+ * The embedded default: the project's store (a file store under `<dir>/threads` unless the config
+ * builds its own), every thread run in this process, inspection over an in-process bus.
+ */
+export async function embeddedBackend(dir: string, options: BackendOptions): Promise<Backend> {
+  const { project, model, logger, env } = options;
+  const own = project.config.store;
+  const store = own ? await own({ dir }) : await createFileStore({ dir: join(dir, 'threads') });
+  // Inspection events travel over the bus (in-process here), as they do between processes on NATS.
+  const bus = createMemoryBus();
+  const inspector = createBusInspector({ bus, websocketUrl: inspectWebsocket(env) });
+  const runtime = createRuntime({
+    agents: project.agents,
+    pipelines: project.pipelines,
+    store,
+    model,
+    logger,
+    inspect: inspector.inspect,
+    ...(project.config.maxConcurrent === undefined ? {} : { maxConcurrent: project.config.maxConcurrent }),
+  });
+  return {
+    runtime,
+    bus,
+    where: own ? 'threads are stored where the config\'s store keeps them' : `threads are stored in ${join(dir, 'threads')}`,
+    async close() {
+      await runtime.close();
+      await inspector.close();
+      await bus.close();
+    },
+  };
+}
+
+/** What `serve` on NATS needs besides the project. */
+export interface NatsBackendOptions extends BackendOptions {
+  readonly natsUrl: string;
+  readonly prefix?: string;
+  readonly replicas?: number;
+  /** Take jobs in this process too. */
+  readonly worker: boolean;
+}
+
+/** On NATS: threads in a KV bucket, runs as durable jobs (taken here too unless `worker: false`). */
+export async function natsBackend(options: NatsBackendOptions): Promise<Backend> {
+  // Loaded only with NATS, so the embedded default does not load the NATS client.
+  const { joinNats, DRAIN_MS } = await import('./joinNats.js');
+  const { project, natsUrl, worker } = options;
+  const node = await joinNats({
+    natsUrl,
+    agents: project.agents,
+    pipelines: project.pipelines,
+    worker,
+    observe: true,
+    model: options.model,
+    logger: options.logger,
+    ...(options.prefix === undefined ? {} : { prefix: options.prefix }),
+    ...(options.replicas === undefined ? {} : { replicas: options.replicas }),
+    ...(project.config.maxConcurrent === undefined ? {} : { maxConcurrent: project.config.maxConcurrent }),
+    websocketUrl: inspectWebsocket(options.env),
+  });
+  const { surface } = node;
+  const jobs = worker ? `this process takes jobs for ${surface.serving.join(', ')}` : 'jobs are left to `switchyard worker` processes';
+  return {
+    runtime: node.runtime,
+    bus: node.bus,
+    where: `threads are stored in NATS at ${natsUrl} (KV bucket switchyard_threads, subjects ${surface.subjects.prefix}.>); ${jobs}`,
+    close: () => node.close({ drainMs: DRAIN_MS }),
+  };
+}

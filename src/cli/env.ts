@@ -1,0 +1,47 @@
+import { createLogger, type Logger } from '../logger.js';
+import { createDemoModel } from '../model/demoModel.js';
+import type { Model } from '../model/model.js';
+import { createOpenAIModel } from '../model/openaiModel.js';
+import type { WebhookTarget } from '../server/webhooks.js';
+
+// What `serve` and `worker` read from the environment, in one place.
+
+/** Whether a real model is configured through the environment. */
+export function hasModelConfig(env: NodeJS.ProcessEnv): boolean {
+  return Boolean(env.SWITCHYARD_MODEL_API_KEY || env.OPENAI_API_KEY || env.SWITCHYARD_MODEL_BASE_URL);
+}
+
+/**
+ * The model of a process: the project's own, else an OpenAI-compatible one when the environment
+ * configures it, else the scripted demo model. `configured` says whether a real model runs.
+ */
+export function modelFromEnv(env: NodeJS.ProcessEnv, own?: Model): { model: Model; configured: boolean; own: boolean } {
+  if (own !== undefined) return { model: own, configured: true, own: true };
+  const configured = hasModelConfig(env);
+  return { model: configured ? createOpenAIModel() : createDemoModel(), configured, own: false };
+}
+
+/** The pino logger of `serve` and `worker`: `level`, else `SWITCHYARD_LOG_LEVEL`, else info. */
+export function loggerFromEnv(level: string | undefined, env: NodeJS.ProcessEnv): Logger {
+  return createLogger({ level: level ?? env.SWITCHYARD_LOG_LEVEL ?? 'info' });
+}
+
+/** A @statelyai/inspect WebSocket inspector to feed too (`SWITCHYARD_INSPECT_WS`), if any. */
+export function inspectWebsocket(env: NodeJS.ProcessEnv): string | undefined {
+  return env.SWITCHYARD_INSPECT_WS || undefined;
+}
+
+/**
+ * Webhook receivers from the environment: `SWITCHYARD_WEBHOOK_URL` (several separated by commas)
+ * and `SWITCHYARD_WEBHOOK_SECRET` (the HMAC secret; required with a URL).
+ */
+export function webhooksFromEnv(env: NodeJS.ProcessEnv): WebhookTarget[] | undefined {
+  const urls = (env.SWITCHYARD_WEBHOOK_URL ?? '').split(',').map((u) => u.trim()).filter(Boolean);
+  if (urls.length === 0) return undefined;
+  const secret = env.SWITCHYARD_WEBHOOK_SECRET ?? '';
+  if (secret === '') throw new Error('SWITCHYARD_WEBHOOK_URL is set but SWITCHYARD_WEBHOOK_SECRET is not: webhooks are always signed');
+  for (const url of urls) {
+    if (!/^https?:\/\//.test(url)) throw new Error(`SWITCHYARD_WEBHOOK_URL: ${url} is not an http(s) URL`);
+  }
+  return urls.map((url) => ({ url, secret }));
+}

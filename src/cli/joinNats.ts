@@ -1,0 +1,80 @@
+import type { Agent } from '../agent/agent.js';
+import { createBusInspector, type BusInspector } from '../inspector/inspection.js';
+import type { Logger } from '../logger.js';
+import type { Model } from '../model/model.js';
+import { createNatsNode, type NatsNode } from '../nats/natsNode.js';
+import type { Pipeline } from '../pipeline/pipeline.js';
+
+/** Where `worker` and `serve --nats-url` connect when neither the flag nor NATS_URL says. */
+export const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222';
+
+/** How long a stopping process lets running jobs finish before handing them back to the queue. */
+export const DRAIN_MS = 10_000;
+
+/** How a process joins NATS (`worker`, and `serve` with a NATS URL). */
+export interface JoinNatsOptions {
+  natsUrl: string;
+  /** The project's agents and pipelines (the runtime knows all of them). */
+  agents: readonly Agent[];
+  pipelines: readonly Pipeline[];
+  /** Subject prefix. @default 'switchyard' */
+  prefix?: string;
+  /** Replicas of the KV bucket and the work queues (1, 3 or 5). @default 1 */
+  replicas?: number;
+  /** Take jobs. */
+  worker: boolean;
+  /** The agents and pipelines to take jobs for. @default all of them */
+  serve?: readonly string[];
+  /** Jobs at once per agent queue. @default 16 */
+  concurrency?: number;
+  /** Agent actors at once in this process. @default 64 */
+  maxConcurrent?: number;
+  /** Follow the other processes' events (an HTTP server needs it for SSE and waits). */
+  observe: boolean;
+  model: Model;
+  logger: Logger;
+  /** Also feed a @statelyai/inspect WebSocket inspector at this URL. @default none */
+  websocketUrl?: string;
+}
+
+/**
+ * Builds a project's runtime on NATS: KV store, durable jobs, the subjects, and a bus inspector
+ * that publishes its actors on `<prefix>.inspect.>` (the fleet's inspector page sees them there).
+ * The node's `close` closes the inspector too.
+ */
+export async function joinNats(options: JoinNatsOptions): Promise<NatsNode> {
+  // The inspector needs the node's bus; until it exists, inspection events are dropped.
+  let inspector: BusInspector | undefined;
+  const node = await createNatsNode({
+    servers: options.natsUrl.split(',').map((url) => url.trim()),
+    name: options.worker ? 'switchyard-worker' : 'switchyard-server',
+    agents: options.agents,
+    pipelines: options.pipelines,
+    model: options.model,
+    logger: options.logger,
+    worker: options.worker,
+    observe: options.observe,
+    ...(options.prefix === undefined ? {} : { prefix: options.prefix }),
+    ...(options.replicas === undefined ? {} : { replicas: options.replicas }),
+    ...(options.serve === undefined ? {} : { serve: options.serve }),
+    ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
+    ...(options.maxConcurrent === undefined ? {} : { maxConcurrent: options.maxConcurrent }),
+    inspect: (event) => inspector?.inspect(event),
+  });
+  const busInspector = createBusInspector({
+    bus: node.bus,
+    prefix: node.surface.subjects.prefix,
+    ...(options.websocketUrl ? { websocketUrl: options.websocketUrl } : {}),
+  });
+  inspector = busInspector;
+  return {
+    ...node,
+    async close(closeOptions) {
+      try {
+        await busInspector.close();
+      } finally {
+        await node.close(closeOptions);
+      }
+    },
+  };
+}

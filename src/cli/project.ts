@@ -1,0 +1,98 @@
+import { existsSync } from 'node:fs';
+import { basename, extname, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { Agent } from '../agent/agent.js';
+import { ConfigError, messageOf } from '../errors.js';
+import type { Pipeline } from '../pipeline/pipeline.js';
+import { checkConfig, type SwitchyardConfig } from '../runtime/config.js';
+import { bundledProject } from './bundled.js';
+
+/** The file names `serve` and `worker` look for in the working directory, in this order. */
+export const CONFIG_FILES: readonly string[] = ['switchyard.config.ts', 'switchyard.config.mts', 'switchyard.config.js', 'switchyard.config.mjs'];
+
+/** A loaded project: its config, and where it came from. */
+export interface Project {
+  readonly config: SwitchyardConfig;
+  readonly agents: readonly Agent[];
+  readonly pipelines: readonly Pipeline[];
+  /** The config file's absolute path, or `null` for the bundled examples. */
+  readonly path: string | null;
+}
+
+/** Options of {@link loadProject}. */
+export interface LoadProjectOptions {
+  /** `--config <file>`; relative to `cwd`. */
+  config?: string;
+  /** Where to look for `switchyard.config.*`. */
+  cwd: string;
+}
+
+/**
+ * Loads the user's project: `--config <file>`, else the first of {@link CONFIG_FILES} in `cwd`,
+ * else the bundled examples. TypeScript configs load without a build step (through jiti). Throws
+ * a {@link ConfigError} that says what is wrong: a missing file, a module that fails to load, a
+ * config that names something that is not an agent or two agents of one name.
+ */
+export async function loadProject(options: LoadProjectOptions): Promise<Project> {
+  const path = options.config !== undefined ? resolve(options.cwd, options.config) : findConfig(options.cwd);
+  if (path === undefined) return projectOf(bundledProject(), null);
+  if (!existsSync(path)) throw new ConfigError(`--config ${options.config}: no such file (${path})`);
+  const exported = await importConfig(path);
+  return projectOf(checkConfig(exported, basename(path)), path);
+}
+
+/** The config file in `cwd`, if there is one. */
+export function findConfig(cwd: string): string | undefined {
+  return CONFIG_FILES.map((name) => resolve(cwd, name)).find((path) => existsSync(path));
+}
+
+function projectOf(config: SwitchyardConfig, path: string | null): Project {
+  return { config, agents: config.agents ?? [], pipelines: config.pipelines ?? [], path };
+}
+
+async function importConfig(path: string): Promise<unknown> {
+  const ext = extname(path);
+  try {
+    if (ext === '.ts' || ext === '.mts' || ext === '.cts') {
+      // jiti compiles the config (and the TypeScript it imports) on the fly; packages it imports
+      // from node_modules (switchyard itself) load natively, so they are the CLI's own modules.
+      const { createJiti } = await import('jiti');
+      const jiti = createJiti(import.meta.url, { interopDefault: true, moduleCache: false });
+      return await jiti.import(path, { default: true });
+    }
+    const module = (await import(pathToFileURL(path).href)) as { default?: unknown };
+    return module.default;
+  } catch (error) {
+    throw new ConfigError(`${basename(path)} failed to load: ${messageOf(error)}`, { cause: error });
+  }
+}
+
+/**
+ * The names `--agents` picked out of a project (all of them when `names` is undefined). Throws a
+ * {@link ConfigError} for a name the project does not have.
+ */
+export function selectNames(project: Project, names: readonly string[] | undefined): string[] {
+  const all = [...project.agents, ...project.pipelines].map((a) => a.name);
+  if (names === undefined) return all;
+  const unknown = names.filter((name) => !all.includes(name));
+  if (unknown.length > 0) {
+    const where = project.path === null ? 'the bundled ones are' : `${basename(project.path)} has`;
+    throw new ConfigError(`--agents: unknown agent or pipeline ${unknown.join(', ')}; ${where} ${all.join(', ')}`);
+  }
+  return [...names];
+}
+
+/**
+ * The project with only the agents and pipelines `names` picks (`serve --agents`). Throws a
+ * {@link ConfigError} for an unknown name or a pipeline whose agents are not picked too.
+ */
+export function narrowProject(project: Project, names: readonly string[]): Project {
+  const picked = new Set(selectNames(project, names));
+  const agents = project.agents.filter((a) => picked.has(a.name));
+  const pipelines = project.pipelines.filter((p) => picked.has(p.name));
+  for (const p of pipelines) {
+    const missing = p.steps.flatMap((step) => (step.kind === 'agent' && !picked.has(step.agent) ? [step.agent] : []));
+    if (missing.length > 0) throw new ConfigError(`--agents: pipeline ${p.name} delegates to ${[...new Set(missing)].join(', ')}; add ${missing.length > 1 ? 'them' : 'it'} to --agents`);
+  }
+  return { ...project, agents, pipelines };
+}

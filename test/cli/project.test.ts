@@ -1,0 +1,73 @@
+/**
+ * A user's project as `serve` and `worker` load it: `--config`, `switchyard.config.*` in the
+ * working directory, else the bundled examples; bad configs are clear errors.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ConfigError } from '../../src/errors.js';
+import { loadProject, narrowProject, selectNames } from '../../src/cli/project.js';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const SRC = join(ROOT, 'src/index.ts');
+let dir: string;
+beforeEach(async () => {
+  // Inside node_modules/ so a config's `import 'zod'` resolves as it does in a user's project.
+  dir = await mkdtemp(join(ROOT, 'node_modules', '.switchyard-project-'));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const agentSource = (name: string): string => `
+import { z } from 'zod';
+import { agent, defineConfig, tool } from ${JSON.stringify(SRC)};
+const echo = tool({ name: 'echo', description: 'echo', input: z.object({ text: z.string() }), run: async ({ text }) => text });
+export const mine = agent({ name: ${JSON.stringify(name)}, description: 'mine', prompt: 'You help.', tools: [echo] });
+`;
+
+describe('loadProject', () => {
+  it('falls back to the bundled examples without a config', async () => {
+    const project = await loadProject({ cwd: dir });
+    expect(project.path).toBeNull();
+    expect(project.agents.map((a) => a.name)).toEqual(['calculator', 'deploybot', 'triage']);
+    expect(project.pipelines.map((p) => p.name)).toEqual(['bugfix']);
+  });
+
+  it('loads a TypeScript switchyard.config.ts from the working directory without a build step', async () => {
+    await writeFile(join(dir, 'switchyard.config.ts'), `${agentSource('helper')}\nconst n: number = 3;\nexport default defineConfig({ agents: [mine], maxConcurrent: n });\n`);
+    const project = await loadProject({ cwd: dir });
+    expect(project.path).toBe(join(dir, 'switchyard.config.ts'));
+    expect(project.agents.map((a) => a.name)).toEqual(['helper']);
+    expect(project.config.maxConcurrent).toBe(3);
+  });
+
+  it('loads --config <file> relative to the working directory', async () => {
+    await writeFile(join(dir, 'other.config.mts'), `${agentSource('other')}\nexport default { agents: [mine] };\n`);
+    const project = await loadProject({ cwd: dir, config: 'other.config.mts' });
+    expect(project.agents.map((a) => a.name)).toEqual(['other']);
+  });
+
+  it('names a missing file, a module that fails, two agents of one name and a non-agent', async () => {
+    await expect(loadProject({ cwd: dir, config: 'nope.mjs' })).rejects.toThrow(/--config nope\.mjs: no such file/);
+    await writeFile(join(dir, 'broken.mjs'), 'throw new Error("boom at load")\n');
+    await expect(loadProject({ cwd: dir, config: 'broken.mjs' })).rejects.toThrow(/broken\.mjs failed to load: boom at load/);
+    await writeFile(join(dir, 'twice.mts'), `${agentSource('same')}\nexport default { agents: [mine, mine] };\n`);
+    await expect(loadProject({ cwd: dir, config: 'twice.mts' })).rejects.toThrow(/two agents or pipelines are named same/);
+    await writeFile(join(dir, 'bad.mjs'), 'export default { agents: [{ name: "fake" }] };\n');
+    await expect(loadProject({ cwd: dir, config: 'bad.mjs' })).rejects.toThrow(ConfigError);
+    await expect(loadProject({ cwd: dir, config: 'bad.mjs' })).rejects.toThrow(/agents\[0\] is not an agent/);
+    await writeFile(join(dir, 'typo.mjs'), 'export default { agent: [] };\n');
+    await expect(loadProject({ cwd: dir, config: 'typo.mjs' })).rejects.toThrow(/unknown option agent/);
+  });
+});
+
+describe('--agents', () => {
+  it('picks names of the project and refuses unknown ones', async () => {
+    const project = await loadProject({ cwd: dir });
+    expect(selectNames(project, ['triage'])).toEqual(['triage']);
+    expect(() => selectNames(project, ['nope'])).toThrow(/unknown agent or pipeline nope/);
+    expect(narrowProject(project, ['calculator']).agents.map((a) => a.name)).toEqual(['calculator']);
+    expect(() => narrowProject(project, ['bugfix'])).toThrow(/pipeline bugfix delegates to triage/);
+  });
+});

@@ -9,6 +9,7 @@ import type { Agent } from './agent.js';
 import type { StepInput } from './deps.js';
 import { errorEvents, escalationEvents } from './errorEvents.js';
 import { doneForNowSchema, requestHumanInputSchema } from './humanTools.js';
+import { approvalRequest } from './approvalRequest.js';
 import { callIdFor, requestIdFor } from './ids.js';
 import { promptHash } from './prompt.js';
 import { toJson } from './tool.js';
@@ -105,22 +106,7 @@ export async function decideStep(input: StepInput, signal: AbortSignal): Promise
     ]);
   }
   if (tool.needsApproval(checked.data)) {
-    return appendEvents(deps, thread, [
-      decision,
-      {
-        type: 'human_request',
-        data: {
-          requestId: requestIdFor(thread.id, seq + 1),
-          kind: 'approval',
-          question: `Approve ${intent}(${JSON.stringify(args)})?`,
-          urgency: 'medium',
-          format: 'yes_no',
-          callId,
-          tool: intent,
-          args,
-        },
-      },
-    ]);
+    return appendEvents(deps, thread, [decision, approvalRequest(thread.id, seq + 1, { callId, tool: intent, args })]);
   }
   return appendEvents(deps, thread, [decision]);
 }

@@ -4,6 +4,7 @@ import type { Logger } from '../logger.js';
 import { appendEvents } from '../store/appendEvents.js';
 import { versionOf, type Json, type NewEvent, type Thread } from '../thread/events.js';
 import { deriveState } from '../thread/state.js';
+import { approvalRequest } from './approvalRequest.js';
 import type { StepInput } from './deps.js';
 import { errorEvents } from './errorEvents.js';
 import { requestIdFor } from './ids.js';
@@ -44,6 +45,11 @@ export async function executeStep(input: StepInput, signal: AbortSignal): Promis
   const checked = tool.parse(call.args);
   if (!checked.success) {
     return appendEvents(deps, thread, errorEvents(input, 'invalid_args', `arguments for ${call.tool} are invalid: ${checked.error}`, { callId: call.callId, tool: call.tool }));
+  }
+  // The gate is derived from the log: a decision for a tool that needs approval, with no approval
+  // recorded after it (a log that ends at the decision), asks before anything runs.
+  if (!call.approved && !call.retryApproved && tool.needsApproval(checked.data)) {
+    return appendEvents(deps, thread, [approvalRequest(thread.id, versionOf(thread) + 1, call)]);
   }
   const attempt = call.attempts + 1;
   const idempotencyKey = `${thread.id}:${call.callId}`;

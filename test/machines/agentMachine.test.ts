@@ -731,6 +731,26 @@ describe('agent machine: concurrency and restarts', () => {
     expect(eventsOf(end.thread, 'tool_result')).toHaveLength(1);
   });
 
+  it('a log ending at a decision for an approval tool asks for approval when continued, and never runs the tool', async () => {
+    const launch = spyTool({ name: 'launch', approval: true });
+    const thread = threadOf('thread-1', 'custom', [
+      { type: 'input', data: { input: 'launch it' } },
+      { type: 'decision', data: { callId: 'call_2', step: 1, intent: 'launch', args: { value: 'rocket' }, model: 'm', promptHash: 'sha256:0', tokens: { prompt: 1, completion: 1 }, latencyMs: 0 } },
+    ]);
+    const model = scriptedModel([done('launched')]);
+    const { actor, clock } = await startRun({ agent: customAgent({ extra: [launch.tool] }), model, thread });
+    const waiting = await runToEnd(actor, clock);
+    expect(waiting.state).toBe('awaitingHuman');
+    expect(launch.runs).toHaveLength(0);
+    expect(typesOf(waiting.thread)).toEqual(['input', 'decision', 'human_request']);
+    const [request] = eventsOf(waiting.thread, 'human_request');
+    expect(request!.data).toMatchObject({ kind: 'approval', callId: 'call_2', tool: 'launch', args: { value: 'rocket' }, format: 'yes_no' });
+    await respond(actor, { requestId: request!.data.requestId, approved: true });
+    const end = await runToEnd(actor, clock);
+    expect(end.status).toBe('done');
+    expect(launch.runs).toHaveLength(1);
+  });
+
   it('an interrupted non-idempotent call denied by a human is not run again', async () => {
     const charge = spyTool({ name: 'charge', idempotent: false });
     const thread = threadOf('thread-1', 'custom', [

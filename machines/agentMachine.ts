@@ -1,6 +1,8 @@
 import { assign, fromCallback, sendTo, setup } from 'xstate';
 import type { Agent } from '../src/agent/agent.js';
 import { controlStep, respondStep } from '../src/agent/controlStep.js';
+import type { CustomStep } from '../src/agent/customStep.js';
+import { customStep, customStepDue, customStepsOf } from '../src/agent/customStepRun.js';
 import { decideStep } from '../src/agent/decideStep.js';
 import { executeStep } from '../src/agent/executeStep.js';
 import { prefetchStep } from '../src/agent/prefetchStep.js';
@@ -46,7 +48,7 @@ export interface AgentContext {
 }
 
 /** The steps a state can run. Each persists its events before it resolves. */
-export type StepName = 'prefetch' | 'decide' | 'execute' | 'respond' | 'pause' | 'resume' | 'cancel';
+export type StepName = 'prefetch' | 'decide' | 'execute' | 'respond' | 'pause' | 'resume' | 'cancel' | 'custom';
 
 /** What the step runner is told when a working state is entered. */
 export interface RunStep {
@@ -54,6 +56,8 @@ export interface RunStep {
   /** The state that runs it (for the log). */
   readonly state: string;
   readonly step: StepName;
+  /** For `custom`: the name of the author's step. */
+  readonly custom?: string;
   readonly input: StepInput;
   readonly response: HumanResponse | null;
   readonly control: { reason?: string; by?: string };
@@ -68,6 +72,8 @@ function runStep(command: RunStep, signal: AbortSignal): Promise<StepOutput> {
       return decideStep(input, signal).then((thread) => ({ thread }));
     case 'execute':
       return executeStep(input, signal).then((thread) => ({ thread }));
+    case 'custom':
+      return customStep(input, command.custom!, signal).then((thread) => ({ thread }));
     case 'respond':
       return respondStep(input, command.response!).then((result) => (result.error === undefined ? { thread: result.thread } : { thread: result.thread, refusal: result.error }));
     default:
@@ -127,7 +133,7 @@ const AFTER_STEP = {
  * A working state hands its step to the actor's step runner on entry; steps persist their events
  * before the machine moves on, and nothing thrown escapes the actor.
  */
-export const agentMachine = setup({
+const agentSetup = setup({
   types: {
     context: {} as AgentContext,
     input: {} as AgentMachineInput,
@@ -144,12 +150,19 @@ export const agentMachine = setup({
     isEscalated: ({ context }) => context.state.pendingRequest?.kind === 'escalation',
     isAwaitingHuman: ({ context }) => context.state.pendingRequest !== null,
     hasPendingCall: ({ context }) => context.state.pendingCall !== null,
+    isSleeping: ({ context }) => context.state.sleepUntil !== null && context.state.sleepUntil > context.deps.clock.now(),
+    stepDue: ({ context }, params: { step: string }) => {
+      const step = customStepsOf(context.agent).find((s) => s.name === params.step);
+      return step !== undefined && customStepDue(context.agent, step, context.thread, context.state);
+    },
     isBackingOff: ({ context }) =>
       context.state.backoffUntil !== null && context.state.backoffUntil > context.deps.clock.now(),
     needsPrefetch: ({ context }) => context.agent.prefetch.some((p) => !context.state.prefetched.includes(p.name)),
   },
   delays: {
     backoff: ({ context }) => Math.max(0, (context.state.backoffUntil ?? 0) - context.deps.clock.now()),
+    // A timer holds at most 2^31 - 1 ms (24.8 days); a longer sleep wakes, routes, and sleeps again.
+    sleep: ({ context }) => Math.min(MAX_TIMER_MS, Math.max(0, (context.state.sleepUntil ?? 0) - context.deps.clock.now())),
   },
   actions: {
     /** Keeps the thread a step persisted. */
@@ -163,17 +176,31 @@ export const agentMachine = setup({
       context.deps.logger.debug({ threadId: context.thread.id, agent: context.agent.name, state: params.state }, 'agent state');
     },
     /** Tells the step runner to run `step` on the context as it is now. */
-    run: sendTo('steps', ({ context }, params: { state: string; step: StepName }): RunStep => ({
+    run: sendTo('steps', ({ context }, params: { state: string; step: StepName; custom?: string }): RunStep => ({
       type: 'RUN',
       state: params.state,
       step: params.step,
+      ...(params.custom === undefined ? {} : { custom: params.custom }),
       input: { agent: context.agent, thread: context.thread, state: context.state, deps: context.deps },
       response: context.response,
       control: context.control,
     })),
   },
-}).createMachine({
-  id: 'agent',
+});
+
+/**
+ * The micro-agent's machine for `agent`: the shared `agent` machine, or, for an agent with steps of
+ * its author, its own machine `agent:<name>` in which each of those steps is a named state.
+ */
+function buildAgentMachine(id: string, custom: readonly CustomStep[]) {
+  const own = Object.fromEntries(
+    custom.map((step) => [step.name, { entry: { type: 'run' as const, params: { state: step.name, step: 'custom' as const, custom: step.name } }, on: AFTER_STEP }]),
+  );
+  const due = (kinds: readonly CustomStep['kind'][]) =>
+    custom.filter((step) => kinds.includes(step.kind)).map((step) => ({ guard: { type: 'stepDue' as const, params: { step: step.name } }, target: step.name }));
+  const sleeping = custom.length === 0 ? [] : [{ guard: 'isSleeping' as const, target: 'sleeping' }];
+  return agentSetup.createMachine({
+  id,
   context: ({ input }) => ({
     agent: input.agent,
     deps: input.deps,
@@ -202,9 +229,12 @@ export const agentMachine = setup({
         { guard: 'isPaused', target: 'paused' },
         { guard: 'isEscalated', target: 'escalated' },
         { guard: 'isAwaitingHuman', target: 'awaitingHuman' },
-        { guard: 'hasPendingCall', target: 'executing' },
         { guard: 'isBackingOff', target: 'backingOff' },
+        ...sleeping,
+        ...due(['after_decision', 'intent']),
+        { guard: 'hasPendingCall', target: 'executing' },
         { guard: 'needsPrefetch', target: 'prefetching' },
+        ...due(['before_decision', 'compact']),
         { target: 'deciding' },
       ],
     },
@@ -216,6 +246,16 @@ export const agentMachine = setup({
       after: { backoff: { target: 'routing' } },
       on: { PAUSE: { target: 'pausing', actions: assign({ control: controlOf }) } },
     },
+    ...own,
+    ...(custom.length === 0
+      ? {}
+      : {
+          sleeping: {
+            entry: { type: 'log' as const, params: { state: 'sleeping' } },
+            after: { sleep: { target: 'routing' } },
+            on: { PAUSE: { target: 'pausing', actions: assign({ control: controlOf }) } },
+          },
+        }),
     awaitingHuman: {
       entry: [{ type: 'log', params: { state: 'awaitingHuman' } }, { type: 'rest', params: { state: 'awaitingHuman' } }],
       on: {
@@ -261,7 +301,26 @@ export const agentMachine = setup({
     stopped: { type: 'final', entry: { type: 'log', params: { state: 'stopped' } } },
   },
   output: ({ context }) => machineOutput(context),
-});
+  });
+}
+
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** The machine of every agent without steps of its author. */
+export const agentMachine = buildAgentMachine('agent', []);
+
+const machines = new WeakMap<Agent, typeof agentMachine>();
+
+/** The machine that runs `agent`'s threads: `agent`, or `agent:<name>` when it has steps of its own. */
+export function agentMachineFor(agent: Agent): typeof agentMachine {
+  if (!agent.hasCustomSteps) return agentMachine;
+  let machine = machines.get(agent);
+  if (machine === undefined) {
+    machine = buildAgentMachine(`agent:${agent.name}`, customStepsOf(agent));
+    machines.set(agent, machine);
+  }
+  return machine;
+}
 
 
 /** The machine's states in which an actor waits for something outside (a human, a resume). */

@@ -4,7 +4,7 @@ import type { Pipeline } from '../src/pipeline/pipeline.js';
 import type { PipelineDeps } from '../src/pipeline/pipelineSteps.js';
 import type { Thread } from '../src/thread/events.js';
 import { deriveState, statusOf, type ThreadStatus } from '../src/thread/state.js';
-import { agentMachine, type AgentMachineEvent, type AgentMachineOutput } from './agentMachine.js';
+import { agentMachine, agentMachineFor, type AgentMachineEvent, type AgentMachineOutput } from './agentMachine.js';
 
 /** How a supervised agent came to rest. */
 export interface AgentRest {
@@ -96,8 +96,11 @@ export const supervisorMachine = setup({
           onRest: (rest: { state: string; thread: Thread }) =>
             queueMicrotask(() => self.send({ type: 'CHILD_RESTED', threadId, state: rest.state, thread: rest.thread })),
         };
-        if (agent !== undefined) {
+        if (agent !== undefined && !agent.hasCustomSteps) {
           enqueue.spawnChild('agent', { id: thread.id, syncSnapshot: false, input: { agent, thread, deps } });
+        } else if (agent !== undefined) {
+          // An agent with steps of its author runs its own machine (`agent:<name>`).
+          (enqueue.spawnChild as unknown as SpawnLogic)(agentMachineFor(agent), { id: thread.id, syncSnapshot: false, input: { agent, thread, deps } });
         } else {
           (enqueue.spawnChild as unknown as SpawnLogic)(pipeline!.machine, { id: thread.id, syncSnapshot: false, input: { pipeline: pipeline!.pipeline, thread, deps } });
         }

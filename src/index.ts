@@ -1,11 +1,25 @@
 // The core: thread, context, model, agent definitions, runtime, the embedded default (file store,
 // in-process bus) and the transport-agnostic surface over any bus. Nothing here imports NATS or HTTP.
-export { agent, isAgent, type Agent, type AgentOptions, type BackoffOptions, type PrefetchContext, type PrefetchStep } from './agent/agent.js';
+export { agent, isAgent, type Agent, type AgentOptions, type BackoffOptions, type PrefetchContext, type PrefetchStep, type PromptVariable } from './agent/agent.js';
+export {
+  beforeDecision,
+  intent,
+  judge,
+  type BeforeDecisionStep,
+  type CustomStep,
+  type IntentStep,
+  type JudgeResult,
+  type JudgeStep,
+  type StepContext,
+  type StepResult,
+} from './agent/customStep.js';
+export { stepEvents, type StepEventsOptions } from './agent/customStepRun.js';
 export { tool, toJson, type Tool, type ToolContext, type ToolOptions, type ToolPolicy } from './agent/tool.js';
 export { promptHash, promptTemplate, type PromptTemplate, type PromptVariables } from './agent/prompt.js';
 export { systemClock, type Clock } from './clock.js';
 export { redactJson, redactText, REDACTED } from './context/redact.js';
-export { estimateTokens, renderContext, type RenderContextOptions, type RenderedContext } from './context/renderContext.js';
+export { estimateTokens, renderContext, renderEvent, type RenderContextOptions, type RenderedContext } from './context/renderContext.js';
+export { agentContext, contextHelpers, type ContextFunction, type ContextHelpers } from './context/ownContext.js';
 export {
   ConfigError,
   InvalidInputError,
@@ -31,6 +45,8 @@ export {
   REQUEST_HUMAN_INPUT,
   threadSchema,
   versionOf,
+  type CustomData,
+  type CustomPhase,
   type EventOf,
   type EventType,
   type HumanRequest,
@@ -51,6 +67,7 @@ export {
   RESTING_STATUSES,
   THREAD_STATUSES,
   threadStatus,
+  type PendingCall,
   type ThreadState,
   type ThreadStatus,
 } from './thread/state.js';
@@ -71,7 +88,7 @@ export {
 export { agentStep, childThreadId, codeStep, isPipeline, pipeline, sleepStep, type AgentStep, type CodeStep, type SleepStep, type Pipeline, type PipelineOptions, type PipelineStep, type PipelineStepContext } from './pipeline/pipeline.js';
 export { supervisorMachine, type AgentRest, type SupervisorEvent, type SupervisorInput } from '../machines/supervisorMachine.js';
 export { createPipelineMachine, type PipelineMachineEvent, type PipelineMachineInput } from '../machines/pipelineMachine.js';
-export { agentMachine, type AgentMachineEvent, type AgentMachineInput, type AgentMachineOutput } from '../machines/agentMachine.js';
+export { agentMachine, agentMachineFor, type AgentMachineEvent, type AgentMachineInput, type AgentMachineOutput } from '../machines/agentMachine.js';
 export { doneForNow, humanTools, requestHumanInput } from './agent/humanTools.js';
 export { createFileStore, type FileStoreOptions } from './store/fileStore.js';
 export {

@@ -1,9 +1,12 @@
 import type { z } from 'zod';
+import { contextHelpers, type ContextFunction, type ContextHelpers } from '../context/ownContext.js';
+import { compactStep, type BeforeDecisionStep, type CompactStep, type IntentStep, type JudgeStep } from './customStep.js';
 import { humanTools } from './humanTools.js';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Model, ToolSpec } from '../model/model.js';
-import type { Json } from '../thread/events.js';
+import type { Json, Thread } from '../thread/events.js';
+import type { ThreadState } from '../thread/state.js';
 import { promptHash, promptTemplate, type PromptTemplate } from './prompt.js';
 import type { Tool } from './tool.js';
 
@@ -59,7 +62,30 @@ export interface AgentOptions {
   secrets?: readonly string[];
   /** Time allowed for one model call. @default 60000 */
   decideTimeoutMs?: number;
+  /** The agent's own context window (factor 3), replacing switchyard's renderer. */
+  context?: ContextFunction;
+  /**
+   * Values for the prompt template's own `{{variables}}`: text, or a pure function of the thread.
+   * The built-ins (agent, description, tools, context) cannot be redefined.
+   */
+  variables?: Readonly<Record<string, string | PromptVariable>>;
+  /**
+   * Summarizes when the rendered context exceeds the budget, before the next decision: it receives
+   * the part of the thread the budget would drop (the oldest events, with any earlier summary), and
+   * its summary is recorded once as a `custom` event that stands for those events in the context
+   * from then on, instead of `<omitted/>`. The newest events stay as they are.
+   */
+  compact?: (thread: Thread, helpers: ContextHelpers) => string | Promise<string>;
+  /** Steps before each decision, in order (factor 8). @default [] */
+  beforeDecision?: readonly BeforeDecisionStep[];
+  /** Judges after each decision for a tool or an intent, in order. @default [] */
+  afterDecision?: readonly JudgeStep[];
+  /** Intents handled by the agent's own code (e.g. a durable wait). @default [] */
+  intents?: readonly IntentStep[];
 }
+
+/** A prompt variable computed from the thread when the prompt is rendered. */
+export type PromptVariable = (thread: Thread, state: ThreadState) => string;
 
 /** An agent definition, normalized. */
 export interface Agent {
@@ -88,6 +114,14 @@ export interface Agent {
   readonly contextBudget: number;
   readonly secrets: readonly string[];
   readonly decideTimeoutMs: number;
+  readonly context: ContextFunction | undefined;
+  readonly variables: Readonly<Record<string, string | PromptVariable>>;
+  readonly beforeDecision: readonly BeforeDecisionStep[];
+  readonly afterDecision: readonly JudgeStep[];
+  readonly intents: ReadonlyMap<string, IntentStep>;
+  readonly compact: CompactStep | undefined;
+  /** Whether the agent has steps of its author (then its machine is its own: `agent:<name>`). */
+  readonly hasCustomSteps: boolean;
 }
 
 export const AGENT_NAME = /^[a-z][a-z0-9_-]{0,63}$/;
@@ -120,6 +154,12 @@ export function agent(options: AgentOptions): Agent {
     contextBudget = 6000,
     secrets = [],
     decideTimeoutMs = 60_000,
+    context,
+    variables = {},
+    compact,
+    beforeDecision = [],
+    afterDecision = [],
+    intents = [],
   } = options;
   if (!AGENT_NAME.test(name)) throw new ConfigError(`agent name "${name}" must match ${AGENT_NAME}`);
   if (!Number.isInteger(maxSteps) || maxSteps < 3 || maxSteps > 20) {
@@ -128,7 +168,7 @@ export function agent(options: AgentOptions): Agent {
   if (!Number.isInteger(maxConsecutiveErrors) || maxConsecutiveErrors < 1) {
     throw new ConfigError(`agent ${name}: maxConsecutiveErrors must be a positive integer`);
   }
-  const all = [...tools, ...humanTools];
+  const all = [...tools, ...intents.map((i) => i.tool), ...humanTools];
   const toolsByName = new Map<string, Tool>();
   for (const t of all) {
     if (toolsByName.has(t.name)) throw new ConfigError(`agent ${name}: two tools are named ${t.name}`);
@@ -139,6 +179,10 @@ export function agent(options: AgentOptions): Agent {
     if (names.has(step.name)) throw new ConfigError(`agent ${name}: two prefetch steps are named ${step.name}`);
     names.add(step.name);
   }
+  for (const step of [...beforeDecision, ...afterDecision, ...intents]) {
+    if (names.has(step.name)) throw new ConfigError(`agent ${name}: two steps are named ${step.name}`);
+    names.add(step.name);
+  }
   const normalizedBackoff: Required<BackoffOptions> = {
     initialMs: backoff.initialMs ?? 1000,
     factor: backoff.factor ?? 2,
@@ -146,9 +190,14 @@ export function agent(options: AgentOptions): Agent {
     jitter: backoff.jitter ?? 0.2,
   };
   if (normalizedBackoff.jitter < 0 || normalizedBackoff.jitter > 1) throw new ConfigError(`agent ${name}: backoff.jitter must be within 0..1`);
-  const template = promptTemplate(prompt);
+  const template = promptTemplate(prompt, Object.keys(variables));
   const toolList = all.map((t) => `- ${t.name}: ${t.description}`).join('\n');
-  const staticText = template.includesContext ? null : template.render({ agent: name, description, tools: toolList, context: '' });
+  const fixed = Object.values(variables).every((v) => typeof v === 'string');
+  const staticText =
+    template.includesContext || !fixed
+      ? null
+      : template.render({ agent: name, description, tools: toolList, context: '', ...(variables as Record<string, string>) });
+  const compaction = compact === undefined ? undefined : compactStep(({ thread }) => compact(thread, contextHelpers({ contextBudget, secrets }, thread)));
   return {
     kind: 'agent',
     name,
@@ -168,6 +217,13 @@ export function agent(options: AgentOptions): Agent {
     contextBudget,
     secrets: secrets.filter((s) => s.length > 0),
     decideTimeoutMs,
+    context,
+    variables,
+    beforeDecision,
+    afterDecision,
+    intents: new Map(intents.map((i) => [i.name, i])),
+    compact: compaction,
+    hasCustomSteps: beforeDecision.length + afterDecision.length + intents.length > 0 || compaction !== undefined,
   };
 }
 

@@ -1,5 +1,6 @@
 import { redactJson, redactText } from '../context/redact.js';
-import { renderContext } from '../context/renderContext.js';
+import { agentContext } from '../context/ownContext.js';
+import type { RenderedContext } from '../context/renderContext.js';
 import { messageOf } from '../errors.js';
 import type { ModelResult } from '../model/model.js';
 import { parseNextStep } from '../model/nextStep.js';
@@ -13,11 +14,24 @@ import { approvalRequest } from './approvalRequest.js';
 import { callIdFor, requestIdFor } from './ids.js';
 import { promptHash } from './prompt.js';
 import { toJson } from './tool.js';
+import { deriveState } from '../thread/state.js';
 
-/** Renders a prompt template that places the context itself (so it differs on every decision). */
-function renderSystem(agent: Agent, context: string): { text: string; hash: string } {
-  const text = agent.prompt.render({ agent: agent.name, description: agent.description, tools: agent.toolList, context });
+/** Renders a prompt template that differs per decision: it places the context, or has variables of the thread. */
+function renderSystem(agent: Agent, thread: Thread, context: string): { text: string; hash: string } {
+  const own: Record<string, string> = {};
+  for (const [name, value] of Object.entries(agent.variables)) own[name] = typeof value === 'string' ? value : value(thread, deriveState(thread.events));
+  const text = agent.prompt.render({ ...own, agent: agent.name, description: agent.description, tools: agent.toolList, context });
   return { text, hash: promptHash(text) };
+}
+
+/** The context and system prompt of the next decision; the agent's own functions may throw. */
+function renderPrompt(agent: Agent, thread: Thread): { context: RenderedContext; system: { text: string; hash: string } } | { error: string } {
+  try {
+    const context = agentContext(agent, thread);
+    return { context, system: agent.system ?? renderSystem(agent, thread, context.text) };
+  } catch (error) {
+    return { error: `rendering the context or prompt failed: ${messageOf(error)}` };
+  }
 }
 
 /** One decision (factor 1): render prompt and context, ask the model once, validate its next step. */
@@ -30,8 +44,9 @@ export async function decideStep(input: StepInput, signal: AbortSignal): Promise
     return appendEvents(deps, thread, escalationEvents(thread.id, seq, 'max_steps', message, question, 'medium'));
   }
   const model = agent.model ?? deps.model;
-  const context = renderContext(agent, thread);
-  const rendered = agent.system ?? renderSystem(agent, context.text);
+  const prompt = renderPrompt(agent, thread);
+  if ('error' in prompt) return appendEvents(deps, thread, errorEvents(input, 'step_error', prompt.error));
+  const { context, system: rendered } = prompt;
   const system = rendered.text;
   const timeout = new AbortController();
   const timer = deps.clock.setTimeout(() => timeout.abort(new Error('decision timed out')), agent.decideTimeoutMs);
@@ -105,7 +120,8 @@ export async function decideStep(input: StepInput, signal: AbortSignal): Promise
       },
     ]);
   }
-  if (tool.needsApproval(checked.data)) {
+  // With judges, they look at the call first; the approval gate in executeStep asks after them.
+  if (agent.afterDecision.length === 0 && tool.needsApproval(checked.data)) {
     return appendEvents(deps, thread, [decision, approvalRequest(thread.id, seq + 1, { callId, tool: intent, args })]);
   }
   return appendEvents(deps, thread, [decision]);

@@ -3,8 +3,9 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../errors.js';
 
-/** The variables a prompt template can use, as `{{name}}`. */
+/** The variables a prompt template can use, as `{{name}}`: the built-ins and the agent's own. */
 export interface PromptVariables {
+  readonly [name: string]: string;
   agent: string;
   description: string;
   /** The tools as a bullet list: `- name: description`. */
@@ -26,7 +27,12 @@ export interface PromptTemplate {
 }
 
 /** Loads a template: a `URL` (a file next to the agent, versioned with the code) or inline text. */
-export function promptTemplate(prompt: string | URL): PromptTemplate {
+export function promptTemplate(prompt: string | URL, own: readonly string[] = []): PromptTemplate {
+  for (const name of own) {
+    if (KNOWN.has(name)) throw new ConfigError(`prompt variable {{${name}}} is built in and cannot be redefined`);
+    if (!/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(name)) throw new ConfigError(`prompt variable name "${name}" must be letters, digits and _`);
+  }
+  const known = new Set([...KNOWN, ...own]);
   const source = prompt instanceof URL ? fileURLToPath(prompt) : '(inline)';
   let text: string;
   try {
@@ -35,15 +41,15 @@ export function promptTemplate(prompt: string | URL): PromptTemplate {
     throw new ConfigError(`cannot read prompt template ${source}`, { cause: error });
   }
   for (const match of text.matchAll(VARIABLE)) {
-    if (!KNOWN.has(match[1]!)) {
-      throw new ConfigError(`prompt template ${source} uses unknown variable {{${match[1]}}}; known: ${[...KNOWN].join(', ')}`);
+    if (!known.has(match[1]!)) {
+      throw new ConfigError(`prompt template ${source} uses unknown variable {{${match[1]}}}; known: ${[...known].join(', ')}`);
     }
   }
   return {
     source,
     text,
     includesContext: /\{\{\s*context\s*\}\}/.test(text),
-    render: (variables) => text.replace(VARIABLE, (_, name: keyof PromptVariables) => variables[name]),
+    render: (variables) => text.replace(VARIABLE, (_, name: string) => variables[name] ?? ''),
   };
 }
 

@@ -1,6 +1,6 @@
 import type { ThreadView } from '../runtime/runtime.js';
 import type { ThreadSummary } from '../store/threadStore.js';
-import type { HumanRequest, Json, ThreadEvent } from '../thread/events.js';
+import type { CustomData, HumanRequest, Json, ThreadEvent } from '../thread/events.js';
 
 /** The server URL clients use unless told otherwise (and where `serve` listens by default). */
 export const DEFAULT_URL = 'http://127.0.0.1:7878';
@@ -99,6 +99,23 @@ export function eventLine(event: ThreadEvent, threadId: string, hint: CommandHin
       return `! escalated (${event.data.reason}): ${showValue(event.data.message)}`;
     case 'failed':
       return `✗ failed: ${showValue(event.data.reason)}`;
+    case 'custom':
+      return customLine(event.data);
+  }
+}
+
+function customLine(d: CustomData): string {
+  switch (d.phase) {
+    case 'after_decision': {
+      const mark = d.verdict === 'reject' ? '✗' : d.verdict === 'ask' ? '?' : '✓';
+      return `${mark} ${d.step}: ${d.verdict ?? 'accept'}${d.feedback ? `: ${showValue(d.feedback)}` : ''}`;
+    }
+    case 'intent':
+      return `→ ${d.step}${d.output === undefined ? '' : ` = ${showValue(d.output)}`}${d.until === undefined ? '' : `; sleeping until ${clockTime(new Date(d.until).toISOString())}`}`;
+    case 'compact':
+      return `✓ ${d.step}: compacted the context up to event ${d.upTo ?? '?'}`;
+    case 'before_decision':
+      return `✓ ${d.step}${d.output === undefined ? '' : `: ${showValue(d.output)}`}`;
   }
 }
 

@@ -1,4 +1,4 @@
-import type { Json, Thread, ThreadEvent } from '../thread/events.js';
+import type { CustomData, Json, Thread, ThreadEvent } from '../thread/events.js';
 import { deriveState } from '../thread/state.js';
 import { redactJson, redactText } from './redact.js';
 
@@ -9,6 +9,8 @@ export interface RenderedContext {
   readonly tokens: number;
   /** Events left out to stay within the budget. */
   readonly omitted: number;
+  /** The seq of the newest event left out (0 when none was): what a compaction would cover. */
+  readonly omittedUpTo: number;
 }
 
 /** What the renderer needs of an agent (an `Agent` has both). */
@@ -40,28 +42,39 @@ export function renderContext(agent: ContextSettings, thread: Thread, options: R
   const budget = options.budgetTokens ?? agent.contextBudget;
   const state = deriveState(thread.events);
   const blocks: string[] = [];
+  const seqs: number[] = [];
+  // After a compaction its summary stands for the events it covers (the input always stays).
+  // It is placed where those events were, right after the input.
+  const compactedUpTo = state.compaction?.upTo ?? 0;
   for (const event of thread.events) {
     if (event.type === 'error' && event.seq < state.resolvedBefore) continue;
+    if (event.seq > 1 && event.seq <= compactedUpTo) continue;
     const block = renderEvent(event, agent.secrets);
-    if (block !== null) blocks.push(block);
+    if (block === null) continue;
+    const at = event.seq === state.compaction?.seq ? Math.min(1, blocks.length) : blocks.length;
+    blocks.splice(at, 0, block);
+    seqs.splice(at, 0, event.seq);
   }
   let tokens = blocks.reduce((sum, block) => sum + estimateTokens(block) + 1, 0);
   let omitted = 0;
+  let omittedUpTo = 0;
   // Keep the first block (the input) and the most recent ones.
   while (tokens > budget && blocks.length > 2) {
     const [dropped] = blocks.splice(1, 1);
+    [omittedUpTo] = seqs.splice(1, 1) as [number];
     tokens -= estimateTokens(dropped!) + 1;
     omitted++;
   }
   if (omitted > 0) blocks.splice(1, 0, `<omitted blocks="${omitted}"/>`);
   const text = blocks.join('\n');
-  return { text, tokens: estimateTokens(text), omitted };
+  return { text, tokens: estimateTokens(text), omitted, omittedUpTo };
 }
 
 /** Rendered blocks per secrets list (an agent's is fixed), then per event object. */
 const caches = new WeakMap<readonly string[], WeakMap<ThreadEvent, string | null>>();
 
-function renderEvent(event: ThreadEvent, secrets: readonly string[]): string | null {
+/** One event as the default renderer shows it (redacted), or null for events the model never sees. */
+export function renderEvent(event: ThreadEvent, secrets: readonly string[]): string | null {
   // Events are immutable, so a block is rendered once per event object and secrets list; keying
   // by the list keeps a block rendered without a secret from being reused where it must be redacted.
   let cache = caches.get(secrets);
@@ -116,5 +129,21 @@ function renderBlock(event: ThreadEvent, secrets: readonly string[]): string | n
       return `<escalation reason="${event.data.reason}">${text(event.data.message)}</escalation>`;
     case 'failed':
       return `<failed>${text(event.data.reason)}</failed>`;
+    case 'custom':
+      return renderCustom(event.data, show, text);
+  }
+}
+
+function renderCustom(d: CustomData, show: (value: Json) => string, text: (value: string) => string): string | null {
+  switch (d.phase) {
+    case 'before_decision':
+      return d.output === undefined ? null : `<step name="${d.step}">${show(d.output)}</step>`;
+    case 'after_decision':
+      // Only a rejection tells the model something: its call was dropped, and why.
+      return d.verdict === 'reject' ? `<rejected by="${d.step}" call="${d.callId ?? ''}">${text(d.feedback ?? '')}</rejected>` : null;
+    case 'intent':
+      return `<intent_result intent="${d.step}" call="${d.callId ?? ''}">\n${show(d.output ?? null)}\n</intent_result>`;
+    case 'compact':
+      return `<summary of="${d.upTo ?? 0}">\n${show(d.output ?? '')}\n</summary>`;
   }
 }

@@ -1,5 +1,5 @@
 import { createActor, type Actor, type InspectionEvent, type Observer } from 'xstate';
-import { agentMachine, WAITING_STATES, type AgentMachineOutput } from '../../machines/agentMachine.js';
+import { agentMachine, agentMachineFor, WAITING_STATES, type AgentMachineOutput } from '../../machines/agentMachine.js';
 import type { Agent } from '../agent/agent.js';
 import { type AgentDeps } from '../agent/deps.js';
 import { systemClock, type Clock } from '../clock.js';
@@ -35,7 +35,7 @@ const quiet = silentLogger();
 export function createAgentActor(options: AgentActorOptions): AgentActor {
   const { agent, thread, model, store, clock = systemClock, logger = quiet, inspect } = options;
   const deps: AgentDeps = { model, store, clock, logger: logger.child({ threadId: thread.id, agent: agent.name }) };
-  return createActor(agentMachine, {
+  return createActor(agentMachineFor(agent), {
     input: { agent, thread, deps },
     clock,
     ...(inspect === undefined ? {} : { inspect }),

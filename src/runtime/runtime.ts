@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { createActor, type AnyStateMachine, type InspectionEvent } from 'xstate';
-import { agentMachine } from '../../machines/agentMachine.js';
+import { agentMachine, agentMachineFor } from '../../machines/agentMachine.js';
 import { supervisorMachine, type AgentRest } from '../../machines/supervisorMachine.js';
-import type { Agent } from '../agent/agent.js';
+import { AGENT_NAME, type Agent } from '../agent/agent.js';
 import { createPipelineMachine } from '../../machines/pipelineMachine.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
 import type { ChildLauncher } from '../pipeline/pipelineSteps.js';
@@ -104,10 +104,27 @@ export interface RuntimeOptions {
   /**
    * Where threads run after a launch, a response, a resume or a child's end. By default in this
    * process. A distributed deployment passes a function that enqueues a durable job; the worker
-   * that takes it calls {@link Runtime.run}.
+   * that takes it calls {@link Runtime.run}. A pipeline whose child thread ended is scheduled even
+   * when this runtime does not have the pipeline (a worker of the child agents only), with the
+   * `reason` saying which child ended, so a worker serving the pipeline continues it.
    * @default run here
    */
-  schedule?: (thread: Thread) => void | Promise<void>;
+  schedule?: (thread: Thread, reason?: ScheduleReason) => void | Promise<void>;
+}
+
+/** Why the runtime schedules a thread, when it is more than "it should move on". */
+export interface ScheduleReason {
+  /**
+   * A child thread of this pipeline ended (its id, and its version then): the pipeline continues.
+   * One child ends once, so a scheduler may deduplicate on it.
+   */
+  readonly childEnded?: { readonly threadId: string; readonly version: number };
+}
+
+/** The pipeline thread that launched this thread, if one did. */
+export function parentIdOf(thread: Pick<Thread, 'events'>): string | undefined {
+  const first = thread.events[0];
+  return first?.type === 'input' ? first.data.source?.parentId : undefined;
 }
 
 /**
@@ -269,14 +286,22 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       return { status: child.status, output: child.output, failure: child.failure };
     },
   };
-  /** When a pipeline's child thread ends, the pipeline continues. */
-  function wakeParent(thread: Thread): void {
-    const first = thread.events[0];
-    const parentId = first?.type === 'input' ? first.data.source?.parentId : undefined;
+  /**
+   * When a pipeline's child thread ends, the pipeline continues: here when this runtime has the
+   * pipeline, else through `schedule` (a durable job that a process serving the pipeline takes).
+   */
+  function wakeParent(child: Thread): void {
+    const parentId = parentIdOf(child);
     if (parentId === undefined) return;
-    void store.get(parentId).then((parent) => {
-      if (parent && pipelines.has(parent.agent)) continueAfterWrite(parent);
-    });
+    const reason: ScheduleReason = { childEnded: { threadId: child.id, version: versionOf(child) } };
+    store.get(parentId).then(
+      (parent) => {
+        if (parent === undefined) return;
+        if (pipelines.has(parent.agent)) continueAfterWrite(parent, reason);
+        else if (options.schedule !== undefined) start(parent, reason);
+      },
+      (error: unknown) => logger.error({ threadId: parentId, childId: child.id, err: messageOf(error) }, 'could not read the pipeline of an ended child'),
+    );
   }
   const supervisor = createActor(supervisorMachine, {
     input: { agents, pipelines: pipelineMachines, deps: { model, store, clock, logger, children }, maxConcurrent, onRest },
@@ -309,20 +334,20 @@ export function createRuntime(options: RuntimeOptions): Runtime {
 
   const { schedule } = options;
   /** Hands a thread to the scheduler when there is one (a job queue), else runs it here. */
-  const start = (thread: Thread): void => {
+  const start = (thread: Thread, reason?: ScheduleReason): void => {
     if (schedule === undefined) {
       drive(thread);
       return;
     }
     Promise.resolve()
-      .then(() => schedule(thread))
+      .then(() => schedule(thread, reason))
       .catch((error: unknown) => logger.error({ threadId: thread.id, agent: thread.agent, err: messageOf(error) }, 'could not schedule thread'));
   };
 
   /** Continues a thread after a write from outside (a response, a resume). */
-  const continueAfterWrite = (thread: Thread): void => {
+  const continueAfterWrite = (thread: Thread, reason?: ScheduleReason): void => {
     if (isActive(thread.id)) restartWhenRested.add(thread.id);
-    else start(thread);
+    else start(thread, reason);
   };
 
 
@@ -431,8 +456,18 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     return view(existing);
   }
 
+  /**
+   * A pipeline's child of an agent this process does not have, in a deployment with a scheduler:
+   * the thread is created here and its job taken by a worker that serves the agent (which checks
+   * what it can; an agent nobody serves waits in its queue).
+   */
+  function servedElsewhere(agentName: string, launchOptions: LaunchOptions): Pick<Agent, 'kind' | 'name' | 'input'> | undefined {
+    if (options.schedule === undefined || launchOptions.source?.kind !== 'pipeline' || !AGENT_NAME.test(agentName)) return undefined;
+    return { kind: 'agent', name: agentName, input: undefined };
+  }
+
   async function launch(agentName: string, input: unknown, launchOptions: LaunchOptions = {}): Promise<ThreadView> {
-    const agent = agents.get(agentName) ?? pipelines.get(agentName);
+    const agent = agents.get(agentName) ?? pipelines.get(agentName) ?? servedElsewhere(agentName, launchOptions);
     if (agent === undefined) throw new NotFoundError('agent', agentName);
     const json = jsonSchema.safeParse(input);
     if (!json.success) throw new InvalidInputError('the input must be a JSON value', [json.error.message]);
@@ -482,6 +517,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
 
   const machines = new Map<string, AnyStateMachine>([
     [agentMachine.id, agentMachine],
+    ...[...agents.values()].map((a): [string, AnyStateMachine] => [agentMachineFor(a).id, agentMachineFor(a)]),
     [supervisorMachine.id, supervisorMachine],
     ...[...pipelineMachines.values()].map(({ machine }): [string, AnyStateMachine] => [machine.id, machine]),
   ]);
@@ -489,7 +525,10 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     agents,
     pipelines,
     machines,
-    machineOf: (name) => (agents.has(name) ? agentMachine.id : pipelineMachines.get(name)?.machine.id),
+    machineOf: (name) => {
+      const agent = agents.get(name);
+      return agent !== undefined ? agentMachineFor(agent).id : pipelineMachines.get(name)?.machine.id;
+    },
     launch,
     async get(threadId) {
       const thread = await store.get(threadId);

@@ -96,6 +96,7 @@ export const errorKindSchema = z.enum([
   'tool_error',
   'tool_timeout',
   'prefetch_error',
+  'step_error',
 ]);
 export type ErrorKind = z.infer<typeof errorKindSchema>;
 
@@ -151,6 +152,32 @@ export const escalationDataSchema = z.object({
 });
 export const failedDataSchema = z.object({ reason: z.string() });
 
+/** Where in an agent's flow a step of the agent's author ran. */
+export const customPhaseSchema = z.enum(['before_decision', 'after_decision', 'intent', 'compact']);
+export type CustomPhase = z.infer<typeof customPhaseSchema>;
+
+/**
+ * The result of a step the agent's author added (factor 8): a check before each decision, a judge
+ * after one, an intent handled by user code, or a compaction of the context. `output` was
+ * validated by the step's own schema before it was recorded.
+ */
+export const customDataSchema = z.object({
+  step: z.string().min(1),
+  phase: customPhaseSchema,
+  /** The call a judge or an intent handler was about. */
+  callId: z.string().optional(),
+  /** A judge's verdict on the call: run it, drop it with feedback for the model, or ask a human. */
+  verdict: z.enum(['accept', 'reject', 'ask']).optional(),
+  /** What the model is told when a judge rejects, or what a human is asked. */
+  feedback: z.string().optional(),
+  output: jsonSchema.optional(),
+  /** An intent handler's durable wait: the agent sleeps until this epoch ms. */
+  until: z.number().int().nonnegative().optional(),
+  /** A compaction: the summary replaces the events up to this seq in the context. */
+  upTo: z.number().int().nonnegative().optional(),
+});
+export type CustomData = z.infer<typeof customDataSchema>;
+
 const eventBase = { seq: z.number().int().positive(), at: z.string() };
 
 /** Every event a thread can hold, discriminated by `type`. */
@@ -167,6 +194,7 @@ export const eventSchema = z.discriminatedUnion('type', [
   z.object({ ...eventBase, type: z.literal('final'), data: finalDataSchema }),
   z.object({ ...eventBase, type: z.literal('escalation'), data: escalationDataSchema }),
   z.object({ ...eventBase, type: z.literal('failed'), data: failedDataSchema }),
+  z.object({ ...eventBase, type: z.literal('custom'), data: customDataSchema }),
 ]);
 
 /** One entry of a thread's append-only log. */
@@ -194,6 +222,7 @@ export const EVENT_TYPES: readonly EventType[] = [
   'final',
   'escalation',
   'failed',
+  'custom',
 ];
 
 /** A thread: an id, the agent that runs it, and its events. Nothing else is state. */

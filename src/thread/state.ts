@@ -1,5 +1,6 @@
 import {
   BUILTIN_INTENTS,
+  type CustomData,
   type HumanRequest,
   type Json,
   type Thread,
@@ -11,6 +12,7 @@ export type ThreadStatus =
   | 'running'
   | 'awaiting_human'
   | 'backing_off'
+  | 'sleeping'
   | 'paused'
   | 'done'
   | 'failed'
@@ -21,6 +23,7 @@ export const THREAD_STATUSES: readonly ThreadStatus[] = [
   'running',
   'awaiting_human',
   'backing_off',
+  'sleeping',
   'paused',
   'done',
   'failed',
@@ -47,6 +50,8 @@ export interface PendingCall {
   readonly approved: boolean;
   /** A human answered an interrupted-call request with "run it again". */
   readonly retryApproved: boolean;
+  /** Judges (after-decision steps) that accepted this call or handed it to a human. */
+  readonly judged: readonly string[];
 }
 
 /**
@@ -70,6 +75,12 @@ export interface ThreadState {
   readonly backoffUntil: number | null;
   /** Names of prefetch steps already recorded. */
   readonly prefetched: readonly string[];
+  /** Names of before-decision steps recorded since the last decision. */
+  readonly beforeDone: readonly string[];
+  /** Epoch ms until which the agent sleeps (an intent handler's durable wait), if it sleeps. */
+  readonly sleepUntil: number | null;
+  /** The latest compaction: its summary stands for the events up to `upTo` in the context. */
+  readonly compaction: { readonly seq: number; readonly upTo: number } | null;
   readonly output: Json | undefined;
   readonly failure: string | undefined;
   /** Seq of the last event that reset the error count; errors before it are resolved. */
@@ -89,6 +100,9 @@ export const initialState: ThreadState = {
   pendingCall: null,
   backoffUntil: null,
   prefetched: [],
+  beforeDone: [],
+  sleepUntil: null,
+  compaction: null,
   output: undefined,
   failure: undefined,
   resolvedBefore: 0,
@@ -124,6 +138,8 @@ export function reduceState(state: ThreadState, event: ThreadEvent): ThreadState
         steps: state.steps + 1,
         totalSteps: state.totalSteps + 1,
         backoffUntil: null,
+        sleepUntil: null,
+        beforeDone: [],
         pendingCall: isTool
           ? {
               callId: event.data.callId,
@@ -133,6 +149,7 @@ export function reduceState(state: ThreadState, event: ThreadEvent): ThreadState
               attempts: 0,
               approved: false,
               retryApproved: false,
+              judged: [],
             }
           : null,
       };
@@ -175,6 +192,25 @@ export function reduceState(state: ThreadState, event: ThreadEvent): ThreadState
       return { ...base, backoffUntil: null };
     case 'failed':
       return { ...base, terminal: 'failed', failure: event.data.reason, pendingRequest: null };
+    case 'custom':
+      return reduceCustom(base, state, event.data, event.seq);
+  }
+}
+
+/** A step of the agent's author recorded its result: it counts as a success and moves the flow on. */
+function reduceCustom(base: ThreadState, state: ThreadState, data: CustomData, seq: number): ThreadState {
+  const succeeded: ThreadState = { ...base, consecutiveErrors: 0, resolvedBefore: seq };
+  const call = state.pendingCall !== null && state.pendingCall.callId === data.callId ? state.pendingCall : null;
+  switch (data.phase) {
+    case 'before_decision':
+      return { ...succeeded, beforeDone: [...state.beforeDone, data.step], sleepUntil: data.until ?? state.sleepUntil };
+    case 'compact':
+      return { ...succeeded, beforeDone: [...state.beforeDone, data.step], compaction: { seq, upTo: data.upTo ?? seq - 1 } };
+    case 'after_decision':
+      if (call === null) return succeeded;
+      return data.verdict === 'reject' ? { ...succeeded, pendingCall: null } : { ...succeeded, pendingCall: { ...call, judged: [...call.judged, data.step] } };
+    case 'intent':
+      return call === null ? succeeded : { ...succeeded, pendingCall: null, sleepUntil: data.until ?? null };
   }
 }
 
@@ -247,6 +283,7 @@ export function statusOf(state: ThreadState): ThreadStatus {
     return state.pendingRequest.kind === 'escalation' ? 'escalated' : 'awaiting_human';
   }
   if (state.backoffUntil !== null) return 'backing_off';
+  if (state.sleepUntil !== null) return 'sleeping';
   return 'running';
 }
 

@@ -28,7 +28,7 @@ describe('machineGraph', () => {
     const always = edgesFrom('routing');
     expect(always.every((e) => e.kind === 'always' && e.label === 'always' && e.event === '')).toBe(true);
     expect(always.map((e) => e.target)).toEqual(
-      ['done', 'failed', 'cancelled', 'pausing', 'paused', 'escalated', 'awaitingHuman', 'executing', 'backingOff', 'prefetching', 'deciding'].map(
+      ['done', 'failed', 'cancelled', 'pausing', 'paused', 'escalated', 'awaitingHuman', 'backingOff', 'executing', 'prefetching', 'deciding'].map(
         (k) => `agent.${k}`,
       ),
     );

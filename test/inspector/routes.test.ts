@@ -74,7 +74,7 @@ describe('inspectorRoutes', () => {
     expect((all.body.threads as { id: string }[]).map((t) => t.id).sort()).toEqual(['th-add', 'th-div']);
     const filtered = await get(app, '/inspector/api/threads?status=awaiting_human&agent=calculator&limit=5');
     expect(filtered.body.threads).toEqual([expect.objectContaining({ id: 'th-div', agent: 'calculator', status: 'awaiting_human' })]);
-    expect((await get(app, '/inspector/api/threads?status=sleeping')).status).toBe(400);
+    expect((await get(app, '/inspector/api/threads?status=snoozing')).status).toBe(400);
     expect((await get(app, '/inspector/api/threads?limit=-1')).status).toBe(400);
 
     const one = await get(app, '/inspector/api/threads/th-div');

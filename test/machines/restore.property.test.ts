@@ -6,74 +6,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { calculator } from '../../agents/calculator/index.js';
-import { scriptedModel, type ScriptStep } from '../../src/model/scriptedModel.js';
-import { createAgentActor } from '../../src/runtime/agentActor.js';
-import { createMemoryStore } from '../../src/store/memoryStore.js';
-import type { ThreadStore } from '../../src/store/threadStore.js';
-import type { HumanRequest, HumanResponse, Thread, ThreadEvent } from '../../src/thread/events.js';
-import { createClock, runToEnd, threadOf, typesOf, type Answerer, type RunEnd } from '../support/agentHarness.js';
-
-const THREAD_ID = 'thread-restore';
-/** Error kinds that record a model call (each consumed one scripted reply). */
-const MODEL_ERROR_KINDS = ['model_http', 'model_timeout', 'invalid_json', 'unknown_intent', 'invalid_args'];
-
-interface AnswerSpec {
-  approve: boolean;
-  text: string;
-}
-
-/** Answers the i-th human request with the i-th spec (i = responses already in the thread). */
-function answerer(specs: readonly AnswerSpec[]): Answerer {
-  return (request: HumanRequest, thread: Thread) => {
-    const spec = specs[thread.events.filter((e) => e.type === 'human_response').length];
-    if (spec === undefined) return undefined;
-    return responseFor(request, spec);
-  };
-}
-
-function responseFor(request: HumanRequest, { approve, text }: AnswerSpec): Omit<HumanResponse, 'requestId'> {
-  switch (request.kind) {
-    case 'approval':
-    case 'interrupted':
-      return approve ? { approved: true } : { approved: false, comment: text };
-    case 'escalation':
-      return approve ? { answer: text } : { approved: false };
-    case 'input':
-      if (request.format === 'yes_no') return { answer: approve ? 'yes' : 'no' };
-      if (request.format === 'multiple_choice') return { answer: request.choices![approve ? 0 : 1]! };
-      return { answer: text };
-  }
-}
-
-/** A store that remembers every version it committed: the prefixes that can exist. */
-function recordingStore(inner: ThreadStore, versions: Set<number>): ThreadStore {
-  return {
-    ...inner,
-    create: async (thread) => {
-      const created = await inner.create(thread);
-      versions.add(created.events.length);
-      return created;
-    },
-    append: async (id, expected, events) => {
-      const appended = await inner.append(id, expected, events);
-      versions.add(appended.events.length);
-      return appended;
-    },
-  };
-}
-
-async function runFrom(events: readonly ThreadEvent[], script: readonly ScriptStep[], specs: readonly AnswerSpec[], versions?: Set<number>): Promise<RunEnd> {
-  const clock = createClock(Date.parse(events.at(-1)!.at));
-  const memory = createMemoryStore({ clock });
-  const store = versions === undefined ? memory : recordingStore(memory, versions);
-  const thread = await store.create({ id: THREAD_ID, agent: calculator.name, events: [...events] });
-  const consumed = events.filter((e) => e.type === 'decision' || (e.type === 'error' && MODEL_ERROR_KINDS.includes(e.data.kind))).length;
-  const model = scriptedModel(script.slice(consumed));
-  const actor = createAgentActor({ agent: calculator, thread, model, store, clock });
-  const end = await runToEnd(actor, clock, { answer: answerer(specs), maxIterations: 200 });
-  expect(actor.getSnapshot().status === 'done' || ['awaitingHuman', 'escalated'].includes(end.state)).toBe(true);
-  return end;
-}
+import { z } from 'zod';
+import { agent } from '../../src/agent/agent.js';
+import { beforeDecision, intent, judge } from '../../src/agent/customStep.js';
+import type { ScriptStep } from '../../src/model/scriptedModel.js';
+import { calculatorTools } from '../../tools/calculator.js';
+import { checkEveryPrefix, runFrom, startEvents } from '../support/restoreKit.js';
 
 const num = fc.integer({ min: -5, max: 9 });
 const validTool: fc.Arbitrary<ScriptStep> = fc
@@ -116,40 +54,9 @@ describe('restore from any prefix', () => {
     let reruns = 0;
     await fc.assert(
       fc.asyncProperty(scriptArb, answersArb, async (script, specs) => {
-        const versions = new Set<number>();
-        const start = threadOf(THREAD_ID, calculator.name, [{ type: 'input', data: { input: 'compute something' } }]).events;
-        const a = await runFrom(start, script, specs, versions);
-        const n = a.thread.events.length;
-        expect([...versions].every((v) => v >= 1 && v <= n)).toBe(true);
-        expect(versions.has(n)).toBe(true);
-
-        for (let k = 1; k <= n; k++) {
-          // Appends are atomic: a prefix that ends inside one batch (a decision without its
-          // human_request, an error without its escalation) is never stored, so never restored.
-          if (!versions.has(k)) continue;
-          const prefix = a.thread.events.slice(0, k);
-          const b = await runFrom(prefix, script, specs);
-          const last = prefix.at(-1)!;
-          if (last.type === 'tool_call') {
-            // The worker "died" while the tool ran: the (idempotent) call runs again as attempt 2
-            // with the same idempotency key, and the run goes on as before with one more event.
-            reruns++;
-            expect(b.thread.events.slice(0, k)).toEqual(prefix);
-            const again = b.thread.events[k]!;
-            expect(again).toMatchObject({ type: 'tool_call', data: { ...last.data, attempt: last.data.attempt + 1 } });
-            const original = a.thread.events[k]!;
-            const result = b.thread.events[k + 1]!;
-            expect(result.type).toBe(original.type);
-            if (original.type === 'tool_result') expect(result.data).toEqual(original.data);
-            expect(typesOf(b.thread)).toEqual([...typesOf(a.thread).slice(0, k), 'tool_call', ...typesOf(a.thread).slice(k)]);
-            expect(b.status).toBe(a.status);
-          } else {
-            expect(b.thread.events).toEqual(a.thread.events);
-            expect(b.state).toBe(a.state);
-            expect(b.status).toBe(a.status);
-          }
-          prefixesChecked++;
-        }
+        const checked = await checkEveryPrefix(calculator, script, specs);
+        prefixesChecked += checked.prefixes;
+        reruns += checked.reruns;
       }),
       { numRuns: 40, seed: 20250101 },
     );
@@ -162,8 +69,7 @@ describe('restore from any prefix', () => {
     const seen = new Set<string>();
     const statuses = new Set<string>();
     for (const [script, specs] of fc.sample(fc.tuple(scriptArb, answersArb), { numRuns: 40, seed: 20250101 })) {
-      const start = threadOf(THREAD_ID, calculator.name, [{ type: 'input', data: { input: 'compute something' } }]).events;
-      const end = await runFrom(start, script, specs);
+      const end = await runFrom(calculator, startEvents(calculator), script, specs);
       statuses.add(end.status);
       for (const event of end.thread.events) {
         seen.add(event.type === 'human_request' ? `human_request:${event.data.kind}` : event.type === 'error' ? `error:${event.data.kind}` : event.type);
@@ -190,5 +96,79 @@ describe('restore from any prefix', () => {
     }
     expect(statuses).toContain('done');
     expect(statuses).toContain('escalated');
+  });
+});
+
+/**
+ * The same property for an agent whose author added steps: custom events in the thread (a judge
+ * that rejects, asks or accepts, a step before each decision that sometimes waits, an intent that
+ * sleeps, a compaction) must not break restoring from any prefix.
+ */
+const authored = agent({
+  name: 'authored',
+  description: 'the calculator with steps of its author',
+  prompt: 'You are {{agent}} ({{mood}}).\n{{tools}}',
+  tools: calculatorTools,
+  variables: { mood: (_thread, state) => (state.steps % 2 === 0 ? 'calm' : 'busy') },
+  contextBudget: 160,
+  compact: (thread, helpers) => `summary of ${thread.events.length} events, ${helpers.state.steps} steps`,
+  beforeDecision: [
+    beforeDecision({
+      name: 'pace',
+      output: z.object({ step: z.number() }),
+      when: (_thread, state) => state.steps % 2 === 1,
+      run: ({ state }) => ({ output: { step: state.steps }, ...(state.steps === 3 ? { waitMs: 5_000 } : {}) }),
+    }),
+  ],
+  afterDecision: [
+    judge({
+      name: 'policy',
+      run: (call) => {
+        const a = (call.args as { a?: number }).a;
+        if (a === 7) return { verdict: 'reject', feedback: 'seven is not allowed' };
+        if (a === 8) return { verdict: 'ask', feedback: 'eight: sure?' };
+        return { verdict: 'accept' };
+      },
+    }),
+  ],
+  intents: [
+    intent({
+      name: 'wait_for_a_while',
+      description: 'wait',
+      input: z.object({ seconds: z.number().int().min(1) }),
+      run: ({ seconds }) => ({ output: { waited: seconds }, waitMs: seconds * 1000 }),
+    }),
+  ],
+});
+const judged: fc.Arbitrary<ScriptStep> = fc
+  .record({ op: fc.constantFrom('add', 'multiply', 'divide'), a: fc.constantFrom(7, 8, 1, 2), b: fc.integer({ min: 1, max: 3 }) })
+  .map(({ op, a, b }) => ({ intent: op, args: { a, b } }));
+const wait = fc.integer({ min: 1, max: 90_000 }).map((seconds): ScriptStep => ({ intent: 'wait_for_a_while', args: { seconds } }));
+const authoredScript = fc
+  .array(fc.oneof({ weight: 4, arbitrary: judged }, { weight: 2, arbitrary: wait }, { weight: 2, arbitrary: validTool }, { weight: 1, arbitrary: invalid }), {
+    minLength: 1,
+    maxLength: 10,
+  })
+  .map((moves): ScriptStep[] => [...moves, { intent: 'done_for_now', args: { message: 'finished' } }]);
+
+describe('restore from any prefix, with steps of the author', () => {
+  it('a run restored from every stored prefix ends exactly like the original', async () => {
+    const kinds = new Set<string>();
+    let prefixesChecked = 0;
+    await fc.assert(
+      fc.asyncProperty(authoredScript, answersArb, async (script, specs) => {
+        const checked = await checkEveryPrefix(authored, script, specs);
+        prefixesChecked += checked.prefixes;
+        for (const event of checked.run.thread.events) {
+          if (event.type === 'custom') kinds.add(`${event.data.phase}:${event.data.verdict ?? (event.data.until === undefined ? 'plain' : 'wait')}`);
+        }
+      }),
+      { numRuns: 30, seed: 20261204 },
+    );
+    expect(prefixesChecked).toBeGreaterThan(200);
+    // Every kind of custom event was restored over: rejections, questions, acceptances, waits, summaries.
+    expect([...kinds].sort()).toEqual(
+      ['after_decision:accept', 'after_decision:ask', 'after_decision:reject', 'before_decision:plain', 'before_decision:wait', 'compact:plain', 'intent:wait'].sort(),
+    );
   });
 });

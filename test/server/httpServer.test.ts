@@ -186,9 +186,9 @@ describe('GET /threads', () => {
   });
 
   it('answers 400 for an unknown status or a bad limit', async () => {
-    const res = await get('/threads?status=done,sleeping');
+    const res = await get('/threads?status=done,snoozing');
     expect(res.status).toBe(400);
-    expect(res.body.error).toBe('unknown thread status: sleeping');
+    expect(res.body.error).toBe('unknown thread status: snoozing');
     expect(res.body.issues[0]).toContain('awaiting_human');
     expect((await get('/threads?limit=-1')).status).toBe(400);
     expect((await get('/threads?limit=ten')).body.issues[0]).toContain('limit');

@@ -85,9 +85,11 @@ export interface Rest {
   readonly refusal: string | null;
   /** When the actor is backing off: the epoch ms of the recorded deadline. */
   readonly backoffUntil: number | null;
+  /** When the actor sleeps (a step's durable wait): the epoch ms it wakes at. */
+  readonly sleepUntil: number | null;
 }
 
-const REST_STATES: readonly string[] = [...WAITING_STATES, 'backingOff'];
+const REST_STATES: readonly string[] = [...WAITING_STATES, 'backingOff', 'sleeping'];
 
 /** Whether the actor is done, waiting on something outside, or backing off. */
 function restOf(actor: AgentActor): Rest | null {
@@ -101,6 +103,7 @@ function restOf(actor: AgentActor): Rest | null {
       ...(output.stopped === undefined ? {} : { stopped: output.stopped }),
       refusal: snapshot.context.refusal,
       backoffUntil: snapshot.context.state.backoffUntil,
+      sleepUntil: snapshot.context.state.sleepUntil,
     };
   }
   if (snapshot.status === 'error') throw snapshot.error;
@@ -112,6 +115,7 @@ function restOf(actor: AgentActor): Rest | null {
     thread: snapshot.context.thread,
     refusal: snapshot.context.refusal,
     backoffUntil: snapshot.context.state.backoffUntil,
+    sleepUntil: snapshot.context.state.sleepUntil,
   };
 }
 
@@ -182,6 +186,8 @@ export interface RunToEndOptions {
 export interface RunEnd extends Rest {
   /** How many times the clock was advanced to a backoff deadline. */
   readonly backoffs: number;
+  /** How many times the clock was advanced to the end of a sleep. */
+  readonly sleeps: number;
   /** How many human responses were sent. */
   readonly answers: number;
 }
@@ -194,9 +200,16 @@ export interface RunEnd extends Rest {
 export async function runToEnd(actor: AgentActor, clock: SimulatedClock, options: RunToEndOptions = {}): Promise<RunEnd> {
   const { answer, maxIterations = 100 } = options;
   let backoffs = 0;
+  let sleeps = 0;
   let answers = 0;
   for (let i = 0; i < maxIterations; i++) {
     const rest = await settle(actor);
+    if (rest.state === 'sleeping') {
+      if (rest.sleepUntil === null) throw new Error('sleeping without a recorded deadline');
+      clock.increment(Math.max(0, rest.sleepUntil - clock.now()));
+      sleeps++;
+      continue;
+    }
     if (rest.state === 'backingOff') {
       const until = rest.backoffUntil;
       if (until === null) throw new Error('backingOff without a recorded deadline');
@@ -215,7 +228,7 @@ export async function runToEnd(actor: AgentActor, clock: SimulatedClock, options
         continue;
       }
     }
-    return { ...rest, backoffs, answers };
+    return { ...rest, backoffs, sleeps, answers };
   }
   throw new Error(`runToEnd: no end after ${maxIterations} iterations (state ${String(actor.getSnapshot().value)})`);
 }

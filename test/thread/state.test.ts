@@ -78,7 +78,7 @@ describe('reduceState and deriveState', () => {
   it('tracks a tool call from decision to result', () => {
     const decided = derive(input, decision('call_2', 'add'));
     expect(decided.steps).toBe(1);
-    expect(decided.pendingCall).toEqual({ callId: 'call_2', tool: 'add', args: { a: 1 }, started: false, attempts: 0, approved: false, retryApproved: false });
+    expect(decided.pendingCall).toEqual({ callId: 'call_2', tool: 'add', args: { a: 1 }, started: false, attempts: 0, approved: false, retryApproved: false, judged: [] });
     const started = derive(input, decision('call_2', 'add'), toolCall('call_2'));
     expect(started.pendingCall).toMatchObject({ started: true, attempts: 1 });
     const done = derive(input, decision('call_2', 'add'), toolCall('call_2'), toolResult('call_2'));

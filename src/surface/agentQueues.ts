@@ -4,6 +4,7 @@ import { messageOf, ConfigError } from '../errors.js';
 import { sleep, systemClock } from '../clock.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { versionOf, type Thread } from '../thread/events.js';
+import type { ScheduleReason } from '../runtime/runtime.js';
 import type { JobPayload } from './payloads.js';
 import { busSubjects, type BusSubjects } from './subjects.js';
 
@@ -61,10 +62,12 @@ export interface AgentQueues {
   /**
    * The runtime's `schedule`: enqueues a continuation job `{ threadId }` on `<prefix>.jobs.<agent>`
    * with msg id `<threadId>:<version>`, so the same continuation scheduled twice (two processes
-   * recovering, say) is one job. A thread this process is running for a job is not enqueued: the
+   * recovering, say) is one job. A pipeline woken by a child's end gets msg id
+   * `<threadId>:after:<childId>:<childVersion>` (one job per child end, whichever process and
+   * whatever pipelines it knows). A thread this process is running for a job is not enqueued: the
    * job runs it once more instead.
    */
-  readonly schedule: (thread: Thread) => Promise<void>;
+  readonly schedule: (thread: Thread, reason?: ScheduleReason) => Promise<void>;
   /** The work queue of `agent` (created on first use). */
   queue(agent: string): Promise<JobQueue>;
   /** Claims a thread for a run in this process (see {@link Claim}); claims nest. */
@@ -119,7 +122,14 @@ export function createAgentQueues(options: AgentQueuesOptions): AgentQueues {
     return opened;
   }
 
-  async function schedule(thread: Thread): Promise<void> {
+  /** The dedup id of a continuation, or undefined for one that must never be dropped as a duplicate. */
+  function continuationMsgId(thread: Thread, version: number, reason: ScheduleReason | undefined): string | undefined {
+    const child = reason?.childEnded;
+    if (child !== undefined) return `${thread.id}:after:${child.threadId}:${child.version}`;
+    return pipelines.has(thread.agent) ? undefined : `${thread.id}:${version}`;
+  }
+
+  async function schedule(thread: Thread, reason?: ScheduleReason): Promise<void> {
     const held = claims.get(thread.id);
     if (held !== undefined) {
       held.pending = true;
@@ -127,7 +137,7 @@ export function createAgentQueues(options: AgentQueuesOptions): AgentQueues {
     }
     const version = versionOf(thread);
     const payload: JobPayload = { threadId: thread.id };
-    const msgId = pipelines.has(thread.agent) ? undefined : `${thread.id}:${version}`;
+    const msgId = continuationMsgId(thread, version, reason);
     const deadline = Date.now() + config.scheduleRetryMs;
     for (let attempt = 0; ; attempt++) {
       try {

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Job, JobConsumer } from '../bus/bus.js';
 import { isValidSubject } from '../bus/subject.js';
 import { formatIssues, InvalidInputError, InvalidStateError, NotFoundError, messageOf } from '../errors.js';
-import type { RunOptions, ThreadView } from '../runtime/runtime.js';
+import { parentIdOf, type RunOptions, type ThreadView } from '../runtime/runtime.js';
 import { type ThreadStatus, TERMINAL_STATUSES } from '../thread/state.js';
 import { headerReplyTo, jobPayloadSchema, replyToOf, resultOf, triggerPayloadSchema, type ErrorReply, type TriggerPayload } from './payloads.js';
 import { REPLY_TO_HEADER } from './subjects.js';
@@ -212,8 +212,23 @@ export function startAgentWorker(ctx: SurfaceContext, requests: ThreadRequests, 
       const targets = new Set([replyTo, recorded].filter((s): s is string => s !== undefined));
       const result = resultOf(view);
       for (const target of targets) await ctx.publish(target, result);
+      // Before the ack: if this process dies first, the job is delivered again and wakes it then.
+      if (TERMINAL_STATUSES.includes(view.status)) await wakeParent(view);
     }
     await job.ack();
+  }
+
+  /**
+   * A pipeline's child thread ended: a job on the pipeline's queue continues the pipeline, in
+   * whichever process serves it (this one need not know the pipeline). The runtime schedules the
+   * same job when it writes the end; their shared msg id makes them one.
+   */
+  async function wakeParent(view: ThreadView): Promise<void> {
+    const parentId = parentIdOf(view);
+    if (parentId === undefined) return;
+    const parent = await runtime.get(parentId);
+    if (parent === undefined) return;
+    await queues.schedule(parent, { childEnded: { threadId: view.id, version: view.version } });
   }
 
   /**
@@ -223,8 +238,15 @@ export function startAgentWorker(ctx: SurfaceContext, requests: ThreadRequests, 
   async function handedOff(job: Job, threadId: string): Promise<boolean> {
     const handOff = await requests.handOff(threadId);
     if (handOff === 'free') return false;
-    if (handOff === 'taken') await job.ack();
-    else await job.nak(queues.config.retryDelayMs);
+    if (handOff === 'taken') {
+      await job.ack();
+      return true;
+    }
+    // Nobody answered in time: a busy owner, or a subscriber that is not switchyard hid the
+    // no-responders answer. Ask again later, but never dead-letter a valid job for it: on its last
+    // delivery run it here (appends with the expected version keep two runs from both writing).
+    if (job.deliveryCount >= queues.config.maxDeliver - 1) return false;
+    await job.nak(queues.config.retryDelayMs);
     return true;
   }
 

@@ -15,10 +15,19 @@ export const PROCESS_HEADER = 'Switchyard-Process';
 export type ThreadOp = 'respond' | 'control' | 'get';
 export const THREAD_OPS: readonly ThreadOp[] = ['respond', 'control', 'get'];
 /**
- * What the process running a thread answers on `<prefix>.owner.<id>.<op>`: the thread requests,
- * forwarded, and `run` ("run it once more when it rests": a continuation job that arrived elsewhere).
+ * What the process running a thread answers on `_SWITCHYARD.<prefix>.owner.<id>.<op>`: the thread
+ * requests, forwarded; `run` ("run it once more when it rests": a continuation job that arrived
+ * elsewhere); and `hold` ("are you running it? keep answering for it a moment": asked before a
+ * request is forwarded).
  */
-export type OwnerOp = ThreadOp | 'run';
+export type OwnerOp = ThreadOp | 'run' | 'hold';
+
+/**
+ * The root of the subjects only switchyard processes use among themselves, outside every prefix:
+ * a subscriber on `<prefix>.>` (`nats sub 'switchyard.>'` while debugging) never matches them, so it
+ * cannot take the place of the server's no-responders answer that tells "nobody runs this thread".
+ */
+export const INTERNAL_ROOT = '_SWITCHYARD';
 
 /**
  * Every subject switchyard uses on a bus (in-process or NATS), for one prefix: the one place their spelling lives.
@@ -33,7 +42,10 @@ export type OwnerOp = ThreadOp | 'run';
  * | `<prefix>.events.<agent>.<id>.<type>` | every event appended, as it is appended |
  * | `<prefix>.human.<agent>.<id>` | a thread asks a human (for Slack or email bridges) |
  * | `<prefix>.inspect.<process>.<session>` | inspection events in `@statelyai/inspect`'s wire shape |
- * | `<prefix>.owner.<id>.<op>` | internal: to the process running the thread (`respond`, `control`, `get` forwarded; `run`: run it once more) |
+ * | `_SWITCHYARD.<prefix>.owner.<id>.<op>` | internal: to the process running the thread (`respond`, `control`, `get` forwarded; `run`: run it once more; `hold`: are you running it) |
+ *
+ * Nothing switchyard does depends on who else subscribes: its internal subjects are outside the
+ * prefix, and only a reply from a switchyard process (header `Switchyard-Process`) counts as one.
  */
 export interface BusSubjects {
   readonly prefix: string;
@@ -47,9 +59,9 @@ export interface BusSubjects {
   thread(threadId: string, op: ThreadOp): string;
   /** `<prefix>.thread.*.*`: every thread request. */
   readonly anyThread: string;
-  /** `<prefix>.owner.<id>.<op>` */
+  /** `_SWITCHYARD.<prefix>.owner.<id>.<op>` (outside the prefix: see {@link INTERNAL_ROOT}) */
   owner(threadId: string, op: OwnerOp): string;
-  /** `<prefix>.owner.<id>.*` */
+  /** `_SWITCHYARD.<prefix>.owner.<id>.*` */
   anyOwner(threadId: string): string;
   /** `<prefix>.events.<agent>.<id>.<type>` */
   events(agent: string, threadId: string, type: string): string;
@@ -86,8 +98,8 @@ export function busSubjects(prefix: string = DEFAULT_PREFIX): BusSubjects {
     jobs: (agent) => `${prefix}.jobs.${agent}`,
     thread: (threadId, op) => `${prefix}.thread.${threadId}.${op}`,
     anyThread: `${prefix}.thread.*.*`,
-    owner: (threadId, op) => `${prefix}.owner.${threadId}.${op}`,
-    anyOwner: (threadId) => `${prefix}.owner.${threadId}.*`,
+    owner: (threadId, op) => `${INTERNAL_ROOT}.${prefix}.owner.${threadId}.${op}`,
+    anyOwner: (threadId) => `${INTERNAL_ROOT}.${prefix}.owner.${threadId}.*`,
     events: (agent, threadId, type) => `${prefix}.events.${agent}.${threadId}.${type}`,
     anyEvent: `${prefix}.events.>`,
     human: (agent, threadId) => `${prefix}.human.${agent}.${threadId}`,

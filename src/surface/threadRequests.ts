@@ -2,7 +2,7 @@ import { type BusMessage, type BusSubscription, isBusError } from '../bus/bus.js
 import { formatIssues, InvalidInputError, InvalidStateError, NotFoundError, VersionConflictError, messageOf } from '../errors.js';
 import { THREAD_ID_PATTERN } from '../runtime/runtime.js';
 import { briefOf, controlPayloadSchema, type ThreadReply } from './payloads.js';
-import { THREAD_OPS, type ThreadOp } from './subjects.js';
+import { PROCESS_HEADER, THREAD_OPS, type ThreadOp } from './subjects.js';
 import type { SurfaceContext } from './surfaceContext.js';
 
 /**
@@ -88,7 +88,7 @@ export function serveThreadRequests(ctx: SurfaceContext): ThreadRequests {
 
   async function answer(msg: BusMessage, reply: ThreadReply | Uint8Array | { ok: boolean }): Promise<void> {
     if (msg.reply === undefined) return;
-    await ctx.publish(msg.reply, reply);
+    await ctx.publish(msg.reply, reply, { headers: { [PROCESS_HEADER]: ctx.processId } });
   }
 
   /** `<prefix>.thread.<id>.<op>`, from any client. */
@@ -102,14 +102,14 @@ export function serveThreadRequests(ctx: SurfaceContext): ThreadRequests {
       await answer(msg, fail('bad_request', `thread id must match ${THREAD_ID_PATTERN}`));
       return;
     }
-    if (op !== 'get' && !queues.isClaimed(threadId)) {
+    if (op !== 'get' && !queues.isClaimed(threadId) && (await ownerHolds(threadId))) {
       try {
         const forwarded = await bus.request(subjects.owner(threadId, op as ThreadOp), msg.data, { timeoutMs: FORWARD_TIMEOUT_MS });
         await answer(msg, forwarded.data);
         return;
       } catch (error) {
-        // Nobody is running the thread, or its process did not answer in time: do it here. Acting
-        // twice is harmless (a second response is refused as stale; controls are idempotent).
+        // Its process let go of the thread or did not answer in time: do it here. Acting twice is
+        // harmless (a second response is refused as stale; controls are idempotent).
         if (!isBusError(error, 'no_responders') && !isBusError(error, 'timeout')) {
           await answer(msg, fail('internal', `the process running thread ${threadId} did not answer: ${messageOf(error)}`));
           return;
@@ -117,6 +117,20 @@ export function serveThreadRequests(ctx: SurfaceContext): ThreadRequests {
       }
     }
     await answer(msg, await perform(threadId, op as ThreadOp, msg));
+  }
+
+  /**
+   * Whether another switchyard process runs the thread: only a reply that carries the process
+   * header counts, and a probe that nobody answers in time means no (a passive subscriber on `>`
+   * hides the server's no-responders answer; it costs the probe's timeout, never the request).
+   */
+  async function ownerHolds(threadId: string): Promise<boolean> {
+    try {
+      const reply = await bus.request(subjects.owner(threadId, 'hold'), '', { timeoutMs: PROBE_TIMEOUT_MS });
+      return reply.headers[PROCESS_HEADER] !== undefined && isOk(reply);
+    } catch {
+      return false;
+    }
   }
 
   const front = bus.subscribe(subjects.anyThread, onRequest, { queue: subjects.apiGroup });
@@ -130,8 +144,9 @@ export function serveThreadRequests(ctx: SurfaceContext): ThreadRequests {
       }
       if (entry === undefined) {
         const subscription = bus.subscribe(subjects.anyOwner(threadId), async (msg) => {
-          const op = subjects.tokens(msg.subject)?.at(-1);
+          const op = msg.subject.split('.').at(-1);
           if (op === 'run') await answer(msg, { ok: queues.nudge(threadId) });
+          else if (op === 'hold') await answer(msg, { ok: true });
           else if (THREAD_OPS.includes(op as ThreadOp)) await answer(msg, await perform(threadId, op as ThreadOp, msg));
           else await answer(msg, fail('bad_request', `unknown thread operation "${op}"`));
         });
@@ -159,9 +174,8 @@ export function serveThreadRequests(ctx: SurfaceContext): ThreadRequests {
       if (queues.nudge(threadId)) return 'taken';
       try {
         const reply = await bus.request(subjects.owner(threadId, 'run'), '', { timeoutMs: PROBE_TIMEOUT_MS });
-        const json = reply.json();
         // Not taken: the owner let the thread go between our request and its answer.
-        return json.success && (json.data as { ok?: unknown } | null)?.ok === true ? 'taken' : 'free';
+        return reply.headers[PROCESS_HEADER] !== undefined && isOk(reply) ? 'taken' : 'free';
       } catch (error) {
         return isBusError(error, 'no_responders') ? 'free' : 'unknown';
       }
@@ -174,4 +188,10 @@ export function serveThreadRequests(ctx: SurfaceContext): ThreadRequests {
       owned.clear();
     },
   };
+}
+
+/** Whether a reply is `{ ok: true }`. */
+function isOk(reply: BusMessage): boolean {
+  const json = reply.json();
+  return json.success && (json.data as { ok?: unknown } | null)?.ok === true;
 }

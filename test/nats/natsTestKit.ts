@@ -48,7 +48,13 @@ export async function plainClient(servers: string | string[]): Promise<PlainClie
           if (error) return;
           const headers: Record<string, string> = {};
           for (const [key, values] of msg.headers ?? []) headers[key] = values[0] ?? '';
-          got.push({ subject: msg.subject, data: msg.json<T>(), headers });
+          let data: T;
+          try {
+            data = msg.json<T>();
+          } catch {
+            data = msg.string() as T; // not JSON (an empty probe, say): kept as text
+          }
+          got.push({ subject: msg.subject, data, headers });
         },
       }),
     );

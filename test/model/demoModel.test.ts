@@ -38,6 +38,15 @@ afterEach(async () => {
   await runtime?.close();
 });
 
+describe('skills chosen by the tools offered', () => {
+  it('runs any agent that has the calculator tools, whatever its name', async () => {
+    const mine = agent({ name: 'my_maths', description: 'sums', prompt: 'You are {{agent}}.\n{{tools}}', tools: calculator.tools.filter((t) => ['add', 'subtract', 'multiply', 'divide'].includes(t.name)) });
+    runtime = createRuntime({ agents: [mine], store: createMemoryStore(), model: createDemoModel() });
+    const thread = await runtime.launch('my_maths', 'add 2 and 3 then multiply by 4');
+    expect(await runtime.settled(thread.id)).toMatchObject({ status: 'done', output: '(2 + 3) * 4 = 20' });
+  });
+});
+
 /** The decisions of a thread as `intent(args)`. */
 function decisions(view: ThreadView): string[] {
   return view.events.flatMap((e) => (e.type === 'decision' ? [`${e.data.intent}(${JSON.stringify(e.data.args)})`] : []));

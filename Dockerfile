@@ -19,16 +19,17 @@ RUN npm run build \
   && mv /pkg/switchyard-*.tgz /pkg/switchyard.tgz \
   && npm prune --omit=dev
 
-# A user's project: its own package.json (dependencies: switchyard, zod, its tools' libraries) and
-# switchyard.config.ts (loaded without a build step), with switchyard installed from the tarball
-# above as `npm i switchyard` would install it from the registry. `PROJECT` is a folder inside the
-# build context; its node_modules are not copied (.dockerignore).
+# A user's project: its own package.json (and lockfile, if any: dependencies such as switchyard,
+# zod and its tools' libraries) and switchyard.config.ts (loaded without a build step), with
+# switchyard installed from the tarball above as `npm i switchyard` would install it from the
+# registry. `PROJECT` is a folder inside the build context; its node_modules are not copied
+# (.dockerignore).
 FROM node:20-slim AS project
 ARG PROJECT=examples/refunds
 WORKDIR /project
 ENV NODE_ENV=production
 COPY --from=build /pkg/switchyard.tgz /tmp/switchyard.tgz
-COPY ${PROJECT}/package.json ./
+COPY ${PROJECT}/package*.json ./
 RUN npm install --omit=dev --no-audit --no-fund /tmp/switchyard.tgz \
   && rm /tmp/switchyard.tgz \
   && npm cache clean --force

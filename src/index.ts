@@ -1,5 +1,13 @@
-// The core: thread, context, model, agent definitions, runtime, the embedded default (file store,
-// in-process bus) and the transport-agnostic surface over any bus. Nothing here imports NATS or HTTP.
+/**
+ * `switchyard`: the core. Agent and tool definitions and the author's own steps, pipelines, the
+ * project config (`defineConfig`), the thread (events, reducer, derived state), the context
+ * renderer, models, the runtime, the embedded default (`createFileStore`, `createMemoryBus`, the
+ * `Bus` and `ThreadStore` interfaces) and the surface over any bus. Nothing here imports NATS or
+ * HTTP: those are `switchyard/nats` and `switchyard/server` (and `switchyard/inspector`); what
+ * tests of a user's agents need is `switchyard/testing`.
+ *
+ * @packageDocumentation
+ */
 export { agent, isAgent, type Agent, type AgentOptions, type BackoffOptions, type PrefetchContext, type PrefetchStep, type PromptVariable } from './agent/agent.js';
 export {
   beforeDecision,

@@ -63,6 +63,9 @@ async function importConfig(path: string): Promise<unknown> {
     const module = (await import(pathToFileURL(path).href)) as { default?: unknown };
     return module.default;
   } catch (error) {
+    // A definition switchyard refused (defineConfig, agent(), tool()): the module is wrong, not
+    // broken. By name: the config may have loaded another copy of switchyard than this CLI's.
+    if (error instanceof Error && error.name === ConfigError.name) throw new ConfigError(`${basename(path)}: ${error.message}`, { cause: error });
     throw new ConfigError(`${basename(path)} failed to load: ${messageOf(error)}`, { cause: error });
   }
 }

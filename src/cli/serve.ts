@@ -148,8 +148,9 @@ async function runDemo(runtime: Runtime, demo: { readonly agent: string; readonl
       if (line !== null) io.out(`  ${line}`);
     }
     io.out(`thread ${view.id} is ${view.status}`);
-    if (view.pendingRequest?.kind === 'approval') {
-      io.out('approve the division and watch it finish:');
+    const request = view.pendingRequest;
+    if (request?.kind === 'approval') {
+      io.out(`approve ${request.tool === undefined ? 'it' : `the ${request.tool} call`} and watch it finish:`);
       io.out(`  ${hint(`respond ${shellQuote(view.id)} --approve`)}`);
       io.out(`  ${hint(`show ${shellQuote(view.id)}`)}`);
     }

@@ -1,4 +1,9 @@
-// What users import to test their own agents: a scripted model, a memory store, a simulated clock.
+/**
+ * `switchyard/testing`: what users import to test their own agents without a network: a scripted
+ * model, a memory store, a simulated clock, and an agent actor to drive one thread step by step.
+ *
+ * @packageDocumentation
+ */
 export { SimulatedClock } from 'xstate';
 export { scriptedModel, type ScriptedModel, type ScriptedModelOptions, type ScriptedReply, type ScriptStep } from '../model/scriptedModel.js';
 export { createMemoryStore } from '../store/memoryStore.js';

@@ -2,112 +2,28 @@
  * The CLI as a user drives it: `switchyard serve` in a child process over a temporary data
  * directory, and the client commands as separate processes against it.
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROOT, runCli, startCli, type CliProcess, type CliResult } from './cliProcess.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const MAIN = join(ROOT, 'src/cli/main.ts');
 const COMMAND_TIMEOUT_MS = 20_000;
 
-/** The environment of every child: no model key (so the demo model runs), no inherited CLI settings. */
-function childEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, SWITCHYARD_LOG_LEVEL: 'warn' };
-  for (const name of ['SWITCHYARD_MODEL_API_KEY', 'OPENAI_API_KEY', 'SWITCHYARD_MODEL_BASE_URL', 'SWITCHYARD_URL', 'SWITCHYARD_TOKEN', 'NATS_URL', 'npm_command']) {
-    delete env[name];
-  }
-  return env;
-}
-
-interface Result {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
 /** Runs one CLI command to its end. */
-function run(args: readonly string[]): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: ROOT, env: childEnv() });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`switchyard ${args.join(' ')} did not finish in ${COMMAND_TIMEOUT_MS} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
-    }, COMMAND_TIMEOUT_MS);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const run = (args: readonly string[]): Promise<CliResult> => runCli(args, { cwd: ROOT, timeoutMs: COMMAND_TIMEOUT_MS });
 
 /** A running `switchyard serve` and everything it printed so far. */
-interface Server {
-  readonly child: ChildProcessWithoutNullStreams;
+interface Server extends CliProcess {
   readonly url: string;
-  stdout(): string;
-  stderr(): string;
-  /** Resolves once stdout matches. */
-  waitFor(pattern: RegExp): Promise<RegExpMatchArray>;
-  /** SIGTERM, then the exit code. */
-  stop(): Promise<number | null>;
 }
 
 async function startServe(dir: string, extra: readonly string[] = [], env: Record<string, string> = {}): Promise<Server> {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'serve', '--port', '0', '--dir', dir, ...extra], { cwd: ROOT, env: { ...childEnv(), ...env } });
-  let stdout = '';
-  let stderr = '';
-  const waiters = new Set<() => void>();
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-    stdout += chunk;
-    for (const wake of waiters) wake();
-  });
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const waitFor = (pattern: RegExp): Promise<RegExpMatchArray> =>
-    new Promise((resolve, reject) => {
-      const check = (): void => {
-        const match = stdout.match(pattern);
-        if (match) {
-          waiters.delete(check);
-          clearTimeout(timer);
-          resolve(match);
-        }
-      };
-      const timer = setTimeout(() => {
-        waiters.delete(check);
-        reject(new Error(`serve never printed ${pattern}\nstdout: ${stdout}\nstderr: ${stderr}`));
-      }, COMMAND_TIMEOUT_MS);
-      waiters.add(check);
-      void exited.then(() => {
-        if (!waiters.has(check)) return;
-        waiters.delete(check);
-        clearTimeout(timer);
-        reject(new Error(`serve exited before printing ${pattern}\nstdout: ${stdout}\nstderr: ${stderr}`));
-      });
-      check();
-    });
-  const url = (await waitFor(/switchyard listening on (http:\/\/127\.0\.0\.1:\d+)/))[1]!;
+  const serve = startCli(['serve', '--port', '0', '--dir', dir, ...extra], { cwd: ROOT, env, timeoutMs: COMMAND_TIMEOUT_MS });
+  const url = (await serve.waitFor(/switchyard listening on (http:\/\/127\.0\.0\.1:\d+)/))[1]!;
   // The last line of the start-up (after the demo thread, when there is one).
-  await waitFor(/press Ctrl\+C to stop/);
-  return {
-    child,
-    url,
-    stdout: () => stdout,
-    stderr: () => stderr,
-    waitFor,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      return exited;
-    },
-  };
+  await serve.waitFor(/press Ctrl\+C to stop/);
+  return { ...serve, url };
 }
 
 let dir: string;
@@ -124,7 +40,7 @@ afterAll(async () => {
 });
 
 /** A client command against the running server. */
-const cli = (...args: string[]): Promise<Result> => run([...args, '--url', server!.url]);
+const cli = (...args: string[]): Promise<CliResult> => run([...args, '--url', server!.url]);
 
 describe('switchyard CLI', () => {
   let demoId: string;

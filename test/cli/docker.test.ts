@@ -1,0 +1,54 @@
+/**
+ * The Docker files, read (no Docker engine runs here): the compose override builds a stage the
+ * Dockerfile has, from a project folder that exists and holds a config, runs the CLI where the
+ * package puts it, and overrides every switchyard service of docker-compose.yml.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ROOT } from './cliProcess.js';
+
+const read = (file: string): string => readFileSync(join(ROOT, file), 'utf8');
+
+/** The top-level service names of a compose file and each one's block of lines. */
+function services(yaml: string): Map<string, string> {
+  const body = yaml.slice(yaml.indexOf('\nservices:\n') + '\nservices:\n'.length);
+  const blocks = new Map<string, string>();
+  for (const match of body.matchAll(/^ {2}([\w-]+):\n((?: {4}.*\n|\s*\n)*)/gm)) blocks.set(match[1]!, match[2]!);
+  return blocks;
+}
+
+describe('the Docker files', () => {
+  const dockerfile = read('Dockerfile');
+  const project = /^ARG PROJECT=(\S+)$/m.exec(dockerfile)?.[1];
+
+  it('build a project stage from a folder that is a project of its own', () => {
+    expect(dockerfile).toMatch(/^FROM \S+ AS project$/m);
+    expect(project).toBeDefined();
+    const manifest = JSON.parse(read(`${project}/package.json`)) as { dependencies?: Record<string, string> };
+    expect(Object.keys(manifest.dependencies ?? {})).toContain('switchyard');
+    expect(existsSync(join(ROOT, project!, 'switchyard.config.ts'))).toBe(true);
+    // The project image runs the CLI where the installed package has it.
+    const bin = (JSON.parse(read('package.json')) as { bin: { switchyard: string } }).bin.switchyard;
+    expect(dockerfile).toContain(`ENTRYPOINT ["node", "node_modules/switchyard/${bin.replace(/^\.\//, '')}"]`);
+    // The bundled image is the default target (the last stage), as docker-compose.yml expects.
+    expect(dockerfile.trim().split('\n').filter((line) => line.startsWith('FROM ')).pop()).not.toMatch(/ AS /);
+  });
+
+  it('the compose override builds that stage for every switchyard service of docker-compose.yml', () => {
+    const override = read('docker-compose.project.yml');
+    expect(override).toMatch(/^\s+target: project$/m);
+    expect(override).toContain(`PROJECT: \${SWITCHYARD_PROJECT:-${project}}`);
+    const base = services(read('docker-compose.yml'));
+    const overridden = services(override);
+    const switchyard = [...base].filter(([, block]) => /image: switchyard:local/.test(block)).map(([name]) => name);
+    expect(switchyard).toEqual(['server', 'worker-1', 'worker-2']);
+    for (const name of switchyard) {
+      expect(overridden.get(name), name).toMatch(/build: \*project-build\n\s+image: switchyard-project:local/);
+    }
+  });
+
+  it('do not copy a project\'s node_modules into the image', () => {
+    expect(read('.dockerignore').split('\n')).toContain('**/node_modules');
+  });
+});

@@ -141,3 +141,6 @@ export function createPipelineMachine(pipeline: Pipeline): AnyStateMachine {
     output: ({ context }) => machineOutput(context),
   }) as unknown as AnyStateMachine;
 }
+
+/** The machine of one pipeline, as {@link createPipelineMachine} builds it. */
+export type PipelineMachine = ReturnType<typeof createPipelineMachine>;

@@ -10,10 +10,10 @@ import { scriptedModel } from '../../src/model/scriptedModel.js';
 import type { Pipeline } from '../../src/pipeline/pipeline.js';
 import type { ChildLauncher } from '../../src/pipeline/pipelineSteps.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
-import type { ThreadStore } from '../../src/store/threadStore.js';
 import type { Json, Thread, ThreadEvent } from '../../src/thread/events.js';
 import type { ThreadStatus } from '../../src/thread/state.js';
 import { createClock } from '../support/agentHarness.js';
+import { recordingStore } from '../support/restoreKit.js';
 
 /** Child threads that end at once: their output is `reply(agent, input)`. */
 export function instantChildren(reply: (agent: string, input: Json) => Json, launched: string[] = []): ChildLauncher {
@@ -21,23 +21,6 @@ export function instantChildren(reply: (agent: string, input: Json) => Json, lau
     async launch(agent, input, { threadId }) {
       launched.push(threadId);
       return { status: 'done', output: reply(agent, input), failure: undefined };
-    },
-  };
-}
-
-/** A store that remembers the length of every thread it committed: the prefixes that can exist. */
-export function recordingStore(inner: ThreadStore, lengths: Set<number>): ThreadStore {
-  return {
-    ...inner,
-    create: async (thread) => {
-      const created = await inner.create(thread);
-      lengths.add(created.events.length);
-      return created;
-    },
-    append: async (id, expected, events) => {
-      const appended = await inner.append(id, expected, events);
-      lengths.add(appended.events.length);
-      return appended;
     },
   };
 }

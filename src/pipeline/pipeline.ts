@@ -45,14 +45,14 @@ export interface PipelineOptions<TInput extends z.ZodType, TOutput extends z.Zod
  * const release = pipeline({
  *   name: 'release',
  *   description: 'fix until the checks pass, then ship',
- *   input: z.object({ branch: z.string() }),
- *   output: z.object({ shipped: z.boolean() }),
+ *   input: z.object({ repo: z.string() }),
+ *   output: z.object({ patch: z.string() }),
  * })
- *   .code({ name: 'fix', output: z.object({ patch: z.string() }), run: ({ input, visit }) => ({ patch: `${input.branch}#${visit}` }) })
- *   .code({ name: 'check', output: z.object({ green: z.boolean() }), run: ({ results }) => checks(results.fix.patch) })
+ *   .code({ name: 'fix', output: z.object({ patch: z.string() }), run: ({ input, visit }) => ({ patch: `${input.repo}#${visit}` }) })
+ *   .code({ name: 'check', output: z.object({ green: z.boolean() }), run: ({ results }) => runChecks(results.fix.patch) })
  *   .branch({ name: 'again', choose: ({ results }) => (results.check.green ? undefined : 'fix') })
- *   .agent({ name: 'ship', agent: 'deploybot', input: ({ results }) => `deploy ${results.fix.patch}` })
- *   .finish(({ results }) => ({ shipped: results.ship !== undefined }));
+ *   .agent({ name: 'ship', agent: 'deploybot', input: ({ results }) => `deploy ${results.fix.patch} to staging` })
+ *   .finish(({ results }) => ({ patch: results.fix.patch }));
  * ```
  */
 export function pipeline<TInput extends z.ZodType, TOutput extends z.ZodType>(options: PipelineOptions<TInput, TOutput>): Pipeline;

@@ -38,14 +38,16 @@ export interface PipelineCursor {
   readonly next: NextRun | { readonly kind: 'finish' } | { readonly kind: 'unknown'; readonly name: string };
 }
 
-const memo = new WeakMap<readonly ThreadEvent[], { readonly pipeline: Pipeline; readonly cursor: PipelineCursor }>();
+// By events array and its length: a store may append to the array it handed out before.
+const memo = new WeakMap<readonly ThreadEvent[], { readonly pipeline: Pipeline; readonly length: number; readonly cursor: PipelineCursor }>();
 
 /** The cursor of `pipeline` over `thread`. Memoized per events array: routing asks once per step. */
 export function pipelineCursor(pipeline: Pipeline, thread: Pick<Thread, 'events'>): PipelineCursor {
-  const hit = memo.get(thread.events);
-  if (hit !== undefined && hit.pipeline === pipeline) return hit.cursor;
-  const cursor = deriveCursor(pipeline, thread.events);
-  memo.set(thread.events, { pipeline, cursor });
+  const { events } = thread;
+  const hit = memo.get(events);
+  if (hit !== undefined && hit.pipeline === pipeline && hit.length === events.length) return hit.cursor;
+  const cursor = deriveCursor(pipeline, events);
+  memo.set(events, { pipeline, length: events.length, cursor });
   return cursor;
 }
 

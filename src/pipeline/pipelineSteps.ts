@@ -1,5 +1,5 @@
 import { appendEvents } from '../store/appendEvents.js';
-import { formatIssues, messageOf } from '../errors.js';
+import { formatIssues, InvalidInputError, InvalidStateError, messageOf, NotFoundError } from '../errors.js';
 import { type AgentDeps } from '../agent/deps.js';
 import { toJson } from '../agent/tool.js';
 import { type Json, type NewEvent, type Thread } from '../thread/events.js';
@@ -84,13 +84,17 @@ export async function runPipelineStep(pipeline: Pipeline, thread: Thread, deps: 
   if (next.kind === 'unknown') return { thread: await appendEvents(deps, thread, failure(`pipeline ${pipeline.name} has no step ${next.name} (its definition changed?)`)) };
   if (next.calls.length === 0 && cursor.runs.length >= pipeline.maxTransitions) {
     const path = cursor.runs.slice(-8).map((r) => r.step).join(' -> ');
-    return { thread: await appendEvents(deps, thread, failure(`pipeline ${pipeline.name} exceeded maxTransitions (${pipeline.maxTransitions} step runs) before running ${next.step.name} again; the last runs: ${path}`)) };
+    return { thread: await appendEvents(deps, thread, failure(`pipeline ${pipeline.name} exceeded maxTransitions (${pipeline.maxTransitions} step runs) before running ${next.step.name}${next.visit > 1 ? ' again' : ''}; the last runs: ${path}`)) };
   }
   const { step } = next;
   const context = contextAt(next.visit);
-  if (next.calls.length === 0 && step.kind !== 'branch' && step.skip?.(context)) {
+  // Asked until the run has started for real: a sleep journaled its deadline, a delegation its child.
+  const started = next.calls.some((call) => Object.keys(call.data.args).length > 0);
+  if (!started && step.kind !== 'branch' && step.skip !== undefined) {
     const run: Run<typeof step> = { pipeline, thread, deps, signal, step, next, context };
-    return { thread: await appendEvents(deps, thread, [journal(run, {}), result(run, { skipped: true })]) };
+    const skip = attempt(run, () => step.skip!(context));
+    if ('failed' in skip) return { thread: await appendEvents(deps, thread, skip.failed) };
+    if (skip.value) return { thread: await appendEvents(deps, thread, [journal(run, {}), result(run, { skipped: true })]) };
   }
   switch (step.kind) {
     case 'sleep':
@@ -109,9 +113,12 @@ async function runSleep(run: Run<SleepStep>): Promise<PipelineStepResult> {
   const { deps, thread } = run;
   let current = thread;
   let until: number;
-  const recorded = run.next.calls[0];
+  // The attempt that journaled the deadline (an earlier attempt may have failed before it had one).
+  const recorded = run.next.calls.find((call) => call.data.args.until !== undefined);
   if (recorded === undefined) {
-    const ms = Math.max(0, Number(run.step.duration(run.context)) || 0);
+    const duration = attempt(run, () => run.step.duration(run.context));
+    if ('failed' in duration) return { thread: await appendEvents(deps, thread, duration.failed) };
+    const ms = Math.max(0, Number(duration.value) || 0);
     until = deps.clock.now() + ms;
     current = await appendEvents(deps, thread, [journal(run, { until: new Date(until).toISOString(), ms })]);
   } else {
@@ -126,15 +133,24 @@ async function runSleep(run: Run<SleepStep>): Promise<PipelineStepResult> {
 async function runAgent(run: Run<AgentStep>): Promise<PipelineStepResult> {
   const { deps, thread, step } = run;
   let current = thread;
-  let recorded = run.next.calls[0];
+  // The attempt that journaled the child (an earlier attempt may have failed before it had one).
+  let recorded = run.next.calls.find((call) => call.data.args.threadId !== undefined);
   if (recorded === undefined) {
-    const childInput = toJson(step.input(run.context));
-    current = await appendEvents(deps, thread, [journal(run, { threadId: childThreadId(thread.id, step.name, run.next.visit), agent: step.agent, input: childInput })]);
+    const childInput = attempt(run, () => toJson(step.input(run.context)));
+    if ('failed' in childInput) return { thread: await appendEvents(deps, thread, childInput.failed) };
+    current = await appendEvents(deps, thread, [journal(run, { threadId: childThreadId(thread.id, step.name, run.next.visit), agent: step.agent, input: childInput.value })]);
     const last = current.events.at(-1);
     recorded = last?.type === 'tool_call' ? last : undefined;
   }
   const childId = String(recorded?.data.args.threadId ?? childThreadId(thread.id, step.name, run.next.visit));
-  const child = await deps.children.launch(step.agent, recorded?.data.args.input ?? null, { threadId: childId, parentId: thread.id });
+  let child: Awaited<ReturnType<ChildLauncher['launch']>>;
+  try {
+    child = await deps.children.launch(step.agent, recorded?.data.args.input ?? null, { threadId: childId, parentId: thread.id });
+  } catch (error) {
+    // No such agent, an input it refuses, an id taken by another agent: waiting would not help.
+    if (!(error instanceof NotFoundError || error instanceof InvalidInputError || error instanceof InvalidStateError)) throw error;
+    return { thread: await appendEvents(deps, current, failure(`step ${step.name}: could not launch agent ${step.agent}: ${messageOf(error)}`)) };
+  }
   if (child.status === 'done') {
     let output: Json = child.output ?? null;
     if (step.output) {
@@ -154,12 +170,9 @@ async function runAgent(run: Run<AgentStep>): Promise<PipelineStepResult> {
 /** Asks `choose` once and records the resolved choice as the step's result (with its journal, in one write). */
 async function runBranch(run: Run<BranchStep>): Promise<PipelineStepResult> {
   const { deps, thread, step } = run;
-  let choice: ReturnType<typeof resolveChoice>;
-  try {
-    choice = resolveChoice(run.pipeline, step.name, step.choose(run.context));
-  } catch (error) {
-    return { thread: await appendEvents(deps, thread, [journal(run, {}), ...failedAttempt(run, error)]) };
-  }
+  const chosen = attempt(run, () => step.choose(run.context));
+  if ('failed' in chosen) return { thread: await appendEvents(deps, thread, chosen.failed) };
+  const choice = resolveChoice(run.pipeline, step.name, chosen.value);
   if ('error' in choice) return { thread: await appendEvents(deps, thread, failure(choice.error)) };
   return { thread: await appendEvents(deps, thread, [journal(run, {}), result(run, choice.name)]) };
 }
@@ -191,6 +204,18 @@ function checkedOutput(step: CodeStep, value: unknown): { value: Json } | { erro
     return { value: toJson(checked.data) };
   } catch (error) {
     return { error: `step ${step.name} returned a value that is not JSON: ${messageOf(error)}` };
+  }
+}
+
+/**
+ * Calls one of the step's functions (skip, duration, input) before anything is journaled: a throw
+ * becomes a failed attempt of the run, journaled with its error, never an exception out of the step.
+ */
+function attempt<T>(run: Run<{ name: string }>, call: () => T): { value: T } | { failed: NewEvent[] } {
+  try {
+    return { value: call() };
+  } catch (error) {
+    return { failed: [journal(run, {}), ...failedAttempt(run, error)] };
   }
 }
 

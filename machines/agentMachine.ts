@@ -9,22 +9,7 @@ import { prefetchStep } from '../src/agent/prefetchStep.js';
 import { type AgentDeps, type StepInput } from '../src/agent/deps.js';
 import type { HumanResponse, Thread } from '../src/thread/events.js';
 import { createStepRunner, runControlStep, STEP_DONE, type ControlStepName, type RunCommand, type StepEvent as RunnerEvent, type StepOutputBase } from './stepRunner.js';
-import {
-  AFTER_STEP,
-  BACKING_OFF,
-  backoffDelay,
-  CONTROL_STATES,
-  machineOutput,
-  PAUSE_NOW,
-  ROOT_CONTROL,
-  ROUTE_CONTROL,
-  threadActions,
-  threadContext,
-  threadGuards,
-  type AgentMachineOutput,
-  type ControlEvent,
-  type ThreadContext,
-} from './threadMachine.js';
+import { AFTER_STEP, BACKING_OFF, backoffDelay, CONTROL_STATES, machineOutput, PAUSE_NOW, ROUTE_CONTROL, THREAD_ROOT, threadActions, threadContext, threadGuards, type AgentMachineOutput, type ControlEvent, type ThreadContext } from './threadMachine.js';
 
 export { STEP_DONE, STEP_FAILED } from './stepRunner.js';
 export type { AgentMachineOutput, ControlEvent } from './threadMachine.js';
@@ -148,10 +133,7 @@ function buildAgentMachine(id: string, custom: readonly CustomStep[]) {
   return agentSetup.createMachine({
     id,
     context: ({ input }) => ({ ...threadContext(input.deps, input.thread), agent: input.agent, response: null, refusal: null }),
-    initial: 'routing',
-    // The step runner lives as long as the actor; the working states hand it their step on entry.
-    invoke: { id: 'steps', src: 'steps' },
-    on: ROOT_CONTROL,
+    ...THREAD_ROOT,
     states: {
       routing: {
         always: [

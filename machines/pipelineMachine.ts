@@ -3,21 +3,7 @@ import type { Pipeline, PipelineStep } from '../src/pipeline/pipeline.js';
 import { nextStepName, runPipelineStep, type PipelineDeps, type PipelineStepResult } from '../src/pipeline/pipelineSteps.js';
 import type { Thread } from '../src/thread/events.js';
 import { createStepRunner, isControlStep, runControlStep, STEP_DONE, type ControlStepName, type RunCommand, type StepEvent } from './stepRunner.js';
-import {
-  AFTER_STEP,
-  BACKING_OFF,
-  backoffDelay,
-  CONTROL_STATES,
-  machineOutput,
-  ROOT_CONTROL,
-  ROUTE_CONTROL,
-  threadActions,
-  threadContext,
-  threadGuards,
-  type AgentMachineOutput,
-  type ControlEvent,
-  type ThreadContext,
-} from './threadMachine.js';
+import { AFTER_STEP, BACKING_OFF, backoffDelay, CONTROL_STATES, machineOutput, ROUTE_CONTROL, THREAD_ROOT, threadActions, threadContext, threadGuards, type AgentMachineOutput, type ControlEvent, type ThreadContext } from './threadMachine.js';
 
 /** Input of a pipeline machine. */
 export interface PipelineMachineInput {
@@ -124,10 +110,7 @@ export function createPipelineMachine(pipeline: Pipeline) {
   return pipelineSetup.createMachine({
     id: `pipeline:${pipeline.name}`,
     context: ({ input }) => ({ ...threadContext(input.deps, input.thread), pipeline: input.pipeline, deps: input.deps, sleepUntil: null }),
-    initial: 'routing',
-    // The step runner lives as long as the actor; the working states hand it their step on entry.
-    invoke: { id: 'steps', src: 'steps' },
-    on: ROOT_CONTROL,
+    ...THREAD_ROOT,
     states: {
       routing: {
         always: [

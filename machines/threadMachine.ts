@@ -123,6 +123,16 @@ export const ROOT_CONTROL = {
   PAUSE: { actions: 'requestPause' },
 } as const;
 
+/**
+ * The root of every durable machine: it starts in `routing`, its step runner lives as long as the
+ * actor (the working states hand it their step on entry), and it takes the control events.
+ */
+export const THREAD_ROOT = {
+  initial: 'routing',
+  invoke: { id: 'steps', src: 'steps' },
+  on: ROOT_CONTROL,
+} as const;
+
 /** A waiting state (backing off, sleeping, awaiting a human) pauses at once. */
 export const PAUSE_NOW = { PAUSE: { target: 'pausing', actions: 'keepControl' } } as const;
 

@@ -9,7 +9,7 @@ import { prefetchStep } from '../src/agent/prefetchStep.js';
 import { type AgentDeps, type StepInput } from '../src/agent/deps.js';
 import type { HumanResponse, Thread } from '../src/thread/events.js';
 import { createStepRunner, runControlStep, STEP_DONE, type ControlStepName, type RunCommand, type StepEvent as RunnerEvent, type StepOutputBase } from './stepRunner.js';
-import { AFTER_STEP, BACKING_OFF, backoffDelay, CONTROL_STATES, machineOutput, PAUSE_NOW, ROUTE_CONTROL, THREAD_ROOT, threadActions, threadContext, threadGuards, type AgentMachineOutput, type ControlEvent, type ThreadContext } from './threadMachine.js';
+import { AFTER_STEP, BACKING_OFF, backoffDelay, CONTROL_STATES, machineOutput, PAUSE_NOW, ROUTE_CONTROL, THREAD_ROOT, threadActions, threadContext, threadGuards, untilDelay, type AgentMachineOutput, type ControlEvent, type ThreadContext } from './threadMachine.js';
 
 export { STEP_DONE, STEP_FAILED } from './stepRunner.js';
 export type { AgentMachineOutput, ControlEvent } from './threadMachine.js';
@@ -97,8 +97,7 @@ const agentSetup = setup({
   },
   delays: {
     backoff: backoffDelay,
-    // A timer holds at most 2^31 - 1 ms (24.8 days); a longer sleep wakes, routes, and sleeps again.
-    sleep: ({ context }) => Math.min(MAX_TIMER_MS, Math.max(0, (context.state.sleepUntil ?? 0) - context.deps.clock.now())),
+    sleep: ({ context }) => untilDelay(context.state.sleepUntil, context.deps.clock.now()),
   },
   actions: {
     ...threadActions<AgentContext, AgentMachineEvent | StepEvent>(),
@@ -179,7 +178,6 @@ const waitingForHuman = (state: 'awaitingHuman' | 'escalated') =>
     on: { RESPOND: { target: 'responding', actions: 'keepResponse' }, ...PAUSE_NOW },
   }) as const;
 
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** The machine of every agent without steps of its author. */
 export const agentMachine = buildAgentMachine('agent', []);

@@ -3,7 +3,7 @@ import type { Pipeline, PipelineStep } from '../src/pipeline/pipeline.js';
 import { nextStepName, runPipelineStep, type PipelineDeps, type PipelineStepResult } from '../src/pipeline/pipelineSteps.js';
 import type { Thread } from '../src/thread/events.js';
 import { createStepRunner, isControlStep, runControlStep, STEP_DONE, type ControlStepName, type RunCommand, type StepEvent } from './stepRunner.js';
-import { AFTER_STEP, BACKING_OFF, backoffDelay, CONTROL_STATES, machineOutput, ROUTE_CONTROL, THREAD_ROOT, threadActions, threadContext, threadGuards, type AgentMachineOutput, type ControlEvent, type ThreadContext } from './threadMachine.js';
+import { AFTER_STEP, BACKING_OFF, backoffDelay, CONTROL_STATES, machineOutput, ROUTE_CONTROL, THREAD_ROOT, threadActions, threadContext, threadGuards, untilDelay, type AgentMachineOutput, type ControlEvent, type ThreadContext } from './threadMachine.js';
 
 /** Input of a pipeline machine. */
 export interface PipelineMachineInput {
@@ -41,8 +41,6 @@ function runStep(command: RunPipelineStep, signal: AbortSignal): Promise<Pipelin
 }
 
 const stateName = (step: string): string => `step_${step}`;
-// A timer holds at most 2^31 - 1 ms (24.8 days); a longer sleep wakes, routes, and sleeps again.
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * The pipeline machines' setup: the agent machine's step runner, control states and first routes
@@ -65,7 +63,7 @@ const pipelineSetup = setup({
   },
   delays: {
     backoff: backoffDelay,
-    sleep: ({ context }) => Math.min(MAX_TIMER_MS, Math.max(0, (context.sleepUntil ?? 0) - context.deps.clock.now())),
+    sleep: ({ context }) => untilDelay(context.sleepUntil, context.deps.clock.now()),
   },
   actions: {
     ...threadActions<PipelineContext, PipelineEvent>(),

@@ -71,8 +71,14 @@ export const threadGuards = {
   isBackingOff: ({ context }: Args) => context.state.backoffUntil !== null && context.state.backoffUntil > context.deps.clock.now(),
 };
 
+// A timer holds at most 2^31 - 1 ms (24.8 days); a longer wait wakes, routes, and waits again.
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** The delay of a timer that ends a wait at `until` (epoch ms, as recorded), from `now`. */
+export const untilDelay = (until: number | null, now: number): number => Math.min(MAX_TIMER_MS, Math.max(0, (until ?? 0) - now));
+
 /** The backoff delay: until the recorded retry time. */
-export const backoffDelay = ({ context }: Args): number => Math.max(0, (context.state.backoffUntil ?? 0) - context.deps.clock.now());
+export const backoffDelay = ({ context }: Args): number => untilDelay(context.state.backoffUntil, context.deps.clock.now());
 
 /**
  * The actions of the shared states, for a machine whose events are `TEvent` (registered by name in

@@ -1,6 +1,6 @@
-import { assign, fromCallback, sendTo, setup } from 'xstate';
+import { assign, sendTo, setup } from 'xstate';
 import type { Agent } from '../src/agent/agent.js';
-import { controlStep, respondStep } from '../src/agent/controlStep.js';
+import { respondStep } from '../src/agent/controlStep.js';
 import type { CustomStep } from '../src/agent/customStep.js';
 import { customStep, customStepDue, customStepsOf } from '../src/agent/customStepRun.js';
 import { decideStep } from '../src/agent/decideStep.js';
@@ -8,9 +8,10 @@ import { executeStep } from '../src/agent/executeStep.js';
 import { prefetchStep } from '../src/agent/prefetchStep.js';
 import { type AgentDeps, type StepInput } from '../src/agent/deps.js';
 import type { HumanResponse, Thread } from '../src/thread/events.js';
-import { deriveState, type ThreadState } from '../src/thread/state.js';
-import { controlOf, machineOutput, stopReason, withThread, type AgentMachineOutput, type ControlEvent } from './threadMachine.js';
+import { createStepRunner, runControlStep, STEP_DONE, type ControlStepName, type RunCommand, type StepEvent as RunnerEvent, type StepOutputBase } from './stepRunner.js';
+import { AFTER_STEP, BACKING_OFF, backoffDelay, CONTROL_STATES, machineOutput, PAUSE_NOW, ROUTE_CONTROL, THREAD_ROOT, threadActions, threadContext, threadGuards, untilDelay, type AgentMachineOutput, type ControlEvent, type ThreadContext } from './threadMachine.js';
 
+export { STEP_DONE, STEP_FAILED } from './stepRunner.js';
 export type { AgentMachineOutput, ControlEvent } from './threadMachine.js';
 
 /** Input of the agent machine: the agent, the thread to continue, and the injected dependencies. */
@@ -21,8 +22,7 @@ export interface AgentMachineInput {
 }
 
 /** What a step ends with: the thread as persisted, and a refused human response if there was one. */
-export interface StepOutput {
-  readonly thread: Thread;
+export interface StepOutput extends StepOutputBase {
   readonly refusal?: string;
 }
 
@@ -30,37 +30,23 @@ export interface StepOutput {
 export type AgentMachineEvent = { type: 'RESPOND'; response: HumanResponse } | ControlEvent;
 
 /** Events the step runner sends back: the step in progress finished, or threw. */
-export type StepEvent = { type: typeof STEP_DONE; output: StepOutput } | { type: typeof STEP_FAILED; error: unknown };
-export const STEP_DONE = 'STEP.DONE';
-export const STEP_FAILED = 'STEP.FAILED';
+export type StepEvent = RunnerEvent<StepOutput>;
 
-export interface AgentContext {
+export interface AgentContext extends ThreadContext {
   readonly agent: Agent;
-  readonly deps: AgentDeps;
-  thread: Thread;
-  state: ThreadState;
-  pauseRequested: boolean;
-  control: { reason?: string; by?: string };
   response: HumanResponse | null;
   /** The last refused human response, for callers that sent one to a live actor. */
   refusal: string | null;
-  stopped: string | null;
 }
 
 /** The steps a state can run. Each persists its events before it resolves. */
-export type StepName = 'prefetch' | 'decide' | 'execute' | 'respond' | 'pause' | 'resume' | 'cancel' | 'custom';
+export type StepName = 'prefetch' | 'decide' | 'execute' | 'respond' | 'custom' | ControlStepName;
 
 /** What the step runner is told when a working state is entered. */
-export interface RunStep {
-  readonly type: 'RUN';
-  /** The state that runs it (for the log). */
-  readonly state: string;
-  readonly step: StepName;
+export interface RunStep extends RunCommand<StepName, StepInput> {
   /** For `custom`: the name of the author's step. */
   readonly custom?: string;
-  readonly input: StepInput;
   readonly response: HumanResponse | null;
-  readonly control: { reason?: string; by?: string };
 }
 
 function runStep(command: RunStep, signal: AbortSignal): Promise<StepOutput> {
@@ -77,61 +63,17 @@ function runStep(command: RunStep, signal: AbortSignal): Promise<StepOutput> {
     case 'respond':
       return respondStep(input, command.response!).then((result) => (result.error === undefined ? { thread: result.thread } : { thread: result.thread, refusal: result.error }));
     default:
-      return controlStep(input.deps, input.thread.id, { action: command.step, ...command.control }).then((thread) => ({ thread }));
+      return runControlStep({ ...command, step: command.step });
   }
 }
-
-/**
- * Runs the steps of one agent actor, one at a time, and reports each result to the machine: a
- * single long-lived child instead of a promise actor per step, which would cost an actor, its
- * spawn and stop, and an abort signal on every step. A step still in progress when the next
- * command arrives (a CANCEL while deciding) is aborted and its result dropped; stopping the actor
- * aborts the step in progress.
- */
-const stepRunner = fromCallback<RunStep, undefined, StepEvent>(({ sendBack, receive }) => {
-  // One abort controller for the steps of this activation, replaced only after an abort.
-  let controller = new AbortController();
-  let current = 0;
-  let running = false;
-  receive((command) => {
-    const { deps, thread, agent } = command.input;
-    deps.logger.debug({ threadId: thread.id, agent: agent.name, state: command.state }, 'agent state');
-    if (running) {
-      controller.abort(new Error(`superseded by ${command.step}`));
-      controller = new AbortController();
-    }
-    const id = ++current;
-    running = true;
-    runStep(command, controller.signal).then(
-      (output) => {
-        if (id !== current) return;
-        running = false;
-        sendBack({ type: STEP_DONE, output });
-      },
-      (error: unknown) => {
-        if (id !== current) return;
-        running = false;
-        sendBack({ type: STEP_FAILED, error });
-      },
-    );
-  });
-  return () => {
-    if (running) controller.abort(new Error('agent actor stopped'));
-  };
-});
-
-/** How every working state ends: back to routing with the thread the step persisted, or stopped. */
-const AFTER_STEP = {
-  [STEP_DONE]: { target: 'routing', actions: 'keepThread' },
-  [STEP_FAILED]: { target: 'stopped', actions: 'keepFailure' },
-} as const;
 
 /**
  * The micro-agent (factor 8): its states are its control flow. Every state is entered from
  * `routing`, which reads the state derived from the thread, so an actor started from any prefix
  * of a thread continues exactly where the log says (factor 12), with no XState snapshot involved.
  * A working state hands its step to the actor's step runner on entry; steps persist their events
- * before the machine moves on, and nothing thrown escapes the actor.
+ * before the machine moves on, and nothing thrown escapes the actor. The control states and the
+ * first routes are the ones every durable machine shares (./threadMachine.ts).
  */
 const agentSetup = setup({
   types: {
@@ -140,13 +82,9 @@ const agentSetup = setup({
     events: {} as AgentMachineEvent | StepEvent,
     output: {} as AgentMachineOutput,
   },
-  actors: { steps: stepRunner },
+  actors: { steps: createStepRunner(runStep) },
   guards: {
-    isDone: ({ context }) => context.state.terminal === 'done',
-    isFailed: ({ context }) => context.state.terminal === 'failed',
-    isCancelled: ({ context }) => context.state.terminal === 'cancelled',
-    shouldPause: ({ context }) => context.pauseRequested && !context.state.paused,
-    isPaused: ({ context }) => context.state.paused,
+    ...threadGuards,
     isEscalated: ({ context }) => context.state.pendingRequest?.kind === 'escalation',
     isAwaitingHuman: ({ context }) => context.state.pendingRequest !== null,
     hasPendingCall: ({ context }) => context.state.pendingCall !== null,
@@ -155,26 +93,18 @@ const agentSetup = setup({
       const step = customStepsOf(context.agent).find((s) => s.name === params.step);
       return step !== undefined && customStepDue(context.agent, step, context.thread, context.state);
     },
-    isBackingOff: ({ context }) =>
-      context.state.backoffUntil !== null && context.state.backoffUntil > context.deps.clock.now(),
     needsPrefetch: ({ context }) => context.agent.prefetch.some((p) => !context.state.prefetched.includes(p.name)),
   },
   delays: {
-    backoff: ({ context }) => Math.max(0, (context.state.backoffUntil ?? 0) - context.deps.clock.now()),
-    // A timer holds at most 2^31 - 1 ms (24.8 days); a longer sleep wakes, routes, and sleeps again.
-    sleep: ({ context }) => Math.min(MAX_TIMER_MS, Math.max(0, (context.state.sleepUntil ?? 0) - context.deps.clock.now())),
+    backoff: backoffDelay,
+    sleep: ({ context }) => untilDelay(context.state.sleepUntil, context.deps.clock.now()),
   },
   actions: {
-    /** Keeps the thread a step persisted. */
-    keepThread: assign(({ event }) => (event.type === STEP_DONE ? withThread(event.output.thread) : {})),
-    /** Records why a step threw; the actor stops. */
-    keepFailure: assign(({ event }) => (event.type === STEP_FAILED ? { stopped: stopReason(event.error) } : {})),
-    rest: ({ context }, params: { state: string }) => {
-      context.deps.onRest?.({ state: params.state, thread: context.thread });
-    },
-    log: ({ context }, params: { state: string }) => {
-      context.deps.logger.debug({ threadId: context.thread.id, agent: context.agent.name, state: params.state }, 'agent state');
-    },
+    ...threadActions<AgentContext, AgentMachineEvent | StepEvent>(),
+    /** Keeps the human response to record. */
+    keepResponse: assign(({ event }) => (event.type === 'RESPOND' ? { response: event.response } : {})),
+    /** The response is recorded (or refused). */
+    responseRecorded: assign(({ event }) => (event.type === STEP_DONE ? { response: null, refusal: event.output.refusal ?? null } : {})),
     /** Tells the step runner to run `step` on the context as it is now. */
     run: sendTo('steps', ({ context }, params: { state: string; step: StepName; custom?: string }): RunStep => ({
       type: 'RUN',
@@ -200,111 +130,54 @@ function buildAgentMachine(id: string, custom: readonly CustomStep[]) {
     custom.filter((step) => kinds.includes(step.kind)).map((step) => ({ guard: { type: 'stepDue' as const, params: { step: step.name } }, target: step.name }));
   const sleeping = custom.length === 0 ? [] : [{ guard: 'isSleeping' as const, target: 'sleeping' }];
   return agentSetup.createMachine({
-  id,
-  context: ({ input }) => ({
-    agent: input.agent,
-    deps: input.deps,
-    thread: input.thread,
-    state: deriveState(input.thread.events),
-    pauseRequested: false,
-    control: {},
-    response: null,
-    refusal: null,
-    stopped: null,
-  }),
-  initial: 'routing',
-  // The step runner lives as long as the actor; the working states hand it their step on entry.
-  invoke: { id: 'steps', src: 'steps' },
-  on: {
-    CANCEL: { target: '.cancelling', actions: assign({ control: controlOf }) },
-    PAUSE: { actions: assign({ pauseRequested: true, control: controlOf }) },
-  },
-  states: {
-    routing: {
-      always: [
-        { guard: 'isDone', target: 'done' },
-        { guard: 'isFailed', target: 'failed' },
-        { guard: 'isCancelled', target: 'cancelled' },
-        { guard: 'shouldPause', target: 'pausing' },
-        { guard: 'isPaused', target: 'paused' },
-        { guard: 'isEscalated', target: 'escalated' },
-        { guard: 'isAwaitingHuman', target: 'awaitingHuman' },
-        { guard: 'isBackingOff', target: 'backingOff' },
-        ...sleeping,
-        ...due(['after_decision', 'intent']),
-        { guard: 'hasPendingCall', target: 'executing' },
-        { guard: 'needsPrefetch', target: 'prefetching' },
-        ...due(['before_decision', 'compact']),
-        { target: 'deciding' },
-      ],
-    },
-    prefetching: { entry: { type: 'run', params: { state: 'prefetching', step: 'prefetch' } }, on: AFTER_STEP },
-    deciding: { entry: { type: 'run', params: { state: 'deciding', step: 'decide' } }, on: AFTER_STEP },
-    executing: { entry: { type: 'run', params: { state: 'executing', step: 'execute' } }, on: AFTER_STEP },
-    backingOff: {
-      entry: { type: 'log', params: { state: 'backingOff' } },
-      after: { backoff: { target: 'routing' } },
-      on: { PAUSE: { target: 'pausing', actions: assign({ control: controlOf }) } },
-    },
-    ...own,
-    ...(custom.length === 0
-      ? {}
-      : {
-          sleeping: {
-            entry: { type: 'log' as const, params: { state: 'sleeping' } },
-            after: { sleep: { target: 'routing' } },
-            on: { PAUSE: { target: 'pausing', actions: assign({ control: controlOf }) } },
-          },
-        }),
-    awaitingHuman: {
-      entry: [{ type: 'log', params: { state: 'awaitingHuman' } }, { type: 'rest', params: { state: 'awaitingHuman' } }],
-      on: {
-        RESPOND: { target: 'responding', actions: assign({ response: ({ event }) => event.response }) },
-        PAUSE: { target: 'pausing', actions: assign({ control: controlOf }) },
+    id,
+    context: ({ input }) => ({ ...threadContext(input.deps, input.thread), agent: input.agent, response: null, refusal: null }),
+    ...THREAD_ROOT,
+    states: {
+      routing: {
+        always: [
+          ...ROUTE_CONTROL,
+          { guard: 'isEscalated', target: 'escalated' },
+          { guard: 'isAwaitingHuman', target: 'awaitingHuman' },
+          { guard: 'isBackingOff', target: 'backingOff' },
+          ...sleeping,
+          ...due(['after_decision', 'intent']),
+          { guard: 'hasPendingCall', target: 'executing' },
+          { guard: 'needsPrefetch', target: 'prefetching' },
+          ...due(['before_decision', 'compact']),
+          { target: 'deciding' },
+        ],
       },
-    },
-    escalated: {
-      entry: [{ type: 'log', params: { state: 'escalated' } }, { type: 'rest', params: { state: 'escalated' } }],
-      on: {
-        RESPOND: { target: 'responding', actions: assign({ response: ({ event }) => event.response }) },
-        PAUSE: { target: 'pausing', actions: assign({ control: controlOf }) },
+      prefetching: { entry: { type: 'run', params: { state: 'prefetching', step: 'prefetch' } }, on: AFTER_STEP },
+      deciding: { entry: { type: 'run', params: { state: 'deciding', step: 'decide' } }, on: AFTER_STEP },
+      executing: { entry: { type: 'run', params: { state: 'executing', step: 'execute' } }, on: AFTER_STEP },
+      backingOff: BACKING_OFF,
+      ...own,
+      ...(custom.length === 0
+        ? {}
+        : { sleeping: { entry: { type: 'log' as const, params: { state: 'sleeping' } }, after: { sleep: { target: 'routing' } }, on: PAUSE_NOW } }),
+      awaitingHuman: waitingForHuman('awaitingHuman'),
+      escalated: waitingForHuman('escalated'),
+      responding: {
+        entry: { type: 'run', params: { state: 'responding', step: 'respond' } },
+        on: { ...AFTER_STEP, [STEP_DONE]: { target: 'routing', actions: ['keepThread', 'responseRecorded'] } },
       },
+      ...CONTROL_STATES,
     },
-    responding: {
-      entry: { type: 'run', params: { state: 'responding', step: 'respond' } },
-      on: {
-        ...AFTER_STEP,
-        [STEP_DONE]: {
-          target: 'routing',
-          actions: ['keepThread', assign(({ event }) => ({ response: null, refusal: event.output.refusal ?? null }))],
-        },
-      },
-    },
-    pausing: {
-      entry: { type: 'run', params: { state: 'pausing', step: 'pause' } },
-      on: { ...AFTER_STEP, [STEP_DONE]: { target: 'routing', actions: ['keepThread', assign({ pauseRequested: false })] } },
-    },
-    paused: {
-      entry: [{ type: 'log', params: { state: 'paused' } }, { type: 'rest', params: { state: 'paused' } }],
-      on: {
-        RESUME: { target: 'resuming', actions: assign({ control: ({ event }) => ({ by: event.by }) }) },
-        // Already paused: without this the root handler would set pauseRequested, and the next
-        // RESUME would pause the thread again at once.
-        PAUSE: {},
-      },
-    },
-    resuming: { entry: { type: 'run', params: { state: 'resuming', step: 'resume' } }, on: AFTER_STEP },
-    cancelling: { entry: { type: 'run', params: { state: 'cancelling', step: 'cancel' } }, on: AFTER_STEP },
-    done: { type: 'final', entry: { type: 'log', params: { state: 'done' } } },
-    failed: { type: 'final', entry: { type: 'log', params: { state: 'failed' } } },
-    cancelled: { type: 'final', entry: { type: 'log', params: { state: 'cancelled' } } },
-    stopped: { type: 'final', entry: { type: 'log', params: { state: 'stopped' } } },
-  },
-  output: ({ context }) => machineOutput(context),
+    output: ({ context }) => machineOutput(context),
   });
 }
 
-const MAX_TIMER_MS = 2 ** 31 - 1;
+/** A state that waits for a human's answer (freeing the actor) and can be paused meanwhile. */
+const waitingForHuman = (state: 'awaitingHuman' | 'escalated') =>
+  ({
+    entry: [
+      { type: 'log', params: { state } },
+      { type: 'rest', params: { state } },
+    ],
+    on: { RESPOND: { target: 'responding', actions: 'keepResponse' }, ...PAUSE_NOW },
+  }) as const;
+
 
 /** The machine of every agent without steps of its author. */
 export const agentMachine = buildAgentMachine('agent', []);

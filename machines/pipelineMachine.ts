@@ -1,9 +1,9 @@
-import { assign, fromPromise, setup, type AnyStateMachine } from 'xstate';
-import type { Pipeline } from '../src/pipeline/pipeline.js';
+import { assign, sendTo, setup } from 'xstate';
+import type { Pipeline, PipelineStep } from '../src/pipeline/pipeline.js';
 import { nextStepName, runPipelineStep, type PipelineDeps, type PipelineStepResult } from '../src/pipeline/pipelineSteps.js';
 import type { Thread } from '../src/thread/events.js';
-import type { ThreadState } from '../src/thread/state.js';
-import { controlActor, controlOf, machineOutput, stopReason, withThread, type AgentMachineOutput, type ControlEvent, type ControlInput } from './threadMachine.js';
+import { createStepRunner, isControlStep, runControlStep, STEP_DONE, type ControlStepName, type RunCommand, type StepEvent } from './stepRunner.js';
+import { AFTER_STEP, BACKING_OFF, backoffDelay, CONTROL_STATES, machineOutput, ROUTE_CONTROL, THREAD_ROOT, threadActions, threadContext, threadGuards, untilDelay, type AgentMachineOutput, type ControlEvent, type ThreadContext } from './threadMachine.js';
 
 /** Input of a pipeline machine. */
 export interface PipelineMachineInput {
@@ -15,129 +15,128 @@ export interface PipelineMachineInput {
 /** Events a pipeline actor accepts. */
 export type PipelineMachineEvent = ControlEvent;
 
-/** Context of a pipeline machine (`thread` and `state` as in the agent machine). */
-export interface PipelineContext {
+/** Context of a pipeline machine (the thread and its state as in the agent machine). */
+export interface PipelineContext extends ThreadContext {
   readonly pipeline: Pipeline;
   readonly deps: PipelineDeps;
-  thread: Thread;
-  state: ThreadState;
-  pauseRequested: boolean;
-  control: { reason?: string; by?: string };
-  stopped: string | null;
   /** The deadline of the durable sleep in progress (re-derived from the thread after a restart). */
   sleepUntil: number | null;
 }
 
+/** What a pipeline state runs: a step of its kind, the finish, or a control step. */
+export type PipelineStepName = PipelineStep['kind'] | 'finish' | ControlStepName;
+
+/** What the step runner is told when a working state is entered. */
+export interface RunPipelineStep extends RunCommand<PipelineStepName, { readonly pipeline: Pipeline; readonly thread: Thread; readonly deps: PipelineDeps }> {
+  /** The pipeline step the state stands for (the run does what the log says comes next). */
+  readonly name?: string;
+}
+
+type PipelineEvent = PipelineMachineEvent | StepEvent<PipelineStepResult>;
+
+function runStep(command: RunPipelineStep, signal: AbortSignal): Promise<PipelineStepResult> {
+  if (isControlStep(command.step)) return runControlStep({ ...command, step: command.step });
+  const { pipeline, thread, deps } = command.input;
+  return runPipelineStep(pipeline, thread, deps, signal);
+}
+
 const stateName = (step: string): string => `step_${step}`;
 
-/** A state that appends a control event (pause, resume, cancel) and goes back to routing. */
-const controlState = (action: ControlInput['action']) => ({
-  invoke: {
-    src: 'control' as const,
-    input: ({ context }: { context: PipelineContext }): ControlInput => ({ deps: context.deps, threadId: context.thread.id, action, ...context.control }),
-    onDone: { target: 'routing', actions: assign(({ event }: { event: { output: Thread } }) => ({ ...withThread(event.output), pauseRequested: false })) },
-    onError: { target: 'stopped', actions: assign({ stopped: ({ event }: { event: { error: unknown } }) => stopReason(event.error) }) },
+/**
+ * The pipeline machines' setup: the agent machine's step runner, control states and first routes
+ * (./threadMachine.ts), plus the waits of a pipeline: a durable sleep and a child thread.
+ */
+const pipelineSetup = setup({
+  types: {
+    context: {} as PipelineContext,
+    input: {} as PipelineMachineInput,
+    events: {} as PipelineEvent,
+    output: {} as AgentMachineOutput,
+  },
+  actors: { steps: createStepRunner(runStep) },
+  guards: {
+    ...threadGuards,
+    /** The log says `step` runs next (a run in progress, the next in order, or a branch's recorded choice). */
+    isNext: ({ context }, params: { step: string }) => nextStepName(context.pipeline, context.thread) === params.step,
+    sleeps: ({ event }) => event.type === STEP_DONE && event.output.sleepUntil !== undefined,
+    waitsForChild: ({ event }) => event.type === STEP_DONE && event.output.waiting === true,
+  },
+  delays: {
+    backoff: backoffDelay,
+    sleep: ({ context }) => untilDelay(context.sleepUntil, context.deps.clock.now()),
+  },
+  actions: {
+    ...threadActions<PipelineContext, PipelineEvent>(),
+    keepSleep: assign(({ event }) => (event.type === STEP_DONE ? { sleepUntil: event.output.sleepUntil ?? null } : {})),
+    wake: assign({ sleepUntil: null }),
+    /** Tells the step runner to run `step` on the context as it is now. */
+    run: sendTo('steps', ({ context }, params: { state: string; step: PipelineStepName; name?: string }): RunPipelineStep => ({
+      type: 'RUN',
+      state: params.state,
+      step: params.step,
+      ...(params.name === undefined ? {} : { name: params.name }),
+      input: { pipeline: context.pipeline, thread: context.thread, deps: context.deps },
+      control: context.control,
+    })),
   },
 });
 
-/** pausing, resuming and cancelling: the same state for each control action. */
-const controlStates = { pausing: controlState('pause'), resuming: controlState('resume'), cancelling: controlState('cancel') } as Record<string, ReturnType<typeof controlState>>;
+/** Where a pipeline step goes when it is done: a sleep, a wait for its child thread, or routing. */
+const AFTER_PIPELINE_STEP = {
+  ...AFTER_STEP,
+  [STEP_DONE]: [
+    { guard: 'sleeps', target: 'sleeping', actions: ['keepThread', 'keepSleep'] },
+    { guard: 'waitsForChild', target: 'waitingForChild', actions: 'keepThread' },
+    { target: 'routing', actions: 'keepThread' },
+  ],
+} as const;
 
 /**
- * Builds the machine of a pipeline: one state per step, in order, each entered from `routing`, which
- * reads the thread, so a pipeline resumes after a restart exactly where its log says. A delegation
- * to an agent rests in `waitingForChild` until the child thread ends.
+ * Builds the machine of a pipeline: one state per step, each entered from `routing`, which reads
+ * the log (the step in progress, the next in order, or a branch's recorded choice), so a pipeline
+ * resumes after a restart exactly where its log says and loops without re-running what it recorded.
+ * Steps run on the actor's long-lived step runner, as the agent machine's do. A delegation to an
+ * agent rests in `waitingForChild` until the child thread ends.
  */
-export function createPipelineMachine(pipeline: Pipeline): AnyStateMachine {
+export function createPipelineMachine(pipeline: Pipeline) {
   const stepStates = Object.fromEntries(
     pipeline.steps.map((step) => [
       stateName(step.name),
-      {
-        invoke: {
-          src: 'step' as const,
-          input: ({ context }: { context: PipelineContext }) => context,
-          onDone: [
-            {
-              guard: ({ event }: { event: { output: PipelineStepResult } }) => event.output.sleepUntil !== undefined,
-              target: 'sleeping',
-              actions: assign(({ event }: { event: { output: PipelineStepResult } }) => ({ ...withThread(event.output.thread), sleepUntil: event.output.sleepUntil ?? null })),
-            },
-            {
-              guard: ({ event }: { event: { output: PipelineStepResult } }) => event.output.waiting,
-              target: 'waitingForChild',
-              actions: assign(({ event }: { event: { output: PipelineStepResult } }) => withThread(event.output.thread)),
-            },
-            { target: 'routing', actions: assign(({ event }: { event: { output: PipelineStepResult } }) => withThread(event.output.thread)) },
-          ],
-          onError: { target: 'stopped', actions: assign({ stopped: ({ event }: { event: { error: unknown } }) => stopReason(event.error) }) },
-        },
-      },
+      { entry: { type: 'run' as const, params: { state: stateName(step.name), step: step.kind, name: step.name } }, on: AFTER_PIPELINE_STEP },
     ]),
   );
-  return setup({
-    types: {
-      context: {} as PipelineContext,
-      input: {} as PipelineMachineInput,
-      events: {} as PipelineMachineEvent,
-      output: {} as AgentMachineOutput,
-    },
-    actors: {
-      step: fromPromise<PipelineStepResult, PipelineContext>(({ input, signal }) => runPipelineStep(input.pipeline, input.thread, input.deps, signal)),
-      control: controlActor,
-    },
-    delays: {
-      backoff: ({ context }) => Math.max(0, (context.state.backoffUntil ?? 0) - context.deps.clock.now()),
-      sleep: ({ context }) => Math.max(0, (context.sleepUntil ?? 0) - context.deps.clock.now()),
-    },
-  }).createMachine({
+  return pipelineSetup.createMachine({
     id: `pipeline:${pipeline.name}`,
-    context: ({ input }) => ({ pipeline: input.pipeline, deps: input.deps, ...withThread(input.thread), pauseRequested: false, control: {}, stopped: null, sleepUntil: null }),
-    initial: 'routing',
-    on: {
-      CANCEL: { target: '.cancelling', actions: assign({ control: controlOf }) },
-      PAUSE: { actions: assign({ pauseRequested: true, control: controlOf }) },
-    },
+    context: ({ input }) => ({ ...threadContext(input.deps, input.thread), pipeline: input.pipeline, deps: input.deps, sleepUntil: null }),
+    ...THREAD_ROOT,
     states: {
       routing: {
         always: [
-          { guard: ({ context }) => context.state.terminal === 'done', target: 'done' },
-          { guard: ({ context }) => context.state.terminal === 'failed', target: 'failed' },
-          { guard: ({ context }) => context.state.terminal === 'cancelled', target: 'cancelled' },
-          { guard: ({ context }) => context.pauseRequested && !context.state.paused, target: 'pausing' },
-          { guard: ({ context }) => context.state.paused, target: 'paused' },
-          { guard: ({ context }) => context.state.backoffUntil !== null && context.state.backoffUntil > context.deps.clock.now(), target: 'backingOff' },
-          ...pipeline.steps.map((step) => ({
-            guard: ({ context }: { context: PipelineContext }) => nextStepName(context.pipeline, context.thread) === step.name,
-            target: stateName(step.name),
-          })),
+          ...ROUTE_CONTROL,
+          { guard: 'isBackingOff', target: 'backingOff' },
+          ...pipeline.steps.map((step) => ({ guard: { type: 'isNext' as const, params: { step: step.name } }, target: stateName(step.name) })),
           { target: 'finishing' },
         ],
       },
       ...stepStates,
-      finishing: {
-        invoke: {
-          src: 'step',
-          input: ({ context }) => context,
-          onDone: { target: 'routing', actions: assign(({ event }) => withThread(event.output.thread)) },
-          onError: { target: 'stopped', actions: assign({ stopped: ({ event }) => stopReason(event.error) }) },
-        },
-      },
-      backingOff: { after: { backoff: { target: 'routing' } } },
+      finishing: { entry: { type: 'run', params: { state: 'finishing', step: 'finish' } }, on: AFTER_STEP },
+      backingOff: BACKING_OFF,
       sleeping: {
-        after: { sleep: { target: 'routing', actions: assign({ sleepUntil: null }) } },
-        on: { PAUSE: { target: 'pausing', actions: assign({ sleepUntil: null, control: controlOf }) } },
+        entry: { type: 'log', params: { state: 'sleeping' } },
+        after: { sleep: { target: 'routing', actions: 'wake' } },
+        on: { PAUSE: { target: 'pausing', actions: ['wake', 'keepControl'] } },
       },
-      waitingForChild: { entry: ({ context }) => context.deps.onRest?.({ state: 'waitingForChild', thread: context.thread }) },
-      paused: {
-        entry: ({ context }) => context.deps.onRest?.({ state: 'paused', thread: context.thread }),
-        on: { RESUME: { target: 'resuming', actions: assign({ control: ({ event }) => ({ by: event.by }) }) } },
+      waitingForChild: {
+        entry: [
+          { type: 'log', params: { state: 'waitingForChild' } },
+          { type: 'rest', params: { state: 'waitingForChild' } },
+        ],
       },
-      ...controlStates,
-      done: { type: 'final' },
-      failed: { type: 'final' },
-      cancelled: { type: 'final' },
-      stopped: { type: 'final' },
+      ...CONTROL_STATES,
     },
     output: ({ context }) => machineOutput(context),
-  }) as unknown as AnyStateMachine;
+  });
 }
+
+/** The machine of one pipeline, as {@link createPipelineMachine} builds it. */
+export type PipelineMachine = ReturnType<typeof createPipelineMachine>;

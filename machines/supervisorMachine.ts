@@ -1,10 +1,11 @@
-import { assign, enqueueActions, setup, type AnyActorLogic, type AnyStateMachine, type EventObject } from 'xstate';
+import { assign, enqueueActions, setup, type AnyActorLogic, type EventObject } from 'xstate';
 import type { Agent } from '../src/agent/agent.js';
 import type { Pipeline } from '../src/pipeline/pipeline.js';
 import type { PipelineDeps } from '../src/pipeline/pipelineSteps.js';
 import type { Thread } from '../src/thread/events.js';
 import { deriveState, statusOf, type ThreadStatus } from '../src/thread/state.js';
 import { agentMachine, agentMachineFor, type AgentMachineEvent, type AgentMachineOutput } from './agentMachine.js';
+import type { PipelineMachine } from './pipelineMachine.js';
 
 /** How a supervised agent came to rest. */
 export interface AgentRest {
@@ -21,7 +22,7 @@ export interface AgentRest {
 export interface SupervisorInput {
   readonly agents: ReadonlyMap<string, Agent>;
   /** Pipelines with their machines (built once per definition). */
-  readonly pipelines?: ReadonlyMap<string, { readonly pipeline: Pipeline; readonly machine: AnyStateMachine }>;
+  readonly pipelines?: ReadonlyMap<string, { readonly pipeline: Pipeline; readonly machine: PipelineMachine }>;
   readonly deps: PipelineDeps;
   /** Agent actors running at once; more threads wait in a queue. */
   readonly maxConcurrent: number;
@@ -42,7 +43,7 @@ export type SupervisorEvent =
 
 interface SupervisorContext {
   readonly agents: ReadonlyMap<string, Agent>;
-  readonly pipelines: ReadonlyMap<string, { readonly pipeline: Pipeline; readonly machine: AnyStateMachine }>;
+  readonly pipelines: ReadonlyMap<string, { readonly pipeline: Pipeline; readonly machine: PipelineMachine }>;
   readonly deps: PipelineDeps;
   readonly maxConcurrent: number;
   readonly onRest: (rest: AgentRest) => void;

@@ -1,12 +1,14 @@
-import { fromPromise } from 'xstate';
-import { controlStep } from '../src/agent/controlStep.js';
+import { assign, type AnyEventObject, type EventObject } from 'xstate';
 import { messageOf, VersionConflictError } from '../src/errors.js';
 import { type AgentDeps } from '../src/agent/deps.js';
 import type { Thread } from '../src/thread/events.js';
 import { deriveState, statusOf, type ThreadState, type ThreadStatus } from '../src/thread/state.js';
+import { STEP_DONE, STEP_FAILED, type StepEvent } from './stepRunner.js';
 
 // What the durable machines (the agent and every pipeline) share: a thread in context with its
-// derived state, control events, and one way to end early.
+// derived state, control events and the states that record them, the routing guards that read
+// the thread first, and one way to end early. Each machine's setup registers `threadGuards` and
+// `threadActions` under these names and a `run` action that hands a step to its step runner.
 
 /** Control events every durable machine (agent, pipeline) accepts. */
 export type ControlEvent =
@@ -23,8 +25,21 @@ export interface AgentMachineOutput {
   readonly stopped?: string;
 }
 
+/** The context every durable machine holds. */
+export interface ThreadContext {
+  readonly deps: AgentDeps;
+  thread: Thread;
+  state: ThreadState;
+  pauseRequested: boolean;
+  control: { reason?: string; by?: string };
+  stopped: string | null;
+}
+
 /** The context fields for a thread as persisted: the thread and its derived state. */
 export const withThread = (thread: Thread): { thread: Thread; state: ThreadState } => ({ thread, state: deriveState(thread.events) });
+
+/** The context a durable machine starts with, before its own fields. */
+export const threadContext = (deps: AgentDeps, thread: Thread): ThreadContext => ({ deps, ...withThread(thread), pauseRequested: false, control: {}, stopped: null });
 
 /** Why an actor stops early: a lost optimistic append, or a step that threw. */
 export function stopReason(error: unknown): string {
@@ -33,20 +48,6 @@ export function stopReason(error: unknown): string {
 
 /** Who asked for a control event and why, as kept in context for the step that records it. */
 export const controlOf = ({ event }: { event: { reason?: string; by?: string } }): { reason?: string; by?: string } => ({ reason: event.reason, by: event.by });
-
-/** Input of {@link controlActor}. */
-export interface ControlInput {
-  readonly deps: AgentDeps;
-  readonly threadId: string;
-  readonly action: 'pause' | 'resume' | 'cancel';
-  readonly reason?: string;
-  readonly by?: string;
-}
-
-/** Appends a control event (pause, resume, cancel) to the thread. */
-export const controlActor = fromPromise<Thread, ControlInput>(({ input }) =>
-  controlStep(input.deps, input.threadId, { action: input.action, reason: input.reason, by: input.by }),
-);
 
 /** The output of a durable machine, from its context. */
 export function machineOutput(context: { thread: Thread; state: ThreadState; stopped: string | null }): AgentMachineOutput {
@@ -57,3 +58,128 @@ export function machineOutput(context: { thread: Thread; state: ThreadState; sto
     ...(context.stopped === null ? {} : { stopped: context.stopped }),
   };
 }
+
+type Args = { context: ThreadContext };
+
+/** The guards routing reads first, the same in every durable machine. */
+export const threadGuards = {
+  isDone: ({ context }: Args) => context.state.terminal === 'done',
+  isFailed: ({ context }: Args) => context.state.terminal === 'failed',
+  isCancelled: ({ context }: Args) => context.state.terminal === 'cancelled',
+  shouldPause: ({ context }: Args) => context.pauseRequested && !context.state.paused,
+  isPaused: ({ context }: Args) => context.state.paused,
+  isBackingOff: ({ context }: Args) => context.state.backoffUntil !== null && context.state.backoffUntil > context.deps.clock.now(),
+};
+
+// A timer holds at most 2^31 - 1 ms (24.8 days); a longer wait wakes, routes, and waits again.
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** The delay of a timer that ends a wait at `until` (epoch ms, as recorded), from `now`. */
+export const untilDelay = (until: number | null, now: number): number => Math.min(MAX_TIMER_MS, Math.max(0, (until ?? 0) - now));
+
+/** The backoff delay: until the recorded retry time. */
+export const backoffDelay = ({ context }: Args): number => untilDelay(context.state.backoffUntil, context.deps.clock.now());
+
+/**
+ * The actions of the shared states, for a machine whose events are `TEvent` (registered by name in
+ * each machine's setup: `actions: { ...threadActions<MyEvent>(), run }`).
+ */
+export function threadActions<TContext extends ThreadContext, TEvent extends EventObject>() {
+  const assignFrom = assign<TContext, AnyEventObject, undefined, TEvent, never>;
+  // The updates touch only the shared fields; TypeScript cannot see that they fit any TContext.
+  const update = (fields: Partial<ThreadContext>): Partial<TContext> => fields as Partial<TContext>;
+  return {
+    /** Keeps the thread a step persisted. */
+    keepThread: assignFrom(({ event }) => {
+      const step = event as StepEvent;
+      return update(step.type === STEP_DONE ? withThread(step.output.thread) : {});
+    }),
+    /** Records why a step threw; the actor stops. */
+    keepFailure: assignFrom(({ event }) => {
+      const step = event as StepEvent;
+      return update(step.type === STEP_FAILED ? { stopped: stopReason(step.error) } : {});
+    }),
+    /** Keeps who sent a PAUSE or CANCEL, and why, for the step that records it. */
+    keepControl: assignFrom(({ event }) => update({ control: controlOf({ event: event as { reason?: string; by?: string } }) })),
+    /** A PAUSE while a step runs: the machine pauses when the step is done. */
+    requestPause: assignFrom(({ event }) => update({ pauseRequested: true, control: controlOf({ event: event as { reason?: string; by?: string } }) })),
+    /** The pause is recorded. */
+    pauseRecorded: assignFrom(() => update({ pauseRequested: false })),
+    /** Keeps who sent a RESUME. */
+    keepResumer: assignFrom(({ event }) => update({ control: { by: (event as { by?: string }).by } })),
+    log: ({ context }: Args, params: { state: string }) => {
+      context.deps.logger.debug({ threadId: context.thread.id, agent: context.thread.agent, state: params.state }, 'agent state');
+    },
+    /** Tells whoever runs the actor that it rests (the supervisor evicts it). */
+    rest: ({ context }: Args, params: { state: string }) => {
+      context.deps.onRest?.({ state: params.state, thread: context.thread });
+    },
+  };
+}
+
+/** How every working state ends: back to routing with the thread the step persisted, or stopped. */
+export const AFTER_STEP = {
+  [STEP_DONE]: { target: 'routing', actions: 'keepThread' },
+  [STEP_FAILED]: { target: 'stopped', actions: 'keepFailure' },
+} as const;
+
+/** The root's handlers: CANCEL from anywhere, PAUSE once the step in progress is done. */
+export const ROOT_CONTROL = {
+  CANCEL: { target: '.cancelling', actions: 'keepControl' },
+  PAUSE: { actions: 'requestPause' },
+} as const;
+
+/**
+ * The root of every durable machine: it starts in `routing`, its step runner lives as long as the
+ * actor (the working states hand it their step on entry), and it takes the control events.
+ */
+export const THREAD_ROOT = {
+  initial: 'routing',
+  invoke: { id: 'steps', src: 'steps' },
+  on: ROOT_CONTROL,
+} as const;
+
+/** A waiting state (backing off, sleeping, awaiting a human) pauses at once. */
+export const PAUSE_NOW = { PAUSE: { target: 'pausing', actions: 'keepControl' } } as const;
+
+/** The first routes out of `routing`, before each machine's own: ended, pausing, paused. */
+export const ROUTE_CONTROL = [
+  { guard: 'isDone', target: 'done' },
+  { guard: 'isFailed', target: 'failed' },
+  { guard: 'isCancelled', target: 'cancelled' },
+  { guard: 'shouldPause', target: 'pausing' },
+  { guard: 'isPaused', target: 'paused' },
+] as const;
+
+/** Backing off after a failed step, until the recorded retry time. */
+export const BACKING_OFF = {
+  entry: { type: 'log', params: { state: 'backingOff' } },
+  after: { backoff: { target: 'routing' } },
+  on: PAUSE_NOW,
+} as const;
+
+/** The states that record control events, the paused state, and the final states. */
+export const CONTROL_STATES = {
+  pausing: {
+    entry: { type: 'run', params: { state: 'pausing', step: 'pause' } },
+    on: { ...AFTER_STEP, [STEP_DONE]: { target: 'routing', actions: ['keepThread', 'pauseRecorded'] } },
+  },
+  paused: {
+    entry: [
+      { type: 'log', params: { state: 'paused' } },
+      { type: 'rest', params: { state: 'paused' } },
+    ],
+    on: {
+      RESUME: { target: 'resuming', actions: 'keepResumer' },
+      // Already paused: without this the root handler would set pauseRequested, and the next
+      // RESUME would pause the thread again at once.
+      PAUSE: {},
+    },
+  },
+  resuming: { entry: { type: 'run', params: { state: 'resuming', step: 'resume' } }, on: AFTER_STEP },
+  cancelling: { entry: { type: 'run', params: { state: 'cancelling', step: 'cancel' } }, on: AFTER_STEP },
+  done: { type: 'final', entry: { type: 'log', params: { state: 'done' } } },
+  failed: { type: 'final', entry: { type: 'log', params: { state: 'failed' } } },
+  cancelled: { type: 'final', entry: { type: 'log', params: { state: 'cancelled' } } },
+  stopped: { type: 'final', entry: { type: 'log', params: { state: 'stopped' } } },
+} as const;

@@ -1,10 +1,11 @@
 import { appendEvents } from '../store/appendEvents.js';
-import { messageOf } from '../errors.js';
+import { formatIssues, InvalidInputError, InvalidStateError, messageOf, NotFoundError } from '../errors.js';
 import { type AgentDeps } from '../agent/deps.js';
 import { toJson } from '../agent/tool.js';
 import { type Json, type NewEvent, type Thread } from '../thread/events.js';
 import { deriveState, type ThreadStatus } from '../thread/state.js';
-import { childThreadId, type Pipeline, type PipelineStepContext } from './pipeline.js';
+import { pipelineCursor, resolveChoice, type NextRun } from './pipelineCursor.js';
+import { childThreadId, type AgentStep, type BranchStep, type CodeStep, type Pipeline, type PipelineStepContext, type SleepStep } from './pipelineDefinition.js';
 
 /** What a pipeline needs to delegate to agents: launching (idempotent by id) and reading child threads. */
 export interface ChildLauncher {
@@ -20,113 +21,212 @@ export interface PipelineDeps extends AgentDeps {
 export interface PipelineStepResult {
   readonly thread: Thread;
   /** A child thread must end first. */
-  readonly waiting: boolean;
+  readonly waiting?: boolean;
   /** A durable sleep runs until this time (epoch ms). */
   readonly sleepUntil?: number;
 }
 
-/** Step results recorded so far, by step name. */
-export function stepResults(thread: Thread): Record<string, Json> {
-  const results: Record<string, Json> = {};
-  for (const event of thread.events) if (event.type === 'tool_result') results[event.data.tool] = event.data.result;
-  return results;
+/** Step results recorded so far, by step name (the latest of each). */
+export function stepResults(pipeline: Pipeline, thread: Thread): Readonly<Record<string, Json>> {
+  return pipelineCursor(pipeline, thread).results;
 }
 
-/** The name of the next step to run, or null when every step has a result. */
+/** The name of the step that runs next, or null when the pipeline finishes next. */
 export function nextStepName(pipeline: Pipeline, thread: Thread): string | null {
-  const results = stepResults(thread);
-  return pipeline.steps.find((s) => !(s.name in results))?.name ?? null;
+  const { next } = pipelineCursor(pipeline, thread);
+  return next.kind === 'step' ? next.step.name : null;
 }
 
 function pipelineInput(pipeline: Pipeline, thread: Thread): { success: true; data: unknown } | { success: false; error: string } {
   const first = thread.events[0];
   const raw = first?.type === 'input' ? first.data.input : null;
   const parsed = pipeline.input.safeParse(raw);
-  return parsed.success ? { success: true, data: parsed.data } : { success: false, error: parsed.error.issues.map((i) => i.message).join('; ') };
+  return parsed.success ? { success: true, data: parsed.data } : { success: false, error: formatIssues(parsed.error.issues).join('; ') };
 }
 
 function failure(reason: string): NewEvent[] {
   return [{ type: 'failed', data: { reason: reason.slice(0, 500) } }];
 }
 
-/** Runs the next step of the pipeline (or finishes it), journaling like a tool call. */
+/** Everything one step run needs. */
+interface Run<TStep> {
+  readonly pipeline: Pipeline;
+  readonly thread: Thread;
+  readonly deps: PipelineDeps;
+  readonly signal: AbortSignal;
+  readonly step: TStep;
+  readonly next: NextRun;
+  readonly context: PipelineStepContext;
+}
+
+/** The call event that journals a run's attempt, before its code runs. */
+function journal(run: Run<{ name: string }>, args: Record<string, Json>): NewEvent {
+  const { callId, calls } = run.next;
+  return { type: 'tool_call', data: { callId, tool: run.step.name, args, idempotencyKey: `${run.thread.id}:${callId}`, attempt: calls.length + 1 } };
+}
+
+function result(run: Run<{ name: string }>, value: Json, durationMs = 0): NewEvent {
+  return { type: 'tool_result', data: { callId: run.next.callId, tool: run.step.name, result: value, durationMs } };
+}
+
+/**
+ * Runs the next step of the pipeline (or finishes it), as its log says: the run in progress, or
+ * the step after the last one (a branch's recorded choice). Every step is journaled like a tool
+ * call, and a new run past `maxTransitions` fails the pipeline instead.
+ */
 export async function runPipelineStep(pipeline: Pipeline, thread: Thread, deps: PipelineDeps, signal: AbortSignal): Promise<PipelineStepResult> {
   const input = pipelineInput(pipeline, thread);
-  if (!input.success) return { thread: await appendEvents(deps, thread, failure(`invalid pipeline input: ${input.error}`)), waiting: false };
-  const results = stepResults(thread);
-  const context: PipelineStepContext = { threadId: thread.id, input: input.data, results, logger: deps.logger, signal };
-  const index = pipeline.steps.findIndex((s) => !(s.name in results));
-  if (index === -1) return { thread: await finishPipeline(pipeline, thread, deps, context), waiting: false };
-  const step = pipeline.steps[index]!;
-  const callId = `step_${index + 1}`;
-  const state = deriveState(thread.events);
-  const calls = thread.events.filter((e) => e.type === 'tool_call' && e.data.callId === callId);
-  const journal = (args: Record<string, Json>): NewEvent => ({
-    type: 'tool_call',
-    data: { callId, tool: step.name, args, idempotencyKey: `${thread.id}:${callId}`, attempt: calls.length + 1 },
-  });
-  const result = (value: Json, durationMs = 0): NewEvent => ({ type: 'tool_result', data: { callId, tool: step.name, result: value, durationMs } });
-
-  if (step.skip?.(context)) {
-    return { thread: await appendEvents(deps, thread, [journal({}), result({ skipped: true })]), waiting: false };
+  if (!input.success) return { thread: await appendEvents(deps, thread, failure(`invalid pipeline input: ${input.error}`)) };
+  const cursor = pipelineCursor(pipeline, thread);
+  const { next } = cursor;
+  const contextAt = (visit: number): PipelineStepContext => ({ threadId: thread.id, input: input.data, results: cursor.results, visit, logger: deps.logger, signal });
+  if (next.kind === 'finish') return { thread: await finishPipeline(pipeline, thread, deps, contextAt(1)) };
+  if (next.kind === 'unknown') return { thread: await appendEvents(deps, thread, failure(`pipeline ${pipeline.name} has no step ${next.name} (its definition changed?)`)) };
+  if (next.calls.length === 0 && cursor.runs.length >= pipeline.maxTransitions) {
+    const path = cursor.runs.slice(-8).map((r) => r.step).join(' -> ');
+    return { thread: await appendEvents(deps, thread, failure(`pipeline ${pipeline.name} exceeded maxTransitions (${pipeline.maxTransitions} step runs) before running ${next.step.name}${next.visit > 1 ? ' again' : ''}; the last runs: ${path}`)) };
   }
-
-  if (step.kind === 'sleep') {
-    let current = thread;
-    let until: number;
-    const recorded = calls[0];
-    if (recorded === undefined) {
-      const ms = Math.max(0, Number(step.duration(context)) || 0);
-      until = deps.clock.now() + ms;
-      current = await appendEvents(deps, thread, [journal({ until: new Date(until).toISOString(), ms })]);
-    } else {
-      until = Date.parse(String(recorded.type === 'tool_call' ? recorded.data.args.until : ''));
-      if (!Number.isFinite(until)) until = deps.clock.now();
-    }
-    if (deps.clock.now() < until) return { thread: current, waiting: false, sleepUntil: until };
-    return { thread: await appendEvents(deps, current, [result({ slept: true, until: new Date(until).toISOString() })]), waiting: false };
+  const { step } = next;
+  const context = contextAt(next.visit);
+  // Asked until the run has started for real: a sleep journaled its deadline, a delegation its child.
+  const started = next.calls.some((call) => Object.keys(call.data.args).length > 0);
+  if (!started && step.kind !== 'branch' && step.skip !== undefined) {
+    const run: Run<typeof step> = { pipeline, thread, deps, signal, step, next, context };
+    const skip = attempt(run, () => step.skip!(context));
+    if ('failed' in skip) return { thread: await appendEvents(deps, thread, skip.failed) };
+    if (skip.value) return { thread: await appendEvents(deps, thread, [journal(run, {}), result(run, { skipped: true })]) };
   }
-
-  if (step.kind === 'agent') {
-    const childId = childThreadId(thread.id, step.name);
-    let current = thread;
-    if (calls.length === 0) {
-      const childInput = toJson(step.input(context));
-      current = await appendEvents(deps, thread, [journal({ threadId: childId, agent: step.agent, input: childInput })]);
-    }
-    const recorded = calls[0] ?? current.events.at(-1)!;
-    const childInput = recorded.type === 'tool_call' ? (recorded.data.args.input ?? null) : null;
-    const child = await deps.children.launch(step.agent, childInput, { threadId: childId, parentId: thread.id });
-    if (child.status === 'done') {
-      const output = child.output ?? null;
-      if (step.output) {
-        const checked = step.output.safeParse(output);
-        if (!checked.success) return { thread: await appendEvents(deps, current, failure(`step ${step.name}: agent ${step.agent} returned an invalid output: ${checked.error.issues.map((i) => i.message).join('; ')}`)), waiting: false };
-      }
-      return { thread: await appendEvents(deps, current, [result(output)]), waiting: false };
-    }
-    if (child.status === 'failed' || child.status === 'cancelled') {
-      return { thread: await appendEvents(deps, current, failure(`step ${step.name}: agent thread ${childId} ${child.status}${child.failure ? `: ${child.failure}` : ''}`)), waiting: false };
-    }
-    return { thread: current, waiting: true };
+  switch (step.kind) {
+    case 'sleep':
+      return runSleep({ pipeline, thread, deps, signal, step, next, context });
+    case 'agent':
+      return runAgent({ pipeline, thread, deps, signal, step, next, context });
+    case 'branch':
+      return runBranch({ pipeline, thread, deps, signal, step, next, context });
+    case 'code':
+      return runCode({ pipeline, thread, deps, signal, step, next, context });
   }
+}
 
-  const current = await appendEvents(deps, thread, [journal({})]);
-  const started = deps.clock.now();
+/** Journals the deadline once, then rests until it (re-armed from the log after a restart). */
+async function runSleep(run: Run<SleepStep>): Promise<PipelineStepResult> {
+  const { deps, thread } = run;
+  let current = thread;
+  let until: number;
+  // The attempt that journaled the deadline (an earlier attempt may have failed before it had one).
+  const recorded = run.next.calls.find((call) => call.data.args.until !== undefined);
+  if (recorded === undefined) {
+    const duration = attempt(run, () => run.step.duration(run.context));
+    if ('failed' in duration) return { thread: await appendEvents(deps, thread, duration.failed) };
+    const ms = Math.max(0, Number(duration.value) || 0);
+    until = deps.clock.now() + ms;
+    current = await appendEvents(deps, thread, [journal(run, { until: new Date(until).toISOString(), ms })]);
+  } else {
+    until = Date.parse(String(recorded.data.args.until));
+    if (!Number.isFinite(until)) until = deps.clock.now();
+  }
+  if (deps.clock.now() < until) return { thread: current, sleepUntil: until };
+  return { thread: await appendEvents(deps, current, [result(run, { slept: true, until: new Date(until).toISOString() })]) };
+}
+
+/** Journals the child thread (its id and input) once, launches it (idempotent) and waits for its end. */
+async function runAgent(run: Run<AgentStep>): Promise<PipelineStepResult> {
+  const { deps, thread, step } = run;
+  let current = thread;
+  // The attempt that journaled the child (an earlier attempt may have failed before it had one).
+  let recorded = run.next.calls.find((call) => call.data.args.threadId !== undefined);
+  if (recorded === undefined) {
+    const childInput = attempt(run, () => toJson(step.input(run.context)));
+    if ('failed' in childInput) return { thread: await appendEvents(deps, thread, childInput.failed) };
+    current = await appendEvents(deps, thread, [journal(run, { threadId: childThreadId(thread.id, step.name, run.next.visit), agent: step.agent, input: childInput.value })]);
+    const last = current.events.at(-1);
+    recorded = last?.type === 'tool_call' ? last : undefined;
+  }
+  const childId = String(recorded?.data.args.threadId ?? childThreadId(thread.id, step.name, run.next.visit));
+  let child: Awaited<ReturnType<ChildLauncher['launch']>>;
   try {
-    const value = toJson(await step.run(context));
+    child = await deps.children.launch(step.agent, recorded?.data.args.input ?? null, { threadId: childId, parentId: thread.id });
+  } catch (error) {
+    // No such agent, an input it refuses, an id taken by another agent: waiting would not help.
+    if (!(error instanceof NotFoundError || error instanceof InvalidInputError || error instanceof InvalidStateError)) throw error;
+    return { thread: await appendEvents(deps, current, failure(`step ${step.name}: could not launch agent ${step.agent}: ${messageOf(error)}`)) };
+  }
+  if (child.status === 'done') {
+    let output: Json = child.output ?? null;
+    if (step.output) {
+      const checked = step.output.safeParse(output);
+      if (!checked.success) return { thread: await appendEvents(deps, current, failure(`step ${step.name}: agent ${step.agent} returned an invalid output: ${formatIssues(checked.error.issues).join('; ')}`)) };
+      // Recorded as the schema parsed it, so the results the next steps see have the schema's type.
+      output = toJson(checked.data);
+    }
+    return { thread: await appendEvents(deps, current, [result(run, output)]) };
+  }
+  if (child.status === 'failed' || child.status === 'cancelled') {
+    return { thread: await appendEvents(deps, current, failure(`step ${step.name}: agent thread ${childId} ${child.status}${child.failure ? `: ${child.failure}` : ''}`)) };
+  }
+  return { thread: current, waiting: true };
+}
+
+/** Asks `choose` once and records the resolved choice as the step's result (with its journal, in one write). */
+async function runBranch(run: Run<BranchStep>): Promise<PipelineStepResult> {
+  const { deps, thread, step } = run;
+  const chosen = attempt(run, () => step.choose(run.context));
+  if ('failed' in chosen) return { thread: await appendEvents(deps, thread, chosen.failed) };
+  const choice = resolveChoice(run.pipeline, step.name, chosen.value);
+  if ('error' in choice) return { thread: await appendEvents(deps, thread, failure(choice.error)) };
+  return { thread: await appendEvents(deps, thread, [journal(run, {}), result(run, choice.name)]) };
+}
+
+/** Journals the attempt, runs the code, validates its value with the step's `output`, records it. */
+async function runCode(run: Run<CodeStep>): Promise<PipelineStepResult> {
+  const { deps, step, signal } = run;
+  const current = await appendEvents(deps, run.thread, [journal(run, {})]);
+  const started = deps.clock.now();
+  let value: unknown;
+  try {
+    value = await step.run(run.context);
     if (signal.aborted) throw signal.reason;
-    return { thread: await appendEvents(deps, current, [result(value, Math.max(0, deps.clock.now() - started))]), waiting: false };
   } catch (error) {
     if (signal.aborted) throw error;
-    const attempt = state.consecutiveErrors + 1;
-    const message = `step ${step.name} failed: ${messageOf(error)}`.slice(0, 500);
-    const events: NewEvent[] =
-      attempt >= pipeline.maxConsecutiveErrors
-        ? [{ type: 'error', data: { kind: 'tool_error', message, callId, tool: step.name, attempt } }, ...failure(`${message} (${attempt} times in a row)`)]
-        : [{ type: 'error', data: { kind: 'tool_error', message, callId, tool: step.name, attempt, retryAt: new Date(deps.clock.now() + pipeline.retryDelayMs * 2 ** (attempt - 1)).toISOString() } }];
-    return { thread: await appendEvents(deps, current, events), waiting: false };
+    return { thread: await appendEvents(deps, current, failedAttempt(run, error)) };
   }
+  const checked = checkedOutput(step, value);
+  if ('error' in checked) return { thread: await appendEvents(deps, current, failure(checked.error)) };
+  return { thread: await appendEvents(deps, current, [result(run, checked.value, Math.max(0, deps.clock.now() - started))]) };
+}
+
+/** A code step's value as recorded: validated by its `output` schema when it has one, as JSON. */
+function checkedOutput(step: CodeStep, value: unknown): { value: Json } | { error: string } {
+  try {
+    if (step.output === undefined) return { value: toJson(value) };
+    const checked = step.output.safeParse(value);
+    if (!checked.success) return { error: `step ${step.name} returned an invalid output: ${formatIssues(checked.error.issues).join('; ')}` };
+    return { value: toJson(checked.data) };
+  } catch (error) {
+    return { error: `step ${step.name} returned a value that is not JSON: ${messageOf(error)}` };
+  }
+}
+
+/**
+ * Calls one of the step's functions (skip, duration, input) before anything is journaled: a throw
+ * becomes a failed attempt of the run, journaled with its error, never an exception out of the step.
+ */
+function attempt<T>(run: Run<{ name: string }>, call: () => T): { value: T } | { failed: NewEvent[] } {
+  try {
+    return { value: call() };
+  } catch (error) {
+    return { failed: [journal(run, {}), ...failedAttempt(run, error)] };
+  }
+}
+
+/** A failed attempt: an error the pipeline retries after a backoff, or the failure once it failed too often in a row. */
+function failedAttempt(run: Run<{ name: string }>, error: unknown): NewEvent[] {
+  const { pipeline, deps, step, next } = run;
+  const attempt = deriveState(run.thread.events).consecutiveErrors + 1;
+  const message = `step ${step.name} failed: ${messageOf(error)}`.slice(0, 500);
+  const data = { kind: 'tool_error' as const, message, callId: next.callId, tool: step.name, attempt };
+  if (attempt >= pipeline.maxConsecutiveErrors) return [{ type: 'error', data }, ...failure(`${message} (${attempt} times in a row)`)];
+  return [{ type: 'error', data: { ...data, retryAt: new Date(deps.clock.now() + pipeline.retryDelayMs * 2 ** (attempt - 1)).toISOString() } }];
 }
 
 async function finishPipeline(pipeline: Pipeline, thread: Thread, deps: PipelineDeps, context: PipelineStepContext): Promise<Thread> {
@@ -137,6 +237,6 @@ async function finishPipeline(pipeline: Pipeline, thread: Thread, deps: Pipeline
     return appendEvents(deps, thread, failure(`finish failed: ${messageOf(error)}`));
   }
   const checked = pipeline.output.safeParse(output);
-  if (!checked.success) return appendEvents(deps, thread, failure(`invalid pipeline output: ${checked.error.issues.map((i) => i.message).join('; ')}`));
+  if (!checked.success) return appendEvents(deps, thread, failure(`invalid pipeline output: ${formatIssues(checked.error.issues).join('; ')}`));
   return appendEvents(deps, thread, [{ type: 'final', data: { output: toJson(checked.data) } }]);
 }

@@ -2,7 +2,7 @@ import { isAgent, type Agent } from '../agent/agent.js';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Model } from '../model/model.js';
-import { isPipeline, type Pipeline } from '../pipeline/pipeline.js';
+import { isPipeline, isPipelineBuilder, type Pipeline } from '../pipeline/pipeline.js';
 import type { ThreadStore } from '../store/threadStore.js';
 import { isJson, type Json } from '../thread/events.js';
 
@@ -70,6 +70,10 @@ export function checkConfig(value: unknown, source: string): SwitchyardConfig {
   const extra = Object.keys(config).filter((key) => !known.has(key));
   if (extra.length > 0) fail(`unknown option${extra.length > 1 ? 's' : ''} ${extra.join(', ')} (known: ${[...known].join(', ')})`);
   const agents = listOf(config.agents, 'agents', isAgent, 'an agent (define it with agent({ ... }))', fail);
+  if (Array.isArray(config.pipelines)) {
+    const unfinished = config.pipelines.findIndex(isPipelineBuilder);
+    if (unfinished !== -1) fail(`pipelines[${unfinished}] is a pipeline builder: end it with .finish(({ results }) => output)`);
+  }
   const pipelines = listOf(config.pipelines, 'pipelines', isPipeline, 'a pipeline (define it with pipeline({ ... }))', fail);
   if (agents.length + pipelines.length === 0) fail('it names no agents and no pipelines');
   const names = new Set<string>();

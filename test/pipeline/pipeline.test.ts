@@ -6,7 +6,7 @@ import { triage } from '../../agents/triage/index.js';
 import { ConfigError, InvalidInputError } from '../../src/errors.js';
 import type { ModelRequest } from '../../src/model/model.js';
 import { scriptedModel, type ScriptedReply } from '../../src/model/scriptedModel.js';
-import { agentStep, childThreadId, codeStep, pipeline } from '../../src/pipeline/pipeline.js';
+import { agentStep, childThreadId, codeStep, FINISH, pipeline } from '../../src/pipeline/pipeline.js';
 import { createRuntime } from '../../src/runtime/runtime.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
 import type { ThreadEvent } from '../../src/thread/events.js';
@@ -70,8 +70,9 @@ describe('pipelines', () => {
       deployment: 'deployed backend v1.5.0 to staging',
     });
     expect(target.history).toEqual([{ id: 'dep-1', service: 'backend', tag: 'v1.5.0', environment: 'staging' }]);
-    // Steps are journaled like tool calls: a call before each result.
-    expect(done.events.map((e) => e.type)).toEqual(['input', 'tool_call', 'tool_result', 'tool_call', 'tool_result', 'tool_call', 'tool_result', 'final']);
+    // Steps are journaled like tool calls: a call before each result; the branch records its choice.
+    expect(done.events.map((e) => e.type)).toEqual(['input', 'tool_call', 'tool_result', 'tool_call', 'tool_result', 'tool_call', 'tool_result', 'tool_call', 'tool_result', 'final']);
+    expect(done.events.find((e) => e.type === 'tool_result' && e.data.tool === 'ship')).toMatchObject({ data: { callId: 'step_3', result: 'deploy' } });
     const triageThread = await rt.get(childThreadId(run.id, 'triage'));
     expect(triageThread?.events[0]).toMatchObject({ type: 'input', data: { source: { kind: 'pipeline', parentId: run.id } } });
   });
@@ -82,6 +83,12 @@ describe('pipelines', () => {
     const done = await finished(rt, run.id);
     expect(done.status).toBe('done');
     expect(done.output).toMatchObject({ plan: { deploy: false }, deployment: { skipped: true } });
+    // The branch chose to finish: deploy never ran, not even as a skipped step.
+    expect(done.events.filter((e) => e.type === 'tool_result').map((e) => e.type === 'tool_result' && [e.data.tool, e.data.result])).toEqual([
+      ['triage', expect.anything()],
+      ['plan', expect.objectContaining({ deploy: false })],
+      ['ship', FINISH],
+    ]);
     expect(await rt.get(childThreadId(run.id, 'deploy'))).toBeUndefined();
     expect(target.history).toEqual([]);
   });

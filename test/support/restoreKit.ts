@@ -46,7 +46,7 @@ function responseFor(request: HumanRequest, { approve, text }: AnswerSpec): Omit
 }
 
 /** A store that remembers every version it committed: the prefixes that can exist. */
-function recordingStore(inner: ThreadStore, versions: Set<number>): ThreadStore {
+export function recordingStore(inner: ThreadStore, versions: Set<number>): ThreadStore {
   return {
     ...inner,
     create: async (thread) => {

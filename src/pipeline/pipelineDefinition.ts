@@ -1,0 +1,180 @@
+import type { z } from 'zod';
+import { ConfigError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { Json } from '../thread/events.js';
+
+/**
+ * What a branch returns to end the pipeline at once (its `finish` builds the output). A step name
+ * cannot start with `$`, so this never names a step.
+ */
+export const FINISH = '$finish';
+/** The type of {@link FINISH}. */
+export type Finish = typeof FINISH;
+
+/** What a pipeline step sees: the validated pipeline input and the results of earlier steps. */
+export interface PipelineStepContext<TInput = unknown, TResults = Readonly<Record<string, Json>>> {
+  readonly threadId: string;
+  readonly input: TInput;
+  /**
+   * The latest result of each step that has run, by step name (`{ skipped: true }` for skipped
+   * steps). In a loop, a step sees the results of the round before for steps not yet run again.
+   */
+  readonly results: TResults;
+  /** 1 on a step's first run, 2 when a loop comes back to it, and so on. */
+  readonly visit: number;
+  readonly logger: Logger;
+  readonly signal: AbortSignal;
+}
+
+/** A step that runs code. It runs again if the process died while it ran: keep it idempotent. */
+export interface CodeStep<TInput = unknown> {
+  readonly kind: 'code';
+  readonly name: string;
+  run(context: PipelineStepContext<TInput>): Promise<unknown> | unknown;
+  /**
+   * Validates what `run` returns before it is recorded; an invalid value fails the pipeline with
+   * a message naming the step and the issues. @default no validation (any JSON value)
+   */
+  readonly output?: z.ZodType;
+  /** Skip this step when it returns true (recorded as `{ skipped: true }`). */
+  skip?(context: PipelineStepContext<TInput>): boolean;
+}
+
+/** A step that delegates a 3-20-step job to an agent, as a child thread, and waits for its output. */
+export interface AgentStep<TInput = unknown> {
+  readonly kind: 'agent';
+  readonly name: string;
+  /** The agent's name in the runtime. */
+  readonly agent: string;
+  /** The child thread's input. */
+  input(context: PipelineStepContext<TInput>): Json;
+  /** Validates the child's final output. */
+  readonly output?: z.ZodType;
+  skip?(context: PipelineStepContext<TInput>): boolean;
+}
+
+/**
+ * A durable sleep: the wake-up time is journaled when the step starts, so the pipeline sleeps on
+ * across restarts (the timer is re-armed from the recorded deadline) and never wakes early.
+ */
+export interface SleepStep<TInput = unknown> {
+  readonly kind: 'sleep';
+  readonly name: string;
+  /** How long to sleep, in ms, decided once when the step starts. */
+  duration(context: PipelineStepContext<TInput>): number;
+  skip?(context: PipelineStepContext<TInput>): boolean;
+}
+
+/**
+ * A step that chooses which step runs next, by name: an earlier one (a loop), a later one (a
+ * branch), {@link FINISH}, or `undefined` for the step after it. The choice is recorded as the
+ * step's result, so a restored run takes the same path without calling `choose` again.
+ */
+export interface BranchStep<TInput = unknown> {
+  readonly kind: 'branch';
+  readonly name: string;
+  choose(context: PipelineStepContext<TInput>): string | undefined;
+}
+
+export type PipelineStep<TInput = unknown> = CodeStep<TInput> | AgentStep<TInput> | SleepStep<TInput> | BranchStep<TInput>;
+
+/** The parts of a pipeline definition besides its steps. */
+export interface PipelineHead<TInput extends z.ZodType, TOutput extends z.ZodType> {
+  /** Lower-case letters, digits, `_` and `-`. */
+  name: string;
+  description: string;
+  input: TInput;
+  output: TOutput;
+  /** Failures of code steps in a row before the pipeline fails. @default 3 */
+  maxConsecutiveErrors?: number;
+  /** Delay before retrying a failed code step (doubles each time). @default 1000 */
+  retryDelayMs?: number;
+  /**
+   * Step runs (each visit of a step counts, branches included) before the pipeline fails: the
+   * bound on its loops. At least the number of steps. @default 100
+   */
+  maxTransitions?: number;
+}
+
+/** A pipeline definition, normalized. */
+export interface Pipeline {
+  readonly kind: 'pipeline';
+  readonly name: string;
+  readonly description: string;
+  readonly input: z.ZodType;
+  readonly output: z.ZodType;
+  readonly steps: readonly PipelineStep[];
+  finish(context: PipelineStepContext): unknown;
+  readonly maxConsecutiveErrors: number;
+  readonly retryDelayMs: number;
+  readonly maxTransitions: number;
+}
+
+const NAME = /^[a-z][a-z0-9_-]{0,63}$/;
+const STEP_NAME = /^[a-z][a-z0-9_]{0,63}$/;
+
+/** Checks and normalizes a pipeline definition; throws a {@link ConfigError} naming what is wrong. */
+export function definePipeline(
+  head: PipelineHead<z.ZodType, z.ZodType>,
+  steps: readonly PipelineStep[],
+  finish: (context: PipelineStepContext) => unknown,
+): Pipeline {
+  const { name, description, input, output, maxConsecutiveErrors = 3, retryDelayMs = 1000, maxTransitions = 100 } = head;
+  if (!NAME.test(name)) throw new ConfigError(`pipeline name "${name}" must match ${NAME}`);
+  if (steps.length === 0) throw new ConfigError(`pipeline ${name} has no steps`);
+  const names = new Set<string>();
+  for (const step of steps) {
+    if (!STEP_NAME.test(step.name)) throw new ConfigError(`pipeline ${name}: step name "${step.name}" must be lower-case letters, digits and _`);
+    if (names.has(step.name)) throw new ConfigError(`pipeline ${name}: two steps are named ${step.name}`);
+    names.add(step.name);
+  }
+  if (!Number.isInteger(maxTransitions) || maxTransitions < steps.length) {
+    throw new ConfigError(`pipeline ${name}: maxTransitions must be an integer of at least ${steps.length} (one run of each step)`);
+  }
+  return { kind: 'pipeline', name, description, input, output, steps, finish, maxConsecutiveErrors, retryDelayMs, maxTransitions };
+}
+
+/** Type guard for pipelines. */
+export function isPipeline(value: unknown): value is Pipeline {
+  return typeof value === 'object' && value !== null && (value as { kind?: unknown }).kind === 'pipeline';
+}
+
+/**
+ * The id of the child thread a pipeline step delegates to: the same on every run of that visit,
+ * so a restored pipeline finds its child again. A loop's later visits get their own child.
+ */
+export function childThreadId(parentId: string, step: string, visit = 1): string {
+  return visit <= 1 ? `${parentId}--${step}` : `${parentId}--${step}-${visit}`;
+}
+
+/** A code step (for the array form of {@link pipeline}; the builder's `.code` is typed). */
+export function codeStep<TInput = unknown>(step: Omit<CodeStep<TInput>, 'kind'>): CodeStep<TInput> {
+  return { kind: 'code', ...step };
+}
+
+/** A delegation to an agent. */
+export function agentStep<TInput = unknown>(step: Omit<AgentStep<TInput>, 'kind'>): AgentStep<TInput> {
+  return { kind: 'agent', ...step };
+}
+
+/** Options of {@link sleepStep}: `ms`, or a `duration` computed when the step starts. */
+export interface SleepStepOptions<TInput = unknown> {
+  name: string;
+  /** How long to sleep. */
+  ms?: number;
+  /** How long to sleep, decided once when the step starts (instead of `ms`). */
+  duration?: (context: PipelineStepContext<TInput>) => number;
+  skip?: (context: PipelineStepContext<TInput>) => boolean;
+}
+
+/** A durable sleep of `ms` (or of what `duration` returns), e.g. before checking a deploy again. */
+export function sleepStep<TInput = unknown>(step: SleepStepOptions<TInput>): SleepStep<TInput> {
+  const { name, ms, duration, skip } = step;
+  if (duration === undefined && !(typeof ms === 'number' && ms >= 0)) throw new ConfigError(`sleep step ${name} needs ms >= 0 or a duration function`);
+  return { kind: 'sleep', name, duration: duration ?? (() => ms!), ...(skip ? { skip } : {}) };
+}
+
+/** A branch: `choose` names the step to run next (see {@link BranchStep}). */
+export function branchStep<TInput = unknown>(step: Omit<BranchStep<TInput>, 'kind'>): BranchStep<TInput> {
+  return { kind: 'branch', ...step };
+}

@@ -1,0 +1,101 @@
+import { randomUUID } from 'node:crypto';
+import { AGENT_NAME, type Agent } from '../agent/agent.js';
+import type { Clock } from '../clock.js';
+import { formatIssues, InvalidInputError, InvalidStateError, NotFoundError, VersionConflictError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { Pipeline } from '../pipeline/pipeline.js';
+import type { ThreadStore } from '../store/threadStore.js';
+import { jsonSchema, type Json, type Source, type Thread } from '../thread/events.js';
+import { viewOf, type ThreadView } from './threadView.js';
+
+/** Options of {@link Runtime.launch}. */
+export interface LaunchOptions {
+  /** A caller-chosen id; launching an existing id returns that thread (idempotent triggers). */
+  threadId?: string;
+  source?: Source;
+}
+
+/** What a thread id may be. No dots: thread ids appear as one token in NATS subjects. */
+export const THREAD_ID_PATTERN = /^[A-Za-z0-9_:-]{1,128}$/;
+
+/** What launching needs from the runtime. */
+export interface LaunchSources {
+  readonly agents: ReadonlyMap<string, Agent>;
+  readonly pipelines: ReadonlyMap<string, Pipeline>;
+  readonly store: ThreadStore;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  /** Threads run elsewhere (a job queue takes them). */
+  readonly scheduled: boolean;
+  isActive(threadId: string): boolean;
+  start(thread: Thread): void;
+}
+
+/** Throws an {@link InvalidStateError} (status `conflict`) unless the thread is `agentName`'s. */
+export function assertOwner(thread: Thread, agentName: string): void {
+  if (thread.agent !== agentName) throw new InvalidStateError(`thread ${thread.id} belongs to ${thread.agent}, not ${agentName}`, thread.id, 'conflict');
+}
+
+/** A launch found the thread already there: it must be the same agent's. */
+function ownedBy(existing: Thread, agentName: string): ThreadView {
+  assertOwner(existing, agentName);
+  return viewOf(existing);
+}
+
+type Launchable = Pick<Agent, 'kind' | 'name' | 'input'> | Pipeline;
+
+/**
+ * A pipeline's child of an agent this process does not have, in a deployment with a scheduler:
+ * the thread is created here and its job taken by a worker that serves the agent (which checks
+ * what it can; an agent nobody serves waits in its queue).
+ */
+function servedElsewhere(sources: LaunchSources, agentName: string, options: LaunchOptions): Launchable | undefined {
+  if (!sources.scheduled || options.source?.kind !== 'pipeline' || !AGENT_NAME.test(agentName)) return undefined;
+  return { kind: 'agent', name: agentName, input: undefined };
+}
+
+/** The input as the thread will hold it, checked against the agent's or pipeline's schema. */
+function checkedInput(target: Launchable, input: unknown): Json {
+  const json = jsonSchema.safeParse(input);
+  if (!json.success) throw new InvalidInputError('the input must be a JSON value', [json.error.message]);
+  if (target.input) {
+    const checked = target.input.safeParse(input);
+    if (!checked.success) throw new InvalidInputError(`invalid input for ${target.kind} ${target.name}`, formatIssues(checked.error.issues));
+  }
+  return json.data;
+}
+
+/** Launches a thread of an agent or pipeline (see {@link Runtime.launch}). */
+export async function launchThread(sources: LaunchSources, agentName: string, input: unknown, options: LaunchOptions = {}): Promise<ThreadView> {
+  const { store, clock, logger } = sources;
+  const target = sources.agents.get(agentName) ?? sources.pipelines.get(agentName) ?? servedElsewhere(sources, agentName, options);
+  if (target === undefined) throw new NotFoundError('agent', agentName);
+  const json = checkedInput(target, input);
+  const id = options.threadId ?? `th_${randomUUID()}`;
+  if (!THREAD_ID_PATTERN.test(id)) throw new InvalidInputError(`thread id must match ${THREAD_ID_PATTERN}`);
+  if (options.threadId !== undefined) {
+    const existing = await store.get(id);
+    if (existing !== undefined) {
+      const found = ownedBy(existing, target.name);
+      if (!sources.isActive(id) && found.status === 'running') sources.start(existing);
+      return found;
+    }
+  }
+  let thread: Thread;
+  try {
+    thread = await store.create({
+      id,
+      agent: target.name,
+      events: [{ seq: 1, at: new Date(clock.now()).toISOString(), type: 'input', data: { input: json, ...(options.source ? { source: options.source } : {}) } }],
+    });
+  } catch (error) {
+    // Two launches raced on one caller-chosen id: the loser returns the winner's thread.
+    if (!(error instanceof VersionConflictError) || options.threadId === undefined) throw error;
+    const winner = await store.get(id);
+    if (winner === undefined) throw new NotFoundError('thread', id);
+    return ownedBy(winner, target.name);
+  }
+  logger.info({ threadId: id, agent: target.name, state: 'launched' }, 'thread launched');
+  sources.start(thread);
+  return viewOf(thread);
+}

@@ -1,0 +1,77 @@
+import { messageOf } from '../errors.js';
+import type { Thread } from '../thread/events.js';
+import { RESTING_STATUSES } from '../thread/state.js';
+import type { ThreadEvents } from './threadEvents.js';
+import { viewOf, type ThreadView } from './threadView.js';
+
+/** What settling needs to know about the actors that move threads. */
+export interface SettlingSources {
+  readonly events: ThreadEvents;
+  load(threadId: string): Promise<Thread>;
+  /** An actor runs or waits to run the thread. */
+  isActive(threadId: string): boolean;
+  /** An actor that just persisted a resting status may still be finishing its step. */
+  isBusy(threadId: string): boolean;
+  /** Runs a thread nobody moves (when threads run in this process). */
+  driveIdle?(thread: Thread): void;
+}
+
+/** Waits for threads to stop moving (see {@link Runtime.settled}). */
+export interface Settling {
+  /**
+   * Resolves when the thread rests: it ended, waits for a human or a resume, or (a pipeline) waits
+   * for a child thread. `known` is the thread when the caller has just read it, so it is not read again.
+   */
+  settled(threadId: string, known: Thread | undefined, opts?: { signal?: AbortSignal }): Promise<ThreadView>;
+  /** An actor rested, with the thread it last wrote (null when it stopped early: waiters read the store). */
+  rested(threadId: string, thread: Thread | null): void;
+}
+
+/** Builds the settling of a runtime. */
+export function createSettling(sources: SettlingSources): Settling {
+  // Told when an actor comes to rest, which can happen after its last write was emitted.
+  const restListeners = new Map<string, Set<(thread: Thread | null) => void>>();
+  const rested = (threadId: string, thread: Thread | null): void => {
+    for (const listener of [...(restListeners.get(threadId) ?? [])]) listener(thread);
+  };
+  const settled = (threadId: string, known: Thread | undefined, opts: { signal?: AbortSignal } = {}): Promise<ThreadView> =>
+    new Promise((resolve, reject) => {
+      let done = false;
+      const finish = (value: ThreadView | Error): void => {
+        if (done) return;
+        done = true;
+        unsubscribe();
+        const waiting = restListeners.get(threadId);
+        waiting?.delete(onActorRest);
+        if (waiting?.size === 0) restListeners.delete(threadId);
+        opts.signal?.removeEventListener('abort', onAbort);
+        if (value instanceof Error) reject(value);
+        else resolve(value);
+      };
+      const failWith = (error: unknown): void => finish(error instanceof Error ? error : new Error(messageOf(error)));
+      const onAbort = (): void => finish(opts.signal?.reason instanceof Error ? opts.signal.reason : new Error('aborted'));
+      const unsubscribe = sources.events.subscribeThread(threadId, (change) => {
+        if (RESTING_STATUSES.includes(change.status) && !sources.isBusy(threadId)) finish(viewOf(change.thread));
+      });
+      // Resting includes a pipeline waiting on a child thread (its status stays running). The
+      // supervisor reports a rest from inside its transition, before its snapshot drops the child:
+      // look once that transition is over.
+      const onActorRest = (thread: Thread | null): void => {
+        queueMicrotask(() => {
+          if (sources.isBusy(threadId)) return;
+          if (thread !== null) finish(viewOf(thread));
+          else sources.load(threadId).then((loaded) => finish(viewOf(loaded)), failWith);
+        });
+      };
+      if (!restListeners.has(threadId)) restListeners.set(threadId, new Set());
+      restListeners.get(threadId)!.add(onActorRest);
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      (known === undefined ? sources.load(threadId) : Promise.resolve(known)).then((thread) => {
+        const view = viewOf(thread);
+        if (RESTING_STATUSES.includes(view.status) && !sources.isBusy(threadId)) finish(view);
+        // Nobody is moving this thread in this process (backing off after a restart, say): move it.
+        else if (!sources.isActive(threadId)) sources.driveIdle?.(thread);
+      }, failWith);
+    });
+  return { settled, rested };
+}

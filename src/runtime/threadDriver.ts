@@ -1,0 +1,152 @@
+import { createActor, type InspectionEvent } from 'xstate';
+import type { AgentMachineEvent } from '../../machines/agentMachine.js';
+import type { PipelineMachine } from '../../machines/pipelineMachine.js';
+import { supervisorMachine, type AgentRest } from '../../machines/supervisorMachine.js';
+import type { Agent } from '../agent/agent.js';
+import type { Clock } from '../clock.js';
+import { messageOf } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { Model } from '../model/model.js';
+import type { Pipeline } from '../pipeline/pipeline.js';
+import type { ChildLauncher } from '../pipeline/pipelineSteps.js';
+import type { ThreadStore } from '../store/threadStore.js';
+import { versionOf, type Thread } from '../thread/events.js';
+import { parentIdOf } from './threadView.js';
+
+/** Why the runtime schedules a thread, when it is more than "it should move on". */
+export interface ScheduleReason {
+  /**
+   * A child thread of this pipeline ended (its id, and its version then): the pipeline continues.
+   * One child ends once, so a scheduler may deduplicate on it.
+   */
+  readonly childEnded?: { readonly threadId: string; readonly version: number };
+}
+
+/** What {@link createThreadDriver} is given; fully normalized by the runtime. */
+export interface ThreadDriverOptions {
+  readonly agents: ReadonlyMap<string, Agent>;
+  readonly pipelines: ReadonlyMap<string, { readonly pipeline: Pipeline; readonly machine: PipelineMachine }>;
+  /** The runtime's store, whose writes listeners see. */
+  readonly store: ThreadStore;
+  readonly model: Model;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly inspect: ((event: InspectionEvent) => void) | undefined;
+  readonly maxConcurrent: number;
+  readonly schedule: ((thread: Thread, reason?: ScheduleReason) => void | Promise<void>) | undefined;
+  /** Pipelines delegate to agents through the runtime itself (launching by id is idempotent). */
+  readonly children: ChildLauncher;
+  /** Told when an actor rests, with the thread it last wrote (null when it stopped without one). */
+  readonly onRested: (threadId: string, thread: Thread | null) => void;
+}
+
+/** Moves threads: the supervisor and its actors here, or the scheduler (a job queue) elsewhere. */
+export interface ThreadDriver {
+  /** Hands the thread to the supervisor, which spawns an actor and evicts it when it rests. */
+  drive(thread: Thread): void;
+  /** Hands a thread to the scheduler when there is one, else runs it here. */
+  start(thread: Thread, reason?: ScheduleReason): void;
+  /** Continues a thread after a write from outside (a response, a resume): now, or once its actor rests. */
+  continueAfterWrite(thread: Thread, reason?: ScheduleReason): void;
+  /** When a pipeline's child thread ends, the pipeline continues. */
+  wakeParent(child: Thread): void;
+  /** Whether the supervisor has this thread running or queued. */
+  isActive(threadId: string): boolean;
+  /** Whether an actor runs the thread now (not only queued). */
+  isRunning(threadId: string): boolean;
+  /** Whether an actor that just persisted a resting status may still be finishing its step. */
+  isBusy(threadId: string): boolean;
+  /** Delivers a control event to the thread's running actor. */
+  forward(threadId: string, event: AgentMachineEvent): void;
+  /** Drops the thread's actor without waiting (its thread stays where the log says). */
+  evict(threadId: string): void;
+  /** Actors in memory now. */
+  activeCount(): number;
+  /** Stops every actor; nothing is driven afterwards. */
+  close(): void;
+}
+
+/** Builds the {@link ThreadDriver} of a runtime and starts its supervisor. */
+export function createThreadDriver(options: ThreadDriverOptions): ThreadDriver {
+  const { agents, pipelines, store, model, clock, logger, inspect, maxConcurrent, schedule, children, onRested } = options;
+  // Threads answered or resumed while their actor was still finishing a step: restart them once it rests.
+  const restartWhenRested = new Set<string>();
+  let closed = false;
+
+  const onRest = (rest: AgentRest): void => {
+    const log = { threadId: rest.threadId, agent: rest.thread?.agent, state: rest.state, status: rest.status };
+    if (rest.problem) logger.warn({ ...log, reason: rest.problem }, 'agent actor stopped early');
+    else logger.info(log, 'agent at rest');
+    if (restartWhenRested.delete(rest.threadId)) {
+      void store.get(rest.threadId).then((thread) => thread && drive(thread));
+      return;
+    }
+    // An actor that stopped early (superseded, failed) holds a stale thread: let waiters read it.
+    onRested(rest.threadId, rest.problem === undefined ? rest.thread : null);
+  };
+  const supervisor = createActor(supervisorMachine, {
+    input: { agents, pipelines, deps: { model, store, clock, logger, children }, maxConcurrent, onRest },
+    clock,
+    ...(inspect ? { inspect } : {}),
+  });
+  supervisor.start();
+
+  const isActive = (threadId: string): boolean => {
+    const { context } = supervisor.getSnapshot();
+    return context.running.includes(threadId) || context.queue.some((t) => t.id === threadId);
+  };
+  const drive = (thread: Thread): void => {
+    if (closed) return;
+    if (!agents.has(thread.agent) && !pipelines.has(thread.agent)) {
+      logger.error({ threadId: thread.id, agent: thread.agent }, 'no such agent in this runtime; thread left as is');
+      return;
+    }
+    supervisor.send({ type: 'START', thread });
+  };
+  const start = (thread: Thread, reason?: ScheduleReason): void => {
+    if (schedule === undefined) {
+      drive(thread);
+      return;
+    }
+    Promise.resolve()
+      .then(() => schedule(thread, reason))
+      .catch((error: unknown) => logger.error({ threadId: thread.id, agent: thread.agent, err: messageOf(error) }, 'could not schedule thread'));
+  };
+  const continueAfterWrite = (thread: Thread, reason?: ScheduleReason): void => {
+    if (isActive(thread.id)) restartWhenRested.add(thread.id);
+    else start(thread, reason);
+  };
+  /**
+   * Here when this runtime has the pipeline, else through `schedule` (a durable job that a process
+   * serving the pipeline takes), with the reason saying which child ended.
+   */
+  const wakeParent = (child: Thread): void => {
+    const parentId = parentIdOf(child);
+    if (parentId === undefined) return;
+    const reason: ScheduleReason = { childEnded: { threadId: child.id, version: versionOf(child) } };
+    store.get(parentId).then(
+      (parent) => {
+        if (parent === undefined) return;
+        if (pipelines.has(parent.agent)) continueAfterWrite(parent, reason);
+        else if (schedule !== undefined) start(parent, reason);
+      },
+      (error: unknown) => logger.error({ threadId: parentId, childId: child.id, err: messageOf(error) }, 'could not read the pipeline of an ended child'),
+    );
+  };
+  return {
+    drive,
+    start,
+    continueAfterWrite,
+    wakeParent,
+    isActive,
+    isRunning: (threadId) => supervisor.getSnapshot().context.running.includes(threadId),
+    isBusy: (threadId) => isActive(threadId) || restartWhenRested.has(threadId),
+    forward: (threadId, event) => supervisor.send({ type: 'FORWARD', threadId, event }),
+    evict: (threadId) => supervisor.send({ type: 'EVICT', threadId }),
+    activeCount: () => supervisor.getSnapshot().context.running.length,
+    close() {
+      closed = true;
+      supervisor.stop();
+    },
+  };
+}

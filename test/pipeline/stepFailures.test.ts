@@ -1,0 +1,87 @@
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { NotFoundError, SystemError } from '../../src/errors.js';
+import { codeStep, pipeline, sleepStep } from '../../src/pipeline/pipeline.js';
+import type { ChildLauncher } from '../../src/pipeline/pipelineSteps.js';
+import { inputEvents, instantChildren, runPipeline } from './pipelineKit.js';
+
+/** Throws on its first `times` calls, then returns `value`. */
+function flaky<T>(times: number, value: T): () => T {
+  let calls = 0;
+  return () => {
+    if (++calls <= times) throw new Error(`flake ${calls}`);
+    return value;
+  };
+}
+
+const head = { description: 'd', input: z.object({}), output: z.unknown(), retryDelayMs: 100 };
+
+describe("a step's own functions that throw are failed attempts, never exceptions out of the actor", () => {
+  it('a sleep whose duration throws once retries, then sleeps the whole duration', async () => {
+    const end = await runPipeline(
+      pipeline({ ...head, name: 'nap', steps: [sleepStep({ name: 'nap', duration: flaky(1, 5_000) })], finish: ({ results }) => results.nap ?? null }),
+      inputEvents({}),
+    );
+    expect(end.status).toBe('done');
+    expect(end.thread.events.map((e) => e.type)).toEqual(['input', 'tool_call', 'error', 'tool_call', 'tool_result', 'final']);
+    const journaled = end.thread.events[3];
+    const started = Date.parse(journaled!.at);
+    expect(journaled).toMatchObject({ type: 'tool_call', data: { callId: 'step_1', attempt: 2, args: { ms: 5_000 } } });
+    expect(journaled?.type === 'tool_call' && Date.parse(String(journaled.data.args.until))).toBe(started + 5_000);
+    expect(Date.parse(end.thread.events[4]!.at)).toBe(started + 5_000);
+  });
+
+  it("an agent step whose input throws once retries, then launches its child with the input", async () => {
+    const launched: string[] = [];
+    const inputs: unknown[] = [];
+    const children = instantChildren((_, input) => (inputs.push(input), 'ok'), launched);
+    const end = await runPipeline(
+      pipeline({ ...head, name: 'ask', steps: [{ kind: 'agent', name: 'ask', agent: 'helper', input: flaky(1, 'the question') }], finish: ({ results }) => results.ask ?? null }),
+      inputEvents({}),
+      { children },
+    );
+    expect(end.status).toBe('done');
+    expect(inputs).toEqual(['the question']);
+    expect(launched).toEqual(['pipe-1--ask']);
+    expect(end.thread.events.filter((e) => e.type === 'tool_call').map((e) => e.type === 'tool_call' && e.data.args)).toEqual([
+      {},
+      { threadId: 'pipe-1--ask', agent: 'helper', input: 'the question' },
+    ]);
+  });
+
+  it('a skip that keeps throwing fails the pipeline after maxConsecutiveErrors', async () => {
+    const end = await runPipeline(
+      pipeline({
+        ...head,
+        name: 'skippy',
+        steps: [
+          codeStep({
+            name: 'maybe',
+            run: () => 1,
+            skip: () => {
+              throw new Error('cannot tell');
+            },
+          }),
+        ],
+        finish: () => null,
+      }),
+      inputEvents({}),
+    );
+    expect(end.status).toBe('failed');
+    expect(end.thread.events.at(-1)).toMatchObject({ type: 'failed', data: { reason: 'step maybe failed: cannot tell (3 times in a row)' } });
+    expect(end.thread.events.filter((e) => e.type === 'error')).toHaveLength(3);
+  });
+
+  it('a child that cannot be launched (no such agent) fails the pipeline with the reason; a store failure still stops the actor', async () => {
+    const missing: ChildLauncher = { launch: () => Promise.reject(new NotFoundError('agent', 'helper')) };
+    const step = { kind: 'agent' as const, name: 'ask', agent: 'helper', input: () => 'q' };
+    const end = await runPipeline(pipeline({ ...head, name: 'ask', steps: [step], finish: () => null }), inputEvents({}), { children: missing });
+    expect(end.status).toBe('failed');
+    expect(end.thread.events.at(-1)).toMatchObject({ type: 'failed', data: { reason: expect.stringMatching(/^step ask: could not launch agent helper: .*helper/) } });
+    const down: ChildLauncher = { launch: () => Promise.reject(new SystemError('the store is down')) };
+    const stopped = await runPipeline(pipeline({ ...head, name: 'ask', steps: [step], finish: () => null }), inputEvents({}), { children: down });
+    expect(stopped.state).toBe('stopped');
+    expect(stopped.stopped).toBe('step failed: the store is down');
+    expect(stopped.status).toBe('running');
+  });
+});

@@ -1,5 +1,5 @@
 import type { Json } from '../thread/events.js';
-import type { InspectedSnapshot, InspectionMessage } from './inspection.js';
+import type { InspectedSnapshot, InspectionMessage } from './inspectionMessages.js';
 
 /** One actor seen on the bus, as the inspector page lists it. */
 export interface ActorRecord {

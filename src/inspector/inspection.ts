@@ -1,13 +1,5 @@
-// Inspection over the bus, as src/cli imports it. The parts live in files of their own:
-// inspectionMessages.ts (the wire types), busInspector.ts (publishing), summaries.ts (what is
-// published of an actor) and webSocketFeed.ts (Stately's WebSocket inspector).
-export { createBusInspector, STATELY_INSPECT_VERSION, subjectToken, type BusInspector, type BusInspectorOptions } from './busInspector.js';
-export type {
-  InspectedActorEvent,
-  InspectedEvent,
-  InspectedEventEvent,
-  InspectedSnapshot,
-  InspectedSnapshotEvent,
-  InspectionMessage,
-} from './inspectionMessages.js';
-export { serializeDefinition, summarizeEvent, summarizeSnapshot } from './summaries.js';
+// What src/cli imports of inspection, kept under its old name so the CLI needs no change. The parts
+// live in files of their own: inspectionMessages.ts (the wire types), busInspector.ts (publishing),
+// summaries.ts (what is published of an actor) and webSocketFeed.ts (Stately's WebSocket inspector);
+// everything public is exported by index.ts (`switchyard/inspector`).
+export { createBusInspector, type BusInspector, type BusInspectorOptions } from './busInspector.js';

@@ -27,35 +27,45 @@ export interface ChartSource {
 /** Layouts of published definitions kept (a deploy may change a definition; each version is laid out once). */
 const MAX_PUBLISHED = 50;
 
-/** Charts of known machines are laid out once and kept; a failed layout is tried again next time. */
+/** Charts of machine objects, shared by every inspector of the process (machines are built once). */
+const laidOut = new WeakMap<AnyStateMachine, Promise<Chart>>();
+
+function chartOfMachine(machine: AnyStateMachine): Promise<Chart> {
+  let chart = laidOut.get(machine);
+  if (chart === undefined) {
+    chart = chartOf(machineGraph(machine));
+    laidOut.set(machine, chart);
+    // A failed layout is tried again next time.
+    chart.catch(() => laidOut.delete(machine));
+  }
+  return chart;
+}
+
+/** Charts are laid out once and kept; a failed layout is tried again next time. */
 export function createChartSource(runtime: Runtime, extra: Readonly<Record<string, AnyStateMachine>>, registry: ActorRegistry): ChartSource {
   const known = new Map<string, AnyStateMachine>([...runtime.machines, ...Object.entries(extra)]);
   const threadMachines = Object.fromEntries(
     [...runtime.agents.keys(), ...runtime.pipelines.keys()].map((name) => [name, runtime.machineOf(name) ?? name]),
   );
-  const charts = new Map<string, Promise<Chart>>();
+  /** Charts of definitions other processes published, by the definition itself. */
   const published = new Map<string, Promise<Chart | undefined>>();
-  const remember = <T>(cache: Map<string, Promise<T>>, key: string, make: () => Promise<T>): Promise<T> => {
-    const cached = cache.get(key);
-    if (cached !== undefined) return cached;
-    const made = make();
-    cache.set(key, made);
-    made.catch(() => cache.delete(key));
-    return made;
-  };
   return {
     machines: [...known.keys()],
     threadMachines,
     chart(id) {
       const machine = known.get(id);
-      if (machine !== undefined) return remember(charts, id, () => chartOf(machineGraph(machine)));
+      if (machine !== undefined) return chartOfMachine(machine);
       const definition = registry.definition(id);
       if (definition === undefined) return Promise.resolve(undefined);
-      while (published.size >= MAX_PUBLISHED) published.delete(published.keys().next().value!);
-      return remember(published, definition, async () => {
+      let chart = published.get(definition);
+      if (chart === undefined) {
+        while (published.size >= MAX_PUBLISHED) published.delete(published.keys().next().value!);
         const graph = definitionGraph(definition);
-        return graph === undefined ? undefined : chartOf(graph);
-      });
+        chart = graph === undefined ? Promise.resolve(undefined) : chartOf(graph);
+        published.set(definition, chart);
+        chart.catch(() => published.delete(definition));
+      }
+      return chart;
     },
   };
 }

@@ -11,7 +11,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { bugfix } from '../../agents/bugfix/index.js';
 import { calculator } from '../../agents/calculator/index.js';
 import { createPipelineMachine } from '../../machines/pipelineMachine.js';
+import { supervisorMachine } from '../../machines/supervisorMachine.js';
 import type { MachineGraph } from '../../src/inspector/chartTypes.js';
+import { machineGraph } from '../../src/inspector/graph.js';
+import { layoutGraph } from '../../src/inspector/layout.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
 import type { NewEvent } from '../../src/thread/events.js';
 import { stampEvents } from '../../src/thread/thread.js';
@@ -28,6 +31,9 @@ const cleanups: (() => Promise<void>)[] = [];
 
 beforeAll(async () => {
   browser = await chromium.launch({ executablePath: ensureChromium(), args: [...CHROMIUM_ARGS] });
+  // The layout worker starts (and loads elkjs) on the first chart of the process: start it here,
+  // so no test waits for it with a page's timeout.
+  await layoutGraph(machineGraph(supervisorMachine));
 }, 600_000);
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();

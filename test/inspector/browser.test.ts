@@ -279,6 +279,11 @@ describe('the statechart', () => {
     ]);
     expect(await text(page, '#chart-machine')).toBe('agent:judged');
     await expect.poll(() => text(page, '.thread-row[data-id="th-judged"]')).toContain('sleeping');
+    // An address naming a machine shows that machine's chart on its own; the shared one has no author's states.
+    await page.evaluate(() => void ((globalThis as unknown as BrowserGlobals).location.hash = '#machine=agent'));
+    await page.locator('#chart svg[data-machine="agent"]').waitFor();
+    expect(await text(page, '#machine-title')).toBe('agent');
+    expect(await page.locator('#chart .node.custom').count()).toBe(0);
     expect(errors).toEqual([]);
   });
 });

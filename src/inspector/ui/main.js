@@ -76,11 +76,15 @@ waitForMachines(
     picker.append(...body.machines.map((m) => el('option', { value: m, text: m })));
   }),
 );
-void reloadThreads().then(() => {
+/** Opens what the address names: `#thread=<id>` or `#machine=<id>`. */
+function openFromHash() {
   const thread = /thread=([^&]+)/.exec(location.hash)?.[1];
   const machine = /machine=([^&]+)/.exec(location.hash)?.[1];
   if (thread) select(decodeURIComponent(thread));
   else if (machine) showMachine(decodeURIComponent(machine));
-});
+}
+void reloadThreads().then(openFromHash);
+// The page rewrites the address itself without this event: it fires when someone edits the address.
+window.addEventListener('hashchange', openFromHash);
 // Keeps the list's "12s ago" times true.
 setInterval(renderList, 15_000);

@@ -1,5 +1,5 @@
 import type { Json } from '../thread/events.js';
-import type { InspectedSnapshot, InspectionMessage } from './inspection.js';
+import type { InspectedSnapshot, InspectionMessage } from './inspectionMessages.js';
 
 /** One actor seen on the bus, as the inspector page lists it. */
 export interface ActorRecord {
@@ -61,87 +61,23 @@ export function createActorRegistry(options: ActorRegistryOptions = {}): ActorRe
   const actors = new Map<string, ActorRecord>();
   const definitions = new Map<string, string>();
   const seen = new Map<string, number>();
-
-  const put = (record: ActorRecord): ActorRecord => {
-    actors.delete(record.key);
-    actors.set(record.key, record);
-    while (actors.size > maxActors) actors.delete(actors.keys().next().value!);
-    seen.delete(record.processId);
-    seen.set(record.processId, record.updatedAt);
-    while (seen.size > maxActors) seen.delete(seen.keys().next().value!);
-    return record;
+  /** Moves a key to the end of a Map kept in update order, dropping the oldest beyond `max`. */
+  const touch = <V>(map: Map<string, V>, key: string, value: V, max: number): void => {
+    map.delete(key);
+    map.set(key, value);
+    while (map.size > max) map.delete(map.keys().next().value!);
   };
-
-  const withSnapshot = (record: ActorRecord, snapshot: InspectedSnapshot): ActorRecord => {
-    const context = snapshot.context;
-    const thread =
-      context && typeof context.threadId === 'string'
-        ? {
-            threadId: context.threadId,
-            ...(typeof context.agent === 'string' ? { agent: context.agent } : {}),
-            ...(typeof context.status === 'string' ? { threadStatus: context.status } : {}),
-            ...(typeof context.version === 'number' ? { version: context.version } : {}),
-          }
-        : {};
-    return { ...record, value: snapshot.value ?? record.value, status: snapshot.status, ...(context ? { context } : {}), ...thread };
-  };
-
   return {
     apply(processId, message) {
       if (message === null || typeof message !== 'object' || typeof message.sessionId !== 'string') return undefined;
-      const key = `${processId}/${message.sessionId}`;
-      const at = Number(message.createdAt) || Date.now();
-      const existing = actors.get(key);
-      const base: ActorRecord = existing ?? {
-        key,
-        processId,
-        sessionId: message.sessionId,
-        parentKey: null,
-        name: message.sessionId,
-        machine: '',
-        value: null,
-        status: 'active',
-        createdAt: at,
-        updatedAt: at,
-      };
-      switch (message.type) {
-        case '@xstate.actor': {
-          if (typeof message.machine === 'string' && typeof message.definition === 'string' && message.definition.includes('"states"')) {
-            definitions.delete(message.machine);
-            definitions.set(message.machine, message.definition);
-            while (definitions.size > maxDefinitions) definitions.delete(definitions.keys().next().value!);
-          }
-          const record: ActorRecord = {
-            ...base,
-            name: typeof message.name === 'string' ? message.name : base.name,
-            machine: typeof message.machine === 'string' ? message.machine : base.machine,
-            parentKey: typeof message.parentId === 'string' ? `${processId}/${message.parentId}` : null,
-            createdAt: existing?.createdAt ?? at,
-            updatedAt: Math.max(base.updatedAt, at),
-          };
-          return put(message.snapshot ? withSnapshot(record, message.snapshot) : record);
-        }
-        case '@xstate.snapshot': {
-          if (!message.snapshot) return undefined;
-          // Missed the actor's @xstate.actor event (subscribed later): name it from the snapshot.
-          const known = existing !== undefined && existing.machine !== '';
-          const who = !known && message.actor
-            ? {
-                name: message.actor.name,
-                machine: message.actor.machine,
-                parentKey: typeof message.actor.parentId === 'string' ? `${processId}/${message.actor.parentId}` : null,
-              }
-            : {};
-          const record = withSnapshot({ ...base, ...who, updatedAt: Math.max(base.updatedAt, at) }, message.snapshot);
-          return put({ ...record, ...(message.event?.type ? { lastEvent: message.event.type } : {}) });
-        }
-        case '@xstate.event':
-          // Events change nothing an actor list shows; they only mark the actor as seen.
-          if (existing === undefined) return undefined;
-          return put({ ...existing, updatedAt: Math.max(existing.updatedAt, at) });
-        default:
-          return undefined;
+      if (message.type === '@xstate.actor' && typeof message.machine === 'string' && typeof message.definition === 'string' && message.definition.includes('"states"')) {
+        touch(definitions, message.machine, message.definition, maxDefinitions);
       }
+      const record = fold(actors.get(`${processId}/${message.sessionId}`), processId, message);
+      if (record === undefined) return undefined;
+      touch(actors, record.key, record, maxActors);
+      touch(seen, record.processId, record.updatedAt, maxActors);
+      return record;
     },
     list(opts = {}) {
       const { limit = maxActors, machine, threadId } = opts;
@@ -166,4 +102,63 @@ export function createActorRegistry(options: ActorRegistryOptions = {}): ActorRe
       return actors.size;
     },
   };
+}
+
+/** An actor's record after one more message; `undefined` when the message changes nothing shown. */
+function fold(existing: ActorRecord | undefined, processId: string, message: InspectionMessage): ActorRecord | undefined {
+  const at = Number(message.createdAt) || Date.now();
+  const base: ActorRecord = existing ?? {
+    key: `${processId}/${message.sessionId}`,
+    processId,
+    sessionId: message.sessionId,
+    parentKey: null,
+    name: message.sessionId,
+    machine: '',
+    value: null,
+    status: 'active',
+    createdAt: at,
+    updatedAt: at,
+  };
+  const updatedAt = Math.max(base.updatedAt, at);
+  const parentKey = (parentId: unknown): string | null => (typeof parentId === 'string' ? `${processId}/${parentId}` : null);
+  switch (message.type) {
+    case '@xstate.actor': {
+      const record: ActorRecord = {
+        ...base,
+        name: typeof message.name === 'string' ? message.name : base.name,
+        machine: typeof message.machine === 'string' ? message.machine : base.machine,
+        parentKey: parentKey(message.parentId),
+        updatedAt,
+      };
+      return message.snapshot ? withSnapshot(record, message.snapshot) : record;
+    }
+    case '@xstate.snapshot': {
+      if (!message.snapshot) return undefined;
+      // Missed the actor's @xstate.actor event (subscribed later): name it from the snapshot.
+      const known = existing !== undefined && existing.machine !== '';
+      const who = !known && message.actor ? { name: message.actor.name, machine: message.actor.machine, parentKey: parentKey(message.actor.parentId) } : {};
+      const record = withSnapshot({ ...base, ...who, updatedAt }, message.snapshot);
+      return { ...record, ...(message.event?.type ? { lastEvent: message.event.type } : {}) };
+    }
+    case '@xstate.event':
+      // Events change nothing an actor list shows; they only mark the actor as seen.
+      return existing === undefined ? undefined : { ...existing, updatedAt };
+    default:
+      return undefined;
+  }
+}
+
+/** A record with what a snapshot says: state value, status, context summary, and its thread's. */
+function withSnapshot(record: ActorRecord, snapshot: InspectedSnapshot): ActorRecord {
+  const context = snapshot.context;
+  const thread =
+    context && typeof context.threadId === 'string'
+      ? {
+          threadId: context.threadId,
+          ...(typeof context.agent === 'string' ? { agent: context.agent } : {}),
+          ...(typeof context.status === 'string' ? { threadStatus: context.status } : {}),
+          ...(typeof context.version === 'number' ? { version: context.version } : {}),
+        }
+      : {};
+  return { ...record, value: snapshot.value ?? record.value, status: snapshot.status, ...(context ? { context } : {}), ...thread };
 }

@@ -1,52 +1,9 @@
 import { createMachine, type AnyStateMachine } from 'xstate';
 import { toDirectedGraph, type DirectedGraphNode } from 'xstate/graph';
 import { STEP_DONE, STEP_FAILED } from '../../machines/agentMachine.js';
+import type { EdgeKind, GraphEdge, GraphNode, MachineGraph } from './chartTypes.js';
 
-/** What kind of transition an edge draws. */
-export type EdgeKind = 'event' | 'always' | 'after' | 'done' | 'error';
-
-/** A state of a machine, as the inspector draws it. */
-export interface GraphNode {
-  /** The state node's id (`agent.deciding`; a custom `id:` when the machine gives one). */
-  readonly id: string;
-  /** Its key within its parent (`deciding`); the machine's own id for the root. */
-  readonly key: string;
-  /** Keys from the root (excluded) down to this node: `['deciding']`; `[]` for the root. */
-  readonly path: readonly string[];
-  /** The parent's id; `null` for the root. */
-  readonly parent: string | null;
-  readonly type: 'atomic' | 'compound' | 'parallel' | 'final' | 'history';
-  /** The node is its parent's initial state. */
-  readonly initial: boolean;
-  readonly final: boolean;
-  /**
-   * What the state runs, for the label: invoked actor sources, and the step a state hands its
-   * machine's step runner on entry (an entry action `{ type: 'run', params: { step: 'decide' } }`).
-   */
-  readonly invokes: readonly string[];
-}
-
-/** A transition between two states. */
-export interface GraphEdge {
-  readonly id: string;
-  readonly source: string;
-  readonly target: string;
-  /** What to print: the event type, `always`, `after <delay>`, `done` or `error`. */
-  readonly label: string;
-  readonly kind: EdgeKind;
-  /** The event type as XState names it (`''` for `always`). */
-  readonly event: string;
-  /** The guard's name, when the transition has one. */
-  readonly guard?: string;
-}
-
-/** A machine definition as a drawable graph. */
-export interface MachineGraph {
-  /** The machine's id. */
-  readonly id: string;
-  readonly nodes: readonly GraphNode[];
-  readonly edges: readonly GraphEdge[];
-}
+export type { EdgeKind, GraphEdge, GraphNode, MachineGraph } from './chartTypes.js';
 
 interface StateNodeLike {
   id: string;

@@ -1,28 +1,23 @@
-// The inspector: inspection over the bus, statechart graphs and the page. Imports hono; keep it out of the core.
+// The inspector: inspection over the bus, statechart graphs laid out by elkjs, and the page.
+// Imports hono and (in a worker, on the first chart) elkjs: keep it out of the core and of switchyard/server.
 export {
   createActorRegistry,
   type ActorRecord,
   type ActorRegistry,
   type ActorRegistryOptions,
 } from './actorRegistry.js';
-export { definitionGraph, machineGraph, type EdgeKind, type GraphEdge, type GraphNode, type MachineGraph } from './graph.js';
-export {
-  createBusInspector,
-  serializeDefinition,
-  STATELY_INSPECT_VERSION,
-  subjectToken,
-  summarizeEvent,
-  summarizeSnapshot,
-  type BusInspector,
-  type BusInspectorOptions,
-  type InspectedActorEvent,
-  type InspectedEvent,
-  type InspectedEventEvent,
-  type InspectedSnapshot,
-  type InspectedSnapshotEvent,
-  type InspectionMessage,
-} from './inspection.js';
-export { layoutGraph, type EdgePath, type GraphLayout, type LayoutOptions, type NodeBox } from './layout.js';
-export { INSPECTOR_PAGE_PATH, inspectorExtension, isInspectorPage, mountInspector, type InspectorExtensionOptions } from './mount.js';
-export { inspectorPage } from './page.js';
+export { createBusInspector, STATELY_INSPECT_VERSION, subjectToken, type BusInspector, type BusInspectorOptions } from './busInspector.js';
+export type { EdgeKind, EdgeRoute, GraphEdge, GraphLayout, GraphNode, MachineGraph, NodeBox, Point, TextBox } from './chartTypes.js';
+export { definitionGraph, machineGraph } from './graph.js';
+export type {
+  InspectedActorEvent,
+  InspectedEvent,
+  InspectedEventEvent,
+  InspectedSnapshot,
+  InspectedSnapshotEvent,
+  InspectionMessage,
+} from './inspectionMessages.js';
+export { layoutGraph, type LayoutOptions } from './layout.js';
+export { INSPECTOR_ASSETS_PATH, INSPECTOR_PAGE_PATH, inspectorExtension, isInspectorPage, mountInspector, type InspectorExtensionOptions } from './mount.js';
 export { inspectorRoutes, rowOf, type InspectorRoutes, type InspectorRoutesOptions, type ThreadRow } from './routes.js';
+export { serializeDefinition, summarizeEvent, summarizeSnapshot } from './summaries.js';

@@ -1,17 +1,17 @@
 import type { Hono } from 'hono';
 import type { HttpExtension } from '../server/httpServer.js';
+import { INSPECTOR_PAGE_PATH, inspectorAssets } from './assets.js';
 import { inspectorRoutes, type InspectorRoutes, type InspectorRoutesOptions } from './routes.js';
 
-/**
- * The page's path. It is the one inspector route a bearer check should let through: the page is
- * static and holds no data; everything it shows comes from routes that do check the token (the page
- * sends the token it was opened with, `?token=`).
- */
-export const INSPECTOR_PAGE_PATH = '/inspector';
+export { INSPECTOR_ASSETS_PATH, INSPECTOR_PAGE_PATH } from './assets.js';
 
-/** Whether a request path is the inspector page (see {@link INSPECTOR_PAGE_PATH}). */
+/**
+ * Whether a request path is the inspector page or one of its static files. They are the inspector
+ * routes a bearer check should let through: they are static and hold no data; everything the page
+ * shows comes from routes that do check the token (the page sends the token it was opened with, `?token=`).
+ */
 export function isInspectorPage(path: string): boolean {
-  return path === INSPECTOR_PAGE_PATH;
+  return path === INSPECTOR_PAGE_PATH || inspectorAssets().files.has(path);
 }
 
 /**
@@ -44,7 +44,7 @@ export type InspectorExtensionOptions = Omit<InspectorRoutesOptions, 'runtime' |
  */
 export function inspectorExtension(options: InspectorExtensionOptions): HttpExtension {
   return {
-    publicPaths: [INSPECTOR_PAGE_PATH],
+    publicPaths: [INSPECTOR_PAGE_PATH, ...[...inspectorAssets().files.keys()].filter((path) => path !== INSPECTOR_PAGE_PATH)],
     mount: (app, { runtime, signal }) => mountInspector(app, { ...options, runtime, ...(signal ? { signal } : {}) }),
   };
 }

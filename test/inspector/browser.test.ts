@@ -8,11 +8,19 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { bugfix } from '../../agents/bugfix/index.js';
+import { calculator } from '../../agents/calculator/index.js';
+import { createPipelineMachine } from '../../machines/pipelineMachine.js';
+import { supervisorMachine } from '../../machines/supervisorMachine.js';
+import type { MachineGraph } from '../../src/inspector/chartTypes.js';
+import { machineGraph } from '../../src/inspector/graph.js';
+import { layoutGraph } from '../../src/inspector/layout.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
 import type { NewEvent } from '../../src/thread/events.js';
 import { stampEvents } from '../../src/thread/thread.js';
 import { CHROMIUM_ARGS, ensureChromium } from '../support/ensureChromium.js';
-import { startInspectorServer, type BrowserGlobals, type InspectorServer } from './inspectorFixture.js';
+import { geometryProblems, type ChartShapes, type Rect } from './chartGeometry.js';
+import { judgedAgent, startInspectorServer, type BrowserGlobals, type InspectorServer } from './inspectorFixture.js';
 import { seedBackground } from './screenshot.js';
 
 // The committed screenshot is only rewritten on request (UPDATE_SCREENSHOT=1), so test runs leave the tree clean.
@@ -23,6 +31,9 @@ const cleanups: (() => Promise<void>)[] = [];
 
 beforeAll(async () => {
   browser = await chromium.launch({ executablePath: ensureChromium(), args: [...CHROMIUM_ARGS] });
+  // The layout worker starts (and loads elkjs) on the first chart of the process: start it here,
+  // so no test waits for it with a page's timeout.
+  await layoutGraph(machineGraph(supervisorMachine));
 }, 600_000);
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
@@ -188,6 +199,91 @@ describe('the inspector page', () => {
     await expect.poll(() => text(page, '#thread-title')).toBe('th-0777');
     await expect.poll(() => page.locator('#timeline li').count()).toBe(2);
     expect(await text(page, '#current-state')).toBe('cancelled');
+    expect(errors).toEqual([]);
+  });
+});
+
+/** What the chart probe uses of the browser (the project compiles without the DOM library). */
+interface ProbeElement {
+  getBBox(): Rect;
+  getAttribute(name: string): string | null;
+  querySelector(selector: string): ProbeElement | null;
+  readonly textContent: string | null;
+}
+interface ProbeGlobals {
+  document: { querySelectorAll(selector: string): Iterable<ProbeElement> };
+}
+
+/** The drawn chart's shapes, in the SVG's own units, as the browser measured them (text included). */
+function drawnShapes(page: Page): Promise<ChartShapes> {
+  return page.evaluate(() => {
+    const { document } = globalThis as unknown as ProbeGlobals;
+    const rect = (r: Rect): Rect => ({ x: r.x, y: r.y, width: r.width, height: r.height });
+    const all = (selector: string) => [...document.querySelectorAll(selector)];
+    return {
+      states: all('#chart g.node').map((g) => ({
+        id: g.getAttribute('data-id') ?? '',
+        box: rect((g.querySelector('rect.ring') ?? g.querySelector('rect.box'))!.getBBox()),
+        drawn: rect(g.getBBox()),
+      })),
+      frames: all('#chart g.frame').map((g) => ({ id: g.getAttribute('data-id') ?? '', box: rect(g.querySelector('rect')!.getBBox()), title: rect(g.querySelector('text')!.getBBox()) })),
+      labels: all('#chart g.label').map((g) => ({
+        id: g.getAttribute('data-edge') ?? '',
+        text: g.querySelector('text')!.textContent ?? '',
+        box: rect(g.querySelector('rect')!.getBBox()),
+        drawn: rect(g.getBBox()),
+      })),
+    };
+  });
+}
+
+describe('the statechart', () => {
+  const machines = ['agent', 'supervisor', 'pipeline:bugfix', 'agent:judged'];
+
+  it.each(machines)('draws %s with no two state boxes or labels overlapping, and every text inside its box', async (machine) => {
+    const server = await startInspectorServer({ agents: [calculator, judgedAgent()], machines: { 'pipeline:bugfix': createPipelineMachine(bugfix) } });
+    cleanups.push(() => server.close());
+    const { page, errors } = await open(server, `#machine=${encodeURIComponent(machine)}`);
+    await page.locator(`#chart svg[data-machine="${machine}"]`).waitFor({ timeout: 30_000 });
+    const graph = (await (await fetch(`${server.url}/inspector/api/graph/${encodeURIComponent(machine)}`)).json()) as { graph: MachineGraph };
+    const shapes = await drawnShapes(page);
+    expect(shapes.states.map((s) => s.id).sort()).toEqual(graph.graph.nodes.filter((n) => !graph.graph.nodes.some((c) => c.parent === n.id)).map((n) => n.id).sort());
+    expect(shapes.labels.length).toBe(new Set(graph.graph.edges.filter((e) => e.kind !== 'always').map((e) => `${e.source}|${e.target}`)).size);
+    expect(geometryProblems(shapes, graph.graph)).toEqual([]);
+    expect(await text(page, '#machine-title')).toBe(machine);
+    expect(errors).toEqual([]);
+  });
+
+  it('shows a thread of an agent with steps of its author on its own machine, the added states drawn and live', async () => {
+    const server = await startInspectorServer({ agents: [calculator, judgedAgent()] });
+    cleanups.push(() => server.close());
+    const { id } = await server.runtime.launch('judged', 'wait a while, then add', { threadId: 'th-judged' });
+    const { page, errors } = await open(server, `#thread=${id}`);
+    const chart = page.locator('#chart svg[data-machine="agent:judged"]');
+    await chart.waitFor({ timeout: 30_000 });
+    // The author's steps are states of the chart, marked as theirs.
+    const custom = await page.locator('#chart .node.custom').evaluateAll((nodes) => nodes.map((n) => n.getAttribute('data-state')));
+    expect(custom.sort()).toEqual(['no_devil', 'pace', 'wait_for_a_while']);
+    expect(await page.locator('#chart .node[data-state="sleeping"]').count()).toBe(1);
+    // The thread decided, was judged, ran the tool, chose to wait: it sleeps, and the chart says so.
+    await expect.poll(() => text(page, '#current-state'), { timeout: 10_000 }).toBe('sleeping');
+    await page.locator('#chart .node.active[data-state="sleeping"]').waitFor();
+    // Each step's result is a custom event of the timeline; the judge judged the intent too.
+    await expect.poll(() => page.locator('#timeline li[data-type="custom"]').count()).toBe(5);
+    expect(await page.locator('#timeline li[data-type="custom"]').allTextContents()).toEqual([
+      expect.stringMatching(/pace.*before decision/),
+      expect.stringMatching(/no_devil · accept.*after decision/),
+      expect.stringMatching(/pace.*before decision/),
+      expect.stringMatching(/no_devil · accept.*after decision/),
+      expect.stringMatching(/wait_for_a_while.*\{"waited":3600\}.*intent · sleeps until/),
+    ]);
+    expect(await text(page, '#chart-machine')).toBe('agent:judged');
+    await expect.poll(() => text(page, '.thread-row[data-id="th-judged"]')).toContain('sleeping');
+    // An address naming a machine shows that machine's chart on its own; the shared one has no author's states.
+    await page.evaluate(() => void ((globalThis as unknown as BrowserGlobals).location.hash = '#machine=agent'));
+    await page.locator('#chart svg[data-machine="agent"]').waitFor();
+    expect(await text(page, '#machine-title')).toBe('agent');
+    expect(await page.locator('#chart .node.custom').count()).toBe(0);
     expect(errors).toEqual([]);
   });
 });

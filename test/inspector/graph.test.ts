@@ -1,12 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { createMachine } from 'xstate';
+import { createMachine, type AnyStateMachine } from 'xstate';
 import { bugfix } from '../../agents/bugfix/index.js';
-import { agentMachine } from '../../machines/agentMachine.js';
+import { agentMachine, agentMachineFor } from '../../machines/agentMachine.js';
 import { createPipelineMachine } from '../../machines/pipelineMachine.js';
 import { supervisorMachine } from '../../machines/supervisorMachine.js';
 import { definitionGraph, machineGraph, type MachineGraph } from '../../src/inspector/graph.js';
-import { serializeDefinition } from '../../src/inspector/inspection.js';
+import { elkLayout } from '../../src/inspector/elkWorker.js';
 import { layoutGraph, type NodeBox } from '../../src/inspector/layout.js';
+import { serializeDefinition } from '../../src/inspector/summaries.js';
+import { geometryProblems, layoutShapes } from './chartGeometry.js';
+import { judgedAgent } from './inspectorFixture.js';
 
 const AGENT_STATES = Object.keys(agentMachine.root.states);
 
@@ -97,57 +100,139 @@ describe('definitionGraph', () => {
 });
 
 describe('layoutGraph', () => {
-  const inside = (inner: NodeBox, outer: NodeBox) =>
-    inner.x >= outer.x && inner.y >= outer.y && inner.x + inner.width <= outer.x + outer.width && inner.y + inner.height <= outer.y + outer.height;
-  const overlap = (a: NodeBox, b: NodeBox) => a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
+  const nested = createMachine({
+    id: 'n',
+    initial: 'a',
+    states: {
+      a: { on: { GO: 'b', SKIP: 'c' } },
+      b: { initial: 'x', states: { x: { on: { N: 'y', LOOP: 'x' } }, y: { type: 'final' } }, onDone: 'c' },
+      c: { type: 'parallel', states: { p: { initial: 'p1', states: { p1: { on: { P: 'p2' } }, p2: {} } }, q: {} }, on: { BACK: 'a' } },
+    },
+  });
+  const machines: [string, AnyStateMachine][] = [
+    ['the agent machine', agentMachine],
+    ['the supervisor', supervisorMachine],
+    ['the bugfix pipeline', createPipelineMachine(bugfix)],
+    ['an agent with steps of its author', agentMachineFor(judgedAgent())],
+    ['nested, parallel and self-looping states', nested],
+  ];
 
-  function check(graph: MachineGraph, direction?: 'LR' | 'TB') {
-    const layout = layoutGraph(graph, direction ? { direction } : {});
-    expect(layoutGraph(graph, direction ? { direction } : {})).toEqual(layout);
+  async function check(graph: MachineGraph, direction?: 'RIGHT' | 'DOWN') {
+    const layout = await layoutGraph(graph, direction ? { direction } : {});
     const boxes = new Map(layout.boxes.map((b) => [b.id, b]));
     expect([...boxes.keys()].sort()).toEqual(graph.nodes.map((n) => n.id).sort());
-    for (const node of graph.nodes) {
-      const box = boxes.get(node.id)!;
-      expect(Number.isFinite(box.x + box.y + box.width + box.height)).toBe(true);
-      if (node.parent) expect(inside(box, boxes.get(node.parent)!), `${node.id} inside its parent`).toBe(true);
-      for (const other of graph.nodes) {
-        if (other.id !== node.id && other.parent === node.parent) expect(overlap(box, boxes.get(other.id)!), `${node.id} / ${other.id}`).toBe(false);
+    for (const box of layout.boxes) expect(Number.isFinite(box.x + box.y + box.width + box.height), box.id).toBe(true);
+    expect(geometryProblems(layoutShapes(layout), graph)).toEqual([]);
+    // Every transition is drawn, once, from its source's box to its target's.
+    expect(layout.routes.flatMap((r) => r.edges).sort()).toEqual(graph.edges.map((e) => e.id).sort());
+    for (const route of layout.routes) {
+      expect(route.points.length, route.id).toBeGreaterThanOrEqual(2);
+      const end = route.points[route.points.length - 1]!;
+      expect(onBorder(end, boxes.get(route.target)!), `${route.id} ends on ${route.target}`).toBe(true);
+      if (route.kind !== 'initial' && route.source !== graph.nodes.find((n) => n.parent === null)!.id) {
+        expect(onBorder(route.points[0]!, boxes.get(route.source)!), `${route.id} starts on ${route.source}`).toBe(true);
       }
     }
-    // Every transition is drawn, once.
-    expect(layout.paths.flatMap((p) => p.edges).sort()).toEqual(graph.edges.map((e) => e.id).sort());
-    for (const p of layout.paths) expect(p.d).toMatch(/^M[\d.-]+,[\d.-]+( [CLQ][\d., -]+)+$/);
     return layout;
   }
 
-  it('lays the agent machine out readably: routing first, finals last, lines merged per pair', () => {
-    const graph = machineGraph(agentMachine);
-    const layout = check(graph);
-    const box = (key: string) => layout.boxes.find((b) => b.id === `agent.${key}`)!;
-    for (const key of AGENT_STATES.filter((k) => k !== 'routing')) expect(box(key).x).toBeGreaterThan(box('routing').x);
-    for (const final of ['done', 'failed', 'cancelled', 'stopped']) expect(box(final).x).toBeGreaterThan(box('awaitingHuman').x);
-    const hub = layout.paths.find((p) => p.id === 'agent.routing|agent.deciding')!;
-    expect(hub).toMatchObject({ both: true, label: 'always / done', kind: 'always' });
-    expect(layout.width).toBeLessThan(1200);
-    expect(layout.height).toBeLessThan(800);
+  it.each(machines)('lays out %s with no two boxes or labels overlapping', async (_name, machine) => {
+    await check(machineGraph(machine));
   });
 
-  it('lays out nested, parallel and top-to-bottom charts without overlaps', () => {
-    const nested = createMachine({
-      id: 'n',
-      initial: 'a',
-      states: {
-        a: { on: { GO: 'b', SKIP: 'c' } },
-        b: { initial: 'x', states: { x: { on: { N: 'y' } }, y: { type: 'final' } }, onDone: 'c' },
-        c: { type: 'parallel', states: { p: {}, q: {} }, on: { BACK: 'a' } },
+  it('is deterministic, and lays out top to bottom too', async () => {
+    const graph = machineGraph(agentMachine);
+    expect(await layoutGraph(graph)).toEqual(await layoutGraph(graph));
+    await check(graph, 'DOWN');
+    await check(machineGraph(nested), 'DOWN');
+  });
+
+  it('reads the agent machine left to right: routing first, the hub every step returns to', async () => {
+    const layout = await check(machineGraph(agentMachine));
+    const box = (key: string) => layout.boxes.find((b) => b.id === `agent.${key}`)!;
+    for (const key of AGENT_STATES.filter((k) => k !== 'routing')) expect(box(key).x, key).toBeGreaterThan(box('routing').x);
+    expect(box('stopped').x).toBeGreaterThan(box('responding').x);
+    // A step's report goes back to routing: drawn from the step to routing, though laid out the other way.
+    const back = layout.routes.find((r) => r.id === 'agent.deciding->agent.routing')!;
+    expect(back).toMatchObject({ kind: 'done', label: expect.objectContaining({ text: 'done' }) });
+    expect(back.points[0]!.x).toBeGreaterThan(back.points[back.points.length - 1]!.x);
+    // Routing only routes: its box says so, and its many lines carry no label (their guards are in tooltips).
+    expect(box('routing').caption?.text).toBe('eventless');
+    const fromRouting = layout.routes.filter((r) => r.source === 'agent.routing');
+    expect(fromRouting.every((r) => r.label === undefined)).toBe(true);
+    expect(fromRouting.find((r) => r.target === 'agent.awaitingHuman')!.guards).toEqual(['isAwaitingHuman']);
+    // The machine's CANCEL, from any state, comes from the machine's frame.
+    expect(layout.routes.find((r) => r.source === 'agent' && r.target === 'agent.cancelling')!.label?.text).toBe('CANCEL');
+    expect(box('deciding').caption?.text).toBe('decide');
+  });
+
+  it('draws the states an agent’s author added, with the eventless routing into them', async () => {
+    const machine = agentMachineFor(judgedAgent());
+    const layout = await check(machineGraph(machine));
+    const box = (key: string) => layout.boxes.find((b) => b.id === `agent:judged.${key}`);
+    for (const key of ['pace', 'no_devil', 'wait_for_a_while']) expect(box(key)?.caption?.text, key).toBe('custom step');
+    expect(box('sleeping')).toBeDefined();
+    expect(layout.routes.some((r) => r.source === 'agent:judged.routing' && r.target === 'agent:judged.no_devil')).toBe(true);
+    expect(layout.boxes.find((b) => b.container)!.title.text).toBe(`agent:judged · ${machineGraph(machine).nodes.length - 1} states`);
+  });
+
+  it('draws an initial dot in each compound state and frames around children', async () => {
+    const layout = await check(machineGraph(nested));
+    const initials = layout.routes.filter((r) => r.kind === 'initial').map((r) => [r.source, r.target]);
+    expect(initials).toEqual(expect.arrayContaining([['n', 'n.a'], ['n.b', 'n.b.x'], ['n.c.p', 'n.c.p.p1']]));
+    // A parallel state's regions are all active: no initial dot.
+    expect(initials.some(([source]) => source === 'n.c')).toBe(false);
+    expect(layout.boxes.filter((b) => b.container).map((b) => b.id).sort()).toEqual(['n', 'n.b', 'n.c', 'n.c.p']);
+    expect(layout.routes.find((r) => r.id === 'n.b.x->n.b.x')!.label?.text).toBe('LOOP');
+  });
+});
+
+/** Whether a route's end touches a box's border (or lies within a pixel of it). */
+function onBorder(p: { x: number; y: number }, box: NodeBox): boolean {
+  const near = (a: number, b: number) => Math.abs(a - b) <= 1.5;
+  const withinX = p.x >= box.x - 1.5 && p.x <= box.x + box.width + 1.5;
+  const withinY = p.y >= box.y - 1.5 && p.y <= box.y + box.height + 1.5;
+  return (withinY && (near(p.x, box.x) || near(p.x, box.x + box.width))) || (withinX && (near(p.y, box.y) || near(p.y, box.y + box.height)));
+}
+
+describe('the layout checks and the layout worker', () => {
+  it('catch overlapping states and labels, and text that leaves its box', () => {
+    const graph: MachineGraph = {
+      id: 'm',
+      nodes: [
+        { id: 'm', key: 'm', path: [], parent: null, type: 'compound', initial: false, final: false, invokes: [] },
+        { id: 'm.a', key: 'a', path: ['a'], parent: 'm', type: 'atomic', initial: true, final: false, invokes: [] },
+        { id: 'm.b', key: 'b', path: ['b'], parent: 'm', type: 'atomic', initial: false, final: false, invokes: [] },
+      ],
+      edges: [],
+    };
+    const rect = (x: number, y: number, width = 40, height = 20) => ({ x, y, width, height });
+    const problems = geometryProblems(
+      {
+        states: [
+          { id: 'm.a', box: rect(10, 30), drawn: rect(10, 30) },
+          { id: 'm.b', box: rect(30, 40), drawn: rect(30, 40, 60) },
+        ],
+        frames: [{ id: 'm', box: rect(0, 0, 200, 100), title: rect(5, 5, 50, 12) }],
+        labels: [
+          { id: 'l1', text: 'GO', box: rect(120, 60), drawn: rect(120, 60) },
+          { id: 'l2', text: 'STOP', box: rect(130, 65), drawn: rect(130, 65) },
+        ],
       },
-    });
-    check(machineGraph(nested));
-    check(machineGraph(nested), 'TB');
-    check(machineGraph(agentMachine), 'TB');
-    check(machineGraph(supervisorMachine));
-    const pipelineGraph = machineGraph(createPipelineMachine(bugfix));
-    check(pipelineGraph);
-    expect(definitionGraph(serializeDefinition(createPipelineMachine(bugfix).config)!)).toEqual(pipelineGraph);
+      graph,
+    );
+    expect(problems).toEqual([
+      expect.stringMatching(/^states m.a .* and m.b .* overlap$/),
+      expect.stringMatching(/^labels "GO" .* and "STOP" .* overlap$/),
+      'the text of m.b leaves its box',
+    ]);
+  });
+
+  it('reports a graph elkjs cannot lay out, and goes on laying out the next', async () => {
+    await expect(elkLayout({ id: 'root', children: [{ id: 'a', width: 10, height: 10 }], edges: [{ id: 'e', sources: ['a'], targets: ['nowhere'] }] })).rejects.toThrow(
+      /elkjs could not lay the statechart out/,
+    );
+    const next = await layoutGraph(machineGraph(supervisorMachine));
+    expect(next.boxes.length).toBe(machineGraph(supervisorMachine).nodes.length);
   });
 });

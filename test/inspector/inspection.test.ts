@@ -6,13 +6,9 @@ import { assign, createActor, createMachine, setup } from 'xstate';
 import { calculator } from '../../agents/calculator/index.js';
 import type { BusMessage } from '../../src/bus/bus.js';
 import { createMemoryBus } from '../../src/bus/memoryBus.js';
-import {
-  createBusInspector,
-  STATELY_INSPECT_VERSION,
-  subjectToken,
-  summarizeEvent,
-  type InspectionMessage,
-} from '../../src/inspector/inspection.js';
+import { createBusInspector, STATELY_INSPECT_VERSION, subjectToken } from '../../src/inspector/busInspector.js';
+import type { InspectionMessage } from '../../src/inspector/inspectionMessages.js';
+import { summarizeEvent } from '../../src/inspector/summaries.js';
 import type { Model } from '../../src/model/model.js';
 import { createRuntime } from '../../src/runtime/runtime.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';

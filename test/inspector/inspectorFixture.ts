@@ -3,10 +3,14 @@
  * calculator agent on a scripted model, a memory store, the in-process bus, and the runtime's
  * inspection published on the bus. Used by the routes, browser and screenshot scripts.
  */
+import type { AnyStateMachine } from 'xstate';
+import { z } from 'zod';
 import { calculator } from '../../agents/calculator/index.js';
+import { agent, type Agent } from '../../src/agent/agent.js';
+import { beforeDecision, intent, judge } from '../../src/agent/customStep.js';
 import type { Bus } from '../../src/bus/bus.js';
 import { createMemoryBus } from '../../src/bus/memoryBus.js';
-import { createBusInspector, type BusInspector } from '../../src/inspector/inspection.js';
+import { createBusInspector, type BusInspector } from '../../src/inspector/busInspector.js';
 import { inspectorExtension } from '../../src/inspector/mount.js';
 import type { ModelRequest } from '../../src/model/model.js';
 import { scriptedModel, type ScriptedReply } from '../../src/model/scriptedModel.js';
@@ -14,16 +18,23 @@ import { createRuntime, type Runtime } from '../../src/runtime/runtime.js';
 import { startHttpServer } from '../../src/server/httpServer.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
 import type { ThreadStore } from '../../src/store/threadStore.js';
+import { calculatorTools } from '../../tools/calculator.js';
 
 /**
  * The calculator's scripted model, by the thread's input: "divide a by b" divides (a human must
- * approve) then finishes; "ask …" asks a human first; anything else adds 2 and 3 then finishes.
+ * approve) then finishes; "ask …" asks a human first; "wait …" adds 2 and 3, then chooses the
+ * `wait_for_a_while` intent of {@link judgedAgent} (an hour); anything else adds 2 and 3 then finishes.
  */
 export function calculatorModel() {
   return scriptedModel([], {
     whenExhausted: (request: ModelRequest): ScriptedReply => {
       const input = /<input>\n(.*)\n<\/input>/.exec(request.context)?.[1] ?? '';
       const context = request.context;
+      if (input.startsWith('wait')) {
+        if (context.includes('<intent_result')) return { intent: 'done_for_now', args: { message: 'waited' } };
+        if (context.includes('<tool_result')) return { intent: 'wait_for_a_while', args: { seconds: 3600 } };
+        return { intent: 'add', args: { a: 2, b: 3 } };
+      }
       if (context.includes('approved="false"')) return { intent: 'done_for_now', args: { message: 'the division was not approved' } };
       if (context.includes('<tool_result')) {
         const result = /<tool_result[^>]*>\s*([^<]*)/.exec(context)?.[1]?.trim() ?? '';
@@ -38,6 +49,35 @@ export function calculatorModel() {
       if (division) return { intent: 'divide', args: { a: Number(division[1]), b: Number(division[2]) } };
       return { intent: 'add', args: { a: 2, b: 3 } };
     },
+  });
+}
+
+/**
+ * A user's agent with steps of its own, so it runs its own machine `agent:judged`: `pace` before
+ * each decision, the judge `no_devil` after each one (it rejects additions of 666), and the intent
+ * `wait_for_a_while` (a durable sleep).
+ */
+export function judgedAgent() {
+  return agent({
+    name: 'judged',
+    description: 'a calculator whose author added steps',
+    prompt: 'You are {{agent}}: {{description}}.\nTools:\n{{tools}}',
+    tools: calculatorTools,
+    beforeDecision: [beforeDecision({ name: 'pace', run: () => ({ output: { ok: true } }) })],
+    afterDecision: [
+      judge({
+        name: 'no_devil',
+        run: (call) => ((call.args as { a?: number }).a === 666 ? { verdict: 'reject', feedback: 'no devil numbers' } : { verdict: 'accept' }),
+      }),
+    ],
+    intents: [
+      intent({
+        name: 'wait_for_a_while',
+        description: 'Wait before checking again',
+        input: z.object({ seconds: z.number().int().min(1).max(86_400) }),
+        run: ({ seconds }) => ({ output: { waited: seconds }, waitMs: seconds * 1000 }),
+      }),
+    ],
   });
 }
 
@@ -58,16 +98,28 @@ export interface InspectorServer {
   close(): Promise<void>;
 }
 
+/** What {@link startInspectorServer} runs besides its defaults. */
+export interface InspectorServerOptions {
+  store?: ThreadStore;
+  token?: string;
+  streamIntervalMs?: number;
+  /** @default [calculator] */
+  agents?: readonly Agent[];
+  /** Machines the inspector can draw besides the runtime's. */
+  machines?: Record<string, AnyStateMachine>;
+}
+
 /** Starts the HTTP server with the inspector mounted (as `switchyard serve` does) on 127.0.0.1, on a free port. */
-export async function startInspectorServer(options: { store?: ThreadStore; token?: string; streamIntervalMs?: number } = {}): Promise<InspectorServer> {
+export async function startInspectorServer(options: InspectorServerOptions = {}): Promise<InspectorServer> {
   const bus = createMemoryBus();
   const inspector = createBusInspector({ bus, processId: 'worker-1:4242' });
-  const runtime = createRuntime({ agents: [calculator], store: options.store ?? createMemoryStore(), model: calculatorModel(), inspect: inspector.inspect });
+  const agents = options.agents ?? [calculator];
+  const runtime = createRuntime({ agents, store: options.store ?? createMemoryStore(), model: calculatorModel(), inspect: inspector.inspect });
   const server = await startHttpServer(runtime, {
     host: '127.0.0.1',
     port: 0,
     token: options.token ?? '',
-    extensions: [inspectorExtension({ bus, streamIntervalMs: options.streamIntervalMs ?? 50 })],
+    extensions: [inspectorExtension({ bus, streamIntervalMs: options.streamIntervalMs ?? 50, ...(options.machines ? { machines: options.machines } : {}) })],
   });
   // The inspector subscribes to the bus when mounted; a flush makes sure it is in place.
   await bus.flush();

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { calculator } from '../../agents/calculator/index.js';
 import { createNatsBus, type NatsBus } from '../../src/nats/natsBus.js';
 import type { ActorRecord } from '../../src/inspector/actorRegistry.js';
-import { createBusInspector } from '../../src/inspector/inspection.js';
+import { createBusInspector } from '../../src/inspector/busInspector.js';
 import { inspectorRoutes } from '../../src/inspector/routes.js';
 import { createRuntime } from '../../src/runtime/runtime.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';

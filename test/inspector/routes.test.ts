@@ -3,20 +3,23 @@ import { createMachine } from 'xstate';
 import { z } from 'zod';
 import { calculator } from '../../agents/calculator/index.js';
 import { createMemoryBus } from '../../src/bus/memoryBus.js';
+import type { Agent } from '../../src/agent/agent.js';
 import type { ActorRecord } from '../../src/inspector/actorRegistry.js';
-import { createBusInspector, serializeDefinition } from '../../src/inspector/inspection.js';
+import { createBusInspector } from '../../src/inspector/busInspector.js';
+import type { GraphLayout, MachineGraph } from '../../src/inspector/chartTypes.js';
+import { serializeDefinition } from '../../src/inspector/summaries.js';
 import { inspectorRoutes } from '../../src/inspector/routes.js';
 import { codeStep, pipeline } from '../../src/pipeline/pipeline.js';
 import { createRuntime } from '../../src/runtime/runtime.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
-import { calculatorModel } from './inspectorFixture.js';
+import { calculatorModel, judgedAgent } from './inspectorFixture.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-async function setup(options: { maxActors?: number } = {}) {
+async function setup(options: { maxActors?: number; agents?: readonly Agent[] } = {}) {
   const bus = createMemoryBus();
   const inspector = createBusInspector({ bus, processId: 'local:1' });
   const sums = pipeline({
@@ -27,9 +30,9 @@ async function setup(options: { maxActors?: number } = {}) {
     steps: [codeStep({ name: 'add', run: () => 5 }), codeStep({ name: 'double', run: ({ results }) => Number(results.add) * 2 })],
     finish: ({ results }) => results.double,
   });
-  const runtime = createRuntime({ agents: [calculator], pipelines: [sums], store: createMemoryStore(), model: calculatorModel(), inspect: inspector.inspect });
+  const runtime = createRuntime({ agents: [calculator, ...(options.agents ?? [])], pipelines: [sums], store: createMemoryStore(), model: calculatorModel(), inspect: inspector.inspect });
   const lamp = createMachine({ id: 'lamp', initial: 'off', states: { off: { on: { ON: 'on' } }, on: { on: { OFF: 'off' } } } });
-  const app = inspectorRoutes({ runtime, bus, machines: { lamp }, streamIntervalMs: 10, ...options });
+  const app = inspectorRoutes({ runtime, bus, machines: { lamp }, streamIntervalMs: 10, ...(options.maxActors ? { maxActors: options.maxActors } : {}) });
   await app.ready;
   cleanups.push(async () => {
     await app.close();
@@ -50,17 +53,35 @@ const get = async (app: { request: (path: string) => Response | Promise<Response
 };
 
 describe('inspectorRoutes', () => {
-  it('serves the page: one self-contained HTML document that works offline', async () => {
+  it('serves the page and its modules from this server only: no CDN, no inline script or style', async () => {
     const { app } = await setup();
     const res = await app.request('/inspector');
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^text\/html/);
-    expect(res.headers.get('content-security-policy')).toContain("default-src 'self'");
+    const csp = res.headers.get('content-security-policy')!;
+    expect(csp).toContain("default-src 'self'");
+    expect(csp).not.toContain('unsafe-inline');
     const html = await res.text();
     expect(html).toMatch(/^<!doctype html>/);
-    for (const id of ['thread-list', 'filter-status', 'filter-agent', 'timeline', 'actors', 'detail', 'launch']) expect(html).toContain(`id="${id}"`);
-    // No external resources: no script or stylesheet sources, no URLs to other hosts.
-    expect(html).not.toMatch(/<script[^>]+src=|<link[^>]+stylesheet|https?:\/\/(?!www\.w3\.org\/2000\/svg)/);
+    for (const id of ['thread-list', 'filter-status', 'filter-agent', 'timeline', 'actors', 'detail', 'launch', 'machine-picker']) expect(html).toContain(`id="${id}"`);
+    expect(html).not.toMatch(/https?:\/\/|<style|<script>|style="/);
+    // Every file the page and its modules load is served, with its type.
+    const referenced = [...html.matchAll(/(?:src|href)="(inspector\/ui\/[^"]+)"/g)].map((m) => `/${m[1]}`);
+    expect(referenced.sort()).toEqual(['/inspector/ui/main.js', '/inspector/ui/styles.css']);
+    const seen = new Set<string>();
+    const load = async (path: string): Promise<void> => {
+      if (seen.has(path)) return;
+      seen.add(path);
+      const file = await app.request(path);
+      expect(file.status, path).toBe(200);
+      expect(file.headers.get('content-type')).toMatch(path.endsWith('.css') ? /^text\/css/ : /^text\/javascript/);
+      const body = await file.text();
+      for (const m of body.matchAll(/^import .* from '\.\/([\w.]+)';$/gm)) await load(`/inspector/ui/${m[1]}`);
+    };
+    for (const path of referenced) await load(path);
+    expect([...seen]).toEqual(expect.arrayContaining(['/inspector/ui/statechart.js', '/inspector/ui/detail.js', '/inspector/ui/api.js']));
+    // Only the page's own files: nothing else under the folder, and no way out of it.
+    for (const path of ['/inspector/ui/tsconfig.json', '/inspector/ui/..%2Fassets.ts', '/inspector/ui/nope.js']) expect((await app.request(path)).status, path).toBe(404);
   });
 
   it('lists threads with filters, and shows one', async () => {
@@ -90,8 +111,9 @@ describe('inspectorRoutes', () => {
     const graph = agent.body.graph as { id: string; nodes: unknown[]; edges: { kind: string }[] };
     expect(graph.id).toBe('agent');
     expect(graph.edges.filter((e) => e.kind === 'always')).toHaveLength(11);
-    const layout = agent.body.layout as { boxes: unknown[]; paths: unknown[]; width: number };
+    const layout = agent.body.layout as { boxes: unknown[]; routes: unknown[]; width: number };
     expect(layout.boxes).toHaveLength(graph.nodes.length);
+    expect(layout.routes.length).toBeGreaterThan(20);
     expect((await get(app, '/inspector/api/graph/supervisor')).body).toMatchObject({ graph: { id: 'supervisor' } });
     expect((await get(app, '/inspector/api/graph/lamp')).body).toMatchObject({ graph: { id: 'lamp' } });
     expect((await get(app, '/inspector/api/graph/toString')).status).toBe(404);
@@ -121,6 +143,21 @@ describe('inspectorRoutes', () => {
     await bus.flush();
     const remote = await get(app, '/inspector/api/graph/pipeline');
     expect(remote.body).toMatchObject({ graph: { id: 'pipeline', edges: [expect.objectContaining({ label: 'NEXT' })] } });
+  });
+
+  it('draws the machine of an agent with steps of its author, by its id with a colon', async () => {
+    const { app, runtime } = await setup({ agents: [judgedAgent()] });
+    expect(runtime.machineOf('judged')).toBe('agent:judged');
+    const machines = await get(app, '/inspector/api/machines');
+    expect(machines.body).toMatchObject({ machines: expect.arrayContaining(['agent:judged']), threadMachines: { judged: 'agent:judged', calculator: 'agent' } });
+    for (const path of ['/inspector/api/graph/agent:judged', '/inspector/api/graph/agent%3Ajudged']) {
+      const { status, body } = await get(app, path);
+      expect(status, path).toBe(200);
+      const graph = body.graph as MachineGraph;
+      expect(graph.id).toBe('agent:judged');
+      expect(graph.nodes.filter((n) => n.invokes.includes('custom')).map((n) => n.key).sort()).toEqual(['no_devil', 'pace', 'wait_for_a_while']);
+      expect((body.layout as GraphLayout).boxes.find((b) => b.id === 'agent:judged.no_devil')?.caption?.text).toBe('custom step');
+    }
   });
 
   it('lists live and recent actors of every process from the bus', async () => {

@@ -1,0 +1,93 @@
+// What the inspector follows live: inspection messages of every process on the bus (folded into
+// the actor registry) and the runtime's thread changes, handed to whoever listens (the page's streams).
+import type { Bus, BusSubscription } from '../bus/bus.js';
+import type { Runtime, ThreadChange } from '../runtime/runtime.js';
+import { summaryOf } from '../store/selectSummaries.js';
+import type { ThreadSummary } from '../store/threadStore.js';
+import { deriveState } from '../thread/state.js';
+import { createActorRegistry, type ActorRecord, type ActorRegistry } from './actorRegistry.js';
+import type { InspectionMessage } from './inspectionMessages.js';
+
+/** A thread as the list shows it: its summary, as `GET /inspector/api/threads` lists it. */
+export type ThreadRow = ThreadSummary;
+
+/** One change: an actor seen on the bus, or a thread the runtime changed. */
+export interface FeedUpdate {
+  readonly actor?: ActorRecord;
+  readonly thread?: ThreadRow;
+}
+
+/** Options of {@link createLiveFeed}. */
+export interface LiveFeedOptions {
+  readonly runtime: Runtime;
+  readonly bus: Bus;
+  readonly prefix: string;
+  readonly maxActors: number;
+}
+
+/** The live sources of the inspector, see {@link createLiveFeed}. */
+export interface LiveFeed {
+  readonly registry: ActorRegistry;
+  /** Resolves once the bus subscription is active. */
+  readonly ready: Promise<void>;
+  /** Calls `listener` with each update until the returned function is called. */
+  listen(listener: (update: FeedUpdate) => void): () => void;
+  /** Stops listening to the bus and the runtime; drops the listeners. */
+  close(): Promise<void>;
+}
+
+/**
+ * Subscribes to `<prefix>.inspect.>` (a closed bus is tolerated: threads still show, without live
+ * actors) and to the runtime's changes. Thread changes are only turned into rows while someone listens.
+ */
+export function createLiveFeed(options: LiveFeedOptions): LiveFeed {
+  const { runtime, bus, prefix, maxActors } = options;
+  const registry = createActorRegistry({ maxActors });
+  const listeners = new Set<(update: FeedUpdate) => void>();
+  const notify = (update: FeedUpdate): void => {
+    for (const listener of listeners) listener(update);
+  };
+  const depth = prefix.split('.').length + 1;
+  let subscription: BusSubscription | undefined;
+  let ready: Promise<void> = Promise.resolve();
+  try {
+    subscription = bus.subscribe(`${prefix}.inspect.>`, (msg) => {
+      const processId = msg.subject.split('.')[depth];
+      if (processId === undefined) return;
+      const parsed = msg.json();
+      if (!parsed.success) return;
+      const actor = registry.apply(processId, parsed.data as InspectionMessage);
+      if (actor) notify({ actor });
+    });
+    ready = bus.flush().catch(() => undefined);
+  } catch {
+    // A closed bus: the page still shows threads, without live actors.
+  }
+  const unsubscribe = runtime.subscribe((change) => {
+    if (listeners.size > 0) notify({ thread: rowOf(change) });
+  });
+  let closed: Promise<void> | undefined;
+  return {
+    registry,
+    ready,
+    listen(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    close() {
+      closed ??= (async () => {
+        unsubscribe();
+        listeners.clear();
+        await subscription?.unsubscribe().catch(() => undefined);
+      })();
+      return closed;
+    },
+  };
+}
+
+/** The list row of a changed thread: its summary, as the store lists it. */
+export function rowOf(change: ThreadChange): ThreadRow {
+  const { thread } = change;
+  // A change always carries events; the fallback only satisfies the type.
+  return summaryOf(thread.id, thread.agent, deriveState(thread.events), thread.events[0]?.at ?? '');
+}

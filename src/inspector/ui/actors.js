@@ -1,0 +1,74 @@
+// @ts-check
+// The live actors of every process, grouped by process: supervisors, agent and pipeline actors
+// (a click opens their thread) and, with "steps", their step runners.
+import { $, el } from './dom.js';
+import { state } from './state.js';
+import { valueName } from './detail.js';
+
+/** @typedef {import('./types.js').ActorRecord} ActorRecord */
+
+/** Rows the table shows at most. */
+const MAX_ROWS = 150;
+
+let timer = 0;
+/** @type {(id: string) => void} */
+let onSelect = () => {};
+
+/**
+ * @param {{ select: (id: string) => void }} handlers
+ */
+export function initActors(handlers) {
+  onSelect = handlers.select;
+  $('#show-steps').addEventListener('change', renderActors);
+}
+
+/** Renders the table within 200 ms (bursts of updates render once). */
+export function scheduleActors() {
+  if (timer) return;
+  timer = window.setTimeout(() => {
+    timer = 0;
+    renderActors();
+  }, 200);
+}
+
+function renderActors() {
+  const showSteps = /** @type {HTMLInputElement} */ ($('#show-steps')).checked;
+  const all = [...state.actors.values()].sort((a, b) => b.updatedAt - a.updatedAt);
+  const live = all.filter((a) => a.status === 'active' && a.value != null).length;
+  const processes = state.processes.size;
+  $('#actor-count').textContent = `${live} live · ${processes} process${processes === 1 ? '' : 'es'}`;
+  /** @type {Map<string, ActorRecord[]>} */
+  const byProcess = new Map();
+  for (const a of all.filter((x) => showSteps || x.value != null).slice(0, MAX_ROWS)) {
+    const group = byProcess.get(a.processId) ?? [];
+    group.push(a);
+    byProcess.set(a.processId, group);
+  }
+  const rows = [...byProcess].flatMap(([processId, actors]) => [processRow(processId, actors), ...actors.map(actorRow)]);
+  $('#actors tbody').replaceChildren(...rows);
+  $('#actors-empty').hidden = rows.length > 0;
+}
+
+/**
+ * @param {string} processId
+ * @param {ActorRecord[]} actors
+ */
+function processRow(processId, actors) {
+  const live = actors.filter((a) => a.status === 'active').length;
+  return el('tr', { class: 'proc' }, [
+    el('td', { colspan: '3' }, [el('span', { class: 'mono', text: processId }), el('span', { class: 'count', text: ` · ${live} live of ${actors.length}` })]),
+  ]);
+}
+
+/**
+ * @param {ActorRecord} a
+ */
+function actorRow(a) {
+  const threadId = a.threadId;
+  const classes = `actor ${a.status === 'active' ? 'live' : 'rest'}${threadId ? ' agent-row' : ''}`;
+  return el('tr', { class: classes, title: `${a.key} · ${a.status}`, onclick: threadId ? () => onSelect(threadId) : null, 'data-key': a.key, 'data-process': a.processId }, [
+    el('td', { class: 'mono' }, [el('span', { class: 'dot' }), a.name]),
+    el('td', { text: a.machine || '?' }),
+    el('td', { class: 'state' }, [el('code', { text: a.value != null ? valueName(a.value) : a.status })]),
+  ]);
+}

@@ -1,0 +1,235 @@
+// @ts-check
+// The selected thread: its header and figures, the pending request, its statechart (the machine
+// that runs it, with the active state highlighted live) and its timeline.
+import { loadChart, loadThread } from './api.js';
+import { $, count, duration, el, statusPill } from './dom.js';
+import { pendingCard } from './pending.js';
+import { drawChart, highlightChart } from './statechart.js';
+import { machineOf, rowOfView, state, STATUS_TONE } from './state.js';
+import { addThread, refreshList, renderList } from './threadList.js';
+import { renderTimeline } from './timeline.js';
+
+/** @typedef {import('./types.js').ThreadView} ThreadView */
+/** @typedef {import('./types.js').ActorRecord} ActorRecord */
+/** @typedef {import('./types.js').Json} Json */
+/** @typedef {import('./types.js').ThreadStatus} ThreadStatus */
+
+/** The state a thread rests in, when no actor holds it, by its status. */
+const STATE_OF_STATUS = /** @type {Partial<Record<ThreadStatus, string>>} */ ({
+  awaiting_human: 'awaitingHuman',
+  escalated: 'escalated',
+  paused: 'paused',
+  backing_off: 'backingOff',
+  sleeping: 'sleeping',
+  done: 'done',
+  failed: 'failed',
+  cancelled: 'cancelled',
+});
+
+let loading = false;
+let stale = false;
+/** Resolves once the machines of agents are known (the chart waits for it). @type {Promise<unknown>} */
+let machinesKnown = Promise.resolve();
+
+/**
+ * @param {Promise<unknown>} known
+ */
+export function waitForMachines(known) {
+  machinesKnown = known.catch(() => undefined);
+}
+
+/**
+ * Shows a machine's statechart on its own, without a thread (`#machine=<id>`).
+ * @param {string} machine
+ */
+export function showMachine(machine) {
+  state.selected = null;
+  state.view = null;
+  history.replaceState(null, '', `${location.pathname}${location.search}#machine=${encodeURIComponent(machine)}`);
+  renderList();
+  const head = el('div', { class: 'thread-head' }, [
+    el('div', {}, [el('h1', { id: 'machine-title', text: machine }), el('div', { class: 'sub', text: 'statechart, as laid out for every thread it runs' })]),
+  ]);
+  $('#detail').replaceChildren(head, chartCard());
+  $('#current-state').hidden = true;
+  $('#timeline').replaceChildren();
+  $('#timeline-count').textContent = '';
+  void showChart(machine, () => true);
+}
+
+/** The card the statechart is drawn in. */
+function chartCard() {
+  return el('section', { class: 'card', id: 'chart-card' }, [
+    el('h2', {}, ['Statechart', el('span', { id: 'current-state', class: 'none', text: '–' }), el('span', { class: 'liveness', id: 'liveness' }), el('span', { class: 'right machine-name', id: 'chart-machine' })]),
+    el('div', { id: 'chart' }),
+  ]);
+}
+
+/**
+ * Selects a thread: marks it in the list and the address, and loads it.
+ * @param {string} id
+ */
+export function select(id) {
+  if (state.selected !== id) {
+    state.selected = id;
+    state.view = null;
+  }
+  history.replaceState(null, '', `${location.pathname}${location.search}#thread=${encodeURIComponent(id)}`);
+  renderList();
+  void refreshView();
+}
+
+/** Loads the selected thread again (once at a time; a request meanwhile loads it once more after). */
+export async function refreshView() {
+  const id = state.selected;
+  if (!id) return;
+  if (loading) {
+    stale = true;
+    return;
+  }
+  loading = true;
+  try {
+    const view = await loadThread(id);
+    if (state.selected === id) show(view);
+  } catch (error) {
+    if (state.selected === id) $('#detail').replaceChildren(el('div', { class: 'empty', text: `Could not load ${id}: ${error instanceof Error ? error.message : String(error)}` }));
+  } finally {
+    loading = false;
+    if (stale) {
+      stale = false;
+      void refreshView();
+    }
+  }
+}
+
+/**
+ * Shows a thread's view (loaded, or answered by the server after an action).
+ * @param {ThreadView} view
+ */
+export function show(view) {
+  state.view = view;
+  addThread(rowOfView(view));
+  refreshList();
+  renderDetail(view);
+}
+
+/**
+ * @param {ThreadView} view
+ */
+function renderDetail(view) {
+  const pending = view.pendingRequest ? pendingCard(view, view.pendingRequest, (next) => state.selected === view.id && show(next)) : null;
+  const focused = document.activeElement instanceof HTMLInputElement && document.activeElement.id === 'answer-input' ? document.activeElement.value : null;
+  $('#detail').replaceChildren(header(view), pending ?? document.createComment('no pending request'), chartCard());
+  const answer = document.getElementById('answer-input');
+  if (focused !== null && answer instanceof HTMLInputElement) {
+    answer.value = focused;
+    answer.focus();
+  }
+  renderTimeline(view);
+  highlight();
+  void machinesKnown.then(() => showChart(machineOf(view), () => state.view === view));
+}
+
+/**
+ * @param {ThreadView} view
+ */
+function header(view) {
+  let tokens = 0;
+  for (const e of view.events) {
+    if (e.type === 'decision' || (e.type === 'error' && e.data.tokens)) tokens += (e.data.tokens?.prompt ?? 0) + (e.data.tokens?.completion ?? 0);
+  }
+  const steps = view.events.filter((e) => e.type === 'decision').length;
+  const first = view.events[0];
+  const last = view.events[view.events.length - 1];
+  const elapsed = first && last ? Date.parse(last.at) - Date.parse(first.at) : NaN;
+  const figure = (/** @type {string} */ value, /** @type {string} */ label) => el('div', { class: 'figure' }, [el('b', { text: value }), el('span', { text: label })]);
+  return el('div', { class: 'thread-head' }, [
+    el('div', {}, [
+      el('h1', { id: 'thread-title', text: view.id, title: view.id }),
+      el('div', { class: 'sub' }, [el('span', { id: 'thread-status' }, [statusPill(view.status)]), el('span', { text: `agent ${view.agent}` }), el('span', { text: `v${view.version}` })]),
+    ]),
+    el('div', { class: 'figures' }, [figure(String(steps), 'steps'), figure(count(tokens), 'tokens'), figure(duration(elapsed), 'elapsed')]),
+  ]);
+}
+
+/**
+ * Draws a machine's chart (loaded once per machine) while `current()` says it is still wanted, then highlights.
+ * @param {string} machine
+ * @param {() => boolean} current
+ */
+async function showChart(machine, current) {
+  let chart = state.charts.get(machine);
+  if (!chart) {
+    chart = loadChart(machine);
+    state.charts.set(machine, chart);
+    chart.catch(() => state.charts.delete(machine));
+  }
+  const holder = document.getElementById('chart');
+  try {
+    const loaded = await chart;
+    if (!current() || !holder?.isConnected) return;
+    drawChart(holder, loaded);
+    $('#chart-machine').textContent = machine === 'agent' ? '' : machine;
+    highlight();
+  } catch (error) {
+    if (holder?.isConnected) holder.replaceChildren(el('div', { class: 'hint', text: `No statechart for ${machine}: ${error instanceof Error ? error.message : String(error)}` }));
+  }
+}
+
+/**
+ * Every active state's path: `['a', 'a.b']` for `{ a: 'b' }`.
+ * @param {Json} value
+ * @param {string[]} [prefix]
+ * @param {string[]} [out]
+ * @returns {string[]}
+ */
+function activePaths(value, prefix = [], out = []) {
+  if (typeof value === 'string') out.push([...prefix, value].join('.'));
+  else if (value && typeof value === 'object' && !Array.isArray(value)) {
+    for (const [key, child] of Object.entries(value)) {
+      out.push([...prefix, key].join('.'));
+      activePaths(child, [...prefix, key], out);
+    }
+  }
+  return out;
+}
+
+/**
+ * A state value's name: the deepest active state.
+ * @param {Json} value
+ */
+export function valueName(value) {
+  if (typeof value === 'string') return value;
+  const paths = activePaths(value);
+  return paths[paths.length - 1] ?? '–';
+}
+
+/**
+ * The selected thread's state: its latest actor's, unless the thread moved on since; else derived from its status.
+ * @param {ThreadView} view
+ * @returns {{ value: Json, live: boolean, actor: ActorRecord | null }}
+ */
+function currentState(view) {
+  const actor = state.actorByThread.get(view.id);
+  if (actor && actor.value != null && (actor.version == null || actor.version >= view.version)) return { value: actor.value, live: actor.status === 'active', actor };
+  return { value: STATE_OF_STATUS[view.status] ?? null, live: false, actor: null };
+}
+
+/** Marks the selected thread's state in the chart and in the card's header. */
+export function highlight() {
+  const view = state.view;
+  const holder = document.getElementById('chart');
+  const label = document.getElementById('current-state');
+  if (!view || !holder || !label) return;
+  const current = currentState(view);
+  const known = current.value != null;
+  const tone = STATUS_TONE[view.status];
+  highlightChart(holder, new Set(known ? activePaths(current.value) : []), { tone, live: current.live });
+  label.textContent = known ? valueName(current.value) : view.status;
+  label.className = known ? (current.live ? 'live' : 'rest') : 'none';
+  label.style.background = known ? tone : '';
+  const liveness = $('#liveness');
+  const actor = current.actor;
+  liveness.textContent = actor ? (current.live ? `live · actor ${actor.sessionId} on ${actor.processId}` : 'at rest · no actor in memory') : 'from the thread’s events';
+  liveness.title = actor ? `last actor ${actor.key} (${actor.status})` : '';
+}

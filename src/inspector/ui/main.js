@@ -1,0 +1,90 @@
+// @ts-check
+// The inspector page: loads the threads and the machines, follows the live stream, and wires the
+// list, the selected thread and the live actors together.
+import { follow, loadMachines } from './api.js';
+import { initActors, scheduleActors } from './actors.js';
+import { highlight, refreshView, select, showMachine, waitForMachines } from './detail.js';
+import { $, el } from './dom.js';
+import { applyActor, state } from './state.js';
+import { addThread, initThreadList, refreshList, reloadThreads, renderList, updateStats } from './threadList.js';
+
+/** @typedef {import('./types.js').ActorRecord} ActorRecord */
+/** @typedef {import('./types.js').ThreadRow} ThreadRow */
+
+/**
+ * A batch of actors from the stream: the list, the actors table and, when one runs the selected
+ * thread, its chart (and its events, when it moved on) follow.
+ * @param {ActorRecord[]} actors
+ */
+function onActors(actors) {
+  let touched = false;
+  let moved = false;
+  for (const a of actors) {
+    applyActor(a);
+    if (state.selected && a.threadId === state.selected) {
+      touched = true;
+      if (state.view && a.version != null && a.version > state.view.version) moved = true;
+    }
+  }
+  scheduleActors();
+  refreshList();
+  if (touched) highlight();
+  if (moved) void refreshView();
+}
+
+/**
+ * A batch of thread rows from the stream.
+ * @param {ThreadRow[]} rows
+ */
+function onThreads(rows) {
+  let refresh = false;
+  for (const row of rows) {
+    addThread(row);
+    if (row.id === state.selected && (!state.view || row.version !== state.view.version)) refresh = true;
+  }
+  refreshList();
+  if (refresh) void refreshView();
+}
+
+const connection = $('#connection');
+follow({
+  state(kind, again) {
+    connection.className = kind === 'connecting' ? '' : kind;
+    connection.textContent = kind === 'live' ? 'live' : kind === 'connecting' ? 'connecting…' : 'reconnecting…';
+    // Changes made while the stream was down are not replayed: read the list again.
+    if (again) void reloadThreads();
+  },
+  event(event, payload) {
+    if (event === 'hello') {
+      for (const p of /** @type {{ processes?: { processId: string }[] }} */ (payload).processes ?? []) state.processes.add(p.processId);
+      updateStats();
+    } else if (event === 'actors') onActors(/** @type {ActorRecord[]} */ (payload));
+    else if (event === 'threads') onThreads(/** @type {ThreadRow[]} */ (payload));
+  },
+});
+
+initThreadList({ select });
+initActors({ select });
+const picker = /** @type {HTMLSelectElement} */ ($('#machine-picker'));
+picker.addEventListener('change', () => {
+  if (picker.value) showMachine(picker.value);
+  picker.value = '';
+});
+waitForMachines(
+  loadMachines().then((body) => {
+    state.threadMachines = body.threadMachines;
+    picker.append(...body.machines.map((m) => el('option', { value: m, text: m })));
+  }),
+);
+/** Opens what the address names: `#thread=<id>` or `#machine=<id>`. */
+function openFromHash() {
+  const thread = /thread=([^&]+)/.exec(location.hash)?.[1];
+  const machine = /machine=([^&]+)/.exec(location.hash)?.[1];
+  if (thread) select(decodeURIComponent(thread));
+  else if (machine) showMachine(decodeURIComponent(machine));
+}
+void reloadThreads().then(openFromHash);
+// The page rewrites the address itself without this event: it fires when someone edits the address.
+window.addEventListener('hashchange', openFromHash);
+// Keeps the list's "12s ago" times true.
+setInterval(renderList, 15_000);

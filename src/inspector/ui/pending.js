@@ -1,0 +1,94 @@
+// @ts-check
+// The card of a thread's pending human request: approve or deny (continue or stop, for an
+// escalation; run again or skip, for an interrupted call), or answer a question.
+import { respond } from './api.js';
+import { el, json } from './dom.js';
+
+/** @typedef {import('./types.js').ThreadView} ThreadView */
+/** @typedef {import('./types.js').HumanRequest} HumanRequest */
+
+const TITLES = { approval: 'Approval needed', escalation: 'Escalated to a human', interrupted: 'Interrupted tool call', input: 'Question for a human' };
+const CHOICES = {
+  approval: ['Approve', 'Deny'],
+  escalation: ['Continue', 'Stop the agent'],
+  interrupted: ['Run it again', 'Skip it'],
+};
+
+/**
+ * The card for `view`'s pending request; `answered` gets the thread as the answer left it.
+ * @param {ThreadView} view
+ * @param {HumanRequest} req
+ * @param {(next: ThreadView) => void} answered
+ */
+export function pendingCard(view, req, answered) {
+  const body = el('div', { class: 'body' }, [el('div', { class: 'question', text: req.question })]);
+  if (req.context) body.appendChild(el('div', { class: 'context', text: req.context }));
+  if (req.tool && !req.question.includes(req.tool)) body.appendChild(el('div', { class: 'args' }, [el('code', { text: `${req.tool} ${json(req.args ?? {})}` })]));
+  const error = el('div', { id: 'pending-error' });
+  const comment = el('input', { id: 'comment-input', placeholder: 'comment (optional)' });
+  /** @param {Record<string, unknown>} answer */
+  const send = async (answer) => {
+    const buttons = [...body.querySelectorAll('button')];
+    for (const b of buttons) b.disabled = true;
+    error.textContent = '';
+    try {
+      const text = comment.value.trim();
+      answered(await respond(view.id, { requestId: req.requestId, by: 'inspector', ...answer, ...(text ? { comment: text } : {}) }));
+    } catch (e) {
+      error.textContent = e instanceof Error ? e.message : String(e);
+      for (const b of buttons) b.disabled = false;
+    }
+  };
+  if (req.kind === 'input') answerForm(body, req, comment, send);
+  else verdictButtons(body, req.kind, comment, send);
+  body.appendChild(error);
+  return el('section', { class: 'card', id: 'pending', 'data-request': req.requestId }, [
+    el('h2', {}, [TITLES[req.kind], el('span', { class: 'right', text: `${req.urgency} urgency · ${req.requestId}` })]),
+    body,
+  ]);
+}
+
+/**
+ * A free answer (with the request's choices, or yes and no, as shortcuts).
+ * @param {HTMLElement} body
+ * @param {HumanRequest} req
+ * @param {HTMLInputElement} comment
+ * @param {(answer: Record<string, unknown>) => void} send
+ */
+function answerForm(body, req, comment, send) {
+  const input = el('input', { id: 'answer-input', placeholder: req.format === 'yes_no' ? 'yes or no' : 'your answer', autocomplete: 'off' });
+  const submit = () => {
+    if (input.value.trim()) send({ answer: input.value.trim() });
+  };
+  input.addEventListener('keydown', (event) => {
+    if (event.key === 'Enter') submit();
+  });
+  const choices = req.choices && req.choices.length ? req.choices : req.format === 'yes_no' ? ['yes', 'no'] : [];
+  if (choices.length) {
+    const pick = (/** @type {string} */ choice) => () => {
+      input.value = choice;
+      input.focus();
+    };
+    body.appendChild(el('div', { class: 'choices' }, choices.map((c) => el('button', { type: 'button', text: c, onclick: pick(c) }))));
+  }
+  body.appendChild(el('div', { class: 'actions' }, [input, el('button', { id: 'answer-send', type: 'button', text: 'Send answer', onclick: submit })]));
+  body.appendChild(el('div', { class: 'actions' }, [comment]));
+}
+
+/**
+ * Yes and no, worded for the request's kind.
+ * @param {HTMLElement} body
+ * @param {'approval' | 'escalation' | 'interrupted'} kind
+ * @param {HTMLInputElement} comment
+ * @param {(answer: Record<string, unknown>) => void} send
+ */
+function verdictButtons(body, kind, comment, send) {
+  const [yes, no] = CHOICES[kind];
+  body.appendChild(
+    el('div', { class: 'actions' }, [
+      el('button', { id: 'approve', type: 'button', text: yes, onclick: () => send({ approved: true }) }),
+      el('button', { id: 'deny', type: 'button', text: no, onclick: () => send({ approved: false }) }),
+      comment,
+    ]),
+  );
+}

@@ -1,0 +1,114 @@
+// @ts-check
+// What the page knows: threads (sorted, filtered), the selected thread, live actors and charts.
+// Modules read and change it directly; each renders what it owns.
+
+/** @typedef {import('./types.js').ThreadRow} ThreadRow */
+/** @typedef {import('./types.js').ThreadView} ThreadView */
+/** @typedef {import('./types.js').ActorRecord} ActorRecord */
+/** @typedef {import('./types.js').Chart} Chart */
+
+/** @typedef {import('./types.js').ThreadStatus} ThreadStatus */
+
+/** Every thread status, in the filter's order, with its colour (the type makes sure none is missing). */
+export const STATUS_TONE = /** @type {Record<ThreadStatus, string>} */ ({
+  running: '#2f6fed',
+  awaiting_human: '#d97706',
+  escalated: '#e0592a',
+  backing_off: '#8b5cf6',
+  sleeping: '#7c5cd6',
+  paused: '#64748b',
+  done: '#16a34a',
+  failed: '#dc2626',
+  cancelled: '#94a3b8',
+});
+
+/** Actors kept in the page, as the server keeps them. */
+const MAX_ACTORS = 2000;
+
+export const state = {
+  /** Every thread seen, most recently updated first after {@link sortThreads}. @type {ThreadRow[]} */
+  threads: [],
+  /** @type {Map<string, ThreadRow>} */
+  byId: new Map(),
+  /** The threads that pass the filters, in order. @type {ThreadRow[]} */
+  filtered: [],
+  filter: { status: '', agent: '', text: '' },
+  /** @type {string | null} */
+  selected: null,
+  /** The selected thread with its events, once loaded. @type {ThreadView | null} */
+  view: null,
+  /** By key (`<processId>/<sessionId>`), least recently updated first. @type {Map<string, ActorRecord>} */
+  actors: new Map(),
+  /** The latest machine actor of each thread. @type {Map<string, ActorRecord>} */
+  actorByThread: new Map(),
+  /** @type {Set<string>} */
+  processes: new Set(),
+  /** Charts by machine id, loaded once. @type {Map<string, Promise<Chart>>} */
+  charts: new Map(),
+  /** The machine of each agent's and pipeline's threads. @type {Record<string, string>} */
+  threadMachines: {},
+};
+
+/**
+ * Adds or updates a thread's row; an older version never replaces a newer one.
+ * @param {ThreadRow} row
+ * @returns {boolean} whether the thread is new
+ */
+export function upsertThread(row) {
+  const existing = state.byId.get(row.id);
+  if (existing) {
+    if ((row.version || 0) >= (existing.version || 0)) Object.assign(existing, row);
+    return false;
+  }
+  const copy = { ...row };
+  state.byId.set(row.id, copy);
+  state.threads.push(copy);
+  return true;
+}
+
+/** Most recently updated first, then by id. */
+export function sortThreads() {
+  state.threads.sort((a, b) => (b.updatedAt || '').localeCompare(a.updatedAt || '') || (a.id < b.id ? -1 : 1));
+}
+
+/**
+ * A thread's row from its view.
+ * @param {ThreadView} view
+ * @returns {ThreadRow}
+ */
+export function rowOfView(view) {
+  return { id: view.id, agent: view.agent, status: view.status, version: view.version, createdAt: view.createdAt ?? '', updatedAt: view.updatedAt ?? '' };
+}
+
+/**
+ * Records an actor; a machine actor of a thread also updates that thread's row when it is newer.
+ * @param {ActorRecord} actor
+ */
+export function applyActor(actor) {
+  state.actors.delete(actor.key);
+  state.actors.set(actor.key, actor);
+  if (state.actors.size > MAX_ACTORS) {
+    const oldest = state.actors.keys().next().value;
+    if (oldest !== undefined) state.actors.delete(oldest);
+  }
+  state.processes.add(actor.processId);
+  if (!actor.threadId || actor.value == null) return;
+  const previous = state.actorByThread.get(actor.threadId);
+  if (!previous || previous.key === actor.key || actor.updatedAt >= previous.updatedAt) state.actorByThread.set(actor.threadId, actor);
+  if (actor.version == null || !actor.threadStatus) return;
+  const updatedAt = new Date(actor.updatedAt).toISOString();
+  const row = state.byId.get(actor.threadId);
+  const status = /** @type {ThreadRow['status']} */ (actor.threadStatus);
+  if (!row) upsertThread({ id: actor.threadId, agent: actor.agent || '?', status, version: actor.version, createdAt: updatedAt, updatedAt });
+  else if (actor.version > (row.version || 0)) Object.assign(row, { status, version: actor.version, updatedAt });
+}
+
+/**
+ * The machine that runs a thread: its live actor's, else the one its agent runs on.
+ * @param {ThreadView} view
+ */
+export function machineOf(view) {
+  const actor = state.actorByThread.get(view.id);
+  if (actor && actor.machine && actor.value != null) return actor.machine;
+  return state.threadMachines[view.agent] || 'agent';
+}

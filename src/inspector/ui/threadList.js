@@ -1,0 +1,189 @@
+// @ts-check
+// The thread list (virtualized: only the rows in view exist, so thousands of threads stay fast),
+// its filters, the launch form and the header's figures.
+import { ApiError, launch, loadAgents, loadThreads } from './api.js';
+import { $, ago, count, el, statusPill } from './dom.js';
+import { rowOfView, sortThreads, state, STATUS_TONE, upsertThread } from './state.js';
+
+/** @typedef {import('./types.js').ThreadRow} ThreadRow */
+
+const ROW = 52;
+
+const list = $('#thread-list');
+const spacer = el('div', { class: 'spacer' });
+/** @type {(id: string) => void} */
+let onSelect = () => {};
+let frame = 0;
+
+/**
+ * Wires the list, the filters and the launch form.
+ * @param {{ select: (id: string) => void }} handlers
+ */
+export function initThreadList(handlers) {
+  onSelect = handlers.select;
+  list.appendChild(spacer);
+  list.addEventListener('scroll', scheduleList, { passive: true });
+  window.addEventListener('resize', scheduleList);
+  initFilters();
+  void initLaunch();
+}
+
+function scheduleList() {
+  if (frame) return;
+  frame = requestAnimationFrame(() => {
+    frame = 0;
+    renderList();
+  });
+}
+
+/** Loads the threads (again, after a reconnect) and shows them. */
+export async function reloadThreads() {
+  try {
+    for (const row of await loadThreads()) addThread(row);
+    refreshList();
+  } catch (error) {
+    const status = error instanceof ApiError ? error.status : 0;
+    const message = error instanceof Error ? error.message : String(error);
+    spacer.replaceChildren(el('div', { class: 'hint', text: `Could not load threads: ${message}${status === 401 ? ' (open this page with ?token=<token>)' : ''}` }));
+  }
+}
+
+/**
+ * Adds or updates a row (and the agent filter's options when its agent is new).
+ * @param {ThreadRow} row
+ */
+export function addThread(row) {
+  if (upsertThread(row)) addAgentOption(row.agent);
+}
+
+/** Sorts, filters and renders the list and the header's figures. */
+export function refreshList() {
+  sortThreads();
+  const { status, agent } = state.filter;
+  const text = state.filter.text.trim().toLowerCase();
+  state.filtered = state.threads.filter(
+    (t) => (!status || t.status === status) && (!agent || t.agent === agent) && (!text || t.id.toLowerCase().includes(text) || t.agent.toLowerCase().includes(text)),
+  );
+  const total = state.threads.length;
+  const shown = state.filtered.length;
+  $('#thread-count').textContent = shown === total ? `${total} thread${total === 1 ? '' : 's'}` : `${shown} of ${total} threads`;
+  renderList();
+  updateStats();
+}
+
+/** Renders the rows in view (and a few around them). */
+export function renderList() {
+  const rows = state.filtered;
+  spacer.style.height = `${rows.length * ROW}px`;
+  const top = list.scrollTop;
+  const height = list.clientHeight || 600;
+  const first = Math.max(0, Math.floor(top / ROW) - 4);
+  const last = Math.min(rows.length, Math.ceil((top + height) / ROW) + 4);
+  const fragment = document.createDocumentFragment();
+  for (let i = first; i < last; i++) {
+    const row = rows[i];
+    if (row) fragment.appendChild(threadRow(row, i));
+  }
+  spacer.replaceChildren(fragment);
+  if (rows.length === 0) spacer.appendChild(el('div', { class: 'hint', text: state.threads.length ? 'No thread matches the filters.' : 'No threads yet: launch one.' }));
+}
+
+/**
+ * @param {ThreadRow} t
+ * @param {number} i its index in the filtered list
+ */
+function threadRow(t, i) {
+  const row = el('div', { class: `thread-row${t.id === state.selected ? ' selected' : ''}`, 'data-id': t.id, title: t.id, onclick: () => onSelect(t.id) }, [
+    el('div', { class: 'id', text: t.id }),
+    el('div', { class: 'meta' }, [statusPill(t.status), el('span', { text: t.agent }), el('span', { class: 'when', text: ago(t.updatedAt) })]),
+  ]);
+  row.style.top = `${i * ROW}px`;
+  return row;
+}
+
+/** The header's figures: threads, those waiting for a human, processes seen. */
+export function updateStats() {
+  $('#stat-threads').textContent = count(state.threads.length);
+  $('#stat-waiting').textContent = count(state.threads.filter((t) => t.status === 'awaiting_human' || t.status === 'escalated').length);
+  $('#stat-processes').textContent = String(state.processes.size);
+}
+
+/** @type {Set<string>} */
+const agentsSeen = new Set();
+
+/**
+ * @param {string} agent
+ */
+function addAgentOption(agent) {
+  if (!agent || agentsSeen.has(agent)) return;
+  agentsSeen.add(agent);
+  const select = /** @type {HTMLSelectElement} */ ($('#filter-agent'));
+  const current = select.value;
+  select.replaceChildren(el('option', { value: '', text: 'all agents' }), ...[...agentsSeen].sort().map((a) => el('option', { value: a, text: a })));
+  select.value = current;
+}
+
+function initFilters() {
+  const statusSelect = /** @type {HTMLSelectElement} */ ($('#filter-status'));
+  for (const s of Object.keys(STATUS_TONE)) statusSelect.appendChild(el('option', { value: s, text: s.replace('_', ' ') }));
+  /** @param {() => void} change */
+  const filterBy = (change) => {
+    change();
+    list.scrollTop = 0;
+    refreshList();
+  };
+  statusSelect.addEventListener('change', () => filterBy(() => (state.filter.status = statusSelect.value)));
+  const agentSelect = /** @type {HTMLSelectElement} */ ($('#filter-agent'));
+  agentSelect.addEventListener('change', () => filterBy(() => (state.filter.agent = agentSelect.value)));
+  const text = /** @type {HTMLInputElement} */ ($('#filter-text'));
+  let timer = 0;
+  text.addEventListener('input', () => {
+    clearTimeout(timer);
+    timer = window.setTimeout(() => filterBy(() => (state.filter.text = text.value)), 80);
+  });
+}
+
+/** The launch form, shown when the HTTP API is there to launch with. */
+async function initLaunch() {
+  const form = /** @type {HTMLFormElement} */ ($('#launch'));
+  const agentSelect = /** @type {HTMLSelectElement} */ ($('#launch-agent'));
+  const input = /** @type {HTMLInputElement} */ ($('#launch-input'));
+  const button = /** @type {HTMLButtonElement} */ ($('#launch-send'));
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    button.disabled = true;
+    try {
+      const view = await launch(agentSelect.value, parseInput(input.value));
+      input.value = '';
+      addThread(rowOfView(view));
+      refreshList();
+      onSelect(view.id);
+    } catch (error) {
+      alert(`Launch failed: ${error instanceof Error ? error.message : String(error)}`);
+    } finally {
+      button.disabled = false;
+    }
+  });
+  try {
+    const agents = await loadAgents();
+    for (const a of agents) agentSelect.appendChild(el('option', { value: a.name, text: a.name, title: a.description || '' }));
+    if (agents.length) form.hidden = false;
+  } catch {
+    // No HTTP API mounted: launching from the page is off.
+  }
+}
+
+/**
+ * The launch input: JSON when it parses, else the text itself.
+ * @param {string} raw
+ * @returns {unknown}
+ */
+function parseInput(raw) {
+  const text = raw.trim();
+  if (text === '') return '';
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}

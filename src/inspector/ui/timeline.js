@@ -1,0 +1,96 @@
+// @ts-check
+// The selected thread's events, one item each: what happened, when (since the first event), and
+// the figures that matter (tokens, latency, durations, attempts).
+import { $, duration, el, json } from './dom.js';
+
+/** @typedef {import('./types.js').ThreadView} ThreadView */
+/** @typedef {import('./types.js').ThreadEvent} ThreadEvent */
+
+/**
+ * @param {ThreadView} view
+ */
+export function renderTimeline(view) {
+  const ul = $('#timeline');
+  const t0 = view.events[0] ? Date.parse(view.events[0].at) : 0;
+  ul.replaceChildren(...view.events.map((e) => timelineItem(e, t0)));
+  $('#timeline-count').textContent = `${view.events.length} events`;
+  ul.scrollTop = ul.scrollHeight;
+}
+
+/**
+ * @param {ThreadEvent} e
+ * @param {number} t0
+ */
+function timelineItem(e, t0) {
+  const { title, body, meta } = describe(e);
+  return el('li', { class: `ev ev-${e.type}`, 'data-type': e.type, 'data-seq': String(e.seq) }, [
+    el('div', { class: 'head' }, [
+      el('span', { class: 'kind', text: e.type.replace('_', ' ') }),
+      el('span', { class: 'title', text: title }),
+      el('span', { class: 'time', title: e.at, text: `+${duration(Date.parse(e.at) - t0)}` }),
+    ]),
+    body == null || body === '' ? null : el('div', { class: 'body' }, [el('code', { text: body })]),
+    meta ? el('div', { class: 'meta', text: meta }) : null,
+  ]);
+}
+
+/**
+ * @param {{ prompt: number, completion: number }} tokens
+ */
+const total = (tokens) => tokens.prompt + tokens.completion;
+
+/**
+ * What an event's item says.
+ * @param {ThreadEvent} e
+ * @returns {{ title: string, body?: string | null, meta?: string }}
+ */
+function describe(e) {
+  switch (e.type) {
+    case 'input':
+      return { title: e.data.source ? `from ${e.data.source.kind}` : '', body: json(e.data.input) };
+    case 'prefetch':
+      return { title: e.data.name + (e.data.ok ? '' : ' failed'), body: e.data.ok ? json(e.data.result) : (e.data.error ?? null) };
+    case 'decision': {
+      const d = e.data;
+      return { title: `#${d.step} ${d.intent}`, body: json(d.args), meta: `${d.tokens.prompt} + ${d.tokens.completion} tokens · ${duration(d.latencyMs)} · ${d.model}` };
+    }
+    case 'tool_call':
+      return { title: e.data.tool, body: json(e.data.args), meta: `attempt ${e.data.attempt}` };
+    case 'tool_result':
+      return { title: e.data.tool, body: json(e.data.result), meta: `took ${duration(e.data.durationMs)}` };
+    case 'error': {
+      const d = e.data;
+      const retry = d.retryAt ? ` · retry at ${d.retryAt.slice(11, 19)}` : '';
+      const tokens = d.tokens ? ` · ${total(d.tokens)} tokens` : '';
+      return { title: d.kind.replace('_', ' ') + (d.tool ? ` · ${d.tool}` : ''), body: d.message, meta: `attempt ${d.attempt}${retry}${tokens}` };
+    }
+    case 'human_request':
+      return { title: e.data.kind + (e.data.tool ? ` · ${e.data.tool}` : ''), body: e.data.question, meta: `${e.data.urgency} urgency · ${e.data.format.replace('_', ' ')}` };
+    case 'human_response': {
+      const d = e.data;
+      return { title: d.approved === true ? 'approved' : d.approved === false ? 'denied' : 'answered', body: d.answer || d.comment || null, meta: d.by ? `by ${d.by}` : '' };
+    }
+    case 'control':
+      return { title: e.data.action, body: e.data.reason || null, meta: e.data.by ? `by ${e.data.by}` : '' };
+    case 'final':
+      return { title: 'done', body: json(e.data.output) };
+    case 'escalation':
+      return { title: e.data.reason.replace(/_/g, ' '), body: e.data.message };
+    case 'failed':
+      return { title: 'failed', body: e.data.reason };
+    case 'custom':
+      return customItem(e.data);
+    default:
+      return { title: /** @type {{ type: string }} */ (e).type, body: json(/** @type {{ data: unknown }} */ (e).data) };
+  }
+}
+
+/**
+ * A step of the agent's author: its name, verdict or output.
+ * @param {Extract<ThreadEvent, { type: 'custom' }>['data']} d
+ */
+function customItem(d) {
+  const until = d.until === undefined ? '' : ` · sleeps until ${new Date(d.until).toISOString().slice(11, 19)}`;
+  const body = d.feedback ?? (d.output === undefined ? null : json(d.output));
+  return { title: d.step + (d.verdict ? ` · ${d.verdict}` : ''), body, meta: d.phase.replace('_', ' ') + until };
+}

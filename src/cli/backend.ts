@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { Bus } from '../bus/bus.js';
 import { createMemoryBus } from '../bus/memoryBus.js';
-import { createBusInspector } from '../inspector/inspection.js';
+import { createBusInspector } from '../inspector/busInspector.js';
 import type { Logger } from '../logger.js';
 import type { Model } from '../model/model.js';
 import { createRuntime, type Runtime } from '../runtime/runtime.js';

@@ -1,5 +1,5 @@
 import type { Agent } from '../agent/agent.js';
-import { createBusInspector, type BusInspector } from '../inspector/inspection.js';
+import { createBusInspector, type BusInspector } from '../inspector/busInspector.js';
 import type { Logger } from '../logger.js';
 import type { Model } from '../model/model.js';
 import { createNatsNode, type NatsNode } from '../nats/natsNode.js';

@@ -55,6 +55,7 @@ export interface NatsNode {
   readonly bus: NatsBus;
   readonly store: ThreadStore;
   readonly queues: AgentQueues;
+  /** The runtime, with writes from outside a job guarded ({@link BusSurface.runtime}). */
   readonly runtime: Runtime;
   readonly surface: BusSurface;
   /** Drains and detaches the surface, closes the runtime (and store), then the connection. */
@@ -128,7 +129,8 @@ export async function createNatsNode(options: NatsNodeOptions): Promise<NatsNode
       bus,
       store,
       queues,
-      runtime,
+      // Guarded: an HTTP server or the CLI on this node writes as safely as the NATS requests do.
+      runtime: surface.runtime,
       surface,
       close(closeOptions) {
         closing ??= (async () => {

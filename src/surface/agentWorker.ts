@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Job, JobConsumer } from '../bus/bus.js';
 import { isValidSubject } from '../bus/subject.js';
+import { sleep, systemClock } from '../clock.js';
 import { formatIssues, InvalidInputError, InvalidStateError, NotFoundError, messageOf } from '../errors.js';
 import { parentIdOf, type RunOptions, type ThreadView } from '../runtime/runtime.js';
 import { type ThreadStatus, TERMINAL_STATUSES } from '../thread/state.js';
@@ -37,6 +38,9 @@ const MAX_ROUNDS = 10;
 /** Delay before a job handed back at shutdown is delivered again (after this process stops its actors). */
 const HANDBACK_DELAY_MS = 2_000;
 const PLAIN_MSG_ID = /^[A-Za-z0-9_:-]{1,120}$/;
+/** How long a guard job waits in place for its write to land before it hands itself back. */
+const GUARD_WAIT_MS = 1_000;
+const GUARD_POLL_MS = 25;
 
 /**
  * Consumes the work queues of the served agents. A trigger launches its thread (idempotent by
@@ -143,10 +147,38 @@ export function startAgentWorker(ctx: SurfaceContext, requests: ThreadRequests, 
       await job.term(parsed === undefined ? 'job payload is not JSON' : `invalid job: ${formatIssues(parsed.error.issues).join('; ')}`);
       return;
     }
-    const { threadId } = parsed.data;
+    const { threadId, after } = parsed.data;
+    if (after !== undefined && !(await guardDue(job, threadId, after))) return;
     if (await handedOff(job, threadId)) return;
     // The run checks that the thread exists and is this agent's (else the job is terminated).
     await runToRest(job, threadId, undefined, async () => ({ agent }));
+  }
+
+  /**
+   * Whether a guard job (see `AgentQueues.guard`) is due: its write landed and nothing moved the
+   * thread on since, or only the write itself brought it to rest (a cancel: the run still replies
+   * and wakes a parent). The job is settled here when it is not due: handed back while its write
+   * may still land, acknowledged once it cannot (a write that never happened, or a thread that
+   * others carried on).
+   */
+  async function guardDue(job: Job, threadId: string, after: number): Promise<boolean> {
+    const deadline = Date.now() + GUARD_WAIT_MS;
+    let view = await runtime.get(threadId);
+    // The guard was enqueued just before its write: on a first delivery, give the write a moment.
+    while ((view === undefined || view.version <= after) && Date.now() < deadline) {
+      await sleep(systemClock, GUARD_POLL_MS);
+      view = await runtime.get(threadId);
+    }
+    if (view !== undefined && view.version > after) {
+      if (view.version === after + 1 || MOVING.includes(view.status)) return true;
+      await job.ack();
+      return false;
+    }
+    if (job.deliveryCount >= queues.config.maxDeliver - 1) {
+      logger.debug({ threadId, after }, 'the write a guard job waited for never landed');
+      await job.ack();
+    } else await job.nak(queues.config.retryDelayMs);
+    return false;
   }
 
   /**

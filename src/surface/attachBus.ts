@@ -6,6 +6,7 @@ import type { Runtime } from '../runtime/runtime.js';
 import type { AgentQueues } from './agentQueues.js';
 import { startAgentWorker, type AgentWorker } from './agentWorker.js';
 import { startEventFanout } from './eventFanout.js';
+import { guardedRuntime } from './guardedRuntime.js';
 import type { BusSubjects } from './subjects.js';
 import { safePublisher, type SurfaceContext } from './surfaceContext.js';
 import { serveThreadRequests } from './threadRequests.js';
@@ -53,6 +54,12 @@ export interface CloseSurfaceOptions {
 /** A runtime attached to NATS. */
 export interface BusSurface {
   readonly processId: string;
+  /**
+   * The runtime as this surface uses it: writes from outside a job (respond, resume, cancel,
+   * launch) enqueue their continuation first, so a process that dies right after such a write
+   * loses nothing (see {@link guardedRuntime}). Give this one to the process's other surfaces.
+   */
+  readonly runtime: Runtime;
   readonly subjects: BusSubjects;
   /** The agents and pipelines whose jobs this process takes (empty when not a worker). */
   readonly serving: readonly string[];
@@ -114,7 +121,8 @@ export async function attachBus(runtime: Runtime, options: AttachBusOptions): Pr
   // their agent runs.
   await Promise.all(names.map((name) => queues.queue(name)));
 
-  const ctx: SurfaceContext = { runtime, queues, bus, subjects, processId, logger, maxPayloadBytes, publish: safePublisher(bus, logger) };
+  const guarded = guardedRuntime(runtime, queues);
+  const ctx: SurfaceContext = { runtime: guarded, queues, bus, subjects, processId, logger, maxPayloadBytes, publish: safePublisher(bus, logger) };
   const fanout = startEventFanout(ctx, { observe });
   const requests = serveThreadRequests(ctx);
   const guard = serveTriggerGuard(ctx);
@@ -132,6 +140,7 @@ export async function attachBus(runtime: Runtime, options: AttachBusOptions): Pr
   let closing: Promise<void> | undefined;
   return {
     processId,
+    runtime: guarded,
     subjects,
     serving: served,
     activeJobs: () => agentWorker?.active() ?? 0,

@@ -155,11 +155,10 @@ export function startAgentWorker(ctx: SurfaceContext, requests: ThreadRequests, 
   }
 
   /**
-   * Whether a guard job (see `AgentQueues.guard`) is due: its write landed and nothing moved the
-   * thread on since, or only the write itself brought it to rest (a cancel: the run still replies
-   * and wakes a parent). The job is settled here when it is not due: handed back while its write
-   * may still land, acknowledged once it cannot (a write that never happened, or a thread that
-   * others carried on).
+   * Whether a guard job (see `AgentQueues.guard`) is due: its write landed. Then it runs like any
+   * continuation, even when the thread moved on since: the run that moved it may have died before
+   * it replied or woke a parent (both are idempotent). Otherwise the job is settled here: handed
+   * back while its write may still land, acknowledged once it cannot (a write that never happened).
    */
   async function guardDue(job: Job, threadId: string, after: number): Promise<boolean> {
     const deadline = Date.now() + GUARD_WAIT_MS;
@@ -169,11 +168,7 @@ export function startAgentWorker(ctx: SurfaceContext, requests: ThreadRequests, 
       await sleep(systemClock, GUARD_POLL_MS);
       view = await runtime.get(threadId);
     }
-    if (view !== undefined && view.version > after) {
-      if (view.version === after + 1 || MOVING.includes(view.status)) return true;
-      await job.ack();
-      return false;
-    }
+    if (view !== undefined && view.version > after) return true;
     if (job.deliveryCount >= queues.config.maxDeliver - 1) {
       logger.debug({ threadId, after }, 'the write a guard job waited for never landed');
       await job.ack();

@@ -110,4 +110,18 @@ describe('a write from outside a job, by a process that dies before it enqueues 
     expect(await (await guards.queue('calculator')).deadLetters()).toEqual([]);
     expect(await node.runtime.get('never-written')).toBeUndefined();
   });
+
+  it('a guard job that finds its thread ended since (its run died before replying) still replies', async () => {
+    const names = { prefix: `sy${uniqueToken()}`, bucket: `threads_${uniqueToken()}` };
+    const node = await fragileNode(names);
+    const { subject, messages } = client.inbox<TriggerResult>();
+    await client.trigger(`${names.prefix}.trigger.calculator`, { input: 'multiply 6 by 7', replyTo: subject }, { msgId: 'ended-guard' });
+    const [first] = await messages.until(1, 15_000, 'the result');
+    expect(first).toMatchObject({ status: 'done' });
+    // The guard of a write at version 1, delivered again once a run that died took the thread to its end.
+    const guards = createAgentQueues({ bus: node.bus, prefix: names.prefix, ackWaitMs: 3_000, retryDelayMs: 200, maxDeliver: 5 });
+    await guards.guard('calculator', 'trg-ended-guard', 1);
+    const [, again] = await messages.until(2, 15_000, 'the result replied by the guard job');
+    expect(again).toEqual(first);
+  });
 });

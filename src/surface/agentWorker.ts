@@ -6,6 +6,7 @@ import { formatIssues, InvalidInputError, InvalidStateError, NotFoundError, mess
 import { parentIdOf, type RunOptions, type ThreadView } from '../runtime/runtime.js';
 import { type ThreadStatus, TERMINAL_STATUSES } from '../thread/state.js';
 import { headerReplyTo, jobPayloadSchema, replyToOf, resultOf, triggerPayloadSchema, type ErrorReply, type TriggerPayload } from './payloads.js';
+import { publishHumanNotice } from './eventFanout.js';
 import { REPLY_TO_HEADER } from './subjects.js';
 import type { SurfaceContext } from './surfaceContext.js';
 import type { ThreadRequests } from './threadRequests.js';
@@ -239,6 +240,9 @@ export function startAgentWorker(ctx: SurfaceContext, requests: ThreadRequests, 
       const targets = new Set([replyTo, recorded].filter((s): s is string => s !== undefined));
       const result = resultOf(view);
       for (const target of targets) await ctx.publish(target, result);
+      // A job back after a crash: the process that stored the request may have died before it
+      // published it.
+      if (view.pendingRequest !== null && job.deliveryCount > 1) await publishHumanNotice(ctx, view.agent, view.id, view.pendingRequest);
       // Before the ack: if this process dies first, the job is delivered again and wakes it then.
       if (TERMINAL_STATUSES.includes(view.status)) await wakeParent(view);
     }

@@ -6,7 +6,7 @@ import { runChaos, type ChaosReport } from './chaosRun.js';
 // replaced every few seconds, the server restarted once. SWITCHYARD_CHAOS_RUNS runs more (per
 // scenario; the publishing window grows with it).
 const RUNS = Number(process.env.SWITCHYARD_CHAOS_RUNS ?? '150');
-const PUBLISH_MS = Math.max(12_000, RUNS * 80);
+const PUBLISH_MS = Math.max(12_000, RUNS * 150);
 const REST_BOUND_MS = 45_000;
 const TIMEOUT_MS = PUBLISH_MS + REST_BOUND_MS + 60_000;
 

@@ -25,7 +25,7 @@ export interface ChaosOptions {
   workers?: number;
   /** Time over which the triggers are published, ms. */
   publishMs: number;
-  /** A worker is SIGKILLed (and replaced) this often while triggers are published, ms. @default 3000 */
+  /** A worker is SIGKILLed (and replaced) this often while triggers are published, ms. @default 2500 */
   killEveryMs?: number;
   /** Jobs of a killed worker come back after this long. @default 2000 */
   ackWaitMs?: number;
@@ -33,8 +33,10 @@ export interface ChaosOptions {
   restBoundMs?: number;
   /** A plain subscriber on `<prefix>.>` for the whole run (`nats sub '<prefix>.>'`). @default false */
   observer?: boolean;
-  /** Longest a tool or model call works in the workers, ms. @default 150 */
+  /** Longest a model call works in the workers, ms. @default 100 */
   workMs?: number;
+  /** Longest a tool works after its effect, ms: a kill then interrupts the call. @default 600 */
+  toolMs?: number;
 }
 
 /** The figures of a run, and what its audit found. */
@@ -62,7 +64,7 @@ const PIPELINE_STEPS = { order: ['quote', 'pay'] };
 const BAD_EVERY = 25;
 
 export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
-  const { runs, workers = 3, publishMs, killEveryMs = 3_000, ackWaitMs = 2_000, restBoundMs = 60_000, observer = false, workMs = 150 } = options;
+  const { runs, workers = 3, publishMs, killEveryMs = 2_500, ackWaitMs = 2_000, restBoundMs = 60_000, observer = false, workMs = 100, toolMs = 600 } = options;
   const started = Date.now();
   const phases: Record<string, number> = {};
   const phase = (name: string): void => void (phases[name] = Date.now() - started);
@@ -75,7 +77,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   let nc: NatsConnection | undefined;
   let keep = false;
   try {
-    const env = { NATS_URL: server.url, PREFIX: prefix, BUCKET: bucket, LEDGER: ledger, LOG_FILE: join(dir, 'workers.log'), ACK_WAIT_MS: String(ackWaitMs), WORK_MS: String(workMs) };
+    const env = { NATS_URL: server.url, PREFIX: prefix, BUCKET: bucket, LEDGER: ledger, LOG_FILE: join(dir, 'workers.log'), ACK_WAIT_MS: String(ackWaitMs), WORK_MS: String(workMs), TOOL_MS: String(toolMs) };
     fleet = await startFleet(workers, env);
     phase('fleet up');
     nc = await connect({ servers: server.url, reconnectTimeWait: 100, reconnectJitter: 0, maxReconnectAttempts: -1 });

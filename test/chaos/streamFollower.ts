@@ -17,6 +17,9 @@ export async function followStream(
   const consumer = await js.consumers.get(stream);
   let lastSeq = 0;
   const messages: ConsumerMessages = await consumer.consume({
+    // Short pulls (heartbeats every second): after a server restart the consumer is re-created
+    // within seconds instead of the default 30 s.
+    expires: 2_000,
     callback: (msg) => {
       // An ordered consumer re-created after a restart resumes after the last sequence it saw;
       // skip anything older all the same.

@@ -110,26 +110,23 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       let tick = 0;
       let restarted = false;
       let done = false;
-      const replacing = new Map<number, Promise<void>>();
+      let replacing: Promise<void> = Promise.resolve();
       void publishing.finally(() => (done = true));
       while (!done) {
         await new Promise((resolve) => setTimeout(resolve, killEveryMs));
+        // One worker down at a time: the last one killed is back before the next kill (and before
+        // the server restart, which a worker starting up would not survive).
+        await replacing;
         if (done) break;
         if (!restarted && Date.now() - started > publishMs * 0.45) {
-          // A worker starting now would fail its first connect: let them all be up first.
-          await Promise.all(replacing.values());
           restarted = true;
           await server.restart();
           serverRestarts++;
           continue;
         }
-        const slot = tick++ % workers;
-        if (replacing.has(slot)) continue; // its replacement is still starting
-        const { replaced } = await fleet!.killAndReplace(slot);
-        replacing.set(slot, replaced);
-        void replaced.finally(() => replacing.delete(slot));
+        ({ replaced: replacing } = await fleet!.killAndReplace(tick++ % workers));
       }
-      await Promise.all(replacing.values());
+      await replacing;
     })();
     await Promise.all([publishing, chaos]);
     phase('published');

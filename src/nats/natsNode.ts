@@ -48,6 +48,7 @@ export interface NatsNodeOptions {
   heartbeatMs?: AttachBusOptions['heartbeatMs'];
   concurrency?: AttachBusOptions['concurrency'];
   observe?: AttachBusOptions['observe'];
+  callbacks?: AttachBusOptions['callbacks'];
 }
 
 /** A process on NATS: its bus, store, queues, runtime and surface. */
@@ -119,6 +120,7 @@ export async function createNatsNode(options: NatsNodeOptions): Promise<NatsNode
         ...(options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs }),
         ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
         ...(options.observe === undefined ? {} : { observe: options.observe }),
+        ...(options.callbacks === undefined ? {} : { callbacks: options.callbacks }),
       });
     } catch (error) {
       await runtime.close();

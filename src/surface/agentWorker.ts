@@ -243,6 +243,9 @@ export function startAgentWorker(ctx: SurfaceContext, requests: ThreadRequests, 
       // A job back after a crash: the process that stored the request may have died before it
       // published it.
       if (view.pendingRequest !== null && job.deliveryCount > 1) await publishHumanNotice(ctx, view.agent, view.id, view.pendingRequest);
+      // An HTTP launch's callback, before the ack (so a crash sends it again), the job kept alive.
+      const stopBeating = heartbeat(job);
+      await ctx.callbacks.send(view).finally(stopBeating);
       // Before the ack: if this process dies first, the job is delivered again and wakes it then.
       if (TERMINAL_STATUSES.includes(view.status)) await wakeParent(view);
     }

@@ -5,6 +5,7 @@ import { silentLogger, type Logger } from '../logger.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { AgentQueues } from './agentQueues.js';
 import { startAgentWorker, type AgentWorker } from './agentWorker.js';
+import { createCallbackSender, noCallbacks, type CallbackOptions } from './callbacks.js';
 import { startEventFanout } from './eventFanout.js';
 import { guardedRuntime } from './guardedRuntime.js';
 import type { BusSubjects } from './subjects.js';
@@ -37,6 +38,12 @@ export interface AttachBusOptions {
   heartbeatMs?: number;
   /** Jobs run at once per agent queue. @default 16 */
   concurrency?: number;
+  /**
+   * The callbacks of HTTP launches (`callbackUrl`): sent by the worker that brings the thread to
+   * rest, before it acknowledges the job. `false` sends none.
+   * @default signed with process.env.SWITCHYARD_WEBHOOK_SECRET (none sent without it)
+   */
+  callbacks?: CallbackOptions | false;
   /**
    * Follow the events other processes publish (`runtime.ingest`), so `watch`, SSE and `settled`
    * here see threads that run elsewhere. An API server wants this; a pure worker does not.
@@ -122,7 +129,8 @@ export async function attachBus(runtime: Runtime, options: AttachBusOptions): Pr
   await Promise.all(names.map((name) => queues.queue(name)));
 
   const guarded = guardedRuntime(runtime, queues);
-  const ctx: SurfaceContext = { runtime: guarded, queues, bus, subjects, processId, logger, maxPayloadBytes, publish: safePublisher(bus, logger) };
+  const callbacks = options.callbacks === false ? noCallbacks() : createCallbackSender({ logger, ...options.callbacks });
+  const ctx: SurfaceContext = { runtime: guarded, queues, bus, subjects, processId, logger, maxPayloadBytes, callbacks, publish: safePublisher(bus, logger) };
   const fanout = startEventFanout(ctx, { observe });
   const requests = serveThreadRequests(ctx);
   const guard = serveTriggerGuard(ctx);
@@ -132,7 +140,7 @@ export async function attachBus(runtime: Runtime, options: AttachBusOptions): Pr
     // Other processes can reach this one's subscriptions once the server has them.
     await bus.flush();
   } catch (error) {
-    await Promise.all([fanout.close(), requests.close(), guard.close(), agentWorker?.stop(0)]);
+    await Promise.all([fanout.close(), requests.close(), guard.close(), agentWorker?.stop(0), callbacks.close()]);
     throw error;
   }
   logger.info({ processId, prefix: subjects.prefix, serving: served }, 'attached to NATS');
@@ -148,7 +156,7 @@ export async function attachBus(runtime: Runtime, options: AttachBusOptions): Pr
       closing ??= (async () => {
         await guard.close();
         await agentWorker?.stop(closeOptions.drainMs ?? 10_000);
-        await Promise.all([requests.close(), fanout.close()]);
+        await Promise.all([requests.close(), fanout.close(), callbacks.close()]);
         await bus.flush().catch(() => undefined);
       })();
       return closing;

@@ -3,8 +3,9 @@ import { sleep, systemClock, type Clock } from '../clock.js';
 import { ConfigError, messageOf } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { Runtime, ThreadChange } from '../runtime/runtime.js';
-import { versionOf, type HumanRequest, type Json, type Thread } from '../thread/events.js';
-import { deriveState, statusOf, TERMINAL_STATUSES, type ThreadStatus } from '../thread/state.js';
+import type { Thread } from '../thread/events.js';
+import { deriveState, statusOf, TERMINAL_STATUSES } from '../thread/state.js';
+import type { TriggerResult } from './payloads.js';
 
 /**
  * The headers of a callback: those of switchyard's webhooks (`WEBHOOK_HEADERS` of
@@ -17,23 +18,19 @@ export const CALLBACK_HEADERS = {
   delivery: 'X-Switchyard-Delivery',
 } as const;
 
-/** The JSON body of a callback: the body of a switchyard webhook. */
-export interface CallbackPayload {
+/**
+ * The JSON body of a callback: what a NATS trigger's `replyTo` receives at the same rest (a
+ * {@link TriggerResult}: status, version, output, failure, pending request), with an id, a type
+ * and a time.
+ */
+export interface CallbackPayload extends TriggerResult {
   /**
-   * `<threadId>:<version>`: the same each time this moment of the thread is reported (a callback
-   * is sent at least once; drop repeats by id).
+   * `<threadId>:<version>`: the same each time this rest of the thread is reported (a callback is
+   * sent at least once; drop repeats by id). Also in the `X-Switchyard-Delivery` header.
    */
   readonly id: string;
+  /** `thread.human_request` (answer `pendingRequest` with its `requestId`) or `thread.finished`. */
   readonly type: 'thread.human_request' | 'thread.finished';
-  readonly threadId: string;
-  readonly agent: string;
-  readonly status: ThreadStatus;
-  /** `thread.human_request`: the open request; answer it with its `requestId`. */
-  readonly request?: HumanRequest;
-  /** `thread.finished` when done: the final output. */
-  readonly output?: Json;
-  /** `thread.finished` when failed: why. */
-  readonly failure?: string;
   /** ISO time of the thread's last event. */
   readonly at: string;
 }
@@ -113,16 +110,18 @@ export function callbackUrlOf(thread: Pick<Thread, 'events'>): string | undefine
 export function callbackPayloadOf(thread: Thread): CallbackPayload | undefined {
   const state = deriveState(thread.events);
   const status = statusOf(state);
-  const base = { id: `${thread.id}:${versionOf(thread)}`, threadId: thread.id, agent: thread.agent, status, at: thread.events.at(-1)?.at ?? '' };
-  if (TERMINAL_STATUSES.includes(status)) {
-    return {
-      ...base,
-      type: 'thread.finished',
-      ...(state.output === undefined ? {} : { output: state.output }),
-      ...(state.failure === undefined ? {} : { failure: state.failure }),
-    };
-  }
-  return state.pendingRequest === null ? undefined : { ...base, type: 'thread.human_request', request: state.pendingRequest };
+  const type = TERMINAL_STATUSES.includes(status) ? 'thread.finished' : state.pendingRequest === null ? undefined : 'thread.human_request';
+  if (type === undefined) return undefined;
+  const result: TriggerResult = {
+    threadId: thread.id,
+    agent: thread.agent,
+    status,
+    version: state.version,
+    ...(state.output === undefined ? {} : { output: state.output }),
+    ...(state.failure === undefined ? {} : { failure: state.failure }),
+    ...(state.pendingRequest === null ? {} : { pendingRequest: state.pendingRequest }),
+  };
+  return { id: `${thread.id}:${state.version}`, type, at: thread.events.at(-1)?.at ?? '', ...result };
 }
 
 /** Whether this change is one a callback reports: a human request stored, or the change that ended the thread. */

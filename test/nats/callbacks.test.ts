@@ -46,9 +46,9 @@ describe('callbackUrl on NATS', () => {
     const [asked] = await origin.waitFor(1);
     expect(signedWith(asked!, SECRET)).toBe(true);
     const request = payloadOf(asked!);
-    expect(request).toMatchObject({ type: 'thread.human_request', threadId: launched.body.id, request: { kind: 'approval' } });
+    expect(request).toMatchObject({ type: 'thread.human_request', threadId: launched.body.id, pendingRequest: { kind: 'approval' } });
 
-    const answered = await call(http.url, 'POST', `/threads/${launched.body.id}/respond`, { requestId: request.request!.requestId, approved: true });
+    const answered = await call(http.url, 'POST', `/threads/${launched.body.id}/respond`, { requestId: request.pendingRequest!.requestId, approved: true });
     expect(answered.status).toBe(200);
     const [, finished] = await origin.waitFor(2);
     expect(signedWith(finished!, SECRET)).toBe(true);

@@ -10,7 +10,7 @@ import { attachBus, type BusSurface } from '../../src/surface/attachBus.js';
 import type { ThreadReply, TriggerResult } from '../../src/surface/payloads.js';
 import type { Thread } from '../../src/thread/events.js';
 import { startNatsServer, type NatsServerHandle } from '../support/natsServer.js';
-import { eventually, FAST_RECONNECT, plainClient, uniqueToken, type PlainClient } from './natsTestKit.js';
+import { collector, eventually, FAST_RECONNECT, plainClient, uniqueToken, type PlainClient } from './natsTestKit.js';
 
 // A write from outside a job (a response, a resume) is followed by its continuation job. A process
 // that dies between the two (found by the chaos run: a SIGKILL right after the human_response was
@@ -38,7 +38,15 @@ afterAll(async () => {
  * names a thread, the runtime's own continuation of it is never enqueued (the enqueue hangs, as a
  * SIGKILLed process's would never happen).
  */
-async function fragileNode(names: { prefix: string; bucket: string }): Promise<{ runtime: Runtime; surface: BusSurface; bus: NatsBus; dropAfterWrite: Set<string> }> {
+interface FragileNode {
+  readonly runtime: Runtime;
+  readonly surface: BusSurface;
+  readonly bus: NatsBus;
+  /** Threads whose next write's continuation this process never enqueues. */
+  readonly dropAfterWrite: Set<string>;
+}
+
+async function fragileNode(names: { prefix: string; bucket: string }): Promise<FragileNode> {
   const bus = await createNatsBus({ servers: server.url, connectOptions: FAST_RECONNECT });
   const store = await createNatsKvStore({ nc: bus.nc, bucket: names.bucket });
   const queues = createAgentQueues({ bus, prefix: names.prefix, ackWaitMs: 3_000, retryDelayMs: 200, maxDeliver: 5 });
@@ -55,19 +63,25 @@ async function fragileNode(names: { prefix: string; bucket: string }): Promise<{
   return { runtime, surface, bus, dropAfterWrite };
 }
 
+/** A fragile node on fresh subjects, a trigger from the plain client, and its first result. */
+async function triggered(msgId: string, input: string): Promise<{ node: FragileNode; first: TriggerResult; messages: ReturnType<typeof collector<TriggerResult>> }> {
+  const names = { prefix: `sy${uniqueToken()}`, bucket: `threads_${uniqueToken()}` };
+  const node = await fragileNode(names);
+  const { subject, messages } = client.inbox<TriggerResult>();
+  await client.trigger(`${names.prefix}.trigger.calculator`, { input, replyTo: subject }, { msgId });
+  const [first] = await messages.until(1, 15_000, 'the first result');
+  return { node, first: first!, messages };
+}
+
 describe('a write from outside a job, by a process that dies before it enqueues the continuation', () => {
   it('a response over NATS still continues the thread', async () => {
-    const names = { prefix: `sy${uniqueToken()}`, bucket: `threads_${uniqueToken()}` };
-    const node = await fragileNode(names);
-    const { subject, messages } = client.inbox<TriggerResult>();
-    await client.trigger(`${names.prefix}.trigger.calculator`, { input: 'what is 8 / 2', replyTo: subject }, { msgId: 'lost-cont' });
-    const [waiting] = await messages.until(1, 15_000, 'the awaiting_human result');
+    const { node, first: waiting, messages } = await triggered('lost-cont', 'what is 8 / 2');
     expect(waiting).toMatchObject({ threadId: 'trg-lost-cont', status: 'awaiting_human' });
 
     node.dropAfterWrite.add('trg-lost-cont');
     const reply = await client.request<ThreadReply>(
-      `${names.prefix}.thread.trg-lost-cont.respond`,
-      { requestId: waiting!.pendingRequest!.requestId, approved: true, by: 'tester' },
+      `${node.surface.subjects.prefix}.thread.trg-lost-cont.respond`,
+      { requestId: waiting.pendingRequest!.requestId, approved: true, by: 'tester' },
       10_000,
     );
     expect(reply).toMatchObject({ ok: true });
@@ -112,14 +126,10 @@ describe('a write from outside a job, by a process that dies before it enqueues 
   });
 
   it('a guard job that finds its thread ended since (its run died before replying) still replies', async () => {
-    const names = { prefix: `sy${uniqueToken()}`, bucket: `threads_${uniqueToken()}` };
-    const node = await fragileNode(names);
-    const { subject, messages } = client.inbox<TriggerResult>();
-    await client.trigger(`${names.prefix}.trigger.calculator`, { input: 'multiply 6 by 7', replyTo: subject }, { msgId: 'ended-guard' });
-    const [first] = await messages.until(1, 15_000, 'the result');
+    const { node, first, messages } = await triggered('ended-guard', 'multiply 6 by 7');
     expect(first).toMatchObject({ status: 'done' });
     // The guard of a write at version 1, delivered again once a run that died took the thread to its end.
-    const guards = createAgentQueues({ bus: node.bus, prefix: names.prefix, ackWaitMs: 3_000, retryDelayMs: 200, maxDeliver: 5 });
+    const guards = createAgentQueues({ bus: node.bus, prefix: node.surface.subjects.prefix, ackWaitMs: 3_000, retryDelayMs: 200, maxDeliver: 5 });
     await guards.guard('calculator', 'trg-ended-guard', 1);
     const [, again] = await messages.until(2, 15_000, 'the result replied by the guard job');
     expect(again).toEqual(first);

@@ -47,11 +47,11 @@ describe('POST /threads with a callbackUrl', () => {
     expect(signedWith(asked!, SECRET)).toBe(true);
     expect(signedWith(asked!, 'another-secret')).toBe(false);
     const request = payloadOf(asked!);
-    expect(request).toMatchObject({ type: 'thread.human_request', threadId: launched.body.id, status: 'awaiting_human', request: { kind: 'approval', tool: 'divide' } });
+    expect(request).toMatchObject({ type: 'thread.human_request', threadId: launched.body.id, status: 'awaiting_human', pendingRequest: { kind: 'approval', tool: 'divide' } });
     expect(asked!.headers['x-switchyard-delivery']).toBe(request.id);
     expect(asked!.headers['x-switchyard-event']).toBe('thread.human_request');
 
-    await call(url, 'POST', `/threads/${launched.body.id}/respond`, { requestId: request.request!.requestId, approved: true });
+    await call(url, 'POST', `/threads/${launched.body.id}/respond`, { requestId: request.pendingRequest!.requestId, approved: true });
     const [, finished] = await origin.waitFor(2);
     expect(signedWith(finished!, SECRET)).toBe(true);
     expect(payloadOf(finished!)).toMatchObject({ type: 'thread.finished', threadId: launched.body.id, status: 'done', output: 'result 4' });

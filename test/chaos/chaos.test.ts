@@ -20,7 +20,7 @@ function figures(name: string, report: ChaosReport): string {
     `  faults: ${report.kills} workers SIGKILLed, ${report.serverRestarts} nats-server restart`,
     `  results: ${report.duplicateResults} duplicate final results; time to rest p50 ${percentile(report.timesToRest, 50)} ms, p99 ${percentile(report.timesToRest, 99)} ms, max ${report.timesToRest.at(-1)} ms`,
     `  effects: ${report.effects} ledger lines, ${report.interrupted} interrupted calls asked about, ${report.rerunsAllowed} re-runs a human allowed`,
-    `  humans: ${report.desk.answered} requests answered (${report.desk.attempts} respond requests); dead letters: ${report.deadLetters}`,
+    `  humans: ${report.desk.answered} requests answered, ${report.desk.cancelled} of them by a cancel (${report.desk.attempts} requests sent); dead letters: ${report.deadLetters}`,
     `  phases (ms from start): ${Object.entries(report.phases).map(([k, v]) => `${k} ${v}`).join(', ')}`,
     ...(report.observed > 0 ? [`  observer on <prefix>.>: ${report.observed} messages seen`] : []),
   ].join('\n');

@@ -12,13 +12,17 @@ export interface Answer {
   readonly kind: HumanRequest['kind'];
   readonly approved?: boolean;
   readonly answer?: string;
+  /** Cancel the thread instead of answering (`<prefix>.thread.<id>.control`). */
+  readonly cancel?: boolean;
 }
 
 /** What the desk did. */
 export interface DeskFigures {
   /** Requests answered (the respond was taken, or the thread had moved on already). */
   readonly answered: number;
-  /** Respond requests sent, retries included. */
+  /** Threads cancelled instead of answered. */
+  readonly cancelled: number;
+  /** Respond and control requests sent, retries included. */
   readonly attempts: number;
   /** Requests whose answer never went through (retries exhausted). */
   readonly unanswered: readonly string[];
@@ -44,16 +48,20 @@ function dice(requestId: string): number {
   return createHash('sha256').update(requestId).digest()[0]! % 100;
 }
 
-/** The desk's policy: approve most refunds, run an interrupted call again half the time. */
+/**
+ * The desk's policy: approve most refunds; of interrupted calls, run 40% again, skip 40% and cancel
+ * the thread for the rest (a pipeline's child, say: its pipeline must hear of it); cancel a tenth of
+ * the questions.
+ */
 function answerFor(threadId: string, request: HumanRequest): Answer {
   const roll = dice(request.requestId);
   switch (request.kind) {
     case 'approval':
       return { threadId, kind: request.kind, approved: roll >= 20 };
     case 'interrupted':
-      return { threadId, kind: request.kind, approved: roll >= 50 };
+      return roll < 20 ? { threadId, kind: request.kind, cancel: true } : { threadId, kind: request.kind, approved: roll >= 60 };
     case 'input':
-      return { threadId, kind: request.kind, answer: roll >= 50 ? 'blue' : 'green' };
+      return roll < 10 ? { threadId, kind: request.kind, cancel: true } : { threadId, kind: request.kind, answer: roll >= 50 ? 'blue' : 'green' };
     case 'escalation':
       return { threadId, kind: request.kind, approved: false };
   }
@@ -63,22 +71,26 @@ export function createHumanDesk(nc: NatsConnection, prefix: string): HumanDesk {
   const answers = new Map<string, Answer>();
   const inFlight = new Set<Promise<void>>();
   let answered = 0;
+  let cancelled = 0;
   let attempts = 0;
   const unanswered: string[] = [];
   const odd: string[] = [];
 
   async function respond(threadId: string, request: HumanRequest, answer: Answer): Promise<void> {
-    const { threadId: _t, kind: _k, ...body } = answer;
-    const payload = JSON.stringify({ requestId: request.requestId, ...body, by: 'chaos-desk' });
+    const { threadId: _t, kind: _k, cancel, ...body } = answer;
+    const [op, payload] = cancel
+      ? ['control', JSON.stringify({ action: 'cancel', reason: `instead of answering ${request.requestId}`, by: 'chaos-desk' })]
+      : ['respond', JSON.stringify({ requestId: request.requestId, ...body, by: 'chaos-desk' })];
     const deadline = Date.now() + GIVE_UP_MS;
     while (Date.now() < deadline) {
       attempts++;
       try {
-        const reply = await nc.request(`${prefix}.thread.${threadId}.respond`, payload, { timeout: ATTEMPT_MS });
+        const reply = await nc.request(`${prefix}.thread.${threadId}.${op}`, payload, { timeout: ATTEMPT_MS });
         const parsed = reply.json<{ ok: boolean; code?: string; error?: string }>();
         // A conflict: an earlier try of this answer was taken, or the thread moved on.
         if (parsed.ok || parsed.code === 'conflict') {
           answered++;
+          if (cancel) cancelled++;
           return;
         }
         if (parsed.code !== 'internal') {
@@ -106,6 +118,6 @@ export function createHumanDesk(nc: NatsConnection, prefix: string): HumanDesk {
     async idle() {
       while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
     },
-    figures: () => ({ answered, attempts, unanswered, odd }),
+    figures: () => ({ answered, cancelled, attempts, unanswered, odd }),
   };
 }

@@ -235,21 +235,25 @@ export function startAgentWorker(ctx: SurfaceContext, requests: ThreadRequests, 
         }
         return;
       }
-    } else {
-      const recorded = recordedReplyTo(view);
-      const targets = new Set([replyTo, recorded].filter((s): s is string => s !== undefined));
-      const result = resultOf(view);
-      for (const target of targets) await ctx.publish(target, result);
-      // A job back after a crash: the process that stored the request may have died before it
-      // published it.
-      if (view.pendingRequest !== null && job.deliveryCount > 1) await publishHumanNotice(ctx, view.agent, view.id, view.pendingRequest);
-      // An HTTP launch's callback, before the ack (so a crash sends it again), the job kept alive.
-      const stopBeating = heartbeat(job);
-      await ctx.callbacks.send(view).finally(stopBeating);
-      // Before the ack: if this process dies first, the job is delivered again and wakes it then.
-      if (TERMINAL_STATUSES.includes(view.status)) await wakeParent(view);
-    }
+    } else await reportRest(job, view, replyTo);
     await job.ack();
+  }
+
+  /**
+   * Tells whoever waits on a thread at rest, before its job is acknowledged (so a crash before the
+   * ack tells them again: at least once): the reply subjects, the human request (again, on a
+   * redelivery), an HTTP launch's callback, and the pipeline of a child that ended.
+   */
+  async function reportRest(job: Job, view: ThreadView, replyTo: string | undefined): Promise<void> {
+    const targets = new Set([replyTo, recordedReplyTo(view)].filter((s): s is string => s !== undefined));
+    const result = resultOf(view);
+    for (const target of targets) await ctx.publish(target, result);
+    // A job back after a crash: the process that stored the request may have died before it
+    // published it.
+    if (view.pendingRequest !== null && job.deliveryCount > 1) await publishHumanNotice(ctx, view.agent, view.id, view.pendingRequest);
+    const stopBeating = heartbeat(job); // a callback may take a few attempts
+    await ctx.callbacks.send(view).finally(stopBeating);
+    if (TERMINAL_STATUSES.includes(view.status)) await wakeParent(view);
   }
 
   /**

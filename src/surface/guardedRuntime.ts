@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { THREAD_ID_PATTERN, type LaunchOptions, type Runtime } from '../runtime/runtime.js';
+import { THREAD_ID_PATTERN, type LaunchOptions, type Runtime, type ThreadView } from '../runtime/runtime.js';
 import { TERMINAL_STATUSES } from '../thread/state.js';
 import type { AgentQueues } from './agentQueues.js';
 
@@ -14,7 +14,7 @@ import type { AgentQueues } from './agentQueues.js';
  */
 export function guardedRuntime(runtime: Runtime, queues: AgentQueues): Runtime {
   /** Guards a write to an existing thread, when `due` says the write will go ahead. */
-  async function guardWrite<T>(threadId: string, due: (view: NonNullable<Awaited<ReturnType<Runtime['get']>>>) => boolean, write: () => Promise<T>): Promise<T> {
+  async function guardWrite<T>(threadId: string, due: (view: ThreadView) => boolean, write: () => Promise<T>): Promise<T> {
     const view = await runtime.get(threadId);
     if (view !== undefined && !TERMINAL_STATUSES.includes(view.status) && due(view)) await queues.guard(view.agent, view.id, view.version);
     return write();

@@ -129,6 +129,16 @@ export { createMemoryBus, type MemoryBusOptions } from './bus/memoryBus.js';
 export { createAgentQueues, type AgentQueues, type AgentQueuesConfig, type AgentQueuesOptions, type Claim } from './surface/agentQueues.js';
 export { attachBus, type AttachBusOptions, type BusSurface, type CloseSurfaceOptions } from './surface/attachBus.js';
 export {
+  CALLBACK_HEADERS,
+  callbackUrlOf,
+  createCallbackSender,
+  type CallbackDelivery,
+  type CallbackOptions,
+  type CallbackPayload,
+  type CallbackSender,
+} from './surface/callbacks.js';
+export { guardedRuntime } from './surface/guardedRuntime.js';
+export {
   controlPayloadSchema,
   jobPayloadSchema,
   triggerPayloadSchema,

@@ -133,6 +133,7 @@ Examples:
     .option('--prefix <prefix>', 'NATS subject prefix (env SWITCHYARD_PREFIX; default switchyard)')
     .option('--replicas <n>', 'NATS: replicas of the KV bucket and the work queues (1, 3 or 5)', parseReplicas)
     .option('--no-worker', 'NATS: take no jobs in this process, leave them to `switchyard worker`')
+    .addOption(new Option('--hook-secret <secret>', 'accept signed inbound webhooks on POST /hooks/<agent> (HMAC secret)').env('SWITCHYARD_HOOK_SECRET'))
     .action(
       async (
         opts: {
@@ -147,6 +148,7 @@ Examples:
           prefix?: string;
           replicas?: number;
           worker: boolean;
+          hookSecret?: string;
         },
         command: Command,
       ) => {
@@ -168,6 +170,7 @@ Examples:
             ...(natsUrl ? { natsUrl, worker: opts.worker } : {}),
             ...(prefix ? { prefix } : {}),
             ...(opts.replicas === undefined ? {} : { replicas: opts.replicas }),
+            ...(opts.hookSecret ? { hookSecret: opts.hookSecret } : {}),
           },
           { out, err, env: io.env, hint: hintOf(command), stopped: io.stopped() },
         );

@@ -3,6 +3,7 @@ import { messageOf } from '../errors.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { startHttpServer, type HttpServer } from '../server/httpServer.js';
 import { inspectorExtension } from '../inspector/mount.js';
+import { createCallbackSender } from '../surface/callbacks.js';
 import { embeddedBackend, natsBackend, type Backend, type BackendOptions } from './backend.js';
 import { BUNDLED_EXAMPLES } from './bundled.js';
 import { loggerFromEnv, modelFromEnv, webhooksFromEnv } from './env.js';
@@ -35,6 +36,8 @@ export interface ServeOptions {
   replicas?: number;
   /** With NATS: also take jobs in this process. @default true */
   worker?: boolean;
+  /** Accept signed inbound webhooks on `POST /hooks/<agent>` with this HMAC secret. @default none (off) */
+  hookSecret?: string;
 }
 
 /** Where `serve` writes what a person reads (logs go to stderr through pino). */
@@ -60,6 +63,9 @@ export async function serve(project: Project, options: ServeOptions, io: ServeIO
   const backend = options.natsUrl
     ? await natsBackend({ ...base, natsUrl: options.natsUrl, worker: options.worker ?? true, ...optional(options) })
     : await embeddedBackend(resolve(options.dir), base);
+  // On NATS the workers call HTTP launches' callbacks from their jobs; embedded, this process does.
+  const callbacks = options.natsUrl ? undefined : createCallbackSender({ logger, secret: io.env.SWITCHYARD_WEBHOOK_SECRET ?? '' });
+  const detachCallbacks = callbacks?.attach(backend.runtime);
   const server = await listen(backend, options, io, logger);
   const hint: CommandHint = server.url === DEFAULT_URL ? io.hint : (args) => io.hint(`${args} --url ${server.url}`);
 
@@ -73,6 +79,7 @@ export async function serve(project: Project, options: ServeOptions, io: ServeIO
     io.out('no model key is configured (SWITCHYARD_MODEL_API_KEY, OPENAI_API_KEY or SWITCHYARD_MODEL_BASE_URL):');
     io.out('the agents run on the scripted demo model, a deterministic stand-in for an LLM.');
   }
+  if (options.hookSecret) io.out(`inbound hooks: POST ${server.url}/hooks/<agent>, signed with the hook secret`);
   if (options.token) io.out('clients must send the bearer token (set SWITCHYARD_TOKEN or pass --token).');
   else if (!isLoopback(server.host)) io.err(`warning: listening on ${server.host} without a token; anyone who can reach it can run agents (pass --token)`);
 
@@ -96,6 +103,8 @@ export async function serve(project: Project, options: ServeOptions, io: ServeIO
   logger.info({ signal }, 'shutting down');
   try {
     await server.close();
+    detachCallbacks?.();
+    await callbacks?.close();
   } finally {
     await backend.close();
   }
@@ -114,6 +123,7 @@ async function listen(backend: Backend, options: ServeOptions, io: ServeIO, logg
       host: options.host,
       port: options.port,
       token: options.token ?? '',
+      hookSecret: options.hookSecret ?? '',
       logger,
       extensions: [inspectorExtension({ bus: backend.bus })],
       ...(webhooks ? { webhooks } : {}),

@@ -48,6 +48,7 @@ export interface NatsNodeOptions {
   heartbeatMs?: AttachBusOptions['heartbeatMs'];
   concurrency?: AttachBusOptions['concurrency'];
   observe?: AttachBusOptions['observe'];
+  callbacks?: AttachBusOptions['callbacks'];
 }
 
 /** A process on NATS: its bus, store, queues, runtime and surface. */
@@ -55,6 +56,7 @@ export interface NatsNode {
   readonly bus: NatsBus;
   readonly store: ThreadStore;
   readonly queues: AgentQueues;
+  /** The runtime, with writes from outside a job guarded ({@link BusSurface.runtime}). */
   readonly runtime: Runtime;
   readonly surface: BusSurface;
   /** Drains and detaches the surface, closes the runtime (and store), then the connection. */
@@ -118,6 +120,7 @@ export async function createNatsNode(options: NatsNodeOptions): Promise<NatsNode
         ...(options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs }),
         ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
         ...(options.observe === undefined ? {} : { observe: options.observe }),
+        ...(options.callbacks === undefined ? {} : { callbacks: options.callbacks }),
       });
     } catch (error) {
       await runtime.close();
@@ -128,7 +131,8 @@ export async function createNatsNode(options: NatsNodeOptions): Promise<NatsNode
       bus,
       store,
       queues,
-      runtime,
+      // Guarded: an HTTP server or the CLI on this node writes as safely as the NATS requests do.
+      runtime: surface.runtime,
       surface,
       close(closeOptions) {
         closing ??= (async () => {

@@ -11,6 +11,7 @@ import { THREAD_ID_PATTERN, type Runtime, type ThreadView } from '../runtime/run
 import type { Source } from '../thread/events.js';
 import { drainRejectedBody } from './drainRejectedBody.js';
 import { mapError } from './errorMapper.js';
+import { mountHooks } from './hooks.js';
 import { streamThreadEvents } from './eventStream.js';
 import {
   controlBodySchema,
@@ -39,6 +40,15 @@ export interface HttpOptions {
   heartbeatMs?: number;
   /** Aborting it ends open event streams and waits, so a server can close. */
   signal?: AbortSignal;
+  /**
+   * The HMAC secret of inbound hooks (`POST /hooks/:agent`, see `mountHooks`): each delivery is
+   * signed with it as switchyard signs its webhooks, and needs no bearer token. Hooks are off (404)
+   * without one; an empty string turns them off.
+   * @default process.env.SWITCHYARD_HOOK_SECRET
+   */
+  hookSecret?: string;
+  /** How far an inbound hook's timestamp may be from now, in seconds. @default 300 */
+  hookToleranceSeconds?: number;
   /**
    * More routes on the same app, behind the same token and body limit: the inspector
    * (`inspectorExtension` from `switchyard/inspector`), a user's own. Mounted after the API routes.
@@ -104,8 +114,10 @@ const MAX_WAIT_MS = 300_000;
  *
  * - `GET /health` (never needs the token): `{ ok: true }`
  * - `GET /agents`: the agents, their tools and step limits
- * - `POST /threads` `{ agent, input, threadId? }`: 201 and the thread; 200 with the existing thread
- *   when `threadId` (or else the `Idempotency-Key` header) names one already launched
+ * - `POST /threads` `{ agent, input, threadId?, callbackUrl? }`: 201 and the thread; 200 with the
+ *   existing thread when `threadId` (or else the `Idempotency-Key` header) names one already
+ *   launched. `callbackUrl` is called (signed) when the thread needs a human and when it ends
+ * - `POST /hooks/:agent` (with `hookSecret`): a signed inbound webhook launches a thread (see `mountHooks`)
  * - `GET /threads?agent=&status=&limit=`: `{ threads }`, most recently updated first; `status` may
  *   repeat or be comma-separated
  * - `GET /threads/:id`: the thread
@@ -124,6 +136,8 @@ export function createHttpApp(runtime: Runtime, options: HttpOptions = {}): Http
     heartbeatMs = 15_000,
     signal: shutdown,
     extensions = [],
+    hookSecret = process.env.SWITCHYARD_HOOK_SECRET ?? '',
+    hookToleranceSeconds = 300,
   } = options;
   const app = new Hono();
 
@@ -151,7 +165,9 @@ export function createHttpApp(runtime: Runtime, options: HttpOptions = {}): Http
     });
     // Static pages of extensions (the inspector's) hold no data; their APIs stay behind the token.
     const open = new Set(['/health', ...extensions.flatMap((extension) => extension.publicPaths ?? [])]);
-    app.use('*', (c, next) => (open.has(c.req.path) ? next() : auth(c, next)));
+    // Inbound hooks carry an HMAC signature instead (a webhook sender cannot send a bearer token).
+    const signed = (path: string): boolean => hookSecret !== '' && path.startsWith('/hooks/');
+    app.use('*', (c, next) => (open.has(c.req.path) || signed(c.req.path) ? next() : auth(c, next)));
   }
   app.use('*', drainRejectedBody({ maxBytes: Math.max(8 * 1024 * 1024, 4 * maxBodyBytes), maxMs: 5000 }));
   app.use(
@@ -186,7 +202,12 @@ export function createHttpApp(runtime: Runtime, options: HttpOptions = {}): Http
       throw new InvalidInputError('invalid Idempotency-Key header', [threadIdRule('Idempotency-Key:')]);
     }
     const threadId = body.threadId ?? key;
-    const source: Source = { kind: 'http', ...(key === undefined ? {} : { triggerId: key }) };
+    const source: Source = {
+      kind: 'http',
+      ...(key === undefined ? {} : { triggerId: key }),
+      // Where the thread reports back: the process that brings it to rest calls it (signed).
+      ...(body.callbackUrl === undefined ? {} : { replyTo: body.callbackUrl }),
+    };
     if (threadId !== undefined) {
       const existing = await runtime.get(threadId);
       if (existing !== undefined) return c.json(sameAgent(existing, body.agent), 200);
@@ -228,6 +249,8 @@ export function createHttpApp(runtime: Runtime, options: HttpOptions = {}): Http
       return c.json(await runtime[action](id, body));
     });
   }
+
+  mountHooks(app, runtime, { secret: hookSecret, toleranceSeconds: hookToleranceSeconds, logger });
 
   app.get('/threads/:id/events', (c) => streamThreadEvents(c, threadIdParam(c), { runtime, logger, heartbeatMs, shutdown }));
 

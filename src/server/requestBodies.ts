@@ -24,8 +24,24 @@ export const launchBodySchema = z
       .string({ error: required('threadId', 'a string') })
       .regex(THREAD_ID_PATTERN, threadIdRule('threadId'))
       .optional(),
+    /** Called (signed) when the thread needs a human and when it ends. */
+    callbackUrl: z
+      .string({ error: required('callbackUrl', 'an http or https URL') })
+      .max(2048, 'callbackUrl must be at most 2048 characters')
+      .refine(isHttpUrl, 'callbackUrl must be an http or https URL')
+      .optional(),
   })
   .strict();
+
+/** Whether `value` is an absolute http or https URL. */
+export function isHttpUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return url.protocol === 'http:' || url.protocol === 'https:';
+  } catch {
+    return false;
+  }
+}
 
 /** `POST /threads/:id/respond`: the runtime's own schema of a human response. */
 export const respondBodySchema = humanResponseInputSchema;

@@ -68,6 +68,15 @@ export interface AgentQueues {
    * job runs it once more instead.
    */
   readonly schedule: (thread: Thread, reason?: ScheduleReason) => Promise<void>;
+  /**
+   * Enqueues, before a write from outside a job, the continuation that write calls for:
+   * `{ threadId, after }` with msg id `<threadId>:<after + 1>:guard`, where `after` is the thread's
+   * version before the write (0 before a launch). A worker runs the thread once the write landed,
+   * so a process that dies between its write and `schedule` loses nothing. When `schedule` follows
+   * at once for exactly that write, it enqueues nothing more (the guard carries it). Nothing is
+   * enqueued for a thread this process holds a claim on (its job carries it).
+   */
+  readonly guard: (agent: string, threadId: string, after: number) => Promise<void>;
   /** The work queue of `agent` (created on first use). */
   queue(agent: string): Promise<JobQueue>;
   /** Claims a thread for a run in this process (see {@link Claim}); claims nest. */
@@ -87,6 +96,12 @@ export interface AgentQueues {
 }
 
 const configError = (message: string): Error => new ConfigError(message);
+
+/**
+ * How soon after a guard its write's own `schedule` may rely on it. Well below the time a guard
+ * job waits for its write before it gives up, so the guard is still there to carry it.
+ */
+const GUARD_TRUST_MS = 500;
 
 /**
  * Creates the per-agent work queues of a NATS deployment.
@@ -109,6 +124,8 @@ export function createAgentQueues(options: AgentQueuesOptions): AgentQueues {
   };
   const queues = new Map<string, Promise<JobQueue>>();
   const claims = new Map<string, { pending: boolean; holders: number }>();
+  // Guards enqueued here, by thread: the version they wait past and when (see `guard`).
+  const guards = new Map<string, { after: number; at: number }>();
   let pipelines = new Set<string>();
 
   function queue(agent: string): Promise<JobQueue> {
@@ -129,6 +146,23 @@ export function createAgentQueues(options: AgentQueuesOptions): AgentQueues {
     return pipelines.has(thread.agent) ? undefined : `${thread.id}:${version}`;
   }
 
+  /** Enqueues a continuation job, retrying while NATS is unreachable (up to `scheduleRetryMs`). */
+  async function enqueue(agent: string, payload: JobPayload, msgId: string | undefined): Promise<void> {
+    const deadline = Date.now() + config.scheduleRetryMs;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const jobs = await queue(agent);
+        const { duplicate } = await jobs.enqueue(subjects.jobs(agent), payload, msgId === undefined ? {} : { msgId });
+        logger.debug({ threadId: payload.threadId, agent, after: payload.after, duplicate }, 'continuation job enqueued');
+        return;
+      } catch (error) {
+        if (isBusError(error, 'closed') || isBusError(error, 'invalid_subject') || Date.now() > deadline) throw error;
+        logger.warn({ threadId: payload.threadId, agent, err: messageOf(error), attempt }, 'enqueue failed; retrying');
+        await sleep(systemClock, Math.min(100 * 2 ** attempt, 2_000));
+      }
+    }
+  }
+
   async function schedule(thread: Thread, reason?: ScheduleReason): Promise<void> {
     const held = claims.get(thread.id);
     if (held !== undefined) {
@@ -136,21 +170,21 @@ export function createAgentQueues(options: AgentQueuesOptions): AgentQueues {
       return;
     }
     const version = versionOf(thread);
-    const payload: JobPayload = { threadId: thread.id };
-    const msgId = continuationMsgId(thread, version, reason);
-    const deadline = Date.now() + config.scheduleRetryMs;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const jobs = await queue(thread.agent);
-        const { duplicate } = await jobs.enqueue(subjects.jobs(thread.agent), payload, msgId === undefined ? {} : { msgId });
-        logger.debug({ threadId: thread.id, agent: thread.agent, version, duplicate }, 'continuation job enqueued');
-        return;
-      } catch (error) {
-        if (isBusError(error, 'closed') || isBusError(error, 'invalid_subject') || Date.now() > deadline) throw error;
-        logger.warn({ threadId: thread.id, agent: thread.agent, err: messageOf(error), attempt }, 'enqueue failed; retrying');
-        await sleep(systemClock, Math.min(100 * 2 ** attempt, 2_000));
-      }
+    const guarded = guards.get(thread.id);
+    if (guarded !== undefined && reason === undefined) {
+      guards.delete(thread.id);
+      // The guard enqueued just before this very write carries its continuation.
+      if (guarded.after + 1 === version && Date.now() - guarded.at < GUARD_TRUST_MS) return;
     }
+    await enqueue(thread.agent, { threadId: thread.id }, continuationMsgId(thread, version, reason));
+  }
+
+  async function guard(agent: string, threadId: string, after: number): Promise<void> {
+    if (claims.has(threadId)) return;
+    await enqueue(agent, { threadId, after }, `${threadId}:${after + 1}:guard`);
+    guards.set(threadId, { after, at: Date.now() });
+    // Bounded: an entry older than the trust window is worthless.
+    if (guards.size > 10_000) guards.delete(guards.keys().next().value!);
   }
 
   function claim(threadId: string): Claim {
@@ -183,6 +217,7 @@ export function createAgentQueues(options: AgentQueuesOptions): AgentQueues {
     subjects,
     config,
     schedule,
+    guard,
     queue,
     claim,
     isClaimed: (threadId) => claims.has(threadId),

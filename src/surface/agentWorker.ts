@@ -1,10 +1,12 @@
 import { createHash } from 'node:crypto';
 import type { Job, JobConsumer } from '../bus/bus.js';
 import { isValidSubject } from '../bus/subject.js';
+import { sleep, systemClock } from '../clock.js';
 import { formatIssues, InvalidInputError, InvalidStateError, NotFoundError, messageOf } from '../errors.js';
 import { parentIdOf, type RunOptions, type ThreadView } from '../runtime/runtime.js';
 import { type ThreadStatus, TERMINAL_STATUSES } from '../thread/state.js';
 import { headerReplyTo, jobPayloadSchema, replyToOf, resultOf, triggerPayloadSchema, type ErrorReply, type TriggerPayload } from './payloads.js';
+import { publishHumanNotice } from './eventFanout.js';
 import { REPLY_TO_HEADER } from './subjects.js';
 import type { SurfaceContext } from './surfaceContext.js';
 import type { ThreadRequests } from './threadRequests.js';
@@ -37,6 +39,9 @@ const MAX_ROUNDS = 10;
 /** Delay before a job handed back at shutdown is delivered again (after this process stops its actors). */
 const HANDBACK_DELAY_MS = 2_000;
 const PLAIN_MSG_ID = /^[A-Za-z0-9_:-]{1,120}$/;
+/** How long a guard job waits in place for its write to land before it hands itself back. */
+const GUARD_WAIT_MS = 1_000;
+const GUARD_POLL_MS = 25;
 
 /**
  * Consumes the work queues of the served agents. A trigger launches its thread (idempotent by
@@ -143,10 +148,33 @@ export function startAgentWorker(ctx: SurfaceContext, requests: ThreadRequests, 
       await job.term(parsed === undefined ? 'job payload is not JSON' : `invalid job: ${formatIssues(parsed.error.issues).join('; ')}`);
       return;
     }
-    const { threadId } = parsed.data;
+    const { threadId, after } = parsed.data;
+    if (after !== undefined && !(await guardDue(job, threadId, after))) return;
     if (await handedOff(job, threadId)) return;
     // The run checks that the thread exists and is this agent's (else the job is terminated).
     await runToRest(job, threadId, undefined, async () => ({ agent }));
+  }
+
+  /**
+   * Whether a guard job (see `AgentQueues.guard`) is due: its write landed. Then it runs like any
+   * continuation, even when the thread moved on since: the run that moved it may have died before
+   * it replied or woke a parent (both are idempotent). Otherwise the job is settled here: handed
+   * back while its write may still land, acknowledged once it cannot (a write that never happened).
+   */
+  async function guardDue(job: Job, threadId: string, after: number): Promise<boolean> {
+    const deadline = Date.now() + GUARD_WAIT_MS;
+    let view = await runtime.get(threadId);
+    // The guard was enqueued just before its write: on a first delivery, give the write a moment.
+    while ((view === undefined || view.version <= after) && Date.now() < deadline) {
+      await sleep(systemClock, GUARD_POLL_MS);
+      view = await runtime.get(threadId);
+    }
+    if (view !== undefined && view.version > after) return true;
+    if (job.deliveryCount >= queues.config.maxDeliver - 1) {
+      logger.debug({ threadId, after }, 'the write a guard job waited for never landed');
+      await job.ack();
+    } else await job.nak(queues.config.retryDelayMs);
+    return false;
   }
 
   /**
@@ -207,15 +235,25 @@ export function startAgentWorker(ctx: SurfaceContext, requests: ThreadRequests, 
         }
         return;
       }
-    } else {
-      const recorded = recordedReplyTo(view);
-      const targets = new Set([replyTo, recorded].filter((s): s is string => s !== undefined));
-      const result = resultOf(view);
-      for (const target of targets) await ctx.publish(target, result);
-      // Before the ack: if this process dies first, the job is delivered again and wakes it then.
-      if (TERMINAL_STATUSES.includes(view.status)) await wakeParent(view);
-    }
+    } else await reportRest(job, view, replyTo);
     await job.ack();
+  }
+
+  /**
+   * Tells whoever waits on a thread at rest, before its job is acknowledged (so a crash before the
+   * ack tells them again: at least once): the reply subjects, the human request (again, on a
+   * redelivery), an HTTP launch's callback, and the pipeline of a child that ended.
+   */
+  async function reportRest(job: Job, view: ThreadView, replyTo: string | undefined): Promise<void> {
+    const targets = new Set([replyTo, recordedReplyTo(view)].filter((s): s is string => s !== undefined));
+    const result = resultOf(view);
+    for (const target of targets) await ctx.publish(target, result);
+    // A job back after a crash: the process that stored the request may have died before it
+    // published it.
+    if (view.pendingRequest !== null && job.deliveryCount > 1) await publishHumanNotice(ctx, view.agent, view.id, view.pendingRequest);
+    const stopBeating = heartbeat(job); // a callback may take a few attempts
+    await ctx.callbacks.send(view).finally(stopBeating);
+    if (TERMINAL_STATUSES.includes(view.status)) await wakeParent(view);
   }
 
   /**

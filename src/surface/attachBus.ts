@@ -5,7 +5,9 @@ import { silentLogger, type Logger } from '../logger.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { AgentQueues } from './agentQueues.js';
 import { startAgentWorker, type AgentWorker } from './agentWorker.js';
+import { createCallbackSender, noCallbacks, type CallbackOptions } from './callbacks.js';
 import { startEventFanout } from './eventFanout.js';
+import { guardedRuntime } from './guardedRuntime.js';
 import type { BusSubjects } from './subjects.js';
 import { safePublisher, type SurfaceContext } from './surfaceContext.js';
 import { serveThreadRequests } from './threadRequests.js';
@@ -37,6 +39,12 @@ export interface AttachBusOptions {
   /** Jobs run at once per agent queue. @default 16 */
   concurrency?: number;
   /**
+   * The callbacks of HTTP launches (`callbackUrl`): sent by the worker that brings the thread to
+   * rest, before it acknowledges the job. `false` sends none.
+   * @default signed with process.env.SWITCHYARD_WEBHOOK_SECRET (none sent without it)
+   */
+  callbacks?: CallbackOptions | false;
+  /**
    * Follow the events other processes publish (`runtime.ingest`), so `watch`, SSE and `settled`
    * here see threads that run elsewhere. An API server wants this; a pure worker does not.
    * @default true
@@ -53,6 +61,12 @@ export interface CloseSurfaceOptions {
 /** A runtime attached to NATS. */
 export interface BusSurface {
   readonly processId: string;
+  /**
+   * The runtime as this surface uses it: writes from outside a job (respond, resume, cancel,
+   * launch) enqueue their continuation first, so a process that dies right after such a write
+   * loses nothing (see {@link guardedRuntime}). Give this one to the process's other surfaces.
+   */
+  readonly runtime: Runtime;
   readonly subjects: BusSubjects;
   /** The agents and pipelines whose jobs this process takes (empty when not a worker). */
   readonly serving: readonly string[];
@@ -114,7 +128,9 @@ export async function attachBus(runtime: Runtime, options: AttachBusOptions): Pr
   // their agent runs.
   await Promise.all(names.map((name) => queues.queue(name)));
 
-  const ctx: SurfaceContext = { runtime, queues, bus, subjects, processId, logger, maxPayloadBytes, publish: safePublisher(bus, logger) };
+  const guarded = guardedRuntime(runtime, queues);
+  const callbacks = options.callbacks === false ? noCallbacks() : createCallbackSender({ logger, ...options.callbacks });
+  const ctx: SurfaceContext = { runtime: guarded, queues, bus, subjects, processId, logger, maxPayloadBytes, callbacks, publish: safePublisher(bus, logger) };
   const fanout = startEventFanout(ctx, { observe });
   const requests = serveThreadRequests(ctx);
   const guard = serveTriggerGuard(ctx);
@@ -124,7 +140,7 @@ export async function attachBus(runtime: Runtime, options: AttachBusOptions): Pr
     // Other processes can reach this one's subscriptions once the server has them.
     await bus.flush();
   } catch (error) {
-    await Promise.all([fanout.close(), requests.close(), guard.close(), agentWorker?.stop(0)]);
+    await Promise.all([fanout.close(), requests.close(), guard.close(), agentWorker?.stop(0), callbacks.close()]);
     throw error;
   }
   logger.info({ processId, prefix: subjects.prefix, serving: served }, 'attached to NATS');
@@ -132,6 +148,7 @@ export async function attachBus(runtime: Runtime, options: AttachBusOptions): Pr
   let closing: Promise<void> | undefined;
   return {
     processId,
+    runtime: guarded,
     subjects,
     serving: served,
     activeJobs: () => agentWorker?.active() ?? 0,
@@ -139,7 +156,7 @@ export async function attachBus(runtime: Runtime, options: AttachBusOptions): Pr
       closing ??= (async () => {
         await guard.close();
         await agentWorker?.stop(closeOptions.drainMs ?? 10_000);
-        await Promise.all([requests.close(), fanout.close()]);
+        await Promise.all([requests.close(), fanout.close(), callbacks.close()]);
         await bus.flush().catch(() => undefined);
       })();
       return closing;

@@ -1,4 +1,5 @@
 import type { BusSubscription } from '../bus/bus.js';
+import type { HumanRequest } from '../thread/events.js';
 import type { HumanRequestNotice } from './payloads.js';
 import { PROCESS_HEADER } from './subjects.js';
 import { messageOf } from '../errors.js';
@@ -25,10 +26,7 @@ export function startEventFanout(ctx: SurfaceContext, options: { observe: boolea
     const { id, agent } = change.thread;
     for (const event of change.events) {
       void ctx.publish(subjects.events(agent, id, event.type), event, { headers });
-      if (event.type === 'human_request') {
-        const notice: HumanRequestNotice = { ...event.data, threadId: id, agent };
-        void ctx.publish(subjects.human(agent, id), notice, { headers });
-      }
+      if (event.type === 'human_request') void publishHumanNotice(ctx, agent, id, event.data);
     }
   });
 
@@ -71,4 +69,15 @@ export function startEventFanout(ctx: SurfaceContext, options: { observe: boolea
       await observer?.unsubscribe();
     },
   };
+}
+
+/**
+ * Publishes a thread's human request on `<prefix>.human.<agent>.<id>` (for Slack or email bridges).
+ * The fan-out does it as the request is stored; a worker does it again when its job comes back
+ * after a crash, since the process that stored it may have died before it published: a bridge
+ * hears every request at least once (and drops repeats by `requestId`).
+ */
+export function publishHumanNotice(ctx: SurfaceContext, agent: string, threadId: string, request: HumanRequest): Promise<void> {
+  const notice: HumanRequestNotice = { ...request, threadId, agent };
+  return ctx.publish(ctx.subjects.human(agent, threadId), notice, { headers: { [PROCESS_HEADER]: ctx.processId } });
 }

@@ -28,8 +28,25 @@ export const triggerPayloadSchema = z
   .strict();
 export type TriggerPayload = z.infer<typeof triggerPayloadSchema>;
 
-/** The payload of `<prefix>.jobs.<agent>`: which thread to continue. */
-export const jobPayloadSchema = z.object({ threadId: threadIdSchema }).strict();
+/**
+ * The payload of `<prefix>.jobs.<agent>`: which thread to continue.
+ *
+ * ```json
+ * { "threadId": "trg-order-1" }
+ * { "threadId": "trg-order-1", "after": 4 }
+ * ```
+ */
+export const jobPayloadSchema = z
+  .object({
+    threadId: threadIdSchema,
+    /**
+     * Enqueued before a write from outside a job (a response, a resume, a launch over HTTP), so
+     * the write is continued even if its process dies right after it: the thread runs once its
+     * version is past `after`; a write that never lands is given up after a few deliveries.
+     */
+    after: z.number().int().nonnegative().optional(),
+  })
+  .strict();
 export type JobPayload = z.infer<typeof jobPayloadSchema>;
 
 /** The payload of `<prefix>.thread.<id>.control`. */

@@ -3,6 +3,7 @@ import { type Bus, type BusPayload, type PublishOptions, isBusError } from '../b
 import type { Logger } from '../logger.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { AgentQueues } from './agentQueues.js';
+import type { CallbackSender } from './callbacks.js';
 import type { BusSubjects } from './subjects.js';
 
 /** What the parts of the NATS surface share (built once by {@link attachBus}). */
@@ -14,6 +15,8 @@ export interface SurfaceContext {
   readonly processId: string;
   readonly logger: Logger;
   readonly maxPayloadBytes: number;
+  /** Calls the callback URLs of HTTP launches at each rest of a job. */
+  readonly callbacks: CallbackSender;
   /** Publishes without throwing: a failure is logged (a closed bus only at debug level). */
   publish(subject: string, payload: BusPayload, options?: PublishOptions): Promise<void>;
 }

@@ -1,5 +1,3 @@
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/errors.js';
 import type { ThreadView } from '../../src/runtime/runtime.js';
@@ -12,52 +10,11 @@ import {
   type WebhookPayload,
 } from '../../src/server/webhooks.js';
 import { call, createHarness, type Harness } from './harness.js';
+import { signedWith, startReceiver, type Received } from './receiver.js';
 
 const SECRET = 'whsec_test_secret';
 
-interface Received {
-  readonly headers: IncomingHttpHeaders;
-  readonly body: string;
-}
-
-interface Receiver {
-  readonly url: string;
-  readonly received: Received[];
-  /** Resolves once `count` requests have arrived. */
-  waitFor(count: number): Promise<Received[]>;
-  close(): Promise<void>;
-}
-
-/** A webhook receiver on 127.0.0.1 answering every request with `status`. */
-async function startReceiver(status = 200): Promise<Receiver> {
-  const received: Received[] = [];
-  const waiters: { count: number; resolve: (all: Received[]) => void }[] = [];
-  const server: Server = createServer((req, res) => {
-    let body = '';
-    req.setEncoding('utf8');
-    req.on('data', (chunk: string) => (body += chunk));
-    req.on('end', () => {
-      received.push({ headers: req.headers, body });
-      res.writeHead(status, { 'content-type': 'text/plain' }).end(status === 200 ? 'ok' : 'nope');
-      for (const waiter of waiters.filter((w) => received.length >= w.count)) {
-        waiters.splice(waiters.indexOf(waiter), 1);
-        waiter.resolve([...received]);
-      }
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}/hook`,
-    received,
-    waitFor: (count) =>
-      received.length >= count ? Promise.resolve([...received]) : new Promise((resolve) => waiters.push({ count, resolve })),
-    close: () => new Promise((resolve) => server.close(() => resolve())),
-  };
-}
-
-const verify = (r: Received, secret = SECRET) =>
-  verifyWebhookSignature(r.body, { timestamp: r.headers['x-switchyard-timestamp'], signature: r.headers['x-switchyard-signature'] }, secret);
+const verify = (r: Received, secret = SECRET): boolean => signedWith(r, secret);
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {

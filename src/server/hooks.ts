@@ -1,0 +1,93 @@
+import { createHash } from 'node:crypto';
+import type { Hono } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import { InvalidInputError, InvalidStateError, NotFoundError, VersionConflictError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { Runtime, ThreadView } from '../runtime/runtime.js';
+import { verifyWebhookSignature, WEBHOOK_HEADERS } from './webhooks.js';
+
+/** Options of {@link mountHooks}. */
+export interface HookOptions {
+  /** The HMAC secret senders sign with; an empty string turns the route off (404). */
+  readonly secret: string;
+  /** How far a delivery's timestamp may be from now. */
+  readonly toleranceSeconds: number;
+  readonly logger: Logger;
+}
+
+/** A delivery id that is a plain token names its thread as is; any other is hashed. */
+const PLAIN_DELIVERY = /^[A-Za-z0-9_:-]{1,120}$/;
+const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
+
+/** The thread a delivery launches: the same for every retry of it. */
+export function hookThreadId(deliveryId: string): string {
+  return `hook-${PLAIN_DELIVERY.test(deliveryId) ? deliveryId : createHash('sha256').update(deliveryId).digest('hex').slice(0, 40)}`;
+}
+
+/**
+ * `POST /hooks/:agent`: an inbound webhook launches a thread of `agent` with the JSON body as its
+ * input. The delivery is signed as switchyard signs its own webhooks (`X-Switchyard-Timestamp`,
+ * `X-Switchyard-Signature: sha256=HMAC(secret, "<timestamp>.<body>")`, a timestamp within the
+ * tolerance), so it needs no bearer token, and carries an id (`X-Switchyard-Delivery`): a retry of
+ * the same delivery answers 200 with the thread it launched, the first one 201.
+ *
+ * Errors: 415 (not JSON), 401 (signature), 400 (no delivery id, body not JSON, input refused by the
+ * agent), 404 (hooks off, no such agent), 409 (the delivery id was used with another body or
+ * agent), 413 (the body limit, before all of these).
+ */
+export function mountHooks(app: Hono, runtime: Runtime, options: HookOptions): void {
+  const { secret, toleranceSeconds, logger } = options;
+  app.post('/hooks/:agent', async (c) => {
+    if (secret === '') throw new HTTPException(404, { message: 'inbound hooks are off: start the server with a hook secret (--hook-secret or SWITCHYARD_HOOK_SECRET)' });
+    const type = c.req.header('content-type') ?? '';
+    if (!JSON_TYPE.test(type)) throw new HTTPException(415, { message: `a hook must be sent with Content-Type: application/json (got ${type === '' ? 'none' : type.slice(0, 100)})` });
+    const raw = await c.req.text();
+    const signed = verifyWebhookSignature(raw, { timestamp: c.req.header(WEBHOOK_HEADERS.timestamp), signature: c.req.header(WEBHOOK_HEADERS.signature) }, secret, toleranceSeconds);
+    if (!signed) {
+      logger.warn({ path: c.req.path }, 'inbound hook refused: bad or stale signature');
+      throw new HTTPException(401, { message: `unauthorized: ${WEBHOOK_HEADERS.signature} must be sha256=HMAC(secret, "<${WEBHOOK_HEADERS.timestamp}>.<body>") with a timestamp within ${toleranceSeconds} s` });
+    }
+    const deliveryId = c.req.header(WEBHOOK_HEADERS.delivery)?.trim() ?? '';
+    if (deliveryId === '' || deliveryId.length > 200) {
+      throw new InvalidInputError(`a hook needs the ${WEBHOOK_HEADERS.delivery} header: the delivery's id, 1 to 200 characters (a retry sends the same id)`);
+    }
+    let input: unknown;
+    try {
+      input = JSON.parse(raw);
+    } catch (error) {
+      throw new InvalidInputError('the hook body is not valid JSON', [error instanceof Error ? error.message : String(error)]);
+    }
+    const agent = c.req.param('agent');
+    if (!runtime.agents.has(agent) && !runtime.pipelines.has(agent)) throw new NotFoundError('agent', agent);
+    const threadId = hookThreadId(deliveryId);
+    const existing = await runtime.get(threadId);
+    if (existing !== undefined) return c.json(sameDelivery(existing, agent, input, deliveryId), 200);
+    let view: ThreadView;
+    try {
+      view = await runtime.launch(agent, input, { threadId, source: { kind: 'webhook', triggerId: deliveryId } });
+    } catch (error) {
+      // Two deliveries of one id raced and the other created the thread.
+      if (!(error instanceof VersionConflictError)) throw error;
+      const raced = await runtime.get(threadId);
+      if (raced === undefined) throw error;
+      return c.json(sameDelivery(raced, agent, input, deliveryId), 200);
+    }
+    logger.info({ threadId, agent, delivery: deliveryId }, 'thread launched by an inbound hook');
+    c.header('Location', `/threads/${encodeURIComponent(view.id)}`);
+    return c.json(view, 201);
+  });
+}
+
+/** The thread of a delivery seen before, unless its id was reused with another agent or body. */
+function sameDelivery(existing: ThreadView, agent: string, input: unknown, deliveryId: string): ThreadView {
+  const first = existing.events[0];
+  const before = first?.type === 'input' ? JSON.stringify(first.data.input) : undefined;
+  if (existing.agent !== agent || before !== JSON.stringify(input)) {
+    throw new InvalidStateError(
+      `delivery ${deliveryId} already launched thread ${existing.id} (${existing.agent}) with ${existing.agent === agent ? 'another body' : 'another agent'}; a new delivery needs a new id`,
+      existing.id,
+      existing.status,
+    );
+  }
+  return existing;
+}

@@ -1,0 +1,101 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { ThreadView } from '../../src/runtime/runtime.js';
+import { startHttpServer } from '../../src/server/httpServer.js';
+import { createCallbackSender, type CallbackDelivery, type CallbackPayload } from '../../src/surface/callbacks.js';
+import { call, createHarness, type Harness } from './harness.js';
+import { signedWith, startReceiver, type Receiver } from './receiver.js';
+
+// A per-thread callback for HTTP launches: the reply goes back to the origin, as NATS replyTo does.
+const SECRET = 'whsec_callbacks';
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()!();
+});
+
+async function embedded(options: Parameters<typeof createCallbackSender>[0] = {}): Promise<{ url: string; h: Harness; deliveries: CallbackDelivery[] }> {
+  const h = createHarness();
+  const deliveries: CallbackDelivery[] = [];
+  const callbacks = createCallbackSender({ secret: SECRET, initialDelayMs: 1, onDelivery: (d) => deliveries.push(d), ...options });
+  const detach = callbacks.attach(h.runtime);
+  const server = await startHttpServer(h.runtime, { port: 0, token: '' });
+  cleanups.push(async () => {
+    await server.close();
+    detach();
+    await callbacks.close();
+    await h.runtime.close();
+  });
+  return { url: server.url, h, deliveries };
+}
+
+async function receiver(statuses?: number | number[]): Promise<Receiver> {
+  const started = await startReceiver(statuses);
+  cleanups.push(started.close);
+  return started;
+}
+
+const payloadOf = (r: { body: string }): CallbackPayload => JSON.parse(r.body) as CallbackPayload;
+
+describe('POST /threads with a callbackUrl', () => {
+  it('calls it, signed, when the thread needs a human and when it ends', async () => {
+    const { url } = await embedded();
+    const origin = await receiver();
+    const launched = await call<ThreadView>(url, 'POST', '/threads', { agent: 'calculator', input: { op: 'divide', a: 8, b: 2 }, callbackUrl: origin.url });
+    expect(launched.status).toBe(201);
+    expect(launched.body.events[0]).toMatchObject({ data: { source: { kind: 'http', replyTo: origin.url } } });
+
+    const [asked] = await origin.waitFor(1);
+    expect(signedWith(asked!, SECRET)).toBe(true);
+    expect(signedWith(asked!, 'another-secret')).toBe(false);
+    const request = payloadOf(asked!);
+    expect(request).toMatchObject({ type: 'thread.human_request', threadId: launched.body.id, status: 'awaiting_human', pendingRequest: { kind: 'approval', tool: 'divide' } });
+    expect(asked!.headers['x-switchyard-delivery']).toBe(request.id);
+    expect(asked!.headers['x-switchyard-event']).toBe('thread.human_request');
+
+    await call(url, 'POST', `/threads/${launched.body.id}/respond`, { requestId: request.pendingRequest!.requestId, approved: true });
+    const [, finished] = await origin.waitFor(2);
+    expect(signedWith(finished!, SECRET)).toBe(true);
+    expect(payloadOf(finished!)).toMatchObject({ type: 'thread.finished', threadId: launched.body.id, status: 'done', output: 'result 4' });
+  });
+
+  it('calls only the thread’s own callback, and none for a thread launched without one', async () => {
+    const { url, h } = await embedded();
+    const mine = await receiver();
+    const launched = await call<ThreadView>(url, 'POST', '/threads', { agent: 'echo', input: 'hi', callbackUrl: mine.url });
+    const other = await call<ThreadView>(url, 'POST', '/threads', { agent: 'echo', input: 'no callback' });
+    await h.runtime.settled(other.body.id);
+    const [finished] = await mine.waitFor(1);
+    expect(payloadOf(finished!)).toMatchObject({ threadId: launched.body.id, type: 'thread.finished' });
+    await h.runtime.settled(launched.body.id);
+    expect(mine.received).toHaveLength(1);
+  });
+
+  it('retries with backoff until the origin takes it, and gives up after a bounded number of attempts', async () => {
+    const { url, deliveries } = await embedded({ attempts: 3 });
+    const flaky = await receiver([503, 500, 200]);
+    const launched = await call<ThreadView>(url, 'POST', '/threads', { agent: 'echo', input: 'flaky', callbackUrl: flaky.url });
+    const attempts = await flaky.waitFor(3);
+    // One delivery id for every attempt, so the origin can drop repeats.
+    expect(new Set(attempts.map((r) => r.headers['x-switchyard-delivery']))).toEqual(new Set([payloadOf(attempts[0]!).id]));
+    expect(payloadOf(attempts[0]!).id).toMatch(new RegExp(`^${launched.body.id}:\\d+$`));
+    expect(attempts.every((r) => signedWith(r, SECRET))).toBe(true);
+
+    const down = await receiver(500);
+    const second = await call<ThreadView>(url, 'POST', '/threads', { agent: 'echo', input: 'down', callbackUrl: down.url });
+    await down.waitFor(3);
+    await expect.poll(() => deliveries.length).toBe(2);
+    expect(deliveries).toEqual([
+      expect.objectContaining({ threadId: launched.body.id, ok: true, attempts: 3, status: 200 }),
+      expect.objectContaining({ threadId: second.body.id, ok: false, attempts: 3, status: 500 }),
+    ]);
+    expect(down.received).toHaveLength(3);
+  });
+
+  it('refuses a callbackUrl that is not an http or https URL (400)', async () => {
+    const { url } = await embedded();
+    for (const callbackUrl of ['ftp://example.com/x', 'not a url', 42]) {
+      const refused = await call(url, 'POST', '/threads', { agent: 'echo', input: 'x', callbackUrl });
+      expect(refused.status).toBe(400);
+      expect(refused.body.issues.join(' ')).toMatch(/callbackUrl must be an http or https URL/);
+    }
+  });
+});

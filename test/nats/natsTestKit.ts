@@ -1,4 +1,5 @@
 /** Helpers of the NATS surface tests: in-process nodes and a plain NATS client, every wait bounded. */
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import { connect, headers as natsHeaders, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import type { Agent } from '../../src/agent/agent.js';
@@ -6,6 +7,7 @@ import type { Model } from '../../src/model/model.js';
 import { createNatsNode, type NatsNode, type NatsNodeOptions } from '../../src/nats/natsNode.js';
 import type { Pipeline } from '../../src/pipeline/pipeline.js';
 import { collector, uniqueToken } from '../bus/waiting.js';
+import { startNatsServer, type NatsServerHandle } from '../support/natsServer.js';
 
 export { collector, deferred, eventually, uniqueToken, within } from '../bus/waiting.js';
 
@@ -88,6 +90,52 @@ export async function plainClient(servers: string | string[]): Promise<PlainClie
     async close() {
       for (const sub of subscriptions) sub.unsubscribe();
       await nc.close();
+    },
+  };
+}
+
+/** One nats-server and a stock client for a test file, and the nodes its tests start (closed after each). */
+export interface NatsTestBed {
+  readonly client: PlainClient;
+  readonly url: string;
+  /** Starts a node with short queue timings (overridable), closed after the test. */
+  node(options: Parameters<typeof startNode>[1]): Promise<NatsNode>;
+  /** Closes one node before the test ends (a process that goes away). */
+  closeNode(node: NatsNode): Promise<void>;
+}
+
+/** Registers the hooks of a {@link NatsTestBed} in the calling test file. */
+export function useNatsTestBed(): NatsTestBed {
+  let server: NatsServerHandle | undefined;
+  let client: PlainClient | undefined;
+  const nodes: NatsNode[] = [];
+  beforeAll(async () => {
+    server = await startNatsServer();
+    client = await plainClient(server.url);
+  });
+  afterEach(async () => {
+    await Promise.all(nodes.splice(0).map((node) => node.close({ drainMs: 1_000 })));
+  });
+  afterAll(async () => {
+    await client?.close();
+    await server?.stop();
+  });
+  return {
+    get client() {
+      return client!;
+    },
+    get url() {
+      return server!.url;
+    },
+    async node(options) {
+      const started = await startNode(server!.url, { queue: { ackWaitMs: 5_000, retryDelayMs: 200, maxDeliver: 3 }, ...options });
+      nodes.push(started);
+      return started;
+    },
+    async closeNode(node) {
+      const index = nodes.indexOf(node);
+      if (index >= 0) nodes.splice(index, 1);
+      await node.close({ drainMs: 1_000 });
     },
   };
 }

@@ -1,57 +1,33 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { calculator } from '../../agents/calculator/index.js';
 import { createDemoModel } from '../../src/model/demoModel.js';
-import type { NatsNode } from '../../src/nats/natsNode.js';
 import type { ThreadReply, TriggerResult } from '../../src/surface/payloads.js';
-import { startNatsServer, type NatsServerHandle } from '../support/natsServer.js';
 import { multiplyPipeline } from './fixtures/multiplyPipeline.js';
-import { plainClient, startNode, uniqueToken, type PlainClient } from './natsTestKit.js';
+import { uniqueToken, useNatsTestBed } from './natsTestKit.js';
 
 // A passive subscriber on the whole prefix (`nats sub '<prefix>.>'` while debugging) must change
 // nothing switchyard does: hand-offs and forwarded requests may not depend on who listens.
-let server: NatsServerHandle;
-let client: PlainClient;
-const nodes: NatsNode[] = [];
+const bed = useNatsTestBed();
 const model = createDemoModel();
-
-beforeAll(async () => {
-  server = await startNatsServer();
-  client = await plainClient(server.url);
-});
-
-afterEach(async () => {
-  await Promise.all(nodes.splice(0).map((node) => node.close({ drainMs: 1_000 })));
-});
-
-afterAll(async () => {
-  await client?.close();
-  await server?.stop();
-});
 
 function fresh(): { prefix: string; bucket: string } {
   return { prefix: `sy${uniqueToken()}`, bucket: `threads_${uniqueToken()}` };
 }
 
-async function node(options: Parameters<typeof startNode>[1]): Promise<NatsNode> {
-  const started = await startNode(server.url, { queue: { ackWaitMs: 5_000, retryDelayMs: 200, maxDeliver: 3 }, ...options });
-  nodes.push(started);
-  return started;
-}
-
 describe('a passive observer on <prefix>.>', () => {
   it('does not stop a respond request for a thread no process runs', async () => {
     const names = fresh();
-    const observed = client.watch(`${names.prefix}.>`);
-    const first = await node({ ...names, agents: [calculator], model, processId: 'first' });
-    const { subject, messages } = client.inbox<TriggerResult>();
-    await client.trigger(`${names.prefix}.trigger.calculator`, { input: 'what is 8 / 2', replyTo: subject }, { msgId: 'obs-div' });
+    const observed = bed.client.watch(`${names.prefix}.>`);
+    const first = await bed.node({ ...names, agents: [calculator], model, processId: 'first' });
+    const { subject, messages } = bed.client.inbox<TriggerResult>();
+    await bed.client.trigger(`${names.prefix}.trigger.calculator`, { input: 'what is 8 / 2', replyTo: subject }, { msgId: 'obs-div' });
     const [waiting] = await messages.until(1, 15_000, 'the awaiting_human result');
     expect(waiting).toMatchObject({ threadId: 'trg-obs-div', status: 'awaiting_human' });
     // The process that ran the thread is gone, so nobody answers for it any more.
-    await nodes.splice(nodes.indexOf(first), 1)[0]!.close({ drainMs: 1_000 });
-    await node({ ...names, agents: [calculator], model, processId: 'second' });
+    await bed.closeNode(first);
+    await bed.node({ ...names, agents: [calculator], model, processId: 'second' });
 
-    const reply = await client.request<ThreadReply>(
+    const reply = await bed.client.request<ThreadReply>(
       `${names.prefix}.thread.trg-obs-div.respond`,
       { requestId: waiting!.pendingRequest!.requestId, approved: true, by: 'tester' },
       10_000,
@@ -64,10 +40,10 @@ describe('a passive observer on <prefix>.>', () => {
 
   it('does not dead-letter a pipeline’s child job: the pipeline finishes', async () => {
     const names = fresh();
-    const observed = client.watch(`${names.prefix}.>`);
-    const worker = await node({ ...names, agents: [calculator], pipelines: [multiplyPipeline], model, processId: 'both' });
-    const { subject, messages } = client.inbox<TriggerResult>();
-    await client.trigger(`${names.prefix}.trigger.times`, { input: { a: 6, b: 7 }, replyTo: subject }, { msgId: 'obs-pipe' });
+    const observed = bed.client.watch(`${names.prefix}.>`);
+    const worker = await bed.node({ ...names, agents: [calculator], pipelines: [multiplyPipeline], model, processId: 'both' });
+    const { subject, messages } = bed.client.inbox<TriggerResult>();
+    await bed.client.trigger(`${names.prefix}.trigger.times`, { input: { a: 6, b: 7 }, replyTo: subject }, { msgId: 'obs-pipe' });
     const [result] = await messages.until(1, 20_000, 'the pipeline result');
     expect(result).toMatchObject({ threadId: 'trg-obs-pipe', agent: 'times', status: 'done', output: '6 * 7 = 42' });
     expect(await (await worker.queues.queue('calculator')).deadLetters()).toEqual([]);
@@ -78,12 +54,12 @@ describe('a passive observer on <prefix>.>', () => {
   it('with a subscriber on every subject (`>`), a respond and its continuation still go through', async () => {
     const names = fresh();
     // Last in the file: this watch stays until the client closes.
-    const everything = client.watch('>');
-    await node({ ...names, agents: [calculator], model, processId: 'only' });
-    const { subject, messages } = client.inbox<TriggerResult>();
-    await client.trigger(`${names.prefix}.trigger.calculator`, { input: 'what is 9 / 3', replyTo: subject }, { msgId: 'obs-all' });
+    const everything = bed.client.watch('>');
+    await bed.node({ ...names, agents: [calculator], model, processId: 'only' });
+    const { subject, messages } = bed.client.inbox<TriggerResult>();
+    await bed.client.trigger(`${names.prefix}.trigger.calculator`, { input: 'what is 9 / 3', replyTo: subject }, { msgId: 'obs-all' });
     const [waiting] = await messages.until(1, 15_000, 'the awaiting_human result');
-    const reply = await client.request<ThreadReply>(
+    const reply = await bed.client.request<ThreadReply>(
       `${names.prefix}.thread.trg-obs-all.respond`,
       { requestId: waiting!.pendingRequest!.requestId, approved: true, by: 'tester' },
       10_000,

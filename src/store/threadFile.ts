@@ -46,8 +46,11 @@ export function encodeThreadId(id: string): string | undefined {
   return out;
 }
 
+const PLAIN_STEM = /^[a-z0-9_-]{1,200}$/;
+
 /** The id of a file name stem made by {@link encodeThreadId}, or `undefined` if it is not one. */
 export function decodeThreadId(stem: string): string | undefined {
+  if (PLAIN_STEM.test(stem)) return stem; // nothing escaped: the stem is the id
   if (!/^(?:[a-z0-9_-]|%[0-9a-f]{2})+$/.test(stem)) return undefined;
   const bytes: number[] = [];
   for (let i = 0; i < stem.length; ) {
@@ -81,7 +84,10 @@ export interface ThreadFileContent {
   /** Deeply frozen. */
   readonly thread: Thread;
   readonly state: ThreadState;
-  /** Creation time from the header (summary times of a thread without events). */
+  /**
+   * The thread's creation time (its summary's `createdAt`): the first event's time when the
+   * header line holds events, else the header's `at` (the store's clock at creation).
+   */
   readonly createdAt: string;
   /** Bytes of the file that hold complete, valid lines; anything after is a torn tail. */
   readonly goodSize: number;
@@ -101,6 +107,7 @@ export type ParsedThreadFile =
 export function parseThreadFile(id: string, bytes: Buffer, base?: ThreadFileContent): ParsedThreadFile {
   let agent = base?.thread.agent;
   let createdAt = base?.createdAt;
+  let headerEvents = 0;
   let version = base?.state.version ?? 0;
   let offset = 0;
   const raw: unknown[] = [];
@@ -124,6 +131,7 @@ export function parseThreadFile(id: string, bytes: Buffer, base?: ThreadFileCont
       if (typeof record.at !== 'string') return { ok: false, error: 'header has no creation time' };
       agent = record.agent;
       createdAt = record.at;
+      headerEvents = record.events.length;
     }
     if (record.v !== version + record.events.length) {
       return { ok: false, error: `${where} has version ${String(record.v)}, expected ${version + record.events.length}` };
@@ -139,6 +147,7 @@ export function parseThreadFile(id: string, bytes: Buffer, base?: ThreadFileCont
   const parsed = parseStoredEvents(raw, base?.state.version ?? 0);
   if (!parsed.success) return { ok: false, error: `invalid events: ${parsed.error}` };
   const added = deepFreeze(parsed.data);
+  if (base === undefined && headerEvents > 0) createdAt = added[0]!.at;
   let state = base?.state ?? initialState;
   for (const event of added) state = reduceState(state, event);
   const events = base === undefined ? added : [...base.thread.events, ...added];

@@ -83,7 +83,7 @@ describe('createFileStore', () => {
       expect(lines[0]).toEqual({ v: 1, id: 't1', agent: 'triage', at: expect.any(String), events: [inputEvent(1)] });
       expect(lines[1]).toEqual({ v: 3, events: [prefetchEvent(2, 'a'), prefetchEvent(3, 'b')] });
       // no lock is left behind
-      expect((await readdir(dir)).sort()).toEqual(['.locks', 't1.jsonl']);
+      expect((await readdir(dir)).sort()).toEqual(['.index', '.locks', 't1.jsonl']);
       expect((await readdir(join(dir, '.locks'))).filter((name) => name.endsWith('.lock'))).toEqual([]);
     });
 
@@ -91,7 +91,7 @@ describe('createFileStore', () => {
       const store = await openStore();
       const ids = ['../escape', 'a/b', 'Upper', 'upper', 'x:y.z', 'ünï', '.'];
       for (const id of ids) await store.create(newThread(id));
-      const names = (await readdir(dir)).filter((name) => name !== '.locks');
+      const names = (await readdir(dir)).filter((name) => !name.startsWith('.'));
       expect(names).toHaveLength(ids.length);
       for (const name of names) expect(name).toMatch(/^[a-z0-9_%-]+\.jsonl$/);
       expect((await store.list()).map((s) => s.id).sort()).toEqual([...ids].sort());
@@ -103,7 +103,7 @@ describe('createFileStore', () => {
       await expect(store.create(newThread('x'.repeat(300)))).rejects.toBeInstanceOf(InvalidInputError);
       await expect(store.create(newThread('bad\uD800'))).rejects.toBeInstanceOf(InvalidInputError);
       expect(await store.get('bad\uD800')).toBeUndefined();
-      expect((await readdir(dir)).filter((name) => name !== '.locks')).toEqual([]);
+      expect((await readdir(dir)).filter((name) => !name.startsWith('.'))).toEqual([]);
     });
   });
 
@@ -271,8 +271,10 @@ describe('createFileStore', () => {
         void exited.then((code) => rejectReady(new Error(`worker exited early (${code}): ${stderr}`)));
       });
       const store = await openStore();
-      // Rounds run in 5 ms time slots, so both processes try each version at the same moment.
-      const schedule = { startAt: Date.now() + 50, slotMs: 5 };
+      // Rounds run in time slots, so both processes try each version at the same moment. A slot
+      // outlasts a commit (a flush of the log) on a loaded machine: otherwise the winner of one
+      // round, which learns the new version first, would win every round after it.
+      const schedule = { startAt: Date.now() + 50, slotMs: 25 };
       await store.create({ id: 't1', agent: 'race', events: [inputEvent(1, at(1), schedule)] });
       const parentWins = await raceRounds(store, 't1', rounds, 'parent', schedule);
       

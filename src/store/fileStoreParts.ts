@@ -1,0 +1,26 @@
+import type { CommitLog } from './commitLog.js';
+import type { CommitRecord } from './commitRecord.js';
+import type { FileStoreConfig } from './fileStoreConfig.js';
+import type { LockOwner, LockRelease } from './fileLock.js';
+import type { ThreadFiles } from './threadFiles.js';
+import type { ThreadIndex } from './threadIndex.js';
+
+/** What the pieces of one file store share (built by `createFileStore`). */
+export interface FileStoreParts {
+  readonly config: FileStoreConfig;
+  readonly threads: ThreadFiles;
+  readonly locks: LockOwner;
+  /** The index; replaced when it has to be loaded again (see `CommitLogOptions.onGap`). */
+  index: ThreadIndex;
+  log: CommitLog;
+  /** Runs `work` holding the thread's in-process lock and then its lock file. */
+  locked<T>(id: string, stem: string, work: (lock: LockRelease) => Promise<T>): Promise<T>;
+}
+
+/** Applies records of the commit log to an index: newest version wins. */
+export function applyRecords(index: ThreadIndex, records: readonly CommitRecord[]): void {
+  for (const record of records) {
+    index.apply(record.entry);
+    if (record.dirMtimeMs !== undefined) index.noteDirMtime(record.dirMtimeMs);
+  }
+}

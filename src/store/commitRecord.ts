@@ -27,8 +27,11 @@ export interface CommitRecord {
 const TAB = 9;
 const NEWLINE = 10;
 
-/** The bytes of one record (the thread line given with its newline). */
-export function encodeRecord(entry: IndexEntry, offset: number, line: Buffer, dirMtimeMs?: number): Buffer {
+/**
+ * The bytes of one record; `line` is the thread line, newline included. A line given as text is
+ * encoded once, with the record: `lineOf` gives it back as a view of the record's bytes.
+ */
+export function encodeRecord(entry: IndexEntry, offset: number, line: Buffer | string, dirMtimeMs?: number): Buffer {
   const head = JSON.stringify({
     i: entry.id,
     a: entry.agent,
@@ -40,12 +43,18 @@ export function encodeRecord(entry: IndexEntry, offset: number, line: Buffer, di
     z: entry.size,
     ...(dirMtimeMs === undefined ? {} : { m: dirMtimeMs }),
   });
+  if (typeof line === 'string') return Buffer.from(`${head}\t${line}`, 'utf8');
   const headBytes = Buffer.from(head, 'utf8');
   const out = Buffer.allocUnsafe(headBytes.length + 1 + line.length);
   headBytes.copy(out, 0);
   out[headBytes.length] = TAB;
   line.copy(out, headBytes.length + 1);
   return out;
+}
+
+/** The last `length` bytes of a record: its thread line. */
+export function lineOf(record: Buffer, length: number): Buffer {
+  return record.subarray(record.length - length);
 }
 
 /** What {@link parseRecords} found in a buffer. */

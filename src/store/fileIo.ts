@@ -19,8 +19,12 @@ export interface FileStamp {
 export const fsyncFd = promisify(fsync);
 export const fdatasyncFd = promisify(fdatasync);
 
-export function sameStamp(a: FileStamp, b: FileStamp): boolean {
-  return a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs;
+/**
+ * Whether a file still has the stamp `known` recorded. A `known` mtime of NaN stands for "written
+ * by this store": inode and size identify the content then (see `ThreadFiles.writeAt`).
+ */
+export function sameStamp(known: FileStamp, now: FileStamp): boolean {
+  return known.ino === now.ino && known.size === now.size && (known.mtimeMs === now.mtimeMs || Number.isNaN(known.mtimeMs));
 }
 
 export function stampOf(stats: Stats): FileStamp {

@@ -3,21 +3,26 @@ import { SystemError } from '../errors.js';
 import type { Thread, ThreadEvent } from '../thread/events.js';
 import { checkpoint } from './checkpoint.js';
 import type { CommitRecord } from './commitRecord.js';
-import { createLockOwner, sweepDeadOwners, type LockRelease } from './fileLock.js';
+import { createLockOwner, sweepDeadOwners } from './fileLock.js';
 import { listThreads } from './fileListing.js';
 import { normalizeOptions, type FileStoreOptions } from './fileStoreConfig.js';
 import { applyRecords, type FileStoreParts } from './fileStoreParts.js';
 import { appendToThread, createThread } from './fileWrites.js';
 import { loadSnapshot, writeSnapshot } from './indexSnapshot.js';
 import { openIndex } from './indexRecovery.js';
-import { createKeyedMutex } from './keyedMutex.js';
 import { parseListOptions } from './listQuery.js';
 import { ThreadFiles } from './threadFiles.js';
 import { ThreadIndex } from './threadIndex.js';
 import { encodeThreadId } from './threadFile.js';
+import { ThreadLocks } from './threadLocks.js';
 import type { ListOptions, ThreadStore, ThreadSummary } from './threadStore.js';
 
 export type { FileStoreOptions } from './fileStoreConfig.js';
+
+/** A thread's lock file is kept this long after a write, for the run's next write (see `threadLocks.ts`). */
+const LEASE_IDLE_MS = 25;
+/** ... and released after this long however busy the thread (far below `staleLockMs`). */
+const LEASE_MAX_MS = 1_000;
 
 /**
  * The embedded, durable {@link ThreadStore}: one append-only JSONL file per thread in `dir` (see
@@ -56,23 +61,12 @@ export async function createFileStore(options: FileStoreOptions = {}): Promise<T
   }
   sweepDeadOwners(config.lockDir);
   const locks = createLockOwner(config.lockDir, { staleMs: config.staleLockMs, timeoutMs: config.lockTimeoutMs });
-  const mutex = createKeyedMutex();
+  const threadLocks = new ThreadLocks(locks, { idleMs: LEASE_IDLE_MS, maxHoldMs: LEASE_MAX_MS });
   const threads = new ThreadFiles(config.dir, config.cacheSize);
   let checkpoints: Promise<void> = Promise.resolve();
   let closed = false;
 
-  function locked<T>(id: string, stem: string, work: (lock: LockRelease) => Promise<T>): Promise<T> {
-    return mutex.run(id, async () => {
-      const release = await locks.acquire(stem);
-      try {
-        return await work(release);
-      } finally {
-        release();
-      }
-    });
-  }
-
-  const recovery = { config, threads, locks, locked };
+  const recovery = { config, threads, locks, threadLocks };
   // The log calls back only once the store is open (recovery replays into its own index).
   let opened: FileStoreParts | undefined;
   const { index, log } = await openIndex(
@@ -128,7 +122,7 @@ export async function createFileStore(options: FileStoreOptions = {}): Promise<T
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
-      await mutex.idle();
+      await threadLocks.close();
       await parts.log.close();
       await checkpoints;
       // Saves the index, so the next start reads the snapshot and little or no log.
@@ -138,6 +132,7 @@ export async function createFileStore(options: FileStoreOptions = {}): Promise<T
       }
       locks.dispose();
       threads.cache.clear();
+      threads.close();
     },
   };
 }

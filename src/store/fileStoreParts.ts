@@ -1,9 +1,10 @@
 import type { CommitLog } from './commitLog.js';
 import type { CommitRecord } from './commitRecord.js';
 import type { FileStoreConfig } from './fileStoreConfig.js';
-import type { LockOwner, LockRelease } from './fileLock.js';
+import type { LockOwner } from './fileLock.js';
 import type { ThreadFiles } from './threadFiles.js';
 import type { ThreadIndex } from './threadIndex.js';
+import type { ThreadLocks } from './threadLocks.js';
 
 /** What the pieces of one file store share (built by `createFileStore`). */
 export interface FileStoreParts {
@@ -13,8 +14,8 @@ export interface FileStoreParts {
   /** The index; replaced when it has to be loaded again (see `CommitLogOptions.onGap`). */
   index: ThreadIndex;
   log: CommitLog;
-  /** Runs `work` holding the thread's in-process lock and then its lock file. */
-  locked<T>(id: string, stem: string, work: (lock: LockRelease) => Promise<T>): Promise<T>;
+  /** The thread locks: `threadLocks.run(id, stem, work)` runs work holding one. */
+  readonly threadLocks: ThreadLocks;
 }
 
 /** Applies records of the commit log to an index: newest version wins. */

@@ -1,16 +1,14 @@
-import { statSync } from 'node:fs';
+import { fstatSync, openSync, statSync } from 'node:fs';
 import { InvalidInputError, NotFoundError, SystemError, VersionConflictError } from '../errors.js';
 import type { Thread, ThreadEvent } from '../thread/events.js';
 import { deriveState, reduceState, rememberState } from '../thread/state.js';
 import { checkAppend, checkThread, deepFreeze } from './checkEvents.js';
-import { encodeRecord } from './commitRecord.js';
+import { encodeRecord, lineOf } from './commitRecord.js';
 import { closeQuietly, isCode, readRange, type FileStamp } from './fileIo.js';
 import type { FileStoreParts } from './fileStoreParts.js';
 import { entryOf, type IndexEntry } from './indexEntry.js';
-import type { CachedThread } from './threadCache.js';
 import { CorruptThreadFileError } from './threadFiles.js';
 import { encodeThreadId, formatLine } from './threadFile.js';
-import { openSync } from 'node:fs';
 
 /**
  * The write path of the file store. Under the thread's locks, a write puts its line in the thread
@@ -30,13 +28,13 @@ export async function createThread(parts: FileStoreParts, thread: Thread): Promi
   }
   const { id, agent } = copy;
   const file = parts.threads.fileOf(stem);
-  return parts.locked(id, stem, async () => {
+  return parts.threadLocks.run(id, stem, async () => {
     const at = new Date(parts.config.clock.now()).toISOString();
-    const bytes = formatLine(copy.events.length, copy.events, { id, agent, at });
-    let stamp: FileStamp;
+    const line = formatLine(copy.events.length, copy.events, { id, agent, at });
+    let fd: number | undefined;
     let dirMtimeMs: number | undefined;
     try {
-      stamp = parts.threads.writeAt(file, bytes, 0, true);
+      fd = parts.threads.createFile(file);
       dirMtimeMs = statSync(parts.config.dir).mtimeMs;
     } catch (error) {
       if (!isCode(error, 'EEXIST')) throw error;
@@ -44,18 +42,17 @@ export async function createThread(parts: FileStoreParts, thread: Thread): Promi
       if (existing !== undefined) throw new VersionConflictError(id, 0, existing.state.version);
       // The file has no complete header: a create that died mid-write. We hold the lock, so no one
       // is writing it now; it is ours to rewrite.
-      stamp = parts.threads.writeAt(file, bytes, 0, false);
+      fd = parts.threads.openForWrite(file);
+      if (fd === undefined) throw new SystemError(`thread file ${file} vanished while being created`);
     }
     const events = Object.freeze(deepFreeze(copy.events));
-    const entry: CachedThread = {
-      thread: Object.freeze({ id, agent, events }),
-      state: deriveState(events),
-      createdAt: events[0]?.at ?? at,
-      goodSize: bytes.length,
-      ...stamp,
-    };
-    await commit(parts, entryOf(entry, stamp.size), 0, bytes, dirMtimeMs, file, 0);
-    return parts.threads.cache.remember(id, entry, true).thread;
+    const lineBytes = Buffer.byteLength(line);
+    const content = { thread: Object.freeze({ id, agent, events }), state: deriveState(events), createdAt: events[0]?.at ?? at, goodSize: lineBytes };
+    const entry = entryOf(content, lineBytes);
+    const record = encodeRecord(entry, 0, line, dirMtimeMs);
+    const stamp = parts.threads.writeAt(fd, file, lineOf(record, lineBytes), 0, fstatSync(fd));
+    await commit(parts, entry, record, file, 0);
+    return parts.threads.cache.remember(id, { ...content, ...stamp }, true).thread;
   });
 }
 
@@ -65,50 +62,52 @@ export async function appendToThread(parts: FileStoreParts, id: string, expected
   const stem = encodeThreadId(id);
   if (stem === undefined) throw new NotFoundError('thread', id);
   const file = parts.threads.fileOf(stem);
-  return parts.locked(id, stem, async (lock) => {
-    // Re-read under the lock: another process may have appended since this one last looked.
-    const current = parts.threads.load(id, file, true);
-    if (current === undefined) throw new NotFoundError('thread', id);
+  return parts.threadLocks.run(id, stem, async (lock) => {
+    // Re-read under the lock: another process may have appended since this one last looked
+    // (unless this store held the lock since its last write here: then no one else can have).
+    const fd = parts.threads.openForWrite(file, lock.continued);
+    const current = fd === undefined ? undefined : parts.threads.load(id, file, true, fd, lock.continued);
+    if (fd === undefined || current === undefined) throw new NotFoundError('thread', id);
     if (current.state.version !== expectedVersion) throw new VersionConflictError(id, expectedVersion, current.state.version);
     if (added.length === 0) return current.thread;
-    const bytes = formatLine(expectedVersion + added.length, added);
+    const line = formatLine(expectedVersion + added.length, added);
+    const lineBytes = Buffer.byteLength(line);
     // Writing at the end of the good lines cuts off a torn tail left by a writer that died.
     const position = current.goodSize;
-    let stamp: FileStamp;
-    try {
-      stamp = parts.threads.writeAt(file, bytes, position, false);
-    } catch (error) {
-      parts.threads.cache.delete(id);
-      throw error;
-    }
     deepFreeze(added);
     let state = current.state;
     for (const event of added) state = reduceState(state, event);
     const allEvents = Object.freeze([...current.thread.events, ...added]);
     rememberState(allEvents, state);
-    const entry: CachedThread = {
-      thread: Object.freeze({ id, agent: current.thread.agent, events: allEvents }),
-      state,
-      createdAt: current.createdAt,
-      goodSize: position + bytes.length,
-      ...stamp,
-    };
+    const thread = Object.freeze({ id, agent: current.thread.agent, events: allEvents });
+    const content = { thread, state, createdAt: current.createdAt, goodSize: position + lineBytes };
+    const entry = entryOf(content, position + lineBytes);
     // The owner of a lock we broke may have died after writing a line and before logging it: the
     // record then holds the whole file, so the log can give back every line this one follows.
-    const logged = lock.brokeStale ? Buffer.concat([readPrefix(file, position), bytes]) : bytes;
-    await commit(parts, entryOf(entry, stamp.size), lock.brokeStale ? 0 : position, logged, undefined, file, position);
-    return parts.threads.cache.remember(id, entry, true).thread;
+    const record = lock.brokeStale
+      ? encodeRecord(entry, 0, Buffer.concat([readPrefix(file, position), Buffer.from(line)]))
+      : encodeRecord(entry, position, line);
+    let stamp: FileStamp;
+    try {
+      stamp = parts.threads.writeAt(fd, file, lineOf(record, lineBytes), position, current);
+    } catch (error) {
+      parts.threads.cache.delete(id);
+      throw error;
+    }
+    await commit(parts, entry, record, file, position);
+    return parts.threads.cache.remember(id, { ...content, ...stamp }, true).thread;
   });
 }
 
 /**
- * Records the write in the index, then in the commit log. The index learns of it first so that a
- * checkpoint saving the index never misses a record it deletes from the log.
+ * Records a write whose line is in the thread file: in the index, then in the commit log. The
+ * index learns of it first so that a checkpoint saving the index never misses a record it deletes
+ * from the log. If the log fails, the thread file is cut back to `rollbackTo`.
  */
-async function commit(parts: FileStoreParts, entry: IndexEntry, offset: number, line: Buffer, dirMtimeMs: number | undefined, file: string, rollbackTo: number): Promise<void> {
+async function commit(parts: FileStoreParts, entry: IndexEntry, record: Buffer, file: string, rollbackTo: number): Promise<void> {
   parts.index.apply(entry);
   try {
-    await parts.log.commit(encodeRecord(entry, offset, line, dirMtimeMs));
+    await parts.log.commit(record);
   } catch (error) {
     parts.threads.truncate(file, rollbackTo);
     parts.threads.cache.delete(entry.id);

@@ -1,4 +1,4 @@
-import { openSync, statSync } from 'node:fs';
+import { fstatSync, openSync, statSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { SystemError } from '../errors.js';
@@ -104,7 +104,7 @@ async function redoLine(parts: RecoveryParts, record: CommitRecord): Promise<voi
   const { id } = record.entry;
   const stem = encodeThreadId(id)!;
   const file = parts.threads.fileOf(stem);
-  await parts.locked(id, stem, async () => {
+  await parts.threadLocks.run(id, stem, async () => {
     const size = statIfExists(file)?.size ?? 0;
     const line = record.line!;
     if (size >= record.offset + line.length) return;
@@ -112,7 +112,8 @@ async function redoLine(parts: RecoveryParts, record: CommitRecord): Promise<voi
       parts.config.onCorrupt(id, new SystemError(`thread file ${file} lost lines before byte ${record.offset} that the commit log cannot give back`));
       return;
     }
-    parts.threads.writeAt(file, line, record.offset, size === 0 && statIfExists(file) === undefined);
+    const fd = parts.threads.openForWrite(file) ?? parts.threads.createFile(file);
+    parts.threads.writeAt(fd, file, line, record.offset, fstatSync(fd));
     parts.threads.cache.delete(id);
   });
 }

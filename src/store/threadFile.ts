@@ -24,6 +24,8 @@ export const THREAD_FILE_EXT = '.jsonl';
 const MAX_ENCODED = 200;
 const SAFE_CHAR = /^[a-z0-9_-]$/;
 const LONE_SURROGATE = /\p{Surrogate}/u;
+/** An id made only of characters kept as they are, short enough: its own stem. */
+const PLAIN_STEM = /^[a-z0-9_-]{1,200}$/;
 
 /**
  * The file name stem of a thread id, or `undefined` when the id cannot be stored.
@@ -33,6 +35,7 @@ const LONE_SURROGATE = /\p{Surrogate}/u;
  * in case map to different names even on case-insensitive file systems.
  */
 export function encodeThreadId(id: string): string | undefined {
+  if (typeof id === 'string' && PLAIN_STEM.test(id)) return id; // nothing to escape
   if (typeof id !== 'string' || id.length === 0 || LONE_SURROGATE.test(id)) return undefined;
   let out = '';
   for (const char of id) {
@@ -45,8 +48,6 @@ export function encodeThreadId(id: string): string | undefined {
   }
   return out;
 }
-
-const PLAIN_STEM = /^[a-z0-9_-]{1,200}$/;
 
 /** The id of a file name stem made by {@link encodeThreadId}, or `undefined` if it is not one. */
 export function decodeThreadId(stem: string): string | undefined {
@@ -72,11 +73,11 @@ export function formatLine(
   version: number,
   events: readonly ThreadEvent[],
   header?: { id: string; agent: string; at: string },
-): Buffer {
+): string {
   const line = header
     ? { v: version, id: header.id, agent: header.agent, at: header.at, events }
     : { v: version, events };
-  return Buffer.from(`${JSON.stringify(line)}\n`, 'utf8');
+  return `${JSON.stringify(line)}\n`;
 }
 
 /** A thread as read from its file: the events, the folded state and how far the file is good. */

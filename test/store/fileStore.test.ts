@@ -83,6 +83,7 @@ describe('createFileStore', () => {
       expect(lines[0]).toEqual({ v: 1, id: 't1', agent: 'triage', at: expect.any(String), events: [inputEvent(1)] });
       expect(lines[1]).toEqual({ v: 3, events: [prefetchEvent(2, 'a'), prefetchEvent(3, 'b')] });
       // no lock is left behind
+      await store.close();
       expect((await readdir(dir)).sort()).toEqual(['.index', '.locks', 't1.jsonl']);
       expect((await readdir(join(dir, '.locks'))).filter((name) => name.endsWith('.lock'))).toEqual([]);
     });
@@ -272,9 +273,9 @@ describe('createFileStore', () => {
       });
       const store = await openStore();
       // Rounds run in time slots, so both processes try each version at the same moment. A slot
-      // outlasts a commit (a flush of the log) on a loaded machine: otherwise the winner of one
-      // round, which learns the new version first, would win every round after it.
-      const schedule = { startAt: Date.now() + 50, slotMs: 25 };
+      // outlasts a commit (a flush of the log) and the winner's hold on the thread's lock after
+      // it: otherwise the winner of one round would win every round after it.
+      const schedule = { startAt: Date.now() + 50, slotMs: 80 };
       await store.create({ id: 't1', agent: 'race', events: [inputEvent(1, at(1), schedule)] });
       const parentWins = await raceRounds(store, 't1', rounds, 'parent', schedule);
       
@@ -311,27 +312,44 @@ describe('createFileStore', () => {
       return (await readdir(join(dir, '.locks'))).filter((name) => name.endsWith('.lock'));
     }
 
-    it('breaks a lock left by a dead process at once', async () => {
-      const store = await openStore({ staleLockMs: 60_000, lockTimeoutMs: 5000 });
+    /** A thread created by a store that is closed again (so it holds no lock of it). */
+    async function created(id: string): Promise<void> {
+      const setup = await openStore();
+      await setup.create(newThread(id));
+      await setup.close();
+    }
+
+    it('keeps a thread\'s lock a moment after a write, for its next write, then lets it go', async () => {
+      const store = await openStore();
       await store.create(newThread('t1'));
-      await lockHeldBy('t1', await deadPid());
       await store.append('t1', 1, [prefetchEvent(2, 'a')]);
+      expect(await lockFiles()).toEqual(['t1.lock']);
+      await expect.poll(() => lockFiles(), { timeout: 5_000, interval: 10 }).toEqual([]);
+    });
+
+    it('breaks a lock left by a dead process at once', async () => {
+      await created('t1');
+      await lockHeldBy('t1', await deadPid());
+      const store = await openStore({ staleLockMs: 60_000, lockTimeoutMs: 5000 });
+      await store.append('t1', 1, [prefetchEvent(2, 'a')]);
+      await store.close();
       expect(await lockFiles()).toEqual([]);
     });
 
     it('breaks a lock left by an earlier process that had this pid', async () => {
-      const store = await openStore({ staleLockMs: 60_000, lockTimeoutMs: 5000 });
-      await store.create(newThread('t1'));
+      await created('t1');
       await lockHeldBy('t1', process.pid);
+      const store = await openStore({ staleLockMs: 60_000, lockTimeoutMs: 5000 });
       await store.append('t1', 1, [prefetchEvent(2, 'a')]);
+      await store.close();
       expect(await lockFiles()).toEqual([]);
     });
 
     it('waits for a live lock, gives up with SystemError, and breaks it once stale', async () => {
-      const store = await openStore({ staleLockMs: 60_000, lockTimeoutMs: 50 });
-      await store.create(newThread('t1'));
+      await created('t1');
       // held by a live process: the test runner's parent
       await lockHeldBy('t1', process.ppid);
+      const store = await openStore({ staleLockMs: 60_000, lockTimeoutMs: 50 });
       await expect(store.append('t1', 1, [prefetchEvent(2, 'a')])).rejects.toBeInstanceOf(SystemError);
       expect(versionOf((await store.get('t1'))!)).toBe(1);
       expect(await lockFiles()).toEqual(['t1.lock']);
@@ -339,6 +357,7 @@ describe('createFileStore', () => {
       const patient = await openStore({ staleLockMs: 100, lockTimeoutMs: 5000 });
       await patient.append('t1', 1, [prefetchEvent(2, 'a')]);
       expect(versionOf((await store.get('t1'))!)).toBe(2);
+      await patient.close();
       expect(await lockFiles()).toEqual([]);
     });
 

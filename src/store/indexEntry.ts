@@ -1,5 +1,4 @@
-import type { ThreadStatus } from '../thread/state.js';
-import { summaryOf } from './selectSummaries.js';
+import { statusOf, type ThreadStatus } from '../thread/state.js';
 import type { ThreadFileContent } from './threadFile.js';
 import type { ThreadSummary } from './threadStore.js';
 
@@ -19,8 +18,8 @@ export interface IndexEntry {
 
 /** The index entry of a thread read from (or written to) a file of `size` bytes. */
 export function entryOf(content: ThreadFileContent, size: number): IndexEntry {
-  const { id, agent } = content.thread;
-  return { ...summaryOf(id, agent, content.state, content.createdAt), size };
+  const { thread, state, createdAt } = content;
+  return { id: thread.id, agent: thread.agent, status: statusOf(state), version: state.version, createdAt, updatedAt: state.updatedAt ?? createdAt, size };
 }
 
 /** The summary an entry stands for. */

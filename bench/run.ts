@@ -14,6 +14,7 @@ import { microAgentBench } from './microAgent.js';
 import { pausedThreadsBench } from './pausedThreads.js';
 import { natsAgentBench } from './natsAgent.js';
 import { storeCommitBench } from './storeCommit.js';
+import { waitingThreadsBench } from './waitingThreads.js';
 
 interface BenchOptions {
   readonly quick: boolean;
@@ -24,6 +25,7 @@ const BENCHES: ReadonlyArray<{ readonly name: string; readonly run: (options: Be
   { name: 'pausedThreads', run: (options) => pausedThreadsBench(options) },
   { name: 'natsAgent', run: (options) => natsAgentBench(options) },
   { name: 'storeCommit', run: (options) => storeCommitBench(options) },
+  { name: 'waitingThreads', run: (options) => waitingThreadsBench(options) },
 ];
 
 const args = process.argv.slice(2);

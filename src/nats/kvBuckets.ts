@@ -1,8 +1,9 @@
-import { jetstream, jetstreamManager, JetStreamApiCodes, JetStreamApiError, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, JetStreamApiCodes, JetStreamApiError, StorageType, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { errors, type NatsConnection } from '@nats-io/transport-node';
 import { sleep, systemClock } from '../clock.js';
 import { ConfigError, messageOf, SystemError } from '../errors.js';
+import { indexSubjects, type IndexSubjects } from './kvKeys.js';
 
 /** The default threads bucket. */
 export const DEFAULT_THREADS_BUCKET = 'switchyard_threads';
@@ -12,6 +13,8 @@ const READ_ATTEMPTS = 4;
 /** Tries of the watches of `list`, and how long each may wait for JetStream. */
 export const LIST_ATTEMPTS = 8;
 const LIST_TIMEOUT_MS = 1_500;
+/** JetStream's error code for a stream that exists with another configuration. */
+const STREAM_NAME_IN_USE = 10058;
 
 /** What opening the store's buckets needs (see `NatsKvStoreOptions`). */
 export interface BucketOptions {
@@ -41,6 +44,8 @@ export interface Buckets {
   readonly threadsSubject: string;
   readonly summariesStream: string;
   readonly summariesSubject: string;
+  /** The index stream (see `indexSubjects`). */
+  readonly index: IndexSubjects;
 }
 
 export function isWrongLastSequence(error: unknown): boolean {
@@ -104,12 +109,16 @@ export async function openBuckets(options: BucketOptions): Promise<Buckets> {
       quick.open(threadsName, { allow_direct: bucketOptions.allow_direct }),
       quick.open(summariesName, { allow_direct: bucketOptions.allow_direct }),
     ]);
+    const jsm = await jetstreamManager(nc, { timeout: LIST_TIMEOUT_MS, checkAPI: false });
+    const index = indexSubjects(threadsName);
+    await openIndexStream(jsm, index, replicas);
     return {
       ...opened,
       listing: { threads: listThreads, summaries: listSummaries },
       nc,
       js,
-      jsm: await jetstreamManager(nc, { timeout: LIST_TIMEOUT_MS, checkAPI: false }),
+      jsm,
+      index,
       threadsStream: `KV_${threadsName}`,
       threadsSubject: `$KV.${threadsName}.`,
       summariesStream: `KV_${summariesName}`,
@@ -117,5 +126,22 @@ export async function openBuckets(options: BucketOptions): Promise<Buckets> {
     };
   } catch (error) {
     throw systemError(`cannot open the KV buckets ${bucket} and ${bucket}_summaries`, error);
+  }
+}
+
+/** Creates the index stream, or opens it as it is. */
+async function openIndexStream(jsm: JetStreamManager, index: IndexSubjects, replicas: number): Promise<void> {
+  try {
+    await jsm.streams.add({
+      name: index.stream,
+      subjects: [`${index.prefix}>`],
+      storage: StorageType.File,
+      num_replicas: replicas,
+      max_msgs_per_subject: -1,
+      description: 'switchyard thread index: threads by creation and by status (see kvKeys.ts)',
+    });
+  } catch (error) {
+    // Created already with other settings (replicas): use it as it is.
+    if (!(error instanceof JetStreamApiError) || error.code !== STREAM_NAME_IN_USE) throw error;
   }
 }

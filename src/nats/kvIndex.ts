@@ -1,77 +1,94 @@
-import { headers } from '@nats-io/transport-node';
 import { isWrongLastSequence, retryRead, type Buckets } from './kvBuckets.js';
-import { creationKey, INDEX_MARKER_KEY, statusKey, threadIdOfKey } from './kvKeys.js';
+import { creationSubject, INDEX_MARKER_KEY, statusSubject, threadIdOfKey, threadKey } from './kvKeys.js';
 import { scanBucket } from './kvScan.js';
 import type { Known, SummaryWriter } from './kvSummaries.js';
+import { CorruptThreadError, knownOf } from './kvThread.js';
 import { statusOf } from '../thread/state.js';
-import { knownOf, CorruptThreadError } from './kvThread.js';
 
 /** The index format this store writes (`m.index` holds it). */
-const INDEX_FORMAT = 1;
+const INDEX_FORMAT = 2;
+/** Sequences of status entries remembered for their removal (the summary carries them too). */
+const REMEMBERED_ENTRIES = 10_000;
 
 /**
- * Writes the index keys of the summaries bucket (see `kvKeys.ts`) as plain publishes that need no
- * ack: a key is written only if absent (`Nats-Expected-Last-Subject-Sequence: 0`), so a write
- * repeated after a retry or by another process never moves a thread in the index's order.
+ * Writes the index stream (see `indexSubjects` in `kvKeys.ts`). Entries are published without
+ * waiting for the ack (a `Nats-Msg-Id` makes a repeat within JetStream's duplicate window a
+ * no-op); the ack's sequence is remembered, written into the thread's summary, and used to delete
+ * the entry when the thread leaves the status.
  *
- * A thread's new status key is written before the thread write that moves it there, and the old
- * one removed (purged, leaving no marker) only after that write succeeded. So the index may name a
- * status a thread is not in (a write that failed, a writer that died): listings check each key
- * against the thread's summary, and remove the keys they find stale.
+ * A thread's new status entry is published before the thread write that moves it there, and the
+ * old one deleted only after that write succeeded. So the index may name a status a thread is not
+ * in (a write that failed, a writer that died, an ack not yet back): listings check each entry
+ * against the thread's summary, and delete the entries they find stale or doubled.
  */
 export class IndexWriter {
-  readonly #absent = headers();
+  /** Sequence of the status entry of a thread (by id), with the `since` it is for. */
+  readonly #entries = new Map<string, { since: number; seq: number }>();
 
-  constructor(readonly buckets: Buckets) {
-    this.#absent.set('Nats-Expected-Last-Subject-Sequence', '0');
-  }
+  constructor(readonly buckets: Buckets) {}
 
-  /** A new thread: its creation key and its first status key. */
+  /** A new thread: its creation entry and its first status entry. */
   created(known: Pick<Known, 'thread' | 'state' | 'since'>): void {
     const { agent, id } = known.thread;
-    this.#put(creationKey(agent, id));
+    this.#publish(creationSubject(this.buckets.index, agent), JSON.stringify({ i: id }), `c.${threadKey(id)}`);
     this.entering(agent, id, statusOf(known.state), known.since);
   }
 
   /** The thread enters `status` at version `since` (call before the write). */
   entering(agent: string, id: string, status: string, since: number): void {
-    this.#put(statusKey(status, agent, id, since));
+    const published = this.#publish(statusSubject(this.buckets.index, status, agent), JSON.stringify({ i: id, s: since }), `s.${threadKey(id)}.${status}.${since}`);
+    void published.then((seq) => {
+      if (seq === undefined) return;
+      this.#entries.delete(id);
+      this.#entries.set(id, { since, seq });
+      if (this.#entries.size > REMEMBERED_ENTRIES) this.#entries.delete(this.#entries.keys().next().value!);
+    });
   }
 
-  /** The thread left `status`, entered at `since` (call after the write succeeded). */
-  left(agent: string, id: string, status: string, since: number): void {
-    this.remove(statusKey(status, agent, id, since));
+  /** The sequence of the thread's status entry for `since`, when this process knows it. */
+  entryOf(id: string, since: number): number | undefined {
+    const entry = this.#entries.get(id);
+    return entry?.since === since ? entry.seq : undefined;
   }
 
-  /** Removes an index key, marker and all. */
-  remove(key: string): void {
-    void this.buckets.jsm.streams.purge(this.buckets.summariesStream, { filter: this.buckets.summariesSubject + key }).catch(() => undefined);
+  /** The thread left the status it entered at `since` (call after the write succeeded). */
+  left(id: string, since: number, seq: number | undefined): void {
+    const known = seq ?? this.entryOf(id, since);
+    if (known !== undefined) this.remove(known);
   }
 
-  #put(key: string): void {
+  /** Deletes an index entry. */
+  remove(seq: number): void {
+    void this.buckets.jsm.streams.deleteMessage(this.buckets.index.stream, seq, false).catch(() => undefined);
+  }
+
+  async #publish(subject: string, payload: string, msgID: string): Promise<number | undefined> {
     try {
-      this.buckets.nc.publish(this.buckets.summariesSubject + key, undefined, { headers: this.#absent });
+      const ack = await this.buckets.js.publish(subject, payload, { msgID, timeout: 30_000 });
+      return ack.duplicate ? undefined : ack.seq;
     } catch {
-      // a lost index key is written again by a listing that repairs the thread
+      // A lost entry is written again by a listing that repairs the thread.
+      return undefined;
     }
   }
 }
 
 /**
- * Makes sure every thread has its index keys: when the summaries bucket has no `m.index` (a bucket
- * from before the index, or the marker was deleted), reads every thread once, writes its index
- * keys and summary, then the marker. Answers whether it built the index.
+ * Makes sure every thread has its index entries: when the summaries bucket has no `m.index` (a
+ * bucket from before the index, or the marker was deleted), reads every thread once, writes its
+ * entries and summary, then the marker. Answers whether it built the index.
  */
 export async function ensureIndex(buckets: Buckets, index: IndexWriter, summaries: SummaryWriter): Promise<boolean> {
   const marker = await retryRead(() => buckets.summaries.get(INDEX_MARKER_KEY));
   if (marker?.operation === 'PUT') return false;
+  const decoder = new TextDecoder();
   for await (const batch of scanBucket(buckets, buckets.threadsStream, buckets.threadsSubject, { filter: '>', lastPerKey: true })) {
     for (const entry of batch) {
       const id = entry.deleted ? undefined : threadIdOfKey(entry.key);
       if (id === undefined) continue;
       let known: Known;
       try {
-        known = knownOf(id, { bucket: buckets.threadsStream, revision: entry.seq, created: new Date(), json: <T>() => JSON.parse(new TextDecoder().decode(entry.value)) as T });
+        known = knownOf(id, { bucket: buckets.threadsStream, revision: entry.seq, created: new Date(), json: <T>() => JSON.parse(decoder.decode(entry.value)) as T });
       } catch (error) {
         if (error instanceof CorruptThreadError) continue;
         throw error;

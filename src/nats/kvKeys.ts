@@ -53,48 +53,55 @@ export function threadIdOfKey(key: string): string | undefined {
   }
 }
 
-/**
- * Keys of the summaries bucket besides a thread's summary (whose key is {@link threadKey} of the
- * thread, one token): an index that pages without reading every thread.
- *
- * - `c.<agent>.<thread>`: written once, when the thread is created. A consumer on `c.>` (or
- *   `c.<agent>.*`) meets every thread once, in the order they were created (stream sequence).
- * - `s.<status>.<agent>.<thread>.<since>`: the thread is in `status` since its version `since`.
- *   Written when it enters the status, removed (purged) when it leaves; a consumer on
- *   `s.<status>.>` meets the threads in a status in the order they entered it.
- * - `m.index`: present once every thread has its index keys (the index is built when missing).
- *
- * Agents and threads are spelled with {@link threadKey}, so a key has a fixed number of tokens.
- */
+/** The summaries bucket key that marks a built index (see {@link indexSubjects}). */
 export const INDEX_MARKER_KEY = 'm.index';
 
-/** The creation key of a thread. */
-export function creationKey(agent: string, id: string): string {
-  return `c.${threadKey(agent)}.${threadKey(id)}`;
+/**
+ * The index of a KV thread store: a plain JetStream stream `<bucket>_index` (not a KV bucket: a
+ * subject holds many messages), one message per entry, on few subjects, so a consumer filtered
+ * on them is cheap to create on nats-server 2.9 (its cost grows with the subjects it matches).
+ *
+ * - `<prefix>c.<agent>`: `{"i": id}`, one per thread, published when it is created. Read in
+ *   stream order, every thread once, in the order they were created.
+ * - `<prefix>s.<status>.<agent>`: `{"i": id, "s": since}`, published when the thread enters the
+ *   status (at version `since`) and deleted (by sequence) when it leaves: the threads in a status
+ *   in the order they entered it.
+ *
+ * Agents are spelled with {@link threadKey}, so a subject has a fixed number of tokens.
+ */
+export interface IndexSubjects {
+  readonly stream: string;
+  /** `$SWITCHYARD_INDEX.<bucket>.` */
+  readonly prefix: string;
 }
 
-/** The status key of a thread in `status` since version `since`. */
-export function statusKey(status: string, agent: string, id: string, since: number): string {
-  return `s.${status}.${threadKey(agent)}.${threadKey(id)}.${since}`;
+export function indexSubjects(bucket: string): IndexSubjects {
+  return { stream: `${bucket}_index`, prefix: `$SWITCHYARD_INDEX.${bucket}.` };
 }
 
-/** What an index key names, or `undefined` for another key. */
-export type IndexKey =
-  | { readonly kind: 'creation'; readonly agent: string; readonly id: string }
-  | { readonly kind: 'status'; readonly status: string; readonly agent: string; readonly id: string; readonly since: number };
+/** The creation subject of an agent's threads (`'*'`: every agent's). */
+export function creationSubject(index: IndexSubjects, agent: string | undefined): string {
+  return `${index.prefix}c.${agent === undefined ? '*' : threadKey(agent)}`;
+}
 
-/** Parses a key written by {@link creationKey} or {@link statusKey}. */
-export function parseIndexKey(key: string): IndexKey | undefined {
+/** The subject of an agent's threads in a status (`'*'`: every agent's). */
+export function statusSubject(index: IndexSubjects, status: string, agent: string | undefined): string {
+  return `${index.prefix}s.${status}.${agent === undefined ? '*' : threadKey(agent)}`;
+}
+
+/** What an index message says: the kind of entry, its status, the thread and `since`. */
+export type IndexEntry =
+  | { readonly kind: 'creation'; readonly id: string }
+  | { readonly kind: 'status'; readonly status: string; readonly id: string; readonly since: number };
+
+/** Reads an index message (its subject after the prefix, and its JSON payload). */
+export function parseIndexEntry(key: string, payload: unknown): IndexEntry | undefined {
   const tokens = key.split('.');
-  if (tokens[0] === 'c' && tokens.length === 3) {
-    const agent = threadIdOfKey(tokens[1]!);
-    const id = threadIdOfKey(tokens[2]!);
-    return agent === undefined || id === undefined ? undefined : { kind: 'creation', agent, id };
-  }
-  if (tokens[0] === 's' && tokens.length === 5 && /^\d+$/.test(tokens[4]!)) {
-    const agent = threadIdOfKey(tokens[2]!);
-    const id = threadIdOfKey(tokens[3]!);
-    return agent === undefined || id === undefined ? undefined : { kind: 'status', status: tokens[1]!, agent, id, since: Number(tokens[4]) };
+  const body = payload as { i?: unknown; s?: unknown } | null;
+  if (typeof body?.i !== 'string' || body.i.length === 0) return undefined;
+  if (tokens[0] === 'c' && tokens.length === 2) return { kind: 'creation', id: body.i };
+  if (tokens[0] === 's' && tokens.length === 3 && Number.isSafeInteger(body.s) && (body.s as number) >= 0) {
+    return { kind: 'status', status: tokens[1]!, id: body.i, since: body.s as number };
   }
   return undefined;
 }

@@ -12,6 +12,7 @@ import { isWrongLastSequence, openBuckets, retryRead, systemError, type Buckets 
 import { ensureIndex, IndexWriter } from './kvIndex.js';
 import { threadKey } from './kvKeys.js';
 import { listThreads } from './kvListing.js';
+import { WalkCache } from './kvPaging.js';
 import { SummaryWriter, type Known } from './kvSummaries.js';
 import { encodeThread, knownOf } from './kvThread.js';
 
@@ -94,8 +95,8 @@ const MAX_CAS_ATTEMPTS = 5;
 export async function createNatsKvStore(options: NatsKvStoreOptions): Promise<ThreadStore> {
   const { clock = systemClock, cacheSize = 1000, summaryDelayMs = 50 } = options;
   const buckets = await openBuckets(options);
-  const summaries = new SummaryWriter(buckets, summaryDelayMs);
   const index = new IndexWriter(buckets);
+  const summaries = new SummaryWriter(buckets, summaryDelayMs, (id, since) => index.entryOf(id, since));
   await ensureIndex(buckets, index, summaries).catch((error: unknown) => Promise.reject(systemError('cannot build the thread index', error)));
   const cache = new Map<string, Known>();
   let closed = false;
@@ -130,7 +131,7 @@ export async function createNatsKvStore(options: NatsKvStoreOptions): Promise<Th
     return fromEntry(id, entry);
   }
 
-  const listing = { buckets, index, summaries, read: (id: string) => read(id).catch(() => undefined) };
+  const listing = { buckets, index, summaries, read: (id: string) => read(id).catch(() => undefined), walks: new WalkCache() };
 
   return {
     async create(thread: Thread): Promise<Thread> {
@@ -153,7 +154,7 @@ export async function createNatsKvStore(options: NatsKvStoreOptions): Promise<Th
         try {
           const revision = await buckets.threads.update(threadKey(id), encodeThread(next.thread.agent, next.eventsJson, next.createdAt), current.revision);
           const known = { ...next, revision };
-          if (moved) index.left(current.thread.agent, id, statusOf(current.state), current.since);
+          if (moved) index.left(id, current.since, undefined);
           remember(id, known);
           summaries.write(known);
           return known.thread;
@@ -179,6 +180,7 @@ export async function createNatsKvStore(options: NatsKvStoreOptions): Promise<Th
 
     async close(): Promise<void> {
       closed = true;
+      await listing.walks.close();
       await summaries.settle();
     },
   };

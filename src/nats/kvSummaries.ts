@@ -20,16 +20,22 @@ export interface Known {
 
 /**
  * What the summaries bucket holds under a thread's key: the summary, the thread revision it was
- * derived from, and since which version the thread has its status (absent in summaries written
- * before the index).
+ * derived from, since which version the thread has its status, and the sequence of its status
+ * entry in the index when known (both absent in summaries written before the index).
  */
 export interface StoredSummary extends ThreadSummary {
   readonly revision: number;
   readonly since?: number;
+  readonly entry?: number;
 }
 
-export function storedSummaryOf(known: Known): StoredSummary {
-  return { ...summaryOf(known.thread.id, known.thread.agent, known.state, known.createdAt), revision: known.revision, since: known.since };
+export function storedSummaryOf(known: Known, entry?: number): StoredSummary {
+  return {
+    ...summaryOf(known.thread.id, known.thread.agent, known.state, known.createdAt),
+    revision: known.revision,
+    since: known.since,
+    ...(entry === undefined ? {} : { entry }),
+  };
 }
 
 const decoder = new TextDecoder();
@@ -45,7 +51,8 @@ export function parseSummary(bytes: Uint8Array): StoredSummary | undefined {
       typeof parsed.revision !== 'number' ||
       typeof parsed.createdAt !== 'string' ||
       typeof parsed.updatedAt !== 'string' ||
-      (parsed.since !== undefined && typeof parsed.since !== 'number')
+      (parsed.since !== undefined && typeof parsed.since !== 'number') ||
+      (parsed.entry !== undefined && typeof parsed.entry !== 'number')
     ) {
       return undefined;
     }
@@ -74,6 +81,8 @@ export class SummaryWriter {
   constructor(
     readonly buckets: Buckets,
     readonly delayMs: number,
+    /** The sequence of the thread's status entry in the index, when known. */
+    readonly entryOf: (id: string, since: number) => number | undefined,
   ) {}
 
   /** Writes the summary of `known` soon. */
@@ -94,7 +103,8 @@ export class SummaryWriter {
   /** Writes one summary now. */
   put(known: Known): void {
     try {
-      this.buckets.nc.publish(this.buckets.summariesSubject + threadKey(known.thread.id), JSON.stringify(storedSummaryOf(known)));
+      const summary = storedSummaryOf(known, this.entryOf(known.thread.id, known.since));
+      this.buckets.nc.publish(this.buckets.summariesSubject + threadKey(known.thread.id), JSON.stringify(summary));
     } catch {
       // repaired by a listing
     }

@@ -69,7 +69,7 @@ export async function createFileStore(options: FileStoreOptions = {}): Promise<T
   const recovery = { config, threads, locks, threadLocks };
   // The log calls back only once the store is open (recovery replays into its own index).
   let opened: FileStoreParts | undefined;
-  const { index, log } = await openIndex(
+  const { index, log, rebuilt } = await openIndex(
     recovery,
     {
       dir: config.indexDir,
@@ -89,6 +89,7 @@ export async function createFileStore(options: FileStoreOptions = {}): Promise<T
     },
   );
   const parts: FileStoreParts = { ...recovery, index, log };
+  if (rebuilt !== undefined) config.onIndexRebuilt(rebuilt);
   opened = parts;
   let savedChanges = parts.index.changes;
 

@@ -25,6 +25,14 @@ export interface FileStoreOptions {
    */
   onCorrupt?: (id: string, error: Error) => void;
   /**
+   * Called when opening had to rebuild the index from the thread files (reading every one of
+   * them), with why: `'missing'` (a directory from before the index, or its index was deleted),
+   * `'unusable'` (damaged, or another format), `'stale'` (thread files were added or removed
+   * without the index knowing). Opening a directory whose index is valid reads no thread file.
+   * @default does nothing
+   */
+  onIndexRebuilt?: (reason: 'missing' | 'unusable' | 'stale') => void;
+  /**
    * How many threads (with their events and derived state) this store keeps in memory, least
    * recently used dropped first. The index of summaries for `list` covers every thread regardless.
    * @default 1000
@@ -60,6 +68,7 @@ export interface FileStoreConfig {
   readonly dir: string;
   readonly fsync: boolean;
   readonly onCorrupt: (id: string, error: Error) => void;
+  readonly onIndexRebuilt: (reason: 'missing' | 'unusable' | 'stale') => void;
   readonly cacheSize: number;
   readonly staleLockMs: number;
   readonly lockTimeoutMs: number;
@@ -80,6 +89,7 @@ export function normalizeOptions(options: FileStoreOptions): FileStoreConfig {
     dir = join(process.cwd(), '.switchyard', 'threads'),
     fsync = true,
     onCorrupt = () => {},
+    onIndexRebuilt = () => {},
     cacheSize = 1000,
     staleLockMs = 10_000,
     lockTimeoutMs = 30_000,
@@ -94,5 +104,5 @@ export function normalizeOptions(options: FileStoreOptions): FileStoreConfig {
   ] as const) {
     if (!Number.isSafeInteger(value) || value < 0) throw new ConfigError(`file store ${name} must be a non-negative integer`);
   }
-  return { dir, fsync, onCorrupt, cacheSize, staleLockMs, lockTimeoutMs, checkpointBytes, clock, indexDir: join(dir, INDEX_DIR), lockDir: join(dir, LOCK_DIR) };
+  return { dir, fsync, onCorrupt, onIndexRebuilt, cacheSize, staleLockMs, lockTimeoutMs, checkpointBytes, clock, indexDir: join(dir, INDEX_DIR), lockDir: join(dir, LOCK_DIR) };
 }

@@ -51,6 +51,7 @@ export async function createThread(parts: FileStoreParts, thread: Thread): Promi
     const entry = entryOf(content, lineBytes);
     const record = encodeRecord(entry, 0, line, dirMtimeMs);
     const stamp = parts.threads.writeAt(fd, file, lineOf(record, lineBytes), 0, fstatSync(fd));
+    if (dirMtimeMs !== undefined) parts.index.noteDirMtime(dirMtimeMs);
     await commit(parts, entry, record, file, 0);
     return parts.threads.cache.remember(id, { ...content, ...stamp }, true).thread;
   });

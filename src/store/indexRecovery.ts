@@ -17,7 +17,7 @@ import { ThreadIndex } from './threadIndex.js';
 const SLICE_MS = 8;
 
 /** Why an index was rebuilt from the thread files, if it was. */
-export type RebuildReason = 'missing' | 'stale' | 'unusable' | undefined;
+export type RebuildReason = 'missing' | 'unusable' | 'stale' | undefined;
 
 /** The parts recovery needs before the index and log exist. */
 type RecoveryParts = Omit<FileStoreParts, 'index' | 'log'>;
@@ -61,15 +61,17 @@ export async function openIndex(
   await redoLostLines(parts, segments);
   const reconciled = reconcileDeadLocks(parts, index);
   if (reason === undefined && dirChangedBehindIndex(parts, index, reconciled)) reason = 'stale';
+  let read = 0;
   if (reason !== undefined) {
-    await rebuildIndex(parts, index);
+    read = await rebuildIndex(parts, index);
     // Records written while the files were read are newer than what was read.
     replaying = true;
     log.catchUp();
     replaying = false;
     await writeSnapshot(indexDir, index, log.position, { fsync: parts.config.fsync, locks: parts.locks });
   }
-  return { index, log, rebuilt: reason };
+  // Rebuilding a directory without thread files (a new store) is not worth a word.
+  return { index, log, rebuilt: read > 0 ? reason : undefined };
 }
 
 /**
@@ -156,8 +158,11 @@ function dirChangedBehindIndex(parts: RecoveryParts, index: ThreadIndex, reconci
   return true;
 }
 
-/** Reads every thread file into the index (the files are the truth; corrupt ones are reported). */
-export async function rebuildIndex(parts: RecoveryParts, index: ThreadIndex): Promise<void> {
+/**
+ * Reads every thread file into the index (the files are the truth; corrupt ones are reported);
+ * answers how many files it read.
+ */
+export async function rebuildIndex(parts: RecoveryParts, index: ThreadIndex): Promise<number> {
   const { dir, onCorrupt } = parts.config;
   const mtimeMs = statSync(dir).mtimeMs;
   let names: string[];
@@ -167,9 +172,11 @@ export async function rebuildIndex(parts: RecoveryParts, index: ThreadIndex): Pr
     throw new SystemError(`cannot read the thread directory ${dir}`, { cause: error });
   }
   let sliceEnd = performance.now() + SLICE_MS;
+  let read = 0;
   for (const name of names) {
     const id = name.endsWith(THREAD_FILE_EXT) ? decodeThreadId(name.slice(0, -THREAD_FILE_EXT.length)) : undefined;
     if (id === undefined) continue;
+    read++;
     try {
       const content = parts.threads.load(id, parts.threads.fileOf(name.slice(0, -THREAD_FILE_EXT.length)), false);
       if (content !== undefined) index.apply(entryOf(content, content.size), true);
@@ -183,4 +190,5 @@ export async function rebuildIndex(parts: RecoveryParts, index: ThreadIndex): Pr
     }
   }
   index.noteDirMtime(mtimeMs);
+  return read;
 }

@@ -216,8 +216,10 @@ export class CommitLog {
 
   async #flushLoop(): Promise<void> {
     try {
-      // Appends made by the code running now join the first batch; later ones wait for the next.
-      await Promise.resolve();
+      // Appends made in this turn of the event loop join the first batch; later ones wait for the
+      // next. (A turn, not a microtask: a loop of writes that never waits for I/O, without fsync,
+      // would otherwise never let timers and I/O run.)
+      await new Promise<void>((resolve) => setImmediate(resolve));
       while (this.#pending.length > 0) {
         const batch = this.#pending.splice(0);
         try {

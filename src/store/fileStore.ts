@@ -23,6 +23,8 @@ export type { FileStoreOptions } from './fileStoreConfig.js';
 const LEASE_IDLE_MS = 25;
 /** ... and released after this long however busy the thread (far below `staleLockMs`). */
 const LEASE_MAX_MS = 1_000;
+/** ... and at most this many kept at once (each is a hard link: ext4 allows 65,000 per file). */
+const MAX_LEASES = 4_096;
 
 /**
  * The embedded, durable {@link ThreadStore}: one append-only JSONL file per thread in `dir` (see
@@ -61,7 +63,7 @@ export async function createFileStore(options: FileStoreOptions = {}): Promise<T
   }
   sweepDeadOwners(config.lockDir);
   const locks = createLockOwner(config.lockDir, { staleMs: config.staleLockMs, timeoutMs: config.lockTimeoutMs });
-  const threadLocks = new ThreadLocks(locks, { idleMs: LEASE_IDLE_MS, maxHoldMs: LEASE_MAX_MS });
+  const threadLocks = new ThreadLocks(locks, { idleMs: LEASE_IDLE_MS, maxHoldMs: LEASE_MAX_MS, maxLeases: MAX_LEASES });
   const threads = new ThreadFiles(config.dir, config.cacheSize);
   let checkpoints: Promise<void> = Promise.resolve();
   let closed = false;

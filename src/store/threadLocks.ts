@@ -25,6 +25,11 @@ export interface ThreadLocksOptions {
   readonly idleMs: number;
   /** A lock file is released after this long even if writes keep coming (far below stale). */
   readonly maxHoldMs: number;
+  /**
+   * Leases kept at most (each is a hard link to the owner file, and a file system allows only so
+   * many: 65,000 on ext4); past it the longest idle ones end.
+   */
+  readonly maxLeases: number;
 }
 
 /**
@@ -66,6 +71,7 @@ export class ThreadLocks {
         else {
           held.idleSince = performance.now();
           this.#sweeper ??= setInterval(() => this.#sweep(), this.options.idleMs).unref();
+          if (this.#leases.size > this.options.maxLeases) this.#endIdlest();
         }
       }
     });
@@ -80,6 +86,14 @@ export class ThreadLocks {
     if (this.#leases.size === 0) {
       clearInterval(this.#sweeper);
       this.#sweeper = undefined;
+    }
+  }
+
+  /** Ends idle leases, oldest first (the map keeps taking order), down to the limit. */
+  #endIdlest(): void {
+    for (const [stem, lease] of this.#leases) {
+      if (this.#leases.size <= this.options.maxLeases) return;
+      if (lease.idleSince !== undefined) this.#end(stem, lease);
     }
   }
 

@@ -197,6 +197,35 @@ describe('createFileStore', () => {
     });
   });
 
+  describe('group commit', () => {
+    it('lets the event loop turn during a burst of writes, even without fsync', async () => {
+      const store = await openStore({ fsync: false });
+      let finished = 0;
+      let finishedWhenTimerRan = -1;
+      setTimeout(() => (finishedWhenTimerRan = finished), 0);
+      await Promise.all(
+        Array.from({ length: 200 }, async (_, i) => {
+          await store.create(newThread(`burst-${i}`));
+          for (let v = 1; v < 5; v++) await store.append(`burst-${i}`, v, [prefetchEvent(v + 1, 'x')]);
+          finished++;
+        }),
+      );
+      expect(finishedWhenTimerRan).toBeGreaterThanOrEqual(0);
+      expect(finishedWhenTimerRan).toBeLessThan(200);
+    });
+
+    it('commits concurrent appends of many threads, each durable in the log before it resolves', async () => {
+      const store = await openStore();
+      const ids = Array.from({ length: 30 }, (_, i) => `gc-${i}`);
+      await Promise.all(ids.map((id) => store.create(newThread(id))));
+      await Promise.all(ids.map((id) => store.append(id, 1, [prefetchEvent(2, id)])));
+      // Every resolved append has its record in the log (what a machine crash would replay).
+      const log = (await readdir(join(dir, '.index'))).filter((name) => name.startsWith('log.'));
+      const records = (await Promise.all(log.map((name) => readFile(join(dir, '.index', name), 'utf8')))).join('');
+      for (const id of ids) expect(records).toContain(`{"i":"${id}","a":"triage","s":"running","v":2,`);
+    });
+  });
+
   describe('several stores on one directory', () => {
     it('lets exactly one of two store instances win each version', async () => {
       const a = await openStore();

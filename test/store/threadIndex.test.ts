@@ -4,7 +4,8 @@ import { compareCreated } from '../../src/store/createdCursor.js';
 import type { IndexEntry } from '../../src/store/indexEntry.js';
 import { parseListOptions } from '../../src/store/listQuery.js';
 import { compareSummaries } from '../../src/store/selectSummaries.js';
-import { ThreadIndex, timeValue } from '../../src/store/threadIndex.js';
+import { timeValue } from '../../src/store/indexTime.js';
+import { ThreadIndex } from '../../src/store/threadIndex.js';
 import { THREAD_STATUSES } from '../../src/thread/state.js';
 
 /** The round trip `timeValue` stands for: the epoch ms of a plain ISO string, else NaN. */

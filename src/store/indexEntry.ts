@@ -1,4 +1,4 @@
-import { statusOf, type ThreadStatus } from '../thread/state.js';
+import { statusOf } from '../thread/state.js';
 import type { ThreadFileContent } from './threadFile.js';
 import type { ThreadSummary } from './threadStore.js';
 
@@ -6,13 +6,7 @@ import type { ThreadSummary } from './threadStore.js';
  * What the file store's index knows of one thread: its summary, and the size of its file when
  * the summary was taken (a listing re-reads a file whose size moved on).
  */
-export interface IndexEntry {
-  readonly id: string;
-  readonly agent: string;
-  readonly status: ThreadStatus;
-  readonly version: number;
-  readonly createdAt: string;
-  readonly updatedAt: string;
+export interface IndexEntry extends Omit<ThreadSummary, 'cursor'> {
   readonly size: number;
 }
 

@@ -146,15 +146,20 @@ function parseHeader(line: string): SnapshotHeader & { agents: string[] } {
   return { covers: { gen, offset }, dirMtimeMs: header.dirMtimeMs, agents: header.agents as string[] };
 }
 
-/** The header of the snapshot in `dir`, `undefined` when there is none. */
-export function readSnapshotHeader(dir: string): SnapshotHeader | undefined {
-  let fd: number;
+/** The snapshot in `dir` opened for reading, `undefined` when there is none. */
+function openSnapshot(dir: string): number | undefined {
   try {
-    fd = openSync(snapshotFile(dir), 'r');
+    return openSync(snapshotFile(dir), 'r');
   } catch (error) {
     if (isCode(error, 'ENOENT')) return undefined;
     throw new SystemError(`cannot open the index snapshot in ${dir}`, { cause: error });
   }
+}
+
+/** The header of the snapshot in `dir`, `undefined` when there is none. */
+export function readSnapshotHeader(dir: string): SnapshotHeader | undefined {
+  const fd = openSnapshot(dir);
+  if (fd === undefined) return undefined;
   try {
     const bytes = Buffer.allocUnsafe(65536);
     const read = readSync(fd, bytes, 0, bytes.length, 0);
@@ -171,13 +176,8 @@ export function readSnapshotHeader(dir: string): SnapshotHeader | undefined {
  * no snapshot. Throws {@link UnusableSnapshotError} when it cannot be trusted.
  */
 export function loadSnapshot(dir: string, index: ThreadIndex): SnapshotHeader | undefined {
-  let fd: number;
-  try {
-    fd = openSync(snapshotFile(dir), 'r');
-  } catch (error) {
-    if (isCode(error, 'ENOENT')) return undefined;
-    throw new SystemError(`cannot open the index snapshot in ${dir}`, { cause: error });
-  }
+  const fd = openSnapshot(dir);
+  if (fd === undefined) return undefined;
   try {
     const reader = new LineReader(fd);
     const first = reader.next();

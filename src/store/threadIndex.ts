@@ -1,6 +1,7 @@
 import { THREAD_STATUSES, type ThreadStatus } from '../thread/state.js';
 import type { CreatedKey } from './createdCursor.js';
 import type { IndexEntry } from './indexEntry.js';
+import { IdTable } from './idTable.js';
 import { timeValue } from './indexTime.js';
 import type { ListQuery } from './listQuery.js';
 
@@ -28,7 +29,7 @@ function grow<T extends Float64Array | Uint32Array | Uint8Array | Int32Array>(ar
 
 /**
  * The file store's index of every thread, in memory, compact enough for millions of threads (some
- * 130 bytes a thread: the id string and its map entry, and columns of typed arrays).
+ * 40 bytes a thread in typed-array columns, and the id's bytes: see `idTable.ts`).
  *
  * - Entries are replaced only by a newer version of the thread (records of several processes and
  *   reads of files may arrive in any order), unless the caller read the thread file itself
@@ -39,8 +40,7 @@ function grow<T extends Float64Array | Uint32Array | Uint8Array | Int32Array>(ar
  *   million threads, and no second ordering to keep up to date on every append.
  */
 export class ThreadIndex {
-  readonly #slotOf = new Map<string, number>();
-  #ids: string[] = [];
+  readonly #ids = new IdTable();
   readonly #agents: string[] = [];
   readonly #agentCode = new Map<string, number>();
   /** Status code + 1 per slot; 0 marks a free slot. */
@@ -65,12 +65,12 @@ export class ThreadIndex {
 
   /** Number of threads. */
   get size(): number {
-    return this.#slotOf.size;
+    return this.#ids.size;
   }
 
   get(id: string): IndexEntry | undefined {
-    const slot = this.#slotOf.get(id);
-    return slot === undefined ? undefined : this.#entryAt(slot);
+    const slot = this.#ids.find(id);
+    return slot === -1 ? undefined : this.#entryAt(slot);
   }
 
   /** Agent names, as the snapshot writes them. */
@@ -83,7 +83,8 @@ export class ThreadIndex {
    * ignored unless `authoritative` (read from the thread file just now).
    */
   apply(entry: IndexEntry, authoritative = false): boolean {
-    let slot = this.#slotOf.get(entry.id);
+    const found = this.#ids.find(entry.id);
+    let slot = found === -1 ? undefined : found;
     if (slot !== undefined) {
       const known = this.#version[slot]!;
       if (!authoritative && entry.version < known) return false;
@@ -110,12 +111,12 @@ export class ThreadIndex {
 
   /** Forgets a thread (its file is gone or unreadable). */
   remove(id: string): void {
-    const slot = this.#slotOf.get(id);
-    if (slot === undefined) return;
+    const slot = this.#ids.find(id);
+    if (slot === -1) return;
     const at = this.#positionOf(slot);
     this.#order.copyWithin(at, at + 1, this.#ordered);
     this.#ordered--;
-    this.#slotOf.delete(id);
+    this.#ids.remove(id);
     this.#status[slot] = 0;
     this.#createdText.delete(slot);
     this.#updatedText.delete(slot);
@@ -180,7 +181,7 @@ export class ThreadIndex {
     const created = this.#created[slot]!;
     const updated = this.#updated[slot]!;
     return {
-      id: this.#ids[slot]!,
+      id: this.#ids.idAt(slot),
       agent: this.#agents[this.#agent[slot]!]!,
       status: this.#statusOf(slot)!,
       version: this.#version[slot]!,
@@ -192,7 +193,7 @@ export class ThreadIndex {
 
   /** Adds a row read from a snapshot, skipping the checks of `apply` (rows come in order). */
   restore(row: IndexRow): void {
-    if (this.#slotOf.has(row.id)) return;
+    if (this.#ids.find(row.id) !== -1) return;
     const slot = this.#allocate(row.id);
     this.#agent[slot] = this.#agentCodeOf(row.agent);
     this.#status[slot] = THREAD_STATUSES.indexOf(row.status) + 1;
@@ -235,7 +236,7 @@ export class ThreadIndex {
       const tb = this.#updatedTextOf(b);
       if (ta !== tb) return ta < tb;
     }
-    return this.#ids[a]! > this.#ids[b]!;
+    return this.#ids.idAt(a) > this.#ids.idAt(b);
   }
 
   /** Position in the order of the first slot whose key is after `key`. */
@@ -264,13 +265,13 @@ export class ThreadIndex {
       const other = ms === ms ? new Date(ms).toISOString() : text;
       if (own !== other) return own < other ? -1 : 1;
     }
-    const own = this.#ids[slot]!;
+    const own = this.#ids.idAt(slot);
     return own < id ? -1 : own > id ? 1 : 0;
   }
 
   #positionOf(slot: number): number {
     const ms = this.#created[slot]!;
-    const at = this.#firstAfterKey(ms, ms === ms ? '' : this.#createdTextOf(slot), this.#ids[slot]!) - 1;
+    const at = this.#firstAfterKey(ms, ms === ms ? '' : this.#createdTextOf(slot), this.#ids.idAt(slot)) - 1;
     if (this.#order[at] !== slot) throw new Error(`thread index out of order at slot ${slot}`);
     return at;
   }
@@ -279,7 +280,7 @@ export class ThreadIndex {
     if (this.#ordered === this.#order.length) this.#order = grow(this.#order, this.#order.length * 2);
     const ms = this.#created[slot]!;
     const text = ms === ms ? '' : this.#createdTextOf(slot);
-    const id = this.#ids[slot]!;
+    const id = this.#ids.idAt(slot);
     const last = this.#ordered === 0 ? undefined : this.#order[this.#ordered - 1]!;
     // New threads are usually the newest: append without a search.
     const at = last === undefined || this.#compareToKey(last, ms, text, id) < 0 ? this.#ordered : this.#firstAfterKey(ms, text, id);
@@ -302,8 +303,7 @@ export class ThreadIndex {
         this.#size = grow(this.#size, capacity);
       }
     }
-    this.#ids[slot] = id;
-    this.#slotOf.set(id, slot);
+    this.#ids.add(id, slot);
     return slot;
   }
 
@@ -345,7 +345,7 @@ export class ThreadIndex {
 
   #entryAt(slot: number): IndexEntry {
     return {
-      id: this.#ids[slot]!,
+      id: this.#ids.idAt(slot),
       agent: this.#agents[this.#agent[slot]!]!,
       status: this.#statusOf(slot)!,
       version: this.#version[slot]!,

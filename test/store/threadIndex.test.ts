@@ -86,3 +86,39 @@ describe('ThreadIndex', () => {
     expect([...index.entries()].map((e) => e.id)).toEqual(['u']);
   });
 });
+
+describe('IdTable', () => {
+  it('finds, removes and reuses slots like a map would, for any ids', async () => {
+    const { IdTable } = await import('../../src/store/idTable.js');
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.constantFrom('add', 'remove'), fc.oneof(fc.stringMatching(/^[a-z0-9_-]{1,12}$/), fc.string({ unit: 'binary', minLength: 1, maxLength: 8 }))), { maxLength: 300 }),
+        (ops) => {
+          const table = new IdTable();
+          const model = new Map<string, number>();
+          const free: number[] = [];
+          let next = 0;
+          for (const [op, id] of ops) {
+            if (Buffer.byteLength(id) > 255) continue;
+            if (op === 'add' && !model.has(id)) {
+              const slot = free.pop() ?? next++;
+              table.add(id, slot);
+              model.set(id, slot);
+            } else if (op === 'remove' && model.has(id)) {
+              table.remove(id);
+              free.push(model.get(id)!);
+              model.delete(id);
+            }
+            expect(table.size).toBe(model.size);
+          }
+          for (const [id, slot] of model) {
+            expect(table.find(id)).toBe(slot);
+            expect(table.idAt(slot)).toBe(id);
+          }
+          for (const [op, id] of ops) if (op === 'remove' && !model.has(id)) expect(table.find(id)).toBe(-1);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});

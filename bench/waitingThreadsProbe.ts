@@ -5,6 +5,9 @@
  *
  *   node --import tsx bench/waitingThreadsProbe.ts '<json options>'
  */
+import { closeSync, fdatasyncSync, openSync, unlinkSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { agent } from '../src/agent/agent.js';
 import type { Model, ModelResult } from '../src/model/model.js';
@@ -39,6 +42,12 @@ export interface ProbeResult {
   readonly rssGrowthMb: number;
   readonly heapGrowthMb: number;
   readonly listed: number;
+  /**
+   * The floor under a resume, measured in the same process right after: one durable write alone
+   * (file: append a line to a file beside the threads and fdatasync it; KV: one put in a scratch
+   * bucket of the same server), one at a time.
+   */
+  readonly floorMs: readonly number[];
 }
 
 export function idOf(prefix: string, n: number): string {
@@ -118,8 +127,10 @@ async function probe(options: ProbeOptions): Promise<ProbeResult> {
   await runtime.close();
   const after_ = await settledMemory();
   await store.close();
+  const floorMs = options.kind === 'file' ? flushFloor(options.dir!, options.resumes) : await putFloor(nc!, options.resumes);
   await nc?.close();
   return {
+    floorMs,
     startupMs,
     pageMs,
     resumeMs,
@@ -127,6 +138,41 @@ async function probe(options: ProbeOptions): Promise<ProbeResult> {
     heapGrowthMb: (after_.heapUsed - before.heapUsed) / 2 ** 20,
     listed,
   };
+}
+
+/** Appends of a line like an event's, each flushed (fdatasync) before the next. */
+function flushFloor(dir: string, count: number): number[] {
+  const file = join(dir, '.floor');
+  const fd = openSync(file, 'a');
+  const line = Buffer.from(`${JSON.stringify({ v: 1, events: [{ seq: 1, at: new Date().toISOString(), type: 'human_response', data: { requestId: 'x', answer: 'EMEA' } }] })}\n`);
+  const times: number[] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      const t0 = performance.now();
+      writeSync(fd, line);
+      fdatasyncSync(fd);
+      times.push(performance.now() - t0);
+    }
+  } finally {
+    closeSync(fd);
+    unlinkSync(file);
+  }
+  return times;
+}
+
+/** Puts of a thread-sized value in a scratch bucket, each acknowledged before the next. */
+async function putFloor(nc: NatsConnection, count: number): Promise<number[]> {
+  const kvm = new Kvm(nc);
+  const kv = await kvm.create('waiting_floor');
+  const value = JSON.stringify({ agent: 'asker', events: Array.from({ length: 4 }, (_, i) => ({ seq: i + 1, at: new Date().toISOString(), type: 'input', data: { input: 'monthly report' } })) });
+  const times: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const t0 = performance.now();
+    await kv.put(`k${i}`, value);
+    times.push(performance.now() - t0);
+  }
+  await kv.destroy();
+  return times;
 }
 
 if (process.argv[1]?.endsWith('waitingThreadsProbe.ts')) {

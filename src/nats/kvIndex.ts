@@ -25,7 +25,11 @@ export class IndexWriter {
   /** Sequence of the status entry of a thread (by id), with the `since` it is for. */
   readonly #entries = new Map<string, { since: number; seq: number }>();
 
-  constructor(readonly buckets: Buckets) {}
+  constructor(
+    readonly buckets: Buckets,
+    /** Told of every publish (so a listing knows to wait for the server to have it). */
+    readonly onPublish: () => void = () => {},
+  ) {}
 
   /** A new thread: its creation entry and its first status entry. */
   created(known: Pick<Known, 'thread' | 'state' | 'since'>): void {
@@ -63,6 +67,7 @@ export class IndexWriter {
   }
 
   async #publish(subject: string, payload: string, msgID: string): Promise<number | undefined> {
+    this.onPublish();
     try {
       const ack = await this.buckets.js.publish(subject, payload, { msgID, timeout: 30_000 });
       return ack.duplicate ? undefined : ack.seq;

@@ -95,8 +95,8 @@ const MAX_CAS_ATTEMPTS = 5;
 export async function createNatsKvStore(options: NatsKvStoreOptions): Promise<ThreadStore> {
   const { clock = systemClock, cacheSize = 1000, summaryDelayMs = 50 } = options;
   const buckets = await openBuckets(options);
-  const index = new IndexWriter(buckets);
-  const summaries = new SummaryWriter(buckets, summaryDelayMs, (id, since) => index.entryOf(id, since));
+  const index: IndexWriter = new IndexWriter(buckets, () => summaries.touch());
+  const summaries: SummaryWriter = new SummaryWriter(buckets, summaryDelayMs, (id, since) => index.entryOf(id, since));
   await ensureIndex(buckets, index, summaries).catch((error: unknown) => Promise.reject(systemError('cannot build the thread index', error)));
   const cache = new Map<string, Known>();
   let closed = false;

@@ -77,6 +77,8 @@ export function publicSummary(summary: StoredSummary): ThreadSummary {
 export class SummaryWriter {
   readonly #due = new Map<string, Known>();
   #timer: NodeJS.Timeout | undefined;
+  /** Something was published since the last `settle` (a summary, or an index entry: `touch`). */
+  #unsettled = false;
 
   constructor(
     readonly buckets: Buckets,
@@ -104,15 +106,26 @@ export class SummaryWriter {
   put(known: Known): void {
     try {
       const summary = storedSummaryOf(known, this.entryOf(known.thread.id, known.since));
+      this.#unsettled = true;
       this.buckets.nc.publish(this.buckets.summariesSubject + threadKey(known.thread.id), JSON.stringify(summary));
     } catch {
       // repaired by a listing
     }
   }
 
-  /** Writes the due summaries and waits until the server has everything published so far. */
+  /** Notes a publish of another kind (an index entry) that `settle` must wait for. */
+  touch(): void {
+    this.#unsettled = true;
+  }
+
+  /**
+   * Writes the due summaries and waits until the server has everything published so far (one
+   * round trip; none when nothing was published since the last time).
+   */
   async settle(): Promise<void> {
     this.flush();
+    if (!this.#unsettled) return;
+    this.#unsettled = false;
     await this.buckets.nc.flush().catch(() => undefined);
   }
 }

@@ -20,7 +20,7 @@ import type { ListOptions, ThreadStore, ThreadSummary } from './threadStore.js';
 export type { FileStoreOptions } from './fileStoreConfig.js';
 
 /** A thread's lock file is kept this long after a write, for the run's next write (see `threadLocks.ts`). */
-const LEASE_IDLE_MS = 25;
+const LEASE_IDLE_MS = 50;
 /** ... and released after this long however busy the thread (far below `staleLockMs`). */
 const LEASE_MAX_MS = 1_000;
 /** ... and at most this many kept at once (each is a hard link: ext4 allows 65,000 per file). */

@@ -23,6 +23,11 @@ export class ThreadFiles {
   readonly cache: ThreadCache;
   /** Open files by path, least recently used first. */
   readonly #open = new Map<string, number>();
+  /**
+   * The stats `openForWrite` just took of a file, for the `load` right after it (one `fstat`, not
+   * two); anything else clears them.
+   */
+  #checked: { readonly fd: number; readonly stats: Stats } | undefined;
 
   constructor(
     readonly dir: string,
@@ -51,7 +56,9 @@ export class ThreadFiles {
         return known;
       }
     }
-    const stats = fd === undefined ? statIfExists(file) : fstatSync(fd);
+    const checked = this.#checked;
+    this.#checked = undefined;
+    const stats = fd === undefined ? statIfExists(file) : checked?.fd === fd ? checked.stats : fstatSync(fd);
     if (stats === undefined) {
       this.cache.delete(id);
       return undefined;
@@ -110,11 +117,14 @@ export class ThreadFiles {
    * `unchanged` (see {@link load}) skips checking that a file kept open was not removed.
    */
   openForWrite(file: string, unchanged = false): number | undefined {
+    this.#checked = undefined;
     let fd = this.#open.get(file);
     if (fd !== undefined) {
       this.#open.delete(file);
-      if (unchanged || fstatSync(fd).nlink > 0) {
+      const stats = unchanged ? undefined : fstatSync(fd);
+      if (stats === undefined || stats.nlink > 0) {
         this.#open.set(file, fd);
+        this.#checked = stats === undefined ? undefined : { fd, stats };
         return fd;
       }
       closeQuietly(fd); // removed behind our back: the path may name a new file
@@ -162,6 +172,7 @@ export class ThreadFiles {
    * back to `position`: nothing is written.
    */
   writeAt(fd: number, file: string, bytes: Buffer, position: number, stats: { ino: number; size: number }): FileStamp {
+    this.#checked = undefined;
     try {
       if (stats.size !== position) ftruncateSync(fd, position);
       writeAll(fd, bytes, position);

@@ -72,7 +72,8 @@ export class IndexWriter {
       const ack = await this.buckets.js.publish(subject, payload, { msgID, timeout: 30_000 });
       return ack.duplicate ? undefined : ack.seq;
     } catch {
-      // A lost entry is written again by a listing that repairs the thread.
+      // Not written (the server did not take it; the thread write after it most likely fails
+      // too). The thread is then missing from walks until the index is built again.
       return undefined;
     }
   }
@@ -80,12 +81,15 @@ export class IndexWriter {
 
 /**
  * Makes sure every thread has its index entries: when the summaries bucket has no `m.index` (a
- * bucket from before the index, or the marker was deleted), reads every thread once, writes its
- * entries and summary, then the marker. Answers whether it built the index.
+ * bucket from before the index, or the marker was deleted to rebuild it), empties the index
+ * stream, reads every thread once, writes its entries and summary, then the marker. Answers
+ * whether it built the index.
  */
 export async function ensureIndex(buckets: Buckets, index: IndexWriter, summaries: SummaryWriter): Promise<boolean> {
   const marker = await retryRead(() => buckets.summaries.get(INDEX_MARKER_KEY));
   if (marker?.operation === 'PUT') return false;
+  // Entries left from before (the marker was deleted to rebuild the index) would be doubled.
+  await buckets.jsm.streams.purge(buckets.index.stream);
   const decoder = new TextDecoder();
   for await (const batch of scanBucket(buckets, buckets.threadsStream, buckets.threadsSubject, { filter: '>', lastPerKey: true })) {
     for (const entry of batch) {

@@ -35,8 +35,8 @@ export async function listThreads(parts: ListingParts, query: ListQuery): Promis
 
 /**
  * Every summary, checked against its thread's current revision (a headers-only read of the
- * threads bucket); the ones that lag are rebuilt from their threads (and their index entries
- * written again, in case they were lost: a repeat within the duplicate window is dropped).
+ * threads bucket); the ones that lag are rebuilt from their threads. (Index entries are not written
+ * again here: a repeat after JetStream's duplicate window would list a thread twice.)
  */
 async function everySummary(parts: ListingParts): Promise<ThreadSummary[]> {
   const { buckets } = parts;
@@ -60,7 +60,6 @@ async function everySummary(parts: ListingParts): Promise<ThreadSummary[]> {
       const known = id === undefined ? undefined : await parts.read(id);
       if (known === undefined) return undefined;
       parts.summaries.put(known);
-      parts.index.created(known);
       return publicSummary(storedSummaryOf(known));
     }),
   );

@@ -146,6 +146,18 @@ describe('the NATS KV store index', () => {
     await store.close();
   });
 
+  it('builds the index again when its marker is deleted, without doubling entries', async () => {
+    const bucket = freshBucket();
+    const first = await createNatsKvStore({ nc, bucket });
+    for (let i = 0; i < 5; i++) await first.create({ id: `r-${i}`, agent: 'again', events: [inputEvent(1, at(i)), humanRequestEvent(2, at(i))] });
+    await first.close();
+    await (await new Kvm(nc).open(`${bucket}_summaries`)).delete('m.index');
+    const second = await createNatsKvStore({ nc, bucket });
+    expect((await walkAll(second, { agent: 'again', limit: 2 })).sort()).toEqual(Array.from({ length: 5 }, (_, i) => `r-${i}`));
+    expect((await walkAll(second, { status: 'awaiting_human', limit: 10 })).sort()).toEqual(Array.from({ length: 5 }, (_, i) => `r-${i}`));
+    await second.close();
+  });
+
   it('continues a walk from another store (another process), each thread once', async () => {
     const bucket = freshBucket();
     const a = await createNatsKvStore({ nc, bucket });

@@ -31,16 +31,19 @@ export class IndexWriter {
     readonly onPublish: () => void = () => {},
   ) {}
 
-  /** A new thread: its creation entry and its first status entry. */
-  created(known: Pick<Known, 'thread' | 'state' | 'since'>): void {
+  /**
+   * A new thread: its creation entry and its first status entry. `build`: the token of an index
+   * build (its entries must not be taken for repeats of the ones it replaces).
+   */
+  created(known: Pick<Known, 'thread' | 'state' | 'since'>, build = ''): void {
     const { agent, id } = known.thread;
-    this.#publish(creationSubject(this.buckets.index, agent), JSON.stringify({ i: id }), `c.${threadKey(id)}`);
-    this.entering(agent, id, statusOf(known.state), known.since);
+    void this.#publish(creationSubject(this.buckets.index, agent), JSON.stringify({ i: id }), `${build}c.${threadKey(id)}`);
+    this.entering(agent, id, statusOf(known.state), known.since, build);
   }
 
   /** The thread enters `status` at version `since` (call before the write). */
-  entering(agent: string, id: string, status: string, since: number): void {
-    const published = this.#publish(statusSubject(this.buckets.index, status, agent), JSON.stringify({ i: id, s: since }), `s.${threadKey(id)}.${status}.${since}`);
+  entering(agent: string, id: string, status: string, since: number, build = ''): void {
+    const published = this.#publish(statusSubject(this.buckets.index, status, agent), JSON.stringify({ i: id, s: since }), `${build}s.${threadKey(id)}.${status}.${since}`);
     void published.then((seq) => {
       if (seq === undefined) return;
       this.#entries.delete(id);
@@ -88,6 +91,8 @@ export class IndexWriter {
 export async function ensureIndex(buckets: Buckets, index: IndexWriter, summaries: SummaryWriter): Promise<boolean> {
   const marker = await retryRead(() => buckets.summaries.get(INDEX_MARKER_KEY));
   if (marker?.operation === 'PUT') return false;
+  const build = await claimBuild(buckets);
+  if (build === undefined) return false; // another process is building it
   // Entries left from before (the marker was deleted to rebuild the index) would be doubled.
   await buckets.jsm.streams.purge(buckets.index.stream);
   const decoder = new TextDecoder();
@@ -102,7 +107,7 @@ export async function ensureIndex(buckets: Buckets, index: IndexWriter, summarie
         if (error instanceof CorruptThreadError) continue;
         throw error;
       }
-      index.created(known);
+      index.created(known, build);
       summaries.put(known);
     }
   }
@@ -112,5 +117,41 @@ export async function ensureIndex(buckets: Buckets, index: IndexWriter, summarie
   } catch (error) {
     if (!isWrongLastSequence(error)) throw error; // another process finished first
   }
+  await buckets.summaries.delete(BUILD_CLAIM_KEY).catch(() => undefined);
   return true;
+}
+
+/** The key one index builder holds while it builds, and how long before a silent one is replaced. */
+const BUILD_CLAIM_KEY = 'm.building';
+const BUILD_CLAIM_MS = 10 * 60_000;
+
+/**
+ * Claims the index build (only one process builds it at a time: two would double its entries);
+ * answers the build's token, or `undefined` when another process holds a fresh claim.
+ */
+async function claimBuild(buckets: Buckets): Promise<string | undefined> {
+  const token = `b${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}.`;
+  const claim = JSON.stringify({ token, at: Date.now() });
+  try {
+    await buckets.summaries.create(BUILD_CLAIM_KEY, claim);
+    return token;
+  } catch (error) {
+    if (!isWrongLastSequence(error)) throw error;
+  }
+  const held = await buckets.summaries.get(BUILD_CLAIM_KEY);
+  let at = 0;
+  try {
+    const value = held?.operation === 'PUT' ? held.json<{ at?: unknown }>().at : undefined;
+    if (typeof value === 'number') at = value;
+  } catch {
+    // not ours: replaced
+  }
+  if (held === null || Date.now() - at < BUILD_CLAIM_MS) return undefined;
+  try {
+    await buckets.summaries.update(BUILD_CLAIM_KEY, claim, held.revision);
+    return token;
+  } catch (error) {
+    if (isWrongLastSequence(error)) return undefined;
+    throw error;
+  }
 }

@@ -263,6 +263,7 @@ export class CommitLog {
   #cutTornTail(): number {
     const size = fstatSync(this.#fd).size;
     if (size === 0) return 0;
+    if (readRange(this.#fd, size - 1, size)[0] === 10) return size; // the usual case: whole lines
     let end = size;
     while (end > 0) {
       const start = Math.max(0, end - 65536);

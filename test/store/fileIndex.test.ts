@@ -164,6 +164,21 @@ describe('the file store index', () => {
     expect((await store.list({ status: 'done', limit: Infinity })).map((s) => s.id)).toContain(victim.id);
   });
 
+  it('cuts a torn record a writer that died left at the end of the log before writing after it', async () => {
+    const store = await openStore();
+    await store.create(newThread('t1'));
+    const [segment] = (await readdir(join(dir, '.index'))).filter((name) => name.startsWith('log.'));
+    const path = join(dir, '.index', segment!);
+    await writeFile(path, `${await readFile(path, 'utf8')}{"i":"t1","a":"triage","s":"done","v":9`);
+    await store.append('t1', 1, [prefetchEvent(2, 'after')]);
+    const text = await readFile(path, 'utf8');
+    expect(text.endsWith('\n')).toBe(true);
+    expect(text).not.toContain('"v":9');
+    // Another process reads every record (a torn one in the middle would hide the ones after it).
+    const other = await openStore();
+    expect((await other.list())[0]).toMatchObject({ id: 't1', version: 2 });
+  });
+
   it('checkpoints: flushes thread files, saves the index and deletes old log segments', async () => {
     const store = await openStore({ checkpointBytes: 4096 });
     await seed(store, 40);

@@ -193,6 +193,19 @@ describe('the file store index', () => {
     expect(await again.list({ limit: Infinity })).toEqual(listed);
   });
 
+  it('a store that fell behind while another checkpointed takes what it missed from the snapshot', async () => {
+    const idle = await openStore();
+    expect(await idle.list()).toEqual([]);
+    const busy = await openStore({ checkpointBytes: 2048 });
+    await seed(busy, 60, 'busy');
+    const logs = async (): Promise<string[]> => (await readdir(join(dir, '.index'))).filter((name) => name.startsWith('log.'));
+    // The segment the idle store was reading is gone, and the ones after it.
+    await expect.poll(async () => (await logs()).includes('log.000000000001'), { timeout: 10_000 }).toBe(false);
+    await expect.poll(async () => (await logs()).includes('log.000000000002'), { timeout: 10_000 }).toBe(false);
+    expect(byId(await idle.list({ limit: Infinity }))).toEqual(byId(await busy.list({ limit: Infinity })));
+    expect(await idle.list({ limit: Infinity })).toHaveLength(60);
+  });
+
   it('after a machine crash, writes back what a thread file lost from the log', async () => {
     const first = await openStore();
     await first.create({ id: 'lost', agent: 'a', events: [inputEvent(1)] });

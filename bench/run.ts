@@ -13,6 +13,8 @@ import type { BenchResult } from './harness.js';
 import { microAgentBench } from './microAgent.js';
 import { pausedThreadsBench } from './pausedThreads.js';
 import { natsAgentBench } from './natsAgent.js';
+import { storeCommitBench } from './storeCommit.js';
+import { waitingThreadsBench } from './waitingThreads.js';
 
 interface BenchOptions {
   readonly quick: boolean;
@@ -22,6 +24,8 @@ const BENCHES: ReadonlyArray<{ readonly name: string; readonly run: (options: Be
   { name: 'microAgent', run: (options) => microAgentBench(options) },
   { name: 'pausedThreads', run: (options) => pausedThreadsBench(options) },
   { name: 'natsAgent', run: (options) => natsAgentBench(options) },
+  { name: 'storeCommit', run: (options) => storeCommitBench(options) },
+  { name: 'waitingThreads', run: (options) => waitingThreadsBench(options) },
 ];
 
 const args = process.argv.slice(2);

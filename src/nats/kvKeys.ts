@@ -52,3 +52,56 @@ export function threadIdOfKey(key: string): string | undefined {
     return undefined;
   }
 }
+
+/** The summaries bucket key that marks a built index (see {@link indexSubjects}). */
+export const INDEX_MARKER_KEY = 'm.index';
+
+/**
+ * The index of a KV thread store: a plain JetStream stream `<bucket>_index` (not a KV bucket: a
+ * subject holds many messages), one message per entry, on few subjects, so a consumer filtered
+ * on them is cheap to create on nats-server 2.9 (its cost grows with the subjects it matches).
+ *
+ * - `<prefix>c.<agent>`: `{"i": id}`, one per thread, published when it is created. Read in
+ *   stream order, every thread once, in the order they were created.
+ * - `<prefix>s.<status>.<agent>`: `{"i": id, "s": since}`, published when the thread enters the
+ *   status (at version `since`) and deleted (by sequence) when it leaves: the threads in a status
+ *   in the order they entered it.
+ *
+ * Agents are spelled with {@link threadKey}, so a subject has a fixed number of tokens.
+ */
+export interface IndexSubjects {
+  readonly stream: string;
+  /** `$SWITCHYARD_INDEX.<bucket>.` */
+  readonly prefix: string;
+}
+
+export function indexSubjects(bucket: string): IndexSubjects {
+  return { stream: `${bucket}_index`, prefix: `$SWITCHYARD_INDEX.${bucket}.` };
+}
+
+/** The creation subject of an agent's threads (`'*'`: every agent's). */
+export function creationSubject(index: IndexSubjects, agent: string | undefined): string {
+  return `${index.prefix}c.${agent === undefined ? '*' : threadKey(agent)}`;
+}
+
+/** The subject of an agent's threads in a status (`'*'`: every agent's). */
+export function statusSubject(index: IndexSubjects, status: string, agent: string | undefined): string {
+  return `${index.prefix}s.${status}.${agent === undefined ? '*' : threadKey(agent)}`;
+}
+
+/** What an index message says: the kind of entry, its status, the thread and `since`. */
+export type IndexEntry =
+  | { readonly kind: 'creation'; readonly id: string }
+  | { readonly kind: 'status'; readonly status: string; readonly id: string; readonly since: number };
+
+/** Reads an index message (its subject after the prefix, and its JSON payload). */
+export function parseIndexEntry(key: string, payload: unknown): IndexEntry | undefined {
+  const tokens = key.split('.');
+  const body = payload as { i?: unknown; s?: unknown } | null;
+  if (typeof body?.i !== 'string' || body.i.length === 0) return undefined;
+  if (tokens[0] === 'c' && tokens.length === 2) return { kind: 'creation', id: body.i };
+  if (tokens[0] === 's' && tokens.length === 3 && Number.isSafeInteger(body.s) && (body.s as number) >= 0) {
+    return { kind: 'status', status: tokens[1]!, id: body.i, since: body.s as number };
+  }
+  return undefined;
+}

@@ -13,10 +13,21 @@ export interface FileLockOptions {
   readonly timeoutMs: number;
 }
 
+/**
+ * Releases a lock. `brokeStale`: taking it broke a lock another owner left behind (that owner may
+ * have died in the middle of what the lock protected).
+ */
+export interface LockRelease {
+  (): void;
+  readonly brokeStale: boolean;
+}
+
 /** One holder of file locks in a directory (one per store instance). */
 export interface LockOwner {
   /** Takes the lock named `name`; resolves to the function that releases it. */
-  acquire(name: string): Promise<() => void>;
+  acquire(name: string): Promise<LockRelease>;
+  /** Takes the lock named `name` if no one holds it (breaking a stale one); `undefined` if held. */
+  tryAcquire(name: string): LockRelease | undefined;
   /** Removes this owner's file. Call when no lock is held any more. */
   dispose(): void;
 }
@@ -109,8 +120,11 @@ export function createLockOwner(dir: string, options: FileLockOptions): LockOwne
     }
   }
 
-  /** Breaks the lock at `lockFile` if it is stale; true when the caller should try again at once. */
-  function breakIfStale(lockFile: string): boolean {
+  /**
+   * Breaks the lock at `lockFile` if it is stale: `'broken'` when this call broke it, `'gone'` when
+   * it went away meanwhile (both: try again at once), `'held'` when it is not stale.
+   */
+  function breakIfStale(lockFile: string): 'broken' | 'gone' | 'held' {
     let content: string;
     let ino: number;
     let ctimeMs: number;
@@ -120,15 +134,15 @@ export function createLockOwner(dir: string, options: FileLockOptions): LockOwne
       ino = stats.ino;
       ctimeMs = stats.ctimeMs;
     } catch (error) {
-      if (code(error) === 'ENOENT') return true; // released meanwhile
+      if (code(error) === 'ENOENT') return 'gone'; // released meanwhile
       throw new SystemError(`cannot read lock ${lockFile}`, { cause: error });
     }
-    if (!isDeadOwner(content) && Date.now() - ctimeMs < options.staleMs) return false;
+    if (!isDeadOwner(content) && Date.now() - ctimeMs < options.staleMs) return 'held';
     const aside = `${lockFile}.${randomBytes(8).toString('hex')}.stale`;
     try {
       renameSync(lockFile, aside);
     } catch (error) {
-      if (code(error) === 'ENOENT') return true; // someone else broke it
+      if (code(error) === 'ENOENT') return 'gone'; // someone else broke it
       throw new SystemError(`cannot break stale lock ${lockFile}`, { cause: error });
     }
     try {
@@ -147,27 +161,52 @@ export function createLockOwner(dir: string, options: FileLockOptions): LockOwne
         // already gone
       }
     }
-    return true;
+    return 'broken';
+  }
+
+  /** One try at the lock: its release, `'held'`, or `'again'` (the owner file had to be made again). */
+  function attempt(lockFile: string, brokeStale: boolean): LockRelease | 'held' | 'again' {
+    const ino = ensureOwnerFile();
+    try {
+      linkSync(ownerFile, lockFile);
+      return Object.assign(() => release(lockFile, ino), { brokeStale });
+    } catch (error) {
+      if (code(error) === 'ENOENT') {
+        ownerIno = undefined; // the owner file or the directory was removed: make them again
+        return 'again';
+      }
+      if (code(error) !== 'EEXIST') throw new SystemError(`cannot take lock ${lockFile}`, { cause: error });
+      return 'held';
+    }
   }
 
   return {
-    async acquire(name: string): Promise<() => void> {
+    tryAcquire(name: string): LockRelease | undefined {
+      const lockFile = join(dir, `${name}${LOCK_SUFFIX}`);
+      let broke = false;
+      for (let tries = 0; tries < 3; tries++) {
+        const taken = attempt(lockFile, broke);
+        if (typeof taken === 'function') return taken;
+        if (taken === 'again') continue;
+        const outcome = breakIfStale(lockFile);
+        if (outcome === 'held') return undefined;
+        broke ||= outcome === 'broken';
+      }
+      return undefined;
+    },
+
+    async acquire(name: string): Promise<LockRelease> {
       const lockFile = join(dir, `${name}${LOCK_SUFFIX}`);
       const deadline = Date.now() + options.timeoutMs;
       let wait = 1;
+      let broke = false;
       for (;;) {
-        const ino = ensureOwnerFile();
-        try {
-          linkSync(ownerFile, lockFile);
-          return () => release(lockFile, ino);
-        } catch (error) {
-          if (code(error) === 'ENOENT') {
-            ownerIno = undefined; // the owner file or the directory was removed: make them again
-            continue;
-          }
-          if (code(error) !== 'EEXIST') throw new SystemError(`cannot take lock ${lockFile}`, { cause: error });
-        }
-        if (breakIfStale(lockFile)) continue;
+        const taken = attempt(lockFile, broke);
+        if (typeof taken === 'function') return taken;
+        if (taken === 'again') continue;
+        const outcome = breakIfStale(lockFile);
+        broke ||= outcome === 'broken';
+        if (outcome !== 'held') continue;
         if (Date.now() >= deadline) {
           throw new SystemError(`timed out after ${options.timeoutMs} ms waiting for lock ${lockFile}`);
         }
@@ -211,4 +250,33 @@ export function sweepDeadOwners(dir: string): void {
       // removed by someone else meanwhile
     }
   }
+}
+
+/** A lock file found in a lock directory, and whether its owner is known to be dead. */
+export interface HeldLock {
+  /** The lock's name (what `acquire` was given). */
+  readonly name: string;
+  /** Its owner ran on this host and no longer runs. */
+  readonly dead: boolean;
+}
+
+/** The locks held in `dir` now (a lock may be released or taken right after). */
+export function heldLocks(dir: string): HeldLock[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch (error) {
+    if (code(error) === 'ENOENT') return [];
+    throw new SystemError(`cannot read lock directory ${dir}`, { cause: error });
+  }
+  const held: HeldLock[] = [];
+  for (const name of names) {
+    if (!name.endsWith(LOCK_SUFFIX)) continue;
+    try {
+      held.push({ name: name.slice(0, -LOCK_SUFFIX.length), dead: isDeadOwner(readFileSync(join(dir, name), 'utf8')) });
+    } catch {
+      // released meanwhile
+    }
+  }
+  return held;
 }

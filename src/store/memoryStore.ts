@@ -9,7 +9,7 @@ import type { ListOptions, ThreadStore, ThreadSummary } from './threadStore.js';
 /** Options of {@link createMemoryStore}. */
 export interface MemoryStoreOptions {
   /**
-   * Stamps the creation time of threads created without events (their summary times).
+   * Stamps the creation time of threads created without events (their summary's `createdAt`).
    * @default systemClock
    */
   clock?: Clock;
@@ -29,6 +29,8 @@ interface StoredThread {
  * Threads are validated and copied on the way in and deeply frozen, so a returned thread can be
  * shared without copying and callers cannot change what is stored. Each thread keeps its derived
  * state and summary, advanced by folding only the appended events, so `list` never refolds a log.
+ * A paged listing (`after`) sorts the matching summaries by creation on each page: fine for the
+ * sizes a memory store holds.
  *
  * @example
  * ```ts
@@ -52,7 +54,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): ThreadStore
       const existing = threads.get(copy.id);
       if (existing !== undefined) throw new VersionConflictError(copy.id, 0, existing.state.version);
       const state = deriveState(copy.events);
-      const createdAt = new Date(clock.now()).toISOString();
+      const createdAt = copy.events[0]?.at ?? new Date(clock.now()).toISOString();
       const frozen = Object.freeze({ id: copy.id, agent: copy.agent, events: Object.freeze(copy.events) });
       threads.set(copy.id, { thread: frozen, state, createdAt, summary: summaryOf(copy.id, copy.agent, state, createdAt) });
       return frozen;

@@ -1,13 +1,13 @@
-import { InvalidInputError } from '../errors.js';
-import { isThreadStatus, statusOf, type ThreadState, type ThreadStatus } from '../thread/state.js';
+import { statusOf, type ThreadState } from '../thread/state.js';
+import { compareCreated, decodeCreatedCursor, withCreatedCursor } from './createdCursor.js';
+import { matchesQuery, parseListOptions } from './listQuery.js';
 import type { ListOptions, ThreadSummary } from './threadStore.js';
 
-/** Default of {@link ListOptions.limit}. */
-export const DEFAULT_LIST_LIMIT = 100;
+export { DEFAULT_LIST_LIMIT } from './listQuery.js';
 
 /**
- * The summary of a thread from its derived state. `createdAt` is used for the times of a thread
- * without events (the time the store created it).
+ * The summary of a thread from its derived state. `createdAt` is the thread's creation time (its
+ * first event's, or the store's clock for a thread created without events), fixed at creation.
  */
 export function summaryOf(id: string, agent: string, state: ThreadState, createdAt: string): ThreadSummary {
   return Object.freeze({
@@ -15,7 +15,7 @@ export function summaryOf(id: string, agent: string, state: ThreadState, created
     agent,
     status: statusOf(state),
     version: state.version,
-    createdAt: state.createdAt ?? createdAt,
+    createdAt,
     updatedAt: state.updatedAt ?? createdAt,
   });
 }
@@ -26,23 +26,24 @@ export function compareSummaries(a: ThreadSummary, b: ThreadSummary): number {
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
 
-/** Applies {@link ListOptions} (filters, order, limit) to summaries. */
+/**
+ * Applies {@link ListOptions} to summaries: filters, then either the most recently updated first,
+ * or (with `after`) one page of the walk in creation order after the cursor, each summary with
+ * its own cursor.
+ */
 export function selectSummaries(summaries: Iterable<ThreadSummary>, options: ListOptions = {}): ThreadSummary[] {
-  const { agent, status, limit = DEFAULT_LIST_LIMIT } = options;
-  if (typeof limit !== 'number' || Number.isNaN(limit) || limit < 0) {
-    throw new InvalidInputError('list limit must be a non-negative number', [`limit: ${String(limit)}`]);
-  }
-  const statuses: readonly ThreadStatus[] | undefined =
-    status === undefined ? undefined : typeof status === 'string' ? [status] : status;
-  for (const s of statuses ?? []) {
-    if (!isThreadStatus(s)) throw new InvalidInputError(`unknown thread status: ${String(s)}`, [`status: ${String(s)}`]);
-  }
+  const query = parseListOptions(options);
+  const from = query.after === undefined ? undefined : decodeCreatedCursor(query.after);
   const selected: ThreadSummary[] = [];
   for (const summary of summaries) {
-    if (agent !== undefined && summary.agent !== agent) continue;
-    if (statuses !== undefined && !statuses.includes(summary.status)) continue;
+    if (!matchesQuery(summary, query)) continue;
+    if (from !== undefined && compareCreated(summary, from) <= 0) continue;
     selected.push(summary);
   }
-  selected.sort(compareSummaries);
-  return selected.length > limit ? selected.slice(0, Math.floor(limit)) : selected;
+  if (query.after === undefined) {
+    selected.sort(compareSummaries);
+    return selected.length > query.limit ? selected.slice(0, query.limit) : selected;
+  }
+  selected.sort(compareCreated);
+  return selected.slice(0, query.limit).map(withCreatedCursor);
 }

@@ -24,6 +24,8 @@ export const THREAD_FILE_EXT = '.jsonl';
 const MAX_ENCODED = 200;
 const SAFE_CHAR = /^[a-z0-9_-]$/;
 const LONE_SURROGATE = /\p{Surrogate}/u;
+/** An id made only of characters kept as they are, short enough: its own stem. */
+const PLAIN_STEM = /^[a-z0-9_-]{1,200}$/;
 
 /**
  * The file name stem of a thread id, or `undefined` when the id cannot be stored.
@@ -33,6 +35,7 @@ const LONE_SURROGATE = /\p{Surrogate}/u;
  * in case map to different names even on case-insensitive file systems.
  */
 export function encodeThreadId(id: string): string | undefined {
+  if (typeof id === 'string' && PLAIN_STEM.test(id)) return id; // nothing to escape
   if (typeof id !== 'string' || id.length === 0 || LONE_SURROGATE.test(id)) return undefined;
   let out = '';
   for (const char of id) {
@@ -48,6 +51,7 @@ export function encodeThreadId(id: string): string | undefined {
 
 /** The id of a file name stem made by {@link encodeThreadId}, or `undefined` if it is not one. */
 export function decodeThreadId(stem: string): string | undefined {
+  if (PLAIN_STEM.test(stem)) return stem; // nothing escaped: the stem is the id
   if (!/^(?:[a-z0-9_-]|%[0-9a-f]{2})+$/.test(stem)) return undefined;
   const bytes: number[] = [];
   for (let i = 0; i < stem.length; ) {
@@ -69,11 +73,11 @@ export function formatLine(
   version: number,
   events: readonly ThreadEvent[],
   header?: { id: string; agent: string; at: string },
-): Buffer {
+): string {
   const line = header
     ? { v: version, id: header.id, agent: header.agent, at: header.at, events }
     : { v: version, events };
-  return Buffer.from(`${JSON.stringify(line)}\n`, 'utf8');
+  return `${JSON.stringify(line)}\n`;
 }
 
 /** A thread as read from its file: the events, the folded state and how far the file is good. */
@@ -81,7 +85,10 @@ export interface ThreadFileContent {
   /** Deeply frozen. */
   readonly thread: Thread;
   readonly state: ThreadState;
-  /** Creation time from the header (summary times of a thread without events). */
+  /**
+   * The thread's creation time (its summary's `createdAt`): the first event's time when the
+   * header line holds events, else the header's `at` (the store's clock at creation).
+   */
   readonly createdAt: string;
   /** Bytes of the file that hold complete, valid lines; anything after is a torn tail. */
   readonly goodSize: number;
@@ -101,6 +108,7 @@ export type ParsedThreadFile =
 export function parseThreadFile(id: string, bytes: Buffer, base?: ThreadFileContent): ParsedThreadFile {
   let agent = base?.thread.agent;
   let createdAt = base?.createdAt;
+  let headerEvents = 0;
   let version = base?.state.version ?? 0;
   let offset = 0;
   const raw: unknown[] = [];
@@ -124,6 +132,7 @@ export function parseThreadFile(id: string, bytes: Buffer, base?: ThreadFileCont
       if (typeof record.at !== 'string') return { ok: false, error: 'header has no creation time' };
       agent = record.agent;
       createdAt = record.at;
+      headerEvents = record.events.length;
     }
     if (record.v !== version + record.events.length) {
       return { ok: false, error: `${where} has version ${String(record.v)}, expected ${version + record.events.length}` };
@@ -139,6 +148,7 @@ export function parseThreadFile(id: string, bytes: Buffer, base?: ThreadFileCont
   const parsed = parseStoredEvents(raw, base?.state.version ?? 0);
   if (!parsed.success) return { ok: false, error: `invalid events: ${parsed.error}` };
   const added = deepFreeze(parsed.data);
+  if (base === undefined && headerEvents > 0) createdAt = added[0]!.at;
   let state = base?.state ?? initialState;
   for (const event of added) state = reduceState(state, event);
   const events = base === undefined ? added : [...base.thread.events, ...added];

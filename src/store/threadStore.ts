@@ -8,18 +8,44 @@ export interface ThreadSummary {
   readonly status: ThreadStatus;
   /** The seq of the last event. */
   readonly version: number;
-  /** ISO time of the first event. */
+  /**
+   * When the thread was created: the time of its first event, or the time the store created it
+   * when it was created without events. It never changes.
+   */
   readonly createdAt: string;
-  /** ISO time of the last event. */
+  /** Time of the last event (`createdAt` while there is none). */
   readonly updatedAt: string;
+  /**
+   * Set only on the summaries of a paged listing ({@link ListOptions.after}): pass the last one's
+   * as `after` to get the next page.
+   */
+  readonly cursor?: string;
 }
 
-/** Filters for {@link ThreadStore.list}. */
+/** Filters and paging of {@link ThreadStore.list}. */
 export interface ListOptions {
+  /** Only threads of this agent. @default every agent */
   agent?: string;
+  /** Only threads in this status, or in any of these. @default every status */
   status?: ThreadStatus | readonly ThreadStatus[];
-  /** @default 100 */
+  /** At most this many summaries. @default 100 */
   limit?: number;
+  /**
+   * Pages through the threads in a stable order instead of listing the most recently updated
+   * first: `''` asks for the first page, then the `cursor` of the last summary of a page for the
+   * next one. A page shorter than `limit` is the last.
+   *
+   * A walk returns every thread that matches the filters from its first page to its last exactly
+   * once, however threads change meanwhile. A thread that starts or stops matching during the
+   * walk (a new thread, or a status change under a status filter) may or may not appear; in the
+   * NATS KV store one that leaves a status and comes back may appear once more.
+   *
+   * The order is the store's, oldest first: by `createdAt` (then id) in the memory and file
+   * stores; in the NATS KV store, by when the thread entered its status under a status filter and
+   * by creation otherwise. A cursor is valid only with the store and filters that produced it.
+   * @default undefined (no paging: most recently updated first)
+   */
+  after?: string;
 }
 
 /**
@@ -36,7 +62,10 @@ export interface ThreadStore {
   append(id: string, expectedVersion: number, events: readonly ThreadEvent[]): Promise<Thread>;
   /** The thread, or `undefined` when it does not exist. */
   get(id: string): Promise<Thread | undefined>;
-  /** Summaries, most recently updated first. */
+  /**
+   * Summaries, most recently updated first; with `after`, one page of a walk in the store's
+   * stable order (see {@link ListOptions.after}).
+   */
   list(options?: ListOptions): Promise<ThreadSummary[]>;
   close(): Promise<void>;
 }

@@ -117,3 +117,73 @@ describe('createNatsKvStore', () => {
     await store.close();
   });
 });
+
+describe('the NATS KV store index', () => {
+  /** Every page of a walk with these filters. */
+  async function walkAll(store: Awaited<ReturnType<typeof createNatsKvStore>>, options: { status?: 'awaiting_human' | 'running'; agent?: string; limit: number }): Promise<string[]> {
+    const ids: string[] = [];
+    for (let after = '', pages = 0; pages < 100; pages++) {
+      const page = await store.list({ ...options, after });
+      ids.push(...page.map((s) => s.id));
+      if (page.length < options.limit) return ids;
+      after = page.at(-1)!.cursor!;
+    }
+    throw new Error('the walk did not end');
+  }
+
+  it('indexes a bucket written before the index, once', async () => {
+    const bucket = freshBucket();
+    const kv = await new Kvm(nc).create(bucket);
+    for (let i = 0; i < 7; i++) {
+      const events = i % 2 === 0 ? [inputEvent(1, at(i)), humanRequestEvent(2, at(i + 10))] : [inputEvent(1, at(i))];
+      await kv.put(`old-${i}`, JSON.stringify({ agent: 'legacy', events, createdAt: at(i) }));
+    }
+    const store = await createNatsKvStore({ nc, bucket });
+    expect((await walkAll(store, { status: 'awaiting_human', limit: 2 })).sort()).toEqual(['old-0', 'old-2', 'old-4', 'old-6']);
+    expect((await walkAll(store, { agent: 'legacy', limit: 3 })).sort()).toEqual(Array.from({ length: 7 }, (_, i) => `old-${i}`));
+    const marker = await (await new Kvm(nc).open(`${bucket}_summaries`)).get('m.index');
+    expect(marker?.operation).toBe('PUT');
+    await store.close();
+  });
+
+  it('builds the index again when its marker is deleted, without doubling entries', async () => {
+    const bucket = freshBucket();
+    const first = await createNatsKvStore({ nc, bucket });
+    for (let i = 0; i < 5; i++) await first.create({ id: `r-${i}`, agent: 'again', events: [inputEvent(1, at(i)), humanRequestEvent(2, at(i))] });
+    await first.close();
+    await (await new Kvm(nc).open(`${bucket}_summaries`)).delete('m.index');
+    const second = await createNatsKvStore({ nc, bucket });
+    expect((await walkAll(second, { agent: 'again', limit: 2 })).sort()).toEqual(Array.from({ length: 5 }, (_, i) => `r-${i}`));
+    expect((await walkAll(second, { status: 'awaiting_human', limit: 10 })).sort()).toEqual(Array.from({ length: 5 }, (_, i) => `r-${i}`));
+    await second.close();
+  });
+
+  it('continues a walk from another store (another process), each thread once', async () => {
+    const bucket = freshBucket();
+    const a = await createNatsKvStore({ nc, bucket });
+    for (let i = 0; i < 9; i++) await a.create({ id: `w-${i}`, agent: 'walker', events: [inputEvent(1, at(i)), humanRequestEvent(2, at(i))] });
+    const first = await a.list({ status: 'awaiting_human', after: '', limit: 4 });
+    const other = await connect({ servers: server.url });
+    const b = await createNatsKvStore({ nc: other, bucket });
+    const second = await b.list({ status: 'awaiting_human', after: first.at(-1)!.cursor!, limit: 4 });
+    const third = await b.list({ status: 'awaiting_human', after: second.at(-1)!.cursor!, limit: 4 });
+    expect([...first, ...second, ...third].map((s) => s.id).sort()).toEqual(Array.from({ length: 9 }, (_, i) => `w-${i}`));
+    await Promise.all([a.close(), b.close()]);
+    await other.close();
+  });
+
+  it('skips and deletes an index entry its thread has left (a writer that died before deleting it)', async () => {
+    const bucket = freshBucket();
+    const store = await createNatsKvStore({ nc, bucket });
+    await store.create({ id: 'mover', agent: 'a', events: [inputEvent(1)] });
+    await store.create({ id: 'waiter', agent: 'a', events: [inputEvent(1), humanRequestEvent(2)] });
+    // An entry saying 'mover' waits on a human since version 2, which it never did.
+    const js = (await import('@nats-io/jetstream')).jetstream(nc);
+    const stale = await js.publish(`$SWITCHYARD_INDEX.${bucket}.s.awaiting_human.a`, JSON.stringify({ i: 'mover', s: 2 }));
+    await store.append('mover', 1, [finalEvent(2)]);
+    expect(await walkAll(store, { status: 'awaiting_human', limit: 10 })).toEqual(['waiter']);
+    const jsm = await (await import('@nats-io/jetstream')).jetstreamManager(nc);
+    await expect.poll(() => jsm.streams.getMessage(`${bucket}_index`, { seq: stale.seq }).then((m) => (m === null ? 'deleted' : 'present'), () => 'deleted'), { timeout: 5_000 }).toBe('deleted');
+    await store.close();
+  });
+});

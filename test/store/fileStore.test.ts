@@ -83,7 +83,8 @@ describe('createFileStore', () => {
       expect(lines[0]).toEqual({ v: 1, id: 't1', agent: 'triage', at: expect.any(String), events: [inputEvent(1)] });
       expect(lines[1]).toEqual({ v: 3, events: [prefetchEvent(2, 'a'), prefetchEvent(3, 'b')] });
       // no lock is left behind
-      expect((await readdir(dir)).sort()).toEqual(['.locks', 't1.jsonl']);
+      await store.close();
+      expect((await readdir(dir)).sort()).toEqual(['.index', '.locks', 't1.jsonl']);
       expect((await readdir(join(dir, '.locks'))).filter((name) => name.endsWith('.lock'))).toEqual([]);
     });
 
@@ -91,7 +92,7 @@ describe('createFileStore', () => {
       const store = await openStore();
       const ids = ['../escape', 'a/b', 'Upper', 'upper', 'x:y.z', 'ünï', '.'];
       for (const id of ids) await store.create(newThread(id));
-      const names = (await readdir(dir)).filter((name) => name !== '.locks');
+      const names = (await readdir(dir)).filter((name) => !name.startsWith('.'));
       expect(names).toHaveLength(ids.length);
       for (const name of names) expect(name).toMatch(/^[a-z0-9_%-]+\.jsonl$/);
       expect((await store.list()).map((s) => s.id).sort()).toEqual([...ids].sort());
@@ -103,7 +104,7 @@ describe('createFileStore', () => {
       await expect(store.create(newThread('x'.repeat(300)))).rejects.toBeInstanceOf(InvalidInputError);
       await expect(store.create(newThread('bad\uD800'))).rejects.toBeInstanceOf(InvalidInputError);
       expect(await store.get('bad\uD800')).toBeUndefined();
-      expect((await readdir(dir)).filter((name) => name !== '.locks')).toEqual([]);
+      expect((await readdir(dir)).filter((name) => !name.startsWith('.'))).toEqual([]);
     });
   });
 
@@ -196,6 +197,35 @@ describe('createFileStore', () => {
     });
   });
 
+  describe('group commit', () => {
+    it('lets the event loop turn during a burst of writes, even without fsync', async () => {
+      const store = await openStore({ fsync: false });
+      let finished = 0;
+      let finishedWhenTimerRan = -1;
+      setTimeout(() => (finishedWhenTimerRan = finished), 0);
+      await Promise.all(
+        Array.from({ length: 200 }, async (_, i) => {
+          await store.create(newThread(`burst-${i}`));
+          for (let v = 1; v < 5; v++) await store.append(`burst-${i}`, v, [prefetchEvent(v + 1, 'x')]);
+          finished++;
+        }),
+      );
+      expect(finishedWhenTimerRan).toBeGreaterThanOrEqual(0);
+      expect(finishedWhenTimerRan).toBeLessThan(200);
+    });
+
+    it('commits concurrent appends of many threads, each durable in the log before it resolves', async () => {
+      const store = await openStore();
+      const ids = Array.from({ length: 30 }, (_, i) => `gc-${i}`);
+      await Promise.all(ids.map((id) => store.create(newThread(id))));
+      await Promise.all(ids.map((id) => store.append(id, 1, [prefetchEvent(2, id)])));
+      // Every resolved append has its record in the log (what a machine crash would replay).
+      const log = (await readdir(join(dir, '.index'))).filter((name) => name.startsWith('log.'));
+      const records = (await Promise.all(log.map((name) => readFile(join(dir, '.index', name), 'utf8')))).join('');
+      for (const id of ids) expect(records).toContain(`{"i":"${id}","a":"triage","s":"running","v":2,`);
+    });
+  });
+
   describe('several stores on one directory', () => {
     it('lets exactly one of two store instances win each version', async () => {
       const a = await openStore();
@@ -271,8 +301,10 @@ describe('createFileStore', () => {
         void exited.then((code) => rejectReady(new Error(`worker exited early (${code}): ${stderr}`)));
       });
       const store = await openStore();
-      // Rounds run in 5 ms time slots, so both processes try each version at the same moment.
-      const schedule = { startAt: Date.now() + 50, slotMs: 5 };
+      // Rounds run in time slots, so both processes try each version at the same moment. A slot
+      // outlasts a commit (a flush of the log) and the winner's hold on the thread's lock after
+      // it: otherwise the winner of one round would win every round after it.
+      const schedule = { startAt: Date.now() + 50, slotMs: 80 };
       await store.create({ id: 't1', agent: 'race', events: [inputEvent(1, at(1), schedule)] });
       const parentWins = await raceRounds(store, 't1', rounds, 'parent', schedule);
       
@@ -309,27 +341,44 @@ describe('createFileStore', () => {
       return (await readdir(join(dir, '.locks'))).filter((name) => name.endsWith('.lock'));
     }
 
-    it('breaks a lock left by a dead process at once', async () => {
-      const store = await openStore({ staleLockMs: 60_000, lockTimeoutMs: 5000 });
+    /** A thread created by a store that is closed again (so it holds no lock of it). */
+    async function created(id: string): Promise<void> {
+      const setup = await openStore();
+      await setup.create(newThread(id));
+      await setup.close();
+    }
+
+    it('keeps a thread\'s lock a moment after a write, for its next write, then lets it go', async () => {
+      const store = await openStore();
       await store.create(newThread('t1'));
-      await lockHeldBy('t1', await deadPid());
       await store.append('t1', 1, [prefetchEvent(2, 'a')]);
+      expect(await lockFiles()).toEqual(['t1.lock']);
+      await expect.poll(() => lockFiles(), { timeout: 5_000, interval: 10 }).toEqual([]);
+    });
+
+    it('breaks a lock left by a dead process at once', async () => {
+      await created('t1');
+      await lockHeldBy('t1', await deadPid());
+      const store = await openStore({ staleLockMs: 60_000, lockTimeoutMs: 5000 });
+      await store.append('t1', 1, [prefetchEvent(2, 'a')]);
+      await store.close();
       expect(await lockFiles()).toEqual([]);
     });
 
     it('breaks a lock left by an earlier process that had this pid', async () => {
-      const store = await openStore({ staleLockMs: 60_000, lockTimeoutMs: 5000 });
-      await store.create(newThread('t1'));
+      await created('t1');
       await lockHeldBy('t1', process.pid);
+      const store = await openStore({ staleLockMs: 60_000, lockTimeoutMs: 5000 });
       await store.append('t1', 1, [prefetchEvent(2, 'a')]);
+      await store.close();
       expect(await lockFiles()).toEqual([]);
     });
 
     it('waits for a live lock, gives up with SystemError, and breaks it once stale', async () => {
-      const store = await openStore({ staleLockMs: 60_000, lockTimeoutMs: 50 });
-      await store.create(newThread('t1'));
+      await created('t1');
       // held by a live process: the test runner's parent
       await lockHeldBy('t1', process.ppid);
+      const store = await openStore({ staleLockMs: 60_000, lockTimeoutMs: 50 });
       await expect(store.append('t1', 1, [prefetchEvent(2, 'a')])).rejects.toBeInstanceOf(SystemError);
       expect(versionOf((await store.get('t1'))!)).toBe(1);
       expect(await lockFiles()).toEqual(['t1.lock']);
@@ -337,6 +386,7 @@ describe('createFileStore', () => {
       const patient = await openStore({ staleLockMs: 100, lockTimeoutMs: 5000 });
       await patient.append('t1', 1, [prefetchEvent(2, 'a')]);
       expect(versionOf((await store.get('t1'))!)).toBe(2);
+      await patient.close();
       expect(await lockFiles()).toEqual([]);
     });
 

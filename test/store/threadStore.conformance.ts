@@ -14,6 +14,7 @@ import {
   newThread,
   prefetchEvent,
 } from './fixtures/events.js';
+import { runPagingConformance } from './paging.conformance.js';
 
 /** A fresh, empty store for one test, and how to dispose of it. */
 export type ThreadStoreFactory = () => Promise<{ store: ThreadStore; cleanup(): Promise<void> }>;
@@ -310,6 +311,8 @@ export function runThreadStoreConformance(name: string, factory: ThreadStoreFact
         expect((await store.list())[0]?.status).toBe('running');
       });
     });
+
+    runPagingConformance(() => store);
 
     describe('model-based', () => {
       it('any sequence of appends, some stale, leaves the thread equal to the successful ones', async () => {

@@ -1,0 +1,177 @@
+/**
+ * A million threads waiting on humans (issue 13, "Scale of waiting threads").
+ *
+ * Builds threads awaiting a human (copies of a real one: launched, asked, left waiting) in a file
+ * store (1,000,000) and in a NATS KV store (100,000), then measures in a fresh process
+ * (bench/waitingThreadsProbe.ts): start-up (opening the store), pages of 100 threads awaiting a
+ * human of one agent (`after` cursors), resumes (a respond: one store read and one durable append;
+ * the thread is then let finish before the next), and RSS growth over all of it. Nine in ten
+ * threads belong to the agent listed, so pages also filter.
+ *
+ * `--quick`: 20,000 and 5,000 threads, fewer pages and resumes (a smoke run, not a measurement).
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect } from '@nats-io/transport-node';
+import { createNatsKvStore } from '../src/nats/kvStore.js';
+import { createRuntime } from '../src/runtime/runtime.js';
+import { createFileStore } from '../src/store/fileStore.js';
+import { createMemoryStore } from '../src/store/memoryStore.js';
+import type { ThreadStore } from '../src/store/threadStore.js';
+import type { Thread, ThreadEvent } from '../src/thread/events.js';
+import { startNatsServer } from '../test/support/natsServer.js';
+import { fixed, printTable, ROOT, type BenchResult } from './harness.js';
+import { asker, askingModel, idOf, type ProbeOptions, type ProbeResult } from './waitingThreadsProbe.js';
+
+const TARGETS = { pageMs: 50, resumeP99Ms: 10, rssGrowthMb: 200, startupMs: 5_000 };
+const ID_PREFIX = 'wt-';
+
+interface Plan {
+  readonly fileThreads: number;
+  readonly kvThreads: number;
+  readonly pages: number;
+  readonly resumes: number;
+}
+
+const FULL: Plan = { fileThreads: 1_000_000, kvThreads: 100_000, pages: 200, resumes: 300 };
+const QUICK: Plan = { fileThreads: 20_000, kvThreads: 5_000, pages: 20, resumes: 50 };
+
+/** A thread as the runtime leaves it waiting on a human: its events, to copy. */
+async function template(): Promise<{ events: readonly ThreadEvent[]; requestId: string }> {
+  const runtime = createRuntime({ agents: [asker], store: createMemoryStore(), model: askingModel });
+  const { id } = await runtime.launch('asker', 'monthly report');
+  const view = await runtime.settled(id);
+  await runtime.close();
+  if (view.status !== 'awaiting_human' || !view.pendingRequest) throw new Error(`the template thread is ${view.status}`);
+  return { events: view.events, requestId: view.pendingRequest.requestId };
+}
+
+/** Creates `count` copies of the template, ids `idOf(n)`, times a millisecond apart. */
+async function build(store: ThreadStore, count: number, events: readonly ThreadEvent[], inFlight: number): Promise<number> {
+  const started = performance.now();
+  const base = Date.UTC(2025, 0, 1);
+  let next = 0;
+  let lastReport = started;
+  const worker = async (): Promise<void> => {
+    while (next < count) {
+      const n = next++;
+      const at = new Date(base + n).toISOString();
+      const thread: Thread = { id: idOf(ID_PREFIX, n), agent: n % 10 === 0 ? 'other' : 'asker', events: events.map((e) => ({ ...e, at })) };
+      await store.create(thread);
+      if (performance.now() - lastReport > 10_000) {
+        lastReport = performance.now();
+        console.log(`  built ${n.toLocaleString('en')} of ${count.toLocaleString('en')} threads (${fixed((n * 1000) / (lastReport - started), 0)}/s)`);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: inFlight }, worker));
+  return (performance.now() - started) / 1000;
+}
+
+async function runProbe(options: ProbeOptions): Promise<ProbeResult> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', 'waitingThreadsProbe.ts'), JSON.stringify(options)], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  const line = out.split('\n').find((l) => l.startsWith('{'));
+  if (code !== 0 || line === undefined) throw new Error(`the ${options.kind} probe exited with ${code}: ${out.slice(-2000)}`);
+  return JSON.parse(line) as ProbeResult;
+}
+
+function percentile(values: readonly number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+}
+
+interface Row {
+  readonly store: string;
+  readonly threads: number;
+  readonly buildSeconds: number;
+  readonly result: ProbeResult;
+}
+
+function checks(row: Row): Array<{ what: string; value: number; target: number; unit: string }> {
+  return [
+    { what: 'list page p99', value: percentile(row.result.pageMs, 99), target: TARGETS.pageMs, unit: 'ms' },
+    { what: 'resume p99', value: percentile(row.result.resumeMs, 99), target: TARGETS.resumeP99Ms, unit: 'ms' },
+    { what: 'RSS growth', value: row.result.rssGrowthMb, target: TARGETS.rssGrowthMb, unit: 'MB' },
+    { what: 'start-up', value: row.result.startupMs, target: TARGETS.startupMs, unit: 'ms' },
+  ];
+}
+
+/** Runs the waiting-threads bench, prints its table and a target line per figure. */
+export async function waitingThreadsBench({ quick }: { quick: boolean }): Promise<BenchResult> {
+  const plan = quick ? QUICK : FULL;
+  const { events, requestId } = await template();
+  const rows: Row[] = [];
+  console.log(`\n## threads awaiting a human: ${plan.fileThreads.toLocaleString('en')} in a file store, ${plan.kvThreads.toLocaleString('en')} in a NATS KV store\n`);
+
+  const dir = await mkdtemp(join(tmpdir(), 'switchyard-bench-waiting-'));
+  try {
+    // Built without fsync (the build is not what is measured); the probe opens it with fsync on.
+    const builder = await createFileStore({ dir, fsync: false, cacheSize: 0, checkpointBytes: 256 << 20 });
+    const buildSeconds = await build(builder, plan.fileThreads, events, 256);
+    await builder.close();
+    const result = await runProbe({ kind: 'file', dir, threads: plan.fileThreads, idPrefix: ID_PREFIX, requestId, pages: plan.pages, pageSize: 100, resumes: plan.resumes });
+    rows.push({ store: 'file', threads: plan.fileThreads, buildSeconds, result });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+
+  const server = await startNatsServer();
+  try {
+    const nc = await connect({ servers: server.url });
+    const builder = await createNatsKvStore({ nc, bucket: 'waiting' });
+    const buildSeconds = await build(builder, plan.kvThreads, events, 256);
+    await builder.close();
+    await nc.close();
+    const result = await runProbe({ kind: 'kv', natsUrl: server.url, bucket: 'waiting', threads: plan.kvThreads, idPrefix: ID_PREFIX, requestId, pages: plan.pages, pageSize: 100, resumes: plan.resumes });
+    rows.push({ store: 'nats kv', threads: plan.kvThreads, buildSeconds, result });
+  } finally {
+    await server.stop();
+  }
+
+  printTable(
+    ['store', 'threads', 'build s', 'start-up ms', 'page p50 ms', 'page p99 ms', 'resume p50 ms', 'resume p99 ms', 'floor p50 ms', 'floor p99 ms', 'RSS growth MB', 'heap growth MB'].map((header, i) => ({ header, right: i > 0 })),
+    rows.map((r) => [
+      r.store,
+      r.threads.toLocaleString('en'),
+      fixed(r.buildSeconds, 1),
+      fixed(r.result.startupMs, 0),
+      fixed(percentile(r.result.pageMs, 50), 2),
+      fixed(percentile(r.result.pageMs, 99), 2),
+      fixed(percentile(r.result.resumeMs, 50), 2),
+      fixed(percentile(r.result.resumeMs, 99), 2),
+      fixed(percentile(r.result.floorMs, 50), 2),
+      fixed(percentile(r.result.floorMs, 99), 2),
+      fixed(r.result.rssGrowthMb, 1),
+      fixed(r.result.heapGrowthMb, 1),
+    ]),
+  );
+  console.log(
+    `\npages: ${plan.pages} pages of 100 threads awaiting a human of one agent (9 in 10 threads), walked with after cursors from the start; ` +
+      `resume: runtime.respond (one store read, one durable append), the thread then let finish before the next; RSS and heap growth ` +
+      `of the probe process from before opening the store to after the resumes (full GC). The file store is opened with fsync on. ` +
+      `floor: one durable write alone, measured by the probe right after the resumes (file: a line appended and fdatasync'ed; ` +
+      `KV: one put acknowledged by the same nats-server), the least a durable respond can take on this machine.`,
+  );
+  let pass = true;
+  const results: Record<string, unknown> = {};
+  for (const row of rows) {
+    const figures = checks(row);
+    for (const { what, value, target, unit } of figures) {
+      const ok = value < target;
+      pass &&= ok;
+      console.log(`target: ${row.store} store, ${row.threads.toLocaleString('en')} threads: ${what} < ${target} ${unit}: ${ok ? 'PASS' : 'FAIL'} (${fixed(value, 1)} ${unit})`);
+    }
+    const floor = percentile(row.result.floorMs, 99);
+    console.log(`  ${row.store} store: resume p99 ${fixed(percentile(row.result.resumeMs, 99), 1)} ms against its floor's p99 ${fixed(floor, 1)} ms (${fixed(percentile(row.result.resumeMs, 99) / floor, 2)}x the floor)`);
+    results[row.store] = { threads: row.threads, buildSeconds: row.buildSeconds, ...row.result, floorP99Ms: floor, targets: Object.fromEntries(figures.map((f) => [f.what, { value: f.value, target: f.target, pass: f.value < f.target }])) };
+  }
+  return { name: 'waitingThreads', pass, results };
+}

@@ -1,0 +1,182 @@
+/**
+ * The measuring half of bench/waitingThreads.ts, run in a fresh process so start-up and memory are
+ * this process's own: opens a store that holds many threads awaiting a human, walks pages of them,
+ * resumes some, and prints one JSON line with what it measured.
+ *
+ *   node --import tsx bench/waitingThreadsProbe.ts '<json options>'
+ */
+import { closeSync, fdatasyncSync, openSync, unlinkSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { Kvm } from '@nats-io/kv';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { agent } from '../src/agent/agent.js';
+import type { Model, ModelResult } from '../src/model/model.js';
+import { createNatsKvStore } from '../src/nats/kvStore.js';
+import { createRuntime } from '../src/runtime/runtime.js';
+import { createFileStore } from '../src/store/fileStore.js';
+import type { ThreadStore } from '../src/store/threadStore.js';
+import { collectGarbage } from './harness.js';
+
+/** What the probe is told (by bench/waitingThreads.ts). */
+export interface ProbeOptions {
+  readonly kind: 'file' | 'kv';
+  /** File store directory. */
+  readonly dir?: string;
+  /** NATS server and bucket of the KV store. */
+  readonly natsUrl?: string;
+  readonly bucket?: string;
+  readonly threads: number;
+  /** Thread ids are `idOf(n)` for n below `threads`; those with n % 10 !== 0 belong to `asker`. */
+  readonly idPrefix: string;
+  readonly requestId: string;
+  readonly pages: number;
+  readonly pageSize: number;
+  readonly resumes: number;
+}
+
+/** What the probe prints. */
+export interface ProbeResult {
+  readonly startupMs: number;
+  readonly pageMs: readonly number[];
+  readonly resumeMs: readonly number[];
+  readonly rssGrowthMb: number;
+  readonly heapGrowthMb: number;
+  readonly listed: number;
+  /**
+   * The floor under a resume, measured in the same process right after: one durable write alone
+   * (file: append a line to a file beside the threads and fdatasync it; KV: one put in a scratch
+   * bucket of the same server), one at a time.
+   */
+  readonly floorMs: readonly number[];
+}
+
+export function idOf(prefix: string, n: number): string {
+  return `${prefix}${n.toString(36).padStart(5, '0')}`;
+}
+
+const call = (name: string, args: object): ModelResult => ({
+  success: true,
+  data: { toolCall: { name, arguments: JSON.stringify(args) }, usage: { prompt: 50, completion: 10 }, model: 'instant' },
+});
+
+/** Asks a human first, finishes once answered (as bench/pausedThreads.ts). */
+export const askingModel: Model = {
+  name: 'instant',
+  async complete({ context }) {
+    return context.includes('<human_response')
+      ? call('done_for_now', { message: 'thanks' })
+      : call('request_human_input', { question: 'Which region should the report cover?', format: 'free_text' });
+  },
+};
+
+export const asker = agent({ name: 'asker', description: 'asks a human', prompt: 'You are {{agent}}.\n{{tools}}', tools: [] });
+
+/** Resumes before the measured ones (JIT warm-up). */
+const RESUME_WARMUP = 20;
+
+async function settledMemory(): Promise<NodeJS.MemoryUsage> {
+  collectGarbage();
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  collectGarbage();
+  return process.memoryUsage();
+}
+
+async function probe(options: ProbeOptions): Promise<ProbeResult> {
+  let nc: NatsConnection | undefined;
+  if (options.kind === 'kv') nc = await connect({ servers: options.natsUrl! });
+  const before = await settledMemory();
+  const started = performance.now();
+  const store: ThreadStore =
+    options.kind === 'file' ? await createFileStore({ dir: options.dir!, fsync: true }) : await createNatsKvStore({ nc: nc!, bucket: options.bucket! });
+  const startupMs = performance.now() - started;
+
+  // Pages of the threads awaiting a human, one agent's, from the start.
+  const pageMs: number[] = [];
+  let after = '';
+  let listed = 0;
+  for (let i = 0; i < options.pages; i++) {
+    const t0 = performance.now();
+    const page = await store.list({ status: 'awaiting_human', agent: 'asker', after, limit: options.pageSize });
+    pageMs.push(performance.now() - t0);
+    if (page.length !== options.pageSize) throw new Error(`page ${i} has ${page.length} threads, expected ${options.pageSize}`);
+    for (const s of page) if (s.status !== 'awaiting_human' || s.agent !== 'asker') throw new Error(`page ${i} lists ${s.id} (${s.agent}, ${s.status})`);
+    listed += page.length;
+    after = page.at(-1)!.cursor!;
+  }
+
+  // Resumes: a respond (one store read, one durable append) on threads picked at random.
+  const runtime = createRuntime({ agents: [asker], store, model: askingModel });
+  const resumeMs: number[] = [];
+  let seed = 42;
+  const random = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  const picked = new Set<number>();
+  while (picked.size < options.resumes + RESUME_WARMUP) {
+    const n = Math.floor(random() * options.threads);
+    if (n % 10 !== 0) picked.add(n);
+  }
+  let resumed = 0;
+  for (const n of picked) {
+    const id = idOf(options.idPrefix, n);
+    const t0 = performance.now();
+    await runtime.respond(id, { requestId: options.requestId, answer: 'EMEA' });
+    // The first few warm the code up (JIT): not counted.
+    if (resumed++ >= RESUME_WARMUP) resumeMs.push(performance.now() - t0);
+    const view = await runtime.settled(id);
+    if (view.status !== 'done') throw new Error(`resumed thread ${id} ended ${view.status}`);
+  }
+  await runtime.close();
+  const after_ = await settledMemory();
+  await store.close();
+  const floorMs = options.kind === 'file' ? flushFloor(options.dir!, options.resumes) : await putFloor(nc!, options.resumes);
+  await nc?.close();
+  return {
+    floorMs,
+    startupMs,
+    pageMs,
+    resumeMs,
+    rssGrowthMb: (after_.rss - before.rss) / 2 ** 20,
+    heapGrowthMb: (after_.heapUsed - before.heapUsed) / 2 ** 20,
+    listed,
+  };
+}
+
+/** Appends of a line like an event's, each flushed (fdatasync) before the next. */
+function flushFloor(dir: string, count: number): number[] {
+  const file = join(dir, '.floor');
+  const fd = openSync(file, 'a');
+  const line = Buffer.from(`${JSON.stringify({ v: 1, events: [{ seq: 1, at: new Date().toISOString(), type: 'human_response', data: { requestId: 'x', answer: 'EMEA' } }] })}\n`);
+  const times: number[] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      const t0 = performance.now();
+      writeSync(fd, line);
+      fdatasyncSync(fd);
+      times.push(performance.now() - t0);
+    }
+  } finally {
+    closeSync(fd);
+    unlinkSync(file);
+  }
+  return times;
+}
+
+/** Puts of a thread-sized value in a scratch bucket, each acknowledged before the next. */
+async function putFloor(nc: NatsConnection, count: number): Promise<number[]> {
+  const kvm = new Kvm(nc);
+  const kv = await kvm.create('waiting_floor');
+  const value = JSON.stringify({ agent: 'asker', events: Array.from({ length: 4 }, (_, i) => ({ seq: i + 1, at: new Date().toISOString(), type: 'input', data: { input: 'monthly report' } })) });
+  const times: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const t0 = performance.now();
+    await kv.put(`k${i}`, value);
+    times.push(performance.now() - t0);
+  }
+  await kv.destroy();
+  return times;
+}
+
+if (process.argv[1]?.endsWith('waitingThreadsProbe.ts')) {
+  const result = await probe(JSON.parse(process.argv[2]!) as ProbeOptions);
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+  process.exit(0);
+}

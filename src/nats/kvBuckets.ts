@@ -1,0 +1,147 @@
+import { jetstream, jetstreamManager, JetStreamApiCodes, JetStreamApiError, StorageType, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { Kvm, type KV } from '@nats-io/kv';
+import { errors, type NatsConnection } from '@nats-io/transport-node';
+import { sleep, systemClock } from '../clock.js';
+import { ConfigError, messageOf, SystemError } from '../errors.js';
+import { indexSubjects, type IndexSubjects } from './kvKeys.js';
+
+/** The default threads bucket. */
+export const DEFAULT_THREADS_BUCKET = 'switchyard_threads';
+
+/** Tries of a read that JetStream did not answer. */
+const READ_ATTEMPTS = 4;
+/** Tries of the watches of `list`, and how long each may wait for JetStream. */
+export const LIST_ATTEMPTS = 8;
+const LIST_TIMEOUT_MS = 1_500;
+/** JetStream's error code for a stream that exists with another configuration. */
+const STREAM_NAME_IN_USE = 10058;
+
+/** What opening the store's buckets needs (see `NatsKvStoreOptions`). */
+export interface BucketOptions {
+  readonly nc?: NatsConnection;
+  readonly buckets?: { threads: KV; summaries: KV };
+  readonly bucket?: string;
+  readonly replicas?: number;
+  readonly history?: number;
+}
+
+/** The two buckets, and what the index needs to write and read the summaries bucket directly. */
+export interface Buckets {
+  readonly threads: KV;
+  readonly summaries: KV;
+  /**
+   * Handles of the same buckets for `list`, whose watches time out sooner: on a 2.9 cluster that
+   * lost a node, creating the watch's ephemeral consumer sometimes goes unanswered (it was placed on
+   * the dead peer), and a quick retry is placed again.
+   */
+  readonly listing: { readonly threads: KV; readonly summaries: KV };
+  readonly nc: NatsConnection;
+  /** JetStream with the quick timeout of listings (consumers of the index). */
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+  /** The buckets' streams (`KV_<bucket>`) and the subject prefixes of their keys (`$KV.<bucket>.`). */
+  readonly threadsStream: string;
+  readonly threadsSubject: string;
+  readonly summariesStream: string;
+  readonly summariesSubject: string;
+  /** The index stream (see `indexSubjects`). */
+  readonly index: IndexSubjects;
+}
+
+export function isWrongLastSequence(error: unknown): boolean {
+  return (
+    error instanceof JetStreamApiError &&
+    (error.code === JetStreamApiCodes.StreamWrongLastSequence || error.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
+  );
+}
+
+export function isUnanswered(error: unknown): boolean {
+  for (let e: unknown = error; e instanceof Error; e = e.cause) {
+    if (e instanceof errors.TimeoutError || e instanceof errors.NoRespondersError) return true;
+  }
+  return false;
+}
+
+/**
+ * Runs a read again when JetStream did not answer in time (a clustered stream electing a leader
+ * after a node died takes seconds). Reads only: a write that timed out may have happened.
+ */
+export async function retryRead<T>(read: () => Promise<T>, attempts = READ_ATTEMPTS): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await read();
+    } catch (error) {
+      if (attempt >= attempts || !isUnanswered(error)) throw error;
+      await sleep(systemClock, Math.min(100 * 2 ** attempt, 1_000));
+    }
+  }
+}
+
+export function systemError(what: string, error: unknown): SystemError {
+  return new SystemError(`${what}: ${messageOf(error)}`, { cause: error });
+}
+
+/** Opens (creating them when missing) the threads bucket and its summaries bucket. */
+export async function openBuckets(options: BucketOptions): Promise<Buckets> {
+  const { nc, bucket = DEFAULT_THREADS_BUCKET, replicas = 1, history = 1 } = options;
+  if (nc === undefined) throw new ConfigError('createNatsKvStore needs the connection (nc), with or without open buckets');
+  if (!Number.isInteger(replicas) || replicas < 1) throw new ConfigError('replicas must be a positive integer');
+  if (!Number.isInteger(history) || history < 1 || history > 64) throw new ConfigError('history must be an integer from 1 to 64');
+  // Direct gets may be answered by a lagging replica; a replicated bucket reads through its leader.
+  const bucketOptions = { replicas, history, allow_direct: replicas === 1 };
+  try {
+    const opened =
+      options.buckets ??
+      (await (async () => {
+        const kvm = new Kvm(nc);
+        const [threads, summaries] = await Promise.all([
+          kvm.create(bucket, { ...bucketOptions, description: 'switchyard threads: key = thread id, value = { agent, events, createdAt }' }),
+          kvm.create(`${bucket}_summaries`, { ...bucketOptions, history: 1, description: `switchyard thread summaries and index of ${bucket}` }),
+        ]);
+        return { threads, summaries };
+      })());
+    const summariesName = (await opened.summaries.status()).bucket;
+    const threadsName = (await opened.threads.status()).bucket;
+    // Binding opens no connection and asks the server nothing.
+    const js = jetstream(nc, { timeout: LIST_TIMEOUT_MS });
+    const quick = new Kvm(js);
+    const [listThreads, listSummaries] = await Promise.all([
+      quick.open(threadsName, { allow_direct: bucketOptions.allow_direct }),
+      quick.open(summariesName, { allow_direct: bucketOptions.allow_direct }),
+    ]);
+    const jsm = await jetstreamManager(nc, { timeout: LIST_TIMEOUT_MS, checkAPI: false });
+    const index = indexSubjects(threadsName);
+    await openIndexStream(jsm, index, replicas);
+    return {
+      ...opened,
+      listing: { threads: listThreads, summaries: listSummaries },
+      nc,
+      js,
+      jsm,
+      index,
+      threadsStream: `KV_${threadsName}`,
+      threadsSubject: `$KV.${threadsName}.`,
+      summariesStream: `KV_${summariesName}`,
+      summariesSubject: `$KV.${summariesName}.`,
+    };
+  } catch (error) {
+    throw systemError(`cannot open the KV buckets ${bucket} and ${bucket}_summaries`, error);
+  }
+}
+
+/** Creates the index stream, or opens it as it is. */
+async function openIndexStream(jsm: JetStreamManager, index: IndexSubjects, replicas: number): Promise<void> {
+  try {
+    await jsm.streams.add({
+      name: index.stream,
+      subjects: [`${index.prefix}>`],
+      storage: StorageType.File,
+      num_replicas: replicas,
+      max_msgs_per_subject: -1,
+      description: 'switchyard thread index: threads by creation and by status (see kvKeys.ts)',
+    });
+  } catch (error) {
+    // Created already with other settings (replicas): use it as it is.
+    if (!(error instanceof JetStreamApiError) || error.code !== STREAM_NAME_IN_USE) throw error;
+  }
+}

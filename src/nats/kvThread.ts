@@ -1,0 +1,44 @@
+import type { KvEntry } from '@nats-io/kv';
+import { SystemError } from '../errors.js';
+import { deepFreeze } from '../store/checkEvents.js';
+import { foldStatus } from '../store/statusSince.js';
+import type { Thread, ThreadEvent } from '../thread/events.js';
+import { parseEvents } from '../thread/thread.js';
+import type { Known } from './kvSummaries.js';
+
+/** What the threads bucket holds under a thread's key: plain JSON any NATS client can read. */
+export interface StoredThreadValue {
+  readonly agent: string;
+  readonly events: readonly ThreadEvent[];
+  /**
+   * The thread's creation time (its summary's `createdAt`): its first event's time, or the time
+   * the store created it when it was created without events.
+   */
+  readonly createdAt: string;
+}
+
+/** A value in the threads bucket that is not a thread (written by something else). */
+export class CorruptThreadError extends SystemError {}
+
+/** The stored JSON (a {@link StoredThreadValue}), built around the events' JSON. */
+export function encodeThread(agent: string, eventsJson: string, createdAt: string): string {
+  return `{"agent":${JSON.stringify(agent)},"events":${eventsJson},"createdAt":${JSON.stringify(createdAt)}}`;
+}
+
+/** What the store knows of a thread from one entry of the threads bucket. */
+export function knownOf(id: string, entry: Pick<KvEntry, 'bucket' | 'revision' | 'created' | 'json'>): Known {
+  let value: Partial<StoredThreadValue>;
+  try {
+    value = entry.json<Partial<StoredThreadValue>>();
+  } catch (error) {
+    throw new CorruptThreadError(`thread ${id} in bucket ${entry.bucket} is not JSON`, { cause: error });
+  }
+  const events = parseEvents(value?.events);
+  if (!events.success || typeof value.agent !== 'string' || value.agent.length === 0) {
+    throw new CorruptThreadError(`thread ${id} in bucket ${entry.bucket} is corrupt: ${events.success ? 'no agent' : events.error}`);
+  }
+  const thread = deepFreeze<Thread>({ id, agent: value.agent, events: events.data });
+  const createdAt = typeof value.createdAt === 'string' ? value.createdAt : entry.created.toISOString();
+  const { state, since } = foldStatus(thread.events);
+  return { revision: entry.revision, thread, eventsJson: JSON.stringify(thread.events), state, createdAt, since };
+}

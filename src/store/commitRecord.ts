@@ -1,0 +1,108 @@
+import { isThreadStatus } from '../thread/state.js';
+import type { IndexEntry } from './indexEntry.js';
+
+/**
+ * One record of the file store's commit log: a line
+ *
+ * ```
+ * {"i":"t1","a":"triage","s":"awaiting_human","v":3,"c":"...","u":"...","o":412,"z":795}<TAB>{"v":3,"events":[...]}
+ * ```
+ *
+ * The JSON before the tab is the thread's index entry after the write and where the write went in
+ * the thread file (`o`: offset, `z`: the file's size after it; `m`: the thread directory's mtime
+ * after a create). After the tab comes the line written to the thread file, so the record can
+ * write it again if the thread file lost it (see `commitLog.ts`). JSON never holds a raw tab or
+ * newline, so a reader finds both parts without parsing the second.
+ */
+export interface CommitRecord {
+  readonly entry: IndexEntry;
+  /** Where the line starts in the thread file. */
+  readonly offset: number;
+  /** Mtime of the thread directory after creating the thread file (creates only). */
+  readonly dirMtimeMs: number | undefined;
+  /** The line written to the thread file, newline included (when read with lines). */
+  readonly line: Buffer | undefined;
+}
+
+const TAB = 9;
+const NEWLINE = 10;
+
+/**
+ * The bytes of one record; `line` is the thread line, newline included. A line given as text is
+ * encoded once, with the record: `lineOf` gives it back as a view of the record's bytes.
+ */
+export function encodeRecord(entry: IndexEntry, offset: number, line: Buffer | string, dirMtimeMs?: number): Buffer {
+  const head = JSON.stringify({
+    i: entry.id,
+    a: entry.agent,
+    s: entry.status,
+    v: entry.version,
+    c: entry.createdAt,
+    u: entry.updatedAt,
+    o: offset,
+    z: entry.size,
+    ...(dirMtimeMs === undefined ? {} : { m: dirMtimeMs }),
+  });
+  if (typeof line === 'string') return Buffer.from(`${head}\t${line}`, 'utf8');
+  const headBytes = Buffer.from(head, 'utf8');
+  const out = Buffer.allocUnsafe(headBytes.length + 1 + line.length);
+  headBytes.copy(out, 0);
+  out[headBytes.length] = TAB;
+  line.copy(out, headBytes.length + 1);
+  return out;
+}
+
+/** The last `length` bytes of a record: its thread line. */
+export function lineOf(record: Buffer, length: number): Buffer {
+  return record.subarray(record.length - length);
+}
+
+/** What {@link parseRecords} found in a buffer. */
+export interface ParsedRecords {
+  readonly records: CommitRecord[];
+  /** Bytes consumed: the end of the last complete line (a partial last line is left). */
+  readonly consumed: number;
+  /** Lines that are complete but not records (a corrupt log). */
+  readonly invalid: number;
+}
+
+/**
+ * The complete records in `bytes`. Lines that do not start with `{"i":` (a segment's header line)
+ * are skipped; `withLines` keeps each record's thread line (a view into `bytes`).
+ */
+export function parseRecords(bytes: Buffer, withLines: boolean): ParsedRecords {
+  const records: CommitRecord[] = [];
+  let invalid = 0;
+  let start = 0;
+  for (;;) {
+    const end = bytes.indexOf(NEWLINE, start);
+    if (end === -1) break;
+    if (bytes[start + 2] === 0x69 /* i */ && bytes[start + 1] === 0x22) {
+      const tab = bytes.indexOf(TAB, start);
+      const record = tab === -1 || tab > end ? undefined : decodeHead(bytes.toString('utf8', start, tab));
+      if (record === undefined) invalid++;
+      else records.push({ ...record, line: withLines ? bytes.subarray(tab + 1, end + 1) : undefined });
+    } else if (bytes[start] !== 0x7b /* { */) {
+      invalid++;
+    }
+    start = end + 1;
+  }
+  return { records, consumed: start, invalid };
+}
+
+function decodeHead(text: string): Omit<CommitRecord, 'line'> | undefined {
+  let head: Record<string, unknown>;
+  try {
+    head = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+  const { i, a, s, v, c, u, o, z, m } = head;
+  if (typeof i !== 'string' || typeof a !== 'string' || !isThreadStatus(s) || typeof c !== 'string' || typeof u !== 'string') return undefined;
+  if (!isCount(v) || !isCount(o) || !isCount(z) || (m !== undefined && typeof m !== 'number')) return undefined;
+  return { entry: { id: i, agent: a, status: s, version: v, createdAt: c, updatedAt: u, size: z }, offset: o, dirMtimeMs: m };
+}
+
+function isCount(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+}

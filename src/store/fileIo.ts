@@ -1,0 +1,89 @@
+import { closeSync, fdatasync, fsync, openSync, readSync, statSync, writeSync, type Stats } from 'node:fs';
+import { promisify } from 'node:util';
+import { SystemError } from '../errors.js';
+
+/**
+ * Small synchronous file helpers of the file store. Synchronous on purpose: thread files and log
+ * records are small and almost always in the page cache, where a read or write takes microseconds,
+ * while each trip through libuv's thread pool costs tens of them. Only flushes to the disk, which
+ * wait for the device, go through the pool.
+ */
+
+/** What identifies one state of a file: if none of these changed, neither did its content. */
+export interface FileStamp {
+  readonly ino: number;
+  readonly size: number;
+  readonly mtimeMs: number;
+}
+
+export const fsyncFd = promisify(fsync);
+export const fdatasyncFd = promisify(fdatasync);
+
+/**
+ * Whether a file still has the stamp `known` recorded. A `known` mtime of NaN stands for "written
+ * by this store": inode and size identify the content then (see `ThreadFiles.writeAt`).
+ */
+export function sameStamp(known: FileStamp, now: FileStamp): boolean {
+  return known.ino === now.ino && known.size === now.size && (known.mtimeMs === now.mtimeMs || Number.isNaN(known.mtimeMs));
+}
+
+export function stampOf(stats: Stats): FileStamp {
+  return { ino: stats.ino, size: stats.size, mtimeMs: stats.mtimeMs };
+}
+
+export function isCode(error: unknown, code: string): boolean {
+  return (error as NodeJS.ErrnoException | undefined)?.code === code;
+}
+
+/** `stat` that answers `undefined` for a missing file. */
+export function statIfExists(file: string): Stats | undefined {
+  try {
+    return statSync(file, { throwIfNoEntry: false });
+  } catch (error) {
+    throw new SystemError(`cannot stat ${file}`, { cause: error });
+  }
+}
+
+/** Writes all of `bytes` at `position` (`null`: at the end of a file opened for appending). */
+export function writeAll(fd: number, bytes: Buffer, position: number | null): void {
+  let written = 0;
+  while (written < bytes.length) {
+    written += writeSync(fd, bytes, written, bytes.length - written, position === null ? null : position + written);
+  }
+}
+
+/** The bytes from `start` to `end` (fewer if the file is shorter). */
+export function readRange(fd: number, start: number, end: number): Buffer {
+  const bytes = Buffer.allocUnsafe(Math.max(0, end - start));
+  let read = 0;
+  while (read < bytes.length) {
+    const bytesRead = readSync(fd, bytes, read, bytes.length - read, start + read);
+    if (bytesRead === 0) break;
+    read += bytesRead;
+  }
+  return read === bytes.length ? bytes : bytes.subarray(0, read);
+}
+
+export function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // nothing left to do with it
+  }
+}
+
+/** Makes the directory entries of `dir` durable (files created, renamed or removed in it). */
+export async function syncDir(dir: string): Promise<void> {
+  let fd: number | undefined;
+  try {
+    fd = openSync(dir, 'r');
+    await fsyncFd(fd);
+  } catch (error) {
+    // Some platforms (Windows) cannot open or flush a directory; the files' own flushes still hold.
+    if (!isCode(error, 'EISDIR') && !isCode(error, 'EPERM') && !isCode(error, 'EINVAL')) {
+      throw new SystemError(`cannot flush ${dir}`, { cause: error });
+    }
+  } finally {
+    if (fd !== undefined) closeQuietly(fd);
+  }
+}

@@ -1,0 +1,146 @@
+import { fstatSync, openSync, statSync } from 'node:fs';
+import { InvalidInputError, NotFoundError, SystemError, VersionConflictError } from '../errors.js';
+import type { Thread, ThreadEvent } from '../thread/events.js';
+import { deriveState, reduceState, rememberState } from '../thread/state.js';
+import { checkAppend, checkThread, deepFreeze } from './checkEvents.js';
+import { encodeRecord, lineOf } from './commitRecord.js';
+import { closeQuietly, isCode, readRange, type FileStamp } from './fileIo.js';
+import type { FileStoreParts } from './fileStoreParts.js';
+import { entryOf, type IndexEntry } from './indexEntry.js';
+import { CorruptThreadFileError } from './threadFiles.js';
+import { encodeThreadId, formatLine } from './threadFile.js';
+
+/**
+ * The write path of the file store. Under the thread's locks, a write puts its line in the thread
+ * file (no flush), records the thread's new summary in the index, and hands the commit log a record
+ * of both; it resolves once the log has it on the disk (one flush for every write of the batch).
+ * If the log fails, the thread file is cut back: the write committed nothing.
+ */
+
+/** `create` of the file store. */
+export async function createThread(parts: FileStoreParts, thread: Thread): Promise<Thread> {
+  const copy = checkThread(thread);
+  const stem = encodeThreadId(copy.id);
+  if (stem === undefined) {
+    throw new InvalidInputError(`thread id ${JSON.stringify(copy.id)} cannot be stored`, [
+      'id: must be well-formed Unicode and at most 200 bytes once escaped',
+    ]);
+  }
+  const { id, agent } = copy;
+  const file = parts.threads.fileOf(stem);
+  return parts.threadLocks.run(id, stem, async () => {
+    const at = new Date(parts.config.clock.now()).toISOString();
+    const line = formatLine(copy.events.length, copy.events, { id, agent, at });
+    let fd: number | undefined;
+    let dirMtimeMs: number | undefined;
+    try {
+      fd = parts.threads.createFile(file);
+      dirMtimeMs = statSync(parts.config.dir).mtimeMs;
+    } catch (error) {
+      if (!isCode(error, 'EEXIST')) throw error;
+      const existing = parts.threads.load(id, file, true);
+      if (existing !== undefined) throw new VersionConflictError(id, 0, existing.state.version);
+      // The file has no complete header: a create that died mid-write. We hold the lock, so no one
+      // is writing it now; it is ours to rewrite.
+      fd = parts.threads.openForWrite(file);
+      if (fd === undefined) throw new SystemError(`thread file ${file} vanished while being created`);
+    }
+    const events = Object.freeze(deepFreeze(copy.events));
+    const lineBytes = Buffer.byteLength(line);
+    const content = { thread: Object.freeze({ id, agent, events }), state: deriveState(events), createdAt: events[0]?.at ?? at, goodSize: lineBytes };
+    const entry = entryOf(content, lineBytes);
+    const record = encodeRecord(entry, 0, line, dirMtimeMs);
+    const stamp = parts.threads.writeAt(fd, file, lineOf(record, lineBytes), 0, fstatSync(fd));
+    if (dirMtimeMs !== undefined) parts.index.noteDirMtime(dirMtimeMs);
+    await commit(parts, entry, record, file, 0);
+    return parts.threads.cache.remember(id, { ...content, ...stamp }, true).thread;
+  });
+}
+
+/** `append` of the file store. */
+export async function appendToThread(parts: FileStoreParts, id: string, expectedVersion: number, events: readonly ThreadEvent[]): Promise<Thread> {
+  const added = checkAppend(id, expectedVersion, events);
+  const stem = encodeThreadId(id);
+  if (stem === undefined) throw new NotFoundError('thread', id);
+  const file = parts.threads.fileOf(stem);
+  return parts.threadLocks.run(id, stem, async (lock) => {
+    // Re-read under the lock: another process may have appended since this one last looked
+    // (unless this store held the lock since its last write here: then no one else can have).
+    const fd = parts.threads.openForWrite(file, lock.continued);
+    const current = fd === undefined ? undefined : parts.threads.load(id, file, true, fd, lock.continued);
+    if (fd === undefined || current === undefined) throw new NotFoundError('thread', id);
+    if (current.state.version !== expectedVersion) throw new VersionConflictError(id, expectedVersion, current.state.version);
+    if (added.length === 0) return current.thread;
+    const line = formatLine(expectedVersion + added.length, added);
+    const lineBytes = Buffer.byteLength(line);
+    // Writing at the end of the good lines cuts off a torn tail left by a writer that died.
+    const position = current.goodSize;
+    deepFreeze(added);
+    let state = current.state;
+    for (const event of added) state = reduceState(state, event);
+    const allEvents = Object.freeze([...current.thread.events, ...added]);
+    rememberState(allEvents, state);
+    const thread = Object.freeze({ id, agent: current.thread.agent, events: allEvents });
+    const content = { thread, state, createdAt: current.createdAt, goodSize: position + lineBytes };
+    const entry = entryOf(content, position + lineBytes);
+    // The owner of a lock we broke may have died after writing a line and before logging it: the
+    // record then holds the whole file, so the log can give back every line this one follows.
+    const record = lock.brokeStale
+      ? encodeRecord(entry, 0, Buffer.concat([readPrefix(file, position), Buffer.from(line)]))
+      : encodeRecord(entry, position, line);
+    let stamp: FileStamp;
+    try {
+      stamp = parts.threads.writeAt(fd, file, lineOf(record, lineBytes), position, current);
+    } catch (error) {
+      parts.threads.cache.delete(id);
+      throw error;
+    }
+    await commit(parts, entry, record, file, position);
+    return parts.threads.cache.remember(id, { ...content, ...stamp }, true).thread;
+  });
+}
+
+/**
+ * Records a write whose line is in the thread file: in the index, then in the commit log. The
+ * index learns of it first so that a checkpoint saving the index never misses a record it deletes
+ * from the log. If the log fails, the thread file is cut back to `rollbackTo`.
+ */
+async function commit(parts: FileStoreParts, entry: IndexEntry, record: Buffer, file: string, rollbackTo: number): Promise<void> {
+  parts.index.apply(entry);
+  try {
+    await parts.log.commit(record);
+  } catch (error) {
+    parts.threads.truncate(file, rollbackTo);
+    parts.threads.cache.delete(entry.id);
+    reindex(parts, entry.id, file);
+    throw error;
+  }
+}
+
+/** Brings the index entry of a thread in line with its file. */
+export function reindex(parts: FileStoreParts, id: string, file: string): IndexEntry | undefined {
+  try {
+    const content = parts.threads.load(id, file, false);
+    if (content === undefined) {
+      parts.index.remove(id);
+      return undefined;
+    }
+    const entry = entryOf(content, content.size);
+    parts.index.apply(entry, true);
+    return entry;
+  } catch (error) {
+    parts.index.remove(id);
+    if (error instanceof CorruptThreadFileError) parts.config.onCorrupt(id, error);
+    else if (!(error instanceof SystemError)) throw error;
+    return undefined;
+  }
+}
+
+function readPrefix(file: string, size: number): Buffer {
+  const fd = openSync(file, 'r');
+  try {
+    return readRange(fd, 0, size);
+  } finally {
+    closeQuietly(fd);
+  }
+}

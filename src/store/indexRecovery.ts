@@ -1,0 +1,194 @@
+import { fstatSync, openSync, statSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import { SystemError } from '../errors.js';
+import { CommitLog, currentBoot, listSegments, readRecords, segmentBoot, segmentFile, type CommitLogOptions } from './commitLog.js';
+import type { CommitRecord } from './commitRecord.js';
+import { closeQuietly, readRange, statIfExists } from './fileIo.js';
+import { heldLocks } from './fileLock.js';
+import { applyRecords, type FileStoreParts } from './fileStoreParts.js';
+import { entryOf } from './indexEntry.js';
+import { loadSnapshot, UnusableSnapshotError, writeSnapshot } from './indexSnapshot.js';
+import { CorruptThreadFileError } from './threadFiles.js';
+import { decodeThreadId, encodeThreadId, THREAD_FILE_EXT } from './threadFile.js';
+import { ThreadIndex } from './threadIndex.js';
+
+/** `rebuildIndex` gives the event loop a turn after this much synchronous work. */
+const SLICE_MS = 8;
+
+/** Why an index was rebuilt from the thread files, if it was. */
+export type RebuildReason = 'missing' | 'unusable' | 'stale' | undefined;
+
+/** The parts recovery needs before the index and log exist. */
+type RecoveryParts = Omit<FileStoreParts, 'index' | 'log'>;
+
+/**
+ * Opens the index of a file store directory: loads the snapshot, replays the commit log after it,
+ * writes back what a machine crash took from thread files (see {@link redoLostLines}), and checks
+ * that no thread file changed behind the index's back. The thread files are read only when the
+ * index is missing (a directory from before the index, or deleted), unusable (damaged, another
+ * format, a gap in the log), or stale (the directory gained or lost files no record tells of):
+ * then the index is rebuilt from them and saved.
+ */
+export async function openIndex(
+  parts: RecoveryParts,
+  logOptions: Omit<CommitLogOptions, 'onRecords'>,
+  onRecords: (records: readonly CommitRecord[]) => void,
+): Promise<{ index: ThreadIndex; log: CommitLog; rebuilt: RebuildReason }> {
+  const { indexDir } = parts.config;
+  let index = new ThreadIndex();
+  let reason: RebuildReason;
+  let covers = { gen: 1, offset: 0 };
+  try {
+    const header = loadSnapshot(indexDir, index);
+    if (header === undefined) reason = 'missing';
+    else covers = header.covers;
+  } catch (error) {
+    if (!(error instanceof UnusableSnapshotError)) throw error;
+    reason = 'unusable';
+  }
+  const segments = listSegments(indexDir);
+  if (reason === undefined && segments.length > 0 && segments[0]! > covers.gen) reason = 'unusable';
+  if (reason !== undefined) {
+    index = new ThreadIndex();
+    covers = { gen: segments[0] ?? 1, offset: 0 };
+  }
+  const target = index;
+  let replaying = true;
+  const log = await CommitLog.open({ ...logOptions, onRecords: (records) => (replaying ? applyRecords(target, records) : onRecords(records)) }, covers);
+  log.catchUp();
+  replaying = false;
+  await redoLostLines(parts, segments);
+  const reconciled = reconcileDeadLocks(parts, index);
+  if (reason === undefined && dirChangedBehindIndex(parts, index, reconciled)) reason = 'stale';
+  let read = 0;
+  if (reason !== undefined) {
+    read = await rebuildIndex(parts, index);
+    // Records written while the files were read are newer than what was read.
+    replaying = true;
+    log.catchUp();
+    replaying = false;
+    await writeSnapshot(indexDir, index, log.position, { fsync: parts.config.fsync, locks: parts.locks });
+  }
+  // Rebuilding a directory without thread files (a new store) is not worth a word.
+  return { index, log, rebuilt: read > 0 ? reason : undefined };
+}
+
+/**
+ * After a machine crash (a segment written in another boot), writes back the thread lines the
+ * log holds but a thread file lost: a file shorter than the end of a record's line gets the line
+ * at the record's offset. In the same boot nothing is lost (written pages survive a process
+ * crash), and nothing is read.
+ */
+async function redoLostLines(parts: RecoveryParts, segments: readonly number[]): Promise<void> {
+  const boot = currentBoot();
+  for (const gen of segments) {
+    const fd = openSync(segmentFile(parts.config.indexDir, gen), 'r');
+    const lost: CommitRecord[] = [];
+    try {
+      if (boot !== 'unknown' && segmentBoot(readRange(fd, 0, 4096)) === boot) continue;
+      readRecords(fd, 0, true, (records) => {
+        for (const record of records) {
+          const stem = encodeThreadId(record.entry.id);
+          if (stem === undefined || record.line === undefined) continue;
+          const size = statIfExists(parts.threads.fileOf(stem))?.size ?? 0;
+          if (size < record.offset + record.line.length) lost.push({ ...record, line: Buffer.from(record.line) });
+        }
+      });
+    } finally {
+      closeQuietly(fd);
+    }
+    for (const record of lost) await redoLine(parts, record);
+  }
+}
+
+async function redoLine(parts: RecoveryParts, record: CommitRecord): Promise<void> {
+  const { id } = record.entry;
+  const stem = encodeThreadId(id)!;
+  const file = parts.threads.fileOf(stem);
+  await parts.threadLocks.run(id, stem, async () => {
+    const size = statIfExists(file)?.size ?? 0;
+    const line = record.line!;
+    if (size >= record.offset + line.length) return;
+    if (size < record.offset) {
+      parts.config.onCorrupt(id, new SystemError(`thread file ${file} lost lines before byte ${record.offset} that the commit log cannot give back`));
+      return;
+    }
+    const fd = parts.threads.openForWrite(file) ?? parts.threads.createFile(file);
+    parts.threads.writeAt(fd, file, line, record.offset, fstatSync(fd));
+    parts.threads.cache.delete(id);
+  });
+}
+
+/**
+ * Threads whose lock a process that died holds may have a line written and no record of it:
+ * reads them. Answers how many there were.
+ */
+function reconcileDeadLocks(parts: RecoveryParts, index: ThreadIndex): number {
+  let count = 0;
+  for (const lock of heldLocks(parts.config.lockDir)) {
+    const id = lock.dead && !lock.name.startsWith('.') ? decodeThreadId(lock.name) : undefined;
+    if (id === undefined) continue;
+    count++;
+    try {
+      const content = parts.threads.load(id, parts.threads.fileOf(lock.name), false);
+      if (content === undefined) index.remove(id);
+      else index.apply(entryOf(content, content.size), true);
+    } catch (error) {
+      if (!(error instanceof CorruptThreadFileError)) throw error;
+      index.remove(id);
+    }
+  }
+  return count;
+}
+
+/**
+ * True when the thread directory gained or lost files no record tells of (its mtime is newer than
+ * any a create recorded). A create in flight (a live lock) or one that died (`reconciled` dead
+ * locks) explains a newer mtime, so then the check passes.
+ */
+function dirChangedBehindIndex(parts: RecoveryParts, index: ThreadIndex, reconciled: number): boolean {
+  const mtimeMs = statSync(parts.config.dir).mtimeMs;
+  if (mtimeMs <= index.dirMtimeMs) return false;
+  const busy = heldLocks(parts.config.lockDir).some((lock) => !lock.dead && !lock.name.startsWith('.'));
+  if (busy || reconciled > 0) {
+    index.noteDirMtime(mtimeMs);
+    return false;
+  }
+  return true;
+}
+
+/**
+ * Reads every thread file into the index (the files are the truth; corrupt ones are reported);
+ * answers how many files it read.
+ */
+export async function rebuildIndex(parts: RecoveryParts, index: ThreadIndex): Promise<number> {
+  const { dir, onCorrupt } = parts.config;
+  const mtimeMs = statSync(dir).mtimeMs;
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (error) {
+    throw new SystemError(`cannot read the thread directory ${dir}`, { cause: error });
+  }
+  let sliceEnd = performance.now() + SLICE_MS;
+  let read = 0;
+  for (const name of names) {
+    const id = name.endsWith(THREAD_FILE_EXT) ? decodeThreadId(name.slice(0, -THREAD_FILE_EXT.length)) : undefined;
+    if (id === undefined) continue;
+    read++;
+    try {
+      const content = parts.threads.load(id, parts.threads.fileOf(name.slice(0, -THREAD_FILE_EXT.length)), false);
+      if (content !== undefined) index.apply(entryOf(content, content.size), true);
+    } catch (error) {
+      if (!(error instanceof CorruptThreadFileError)) throw error;
+      onCorrupt(id, error);
+    }
+    if (performance.now() > sliceEnd) {
+      await yieldToLoop();
+      sliceEnd = performance.now() + SLICE_MS;
+    }
+  }
+  index.noteDirMtime(mtimeMs);
+  return read;
+}

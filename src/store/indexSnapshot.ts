@@ -1,0 +1,248 @@
+import { randomBytes } from 'node:crypto';
+import { closeSync, openSync, readSync, renameSync, unlinkSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { join } from 'node:path';
+import { SystemError } from '../errors.js';
+import { isThreadStatus, THREAD_STATUSES, type ThreadStatus } from '../thread/state.js';
+import type { LogPosition } from './commitLog.js';
+import { isCode, syncDir } from './fileIo.js';
+import type { LockOwner } from './fileLock.js';
+import type { IndexRow, ThreadIndex } from './threadIndex.js';
+import { decodeThreadId, encodeThreadId } from './threadFile.js';
+
+/**
+ * The file store's index on disk: `snapshot` in the index directory, replaced atomically (written
+ * to a temporary file, flushed, renamed). A header line, one line per thread in (`createdAt`, id)
+ * order, and an end line with the count:
+ *
+ * ```
+ * {"index":"switchyard-threads","format":1,"covers":{"gen":3,"offset":1200},"dirMtimeMs":...,"agents":["triage"]}
+ * t1<TAB>0<TAB>1<TAB>3<TAB>1704067200000<TAB>1704067205000<TAB>795
+ * {"end":1}
+ * ```
+ *
+ * Fields of a thread line: file name stem, agent (index into `agents`, or `~` and the URI-encoded
+ * name of an agent the header does not list), status (index into
+ * `THREAD_STATUSES`), version, createdAt and updatedAt (epoch ms, or `~` and the URI-encoded text
+ * when the time is not a plain ISO string), file size. `covers`: the commit log position up to
+ * which records are in the snapshot; a reader replays the log from there.
+ */
+
+const FORMAT = 1;
+const SNAPSHOT = 'snapshot';
+const SNAPSHOT_LOCK = '.snapshot';
+const ROWS_PER_WRITE = 8192;
+const READ_CHUNK = 4 << 20;
+
+/** What a snapshot's header says. */
+export interface SnapshotHeader {
+  readonly covers: LogPosition;
+  readonly dirMtimeMs: number;
+}
+
+/** A snapshot that exists but cannot be used (another format, or damaged): the index is rebuilt. */
+export class UnusableSnapshotError extends SystemError {}
+
+export function snapshotFile(dir: string): string {
+  return join(dir, SNAPSHOT);
+}
+
+/** Orders log positions. */
+export function comparePositions(a: LogPosition, b: LogPosition): number {
+  return a.gen !== b.gen ? a.gen - b.gen : a.offset - b.offset;
+}
+
+function timeField(value: number | string): string {
+  return typeof value === 'number' ? String(value) : `~${encodeURIComponent(value)}`;
+}
+
+function parseTime(field: string): number | string {
+  return field.startsWith('~') ? decodeURIComponent(field.slice(1)) : Number(field);
+}
+
+/**
+ * Writes the index as the snapshot covering the log up to `covers`, unless a snapshot covering
+ * more is in place already; answers whether it replaced the snapshot. Rows are formatted a few
+ * thousand at a time, with the event loop getting a turn between writes.
+ */
+export async function writeSnapshot(dir: string, index: ThreadIndex, covers: LogPosition, options: { fsync: boolean; locks: LockOwner }): Promise<boolean> {
+  const slots = index.orderedSlots();
+  const dirMtimeMs = index.dirMtimeMs;
+  const tmp = join(dir, `snapshot.${randomBytes(6).toString('hex')}.tmp`);
+  const file = await open(tmp, 'w');
+  let count = 0;
+  try {
+    const agents = [...index.agents];
+    const agentCode = new Map(agents.map((name, i) => [name, i]));
+    await file.write(`${JSON.stringify({ index: 'switchyard-threads', format: FORMAT, covers, dirMtimeMs, agents })}\n`);
+    for (let start = 0; start < slots.length; start += ROWS_PER_WRITE) {
+      let text = '';
+      for (let at = start; at < Math.min(slots.length, start + ROWS_PER_WRITE); at++) {
+        const row = index.row(slots[at]!);
+        const stem = row === undefined ? undefined : encodeThreadId(row.id);
+        if (row === undefined || stem === undefined) continue;
+        // An agent first seen while the snapshot is written is not in the header: spelled out.
+        const agent = agentCode.get(row.agent) ?? `~${encodeURIComponent(row.agent)}`;
+        text += `${stem}\t${agent}\t${THREAD_STATUSES.indexOf(row.status)}\t${row.version}\t${timeField(row.created)}\t${timeField(row.updated)}\t${row.size}\n`;
+        count++;
+      }
+      await file.write(text);
+    }
+    await file.write(`${JSON.stringify({ end: count })}\n`);
+    if (options.fsync) await file.datasync();
+  } catch (error) {
+    await file.close().catch(() => undefined);
+    unlinkQuietly(tmp);
+    throw new SystemError(`cannot write the index snapshot in ${dir}`, { cause: error });
+  }
+  await file.close();
+  return installSnapshot(dir, tmp, covers, options);
+}
+
+async function installSnapshot(dir: string, tmp: string, covers: LogPosition, options: { fsync: boolean; locks: LockOwner }): Promise<boolean> {
+  const release = await options.locks.acquire(SNAPSHOT_LOCK);
+  try {
+    let current: SnapshotHeader | undefined;
+    try {
+      current = readSnapshotHeader(dir);
+    } catch {
+      current = undefined; // a damaged snapshot is replaced
+    }
+    if (current !== undefined && comparePositions(current.covers, covers) > 0) {
+      unlinkQuietly(tmp);
+      return false;
+    }
+    renameSync(tmp, snapshotFile(dir));
+    if (options.fsync) await syncDir(dir);
+    return true;
+  } catch (error) {
+    unlinkQuietly(tmp);
+    throw new SystemError(`cannot install the index snapshot in ${dir}`, { cause: error });
+  } finally {
+    release();
+  }
+}
+
+function unlinkQuietly(file: string): void {
+  try {
+    unlinkSync(file);
+  } catch {
+    // gone already
+  }
+}
+
+function parseHeader(line: string): SnapshotHeader & { agents: string[] } {
+  let header: { index?: unknown; format?: unknown; covers?: { gen?: unknown; offset?: unknown }; dirMtimeMs?: unknown; agents?: unknown };
+  try {
+    header = JSON.parse(line) as typeof header;
+  } catch {
+    throw new UnusableSnapshotError('the index snapshot header is not JSON');
+  }
+  if (header.index !== 'switchyard-threads' || header.format !== FORMAT) throw new UnusableSnapshotError(`the index snapshot is of another format (${String(header.format)})`);
+  const { gen, offset } = header.covers ?? {};
+  if (typeof gen !== 'number' || typeof offset !== 'number' || typeof header.dirMtimeMs !== 'number' || !Array.isArray(header.agents) || !header.agents.every((a) => typeof a === 'string')) {
+    throw new UnusableSnapshotError('the index snapshot header is incomplete');
+  }
+  return { covers: { gen, offset }, dirMtimeMs: header.dirMtimeMs, agents: header.agents as string[] };
+}
+
+/** The snapshot in `dir` opened for reading, `undefined` when there is none. */
+function openSnapshot(dir: string): number | undefined {
+  try {
+    return openSync(snapshotFile(dir), 'r');
+  } catch (error) {
+    if (isCode(error, 'ENOENT')) return undefined;
+    throw new SystemError(`cannot open the index snapshot in ${dir}`, { cause: error });
+  }
+}
+
+/** The header of the snapshot in `dir`, `undefined` when there is none. */
+export function readSnapshotHeader(dir: string): SnapshotHeader | undefined {
+  const fd = openSnapshot(dir);
+  if (fd === undefined) return undefined;
+  try {
+    const bytes = Buffer.allocUnsafe(65536);
+    const read = readSync(fd, bytes, 0, bytes.length, 0);
+    const end = bytes.subarray(0, read).indexOf(10);
+    if (end === -1) throw new UnusableSnapshotError('the index snapshot has no header line');
+    return parseHeader(bytes.toString('utf8', 0, end));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Loads the snapshot in `dir` into an empty index; answers its header, or `undefined` when there is
+ * no snapshot. Throws {@link UnusableSnapshotError} when it cannot be trusted.
+ */
+export function loadSnapshot(dir: string, index: ThreadIndex): SnapshotHeader | undefined {
+  const fd = openSnapshot(dir);
+  if (fd === undefined) return undefined;
+  try {
+    const reader = new LineReader(fd);
+    const first = reader.next();
+    if (first === undefined) throw new UnusableSnapshotError('the index snapshot is empty');
+    const header = parseHeader(first);
+    let count = 0;
+    for (let line = reader.next(); line !== undefined; line = reader.next()) {
+      if (line.startsWith('{')) {
+        const end = (JSON.parse(line) as { end?: unknown }).end;
+        if (end !== count || reader.next() !== undefined) throw new UnusableSnapshotError(`the index snapshot ends at ${String(end)} rows, read ${count}`);
+        index.noteDirMtime(header.dirMtimeMs);
+        return header;
+      }
+      index.restore(parseRow(line, header.agents));
+      count++;
+    }
+    throw new UnusableSnapshotError('the index snapshot was cut short');
+  } catch (error) {
+    if (error instanceof SystemError) throw error;
+    throw new UnusableSnapshotError(`the index snapshot is damaged: ${(error as Error).message}`, { cause: error });
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function parseRow(line: string, agents: readonly string[]): IndexRow {
+  const fields = line.split('\t');
+  const [stem, agent, status, version, created, updated, size] = fields;
+  const id = stem === undefined ? undefined : decodeThreadId(stem);
+  const agentName = agent?.startsWith('~') ? decodeURIComponent(agent.slice(1)) : agents[Number(agent)];
+  const statusName: ThreadStatus | undefined = THREAD_STATUSES[Number(status)];
+  if (fields.length !== 7 || id === undefined || agentName === undefined || !isThreadStatus(statusName)) {
+    throw new UnusableSnapshotError(`the index snapshot has a bad row: ${line.slice(0, 120)}`);
+  }
+  const row = { id, agent: agentName, status: statusName, version: Number(version), created: parseTime(created!), updated: parseTime(updated!), size: Number(size) };
+  if (!Number.isSafeInteger(row.version) || !Number.isFinite(row.size) || Number.isNaN(row.created) || Number.isNaN(row.updated)) {
+    throw new UnusableSnapshotError(`the index snapshot has a bad row: ${line.slice(0, 120)}`);
+  }
+  return row;
+}
+
+/** Reads a file line by line in large chunks (rows are ASCII: stems, digits, URI escapes). */
+class LineReader {
+  #text = '';
+  #at = 0;
+  #position = 0;
+  #done = false;
+  readonly #buffer = Buffer.allocUnsafe(READ_CHUNK);
+
+  constructor(readonly fd: number) {}
+
+  next(): string | undefined {
+    for (;;) {
+      const end = this.#text.indexOf('\n', this.#at);
+      if (end !== -1) {
+        const line = this.#text.slice(this.#at, end);
+        this.#at = end + 1;
+        return line;
+      }
+      if (this.#done) return undefined;
+      const read = readSync(this.fd, this.#buffer, 0, this.#buffer.length, this.#position);
+      this.#position += read;
+      if (read === 0) this.#done = true;
+      this.#text = this.#text.slice(this.#at) + this.#buffer.toString('latin1', 0, read);
+      this.#at = 0;
+    }
+  }
+}

@@ -1,0 +1,46 @@
+import { InvalidInputError } from '../errors.js';
+import { isThreadStatus, type ThreadStatus } from '../thread/state.js';
+import type { ListOptions, ThreadSummary } from './threadStore.js';
+
+/** Default of {@link ListOptions.limit}. */
+export const DEFAULT_LIST_LIMIT = 100;
+
+/** {@link ListOptions} checked and normalized once, for every store. */
+export interface ListQuery {
+  readonly agent: string | undefined;
+  /** Undefined: every status. */
+  readonly statuses: readonly ThreadStatus[] | undefined;
+  /** A whole number, or `Infinity`. */
+  readonly limit: number;
+  /** The raw cursor of a paged listing (`''` for the first page); undefined when not paging. */
+  readonly after: string | undefined;
+}
+
+/**
+ * Checks list options from outside: throws `InvalidInputError` naming what is wrong (a negative
+ * limit, an unknown status, a cursor that is not a string).
+ */
+export function parseListOptions(options: ListOptions = {}): ListQuery {
+  const { agent, status, limit = DEFAULT_LIST_LIMIT, after } = options;
+  if (typeof limit !== 'number' || Number.isNaN(limit) || limit < 0) {
+    throw new InvalidInputError('list limit must be a non-negative number', [`limit: ${String(limit)}`]);
+  }
+  if (agent !== undefined && typeof agent !== 'string') {
+    throw new InvalidInputError('list agent must be a string', [`agent: ${String(agent)}`]);
+  }
+  if (after !== undefined && typeof after !== 'string') {
+    throw new InvalidInputError('list cursor (after) must be a string', [`after: ${String(after)}`]);
+  }
+  const statuses: readonly ThreadStatus[] | undefined =
+    status === undefined ? undefined : typeof status === 'string' ? [status] : status;
+  for (const s of statuses ?? []) {
+    if (!isThreadStatus(s)) throw new InvalidInputError(`unknown thread status: ${String(s)}`, [`status: ${String(s)}`]);
+  }
+  return { agent, statuses, limit: Math.floor(limit), after };
+}
+
+/** Whether a summary passes the agent and status filters of a query. */
+export function matchesQuery(summary: ThreadSummary, query: ListQuery): boolean {
+  if (query.agent !== undefined && summary.agent !== query.agent) return false;
+  return query.statuses === undefined || query.statuses.includes(summary.status);
+}

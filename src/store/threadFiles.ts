@@ -1,0 +1,204 @@
+import { fstatSync, ftruncateSync, openSync, type Stats } from 'node:fs';
+import { join } from 'node:path';
+import { SystemError } from '../errors.js';
+import { closeQuietly, isCode, readRange, sameStamp, stampOf, statIfExists, writeAll, type FileStamp } from './fileIo.js';
+import { ThreadCache, type CachedThread } from './threadCache.js';
+import { parseThreadFile, THREAD_FILE_EXT } from './threadFile.js';
+
+/** A thread file whose content is invalid (not a torn tail: something a reader must not guess around). */
+export class CorruptThreadFileError extends SystemError {}
+
+/** Thread files a store keeps open for writing (a thread's next append then costs no open). */
+const OPEN_FILES = 256;
+
+/**
+ * The thread files of a file store directory: reading them through the cache, and writing lines.
+ * Nothing here flushes to the disk: the commit log makes writes durable (see `commitLog.ts`).
+ *
+ * Writers keep the files they wrote open (up to 256, least recently used closed first): under the
+ * thread's lock, an append costs an `fstat` to see whether another writer moved the file on, and
+ * the write. A file removed behind the store's back is noticed by its link count and reopened.
+ */
+export class ThreadFiles {
+  readonly cache: ThreadCache;
+  /** Open files by path, least recently used first. */
+  readonly #open = new Map<string, number>();
+  /**
+   * The stats `openForWrite` just took of a file, for the `load` right after it (one `fstat`, not
+   * two); anything else clears them.
+   */
+  #checked: { readonly fd: number; readonly stats: Stats } | undefined;
+
+  constructor(
+    readonly dir: string,
+    cacheSize: number,
+  ) {
+    this.cache = new ThreadCache(cacheSize);
+  }
+
+  fileOf(stem: string): string {
+    return join(this.dir, stem + THREAD_FILE_EXT);
+  }
+
+  /**
+   * The thread as its file holds it now, or `undefined` when there is no file or no complete
+   * header. Costs one `stat` when the cached copy is current, and re-reads only what a file that
+   * grew gained. Throws {@link CorruptThreadFileError} for a corrupt file. `keep` caches the thread.
+   * `fd`: the file opened by {@link openForWrite}, read instead of the path. `unchanged`: the
+   * caller knows no one else wrote the file since this store cached it (it held the thread's lock
+   * throughout): a cached copy is returned without a `stat`.
+   */
+  load(id: string, file: string, keep: boolean, fd?: number, unchanged = false): CachedThread | undefined {
+    if (unchanged) {
+      const known = this.cache.peek(id);
+      if (known !== undefined) {
+        if (keep) this.cache.touch(id, known);
+        return known;
+      }
+    }
+    const checked = this.#checked;
+    this.#checked = undefined;
+    const stats = fd === undefined ? statIfExists(file) : checked?.fd === fd ? checked.stats : fstatSync(fd);
+    if (stats === undefined) {
+      this.cache.delete(id);
+      return undefined;
+    }
+    const cached = this.cache.peek(id);
+    if (cached !== undefined && sameStamp(cached, stats)) {
+      if (keep) this.cache.touch(id, cached);
+      return cached;
+    }
+    const read = fd === undefined ? this.#readPath(id, file, cached) : this.#readOpen(fd, stats, cached, file);
+    if (read === undefined) return undefined;
+    const parsed = parseThreadFile(id, read.bytes, read.base);
+    if (!parsed.ok) {
+      this.cache.delete(id);
+      throw new CorruptThreadFileError(`thread file ${file} is corrupt: ${parsed.error}`);
+    }
+    if (parsed.content === undefined) {
+      this.cache.delete(id);
+      return undefined;
+    }
+    return this.cache.remember(id, { ...parsed.content, ...read.stamp }, keep);
+  }
+
+  #readPath(id: string, file: string, cached: CachedThread | undefined): { bytes: Buffer; base: CachedThread | undefined; stamp: FileStamp } | undefined {
+    let fd: number;
+    try {
+      fd = openSync(file, 'r');
+    } catch (error) {
+      if (isCode(error, 'ENOENT')) {
+        this.cache.delete(id);
+        return undefined;
+      }
+      throw new SystemError(`cannot open ${file}`, { cause: error });
+    }
+    try {
+      return this.#readOpen(fd, fstatSync(fd), cached, file);
+    } finally {
+      closeQuietly(fd);
+    }
+  }
+
+  #readOpen(fd: number, stats: Stats, cached: CachedThread | undefined, file: string): { bytes: Buffer; base: CachedThread | undefined; stamp: FileStamp } {
+    const stamp = stampOf(stats);
+    // Committed lines never change, so a file that only grew is read from where the cache ends.
+    const base = cached !== undefined && cached.ino === stamp.ino && stamp.size >= cached.goodSize ? cached : undefined;
+    try {
+      return { bytes: readRange(fd, base?.goodSize ?? 0, stamp.size), base, stamp };
+    } catch (error) {
+      throw new SystemError(`cannot read ${file}`, { cause: error });
+    }
+  }
+
+  /**
+   * The thread file opened for writing (kept open), or `undefined` when there is none. Call it
+   * holding the thread's lock, and use the fd before awaiting anything (it may be closed after).
+   * `unchanged` (see {@link load}) skips checking that a file kept open was not removed.
+   */
+  openForWrite(file: string, unchanged = false): number | undefined {
+    this.#checked = undefined;
+    let fd = this.#open.get(file);
+    if (fd !== undefined) {
+      this.#open.delete(file);
+      const stats = unchanged ? undefined : fstatSync(fd);
+      if (stats === undefined || stats.nlink > 0) {
+        this.#open.set(file, fd);
+        this.#checked = stats === undefined ? undefined : { fd, stats };
+        return fd;
+      }
+      closeQuietly(fd); // removed behind our back: the path may name a new file
+    }
+    try {
+      fd = openSync(file, 'r+');
+    } catch (error) {
+      if (isCode(error, 'ENOENT')) return undefined;
+      throw new SystemError(`cannot open ${file}`, { cause: error });
+    }
+    this.#keepOpen(file, fd);
+    return fd;
+  }
+
+  /** Creates a thread file (`EEXIST` is thrown as is) and keeps it open for writing. */
+  createFile(file: string): number {
+    let fd: number;
+    try {
+      fd = openSync(file, 'wx+');
+    } catch (error) {
+      if (isCode(error, 'EEXIST')) throw error;
+      throw new SystemError(`cannot create ${file}`, { cause: error });
+    }
+    this.#keepOpen(file, fd);
+    return fd;
+  }
+
+  #keepOpen(file: string, fd: number): void {
+    const old = this.#open.get(file);
+    if (old !== undefined && old !== fd) closeQuietly(old);
+    this.#open.delete(file);
+    this.#open.set(file, fd);
+    for (const [oldest, oldFd] of this.#open) {
+      if (this.#open.size <= OPEN_FILES) break;
+      this.#open.delete(oldest);
+      closeQuietly(oldFd);
+    }
+  }
+
+  /**
+   * Writes `bytes` at `position` of an open thread file of `size` bytes (`ino`), cutting it there
+   * first when longer (a torn tail left by a writer that died goes away), and answers the file's
+   * new stamp. Its mtime is left unknown: a file this store wrote last is identified by inode and
+   * size (no writer ever cuts a file below the end of a complete line). On failure the file is cut
+   * back to `position`: nothing is written.
+   */
+  writeAt(fd: number, file: string, bytes: Buffer, position: number, stats: { ino: number; size: number }): FileStamp {
+    this.#checked = undefined;
+    try {
+      if (stats.size !== position) ftruncateSync(fd, position);
+      writeAll(fd, bytes, position);
+      return { ino: stats.ino, size: position + bytes.length, mtimeMs: Number.NaN };
+    } catch (error) {
+      this.truncate(file, position);
+      throw new SystemError(`cannot write ${file}`, { cause: error });
+    }
+  }
+
+  /** Cuts a file back to `size` (a write that was not committed); quiet when that fails too. */
+  truncate(file: string, size: number): void {
+    let fd: number | undefined;
+    try {
+      fd = openSync(file, 'r+');
+      ftruncateSync(fd, size);
+    } catch {
+      // the file is unusable; readers treat the partial line as a torn tail
+    } finally {
+      if (fd !== undefined) closeQuietly(fd);
+    }
+  }
+
+  /** Closes the files kept open. */
+  close(): void {
+    for (const fd of this.#open.values()) closeQuietly(fd);
+    this.#open.clear();
+  }
+}

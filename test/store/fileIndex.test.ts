@@ -1,0 +1,229 @@
+import { spawn } from 'node:child_process';
+import { cp, mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createFileStore, type FileStoreOptions } from '../../src/store/fileStore.js';
+import { summaryOf } from '../../src/store/selectSummaries.js';
+import type { ThreadStore, ThreadSummary } from '../../src/store/threadStore.js';
+import { versionOf } from '../../src/thread/events.js';
+import { deriveState } from '../../src/thread/state.js';
+import { at, finalEvent, humanRequestEvent, inputEvent, newThread, prefetchEvent } from './fixtures/events.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repoRoot = resolve(here, '..', '..');
+
+describe('the file store index', () => {
+  let dir: string;
+  const open: ThreadStore[] = [];
+  let rebuilt: string[];
+
+  async function openStore(options: FileStoreOptions = {}): Promise<ThreadStore> {
+    const store = await createFileStore({ dir, onIndexRebuilt: (reason) => rebuilt.push(reason), ...options });
+    open.push(store);
+    return store;
+  }
+
+  /** The summaries the thread files themselves give (what a listing must agree with). */
+  async function fromFiles(store: ThreadStore): Promise<ThreadSummary[]> {
+    const names = (await readdir(dir)).filter((name) => name.endsWith('.jsonl'));
+    const summaries: ThreadSummary[] = [];
+    for (const name of names) {
+      const thread = await store.get(name.slice(0, -'.jsonl'.length));
+      if (thread === undefined) continue;
+      const header = JSON.parse((await readFile(join(dir, name), 'utf8')).split('\n')[0]!) as { at: string };
+      summaries.push(summaryOf(thread.id, thread.agent, deriveState(thread.events), thread.events[0]?.at ?? header.at));
+    }
+    return summaries.sort((a, b) => (a.id < b.id ? -1 : 1));
+  }
+
+  const byId = (summaries: readonly ThreadSummary[]): ThreadSummary[] => [...summaries].sort((a, b) => (a.id < b.id ? -1 : 1));
+
+  async function seed(store: ThreadStore, count: number, prefix = 't'): Promise<void> {
+    for (let i = 0; i < count; i++) {
+      await store.create(newThread(`${prefix}${i}`, i % 2 === 0 ? 'even' : 'odd', at(i)));
+      if (i % 3 === 0) await store.append(`${prefix}${i}`, 1, [humanRequestEvent(2, at(100 + i))]);
+    }
+  }
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'switchyard-fileindex-'));
+    rebuilt = [];
+  });
+
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((store) => store.close()));
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('opens a directory whose index is valid without reading the thread files', async () => {
+    const first = await openStore();
+    await seed(first, 12);
+    const listed = await first.list({ limit: Infinity });
+    await first.close();
+    const second = await openStore();
+    expect(rebuilt).toEqual([]);
+    expect(await second.list({ limit: Infinity })).toEqual(listed);
+    expect((await second.list({ status: 'awaiting_human', agent: 'even' })).map((s) => s.id).sort()).toEqual(['t0', 't6']);
+  });
+
+  it('rebuilds a deleted index from the thread files', async () => {
+    const first = await openStore();
+    await seed(first, 9);
+    const listed = await first.list({ limit: Infinity });
+    await first.close();
+    await rm(join(dir, '.index'), { recursive: true });
+    const second = await openStore();
+    expect(rebuilt).toEqual(['missing']);
+    expect(await second.list({ limit: Infinity })).toEqual(listed);
+    // and saved it: the next start reads no thread file
+    await second.close();
+    rebuilt = [];
+    await openStore();
+    expect(rebuilt).toEqual([]);
+  });
+
+  it('rebuilds a stale index: one from before threads were added', async () => {
+    const first = await openStore();
+    await seed(first, 4);
+    await first.close();
+    const old = join(dir, '..', `${dir.split('/').at(-1)}-old-index`);
+    await cp(join(dir, '.index'), old, { recursive: true });
+    const second = await openStore();
+    await seed(second, 3, 'later');
+    const listed = await second.list({ limit: Infinity });
+    await second.close();
+    await rm(join(dir, '.index'), { recursive: true });
+    await cp(old, join(dir, '.index'), { recursive: true });
+    await rm(old, { recursive: true });
+    const third = await openStore();
+    expect(rebuilt).toEqual(['stale']);
+    expect(await third.list({ limit: Infinity })).toEqual(listed);
+  });
+
+  it('rebuilds an index it cannot read', async () => {
+    const first = await openStore();
+    await seed(first, 5);
+    const listed = await first.list({ limit: Infinity });
+    await first.close();
+    const snapshot = join(dir, '.index', 'snapshot');
+    const text = await readFile(snapshot, 'utf8');
+    await writeFile(snapshot, text.slice(0, Math.floor(text.length * 0.6)));
+    const second = await openStore();
+    expect(rebuilt).toEqual(['unusable']);
+    expect(await second.list({ limit: Infinity })).toEqual(listed);
+  });
+
+  it('survives a writer killed mid-write (SIGKILL): no rebuild, the index agrees with the files, every acknowledged write is there', async () => {
+    const setup = await openStore();
+    await seed(setup, 6);
+    await setup.close();
+    const child = spawn(process.execPath, ['--import', 'tsx', join(here, 'fixtures', 'indexWorker.ts'), dir], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = new Promise<number | null>((resolveExit) => child.on('exit', (code) => resolveExit(code)));
+    await new Promise<void>((resolveEnough, rejectEnough) => {
+      const timer = setTimeout(() => rejectEnough(new Error(`the writer acknowledged too little in 20 s: ${stderr}`)), 20_000);
+      child.stdout.on('data', (chunk: Buffer) => {
+        stdout += chunk.toString();
+        if (stdout.split('\n').filter((line) => line.startsWith('{')).length >= 120) {
+          clearTimeout(timer);
+          resolveEnough();
+        }
+      });
+      void exited.then((code) => rejectEnough(new Error(`the writer exited early (${code}): ${stderr}`)));
+    });
+    child.kill('SIGKILL');
+    expect(await exited).toBeNull();
+    const acked = new Map<string, number>();
+    for (const line of stdout.split('\n')) {
+      if (!line.startsWith('{') || !line.endsWith('}')) continue;
+      const { id, version } = JSON.parse(line) as { id: string; version: number };
+      acked.set(id, Math.max(acked.get(id) ?? 0, version));
+    }
+
+    const store = await openStore();
+    expect(rebuilt).toEqual([]);
+    const listed = byId(await store.list({ limit: Infinity }));
+    expect(listed).toEqual(await fromFiles(store));
+    for (const [id, version] of acked) expect(versionOf((await store.get(id))!), id).toBeGreaterThanOrEqual(version);
+    // Pages by status agree too, and the store takes writes where the killed writer left off.
+    const awaiting = listed.filter((s) => s.status === 'awaiting_human').map((s) => s.id);
+    const paged: string[] = [];
+    for (let after = ''; ; ) {
+      const page = await store.list({ status: 'awaiting_human', after, limit: 7 });
+      paged.push(...page.map((s) => s.id));
+      if (page.length < 7) break;
+      after = page.at(-1)!.cursor!;
+    }
+    expect(paged.sort()).toEqual(awaiting.sort());
+    const victim = listed.find((s) => s.status !== 'done')!;
+    await store.append(victim.id, victim.version, [finalEvent(victim.version + 1)]);
+    expect((await store.list({ status: 'done', limit: Infinity })).map((s) => s.id)).toContain(victim.id);
+  });
+
+  it('cuts a torn record a writer that died left at the end of the log before writing after it', async () => {
+    const store = await openStore();
+    await store.create(newThread('t1'));
+    const [segment] = (await readdir(join(dir, '.index'))).filter((name) => name.startsWith('log.'));
+    const path = join(dir, '.index', segment!);
+    await writeFile(path, `${await readFile(path, 'utf8')}{"i":"t1","a":"triage","s":"done","v":9`);
+    await store.append('t1', 1, [prefetchEvent(2, 'after')]);
+    const text = await readFile(path, 'utf8');
+    expect(text.endsWith('\n')).toBe(true);
+    expect(text).not.toContain('"v":9');
+    // Another process reads every record (a torn one in the middle would hide the ones after it).
+    const other = await openStore();
+    expect((await other.list())[0]).toMatchObject({ id: 't1', version: 2 });
+  });
+
+  it('checkpoints: flushes thread files, saves the index and deletes old log segments', async () => {
+    const store = await openStore({ checkpointBytes: 4096 });
+    await seed(store, 40);
+    for (let i = 0; i < 40; i++) await store.append(`t${i}`, i % 3 === 0 ? 2 : 1, [prefetchEvent(i % 3 === 0 ? 3 : 2, 'more')]);
+    const segments = async (): Promise<string[]> => (await readdir(join(dir, '.index'))).filter((name) => name.startsWith('log.'));
+    // Segments of 4 KB fill up and are checkpointed away in the background.
+    await expect.poll(async () => (await segments()).length, { timeout: 10_000 }).toBeLessThanOrEqual(2);
+    const listed = await store.list({ limit: Infinity });
+    await store.close();
+    const again = await openStore();
+    expect(rebuilt).toEqual([]);
+    expect(await again.list({ limit: Infinity })).toEqual(listed);
+  });
+
+  it('a store that fell behind while another checkpointed takes what it missed from the snapshot', async () => {
+    const idle = await openStore();
+    expect(await idle.list()).toEqual([]);
+    const busy = await openStore({ checkpointBytes: 2048 });
+    await seed(busy, 60, 'busy');
+    const logs = async (): Promise<string[]> => (await readdir(join(dir, '.index'))).filter((name) => name.startsWith('log.'));
+    // The segment the idle store was reading is gone, and the ones after it.
+    await expect.poll(async () => (await logs()).includes('log.000000000001'), { timeout: 10_000 }).toBe(false);
+    await expect.poll(async () => (await logs()).includes('log.000000000002'), { timeout: 10_000 }).toBe(false);
+    expect(byId(await idle.list({ limit: Infinity }))).toEqual(byId(await busy.list({ limit: Infinity })));
+    expect(await idle.list({ limit: Infinity })).toHaveLength(60);
+  });
+
+  it('after a machine crash, writes back what a thread file lost from the log', async () => {
+    const first = await openStore();
+    await first.create({ id: 'lost', agent: 'a', events: [inputEvent(1)] });
+    const whole = await first.append('lost', 1, [humanRequestEvent(2)]);
+    await first.close();
+    // What a power cut does to pages not flushed yet: the thread file loses its last line, and
+    // the log (flushed on every commit) was written in a boot that is over.
+    const file = join(dir, 'lost.jsonl');
+    const firstLine = (await readFile(file, 'utf8')).split('\n')[0]!;
+    await truncate(file, Buffer.byteLength(firstLine) + 1);
+    for (const name of (await readdir(join(dir, '.index'))).filter((n) => n.startsWith('log.'))) {
+      const path = join(dir, '.index', name);
+      const text = await readFile(path, 'utf8');
+      const header = JSON.parse(text.slice(0, text.indexOf('\n'))) as Record<string, unknown>;
+      await writeFile(path, `${JSON.stringify({ ...header, boot: 'a-boot-before-the-crash' })}${text.slice(text.indexOf('\n'))}`);
+    }
+    const second = await openStore();
+    expect(await second.get('lost')).toEqual(whole);
+    expect((await second.list())[0]).toMatchObject({ id: 'lost', status: 'awaiting_human', version: 2 });
+  });
+});

@@ -53,6 +53,8 @@ export interface Client {
   readonly url: string;
   launch(agent: string, input: Json, threadId?: string): Promise<ThreadView>;
   list(filter?: { agent?: string; status?: string; limit?: number }): Promise<ThreadSummary[]>;
+  /** One page of a walk over the threads in creation order (`after`: '' for the first page, then `next`). */
+  page(filter: { agent?: string; status?: string; limit?: number; after: string }): Promise<{ threads: ThreadSummary[]; next?: string }>;
   get(threadId: string): Promise<ThreadView>;
   respond(threadId: string, body: RespondBody): Promise<ThreadView>;
   control(threadId: string, action: 'pause' | 'resume' | 'cancel', body?: ControlBody): Promise<ThreadView>;
@@ -98,19 +100,23 @@ export function createClient(options: ClientOptions): Client {
   };
 
   const thread = (id: string): string => `/threads/${encodeURIComponent(id)}`;
+  function listing(filter: { agent?: string; status?: string; limit?: number; after?: string }): Promise<{ threads: ThreadSummary[]; next?: string }> {
+    const query = new URLSearchParams();
+    if (filter.agent) query.set('agent', filter.agent);
+    if (filter.status) query.set('status', filter.status);
+    if (filter.limit !== undefined) query.set('limit', String(filter.limit));
+    if (filter.after !== undefined) query.set('after', filter.after);
+    const text = query.toString();
+    return json<{ threads: ThreadSummary[]; next?: string }>('GET', `/threads${text ? `?${text}` : ''}`);
+  }
 
   return {
     url: base,
     launch: (agent, input, threadId) => json<ThreadView>('POST', '/threads', { agent, input, ...(threadId ? { threadId } : {}) }),
     async list(filter = {}) {
-      const query = new URLSearchParams();
-      if (filter.agent) query.set('agent', filter.agent);
-      if (filter.status) query.set('status', filter.status);
-      if (filter.limit !== undefined) query.set('limit', String(filter.limit));
-      const text = query.toString();
-      const body = await json<{ threads: ThreadSummary[] }>('GET', `/threads${text ? `?${text}` : ''}`);
-      return body.threads;
+      return (await listing(filter)).threads;
     },
+    page: (filter) => listing(filter),
     get: (id) => json<ThreadView>('GET', thread(id)),
     respond: (id, body) => json<ThreadView>('POST', `${thread(id)}/respond`, body),
     control: (id, action, body = {}) => json<ThreadView>('POST', `${thread(id)}/${action}`, body),

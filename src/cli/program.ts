@@ -237,10 +237,18 @@ Examples:
     .option('--agent <agent>', 'only this agent')
     .option('--status <status>', `only these statuses, comma-separated (${THREAD_STATUSES.join(', ')})`, parseStatus)
     .option('--limit <n>', 'at most this many', parseLimit, 50)
-    .action(async (opts: { agent?: string; status?: string; limit: number }, command: Command) => {
-      const threads = await clientOf(command).list(opts);
-      if (globals(command).json) printJson(threads);
-      else out(threadsTable(threads));
+    .option('--after <cursor>', "page through every thread in creation order: '' for the first page, then the cursor printed after a page")
+    .action(async (opts: { agent?: string; status?: string; limit: number; after?: string }, command: Command) => {
+      const client = clientOf(command);
+      if (opts.after === undefined) {
+        const threads = await client.list(opts);
+        if (globals(command).json) printJson(threads);
+        else out(threadsTable(threads));
+        return;
+      }
+      const page = await client.page({ ...opts, after: opts.after });
+      if (globals(command).json) printJson(page);
+      else out(page.next === undefined ? threadsTable(page.threads) : `${threadsTable(page.threads)}\nnext page: --after ${shellQuote(page.next)}`);
     });
 
   program

@@ -118,7 +118,9 @@ const MAX_WAIT_MS = 300_000;
  *   existing thread when `threadId` (or else the `Idempotency-Key` header) names one already
  *   launched. `callbackUrl` is called (signed) when the thread needs a human and when it ends
  * - `POST /hooks/:agent` (with `hookSecret`): a signed inbound webhook launches a thread (see `mountHooks`)
- * - `GET /threads?agent=&status=&limit=`: `{ threads }`, most recently updated first; `status` may
+ * - `GET /threads?agent=&status=&limit=&after=`: `{ threads }`, most recently updated first; with
+ *   `after` (empty for the first page, then the `next` of the previous page) one page of a walk
+ *   in creation order that returns every thread exactly once, `{ threads, next? }`; `status` may
  *   repeat or be comma-separated
  * - `GET /threads/:id`: the thread
  * - `POST /threads/:id/respond` `{ requestId, approved?, answer?, comment?, by? }`: answers the open
@@ -230,8 +232,11 @@ export function createHttpApp(runtime: Runtime, options: HttpOptions = {}): Http
     const agent = c.req.query('agent');
     const status = statusQuery(c);
     const limit = integerParam('limit', c.req.query('limit'), 100, 10_000);
-    const threads = await runtime.list({ ...(agent ? { agent } : {}), ...(status ? { status } : {}), limit });
-    return c.json({ threads });
+    const after = c.req.query('after');
+    const threads = await runtime.list({ ...(agent ? { agent } : {}), ...(status ? { status } : {}), limit, ...(after === undefined ? {} : { after }) });
+    // A paged walk goes on from the last thread's cursor while pages come back full.
+    const next = after !== undefined && threads.length === limit && limit > 0 ? threads.at(-1)?.cursor : undefined;
+    return c.json(next === undefined ? { threads } : { threads, next });
   });
 
   app.get('/threads/:id', async (c) => c.json(await viewOf(c)));

@@ -119,6 +119,23 @@ describe('switchyard CLI', () => {
     expect((JSON.parse(listed.stdout) as { id: string }[]).map((t) => t.id)).toEqual([demoId]);
   });
 
+  it('threads --after pages through every thread, printing where the next page starts', async () => {
+    const seen: string[] = [];
+    let after = '';
+    for (let page = 0; page < 50; page++) {
+      const listed = await cli('--json', 'threads', '--limit', '1', '--after', after);
+      expect(listed.code).toBe(0);
+      const body = JSON.parse(listed.stdout) as { threads: { id: string }[]; next?: string };
+      seen.push(...body.threads.map((t) => t.id));
+      if (body.next === undefined) break;
+      after = body.next;
+    }
+    expect(seen).toEqual(expect.arrayContaining([demoId, threadId]));
+    expect(new Set(seen).size).toBe(seen.length);
+    const first = await cli('threads', '--limit', '1', '--after', '');
+    expect(first.stdout).toMatch(/next page: --after '?[\w:=-]+'?/);
+  });
+
   it('launch --no-follow prints the id; cancel ends the thread', async () => {
     const launched = await cli('launch', 'deploybot', 'deploy the latest backend', '--no-follow');
     expect(launched.code).toBe(0);

@@ -185,6 +185,26 @@ describe('GET /threads', () => {
     expect((await get('/threads?limit=1')).body.threads).toHaveLength(1);
   });
 
+  it('pages a walk with after and next: every thread once, in creation order', async () => {
+    const launched: string[] = [];
+    for (let i = 0; i < 5; i++) launched.push((await launchAndWait(base, 'echo', `page ${i}`)).id);
+    const seen: string[] = [];
+    let after = '';
+    for (let page = 0; page < 100; page++) {
+      const res = await get<{ threads: { id: string; cursor?: string }[]; next?: string }>(`/threads?agent=echo&limit=2&after=${encodeURIComponent(after)}`);
+      expect(res.status).toBe(200);
+      seen.push(...res.body.threads.map((t) => t.id));
+      if (res.body.next === undefined) break;
+      expect(res.body.threads).toHaveLength(2);
+      after = res.body.next;
+    }
+    expect(new Set(seen).size).toBe(seen.length);
+    expect(seen.filter((id) => launched.includes(id))).toEqual(launched);
+    const bad = await get('/threads?after=nonsense');
+    expect(bad.status).toBe(400);
+    expect(bad.body.error).toBe('invalid list cursor');
+  });
+
   it('answers 400 for an unknown status or a bad limit', async () => {
     const res = await get('/threads?status=done,snoozing');
     expect(res.status).toBe(400);

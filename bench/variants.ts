@@ -82,12 +82,12 @@ export function sdkOnlyRunner(baseURL: string, requests: readonly ModelRequest[]
  * The same steps, store and model as a switchyard run, in a plain loop: no agent machine, no
  * supervisor, no runtime. The difference to {@link agentActorRunner} is what XState costs.
  */
-export function plainStepsRunner(baseURL: string): Runner {
+export function plainStepsRunner(model: string | (() => Model)): Runner {
   return {
     mode: 'switchyard',
     async prepare() {
       const store = createMemoryStore();
-      const deps: AgentDeps = { model: createOpenAIModel({ baseURL, apiKey: 'bench' }), store, clock: systemClock, logger: silentLogger() };
+      const deps: AgentDeps = { model: modelOf(model), store, clock: systemClock, logger: silentLogger() };
       const run = async (): Promise<void> => {
         let thread = await store.create(newThread());
         let state = deriveState(thread.events);
@@ -106,17 +106,17 @@ export function plainStepsRunner(baseURL: string): Runner {
 }
 
 /** The agent machine alone (createAgentActor + whenSettled): no supervisor, no runtime. */
-export function agentActorRunner(baseURL: string): Runner {
+export function agentActorRunner(model: string | (() => Model)): Runner {
   return {
     mode: 'switchyard',
     async prepare() {
       const store = createMemoryStore();
-      const model = createOpenAIModel({ baseURL, apiKey: 'bench' });
+      const built = modelOf(model);
       // One logger for all actors (createAgentActor's default builds a new pino logger per actor).
       const logger = silentLogger();
       const run = async (): Promise<void> => {
         const thread = await store.create(newThread());
-        const actor = createAgentActor({ agent: benchAgent, thread, model, store, logger });
+        const actor = createAgentActor({ agent: benchAgent, thread, model: built, store, logger });
         const settled = await whenSettled(actor);
         actor.stop();
         check('agent actor', settled.thread, settled.status);
@@ -124,6 +124,11 @@ export function agentActorRunner(baseURL: string): Runner {
       return { run, close: async () => {} };
     },
   };
+}
+
+/** A base URL means the OpenAI model against the fake server; a function builds an in-process model. */
+function modelOf(model: string | (() => Model)): Model {
+  return typeof model === 'string' ? createOpenAIModel({ baseURL: model, apiKey: 'bench' }) : model();
 }
 
 function newThread(): Thread {

@@ -29,6 +29,18 @@ export interface HttpTransportOptions {
   keepAliveTimeoutMs?: number;
 }
 
+/**
+ * Where a caller hands the transport an abort signal of its own, beside the `signal` of `fetch`'s
+ * init: a request aborts when either does. `createOpenAIModel` passes its caller's signal here (in
+ * the SDK's `fetchOptions`, which reach `fetch` as they are) instead of to the SDK, which would
+ * combine it with its own through `AbortSignal.any` on every request: that composed signal and its
+ * weak references cost more client CPU and garbage collection than the rest of the request.
+ */
+export const CALLER_SIGNAL: unique symbol = Symbol('switchyard.callerSignal');
+
+/** A `fetch` init that may carry a {@link CALLER_SIGNAL}. */
+export type TransportInit = RequestInit & { readonly [CALLER_SIGNAL]?: AbortSignal };
+
 const REDIRECTS = 5;
 const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
 
@@ -60,7 +72,9 @@ export function createHttpTransport(options: HttpTransportOptions = {}): { fetch
       !(url.startsWith('http://') || url.startsWith('https://')) ||
       !(body === undefined || body === null || typeof body === 'string' || body instanceof Uint8Array)
     ) {
-      return globalThis.fetch(input, init);
+      const caller = (init as TransportInit)[CALLER_SIGNAL];
+      if (caller === undefined) return globalThis.fetch(input, init);
+      return globalThis.fetch(input, { ...init, signal: init.signal ? AbortSignal.any([init.signal, caller]) : caller });
     }
     // No accept-encoding is sent: JSON completions are small, and decoding costs CPU.
     const headers = plainHeaders(init.headers);
@@ -68,7 +82,7 @@ export function createHttpTransport(options: HttpTransportOptions = {}): { fetch
       method: (init.method ?? 'GET').toUpperCase() as Dispatcher.HttpMethod,
       headers,
       body: body ?? null,
-      signal: init.signal ?? undefined,
+      signal: requestSignal(init.signal ?? undefined, (init as TransportInit)[CALLER_SIGNAL]),
       dispatcher,
     });
     const status = response.statusCode;
@@ -93,6 +107,42 @@ export function createHttpTransport(options: HttpTransportOptions = {}): { fetch
   };
 
   return { fetch: fetchFn, close: () => dispatcher.close() };
+}
+
+/** The signal undici watches: the init's, the caller's, or both. */
+function requestSignal(own: AbortSignal | undefined, caller: AbortSignal | undefined): AbortSignal | undefined {
+  if (caller === undefined || caller === own) return own;
+  // undici reads only the members EitherSignal has.
+  return own === undefined ? caller : (new EitherSignal(own, caller) as unknown as AbortSignal);
+}
+
+/**
+ * Two abort signals as one, in the shape undici takes (`aborted`, `reason`, add and remove an
+ * `abort` listener): a listener on each, no composed signal.
+ */
+class EitherSignal {
+  constructor(
+    private readonly first: AbortSignal,
+    private readonly second: AbortSignal,
+  ) {}
+
+  get aborted(): boolean {
+    return this.first.aborted || this.second.aborted;
+  }
+
+  get reason(): unknown {
+    return this.first.aborted ? this.first.reason : this.second.reason;
+  }
+
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void {
+    this.first.addEventListener(type, listener, options);
+    this.second.addEventListener(type, listener, options);
+  }
+
+  removeEventListener(type: 'abort', listener: () => void): void {
+    this.first.removeEventListener(type, listener);
+    this.second.removeEventListener(type, listener);
+  }
 }
 
 /**

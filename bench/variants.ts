@@ -91,11 +91,12 @@ export function plainStepsRunner(model: string | (() => Model)): Runner {
       const run = async (): Promise<void> => {
         let thread = await store.create(newThread());
         let state = deriveState(thread.events);
+        // One controller per run, as the agent machine's step runner keeps one per actor.
+        const controller = new AbortController();
         while (state.terminal === null) {
           if (state.pendingRequest !== null || state.backoffUntil !== null) throw new Error(`plain steps: thread ${thread.id} stopped (${statusOf(state)})`);
           const input = { agent: benchAgent, thread, state, deps };
-          const signal = new AbortController().signal;
-          thread = state.pendingCall !== null ? await executeStep(input, signal) : await decideStep(input, signal);
+          thread = state.pendingCall !== null ? await executeStep(input, controller.signal) : await decideStep(input, controller);
           state = deriveState(thread.events);
         }
         check('plain steps', thread, statusOf(state));

@@ -1,4 +1,4 @@
-import { assign, sendTo, setup } from 'xstate';
+import { assign, setup } from 'xstate';
 import type { Agent } from '../src/agent/agent.js';
 import { respondStep } from '../src/agent/controlStep.js';
 import type { CustomStep } from '../src/agent/customStep.js';
@@ -8,7 +8,7 @@ import { executeStep } from '../src/agent/executeStep.js';
 import { prefetchStep } from '../src/agent/prefetchStep.js';
 import { type AgentDeps, type StepInput } from '../src/agent/deps.js';
 import type { HumanResponse, Thread } from '../src/thread/events.js';
-import { createStepRunner, runControlStep, STEP_DONE, type ControlStepName, type RunCommand, type StepEvent as RunnerEvent, type StepOutputBase } from './stepRunner.js';
+import { createStepRunner, runControlStep, STEP_DONE, stepRunnerLifetime, type ControlStepName, type RunCommand, type StepEvent as RunnerEvent, type StepOutputBase, type StepRunner } from './stepRunner.js';
 import { AFTER_STEP, BACKING_OFF, backoffDelay, CONTROL_STATES, machineOutput, PAUSE_NOW, ROUTE_CONTROL, THREAD_ROOT, threadActions, threadContext, threadGuards, untilDelay, type AgentMachineOutput, type ControlEvent, type ThreadContext } from './threadMachine.js';
 
 export { STEP_DONE, STEP_FAILED } from './stepRunner.js';
@@ -34,6 +34,7 @@ export type StepEvent = RunnerEvent<StepOutput>;
 
 export interface AgentContext extends ThreadContext {
   readonly agent: Agent;
+  readonly runner: StepRunner<RunStep>;
   response: HumanResponse | null;
   /** The last refused human response, for callers that sent one to a live actor. */
   refusal: string | null;
@@ -49,13 +50,14 @@ export interface RunStep extends RunCommand<StepName, StepInput> {
   readonly response: HumanResponse | null;
 }
 
-function runStep(command: RunStep, signal: AbortSignal): Promise<StepOutput> {
+function runStep(command: RunStep, controller: AbortController): Promise<StepOutput> {
   const { input } = command;
+  const { signal } = controller;
   switch (command.step) {
     case 'prefetch':
       return prefetchStep(input, signal).then((thread) => ({ thread }));
     case 'decide':
-      return decideStep(input, signal).then((thread) => ({ thread }));
+      return decideStep(input, controller).then((thread) => ({ thread }));
     case 'execute':
       return executeStep(input, signal).then((thread) => ({ thread }));
     case 'custom':
@@ -82,7 +84,7 @@ const agentSetup = setup({
     events: {} as AgentMachineEvent | StepEvent,
     output: {} as AgentMachineOutput,
   },
-  actors: { steps: createStepRunner(runStep) },
+  actors: { steps: stepRunnerLifetime },
   guards: {
     ...threadGuards,
     isEscalated: ({ context }) => context.state.pendingRequest?.kind === 'escalation',
@@ -106,15 +108,15 @@ const agentSetup = setup({
     /** The response is recorded (or refused). */
     responseRecorded: assign(({ event }) => (event.type === STEP_DONE ? { response: null, refusal: event.output.refusal ?? null } : {})),
     /** Tells the step runner to run `step` on the context as it is now. */
-    run: sendTo('steps', ({ context }, params: { state: string; step: StepName; custom?: string }): RunStep => ({
-      type: 'RUN',
-      state: params.state,
-      step: params.step,
-      ...(params.custom === undefined ? {} : { custom: params.custom }),
-      input: { agent: context.agent, thread: context.thread, state: context.state, deps: context.deps },
-      response: context.response,
-      control: context.control,
-    })),
+    run: ({ context }, params: { state: string; step: StepName; custom?: string }) =>
+      context.runner.run({
+        state: params.state,
+        step: params.step,
+        ...(params.custom === undefined ? {} : { custom: params.custom }),
+        input: { agent: context.agent, thread: context.thread, state: context.state, deps: context.deps },
+        response: context.response,
+        control: context.control,
+      }),
   },
 });
 
@@ -131,7 +133,12 @@ function buildAgentMachine(id: string, custom: readonly CustomStep[]) {
   const sleeping = custom.length === 0 ? [] : [{ guard: 'isSleeping' as const, target: 'sleeping' }];
   return agentSetup.createMachine({
     id,
-    context: ({ input }) => ({ ...threadContext(input.deps, input.thread), agent: input.agent, response: null, refusal: null }),
+    context: ({ input, self }) => ({
+      ...threadContext(input.deps, input.thread, createStepRunner(runStep, (event: StepEvent) => self.send(event))),
+      agent: input.agent,
+      response: null,
+      refusal: null,
+    }),
     ...THREAD_ROOT,
     states: {
       routing: {

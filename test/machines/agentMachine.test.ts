@@ -648,6 +648,31 @@ describe('agent machine: prefetch, breaking tools and control', () => {
     expect(typesOf(stored)).toEqual(['input', 'decision', 'tool_call', 'control']);
   });
 
+  it('a decision past its deadline aborts its model call; the next decision gets a live signal', async () => {
+    const model = scriptedModel([{ hang: true }, { hang: true }]);
+    const { actor, clock } = await startRun({ agent: customAgent({ decideTimeoutMs: 50 }), model });
+    actor.start();
+    await until(() => model.requests.length === 1);
+    clock.increment(50);
+    expect(model.requests[0]!.signal.aborted).toBe(true);
+    const rest = await settle(actor);
+    expect(rest.state).toBe('backingOff');
+    clock.increment(rest.backoffUntil! - clock.now());
+    await until(() => model.requests.length === 2);
+    expect(model.requests[1]!.signal.aborted).toBe(false);
+    actor.stop();
+  });
+
+  it('stopping the actor aborts the step in progress', async () => {
+    const model = scriptedModel([{ hang: true }]);
+    const { actor } = await startRun({ agent: calculator, model });
+    actor.start();
+    await until(() => model.requests.length === 1);
+    expect(model.requests[0]!.signal.aborted).toBe(false);
+    actor.stop();
+    expect(model.requests[0]!.signal.aborted).toBe(true);
+  });
+
   it('an actor started from a paused or finished thread stays there', async () => {
     const pausedThread = threadOf('t-p', 'calculator', [{ type: 'input', data: { input: 'x' } }, { type: 'control', data: { action: 'pause' } }]);
     const paused = await startRun({ agent: calculator, model: scriptedModel([]), thread: pausedThread });

@@ -2,17 +2,19 @@
  * Bytes allocated per run of the micro-agent task, by package and by function (not part of
  * `npm run bench`): V8's sampling heap profiler, counting objects already collected too.
  *
- *   npx tsx bench/allocations.ts [switchyard|bare]
+ *   npx tsx bench/allocations.ts [switchyard|bare|instant]
  *
- * `bare` is the bare loop on switchyard's model transport. Garbage is what the young-generation
+ * `bare` is the bare loop on switchyard's model transport; `instant` is switchyard on an in-process
+ * model (the framework's own allocations, without HTTP). Garbage is what the young-generation
  * collector pays for at 50 runs in flight, so this is where to look when GC time grows.
  */
 import { Session } from 'node:inspector/promises';
 import { fixed, measure, printTable, ROOT, startFakeServer, useFreshConnectionPool } from './harness.js';
+import { instantBenchModel } from './instantModel.js';
 import { bareRunner, memoryStores, switchyardRunner } from './microAgent.js';
 
 const mode = process.argv[2] ?? 'switchyard';
-if (mode !== 'switchyard' && mode !== 'bare') throw new Error('usage: bench/allocations.ts [switchyard|bare]');
+if (mode !== 'switchyard' && mode !== 'bare' && mode !== 'instant') throw new Error('usage: bench/allocations.ts [switchyard|bare|instant]');
 interface SamplingNode {
   callFrame: { functionName: string; url: string; lineNumber: number };
   selfSize: number;
@@ -22,7 +24,12 @@ interface SamplingNode {
 const RUNS = 2_000;
 const server = await startFakeServer();
 try {
-  const runner = mode === 'bare' ? bareRunner(server.baseURL, true) : switchyardRunner('switchyard', server.baseURL, memoryStores);
+  const runner =
+    mode === 'bare'
+      ? bareRunner(server.baseURL, true)
+      : mode === 'instant'
+        ? switchyardRunner('switchyard+instantModel', instantBenchModel, memoryStores)
+        : switchyardRunner('switchyard', server.baseURL, memoryStores);
   await useFreshConnectionPool(`${server.baseURL}/models`);
   const { run } = await runner.prepare();
   // Warm up (JIT, connection pool) before sampling.

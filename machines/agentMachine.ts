@@ -9,7 +9,7 @@ import { prefetchStep } from '../src/agent/prefetchStep.js';
 import { type AgentDeps, type StepInput } from '../src/agent/deps.js';
 import type { HumanResponse, Thread } from '../src/thread/events.js';
 import { createStepRunner, runControlStep, STEP_DONE, stepRunnerLifetime, type ControlStepName, type RunCommand, type StepEvent as RunnerEvent, type StepOutputBase, type StepRunner } from './stepRunner.js';
-import { AFTER_STEP, BACKING_OFF, backoffDelay, CONTROL_STATES, machineOutput, PAUSE_NOW, ROUTE_CONTROL, THREAD_ROOT, threadActions, threadContext, threadGuards, untilDelay, type AgentMachineOutput, type ControlEvent, type ThreadContext } from './threadMachine.js';
+import { AFTER_STEP, BACKING_OFF, withThread, backoffDelay, CONTROL_STATES, machineOutput, PAUSE_NOW, ROUTE_CONTROL, THREAD_ROOT, threadActions, threadContext, threadGuards, untilDelay, type AgentMachineOutput, type ControlEvent, type ThreadContext } from './threadMachine.js';
 
 export { STEP_DONE, STEP_FAILED } from './stepRunner.js';
 export type { AgentMachineOutput, ControlEvent } from './threadMachine.js';
@@ -69,6 +69,72 @@ function runStep(command: RunStep, controller: AbortController): Promise<StepOut
   }
 }
 
+/** The agent machine's guards that routing reads (by name). */
+const agentGuards = {
+  ...threadGuards,
+  isEscalated: ({ context }: { context: AgentContext }) => context.state.pendingRequest?.kind === 'escalation',
+  isAwaitingHuman: ({ context }: { context: AgentContext }) => context.state.pendingRequest !== null,
+  hasPendingCall: ({ context }: { context: AgentContext }) => context.state.pendingCall !== null,
+  isSleeping: ({ context }: { context: AgentContext }) => context.state.sleepUntil !== null && context.state.sleepUntil > context.deps.clock.now(),
+  stepDue: ({ context }: { context: AgentContext }, params: { step: string }) => {
+    const step = customStepsOf(context.agent).find((s) => s.name === params.step);
+    return step !== undefined && customStepDue(context.agent, step, context.thread, context.state);
+  },
+  needsPrefetch: ({ context }: { context: AgentContext }) => context.agent.prefetch.some((p) => !context.state.prefetched.includes(p.name)),
+};
+
+type Route = { readonly guard?: Exclude<keyof typeof agentGuards, 'stepDue'> | { readonly type: 'stepDue'; readonly params: { readonly step: string } }; readonly target: string };
+
+/** Routing's routes, in order: where an agent goes from what its thread says. */
+function routesFor(custom: readonly CustomStep[]): Route[] {
+  const due = (kinds: readonly CustomStep['kind'][]): Route[] =>
+    custom.filter((step) => kinds.includes(step.kind)).map((step) => ({ guard: { type: 'stepDue', params: { step: step.name } }, target: step.name }));
+  return [
+    ...ROUTE_CONTROL,
+    { guard: 'isEscalated', target: 'escalated' },
+    { guard: 'isAwaitingHuman', target: 'awaitingHuman' },
+    { guard: 'isBackingOff', target: 'backingOff' },
+    ...(custom.length === 0 ? [] : [{ guard: 'isSleeping', target: 'sleeping' } as const]),
+    ...due(['after_decision', 'intent']),
+    { guard: 'hasPendingCall', target: 'executing' },
+    { guard: 'needsPrefetch', target: 'prefetching' },
+    ...due(['before_decision', 'compact']),
+    { target: 'deciding' },
+  ];
+}
+
+/** The routes of an agent without steps of its author. */
+const ROUTES = routesFor([]);
+
+/** The state routing would enter from `context` (an agent without steps of its author). */
+function routeOf(context: AgentContext): string {
+  for (const route of ROUTES) {
+    if (route.guard === undefined) return route.target;
+    if (typeof route.guard === 'string' && agentGuards[route.guard]({ context })) return route.target;
+  }
+  return 'routing';
+}
+
+/**
+ * Whether routing would send the agent to `target` once the step just done is kept: the hot loop
+ * (deciding to executing and back) takes that edge directly, in one microstep instead of two.
+ */
+const routesTo = ({ context, event }: { context: AgentContext; event: AgentMachineEvent | StepEvent }, params: { target: string }): boolean =>
+  event.type === STEP_DONE && routeOf({ ...context, ...withThread(event.output.thread) }) === params.target;
+
+/**
+ * Where the hot loop's working states go when their step is done: straight to `target` when routing
+ * would choose it (see {@link routesTo}), through routing otherwise. The chart shows the loop.
+ */
+const afterHotStep = (target: 'deciding' | 'executing') =>
+  ({
+    ...AFTER_STEP,
+    [STEP_DONE]: [
+      { guard: { type: 'routesTo', params: { target } }, target, actions: 'keepThread' },
+      { target: 'routing', actions: 'keepThread' },
+    ],
+  }) as const;
+
 /**
  * The micro-agent (factor 8): its states are its control flow. Every state is entered from
  * `routing`, which reads the state derived from the thread, so an actor started from any prefix
@@ -85,18 +151,7 @@ const agentSetup = setup({
     output: {} as AgentMachineOutput,
   },
   actors: { steps: stepRunnerLifetime },
-  guards: {
-    ...threadGuards,
-    isEscalated: ({ context }) => context.state.pendingRequest?.kind === 'escalation',
-    isAwaitingHuman: ({ context }) => context.state.pendingRequest !== null,
-    hasPendingCall: ({ context }) => context.state.pendingCall !== null,
-    isSleeping: ({ context }) => context.state.sleepUntil !== null && context.state.sleepUntil > context.deps.clock.now(),
-    stepDue: ({ context }, params: { step: string }) => {
-      const step = customStepsOf(context.agent).find((s) => s.name === params.step);
-      return step !== undefined && customStepDue(context.agent, step, context.thread, context.state);
-    },
-    needsPrefetch: ({ context }) => context.agent.prefetch.some((p) => !context.state.prefetched.includes(p.name)),
-  },
+  guards: { ...agentGuards, routesTo },
   delays: {
     backoff: backoffDelay,
     sleep: ({ context }) => untilDelay(context.state.sleepUntil, context.deps.clock.now()),
@@ -128,9 +183,8 @@ function buildAgentMachine(id: string, custom: readonly CustomStep[]) {
   const own = Object.fromEntries(
     custom.map((step) => [step.name, { entry: { type: 'run' as const, params: { state: step.name, step: 'custom' as const, custom: step.name } }, on: AFTER_STEP }]),
   );
-  const due = (kinds: readonly CustomStep['kind'][]) =>
-    custom.filter((step) => kinds.includes(step.kind)).map((step) => ({ guard: { type: 'stepDue' as const, params: { step: step.name } }, target: step.name }));
-  const sleeping = custom.length === 0 ? [] : [{ guard: 'isSleeping' as const, target: 'sleeping' }];
+  // Steps of the agent's author can come between deciding and executing: those machines route every step.
+  const hot = custom.length === 0;
   return agentSetup.createMachine({
     id,
     context: ({ input, self }) => ({
@@ -141,23 +195,10 @@ function buildAgentMachine(id: string, custom: readonly CustomStep[]) {
     }),
     ...THREAD_ROOT,
     states: {
-      routing: {
-        always: [
-          ...ROUTE_CONTROL,
-          { guard: 'isEscalated', target: 'escalated' },
-          { guard: 'isAwaitingHuman', target: 'awaitingHuman' },
-          { guard: 'isBackingOff', target: 'backingOff' },
-          ...sleeping,
-          ...due(['after_decision', 'intent']),
-          { guard: 'hasPendingCall', target: 'executing' },
-          { guard: 'needsPrefetch', target: 'prefetching' },
-          ...due(['before_decision', 'compact']),
-          { target: 'deciding' },
-        ],
-      },
+      routing: { always: hot ? ROUTES : routesFor(custom) },
       prefetching: { entry: { type: 'run', params: { state: 'prefetching', step: 'prefetch' } }, on: AFTER_STEP },
-      deciding: { entry: { type: 'run', params: { state: 'deciding', step: 'decide' } }, on: AFTER_STEP },
-      executing: { entry: { type: 'run', params: { state: 'executing', step: 'execute' } }, on: AFTER_STEP },
+      deciding: { entry: { type: 'run', params: { state: 'deciding', step: 'decide' } }, on: hot ? afterHotStep('executing') : AFTER_STEP },
+      executing: { entry: { type: 'run', params: { state: 'executing', step: 'execute' } }, on: hot ? afterHotStep('deciding') : AFTER_STEP },
       backingOff: BACKING_OFF,
       ...own,
       ...(custom.length === 0

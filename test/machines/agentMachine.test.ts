@@ -7,7 +7,7 @@ import { tool, type ToolContext } from '../../src/agent/tool.js';
 import { estimateTokens } from '../../src/context/renderContext.js';
 import type { Model } from '../../src/model/model.js';
 import { scriptedModel, type ScriptStep } from '../../src/model/scriptedModel.js';
-import { whenSettled } from '../../src/runtime/agentActor.js';
+import { createAgentActor, whenSettled } from '../../src/runtime/agentActor.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
 import type { ThreadStore } from '../../src/store/threadStore.js';
 import type { ErrorKind } from '../../src/thread/events.js';
@@ -552,6 +552,27 @@ describe('agent machine: prefetch, breaking tools and control', () => {
     const resumed = await settle(actor);
     expect(resumed.state).toBe('awaitingHuman');
     expect(eventsOf(resumed.thread, 'control').map((e) => e.data.action)).toEqual(['pause', 'resume']);
+  });
+
+  it('enters every working state of the loop, as inspection shows it: deciding and executing in turn, then done', async () => {
+    const model = scriptedModel([add(1, 2), add(3, 4), done()]);
+    const clock = createClock();
+    const store = createMemoryStore({ clock });
+    const thread = await store.create(threadOf('t-states', 'calculator', [{ type: 'input', data: { input: 'go' } }]));
+    const shown: unknown[] = [];
+    const actor = createAgentActor({
+      agent: calculator,
+      thread,
+      model,
+      store,
+      clock,
+      inspect: (event) => {
+        if (event.type === '@xstate.snapshot' && event.actorRef === actor) shown.push((event.snapshot as { value?: unknown }).value);
+      },
+    });
+    const end = await runToEnd(actor, clock);
+    expect(end.status).toBe('done');
+    expect(shown.filter((value, i) => value !== shown[i - 1])).toEqual(['deciding', 'executing', 'deciding', 'executing', 'deciding', 'done']);
   });
 
   it('PAUSE during a decision takes effect once the decision is recorded; RESUME continues', async () => {

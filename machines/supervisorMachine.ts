@@ -1,4 +1,4 @@
-import { assign, createActor, enqueueActions, setup, type AnyActorLogic, type AnyActorRef, type EventObject } from 'xstate';
+import { createActor, enqueueActions, setup, type AnyActorLogic, type AnyActorRef, type EventObject } from 'xstate';
 import type { Agent } from '../src/agent/agent.js';
 import type { Pipeline } from '../src/pipeline/pipeline.js';
 import type { PipelineDeps } from '../src/pipeline/pipelineSteps.js';
@@ -77,6 +77,45 @@ function logicOf(context: SupervisorContext, thread: Thread, deps: unknown): { l
   return pipeline === undefined ? undefined : { logic: pipeline.machine, input: { pipeline: pipeline.pipeline, thread, deps } };
 }
 
+/** What {@link fill} needs of the transition it runs in. */
+interface Filling {
+  readonly context: SupervisorContext;
+  readonly self: AnyActorRef;
+  /** Runs `start` once the transition is done. */
+  readonly later: (start: () => void) => void;
+}
+
+/**
+ * Starts children for queued threads while there is capacity. Returns the running ids and the queue
+ * after, for the one `assign` of the transition (each assign clones the supervisor's snapshot).
+ */
+function fill({ context, self, later }: Filling, running: string[], queue: Thread[]): { running: string[]; queue: Thread[] } {
+  while (running.length < context.maxConcurrent && queue.length > 0) {
+    const thread = queue.shift()!;
+    const threadId = thread.id;
+    const deps = {
+      ...context.deps,
+      logger: context.deps.logger.child({ threadId, agent: thread.agent }),
+      // Deferred: sent from inside the child's entry action, the supervisor would otherwise run
+      // its own transition in the middle of the child's.
+      onRest: (rest: { state: string; thread: Thread }) => queueMicrotask(() => self.send({ type: 'CHILD_RESTED', threadId, state: rest.state, thread: rest.thread })),
+    };
+    const child = logicOf(context, thread, deps);
+    if (child === undefined) {
+      context.onRest({ threadId, state: 'stopped', status: null, thread, problem: `no agent or pipeline named ${thread.agent}` });
+      continue;
+    }
+    running.push(threadId);
+    const actor = createActor(child.logic, { id: threadId, parent: self, input: child.input });
+    context.actors.set(threadId, actor);
+    later(() => actor.start());
+  }
+  return { running, queue };
+}
+
+/** The running ids without `threadId`. */
+const without = (running: readonly string[], threadId: string): string[] => running.filter((id) => id !== threadId);
+
 /**
  * The supervisor: starts one agent actor (its child) per active thread, evicts children that rest
  * (waiting on a human, paused, ended) so waiting threads hold no memory, runs at most
@@ -91,33 +130,6 @@ export const supervisorMachine = setup({
     events: {} as SupervisorEvent | { type: `xstate.done.actor.${string}`; output: AgentMachineOutput } | { type: `xstate.error.actor.${string}`; error: unknown },
   },
   actions: {
-    /** Starts children for queued threads while there is capacity. */
-    fill: enqueueActions(({ context, enqueue, self }) => {
-      const running = [...context.running];
-      const queue = [...context.queue];
-      while (running.length < context.maxConcurrent && queue.length > 0) {
-        const thread = queue.shift()!;
-        const threadId = thread.id;
-        const deps = {
-          ...context.deps,
-          logger: context.deps.logger.child({ threadId, agent: thread.agent }),
-          // Deferred: sent from inside the child's entry action, the supervisor would otherwise run
-          // its own transition in the middle of the child's.
-          onRest: (rest: { state: string; thread: Thread }) =>
-            queueMicrotask(() => self.send({ type: 'CHILD_RESTED', threadId, state: rest.state, thread: rest.thread })),
-        };
-        const child = logicOf(context, thread, deps);
-        if (child === undefined) {
-          context.onRest({ threadId, state: 'stopped', status: null, thread, problem: `no agent or pipeline named ${thread.agent}` });
-          continue;
-        }
-        running.push(threadId);
-        const actor = createActor(child.logic, { id: threadId, parent: self, input: child.input });
-        context.actors.set(threadId, actor);
-        enqueue(() => actor.start());
-      }
-      enqueue.assign({ running, queue });
-    }),
     /** Stops a thread's child, if it has one, and forgets it. */
     stop: enqueueActions(({ context, enqueue }, params: { threadId: string }) => {
       const actor = context.actors.get(params.threadId);
@@ -135,7 +147,9 @@ export const supervisorMachine = setup({
       on: {
         START: {
           guard: ({ context, event }) => !context.running.includes(event.thread.id) && !context.queue.some((t) => t.id === event.thread.id),
-          actions: [assign({ queue: ({ context, event }) => [...context.queue, event.thread] }), 'fill'],
+          actions: enqueueActions(({ context, event, enqueue, self }) => {
+            enqueue.assign(fill({ context, self, later: enqueue }, [...context.running], [...context.queue, event.thread]));
+          }),
         },
         FORWARD: {
           actions: enqueueActions(({ context, event, enqueue }) => {
@@ -150,38 +164,33 @@ export const supervisorMachine = setup({
           }),
         },
         EVICT: {
-          actions: enqueueActions(({ context, event, enqueue }) => {
+          actions: enqueueActions(({ context, event, enqueue, self }) => {
             enqueue({ type: 'stop', params: { threadId: event.threadId } });
-            enqueue.assign({
-              running: context.running.filter((id) => id !== event.threadId),
-              queue: context.queue.filter((t) => t.id !== event.threadId),
-            });
-            enqueue('fill');
+            const queue = context.queue.filter((t) => t.id !== event.threadId);
+            enqueue.assign(fill({ context, self, later: enqueue }, without(context.running, event.threadId), queue));
           }),
         },
         CHILD_RESTED: {
-          actions: enqueueActions(({ context, event, enqueue }) => {
+          actions: enqueueActions(({ context, event, enqueue, self }) => {
             const id = event.threadId;
             if (!context.running.includes(id)) return;
             enqueue({ type: 'stop', params: { threadId: id } });
-            enqueue.assign({ running: context.running.filter((r) => r !== id) });
             const thread = event.thread;
             enqueue(() => context.onRest({ threadId: id, state: event.state, status: statusOf(deriveState(thread.events)), thread }));
-            enqueue('fill');
+            enqueue.assign(fill({ context, self, later: enqueue }, without(context.running, id), [...context.queue]));
           }),
         },
         'xstate.done.actor.*': {
-          actions: enqueueActions(({ context, event, enqueue }) => {
+          actions: enqueueActions(({ context, event, enqueue, self }) => {
             const id = childId(event, DONE);
             const output = (event as { output: AgentMachineOutput }).output;
-            // A finished child stays in the system until stopped: remove it.
-            enqueue({ type: 'stop', params: { threadId: id } });
-            enqueue.assign({ running: context.running.filter((r) => r !== id) });
+            // A child at its final state has stopped itself: only forget it.
+            context.actors.delete(id);
             const state = output.stopped ? 'stopped' : output.status;
             enqueue(() =>
               context.onRest({ threadId: id, state, status: output.status, thread: output.thread, ...(output.stopped ? { problem: output.stopped } : {}) }),
             );
-            enqueue('fill');
+            enqueue.assign(fill({ context, self, later: enqueue }, without(context.running, id), [...context.queue]));
           }),
         },
         'xstate.error.actor.*': {
@@ -191,8 +200,8 @@ export const supervisorMachine = setup({
             const failures = (context.failures[id] ?? 0) + 1;
             const problem = error instanceof Error ? error.message : String(error);
             context.deps.logger.error({ threadId: id, err: problem, failures }, 'agent actor failed');
-            enqueue({ type: 'stop', params: { threadId: id } });
-            enqueue.assign({ running: context.running.filter((r) => r !== id), failures: { ...context.failures, [id]: failures } });
+            // A child that failed has stopped itself: only forget it.
+            context.actors.delete(id);
             if (failures < 2) {
               // Restart once from the thread as stored: the log, not the dead actor, is the truth.
               enqueue(() => {
@@ -203,7 +212,7 @@ export const supervisorMachine = setup({
             } else {
               enqueue(() => context.onRest({ threadId: id, state: 'stopped', status: null, thread: null, problem }));
             }
-            enqueue('fill');
+            enqueue.assign({ ...fill({ context, self, later: enqueue }, without(context.running, id), [...context.queue]), failures: { ...context.failures, [id]: failures } });
           }),
         },
       },

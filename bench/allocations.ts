@@ -8,18 +8,12 @@
  * model (the framework's own allocations, without HTTP). Garbage is what the young-generation
  * collector pays for at 50 runs in flight, so this is where to look when GC time grows.
  */
-import { Session } from 'node:inspector/promises';
-import { fixed, measure, printTable, ROOT, startFakeServer, useFreshConnectionPool } from './harness.js';
+import { fixed, measure, printTable, ROOT, sampleAllocations, startFakeServer, useFreshConnectionPool, type SamplingNode } from './harness.js';
 import { instantBenchModel } from './instantModel.js';
 import { bareRunner, memoryStores, switchyardRunner } from './microAgent.js';
 
 const mode = process.argv[2] ?? 'switchyard';
 if (mode !== 'switchyard' && mode !== 'bare' && mode !== 'instant') throw new Error('usage: bench/allocations.ts [switchyard|bare|instant]');
-interface SamplingNode {
-  callFrame: { functionName: string; url: string; lineNumber: number };
-  selfSize: number;
-  children?: SamplingNode[];
-}
 
 const RUNS = 2_000;
 const server = await startFakeServer();
@@ -34,17 +28,7 @@ try {
   const { run } = await runner.prepare();
   // Warm up (JIT, connection pool) before sampling.
   await measure({ concurrency: 50, maxRuns: 500, timeBoxMs: 60_000, warmupRuns: 200, run });
-  const session = new Session();
-  session.connect();
-  await session.post('HeapProfiler.startSampling', {
-    samplingInterval: 4096,
-    // Garbage is the point: count what the collectors already freed.
-    includeObjectsCollectedByMajorGC: true,
-    includeObjectsCollectedByMinorGC: true,
-  } as { samplingInterval: number });
-  await measure({ concurrency: 50, maxRuns: RUNS, timeBoxMs: 60_000, run });
-  const { profile } = (await session.post('HeapProfiler.stopSampling')) as unknown as { profile: { head: SamplingNode } };
-  session.disconnect();
+  const profile = await sampleAllocations({ concurrency: 50, runs: RUNS, run });
 
   const byFunction = new Map<string, number>();
   const byGroup = new Map<string, number>();

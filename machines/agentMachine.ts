@@ -8,8 +8,9 @@ import { executeStep } from '../src/agent/executeStep.js';
 import { prefetchStep } from '../src/agent/prefetchStep.js';
 import { type AgentDeps, type StepInput } from '../src/agent/deps.js';
 import type { HumanResponse, Thread } from '../src/thread/events.js';
+import { deriveState } from '../src/thread/state.js';
 import { createStepRunner, runControlStep, STEP_DONE, stepRunnerLifetime, type ControlStepName, type RunCommand, type StepEvent as RunnerEvent, type StepOutputBase, type StepRunner } from './stepRunner.js';
-import { AFTER_STEP, BACKING_OFF, withThread, backoffDelay, CONTROL_STATES, machineOutput, PAUSE_NOW, ROUTE_CONTROL, THREAD_ROOT, threadActions, threadContext, threadGuards, untilDelay, type AgentMachineOutput, type ControlEvent, type ThreadContext } from './threadMachine.js';
+import { AFTER_STEP, BACKING_OFF, type RouteContext, backoffDelay, CONTROL_STATES, machineOutput, PAUSE_NOW, ROUTE_CONTROL, THREAD_ROOT, threadActions, threadContext, threadGuards, untilDelay, type AgentMachineOutput, type ControlEvent, type ThreadContext } from './threadMachine.js';
 
 export { STEP_DONE, STEP_FAILED } from './stepRunner.js';
 export type { AgentMachineOutput, ControlEvent } from './threadMachine.js';
@@ -69,18 +70,21 @@ function runStep(command: RunStep, controller: AbortController): Promise<StepOut
   }
 }
 
+/** What the agent's routing reads of its context. */
+type AgentRouteArgs = { context: RouteContext & Pick<AgentContext, 'agent'> };
+
 /** The agent machine's guards that routing reads (by name). */
 const agentGuards = {
   ...threadGuards,
-  isEscalated: ({ context }: { context: AgentContext }) => context.state.pendingRequest?.kind === 'escalation',
-  isAwaitingHuman: ({ context }: { context: AgentContext }) => context.state.pendingRequest !== null,
-  hasPendingCall: ({ context }: { context: AgentContext }) => context.state.pendingCall !== null,
-  isSleeping: ({ context }: { context: AgentContext }) => context.state.sleepUntil !== null && context.state.sleepUntil > context.deps.clock.now(),
-  stepDue: ({ context }: { context: AgentContext }, params: { step: string }) => {
+  isEscalated: ({ context }: AgentRouteArgs) => context.state.pendingRequest?.kind === 'escalation',
+  isAwaitingHuman: ({ context }: AgentRouteArgs) => context.state.pendingRequest !== null,
+  hasPendingCall: ({ context }: AgentRouteArgs) => context.state.pendingCall !== null,
+  isSleeping: ({ context }: AgentRouteArgs) => context.state.sleepUntil !== null && context.state.sleepUntil > context.deps.clock.now(),
+  stepDue: ({ context }: AgentRouteArgs, params: { step: string }) => {
     const step = customStepsOf(context.agent).find((s) => s.name === params.step);
     return step !== undefined && customStepDue(context.agent, step, context.thread, context.state);
   },
-  needsPrefetch: ({ context }: { context: AgentContext }) => context.agent.prefetch.some((p) => !context.state.prefetched.includes(p.name)),
+  needsPrefetch: ({ context }: AgentRouteArgs) => context.agent.prefetch.some((p) => !context.state.prefetched.includes(p.name)),
 };
 
 type Route = { readonly guard?: Exclude<keyof typeof agentGuards, 'stepDue'> | { readonly type: 'stepDue'; readonly params: { readonly step: string } }; readonly target: string };
@@ -107,7 +111,7 @@ function routesFor(custom: readonly CustomStep[]): Route[] {
 const ROUTES = routesFor([]);
 
 /** The state routing would enter from `context` (an agent without steps of its author). */
-function routeOf(context: AgentContext): string {
+function routeOf(context: AgentRouteArgs['context']): string {
   for (const route of ROUTES) {
     if (route.guard === undefined) return route.target;
     if (typeof route.guard === 'string' && agentGuards[route.guard]({ context })) return route.target;
@@ -120,7 +124,8 @@ function routeOf(context: AgentContext): string {
  * (deciding to executing and back) takes that edge directly, in one microstep instead of two.
  */
 const routesTo = ({ context, event }: { context: AgentContext; event: AgentMachineEvent | StepEvent }, params: { target: string }): boolean =>
-  event.type === STEP_DONE && routeOf({ ...context, ...withThread(event.output.thread) }) === params.target;
+  event.type === STEP_DONE &&
+  routeOf({ agent: context.agent, deps: context.deps, pauseRequested: context.pauseRequested, thread: event.output.thread, state: deriveState(event.output.thread.events) }) === params.target;
 
 /**
  * Where the hot loop's working states go when their step is done: straight to `target` when routing

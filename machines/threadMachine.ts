@@ -70,14 +70,18 @@ export function machineOutput(context: { thread: Thread; state: ThreadState; sto
 
 type Args = { context: ThreadContext };
 
+/** What routing reads of a durable machine's context. */
+export type RouteContext = Pick<ThreadContext, 'deps' | 'thread' | 'state' | 'pauseRequested'>;
+type RouteArgs = { context: RouteContext };
+
 /** The guards routing reads first, the same in every durable machine. */
 export const threadGuards = {
-  isDone: ({ context }: Args) => context.state.terminal === 'done',
-  isFailed: ({ context }: Args) => context.state.terminal === 'failed',
-  isCancelled: ({ context }: Args) => context.state.terminal === 'cancelled',
-  shouldPause: ({ context }: Args) => context.pauseRequested && !context.state.paused,
-  isPaused: ({ context }: Args) => context.state.paused,
-  isBackingOff: ({ context }: Args) => context.state.backoffUntil !== null && context.state.backoffUntil > context.deps.clock.now(),
+  isDone: ({ context }: RouteArgs) => context.state.terminal === 'done',
+  isFailed: ({ context }: RouteArgs) => context.state.terminal === 'failed',
+  isCancelled: ({ context }: RouteArgs) => context.state.terminal === 'cancelled',
+  shouldPause: ({ context }: RouteArgs) => context.pauseRequested && !context.state.paused,
+  isPaused: ({ context }: RouteArgs) => context.state.paused,
+  isBackingOff: ({ context }: RouteArgs) => context.state.backoffUntil !== null && context.state.backoffUntil > context.deps.clock.now(),
 };
 
 // A timer holds at most 2^31 - 1 ms (24.8 days); a longer wait wakes, routes, and waits again.

@@ -13,7 +13,6 @@ import { doneForNowSchema, requestHumanInputSchema } from './humanTools.js';
 import { approvalRequest } from './approvalRequest.js';
 import { callIdFor, requestIdFor } from './ids.js';
 import { promptHash } from './prompt.js';
-import { toJson } from './tool.js';
 import { deriveState } from '../thread/state.js';
 
 /** Renders a prompt template that differs per decision: it places the context, or has variables of the thread. */
@@ -97,7 +96,8 @@ export async function decideStep(input: StepInput, step: AbortController): Promi
   if (!checked.success) {
     return appendEvents(deps, thread, errorEvents(input, 'invalid_args', `arguments for ${intent} are invalid: ${checked.error}`, { tool: intent, tokens }));
   }
-  const args = redactJson(toJson(parsed.data.args), agent.secrets) as Record<string, Json>;
+  // The arguments came from JSON.parse: JSON already, and not shared with anyone.
+  const args = redactJson(parsed.data.args, agent.secrets) as Record<string, Json>;
   const callId = callIdFor(seq);
   const decision: NewEvent = {
     type: 'decision',

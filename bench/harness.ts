@@ -9,6 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { Session } from 'node:inspector/promises';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { PerformanceObserver } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 
@@ -106,6 +107,25 @@ export interface Measurement {
   readonly otherCpuMsPerRun: number | undefined;
   /** Event-loop utilization of this process, 0..1 (near 1: the main thread is the bottleneck). */
   readonly eventLoopUtilization: number;
+  /** Milliseconds the main thread spent in garbage collection pauses, per run (minor and major). */
+  readonly gcMsPerRun: number;
+}
+
+/** Sums the durations of garbage collection pauses until stopped. */
+function watchGc(): { stop(): number } {
+  let total = 0;
+  const observer = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) total += entry.duration;
+  });
+  observer.observe({ entryTypes: ['gc'] });
+  return {
+    stop() {
+      // Entries are delivered asynchronously; take what is buffered before disconnecting.
+      for (const entry of observer.takeRecords()) total += entry.duration;
+      observer.disconnect();
+      return total;
+    },
+  };
 }
 
 /** Runs `run` with `concurrency` workers until `maxRuns` or `timeBoxMs`, and measures it. */
@@ -118,6 +138,7 @@ export async function measure(options: MeasureOptions): Promise<Measurement> {
   collectGarbage();
   const baseRss = process.memoryUsage.rss();
   const rss = sampleRss();
+  const gc = watchGc();
   const otherBefore = options.otherCpuMs?.();
   const cpuBefore = process.cpuUsage();
   const eluBefore = performance.eventLoopUtilization();
@@ -137,6 +158,7 @@ export async function measure(options: MeasureOptions): Promise<Measurement> {
   const elu = performance.eventLoopUtilization(eluBefore);
   const otherAfter = options.otherCpuMs?.();
   const peak = rss.stop();
+  const gcMs = gc.stop();
   const cpuMs = (cpu.user + cpu.system) / 1000;
   return {
     concurrency,
@@ -151,6 +173,7 @@ export async function measure(options: MeasureOptions): Promise<Measurement> {
     otherCpuMsPerRun:
       otherBefore !== undefined && otherAfter !== undefined ? (otherAfter - otherBefore) / measured : undefined,
     eventLoopUtilization: elu.utilization,
+    gcMsPerRun: gcMs / measured,
   };
 }
 

@@ -111,7 +111,8 @@ export function bareRunner(baseURL: string, transport = false): Runner {
   return {
     mode: transport ? 'bare+transport' : 'bare',
     async prepare() {
-      const client = new OpenAI({ baseURL, apiKey: 'bench', maxRetries: 0, ...(transport ? { fetch: createHttpTransport().fetch } : {}) });
+      const http = transport ? createHttpTransport() : undefined;
+      const client = new OpenAI({ baseURL, apiKey: 'bench', maxRetries: 0, ...(http ? { fetch: http.fetch } : {}) });
       const run = async (): Promise<void> => {
         const messages: ChatCompletionMessageParam[] = [
           { role: 'system', content: SYSTEM },
@@ -134,7 +135,7 @@ export function bareRunner(baseURL: string, transport = false): Runner {
         }
         throw new Error(`bare: no final answer after ${STEPS + 1} requests`);
       };
-      return { run, close: async () => {} };
+      return { run, close: async () => http?.close() };
     },
   };
 }
@@ -160,6 +161,15 @@ export const benchAgent = agent({
   tools: [add],
 });
 
+/**
+ * The OpenAI model against the fake server, on a transport of its own (switchyard's, as by default)
+ * closed with it, so the next measurement never reuses an idle socket the server may be closing.
+ */
+export function benchOpenAIModel(baseURL: string): { model: Model; close: () => Promise<void> } {
+  const transport = createHttpTransport();
+  return { model: createOpenAIModel({ baseURL, apiKey: 'bench', fetch: transport.fetch }), close: transport.close };
+}
+
 export function switchyardRunner(
   mode: Mode,
   model: string | (() => Model),
@@ -169,12 +179,9 @@ export function switchyardRunner(
     mode,
     async prepare() {
       const { store, dispose } = await newStore();
-      const runtime: Runtime = createRuntime({
-        agents: [benchAgent],
-        store,
-        // A base URL means the real OpenAI model against the fake server.
-        model: typeof model === 'string' ? createOpenAIModel({ baseURL: model, apiKey: 'bench' }) : model(),
-      });
+      // A base URL means the real OpenAI model against the fake server.
+      const openai = typeof model === 'string' ? benchOpenAIModel(model) : undefined;
+      const runtime: Runtime = createRuntime({ agents: [benchAgent], store, model: openai?.model ?? (model as () => Model)() });
       const run = async (): Promise<void> => {
         const launched = await runtime.launch('bench', TASK);
         const view = await runtime.settled(launched.id);
@@ -191,6 +198,7 @@ export function switchyardRunner(
         close: async () => {
           await runtime.close();
           await dispose();
+          await openai?.close();
         },
       };
     },

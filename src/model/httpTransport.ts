@@ -106,7 +106,18 @@ export function createHttpTransport(options: HttpTransportOptions = {}): { fetch
     return new BufferedResponse(buffer, status, responseHeaders, url) as unknown as Response;
   };
 
+  transportFetches.add(fetchFn);
   return { fetch: fetchFn, close: () => dispatcher.close() };
+}
+
+const transportFetches = new WeakSet<FetchFunction>();
+
+/**
+ * Whether `fetch` was built by {@link createHttpTransport}: it reads the whole body before it
+ * resolves and takes a {@link CALLER_SIGNAL}.
+ */
+export function isHttpTransportFetch(fetch: FetchFunction): boolean {
+  return transportFetches.has(fetch);
 }
 
 /** The signal undici watches: the init's, the caller's, or both. */

@@ -9,7 +9,7 @@ import type {
   ChatCompletionCreateParamsNonStreaming,
 } from 'openai/resources/chat/completions';
 import { ConfigError } from '../errors.js';
-import { CALLER_SIGNAL, sharedHttpFetch, type FetchFunction, type TransportInit } from './httpTransport.js';
+import { CALLER_SIGNAL, isHttpTransportFetch, sharedHttpFetch, type FetchFunction, type TransportInit } from './httpTransport.js';
 import type { Model, ModelFailure, ModelOutput, ModelRequest, ModelResult } from './model.js';
 
 /** Options of {@link createOpenAIModel}. Every option is optional. */
@@ -51,7 +51,8 @@ export interface OpenAIModelOptions {
   /**
    * The `fetch` the SDK sends requests with (a proxy-aware fetch, say). Ignored with `client`.
    * @default switchyard's keep-alive transport on undici's `request` API (`createHttpTransport`),
-   * which costs far less client CPU per request than the global `fetch`
+   * which costs far less client CPU per request than the global `fetch` (one pool for the process;
+   * pass `createHttpTransport(...).fetch` for a pool of your own, with the same savings)
    */
   fetch?: FetchFunction;
 }
@@ -191,7 +192,7 @@ function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOpt
     timeoutMs: wholeTimeoutMs,
     temperature,
     secrets: configuredKey ? [configuredKey] : [],
-    ownTransport: options.fetch === undefined,
+    ownTransport: options.fetch === undefined || isHttpTransportFetch(options.fetch),
   };
 }
 

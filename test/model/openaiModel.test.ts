@@ -6,6 +6,7 @@ import OpenAI from 'openai';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ConfigError } from '../../src/errors.js';
 import type { ModelRequest, ModelResult, ToolSpec } from '../../src/model/model.js';
+import { createHttpTransport, isHttpTransportFetch } from '../../src/model/httpTransport.js';
 import { createOpenAIModel } from '../../src/model/openaiModel.js';
 import {
   benchHandler,
@@ -238,6 +239,26 @@ describe('createOpenAIModel', () => {
     const error = expectFailure(await pending);
     expect(error.kind).toBe('timeout');
     expect(error.message).toMatch(/aborted/);
+  });
+
+  it('aborts during the request on a transport of its own too (createHttpTransport, recognized as such)', async () => {
+    const transport = createHttpTransport();
+    expect(isHttpTransportFetch(transport.fetch)).toBe(true);
+    expect(isHttpTransportFetch(globalThis.fetch)).toBe(false);
+    try {
+      const server = await fake([{ hang: true }, { content: 'ok' }]);
+      const model = createOpenAIModel({ baseURL: server.baseURL, apiKey: API_KEY, fetch: transport.fetch });
+      const controller = new AbortController();
+      const pending = model.complete(request({ signal: controller.signal }));
+      await vi.waitFor(() => expect(server.requests).toHaveLength(1));
+      controller.abort();
+      const error = expectFailure(await pending);
+      expect(error.kind).toBe('timeout');
+      expect(error.message).toMatch(/aborted by the caller/);
+      expect((await model.complete(request())).success).toBe(true);
+    } finally {
+      await transport.close();
+    }
   });
 
   it('maps a refused connection to an http failure without status', async () => {

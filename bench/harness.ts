@@ -344,14 +344,20 @@ export interface SamplingNode {
  * profiler with objects the collectors already freed counted too: garbage is what a run costs the
  * collector. Sampled every 4 KB, so a total is exact to a few KB. Warm the runner up first.
  */
-export async function sampleAllocations(options: { concurrency: number; runs: number; run: (index: number) => Promise<void> }): Promise<{ bytes: number; head: SamplingNode }> {
+export async function sampleAllocations(options: {
+  concurrency: number;
+  runs: number;
+  run: (index: number) => Promise<void>;
+  /** Leave out what the young-generation collector freed: what is left outlived a scavenge (promoted). @default false */
+  promotedOnly?: boolean;
+}): Promise<{ bytes: number; head: SamplingNode }> {
   const session = new Session();
   session.connect();
   try {
     await session.post('HeapProfiler.startSampling', {
       samplingInterval: 4096,
       includeObjectsCollectedByMajorGC: true,
-      includeObjectsCollectedByMinorGC: true,
+      includeObjectsCollectedByMinorGC: options.promotedOnly !== true,
     } as { samplingInterval: number });
     await measure({ concurrency: options.concurrency, maxRuns: options.runs, timeBoxMs: 600_000, run: options.run });
     const { profile } = (await session.post('HeapProfiler.stopSampling')) as unknown as { profile: { head: SamplingNode } };

@@ -128,14 +128,14 @@ const routesTo = ({ context, event }: { context: AgentContext; event: AgentMachi
   routeOf({ agent: context.agent, deps: context.deps, pauseRequested: context.pauseRequested, thread: event.output.thread, state: deriveState(event.output.thread.events) }) === params.target;
 
 /**
- * Where the hot loop's working states go when their step is done: straight to `target` when routing
- * would choose it (see {@link routesTo}), through routing otherwise. The chart shows the loop.
+ * Where the hot loop's working states go when their step is done: straight to one of `targets` when
+ * routing would choose it (see {@link routesTo}), through routing otherwise. The chart shows the loop.
  */
-const afterHotStep = (target: 'deciding' | 'executing') =>
+const afterHotStep = (...targets: readonly ('deciding' | 'executing' | 'done')[]) =>
   ({
     ...AFTER_STEP,
     [STEP_DONE]: [
-      { guard: { type: 'routesTo', params: { target } }, target, actions: 'keepThread' },
+      ...targets.map((target) => ({ guard: { type: 'routesTo', params: { target } }, target, actions: 'keepThread' }) as const),
       { target: 'routing', actions: 'keepThread' },
     ],
   }) as const;
@@ -202,7 +202,7 @@ function buildAgentMachine(id: string, custom: readonly CustomStep[]) {
     states: {
       routing: { always: hot ? ROUTES : routesFor(custom) },
       prefetching: { entry: { type: 'run', params: { state: 'prefetching', step: 'prefetch' } }, on: AFTER_STEP },
-      deciding: { entry: { type: 'run', params: { state: 'deciding', step: 'decide' } }, on: hot ? afterHotStep('executing') : AFTER_STEP },
+      deciding: { entry: { type: 'run', params: { state: 'deciding', step: 'decide' } }, on: hot ? afterHotStep('executing', 'done') : AFTER_STEP },
       executing: { entry: { type: 'run', params: { state: 'executing', step: 'execute' } }, on: hot ? afterHotStep('deciding') : AFTER_STEP },
       backingOff: BACKING_OFF,
       ...own,

@@ -7,10 +7,11 @@ import OpenAI, {
 import type {
   ChatCompletion,
   ChatCompletionCreateParamsNonStreaming,
+  ChatCompletionFunctionTool,
 } from 'openai/resources/chat/completions';
 import { ConfigError } from '../errors.js';
 import { CALLER_SIGNAL, isHttpTransportFetch, sharedHttpFetch, type FetchFunction, type TransportInit } from './httpTransport.js';
-import type { Model, ModelFailure, ModelOutput, ModelRequest, ModelResult } from './model.js';
+import type { Model, ModelFailure, ModelOutput, ModelRequest, ModelResult, ToolSpec } from './model.js';
 
 /** Options of {@link createOpenAIModel}. Every option is optional. */
 export interface OpenAIModelOptions {
@@ -215,20 +216,27 @@ function buildBody(
   };
   // OpenAI rejects tool_choice without tools, so an agent with no tools gets a plain completion.
   if (request.tools.length > 0) {
-    body.tools = request.tools.map((tool) => ({
-      type: 'function' as const,
-      function: {
-        name: tool.name,
-        description: tool.description,
-        parameters: tool.parameters,
-        strict: true,
-      },
-    }));
+    body.tools = functionTools(request.tools);
     body.tool_choice = 'required';
     body.parallel_tool_calls = false;
   }
   if (config.temperature !== undefined) body.temperature = config.temperature;
   return body;
+}
+
+// The tools as the API takes them, per tool list (an agent's is fixed): built once, not per request.
+const toolLists = new WeakMap<readonly ToolSpec[], ChatCompletionFunctionTool[]>();
+
+function functionTools(tools: readonly ToolSpec[]): ChatCompletionFunctionTool[] {
+  let built = toolLists.get(tools);
+  if (built === undefined) {
+    built = tools.map((tool) => ({
+      type: 'function' as const,
+      function: { name: tool.name, description: tool.description, parameters: tool.parameters, strict: true },
+    }));
+    toolLists.set(tools, built);
+  }
+  return built;
 }
 
 function mapCompletion(config: NormalizedOpenAIModelOptions, completion: ChatCompletion): ModelResult {

@@ -292,25 +292,23 @@ interface Summary {
   readonly serverCpuMsPerRun: number | undefined;
 }
 
-/** Median over rounds of `base`'s CPU per run over `mode`'s in the same round, or undefined. */
-function cpuRatioOf(mode: Mode, base: Mode, concurrency: number, rows: readonly Row[]): number | undefined {
+/** Median over rounds of `of(mode's measurement, base's)` in the same round, or undefined. */
+function perRound(mode: Mode, base: Mode, concurrency: number, rows: readonly Row[], of: (mine: Measurement, theirs: Measurement) => number): number | undefined {
   const ratios = rows.flatMap((r) => {
     if (r.mode !== mode || r.measurement.concurrency !== concurrency) return [];
     const b = rows.find((x) => x.mode === base && x.round === r.round && x.measurement.concurrency === concurrency);
-    return b ? [b.measurement.cpuMsPerRun / r.measurement.cpuMsPerRun] : [];
+    return b ? [of(r.measurement, b.measurement)] : [];
   });
   return ratios.length > 0 ? median(ratios) : undefined;
 }
 
 /** Median over rounds of `mode`'s runs/s over `base`'s in the same round, or undefined. */
-function ratioOf(mode: Mode, base: Mode, concurrency: number, rows: readonly Row[]): number | undefined {
-  const ratios = rows.flatMap((r) => {
-    if (r.mode !== mode || r.measurement.concurrency !== concurrency) return [];
-    const b = rows.find((x) => x.mode === base && x.round === r.round && x.measurement.concurrency === concurrency);
-    return b ? [r.measurement.runsPerSec / b.measurement.runsPerSec] : [];
-  });
-  return ratios.length > 0 ? median(ratios) : undefined;
-}
+const ratioOf = (mode: Mode, base: Mode, concurrency: number, rows: readonly Row[]): number | undefined =>
+  perRound(mode, base, concurrency, rows, (mine, theirs) => mine.runsPerSec / theirs.runsPerSec);
+
+/** Median over rounds of `base`'s CPU per run over `mode`'s in the same round, or undefined. */
+const cpuRatioOf = (mode: Mode, base: Mode, concurrency: number, rows: readonly Row[]): number | undefined =>
+  perRound(mode, base, concurrency, rows, (mine, theirs) => theirs.cpuMsPerRun / mine.cpuMsPerRun);
 
 function summarize(mode: Mode, concurrency: number, rows: readonly Row[]): Summary {
   const mine = rows.filter((r) => r.mode === mode && r.measurement.concurrency === concurrency);

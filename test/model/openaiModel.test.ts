@@ -227,37 +227,27 @@ describe('createOpenAIModel', () => {
     expect(server.requests).toHaveLength(0);
   });
 
-  it('returns a failure when the signal is aborted during the request', async () => {
-    const server = await fake([{ hang: true }]);
-    const model = createOpenAIModel({ baseURL: server.baseURL, apiKey: API_KEY });
-    const controller = new AbortController();
-
-    const pending = model.complete(request({ signal: controller.signal }));
-    await vi.waitFor(() => expect(server.requests).toHaveLength(1));
-    controller.abort();
-
-    const error = expectFailure(await pending);
-    expect(error.kind).toBe('timeout');
-    expect(error.message).toMatch(/aborted/);
-  });
-
-  it('aborts during the request on a transport of its own too (createHttpTransport, recognized as such)', async () => {
-    const transport = createHttpTransport();
-    expect(isHttpTransportFetch(transport.fetch)).toBe(true);
+  it('returns a failure when the signal is aborted during the request, on the shared transport or one of its own', async () => {
+    const own = createHttpTransport();
+    expect(isHttpTransportFetch(own.fetch)).toBe(true);
     expect(isHttpTransportFetch(globalThis.fetch)).toBe(false);
     try {
-      const server = await fake([{ hang: true }, { content: 'ok' }]);
-      const model = createOpenAIModel({ baseURL: server.baseURL, apiKey: API_KEY, fetch: transport.fetch });
-      const controller = new AbortController();
-      const pending = model.complete(request({ signal: controller.signal }));
-      await vi.waitFor(() => expect(server.requests).toHaveLength(1));
-      controller.abort();
-      const error = expectFailure(await pending);
-      expect(error.kind).toBe('timeout');
-      expect(error.message).toMatch(/aborted by the caller/);
-      expect((await model.complete(request())).success).toBe(true);
+      for (const fetch of [undefined, own.fetch]) {
+        const server = await fake([{ hang: true }, { content: 'ok' }]);
+        const model = createOpenAIModel({ baseURL: server.baseURL, apiKey: API_KEY, ...(fetch ? { fetch } : {}) });
+        const controller = new AbortController();
+
+        const pending = model.complete(request({ signal: controller.signal }));
+        await vi.waitFor(() => expect(server.requests).toHaveLength(1));
+        controller.abort();
+
+        const error = expectFailure(await pending);
+        expect(error.kind).toBe('timeout');
+        expect(error.message).toMatch(/aborted by the caller/);
+        expect((await model.complete(request())).success).toBe(true);
+      }
     } finally {
-      await transport.close();
+      await own.close();
     }
   });
 

@@ -144,6 +144,7 @@ const afterHotStep = (...targets: readonly ('deciding' | 'executing' | 'done')[]
  * The micro-agent (factor 8): its states are its control flow. Every state is entered from
  * `routing`, which reads the state derived from the thread, so an actor started from any prefix
  * of a thread continues exactly where the log says (factor 12), with no XState snapshot involved.
+ * (The hot loop's steps go straight where routing would send them: the same routes, one microstep.)
  * A working state hands its step to the actor's step runner on entry; steps persist their events
  * before the machine moves on, and nothing thrown escapes the actor. The control states and the
  * first routes are the ones every durable machine shares (./threadMachine.ts).

@@ -2,6 +2,7 @@ import { STATUS_CODES } from 'node:http';
 import { promisify } from 'node:util';
 import { brotliDecompress, gunzip, inflate } from 'node:zlib';
 import { Agent, interceptors, request, type Dispatcher } from 'undici';
+import { RequestAbort } from './requestAbort.js';
 
 const DECODERS: Readonly<Record<string, (data: Buffer) => Promise<Buffer>>> = {
   gzip: promisify(gunzip),
@@ -78,15 +79,24 @@ export function createHttpTransport(options: HttpTransportOptions = {}): { fetch
     }
     // No accept-encoding is sent: JSON completions are small, and decoding costs CPU.
     const headers = plainHeaders(init.headers);
-    const response = await request(url, {
-      method: (init.method ?? 'GET').toUpperCase() as Dispatcher.HttpMethod,
-      headers,
-      body: body ?? null,
-      signal: requestSignal(init.signal ?? undefined, (init as TransportInit)[CALLER_SIGNAL]),
-      dispatcher,
-    });
+    const caller = (init as TransportInit)[CALLER_SIGNAL];
+    const abort = caller === undefined ? undefined : new RequestAbort(init.signal ?? undefined, caller);
+    let response: Dispatcher.ResponseData;
+    let bytes: ArrayBuffer | Buffer;
+    try {
+      response = await request(url, {
+        method: (init.method ?? 'GET').toUpperCase() as Dispatcher.HttpMethod,
+        headers,
+        body: body ?? null,
+        // undici reads only what RequestAbort has of a signal.
+        signal: (abort as AbortSignal | undefined) ?? init.signal ?? undefined,
+        dispatcher,
+      });
+      bytes = await response.body.arrayBuffer();
+    } finally {
+      abort?.release();
+    }
     const status = response.statusCode;
-    let bytes: ArrayBuffer | Buffer = await response.body.arrayBuffer();
     const encoding = response.headers['content-encoding'];
     if (typeof encoding === 'string' && encoding !== 'identity' && bytes.byteLength > 0) {
       const decode = DECODERS[encoding.trim().toLowerCase()];
@@ -118,42 +128,6 @@ const transportFetches = new WeakSet<FetchFunction>();
  */
 export function isHttpTransportFetch(fetch: FetchFunction): boolean {
   return transportFetches.has(fetch);
-}
-
-/** The signal undici watches: the init's, the caller's, or both. */
-function requestSignal(own: AbortSignal | undefined, caller: AbortSignal | undefined): AbortSignal | undefined {
-  if (caller === undefined || caller === own) return own;
-  // undici reads only the members EitherSignal has.
-  return own === undefined ? caller : (new EitherSignal(own, caller) as unknown as AbortSignal);
-}
-
-/**
- * Two abort signals as one, in the shape undici takes (`aborted`, `reason`, add and remove an
- * `abort` listener): a listener on each, no composed signal.
- */
-class EitherSignal {
-  constructor(
-    private readonly first: AbortSignal,
-    private readonly second: AbortSignal,
-  ) {}
-
-  get aborted(): boolean {
-    return this.first.aborted || this.second.aborted;
-  }
-
-  get reason(): unknown {
-    return this.first.aborted ? this.first.reason : this.second.reason;
-  }
-
-  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void {
-    this.first.addEventListener(type, listener, options);
-    this.second.addEventListener(type, listener, options);
-  }
-
-  removeEventListener(type: 'abort', listener: () => void): void {
-    this.first.removeEventListener(type, listener);
-    this.second.removeEventListener(type, listener);
-  }
 }
 
 /**

@@ -2,42 +2,36 @@
  * Bytes allocated per run of the micro-agent task, by package and by function (not part of
  * `npm run bench`): V8's sampling heap profiler, counting objects already collected too.
  *
- *   npx tsx bench/allocations.ts [switchyard|bare]
+ *   npx tsx bench/allocations.ts [switchyard|bare|instant] [--promoted]
  *
- * `bare` is the bare loop on switchyard's model transport. Garbage is what the young-generation
+ * `--promoted` leaves out what the young-generation collector freed: what remains outlived a
+ * scavenge and was promoted (or is still live), the garbage the old generation's collector pays for.
+ * `bare` is the bare loop on switchyard's model transport; `instant` is switchyard on an in-process
+ * model (the framework's own allocations, without HTTP). Garbage is what the young-generation
  * collector pays for at 50 runs in flight, so this is where to look when GC time grows.
  */
-import { Session } from 'node:inspector/promises';
-import { fixed, measure, printTable, ROOT, startFakeServer, useFreshConnectionPool } from './harness.js';
+import { fixed, measure, printTable, ROOT, sampleAllocations, startFakeServer, useFreshConnectionPool, type SamplingNode } from './harness.js';
+import { instantBenchModel } from './instantModel.js';
 import { bareRunner, memoryStores, switchyardRunner } from './microAgent.js';
 
 const mode = process.argv[2] ?? 'switchyard';
-if (mode !== 'switchyard' && mode !== 'bare') throw new Error('usage: bench/allocations.ts [switchyard|bare]');
-interface SamplingNode {
-  callFrame: { functionName: string; url: string; lineNumber: number };
-  selfSize: number;
-  children?: SamplingNode[];
-}
+const promotedOnly = process.argv.includes('--promoted');
+if (mode !== 'switchyard' && mode !== 'bare' && mode !== 'instant') throw new Error('usage: bench/allocations.ts [switchyard|bare|instant]');
 
 const RUNS = 2_000;
 const server = await startFakeServer();
 try {
-  const runner = mode === 'bare' ? bareRunner(server.baseURL, true) : switchyardRunner('switchyard', server.baseURL, memoryStores);
+  const runner =
+    mode === 'bare'
+      ? bareRunner(server.baseURL, true)
+      : mode === 'instant'
+        ? switchyardRunner('switchyard+instantModel', instantBenchModel, memoryStores)
+        : switchyardRunner('switchyard', server.baseURL, memoryStores);
   await useFreshConnectionPool(`${server.baseURL}/models`);
   const { run } = await runner.prepare();
   // Warm up (JIT, connection pool) before sampling.
   await measure({ concurrency: 50, maxRuns: 500, timeBoxMs: 60_000, warmupRuns: 200, run });
-  const session = new Session();
-  session.connect();
-  await session.post('HeapProfiler.startSampling', {
-    samplingInterval: 4096,
-    // Garbage is the point: count what the collectors already freed.
-    includeObjectsCollectedByMajorGC: true,
-    includeObjectsCollectedByMinorGC: true,
-  } as { samplingInterval: number });
-  await measure({ concurrency: 50, maxRuns: RUNS, timeBoxMs: 60_000, run });
-  const { profile } = (await session.post('HeapProfiler.stopSampling')) as unknown as { profile: { head: SamplingNode } };
-  session.disconnect();
+  const profile = await sampleAllocations({ concurrency: 50, runs: RUNS, run, promotedOnly });
 
   const byFunction = new Map<string, number>();
   const byGroup = new Map<string, number>();
@@ -57,7 +51,9 @@ try {
   walk(profile.head);
   const rows = (map: Map<string, number>, n: number): string[][] =>
     [...map].sort((a, b) => b[1] - a[1]).slice(0, n).map(([key, bytes]) => [fixed(bytes / RUNS / 1024, 1), key]);
-  console.log(`${mode}: ${fixed(total / RUNS / 1024, 1)} KB allocated per run (sampled every 4 KB, collected objects included)\n`);
+  console.log(
+    `${mode}: ${fixed(total / RUNS / 1024, 1)} KB ${promotedOnly ? 'promoted (outlived a scavenge)' : 'allocated'} per run (sampled every 4 KB, ${promotedOnly ? 'what minor GCs freed left out' : 'collected objects included'})\n`,
+  );
   printTable([{ header: 'KB/run', right: true }, { header: 'package or folder' }], rows(byGroup, 12));
   console.log('');
   printTable([{ header: 'KB/run', right: true }, { header: 'function' }], rows(byFunction, 40));

@@ -7,7 +7,7 @@
  * `filter` keeps inclusive rows whose function or file contains it (e.g. `src/`).
  */
 import { readFileSync } from 'node:fs';
-import { fixed, printTable } from './harness.js';
+import { fixed, printTable, ROOT } from './harness.js';
 
 interface CallFrame {
   functionName: string;
@@ -43,8 +43,8 @@ const totalUs = [...selfUs.values()].reduce((a, b) => a + b, 0);
 const shortUrl = (url: string): string => {
   const nm = url.lastIndexOf('node_modules/');
   if (nm !== -1) return url.slice(nm + 'node_modules/'.length);
-  const root = url.indexOf('/work/main/');
-  if (root !== -1) return url.slice(root + '/work/main/'.length);
+  const root = url.indexOf(ROOT);
+  if (root !== -1) return url.slice(root + ROOT.length);
   return url.replace(/^file:\/\//, '');
 };
 const keyOf = (f: CallFrame): string => `${f.functionName || '(anonymous)'} ${shortUrl(f.url)}:${f.lineNumber + 1}`;

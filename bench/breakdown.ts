@@ -3,10 +3,11 @@
  *
  *   npx tsx bench/breakdown.ts
  *
- * 1. Layer by layer at 50 in flight, client CPU per run: the bare loop; the SDK alone and
- *    `createOpenAIModel` alone replaying the five requests a switchyard run sends; the agent's
- *    steps and store in a plain loop; plus the agent machine; plus supervisor and runtime (the
- *    real thing); and switchyard on an in-process instant model (the framework without HTTP).
+ * 1. Layer by layer at 50 in flight, client CPU per run, in two ladders: over HTTP from the bare
+ *    loop on switchyard's transport (the floor of the same-transport target), `createOpenAIModel`
+ *    alone replaying the five requests a switchyard run sends, the agent's steps and store in a
+ *    plain loop, plus the agent machine, plus supervisor and runtime (the real thing); and the same
+ *    three framework layers on an in-process instant model (the framework without HTTP).
  * 2. Framework CPU per run over one runtime's lifetime (batches of runs on one runtime): growth
  *    means per-run work that scales with the runs already served.
  * 3. Synchronous costs per run of the pure pieces (zod checks, folds, rendering, hashing, loggers),
@@ -29,7 +30,7 @@ import { deriveState } from '../src/thread/state.js';
 import { fixed, measure, median, printTable, startFakeServer, type FakeServerProcess } from './harness.js';
 import { instantBenchModel } from './instantModel.js';
 import { bareRunner, benchAgent, measureRunner, memoryStores, switchyardRunner, TASK, type Runner } from './microAgent.js';
-import { agentActorRunner, modelOnlyRunner, plainStepsRunner, recordRun, sdkOnlyRunner } from './variants.js';
+import { agentActorRunner, modelOnlyRunner, plainStepsRunner, recordRun } from './variants.js';
 
 const CONCURRENCY = 50;
 const ROUNDS = 3;
@@ -38,29 +39,35 @@ const ROUNDS = 3;
 // 1. End to end
 
 async function endToEnd(server: FakeServerProcess, requests: readonly ModelRequest[]): Promise<void> {
-  const runners: Array<[string, Runner]> = [
-    ['bare openai loop (floor)', bareRunner(server.baseURL)],
-    ['SDK alone, switchyard request bodies', sdkOnlyRunner(server.baseURL, requests)],
-    ['createOpenAIModel alone, same requests', modelOnlyRunner(server.baseURL, requests)],
-    ['steps + memory store, plain loop', plainStepsRunner(server.baseURL)],
-    ['+ agent machine (createAgentActor)', agentActorRunner(server.baseURL)],
-    ['+ supervisor + runtime = switchyard', switchyardRunner('switchyard', server.baseURL, memoryStores)],
-    ['switchyard on an instant model (no HTTP)', switchyardRunner('switchyard+instantModel', instantBenchModel, memoryStores)],
+  // Two ladders, each row adding one layer to the one above: over HTTP (the floor is the bare loop
+  // on switchyard's own transport, what the same-transport target compares against) and on the
+  // in-process instant model (the framework alone). The bare loop on the SDK's default fetch is informative.
+  const runners: Array<[string, Runner, 'http' | 'instant' | 'other']> = [
+    ["bare loop on switchyard's transport (floor)", bareRunner(server.baseURL, true), 'http'],
+    ['createOpenAIModel alone, same requests', modelOnlyRunner(server.baseURL, requests), 'http'],
+    ['steps + memory store, plain loop', plainStepsRunner(server.baseURL), 'http'],
+    ['+ agent machine (createAgentActor)', agentActorRunner(server.baseURL), 'http'],
+    ['+ supervisor + runtime = switchyard', switchyardRunner('switchyard', server.baseURL, memoryStores), 'http'],
+    ['instant model: steps + memory store, plain loop', plainStepsRunner(instantBenchModel), 'instant'],
+    ['instant model: + agent machine', agentActorRunner(instantBenchModel), 'instant'],
+    ['instant model: + supervisor + runtime', switchyardRunner('switchyard+instantModel', instantBenchModel, memoryStores), 'instant'],
+    ["bare loop on the SDK's default fetch", bareRunner(server.baseURL), 'other'],
   ];
-  const results = new Map<string, { cpu: number[]; rps: number[]; server: number[] }>();
+  const results = new Map<string, { cpu: number[]; rps: number[]; server: number[]; gc: number[] }>();
   for (let round = 0; round < ROUNDS; round++) {
-    for (const [name, runner] of round === 0 ? runners : [...runners].reverse()) {
+    for (const [name, runner] of round % 2 === 0 ? runners : [...runners].reverse()) {
       const m = await measureRunner(runner, { concurrency: CONCURRENCY, rounds: 1, maxRuns: 1500, timeBoxMs: 4000, warmupRuns: 200 }, server);
-      const r = results.get(name) ?? { cpu: [], rps: [], server: [] };
+      const r = results.get(name) ?? { cpu: [], rps: [], server: [], gc: [] };
       r.cpu.push(m.cpuMsPerRun);
       r.rps.push(m.runsPerSec);
+      r.gc.push(m.gcMsPerRun);
       if (m.otherCpuMsPerRun !== undefined) r.server.push(m.otherCpuMsPerRun);
       results.set(name, r);
     }
   }
-  const floor = median(results.get('bare openai loop (floor)')!.cpu);
+  const floor = median(results.get(runners[0]![0])!.cpu);
   console.log(`\n1. end to end, ${CONCURRENCY} in flight (medians of ${ROUNDS} rounds; fresh client/runtime per measurement)\n`);
-  let previous = floor;
+  let previous: { ladder: string; cpu: number } | undefined;
   printTable(
     [
       { header: 'what' },
@@ -68,14 +75,17 @@ async function endToEnd(server: FakeServerProcess, requests: readonly ModelReque
       { header: 'CPU ms/run', right: true },
       { header: 'step over previous', right: true },
       { header: 'CPU vs floor', right: true },
+      { header: 'GC pause ms/run', right: true },
       { header: 'server ms/run', right: true },
     ],
-    runners.map(([name], i) => {
+    runners.map(([name, , ladder]) => {
       const r = results.get(name)!;
       const cpu = median(r.cpu);
-      const delta = i === 0 || name.includes('instant') ? '' : `${cpu - previous >= 0 ? '+' : ''}${fixed(cpu - previous, 2)}`;
-      if (!name.includes('instant')) previous = cpu;
-      return [name, fixed(median(r.rps), 0), fixed(cpu, 2), delta, `${fixed(cpu / floor, 2)}x`, fixed(median(r.server), 2)];
+      const delta = previous !== undefined && previous.ladder === ladder ? `${cpu - previous.cpu >= 0 ? '+' : ''}${fixed(cpu - previous.cpu, 2)}` : '';
+      previous = { ladder, cpu };
+      // GC pauses are observed on the event loop's turns: a run on the instant model never yields to it.
+      const gc = ladder === 'instant' ? '-' : fixed(median(r.gc), 2);
+      return [name, fixed(median(r.rps), 0), fixed(cpu, 2), delta, `${fixed(cpu / floor, 2)}x`, gc, fixed(median(r.server), 2)];
     }),
   );
 }

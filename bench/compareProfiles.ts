@@ -7,7 +7,7 @@
  * `runs` is how many runs each profile covers (measured + warm-up), to normalize.
  */
 import { readFileSync } from 'node:fs';
-import { fixed, printTable } from './harness.js';
+import { fixed, printTable, ROOT } from './harness.js';
 
 interface ProfileNode {
   id: number;
@@ -27,8 +27,8 @@ if (fileA === undefined || fileB === undefined) {
 const short = (url: string): string => {
   const nm = url.lastIndexOf('node_modules/');
   if (nm !== -1) return url.slice(nm + 'node_modules/'.length);
-  const root = url.indexOf('/work/main/');
-  return root !== -1 ? url.slice(root + '/work/main/'.length) : url.replace(/^file:\/\//, '');
+  const root = url.indexOf(ROOT);
+  return root !== -1 ? url.slice(root + ROOT.length) : url.replace(/^file:\/\//, '');
 };
 
 /** Self µs per run by function and by package. */

@@ -11,17 +11,16 @@ import { type AgentDeps } from '../src/agent/deps.js';
 import { systemClock } from '../src/clock.js';
 import { silentLogger } from '../src/logger.js';
 import type { Model, ModelRequest } from '../src/model/model.js';
-import { createOpenAIModel } from '../src/model/openaiModel.js';
 import { createAgentActor, whenSettled } from '../src/runtime/agentActor.js';
 import { createRuntime } from '../src/runtime/runtime.js';
 import { createMemoryStore } from '../src/store/memoryStore.js';
 import type { Thread } from '../src/thread/events.js';
 import { deriveState, statusOf } from '../src/thread/state.js';
-import { benchAgent, TASK, type Runner } from './microAgent.js';
+import { benchAgent, benchOpenAIModel, TASK, type Runner } from './microAgent.js';
 
 /** Records the requests of one switchyard run, so the model alone can replay them. */
 export async function recordRun(baseURL: string): Promise<{ requests: ModelRequest[]; thread: Thread }> {
-  const real = createOpenAIModel({ baseURL, apiKey: 'bench' });
+  const { model: real, close } = benchOpenAIModel(baseURL);
   const requests: ModelRequest[] = [];
   const recording: Model = { name: real.name, complete: (request) => (requests.push(request), real.complete(request)) };
   const store = createMemoryStore();
@@ -29,6 +28,7 @@ export async function recordRun(baseURL: string): Promise<{ requests: ModelReque
   const launched = await runtime.launch('bench', TASK);
   const view = await runtime.settled(launched.id);
   await runtime.close();
+  await close();
   if (view.status !== 'done' || requests.length !== 5) throw new Error(`recording run ended ${view.status} after ${requests.length} requests`);
   return { requests, thread: { id: view.id, agent: view.agent, events: view.events } };
 }
@@ -38,7 +38,7 @@ export function modelOnlyRunner(baseURL: string, requests: readonly ModelRequest
   return {
     mode: 'bare',
     async prepare() {
-      const model = createOpenAIModel({ baseURL, apiKey: 'bench' });
+      const { model, close } = benchOpenAIModel(baseURL);
       const run = async (): Promise<void> => {
         for (const request of requests) {
           // A signal per request, as the agent machine gives one per decision.
@@ -46,7 +46,7 @@ export function modelOnlyRunner(baseURL: string, requests: readonly ModelRequest
           if (!result.success) throw new Error(`model-only: ${result.error.message}`);
         }
       };
-      return { run, close: async () => {} };
+      return { run, close };
     },
   };
 }
@@ -82,48 +82,55 @@ export function sdkOnlyRunner(baseURL: string, requests: readonly ModelRequest[]
  * The same steps, store and model as a switchyard run, in a plain loop: no agent machine, no
  * supervisor, no runtime. The difference to {@link agentActorRunner} is what XState costs.
  */
-export function plainStepsRunner(baseURL: string): Runner {
+export function plainStepsRunner(model: string | (() => Model)): Runner {
   return {
     mode: 'switchyard',
     async prepare() {
       const store = createMemoryStore();
-      const deps: AgentDeps = { model: createOpenAIModel({ baseURL, apiKey: 'bench' }), store, clock: systemClock, logger: silentLogger() };
+      const { model: built, close } = modelOf(model);
+      const deps: AgentDeps = { model: built, store, clock: systemClock, logger: silentLogger() };
       const run = async (): Promise<void> => {
         let thread = await store.create(newThread());
         let state = deriveState(thread.events);
+        // One controller per run, as the agent machine's step runner keeps one per actor.
+        const controller = new AbortController();
         while (state.terminal === null) {
           if (state.pendingRequest !== null || state.backoffUntil !== null) throw new Error(`plain steps: thread ${thread.id} stopped (${statusOf(state)})`);
           const input = { agent: benchAgent, thread, state, deps };
-          const signal = new AbortController().signal;
-          thread = state.pendingCall !== null ? await executeStep(input, signal) : await decideStep(input, signal);
+          thread = state.pendingCall !== null ? await executeStep(input, controller.signal) : await decideStep(input, controller);
           state = deriveState(thread.events);
         }
         check('plain steps', thread, statusOf(state));
       };
-      return { run, close: async () => {} };
+      return { run, close };
     },
   };
 }
 
 /** The agent machine alone (createAgentActor + whenSettled): no supervisor, no runtime. */
-export function agentActorRunner(baseURL: string): Runner {
+export function agentActorRunner(model: string | (() => Model)): Runner {
   return {
     mode: 'switchyard',
     async prepare() {
       const store = createMemoryStore();
-      const model = createOpenAIModel({ baseURL, apiKey: 'bench' });
+      const { model: built, close } = modelOf(model);
       // One logger for all actors (createAgentActor's default builds a new pino logger per actor).
       const logger = silentLogger();
       const run = async (): Promise<void> => {
         const thread = await store.create(newThread());
-        const actor = createAgentActor({ agent: benchAgent, thread, model, store, logger });
+        const actor = createAgentActor({ agent: benchAgent, thread, model: built, store, logger });
         const settled = await whenSettled(actor);
         actor.stop();
         check('agent actor', settled.thread, settled.status);
       };
-      return { run, close: async () => {} };
+      return { run, close };
     },
   };
+}
+
+/** A base URL means the OpenAI model against the fake server; a function builds an in-process model. */
+function modelOf(model: string | (() => Model)): { model: Model; close: () => Promise<void> } {
+  return typeof model === 'string' ? benchOpenAIModel(model) : { model: model(), close: async () => {} };
 }
 
 function newThread(): Thread {

@@ -1,4 +1,4 @@
-import { assign, sendTo, setup } from 'xstate';
+import { assign, setup } from 'xstate';
 import type { Agent } from '../src/agent/agent.js';
 import { respondStep } from '../src/agent/controlStep.js';
 import type { CustomStep } from '../src/agent/customStep.js';
@@ -8,8 +8,9 @@ import { executeStep } from '../src/agent/executeStep.js';
 import { prefetchStep } from '../src/agent/prefetchStep.js';
 import { type AgentDeps, type StepInput } from '../src/agent/deps.js';
 import type { HumanResponse, Thread } from '../src/thread/events.js';
-import { createStepRunner, runControlStep, STEP_DONE, type ControlStepName, type RunCommand, type StepEvent as RunnerEvent, type StepOutputBase } from './stepRunner.js';
-import { AFTER_STEP, BACKING_OFF, backoffDelay, CONTROL_STATES, machineOutput, PAUSE_NOW, ROUTE_CONTROL, THREAD_ROOT, threadActions, threadContext, threadGuards, untilDelay, type AgentMachineOutput, type ControlEvent, type ThreadContext } from './threadMachine.js';
+import { deriveState } from '../src/thread/state.js';
+import { createStepRunner, runControlStep, STEP_DONE, stepRunnerLifetime, type ControlStepName, type RunCommand, type StepEvent as RunnerEvent, type StepOutputBase, type StepRunner } from './stepRunner.js';
+import { AFTER_STEP, BACKING_OFF, type RouteContext, backoffDelay, CONTROL_STATES, machineOutput, PAUSE_NOW, ROUTE_CONTROL, THREAD_ROOT, threadActions, threadContext, threadGuards, untilDelay, type AgentMachineOutput, type ControlEvent, type ThreadContext } from './threadMachine.js';
 
 export { STEP_DONE, STEP_FAILED } from './stepRunner.js';
 export type { AgentMachineOutput, ControlEvent } from './threadMachine.js';
@@ -34,6 +35,7 @@ export type StepEvent = RunnerEvent<StepOutput>;
 
 export interface AgentContext extends ThreadContext {
   readonly agent: Agent;
+  readonly runner: StepRunner<RunStep>;
   response: HumanResponse | null;
   /** The last refused human response, for callers that sent one to a live actor. */
   refusal: string | null;
@@ -49,13 +51,14 @@ export interface RunStep extends RunCommand<StepName, StepInput> {
   readonly response: HumanResponse | null;
 }
 
-function runStep(command: RunStep, signal: AbortSignal): Promise<StepOutput> {
+function runStep(command: RunStep, controller: AbortController): Promise<StepOutput> {
   const { input } = command;
+  const { signal } = controller;
   switch (command.step) {
     case 'prefetch':
       return prefetchStep(input, signal).then((thread) => ({ thread }));
     case 'decide':
-      return decideStep(input, signal).then((thread) => ({ thread }));
+      return decideStep(input, controller).then((thread) => ({ thread }));
     case 'execute':
       return executeStep(input, signal).then((thread) => ({ thread }));
     case 'custom':
@@ -67,10 +70,81 @@ function runStep(command: RunStep, signal: AbortSignal): Promise<StepOutput> {
   }
 }
 
+/** What the agent's routing reads of its context. */
+type AgentRouteArgs = { context: RouteContext & Pick<AgentContext, 'agent'> };
+
+/** The agent machine's guards that routing reads (by name). */
+const agentGuards = {
+  ...threadGuards,
+  isEscalated: ({ context }: AgentRouteArgs) => context.state.pendingRequest?.kind === 'escalation',
+  isAwaitingHuman: ({ context }: AgentRouteArgs) => context.state.pendingRequest !== null,
+  hasPendingCall: ({ context }: AgentRouteArgs) => context.state.pendingCall !== null,
+  isSleeping: ({ context }: AgentRouteArgs) => context.state.sleepUntil !== null && context.state.sleepUntil > context.deps.clock.now(),
+  stepDue: ({ context }: AgentRouteArgs, params: { step: string }) => {
+    const step = customStepsOf(context.agent).find((s) => s.name === params.step);
+    return step !== undefined && customStepDue(context.agent, step, context.thread, context.state);
+  },
+  needsPrefetch: ({ context }: AgentRouteArgs) => context.agent.prefetch.some((p) => !context.state.prefetched.includes(p.name)),
+};
+
+type Route = { readonly guard?: Exclude<keyof typeof agentGuards, 'stepDue'> | { readonly type: 'stepDue'; readonly params: { readonly step: string } }; readonly target: string };
+
+/** Routing's routes, in order: where an agent goes from what its thread says. */
+function routesFor(custom: readonly CustomStep[]): Route[] {
+  const due = (kinds: readonly CustomStep['kind'][]): Route[] =>
+    custom.filter((step) => kinds.includes(step.kind)).map((step) => ({ guard: { type: 'stepDue', params: { step: step.name } }, target: step.name }));
+  return [
+    ...ROUTE_CONTROL,
+    { guard: 'isEscalated', target: 'escalated' },
+    { guard: 'isAwaitingHuman', target: 'awaitingHuman' },
+    { guard: 'isBackingOff', target: 'backingOff' },
+    ...(custom.length === 0 ? [] : [{ guard: 'isSleeping', target: 'sleeping' } as const]),
+    ...due(['after_decision', 'intent']),
+    { guard: 'hasPendingCall', target: 'executing' },
+    { guard: 'needsPrefetch', target: 'prefetching' },
+    ...due(['before_decision', 'compact']),
+    { target: 'deciding' },
+  ];
+}
+
+/** The routes of an agent without steps of its author. */
+const ROUTES = routesFor([]);
+
+/** The state routing would enter from `context` (an agent without steps of its author). */
+function routeOf(context: AgentRouteArgs['context']): string {
+  for (const route of ROUTES) {
+    if (route.guard === undefined) return route.target;
+    if (typeof route.guard === 'string' && agentGuards[route.guard]({ context })) return route.target;
+  }
+  return 'routing';
+}
+
+/**
+ * Whether routing would send the agent to `target` once the step just done is kept: the hot loop
+ * (deciding to executing and back) takes that edge directly, in one microstep instead of two.
+ */
+const routesTo = ({ context, event }: { context: AgentContext; event: AgentMachineEvent | StepEvent }, params: { target: string }): boolean =>
+  event.type === STEP_DONE &&
+  routeOf({ agent: context.agent, deps: context.deps, pauseRequested: context.pauseRequested, thread: event.output.thread, state: deriveState(event.output.thread.events) }) === params.target;
+
+/**
+ * Where the hot loop's working states go when their step is done: straight to one of `targets` when
+ * routing would choose it (see {@link routesTo}), through routing otherwise. The chart shows the loop.
+ */
+const afterHotStep = (...targets: readonly ('deciding' | 'executing' | 'done')[]) =>
+  ({
+    ...AFTER_STEP,
+    [STEP_DONE]: [
+      ...targets.map((target) => ({ guard: { type: 'routesTo', params: { target } }, target, actions: 'keepThread' }) as const),
+      { target: 'routing', actions: 'keepThread' },
+    ],
+  }) as const;
+
 /**
  * The micro-agent (factor 8): its states are its control flow. Every state is entered from
  * `routing`, which reads the state derived from the thread, so an actor started from any prefix
  * of a thread continues exactly where the log says (factor 12), with no XState snapshot involved.
+ * (The hot loop's steps go straight where routing would send them: the same routes, one microstep.)
  * A working state hands its step to the actor's step runner on entry; steps persist their events
  * before the machine moves on, and nothing thrown escapes the actor. The control states and the
  * first routes are the ones every durable machine shares (./threadMachine.ts).
@@ -82,19 +156,8 @@ const agentSetup = setup({
     events: {} as AgentMachineEvent | StepEvent,
     output: {} as AgentMachineOutput,
   },
-  actors: { steps: createStepRunner(runStep) },
-  guards: {
-    ...threadGuards,
-    isEscalated: ({ context }) => context.state.pendingRequest?.kind === 'escalation',
-    isAwaitingHuman: ({ context }) => context.state.pendingRequest !== null,
-    hasPendingCall: ({ context }) => context.state.pendingCall !== null,
-    isSleeping: ({ context }) => context.state.sleepUntil !== null && context.state.sleepUntil > context.deps.clock.now(),
-    stepDue: ({ context }, params: { step: string }) => {
-      const step = customStepsOf(context.agent).find((s) => s.name === params.step);
-      return step !== undefined && customStepDue(context.agent, step, context.thread, context.state);
-    },
-    needsPrefetch: ({ context }) => context.agent.prefetch.some((p) => !context.state.prefetched.includes(p.name)),
-  },
+  actors: { steps: stepRunnerLifetime },
+  guards: { ...agentGuards, routesTo },
   delays: {
     backoff: backoffDelay,
     sleep: ({ context }) => untilDelay(context.state.sleepUntil, context.deps.clock.now()),
@@ -106,15 +169,15 @@ const agentSetup = setup({
     /** The response is recorded (or refused). */
     responseRecorded: assign(({ event }) => (event.type === STEP_DONE ? { response: null, refusal: event.output.refusal ?? null } : {})),
     /** Tells the step runner to run `step` on the context as it is now. */
-    run: sendTo('steps', ({ context }, params: { state: string; step: StepName; custom?: string }): RunStep => ({
-      type: 'RUN',
-      state: params.state,
-      step: params.step,
-      ...(params.custom === undefined ? {} : { custom: params.custom }),
-      input: { agent: context.agent, thread: context.thread, state: context.state, deps: context.deps },
-      response: context.response,
-      control: context.control,
-    })),
+    run: ({ context }, params: { state: string; step: StepName; custom?: string }) =>
+      context.runner.run({
+        state: params.state,
+        step: params.step,
+        ...(params.custom === undefined ? {} : { custom: params.custom }),
+        input: { agent: context.agent, thread: context.thread, state: context.state, deps: context.deps },
+        response: context.response,
+        control: context.control,
+      }),
   },
 });
 
@@ -126,31 +189,22 @@ function buildAgentMachine(id: string, custom: readonly CustomStep[]) {
   const own = Object.fromEntries(
     custom.map((step) => [step.name, { entry: { type: 'run' as const, params: { state: step.name, step: 'custom' as const, custom: step.name } }, on: AFTER_STEP }]),
   );
-  const due = (kinds: readonly CustomStep['kind'][]) =>
-    custom.filter((step) => kinds.includes(step.kind)).map((step) => ({ guard: { type: 'stepDue' as const, params: { step: step.name } }, target: step.name }));
-  const sleeping = custom.length === 0 ? [] : [{ guard: 'isSleeping' as const, target: 'sleeping' }];
+  // Steps of the agent's author can come between deciding and executing: those machines route every step.
+  const hot = custom.length === 0;
   return agentSetup.createMachine({
     id,
-    context: ({ input }) => ({ ...threadContext(input.deps, input.thread), agent: input.agent, response: null, refusal: null }),
+    context: ({ input, self }) => ({
+      ...threadContext(input.deps, input.thread, createStepRunner(runStep, (event: StepEvent) => self.send(event))),
+      agent: input.agent,
+      response: null,
+      refusal: null,
+    }),
     ...THREAD_ROOT,
     states: {
-      routing: {
-        always: [
-          ...ROUTE_CONTROL,
-          { guard: 'isEscalated', target: 'escalated' },
-          { guard: 'isAwaitingHuman', target: 'awaitingHuman' },
-          { guard: 'isBackingOff', target: 'backingOff' },
-          ...sleeping,
-          ...due(['after_decision', 'intent']),
-          { guard: 'hasPendingCall', target: 'executing' },
-          { guard: 'needsPrefetch', target: 'prefetching' },
-          ...due(['before_decision', 'compact']),
-          { target: 'deciding' },
-        ],
-      },
+      routing: { always: hot ? ROUTES : routesFor(custom) },
       prefetching: { entry: { type: 'run', params: { state: 'prefetching', step: 'prefetch' } }, on: AFTER_STEP },
-      deciding: { entry: { type: 'run', params: { state: 'deciding', step: 'decide' } }, on: AFTER_STEP },
-      executing: { entry: { type: 'run', params: { state: 'executing', step: 'execute' } }, on: AFTER_STEP },
+      deciding: { entry: { type: 'run', params: { state: 'deciding', step: 'decide' } }, on: hot ? afterHotStep('executing', 'done') : AFTER_STEP },
+      executing: { entry: { type: 'run', params: { state: 'executing', step: 'execute' } }, on: hot ? afterHotStep('deciding') : AFTER_STEP },
       backingOff: BACKING_OFF,
       ...own,
       ...(custom.length === 0

@@ -1,8 +1,8 @@
-import { assign, sendTo, setup } from 'xstate';
+import { assign, setup } from 'xstate';
 import type { Pipeline, PipelineStep } from '../src/pipeline/pipeline.js';
 import { nextStepName, runPipelineStep, type PipelineDeps, type PipelineStepResult } from '../src/pipeline/pipelineSteps.js';
 import type { Thread } from '../src/thread/events.js';
-import { createStepRunner, isControlStep, runControlStep, STEP_DONE, type ControlStepName, type RunCommand, type StepEvent } from './stepRunner.js';
+import { createStepRunner, isControlStep, runControlStep, STEP_DONE, stepRunnerLifetime, type ControlStepName, type RunCommand, type StepEvent, type StepRunner } from './stepRunner.js';
 import { AFTER_STEP, BACKING_OFF, backoffDelay, CONTROL_STATES, machineOutput, ROUTE_CONTROL, THREAD_ROOT, threadActions, threadContext, threadGuards, untilDelay, type AgentMachineOutput, type ControlEvent, type ThreadContext } from './threadMachine.js';
 
 /** Input of a pipeline machine. */
@@ -18,6 +18,7 @@ export type PipelineMachineEvent = ControlEvent;
 /** Context of a pipeline machine (the thread and its state as in the agent machine). */
 export interface PipelineContext extends ThreadContext {
   readonly pipeline: Pipeline;
+  readonly runner: StepRunner<RunPipelineStep>;
   readonly deps: PipelineDeps;
   /** The deadline of the durable sleep in progress (re-derived from the thread after a restart). */
   sleepUntil: number | null;
@@ -34,10 +35,10 @@ export interface RunPipelineStep extends RunCommand<PipelineStepName, { readonly
 
 type PipelineEvent = PipelineMachineEvent | StepEvent<PipelineStepResult>;
 
-function runStep(command: RunPipelineStep, signal: AbortSignal): Promise<PipelineStepResult> {
+function runStep(command: RunPipelineStep, controller: AbortController): Promise<PipelineStepResult> {
   if (isControlStep(command.step)) return runControlStep({ ...command, step: command.step });
   const { pipeline, thread, deps } = command.input;
-  return runPipelineStep(pipeline, thread, deps, signal);
+  return runPipelineStep(pipeline, thread, deps, controller.signal);
 }
 
 const stateName = (step: string): string => `step_${step}`;
@@ -53,7 +54,7 @@ const pipelineSetup = setup({
     events: {} as PipelineEvent,
     output: {} as AgentMachineOutput,
   },
-  actors: { steps: createStepRunner(runStep) },
+  actors: { steps: stepRunnerLifetime },
   guards: {
     ...threadGuards,
     /** The log says `step` runs next (a run in progress, the next in order, or a branch's recorded choice). */
@@ -70,14 +71,14 @@ const pipelineSetup = setup({
     keepSleep: assign(({ event }) => (event.type === STEP_DONE ? { sleepUntil: event.output.sleepUntil ?? null } : {})),
     wake: assign({ sleepUntil: null }),
     /** Tells the step runner to run `step` on the context as it is now. */
-    run: sendTo('steps', ({ context }, params: { state: string; step: PipelineStepName; name?: string }): RunPipelineStep => ({
-      type: 'RUN',
-      state: params.state,
-      step: params.step,
-      ...(params.name === undefined ? {} : { name: params.name }),
-      input: { pipeline: context.pipeline, thread: context.thread, deps: context.deps },
-      control: context.control,
-    })),
+    run: ({ context }, params: { state: string; step: PipelineStepName; name?: string }) =>
+      context.runner.run({
+        state: params.state,
+        step: params.step,
+        ...(params.name === undefined ? {} : { name: params.name }),
+        input: { pipeline: context.pipeline, thread: context.thread, deps: context.deps },
+        control: context.control,
+      }),
   },
 });
 
@@ -107,7 +108,12 @@ export function createPipelineMachine(pipeline: Pipeline) {
   );
   return pipelineSetup.createMachine({
     id: `pipeline:${pipeline.name}`,
-    context: ({ input }) => ({ ...threadContext(input.deps, input.thread), pipeline: input.pipeline, deps: input.deps, sleepUntil: null }),
+    context: ({ input, self }) => ({
+      ...threadContext(input.deps, input.thread, createStepRunner(runStep, (event: PipelineEvent) => self.send(event))),
+      pipeline: input.pipeline,
+      deps: input.deps,
+      sleepUntil: null,
+    }),
     ...THREAD_ROOT,
     states: {
       routing: {

@@ -1,10 +1,11 @@
-import { fromCallback, type CallbackActorLogic } from 'xstate';
+import { fromCallback } from 'xstate';
 import { controlStep } from '../src/agent/controlStep.js';
 import type { AgentDeps } from '../src/agent/deps.js';
 import type { Thread } from '../src/thread/events.js';
 
-// How the durable machines (the agent and every pipeline) run their steps: one long-lived runner
-// per actor, told what to run by the working state it enters, answering with STEP.DONE/FAILED.
+// How the durable machines (the agent and every pipeline) run their steps: one runner per actor,
+// kept in its context, told what to run by the working state it enters and answering the actor
+// with STEP.DONE/FAILED.
 
 /** The runner finished the step in progress. */
 export const STEP_DONE = 'STEP.DONE';
@@ -33,7 +34,6 @@ export function isControlStep(step: string): step is ControlStepName {
 
 /** What the runner is told when a working state is entered. */
 export interface RunCommand<TStep extends string = string, TInput extends { readonly thread: Thread; readonly deps: AgentDeps } = { readonly thread: Thread; readonly deps: AgentDeps }> {
-  readonly type: 'RUN';
   /** The state that runs it (for the log). */
   readonly state: string;
   readonly step: TStep;
@@ -49,45 +49,59 @@ export function runControlStep(command: RunCommand<ControlStepName>): Promise<St
   return controlStep(input.deps, input.thread.id, { action: step, ...control }).then((thread) => ({ thread }));
 }
 
+/** What an actor's step runner does: run a step, and stop for good. */
+export interface StepRunner<TCommand extends RunCommand = RunCommand> {
+  /** Runs a step; one still in progress (a CANCEL while deciding) is aborted and its result dropped. */
+  run(command: TCommand): void;
+  /** Aborts the step in progress; nothing is reported afterwards. */
+  stop(): void;
+}
+
 /**
  * The step runner of one actor: runs the steps it is told, one at a time, and reports each result
- * to the machine; a single long-lived child instead of a promise actor per step, which would cost
- * an actor, its spawn and stop, and an abort signal on every step. A step still in progress when
- * the next command arrives (a CANCEL while deciding) is aborted and its result dropped; stopping
- * the actor aborts the step in progress.
+ * to the actor. The working state's entry action calls it directly (no child actor, no event to
+ * deliver per step); {@link stepRunnerLifetime} stops it with the actor.
+ *
+ * Each step gets the runner's abort controller: its signal aborts when the step is superseded or
+ * the actor stops, and a step may abort it itself (a decision past its deadline aborts its model
+ * call). An aborted controller is replaced before the next step, so a step needs no signal of its own.
  */
 export function createStepRunner<TCommand extends RunCommand, TOutput extends StepOutputBase>(
-  run: (command: TCommand, signal: AbortSignal) => Promise<TOutput>,
-): CallbackActorLogic<TCommand, undefined, StepEvent<TOutput>> {
-  return fromCallback<TCommand, undefined, StepEvent<TOutput>>(({ sendBack, receive }) => {
-    // One abort controller for the steps of this activation, replaced only after an abort.
-    let controller = new AbortController();
-    let current = 0;
-    let running = false;
-    receive((command) => {
+  run: (command: TCommand, controller: AbortController) => Promise<TOutput>,
+  report: (event: StepEvent<TOutput>) => void,
+): StepRunner<TCommand> {
+  let controller = new AbortController();
+  let current = 0;
+  let running = false;
+  let stopped = false;
+  const settle = (id: number, event: StepEvent<TOutput>): void => {
+    if (id !== current || stopped) return;
+    running = false;
+    report(event);
+  };
+  return {
+    run(command) {
+      if (stopped) return;
       const { thread, deps } = command.input;
       deps.logger.debug({ threadId: thread.id, agent: thread.agent, state: command.state }, 'agent state');
-      if (running) {
-        controller.abort(new Error(`superseded by ${command.step}`));
-        controller = new AbortController();
-      }
+      if (running) controller.abort(new Error(`superseded by ${command.step}`));
+      if (controller.signal.aborted) controller = new AbortController();
       const id = ++current;
       running = true;
-      run(command, controller.signal).then(
-        (output) => {
-          if (id !== current) return;
-          running = false;
-          sendBack({ type: STEP_DONE, output });
-        },
-        (error: unknown) => {
-          if (id !== current) return;
-          running = false;
-          sendBack({ type: STEP_FAILED, error });
-        },
+      run(command, controller).then(
+        (output) => settle(id, { type: STEP_DONE, output }),
+        (error: unknown) => settle(id, { type: STEP_FAILED, error }),
       );
-    });
-    return () => {
+    },
+    stop() {
+      stopped = true;
       if (running) controller.abort(new Error('agent actor stopped'));
-    };
-  });
+    },
+  };
 }
+
+/**
+ * The child every durable machine invokes for as long as it runs, with its step runner as input:
+ * stopping the actor (evicted, closed, or at a final state) stops the runner and aborts its step.
+ */
+export const stepRunnerLifetime = fromCallback<{ type: never }, Pick<StepRunner, 'stop'>>(({ input }) => () => input.stop());

@@ -1,10 +1,10 @@
-import { assign, enqueueActions, setup, type AnyActorLogic, type EventObject } from 'xstate';
+import { createActor, enqueueActions, setup, type AnyActorLogic, type AnyActorRef, type EventObject } from 'xstate';
 import type { Agent } from '../src/agent/agent.js';
 import type { Pipeline } from '../src/pipeline/pipeline.js';
 import type { PipelineDeps } from '../src/pipeline/pipelineSteps.js';
 import type { Thread } from '../src/thread/events.js';
 import { deriveState, statusOf, type ThreadStatus } from '../src/thread/state.js';
-import { agentMachine, agentMachineFor, type AgentMachineEvent, type AgentMachineOutput } from './agentMachine.js';
+import { agentMachineFor, type AgentMachineEvent, type AgentMachineOutput } from './agentMachine.js';
 import type { PipelineMachine } from './pipelineMachine.js';
 
 /** How a supervised agent came to rest. */
@@ -38,6 +38,8 @@ export type SupervisorEvent =
   | { type: 'FORWARD'; threadId: string; event: AgentMachineEvent }
   /** Drop a child without waiting (its thread stays where the log says). */
   | { type: 'EVICT'; threadId: string }
+  /** Drop every child and queued thread (the runtime closes). */
+  | { type: 'EVICT_ALL' }
   /** A child came to rest (sent by the child's own `onRest`, instead of syncing every snapshot). */
   | { type: 'CHILD_RESTED'; threadId: string; state: string; thread: Thread };
 
@@ -49,6 +51,13 @@ interface SupervisorContext {
   readonly onRest: (rest: AgentRest) => void;
   /** Thread ids with a child actor now. */
   running: readonly string[];
+  /**
+   * The child actor of each running thread. Children are created with the supervisor as their
+   * parent rather than spawned into its snapshot: a spawn and a stop each copy the snapshot's
+   * children, an object keyed by thread ids, which costs more per run than the rest of the
+   * supervisor. Only this machine's actions change the map.
+   */
+  readonly actors: Map<string, AnyActorRef>;
   /** Threads waiting for a slot, oldest first. */
   queue: readonly Thread[];
   /** Child failures per thread (a child that fails twice is not restarted again). */
@@ -59,13 +68,60 @@ const DONE = 'xstate.done.actor.';
 const ERROR = 'xstate.error.actor.';
 const childId = (event: EventObject, prefix: string): string => event.type.slice(prefix.length);
 
-// spawnChild's types only allow an id with a named source; pipeline machines are built at runtime.
-type SpawnLogic = (logic: AnyActorLogic, options: { id: string; syncSnapshot: boolean; input: unknown }) => void;
+/** The logic and input of a thread's actor, or undefined when this runtime has neither its agent nor its pipeline. */
+function logicOf(context: SupervisorContext, thread: Thread, deps: unknown): { logic: AnyActorLogic; input: unknown } | undefined {
+  const agent = context.agents.get(thread.agent);
+  // An agent with steps of its author runs its own machine (`agent:<name>`).
+  if (agent !== undefined) return { logic: agentMachineFor(agent), input: { agent, thread, deps } };
+  const pipeline = context.pipelines.get(thread.agent);
+  return pipeline === undefined ? undefined : { logic: pipeline.machine, input: { pipeline: pipeline.pipeline, thread, deps } };
+}
+
+/** What {@link fill} needs of the transition it runs in. */
+interface Filling {
+  readonly context: SupervisorContext;
+  readonly self: AnyActorRef;
+  /** Runs `start` once the transition is done. */
+  readonly later: (start: () => void) => void;
+}
 
 /**
- * The supervisor: spawns one agent actor per active thread, evicts children that rest (waiting on
- * a human, paused, ended) so waiting threads hold no memory, runs at most `maxConcurrent` at once,
- * restarts a child that failed once (from its thread), and forwards control events to children.
+ * Starts children for queued threads while there is capacity. Returns the running ids and the queue
+ * after, for the one `assign` of the transition (each assign clones the supervisor's snapshot).
+ */
+function fill({ context, self, later }: Filling, running: string[], queue: Thread[]): { running: string[]; queue: Thread[] } {
+  while (running.length < context.maxConcurrent && queue.length > 0) {
+    const thread = queue.shift()!;
+    const threadId = thread.id;
+    const deps = {
+      ...context.deps,
+      logger: context.deps.logger.child({ threadId, agent: thread.agent }),
+      // Deferred: sent from inside the child's entry action, the supervisor would otherwise run
+      // its own transition in the middle of the child's.
+      onRest: (rest: { state: string; thread: Thread }) => queueMicrotask(() => self.send({ type: 'CHILD_RESTED', threadId, state: rest.state, thread: rest.thread })),
+    };
+    const child = logicOf(context, thread, deps);
+    if (child === undefined) {
+      context.onRest({ threadId, state: 'stopped', status: null, thread, problem: `no agent or pipeline named ${thread.agent}` });
+      continue;
+    }
+    running.push(threadId);
+    const actor = createActor(child.logic, { id: threadId, parent: self, input: child.input });
+    context.actors.set(threadId, actor);
+    later(() => actor.start());
+  }
+  return { running, queue };
+}
+
+/** The running ids without `threadId`. */
+const without = (running: readonly string[], threadId: string): string[] => running.filter((id) => id !== threadId);
+
+/**
+ * The supervisor: starts one agent actor (its child) per active thread, evicts children that rest
+ * (waiting on a human, paused, ended) so waiting threads hold no memory, runs at most
+ * `maxConcurrent` at once, restarts a child that failed once (from its thread), and forwards
+ * control events to children. Send `EVICT_ALL` before stopping it: its children are its own, not
+ * entries of its snapshot that stopping it would stop.
  */
 export const supervisorMachine = setup({
   types: {
@@ -73,91 +129,68 @@ export const supervisorMachine = setup({
     input: {} as SupervisorInput,
     events: {} as SupervisorEvent | { type: `xstate.done.actor.${string}`; output: AgentMachineOutput } | { type: `xstate.error.actor.${string}`; error: unknown },
   },
-  actors: { agent: agentMachine },
   actions: {
-    /** Spawns children for queued threads while there is capacity. */
-    fill: enqueueActions(({ context, enqueue, self }) => {
-      const running = [...context.running];
-      const queue = [...context.queue];
-      while (running.length < context.maxConcurrent && queue.length > 0) {
-        const thread = queue.shift()!;
-        const agent = context.agents.get(thread.agent);
-        const pipeline = context.pipelines.get(thread.agent);
-        if (agent === undefined && pipeline === undefined) {
-          context.onRest({ threadId: thread.id, state: 'stopped', status: null, thread, problem: `no agent or pipeline named ${thread.agent}` });
-          continue;
-        }
-        running.push(thread.id);
-        const threadId = thread.id;
-        const deps = {
-          ...context.deps,
-          logger: context.deps.logger.child({ threadId, agent: thread.agent }),
-          // Deferred: sent from inside the child's entry action, the supervisor would otherwise run
-          // its own transition in the middle of the child's.
-          onRest: (rest: { state: string; thread: Thread }) =>
-            queueMicrotask(() => self.send({ type: 'CHILD_RESTED', threadId, state: rest.state, thread: rest.thread })),
-        };
-        if (agent !== undefined && !agent.hasCustomSteps) {
-          enqueue.spawnChild('agent', { id: thread.id, syncSnapshot: false, input: { agent, thread, deps } });
-        } else if (agent !== undefined) {
-          // An agent with steps of its author runs its own machine (`agent:<name>`).
-          (enqueue.spawnChild as unknown as SpawnLogic)(agentMachineFor(agent), { id: thread.id, syncSnapshot: false, input: { agent, thread, deps } });
-        } else {
-          (enqueue.spawnChild as unknown as SpawnLogic)(pipeline!.machine, { id: thread.id, syncSnapshot: false, input: { pipeline: pipeline!.pipeline, thread, deps } });
-        }
-      }
-      enqueue.assign({ running, queue });
+    /** Stops a thread's child, if it has one, and forgets it. */
+    stop: enqueueActions(({ context, enqueue }, params: { threadId: string }) => {
+      const actor = context.actors.get(params.threadId);
+      if (actor === undefined) return;
+      context.actors.delete(params.threadId);
+      enqueue.stopChild(actor);
     }),
   },
 }).createMachine({
   id: 'supervisor',
-  context: ({ input }) => ({ ...input, pipelines: input.pipelines ?? new Map(), running: [], queue: [], failures: {} }),
+  context: ({ input }) => ({ ...input, pipelines: input.pipelines ?? new Map(), running: [], queue: [], failures: {}, actors: new Map() }),
   initial: 'supervising',
   states: {
     supervising: {
       on: {
         START: {
           guard: ({ context, event }) => !context.running.includes(event.thread.id) && !context.queue.some((t) => t.id === event.thread.id),
-          actions: [assign({ queue: ({ context, event }) => [...context.queue, event.thread] }), 'fill'],
+          actions: enqueueActions(({ context, event, enqueue, self }) => {
+            enqueue.assign(fill({ context, self, later: enqueue }, [...context.running], [...context.queue, event.thread]));
+          }),
         },
         FORWARD: {
           actions: enqueueActions(({ context, event, enqueue }) => {
-            if (context.running.includes(event.threadId)) enqueue.sendTo(event.threadId, event.event);
+            const actor = context.actors.get(event.threadId);
+            if (actor !== undefined) enqueue.sendTo(actor, event.event);
+          }),
+        },
+        EVICT_ALL: {
+          actions: enqueueActions(({ context, enqueue }) => {
+            for (const threadId of context.actors.keys()) enqueue({ type: 'stop', params: { threadId } });
+            enqueue.assign({ running: [], queue: [] });
           }),
         },
         EVICT: {
-          actions: enqueueActions(({ context, event, enqueue }) => {
-            if (context.running.includes(event.threadId)) enqueue.stopChild(event.threadId);
-            enqueue.assign({
-              running: context.running.filter((id) => id !== event.threadId),
-              queue: context.queue.filter((t) => t.id !== event.threadId),
-            });
-            enqueue('fill');
+          actions: enqueueActions(({ context, event, enqueue, self }) => {
+            enqueue({ type: 'stop', params: { threadId: event.threadId } });
+            const queue = context.queue.filter((t) => t.id !== event.threadId);
+            enqueue.assign(fill({ context, self, later: enqueue }, without(context.running, event.threadId), queue));
           }),
         },
         CHILD_RESTED: {
-          actions: enqueueActions(({ context, event, enqueue }) => {
+          actions: enqueueActions(({ context, event, enqueue, self }) => {
             const id = event.threadId;
             if (!context.running.includes(id)) return;
-            enqueue.stopChild(id);
-            enqueue.assign({ running: context.running.filter((r) => r !== id) });
+            enqueue({ type: 'stop', params: { threadId: id } });
             const thread = event.thread;
             enqueue(() => context.onRest({ threadId: id, state: event.state, status: statusOf(deriveState(thread.events)), thread }));
-            enqueue('fill');
+            enqueue.assign(fill({ context, self, later: enqueue }, without(context.running, id), [...context.queue]));
           }),
         },
         'xstate.done.actor.*': {
-          actions: enqueueActions(({ context, event, enqueue }) => {
+          actions: enqueueActions(({ context, event, enqueue, self }) => {
             const id = childId(event, DONE);
             const output = (event as { output: AgentMachineOutput }).output;
-            // A finished child stays in snapshot.children until stopped: remove it (memory, spawn cost).
-            enqueue.stopChild(id);
-            enqueue.assign({ running: context.running.filter((r) => r !== id) });
+            // A child at its final state has stopped itself: only forget it.
+            context.actors.delete(id);
             const state = output.stopped ? 'stopped' : output.status;
             enqueue(() =>
               context.onRest({ threadId: id, state, status: output.status, thread: output.thread, ...(output.stopped ? { problem: output.stopped } : {}) }),
             );
-            enqueue('fill');
+            enqueue.assign(fill({ context, self, later: enqueue }, without(context.running, id), [...context.queue]));
           }),
         },
         'xstate.error.actor.*': {
@@ -167,8 +200,8 @@ export const supervisorMachine = setup({
             const failures = (context.failures[id] ?? 0) + 1;
             const problem = error instanceof Error ? error.message : String(error);
             context.deps.logger.error({ threadId: id, err: problem, failures }, 'agent actor failed');
-            enqueue.stopChild(id);
-            enqueue.assign({ running: context.running.filter((r) => r !== id), failures: { ...context.failures, [id]: failures } });
+            // A child that failed has stopped itself: only forget it.
+            context.actors.delete(id);
             if (failures < 2) {
               // Restart once from the thread as stored: the log, not the dead actor, is the truth.
               enqueue(() => {
@@ -179,7 +212,7 @@ export const supervisorMachine = setup({
             } else {
               enqueue(() => context.onRest({ threadId: id, state: 'stopped', status: null, thread: null, problem }));
             }
-            enqueue('fill');
+            enqueue.assign({ ...fill({ context, self, later: enqueue }, without(context.running, id), [...context.queue]), failures: { ...context.failures, [id]: failures } });
           }),
         },
       },

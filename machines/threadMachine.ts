@@ -3,7 +3,7 @@ import { messageOf, VersionConflictError } from '../src/errors.js';
 import { type AgentDeps } from '../src/agent/deps.js';
 import type { Thread } from '../src/thread/events.js';
 import { deriveState, statusOf, type ThreadState, type ThreadStatus } from '../src/thread/state.js';
-import { STEP_DONE, STEP_FAILED, type StepEvent } from './stepRunner.js';
+import { STEP_DONE, STEP_FAILED, type StepEvent, type StepRunner } from './stepRunner.js';
 
 // What the durable machines (the agent and every pipeline) share: a thread in context with its
 // derived state, control events and the states that record them, the routing guards that read
@@ -33,13 +33,22 @@ export interface ThreadContext {
   pauseRequested: boolean;
   control: { reason?: string; by?: string };
   stopped: string | null;
+  /** Runs the working states' steps (./stepRunner.ts); stopped with the actor. */
+  readonly runner: Pick<StepRunner, 'stop'>;
 }
 
 /** The context fields for a thread as persisted: the thread and its derived state. */
 export const withThread = (thread: Thread): { thread: Thread; state: ThreadState } => ({ thread, state: deriveState(thread.events) });
 
 /** The context a durable machine starts with, before its own fields. */
-export const threadContext = (deps: AgentDeps, thread: Thread): ThreadContext => ({ deps, ...withThread(thread), pauseRequested: false, control: {}, stopped: null });
+export const threadContext = <TRunner extends Pick<StepRunner, 'stop'>>(deps: AgentDeps, thread: Thread, runner: TRunner): ThreadContext & { readonly runner: TRunner } => ({
+  deps,
+  ...withThread(thread),
+  pauseRequested: false,
+  control: {},
+  stopped: null,
+  runner,
+});
 
 /** Why an actor stops early: a lost optimistic append, or a step that threw. */
 export function stopReason(error: unknown): string {
@@ -61,14 +70,18 @@ export function machineOutput(context: { thread: Thread; state: ThreadState; sto
 
 type Args = { context: ThreadContext };
 
+/** What routing reads of a durable machine's context. */
+export type RouteContext = Pick<ThreadContext, 'deps' | 'thread' | 'state' | 'pauseRequested'>;
+type RouteArgs = { context: RouteContext };
+
 /** The guards routing reads first, the same in every durable machine. */
 export const threadGuards = {
-  isDone: ({ context }: Args) => context.state.terminal === 'done',
-  isFailed: ({ context }: Args) => context.state.terminal === 'failed',
-  isCancelled: ({ context }: Args) => context.state.terminal === 'cancelled',
-  shouldPause: ({ context }: Args) => context.pauseRequested && !context.state.paused,
-  isPaused: ({ context }: Args) => context.state.paused,
-  isBackingOff: ({ context }: Args) => context.state.backoffUntil !== null && context.state.backoffUntil > context.deps.clock.now(),
+  isDone: ({ context }: RouteArgs) => context.state.terminal === 'done',
+  isFailed: ({ context }: RouteArgs) => context.state.terminal === 'failed',
+  isCancelled: ({ context }: RouteArgs) => context.state.terminal === 'cancelled',
+  shouldPause: ({ context }: RouteArgs) => context.pauseRequested && !context.state.paused,
+  isPaused: ({ context }: RouteArgs) => context.state.paused,
+  isBackingOff: ({ context }: RouteArgs) => context.state.backoffUntil !== null && context.state.backoffUntil > context.deps.clock.now(),
 };
 
 // A timer holds at most 2^31 - 1 ms (24.8 days); a longer wait wakes, routes, and waits again.
@@ -131,11 +144,12 @@ export const ROOT_CONTROL = {
 
 /**
  * The root of every durable machine: it starts in `routing`, its step runner lives as long as the
- * actor (the working states hand it their step on entry), and it takes the control events.
+ * actor (the working states hand it their step on entry; the invoked `steps` child stops it with
+ * the actor), and it takes the control events.
  */
 export const THREAD_ROOT = {
   initial: 'routing',
-  invoke: { id: 'steps', src: 'steps' },
+  invoke: { id: 'steps', src: 'steps', input: ({ context }: Args) => context.runner },
   on: ROOT_CONTROL,
 } as const;
 

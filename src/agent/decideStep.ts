@@ -13,7 +13,6 @@ import { doneForNowSchema, requestHumanInputSchema } from './humanTools.js';
 import { approvalRequest } from './approvalRequest.js';
 import { callIdFor, requestIdFor } from './ids.js';
 import { promptHash } from './prompt.js';
-import { toJson } from './tool.js';
 import { deriveState } from '../thread/state.js';
 
 /** Renders a prompt template that differs per decision: it places the context, or has variables of the thread. */
@@ -34,9 +33,15 @@ function renderPrompt(agent: Agent, thread: Thread): { context: RenderedContext;
   }
 }
 
-/** One decision (factor 1): render prompt and context, ask the model once, validate its next step. */
-export async function decideStep(input: StepInput, signal: AbortSignal): Promise<Thread> {
+/**
+ * One decision (factor 1): render prompt and context, ask the model once, validate its next step.
+ * `step` is the step's abort controller: its signal aborts when the step is superseded or its actor
+ * stops, and the decision aborts it itself when the model is past `decideTimeoutMs` (the runner
+ * gives the next step a fresh one), so a decision costs no abort controller of its own.
+ */
+export async function decideStep(input: StepInput, step: AbortController): Promise<Thread> {
   const { agent, thread, state, deps } = input;
+  const { signal } = step;
   const seq = versionOf(thread) + 1;
   if (state.steps >= agent.maxSteps) {
     const message = `reached maxSteps (${agent.maxSteps}) without finishing`;
@@ -47,31 +52,30 @@ export async function decideStep(input: StepInput, signal: AbortSignal): Promise
   const prompt = renderPrompt(agent, thread);
   if ('error' in prompt) return appendEvents(deps, thread, errorEvents(input, 'step_error', prompt.error));
   const { context, system: rendered } = prompt;
-  const system = rendered.text;
-  const timeout = new AbortController();
-  const timer = deps.clock.setTimeout(() => timeout.abort(new Error('decision timed out')), agent.decideTimeoutMs);
-  const onAbort = () => timeout.abort(signal.reason);
-  signal.addEventListener('abort', onAbort, { once: true });
+  let timedOut = false;
+  const timer = deps.clock.setTimeout(() => {
+    timedOut = !signal.aborted;
+    step.abort(new Error('decision timed out'));
+  }, agent.decideTimeoutMs);
   const started = deps.clock.now();
   let result: ModelResult;
   try {
     result = await model.complete({
       threadId: thread.id,
       agent: agent.name,
-      system,
+      system: rendered.text,
       context: agent.prompt.includesContext ? 'Decide the next step.' : context.text,
       tools: agent.toolSpecs,
-      signal: timeout.signal,
+      signal,
     });
   } catch (error) {
     result = { success: false, error: { kind: 'http', message: `model failed: ${messageOf(error)}` } };
   } finally {
     deps.clock.clearTimeout(timer);
-    signal.removeEventListener('abort', onAbort);
   }
-  if (signal.aborted) throw signal.reason;
+  if (signal.aborted && !timedOut) throw signal.reason;
   const latencyMs = Math.max(0, deps.clock.now() - started);
-  if (timeout.signal.aborted && !result.success) {
+  if (timedOut && !result.success) {
     return appendEvents(deps, thread, errorEvents(input, 'model_timeout', `the model did not answer within ${agent.decideTimeoutMs} ms`));
   }
   if (!result.success) {
@@ -92,7 +96,8 @@ export async function decideStep(input: StepInput, signal: AbortSignal): Promise
   if (!checked.success) {
     return appendEvents(deps, thread, errorEvents(input, 'invalid_args', `arguments for ${intent} are invalid: ${checked.error}`, { tool: intent, tokens }));
   }
-  const args = redactJson(toJson(parsed.data.args), agent.secrets) as Record<string, Json>;
+  // The arguments came from JSON.parse: JSON already, and not shared with anyone.
+  const args = redactJson(parsed.data.args, agent.secrets) as Record<string, Json>;
   const callId = callIdFor(seq);
   const decision: NewEvent = {
     type: 'decision',

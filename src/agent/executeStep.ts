@@ -63,13 +63,6 @@ export async function executeStep(input: StepInput, signal: AbortSignal): Promis
   let timedOut = false;
   const onAbort = (): void => controller?.abort(signal.reason);
   let timer: unknown;
-  const deadline = new Promise<'timeout'>((resolve) => {
-    timer = deps.clock.setTimeout(() => {
-      timedOut = true;
-      controller?.abort(new Error(`${call.tool} timed out`));
-      resolve('timeout');
-    }, tool.timeoutMs);
-  });
   const started = deps.clock.now();
   // Built on first use: most tools never log, and a pino child per call is not free.
   let log: Logger | undefined;
@@ -92,12 +85,20 @@ export async function executeStep(input: StepInput, signal: AbortSignal): Promis
     },
   };
   try {
-    const outcome = await Promise.race([tool.run(checked.data, context), deadline]);
+    // One promise for the tool and its deadline (not a deadline promise and a race of the two).
+    const outcome = await new Promise<Json | typeof TIMED_OUT>((resolve, reject) => {
+      timer = deps.clock.setTimeout(() => {
+        timedOut = true;
+        controller?.abort(new Error(`${call.tool} timed out`));
+        resolve(TIMED_OUT);
+      }, tool.timeoutMs);
+      tool.run(checked.data, context).then(resolve, reject);
+    });
     if (signal.aborted) throw signal.reason;
-    if (outcome === 'timeout' && timedOut) {
+    if (outcome === TIMED_OUT) {
       return appendEvents(deps, thread, errorEvents(afterCall(), 'tool_timeout', `${call.tool} did not finish within ${tool.timeoutMs} ms`, { callId: call.callId, tool: call.tool }));
     }
-    const result = redactJson(outcome as Json, agent.secrets);
+    const result = redactJson(outcome, agent.secrets);
     const events: NewEvent[] = [
       { type: 'tool_result', data: { callId: call.callId, tool: call.tool, result, durationMs: Math.max(0, deps.clock.now() - started) } },
     ];
@@ -112,3 +113,4 @@ export async function executeStep(input: StepInput, signal: AbortSignal): Promis
   }
 }
 
+const TIMED_OUT = Symbol('timed out');

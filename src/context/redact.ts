@@ -38,16 +38,41 @@ export function redactText(text: string, secrets: readonly string[] = []): strin
   return out;
 }
 
-/** Redacts a JSON value: values under secret-named keys and secret-shaped strings anywhere. */
+/**
+ * Redacts a JSON value: values under secret-named keys and secret-shaped strings anywhere. Arrays
+ * and objects are copied only where something in them is redacted: a value with nothing to redact
+ * comes back as it is.
+ */
 export function redactJson(value: Json, secrets: readonly string[] = []): Json {
   if (typeof value === 'string') return redactText(value, secrets);
-  if (Array.isArray(value)) return value.map((item) => redactJson(item, secrets));
-  if (value !== null && typeof value === 'object') {
-    const out: { [key: string]: Json } = {};
-    for (const [key, item] of Object.entries(value)) {
-      out[key] = isSecretKey(key) && item !== null && item !== '' ? REDACTED : redactJson(item, secrets);
-    }
-    return out;
+  if (value === null || typeof value !== 'object') return value;
+  return Array.isArray(value) ? redactArray(value, secrets) : redactObject(value, secrets);
+}
+
+function redactArray(value: Json[], secrets: readonly string[]): Json[] {
+  let out: Json[] | undefined;
+  for (let i = 0; i < value.length; i++) {
+    const item = redactJson(value[i]!, secrets);
+    if (out === undefined && item !== value[i]) out = value.slice(0, i);
+    out?.push(item);
   }
-  return value;
+  return out ?? value;
+}
+
+function redactObject(value: { [key: string]: Json }, secrets: readonly string[]): { [key: string]: Json } {
+  let out: { [key: string]: Json } | undefined;
+  for (const key in value) {
+    const item = value[key]!;
+    const redacted = isSecretKey(key) && item !== null && item !== '' ? REDACTED : redactJson(item, secrets);
+    if (out === undefined && redacted !== item) {
+      out = {};
+      // The keys before this one, unchanged, in their order.
+      for (const earlier in value) {
+        if (earlier === key) break;
+        out[earlier] = value[earlier]!;
+      }
+    }
+    if (out !== undefined) out[key] = redacted;
+  }
+  return out ?? value;
 }

@@ -1,5 +1,5 @@
 import type { CustomData, Json, Thread, ThreadEvent } from '../thread/events.js';
-import { deriveState } from '../thread/state.js';
+import { deriveState, type ThreadState } from '../thread/state.js';
 import { redactJson, redactText } from './redact.js';
 
 /** The rendered context of a thread. */
@@ -40,22 +40,11 @@ export function estimateTokens(text: string): number {
  */
 export function renderContext(agent: ContextSettings, thread: Thread, options: RenderContextOptions = {}): RenderedContext {
   const budget = options.budgetTokens ?? agent.contextBudget;
-  const state = deriveState(thread.events);
-  const blocks: string[] = [];
-  const seqs: number[] = [];
-  // After a compaction its summary stands for the events it covers (the input always stays).
-  // It is placed where those events were, right after the input.
-  const compactedUpTo = state.compaction?.upTo ?? 0;
-  for (const event of thread.events) {
-    if (event.type === 'error' && event.seq < state.resolvedBefore) continue;
-    if (event.seq > 1 && event.seq <= compactedUpTo) continue;
-    const block = renderEvent(event, agent.secrets);
-    if (block === null) continue;
-    const at = event.seq === state.compaction?.seq ? Math.min(1, blocks.length) : blocks.length;
-    blocks.splice(at, 0, block);
-    seqs.splice(at, 0, event.seq);
-  }
-  let tokens = blocks.reduce((sum, block) => sum + estimateTokens(block) + 1, 0);
+  const rendered = renderedBlocks(agent.secrets, thread);
+  if (rendered.tokens <= budget) return { text: rendered.text, tokens: estimateTokens(rendered.text), omitted: 0, omittedUpTo: 0 };
+  const blocks = [...rendered.blocks];
+  const seqs = [...rendered.seqs];
+  let tokens = rendered.tokens;
   let omitted = 0;
   let omittedUpTo = 0;
   // Keep the first block (the input) and the most recent ones.
@@ -70,80 +59,159 @@ export function renderContext(agent: ContextSettings, thread: Thread, options: R
   return { text, tokens: estimateTokens(text), omitted, omittedUpTo };
 }
 
-/** Rendered blocks per secrets list (an agent's is fixed), then per event object. */
-const caches = new WeakMap<readonly string[], WeakMap<ThreadEvent, string | null>>();
+/** A thread's blocks before the budget, with what they were rendered from. */
+interface Blocks {
+  readonly events: readonly ThreadEvent[];
+  readonly secrets: readonly string[];
+  readonly resolvedBefore: number;
+  readonly compaction: ThreadState['compaction'];
+  /** The lowest seq of an error shown (Infinity when none is): a success after it hides it. */
+  readonly firstError: number;
+  readonly blocks: readonly string[];
+  readonly seqs: readonly number[];
+  /** Estimated tokens of the blocks, a newline each. */
+  readonly tokens: number;
+  readonly text: string;
+}
+
+// The last blocks rendered per thread: a decision renders the previous one's blocks plus its new
+// events' (the thread only grew), so a run renders each event once. Two generations bound it.
+const MAX_CACHED = 1_000;
+let cached = new Map<string, Blocks>();
+let older = new Map<string, Blocks>();
+
+/** The blocks of `thread`: the last ones rendered for it extended by its new events, or all rendered afresh. */
+function renderedBlocks(secrets: readonly string[], thread: Thread): Blocks {
+  const state = deriveState(thread.events);
+  const last = cached.get(thread.id) ?? older.get(thread.id);
+  const blocks = last !== undefined && continues(last, thread.events, secrets, state) ? extend(last, thread.events, state) : render(secrets, thread.events, state);
+  if (!cached.has(thread.id) && cached.size >= MAX_CACHED) {
+    older = cached;
+    cached = new Map();
+  }
+  cached.set(thread.id, blocks);
+  return blocks;
+}
+
+/** Whether `events` continue the events `last` was rendered from, and nothing shown there changed. */
+function continues(last: Blocks, events: readonly ThreadEvent[], secrets: readonly string[], state: ThreadState): boolean {
+  if (last.secrets !== secrets || last.compaction !== state.compaction || last.events.length > events.length) return false;
+  // A success since then hides the errors before it.
+  if (state.resolvedBefore !== last.resolvedBefore && state.resolvedBefore > last.firstError) return false;
+  for (let i = 0; i < last.events.length; i++) if (last.events[i] !== events[i]) return false;
+  return true;
+}
+
+/** `last` with the blocks of the events after it. */
+function extend(last: Blocks, events: readonly ThreadEvent[], state: ThreadState): Blocks {
+  const added = collect(last.secrets, events, state, last.events.length);
+  if (added.blocks.length === 0) return { ...last, events, resolvedBefore: state.resolvedBefore };
+  const text = added.blocks.join('\n');
+  return {
+    events,
+    secrets: last.secrets,
+    resolvedBefore: state.resolvedBefore,
+    compaction: state.compaction,
+    firstError: Math.min(last.firstError, added.firstError),
+    blocks: [...last.blocks, ...added.blocks],
+    seqs: [...last.seqs, ...added.seqs],
+    tokens: last.tokens + added.tokens,
+    text: last.blocks.length === 0 ? text : `${last.text}\n${text}`,
+  };
+}
+
+/** Every block of `events`. */
+function render(secrets: readonly string[], events: readonly ThreadEvent[], state: ThreadState): Blocks {
+  const all = collect(secrets, events, state, 0);
+  return { events, secrets, resolvedBefore: state.resolvedBefore, compaction: state.compaction, ...all, text: all.blocks.join('\n') };
+}
+
+/** The blocks of `events` from index `from` on, in context order. */
+function collect(secrets: readonly string[], events: readonly ThreadEvent[], state: ThreadState, from: number) {
+  const blocks: string[] = [];
+  const seqs: number[] = [];
+  let tokens = 0;
+  let firstError = Infinity;
+  // After a compaction its summary stands for the events it covers (the input always stays).
+  // It is placed where those events were, right after the input.
+  const compactedUpTo = state.compaction?.upTo ?? 0;
+  const summarySeq = state.compaction?.seq ?? 0;
+  for (let i = from; i < events.length; i++) {
+    const event = events[i]!;
+    if (event.type === 'error' && event.seq < state.resolvedBefore) continue;
+    if (event.seq > 1 && event.seq <= compactedUpTo) continue;
+    const block = renderBlock(event, secrets);
+    if (block === null) continue;
+    if (event.type === 'error') firstError = Math.min(firstError, event.seq);
+    const at = event.seq === summarySeq ? Math.min(1, blocks.length) : blocks.length;
+    blocks.splice(at, 0, block);
+    seqs.splice(at, 0, event.seq);
+    tokens += estimateTokens(block) + 1;
+  }
+  return { blocks, seqs, tokens, firstError };
+}
 
 /** One event as the default renderer shows it (redacted), or null for events the model never sees. */
 export function renderEvent(event: ThreadEvent, secrets: readonly string[]): string | null {
-  // Events are immutable, so a block is rendered once per event object and secrets list; keying
-  // by the list keeps a block rendered without a secret from being reused where it must be redacted.
-  let cache = caches.get(secrets);
-  if (cache === undefined) {
-    cache = new WeakMap();
-    caches.set(secrets, cache);
-  }
-  const cached = cache.get(event);
-  if (cached !== undefined) return cached;
-  const block = renderBlock(event, secrets);
-  cache.set(event, block);
-  return block;
+  return renderBlock(event, secrets);
+}
+
+/** A JSON value as a block shows it, redacted: a string as it is, anything else as JSON. */
+function show(value: Json, secrets: readonly string[]): string {
+  const redacted = redactJson(value, secrets);
+  return typeof redacted === 'string' ? redacted : JSON.stringify(redacted);
 }
 
 function renderBlock(event: ThreadEvent, secrets: readonly string[]): string | null {
-  const show = (value: Json): string => {
-    const redacted = redactJson(value, secrets);
-    return typeof redacted === 'string' ? redacted : JSON.stringify(redacted);
-  };
-  const text = (value: string): string => redactText(value, secrets);
   switch (event.type) {
     case 'input':
-      return `<input>\n${show(event.data.input)}\n</input>`;
+      return `<input>\n${show(event.data.input, secrets)}\n</input>`;
     case 'prefetch':
       return event.data.ok
-        ? `<prefetch name="${event.data.name}">\n${show(event.data.result ?? null)}\n</prefetch>`
+        ? `<prefetch name="${event.data.name}">\n${show(event.data.result ?? null, secrets)}\n</prefetch>`
         : null;
     case 'decision':
-      return `<decision step="${event.data.step}" intent="${event.data.intent}">${show(event.data.args)}</decision>`;
+      return `<decision step="${event.data.step}" intent="${event.data.intent}">${show(event.data.args, secrets)}</decision>`;
     case 'tool_call':
       return null;
     case 'tool_result':
-      return `<tool_result tool="${event.data.tool}" call="${event.data.callId}">\n${show(event.data.result)}\n</tool_result>`;
+      return `<tool_result tool="${event.data.tool}" call="${event.data.callId}">\n${show(event.data.result, secrets)}\n</tool_result>`;
     case 'error':
-      return `<error kind="${event.data.kind}"${event.data.tool ? ` tool="${event.data.tool}"` : ''} attempt="${event.data.attempt}">${text(event.data.message)}</error>`;
+      return `<error kind="${event.data.kind}"${event.data.tool ? ` tool="${event.data.tool}"` : ''} attempt="${event.data.attempt}">${redactText(event.data.message, secrets)}</error>`;
     case 'human_request': {
       const d = event.data;
       const about = d.tool ? ` tool="${d.tool}"` : '';
-      return `<human_request kind="${d.kind}" id="${d.requestId}"${about}>${text(d.question)}</human_request>`;
+      return `<human_request kind="${d.kind}" id="${d.requestId}"${about}>${redactText(d.question, secrets)}</human_request>`;
     }
     case 'human_response': {
       const d = event.data;
       const approved = d.approved === undefined ? '' : ` approved="${d.approved}"`;
       const body = [d.answer, d.comment].filter((part): part is string => part !== undefined && part !== '').join('\n');
-      return `<human_response to="${d.requestId}"${approved}>${text(body)}</human_response>`;
+      return `<human_response to="${d.requestId}"${approved}>${redactText(body, secrets)}</human_response>`;
     }
     case 'control':
       return null;
     case 'final':
-      return `<final>${show(event.data.output)}</final>`;
+      return `<final>${show(event.data.output, secrets)}</final>`;
     case 'escalation':
-      return `<escalation reason="${event.data.reason}">${text(event.data.message)}</escalation>`;
+      return `<escalation reason="${event.data.reason}">${redactText(event.data.message, secrets)}</escalation>`;
     case 'failed':
-      return `<failed>${text(event.data.reason)}</failed>`;
+      return `<failed>${redactText(event.data.reason, secrets)}</failed>`;
     case 'custom':
-      return renderCustom(event.data, show, text);
+      return renderCustom(event.data, secrets);
   }
 }
 
-function renderCustom(d: CustomData, show: (value: Json) => string, text: (value: string) => string): string | null {
+function renderCustom(d: CustomData, secrets: readonly string[]): string | null {
   switch (d.phase) {
     case 'before_decision':
-      return d.output === undefined ? null : `<step name="${d.step}">${show(d.output)}</step>`;
+      return d.output === undefined ? null : `<step name="${d.step}">${show(d.output, secrets)}</step>`;
     case 'after_decision':
       // Only a rejection tells the model something: its call was dropped, and why.
-      return d.verdict === 'reject' ? `<rejected by="${d.step}" call="${d.callId ?? ''}">${text(d.feedback ?? '')}</rejected>` : null;
+      return d.verdict === 'reject' ? `<rejected by="${d.step}" call="${d.callId ?? ''}">${redactText(d.feedback ?? '', secrets)}</rejected>` : null;
     case 'intent':
-      return `<intent_result intent="${d.step}" call="${d.callId ?? ''}">\n${show(d.output ?? null)}\n</intent_result>`;
+      return `<intent_result intent="${d.step}" call="${d.callId ?? ''}">\n${show(d.output ?? null, secrets)}\n</intent_result>`;
     case 'compact':
-      return `<summary of="${d.upTo ?? 0}">\n${show(d.output ?? '')}\n</summary>`;
+      return `<summary of="${d.upTo ?? 0}">\n${show(d.output ?? '', secrets)}\n</summary>`;
   }
 }

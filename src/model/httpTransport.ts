@@ -2,6 +2,7 @@ import { STATUS_CODES } from 'node:http';
 import { promisify } from 'node:util';
 import { brotliDecompress, gunzip, inflate } from 'node:zlib';
 import { Agent, interceptors, request, type Dispatcher } from 'undici';
+import { RequestAbort } from './requestAbort.js';
 
 const DECODERS: Readonly<Record<string, (data: Buffer) => Promise<Buffer>>> = {
   gzip: promisify(gunzip),
@@ -28,6 +29,18 @@ export interface HttpTransportOptions {
    */
   keepAliveTimeoutMs?: number;
 }
+
+/**
+ * Where a caller hands the transport an abort signal of its own, beside the `signal` of `fetch`'s
+ * init: a request aborts when either does. `createOpenAIModel` passes its caller's signal here (in
+ * the SDK's `fetchOptions`, which reach `fetch` as they are) instead of to the SDK, which would
+ * combine it with its own through `AbortSignal.any` on every request: that composed signal and its
+ * weak references cost more client CPU and garbage collection than the rest of the request.
+ */
+export const CALLER_SIGNAL: unique symbol = Symbol('switchyard.callerSignal');
+
+/** A `fetch` init that may carry a {@link CALLER_SIGNAL}. */
+export type TransportInit = RequestInit & { readonly [CALLER_SIGNAL]?: AbortSignal };
 
 const REDIRECTS = 5;
 const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
@@ -60,19 +73,30 @@ export function createHttpTransport(options: HttpTransportOptions = {}): { fetch
       !(url.startsWith('http://') || url.startsWith('https://')) ||
       !(body === undefined || body === null || typeof body === 'string' || body instanceof Uint8Array)
     ) {
-      return globalThis.fetch(input, init);
+      const caller = (init as TransportInit)[CALLER_SIGNAL];
+      if (caller === undefined) return globalThis.fetch(input, init);
+      return globalThis.fetch(input, { ...init, signal: init.signal ? AbortSignal.any([init.signal, caller]) : caller });
     }
     // No accept-encoding is sent: JSON completions are small, and decoding costs CPU.
     const headers = plainHeaders(init.headers);
-    const response = await request(url, {
-      method: (init.method ?? 'GET').toUpperCase() as Dispatcher.HttpMethod,
-      headers,
-      body: body ?? null,
-      signal: init.signal ?? undefined,
-      dispatcher,
-    });
+    const caller = (init as TransportInit)[CALLER_SIGNAL];
+    const abort = caller === undefined ? undefined : new RequestAbort(init.signal ?? undefined, caller);
+    let response: Dispatcher.ResponseData;
+    let bytes: ArrayBuffer | Buffer;
+    try {
+      response = await request(url, {
+        method: (init.method ?? 'GET').toUpperCase() as Dispatcher.HttpMethod,
+        headers,
+        body: body ?? null,
+        // undici reads only what RequestAbort has of a signal.
+        signal: (abort as AbortSignal | undefined) ?? init.signal ?? undefined,
+        dispatcher,
+      });
+      bytes = await response.body.arrayBuffer();
+    } finally {
+      abort?.release();
+    }
     const status = response.statusCode;
-    let bytes: ArrayBuffer | Buffer = await response.body.arrayBuffer();
     const encoding = response.headers['content-encoding'];
     if (typeof encoding === 'string' && encoding !== 'identity' && bytes.byteLength > 0) {
       const decode = DECODERS[encoding.trim().toLowerCase()];
@@ -92,7 +116,18 @@ export function createHttpTransport(options: HttpTransportOptions = {}): { fetch
     return new BufferedResponse(buffer, status, responseHeaders, url) as unknown as Response;
   };
 
+  transportFetches.add(fetchFn);
   return { fetch: fetchFn, close: () => dispatcher.close() };
+}
+
+const transportFetches = new WeakSet<FetchFunction>();
+
+/**
+ * Whether `fetch` was built by {@link createHttpTransport}: it reads the whole body before it
+ * resolves and takes a {@link CALLER_SIGNAL}.
+ */
+export function isHttpTransportFetch(fetch: FetchFunction): boolean {
+  return transportFetches.has(fetch);
 }
 
 /**

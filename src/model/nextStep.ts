@@ -1,9 +1,10 @@
+import type { Json } from '../thread/events.js';
 import type { ModelOutput } from './model.js';
 
-/** The model's next step: an intent (a tool name) and its raw arguments. */
+/** The model's next step: an intent (a tool name) and its raw arguments (parsed JSON, not yet checked). */
 export interface NextStep {
   readonly intent: string;
-  readonly args: unknown;
+  readonly args: Json;
 }
 
 /**
@@ -15,7 +16,7 @@ export function parseNextStep(output: ModelOutput): { success: true; data: NextS
     const { name, arguments: raw } = output.toolCall;
     if (raw.trim() === '') return { success: true, data: { intent: name, args: {} } };
     try {
-      return { success: true, data: { intent: name, args: JSON.parse(raw) as unknown } };
+      return { success: true, data: { intent: name, args: JSON.parse(raw) as Json } };
     } catch {
       return { success: false, error: `arguments of ${name} are not valid JSON: ${snippet(raw)}` };
     }
@@ -29,7 +30,7 @@ export function parseNextStep(output: ModelOutput): { success: true; data: NextS
       return { success: false, error: `the answer is not valid JSON: ${snippet(output.text)}` };
     }
     if (typeof value !== 'object' || value === null || Array.isArray(value)) return { success: false, error: 'the answer must be a JSON object with an "intent"' };
-    const { intent, args, ...rest } = value as Record<string, unknown>;
+    const { intent, args, ...rest } = value as Record<string, Json>;
     if (typeof intent !== 'string' || intent === '') return { success: false, error: 'the answer has no "intent" string' };
     return { success: true, data: { intent, args: typeof args === 'object' && args !== null ? args : rest } };
   }

@@ -7,10 +7,11 @@ import OpenAI, {
 import type {
   ChatCompletion,
   ChatCompletionCreateParamsNonStreaming,
+  ChatCompletionFunctionTool,
 } from 'openai/resources/chat/completions';
 import { ConfigError } from '../errors.js';
-import { sharedHttpFetch, type FetchFunction } from './httpTransport.js';
-import type { Model, ModelFailure, ModelOutput, ModelRequest, ModelResult } from './model.js';
+import { CALLER_SIGNAL, isHttpTransportFetch, sharedHttpFetch, type FetchFunction, type TransportInit } from './httpTransport.js';
+import type { Model, ModelFailure, ModelOutput, ModelRequest, ModelResult, ToolSpec } from './model.js';
 
 /** Options of {@link createOpenAIModel}. Every option is optional. */
 export interface OpenAIModelOptions {
@@ -51,7 +52,8 @@ export interface OpenAIModelOptions {
   /**
    * The `fetch` the SDK sends requests with (a proxy-aware fetch, say). Ignored with `client`.
    * @default switchyard's keep-alive transport on undici's `request` API (`createHttpTransport`),
-   * which costs far less client CPU per request than the global `fetch`
+   * which costs far less client CPU per request than the global `fetch` (one pool for the process;
+   * pass `createHttpTransport(...).fetch` for a pool of your own, with the same savings)
    */
   fetch?: FetchFunction;
 }
@@ -65,10 +67,12 @@ interface NormalizedOpenAIModelOptions {
   /** Strings that must never reach a failure message (the API key). */
   readonly secrets: readonly string[];
   /**
-   * The SDK's timeout also covers the response body: switchyard's transport resolves only once the
-   * body is read, so no deadline of our own (a timer and an abort controller per request) is needed.
+   * Requests go through switchyard's transport. Its `fetch` resolves only once the body is read, so
+   * the SDK's timeout covers the body and no deadline of our own (a timer and an abort controller
+   * per request) is needed; and it takes the caller's signal beside the SDK's ({@link CALLER_SIGNAL}),
+   * so the SDK never composes the two with `AbortSignal.any`.
    */
-  readonly sdkTimeoutCoversBody: boolean;
+  readonly ownTransport: boolean;
 }
 
 const DEFAULT_MODEL = 'gpt-4o-mini';
@@ -103,7 +107,7 @@ export function createOpenAIModel(options: OpenAIModelOptions = {}): Model {
   async function send(request: ModelRequest, signal: AbortSignal, timedOut: () => boolean): Promise<ModelResult> {
     try {
       const completion = await config.client.chat.completions.create(buildBody(config, request), {
-        signal,
+        ...(config.ownTransport ? { fetchOptions: transportOptions(signal) } : { signal }),
         timeout: config.timeoutMs,
         maxRetries: 0,
       });
@@ -115,7 +119,7 @@ export function createOpenAIModel(options: OpenAIModelOptions = {}): Model {
 
   async function complete(request: ModelRequest): Promise<ModelResult> {
     if (request.signal.aborted) return failure('timeout', 'model request aborted before it was sent');
-    if (config.sdkTimeoutCoversBody) return send(request, request.signal, () => false);
+    if (config.ownTransport) return send(request, request.signal, () => false);
     // The SDK's own timeout stops when fetch resolves, at the response headers for most fetches;
     // this deadline also covers the body.
     const controller = new AbortController();
@@ -137,6 +141,14 @@ export function createOpenAIModel(options: OpenAIModelOptions = {}): Model {
   return { name: config.model, complete };
 }
 
+type FetchOptions = NonNullable<NonNullable<Parameters<OpenAI['chat']['completions']['create']>[1]>['fetchOptions']>;
+
+/** The SDK's `fetchOptions` for switchyard's transport: the caller's signal, which the SDK hands to `fetch` untouched. */
+function transportOptions(signal: AbortSignal): FetchOptions {
+  const init: TransportInit = { [CALLER_SIGNAL]: signal };
+  return init as FetchOptions;
+}
+
 function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOptions {
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
@@ -155,7 +167,7 @@ function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOpt
       timeoutMs: wholeTimeoutMs,
       temperature,
       secrets: key ? [key] : [],
-      sdkTimeoutCoversBody: false,
+      ownTransport: false,
     };
   }
 
@@ -181,7 +193,7 @@ function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOpt
     timeoutMs: wholeTimeoutMs,
     temperature,
     secrets: configuredKey ? [configuredKey] : [],
-    sdkTimeoutCoversBody: options.fetch === undefined,
+    ownTransport: options.fetch === undefined || isHttpTransportFetch(options.fetch),
   };
 }
 
@@ -204,20 +216,27 @@ function buildBody(
   };
   // OpenAI rejects tool_choice without tools, so an agent with no tools gets a plain completion.
   if (request.tools.length > 0) {
-    body.tools = request.tools.map((tool) => ({
-      type: 'function' as const,
-      function: {
-        name: tool.name,
-        description: tool.description,
-        parameters: tool.parameters,
-        strict: true,
-      },
-    }));
+    body.tools = functionTools(request.tools);
     body.tool_choice = 'required';
     body.parallel_tool_calls = false;
   }
   if (config.temperature !== undefined) body.temperature = config.temperature;
   return body;
+}
+
+// The tools as the API takes them, per tool list (an agent's is fixed): built once, not per request.
+const toolLists = new WeakMap<readonly ToolSpec[], ChatCompletionFunctionTool[]>();
+
+function functionTools(tools: readonly ToolSpec[]): ChatCompletionFunctionTool[] {
+  let built = toolLists.get(tools);
+  if (built === undefined) {
+    built = tools.map((tool) => ({
+      type: 'function' as const,
+      function: { name: tool.name, description: tool.description, parameters: tool.parameters, strict: true },
+    }));
+    toolLists.set(tools, built);
+  }
+  return built;
 }
 
 function mapCompletion(config: NormalizedOpenAIModelOptions, completion: ChatCompletion): ModelResult {

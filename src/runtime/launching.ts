@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { AGENT_NAME, type Agent } from '../agent/agent.js';
-import type { Clock } from '../clock.js';
+import { isoTime, type Clock } from '../clock.js';
 import { formatIssues, InvalidInputError, InvalidStateError, NotFoundError, VersionConflictError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
@@ -86,7 +86,7 @@ export async function launchThread(sources: LaunchSources, agentName: string, in
     thread = await store.create({
       id,
       agent: target.name,
-      events: [{ seq: 1, at: new Date(clock.now()).toISOString(), type: 'input', data: { input: json, ...(options.source ? { source: options.source } : {}) } }],
+      events: [{ seq: 1, at: isoTime(clock.now()), type: 'input', data: { input: json, ...(options.source ? { source: options.source } : {}) } }],
     });
   } catch (error) {
     // Two launches raced on one caller-chosen id: the loser returns the winner's thread.

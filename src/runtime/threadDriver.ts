@@ -146,6 +146,7 @@ export function createThreadDriver(options: ThreadDriverOptions): ThreadDriver {
     activeCount: () => supervisor.getSnapshot().context.running.length,
     close() {
       closed = true;
+      supervisor.send({ type: 'EVICT_ALL' });
       supervisor.stop();
     },
   };

@@ -34,40 +34,78 @@ export interface ThreadEvents {
   clear(): void;
 }
 
-/** Versions remembered per thread, so events ingested from elsewhere are emitted once. */
+/** Versions remembered per thread (at least this many threads), so events ingested from elsewhere are emitted once. */
 const REMEMBERED_THREADS = 10_000;
+
+/** A change as listeners get it: the status is derived on first read only (most listeners never look). */
+class Change implements ThreadChange {
+  #status: ThreadStatus | undefined;
+  declare readonly ingested?: true;
+
+  constructor(
+    readonly thread: Thread,
+    readonly events: readonly ThreadEvent[],
+    ingested: boolean,
+  ) {
+    if (ingested) this.ingested = true;
+  }
+
+  get status(): ThreadStatus {
+    return (this.#status ??= statusOf(deriveState(this.thread.events)));
+  }
+}
+
+/**
+ * The last version emitted per thread, for the most recent threads: two generations of a map, the
+ * older dropped whole when the newer fills, so remembering costs one map write per emit.
+ */
+function createVersions(): { remember(threadId: string, version: number): void; get(threadId: string): number } {
+  let current = new Map<string, number>();
+  let previous = new Map<string, number>();
+  return {
+    remember(threadId, version) {
+      if (!current.has(threadId) && current.size >= REMEMBERED_THREADS) {
+        previous = current;
+        current = new Map();
+      }
+      current.set(threadId, version);
+    },
+    get: (threadId) => current.get(threadId) ?? previous.get(threadId) ?? 0,
+  };
+}
+
+/** Calls each listener of a set (on a copy when it has several: a listener may subscribe or unsubscribe others). */
+function notify(set: ReadonlySet<Listener>, change: ThreadChange, logger: Logger): void {
+  if (set.size === 1) {
+    for (const listener of set) return call(listener, change, logger);
+  }
+  for (const listener of [...set]) call(listener, change, logger);
+}
+
+function call(listener: Listener, change: ThreadChange, logger: Logger): void {
+  try {
+    listener(change);
+  } catch (error) {
+    logger.error({ threadId: change.thread.id, err: messageOf(error) }, 'thread listener failed');
+  }
+}
 
 /** Builds the listener registry of a runtime; a listener that throws is logged and skipped. */
 export function createThreadEvents(logger: Logger): ThreadEvents {
   const listeners = new Set<Listener>();
   const threadListeners = new Map<string, Set<Listener>>();
-  const emitted = new Map<string, number>();
+  const versions = createVersions();
   return {
     emit(thread, events, ingested = false) {
-      emitted.delete(thread.id);
-      emitted.set(thread.id, versionOf(thread));
-      if (emitted.size > REMEMBERED_THREADS) emitted.delete(emitted.keys().next().value!);
+      versions.remember(thread.id, versionOf(thread));
       const own = threadListeners.get(thread.id);
       if (listeners.size === 0 && own === undefined) return;
-      // Status is derived on first read only: most listeners never look at it.
-      let status: ThreadStatus | undefined;
-      const change: ThreadChange = {
-        thread,
-        events,
-        get status() {
-          return (status ??= statusOf(deriveState(thread.events)));
-        },
-        ...(ingested ? { ingested: true as const } : {}),
-      };
-      for (const listener of [...(own ?? []), ...listeners]) {
-        try {
-          listener(change);
-        } catch (error) {
-          logger.error({ threadId: thread.id, err: messageOf(error) }, 'thread listener failed');
-        }
-      }
+      const change = new Change(thread, events, ingested);
+      // The thread's own listeners (settled, watch) first, then everyone's.
+      if (own !== undefined) notify(own, change, logger);
+      if (listeners.size > 0) notify(listeners, change, logger);
     },
-    emittedVersion: (threadId) => emitted.get(threadId) ?? 0,
+    emittedVersion: (threadId) => versions.get(threadId),
     subscribe(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);

@@ -1,7 +1,7 @@
 import { systemClock, type Clock } from '../clock.js';
 import { NotFoundError, SystemError, VersionConflictError } from '../errors.js';
 import type { Thread, ThreadEvent } from '../thread/events.js';
-import { deriveState, reduceState, rememberState, type ThreadState } from '../thread/state.js';
+import { deriveState, reduceState, withState, type ThreadState } from '../thread/state.js';
 import { checkAppend, checkThread, deepFreeze } from './checkEvents.js';
 import { selectSummaries, summaryOf } from './selectSummaries.js';
 import type { ListOptions, ThreadStore, ThreadSummary } from './threadStore.js';
@@ -74,9 +74,8 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): ThreadStore
       const thread: Thread = Object.freeze({
         id,
         agent: stored.thread.agent,
-        events: Object.freeze([...stored.thread.events, ...added]),
+        events: withState([...stored.thread.events, ...added], state),
       });
-      rememberState(thread.events, state);
       threads.set(id, {
         thread,
         state,

@@ -110,31 +110,27 @@ export const initialState: ThreadState = {
   updatedAt: undefined,
 };
 
+/** What an event changes in a state, besides its version and times. */
+type Changes = Partial<ThreadState> | null;
+
 /** The pure reducer over one event: `reduceState(state, event) -> state`. */
 export function reduceState(state: ThreadState, event: ThreadEvent): ThreadState {
-  const base: ThreadState = {
-    ...state,
-    version: event.seq,
-    createdAt: state.createdAt ?? event.at,
-    updatedAt: event.at,
-  };
-  if (state.terminal !== null) return base;
+  // One new state per event: the event's own changes are a small object spread into it.
+  const changes = state.terminal === null ? changesOf(state, event) : null;
+  return { ...state, ...changes, version: event.seq, createdAt: state.createdAt ?? event.at, updatedAt: event.at };
+}
+
+function changesOf(state: ThreadState, event: ThreadEvent): Changes {
   switch (event.type) {
     case 'input':
-      return base;
+      return null;
     case 'prefetch':
       return event.data.ok
-        ? {
-            ...base,
-            prefetched: [...state.prefetched, event.data.name],
-            consecutiveErrors: 0,
-            resolvedBefore: event.seq,
-          }
-        : { ...base, prefetched: [...state.prefetched, event.data.name] };
+        ? { prefetched: [...state.prefetched, event.data.name], consecutiveErrors: 0, resolvedBefore: event.seq }
+        : { prefetched: [...state.prefetched, event.data.name] };
     case 'decision': {
       const isTool = !BUILTIN_INTENTS.includes(event.data.intent);
       return {
-        ...base,
         steps: state.steps + 1,
         totalSteps: state.totalSteps + 1,
         backoffUntil: null,
@@ -156,7 +152,6 @@ export function reduceState(state: ThreadState, event: ThreadEvent): ThreadState
     }
     case 'tool_call':
       return {
-        ...base,
         backoffUntil: null,
         pendingCall:
           state.pendingCall && state.pendingCall.callId === event.data.callId
@@ -165,7 +160,6 @@ export function reduceState(state: ThreadState, event: ThreadEvent): ThreadState
       };
     case 'tool_result':
       return {
-        ...base,
         pendingCall: state.pendingCall?.callId === event.data.callId ? null : state.pendingCall,
         consecutiveErrors: 0,
         resolvedBefore: event.seq,
@@ -173,33 +167,32 @@ export function reduceState(state: ThreadState, event: ThreadEvent): ThreadState
     case 'error': {
       const clearsCall = event.data.callId !== undefined && state.pendingCall?.callId === event.data.callId;
       return {
-        ...base,
         consecutiveErrors: state.consecutiveErrors + 1,
         pendingCall: clearsCall ? null : state.pendingCall,
         backoffUntil: event.data.retryAt === undefined ? null : Date.parse(event.data.retryAt),
       };
     }
     case 'human_request':
-      return { ...base, pendingRequest: event.data };
+      return { pendingRequest: event.data };
     case 'human_response':
-      return reduceResponse(base, state, event.data.requestId, event.data.approved, event.seq);
+      return responseChanges(state, event.data.requestId, event.data.approved, event.seq);
     case 'control':
-      if (event.data.action === 'cancel') return { ...base, terminal: 'cancelled', pendingRequest: null };
-      return { ...base, paused: event.data.action === 'pause' };
+      if (event.data.action === 'cancel') return { terminal: 'cancelled', pendingRequest: null };
+      return { paused: event.data.action === 'pause' };
     case 'final':
-      return { ...base, terminal: 'done', output: event.data.output, pendingCall: null, pendingRequest: null };
+      return { terminal: 'done', output: event.data.output, pendingCall: null, pendingRequest: null };
     case 'escalation':
-      return { ...base, backoffUntil: null };
+      return { backoffUntil: null };
     case 'failed':
-      return { ...base, terminal: 'failed', failure: event.data.reason, pendingRequest: null };
+      return { terminal: 'failed', failure: event.data.reason, pendingRequest: null };
     case 'custom':
-      return reduceCustom(base, state, event.data, event.seq);
+      return customChanges(state, event.data, event.seq);
   }
 }
 
 /** A step of the agent's author recorded its result: it counts as a success and moves the flow on. */
-function reduceCustom(base: ThreadState, state: ThreadState, data: CustomData, seq: number): ThreadState {
-  const succeeded: ThreadState = { ...base, consecutiveErrors: 0, resolvedBefore: seq };
+function customChanges(state: ThreadState, data: CustomData, seq: number): Changes {
+  const succeeded = { consecutiveErrors: 0, resolvedBefore: seq };
   const call = state.pendingCall !== null && state.pendingCall.callId === data.callId ? state.pendingCall : null;
   switch (data.phase) {
     case 'before_decision':
@@ -214,54 +207,44 @@ function reduceCustom(base: ThreadState, state: ThreadState, data: CustomData, s
   }
 }
 
-function reduceResponse(
-  base: ThreadState,
-  state: ThreadState,
-  requestId: string,
-  approved: boolean | undefined,
-  seq: number,
-): ThreadState {
+function responseChanges(state: ThreadState, requestId: string, approved: boolean | undefined, seq: number): Changes {
   const request = state.pendingRequest;
   // A response to anything but the open request changes nothing (stale or forged answers are
   // rejected before they are appended; this keeps the reducer total).
-  if (request === null || request.requestId !== requestId) return base;
-  const answered: ThreadState = {
-    ...base,
-    pendingRequest: null,
-    consecutiveErrors: 0,
-    resolvedBefore: seq,
-  };
+  if (request === null || request.requestId !== requestId) return null;
+  const answered = { pendingRequest: null, consecutiveErrors: 0, resolvedBefore: seq };
   switch (request.kind) {
     case 'input':
       return answered;
     case 'approval': {
       const call = state.pendingCall;
       if (call === null || call.callId !== request.callId) return answered;
-      return approved === true
-        ? { ...answered, pendingCall: { ...call, approved: true } }
-        : { ...answered, pendingCall: null };
+      return approved === true ? { ...answered, pendingCall: { ...call, approved: true } } : { ...answered, pendingCall: null };
     }
     case 'interrupted': {
       const call = state.pendingCall;
       if (call === null || call.callId !== request.callId) return answered;
-      return approved === true
-        ? { ...answered, pendingCall: { ...call, started: false, retryApproved: true } }
-        : { ...answered, pendingCall: null };
+      return approved === true ? { ...answered, pendingCall: { ...call, started: false, retryApproved: true } } : { ...answered, pendingCall: null };
     }
     case 'escalation':
-      if (approved === false) {
-        return { ...answered, terminal: 'failed', failure: 'a human stopped the agent after an escalation' };
-      }
+      if (approved === false) return { ...answered, terminal: 'failed', failure: 'a human stopped the agent after an escalation' };
       return { ...answered, steps: 0 };
   }
 }
 
 // Derived states by events array. An array seen again costs nothing; a longer one (appended in
-// place) folds only its new events. Stores that fold incrementally hand theirs over (rememberState).
+// place) folds only its new events. A store hands over the state it folded with the array itself
+// (withState: a hidden property, set before the array is frozen), else it is kept in a weak map.
 const memo = new WeakMap<readonly ThreadEvent[], { readonly length: number; readonly state: ThreadState }>();
+const STATE = Symbol('switchyard.derivedState');
+
+/** The version a state must have to be the state of `events`. */
+const lastSeq = (events: readonly ThreadEvent[]): number => (events.length === 0 ? 0 : events[events.length - 1]!.seq);
 
 /** Folds a whole thread (or any list of events) into its state. Memoized per array. */
 export function deriveState(events: readonly ThreadEvent[]): ThreadState {
+  const attached = (events as { readonly [STATE]?: ThreadState })[STATE];
+  if (attached !== undefined && attached.version === lastSeq(events)) return attached;
   const hit = memo.get(events);
   if (hit !== undefined && hit.length === events.length) return hit.state;
   let state = hit !== undefined && hit.length < events.length ? hit.state : initialState;
@@ -273,6 +256,15 @@ export function deriveState(events: readonly ThreadEvent[]): ThreadState {
 /** Records the state of an events array already folded elsewhere (e.g. incrementally by a store). */
 export function rememberState(events: readonly ThreadEvent[], state: ThreadState): void {
   memo.set(events, { length: events.length, state });
+}
+
+/**
+ * A store's new events array, frozen, with the state it folded for it attached: deriving its state
+ * again is a property read (no weak map entry for the collector to trace).
+ */
+export function withState(events: ThreadEvent[], state: ThreadState): readonly ThreadEvent[] {
+  Object.defineProperty(events, STATE, { value: state });
+  return Object.freeze(events);
 }
 
 /** The status a state shows to users. */

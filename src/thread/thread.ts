@@ -23,19 +23,19 @@ export function stampEvents(version: number, events: readonly NewEvent[], at: st
     const event = events[index]!;
     stamped.push({ type: event.type, data: event.data, seq: version + index + 1, at } as ThreadEvent);
   }
-  Object.freeze(stamped);
-  stampedBatches.add(stamped);
-  return stamped;
+  Object.defineProperty(stamped, STAMPED, { value: true });
+  return Object.freeze(stamped);
 }
 
 // Batches built here come from typed values whose JSON payloads the runtime already normalized
-// (toJson, redactJson), so a store may skip re-validating and copying exactly these arrays. One
-// mark per batch, not per event: weak collections cost the garbage collector per entry.
-const stampedBatches = new WeakSet<object>();
+// (toJson, redactJson), so a store may skip re-validating and copying exactly these arrays. The
+// mark is a hidden property of the batch (only this module has its key), not a weak-set entry the
+// collector would trace.
+const STAMPED = Symbol('switchyard.stampedBatch');
 
 /** Whether the array of events is a batch built by {@link stampEvents} (and not handed in from outside). */
 export function isStampedBatch(events: readonly unknown[]): boolean {
-  return stampedBatches.has(events);
+  return (events as { readonly [STAMPED]?: true })[STAMPED] === true;
 }
 
 /** Validates events read from outside (a file, a KV bucket) with the zod schemas. */

@@ -21,4 +21,17 @@ describe('secret keys', () => {
       expect([key, isSecretKey(key), mayHoldSecret(key)]).toEqual([key, true, true]);
     }
   });
+
+  it('copies only what it redacts: a clean value comes back as it is, unchanged parts are shared, key order kept', () => {
+    const clean = { a: 1, list: [1, 'two', { b: null }], nested: { c: 'text' } };
+    expect(redactJson(clean)).toBe(clean);
+    const dirty = { first: { keep: true }, token: 'abc', list: ['x', 'sk-abcdefghijklmnopqrstuv'], last: [1] };
+    const redacted = redactJson(dirty, []) as typeof dirty;
+    expect(redacted).toEqual({ first: { keep: true }, token: REDACTED, list: ['x', REDACTED], last: [1] });
+    expect(Object.keys(redacted)).toEqual(['first', 'token', 'list', 'last']);
+    expect(redacted.first).toBe(dirty.first);
+    expect(redacted.last).toBe(dirty.last);
+    expect(dirty.token).toBe('abc');
+    expect(redactJson(['a', 'my-secret-value', 'b'], ['my-secret-value'])).toEqual(['a', REDACTED, 'b']);
+  });
 });

@@ -1,4 +1,6 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { eventArbitrary } from '../thread/eventArbitrary.js';
 import { REDACTED, redactJson, redactText } from '../../src/context/redact.js';
 import { estimateTokens, renderContext } from '../../src/context/renderContext.js';
 import type { NewEvent, Thread } from '../../src/thread/events.js';
@@ -184,5 +186,29 @@ describe('redact', () => {
       list: [{ Authorization: REDACTED }],
       n: 1,
     });
+  });
+
+  it('renders a growing thread exactly as it renders the same events afresh (its blocks are kept between versions)', () => {
+    const custom = fc.oneof(
+      fc.integer({ min: 1, max: 6 }).map((upTo): NewEvent => ({ type: 'custom', data: { step: 'squash', phase: 'compact', output: `summary to ${upTo}`, upTo } })),
+      fc.constant<NewEvent>({ type: 'custom', data: { step: 'check', phase: 'before_decision', output: { ok: true } } }),
+    );
+    const batches = fc.array(fc.array(fc.oneof({ weight: 6, arbitrary: eventArbitrary }, { weight: 1, arbitrary: custom }), { minLength: 1, maxLength: 3 }), { maxLength: 12 });
+    let id = 0;
+    fc.assert(
+      fc.property(batches, fc.constantFrom(6000, 40), (appends, budget) => {
+        const threadId = `grow-${id++}`;
+        const settings = { contextBudget: budget, secrets: [] };
+        let events = stampEvents(0, [input], AT);
+        for (const batch of [[], ...appends]) {
+          // Appended as a store does: the earlier event objects stay, in a new array.
+          events = [...events, ...stampEvents(events.length, batch, AT)];
+          const grown = renderContext(settings, { id: threadId, agent: 'calc', events });
+          const fresh = renderContext({ contextBudget: budget, secrets: [] }, { id: `${threadId}-fresh`, agent: 'calc', events: structuredClone(events) });
+          expect(grown).toEqual(fresh);
+        }
+      }),
+      { numRuns: 200, seed: 20250101 },
+    );
   });
 });

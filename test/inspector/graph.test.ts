@@ -49,7 +49,10 @@ describe('machineGraph', () => {
   });
 
   it('labels invoke results done and error, events by their type, and skips targetless transitions', () => {
+    // The hot loop goes straight to executing or done when routing would; anything else through routing.
     expect(edgesFrom('deciding').map((e) => [e.label, e.target])).toEqual([
+      ['done', 'agent.executing'],
+      ['done', 'agent.done'],
       ['done', 'agent.routing'],
       ['error', 'agent.stopped'],
     ]);

@@ -7,7 +7,7 @@ import { tool, type ToolContext } from '../../src/agent/tool.js';
 import { estimateTokens } from '../../src/context/renderContext.js';
 import type { Model } from '../../src/model/model.js';
 import { scriptedModel, type ScriptStep } from '../../src/model/scriptedModel.js';
-import { whenSettled } from '../../src/runtime/agentActor.js';
+import { createAgentActor, whenSettled } from '../../src/runtime/agentActor.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
 import type { ThreadStore } from '../../src/store/threadStore.js';
 import type { ErrorKind } from '../../src/thread/events.js';
@@ -554,6 +554,27 @@ describe('agent machine: prefetch, breaking tools and control', () => {
     expect(eventsOf(resumed.thread, 'control').map((e) => e.data.action)).toEqual(['pause', 'resume']);
   });
 
+  it('enters every working state of the loop, as inspection shows it: deciding and executing in turn, then done', async () => {
+    const model = scriptedModel([add(1, 2), add(3, 4), done()]);
+    const clock = createClock();
+    const store = createMemoryStore({ clock });
+    const thread = await store.create(threadOf('t-states', 'calculator', [{ type: 'input', data: { input: 'go' } }]));
+    const shown: unknown[] = [];
+    const actor = createAgentActor({
+      agent: calculator,
+      thread,
+      model,
+      store,
+      clock,
+      inspect: (event) => {
+        if (event.type === '@xstate.snapshot' && event.actorRef === actor) shown.push((event.snapshot as { value?: unknown }).value);
+      },
+    });
+    const end = await runToEnd(actor, clock);
+    expect(end.status).toBe('done');
+    expect(shown.filter((value, i) => value !== shown[i - 1])).toEqual(['deciding', 'executing', 'deciding', 'executing', 'deciding', 'done']);
+  });
+
   it('PAUSE during a decision takes effect once the decision is recorded; RESUME continues', async () => {
     const model = scriptedModel([add(1, 2), done()]);
     const { actor, clock } = await startRun({ agent: calculator, model });
@@ -646,6 +667,31 @@ describe('agent machine: prefetch, breaking tools and control', () => {
     await flush(); // let the aborted tool settle: it must not append a result
     const stored = (await store.get('thread-1'))!;
     expect(typesOf(stored)).toEqual(['input', 'decision', 'tool_call', 'control']);
+  });
+
+  it('a decision past its deadline aborts its model call; the next decision gets a live signal', async () => {
+    const model = scriptedModel([{ hang: true }, { hang: true }]);
+    const { actor, clock } = await startRun({ agent: customAgent({ decideTimeoutMs: 50 }), model });
+    actor.start();
+    await until(() => model.requests.length === 1);
+    clock.increment(50);
+    expect(model.requests[0]!.signal.aborted).toBe(true);
+    const rest = await settle(actor);
+    expect(rest.state).toBe('backingOff');
+    clock.increment(rest.backoffUntil! - clock.now());
+    await until(() => model.requests.length === 2);
+    expect(model.requests[1]!.signal.aborted).toBe(false);
+    actor.stop();
+  });
+
+  it('stopping the actor aborts the step in progress', async () => {
+    const model = scriptedModel([{ hang: true }]);
+    const { actor } = await startRun({ agent: calculator, model });
+    actor.start();
+    await until(() => model.requests.length === 1);
+    expect(model.requests[0]!.signal.aborted).toBe(false);
+    actor.stop();
+    expect(model.requests[0]!.signal.aborted).toBe(true);
   });
 
   it('an actor started from a paused or finished thread stays there', async () => {

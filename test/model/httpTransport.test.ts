@@ -1,10 +1,10 @@
-import { once } from 'node:events';
+import { getEventListeners, once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHttpTransport } from '../../src/model/httpTransport.js';
+import { CALLER_SIGNAL, createHttpTransport, type TransportInit } from '../../src/model/httpTransport.js';
 
 interface Seen {
   method: string;
@@ -157,6 +157,28 @@ describe('http transport (the model client fetch on undici request)', () => {
     const started = Date.now();
     await expect(pending).rejects.toMatchObject({ name: 'AbortError' });
     expect(Date.now() - started).toBeLessThan(1_500);
+  });
+
+  it("aborts on the caller signal given beside the init signal, with one listener on the caller's for all its requests", async () => {
+    const own = new AbortController();
+    const caller = new AbortController();
+    for (const text of ['x', 'y', 'z']) {
+      const ok = await transport.fetch(`${base}/json`, { method: 'POST', body: text, signal: own.signal, [CALLER_SIGNAL]: caller.signal } as TransportInit);
+      expect(await ok.json()).toEqual({ echo: text });
+    }
+    expect(getEventListeners(own.signal, 'abort')).toHaveLength(0);
+    expect(getEventListeners(caller.signal, 'abort')).toHaveLength(1);
+
+    const pending = transport.fetch(`${base}/slow`, { signal: own.signal, [CALLER_SIGNAL]: caller.signal } as TransportInit);
+    setTimeout(() => caller.abort(new Error('caller gave up')), 50);
+    await expect(pending).rejects.toThrow('caller gave up');
+    const alone = transport.fetch(`${base}/slow`, { [CALLER_SIGNAL]: AbortSignal.abort(new Error('already')) } as TransportInit);
+    await expect(alone).rejects.toThrow('already');
+    // The init's own signal still aborts when a caller signal is given too.
+    const second = new AbortController();
+    const byOwn = transport.fetch(`${base}/slow`, { signal: second.signal, [CALLER_SIGNAL]: new AbortController().signal } as TransportInit);
+    setTimeout(() => second.abort(), 50);
+    await expect(byOwn).rejects.toMatchObject({ name: 'AbortError' });
   });
 
   it('rejects when nothing listens', async () => {

@@ -6,6 +6,7 @@ import OpenAI from 'openai';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ConfigError } from '../../src/errors.js';
 import type { ModelRequest, ModelResult, ToolSpec } from '../../src/model/model.js';
+import { createHttpTransport, isHttpTransportFetch } from '../../src/model/httpTransport.js';
 import { createOpenAIModel } from '../../src/model/openaiModel.js';
 import {
   benchHandler,
@@ -226,18 +227,28 @@ describe('createOpenAIModel', () => {
     expect(server.requests).toHaveLength(0);
   });
 
-  it('returns a failure when the signal is aborted during the request', async () => {
-    const server = await fake([{ hang: true }]);
-    const model = createOpenAIModel({ baseURL: server.baseURL, apiKey: API_KEY });
-    const controller = new AbortController();
+  it('returns a failure when the signal is aborted during the request, on the shared transport or one of its own', async () => {
+    const own = createHttpTransport();
+    expect(isHttpTransportFetch(own.fetch)).toBe(true);
+    expect(isHttpTransportFetch(globalThis.fetch)).toBe(false);
+    try {
+      for (const fetch of [undefined, own.fetch]) {
+        const server = await fake([{ hang: true }, { content: 'ok' }]);
+        const model = createOpenAIModel({ baseURL: server.baseURL, apiKey: API_KEY, ...(fetch ? { fetch } : {}) });
+        const controller = new AbortController();
 
-    const pending = model.complete(request({ signal: controller.signal }));
-    await vi.waitFor(() => expect(server.requests).toHaveLength(1));
-    controller.abort();
+        const pending = model.complete(request({ signal: controller.signal }));
+        await vi.waitFor(() => expect(server.requests).toHaveLength(1));
+        controller.abort();
 
-    const error = expectFailure(await pending);
-    expect(error.kind).toBe('timeout');
-    expect(error.message).toMatch(/aborted/);
+        const error = expectFailure(await pending);
+        expect(error.kind).toBe('timeout');
+        expect(error.message).toMatch(/aborted by the caller/);
+        expect((await model.complete(request())).success).toBe(true);
+      }
+    } finally {
+      await own.close();
+    }
   });
 
   it('maps a refused connection to an http failure without status', async () => {

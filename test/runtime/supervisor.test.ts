@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import { createActor } from 'xstate';
 import { supervisorMachine, type AgentRest } from '../../machines/supervisorMachine.js';
@@ -61,12 +61,12 @@ describe('supervisor', () => {
     }).start();
     const thread = await store.create({ id: 't1', agent: 'asker', events: [{ seq: 1, at: new Date().toISOString(), type: 'input', data: { input: 'hi' } }] });
     supervisor.send({ type: 'START', thread });
-    expect(supervisor.getSnapshot().children.t1).toBeDefined();
+    expect(supervisor.getSnapshot().context.actors.has('t1')).toBe(true);
     await new Promise<void>((resolve) => {
       const sub = supervisor.subscribe(() => rests.length > 0 && (sub.unsubscribe(), resolve()));
     });
     expect(rests[0]).toMatchObject({ threadId: 't1', state: 'awaitingHuman', status: 'awaiting_human' });
-    expect(supervisor.getSnapshot().children.t1).toBeUndefined();
+    expect(supervisor.getSnapshot().context.actors.has('t1')).toBe(false);
     expect(supervisor.getSnapshot().context.running).toEqual([]);
     supervisor.stop();
   });
@@ -114,7 +114,8 @@ describe('supervisor memory', () => {
       model: scriptedModel([], { whenExhausted: { intent: 'done_for_now', args: { message: 'ok' } } }),
       inspect: (event) => {
         if (event.type === '@xstate.snapshot' && event.actorRef.sessionId === event.rootId) {
-          inspected.push(Object.keys((event.snapshot as unknown as { children: Record<string, unknown> }).children).join(','));
+          const snapshot = event.snapshot as unknown as { children: Record<string, unknown>; context: { actors: Map<string, unknown> } };
+          inspected.push([...Object.keys(snapshot.children), ...snapshot.context.actors.keys()].join(','));
         }
       },
     });
@@ -122,6 +123,18 @@ describe('supervisor memory', () => {
     for (const id of ids) expect((await rt.settled(id)).status).toBe('done');
     await rt.launch('quick', 'one more').then((t) => rt.settled(t.id));
     // The supervisor's last snapshot holds no children: finished ones were stopped and dropped.
+    expect(inspected.some((ids) => ids !== '')).toBe(true);
     expect(inspected.at(-1)).toBe('');
+  });
+
+  it('closing the runtime stops its running actors and aborts their steps', async () => {
+    const a = agent({ name: 'hanger', description: 'h', prompt: 'p', tools: [] });
+    const model = scriptedModel([{ hang: true }]);
+    const rt = createRuntime({ agents: [a], store: createMemoryStore(), model });
+    await rt.launch('hanger', 'go');
+    await vi.waitFor(() => expect(model.requests).toHaveLength(1));
+    expect(rt.activeCount()).toBe(1);
+    await rt.close();
+    expect(model.requests[0]!.signal.aborted).toBe(true);
   });
 });

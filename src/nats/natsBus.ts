@@ -26,6 +26,7 @@ import { BusError } from '../bus/bus.js';
 import { createBusMessage, DEFAULT_REQUEST_TIMEOUT_MS, encodePayload, errorReporter, invokeHandler, respondTo } from '../bus/busMessage.js';
 import { errorText, normalizeJobQueueOptions } from '../bus/jobRunner.js';
 import { ensureNatsJobQueue, natsJobQueue } from './natsJobQueue.js';
+import { batchWrites } from './writeBatching.js';
 import { assertPattern, assertQueueGroup, assertSubject, isValidSubject } from '../bus/subject.js';
 
 /** Options of {@link createNatsBus}. */
@@ -39,6 +40,13 @@ export interface NatsBusOptions extends BusOptions {
    * reconnect forever (`maxReconnectAttempts: -1`) so a server restart never loses the bus.
    */
   connectOptions?: Omit<NodeConnectionOptions, 'servers' | 'name'>;
+  /**
+   * Write what the connection sends during one turn of the event loop in one socket write (see
+   * `batchWrites`): fewer system calls here and fewer wake-ups of the server, at the cost of
+   * holding a message until the end of the turn.
+   * @default true
+   */
+  batchWrites?: boolean;
 }
 
 /** The NATS bus, with its connection for callers that need raw NATS. */
@@ -113,6 +121,7 @@ export async function createNatsBus(options: NatsBusOptions): Promise<NatsBus> {
   } catch (error) {
     throw toBusError(error, `cannot connect to NATS at ${String(options.servers)}`);
   }
+  if (options.batchWrites ?? true) batchWrites(nc);
   const js = jetstream(nc);
   let jsmPromise: ReturnType<typeof jetstreamManager> | undefined;
   const consumers = new Set<{ halt(): void }>();

@@ -20,6 +20,8 @@ export interface NatsNodeOptions {
   name?: string;
   /** Extra nats.js connection options (auth, TLS, reconnect timing). @default `{ noAsyncTraces: true }` */
   connectOptions?: NatsBusOptions['connectOptions'];
+  /** Batch the connection's socket writes per turn of the event loop. @default true */
+  batchWrites?: NatsBusOptions['batchWrites'];
   agents: readonly Agent[];
   /** @default [] */
   pipelines?: readonly Pipeline[];
@@ -82,6 +84,7 @@ export async function createNatsNode(options: NatsNodeOptions): Promise<NatsNode
     // No async stack traces: capturing one per request costs more CPU than anything else here.
     connectOptions: { noAsyncTraces: true, ...options.connectOptions },
     onError: (error, context) => logger.warn({ ...context, err: messageOf(error) }, 'NATS error'),
+    ...(options.batchWrites === undefined ? {} : { batchWrites: options.batchWrites }),
   });
   try {
     const store = await createNatsKvStore({

@@ -105,7 +105,7 @@ export interface Runtime {
    * or (a pipeline) waits for a child thread.
    */
   settled(threadId: string, options?: { signal?: AbortSignal }): Promise<ThreadView>;
-  /** Continues every thread that was running or backing off when the last process stopped. */
+  /** Continues every thread that was running, backing off or sleeping when the last process stopped. */
   recover(): Promise<number>;
   /**
    * Runs the thread in this process (a worker taking a job) and resolves when it rests. Reads the
@@ -153,12 +153,15 @@ function machinesOf(agents: ReadonlyMap<string, Agent>, pipelineMachines: Readon
   ]);
 }
 
-/** Continues every thread of this runtime's agents and pipelines that was moving when the last process stopped. */
+/**
+ * Continues every thread of this runtime's agents and pipelines that was moving when the last
+ * process stopped, sleeping ones included (their actor re-arms the recorded deadline).
+ */
 async function recoverThreads(
   store: ThreadStore,
   { agents, pipelines, driver, logger }: { agents: ReadonlyMap<string, Agent>; pipelines: ReadonlyMap<string, Pipeline>; driver: ThreadDriver; logger: Logger },
 ): Promise<number> {
-  const moving = await store.list({ status: ['running', 'backing_off'], limit: Number.MAX_SAFE_INTEGER });
+  const moving = await store.list({ status: ['running', 'backing_off', 'sleeping'], limit: Number.MAX_SAFE_INTEGER });
   let count = 0;
   for (const summary of moving) {
     const thread = await store.get(summary.id);

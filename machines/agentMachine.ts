@@ -209,7 +209,17 @@ function buildAgentMachine(id: string, custom: readonly CustomStep[]) {
       ...own,
       ...(custom.length === 0
         ? {}
-        : { sleeping: { entry: { type: 'log' as const, params: { state: 'sleeping' } }, after: { sleep: { target: 'routing' } }, on: PAUSE_NOW } }),
+        : {
+            sleeping: {
+              entry: [
+                { type: 'log' as const, params: { state: 'sleeping' } },
+                { type: 'restUntil' as const, params: ({ context }: { context: AgentContext }) => ({ state: 'sleeping', wakeAt: context.state.sleepUntil }) },
+              ],
+              // Wakes the actor itself when nobody stopped it for the sleep.
+              after: { sleep: { target: 'routing' } },
+              on: PAUSE_NOW,
+            },
+          }),
       awaitingHuman: waitingForHuman('awaitingHuman'),
       escalated: waitingForHuman('escalated'),
       responding: {

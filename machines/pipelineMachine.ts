@@ -128,7 +128,10 @@ export function createPipelineMachine(pipeline: Pipeline) {
       finishing: { entry: { type: 'run', params: { state: 'finishing', step: 'finish' } }, on: AFTER_STEP },
       backingOff: BACKING_OFF,
       sleeping: {
-        entry: { type: 'log', params: { state: 'sleeping' } },
+        entry: [
+          { type: 'log', params: { state: 'sleeping' } },
+          { type: 'restUntil', params: ({ context }: { context: PipelineContext }) => ({ state: 'sleeping', wakeAt: context.sleepUntil }) },
+        ],
         after: { sleep: { target: 'routing', actions: 'wake' } },
         on: { PAUSE: { target: 'pausing', actions: ['wake', 'keepControl'] } },
       },

@@ -16,6 +16,8 @@ export interface AgentRest {
   readonly thread: Thread | null;
   /** Why the actor stopped early or failed, if it did. */
   readonly problem?: string;
+  /** The thread sleeps until then (epoch ms): its actor was stopped for the sleep; start it again at that time. */
+  readonly wakeAt?: number;
 }
 
 /** Input of the supervisor machine. */
@@ -41,7 +43,7 @@ export type SupervisorEvent =
   /** Drop every child and queued thread (the runtime closes). */
   | { type: 'EVICT_ALL' }
   /** A child came to rest (sent by the child's own `onRest`, instead of syncing every snapshot). */
-  | { type: 'CHILD_RESTED'; threadId: string; state: string; thread: Thread };
+  | { type: 'CHILD_RESTED'; threadId: string; state: string; thread: Thread; wakeAt?: number };
 
 interface SupervisorContext {
   readonly agents: ReadonlyMap<string, Agent>;
@@ -98,7 +100,8 @@ function fill({ context, self, later }: Filling, running: string[], queue: Threa
       logger: context.deps.logger.child({ threadId, agent: thread.agent }),
       // Deferred: sent from inside the child's entry action, the supervisor would otherwise run
       // its own transition in the middle of the child's.
-      onRest: (rest: { state: string; thread: Thread }) => queueMicrotask(() => self.send({ type: 'CHILD_RESTED', threadId, state: rest.state, thread: rest.thread })),
+      onRest: (rest: { state: string; thread: Thread; wakeAt?: number }) =>
+        queueMicrotask(() => self.send({ type: 'CHILD_RESTED', threadId, state: rest.state, thread: rest.thread, ...(rest.wakeAt === undefined ? {} : { wakeAt: rest.wakeAt }) })),
     };
     const child = logicOf(context, thread, deps);
     if (child === undefined) {
@@ -176,7 +179,8 @@ export const supervisorMachine = setup({
             if (!context.running.includes(id)) return;
             enqueue({ type: 'stop', params: { threadId: id } });
             const thread = event.thread;
-            enqueue(() => context.onRest({ threadId: id, state: event.state, status: statusOf(deriveState(thread.events)), thread }));
+            const wakeAt = event.wakeAt === undefined ? {} : { wakeAt: event.wakeAt };
+            enqueue(() => context.onRest({ threadId: id, state: event.state, status: statusOf(deriveState(thread.events)), thread, ...wakeAt }));
             enqueue.assign(fill({ context, self, later: enqueue }, without(context.running, id), [...context.queue]));
           }),
         },

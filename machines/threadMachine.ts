@@ -127,6 +127,10 @@ export function threadActions<TContext extends ThreadContext, TEvent extends Eve
     rest: ({ context }: Args, params: { state: string }) => {
       context.deps.onRest?.({ state: params.state, thread: context.thread });
     },
+    /** Tells whoever runs the actor that it sleeps until `wakeAt` (the supervisor evicts it and wakes it then). */
+    restUntil: ({ context }: Args, params: { state: string; wakeAt: number | null }) => {
+      if (params.wakeAt !== null) context.deps.onRest?.({ state: params.state, thread: context.thread, wakeAt: params.wakeAt });
+    },
   };
 }
 

@@ -12,8 +12,11 @@ export interface AgentDeps {
   readonly store: ThreadStore;
   readonly clock: Clock;
   readonly logger: Logger;
-  /** Told when the actor comes to rest (waits on a human, a resume or a child thread). */
-  readonly onRest?: (rest: { readonly state: string; readonly thread: Thread }) => void;
+  /**
+   * Told when the actor comes to rest (waits on a human, a resume or a child thread) or sleeps
+   * durably until `wakeAt` (epoch ms): whoever runs the actor may stop it and start it again then.
+   */
+  readonly onRest?: (rest: { readonly state: string; readonly thread: Thread; readonly wakeAt?: number }) => void;
 }
 
 /** Input of every step: the agent, the thread as last persisted, and its derived state. */

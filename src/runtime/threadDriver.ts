@@ -12,6 +12,7 @@ import type { ChildLauncher } from '../pipeline/pipelineSteps.js';
 import type { ThreadStore } from '../store/threadStore.js';
 import { versionOf, type Thread } from '../thread/events.js';
 import { parentIdOf } from './threadView.js';
+import { WakeTimers } from './wakeTimers.js';
 
 /** Why the runtime schedules a thread, when it is more than "it should move on". */
 export interface ScheduleReason {
@@ -72,6 +73,14 @@ export function createThreadDriver(options: ThreadDriverOptions): ThreadDriver {
   // Threads answered or resumed while their actor was still finishing a step: restart them once it rests.
   const restartWhenRested = new Set<string>();
   let closed = false;
+  // Sleeping threads hold no actor (nor a slot): they are started again at their deadline, here
+  // (a worker running the thread for a job keeps the job meanwhile).
+  const wakeUps = new WakeTimers(clock, (threadId) => {
+    store.get(threadId).then(
+      (thread) => thread && drive(thread),
+      (error: unknown) => logger.error({ threadId, err: messageOf(error) }, 'could not wake a sleeping thread'),
+    );
+  });
 
   const onRest = (rest: AgentRest): void => {
     const log = { threadId: rest.threadId, agent: rest.thread?.agent, state: rest.state, status: rest.status };
@@ -79,6 +88,11 @@ export function createThreadDriver(options: ThreadDriverOptions): ThreadDriver {
     else logger.info(log, 'agent at rest');
     if (restartWhenRested.delete(rest.threadId)) {
       void store.get(rest.threadId).then((thread) => thread && drive(thread));
+      return;
+    }
+    if (rest.wakeAt !== undefined) {
+      // Not a rest for those waiting on the thread: it moves again on its own at the deadline.
+      wakeUps.arm(rest.threadId, rest.wakeAt);
       return;
     }
     // An actor that stopped early (superseded, failed) holds a stale thread: let waiters read it.
@@ -142,10 +156,14 @@ export function createThreadDriver(options: ThreadDriverOptions): ThreadDriver {
     isRunning: (threadId) => supervisor.getSnapshot().context.running.includes(threadId),
     isBusy: (threadId) => isActive(threadId) || restartWhenRested.has(threadId),
     forward: (threadId, event) => supervisor.send({ type: 'FORWARD', threadId, event }),
-    evict: (threadId) => supervisor.send({ type: 'EVICT', threadId }),
+    evict: (threadId) => {
+      wakeUps.cancel(threadId);
+      supervisor.send({ type: 'EVICT', threadId });
+    },
     activeCount: () => supervisor.getSnapshot().context.running.length,
     close() {
       closed = true;
+      wakeUps.clear();
       supervisor.send({ type: 'EVICT_ALL' });
       supervisor.stop();
     },

@@ -13,7 +13,8 @@ function harness(pipelines: Parameters<typeof createRuntime>[0]['pipelines'], ag
   const clock = createClock();
   const entered = new Map<string, number>();
   const inspect = (event: InspectionEvent): void => {
-    if (event.type !== '@xstate.snapshot') return;
+    // Entries of a running actor (an actor stopped for a sleep reports its last state once more).
+    if (event.type !== '@xstate.snapshot' || (event.snapshot as { status?: string }).status !== 'active') return;
     const value = (event.snapshot as { value?: unknown }).value;
     if (typeof value === 'string') entered.set(value, (entered.get(value) ?? 0) + 1);
   };

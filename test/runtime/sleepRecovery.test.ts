@@ -78,3 +78,28 @@ describe('a sleeping agent thread across a restart', () => {
     }
   });
 });
+
+describe('a sleeping agent thread and the runtime’s concurrency', () => {
+  it('does not hold a slot while it sleeps: other threads run meanwhile, and it still wakes on time', async () => {
+    const clock = new SimulatedClock();
+    clock.set(Date.parse('2026-01-01T00:00:00Z'));
+    const { createMemoryStore } = await import('../../src/store/memoryStore.js');
+    // One script for both threads, in the order they ask: the sleeper's wait, the other's answer, the sleeper's answer.
+    const model = scriptedModel([script[0]!, { intent: 'done_for_now', args: { message: 'fine' } }, script[1]!]);
+    const rt = createRuntime({ agents: [patient], store: createMemoryStore(), model, clock, maxConcurrent: 1 });
+    const sleeper = await rt.launch('patient', 'wait an hour');
+    await until(rt, sleeper.id, (e) => e.type === 'custom');
+    const other = await rt.launch('patient', 'and this one?');
+    const view = await Promise.race([
+      rt.settled(other.id),
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the other thread never ran while one slept')), 3_000)),
+    ]);
+    expect(view.status).toBe('done');
+    expect((await rt.get(sleeper.id))!.status).toBe('sleeping');
+    expect(rt.activeCount()).toBe(0); // no actor kept for the sleep
+    clock.increment(3_600_000);
+    await until(rt, sleeper.id, (e) => e.type === 'final');
+    expect((await rt.get(sleeper.id))!.status).toBe('done');
+    await rt.close();
+  });
+});

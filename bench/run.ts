@@ -45,7 +45,15 @@ console.log(
 
 const loadBefore = os.loadavg();
 const results: BenchResult[] = [];
-for (const bench of selected) results.push(await bench.run({ quick }));
+const seconds: Record<string, number> = {};
+for (const bench of selected) {
+  const started = performance.now();
+  results.push(await bench.run({ quick }));
+  seconds[bench.name] = (performance.now() - started) / 1000;
+  console.log(`(${bench.name}: ${seconds[bench.name]!.toFixed(1)} s)`);
+}
+const totalSeconds = Object.values(seconds).reduce((a, b) => a + b, 0);
+console.log(`\nbenchmarks took ${totalSeconds.toFixed(0)} s${quick ? ` (--quick aims at under 60 s: ${totalSeconds < 60 ? 'met' : 'over'})` : ''}`);
 console.log(`\nload average at the end ${loadAverage()} (other processes compete for the CPUs; compare ratios, not absolutes)`);
 
 const resultsDir = new URL('./results/', import.meta.url);
@@ -62,6 +70,7 @@ await writeFile(
       cpus: os.cpus().length,
       cpuModel: os.cpus()[0]?.model,
       loadAverage: { before: loadBefore, after: os.loadavg() },
+      seconds,
       benches: Object.fromEntries(results.map((r) => [r.name, { pass: r.pass, ...(r.results as object) }])),
     },
     null,

@@ -26,6 +26,7 @@ import { BusError } from '../bus/bus.js';
 import { createBusMessage, DEFAULT_REQUEST_TIMEOUT_MS, encodePayload, errorReporter, invokeHandler, respondTo } from '../bus/busMessage.js';
 import { errorText, normalizeJobQueueOptions } from '../bus/jobRunner.js';
 import { ensureNatsJobQueue, natsJobQueue } from './natsJobQueue.js';
+import { muxRequests } from './requestMux.js';
 import { batchWrites } from './writeBatching.js';
 import { assertPattern, assertQueueGroup, assertSubject, isValidSubject } from '../bus/subject.js';
 
@@ -47,6 +48,13 @@ export interface NatsBusOptions extends BusOptions {
    * @default true
    */
   batchWrites?: boolean;
+  /**
+   * Answer the connection's requests (JetStream publishes, KV writes, API calls) from a small
+   * table of its own rather than nats.js's request objects, which cost more than the request
+   * (see `muxRequests`).
+   * @default true
+   */
+  muxRequests?: boolean;
 }
 
 /** The NATS bus, with its connection for callers that need raw NATS. */
@@ -122,6 +130,7 @@ export async function createNatsBus(options: NatsBusOptions): Promise<NatsBus> {
     throw toBusError(error, `cannot connect to NATS at ${String(options.servers)}`);
   }
   if (options.batchWrites ?? true) batchWrites(nc);
+  if (options.muxRequests ?? true) muxRequests(nc, options.connectOptions?.inboxPrefix);
   const js = jetstream(nc);
   let jsmPromise: ReturnType<typeof jetstreamManager> | undefined;
   const consumers = new Set<{ halt(): void }>();

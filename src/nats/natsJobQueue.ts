@@ -47,6 +47,9 @@ import {
  * pull, so this also bounds how long a slot can sit on a pull that nobody will answer.
  */
 const FETCH_EXPIRES_MS = 5_000;
+/** The body of an ack, and how long an ack waits for the server to confirm it (nats.js's JetStream timeout). */
+const ACK = '+ACK';
+const ACK_TIMEOUT_MS = 5_000;
 /** Pause after a failed pull (server restarting, consumer missing) before the next one. */
 const FETCH_RETRY_MS = 250;
 
@@ -265,7 +268,11 @@ export function natsJobQueue(
       ack: async () => {
         settled = true;
         try {
-          await msg.ackAck();
+          // What `msg.ackAck()` sends, through the connection's request (see `muxRequests`):
+          // nats.js's ackAck builds its own request objects, an Error among them, per job.
+          const reply = (msg as JsMsg & { readonly reply?: unknown }).reply;
+          if (typeof reply === 'string' && reply.length > 0) await host.nc.request(reply, ACK, { timeout: ACK_TIMEOUT_MS });
+          else await msg.ackAck();
         } catch (error) {
           throw unavailable(`ack of job ${name}:${seq} failed`, error);
         }

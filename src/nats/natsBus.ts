@@ -63,8 +63,22 @@ export type NatsBus = Bus & { readonly nc: NatsConnection };
 /** How long `close()` waits for outgoing messages to reach the server. */
 const CLOSE_FLUSH_MS = 2_000;
 
+/**
+ * The encoded headers of frozen records (a publisher's constant headers, such as the process
+ * header on every event): built once, not per message. nats.js only reads a message's headers.
+ */
+const frozenHeaders = new WeakMap<Record<string, string>, MsgHdrs | undefined>();
+
 function toHeaders(record: Record<string, string> | undefined): MsgHdrs | undefined {
   if (!record) return undefined;
+  if (!Object.isFrozen(record)) return buildHeaders(record);
+  if (frozenHeaders.has(record)) return frozenHeaders.get(record);
+  const hdrs = buildHeaders(record);
+  frozenHeaders.set(record, hdrs);
+  return hdrs;
+}
+
+function buildHeaders(record: Record<string, string>): MsgHdrs | undefined {
   const entries = Object.entries(record);
   if (entries.length === 0) return undefined;
   const hdrs = createHeaders();

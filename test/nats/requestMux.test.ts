@@ -37,7 +37,7 @@ describe('muxRequests', () => {
   it('gives each of many concurrent requests its own reply, without nats.js\'s mux', async () => {
     const nc = await connected();
     const subject = `echo.${uniqueToken()}`;
-    nc.subscribe(subject, { callback: (_e, msg) => msg.respond(`re:${msg.string()}`) });
+    nc.subscribe(subject, { callback: (_e, msg) => void msg.respond(`re:${msg.string()}`) });
     const replies = await Promise.all(Array.from({ length: 200 }, (_, i) => nc.request(subject, String(i), { timeout: 5_000 })));
     expect(replies.map((m) => m.string())).toEqual(Array.from({ length: 200 }, (_, i) => `re:${i}`));
     expect(natsMuxUsed(nc)).toBe(false);
@@ -69,7 +69,11 @@ describe('muxRequests', () => {
 
     const silent = `silent.${uniqueToken()}`;
     let late: (() => void) | undefined;
-    nc.subscribe(silent, { callback: (_e, msg) => (late = () => msg.respond('too late')) });
+    nc.subscribe(silent, {
+      callback: (_e, msg) => {
+        late = () => void msg.respond('too late');
+      },
+    });
     const timedOut = await nc.request(silent, '', { timeout: 50 }).catch((e: unknown) => e);
     expect(timedOut).toBeInstanceOf(errors.TimeoutError);
     late?.(); // a reply after the timeout is dropped
@@ -86,7 +90,7 @@ describe('muxRequests', () => {
   it('leaves requests with a reply subject of their own to nats.js', async () => {
     const nc = await connected();
     const subject = `own.${uniqueToken()}`;
-    nc.subscribe(subject, { callback: (_e, msg) => msg.respond(msg.reply ?? '') });
+    nc.subscribe(subject, { callback: (_e, msg) => void msg.respond(msg.reply ?? '') });
     const reply = createInbox();
     const answer = await nc.request(subject, '', { timeout: 5_000, noMux: true, reply });
     expect(answer.string()).toBe(reply);

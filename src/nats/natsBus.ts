@@ -240,7 +240,7 @@ export async function createNatsBus(options: NatsBusOptions): Promise<NatsBus> {
         jsmPromise = undefined;
         throw toBusError(error, 'JetStream is not available');
       }
-      const consumerInfo = await ensureNatsJobQueue(jsm, name, config);
+      await ensureNatsJobQueue(jsm, name, config);
       return natsJobQueue(
         {
           nc,
@@ -250,10 +250,10 @@ export async function createNatsBus(options: NatsBusOptions): Promise<NatsBus> {
           toHeaders,
           fromHeaders,
           track: (consumer, running) => (running ? consumers.add(consumer) : consumers.delete(consumer)),
+          ...(options.connectOptions?.inboxPrefix === undefined ? {} : { inboxPrefix: options.connectOptions.inboxPrefix }),
         },
         name,
         config,
-        consumerInfo,
       );
     },
 

@@ -92,7 +92,11 @@ export function startJobPuller(options: JobPullerOptions): JobPuller {
     schedule();
   };
   const liveness = setInterval(() => {
-    if (requested > 0 && Date.now() - lastHeard > 2 * heartbeatMs) forget();
+    if (requested > 0 && Date.now() - lastHeard > 2 * heartbeatMs) {
+      onError(new Error(`pull from ${options.stream}: no heartbeat for ${Date.now() - lastHeard} ms (consumer ${options.durable} missing or moving?); asking again`));
+      lastHeard = Date.now();
+      forget();
+    }
   }, heartbeatMs / 2).unref();
   // nats.js's status iterator can be stopped (a QueuedIterator), though its type does not say so.
   const statuses: AsyncIterable<Status> & { stop?: () => void } = nc.status();

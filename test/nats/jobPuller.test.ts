@@ -17,7 +17,11 @@ afterAll(async () => {
 /** Records the pull requests sent to a consumer (a spy connection on the server). */
 async function spyOnPulls(nc: NatsConnection, stream: string): Promise<{ batch: number }[]> {
   const pulls: { batch: number }[] = [];
-  nc.subscribe(`$JS.API.CONSUMER.MSG.NEXT.${stream}.>`, { callback: (_e, msg) => pulls.push(msg.json<{ batch: number }>()) });
+  nc.subscribe(`$JS.API.CONSUMER.MSG.NEXT.${stream}.>`, {
+    callback: (_e, msg) => {
+      pulls.push(msg.json<{ batch: number }>());
+    },
+  });
   await nc.flush();
   return pulls;
 }

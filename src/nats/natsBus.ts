@@ -3,6 +3,7 @@ import {
   connect,
   errors,
   headers as createHeaders,
+  MsgHdrsImpl,
   type Msg,
   type MsgHdrs,
   type NatsConnection,
@@ -74,6 +75,11 @@ function toHeaders(record: Record<string, string> | undefined): MsgHdrs | undefi
   if (!Object.isFrozen(record)) return buildHeaders(record);
   if (frozenHeaders.has(record)) return frozenHeaders.get(record);
   const hdrs = buildHeaders(record);
+  if (hdrs instanceof MsgHdrsImpl) {
+    // nats.js encodes a message's headers on every publish; these never change.
+    const bytes = hdrs.encode();
+    hdrs.encode = () => bytes;
+  }
   frozenHeaders.set(record, hdrs);
   return hdrs;
 }

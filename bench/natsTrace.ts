@@ -67,6 +67,7 @@ try {
   client.subscribe(`${PREFIX}.results.>`, { callback: (_e, msg) => waiting.get(msg.subject)?.() });
   await client.flush();
   const counts = new Map<string, number>();
+  const bytes = new Map<string, number>();
   let last: string[] = [];
   let tracing = false;
   spy.subscribe('>', {
@@ -74,6 +75,7 @@ try {
       if (!tracing) return;
       const kind = kindOf(msg);
       counts.set(kind, (counts.get(kind) ?? 0) + 1);
+      bytes.set(kind, (bytes.get(kind) ?? 0) + msg.data.length + (msg.headers ? msg.headers.toString().length : 0));
       last.push(`${msg.subject}  ${new TextDecoder().decode(msg.data.subarray(0, 80))}`);
     },
   });
@@ -99,11 +101,15 @@ try {
   tracing = false;
   const writes = (workerWrites() - writesBefore) / runs;
   const total = [...counts.values()].reduce((a, b) => a + b, 0);
+  const totalBytes = [...bytes.values()].reduce((a, b) => a + b, 0);
   printTable(
-    [{ header: 'per run', right: true }, { header: 'kind' }],
-    [...counts.entries()].sort((a, b) => b[1] - a[1]).map(([k, n]) => [(n / runs).toFixed(2), k]),
+    [{ header: 'per run', right: true }, { header: 'bytes/run', right: true }, { header: 'kind' }],
+    [...counts.entries()].sort((a, b) => b[1] - a[1]).map(([k, n]) => [(n / runs).toFixed(2), ((bytes.get(k) ?? 0) / runs).toFixed(0), k]),
   );
-  console.log(`total routed messages per run: ${(total / runs).toFixed(1)}; the worker's socket writes per run: ${writes.toFixed(1)}`);
+  console.log(
+    `total routed messages per run: ${(total / runs).toFixed(1)}, ${(totalBytes / runs / 1024).toFixed(1)} KB (payload and headers); ` +
+      `the worker's frames to its socket per run: ${writes.toFixed(1)} (written per turn of the event loop)`,
+  );
   if (print) for (const line of last) console.log(line);
 } finally {
   await client.close();

@@ -3,6 +3,7 @@ import {
   connect,
   errors,
   headers as createHeaders,
+  MsgHdrsImpl,
   type Msg,
   type MsgHdrs,
   type NatsConnection,
@@ -26,6 +27,7 @@ import { BusError } from '../bus/bus.js';
 import { createBusMessage, DEFAULT_REQUEST_TIMEOUT_MS, encodePayload, errorReporter, invokeHandler, respondTo } from '../bus/busMessage.js';
 import { errorText, normalizeJobQueueOptions } from '../bus/jobRunner.js';
 import { ensureNatsJobQueue, natsJobQueue } from './natsJobQueue.js';
+import { muxRequests } from './requestMux.js';
 import { batchWrites } from './writeBatching.js';
 import { assertPattern, assertQueueGroup, assertSubject, isValidSubject } from '../bus/subject.js';
 
@@ -47,6 +49,13 @@ export interface NatsBusOptions extends BusOptions {
    * @default true
    */
   batchWrites?: boolean;
+  /**
+   * Answer the connection's requests (JetStream publishes, KV writes, API calls) from a small
+   * table of its own rather than nats.js's request objects, which cost more than the request
+   * (see `muxRequests`).
+   * @default true
+   */
+  muxRequests?: boolean;
 }
 
 /** The NATS bus, with its connection for callers that need raw NATS. */
@@ -55,8 +64,27 @@ export type NatsBus = Bus & { readonly nc: NatsConnection };
 /** How long `close()` waits for outgoing messages to reach the server. */
 const CLOSE_FLUSH_MS = 2_000;
 
+/**
+ * The encoded headers of frozen records (a publisher's constant headers, such as the process
+ * header on every event): built once, not per message. nats.js only reads a message's headers.
+ */
+const frozenHeaders = new WeakMap<Record<string, string>, MsgHdrs | undefined>();
+
 function toHeaders(record: Record<string, string> | undefined): MsgHdrs | undefined {
   if (!record) return undefined;
+  if (!Object.isFrozen(record)) return buildHeaders(record);
+  if (frozenHeaders.has(record)) return frozenHeaders.get(record);
+  const hdrs = buildHeaders(record);
+  if (hdrs instanceof MsgHdrsImpl) {
+    // nats.js encodes a message's headers on every publish; these never change.
+    const bytes = hdrs.encode();
+    hdrs.encode = () => bytes;
+  }
+  frozenHeaders.set(record, hdrs);
+  return hdrs;
+}
+
+function buildHeaders(record: Record<string, string>): MsgHdrs | undefined {
   const entries = Object.entries(record);
   if (entries.length === 0) return undefined;
   const hdrs = createHeaders();
@@ -122,6 +150,7 @@ export async function createNatsBus(options: NatsBusOptions): Promise<NatsBus> {
     throw toBusError(error, `cannot connect to NATS at ${String(options.servers)}`);
   }
   if (options.batchWrites ?? true) batchWrites(nc);
+  if (options.muxRequests ?? true) muxRequests(nc, options.connectOptions?.inboxPrefix);
   const js = jetstream(nc);
   let jsmPromise: ReturnType<typeof jetstreamManager> | undefined;
   const consumers = new Set<{ halt(): void }>();
@@ -217,7 +246,7 @@ export async function createNatsBus(options: NatsBusOptions): Promise<NatsBus> {
         jsmPromise = undefined;
         throw toBusError(error, 'JetStream is not available');
       }
-      const consumerInfo = await ensureNatsJobQueue(jsm, name, config);
+      await ensureNatsJobQueue(jsm, name, config);
       return natsJobQueue(
         {
           nc,
@@ -227,10 +256,10 @@ export async function createNatsBus(options: NatsBusOptions): Promise<NatsBus> {
           toHeaders,
           fromHeaders,
           track: (consumer, running) => (running ? consumers.add(consumer) : consumers.delete(consumer)),
+          ...(options.connectOptions?.inboxPrefix === undefined ? {} : { inboxPrefix: options.connectOptions.inboxPrefix }),
         },
         name,
         config,
-        consumerInfo,
       );
     },
 

@@ -1,22 +1,19 @@
-import { setMaxListeners } from 'node:events';
 import {
   AckPolicy,
   DeliverPolicy,
   JetStreamApiError,
   RetentionPolicy,
   StorageType,
-  type Consumer,
   type ConsumerInfo,
-  type ConsumerMessages,
   type JetStreamClient,
   type JetStreamManager,
   type JetStreamPublishOptions,
-  type JsMsg,
   type PubAck,
   type StreamConfig,
 } from '@nats-io/jetstream';
 import { errors, nanos, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
 import { sleep, systemClock } from '../clock.js';
+import { startJobPuller, type Delivery } from './jobPuller.js';
 import type {
   BusPayload,
   ConsumeOptions,
@@ -47,6 +44,13 @@ import {
  * pull, so this also bounds how long a slot can sit on a pull that nobody will answer.
  */
 const FETCH_EXPIRES_MS = 5_000;
+/** What a job's reply subject is sent to settle it (nats.js `jsmsg.ts`). */
+const ACK = '+ACK';
+const NAK = '-NAK';
+const TERM = '+TERM';
+const WORKING = '+WPI';
+/** How long an ack waits for the server to confirm it (nats.js's JetStream timeout). */
+const ACK_TIMEOUT_MS = 5_000;
 /** Pause after a failed pull (server restarting, consumer missing) before the next one. */
 const FETCH_RETRY_MS = 250;
 
@@ -66,6 +70,8 @@ export interface NatsJobQueueHost {
   fromHeaders(headers: MsgHdrs | undefined): Record<string, string>;
   /** Called when a consumer starts and stops, so `close()` can stop the rest. */
   track(consumer: { halt(): void }, running: boolean): void;
+  /** The connection's `inboxPrefix`, when it has one. */
+  readonly inboxPrefix?: string;
 }
 
 /** The names a queue uses on the server. */
@@ -193,7 +199,6 @@ export function natsJobQueue(
   host: NatsJobQueueHost,
   name: string,
   config: NormalizedJobQueueOptions,
-  consumerInfo: ConsumerInfo,
 ): JobQueue {
   const names = natsQueueNames(name);
   const report = (error: unknown, subject?: string): void => host.report(error, name, subject);
@@ -226,27 +231,28 @@ export function natsJobQueue(
     });
   }
 
-  function toJob(msg: JsMsg): SettleableJob {
+  /** Sends an ack of another kind than `+ACK` (nak, term, in progress) and waits until the server has it. */
+  async function settleWith(reply: string, body: string): Promise<void> {
+    host.nc.publish(reply, body);
+    await host.nc.flush();
+  }
+
+  function toJob(msg: Delivery): SettleableJob {
     let settled = false;
     const headers = host.fromHeaders(msg.headers);
-    const deliveryCount = msg.info.deliveryCount;
-    const seq = msg.seq;
+    const { deliveryCount, seq, reply } = msg;
     const msgId = headers[MSG_ID_HEADER];
     const terminate = async (cause: DeadLetter['cause'], reason: string): Promise<void> => {
       // Record first: if that fails the job is not lost, it is redelivered (or the advisory fires).
       await deadLetter(seq, msg.subject, msg.data, headers, cause, reason, deliveryCount);
-      msg.term();
-      await host.nc.flush();
+      await settleWith(reply, TERM);
     };
     const nak = async (delayMs: number, error?: unknown): Promise<void> => {
       settled = true;
       await nakOrDeadLetter(
         { deliveryCount, maxDeliver: config.maxDeliver, error },
         (reason) => terminate('max_deliver', reason),
-        async () => {
-          msg.nak(delayMs > 0 ? delayMs : undefined);
-          await host.nc.flush();
-        },
+        () => settleWith(reply, delayMs > 0 ? `${NAK} ${JSON.stringify({ delay: nanos(delayMs) })}` : NAK),
       );
     };
     return {
@@ -265,7 +271,8 @@ export function natsJobQueue(
       ack: async () => {
         settled = true;
         try {
-          await msg.ackAck();
+          // An ack with a reply, which the server answers once the ack is applied (nats.js's ackAck).
+          await host.nc.request(reply, ACK, { timeout: ACK_TIMEOUT_MS });
         } catch (error) {
           throw unavailable(`ack of job ${name}:${seq} failed`, error);
         }
@@ -275,10 +282,7 @@ export function natsJobQueue(
         settled = true;
         await terminate('term', reason);
       },
-      working: async () => {
-        msg.working();
-        await host.nc.flush();
-      },
+      working: () => settleWith(reply, WORKING),
       fail: (error: unknown) => nak(config.retryDelayMs, error ?? 'handler failed'),
     };
   }
@@ -305,10 +309,6 @@ export function natsJobQueue(
   function consume(handler: JobHandler, options: ConsumeOptions = {}): JobConsumer {
     const concurrency = consumeConcurrency(options);
     if (host.nc.isClosed()) throw new BusError('closed', 'the bus is closed');
-    const abort = new AbortController();
-    // Every slot waits on this one signal while pulls fail (e.g. during a server restart).
-    setMaxListeners(0, abort.signal);
-    const batches = new Set<ConsumerMessages>();
     const advisories = host.nc.subscribe(
       `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${names.stream}.${names.durable}`,
       {
@@ -318,39 +318,30 @@ export function natsJobQueue(
         },
       },
     );
+    const puller = startJobPuller({
+      nc: host.nc,
+      stream: names.stream,
+      durable: names.durable,
+      expiresMs: FETCH_EXPIRES_MS,
+      heartbeatMs: FETCH_EXPIRES_MS / 2,
+      retryMs: FETCH_RETRY_MS,
+      ...(host.inboxPrefix === undefined ? {} : { inboxPrefix: host.inboxPrefix }),
+      onError: (error) => report(error),
+    });
+    let halted = false;
     const halt = (): void => {
-      if (abort.signal.aborted) return;
-      abort.abort();
+      if (halted) return;
+      halted = true;
       advisories.unsubscribe();
-      for (const batch of batches) batch.stop();
+      puller.stop();
     };
-    // From the info we already have: no consumer info request that a leaderless consumer would
-    // leave unanswered until it times out.
-    const consumer: Consumer = host.js.consumers.getConsumerFromInfo(consumerInfo);
 
-    // One pull loop per slot: each asks for one job only when it is free, so no job waits in a
-    // client-side buffer while its ack deadline runs.
+    // Each slot asks for a job only when it is free (the puller asks the server for all of them).
     async function slot(): Promise<void> {
-      while (!abort.signal.aborted && !host.nc.isClosed()) {
-        try {
-          const batch = await consumer.fetch({ max_messages: 1, expires: FETCH_EXPIRES_MS });
-          batches.add(batch);
-          try {
-            for await (const msg of batch) {
-              if (abort.signal.aborted) {
-                msg.nak(); // stopped between pull and delivery: hand it back at once
-                continue;
-              }
-              await runJob(toJob(msg), handler, (error) => report(error, msg.subject));
-            }
-          } finally {
-            batches.delete(batch);
-          }
-        } catch (error) {
-          if (abort.signal.aborted || host.nc.isClosed()) return;
-          report(error);
-          await sleep(systemClock, FETCH_RETRY_MS, abort.signal).catch(() => undefined);
-        }
+      for (;;) {
+        const delivery = await puller.next();
+        if (delivery === undefined) return;
+        await runJob(toJob(delivery), handler, (error) => report(error, delivery.subject));
       }
     }
 

@@ -22,6 +22,8 @@ export interface NatsNodeOptions {
   connectOptions?: NatsBusOptions['connectOptions'];
   /** Batch the connection's socket writes per turn of the event loop. @default true */
   batchWrites?: NatsBusOptions['batchWrites'];
+  /** Answer the connection's requests from switchyard's own small table (`muxRequests`). @default true */
+  muxRequests?: NatsBusOptions['muxRequests'];
   agents: readonly Agent[];
   /** @default [] */
   pipelines?: readonly Pipeline[];
@@ -85,6 +87,7 @@ export async function createNatsNode(options: NatsNodeOptions): Promise<NatsNode
     connectOptions: { noAsyncTraces: true, ...options.connectOptions },
     onError: (error, context) => logger.warn({ ...context, err: messageOf(error) }, 'NATS error'),
     ...(options.batchWrites === undefined ? {} : { batchWrites: options.batchWrites }),
+    ...(options.muxRequests === undefined ? {} : { muxRequests: options.muxRequests }),
   });
   try {
     const store = await createNatsKvStore({

@@ -19,7 +19,8 @@ export interface EventFanout {
  */
 export function startEventFanout(ctx: SurfaceContext, options: { observe: boolean }): EventFanout {
   const { runtime, bus, subjects, processId, logger } = ctx;
-  const headers = { [PROCESS_HEADER]: processId };
+  // Frozen: the same headers on every event, encoded once by the NATS bus.
+  const headers = Object.freeze({ [PROCESS_HEADER]: processId });
 
   const unsubscribe = runtime.subscribe((change) => {
     if (change.ingested) return; // another process wrote (and published) these

@@ -47,6 +47,22 @@ describe('NATS bus', () => {
     expect(natsServerVersion()).toMatch(/v2\.9\./);
   });
 
+  it('sends the current headers of every publish, frozen (encoded once) or not', async () => {
+    const bus = await connectBus();
+    const subject = `hdrs.${uniqueToken()}`;
+    const got = collector<Record<string, string>>();
+    bus.subscribe(subject, (msg) => got.push({ ...msg.headers }));
+    await bus.flush();
+    const frozen = Object.freeze({ 'X-Process': 'p1' });
+    const mutable: Record<string, string> = { 'X-Step': 'one' };
+    await bus.publish(subject, 'a', { headers: frozen });
+    await bus.publish(subject, 'b', { headers: mutable });
+    mutable['X-Step'] = 'two';
+    await bus.publish(subject, 'c', { headers: frozen });
+    await bus.publish(subject, 'd', { headers: mutable });
+    expect(await got.until(4, 5_000)).toEqual([{ 'X-Process': 'p1' }, { 'X-Step': 'one' }, { 'X-Process': 'p1' }, { 'X-Step': 'two' }]);
+  });
+
   it('fails fast with a BusError when no server answers the first connect', async () => {
     const error = await createNatsBus({ servers: 'nats://127.0.0.1:1' }).catch((e: unknown) => e);
     expect(isBusError(error)).toBe(true);

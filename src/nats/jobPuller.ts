@@ -1,0 +1,192 @@
+import { createInbox, nanos, type Msg, type MsgHdrs, type NatsConnection, type Status } from '@nats-io/transport-node';
+
+/** A job as the server delivered it: the message and where it stands in the queue. */
+export interface Delivery {
+  readonly subject: string;
+  readonly data: Uint8Array;
+  readonly headers: MsgHdrs | undefined;
+  /** Where acks go (`$JS.ACK.…`). */
+  readonly reply: string;
+  readonly deliveryCount: number;
+  /** The job's sequence in the stream. */
+  readonly seq: number;
+}
+
+/** Options of {@link startJobPuller}. */
+export interface JobPullerOptions {
+  readonly nc: NatsConnection;
+  readonly stream: string;
+  readonly durable: string;
+  /** How long one pull request waits on the server for jobs before it expires. */
+  readonly expiresMs: number;
+  /** The server's heartbeat while a pull request waits; two missed ones mean the requests are gone. */
+  readonly heartbeatMs: number;
+  /** Pause before pulling again after the server refused or lost a pull. */
+  readonly retryMs: number;
+  /** The connection's `inboxPrefix`, if it has one. */
+  readonly inboxPrefix?: string;
+  /** A pull the server refused, or the inbox subscription failing. */
+  readonly onError: (error: Error) => void;
+}
+
+/** Pulls a durable consumer's jobs for the slots that ask for one. */
+export interface JobPuller {
+  /** The next job for a free slot; undefined once stopped. */
+  next(): Promise<Delivery | undefined>;
+  /** Stops pulling; waiting slots get undefined, a job delivered later goes back to the queue at once. */
+  stop(): void;
+}
+
+/** Status codes of a pull's end (nats-server `consumer.go`): 408 expired; 409 and 503 lost or refused. */
+const EXPIRED = 408;
+const HEARTBEAT = 100;
+const PENDING_MESSAGES = 'Nats-Pending-Messages';
+
+/** What the reply subject of a delivered job says (`$JS.ACK.…`, the 9-token and the 11+ token forms). */
+function parseAck(reply: string): { deliveryCount: number; seq: number } | undefined {
+  const tokens = reply.split('.');
+  if (tokens[0] !== '$JS' || tokens[1] !== 'ACK') return undefined;
+  const at = tokens.length === 9 ? 4 : tokens.length >= 11 ? 6 : -1;
+  if (at < 0) return undefined;
+  const deliveryCount = Number(tokens[at]);
+  const seq = Number(tokens[at + 1]);
+  return Number.isInteger(deliveryCount) && Number.isInteger(seq) ? { deliveryCount, seq } : undefined;
+}
+
+/**
+ * Pulls the jobs of a durable pull consumer for N slots through one inbox subscription, asking
+ * the server for as many jobs as there are slots waiting, in one pull request per turn of the
+ * event loop. A slot asks only when it is free, so no job waits in a client-side buffer while its
+ * ack deadline runs (but for one the server delivers on a request this side had counted as lost).
+ *
+ * nats.js's `consumer.fetch()` per job does the same for one slot with a subscription, a status
+ * iterator and timers of its own each time (and the server adds and removes a subscription per
+ * job). Requests expire after `expiresMs` and are renewed; while one waits the server heartbeats
+ * every `heartbeatMs`, and when two heartbeats go missing (a server restart forgets its pull
+ * requests) the puller asks again.
+ */
+export function startJobPuller(options: JobPullerOptions): JobPuller {
+  const { nc, expiresMs, heartbeatMs, retryMs, onError } = options;
+  const api = `$JS.API.CONSUMER.MSG.NEXT.${options.stream}.${options.durable}`;
+  const inbox = createInbox(options.inboxPrefix);
+  const waiting: ((delivery: Delivery | undefined) => void)[] = [];
+  /** Jobs delivered with no slot waiting (the server kept a request this side had given up on). */
+  const early: Delivery[] = [];
+  /** Jobs asked for that the server has neither delivered nor given up on. */
+  let requested = 0;
+  let scheduled = false;
+  let retry: NodeJS.Timeout | undefined;
+  let lastHeard = Date.now();
+  let stopped = false;
+
+  const subscription = nc.subscribe(inbox, {
+    callback: (error, msg) => {
+      if (error) onError(error);
+      else onMessage(msg);
+    },
+  });
+  // Requests the server forgot (a restart) leave slots waiting: ask again on a reconnect, and
+  // after two missed heartbeats (a consumer whose leader moved).
+  const forget = (): void => {
+    requested = 0;
+    schedule();
+  };
+  const liveness = setInterval(() => {
+    if (requested > 0 && Date.now() - lastHeard > 2 * heartbeatMs) {
+      onError(new Error(`pull from ${options.stream}: no heartbeat for ${Date.now() - lastHeard} ms (consumer ${options.durable} missing or moving?); asking again`));
+      lastHeard = Date.now();
+      forget();
+    }
+  }, heartbeatMs / 2).unref();
+  // nats.js's status iterator can be stopped (a QueuedIterator), though its type does not say so.
+  const statuses: AsyncIterable<Status> & { stop?: () => void } = nc.status();
+  void (async () => {
+    for await (const status of statuses) if (status.type === 'reconnect') forget();
+  })().catch(() => undefined);
+
+  function onMessage(msg: Msg): void {
+    lastHeard = Date.now();
+    const ack = msg.reply ? parseAck(msg.reply) : undefined;
+    if (ack !== undefined) {
+      requested = Math.max(0, requested - 1);
+      deliver({ subject: msg.subject, data: msg.data, headers: msg.headers, reply: msg.reply!, ...ack });
+      return;
+    }
+    const code = msg.headers?.code ?? 0;
+    if (code === HEARTBEAT) return;
+    // A pull ended: what it did not deliver is no longer asked for (all of it when the server does not say).
+    const left = Number(msg.headers?.get(PENDING_MESSAGES) || Number.NaN);
+    requested = Number.isInteger(left) ? Math.max(0, requested - left) : 0;
+    if (code === EXPIRED) schedule();
+    else {
+      onError(new Error(`pull from ${options.stream}: ${code} ${msg.headers?.description ?? ''}`.trim()));
+      retry ??= setTimeout(() => {
+        retry = undefined;
+        schedule();
+      }, retryMs);
+    }
+  }
+
+  function deliver(delivery: Delivery): void {
+    if (stopped) handBack(delivery);
+    else {
+      const slot = waiting.shift();
+      if (slot !== undefined) slot(delivery);
+      // Rare: kept for the next free slot rather than nak'ed, which would spend one of its deliveries.
+      else early.push(delivery);
+    }
+  }
+
+  function handBack(delivery: Delivery): void {
+    if (!nc.isClosed()) nc.publish(delivery.reply, '-NAK');
+  }
+
+  function schedule(): void {
+    if (scheduled || stopped) return;
+    scheduled = true;
+    // At the end of the turn: the slots that come free in one turn share one request.
+    setImmediate(pull);
+  }
+
+  function pull(): void {
+    scheduled = false;
+    const want = waiting.length - requested;
+    if (stopped || want <= 0 || retry !== undefined || nc.isClosed()) return;
+    try {
+      nc.publish(api, JSON.stringify({ batch: want, expires: nanos(expiresMs), idle_heartbeat: nanos(heartbeatMs) }), { reply: inbox });
+      if (requested === 0) lastHeard = Date.now();
+      requested += want;
+    } catch (error) {
+      onError(error instanceof Error ? error : new Error(String(error)));
+      retry ??= setTimeout(() => {
+        retry = undefined;
+        schedule();
+      }, retryMs);
+    }
+  }
+
+  const puller: JobPuller = {
+    next() {
+      if (stopped) return Promise.resolve(undefined);
+      const ready = early.shift();
+      if (ready !== undefined) return Promise.resolve(ready);
+      return new Promise((resolve) => {
+        waiting.push(resolve);
+        schedule();
+      });
+    },
+    stop() {
+      if (stopped) return;
+      stopped = true;
+      clearInterval(liveness);
+      statuses.stop?.();
+      clearTimeout(retry);
+      if (!subscription.isClosed()) subscription.unsubscribe();
+      for (const slot of waiting.splice(0)) slot(undefined);
+      for (const delivery of early.splice(0)) handBack(delivery);
+    },
+  };
+  // A closed connection delivers nothing more: free the slots.
+  void nc.closed().then(() => puller.stop());
+  return puller;
+}

@@ -1,0 +1,103 @@
+import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createNatsBus } from '../../src/nats/natsBus.js';
+import { startJobPuller, type Delivery } from '../../src/nats/jobPuller.js';
+import { startNatsServer, type NatsServerHandle } from '../support/natsServer.js';
+import { collector, deferred, delay, uniqueToken, within } from '../bus/waiting.js';
+
+let server: NatsServerHandle;
+beforeAll(async () => {
+  server = await startNatsServer();
+});
+afterAll(async () => {
+  await server?.stop();
+});
+
+/** Records the pull requests sent to a consumer (a spy connection on the server). */
+async function spyOnPulls(nc: NatsConnection, stream: string): Promise<{ batch: number }[]> {
+  const pulls: { batch: number }[] = [];
+  nc.subscribe(`$JS.API.CONSUMER.MSG.NEXT.${stream}.>`, {
+    callback: (_e, msg) => {
+      pulls.push(msg.json<{ batch: number }>());
+    },
+  });
+  await nc.flush();
+  return pulls;
+}
+
+describe('job puller', () => {
+  const open: { close(): Promise<void> }[] = [];
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((c) => c.close().catch(() => undefined)));
+  });
+
+  it('asks for the jobs of every free slot in one pull request, and runs at most one job per slot', async () => {
+    const bus = await createNatsBus({ servers: server.url });
+    const spy = await connect({ servers: server.url });
+    open.push(bus, spy);
+    const name = `pull_${uniqueToken()}`;
+    const pulls = await spyOnPulls(spy, name);
+    const queue = await bus.jobQueue(name, { subjects: [`${name}.jobs`] });
+    let running = 0;
+    let most = 0;
+    const done = collector<string>();
+    const consumer = queue.consume(
+      async (job) => {
+        running++;
+        most = Math.max(most, running);
+        await delay(20);
+        running--;
+        done.push(job.text());
+      },
+      { concurrency: 8 },
+    );
+    await bus.flush();
+    await spy.flush();
+    // Eight idle slots: one request for eight jobs (fetch per slot sent eight requests of one).
+    expect(pulls).toEqual([expect.objectContaining({ batch: 8 })]);
+    for (let i = 0; i < 30; i++) await queue.enqueue(`${name}.jobs`, `job ${i}`);
+    const got = await done.until(30, 10_000, 'all jobs');
+    expect(new Set(got).size).toBe(30);
+    expect(most).toBeLessThanOrEqual(8);
+    expect(pulls.reduce((n, p) => n + p.batch, 0)).toBeLessThan(30 + 8 + 8);
+    await consumer.stop();
+  });
+
+  it('renews expired requests and hands back what arrives after it stopped', async () => {
+    const nc = await connect({ servers: server.url });
+    open.push(nc);
+    const stream = `exp_${uniqueToken()}`;
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.add({ name: stream, subjects: [`${stream}.>`] });
+    await jsm.consumers.add(stream, { durable_name: 'w', ack_policy: AckPolicy.Explicit, ack_wait: 60_000_000_000 });
+    const errors: Error[] = [];
+    const puller = startJobPuller({ nc, stream, durable: 'w', expiresMs: 200, heartbeatMs: 100, retryMs: 50, onError: (e) => errors.push(e) });
+    const next = puller.next();
+    await delay(700); // several requests expire meanwhile
+    await jetstream(nc).publish(`${stream}.a`, 'late job');
+    const delivery = (await within(next, 5_000, 'the job')) as Delivery;
+    expect(new TextDecoder().decode(delivery.data)).toBe('late job');
+    expect(delivery).toMatchObject({ subject: `${stream}.a`, deliveryCount: 1, seq: 1 });
+    expect(errors).toEqual([]);
+
+    const waiting = puller.next();
+    puller.stop();
+    expect(await waiting).toBeUndefined();
+    expect(await puller.next()).toBeUndefined();
+  });
+
+  it('reports a pull the server cannot answer and keeps the slots waiting', async () => {
+    const nc = await connect({ servers: server.url });
+    open.push(nc);
+    const errors = collector<Error>();
+    const puller = startJobPuller({ nc, stream: `none_${uniqueToken()}`, durable: 'w', expiresMs: 400, heartbeatMs: 100, retryMs: 50, onError: (e) => errors.push(e) });
+    const next = deferred<Delivery | undefined>();
+    void puller.next().then(next.resolve);
+    // Nobody answers a pull of a missing consumer (no heartbeat either): it is reported, and asked again.
+    const [first] = await errors.until(2, 5_000, 'unanswered pulls to be reported twice');
+    expect(first!.message).toMatch(/no heartbeat/);
+    puller.stop();
+    expect(await next.promise).toBeUndefined();
+  });
+});

@@ -6,7 +6,6 @@ import OpenAI, {
 } from 'openai';
 import type {
   ChatCompletion,
-  ChatCompletionCreateParamsNonStreaming,
   ChatCompletionFunctionTool,
 } from 'openai/resources/chat/completions';
 import { ConfigError } from '../errors.js';
@@ -63,7 +62,10 @@ interface NormalizedOpenAIModelOptions {
   readonly client: OpenAI;
   readonly model: string;
   readonly timeoutMs: number;
-  readonly temperature: number | undefined;
+  /** The model's name as JSON text, for the request body. */
+  readonly modelJson: string;
+  /** `,"temperature":<t>`, or nothing when unset (the server's default applies). */
+  readonly temperatureJson: string;
   /** Strings that must never reach a failure message (the API key). */
   readonly secrets: readonly string[];
   /**
@@ -106,7 +108,11 @@ export function createOpenAIModel(options: OpenAIModelOptions = {}): Model {
   /** One request; failures come back as results. `timedOut` tells a deadline of our own from other aborts. */
   async function send(request: ModelRequest, signal: AbortSignal, timedOut: () => boolean): Promise<ModelResult> {
     try {
-      const completion = await config.client.chat.completions.create(buildBody(config, request), {
+      // The SDK's generic `post` with the body as JSON text (sent as it is): `chat.completions.create`
+      // would serialize the tools' JSON Schemas again on every request, most of the body.
+      const completion = await config.client.post<ChatCompletion>('/chat/completions', {
+        body: encodeBody(config, request),
+        headers: JSON_HEADERS,
         ...(config.ownTransport ? { fetchOptions: transportOptions(signal) } : { signal }),
         timeout: config.timeoutMs,
         maxRetries: 0,
@@ -158,6 +164,10 @@ function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOpt
   const temperature = options.temperature;
   // The SDK only accepts integer timeouts.
   const wholeTimeoutMs = Math.ceil(timeoutMs);
+  const body = {
+    modelJson: JSON.stringify(model),
+    temperatureJson: temperature === undefined ? '' : `,"temperature":${JSON.stringify(temperature)}`,
+  };
 
   if (options.client) {
     const key = options.client.apiKey;
@@ -165,7 +175,7 @@ function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOpt
       client: options.client,
       model,
       timeoutMs: wholeTimeoutMs,
-      temperature,
+      ...body,
       secrets: key ? [key] : [],
       ownTransport: false,
     };
@@ -191,7 +201,7 @@ function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOpt
     client,
     model,
     timeoutMs: wholeTimeoutMs,
-    temperature,
+    ...body,
     secrets: configuredKey ? [configuredKey] : [],
     ownTransport: options.fetch === undefined || isHttpTransportFetch(options.fetch),
   };
@@ -203,40 +213,43 @@ function env(name: string): string | undefined {
   return value ? value : undefined;
 }
 
-function buildBody(
-  config: NormalizedOpenAIModelOptions,
-  request: ModelRequest,
-): ChatCompletionCreateParamsNonStreaming {
-  const body: ChatCompletionCreateParamsNonStreaming = {
-    model: config.model,
-    messages: [
-      { role: 'system', content: request.system },
-      { role: 'user', content: request.context },
-    ],
-  };
-  // OpenAI rejects tool_choice without tools, so an agent with no tools gets a plain completion.
-  if (request.tools.length > 0) {
-    body.tools = functionTools(request.tools);
-    body.tool_choice = 'required';
-    body.parallel_tool_calls = false;
-  }
-  if (config.temperature !== undefined) body.temperature = config.temperature;
-  return body;
+const JSON_HEADERS = { 'content-type': 'application/json' } as const;
+
+/**
+ * The chat completions request as JSON text, the same as `JSON.stringify` of the body object
+ * (model, messages, tools, tool_choice, parallel_tool_calls, temperature, in that order): the
+ * system prompt as the system message, the context as the user message, the tools as strict
+ * functions with `tool_choice: 'required'` and no parallel calls.
+ */
+function encodeBody(config: NormalizedOpenAIModelOptions, request: ModelRequest): string {
+  const messages = `[{"role":"system","content":${JSON.stringify(request.system)}},{"role":"user","content":${JSON.stringify(request.context)}}]`;
+  return `{"model":${config.modelJson},"messages":${messages}${toolsJson(request.tools)}${config.temperatureJson}}`;
 }
 
-// The tools as the API takes them, per tool list (an agent's is fixed): built once, not per request.
-const toolLists = new WeakMap<readonly ToolSpec[], ChatCompletionFunctionTool[]>();
+// The tools' part of the body per tool list (an agent's is fixed): serialized once, not per request.
+// Their strict JSON Schemas are most of a request's bytes and of the time serializing it takes.
+const toolParts = new WeakMap<readonly ToolSpec[], string>();
 
-function functionTools(tools: readonly ToolSpec[]): ChatCompletionFunctionTool[] {
-  let built = toolLists.get(tools);
-  if (built === undefined) {
-    built = tools.map((tool) => ({
-      type: 'function' as const,
-      function: { name: tool.name, description: tool.description, parameters: tool.parameters, strict: true },
-    }));
-    toolLists.set(tools, built);
+/** `,"tools":[...],"tool_choice":"required","parallel_tool_calls":false`, or nothing without tools. */
+function toolsJson(tools: readonly ToolSpec[]): string {
+  let part = toolParts.get(tools);
+  if (part === undefined) {
+    // OpenAI rejects tool_choice without tools, so an agent with no tools gets a plain completion.
+    part =
+      tools.length === 0
+        ? ''
+        : `,"tools":${JSON.stringify(functionTools(tools))},"tool_choice":"required","parallel_tool_calls":false`;
+    toolParts.set(tools, part);
   }
-  return built;
+  return part;
+}
+
+/** The tools as the API takes them. */
+function functionTools(tools: readonly ToolSpec[]): ChatCompletionFunctionTool[] {
+  return tools.map((tool) => ({
+    type: 'function' as const,
+    function: { name: tool.name, description: tool.description, parameters: tool.parameters, strict: true },
+  }));
 }
 
 function mapCompletion(config: NormalizedOpenAIModelOptions, completion: ChatCompletion): ModelResult {

@@ -6,6 +6,7 @@ import OpenAI, {
 } from 'openai';
 import type {
   ChatCompletion,
+  ChatCompletionCreateParamsNonStreaming,
   ChatCompletionFunctionTool,
 } from 'openai/resources/chat/completions';
 import { ConfigError } from '../errors.js';
@@ -75,6 +76,10 @@ interface NormalizedOpenAIModelOptions {
    * so the SDK never composes the two with `AbortSignal.any`.
    */
   readonly ownTransport: boolean;
+  /** The client was built here (not the caller's `client`): it takes the body as JSON text. */
+  readonly ownClient: boolean;
+  /** The temperature sent, if any (in the body object for a caller's client). */
+  readonly temperature: number | undefined;
 }
 
 const DEFAULT_MODEL = 'gpt-4o-mini';
@@ -107,16 +112,19 @@ export function createOpenAIModel(options: OpenAIModelOptions = {}): Model {
 
   /** One request; failures come back as results. `timedOut` tells a deadline of our own from other aborts. */
   async function send(request: ModelRequest, signal: AbortSignal, timedOut: () => boolean): Promise<ModelResult> {
+    const options = {
+      ...(config.ownTransport ? { fetchOptions: transportOptions(signal) } : { signal }),
+      timeout: config.timeoutMs,
+      maxRetries: 0,
+    };
     try {
-      // The SDK's generic `post` with the body as JSON text (sent as it is): `chat.completions.create`
-      // would serialize the tools' JSON Schemas again on every request, most of the body.
-      const completion = await config.client.post<ChatCompletion>('/chat/completions', {
-        body: encodeBody(config, request),
-        headers: JSON_HEADERS,
-        ...(config.ownTransport ? { fetchOptions: transportOptions(signal) } : { signal }),
-        timeout: config.timeoutMs,
-        maxRetries: 0,
-      });
+      // A client of our own gets the body as JSON text through the SDK's generic `post`, which sends
+      // it as it is: `chat.completions.create` would serialize the tools' JSON Schemas again on every
+      // request, most of the body. A caller's client (an AzureOpenAI, which reads the body object to
+      // route by deployment, say) gets the body object.
+      const completion = config.ownClient
+        ? await config.client.post<ChatCompletion>('/chat/completions', { body: encodeBody(config, request), headers: JSON_HEADERS, ...options })
+        : await config.client.chat.completions.create(bodyObject(config, request), options);
       return mapCompletion(config, completion);
     } catch (error) {
       return { success: false, error: mapError(config, request.signal, timedOut(), error) };
@@ -176,8 +184,10 @@ function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOpt
       model,
       timeoutMs: wholeTimeoutMs,
       ...body,
+      temperature,
       secrets: key ? [key] : [],
       ownTransport: false,
+      ownClient: false,
     };
   }
 
@@ -202,8 +212,10 @@ function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOpt
     model,
     timeoutMs: wholeTimeoutMs,
     ...body,
+    temperature,
     secrets: configuredKey ? [configuredKey] : [],
     ownTransport: options.fetch === undefined || isHttpTransportFetch(options.fetch),
+    ownClient: true,
   };
 }
 
@@ -216,40 +228,61 @@ function env(name: string): string | undefined {
 const JSON_HEADERS = { 'content-type': 'application/json' } as const;
 
 /**
- * The chat completions request as JSON text, the same as `JSON.stringify` of the body object
- * (model, messages, tools, tool_choice, parallel_tool_calls, temperature, in that order): the
- * system prompt as the system message, the context as the user message, the tools as strict
- * functions with `tool_choice: 'required'` and no parallel calls.
+ * The chat completions request as JSON text, the same text as `JSON.stringify` of
+ * {@link bodyObject}: the system prompt as the system message, the context as the user message,
+ * the tools as strict functions with `tool_choice: 'required'` and no parallel calls.
  */
 function encodeBody(config: NormalizedOpenAIModelOptions, request: ModelRequest): string {
   const messages = `[{"role":"system","content":${JSON.stringify(request.system)}},{"role":"user","content":${JSON.stringify(request.context)}}]`;
   return `{"model":${config.modelJson},"messages":${messages}${toolsJson(request.tools)}${config.temperatureJson}}`;
 }
 
-// The tools' part of the body per tool list (an agent's is fixed): serialized once, not per request.
-// Their strict JSON Schemas are most of a request's bytes and of the time serializing it takes.
-const toolParts = new WeakMap<readonly ToolSpec[], string>();
-
-/** `,"tools":[...],"tool_choice":"required","parallel_tool_calls":false`, or nothing without tools. */
-function toolsJson(tools: readonly ToolSpec[]): string {
-  let part = toolParts.get(tools);
-  if (part === undefined) {
-    // OpenAI rejects tool_choice without tools, so an agent with no tools gets a plain completion.
-    part =
-      tools.length === 0
-        ? ''
-        : `,"tools":${JSON.stringify(functionTools(tools))},"tool_choice":"required","parallel_tool_calls":false`;
-    toolParts.set(tools, part);
+/** The request body as an object, for a caller's client (the same fields as {@link encodeBody}). */
+function bodyObject(config: NormalizedOpenAIModelOptions, request: ModelRequest): ChatCompletionCreateParamsNonStreaming {
+  const body: ChatCompletionCreateParamsNonStreaming = {
+    model: config.model,
+    messages: [
+      { role: 'system', content: request.system },
+      { role: 'user', content: request.context },
+    ],
+  };
+  // OpenAI rejects tool_choice without tools, so an agent with no tools gets a plain completion.
+  if (request.tools.length > 0) {
+    body.tools = functionTools(request.tools);
+    body.tool_choice = 'required';
+    body.parallel_tool_calls = false;
   }
-  return part;
+  if (config.temperature !== undefined) body.temperature = config.temperature;
+  return body;
+}
+
+// The tools as the API takes them and as JSON text, per tool list (an agent's is fixed): built once,
+// not per request. Their strict JSON Schemas are most of a request's bytes and serializing time.
+const toolLists = new WeakMap<readonly ToolSpec[], { readonly list: ChatCompletionFunctionTool[]; readonly json: string }>();
+
+function builtTools(tools: readonly ToolSpec[]): { readonly list: ChatCompletionFunctionTool[]; readonly json: string } {
+  let built = toolLists.get(tools);
+  if (built === undefined) {
+    const list = tools.map((tool) => ({
+      type: 'function' as const,
+      function: { name: tool.name, description: tool.description, parameters: tool.parameters, strict: true },
+    }));
+    // OpenAI rejects tool_choice without tools, so an agent with no tools gets a plain completion.
+    const json = tools.length === 0 ? '' : `,"tools":${JSON.stringify(list)},"tool_choice":"required","parallel_tool_calls":false`;
+    built = { list, json };
+    toolLists.set(tools, built);
+  }
+  return built;
 }
 
 /** The tools as the API takes them. */
 function functionTools(tools: readonly ToolSpec[]): ChatCompletionFunctionTool[] {
-  return tools.map((tool) => ({
-    type: 'function' as const,
-    function: { name: tool.name, description: tool.description, parameters: tool.parameters, strict: true },
-  }));
+  return builtTools(tools).list;
+}
+
+/** `,"tools":[...],"tool_choice":"required","parallel_tool_calls":false`, or nothing without tools. */
+function toolsJson(tools: readonly ToolSpec[]): string {
+  return builtTools(tools).json;
 }
 
 function mapCompletion(config: NormalizedOpenAIModelOptions, completion: ChatCompletion): ModelResult {

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import OpenAI from 'openai';
+import OpenAI, { AzureOpenAI } from 'openai';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ConfigError } from '../../src/errors.js';
 import type { ModelRequest, ModelResult, ToolSpec } from '../../src/model/model.js';
@@ -134,14 +134,14 @@ describe('createOpenAIModel', () => {
     expect('temperature' in body).toBe(false);
   });
 
-  it('sends the body the SDK would serialize, byte for byte, as JSON with the bearer key', async () => {
-    const seen: { headers: Record<string, string | string[] | undefined>; text: string }[] = [];
+  it('sends the body the SDK would serialize, byte for byte, as JSON with the bearer key; a caller\'s client gets the body object', async () => {
+    const seen: { url: string | undefined; headers: Record<string, string | string[] | undefined>; text: string }[] = [];
     const raw = createServer((req, res) => {
       let text = '';
       req.setEncoding('utf8');
       req.on('data', (chunk: string) => (text += chunk));
       req.on('end', () => {
-        seen.push({ headers: req.headers, text });
+        seen.push({ url: req.url, headers: req.headers, text });
         res.writeHead(200, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ choices: [{ message: { role: 'assistant', content: 'ok' } }], usage: { prompt_tokens: 1, completion_tokens: 1 } }));
       });
@@ -169,6 +169,24 @@ describe('createOpenAIModel', () => {
         expect(last.headers.authorization).toBe(`Bearer ${API_KEY}`);
       }
       expect(seen).toHaveLength(2);
+
+      // A caller's client gets the body object: an AzureOpenAI routes by the deployment it reads there.
+      const azure = new AzureOpenAI({ apiKey: API_KEY, endpoint: `http://127.0.0.1:${port}`, apiVersion: '2024-10-21', maxRetries: 0 });
+      const viaAzure = createOpenAIModel({ client: azure, model: 'my-deployment', temperature: 0.5 });
+      expect((await viaAzure.complete(request({ ...tricky }))).success).toBe(true);
+      const last = seen[seen.length - 1]!;
+      expect(last.url).toBe('/openai/deployments/my-deployment/chat/completions?api-version=2024-10-21');
+      expect(JSON.parse(last.text)).toEqual({
+        model: 'my-deployment',
+        messages: [
+          { role: 'system', content: tricky.system },
+          { role: 'user', content: tricky.context },
+        ],
+        tools: [{ type: 'function', function: { name: addTool.name, description: addTool.description, parameters: addTool.parameters, strict: true } }],
+        tool_choice: 'required',
+        parallel_tool_calls: false,
+        temperature: 0.5,
+      });
     } finally {
       raw.closeAllConnections();
       await new Promise<void>((resolve) => raw.close(() => resolve()));

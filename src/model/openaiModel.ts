@@ -63,7 +63,10 @@ interface NormalizedOpenAIModelOptions {
   readonly client: OpenAI;
   readonly model: string;
   readonly timeoutMs: number;
-  readonly temperature: number | undefined;
+  /** The model's name as JSON text, for the request body. */
+  readonly modelJson: string;
+  /** `,"temperature":<t>`, or nothing when unset (the server's default applies). */
+  readonly temperatureJson: string;
   /** Strings that must never reach a failure message (the API key). */
   readonly secrets: readonly string[];
   /**
@@ -73,6 +76,10 @@ interface NormalizedOpenAIModelOptions {
    * so the SDK never composes the two with `AbortSignal.any`.
    */
   readonly ownTransport: boolean;
+  /** The client was built here (not the caller's `client`): it takes the body as JSON text. */
+  readonly ownClient: boolean;
+  /** The temperature sent, if any (in the body object for a caller's client). */
+  readonly temperature: number | undefined;
 }
 
 const DEFAULT_MODEL = 'gpt-4o-mini';
@@ -105,12 +112,19 @@ export function createOpenAIModel(options: OpenAIModelOptions = {}): Model {
 
   /** One request; failures come back as results. `timedOut` tells a deadline of our own from other aborts. */
   async function send(request: ModelRequest, signal: AbortSignal, timedOut: () => boolean): Promise<ModelResult> {
+    const options = {
+      ...(config.ownTransport ? { fetchOptions: transportOptions(signal) } : { signal }),
+      timeout: config.timeoutMs,
+      maxRetries: 0,
+    };
     try {
-      const completion = await config.client.chat.completions.create(buildBody(config, request), {
-        ...(config.ownTransport ? { fetchOptions: transportOptions(signal) } : { signal }),
-        timeout: config.timeoutMs,
-        maxRetries: 0,
-      });
+      // A client of our own gets the body as JSON text through the SDK's generic `post`, which sends
+      // it as it is: `chat.completions.create` would serialize the tools' JSON Schemas again on every
+      // request, most of the body. A caller's client (an AzureOpenAI, which reads the body object to
+      // route by deployment, say) gets the body object.
+      const completion = config.ownClient
+        ? await config.client.post<ChatCompletion>('/chat/completions', { body: encodeBody(config, request), headers: JSON_HEADERS, ...options })
+        : await config.client.chat.completions.create(bodyObject(config, request), options);
       return mapCompletion(config, completion);
     } catch (error) {
       return { success: false, error: mapError(config, request.signal, timedOut(), error) };
@@ -158,6 +172,10 @@ function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOpt
   const temperature = options.temperature;
   // The SDK only accepts integer timeouts.
   const wholeTimeoutMs = Math.ceil(timeoutMs);
+  const body = {
+    modelJson: JSON.stringify(model),
+    temperatureJson: temperature === undefined ? '' : `,"temperature":${JSON.stringify(temperature)}`,
+  };
 
   if (options.client) {
     const key = options.client.apiKey;
@@ -165,9 +183,11 @@ function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOpt
       client: options.client,
       model,
       timeoutMs: wholeTimeoutMs,
+      ...body,
       temperature,
       secrets: key ? [key] : [],
       ownTransport: false,
+      ownClient: false,
     };
   }
 
@@ -191,9 +211,11 @@ function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOpt
     client,
     model,
     timeoutMs: wholeTimeoutMs,
+    ...body,
     temperature,
     secrets: configuredKey ? [configuredKey] : [],
     ownTransport: options.fetch === undefined || isHttpTransportFetch(options.fetch),
+    ownClient: true,
   };
 }
 
@@ -203,10 +225,20 @@ function env(name: string): string | undefined {
   return value ? value : undefined;
 }
 
-function buildBody(
-  config: NormalizedOpenAIModelOptions,
-  request: ModelRequest,
-): ChatCompletionCreateParamsNonStreaming {
+const JSON_HEADERS = { 'content-type': 'application/json' } as const;
+
+/**
+ * The chat completions request as JSON text, the same text as `JSON.stringify` of
+ * {@link bodyObject}: the system prompt as the system message, the context as the user message,
+ * the tools as strict functions with `tool_choice: 'required'` and no parallel calls.
+ */
+function encodeBody(config: NormalizedOpenAIModelOptions, request: ModelRequest): string {
+  const messages = `[{"role":"system","content":${JSON.stringify(request.system)}},{"role":"user","content":${JSON.stringify(request.context)}}]`;
+  return `{"model":${config.modelJson},"messages":${messages}${toolsJson(request.tools)}${config.temperatureJson}}`;
+}
+
+/** The request body as an object, for a caller's client (the same fields as {@link encodeBody}). */
+function bodyObject(config: NormalizedOpenAIModelOptions, request: ModelRequest): ChatCompletionCreateParamsNonStreaming {
   const body: ChatCompletionCreateParamsNonStreaming = {
     model: config.model,
     messages: [
@@ -224,19 +256,33 @@ function buildBody(
   return body;
 }
 
-// The tools as the API takes them, per tool list (an agent's is fixed): built once, not per request.
-const toolLists = new WeakMap<readonly ToolSpec[], ChatCompletionFunctionTool[]>();
+// The tools as the API takes them and as JSON text, per tool list (an agent's is fixed): built once,
+// not per request. Their strict JSON Schemas are most of a request's bytes and serializing time.
+const toolLists = new WeakMap<readonly ToolSpec[], { readonly list: ChatCompletionFunctionTool[]; readonly json: string }>();
 
-function functionTools(tools: readonly ToolSpec[]): ChatCompletionFunctionTool[] {
+function builtTools(tools: readonly ToolSpec[]): { readonly list: ChatCompletionFunctionTool[]; readonly json: string } {
   let built = toolLists.get(tools);
   if (built === undefined) {
-    built = tools.map((tool) => ({
+    const list = tools.map((tool) => ({
       type: 'function' as const,
       function: { name: tool.name, description: tool.description, parameters: tool.parameters, strict: true },
     }));
+    // OpenAI rejects tool_choice without tools, so an agent with no tools gets a plain completion.
+    const json = tools.length === 0 ? '' : `,"tools":${JSON.stringify(list)},"tool_choice":"required","parallel_tool_calls":false`;
+    built = { list, json };
     toolLists.set(tools, built);
   }
   return built;
+}
+
+/** The tools as the API takes them. */
+function functionTools(tools: readonly ToolSpec[]): ChatCompletionFunctionTool[] {
+  return builtTools(tools).list;
+}
+
+/** `,"tools":[...],"tool_choice":"required","parallel_tool_calls":false`, or nothing without tools. */
+function toolsJson(tools: readonly ToolSpec[]): string {
+  return builtTools(tools).json;
 }
 
 function mapCompletion(config: NormalizedOpenAIModelOptions, completion: ChatCompletion): ModelResult {

@@ -17,7 +17,6 @@ export class RequestAbort {
   #listener: (() => void) | undefined;
   readonly #own: AbortSignal | undefined;
   readonly #caller: AbortSignal;
-  readonly #onOwnAbort = (): void => this.abort(this.#own?.reason);
 
   /** Watches `own` and `caller` for one request, until {@link release}. */
   constructor(own: AbortSignal | undefined, caller: AbortSignal) {
@@ -26,9 +25,15 @@ export class RequestAbort {
     if (own?.aborted) this.abort(own.reason);
     else if (caller.aborted) this.abort(caller.reason);
     else {
-      own?.addEventListener('abort', this.#onOwnAbort, { once: true });
+      // The request itself listens (its handleEvent): no closure per request.
+      own?.addEventListener('abort', this, { once: true });
       requestsOf(caller).add(this);
     }
+  }
+
+  /** The own signal aborted. */
+  handleEvent(): void {
+    this.abort(this.#own?.reason);
   }
 
   /** undici's listener (it adds one, and removes it when the response closes). */
@@ -49,7 +54,7 @@ export class RequestAbort {
 
   /** The request is over: stop watching both signals. */
   release(): void {
-    this.#own?.removeEventListener('abort', this.#onOwnAbort);
+    this.#own?.removeEventListener('abort', this);
     watched.get(this.#caller)?.delete(this);
   }
 }

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import OpenAI from 'openai';
+import OpenAI, { AzureOpenAI } from 'openai';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ConfigError } from '../../src/errors.js';
 import type { ModelRequest, ModelResult, ToolSpec } from '../../src/model/model.js';
@@ -132,6 +132,65 @@ describe('createOpenAIModel', () => {
     expect(body.tool_choice).toBe('required');
     expect(body.parallel_tool_calls).toBe(false);
     expect('temperature' in body).toBe(false);
+  });
+
+  it('sends the body the SDK would serialize, byte for byte, as JSON with the bearer key; a caller\'s client gets the body object', async () => {
+    const seen: { url: string | undefined; headers: Record<string, string | string[] | undefined>; text: string }[] = [];
+    const raw = createServer((req, res) => {
+      let text = '';
+      req.setEncoding('utf8');
+      req.on('data', (chunk: string) => (text += chunk));
+      req.on('end', () => {
+        seen.push({ url: req.url, headers: req.headers, text });
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ choices: [{ message: { role: 'assistant', content: 'ok' } }], usage: { prompt_tokens: 1, completion_tokens: 1 } }));
+      });
+    });
+    await new Promise<void>((resolve) => raw.listen(0, '127.0.0.1', resolve));
+    const { port } = raw.address() as AddressInfo;
+    try {
+      const tricky = { system: 'Say "hi"\n\tthen \\ stop \u2028 é 🚦', context: '<input>{"a":1}</input>\u0000' };
+      for (const [fetch, temperature, tools] of [[undefined, 0.5, [addTool]], [globalThis.fetch, undefined, []]] as const) {
+        const model = createOpenAIModel({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: API_KEY, model: 'm"1', ...(temperature === undefined ? {} : { temperature }), ...(fetch ? { fetch } : {}) });
+        const result = await model.complete(request({ ...tricky, tools }));
+        expect(result.success).toBe(true);
+        const expected = {
+          model: 'm"1',
+          messages: [
+            { role: 'system', content: tricky.system },
+            { role: 'user', content: tricky.context },
+          ],
+          ...(tools.length === 0 ? {} : { tools: tools.map((t) => ({ type: 'function', function: { name: t.name, description: t.description, parameters: t.parameters, strict: true } })), tool_choice: 'required', parallel_tool_calls: false }),
+          ...(temperature === undefined ? {} : { temperature }),
+        };
+        const last = seen[seen.length - 1]!;
+        expect(last.text).toBe(JSON.stringify(expected));
+        expect(last.headers['content-type']).toBe('application/json');
+        expect(last.headers.authorization).toBe(`Bearer ${API_KEY}`);
+      }
+      expect(seen).toHaveLength(2);
+
+      // A caller's client gets the body object: an AzureOpenAI routes by the deployment it reads there.
+      const azure = new AzureOpenAI({ apiKey: API_KEY, endpoint: `http://127.0.0.1:${port}`, apiVersion: '2024-10-21', maxRetries: 0 });
+      const viaAzure = createOpenAIModel({ client: azure, model: 'my-deployment', temperature: 0.5 });
+      expect((await viaAzure.complete(request({ ...tricky }))).success).toBe(true);
+      const last = seen[seen.length - 1]!;
+      expect(last.url).toBe('/openai/deployments/my-deployment/chat/completions?api-version=2024-10-21');
+      expect(JSON.parse(last.text)).toEqual({
+        model: 'my-deployment',
+        messages: [
+          { role: 'system', content: tricky.system },
+          { role: 'user', content: tricky.context },
+        ],
+        tools: [{ type: 'function', function: { name: addTool.name, description: addTool.description, parameters: addTool.parameters, strict: true } }],
+        tool_choice: 'required',
+        parallel_tool_calls: false,
+        temperature: 0.5,
+      });
+    } finally {
+      raw.closeAllConnections();
+      await new Promise<void>((resolve) => raw.close(() => resolve()));
+    }
   });
 
   it('sends temperature only when set', async () => {

@@ -73,14 +73,9 @@ export async function launchThread(sources: LaunchSources, agentName: string, in
   const json = checkedInput(target, input);
   const id = options.threadId ?? `th_${randomUUID()}`;
   if (!THREAD_ID_PATTERN.test(id)) throw new InvalidInputError(`thread id must match ${THREAD_ID_PATTERN}`);
-  if (options.threadId !== undefined) {
-    const existing = await store.get(id);
-    if (existing !== undefined) {
-      const found = ownedBy(existing, target.name);
-      if (!sources.isActive(id) && found.status === 'running') sources.start(existing);
-      return found;
-    }
-  }
+  // A caller-chosen id may name a thread already there (a redelivered trigger): the create is a
+  // compare-and-set, so it is tried first and the thread read only when it exists (one store round
+  // trip per launch, not two).
   let thread: Thread;
   try {
     thread = await store.create({
@@ -89,11 +84,14 @@ export async function launchThread(sources: LaunchSources, agentName: string, in
       events: [{ seq: 1, at: isoTime(clock.now()), type: 'input', data: { input: json, ...(options.source ? { source: options.source } : {}) } }],
     });
   } catch (error) {
-    // Two launches raced on one caller-chosen id: the loser returns the winner's thread.
+    // The id was taken (launched before, or by a racing launch): return that thread, continuing
+    // it when nobody moves it.
     if (!(error instanceof VersionConflictError) || options.threadId === undefined) throw error;
-    const winner = await store.get(id);
-    if (winner === undefined) throw new NotFoundError('thread', id);
-    return ownedBy(winner, target.name);
+    const existing = await store.get(id);
+    if (existing === undefined) throw new NotFoundError('thread', id);
+    const found = ownedBy(existing, target.name);
+    if (!sources.isActive(id) && found.status === 'running') sources.start(existing);
+    return found;
   }
   logger.info({ threadId: id, agent: target.name, state: 'launched' }, 'thread launched');
   sources.start(thread);

@@ -83,11 +83,16 @@ async function settledMemory(): Promise<NodeJS.MemoryUsage> {
 
 async function probe(options: ProbeOptions): Promise<ProbeResult> {
   let nc: NatsConnection | undefined;
-  if (options.kind === 'kv') nc = await connect({ servers: options.natsUrl! });
+  let background: NatsConnection | undefined;
+  if (options.kind === 'kv') {
+    nc = await connect({ servers: options.natsUrl! });
+    // The store's slow background work (summaries, index clean-up, listings) on its own connection.
+    if (process.env.SWITCHYARD_BENCH_KV_BACKGROUND !== '0') background = await connect({ servers: options.natsUrl! });
+  }
   const before = await settledMemory();
   const started = performance.now();
   const store: ThreadStore =
-    options.kind === 'file' ? await createFileStore({ dir: options.dir!, fsync: true }) : await createNatsKvStore({ nc: nc!, bucket: options.bucket! });
+    options.kind === 'file' ? await createFileStore({ dir: options.dir!, fsync: true }) : await createNatsKvStore({ nc: nc!, bucket: options.bucket!, ...(background === undefined ? {} : { background }) });
   const startupMs = performance.now() - started;
 
   // Pages of the threads awaiting a human, one agent's, from the start.
@@ -129,6 +134,7 @@ async function probe(options: ProbeOptions): Promise<ProbeResult> {
   await store.close();
   const floorMs = options.kind === 'file' ? flushFloor(options.dir!, options.resumes) : await putFloor(nc!, options.resumes);
   await nc?.close();
+  await background?.close();
   return {
     floorMs,
     startupMs,

@@ -85,9 +85,10 @@ async function probe(options: ProbeOptions): Promise<ProbeResult> {
   let nc: NatsConnection | undefined;
   let background: NatsConnection | undefined;
   if (options.kind === 'kv') {
-    nc = await connect({ servers: options.natsUrl! });
-    // The store's slow background work (summaries, index clean-up, listings) on its own connection.
-    if (process.env.SWITCHYARD_BENCH_KV_BACKGROUND !== '0') background = await connect({ servers: options.natsUrl! });
+    // Connected as createNatsNode connects: no async stack traces, and the store's background
+    // work (index, summaries, listings) on a second connection.
+    nc = await connect({ servers: options.natsUrl!, noAsyncTraces: true });
+    background = await connect({ servers: options.natsUrl!, noAsyncTraces: true });
   }
   const before = await settledMemory();
   const started = performance.now();

@@ -127,10 +127,11 @@ export async function openBuckets(options: BucketOptions): Promise<Buckets> {
     const summariesStatus = await opened.summaries.status();
     const summariesName = summariesStatus.bucket;
     const threadsName = (await opened.threads.status()).bucket;
-    // Binding opens no connection and asks the server nothing.
+    // Binding (Kvm.open) opens no connection and asks the server nothing: it takes allow_direct as told.
     const side = options.background ?? nc;
     const sideJs = jetstream(side, { timeout: LIST_TIMEOUT_MS });
-    const sideSummaries = await new Kvm(sideJs).open(summariesName, { allow_direct: bucketOptions.allow_direct });
+    const direct = summariesStatus.streamInfo.config.allow_direct === true;
+    const sideSummaries = await new Kvm(sideJs).open(summariesName, { allow_direct: direct });
     const sideJsm = await jetstreamManager(side, { timeout: LIST_TIMEOUT_MS, checkAPI: false });
     const jsm = side === nc ? sideJsm : await jetstreamManager(nc, { timeout: LIST_TIMEOUT_MS, checkAPI: false });
     const index = indexSubjects(threadsName);
@@ -139,7 +140,7 @@ export async function openBuckets(options: BucketOptions): Promise<Buckets> {
       ...opened,
       nc,
       jsm,
-      side: { nc: side, js: sideJs, jsm: sideJsm, summaries: sideSummaries, direct: summariesStatus.streamInfo.config.allow_direct === true },
+      side: { nc: side, js: sideJs, jsm: sideJsm, summaries: sideSummaries, direct },
       index,
       threadsStream: `KV_${threadsName}`,
       threadsSubject: `$KV.${threadsName}.`,

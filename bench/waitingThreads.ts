@@ -192,6 +192,17 @@ export async function waitingThreadsBench({ quick }: { quick: boolean }): Promis
     }
     const floor = percentile(row.result.floorMs, 99);
     console.log(`  ${row.store} store: resume p99 ${fixed(percentile(row.result.resumeMs, 99), 1)} ms against its floor's p99 ${fixed(floor, 1)} ms (${fixed(percentile(row.result.resumeMs, 99) / floor, 2)}x the floor)`);
+    if (row.result.readFloorMs !== undefined) {
+      const reads = row.result.readFloorMs;
+      console.log(
+        `  ${row.store} store: one read of a random thread alone, blocks cold as the resumes found them: p50 ${fixed(percentile(reads, 50), 2)} ms, ` +
+          `p99 ${fixed(percentile(reads, 99), 2)} ms, ${reads.filter((ms) => ms > TARGETS.resumeP99Ms).length} of ${reads.length} over ${TARGETS.resumeP99Ms} ms ` +
+          `(resume p99 against read p99 + put p99: ${fixed(percentile(row.result.resumeMs, 99) / (percentile(reads, 99) + floor), 2)}x)`,
+      );
+    }
+    if (row.result.resumeReadMs.length > 0) {
+      console.log(`  ${row.store} store: the store read inside the resumes: p50 ${fixed(percentile(row.result.resumeReadMs, 50), 2)} ms, p99 ${fixed(percentile(row.result.resumeReadMs, 99), 2)} ms`);
+    }
     results[row.store] = { threads: row.threads, buildSeconds: row.buildSeconds, ...row.result, floorP99Ms: floor, targets: Object.fromEntries(figures.map((f) => [f.what, { value: f.value, target: f.target, pass: f.value < f.target }])) };
   }
   return { name: 'waitingThreads', pass, results };

@@ -13,15 +13,6 @@ const READ_ATTEMPTS = 4;
 /** Tries of the watches of `list`, and how long each may wait for JetStream. */
 export const LIST_ATTEMPTS = 8;
 const LIST_TIMEOUT_MS = 1_500;
-/**
- * Revisions the summaries bucket keeps per key. More than one so that writing a thread's summary
- * seldom removes its previous one: on nats-server 2.9 a removal first loads the whole 4 MB block
- * that holds the message (and its per-subject index) when that block has not been read for 5 s,
- * which, for a thread that waited long, it has not; that load slowed the thread reads of the same
- * server by several milliseconds. A thread is summarized once per `summaryDelayMs` at most, so
- * most threads never reach this many; the listing reads the latest revision only.
- */
-const SUMMARY_HISTORY = 8;
 /** JetStream's error code for a stream that exists with another configuration. */
 const STREAM_NAME_IN_USE = 10058;
 
@@ -129,7 +120,7 @@ export async function openBuckets(options: BucketOptions): Promise<Buckets> {
         const kvm = new Kvm(nc);
         const [threads, summaries] = await Promise.all([
           kvm.create(bucket, { ...bucketOptions, description: 'switchyard threads: key = thread id, value = { agent, events, createdAt }' }),
-          kvm.create(`${bucket}_summaries`, { ...bucketOptions, history: SUMMARY_HISTORY, description: `switchyard thread summaries and index of ${bucket}` }),
+          kvm.create(`${bucket}_summaries`, { ...bucketOptions, history: 1, description: `switchyard thread summaries and index of ${bucket}` }),
         ]);
         return { threads, summaries };
       })());

@@ -20,9 +20,10 @@ const REMEMBERED_ENTRIES = 10_000;
  * first; on the store's background connection, when it has one, the server may store it a moment
  * after the thread), and the old one deleted only after that write succeeded. Entries and deletes
  * go over the background connection (`Buckets.side`): a delete can hold the index stream for the
- * read of a whole block, and no thread write should wait for that. So the index may name a status a thread is not
- * in (a write that failed, a writer that died, an ack not yet back): listings check each entry
- * against the thread's summary, and delete the entries they find stale or doubled.
+ * read of a whole block, and no thread write should wait for that. So the index may name a
+ * status a thread is not in (a write that failed, a writer that died, an ack not yet back):
+ * listings check each entry against the thread's summary, and delete the entries they find stale
+ * or doubled.
  */
 export class IndexWriter {
   /** Sequence of the status entry of a thread (by id), with the `since` it is for. */

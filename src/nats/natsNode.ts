@@ -10,7 +10,7 @@ import { createRuntime, type Runtime } from '../runtime/runtime.js';
 import type { ThreadStore } from '../store/threadStore.js';
 import { createAgentQueues, type AgentQueues, type AgentQueuesOptions } from '../surface/agentQueues.js';
 import { attachBus, type AttachBusOptions, type CloseSurfaceOptions, type BusSurface } from '../surface/attachBus.js';
-import { connect } from '@nats-io/transport-node';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { createNatsKvStore } from './kvStore.js';
 
 /** Options of {@link createNatsNode}. */
@@ -87,7 +87,7 @@ export async function createNatsNode(options: NatsNodeOptions): Promise<NatsNode
     onError: (error, context) => logger.warn({ ...context, err: messageOf(error) }, 'NATS error'),
     ...(options.batchWrites === undefined ? {} : { batchWrites: options.batchWrites }),
   });
-  let background: Awaited<ReturnType<typeof connect>> | undefined;
+  let background: NatsConnection | undefined;
   try {
     // The store's background work (index, summaries, listings) on its own connection: see NatsKvStoreOptions.background.
     background = await connect({ noAsyncTraces: true, ...options.connectOptions, servers: options.servers, name: `${options.name ?? 'switchyard'}-kv` });

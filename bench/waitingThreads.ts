@@ -9,6 +9,8 @@
  * threads belong to the agent listed, so pages also filter.
  *
  * `--quick`: 20,000 and 5,000 threads, fewer pages and resumes (a smoke run, not a measurement).
+ * `--store=kv` or `--store=file` (or `SWITCHYARD_BENCH_STORE=kv`): only that store (building the
+ * million-thread file store takes minutes).
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -38,8 +40,18 @@ interface Plan {
 const FULL: Plan = { fileThreads: 1_000_000, kvThreads: 100_000, pages: 200, resumes: 300 };
 const QUICK: Plan = { fileThreads: 20_000, kvThreads: 5_000, pages: 20, resumes: 50 };
 
+/** The stores to measure: `--store=<kind>` (or `--store <kind>`), else `SWITCHYARD_BENCH_STORE`, else both. */
+function storesWanted(): { file: boolean; kv: boolean } {
+  const args = process.argv;
+  const at = args.findIndex((a) => a === '--store' || a.startsWith('--store='));
+  const raw = at === -1 ? process.env.SWITCHYARD_BENCH_STORE : args[at]!.includes('=') ? args[at]!.slice('--store='.length) : args[at + 1];
+  const wanted = (raw ?? 'file,kv').toLowerCase().split(',');
+  if (!wanted.every((w) => w === 'file' || w === 'kv')) throw new Error(`--store takes file, kv or both (file,kv), not ${raw}`);
+  return { file: wanted.includes('file'), kv: wanted.includes('kv') };
+}
+
 /** A thread as the runtime leaves it waiting on a human: its events, to copy. */
-async function template(): Promise<{ events: readonly ThreadEvent[]; requestId: string }> {
+export async function template(): Promise<{ events: readonly ThreadEvent[]; requestId: string }> {
   const runtime = createRuntime({ agents: [asker], store: createMemoryStore(), model: askingModel });
   const { id } = await runtime.launch('asker', 'monthly report');
   const view = await runtime.settled(id);
@@ -49,7 +61,7 @@ async function template(): Promise<{ events: readonly ThreadEvent[]; requestId: 
 }
 
 /** Creates `count` copies of the template, ids `idOf(n)`, times a millisecond apart. */
-async function build(store: ThreadStore, count: number, events: readonly ThreadEvent[], inFlight: number): Promise<number> {
+export async function build(store: ThreadStore, count: number, events: readonly ThreadEvent[], inFlight: number): Promise<number> {
   const started = performance.now();
   const base = Date.UTC(2025, 0, 1);
   let next = 0;
@@ -104,25 +116,22 @@ function checks(row: Row): Array<{ what: string; value: number; target: number; 
   ];
 }
 
-/** Runs the waiting-threads bench, prints its table and a target line per figure. */
-export async function waitingThreadsBench({ quick }: { quick: boolean }): Promise<BenchResult> {
-  const plan = quick ? QUICK : FULL;
-  const { events, requestId } = await template();
-  const rows: Row[] = [];
-  console.log(`\n## threads awaiting a human: ${plan.fileThreads.toLocaleString('en')} in a file store, ${plan.kvThreads.toLocaleString('en')} in a NATS KV store\n`);
-
+/** Builds the file store's threads (without fsync: the build is not what is measured) and probes them. */
+async function fileRow(plan: Plan, events: readonly ThreadEvent[], requestId: string): Promise<Row> {
   const dir = await mkdtemp(join(tmpdir(), 'switchyard-bench-waiting-'));
   try {
-    // Built without fsync (the build is not what is measured); the probe opens it with fsync on.
     const builder = await createFileStore({ dir, fsync: false, cacheSize: 0, checkpointBytes: 256 << 20 });
     const buildSeconds = await build(builder, plan.fileThreads, events, 256);
     await builder.close();
     const result = await runProbe({ kind: 'file', dir, threads: plan.fileThreads, idPrefix: ID_PREFIX, requestId, pages: plan.pages, pageSize: 100, resumes: plan.resumes });
-    rows.push({ store: 'file', threads: plan.fileThreads, buildSeconds, result });
+    return { store: 'file', threads: plan.fileThreads, buildSeconds, result };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
 
+/** Builds the KV store's threads on a fresh nats-server and probes them. */
+async function kvRow(plan: Plan, events: readonly ThreadEvent[], requestId: string): Promise<Row> {
   const server = await startNatsServer();
   try {
     const nc = await connect({ servers: server.url });
@@ -131,10 +140,22 @@ export async function waitingThreadsBench({ quick }: { quick: boolean }): Promis
     await builder.close();
     await nc.close();
     const result = await runProbe({ kind: 'kv', natsUrl: server.url, bucket: 'waiting', threads: plan.kvThreads, idPrefix: ID_PREFIX, requestId, pages: plan.pages, pageSize: 100, resumes: plan.resumes });
-    rows.push({ store: 'nats kv', threads: plan.kvThreads, buildSeconds, result });
+    return { store: 'nats kv', threads: plan.kvThreads, buildSeconds, result };
   } finally {
     await server.stop();
   }
+}
+
+/** Runs the waiting-threads bench, prints its table and a target line per figure. */
+export async function waitingThreadsBench({ quick }: { quick: boolean }): Promise<BenchResult> {
+  const plan = quick ? QUICK : FULL;
+  const stores = storesWanted();
+  const { events, requestId } = await template();
+  const rows: Row[] = [];
+  console.log(`\n## threads awaiting a human: ${plan.fileThreads.toLocaleString('en')} in a file store, ${plan.kvThreads.toLocaleString('en')} in a NATS KV store\n`);
+
+  if (stores.file) rows.push(await fileRow(plan, events, requestId));
+  if (stores.kv) rows.push(await kvRow(plan, events, requestId));
 
   printTable(
     ['store', 'threads', 'build s', 'start-up ms', 'page p50 ms', 'page p99 ms', 'resume p50 ms', 'resume p99 ms', 'floor p50 ms', 'floor p99 ms', 'RSS growth MB', 'heap growth MB'].map((header, i) => ({ header, right: i > 0 })),
@@ -171,6 +192,17 @@ export async function waitingThreadsBench({ quick }: { quick: boolean }): Promis
     }
     const floor = percentile(row.result.floorMs, 99);
     console.log(`  ${row.store} store: resume p99 ${fixed(percentile(row.result.resumeMs, 99), 1)} ms against its floor's p99 ${fixed(floor, 1)} ms (${fixed(percentile(row.result.resumeMs, 99) / floor, 2)}x the floor)`);
+    if (row.result.readFloorMs !== undefined) {
+      const reads = row.result.readFloorMs;
+      console.log(
+        `  ${row.store} store: one read of a random thread alone, blocks cold as the resumes found them: p50 ${fixed(percentile(reads, 50), 2)} ms, ` +
+          `p99 ${fixed(percentile(reads, 99), 2)} ms, ${reads.filter((ms) => ms > TARGETS.resumeP99Ms).length} of ${reads.length} over ${TARGETS.resumeP99Ms} ms ` +
+          `(resume p99 against read p99 + put p99: ${fixed(percentile(row.result.resumeMs, 99) / (percentile(reads, 99) + floor), 2)}x)`,
+      );
+    }
+    if (row.result.resumeReadMs.length > 0) {
+      console.log(`  ${row.store} store: the store read inside the resumes: p50 ${fixed(percentile(row.result.resumeReadMs, 50), 2)} ms, p99 ${fixed(percentile(row.result.resumeReadMs, 99), 2)} ms`);
+    }
     results[row.store] = { threads: row.threads, buildSeconds: row.buildSeconds, ...row.result, floorP99Ms: floor, targets: Object.fromEntries(figures.map((f) => [f.what, { value: f.value, target: f.target, pass: f.value < f.target }])) };
   }
   return { name: 'waitingThreads', pass, results };

@@ -39,6 +39,8 @@ export interface ProbeResult {
   readonly startupMs: number;
   readonly pageMs: readonly number[];
   readonly resumeMs: readonly number[];
+  /** Of each resume, the time its store read took (`store.get`, the first thing a respond does). */
+  readonly resumeReadMs: readonly number[];
   readonly rssGrowthMb: number;
   readonly heapGrowthMb: number;
   readonly listed: number;
@@ -48,6 +50,13 @@ export interface ProbeResult {
    * bucket of the same server), one at a time.
    */
   readonly floorMs: readonly number[];
+  /**
+   * KV only: the read under a resume, alone: a `kv.get` of a thread picked at random, one at a
+   * time, after the server's block caches went cold (as the resumes found them), the first
+   * {@link RESUME_WARMUP} left out as for the resumes. On nats-server 2.9 the first read of a
+   * block not read for 5 s loads the whole 4 MB block and its per-subject index.
+   */
+  readonly readFloorMs?: readonly number[];
 }
 
 export function idOf(prefix: string, n: number): string {
@@ -83,11 +92,17 @@ async function settledMemory(): Promise<NodeJS.MemoryUsage> {
 
 async function probe(options: ProbeOptions): Promise<ProbeResult> {
   let nc: NatsConnection | undefined;
-  if (options.kind === 'kv') nc = await connect({ servers: options.natsUrl! });
+  let background: NatsConnection | undefined;
+  if (options.kind === 'kv') {
+    // Connected as createNatsNode connects: no async stack traces, and the store's background
+    // work (index, summaries, listings) on a second connection.
+    nc = await connect({ servers: options.natsUrl!, noAsyncTraces: true });
+    background = await connect({ servers: options.natsUrl!, noAsyncTraces: true });
+  }
   const before = await settledMemory();
   const started = performance.now();
   const store: ThreadStore =
-    options.kind === 'file' ? await createFileStore({ dir: options.dir!, fsync: true }) : await createNatsKvStore({ nc: nc!, bucket: options.bucket! });
+    options.kind === 'file' ? await createFileStore({ dir: options.dir!, fsync: true }) : await createNatsKvStore({ nc: nc!, bucket: options.bucket!, ...(background === undefined ? {} : { background }) });
   const startupMs = performance.now() - started;
 
   // Pages of the threads awaiting a human, one agent's, from the start.
@@ -105,7 +120,21 @@ async function probe(options: ProbeOptions): Promise<ProbeResult> {
   }
 
   // Resumes: a respond (one store read, one durable append) on threads picked at random.
-  const runtime = createRuntime({ agents: [asker], store, model: askingModel });
+  // The store read of each resume, timed apart (the respond's first store call).
+  let lastReadMs = 0;
+  const timed: ThreadStore = {
+    ...store,
+    async get(id) {
+      const t0 = performance.now();
+      try {
+        return await store.get(id);
+      } finally {
+        lastReadMs = performance.now() - t0;
+      }
+    },
+  };
+  const runtime = createRuntime({ agents: [asker], store: timed, model: askingModel });
+  const resumeReadMs: number[] = [];
   const resumeMs: number[] = [];
   let seed = 42;
   const random = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
@@ -120,7 +149,10 @@ async function probe(options: ProbeOptions): Promise<ProbeResult> {
     const t0 = performance.now();
     await runtime.respond(id, { requestId: options.requestId, answer: 'EMEA' });
     // The first few warm the code up (JIT): not counted.
-    if (resumed++ >= RESUME_WARMUP) resumeMs.push(performance.now() - t0);
+    if (resumed++ >= RESUME_WARMUP) {
+      resumeMs.push(performance.now() - t0);
+      resumeReadMs.push(lastReadMs);
+    }
     const view = await runtime.settled(id);
     if (view.status !== 'done') throw new Error(`resumed thread ${id} ended ${view.status}`);
   }
@@ -128,12 +160,16 @@ async function probe(options: ProbeOptions): Promise<ProbeResult> {
   const after_ = await settledMemory();
   await store.close();
   const floorMs = options.kind === 'file' ? flushFloor(options.dir!, options.resumes) : await putFloor(nc!, options.resumes);
+  const readFloorMs = options.kind === 'kv' ? await readFloor(nc!, options) : undefined;
   await nc?.close();
+  await background?.close();
   return {
     floorMs,
+    ...(readFloorMs === undefined ? {} : { readFloorMs }),
     startupMs,
     pageMs,
     resumeMs,
+    resumeReadMs,
     rssGrowthMb: (after_.rss - before.rss) / 2 ** 20,
     heapGrowthMb: (after_.heapUsed - before.heapUsed) / 2 ** 20,
     listed,
@@ -172,6 +208,25 @@ async function putFloor(nc: NatsConnection, count: number): Promise<number[]> {
     times.push(performance.now() - t0);
   }
   await kv.destroy();
+  return times;
+}
+
+/** How long nats-server 2.9 keeps a block it read in memory (its cache expiry, 5 s), and a margin. */
+const BLOCK_CACHE_MS = 6_000;
+
+/** Reads of threads picked at random, each alone, once the server's block caches are cold. */
+async function readFloor(nc: NatsConnection, options: ProbeOptions): Promise<number[]> {
+  await new Promise((resolve) => setTimeout(resolve, BLOCK_CACHE_MS));
+  const kv = await new Kvm(nc).open(options.bucket!);
+  let seed = 7;
+  const random = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  const times: number[] = [];
+  for (let i = 0; i < options.resumes + RESUME_WARMUP; i++) {
+    const key = idOf(options.idPrefix, Math.floor(random() * options.threads));
+    const t0 = performance.now();
+    await kv.get(key);
+    if (i >= RESUME_WARMUP) times.push(performance.now() - t0);
+  }
   return times;
 }
 

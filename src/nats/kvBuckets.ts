@@ -19,26 +19,50 @@ const STREAM_NAME_IN_USE = 10058;
 /** What opening the store's buckets needs (see `NatsKvStoreOptions`). */
 export interface BucketOptions {
   readonly nc?: NatsConnection;
+  readonly background?: NatsConnection;
   readonly buckets?: { threads: KV; summaries: KV };
   readonly bucket?: string;
   readonly replicas?: number;
   readonly history?: number;
 }
 
+/**
+ * The connection of the store's work that no thread read or write waits for: index entries,
+ * summary writes, index clean-up, and listings (the consumers that read the index, the summaries
+ * they check). nats-server 2.9 handles what a client sends one message after the other, in the
+ * order sent, and removing a message (an index entry a thread left, the summary a new one
+ * replaces) first reads the whole block that holds it (4 to 8 MB) when that block is not in
+ * memory, holding its stream meanwhile: on the connection of thread writes, each such removal
+ * would hold up the reads and writes sent after it, and so would an index entry published while
+ * the index stream is held. Requests time out sooner than thread writes: on a 2.9 cluster that
+ * lost a node, creating a listing's ephemeral consumer sometimes goes unanswered (it was placed on
+ * the dead peer), and a quick retry is placed again.
+ */
+export interface SideChannel {
+  /** The store's connection when it was given no other. */
+  readonly nc: NatsConnection;
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+  /** The summaries bucket, read through this connection. */
+  readonly summaries: KV;
+  /** Whether the summaries bucket answers direct gets (a bucket of one replica this store created). */
+  readonly direct: boolean;
+}
+
+/** Waits until the server has everything both connections sent so far (one round trip each). */
+export async function flushBoth(buckets: Buckets): Promise<void> {
+  await Promise.all([buckets.nc.flush(), buckets.side.nc === buckets.nc ? undefined : buckets.side.nc.flush()]);
+}
+
 /** The two buckets, and what the index needs to write and read the summaries bucket directly. */
 export interface Buckets {
   readonly threads: KV;
   readonly summaries: KV;
-  /**
-   * Handles of the same buckets for `list`, whose watches time out sooner: on a 2.9 cluster that
-   * lost a node, creating the watch's ephemeral consumer sometimes goes unanswered (it was placed on
-   * the dead peer), and a quick retry is placed again.
-   */
-  readonly listing: { readonly threads: KV; readonly summaries: KV };
+  /** The connection of thread reads and writes. */
   readonly nc: NatsConnection;
-  /** JetStream with the quick timeout of listings (consumers of the index). */
-  readonly js: JetStreamClient;
   readonly jsm: JetStreamManager;
+  /** Where the work that may be slow on the server goes (see {@link SideChannel}). */
+  readonly side: SideChannel;
   /** The buckets' streams (`KV_<bucket>`) and the subject prefixes of their keys (`$KV.<bucket>.`). */
   readonly threadsStream: string;
   readonly threadsSubject: string;
@@ -100,24 +124,23 @@ export async function openBuckets(options: BucketOptions): Promise<Buckets> {
         ]);
         return { threads, summaries };
       })());
-    const summariesName = (await opened.summaries.status()).bucket;
+    const summariesStatus = await opened.summaries.status();
+    const summariesName = summariesStatus.bucket;
     const threadsName = (await opened.threads.status()).bucket;
-    // Binding opens no connection and asks the server nothing.
-    const js = jetstream(nc, { timeout: LIST_TIMEOUT_MS });
-    const quick = new Kvm(js);
-    const [listThreads, listSummaries] = await Promise.all([
-      quick.open(threadsName, { allow_direct: bucketOptions.allow_direct }),
-      quick.open(summariesName, { allow_direct: bucketOptions.allow_direct }),
-    ]);
-    const jsm = await jetstreamManager(nc, { timeout: LIST_TIMEOUT_MS, checkAPI: false });
+    // Binding (Kvm.open) opens no connection and asks the server nothing: it takes allow_direct as told.
+    const side = options.background ?? nc;
+    const sideJs = jetstream(side, { timeout: LIST_TIMEOUT_MS });
+    const direct = summariesStatus.streamInfo.config.allow_direct === true;
+    const sideSummaries = await new Kvm(sideJs).open(summariesName, { allow_direct: direct });
+    const sideJsm = await jetstreamManager(side, { timeout: LIST_TIMEOUT_MS, checkAPI: false });
+    const jsm = side === nc ? sideJsm : await jetstreamManager(nc, { timeout: LIST_TIMEOUT_MS, checkAPI: false });
     const index = indexSubjects(threadsName);
     await openIndexStream(jsm, index, replicas);
     return {
       ...opened,
-      listing: { threads: listThreads, summaries: listSummaries },
       nc,
-      js,
       jsm,
+      side: { nc: side, js: sideJs, jsm: sideJsm, summaries: sideSummaries, direct },
       index,
       threadsStream: `KV_${threadsName}`,
       threadsSubject: `$KV.${threadsName}.`,

@@ -1,4 +1,4 @@
-import { isWrongLastSequence, retryRead, type Buckets } from './kvBuckets.js';
+import { flushBoth, isWrongLastSequence, retryRead, type Buckets } from './kvBuckets.js';
 import { creationSubject, INDEX_MARKER_KEY, statusSubject, threadIdOfKey, threadKey } from './kvKeys.js';
 import { scanBucket } from './kvScan.js';
 import type { Known, SummaryWriter } from './kvSummaries.js';
@@ -16,10 +16,14 @@ const REMEMBERED_ENTRIES = 10_000;
  * no-op); the ack's sequence is remembered, written into the thread's summary, and used to delete
  * the entry when the thread leaves the status.
  *
- * A thread's new status entry is published before the thread write that moves it there, and the
- * old one deleted only after that write succeeded. So the index may name a status a thread is not
- * in (a write that failed, a writer that died, an ack not yet back): listings check each entry
- * against the thread's summary, and delete the entries they find stale or doubled.
+ * A thread's new status entry is published before the thread write that moves it there (sent
+ * first; on the store's background connection, when it has one, the server may store it a moment
+ * after the thread), and the old one deleted only after that write succeeded. Entries and deletes
+ * go over the background connection (`Buckets.side`): a delete can hold the index stream for the
+ * read of a whole block, and no thread write should wait for that. So the index may name a
+ * status a thread is not in (a write that failed, a writer that died, an ack not yet back):
+ * listings check each entry against the thread's summary, and delete the entries they find stale
+ * or doubled.
  */
 export class IndexWriter {
   /** Sequence of the status entry of a thread (by id), with the `since` it is for. */
@@ -66,13 +70,13 @@ export class IndexWriter {
 
   /** Deletes an index entry. */
   remove(seq: number): void {
-    void this.buckets.jsm.streams.deleteMessage(this.buckets.index.stream, seq, false).catch(() => undefined);
+    void this.buckets.side.jsm.streams.deleteMessage(this.buckets.index.stream, seq, false).catch(() => undefined);
   }
 
   async #publish(subject: string, payload: string, msgID: string): Promise<number | undefined> {
     this.onPublish();
     try {
-      const ack = await this.buckets.js.publish(subject, payload, { msgID, timeout: 30_000 });
+      const ack = await this.buckets.side.js.publish(subject, payload, { msgID, timeout: 30_000 });
       return ack.duplicate ? undefined : ack.seq;
     } catch {
       // Not written (the server did not take it; the thread write after it most likely fails
@@ -111,7 +115,7 @@ export async function ensureIndex(buckets: Buckets, index: IndexWriter, summarie
       summaries.put(known);
     }
   }
-  await buckets.nc.flush();
+  await flushBoth(buckets);
   try {
     await buckets.summaries.create(INDEX_MARKER_KEY, JSON.stringify({ format: INDEX_FORMAT, builtAt: new Date().toISOString() }));
   } catch (error) {

@@ -4,6 +4,7 @@ import type { ThreadSummary } from '../store/threadStore.js';
 import { retryRead, type Buckets } from './kvBuckets.js';
 import type { IndexWriter } from './kvIndex.js';
 import { creationSubject, parseIndexEntry, statusSubject, threadKey, type IndexEntry } from './kvKeys.js';
+import { readMany, type ReadResult } from './kvReadMany.js';
 import { scanBucket, type ScannedEntry } from './kvScan.js';
 import { parseSummary, publicSummary, storedSummaryOf, type Known, type StoredSummary, type SummaryWriter } from './kvSummaries.js';
 
@@ -19,6 +20,8 @@ export interface ListingParts {
 }
 
 const CURSOR_PREFIX = 'n.';
+/** How long a page waits for the summaries it reads (those not answered are read from their threads). */
+const SUMMARY_READ_TIMEOUT_MS = 1_500;
 /** Index entries fetched per page beyond the page (some may be stale). */
 const PAGE_SLACK = 16;
 
@@ -150,7 +153,7 @@ async function pageFrom(parts: ListingParts, query: ListQuery, filters: readonly
     while (out.length < limit) {
       const candidates = await scan.take(limit - out.length);
       if (candidates.length === 0) break;
-      const checked = await Promise.all(candidates.map((entry) => check(parts, entry)));
+      const checked = await checkAll(parts, candidates);
       let used = 0;
       for (; used < candidates.length && out.length < limit; used++) {
         const summary = checked[used];
@@ -176,7 +179,7 @@ export async function byIndex(parts: ListingParts, query: ListQuery, max: number
       const candidates = await scan.take(512);
       if (pending > max) return undefined;
       if (candidates.length === 0) return out;
-      const checked = await Promise.all(candidates.map((entry) => check(parts, entry)));
+      const checked = await checkAll(parts, candidates);
       for (const summary of checked) if (summary !== undefined && matchesQuery(summary, query)) out.push(summary);
     }
   } finally {
@@ -195,29 +198,57 @@ function entryOf(scanned: ScannedEntry): IndexEntry | undefined {
 }
 
 /**
- * The summary an index entry stands for, or `undefined` when the entry is stale (its thread moved
- * on, or it is a second entry for the same stay) or its thread is gone: stale entries are deleted.
- * A summary older than the entry (written a moment after the thread, or lost) is checked against
- * the thread itself, and repaired.
+ * The summaries the index entries stand for (`undefined` for an entry that is stale, its thread
+ * moved on or it is a second entry for the same stay, or whose thread is gone: stale entries are
+ * deleted). The summaries are read together ({@link readMany}); one older than its entry (written a
+ * moment after the thread, or lost) is checked against the thread itself, and repaired.
  */
-async function check(parts: ListingParts, scanned: ScannedEntry): Promise<ThreadSummary | undefined> {
-  const entry = entryOf(scanned);
-  if (entry === undefined) return undefined;
-  const stored = await retryRead(() => parts.buckets.summaries.get(threadKey(entry.id))).catch(() => null);
-  const summary = stored?.operation === 'PUT' ? parseSummary(stored.value) : undefined;
-  const verdict = judge(entry, scanned.seq, summary);
+async function checkAll(parts: ListingParts, scanned: readonly ScannedEntry[]): Promise<Array<ThreadSummary | undefined>> {
+  const entries = scanned.map(entryOf);
+  const wanted = entries.flatMap((entry) => (entry === undefined ? [] : [threadKey(entry.id)]));
+  const read = await readSummaries(parts.buckets, wanted);
+  let next = 0;
+  return Promise.all(
+    entries.map((entry, i) => {
+      if (entry === undefined) return undefined;
+      const result = read[next++]!;
+      const summary = result.kind === 'value' ? parseSummary(result.value) : undefined;
+      return check(parts, entry, scanned[i]!.seq, summary);
+    }),
+  );
+}
+
+/** The stored summaries of these keys: together when the bucket answers direct gets, else one by one. */
+async function readSummaries(buckets: Buckets, keys: readonly string[]): Promise<ReadResult[]> {
+  const { side, summariesStream, summariesSubject } = buckets;
+  if (side.direct) return readMany(side.nc, keys, { stream: summariesStream, prefix: summariesSubject, timeoutMs: SUMMARY_READ_TIMEOUT_MS });
+  return Promise.all(
+    keys.map(async (key): Promise<ReadResult> => {
+      try {
+        const stored = await retryRead(() => side.summaries.get(key));
+        return stored?.operation === 'PUT' ? { kind: 'value', value: stored.value } : { kind: 'missing' };
+      } catch {
+        return { kind: 'unknown' };
+      }
+    }),
+  );
+}
+
+/** One entry, given its thread's stored summary (see {@link checkAll}). */
+async function check(parts: ListingParts, entry: IndexEntry, seq: number, summary: StoredSummary | undefined): Promise<ThreadSummary | undefined> {
+  const verdict = judge(entry, seq, summary);
   if (verdict === 'current') return publicSummary(summary!);
   if (verdict === 'stale') {
-    parts.index.remove(scanned.seq);
+    parts.index.remove(seq);
     return undefined;
   }
   const known = await parts.read(entry.id);
   if (known === undefined) return undefined;
   parts.summaries.put(known);
   const fresh = storedSummaryOf(known, parts.index.entryOf(known.thread.id, known.since));
-  const again = judge(entry, scanned.seq, fresh);
+  const again = judge(entry, seq, fresh);
   if (again === 'current') return publicSummary(fresh);
-  if (again === 'stale') parts.index.remove(scanned.seq);
+  if (again === 'stale') parts.index.remove(seq);
   return undefined;
 }
 

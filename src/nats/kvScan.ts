@@ -52,11 +52,11 @@ export async function* scanBucket(buckets: Buckets, stream: string, prefix: stri
     deliver_policy: lastPerKey ? DeliverPolicy.LastPerSubject : after > 0 ? DeliverPolicy.StartSequence : DeliverPolicy.All,
     ...(after > 0 && !lastPerKey ? { opt_start_seq: after + 1 } : {}),
   };
-  const info = await buckets.jsm.consumers.add(stream, config);
+  const info = await buckets.side.jsm.consumers.add(stream, config);
   try {
     let pending = info.num_pending;
     onPending?.(pending);
-    const consumer = buckets.js.consumers.getConsumerFromInfo(info);
+    const consumer = buckets.side.js.consumers.getConsumerFromInfo(info);
     while (pending > 0) {
       const want = Math.min(pending, batch);
       const messages = await consumer.fetch({ max_messages: want, expires: 5_000 });
@@ -71,6 +71,6 @@ export async function* scanBucket(buckets: Buckets, stream: string, prefix: stri
       yield out;
     }
   } finally {
-    void buckets.jsm.consumers.delete(stream, info.name).catch(() => undefined);
+    void buckets.side.jsm.consumers.delete(stream, info.name).catch(() => undefined);
   }
 }

@@ -26,6 +26,16 @@ export interface NatsKvStoreOptions {
    * the index with. The store never closes it.
    */
   nc?: NatsConnection;
+  /**
+   * A second connection (to the same servers) for the store's work that may be slow on the server
+   * and that no thread write waits for: summary writes, index clean-up, and listings. nats-server
+   * 2.9 handles a connection's messages one after the other, and removing a message (the index
+   * entry of a status a thread left, the summary a new one replaces) first reads the whole block
+   * that holds it when that block is not in memory (4 to 8 MB): on `nc`, such a removal holds up
+   * the thread reads and writes sent after it. The store never closes it.
+   * @default nc
+   */
+  background?: NatsConnection;
   /** Buckets the caller opened on `nc`, used instead of opening them: the threads and their summaries. */
   buckets?: { threads: KV; summaries: KV };
   /**

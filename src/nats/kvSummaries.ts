@@ -2,7 +2,7 @@ import { summaryOf } from '../store/selectSummaries.js';
 import type { ThreadSummary } from '../store/threadStore.js';
 import type { Thread } from '../thread/events.js';
 import { isThreadStatus, type ThreadState } from '../thread/state.js';
-import type { Buckets } from './kvBuckets.js';
+import { flushBoth, type Buckets } from './kvBuckets.js';
 import { threadKey } from './kvKeys.js';
 
 /** What the store knows of a thread at one revision of its key. */
@@ -107,7 +107,7 @@ export class SummaryWriter {
     try {
       const summary = storedSummaryOf(known, this.entryOf(known.thread.id, known.since));
       this.#unsettled = true;
-      this.buckets.nc.publish(this.buckets.summariesSubject + threadKey(known.thread.id), JSON.stringify(summary));
+      this.buckets.side.nc.publish(this.buckets.summariesSubject + threadKey(known.thread.id), JSON.stringify(summary));
     } catch {
       // repaired by a listing
     }
@@ -120,12 +120,12 @@ export class SummaryWriter {
 
   /**
    * Writes the due summaries and waits until the server has everything published so far (one
-   * round trip; none when nothing was published since the last time).
+   * round trip per connection; none when nothing was published since the last time).
    */
   async settle(): Promise<void> {
     this.flush();
     if (!this.#unsettled) return;
     this.#unsettled = false;
-    await this.buckets.nc.flush().catch(() => undefined);
+    await flushBoth(this.buckets).catch(() => undefined);
   }
 }

@@ -10,6 +10,7 @@ import { createRuntime, type Runtime } from '../runtime/runtime.js';
 import type { ThreadStore } from '../store/threadStore.js';
 import { createAgentQueues, type AgentQueues, type AgentQueuesOptions } from '../surface/agentQueues.js';
 import { attachBus, type AttachBusOptions, type CloseSurfaceOptions, type BusSurface } from '../surface/attachBus.js';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { createNatsKvStore } from './kvStore.js';
 
 /** Options of {@link createNatsNode}. */
@@ -89,9 +90,13 @@ export async function createNatsNode(options: NatsNodeOptions): Promise<NatsNode
     ...(options.batchWrites === undefined ? {} : { batchWrites: options.batchWrites }),
     ...(options.muxRequests === undefined ? {} : { muxRequests: options.muxRequests }),
   });
+  let background: NatsConnection | undefined;
   try {
+    // The store's background work (index, summaries, listings) on its own connection: see NatsKvStoreOptions.background.
+    background = await connect({ noAsyncTraces: true, ...options.connectOptions, servers: options.servers, name: `${options.name ?? 'switchyard'}-kv` });
     const store = await createNatsKvStore({
       nc: bus.nc,
+      background,
       ...(options.bucket === undefined ? {} : { bucket: options.bucket }),
       ...(options.replicas === undefined ? {} : { replicas: options.replicas }),
       ...(options.clock === undefined ? {} : { clock: options.clock }),
@@ -147,6 +152,7 @@ export async function createNatsNode(options: NatsNodeOptions): Promise<NatsNode
             await runtime.close();
           } finally {
             await bus.close();
+            await background?.close();
           }
         })();
         return closing;
@@ -154,6 +160,7 @@ export async function createNatsNode(options: NatsNodeOptions): Promise<NatsNode
     };
   } catch (error) {
     await bus.close();
+    await background?.close();
     throw error;
   }
 }

@@ -10,7 +10,6 @@
 import { fixed, median, printTable, startFakeServer, type BenchResult, type Measurement } from './harness.js';
 import { instantBenchModel } from './instantModel.js';
 import { fileStores, measureRunner, memoryStores, switchyardRunner, type Plan, type Runner } from './microAgent.js';
-import type { ThreadStore } from '../src/store/threadStore.js';
 
 const TARGET_RATIO = 0.8;
 const CONCURRENCY = 50;
@@ -30,38 +29,14 @@ function summarize(pairs: readonly Pair[]): { ratio: number; memoryRps: number; 
   };
 }
 
-type StoreFactory = () => Promise<{ store: ThreadStore; dispose: () => Promise<void> }>;
-
-/**
- * File stores whose directories are removed only when `removeAll` is called (at the end of the
- * bench), not after each measurement. On ext4 without a journal (this machine's disk), the kernel
- * skips inodes freed in the last minute or more when it allocates new ones (`recently_deleted()`
- * in `fs/ext4/ialloc.c`), checking each: removing the thousands of thread files of one
- * measurement made every thread file the next measurement created cost 0.2-0.4 ms of system CPU
- * instead of about 0.03 ms, a price of the bench's cleanup, not of the store.
- */
-function keptUntilEnd(files: StoreFactory): { stores: StoreFactory; removeAll: () => Promise<void> } {
-  const removals: Array<() => Promise<void>> = [];
-  return {
-    stores: async () => {
-      const { store, dispose } = await files();
-      return { store, dispose: async () => void removals.push(dispose) };
-    },
-    removeAll: async () => {
-      for (const remove of removals.splice(0)) await remove();
-    },
-  };
-}
-
 /** Runs the store-commit bench, prints its table and the target line. */
 export async function storeCommitBench({ quick }: { quick: boolean }): Promise<BenchResult> {
   const plan: Plan = quick
     ? { concurrency: CONCURRENCY, rounds: 1, timeBoxMs: 1_500, maxRuns: 1_000, warmupRuns: 100 }
     : { concurrency: CONCURRENCY, rounds: 5, timeBoxMs: 5_000, maxRuns: 5_000, warmupRuns: 200 };
   console.log(`\n## file store (fsync on) vs memory store: micro-agent task, ${CONCURRENCY} in flight\n`);
-  const fileFactory = await fileStores();
-  if (typeof fileFactory === 'string') throw new Error(fileFactory);
-  const { stores: files, removeAll } = keptUntilEnd(fileFactory);
+  const files = await fileStores();
+  if (typeof files === 'string') throw new Error(files);
   const server = await startFakeServer();
   const results: Record<string, Pair[]> = { http: [], instant: [] };
   try {
@@ -86,7 +61,6 @@ export async function storeCommitBench({ quick }: { quick: boolean }): Promise<B
     }
   } finally {
     await server.stop();
-    await removeAll();
   }
   const http = summarize(results.http!);
   const instant = summarize(results.instant!);

@@ -1,7 +1,7 @@
 import { fstatSync, openSync, statSync } from 'node:fs';
 import { InvalidInputError, NotFoundError, SystemError, VersionConflictError } from '../errors.js';
 import type { Thread, ThreadEvent } from '../thread/events.js';
-import { deriveState, reduceState, rememberState } from '../thread/state.js';
+import { deriveState, reduceState, withState } from '../thread/state.js';
 import { checkAppend, checkThread, deepFreeze } from './checkEvents.js';
 import { encodeRecord, lineOf } from './commitRecord.js';
 import { closeQuietly, isCode, readRange, type FileStamp } from './fileIo.js';
@@ -78,8 +78,8 @@ export async function appendToThread(parts: FileStoreParts, id: string, expected
     deepFreeze(added);
     let state = current.state;
     for (const event of added) state = reduceState(state, event);
-    const allEvents = Object.freeze([...current.thread.events, ...added]);
-    rememberState(allEvents, state);
+    // The state rides on the frozen array (no weak-map entry for the collector to trace).
+    const allEvents = withState([...current.thread.events, ...added], state);
     const thread = Object.freeze({ id, agent: current.thread.agent, events: allEvents });
     const content = { thread, state, createdAt: current.createdAt, goodSize: position + lineBytes };
     const entry = entryOf(content, position + lineBytes);

@@ -1,5 +1,5 @@
 import { fstatSync, ftruncateSync, openSync, type Stats } from 'node:fs';
-import { join } from 'node:path';
+import { join, sep } from 'node:path';
 import { SystemError } from '../errors.js';
 import { closeQuietly, isCode, readRange, sameStamp, stampOf, statIfExists, writeAll, type FileStamp } from './fileIo.js';
 import { ThreadCache, type CachedThread } from './threadCache.js';
@@ -28,16 +28,20 @@ export class ThreadFiles {
    * two); anything else clears them.
    */
   #checked: { readonly fd: number; readonly stats: Stats } | undefined;
+  /** `dir` with a trailing separator. */
+  readonly #prefix: string;
 
   constructor(
     readonly dir: string,
     cacheSize: number,
   ) {
     this.cache = new ThreadCache(cacheSize);
+    this.#prefix = join(dir, sep);
   }
 
   fileOf(stem: string): string {
-    return join(this.dir, stem + THREAD_FILE_EXT);
+    // A stem is only [a-z0-9_%-]: nothing for `join` to normalize, so the directory is joined once.
+    return this.#prefix + stem + THREAD_FILE_EXT;
   }
 
   /**

@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest';
+import { encodeRecord, lineOf, parseRecords } from '../../src/store/commitRecord.js';
+import type { IndexEntry } from '../../src/store/indexEntry.js';
+import { formatLine } from '../../src/store/threadFile.js';
+import { at, inputEvent, prefetchEvent } from './fixtures/events.js';
+
+const entry: IndexEntry = { id: 't1', agent: 'triage', status: 'running', version: 2, createdAt: at(1), updatedAt: at(2), size: 512 };
+
+describe('commit records', () => {
+  it('encodes a line given as text once, readable back byte for byte, whatever its characters', () => {
+    for (const text of ['plain', 'ünïcödé ✓', '😀 and 中文', 'tab\tand\nnewline']) {
+      const lineText = formatLine(2, [inputEvent(1, at(1), { text }), prefetchEvent(2, 'a')]);
+      const line = Buffer.from(lineText);
+      const record = encodeRecord(entry, 100, lineText);
+      expect(record.at(-1)).toBe(10);
+      expect(lineOf(record, line.length).equals(line)).toBe(true);
+      const parsed = parseRecords(record, true);
+      expect(parsed).toMatchObject({ consumed: record.length, invalid: 0 });
+      expect(parsed.records).toHaveLength(1);
+      expect(parsed.records[0]).toMatchObject({ entry, offset: 100, dirMtimeMs: undefined });
+      expect(parsed.records[0]!.line!.equals(line)).toBe(true);
+      expect(JSON.parse(parsed.records[0]!.line!.toString('utf8'))).toEqual({ v: 2, events: [inputEvent(1, at(1), { text }), prefetchEvent(2, 'a')] });
+    }
+  });
+
+  it('encodes a line given as bytes as it is, and the directory mtime of a create', () => {
+    const line = Buffer.from(formatLine(1, [inputEvent(1)], { id: 't1', agent: 'triage', at: at(0) }));
+    const record = encodeRecord(entry, 0, line, 1234.5);
+    const parsed = parseRecords(Buffer.concat([record, record]), true);
+    expect(parsed.records).toHaveLength(2);
+    for (const read of parsed.records) {
+      expect(read).toMatchObject({ entry, offset: 0, dirMtimeMs: 1234.5 });
+      expect(read.line!.equals(line)).toBe(true);
+    }
+  });
+});

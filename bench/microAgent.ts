@@ -74,7 +74,7 @@ const QUICK_PLANS: readonly Plan[] = [
   { concurrency: 50, rounds: 1, timeBoxMs: 1_500, maxRuns: 1_000, warmupRuns: 100 },
 ];
 /** Runs sampled for allocations per mode (after 200 warm-up runs). */
-const ALLOCATION_RUNS = { full: 1_000, quick: 300 } as const;
+const ALLOCATION_RUNS = { full: 1_000, quick: 150 } as const;
 
 export type Mode = 'bare' | 'bare+transport' | 'switchyard' | 'switchyard+fileStore' | 'switchyard+instantModel';
 

@@ -34,7 +34,8 @@ const FULL: NatsPlans = {
 };
 const QUICK: NatsPlans = {
   ratio: [{ concurrency: TARGET_CONCURRENCY, rounds: 1, runs: 300, warmupRuns: 100 }],
-  curve: { workers: [1, 2, 4], rounds: 1, runs: 300, warmupRuns: 100 },
+  // A smoke run of the curve: one and two worker processes (the full run adds four).
+  curve: { workers: [1, 2], rounds: 1, runs: 200, warmupRuns: 50 },
 };
 
 /** One round's in-process and NATS measurements at one concurrency. */

@@ -8,7 +8,7 @@
  * the thread is then let finish before the next), and RSS growth over all of it. Nine in ten
  * threads belong to the agent listed, so pages also filter.
  *
- * `--quick`: 20,000 and 5,000 threads, fewer pages and resumes (a smoke run, not a measurement).
+ * `--quick`: 5,000 and 3,000 threads, fewer pages and resumes (a smoke run, not a measurement).
  * `--store=kv` or `--store=file` (or `SWITCHYARD_BENCH_STORE=kv`): only that store (building the
  * million-thread file store takes minutes).
  */
@@ -38,7 +38,7 @@ interface Plan {
 }
 
 const FULL: Plan = { fileThreads: 1_000_000, kvThreads: 100_000, pages: 200, resumes: 300 };
-const QUICK: Plan = { fileThreads: 20_000, kvThreads: 5_000, pages: 20, resumes: 50 };
+const QUICK: Plan = { fileThreads: 5_000, kvThreads: 3_000, pages: 20, resumes: 50 };
 
 /** The stores to measure: `--store=<kind>` (or `--store <kind>`), else `SWITCHYARD_BENCH_STORE`, else both. */
 function storesWanted(): { file: boolean; kv: boolean } {

@@ -1,4 +1,5 @@
 import { assign, type AnyEventObject, type EventObject } from 'xstate';
+import { MAX_TIMER_MS } from '../src/clock.js';
 import { messageOf, VersionConflictError } from '../src/errors.js';
 import { type AgentDeps } from '../src/agent/deps.js';
 import type { Thread } from '../src/thread/events.js';
@@ -84,8 +85,7 @@ export const threadGuards = {
   isBackingOff: ({ context }: RouteArgs) => context.state.backoffUntil !== null && context.state.backoffUntil > context.deps.clock.now(),
 };
 
-// A timer holds at most 2^31 - 1 ms (24.8 days); a longer wait wakes, routes, and waits again.
-const MAX_TIMER_MS = 2 ** 31 - 1;
+// A longer wait than one timer holds wakes, routes, and waits again.
 
 /** The delay of a timer that ends a wait at `until` (epoch ms, as recorded), from `now`. */
 export const untilDelay = (until: number | null, now: number): number => Math.min(MAX_TIMER_MS, Math.max(0, (until ?? 0) - now));

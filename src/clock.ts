@@ -9,6 +9,9 @@ export interface Clock {
   clearTimeout(id: unknown): void;
 }
 
+/** The longest delay one timer holds (2^31 - 1 ms, 24.8 days); a longer wait is armed again in parts. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** The real clock: `Date.now` and the global timers. */
 export const systemClock: Clock = {
   now: () => Date.now(),

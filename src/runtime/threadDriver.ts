@@ -75,19 +75,21 @@ export function createThreadDriver(options: ThreadDriverOptions): ThreadDriver {
   let closed = false;
   // Sleeping threads hold no actor (nor a slot): they are started again at their deadline, here
   // (a worker running the thread for a job keeps the job meanwhile).
-  const wakeUps = new WakeTimers(clock, (threadId) => {
+  const wakeUps = new WakeTimers(clock, (threadId) => driveStored(threadId, 'could not wake a sleeping thread'));
+  /** Runs the thread as stored now (the log, not an actor that rested, is the truth). */
+  const driveStored = (threadId: string, failure: string): void => {
     store.get(threadId).then(
       (thread) => thread && drive(thread),
-      (error: unknown) => logger.error({ threadId, err: messageOf(error) }, 'could not wake a sleeping thread'),
+      (error: unknown) => logger.error({ threadId, err: messageOf(error) }, failure),
     );
-  });
+  };
 
   const onRest = (rest: AgentRest): void => {
     const log = { threadId: rest.threadId, agent: rest.thread?.agent, state: rest.state, status: rest.status };
     if (rest.problem) logger.warn({ ...log, reason: rest.problem }, 'agent actor stopped early');
     else logger.info(log, 'agent at rest');
     if (restartWhenRested.delete(rest.threadId)) {
-      void store.get(rest.threadId).then((thread) => thread && drive(thread));
+      driveStored(rest.threadId, 'could not restart a thread written while its actor finished');
       return;
     }
     if (rest.wakeAt !== undefined) {

@@ -1,7 +1,4 @@
-import type { Clock } from '../clock.js';
-
-// A timer holds at most 2^31 - 1 ms (24.8 days); a longer wait is armed again when that one fires.
-const MAX_TIMER_MS = 2 ** 31 - 1;
+import { MAX_TIMER_MS, type Clock } from '../clock.js';
 
 /**
  * One wake-up per sleeping thread whose actor was stopped for the sleep: at the recorded deadline

@@ -16,6 +16,7 @@ import type { CustomData } from '../../src/thread/events.js';
 import { calculatorTools } from '../../tools/calculator.js';
 import { agentMachineFor, agentMachine } from '../../machines/agentMachine.js';
 import { machineGraph } from '../../src/inspector/graph.js';
+import { waitForAWhile } from '../support/waitIntent.js';
 import { T0, createClock, eventsOf, runToEnd, settle, startRun, threadOf, typesOf } from '../support/agentHarness.js';
 
 const done = (message = 'all done'): ScriptStep => ({ intent: 'done_for_now', args: { message } });
@@ -168,14 +169,6 @@ describe('a step before each decision', () => {
 });
 
 describe('an intent handled by the author’s code', () => {
-  const waitForAWhile = intent({
-    name: 'wait_for_a_while',
-    description: 'Wait before checking again',
-    input: z.object({ seconds: z.number().int().min(1).max(86_400) }),
-    output: z.object({ waited: z.number() }),
-    run: ({ seconds }) => ({ output: { waited: seconds }, waitMs: seconds * 1000 }),
-  });
-
   it('is offered to the model like a tool, records its output and sleeps durably across a restart', async () => {
     const a = customAgent({ intents: [waitForAWhile] });
     const script = [{ intent: 'wait_for_a_while', args: { seconds: 3600 } }, done('checked again')] satisfies ScriptStep[];

@@ -7,22 +7,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SimulatedClock } from 'xstate';
 import { describe, expect, it } from 'vitest';
-import { z } from 'zod';
 import { agent } from '../../src/agent/agent.js';
-import { intent } from '../../src/agent/customStep.js';
 import { scriptedModel, type ScriptStep } from '../../src/model/scriptedModel.js';
 import { createRuntime, type Runtime } from '../../src/runtime/runtime.js';
 import { createFileStore } from '../../src/store/fileStore.js';
 import type { ThreadEvent } from '../../src/thread/events.js';
 import { calculatorTools } from '../../tools/calculator.js';
+import { waitForAWhile } from '../support/waitIntent.js';
 
-const waitForAWhile = intent({
-  name: 'wait_for_a_while',
-  description: 'Wait before checking again',
-  input: z.object({ seconds: z.number().int().min(1).max(86_400) }),
-  output: z.object({ waited: z.number() }),
-  run: ({ seconds }) => ({ output: { waited: seconds }, waitMs: seconds * 1000 }),
-});
 
 const patient = agent({
   name: 'patient',

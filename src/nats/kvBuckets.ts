@@ -1,9 +1,10 @@
 import { jetstream, jetstreamManager, JetStreamApiCodes, JetStreamApiError, StorageType, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
-import { errors, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { sleep, systemClock } from '../clock.js';
 import { ConfigError, messageOf, SystemError } from '../errors.js';
 import { indexSubjects, type IndexSubjects } from './kvKeys.js';
+import { isUnanswered } from './unanswered.js';
 
 /** The default threads bucket. */
 export const DEFAULT_THREADS_BUCKET = 'switchyard_threads';
@@ -77,13 +78,6 @@ export function isWrongLastSequence(error: unknown): boolean {
     error instanceof JetStreamApiError &&
     (error.code === JetStreamApiCodes.StreamWrongLastSequence || error.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
   );
-}
-
-export function isUnanswered(error: unknown): boolean {
-  for (let e: unknown = error; e instanceof Error; e = e.cause) {
-    if (e instanceof errors.TimeoutError || e instanceof errors.NoRespondersError) return true;
-  }
-  return false;
 }
 
 /**

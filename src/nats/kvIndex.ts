@@ -1,4 +1,5 @@
 import { flushBoth, isWrongLastSequence, retryRead, type Buckets } from './kvBuckets.js';
+import { retryDeduplicated } from './unanswered.js';
 import { creationSubject, INDEX_MARKER_KEY, statusSubject, threadIdOfKey, threadKey } from './kvKeys.js';
 import { scanBucket } from './kvScan.js';
 import type { Known, SummaryWriter } from './kvSummaries.js';
@@ -7,6 +8,13 @@ import { statusOf } from '../thread/state.js';
 
 /** The index format this store writes (`m.index` holds it). */
 const INDEX_FORMAT = 2;
+/**
+ * An index entry's publish waits this long for its ack, and is sent again (its msg id makes a
+ * repeat harmless) for up to INDEX_PUBLISH_RETRY_MS: a publish sent to a server that just died is
+ * lost without an answer, and a stream electing a leader answers no one.
+ */
+const INDEX_PUBLISH_TIMEOUT_MS = 10_000;
+const INDEX_PUBLISH_RETRY_MS = 60_000;
 /** Sequences of status entries remembered for their removal (the summary carries them too). */
 const REMEMBERED_ENTRIES = 10_000;
 
@@ -76,11 +84,11 @@ export class IndexWriter {
   async #publish(subject: string, payload: string, msgID: string): Promise<number | undefined> {
     this.onPublish();
     try {
-      const ack = await this.buckets.side.js.publish(subject, payload, { msgID, timeout: 30_000 });
+      const ack = await retryDeduplicated(() => this.buckets.side.js.publish(subject, payload, { msgID, timeout: INDEX_PUBLISH_TIMEOUT_MS }), INDEX_PUBLISH_RETRY_MS);
       return ack.duplicate ? undefined : ack.seq;
     } catch {
-      // Not written (the server did not take it; the thread write after it most likely fails
-      // too). The thread is then missing from walks until the index is built again.
+      // Not written in a minute of tries (the thread write after it most likely failed too). The
+      // thread is then missing from walks until the index is built again.
       return undefined;
     }
   }

@@ -1,6 +1,6 @@
 import { AckPolicy, DeliverPolicy, type ConsumerConfig } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
-import type { Buckets } from './kvBuckets.js';
+import { retryRead, type Buckets } from './kvBuckets.js';
 
 /** One message of a bucket's stream met by {@link scanBucket}. */
 export interface ScannedEntry {
@@ -52,7 +52,9 @@ export async function* scanBucket(buckets: Buckets, stream: string, prefix: stri
     deliver_policy: lastPerKey ? DeliverPolicy.LastPerSubject : after > 0 ? DeliverPolicy.StartSequence : DeliverPolicy.All,
     ...(after > 0 && !lastPerKey ? { opt_start_seq: after + 1 } : {}),
   };
-  const info = await buckets.side.jsm.consumers.add(stream, config);
+  // Right after a failover the server may not answer at once; a consumer made by a try that timed
+  // out goes away after INACTIVE_MS.
+  const info = await retryRead(() => buckets.side.jsm.consumers.add(stream, config));
   try {
     let pending = info.num_pending;
     onPending?.(pending);

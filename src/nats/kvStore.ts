@@ -12,6 +12,7 @@ import { isWrongLastSequence, openBuckets, retryRead, systemError, type Buckets 
 import { ensureIndex, IndexWriter } from './kvIndex.js';
 import { threadKey } from './kvKeys.js';
 import { listThreads } from './kvListing.js';
+import { casWrite } from './kvWrite.js';
 import { WalkCache } from './kvPaging.js';
 import { SummaryWriter, type Known } from './kvSummaries.js';
 import { encodeThread, knownOf } from './kvThread.js';
@@ -162,7 +163,10 @@ export async function createNatsKvStore(options: NatsKvStoreOptions): Promise<Th
         const moved = statusOf(next.state) !== statusOf(current.state);
         if (moved) index.entering(next.thread.agent, id, statusOf(next.state), next.since);
         try {
-          const revision = await buckets.threads.update(threadKey(id), encodeThread(next.thread.agent, next.eventsJson, next.createdAt), current.revision);
+          const value = encodeThread(next.thread.agent, next.eventsJson, next.createdAt);
+          const key = threadKey(id);
+          // next.revision is still the one this update expects to replace.
+          const revision = await casWrite(() => buckets.threads.update(key, value, next.revision), () => buckets.threads.get(key), value);
           const known = { ...next, revision };
           if (moved) index.left(id, current.since, undefined);
           remember(id, known);
@@ -223,7 +227,9 @@ async function createThread(
   let revision: number;
   try {
     // previousSeq 0: only if the key has never been written.
-    revision = await buckets.threads.put(threadKey(copy.id), encodeThread(copy.agent, eventsJson, createdAt), { previousSeq: 0 });
+    const value = encodeThread(copy.agent, eventsJson, createdAt);
+    const key = threadKey(copy.id);
+    revision = await casWrite(() => buckets.threads.put(key, value, { previousSeq: 0 }), () => buckets.threads.get(key), value);
   } catch (error) {
     if (!isWrongLastSequence(error)) throw systemError(`cannot create thread ${copy.id}`, error);
     const existing = await read(copy.id);

@@ -11,9 +11,9 @@ import {
   type PubAck,
   type StreamConfig,
 } from '@nats-io/jetstream';
-import { errors, nanos, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
-import { sleep, systemClock } from '../clock.js';
+import { nanos, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
 import { startJobPuller, type Delivery } from './jobPuller.js';
+import { retryWhileNoResponders } from './unanswered.js';
 import type {
   BusPayload,
   ConsumeOptions,
@@ -86,37 +86,15 @@ interface DeadLetterRecord extends DeadLetter {
 }
 
 /**
- * How long a JetStream publish keeps retrying while no server answers for the stream: right after
- * it is created, or while a clustered stream elects a new leader (seconds, more under load).
+ * `js.publish`, retried while nobody answers for the stream (see {@link retryWhileNoResponders}).
  */
-const NO_RESPONDERS_RETRY_MS = 10_000;
-
-function isNoResponders(error: unknown): boolean {
-  for (let e: unknown = error; e instanceof Error; e = e.cause) {
-    if (e instanceof errors.NoRespondersError) return true;
-  }
-  return false;
-}
-
-/**
- * `js.publish`, retried while nobody answers for the stream. A no-responders answer means nothing
- * stored the message, so retrying cannot duplicate it.
- */
-async function publishToStream(
+function publishToStream(
   js: JetStreamClient,
   subject: string,
   data: Uint8Array | string,
   options: Partial<JetStreamPublishOptions>,
 ): Promise<PubAck> {
-  const deadline = Date.now() + NO_RESPONDERS_RETRY_MS;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await js.publish(subject, data, options);
-    } catch (error) {
-      if (!isNoResponders(error) || Date.now() > deadline) throw error;
-      await sleep(systemClock, Math.min(50 * 2 ** attempt, 500));
-    }
-  }
+  return retryWhileNoResponders(() => js.publish(subject, data, options));
 }
 
 function apiCode(error: unknown): number | undefined {

@@ -92,8 +92,16 @@ export async function createNatsNode(options: NatsNodeOptions): Promise<NatsNode
   });
   let background: NatsConnection | undefined;
   try {
-    // The store's background work (index, summaries, listings) on its own connection: see NatsKvStoreOptions.background.
-    background = await connect({ noAsyncTraces: true, ...options.connectOptions, servers: options.servers, name: `${options.name ?? 'switchyard'}-kv` });
+    // The store's background work (index, summaries, listings) on its own connection: see
+    // NatsKvStoreOptions.background. It reconnects forever, as the bus does (nats.js stops after 10
+    // attempts by default, and a closed connection would fail every listing from then on).
+    background = await connect({
+      noAsyncTraces: true,
+      maxReconnectAttempts: -1,
+      ...options.connectOptions,
+      servers: options.servers,
+      name: `${options.name ?? 'switchyard'}-kv`,
+    });
     const store = await createNatsKvStore({
       nc: bus.nc,
       background,

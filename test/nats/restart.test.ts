@@ -105,4 +105,21 @@ describe('a nats-server restart', () => {
     expect(events.map((e) => e.type)).toEqual(['input', 'error', 'decision', 'final']);
     expect(seqsOf(events)).toEqual([1, 2, 3, 4]);
   });
+
+  // In the wild: the KV store's background connection (index entries, summaries, listings) kept
+  // nats.js's default of 10 reconnect attempts while the bus reconnects forever; after a longer
+  // outage the worker ran threads again, but every listing failed on a closed connection.
+  it("keeps the store's background connection through an outage longer than its reconnect attempts", async () => {
+    await server.kill();
+    // 10 attempts 100 ms apart (FAST_RECONNECT) are spent well before this.
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    await restartServer();
+
+    const { subject, messages } = client.inbox<TriggerResult>();
+    await client.trigger(`${prefix}.trigger.calculator`, { input: 'multiply 6 by 7', replyTo: subject }, { msgId: 'after-outage' });
+    expect((await messages.until(1, 20_000, 'the result after the outage'))[0]).toMatchObject({ threadId: 'trg-after-outage', status: 'done' });
+    // A listing by status reads the index through the background connection.
+    const done = async (): Promise<string[]> => (await worker.runtime.list({ agent: 'calculator', status: 'done' })).map((summary) => summary.id);
+    await expect.poll(() => done().catch((error: unknown) => [String(error)]), { timeout: 15_000, interval: 250 }).toEqual(expect.arrayContaining(['trg-after-outage']));
+  });
 });

@@ -46,6 +46,13 @@ export interface RunOptions {
    * after {@link Runtime.launch}, say, under a claim that keeps other runs of it away.
    */
   thread?: Thread;
+  /**
+   * Resolve also when the thread falls asleep here (status `sleeping`) and its wake-up is handed
+   * to `schedule` (a job due at the deadline), so the caller can let go of it (a NATS worker frees
+   * its slot). Without `schedule`, or false, `run` waits through the sleep.
+   * @default false
+   */
+  untilAsleep?: boolean;
 }
 
 /** Options of {@link createRuntime}. */
@@ -202,7 +209,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       return { status: child.status, output: child.output, failure: child.failure };
     },
   };
-  driver = createThreadDriver({ agents, pipelines: pipelineMachines, store, model, clock, logger, inspect, maxConcurrent, schedule, children, onRested: settling.rested });
+  driver = createThreadDriver({ agents, pipelines: pipelineMachines, store, model, clock, logger, inspect, maxConcurrent, schedule, children, onRested: settling.rested, onSlept: settling.slept });
   const launchSources: LaunchSources = { agents, pipelines, store, clock, logger, scheduled: schedule !== undefined, isActive: driver.isActive, start: (thread) => driver.start(thread) };
   launch = (agentName, input, launchOptions) => launchThread(launchSources, agentName, input, launchOptions);
   const deps: AgentDeps = { model, store, clock, logger };

@@ -22,19 +22,31 @@ export interface Settling {
    * Resolves when the thread rests: it ended, waits for a human or a resume, or (a pipeline) waits
    * for a child thread. `known` is the thread when the caller has just read it, so it is not read again.
    */
-  settled(threadId: string, known: Thread | undefined, opts?: { signal?: AbortSignal }): Promise<ThreadView>;
+  settled(threadId: string, known: Thread | undefined, opts?: SettleOptions): Promise<ThreadView>;
   /** An actor rested, with the thread it last wrote (null when it stopped early: waiters read the store). */
   rested(threadId: string, thread: Thread | null): void;
+  /** An actor's thread fell asleep with its wake-up scheduled elsewhere (see {@link SettleOptions.untilAsleep}). */
+  slept(threadId: string, thread: Thread): void;
+}
+
+/** Options of {@link Settling.settled}. */
+export interface SettleOptions {
+  readonly signal?: AbortSignal;
+  /**
+   * Resolve also when the thread falls asleep in this process with its wake-up handed to the
+   * scheduler (a durable job due at the deadline): the caller may let go of the thread.
+   */
+  readonly untilAsleep?: boolean;
 }
 
 /** Builds the settling of a runtime. */
 export function createSettling(sources: SettlingSources): Settling {
   // Told when an actor comes to rest, which can happen after its last write was emitted.
-  const restListeners = new Map<string, Set<(thread: Thread | null) => void>>();
-  const rested = (threadId: string, thread: Thread | null): void => {
-    for (const listener of [...(restListeners.get(threadId) ?? [])]) listener(thread);
+  const restListeners = new Map<string, Set<(thread: Thread | null, asleep: boolean) => void>>();
+  const tell = (threadId: string, thread: Thread | null, asleep: boolean): void => {
+    for (const listener of [...(restListeners.get(threadId) ?? [])]) listener(thread, asleep);
   };
-  const settled = (threadId: string, known: Thread | undefined, opts: { signal?: AbortSignal } = {}): Promise<ThreadView> =>
+  const settled = (threadId: string, known: Thread | undefined, opts: SettleOptions = {}): Promise<ThreadView> =>
     new Promise((resolve, reject) => {
       let done = false;
       const finish = (value: ThreadView | Error): void => {
@@ -56,7 +68,8 @@ export function createSettling(sources: SettlingSources): Settling {
       // Resting includes a pipeline waiting on a child thread (its status stays running). The
       // supervisor reports a rest from inside its transition, before its snapshot drops the child:
       // look once that transition is over.
-      const onActorRest = (thread: Thread | null): void => {
+      const onActorRest = (thread: Thread | null, asleep: boolean): void => {
+        if (asleep && opts.untilAsleep !== true) return;
         queueMicrotask(() => {
           if (sources.isBusy(threadId)) return;
           if (thread !== null) finish(viewOf(thread));
@@ -73,5 +86,9 @@ export function createSettling(sources: SettlingSources): Settling {
         else if (!sources.isActive(threadId)) sources.driveIdle?.(thread);
       }, failWith);
     });
-  return { settled, rested };
+  return {
+    settled,
+    rested: (threadId, thread) => tell(threadId, thread, false),
+    slept: (threadId, thread) => tell(threadId, thread, true),
+  };
 }

@@ -21,6 +21,12 @@ export interface ScheduleReason {
    * One child ends once, so a scheduler may deduplicate on it.
    */
   readonly childEnded?: { readonly threadId: string; readonly version: number };
+  /**
+   * The thread sleeps until this time (epoch ms) and holds nothing meanwhile: the scheduler moves
+   * it again then (a job due at the deadline). Sent once per sleep, while the thread may still be
+   * claimed by the job that ran it: the scheduler must not fold it into that run.
+   */
+  readonly wakeAt?: number;
 }
 
 /** What {@link createThreadDriver} is given; fully normalized by the runtime. */
@@ -39,6 +45,8 @@ export interface ThreadDriverOptions {
   readonly children: ChildLauncher;
   /** Told when an actor rests, with the thread it last wrote (null when it stopped without one). */
   readonly onRested: (threadId: string, thread: Thread | null) => void;
+  /** Told when an actor's thread fell asleep and its wake-up was scheduled (only with `schedule`). */
+  readonly onSlept: (threadId: string, thread: Thread) => void;
 }
 
 /** Moves threads: the supervisor and its actors here, or the scheduler (a job queue) elsewhere. */
@@ -69,12 +77,12 @@ export interface ThreadDriver {
 
 /** Builds the {@link ThreadDriver} of a runtime and starts its supervisor. */
 export function createThreadDriver(options: ThreadDriverOptions): ThreadDriver {
-  const { agents, pipelines, store, model, clock, logger, inspect, maxConcurrent, schedule, children, onRested } = options;
+  const { agents, pipelines, store, model, clock, logger, inspect, maxConcurrent, schedule, children, onRested, onSlept } = options;
   // Threads answered or resumed while their actor was still finishing a step: restart them once it rests.
   const restartWhenRested = new Set<string>();
   let closed = false;
-  // Sleeping threads hold no actor (nor a slot): they are started again at their deadline, here
-  // (a worker running the thread for a job keeps the job meanwhile).
+  // Sleeping threads hold no actor (nor a slot): they are started again at their deadline, here,
+  // or by the scheduler when there is one (see sleep below).
   const wakeUps = new WakeTimers(clock, (threadId) => driveStored(threadId, 'could not wake a sleeping thread'));
   /** Runs the thread as stored now (the log, not an actor that rested, is the truth). */
   const driveStored = (threadId: string, failure: string): void => {
@@ -93,12 +101,32 @@ export function createThreadDriver(options: ThreadDriverOptions): ThreadDriver {
       return;
     }
     if (rest.wakeAt !== undefined) {
-      // Not a rest for those waiting on the thread: it moves again on its own at the deadline.
-      wakeUps.arm(rest.threadId, rest.wakeAt);
+      sleep(rest.threadId, rest.thread, rest.wakeAt);
       return;
     }
     // An actor that stopped early (superseded, failed) holds a stale thread: let waiters read it.
     onRested(rest.threadId, rest.problem === undefined ? rest.thread : null);
+  };
+  /**
+   * A thread sleeps until `wakeAt`. It is not a rest for those waiting on it: it moves again on its
+   * own at the deadline. With a scheduler the wake is a durable job, and once it is scheduled the
+   * runs that asked (a worker's, which then lets go of its job) are told; if it cannot be
+   * scheduled, the thread is woken here.
+   */
+  const sleep = (threadId: string, thread: Thread | null, wakeAt: number): void => {
+    if (schedule === undefined || thread === null) {
+      wakeUps.arm(threadId, wakeAt);
+      return;
+    }
+    Promise.resolve()
+      .then(() => schedule(thread, { wakeAt }))
+      .then(
+        () => onSlept(threadId, thread),
+        (error: unknown) => {
+          logger.error({ threadId, agent: thread.agent, err: messageOf(error) }, 'could not schedule the wake-up of a sleeping thread; waking it here');
+          wakeUps.arm(threadId, wakeAt);
+        },
+      );
   };
   const supervisor = createActor(supervisorMachine, {
     input: { agents, pipelines, deps: { model, store, clock, logger, children }, maxConcurrent, onRest },

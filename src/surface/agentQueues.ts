@@ -164,6 +164,11 @@ export function createAgentQueues(options: AgentQueuesOptions): AgentQueues {
   }
 
   async function schedule(thread: Thread, reason?: ScheduleReason): Promise<void> {
+    // A wake-up is due later, whoever holds the thread now: its own job, one per sleep.
+    if (reason?.wakeAt !== undefined) {
+      await enqueue(thread.agent, { threadId: thread.id, wakeAt: reason.wakeAt }, `${thread.id}:wake:${versionOf(thread)}`);
+      return;
+    }
     const held = claims.get(thread.id);
     if (held !== undefined) {
       held.pending = true;

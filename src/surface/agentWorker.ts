@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Job, JobConsumer } from '../bus/bus.js';
 import { isValidSubject } from '../bus/subject.js';
-import { sleep, systemClock } from '../clock.js';
+import { MAX_TIMER_MS, sleep, systemClock } from '../clock.js';
 import { formatIssues, InvalidInputError, InvalidStateError, NotFoundError, messageOf } from '../errors.js';
 import { parentIdOf, type RunOptions, type ThreadView } from '../runtime/runtime.js';
 import { type ThreadStatus, TERMINAL_STATUSES } from '../thread/state.js';
@@ -148,8 +148,9 @@ export function startAgentWorker(ctx: SurfaceContext, requests: ThreadRequests, 
       await job.term(parsed === undefined ? 'job payload is not JSON' : `invalid job: ${formatIssues(parsed.error.issues).join('; ')}`);
       return;
     }
-    const { threadId, after } = parsed.data;
+    const { threadId, after, wakeAt } = parsed.data;
     if (after !== undefined && !(await guardDue(job, threadId, after))) return;
+    if (wakeAt !== undefined && !(await wakeDue(job, agent, threadId, wakeAt))) return;
     if (await handedOff(job, threadId)) return;
     // The run checks that the thread exists and is this agent's (else the job is terminated).
     await runToRest(job, threadId, undefined, async () => ({ agent }));
@@ -178,6 +179,22 @@ export function startAgentWorker(ctx: SurfaceContext, requests: ThreadRequests, 
   }
 
   /**
+   * Whether a sleeping thread's wake-up job is due. Enqueued as the thread falls asleep, it comes
+   * early and is handed back until the deadline (a nak with that delay, capped by the timer limit);
+   * when its deliveries would run out before the deadline, a fresh one replaces it.
+   */
+  async function wakeDue(job: Job, agent: string, threadId: string, wakeAt: number): Promise<boolean> {
+    const remaining = wakeAt - Date.now();
+    if (remaining <= 0) return true;
+    if (job.deliveryCount < queues.config.maxDeliver - 1) await job.nak(Math.min(remaining, MAX_TIMER_MS));
+    else {
+      await (await queues.queue(agent)).enqueue(subjects.jobs(agent), { threadId, wakeAt });
+      await job.ack();
+    }
+    return false;
+  }
+
+  /**
    * Runs the thread here until it rests, heartbeating, then replies and acks. `prepare` runs under
    * the claim (so a launch schedules nothing) and returns the options of the first run, or false
    * when it settled the job itself. A thread that is missing or another agent's is terminated.
@@ -200,7 +217,7 @@ export function startAgentWorker(ctx: SurfaceContext, requests: ThreadRequests, 
       if (first === false) return;
       for (let round = 1; round <= MAX_ROUNDS; round++) {
         claim.pending = false;
-        view = await runtime.run(threadId, round === 1 ? { ...first, signal: abort.signal } : { signal: abort.signal });
+        view = await runtime.run(threadId, round === 1 ? { ...first, signal: abort.signal, untilAsleep: true } : { signal: abort.signal, untilAsleep: true });
         if (!claim.pending) break;
       }
       pending = claim.pending;
@@ -224,6 +241,11 @@ export function startAgentWorker(ctx: SurfaceContext, requests: ThreadRequests, 
     if (view === undefined) return;
     // Still asked to run after MAX_ROUNDS: let the queue carry it on.
     if (pending) await queues.schedule(view);
+    // Asleep: its wake-up job, due at the deadline, carries it on; nothing to report yet.
+    if (view.status === 'sleeping') {
+      await job.ack();
+      return;
+    }
     if (MOVING.includes(view.status)) {
       if (!(await waitsForChild(view))) {
         // The actor stopped before its thread rested: another process advanced it (it carries on)

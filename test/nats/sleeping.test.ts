@@ -5,8 +5,8 @@ import { pipeline } from '../../src/pipeline/pipeline.js';
 import type { TriggerResult } from '../../src/surface/payloads.js';
 import { uniqueToken, useNatsTestBed } from './natsTestKit.js';
 
-// A worker keeps the job of a thread in a durable sleep (heartbeating, so a crash hands it to
-// another worker), while the thread holds no actor: it is started again at its deadline.
+// A thread in a durable sleep holds no actor and no worker slot: the worker acks its job once a
+// wake-up job, due at the deadline, is enqueued, and whichever worker takes that one moves it on.
 const bed = useNatsTestBed();
 
 const nap = pipeline({ name: 'nap', description: 'sleep briefly, then answer', input: z.object({}), output: z.string() })
@@ -34,5 +34,61 @@ describe('a thread sleeping on a worker', () => {
     const [result] = await messages.until(1, 10_000, 'the result after the sleep');
     expect(result).toMatchObject({ threadId: `trg-${id}`, agent: 'nap', status: 'done', output: 'rested' });
     expect(Date.now() - started).toBeGreaterThanOrEqual(400);
+  });
+
+  // In the wild: a worker kept the job of each sleeping thread, heartbeating, for the whole sleep,
+  // so a worker of concurrency N took nothing more while N of its threads slept.
+  it('frees its worker slot while it sleeps: a worker of concurrency 1 starts the next thread meanwhile', async () => {
+    const names = { prefix: `sy${uniqueToken()}`, bucket: `threads_${uniqueToken()}` };
+    const longNap = pipeline({ name: 'longnap', description: 'sleep three seconds, then answer', input: z.object({}), output: z.string() })
+      .sleep({ name: 'wait', ms: 3_000 })
+      .code({ name: 'answer', run: () => 'rested' })
+      .finish(({ results }) => results.answer);
+    const node = await bed.node({ ...names, agents: [], pipelines: [longNap], model: scriptedModel([]), processId: 'one-slot', concurrency: 1 });
+    const { subject, messages } = bed.client.inbox<TriggerResult>();
+    const asleep = async (threadId: string): Promise<boolean> => {
+      const types = (await node.runtime.get(threadId))?.events.map((e) => e.type) ?? [];
+      return types.includes('tool_call') && !types.includes('tool_result');
+    };
+    const [first, second] = [uniqueToken(), uniqueToken()];
+    await bed.client.trigger(`${names.prefix}.trigger.longnap`, { input: {}, replyTo: subject }, { msgId: first });
+    await expect.poll(() => asleep(`trg-${first}`), { timeout: 2_000, interval: 20 }).toBe(true);
+    const firstAsleep = Date.now();
+    await bed.client.trigger(`${names.prefix}.trigger.longnap`, { input: {}, replyTo: subject }, { msgId: second });
+    // Before the first one's deadline, the second is asleep too.
+    await expect.poll(() => asleep(`trg-${second}`), { timeout: 2_000, interval: 20 }).toBe(true);
+    expect(Date.now() - firstAsleep).toBeLessThan(3_000);
+    expect(await asleep(`trg-${first}`)).toBe(true);
+    // Both wake at their deadlines and finish, each reported once it ends (not while it sleeps).
+    const results = await messages.until(2, 10_000, 'both results');
+    expect(results.map((r) => [r.threadId, r.status]).sort()).toEqual([
+      [`trg-${first}`, 'done'],
+      [`trg-${second}`, 'done'],
+    ].sort());
+  }, 20_000);
+
+  it('is woken by another worker when the one it fell asleep on is gone', async () => {
+    const names = { prefix: `sy${uniqueToken()}`, bucket: `threads_${uniqueToken()}` };
+    const midNap = pipeline({ name: 'midnap', description: 'sleep 1.5 s, then answer', input: z.object({}), output: z.string() })
+      .sleep({ name: 'wait', ms: 1_500 })
+      .code({ name: 'answer', run: () => 'rested' })
+      .finish(({ results }) => results.answer);
+    const first = await bed.node({ ...names, agents: [], pipelines: [midNap], model: scriptedModel([]), processId: 'gone' });
+    const { subject, messages } = bed.client.inbox<TriggerResult>();
+    const id = uniqueToken();
+    const results = bed.client.watch(`${names.prefix}.events.midnap.trg-${id}.tool_result`);
+    await bed.client.trigger(`${names.prefix}.trigger.midnap`, { input: {}, replyTo: subject }, { msgId: id });
+    const asleep = async (): Promise<boolean> => {
+      const types = (await first.runtime.get(`trg-${id}`))?.events.map((e) => e.type) ?? [];
+      return types.includes('tool_call') && !types.includes('tool_result');
+    };
+    await expect.poll(asleep, { timeout: 2_000, interval: 10 }).toBe(true);
+    await bed.closeNode(first);
+    await bed.node({ ...names, agents: [], pipelines: [midNap], model: scriptedModel([]), processId: 'next' });
+    const [result] = await messages.until(1, 10_000, 'the result after the sleep');
+    expect(result).toMatchObject({ threadId: `trg-${id}`, status: 'done', output: 'rested' });
+    // The sleep's end was written by the worker that took the wake-up job.
+    const [ended] = await results.until(1, 5_000, 'the end of the sleep');
+    expect(ended!.headers['Switchyard-Process']).toBe('next');
   });
 });

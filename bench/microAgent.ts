@@ -70,8 +70,8 @@ const FULL_PLANS: readonly Plan[] = [
   { concurrency: 50, rounds: 3, timeBoxMs: 5_000, maxRuns: 5_000, warmupRuns: 2_000 },
 ];
 const QUICK_PLANS: readonly Plan[] = [
-  { concurrency: 1, rounds: 1, timeBoxMs: 1_000, maxRuns: 200, warmupRuns: 10 },
-  { concurrency: 50, rounds: 1, timeBoxMs: 1_500, maxRuns: 1_000, warmupRuns: 100 },
+  { concurrency: 1, rounds: 1, timeBoxMs: 600, maxRuns: 200, warmupRuns: 10 },
+  { concurrency: 50, rounds: 1, timeBoxMs: 1_000, maxRuns: 1_000, warmupRuns: 100 },
 ];
 /** Runs sampled for allocations per mode (after 200 warm-up runs). */
 const ALLOCATION_RUNS = { full: 1_000, quick: 150 } as const;

@@ -33,9 +33,9 @@ const FULL: NatsPlans = {
   curve: { workers: [1, 2, 4], rounds: 2, runs: 1500, warmupRuns: 200 },
 };
 const QUICK: NatsPlans = {
-  ratio: [{ concurrency: TARGET_CONCURRENCY, rounds: 1, runs: 300, warmupRuns: 100 }],
+  ratio: [{ concurrency: TARGET_CONCURRENCY, rounds: 1, runs: 200, warmupRuns: 60 }],
   // A smoke run of the curve: one and two worker processes (the full run adds four).
-  curve: { workers: [1, 2], rounds: 1, runs: 200, warmupRuns: 50 },
+  curve: { workers: [1, 2], rounds: 1, runs: 120, warmupRuns: 30 },
 };
 
 /** One round's in-process and NATS measurements at one concurrency. */

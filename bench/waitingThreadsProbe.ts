@@ -32,6 +32,8 @@ export interface ProbeOptions {
   readonly pages: number;
   readonly pageSize: number;
   readonly resumes: number;
+  /** KV: time reads of cold blocks alone after the resumes (see {@link ProbeResult.readFloorMs}). @default false */
+  readonly coldReads?: boolean;
 }
 
 /** What the probe prints. */
@@ -160,7 +162,7 @@ async function probe(options: ProbeOptions): Promise<ProbeResult> {
   const after_ = await settledMemory();
   await store.close();
   const floorMs = options.kind === 'file' ? flushFloor(options.dir!, options.resumes) : await putFloor(nc!, options.resumes);
-  const readFloorMs = options.kind === 'kv' ? await readFloor(nc!, options) : undefined;
+  const readFloorMs = options.kind === 'kv' && options.coldReads === true ? await readFloor(nc!, options) : undefined;
   await nc?.close();
   await background?.close();
   return {

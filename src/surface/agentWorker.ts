@@ -180,18 +180,38 @@ export function startAgentWorker(ctx: SurfaceContext, requests: ThreadRequests, 
 
   /**
    * Whether a sleeping thread's wake-up job is due. Enqueued as the thread falls asleep, it comes
-   * early and is handed back until the deadline (a nak with that delay, capped by the timer limit);
-   * when its deliveries would run out before the deadline, a fresh one replaces it.
+   * early and is handed back until the deadline (a nak with that delay, capped by the timer limit).
+   * On its last delivery (a sleep past four timer limits) a fresh job with deliveries of its own
+   * replaces it; a queue of one delivery per job has nothing to hand back, so the job is kept,
+   * heartbeating, until the deadline.
    */
   async function wakeDue(job: Job, agent: string, threadId: string, wakeAt: number): Promise<boolean> {
     const remaining = wakeAt - Date.now();
     if (remaining <= 0) return true;
-    if (job.deliveryCount < queues.config.maxDeliver - 1) await job.nak(Math.min(remaining, MAX_TIMER_MS));
-    else {
+    const { maxDeliver } = queues.config;
+    if (job.deliveryCount < maxDeliver) await job.nak(Math.min(remaining, MAX_TIMER_MS));
+    else if (maxDeliver > 1) {
       await (await queues.queue(agent)).enqueue(subjects.jobs(agent), { threadId, wakeAt });
       await job.ack();
-    }
+    } else return holdUntilDue(job, () => wakeDue(job, agent, threadId, wakeAt), remaining);
     return false;
+  }
+
+  /** Keeps a job, heartbeating, for `ms` (at most the timer limit), then asks `again`; at shutdown hands it back. */
+  async function holdUntilDue(job: Job, again: () => Promise<boolean>, ms: number): Promise<boolean> {
+    const stopHeartbeat = heartbeat(job);
+    const abort = new AbortController();
+    running.add(abort);
+    try {
+      await sleep(systemClock, Math.min(ms, MAX_TIMER_MS), abort.signal);
+    } catch {
+      await job.nak(HANDBACK_DELAY_MS);
+      return false;
+    } finally {
+      stopHeartbeat();
+      running.delete(abort);
+    }
+    return again();
   }
 
   /**

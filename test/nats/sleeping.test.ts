@@ -91,4 +91,17 @@ describe('a thread sleeping on a worker', () => {
     const [ended] = await results.until(1, 5_000, 'the end of the sleep');
     expect(ended!.headers['Switchyard-Process']).toBe('next');
   });
+
+  it('waits out its deadline on a queue of one delivery per job without spinning', async () => {
+    const names = { prefix: `sy${uniqueToken()}`, bucket: `threads_${uniqueToken()}` };
+    await bed.node({ ...names, agents: [], pipelines: [nap], model: scriptedModel([]), processId: 'single', queue: { maxDeliver: 1 } });
+    const jobs = bed.client.watch(`${names.prefix}.jobs.nap`);
+    const { subject, messages } = bed.client.inbox<TriggerResult>();
+    const id = uniqueToken();
+    await bed.client.trigger(`${names.prefix}.trigger.nap`, { input: {}, replyTo: subject }, { msgId: id });
+    const [result] = await messages.until(1, 10_000, 'the result after the sleep');
+    expect(result).toMatchObject({ threadId: `trg-${id}`, status: 'done', output: 'rested' });
+    // One wake-up job: a job that cannot be handed back is not replaced by another at once, and again.
+    expect(jobs.items.length).toBeLessThanOrEqual(2);
+  });
 });

@@ -3,16 +3,27 @@ import { z } from 'zod';
 import { scriptedModel } from '../../src/model/scriptedModel.js';
 import { pipeline } from '../../src/pipeline/pipeline.js';
 import type { TriggerResult } from '../../src/surface/payloads.js';
+import type { NatsNode } from '../../src/nats/natsNode.js';
 import { uniqueToken, useNatsTestBed } from './natsTestKit.js';
 
 // A thread in a durable sleep holds no actor and no worker slot: the worker acks its job once a
 // wake-up job, due at the deadline, is enqueued, and whichever worker takes that one moves it on.
 const bed = useNatsTestBed();
 
-const nap = pipeline({ name: 'nap', description: 'sleep briefly, then answer', input: z.object({}), output: z.string() })
-  .sleep({ name: 'wait', ms: 400 })
-  .code({ name: 'answer', run: () => 'rested' })
-  .finish(({ results }) => results.answer);
+/** A pipeline that sleeps `ms`, then answers 'rested'. */
+function napFor(name: string, ms: number) {
+  return pipeline({ name, description: `sleep ${ms} ms, then answer`, input: z.object({}), output: z.string() })
+    .sleep({ name: 'wait', ms })
+    .code({ name: 'answer', run: () => 'rested' })
+    .finish(({ results }) => results.answer);
+}
+const nap = napFor('nap', 400);
+
+/** Whether the thread is asleep: its sleep journaled, its end not yet. */
+async function asleep(node: NatsNode, threadId: string): Promise<boolean> {
+  const types = (await node.runtime.get(threadId))?.events.map((e) => e.type) ?? [];
+  return types.includes('tool_call') && !types.includes('tool_result');
+}
 
 describe('a thread sleeping on a worker', () => {
   it('finishes after its deadline, holding no actor while it sleeps', async () => {
@@ -40,25 +51,17 @@ describe('a thread sleeping on a worker', () => {
   // so a worker of concurrency N took nothing more while N of its threads slept.
   it('frees its worker slot while it sleeps: a worker of concurrency 1 starts the next thread meanwhile', async () => {
     const names = { prefix: `sy${uniqueToken()}`, bucket: `threads_${uniqueToken()}` };
-    const longNap = pipeline({ name: 'longnap', description: 'sleep three seconds, then answer', input: z.object({}), output: z.string() })
-      .sleep({ name: 'wait', ms: 3_000 })
-      .code({ name: 'answer', run: () => 'rested' })
-      .finish(({ results }) => results.answer);
-    const node = await bed.node({ ...names, agents: [], pipelines: [longNap], model: scriptedModel([]), processId: 'one-slot', concurrency: 1 });
+    const node = await bed.node({ ...names, agents: [], pipelines: [napFor('longnap', 3_000)], model: scriptedModel([]), processId: 'one-slot', concurrency: 1 });
     const { subject, messages } = bed.client.inbox<TriggerResult>();
-    const asleep = async (threadId: string): Promise<boolean> => {
-      const types = (await node.runtime.get(threadId))?.events.map((e) => e.type) ?? [];
-      return types.includes('tool_call') && !types.includes('tool_result');
-    };
     const [first, second] = [uniqueToken(), uniqueToken()];
     await bed.client.trigger(`${names.prefix}.trigger.longnap`, { input: {}, replyTo: subject }, { msgId: first });
-    await expect.poll(() => asleep(`trg-${first}`), { timeout: 2_000, interval: 20 }).toBe(true);
+    await expect.poll(() => asleep(node, `trg-${first}`), { timeout: 2_000, interval: 20 }).toBe(true);
     const firstAsleep = Date.now();
     await bed.client.trigger(`${names.prefix}.trigger.longnap`, { input: {}, replyTo: subject }, { msgId: second });
     // Before the first one's deadline, the second is asleep too.
-    await expect.poll(() => asleep(`trg-${second}`), { timeout: 2_000, interval: 20 }).toBe(true);
+    await expect.poll(() => asleep(node, `trg-${second}`), { timeout: 2_000, interval: 20 }).toBe(true);
     expect(Date.now() - firstAsleep).toBeLessThan(3_000);
-    expect(await asleep(`trg-${first}`)).toBe(true);
+    expect(await asleep(node, `trg-${first}`)).toBe(true);
     // Both wake at their deadlines and finish, each reported once it ends (not while it sleeps).
     const results = await messages.until(2, 10_000, 'both results');
     expect(results.map((r) => [r.threadId, r.status]).sort()).toEqual([
@@ -69,20 +72,13 @@ describe('a thread sleeping on a worker', () => {
 
   it('is woken by another worker when the one it fell asleep on is gone', async () => {
     const names = { prefix: `sy${uniqueToken()}`, bucket: `threads_${uniqueToken()}` };
-    const midNap = pipeline({ name: 'midnap', description: 'sleep 1.5 s, then answer', input: z.object({}), output: z.string() })
-      .sleep({ name: 'wait', ms: 1_500 })
-      .code({ name: 'answer', run: () => 'rested' })
-      .finish(({ results }) => results.answer);
+    const midNap = napFor('midnap', 1_500);
     const first = await bed.node({ ...names, agents: [], pipelines: [midNap], model: scriptedModel([]), processId: 'gone' });
     const { subject, messages } = bed.client.inbox<TriggerResult>();
     const id = uniqueToken();
     const results = bed.client.watch(`${names.prefix}.events.midnap.trg-${id}.tool_result`);
     await bed.client.trigger(`${names.prefix}.trigger.midnap`, { input: {}, replyTo: subject }, { msgId: id });
-    const asleep = async (): Promise<boolean> => {
-      const types = (await first.runtime.get(`trg-${id}`))?.events.map((e) => e.type) ?? [];
-      return types.includes('tool_call') && !types.includes('tool_result');
-    };
-    await expect.poll(asleep, { timeout: 2_000, interval: 10 }).toBe(true);
+    await expect.poll(() => asleep(first, `trg-${id}`), { timeout: 2_000, interval: 10 }).toBe(true);
     await bed.closeNode(first);
     await bed.node({ ...names, agents: [], pipelines: [midNap], model: scriptedModel([]), processId: 'next' });
     const [result] = await messages.until(1, 10_000, 'the result after the sleep');

@@ -53,7 +53,7 @@ function storesWanted(): { file: boolean; kv: boolean } {
 }
 
 /** A thread as the runtime leaves it waiting on a human: its events, to copy. */
-export async function template(): Promise<{ events: readonly ThreadEvent[]; requestId: string }> {
+async function template(): Promise<{ events: readonly ThreadEvent[]; requestId: string }> {
   const runtime = createRuntime({ agents: [asker], store: createMemoryStore(), model: askingModel });
   const { id } = await runtime.launch('asker', 'monthly report');
   const view = await runtime.settled(id);
@@ -63,7 +63,7 @@ export async function template(): Promise<{ events: readonly ThreadEvent[]; requ
 }
 
 /** Creates `count` copies of the template, ids `idOf(n)`, times a millisecond apart. */
-export async function build(store: ThreadStore, count: number, events: readonly ThreadEvent[], inFlight: number): Promise<number> {
+async function build(store: ThreadStore, count: number, events: readonly ThreadEvent[], inFlight: number): Promise<number> {
   const started = performance.now();
   const base = Date.UTC(2025, 0, 1);
   let next = 0;

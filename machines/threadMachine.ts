@@ -85,9 +85,10 @@ export const threadGuards = {
   isBackingOff: ({ context }: RouteArgs) => context.state.backoffUntil !== null && context.state.backoffUntil > context.deps.clock.now(),
 };
 
-// A longer wait than one timer holds wakes, routes, and waits again.
-
-/** The delay of a timer that ends a wait at `until` (epoch ms, as recorded), from `now`. */
+/**
+ * The delay of a timer that ends a wait at `until` (epoch ms, as recorded), from `now`. A wait
+ * longer than one timer holds (MAX_TIMER_MS) wakes, routes, and waits again.
+ */
 export const untilDelay = (until: number | null, now: number): number => Math.min(MAX_TIMER_MS, Math.max(0, (until ?? 0) - now));
 
 /** The backoff delay: until the recorded retry time. */

@@ -122,6 +122,24 @@ function toBusError(error: unknown, what: string): BusError {
 }
 
 /**
+ * A connection as the bus opens its own: reconnecting forever (`maxReconnectAttempts: -1`, unless
+ * `connectOptions` say otherwise) so a server restart never loses it, and a first connect that
+ * fails fast with a {@link BusError} when no server answers.
+ */
+export async function connectNats(options: Pick<NatsBusOptions, 'servers' | 'name' | 'connectOptions'>): Promise<NatsConnection> {
+  try {
+    return await connect({
+      maxReconnectAttempts: -1,
+      ...options.connectOptions,
+      servers: options.servers,
+      ...(options.name === undefined ? {} : { name: options.name }),
+    });
+  } catch (error) {
+    throw toBusError(error, `cannot connect to NATS at ${String(options.servers)}`);
+  }
+}
+
+/**
  * Connects the NATS bus: core NATS for publish/subscribe/request (headers included) and JetStream
  * for job queues (one WorkQueue stream per queue, a durable pull consumer, a `<name>_DLQ` stream of
  * dead letters). Targets nats-server 2.9+, using no 2.10+ feature.
@@ -138,17 +156,7 @@ function toBusError(error: unknown, what: string): BusError {
  */
 export async function createNatsBus(options: NatsBusOptions): Promise<NatsBus> {
   const report = errorReporter(options.onError);
-  let nc: NatsConnection;
-  try {
-    nc = await connect({
-      maxReconnectAttempts: -1,
-      ...options.connectOptions,
-      servers: options.servers,
-      ...(options.name === undefined ? {} : { name: options.name }),
-    });
-  } catch (error) {
-    throw toBusError(error, `cannot connect to NATS at ${String(options.servers)}`);
-  }
+  const nc = await connectNats(options);
   if (options.batchWrites ?? true) batchWrites(nc);
   if (options.muxRequests ?? true) muxRequests(nc, options.connectOptions?.inboxPrefix);
   const js = jetstream(nc);

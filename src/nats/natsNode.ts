@@ -1,7 +1,7 @@
 import type { InspectionEvent } from 'xstate';
 import type { Agent } from '../agent/agent.js';
 import { messageOf } from '../errors.js';
-import { createNatsBus, type NatsBus, type NatsBusOptions } from './natsBus.js';
+import { connectNats, createNatsBus, type NatsBus, type NatsBusOptions } from './natsBus.js';
 import type { Clock } from '../clock.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { Model } from '../model/model.js';
@@ -10,7 +10,7 @@ import { createRuntime, type Runtime } from '../runtime/runtime.js';
 import type { ThreadStore } from '../store/threadStore.js';
 import { createAgentQueues, type AgentQueues, type AgentQueuesOptions } from '../surface/agentQueues.js';
 import { attachBus, type AttachBusOptions, type CloseSurfaceOptions, type BusSurface } from '../surface/attachBus.js';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { createNatsKvStore } from './kvStore.js';
 
 /** Options of {@link createNatsNode}. */
@@ -81,27 +81,21 @@ export interface NatsNode {
  */
 export async function createNatsNode(options: NatsNodeOptions): Promise<NatsNode> {
   const logger = options.logger ?? silentLogger();
+  // No async stack traces: capturing one per request costs more CPU than anything else here.
+  const connectOptions = { noAsyncTraces: true, ...options.connectOptions };
   const bus = await createNatsBus({
     servers: options.servers,
     name: options.name ?? 'switchyard',
-    // No async stack traces: capturing one per request costs more CPU than anything else here.
-    connectOptions: { noAsyncTraces: true, ...options.connectOptions },
+    connectOptions,
     onError: (error, context) => logger.warn({ ...context, err: messageOf(error) }, 'NATS error'),
     ...(options.batchWrites === undefined ? {} : { batchWrites: options.batchWrites }),
     ...(options.muxRequests === undefined ? {} : { muxRequests: options.muxRequests }),
   });
   let background: NatsConnection | undefined;
   try {
-    // The store's background work (index, summaries, listings) on its own connection: see
-    // NatsKvStoreOptions.background. It reconnects forever, as the bus does (nats.js stops after 10
-    // attempts by default, and a closed connection would fail every listing from then on).
-    background = await connect({
-      noAsyncTraces: true,
-      maxReconnectAttempts: -1,
-      ...options.connectOptions,
-      servers: options.servers,
-      name: `${options.name ?? 'switchyard'}-kv`,
-    });
+    // The store's background work (index, summaries, listings) on its own connection (see
+    // NatsKvStoreOptions.background), opened as the bus's: it too must outlive any outage.
+    background = await connectNats({ servers: options.servers, name: `${options.name ?? 'switchyard'}-kv`, connectOptions });
     const store = await createNatsKvStore({
       nc: bus.nc,
       background,

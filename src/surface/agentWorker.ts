@@ -193,17 +193,21 @@ export function startAgentWorker(ctx: SurfaceContext, requests: ThreadRequests, 
     else if (maxDeliver > 1) {
       await (await queues.queue(agent)).enqueue(subjects.jobs(agent), { threadId, wakeAt });
       await job.ack();
-    } else return holdUntilDue(job, () => wakeDue(job, agent, threadId, wakeAt), remaining);
+    } else return (await hold(job, remaining)) && wakeDue(job, agent, threadId, wakeAt);
     return false;
   }
 
-  /** Keeps a job, heartbeating, for `ms` (at most the timer limit), then asks `again`; at shutdown hands it back. */
-  async function holdUntilDue(job: Job, again: () => Promise<boolean>, ms: number): Promise<boolean> {
+  /**
+   * Keeps a job, heartbeating, for `ms` (at most the timer limit). False when the worker stopped
+   * meanwhile: the job was handed back, as a running one is.
+   */
+  async function hold(job: Job, ms: number): Promise<boolean> {
     const stopHeartbeat = heartbeat(job);
     const abort = new AbortController();
     running.add(abort);
     try {
       await sleep(systemClock, Math.min(ms, MAX_TIMER_MS), abort.signal);
+      return true;
     } catch {
       await job.nak(HANDBACK_DELAY_MS);
       return false;
@@ -211,7 +215,6 @@ export function startAgentWorker(ctx: SurfaceContext, requests: ThreadRequests, 
       stopHeartbeat();
       running.delete(abort);
     }
-    return again();
   }
 
   /**
@@ -235,9 +238,11 @@ export function startAgentWorker(ctx: SurfaceContext, requests: ThreadRequests, 
     try {
       const first = await prepare();
       if (first === false) return;
+      // A thread that falls asleep is let go: its wake-up job carries it on.
+      const waiting = { signal: abort.signal, untilAsleep: true };
       for (let round = 1; round <= MAX_ROUNDS; round++) {
         claim.pending = false;
-        view = await runtime.run(threadId, round === 1 ? { ...first, signal: abort.signal, untilAsleep: true } : { signal: abort.signal, untilAsleep: true });
+        view = await runtime.run(threadId, round === 1 ? { ...first, ...waiting } : waiting);
         if (!claim.pending) break;
       }
       pending = claim.pending;

@@ -21,6 +21,7 @@ const STREAM_NAME_IN_USE = 10058;
 export interface BucketOptions {
   readonly nc?: NatsConnection;
   readonly background?: NatsConnection;
+  readonly inboxPrefix?: string;
   readonly buckets?: { threads: KV; summaries: KV };
   readonly bucket?: string;
   readonly replicas?: number;
@@ -48,6 +49,8 @@ export interface SideChannel {
   readonly summaries: KV;
   /** Whether the summaries bucket answers direct gets (a bucket of one replica this store created). */
   readonly direct: boolean;
+  /** The connection's `inboxPrefix`, when it has one. */
+  readonly inboxPrefix?: string;
 }
 
 /** Waits until the server has everything both connections sent so far (one round trip each). */
@@ -134,7 +137,7 @@ export async function openBuckets(options: BucketOptions): Promise<Buckets> {
       ...opened,
       nc,
       jsm,
-      side: { nc: side, js: sideJs, jsm: sideJsm, summaries: sideSummaries, direct },
+      side: { nc: side, js: sideJs, jsm: sideJsm, summaries: sideSummaries, direct, ...(options.inboxPrefix === undefined ? {} : { inboxPrefix: options.inboxPrefix }) },
       index,
       threadsStream: `KV_${threadsName}`,
       threadsSubject: `$KV.${threadsName}.`,

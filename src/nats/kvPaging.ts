@@ -221,7 +221,10 @@ async function checkAll(parts: ListingParts, scanned: readonly ScannedEntry[]): 
 /** The stored summaries of these keys: together when the bucket answers direct gets, else one by one. */
 async function readSummaries(buckets: Buckets, keys: readonly string[]): Promise<ReadResult[]> {
   const { side, summariesStream, summariesSubject } = buckets;
-  if (side.direct) return readMany(side.nc, keys, { stream: summariesStream, prefix: summariesSubject, timeoutMs: SUMMARY_READ_TIMEOUT_MS });
+  if (side.direct) {
+    const { inboxPrefix } = side;
+    return readMany(side.nc, keys, { stream: summariesStream, prefix: summariesSubject, timeoutMs: SUMMARY_READ_TIMEOUT_MS, ...(inboxPrefix === undefined ? {} : { inboxPrefix }) });
+  }
   return Promise.all(
     keys.map(async (key): Promise<ReadResult> => {
       try {

@@ -20,6 +20,8 @@ export interface ReadManyOptions {
   readonly prefix: string;
   /** How long to wait for the answers; the keys not answered by then are `unknown`. */
   readonly timeoutMs: number;
+  /** The connection's `inboxPrefix`, when it has one (where the answers come). */
+  readonly inboxPrefix?: string;
 }
 
 /**
@@ -36,7 +38,7 @@ export interface ReadManyOptions {
 export async function readMany(nc: NatsConnection, keys: readonly string[], options: ReadManyOptions): Promise<ReadResult[]> {
   const results: ReadResult[] = keys.map(() => UNKNOWN);
   if (keys.length === 0) return results;
-  const inbox = createInbox();
+  const inbox = createInbox(options.inboxPrefix);
   let left = keys.length;
   let finish: () => void = () => {};
   const done = new Promise<void>((resolve) => (finish = resolve));

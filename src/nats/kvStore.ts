@@ -37,6 +37,11 @@ export interface NatsKvStoreOptions {
    * @default nc
    */
   background?: NatsConnection;
+  /**
+   * The `inboxPrefix` the connections were opened with, when they were (a user allowed to
+   * subscribe only there): a listing's page reads its summaries with replies under it.
+   */
+  inboxPrefix?: string;
   /** Buckets the caller opened on `nc`, used instead of opening them: the threads and their summaries. */
   buckets?: { threads: KV; summaries: KV };
   /**

@@ -99,6 +99,7 @@ export async function createNatsNode(options: NatsNodeOptions): Promise<NatsNode
     const store = await createNatsKvStore({
       nc: bus.nc,
       background,
+      ...(connectOptions.inboxPrefix === undefined ? {} : { inboxPrefix: connectOptions.inboxPrefix }),
       ...(options.bucket === undefined ? {} : { bucket: options.bucket }),
       ...(options.replicas === undefined ? {} : { replicas: options.replicas }),
       ...(options.clock === undefined ? {} : { clock: options.clock }),

@@ -96,6 +96,22 @@ describe('readMany', () => {
     expect(await readMany(background, [], { stream: `KV_${bucket}`, prefix: `$KV.${bucket}.`, timeoutMs: 5_000 })).toEqual([]);
   });
 
+  it("takes its replies under the connection's inbox prefix, where a restricted user may subscribe", async () => {
+    const bucket = freshBucket();
+    const kv = await new Kvm(nc).create(bucket, { allow_direct: true });
+    await kv.put('k1', 'one');
+    const prefixed = await connect({ servers: server.url, inboxPrefix: 'sy_replies' });
+    const replies: string[] = [];
+    const spy = nc.subscribe(`$JS.API.DIRECT.GET.KV_${bucket}.>`, { callback: (_e, msg) => void replies.push(msg.reply ?? '') });
+    await nc.flush();
+    const [result] = await readMany(prefixed, ['k1'], { stream: `KV_${bucket}`, prefix: `$KV.${bucket}.`, timeoutMs: 5_000, inboxPrefix: 'sy_replies' });
+    expect(result?.kind === 'value' ? new TextDecoder().decode(result.value) : result?.kind).toBe('one');
+    expect(replies).toHaveLength(1);
+    expect(replies[0]).toMatch(/^sy_replies\./);
+    spy.unsubscribe();
+    await prefixed.close();
+  });
+
   it('answers unknown for the keys nobody answered in time', async () => {
     const bucket = freshBucket();
     // No direct gets on this bucket: nobody answers them.

@@ -94,10 +94,16 @@ export function plainStepsRunner(model: string | (() => Model)): Runner {
         let state = deriveState(thread.events);
         // One controller per run, as the agent machine's step runner keeps one per actor.
         const controller = new AbortController();
+        let recordedCall: string | undefined;
         while (state.terminal === null) {
           if (state.pendingRequest !== null || state.backoffUntil !== null) throw new Error(`plain steps: thread ${thread.id} stopped (${statusOf(state)})`);
-          const input = { agent: benchAgent, thread, state, deps };
-          thread = state.pendingCall !== null ? await executeStep(input, controller.signal) : await decideStep(input, controller);
+          const input = { agent: benchAgent, thread, state, deps, ...(recordedCall === undefined ? {} : { recordedCall }) };
+          if (state.pendingCall !== null) {
+            thread = await executeStep(input, controller.signal);
+            recordedCall = undefined;
+          } else {
+            ({ thread, recordedCall } = await decideStep(input, controller));
+          }
           state = deriveState(thread.events);
         }
         check('plain steps', thread, statusOf(state));

@@ -25,6 +25,8 @@ export interface AgentMachineInput {
 /** What a step ends with: the thread as persisted, and a refused human response if there was one. */
 export interface StepOutput extends StepOutputBase {
   readonly refusal?: string;
+  /** A decision that recorded its call with it: the call the execute step runs next (see StepInput.recordedCall). */
+  readonly recordedCall?: string;
 }
 
 /** Events an agent actor accepts from outside. */
@@ -39,6 +41,8 @@ export interface AgentContext extends ThreadContext {
   response: HumanResponse | null;
   /** The last refused human response, for callers that sent one to a live actor. */
   refusal: string | null;
+  /** The call the last decision recorded with it, for the execute step that follows it. */
+  recordedCall: string | null;
 }
 
 /** The steps a state can run. Each persists its events before it resolves. */
@@ -58,7 +62,7 @@ function runStep(command: RunStep, controller: AbortController): Promise<StepOut
     case 'prefetch':
       return prefetchStep(input, signal).then((thread) => ({ thread }));
     case 'decide':
-      return decideStep(input, controller).then((thread) => ({ thread }));
+      return decideStep(input, controller);
     case 'execute':
       return executeStep(input, signal).then((thread) => ({ thread }));
     case 'custom':
@@ -122,10 +126,13 @@ function routeOf(context: AgentRouteArgs['context']): string {
 /**
  * Whether routing would send the agent to `target` once the step just done is kept: the hot loop
  * (deciding to executing and back) takes that edge directly, in one microstep instead of two.
+ * A decision that recorded its call goes on to run it even with a pause requested meanwhile: the
+ * call is on record, and pausing now would leave it looking started to whoever resumes the thread.
  */
 const routesTo = ({ context, event }: { context: AgentContext; event: AgentMachineEvent | StepEvent }, params: { target: string }): boolean =>
   event.type === STEP_DONE &&
-  routeOf({ agent: context.agent, deps: context.deps, pauseRequested: context.pauseRequested, thread: event.output.thread, state: deriveState(event.output.thread.events) }) === params.target;
+  ((params.target === 'executing' && event.output.recordedCall !== undefined) ||
+    routeOf({ agent: context.agent, deps: context.deps, pauseRequested: context.pauseRequested, thread: event.output.thread, state: deriveState(event.output.thread.events) }) === params.target);
 
 /**
  * Where the hot loop's working states go when their step is done: straight to one of `targets` when
@@ -135,8 +142,8 @@ const afterHotStep = (...targets: readonly ('deciding' | 'executing' | 'done')[]
   ({
     ...AFTER_STEP,
     [STEP_DONE]: [
-      ...targets.map((target) => ({ guard: { type: 'routesTo', params: { target } }, target, actions: 'keepThread' }) as const),
-      { target: 'routing', actions: 'keepThread' },
+      ...targets.map((target) => ({ guard: { type: 'routesTo', params: { target } }, target, actions: ['keepThread', 'keepRecordedCall'] }) as const),
+      { target: 'routing', actions: ['keepThread', 'keepRecordedCall'] },
     ],
   }) as const;
 
@@ -166,6 +173,8 @@ const agentSetup = setup({
     ...threadActions<AgentContext, AgentMachineEvent | StepEvent>(),
     /** Keeps the human response to record. */
     keepResponse: assign(({ event }) => (event.type === 'RESPOND' ? { response: event.response } : {})),
+    /** Keeps the call a decision recorded with it (or forgets the last one: the step after it ran it). */
+    keepRecordedCall: assign(({ event }) => (event.type === STEP_DONE ? { recordedCall: event.output.recordedCall ?? null } : {})),
     /** The response is recorded (or refused). */
     responseRecorded: assign(({ event }) => (event.type === STEP_DONE ? { response: null, refusal: event.output.refusal ?? null } : {})),
     /** Tells the step runner to run `step` on the context as it is now. */
@@ -174,7 +183,10 @@ const agentSetup = setup({
         state: params.state,
         step: params.step,
         ...(params.custom === undefined ? {} : { custom: params.custom }),
-        input: { agent: context.agent, thread: context.thread, state: context.state, deps: context.deps },
+        input:
+          context.recordedCall === null
+            ? { agent: context.agent, thread: context.thread, state: context.state, deps: context.deps }
+            : { agent: context.agent, thread: context.thread, state: context.state, deps: context.deps, recordedCall: context.recordedCall },
         response: context.response,
         control: context.control,
       }),
@@ -198,6 +210,7 @@ function buildAgentMachine(id: string, custom: readonly CustomStep[]) {
       agent: input.agent,
       response: null,
       refusal: null,
+      recordedCall: null,
     }),
     ...THREAD_ROOT,
     states: {

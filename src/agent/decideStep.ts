@@ -11,7 +11,7 @@ import type { StepInput } from './deps.js';
 import { errorEvents, escalationEvents } from './errorEvents.js';
 import { doneForNowSchema, requestHumanInputSchema } from './humanTools.js';
 import { approvalRequest } from './approvalRequest.js';
-import { callIdFor, requestIdFor } from './ids.js';
+import { callIdFor, idempotencyKeyFor, requestIdFor } from './ids.js';
 import { promptHash } from './prompt.js';
 import { deriveState } from '../thread/state.js';
 
@@ -33,24 +33,19 @@ function renderPrompt(agent: Agent, thread: Thread): { context: RenderedContext;
   }
 }
 
-/**
- * One decision (factor 1): render prompt and context, ask the model once, validate its next step.
- * `step` is the step's abort controller: its signal aborts when the step is superseded or its actor
- * stops, and the decision aborts it itself when the model is past `decideTimeoutMs` (the runner
- * gives the next step a fresh one), so a decision costs no abort controller of its own.
- */
-export async function decideStep(input: StepInput, step: AbortController): Promise<Thread> {
+/** One decision: what it appends (see {@link decideStep}). */
+async function decide(input: StepInput, step: AbortController): Promise<Decided> {
   const { agent, thread, state, deps } = input;
   const { signal } = step;
   const seq = versionOf(thread) + 1;
   if (state.steps >= agent.maxSteps) {
     const message = `reached maxSteps (${agent.maxSteps}) without finishing`;
     const question = `Agent ${agent.name} ${message}. Answer with guidance to continue for another ${agent.maxSteps} steps, or deny to stop it.`;
-    return appendEvents(deps, thread, escalationEvents(thread.id, seq, 'max_steps', message, question, 'medium'));
+    return decided(escalationEvents(thread.id, seq, 'max_steps', message, question, 'medium'));
   }
   const model = agent.model ?? deps.model;
   const prompt = renderPrompt(agent, thread);
-  if ('error' in prompt) return appendEvents(deps, thread, errorEvents(input, 'step_error', prompt.error));
+  if ('error' in prompt) return decided(errorEvents(input, 'step_error', prompt.error));
   const { context, system: rendered } = prompt;
   let timedOut = false;
   const timer = deps.clock.setTimeout(() => {
@@ -76,25 +71,25 @@ export async function decideStep(input: StepInput, step: AbortController): Promi
   if (signal.aborted && !timedOut) throw signal.reason;
   const latencyMs = Math.max(0, deps.clock.now() - started);
   if (timedOut && !result.success) {
-    return appendEvents(deps, thread, errorEvents(input, 'model_timeout', `the model did not answer within ${agent.decideTimeoutMs} ms`));
+    return decided(errorEvents(input, 'model_timeout', `the model did not answer within ${agent.decideTimeoutMs} ms`));
   }
   if (!result.success) {
     const { kind, message, status } = result.error;
     const text = status === undefined ? message : `HTTP ${status}: ${message}`;
-    return appendEvents(deps, thread, errorEvents(input, kind === 'timeout' ? 'model_timeout' : 'model_http', text));
+    return decided(errorEvents(input, kind === 'timeout' ? 'model_timeout' : 'model_http', text));
   }
   const tokens = { prompt: result.data.usage.prompt, completion: result.data.usage.completion };
   const parsed = parseNextStep(result.data);
-  if (!parsed.success) return appendEvents(deps, thread, errorEvents(input, 'invalid_json', parsed.error, { tokens }));
+  if (!parsed.success) return decided(errorEvents(input, 'invalid_json', parsed.error, { tokens }));
   const { intent } = parsed.data;
   const tool = agent.toolsByName.get(intent);
   if (tool === undefined) {
     const known = agent.tools.map((t) => t.name).join(', ');
-    return appendEvents(deps, thread, errorEvents(input, 'unknown_intent', `unknown intent "${intent.slice(0, 80)}"; use one of: ${known}`, { tokens }));
+    return decided(errorEvents(input, 'unknown_intent', `unknown intent "${intent.slice(0, 80)}"; use one of: ${known}`, { tokens }));
   }
   const checked = tool.parse(parsed.data.args);
   if (!checked.success) {
-    return appendEvents(deps, thread, errorEvents(input, 'invalid_args', `arguments for ${intent} are invalid: ${checked.error}`, { tool: intent, tokens }));
+    return decided(errorEvents(input, 'invalid_args', `arguments for ${intent} are invalid: ${checked.error}`, { tool: intent, tokens }));
   }
   // The arguments came from JSON.parse: JSON already, and not shared with anyone.
   const args = redactJson(parsed.data.args, agent.secrets) as Record<string, Json>;
@@ -105,11 +100,11 @@ export async function decideStep(input: StepInput, step: AbortController): Promi
   };
   if (intent === DONE_FOR_NOW) {
     const { message } = doneForNowSchema.parse(checked.data);
-    return appendEvents(deps, thread, [decision, { type: 'final', data: { output: redactText(message, agent.secrets) } }]);
+    return decided([decision, { type: 'final', data: { output: redactText(message, agent.secrets) } }]);
   }
   if (intent === REQUEST_HUMAN_INPUT) {
     const ask = requestHumanInputSchema.parse(checked.data);
-    return appendEvents(deps, thread, [
+    return decided([
       decision,
       {
         type: 'human_request',
@@ -127,8 +122,41 @@ export async function decideStep(input: StepInput, step: AbortController): Promi
   }
   // With judges, they look at the call first; the approval gate in executeStep asks after them.
   if (agent.afterDecision.length === 0 && tool.needsApproval(checked.data)) {
-    return appendEvents(deps, thread, [decision, approvalRequest(thread.id, seq + 1, { callId, tool: intent, args })]);
+    return decided([decision, approvalRequest(thread.id, seq + 1, { callId, tool: intent, args })]);
   }
-  return appendEvents(deps, thread, [decision]);
+  if (agent.hasCustomSteps) return decided([decision]);
+  // Nothing of the author's comes between this decision and its call (no judge, no intent step) and
+  // it needs no approval: the call is recorded with the decision, one durable write instead of two.
+  // A crash after this write finds the call started, as a crash just after a separate tool_call did.
+  const call: NewEvent = { type: 'tool_call', data: { callId, tool: intent, args, idempotencyKey: idempotencyKeyFor(thread.id, callId), attempt: 1 } };
+  return { events: [decision, call], recordedCall: callId };
+}
+
+/** What a decision appends, and the call it recorded with it (not started yet) if it did. */
+interface Decided {
+  readonly events: NewEvent[];
+  readonly recordedCall?: string;
+}
+
+const decided = (events: NewEvent[]): Decided => ({ events });
+
+/** What a decide step ends with: the thread as persisted, and the call it recorded, if it did. */
+export interface DecideOutput {
+  readonly thread: Thread;
+  /** The call the decision recorded with its `tool_call` event: this actor's execute step runs it without recording it again. */
+  readonly recordedCall?: string;
+}
+
+/**
+ * One decision (factor 1): render prompt and context, ask the model once, validate its next step,
+ * and persist what it decided. `step` is the step's abort controller: its signal aborts when the
+ * step is superseded or its actor stops, and the decision aborts it itself when the model is past
+ * `decideTimeoutMs` (the runner gives the next step a fresh one), so a decision costs no abort
+ * controller of its own.
+ */
+export async function decideStep(input: StepInput, step: AbortController): Promise<DecideOutput> {
+  const { events, recordedCall } = await decide(input, step);
+  const thread = await appendEvents(input.deps, input.thread, events);
+  return recordedCall === undefined ? { thread } : { thread, recordedCall };
 }
 

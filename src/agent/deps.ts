@@ -25,5 +25,11 @@ export interface StepInput {
   readonly thread: Thread;
   readonly state: ThreadState;
   readonly deps: AgentDeps;
+  /**
+   * The call whose `tool_call` event the decision just before recorded with it, in the same actor:
+   * it has not started, so the execute step runs it without recording it again (a call found
+   * started otherwise may have run before a crash).
+   */
+  readonly recordedCall?: string;
 }
 

@@ -7,13 +7,14 @@ import { deriveState } from '../thread/state.js';
 import { approvalRequest } from './approvalRequest.js';
 import type { StepInput } from './deps.js';
 import { errorEvents } from './errorEvents.js';
-import { requestIdFor } from './ids.js';
+import { idempotencyKeyFor, requestIdFor } from './ids.js';
 import type { ToolContext } from './tool.js';
 
 /**
  * Runs the pending tool call (factor 4), journaled: the `tool_call` event is persisted before the
- * tool runs and the result after. A call found started but unfinished (the process died) runs
- * again only if the tool is idempotent; otherwise a human is asked what happened.
+ * tool runs (by this step, or by the decision with it: `input.recordedCall`) and the result after.
+ * A call found started but unfinished (the process died) runs again only if the tool is
+ * idempotent; otherwise a human is asked what happened.
  */
 export async function executeStep(input: StepInput, signal: AbortSignal): Promise<Thread> {
   const { agent, state, deps } = input;
@@ -24,7 +25,9 @@ export async function executeStep(input: StepInput, signal: AbortSignal): Promis
   if (tool === undefined) {
     return appendEvents(deps, thread, errorEvents(input, 'unknown_intent', `tool ${call.tool} no longer exists`, { callId: call.callId, tool: call.tool }));
   }
-  if (call.started && !tool.idempotent) {
+  // The decision recorded this call with it in this actor, and nothing has run it since.
+  const recorded = call.started && call.attempts === 1 && input.recordedCall === call.callId;
+  if (call.started && !recorded && !tool.idempotent) {
     const seq = versionOf(thread) + 1;
     return appendEvents(deps, thread, [
       {
@@ -51,11 +54,11 @@ export async function executeStep(input: StepInput, signal: AbortSignal): Promis
   if (!call.approved && !call.retryApproved && tool.needsApproval(checked.data)) {
     return appendEvents(deps, thread, [approvalRequest(thread.id, versionOf(thread) + 1, call)]);
   }
-  const attempt = call.attempts + 1;
-  const idempotencyKey = `${thread.id}:${call.callId}`;
-  thread = await appendEvents(deps, thread, [
-    { type: 'tool_call', data: { callId: call.callId, tool: call.tool, args: call.args, idempotencyKey, attempt } },
-  ]);
+  const attempt = recorded ? call.attempts : call.attempts + 1;
+  const idempotencyKey = idempotencyKeyFor(thread.id, call.callId);
+  if (!recorded) {
+    thread = await appendEvents(deps, thread, [{ type: 'tool_call', data: { callId: call.callId, tool: call.tool, args: call.args, idempotencyKey, attempt } }]);
+  }
   // Only the error paths need the state after the tool_call event.
   const afterCall = (): StepInput => ({ ...input, thread, state: deriveState(thread.events) });
   // The tool's signal is built on first use (most tools never read it; an AbortSignal is not free).

@@ -13,3 +13,8 @@ export function callIdFor(seq: number): string {
   return `call_${seq}`;
 }
 
+
+/** The idempotency key a tool is given for a call: the same on every attempt of it. */
+export function idempotencyKeyFor(threadId: string, callId: string): string {
+  return `${threadId}:${callId}`;
+}

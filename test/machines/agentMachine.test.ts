@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { describe, expect, it } from 'vitest';
 import { calculator } from '../../agents/calculator/index.js';
 import { agent, type AgentOptions, type PrefetchContext } from '../../src/agent/agent.js';
+import { judge } from '../../src/agent/customStep.js';
 import { promptHash } from '../../src/agent/prompt.js';
 import { tool, type ToolContext } from '../../src/agent/tool.js';
 import { estimateTokens } from '../../src/context/renderContext.js';
@@ -575,9 +576,26 @@ describe('agent machine: prefetch, breaking tools and control', () => {
     expect(shown.filter((value, i) => value !== shown[i - 1])).toEqual(['deciding', 'executing', 'deciding', 'executing', 'deciding', 'done']);
   });
 
-  it('PAUSE during a decision takes effect once the decision is recorded; RESUME continues', async () => {
+  it('PAUSE during a decision takes effect once the call recorded with it has run; RESUME continues', async () => {
     const model = scriptedModel([add(1, 2), done()]);
     const { actor, clock } = await startRun({ agent: calculator, model });
+    actor.start();
+    expect(actor.getSnapshot().value).toBe('deciding');
+    actor.send({ type: 'PAUSE' });
+    const paused = await settle(actor);
+    expect(paused.state).toBe('paused');
+    // The call is on record with the decision: pausing before it ran would leave it looking started.
+    expect(typesOf(paused.thread)).toEqual(['input', 'decision', 'tool_call', 'tool_result', 'control']);
+    actor.send({ type: 'RESUME' });
+    const end = await runToEnd(actor, clock);
+    expect(end.status).toBe('done');
+    expect(typesOf(end.thread)).toEqual(['input', 'decision', 'tool_call', 'tool_result', 'control', 'control', 'decision', 'final']);
+  });
+
+  it('PAUSE during a decision of an agent with a judge takes effect once the decision alone is recorded', async () => {
+    const judged = customAgent({ afterDecision: [judge({ name: 'allow', run: () => ({ verdict: 'accept' }) })] });
+    const model = scriptedModel([add(1, 2), done()]);
+    const { actor, clock } = await startRun({ agent: judged, model });
     actor.start();
     expect(actor.getSnapshot().value).toBe('deciding');
     actor.send({ type: 'PAUSE' });
@@ -587,7 +605,7 @@ describe('agent machine: prefetch, breaking tools and control', () => {
     actor.send({ type: 'RESUME' });
     const end = await runToEnd(actor, clock);
     expect(end.status).toBe('done');
-    expect(typesOf(end.thread)).toEqual(['input', 'decision', 'control', 'control', 'tool_call', 'tool_result', 'decision', 'final']);
+    expect(typesOf(end.thread)).toEqual(['input', 'decision', 'control', 'control', 'custom', 'tool_call', 'tool_result', 'decision', 'final']);
   });
 
   it('PAUSE while backing off, and RESUME re-arms the recorded deadline', async () => {
@@ -753,6 +771,47 @@ describe('agent machine: concurrency and restarts', () => {
     expect(end.stopped).toMatch(/disk on fire/);
     expect(end.stopped).not.toMatch(/superseded/);
     expect(actor.getSnapshot().status).toBe('done');
+  });
+
+  it('a decision records its call with it (one write) and the same actor runs the call once, as attempt 1', async () => {
+    const charge = spyTool({ name: 'charge', idempotent: false });
+    const clock = createClock();
+    const inner = createMemoryStore({ clock });
+    const appends: string[][] = [];
+    const store: ThreadStore = {
+      ...inner,
+      append: (id, expected, events) => {
+        appends.push(events.map((e) => e.type));
+        return inner.append(id, expected, events);
+      },
+    };
+    const model = scriptedModel([{ intent: 'charge', args: { value: '10 EUR' } }, done('charged')]);
+    const { actor } = await startRun({ agent: customAgent({ extra: [charge.tool] }), model, store, clock });
+    const end = await runToEnd(actor, clock);
+    expect(end.status).toBe('done');
+    expect(appends).toEqual([['decision', 'tool_call'], ['tool_result'], ['decision', 'final']]);
+    expect(charge.runs.map((ctx) => [ctx.attempt, ctx.idempotencyKey, ctx.callId])).toEqual([[1, 'thread-1:call_2', 'call_2']]);
+    expect(eventsOf(end.thread, 'tool_call').map((e) => e.data)).toEqual([
+      { callId: 'call_2', tool: 'charge', args: { value: '10 EUR' }, idempotencyKey: 'thread-1:call_2', attempt: 1 },
+    ]);
+  });
+
+  it('a call recorded with its decision by a worker that died before running it is asked about, never run silently', async () => {
+    const charge = spyTool({ name: 'charge', idempotent: false });
+    const clock = createClock();
+    const inner = createMemoryStore({ clock });
+    // The write lands, and the worker dies before it hears back (its actor stops).
+    const dying: ThreadStore = { ...inner, append: (...args) => inner.append(...args).then(() => Promise.reject(new Error('worker died'))) };
+    const agentWithCharge = customAgent({ extra: [charge.tool] });
+    const first = await startRun({ agent: agentWithCharge, model: scriptedModel([{ intent: 'charge', args: { value: '10 EUR' } }]), store: dying, clock });
+    expect((await settle(first.actor)).state).toBe('stopped');
+    expect(typesOf((await inner.get('thread-1'))!)).toEqual(['input', 'decision', 'tool_call']);
+
+    const second = createAgentActor({ agent: agentWithCharge, thread: (await inner.get('thread-1'))!, model: scriptedModel([done('ok')]), store: inner, clock });
+    const waiting = await runToEnd(second, clock);
+    expect(waiting.state).toBe('awaitingHuman');
+    expect(eventsOf(waiting.thread, 'human_request')[0]!.data).toMatchObject({ kind: 'interrupted', callId: 'call_2', tool: 'charge' });
+    expect(charge.runs).toHaveLength(0);
   });
 
   it('an interrupted non-idempotent call asks a human; approval runs it again with the same key', async () => {

@@ -7,7 +7,7 @@ import { parseListOptions } from '../store/listQuery.js';
 import { foldStatus } from '../store/statusSince.js';
 import type { ListOptions, ThreadStore, ThreadSummary } from '../store/threadStore.js';
 import type { Thread, ThreadEvent } from '../thread/events.js';
-import { statusOf } from '../thread/state.js';
+import { rememberState, statusOf, withState } from '../thread/state.js';
 import { isWrongLastSequence, openBuckets, retryRead, systemError, type Buckets } from './kvBuckets.js';
 import { ensureIndex, IndexWriter } from './kvIndex.js';
 import { threadKey } from './kvKeys.js';
@@ -207,10 +207,11 @@ export async function createNatsKvStore(options: NatsKvStoreOptions): Promise<Th
 
 /** The thread after `added` (not yet written: its revision is still the old one). */
 function advance(current: Known, added: readonly ThreadEvent[]): Known {
-  const thread: Thread = Object.freeze({ id: current.thread.id, agent: current.thread.agent, events: Object.freeze([...current.thread.events, ...added]) });
+  const { state, since } = foldStatus(added, { state: current.state, status: statusOf(current.state), since: current.since });
+  // The state folded here rides on the new events array: the runtime derives it again and again.
+  const thread: Thread = Object.freeze({ id: current.thread.id, agent: current.thread.agent, events: withState([...current.thread.events, ...added], state) });
   const addedJson = added.map((event) => JSON.stringify(event)).join(',');
   const eventsJson = current.eventsJson === '[]' ? `[${addedJson}]` : `${current.eventsJson.slice(0, -1)},${addedJson}]`;
-  const { state, since } = foldStatus(added, { state: current.state, status: statusOf(current.state), since: current.since });
   return { revision: current.revision, thread, eventsJson, state, createdAt: current.createdAt, since };
 }
 
@@ -228,6 +229,7 @@ async function createThread(
   const eventsJson = JSON.stringify(copy.events);
   const frozen = Object.freeze({ id: copy.id, agent: copy.agent, events: Object.freeze(copy.events) });
   const { state, since } = foldStatus(frozen.events);
+  rememberState(frozen.events, state);
   index.created({ thread: frozen, state, since });
   let revision: number;
   try {

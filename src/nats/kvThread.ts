@@ -3,6 +3,7 @@ import { SystemError } from '../errors.js';
 import { deepFreeze } from '../store/checkEvents.js';
 import { foldStatus } from '../store/statusSince.js';
 import type { Thread, ThreadEvent } from '../thread/events.js';
+import { rememberState } from '../thread/state.js';
 import { parseEvents } from '../thread/thread.js';
 import type { Known } from './kvSummaries.js';
 
@@ -40,5 +41,6 @@ export function knownOf(id: string, entry: Pick<KvEntry, 'bucket' | 'revision' |
   const thread = deepFreeze<Thread>({ id, agent: value.agent, events: events.data });
   const createdAt = typeof value.createdAt === 'string' ? value.createdAt : entry.created.toISOString();
   const { state, since } = foldStatus(thread.events);
+  rememberState(thread.events, state);
   return { revision: entry.revision, thread, eventsJson: JSON.stringify(thread.events), state, createdAt, since };
 }

@@ -123,12 +123,15 @@ function toBusError(error: unknown, what: string): BusError {
 
 /**
  * A connection as the bus opens its own: reconnecting forever (`maxReconnectAttempts: -1`, unless
- * `connectOptions` say otherwise) so a server restart never loses it, and a first connect that
- * fails fast with a {@link BusError} when no server answers.
+ * `connectOptions` say otherwise) so a server restart never loses it, a first connect that fails
+ * fast with a {@link BusError} when no server answers, and its writes batched per turn of the
+ * event loop and its requests answered from switchyard's own table unless told otherwise
+ * (`batchWrites`, `muxRequests`).
  */
-export async function connectNats(options: Pick<NatsBusOptions, 'servers' | 'name' | 'connectOptions'>): Promise<NatsConnection> {
+export async function connectNats(options: Pick<NatsBusOptions, 'servers' | 'name' | 'connectOptions' | 'batchWrites' | 'muxRequests'>): Promise<NatsConnection> {
+  let nc: NatsConnection;
   try {
-    return await connect({
+    nc = await connect({
       maxReconnectAttempts: -1,
       ...options.connectOptions,
       servers: options.servers,
@@ -137,6 +140,9 @@ export async function connectNats(options: Pick<NatsBusOptions, 'servers' | 'nam
   } catch (error) {
     throw toBusError(error, `cannot connect to NATS at ${String(options.servers)}`);
   }
+  if (options.batchWrites ?? true) batchWrites(nc);
+  if (options.muxRequests ?? true) muxRequests(nc, options.connectOptions?.inboxPrefix);
+  return nc;
 }
 
 /**
@@ -157,8 +163,6 @@ export async function connectNats(options: Pick<NatsBusOptions, 'servers' | 'nam
 export async function createNatsBus(options: NatsBusOptions): Promise<NatsBus> {
   const report = errorReporter(options.onError);
   const nc = await connectNats(options);
-  if (options.batchWrites ?? true) batchWrites(nc);
-  if (options.muxRequests ?? true) muxRequests(nc, options.connectOptions?.inboxPrefix);
   const js = jetstream(nc);
   let jsmPromise: ReturnType<typeof jetstreamManager> | undefined;
   const consumers = new Set<{ halt(): void }>();

@@ -94,8 +94,15 @@ export async function createNatsNode(options: NatsNodeOptions): Promise<NatsNode
   let background: NatsConnection | undefined;
   try {
     // The store's background work (index, summaries, listings) on its own connection (see
-    // NatsKvStoreOptions.background), opened as the bus's: it too must outlive any outage.
-    background = await connectNats({ servers: options.servers, name: `${options.name ?? 'switchyard'}-kv`, connectOptions });
+    // NatsKvStoreOptions.background), opened as the bus's: it too must outlive any outage, and
+    // its requests cost as little.
+    background = await connectNats({
+      servers: options.servers,
+      name: `${options.name ?? 'switchyard'}-kv`,
+      connectOptions,
+      ...(options.batchWrites === undefined ? {} : { batchWrites: options.batchWrites }),
+      ...(options.muxRequests === undefined ? {} : { muxRequests: options.muxRequests }),
+    });
     const store = await createNatsKvStore({
       nc: bus.nc,
       background,

@@ -2,7 +2,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, createInbox, errors, headers, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { isBusError } from '../../src/bus/bus.js';
-import { createNatsBus } from '../../src/nats/natsBus.js';
+import { connectNats, createNatsBus } from '../../src/nats/natsBus.js';
 import { muxRequests } from '../../src/nats/requestMux.js';
 import { startNatsServer, type NatsServerHandle } from '../support/natsServer.js';
 import { uniqueToken } from '../bus/waiting.js';
@@ -125,5 +125,18 @@ describe('muxRequests', () => {
     } finally {
       await bus.close();
     }
+  });
+
+  it('is on in connectNats (the KV store\'s background connection opens through it) unless turned off', async () => {
+    const on = await connectNats({ servers: server.url });
+    const off = await connectNats({ servers: server.url, muxRequests: false });
+    open.push(on, off);
+    const subject = `echo.${uniqueToken()}`;
+    on.subscribe(subject, { callback: (_e, msg) => void msg.respond('pong') });
+    await on.flush();
+    expect((await on.request(subject, 'ping')).string()).toBe('pong');
+    expect((await off.request(subject, 'ping')).string()).toBe('pong');
+    expect(natsMuxUsed(on)).toBe(false);
+    expect(natsMuxUsed(off)).toBe(true);
   });
 });

@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { InvalidInputError, NotFoundError, VersionConflictError } from '../../src/errors.js';
 import type { ThreadStore } from '../../src/store/threadStore.js';
 import { versionOf, type Thread, type ThreadEvent } from '../../src/thread/events.js';
-import type { ThreadStatus } from '../../src/thread/state.js';
+import { deriveState, type ThreadStatus } from '../../src/thread/state.js';
 import {
   at,
   controlEvent,
@@ -97,6 +97,16 @@ export function runThreadStoreConformance(name: string, factory: ThreadStoreFact
         const again = await store.append('t-1', 3, [finalEvent(4)]);
         expect(versionOf(again)).toBe(4);
         expect(await store.get('t-1')).toEqual(again);
+      });
+
+      it('hands an appended thread over with the state it folded attached, so deriving it folds nothing again', async () => {
+        await store.create(newThread('t-1'));
+        const after = await store.append('t-1', 1, [prefetchEvent(2, 'a'), humanRequestEvent(3)]);
+        // The store's own fold rides on the events array (state.ts withState): the runtime derives
+        // the state of every append several times (routing, settling, listeners).
+        expect(Object.getOwnPropertySymbols(after.events).map((s) => s.description)).toContain('switchyard.derivedState');
+        expect(deriveState(after.events)).toEqual(deriveState([...after.events]));
+        expect(deriveState(after.events).pendingRequest).not.toBeNull();
       });
 
       it('rejects a stale expected version with VersionConflictError and writes nothing', async () => {

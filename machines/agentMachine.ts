@@ -10,7 +10,7 @@ import { type AgentDeps, type StepInput } from '../src/agent/deps.js';
 import type { HumanResponse, Thread } from '../src/thread/events.js';
 import { deriveState } from '../src/thread/state.js';
 import { createStepRunner, runControlStep, STEP_DONE, stepRunnerLifetime, type ControlStepName, type RunCommand, type StepEvent as RunnerEvent, type StepOutputBase, type StepRunner } from './stepRunner.js';
-import { AFTER_STEP, BACKING_OFF, type RouteContext, backoffDelay, CONTROL_STATES, machineOutput, PAUSE_NOW, ROUTE_CONTROL, THREAD_ROOT, threadActions, threadContext, threadGuards, untilDelay, type AgentMachineOutput, type ControlEvent, type ThreadContext } from './threadMachine.js';
+import { AFTER_STEP, BACKING_OFF, type RouteContext, withThread, backoffDelay, CONTROL_STATES, machineOutput, PAUSE_NOW, ROUTE_CONTROL, THREAD_ROOT, threadActions, threadContext, threadGuards, untilDelay, type AgentMachineOutput, type ControlEvent, type ThreadContext } from './threadMachine.js';
 
 export { STEP_DONE, STEP_FAILED } from './stepRunner.js';
 export type { AgentMachineOutput, ControlEvent } from './threadMachine.js';
@@ -142,8 +142,8 @@ const afterHotStep = (...targets: readonly ('deciding' | 'executing' | 'done')[]
   ({
     ...AFTER_STEP,
     [STEP_DONE]: [
-      ...targets.map((target) => ({ guard: { type: 'routesTo', params: { target } }, target, actions: ['keepThread', 'keepRecordedCall'] }) as const),
-      { target: 'routing', actions: ['keepThread', 'keepRecordedCall'] },
+      ...targets.map((target) => ({ guard: { type: 'routesTo', params: { target } }, target, actions: 'keepStep' }) as const),
+      { target: 'routing', actions: 'keepStep' },
     ],
   }) as const;
 
@@ -173,8 +173,9 @@ const agentSetup = setup({
     ...threadActions<AgentContext, AgentMachineEvent | StepEvent>(),
     /** Keeps the human response to record. */
     keepResponse: assign(({ event }) => (event.type === 'RESPOND' ? { response: event.response } : {})),
-    /** Keeps the call a decision recorded with it (or forgets the last one: the step after it ran it). */
-    keepRecordedCall: assign(({ event }) => (event.type === STEP_DONE ? { recordedCall: event.output.recordedCall ?? null } : {})),
+    /** Keeps the thread a hot step persisted, and the call a decision recorded with it (or forgets the last one: the step after it ran it). */
+    // One assign for both (each assign copies the context): the hot loop runs it on every step.
+    keepStep: assign(({ event }) => (event.type === STEP_DONE ? { ...withThread(event.output.thread), recordedCall: event.output.recordedCall ?? null } : {})),
     /** The response is recorded (or refused). */
     responseRecorded: assign(({ event }) => (event.type === STEP_DONE ? { response: null, refusal: event.output.refusal ?? null } : {})),
     /** Tells the step runner to run `step` on the context as it is now. */

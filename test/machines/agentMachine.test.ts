@@ -576,36 +576,31 @@ describe('agent machine: prefetch, breaking tools and control', () => {
     expect(shown.filter((value, i) => value !== shown[i - 1])).toEqual(['deciding', 'executing', 'deciding', 'executing', 'deciding', 'done']);
   });
 
-  it('PAUSE during a decision takes effect once the call recorded with it has run; RESUME continues', async () => {
-    const model = scriptedModel([add(1, 2), done()]);
-    const { actor, clock } = await startRun({ agent: calculator, model });
+  /** PAUSE sent while the agent decides (an addition, then done), then RESUME: the events at the pause and at the end. */
+  async function pauseDuringDecision(pausing: Parameters<typeof startRun>[0]['agent']): Promise<{ paused: string[]; end: string[] }> {
+    const { actor, clock } = await startRun({ agent: pausing, model: scriptedModel([add(1, 2), done()]) });
     actor.start();
     expect(actor.getSnapshot().value).toBe('deciding');
     actor.send({ type: 'PAUSE' });
     const paused = await settle(actor);
     expect(paused.state).toBe('paused');
-    // The call is on record with the decision: pausing before it ran would leave it looking started.
-    expect(typesOf(paused.thread)).toEqual(['input', 'decision', 'tool_call', 'tool_result', 'control']);
     actor.send({ type: 'RESUME' });
     const end = await runToEnd(actor, clock);
     expect(end.status).toBe('done');
-    expect(typesOf(end.thread)).toEqual(['input', 'decision', 'tool_call', 'tool_result', 'control', 'control', 'decision', 'final']);
+    return { paused: typesOf(paused.thread), end: typesOf(end.thread) };
+  }
+
+  it('PAUSE during a decision takes effect once the call recorded with it has run; RESUME continues', async () => {
+    const { paused, end } = await pauseDuringDecision(calculator);
+    // The call is on record with the decision: pausing before it ran would leave it looking started.
+    expect(paused).toEqual(['input', 'decision', 'tool_call', 'tool_result', 'control']);
+    expect(end).toEqual(['input', 'decision', 'tool_call', 'tool_result', 'control', 'control', 'decision', 'final']);
   });
 
   it('PAUSE during a decision of an agent with a judge takes effect once the decision alone is recorded', async () => {
-    const judged = customAgent({ afterDecision: [judge({ name: 'allow', run: () => ({ verdict: 'accept' }) })] });
-    const model = scriptedModel([add(1, 2), done()]);
-    const { actor, clock } = await startRun({ agent: judged, model });
-    actor.start();
-    expect(actor.getSnapshot().value).toBe('deciding');
-    actor.send({ type: 'PAUSE' });
-    const paused = await settle(actor);
-    expect(paused.state).toBe('paused');
-    expect(typesOf(paused.thread)).toEqual(['input', 'decision', 'control']);
-    actor.send({ type: 'RESUME' });
-    const end = await runToEnd(actor, clock);
-    expect(end.status).toBe('done');
-    expect(typesOf(end.thread)).toEqual(['input', 'decision', 'control', 'control', 'custom', 'tool_call', 'tool_result', 'decision', 'final']);
+    const { paused, end } = await pauseDuringDecision(customAgent({ afterDecision: [judge({ name: 'allow', run: () => ({ verdict: 'accept' }) })] }));
+    expect(paused).toEqual(['input', 'decision', 'control']);
+    expect(end).toEqual(['input', 'decision', 'control', 'control', 'custom', 'tool_call', 'tool_result', 'decision', 'final']);
   });
 
   it('PAUSE while backing off, and RESUME re-arms the recorded deadline', async () => {

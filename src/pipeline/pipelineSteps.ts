@@ -1,6 +1,7 @@
 import { appendEvents } from '../store/appendEvents.js';
 import { formatIssues, InvalidInputError, InvalidStateError, messageOf, NotFoundError } from '../errors.js';
 import { type AgentDeps } from '../agent/deps.js';
+import { idempotencyKeyFor } from '../agent/ids.js';
 import { toJson } from '../agent/tool.js';
 import { type Json, type NewEvent, type Thread } from '../thread/events.js';
 import { deriveState, type ThreadStatus } from '../thread/state.js';
@@ -62,7 +63,7 @@ interface Run<TStep> {
 /** The call event that journals a run's attempt, before its code runs. */
 function journal(run: Run<{ name: string }>, args: Record<string, Json>): NewEvent {
   const { callId, calls } = run.next;
-  return { type: 'tool_call', data: { callId, tool: run.step.name, args, idempotencyKey: `${run.thread.id}:${callId}`, attempt: calls.length + 1 } };
+  return { type: 'tool_call', data: { callId, tool: run.step.name, args, idempotencyKey: idempotencyKeyFor(run.thread.id, callId), attempt: calls.length + 1 } };
 }
 
 function result(run: Run<{ name: string }>, value: Json, durationMs = 0): NewEvent {

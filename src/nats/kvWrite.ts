@@ -1,15 +1,6 @@
 import type { KvEntry } from '@nats-io/kv';
-import { sleep, systemClock } from '../clock.js';
 import { isWrongLastSequence, retryRead } from './kvBuckets.js';
-import { isNoResponders, isUnanswered, NO_RESPONDERS_RETRY_MS } from './unanswered.js';
-
-const encoder = new TextEncoder();
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
+import { isNoResponders, isUnanswered, NO_RESPONDERS_RETRY_MS, retryWhile } from './unanswered.js';
 
 /**
  * A compare-and-set write of a KV value (a create, or an update at a known revision), tried again
@@ -25,20 +16,18 @@ export async function casWrite(
   value: string,
   withinMs = NO_RESPONDERS_RETRY_MS,
 ): Promise<number> {
-  const deadline = Date.now() + withinMs;
   let mayHaveWritten = false;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await write();
-    } catch (error) {
-      if (mayHaveWritten && isWrongLastSequence(error)) {
-        const entry = await retryRead(readBack);
-        if (entry?.operation === 'PUT' && sameBytes(entry.value, encoder.encode(value))) return entry.revision;
-        throw error;
-      }
-      if (!isUnanswered(error) || Date.now() > deadline) throw error;
-      if (!isNoResponders(error)) mayHaveWritten = true;
-      await sleep(systemClock, Math.min(50 * 2 ** attempt, 500));
-    }
+  const unanswered = (error: unknown): boolean => {
+    if (!isUnanswered(error)) return false;
+    if (!isNoResponders(error)) mayHaveWritten = true;
+    return true;
+  };
+  try {
+    return await retryWhile(write, unanswered, withinMs);
+  } catch (error) {
+    if (!mayHaveWritten || !isWrongLastSequence(error)) throw error;
+    const entry = await retryRead(readBack);
+    if (entry?.operation === 'PUT' && Buffer.from(value).equals(entry.value)) return entry.revision;
+    throw error;
   }
 }

@@ -83,26 +83,25 @@ export async function createNatsNode(options: NatsNodeOptions): Promise<NatsNode
   const logger = options.logger ?? silentLogger();
   // No async stack traces: capturing one per request costs more CPU than anything else here.
   const connectOptions = { noAsyncTraces: true, ...options.connectOptions };
-  const bus = await createNatsBus({
+  // Both connections (the bus's and the store's background one) are opened alike.
+  const connection = {
     servers: options.servers,
-    name: options.name ?? 'switchyard',
     connectOptions,
-    onError: (error, context) => logger.warn({ ...context, err: messageOf(error) }, 'NATS error'),
     ...(options.batchWrites === undefined ? {} : { batchWrites: options.batchWrites }),
     ...(options.muxRequests === undefined ? {} : { muxRequests: options.muxRequests }),
+  };
+  const name = options.name ?? 'switchyard';
+  const bus = await createNatsBus({
+    ...connection,
+    name,
+    onError: (error, context) => logger.warn({ ...context, err: messageOf(error) }, 'NATS error'),
   });
   let background: NatsConnection | undefined;
   try {
     // The store's background work (index, summaries, listings) on its own connection (see
     // NatsKvStoreOptions.background), opened as the bus's: it too must outlive any outage, and
     // its requests cost as little.
-    background = await connectNats({
-      servers: options.servers,
-      name: `${options.name ?? 'switchyard'}-kv`,
-      connectOptions,
-      ...(options.batchWrites === undefined ? {} : { batchWrites: options.batchWrites }),
-      ...(options.muxRequests === undefined ? {} : { muxRequests: options.muxRequests }),
-    });
+    background = await connectNats({ ...connection, name: `${name}-kv` });
     const store = await createNatsKvStore({
       nc: bus.nc,
       background,

@@ -29,7 +29,7 @@ export function isUnanswered(error: unknown): boolean {
  * Runs a JetStream request again while it goes unanswered in the way `retryable` picks, for up to
  * `withinMs`, with growing pauses (50 ms to 500 ms).
  */
-async function retryWhile<T>(request: () => Promise<T>, retryable: (error: unknown) => boolean, withinMs: number): Promise<T> {
+export async function retryWhile<T>(request: () => Promise<T>, retryable: (error: unknown) => boolean, withinMs: number): Promise<T> {
   const deadline = Date.now() + withinMs;
   for (let attempt = 0; ; attempt++) {
     try {

@@ -177,10 +177,16 @@ export interface JobQueueOptions {
    */
   dedupWindowMs?: number;
   /**
-   * How long a job whose handler threw waits before it is delivered again.
+   * How long a job whose handler threw waits before it is delivered again, after its first
+   * delivery; each later failure of the same job doubles the wait, up to `maxRetryDelayMs`.
    * @default 1000
    */
   retryDelayMs?: number;
+  /**
+   * The longest a failed job waits before it is delivered again (raised to `retryDelayMs` when less).
+   * @default 60000
+   */
+  maxRetryDelayMs?: number;
   /**
    * JetStream replicas of the queue's streams (NATS only; ignored in memory).
    * @default 1
@@ -218,8 +224,9 @@ export interface ConsumeOptions {
 
 /**
  * Handles one job. Resolving acks the job (unless the handler already settled it with `ack`,
- * `nak` or `term`); throwing naks it with the queue's `retryDelayMs`, or dead-letters it when this
- * was its last allowed delivery.
+ * `nak` or `term`); throwing naks it with the queue's retry delay (`retryDelayMs`, doubled for each
+ * earlier delivery, at most `maxRetryDelayMs`), or dead-letters it when this was its last allowed
+ * delivery.
  */
 export type JobHandler = (job: Job) => Promise<void>;
 

@@ -12,6 +12,8 @@ export interface NormalizedJobQueueOptions {
   readonly ackWaitMs: number;
   readonly dedupWindowMs: number;
   readonly retryDelayMs: number;
+  /** Never less than `retryDelayMs`. */
+  readonly maxRetryDelayMs: number;
   readonly replicas: number;
 }
 
@@ -24,6 +26,7 @@ export const JOB_QUEUE_DEFAULTS: JobQueueTiming = Object.freeze({
   ackWaitMs: 30_000,
   dedupWindowMs: 120_000,
   retryDelayMs: 1_000,
+  maxRetryDelayMs: 60_000,
   replicas: 1,
 });
 
@@ -56,7 +59,8 @@ export function positiveOption(name: string, value: number | undefined, fallback
 
 /**
  * Validates the timing options of a job queue and applies {@link JOB_QUEUE_DEFAULTS}: each must be
- * a positive number; `maxDeliver` and `replicas` are rounded down.
+ * a positive number; `maxDeliver` and `replicas` are rounded down, and `maxRetryDelayMs` raised to
+ * `retryDelayMs` when it is less.
  */
 export function normalizeJobQueueTiming(
   options: Omit<JobQueueOptions, 'subjects'> = {},
@@ -64,13 +68,26 @@ export function normalizeJobQueueTiming(
 ): JobQueueTiming {
   const { invalid = rangeError, allowZeroRetryDelay = true } = checks;
   const positive = (name: keyof JobQueueTiming): number => positiveOption(name, options[name], JOB_QUEUE_DEFAULTS[name], invalid);
+  const retryDelayMs = allowZeroRetryDelay && options.retryDelayMs === 0 ? 0 : positive('retryDelayMs');
   return {
     maxDeliver: Math.floor(positive('maxDeliver')),
     ackWaitMs: positive('ackWaitMs'),
     dedupWindowMs: positive('dedupWindowMs'),
-    retryDelayMs: allowZeroRetryDelay && options.retryDelayMs === 0 ? 0 : positive('retryDelayMs'),
+    retryDelayMs,
+    maxRetryDelayMs: Math.max(retryDelayMs, positive('maxRetryDelayMs')),
     replicas: Math.floor(positive('replicas')),
   };
+}
+
+/**
+ * How long a job that failed on its `deliveryCount`-th delivery waits before the next one:
+ * `retryDelayMs` after the first, doubled for each delivery before it, at most `maxRetryDelayMs`
+ * (with the defaults 1, 2, 4 and 8 s over five deliveries: a failing store or server gets 15 s to
+ * come back before the job is dead-lettered, not 4).
+ */
+export function retryDelayFor(timing: Pick<JobQueueTiming, 'retryDelayMs' | 'maxRetryDelayMs'>, deliveryCount: number): number {
+  const doublings = Math.min(Math.max(0, Math.floor(deliveryCount) - 1), 30);
+  return Math.min(timing.maxRetryDelayMs, timing.retryDelayMs * 2 ** doublings);
 }
 
 /** Validates `name` and `options` and applies the documented defaults, once, at construction. */

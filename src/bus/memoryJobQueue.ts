@@ -17,6 +17,7 @@ import {
   assertCaptured,
   consumeConcurrency,
   nakOrDeadLetter,
+  retryDelayFor,
   runJob,
   type NormalizedJobQueueOptions,
   type SettleableJob,
@@ -250,7 +251,7 @@ export class MemoryJobQueue {
       working: async () => {
         if (isCurrent()) this.armAckTimer(job);
       },
-      fail: (error: unknown) => nak(this.config.retryDelayMs, error ?? 'handler failed'),
+      fail: (error: unknown) => nak(retryDelayFor(this.config, delivery), error ?? 'handler failed'),
     };
   }
 

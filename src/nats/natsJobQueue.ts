@@ -33,6 +33,7 @@ import {
   errorText,
   maxDeliverReason,
   nakOrDeadLetter,
+  retryDelayFor,
   runJob,
   type NormalizedJobQueueOptions,
   type SettleableJob,
@@ -261,7 +262,7 @@ export function natsJobQueue(
         await terminate('term', reason);
       },
       working: () => settleWith(reply, WORKING),
-      fail: (error: unknown) => nak(config.retryDelayMs, error ?? 'handler failed'),
+      fail: (error: unknown) => nak(retryDelayFor(config, deliveryCount), error ?? 'handler failed'),
     };
   }
 

@@ -42,7 +42,7 @@ export interface NatsNodeOptions {
   bucket?: string;
   /** JetStream replicas of the bucket and the queues' streams (1, 3 or 5). @default 1 */
   replicas?: number;
-  /** Queue timing: ack wait, deliveries, dedup window, retry delay. */
+  /** Queue timing: ack wait, deliveries, dedup window, retry delay (doubling per failure) and its cap. */
   queue?: Omit<AgentQueuesOptions, 'bus' | 'prefix' | 'replicas' | 'logger'>;
   /** Take jobs. @default true */
   worker?: AttachBusOptions['worker'];

@@ -23,8 +23,14 @@ export interface AgentQueuesOptions {
   maxDeliver?: number;
   /** How long a `Nats-Msg-Id` is remembered for deduplication. @default 120000 */
   dedupWindowMs?: number;
-  /** Delay before a failed job is delivered again. @default 1000 */
+  /**
+   * Delay before a failed job (its run threw: the store or NATS failed) is delivered again, after
+   * its first delivery; each later failure of the same job doubles it, up to `maxRetryDelayMs`.
+   * @default 1000
+   */
   retryDelayMs?: number;
+  /** The longest a failed job waits before it is delivered again. @default 60000 */
+  maxRetryDelayMs?: number;
   /** JetStream replicas of the queues' streams. @default 1 */
   replicas?: number;
   /**

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Job, JobConsumer } from '../bus/bus.js';
 import { isValidSubject } from '../bus/subject.js';
+import { retryDelayFor } from '../bus/jobRunner.js';
 import { MAX_TIMER_MS, sleep, systemClock } from '../clock.js';
 import { formatIssues, InvalidInputError, InvalidStateError, NotFoundError, messageOf } from '../errors.js';
 import { parentIdOf, type RunOptions, type ThreadView } from '../runtime/runtime.js';
@@ -174,7 +175,7 @@ export function startAgentWorker(ctx: SurfaceContext, requests: ThreadRequests, 
     if (job.deliveryCount >= queues.config.maxDeliver - 1) {
       logger.debug({ threadId, after }, 'the write a guard job waited for never landed');
       await job.ack();
-    } else await job.nak(queues.config.retryDelayMs);
+    } else await job.nak(retryDelayFor(queues.config, job.deliveryCount));
     return false;
   }
 
@@ -278,7 +279,7 @@ export function startAgentWorker(ctx: SurfaceContext, requests: ThreadRequests, 
         if ((await requests.handOff(threadId)) === 'taken') await job.ack();
         else {
           logger.warn({ threadId, agent: view.agent, status: view.status }, 'thread stopped before it rested; retrying later');
-          await job.nak(queues.config.retryDelayMs);
+          await job.nak(retryDelayFor(queues.config, job.deliveryCount));
         }
         return;
       }
@@ -331,7 +332,7 @@ export function startAgentWorker(ctx: SurfaceContext, requests: ThreadRequests, 
     // no-responders answer. Ask again later, but never dead-letter a valid job for it: on its last
     // delivery run it here (appends with the expected version keep two runs from both writing).
     if (job.deliveryCount >= queues.config.maxDeliver - 1) return false;
-    await job.nak(queues.config.retryDelayMs);
+    await job.nak(retryDelayFor(queues.config, job.deliveryCount));
     return true;
   }
 

@@ -197,6 +197,12 @@ async function pool(concurrency: number, more: () => boolean, task: () => Promis
   if (failed) throw failure;
 }
 
+/** The `p`th percentile of some numbers (nearest rank, no interpolation; NaN when there are none). */
+export function percentile(values: readonly number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+}
+
 /** The median of some numbers (the mean of the middle two for an even count). */
 export function median(values: readonly number[]): number {
   if (values.length === 0) return Number.NaN;

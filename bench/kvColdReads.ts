@@ -17,7 +17,7 @@ import { Kvm } from '@nats-io/kv';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { startNatsServer } from '../test/support/natsServer.js';
-import { fixed, printTable } from './harness.js';
+import { fixed, percentile, printTable } from './harness.js';
 
 const restart = process.argv.includes('--restart');
 const [keysArg = '100000', readsArg = '300'] = process.argv.slice(2).filter((a) => !a.startsWith('--'));
@@ -28,8 +28,6 @@ if (!(keys >= 1 && keys <= 1_000_000 && reads >= 1 && reads <= 100_000)) throw n
 /** nats-server 2.9 keeps a block it read for 5 s; a margin. */
 const BLOCK_CACHE_MS = 6_000;
 const VALUE = 'x'.repeat(1700); // about a waiting thread's size
-
-const percentile = (values: readonly number[], p: number): number => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor((p / 100) * values.length))]!;
 
 const server = await startNatsServer();
 let nc = await connect({ servers: server.url, noAsyncTraces: true });

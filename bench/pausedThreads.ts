@@ -14,7 +14,7 @@ import type { Model, ModelResult } from '../src/model/model.js';
 import { createRuntime } from '../src/runtime/runtime.js';
 import { createFileStore } from '../src/store/fileStore.js';
 import type { ThreadStore } from '../src/store/threadStore.js';
-import { collectGarbage, fixed, printTable, type BenchResult } from './harness.js';
+import { collectGarbage, fixed, percentile, printTable, type BenchResult } from './harness.js';
 
 const call = (name: string, args: object): ModelResult => ({
   success: true,
@@ -37,10 +37,6 @@ async function settledMemory(): Promise<NodeJS.MemoryUsage> {
   await new Promise((resolve) => setTimeout(resolve, 1500));
   collectGarbage();
   return process.memoryUsage();
-}
-
-function percentile(sorted: readonly number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
 }
 
 export async function pausedThreadsBench({ quick }: { quick: boolean }): Promise<BenchResult> {

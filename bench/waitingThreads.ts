@@ -24,7 +24,7 @@ import { createMemoryStore } from '../src/store/memoryStore.js';
 import type { ThreadStore } from '../src/store/threadStore.js';
 import type { Thread, ThreadEvent } from '../src/thread/events.js';
 import { startNatsServer } from '../test/support/natsServer.js';
-import { fixed, printTable, ROOT, type BenchResult } from './harness.js';
+import { fixed, percentile, printTable, ROOT, type BenchResult } from './harness.js';
 import { asker, askingModel, idOf, type ProbeOptions, type ProbeResult } from './waitingThreadsProbe.js';
 
 const TARGETS = { pageMs: 50, resumeP99Ms: 10, rssGrowthMb: 200, startupMs: 5_000 };
@@ -95,11 +95,6 @@ async function runProbe(options: ProbeOptions): Promise<ProbeResult> {
   const line = out.split('\n').find((l) => l.startsWith('{'));
   if (code !== 0 || line === undefined) throw new Error(`the ${options.kind} probe exited with ${code}: ${out.slice(-2000)}`);
   return JSON.parse(line) as ProbeResult;
-}
-
-function percentile(values: readonly number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
 }
 
 interface Row {

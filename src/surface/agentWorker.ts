@@ -157,6 +157,9 @@ export function startAgentWorker(ctx: SurfaceContext, requests: ThreadRequests, 
     await runToRest(job, threadId, undefined, async () => ({ agent }));
   }
 
+  /** Hands a job back to be delivered again after the queue's retry delay for its delivery count. */
+  const retryLater = (job: Job): Promise<void> => job.nak(retryDelayFor(queues.config, job.deliveryCount));
+
   /**
    * Whether a guard job (see `AgentQueues.guard`) is due: its write landed. Then it runs like any
    * continuation, even when the thread moved on since: the run that moved it may have died before
@@ -175,7 +178,7 @@ export function startAgentWorker(ctx: SurfaceContext, requests: ThreadRequests, 
     if (job.deliveryCount >= queues.config.maxDeliver - 1) {
       logger.debug({ threadId, after }, 'the write a guard job waited for never landed');
       await job.ack();
-    } else await job.nak(retryDelayFor(queues.config, job.deliveryCount));
+    } else await retryLater(job);
     return false;
   }
 
@@ -279,7 +282,7 @@ export function startAgentWorker(ctx: SurfaceContext, requests: ThreadRequests, 
         if ((await requests.handOff(threadId)) === 'taken') await job.ack();
         else {
           logger.warn({ threadId, agent: view.agent, status: view.status }, 'thread stopped before it rested; retrying later');
-          await job.nak(retryDelayFor(queues.config, job.deliveryCount));
+          await retryLater(job);
         }
         return;
       }
@@ -332,7 +335,7 @@ export function startAgentWorker(ctx: SurfaceContext, requests: ThreadRequests, 
     // no-responders answer. Ask again later, but never dead-letter a valid job for it: on its last
     // delivery run it here (appends with the expected version keep two runs from both writing).
     if (job.deliveryCount >= queues.config.maxDeliver - 1) return false;
-    await job.nak(retryDelayFor(queues.config, job.deliveryCount));
+    await retryLater(job);
     return true;
   }
 

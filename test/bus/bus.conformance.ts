@@ -439,19 +439,22 @@ export function runBusConformance(name: string, factory: BusFactory): void {
       });
 
       it('waits longer after each failure of the same job: retryDelayMs doubled, at most maxRetryDelayMs', async () => {
-        const q = await queue({ maxDeliver: 4, retryDelayMs: 120, maxRetryDelayMs: 300 });
+        const q = await queue({ maxDeliver: 5, retryDelayMs: 120, maxRetryDelayMs: 300 });
         await q.enqueue(`${p}.jobs.flaky`, 'fails');
         const got = collector<number>();
         q.consume(async () => {
           got.push(performance.now());
           throw new Error('store unavailable');
         });
-        const at = await got.until(4, ARRIVES_MS);
+        const at = await got.until(5, ARRIVES_MS);
         const gaps = at.slice(1).map((t, i) => t - at[i]!);
         // Not before its delay (timers may fire a millisecond early); later is the machine's load.
         expect(gaps[0]).toBeGreaterThanOrEqual(120 - 5);
         expect(gaps[1]).toBeGreaterThanOrEqual(240 - 5);
         expect(gaps[2]).toBeGreaterThanOrEqual(300 - 5);
+        // Capped: doubled again it would be 960 ms; 700 leaves 400 ms for a loaded machine.
+        expect(gaps[3]).toBeGreaterThanOrEqual(300 - 5);
+        expect(gaps[3]).toBeLessThan(700);
       });
 
       it('dead-letters a job whose last delivery is never acked', async () => {

@@ -6,12 +6,14 @@
  *   runs them with every event persisted in the KV bucket. Reported per round as a ratio to the
  *   in-process runtime (memory store, same task, same fake server) measured in that round, the
  *   two alternating; target at least 0.8x at 50 in flight. The bare openai loop is measured in
- *   each round too, for the ratio the README used to give.
+ *   each round too, for the ratio the README used to give. At 50 in flight each round also
+ *   measures the embedded default (the in-process runtime on the file store, fsync on), so the
+ *   ratio of one durable setup to the other is printed beside the target's (informative only).
  * - **Workers**: 1, 2 and 4 worker processes (bench/natsWorker.ts) on the one nats-server, the
  *   client in this process, with where each process's CPU goes, so the curve's flattening can be
  *   read off the cores it keeps busy.
  */
-import { bareRunner, memoryStores, measureRunner, switchyardRunner, type Plan } from './microAgent.js';
+import { bareRunner, fileStores, memoryStores, measureRunner, switchyardRunner, type Plan } from './microAgent.js';
 import { benchNats, type NatsBenchResult } from './nats.js';
 import { fixed, median, printTable, startFakeServer, type BenchResult, type FakeServerProcess, type Measurement } from './harness.js';
 
@@ -48,6 +50,8 @@ interface RatioRound {
   readonly concurrency: number;
   readonly bare: Measurement;
   readonly inProcess: Measurement;
+  /** The embedded default (file store, fsync on), measured at TARGET_CONCURRENCY only. */
+  readonly embedded?: Measurement;
   readonly nats: NatsBenchResult;
 }
 
@@ -80,6 +84,9 @@ function processLine(label: string, m: Measurement): void {
 async function ratioRounds(fake: FakeServerProcess, plans: NatsPlans): Promise<RatioRound[]> {
   const rounds: RatioRound[] = [];
   const inProcess = switchyardRunner('switchyard', fake.baseURL, memoryStores);
+  const files = await fileStores();
+  if (typeof files === 'string') throw new Error(files);
+  const embedded = switchyardRunner('switchyard+fileStore', fake.baseURL, files);
   const bare = bareRunner(fake.baseURL);
   for (const plan of plans.ratio) {
     const p = processPlan(plan.concurrency, plan.runs, plan.warmupRuns);
@@ -88,13 +95,15 @@ async function ratioRounds(fake: FakeServerProcess, plans: NatsPlans): Promise<R
       const natsFirst = round % 2 === 0;
       const nats = natsFirst ? await benchNats({ fake, concurrency: plan.concurrency, runs: plan.runs, warmupRuns: plan.warmupRuns, timeBoxMs: 30_000 }) : undefined;
       const local = await measureRunner(inProcess, p, fake);
+      const onFiles = plan.concurrency === TARGET_CONCURRENCY ? await measureRunner(embedded, p, fake) : undefined;
       const b = await measureRunner(bare, p, fake);
       const n = nats ?? (await benchNats({ fake, concurrency: plan.concurrency, runs: plan.runs, warmupRuns: plan.warmupRuns, timeBoxMs: 30_000 }));
       console.log(`in flight ${plan.concurrency}, round ${round}:`);
       processLine('in-process runtime', local);
+      if (onFiles) processLine('in-process, file store', onFiles);
       processLine('bare openai loop', b);
       natsLine('NATS, worker in-process', n);
-      rounds.push({ concurrency: plan.concurrency, bare: b, inProcess: local, nats: n });
+      rounds.push({ concurrency: plan.concurrency, bare: b, inProcess: local, ...(onFiles ? { embedded: onFiles } : {}), nats: n });
     }
   }
   return rounds;
@@ -120,7 +129,7 @@ async function curveRounds(fake: FakeServerProcess, plans: NatsPlans): Promise<C
   return rounds;
 }
 
-function printRatios(rounds: readonly RatioRound[]): { concurrency: number; ratio: number; ratioToBare: number }[] {
+function printRatios(rounds: readonly RatioRound[]): { concurrency: number; ratio: number; ratioToBare: number; ratioToEmbedded?: number }[] {
   const concurrencies = [...new Set(rounds.map((r) => r.concurrency))];
   const rows: string[][] = [];
   const summaries = concurrencies.map((concurrency) => {
@@ -132,6 +141,7 @@ function printRatios(rounds: readonly RatioRound[]): { concurrency: number; rati
       natsRunsPerSec: m((r) => r.nats.runsPerSec),
       ratio: m((r) => r.nats.runsPerSec / r.inProcess.runsPerSec),
       ratioToBare: m((r) => r.nats.runsPerSec / r.bare.runsPerSec),
+      ...(mine.every((r) => r.embedded) ? { ratioToEmbedded: m((r) => r.nats.runsPerSec / r.embedded!.runsPerSec) } : {}),
       inProcessCpuMsPerRun: m((r) => r.inProcess.cpuMsPerRun),
       natsCpuMsPerRun: m((r) => r.nats.cpuMsPerRun),
       natsServerCpuMsPerRun: m((r) => r.nats.natsServerCpuMsPerRun ?? Number.NaN),
@@ -147,6 +157,7 @@ function printRatios(rounds: readonly RatioRound[]): { concurrency: number; rati
       `${fixed(summary.ratio, 2)}x`,
       summary.rounds.map((r) => fixed(r, 2)).join(' '),
       `${fixed(summary.ratioToBare, 2)}x`,
+      summary.ratioToEmbedded === undefined ? '-' : `${fixed(summary.ratioToEmbedded, 2)}x`,
       fixed(summary.inProcessCpuMsPerRun, 2),
       fixed(summary.natsCpuMsPerRun, 2),
       fixed(summary.natsServerCpuMsPerRun, 2),
@@ -165,6 +176,7 @@ function printRatios(rounds: readonly RatioRound[]): { concurrency: number; rati
       'ratio',
       'per round',
       'vs bare',
+      'vs file store',
       'in-process CPU ms/run',
       'NATS CPU ms/run',
       'nats-server CPU ms/run',
@@ -235,7 +247,9 @@ export async function natsAgentBench({ quick }: { quick: boolean }): Promise<Ben
         'CPU from /proc (user+system, 10 ms ticks); cores busy: CPU ms per run over every process (client, workers, nats-server, model server) ' +
         'times runs/s; at 2 this machine is full and more workers cannot help. ' +
         `Each measurement follows warm-up runs (${plans.ratio.map((r) => `${r.warmupRuns} at ${r.concurrency} in flight`).join(', ')}; ` +
-        `${plans.curve.warmupRuns} per worker process for the curve). Other processes share these cores: compare ratios, not absolutes.`,
+        `${plans.curve.warmupRuns} per worker process for the curve). Other processes share these cores: compare ratios, not absolutes. ` +
+        `vs file store: NATS runs/s over the embedded default's (the in-process runtime on the file store, fsync on) in the same round, ` +
+        `one durable setup against the other; informative, the target is against the memory store.`,
     );
     return { name: 'natsAgent', pass, results: { target: { ratio: TARGET_RATIO, concurrency: TARGET_CONCURRENCY, measured: at.ratio, pass }, ratio, curve } };
   } finally {

@@ -26,7 +26,8 @@ import type {
 import { BusError } from '../bus/bus.js';
 import { createBusMessage, DEFAULT_REQUEST_TIMEOUT_MS, encodePayload, errorReporter, invokeHandler, respondTo } from '../bus/busMessage.js';
 import { errorText, normalizeJobQueueOptions } from '../bus/jobRunner.js';
-import { ensureNatsJobQueue, natsJobQueue } from './natsJobQueue.js';
+import { natsJobQueue } from './natsJobQueue.js';
+import { ensureNatsJobQueue } from './natsQueueSetup.js';
 import { muxRequests } from './requestMux.js';
 import { batchWrites } from './writeBatching.js';
 import { assertPattern, assertQueueGroup, assertSubject, isValidSubject } from '../bus/subject.js';

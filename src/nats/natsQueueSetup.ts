@@ -1,0 +1,101 @@
+import {
+  AckPolicy,
+  DeliverPolicy,
+  JetStreamApiError,
+  RetentionPolicy,
+  StorageType,
+  type ConsumerInfo,
+  type JetStreamManager,
+  type StreamConfig,
+} from '@nats-io/jetstream';
+import { nanos } from '@nats-io/transport-node';
+import { BusError } from '../bus/bus.js';
+import { errorText, type NormalizedJobQueueOptions } from '../bus/jobRunner.js';
+
+// JetStream API error codes (nats-server errors.json).
+const STREAM_NAME_IN_USE = 10058;
+const CONSUMER_ALREADY_EXISTS = 10148; // 2.10+: create with a different config
+const CONSUMER_NAME_EXISTS = 10013;
+const STREAM_SUBJECT_OVERLAP = 10065;
+
+/** The names a queue uses on the server. */
+export function natsQueueNames(name: string): { stream: string; durable: string; dlqStream: string; dlqSubject: string } {
+  return { stream: name, durable: `${name}_workers`, dlqStream: `${name}_DLQ`, dlqSubject: `_DLQ.${name}` };
+}
+
+/** The JetStream API error code of an error, if it is one. */
+export function apiCode(error: unknown): number | undefined {
+  return error instanceof JetStreamApiError ? error.code : undefined;
+}
+
+/** A {@link BusError} `unavailable`: JetStream did not do what was asked. */
+export function unavailable(what: string, error: unknown): BusError {
+  return new BusError('unavailable', `${what}: ${errorText(error)}`, { cause: error });
+}
+
+/**
+ * Creates or updates the queue's streams and durable consumer (idempotent, safe to race from
+ * several processes): a WorkQueue stream `name` with a dedup window, a limits stream `name_DLQ`
+ * for dead letters, and a durable pull consumer `name_workers` with explicit acks.
+ */
+export async function ensureNatsJobQueue(
+  jsm: JetStreamManager,
+  name: string,
+  config: NormalizedJobQueueOptions,
+): Promise<ConsumerInfo> {
+  const names = natsQueueNames(name);
+  const work: Partial<StreamConfig> & { name: string } = {
+    name: names.stream,
+    subjects: [...config.subjects],
+    retention: RetentionPolicy.Workqueue,
+    storage: StorageType.File,
+    num_replicas: config.replicas,
+    duplicate_window: nanos(config.dedupWindowMs),
+  };
+  const dlq: Partial<StreamConfig> & { name: string } = {
+    name: names.dlqStream,
+    subjects: [names.dlqSubject],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    num_replicas: config.replicas,
+  };
+  try {
+    await ensureStream(jsm, work);
+    await ensureStream(jsm, dlq);
+    const consumer = {
+      durable_name: names.durable,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      ack_wait: nanos(config.ackWaitMs),
+      max_deliver: config.maxDeliver,
+    };
+    try {
+      // On 2.9 adding an existing durable updates it; 2.10+ refuses a changed config instead.
+      return await jsm.consumers.add(names.stream, consumer);
+    } catch (error) {
+      const code = apiCode(error);
+      if (code !== CONSUMER_ALREADY_EXISTS && code !== CONSUMER_NAME_EXISTS) throw error;
+      return await jsm.consumers.update(names.stream, names.durable, {
+        ack_wait: consumer.ack_wait,
+        max_deliver: consumer.max_deliver,
+      });
+    }
+  } catch (error) {
+    if (apiCode(error) === STREAM_SUBJECT_OVERLAP) {
+      throw new BusError('invalid_subject', `job queue ${name}: subjects ${config.subjects.join(', ')} overlap another stream's`, {
+        cause: error,
+      });
+    }
+    throw unavailable(`cannot set up job queue ${name}`, error);
+  }
+}
+
+async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string }): Promise<void> {
+  try {
+    await jsm.streams.add(config);
+  } catch (error) {
+    if (apiCode(error) !== STREAM_NAME_IN_USE) throw error;
+    const { name, retention: _retention, storage: _storage, ...changeable } = config;
+    await jsm.streams.update(name, changeable);
+  }
+}

@@ -1,0 +1,154 @@
+import type { Job } from '../bus/bus.js';
+import { isValidSubject } from '../bus/subject.js';
+import { InvalidStateError, NotFoundError } from '../errors.js';
+import { parentIdOf, type RunOptions, type ThreadView } from '../runtime/runtime.js';
+import { type ThreadStatus, TERMINAL_STATUSES } from '../thread/state.js';
+import { publishHumanNotice } from './eventFanout.js';
+import { resultOf } from './payloads.js';
+import { HANDBACK_DELAY_MS, heartbeat, retryLater, type WorkerScope } from './workerScope.js';
+
+/** Statuses of a thread that is still moving. */
+const MOVING: readonly ThreadStatus[] = ['running', 'backing_off'];
+/** Runs of one job when schedule requests keep arriving while it runs (then it is enqueued). */
+const MAX_ROUNDS = 10;
+
+/**
+ * Runs the thread here until it rests, heartbeating, then replies and acks. `prepare` runs under
+ * the claim (so a launch schedules nothing) and returns the options of the first run, or false
+ * when it settled the job itself. A thread that is missing or another agent's is terminated.
+ */
+export async function runToRest(
+  scope: WorkerScope,
+  job: Job,
+  threadId: string,
+  replyTo: string | undefined,
+  prepare: () => Promise<Omit<RunOptions, 'signal'> | false>,
+): Promise<void> {
+  const { runtime, queues, logger } = scope.ctx;
+  const claim = queues.claim(threadId);
+  const disown = scope.requests.own(threadId);
+  const stopHeartbeat = heartbeat(scope, job);
+  const abort = new AbortController();
+  scope.running.add(abort);
+  let view: ThreadView | undefined;
+  let pending = false;
+  try {
+    const first = await prepare();
+    if (first === false) return;
+    // A thread that falls asleep is let go: its wake-up job carries it on.
+    const waiting = { signal: abort.signal, untilAsleep: true };
+    for (let round = 1; round <= MAX_ROUNDS; round++) {
+      claim.pending = false;
+      view = await runtime.run(threadId, round === 1 ? { ...first, ...waiting } : waiting);
+      if (!claim.pending) break;
+    }
+    pending = claim.pending;
+  } catch (error) {
+    if (abort.signal.aborted) {
+      await job.nak(HANDBACK_DELAY_MS);
+      return;
+    }
+    // No such thread, or (a continuation) another agent's.
+    if (error instanceof NotFoundError || (error instanceof InvalidStateError && error.status === 'conflict')) {
+      await job.term(error.message);
+      return;
+    }
+    throw error; // nak'ed with the queue's retry delay (or dead-lettered on the last delivery)
+  } finally {
+    stopHeartbeat();
+    claim.release();
+    disown();
+    scope.running.delete(abort);
+  }
+  if (view === undefined) return;
+  // Still asked to run after MAX_ROUNDS: let the queue carry it on.
+  if (pending) await queues.schedule(view);
+  // Asleep: its wake-up job, due at the deadline, carries it on; nothing to report yet.
+  if (view.status === 'sleeping') {
+    await job.ack();
+    return;
+  }
+  if (MOVING.includes(view.status)) {
+    if (!(await waitsForChild(scope, view))) {
+      // The actor stopped before its thread rested: another process advanced it (it carries on)
+      // or the store failed (try again later).
+      if ((await scope.requests.handOff(threadId)) === 'taken') await job.ack();
+      else {
+        logger.warn({ threadId, agent: view.agent, status: view.status }, 'thread stopped before it rested; retrying later');
+        await retryLater(scope, job);
+      }
+      return;
+    }
+  } else await reportRest(scope, job, view, replyTo);
+  await job.ack();
+}
+
+/**
+ * Tells whoever waits on a thread at rest, before its job is acknowledged (so a crash before the
+ * ack tells them again: at least once): the reply subjects, the human request (again, on a
+ * redelivery), an HTTP launch's callback, and the pipeline of a child that ended.
+ */
+async function reportRest(scope: WorkerScope, job: Job, view: ThreadView, replyTo: string | undefined): Promise<void> {
+  const { ctx } = scope;
+  const targets = new Set([replyTo, recordedReplyTo(view)].filter((s): s is string => s !== undefined));
+  const result = resultOf(view);
+  for (const target of targets) await ctx.publish(target, result);
+  // A job back after a crash: the process that stored the request may have died before it
+  // published it.
+  if (view.pendingRequest !== null && job.deliveryCount > 1) await publishHumanNotice(ctx, view.agent, view.id, view.pendingRequest);
+  const stopBeating = heartbeat(scope, job); // a callback may take a few attempts
+  await ctx.callbacks.send(view).finally(stopBeating);
+  if (TERMINAL_STATUSES.includes(view.status)) await wakeParent(scope, view);
+}
+
+/**
+ * A pipeline's child thread ended: a job on the pipeline's queue continues the pipeline, in
+ * whichever process serves it (this one need not know the pipeline). The runtime schedules the
+ * same job when it writes the end; their shared msg id makes them one.
+ */
+async function wakeParent(scope: WorkerScope, view: ThreadView): Promise<void> {
+  const parentId = parentIdOf(view);
+  if (parentId === undefined) return;
+  const parent = await scope.ctx.runtime.get(parentId);
+  if (parent === undefined) return;
+  await scope.ctx.queues.schedule(parent, { childEnded: { threadId: view.id, version: view.version } });
+}
+
+/**
+ * Settles a job for a thread that a run (here or in another process) holds now: that run takes
+ * it over (acked), or will be asked again later when it did not answer (nak'ed). False: free.
+ */
+export async function handedOff(scope: WorkerScope, job: Job, threadId: string): Promise<boolean> {
+  const handOff = await scope.requests.handOff(threadId);
+  if (handOff === 'free') return false;
+  if (handOff === 'taken') {
+    await job.ack();
+    return true;
+  }
+  // Nobody answered in time: a busy owner, or a subscriber that is not switchyard hid the
+  // no-responders answer. Ask again later, but never dead-letter a valid job for it: on its last
+  // delivery run it here (appends with the expected version keep two runs from both writing).
+  if (job.deliveryCount >= scope.ctx.queues.config.maxDeliver - 1) return false;
+  await retryLater(scope, job);
+  return true;
+}
+
+/** A pipeline at rest waits for a child thread that has not ended yet. */
+async function waitsForChild(scope: WorkerScope, view: ThreadView): Promise<boolean> {
+  const { runtime } = scope.ctx;
+  if (!runtime.pipelines.has(view.agent) || view.status !== 'running') return false;
+  const call = view.events.findLast((e) => e.type === 'tool_call');
+  if (call?.type !== 'tool_call' || view.events.some((e) => e.type === 'tool_result' && e.data.callId === call.data.callId)) return false;
+  const childId = call.data.args.threadId;
+  if (typeof childId !== 'string') return false;
+  const child = await runtime.get(childId);
+  return child !== undefined && !TERMINAL_STATUSES.includes(child.status);
+}
+
+/** The reply subject the thread's trigger recorded, if it came over NATS. */
+function recordedReplyTo(view: ThreadView): string | undefined {
+  const first = view.events[0];
+  if (first?.type !== 'input' || first.data.source?.kind !== 'nats') return undefined;
+  const replyTo = first.data.source.replyTo;
+  return replyTo !== undefined && isValidSubject(replyTo) ? replyTo : undefined;
+}

@@ -1,0 +1,61 @@
+import { createHash } from 'node:crypto';
+import type { Job } from '../bus/bus.js';
+import { formatIssues } from '../errors.js';
+import { headerReplyTo, replyToOf, triggerPayloadSchema, type ErrorReply, type TriggerPayload } from './payloads.js';
+import { REPLY_TO_HEADER } from './subjects.js';
+import type { WorkerScope } from './workerScope.js';
+
+const PLAIN_MSG_ID = /^[A-Za-z0-9_:-]{1,120}$/;
+
+/** A trigger job read: what to launch and where to reply, or why it is refused (and where to say so). */
+export type TriggerRead =
+  | { readonly ok: true; readonly payload: TriggerPayload; readonly replyTo: string | undefined }
+  | { readonly ok: false; readonly replyTo: string | undefined; readonly error: string; readonly issues?: readonly string[] };
+
+/**
+ * Reads a trigger job of `agent`: its size, its JSON, its payload and its reply subject (the
+ * payload's `replyTo`, else the reply header). Never throws: bad input is a refusal that names what
+ * was wrong, with a reply subject when enough of the job is usable to have one.
+ */
+export function readTrigger(job: Pick<Job, 'data' | 'headers' | 'json'>, agent: string, maxPayloadBytes: number): TriggerRead {
+  const headerReply = headerReplyTo(job.headers);
+  if (job.data.length > maxPayloadBytes) {
+    return { ok: false, replyTo: headerReply, error: `trigger payload is ${job.data.length} bytes; the limit is ${maxPayloadBytes}` };
+  }
+  const json = job.json();
+  if (!json.success) return { ok: false, replyTo: headerReply, error: `trigger payload is not JSON: ${json.error}` };
+  const parsed = triggerPayloadSchema.safeParse(json.data);
+  if (!parsed.success) {
+    // Reply where the sender asked, if that much of the payload is usable.
+    return { ok: false, replyTo: replyToOf(json, job.headers), error: `invalid trigger for ${agent}`, issues: formatIssues(parsed.error.issues) };
+  }
+  if (job.headers[REPLY_TO_HEADER] !== undefined && headerReply === undefined) {
+    return { ok: false, replyTo: parsed.data.replyTo, error: `header ${REPLY_TO_HEADER} must be a NATS subject without wildcards` };
+  }
+  return { ok: true, payload: parsed.data, replyTo: parsed.data.replyTo ?? headerReply };
+}
+
+/** Refuses bad input for good: an error reply when there is a reply subject, then a dead letter. */
+export async function refuse(scope: WorkerScope, job: Job, agent: string, replyTo: string | undefined, error: string, issues: readonly string[] = []): Promise<void> {
+  scope.ctx.logger.warn({ agent, jobId: job.id, subject: job.subject, err: error, issues }, 'trigger refused');
+  if (replyTo !== undefined) {
+    const reply: ErrorReply = { error, ...(issues.length > 0 ? { issues: [...issues] } : {}) };
+    await scope.ctx.publish(replyTo, reply);
+  }
+  await job.term(issues.length > 0 ? `${error}: ${issues.join('; ')}` : error);
+}
+
+/** The thread id of a trigger: its own, else from its msg id, else from its place in the queue. */
+export async function triggerThreadId(scope: WorkerScope, agent: string, job: Job, payload: TriggerPayload): Promise<string> {
+  if (payload.threadId !== undefined) return payload.threadId;
+  if (job.msgId !== undefined) {
+    return PLAIN_MSG_ID.test(job.msgId) ? `trg-${job.msgId}` : `trg-${createHash('sha256').update(job.msgId).digest('hex').slice(0, 40)}`;
+  }
+  // Stable across redeliveries. A queue recreated from scratch counts from 1 again: an existing
+  // thread with another input under this id is not this trigger's.
+  const id = `trg-${scope.ctx.subjects.queueName(agent)}-${job.seq}`;
+  const existing = await scope.ctx.runtime.get(id);
+  const first = existing?.events[0];
+  if (existing === undefined || (first?.type === 'input' && JSON.stringify(first.data.input) === JSON.stringify(payload.input))) return id;
+  return `${id}-${Date.now().toString(36)}`;
+}

@@ -3,12 +3,12 @@ import { messageOf, VersionConflictError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { appendEvents } from '../store/appendEvents.js';
 import { versionOf, type Json, type NewEvent, type Thread } from '../thread/events.js';
-import { deriveState } from '../thread/state.js';
+import { deriveState, type PendingCall } from '../thread/state.js';
 import { approvalRequest } from './approvalRequest.js';
 import type { StepInput } from './deps.js';
 import { errorEvents } from './errorEvents.js';
 import { idempotencyKeyFor, requestIdFor } from './ids.js';
-import type { ToolContext } from './tool.js';
+import type { Tool, ToolContext } from './tool.js';
 
 /**
  * Runs the pending tool call (factor 4), journaled: the `tool_call` event is persisted before the
@@ -17,102 +17,157 @@ import type { ToolContext } from './tool.js';
  * idempotent; otherwise a human is asked what happened.
  */
 export async function executeStep(input: StepInput, signal: AbortSignal): Promise<Thread> {
-  const { agent, state, deps } = input;
+  const { deps } = input;
   let { thread } = input;
-  const call = state.pendingCall;
+  const call = input.state.pendingCall;
   if (call === null) return thread;
-  const tool = agent.toolsByName.get(call.tool);
-  if (tool === undefined) {
-    return appendEvents(deps, thread, errorEvents(input, 'unknown_intent', `tool ${call.tool} no longer exists`, { callId: call.callId, tool: call.tool }));
-  }
   // The decision recorded this call with it in this actor, and nothing has run it since.
   const recorded = call.started && call.attempts === 1 && input.recordedCall === call.callId;
-  if (call.started && !recorded && !tool.idempotent) {
-    const seq = versionOf(thread) + 1;
-    return appendEvents(deps, thread, [
-      {
-        type: 'human_request',
-        data: {
-          requestId: requestIdFor(thread.id, seq),
-          kind: 'interrupted',
-          question: `${call.tool}(${JSON.stringify(call.args)}) was started but the worker stopped before it finished, and the tool is not idempotent. Did it take effect? Approve to run it again; deny and describe the outcome otherwise.`,
-          urgency: 'high',
-          format: 'yes_no',
-          callId: call.callId,
-          tool: call.tool,
-          args: call.args,
-        },
-      },
-    ]);
-  }
-  const checked = tool.parse(call.args);
-  if (!checked.success) {
-    return appendEvents(deps, thread, errorEvents(input, 'invalid_args', `arguments for ${call.tool} are invalid: ${checked.error}`, { callId: call.callId, tool: call.tool }));
-  }
-  // The gate is derived from the log: a decision for a tool that needs approval, with no approval
-  // recorded after it (a log that ends at the decision), asks before anything runs.
-  if (!call.approved && !call.retryApproved && tool.needsApproval(checked.data)) {
-    return appendEvents(deps, thread, [approvalRequest(thread.id, versionOf(thread) + 1, call)]);
-  }
+  const gated = gate(input, call, recorded);
+  if (!gated.run) return appendEvents(deps, thread, gated.events);
   const attempt = recorded ? call.attempts : call.attempts + 1;
   const idempotencyKey = idempotencyKeyFor(thread.id, call.callId);
   if (!recorded) {
     thread = await appendEvents(deps, thread, [{ type: 'tool_call', data: { callId: call.callId, tool: call.tool, args: call.args, idempotencyKey, attempt } }]);
   }
-  // Only the error paths need the state after the tool_call event.
-  const afterCall = (): StepInput => ({ ...input, thread, state: deriveState(thread.events) });
-  // The tool's signal is built on first use (most tools never read it; an AbortSignal is not free).
-  let controller: AbortController | undefined;
-  let timedOut = false;
-  const onAbort = (): void => controller?.abort(signal.reason);
-  let timer: unknown;
-  const started = deps.clock.now();
-  // Built on first use: most tools never log, and a pino child per call is not free.
-  let log: Logger | undefined;
-  const context: ToolContext = {
-    threadId: thread.id,
-    callId: call.callId,
-    idempotencyKey,
-    attempt,
-    get logger() {
-      return (log ??= deps.logger.child({ state: 'executing', tool: call.tool, callId: call.callId }));
-    },
-    get signal() {
-      if (controller === undefined) {
-        controller = new AbortController();
-        if (timedOut) controller.abort(new Error(`${call.tool} timed out`));
-        else if (signal.aborted) controller.abort(signal.reason);
-        else signal.addEventListener('abort', onAbort, { once: true });
-      }
-      return controller.signal;
+  return runCall({ ...input, thread }, { call, tool: gated.tool, args: gated.args, attempt, idempotencyKey }, signal);
+}
+
+/** Whether the call may run now, or the events that record why not. */
+type Gate = { readonly run: true; readonly tool: Tool; readonly args: unknown } | { readonly run: false; readonly events: readonly NewEvent[] };
+
+/**
+ * What stands between a pending call and its tool: a tool that no longer exists, an interrupted
+ * run of a tool that is not idempotent (a human is asked), invalid arguments, an approval not yet given.
+ */
+function gate(input: StepInput, call: PendingCall, recorded: boolean): Gate {
+  const { thread } = input;
+  const tool = input.agent.toolsByName.get(call.tool);
+  const about = { callId: call.callId, tool: call.tool };
+  if (tool === undefined) return { run: false, events: errorEvents(input, 'unknown_intent', `tool ${call.tool} no longer exists`, about) };
+  if (call.started && !recorded && !tool.idempotent) return { run: false, events: [interruptedRequest(thread.id, versionOf(thread) + 1, call)] };
+  const checked = tool.parse(call.args);
+  if (!checked.success) return { run: false, events: errorEvents(input, 'invalid_args', `arguments for ${call.tool} are invalid: ${checked.error}`, about) };
+  // The gate is derived from the log: a decision for a tool that needs approval, with no approval
+  // recorded after it (a log that ends at the decision), asks before anything runs.
+  if (!call.approved && !call.retryApproved && tool.needsApproval(checked.data)) {
+    return { run: false, events: [approvalRequest(thread.id, versionOf(thread) + 1, call)] };
+  }
+  return { run: true, tool, args: checked.data };
+}
+
+/** Asks a human whether a call that was started, of a tool that is not idempotent, took effect. */
+function interruptedRequest(threadId: string, seq: number, call: PendingCall): NewEvent {
+  return {
+    type: 'human_request',
+    data: {
+      requestId: requestIdFor(threadId, seq),
+      kind: 'interrupted',
+      question: `${call.tool}(${JSON.stringify(call.args)}) was started but the worker stopped before it finished, and the tool is not idempotent. Did it take effect? Approve to run it again; deny and describe the outcome otherwise.`,
+      urgency: 'high',
+      format: 'yes_no',
+      callId: call.callId,
+      tool: call.tool,
+      args: call.args,
     },
   };
+}
+
+/** A call cleared to run, its `tool_call` journaled. */
+interface ClearedCall {
+  readonly call: PendingCall;
+  readonly tool: Tool;
+  readonly args: unknown;
+  readonly attempt: number;
+  readonly idempotencyKey: string;
+}
+
+/** Runs the tool under its deadline and records its result, or its error or timeout. */
+async function runCall(input: StepInput, cleared: ClearedCall, signal: AbortSignal): Promise<Thread> {
+  const { deps, thread } = input;
+  const { call, tool } = cleared;
+  const about = { callId: call.callId, tool: call.tool };
+  // Only the error paths need the state after the tool_call event.
+  const afterCall = (): StepInput => ({ ...input, state: deriveState(thread.events) });
+  const toolSignal = new ToolSignal(signal);
+  const started = deps.clock.now();
+  let timer: unknown;
   try {
     // One promise for the tool and its deadline (not a deadline promise and a race of the two).
     const outcome = await new Promise<Json | typeof TIMED_OUT>((resolve, reject) => {
       timer = deps.clock.setTimeout(() => {
-        timedOut = true;
-        controller?.abort(new Error(`${call.tool} timed out`));
+        toolSignal.timeOut(new Error(`${call.tool} timed out`));
         resolve(TIMED_OUT);
       }, tool.timeoutMs);
-      tool.run(checked.data, context).then(resolve, reject);
+      tool.run(cleared.args, toolContext(input, cleared, toolSignal)).then(resolve, reject);
     });
     if (signal.aborted) throw signal.reason;
     if (outcome === TIMED_OUT) {
-      return appendEvents(deps, thread, errorEvents(afterCall(), 'tool_timeout', `${call.tool} did not finish within ${tool.timeoutMs} ms`, { callId: call.callId, tool: call.tool }));
+      return appendEvents(deps, thread, errorEvents(afterCall(), 'tool_timeout', `${call.tool} did not finish within ${tool.timeoutMs} ms`, about));
     }
-    const result = redactJson(outcome, agent.secrets);
-    const events: NewEvent[] = [
-      { type: 'tool_result', data: { callId: call.callId, tool: call.tool, result, durationMs: Math.max(0, deps.clock.now() - started) } },
-    ];
+    const result = redactJson(outcome, input.agent.secrets);
+    const events: NewEvent[] = [{ type: 'tool_result', data: { ...about, result, durationMs: Math.max(0, deps.clock.now() - started) } }];
     if (tool.breaksLoop) events.push({ type: 'final', data: { output: result } });
     return appendEvents(deps, thread, events);
   } catch (error) {
     if (signal.aborted || error instanceof VersionConflictError) throw error;
-    return appendEvents(deps, thread, errorEvents(afterCall(), 'tool_error', `${call.tool} failed: ${messageOf(error)}`, { callId: call.callId, tool: call.tool }));
+    return appendEvents(deps, thread, errorEvents(afterCall(), 'tool_error', `${call.tool} failed: ${messageOf(error)}`, about));
   } finally {
     deps.clock.clearTimeout(timer);
-    if (controller !== undefined) signal.removeEventListener('abort', onAbort);
+    toolSignal.dispose();
+  }
+}
+
+/** What the tool is given: ids, its attempt, and a logger and signal built only when read. */
+function toolContext(input: StepInput, cleared: ClearedCall, toolSignal: ToolSignal): ToolContext {
+  const { call } = cleared;
+  // Built on first use: most tools never log, and a pino child per call is not free.
+  let log: Logger | undefined;
+  return {
+    threadId: input.thread.id,
+    callId: call.callId,
+    idempotencyKey: cleared.idempotencyKey,
+    attempt: cleared.attempt,
+    get logger() {
+      return (log ??= input.deps.logger.child({ state: 'executing', tool: call.tool, callId: call.callId }));
+    },
+    get signal() {
+      return toolSignal.signal;
+    },
+  };
+}
+
+/**
+ * A tool's abort signal, built on first read (most tools never read it; an AbortSignal is not
+ * free): aborted when the step's signal aborts or the tool's deadline passes.
+ */
+class ToolSignal {
+  #controller: AbortController | undefined;
+  #timedOut: Error | undefined;
+  readonly #outer: AbortSignal;
+  readonly #onAbort = (): void => this.#controller?.abort(this.#outer.reason);
+
+  constructor(outer: AbortSignal) {
+    this.#outer = outer;
+  }
+
+  get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController();
+      if (this.#timedOut !== undefined) this.#controller.abort(this.#timedOut);
+      else if (this.#outer.aborted) this.#controller.abort(this.#outer.reason);
+      else this.#outer.addEventListener('abort', this.#onAbort, { once: true });
+    }
+    return this.#controller.signal;
+  }
+
+  timeOut(reason: Error): void {
+    this.#timedOut = reason;
+    this.#controller?.abort(reason);
+  }
+
+  dispose(): void {
+    if (this.#controller !== undefined) this.#outer.removeEventListener('abort', this.#onAbort);
   }
 }
 

@@ -2,11 +2,12 @@ import { redactJson, redactText } from '../context/redact.js';
 import { agentContext } from '../context/ownContext.js';
 import type { RenderedContext } from '../context/renderContext.js';
 import { messageOf } from '../errors.js';
-import type { ModelResult } from '../model/model.js';
+import type { ModelFailure, ModelOutput, ModelResult } from '../model/model.js';
 import { parseNextStep } from '../model/nextStep.js';
 import { appendEvents } from '../store/appendEvents.js';
 import { DONE_FOR_NOW, REQUEST_HUMAN_INPUT, versionOf, type Json, type NewEvent, type Thread } from '../thread/events.js';
 import type { Agent } from './agent.js';
+import type { Tool } from './tool.js';
 import type { StepInput } from './deps.js';
 import { errorEvents, escalationEvents } from './errorEvents.js';
 import { doneForNowSchema, requestHumanInputSchema } from './humanTools.js';
@@ -35,18 +36,34 @@ function renderPrompt(agent: Agent, thread: Thread): { context: RenderedContext;
 
 /** One decision: what it appends (see {@link decideStep}). */
 async function decide(input: StepInput, step: AbortController): Promise<Decided> {
-  const { agent, thread, state, deps } = input;
-  const { signal } = step;
+  const { agent, thread, state } = input;
   const seq = versionOf(thread) + 1;
   if (state.steps >= agent.maxSteps) {
     const message = `reached maxSteps (${agent.maxSteps}) without finishing`;
     const question = `Agent ${agent.name} ${message}. Answer with guidance to continue for another ${agent.maxSteps} steps, or deny to stop it.`;
     return decided(escalationEvents(thread.id, seq, 'max_steps', message, question, 'medium'));
   }
-  const model = agent.model ?? deps.model;
   const prompt = renderPrompt(agent, thread);
   if ('error' in prompt) return decided(errorEvents(input, 'step_error', prompt.error));
-  const { context, system: rendered } = prompt;
+  const asked = await askModel(input, step, prompt.context, prompt.system);
+  if (!asked.result.success) return decided(modelFailure(input, asked.result.error, asked.timedOut));
+  return nextStep(input, seq, asked.result.data, prompt.system.hash, asked.latencyMs);
+}
+
+/** The model's answer, how long it took, and whether the decision's deadline passed first. */
+interface Asked {
+  readonly result: ModelResult;
+  readonly latencyMs: number;
+  readonly timedOut: boolean;
+}
+
+/**
+ * Asks the model once, under the decision's deadline (`decideTimeoutMs` aborts the step's
+ * controller). A model that throws is a failed result; an abort from outside is thrown.
+ */
+async function askModel(input: StepInput, step: AbortController, context: RenderedContext, system: { text: string }): Promise<Asked> {
+  const { agent, thread, deps } = input;
+  const { signal } = step;
   let timedOut = false;
   const timer = deps.clock.setTimeout(() => {
     timedOut = !signal.aborted;
@@ -55,10 +72,10 @@ async function decide(input: StepInput, step: AbortController): Promise<Decided>
   const started = deps.clock.now();
   let result: ModelResult;
   try {
-    result = await model.complete({
+    result = await (agent.model ?? deps.model).complete({
       threadId: thread.id,
       agent: agent.name,
-      system: rendered.text,
+      system: system.text,
       context: agent.prompt.includesContext ? 'Decide the next step.' : context.text,
       tools: agent.toolSpecs,
       signal,
@@ -69,17 +86,22 @@ async function decide(input: StepInput, step: AbortController): Promise<Decided>
     deps.clock.clearTimeout(timer);
   }
   if (signal.aborted && !timedOut) throw signal.reason;
-  const latencyMs = Math.max(0, deps.clock.now() - started);
-  if (timedOut && !result.success) {
-    return decided(errorEvents(input, 'model_timeout', `the model did not answer within ${agent.decideTimeoutMs} ms`));
-  }
-  if (!result.success) {
-    const { kind, message, status } = result.error;
-    const text = status === undefined ? message : `HTTP ${status}: ${message}`;
-    return decided(errorEvents(input, kind === 'timeout' ? 'model_timeout' : 'model_http', text));
-  }
-  const tokens = { prompt: result.data.usage.prompt, completion: result.data.usage.completion };
-  const parsed = parseNextStep(result.data);
+  return { result, latencyMs: Math.max(0, deps.clock.now() - started), timedOut };
+}
+
+/** The error events of a model that did not answer, or answered with an error. */
+function modelFailure(input: StepInput, failure: ModelFailure, timedOut: boolean): NewEvent[] {
+  if (timedOut) return errorEvents(input, 'model_timeout', `the model did not answer within ${input.agent.decideTimeoutMs} ms`);
+  const { kind, message, status } = failure;
+  const text = status === undefined ? message : `HTTP ${status}: ${message}`;
+  return errorEvents(input, kind === 'timeout' ? 'model_timeout' : 'model_http', text);
+}
+
+/** The model's next step, validated: its decision and what follows it, or the error the model sees next. */
+function nextStep(input: StepInput, seq: number, output: ModelOutput, hash: string, latencyMs: number): Decided {
+  const { agent, state } = input;
+  const tokens = { prompt: output.usage.prompt, completion: output.usage.completion };
+  const parsed = parseNextStep(output);
   if (!parsed.success) return decided(errorEvents(input, 'invalid_json', parsed.error, { tokens }));
   const { intent } = parsed.data;
   const tool = agent.toolsByName.get(intent);
@@ -96,40 +118,55 @@ async function decide(input: StepInput, step: AbortController): Promise<Decided>
   const callId = callIdFor(seq);
   const decision: NewEvent = {
     type: 'decision',
-    data: { callId, step: state.steps + 1, intent, args, model: result.data.model, promptHash: rendered.hash, tokens, latencyMs },
+    data: { callId, step: state.steps + 1, intent, args, model: output.model, promptHash: hash, tokens, latencyMs },
   };
+  return followUp(input, seq, decision, { callId, tool, intent, args, checked: checked.data });
+}
+
+/** A valid decision's call: its id, its tool, and its arguments (redacted, and as the tool parsed them). */
+interface DecidedCall {
+  readonly callId: string;
+  readonly tool: Tool;
+  readonly intent: string;
+  readonly args: Record<string, Json>;
+  readonly checked: unknown;
+}
+
+/** What a valid decision appends: the end, a question, an approval request, or its call. */
+function followUp(input: StepInput, seq: number, decision: NewEvent, call: DecidedCall): Decided {
+  const { agent, thread } = input;
+  const { callId, intent, args } = call;
   if (intent === DONE_FOR_NOW) {
-    const { message } = doneForNowSchema.parse(checked.data);
+    const { message } = doneForNowSchema.parse(call.checked);
     return decided([decision, { type: 'final', data: { output: redactText(message, agent.secrets) } }]);
   }
-  if (intent === REQUEST_HUMAN_INPUT) {
-    const ask = requestHumanInputSchema.parse(checked.data);
-    return decided([
-      decision,
-      {
-        type: 'human_request',
-        data: {
-          requestId: requestIdFor(thread.id, seq + 1),
-          kind: 'input',
-          question: ask.question,
-          ...(ask.context === undefined ? {} : { context: ask.context }),
-          urgency: ask.urgency,
-          format: ask.format,
-          ...(ask.choices === undefined ? {} : { choices: ask.choices }),
-        },
-      },
-    ]);
-  }
+  if (intent === REQUEST_HUMAN_INPUT) return decided([decision, humanInputRequest(thread.id, seq + 1, requestHumanInputSchema.parse(call.checked))]);
   // With judges, they look at the call first; the approval gate in executeStep asks after them.
-  if (agent.afterDecision.length === 0 && tool.needsApproval(checked.data)) {
+  if (agent.afterDecision.length === 0 && call.tool.needsApproval(call.checked)) {
     return decided([decision, approvalRequest(thread.id, seq + 1, { callId, tool: intent, args })]);
   }
   if (agent.hasCustomSteps) return decided([decision]);
   // Nothing of the author's comes between this decision and its call (no judge, no intent step) and
   // it needs no approval: the call is recorded with the decision, one durable write instead of two.
   // A crash after this write finds the call started, as a crash just after a separate tool_call did.
-  const call: NewEvent = { type: 'tool_call', data: { callId, tool: intent, args, idempotencyKey: idempotencyKeyFor(thread.id, callId), attempt: 1 } };
-  return { events: [decision, call], recordedCall: callId };
+  const toolCall: NewEvent = { type: 'tool_call', data: { callId, tool: intent, args, idempotencyKey: idempotencyKeyFor(thread.id, callId), attempt: 1 } };
+  return { events: [decision, toolCall], recordedCall: callId };
+}
+
+/** The human request of a `request_human_input` decision. */
+function humanInputRequest(threadId: string, seq: number, ask: ReturnType<typeof requestHumanInputSchema.parse>): NewEvent {
+  return {
+    type: 'human_request',
+    data: {
+      requestId: requestIdFor(threadId, seq),
+      kind: 'input',
+      question: ask.question,
+      ...(ask.context === undefined ? {} : { context: ask.context }),
+      urgency: ask.urgency,
+      format: ask.format,
+      ...(ask.choices === undefined ? {} : { choices: ask.choices }),
+    },
+  };
 }
 
 /** What a decision appends, and the call it recorded with it (not started yet) if it did. */

@@ -1,0 +1,132 @@
+import type { Command } from 'commander';
+import type { ThreadView } from '../runtime/runtime.js';
+import { TERMINAL_STATUSES } from '../thread/state.js';
+import { createClient, type Client } from './client.js';
+import { followThread } from './follow.js';
+import { DEFAULT_URL, eventLine, shellQuote, statusLine, type CommandHint } from './format.js';
+import type { Project } from './project.js';
+
+/** Exit codes: success, an error (from the server or reaching it), a usage error. */
+export const EXIT = { ok: 0, error: 1, usage: 2 } as const;
+
+/** The outside world of one CLI run, injected so the CLI can run in-process too. */
+export interface CliIO {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  env: NodeJS.ProcessEnv;
+  /** Where `serve` and `worker` look for `switchyard.config.*`. @default process.cwd() */
+  cwd?: string;
+  /** Resolves when the process is told to stop (for `serve`). */
+  stopped: () => Promise<string>;
+}
+
+/** Misuse of the CLI that commander cannot see (conflicting flags, bad JSON input). Exit code 2. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+/** The options every command has. */
+export interface GlobalOptions {
+  url: string;
+  token?: string;
+  json?: boolean;
+}
+
+/** What the commands of one CLI run share: its output, its server client, and its exit code. */
+export interface CliContext {
+  readonly io: CliIO;
+  out(line?: string): void;
+  err(line: string): void;
+  printJson(value: unknown): void;
+  /** Sets the exit code of a command that ran to its end (`serve`, `worker`). */
+  exitWith(code: number): void;
+  globals(command: Command): GlobalOptions;
+  /** The client of the server `--url` names. */
+  clientOf(command: Command): Client;
+  /** How to spell a follow-up command for this user (`npx switchyard ...`, with `--url` when not the default). */
+  hintOf(command: Command): CommandHint;
+  /** The project `serve` and `worker` run: loaded from the config, narrowed by `--agents`. */
+  projectFor(opts: { config?: string; agents?: string[] }): Promise<Project>;
+  /** The project narrowed to these agents and pipelines (an unknown name is a config error). */
+  selected(project: Project, names: readonly string[]): Promise<Project>;
+  /** Follows a thread to rest, printing progress lines (or nothing with --json); returns it then. */
+  follow(command: Command, client: Client, view: ThreadView, reportAfter: number): Promise<ThreadView>;
+  /** After respond or a control: the new status, or progress until the thread rests. */
+  afterAction(command: Command, client: Client, view: ThreadView, shouldFollow: boolean): Promise<void>;
+}
+
+/** Builds the {@link CliContext} of one run; `exitWith` sets what `exitCode()` then returns. */
+export function cliContext(io: CliIO): CliContext & { exitCode(): number } {
+  let exitCode: number = EXIT.ok;
+  const out = (line = ''): void => io.stdout(`${line}\n`);
+  const printJson = (value: unknown): void => out(JSON.stringify(value, null, 2));
+  const globals = (command: Command): GlobalOptions => command.optsWithGlobals<GlobalOptions>();
+  const hintOf = (command: Command): CommandHint => {
+    const prefix = io.env.npm_command ? 'npx switchyard' : 'switchyard';
+    const { url } = globals(command);
+    const extra = url.replace(/\/+$/, '') === DEFAULT_URL ? '' : ` --url ${shellQuote(url)}`;
+    return (args) => `${prefix} ${args}${extra}`;
+  };
+  const selected = async (project: Project, names: readonly string[]): Promise<Project> => {
+    const { narrowProject } = await import('./project.js');
+    return narrowProject(project, names);
+  };
+  const follow: CliContext['follow'] = async (command, client, view, reportAfter) => {
+    const json = globals(command).json === true;
+    const hint = hintOf(command);
+    const rested = await followThread(client, view.id, {
+      reportAfter,
+      atLeast: view.version,
+      onEvent: (event, threadId) => {
+        if (json) return;
+        const line = eventLine(event, threadId, hint);
+        if (line !== null) out(`  ${threadId === view.id ? '' : '  '}${line}`);
+      },
+      onChild: ({ threadId, agent, view: child }) => {
+        if (json) return;
+        if (child === undefined) out(`  ↳ delegated to ${agent}: thread ${threadId}`);
+        else if (!TERMINAL_STATUSES.includes(child.status)) out(`  ↳ waiting on ${agent} thread ${threadId}, which is ${child.status}`);
+      },
+    });
+    if (json) printJson(rested);
+    else out(`thread ${rested.id} is ${rested.status}${rested.status === 'paused' ? `; resume: ${hint(`resume ${shellQuote(rested.id)}`)}` : ''}`);
+    return rested;
+  };
+  return {
+    io,
+    out,
+    err: (line) => io.stderr(`${line}\n`),
+    printJson,
+    exitWith: (code) => {
+      exitCode = code;
+    },
+    exitCode: () => exitCode,
+    globals,
+    clientOf(command) {
+      const { url, token } = globals(command);
+      try {
+        new URL(url);
+      } catch {
+        throw new UsageError(`--url must be a URL such as ${DEFAULT_URL} (got ${JSON.stringify(url)})`);
+      }
+      return createClient({ url, ...(token ? { token } : {}) });
+    },
+    hintOf,
+    async projectFor(opts) {
+      const { loadProject } = await import('./project.js');
+      const project = await loadProject({ cwd: io.cwd ?? process.cwd(), ...(opts.config === undefined ? {} : { config: opts.config }) });
+      return opts.agents ? selected(project, opts.agents) : project;
+    },
+    selected,
+    follow,
+    async afterAction(command, client, view, shouldFollow) {
+      // A resume of a thread that was not paused appends nothing: there is nothing to follow.
+      if (shouldFollow && view.status !== 'paused' && !TERMINAL_STATUSES.includes(view.status)) {
+        await follow(command, client, view, view.version - 1);
+        return;
+      }
+      if (globals(command).json) printJson(view);
+      else out(statusLine(view, hintOf(command)));
+    },
+  };
+}

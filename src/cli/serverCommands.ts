@@ -1,0 +1,120 @@
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import type { CliContext } from './cliContext.js';
+
+/** `serve` and `worker`: the commands that run a project's agents. */
+export function addServerCommands(program: Command, cli: CliContext): void {
+  program
+    .command('serve')
+    .description('serve your project\'s agents (switchyard.config.*, else the bundled examples) over HTTP, with threads stored in files')
+    .option('--config <file>', 'the project config (default: switchyard.config.{ts,mts,js,mjs} here, else the bundled examples)')
+    .option('--agents <names>', 'only these agents and pipelines of the project, comma-separated', parseList)
+    .option('--host <host>', 'the address to listen on', '127.0.0.1')
+    .option('--port <port>', 'the port to listen on (0 picks a free one)', parsePort, 7878)
+    .option('--dir <dir>', 'the data directory (threads go in <dir>/threads)', '.switchyard')
+    .option('--demo', 'launch a demo calculator thread after start (default: with the demo model and no threads yet)')
+    .option('--no-demo', 'never launch the demo thread')
+    .option('--log-level <level>', 'pino log level (env SWITCHYARD_LOG_LEVEL)')
+    .option('--nats-url <url>', 'join NATS (env NATS_URL): threads in a KV bucket, runs as durable jobs shared with `switchyard worker` processes')
+    .option('--prefix <prefix>', 'NATS subject prefix (env SWITCHYARD_PREFIX; default switchyard)')
+    .option('--replicas <n>', 'NATS: replicas of the KV bucket and the work queues (1, 3 or 5)', parseReplicas)
+    .option('--no-worker', 'NATS: take no jobs in this process, leave them to `switchyard worker`')
+    .addOption(new Option('--hook-secret <secret>', 'accept signed inbound webhooks on POST /hooks/<agent> (HMAC secret)').env('SWITCHYARD_HOOK_SECRET'))
+    .action(
+      async (
+        opts: {
+          host: string;
+          port: number;
+          dir: string;
+          config?: string;
+          agents?: string[];
+          demo?: boolean;
+          logLevel?: string;
+          natsUrl?: string;
+          prefix?: string;
+          replicas?: number;
+          worker: boolean;
+          hookSecret?: string;
+        },
+        command: Command,
+      ) => {
+        const { token } = cli.globals(command);
+        const natsUrl = opts.natsUrl ?? (cli.io.env.NATS_URL || undefined);
+        const prefix = opts.prefix ?? (cli.io.env.SWITCHYARD_PREFIX || undefined);
+        // Loaded here so the client commands start without the runtime, the agents and the server.
+        const { serve } = await import('./serve.js');
+        const project = await cli.projectFor(opts);
+        const code = await serve(
+          project,
+          {
+            host: opts.host,
+            port: opts.port,
+            dir: opts.dir,
+            ...(token ? { token } : {}),
+            ...(opts.demo === undefined ? {} : { demo: opts.demo }),
+            ...(opts.logLevel ? { logLevel: opts.logLevel } : {}),
+            ...(natsUrl ? { natsUrl, worker: opts.worker } : {}),
+            ...(prefix ? { prefix } : {}),
+            ...(opts.replicas === undefined ? {} : { replicas: opts.replicas }),
+            ...(opts.hookSecret ? { hookSecret: opts.hookSecret } : {}),
+          },
+          { out: cli.out, err: cli.err, env: cli.io.env, hint: cli.hintOf(command), stopped: cli.io.stopped() },
+        );
+        cli.exitWith(code);
+      },
+    );
+
+  program
+    .command('worker')
+    .description('join NATS and take the jobs (triggers and continuations) of your project\'s agents; run as many as you like')
+    .option('--config <file>', 'the project config (default: switchyard.config.{ts,mts,js,mjs} here, else the bundled examples)')
+    .option('--agents <names>', 'only these agents and pipelines of the project, comma-separated (default: all)', parseList)
+    .option('--nats-url <url>', 'the NATS server, comma-separated for several (env NATS_URL; default nats://127.0.0.1:4222)')
+    .option('--prefix <prefix>', 'NATS subject prefix (env SWITCHYARD_PREFIX; default switchyard)')
+    .option('--concurrency <n>', 'jobs at once per agent (default 16)', parseConcurrency)
+    .option('--replicas <n>', 'replicas of the KV bucket and the work queues (1, 3 or 5)', parseReplicas)
+    .option('--log-level <level>', 'pino log level (env SWITCHYARD_LOG_LEVEL)')
+    .action(async (opts: { config?: string; agents?: string[]; natsUrl?: string; prefix?: string; concurrency?: number; replicas?: number; logLevel?: string }) => {
+      // Loaded here so the client commands start without NATS, the runtime and the agents.
+      const { runWorker } = await import('./worker.js');
+      const { DEFAULT_NATS_URL } = await import('./joinNats.js');
+      const project = await cli.projectFor({ ...opts, agents: undefined });
+      if (opts.agents) await cli.selected(project, opts.agents);
+      const prefix = opts.prefix ?? (cli.io.env.SWITCHYARD_PREFIX || undefined);
+      const code = await runWorker(
+        project,
+        {
+          natsUrl: opts.natsUrl ?? (cli.io.env.NATS_URL || DEFAULT_NATS_URL),
+          ...(prefix ? { prefix } : {}),
+          ...(opts.agents ? { agents: opts.agents } : {}),
+          ...(opts.concurrency === undefined ? {} : { concurrency: opts.concurrency }),
+          ...(opts.replicas === undefined ? {} : { replicas: opts.replicas }),
+          ...(opts.logLevel ? { logLevel: opts.logLevel } : {}),
+        },
+        { out: cli.out, env: cli.io.env, stopped: cli.io.stopped() },
+      );
+      cli.exitWith(code);
+    });
+}
+
+function parsePort(value: string): number {
+  const port = Number(value);
+  if (!/^\d+$/.test(value) || port > 65_535) throw new InvalidArgumentError('must be a port number from 0 to 65535');
+  return port;
+}
+
+function parseReplicas(value: string): number {
+  if (!['1', '3', '5'].includes(value)) throw new InvalidArgumentError('must be 1, 3 or 5');
+  return Number(value);
+}
+
+function parseConcurrency(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 1 || n > 1_000) throw new InvalidArgumentError('must be a number from 1 to 1000');
+  return n;
+}
+
+function parseList(value: string): string[] {
+  const items = value.split(',').map((s) => s.trim()).filter(Boolean);
+  if (items.length === 0) throw new InvalidArgumentError('must name at least one');
+  return items;
+}

@@ -1,0 +1,160 @@
+import { userInfo } from 'node:os';
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import type { Json } from '../thread/events.js';
+import { isThreadStatus, THREAD_STATUSES } from '../thread/state.js';
+import { messageOf } from '../errors.js';
+import { ServerError, type RespondBody } from './client.js';
+import { UsageError, type CliContext } from './cliContext.js';
+import { shellQuote, threadDetails, threadsTable } from './format.js';
+
+/** The commands of threads on a server: launch, threads, show, respond, pause, resume, cancel. */
+export function addThreadCommands(program: Command, cli: CliContext): void {
+  program
+    .command('launch')
+    .description('launch a thread of an agent and follow it until it stops or needs a human')
+    .argument('<agent>', 'the agent, e.g. calculator')
+    .argument('[input...]', 'the input as words (quote it in your shell)')
+    .option('--input-json <json>', 'the input as a JSON value instead of words')
+    .option('--thread-id <id>', 'choose the thread id (launching an existing id returns that thread)')
+    .option('--follow', 'stream progress until the thread rests (the default)')
+    .option('--no-follow', 'print the thread id and return at once')
+    .action(async (agent: string, words: string[], opts: { inputJson?: string; threadId?: string; follow?: boolean }, command: Command) => {
+      const input = launchInput(words, opts.inputJson);
+      const client = cli.clientOf(command);
+      const json = cli.globals(command).json === true;
+      const launched = await client.launch(agent, input, opts.threadId);
+      if (opts.follow === false) {
+        if (json) cli.printJson(launched);
+        else cli.out(launched.id);
+        return;
+      }
+      if (!json) cli.out(`launched ${launched.id} (${launched.agent})`);
+      await cli.follow(command, client, launched, 0);
+    });
+
+  program
+    .command('threads')
+    .description('list threads, most recently updated first')
+    .option('--agent <agent>', 'only this agent')
+    .option('--status <status>', `only these statuses, comma-separated (${THREAD_STATUSES.join(', ')})`, parseStatus)
+    .option('--limit <n>', 'at most this many', parseLimit, 50)
+    .option('--after <cursor>', "page through every thread in creation order: '' for the first page, then the cursor printed after a page")
+    .action(async (opts: { agent?: string; status?: string; limit: number; after?: string }, command: Command) => {
+      const client = cli.clientOf(command);
+      if (opts.after === undefined) {
+        const threads = await client.list(opts);
+        if (cli.globals(command).json) cli.printJson(threads);
+        else cli.out(threadsTable(threads));
+        return;
+      }
+      const page = await client.page({ ...opts, after: opts.after });
+      if (cli.globals(command).json) cli.printJson(page);
+      else cli.out(page.next === undefined ? threadsTable(page.threads) : `${threadsTable(page.threads)}\nnext page: --after ${shellQuote(page.next)}`);
+    });
+
+  program
+    .command('show')
+    .description("show a thread: its status, pending request and timeline")
+    .argument('<id>', 'the thread id')
+    .action(async (id: string, _opts: unknown, command: Command) => {
+      const view = await cli.clientOf(command).get(id);
+      if (cli.globals(command).json) cli.printJson(view);
+      else cli.out(threadDetails(view, cli.hintOf(command)));
+    });
+
+  program
+    .command('respond')
+    .description("answer a thread's pending request (an approval, a question, an escalation)")
+    .argument('<id>', 'the thread id')
+    .addOption(new Option('--approve', 'approve (approvals; run again for interrupted calls)').conflicts('deny'))
+    .addOption(new Option('--deny', 'deny (approvals; stop the agent for escalations)').conflicts('approve'))
+    .option('--answer <text>', 'the answer to a question, or guidance for an escalation')
+    .option('--comment <text>', 'a note recorded with the response (the model sees it)')
+    .option('--request <requestId>', 'the request to answer (default: the pending one)')
+    .option('--by <name>', 'who is answering (default: your user name)')
+    .option('--follow', 'stream progress until the thread rests again (the default)')
+    .option('--no-follow', 'print the new status and return at once')
+    .action(
+      async (
+        id: string,
+        opts: { approve?: boolean; deny?: boolean; answer?: string; comment?: string; request?: string; by?: string; follow?: boolean },
+        command: Command,
+      ) => {
+        if (!opts.approve && !opts.deny && opts.answer === undefined) throw new UsageError('respond needs --approve, --deny or --answer <text>');
+        const client = cli.clientOf(command);
+        let requestId = opts.request;
+        if (requestId === undefined) {
+          const view = await client.get(id);
+          if (view.pendingRequest === null) throw new ServerError(`thread ${id} is not waiting for a human (it is ${view.status})`, 409);
+          requestId = view.pendingRequest.requestId;
+        }
+        const by = opts.by ?? currentUser();
+        const body: RespondBody = {
+          requestId,
+          ...(opts.approve ? { approved: true } : opts.deny ? { approved: false } : {}),
+          ...(opts.answer === undefined ? {} : { answer: opts.answer }),
+          ...(opts.comment === undefined ? {} : { comment: opts.comment }),
+          ...(by ? { by } : {}),
+        };
+        const view = await client.respond(id, body);
+        await cli.afterAction(command, client, view, opts.follow !== false);
+      },
+    );
+
+  for (const action of ['pause', 'resume', 'cancel'] as const) {
+    const description = {
+      pause: 'pause a thread (it stops after the step in flight)',
+      resume: 'resume a paused thread',
+      cancel: 'cancel a thread for good',
+    }[action];
+    const cmd = program
+      .command(action)
+      .description(description)
+      .argument('<id>', 'the thread id')
+      .option('--reason <text>', 'why (recorded on the thread)')
+      .option('--by <name>', 'who is asking (default: your user name)');
+    if (action === 'resume') {
+      cmd.option('--follow', 'stream progress until the thread rests again (the default)').option('--no-follow', 'print the new status and return at once');
+    }
+    cmd.action(async (id: string, opts: { reason?: string; by?: string; follow?: boolean }, command: Command) => {
+      const client = cli.clientOf(command);
+      const by = opts.by ?? currentUser();
+      const view = await client.control(id, action, { ...(opts.reason ? { reason: opts.reason } : {}), ...(by ? { by } : {}) });
+      await cli.afterAction(command, client, view, action === 'resume' && opts.follow !== false);
+    });
+  }
+}
+
+/** The thread input from words or `--input-json`. */
+function launchInput(words: readonly string[], inputJson: string | undefined): Json {
+  if (inputJson !== undefined) {
+    if (words.length > 0) throw new UsageError('give the input as words or as --input-json, not both');
+    try {
+      return JSON.parse(inputJson) as Json;
+    } catch (error) {
+      throw new UsageError(`--input-json is not valid JSON: ${messageOf(error)}`);
+    }
+  }
+  if (words.length === 0) throw new UsageError('launch needs an input: words after the agent name, or --input-json <json>');
+  return words.join(' ');
+}
+
+function parseLimit(value: string): number {
+  const limit = Number(value);
+  if (!/^\d+$/.test(value) || limit < 1 || limit > 10_000) throw new InvalidArgumentError('must be a number from 1 to 10000');
+  return limit;
+}
+
+function parseStatus(value: string): string {
+  const unknown = value.split(',').map((s) => s.trim()).filter((s) => s !== '' && !isThreadStatus(s));
+  if (unknown.length > 0) throw new InvalidArgumentError(`unknown status ${unknown.join(', ')}; use ${THREAD_STATUSES.join(', ')}`);
+  return value;
+}
+
+function currentUser(): string | undefined {
+  try {
+    return userInfo().username || undefined;
+  } catch {
+    return undefined;
+  }
+}

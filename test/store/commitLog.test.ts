@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -7,20 +7,26 @@ import { CommitLog, segmentFile } from '../../src/store/commitLog.js';
 import { encodeRecord, parseRecords, type CommitRecord } from '../../src/store/commitRecord.js';
 import type { LockOwner, LockRelease } from '../../src/store/fileLock.js';
 import type { IndexEntry } from '../../src/store/indexEntry.js';
-import { formatLine } from '../../src/store/threadFile.js';
+import { createFileStore } from '../../src/store/fileStore.js';
+import { applyRecords } from '../../src/store/fileStoreParts.js';
+import { encodeThreadId, formatLine } from '../../src/store/threadFile.js';
+import { ThreadIndex } from '../../src/store/threadIndex.js';
 import { THREAD_STATUSES } from '../../src/thread/state.js';
-import { awkwardString } from './idArbitrary.js';
+import { awkwardString, idArbitrary } from './idArbitrary.js';
+import { newThread } from './fixtures/events.js';
 import { batchesArbitrary } from './threadArbitrary.js';
 
-const entryArbitrary: fc.Arbitrary<IndexEntry> = fc.record({
-  id: awkwardString,
+const entryFields = {
   agent: awkwardString,
   status: fc.constantFrom(...THREAD_STATUSES),
   version: fc.maxSafeNat(),
   createdAt: awkwardString,
   updatedAt: awkwardString,
   size: fc.maxSafeNat(),
-});
+};
+
+/** Entries the store writes: of ids it can store. */
+const entryArbitrary: fc.Arbitrary<IndexEntry> = fc.record({ ...entryFields, id: idArbitrary.filter((id) => encodeThreadId(id) !== undefined) });
 
 /** A record as the store writes it: the thread line is a batch of events, the header line of a create. */
 const recordArbitrary: fc.Arbitrary<{ record: Omit<CommitRecord, 'line'>; line: Buffer }> = fc
@@ -80,6 +86,22 @@ describe('commit records', () => {
     );
   });
 
+  it('give only records an index can hold: every one read applies and is found by its id', () => {
+    const anyId = fc.oneof(awkwardString, idArbitrary, fc.constant('x'.repeat(300)), fc.constant('\uD800'));
+    const foreign = fc.record({ entry: fc.record({ ...entryFields, id: anyId }), offset: fc.nat(), line: fc.constant('{"v":1,"events":[]}\n') });
+    fc.assert(
+      fc.property(fc.array(foreign, { minLength: 1, maxLength: 4 }), (records) => {
+        const bytes = Buffer.concat(records.map(({ entry, offset, line }) => encodeRecord(entry, offset, line)));
+        const parsed = parseRecords(bytes, false);
+        expect(parsed.records.length + parsed.invalid).toBe(records.length);
+        const index = new ThreadIndex();
+        applyRecords(index, parsed.records);
+        for (const { entry } of parsed.records) expect(index.get(entry.id)?.id).toBe(entry.id);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
   it('never throw on foreign bytes, and consume only whole lines', () => {
     const bytes = fc.oneof(
       fc.uint8Array({ maxLength: 80 }).map((b) => Buffer.from(b)),
@@ -102,6 +124,19 @@ describe('the commit log', () => {
   const root = mkdtempSync(join(tmpdir(), 'switchyard-commitlog-'));
   afterAll(() => rmSync(root, { recursive: true, force: true }));
   let dirs = 0;
+
+  it('skips a record of an id no thread can have, instead of failing every open of the store', async () => {
+    const dir = join(root, 'foreign');
+    const store = await createFileStore({ dir });
+    await store.create(newThread('t1'));
+    await store.close();
+    const [segment] = readdirSync(join(dir, '.index')).filter((name) => name.startsWith('log.'));
+    const foreign = { id: 'x'.repeat(300), agent: 'a', status: 'running', version: 1, createdAt: 'c', updatedAt: 'u', size: 10 } as const;
+    appendFileSync(join(dir, '.index', segment!), encodeRecord(foreign, 0, '{"v":1,"events":[]}\n'));
+    const again = await createFileStore({ dir });
+    expect((await again.list()).map((s) => s.id)).toEqual(['t1']);
+    await again.close();
+  });
 
   /** Locks for one process: nothing else writes these directories. */
   const locks: LockOwner = {

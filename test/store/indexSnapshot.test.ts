@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { LockOwner, LockRelease } from '../../src/store/fileLock.js';
 import type { IndexEntry } from '../../src/store/indexEntry.js';
-import { loadSnapshot, snapshotFile, UnusableSnapshotError, writeSnapshot } from '../../src/store/indexSnapshot.js';
+import { loadSnapshot, readSnapshotHeader, snapshotFile, UnusableSnapshotError, writeSnapshot } from '../../src/store/indexSnapshot.js';
 import { encodeThreadId } from '../../src/store/threadFile.js';
 import { ThreadIndex } from '../../src/store/threadIndex.js';
 import { THREAD_STATUSES } from '../../src/thread/state.js';
@@ -79,6 +79,22 @@ describe('index snapshots', () => {
     const loaded = new ThreadIndex();
     loadSnapshot(dir, loaded);
     expect(loaded.get('t')).toEqual(index.get('t'));
+  });
+
+  it('never replace a snapshot covering more, however long its header', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 0, max: 400 }), fc.nat({ max: 10 }), fc.nat({ max: 10 }), async (agents, newer, older) => {
+        fc.pre(newer !== older);
+        const dir = freshDir();
+        // Many agents with long names make a header longer than one read of it.
+        const entries = Array.from({ length: agents }, (_, i) => ({ id: `t${i}`, agent: `${'a'.repeat(250)}${i}`, status: 'running' as const, version: 1, createdAt: 'c', updatedAt: 'u', size: 1 }));
+        const index = indexOf(entries);
+        expect(await writeSnapshot(dir, index, { gen: newer, offset: 0 }, { fsync: false, locks })).toBe(true);
+        expect(await writeSnapshot(dir, index, { gen: older, offset: 0 }, { fsync: false, locks })).toBe(older > newer);
+        expect(readSnapshotHeader(dir)?.covers.gen).toBe(Math.max(newer, older));
+      }),
+      { numRuns: 20 },
+    );
   });
 
   it('refuse a row with a field in a form no writer writes, instead of reading a guess', async () => {

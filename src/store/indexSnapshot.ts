@@ -34,6 +34,8 @@ const SNAPSHOT = 'snapshot';
 const SNAPSHOT_LOCK = '.snapshot';
 const ROWS_PER_WRITE = 8192;
 const READ_CHUNK = 4 << 20;
+/** Bytes read at a time for the header alone (it is read whole, however long). */
+const HEADER_CHUNK = 65536;
 
 /** What a snapshot's header says. */
 export interface SnapshotHeader {
@@ -159,10 +161,11 @@ function unlinkQuietly(file: string): void {
   }
 }
 
+/** The header line, as {@link LineReader} reads it (latin1: its JSON may hold UTF-8 agent names). */
 function parseHeader(line: string): SnapshotHeader & { agents: string[] } {
   let header: { index?: unknown; format?: unknown; covers?: { gen?: unknown; offset?: unknown }; dirMtimeMs?: unknown; agents?: unknown };
   try {
-    header = JSON.parse(line) as typeof header;
+    header = JSON.parse(Buffer.from(line, 'latin1').toString('utf8')) as typeof header;
   } catch {
     throw new UnusableSnapshotError('the index snapshot header is not JSON');
   }
@@ -189,11 +192,9 @@ export function readSnapshotHeader(dir: string): SnapshotHeader | undefined {
   const fd = openSnapshot(dir);
   if (fd === undefined) return undefined;
   try {
-    const bytes = Buffer.allocUnsafe(65536);
-    const read = readSync(fd, bytes, 0, bytes.length, 0);
-    const end = bytes.subarray(0, read).indexOf(10);
-    if (end === -1) throw new UnusableSnapshotError('the index snapshot has no header line');
-    return parseHeader(bytes.toString('utf8', 0, end));
+    const first = new LineReader(fd, HEADER_CHUNK).next();
+    if (first === undefined) throw new UnusableSnapshotError('the index snapshot has no header line');
+    return parseHeader(first);
   } finally {
     closeSync(fd);
   }
@@ -210,8 +211,7 @@ export function loadSnapshot(dir: string, index: ThreadIndex): SnapshotHeader | 
     const reader = new LineReader(fd);
     const first = reader.next();
     if (first === undefined) throw new UnusableSnapshotError('the index snapshot is empty');
-    // Lines are read as latin1 (rows are ASCII); the header's JSON may hold UTF-8 agent names.
-    const header = parseHeader(Buffer.from(first, 'latin1').toString('utf8'));
+    const header = parseHeader(first);
     let count = 0;
     for (let line = reader.next(); line !== undefined; line = reader.next()) {
       if (line.startsWith('{')) {
@@ -254,9 +254,14 @@ class LineReader {
   #at = 0;
   #position = 0;
   #done = false;
-  readonly #buffer = Buffer.allocUnsafe(READ_CHUNK);
+  readonly #buffer: Buffer;
 
-  constructor(readonly fd: number) {}
+  constructor(
+    readonly fd: number,
+    chunk = READ_CHUNK,
+  ) {
+    this.#buffer = Buffer.allocUnsafe(chunk);
+  }
 
   next(): string | undefined {
     for (;;) {

@@ -4,11 +4,11 @@ const PLAIN = /^[A-Za-z0-9_-]+$/;
 const PLAIN_CHAR = /[A-Za-z0-9_-]/;
 
 /**
- * The longest key {@link threadKey} writes. With a bucket name and a reply inbox, the subject of a
- * read or write then stays well inside a NATS server's 4 KiB control line (a longer one closes the
- * connection).
+ * The longest key {@link threadKey} writes. With a bucket name (up to several hundred characters)
+ * and a reply inbox, the subject of a read or write then stays inside a NATS server's default 4 KiB
+ * control line: a longer line closes the connection, and every request on it fails.
  */
-export const MAX_KEY_LENGTH = 1024;
+export const MAX_KEY_LENGTH = 2048;
 
 /**
  * The NATS KV key of a thread id. KV keys allow only letters, digits and `-/_=.`, and a `.` splits

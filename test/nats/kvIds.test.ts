@@ -5,7 +5,7 @@ import { InvalidInputError, VersionConflictError } from '../../src/errors.js';
 import { createNatsKvStore } from '../../src/nats/kvStore.js';
 import type { ThreadStore } from '../../src/store/threadStore.js';
 import { idArbitrary, loneSurrogate } from '../store/idArbitrary.js';
-import { newThread } from '../store/fixtures/events.js';
+import { newThread, prefetchEvent } from '../store/fixtures/events.js';
 import { startNatsServer, type NatsServerHandle } from '../support/natsServer.js';
 
 let server: NatsServerHandle;
@@ -81,6 +81,14 @@ describe('the NATS KV store with awkward thread ids', () => {
     expect(nc.isClosed()).toBe(false);
     await store.create(newThread('short', 'a'));
     expect((await store.get('short'))?.agent).toBe('a');
+    // The longest key there is (2048 characters) works on every path: write, read, list, page.
+    const longest = `${'é'.repeat(341)}ab`;
+    await store.create(newThread(longest, 'longest'));
+    await store.append(longest, 1, [prefetchEvent(2, 'p')]);
+    expect((await store.get(longest))?.events).toHaveLength(2);
+    expect((await store.list({ limit: Infinity })).map((s) => s.id).sort()).toEqual([longest, 'short'].sort());
+    expect((await store.list({ after: '', status: 'running' })).map((s) => s.id).sort()).toEqual([longest, 'short'].sort());
+    expect(nc.isClosed()).toBe(false);
     await store.close();
   });
 });

@@ -28,9 +28,9 @@ export const MAX_KEY_LENGTH = 2048;
 export function threadKey(id: string): string {
   const key = keyOf(id);
   if (key === undefined) {
-    throw new InvalidInputError(id.length === 0 ? 'a thread id cannot be empty' : `thread id is too long for a NATS KV key: ${JSON.stringify(id.slice(0, 40))}...`, [
-      `id: must be non-empty, at most ${MAX_KEY_LENGTH} characters once escaped`,
-    ]);
+    // Thread ids, and agent names in index subjects: name the value, not what it was for.
+    const what = id.length === 0 ? 'an empty name' : `${JSON.stringify(id.slice(0, 40))}... (too long)`;
+    throw new InvalidInputError(`${what} cannot be a NATS KV key`, [`must be non-empty, at most ${MAX_KEY_LENGTH} characters once escaped`]);
   }
   return key;
 }

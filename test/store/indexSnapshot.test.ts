@@ -118,6 +118,23 @@ describe('index snapshots', () => {
     );
   });
 
+  it('refuse a header whose log position no writer writes', async () => {
+    const junk = fc.constantFrom(-1, 1.5, 2 ** 53, -0.5, '1', null, [1], {});
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom('gen', 'offset'), junk, async (field, value) => {
+        const dir = freshDir();
+        await writeSnapshot(dir, indexOf([]), { gen: 1, offset: 0 }, { fsync: false, locks });
+        const [header, ...rest] = readFileSync(snapshotFile(dir), 'utf8').split('\n');
+        const parsed = JSON.parse(header!) as { covers: Record<string, unknown> };
+        parsed.covers[field] = value;
+        writeFileSync(snapshotFile(dir), [JSON.stringify(parsed), ...rest].join('\n'));
+        expect(loadOrError(dir)).toBeInstanceOf(UnusableSnapshotError);
+        expect(() => readSnapshotHeader(dir)).toThrow(UnusableSnapshotError);
+      }),
+      { numRuns: 30 },
+    );
+  });
+
   it('refuse a snapshot cut short or damaged anywhere with UnusableSnapshotError, never another error', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(entryArbitrary, { minLength: 1, maxLength: 4 }), fc.nat(), fc.integer({ min: 0, max: 255 }), fc.boolean(), async (entries, at, byte, cut) => {

@@ -171,10 +171,14 @@ function parseHeader(line: string): SnapshotHeader & { agents: string[] } {
   }
   if (header.index !== 'switchyard-threads' || header.format !== FORMAT) throw new UnusableSnapshotError(`the index snapshot is of another format (${String(header.format)})`);
   const { gen, offset } = header.covers ?? {};
-  if (typeof gen !== 'number' || typeof offset !== 'number' || typeof header.dirMtimeMs !== 'number' || !Array.isArray(header.agents) || !header.agents.every((a) => typeof a === 'string')) {
+  if (!isPosition(gen) || !isPosition(offset) || !Number.isFinite(header.dirMtimeMs) || !Array.isArray(header.agents) || !header.agents.every((a) => typeof a === 'string')) {
     throw new UnusableSnapshotError('the index snapshot header is incomplete');
   }
-  return { covers: { gen, offset }, dirMtimeMs: header.dirMtimeMs, agents: header.agents as string[] };
+  return { covers: { gen, offset }, dirMtimeMs: header.dirMtimeMs as number, agents: header.agents as string[] };
+}
+
+function isPosition(value: unknown): value is number {
+  return Number.isSafeInteger(value) && (value as number) >= 0;
 }
 
 /** The snapshot in `dir` opened for reading, `undefined` when there is none. */

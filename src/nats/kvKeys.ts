@@ -1,13 +1,23 @@
+import { InvalidInputError } from '../errors.js';
+
 const PLAIN = /^[A-Za-z0-9_-]+$/;
 const PLAIN_CHAR = /[A-Za-z0-9_-]/;
-const encoder = new TextEncoder();
-const decoder = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * The longest key {@link threadKey} writes. With a bucket name (up to several hundred characters)
+ * and a reply inbox, the subject of a read or write then stays inside a NATS server's default 4 KiB
+ * control line: a longer line closes the connection, and every request on it fails.
+ */
+export const MAX_KEY_LENGTH = 2048;
 
 /**
  * The NATS KV key of a thread id. KV keys allow only letters, digits and `-/_=.`, and a `.` splits
  * a key into subject tokens, so every other character (`:` in pipeline child ids, `.`, `=`, any
- * non-ASCII) is written as `=XX` per UTF-8 byte. Injective and case-preserving, so distinct ids
- * never share a key; ids made of letters, digits, `_` and `-` are their own key.
+ * non-ASCII) is written as `=XX` per UTF-8 byte (a lone surrogate as the three bytes UTF-8 would
+ * give its code point, so it never shares a key with U+FFFD). Injective and case-preserving, so
+ * distinct ids never share a key; ids made of letters, digits, `_` and `-` are their own key.
+ * Throws `InvalidInputError` for the empty id and for an id whose key would pass
+ * {@link MAX_KEY_LENGTH} characters.
  *
  * @example
  * ```ts
@@ -16,21 +26,50 @@ const decoder = new TextDecoder('utf-8', { fatal: true });
  * ```
  */
 export function threadKey(id: string): string {
-  if (PLAIN.test(id)) return id;
-  let key = '';
-  for (const char of id) {
-    if (PLAIN_CHAR.test(char)) {
-      key += char;
-      continue;
-    }
-    for (const byte of encoder.encode(char)) key += `=${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  const key = keyOf(id);
+  if (key === undefined) {
+    // Thread ids, and agent names in index subjects: name the value, not what it was for.
+    const what = id.length === 0 ? 'an empty name' : `${JSON.stringify(id.slice(0, 40))}... (too long)`;
+    throw new InvalidInputError(`${what} cannot be a NATS KV key`, [`must be non-empty, at most ${MAX_KEY_LENGTH} characters once escaped`]);
   }
   return key;
 }
 
-/** The thread id of a KV key written by {@link threadKey}, or `undefined` for a foreign key. */
+/** Whether {@link threadKey} has a key for `id`. */
+export function hasThreadKey(id: string): boolean {
+  return keyOf(id) !== undefined;
+}
+
+function keyOf(id: string): string | undefined {
+  if (PLAIN.test(id)) return id.length <= MAX_KEY_LENGTH ? id : undefined;
+  let key = '';
+  for (const char of id) {
+    if (PLAIN_CHAR.test(char)) key += char;
+    else key += escapeCodePoint(char.codePointAt(0)!);
+    if (key.length > MAX_KEY_LENGTH) return undefined;
+  }
+  return key.length === 0 ? undefined : key;
+}
+
+/** `=XX` per byte of the UTF-8 form of a code point (surrogates included, as WTF-8 writes them). */
+function escapeCodePoint(cp: number): string {
+  if (cp < 0x80) return hexByte(cp);
+  if (cp < 0x800) return hexByte(0xc0 | (cp >> 6)) + hexByte(0x80 | (cp & 0x3f));
+  if (cp < 0x10000) return hexByte(0xe0 | (cp >> 12)) + hexByte(0x80 | ((cp >> 6) & 0x3f)) + hexByte(0x80 | (cp & 0x3f));
+  return hexByte(0xf0 | (cp >> 18)) + hexByte(0x80 | ((cp >> 12) & 0x3f)) + hexByte(0x80 | ((cp >> 6) & 0x3f)) + hexByte(0x80 | (cp & 0x3f));
+}
+
+function hexByte(byte: number): string {
+  return `=${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+}
+
+/**
+ * The thread id of a KV key written by {@link threadKey}, or `undefined` for a foreign key (one
+ * that id would not be written as: `=41` is not the key of `A`).
+ */
 export function threadIdOfKey(key: string): string | undefined {
-  if (PLAIN.test(key)) return key;
+  if (PLAIN.test(key)) return key.length <= MAX_KEY_LENGTH ? key : undefined;
+  if (key.length === 0 || key.length > MAX_KEY_LENGTH) return undefined;
   const bytes: number[] = [];
   for (let i = 0; i < key.length; ) {
     const char = key[i]!;
@@ -46,11 +85,29 @@ export function threadIdOfKey(key: string): string | undefined {
       return undefined;
     }
   }
-  try {
-    return decoder.decode(new Uint8Array(bytes));
-  } catch {
-    return undefined;
+  const id = decodeCodePoints(bytes);
+  // Only the canonical key names a thread (rejects escaped letters, overlong forms, split pairs).
+  return id !== undefined && keyOf(id) === key ? id : undefined;
+}
+
+/** The string of UTF-8 bytes, surrogate code points allowed (the inverse of `escapeCodePoint`). */
+function decodeCodePoints(bytes: readonly number[]): string | undefined {
+  let out = '';
+  for (let i = 0; i < bytes.length; ) {
+    const lead = bytes[i]!;
+    const length = lead < 0x80 ? 1 : lead >= 0xc2 && lead < 0xe0 ? 2 : lead >= 0xe0 && lead < 0xf0 ? 3 : lead >= 0xf0 && lead < 0xf5 ? 4 : 0;
+    if (length === 0 || i + length > bytes.length) return undefined;
+    let cp = length === 1 ? lead : lead & (0xff >> (length + 1));
+    for (let k = 1; k < length; k++) {
+      const next = bytes[i + k]!;
+      if ((next & 0xc0) !== 0x80) return undefined;
+      cp = (cp << 6) | (next & 0x3f);
+    }
+    if (cp > 0x10ffff) return undefined;
+    out += cp >= 0xd800 && cp <= 0xdfff ? String.fromCharCode(cp) : String.fromCodePoint(cp);
+    i += length;
   }
+  return out;
 }
 
 /** The summaries bucket key that marks a built index (see {@link indexSubjects}). */
@@ -98,7 +155,8 @@ export type IndexEntry =
 export function parseIndexEntry(key: string, payload: unknown): IndexEntry | undefined {
   const tokens = key.split('.');
   const body = payload as { i?: unknown; s?: unknown } | null;
-  if (typeof body?.i !== 'string' || body.i.length === 0) return undefined;
+  // Written by something else, an id with no key would fail the listing that looks it up.
+  if (typeof body?.i !== 'string' || !hasThreadKey(body.i)) return undefined;
   if (tokens[0] === 'c' && tokens.length === 2) return { kind: 'creation', id: body.i };
   if (tokens[0] === 's' && tokens.length === 3 && Number.isSafeInteger(body.s) && (body.s as number) >= 0) {
     return { kind: 'status', status: tokens[1]!, id: body.i, since: body.s as number };

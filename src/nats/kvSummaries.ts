@@ -3,7 +3,7 @@ import type { ThreadSummary } from '../store/threadStore.js';
 import type { Thread } from '../thread/events.js';
 import { isThreadStatus, type ThreadState } from '../thread/state.js';
 import { flushBoth, type Buckets } from './kvBuckets.js';
-import { threadKey } from './kvKeys.js';
+import { hasThreadKey, threadKey } from './kvKeys.js';
 
 /** What the store knows of a thread at one revision of its key. */
 export interface Known {
@@ -45,6 +45,8 @@ export function parseSummary(bytes: Uint8Array): StoredSummary | undefined {
     const parsed = JSON.parse(decoder.decode(bytes)) as Partial<StoredSummary> | null;
     if (
       typeof parsed?.id !== 'string' ||
+      // Written by something else: an id with no key is no summary a listing can check.
+      !hasThreadKey(parsed.id) ||
       typeof parsed.agent !== 'string' ||
       !isThreadStatus(parsed.status) ||
       typeof parsed.version !== 'number' ||

@@ -39,6 +39,9 @@ export function checkAppend(id: string, expectedVersion: number, events: readonl
       `expectedVersion: ${String(expectedVersion)}`,
     ]);
   }
+  if (!Array.isArray(events)) {
+    throw new InvalidInputError(`events for thread ${id} must be an array`, [`events: ${events === null ? 'null' : typeof events}`]);
+  }
   if (isStampedBatch(events)) {
     // Built by the runtime from typed values: only the seqs need checking.
     events.forEach((event, index) => {

@@ -1,5 +1,6 @@
 import { isThreadStatus } from '../thread/state.js';
 import type { IndexEntry } from './indexEntry.js';
+import { encodeThreadId } from './threadFile.js';
 
 /**
  * One record of the file store's commit log: a line
@@ -68,7 +69,8 @@ export interface ParsedRecords {
 
 /**
  * The complete records in `bytes`. Lines that do not start with `{"i":` (a segment's header line)
- * are skipped; `withLines` keeps each record's thread line (a view into `bytes`).
+ * are skipped; a record of an id the store cannot hold counts as invalid. `withLines` keeps each
+ * record's thread line (a view into `bytes`).
  */
 export function parseRecords(bytes: Buffer, withLines: boolean): ParsedRecords {
   const records: CommitRecord[] = [];
@@ -99,6 +101,8 @@ function decodeHead(text: string): Omit<CommitRecord, 'line'> | undefined {
   }
   const { i, a, s, v, c, u, o, z, m } = head;
   if (typeof i !== 'string' || typeof a !== 'string' || !isThreadStatus(s) || typeof c !== 'string' || typeof u !== 'string') return undefined;
+  // The store writes only ids it can store; another id (too long, ill-formed) would break the index.
+  if (encodeThreadId(i) === undefined) return undefined;
   if (!isCount(v) || !isCount(o) || !isCount(z) || (m !== undefined && typeof m !== 'number')) return undefined;
   return { entry: { id: i, agent: a, status: s, version: v, createdAt: c, updatedAt: u, size: z }, offset: o, dirMtimeMs: m };
 }

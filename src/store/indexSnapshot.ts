@@ -21,11 +21,12 @@ import { decodeThreadId, encodeThreadId } from './threadFile.js';
  * {"end":1}
  * ```
  *
- * Fields of a thread line: file name stem, agent (index into `agents`, or `~` and the URI-encoded
- * name of an agent the header does not list), status (index into
- * `THREAD_STATUSES`), version, createdAt and updatedAt (epoch ms, or `~` and the URI-encoded text
- * when the time is not a plain ISO string), file size. `covers`: the commit log position up to
- * which records are in the snapshot; a reader replays the log from there.
+ * Fields of a thread line: file name stem, agent (index into `agents`, or the text field of an
+ * agent the header does not list), status (index into `THREAD_STATUSES`), version, createdAt and
+ * updatedAt (epoch ms, or a text field when the time is not a plain ISO string), file size. A text
+ * field is `~` and the URI-encoded text, or `!` and the base64url of its JSON when the text is not
+ * well-formed UTF-16. Counts are plain decimal; a row spelled otherwise is damage. `covers`: the
+ * commit log position up to which records are in the snapshot; a reader replays the log from there.
  */
 
 const FORMAT = 1;
@@ -33,6 +34,8 @@ const SNAPSHOT = 'snapshot';
 const SNAPSHOT_LOCK = '.snapshot';
 const ROWS_PER_WRITE = 8192;
 const READ_CHUNK = 4 << 20;
+/** Bytes read at a time for the header alone (it is read whole, however long). */
+const HEADER_CHUNK = 65536;
 
 /** What a snapshot's header says. */
 export interface SnapshotHeader {
@@ -52,12 +55,39 @@ export function comparePositions(a: LogPosition, b: LogPosition): number {
   return a.gen !== b.gen ? a.gen - b.gen : a.offset - b.offset;
 }
 
-function timeField(value: number | string): string {
-  return typeof value === 'number' ? String(value) : `~${encodeURIComponent(value)}`;
+const LONE_SURROGATE = /\p{Surrogate}/u;
+/** A count as the writer spells it: plain decimal, no sign, no leading zero. */
+const COUNT = /^(?:0|[1-9][0-9]*)$/;
+const EPOCH_MS = /^(?:0|-?[1-9][0-9]*)$/;
+
+/**
+ * A text field: `~` and the URI-encoded text, or, for text that is not well-formed UTF-16 (URI
+ * encoding has no spelling for a lone surrogate), `!` and the base64url of its JSON.
+ */
+function textField(text: string): string {
+  return LONE_SURROGATE.test(text) ? `!${Buffer.from(JSON.stringify(text), 'utf8').toString('base64url')}` : `~${encodeURIComponent(text)}`;
 }
 
+/** The text of a {@link textField}, `undefined` when the field is not one. Throws on bad escapes. */
+function parseText(field: string): string | undefined {
+  if (field.startsWith('~')) return decodeURIComponent(field.slice(1));
+  if (!field.startsWith('!')) return undefined;
+  const text: unknown = JSON.parse(Buffer.from(field.slice(1), 'base64url').toString('utf8'));
+  return typeof text === 'string' ? text : undefined;
+}
+
+function timeField(value: number | string): string {
+  return typeof value === 'number' ? String(value) : textField(value);
+}
+
+/** Epoch ms, or the text of a time that is not a plain ISO string; NaN when the field is neither. */
 function parseTime(field: string): number | string {
-  return field.startsWith('~') ? decodeURIComponent(field.slice(1)) : Number(field);
+  return EPOCH_MS.test(field) ? Number(field) : (parseText(field) ?? Number.NaN);
+}
+
+/** A count field (agent code, status code, version, size), NaN when not written as a count. */
+function parseCount(field: string | undefined): number {
+  return field !== undefined && COUNT.test(field) ? Number(field) : Number.NaN;
 }
 
 /**
@@ -82,7 +112,7 @@ export async function writeSnapshot(dir: string, index: ThreadIndex, covers: Log
         const stem = row === undefined ? undefined : encodeThreadId(row.id);
         if (row === undefined || stem === undefined) continue;
         // An agent first seen while the snapshot is written is not in the header: spelled out.
-        const agent = agentCode.get(row.agent) ?? `~${encodeURIComponent(row.agent)}`;
+        const agent = agentCode.get(row.agent) ?? textField(row.agent);
         text += `${stem}\t${agent}\t${THREAD_STATUSES.indexOf(row.status)}\t${row.version}\t${timeField(row.created)}\t${timeField(row.updated)}\t${row.size}\n`;
         count++;
       }
@@ -131,19 +161,24 @@ function unlinkQuietly(file: string): void {
   }
 }
 
+/** The header line, as {@link LineReader} reads it (latin1: its JSON may hold UTF-8 agent names). */
 function parseHeader(line: string): SnapshotHeader & { agents: string[] } {
   let header: { index?: unknown; format?: unknown; covers?: { gen?: unknown; offset?: unknown }; dirMtimeMs?: unknown; agents?: unknown };
   try {
-    header = JSON.parse(line) as typeof header;
+    header = JSON.parse(Buffer.from(line, 'latin1').toString('utf8')) as typeof header;
   } catch {
     throw new UnusableSnapshotError('the index snapshot header is not JSON');
   }
   if (header.index !== 'switchyard-threads' || header.format !== FORMAT) throw new UnusableSnapshotError(`the index snapshot is of another format (${String(header.format)})`);
   const { gen, offset } = header.covers ?? {};
-  if (typeof gen !== 'number' || typeof offset !== 'number' || typeof header.dirMtimeMs !== 'number' || !Array.isArray(header.agents) || !header.agents.every((a) => typeof a === 'string')) {
+  if (!isPosition(gen) || !isPosition(offset) || !Number.isFinite(header.dirMtimeMs) || !Array.isArray(header.agents) || !header.agents.every((a) => typeof a === 'string')) {
     throw new UnusableSnapshotError('the index snapshot header is incomplete');
   }
-  return { covers: { gen, offset }, dirMtimeMs: header.dirMtimeMs, agents: header.agents as string[] };
+  return { covers: { gen, offset }, dirMtimeMs: header.dirMtimeMs as number, agents: header.agents as string[] };
+}
+
+function isPosition(value: unknown): value is number {
+  return Number.isSafeInteger(value) && (value as number) >= 0;
 }
 
 /** The snapshot in `dir` opened for reading, `undefined` when there is none. */
@@ -161,11 +196,9 @@ export function readSnapshotHeader(dir: string): SnapshotHeader | undefined {
   const fd = openSnapshot(dir);
   if (fd === undefined) return undefined;
   try {
-    const bytes = Buffer.allocUnsafe(65536);
-    const read = readSync(fd, bytes, 0, bytes.length, 0);
-    const end = bytes.subarray(0, read).indexOf(10);
-    if (end === -1) throw new UnusableSnapshotError('the index snapshot has no header line');
-    return parseHeader(bytes.toString('utf8', 0, end));
+    const first = new LineReader(fd, HEADER_CHUNK).next();
+    if (first === undefined) throw new UnusableSnapshotError('the index snapshot has no header line');
+    return parseHeader(first);
   } finally {
     closeSync(fd);
   }
@@ -207,13 +240,13 @@ function parseRow(line: string, agents: readonly string[]): IndexRow {
   const fields = line.split('\t');
   const [stem, agent, status, version, created, updated, size] = fields;
   const id = stem === undefined ? undefined : decodeThreadId(stem);
-  const agentName = agent?.startsWith('~') ? decodeURIComponent(agent.slice(1)) : agents[Number(agent)];
-  const statusName: ThreadStatus | undefined = THREAD_STATUSES[Number(status)];
+  const agentName = agent === undefined ? undefined : (parseText(agent) ?? agents[parseCount(agent)]);
+  const statusName: ThreadStatus | undefined = THREAD_STATUSES[parseCount(status)];
   if (fields.length !== 7 || id === undefined || agentName === undefined || !isThreadStatus(statusName)) {
     throw new UnusableSnapshotError(`the index snapshot has a bad row: ${line.slice(0, 120)}`);
   }
-  const row = { id, agent: agentName, status: statusName, version: Number(version), created: parseTime(created!), updated: parseTime(updated!), size: Number(size) };
-  if (!Number.isSafeInteger(row.version) || !Number.isFinite(row.size) || Number.isNaN(row.created) || Number.isNaN(row.updated)) {
+  const row = { id, agent: agentName, status: statusName, version: parseCount(version), created: parseTime(created!), updated: parseTime(updated!), size: parseCount(size) };
+  if (!Number.isSafeInteger(row.version) || !Number.isSafeInteger(row.size) || Number.isNaN(row.created) || Number.isNaN(row.updated)) {
     throw new UnusableSnapshotError(`the index snapshot has a bad row: ${line.slice(0, 120)}`);
   }
   return row;
@@ -225,9 +258,14 @@ class LineReader {
   #at = 0;
   #position = 0;
   #done = false;
-  readonly #buffer = Buffer.allocUnsafe(READ_CHUNK);
+  readonly #buffer: Buffer;
 
-  constructor(readonly fd: number) {}
+  constructor(
+    readonly fd: number,
+    chunk = READ_CHUNK,
+  ) {
+    this.#buffer = Buffer.allocUnsafe(chunk);
+  }
 
   next(): string | undefined {
     for (;;) {

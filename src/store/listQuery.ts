@@ -18,7 +18,7 @@ export interface ListQuery {
 
 /**
  * Checks list options from outside: throws `InvalidInputError` naming what is wrong (a negative
- * limit, an unknown status, a cursor that is not a string).
+ * limit, an unknown status or one that is not a string, a cursor that is not a string).
  */
 export function parseListOptions(options: ListOptions = {}): ListQuery {
   const { agent, status, limit = DEFAULT_LIST_LIMIT, after } = options;
@@ -30,6 +30,9 @@ export function parseListOptions(options: ListOptions = {}): ListQuery {
   }
   if (after !== undefined && typeof after !== 'string') {
     throw new InvalidInputError('list cursor (after) must be a string', [`after: ${String(after)}`]);
+  }
+  if (status !== undefined && typeof status !== 'string' && !Array.isArray(status)) {
+    throw new InvalidInputError('list status must be a status or an array of statuses', [`status: ${String(status)}`]);
   }
   const statuses: readonly ThreadStatus[] | undefined =
     status === undefined ? undefined : typeof status === 'string' ? [status] : status;

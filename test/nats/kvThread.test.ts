@@ -1,0 +1,114 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { hasThreadKey } from '../../src/nats/kvKeys.js';
+import { parseSummary, storedSummaryOf, type Known } from '../../src/nats/kvSummaries.js';
+import { CorruptThreadError, encodeThread, knownOf } from '../../src/nats/kvThread.js';
+import { reduceState, initialState } from '../../src/thread/state.js';
+import { awkwardString, idArbitrary } from '../store/idArbitrary.js';
+import { batchesArbitrary } from '../store/threadArbitrary.js';
+
+const created = new Date(Date.UTC(2024, 0, 1));
+
+/** A bucket entry holding `text`, as the KV client hands it over. */
+function entryOf(text: string, revision = 7) {
+  return { bucket: 'KV_threads', revision, created, json: <T>() => JSON.parse(text) as T };
+}
+
+/** The known thread of `text`, or the error `knownOf` threw. */
+function knownOrError(id: string, text: string): Known | Error {
+  try {
+    return knownOf(id, entryOf(text));
+  } catch (error) {
+    return error as Error;
+  }
+}
+
+describe('knownOf', () => {
+  it('reads back every thread encodeThread wrote', () => {
+    fc.assert(
+      fc.property(idArbitrary, awkwardString, batchesArbitrary, fc.option(awkwardString, { nil: undefined }), (id, agent, batches, at) => {
+        const events = batches.flat();
+        const createdAt = events[0]?.at ?? at ?? '2024-01-01T00:00:00.000Z';
+        const known = knownOf(id, entryOf(encodeThread(agent, JSON.stringify(events), createdAt), 9));
+        expect(known.thread).toEqual({ id, agent, events });
+        expect(known.createdAt).toBe(createdAt);
+        expect(known.revision).toBe(9);
+        expect(JSON.parse(known.eventsJson)).toEqual(events);
+        expect(known.state).toEqual(events.reduce(reduceState, initialState));
+        expect(Object.isFrozen(known.thread.events)).toBe(true);
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it('answers a value that is not a thread with CorruptThreadError, never another error', () => {
+    const value = fc.oneof(
+      fc.string(),
+      fc.jsonValue().map((v) => JSON.stringify(v)),
+      fc.tuple(batchesArbitrary, fc.integer({ min: 0, max: 4 })).map(([batches, damage]) => {
+        // A thread with one thing damaged: a seq out of order, no agent, an event of no type, no events array.
+        const events = batches.flat();
+        const damaged = [
+          { agent: 'a', events: events.map((e, i) => (i === events.length - 1 ? { ...e, seq: e.seq + 1 } : e)), createdAt: 'x' },
+          { agent: '', events },
+          { events },
+          { agent: 'a', events: [...events, { seq: events.length + 1 }] },
+          { agent: 'a', events: {} },
+        ];
+        return JSON.stringify(damaged[damage]);
+      }),
+    );
+    fc.assert(
+      fc.property(value, (text) => {
+        const known = knownOrError('t', text);
+        if (known instanceof Error) expect(known).toBeInstanceOf(CorruptThreadError);
+        else expect(known.thread.agent.length).toBeGreaterThan(0);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe('parseSummary', () => {
+  const encoder = new TextEncoder();
+
+  it('reads back every summary the store writes', () => {
+    fc.assert(
+      fc.property(idArbitrary.filter(hasThreadKey), awkwardString, batchesArbitrary, fc.option(fc.nat(), { nil: undefined }), (id, agent, batches, entry) => {
+        const events = batches.flat();
+        const known = knownOf(id, entryOf(encodeThread(agent, JSON.stringify(events), events[0]?.at ?? 'then')));
+        const summary = storedSummaryOf(known, entry);
+        expect(parseSummary(encoder.encode(JSON.stringify(summary)))).toEqual(summary);
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it('never throws on foreign bytes, and accepts only summaries of ids a key can hold', () => {
+    const summaryLike = fc.record(
+      {
+        id: fc.oneof(idArbitrary, fc.constant(''), fc.constant('é'.repeat(2000)), fc.jsonValue()),
+        agent: fc.oneof(awkwardString, fc.jsonValue()),
+        status: fc.oneof(fc.constantFrom('running', 'done', 'awaiting_human', 'nope'), fc.jsonValue()),
+        version: fc.oneof(fc.nat(), fc.jsonValue()),
+        revision: fc.oneof(fc.nat(), fc.jsonValue()),
+        createdAt: fc.oneof(awkwardString, fc.jsonValue()),
+        updatedAt: fc.oneof(awkwardString, fc.jsonValue()),
+        since: fc.oneof(fc.nat(), fc.jsonValue()),
+      },
+      { requiredKeys: [] },
+    );
+    const bytes = fc.oneof(
+      fc.uint8Array({ maxLength: 64 }),
+      fc.string({ unit: 'binary' }).map((s) => encoder.encode(s)),
+      summaryLike.map((s) => encoder.encode(JSON.stringify(s))),
+    );
+    fc.assert(
+      fc.property(bytes, (b) => {
+        const summary = parseSummary(b);
+        if (summary !== undefined) expect(hasThreadKey(summary.id)).toBe(true);
+      }),
+      { numRuns: 500 },
+    );
+  });
+});

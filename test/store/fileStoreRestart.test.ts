@@ -1,0 +1,47 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { afterAll, describe, expect, it } from 'vitest';
+import { InvalidInputError, VersionConflictError } from '../../src/errors.js';
+import { createFileStore } from '../../src/store/fileStore.js';
+import { encodeThreadId } from '../../src/store/threadFile.js';
+import type { Thread } from '../../src/thread/events.js';
+import { awkwardString, idArbitrary } from './idArbitrary.js';
+import { batchesArbitrary } from './threadArbitrary.js';
+
+const root = mkdtempSync(join(tmpdir(), 'switchyard-restart-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+let dirs = 0;
+
+describe('the file store across a restart', () => {
+  it('gives back every thread, summary and page it had, whatever the ids, agents and event times', async () => {
+    const threads = fc.array(fc.tuple(fc.oneof(idArbitrary, fc.constantFrom('a', 'A', '\uD800')), awkwardString, batchesArbitrary), { minLength: 1, maxLength: 5 });
+    await fc.assert(
+      fc.asyncProperty(threads, async (specs) => {
+        const dir = join(root, String(++dirs));
+        const store = await createFileStore({ dir, fsync: false });
+        const kept = new Map<string, Thread>();
+        for (const [id, agent, batches] of specs) {
+          const created = await store.create({ id, agent, events: batches[0]! }).catch((error: unknown) => error);
+          if (encodeThreadId(id) === undefined) expect(created).toBeInstanceOf(InvalidInputError);
+          else if (kept.has(id)) expect(created).toBeInstanceOf(VersionConflictError);
+          if (created instanceof Error) continue;
+          let thread = created as Thread;
+          for (const batch of batches.slice(1)) thread = await store.append(id, thread.events.length, batch);
+          kept.set(id, thread);
+        }
+        const listed = await store.list({ limit: Infinity });
+        const paged = await store.list({ after: '', limit: Infinity });
+        expect(listed.map((s) => s.id).sort()).toEqual([...kept.keys()].sort());
+        await store.close();
+        const again = await createFileStore({ dir, fsync: false });
+        expect(await again.list({ limit: Infinity })).toEqual(listed);
+        expect(await again.list({ after: '', limit: Infinity })).toEqual(paged);
+        for (const [id, thread] of kept) expect(await again.get(id)).toEqual(thread);
+        await again.close();
+      }),
+      { numRuns: 15 },
+    );
+  });
+});

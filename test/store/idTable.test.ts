@@ -1,0 +1,43 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { IdTable } from '../../src/store/idTable.js';
+import { wellFormedString } from './idArbitrary.js';
+
+/** Ids of up to 255 UTF-8 bytes: awkward ones, long multi-byte ones, and ones equal in UTF-16 length but not in bytes. */
+const poolArbitrary = fc
+  .tuple(fc.array(wellFormedString, { minLength: 1, maxLength: 20 }), fc.integer({ min: 1100, max: 1600 }))
+  .map(([bases, size]) => {
+    const ids = Array.from({ length: size }, (_, i) => `${bases[i % bases.length]}${i}`);
+    ids.push('é'.repeat(127) + 'a', 'a'.repeat(255), '😀'.repeat(63), 'e\u0301', '\u00e9', 'éa', 'ab');
+    return [...new Set(ids)].filter((id) => Buffer.byteLength(id) <= 255);
+  });
+
+describe('IdTable under churn', () => {
+  it('agrees with a map through growth, rehashes and reused slots, for ids of any bytes', () => {
+    fc.assert(
+      fc.property(poolArbitrary, fc.array(fc.tuple(fc.integer({ min: 0, max: 3 }), fc.nat()), { minLength: 2500, maxLength: 3500 }), (pool, ops) => {
+        const table = new IdTable();
+        const model = new Map<string, number>();
+        const free: number[] = [];
+        let next = 0;
+        for (const [op, at] of ops) {
+          const id = pool[at % pool.length]!;
+          // Three adds to one remove: the table grows past its first rehash, with tombstones on the way.
+          if (op > 0 && !model.has(id)) {
+            const slot = free.pop() ?? next++;
+            table.add(id, slot);
+            model.set(id, slot);
+          } else if (op === 0 && model.has(id)) {
+            table.remove(id);
+            free.push(model.get(id)!);
+            model.delete(id);
+          }
+        }
+        expect(table.size).toBe(model.size);
+        for (const id of pool) expect(table.find(id)).toBe(model.get(id) ?? -1);
+        for (const [id, slot] of model) expect(table.idAt(slot)).toBe(id);
+      }),
+      { numRuns: 25 },
+    );
+  });
+});

@@ -2,7 +2,7 @@ import { Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InvalidInputError, SystemError, VersionConflictError } from '../../src/errors.js';
+import { InvalidInputError, NotFoundError, SystemError, VersionConflictError } from '../../src/errors.js';
 import { threadIdOfKey, threadKey } from '../../src/nats/kvKeys.js';
 import { CorruptThreadError, createNatsKvStore } from '../../src/nats/kvStore.js';
 import type { ThreadStore } from '../../src/store/threadStore.js';
@@ -256,6 +256,16 @@ describe('the NATS KV store with awkward thread ids', () => {
     expect((await store.get(longest))?.events).toHaveLength(2);
     expect((await store.list({ limit: Infinity })).map((s) => s.id).sort()).toEqual([longest, 'short'].sort());
     expect((await store.list({ after: '', status: 'running' })).map((s) => s.id).sort()).toEqual([longest, 'short'].sort());
+    expect(nc.isClosed()).toBe(false);
+    await store.close();
+  });
+
+  it('has no thread under an id no key can hold, as the other stores: get is undefined, append is NotFoundError', async () => {
+    const store = await createNatsKvStore({ nc, bucket: freshBucket() });
+    for (const id of ['', 'é'.repeat(1400)]) {
+      expect(await store.get(id)).toBeUndefined();
+      await expect(store.append(id, 1, [prefetchEvent(2, 'p')])).rejects.toBeInstanceOf(NotFoundError);
+    }
     expect(nc.isClosed()).toBe(false);
     await store.close();
   });

@@ -10,7 +10,7 @@ import type { Thread, ThreadEvent } from '../thread/events.js';
 import { rememberState, statusOf, withState } from '../thread/state.js';
 import { isWrongLastSequence, openBuckets, retryRead, systemError, type Buckets } from './kvBuckets.js';
 import { ensureIndex, IndexWriter } from './kvIndex.js';
-import { threadKey } from './kvKeys.js';
+import { hasThreadKey, threadKey } from './kvKeys.js';
 import { listThreads } from './kvListing.js';
 import { casWrite } from './kvWrite.js';
 import { WalkCache } from './kvPaging.js';
@@ -137,6 +137,8 @@ export async function createNatsKvStore(options: NatsKvStoreOptions): Promise<Th
   }
 
   async function read(id: string): Promise<Known | undefined> {
+    // No key can hold it, so no thread has it (as in the other stores): not a store failure.
+    if (!hasThreadKey(id)) return undefined;
     let entry: KvEntry | null;
     try {
       entry = await retryRead(() => buckets.threads.get(threadKey(id)));

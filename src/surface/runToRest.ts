@@ -116,18 +116,22 @@ async function wakeParent(scope: WorkerScope, view: ThreadView): Promise<void> {
 
 /**
  * Settles a job for a thread that a run (here or in another process) holds now: that run takes
- * it over (acked), or will be asked again later when it did not answer (nak'ed). False: free.
+ * over a first delivery (acked); anything else is asked again later (nak'ed). False: free.
  */
 export async function handedOff(scope: WorkerScope, job: Job, threadId: string): Promise<boolean> {
   const handOff = await scope.requests.handOff(threadId);
   if (handOff === 'free') return false;
-  if (handOff === 'taken') {
+  // A first delivery is another job than the one the holding run was given: that run's job still
+  // carries the thread if the run stops early. A redelivery may be that very job (the run's
+  // heartbeats were lost), whose message an ack would remove.
+  if (handOff === 'taken' && job.deliveryCount === 1) {
     await job.ack();
     return true;
   }
-  // Nobody answered in time: a busy owner, or a subscriber that is not switchyard hid the
-  // no-responders answer. Ask again later, but never dead-letter a valid job for it: on its last
-  // delivery run it here (appends with the expected version keep two runs from both writing).
+  // Not taken for good, or nobody answered in time (a busy owner, or a subscriber that is not
+  // switchyard hid the no-responders answer). Ask again later, but never dead-letter a valid job
+  // for it: on its last delivery run it here (appends with the expected version keep two runs
+  // from both writing).
   if (job.deliveryCount >= scope.ctx.queues.config.maxDeliver - 1) return false;
   await retryLater(scope, job);
   return true;

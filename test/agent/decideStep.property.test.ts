@@ -1,0 +1,77 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { SimulatedClock } from 'xstate';
+import { agent } from '../../src/agent/agent.js';
+import { decideStep } from '../../src/agent/decideStep.js';
+import { silentLogger } from '../../src/logger.js';
+import type { Model, ModelOutput } from '../../src/model/model.js';
+import { parseNextStep } from '../../src/model/nextStep.js';
+import { createFileStore } from '../../src/store/fileStore.js';
+import { createMemoryStore } from '../../src/store/memoryStore.js';
+import { deriveState } from '../../src/thread/state.js';
+import { parseEvents } from '../../src/thread/thread.js';
+import { add, divide } from '../../tools/calculator.js';
+import { threadOf, T0 } from '../support/agentHarness.js';
+import { hostileAnswer } from '../model/modelAnswerArbitrary.js';
+
+const calc = agent({ name: 'calc', description: 'does sums', prompt: 'You are {{agent}}.\n{{tools}}\n{{context}}', tools: [add, divide] });
+
+/** A model that answers `output` once. */
+const answering = (output: ModelOutput): Model => ({ name: 'm', complete: async () => ({ success: true, data: output }) });
+
+describe('decideStep with any model answer (property)', () => {
+  it('never throws, and appends only events a store reads back as they were written', async () => {
+    await fc.assert(
+      fc.asyncProperty(hostileAnswer, async (output) => {
+        const clock = new SimulatedClock();
+        clock.set(T0);
+        const store = createMemoryStore({ clock });
+        const thread = await store.create(threadOf('t-1', 'calc', [{ type: 'input', data: { input: 'go' } }]));
+        const deps = { model: answering(output), store, clock, logger: silentLogger() };
+        const { thread: after } = await decideStep({ agent: calc, thread, state: deriveState(thread.events), deps }, new AbortController());
+
+        const added = after.events.slice(1);
+        expect(added.length).toBeGreaterThanOrEqual(1);
+        expect(await store.get('t-1')).toEqual(after);
+        // What a file or KV store writes and reads back: JSON, then the event schemas.
+        const reread = parseEvents(JSON.parse(JSON.stringify(after.events)));
+        expect(reread).toEqual({ success: true, data: after.events });
+
+        const parsed = parseNextStep(output);
+        const first = added[0]!;
+        if (!parsed.success) {
+          expect(first).toMatchObject({ type: 'error', data: { kind: 'invalid_json' } });
+          expect(parsed.error.startsWith((first.data as { message: string }).message.replace(/…$/, ''))).toBe(true);
+        } else if (first.type === 'error') {
+          expect(['unknown_intent', 'invalid_args']).toContain(first.data.kind);
+        } else {
+          expect(first).toMatchObject({ type: 'decision', data: { intent: parsed.data.intent } });
+        }
+      }),
+      { numRuns: 200, seed: 11 },
+    );
+  });
+
+  it('an answer nested 300 levels deep leaves a thread file that reads back (it was "corrupt")', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'switchyard-decide-'));
+    try {
+      const clock = new SimulatedClock();
+      clock.set(T0);
+      const store = await createFileStore({ dir, clock, fsync: false });
+      const thread = await store.create(threadOf('t-deep', 'calc', [{ type: 'input', data: { input: 'go' } }]));
+      const text = `{"intent":"add","a":1,"b":2,"x":${'['.repeat(300)}${']'.repeat(300)}}`;
+      const deps = { model: answering({ text, usage: { prompt: 1, completion: 1 }, model: 'm' }), store, clock, logger: silentLogger() };
+      const { thread: after } = await decideStep({ agent: calc, thread, state: deriveState(thread.events), deps }, new AbortController());
+      expect(after.events[1]).toMatchObject({ type: 'error', data: { kind: 'invalid_json' } });
+      await store.close();
+      const reopened = await createFileStore({ dir, clock, fsync: false, cacheSize: 0 });
+      expect(await reopened.get('t-deep')).toEqual(after);
+      await reopened.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,12 +1,11 @@
 import { createHash } from 'node:crypto';
 import type { Job, JobConsumer } from '../bus/bus.js';
-import { isValidSubject } from '../bus/subject.js';
 import { retryDelayFor } from '../bus/jobRunner.js';
 import { MAX_TIMER_MS, sleep, systemClock } from '../clock.js';
 import { formatIssues, InvalidInputError, InvalidStateError, NotFoundError, messageOf } from '../errors.js';
 import { parentIdOf, type RunOptions, type ThreadView } from '../runtime/runtime.js';
 import { type ThreadStatus, TERMINAL_STATUSES } from '../thread/state.js';
-import { headerReplyTo, jobPayloadSchema, replyToOf, resultOf, triggerPayloadSchema, type ErrorReply, type TriggerPayload } from './payloads.js';
+import { headerReplyTo, isReplySubject, jobPayloadSchema, replyToOf, resultOf, triggerPayloadSchema, type ErrorReply, type TriggerPayload } from './payloads.js';
 import { publishHumanNotice } from './eventFanout.js';
 import { REPLY_TO_HEADER } from './subjects.js';
 import type { SurfaceContext } from './surfaceContext.js';
@@ -114,7 +113,7 @@ export function startAgentWorker(ctx: SurfaceContext, requests: ThreadRequests, 
       return;
     }
     if (header !== undefined && headerReply === undefined) {
-      await refuse(job, agent, parsed.data.replyTo, `header ${REPLY_TO_HEADER} must be a NATS subject without wildcards`);
+      await refuse(job, agent, parsed.data.replyTo, `header ${REPLY_TO_HEADER} must be a NATS subject without wildcards, at most 512 characters`);
       return;
     }
     const replyTo = parsed.data.replyTo ?? headerReply;
@@ -391,5 +390,5 @@ function recordedReplyTo(view: ThreadView): string | undefined {
   const first = view.events[0];
   if (first?.type !== 'input' || first.data.source?.kind !== 'nats') return undefined;
   const replyTo = first.data.source.replyTo;
-  return replyTo !== undefined && isValidSubject(replyTo) ? replyTo : undefined;
+  return replyTo !== undefined && isReplySubject(replyTo) ? replyTo : undefined;
 }

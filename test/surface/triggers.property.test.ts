@@ -1,0 +1,154 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { calculator } from '../../agents/calculator/index.js';
+import { createMemoryBus } from '../../src/bus/memoryBus.js';
+import { createDemoModel } from '../../src/model/demoModel.js';
+import { createRuntime } from '../../src/runtime/runtime.js';
+import { createMemoryStore } from '../../src/store/memoryStore.js';
+import { createAgentQueues } from '../../src/surface/agentQueues.js';
+import { attachBus } from '../../src/surface/attachBus.js';
+import { isReplySubject, type TriggerResult } from '../../src/surface/payloads.js';
+import { MSG_ID_HEADER, REPLY_TO_HEADER } from '../../src/surface/subjects.js';
+import { parseEvents } from '../../src/thread/thread.js';
+import { collector } from '../bus/waiting.js';
+
+/** One trigger from outside: where it is published, its bytes, its headers. */
+interface Trigger {
+  readonly agent: string;
+  readonly payload: string;
+  readonly msgId: string | undefined;
+}
+
+const payloadReplyTo = fc.constantFrom<'none' | 'valid' | 'wildcard' | 'long' | 'number'>('none', 'valid', 'wildcard', 'long', 'number');
+const triggerObject = fc.record(
+  {
+    input: fc.oneof(fc.constantFrom('what is 2 + 3', 'what is (3 + 4) / 2', 'hello', ''), fc.jsonValue({ maxDepth: 2 })),
+    threadId: fc.oneof(fc.constantFrom('t-a', 't-b'), fc.string({ maxLength: 8 })),
+    extra: fc.jsonValue({ maxDepth: 1 }),
+  },
+  { requiredKeys: [] },
+);
+/** A trigger's payload before its replyTo is set: not JSON, any JSON, or trigger-shaped. */
+const payloadArbitrary = fc.oneof(
+  fc.string({ maxLength: 30 }).map((text) => ({ text })),
+  fc.jsonValue({ maxDepth: 2 }).map((json) => ({ json: json as unknown })),
+  fc.tuple(triggerObject, payloadReplyTo).map(([object, replyTo]) => ({ object, replyTo })),
+);
+type Payload = typeof payloadArbitrary extends fc.Arbitrary<infer T> ? T : never;
+const triggerArbitrary = fc.record({
+  agent: fc.constantFrom('calculator', 'calculator', 'nosuch', 'calculator.deep'),
+  payload: payloadArbitrary,
+  msgId: fc.option(fc.string({ maxLength: 20 }), { nil: undefined }),
+});
+
+/** The payload text of trigger `i`, its payload `replyTo` set as `kind` says. */
+function payloadText(i: number, payload: Payload): string {
+  if ('text' in payload) return payload.text;
+  if ('json' in payload) return JSON.stringify(payload.json);
+  const replyTo = { none: undefined, valid: `p.${i}`, wildcard: `p.${i}.*`, long: `p.${'x'.repeat(600)}`, number: 7 }[payload.replyTo];
+  return JSON.stringify(replyTo === undefined ? payload.object : { ...payload.object, replyTo });
+}
+
+/** Where trigger `i` must hear back: its payload's replyTo when that is usable, else its header's `r.<i>`. */
+function replyTarget(i: number, text: string): string {
+  try {
+    const value = JSON.parse(text) as { replyTo?: unknown } | null;
+    const raw = typeof value === 'object' ? value?.replyTo : undefined;
+    if (typeof raw === 'string' && isReplySubject(raw)) return raw;
+  } catch {
+    // not JSON: the header's
+  }
+  return `r.${i}`;
+}
+
+describe('triggers from outside on the in-process bus (property)', () => {
+  it('every trigger, however malformed, hears back where it asked; the worker keeps working and every thread reads back', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(triggerArbitrary, { minLength: 1, maxLength: 4 }), async (generated) => {
+        const bus = createMemoryBus();
+        const store = createMemoryStore();
+        const queues = createAgentQueues({ bus, ackWaitMs: 5_000 });
+        const runtime = createRuntime({ agents: [calculator], store, model: createDemoModel(), schedule: queues.schedule });
+        const surface = await attachBus(runtime, { queues, processId: 'p1' });
+        try {
+          const heard = new Map<string, ReturnType<typeof collector<unknown>>>();
+          const hear = (subject: string) => heard.get(subject) ?? heard.set(subject, collector<unknown>()).get(subject)!;
+          for (const root of ['p', 'r', 'final']) bus.subscribe(`${root}.>`, (msg) => hear(msg.subject).push(msg.json()));
+
+          const triggers: Trigger[] = generated.map((t, i) => ({ agent: t.agent, payload: payloadText(i, t.payload), msgId: t.msgId === undefined ? undefined : `${t.msgId}#${i}` }));
+          for (const [i, t] of triggers.entries()) {
+            const headers: Record<string, string> = { [REPLY_TO_HEADER]: `r.${i}` };
+            if (t.msgId !== undefined) headers[MSG_ID_HEADER] = t.msgId;
+            await bus.publish(`switchyard.trigger.${t.agent}`, t.payload, { headers });
+          }
+          for (const [i, t] of triggers.entries()) await hear(replyTarget(i, t.payload)).until(1, 5_000, `a reply to trigger ${i}`);
+
+          // The worker still takes a good trigger, and every thread reads back as it was written.
+          await bus.publish('switchyard.trigger.calculator', { input: 'what is 2 + 3', replyTo: 'final.ok' });
+          const [result] = (await hear('final.ok').until(1, 5_000, 'the good trigger')) as { data: TriggerResult }[];
+          expect(result!.data).toMatchObject({ status: 'done', output: '2 + 3 = 5' });
+          for (const summary of await store.list()) {
+            const thread = await store.get(summary.id);
+            expect(parseEvents(JSON.parse(JSON.stringify(thread!.events)))).toEqual({ success: true, data: thread!.events });
+          }
+        } finally {
+          await surface.close({ drainMs: 1_000 });
+          await runtime.close();
+          await bus.close();
+        }
+      }),
+      { numRuns: 25, seed: 81, interruptAfterTimeLimit: 20_000, markInterruptAsFailure: true },
+    );
+  });
+
+  it('any respond, control or get request gets a reply that names the problem, never an internal error, and the thread stays readable', async () => {
+    const requestId = fc.oneof(fc.constant('OPEN'), fc.string({ maxLength: 10 }), fc.jsonValue({ maxDepth: 1 }));
+    const respondBody = fc.record(
+      { requestId, approved: fc.oneof(fc.boolean(), fc.jsonValue({ maxDepth: 1 })), answer: fc.oneof(fc.string({ maxLength: 10 }), fc.constant('yes')), by: fc.string({ maxLength: 5 }) },
+      { requiredKeys: [] },
+    );
+    const controlBody = fc.record(
+      { action: fc.oneof(fc.constantFrom('pause', 'resume', 'cancel'), fc.string({ maxLength: 6 })), reason: fc.oneof(fc.string({ maxLength: 10 }), fc.integer()) },
+      { requiredKeys: [] },
+    );
+    const request = fc.record({
+      threadId: fc.oneof(fc.constant('trg-wait'), fc.constant('trg-none'), fc.string({ maxLength: 10 })),
+      op: fc.oneof(fc.constantFrom('respond', 'control', 'get'), fc.string({ maxLength: 6 })),
+      body: fc.oneof(respondBody.map((b) => JSON.stringify(b)), controlBody.map((b) => JSON.stringify(b)), fc.string({ maxLength: 20 }), fc.constant('')),
+    });
+    await fc.assert(
+      fc.asyncProperty(fc.array(request, { minLength: 1, maxLength: 5 }), async (requests) => {
+        const bus = createMemoryBus();
+        const store = createMemoryStore();
+        const queues = createAgentQueues({ bus, ackWaitMs: 5_000 });
+        const runtime = createRuntime({ agents: [calculator], store, model: createDemoModel(), schedule: queues.schedule });
+        const surface = await attachBus(runtime, { queues, processId: 'p1' });
+        try {
+          const results = collector<TriggerResult>();
+          bus.subscribe('res', (msg) => results.push((msg.json() as { data: TriggerResult }).data));
+          await bus.publish('switchyard.trigger.calculator', { input: 'what is (3 + 4) / 2', replyTo: 'res' }, { headers: { [MSG_ID_HEADER]: 'wait' } });
+          const [waiting] = await results.until(1, 5_000, 'the approval request');
+          const open = waiting!.pendingRequest!.requestId;
+          for (const { threadId, op, body } of requests) {
+            const subject = `switchyard.thread.${threadId}.${op}`;
+            if (!/^[^\s.*>]+$/.test(threadId) || !/^[^\s.*>]+$/.test(op)) continue; // not a subject this surface serves
+            const reply = (await bus.request(subject, body.replaceAll('OPEN', open), { timeoutMs: 5_000 })).json();
+            expect(reply.success).toBe(true);
+            const data = (reply as { data: { ok: boolean; code?: string; error?: string } }).data;
+            if (!data.ok) {
+              expect(['bad_request', 'not_found', 'conflict']).toContain(data.code);
+              expect(data.error).toEqual(expect.any(String));
+            }
+          }
+          const thread = await store.get('trg-wait');
+          expect(parseEvents(JSON.parse(JSON.stringify(thread!.events)))).toEqual({ success: true, data: thread!.events });
+        } finally {
+          await surface.close({ drainMs: 1_000 });
+          await runtime.close();
+          await bus.close();
+        }
+      }),
+      { numRuns: 25, seed: 82, interruptAfterTimeLimit: 20_000, markInterruptAsFailure: true },
+    );
+  });
+});

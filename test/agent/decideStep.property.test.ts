@@ -4,8 +4,10 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { SimulatedClock } from 'xstate';
+import { z } from 'zod';
 import { agent } from '../../src/agent/agent.js';
 import { decideStep } from '../../src/agent/decideStep.js';
+import { tool } from '../../src/agent/tool.js';
 import { silentLogger } from '../../src/logger.js';
 import type { Model, ModelOutput } from '../../src/model/model.js';
 import { parseNextStep } from '../../src/model/nextStep.js';
@@ -18,6 +20,15 @@ import { threadOf, T0 } from '../support/agentHarness.js';
 import { hostileAnswer } from '../model/modelAnswerArbitrary.js';
 
 const calc = agent({ name: 'calc', description: 'does sums', prompt: 'You are {{agent}}.\n{{tools}}\n{{context}}', tools: [add, divide] });
+
+/** A tool with optional arguments, one of them secret-named (so its arguments are redacted, copied). */
+const send = tool({
+  name: 'send',
+  description: 'Send a message',
+  input: z.object({ token: z.string().optional(), to: z.string().optional(), options: z.object({ cc: z.string().optional() }).optional() }),
+  run: () => null,
+});
+const mailer = agent({ name: 'mailer', description: 'sends', prompt: 'You are {{agent}}.\n{{context}}', tools: [send] });
 
 /** A model that answers `output` once. */
 const answering = (output: ModelOutput): Model => ({ name: 'm', complete: async () => ({ success: true, data: output }) });
@@ -73,5 +84,32 @@ describe('decideStep with any model answer (property)', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('the tool would run with exactly the arguments the log records, whatever keys the answer uses', async () => {
+    const key = fc.constantFrom('token', 'to', 'options', 'cc', '__proto__', 'constructor', 'x');
+    const { value } = fc.letrec((tie) => ({
+      value: fc.oneof({ depthSize: 'small' }, fc.constantFrom('abc', 'mallory@example.com', 1, null), fc.dictionary(key, tie('value'), { maxKeys: 3 })),
+    }));
+    await fc.assert(
+      fc.asyncProperty(fc.dictionary(key, value, { maxKeys: 4 }), fc.boolean(), async (args, asToolCall) => {
+        const clock = new SimulatedClock();
+        clock.set(T0);
+        const store = createMemoryStore({ clock });
+        const thread = await store.create(threadOf('t-1', 'mailer', [{ type: 'input', data: { input: 'go' } }]));
+        const text = JSON.stringify({ intent: 'send', args });
+        const output: ModelOutput = asToolCall
+          ? { toolCall: { name: 'send', arguments: JSON.stringify(args) }, usage: { prompt: 1, completion: 1 }, model: 'm' }
+          : { text, usage: { prompt: 1, completion: 1 }, model: 'm' };
+        const deps = { model: answering(output), store, clock, logger: silentLogger() };
+        const { thread: after } = await decideStep({ agent: mailer, thread, state: deriveState(thread.events), deps }, new AbortController());
+        const call = after.events.find((e) => e.type === 'tool_call');
+        if (call === undefined) return;
+        // What runs now (the in-memory args) and what a restart reads from the log must be one input.
+        const recorded = JSON.parse(JSON.stringify(call.data.args)) as unknown;
+        expect(send.parse(call.data.args)).toEqual(send.parse(recorded));
+      }),
+      { numRuns: 200, seed: 12 },
+    );
   });
 });

@@ -85,4 +85,20 @@ describe('parseNextStep (property)', () => {
       error: expect.stringMatching(/^arguments of add .*finite/),
     });
   });
+
+  it('refuses arguments holding a "__proto__" key at any depth: copying them would turn it into a prototype', () => {
+    const nested = fc.array(fc.constantFrom('a', 'b'), { maxLength: 3 });
+    fc.assert(
+      fc.property(nested, fc.jsonValue({ maxDepth: 1 }), fc.constantFrom('tool', 'nested', 'flat'), (path, value, shape) => {
+        let inner = `{"__proto__":${JSON.stringify(value)}}`;
+        for (const key of [...path].reverse()) inner = `{"${key}":${inner}}`;
+        const output =
+          shape === 'tool'
+            ? outputOf({ toolCall: { name: 'send', arguments: inner } })
+            : outputOf({ text: shape === 'nested' ? `{"intent":"send","args":${inner}}` : `{"intent":"send",${inner.slice(1)}` });
+        expect(parseNextStep(output)).toEqual({ success: false, error: expect.stringMatching(/^arguments of send .*"__proto__"/) });
+      }),
+      { numRuns: 100, seed: 13 },
+    );
+  });
 });

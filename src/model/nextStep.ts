@@ -45,8 +45,25 @@ export function parseNextStep(output: ModelOutput): Parsed {
 
 /** The step, unless its arguments are not a JSON value a thread can record and read back. */
 function checked(intent: string, args: Json): Parsed {
-  if (isJson(args)) return { success: true, data: { intent, args } };
-  return { success: false, error: `arguments of ${intent.slice(0, 80)} are not JSON a thread can hold: numbers must be finite, nesting at most 256 levels deep` };
+  const name = intent.slice(0, 80);
+  if (!isJson(args)) {
+    return { success: false, error: `arguments of ${name} are not JSON a thread can hold: numbers must be finite, nesting at most 256 levels deep` };
+  }
+  if (hasProtoKey(args)) {
+    return { success: false, error: `arguments of ${name} use the key "__proto__", which cannot be recorded faithfully; rename it` };
+  }
+  return { success: true, data: { intent, args } };
+}
+
+/**
+ * Whether an own `__proto__` key is anywhere in `value`. JSON.parse makes it an ordinary key, but
+ * copying such an object by assignment (as redaction does) turns it into the copy's prototype:
+ * the log would lose it while the tool still read its properties.
+ */
+function hasProtoKey(value: Json): boolean {
+  if (value === null || typeof value !== 'object') return false;
+  if (Array.isArray(value)) return value.some(hasProtoKey);
+  return Object.hasOwn(value, '__proto__') || Object.values(value).some(hasProtoKey);
 }
 
 function snippet(text: string): string {

@@ -35,8 +35,14 @@ const answering = (output: ModelOutput): Model => ({ name: 'm', complete: async 
 
 describe('decideStep with any model answer (property)', () => {
   it('never throws, and appends only events a store reads back as they were written', async () => {
+    // Token counts as a misbehaving server or a model of the user's may report them.
+    const count = fc.oneof(
+      { arbitrary: fc.nat(100_000), weight: 4 },
+      fc.constantFrom(Number.NaN, Number.POSITIVE_INFINITY, -1, 1.5, 2 ** 53, 1e20, Number.MAX_VALUE),
+    );
     await fc.assert(
-      fc.asyncProperty(hostileAnswer, async (output) => {
+      fc.asyncProperty(hostileAnswer, count, count, async (answer, prompt, completion) => {
+        const output: ModelOutput = { ...answer, usage: { prompt, completion } };
         const clock = new SimulatedClock();
         clock.set(T0);
         const store = createMemoryStore({ clock });

@@ -78,7 +78,8 @@ async function decide(input: StepInput, step: AbortController): Promise<Decided>
     const text = status === undefined ? message : `HTTP ${status}: ${message}`;
     return decided(errorEvents(input, kind === 'timeout' ? 'model_timeout' : 'model_http', text));
   }
-  const tokens = { prompt: result.data.usage.prompt, completion: result.data.usage.completion };
+  const { usage } = result.data;
+  const tokens = { prompt: tokenCount(usage?.prompt), completion: tokenCount(usage?.completion) };
   const parsed = parseNextStep(result.data);
   if (!parsed.success) return decided(errorEvents(input, 'invalid_json', parsed.error, { tokens }));
   const { intent } = parsed.data;
@@ -130,6 +131,16 @@ async function decide(input: StepInput, step: AbortController): Promise<Decided>
   // A crash after this write finds the call started, as a crash just after a separate tool_call did.
   const call: NewEvent = { type: 'tool_call', data: { callId, tool: intent, args, idempotencyKey: idempotencyKeyFor(thread.id, callId), attempt: 1 } };
   return { events: [decision, call], recordedCall: callId };
+}
+
+/**
+ * A reported token count as a thread records it: a non-negative safe integer, else 0. Models (a
+ * misbehaving server, a model of the user's) may report anything, and the event schema, which a
+ * store applies when it reads the thread back, takes nothing else.
+ */
+function tokenCount(value: number | undefined): number {
+  const count = Math.round(value ?? 0);
+  return Number.isSafeInteger(count) && count > 0 ? count : 0;
 }
 
 /** What a decision appends, and the call it recorded with it (not started yet) if it did. */

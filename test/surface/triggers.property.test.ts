@@ -1,14 +1,17 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { calculator } from '../../agents/calculator/index.js';
+import type { Bus } from '../../src/bus/bus.js';
 import { createMemoryBus } from '../../src/bus/memoryBus.js';
 import { createDemoModel } from '../../src/model/demoModel.js';
 import { createRuntime } from '../../src/runtime/runtime.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
+import type { ThreadStore } from '../../src/store/threadStore.js';
 import { createAgentQueues } from '../../src/surface/agentQueues.js';
 import { attachBus } from '../../src/surface/attachBus.js';
 import { isReplySubject, type TriggerResult } from '../../src/surface/payloads.js';
 import { MSG_ID_HEADER, REPLY_TO_HEADER } from '../../src/surface/subjects.js';
+import type { Thread } from '../../src/thread/events.js';
 import { parseEvents } from '../../src/thread/thread.js';
 import { collector } from '../bus/waiting.js';
 
@@ -61,16 +64,32 @@ function replyTarget(i: number, text: string): string {
   return `r.${i}`;
 }
 
+/** Runs `test` against a surface on a fresh in-process bus (calculator agent, demo model), then closes it all. */
+async function withSurface(test: (bus: Bus, store: ThreadStore) => Promise<void>): Promise<void> {
+  const bus = createMemoryBus();
+  const store = createMemoryStore();
+  const queues = createAgentQueues({ bus, ackWaitMs: 5_000 });
+  const runtime = createRuntime({ agents: [calculator], store, model: createDemoModel(), schedule: queues.schedule });
+  const surface = await attachBus(runtime, { queues, processId: 'p1' });
+  try {
+    await test(bus, store);
+  } finally {
+    await surface.close({ drainMs: 1_000 });
+    await runtime.close();
+    await bus.close();
+  }
+}
+
+/** The thread reads back from JSON through the event schemas as it is (what a file or KV store does). */
+function expectReadsBack(thread: Thread): void {
+  expect(parseEvents(JSON.parse(JSON.stringify(thread.events)))).toEqual({ success: true, data: thread.events });
+}
+
 describe('triggers from outside on the in-process bus (property)', () => {
   it('every trigger, however malformed, hears back where it asked; the worker keeps working and every thread reads back', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(triggerArbitrary, { minLength: 1, maxLength: 4 }), async (generated) => {
-        const bus = createMemoryBus();
-        const store = createMemoryStore();
-        const queues = createAgentQueues({ bus, ackWaitMs: 5_000 });
-        const runtime = createRuntime({ agents: [calculator], store, model: createDemoModel(), schedule: queues.schedule });
-        const surface = await attachBus(runtime, { queues, processId: 'p1' });
-        try {
+      fc.asyncProperty(fc.array(triggerArbitrary, { minLength: 1, maxLength: 4 }), (generated) =>
+        withSurface(async (bus, store) => {
           const heard = new Map<string, ReturnType<typeof collector<unknown>>>();
           const hear = (subject: string) => heard.get(subject) ?? heard.set(subject, collector<unknown>()).get(subject)!;
           for (const root of ['p', 'r', 'final']) bus.subscribe(`${root}.>`, (msg) => hear(msg.subject).push(msg.json()));
@@ -87,16 +106,9 @@ describe('triggers from outside on the in-process bus (property)', () => {
           await bus.publish('switchyard.trigger.calculator', { input: 'what is 2 + 3', replyTo: 'final.ok' });
           const [result] = (await hear('final.ok').until(1, 5_000, 'the good trigger')) as { data: TriggerResult }[];
           expect(result!.data).toMatchObject({ status: 'done', output: '2 + 3 = 5' });
-          for (const summary of await store.list()) {
-            const thread = await store.get(summary.id);
-            expect(parseEvents(JSON.parse(JSON.stringify(thread!.events)))).toEqual({ success: true, data: thread!.events });
-          }
-        } finally {
-          await surface.close({ drainMs: 1_000 });
-          await runtime.close();
-          await bus.close();
-        }
-      }),
+          for (const summary of await store.list()) expectReadsBack((await store.get(summary.id))!);
+        }),
+      ),
       { numRuns: 25, seed: 81, interruptAfterTimeLimit: 20_000, markInterruptAsFailure: true },
     );
   });
@@ -117,13 +129,8 @@ describe('triggers from outside on the in-process bus (property)', () => {
       body: fc.oneof(respondBody.map((b) => JSON.stringify(b)), controlBody.map((b) => JSON.stringify(b)), fc.string({ maxLength: 20 }), fc.constant('')),
     });
     await fc.assert(
-      fc.asyncProperty(fc.array(request, { minLength: 1, maxLength: 5 }), async (requests) => {
-        const bus = createMemoryBus();
-        const store = createMemoryStore();
-        const queues = createAgentQueues({ bus, ackWaitMs: 5_000 });
-        const runtime = createRuntime({ agents: [calculator], store, model: createDemoModel(), schedule: queues.schedule });
-        const surface = await attachBus(runtime, { queues, processId: 'p1' });
-        try {
+      fc.asyncProperty(fc.array(request, { minLength: 1, maxLength: 5 }), (requests) =>
+        withSurface(async (bus, store) => {
           const results = collector<TriggerResult>();
           bus.subscribe('res', (msg) => results.push((msg.json() as { data: TriggerResult }).data));
           await bus.publish('switchyard.trigger.calculator', { input: 'what is (3 + 4) / 2', replyTo: 'res' }, { headers: { [MSG_ID_HEADER]: 'wait' } });
@@ -140,14 +147,9 @@ describe('triggers from outside on the in-process bus (property)', () => {
               expect(data.error).toEqual(expect.any(String));
             }
           }
-          const thread = await store.get('trg-wait');
-          expect(parseEvents(JSON.parse(JSON.stringify(thread!.events)))).toEqual({ success: true, data: thread!.events });
-        } finally {
-          await surface.close({ drainMs: 1_000 });
-          await runtime.close();
-          await bus.close();
-        }
-      }),
+          expectReadsBack((await store.get('trg-wait'))!);
+        }),
+      ),
       { numRuns: 25, seed: 82, interruptAfterTimeLimit: 20_000, markInterruptAsFailure: true },
     );
   });

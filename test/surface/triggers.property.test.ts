@@ -20,6 +20,8 @@ interface Trigger {
   readonly agent: string;
   readonly payload: string;
   readonly msgId: string | undefined;
+  /** The `Switchyard-Reply-To` header: `r.<i>`, or one far past what a server takes. */
+  readonly header: string;
 }
 
 const payloadReplyTo = fc.constantFrom<'none' | 'valid' | 'wildcard' | 'long' | 'number'>('none', 'valid', 'wildcard', 'long', 'number');
@@ -42,6 +44,7 @@ const triggerArbitrary = fc.record({
   agent: fc.constantFrom('calculator', 'calculator', 'nosuch', 'calculator.deep'),
   payload: payloadArbitrary,
   msgId: fc.option(fc.string({ maxLength: 20 }), { nil: undefined }),
+  longHeader: fc.boolean(),
 });
 
 /** The payload text of trigger `i`, its payload `replyTo` set as `kind` says. */
@@ -52,16 +55,16 @@ function payloadText(i: number, payload: Payload): string {
   return JSON.stringify(replyTo === undefined ? payload.object : { ...payload.object, replyTo });
 }
 
-/** Where trigger `i` must hear back: its payload's replyTo when that is usable, else its header's `r.<i>`. */
-function replyTarget(i: number, text: string): string {
+/** Where a trigger must hear back: its payload's replyTo when that is usable, else its header's, if usable. */
+function replyTarget({ payload, header }: Trigger): string | undefined {
   try {
-    const value = JSON.parse(text) as { replyTo?: unknown } | null;
+    const value = JSON.parse(payload) as { replyTo?: unknown } | null;
     const raw = typeof value === 'object' ? value?.replyTo : undefined;
     if (typeof raw === 'string' && isReplySubject(raw)) return raw;
   } catch {
     // not JSON: the header's
   }
-  return `r.${i}`;
+  return isReplySubject(header) ? header : undefined;
 }
 
 /** Runs `test` against a surface on a fresh in-process bus (calculator agent, demo model), then closes it all. */
@@ -92,21 +95,35 @@ describe('triggers from outside on the in-process bus (property)', () => {
         withSurface(async (bus, store) => {
           const heard = new Map<string, ReturnType<typeof collector<unknown>>>();
           const hear = (subject: string) => heard.get(subject) ?? heard.set(subject, collector<unknown>()).get(subject)!;
-          for (const root of ['p', 'r', 'final']) bus.subscribe(`${root}.>`, (msg) => hear(msg.subject).push(msg.json()));
+          // Everything published, so nothing goes to a subject past a server's control line (4 KiB).
+          const published: string[] = [];
+          bus.subscribe('>', (msg) => {
+            published.push(msg.subject);
+            if (/^(p|r|final)\./.test(msg.subject)) hear(msg.subject).push(msg.json());
+          });
 
-          const triggers: Trigger[] = generated.map((t, i) => ({ agent: t.agent, payload: payloadText(i, t.payload), msgId: t.msgId === undefined ? undefined : `${t.msgId}#${i}` }));
-          for (const [i, t] of triggers.entries()) {
-            const headers: Record<string, string> = { [REPLY_TO_HEADER]: `r.${i}` };
+          const triggers: Trigger[] = generated.map((t, i) => ({
+            agent: t.agent,
+            payload: payloadText(i, t.payload),
+            msgId: t.msgId === undefined ? undefined : `${t.msgId}#${i}`,
+            header: t.longHeader ? `r.${i}.${'x'.repeat(5_000)}` : `r.${i}`,
+          }));
+          for (const t of triggers) {
+            const headers: Record<string, string> = { [REPLY_TO_HEADER]: t.header };
             if (t.msgId !== undefined) headers[MSG_ID_HEADER] = t.msgId;
             await bus.publish(`switchyard.trigger.${t.agent}`, t.payload, { headers });
           }
-          for (const [i, t] of triggers.entries()) await hear(replyTarget(i, t.payload)).until(1, 5_000, `a reply to trigger ${i}`);
+          for (const [i, t] of triggers.entries()) {
+            const target = replyTarget(t);
+            if (target !== undefined) await hear(target).until(1, 5_000, `a reply to trigger ${i}`);
+          }
 
           // The worker still takes a good trigger, and every thread reads back as it was written.
           await bus.publish('switchyard.trigger.calculator', { input: 'what is 2 + 3', replyTo: 'final.ok' });
           const [result] = (await hear('final.ok').until(1, 5_000, 'the good trigger')) as { data: TriggerResult }[];
           expect(result!.data).toMatchObject({ status: 'done', output: '2 + 3 = 5' });
           for (const summary of await store.list()) expectReadsBack((await store.get(summary.id))!);
+          expect(published.filter((subject) => subject.length > 1_024)).toEqual([]);
         }),
       ),
       { numRuns: 25, seed: 81, interruptAfterTimeLimit: 20_000, markInterruptAsFailure: true },

@@ -13,6 +13,7 @@ import type { Model, ModelOutput } from '../../src/model/model.js';
 import { parseNextStep } from '../../src/model/nextStep.js';
 import { createFileStore } from '../../src/store/fileStore.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
+import { validateResponse } from '../../src/thread/humanResponse.js';
 import { deriveState } from '../../src/thread/state.js';
 import { parseEvents } from '../../src/thread/thread.js';
 import { add, divide } from '../../tools/calculator.js';
@@ -116,6 +117,40 @@ describe('decideStep with any model answer (property)', () => {
         expect(send.parse(call.data.args)).toEqual(send.parse(recorded));
       }),
       { numRuns: 200, seed: 12 },
+    );
+  });
+
+  it('every question a decision asks a human can be answered by some response', async () => {
+    const ask = fc.record(
+      {
+        question: fc.oneof(fc.constant('Which one?'), fc.string({ maxLength: 8 })),
+        context: fc.string({ maxLength: 8 }),
+        urgency: fc.constantFrom('low', 'medium', 'high'),
+        format: fc.constantFrom('free_text', 'yes_no', 'multiple_choice'),
+        choices: fc.array(fc.oneof(fc.constantFrom('', ' ', 'red', ' blue '), fc.string({ maxLength: 6 })), { maxLength: 3 }),
+      },
+      { requiredKeys: ['question'] },
+    );
+    await fc.assert(
+      fc.asyncProperty(ask, async (args) => {
+        const clock = new SimulatedClock();
+        clock.set(T0);
+        const store = createMemoryStore({ clock });
+        const thread = await store.create(threadOf('t-1', 'calc', [{ type: 'input', data: { input: 'go' } }]));
+        const output: ModelOutput = { toolCall: { name: 'request_human_input', arguments: JSON.stringify(args) }, usage: { prompt: 1, completion: 1 }, model: 'm' };
+        const deps = { model: answering(output), store, clock, logger: silentLogger() };
+        const { thread: after } = await decideStep({ agent: calc, thread, state: deriveState(thread.events), deps }, new AbortController());
+        const request = after.events.find((e) => e.type === 'human_request');
+        if (request === undefined) {
+          expect(after.events.at(-1)).toMatchObject({ type: 'error', data: { kind: 'invalid_args' } });
+          return;
+        }
+        const { data } = request;
+        // The answer a person would give: yes, the first choice, or some text.
+        const answer = data.format === 'yes_no' ? 'yes' : (data.choices?.find((c) => c.trim() !== '') ?? 'fine');
+        expect(validateResponse(data, { requestId: data.requestId, answer })).toMatchObject({ success: true });
+      }),
+      { numRuns: 200, seed: 14 },
     );
   });
 });

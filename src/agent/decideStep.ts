@@ -5,7 +5,7 @@ import { messageOf } from '../errors.js';
 import type { ModelResult } from '../model/model.js';
 import { parseNextStep } from '../model/nextStep.js';
 import { appendEvents } from '../store/appendEvents.js';
-import { DONE_FOR_NOW, REQUEST_HUMAN_INPUT, versionOf, type Json, type NewEvent, type Thread } from '../thread/events.js';
+import { DONE_FOR_NOW, REQUEST_HUMAN_INPUT, versionOf, type Json, type NewEvent, type Thread, type TokenUsage } from '../thread/events.js';
 import type { Agent } from './agent.js';
 import type { StepInput } from './deps.js';
 import { errorEvents, escalationEvents } from './errorEvents.js';
@@ -103,24 +103,7 @@ async function decide(input: StepInput, step: AbortController): Promise<Decided>
     const { message } = doneForNowSchema.parse(checked.data);
     return decided([decision, { type: 'final', data: { output: redactText(message, agent.secrets) } }]);
   }
-  if (intent === REQUEST_HUMAN_INPUT) {
-    const ask = requestHumanInputSchema.parse(checked.data);
-    return decided([
-      decision,
-      {
-        type: 'human_request',
-        data: {
-          requestId: requestIdFor(thread.id, seq + 1),
-          kind: 'input',
-          question: ask.question,
-          ...(ask.context === undefined ? {} : { context: ask.context }),
-          urgency: ask.urgency,
-          format: ask.format,
-          ...(ask.choices === undefined ? {} : { choices: ask.choices }),
-        },
-      },
-    ]);
-  }
+  if (intent === REQUEST_HUMAN_INPUT) return askHuman(input, seq, decision, checked.data, tokens);
   // With judges, they look at the call first; the approval gate in executeStep asks after them.
   if (agent.afterDecision.length === 0 && tool.needsApproval(checked.data)) {
     return decided([decision, approvalRequest(thread.id, seq + 1, { callId, tool: intent, args })]);
@@ -141,6 +124,29 @@ async function decide(input: StepInput, step: AbortController): Promise<Decided>
 function tokenCount(value: number | undefined): number {
   const count = Math.round(value ?? 0);
   return Number.isSafeInteger(count) && count > 0 ? count : 0;
+}
+
+/** A `request_human_input` decision: the decision and the human request it opens, unless no one could answer it. */
+function askHuman(input: StepInput, seq: number, decision: NewEvent, data: unknown, tokens: TokenUsage): Decided {
+  const ask = requestHumanInputSchema.parse(data);
+  // A response must be a non-blank answer among the choices: with none, no one could answer.
+  if (ask.format === 'multiple_choice' && ask.choices !== undefined && !ask.choices.some((choice) => choice.trim() !== '')) {
+    const error = `arguments for ${REQUEST_HUMAN_INPUT} are invalid: choices: a multiple_choice question needs at least one non-blank choice`;
+    return decided(errorEvents(input, 'invalid_args', error, { tool: REQUEST_HUMAN_INPUT, tokens }));
+  }
+  const request: NewEvent = {
+    type: 'human_request',
+    data: {
+      requestId: requestIdFor(input.thread.id, seq + 1),
+      kind: 'input',
+      question: ask.question,
+      ...(ask.context === undefined ? {} : { context: ask.context }),
+      urgency: ask.urgency,
+      format: ask.format,
+      ...(ask.choices === undefined ? {} : { choices: ask.choices }),
+    },
+  };
+  return decided([decision, request]);
 }
 
 /** What a decision appends, and the call it recorded with it (not started yet) if it did. */

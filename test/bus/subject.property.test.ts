@@ -52,7 +52,7 @@ describe('subjects and patterns (property)', () => {
 
   it('validity: any string is judged without a throw; a valid subject has non-empty tokens without wildcards or whitespace', () => {
     fc.assert(
-      fc.property(fc.oneof(subjectLikeArbitrary, fc.string({ unit: 'binary', maxLength: 30 })), (s) => {
+      fc.property(fc.oneof(subjectLikeArbitrary, fc.string({ unit: 'grapheme', maxLength: 30 })), (s) => {
         const tokens = s.split('.');
         const expected = s.length > 0 && !/\s/.test(s) && tokens.every((t) => t !== '' && t !== '*' && t !== '>');
         expect(isValidSubject(s)).toBe(expected);

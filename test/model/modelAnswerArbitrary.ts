@@ -38,7 +38,7 @@ const argumentsText: fc.Arbitrary<string> = fc.oneof(
 
 /** A text answer: free text, JSON steps in either shape (fenced or not), hostile JSON. */
 const textAnswer: fc.Arbitrary<string> = fc.oneof(
-  fc.string({ maxLength: 80, unit: 'binary' }),
+  fc.string({ maxLength: 80, unit: 'grapheme' }),
   fc.string({ minLength: 300, maxLength: 600 }),
   fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.stringify(v)),
   fc.tuple(intentArbitrary, jsonObject).map(([intent, args]) => JSON.stringify({ intent, ...args })),

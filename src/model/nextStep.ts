@@ -7,15 +7,17 @@ export interface NextStep {
   readonly args: Json;
 }
 
+/** What {@link parseNextStep} returns. */
 type Parsed = { success: true; data: NextStep } | { success: false; error: string };
 
 /**
  * Reads a `NextStep` from a model's output (factor 1): a tool call, or text holding JSON
  * `{ "intent": ..., ...args }` or `{ "intent": ..., "args": {...} }` (fences allowed). Arguments a
- * thread cannot hold (nested deeper than JSON values may be, or a number beyond a double, which
- * JSON.parse reads as Infinity) are refused here, before a decision records them.
+ * thread cannot hold faithfully (nested deeper than JSON values may be, a number beyond a double,
+ * which JSON.parse reads as Infinity, or a `__proto__` key) are refused here, before a decision
+ * records them.
  */
-export function parseNextStep(output: ModelOutput): Parsed {
+export function parseNextStep(output: ModelOutput): { success: true; data: NextStep } | { success: false; error: string } {
   if (output.toolCall) {
     const { name, arguments: raw } = output.toolCall;
     if (raw.trim() === '') return { success: true, data: { intent: name, args: {} } };

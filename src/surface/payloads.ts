@@ -13,12 +13,12 @@ import { REPLY_TO_HEADER } from './subjects.js';
  */
 const MAX_REPLY_SUBJECT = 512;
 const subjectSchema = z.string().max(MAX_REPLY_SUBJECT).refine(isValidSubject, 'must be a NATS subject without wildcards');
+const threadIdSchema = z.string().regex(THREAD_ID_PATTERN, `must match ${THREAD_ID_PATTERN}`);
 
 /** Whether `subject` may receive a trigger's replies: a NATS subject without wildcards, at most 512 characters. */
 export function isReplySubject(subject: string): boolean {
   return subject.length <= MAX_REPLY_SUBJECT && isValidSubject(subject);
 }
-const threadIdSchema = z.string().regex(THREAD_ID_PATTERN, `must match ${THREAD_ID_PATTERN}`);
 
 /**
  * The payload of `<prefix>.trigger.<agent>`.

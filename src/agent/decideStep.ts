@@ -5,7 +5,7 @@ import { messageOf } from '../errors.js';
 import type { ModelFailure, ModelOutput, ModelResult } from '../model/model.js';
 import { parseNextStep } from '../model/nextStep.js';
 import { appendEvents } from '../store/appendEvents.js';
-import { DONE_FOR_NOW, REQUEST_HUMAN_INPUT, versionOf, type Json, type NewEvent, type Thread } from '../thread/events.js';
+import { DONE_FOR_NOW, REQUEST_HUMAN_INPUT, versionOf, type Json, type NewEvent, type Thread, type TokenUsage } from '../thread/events.js';
 import type { Agent } from './agent.js';
 import type { Tool } from './tool.js';
 import type { StepInput } from './deps.js';
@@ -100,7 +100,8 @@ function modelFailure(input: StepInput, failure: ModelFailure, timedOut: boolean
 /** The model's next step, validated: its decision and what follows it, or the error the model sees next. */
 function nextStep(input: StepInput, seq: number, output: ModelOutput, hash: string, latencyMs: number): Decided {
   const { agent, state } = input;
-  const tokens = { prompt: output.usage.prompt, completion: output.usage.completion };
+  const { usage } = output;
+  const tokens = { prompt: tokenCount(usage?.prompt), completion: tokenCount(usage?.completion) };
   const parsed = parseNextStep(output);
   if (!parsed.success) return decided(errorEvents(input, 'invalid_json', parsed.error, { tokens }));
   const { intent } = parsed.data;
@@ -120,7 +121,17 @@ function nextStep(input: StepInput, seq: number, output: ModelOutput, hash: stri
     type: 'decision',
     data: { callId, step: state.steps + 1, intent, args, model: output.model, promptHash: hash, tokens, latencyMs },
   };
-  return followUp(input, seq, decision, { callId, tool, intent, args, checked: checked.data });
+  return followUp(input, seq, decision, { callId, tool, intent, args, checked: checked.data }, tokens);
+}
+
+/**
+ * A reported token count as a thread records it: a non-negative safe integer, else 0. Models (a
+ * misbehaving server, a model of the user's) may report anything, and the event schema, which a
+ * store applies when it reads the thread back, takes nothing else.
+ */
+function tokenCount(value: number | undefined): number {
+  const count = Math.round(value ?? 0);
+  return Number.isSafeInteger(count) && count > 0 ? count : 0;
 }
 
 /** A valid decision's call: its id, its tool, and its arguments (redacted, and as the tool parsed them). */
@@ -133,14 +144,22 @@ interface DecidedCall {
 }
 
 /** What a valid decision appends: the end, a question, an approval request, or its call. */
-function followUp(input: StepInput, seq: number, decision: NewEvent, call: DecidedCall): Decided {
+function followUp(input: StepInput, seq: number, decision: NewEvent, call: DecidedCall, tokens: TokenUsage): Decided {
   const { agent, thread } = input;
   const { callId, intent, args } = call;
   if (intent === DONE_FOR_NOW) {
     const { message } = doneForNowSchema.parse(call.checked);
     return decided([decision, { type: 'final', data: { output: redactText(message, agent.secrets) } }]);
   }
-  if (intent === REQUEST_HUMAN_INPUT) return decided([decision, humanInputRequest(thread.id, seq + 1, requestHumanInputSchema.parse(call.checked))]);
+  if (intent === REQUEST_HUMAN_INPUT) {
+    const ask = requestHumanInputSchema.parse(call.checked);
+    // A response must be a non-blank answer among the choices: with none, no one could answer.
+    if (ask.format === 'multiple_choice' && ask.choices !== undefined && !ask.choices.some((choice) => choice.trim() !== '')) {
+      const error = `arguments for ${REQUEST_HUMAN_INPUT} are invalid: choices: a multiple_choice question needs at least one non-blank choice`;
+      return decided(errorEvents(input, 'invalid_args', error, { tool: REQUEST_HUMAN_INPUT, tokens }));
+    }
+    return decided([decision, humanInputRequest(thread.id, seq + 1, ask)]);
+  }
   // With judges, they look at the call first; the approval gate in executeStep asks after them.
   if (agent.afterDecision.length === 0 && call.tool.needsApproval(call.checked)) {
     return decided([decision, approvalRequest(thread.id, seq + 1, { callId, tool: intent, args })]);

@@ -1,4 +1,4 @@
-import type { Json } from '../thread/events.js';
+import { isJson, type Json } from '../thread/events.js';
 import type { ModelOutput } from './model.js';
 
 /** The model's next step: an intent (a tool name) and its raw arguments (parsed JSON, not yet checked). */
@@ -7,19 +7,27 @@ export interface NextStep {
   readonly args: Json;
 }
 
+/** What {@link parseNextStep} returns. */
+type Parsed = { success: true; data: NextStep } | { success: false; error: string };
+
 /**
  * Reads a `NextStep` from a model's output (factor 1): a tool call, or text holding JSON
- * `{ "intent": ..., ...args }` or `{ "intent": ..., "args": {...} }` (fences allowed).
+ * `{ "intent": ..., ...args }` or `{ "intent": ..., "args": {...} }` (fences allowed). Arguments a
+ * thread cannot hold faithfully (nested deeper than JSON values may be, a number beyond a double,
+ * which JSON.parse reads as Infinity, or a `__proto__` key) are refused here, before a decision
+ * records them.
  */
 export function parseNextStep(output: ModelOutput): { success: true; data: NextStep } | { success: false; error: string } {
   if (output.toolCall) {
     const { name, arguments: raw } = output.toolCall;
     if (raw.trim() === '') return { success: true, data: { intent: name, args: {} } };
+    let args: Json;
     try {
-      return { success: true, data: { intent: name, args: JSON.parse(raw) as Json } };
+      args = JSON.parse(raw) as Json;
     } catch {
       return { success: false, error: `arguments of ${name} are not valid JSON: ${snippet(raw)}` };
     }
+    return checked(name, args);
   }
   if (output.text !== undefined) {
     const text = output.text.trim().replace(/^```(?:json)?\s*/i, '').replace(/\s*```$/, '');
@@ -32,9 +40,32 @@ export function parseNextStep(output: ModelOutput): { success: true; data: NextS
     if (typeof value !== 'object' || value === null || Array.isArray(value)) return { success: false, error: 'the answer must be a JSON object with an "intent"' };
     const { intent, args, ...rest } = value as Record<string, Json>;
     if (typeof intent !== 'string' || intent === '') return { success: false, error: 'the answer has no "intent" string' };
-    return { success: true, data: { intent, args: typeof args === 'object' && args !== null ? args : rest } };
+    return checked(intent, typeof args === 'object' && args !== null ? args : rest);
   }
   return { success: false, error: 'the model returned neither a tool call nor text' };
+}
+
+/** The step, unless its arguments are not a JSON value a thread can record and read back. */
+function checked(intent: string, args: Json): Parsed {
+  const name = intent.slice(0, 80);
+  if (!isJson(args)) {
+    return { success: false, error: `arguments of ${name} are not JSON a thread can hold: numbers must be finite, nesting at most 256 levels deep` };
+  }
+  if (hasProtoKey(args)) {
+    return { success: false, error: `arguments of ${name} use the key "__proto__", which cannot be recorded faithfully; rename it` };
+  }
+  return { success: true, data: { intent, args } };
+}
+
+/**
+ * Whether an own `__proto__` key is anywhere in `value`. JSON.parse makes it an ordinary key, but
+ * copying such an object by assignment (as redaction does) turns it into the copy's prototype:
+ * the log would lose it while the tool still read its properties.
+ */
+function hasProtoKey(value: Json): boolean {
+  if (value === null || typeof value !== 'object') return false;
+  if (Array.isArray(value)) return value.some(hasProtoKey);
+  return Object.hasOwn(value, '__proto__') || Object.values(value).some(hasProtoKey);
 }
 
 function snippet(text: string): string {

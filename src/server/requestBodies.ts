@@ -107,7 +107,8 @@ export function statusQuery(c: Context): ThreadStatus[] | undefined {
 /** A non-negative integer within `max` from a query parameter or header: `fallback` when absent or empty, `undefined` when not such an integer. */
 export function parseInteger(raw: string | undefined, fallback: number, max: number): number | undefined {
   if (raw === undefined || raw === '') return fallback;
-  if (!/^\d{1,15}$/.test(raw.trim()) || Number(raw) > max) return undefined;
+  // 16 digits: every safe integer (2^53 - 1 has 16), so the range the error names is the one read.
+  if (!/^\d{1,16}$/.test(raw.trim()) || Number(raw) > max) return undefined;
   return Number(raw);
 }
 

@@ -127,7 +127,8 @@ export function verifyWebhookSignature(
 ): boolean {
   const { timestamp, signature } = headers;
   if (typeof timestamp !== 'string' || typeof signature !== 'string' || secret === '') return false;
-  if (!/^\d{1,15}$/.test(timestamp) || Math.abs(now / 1000 - Number(timestamp)) > toleranceSeconds) return false;
+  // Written as "not within" so that a NaN tolerance or clock refuses instead of accepting any age.
+  if (!/^\d{1,15}$/.test(timestamp) || !(Math.abs(now / 1000 - Number(timestamp)) <= toleranceSeconds)) return false;
   const match = /^sha256=([0-9a-f]{64})$/i.exec(signature.trim());
   if (match === null) return false;
   const expected = Buffer.from(signWebhook(rawBody, secret, timestamp).slice('sha256='.length), 'hex');

@@ -6,8 +6,19 @@ import { jsonSchema, type HumanRequest, type Json } from '../thread/events.js';
 import type { ThreadStatus } from '../thread/state.js';
 import { REPLY_TO_HEADER } from './subjects.js';
 
-const subjectSchema = z.string().max(512).refine(isValidSubject, 'must be a NATS subject without wildcards');
+/**
+ * The longest reply subject a trigger may name. A server drops the connection of a client that
+ * publishes to a subject past its control line (4 KiB by default), so a reply subject from outside
+ * must stay well under it, wherever it comes from.
+ */
+const MAX_REPLY_SUBJECT = 512;
+const subjectSchema = z.string().max(MAX_REPLY_SUBJECT).refine(isValidSubject, 'must be a NATS subject without wildcards');
 const threadIdSchema = z.string().regex(THREAD_ID_PATTERN, `must match ${THREAD_ID_PATTERN}`);
+
+/** Whether `subject` may receive a trigger's replies: a NATS subject without wildcards, at most 512 characters. */
+export function isReplySubject(subject: string): boolean {
+  return subject.length <= MAX_REPLY_SUBJECT && isValidSubject(subject);
+}
 
 /**
  * The payload of `<prefix>.trigger.<agent>`.
@@ -102,10 +113,10 @@ export type ThreadReply =
 /** The payload of `<prefix>.human.<agent>.<id>`: the human request with its thread. */
 export type HumanRequestNotice = HumanRequest & { readonly threadId: string; readonly agent: string };
 
-/** A trigger's `Switchyard-Reply-To` header, when it is a NATS subject without wildcards. */
+/** A trigger's `Switchyard-Reply-To` header, when it is a reply subject (see {@link isReplySubject}). */
 export function headerReplyTo(headers: BusHeaders): string | undefined {
   const header = headers[REPLY_TO_HEADER];
-  return header !== undefined && isValidSubject(header) ? header : undefined;
+  return header !== undefined && isReplySubject(header) ? header : undefined;
 }
 
 /**
@@ -114,7 +125,7 @@ export function headerReplyTo(headers: BusHeaders): string | undefined {
  */
 export function replyToOf(json: JsonParseResult, headers: BusHeaders): string | undefined {
   const raw = json.success ? (json.data as { replyTo?: unknown } | null)?.replyTo : undefined;
-  return typeof raw === 'string' && isValidSubject(raw) ? raw : headerReplyTo(headers);
+  return typeof raw === 'string' && isReplySubject(raw) ? raw : headerReplyTo(headers);
 }
 
 /** The {@link TriggerResult} of a thread at rest. */

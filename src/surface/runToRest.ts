@@ -1,10 +1,9 @@
 import type { Job } from '../bus/bus.js';
-import { isValidSubject } from '../bus/subject.js';
 import { InvalidStateError, NotFoundError } from '../errors.js';
 import { parentIdOf, type RunOptions, type ThreadView } from '../runtime/runtime.js';
 import { type ThreadStatus, TERMINAL_STATUSES } from '../thread/state.js';
 import { publishHumanNotice } from './eventFanout.js';
-import { resultOf } from './payloads.js';
+import { isReplySubject, resultOf } from './payloads.js';
 import { HANDBACK_DELAY_MS, heartbeat, retryLater, type WorkerScope } from './workerScope.js';
 
 /** Statuses of a thread that is still moving. */
@@ -154,5 +153,5 @@ function recordedReplyTo(view: ThreadView): string | undefined {
   const first = view.events[0];
   if (first?.type !== 'input' || first.data.source?.kind !== 'nats') return undefined;
   const replyTo = first.data.source.replyTo;
-  return replyTo !== undefined && isValidSubject(replyTo) ? replyTo : undefined;
+  return replyTo !== undefined && isReplySubject(replyTo) ? replyTo : undefined;
 }

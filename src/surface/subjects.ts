@@ -88,7 +88,11 @@ export interface BusSubjects {
  * Throws a {@link ConfigError} for a prefix that is not a plain subject.
  */
 export function busSubjects(prefix: string = DEFAULT_PREFIX): BusSubjects {
-  if (!isValidSubject(prefix)) throw new ConfigError(`NATS subject prefix ${JSON.stringify(prefix)} must be dot-separated tokens without wildcards or spaces`);
+  // Not even inside a token: the prefix heads the subscription patterns, where a token holding
+  // `*` or `>` is refused.
+  if (!isValidSubject(prefix) || /[*>]/.test(prefix)) {
+    throw new ConfigError(`NATS subject prefix ${JSON.stringify(prefix)} must be dot-separated tokens without wildcards or spaces`);
+  }
   const streamPrefix = prefix.replace(/[^A-Za-z0-9_-]/g, '_');
   const depth = prefix.split('.').length;
   return {

@@ -30,7 +30,7 @@ export function readTrigger(job: Pick<Job, 'data' | 'headers' | 'json'>, agent: 
     return { ok: false, replyTo: replyToOf(json, job.headers), error: `invalid trigger for ${agent}`, issues: formatIssues(parsed.error.issues) };
   }
   if (job.headers[REPLY_TO_HEADER] !== undefined && headerReply === undefined) {
-    return { ok: false, replyTo: parsed.data.replyTo, error: `header ${REPLY_TO_HEADER} must be a NATS subject without wildcards` };
+    return { ok: false, replyTo: parsed.data.replyTo, error: `header ${REPLY_TO_HEADER} must be a NATS subject without wildcards, at most 512 characters` };
   }
   return { ok: true, payload: parsed.data, replyTo: parsed.data.replyTo ?? headerReply };
 }

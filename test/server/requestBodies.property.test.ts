@@ -1,0 +1,108 @@
+import fc from 'fast-check';
+import { Hono } from 'hono';
+import { describe, expect, it } from 'vitest';
+import { silentLogger } from '../../src/logger.js';
+import { mapError } from '../../src/server/errorMapper.js';
+import { controlBodySchema, launchBodySchema, parseInteger, parseStatuses, readJsonBody } from '../../src/server/requestBodies.js';
+import { isThreadStatus } from '../../src/thread/state.js';
+
+/** A server with one route that reads a body with `schema`, errors mapped as the HTTP surface maps them. */
+function bodyServer(): Hono {
+  const app = new Hono();
+  app.post('/launch', async (c) => c.json({ body: await readJsonBody(c, launchBodySchema) }));
+  app.post('/control', async (c) => c.json({ body: await readJsonBody(c, controlBodySchema, {}) }));
+  app.onError((error, c) => {
+    const { status, body } = mapError(error, silentLogger());
+    return c.json(body, status);
+  });
+  return app;
+}
+
+/** The JSON value of `text`, or undefined when it is not JSON. */
+function parsedOrUndefined(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+const launchLike = fc.record(
+  {
+    agent: fc.oneof(fc.string({ maxLength: 10 }), fc.jsonValue({ maxDepth: 1 })),
+    input: fc.jsonValue({ maxDepth: 2 }),
+    threadId: fc.oneof(fc.stringMatching(/^[A-Za-z0-9_:-]{1,128}$/), fc.string({ maxLength: 10 })),
+    callbackUrl: fc.oneof(fc.webUrl(), fc.string({ maxLength: 20 })),
+    extra: fc.jsonValue({ maxDepth: 1 }),
+  },
+  { requiredKeys: [] },
+);
+const bodyText = fc.oneof(
+  launchLike.map((b) => JSON.stringify(b)),
+  fc.jsonValue({ maxDepth: 2 }).map((v) => JSON.stringify(v)),
+  fc.string({ maxLength: 40 }),
+  fc.constantFrom('', '   ', '{', '{"agent":"a","input":1}', '{"reason":"r"}', 'null', '[]'),
+);
+const contentType = fc.constantFrom('application/json', 'application/json; charset=utf-8', 'application/merge-patch+json', 'text/plain', '', 'application/jsonx');
+
+describe('HTTP request bodies (property)', () => {
+  it('any body and content type is answered 200, 400 or 415 with a message, never 500; 200 exactly when the schema takes it', async () => {
+    const app = bodyServer();
+    await fc.assert(
+      fc.asyncProperty(bodyText, contentType, fc.constantFrom('/launch', '/control'), async (text, type, path) => {
+        const response = await app.request(path, { method: 'POST', body: text, headers: type === '' ? {} : { 'content-type': type } });
+        const json = (await response.json()) as { error?: unknown };
+        expect([200, 400, 415]).toContain(response.status);
+        if (response.status !== 200) expect(typeof json.error).toBe('string');
+        const isJsonType = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i.test(type);
+        if (text.trim() !== '' && !isJsonType) expect(response.status).toBe(415);
+        if (text.trim() !== '' && !isJsonType) return;
+        const schema = path === '/launch' ? launchBodySchema : controlBodySchema;
+        const value = text.trim() === '' ? (path === '/control' ? {} : undefined) : parsedOrUndefined(text);
+        expect(response.status === 200).toBe(value !== undefined && schema.safeParse(value).success);
+      }),
+      { numRuns: 200, seed: 51 },
+    );
+  });
+
+  it('parseInteger reads back every integer from 0 to max, with or without spaces around it', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }), fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }), fc.constantFrom('', ' ', '\t'), (a, b, pad) => {
+        const [n, max] = a <= b ? [a, b] : [b, a];
+        expect(parseInteger(`${pad}${n}${pad}`, 7, max)).toBe(n);
+        if (max < Number.MAX_SAFE_INTEGER) expect(parseInteger(String(max + 1), 7, max)).toBeUndefined();
+      }),
+      { numRuns: 300, seed: 52 },
+    );
+  });
+
+  it('parseInteger on any string: the fallback when empty, else an integer within range or undefined', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.string({ maxLength: 20 }), fc.stringMatching(/^-?[0-9eE.+x_ ]{1,20}$/)), fc.nat(1_000_000), (raw, max) => {
+        const value = parseInteger(raw, -1, max);
+        if (raw === '') expect(value).toBe(-1);
+        else if (value !== undefined) {
+          expect(Number.isSafeInteger(value)).toBe(true);
+          expect(value).toBeGreaterThanOrEqual(0);
+          expect(value).toBeLessThanOrEqual(max);
+          expect(raw.trim()).toMatch(/^\d+$/);
+          expect(value).toBe(Number(raw.trim()));
+        }
+      }),
+      { numRuns: 300, seed: 53 },
+    );
+  });
+
+  it('parseStatuses splits every value into statuses and unknown ones, losing none', () => {
+    fc.assert(
+      fc.property(fc.array(fc.oneof(fc.constantFrom('running', 'done', 'failed', 'awaiting_human', ' done ', ',', ''), fc.string({ maxLength: 12 })), { maxLength: 5 }), (raw) => {
+        const { statuses, unknown } = parseStatuses(raw);
+        const values = raw.flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== '');
+        expect(statuses.every(isThreadStatus)).toBe(true);
+        expect(unknown.some(isThreadStatus)).toBe(false);
+        expect([...statuses, ...unknown].sort()).toEqual([...values].sort());
+      }),
+      { numRuns: 200, seed: 54 },
+    );
+  });
+});

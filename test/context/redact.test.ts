@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isSecretKey, mayHoldSecret, REDACTED, redactJson } from '../../src/context/redact.js';
+import type { Json } from '../../src/thread/events.js';
 
 describe('secret keys', () => {
   it('redacts thread data under secret names only, so arguments tools run with keep their fields', () => {
@@ -33,5 +34,18 @@ describe('secret keys', () => {
     expect(redacted.last).toBe(dirty.last);
     expect(dirty.token).toBe('abc');
     expect(redactJson(['a', 'my-secret-value', 'b'], ['my-secret-value'])).toEqual(['a', REDACTED, 'b']);
+  });
+
+  it('keeps a "__proto__" key of parsed JSON as a key of the copy, never as its prototype', () => {
+    // JSON.parse makes "__proto__" an own key; a copy by assignment would make it the prototype,
+    // so the log would lose it while code reading the copy still saw its fields.
+    for (const text of ['{"token":"abc","__proto__":{"to":"attacker@example.com"}}', '{"__proto__":{"to":"x"},"a":[{"token":"t","__proto__":{"b":1}}]}']) {
+      const value = JSON.parse(text) as Record<string, Json>;
+      const redacted = redactJson(value) as Record<string, Json>;
+      expect(Object.getPrototypeOf(redacted)).toBe(Object.prototype);
+      expect(Object.hasOwn(redacted, '__proto__')).toBe(true);
+      expect((redacted as { to?: unknown }).to).toBeUndefined();
+      expect(JSON.parse(JSON.stringify(redacted))).toEqual(JSON.parse(text.replaceAll('"abc"', `"${REDACTED}"`).replaceAll('"t"', `"${REDACTED}"`)));
+    }
   });
 });

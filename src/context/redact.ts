@@ -69,10 +69,19 @@ function redactObject(value: { [key: string]: Json }, secrets: readonly string[]
       // The keys before this one, unchanged, in their order.
       for (const earlier in value) {
         if (earlier === key) break;
-        out[earlier] = value[earlier]!;
+        put(out, earlier, value[earlier]!);
       }
     }
-    if (out !== undefined) out[key] = redacted;
+    if (out !== undefined) put(out, key, redacted);
   }
   return out ?? value;
+}
+
+/**
+ * Sets a key of a copy. JSON.parse makes `"__proto__"` an own key; assigning it would set the
+ * copy's prototype instead, so that one is defined.
+ */
+function put(out: { [key: string]: Json }, key: string, item: Json): void {
+  if (key === '__proto__') Object.defineProperty(out, key, { value: item, enumerable: true, writable: true, configurable: true });
+  else out[key] = item;
 }

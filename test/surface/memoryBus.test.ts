@@ -8,7 +8,7 @@ import type { ThreadReply, TriggerResult } from '../../src/surface/payloads.js';
 import { MSG_ID_HEADER } from '../../src/surface/subjects.js';
 import { createRuntime, type Runtime } from '../../src/runtime/runtime.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
-import { collector } from '../nats/natsTestKit.js';
+import { collector, eventually } from '../nats/natsTestKit.js';
 
 describe('the NATS surface on the in-process bus', () => {
   const cleanups: (() => Promise<void>)[] = [];
@@ -49,5 +49,16 @@ describe('the NATS surface on the in-process bus', () => {
     bus.subscribe('app.errors', (msg) => replies.push(msg.json().success ? (msg.json() as { data: unknown }).data : undefined));
     await bus.publish('switchyard.trigger.nosuch', { input: 1, replyTo: 'app.errors' });
     expect((await replies.until(1, 5_000))[0]).toEqual({ error: 'unknown agent "nosuch" (known: calculator)' });
+  });
+
+  it('terminates a wake-up job for a thread that does not exist instead of handing it back until its far deadline', async () => {
+    const { bus } = await start();
+    await bus.publish('switchyard.jobs.calculator', { threadId: 'no-such-thread', wakeAt: Date.now() + 10 * 86_400_000 });
+    const queue = await bus.jobQueue('switchyard_calculator');
+    const letters = await eventually(async () => {
+      const dead = await queue.deadLetters();
+      return dead.length > 0 ? dead : undefined;
+    }, 5_000, 'the job in the dead letters');
+    expect(letters[0]).toMatchObject({ cause: 'term', reason: expect.stringMatching(/no-such-thread/) });
   });
 });

@@ -64,7 +64,12 @@ async function guardDue(scope: WorkerScope, job: Job, threadId: string, after: n
 async function wakeDue(scope: WorkerScope, job: Job, agent: string, threadId: string, wakeAt: number): Promise<boolean> {
   const remaining = wakeAt - Date.now();
   if (remaining <= 0) return true;
-  const { queues, subjects } = scope.ctx;
+  const { queues, subjects, runtime } = scope.ctx;
+  // A job from outside may name no thread: it would come back until its deadline, however far.
+  if ((await runtime.get(threadId)) === undefined) {
+    await job.term(`thread ${threadId} does not exist`);
+    return false;
+  }
   const { maxDeliver } = queues.config;
   if (job.deliveryCount < maxDeliver) await job.nak(Math.min(remaining, MAX_TIMER_MS));
   else if (maxDeliver > 1) {

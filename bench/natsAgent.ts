@@ -95,9 +95,10 @@ async function ratioRounds(fake: FakeServerProcess, plans: NatsPlans): Promise<R
       const natsFirst = round % 2 === 0;
       const nats = natsFirst ? await benchNats({ fake, concurrency: plan.concurrency, runs: plan.runs, warmupRuns: plan.warmupRuns, timeBoxMs: 30_000 }) : undefined;
       const local = await measureRunner(inProcess, p, fake);
-      const onFiles = plan.concurrency === TARGET_CONCURRENCY ? await measureRunner(embedded, p, fake) : undefined;
       const b = await measureRunner(bare, p, fake);
       const n = nats ?? (await benchNats({ fake, concurrency: plan.concurrency, runs: plan.runs, warmupRuns: plan.warmupRuns, timeBoxMs: 30_000 }));
+      // Last in the round: its fsyncs and the removal of its thread files must not overlap the others.
+      const onFiles = plan.concurrency === TARGET_CONCURRENCY ? await measureRunner(embedded, p, fake) : undefined;
       console.log(`in flight ${plan.concurrency}, round ${round}:`);
       processLine('in-process runtime', local);
       if (onFiles) processLine('in-process, file store', onFiles);

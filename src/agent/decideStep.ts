@@ -1,3 +1,4 @@
+import type { z } from 'zod';
 import { redactJson, redactText } from '../context/redact.js';
 import { agentContext } from '../context/ownContext.js';
 import type { RenderedContext } from '../context/renderContext.js';
@@ -5,7 +6,7 @@ import { messageOf } from '../errors.js';
 import type { ModelFailure, ModelOutput, ModelResult } from '../model/model.js';
 import { parseNextStep } from '../model/nextStep.js';
 import { appendEvents } from '../store/appendEvents.js';
-import { DONE_FOR_NOW, REQUEST_HUMAN_INPUT, versionOf, type Json, type NewEvent, type Thread, type TokenUsage } from '../thread/events.js';
+import { DONE_FOR_NOW, REQUEST_HUMAN_INPUT, versionOf, type Json, type NewEvent, type Thread } from '../thread/events.js';
 import type { Agent } from './agent.js';
 import type { Tool } from './tool.js';
 import type { StepInput } from './deps.js';
@@ -121,7 +122,7 @@ function nextStep(input: StepInput, seq: number, output: ModelOutput, hash: stri
     type: 'decision',
     data: { callId, step: state.steps + 1, intent, args, model: output.model, promptHash: hash, tokens, latencyMs },
   };
-  return followUp(input, seq, decision, { callId, tool, intent, args, checked: checked.data }, tokens);
+  return followUp(input, seq, decision, { callId, tool, intent, args, checked: checked.data });
 }
 
 /**
@@ -144,22 +145,15 @@ interface DecidedCall {
 }
 
 /** What a valid decision appends: the end, a question, an approval request, or its call. */
-function followUp(input: StepInput, seq: number, decision: NewEvent, call: DecidedCall, tokens: TokenUsage): Decided {
+function followUp(input: StepInput, seq: number, decision: NewEvent, call: DecidedCall): Decided {
   const { agent, thread } = input;
   const { callId, intent, args } = call;
   if (intent === DONE_FOR_NOW) {
-    const { message } = doneForNowSchema.parse(call.checked);
+    const { message } = call.checked as z.output<typeof doneForNowSchema>;
     return decided([decision, { type: 'final', data: { output: redactText(message, agent.secrets) } }]);
   }
-  if (intent === REQUEST_HUMAN_INPUT) {
-    const ask = requestHumanInputSchema.parse(call.checked);
-    // A response must be a non-blank answer among the choices: with none, no one could answer.
-    if (ask.format === 'multiple_choice' && ask.choices !== undefined && !ask.choices.some((choice) => choice.trim() !== '')) {
-      const error = `arguments for ${REQUEST_HUMAN_INPUT} are invalid: choices: a multiple_choice question needs at least one non-blank choice`;
-      return decided(errorEvents(input, 'invalid_args', error, { tool: REQUEST_HUMAN_INPUT, tokens }));
-    }
-    return decided([decision, humanInputRequest(thread.id, seq + 1, ask)]);
-  }
+  // `checked` is what the tool's own schema parsed.
+  if (intent === REQUEST_HUMAN_INPUT) return decided([decision, humanInputRequest(thread.id, seq + 1, call.checked as HumanInputArgs)]);
   // With judges, they look at the call first; the approval gate in executeStep asks after them.
   if (agent.afterDecision.length === 0 && call.tool.needsApproval(call.checked)) {
     return decided([decision, approvalRequest(thread.id, seq + 1, { callId, tool: intent, args })]);
@@ -172,8 +166,11 @@ function followUp(input: StepInput, seq: number, decision: NewEvent, call: Decid
   return { events: [decision, toolCall], recordedCall: callId };
 }
 
+/** The arguments of `request_human_input`, as its schema parses them. */
+type HumanInputArgs = z.output<typeof requestHumanInputSchema>;
+
 /** The human request of a `request_human_input` decision. */
-function humanInputRequest(threadId: string, seq: number, ask: ReturnType<typeof requestHumanInputSchema.parse>): NewEvent {
+function humanInputRequest(threadId: string, seq: number, ask: HumanInputArgs): NewEvent {
   return {
     type: 'human_request',
     data: {

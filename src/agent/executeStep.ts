@@ -30,7 +30,7 @@ export async function executeStep(input: StepInput, signal: AbortSignal): Promis
   if (!recorded) {
     thread = await appendEvents(deps, thread, [{ type: 'tool_call', data: { callId: call.callId, tool: call.tool, args: call.args, idempotencyKey, attempt } }]);
   }
-  return runCall({ ...input, thread }, { call, tool: gated.tool, args: gated.args, attempt, idempotencyKey }, signal);
+  return runCall(input, thread, { call, tool: gated.tool, args: gated.args, attempt, idempotencyKey }, signal);
 }
 
 /** Whether the call may run now, or the events that record why not. */
@@ -82,13 +82,13 @@ interface ClearedCall {
   readonly idempotencyKey: string;
 }
 
-/** Runs the tool under its deadline and records its result, or its error or timeout. */
-async function runCall(input: StepInput, cleared: ClearedCall, signal: AbortSignal): Promise<Thread> {
-  const { deps, thread } = input;
+/** Runs the tool under its deadline and records its result, or its error or timeout, after `thread` (its tool_call journaled). */
+async function runCall(input: StepInput, thread: Thread, cleared: ClearedCall, signal: AbortSignal): Promise<Thread> {
+  const { deps } = input;
   const { call, tool } = cleared;
   const about = { callId: call.callId, tool: call.tool };
   // Only the error paths need the state after the tool_call event.
-  const afterCall = (): StepInput => ({ ...input, state: deriveState(thread.events) });
+  const afterCall = (): StepInput => ({ ...input, thread, state: deriveState(thread.events) });
   const toolSignal = new ToolSignal(signal);
   const started = deps.clock.now();
   let timer: unknown;

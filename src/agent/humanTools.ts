@@ -9,7 +9,12 @@ export const requestHumanInputSchema = z.object({
   urgency: z.enum(['low', 'medium', 'high']).default('medium'),
   format: z.enum(['free_text', 'yes_no', 'multiple_choice']).default('free_text'),
   choices: z.array(z.string()).optional().describe('The options, when format is multiple_choice'),
-});
+})
+  // A response must be a non-blank answer among the choices: with none, no one could answer.
+  .refine((ask) => ask.format !== 'multiple_choice' || ask.choices === undefined || ask.choices.some((choice) => choice.trim() !== ''), {
+    path: ['choices'],
+    message: 'a multiple_choice question needs at least one non-blank choice',
+  });
 
 /** Arguments of `done_for_now`. */
 export const doneForNowSchema = z.object({

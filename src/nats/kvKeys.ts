@@ -26,7 +26,7 @@ export const MAX_KEY_LENGTH = 2048;
  * ```
  */
 export function threadKey(id: string): string {
-  const key = keyOf(id);
+  const key = threadKeyOf(id);
   if (key === undefined) {
     // Thread ids, and agent names in index subjects: name the value, not what it was for.
     const what = id.length === 0 ? 'an empty name' : `${JSON.stringify(id.slice(0, 40))}... (too long)`;
@@ -37,10 +37,11 @@ export function threadKey(id: string): string {
 
 /** Whether {@link threadKey} has a key for `id`. */
 export function hasThreadKey(id: string): boolean {
-  return keyOf(id) !== undefined;
+  return threadKeyOf(id) !== undefined;
 }
 
-function keyOf(id: string): string | undefined {
+/** The key {@link threadKey} writes for `id`, `undefined` where it would throw. */
+export function threadKeyOf(id: string): string | undefined {
   if (PLAIN.test(id)) return id.length <= MAX_KEY_LENGTH ? id : undefined;
   let key = '';
   for (const char of id) {
@@ -87,7 +88,7 @@ export function threadIdOfKey(key: string): string | undefined {
   }
   const id = decodeCodePoints(bytes);
   // Only the canonical key names a thread (rejects escaped letters, overlong forms, split pairs).
-  return id !== undefined && keyOf(id) === key ? id : undefined;
+  return id !== undefined && threadKeyOf(id) === key ? id : undefined;
 }
 
 /** The string of UTF-8 bytes, surrogate code points allowed (the inverse of `escapeCodePoint`). */

@@ -25,13 +25,14 @@ const SUMMARY_READ_TIMEOUT_MS = 1_500;
 /** Index entries fetched per page beyond the page (some may be stale). */
 const PAGE_SLACK = 16;
 
-/** A cursor as a page writes it: the prefix and a stream sequence in plain decimal. */
-const CURSOR = /^n\.(?:0|[1-9][0-9]{0,15})$/;
+/** A cursor's stream sequence as a page writes it: plain decimal. */
+const CURSOR_SEQ = /^(?:0|[1-9][0-9]{0,15})$/;
 
 /** The stream sequence a cursor continues after (0 for `''`); `InvalidInputError` for a cursor no page wrote. */
 export function decodeCursor(cursor: string): number {
   if (cursor === '') return 0;
-  const seq = CURSOR.test(cursor) ? Number(cursor.slice(CURSOR_PREFIX.length)) : Number.NaN;
+  const digits = cursor.startsWith(CURSOR_PREFIX) ? cursor.slice(CURSOR_PREFIX.length) : '';
+  const seq = CURSOR_SEQ.test(digits) ? Number(digits) : Number.NaN;
   if (!Number.isSafeInteger(seq)) throw new InvalidInputError('invalid list cursor', [`after: ${JSON.stringify(cursor.slice(0, 80))}`]);
   return seq;
 }

@@ -10,7 +10,7 @@ import type { Thread, ThreadEvent } from '../thread/events.js';
 import { rememberState, statusOf, withState } from '../thread/state.js';
 import { isWrongLastSequence, openBuckets, retryRead, systemError, type Buckets } from './kvBuckets.js';
 import { ensureIndex, IndexWriter } from './kvIndex.js';
-import { hasThreadKey, threadKey } from './kvKeys.js';
+import { threadKey, threadKeyOf } from './kvKeys.js';
 import { listThreads } from './kvListing.js';
 import { casWrite } from './kvWrite.js';
 import { WalkCache } from './kvPaging.js';
@@ -138,10 +138,11 @@ export async function createNatsKvStore(options: NatsKvStoreOptions): Promise<Th
 
   async function read(id: string): Promise<Known | undefined> {
     // No key can hold it, so no thread has it (as in the other stores): not a store failure.
-    if (!hasThreadKey(id)) return undefined;
+    const key = threadKeyOf(id);
+    if (key === undefined) return undefined;
     let entry: KvEntry | null;
     try {
-      entry = await retryRead(() => buckets.threads.get(threadKey(id)));
+      entry = await retryRead(() => buckets.threads.get(key));
     } catch (error) {
       throw systemError(`cannot read thread ${id}`, error);
     }

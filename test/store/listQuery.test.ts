@@ -38,6 +38,13 @@ describe('parseListOptions', () => {
     { requiredKeys: [] },
   );
 
+  it('refuses values with no string form (a JSON key "toString": null) with InvalidInputError, not a TypeError', () => {
+    const noString = JSON.parse('{"toString":null}') as unknown;
+    for (const raw of [{ agent: noString }, { after: noString }, { status: noString }, { status: [noString] }, { limit: noString }]) {
+      expect(attempt(() => parseListOptions(raw as ListOptions))).toBeInstanceOf(InvalidInputError);
+    }
+  });
+
   it('turns any options into a checked query or an InvalidInputError, and the query filters without throwing', () => {
     fc.assert(
       fc.property(options, fc.constantFrom(...THREAD_STATUSES), (raw, status) => {

@@ -23,23 +23,32 @@ export interface ListQuery {
 export function parseListOptions(options: ListOptions = {}): ListQuery {
   const { agent, status, limit = DEFAULT_LIST_LIMIT, after } = options;
   if (typeof limit !== 'number' || Number.isNaN(limit) || limit < 0) {
-    throw new InvalidInputError('list limit must be a non-negative number', [`limit: ${String(limit)}`]);
+    throw new InvalidInputError('list limit must be a non-negative number', [`limit: ${shown(limit)}`]);
   }
   if (agent !== undefined && typeof agent !== 'string') {
-    throw new InvalidInputError('list agent must be a string', [`agent: ${String(agent)}`]);
+    throw new InvalidInputError('list agent must be a string', [`agent: ${shown(agent)}`]);
   }
   if (after !== undefined && typeof after !== 'string') {
-    throw new InvalidInputError('list cursor (after) must be a string', [`after: ${String(after)}`]);
+    throw new InvalidInputError('list cursor (after) must be a string', [`after: ${shown(after)}`]);
   }
   if (status !== undefined && typeof status !== 'string' && !Array.isArray(status)) {
-    throw new InvalidInputError('list status must be a status or an array of statuses', [`status: ${String(status)}`]);
+    throw new InvalidInputError('list status must be a status or an array of statuses', [`status: ${shown(status)}`]);
   }
   const statuses: readonly ThreadStatus[] | undefined =
     status === undefined ? undefined : typeof status === 'string' ? [status] : status;
   for (const s of statuses ?? []) {
-    if (!isThreadStatus(s)) throw new InvalidInputError(`unknown thread status: ${String(s)}`, [`status: ${String(s)}`]);
+    if (!isThreadStatus(s)) throw new InvalidInputError(`unknown thread status: ${shown(s)}`, [`status: ${shown(s)}`]);
   }
   return { agent, statuses, limit: Math.floor(limit), after };
+}
+
+/** A value from outside as an error message shows it; never throws (`{"toString": null}` has no string form). */
+function shown(value: unknown): string {
+  try {
+    return String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
 }
 
 /** Whether a summary passes the agent and status filters of a query. */

@@ -13,6 +13,22 @@ import { MSG_ID_HEADER } from '../../src/surface/subjects.js';
 import type { ThreadStore } from '../../src/store/threadStore.js';
 import { deferred, eventually } from '../bus/waiting.js';
 
+/** The bus as a partitioned worker sees it: its heartbeats (`job.working()`) never arrive. */
+function losingHeartbeats(bus: Bus): Bus {
+  return new Proxy(bus, {
+    get(target, key, receiver) {
+      if (key !== 'jobQueue') return Reflect.get(target, key, receiver) as unknown;
+      return async (name: string, options?: JobQueueOptions): Promise<JobQueue> => {
+        const queue = await target.jobQueue(name, options);
+        return Object.assign(Object.create(queue) as JobQueue, {
+          consume: (handler: JobHandler, consumeOptions?: ConsumeOptions) =>
+            queue.consume((job) => handler(Object.assign(Object.create(job) as Job, { working: async () => {} })), consumeOptions),
+        });
+      };
+    },
+  });
+}
+
 // A job's own redelivery, while the run of its first delivery still holds the thread (its
 // heartbeats lost: a server restart, a partition), is handed off to that run. Acknowledging it
 // then would remove the job's only message: if the run then ends without its thread at rest (its
@@ -35,22 +51,6 @@ describe('a redelivered job whose first delivery still runs', () => {
     },
   });
   const worker = agent({ name: 'slowpoke', description: 'calls a slow tool', prompt: 'You are {{agent}}.\n{{tools}}', tools: [slow], maxSteps: 5 });
-
-  /** The bus as a partitioned worker sees it: its heartbeats (`job.working()`) never arrive. */
-  function losingHeartbeats(bus: Bus): Bus {
-    return new Proxy(bus, {
-      get(target, key, receiver) {
-        if (key !== 'jobQueue') return Reflect.get(target, key, receiver) as unknown;
-        return async (name: string, options?: JobQueueOptions): Promise<JobQueue> => {
-          const queue = await target.jobQueue(name, options);
-          return Object.assign(Object.create(queue) as JobQueue, {
-            consume: (handler: JobHandler, consumeOptions?: ConsumeOptions) =>
-              queue.consume((job) => handler(Object.assign(Object.create(job) as Job, { working: async () => {} })), consumeOptions),
-          });
-        };
-      },
-    });
-  }
 
   async function process(bus: Bus, store: ThreadStore, id: string, partitioned = false): Promise<() => Promise<void>> {
     // The 200 ms ack wait passes while the tool runs: without heartbeats, the job is redelivered.
@@ -90,5 +90,108 @@ describe('a redelivered job whose first delivery still runs', () => {
       'the thread to finish on p2',
     );
     expect(rested.events.at(-1)?.type).toBe('final');
+  });
+});
+
+// The same job's last redeliveries run where they land (so a valid job is never dead-lettered for
+// a holder that does not answer). Such a run can end before its thread rests (its write lost the
+// race to the holder's): acknowledging its job then would remove the holder's only message too.
+describe('a redelivered job whose run loses the race to its first delivery', () => {
+  const cleanups: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {});
+  });
+
+  /** A worker whose tool returns on `release`, and whose model answers `afterTool` once it has the result. */
+  function slowpoke(release: Promise<void>): ReturnType<typeof agent> {
+    const slow = tool({
+      name: 'slow',
+      description: 'takes its time',
+      input: z.object({}),
+      idempotent: true,
+      run: async () => {
+        await release;
+        return 'ok';
+      },
+    });
+    return agent({ name: 'slowpoke', description: 'calls a slow tool', prompt: 'You are {{agent}}.\n{{tools}}', tools: [slow], maxSteps: 5 });
+  }
+
+  /** The bus with every hand-off request (`owner.<id>.run`) counted once answered. */
+  function countingHandOffs(bus: Bus, answered: { count: number }): Bus {
+    return new Proxy(bus, {
+      get(target, key, receiver) {
+        if (key !== 'request') return Reflect.get(target, key, receiver) as unknown;
+        return async (...args: Parameters<Bus['request']>) => {
+          try {
+            return await target.request(...args);
+          } finally {
+            if (args[0].endsWith('.run')) answered.count++;
+          }
+        };
+      },
+    });
+  }
+
+  interface Process {
+    readonly stop: () => Promise<void>;
+    readonly handOffs: { count: number };
+  }
+
+  async function process(bus: Bus, store: ThreadStore, id: string, options: { maxDeliver: number; release: Promise<void>; hangAfterTool: boolean; partitioned: boolean }): Promise<Process> {
+    const handOffs = { count: 0 };
+    const own = countingHandOffs(options.partitioned ? losingHeartbeats(bus) : bus, handOffs);
+    const queues = createAgentQueues({ bus: own, ackWaitMs: 200, retryDelayMs: 100, maxRetryDelayMs: 200, maxDeliver: options.maxDeliver });
+    const model = scriptedModel([], {
+      whenExhausted: (request) => {
+        if (!request.context.includes('tool_result')) return { intent: 'slow' };
+        return options.hangAfterTool ? { hang: true } : { intent: 'done_for_now', args: { message: 'done' } };
+      },
+    });
+    const shared: ThreadStore = Object.assign(Object.create(store) as ThreadStore, { close: async () => {} });
+    const runtime = createRuntime({ agents: [slowpoke(options.release)], store: shared, model, schedule: queues.schedule });
+    // One job at a time: while p1 runs the first delivery, the redelivery can only go to p2.
+    const surface = await attachBus(runtime, { queues, processId: id, heartbeatMs: 100, concurrency: 1 });
+    const stop = async (): Promise<void> => {
+      await surface.close({ drainMs: 0 });
+      await runtime.close();
+    };
+    cleanups.push(stop);
+    return { stop, handOffs };
+  }
+
+  // maxDeliver 3: the run is on the next-to-last delivery (handed back once more); maxDeliver 2:
+  // on the last (kept until the holder lets go, then run again).
+  it.each([3, 2])('is not acknowledged (maxDeliver %i): when the holder then stops, the job still carries the thread on', async (maxDeliver) => {
+    const bus = createMemoryBus();
+    cleanups.push(() => bus.close());
+    const store = createMemoryStore();
+    const first = deferred<void>();
+    const second = deferred<void>();
+    // p1 runs the tool; its heartbeats are lost, so the job comes again, to p2 (p1 has no room).
+    const p1 = await process(bus, store, 'p1', { maxDeliver, release: first.promise, hangAfterTool: true, partitioned: true });
+    await bus.publish('switchyard.trigger.slowpoke', { input: 'go' }, { headers: { [MSG_ID_HEADER]: 'r1' } });
+    await eventually(async () => ((await store.get('trg-r1'))?.events.some((e) => e.type === 'tool_call') ? true : undefined), 5_000, 'the tool call');
+    const p2 = await process(bus, store, 'p2', { maxDeliver, release: second.promise, hangAfterTool: false, partitioned: false });
+    // p2 takes the redelivery: p1 holds the thread, but it is late, so p2 runs it too (the tool again).
+    await eventually(async () => (p2.handOffs.count >= 1 ? true : undefined), 5_000, 'the hand-off of the redelivery');
+    // p1's tool returns first and p1 goes on to decide (and hangs there); p2's result is refused.
+    first.resolve();
+    await eventually(async () => ((await store.get('trg-r1'))?.events.some((e) => e.type === 'tool_result') ? true : undefined), 5_000, 'p1 result');
+    second.resolve();
+    // p2's run ends with the thread not at rest, and asks p1 (which holds it) to carry it on.
+    await eventually(async () => (p2.handOffs.count >= 2 ? true : undefined), 5_000, 'the hand-off after the lost race');
+    // p1 stops before its thread rests: its delivery is handed back, if the job is still there.
+    await p1.stop();
+    const rested = await eventually(
+      async () => {
+        const thread = await store.get('trg-r1');
+        return thread?.events.some((e) => e.type === 'final') ? thread : undefined;
+      },
+      10_000,
+      'the thread to finish on p2',
+    );
+    expect(rested.events.at(-1)?.type).toBe('final');
+    expect(rested.events.filter((e) => e.type === 'tool_result')).toHaveLength(1);
   });
 });

@@ -1,4 +1,5 @@
 import type { Job } from '../bus/bus.js';
+import { sleep, systemClock } from '../clock.js';
 import { InvalidStateError, NotFoundError } from '../errors.js';
 import { parentIdOf, type RunOptions, type ThreadView } from '../runtime/runtime.js';
 import { type ThreadStatus, TERMINAL_STATUSES } from '../thread/state.js';
@@ -10,6 +11,8 @@ import { HANDBACK_DELAY_MS, heartbeat, retryLater, type WorkerScope } from './wo
 const MOVING: readonly ThreadStatus[] = ['running', 'backing_off'];
 /** Runs of one job when schedule requests keep arriving while it runs (then it is enqueued). */
 const MAX_ROUNDS = 10;
+/** How often a kept job asks whether the run holding its thread let go. */
+const HOLDER_POLL_MS = 500;
 
 /**
  * Runs the thread here until it rests, heartbeating, then replies and acks. `prepare` runs under
@@ -69,17 +72,49 @@ export async function runToRest(
   }
   if (MOVING.includes(view.status)) {
     if (!(await waitsForChild(scope, view))) {
-      // The actor stopped before its thread rested: another process advanced it (it carries on)
-      // or the store failed (try again later).
-      if ((await scope.requests.handOff(threadId)) === 'taken') await job.ack();
-      else {
-        logger.warn({ threadId, agent: view.agent, status: view.status }, 'thread stopped before it rested; retrying later');
-        await retryLater(scope, job);
-      }
+      await settleUnrested(scope, job, view, replyTo);
       return;
     }
   } else await reportRest(scope, job, view, replyTo);
   await job.ack();
+}
+
+/**
+ * Settles a job whose run stopped before its thread rested: another process advanced it (it
+ * carries on) or the store failed (try again later). Only a first delivery is acknowledged when
+ * another run holds the thread: a redelivery may be that run's own job (its heartbeats were lost),
+ * whose message an ack would remove. The last delivery, which nothing would deliver again, is kept
+ * until the holder lets go, then run here once more.
+ */
+async function settleUnrested(scope: WorkerScope, job: Job, view: ThreadView, replyTo: string | undefined): Promise<void> {
+  const handOff = await scope.requests.handOff(view.id);
+  if (handOff !== 'taken') {
+    scope.ctx.logger.warn({ threadId: view.id, agent: view.agent, status: view.status }, 'thread stopped before it rested; retrying later');
+    await retryLater(scope, job);
+  } else if (job.deliveryCount === 1) await job.ack();
+  else if (job.deliveryCount < scope.ctx.queues.config.maxDeliver) await retryLater(scope, job);
+  else if (await holdWhileHeld(scope, job, view.id)) await runToRest(scope, job, view.id, replyTo, async () => ({ agent: view.agent }));
+}
+
+/**
+ * Keeps a job, heartbeating, while a run (here or in another process) holds its thread. False when
+ * the worker stopped meanwhile: the job was handed back, as a running one is.
+ */
+async function holdWhileHeld(scope: WorkerScope, job: Job, threadId: string): Promise<boolean> {
+  const stopHeartbeat = heartbeat(scope, job);
+  const abort = new AbortController();
+  scope.running.add(abort);
+  try {
+    while (await scope.requests.holds(threadId)) await sleep(systemClock, HOLDER_POLL_MS, abort.signal);
+    return true;
+  } catch (error) {
+    if (!abort.signal.aborted) throw error;
+    await job.nak(HANDBACK_DELAY_MS);
+    return false;
+  } finally {
+    stopHeartbeat();
+    scope.running.delete(abort);
+  }
 }
 
 /**

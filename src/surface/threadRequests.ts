@@ -42,6 +42,8 @@ export interface ThreadRequests {
    * another process still held it).
    */
   handOff(threadId: string): Promise<HandOff>;
+  /** Whether a process (this one or another) runs the thread now, or did a moment ago. */
+  holds(threadId: string): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -179,6 +181,10 @@ export function serveThreadRequests(ctx: SurfaceContext): ThreadRequests {
       } catch (error) {
         return isBusError(error, 'no_responders') ? 'free' : 'unknown';
       }
+    },
+
+    async holds(threadId) {
+      return queues.isClaimed(threadId) || (await ownerHolds(threadId));
     },
 
     async close() {

@@ -6,7 +6,7 @@ import { createAgentQueues } from '../../src/surface/agentQueues.js';
 import { attachBus, type BusSurface } from '../../src/surface/attachBus.js';
 import type { ThreadReply, TriggerResult } from '../../src/surface/payloads.js';
 import { MSG_ID_HEADER } from '../../src/surface/subjects.js';
-import { createRuntime, type Runtime } from '../../src/runtime/runtime.js';
+import { createRuntime, THREAD_ID_PATTERN, type Runtime } from '../../src/runtime/runtime.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
 import { collector, eventually } from '../nats/natsTestKit.js';
 
@@ -16,9 +16,9 @@ describe('the NATS surface on the in-process bus', () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
   });
 
-  async function start(): Promise<{ bus: ReturnType<typeof createMemoryBus>; runtime: Runtime; surface: BusSurface }> {
+  async function start(prefix?: string): Promise<{ bus: ReturnType<typeof createMemoryBus>; runtime: Runtime; surface: BusSurface }> {
     const bus = createMemoryBus();
-    const queues = createAgentQueues({ bus, ackWaitMs: 5_000 });
+    const queues = createAgentQueues({ bus, ackWaitMs: 5_000, ...(prefix === undefined ? {} : { prefix }) });
     const runtime = createRuntime({ agents: [calculator], store: createMemoryStore(), model: createDemoModel(), schedule: queues.schedule });
     const surface = await attachBus(runtime, { queues, processId: 'p1' });
     cleanups.push(() => bus.close(), () => runtime.close(), () => surface.close({ drainMs: 1_000 }));
@@ -41,6 +41,21 @@ describe('the NATS surface on the in-process bus', () => {
     expect(reply.json()).toMatchObject({ success: true, data: { ok: true } satisfies Partial<ThreadReply> });
     const [, done] = await results.until(2, 10_000, 'the final result');
     expect(done).toMatchObject({ status: 'done', output: '(3 + 4) / 2 = 3.5' });
+  });
+
+  it('gives a trigger with neither a thread id nor a msg id a valid thread id under a long prefix', async () => {
+    // `trg-<queue>-<seq>` with this prefix would be 135 characters: longer than a thread id may be.
+    const prefix = `acme.${'agents'.repeat(19)}`;
+    const { bus } = await start(prefix);
+    const results = collector<TriggerResult>();
+    bus.subscribe('app.results', (msg) => {
+      const json = msg.json();
+      if (json.success) results.push(json.data as TriggerResult);
+    });
+    await bus.publish(`${prefix}.trigger.calculator`, { input: 'what is 3 + 4', replyTo: 'app.results' });
+    const [result] = await results.until(1, 10_000, 'the result');
+    expect(result).toMatchObject({ status: 'done', output: '3 + 4 = 7' });
+    expect(result!.threadId).toMatch(THREAD_ID_PATTERN);
   });
 
   it('answers a trigger for an unknown agent on its replyTo', async () => {

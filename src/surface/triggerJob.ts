@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Job } from '../bus/bus.js';
 import { formatIssues } from '../errors.js';
+import { THREAD_ID_PATTERN } from '../runtime/runtime.js';
 import { headerReplyTo, replyToOf, triggerPayloadSchema, type ErrorReply, type TriggerPayload } from './payloads.js';
 import { REPLY_TO_HEADER } from './subjects.js';
 import type { WorkerScope } from './workerScope.js';
@@ -49,13 +50,20 @@ export async function refuse(scope: WorkerScope, job: Job, agent: string, replyT
 export async function triggerThreadId(scope: WorkerScope, agent: string, job: Job, payload: TriggerPayload): Promise<string> {
   if (payload.threadId !== undefined) return payload.threadId;
   if (job.msgId !== undefined) {
-    return PLAIN_MSG_ID.test(job.msgId) ? `trg-${job.msgId}` : `trg-${createHash('sha256').update(job.msgId).digest('hex').slice(0, 40)}`;
+    return PLAIN_MSG_ID.test(job.msgId) ? `trg-${job.msgId}` : `trg-${sha40(job.msgId)}`;
   }
   // Stable across redeliveries. A queue recreated from scratch counts from 1 again: an existing
   // thread with another input under this id is not this trigger's.
-  const id = `trg-${scope.ctx.subjects.queueName(agent)}-${job.seq}`;
+  const id = fitThreadId(`trg-${scope.ctx.subjects.queueName(agent)}-${job.seq}`);
   const existing = await scope.ctx.runtime.get(id);
   const first = existing?.events[0];
   if (existing === undefined || (first?.type === 'input' && JSON.stringify(first.data.input) === JSON.stringify(payload.input))) return id;
-  return `${id}-${Date.now().toString(36)}`;
+  return fitThreadId(`${id}-${Date.now().toString(36)}`);
 }
+
+/** `id`, or `trg-` and a hash of it when it is longer than a thread id may be (a long prefix). */
+function fitThreadId(id: string): string {
+  return THREAD_ID_PATTERN.test(id) ? id : `trg-${sha40(id)}`;
+}
+
+const sha40 = (text: string): string => createHash('sha256').update(text).digest('hex').slice(0, 40);

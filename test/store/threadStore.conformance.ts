@@ -246,6 +246,16 @@ export function runThreadStoreConformance(name: string, factory: ThreadStoreFact
         expect(await store.list({ agent: 'nobody' })).toEqual([]);
       });
 
+      it('lists nothing for an agent no thread can have (empty, or too long for any key), paged or not', async () => {
+        await seedStatuses();
+        for (const agent of ['', 'é'.repeat(1400)]) {
+          expect(await store.list({ agent })).toEqual([]);
+          expect(await store.list({ agent, status: 'awaiting_human' })).toEqual([]);
+          expect(await store.list({ agent, after: '' })).toEqual([]);
+          expect(await store.list({ agent, status: ['done', 'running'], after: '' })).toEqual([]);
+        }
+      });
+
       it('keeps statuses current as threads advance', async () => {
         await store.create({ id: 't-1', agent: 'triage', events: [inputEvent(1)] });
         expect((await store.list({ status: 'running' })).map((s) => s.id)).toEqual(['t-1']);

@@ -2,7 +2,7 @@ import { matchesQuery, type ListQuery } from '../store/listQuery.js';
 import { compareSummaries } from '../store/selectSummaries.js';
 import type { ThreadSummary } from '../store/threadStore.js';
 import { LIST_ATTEMPTS, retryRead, systemError, type Buckets } from './kvBuckets.js';
-import { threadIdOfKey, threadKey } from './kvKeys.js';
+import { hasThreadKey, threadIdOfKey, threadKey } from './kvKeys.js';
 import { byIndex, decodeCursor, page, type ListingParts } from './kvPaging.js';
 import { scanBucket, type ScannedEntry } from './kvScan.js';
 import { parseSummary, publicSummary, storedSummaryOf } from './kvSummaries.js';
@@ -23,8 +23,11 @@ const INDEX_SCAN_LIMIT = 2000;
  *   summaries that lag their threads.
  */
 export async function listThreads(parts: ListingParts, query: ListQuery): Promise<ThreadSummary[]> {
+  // Agent names are keys: a name no key can hold (empty, too long) is no agent's, as in the other stores.
+  const after = query.after === undefined ? undefined : decodeCursor(query.after);
+  if (query.agent !== undefined && !hasThreadKey(query.agent)) return [];
   await parts.summaries.settle();
-  if (query.after !== undefined) return page(parts, query, decodeCursor(query.after));
+  if (after !== undefined) return page(parts, query, after);
   if (query.statuses !== undefined) {
     const listed = await byIndex(parts, query, INDEX_SCAN_LIMIT);
     if (listed !== undefined) return listed.sort(compareSummaries).slice(0, query.limit);

@@ -43,17 +43,6 @@ function strictify(node: unknown): JsonSchema {
   return out;
 }
 
-/** Removes null-valued object properties, recursively: strict schemas send null for "absent". */
-export function dropNulls(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(dropNulls);
-  if (value !== null && typeof value === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const [key, item] of Object.entries(value)) if (item !== null) out[key] = dropNulls(item);
-    return out;
-  }
-  return value;
-}
-
 /**
  * Removes the null-valued properties at `paths` (the paths zod refused), keeping every other null:
  * a strict model sends null for an absent optional value, but a nullable property needs its null.

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { describe, expect, it } from 'vitest';
 import { agent } from '../../src/agent/agent.js';
 import { promptHash, promptTemplate } from '../../src/agent/prompt.js';
-import { dropNulls, dropNullsAt, toStrictJsonSchema } from '../../src/agent/strictSchema.js';
+import { dropNullsAt, toStrictJsonSchema } from '../../src/agent/strictSchema.js';
 import { toJson, tool } from '../../src/agent/tool.js';
 import { ConfigError } from '../../src/errors.js';
 import { silentLogger } from '../../src/logger.js';
@@ -59,10 +59,6 @@ describe('strict JSON Schema', () => {
     const shipping = props.shipping!.anyOf as Record<string, unknown>[];
     expect(shipping[1]).toEqual({ type: 'null' });
     expect((shipping[0]!.properties as Record<string, unknown>).express).toEqual({ anyOf: [{ type: 'boolean' }, { type: 'null' }] });
-  });
-
-  it('dropNulls removes null properties recursively but keeps nulls in arrays', () => {
-    expect(dropNulls({ a: null, b: { c: null, d: 1 }, e: [null, { f: null }] })).toEqual({ b: { d: 1 }, e: [null, {}] });
   });
 
   it('dropNullsAt removes only the null properties at the given paths, without mutating', () => {

@@ -195,3 +195,60 @@ describe('a redelivered job whose run loses the race to its first delivery', () 
     expect(rested.events.filter((e) => e.type === 'tool_result')).toHaveLength(1);
   });
 });
+
+// A worker that stops hands its running jobs back. On a job's last delivery (every delivery, with
+// maxDeliver 1) a nak dead-letters it: the thread would be left running with no job to carry it.
+describe('a job handed back at shutdown on its last delivery', () => {
+  const cleanups: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {});
+  });
+
+  it('is carried on by another process, not dead-lettered', async () => {
+    const bus = createMemoryBus();
+    cleanups.push(() => bus.close());
+    const store = createMemoryStore();
+    const release = deferred<void>();
+    const slow = tool({
+      name: 'slow',
+      description: 'takes its time',
+      input: z.object({}),
+      idempotent: true,
+      run: async () => {
+        await release.promise;
+        return 'ok';
+      },
+    });
+    const worker = agent({ name: 'slowpoke', description: 'calls a slow tool', prompt: 'You are {{agent}}.\n{{tools}}', tools: [slow], maxSteps: 5 });
+    async function process(id: string): Promise<() => Promise<void>> {
+      const queues = createAgentQueues({ bus, maxDeliver: 1 });
+      const model = scriptedModel([], { whenExhausted: (request) => (request.context.includes('tool_result') ? { intent: 'done_for_now', args: { message: 'done' } } : { intent: 'slow' }) });
+      const shared: ThreadStore = Object.assign(Object.create(store) as ThreadStore, { close: async () => {} });
+      const runtime = createRuntime({ agents: [worker], store: shared, model, schedule: queues.schedule });
+      const surface = await attachBus(runtime, { queues, processId: id });
+      const stop = async (): Promise<void> => {
+        await surface.close({ drainMs: 0 });
+        await runtime.close();
+      };
+      cleanups.push(stop);
+      return stop;
+    }
+    const stopFirst = await process('p1');
+    await bus.publish('switchyard.trigger.slowpoke', { input: 'go' }, { headers: { [MSG_ID_HEADER]: 'r1' } });
+    await eventually(async () => ((await store.get('trg-r1'))?.events.some((e) => e.type === 'tool_call') ? true : undefined), 5_000, 'the tool call');
+    await stopFirst();
+    await process('p2');
+    release.resolve();
+    const rested = await eventually(
+      async () => {
+        const thread = await store.get('trg-r1');
+        return thread?.events.some((e) => e.type === 'final') ? thread : undefined;
+      },
+      10_000,
+      'the thread to finish on p2',
+    );
+    expect(rested.events.at(-1)?.type).toBe('final');
+    const queue = await bus.jobQueue('switchyard_slowpoke');
+    expect(await queue.deadLetters()).toEqual([]);
+  });
+});

@@ -68,7 +68,7 @@ async function onTrigger(scope: WorkerScope, agent: string, job: Job): Promise<v
   const threadId = await triggerThreadId(scope, agent, job, payload);
   // A redelivery while the first delivery's worker still runs the thread: leave it to that one.
   if (job.deliveryCount > 1 && (await handedOff(scope, job, threadId))) return;
-  await runToRest(scope, job, threadId, replyTo, async () => {
+  await runToRest(scope, job, { agent, threadId }, replyTo, async () => {
     try {
       const launched = await scope.ctx.runtime.launch(agent, payload.input, {
         threadId,
@@ -95,5 +95,5 @@ async function onContinuation(scope: WorkerScope, agent: string, job: Job): Prom
   if (!(await continuationDue(scope, job, agent, read.payload))) return;
   if (await handedOff(scope, job, threadId)) return;
   // The run checks that the thread exists and is this agent's (else the job is terminated).
-  await runToRest(scope, job, threadId, undefined, async () => ({ agent }));
+  await runToRest(scope, job, { agent, threadId }, undefined, async () => ({ agent }));
 }

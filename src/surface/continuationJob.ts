@@ -2,7 +2,7 @@ import type { Job } from '../bus/bus.js';
 import { MAX_TIMER_MS, sleep, systemClock } from '../clock.js';
 import { formatIssues } from '../errors.js';
 import { jobPayloadSchema, type JobPayload } from './payloads.js';
-import { HANDBACK_DELAY_MS, heartbeat, retryLater, type WorkerScope } from './workerScope.js';
+import { keepJob, retryLater, type WorkerScope } from './workerScope.js';
 
 /** How long a guard job waits in place for its write to land before it hands itself back. */
 const GUARD_WAIT_MS = 1_000;
@@ -75,26 +75,9 @@ async function wakeDue(scope: WorkerScope, job: Job, agent: string, threadId: st
   else if (maxDeliver > 1) {
     await (await queues.queue(agent)).enqueue(subjects.jobs(agent), { threadId, wakeAt });
     await job.ack();
-  } else return (await hold(scope, job, remaining)) && wakeDue(scope, job, agent, threadId, wakeAt);
-  return false;
-}
-
-/**
- * Keeps a job, heartbeating, for `ms` (at most the timer limit). False when the worker stopped
- * meanwhile: the job was handed back, as a running one is.
- */
-async function hold(scope: WorkerScope, job: Job, ms: number): Promise<boolean> {
-  const stopHeartbeat = heartbeat(scope, job);
-  const abort = new AbortController();
-  scope.running.add(abort);
-  try {
-    await sleep(systemClock, Math.min(ms, MAX_TIMER_MS), abort.signal);
-    return true;
-  } catch {
-    await job.nak(HANDBACK_DELAY_MS);
-    return false;
-  } finally {
-    stopHeartbeat();
-    scope.running.delete(abort);
+  } else {
+    const kept = await keepJob(scope, job, { agent, threadId, wakeAt }, (signal) => sleep(systemClock, Math.min(remaining, MAX_TIMER_MS), signal));
+    return kept && wakeDue(scope, job, agent, threadId, wakeAt);
   }
+  return false;
 }

@@ -5,7 +5,7 @@ import { parentIdOf, type RunOptions, type ThreadView } from '../runtime/runtime
 import { type ThreadStatus, TERMINAL_STATUSES } from '../thread/state.js';
 import { publishHumanNotice } from './eventFanout.js';
 import { isReplySubject, resultOf } from './payloads.js';
-import { HANDBACK_DELAY_MS, heartbeat, retryLater, type WorkerScope } from './workerScope.js';
+import { handBack, heartbeat, keepJob, retryLater, type JobTarget, type WorkerScope } from './workerScope.js';
 
 /** Statuses of a thread that is still moving. */
 const MOVING: readonly ThreadStatus[] = ['running', 'backing_off'];
@@ -22,11 +22,12 @@ const HOLDER_POLL_MS = 500;
 export async function runToRest(
   scope: WorkerScope,
   job: Job,
-  threadId: string,
+  target: JobTarget,
   replyTo: string | undefined,
   prepare: () => Promise<Omit<RunOptions, 'signal'> | false>,
 ): Promise<void> {
-  const { runtime, queues, logger } = scope.ctx;
+  const { runtime, queues } = scope.ctx;
+  const { threadId } = target;
   const claim = queues.claim(threadId);
   const disown = scope.requests.own(threadId);
   const stopHeartbeat = heartbeat(scope, job);
@@ -47,7 +48,7 @@ export async function runToRest(
     pending = claim.pending;
   } catch (error) {
     if (abort.signal.aborted) {
-      await job.nak(HANDBACK_DELAY_MS);
+      await handBack(scope, job, target);
       return;
     }
     // No such thread, or (a continuation) another agent's.
@@ -72,7 +73,7 @@ export async function runToRest(
   }
   if (MOVING.includes(view.status)) {
     if (!(await waitsForChild(scope, view))) {
-      await settleUnrested(scope, job, view, replyTo);
+      await settleUnrested(scope, job, target, view, replyTo);
       return;
     }
   } else await reportRest(scope, job, view, replyTo);
@@ -86,35 +87,21 @@ export async function runToRest(
  * whose message an ack would remove. The last delivery, which nothing would deliver again, is kept
  * until the holder lets go, then run here once more.
  */
-async function settleUnrested(scope: WorkerScope, job: Job, view: ThreadView, replyTo: string | undefined): Promise<void> {
+async function settleUnrested(scope: WorkerScope, job: Job, target: JobTarget, view: ThreadView, replyTo: string | undefined): Promise<void> {
   const handOff = await scope.requests.handOff(view.id);
   if (handOff !== 'taken') {
     scope.ctx.logger.warn({ threadId: view.id, agent: view.agent, status: view.status }, 'thread stopped before it rested; retrying later');
     await retryLater(scope, job);
   } else if (job.deliveryCount === 1) await job.ack();
   else if (job.deliveryCount < scope.ctx.queues.config.maxDeliver) await retryLater(scope, job);
-  else if (await holdWhileHeld(scope, job, view.id)) await runToRest(scope, job, view.id, replyTo, async () => ({ agent: view.agent }));
+  else if (await keepJob(scope, job, target, (signal) => whileHeld(scope, view.id, signal))) {
+    await runToRest(scope, job, target, replyTo, async () => ({ agent: view.agent }));
+  }
 }
 
-/**
- * Keeps a job, heartbeating, while a run (here or in another process) holds its thread. False when
- * the worker stopped meanwhile: the job was handed back, as a running one is.
- */
-async function holdWhileHeld(scope: WorkerScope, job: Job, threadId: string): Promise<boolean> {
-  const stopHeartbeat = heartbeat(scope, job);
-  const abort = new AbortController();
-  scope.running.add(abort);
-  try {
-    while (await scope.requests.holds(threadId)) await sleep(systemClock, HOLDER_POLL_MS, abort.signal);
-    return true;
-  } catch (error) {
-    if (!abort.signal.aborted) throw error;
-    await job.nak(HANDBACK_DELAY_MS);
-    return false;
-  } finally {
-    stopHeartbeat();
-    scope.running.delete(abort);
-  }
+/** Resolves once no run (here or in another process) holds the thread. */
+async function whileHeld(scope: WorkerScope, threadId: string, signal: AbortSignal): Promise<void> {
+  while (await scope.requests.holds(threadId)) await sleep(systemClock, HOLDER_POLL_MS, signal);
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { Job } from '../bus/bus.js';
 import { retryDelayFor } from '../bus/jobRunner.js';
 import { messageOf } from '../errors.js';
+import type { JobPayload } from './payloads.js';
 import type { SurfaceContext } from './surfaceContext.js';
 import type { ThreadRequests } from './threadRequests.js';
 
@@ -46,4 +47,58 @@ export function heartbeat(scope: WorkerScope, job: Job): () => void {
 /** Hands a job back to be delivered again after the queue's retry delay for its delivery count. */
 export function retryLater(scope: WorkerScope, job: Job): Promise<void> {
   return job.nak(retryDelayFor(scope.ctx.queues.config, job.deliveryCount));
+}
+
+/** What a job is for: the queue it came from (an agent's or a pipeline's) and its thread. */
+export interface JobTarget {
+  readonly agent: string;
+  readonly threadId: string;
+  /** A wake-up job's deadline (epoch ms). */
+  readonly wakeAt?: number;
+}
+
+/**
+ * Keeps a job, heartbeating, while `wait` runs (its signal is aborted when the worker stops). False
+ * when the worker stopped meanwhile: the job was handed back (see {@link handBack}).
+ */
+export async function keepJob(scope: WorkerScope, job: Job, target: JobTarget, wait: (signal: AbortSignal) => Promise<void>): Promise<boolean> {
+  const stopHeartbeat = heartbeat(scope, job);
+  const abort = new AbortController();
+  scope.running.add(abort);
+  try {
+    await wait(abort.signal);
+    return true;
+  } catch (error) {
+    if (!abort.signal.aborted) throw error;
+    await handBack(scope, job, target);
+    return false;
+  } finally {
+    stopHeartbeat();
+    scope.running.delete(abort);
+  }
+}
+
+/**
+ * Hands back a job the stopping worker was running, to be delivered again once this process has
+ * stopped its actors. On its last delivery a nak would dead-letter it and leave the thread with no
+ * job: a wake-up job for the thread, due after the same delay (or at its own deadline), replaces it.
+ */
+export async function handBack(scope: WorkerScope, job: Job, target: JobTarget): Promise<void> {
+  const { queues, subjects } = scope.ctx;
+  if (job.deliveryCount < queues.config.maxDeliver || !(await threadExists(scope, target.threadId))) {
+    await job.nak(HANDBACK_DELAY_MS);
+    return;
+  }
+  const payload: JobPayload = { threadId: target.threadId, wakeAt: Math.max(target.wakeAt ?? 0, Date.now() + HANDBACK_DELAY_MS) };
+  await (await queues.queue(target.agent)).enqueue(subjects.jobs(target.agent), payload);
+  await job.ack();
+}
+
+/** Whether the thread exists (a trigger's may not, if its launch failed); false when the store cannot say. */
+async function threadExists(scope: WorkerScope, threadId: string): Promise<boolean> {
+  try {
+    return (await scope.ctx.runtime.get(threadId)) !== undefined;
+  } catch {
+    return false;
+  }
 }

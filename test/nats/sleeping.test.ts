@@ -88,9 +88,26 @@ describe('a thread sleeping on a worker', () => {
     expect(ended!.headers['Switchyard-Process']).toBe('next');
   });
 
+  // A queue of one delivery per job: the stopping worker held the wake-up job, and its hand-back
+  // (a nak on the last delivery) dead-lettered it, so the thread slept for good.
+  it('is woken by another worker when the one holding its wake-up job stops, on a queue of one delivery per job', async () => {
+    const names = { prefix: `sy${uniqueToken()}`, bucket: `threads_${uniqueToken()}` };
+    const midNap = napFor('midnap', 2_500);
+    const first = await bed.node({ ...names, agents: [], pipelines: [midNap], model: scriptedModel([]), processId: 'gone', queue: { maxDeliver: 1 } });
+    const { subject, messages } = bed.client.inbox<TriggerResult>();
+    const id = uniqueToken();
+    await bed.client.trigger(`${names.prefix}.trigger.midnap`, { input: {}, replyTo: subject }, { msgId: id });
+    await expect.poll(() => asleep(first, `trg-${id}`), { timeout: 2_000, interval: 10 }).toBe(true);
+    await bed.closeNode(first);
+    const next = await bed.node({ ...names, agents: [], pipelines: [midNap], model: scriptedModel([]), processId: 'next', queue: { maxDeliver: 1 } });
+    const [result] = await messages.until(1, 10_000, 'the result after the sleep');
+    expect(result).toMatchObject({ threadId: `trg-${id}`, status: 'done', output: 'rested' });
+    expect(await (await next.queues.queue('midnap')).deadLetters()).toEqual([]);
+  });
+
   it('waits out its deadline on a queue of one delivery per job without spinning', async () => {
     const names = { prefix: `sy${uniqueToken()}`, bucket: `threads_${uniqueToken()}` };
-    await bed.node({ ...names, agents: [], pipelines: [nap], model: scriptedModel([]), processId: 'single', queue: { maxDeliver: 1 } });
+    const single = await bed.node({ ...names, agents: [], pipelines: [nap], model: scriptedModel([]), processId: 'single', queue: { maxDeliver: 1 } });
     const jobs = bed.client.watch(`${names.prefix}.jobs.nap`);
     const { subject, messages } = bed.client.inbox<TriggerResult>();
     const id = uniqueToken();
@@ -99,5 +116,6 @@ describe('a thread sleeping on a worker', () => {
     expect(result).toMatchObject({ threadId: `trg-${id}`, status: 'done', output: 'rested' });
     // One wake-up job: a job that cannot be handed back is not replaced by another at once, and again.
     expect(jobs.items.length).toBeLessThanOrEqual(2);
+    expect(await (await single.queues.queue('nap')).deadLetters()).toEqual([]);
   });
 });

@@ -72,8 +72,10 @@ export function createSettling(sources: SettlingSources): Settling {
         if (asleep && opts.untilAsleep !== true) return;
         queueMicrotask(() => {
           if (sources.isBusy(threadId)) return;
-          if (thread !== null) finish(viewOf(thread));
-          else sources.load(threadId).then((loaded) => finish(viewOf(loaded)), failWith);
+          // Asleep: say so, whatever its events show (a pipeline's sleep is a step in progress).
+          const view = (t: Thread): ThreadView => (asleep ? { ...viewOf(t), status: 'sleeping' } : viewOf(t));
+          if (thread !== null) finish(view(thread));
+          else sources.load(threadId).then((loaded) => finish(view(loaded)), failWith);
         });
       };
       if (!restListeners.has(threadId)) restListeners.set(threadId, new Set());

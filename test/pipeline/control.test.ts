@@ -32,6 +32,21 @@ async function until(test: () => boolean): Promise<void> {
 const controls = (events: readonly { type: string; data: unknown }[]) => events.filter((e) => e.type === 'control').map((e) => e.data);
 
 describe('pause, resume and cancel a pipeline', () => {
+  it('shows a pipeline in a durable sleep as sleeping (get and list), and running again once it wakes', async () => {
+    const later = pipeline({ name: 'later', description: 'sleep, then act', input: z.object({}), output: z.number() })
+      .sleep({ name: 'wait', ms: 60_000 })
+      .code({ name: 'act', run: () => 7 })
+      .finish(({ results }) => results.act);
+    const { rt, clock, seen } = harness([later]);
+    const { id } = await rt.launch('later', {});
+    await until(() => seen('sleeping') === 1);
+    expect((await rt.get(id))!.status).toBe('sleeping');
+    expect((await rt.list({ status: 'sleeping' })).map((t) => t.id)).toEqual([id]);
+    expect(await rt.list({ status: 'running' })).toEqual([]);
+    clock.increment(60_000);
+    expect(await rt.settled(id)).toMatchObject({ status: 'done', output: 7 });
+  });
+
   it('pauses while it sleeps, stays paused past the deadline, and resumes into the recorded deadline', async () => {
     const ran: number[] = [];
     const later = pipeline({ name: 'later', description: 'sleep, then act', input: z.object({}), output: z.number() })

@@ -27,8 +27,11 @@ export const eventArbitrary: fc.Arbitrary<NewEvent> = fc.oneof(
       data: { callId: id, step, intent, args: a, model: 'm', promptHash: 'sha256:0', tokens: { prompt: 1, completion: 1 }, latencyMs: 0 },
     }),
   ),
-  fc.record({ callId, attempt: fc.integer({ min: 1, max: 3 }) }).map(
-    ({ callId: id, attempt }): NewEvent => ({ type: 'tool_call', data: { callId: id, tool: 'add', args: {}, idempotencyKey: `t:${id}`, attempt } }),
+  fc.record({ callId, attempt: fc.integer({ min: 1, max: 3 }), until: fc.option(fc.integer({ min: 0, max: 2 ** 40 }), { nil: undefined }) }).map(
+    ({ callId: id, attempt, until }): NewEvent => ({
+      type: 'tool_call',
+      data: { callId: id, tool: 'add', args: {}, idempotencyKey: `t:${id}`, attempt, ...(until === undefined ? {} : { until }) },
+    }),
   ),
   callId.map((id): NewEvent => ({ type: 'tool_result', data: { callId: id, tool: 'add', result: 3, durationMs: 0 } })),
   fc.record({ kind: fc.constantFrom(...ERROR_KINDS_FOR_TESTS), retryAt: fc.option(iso, { nil: undefined }), callId: fc.option(callId, { nil: undefined }) }).map(

@@ -96,6 +96,15 @@ describe('reduceState and deriveState', () => {
     expect(state.pendingCall).toMatchObject({ callId: 'call_2', started: false, attempts: 0 });
   });
 
+  it('a durable sleep journaled with its call (a pipeline step) sleeps until the call has its result', () => {
+    const sleep: NewEvent = { type: 'tool_call', data: { callId: 'c1', tool: 'wait', args: { ms: 5 }, idempotencyKey: 't:c1', attempt: 1, until: 5_000 } };
+    expect(derive(input, sleep).sleepUntil).toBe(5_000);
+    expect(statusAfter(input, sleep)).toBe('sleeping');
+    expect(statusAfter(input, sleep, control('pause'))).toBe('paused');
+    expect(statusAfter(input, sleep, toolResult('c1'))).toBe('running');
+    expect(statusAfter(input, toolCall('c1'), toolResult('c1'))).toBe('running');
+  });
+
   it('an error backs off until retryAt, and a decision clears the backoff', () => {
     const retryAt = '2025-01-01T00:00:02.000Z';
     const state = derive(input, error(retryAt));

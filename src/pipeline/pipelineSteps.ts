@@ -61,9 +61,10 @@ interface Run<TStep> {
 }
 
 /** The call event that journals a run's attempt, before its code runs. */
-function journal(run: Run<{ name: string }>, args: Record<string, Json>): NewEvent {
+function journal(run: Run<{ name: string }>, args: Record<string, Json>, until?: number): NewEvent {
   const { callId, calls } = run.next;
-  return { type: 'tool_call', data: { callId, tool: run.step.name, args, idempotencyKey: idempotencyKeyFor(run.thread.id, callId), attempt: calls.length + 1 } };
+  const data = { callId, tool: run.step.name, args, idempotencyKey: idempotencyKeyFor(run.thread.id, callId), attempt: calls.length + 1 };
+  return { type: 'tool_call', data: until === undefined ? data : { ...data, until } };
 }
 
 function result(run: Run<{ name: string }>, value: Json, durationMs = 0): NewEvent {
@@ -121,7 +122,7 @@ async function runSleep(run: Run<SleepStep>): Promise<PipelineStepResult> {
     if ('failed' in duration) return { thread: await appendEvents(deps, thread, duration.failed) };
     const ms = Math.max(0, Number(duration.value) || 0);
     until = deps.clock.now() + ms;
-    current = await appendEvents(deps, thread, [journal(run, { until: new Date(until).toISOString(), ms })]);
+    current = await appendEvents(deps, thread, [journal(run, { until: new Date(until).toISOString(), ms }, until)]);
   } else {
     until = Date.parse(String(recorded.data.args.until));
     if (!Number.isFinite(until)) until = deps.clock.now();

@@ -79,6 +79,8 @@ export const toolCallDataSchema = z.object({
   args: z.record(z.string(), jsonSchema),
   idempotencyKey: z.string(),
   attempt: z.number().int().positive(),
+  /** A durable sleep (a pipeline's sleep step): the thread sleeps until this epoch ms, or until the call's result. */
+  until: z.number().int().nonnegative().optional(),
 });
 export const toolResultDataSchema = z.object({
   callId: z.string(),

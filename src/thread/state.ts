@@ -77,7 +77,10 @@ export interface ThreadState {
   readonly prefetched: readonly string[];
   /** Names of before-decision steps recorded since the last decision. */
   readonly beforeDone: readonly string[];
-  /** Epoch ms until which the agent sleeps (an intent handler's durable wait), if it sleeps. */
+  /**
+   * Epoch ms until which the thread sleeps, if it sleeps: an agent's durable wait (an intent handler's
+   * or a step's of its author, until the next decision), or a pipeline's sleep step (until its result).
+   */
   readonly sleepUntil: number | null;
   /** The latest compaction: its summary stands for the events up to `upTo` in the context. */
   readonly compaction: { readonly seq: number; readonly upTo: number } | null;
@@ -153,6 +156,7 @@ function changesOf(state: ThreadState, event: ThreadEvent): Changes {
     case 'tool_call':
       return {
         backoffUntil: null,
+        ...(event.data.until === undefined ? {} : { sleepUntil: event.data.until }),
         pendingCall:
           state.pendingCall && state.pendingCall.callId === event.data.callId
             ? { ...state.pendingCall, started: true, attempts: state.pendingCall.attempts + 1, retryApproved: false }
@@ -161,6 +165,7 @@ function changesOf(state: ThreadState, event: ThreadEvent): Changes {
     case 'tool_result':
       return {
         pendingCall: state.pendingCall?.callId === event.data.callId ? null : state.pendingCall,
+        sleepUntil: null,
         consecutiveErrors: 0,
         resolvedBefore: event.seq,
       };

@@ -82,7 +82,7 @@ describe('durable sleep (pipeline sleepStep)', () => {
     clock.increment(tenMinutes - 1);
     await new Promise((resolve) => setImmediate(resolve));
     expect(woke).toEqual([]);
-    expect((await rt.get(id))!.status).toBe('running');
+    expect((await rt.get(id))!.status).toBe('sleeping');
     clock.increment(1);
     await until(rt, id, (e) => e.type === 'final');
     expect(woke).toEqual([Date.parse('2026-01-01T00:10:00Z')]);

@@ -90,7 +90,7 @@ export async function natsBackend(options: NatsBackendOptions): Promise<Backend>
   return {
     runtime: node.runtime,
     bus: node.bus,
-    where: `threads are stored in NATS at ${natsUrl} (KV bucket switchyard_threads, subjects ${surface.subjects.prefix}.>); ${jobs}`,
+    where: `threads are stored in NATS at ${natsUrl} (KV bucket ${surface.subjects.threadsBucket}, subjects ${surface.subjects.prefix}.>); ${jobs}`,
     close: () => node.close({ drainMs: DRAIN_MS }),
   };
 }

@@ -9,6 +9,7 @@ import type { Pipeline } from '../pipeline/pipeline.js';
 import { createRuntime, type Runtime } from '../runtime/runtime.js';
 import type { ThreadStore } from '../store/threadStore.js';
 import { createAgentQueues, type AgentQueues, type AgentQueuesOptions } from '../surface/agentQueues.js';
+import { busSubjects } from '../surface/subjects.js';
 import { attachBus, type AttachBusOptions, type CloseSurfaceOptions, type BusSurface } from '../surface/attachBus.js';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { createNatsKvStore } from './kvStore.js';
@@ -38,7 +39,10 @@ export interface NatsNodeOptions {
   inspect?: (event: InspectionEvent) => void;
   /** Subject prefix. @default 'switchyard' */
   prefix?: string;
-  /** The threads bucket. @default 'switchyard_threads' */
+  /**
+   * The threads bucket. @default `<prefix>_threads` (`.` and other punctuation read as `_`):
+   * `switchyard_threads` for the default prefix
+   */
   bucket?: string;
   /** JetStream replicas of the bucket and the queues' streams (1, 3 or 5). @default 1 */
   replicas?: number;
@@ -81,6 +85,8 @@ export interface NatsNode {
  */
 export async function createNatsNode(options: NatsNodeOptions): Promise<NatsNode> {
   const logger = options.logger ?? silentLogger();
+  // Checks the prefix before anything connects.
+  const bucket = options.bucket ?? busSubjects(options.prefix).threadsBucket;
   // No async stack traces: capturing one per request costs more CPU than anything else here.
   const connectOptions = { noAsyncTraces: true, ...options.connectOptions };
   // Both connections (the bus's and the store's background one) are opened alike.
@@ -106,7 +112,7 @@ export async function createNatsNode(options: NatsNodeOptions): Promise<NatsNode
       nc: bus.nc,
       background,
       ...(connectOptions.inboxPrefix === undefined ? {} : { inboxPrefix: connectOptions.inboxPrefix }),
-      ...(options.bucket === undefined ? {} : { bucket: options.bucket }),
+      bucket,
       ...(options.replicas === undefined ? {} : { replicas: options.replicas }),
       ...(options.clock === undefined ? {} : { clock: options.clock }),
     });

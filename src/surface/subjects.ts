@@ -75,6 +75,11 @@ export interface BusSubjects {
   readonly anyInspect: string;
   /** The JetStream work queue (stream) of an agent's triggers and jobs: `<prefix>_<agent>`. */
   queueName(agent: string): string;
+  /**
+   * The prefix's default threads bucket, `<prefix>_threads` (`switchyard_threads` for the default
+   * prefix), so deployments with different prefixes on one server keep their threads apart.
+   */
+  readonly threadsBucket: string;
   /** The queue group of the thread request handlers (every process joins it). */
   readonly apiGroup: string;
   /** The queue group of the handlers that answer triggers for agents nobody serves. */
@@ -110,6 +115,7 @@ export function busSubjects(prefix: string = DEFAULT_PREFIX): BusSubjects {
     inspect: (processId, sessionId) => `${prefix}.inspect.${processId}.${sessionId}`,
     anyInspect: `${prefix}.inspect.>`,
     queueName: (agent) => `${streamPrefix}_${agent}`,
+    threadsBucket: `${streamPrefix}_threads`,
     apiGroup: `${prefix}.api`,
     triggerGroup: `${prefix}.trigger-check`,
     tokens(subject) {

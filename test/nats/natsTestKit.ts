@@ -17,7 +17,7 @@ export const FAST_RECONNECT = { reconnectTimeWait: 100, reconnectJitter: 0, reco
 /** Starts an in-process node (runtime + surface) on `servers`. */
 export function startNode(
   servers: string | string[],
-  options: { agents: readonly Agent[]; pipelines?: readonly Pipeline[]; model: Model; prefix: string; bucket: string } & Partial<NatsNodeOptions>,
+  options: { agents: readonly Agent[]; pipelines?: readonly Pipeline[]; model: Model; prefix: string; bucket?: string } & Partial<NatsNodeOptions>,
 ): Promise<NatsNode> {
   return createNatsNode({ connectOptions: FAST_RECONNECT, ...options, servers });
 }

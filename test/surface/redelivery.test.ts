@@ -7,11 +7,35 @@ import { createMemoryBus } from '../../src/bus/memoryBus.js';
 import { scriptedModel } from '../../src/model/scriptedModel.js';
 import { createRuntime } from '../../src/runtime/runtime.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
-import { createAgentQueues } from '../../src/surface/agentQueues.js';
+import { createAgentQueues, type AgentQueuesOptions } from '../../src/surface/agentQueues.js';
 import { attachBus } from '../../src/surface/attachBus.js';
 import { MSG_ID_HEADER } from '../../src/surface/subjects.js';
+import type { Thread } from '../../src/thread/events.js';
 import type { ThreadStore } from '../../src/store/threadStore.js';
 import { deferred, eventually } from '../bus/waiting.js';
+
+// Two processes (p1, p2) on one in-process bus and one store, running an agent whose one tool
+// returns when the test says: what happens to a job whose thread another run holds.
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {});
+});
+
+/** An agent that calls `slow` (which returns on `release`), then finishes. */
+function slowpoke(release: Promise<void>): ReturnType<typeof agent> {
+  const slow = tool({
+    name: 'slow',
+    description: 'takes its time',
+    input: z.object({}),
+    idempotent: true,
+    run: async () => {
+      await release;
+      return 'ok';
+    },
+  });
+  return agent({ name: 'slowpoke', description: 'calls a slow tool', prompt: 'You are {{agent}}.\n{{tools}}', tools: [slow], maxSteps: 5 });
+}
 
 /** The bus as a partitioned worker sees it: its heartbeats (`job.working()`) never arrive. */
 function losingHeartbeats(bus: Bus): Bus {
@@ -29,67 +53,104 @@ function losingHeartbeats(bus: Bus): Bus {
   });
 }
 
+/** The bus with every hand-off request (`owner.<id>.run`) counted once answered. */
+function countingHandOffs(bus: Bus, answered: { count: number }): Bus {
+  return new Proxy(bus, {
+    get(target, key, receiver) {
+      if (key !== 'request') return Reflect.get(target, key, receiver) as unknown;
+      return async (...args: Parameters<Bus['request']>) => {
+        try {
+          return await target.request(...args);
+        } finally {
+          if (args[0].endsWith('.run')) answered.count++;
+        }
+      };
+    },
+  });
+}
+
+interface ProcessOptions {
+  readonly release: Promise<void>;
+  readonly queue: Omit<AgentQueuesOptions, 'bus'>;
+  /** Its heartbeats are lost (a partition). @default false */
+  readonly partitioned?: boolean;
+  /** Its model never answers once the tool has returned. @default false */
+  readonly hangAfterTool?: boolean;
+  /** Jobs at once. @default 16 */
+  readonly concurrency?: number;
+}
+
+interface Process {
+  readonly stop: () => Promise<void>;
+  readonly handOffs: { count: number };
+}
+
+/** Starts a process serving `slowpoke`; `stop` closes it as a shutdown does (its runs handed back at once). */
+async function startProcess(bus: Bus, store: ThreadStore, id: string, options: ProcessOptions): Promise<Process> {
+  const handOffs = { count: 0 };
+  const own = countingHandOffs(options.partitioned === true ? losingHeartbeats(bus) : bus, handOffs);
+  const queues = createAgentQueues({ ...options.queue, bus: own });
+  const model = scriptedModel([], {
+    whenExhausted: (request) => {
+      if (!request.context.includes('tool_result')) return { intent: 'slow' };
+      return options.hangAfterTool === true ? { hang: true } : { intent: 'done_for_now', args: { message: 'done' } };
+    },
+  });
+  // One store for both processes: a process that stops leaves it open for the other.
+  const shared: ThreadStore = Object.assign(Object.create(store) as ThreadStore, { close: async () => {} });
+  const runtime = createRuntime({ agents: [slowpoke(options.release)], store: shared, model, schedule: queues.schedule });
+  const surface = await attachBus(runtime, { queues, processId: id, heartbeatMs: 100, ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }) });
+  const stop = async (): Promise<void> => {
+    await surface.close({ drainMs: 0 });
+    await runtime.close();
+  };
+  cleanups.push(stop);
+  return { stop, handOffs };
+}
+
+function setUp(): { bus: Bus; store: ThreadStore } {
+  const bus = createMemoryBus();
+  cleanups.push(() => bus.close());
+  return { bus, store: createMemoryStore() };
+}
+
+async function triggerAndAwaitToolCall(bus: Bus, store: ThreadStore): Promise<void> {
+  await bus.publish('switchyard.trigger.slowpoke', { input: 'go' }, { headers: { [MSG_ID_HEADER]: 'r1' } });
+  await eventually(async () => ((await store.get('trg-r1'))?.events.some((e) => e.type === 'tool_call') ? true : undefined), 5_000, 'the tool call');
+}
+
+async function finished(store: ThreadStore): Promise<Thread> {
+  const thread = await eventually(
+    async () => {
+      const current = await store.get('trg-r1');
+      return current?.events.some((e) => e.type === 'final') ? current : undefined;
+    },
+    10_000,
+    'the thread to finish on p2',
+  );
+  expect(thread.events.at(-1)?.type).toBe('final');
+  return thread;
+}
+
 // A job's own redelivery, while the run of its first delivery still holds the thread (its
 // heartbeats lost: a server restart, a partition), is handed off to that run. Acknowledging it
 // then would remove the job's only message: if the run then ends without its thread at rest (its
 // process stops or dies), nothing would carry the thread on.
 describe('a redelivered job whose first delivery still runs', () => {
-  const cleanups: (() => Promise<void>)[] = [];
-  afterEach(async () => {
-    for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {});
-  });
-
-  const release = deferred<void>();
-  const slow = tool({
-    name: 'slow',
-    description: 'takes its time',
-    input: z.object({}),
-    idempotent: true,
-    run: async () => {
-      await release.promise;
-      return 'ok';
-    },
-  });
-  const worker = agent({ name: 'slowpoke', description: 'calls a slow tool', prompt: 'You are {{agent}}.\n{{tools}}', tools: [slow], maxSteps: 5 });
-
-  async function process(bus: Bus, store: ThreadStore, id: string, partitioned = false): Promise<() => Promise<void>> {
-    // The 200 ms ack wait passes while the tool runs: without heartbeats, the job is redelivered.
-    const queues = createAgentQueues({ bus: partitioned ? losingHeartbeats(bus) : bus, ackWaitMs: 200, retryDelayMs: 100, maxRetryDelayMs: 200, maxDeliver: 20 });
-    const model = scriptedModel([], { whenExhausted: (request) => (request.context.includes('tool_result') ? { intent: 'done_for_now', args: { message: 'done' } } : { intent: 'slow' }) });
-    // One store for both processes: a process that stops leaves it open for the other.
-    const shared: ThreadStore = Object.assign(Object.create(store) as ThreadStore, { close: async () => {} });
-    const runtime = createRuntime({ agents: [worker], store: shared, model, schedule: queues.schedule });
-    const surface = await attachBus(runtime, { queues, processId: id, heartbeatMs: 100 });
-    const stop = async (): Promise<void> => {
-      await surface.close({ drainMs: 0 });
-      await runtime.close();
-    };
-    cleanups.push(stop);
-    return stop;
-  }
-
   it('is not acknowledged: when that run stops before its thread rests, the job still carries the thread on', async () => {
-    const bus = createMemoryBus();
-    cleanups.push(() => bus.close());
-    const store = createMemoryStore();
-    const stopFirst = await process(bus, store, 'p1', true);
-    await bus.publish('switchyard.trigger.slowpoke', { input: 'go' }, { headers: { [MSG_ID_HEADER]: 'r1' } });
+    const { bus, store } = setUp();
+    const release = deferred<void>();
+    // The 200 ms ack wait passes while the tool runs: without heartbeats, the job is redelivered.
+    const queue = { ackWaitMs: 200, retryDelayMs: 100, maxRetryDelayMs: 200, maxDeliver: 20 };
+    const p1 = await startProcess(bus, store, 'p1', { release: release.promise, queue, partitioned: true });
     // p1 runs the tool; its job's ack wait passes and the job comes again, to p1 (nobody else yet).
-    await eventually(async () => ((await store.get('trg-r1'))?.events.some((e) => e.type === 'tool_call') ? true : undefined), 5_000, 'the tool call');
+    await triggerAndAwaitToolCall(bus, store);
     await new Promise((resolve) => setTimeout(resolve, 600));
     // p1 stops (its run is aborted and its delivery handed back) before the tool returns; p2 takes over.
-    await stopFirst();
-    await process(bus, store, 'p2');
+    await p1.stop();
+    await startProcess(bus, store, 'p2', { release: release.promise, queue });
     release.resolve();
-    const rested = await eventually(
-      async () => {
-        const thread = await store.get('trg-r1');
-        return thread?.events.some((e) => e.type === 'final') ? thread : undefined;
-      },
-      10_000,
-      'the thread to finish on p2',
-    );
-    expect(rested.events.at(-1)?.type).toBe('final');
+    await finished(store);
   });
 });
 
@@ -97,82 +158,17 @@ describe('a redelivered job whose first delivery still runs', () => {
 // a holder that does not answer). Such a run can end before its thread rests (its write lost the
 // race to the holder's): acknowledging its job then would remove the holder's only message too.
 describe('a redelivered job whose run loses the race to its first delivery', () => {
-  const cleanups: (() => Promise<void>)[] = [];
-  afterEach(async () => {
-    for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {});
-  });
-
-  /** A worker whose tool returns on `release`, and whose model answers `afterTool` once it has the result. */
-  function slowpoke(release: Promise<void>): ReturnType<typeof agent> {
-    const slow = tool({
-      name: 'slow',
-      description: 'takes its time',
-      input: z.object({}),
-      idempotent: true,
-      run: async () => {
-        await release;
-        return 'ok';
-      },
-    });
-    return agent({ name: 'slowpoke', description: 'calls a slow tool', prompt: 'You are {{agent}}.\n{{tools}}', tools: [slow], maxSteps: 5 });
-  }
-
-  /** The bus with every hand-off request (`owner.<id>.run`) counted once answered. */
-  function countingHandOffs(bus: Bus, answered: { count: number }): Bus {
-    return new Proxy(bus, {
-      get(target, key, receiver) {
-        if (key !== 'request') return Reflect.get(target, key, receiver) as unknown;
-        return async (...args: Parameters<Bus['request']>) => {
-          try {
-            return await target.request(...args);
-          } finally {
-            if (args[0].endsWith('.run')) answered.count++;
-          }
-        };
-      },
-    });
-  }
-
-  interface Process {
-    readonly stop: () => Promise<void>;
-    readonly handOffs: { count: number };
-  }
-
-  async function process(bus: Bus, store: ThreadStore, id: string, options: { maxDeliver: number; release: Promise<void>; hangAfterTool: boolean; partitioned: boolean }): Promise<Process> {
-    const handOffs = { count: 0 };
-    const own = countingHandOffs(options.partitioned ? losingHeartbeats(bus) : bus, handOffs);
-    const queues = createAgentQueues({ bus: own, ackWaitMs: 200, retryDelayMs: 100, maxRetryDelayMs: 200, maxDeliver: options.maxDeliver });
-    const model = scriptedModel([], {
-      whenExhausted: (request) => {
-        if (!request.context.includes('tool_result')) return { intent: 'slow' };
-        return options.hangAfterTool ? { hang: true } : { intent: 'done_for_now', args: { message: 'done' } };
-      },
-    });
-    const shared: ThreadStore = Object.assign(Object.create(store) as ThreadStore, { close: async () => {} });
-    const runtime = createRuntime({ agents: [slowpoke(options.release)], store: shared, model, schedule: queues.schedule });
-    // One job at a time: while p1 runs the first delivery, the redelivery can only go to p2.
-    const surface = await attachBus(runtime, { queues, processId: id, heartbeatMs: 100, concurrency: 1 });
-    const stop = async (): Promise<void> => {
-      await surface.close({ drainMs: 0 });
-      await runtime.close();
-    };
-    cleanups.push(stop);
-    return { stop, handOffs };
-  }
-
   // maxDeliver 3: the run is on the next-to-last delivery (handed back once more); maxDeliver 2:
   // on the last (kept until the holder lets go, then run again).
   it.each([3, 2])('is not acknowledged (maxDeliver %i): when the holder then stops, the job still carries the thread on', async (maxDeliver) => {
-    const bus = createMemoryBus();
-    cleanups.push(() => bus.close());
-    const store = createMemoryStore();
-    const first = deferred<void>();
-    const second = deferred<void>();
-    // p1 runs the tool; its heartbeats are lost, so the job comes again, to p2 (p1 has no room).
-    const p1 = await process(bus, store, 'p1', { maxDeliver, release: first.promise, hangAfterTool: true, partitioned: true });
-    await bus.publish('switchyard.trigger.slowpoke', { input: 'go' }, { headers: { [MSG_ID_HEADER]: 'r1' } });
-    await eventually(async () => ((await store.get('trg-r1'))?.events.some((e) => e.type === 'tool_call') ? true : undefined), 5_000, 'the tool call');
-    const p2 = await process(bus, store, 'p2', { maxDeliver, release: second.promise, hangAfterTool: false, partitioned: false });
+    const { bus, store } = setUp();
+    const [first, second] = [deferred<void>(), deferred<void>()];
+    const queue = { ackWaitMs: 200, retryDelayMs: 100, maxRetryDelayMs: 200, maxDeliver };
+    // p1 runs the tool; its heartbeats are lost, so the job comes again, to p2 (one job at a time:
+    // p1 has no room).
+    const p1 = await startProcess(bus, store, 'p1', { release: first.promise, queue, partitioned: true, hangAfterTool: true, concurrency: 1 });
+    await triggerAndAwaitToolCall(bus, store);
+    const p2 = await startProcess(bus, store, 'p2', { release: second.promise, queue, concurrency: 1 });
     // p2 takes the redelivery: p1 holds the thread, but it is late, so p2 runs it too (the tool again).
     await eventually(async () => (p2.handOffs.count >= 1 ? true : undefined), 5_000, 'the hand-off of the redelivery');
     // p1's tool returns first and p1 goes on to decide (and hangs there); p2's result is refused.
@@ -183,15 +179,7 @@ describe('a redelivered job whose run loses the race to its first delivery', () 
     await eventually(async () => (p2.handOffs.count >= 2 ? true : undefined), 5_000, 'the hand-off after the lost race');
     // p1 stops before its thread rests: its delivery is handed back, if the job is still there.
     await p1.stop();
-    const rested = await eventually(
-      async () => {
-        const thread = await store.get('trg-r1');
-        return thread?.events.some((e) => e.type === 'final') ? thread : undefined;
-      },
-      10_000,
-      'the thread to finish on p2',
-    );
-    expect(rested.events.at(-1)?.type).toBe('final');
+    const rested = await finished(store);
     expect(rested.events.filter((e) => e.type === 'tool_result')).toHaveLength(1);
   });
 });
@@ -199,56 +187,16 @@ describe('a redelivered job whose run loses the race to its first delivery', () 
 // A worker that stops hands its running jobs back. On a job's last delivery (every delivery, with
 // maxDeliver 1) a nak dead-letters it: the thread would be left running with no job to carry it.
 describe('a job handed back at shutdown on its last delivery', () => {
-  const cleanups: (() => Promise<void>)[] = [];
-  afterEach(async () => {
-    for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {});
-  });
-
   it('is carried on by another process, not dead-lettered', async () => {
-    const bus = createMemoryBus();
-    cleanups.push(() => bus.close());
-    const store = createMemoryStore();
+    const { bus, store } = setUp();
     const release = deferred<void>();
-    const slow = tool({
-      name: 'slow',
-      description: 'takes its time',
-      input: z.object({}),
-      idempotent: true,
-      run: async () => {
-        await release.promise;
-        return 'ok';
-      },
-    });
-    const worker = agent({ name: 'slowpoke', description: 'calls a slow tool', prompt: 'You are {{agent}}.\n{{tools}}', tools: [slow], maxSteps: 5 });
-    async function process(id: string): Promise<() => Promise<void>> {
-      const queues = createAgentQueues({ bus, maxDeliver: 1 });
-      const model = scriptedModel([], { whenExhausted: (request) => (request.context.includes('tool_result') ? { intent: 'done_for_now', args: { message: 'done' } } : { intent: 'slow' }) });
-      const shared: ThreadStore = Object.assign(Object.create(store) as ThreadStore, { close: async () => {} });
-      const runtime = createRuntime({ agents: [worker], store: shared, model, schedule: queues.schedule });
-      const surface = await attachBus(runtime, { queues, processId: id });
-      const stop = async (): Promise<void> => {
-        await surface.close({ drainMs: 0 });
-        await runtime.close();
-      };
-      cleanups.push(stop);
-      return stop;
-    }
-    const stopFirst = await process('p1');
-    await bus.publish('switchyard.trigger.slowpoke', { input: 'go' }, { headers: { [MSG_ID_HEADER]: 'r1' } });
-    await eventually(async () => ((await store.get('trg-r1'))?.events.some((e) => e.type === 'tool_call') ? true : undefined), 5_000, 'the tool call');
-    await stopFirst();
-    await process('p2');
+    const queue = { maxDeliver: 1 };
+    const p1 = await startProcess(bus, store, 'p1', { release: release.promise, queue });
+    await triggerAndAwaitToolCall(bus, store);
+    await p1.stop();
+    await startProcess(bus, store, 'p2', { release: release.promise, queue });
     release.resolve();
-    const rested = await eventually(
-      async () => {
-        const thread = await store.get('trg-r1');
-        return thread?.events.some((e) => e.type === 'final') ? thread : undefined;
-      },
-      10_000,
-      'the thread to finish on p2',
-    );
-    expect(rested.events.at(-1)?.type).toBe('final');
-    const queue = await bus.jobQueue('switchyard_slowpoke');
-    expect(await queue.deadLetters()).toEqual([]);
+    await finished(store);
+    expect(await (await bus.jobQueue('switchyard_slowpoke')).deadLetters()).toEqual([]);
   });
 });

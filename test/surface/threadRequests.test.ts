@@ -1,0 +1,56 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { calculator } from '../../agents/calculator/index.js';
+import type { Bus } from '../../src/bus/bus.js';
+import { createMemoryBus } from '../../src/bus/memoryBus.js';
+import { silentLogger } from '../../src/logger.js';
+import { createDemoModel } from '../../src/model/demoModel.js';
+import { createRuntime } from '../../src/runtime/runtime.js';
+import { createMemoryStore } from '../../src/store/memoryStore.js';
+import { createAgentQueues } from '../../src/surface/agentQueues.js';
+import type { CallbackSender } from '../../src/surface/callbacks.js';
+import { safePublisher, type SurfaceContext } from '../../src/surface/surfaceContext.js';
+import { serveThreadRequests, type ThreadRequests } from '../../src/surface/threadRequests.js';
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+/** One process's request side on `bus`. */
+function processOn(bus: Bus, processId: string): { requests: ThreadRequests; ctx: SurfaceContext } {
+  const logger = silentLogger();
+  const queues = createAgentQueues({ bus });
+  const runtime = createRuntime({ agents: [calculator], store: createMemoryStore(), model: createDemoModel(), schedule: queues.schedule });
+  const callbacks = { send: async () => {} } as unknown as CallbackSender;
+  const ctx: SurfaceContext = { runtime, queues, bus, subjects: queues.subjects, processId, logger, maxPayloadBytes: 1 << 20, callbacks, publish: safePublisher(bus, logger) };
+  const requests = serveThreadRequests(ctx);
+  cleanups.push(async () => {
+    await requests.close();
+    await runtime.close();
+  });
+  return { requests, ctx };
+}
+
+describe('hand-offs between processes', () => {
+  it('reach the process that runs the thread, not the asking one still answering after its own run', async () => {
+    const bus = createMemoryBus();
+    cleanups.push(() => bus.close());
+    const a = processOn(bus, 'a');
+    const b = processOn(bus, 'b');
+    // a ran the thread and let it go: it keeps answering for it a moment (its grace).
+    a.requests.own('t1')();
+    // b runs it now.
+    const claim = b.ctx.queues.claim('t1');
+    const disown = b.requests.own('t1');
+    expect(await a.requests.holds('t1')).toBe(true);
+    expect(await a.requests.handOff('t1')).toBe('taken');
+    expect(claim.pending).toBe(true);
+    claim.release();
+    disown();
+    // Nobody runs it: a's own answer ("not here") is not mistaken for another process's.
+    const c = processOn(bus, 'c');
+    c.requests.own('t2')();
+    expect(await c.requests.holds('t2')).toBe(false);
+    expect(await c.requests.handOff('t2')).toBe('free');
+  });
+});

@@ -135,6 +135,19 @@ export function serveThreadRequests(ctx: SurfaceContext): ThreadRequests {
     }
   }
 
+  /**
+   * Stops answering for a thread this process no longer runs (the grace after its run), so that a
+   * probe it sends about the thread reaches only the processes that run it: its own subscription
+   * would answer "not here" first.
+   */
+  async function stopAnswering(threadId: string): Promise<void> {
+    const entry = owned.get(threadId);
+    if (entry === undefined || entry.holders > 0) return;
+    clearTimeout(entry.grace);
+    owned.delete(threadId);
+    await entry.subscription.unsubscribe();
+  }
+
   const front = bus.subscribe(subjects.anyThread, onRequest, { queue: subjects.apiGroup });
 
   return {
@@ -174,6 +187,7 @@ export function serveThreadRequests(ctx: SurfaceContext): ThreadRequests {
 
     async handOff(threadId) {
       if (queues.nudge(threadId)) return 'taken';
+      await stopAnswering(threadId);
       try {
         const reply = await bus.request(subjects.owner(threadId, 'run'), '', { timeoutMs: PROBE_TIMEOUT_MS });
         // Not taken: the owner let the thread go between our request and its answer.
@@ -184,7 +198,9 @@ export function serveThreadRequests(ctx: SurfaceContext): ThreadRequests {
     },
 
     async holds(threadId) {
-      return queues.isClaimed(threadId) || (await ownerHolds(threadId));
+      if (queues.isClaimed(threadId)) return true;
+      await stopAnswering(threadId);
+      return ownerHolds(threadId);
     },
 
     async close() {

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { agent } from '../../src/agent/agent.js';
 import { tool } from '../../src/agent/tool.js';
-import type { Bus, ConsumeOptions, Job, JobHandler, JobQueue, JobQueueOptions } from '../../src/bus/bus.js';
+import { BusError, type Bus, type ConsumeOptions, type Job, type JobHandler, type JobQueue, type JobQueueOptions } from '../../src/bus/bus.js';
 import { createMemoryBus } from '../../src/bus/memoryBus.js';
 import { scriptedModel } from '../../src/model/scriptedModel.js';
 import { createRuntime } from '../../src/runtime/runtime.js';
@@ -53,16 +53,21 @@ function losingHeartbeats(bus: Bus): Bus {
   });
 }
 
-/** The bus with every hand-off request (`owner.<id>.run`) counted once answered. */
-function countingHandOffs(bus: Bus, answered: { count: number }): Bus {
+/**
+ * The bus with every hand-off request (`owner.<id>.run`) counted once settled; with `unanswered`,
+ * each one times out as if the owner were too busy to answer.
+ */
+function countingHandOffs(bus: Bus, answered: { count: number }, unanswered = false): Bus {
   return new Proxy(bus, {
     get(target, key, receiver) {
       if (key !== 'request') return Reflect.get(target, key, receiver) as unknown;
       return async (...args: Parameters<Bus['request']>) => {
+        const handOff = args[0].endsWith('.run');
         try {
+          if (handOff && unanswered) throw new BusError('timeout', 'the owner did not answer in time');
           return await target.request(...args);
         } finally {
-          if (args[0].endsWith('.run')) answered.count++;
+          if (handOff) answered.count++;
         }
       };
     },
@@ -78,6 +83,8 @@ interface ProcessOptions {
   readonly hangAfterTool?: boolean;
   /** Jobs at once. @default 16 */
   readonly concurrency?: number;
+  /** Its hand-offs to the process running the thread get no answer in time. @default false */
+  readonly handOffsUnanswered?: boolean;
 }
 
 interface Process {
@@ -88,7 +95,7 @@ interface Process {
 /** Starts a process serving `slowpoke`; `stop` closes it as a shutdown does (its runs handed back at once). */
 async function startProcess(bus: Bus, store: ThreadStore, id: string, options: ProcessOptions): Promise<Process> {
   const handOffs = { count: 0 };
-  const own = countingHandOffs(options.partitioned === true ? losingHeartbeats(bus) : bus, handOffs);
+  const own = countingHandOffs(options.partitioned === true ? losingHeartbeats(bus) : bus, handOffs, options.handOffsUnanswered === true);
   const queues = createAgentQueues({ ...options.queue, bus: own });
   const model = scriptedModel([], {
     whenExhausted: (request) => {
@@ -158,8 +165,7 @@ describe('a redelivered job whose first delivery still runs', () => {
 // a holder that does not answer). Such a run can end before its thread rests (its write lost the
 // race to the holder's): acknowledging its job then would remove the holder's only message too.
 describe('a redelivered job whose run loses the race to its first delivery', () => {
-  // maxDeliver 3: the run is on the next-to-last delivery (handed back once more); maxDeliver 2:
-  // on the last (kept until the holder lets go, then run again).
+  // maxDeliver 3: the run is on the next-to-last delivery; maxDeliver 2: on the last.
   it.each([3, 2])('is not acknowledged (maxDeliver %i): when the holder then stops, the job still carries the thread on', async (maxDeliver) => {
     const { bus, store } = setUp();
     const [first, second] = [deferred<void>(), deferred<void>()];
@@ -179,6 +185,32 @@ describe('a redelivered job whose run loses the race to its first delivery', () 
     await eventually(async () => (p2.handOffs.count >= 2 ? true : undefined), 5_000, 'the hand-off after the lost race');
     // p1 stops before its thread rests: its delivery is handed back, if the job is still there.
     await p1.stop();
+    const rested = await finished(store);
+    expect(rested.events.filter((e) => e.type === 'tool_result')).toHaveLength(1);
+  });
+});
+
+// The mirror image: the first delivery's run ends before its thread rests, because the job's
+// redelivery, now running elsewhere, wrote first. That run holds the thread for this very job: the
+// first delivery must not be acknowledged either (a first delivery is another job than the
+// holder's only when it starts, not once its heartbeats may have been lost).
+describe('a first delivery whose redelivery took its thread from it', () => {
+  it("is not acknowledged: when the redelivery's run then stops, the job still carries the thread on", async () => {
+    const { bus, store } = setUp();
+    const [first, second] = [deferred<void>(), deferred<void>()];
+    const queue = { ackWaitMs: 200, retryDelayMs: 100, maxRetryDelayMs: 200, maxDeliver: 3 };
+    const p1 = await startProcess(bus, store, 'p1', { release: first.promise, queue, partitioned: true, concurrency: 1 });
+    await triggerAndAwaitToolCall(bus, store);
+    // p2 takes the redelivery and, getting no answer from p1 in time, runs it too (the tool again).
+    const p2 = await startProcess(bus, store, 'p2', { release: second.promise, queue, concurrency: 1, hangAfterTool: true, handOffsUnanswered: true });
+    await eventually(async () => ((await store.get('trg-r1'))?.events.some((e) => e.type === 'tool_call' && e.data.attempt === 2) ? true : undefined), 5_000, "p2's tool call");
+    // p2's tool returns first and p2 goes on to decide (and hangs there, holding the thread).
+    second.resolve();
+    await eventually(async () => ((await store.get('trg-r1'))?.events.some((e) => e.type === 'tool_result') ? true : undefined), 5_000, "p2's result");
+    // p1's result is refused: its run ends with the thread not at rest, and it asks p2 to carry it on.
+    first.resolve();
+    await eventually(async () => (p1.handOffs.count >= 1 ? true : undefined), 5_000, "p1's hand-off after the lost race");
+    await p2.stop();
     const rested = await finished(store);
     expect(rested.events.filter((e) => e.type === 'tool_result')).toHaveLength(1);
   });

@@ -81,20 +81,20 @@ export async function runToRest(
 }
 
 /**
- * Settles a job whose run stopped before its thread rested: another process advanced it (it
- * carries on) or the store failed (try again later). Only a first delivery is acknowledged when
- * another run holds the thread: a redelivery may be that run's own job (its heartbeats were lost),
- * whose message an ack would remove. The last delivery, which nothing would deliver again, is kept
- * until the holder lets go, then run here once more.
+ * Settles a job whose run stopped before its thread rested: another run advanced it, or the store
+ * failed (try again later). Another run that holds the thread may be working on this very job (the
+ * job went to it when this delivery's heartbeats were lost, or it has the job's first delivery):
+ * an ack would remove the message that run relies on, and a nak on the last delivery would
+ * dead-letter it. So the job is kept until the holder lets go, then run here once more (usually at
+ * rest by then: its report goes out again, as results do, at least once). A holder that did not
+ * answer in time is asked again later while the job has deliveries left.
  */
 async function settleUnrested(scope: WorkerScope, job: Job, target: JobTarget, view: ThreadView, replyTo: string | undefined): Promise<void> {
   const handOff = await scope.requests.handOff(view.id);
-  if (handOff !== 'taken') {
-    scope.ctx.logger.warn({ threadId: view.id, agent: view.agent, status: view.status }, 'thread stopped before it rested; retrying later');
+  if (handOff === 'free' || (handOff === 'unknown' && job.deliveryCount < scope.ctx.queues.config.maxDeliver)) {
+    scope.ctx.logger.warn({ threadId: view.id, agent: view.agent, status: view.status, holder: handOff }, 'thread stopped before it rested; retrying later');
     await retryLater(scope, job);
-  } else if (job.deliveryCount === 1) await job.ack();
-  else if (job.deliveryCount < scope.ctx.queues.config.maxDeliver) await retryLater(scope, job);
-  else if (await keepJob(scope, job, target, (signal) => whileHeld(scope, view.id, signal))) {
+  } else if (await keepJob(scope, job, target, (signal) => whileHeld(scope, view.id, signal))) {
     await runToRest(scope, job, target, replyTo, async () => ({ agent: view.agent }));
   }
 }

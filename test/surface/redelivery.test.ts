@@ -177,7 +177,8 @@ describe('a redelivered job whose run loses the race to its first delivery', () 
     const p2 = await startProcess(bus, store, 'p2', { release: second.promise, queue, concurrency: 1 });
     // p2 takes the redelivery: p1 holds the thread, but it is late, so p2 runs it too (the tool again).
     await eventually(async () => (p2.handOffs.count >= 1 ? true : undefined), 5_000, 'the hand-off of the redelivery');
-    // p1's tool returns first and p1 goes on to decide (and hangs there); p2's result is refused.
+    // p1's tool returns first: p1 records a result and goes on to decide (and hangs there, holding
+    // the thread); p2's result is then refused.
     first.resolve();
     await eventually(async () => ((await store.get('trg-r1'))?.events.some((e) => e.type === 'tool_result') ? true : undefined), 5_000, 'p1 result');
     second.resolve();

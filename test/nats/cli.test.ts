@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TriggerResult } from '../../src/surface/payloads.js';
 import { startNatsServer, type NatsServerHandle } from '../support/natsServer.js';
@@ -94,13 +95,16 @@ afterAll(async () => {
 
 describe('switchyard worker and serve --nats-url', () => {
   it('serves HTTP in one process while a worker process runs the threads, and both stop cleanly', async () => {
-    const worker = startCli(['worker', '--nats-url', server.url, '--prefix', prefix]);
-    const api = startCli(['serve', '--port', '0', '--dir', dir, '--no-demo', '--no-worker', '--nats-url', server.url, '--prefix', prefix]);
+    // A bucket of their own choosing (say, the one an earlier version used with this prefix).
+    const bucket = `${prefix}_chosen`;
+    const worker = startCli(['worker', '--nats-url', server.url, '--prefix', prefix, '--bucket', bucket]);
+    const api = startCli(['serve', '--port', '0', '--dir', dir, '--no-demo', '--no-worker', '--nats-url', server.url, '--prefix', prefix, '--bucket', bucket]);
     try {
       await worker.waitFor(/taking jobs for: calculator, deploybot, triage, bugfix/);
       const [, url] = await api.waitFor(/listening on (http:\/\/\S+)/);
       // A later line of the start-up: wait for it rather than assume it arrived with the first.
       await api.waitFor(/jobs are left to `switchyard worker` processes/);
+      expect(api.stdout()).toContain(`KV bucket ${bucket},`);
 
       // The CLI launches over HTTP and follows the thread (SSE) while the worker runs it.
       const launched = await run(['launch', 'calculator', 'multiply 6 by 7', '--url', url!]);
@@ -114,6 +118,10 @@ describe('switchyard worker and serve --nats-url', () => {
       expect((await messages.until(1, 15_000))[0]).toMatchObject({ threadId: 'trg-cli-1', status: 'done', output: '2 * 21 = 42' });
       const shown = await run(['show', 'trg-cli-1', '--url', url!, '--json']);
       expect(JSON.parse(shown.stdout)).toMatchObject({ id: 'trg-cli-1', status: 'done' });
+      // Both processes kept the threads in that bucket, not in the prefix's default one.
+      const jsm = await jetstreamManager(client.nc);
+      expect((await jsm.streams.info(`KV_${bucket}`)).state.messages).toBeGreaterThanOrEqual(2);
+      await expect(jsm.streams.info(`KV_${prefix}_threads`)).rejects.toThrow();
     } finally {
       expect(await worker.stop()).toBe(0);
       expect(await api.stop()).toBe(0);

@@ -62,6 +62,8 @@ export async function embeddedBackend(dir: string, options: BackendOptions): Pro
 export interface NatsBackendOptions extends BackendOptions {
   readonly natsUrl: string;
   readonly prefix?: string;
+  /** The KV bucket of the threads. @default `<prefix>_threads` */
+  readonly bucket?: string;
   readonly replicas?: number;
   /** Take jobs in this process too. */
   readonly worker: boolean;
@@ -81,6 +83,7 @@ export async function natsBackend(options: NatsBackendOptions): Promise<Backend>
     model: options.model,
     logger: options.logger,
     ...(options.prefix === undefined ? {} : { prefix: options.prefix }),
+    ...(options.bucket === undefined ? {} : { bucket: options.bucket }),
     ...(options.replicas === undefined ? {} : { replicas: options.replicas }),
     ...(project.config.maxConcurrent === undefined ? {} : { maxConcurrent: project.config.maxConcurrent }),
     websocketUrl: inspectWebsocket(options.env),
@@ -90,7 +93,7 @@ export async function natsBackend(options: NatsBackendOptions): Promise<Backend>
   return {
     runtime: node.runtime,
     bus: node.bus,
-    where: `threads are stored in NATS at ${natsUrl} (KV bucket ${surface.subjects.threadsBucket}, subjects ${surface.subjects.prefix}.>); ${jobs}`,
+    where: `threads are stored in NATS at ${natsUrl} (KV bucket ${options.bucket ?? surface.subjects.threadsBucket}, subjects ${surface.subjects.prefix}.>); ${jobs}`,
     close: () => node.close({ drainMs: DRAIN_MS }),
   };
 }

@@ -19,6 +19,8 @@ export interface JoinNatsOptions {
   pipelines: readonly Pipeline[];
   /** Subject prefix. @default 'switchyard' */
   prefix?: string;
+  /** The KV bucket of the threads. @default `<prefix>_threads` */
+  bucket?: string;
   /** Replicas of the KV bucket and the work queues (1, 3 or 5). @default 1 */
   replicas?: number;
   /** Take jobs. */
@@ -55,6 +57,7 @@ export async function joinNats(options: JoinNatsOptions): Promise<NatsNode> {
     worker: options.worker,
     observe: options.observe,
     ...(options.prefix === undefined ? {} : { prefix: options.prefix }),
+    ...(options.bucket === undefined ? {} : { bucket: options.bucket }),
     ...(options.replicas === undefined ? {} : { replicas: options.replicas }),
     ...(options.serve === undefined ? {} : { serve: options.serve }),
     ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),

@@ -32,6 +32,8 @@ export interface ServeOptions {
   natsUrl?: string;
   /** NATS subject prefix. @default 'switchyard' */
   prefix?: string;
+  /** The KV bucket of the threads on NATS. @default `<prefix>_threads` */
+  bucket?: string;
   /** Replicas of the KV bucket and the work queues on NATS. @default 1 */
   replicas?: number;
   /** With NATS: also take jobs in this process. @default true */
@@ -111,8 +113,12 @@ export async function serve(project: Project, options: ServeOptions, io: ServeIO
   return 0;
 }
 
-function optional(options: ServeOptions): { prefix?: string; replicas?: number } {
-  return { ...(options.prefix === undefined ? {} : { prefix: options.prefix }), ...(options.replicas === undefined ? {} : { replicas: options.replicas }) };
+function optional(options: ServeOptions): { prefix?: string; bucket?: string; replicas?: number } {
+  return {
+    ...(options.prefix === undefined ? {} : { prefix: options.prefix }),
+    ...(options.bucket === undefined ? {} : { bucket: options.bucket }),
+    ...(options.replicas === undefined ? {} : { replicas: options.replicas }),
+  };
 }
 
 /** Starts the HTTP server over the backend; closes the backend if it cannot. */

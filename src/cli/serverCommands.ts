@@ -17,6 +17,7 @@ export function addServerCommands(program: Command, cli: CliContext): void {
     .option('--nats-url <url>', 'join NATS (env NATS_URL): threads in a KV bucket, runs as durable jobs shared with `switchyard worker` processes')
     .option('--prefix <prefix>', 'NATS subject prefix (env SWITCHYARD_PREFIX; default switchyard)')
     .option('--replicas <n>', 'NATS: replicas of the KV bucket and the work queues (1, 3 or 5)', parseReplicas)
+    .addOption(new Option('--bucket <name>', 'NATS: the KV bucket of the threads (default <prefix>_threads)').env('SWITCHYARD_BUCKET'))
     .option('--no-worker', 'NATS: take no jobs in this process, leave them to `switchyard worker`')
     .addOption(new Option('--hook-secret <secret>', 'accept signed inbound webhooks on POST /hooks/<agent> (HMAC secret)').env('SWITCHYARD_HOOK_SECRET'))
     .action(
@@ -31,6 +32,7 @@ export function addServerCommands(program: Command, cli: CliContext): void {
           logLevel?: string;
           natsUrl?: string;
           prefix?: string;
+          bucket?: string;
           replicas?: number;
           worker: boolean;
           hookSecret?: string;
@@ -54,6 +56,7 @@ export function addServerCommands(program: Command, cli: CliContext): void {
             ...(opts.logLevel ? { logLevel: opts.logLevel } : {}),
             ...(natsUrl ? { natsUrl, worker: opts.worker } : {}),
             ...(prefix ? { prefix } : {}),
+            ...(opts.bucket ? { bucket: opts.bucket } : {}),
             ...(opts.replicas === undefined ? {} : { replicas: opts.replicas }),
             ...(opts.hookSecret ? { hookSecret: opts.hookSecret } : {}),
           },
@@ -72,8 +75,9 @@ export function addServerCommands(program: Command, cli: CliContext): void {
     .option('--prefix <prefix>', 'NATS subject prefix (env SWITCHYARD_PREFIX; default switchyard)')
     .option('--concurrency <n>', 'jobs at once per agent (default 16)', parseConcurrency)
     .option('--replicas <n>', 'replicas of the KV bucket and the work queues (1, 3 or 5)', parseReplicas)
+    .addOption(new Option('--bucket <name>', 'the KV bucket of the threads (default <prefix>_threads)').env('SWITCHYARD_BUCKET'))
     .option('--log-level <level>', 'pino log level (env SWITCHYARD_LOG_LEVEL)')
-    .action(async (opts: { config?: string; agents?: string[]; natsUrl?: string; prefix?: string; concurrency?: number; replicas?: number; logLevel?: string }) => {
+    .action(async (opts: { config?: string; agents?: string[]; natsUrl?: string; prefix?: string; bucket?: string; concurrency?: number; replicas?: number; logLevel?: string }) => {
       // Loaded here so the client commands start without NATS, the runtime and the agents.
       const { runWorker } = await import('./worker.js');
       const { DEFAULT_NATS_URL } = await import('./joinNats.js');
@@ -85,6 +89,7 @@ export function addServerCommands(program: Command, cli: CliContext): void {
         {
           natsUrl: opts.natsUrl ?? (cli.io.env.NATS_URL || DEFAULT_NATS_URL),
           ...(prefix ? { prefix } : {}),
+          ...(opts.bucket ? { bucket: opts.bucket } : {}),
           ...(opts.agents ? { agents: opts.agents } : {}),
           ...(opts.concurrency === undefined ? {} : { concurrency: opts.concurrency }),
           ...(opts.replicas === undefined ? {} : { replicas: opts.replicas }),

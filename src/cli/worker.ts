@@ -8,6 +8,8 @@ export interface WorkerOptions {
   /** The agents and pipelines to take jobs for (checked against the project). @default all */
   agents?: string[];
   prefix?: string;
+  /** The KV bucket of the threads. @default `<prefix>_threads` */
+  bucket?: string;
   concurrency?: number;
   replicas?: number;
   /** pino level. @default process.env.SWITCHYARD_LOG_LEVEL ?? 'info' */
@@ -40,6 +42,7 @@ export async function runWorker(project: Project, options: WorkerOptions, io: Wo
     model,
     logger,
     ...(options.prefix === undefined ? {} : { prefix: options.prefix }),
+    ...(options.bucket === undefined ? {} : { bucket: options.bucket }),
     ...(options.agents === undefined ? {} : { serve: options.agents }),
     ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
     ...(options.replicas === undefined ? {} : { replicas: options.replicas }),

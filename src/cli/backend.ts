@@ -93,7 +93,7 @@ export async function natsBackend(options: NatsBackendOptions): Promise<Backend>
   return {
     runtime: node.runtime,
     bus: node.bus,
-    where: `threads are stored in NATS at ${natsUrl} (KV bucket ${options.bucket ?? surface.subjects.threadsBucket}, subjects ${surface.subjects.prefix}.>); ${jobs}`,
+    where: `threads are stored in NATS at ${natsUrl} (KV bucket ${node.bucket}, subjects ${surface.subjects.prefix}.>); ${jobs}`,
     close: () => node.close({ drainMs: DRAIN_MS }),
   };
 }

@@ -1,5 +1,13 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { CliContext } from './cliContext.js';
+import type { ServeOptions } from './serve.js';
+import type { WorkerOptions } from './worker.js';
+
+/** What commander parses for `serve`: options of `serve()`, and the project to load. */
+type ServeFlags = Omit<ServeOptions, 'token' | 'worker'> & ProjectFlags & { worker: boolean };
+/** What commander parses for `worker`: options of `runWorker()`, and the project to load. */
+type WorkerFlags = Omit<WorkerOptions, 'natsUrl' | 'agents'> & ProjectFlags & { natsUrl?: string };
+type ProjectFlags = { config?: string; agents?: string[] };
 
 /** `serve` and `worker`: the commands that run a project's agents. */
 export function addServerCommands(program: Command, cli: CliContext): void {
@@ -22,21 +30,7 @@ export function addServerCommands(program: Command, cli: CliContext): void {
     .addOption(new Option('--hook-secret <secret>', 'accept signed inbound webhooks on POST /hooks/<agent> (HMAC secret)').env('SWITCHYARD_HOOK_SECRET'))
     .action(
       async (
-        opts: {
-          host: string;
-          port: number;
-          dir: string;
-          config?: string;
-          agents?: string[];
-          demo?: boolean;
-          logLevel?: string;
-          natsUrl?: string;
-          prefix?: string;
-          bucket?: string;
-          replicas?: number;
-          worker: boolean;
-          hookSecret?: string;
-        },
+        opts: ServeFlags,
         command: Command,
       ) => {
         const { token } = cli.globals(command);
@@ -77,7 +71,7 @@ export function addServerCommands(program: Command, cli: CliContext): void {
     .option('--replicas <n>', 'replicas of the KV bucket and the work queues (1, 3 or 5)', parseReplicas)
     .addOption(new Option('--bucket <name>', 'the KV bucket of the threads (default <prefix>_threads)').env('SWITCHYARD_BUCKET'))
     .option('--log-level <level>', 'pino log level (env SWITCHYARD_LOG_LEVEL)')
-    .action(async (opts: { config?: string; agents?: string[]; natsUrl?: string; prefix?: string; bucket?: string; concurrency?: number; replicas?: number; logLevel?: string }) => {
+    .action(async (opts: WorkerFlags) => {
       // Loaded here so the client commands start without NATS, the runtime and the agents.
       const { runWorker } = await import('./worker.js');
       const { DEFAULT_NATS_URL } = await import('./joinNats.js');

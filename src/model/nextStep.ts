@@ -17,7 +17,7 @@ type Parsed = { success: true; data: NextStep } | { success: false; error: strin
  * which JSON.parse reads as Infinity, or a `__proto__` key) are refused here, before a decision
  * records them.
  */
-export function parseNextStep(output: ModelOutput): { success: true; data: NextStep } | { success: false; error: string } {
+export function parseNextStep(output: ModelOutput): Parsed {
   if (output.toolCall) {
     const { name, arguments: raw } = output.toolCall;
     if (raw.trim() === '') return { success: true, data: { intent: name, args: {} } };

@@ -64,6 +64,8 @@ export interface NatsNodeOptions {
 export interface NatsNode {
   readonly bus: NatsBus;
   readonly store: ThreadStore;
+  /** The KV bucket of the threads. */
+  readonly bucket: string;
   readonly queues: AgentQueues;
   /** The runtime, with writes from outside a job guarded ({@link BusSurface.runtime}). */
   readonly runtime: Runtime;
@@ -156,6 +158,7 @@ export async function createNatsNode(options: NatsNodeOptions): Promise<NatsNode
     return {
       bus,
       store,
+      bucket,
       queues,
       // Guarded: an HTTP server or the CLI on this node writes as safely as the NATS requests do.
       runtime: surface.runtime,

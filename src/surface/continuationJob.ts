@@ -2,7 +2,7 @@ import type { Job } from '../bus/bus.js';
 import { MAX_TIMER_MS, sleep, systemClock } from '../clock.js';
 import { formatIssues } from '../errors.js';
 import { jobPayloadSchema, type JobPayload } from './payloads.js';
-import { keepJob, retryLater, type WorkerScope } from './workerScope.js';
+import { keepJob, replaceByWakeUp, retryLater, type WorkerScope } from './workerScope.js';
 
 /** How long a guard job waits in place for its write to land before it hands itself back. */
 const GUARD_WAIT_MS = 1_000;
@@ -64,7 +64,7 @@ async function guardDue(scope: WorkerScope, job: Job, threadId: string, after: n
 async function wakeDue(scope: WorkerScope, job: Job, agent: string, threadId: string, wakeAt: number): Promise<boolean> {
   const remaining = wakeAt - Date.now();
   if (remaining <= 0) return true;
-  const { queues, subjects, runtime } = scope.ctx;
+  const { queues, runtime } = scope.ctx;
   // A job from outside may name no thread: it would come back until its deadline, however far.
   if ((await runtime.get(threadId)) === undefined) {
     await job.term(`thread ${threadId} does not exist`);
@@ -72,10 +72,8 @@ async function wakeDue(scope: WorkerScope, job: Job, agent: string, threadId: st
   }
   const { maxDeliver } = queues.config;
   if (job.deliveryCount < maxDeliver) await job.nak(Math.min(remaining, MAX_TIMER_MS));
-  else if (maxDeliver > 1) {
-    await (await queues.queue(agent)).enqueue(subjects.jobs(agent), { threadId, wakeAt });
-    await job.ack();
-  } else {
+  else if (maxDeliver > 1) await replaceByWakeUp(scope, job, agent, { threadId, wakeAt });
+  else {
     const kept = await keepJob(scope, job, { agent, threadId, wakeAt }, (signal) => sleep(systemClock, Math.min(remaining, MAX_TIMER_MS), signal));
     return kept && wakeDue(scope, job, agent, threadId, wakeAt);
   }

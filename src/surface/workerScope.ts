@@ -84,13 +84,17 @@ export async function keepJob(scope: WorkerScope, job: Job, target: JobTarget, w
  * job: a wake-up job for the thread, due after the same delay (or at its own deadline), replaces it.
  */
 export async function handBack(scope: WorkerScope, job: Job, target: JobTarget): Promise<void> {
-  const { queues, subjects } = scope.ctx;
-  if (job.deliveryCount < queues.config.maxDeliver || !(await threadExists(scope, target.threadId))) {
+  if (job.deliveryCount < scope.ctx.queues.config.maxDeliver || !(await threadExists(scope, target.threadId))) {
     await job.nak(HANDBACK_DELAY_MS);
     return;
   }
-  const payload: JobPayload = { threadId: target.threadId, wakeAt: Math.max(target.wakeAt ?? 0, Date.now() + HANDBACK_DELAY_MS) };
-  await (await queues.queue(target.agent)).enqueue(subjects.jobs(target.agent), payload);
+  await replaceByWakeUp(scope, job, target.agent, { threadId: target.threadId, wakeAt: Math.max(target.wakeAt ?? 0, Date.now() + HANDBACK_DELAY_MS) });
+}
+
+/** Replaces a job that has no delivery left by a fresh wake-up job (deliveries of its own), then acks it. */
+export async function replaceByWakeUp(scope: WorkerScope, job: Job, agent: string, payload: JobPayload & { readonly wakeAt: number }): Promise<void> {
+  const { queues, subjects } = scope.ctx;
+  await (await queues.queue(agent)).enqueue(subjects.jobs(agent), payload);
   await job.ack();
 }
 

@@ -325,6 +325,26 @@ export function runBusConformance(name: string, factory: BusFactory): void {
         expect(await bus.queueFor('')).toBeUndefined();
       });
 
+      it('stores a publish where a queue captures its subject (publishStored), once per msgId; elsewhere publishes nothing', async () => {
+        const elsewhere = await record(`${p}.other.>`);
+        expect(await bus.publishStored(`${p}.other.x`, { n: 0 }, { msgId: `o-${p}` })).toBe(false);
+        const q = await queue();
+        expect(await bus.publishStored(`${p}.jobs.s`, { n: 1 }, { msgId: `s-${p}`, headers: { 'X-N': '1' } })).toBe(true);
+        expect(await bus.publishStored(`${p}.jobs.s`, { n: 2 }, { msgId: `s-${p}` })).toBe(true);
+        expect(await bus.publishStored(`${p}.jobs.s`, { n: 3 }, { msgId: `t-${p}` })).toBe(true);
+        const got = collector<Job>();
+        q.consume(async (job) => got.push(job));
+        await got.until(2, ARRIVES_MS);
+        await delay(QUIET_MS);
+        expect(got.items.map((j) => j.json())).toEqual([
+          { success: true, data: { n: 1 } },
+          { success: true, data: { n: 3 } },
+        ]);
+        expect(got.items[0]).toMatchObject({ msgId: `s-${p}`, headers: { 'X-N': '1' } });
+        expect(elsewhere.got.items).toEqual([]);
+        await expect(bus.publishStored(`${p}.jobs.*`, 'x', { msgId: 'w' })).rejects.toSatisfy((e) => isBusError(e, 'invalid_subject'));
+      });
+
       it('turns a plain publish on a queue subject into a job', async () => {
         const q = await queue();
         const got = collector<Job>();

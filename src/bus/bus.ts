@@ -39,6 +39,14 @@ export interface PublishOptions {
   reply?: string;
 }
 
+/** Options of {@link Bus.publishStored}. */
+export interface StoredPublishOptions {
+  /** Names the message: a repeat within the queue's duplicate window is stored once. */
+  msgId: string;
+  /** Headers to send with the message. */
+  headers?: Record<string, string>;
+}
+
 /** Options of {@link Bus.subscribe}. */
 export interface SubscribeOptions {
   /**
@@ -93,6 +101,17 @@ export interface Bus {
    * wildcard or an empty token, and `closed` after {@link Bus.close}.
    */
   publish(subject: string, payload: BusPayload, options?: PublishOptions): Promise<void>;
+  /**
+   * Publishes a message that must outlive a server restart, where a durable queue captures
+   * `subject` (a JetStream stream on NATS, any process's; a job queue in memory): resolves true once
+   * the queue has stored it. Where none does, publishes nothing and resolves false (on NATS, a
+   * stream created in another process is seen within 10 s). Rejects with a
+   * {@link BusError}: `invalid_subject` for a malformed subject, `unavailable` (or `timeout`) when
+   * the message was not stored (the queue refused it, the server is away) or when whether a queue
+   * captures the subject could not be told. A plain {@link Bus.publish} gets no such answer: the
+   * server may drop it (a stream refusing it, a restart) after a later request was answered.
+   */
+  publishStored(subject: string, payload: BusPayload, options: StoredPublishOptions): Promise<boolean>;
   /**
    * Delivers every message whose subject matches `pattern` to `handler`, in publish order. Throws a
    * {@link BusError} of code `invalid_subject` for a malformed pattern. With a shared NATS server,

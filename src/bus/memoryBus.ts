@@ -14,12 +14,13 @@ import type {
   PublishOptions,
   RequestOptions,
   RespondOptions,
+  StoredPublishOptions,
   SubscribeOptions,
 } from './bus.js';
 import { BusError } from './bus.js';
 import { createBusMessage, DEFAULT_REQUEST_TIMEOUT_MS, encodePayload, errorReporter, invokeHandler, respondTo } from './busMessage.js';
 import { MemoryJobQueue } from './memoryJobQueue.js';
-import { normalizeJobQueueOptions } from './jobRunner.js';
+import { MSG_ID_HEADER, normalizeJobQueueOptions } from './jobRunner.js';
 import { assertPattern, assertQueueGroup, assertSubject, isValidSubject, patternsOverlap, subjectMatches } from './subject.js';
 
 /** Options of {@link createMemoryBus}. */
@@ -120,6 +121,14 @@ export function createMemoryBus(options: MemoryBusOptions = {}): Bus {
       assertOpen();
       assertSubject(subject);
       route(subject, encodePayload(payload), Object.freeze({ ...publishOptions.headers }), publishOptions.reply);
+    },
+
+    async publishStored(subject: string, payload: BusPayload, storedOptions: StoredPublishOptions) {
+      assertOpen();
+      assertSubject(subject);
+      if (![...jobQueues.values()].some((queue) => queue.captures(subject))) return false;
+      route(subject, encodePayload(payload), Object.freeze({ ...storedOptions.headers, [MSG_ID_HEADER]: storedOptions.msgId }), undefined);
+      return true;
     },
 
     subscribe(pattern: string, handler: BusHandler, subscribeOptions: SubscribeOptions = {}): BusSubscription {

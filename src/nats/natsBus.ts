@@ -21,6 +21,7 @@ import type {
   PublishOptions,
   RequestOptions,
   RespondOptions,
+  StoredPublishOptions,
   SubscribeOptions,
 } from '../bus/bus.js';
 import { BusError } from '../bus/bus.js';
@@ -29,6 +30,7 @@ import { errorText, normalizeJobQueueOptions } from '../bus/jobRunner.js';
 import { natsJobQueue } from './natsJobQueue.js';
 import { ensureNatsJobQueue } from './natsQueueSetup.js';
 import { muxRequests } from './requestMux.js';
+import { storedPublisher } from './storedPublish.js';
 import { batchWrites } from './writeBatching.js';
 import { assertPattern, assertQueueGroup, assertSubject, isValidSubject } from '../bus/subject.js';
 
@@ -151,8 +153,10 @@ export async function connectNats(options: Pick<NatsBusOptions, 'servers' | 'nam
  * for job queues (one WorkQueue stream per queue, a durable pull consumer, a `<name>_DLQ` stream of
  * dead letters). Targets nats-server 2.9+, using no 2.10+ feature.
  *
- * The connection reconnects forever; messages published while disconnected are buffered by the
- * client and sent on reconnect. The first connect does fail fast when no server answers.
+ * The connection reconnects forever. A plain publish is at most once: nats.js drops what was
+ * published while it was disconnected (it empties its buffer at each reconnect attempt), and the
+ * server may drop what it routed but did not store; what must arrive goes through JetStream (job
+ * queues, `publishStored`). The first connect does fail fast when no server answers.
  *
  * @example
  * ```ts
@@ -166,6 +170,12 @@ export async function createNatsBus(options: NatsBusOptions): Promise<NatsBus> {
   const nc = await connectNats(options);
   const js = jetstream(nc);
   let jsmPromise: ReturnType<typeof jetstreamManager> | undefined;
+  const manager = (): ReturnType<typeof jetstreamManager> =>
+    (jsmPromise ??= jetstreamManager(nc).catch((error: unknown) => {
+      jsmPromise = undefined;
+      throw error;
+    }));
+  const stored = storedPublisher(js, manager);
   const consumers = new Set<{ halt(): void }>();
   let closing = false;
 
@@ -194,6 +204,17 @@ export async function createNatsBus(options: NatsBusOptions): Promise<NatsBus> {
         });
       } catch (error) {
         throw toBusError(error, `publish on ${subject}`);
+      }
+    },
+
+    async publishStored(subject: string, payload: BusPayload, storedOptions: StoredPublishOptions) {
+      assertOpen();
+      assertSubject(subject);
+      const message = { data: encodePayload(payload), msgId: storedOptions.msgId, headers: toHeaders(storedOptions.headers) };
+      try {
+        return await stored.publish(subject, message);
+      } catch (error) {
+        throw toBusError(error, `stored publish on ${subject}`);
       }
     },
 
@@ -241,8 +262,7 @@ export async function createNatsBus(options: NatsBusOptions): Promise<NatsBus> {
     async queueFor(subject: string): Promise<string | undefined> {
       if (closing || nc.isClosed() || !isValidSubject(subject)) return undefined;
       try {
-        jsmPromise ??= jetstreamManager(nc);
-        return await (await jsmPromise).streams.find(subject);
+        return await (await manager()).streams.find(subject);
       } catch {
         // Not found, or JetStream unreachable: either way nothing stores it now.
         return undefined;
@@ -251,15 +271,14 @@ export async function createNatsBus(options: NatsBusOptions): Promise<NatsBus> {
     async jobQueue(name: string, queueOptions?: JobQueueOptions): Promise<JobQueue> {
       assertOpen();
       const config = normalizeJobQueueOptions(name, queueOptions);
-      jsmPromise ??= jetstreamManager(nc);
       let jsm;
       try {
-        jsm = await jsmPromise;
+        jsm = await manager();
       } catch (error) {
-        jsmPromise = undefined;
         throw toBusError(error, 'JetStream is not available');
       }
       await ensureNatsJobQueue(jsm, name, config);
+      stored.forget(); // the queue's stream captures subjects now
       return natsJobQueue(
         {
           nc,

@@ -1,8 +1,7 @@
 import type { BusSubscription } from '../bus/bus.js';
-import type { HumanRequest } from '../thread/events.js';
-import type { HumanRequestNotice } from './payloads.js';
 import { PROCESS_HEADER } from './subjects.js';
 import { messageOf } from '../errors.js';
+import { publishHumanNotice } from './reports.js';
 import type { SurfaceContext } from './surfaceContext.js';
 
 /** The event side of the NATS surface. */
@@ -72,13 +71,3 @@ export function startEventFanout(ctx: SurfaceContext, options: { observe: boolea
   };
 }
 
-/**
- * Publishes a thread's human request on `<prefix>.human.<agent>.<id>` (for Slack or email bridges).
- * The fan-out does it as the request is stored; a worker does it again when its job comes back
- * after a crash, since the process that stored it may have died before it published: a bridge
- * hears every request at least once (and drops repeats by `requestId`).
- */
-export function publishHumanNotice(ctx: SurfaceContext, agent: string, threadId: string, request: HumanRequest): Promise<void> {
-  const notice: HumanRequestNotice = { ...request, threadId, agent };
-  return ctx.publish(ctx.subjects.human(agent, threadId), notice, { headers: { [PROCESS_HEADER]: ctx.processId } });
-}

@@ -3,8 +3,8 @@ import { sleep, systemClock } from '../clock.js';
 import { InvalidStateError, NotFoundError } from '../errors.js';
 import { parentIdOf, type RunOptions, type ThreadView } from '../runtime/runtime.js';
 import { type ThreadStatus, TERMINAL_STATUSES } from '../thread/state.js';
-import { publishHumanNotice } from './eventFanout.js';
 import { isReplySubject, resultOf } from './payloads.js';
+import { publishReport, reportHumanNotice, restMsgId } from './reports.js';
 import { handBack, heartbeat, keepJob, retryLater, type JobTarget, type WorkerScope } from './workerScope.js';
 
 /** Statuses of a thread that is still moving. */
@@ -106,19 +106,22 @@ async function whileHeld(scope: WorkerScope, threadId: string, signal: AbortSign
 
 /**
  * Tells whoever waits on a thread at rest, before its job is acknowledged (so a crash before the
- * ack tells them again: at least once): the reply subjects, the human request (again, on a
- * redelivery), an HTTP launch's callback, and the pipeline of a child that ended.
+ * ack tells them again: at least once): the reply subjects, the human request, an HTTP launch's
+ * callback, and the pipeline of a child that ended. A report that a stream captures is stored
+ * first, or this throws and the job comes back.
  */
 async function reportRest(scope: WorkerScope, job: Job, view: ThreadView, replyTo: string | undefined): Promise<void> {
   const { ctx } = scope;
   const targets = new Set([replyTo, recordedReplyTo(view)].filter((s): s is string => s !== undefined));
-  const result = resultOf(view);
-  for (const target of targets) await ctx.publish(target, result);
-  // A job back after a crash: the process that stored the request may have died before it
-  // published it.
-  if (view.pendingRequest !== null && job.deliveryCount > 1) await publishHumanNotice(ctx, view.agent, view.id, view.pendingRequest);
-  const stopBeating = heartbeat(scope, job); // a callback may take a few attempts
-  await ctx.callbacks.send(view).finally(stopBeating);
+  const stopBeating = heartbeat(scope, job); // a stored report or a callback may take a few attempts
+  try {
+    const result = resultOf(view);
+    for (const target of targets) await publishReport(ctx, target, result, { msgId: restMsgId(view.id, view.version) });
+    if (view.pendingRequest !== null) await reportHumanNotice(ctx, view.agent, view.id, view.pendingRequest, job.deliveryCount > 1);
+    await ctx.callbacks.send(view);
+  } finally {
+    stopBeating();
+  }
   if (TERMINAL_STATUSES.includes(view.status)) await wakeParent(scope, view);
 }
 

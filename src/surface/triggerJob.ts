@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import type { Job } from '../bus/bus.js';
-import { formatIssues } from '../errors.js';
+import { formatIssues, messageOf } from '../errors.js';
 import { THREAD_ID_PATTERN } from '../runtime/runtime.js';
 import { headerReplyTo, replyToOf, triggerPayloadSchema, type ErrorReply, type TriggerPayload } from './payloads.js';
+import { publishReport } from './reports.js';
 import { REPLY_TO_HEADER } from './subjects.js';
 import type { WorkerScope } from './workerScope.js';
 
@@ -36,12 +37,22 @@ export function readTrigger(job: Pick<Job, 'data' | 'headers' | 'json'>, agent: 
   return { ok: true, payload: parsed.data, replyTo: parsed.data.replyTo ?? headerReply };
 }
 
-/** Refuses bad input for good: an error reply when there is a reply subject, then a dead letter. */
+/**
+ * Refuses bad input for good: an error reply when there is a reply subject, then a dead letter. A
+ * reply that a stream captures is stored first; until it is, the job comes back (on its last
+ * delivery it is dead-lettered all the same, for the input's fault).
+ */
 export async function refuse(scope: WorkerScope, job: Job, agent: string, replyTo: string | undefined, error: string, issues: readonly string[] = []): Promise<void> {
-  scope.ctx.logger.warn({ agent, jobId: job.id, subject: job.subject, err: error, issues }, 'trigger refused');
+  const { ctx } = scope;
+  ctx.logger.warn({ agent, jobId: job.id, subject: job.subject, err: error, issues }, 'trigger refused');
   if (replyTo !== undefined) {
     const reply: ErrorReply = { error, ...(issues.length > 0 ? { issues: [...issues] } : {}) };
-    await scope.ctx.publish(replyTo, reply);
+    try {
+      await publishReport(ctx, replyTo, reply, { msgId: `refused.${job.id}` });
+    } catch (failure) {
+      if (job.deliveryCount < ctx.queues.config.maxDeliver) throw failure;
+      ctx.logger.error({ agent, jobId: job.id, replyTo, err: messageOf(failure) }, 'the error reply was not stored');
+    }
   }
   await job.term(issues.length > 0 ? `${error}: ${issues.join('; ')}` : error);
 }

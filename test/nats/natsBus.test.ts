@@ -1,4 +1,4 @@
-import { jetstreamManager } from '@nats-io/jetstream';
+import { DiscardPolicy, jetstreamManager } from '@nats-io/jetstream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Job } from '../../src/bus/bus.js';
 import { isBusError } from '../../src/bus/bus.js';
@@ -61,6 +61,20 @@ describe('NATS bus', () => {
     await bus.publish(subject, 'c', { headers: frozen });
     await bus.publish(subject, 'd', { headers: mutable });
     expect(await got.until(4, 5_000)).toEqual([{ 'X-Process': 'p1' }, { 'X-Step': 'one' }, { 'X-Process': 'p1' }, { 'X-Step': 'two' }]);
+  });
+
+  it("stores a publish in any stream that captures its subject (publishStored), and rejects when the stream refuses it", async () => {
+    const bus = await connectBus();
+    const jsm = await jetstreamManager(bus.nc);
+    const base = `kept${uniqueToken()}`;
+    await jsm.streams.add({ name: base, subjects: [`${base}.>`], max_msgs: 2, discard: DiscardPolicy.New });
+    expect(await bus.publishStored(`${base}.a`, { n: 1 }, { msgId: 'a' })).toBe(true);
+    expect(await bus.publishStored(`${base}.a`, { n: 1 }, { msgId: 'a' })).toBe(true); // a repeat: stored once
+    expect((await jsm.streams.info(base)).state.messages).toBe(1);
+    expect(await bus.publishStored(`${base}.b`, { n: 2 }, { msgId: 'b' })).toBe(true);
+    await expect(bus.publishStored(`${base}.c`, { n: 3 }, { msgId: 'c' })).rejects.toSatisfy((e) => isBusError(e, 'unavailable') && /maximum messages/.test(String(e)));
+    expect(await bus.publishStored(`other${base}.x`, { n: 4 }, { msgId: 'x' })).toBe(false);
+    expect((await jsm.streams.info(base)).state.messages).toBe(2);
   });
 
   it('fails fast with a BusError when no server answers the first connect', async () => {

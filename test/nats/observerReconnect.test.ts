@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest';
+import { calculator } from '../../agents/calculator/index.js';
+import { createDemoModel } from '../../src/model/demoModel.js';
+import type { ThreadReply } from '../../src/surface/payloads.js';
+import { startTcpProxy } from '../support/tcpProxy.js';
+import { eventually, startNode, uniqueToken, useNatsTestBed } from './natsTestKit.js';
+
+// An API process follows the threads that workers run through the events they publish. Events
+// published while its connection was down are lost to it (core NATS), and nothing else would tell
+// it: a watcher, an SSE stream or a `--wait` launch would wait for an end that already happened.
+
+const bed = useNatsTestBed();
+const model = createDemoModel();
+
+describe('an observing process that lost its connection', () => {
+  it('catches up with a thread that ended meanwhile once it is connected again', async () => {
+    const prefix = `sy${uniqueToken()}`;
+    const bucket = `threads_${uniqueToken()}`;
+    const worker = await bed.node({ prefix, bucket, agents: [calculator], model, processId: 'worker', observe: false });
+    const proxy = await startTcpProxy(Number(new URL(bed.url).port));
+    const api = await startNode(proxy.url, { prefix, bucket, agents: [calculator], model, processId: 'api', worker: false });
+    try {
+      await bed.client.trigger(`${prefix}.trigger.calculator`, { input: 'what is 8 / 2' }, { msgId: 'rc-div' });
+      const waiting = await eventually(async () => {
+        const view = await worker.runtime.get('trg-rc-div');
+        return view?.status === 'awaiting_human' ? view : undefined;
+      }, 15_000, 'the approval');
+      const seen: string[] = [];
+      const watching = (async () => {
+        for await (const event of api.runtime.watch('trg-rc-div', { signal: AbortSignal.timeout(30_000) })) seen.push(event.type);
+      })();
+      await eventually(async () => (seen.includes('human_request') ? true : undefined), 10_000, 'the API process to watch');
+
+      proxy.cut();
+      const reply = await bed.client.request<ThreadReply>(`${prefix}.thread.trg-rc-div.respond`, {
+        requestId: waiting.pendingRequest!.requestId,
+        approved: true,
+        by: 'tester',
+      });
+      expect(reply).toMatchObject({ ok: true });
+      await eventually(async () => ((await worker.runtime.get('trg-rc-div'))?.status === 'done' ? true : undefined), 15_000, 'the thread to end');
+      proxy.restore();
+
+      await eventually(async () => (seen.includes('final') ? true : undefined), 10_000, 'the API process to see the end');
+      await watching;
+      expect(seen.at(-1)).toBe('final');
+      expect((await api.runtime.settled('trg-rc-div', { signal: AbortSignal.timeout(5_000) })).status).toBe('done');
+    } finally {
+      await api.close({ drainMs: 500 });
+      await proxy.close();
+    }
+  });
+});

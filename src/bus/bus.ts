@@ -143,6 +143,13 @@ export interface Bus {
   /** Resolves when everything published so far has been routed. */
   flush(): Promise<void>;
   /**
+   * Calls `listener` each time the bus has its server back after losing it. What was published
+   * meanwhile (and some of what was published just before) never reached its subscriptions, so
+   * what they follow is worth reading again. Returns the function that stops it. The in-process
+   * bus never loses its server.
+   */
+  onReconnect(listener: () => void): () => void;
+  /**
    * Stops all job consumers (without waiting for running handlers), ends all subscriptions and
    * rejects pending requests with code `closed`. Idempotent.
    */

@@ -123,6 +123,8 @@ export function createMemoryBus(options: MemoryBusOptions = {}): Bus {
       route(subject, encodePayload(payload), Object.freeze({ ...publishOptions.headers }), publishOptions.reply);
     },
 
+    onReconnect: () => () => undefined,
+
     async publishStored(subject: string, payload: BusPayload, storedOptions: StoredPublishOptions) {
       assertOpen();
       assertSubject(subject);

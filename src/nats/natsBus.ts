@@ -177,12 +177,23 @@ export async function createNatsBus(options: NatsBusOptions): Promise<NatsBus> {
     }));
   const stored = storedPublisher(js, manager);
   const consumers = new Set<{ halt(): void }>();
+  const reconnected = new Set<() => void>();
+  const tellReconnected = (): void => {
+    for (const listener of [...reconnected]) {
+      try {
+        listener();
+      } catch (error) {
+        report(error, {});
+      }
+    }
+  };
   let closing = false;
 
   // Surface asynchronous server errors (permissions, slow consumer); reconnects are routine.
   void (async () => {
     for await (const status of nc.status()) {
       if (status.type === 'error') report(status.error, {});
+      else if (status.type === 'reconnect') tellReconnected();
     }
   })().catch(() => undefined);
 
@@ -205,6 +216,11 @@ export async function createNatsBus(options: NatsBusOptions): Promise<NatsBus> {
       } catch (error) {
         throw toBusError(error, `publish on ${subject}`);
       }
+    },
+
+    onReconnect(listener: () => void) {
+      reconnected.add(listener);
+      return () => void reconnected.delete(listener);
     },
 
     async publishStored(subject: string, payload: BusPayload, storedOptions: StoredPublishOptions) {

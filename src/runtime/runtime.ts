@@ -125,6 +125,12 @@ export interface Runtime {
    * `settled` and listeners here see them.
    */
   ingest(threadId: string): Promise<void>;
+  /**
+   * The threads something in this process waits on or watches now (`settled`, `watch`, an SSE
+   * stream): those to {@link Runtime.ingest} again when events from other processes may have been
+   * lost (the bus lost its server).
+   */
+  watchedThreads(): readonly string[];
   /** Listens to every change this runtime writes. Returns an unsubscribe function. */
   subscribe(listener: (change: ThreadChange) => void): () => void;
   /** Threads with an actor in memory now. */
@@ -256,6 +262,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       if (RESTING_STATUSES.includes(statusOf(deriveState(thread.events)))) settling.rested(threadId, thread);
     },
     subscribe: (listener) => events.subscribe(listener),
+    watchedThreads: () => events.watchedThreads(),
     activeCount: () => driver.activeCount(),
     async close() {
       driver.close();

@@ -30,6 +30,8 @@ export interface ThreadEvents {
   subscribe(listener: Listener): () => void;
   /** Listens to one thread, so a write wakes only its own thread's waiters. */
   subscribeThread(threadId: string, listener: Listener): () => void;
+  /** The threads that have listeners of their own now. */
+  watchedThreads(): string[];
   /** Drops every listener. */
   clear(): void;
 }
@@ -119,6 +121,7 @@ export function createThreadEvents(logger: Logger): ThreadEvents {
         if (set.size === 0 && threadListeners.get(threadId) === set) threadListeners.delete(threadId);
       };
     },
+    watchedThreads: () => [...threadListeners.keys()],
     clear() {
       listeners.clear();
       threadListeners.clear();

@@ -14,7 +14,8 @@ export interface EventFanout {
  * JSON, header `Switchyard-Process`), and every human request also on `<prefix>.human.<agent>.<id>`.
  * With `observe`, follows the other processes' events: each one makes the runtime read the thread
  * (`runtime.ingest`, at most one read in flight per thread), so `watch`, SSE and `settled` in this
- * process see threads that workers elsewhere move.
+ * process see threads that workers elsewhere move; when the bus gets its server back, the threads
+ * followed here are read again, since the events published meanwhile were lost to it.
  */
 export function startEventFanout(ctx: SurfaceContext, options: { observe: boolean }): EventFanout {
   const { runtime, bus, subjects, processId, logger } = ctx;
@@ -55,17 +56,23 @@ export function startEventFanout(ctx: SurfaceContext, options: { observe: boolea
   }
 
   let observer: BusSubscription | undefined;
+  let stopCatchingUp = (): void => undefined;
   if (options.observe) {
     observer = bus.subscribe(subjects.anyEvent, (msg) => {
       if (msg.headers[PROCESS_HEADER] === processId) return;
       const [, , threadId] = subjects.tokens(msg.subject) ?? [];
       if (threadId) ingest(threadId);
     });
+    // Events published while the bus was away are lost to it: read the followed threads again.
+    stopCatchingUp = bus.onReconnect(() => {
+      for (const threadId of runtime.watchedThreads()) ingest(threadId);
+    });
   }
 
   return {
     async close() {
       unsubscribe();
+      stopCatchingUp();
       await observer?.unsubscribe();
     },
   };

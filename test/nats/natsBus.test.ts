@@ -160,8 +160,10 @@ describe('NATS bus', () => {
       expect(jobs.map((j) => j.json())).toEqual([1, 2, 3].map((n) => ({ success: true, data: { n } })));
     });
 
-    it('keeps publishing, subscriptions and a running consumer alive across a restart', async () => {
+    it('keeps publishing, subscriptions and a running consumer alive across a restart, and says it reconnected', async () => {
       const bus = await connectBus();
+      const reconnects = collector<true>();
+      const stop = bus.onReconnect(() => reconnects.push(true));
       const name = `alive_${uniqueToken()}`;
       const q = await bus.jobQueue(name);
       const jobs = collector<string>();
@@ -173,6 +175,8 @@ describe('NATS bus', () => {
 
       await server.restart();
       await reconnected(bus);
+      await reconnects.until(1, 5_000, 'onReconnect'); // what subscriptions missed is worth reading again
+      stop();
 
       await bus.publish(`${name}_events.a`, 'after');
       expect(await msgs.until(2, 10_000)).toEqual(['before', 'after']);

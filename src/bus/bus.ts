@@ -104,12 +104,13 @@ export interface Bus {
   /**
    * Publishes a message that must outlive a server restart, where a durable queue captures
    * `subject` (a JetStream stream on NATS, any process's; a job queue in memory): resolves true once
-   * the queue has stored it. Where none does, publishes nothing and resolves false (on NATS, a
-   * stream created in another process is seen within 10 s). Rejects with a
+   * the queue has stored it. Where none does, publishes nothing and resolves false. (On NATS the
+   * streams' subjects are listed every 10 s: a stream created in another process counts from the
+   * next listing; when they cannot be listed, the last listing, or none, counts.) Rejects with a
    * {@link BusError}: `invalid_subject` for a malformed subject, `unavailable` (or `timeout`) when
-   * the message was not stored (the queue refused it, the server is away) or when whether a queue
-   * captures the subject could not be told. A plain {@link Bus.publish} gets no such answer: the
-   * server may drop it (a stream refusing it, a restart) after a later request was answered.
+   * the message was not stored (the queue refused it, the server is away). A plain
+   * {@link Bus.publish} gets no such answer: the server may drop it (a stream refusing it, a
+   * restart) after a later request was answered.
    */
   publishStored(subject: string, payload: BusPayload, options: StoredPublishOptions): Promise<boolean>;
   /**

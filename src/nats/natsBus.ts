@@ -175,7 +175,7 @@ export async function createNatsBus(options: NatsBusOptions): Promise<NatsBus> {
       jsmPromise = undefined;
       throw error;
     }));
-  const stored = storedPublisher(js, manager);
+  const stored = storedPublisher(js, manager, (error) => report(toBusError(error, 'cannot list the streams (which subjects reports are stored for)'), {}));
   const consumers = new Set<{ halt(): void }>();
   const reconnected = new Set<() => void>();
   const tellReconnected = (): void => {
@@ -226,9 +226,10 @@ export async function createNatsBus(options: NatsBusOptions): Promise<NatsBus> {
     async publishStored(subject: string, payload: BusPayload, storedOptions: StoredPublishOptions) {
       assertOpen();
       assertSubject(subject);
-      const message = { data: encodePayload(payload), msgId: storedOptions.msgId, headers: toHeaders(storedOptions.headers) };
       try {
-        return await stored.publish(subject, message);
+        if (!(await stored.captured(subject))) return false;
+        await stored.publish(subject, { data: encodePayload(payload), msgId: storedOptions.msgId, headers: toHeaders(storedOptions.headers) });
+        return true;
       } catch (error) {
         throw toBusError(error, `stored publish on ${subject}`);
       }

@@ -15,10 +15,12 @@ export interface StoredMessage {
   readonly headers: MsgHdrs | undefined;
 }
 
-/** `Bus.publishStored` on NATS (see there), and the capture table it keeps. */
+/** `Bus.publishStored` on NATS (see there), and the subjects the streams capture, as it knows them. */
 export interface StoredPublisher {
-  /** True once the stream capturing `subject` stored the message; false (nothing sent) when none does. */
-  publish(subject: string, message: StoredMessage): Promise<boolean>;
+  /** Whether a stream captures `subject` (as listed at most 10 s ago). */
+  captured(subject: string): Promise<boolean>;
+  /** Resolves once the stream capturing `subject` stored the message. */
+  publish(subject: string, message: StoredMessage): Promise<void>;
   /** Drops what is known of captures (a stream was created or changed). */
   forget(): void;
 }
@@ -30,15 +32,22 @@ export interface StoredPublisher {
  * The subjects the streams capture are listed once (`$JS.API.STREAM.LIST`) and kept a while, so a
  * report costs no lookup of its own, whatever its subject.
  */
-export function storedPublisher(js: JetStreamClient, manager: () => Promise<JetStreamManager>): StoredPublisher {
+export function storedPublisher(js: JetStreamClient, manager: () => Promise<JetStreamManager>, onListFailed: (error: unknown) => void): StoredPublisher {
   let known: { patterns: readonly string[]; until: number } | undefined;
   let listing: Promise<readonly string[]> | undefined;
 
   async function listCaptures(): Promise<readonly string[]> {
-    const patterns: string[] = [];
-    for await (const info of (await manager()).streams.list()) patterns.push(...(info.config.subjects ?? []));
-    known = { patterns, until: Date.now() + CAPTURES_TTL_MS };
-    return patterns;
+    let patterns: string[] | undefined = [];
+    try {
+      for await (const info of (await manager()).streams.list()) patterns.push(...(info.config.subjects ?? []));
+    } catch (error) {
+      // The server away, or no permission for $JS.API.STREAM.LIST: keep what was known, else take
+      // none (a plain publish, as reports were before streams were asked about).
+      onListFailed(error);
+      patterns = undefined;
+    }
+    known = { patterns: patterns ?? known?.patterns ?? [], until: Date.now() + CAPTURES_TTL_MS };
+    return known.patterns;
   }
 
   async function captured(subject: string): Promise<boolean> {
@@ -51,15 +60,14 @@ export function storedPublisher(js: JetStreamClient, manager: () => Promise<JetS
   }
 
   return {
+    captured,
     async publish(subject, { data, msgId, headers }) {
-      if (!(await captured(subject))) return false;
       try {
         await retryDeduplicated(() => js.publish(subject, data, { msgID: msgId, ...(headers ? { headers } : {}) }), STORE_RETRY_MS);
       } catch (error) {
         known = undefined; // the stream may be gone: list again next time
         throw error;
       }
-      return true;
     },
     forget: () => (known = undefined),
   };

@@ -34,9 +34,12 @@ export interface StoredPublisher {
  */
 export function storedPublisher(js: JetStreamClient, manager: () => Promise<JetStreamManager>, onListFailed: (error: unknown) => void): StoredPublisher {
   let known: { patterns: readonly string[]; until: number } | undefined;
-  let listing: Promise<readonly string[]> | undefined;
+  let listing: { generation: number; patterns: Promise<readonly string[]> } | undefined;
+  /** Counts `forget`s: a listing begun before one does not count after it. */
+  let generation = 0;
 
   async function listCaptures(): Promise<readonly string[]> {
+    const asked = generation;
     let patterns: string[] | undefined = [];
     try {
       for await (const info of (await manager()).streams.list()) patterns.push(...(info.config.subjects ?? []));
@@ -46,15 +49,27 @@ export function storedPublisher(js: JetStreamClient, manager: () => Promise<JetS
       onListFailed(error);
       patterns = undefined;
     }
-    known = { patterns: patterns ?? known?.patterns ?? [], until: Date.now() + CAPTURES_TTL_MS };
-    return known.patterns;
+    const listed = { patterns: patterns ?? known?.patterns ?? [], until: Date.now() + CAPTURES_TTL_MS };
+    if (asked === generation) known = listed;
+    return listed.patterns;
+  }
+
+  function forget(): void {
+    generation++;
+    known = undefined;
   }
 
   async function captured(subject: string): Promise<boolean> {
     let patterns = known !== undefined && known.until > Date.now() ? known.patterns : undefined;
     if (patterns === undefined) {
-      listing ??= listCaptures().finally(() => (listing = undefined));
-      patterns = await listing;
+      if (listing?.generation !== generation) {
+        const mine = { generation, patterns: listCaptures() };
+        listing = mine;
+        void mine.patterns.finally(() => {
+          if (listing === mine) listing = undefined;
+        });
+      }
+      patterns = await listing.patterns;
     }
     return patterns.some((pattern) => subjectMatches(pattern, subject));
   }
@@ -65,10 +80,10 @@ export function storedPublisher(js: JetStreamClient, manager: () => Promise<JetS
       try {
         await retryDeduplicated(() => js.publish(subject, data, { msgID: msgId, ...(headers ? { headers } : {}) }), STORE_RETRY_MS);
       } catch (error) {
-        known = undefined; // the stream may be gone: list again next time
+        forget(); // the stream may be gone: list again next time
         throw error;
       }
     },
-    forget: () => (known = undefined),
+    forget,
   };
 }

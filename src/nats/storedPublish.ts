@@ -21,7 +21,7 @@ export interface StoredPublisher {
   captured(subject: string): Promise<boolean>;
   /** Resolves once the stream capturing `subject` stored the message. */
   publish(subject: string, message: StoredMessage): Promise<void>;
-  /** Drops what is known of captures (a stream was created or changed). */
+  /** Lists the streams again on the next check (a stream was created, or a publish failed). */
   forget(): void;
 }
 
@@ -56,7 +56,7 @@ export function storedPublisher(js: JetStreamClient, manager: () => Promise<JetS
 
   function forget(): void {
     generation++;
-    known = undefined;
+    if (known !== undefined) known = { ...known, until: 0 }; // listed again, but kept if that fails
   }
 
   async function captured(subject: string): Promise<boolean> {

@@ -68,9 +68,12 @@ describe('NATS bus', () => {
     const jsm = await jetstreamManager(bus.nc);
     const base = `kept${uniqueToken()}`;
     await jsm.streams.add({ name: base, subjects: [`${base}.>`], max_msgs: 2, discard: DiscardPolicy.New });
-    expect(await bus.publishStored(`${base}.a`, { n: 1 }, { msgId: 'a' })).toBe(true);
-    expect(await bus.publishStored(`${base}.a`, { n: 1 }, { msgId: 'a' })).toBe(true); // a repeat: stored once
+    const frozen = Object.freeze({ 'X-Process': 'p1' }); // shared, encoded once: never written to
+    expect(await bus.publishStored(`${base}.a`, { n: 1 }, { msgId: 'a', headers: frozen })).toBe(true);
+    expect(await bus.publishStored(`${base}.a`, { n: 1 }, { msgId: 'a', headers: frozen })).toBe(true); // a repeat: stored once
     expect((await jsm.streams.info(base)).state.messages).toBe(1);
+    const first = await jsm.streams.getMessage(base, { seq: (await jsm.streams.info(base)).state.first_seq });
+    expect([first?.header.get('X-Process'), first?.header.get('Nats-Msg-Id')]).toEqual(['p1', 'a']);
     expect(await bus.publishStored(`${base}.b`, { n: 2 }, { msgId: 'b' })).toBe(true);
     await expect(bus.publishStored(`${base}.c`, { n: 3 }, { msgId: 'c' })).rejects.toSatisfy((e) => isBusError(e, 'unavailable') && /maximum messages/.test(String(e)));
     expect(await bus.publishStored(`other${base}.x`, { n: 4 }, { msgId: 'x' })).toBe(false);

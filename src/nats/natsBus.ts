@@ -228,7 +228,9 @@ export async function createNatsBus(options: NatsBusOptions): Promise<NatsBus> {
       assertSubject(subject);
       try {
         if (!(await stored.captured(subject))) return false;
-        await stored.publish(subject, { data: encodePayload(payload), msgId: storedOptions.msgId, headers: toHeaders(storedOptions.headers) });
+        // Fresh headers: JetStream's publish adds the msg id to them (frozen ones are shared).
+        const headers = buildHeaders(storedOptions.headers ?? {});
+        await stored.publish(subject, { data: encodePayload(payload), msgId: storedOptions.msgId, headers });
         return true;
       } catch (error) {
         throw toBusError(error, `stored publish on ${subject}`);

@@ -80,6 +80,15 @@ describe('NATS bus', () => {
     expect((await jsm.streams.info(base)).state.messages).toBe(2);
   });
 
+  it('deduplicates an enqueue by its msg id when its headers are frozen (shared, encoded once)', async () => {
+    const bus = await connectBus();
+    const name = `frozen_${uniqueToken()}`;
+    const q = await bus.jobQueue(name);
+    const headers = Object.freeze({ 'X-Process': 'p1' });
+    const first = await q.enqueue(`${name}.x`, 'once', { msgId: `${name}-1`, headers });
+    expect(await q.enqueue(`${name}.x`, 'twice', { msgId: `${name}-1`, headers })).toEqual({ duplicate: true, seq: first.seq });
+  });
+
   it('fails fast with a BusError when no server answers the first connect', async () => {
     const error = await createNatsBus({ servers: 'nats://127.0.0.1:1' }).catch((e: unknown) => e);
     expect(isBusError(error)).toBe(true);

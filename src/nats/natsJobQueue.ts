@@ -94,7 +94,8 @@ export function natsJobQueue(
     async enqueue(subject: string, payload: BusPayload, options: EnqueueOptions = {}): Promise<EnqueueResult> {
       assertCaptured(name, config.subjects, subject);
       if (host.nc.isClosed()) throw new BusError('closed', 'the bus is closed');
-      const headers = host.toHeaders(options.headers);
+      // A copy: JetStream's publish writes the msg id and expected stream into them (frozen ones are shared).
+      const headers = host.toHeaders(options.headers && { ...options.headers });
       try {
         const ack = await publishToStream(host.js, subject, encodePayload(payload), {
           ...(options.msgId === undefined ? {} : { msgID: options.msgId }),

@@ -59,6 +59,19 @@ describe('reports to a subject a stream captures', () => {
     expect(await (await node.queues.queue('calculator')).deadLetters()).toEqual([]);
   });
 
+  it('dead-letters the job, saying why, when the stream refuses the result on every delivery', async () => {
+    const prefix = `sy${uniqueToken()}`;
+    const results = await refusingStream(`res${uniqueToken()}`);
+    const node = await bed.node({ agents: [calculator], model: createDemoModel(), prefix, bucket: `threads_${uniqueToken()}`, queue: { ackWaitMs: 5_000, retryDelayMs: 50, maxRetryDelayMs: 100, maxDeliver: 3 } });
+    await bed.client.trigger(`${prefix}.trigger.calculator`, { input: 'multiply 2 by 5', replyTo: results.subject }, { msgId: 'r2' });
+    const letters = await eventually(async () => {
+      const found = await (await node.queues.queue('calculator')).deadLetters();
+      return found.length > 0 ? found : undefined;
+    }, WAIT_MS, 'the dead letter');
+    expect(letters).toEqual([expect.objectContaining({ cause: 'max_deliver', reason: expect.stringMatching(/stored publish on res.*maximum messages/i) })]);
+    expect((await node.runtime.get('trg-r2'))?.status).toBe('done');
+  });
+
   it('stores a human request before the ack, once', async () => {
     const prefix = `sy${uniqueToken()}`;
     const humans = await refusingStream(`${prefix}.human`);

@@ -128,7 +128,7 @@ export function createMemoryBus(options: MemoryBusOptions = {}): Bus {
     async publishStored(subject: string, payload: BusPayload, storedOptions: StoredPublishOptions) {
       assertOpen();
       assertSubject(subject);
-      if (![...jobQueues.values()].some((queue) => queue.captures(subject))) return false;
+      if ((await bus.queueFor(subject)) === undefined) return false;
       route(subject, encodePayload(payload), Object.freeze({ ...storedOptions.headers, [MSG_ID_HEADER]: storedOptions.msgId }), undefined);
       return true;
     },

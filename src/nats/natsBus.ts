@@ -87,6 +87,14 @@ function toHeaders(record: Record<string, string> | undefined): MsgHdrs | undefi
   return hdrs;
 }
 
+/**
+ * Headers of a JetStream publish: built afresh each time, never the shared ones of a frozen record,
+ * since the publish writes its msg id (and expected stream) into them.
+ */
+function jetStreamHeaders(record: Record<string, string> | undefined): MsgHdrs | undefined {
+  return record === undefined ? undefined : buildHeaders(record);
+}
+
 function buildHeaders(record: Record<string, string>): MsgHdrs | undefined {
   const entries = Object.entries(record);
   if (entries.length === 0) return undefined;
@@ -228,9 +236,7 @@ export async function createNatsBus(options: NatsBusOptions): Promise<NatsBus> {
       assertSubject(subject);
       try {
         if (!(await stored.captured(subject))) return false;
-        // Fresh headers: JetStream's publish adds the msg id to them (frozen ones are shared).
-        const headers = buildHeaders(storedOptions.headers ?? {});
-        await stored.publish(subject, { data: encodePayload(payload), msgId: storedOptions.msgId, headers });
+        await stored.publish(subject, { data: encodePayload(payload), msgId: storedOptions.msgId, headers: jetStreamHeaders(storedOptions.headers) });
         return true;
       } catch (error) {
         throw toBusError(error, `stored publish on ${subject}`);
@@ -304,7 +310,7 @@ export async function createNatsBus(options: NatsBusOptions): Promise<NatsBus> {
           js,
           jsm,
           report: (error, queue, subject) => report(error, { queue, ...(subject ? { subject } : {}) }),
-          toHeaders,
+          toHeaders: jetStreamHeaders,
           fromHeaders,
           track: (consumer, running) => (running ? consumers.add(consumer) : consumers.delete(consumer)),
           ...(options.connectOptions?.inboxPrefix === undefined ? {} : { inboxPrefix: options.connectOptions.inboxPrefix }),

@@ -21,6 +21,7 @@ const FETCH_RETRY_MS = 250;
 export interface NatsJobQueueHost extends NatsJobHost {
   readonly jsm: JetStreamManager;
   report(error: unknown, queue: string, subject?: string): void;
+  /** Headers for a JetStream publish: fresh ones, since the publish writes its msg id into them. */
   toHeaders(record: Record<string, string> | undefined): MsgHdrs | undefined;
   /** Called when a consumer starts and stops, so `close()` can stop the rest. */
   track(consumer: { halt(): void }, running: boolean): void;
@@ -94,8 +95,7 @@ export function natsJobQueue(
     async enqueue(subject: string, payload: BusPayload, options: EnqueueOptions = {}): Promise<EnqueueResult> {
       assertCaptured(name, config.subjects, subject);
       if (host.nc.isClosed()) throw new BusError('closed', 'the bus is closed');
-      // A copy: JetStream's publish writes the msg id and expected stream into them (frozen ones are shared).
-      const headers = host.toHeaders(options.headers && { ...options.headers });
+      const headers = host.toHeaders(options.headers);
       try {
         const ack = await publishToStream(host.js, subject, encodePayload(payload), {
           ...(options.msgId === undefined ? {} : { msgID: options.msgId }),

@@ -5,7 +5,7 @@ import { parentIdOf, type RunOptions, type ThreadView } from '../runtime/runtime
 import { type ThreadStatus, TERMINAL_STATUSES } from '../thread/state.js';
 import { isReplySubject, resultOf } from './payloads.js';
 import { publishReport, reportHumanNotice, restMsgId } from './reports.js';
-import { handBack, heartbeat, keepJob, retryLater, type JobTarget, type WorkerScope } from './workerScope.js';
+import { comesBack, handBack, heartbeat, keepJob, retryLater, type JobTarget, type WorkerScope } from './workerScope.js';
 
 /** Statuses of a thread that is still moving. */
 const MOVING: readonly ThreadStatus[] = ['running', 'backing_off'];
@@ -91,7 +91,7 @@ export async function runToRest(
  */
 async function settleUnrested(scope: WorkerScope, job: Job, target: JobTarget, view: ThreadView, replyTo: string | undefined): Promise<void> {
   const handOff = await scope.requests.handOff(view.id);
-  if (handOff === 'free' || (handOff === 'unknown' && job.deliveryCount < scope.ctx.queues.config.maxDeliver)) {
+  if (handOff === 'free' || (handOff === 'unknown' && comesBack(scope, job))) {
     scope.ctx.logger.warn({ threadId: view.id, agent: view.agent, status: view.status, holder: handOff }, 'thread stopped before it rested; retrying later');
     await retryLater(scope, job);
   } else if (await keepJob(scope, job, target, (signal) => whileHeld(scope, view.id, signal))) {

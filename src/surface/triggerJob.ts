@@ -5,7 +5,7 @@ import { THREAD_ID_PATTERN } from '../runtime/runtime.js';
 import { headerReplyTo, replyToOf, triggerPayloadSchema, type ErrorReply, type TriggerPayload } from './payloads.js';
 import { publishReport } from './reports.js';
 import { REPLY_TO_HEADER } from './subjects.js';
-import type { WorkerScope } from './workerScope.js';
+import { comesBack, type WorkerScope } from './workerScope.js';
 
 const PLAIN_MSG_ID = /^[A-Za-z0-9_:-]{1,120}$/;
 
@@ -50,7 +50,7 @@ export async function refuse(scope: WorkerScope, job: Job, agent: string, replyT
     try {
       await publishReport(ctx, replyTo, reply, { msgId: `refused.${job.id}` });
     } catch (failure) {
-      if (job.deliveryCount < ctx.queues.config.maxDeliver) throw failure;
+      if (comesBack(scope, job)) throw failure;
       ctx.logger.error({ agent, jobId: job.id, replyTo, err: messageOf(failure) }, 'the error reply was not stored');
     }
   }

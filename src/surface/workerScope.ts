@@ -44,6 +44,11 @@ export function heartbeat(scope: WorkerScope, job: Job): () => void {
   return () => clearInterval(timer);
 }
 
+/** Whether the queue delivers the job again when it is not acknowledged: it has deliveries left. */
+export function comesBack(scope: WorkerScope, job: Job): boolean {
+  return job.deliveryCount < scope.ctx.queues.config.maxDeliver;
+}
+
 /** Hands a job back to be delivered again after the queue's retry delay for its delivery count. */
 export function retryLater(scope: WorkerScope, job: Job): Promise<void> {
   return job.nak(retryDelayFor(scope.ctx.queues.config, job.deliveryCount));
@@ -84,7 +89,7 @@ export async function keepJob(scope: WorkerScope, job: Job, target: JobTarget, w
  * job: a wake-up job for the thread, due after the same delay (or at its own deadline), replaces it.
  */
 export async function handBack(scope: WorkerScope, job: Job, target: JobTarget): Promise<void> {
-  if (job.deliveryCount < scope.ctx.queues.config.maxDeliver || !(await threadExists(scope, target.threadId))) {
+  if (comesBack(scope, job) || !(await threadExists(scope, target.threadId))) {
     await job.nak(HANDBACK_DELAY_MS);
     return;
   }

@@ -10,7 +10,7 @@ import { createMemoryStore } from '../../src/store/memoryStore.js';
 import { createAgentQueues, type AgentQueuesOptions } from '../../src/surface/agentQueues.js';
 import { attachBus } from '../../src/surface/attachBus.js';
 import { MSG_ID_HEADER } from '../../src/surface/subjects.js';
-import type { Thread } from '../../src/thread/events.js';
+import type { Thread, ThreadEvent } from '../../src/thread/events.js';
 import type { ThreadStore } from '../../src/store/threadStore.js';
 import { deferred, eventually } from '../bus/waiting.js';
 
@@ -21,6 +21,11 @@ const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {});
 });
+
+/** Waits until the trigger's thread `trg-r1` has an event that `matches`. */
+function eventSeen(store: ThreadStore, matches: (event: ThreadEvent) => boolean, what: string): Promise<true> {
+  return eventually(async () => ((await store.get('trg-r1'))?.events.some(matches) ? true : undefined), 5_000, what);
+}
 
 /** An agent that calls `slow` (which returns on `release`), then finishes. */
 function slowpoke(release: Promise<void>): ReturnType<typeof agent> {
@@ -123,7 +128,7 @@ function setUp(): { bus: Bus; store: ThreadStore } {
 
 async function triggerAndAwaitToolCall(bus: Bus, store: ThreadStore): Promise<void> {
   await bus.publish('switchyard.trigger.slowpoke', { input: 'go' }, { headers: { [MSG_ID_HEADER]: 'r1' } });
-  await eventually(async () => ((await store.get('trg-r1'))?.events.some((e) => e.type === 'tool_call') ? true : undefined), 5_000, 'the tool call');
+  await eventSeen(store, (e) => e.type === 'tool_call', 'the tool call');
 }
 
 async function finished(store: ThreadStore): Promise<Thread> {
@@ -180,7 +185,7 @@ describe('a redelivered job whose run loses the race to its first delivery', () 
     // p1's tool returns first: p1 records a result and goes on to decide (and hangs there, holding
     // the thread); p2's result is then refused.
     first.resolve();
-    await eventually(async () => ((await store.get('trg-r1'))?.events.some((e) => e.type === 'tool_result') ? true : undefined), 5_000, 'p1 result');
+    await eventSeen(store, (e) => e.type === 'tool_result', 'p1 result');
     second.resolve();
     // p2's run ends with the thread not at rest, and asks p1 (which holds it) to carry it on.
     await eventually(async () => (p2.handOffs.count >= 2 ? true : undefined), 5_000, 'the hand-off after the lost race');
@@ -204,10 +209,10 @@ describe('a first delivery whose redelivery took its thread from it', () => {
     await triggerAndAwaitToolCall(bus, store);
     // p2 takes the redelivery and, getting no answer from p1 in time, runs it too (the tool again).
     const p2 = await startProcess(bus, store, 'p2', { release: second.promise, queue, concurrency: 1, hangAfterTool: true, handOffsUnanswered: true });
-    await eventually(async () => ((await store.get('trg-r1'))?.events.some((e) => e.type === 'tool_call' && e.data.attempt === 2) ? true : undefined), 5_000, "p2's tool call");
+    await eventSeen(store, (e) => e.type === 'tool_call' && e.data.attempt === 2, "p2's tool call");
     // p2's tool returns first and p2 goes on to decide (and hangs there, holding the thread).
     second.resolve();
-    await eventually(async () => ((await store.get('trg-r1'))?.events.some((e) => e.type === 'tool_result') ? true : undefined), 5_000, "p2's result");
+    await eventSeen(store, (e) => e.type === 'tool_result', "p2's result");
     // p1's result is refused: its run ends with the thread not at rest, and it asks p2 to carry it on.
     first.resolve();
     await eventually(async () => (p1.handOffs.count >= 1 ? true : undefined), 5_000, "p1's hand-off after the lost race");

@@ -7,6 +7,7 @@ import { startHttpServer, type HttpServer } from '../../src/server/httpServer.js
 import { createAgentQueues } from '../../src/surface/agentQueues.js';
 import type { CallbackPayload } from '../../src/surface/callbacks.js';
 import { startNatsServer, type NatsServerHandle } from '../support/natsServer.js';
+import { eventually } from '../bus/waiting.js';
 import { call } from '../server/harness.js';
 import { signedWith, startReceiver, type Receiver } from '../server/receiver.js';
 import { startNode, uniqueToken } from './natsTestKit.js';
@@ -66,5 +67,38 @@ describe('callbackUrl on NATS', () => {
     const [again] = (await origin.waitFor(before + 2)).slice(before + 1);
     expect(again!.headers['x-switchyard-delivery']).toBe(finished!.headers['x-switchyard-delivery']);
     expect(payloadOf(again!)).toEqual(payloadOf(finished!));
+  });
+
+  it('is sent again on a later delivery of the job when its attempts all failed (the receiver was down)', async () => {
+    // Four attempts per delivery (the sender's default): the first delivery's all fail, the job
+    // comes back, and the next delivery's second attempt gets through.
+    const down = await startReceiver([503, 503, 503, 503, 503, 200]);
+    try {
+      const launched = await call<ThreadView>(http.url, 'POST', '/threads', { agent: 'calculator', input: 'multiply 3 by 5', callbackUrl: down.url });
+      const received = await down.waitFor(6);
+      const ids = new Set(received.map((r) => r.headers['x-switchyard-delivery']));
+      expect([...ids]).toEqual([`${launched.body.id}:${payloadOf(received[5]!).version}`]);
+      expect(payloadOf(received[5]!)).toMatchObject({ type: 'thread.finished', threadId: launched.body.id, output: '3 * 5 = 15' });
+      expect(await (await worker.queues.queue('calculator')).deadLetters()).toEqual([]);
+    } finally {
+      await down.close();
+    }
+  });
+
+  it('dead-letters the job, saying why, when every delivery\'s attempts failed', async () => {
+    const down = await startReceiver(503);
+    try {
+      const launched = await call<ThreadView>(http.url, 'POST', '/threads', { agent: 'calculator', input: 'multiply 4 by 5', callbackUrl: down.url });
+      const letters = await eventually(async () => {
+        const found = (await (await worker.queues.queue('calculator')).deadLetters()).filter((l) => l.reason.includes(launched.body.id));
+        return found.length > 0 ? found : undefined;
+      }, 20_000, 'the dead letter');
+      expect(letters).toEqual([expect.objectContaining({ cause: 'max_deliver', reason: expect.stringMatching(/callback .* not delivered.*HTTP 503/) })]);
+      // Five deliveries of four attempts each.
+      expect(down.received.length).toBe(20);
+      expect((await worker.runtime.get(launched.body.id))?.status).toBe('done');
+    } finally {
+      await down.close();
+    }
   });
 });

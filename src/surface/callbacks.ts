@@ -46,6 +46,14 @@ export interface CallbackDelivery {
   readonly status?: number;
   /** Why the last attempt failed. */
   readonly error?: string;
+  /**
+   * The receiver answered with a status that is not retried (a 4xx other than 408 and 429): the
+   * callback is not sent again. A callback that failed otherwise (network error, timeout, 408, 429,
+   * 5xx) is sent again when its job comes back.
+   */
+  readonly refused?: boolean;
+  /** The sender was closed before the callback was delivered (a worker hands its job back). */
+  readonly stopped?: boolean;
 }
 
 /** Options of {@link createCallbackSender}. */
@@ -83,10 +91,12 @@ export interface CallbackOptions {
 export interface CallbackSender {
   /**
    * Sends the callback a thread at rest calls for, if any: its launch named a callback URL and it
-   * waits for a human or has ended. Resolves once delivered or given up; never rejects. A worker
-   * calls it at each rest of a job (so a callback is sent again when a job is redelivered).
+   * waits for a human or has ended. Resolves once delivered or given up, with how it ended
+   * (undefined when no callback was due or none could be signed); never rejects. A worker calls it
+   * at each rest of a job, before the ack, and fails the job when the callback was not delivered
+   * nor refused: the job comes back and sends it again.
    */
-  send(thread: Thread): Promise<void>;
+  send(thread: Thread): Promise<CallbackDelivery | undefined>;
   /**
    * For a process that runs threads without jobs (the embedded server): sends on this runtime's
    * own writes of a human request or of a thread's end. Returns the function that detaches it.
@@ -155,7 +165,7 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
   } = options;
   if (!Number.isInteger(attempts) || attempts < 1) throw new ConfigError('callback attempts must be a positive integer');
   if (!(timeoutMs > 0) || !(initialDelayMs >= 0) || !(maxDelayMs >= 0)) throw new ConfigError('callback timings must be positive numbers');
-  const inFlight = new Set<Promise<void>>();
+  const inFlight = new Set<Promise<unknown>>();
   const stopping = new AbortController();
   const unsigned = new Set<string>();
 
@@ -184,11 +194,12 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
     }
   }
 
-  async function deliver(url: string, payload: CallbackPayload): Promise<void> {
+  async function deliver(url: string, payload: CallbackPayload): Promise<CallbackDelivery> {
     const body = JSON.stringify(payload);
     const log = { url, delivery: payload.id, threadId: payload.threadId };
     let last: { status?: number; error?: string } = { error: 'not sent' };
     let tries = 0;
+    let refused = false;
     while (tries < attempts && !stopping.signal.aborted) {
       if (tries > 0) await sleep(clock, Math.min(maxDelayMs, initialDelayMs * 2 ** (tries - 1)), stopping.signal).catch(() => undefined);
       if (stopping.signal.aborted) break;
@@ -198,30 +209,37 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
       const { status } = last;
       const retriable = status === undefined || status >= 500 || status === 408 || status === 429;
       logger.warn({ ...log, attempt: tries, ...last }, retriable ? 'callback attempt failed' : 'callback refused');
-      if (!retriable) break;
+      refused = !retriable;
+      if (refused) break;
     }
     const ok = last.error === undefined;
     if (!ok) logger.error({ ...log, attempts: tries, ...last }, 'callback given up');
+    const stopped = !ok && !refused && stopping.signal.aborted;
+    const delivery: CallbackDelivery = { id: payload.id, url, threadId: payload.threadId, ok, attempts: tries, ...last, ...(refused ? { refused } : {}), ...(stopped ? { stopped } : {}) };
     try {
-      onDelivery?.({ id: payload.id, url, threadId: payload.threadId, ok, attempts: tries, ...last });
+      onDelivery?.(delivery);
     } catch (error) {
       logger.error({ ...log, err: messageOf(error) }, 'callback onDelivery failed');
     }
+    return delivery;
   }
 
-  function send(thread: Thread): Promise<void> {
+  function send(thread: Thread): Promise<CallbackDelivery | undefined> {
     const url = callbackUrlOf(thread);
     const payload = url === undefined || stopping.signal.aborted ? undefined : callbackPayloadOf(thread);
-    if (url === undefined || payload === undefined) return Promise.resolve();
+    if (url === undefined || payload === undefined) return Promise.resolve(undefined);
     if (secret === '') {
       if (!unsigned.has(thread.id)) {
         if (unsigned.size >= 10_000) unsigned.clear();
         unsigned.add(thread.id);
         logger.warn({ threadId: thread.id, agent: thread.agent }, 'the thread has a callbackUrl but this process has no webhook secret (SWITCHYARD_WEBHOOK_SECRET): callbacks are always signed, none sent');
       }
-      return Promise.resolve();
+      return Promise.resolve(undefined);
     }
-    const delivery = deliver(url, payload).catch((error: unknown) => logger.error({ threadId: thread.id, err: messageOf(error) }, 'callback crashed'));
+    const delivery = deliver(url, payload).catch((error: unknown): CallbackDelivery => {
+      logger.error({ threadId: thread.id, err: messageOf(error) }, 'callback crashed');
+      return { id: payload.id, url, threadId: thread.id, ok: false, attempts: 0, error: messageOf(error) };
+    });
     inFlight.add(delivery);
     void delivery.finally(() => inFlight.delete(delivery));
     return delivery;
@@ -248,5 +266,5 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
 
 /** A sender that sends nothing (callbacks turned off). */
 export function noCallbacks(): CallbackSender {
-  return { send: () => Promise.resolve(), attach: () => () => undefined, idle: () => Promise.resolve(), close: () => Promise.resolve() };
+  return { send: () => Promise.resolve(undefined), attach: () => () => undefined, idle: () => Promise.resolve(), close: () => Promise.resolve() };
 }

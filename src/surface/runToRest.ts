@@ -1,8 +1,9 @@
 import type { Job } from '../bus/bus.js';
 import { sleep, systemClock } from '../clock.js';
-import { InvalidStateError, NotFoundError } from '../errors.js';
+import { InvalidStateError, NotFoundError, SystemError } from '../errors.js';
 import { parentIdOf, type RunOptions, type ThreadView } from '../runtime/runtime.js';
 import { type ThreadStatus, TERMINAL_STATUSES } from '../thread/state.js';
+import type { CallbackDelivery } from './callbacks.js';
 import { isReplySubject, resultOf } from './payloads.js';
 import { publishReport, reportHumanNotice, restMsgId } from './reports.js';
 import { comesBack, handBack, heartbeat, keepJob, retryLater, type JobTarget, type WorkerScope } from './workerScope.js';
@@ -76,7 +77,10 @@ export async function runToRest(
       await settleUnrested(scope, job, target, view, replyTo);
       return;
     }
-  } else await reportRest(scope, job, view, replyTo);
+  } else if (!(await reportRest(scope, job, view, replyTo))) {
+    await handBack(scope, job, target);
+    return;
+  }
   await job.ack();
 }
 
@@ -108,9 +112,10 @@ async function whileHeld(scope: WorkerScope, threadId: string, signal: AbortSign
  * Tells whoever waits on a thread at rest, before its job is acknowledged (so a crash before the
  * ack tells them again: at least once): the reply subjects, the human request, an HTTP launch's
  * callback, and the pipeline of a child that ended. A report that a stream captures is stored
- * first, or this throws and the job comes back.
+ * first, and a callback delivered (or refused by its receiver), or this throws and the job comes
+ * back. False when the worker stopped while the callback was in flight (the job is to be handed back).
  */
-async function reportRest(scope: WorkerScope, job: Job, view: ThreadView, replyTo: string | undefined): Promise<void> {
+async function reportRest(scope: WorkerScope, job: Job, view: ThreadView, replyTo: string | undefined): Promise<boolean> {
   const { ctx } = scope;
   const targets = new Set([replyTo, recordedReplyTo(view)].filter((s): s is string => s !== undefined));
   const stopBeating = heartbeat(scope, job); // a stored report or a callback may take a few attempts
@@ -118,11 +123,24 @@ async function reportRest(scope: WorkerScope, job: Job, view: ThreadView, replyT
     const result = resultOf(view);
     for (const target of targets) await publishReport(ctx, target, result, { msgId: restMsgId(view.id, view.version) });
     if (view.pendingRequest !== null) await reportHumanNotice(ctx, view.agent, view.id, view.pendingRequest, job.deliveryCount > 1);
-    await ctx.callbacks.send(view);
+    const callback = await ctx.callbacks.send(view);
+    if (callback?.stopped === true) return false;
+    checkCallback(callback);
   } finally {
     stopBeating();
   }
   if (TERMINAL_STATUSES.includes(view.status)) await wakeParent(scope, view);
+  return true;
+}
+
+/**
+ * A callback that was neither delivered nor refused by its receiver (it was down, timed out, or
+ * answered 408, 429 or 5xx on every attempt) fails the job: it comes back after the queue's retry
+ * delay and calls back again, and its last delivery is dead-lettered with this reason.
+ */
+function checkCallback(delivery: CallbackDelivery | undefined): void {
+  if (delivery === undefined || delivery.ok || delivery.refused === true) return;
+  throw new SystemError(`callback ${delivery.id} not delivered after ${delivery.attempts} attempts: ${delivery.error ?? 'no answer'}`);
 }
 
 /**

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ThreadView } from '../../src/runtime/runtime.js';
+import type { Thread } from '../../src/thread/events.js';
 import { startHttpServer } from '../../src/server/httpServer.js';
 import { createCallbackSender, type CallbackDelivery, type CallbackPayload } from '../../src/surface/callbacks.js';
 import { call, createHarness, type Harness } from './harness.js';
@@ -88,6 +89,34 @@ describe('POST /threads with a callbackUrl', () => {
       expect.objectContaining({ threadId: second.body.id, ok: false, attempts: 3, status: 500 }),
     ]);
     expect(down.received).toHaveLength(3);
+  });
+
+  it('tells a worker how each callback ended: delivered, refused by the receiver, failed (sent again later) or cut by close', async () => {
+    const endedWith = (replyTo: string): Thread => ({
+      id: `t-${replyTo.length}`,
+      agent: 'echo',
+      events: [
+        { seq: 1, at: '2026-01-01T00:00:00.000Z', type: 'input', data: { input: 'x', source: { kind: 'http', replyTo } } },
+        { seq: 2, at: '2026-01-01T00:00:01.000Z', type: 'final', data: { output: 'x' } },
+      ],
+    });
+    const sender = createCallbackSender({ secret: SECRET, attempts: 2, initialDelayMs: 1 });
+    cleanups.push(() => sender.close());
+    const [taken, gone, down] = await Promise.all([receiver(200), receiver(404), receiver(503)]);
+    expect(await sender.send(endedWith(taken.url))).toMatchObject({ ok: true, attempts: 1, status: 200 });
+    const refused = await sender.send(endedWith(gone.url));
+    expect(refused).toMatchObject({ ok: false, attempts: 1, status: 404, refused: true });
+    const failed = await sender.send(endedWith(down.url));
+    expect(failed).toMatchObject({ ok: false, attempts: 2, status: 503 });
+    expect(failed?.refused ?? false).toBe(false);
+    expect(failed?.stopped ?? false).toBe(false);
+    expect(await sender.send({ ...endedWith(taken.url), events: endedWith(taken.url).events.slice(0, 1) })).toBeUndefined();
+
+    const slow = createCallbackSender({ secret: SECRET, attempts: 5, initialDelayMs: 60_000 });
+    const cut = slow.send(endedWith(down.url));
+    await down.waitFor(3);
+    await slow.close();
+    expect(await cut).toMatchObject({ ok: false, attempts: 1, stopped: true });
   });
 
   it('refuses a callbackUrl that is not an http or https URL (400)', async () => {

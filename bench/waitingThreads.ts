@@ -143,6 +143,14 @@ async function kvRow(plan: Plan, events: readonly ThreadEvent[], requestId: stri
   }
 }
 
+/** The resumes over the target and how much of them was the probe's garbage collector. */
+function slowResumes(result: ProbeResult): string {
+  const slow = result.resumeMs.map((ms, i) => ({ ms, gc: result.resumeGcMs[i] ?? 0, read: result.resumeReadMs[i] ?? 0 })).filter((r) => r.ms > TARGETS.resumeP99Ms);
+  if (slow.length === 0) return `no resume over ${TARGETS.resumeP99Ms} ms`;
+  const list = slow.map((r) => `${fixed(r.ms, 1)} (GC ${fixed(r.gc, 1)}, read ${fixed(r.read, 1)})`).join(', ');
+  return `${slow.length} of ${result.resumeMs.length} resumes over ${TARGETS.resumeP99Ms} ms, in ms with the GC pauses and the store read inside each: ${list}`;
+}
+
 /** Runs the waiting-threads bench, prints its table and a target line per figure. */
 export async function waitingThreadsBench({ quick }: { quick: boolean }): Promise<BenchResult> {
   const plan = quick ? QUICK : FULL;
@@ -200,6 +208,7 @@ export async function waitingThreadsBench({ quick }: { quick: boolean }): Promis
     if (row.result.resumeReadMs.length > 0) {
       console.log(`  ${row.store} store: the store read inside the resumes: p50 ${fixed(percentile(row.result.resumeReadMs, 50), 2)} ms, p99 ${fixed(percentile(row.result.resumeReadMs, 99), 2)} ms`);
     }
+    console.log(`  ${row.store} store: ${slowResumes(row.result)}`);
     results[row.store] = { threads: row.threads, buildSeconds: row.buildSeconds, ...row.result, floorP99Ms: floor, targets: Object.fromEntries(figures.map((f) => [f.what, { value: f.value, target: f.target, pass: f.value < f.target }])) };
   }
   return { name: 'waitingThreads', pass, results };

@@ -7,6 +7,7 @@
  */
 import { closeSync, fdatasyncSync, openSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { agent } from '../src/agent/agent.js';
@@ -43,6 +44,11 @@ export interface ProbeResult {
   readonly resumeMs: readonly number[];
   /** Of each resume, the time its store read took (`store.get`, the first thing a respond does). */
   readonly resumeReadMs: readonly number[];
+  /**
+   * Of each resume, the garbage collector's pauses of this process that fell inside it (ms, from
+   * `PerformanceObserver` 'gc' entries): a slow resume with as much GC in it is the collector's.
+   */
+  readonly resumeGcMs: readonly number[];
   readonly rssGrowthMb: number;
   readonly heapGrowthMb: number;
   readonly listed: number;
@@ -138,6 +144,8 @@ async function probe(options: ProbeOptions): Promise<ProbeResult> {
   const runtime = createRuntime({ agents: [asker], store: timed, model: askingModel });
   const resumeReadMs: number[] = [];
   const resumeMs: number[] = [];
+  const resumeGcMs: number[] = [];
+  const gcPauses = gcPausesDuring();
   let seed = 42;
   const random = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
   const picked = new Set<number>();
@@ -152,12 +160,15 @@ async function probe(options: ProbeOptions): Promise<ProbeResult> {
     await runtime.respond(id, { requestId: options.requestId, answer: 'EMEA' });
     // The first few warm the code up (JIT): not counted.
     if (resumed++ >= RESUME_WARMUP) {
-      resumeMs.push(performance.now() - t0);
+      const t1 = performance.now();
+      resumeMs.push(t1 - t0);
       resumeReadMs.push(lastReadMs);
+      resumeGcMs.push(await gcPauses.within(t0, t1));
     }
     const view = await runtime.settled(id);
     if (view.status !== 'done') throw new Error(`resumed thread ${id} ended ${view.status}`);
   }
+  gcPauses.stop();
   await runtime.close();
   const after_ = await settledMemory();
   await store.close();
@@ -172,9 +183,32 @@ async function probe(options: ProbeOptions): Promise<ProbeResult> {
     pageMs,
     resumeMs,
     resumeReadMs,
+    resumeGcMs,
     rssGrowthMb: (after_.rss - before.rss) / 2 ** 20,
     heapGrowthMb: (after_.heapUsed - before.heapUsed) / 2 ** 20,
     listed,
+  };
+}
+
+/**
+ * Watches this process's GC pauses; `within(t0, t1)` sums the parts of them inside [t0, t1]
+ * (performance.now() times). GC entries are delivered after the fact, so it lets one turn pass.
+ */
+function gcPausesDuring(): { within(t0: number, t1: number): Promise<number>; stop(): void } {
+  const pauses: Array<{ start: number; end: number }> = [];
+  const observer = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) pauses.push({ start: entry.startTime, end: entry.startTime + entry.duration });
+  });
+  observer.observe({ entryTypes: ['gc'] });
+  return {
+    async within(t0, t1) {
+      await new Promise((resolve) => setImmediate(resolve));
+      let ms = 0;
+      for (const { start, end } of pauses) ms += Math.max(0, Math.min(end, t1) - Math.max(start, t0));
+      while (pauses.length > 0 && pauses[0]!.end < t1) pauses.shift();
+      return ms;
+    },
+    stop: () => observer.disconnect(),
   };
 }
 

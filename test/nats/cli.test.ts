@@ -10,12 +10,15 @@ import { fileURLToPath } from 'node:url';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TriggerResult } from '../../src/surface/payloads.js';
+import { eventually } from '../bus/waiting.js';
+import { signedWith, startReceiver } from '../server/receiver.js';
 import { startNatsServer, type NatsServerHandle } from '../support/natsServer.js';
 import { plainClient, uniqueToken, within, type PlainClient } from './natsTestKit.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const MAIN = join(ROOT, 'src/cli/main.ts');
 const prefix = `sy${uniqueToken()}`;
+const payloadOf = (r: { body: string }): { id: string; threadId: string } => JSON.parse(r.body) as { id: string; threadId: string };
 
 function childEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, SWITCHYARD_LOG_LEVEL: 'warn' };
@@ -26,8 +29,8 @@ function childEnv(): NodeJS.ProcessEnv {
 }
 
 /** A long-running CLI process and what it printed. */
-function startCli(args: readonly string[]) {
-  const child: ChildProcessWithoutNullStreams = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: ROOT, env: childEnv() });
+function startCli(args: readonly string[], env: NodeJS.ProcessEnv = {}) {
+  const child: ChildProcessWithoutNullStreams = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: ROOT, env: { ...childEnv(), ...env } });
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
@@ -125,6 +128,40 @@ describe('switchyard worker and serve --nats-url', () => {
     } finally {
       expect(await worker.stop()).toBe(0);
       expect(await api.stop()).toBe(0);
+    }
+  });
+
+  it('sends each webhook once from a fleet of API processes, with the same delivery id wherever it is sent from', async () => {
+    const hooks = `sy${uniqueToken()}`;
+    const receiver = await startReceiver(204);
+    const env = { SWITCHYARD_WEBHOOK_URL: receiver.url, SWITCHYARD_WEBHOOK_SECRET: 'fleet-secret' };
+    const common = ['--nats-url', server.url, '--prefix', hooks];
+    const worker = startCli(['worker', ...common]);
+    const apis = [0, 1].map((n) => startCli(['serve', '--port', '0', '--dir', join(dir, `api${n}`), '--no-demo', '--no-worker', ...common], env));
+    try {
+      await worker.waitFor(/taking jobs for/);
+      for (const api of apis) await api.waitFor(/jobs are left to `switchyard worker` processes/);
+      const finished = (threadId: string) => receiver.received.filter((r) => r.headers['x-switchyard-event'] === 'thread.finished' && payloadOf(r).threadId === threadId);
+      // One thread after the other: the second's webhook arrives after any repeat of the first's.
+      for (const id of ['w1', 'w2']) {
+        const { subject, messages } = client.inbox<TriggerResult>();
+        await client.trigger(`${hooks}.trigger.calculator`, { input: 'multiply 3 by 3', replyTo: subject }, { msgId: id });
+        expect((await messages.until(1, 15_000))[0]).toMatchObject({ threadId: `trg-${id}`, status: 'done' });
+        await eventually(async () => (finished(`trg-${id}`).length > 0 ? true : undefined), 15_000, `the webhook of trg-${id}`);
+      }
+      const threads = await Promise.all(['trg-w1', 'trg-w2'].map((id) => client.request<{ ok: boolean; thread: { events: { seq: number }[] } }>(`${hooks}.thread.${id}.get`, {})));
+      for (const [i, id] of ['trg-w1', 'trg-w2'].entries()) {
+        const sent = finished(id);
+        expect(sent, `the webhooks of ${id}`).toHaveLength(1);
+        expect(signedWith(sent[0]!, 'fleet-secret')).toBe(true);
+        // Named after the event that caused it, so a repeat (a retry, another sender) is dropped by id.
+        expect(sent[0]!.headers['x-switchyard-delivery']).toBe(`${id}:${threads[i]!.thread.events.at(-1)!.seq}`);
+        expect(payloadOf(sent[0]!)).toMatchObject({ id: `${id}:${threads[i]!.thread.events.at(-1)!.seq}`, status: 'done', output: '3 * 3 = 9' });
+      }
+    } finally {
+      expect(await worker.stop()).toBe(0);
+      for (const api of apis) expect(await api.stop()).toBe(0);
+      await receiver.close();
     }
   });
 

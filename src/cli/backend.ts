@@ -15,6 +15,8 @@ export interface Backend {
   readonly bus: Bus;
   /** A line for the user: where threads are stored. */
   readonly where: string;
+  /** Where the HTTP server's webhooks hear of changes, given its receivers. @default the runtime */
+  webhookSource?(receivers: readonly string[]): Pick<Runtime, 'subscribe'>;
   close(): Promise<void>;
 }
 
@@ -94,6 +96,8 @@ export async function natsBackend(options: NatsBackendOptions): Promise<Backend>
     runtime: node.runtime,
     bus: node.bus,
     where: `threads are stored in NATS at ${natsUrl} (KV bucket ${node.bucket}, subjects ${surface.subjects.prefix}.>); ${jobs}`,
+    // Every API process of the deployment observes every thread: one of them sends each webhook.
+    webhookSource: (receivers) => surface.webhookSource(receivers),
     close: () => node.close({ drainMs: DRAIN_MS }),
   };
 }

@@ -132,7 +132,7 @@ async function listen(backend: Backend, options: ServeOptions, io: ServeIO, logg
       hookSecret: options.hookSecret ?? '',
       logger,
       extensions: [inspectorExtension({ bus: backend.bus })],
-      ...(webhooks ? { webhooks } : {}),
+      ...(webhooks ? { webhooks, webhookSource: backend.webhookSource?.(webhooks.map((w) => w.url)) ?? backend.runtime } : {}),
     });
   } catch (error) {
     await backend.close();

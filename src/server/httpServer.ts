@@ -93,6 +93,13 @@ export interface HttpServerOptions extends HttpOptions {
   port?: number;
   /** Signed webhooks when a thread needs a human or finishes: the receivers, or the notifier's options. */
   webhooks?: readonly WebhookTarget[] | WebhookNotifierOptions;
+  /**
+   * Where the webhooks hear of thread changes. On NATS, give every API process of a deployment
+   * the NATS surface's source (`node.surface.webhookSource(urls)` of a `createNatsNode`), so each
+   * webhook is sent by one of them rather than by each.
+   * @default the runtime served (its own writes and the changes it reads from other processes)
+   */
+  webhookSource?: Pick<Runtime, 'subscribe'>;
 }
 
 /** A running HTTP server. */
@@ -300,7 +307,7 @@ export function createHttpApp(runtime: Runtime, options: HttpOptions = {}): Http
  * ```
  */
 export async function startHttpServer(runtime: Runtime, options: HttpServerOptions = {}): Promise<HttpServer> {
-  const { host = '127.0.0.1', port = 7878, webhooks, ...appOptions } = options;
+  const { host = '127.0.0.1', port = 7878, webhooks, webhookSource = runtime, ...appOptions } = options;
   const shutdown = new AbortController();
   const signals = [shutdown.signal, ...(appOptions.signal ? [appOptions.signal] : [])];
   const app = createHttpApp(runtime, { ...appOptions, signal: AbortSignal.any(signals) });
@@ -327,7 +334,7 @@ export async function startHttpServer(runtime: Runtime, options: HttpServerOptio
       setImmediate(dropConnectionsWhenIdle);
     });
   });
-  const detach = notifier?.attach(runtime);
+  const detach = notifier?.attach(webhookSource);
   const address = server.address() as AddressInfo;
   const urlHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   appOptions.logger?.info({ host: address.address, port: address.port }, 'http server listening');

@@ -1,4 +1,4 @@
-import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import { sleep, systemClock, type Clock } from '../clock.js';
 import { ConfigError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
@@ -21,7 +21,10 @@ export interface WebhookTarget {
 
 /** The JSON body of a webhook. */
 export interface WebhookPayload {
-  /** The delivery id: the same on every retry, so a receiver can drop duplicates. */
+  /**
+   * The delivery id, `<threadId>:<seq>` of the event that caused it: the same on every retry and
+   * from whichever process sends it, so a receiver can drop duplicates. Also in `X-Switchyard-Delivery`.
+   */
   readonly id: string;
   readonly type: 'thread.human_request' | 'thread.finished';
   readonly threadId: string;
@@ -227,10 +230,10 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
     }
   };
 
-  const enqueue = (event: WebhookEvent, payload: Omit<WebhookPayload, 'id'>): void => {
+  const enqueue = (event: WebhookEvent, seq: number, payload: Omit<WebhookPayload, 'id'>): void => {
     for (const target of targets) {
       if (!target.events.includes(event)) continue;
-      const delivery = deliver(target, { id: `wh_${randomUUID()}`, ...payload }).catch((error: unknown) => {
+      const delivery = deliver(target, { id: `${payload.threadId}:${seq}`, ...payload }).catch((error: unknown) => {
         logger.error({ err: error, url: target.url }, 'webhook delivery crashed');
       });
       inFlight.add(delivery);
@@ -244,14 +247,14 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
       const { thread, events, status } = change;
       for (const event of events) {
         if (event.type !== 'human_request') continue;
-        enqueue('human_request', { type: 'thread.human_request', threadId: thread.id, agent: thread.agent, status, request: event.data, at: event.at });
+        enqueue('human_request', event.seq, { type: 'thread.human_request', threadId: thread.id, agent: thread.agent, status, request: event.data, at: event.at });
       }
       if (TERMINAL_STATUSES.includes(status) && events.length > 0) {
         // Terminal is sticky: notify only on the change that ended the thread.
         const before = deriveState(thread.events.slice(0, thread.events.length - events.length));
         if (before.terminal === null) {
           const state = deriveState(thread.events);
-          enqueue('finished', {
+          enqueue('finished', events[events.length - 1]!.seq, {
             type: 'thread.finished',
             threadId: thread.id,
             agent: thread.agent,

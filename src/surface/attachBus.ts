@@ -6,6 +6,7 @@ import type { Runtime } from '../runtime/runtime.js';
 import type { AgentQueues } from './agentQueues.js';
 import { startAgentWorker, type AgentWorker } from './agentWorker.js';
 import { createCallbackSender, noCallbacks, type CallbackOptions } from './callbacks.js';
+import { busWebhookSource, type WebhookSource } from './webhookSource.js';
 import { startEventFanout } from './eventFanout.js';
 import { guardedRuntime } from './guardedRuntime.js';
 import type { BusSubjects } from './subjects.js';
@@ -72,6 +73,12 @@ export interface BusSurface {
   readonly serving: readonly string[];
   /** Jobs running in this process now. */
   activeJobs(): number;
+  /**
+   * Where an HTTP server of this process hears of the changes to send webhooks for, so that a fleet
+   * of API processes sends each webhook once (see {@link busWebhookSource}): give it as
+   * `startHttpServer`'s `webhookSource`, with the URLs of its webhook receivers.
+   */
+  webhookSource(receivers: readonly string[]): WebhookSource;
   /**
    * Stops taking jobs, lets running ones finish (up to `drainMs`, then hands them back to the
    * queue), and stops serving and publishing. Close the runtime and then the bus afterwards.
@@ -152,6 +159,7 @@ export async function attachBus(runtime: Runtime, options: AttachBusOptions): Pr
     subjects,
     serving: served,
     activeJobs: () => agentWorker?.active() ?? 0,
+    webhookSource: (receivers) => busWebhookSource(ctx, receivers),
     close(closeOptions = {}) {
       closing ??= (async () => {
         await guard.close();

@@ -1,0 +1,85 @@
+import { PassThrough } from 'node:stream';
+import { afterEach, describe, expect, it } from 'vitest';
+import { calculator } from '../../agents/calculator/index.js';
+import { createMemoryBus } from '../../src/bus/memoryBus.js';
+import { createLogger } from '../../src/logger.js';
+import { createDemoModel } from '../../src/model/demoModel.js';
+import { createRuntime, type ThreadChange } from '../../src/runtime/runtime.js';
+import { createMemoryStore } from '../../src/store/memoryStore.js';
+import { busSubjects } from '../../src/surface/subjects.js';
+import { busWebhookSource } from '../../src/surface/webhookSource.js';
+import { eventually } from '../bus/waiting.js';
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+/** A bus, a runtime whose thread asked for approval then ended, and a logger whose lines are kept. */
+async function setUp() {
+  const bus = createMemoryBus();
+  const runtime = createRuntime({ agents: [calculator], store: createMemoryStore(), model: createDemoModel() });
+  cleanups.push(async () => {
+    await runtime.close();
+    await bus.close();
+  });
+  const { id } = await runtime.launch('calculator', 'what is 8 / 2');
+  const asked = await runtime.settled(id);
+  await runtime.respond(id, { requestId: asked.pendingRequest!.requestId, approved: true });
+  const thread = await runtime.settled(id);
+  const lines: Record<string, unknown>[] = [];
+  const destination = new PassThrough();
+  destination.setEncoding('utf8').on('data', (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>));
+  const ctx = { bus, runtime, subjects: busSubjects('hooks'), logger: createLogger({ level: 'warn', destination }) };
+  return { bus, thread, ctx, lines };
+}
+
+describe('busWebhookSource', () => {
+  it('hands each notifying event to one source of a group of receivers, as the thread stood at that event', async () => {
+    const { bus, thread, ctx } = await setUp();
+    const heard: Array<{ by: string; change: ThreadChange }> = [];
+    const listen = (by: string, receivers: string[]) => busWebhookSource(ctx, receivers).subscribe((change) => heard.push({ by, change }));
+    const stops = [listen('a', ['https://x/hook', 'https://y/hook']), listen('b', ['https://y/hook', 'https://x/hook']), listen('other', ['https://z/hook'])];
+    cleanups.push(async () => stops.forEach((stop) => stop()));
+    // What a process's fan-out publishes: every event of the thread.
+    for (const event of thread.events) await bus.publish(ctx.subjects.events(thread.agent, thread.id, event.type), event);
+
+    const notifying = thread.events.filter((e) => ['human_request', 'human_response', 'final'].includes(e.type));
+    await eventually(async () => (heard.length === notifying.length * 2 ? true : undefined), 5_000, 'the changes');
+    await bus.flush();
+    expect(heard).toHaveLength(notifying.length * 2);
+    // The two sources with the same receivers (in any order) share the work; the other hears it all.
+    expect(heard.filter((h) => h.by !== 'other').map((h) => h.change.events[0]!.seq).sort()).toEqual(notifying.map((e) => e.seq));
+    const other = heard.filter((h) => h.by === 'other').map((h) => h.change);
+    expect(other.map((c) => [c.events[0]!.type, c.status, c.thread.events.length])).toEqual([
+      ['human_request', 'awaiting_human', notifying[0]!.seq],
+      ['human_response', 'running', notifying[1]!.seq],
+      ['final', 'done', thread.events.length],
+    ]);
+    expect(other.every((c) => c.ingested === true && c.thread.id === thread.id)).toBe(true);
+  });
+
+  it('logs and skips events it cannot use, and lets the ones after them through', async () => {
+    const { bus, thread, ctx, lines } = await setUp();
+    const heard: ThreadChange[] = [];
+    const stop = busWebhookSource(ctx, ['https://x/hook']).subscribe((change) => heard.push(change));
+    cleanups.push(async () => stop());
+    const final = thread.events.at(-1)!;
+    const subject = ctx.subjects.events(thread.agent, thread.id, 'final');
+    await bus.publish(subject, new TextEncoder().encode('not json'));
+    await bus.publish(subject, { ...final, seq: 'x' });
+    await bus.publish(subject, { ...final, seq: thread.events.length + 5 });
+    await bus.publish(ctx.subjects.events(thread.agent, 'no-such-thread', 'final'), final);
+    await bus.publish(ctx.subjects.events(thread.agent, thread.id, 'tool_call'), thread.events[2]!);
+    await bus.publish(subject, final);
+    await eventually(async () => (heard.length === 1 && lines.length === 4 ? true : undefined), 5_000, 'one change and four warnings');
+    expect(heard[0]).toMatchObject({ status: 'done', events: [{ seq: final.seq, type: 'final' }] });
+    expect(lines.map((l) => l.msg)).toEqual(Array(4).fill('no webhook for this event'));
+    expect(lines.map((l) => l.err)).toEqual([
+      expect.stringMatching(/without a valid seq/),
+      expect.stringMatching(/without a valid seq/),
+      expect.stringMatching(/has no final event at seq/),
+      expect.stringMatching(/no-such-thread has no final event/),
+    ]);
+  });
+});

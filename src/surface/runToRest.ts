@@ -119,17 +119,18 @@ async function reportRest(scope: WorkerScope, job: Job, view: ThreadView, replyT
   const { ctx } = scope;
   const targets = new Set([replyTo, recordedReplyTo(view)].filter((s): s is string => s !== undefined));
   const stopBeating = heartbeat(scope, job); // a stored report or a callback may take a few attempts
+  let callback: CallbackDelivery | undefined;
   try {
     const result = resultOf(view);
     for (const target of targets) await publishReport(ctx, target, result, { msgId: restMsgId(view.id, view.version) });
     if (view.pendingRequest !== null) await reportHumanNotice(ctx, view.agent, view.id, view.pendingRequest, job.deliveryCount > 1);
-    const callback = await ctx.callbacks.send(view);
-    if (callback?.stopped === true) return false;
-    checkCallback(callback);
+    callback = await ctx.callbacks.send(view);
   } finally {
     stopBeating();
   }
+  if (callback?.stopped === true) return false;
   if (TERMINAL_STATUSES.includes(view.status)) await wakeParent(scope, view);
+  checkCallback(callback);
   return true;
 }
 

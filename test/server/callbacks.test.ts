@@ -2,7 +2,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { ThreadView } from '../../src/runtime/runtime.js';
 import type { Thread } from '../../src/thread/events.js';
 import { startHttpServer } from '../../src/server/httpServer.js';
-import { createCallbackSender, type CallbackDelivery, type CallbackPayload } from '../../src/surface/callbacks.js';
+import { SimulatedClock } from 'xstate';
+import { createCallbackSender, PATIENT_CALLBACK_RETRIES, type CallbackDelivery, type CallbackPayload } from '../../src/surface/callbacks.js';
 import { call, createHarness, type Harness } from './harness.js';
 import { signedWith, startReceiver, type Receiver } from './receiver.js';
 
@@ -117,6 +118,35 @@ describe('POST /threads with a callbackUrl', () => {
     await down.waitFor(3);
     await slow.close();
     expect(await cut).toMatchObject({ ok: false, attempts: 1, stopped: true });
+  });
+
+  it('keeps trying for about a quarter of an hour where no job can send it again (the embedded server)', async () => {
+    const clock = new SimulatedClock();
+    clock.set(Date.UTC(2026, 0, 1));
+    const sender = createCallbackSender({ secret: SECRET, ...PATIENT_CALLBACK_RETRIES, clock });
+    cleanups.push(() => sender.close());
+    const down = await receiver([...Array<number>(PATIENT_CALLBACK_RETRIES.attempts - 1).fill(503), 200]);
+    const thread: Thread = {
+      id: 't-patient',
+      agent: 'echo',
+      events: [
+        { seq: 1, at: '2026-01-01T00:00:00.000Z', type: 'input', data: { input: 'x', source: { kind: 'http', replyTo: down.url } } },
+        { seq: 2, at: '2026-01-01T00:00:01.000Z', type: 'final', data: { output: 'x' } },
+      ],
+    };
+    const sent = sender.send(thread);
+    const started = clock.now();
+    for (let n = 1; n < PATIENT_CALLBACK_RETRIES.attempts; n++) {
+      await down.waitFor(n);
+      clock.increment(PATIENT_CALLBACK_RETRIES.maxDelayMs);
+    }
+    expect(await sent).toMatchObject({ ok: true, attempts: PATIENT_CALLBACK_RETRIES.attempts, status: 200 });
+    // The backoff doubles up to its ceiling: the attempts spread over 10 to 20 minutes of receiver outage.
+    const delays = Array.from({ length: PATIENT_CALLBACK_RETRIES.attempts - 1 }, (_, i) => Math.min(PATIENT_CALLBACK_RETRIES.maxDelayMs, PATIENT_CALLBACK_RETRIES.initialDelayMs * 2 ** i));
+    const span = delays.reduce((a, b) => a + b, 0);
+    expect(span).toBeGreaterThanOrEqual(10 * 60_000);
+    expect(span).toBeLessThanOrEqual(20 * 60_000);
+    expect(clock.now() - started).toBeGreaterThanOrEqual(span);
   });
 
   it('refuses a callbackUrl that is not an http or https URL (400)', async () => {

@@ -3,7 +3,7 @@ import { messageOf } from '../errors.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { startHttpServer, type HttpServer } from '../server/httpServer.js';
 import { inspectorExtension } from '../inspector/mount.js';
-import { createCallbackSender } from '../surface/callbacks.js';
+import { createCallbackSender, PATIENT_CALLBACK_RETRIES } from '../surface/callbacks.js';
 import { embeddedBackend, natsBackend, type Backend, type BackendOptions } from './backend.js';
 import { BUNDLED_EXAMPLES } from './bundled.js';
 import { loggerFromEnv, modelFromEnv, webhooksFromEnv } from './env.js';
@@ -66,7 +66,7 @@ export async function serve(project: Project, options: ServeOptions, io: ServeIO
     ? await natsBackend({ ...base, natsUrl: options.natsUrl, worker: options.worker ?? true, ...optional(options) })
     : await embeddedBackend(resolve(options.dir), base);
   // On NATS the workers call HTTP launches' callbacks from their jobs; embedded, this process does.
-  const callbacks = options.natsUrl ? undefined : createCallbackSender({ logger, secret: io.env.SWITCHYARD_WEBHOOK_SECRET ?? '' });
+  const callbacks = options.natsUrl ? undefined : createCallbackSender({ logger, secret: io.env.SWITCHYARD_WEBHOOK_SECRET ?? '', ...PATIENT_CALLBACK_RETRIES });
   const detachCallbacks = callbacks?.attach(backend.runtime);
   const server = await listen(backend, options, io, logger);
   const hint: CommandHint = server.url === DEFAULT_URL ? io.hint : (args) => io.hint(`${args} --url ${server.url}`);

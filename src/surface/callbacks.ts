@@ -84,6 +84,14 @@ export interface CallbackOptions {
 }
 
 /**
+ * Retries for a process that runs threads without jobs (the embedded server), where nothing sends
+ * a callback again once the sender gives up: 12 attempts, the delay doubling from 0.5 s up to 5
+ * minutes, so a receiver may be away for about 13 minutes. A worker keeps the defaults (4 attempts):
+ * its job comes back and calls again.
+ */
+export const PATIENT_CALLBACK_RETRIES = { attempts: 12, initialDelayMs: 500, maxDelayMs: 300_000 } as const;
+
+/**
  * Calls a thread's callback URL (the `callbackUrl` of an HTTP launch, recorded as the `replyTo`
  * of its input's source) when it needs a human and when it ends: a signed POST, retried with
  * backoff, bounded. The reply goes back to the origin as a NATS trigger's `replyTo` does.

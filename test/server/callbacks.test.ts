@@ -4,6 +4,7 @@ import type { Thread } from '../../src/thread/events.js';
 import { startHttpServer } from '../../src/server/httpServer.js';
 import { SimulatedClock } from 'xstate';
 import { createCallbackSender, PATIENT_CALLBACK_RETRIES, type CallbackDelivery, type CallbackPayload } from '../../src/surface/callbacks.js';
+import { eventually } from '../bus/waiting.js';
 import { call, createHarness, type Harness } from './harness.js';
 import { signedWith, startReceiver, type Receiver } from './receiver.js';
 
@@ -137,8 +138,11 @@ describe('POST /threads with a callbackUrl', () => {
     const sent = sender.send(thread);
     const started = clock.now();
     for (let n = 1; n < PATIENT_CALLBACK_RETRIES.attempts; n++) {
-      await down.waitFor(n);
-      clock.increment(PATIENT_CALLBACK_RETRIES.maxDelayMs);
+      // Time moves only once the sender waits on it (after it read the answer to attempt n).
+      await eventually(async () => {
+        clock.increment(PATIENT_CALLBACK_RETRIES.maxDelayMs);
+        return down.received.length > n ? true : undefined;
+      }, 5_000, `attempt ${n + 1}`, 5);
     }
     expect(await sent).toMatchObject({ ok: true, attempts: PATIENT_CALLBACK_RETRIES.attempts, status: 200 });
     // The backoff doubles up to its ceiling: the attempts spread over 10 to 20 minutes of receiver outage.

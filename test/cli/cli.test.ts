@@ -6,6 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startReceiver } from '../server/receiver.js';
 import { ROOT, runCli, startCli, type CliProcess, type CliResult } from './cliProcess.js';
 
 const COMMAND_TIMEOUT_MS = 20_000;
@@ -200,6 +201,22 @@ describe('switchyard CLI', () => {
 });
 
 describe('serve with webhooks from the environment', () => {
+  it('keeps trying a webhook its receiver answers 503 for a while, under one delivery id', async () => {
+    // Three attempts were all it made; nothing sends a webhook again once it gives up.
+    const receiver = await startReceiver([503, 503, 503, 204]);
+    const hookDir = await mkdtemp(join(tmpdir(), 'switchyard-cli-hooks-'));
+    const served = await startServe(hookDir, [], { SWITCHYARD_WEBHOOK_URL: receiver.url, SWITCHYARD_WEBHOOK_SECRET: 'hook-secret' });
+    try {
+      const attempts = await receiver.waitFor(4, 20_000); // the demo thread's approval request
+      expect(new Set(attempts.map((r) => r.headers['x-switchyard-delivery'])).size).toBe(1);
+      expect(JSON.parse(attempts[3]!.body)).toMatchObject({ type: 'thread.human_request', agent: 'calculator' });
+    } finally {
+      await served.stop();
+      await receiver.close();
+      await rm(hookDir, { recursive: true, force: true });
+    }
+  });
+
   it('POSTs a signed notification to SWITCHYARD_WEBHOOK_URL when a thread needs a human', async () => {
     const { createServer } = await import('node:http');
     const { verifyWebhookSignature } = await import('../../src/server/webhooks.js');

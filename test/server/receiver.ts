@@ -47,7 +47,7 @@ export async function startReceiver(statuses: number | readonly number[] = 200):
     waitFor: (count, ms = 15_000) =>
       received.length >= count
         ? Promise.resolve([...received])
-        : within(new Promise((resolve) => waiters.push({ count, resolve })), ms, `${count} requests at the receiver (got ${received.length})`),
+        : within(new Promise((resolve) => waiters.push({ count, resolve })), ms, () => `${count} requests at the receiver (got ${received.length})`),
     close: () =>
       new Promise((resolve) => {
         server.closeAllConnections();

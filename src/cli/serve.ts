@@ -132,7 +132,8 @@ async function listen(backend: Backend, options: ServeOptions, io: ServeIO, logg
       hookSecret: options.hookSecret ?? '',
       logger,
       extensions: [inspectorExtension({ bus: backend.bus })],
-      ...(webhooks ? { webhooks, webhookSource: backend.webhookSource?.(webhooks.map((w) => w.url)) ?? backend.runtime } : {}),
+      // Nothing sends a webhook again once its sender gives up: the patient retries of callbacks.
+      ...(webhooks ? { webhooks: { webhooks, retries: PATIENT_CALLBACK_RETRIES }, webhookSource: backend.webhookSource?.(webhooks.map((w) => w.url)) ?? backend.runtime } : {}),
     });
   } catch (error) {
     await backend.close();

@@ -1,3 +1,5 @@
+import { createServer, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { calculator } from '../../agents/calculator/index.js';
 import { createDemoModel } from '../../src/model/demoModel.js';
@@ -99,6 +101,46 @@ describe('callbackUrl on NATS', () => {
       expect((await worker.runtime.get(launched.body.id))?.status).toBe('done');
     } finally {
       await down.close();
+    }
+  });
+});
+
+describe('a worker stopped while a callback is in flight', () => {
+  it('stops within its drain time and hands the job back, and another worker sends the callback', async () => {
+    // The receiver holds its first request without answering, and takes the ones after it.
+    const arrived: string[] = [];
+    const held: ServerResponse[] = [];
+    const receiver = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        arrived.push(String(req.headers['x-switchyard-delivery']));
+        if (arrived.length === 1) held.push(res);
+        else res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+    const own = { prefix: `sy${uniqueToken()}`, bucket: `threads_${uniqueToken()}`, agents: [calculator], model: createDemoModel(), queue: { ackWaitMs: 3_000, retryDelayMs: 200 } };
+    const callbacks = { secret: SECRET, initialDelayMs: 10, timeoutMs: 60_000 };
+    const first = await startNode(server.url, { ...own, processId: 'first', observe: false, callbacks });
+    let second: NatsNode | undefined;
+    try {
+      await first.runtime.launch('calculator', 'multiply 5 by 5', { threadId: 'cb-stop', source: { kind: 'http', replyTo: url } });
+      await eventually(async () => (arrived.length === 1 ? true : undefined), 10_000, 'the first attempt');
+      const started = performance.now();
+      await first.close({ drainMs: 300 });
+      // Not held for the callback's own timeout (60 s).
+      expect(performance.now() - started).toBeLessThan(10_000);
+      second = await startNode(server.url, { ...own, processId: 'second', observe: false, callbacks });
+      await eventually(async () => (arrived.length >= 2 ? true : undefined), 15_000, 'the callback from the second worker');
+      expect(new Set(arrived)).toEqual(new Set([`cb-stop:${(await second.runtime.get('cb-stop'))!.version}`]));
+      expect(await (await second.queues.queue('calculator')).deadLetters()).toEqual([]);
+    } finally {
+      await second?.close({ drainMs: 1_000 });
+      await first.close({ drainMs: 0 });
+      for (const res of held) res.destroy();
+      receiver.closeAllConnections();
+      await new Promise<void>((resolve) => receiver.close(() => resolve()));
     }
   });
 });

@@ -46,7 +46,8 @@ export async function startAgentWorker(ctx: SurfaceContext, requests: ThreadRequ
       if (drained) return;
       ctx.logger.warn({ jobs: scope.running.size }, 'jobs still running at shutdown: handing them back');
       for (const abort of scope.running) abort.abort(new Error('the worker is shutting down'));
-      await stopped;
+      // A job reporting its rest may be waiting on a callback: cut it, and the job is handed back.
+      await Promise.all([ctx.callbacks.close(), stopped]);
     },
   };
 }

@@ -2,7 +2,7 @@ import { messageOf } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { ThreadStore } from '../store/threadStore.js';
 import { versionOf, type Thread, type ThreadEvent } from '../thread/events.js';
-import { deriveState, statusOf, TERMINAL_STATUSES, type ThreadStatus } from '../thread/state.js';
+import { deriveState, mayEnd, statusOf, TERMINAL_STATUSES, type ThreadStatus } from '../thread/state.js';
 
 /** A change to a thread, as runtime listeners see it. */
 export interface ThreadChange {
@@ -128,10 +128,6 @@ export function createThreadEvents(logger: Logger): ThreadEvents {
     },
   };
 }
-
-/** Events after which a thread may have ended. */
-const mayEnd = (event: ThreadEvent): boolean =>
-  event.type === 'final' || event.type === 'failed' || event.type === 'human_response' || (event.type === 'control' && event.data.action === 'cancel');
 
 /**
  * The store every write of a runtime goes through, so listeners (watch, SSE, webhooks, the bus)

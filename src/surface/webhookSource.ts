@@ -3,14 +3,14 @@ import type { BusMessage, BusSubscription } from '../bus/bus.js';
 import { messageOf } from '../errors.js';
 import type { Runtime, ThreadChange } from '../runtime/runtime.js';
 import type { Thread } from '../thread/events.js';
-import { deriveState, statusOf } from '../thread/state.js';
+import { deriveState, ENDING_EVENT_TYPES, mayEnd, statusOf } from '../thread/state.js';
 import type { SurfaceContext } from './surfaceContext.js';
 
 /** Where webhooks hear of thread changes: a runtime, or {@link busWebhookSource}. */
 export type WebhookSource = Pick<Runtime, 'subscribe'>;
 
 /** Event types a webhook may be sent for: a human request, and those after which a thread may have ended. */
-const NOTIFYING = new Set(['human_request', 'final', 'failed', 'human_response', 'control']);
+const NOTIFYING: readonly string[] = ['human_request', ...ENDING_EVENT_TYPES];
 
 /**
  * The changes a fleet of API processes sends webhooks for, each event to one process of the fleet.
@@ -26,14 +26,16 @@ export function busWebhookSource(ctx: Pick<SurfaceContext, 'bus' | 'subjects' | 
 
   async function changeOf(msg: BusMessage): Promise<ThreadChange | undefined> {
     const [, , threadId, type] = subjects.tokens(msg.subject) ?? [];
-    if (threadId === undefined || type === undefined || !NOTIFYING.has(type)) return undefined;
+    if (threadId === undefined || type === undefined || !NOTIFYING.includes(type)) return undefined;
     const parsed = msg.json();
     const seq = parsed.success && typeof parsed.data === 'object' && parsed.data !== null ? (parsed.data as { seq?: unknown }).seq : undefined;
     if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 1) throw new Error(`an event on ${msg.subject} without a valid seq`);
     const view = await runtime.get(threadId);
     if (view === undefined || view.events.length < seq || view.events[seq - 1]!.type !== type) throw new Error(`thread ${threadId} has no ${type} event at seq ${seq}`);
+    const event = view.events[seq - 1]!;
+    if (event.type !== 'human_request' && !mayEnd(event)) return undefined; // a pause or a resume
     const thread: Thread = { id: view.id, agent: view.agent, events: view.events.slice(0, seq) };
-    return { thread, events: thread.events.slice(-1), status: statusOf(deriveState(thread.events)), ingested: true };
+    return { thread, events: [event], status: statusOf(deriveState(thread.events)), ingested: true };
   }
 
   return {

@@ -34,6 +34,14 @@ export const THREAD_STATUSES: readonly ThreadStatus[] = [
 /** Statuses a thread never leaves. */
 export const TERMINAL_STATUSES: readonly ThreadStatus[] = ['done', 'failed', 'cancelled'];
 
+/** Types of the events after which a thread may have ended (a `control` event only when it cancels). */
+export const ENDING_EVENT_TYPES: readonly ThreadEvent['type'][] = ['final', 'failed', 'human_response', 'control'];
+
+/** Whether a thread may have ended with `event` (its status then says whether it did). */
+export function mayEnd(event: ThreadEvent): boolean {
+  return ENDING_EVENT_TYPES.includes(event.type) && (event.type !== 'control' || event.data.action === 'cancel');
+}
+
 /** Statuses at which a thread stops moving until someone acts (or for good): the terminal ones, plus waiting for a human and paused. */
 export const RESTING_STATUSES: readonly ThreadStatus[] = [...TERMINAL_STATUSES, 'awaiting_human', 'escalated', 'paused'];
 

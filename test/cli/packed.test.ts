@@ -11,7 +11,7 @@
  *   and `npx switchyard serve` runs its TypeScript config.
  */
 import { builtinModules } from 'node:module';
-import { cp, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { jetstream } from '@nats-io/jetstream';
@@ -93,6 +93,31 @@ describe('the tarball', () => {
     expect([...imported].filter((name) => !(name in manifest.dependencies))).toEqual([]);
     expect(imported.has('zod')).toBe(true);
   });
+
+  it("its types check in a strict project that checks every declaration file (skipLibCheck off, tsc's default)", async () => {
+    const manifest = JSON.parse(await readFile(join(app, 'node_modules/switchyard/package.json'), 'utf8')) as { exports: Record<string, unknown> };
+    // Every entry point with types (not `./package.json`).
+    const entries = Object.entries(manifest.exports)
+      .filter(([, target]) => typeof target === 'object' && target !== null && 'types' in target)
+      .map(([key]) => `switchyard${key.slice(1)}`);
+    expect(entries).toEqual(expect.arrayContaining(['switchyard', 'switchyard/server', 'switchyard/inspector', 'switchyard/nats', 'switchyard/testing']));
+    const file = join(app, 'every-entry.ts');
+    await writeFile(file, entries.map((entry, i) => `import * as entry${i} from '${entry}';\nexport type Entry${i} = typeof entry${i};\n`).join(''));
+    const program = ts.createProgram([file], {
+      strict: true,
+      noEmit: true,
+      skipLibCheck: false,
+      target: ts.ScriptTarget.ES2022,
+      module: ts.ModuleKind.NodeNext,
+      moduleResolution: ts.ModuleResolutionKind.NodeNext,
+      types: ['node'],
+    });
+    const errors = ts.getPreEmitDiagnostics(program).map((d) => {
+      const where = d.file ? `${d.file.fileName.slice(app.length + 1)}(${d.file.getLineAndCharacterOfPosition(d.start ?? 0).line + 1}): ` : '';
+      return `${where}${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`;
+    });
+    expect(errors).toEqual([]);
+  }, 120_000);
 });
 
 describe('a config of your own, from the installed package', () => {

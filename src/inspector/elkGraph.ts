@@ -1,7 +1,7 @@
 // A machine graph as elkjs's input: one ELK node per state (compound states hold their children),
 // one ELK edge per pair of states a transition joins (labels sized in the chart's font), and an
 // initial dot in each compound state. Ids are short and generated, so no state name can clash.
-import type { ElkExtendedEdge, ElkNode, LayoutOptions as ElkOptions } from 'elkjs/lib/elk-api.js';
+import type { ElkExtendedEdge, ElkNode, ElkOptions } from './elkTypes.js';
 import type { EdgeKind, GraphEdge, GraphNode, MachineGraph } from './chartTypes.js';
 import { textWidth } from './textWidth.js';
 

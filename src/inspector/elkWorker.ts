@@ -4,7 +4,7 @@
 // never draws a chart never loads elkjs.
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
-import type { ElkNode } from 'elkjs/lib/elk-api.js';
+import type { ElkNode } from './elkTypes.js';
 
 // The worker's whole program: it answers `{ id, graph }` with `{ id, result }` or `{ id, error }`.
 // Plain CommonJS so it runs as is, from the sources (tests) and from dist alike.

@@ -2,7 +2,7 @@
 // uses): compound states as frames around their children, orthogonal lines, and edge labels placed
 // as nodes of their own, so no two state boxes and no two labels overlap. elkjs runs in a worker
 // thread (elkWorker.ts), started on the first layout.
-import type { ElkEdgeSection, ElkExtendedEdge, ElkNode, ElkPoint } from 'elkjs/lib/elk-api.js';
+import type { ElkEdgeSection, ElkExtendedEdge, ElkNode, ElkPoint } from './elkTypes.js';
 import type { EdgeRoute, GraphLayout, GraphNode, MachineGraph, NodeBox, Point, TextBox } from './chartTypes.js';
 import { elkLayout } from './elkWorker.js';
 import { DOT, elkGraph, FINAL_RING, FONT, LINE, PAD, type Direction, type ElkInput, type Line } from './elkGraph.js';

@@ -3,7 +3,7 @@
  * one nats-server, the HTTP API in one, the jobs in the other.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -162,6 +162,20 @@ describe('switchyard worker and serve --nats-url', () => {
       expect(await worker.stop()).toBe(0);
       for (const api of apis) expect(await api.stop()).toBe(0);
       await receiver.close();
+    }
+  });
+
+  it("runs the README's NATS commands as written: each worker line starts taking jobs", async () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const lines = [...readme.matchAll(/^NATS_URL=\S+ npx switchyard (worker(?: [^#\n]*)?)/gm)].map((m) => m[1]!.trim());
+    expect(lines.length).toBeGreaterThan(0);
+    for (const line of lines) {
+      const worker = startCli(line.split(/\s+/), { NATS_URL: server.url, SWITCHYARD_PREFIX: `${prefix}readme` });
+      try {
+        await worker.waitFor(/taking jobs for: /);
+      } finally {
+        await worker.stop();
+      }
     }
   });
 

@@ -120,6 +120,48 @@ describe('the tarball', () => {
   }, 120_000);
 });
 
+/** The first fenced block of `lang` after the README line that contains `marker`. */
+function readmeBlock(readme: string, marker: string, lang: string): string {
+  const at = readme.indexOf(marker);
+  expect(at, `README has "${marker}"`).toBeGreaterThan(-1);
+  const open = readme.indexOf(`\n\`\`\`${lang}\n`, at);
+  const close = readme.indexOf('\n```\n', open + 1);
+  return readme.slice(open + lang.length + 5, close + 1);
+}
+
+describe("the README's walkthrough (Your own agent, served), as written", () => {
+  it('serves the README config: a launch from the CLI is approved and finishes, then one over HTTP asks for approval too', async () => {
+    const readme = await readFile(join(ROOT, 'README.md'), 'utf8');
+    const project = join(app, 'readme-walkthrough');
+    await mkdir(project);
+    await writeFile(join(project, 'prompt.md'), readmeBlock(readme, '`prompt.md`, your prompt', 'md'));
+    await writeFile(join(project, 'switchyard.config.ts'), readmeBlock(readme, '`switchyard.config.ts`, which', 'ts'));
+    const [port] = await freePorts(1);
+    const env = { SWITCHYARD_URL: `http://127.0.0.1:${port}` };
+    const serve = startCli(['serve', '--port', String(port), '--dir', join(tmp, 'readme-data')], { cwd: project, command: NPX });
+    try {
+      await serve.waitFor(/press Ctrl\+C to stop/);
+      const launched = await ok(NPX, ['launch', 'support', 'refund order A-1001, it arrived broken'], { cwd: project, env });
+      expect(launched.stdout).toMatch(/needs approval: refund\(\{"orderId":"A-1001","amount":40\}\)/);
+      const [, threadId] = /respond (\S+) --approve/.exec(launched.stdout) ?? [];
+      const approved = await ok(NPX, ['respond', threadId!, '--approve'], { cwd: project, env });
+      expect(approved.stdout).toMatch(/done: Refunded \$40 on order A-1001\./);
+
+      // Then "Or over HTTP", on the same server.
+      const post = (path: string, body: unknown): Promise<Response> =>
+        fetch(`${env.SWITCHYARD_URL}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      const created = (await (await post('/threads', { agent: 'support', input: 'refund order A-1001' })).json()) as { id: string };
+      const waiting = await waitFor(env.SWITCHYARD_URL, created.id);
+      expect(waiting.status, JSON.stringify(waiting.events.at(-1))).toBe('awaiting_human');
+      expect((await post(`/threads/${created.id}/respond`, { requestId: waiting.pendingRequest!.requestId, approved: true })).status).toBe(200);
+      const done = await waitFor(env.SWITCHYARD_URL, created.id);
+      expect(done.status).toBe('done');
+    } finally {
+      await serve.stop();
+    }
+  }, 120_000);
+});
+
 describe('a config of your own, from the installed package', () => {
   it('npx switchyard serve: launched, approved and finished over HTTP', async () => {
     const [port] = await freePorts(1);

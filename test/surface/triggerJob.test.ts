@@ -49,6 +49,14 @@ describe('readTrigger: a trigger job from outside', () => {
     expect(big).toMatchObject({ ok: false, replyTo: 'my.results' });
     expect(!big.ok && big.error).toMatch(/bytes; the limit is 4096/);
 
+    // Too large, yet the body says where to reply: there, before the header.
+    expect(readTrigger(jsonJob({ input: 'x'.repeat(LIMIT), replyTo: 'their.results' }, { [REPLY_TO_HEADER]: 'my.results' }), 'calc', LIMIT)).toMatchObject({ ok: false, replyTo: 'their.results' });
+    expect(readTrigger(jsonJob({ input: 'x'.repeat(LIMIT), replyTo: 'their.results' }), 'calc', LIMIT)).toMatchObject({ ok: false, replyTo: 'their.results', error: expect.stringMatching(/the limit is 4096/) });
+    // Too large and garbage (or a replyTo that is no subject, or one only inside the input): the header, if any.
+    expect(readTrigger(jobOf(encoder.encode(`{"replyTo":"their.results","input":"${'x'.repeat(LIMIT)}`)), 'calc', LIMIT)).toMatchObject({ ok: false, replyTo: undefined });
+    expect(readTrigger(jsonJob({ input: { replyTo: 'inner.results', x: 'x'.repeat(LIMIT) } }), 'calc', LIMIT)).toMatchObject({ ok: false, replyTo: undefined });
+    expect(readTrigger(jsonJob({ input: 'x'.repeat(LIMIT), replyTo: 'a.>' }, { [REPLY_TO_HEADER]: 'my.results' }), 'calc', LIMIT)).toMatchObject({ ok: false, replyTo: 'my.results' });
+
     const notJson = readTrigger(jobOf(encoder.encode('{"input":'), { [REPLY_TO_HEADER]: 'my.results' }), 'calc', LIMIT);
     expect(notJson).toMatchObject({ ok: false, replyTo: 'my.results' });
     expect(!notJson.ok && notJson.error).toMatch(/not JSON/);

@@ -186,4 +186,11 @@ describe('NATS surface: bad input', () => {
     const letters = await (await worker.queues.queue('calculator')).deadLetters();
     expect(letters).toEqual(expect.arrayContaining([expect.objectContaining({ cause: 'term', reason: refused!.error })]));
   });
+
+  it('names a missing input as the HTTP launch does', async () => {
+    const { subject, messages } = client.inbox<ErrorReply>();
+    await client.trigger(trigger('calculator'), { replyTo: subject }, { msgId: `no-input-${uniqueToken()}` });
+    const [refused] = await messages.until(1, 15_000, 'the error reply of the trigger without input');
+    expect(refused).toEqual({ error: 'invalid trigger for calculator', issues: ['input: input is required (any JSON value)'] });
+  });
 });

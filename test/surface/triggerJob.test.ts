@@ -1,6 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseJson } from '../../src/bus/busMessage.js';
+import { formatIssues } from '../../src/errors.js';
+import { launchBodySchema } from '../../src/server/requestBodies.js';
 import { readContinuation } from '../../src/surface/continuationJob.js';
 import { REPLY_TO_HEADER } from '../../src/surface/subjects.js';
 import { readTrigger } from '../../src/surface/triggerJob.js';
@@ -56,6 +58,13 @@ describe('readTrigger: a trigger job from outside', () => {
     expect(readTrigger(jobOf(encoder.encode(`{"replyTo":"their.results","input":"${'x'.repeat(LIMIT)}`)), 'calc', LIMIT)).toMatchObject({ ok: false, replyTo: undefined });
     expect(readTrigger(jsonJob({ input: { replyTo: 'inner.results', x: 'x'.repeat(LIMIT) } }), 'calc', LIMIT)).toMatchObject({ ok: false, replyTo: undefined });
     expect(readTrigger(jsonJob({ input: 'x'.repeat(LIMIT), replyTo: 'a.>' }, { [REPLY_TO_HEADER]: 'my.results' }), 'calc', LIMIT)).toMatchObject({ ok: false, replyTo: 'my.results' });
+
+    // No input: the words of an HTTP launch without one.
+    const noInput = readTrigger(jsonJob({ replyTo: 'their.results' }), 'calc', LIMIT);
+    const http = launchBodySchema.safeParse({ agent: 'calc' });
+    expect(http.success).toBe(false);
+    expect(noInput).toMatchObject({ ok: false, replyTo: 'their.results', issues: ['input: input is required (any JSON value)'] });
+    expect(!noInput.ok && noInput.issues).toEqual(formatIssues(http.error!.issues));
 
     const notJson = readTrigger(jobOf(encoder.encode('{"input":'), { [REPLY_TO_HEADER]: 'my.results' }), 'calc', LIMIT);
     expect(notJson).toMatchObject({ ok: false, replyTo: 'my.results' });

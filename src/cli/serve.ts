@@ -66,9 +66,13 @@ export async function serve(project: Project, options: ServeOptions, io: ServeIO
     ? await natsBackend({ ...base, natsUrl: options.natsUrl, worker: options.worker ?? true, ...optional(options) })
     : await embeddedBackend(resolve(options.dir), base);
   // On NATS the workers call HTTP launches' callbacks from their jobs; embedded, this process does.
-  const callbacks = options.natsUrl ? undefined : createCallbackSender({ logger, secret: io.env.SWITCHYARD_WEBHOOK_SECRET ?? '', ...PATIENT_CALLBACK_RETRIES });
+  const secret = io.env.SWITCHYARD_WEBHOOK_SECRET ?? '';
+  const callbacks = options.natsUrl ? undefined : createCallbackSender({ logger, secret, ...PATIENT_CALLBACK_RETRIES });
   const detachCallbacks = callbacks?.attach(backend.runtime);
-  const server = await listen(backend, options, io, logger);
+  // Refused up front where this process runs threads (embedded, or a NATS worker) and could not sign
+  // their callbacks; a process that takes no jobs cannot see whether the workers have the secret.
+  const runsThreads = !options.natsUrl || (options.worker ?? true);
+  const server = await listen(backend, options, io, logger, secret !== '' || !runsThreads);
   const hint: CommandHint = server.url === DEFAULT_URL ? io.hint : (args) => io.hint(`${args} --url ${server.url}`);
 
   io.out(`switchyard listening on ${server.url}`);
@@ -122,7 +126,7 @@ function optional(options: ServeOptions): { prefix?: string; bucket?: string; re
 }
 
 /** Starts the HTTP server over the backend; closes the backend if it cannot. */
-async function listen(backend: Backend, options: ServeOptions, io: ServeIO, logger: BackendOptions['logger']): Promise<HttpServer> {
+async function listen(backend: Backend, options: ServeOptions, io: ServeIO, logger: BackendOptions['logger'], callbackUrls: boolean): Promise<HttpServer> {
   try {
     const webhooks = webhooksFromEnv(io.env);
     return await startHttpServer(backend.runtime, {
@@ -130,6 +134,7 @@ async function listen(backend: Backend, options: ServeOptions, io: ServeIO, logg
       port: options.port,
       token: options.token ?? '',
       hookSecret: options.hookSecret ?? '',
+      callbackUrls,
       logger,
       extensions: [inspectorExtension({ bus: backend.bus })],
       // Nothing sends a webhook again once its sender gives up: the patient retries of callbacks.

@@ -5,6 +5,8 @@ import { fileURLToPath } from 'node:url';
 
 /** The page's path. */
 export const INSPECTOR_PAGE_PATH = '/inspector';
+/** The page's path with a trailing slash: a redirect to {@link INSPECTOR_PAGE_PATH}. */
+export const INSPECTOR_SLASHED_PATH = '/inspector/';
 /** Where the page's styles and modules are served: `/inspector/ui/<file>`. */
 export const INSPECTOR_ASSETS_PATH = '/inspector/ui';
 

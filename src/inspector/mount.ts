@@ -1,6 +1,6 @@
 import type { Hono } from 'hono';
 import type { HttpExtension } from '../server/httpServer.js';
-import { INSPECTOR_PAGE_PATH, inspectorAssets } from './assets.js';
+import { INSPECTOR_PAGE_PATH, INSPECTOR_SLASHED_PATH, inspectorAssets } from './assets.js';
 import { inspectorRoutes, type InspectorRoutes, type InspectorRoutesOptions } from './routes.js';
 
 export { INSPECTOR_ASSETS_PATH, INSPECTOR_PAGE_PATH } from './assets.js';
@@ -11,7 +11,7 @@ export { INSPECTOR_ASSETS_PATH, INSPECTOR_PAGE_PATH } from './assets.js';
  * shows comes from routes that do check the token (the page sends the token it was opened with, `?token=`).
  */
 export function isInspectorPage(path: string): boolean {
-  return path === INSPECTOR_PAGE_PATH || inspectorAssets().files.has(path);
+  return path === INSPECTOR_PAGE_PATH || path === INSPECTOR_SLASHED_PATH || inspectorAssets().files.has(path);
 }
 
 /**
@@ -44,7 +44,7 @@ export type InspectorExtensionOptions = Omit<InspectorRoutesOptions, 'runtime' |
  */
 export function inspectorExtension(options: InspectorExtensionOptions): HttpExtension {
   return {
-    publicPaths: [INSPECTOR_PAGE_PATH, ...[...inspectorAssets().files.keys()].filter((path) => path !== INSPECTOR_PAGE_PATH)],
+    publicPaths: [INSPECTOR_PAGE_PATH, INSPECTOR_SLASHED_PATH, ...[...inspectorAssets().files.keys()].filter((path) => path !== INSPECTOR_PAGE_PATH)],
     mount: (app, { runtime, signal }) => mountInspector(app, { ...options, runtime, ...(signal ? { signal } : {}) }),
   };
 }

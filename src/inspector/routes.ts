@@ -5,7 +5,7 @@ import type { Runtime } from '../runtime/runtime.js';
 import { parseInteger, parseStatuses } from '../server/requestBodies.js';
 import type { ThreadSummary } from '../store/threadStore.js';
 import type { ActorRegistry } from './actorRegistry.js';
-import { inspectorAssets } from './assets.js';
+import { INSPECTOR_SLASHED_PATH, inspectorAssets } from './assets.js';
 import { createChartSource, type ChartSource } from './charts.js';
 import { createLiveFeed } from './liveFeed.js';
 import { streamRoute } from './streamRoute.js';
@@ -98,6 +98,9 @@ function mountPage(app: Hono): void {
     return c.body(asset.body);
   };
   app.get('/inspector', (c) => serve(c, '/inspector'));
+  // The page's files are named relative to `/inspector`: from `/inspector/` they would miss. A
+  // relative Location keeps any path prefix a proxy adds, and the query keeps `?token=`.
+  app.get(INSPECTOR_SLASHED_PATH, (c) => c.redirect(`../inspector${new URL(c.req.url).search}`, 301));
   app.get('/inspector/ui/:file', (c) => serve(c, c.req.path));
 }
 

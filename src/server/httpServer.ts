@@ -50,6 +50,13 @@ export interface HttpOptions {
   /** How far an inbound hook's timestamp may be from now, in seconds. @default 300 */
   hookToleranceSeconds?: number;
   /**
+   * Whether a launch may name a `callbackUrl`. Give `false` when nothing would call it back (the
+   * process that runs the threads has no webhook secret, and callbacks are always signed): a launch
+   * or relaunch that names one is then refused with 400 instead of accepted and never called.
+   * @default true (the callbacks may be sent by other processes, which this app cannot see)
+   */
+  callbackUrls?: boolean;
+  /**
    * More routes on the same app, behind the same token and body limit: the inspector
    * (`inspectorExtension` from `switchyard/inspector`), a user's own. Mounted after the API routes.
    * @default []
@@ -112,6 +119,9 @@ export interface HttpServer {
   close(): Promise<void>;
 }
 
+const NO_CALLBACKS =
+  'callbackUrl refused: this server sends no callbacks (they are signed, and the process that runs the threads has no webhook secret); set SWITCHYARD_WEBHOOK_SECRET, or launch without a callbackUrl';
+
 const DEFAULT_WAIT_MS = 30_000;
 const MAX_WAIT_MS = 300_000;
 
@@ -124,6 +134,7 @@ const MAX_WAIT_MS = 300_000;
  * - `POST /threads` `{ agent, input, threadId?, callbackUrl? }`: 201 and the thread; 200 with the
  *   existing thread when `threadId` (or else the `Idempotency-Key` header) names one already
  *   launched. `callbackUrl` is called (signed) when the thread needs a human and when it ends
+ *   (400 when `callbackUrls` is false: nothing here could sign it)
  * - `POST /hooks/:agent` (with `hookSecret`): a signed inbound webhook launches a thread (see `mountHooks`)
  * - `GET /threads?agent=&status=&limit=&after=`: `{ threads }`, most recently updated first; with
  *   `after` (empty for the first page, then the `next` of the previous page) one page of a walk
@@ -147,6 +158,7 @@ export function createHttpApp(runtime: Runtime, options: HttpOptions = {}): Http
     extensions = [],
     hookSecret = process.env.SWITCHYARD_HOOK_SECRET ?? '',
     hookToleranceSeconds = 300,
+    callbackUrls = true,
   } = options;
   const app = new Hono();
 
@@ -206,6 +218,8 @@ export function createHttpApp(runtime: Runtime, options: HttpOptions = {}): Http
 
   app.post('/threads', async (c) => {
     const body = await readJsonBody(c, launchBodySchema);
+    // Before the relaunch check, so a relaunch naming a callback is answered as a first launch is.
+    if (body.callbackUrl !== undefined && !callbackUrls) throw new InvalidInputError(NO_CALLBACKS);
     const key = c.req.header('idempotency-key');
     if (key !== undefined && !THREAD_ID_PATTERN.test(key)) {
       throw new InvalidInputError('invalid Idempotency-Key header', [threadIdRule('Idempotency-Key:')]);

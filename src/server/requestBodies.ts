@@ -3,6 +3,7 @@ import { HTTPException } from 'hono/http-exception';
 import { z } from 'zod';
 import { InvalidInputError } from '../errors.js';
 import { THREAD_ID_PATTERN } from '../runtime/runtime.js';
+import { launchInputSchema } from '../thread/events.js';
 import { humanResponseInputSchema } from '../thread/humanResponse.js';
 import { isThreadStatus, THREAD_STATUSES, type ThreadStatus } from '../thread/state.js';
 import { formatIssues } from './errorMapper.js';
@@ -19,7 +20,7 @@ const required = (what: string, type: string) => (issue: { input?: unknown }) =>
 export const launchBodySchema = z
   .object({
     agent: z.string({ error: required('agent', 'a string naming an agent') }).min(1, 'agent must not be empty'),
-    input: z.unknown().refine((value) => value !== undefined, 'input is required (any JSON value)'),
+    input: launchInputSchema,
     threadId: z
       .string({ error: required('threadId', 'a string') })
       .regex(THREAD_ID_PATTERN, threadIdRule('threadId'))

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { BusHeaders, JsonParseResult } from '../bus/bus.js';
 import { isValidSubject } from '../bus/subject.js';
 import { THREAD_ID_PATTERN, type ThreadView } from '../runtime/runtime.js';
-import { jsonSchema, type HumanRequest, type Json } from '../thread/events.js';
+import { launchInputSchema, type HumanRequest, type Json } from '../thread/events.js';
 import type { ThreadStatus } from '../thread/state.js';
 import { REPLY_TO_HEADER } from './subjects.js';
 
@@ -30,7 +30,7 @@ export function isReplySubject(subject: string): boolean {
 export const triggerPayloadSchema = z
   .object({
     /** The thread's input: any JSON value (the agent may check it with its own input schema). */
-    input: jsonSchema,
+    input: launchInputSchema,
     /** The thread id; launching an existing id is idempotent. Default: from the `Nats-Msg-Id` header. */
     threadId: threadIdSchema.optional(),
     /** Where results go (also as the `Switchyard-Reply-To` header). */

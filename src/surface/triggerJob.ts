@@ -22,7 +22,8 @@ export type TriggerRead =
 export function readTrigger(job: Pick<Job, 'data' | 'headers' | 'json'>, agent: string, maxPayloadBytes: number): TriggerRead {
   const headerReply = headerReplyTo(job.headers);
   if (job.data.length > maxPayloadBytes) {
-    return { ok: false, replyTo: headerReply, error: `trigger payload is ${job.data.length} bytes; the limit is ${maxPayloadBytes}` };
+    // Still read for its replyTo: the NATS server's max_payload bounds it, and a parse never throws.
+    return { ok: false, replyTo: replyToOf(job.json(), job.headers), error: `trigger payload is ${job.data.length} bytes; the limit is ${maxPayloadBytes}` };
   }
   const json = job.json();
   if (!json.success) return { ok: false, replyTo: headerReply, error: `trigger payload is not JSON: ${json.error}` };

@@ -30,9 +30,17 @@ export function isJson(value: unknown, depth = 0): value is Json {
   }
 }
 
+const NOT_JSON = 'must be a JSON value (finite numbers, strings, booleans, null, arrays and plain objects)';
+
 // A hand-written guard: zod's recursive union was the most expensive part of validating events.
-export const jsonSchema: z.ZodType<Json> = z.custom<Json>((value) => isJson(value), {
-  message: 'must be a JSON value (finite numbers, strings, booleans, null, arrays and plain objects)',
+export const jsonSchema: z.ZodType<Json> = z.custom<Json>((value) => isJson(value), { message: NOT_JSON });
+
+/**
+ * A thread's input as a launch from outside names it (an HTTP body, a NATS trigger): required, and
+ * any JSON value. One schema, so every surface words a missing or bad input alike.
+ */
+export const launchInputSchema: z.ZodType<Json> = z.custom<Json>((value) => isJson(value), {
+  error: (issue) => (issue.input === undefined ? 'input is required (any JSON value)' : NOT_JSON),
 });
 
 /** Names of the built-in human-contact intents. */

@@ -36,7 +36,7 @@ export function validateResponse(
   switch (request.kind) {
     case 'approval':
     case 'interrupted':
-      if (typeof response.approved !== 'boolean') return invalid(`a ${request.kind} request needs "approved": true or false`);
+      if (typeof response.approved !== 'boolean') return invalid(`${withArticle(request.kind)} request needs "approved": true or false`);
       return { success: true, data: response };
     case 'escalation':
       if (response.approved === false) return { success: true, data: response };
@@ -58,4 +58,9 @@ export function validateResponse(
       return { success: true, data: response };
     }
   }
+}
+
+/** `an approval`, `a deploy`: a word with its indefinite article (by its first letter). */
+function withArticle(word: string): string {
+  return `${/^[aeiou]/i.test(word) ? 'an' : 'a'} ${word}`;
 }

@@ -12,7 +12,7 @@ import { inspectorRoutes } from '../../src/inspector/routes.js';
 import { codeStep, pipeline } from '../../src/pipeline/pipeline.js';
 import { createRuntime } from '../../src/runtime/runtime.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
-import { calculatorModel, judgedAgent } from './inspectorFixture.js';
+import { calculatorModel, judgedAgent, startInspectorServer } from './inspectorFixture.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -261,5 +261,28 @@ describe('inspectorRoutes', () => {
     expect(actors.filter((a) => a.threadId === id).at(-1)).toMatchObject({ value: 'awaitingHuman', processId: 'local:1' });
     abort.abort();
     await reader.cancel().catch(() => undefined);
+  });
+});
+
+describe('the inspector page at /inspector/ (a trailing slash)', () => {
+  it('sends the browser to /inspector, query kept, without the token, and the page found there loads its files', async () => {
+    for (const token of ['', 'sekret']) {
+      const server = await startInspectorServer({ token });
+      cleanups.push(() => server.close());
+      const query = token === '' ? '' : `?token=${token}`;
+      const slashed = await fetch(`${server.url}/inspector/${query}`, { redirect: 'manual' });
+      expect(slashed.status, `token ${token}`).toBeGreaterThanOrEqual(300);
+      expect(slashed.status, `token ${token}`).toBeLessThan(400);
+      expect(new URL(slashed.headers.get('location')!, `${server.url}/inspector/${query}`).href).toBe(`${server.url}/inspector${query}`);
+
+      // As a browser follows it: the page, then every file it names, resolved against where it landed.
+      const page = await fetch(`${server.url}/inspector/${query}`);
+      expect(page.status).toBe(200);
+      expect(page.url).toBe(`${server.url}/inspector${query}`);
+      const html = await page.text();
+      const referenced = [...html.matchAll(/(?:src|href)="(inspector\/ui\/[^"]+)"/g)].map((m) => new URL(m[1]!, page.url).href);
+      expect(referenced).toHaveLength(2);
+      for (const url of referenced) expect((await fetch(url)).status, url).toBe(200);
+    }
   });
 });

@@ -11,6 +11,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TriggerResult } from '../../src/surface/payloads.js';
 import { eventually } from '../bus/waiting.js';
+import { call } from '../server/harness.js';
 import { signedWith, startReceiver } from '../server/receiver.js';
 import { startNatsServer, type NatsServerHandle } from '../support/natsServer.js';
 import { plainClient, uniqueToken, within, type PlainClient } from './natsTestKit.js';
@@ -176,6 +177,40 @@ describe('switchyard worker and serve --nats-url', () => {
       } finally {
         await worker.stop();
       }
+    }
+  });
+
+  it('refuses a callbackUrl where this process takes jobs without a webhook secret, and accepts it where the workers call back', async () => {
+    const own = `sy${uniqueToken()}`;
+    const common = ['--nats-url', server.url, '--prefix', own];
+    const origin = await startReceiver(200);
+    // This process runs threads too: the callbacks of those it runs could not be signed.
+    const taking = startCli(['serve', '--port', '0', '--dir', join(dir, 'taking'), '--no-demo', ...common], { SWITCHYARD_WEBHOOK_SECRET: '' });
+    try {
+      const [, takingUrl] = await taking.waitFor(/listening on (http:\/\/\S+)/);
+      const refused = await call(takingUrl!, 'POST', '/threads', { agent: 'calculator', input: 'multiply 2 by 3', callbackUrl: origin.url });
+      expect(refused.status).toBe(400);
+      expect(refused.body.error).toMatch(/SWITCHYARD_WEBHOOK_SECRET/);
+    } finally {
+      // Stopped before the next part, so no job of it runs here.
+      expect(await taking.stop()).toBe(0);
+    }
+
+    // An API process that takes no jobs cannot know the workers' secret: it accepts, and the worker calls back.
+    const worker = startCli(['worker', ...common], { SWITCHYARD_WEBHOOK_SECRET: 'worker-secret' });
+    const api = startCli(['serve', '--port', '0', '--dir', join(dir, 'api-only'), '--no-demo', '--no-worker', ...common], { SWITCHYARD_WEBHOOK_SECRET: '' });
+    try {
+      await worker.waitFor(/taking jobs for/);
+      const [, apiUrl] = await api.waitFor(/listening on (http:\/\/\S+)/);
+      const launched = await call<{ id: string }>(apiUrl!, 'POST', '/threads', { agent: 'calculator', input: 'multiply 2 by 3', callbackUrl: origin.url });
+      expect(launched.status).toBe(201);
+      const [finished] = await origin.waitFor(1, 15_000);
+      expect(signedWith(finished!, 'worker-secret')).toBe(true);
+      expect(payloadOf(finished!).threadId).toBe(launched.body.id);
+    } finally {
+      expect(await api.stop()).toBe(0);
+      expect(await worker.stop()).toBe(0);
+      await origin.close();
     }
   });
 

@@ -176,4 +176,21 @@ describe('NATS surface: bad input', () => {
     await client.trigger(trigger('calculator'), { input: 'multiply 5 by 5', replyTo: good.subject }, { msgId: 'after-bad' });
     expect((await good.messages.until(1, 15_000))[0]).toMatchObject({ status: 'done', output: '5 * 5 = 25' });
   });
+
+  it('answers a trigger over 256 KiB on the replyTo of its body, and dead-letters it', async () => {
+    const { subject, messages } = client.inbox<ErrorReply>();
+    const msgId = `big-${uniqueToken()}`;
+    await client.trigger(trigger('calculator'), { input: 'x'.repeat(300 * 1024), replyTo: subject }, { msgId });
+    const [refused] = await messages.until(1, 15_000, 'the error reply of the oversized trigger');
+    expect(refused).toEqual({ error: expect.stringMatching(/^trigger payload is 307\d+ bytes; the limit is 262144$/) });
+    const letters = await (await worker.queues.queue('calculator')).deadLetters();
+    expect(letters).toEqual(expect.arrayContaining([expect.objectContaining({ cause: 'term', reason: refused!.error })]));
+  });
+
+  it('names a missing input as the HTTP launch does', async () => {
+    const { subject, messages } = client.inbox<ErrorReply>();
+    await client.trigger(trigger('calculator'), { replyTo: subject }, { msgId: `no-input-${uniqueToken()}` });
+    const [refused] = await messages.until(1, 15_000, 'the error reply of the trigger without input');
+    expect(refused).toEqual({ error: 'invalid trigger for calculator', issues: ['input: input is required (any JSON value)'] });
+  });
 });

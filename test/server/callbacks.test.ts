@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ThreadView } from '../../src/runtime/runtime.js';
 import type { Thread } from '../../src/thread/events.js';
@@ -5,6 +8,7 @@ import { startHttpServer } from '../../src/server/httpServer.js';
 import { SimulatedClock } from 'xstate';
 import { createCallbackSender, PATIENT_CALLBACK_RETRIES, type CallbackDelivery, type CallbackPayload } from '../../src/surface/callbacks.js';
 import { eventually } from '../bus/waiting.js';
+import { ROOT, startCli } from '../cli/cliProcess.js';
 import { call, createHarness, type Harness } from './harness.js';
 import { signedWith, startReceiver, type Receiver } from './receiver.js';
 
@@ -158,5 +162,52 @@ describe('POST /threads with a callbackUrl', () => {
       expect(refused.status).toBe(400);
       expect(refused.body.issues.join(' ')).toMatch(/callbackUrl must be an http or https URL/);
     }
+  });
+
+  it('is refused (400, naming SWITCHYARD_WEBHOOK_SECRET) by a server that can send no callbacks, on a launch and on a relaunch alike', async () => {
+    const h = createHarness();
+    const server = await startHttpServer(h.runtime, { port: 0, token: '', callbackUrls: false });
+    cleanups.push(async () => {
+      await server.close();
+      await h.runtime.close();
+    });
+    const origin = await receiver();
+    const refused = await call(server.url, 'POST', '/threads', { agent: 'echo', input: 'x', threadId: 'cb-refused', callbackUrl: origin.url });
+    expect(refused.status).toBe(400);
+    expect(refused.body.error).toMatch(/callbackUrl/);
+    expect(refused.body.error).toMatch(/SWITCHYARD_WEBHOOK_SECRET/);
+    expect(await h.runtime.get('cb-refused')).toBeUndefined();
+
+    // Without a callbackUrl the same launch goes ahead; a relaunch that names one is refused the same way.
+    expect((await call(server.url, 'POST', '/threads', { agent: 'echo', input: 'x', threadId: 'cb-refused' })).status).toBe(201);
+    const relaunch = await call(server.url, 'POST', '/threads', { agent: 'echo', input: 'x', threadId: 'cb-refused', callbackUrl: origin.url });
+    expect(relaunch.status).toBe(400);
+    expect(relaunch.body.error).toBe(refused.body.error);
+    expect((await call(server.url, 'POST', '/threads', { agent: 'echo', input: 'x', threadId: 'cb-refused' })).status).toBe(200);
+    expect(origin.received).toHaveLength(0);
+  });
+});
+
+describe('switchyard serve and a callbackUrl', () => {
+  it('refuses it at once without a webhook secret, and calls it back, signed, with one', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'switchyard-serve-callbacks-'));
+    cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+    const origin = await receiver();
+    const plain = startCli(['serve', '--port', '0', '--dir', join(dir, 'plain'), '--no-demo'], { cwd: ROOT, env: { SWITCHYARD_WEBHOOK_SECRET: '' } });
+    cleanups.push(async () => void (await plain.stop()));
+    const [, plainUrl] = await plain.waitFor(/listening on (http:\/\/\S+)/);
+    const refused = await call(plainUrl!, 'POST', '/threads', { agent: 'calculator', input: 'multiply 2 by 3', callbackUrl: origin.url });
+    expect(refused.status).toBe(400);
+    expect(refused.body.error).toMatch(/SWITCHYARD_WEBHOOK_SECRET/);
+    expect((await call<{ threads: unknown[] }>(plainUrl!, 'GET', '/threads')).body.threads).toHaveLength(0);
+
+    const signed = startCli(['serve', '--port', '0', '--dir', join(dir, 'signed'), '--no-demo'], { cwd: ROOT, env: { SWITCHYARD_WEBHOOK_SECRET: SECRET } });
+    cleanups.push(async () => void (await signed.stop()));
+    const [, signedUrl] = await signed.waitFor(/listening on (http:\/\/\S+)/);
+    const launched = await call<ThreadView>(signedUrl!, 'POST', '/threads', { agent: 'calculator', input: 'multiply 2 by 3', callbackUrl: origin.url });
+    expect(launched.status).toBe(201);
+    const [finished] = await origin.waitFor(1);
+    expect(signedWith(finished!, SECRET)).toBe(true);
+    expect(payloadOf(finished!)).toMatchObject({ type: 'thread.finished', threadId: launched.body.id, status: 'done' });
   });
 });

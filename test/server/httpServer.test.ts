@@ -263,7 +263,7 @@ describe('POST /threads/:id/respond', () => {
     const requestId = waiting.pendingRequest!.requestId;
     expect(await post(path, { requestId, answer: 'sure' })).toMatchObject({
       status: 400,
-      body: { error: 'a approval request needs "approved": true or false' },
+      body: { error: 'an approval request needs "approved": true or false' },
     });
     const noId = await post(path, { approved: true });
     expect(noId.status).toBe(400);

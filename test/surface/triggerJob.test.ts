@@ -1,6 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseJson } from '../../src/bus/busMessage.js';
+import { formatIssues } from '../../src/errors.js';
+import { launchBodySchema } from '../../src/server/requestBodies.js';
 import { readContinuation } from '../../src/surface/continuationJob.js';
 import { REPLY_TO_HEADER } from '../../src/surface/subjects.js';
 import { readTrigger } from '../../src/surface/triggerJob.js';
@@ -48,6 +50,21 @@ describe('readTrigger: a trigger job from outside', () => {
     const big = readTrigger(jsonJob({ input: 'x'.repeat(LIMIT) }, { [REPLY_TO_HEADER]: 'my.results' }), 'calc', LIMIT);
     expect(big).toMatchObject({ ok: false, replyTo: 'my.results' });
     expect(!big.ok && big.error).toMatch(/bytes; the limit is 4096/);
+
+    // Too large, yet the body says where to reply: there, before the header.
+    expect(readTrigger(jsonJob({ input: 'x'.repeat(LIMIT), replyTo: 'their.results' }, { [REPLY_TO_HEADER]: 'my.results' }), 'calc', LIMIT)).toMatchObject({ ok: false, replyTo: 'their.results' });
+    expect(readTrigger(jsonJob({ input: 'x'.repeat(LIMIT), replyTo: 'their.results' }), 'calc', LIMIT)).toMatchObject({ ok: false, replyTo: 'their.results', error: expect.stringMatching(/the limit is 4096/) });
+    // Too large and garbage (or a replyTo that is no subject, or one only inside the input): the header, if any.
+    expect(readTrigger(jobOf(encoder.encode(`{"replyTo":"their.results","input":"${'x'.repeat(LIMIT)}`)), 'calc', LIMIT)).toMatchObject({ ok: false, replyTo: undefined });
+    expect(readTrigger(jsonJob({ input: { replyTo: 'inner.results', x: 'x'.repeat(LIMIT) } }), 'calc', LIMIT)).toMatchObject({ ok: false, replyTo: undefined });
+    expect(readTrigger(jsonJob({ input: 'x'.repeat(LIMIT), replyTo: 'a.>' }, { [REPLY_TO_HEADER]: 'my.results' }), 'calc', LIMIT)).toMatchObject({ ok: false, replyTo: 'my.results' });
+
+    // No input: the words of an HTTP launch without one.
+    const noInput = readTrigger(jsonJob({ replyTo: 'their.results' }), 'calc', LIMIT);
+    const http = launchBodySchema.safeParse({ agent: 'calc' });
+    expect(http.success).toBe(false);
+    expect(noInput).toMatchObject({ ok: false, replyTo: 'their.results', issues: ['input: input is required (any JSON value)'] });
+    expect(!noInput.ok && noInput.issues).toEqual(formatIssues(http.error!.issues));
 
     const notJson = readTrigger(jobOf(encoder.encode('{"input":'), { [REPLY_TO_HEADER]: 'my.results' }), 'calc', LIMIT);
     expect(notJson).toMatchObject({ ok: false, replyTo: 'my.results' });

@@ -64,6 +64,9 @@ describe('validateResponse', () => {
       expect(accepted(request, { approved: false, comment: 'not now' })).toEqual({ requestId: 'req_1', approved: false, comment: 'not now' });
       expect(refused(request, { requestId: 'req_1', answer: 'yes' })).toBe('invalid_response');
     }
+    // Each kind named with its article.
+    expect(validateResponse(approval, { requestId: 'req_1', answer: 'yes' })).toMatchObject({ error: 'an approval request needs "approved": true or false' });
+    expect(validateResponse(interrupted, { requestId: 'req_1', answer: 'yes' })).toMatchObject({ error: 'an interrupted request needs "approved": true or false' });
   });
 
   it('an escalation needs guidance, or approved false to stop', () => {

@@ -30,7 +30,11 @@ export interface ScriptedModel extends Model {
 export interface ScriptedModelOptions {
   /** @default 'scripted' */
   name?: string;
-  /** What to answer once the script is used up. @default an HTTP 500 failure "script exhausted" */
+  /**
+   * What to answer once the script is used up (a reply, or a function of the request: a stand-in
+   * that answers every thread). @default a failure (an HTTP 500, retried as one) that says the
+   * script is used up
+   */
   whenExhausted?: ScriptStep;
 }
 
@@ -46,7 +50,10 @@ export interface ScriptedModelOptions {
  * ```
  */
 export function scriptedModel(script: readonly ScriptStep[], options: ScriptedModelOptions = {}): ScriptedModel {
-  const { name = 'scripted', whenExhausted = { error: { kind: 'http', status: 500, message: 'script exhausted' } } } = options;
+  const { name = 'scripted' } = options;
+  const whenExhausted: ScriptStep = options.whenExhausted ?? {
+    error: { kind: 'http', status: 500, message: `script exhausted: scripted model ${name} answered all ${script.length} of its replies (give it more, or a whenExhausted reply)` },
+  };
   const requests: ModelRequest[] = [];
   let index = 0;
   return {

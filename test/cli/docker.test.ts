@@ -48,6 +48,19 @@ describe('the Docker files', () => {
     }
   });
 
+  it('give every switchyard service the webhook secret, so the processes that run threads can sign callbacks (serve refuses a callbackUrl otherwise)', () => {
+    const compose = read('docker-compose.yml');
+    const anchors = new Map([...compose.matchAll(/^x-[\w-]+: &([\w-]+)\n((?: {2}.*\n)*)/gm)].map((m) => [m[1]!, m[2]!]));
+    const base = services(compose);
+    for (const name of ['server', 'worker-1', 'worker-2']) {
+      const block = base.get(name)!;
+      // Its own environment lines, and those of the anchors it merges or takes whole.
+      const merged = [block, ...[...block.matchAll(/\*([\w-]+)/g)].map((m) => anchors.get(m[1]!) ?? '')].join('');
+      expect(merged, name).toMatch(/SWITCHYARD_WEBHOOK_SECRET: \$\{SWITCHYARD_WEBHOOK_SECRET:-\}/);
+    }
+    expect(base.get('server')).toMatch(/SWITCHYARD_WEBHOOK_URL: \$\{SWITCHYARD_WEBHOOK_URL:-\}/);
+  });
+
   it('do not copy a project\'s node_modules into the image', () => {
     expect(read('.dockerignore').split('\n')).toContain('**/node_modules');
   });

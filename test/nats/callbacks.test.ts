@@ -105,6 +105,27 @@ describe('callbackUrl on NATS', () => {
   });
 });
 
+describe('a worker without a webhook secret', () => {
+  it('does not acknowledge a job whose callback it cannot sign: the job comes back, then is dead-lettered naming the missing secret', async () => {
+    const receiver = await startReceiver();
+    const own = { prefix: `sy${uniqueToken()}`, bucket: `threads_${uniqueToken()}`, agents: [calculator], model: createDemoModel(), queue: { ackWaitMs: 3_000, retryDelayMs: 200 } };
+    const unsigned = await startNode(server.url, { ...own, processId: 'unsigned', observe: false, callbacks: { secret: '', initialDelayMs: 10 } });
+    try {
+      await unsigned.runtime.launch('calculator', 'multiply 6 by 7', { threadId: 'cb-unsigned', source: { kind: 'http', replyTo: receiver.url } });
+      const letters = await eventually(async () => {
+        const found = (await (await unsigned.queues.queue('calculator')).deadLetters()).filter((l) => l.reason.includes('cb-unsigned'));
+        return found.length > 0 ? found : undefined;
+      }, 20_000, 'the dead letter');
+      expect(letters).toEqual([expect.objectContaining({ cause: 'max_deliver', reason: expect.stringMatching(/callback cb-unsigned:\d+ not delivered.*SWITCHYARD_WEBHOOK_SECRET/) })]);
+      expect(receiver.received).toEqual([]);
+      expect((await unsigned.runtime.get('cb-unsigned'))?.status).toBe('done');
+    } finally {
+      await unsigned.close({ drainMs: 1_000 });
+      await receiver.close();
+    }
+  });
+});
+
 describe('a worker stopped while a callback is in flight', () => {
   it('stops within its drain time and hands the job back, and another worker sends the callback', async () => {
     // The receiver holds its first request without answering, and takes the ones after it.

@@ -83,6 +83,9 @@ export interface CallbackOptions {
   onDelivery?: (delivery: CallbackDelivery) => void;
 }
 
+/** Why a process without a webhook secret sends no callback (they are always signed). */
+const NO_SECRET = 'this process has no webhook secret (SWITCHYARD_WEBHOOK_SECRET): callbacks are always signed';
+
 /**
  * Retries for a process that runs threads without jobs (the embedded server), where nothing sends
  * a callback again once the sender gives up: 12 attempts, the delay doubling from 0.5 s up to 5
@@ -240,9 +243,10 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
       if (!unsigned.has(thread.id)) {
         if (unsigned.size >= 10_000) unsigned.clear();
         unsigned.add(thread.id);
-        logger.warn({ threadId: thread.id, agent: thread.agent }, 'the thread has a callbackUrl but this process has no webhook secret (SWITCHYARD_WEBHOOK_SECRET): callbacks are always signed, none sent');
+        logger.warn({ threadId: thread.id, agent: thread.agent }, `the thread has a callbackUrl but ${NO_SECRET}, none sent`);
       }
-      return Promise.resolve(undefined);
+      // Not delivered: a job reporting this rest fails, so a process that has the secret can send it.
+      return Promise.resolve({ id: payload.id, url, threadId: thread.id, ok: false, attempts: 0, error: NO_SECRET });
     }
     const delivery = deliver(url, payload).catch((error: unknown): CallbackDelivery => {
       logger.error({ threadId: thread.id, err: messageOf(error) }, 'callback crashed');

@@ -1,13 +1,13 @@
 import { userInfo } from 'node:os';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { Json } from '../thread/events.js';
-import { isThreadStatus, THREAD_STATUSES } from '../thread/state.js';
+import { isThreadStatus, RESTING_STATUSES, TERMINAL_STATUSES, THREAD_STATUSES } from '../thread/state.js';
 import { messageOf } from '../errors.js';
 import { ServerError, type RespondBody } from './client.js';
 import { UsageError, type CliContext } from './cliContext.js';
 import { shellQuote, threadDetails, threadsTable } from './format.js';
 
-/** The commands of threads on a server: launch, threads, show, respond, pause, resume, cancel. */
+/** The commands of threads on a server: launch, threads, show, watch, respond, pause, resume, cancel. */
 export function addThreadCommands(program: Command, cli: CliContext): void {
   program
     .command('launch')
@@ -60,6 +60,19 @@ export function addThreadCommands(program: Command, cli: CliContext): void {
       const view = await cli.clientOf(command).get(id);
       if (cli.globals(command).json) cli.printJson(view);
       else cli.out(threadDetails(view, cli.hintOf(command)));
+    });
+
+  program
+    .command('watch')
+    .description('print a thread so far, then follow it until it rests (one waiting for a human or paused: until it moves and rests again)')
+    .argument('<id>', 'the thread id')
+    .action(async (id: string, _opts: unknown, command: Command) => {
+      const client = cli.clientOf(command);
+      const view = await client.get(id);
+      if (cli.globals(command).json !== true) cli.out(`watching ${view.id} (${view.agent})`);
+      // A thread that waits for someone (an answer, a resume) rests already: follow what they set moving.
+      const waiting = RESTING_STATUSES.includes(view.status) && !TERMINAL_STATUSES.includes(view.status);
+      await cli.follow(command, client, view, 0, waiting ? view.version + 1 : view.version);
     });
 
   program

@@ -178,6 +178,15 @@ describe('switchyard CLI', () => {
     expect(result.stderr.trim()).toBe('error: thread not found: th_nope');
   });
 
+  it('launch --thread-id of an existing thread says it was not launched again, and shows that thread', async () => {
+    const result = await cli('launch', 'calculator', 'what is 1 + 1', '--thread-id', threadId);
+    expect(result.code).toBe(0);
+    expect(result.stderr.trim()).toBe(`thread ${threadId} already exists; not launched again`);
+    expect(result.stdout).not.toMatch(/launched/);
+    expect(result.stdout).toContain('• input: what is (3 + 4) / 2');
+    expect(result.stdout.trim().split('\n').at(-1)).toBe(`thread ${threadId} is done`);
+  });
+
   it('an unknown thread exits 1 with the server message', async () => {
     const result = await cli('show', 'th_nope');
     expect(result.code).toBe(1);

@@ -15,20 +15,22 @@ export function addThreadCommands(program: Command, cli: CliContext): void {
     .argument('<agent>', 'the agent, e.g. calculator')
     .argument('[input...]', 'the input as words (quote it in your shell)')
     .option('--input-json <json>', 'the input as a JSON value instead of words')
-    .option('--thread-id <id>', 'choose the thread id (launching an existing id returns that thread)')
+    .option('--thread-id <id>', 'choose the thread id (an existing id is not launched again: its thread is shown and followed)')
     .option('--follow', 'stream progress until the thread rests (the default)')
     .option('--no-follow', 'print the thread id and return at once')
     .action(async (agent: string, words: string[], opts: { inputJson?: string; threadId?: string; follow?: boolean }, command: Command) => {
       const input = launchInput(words, opts.inputJson);
       const client = cli.clientOf(command);
       const json = cli.globals(command).json === true;
-      const launched = await client.launch(agent, input, opts.threadId);
+      const { thread: launched, created } = await client.launch(agent, input, opts.threadId);
+      // The server answers a launch of an existing id with that thread; the input given now is not used.
+      if (!created) cli.err(`thread ${launched.id} already exists; not launched again`);
       if (opts.follow === false) {
         if (json) cli.printJson(launched);
         else cli.out(launched.id);
         return;
       }
-      if (!json) cli.out(`launched ${launched.id} (${launched.agent})`);
+      if (!json && created) cli.out(`launched ${launched.id} (${launched.agent})`);
       await cli.follow(command, client, launched, 0);
     });
 

@@ -3,7 +3,9 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { Json } from '../thread/events.js';
 import { isThreadStatus, RESTING_STATUSES, TERMINAL_STATUSES, THREAD_STATUSES } from '../thread/state.js';
 import { messageOf } from '../errors.js';
-import { ServerError, type RespondBody } from './client.js';
+import { THREAD_ID_PATTERN } from '../runtime/launching.js';
+import { ServerError } from './client.js';
+import { checkFitsRequest, respondBody } from './respondFlags.js';
 import { UsageError, type CliContext } from './cliContext.js';
 import { shellQuote, threadDetails, threadsTable } from './format.js';
 
@@ -15,7 +17,7 @@ export function addThreadCommands(program: Command, cli: CliContext): void {
     .argument('<agent>', 'the agent, e.g. calculator')
     .argument('[input...]', 'the input as words (quote it in your shell)')
     .option('--input-json <json>', 'the input as a JSON value instead of words')
-    .option('--thread-id <id>', 'choose the thread id (an existing id is not launched again: its thread is shown and followed)')
+    .option('--thread-id <id>', 'choose the thread id (an existing id is not launched again: its thread is shown and followed)', parseThreadId)
     .option('--follow', 'stream progress until the thread rests (the default)')
     .option('--no-follow', 'print the thread id and return at once')
     .action(async (agent: string, words: string[], opts: { inputJson?: string; threadId?: string; follow?: boolean }, command: Command) => {
@@ -97,20 +99,12 @@ export function addThreadCommands(program: Command, cli: CliContext): void {
       ) => {
         if (!opts.approve && !opts.deny && opts.answer === undefined) throw new UsageError('respond needs --approve, --deny or --answer <text>');
         const client = cli.clientOf(command);
-        let requestId = opts.request;
-        if (requestId === undefined) {
-          const view = await client.get(id);
-          if (view.pendingRequest === null) throw new ServerError(`thread ${id} is not waiting for a human (it is ${view.status})`, 409);
-          requestId = view.pendingRequest.requestId;
-        }
-        const by = opts.by ?? currentUser();
-        const body: RespondBody = {
-          requestId,
-          ...(opts.approve ? { approved: true } : opts.deny ? { approved: false } : {}),
-          ...(opts.answer === undefined ? {} : { answer: opts.answer }),
-          ...(opts.comment === undefined ? {} : { comment: opts.comment }),
-          ...(by ? { by } : {}),
-        };
+        const current = await client.get(id);
+        const pending = current.pendingRequest;
+        if (pending === null) throw new ServerError(`thread ${id} is not waiting for a human (it is ${current.status})`, 409);
+        const body = respondBody(opts, opts.request ?? pending.requestId, opts.by ?? currentUser());
+        // Checked here too so a refusal speaks of flags; the server checks again (the thread may move).
+        checkFitsRequest(id, pending, body, opts, cli.hintOf(command));
         const view = await client.respond(id, body);
         await cli.afterAction(command, client, view, opts.follow !== false);
       },
@@ -152,6 +146,11 @@ function launchInput(words: readonly string[], inputJson: string | undefined): J
   }
   if (words.length === 0) throw new UsageError('launch needs an input: words after the agent name, or --input-json <json>');
   return words.join(' ');
+}
+
+function parseThreadId(value: string): string {
+  if (!THREAD_ID_PATTERN.test(value)) throw new InvalidArgumentError('must be 1 to 128 letters, digits or _ : -');
+  return value;
 }
 
 function parseLimit(value: string): number {

@@ -49,8 +49,12 @@ export interface CliContext {
   projectFor(opts: { config?: string; agents?: string[] }): Promise<Project>;
   /** The project narrowed to these agents and pipelines (an unknown name is a config error). */
   selected(project: Project, names: readonly string[]): Promise<Project>;
-  /** Follows a thread to rest, printing progress lines (or nothing with --json); returns it then. */
-  follow(command: Command, client: Client, view: ThreadView, reportAfter: number): Promise<ThreadView>;
+  /**
+   * Follows a thread to rest, printing progress lines after seq `reportAfter` (or nothing with
+   * --json); returns it then. It does not stop before the thread reached seq `atLeast` (default:
+   * `view.version`, the event that set it moving).
+   */
+  follow(command: Command, client: Client, view: ThreadView, reportAfter: number, atLeast?: number): Promise<ThreadView>;
   /** After respond or a control: the new status, or progress until the thread rests. */
   afterAction(command: Command, client: Client, view: ThreadView, shouldFollow: boolean): Promise<void>;
 }
@@ -71,12 +75,12 @@ export function cliContext(io: CliIO): CliContext & { exitCode(): number } {
     const { narrowProject } = await import('./project.js');
     return narrowProject(project, names);
   };
-  const follow: CliContext['follow'] = async (command, client, view, reportAfter) => {
+  const follow: CliContext['follow'] = async (command, client, view, reportAfter, atLeast = view.version) => {
     const json = globals(command).json === true;
     const hint = hintOf(command);
     const rested = await followThread(client, view.id, {
       reportAfter,
-      atLeast: view.version,
+      atLeast,
       onEvent: (event, threadId) => {
         if (json) return;
         const line = eventLine(event, threadId, hint);

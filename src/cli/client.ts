@@ -51,7 +51,8 @@ export interface ControlBody {
 /** The switchyard HTTP API, as the CLI uses it. Every method throws {@link ServerError} or {@link UnreachableError}. */
 export interface Client {
   readonly url: string;
-  launch(agent: string, input: Json, threadId?: string): Promise<ThreadView>;
+  /** `created` is false when `threadId` names a thread that exists already (the server answered 200 with it). */
+  launch(agent: string, input: Json, threadId?: string): Promise<{ thread: ThreadView; created: boolean }>;
   list(filter?: { agent?: string; status?: string; limit?: number }): Promise<ThreadSummary[]>;
   /** One page of a walk over the threads in creation order (`after`: '' for the first page, then `next`). */
   page(filter: { agent?: string; status?: string; limit?: number; after: string }): Promise<{ threads: ThreadSummary[]; next?: string }>;
@@ -90,14 +91,15 @@ export function createClient(options: ClientOptions): Client {
     return response;
   };
 
-  const json = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
-    const response = await send(method, path, body);
+  const parsed = async <T>(method: string, path: string, response: Response): Promise<T> => {
     try {
       return (await response.json()) as T;
     } catch (error) {
       throw new ServerError(`the server sent an unreadable answer to ${method} ${path}: ${String(error)}`, response.status);
     }
   };
+
+  const json = async <T>(method: string, path: string, body?: unknown): Promise<T> => parsed<T>(method, path, await send(method, path, body));
 
   const thread = (id: string): string => `/threads/${encodeURIComponent(id)}`;
   function listing(filter: { agent?: string; status?: string; limit?: number; after?: string }): Promise<{ threads: ThreadSummary[]; next?: string }> {
@@ -112,7 +114,10 @@ export function createClient(options: ClientOptions): Client {
 
   return {
     url: base,
-    launch: (agent, input, threadId) => json<ThreadView>('POST', '/threads', { agent, input, ...(threadId ? { threadId } : {}) }),
+    async launch(agent, input, threadId) {
+      const response = await send('POST', '/threads', { agent, input, ...(threadId ? { threadId } : {}) });
+      return { thread: await parsed<ThreadView>('POST', '/threads', response), created: response.status === 201 };
+    },
     async list(filter = {}) {
       return (await listing(filter)).threads;
     },

@@ -34,6 +34,7 @@ Examples:
   $ switchyard serve --config agents.config.ts --agents support
   $ NATS_URL=nats://127.0.0.1:4222 switchyard serve     # and on any machine: switchyard worker
   $ switchyard launch calculator "what is (3 + 4) / 2"
+  $ switchyard watch <thread-id>                         # what it did so far, then live
   $ switchyard respond <thread-id> --approve
   $ switchyard threads --status awaiting_human`,
     );

@@ -38,6 +38,9 @@ export async function loadProject(options: LoadProjectOptions): Promise<Project>
   if (path === undefined) return projectOf(bundledProject(), null);
   if (!existsSync(path)) throw new ConfigError(`--config ${options.config}: no such file (${path})`);
   const exported = await importConfig(path);
+  if (exported === NO_DEFAULT_EXPORT) {
+    throw new ConfigError(`${basename(path)} has no default export: end it with export default defineConfig({ agents: [...] })`);
+  }
   return projectOf(checkConfig(exported, basename(path)), path);
 }
 
@@ -50,6 +53,10 @@ function projectOf(config: SwitchyardConfig, path: string | null): Project {
   return { config, agents: config.agents ?? [], pipelines: config.pipelines ?? [], path };
 }
 
+/** What {@link importConfig} returns for an ES module without a default export. */
+const NO_DEFAULT_EXPORT = Symbol('no default export');
+
+/** The config module's default export (a CommonJS module's exports), or {@link NO_DEFAULT_EXPORT}. */
 async function importConfig(path: string): Promise<unknown> {
   const ext = extname(path);
   try {
@@ -58,10 +65,16 @@ async function importConfig(path: string): Promise<unknown> {
       // from node_modules (switchyard itself) load natively, so they are the CLI's own modules.
       const { createJiti } = await import('jiti');
       const jiti = createJiti(import.meta.url, { interopDefault: true, moduleCache: false });
-      return await jiti.import(path, { default: true });
+      const module = await jiti.import<Record<string, unknown>>(path);
+      // jiti's module object answers `default` with the whole module when there is none; its own
+      // keys tell: an ES module it compiled has `__esModule`, a CommonJS module's exports are the config.
+      const own = Object.getOwnPropertyNames(module);
+      if (own.includes('default')) return module.default;
+      return own.includes('__esModule') ? NO_DEFAULT_EXPORT : module;
     }
+    // Node gives a CommonJS module's exports as `default`, so only an ES module can lack it.
     const module = (await import(pathToFileURL(path).href)) as { default?: unknown };
-    return module.default;
+    return 'default' in module ? module.default : NO_DEFAULT_EXPORT;
   } catch (error) {
     // A definition switchyard refused (defineConfig, agent(), tool()): the module is wrong, not
     // broken. By name: the config may have loaded another copy of switchyard than this CLI's.

@@ -1,13 +1,15 @@
 import { userInfo } from 'node:os';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { Json } from '../thread/events.js';
-import { isThreadStatus, THREAD_STATUSES } from '../thread/state.js';
+import { isThreadStatus, RESTING_STATUSES, TERMINAL_STATUSES, THREAD_STATUSES } from '../thread/state.js';
 import { messageOf } from '../errors.js';
-import { ServerError, type RespondBody } from './client.js';
+import { THREAD_ID_PATTERN } from '../runtime/launching.js';
+import { ServerError } from './client.js';
+import { checkFitsRequest, respondBody } from './respondFlags.js';
 import { UsageError, type CliContext } from './cliContext.js';
 import { shellQuote, threadDetails, threadsTable } from './format.js';
 
-/** The commands of threads on a server: launch, threads, show, respond, pause, resume, cancel. */
+/** The commands of threads on a server: launch, threads, show, watch, respond, pause, resume, cancel. */
 export function addThreadCommands(program: Command, cli: CliContext): void {
   program
     .command('launch')
@@ -15,20 +17,22 @@ export function addThreadCommands(program: Command, cli: CliContext): void {
     .argument('<agent>', 'the agent, e.g. calculator')
     .argument('[input...]', 'the input as words (quote it in your shell)')
     .option('--input-json <json>', 'the input as a JSON value instead of words')
-    .option('--thread-id <id>', 'choose the thread id (launching an existing id returns that thread)')
+    .option('--thread-id <id>', 'choose the thread id (an existing id is not launched again: its thread is shown and followed)', parseThreadId)
     .option('--follow', 'stream progress until the thread rests (the default)')
     .option('--no-follow', 'print the thread id and return at once')
     .action(async (agent: string, words: string[], opts: { inputJson?: string; threadId?: string; follow?: boolean }, command: Command) => {
       const input = launchInput(words, opts.inputJson);
       const client = cli.clientOf(command);
       const json = cli.globals(command).json === true;
-      const launched = await client.launch(agent, input, opts.threadId);
+      const { thread: launched, created } = await client.launch(agent, input, opts.threadId);
+      // The server answers a launch of an existing id with that thread; the input given now is not used.
+      if (!created) cli.err(`thread ${launched.id} already exists; not launched again`);
       if (opts.follow === false) {
         if (json) cli.printJson(launched);
         else cli.out(launched.id);
         return;
       }
-      if (!json) cli.out(`launched ${launched.id} (${launched.agent})`);
+      if (!json && created) cli.out(`launched ${launched.id} (${launched.agent})`);
       await cli.follow(command, client, launched, 0);
     });
 
@@ -63,6 +67,19 @@ export function addThreadCommands(program: Command, cli: CliContext): void {
     });
 
   program
+    .command('watch')
+    .description('print a thread so far, then follow it until it rests (one waiting for a human or paused: until it moves and rests again)')
+    .argument('<id>', 'the thread id')
+    .action(async (id: string, _opts: unknown, command: Command) => {
+      const client = cli.clientOf(command);
+      const view = await client.get(id);
+      if (cli.globals(command).json !== true) cli.out(`watching ${view.id} (${view.agent})`);
+      // A thread that waits for someone (an answer, a resume) rests already: follow what they set moving.
+      const waiting = RESTING_STATUSES.includes(view.status) && !TERMINAL_STATUSES.includes(view.status);
+      await cli.follow(command, client, view, 0, waiting ? view.version + 1 : view.version);
+    });
+
+  program
     .command('respond')
     .description("answer a thread's pending request (an approval, a question, an escalation)")
     .argument('<id>', 'the thread id')
@@ -82,20 +99,12 @@ export function addThreadCommands(program: Command, cli: CliContext): void {
       ) => {
         if (!opts.approve && !opts.deny && opts.answer === undefined) throw new UsageError('respond needs --approve, --deny or --answer <text>');
         const client = cli.clientOf(command);
-        let requestId = opts.request;
-        if (requestId === undefined) {
-          const view = await client.get(id);
-          if (view.pendingRequest === null) throw new ServerError(`thread ${id} is not waiting for a human (it is ${view.status})`, 409);
-          requestId = view.pendingRequest.requestId;
-        }
-        const by = opts.by ?? currentUser();
-        const body: RespondBody = {
-          requestId,
-          ...(opts.approve ? { approved: true } : opts.deny ? { approved: false } : {}),
-          ...(opts.answer === undefined ? {} : { answer: opts.answer }),
-          ...(opts.comment === undefined ? {} : { comment: opts.comment }),
-          ...(by ? { by } : {}),
-        };
+        const current = await client.get(id);
+        const pending = current.pendingRequest;
+        if (pending === null) throw new ServerError(`thread ${id} is not waiting for a human (it is ${current.status})`, 409);
+        const body = respondBody(opts, opts.request ?? pending.requestId, opts.by ?? currentUser());
+        // Checked here too so a refusal speaks of flags; the server checks again (the thread may move).
+        checkFitsRequest(id, pending, body, opts, cli.hintOf(command));
         const view = await client.respond(id, body);
         await cli.afterAction(command, client, view, opts.follow !== false);
       },
@@ -137,6 +146,11 @@ function launchInput(words: readonly string[], inputJson: string | undefined): J
   }
   if (words.length === 0) throw new UsageError('launch needs an input: words after the agent name, or --input-json <json>');
   return words.join(' ');
+}
+
+function parseThreadId(value: string): string {
+  if (!THREAD_ID_PATTERN.test(value)) throw new InvalidArgumentError('must be 1 to 128 letters, digits or _ : -');
+  return value;
 }
 
 function parseLimit(value: string): number {

@@ -147,6 +147,46 @@ describe('switchyard CLI', () => {
     expect(cancelled.stdout.trim()).toBe(`thread ${id} is cancelled`);
   });
 
+  it('watch prints a waiting thread so far, follows it through an approval given elsewhere, and exits 0 when it is done', async () => {
+    const launched = await cli('launch', 'calculator', 'what is (3 + 4) / 2');
+    expect(launched.code).toBe(0);
+    const id = /^launched (th_[\w-]+)/m.exec(launched.stdout)?.[1] ?? '';
+    expect(launched.stdout).toContain(`thread ${id} is awaiting_human`);
+
+    const watch = startCli(['watch', id, '--url', server!.url], { cwd: ROOT, timeoutMs: COMMAND_TIMEOUT_MS });
+    // What happened before the watch: printed as launch printed it, up to the approval it waits for.
+    await watch.waitFor(/\? needs approval: divide\(\{"a":7,"b":2\}\)  reply: switchyard respond \S+ --approve/);
+    const approved = await cli('respond', id, '--approve', '--by', 'tester');
+    expect(approved.code).toBe(0);
+    expect(await watch.exited()).toBe(0);
+    expect(watch.stderr()).toBe('');
+    const lines = watch.stdout().trim().split('\n').map((l) => l.trim());
+    expect(lines[0]).toBe(`watching ${id} (calculator)`);
+    expect(lines.slice(1, 5)).toEqual(['• input: what is (3 + 4) / 2', '✓ decided add {"a":3,"b":4}', '→ add = 7', '✓ decided divide {"a":7,"b":2}']);
+    expect(lines.slice(-4)).toEqual(['✓ approved by tester', '→ divide = 3.5', '✔ done: (3 + 4) / 2 = 3.5', `thread ${id} is done`]);
+
+    // A thread that has ended: its events, and watch returns at once.
+    const ended = await cli('watch', id, '--json');
+    expect(ended.code).toBe(0);
+    expect(JSON.parse(ended.stdout)).toMatchObject({ id, status: 'done', output: '(3 + 4) / 2 = 3.5' });
+  });
+
+  it('watch of an unknown thread exits 1 with the server message', async () => {
+    const result = await cli('watch', 'th_nope');
+    expect(result.code).toBe(1);
+    expect(result.stdout).toBe('');
+    expect(result.stderr.trim()).toBe('error: thread not found: th_nope');
+  });
+
+  it('launch --thread-id of an existing thread says it was not launched again, and shows that thread', async () => {
+    const result = await cli('launch', 'calculator', 'what is 1 + 1', '--thread-id', threadId);
+    expect(result.code).toBe(0);
+    expect(result.stderr.trim()).toBe(`thread ${threadId} already exists; not launched again`);
+    expect(result.stdout).not.toMatch(/launched/);
+    expect(result.stdout).toContain('• input: what is (3 + 4) / 2');
+    expect(result.stdout.trim().split('\n').at(-1)).toBe(`thread ${threadId} is done`);
+  });
+
   it('an unknown thread exits 1 with the server message', async () => {
     const result = await cli('show', 'th_nope');
     expect(result.code).toBe(1);
@@ -195,8 +235,8 @@ describe('switchyard CLI', () => {
     expect(listed.code).toBe(0);
     const threads = JSON.parse(listed.stdout) as { id: string; status: string }[];
     expect(Object.fromEntries(threads.map((t) => [t.id, t.status]))).toMatchObject({ [threadId]: 'done', [demoId]: 'awaiting_human' });
-    // The calculator threads and the pipeline with its two children.
-    expect(threads).toHaveLength(6);
+    // The calculator threads (one of them watched) and the pipeline with its two children.
+    expect(threads).toHaveLength(7);
   });
 });
 

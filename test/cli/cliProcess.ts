@@ -74,6 +74,8 @@ export interface CliProcess {
   stderr(): string;
   /** Resolves with the first match of `pattern` in stdout; rejects on exit or after the timeout. */
   waitFor(pattern: RegExp): Promise<RegExpMatchArray>;
+  /** Resolves with the exit code once the command ends by itself; rejects after the timeout. */
+  exited(): Promise<number | null>;
   /** SIGTERM to the command's process group (npx, a shell, node), then its exit code. */
   stop(): Promise<number | null>;
 }
@@ -116,6 +118,16 @@ export function startCli(args: readonly string[], options: CliOptions): CliProce
         }, timeoutMs);
         wakers.add(check);
         check();
+      }),
+    exited: () =>
+      new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          reject(new Error(`${labelOf(args, options)} did not exit in ${timeoutMs} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
+        }, timeoutMs);
+        void exited.then((code) => {
+          clearTimeout(timer);
+          resolve(code);
+        });
       }),
     async stop() {
       if (running) killGroup(child.pid, 'SIGTERM');

@@ -60,6 +60,17 @@ describe('loadProject', () => {
     await writeFile(join(dir, 'typo.mjs'), 'export default { agent: [] };\n');
     await expect(loadProject({ cwd: dir, config: 'typo.mjs' })).rejects.toThrow(/unknown option agent/);
   });
+
+  it('says a config without a default export has none, and how to write it', async () => {
+    // Only named exports: not a config with unknown options (jiti handed the whole module over).
+    await writeFile(join(dir, 'noexport.config.ts'), `${agentSource('named')}\nexport const x = 1;\n`);
+    await writeFile(join(dir, 'noexport.config.mjs'), 'export const x = 1;\n');
+    for (const file of ['noexport.config.ts', 'noexport.config.mjs']) {
+      const loading = loadProject({ cwd: dir, config: file });
+      await expect(loading).rejects.toThrow(ConfigError);
+      await expect(loading).rejects.toThrow(`${file} has no default export: end it with export default defineConfig({ agents: [...] })`);
+    }
+  });
 });
 
 describe('--agents', () => {

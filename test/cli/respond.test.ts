@@ -1,0 +1,102 @@
+/**
+ * `switchyard respond` words its refusals in the CLI's flags, not in the HTTP body's fields: a
+ * response that does not fit the pending request, a flag value no server takes. Against a
+ * `switchyard serve` of a config whose scripted model loops on one tool: `looper` escalates when
+ * it reaches its step limit, `asker`'s tool needs an approval.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROOT, runCli, startCli, type CliProcess, type CliResult } from './cliProcess.js';
+
+const SRC = JSON.stringify(join(ROOT, 'src/index.ts'));
+const TESTING = JSON.stringify(join(ROOT, 'src/testing/index.ts'));
+
+const CONFIG = `
+import { z } from 'zod';
+import { agent, defineConfig, tool } from ${SRC};
+import { scriptedModel } from ${TESTING};
+const note = tool({ name: 'echo', description: 'echo', input: z.object({ text: z.string() }), run: ({ text }) => text });
+const ship = tool({ name: 'echo', description: 'echo, approved', input: z.object({ text: z.string() }), approval: true, run: ({ text }) => text });
+const looper = agent({ name: 'looper', description: 'never finishes', prompt: 'You help.', tools: [note], maxSteps: 3 });
+const asker = agent({ name: 'asker', description: 'asks first', prompt: 'You help.', tools: [ship], maxSteps: 3 });
+export default defineConfig({ agents: [looper, asker], model: scriptedModel([], { whenExhausted: { intent: 'echo', args: { text: 'again' } } }) });
+`;
+
+let dir: string;
+let serve: CliProcess;
+let url: string;
+
+beforeAll(async () => {
+  // Inside node_modules/ so the config's `import 'zod'` resolves as in a user's project.
+  dir = await mkdtemp(join(ROOT, 'node_modules', '.switchyard-cli-respond-'));
+  await writeFile(join(dir, 'switchyard.config.mts'), CONFIG);
+  serve = startCli(['serve', '--port', '0', '--dir', join(dir, 'data')], { cwd: dir });
+  url = (await serve.waitFor(/switchyard listening on (http:\/\/127\.0\.0\.1:\d+)/))[1]!;
+  await serve.waitFor(/press Ctrl\+C to stop/);
+});
+
+afterAll(async () => {
+  await serve?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const cli = (...args: string[]): Promise<CliResult> => runCli([...args, '--url', url], { cwd: dir });
+
+/** Launches `agent` and returns the thread id once it rests with `status`. */
+async function launched(agent: string, status: string): Promise<string> {
+  const result = await cli('launch', agent, 'go');
+  expect(result.code).toBe(0);
+  const id = /^launched (th_[\w-]+)/m.exec(result.stdout)?.[1] ?? '';
+  expect(result.stdout).toContain(`thread ${id} is ${status}`);
+  return id;
+}
+
+async function statusOf(id: string): Promise<string> {
+  return (JSON.parse((await cli('show', id, '--json')).stdout) as { status: string }).status;
+}
+
+describe('respond', () => {
+  it('--approve on an escalation says to answer with --answer or stop it with --deny, and leaves the thread as it was', async () => {
+    const id = await launched('looper', 'escalated');
+    const refused = await cli('respond', id, '--approve');
+    expect(refused.code).toBe(1);
+    expect(refused.stdout).toBe('');
+    expect(refused.stderr.trim().split('\n')).toEqual([
+      `error: thread ${id} waits for guidance (it escalated); --approve does not answer it`,
+      `  reply: switchyard respond ${id} --answer "guidance" --url ${url}  (or --deny to stop it)`,
+    ]);
+    expect(await statusOf(id)).toBe('escalated');
+
+    const denied = await cli('respond', id, '--deny', '--no-follow');
+    expect(denied.code).toBe(0);
+    expect(denied.stderr).toBe('');
+  });
+
+  it('--answer on an approval says to --approve or --deny', async () => {
+    const id = await launched('asker', 'awaiting_human');
+    const refused = await cli('respond', id, '--answer', 'yes');
+    expect(refused.code).toBe(1);
+    expect(refused.stderr.trim().split('\n')).toEqual([
+      `error: thread ${id} waits for an approval of echo; --answer yes does not answer it`,
+      `  reply: switchyard respond ${id} --approve --url ${url}  (or --deny --comment "why")`,
+    ]);
+    expect(await statusOf(id)).toBe('awaiting_human');
+  });
+
+  it('a flag value no server takes is a usage error naming the flag', async () => {
+    const id = await launched('asker', 'awaiting_human');
+    const refused = await cli('respond', id, '--approve', '--comment', 'x'.repeat(20_001));
+    expect(refused.code).toBe(2);
+    expect(refused.stderr.split('\n')[0]).toBe('error: --comment: Too big: expected string to have <=20000 characters');
+    expect(await statusOf(id)).toBe('awaiting_human');
+  });
+});
+
+describe('launch', () => {
+  it('--thread-id that no server takes is a usage error naming the flag', async () => {
+    const refused = await cli('launch', 'looper', 'go', '--thread-id', 'bad id!');
+    expect(refused.code).toBe(2);
+    expect(refused.stderr.split('\n')[0]).toBe(`error: option '--thread-id <id>' argument 'bad id!' is invalid. must be 1 to 128 letters, digits or _ : -`);
+  });
+});

@@ -52,7 +52,7 @@ export interface ScriptedModelOptions {
 export function scriptedModel(script: readonly ScriptStep[], options: ScriptedModelOptions = {}): ScriptedModel {
   const { name = 'scripted' } = options;
   const whenExhausted: ScriptStep = options.whenExhausted ?? {
-    error: { kind: 'http', status: 500, message: `script exhausted: scripted model ${name} answered all ${script.length} of its replies (give it more, or a whenExhausted reply)` },
+    error: { kind: 'http', status: 500, message: `script exhausted: scripted model ${name} has no reply left (give it more, or a whenExhausted reply)` },
   };
   const requests: ModelRequest[] = [];
   let index = 0;

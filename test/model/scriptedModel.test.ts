@@ -5,14 +5,14 @@ import { scriptedModel } from '../../src/model/scriptedModel.js';
 const request = (): ModelRequest => ({ threadId: 'th_1', agent: 'support', system: 's', context: 'c', tools: [], signal: new AbortController().signal });
 
 describe('scriptedModel', () => {
-  it('once its script is used up, fails saying so: how many replies it had, and how to give it more (not a bare "script exhausted")', async () => {
+  it('once its script is used up, fails saying so: whose script, and how to give it more (not a bare "script exhausted")', async () => {
     const model = scriptedModel([{ intent: 'done_for_now', args: { message: 'ok' } }], { name: 'support-stand-in' });
     expect((await model.complete(request())).success).toBe(true);
     const exhausted = await model.complete(request());
     expect(exhausted.success).toBe(false);
     const message = exhausted.success ? '' : exhausted.error.message;
     expect(message).toContain('support-stand-in');
-    expect(message).toMatch(/all 1 of its replies/);
+    expect(message).toContain('no reply left');
     expect(message).toContain('whenExhausted');
   });
 

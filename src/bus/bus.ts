@@ -89,7 +89,10 @@ export interface BusSubscription {
  *
  * @example
  * ```ts
- * const sub = bus.subscribe('switchyard.events.*.>', (msg) => console.log(msg.subject, msg.json()));
+ * const sub = bus.subscribe('switchyard.events.*.>', (msg) => {
+ *   const payload = msg.json(); // { success: true, data } or { success: false, error }
+ *   if (payload.success) console.log(msg.subject, payload.data);
+ * });
  * await bus.publish('switchyard.events.echo.t1.input', { input: 'hi' });
  * await sub.unsubscribe();
  * ```

@@ -27,10 +27,9 @@ const SKILLS: readonly DemoSkill[] = [calculatorSkill, deploySkill, triageSkill]
  * - search_known_issues, file_triage: triages a bug report.
  * - anything else: finishes at once, saying it only knows these tool sets.
  *
- * @example
- * ```ts
- * const runtime = createRuntime({ agents: [calculator], store: createMemoryStore(), model: createDemoModel() });
- * ```
+ * Internal: `switchyard serve` and `worker` use it for the bundled agents when no model is
+ * configured; no entry point exports it (test your own agents with `scriptedModel` from
+ * `switchyard/testing`).
  */
 export function createDemoModel(): Model {
   return {

@@ -169,8 +169,9 @@ export async function connectNats(options: Pick<NatsBusOptions, 'servers' | 'nam
  * @example
  * ```ts
  * const bus = await createNatsBus({ servers: process.env.NATS_URL!, name: 'switchyard-worker' });
- * const jobs = await bus.jobQueue('triggers', { subjects: ['switchyard.trigger.>'] });
- * jobs.consume(async (job) => launch(job.json()));
+ * // Subjects of your own: switchyard's queues already capture `<prefix>.trigger.<agent>`.
+ * const jobs = await bus.jobQueue('orders', { subjects: ['myapp.orders.>'] });
+ * jobs.consume(async (job) => handle(job.json()));
  * ```
  */
 export async function createNatsBus(options: NatsBusOptions): Promise<NatsBus> {

@@ -115,10 +115,11 @@ export function signWebhook(rawBody: string, secret: string, timestamp: number |
  *
  * @example
  * ```ts
+ * // An empty secret verifies nothing (false).
  * const ok = verifyWebhookSignature(body, {
  *   timestamp: req.headers['x-switchyard-timestamp'],
  *   signature: req.headers['x-switchyard-signature'],
- * }, process.env.WEBHOOK_SECRET);
+ * }, process.env.WEBHOOK_SECRET ?? '');
  * ```
  */
 export function verifyWebhookSignature(

@@ -35,7 +35,7 @@ async function follow(client: ReturnType<typeof createFakeClient>, onChildDone?:
     wait: async (ms) => {
       waits.push(ms);
     },
-  } as Parameters<typeof followThread>[2]);
+  });
   return { view, seen, waits };
 }
 

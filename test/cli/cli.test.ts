@@ -213,9 +213,20 @@ describe('switchyard CLI', () => {
     expect(launched.stdout).toContain(`↳ waiting on deploybot thread ${child}, which is awaiting_human`);
     const parent = /thread (th_\S+) is running/.exec(launched.stdout)?.[1];
     expect(parent).toBeDefined();
+
+    // watch of the pipeline waits, as for an agent waiting on a human, until it moves and rests again.
+    const watch = startCli(['watch', parent!, '--url', server!.url], { cwd: ROOT, timeoutMs: COMMAND_TIMEOUT_MS });
+    await watch.waitFor(/\? needs approval: deploy_backend.*\n/);
     const approved = await cli('respond', child!, '--approve');
     expect(approved.code).toBe(0);
     expect(approved.stdout).toMatch(/is done/);
+    expect(await watch.exited()).toBe(0);
+    expect(watch.stderr()).toBe('');
+    const watched = watch.stdout().trim().split('\n').map((l) => l.trim());
+    expect(watched[0]).toBe(`watching ${parent} (bugfix)`);
+    expect(watched).toContain(`↳ delegated to deploybot: thread ${child}`);
+    expect(watched.findIndex((l) => l.startsWith('✓ approved'))).toBeGreaterThan(watched.findIndex((l) => l.startsWith('? needs approval: deploy_backend')));
+    expect(watched.at(-1)).toBe(`thread ${parent} is done`);
     const waited = await fetch(`${server!.url}/threads/${parent}/wait?timeoutMs=10000`);
     expect(await waited.json()).toMatchObject({ status: 'done', output: { plan: { deploy: true } } });
   });

@@ -52,9 +52,10 @@ export interface CliContext {
   /**
    * Follows a thread to rest, printing progress lines after seq `reportAfter` (or nothing with
    * --json); returns it then. It does not stop before the thread reached seq `atLeast` (default:
-   * `view.version`, the event that set it moving).
+   * `view.version`, the event that set it moving); with `untilMoved`, a thread (or a pipeline's
+   * child) that rests already is followed until it moves and rests again.
    */
-  follow(command: Command, client: Client, view: ThreadView, reportAfter: number, atLeast?: number): Promise<ThreadView>;
+  follow(command: Command, client: Client, view: ThreadView, reportAfter: number, options?: { atLeast?: number; untilMoved?: boolean }): Promise<ThreadView>;
   /** After respond or a control: the new status, or progress until the thread rests. */
   afterAction(command: Command, client: Client, view: ThreadView, shouldFollow: boolean): Promise<void>;
 }
@@ -75,12 +76,13 @@ export function cliContext(io: CliIO): CliContext & { exitCode(): number } {
     const { narrowProject } = await import('./project.js');
     return narrowProject(project, names);
   };
-  const follow: CliContext['follow'] = async (command, client, view, reportAfter, atLeast = view.version) => {
+  const follow: CliContext['follow'] = async (command, client, view, reportAfter, { atLeast = view.version, untilMoved = false } = {}) => {
     const json = globals(command).json === true;
     const hint = hintOf(command);
     const rested = await followThread(client, view.id, {
       reportAfter,
       atLeast,
+      untilMoved,
       onEvent: (event, threadId) => {
         if (json) return;
         const line = eventLine(event, threadId, hint);

@@ -9,6 +9,12 @@ export interface FollowOptions {
   reportAfter?: number;
   /** Do not stop before the thread reached this seq (the event that set it moving). @default 0 */
   atLeast?: number;
+  /**
+   * The thread, or a child it waits on, may rest already (waiting for a human, paused): follow
+   * it until it moves and rests again, as `watch` does. The children named before the follow began
+   * are followed so too; later ones as usual. Costs one request per such thread. @default false
+   */
+  untilMoved?: boolean;
   /** Called with each reported event, in order, with the thread it belongs to (a pipeline's child too). */
   onEvent?: (event: ThreadEvent, threadId: string) => void;
   /** Called when a pipeline delegates a step to a child thread, and again when that child rests. */
@@ -52,7 +58,15 @@ function delegation(event: ThreadEvent): { threadId: string; agent: string } | n
  * server on when to stop. Returns the thread as the server shows it then.
  */
 export async function followThread(client: Client, threadId: string, options: FollowOptions = {}): Promise<ThreadView> {
-  const { reportAfter = 0, atLeast = 0, onEvent, onChild, signal, wait = timer } = options;
+  const { reportAfter = 0, onEvent, onChild, signal, wait = timer, untilMoved = false } = options;
+  let { atLeast = 0 } = options;
+  // The version when the follow began: what happened up to it is read, not waited for.
+  let began = 0;
+  if (untilMoved) {
+    const now = await client.get(threadId);
+    began = now.version;
+    if (RESTING_STATUSES.includes(now.status) && !TERMINAL_STATUSES.includes(now.status)) atLeast = Math.max(atLeast, now.version + 1);
+  }
   const events: ThreadEvent[] = [];
   const stop = new AbortController();
   const onAbort = (): void => stop.abort(signal?.reason);
@@ -66,7 +80,13 @@ export async function followThread(client: Client, threadId: string, options: Fo
       const child = event.seq > reportAfter ? delegation(event) : null;
       if (child !== null) {
         onChild?.(child);
-        const rested = await followChild(client, threadId, child.threadId, { ...(onEvent ? { onEvent } : {}), ...(onChild ? { onChild } : {}), ...(signal ? { signal } : {}), wait });
+        const rested = await followChild(client, threadId, child.threadId, {
+          ...(onEvent ? { onEvent } : {}),
+          ...(onChild ? { onChild } : {}),
+          ...(signal ? { signal } : {}),
+          wait,
+          untilMoved: untilMoved && event.seq <= began,
+        });
         // Undefined: the pipeline rested without the child (it could not launch it); its events say why.
         if (rested !== undefined) onChild?.({ ...child, view: rested });
         if (rested !== undefined && !TERMINAL_STATUSES.includes(rested.status)) {

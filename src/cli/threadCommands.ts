@@ -1,7 +1,7 @@
 import { userInfo } from 'node:os';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { Json } from '../thread/events.js';
-import { isThreadStatus, RESTING_STATUSES, TERMINAL_STATUSES, THREAD_STATUSES } from '../thread/state.js';
+import { isThreadStatus, THREAD_STATUSES } from '../thread/state.js';
 import { messageOf } from '../errors.js';
 import { THREAD_ID_PATTERN } from '../runtime/launching.js';
 import { ServerError } from './client.js';
@@ -68,15 +68,15 @@ export function addThreadCommands(program: Command, cli: CliContext): void {
 
   program
     .command('watch')
-    .description('print a thread so far, then follow it until it rests (one waiting for a human or paused: until it moves and rests again)')
+    .description('print a thread so far, then follow it until it rests (one waiting for a human or paused, or a pipeline whose child is: until it moves and rests again)')
     .argument('<id>', 'the thread id')
     .action(async (id: string, _opts: unknown, command: Command) => {
       const client = cli.clientOf(command);
       const view = await client.get(id);
       if (cli.globals(command).json !== true) cli.out(`watching ${view.id} (${view.agent})`);
-      // A thread that waits for someone (an answer, a resume) rests already: follow what they set moving.
-      const waiting = RESTING_STATUSES.includes(view.status) && !TERMINAL_STATUSES.includes(view.status);
-      await cli.follow(command, client, view, 0, waiting ? view.version + 1 : view.version);
+      // A thread (or a pipeline's child) that waits for someone (an answer, a resume) rests already:
+      // follow what they set moving.
+      await cli.follow(command, client, view, 0, { untilMoved: true });
     });
 
   program

@@ -214,6 +214,14 @@ describe('switchyard CLI', () => {
     const parent = /thread (th_\S+) is running/.exec(launched.stdout)?.[1];
     expect(parent).toBeDefined();
 
+    // show of the waiting pipeline says, as launch did, which child it handed its steps to and which it waits on.
+    const shown = await cli('show', parent!);
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).toMatch(/^ +\d+ +\S+ +↳ delegated to triage: thread \S+$/m);
+    expect(shown.stdout).toMatch(new RegExp(`^ +\\d+ +\\S+ +↳ delegated to deploybot: thread ${child}$`, 'm'));
+    expect(shown.stdout).toContain(`↳ waiting on deploybot thread ${child}, which is awaiting_human`);
+    expect(shown.stdout).toContain(`reply: switchyard respond ${child} --approve`);
+
     // watch of the pipeline waits, as for an agent waiting on a human, until it moves and rests again.
     const watch = startCli(['watch', parent!, '--url', server!.url], { cwd: ROOT, timeoutMs: COMMAND_TIMEOUT_MS });
     await watch.waitFor(/\? needs approval: deploy_backend.*\n/);

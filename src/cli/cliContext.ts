@@ -3,7 +3,7 @@ import type { ThreadView } from '../runtime/runtime.js';
 import { TERMINAL_STATUSES } from '../thread/state.js';
 import { createClient, type Client } from './client.js';
 import { followThread } from './follow.js';
-import { DEFAULT_URL, eventLine, shellQuote, statusLine, type CommandHint } from './format.js';
+import { DEFAULT_URL, eventLine, shellQuote, statusLine, waitingOnLine, type CommandHint } from './format.js';
 import type { Project } from './project.js';
 
 /** Exit codes: success, an error (from the server or reaching it), a usage error. */
@@ -88,10 +88,9 @@ export function cliContext(io: CliIO): CliContext & { exitCode(): number } {
         const line = eventLine(event, threadId, hint);
         if (line !== null) out(`  ${threadId === view.id ? '' : '  '}${line}`);
       },
+      // The hand-off itself is the delegating event's line; a child that rests unended is said here.
       onChild: ({ threadId, agent, view: child }) => {
-        if (json) return;
-        if (child === undefined) out(`  ↳ delegated to ${agent}: thread ${threadId}`);
-        else if (!TERMINAL_STATUSES.includes(child.status)) out(`  ↳ waiting on ${agent} thread ${threadId}, which is ${child.status}`);
+        if (!json && child !== undefined && !TERMINAL_STATUSES.includes(child.status)) out(`  ${waitingOnLine({ threadId, agent }, child.status)}`);
       },
     });
     if (json) printJson(rested);

@@ -2,6 +2,7 @@ import type { ThreadView } from '../runtime/runtime.js';
 import type { ThreadEvent } from '../thread/events.js';
 import { deriveState, RESTING_STATUSES, statusOf, TERMINAL_STATUSES } from '../thread/state.js';
 import { ServerError, type Client } from './client.js';
+import { delegationOf } from './format.js';
 
 /** Options of {@link followThread}. */
 export interface FollowOptions {
@@ -45,12 +46,6 @@ function timer(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-/** The child thread a pipeline's step delegated to, when the event is such a delegation. */
-function delegation(event: ThreadEvent): { threadId: string; agent: string } | null {
-  if (event.type !== 'tool_call') return null;
-  const { threadId, agent } = event.data.args;
-  return typeof threadId === 'string' && typeof agent === 'string' ? { threadId, agent } : null;
-}
 
 /**
  * Streams a thread's events until it rests: it ended, or waits for a human, or is paused. The
@@ -77,7 +72,7 @@ export async function followThread(client: Client, threadId: string, options: Fo
     for await (const event of client.events(threadId, { signal: stop.signal })) {
       events.push(event);
       if (event.seq > reportAfter) onEvent?.(event, threadId);
-      const child = event.seq > reportAfter ? delegation(event) : null;
+      const child = event.seq > reportAfter ? delegationOf(event) : null;
       if (child !== null) {
         onChild?.(child);
         const rested = await followChild(client, threadId, child.threadId, {

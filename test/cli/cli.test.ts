@@ -259,6 +259,23 @@ describe('switchyard CLI', () => {
   });
 });
 
+describe('serve with SWITCHYARD_URL in the environment', () => {
+  it('spells its hints with --url once: the URL it listens on, not the client setting', async () => {
+    const urlDir = await mkdtemp(join(tmpdir(), 'switchyard-cli-url-'));
+    const served = await startServe(urlDir, [], { SWITCHYARD_URL: 'http://127.0.0.1:1' });
+    try {
+      await served.waitFor(/respond (th_[\w-]+) --approve --url/);
+      const hints = served.stdout().split('\n').filter((line) => /^\s*switchyard (launch|threads|respond|show) /.test(line));
+      expect(hints.length).toBeGreaterThan(3);
+      for (const hint of hints) expect(hint.trim()).toMatch(new RegExp(`^switchyard [^]*? --url ${served.url.replace(/[.]/g, '\\.')}$`));
+      for (const hint of hints) expect(hint.match(/--url/g)).toHaveLength(1);
+    } finally {
+      await served.stop();
+      await rm(urlDir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('serve with webhooks from the environment', () => {
   it('keeps trying a webhook its receiver answers 503 for a while, under one delivery id', async () => {
     // Three attempts were all it made; nothing sends a webhook again once it gives up.

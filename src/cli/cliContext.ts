@@ -45,6 +45,8 @@ export interface CliContext {
   clientOf(command: Command): Client;
   /** How to spell a follow-up command for this user (`npx switchyard ...`, with `--url` when not the default). */
   hintOf(command: Command): CommandHint;
+  /** As {@link CliContext.hintOf}, for the server at `url` (`serve` names the one it listens on). */
+  hintFor(url: string): CommandHint;
   /** The project `serve` and `worker` run: loaded from the config, narrowed by `--agents`. */
   projectFor(opts: { config?: string; agents?: string[] }): Promise<Project>;
   /** The project narrowed to these agents and pipelines (an unknown name is a config error). */
@@ -66,12 +68,12 @@ export function cliContext(io: CliIO): CliContext & { exitCode(): number } {
   const out = (line = ''): void => io.stdout(`${line}\n`);
   const printJson = (value: unknown): void => out(JSON.stringify(value, null, 2));
   const globals = (command: Command): GlobalOptions => command.optsWithGlobals<GlobalOptions>();
-  const hintOf = (command: Command): CommandHint => {
+  const hintFor = (url: string): CommandHint => {
     const prefix = io.env.npm_command ? 'npx switchyard' : 'switchyard';
-    const { url } = globals(command);
     const extra = url.replace(/\/+$/, '') === DEFAULT_URL ? '' : ` --url ${shellQuote(url)}`;
     return (args) => `${prefix} ${args}${extra}`;
   };
+  const hintOf = (command: Command): CommandHint => hintFor(globals(command).url);
   const selected = async (project: Project, names: readonly string[]): Promise<Project> => {
     const { narrowProject } = await import('./project.js');
     return narrowProject(project, names);
@@ -117,6 +119,7 @@ export function cliContext(io: CliIO): CliContext & { exitCode(): number } {
       return createClient({ url, ...(token ? { token } : {}) });
     },
     hintOf,
+    hintFor,
     async projectFor(opts) {
       const { loadProject } = await import('./project.js');
       const project = await loadProject({ cwd: io.cwd ?? process.cwd(), ...(opts.config === undefined ? {} : { config: opts.config }) });

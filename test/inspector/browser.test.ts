@@ -8,12 +8,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { bugfix } from '../../agents/bugfix/index.js';
 import { calculator } from '../../agents/calculator/index.js';
 import { createPipelineMachine } from '../../machines/pipelineMachine.js';
 import { supervisorMachine } from '../../machines/supervisorMachine.js';
 import type { MachineGraph } from '../../src/inspector/chartTypes.js';
 import { machineGraph } from '../../src/inspector/graph.js';
+import { pipeline } from '../../src/pipeline/pipeline.js';
 import { layoutGraph } from '../../src/inspector/layout.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
 import type { NewEvent } from '../../src/thread/events.js';
@@ -112,6 +114,29 @@ describe('the inspector page', () => {
     expect(seen.indexOf('awaitingHuman')).toBeGreaterThanOrEqual(0);
     expect(seen.lastIndexOf('done')).toBeGreaterThan(seen.indexOf('awaitingHuman'));
     expect(seen.at(-1)).toBe('done');
+    expect(errors).toEqual([]);
+  });
+
+  it('offers the pipelines in its launch form, apart from the agents, and launches one', async () => {
+    const sums = pipeline({ name: 'sums', description: 'has the calculator add', input: z.object({}), output: z.unknown() })
+      .agent({ name: 'add', agent: 'calculator', input: () => 'add 2 and 3' })
+      .finish(({ results }) => results.add);
+    const server = await startInspectorServer({ pipelines: [sums] });
+    cleanups.push(() => server.close());
+    const { page, errors } = await open(server);
+    await page.locator('#launch:not([hidden])').waitFor();
+    const values = (selector: string) => page.locator(selector).evaluateAll((options) => options.map((o) => (o as unknown as { value: string }).value));
+    expect(await values('#launch-agent optgroup[label="agents"] option')).toEqual(['calculator']);
+    expect(await values('#launch-agent optgroup[label="pipelines"] option')).toEqual(['sums']);
+    expect(await page.locator('#launch-agent option[value="sums"]').getAttribute('title')).toBe('has the calculator add');
+
+    await page.selectOption('#launch-agent', 'sums');
+    await page.fill('#launch-input', '{}');
+    await page.click('#launch-send');
+    await page.waitForFunction(() => (globalThis as unknown as BrowserGlobals).location.hash.startsWith('#thread='));
+    const id = decodeURIComponent(await page.evaluate(() => (globalThis as unknown as BrowserGlobals).location.hash.slice('#thread='.length)));
+    expect((await server.runtime.settled(id)).status).toBe('done');
+    await expect.poll(() => page.locator(`.thread-row[data-id="${id}"]`).textContent()).toMatch(/sums.*done|done.*sums/);
     expect(errors).toEqual([]);
   });
 

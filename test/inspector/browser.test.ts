@@ -176,6 +176,34 @@ describe('the inspector page', () => {
     expect(await anonymous.page.locator('.thread-row').count()).toBe(0);
   });
 
+  it('stops reconnecting its stream when the server refuses the token, and says the token is missing or wrong', async () => {
+    const server = await startInspectorServer({ token: 'sekret-token' });
+    cleanups.push(() => server.close());
+    for (const [path, said] of [
+      ['', 'no token'],
+      ['?token=wrong-token', 'wrong token'],
+    ] as const) {
+      const context = await browser.newContext();
+      cleanups.push(() => context.close());
+      const page = await context.newPage();
+      page.setDefaultTimeout(10_000);
+      // The page's timers run only when the test moves this clock: a retry would be due after 1.5 s.
+      await page.clock.install();
+      const streams: string[] = [];
+      page.on('request', (request) => {
+        if (request.url().endsWith('/inspector/stream')) streams.push(request.url());
+      });
+      await page.goto(`${server.url}/inspector${path}`);
+      await expect.poll(() => text(page, '#thread-list')).toMatch(/unauthorized.*\?token=/);
+      await expect.poll(() => text(page, '#connection')).toBe(said);
+      expect(await page.locator('#connection').getAttribute('class')).toBe('denied');
+      expect(await page.locator('#connection').getAttribute('title')).toContain('?token=<token>');
+      await page.clock.runFor(60_000);
+      expect(await text(page, '#connection')).toBe(said);
+      expect(streams).toHaveLength(1);
+    }
+  });
+
   it('stays usable with 1,000 threads: a bounded, virtualized list that filters and selects', async () => {
     const store = createMemoryStore();
     const ending: NewEvent[][] = [

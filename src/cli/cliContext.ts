@@ -3,7 +3,7 @@ import type { ThreadView } from '../runtime/runtime.js';
 import { TERMINAL_STATUSES } from '../thread/state.js';
 import { createClient, type Client } from './client.js';
 import { followThread } from './follow.js';
-import { DEFAULT_URL, eventLine, shellQuote, statusLine, type CommandHint } from './format.js';
+import { DEFAULT_URL, eventLine, shellQuote, statusLine, waitingOnLine, type CommandHint } from './format.js';
 import type { Project } from './project.js';
 
 /** Exit codes: success, an error (from the server or reaching it), a usage error. */
@@ -45,6 +45,8 @@ export interface CliContext {
   clientOf(command: Command): Client;
   /** How to spell a follow-up command for this user (`npx switchyard ...`, with `--url` when not the default). */
   hintOf(command: Command): CommandHint;
+  /** As {@link CliContext.hintOf}, for the server at `url` (`serve` names the one it listens on). */
+  hintFor(url: string): CommandHint;
   /** The project `serve` and `worker` run: loaded from the config, narrowed by `--agents`. */
   projectFor(opts: { config?: string; agents?: string[] }): Promise<Project>;
   /** The project narrowed to these agents and pipelines (an unknown name is a config error). */
@@ -52,9 +54,10 @@ export interface CliContext {
   /**
    * Follows a thread to rest, printing progress lines after seq `reportAfter` (or nothing with
    * --json); returns it then. It does not stop before the thread reached seq `atLeast` (default:
-   * `view.version`, the event that set it moving).
+   * `view.version`, the event that set it moving); with `untilMoved`, a thread (or a pipeline's
+   * child) that rests already is followed until it moves and rests again.
    */
-  follow(command: Command, client: Client, view: ThreadView, reportAfter: number, atLeast?: number): Promise<ThreadView>;
+  follow(command: Command, client: Client, view: ThreadView, reportAfter: number, options?: { atLeast?: number; untilMoved?: boolean }): Promise<ThreadView>;
   /** After respond or a control: the new status, or progress until the thread rests. */
   afterAction(command: Command, client: Client, view: ThreadView, shouldFollow: boolean): Promise<void>;
 }
@@ -65,31 +68,31 @@ export function cliContext(io: CliIO): CliContext & { exitCode(): number } {
   const out = (line = ''): void => io.stdout(`${line}\n`);
   const printJson = (value: unknown): void => out(JSON.stringify(value, null, 2));
   const globals = (command: Command): GlobalOptions => command.optsWithGlobals<GlobalOptions>();
-  const hintOf = (command: Command): CommandHint => {
+  const hintFor = (url: string): CommandHint => {
     const prefix = io.env.npm_command ? 'npx switchyard' : 'switchyard';
-    const { url } = globals(command);
     const extra = url.replace(/\/+$/, '') === DEFAULT_URL ? '' : ` --url ${shellQuote(url)}`;
     return (args) => `${prefix} ${args}${extra}`;
   };
+  const hintOf = (command: Command): CommandHint => hintFor(globals(command).url);
   const selected = async (project: Project, names: readonly string[]): Promise<Project> => {
     const { narrowProject } = await import('./project.js');
     return narrowProject(project, names);
   };
-  const follow: CliContext['follow'] = async (command, client, view, reportAfter, atLeast = view.version) => {
+  const follow: CliContext['follow'] = async (command, client, view, reportAfter, { atLeast = view.version, untilMoved = false } = {}) => {
     const json = globals(command).json === true;
     const hint = hintOf(command);
     const rested = await followThread(client, view.id, {
       reportAfter,
       atLeast,
+      untilMoved,
       onEvent: (event, threadId) => {
         if (json) return;
         const line = eventLine(event, threadId, hint);
         if (line !== null) out(`  ${threadId === view.id ? '' : '  '}${line}`);
       },
+      // The hand-off itself is the delegating event's line; a child that rests unended is said here.
       onChild: ({ threadId, agent, view: child }) => {
-        if (json) return;
-        if (child === undefined) out(`  ↳ delegated to ${agent}: thread ${threadId}`);
-        else if (!TERMINAL_STATUSES.includes(child.status)) out(`  ↳ waiting on ${agent} thread ${threadId}, which is ${child.status}`);
+        if (!json && child !== undefined && !TERMINAL_STATUSES.includes(child.status)) out(`  ${waitingOnLine({ threadId, agent }, child.status)}`);
       },
     });
     if (json) printJson(rested);
@@ -116,6 +119,7 @@ export function cliContext(io: CliIO): CliContext & { exitCode(): number } {
       return createClient({ url, ...(token ? { token } : {}) });
     },
     hintOf,
+    hintFor,
     async projectFor(opts) {
       const { loadProject } = await import('./project.js');
       const project = await loadProject({ cwd: io.cwd ?? process.cwd(), ...(opts.config === undefined ? {} : { config: opts.config }) });

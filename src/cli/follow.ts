@@ -2,6 +2,7 @@ import type { ThreadView } from '../runtime/runtime.js';
 import type { ThreadEvent } from '../thread/events.js';
 import { deriveState, RESTING_STATUSES, statusOf, TERMINAL_STATUSES } from '../thread/state.js';
 import { ServerError, type Client } from './client.js';
+import { delegationOf } from './format.js';
 
 /** Options of {@link followThread}. */
 export interface FollowOptions {
@@ -9,19 +10,42 @@ export interface FollowOptions {
   reportAfter?: number;
   /** Do not stop before the thread reached this seq (the event that set it moving). @default 0 */
   atLeast?: number;
+  /**
+   * The thread, or a child it waits on, may rest already (waiting for a human, paused): follow
+   * it until it moves and rests again, as `watch` does. The children named before the follow began
+   * are followed so too; later ones as usual. Costs one request per such thread. @default false
+   */
+  untilMoved?: boolean;
   /** Called with each reported event, in order, with the thread it belongs to (a pipeline's child too). */
   onEvent?: (event: ThreadEvent, threadId: string) => void;
   /** Called when a pipeline delegates a step to a child thread, and again when that child rests. */
   onChild?: (child: { threadId: string; agent: string; view?: ThreadView }) => void;
   signal?: AbortSignal;
+  /**
+   * How the follow waits before it asks again for a child the pipeline named but has not launched
+   * yet (the pipeline journals the child first). @default a timer (aborted by `signal`)
+   */
+  wait?: (ms: number, signal?: AbortSignal) => Promise<void>;
 }
 
-/** The child thread a pipeline's step delegated to, when the event is such a delegation. */
-function delegation(event: ThreadEvent): { threadId: string; agent: string } | null {
-  if (event.type !== 'tool_call') return null;
-  const { threadId, agent } = event.data.args;
-  return typeof threadId === 'string' && typeof agent === 'string' ? { threadId, agent } : null;
+/** How often a child not found yet is asked for before the follow gives up with the not-found error. */
+const CHILD_ASKS = 40;
+/** The wait before the second ask; it doubles up to {@link CHILD_WAIT_MAX_MS} (about 35 s in all). */
+const CHILD_WAIT_MS = 50;
+const CHILD_WAIT_MAX_MS = 1000;
+
+function timer(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timeout);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timeout = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }
+
 
 /**
  * Streams a thread's events until it rests: it ended, or waits for a human, or is paused. The
@@ -29,7 +53,15 @@ function delegation(event: ThreadEvent): { threadId: string; agent: string } | n
  * server on when to stop. Returns the thread as the server shows it then.
  */
 export async function followThread(client: Client, threadId: string, options: FollowOptions = {}): Promise<ThreadView> {
-  const { reportAfter = 0, atLeast = 0, onEvent, onChild, signal } = options;
+  const { reportAfter = 0, onEvent, onChild, signal, wait = timer, untilMoved = false } = options;
+  let { atLeast = 0 } = options;
+  // The version when the follow began: what happened up to it is read, not waited for.
+  let began = 0;
+  if (untilMoved) {
+    const now = await client.get(threadId);
+    began = now.version;
+    if (RESTING_STATUSES.includes(now.status) && !TERMINAL_STATUSES.includes(now.status)) atLeast = Math.max(atLeast, now.version + 1);
+  }
   const events: ThreadEvent[] = [];
   const stop = new AbortController();
   const onAbort = (): void => stop.abort(signal?.reason);
@@ -40,12 +72,19 @@ export async function followThread(client: Client, threadId: string, options: Fo
     for await (const event of client.events(threadId, { signal: stop.signal })) {
       events.push(event);
       if (event.seq > reportAfter) onEvent?.(event, threadId);
-      const child = event.seq > reportAfter ? delegation(event) : null;
+      const child = event.seq > reportAfter ? delegationOf(event) : null;
       if (child !== null) {
         onChild?.(child);
-        const rested = await followThread(client, child.threadId, { ...(onEvent ? { onEvent } : {}), ...(onChild ? { onChild } : {}), ...(signal ? { signal } : {}) });
-        onChild?.({ ...child, view: rested });
-        if (!TERMINAL_STATUSES.includes(rested.status)) {
+        const rested = await followChild(client, threadId, child.threadId, {
+          ...(onEvent ? { onEvent } : {}),
+          ...(onChild ? { onChild } : {}),
+          ...(signal ? { signal } : {}),
+          wait,
+          untilMoved: untilMoved && event.seq <= began,
+        });
+        // Undefined: the pipeline rested without the child (it could not launch it); its events say why.
+        if (rested !== undefined) onChild?.({ ...child, view: rested });
+        if (rested !== undefined && !TERMINAL_STATUSES.includes(rested.status)) {
           waitingChild = true;
           break;
         }
@@ -61,4 +100,36 @@ export async function followThread(client: Client, threadId: string, options: Fo
     throw new ServerError(`the event stream of thread ${threadId} closed while it was ${view.status}`, 0);
   }
   return view;
+}
+
+/**
+ * Follows a child a pipeline just named. The pipeline journals the child before it launches it, so
+ * the child may not be there yet: a not-found before any of its events means "not yet", asked
+ * again after a short wait while the pipeline moves (at most {@link CHILD_ASKS} times). Resolves
+ * with `undefined` when the pipeline rested without it.
+ */
+async function followChild(
+  client: Client,
+  parentId: string,
+  childId: string,
+  options: FollowOptions & { wait: NonNullable<FollowOptions['wait']> },
+): Promise<ThreadView | undefined> {
+  const { onEvent, wait, signal } = options;
+  for (let ask = 1; ; ask++) {
+    let seen = false;
+    try {
+      return await followThread(client, childId, {
+        ...options,
+        onEvent: (event, threadId) => {
+          if (threadId === childId) seen = true;
+          onEvent?.(event, threadId);
+        },
+      });
+    } catch (error) {
+      if (!(error instanceof ServerError && error.status === 404) || seen || ask >= CHILD_ASKS) throw error;
+      const parent = await client.get(parentId);
+      if (RESTING_STATUSES.includes(parent.status)) return undefined;
+      await wait(Math.min(CHILD_WAIT_MS * 2 ** (ask - 1), CHILD_WAIT_MAX_MS), signal);
+    }
+  }
 }

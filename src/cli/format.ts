@@ -1,6 +1,7 @@
 import type { ThreadView } from '../runtime/runtime.js';
 import type { ThreadSummary } from '../store/threadStore.js';
 import type { CustomData, HumanRequest, Json, ThreadEvent } from '../thread/events.js';
+import { TERMINAL_STATUSES, type ThreadStatus } from '../thread/state.js';
 
 /** The server URL clients use unless told otherwise (and where `serve` listens by default). */
 export const DEFAULT_URL = 'http://127.0.0.1:7878';
@@ -44,6 +45,39 @@ export function replyHint(threadId: string, request: HumanRequest, hint: Command
   }
 }
 
+/** A pipeline's step handed to a child thread: the agent and the thread it runs in. */
+export interface Delegation {
+  readonly threadId: string;
+  readonly agent: string;
+}
+
+/** The child thread a pipeline's step delegated to, when the event is such a delegation. */
+export function delegationOf(event: ThreadEvent): Delegation | null {
+  if (event.type !== 'tool_call') return null;
+  const { threadId, agent } = event.data.args;
+  return typeof threadId === 'string' && typeof agent === 'string' ? { threadId, agent } : null;
+}
+
+/**
+ * The child a pipeline waits on: its last delegation that has no result yet, while the pipeline
+ * has not ended. `null` for agents' threads and pipelines between steps.
+ */
+export function openDelegation(view: Pick<ThreadView, 'status' | 'events'>): Delegation | null {
+  if (TERMINAL_STATUSES.includes(view.status)) return null;
+  for (let i = view.events.length - 1; i >= 0; i--) {
+    const event = view.events[i]!;
+    if (event.type === 'tool_result') return null;
+    const child = delegationOf(event);
+    if (child !== null) return child;
+  }
+  return null;
+}
+
+/** `↳ waiting on publisher thread th_1--ship, which is awaiting_human`: a child that rests without having ended. */
+export function waitingOnLine(child: Delegation, status: ThreadStatus): string {
+  return `↳ waiting on ${child.agent} thread ${child.threadId}, which is ${status}`;
+}
+
 /**
  * One progress line for an event, as `launch --follow` and `show` print them, or `null` for events
  * that add nothing a reader needs (a tool call journaled before it runs, a done_for_now decision
@@ -58,8 +92,11 @@ export function eventLine(event: ThreadEvent, threadId: string, hint: CommandHin
     case 'decision':
       if (event.data.intent === 'done_for_now' || event.data.intent === 'request_human_input') return null;
       return `✓ decided ${event.data.intent} ${showValue(event.data.args)}`;
-    case 'tool_call':
+    case 'tool_call': {
+      const child = delegationOf(event);
+      if (child !== null) return `↳ delegated to ${child.agent}: thread ${child.threadId}`;
       return event.data.attempt > 1 ? `↻ running ${event.data.tool} again (attempt ${event.data.attempt})` : null;
+    }
     case 'tool_result':
       return `→ ${event.data.tool} = ${showValue(event.data.result)}`;
     case 'error': {
@@ -144,8 +181,11 @@ export function threadsTable(threads: readonly ThreadSummary[], now: number = Da
   return rows.map((row) => row.map((cell, col) => (col === row.length - 1 ? cell : cell.padEnd(widths[col]!))).join('  ')).join('\n');
 }
 
-/** `show`: the status, the pending request with how to answer it, and the timeline. */
-export function threadDetails(view: ThreadView, hint: CommandHint = plainHint): string {
+/**
+ * `show`: the status, the pending request with how to answer it, the child a pipeline waits on
+ * (`waitingOn`, as the server shows it) with its pending request, and the timeline.
+ */
+export function threadDetails(view: ThreadView, hint: CommandHint = plainHint, waitingOn?: { child: Delegation; view: ThreadView }): string {
   const lines = [
     `thread   ${view.id}`,
     `agent    ${view.agent}`,
@@ -157,6 +197,12 @@ export function threadDetails(view: ThreadView, hint: CommandHint = plainHint): 
   if (view.pendingRequest) {
     const r = view.pendingRequest;
     lines.push(`pending  ${r.kind} request ${r.requestId}`, `         ${showValue(r.question, 400)}`, `         reply: ${replyHint(view.id, r, hint)}`);
+  }
+  if (waitingOn !== undefined) {
+    const { child, view: childView } = waitingOn;
+    lines.push(`waiting  ${waitingOnLine(child, childView.status)}`);
+    const r = childView.pendingRequest;
+    if (r) lines.push(`         ${r.kind} request ${r.requestId}: ${showValue(r.question, 400)}`, `         reply: ${replyHint(childView.id, r, hint)}`);
   }
   if (view.status === 'done' && view.output !== undefined) lines.push(`output   ${showValue(view.output, 400)}`);
   if (view.failure) lines.push(`failure  ${view.failure}`);

@@ -47,7 +47,7 @@ export interface ServeIO {
   out(line: string): void;
   err(line: string): void;
   env: NodeJS.ProcessEnv;
-  /** How the user runs the CLI, for the commands it suggests. */
+  /** How the user runs the CLI, for the commands it suggests: without `--url` (serve adds the URL it listens on). */
   hint: CommandHint;
   /** Resolves when the process is told to stop (SIGINT, SIGTERM). */
   stopped: Promise<string>;

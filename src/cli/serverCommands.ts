@@ -1,5 +1,6 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { CliContext } from './cliContext.js';
+import { DEFAULT_URL } from './format.js';
 import type { ServeOptions } from './serve.js';
 import type { WorkerOptions } from './worker.js';
 
@@ -54,7 +55,8 @@ export function addServerCommands(program: Command, cli: CliContext): void {
             ...(opts.replicas === undefined ? {} : { replicas: opts.replicas }),
             ...(opts.hookSecret ? { hookSecret: opts.hookSecret } : {}),
           },
-          { out: cli.out, err: cli.err, env: cli.io.env, hint: cli.hintOf(command), stopped: cli.io.stopped() },
+          // The hints name the URL serve listens on, not the client setting (--url, SWITCHYARD_URL).
+          { out: cli.out, err: cli.err, env: cli.io.env, hint: cli.hintFor(DEFAULT_URL), stopped: cli.io.stopped() },
         );
         cli.exitWith(code);
       },

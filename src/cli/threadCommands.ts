@@ -1,13 +1,13 @@
 import { userInfo } from 'node:os';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { Json } from '../thread/events.js';
-import { isThreadStatus, RESTING_STATUSES, TERMINAL_STATUSES, THREAD_STATUSES } from '../thread/state.js';
+import { isThreadStatus, TERMINAL_STATUSES, THREAD_STATUSES } from '../thread/state.js';
 import { messageOf } from '../errors.js';
 import { THREAD_ID_PATTERN } from '../runtime/launching.js';
 import { ServerError } from './client.js';
 import { checkFitsRequest, respondBody } from './respondFlags.js';
 import { UsageError, type CliContext } from './cliContext.js';
-import { shellQuote, threadDetails, threadsTable } from './format.js';
+import { openDelegation, shellQuote, threadDetails, threadsTable } from './format.js';
 
 /** The commands of threads on a server: launch, threads, show, watch, respond, pause, resume, cancel. */
 export function addThreadCommands(program: Command, cli: CliContext): void {
@@ -61,22 +61,34 @@ export function addThreadCommands(program: Command, cli: CliContext): void {
     .description("show a thread: its status, pending request and timeline")
     .argument('<id>', 'the thread id')
     .action(async (id: string, _opts: unknown, command: Command) => {
-      const view = await cli.clientOf(command).get(id);
-      if (cli.globals(command).json) cli.printJson(view);
-      else cli.out(threadDetails(view, cli.hintOf(command)));
+      const client = cli.clientOf(command);
+      const view = await client.get(id);
+      if (cli.globals(command).json) {
+        cli.printJson(view);
+        return;
+      }
+      // A pipeline "running" while a child waits: say which, and how to answer it.
+      const child = openDelegation(view);
+      const childView = child === null ? undefined : await client.get(child.threadId).catch((error: unknown) => {
+        // Named but not launched yet: the timeline's hand-off line says enough.
+        if (error instanceof ServerError && error.status === 404) return undefined;
+        throw error;
+      });
+      const waitingOn = child !== null && childView !== undefined && !TERMINAL_STATUSES.includes(childView.status) ? { child, view: childView } : undefined;
+      cli.out(threadDetails(view, cli.hintOf(command), waitingOn));
     });
 
   program
     .command('watch')
-    .description('print a thread so far, then follow it until it rests (one waiting for a human or paused: until it moves and rests again)')
+    .description('print a thread so far, then follow it until it rests (one waiting for a human or paused, or a pipeline whose child is: until it moves and rests again)')
     .argument('<id>', 'the thread id')
     .action(async (id: string, _opts: unknown, command: Command) => {
       const client = cli.clientOf(command);
       const view = await client.get(id);
       if (cli.globals(command).json !== true) cli.out(`watching ${view.id} (${view.agent})`);
-      // A thread that waits for someone (an answer, a resume) rests already: follow what they set moving.
-      const waiting = RESTING_STATUSES.includes(view.status) && !TERMINAL_STATUSES.includes(view.status);
-      await cli.follow(command, client, view, 0, waiting ? view.version + 1 : view.version);
+      // A thread (or a pipeline's child) that waits for someone (an answer, a resume) rests already:
+      // follow what they set moving.
+      await cli.follow(command, client, view, 0, { untilMoved: true });
     });
 
   program

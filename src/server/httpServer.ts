@@ -130,7 +130,8 @@ const MAX_WAIT_MS = 300_000;
  * `app.request()` in tests). JSON everywhere; errors are `{ error, issues? }` (see `mapError`).
  *
  * - `GET /health` (never needs the token): `{ ok: true }`
- * - `GET /agents`: the agents, their tools and step limits
+ * - `GET /agents`: what can be launched: the agents (`kind: 'agent'`, their tools and step limits),
+ *   then the pipelines (`kind: 'pipeline'`, their steps: `{ name, kind, agent? }`)
  * - `POST /threads` `{ agent, input, threadId?, callbackUrl? }`: 201 and the thread; 200 with the
  *   existing thread when `threadId` (or else the `Idempotency-Key` header) names one already
  *   launched. `callbackUrl` is called (signed) when the thread needs a human and when it ends
@@ -200,9 +201,10 @@ export function createHttpApp(runtime: Runtime, options: HttpOptions = {}): Http
   );
 
   app.get('/agents', (c) =>
-    c.json(
-      [...runtime.agents.values()].map((agent) => ({
+    c.json([
+      ...[...runtime.agents.values()].map((agent) => ({
         name: agent.name,
+        kind: 'agent' as const,
         description: agent.description,
         maxSteps: agent.maxSteps,
         tools: agent.tools.map((tool) => ({
@@ -213,7 +215,14 @@ export function createHttpApp(runtime: Runtime, options: HttpOptions = {}): Http
           ...approvalOf(tool),
         })),
       })),
-    ),
+      // Launched like agents (POST /threads with the pipeline's name): each step a child thread or code.
+      ...[...runtime.pipelines.values()].map((pipeline) => ({
+        name: pipeline.name,
+        kind: 'pipeline' as const,
+        description: pipeline.description,
+        steps: pipeline.steps.map((step) => ({ name: step.name, kind: step.kind, ...(step.kind === 'agent' ? { agent: step.agent } : {}) })),
+      })),
+    ]),
   );
 
   app.post('/threads', async (c) => {

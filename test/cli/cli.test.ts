@@ -213,9 +213,28 @@ describe('switchyard CLI', () => {
     expect(launched.stdout).toContain(`↳ waiting on deploybot thread ${child}, which is awaiting_human`);
     const parent = /thread (th_\S+) is running/.exec(launched.stdout)?.[1];
     expect(parent).toBeDefined();
+
+    // show of the waiting pipeline says, as launch did, which child it handed its steps to and which it waits on.
+    const shown = await cli('show', parent!);
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).toMatch(/^ +\d+ +\S+ +↳ delegated to triage: thread \S+$/m);
+    expect(shown.stdout).toMatch(new RegExp(`^ +\\d+ +\\S+ +↳ delegated to deploybot: thread ${child}$`, 'm'));
+    expect(shown.stdout).toContain(`↳ waiting on deploybot thread ${child}, which is awaiting_human`);
+    expect(shown.stdout).toContain(`reply: switchyard respond ${child} --approve`);
+
+    // watch of the pipeline waits, as for an agent waiting on a human, until it moves and rests again.
+    const watch = startCli(['watch', parent!, '--url', server!.url], { cwd: ROOT, timeoutMs: COMMAND_TIMEOUT_MS });
+    await watch.waitFor(/\? needs approval: deploy_backend.*\n/);
     const approved = await cli('respond', child!, '--approve');
     expect(approved.code).toBe(0);
     expect(approved.stdout).toMatch(/is done/);
+    expect(await watch.exited()).toBe(0);
+    expect(watch.stderr()).toBe('');
+    const watched = watch.stdout().trim().split('\n').map((l) => l.trim());
+    expect(watched[0]).toBe(`watching ${parent} (bugfix)`);
+    expect(watched).toContain(`↳ delegated to deploybot: thread ${child}`);
+    expect(watched.findIndex((l) => l.startsWith('✓ approved'))).toBeGreaterThan(watched.findIndex((l) => l.startsWith('? needs approval: deploy_backend')));
+    expect(watched.at(-1)).toBe(`thread ${parent} is done`);
     const waited = await fetch(`${server!.url}/threads/${parent}/wait?timeoutMs=10000`);
     expect(await waited.json()).toMatchObject({ status: 'done', output: { plan: { deploy: true } } });
   });
@@ -237,6 +256,23 @@ describe('switchyard CLI', () => {
     expect(Object.fromEntries(threads.map((t) => [t.id, t.status]))).toMatchObject({ [threadId]: 'done', [demoId]: 'awaiting_human' });
     // The calculator threads (one of them watched) and the pipeline with its two children.
     expect(threads).toHaveLength(7);
+  });
+});
+
+describe('serve with SWITCHYARD_URL in the environment', () => {
+  it('spells its hints with --url once: the URL it listens on, not the client setting', async () => {
+    const urlDir = await mkdtemp(join(tmpdir(), 'switchyard-cli-url-'));
+    const served = await startServe(urlDir, [], { SWITCHYARD_URL: 'http://127.0.0.1:1' });
+    try {
+      await served.waitFor(/respond (th_[\w-]+) --approve --url/);
+      const hints = served.stdout().split('\n').filter((line) => /^\s*switchyard (launch|threads|respond|show) /.test(line));
+      expect(hints.length).toBeGreaterThan(3);
+      for (const hint of hints) expect(hint.trim()).toMatch(new RegExp(`^switchyard [^]*? --url ${served.url.replace(/[.]/g, '\\.')}$`));
+      for (const hint of hints) expect(hint.match(/--url/g)).toHaveLength(1);
+    } finally {
+      await served.stop();
+      await rm(urlDir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -8,12 +8,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { bugfix } from '../../agents/bugfix/index.js';
 import { calculator } from '../../agents/calculator/index.js';
 import { createPipelineMachine } from '../../machines/pipelineMachine.js';
 import { supervisorMachine } from '../../machines/supervisorMachine.js';
 import type { MachineGraph } from '../../src/inspector/chartTypes.js';
 import { machineGraph } from '../../src/inspector/graph.js';
+import { pipeline } from '../../src/pipeline/pipeline.js';
 import { layoutGraph } from '../../src/inspector/layout.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
 import type { NewEvent } from '../../src/thread/events.js';
@@ -115,6 +117,29 @@ describe('the inspector page', () => {
     expect(errors).toEqual([]);
   });
 
+  it('offers the pipelines in its launch form, apart from the agents, and launches one', async () => {
+    const sums = pipeline({ name: 'sums', description: 'has the calculator add', input: z.object({}), output: z.unknown() })
+      .agent({ name: 'add', agent: 'calculator', input: () => 'add 2 and 3' })
+      .finish(({ results }) => results.add);
+    const server = await startInspectorServer({ pipelines: [sums] });
+    cleanups.push(() => server.close());
+    const { page, errors } = await open(server);
+    await page.locator('#launch:not([hidden])').waitFor();
+    const values = (selector: string) => page.locator(selector).evaluateAll((options) => options.map((o) => (o as unknown as { value: string }).value));
+    expect(await values('#launch-agent optgroup[label="agents"] option')).toEqual(['calculator']);
+    expect(await values('#launch-agent optgroup[label="pipelines"] option')).toEqual(['sums']);
+    expect(await page.locator('#launch-agent option[value="sums"]').getAttribute('title')).toBe('has the calculator add');
+
+    await page.selectOption('#launch-agent', 'sums');
+    await page.fill('#launch-input', '{}');
+    await page.click('#launch-send');
+    await page.waitForFunction(() => (globalThis as unknown as BrowserGlobals).location.hash.startsWith('#thread='));
+    const id = decodeURIComponent(await page.evaluate(() => (globalThis as unknown as BrowserGlobals).location.hash.slice('#thread='.length)));
+    expect((await server.runtime.settled(id)).status).toBe('done');
+    await expect.poll(() => page.locator(`.thread-row[data-id="${id}"]`).textContent()).toMatch(/sums.*done|done.*sums/);
+    expect(errors).toEqual([]);
+  });
+
   it('answers an input request from the page', async () => {
     const server = await startInspectorServer();
     cleanups.push(() => server.close());
@@ -149,6 +174,34 @@ describe('the inspector page', () => {
     const anonymous = await open(server, '', false);
     await expect.poll(() => text(anonymous.page, '#thread-list')).toMatch(/unauthorized.*\?token=/);
     expect(await anonymous.page.locator('.thread-row').count()).toBe(0);
+  });
+
+  it('stops reconnecting its stream when the server refuses the token, and says the token is missing or wrong', async () => {
+    const server = await startInspectorServer({ token: 'sekret-token' });
+    cleanups.push(() => server.close());
+    for (const [path, said] of [
+      ['', 'no token'],
+      ['?token=wrong-token', 'wrong token'],
+    ] as const) {
+      const context = await browser.newContext();
+      cleanups.push(() => context.close());
+      const page = await context.newPage();
+      page.setDefaultTimeout(10_000);
+      // The page's timers run only when the test moves this clock: a retry would be due after 1.5 s.
+      await page.clock.install();
+      const streams: string[] = [];
+      page.on('request', (request) => {
+        if (request.url().endsWith('/inspector/stream')) streams.push(request.url());
+      });
+      await page.goto(`${server.url}/inspector${path}`);
+      await expect.poll(() => text(page, '#thread-list')).toMatch(/unauthorized.*\?token=/);
+      await expect.poll(() => text(page, '#connection')).toBe(said);
+      expect(await page.locator('#connection').getAttribute('class')).toBe('denied');
+      expect(await page.locator('#connection').getAttribute('title')).toContain('?token=<token>');
+      await page.clock.runFor(60_000);
+      expect(await text(page, '#connection')).toBe(said);
+      expect(streams).toHaveLength(1);
+    }
   });
 
   it('stays usable with 1,000 threads: a bounded, virtualized list that filters and selects', async () => {

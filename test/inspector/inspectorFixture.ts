@@ -14,6 +14,7 @@ import { createBusInspector, type BusInspector } from '../../src/inspector/busIn
 import { inspectorExtension } from '../../src/inspector/mount.js';
 import type { ModelRequest } from '../../src/model/model.js';
 import { scriptedModel, type ScriptedReply } from '../../src/model/scriptedModel.js';
+import type { Pipeline } from '../../src/pipeline/pipeline.js';
 import { createRuntime, type Runtime } from '../../src/runtime/runtime.js';
 import { startHttpServer } from '../../src/server/httpServer.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
@@ -105,6 +106,8 @@ export interface InspectorServerOptions {
   streamIntervalMs?: number;
   /** @default [calculator] */
   agents?: readonly Agent[];
+  /** @default [] */
+  pipelines?: readonly Pipeline[];
   /** Machines the inspector can draw besides the runtime's. */
   machines?: Record<string, AnyStateMachine>;
 }
@@ -114,7 +117,7 @@ export async function startInspectorServer(options: InspectorServerOptions = {})
   const bus = createMemoryBus();
   const inspector = createBusInspector({ bus, processId: 'worker-1:4242' });
   const agents = options.agents ?? [calculator];
-  const runtime = createRuntime({ agents, store: options.store ?? createMemoryStore(), model: calculatorModel(), inspect: inspector.inspect });
+  const runtime = createRuntime({ agents, pipelines: options.pipelines ?? [], store: options.store ?? createMemoryStore(), model: calculatorModel(), inspect: inspector.inspect });
   const server = await startHttpServer(runtime, {
     host: '127.0.0.1',
     port: 0,

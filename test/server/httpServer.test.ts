@@ -4,7 +4,13 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Runtime, ThreadView } from '../../src/runtime/runtime.js';
 import { createHttpApp, startHttpServer, type HttpServer } from '../../src/server/httpServer.js';
 import type { ThreadEvent } from '../../src/thread/events.js';
-import { call, createHarness, launchAndWait, openSse, type Harness, type SseFrame } from './harness.js';
+import { z } from 'zod';
+import { calculator } from '../../agents/calculator/index.js';
+import { scriptedModel } from '../../src/model/scriptedModel.js';
+import { pipeline } from '../../src/pipeline/pipeline.js';
+import { createRuntime } from '../../src/runtime/runtime.js';
+import { createMemoryStore } from '../../src/store/memoryStore.js';
+import { call, createHarness, decide, echo, launchAndWait, openSse, type Harness, type SseFrame } from './harness.js';
 
 let h: Harness;
 let server: HttpServer;
@@ -38,6 +44,39 @@ describe('GET /health and /agents', () => {
     expect(tools.add).toMatchObject({ approval: false, idempotent: true });
     expect(tools.request_human_input).toBeDefined();
     expect(agents.body.map((a: { name: string }) => a.name).sort()).toEqual(['calculator', 'echo']);
+  });
+
+  it('lists the pipelines too, marked as such (the agents as kind agent), and POST /threads launches one', async () => {
+    const greet = pipeline({ name: 'greet', description: 'has echo say hello', input: z.object({ who: z.string() }), output: z.string() })
+      .code({ name: 'compose', output: z.string(), run: ({ input }) => `hello ${input.who}` })
+      .agent({ name: 'say', agent: 'echo', input: ({ results }) => results.compose })
+      .finish(({ results }) => String(results.say));
+    const runtime = createRuntime({ agents: [calculator, echo], pipelines: [greet], store: createMemoryStore(), model: scriptedModel([], { whenExhausted: decide }) });
+    try {
+      const app = createHttpApp(runtime, { token: '' });
+      const listed = (await (await app.request('/agents')).json()) as { name: string; kind: string }[];
+      expect(listed.map((a) => [a.name, a.kind])).toEqual([
+        ['calculator', 'agent'],
+        ['echo', 'agent'],
+        ['greet', 'pipeline'],
+      ]);
+      expect(listed.find((a) => a.name === 'calculator')).toMatchObject({ maxSteps: 12, tools: expect.any(Array) });
+      expect(listed.find((a) => a.name === 'greet')).toEqual({
+        name: 'greet',
+        kind: 'pipeline',
+        description: 'has echo say hello',
+        steps: [
+          { name: 'compose', kind: 'code' },
+          { name: 'say', kind: 'agent', agent: 'echo' },
+        ],
+      });
+      const launched = await app.request('/threads', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ agent: 'greet', input: { who: 'dogs' } }) });
+      expect(launched.status).toBe(201);
+      const { id } = (await launched.json()) as ThreadView;
+      expect(await runtime.settled(id, { signal: AbortSignal.timeout(10_000) })).toMatchObject({ agent: 'greet', status: 'done', output: '"hello dogs"' });
+    } finally {
+      await runtime.close();
+    }
   });
 
   it('answers an unknown route with a JSON 404', async () => {

@@ -136,10 +136,12 @@ export async function respond(id, answer) {
  * @typedef {object} StreamHandlers
  * @property {(event: string, payload: unknown) => void} event a parsed event of the stream
  * @property {(connection: 'connecting' | 'live' | 'offline', again: boolean) => void} state `again` when it reconnected
+ * @property {(reason: 'no token' | 'wrong token') => void} denied the server refused the token (401): the stream stops for good
  */
 
 /**
- * Follows `/inspector/stream` for good: reconnects 1.5 s after it ends or fails.
+ * Follows `/inspector/stream`: reconnects 1.5 s after it ends or fails, but not after a 401 (no
+ * token, or a wrong one: asking again would not help; the page must be opened with `?token=`).
  * @param {StreamHandlers} handlers
  */
 export function follow(handlers) {
@@ -148,6 +150,10 @@ export function follow(handlers) {
     handlers.state('connecting', false);
     try {
       const res = await fetch(`${base}/inspector/stream`, { headers: headers({ accept: 'text/event-stream' }), cache: 'no-store' });
+      if (res.status === 401) {
+        handlers.denied(token ? 'wrong token' : 'no token');
+        return;
+      }
       if (!res.ok || !res.body) throw new Error(`stream answered ${res.status}`);
       handlers.state('live', connectedOnce);
       connectedOnce = true;

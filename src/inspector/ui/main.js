@@ -54,6 +54,11 @@ follow({
     // Changes made while the stream was down are not replayed: read the list again.
     if (again) void reloadThreads();
   },
+  denied(reason) {
+    connection.className = 'denied';
+    connection.textContent = reason;
+    connection.title = `the server needs a bearer token${reason === 'wrong token' ? ' and refused this one' : ''}: open this page with ?token=<token>`;
+  },
   event(event, payload) {
     if (event === 'hello') {
       for (const p of /** @type {{ processes?: { processId: string }[] }} */ (payload).processes ?? []) state.processes.add(p.processId);

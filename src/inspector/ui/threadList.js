@@ -6,6 +6,7 @@ import { $, ago, count, el, statusPill } from './dom.js';
 import { rowOfView, sortThreads, state, STATUS_TONE, upsertThread } from './state.js';
 
 /** @typedef {import('./types.js').ThreadRow} ThreadRow */
+/** @typedef {import('./types.js').AgentInfo} AgentInfo */
 
 const ROW = 52;
 
@@ -165,9 +166,15 @@ async function initLaunch() {
     }
   });
   try {
-    const agents = await loadAgents();
-    for (const a of agents) agentSelect.appendChild(el('option', { value: a.name, text: a.name, title: a.description || '' }));
-    if (agents.length) form.hidden = false;
+    const launchable = await loadAgents();
+    /** @param {AgentInfo} a */
+    const option = (a) => el('option', { value: a.name, text: a.name, title: a.description || '' });
+    const pipelines = launchable.filter((a) => a.kind === 'pipeline');
+    const agents = launchable.filter((a) => a.kind !== 'pipeline');
+    for (const [label, group] of /** @type {const} */ ([['agents', agents], ['pipelines', pipelines]])) {
+      if (group.length) agentSelect.appendChild(el('optgroup', { label }, group.map(option)));
+    }
+    if (launchable.length) form.hidden = false;
   } catch {
     // No HTTP API mounted: launching from the page is off.
   }

@@ -34,4 +34,7 @@ export {};
 
 /** `GET /inspector/api/machines`. @typedef {{ machines: string[], threadMachines: Record<string, string> }} Machines */
 
-/** An agent as `GET /agents` lists it. @typedef {{ name: string, description?: string }} AgentInfo */
+/**
+ * What `GET /agents` lists: an agent or a pipeline (older servers list agents only, without `kind`).
+ * @typedef {{ name: string, kind?: 'agent' | 'pipeline', description?: string }} AgentInfo
+ */

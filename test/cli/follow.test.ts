@@ -1,0 +1,87 @@
+/**
+ * `followThread`, the loop behind `launch`, `watch` and `respond`, against a fake server whose
+ * answers the test controls: a pipeline's child that is not there yet when the pipeline names it.
+ */
+import { describe, expect, it } from 'vitest';
+import { ServerError } from '../../src/cli/client.js';
+import { followThread } from '../../src/cli/follow.js';
+import type { NewEvent } from '../../src/thread/events.js';
+import { createFakeClient } from './fakeClient.js';
+
+const PARENT = 'p1';
+const CHILD = 'p1--research';
+
+const input = (value: string): NewEvent => ({ type: 'input', data: { input: value } });
+const delegation: NewEvent = {
+  type: 'tool_call',
+  data: { callId: 'c1', tool: 'research', args: { threadId: CHILD, agent: 'scout', input: 'dogs' }, idempotencyKey: 'p1:c1', attempt: 1 },
+};
+const final = (output: string): NewEvent => ({ type: 'final', data: { output } });
+const stepResult: NewEvent = { type: 'tool_result', data: { callId: 'c1', tool: 'research', result: 'notes', durationMs: 0 } };
+
+/**
+ * Follows the parent, recording what it reports; waits between asks take no time. `onChildDone`
+ * runs when a child is reported ended (the pipeline goes on then).
+ */
+async function follow(client: ReturnType<typeof createFakeClient>, onChildDone?: () => void) {
+  const seen: string[] = [];
+  const waits: number[] = [];
+  const view = await followThread(client, PARENT, {
+    onEvent: (event, threadId) => seen.push(`${threadId} ${event.type}`),
+    onChild: ({ threadId, view: child }) => {
+      seen.push(child === undefined ? `delegated ${threadId}` : `child ${threadId} ${child.status}`);
+      if (child?.status === 'done') onChildDone?.();
+    },
+    wait: async (ms) => {
+      waits.push(ms);
+    },
+  });
+  return { view, seen, waits };
+}
+
+describe('followThread of a pipeline', () => {
+  it('keeps following when the child it just delegated to is not found yet', async () => {
+    const client = createFakeClient();
+    client.append(PARENT, 'article', [input('dogs'), delegation]);
+    client.append(CHILD, 'scout', [input('dogs'), final('notes')]);
+    client.missing(CHILD, 2);
+
+    const { view, seen, waits } = await follow(client, () => client.append(PARENT, 'article', [stepResult, final('article')]));
+
+    expect(view.status).toBe('done');
+    expect(seen).toEqual([
+      `${PARENT} input`,
+      `${PARENT} tool_call`,
+      `delegated ${CHILD}`,
+      `${CHILD} input`,
+      `${CHILD} final`,
+      `child ${CHILD} done`,
+      `${PARENT} tool_result`,
+      `${PARENT} final`,
+    ]);
+    expect(waits).toHaveLength(2);
+  });
+
+  it('stops waiting for a child that never came when the pipeline ended without it', async () => {
+    const client = createFakeClient();
+    client.append(PARENT, 'article', [input('dogs'), delegation, { type: 'failed', data: { reason: 'step research: could not launch agent scout' } }]);
+
+    const { view, seen } = await follow(client);
+
+    expect(view.status).toBe('failed');
+    expect(seen).toEqual([`${PARENT} input`, `${PARENT} tool_call`, `delegated ${CHILD}`, `${PARENT} failed`]);
+  });
+
+  it('gives up with the not-found error after a bounded number of asks when the child never appears', async () => {
+    const client = createFakeClient();
+    client.append(PARENT, 'article', [input('dogs'), delegation]);
+
+    const error = await follow(client).catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(ServerError);
+    expect((error as ServerError).message).toBe(`thread not found: ${CHILD}`);
+    const asks = client.requests.filter((r) => r === `events ${CHILD}`).length;
+    expect(asks).toBeGreaterThan(2);
+    expect(asks).toBeLessThan(100);
+  });
+});

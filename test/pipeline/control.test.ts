@@ -238,6 +238,20 @@ describe('cancelling a pipeline cancels its children', () => {
     expect(published).toEqual([]);
   });
 
+  it('pausing a pipeline leaves its child as it is: the child may end meanwhile, and the pipeline moves on only once resumed', async () => {
+    const { rt, published } = articleFleet();
+    const { shipId, requestId } = await atApproval(rt, 'pipe-pause');
+    expect(await rt.pause('pipe-pause', { by: 'qa' })).toMatchObject({ status: 'paused' });
+    expect((await rt.get(shipId))!.status).toBe('awaiting_human');
+    await rt.respond(shipId, { requestId, approved: true });
+    expect(await rt.settled(shipId)).toMatchObject({ status: 'done', output: 'shipped' });
+    expect(published).toEqual(['cats']);
+    // The child's end woke the pipeline, which stays paused.
+    expect(await rt.settled('pipe-pause')).toMatchObject({ status: 'paused' });
+    await rt.resume('pipe-pause');
+    expect(await rt.settled('pipe-pause')).toMatchObject({ status: 'done', output: 'shipped' });
+  });
+
   it('converges after such a crash when the pipeline is cancelled again', async () => {
     const { rt, store } = articleFleet();
     const { shipId } = await atApproval(rt, 'pipe-again');

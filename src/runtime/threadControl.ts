@@ -1,11 +1,12 @@
 import { controlStep } from '../agent/controlStep.js';
 import type { AgentDeps } from '../agent/deps.js';
-import { formatIssues, InvalidInputError, InvalidStateError } from '../errors.js';
+import { formatIssues, InvalidInputError, InvalidStateError, NotFoundError } from '../errors.js';
+import { openChildIds } from '../pipeline/pipelineSteps.js';
 import type { Thread } from '../thread/events.js';
 import { humanResponseInputSchema, validateResponse } from '../thread/humanResponse.js';
 import { deriveState, statusOf, TERMINAL_STATUSES } from '../thread/state.js';
 import type { ThreadDriver } from './threadDriver.js';
-import { viewOf, type ThreadView } from './threadView.js';
+import { parentIdOf, viewOf, type ThreadView } from './threadView.js';
 
 /** Who asked for a control operation and why (recorded on the event). */
 export interface ControlOptions {
@@ -24,26 +25,70 @@ export interface ControlSources {
 
 /**
  * Pauses, resumes or cancels a thread: through its running actor (resolving once it rests), else
- * by appending the control event and, for a resume, continuing the thread.
+ * by appending the control event and, for a resume, continuing the thread. A cancelled pipeline's
+ * open children are cancelled before this resolves, also when it was cancelled before.
  */
 export async function controlThread(sources: ControlSources, threadId: string, action: 'pause' | 'resume' | 'cancel', opts: ControlOptions): Promise<ThreadView> {
   const { driver } = sources;
   const current = viewOf(await sources.load(threadId));
   if (TERMINAL_STATUSES.includes(current.status)) {
-    if (action === 'cancel' && current.status === 'cancelled') return current;
+    // Again: a process that died between the pipeline's cancel and its children's left them open.
+    if (action === 'cancel' && current.status === 'cancelled') return cancelChildren(sources, current, opts);
     throw new InvalidStateError(`thread ${threadId} is ${current.status}; it cannot be ${action}d`, threadId, current.status);
   }
   if (action === 'pause' && current.status === 'paused') return current;
   if (action === 'resume' && current.status !== 'paused') return current;
+  if (action === 'resume' && (await endedWithParent(sources, current))) throw new InvalidStateError(`thread ${threadId} is cancelled; it cannot be resumed`, threadId, 'cancelled');
   if (action !== 'resume' && driver.isRunning(threadId)) {
     const done = sources.settled(threadId);
     driver.forward(threadId, action === 'pause' ? { type: 'PAUSE', ...opts } : { type: 'CANCEL', ...opts });
-    return done;
+    return action === 'cancel' ? cancelChildren(sources, await done, opts) : done;
   }
   if (action !== 'resume' && driver.isActive(threadId)) driver.evict(threadId);
   const written = await controlStep(sources.deps, threadId, { action, ...opts });
   if (action === 'resume') driver.continueAfterWrite(written);
-  return viewOf(written);
+  return action === 'cancel' ? cancelChildren(sources, viewOf(written), opts) : viewOf(written);
+}
+
+/**
+ * Cancels the open children of a cancelled pipeline (each through its own cancel, so a child
+ * pipeline cancels its own), with a reason naming the parent; children that ended are left as
+ * they are. Resolves with the pipeline once every child is cancelled; a child that could not be
+ * is reported after the others were tried (cancelling the pipeline again finishes it).
+ */
+async function cancelChildren(sources: ControlSources, parent: ThreadView, opts: ControlOptions): Promise<ThreadView> {
+  if (parent.status !== 'cancelled') return parent;
+  const control = { reason: `pipeline ${parent.id} cancelled`, ...(opts.by === undefined ? {} : { by: opts.by }) };
+  let failure: unknown;
+  for (const childId of openChildIds(parent)) {
+    const child = await sources.deps.store.get(childId);
+    // Not launched yet, or not this pipeline's child (an agent's own tool may take a `threadId`).
+    if (child === undefined || parentIdOf(child) !== parent.id) continue;
+    const status = viewOf(child).status;
+    if (status === 'done' || status === 'failed') continue;
+    try {
+      await controlThread(sources, childId, 'cancel', control);
+    } catch (error) {
+      // It ended meanwhile: nothing to cancel.
+      if (error instanceof InvalidStateError || error instanceof NotFoundError) continue;
+      failure ??= error;
+    }
+  }
+  if (failure !== undefined) throw failure;
+  return parent;
+}
+
+/**
+ * A pipeline's child whose pipeline was cancelled but which was not (its process died in between)
+ * is cancelled now, when someone answers or resumes it. Returns whether it was.
+ */
+async function endedWithParent(sources: ControlSources, thread: Pick<Thread, 'id' | 'events'>): Promise<boolean> {
+  const parentId = parentIdOf(thread);
+  if (parentId === undefined) return false;
+  const parent = await sources.deps.store.get(parentId);
+  if (parent === undefined || statusOf(deriveState(parent.events)) !== 'cancelled') return false;
+  await controlThread(sources, thread.id, 'cancel', { reason: `pipeline ${parentId} cancelled` });
+  return true;
 }
 
 /** Records a human's answer to the open request and continues the thread (see {@link Runtime.respond}). */
@@ -53,7 +98,10 @@ export async function respondToThread(sources: ControlSources, threadId: string,
   if (!parsed.success) throw new InvalidInputError('invalid response', formatIssues(parsed.error.issues));
   const thread = await sources.load(threadId);
   const state = deriveState(thread.events);
-  if (state.terminal !== null) throw new InvalidStateError(`thread ${threadId} is ${state.terminal}`, threadId, state.terminal);
+  if (state.terminal !== null || (await endedWithParent(sources, thread))) {
+    const status = state.terminal ?? 'cancelled';
+    throw new InvalidStateError(`thread ${threadId} is ${status}`, threadId, status);
+  }
   const checked = validateResponse(state.pendingRequest, parsed.data);
   if (!checked.success) {
     if (checked.code === 'invalid_response') throw new InvalidInputError(checked.error, [checked.error]);

@@ -2,7 +2,10 @@ import type { InspectionEvent } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { calculator } from '../../agents/calculator/index.js';
-import { scriptedModel } from '../../src/model/scriptedModel.js';
+import { agent } from '../../src/agent/agent.js';
+import { tool } from '../../src/agent/tool.js';
+import type { ModelRequest } from '../../src/model/model.js';
+import { scriptedModel, type ScriptedReply } from '../../src/model/scriptedModel.js';
 import { childThreadId, pipeline } from '../../src/pipeline/pipeline.js';
 import { createRuntime } from '../../src/runtime/runtime.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
@@ -129,5 +132,133 @@ describe('pause, resume and cancel a pipeline', () => {
     const after = (await rt.get(id))!;
     expect(after.status).toBe('cancelled');
     expect(after.events.at(-1)).toMatchObject({ type: 'control', data: { action: 'cancel' } });
+  });
+});
+
+describe('cancelling a pipeline cancels its children', () => {
+  /** The QA pass's `article`: research (scout) -> code -> branch -> ship (publisher's non-idempotent publish needs approval). */
+  function articleFleet() {
+    const published: string[] = [];
+    const publish = tool({
+      name: 'publish',
+      description: 'publishes the article (not idempotent)',
+      input: z.object({ title: z.string() }),
+      approval: true,
+      run: ({ title }) => (published.push(title), `published ${title}`),
+    });
+    const scout = agent({ name: 'scout', description: 'researches', prompt: 'p', tools: [] });
+    const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [publish] });
+    const article = pipeline({ name: 'article', description: 'research, draft, ship', input: z.object({ topic: z.string() }), output: z.unknown() })
+      .agent({ name: 'research', agent: 'scout', input: ({ input }) => `research ${input.topic}` })
+      .code({ name: 'draft', run: ({ input }) => ({ title: input.topic }) })
+      .branch({ name: 'review', choose: () => undefined })
+      .agent({ name: 'ship', agent: 'publisher', input: ({ results }) => `publish ${results.draft.title}` })
+      .finish(({ results }) => results.ship ?? null);
+    const outer = pipeline({ name: 'magazine', description: 'an issue of articles', input: z.object({}), output: z.unknown() })
+      .agent({ name: 'lead', agent: 'article', input: () => ({ topic: 'lead' }) })
+      .finish(({ results }) => results.lead);
+    const model = scriptedModel([], {
+      whenExhausted: (r: ModelRequest): ScriptedReply => {
+        if (r.agent === 'scout') return { intent: 'done_for_now', args: { message: 'notes' } };
+        if (r.context.includes('<tool_result') || r.context.includes('approved="false"')) return { intent: 'done_for_now', args: { message: 'shipped' } };
+        return { intent: 'publish', args: { title: 'cats' } };
+      },
+    });
+    const store = createMemoryStore();
+    const rt = createRuntime({ agents: [scout, publisher], pipelines: [article, outer], store, model });
+    return { rt, store, published };
+  }
+
+  /** Waits until the pipeline has launched the child of `step` (it rests in waitingForChild after the launch). */
+  async function untilChildLaunched(rt: ReturnType<typeof createRuntime>, id: string, step: string): Promise<void> {
+    for await (const event of rt.watch(id)) if (event.type === 'tool_call' && event.data.tool === step) break;
+    expect((await rt.settled(id)).status).toBe('running');
+  }
+
+  /** Launches `article` and waits until its `ship` child asks to approve `publish`. */
+  async function atApproval(rt: ReturnType<typeof createRuntime>, id: string) {
+    await rt.launch('article', { topic: 'cats' }, { threadId: id });
+    const shipId = childThreadId(id, 'ship');
+    await untilChildLaunched(rt, id, 'ship');
+    const waiting = await rt.settled(shipId);
+    expect(waiting).toMatchObject({ status: 'awaiting_human', pendingRequest: { kind: 'approval', tool: 'publish' } });
+    return { shipId, requestId: waiting.pendingRequest!.requestId };
+  }
+
+  it('cancels the child waiting for an approval, durably, and refuses a response to it afterwards', async () => {
+    const { rt, published } = articleFleet();
+    const { shipId, requestId } = await atApproval(rt, 'pipe-cancel');
+    expect(await rt.cancel('pipe-cancel', { reason: 'wrong topic', by: 'qa' })).toMatchObject({ status: 'cancelled' });
+    const ship = (await rt.get(shipId))!;
+    expect(ship.status).toBe('cancelled');
+    expect(controls(ship.events)).toEqual([{ action: 'cancel', reason: 'pipeline pipe-cancel cancelled', by: 'qa' }]);
+    await expect(rt.respond(shipId, { requestId, approved: true })).rejects.toMatchObject({ name: 'InvalidStateError', message: `thread ${shipId} is cancelled`, status: 'cancelled' });
+    expect(published).toEqual([]);
+    // A child that had ended is left as it was.
+    const research = (await rt.get(childThreadId('pipe-cancel', 'research')))!;
+    expect(research.status).toBe('done');
+    expect(controls(research.events)).toEqual([]);
+    // Cancelling again changes nothing.
+    await rt.cancel('pipe-cancel');
+    expect(controls((await rt.get(shipId))!.events)).toHaveLength(1);
+  });
+
+  it('cancels through a pipeline of pipelines: each level names its own parent', async () => {
+    const { rt } = articleFleet();
+    await rt.launch('magazine', {}, { threadId: 'mag' });
+    const articleId = childThreadId('mag', 'lead');
+    const shipId = childThreadId(articleId, 'ship');
+    await untilChildLaunched(rt, 'mag', 'lead');
+    await untilChildLaunched(rt, articleId, 'ship');
+    expect((await rt.settled(shipId)).status).toBe('awaiting_human');
+    await rt.cancel('mag');
+    const inner = (await rt.get(articleId))!;
+    expect(inner.status).toBe('cancelled');
+    expect(controls(inner.events)).toEqual([{ action: 'cancel', reason: 'pipeline mag cancelled' }]);
+    const ship = (await rt.get(shipId))!;
+    expect(ship.status).toBe('cancelled');
+    expect(controls(ship.events)).toEqual([{ action: 'cancel', reason: `pipeline ${articleId} cancelled` }]);
+  });
+
+  /** The parent's cancel as a process that died right after writing it left it: its children untouched. */
+  async function cancelledWithoutChildren(store: ReturnType<typeof createMemoryStore>, id: string): Promise<void> {
+    const parent = (await store.get(id))!;
+    await store.append(id, parent.events.length, [{ seq: parent.events.length + 1, at: new Date().toISOString(), type: 'control', data: { action: 'cancel' } }]);
+  }
+
+  it("converges after a crash between the pipeline's cancel and its children's: a response to the child cancels it instead", async () => {
+    const { rt, store, published } = articleFleet();
+    const { shipId, requestId } = await atApproval(rt, 'pipe-crash');
+    await cancelledWithoutChildren(store, 'pipe-crash');
+    expect((await rt.get(shipId))!.status).toBe('awaiting_human');
+    await expect(rt.respond(shipId, { requestId, approved: true })).rejects.toMatchObject({ name: 'InvalidStateError', message: `thread ${shipId} is cancelled` });
+    const ship = (await rt.get(shipId))!;
+    expect(ship.status).toBe('cancelled');
+    expect(controls(ship.events)).toEqual([{ action: 'cancel', reason: 'pipeline pipe-crash cancelled' }]);
+    expect(published).toEqual([]);
+  });
+
+  it('pausing a pipeline leaves its child as it is: the child may end meanwhile, and the pipeline moves on only once resumed', async () => {
+    const { rt, published } = articleFleet();
+    const { shipId, requestId } = await atApproval(rt, 'pipe-pause');
+    expect(await rt.pause('pipe-pause', { by: 'qa' })).toMatchObject({ status: 'paused' });
+    expect((await rt.get(shipId))!.status).toBe('awaiting_human');
+    await rt.respond(shipId, { requestId, approved: true });
+    expect(await rt.settled(shipId)).toMatchObject({ status: 'done', output: 'shipped' });
+    expect(published).toEqual(['cats']);
+    // The child's end woke the pipeline, which stays paused.
+    expect(await rt.settled('pipe-pause')).toMatchObject({ status: 'paused' });
+    await rt.resume('pipe-pause');
+    expect(await rt.settled('pipe-pause')).toMatchObject({ status: 'done', output: 'shipped' });
+  });
+
+  it('converges after such a crash when the pipeline is cancelled again', async () => {
+    const { rt, store } = articleFleet();
+    const { shipId } = await atApproval(rt, 'pipe-again');
+    await cancelledWithoutChildren(store, 'pipe-again');
+    expect(await rt.cancel('pipe-again')).toMatchObject({ status: 'cancelled' });
+    const ship = (await rt.get(shipId))!;
+    expect(ship.status).toBe('cancelled');
+    expect(controls(ship.events)).toEqual([{ action: 'cancel', reason: 'pipeline pipe-again cancelled' }]);
   });
 });

@@ -7,6 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { SimulatedClock } from 'xstate';
 import { z } from 'zod';
 import { agent } from '../../src/agent/agent.js';
 import { tool } from '../../src/agent/tool.js';
@@ -101,5 +102,45 @@ describe('closing a runtime while a tool call runs', () => {
     expect(done.pendingRequest).toBeNull();
     expect(done).toMatchObject({ status: 'done', output: 'after published' });
     expect(tools.runs()).toBe(1);
+  });
+
+  it('aborts a call still running at the end of the drain time; the next process asks a human whether it took effect', async () => {
+    const dir = await tempDir();
+    const clock = new SimulatedClock();
+    clock.set(Date.parse('2026-01-01T00:00:00Z'));
+    const tools = publishTool();
+    const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [tools.publish] });
+    const first = createRuntime({ agents: [publisher], store: await createFileStore({ dir, clock }), model: publisherModel(), clock });
+    const { id, signal } = await publishing(first, tools);
+
+    const closing = first.close({ drainMs: 10_000 });
+    clock.increment(9_999);
+    const abortedBeforeTheDrainTime = signal.aborted;
+    clock.increment(1);
+    await closing;
+    expect(abortedBeforeTheDrainTime).toBe(false);
+    expect(signal.aborted).toBe(true);
+    // A tool that ignores its signal and finishes later: its result is not journaled.
+    tools.release.resolve('published');
+
+    const second = createRuntime({ agents: [publisher], store: await createFileStore({ dir, clock }), model: publisherModel(), clock });
+    cleanup.push(() => second.close());
+    expect((await second.get(id))!.events.at(-1)).toMatchObject({ type: 'tool_call', data: { tool: 'publish' } });
+    expect(await second.recover()).toBe(1);
+    const asking = await second.settled(id);
+    expect(asking.status).toBe('awaiting_human');
+    expect(asking.pendingRequest).toMatchObject({ kind: 'interrupted', tool: 'publish' });
+    expect(tools.runs()).toBe(1);
+  });
+
+  it('closes at once by default, aborting the call', async () => {
+    const dir = await tempDir();
+    const tools = publishTool();
+    const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [tools.publish] });
+    const first = createRuntime({ agents: [publisher], store: await createFileStore({ dir }), model: publisherModel() });
+    const { signal } = await publishing(first, tools);
+    await first.close();
+    expect(signal.aborted).toBe(true);
+    tools.release.resolve('published');
   });
 });

@@ -142,11 +142,11 @@ export interface Runtime {
    * (their tool's signal), and their threads ask a human whether they took effect, unless the tool
    * is idempotent.
    */
-  close(options?: CloseOptions): Promise<void>;
+  close(options?: RuntimeCloseOptions): Promise<void>;
 }
 
 /** Options of {@link Runtime.close}. */
-export interface CloseOptions {
+export interface RuntimeCloseOptions {
   /**
    * How long tool calls in progress may take to finish before they are aborted (ms).
    * @default 0 (aborted at once)

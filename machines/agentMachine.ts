@@ -274,5 +274,12 @@ export function agentMachineFor(agent: Agent): typeof agentMachine {
 }
 
 
+/**
+ * The steps a closing runtime lets finish (within its drain time): a tool call, whose result is
+ * journaled rather than left for a human to ask about. Any other step is aborted, and run again
+ * from the log by the next process.
+ */
+export const DRAINED_STEPS: readonly string[] = ['execute'] satisfies StepName[];
+
 /** The machine's states in which an actor waits for something outside (a human, a resume). */
 export const WAITING_STATES: readonly string[] = ['awaitingHuman', 'escalated', 'paused'];

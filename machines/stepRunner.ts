@@ -55,6 +55,12 @@ export interface StepRunner<TCommand extends RunCommand = RunCommand> {
   run(command: TCommand): void;
   /** Aborts the step in progress; nothing is reported afterwards. */
   stop(): void;
+  /**
+   * Runs no step from now on (the actor is about to stop). A step in progress that `keep` keeps
+   * goes on and reports its result: the returned promise resolves once it has. Otherwise the step
+   * in progress, if any, is stopped as by {@link StepRunner.stop}, and it returns undefined.
+   */
+  drain(keep: (step: string) => boolean): Promise<void> | undefined;
 }
 
 /**
@@ -74,28 +80,40 @@ export function createStepRunner<TCommand extends RunCommand, TOutput extends St
   let current = 0;
   let running = false;
   let stopped = false;
+  let draining = false;
+  // The step in progress: its name, and its run (settled once it has reported).
+  let step = '';
+  let reported: Promise<void> = Promise.resolve();
   const settle = (id: number, event: StepEvent<TOutput>): void => {
     if (id !== current || stopped) return;
     running = false;
     report(event);
   };
+  const stop = (): void => {
+    stopped = true;
+    if (running) controller.abort(new Error('agent actor stopped'));
+  };
   return {
     run(command) {
-      if (stopped) return;
+      if (stopped || draining) return;
       const { thread, deps } = command.input;
       deps.logger.debug({ threadId: thread.id, agent: thread.agent, state: command.state }, 'agent state');
       if (running) controller.abort(new Error(`superseded by ${command.step}`));
       if (controller.signal.aborted) controller = new AbortController();
       const id = ++current;
       running = true;
-      run(command, controller).then(
+      step = command.step;
+      reported = run(command, controller).then(
         (output) => settle(id, { type: STEP_DONE, output }),
         (error: unknown) => settle(id, { type: STEP_FAILED, error }),
       );
     },
-    stop() {
-      stopped = true;
-      if (running) controller.abort(new Error('agent actor stopped'));
+    stop,
+    drain(keep) {
+      draining = true;
+      if (running && !stopped && keep(step)) return reported;
+      stop();
+      return undefined;
     },
   };
 }

@@ -1,4 +1,4 @@
-import { createActor, enqueueActions, setup, type AnyActorLogic, type AnyActorRef, type EventObject } from 'xstate';
+import { assign, createActor, enqueueActions, setup, type AnyActorLogic, type AnyActorRef, type EventObject } from 'xstate';
 import type { Agent } from '../src/agent/agent.js';
 import type { Pipeline } from '../src/pipeline/pipeline.js';
 import type { PipelineDeps } from '../src/pipeline/pipelineSteps.js';
@@ -42,6 +42,8 @@ export type SupervisorEvent =
   | { type: 'EVICT'; threadId: string }
   /** Drop every child and queued thread (the runtime closes). */
   | { type: 'EVICT_ALL' }
+  /** Start nothing more (the runtime closes once its children's tool calls finish): queued threads are dropped. */
+  | { type: 'DRAIN' }
   /** A child came to rest (sent by the child's own `onRest`, instead of syncing every snapshot). */
   | { type: 'CHILD_RESTED'; threadId: string; state: string; thread: Thread; wakeAt?: number };
 
@@ -62,6 +64,8 @@ interface SupervisorContext {
   readonly actors: Map<string, AnyActorRef>;
   /** Threads waiting for a slot, oldest first. */
   queue: readonly Thread[];
+  /** Set by DRAIN: no child is started any more. */
+  draining: boolean;
   /** Child failures per thread (a child that fails twice is not restarted again). */
   failures: Readonly<Record<string, number>>;
 }
@@ -92,7 +96,7 @@ interface Filling {
  * after, for the one `assign` of the transition (each assign clones the supervisor's snapshot).
  */
 function fill({ context, self, later }: Filling, running: string[], queue: Thread[]): { running: string[]; queue: Thread[] } {
-  while (running.length < context.maxConcurrent && queue.length > 0) {
+  while (!context.draining && running.length < context.maxConcurrent && queue.length > 0) {
     const thread = queue.shift()!;
     const threadId = thread.id;
     const deps = {
@@ -143,13 +147,13 @@ export const supervisorMachine = setup({
   },
 }).createMachine({
   id: 'supervisor',
-  context: ({ input }) => ({ ...input, pipelines: input.pipelines ?? new Map(), running: [], queue: [], failures: {}, actors: new Map() }),
+  context: ({ input }) => ({ ...input, pipelines: input.pipelines ?? new Map(), running: [], queue: [], draining: false, failures: {}, actors: new Map() }),
   initial: 'supervising',
   states: {
     supervising: {
       on: {
         START: {
-          guard: ({ context, event }) => !context.running.includes(event.thread.id) && !context.queue.some((t) => t.id === event.thread.id),
+          guard: ({ context, event }) => !context.draining && !context.running.includes(event.thread.id) && !context.queue.some((t) => t.id === event.thread.id),
           actions: enqueueActions(({ context, event, enqueue, self }) => {
             enqueue.assign(fill({ context, self, later: enqueue }, [...context.running], [...context.queue, event.thread]));
           }),
@@ -166,6 +170,7 @@ export const supervisorMachine = setup({
             enqueue.assign({ running: [], queue: [] });
           }),
         },
+        DRAIN: { actions: assign({ draining: true, queue: [] }) },
         EVICT: {
           actions: enqueueActions(({ context, event, enqueue, self }) => {
             enqueue({ type: 'stop', params: { threadId: event.threadId } });

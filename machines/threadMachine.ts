@@ -34,15 +34,15 @@ export interface ThreadContext {
   pauseRequested: boolean;
   control: { reason?: string; by?: string };
   stopped: string | null;
-  /** Runs the working states' steps (./stepRunner.ts); stopped with the actor. */
-  readonly runner: Pick<StepRunner, 'stop'>;
+  /** Runs the working states' steps (./stepRunner.ts); stopped with the actor, drained before a runtime closes. */
+  readonly runner: Pick<StepRunner, 'stop' | 'drain'>;
 }
 
 /** The context fields for a thread as persisted: the thread and its derived state. */
 export const withThread = (thread: Thread): { thread: Thread; state: ThreadState } => ({ thread, state: deriveState(thread.events) });
 
 /** The context a durable machine starts with, before its own fields. */
-export const threadContext = <TRunner extends Pick<StepRunner, 'stop'>>(deps: AgentDeps, thread: Thread, runner: TRunner): ThreadContext & { readonly runner: TRunner } => ({
+export const threadContext = <TRunner extends Pick<StepRunner, 'stop' | 'drain'>>(deps: AgentDeps, thread: Thread, runner: TRunner): ThreadContext & { readonly runner: TRunner } => ({
   deps,
   ...withThread(thread),
   pauseRequested: false,

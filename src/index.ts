@@ -88,6 +88,7 @@ export {
   type LaunchOptions,
   type Runtime,
   type RunOptions,
+  type RuntimeCloseOptions,
   type RuntimeOptions,
   type ThreadChange,
   type ThreadView,

@@ -9,6 +9,12 @@ import { createFileStore } from '../store/fileStore.js';
 import { inspectWebsocket } from './env.js';
 import type { Project } from './project.js';
 
+/**
+ * How long a stopping process lets running work finish: the tool calls in progress (embedded), the
+ * running jobs (on NATS, then handed back to the queue).
+ */
+export const DRAIN_MS = 10_000;
+
 /** The runtime `serve` serves, the bus its inspector uses, where its threads live, and how to close them. */
 export interface Backend {
   readonly runtime: Runtime;
@@ -53,7 +59,8 @@ export async function embeddedBackend(dir: string, options: BackendOptions): Pro
     bus,
     where: own ? 'threads are stored where the config\'s store keeps them' : `threads are stored in ${join(dir, 'threads')}`,
     async close() {
-      await runtime.close();
+      // Tool calls in progress journal their results before the store closes.
+      await runtime.close({ drainMs: DRAIN_MS });
       await inspector.close();
       await bus.close();
     },
@@ -74,7 +81,7 @@ export interface NatsBackendOptions extends BackendOptions {
 /** On NATS: threads in a KV bucket, runs as durable jobs (taken here too unless `worker: false`). */
 export async function natsBackend(options: NatsBackendOptions): Promise<Backend> {
   // Loaded only with NATS, so the embedded default does not load the NATS client.
-  const { joinNats, DRAIN_MS } = await import('./joinNats.js');
+  const { joinNats } = await import('./joinNats.js');
   const { project, natsUrl, worker } = options;
   const node = await joinNats({
     natsUrl,

@@ -8,9 +8,6 @@ import type { Pipeline } from '../pipeline/pipeline.js';
 /** Where `worker` and `serve --nats-url` connect when neither the flag nor NATS_URL says. */
 export const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222';
 
-/** How long a stopping process lets running jobs finish before handing them back to the queue. */
-export const DRAIN_MS = 10_000;
-
 /** How a process joins NATS (`worker`, and `serve` with a NATS URL). */
 export interface JoinNatsOptions {
   natsUrl: string;

@@ -1,5 +1,6 @@
 import { inspectWebsocket, loggerFromEnv, modelFromEnv } from './env.js';
-import { DRAIN_MS, joinNats } from './joinNats.js';
+import { DRAIN_MS } from './backend.js';
+import { joinNats } from './joinNats.js';
 import type { Project } from './project.js';
 
 /** Options of the `worker` command, after commander parsed them. */

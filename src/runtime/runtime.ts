@@ -135,8 +135,23 @@ export interface Runtime {
   subscribe(listener: (change: ThreadChange) => void): () => void;
   /** Threads with an actor in memory now. */
   activeCount(): number;
-  /** Stops every actor (their threads stay where the log says) and closes the store. */
-  close(): Promise<void>;
+  /**
+   * Stops every actor (their threads stay where the log says) and closes the store. With
+   * `drainMs`, tool calls in progress get that long to finish and have their results journaled
+   * before their actors stop (nothing else starts meanwhile); those still running then are aborted
+   * (their tool's signal), and their threads ask a human whether they took effect, unless the tool
+   * is idempotent.
+   */
+  close(options?: RuntimeCloseOptions): Promise<void>;
+}
+
+/** Options of {@link Runtime.close}. */
+export interface RuntimeCloseOptions {
+  /**
+   * How long tool calls in progress may take to finish before they are aborted (ms).
+   * @default 0 (aborted at once)
+   */
+  drainMs?: number;
 }
 
 /** Checks the definitions and builds each pipeline's machine once. */
@@ -264,8 +279,8 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     subscribe: (listener) => events.subscribe(listener),
     watchedThreads: () => events.watchedThreads(),
     activeCount: () => driver.activeCount(),
-    async close() {
-      driver.close();
+    async close({ drainMs = 0 } = {}) {
+      await driver.close(drainMs);
       events.clear();
       await inner.close();
     },

@@ -1,7 +1,8 @@
 import { createActor, type InspectionEvent } from 'xstate';
-import type { AgentMachineEvent } from '../../machines/agentMachine.js';
+import { DRAINED_STEPS, type AgentMachineEvent } from '../../machines/agentMachine.js';
 import type { PipelineMachine } from '../../machines/pipelineMachine.js';
 import { supervisorMachine, type AgentRest } from '../../machines/supervisorMachine.js';
+import type { ThreadContext } from '../../machines/threadMachine.js';
 import type { Agent } from '../agent/agent.js';
 import type { Clock } from '../clock.js';
 import { messageOf } from '../errors.js';
@@ -71,8 +72,12 @@ export interface ThreadDriver {
   evict(threadId: string): void;
   /** Actors in memory now. */
   activeCount(): number;
-  /** Stops every actor; nothing is driven afterwards. */
-  close(): void;
+  /**
+   * Stops every actor; nothing is driven afterwards. With a `drainMs` above 0, first lets the tool
+   * calls in progress finish and journal their results, for up to that long (other steps are
+   * aborted at once, and no actor starts another step); then aborts those still running.
+   */
+  close(drainMs: number): Promise<void>;
 }
 
 /** Builds the {@link ThreadDriver} of a runtime and starts its supervisor. */
@@ -81,6 +86,7 @@ export function createThreadDriver(options: ThreadDriverOptions): ThreadDriver {
   // Threads answered or resumed while their actor was still finishing a step: restart them once it rests.
   const restartWhenRested = new Set<string>();
   let closed = false;
+  let closing: Promise<void> | undefined;
   // Sleeping threads hold no actor (nor a slot): they are started again at their deadline, here,
   // or by the scheduler when there is one (see sleep below).
   const wakeUps = new WakeTimers(clock, (threadId) => driveStored(threadId, 'could not wake a sleeping thread'));
@@ -115,7 +121,8 @@ export function createThreadDriver(options: ThreadDriverOptions): ThreadDriver {
    */
   const sleep = (threadId: string, thread: Thread | null, wakeAt: number): void => {
     if (schedule === undefined || thread === null) {
-      wakeUps.arm(threadId, wakeAt);
+      // Closing: the next process re-arms the recorded deadline.
+      if (!closed) wakeUps.arm(threadId, wakeAt);
       return;
     }
     Promise.resolve()
@@ -191,11 +198,38 @@ export function createThreadDriver(options: ThreadDriverOptions): ThreadDriver {
       supervisor.send({ type: 'EVICT', threadId });
     },
     activeCount: () => supervisor.getSnapshot().context.running.length,
-    close() {
-      closed = true;
-      wakeUps.clear();
-      supervisor.send({ type: 'EVICT_ALL' });
-      supervisor.stop();
+    close(drainMs) {
+      closing ??= (async () => {
+        closed = true;
+        wakeUps.clear();
+        if (drainMs > 0) await drainToolCalls(drainMs);
+        supervisor.send({ type: 'EVICT_ALL' });
+        supervisor.stop();
+      })();
+      return closing;
     },
   };
+
+  /**
+   * Waits, up to `drainMs`, for the tool calls in progress to finish and journal their results
+   * (the store is still open), so the next process need not ask a human whether they took effect.
+   * Nothing else moves meanwhile: no actor is started, no actor starts another step, and every
+   * other step in progress is aborted (a decision is made again from the log).
+   */
+  async function drainToolCalls(drainMs: number): Promise<void> {
+    supervisor.send({ type: 'DRAIN' });
+    const keep = (step: string): boolean => DRAINED_STEPS.includes(step);
+    const calls = [...supervisor.getSnapshot().context.actors.values()]
+      .map((actor) => (actor.getSnapshot() as { context: ThreadContext }).context.runner.drain(keep))
+      .filter((call) => call !== undefined);
+    if (calls.length === 0) return;
+    logger.info({ calls: calls.length, drainMs }, 'waiting for the tool calls in progress before stopping');
+    let timer: unknown;
+    const finished = await Promise.race([
+      Promise.all(calls).then(() => true),
+      new Promise<false>((resolve) => (timer = clock.setTimeout(() => resolve(false), drainMs))),
+    ]);
+    clock.clearTimeout(timer);
+    if (!finished) logger.warn({ drainMs }, 'tool calls still running at shutdown: aborting them (their threads will ask whether they took effect)');
+  }
 }

@@ -1,0 +1,146 @@
+/**
+ * A runtime closing while a tool call runs: the call's result is journaled when the tool finishes
+ * within the drain time, so the next process carries the thread on instead of asking a human
+ * whether the call took effect.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { SimulatedClock } from 'xstate';
+import { z } from 'zod';
+import { agent } from '../../src/agent/agent.js';
+import { tool } from '../../src/agent/tool.js';
+import type { ModelRequest } from '../../src/model/model.js';
+import { scriptedModel, type ScriptedReply } from '../../src/model/scriptedModel.js';
+import { createRuntime, type Runtime } from '../../src/runtime/runtime.js';
+import { createFileStore } from '../../src/store/fileStore.js';
+
+interface Deferred<T> {
+  readonly promise: Promise<T>;
+  resolve(value: T): void;
+}
+
+function deferred<T = void>(): Deferred<T> {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+/** A non-idempotent tool that needs approval and finishes when the test says so. */
+function publishTool() {
+  const started = deferred<AbortSignal>();
+  const release = deferred<string>();
+  let runs = 0;
+  const publish = tool({
+    name: 'publish',
+    description: 'publishes the post',
+    input: z.object({ post: z.string() }),
+    approval: true,
+    run: async (_args, { signal }) => {
+      runs++;
+      started.resolve(signal);
+      return release.promise;
+    },
+  });
+  return { publish, started, release, runs: () => runs };
+}
+
+/** Decides to publish, then ends with whatever the tool returned (the model sees it in the context). */
+const publisherModel = () =>
+  scriptedModel([], {
+    whenExhausted: (request: ModelRequest): ScriptedReply => {
+      const result = /<tool_result[^>]*>\n?([^<]*)/.exec(request.context)?.[1]?.trim();
+      return result === undefined ? { intent: 'publish', args: { post: 'hello' } } : { intent: 'done_for_now', args: { message: `after ${result}` } };
+    },
+  });
+
+let cleanup: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const fn of cleanup.reverse()) await fn();
+  cleanup = [];
+});
+
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'switchyard-shutdown-'));
+  cleanup.push(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Launches a publisher thread, approves its call, and resolves once the tool runs. */
+async function publishing(rt: Runtime, tools: ReturnType<typeof publishTool>): Promise<{ id: string; signal: AbortSignal }> {
+  const { id } = await rt.launch('publisher', 'publish hello');
+  const waiting = await rt.settled(id);
+  expect(waiting.pendingRequest).toMatchObject({ kind: 'approval', tool: 'publish' });
+  await rt.respond(id, { requestId: waiting.pendingRequest!.requestId, approved: true });
+  return { id, signal: await tools.started.promise };
+}
+
+describe('closing a runtime while a tool call runs', () => {
+  it('journals the result of a call that finishes within the drain time; the next process carries the thread on', async () => {
+    const dir = await tempDir();
+    const tools = publishTool();
+    const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [tools.publish] });
+    const first = createRuntime({ agents: [publisher], store: await createFileStore({ dir }), model: publisherModel() });
+    const { id, signal } = await publishing(first, tools);
+
+    const closing = first.close({ drainMs: 3_600_000 });
+    // Whether the call was aborted while the runtime drained (it must not be).
+    const abortedWhileDraining = signal.aborted;
+    tools.release.resolve('published');
+    await closing;
+
+    const second = createRuntime({ agents: [publisher], store: await createFileStore({ dir }), model: publisherModel() });
+    cleanup.push(() => second.close());
+    const stored = (await second.get(id))!;
+    expect(stored.events.map((e) => e.type)).toEqual(['input', 'decision', 'human_request', 'human_response', 'tool_call', 'tool_result']);
+    expect(stored.events.at(-1)).toMatchObject({ type: 'tool_result', data: { tool: 'publish', result: 'published' } });
+    expect(stored.status).toBe('running');
+    expect(abortedWhileDraining).toBe(false);
+    expect(await second.recover()).toBe(1);
+    const done = await second.settled(id);
+    expect(done.pendingRequest).toBeNull();
+    expect(done).toMatchObject({ status: 'done', output: 'after published' });
+    expect(tools.runs()).toBe(1);
+  });
+
+  it('aborts a call still running at the end of the drain time; the next process asks a human whether it took effect', async () => {
+    const dir = await tempDir();
+    const clock = new SimulatedClock();
+    clock.set(Date.parse('2026-01-01T00:00:00Z'));
+    const tools = publishTool();
+    const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [tools.publish] });
+    const first = createRuntime({ agents: [publisher], store: await createFileStore({ dir, clock }), model: publisherModel(), clock });
+    const { id, signal } = await publishing(first, tools);
+
+    const closing = first.close({ drainMs: 10_000 });
+    clock.increment(9_999);
+    const abortedBeforeTheDrainTime = signal.aborted;
+    clock.increment(1);
+    await closing;
+    expect(abortedBeforeTheDrainTime).toBe(false);
+    expect(signal.aborted).toBe(true);
+    // A tool that ignores its signal and finishes later: its result is not journaled.
+    tools.release.resolve('published');
+
+    const second = createRuntime({ agents: [publisher], store: await createFileStore({ dir, clock }), model: publisherModel(), clock });
+    cleanup.push(() => second.close());
+    expect((await second.get(id))!.events.at(-1)).toMatchObject({ type: 'tool_call', data: { tool: 'publish' } });
+    expect(await second.recover()).toBe(1);
+    const asking = await second.settled(id);
+    expect(asking.status).toBe('awaiting_human');
+    expect(asking.pendingRequest).toMatchObject({ kind: 'interrupted', tool: 'publish' });
+    expect(tools.runs()).toBe(1);
+  });
+
+  it('closes at once by default, aborting the call', async () => {
+    const dir = await tempDir();
+    const tools = publishTool();
+    const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [tools.publish] });
+    const first = createRuntime({ agents: [publisher], store: await createFileStore({ dir }), model: publisherModel() });
+    const { signal } = await publishing(first, tools);
+    await first.close();
+    expect(signal.aborted).toBe(true);
+    tools.release.resolve('published');
+  });
+});

@@ -252,6 +252,39 @@ describe('cancelling a pipeline cancels its children', () => {
     expect(await rt.settled('pipe-pause')).toMatchObject({ status: 'done', output: 'shipped' });
   });
 
+  it("recovery cancels a child that was running when the process died between the pipeline's cancel and its children's, instead of running it", async () => {
+    const asked: string[] = [];
+    const model = scriptedModel([], { whenExhausted: (r: ModelRequest): ScriptedReply => (asked.push(r.agent), { intent: 'done_for_now', args: { message: 'notes' } }) });
+    const scout = agent({ name: 'scout', description: 'researches', prompt: 'p', tools: [] });
+    const article = pipeline({ name: 'article', description: 'research', input: z.object({ topic: z.string() }), output: z.unknown() })
+      .agent({ name: 'research', agent: 'scout', input: ({ input }) => `research ${input.topic}` })
+      .finish(({ results }) => results.research);
+    // What the dead process left: the pipeline cancelled (its last event), its child still running.
+    const store = createMemoryStore();
+    const at = new Date().toISOString();
+    const childId = childThreadId('pipe-dead', 'research');
+    await store.create({
+      id: 'pipe-dead',
+      agent: 'article',
+      events: [
+        { seq: 1, at, type: 'input', data: { input: { topic: 'cats' } } },
+        { seq: 2, at, type: 'tool_call', data: { callId: 'c1', tool: 'research', args: { threadId: childId, agent: 'scout', input: 'research cats' }, idempotencyKey: 'k1', attempt: 1 } },
+        { seq: 3, at, type: 'control', data: { action: 'cancel' } },
+      ],
+    });
+    await store.create({ id: childId, agent: 'scout', events: [{ seq: 1, at, type: 'input', data: { input: 'research cats', source: { kind: 'pipeline', parentId: 'pipe-dead' } } }] });
+    expect((await store.list({ status: 'running' })).map((t) => t.id)).toEqual([childId]);
+    const rt = createRuntime({ agents: [scout], pipelines: [article], store, model });
+    const recovered = await rt.recover();
+    const child = await rt.settled(childId);
+    expect(child.status).toBe('cancelled');
+    expect(controls(child.events)).toEqual([{ action: 'cancel', reason: 'pipeline pipe-dead cancelled' }]);
+    // It took no step: the model was never asked.
+    expect(asked).toEqual([]);
+    expect(child.events.map((e) => e.type)).toEqual(['input', 'control']);
+    expect(recovered).toBe(0);
+  });
+
   it('converges after such a crash when the pipeline is cancelled again', async () => {
     const { rt, store } = articleFleet();
     const { shipId } = await atApproval(rt, 'pipe-again');

@@ -5,7 +5,7 @@ import { supervisorMachine } from '../../machines/supervisorMachine.js';
 import type { Agent } from '../agent/agent.js';
 import type { AgentDeps } from '../agent/deps.js';
 import { systemClock, type Clock } from '../clock.js';
-import { ConfigError, InvalidInputError, NotFoundError } from '../errors.js';
+import { ConfigError, InvalidInputError, messageOf, NotFoundError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { Model } from '../model/model.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
@@ -15,7 +15,7 @@ import type { Thread, ThreadEvent } from '../thread/events.js';
 import { deriveState, RESTING_STATUSES, statusOf } from '../thread/state.js';
 import { assertOwner, launchThread, type LaunchOptions, type LaunchSources } from './launching.js';
 import { createSettling } from './settling.js';
-import { controlThread, respondToThread, type ControlOptions, type ControlSources } from './threadControl.js';
+import { controlThread, endedWithParent, respondToThread, type ControlOptions, type ControlSources } from './threadControl.js';
 import { createThreadDriver, type ScheduleReason, type ThreadDriver } from './threadDriver.js';
 import { createThreadEvents, observedStore, type ThreadChange } from './threadEvents.js';
 import { viewOf, type ThreadView } from './threadView.js';
@@ -112,7 +112,11 @@ export interface Runtime {
    * or (a pipeline) waits for a child thread.
    */
   settled(threadId: string, options?: { signal?: AbortSignal }): Promise<ThreadView>;
-  /** Continues every thread that was running, backing off or sleeping when the last process stopped. */
+  /**
+   * Continues every thread that was running, backing off or sleeping when the last process stopped,
+   * and resolves with how many. A pipeline's child whose pipeline was cancelled (the process died
+   * before cancelling it) is cancelled instead, and not counted.
+   */
   recover(): Promise<number>;
   /**
    * Runs the thread in this process (a worker taking a job) and resolves when it rests. Reads the
@@ -183,21 +187,34 @@ function machinesOf(agents: ReadonlyMap<string, Agent>, pipelineMachines: Readon
 
 /**
  * Continues every thread of this runtime's agents and pipelines that was moving when the last
- * process stopped, sleeping ones included (their actor re-arms the recorded deadline).
+ * process stopped, sleeping ones included (their actor re-arms the recorded deadline). A child
+ * whose pipeline was cancelled (the process died before cancelling it) is cancelled instead.
  */
 async function recoverThreads(
   store: ThreadStore,
+  control: ControlSources,
   { agents, pipelines, driver, logger }: { agents: ReadonlyMap<string, Agent>; pipelines: ReadonlyMap<string, Pipeline>; driver: ThreadDriver; logger: Logger },
 ): Promise<number> {
   const moving = await store.list({ status: ['running', 'backing_off', 'sleeping'], limit: Number.MAX_SAFE_INTEGER });
   let count = 0;
+  let cancelled = 0;
   for (const summary of moving) {
     const thread = await store.get(summary.id);
     if (thread === undefined || (!agents.has(thread.agent) && !pipelines.has(thread.agent))) continue;
+    try {
+      if (await endedWithParent(control, thread)) {
+        cancelled++;
+        continue;
+      }
+    } catch (error) {
+      // Left as it is rather than run for a pipeline that may be cancelled: the next recover tries again.
+      logger.error({ threadId: thread.id, agent: thread.agent, err: messageOf(error) }, "could not check or cancel a recovered thread's pipeline; thread left as is");
+      continue;
+    }
     driver.start(thread);
     count++;
   }
-  if (count > 0) logger.info({ count }, 'recovered threads');
+  if (count > 0 || cancelled > 0) logger.info({ count, cancelled }, 'recovered threads');
   return count;
 }
 
@@ -255,7 +272,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     cancel: (threadId, opts = {}) => controlThread(controlSources, threadId, 'cancel', opts),
     watch: (threadId, opts = {}) => watchThread(threadId, opts, { events, load }),
     settled: (threadId, opts = {}) => settling.settled(threadId, undefined, opts),
-    recover: () => recoverThreads(store, { agents, pipelines, driver, logger }),
+    recover: () => recoverThreads(store, controlSources, { agents, pipelines, driver, logger }),
     async run(threadId, opts = {}) {
       const { agent, thread: known, ...waitOptions } = opts;
       if (known !== undefined && known.id !== threadId) throw new InvalidInputError(`options.thread is thread ${known.id}, not ${threadId}`);

@@ -80,9 +80,10 @@ async function cancelChildren(sources: ControlSources, parent: ThreadView, opts:
 
 /**
  * A pipeline's child whose pipeline was cancelled but which was not (its process died in between)
- * is cancelled now, when someone answers or resumes it. Returns whether it was.
+ * is cancelled now, when someone answers or resumes it, or a restart would run it again. Reads
+ * the store once, and only for a thread that has a pipeline. Returns whether it was cancelled.
  */
-async function endedWithParent(sources: ControlSources, thread: Pick<Thread, 'id' | 'events'>): Promise<boolean> {
+export async function endedWithParent(sources: ControlSources, thread: Pick<Thread, 'id' | 'events'>): Promise<boolean> {
   const parentId = parentIdOf(thread);
   if (parentId === undefined) return false;
   const parent = await sources.deps.store.get(parentId);

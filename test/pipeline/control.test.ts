@@ -285,6 +285,50 @@ describe('cancelling a pipeline cancels its children', () => {
     expect(recovered).toBe(0);
   });
 
+  it('cancels a child that its pipeline was launching while the pipeline was cancelled, before the child takes a step', async () => {
+    const asked: string[] = [];
+    const model = scriptedModel([], { whenExhausted: (r: ModelRequest): ScriptedReply => (asked.push(r.agent), { intent: 'done_for_now', args: { message: 'notes' } }) });
+    const scout = agent({ name: 'scout', description: 'researches', prompt: 'p', tools: [] });
+    const article = pipeline({ name: 'article', description: 'research', input: z.object({ topic: z.string() }), output: z.unknown() })
+      .agent({ name: 'research', agent: 'scout', input: ({ input }) => `research ${input.topic}` })
+      .finish(({ results }) => results.research);
+    const childId = childThreadId('pipe-race', 'research');
+    // The child's create is held until the pipeline's cancel has returned: the cancel looks for the
+    // child before it exists (the order the race can take), and the child is created after.
+    const inner = createMemoryStore();
+    let release!: () => void;
+    const cancelled = new Promise<void>((resolve) => (release = resolve));
+    let creating!: () => void;
+    const launching = new Promise<void>((resolve) => (creating = resolve));
+    let childCreated!: () => void;
+    const created = new Promise<void>((resolve) => (childCreated = resolve));
+    const store: typeof inner = {
+      ...inner,
+      async create(thread) {
+        if (thread.id !== childId) return inner.create(thread);
+        creating();
+        await cancelled;
+        const stored = await inner.create(thread);
+        childCreated();
+        return stored;
+      },
+    };
+    const rt = createRuntime({ agents: [scout], pipelines: [article], store, model });
+    await rt.launch('article', { topic: 'cats' }, { threadId: 'pipe-race' });
+    await launching;
+    expect(await rt.cancel('pipe-race')).toMatchObject({ status: 'cancelled' });
+    expect(await rt.get(childId)).toBeUndefined();
+    release();
+    await created;
+    // Its events until it ends (it runs to done when nothing stops it).
+    for await (const event of rt.watch(childId)) void event;
+    const child = (await rt.get(childId))!;
+    expect(child.status).toBe('cancelled');
+    expect(controls(child.events)).toEqual([{ action: 'cancel', reason: 'pipeline pipe-race cancelled' }]);
+    expect(child.events.map((e) => e.type)).toEqual(['input', 'control']);
+    expect(asked).toEqual([]);
+  });
+
   it('converges after such a crash when the pipeline is cancelled again', async () => {
     const { rt, store } = articleFleet();
     const { shipId } = await atApproval(rt, 'pipe-again');

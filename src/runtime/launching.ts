@@ -29,6 +29,11 @@ export interface LaunchSources {
   readonly scheduled: boolean;
   isActive(threadId: string): boolean;
   start(thread: Thread): void;
+  /**
+   * Cancels a pipeline's child whose pipeline is cancelled (resolving with it cancelled), else
+   * resolves with `undefined`. Asked only for a thread with a pipeline.
+   */
+  endedWithParent(thread: Thread): Promise<ThreadView | undefined>;
 }
 
 /** Throws an {@link InvalidStateError} (status `conflict`) unless the thread is `agentName`'s. */
@@ -94,6 +99,12 @@ export async function launchThread(sources: LaunchSources, agentName: string, in
     return found;
   }
   logger.info({ threadId: id, agent: target.name, state: 'launched' }, 'thread launched');
+  // A pipeline's child may be created after its pipeline's cancel looked for it: it is cancelled
+  // before it takes a step. One read of the pipeline, for children only.
+  if (options.source?.parentId !== undefined) {
+    const cancelled = await sources.endedWithParent(thread);
+    if (cancelled !== undefined) return cancelled;
+  }
   sources.start(thread);
   return viewOf(thread);
 }

@@ -202,7 +202,7 @@ async function recoverThreads(
     const thread = await store.get(summary.id);
     if (thread === undefined || (!agents.has(thread.agent) && !pipelines.has(thread.agent))) continue;
     try {
-      if (await endedWithParent(control, thread)) {
+      if ((await endedWithParent(control, thread)) !== undefined) {
         cancelled++;
         continue;
       }
@@ -248,10 +248,20 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     },
   };
   driver = createThreadDriver({ agents, pipelines: pipelineMachines, store, model, clock, logger, inspect, maxConcurrent, schedule, children, onRested: settling.rested, onSlept: settling.slept });
-  const launchSources: LaunchSources = { agents, pipelines, store, clock, logger, scheduled: schedule !== undefined, isActive: driver.isActive, start: (thread) => driver.start(thread) };
-  launch = (agentName, input, launchOptions) => launchThread(launchSources, agentName, input, launchOptions);
   const deps: AgentDeps = { model, store, clock, logger };
   const controlSources: ControlSources = { deps, driver, load, settled: (threadId) => settling.settled(threadId, undefined) };
+  const launchSources: LaunchSources = {
+    agents,
+    pipelines,
+    store,
+    clock,
+    logger,
+    scheduled: schedule !== undefined,
+    isActive: driver.isActive,
+    start: (thread) => driver.start(thread),
+    endedWithParent: (thread) => endedWithParent(controlSources, thread),
+  };
+  launch = (agentName, input, launchOptions) => launchThread(launchSources, agentName, input, launchOptions);
   return {
     agents,
     pipelines,

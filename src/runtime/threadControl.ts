@@ -38,7 +38,7 @@ export async function controlThread(sources: ControlSources, threadId: string, a
   }
   if (action === 'pause' && current.status === 'paused') return current;
   if (action === 'resume' && current.status !== 'paused') return current;
-  if (action === 'resume' && (await endedWithParent(sources, current))) throw new InvalidStateError(`thread ${threadId} is cancelled; it cannot be resumed`, threadId, 'cancelled');
+  if (action === 'resume' && (await endedWithParent(sources, current)) !== undefined) throw new InvalidStateError(`thread ${threadId} is cancelled; it cannot be resumed`, threadId, 'cancelled');
   if (action !== 'resume' && driver.isRunning(threadId)) {
     const done = sources.settled(threadId);
     driver.forward(threadId, action === 'pause' ? { type: 'PAUSE', ...opts } : { type: 'CANCEL', ...opts });
@@ -80,16 +80,17 @@ async function cancelChildren(sources: ControlSources, parent: ThreadView, opts:
 
 /**
  * A pipeline's child whose pipeline was cancelled but which was not (its process died in between)
- * is cancelled now, when someone answers or resumes it, or a restart would run it again. Reads
- * the store once, and only for a thread that has a pipeline. Returns whether it was cancelled.
+ * is cancelled now, when someone answers or resumes it, or a restart would run it again; so is a
+ * child created after its pipeline's cancel looked for it. Reads
+ * the store once, and only for a thread that has a pipeline. Resolves with the thread cancelled,
+ * or `undefined` when it was not.
  */
-export async function endedWithParent(sources: ControlSources, thread: Pick<Thread, 'id' | 'events'>): Promise<boolean> {
+export async function endedWithParent(sources: ControlSources, thread: Pick<Thread, 'id' | 'events'>): Promise<ThreadView | undefined> {
   const parentId = parentIdOf(thread);
-  if (parentId === undefined) return false;
+  if (parentId === undefined) return undefined;
   const parent = await sources.deps.store.get(parentId);
-  if (parent === undefined || statusOf(deriveState(parent.events)) !== 'cancelled') return false;
-  await controlThread(sources, thread.id, 'cancel', { reason: `pipeline ${parentId} cancelled` });
-  return true;
+  if (parent === undefined || statusOf(deriveState(parent.events)) !== 'cancelled') return undefined;
+  return controlThread(sources, thread.id, 'cancel', { reason: `pipeline ${parentId} cancelled` });
 }
 
 /** Records a human's answer to the open request and continues the thread (see {@link Runtime.respond}). */
@@ -99,7 +100,7 @@ export async function respondToThread(sources: ControlSources, threadId: string,
   if (!parsed.success) throw new InvalidInputError('invalid response', formatIssues(parsed.error.issues));
   const thread = await sources.load(threadId);
   const state = deriveState(thread.events);
-  if (state.terminal !== null || (await endedWithParent(sources, thread))) {
+  if (state.terminal !== null || (await endedWithParent(sources, thread)) !== undefined) {
     const status = state.terminal ?? 'cancelled';
     throw new InvalidStateError(`thread ${threadId} is ${status}`, threadId, status);
   }

@@ -4,14 +4,13 @@
  * worker lets go, so nothing is left for a human to be asked about.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { z } from 'zod';
 import { agent } from '../../src/agent/agent.js';
-import { tool } from '../../src/agent/tool.js';
 import type { ModelRequest } from '../../src/model/model.js';
 import { scriptedModel, type ScriptedReply } from '../../src/model/scriptedModel.js';
 import type { NatsNode } from '../../src/nats/natsNode.js';
 import { startNatsServer, type NatsServerHandle } from '../support/natsServer.js';
-import { deferred, plainClient, startNode, uniqueToken, type PlainClient } from './natsTestKit.js';
+import { heldPublishTool } from '../support/heldTool.js';
+import { plainClient, startNode, uniqueToken, type PlainClient } from './natsTestKit.js';
 
 const prefix = `sy${uniqueToken()}`;
 const bucket = `threads_${uniqueToken()}`;
@@ -32,19 +31,7 @@ afterAll(async () => {
 
 describe('a NATS worker closed while a tool call runs', () => {
   it('journals the result of a call that finishes within the drain time', async () => {
-    const started = deferred<AbortSignal>();
-    const release = deferred<string>();
-    let runs = 0;
-    const publish = tool({
-      name: 'publish',
-      description: 'publishes the post',
-      input: z.object({ post: z.string() }),
-      run: async (_args, { signal }) => {
-        runs++;
-        started.resolve(signal);
-        return release.promise;
-      },
-    });
+    const { publish, started, release, runs } = heldPublishTool();
     const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [publish] });
     const model = scriptedModel([], {
       whenExhausted: (request: ModelRequest): ScriptedReply =>
@@ -66,6 +53,6 @@ describe('a NATS worker closed while a tool call runs', () => {
     expect(stored.events.map((e) => e.type)).toEqual(['input', 'decision', 'tool_call', 'tool_result', 'decision', 'final']);
     expect(stored.events[3]).toMatchObject({ type: 'tool_result', data: { tool: 'publish', result: 'published' } });
     expect(abortedWhileDraining).toBe(false);
-    expect(runs).toBe(1);
+    expect(runs()).toBe(1);
   });
 });

@@ -32,6 +32,17 @@ async function until(test: () => boolean): Promise<void> {
   expect(test()).toBe(true);
 }
 
+/** A one-step pipeline (research, by the scout agent) on a model that notes which agents it was asked for. */
+function researchOnly() {
+  const asked: string[] = [];
+  const model = scriptedModel([], { whenExhausted: (r: ModelRequest): ScriptedReply => (asked.push(r.agent), { intent: 'done_for_now', args: { message: 'notes' } }) });
+  const scout = agent({ name: 'scout', description: 'researches', prompt: 'p', tools: [] });
+  const article = pipeline({ name: 'article', description: 'research', input: z.object({ topic: z.string() }), output: z.unknown() })
+    .agent({ name: 'research', agent: 'scout', input: ({ input }) => `research ${input.topic}` })
+    .finish(({ results }) => results.research);
+  return { asked, model, scout, article };
+}
+
 const controls = (events: readonly { type: string; data: unknown }[]) => events.filter((e) => e.type === 'control').map((e) => e.data);
 
 describe('pause, resume and cancel a pipeline', () => {
@@ -253,12 +264,7 @@ describe('cancelling a pipeline cancels its children', () => {
   });
 
   it("recovery cancels a child that was running when the process died between the pipeline's cancel and its children's, instead of running it", async () => {
-    const asked: string[] = [];
-    const model = scriptedModel([], { whenExhausted: (r: ModelRequest): ScriptedReply => (asked.push(r.agent), { intent: 'done_for_now', args: { message: 'notes' } }) });
-    const scout = agent({ name: 'scout', description: 'researches', prompt: 'p', tools: [] });
-    const article = pipeline({ name: 'article', description: 'research', input: z.object({ topic: z.string() }), output: z.unknown() })
-      .agent({ name: 'research', agent: 'scout', input: ({ input }) => `research ${input.topic}` })
-      .finish(({ results }) => results.research);
+    const { asked, model, scout, article } = researchOnly();
     // What the dead process left: the pipeline cancelled (its last event), its child still running.
     const store = createMemoryStore();
     const at = new Date().toISOString();
@@ -286,12 +292,7 @@ describe('cancelling a pipeline cancels its children', () => {
   });
 
   it('cancels a child that its pipeline was launching while the pipeline was cancelled, before the child takes a step', async () => {
-    const asked: string[] = [];
-    const model = scriptedModel([], { whenExhausted: (r: ModelRequest): ScriptedReply => (asked.push(r.agent), { intent: 'done_for_now', args: { message: 'notes' } }) });
-    const scout = agent({ name: 'scout', description: 'researches', prompt: 'p', tools: [] });
-    const article = pipeline({ name: 'article', description: 'research', input: z.object({ topic: z.string() }), output: z.unknown() })
-      .agent({ name: 'research', agent: 'scout', input: ({ input }) => `research ${input.topic}` })
-      .finish(({ results }) => results.research);
+    const { asked, model, scout, article } = researchOnly();
     const childId = childThreadId('pipe-race', 'research');
     // The child's create is held until the pipeline's cancel has returned: the cancel looks for the
     // child before it exists (the order the race can take), and the child is created after.

@@ -8,43 +8,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SimulatedClock } from 'xstate';
-import { z } from 'zod';
 import { agent } from '../../src/agent/agent.js';
-import { tool } from '../../src/agent/tool.js';
 import type { ModelRequest } from '../../src/model/model.js';
 import { scriptedModel, type ScriptedReply } from '../../src/model/scriptedModel.js';
 import { createRuntime, type Runtime } from '../../src/runtime/runtime.js';
 import { createFileStore } from '../../src/store/fileStore.js';
+import { heldPublishTool, type HeldTool } from '../support/heldTool.js';
 
-interface Deferred<T> {
-  readonly promise: Promise<T>;
-  resolve(value: T): void;
-}
-
-function deferred<T = void>(): Deferred<T> {
-  let resolve!: (value: T) => void;
-  const promise = new Promise<T>((r) => (resolve = r));
-  return { promise, resolve };
-}
-
-/** A non-idempotent tool that needs approval and finishes when the test says so. */
-function publishTool() {
-  const started = deferred<AbortSignal>();
-  const release = deferred<string>();
-  let runs = 0;
-  const publish = tool({
-    name: 'publish',
-    description: 'publishes the post',
-    input: z.object({ post: z.string() }),
-    approval: true,
-    run: async (_args, { signal }) => {
-      runs++;
-      started.resolve(signal);
-      return release.promise;
-    },
-  });
-  return { publish, started, release, runs: () => runs };
-}
+const publishTool = (): HeldTool => heldPublishTool({ approval: true });
 
 /** Decides to publish, then ends with whatever the tool returned (the model sees it in the context). */
 const publisherModel = () =>

@@ -78,6 +78,8 @@ export interface CliProcess {
   exited(): Promise<number | null>;
   /** SIGTERM to the command's process group (npx, a shell, node), then its exit code. */
   stop(): Promise<number | null>;
+  /** Sends `signal` to the command's process group, without waiting. */
+  signal(signal: NodeJS.Signals): void;
 }
 
 /** Starts a long-running command in its own process group. */
@@ -129,6 +131,9 @@ export function startCli(args: readonly string[], options: CliOptions): CliProce
           resolve(code);
         });
       }),
+    signal(signal) {
+      if (running) killGroup(child.pid, signal);
+    },
     async stop() {
       if (running) killGroup(child.pid, 'SIGTERM');
       const timer = setTimeout(() => killGroup(child.pid, 'SIGKILL'), timeoutMs);

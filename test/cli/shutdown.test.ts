@@ -56,6 +56,63 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+/** A serve of the config with a publish call running (approved, held until RELEASE exists). */
+async function serveWithCallRunning(name: string) {
+  const data = join(dir, `${name}-data`);
+  const env = { LEDGER: join(dir, `${name}-ledger.txt`), RELEASE: join(dir, `${name}-release`) };
+  const serve = startCli(['serve', '--port', '0', '--dir', data], { cwd: dir, env });
+  try {
+    const [, url] = await serve.waitFor(/switchyard listening on (http:\/\/\S+)/);
+    await serve.waitFor(/press Ctrl\+C to stop/);
+    const launched = await fetch(`${url}/threads`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ agent: 'publisher', input: 'publish hello' }) });
+    const id = ((await launched.json()) as { id: string }).id;
+    const waiting = (await (await fetch(`${url}/threads/${id}/wait`)).json()) as { status: string; pendingRequest: { requestId: string } };
+    await fetch(`${url}/threads/${id}/respond`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ requestId: waiting.pendingRequest.requestId, approved: true }) });
+    await serve.waitFor(/publish started/);
+    return { serve, id, data, env };
+  } catch (error) {
+    await serve.stop();
+    throw error;
+  }
+}
+
+/** The types of the thread's stored events. */
+async function storedTypes(data: string, id: string): Promise<string[]> {
+  const store = await createFileStore({ dir: join(data, 'threads') });
+  try {
+    return (await store.get(id))!.events.map((e) => e.type);
+  } finally {
+    await store.close();
+  }
+}
+
+describe('serve told to stop twice', () => {
+  it('takes a repeat that comes at once (a process group signalled, and a wrapper such as timeout passing it on) as the same stop: the call still finishes and is journaled', async () => {
+    const { serve, id, data, env } = await serveWithCallRunning('twice');
+    serve.signal('SIGINT');
+    await serve.waitFor(/waiting for the tool calls in progress before stopping/);
+    // At once after the first was handled, as `timeout` passes on the signal its group got.
+    serve.signal('SIGINT');
+    await writeFile(env.RELEASE, '');
+    expect(await serve.exited()).toBe(0);
+    expect(await storedTypes(data, id)).toEqual(['input', 'decision', 'human_request', 'human_response', 'tool_call', 'tool_result']);
+    expect(await readFile(env.LEDGER, 'utf8')).toBe('hello\n');
+  });
+
+  it('stops at once on a later repeat, saying so on stderr, and says at the first how to stop at once', async () => {
+    const { serve, env } = await serveWithCallRunning('later');
+    serve.signal('SIGTERM');
+    await serve.waitFor(/waiting for the tool calls in progress before stopping/);
+    expect(serve.stderr()).toMatch(/stopping: letting the work in progress finish \(send the signal again to stop at once\)/);
+    // Well after the first (the process handled it: it logged the line above).
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    serve.signal('SIGTERM');
+    expect(await serve.exited()).toBe(130);
+    expect(serve.stderr()).toMatch(/stopping at once: a tool call cut short asks a human whether it took effect/);
+    await writeFile(env.RELEASE, '');
+  });
+});
+
 describe('serve stopped (SIGTERM) while a tool call runs', () => {
   it('journals the result of the call that finishes within the drain time, then exits 0', async () => {
     const data = join(dir, 'data');

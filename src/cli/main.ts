@@ -6,12 +6,24 @@ let stopRequested: ((signal: string) => void) | undefined;
 const stopped = new Promise<string>((resolve) => {
   stopRequested = resolve;
 });
-let signals = 0;
+/**
+ * A repeat of the stop signal this soon after the first is the same stop: a process group was
+ * signalled, and a wrapper in it (`timeout`, a shell) passed the signal on.
+ */
+const REPEAT_MS = 1_000;
+let firstAt: number | undefined;
 const onSignal = (signal: NodeJS.Signals): void => {
-  signals++;
-  // A second Ctrl+C while shutting down: stop now.
-  if (signals > 1) process.exit(130);
-  stopRequested?.(signal);
+  const now = Date.now();
+  if (firstAt === undefined) {
+    firstAt = now;
+    process.stderr.write(`switchyard: ${signal}: stopping: letting the work in progress finish (send the signal again to stop at once)\n`);
+    stopRequested?.(signal);
+    return;
+  }
+  if (now - firstAt < REPEAT_MS) return;
+  // Asked again while shutting down: stop now.
+  process.stderr.write(`switchyard: ${signal} again: stopping at once: a tool call cut short asks a human whether it took effect\n`);
+  process.exit(130);
 };
 
 process.exitCode = await runCli(process.argv, {

@@ -134,8 +134,9 @@ const MAX_WAIT_MS = 300_000;
  *   then the pipelines (`kind: 'pipeline'`, their steps: `{ name, kind, agent? }`)
  * - `POST /threads` `{ agent, input, threadId?, callbackUrl? }`: 201 and the thread; 200 with the
  *   existing thread when `threadId` (or else the `Idempotency-Key` header) names one already
- *   launched. `callbackUrl` is called (signed) when the thread needs a human and when it ends
- *   (400 when `callbackUrls` is false: nothing here could sign it)
+ *   launched (409 when it names another `callbackUrl` than the thread was launched with). `callbackUrl`
+ *   is called (signed) when the thread needs a human and when it ends (400 when `callbackUrls` is
+ *   false: nothing here could sign it)
  * - `POST /hooks/:agent` (with `hookSecret`): a signed inbound webhook launches a thread (see `mountHooks`)
  * - `GET /threads?agent=&status=&limit=&after=`: `{ threads }`, most recently updated first; with
  *   `after` (empty for the first page, then the `next` of the previous page) one page of a walk
@@ -242,7 +243,7 @@ export function createHttpApp(runtime: Runtime, options: HttpOptions = {}): Http
     };
     if (threadId !== undefined) {
       const existing = await runtime.get(threadId);
-      if (existing !== undefined) return c.json(sameAgent(existing, body.agent), 200);
+      if (existing !== undefined) return c.json(sameLaunch(existing, body.agent, body.callbackUrl), 200);
     }
     let view: ThreadView;
     try {
@@ -252,7 +253,7 @@ export function createHttpApp(runtime: Runtime, options: HttpOptions = {}): Http
       if (!(error instanceof VersionConflictError) || threadId === undefined) throw error;
       const existing = await runtime.get(threadId);
       if (existing === undefined) throw error;
-      return c.json(sameAgent(existing, body.agent), 200);
+      return c.json(sameLaunch(existing, body.agent, body.callbackUrl), 200);
     }
     c.header('Location', `/threads/${encodeURIComponent(view.id)}`);
     return c.json(view, 201);
@@ -391,11 +392,37 @@ function isTargetList(value: HttpServerOptions['webhooks']): value is readonly W
 }
 
 /** The thread of a relaunch, unless that id belongs to another agent. */
-function sameAgent(existing: ThreadView, agent: string): ThreadView {
+/**
+ * The existing thread a relaunch answers with, when the relaunch is the same launch: the same agent,
+ * and no callbackUrl or the one the thread was launched with (a relaunch changes nothing, so another
+ * one would never be called).
+ */
+function sameLaunch(existing: ThreadView, agent: string, callbackUrl: string | undefined): ThreadView {
   if (existing.agent !== agent) {
     throw new InvalidStateError(`thread ${existing.id} already exists and runs agent ${existing.agent}, not ${agent}`, existing.id, existing.status);
   }
+  const launchedWith = launchedCallbackUrl(existing);
+  if (callbackUrl !== undefined && callbackUrl !== launchedWith) {
+    throw new InvalidStateError(
+      `thread ${existing.id} exists with another callbackUrl (${launchedWith ?? 'none'}); a relaunch does not change it: launch a new thread, or poll GET /threads/${existing.id}/wait`,
+      existing.id,
+      existing.status,
+    );
+  }
   return existing;
+}
+
+/**
+ * The callbackUrl a thread was launched with: its input's `replyTo` when that is an http(s) URL
+ * (a NATS launch's `replyTo` is a subject). Read as `callbackUrlOf` in src/surface/callbacks.ts
+ * reads it to send the callback; src/server does not import src/surface.
+ */
+function launchedCallbackUrl(thread: ThreadView): string | undefined {
+  const input = thread.events[0];
+  if (input?.type !== 'input') return undefined;
+  const source = input.data.source;
+  if (source?.kind === 'nats' || source?.replyTo === undefined) return undefined;
+  return /^https?:\/\//i.test(source.replyTo) ? source.replyTo : undefined;
 }
 
 /** Whether a call with no arguments needs approval (a per-input rule may decide otherwise). */

@@ -155,6 +155,45 @@ describe('POST /threads with a callbackUrl', () => {
     expect(span).toBeLessThanOrEqual(20 * 60_000);
   });
 
+  it('refuses a relaunch naming another callbackUrl than the thread was launched with (409); the same one or none is a relaunch (200)', async () => {
+    const { url, h } = await embedded();
+    const origin = await receiver();
+    const other = await receiver();
+    // Launched without a callback: a relaunch cannot add one, it would never be called.
+    expect((await call(url, 'POST', '/threads', { agent: 'echo', input: 'x', threadId: 'rl-1' })).status).toBe(201);
+    const added = await call(url, 'POST', '/threads', { agent: 'echo', input: 'x', threadId: 'rl-1', callbackUrl: origin.url });
+    expect(added.status).toBe(409);
+    expect(added.body.error).toMatch(/^thread rl-1 exists with another callbackUrl \(none\); a relaunch does not change it/);
+    expect(added.body.error).toMatch(/GET \/threads\/rl-1\/wait/);
+    expect((await call<ThreadView>(url, 'POST', '/threads', { agent: 'echo', input: 'x', threadId: 'rl-1' })).status).toBe(200);
+
+    const launched = await call<ThreadView>(url, 'POST', '/threads', { agent: 'echo', input: 'y', threadId: 'rl-2', callbackUrl: origin.url });
+    expect(launched.status).toBe(201);
+    const same = await call<ThreadView>(url, 'POST', '/threads', { agent: 'echo', input: 'y', threadId: 'rl-2', callbackUrl: origin.url });
+    expect(same.status).toBe(200);
+    expect(same.body.id).toBe('rl-2');
+    const none = await call<ThreadView>(url, 'POST', '/threads', { agent: 'echo', input: 'y', threadId: 'rl-2' });
+    expect(none.status).toBe(200);
+    expect(none.body.events[0]).toMatchObject({ data: { source: { replyTo: origin.url } } });
+    const moved = await call(url, 'POST', '/threads', { agent: 'echo', input: 'y', threadId: 'rl-2', callbackUrl: other.url });
+    expect(moved.status).toBe(409);
+    expect(moved.body.error).toContain(`thread rl-2 exists with another callbackUrl (${origin.url})`);
+
+    // By Idempotency-Key alike.
+    const key = { 'idempotency-key': 'rl-key' };
+    expect((await call(url, 'POST', '/threads', { agent: 'echo', input: 'z', callbackUrl: origin.url }, key)).status).toBe(201);
+    const keyed = await call(url, 'POST', '/threads', { agent: 'echo', input: 'z', callbackUrl: other.url }, key);
+    expect(keyed.status).toBe(409);
+    expect(keyed.body.error).toContain(`thread rl-key exists with another callbackUrl (${origin.url})`);
+    expect((await call(url, 'POST', '/threads', { agent: 'echo', input: 'z', callbackUrl: origin.url }, key)).status).toBe(200);
+
+    // Only the threads launched with a callback call it, once each when they end; the refused relaunches changed nothing.
+    await Promise.all(['rl-1', 'rl-2', 'rl-key'].map((id) => h.runtime.settled(id)));
+    const finished = await origin.waitFor(2);
+    expect(finished.map((r) => payloadOf(r).threadId).sort()).toEqual(['rl-2', 'rl-key']);
+    expect(other.received).toHaveLength(0);
+  });
+
   it('refuses a callbackUrl that is not an http or https URL (400)', async () => {
     const { url } = await embedded();
     for (const callbackUrl of ['ftp://example.com/x', 'not a url', 42]) {

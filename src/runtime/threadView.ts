@@ -40,3 +40,11 @@ export function parentIdOf(thread: Pick<Thread, 'events'>): string | undefined {
   const first = thread.events[0];
   return first?.type === 'input' ? first.data.source?.parentId : undefined;
 }
+
+/** The http(s) callback URL a thread's launch recorded, if any (a NATS trigger's `replyTo` is a subject). */
+export function callbackUrlOf(thread: Pick<Thread, 'events'>): string | undefined {
+  const first = thread.events[0];
+  if (first?.type !== 'input' || first.data.source === undefined || first.data.source.kind === 'nats') return undefined;
+  const url = first.data.source.replyTo;
+  return url !== undefined && /^https?:\/\//i.test(url) ? url : undefined;
+}

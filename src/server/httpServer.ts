@@ -8,6 +8,7 @@ import { HTTPException } from 'hono/http-exception';
 import { InvalidInputError, InvalidStateError, NotFoundError, VersionConflictError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { THREAD_ID_PATTERN, type Runtime, type ThreadView } from '../runtime/runtime.js';
+import { callbackUrlOf } from '../runtime/threadView.js';
 import type { Source } from '../thread/events.js';
 import { drainRejectedBody } from './drainRejectedBody.js';
 import { mapError } from './errorMapper.js';
@@ -401,7 +402,7 @@ function sameLaunch(existing: ThreadView, agent: string, callbackUrl: string | u
   if (existing.agent !== agent) {
     throw new InvalidStateError(`thread ${existing.id} already exists and runs agent ${existing.agent}, not ${agent}`, existing.id, existing.status);
   }
-  const launchedWith = launchedCallbackUrl(existing);
+  const launchedWith = callbackUrlOf(existing);
   if (callbackUrl !== undefined && callbackUrl !== launchedWith) {
     throw new InvalidStateError(
       `thread ${existing.id} exists with another callbackUrl (${launchedWith ?? 'none'}); a relaunch does not change it: launch a new thread, or poll GET /threads/${existing.id}/wait`,
@@ -410,19 +411,6 @@ function sameLaunch(existing: ThreadView, agent: string, callbackUrl: string | u
     );
   }
   return existing;
-}
-
-/**
- * The callbackUrl a thread was launched with: its input's `replyTo` when that is an http(s) URL
- * (a NATS launch's `replyTo` is a subject). Read as `callbackUrlOf` in src/surface/callbacks.ts
- * reads it to send the callback; src/server does not import src/surface.
- */
-function launchedCallbackUrl(thread: ThreadView): string | undefined {
-  const input = thread.events[0];
-  if (input?.type !== 'input') return undefined;
-  const source = input.data.source;
-  if (source?.kind === 'nats' || source?.replyTo === undefined) return undefined;
-  return /^https?:\/\//i.test(source.replyTo) ? source.replyTo : undefined;
 }
 
 /** Whether a call with no arguments needs approval (a per-input rule may decide otherwise). */

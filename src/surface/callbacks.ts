@@ -3,6 +3,7 @@ import { sleep, systemClock, type Clock } from '../clock.js';
 import { ConfigError, messageOf } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { Runtime, ThreadChange } from '../runtime/runtime.js';
+import { callbackUrlOf } from '../runtime/threadView.js';
 import type { Thread } from '../thread/events.js';
 import { deriveState, statusOf, TERMINAL_STATUSES } from '../thread/state.js';
 import type { TriggerResult } from './payloads.js';
@@ -119,13 +120,7 @@ export interface CallbackSender {
   close(): Promise<void>;
 }
 
-/** The http(s) callback URL a thread's launch recorded, if any (a NATS trigger's `replyTo` is a subject). */
-export function callbackUrlOf(thread: Pick<Thread, 'events'>): string | undefined {
-  const first = thread.events[0];
-  if (first?.type !== 'input' || first.data.source === undefined || first.data.source.kind === 'nats') return undefined;
-  const url = first.data.source.replyTo;
-  return url !== undefined && /^https?:\/\//i.test(url) ? url : undefined;
-}
+export { callbackUrlOf };
 
 /** The callback of a thread as it rests now, or undefined when it neither waits for a human nor has ended. */
 export function callbackPayloadOf(thread: Thread): CallbackPayload | undefined {

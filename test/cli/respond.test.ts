@@ -2,7 +2,8 @@
  * `switchyard respond` words its refusals in the CLI's flags, not in the HTTP body's fields: a
  * response that does not fit the pending request, a flag value no server takes. Against a
  * `switchyard serve` of a config whose scripted model loops on one tool: `looper` escalates when
- * it reaches its step limit, `asker`'s tool needs an approval.
+ * it reaches its step limit, `asker`'s tool needs an approval, `questioner` asks a question (its
+ * prompt tells the model apart).
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -20,7 +21,10 @@ const note = tool({ name: 'echo', description: 'echo', input: z.object({ text: z
 const ship = tool({ name: 'echo', description: 'echo, approved', input: z.object({ text: z.string() }), approval: true, run: ({ text }) => text });
 const looper = agent({ name: 'looper', description: 'never finishes', prompt: 'You help.', tools: [note], maxSteps: 3 });
 const asker = agent({ name: 'asker', description: 'asks first', prompt: 'You help.', tools: [ship], maxSteps: 3 });
-export default defineConfig({ agents: [looper, asker], model: scriptedModel([], { whenExhausted: { intent: 'echo', args: { text: 'again' } } }) });
+const questioner = agent({ name: 'questioner', description: 'asks a question', prompt: 'You ask.', tools: [note], maxSteps: 3 });
+const reply = (request) =>
+  request.system.includes('You ask.') ? { intent: 'request_human_input', args: { question: 'Which order?' } } : { intent: 'echo', args: { text: 'again' } };
+export default defineConfig({ agents: [looper, asker, questioner], model: scriptedModel([], { whenExhausted: reply }) });
 `;
 
 let dir: string;
@@ -53,7 +57,11 @@ async function launched(agent: string, status: string): Promise<string> {
 }
 
 async function statusOf(id: string): Promise<string> {
-  return (JSON.parse((await cli('show', id, '--json')).stdout) as { status: string }).status;
+  return (await viewOf(id)).status;
+}
+
+async function viewOf(id: string): Promise<{ status: string; events: { type: string }[] }> {
+  return JSON.parse((await cli('show', id, '--json')).stdout) as { status: string; events: { type: string }[] };
 }
 
 describe('respond', () => {
@@ -82,6 +90,23 @@ describe('respond', () => {
       `  reply: switchyard respond ${id} --approve --url ${url}  (or --deny --comment "why")`,
     ]);
     expect(await statusOf(id)).toBe('awaiting_human');
+  });
+
+  it.each([['--approve'], ['--deny']])('%s with --answer is a usage error, and the question stays open', async (flag) => {
+    const id = await launched('questioner', 'awaiting_human');
+    const refused = await cli('respond', id, flag, '--answer', 'order B-7');
+    expect(refused.code).toBe(2);
+    expect(refused.stdout).toBe('');
+    expect(refused.stderr.split('\n')[0]).toBe(
+      'error: --answer cannot be combined with --approve or --deny: answer a question or an escalation with --answer, an approval with --approve or --deny (and --comment)',
+    );
+    const view = await viewOf(id);
+    expect(view.status).toBe('awaiting_human');
+    expect(view.events.filter((event) => event.type === 'human_response')).toEqual([]);
+
+    const answered = await cli('respond', id, '--answer', 'order B-7', '--no-follow');
+    expect(answered.code).toBe(0);
+    expect(answered.stderr).toBe('');
   });
 
   it('a flag value no server takes is a usage error naming the flag', async () => {

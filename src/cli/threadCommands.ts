@@ -97,7 +97,7 @@ export function addThreadCommands(program: Command, cli: CliContext): void {
     .argument('<id>', 'the thread id')
     .addOption(new Option('--approve', 'approve (approvals; run again for interrupted calls)').conflicts('deny'))
     .addOption(new Option('--deny', 'deny (approvals; stop the agent for escalations)').conflicts('approve'))
-    .option('--answer <text>', 'the answer to a question, or guidance for an escalation')
+    .option('--answer <text>', 'the answer to a question, or guidance for an escalation (not with --approve or --deny)')
     .option('--comment <text>', 'a note recorded with the response (the model sees it)')
     .option('--request <requestId>', 'the request to answer (default: the pending one)')
     .option('--by <name>', 'who is answering (default: your user name)')
@@ -110,6 +110,13 @@ export function addThreadCommands(program: Command, cli: CliContext): void {
         command: Command,
       ) => {
         if (!opts.approve && !opts.deny && opts.answer === undefined) throw new UsageError('respond needs --approve, --deny or --answer <text>');
+        // No request takes both: an approval's note is --comment, a yes/no question takes --answer alone,
+        // and an approved flag beside an answer only misleads the model (approved="false" on guidance).
+        if ((opts.approve || opts.deny) && opts.answer !== undefined) {
+          throw new UsageError(
+            '--answer cannot be combined with --approve or --deny: answer a question or an escalation with --answer, an approval with --approve or --deny (and --comment)',
+          );
+        }
         const client = cli.clientOf(command);
         const current = await client.get(id);
         const pending = current.pendingRequest;

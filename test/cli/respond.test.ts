@@ -118,6 +118,34 @@ describe('respond', () => {
   });
 });
 
+describe('show', () => {
+  it('of a thread cancelled while it waited for an approval offers no reply and does not say it still needs one', async () => {
+    const id = await launched('asker', 'awaiting_human');
+    const cancelled = await cli('cancel', id);
+    expect(cancelled.code).toBe(0);
+    const shown = await cli('show', id);
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).toMatch(/^status +cancelled$/m);
+    expect(shown.stdout).not.toContain('reply:');
+    expect(shown.stdout).not.toContain('needs approval');
+    expect(shown.stdout).toMatch(/^ +\d+ +\S+ +\? asked for approval: echo\(\{"text":"again"\}\)$/m);
+    expect(shown.stdout).toMatch(/^ +\d+ +\S+ +■ cancelled/m);
+  });
+
+  it('offers a reply only on the open request, not on one answered before', async () => {
+    const id = await launched('questioner', 'awaiting_human');
+    const answered = await cli('respond', id, '--answer', 'order B-7');
+    expect(answered.code).toBe(0);
+    expect(answered.stdout).toContain(`thread ${id} is awaiting_human`);
+    const shown = await cli('show', id);
+    const requests = shown.stdout.split('\n').filter((line) => /^ +\d+ +\S+ +\? /.test(line));
+    expect(requests.map((line) => line.replace(/^ +\d+ +\S+ +/, ''))).toEqual([
+      '? asked: Which order?',
+      `? asks: Which order?  reply: switchyard respond ${id} --answer "..." --url ${url}`,
+    ]);
+  });
+});
+
 describe('launch', () => {
   it('--thread-id that no server takes is a usage error naming the flag', async () => {
     const refused = await cli('launch', 'looper', 'go', '--thread-id', 'bad id!');

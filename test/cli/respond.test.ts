@@ -3,7 +3,7 @@
  * response that does not fit the pending request, a flag value no server takes. Against a
  * `switchyard serve` of a config whose scripted model loops on one tool: `looper` escalates when
  * it reaches its step limit, `asker`'s tool needs an approval, `questioner` asks a question (its
- * prompt tells the model apart).
+ * prompt tells the model apart), and the pipeline `shipit` hands its one step to `asker`.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -15,16 +15,19 @@ const TESTING = JSON.stringify(join(ROOT, 'src/testing/index.ts'));
 
 const CONFIG = `
 import { z } from 'zod';
-import { agent, defineConfig, tool } from ${SRC};
+import { agent, defineConfig, pipeline, tool } from ${SRC};
 import { scriptedModel } from ${TESTING};
 const note = tool({ name: 'echo', description: 'echo', input: z.object({ text: z.string() }), run: ({ text }) => text });
 const ship = tool({ name: 'echo', description: 'echo, approved', input: z.object({ text: z.string() }), approval: true, run: ({ text }) => text });
 const looper = agent({ name: 'looper', description: 'never finishes', prompt: 'You help.', tools: [note], maxSteps: 3 });
 const asker = agent({ name: 'asker', description: 'asks first', prompt: 'You help.', tools: [ship], maxSteps: 3 });
 const questioner = agent({ name: 'questioner', description: 'asks a question', prompt: 'You ask.', tools: [note], maxSteps: 3 });
+const shipit = pipeline({ name: 'shipit', description: 'has asker ship', input: z.string(), output: z.string() })
+  .agent({ name: 'ship', agent: 'asker', input: ({ input }) => input })
+  .finish(({ results }) => String(results.ship));
 const reply = (request) =>
   request.system.includes('You ask.') ? { intent: 'request_human_input', args: { question: 'Which order?' } } : { intent: 'echo', args: { text: 'again' } };
-export default defineConfig({ agents: [looper, asker, questioner], model: scriptedModel([], { whenExhausted: reply }) });
+export default defineConfig({ agents: [looper, asker, questioner], pipelines: [shipit], model: scriptedModel([], { whenExhausted: reply }) });
 `;
 
 let dir: string;
@@ -107,6 +110,23 @@ describe('respond', () => {
     const answered = await cli('respond', id, '--answer', 'order B-7', '--no-follow');
     expect(answered.code).toBe(0);
     expect(answered.stderr).toBe('');
+  });
+
+  it('on a pipeline whose child waits for an approval names the child and how to answer it, and answers nothing', async () => {
+    const launch = await cli('launch', 'shipit', 'go');
+    expect(launch.code).toBe(0);
+    const parent = /^launched (th_\S+)/m.exec(launch.stdout)?.[1] ?? '';
+    const child = /↳ delegated to asker: thread (\S+)/.exec(launch.stdout)?.[1] ?? '';
+    expect(launch.stdout).toContain(`↳ waiting on asker thread ${child}, which is awaiting_human`);
+
+    const refused = await cli('respond', parent, '--approve');
+    expect(refused.code).toBe(1);
+    expect(refused.stdout).toBe('');
+    expect(refused.stderr.trim()).toBe(
+      `error: thread ${parent} is a pipeline waiting on asker thread ${child}, which waits for a human; reply: switchyard respond ${child} --approve --url ${url}  (or --deny --comment "why")`,
+    );
+    expect(await statusOf(parent)).toBe('running');
+    expect(await statusOf(child)).toBe('awaiting_human');
   });
 
   it('a flag value no server takes is a usage error naming the flag', async () => {

@@ -78,12 +78,21 @@ export function waitingOnLine(child: Delegation, status: ThreadStatus): string {
   return `↳ waiting on ${child.agent} thread ${child.threadId}, which is ${status}`;
 }
 
+/** Options of {@link eventLine}. */
+export interface EventLineOptions {
+  /**
+   * Whether a human request's line says it waits and how to reply: false for a request that is no
+   * longer open (answered, or its thread ended), which reads as past. @default true (a live event)
+   */
+  open?: boolean;
+}
+
 /**
  * One progress line for an event, as `launch --follow` and `show` print them, or `null` for events
  * that add nothing a reader needs (a tool call journaled before it runs, a done_for_now decision
  * whose final line follows).
  */
-export function eventLine(event: ThreadEvent, threadId: string, hint: CommandHint = plainHint): string | null {
+export function eventLine(event: ThreadEvent, threadId: string, hint: CommandHint = plainHint, { open = true }: EventLineOptions = {}): string | null {
   switch (event.type) {
     case 'input':
       return `• input: ${showValue(event.data.input)}`;
@@ -105,6 +114,7 @@ export function eventLine(event: ThreadEvent, threadId: string, hint: CommandHin
     }
     case 'human_request': {
       const r = event.data;
+      if (!open) return closedRequestLine(r);
       const reply = `reply: ${replyHint(threadId, r, hint)}`;
       switch (r.kind) {
         case 'approval':
@@ -138,6 +148,20 @@ export function eventLine(event: ThreadEvent, threadId: string, hint: CommandHin
       return `✗ failed: ${showValue(event.data.reason)}`;
     case 'custom':
       return customLine(event.data);
+  }
+}
+
+/** A request no one can answer any more: what it asked, without a reply. */
+function closedRequestLine(r: HumanRequest): string {
+  switch (r.kind) {
+    case 'approval':
+      return `? asked for approval: ${r.tool ?? 'tool'}(${showValue(r.args ?? {})})`;
+    case 'interrupted':
+      return `? asked whether to run an interrupted call again: ${showValue(r.question)}`;
+    case 'escalation':
+      return '? asked for guidance';
+    case 'input':
+      return `? asked: ${showValue(r.question)}`;
   }
 }
 
@@ -183,7 +207,8 @@ export function threadsTable(threads: readonly ThreadSummary[], now: number = Da
 
 /**
  * `show`: the status, the pending request with how to answer it, the child a pipeline waits on
- * (`waitingOn`, as the server shows it) with its pending request, and the timeline.
+ * (`waitingOn`, as the server shows it) with its pending request, and the timeline (where only the
+ * pending request offers a reply).
  */
 export function threadDetails(view: ThreadView, hint: CommandHint = plainHint, waitingOn?: { child: Delegation; view: ThreadView }): string {
   const lines = [
@@ -209,7 +234,9 @@ export function threadDetails(view: ThreadView, hint: CommandHint = plainHint, w
   lines.push('', 'timeline');
   const seqWidth = String(view.version).length;
   for (const event of view.events) {
-    const line = eventLine(event, view.id, hint);
+    // Only the pending request is answerable: one answered, or left when the thread ended, is past.
+    const open = event.type !== 'human_request' || view.pendingRequest?.requestId === event.data.requestId;
+    const line = eventLine(event, view.id, hint, { open });
     if (line !== null) lines.push(`  ${String(event.seq).padStart(seqWidth)}  ${clockTime(event.at)}  ${line}`);
   }
   return lines.join('\n');

@@ -4,10 +4,11 @@ import type { Json } from '../thread/events.js';
 import { isThreadStatus, TERMINAL_STATUSES, THREAD_STATUSES } from '../thread/state.js';
 import { messageOf } from '../errors.js';
 import { THREAD_ID_PATTERN } from '../runtime/launching.js';
-import { ServerError } from './client.js';
+import type { ThreadView } from '../runtime/runtime.js';
+import { ServerError, type Client } from './client.js';
 import { checkFitsRequest, respondBody } from './respondFlags.js';
 import { UsageError, type CliContext } from './cliContext.js';
-import { openDelegation, shellQuote, threadDetails, threadsTable } from './format.js';
+import { openDelegation, replyHint, shellQuote, threadDetails, threadsTable, type Delegation } from './format.js';
 
 /** The commands of threads on a server: launch, threads, show, watch, respond, pause, resume, cancel. */
 export function addThreadCommands(program: Command, cli: CliContext): void {
@@ -68,14 +69,7 @@ export function addThreadCommands(program: Command, cli: CliContext): void {
         return;
       }
       // A pipeline "running" while a child waits: say which, and how to answer it.
-      const child = openDelegation(view);
-      const childView = child === null ? undefined : await client.get(child.threadId).catch((error: unknown) => {
-        // Named but not launched yet: the timeline's hand-off line says enough.
-        if (error instanceof ServerError && error.status === 404) return undefined;
-        throw error;
-      });
-      const waitingOn = child !== null && childView !== undefined && !TERMINAL_STATUSES.includes(childView.status) ? { child, view: childView } : undefined;
-      cli.out(threadDetails(view, cli.hintOf(command), waitingOn));
+      cli.out(threadDetails(view, cli.hintOf(command), await childWaitedOn(client, view)));
     });
 
   program
@@ -97,7 +91,7 @@ export function addThreadCommands(program: Command, cli: CliContext): void {
     .argument('<id>', 'the thread id')
     .addOption(new Option('--approve', 'approve (approvals; run again for interrupted calls)').conflicts('deny'))
     .addOption(new Option('--deny', 'deny (approvals; stop the agent for escalations)').conflicts('approve'))
-    .option('--answer <text>', 'the answer to a question, or guidance for an escalation')
+    .option('--answer <text>', 'the answer to a question, or guidance for an escalation (not with --approve or --deny)')
     .option('--comment <text>', 'a note recorded with the response (the model sees it)')
     .option('--request <requestId>', 'the request to answer (default: the pending one)')
     .option('--by <name>', 'who is answering (default: your user name)')
@@ -110,10 +104,29 @@ export function addThreadCommands(program: Command, cli: CliContext): void {
         command: Command,
       ) => {
         if (!opts.approve && !opts.deny && opts.answer === undefined) throw new UsageError('respond needs --approve, --deny or --answer <text>');
+        // No request takes both: an approval's note is --comment, a yes/no question takes --answer alone,
+        // and an approved flag beside an answer only misleads the model (approved="false" on guidance).
+        if ((opts.approve || opts.deny) && opts.answer !== undefined) {
+          throw new UsageError(
+            '--answer cannot be combined with --approve or --deny: answer a question or an escalation with --answer, an approval with --approve or --deny (and --comment)',
+          );
+        }
         const client = cli.clientOf(command);
         const current = await client.get(id);
         const pending = current.pendingRequest;
-        if (pending === null) throw new ServerError(`thread ${id} is not waiting for a human (it is ${current.status})`, 409);
+        if (pending === null) {
+          // A pipeline "running" while its child waits for a human: the answer goes to the child.
+          const waitingOn = await childWaitedOn(client, current);
+          const childRequest = waitingOn?.view.pendingRequest;
+          if (waitingOn !== undefined && childRequest) {
+            const { agent, threadId } = waitingOn.child;
+            throw new ServerError(
+              `thread ${id} is a pipeline waiting on ${agent} thread ${threadId}, which waits for a human; reply: ${replyHint(threadId, childRequest, cli.hintOf(command))}`,
+              409,
+            );
+          }
+          throw new ServerError(`thread ${id} is not waiting for a human (it is ${current.status})`, 409);
+        }
         const body = respondBody(opts, opts.request ?? pending.requestId, opts.by ?? currentUser());
         // Checked here too so a refusal speaks of flags; the server checks again (the thread may move).
         checkFitsRequest(id, pending, body, opts, cli.hintOf(command));
@@ -144,6 +157,21 @@ export function addThreadCommands(program: Command, cli: CliContext): void {
       await cli.afterAction(command, client, view, action === 'resume' && opts.follow !== false);
     });
   }
+}
+
+/**
+ * The child a pipeline waits on, with its view, while that child has not ended; `undefined` for
+ * agents' threads, pipelines between steps, and a child named but not launched yet (the timeline's
+ * hand-off line says enough then).
+ */
+async function childWaitedOn(client: Client, view: ThreadView): Promise<{ child: Delegation; view: ThreadView } | undefined> {
+  const child = openDelegation(view);
+  if (child === null) return undefined;
+  const childView = await client.get(child.threadId).catch((error: unknown) => {
+    if (error instanceof ServerError && error.status === 404) return undefined;
+    throw error;
+  });
+  return childView !== undefined && !TERMINAL_STATUSES.includes(childView.status) ? { child, view: childView } : undefined;
 }
 
 /** The thread input from words or `--input-json`. */

@@ -2,7 +2,8 @@
  * `switchyard respond` words its refusals in the CLI's flags, not in the HTTP body's fields: a
  * response that does not fit the pending request, a flag value no server takes. Against a
  * `switchyard serve` of a config whose scripted model loops on one tool: `looper` escalates when
- * it reaches its step limit, `asker`'s tool needs an approval.
+ * it reaches its step limit, `asker`'s tool needs an approval, `questioner` asks a question (its
+ * prompt tells the model apart), and the pipeline `shipit` hands its one step to `asker`.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -14,13 +15,19 @@ const TESTING = JSON.stringify(join(ROOT, 'src/testing/index.ts'));
 
 const CONFIG = `
 import { z } from 'zod';
-import { agent, defineConfig, tool } from ${SRC};
+import { agent, defineConfig, pipeline, tool } from ${SRC};
 import { scriptedModel } from ${TESTING};
 const note = tool({ name: 'echo', description: 'echo', input: z.object({ text: z.string() }), run: ({ text }) => text });
 const ship = tool({ name: 'echo', description: 'echo, approved', input: z.object({ text: z.string() }), approval: true, run: ({ text }) => text });
 const looper = agent({ name: 'looper', description: 'never finishes', prompt: 'You help.', tools: [note], maxSteps: 3 });
 const asker = agent({ name: 'asker', description: 'asks first', prompt: 'You help.', tools: [ship], maxSteps: 3 });
-export default defineConfig({ agents: [looper, asker], model: scriptedModel([], { whenExhausted: { intent: 'echo', args: { text: 'again' } } }) });
+const questioner = agent({ name: 'questioner', description: 'asks a question', prompt: 'You ask.', tools: [note], maxSteps: 3 });
+const shipit = pipeline({ name: 'shipit', description: 'has asker ship', input: z.string(), output: z.string() })
+  .agent({ name: 'ship', agent: 'asker', input: ({ input }) => input })
+  .finish(({ results }) => String(results.ship));
+const reply = (request) =>
+  request.system.includes('You ask.') ? { intent: 'request_human_input', args: { question: 'Which order?' } } : { intent: 'echo', args: { text: 'again' } };
+export default defineConfig({ agents: [looper, asker, questioner], pipelines: [shipit], model: scriptedModel([], { whenExhausted: reply }) });
 `;
 
 let dir: string;
@@ -53,7 +60,11 @@ async function launched(agent: string, status: string): Promise<string> {
 }
 
 async function statusOf(id: string): Promise<string> {
-  return (JSON.parse((await cli('show', id, '--json')).stdout) as { status: string }).status;
+  return (await viewOf(id)).status;
+}
+
+async function viewOf(id: string): Promise<{ status: string; events: { type: string }[] }> {
+  return JSON.parse((await cli('show', id, '--json')).stdout) as { status: string; events: { type: string }[] };
 }
 
 describe('respond', () => {
@@ -84,12 +95,74 @@ describe('respond', () => {
     expect(await statusOf(id)).toBe('awaiting_human');
   });
 
+  it.each([['--approve'], ['--deny']])('%s with --answer is a usage error, and the question stays open', async (flag) => {
+    const id = await launched('questioner', 'awaiting_human');
+    const refused = await cli('respond', id, flag, '--answer', 'order B-7');
+    expect(refused.code).toBe(2);
+    expect(refused.stdout).toBe('');
+    expect(refused.stderr.split('\n')[0]).toBe(
+      'error: --answer cannot be combined with --approve or --deny: answer a question or an escalation with --answer, an approval with --approve or --deny (and --comment)',
+    );
+    const view = await viewOf(id);
+    expect(view.status).toBe('awaiting_human');
+    expect(view.events.filter((event) => event.type === 'human_response')).toEqual([]);
+
+    const answered = await cli('respond', id, '--answer', 'order B-7', '--no-follow');
+    expect(answered.code).toBe(0);
+    expect(answered.stderr).toBe('');
+  });
+
+  it('on a pipeline whose child waits for an approval names the child and how to answer it, and answers nothing', async () => {
+    const launch = await cli('launch', 'shipit', 'go');
+    expect(launch.code).toBe(0);
+    const parent = /^launched (th_\S+)/m.exec(launch.stdout)?.[1] ?? '';
+    const child = /↳ delegated to asker: thread (\S+)/.exec(launch.stdout)?.[1] ?? '';
+    expect(launch.stdout).toContain(`↳ waiting on asker thread ${child}, which is awaiting_human`);
+
+    const refused = await cli('respond', parent, '--approve');
+    expect(refused.code).toBe(1);
+    expect(refused.stdout).toBe('');
+    expect(refused.stderr.trim()).toBe(
+      `error: thread ${parent} is a pipeline waiting on asker thread ${child}, which waits for a human; reply: switchyard respond ${child} --approve --url ${url}  (or --deny --comment "why")`,
+    );
+    expect(await statusOf(parent)).toBe('running');
+    expect(await statusOf(child)).toBe('awaiting_human');
+  });
+
   it('a flag value no server takes is a usage error naming the flag', async () => {
     const id = await launched('asker', 'awaiting_human');
     const refused = await cli('respond', id, '--approve', '--comment', 'x'.repeat(20_001));
     expect(refused.code).toBe(2);
     expect(refused.stderr.split('\n')[0]).toBe('error: --comment: Too big: expected string to have <=20000 characters');
     expect(await statusOf(id)).toBe('awaiting_human');
+  });
+});
+
+describe('show', () => {
+  it('of a thread cancelled while it waited for an approval offers no reply and does not say it still needs one', async () => {
+    const id = await launched('asker', 'awaiting_human');
+    const cancelled = await cli('cancel', id);
+    expect(cancelled.code).toBe(0);
+    const shown = await cli('show', id);
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).toMatch(/^status +cancelled$/m);
+    expect(shown.stdout).not.toContain('reply:');
+    expect(shown.stdout).not.toContain('needs approval');
+    expect(shown.stdout).toMatch(/^ +\d+ +\S+ +\? asked for approval: echo\(\{"text":"again"\}\)$/m);
+    expect(shown.stdout).toMatch(/^ +\d+ +\S+ +■ cancelled/m);
+  });
+
+  it('offers a reply only on the open request, not on one answered before', async () => {
+    const id = await launched('questioner', 'awaiting_human');
+    const answered = await cli('respond', id, '--answer', 'order B-7');
+    expect(answered.code).toBe(0);
+    expect(answered.stdout).toContain(`thread ${id} is awaiting_human`);
+    const shown = await cli('show', id);
+    const requests = shown.stdout.split('\n').filter((line) => /^ +\d+ +\S+ +\? /.test(line));
+    expect(requests.map((line) => line.replace(/^ +\d+ +\S+ +/, ''))).toEqual([
+      '? asked: Which order?',
+      `? asks: Which order?  reply: switchyard respond ${id} --answer "..." --url ${url}`,
+    ]);
   });
 });
 

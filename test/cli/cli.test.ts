@@ -169,6 +169,11 @@ describe('switchyard CLI', () => {
     const ended = await cli('watch', id, '--json');
     expect(ended.code).toBe(0);
     expect(JSON.parse(ended.stdout)).toMatchObject({ id, status: 'done', output: '(3 + 4) / 2 = 3.5' });
+    // Its request was answered before this watch began: shown as past, with no reply offered.
+    const replayed = await cli('watch', id);
+    expect(replayed.code).toBe(0);
+    expect(replayed.stdout).toContain('? asked for approval: divide({"a":7,"b":2})');
+    expect(replayed.stdout).not.toContain('reply:');
   });
 
   it('watch of an unknown thread exits 1 with the server message', async () => {

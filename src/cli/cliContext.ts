@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { ThreadView } from '../runtime/runtime.js';
+import type { ThreadEvent } from '../thread/events.js';
 import { TERMINAL_STATUSES } from '../thread/state.js';
 import { createClient, type Client } from './client.js';
 import { followThread } from './follow.js';
@@ -81,13 +82,16 @@ export function cliContext(io: CliIO): CliContext & { exitCode(): number } {
   const follow: CliContext['follow'] = async (command, client, view, reportAfter, { atLeast = view.version, untilMoved = false } = {}) => {
     const json = globals(command).json === true;
     const hint = hintOf(command);
+    // A request of the thread answered before the follow began is past: no reply is offered for it.
+    const isOpen = (event: ThreadEvent, threadId: string): boolean =>
+      threadId !== view.id || event.type !== 'human_request' || event.seq > view.version || view.pendingRequest?.requestId === event.data.requestId;
     const rested = await followThread(client, view.id, {
       reportAfter,
       atLeast,
       untilMoved,
       onEvent: (event, threadId) => {
         if (json) return;
-        const line = eventLine(event, threadId, hint);
+        const line = eventLine(event, threadId, hint, { open: isOpen(event, threadId) });
         if (line !== null) out(`  ${threadId === view.id ? '' : '  '}${line}`);
       },
       // The hand-off itself is the delegating event's line; a child that rests unended is said here.

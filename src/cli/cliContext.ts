@@ -4,7 +4,7 @@ import type { ThreadEvent } from '../thread/events.js';
 import { TERMINAL_STATUSES } from '../thread/state.js';
 import { createClient, type Client } from './client.js';
 import { followThread } from './follow.js';
-import { DEFAULT_URL, eventLine, shellQuote, statusLine, waitingOnLine, type CommandHint } from './format.js';
+import { DEFAULT_URL, eventLine, isOpenRequest, shellQuote, statusLine, waitingOnLine, type CommandHint } from './format.js';
 import type { Project } from './project.js';
 
 /** Exit codes: success, an error (from the server or reaching it), a usage error. */
@@ -83,8 +83,7 @@ export function cliContext(io: CliIO): CliContext & { exitCode(): number } {
     const json = globals(command).json === true;
     const hint = hintOf(command);
     // A request of the thread answered before the follow began is past: no reply is offered for it.
-    const isOpen = (event: ThreadEvent, threadId: string): boolean =>
-      threadId !== view.id || event.type !== 'human_request' || event.seq > view.version || view.pendingRequest?.requestId === event.data.requestId;
+    const isOpen = (event: ThreadEvent, threadId: string): boolean => threadId !== view.id || event.seq > view.version || isOpenRequest(event, view);
     const rested = await followThread(client, view.id, {
       reportAfter,
       atLeast,

@@ -2,7 +2,7 @@ import type { ThreadView } from '../runtime/runtime.js';
 import type { ThreadEvent } from '../thread/events.js';
 import { deriveState, RESTING_STATUSES, statusOf, TERMINAL_STATUSES } from '../thread/state.js';
 import { ServerError, type Client } from './client.js';
-import { delegationOf } from './format.js';
+import { delegationOf } from '../pipeline/delegations.js';
 
 /** Options of {@link followThread}. */
 export interface FollowOptions {
@@ -45,7 +45,6 @@ function timer(ms: number, signal?: AbortSignal): Promise<void> {
     signal?.addEventListener('abort', done, { once: true });
   });
 }
-
 
 /**
  * Streams a thread's events until it rests: it ended, or waits for a human, or is paused. The

@@ -1,5 +1,6 @@
 import type { ThreadView } from '../runtime/runtime.js';
 import type { ThreadSummary } from '../store/threadStore.js';
+import { delegationOf, openDelegations, type Delegation } from '../pipeline/delegations.js';
 import type { CustomData, HumanRequest, Json, ThreadEvent } from '../thread/events.js';
 import { TERMINAL_STATUSES, type ThreadStatus } from '../thread/state.js';
 
@@ -45,32 +46,17 @@ export function replyHint(threadId: string, request: HumanRequest, hint: Command
   }
 }
 
-/** A pipeline's step handed to a child thread: the agent and the thread it runs in. */
-export interface Delegation {
-  readonly threadId: string;
-  readonly agent: string;
-}
-
-/** The child thread a pipeline's step delegated to, when the event is such a delegation. */
-export function delegationOf(event: ThreadEvent): Delegation | null {
-  if (event.type !== 'tool_call') return null;
-  const { threadId, agent } = event.data.args;
-  return typeof threadId === 'string' && typeof agent === 'string' ? { threadId, agent } : null;
-}
-
 /**
  * The child a pipeline waits on: its last delegation that has no result yet, while the pipeline
  * has not ended. `null` for agents' threads and pipelines between steps.
  */
 export function openDelegation(view: Pick<ThreadView, 'status' | 'events'>): Delegation | null {
-  if (TERMINAL_STATUSES.includes(view.status)) return null;
-  for (let i = view.events.length - 1; i >= 0; i--) {
-    const event = view.events[i]!;
-    if (event.type === 'tool_result') return null;
-    const child = delegationOf(event);
-    if (child !== null) return child;
-  }
-  return null;
+  return TERMINAL_STATUSES.includes(view.status) ? null : (openDelegations(view).at(-1) ?? null);
+}
+
+/** Whether an event is a human request the thread still waits on (answerable), or no request at all. */
+export function isOpenRequest(event: ThreadEvent, view: Pick<ThreadView, 'pendingRequest'>): boolean {
+  return event.type !== 'human_request' || view.pendingRequest?.requestId === event.data.requestId;
 }
 
 /** `↳ waiting on publisher thread th_1--ship, which is awaiting_human`: a child that rests without having ended. */
@@ -235,8 +221,7 @@ export function threadDetails(view: ThreadView, hint: CommandHint = plainHint, w
   const seqWidth = String(view.version).length;
   for (const event of view.events) {
     // Only the pending request is answerable: one answered, or left when the thread ended, is past.
-    const open = event.type !== 'human_request' || view.pendingRequest?.requestId === event.data.requestId;
-    const line = eventLine(event, view.id, hint, { open });
+    const line = eventLine(event, view.id, hint, { open: isOpenRequest(event, view) });
     if (line !== null) lines.push(`  ${String(event.seq).padStart(seqWidth)}  ${clockTime(event.at)}  ${line}`);
   }
   return lines.join('\n');

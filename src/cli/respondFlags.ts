@@ -51,9 +51,8 @@ export function respondBody(flags: RespondFlags, requestId: string, by: string |
 export function checkFitsRequest(threadId: string, request: HumanRequest, body: RespondBody, flags: RespondFlags, hint: CommandHint): void {
   const checked = validateResponse(request, body);
   if (checked.success || checked.code !== 'invalid_response') return;
-  const given = [flags.approve ? '--approve' : flags.deny ? '--deny' : '', flags.answer === undefined ? '' : `--answer ${shellQuote(flags.answer)}`]
-    .filter((flag) => flag !== '')
-    .join(' ');
+  // One of them: `respond` refuses --answer beside --approve or --deny.
+  const given = flags.answer !== undefined ? `--answer ${shellQuote(flags.answer)}` : flags.approve ? '--approve' : '--deny';
   throw new InvalidInputError(`thread ${threadId} ${waitsFor(request)}; ${given} does not answer it\n  reply: ${replyHint(threadId, request, hint)}`);
 }
 

@@ -8,7 +8,8 @@ import type { ThreadView } from '../runtime/runtime.js';
 import { ServerError, type Client } from './client.js';
 import { checkFitsRequest, respondBody } from './respondFlags.js';
 import { UsageError, type CliContext } from './cliContext.js';
-import { openDelegation, replyHint, shellQuote, threadDetails, threadsTable, type Delegation } from './format.js';
+import type { Delegation } from '../pipeline/delegations.js';
+import { openDelegation, replyHint, shellQuote, threadDetails, threadsTable } from './format.js';
 
 /** The commands of threads on a server: launch, threads, show, watch, respond, pause, resume, cancel. */
 export function addThreadCommands(program: Command, cli: CliContext): void {

@@ -27,21 +27,6 @@ export interface PipelineStepResult {
   readonly sleepUntil?: number;
 }
 
-/**
- * The child threads of the pipeline's agent steps that have no recorded result: at most the one
- * it waits for, which a cancel of the pipeline cancels too. Read from the log alone (the journaled
- * `threadId`), so any process can tell, with or without the pipeline's definition.
- */
-export function openChildIds(thread: Pick<Thread, 'events'>): string[] {
-  const ended = new Set<string>();
-  for (const event of thread.events) if (event.type === 'tool_result') ended.add(event.data.callId);
-  const ids = new Set<string>();
-  for (const event of thread.events) {
-    if (event.type === 'tool_call' && !ended.has(event.data.callId) && typeof event.data.args.threadId === 'string') ids.add(event.data.args.threadId);
-  }
-  return [...ids];
-}
-
 /** Step results recorded so far, by step name (the latest of each). */
 export function stepResults(pipeline: Pipeline, thread: Thread): Readonly<Record<string, Json>> {
   return pipelineCursor(pipeline, thread).results;

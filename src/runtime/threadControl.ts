@@ -1,7 +1,7 @@
 import { controlStep } from '../agent/controlStep.js';
 import type { AgentDeps } from '../agent/deps.js';
 import { formatIssues, InvalidInputError, InvalidStateError, NotFoundError } from '../errors.js';
-import { openChildIds } from '../pipeline/pipelineSteps.js';
+import { openDelegations } from '../pipeline/delegations.js';
 import type { Thread } from '../thread/events.js';
 import { humanResponseInputSchema, validateResponse } from '../thread/humanResponse.js';
 import { deriveState, statusOf, TERMINAL_STATUSES } from '../thread/state.js';
@@ -60,7 +60,7 @@ async function cancelChildren(sources: ControlSources, parent: ThreadView, opts:
   if (parent.status !== 'cancelled') return parent;
   const control = { reason: `pipeline ${parent.id} cancelled`, ...(opts.by === undefined ? {} : { by: opts.by }) };
   let failure: unknown;
-  for (const childId of openChildIds(parent)) {
+  for (const { threadId: childId } of openDelegations(parent)) {
     const child = await sources.deps.store.get(childId);
     // Not launched yet, or not this pipeline's child (an agent's own tool may take a `threadId`).
     if (child === undefined || parentIdOf(child) !== parent.id) continue;

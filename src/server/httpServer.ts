@@ -392,7 +392,6 @@ function isTargetList(value: HttpServerOptions['webhooks']): value is readonly W
   return Array.isArray(value);
 }
 
-/** The thread of a relaunch, unless that id belongs to another agent. */
 /**
  * The existing thread a relaunch answers with, when the relaunch is the same launch: the same agent,
  * and no callbackUrl or the one the thread was launched with (a relaunch changes nothing, so another

@@ -104,7 +104,8 @@ export interface CallbackSender {
   /**
    * Sends the callback a thread at rest calls for, if any: its launch named a callback URL and it
    * waits for a human or has ended. Resolves once delivered or given up, with how it ended
-   * (undefined when no callback was due or none could be signed); never rejects. A worker calls it
+   * (undelivered at once when this process has no secret to sign it; undefined when no callback
+   * was due); never rejects. A worker calls it
    * at each rest of a job, before the ack, and fails the job when the callback was not delivered
    * nor refused: the job comes back and sends it again.
    */
@@ -171,7 +172,7 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
   } = options;
   if (!Number.isInteger(attempts) || attempts < 1) throw new ConfigError('callback attempts must be a positive integer');
   if (!(timeoutMs > 0) || !(initialDelayMs >= 0) || !(maxDelayMs >= 0)) throw new ConfigError('callback timings must be positive numbers');
-  const inFlight = new Set<Promise<unknown>>();
+  const inFlight = new Set<Promise<CallbackDelivery>>();
   const stopping = new AbortController();
   const unsigned = new Set<string>();
 
@@ -234,6 +235,7 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
     const url = callbackUrlOf(thread);
     const payload = url === undefined || stopping.signal.aborted ? undefined : callbackPayloadOf(thread);
     if (url === undefined || payload === undefined) return Promise.resolve(undefined);
+    const undelivered = (error: string): CallbackDelivery => ({ id: payload.id, url, threadId: thread.id, ok: false, attempts: 0, error });
     if (secret === '') {
       if (!unsigned.has(thread.id)) {
         if (unsigned.size >= 10_000) unsigned.clear();
@@ -241,11 +243,11 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
         logger.warn({ threadId: thread.id, agent: thread.agent }, `the thread has a callbackUrl but ${NO_SECRET}, none sent`);
       }
       // Not delivered: a job reporting this rest fails, so a process that has the secret can send it.
-      return Promise.resolve({ id: payload.id, url, threadId: thread.id, ok: false, attempts: 0, error: NO_SECRET });
+      return Promise.resolve(undelivered(NO_SECRET));
     }
     const delivery = deliver(url, payload).catch((error: unknown): CallbackDelivery => {
       logger.error({ threadId: thread.id, err: messageOf(error) }, 'callback crashed');
-      return { id: payload.id, url, threadId: thread.id, ok: false, attempts: 0, error: messageOf(error) };
+      return undelivered(messageOf(error));
     });
     inFlight.add(delivery);
     void delivery.finally(() => inFlight.delete(delivery));

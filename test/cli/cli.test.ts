@@ -176,13 +176,6 @@ describe('switchyard CLI', () => {
     expect(replayed.stdout).not.toContain('reply:');
   });
 
-  it('watch of an unknown thread exits 1 with the server message', async () => {
-    const result = await cli('watch', 'th_nope');
-    expect(result.code).toBe(1);
-    expect(result.stdout).toBe('');
-    expect(result.stderr.trim()).toBe('error: thread not found: th_nope');
-  });
-
   it('launch --thread-id of an existing thread says it was not launched again, and shows that thread', async () => {
     const result = await cli('launch', 'calculator', 'what is 1 + 1', '--thread-id', threadId);
     expect(result.code).toBe(0);
@@ -192,11 +185,13 @@ describe('switchyard CLI', () => {
     expect(result.stdout.trim().split('\n').at(-1)).toBe(`thread ${threadId} is done`);
   });
 
-  it('an unknown thread exits 1 with the server message', async () => {
-    const result = await cli('show', 'th_nope');
-    expect(result.code).toBe(1);
-    expect(result.stdout).toBe('');
-    expect(result.stderr.trim()).toBe('error: thread not found: th_nope');
+  it('an unknown thread exits 1 with the server message, for show and watch alike', async () => {
+    for (const command of ['show', 'watch']) {
+      const result = await cli(command, 'th_nope');
+      expect(result.code, command).toBe(1);
+      expect(result.stdout, command).toBe('');
+      expect(result.stderr.trim(), command).toBe('error: thread not found: th_nope');
+    }
   });
 
   it('usage errors exit 2: a missing argument, conflicting flags', async () => {

@@ -72,7 +72,8 @@ describe('the tarball', () => {
     }
     expect(paths).toContain('dist/agents/calculator/prompt.md');
     expect(paths).toContain('README.md');
-    const unexpected = paths.filter((p) => !/^(package\.json|README\.md|dist\/(src|machines|agents|tools)\/.+\.(js|d\.ts|md|html|css))$/.test(p));
+    expect(paths).toContain('LICENSE');
+    const unexpected = paths.filter((p) => !/^(package\.json|README\.md|LICENSE|dist\/(src|machines|agents|tools)\/.+\.(js|d\.ts|md|html|css))$/.test(p));
     expect(unexpected).toEqual([]);
   });
 

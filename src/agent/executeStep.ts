@@ -15,8 +15,12 @@ import type { Tool, ToolContext } from './tool.js';
  * tool runs (by this step, or by the decision with it: `input.recordedCall`) and the result after.
  * A call found started but unfinished (the process died) runs again only if the tool is
  * idempotent; otherwise a human is asked what happened.
+ *
+ * `signal` abandons the step (its outcome is dropped: the actor stopped). `windDown` asks it to
+ * wrap up (a cancel came): the tool's signal aborts, its outcome is still journaled, and a tool
+ * not started yet is not started.
  */
-export async function executeStep(input: StepInput, signal: AbortSignal): Promise<Thread> {
+export async function executeStep(input: StepInput, signal: AbortSignal, windDown?: AbortSignal): Promise<Thread> {
   const { deps } = input;
   let { thread } = input;
   const call = input.state.pendingCall;
@@ -30,7 +34,7 @@ export async function executeStep(input: StepInput, signal: AbortSignal): Promis
   if (!recorded) {
     thread = await appendEvents(deps, thread, [{ type: 'tool_call', data: { callId: call.callId, tool: call.tool, args: call.args, idempotencyKey, attempt } }]);
   }
-  return runCall(input, thread, { call, tool: gated.tool, args: gated.args, attempt, idempotencyKey }, signal);
+  return runCall(input, thread, { call, tool: gated.tool, args: gated.args, attempt, idempotencyKey }, signal, windDown);
 }
 
 /** Whether the call may run now, or the events that record why not. */
@@ -82,14 +86,19 @@ interface ClearedCall {
   readonly idempotencyKey: string;
 }
 
-/** Runs the tool under its deadline and records its result, or its error or timeout, after `thread` (its tool_call journaled). */
-async function runCall(input: StepInput, thread: Thread, cleared: ClearedCall, signal: AbortSignal): Promise<Thread> {
+/**
+ * Runs the tool under its deadline and records its result, or its error or timeout, after `thread`
+ * (its tool_call journaled). Told to wind down before the tool started, it records that the tool
+ * was not run, so the journaled call does not look started.
+ */
+async function runCall(input: StepInput, thread: Thread, cleared: ClearedCall, signal: AbortSignal, windDown: AbortSignal | undefined): Promise<Thread> {
   const { deps } = input;
   const { call, tool } = cleared;
   const about = { callId: call.callId, tool: call.tool };
   // Only the error paths need the state after the tool_call event.
   const afterCall = (): StepInput => ({ ...input, thread, state: deriveState(thread.events) });
-  const toolSignal = new ToolSignal(signal);
+  if (windDown?.aborted) return appendEvents(deps, thread, errorEvents(afterCall(), 'tool_error', `${call.tool} was not run: ${messageOf(windDown.reason)}`, about));
+  const toolSignal = new ToolSignal(signal, windDown);
   const started = deps.clock.now();
   let timer: unknown;
   try {
@@ -139,24 +148,26 @@ function toolContext(input: StepInput, cleared: ClearedCall, toolSignal: ToolSig
 
 /**
  * A tool's abort signal, built on first read (most tools never read it; an AbortSignal is not
- * free): aborted when the step's signal aborts or the tool's deadline passes.
+ * free): aborted when the step's signal aborts, the step is told to wind down, or the tool's
+ * deadline passes.
  */
 class ToolSignal {
   #controller: AbortController | undefined;
   #timedOut: Error | undefined;
-  readonly #outer: AbortSignal;
-  readonly #onAbort = (): void => this.#controller?.abort(this.#outer.reason);
+  readonly #outer: readonly AbortSignal[];
+  readonly #onAbort = (event: Event): void => this.#controller?.abort((event.target as AbortSignal).reason);
 
-  constructor(outer: AbortSignal) {
-    this.#outer = outer;
+  constructor(...outer: readonly (AbortSignal | undefined)[]) {
+    this.#outer = outer.filter((signal) => signal !== undefined);
   }
 
   get signal(): AbortSignal {
     if (this.#controller === undefined) {
       this.#controller = new AbortController();
+      const aborted = this.#outer.find((signal) => signal.aborted);
       if (this.#timedOut !== undefined) this.#controller.abort(this.#timedOut);
-      else if (this.#outer.aborted) this.#controller.abort(this.#outer.reason);
-      else this.#outer.addEventListener('abort', this.#onAbort, { once: true });
+      else if (aborted !== undefined) this.#controller.abort(aborted.reason);
+      else for (const signal of this.#outer) signal.addEventListener('abort', this.#onAbort, { once: true });
     }
     return this.#controller.signal;
   }
@@ -167,7 +178,7 @@ class ToolSignal {
   }
 
   dispose(): void {
-    if (this.#controller !== undefined) this.#outer.removeEventListener('abort', this.#onAbort);
+    if (this.#controller !== undefined) for (const signal of this.#outer) signal.removeEventListener('abort', this.#onAbort);
   }
 }
 

@@ -97,7 +97,8 @@ async function runCall(input: StepInput, thread: Thread, cleared: ClearedCall, s
   const about = { callId: call.callId, tool: call.tool };
   // Only the error paths need the state after the tool_call event.
   const afterCall = (): StepInput => ({ ...input, thread, state: deriveState(thread.events) });
-  if (windDown?.aborted) return appendEvents(deps, thread, errorEvents(afterCall(), 'tool_error', `${call.tool} was not run: ${messageOf(windDown.reason)}`, about));
+  const journal = (events: readonly NewEvent[]): Promise<Thread> => journalOutcome(input, thread, call.callId, events);
+  if (windDown?.aborted) return journal(errorEvents(afterCall(), 'tool_error', `${call.tool} was not run: ${messageOf(windDown.reason)}`, about));
   const toolSignal = new ToolSignal(signal, windDown);
   const started = deps.clock.now();
   let timer: unknown;
@@ -112,19 +113,62 @@ async function runCall(input: StepInput, thread: Thread, cleared: ClearedCall, s
     });
     if (signal.aborted) throw signal.reason;
     if (outcome === TIMED_OUT) {
-      return appendEvents(deps, thread, errorEvents(afterCall(), 'tool_timeout', `${call.tool} did not finish within ${tool.timeoutMs} ms`, about));
+      return journal(errorEvents(afterCall(), 'tool_timeout', `${call.tool} did not finish within ${tool.timeoutMs} ms`, about));
     }
     const result = redactJson(outcome, input.agent.secrets);
     const events: NewEvent[] = [{ type: 'tool_result', data: { ...about, result, durationMs: Math.max(0, deps.clock.now() - started) } }];
     if (tool.breaksLoop) events.push({ type: 'final', data: { output: result } });
-    return appendEvents(deps, thread, events);
+    return journal(events);
   } catch (error) {
     if (signal.aborted || error instanceof VersionConflictError) throw error;
-    return appendEvents(deps, thread, errorEvents(afterCall(), 'tool_error', `${call.tool} failed: ${messageOf(error)}`, about));
+    return journal(errorEvents(afterCall(), 'tool_error', `${call.tool} failed: ${messageOf(error)}`, about));
   } finally {
     deps.clock.clearTimeout(timer);
     toolSignal.dispose();
   }
+}
+
+/**
+ * Appends a call's outcome after `thread` (its tool_call). When another writer got there first
+ * because the thread was cancelled meanwhile (by another process, which cannot wait for a call
+ * that runs here), the outcome is recorded after the cancel all the same, so the log shows what
+ * the call did: only the event that records it (its result, or its error with no retry time), as
+ * nothing follows a cancel. Any other conflict is thrown, as before (another worker moved on).
+ */
+async function journalOutcome(input: StepInput, thread: Thread, callId: string, events: readonly NewEvent[]): Promise<Thread> {
+  const { deps } = input;
+  try {
+    return await appendEvents(deps, thread, events);
+  } catch (error) {
+    if (!(error instanceof VersionConflictError)) throw error;
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const latest = await deps.store.get(thread.id);
+      if (latest === undefined || deriveState(latest.events).terminal !== 'cancelled' || hasOutcome(latest, callId, versionOf(thread))) throw error;
+      try {
+        const written = await appendEvents(deps, latest, afterCancel(events));
+        deps.logger.warn({ threadId: thread.id, agent: thread.agent, callId, state: 'cancelled' }, 'thread cancelled while its tool call ran; outcome recorded after the cancel');
+        return written;
+      } catch (again) {
+        if (!(again instanceof VersionConflictError)) throw again;
+      }
+    }
+    throw error;
+  }
+}
+
+/** Whether an event after `since` records an outcome of call `callId`. */
+function hasOutcome(thread: Thread, callId: string, since: number): boolean {
+  return thread.events.some((e) => e.seq > since && (e.type === 'tool_result' || e.type === 'error') && e.data.callId === callId);
+}
+
+/** The event that records a call's outcome, as it follows a cancel: no final, escalation or retry time. */
+function afterCancel(events: readonly NewEvent[]): NewEvent[] {
+  const first = events[0];
+  if (first === undefined) return [];
+  if (first.type !== 'error') return [first];
+  const data = { ...first.data };
+  delete data.retryAt;
+  return [{ type: 'error', data }];
 }
 
 /** What the tool is given: ids, its attempt, and a logger and signal built only when read. */

@@ -159,7 +159,7 @@ export function createStepRunner<TCommand extends RunCommand, TOutput extends St
       deps.logger.debug({ threadId: thread.id, agent: thread.agent, state: command.state }, 'agent state');
       if (running && finishes(step)) {
         next = command;
-        windDown.abort(new Error(`${command.step} asked for`));
+        windDown.abort(new Error(`${command.step} requested`));
         return;
       }
       start(command);

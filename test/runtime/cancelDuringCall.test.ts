@@ -3,12 +3,14 @@
  * cancel (the log never hides a side effect that happened), and nothing runs after the cancel.
  */
 import { describe, expect, it } from 'vitest';
+import type { InspectionEvent } from 'xstate';
 import { agent } from '../../src/agent/agent.js';
 import type { ModelRequest } from '../../src/model/model.js';
 import { scriptedModel, type ScriptedReply } from '../../src/model/scriptedModel.js';
 import { createRuntime } from '../../src/runtime/runtime.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
 import type { ThreadEvent } from '../../src/thread/events.js';
+import { deferred } from '../bus/waiting.js';
 import { createClock } from '../support/agentHarness.js';
 import { heldPublishTool } from '../support/heldTool.js';
 
@@ -79,5 +81,71 @@ describe('cancelling a thread while its tool call runs', () => {
     expect(asked).toEqual(['publisher']);
     await rt.close();
     tools.release.resolve('late');
+  });
+
+  it('does not start a call that the cancel came before: the journaled call records that it was not run', async () => {
+    const tools = heldPublishTool({ approval: true });
+    const { model, asked } = publisherModel();
+    const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [tools.publish] });
+    // The call's journal entry is held until the cancel has reached the actor.
+    const inner = createMemoryStore();
+    const appending = deferred();
+    const hold = deferred();
+    const store: typeof inner = {
+      ...inner,
+      async append(threadId, expectedVersion, events) {
+        if (events.some((e) => e.type === 'tool_call')) {
+          appending.resolve();
+          await hold.promise;
+        }
+        return inner.append(threadId, expectedVersion, events);
+      },
+    };
+    // Told when the thread's actor receives the cancel.
+    const cancelReceived = deferred();
+    const inspect = (event: InspectionEvent): void => {
+      if (event.type === '@xstate.event' && event.event.type === 'CANCEL') cancelReceived.resolve();
+    };
+    const rt = createRuntime({ agents: [publisher], store, model, inspect });
+    const { id } = await rt.launch('publisher', 'publish hello');
+    const waiting = await rt.settled(id);
+    await rt.respond(id, { requestId: waiting.pendingRequest!.requestId, approved: true });
+    await appending.promise;
+
+    const cancelling = rt.cancel(id);
+    await cancelReceived.promise;
+    hold.resolve();
+    const view = await cancelling;
+
+    expect(view.status).toBe('cancelled');
+    expect(types(view.events)).toEqual(['input', 'decision', 'human_request', 'human_response', 'tool_call', 'error', 'control']);
+    expect(view.events[5]).toMatchObject({ type: 'error', data: { kind: 'tool_error', tool: 'publish', message: 'publish was not run: cancel requested' } });
+    expect(tools.runs()).toBe(0);
+    expect(asked).toEqual(['publisher']);
+    await rt.close();
+  });
+
+  it('a runtime closing while a cancel waits for a call records the result, then the cancel, before it closes', async () => {
+    const tools = heldPublishTool();
+    const { model, asked } = publisherModel();
+    const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [tools.publish] });
+    // Read after the runtime closed it.
+    const inner = createMemoryStore();
+    const store: typeof inner = { ...inner, close: async () => undefined };
+    const rt = createRuntime({ agents: [publisher], store, model });
+    const { id } = await rt.launch('publisher', 'publish hello');
+    const signal = await tools.started.promise;
+
+    const cancelling = rt.cancel(id);
+    await aborted(signal);
+    const closing = rt.close({ drainMs: 3_600_000 });
+    tools.release.resolve('published');
+    await closing;
+
+    const stored = (await store.get(id))!;
+    expect(types(stored.events)).toEqual(['input', 'decision', 'tool_call', 'tool_result', 'control']);
+    expect((await cancelling).status).toBe('cancelled');
+    expect(tools.runs()).toBe(1);
+    expect(asked).toEqual(['publisher']);
   });
 });

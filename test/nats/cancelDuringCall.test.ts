@@ -10,6 +10,7 @@ import type { ModelRequest } from '../../src/model/model.js';
 import { scriptedModel, type ScriptedReply } from '../../src/model/scriptedModel.js';
 import type { NatsNode } from '../../src/nats/natsNode.js';
 import { childThreadId, pipeline } from '../../src/pipeline/pipeline.js';
+import type { ThreadReply } from '../../src/surface/payloads.js';
 import type { ThreadEvent } from '../../src/thread/events.js';
 import { heldPublishTool, type HeldTool } from '../support/heldTool.js';
 import { eventually, uniqueToken, useNatsTestBed } from './natsTestKit.js';
@@ -94,6 +95,29 @@ describe('cancelling from another process while a tool call runs on a NATS worke
     expectResultKept(events, { reason: `pipeline ${id} cancelled`, by: 'qa' });
     expect((await pipelines.runtime.get(childId))!.status).toBe('cancelled');
     expect((await pipelines.runtime.get(id))!.status).toBe('cancelled');
+    expect(tools.runs()).toBe(1);
+    expect(asked).toEqual(['publisher']);
+  });
+
+  it('waits for the call and keeps its result: a control request on NATS reaches the worker that runs the thread', async () => {
+    const { tools, asked, common } = publisherFleet();
+    const worker = await bed.node({ ...common, processId: 'worker', serve: ['publisher'] });
+    await bed.node({ ...common, processId: 'api', worker: false });
+    const token = uniqueToken();
+    await bed.client.trigger(`${common.prefix}.trigger.publisher`, { input: 'publish hello' }, { msgId: token });
+    const id = `trg-${token}`;
+    const signal = await tools.started.promise;
+
+    const cancelling = bed.client.request<ThreadReply>(`${common.prefix}.thread.${id}.control`, { action: 'cancel', by: 'qa' });
+    // The worker's actor got the cancel: the tool is told to stop, and finishes anyway.
+    await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+    tools.release.resolve('published');
+    expect(await cancelling).toMatchObject({ ok: true, thread: { status: 'cancelled' } });
+
+    const stored = (await worker.store.get(id))!;
+    expect(stored.events.map((e) => e.type)).toEqual(['input', 'decision', 'tool_call', 'tool_result', 'control']);
+    expect(stored.events[3]).toMatchObject({ type: 'tool_result', data: { tool: 'publish', result: 'published' } });
+    expect(stored.events[4]).toMatchObject({ type: 'control', data: { action: 'cancel', by: 'qa' } });
     expect(tools.runs()).toBe(1);
     expect(asked).toEqual(['publisher']);
   });

@@ -9,7 +9,7 @@ import { prefetchStep } from '../src/agent/prefetchStep.js';
 import { type AgentDeps, type StepInput } from '../src/agent/deps.js';
 import type { HumanResponse, Thread } from '../src/thread/events.js';
 import { deriveState } from '../src/thread/state.js';
-import { createStepRunner, runControlStep, STEP_DONE, stepRunnerLifetime, type ControlStepName, type RunCommand, type StepEvent as RunnerEvent, type StepOutputBase, type StepRunner } from './stepRunner.js';
+import { createStepRunner, runControlStep, STEP_DONE, stepRunnerLifetime, type ControlStepName, type RunCommand, type StepEvent as RunnerEvent, type StepOutputBase, type StepRunner, type StepSignals } from './stepRunner.js';
 import { AFTER_STEP, BACKING_OFF, type RouteContext, withThread, backoffDelay, CONTROL_STATES, machineOutput, PAUSE_NOW, ROUTE_CONTROL, THREAD_ROOT, threadActions, threadContext, threadGuards, untilDelay, type AgentMachineOutput, type ControlEvent, type ThreadContext } from './threadMachine.js';
 
 export { STEP_DONE, STEP_FAILED } from './stepRunner.js';
@@ -55,7 +55,7 @@ export interface RunStep extends RunCommand<StepName, StepInput> {
   readonly response: HumanResponse | null;
 }
 
-function runStep(command: RunStep, controller: AbortController): Promise<StepOutput> {
+function runStep(command: RunStep, { controller, windDown }: StepSignals): Promise<StepOutput> {
   const { input } = command;
   const { signal } = controller;
   switch (command.step) {
@@ -64,7 +64,7 @@ function runStep(command: RunStep, controller: AbortController): Promise<StepOut
     case 'decide':
       return decideStep(input, controller);
     case 'execute':
-      return executeStep(input, signal).then((thread) => ({ thread }));
+      return executeStep(input, signal, windDown).then((thread) => ({ thread }));
     case 'custom':
       return customStep(input, command.custom!, signal).then((thread) => ({ thread }));
     case 'respond':
@@ -207,7 +207,7 @@ function buildAgentMachine(id: string, custom: readonly CustomStep[]) {
   return agentSetup.createMachine({
     id,
     context: ({ input, self }) => ({
-      ...threadContext(input.deps, input.thread, createStepRunner(runStep, (event: StepEvent) => self.send(event))),
+      ...threadContext(input.deps, input.thread, createStepRunner(runStep, (event: StepEvent) => self.send(event), (step) => SIDE_EFFECT_STEPS.includes(step))),
       agent: input.agent,
       response: null,
       refusal: null,
@@ -275,11 +275,13 @@ export function agentMachineFor(agent: Agent): typeof agentMachine {
 
 
 /**
- * The steps a closing runtime lets finish (within its drain time): a tool call, whose result is
- * journaled rather than left for a human to ask about. Any other step is aborted, and run again
- * from the log by the next process.
+ * The steps that run a tool, whose outcome is journaled rather than left for a human to ask about:
+ * once started, one finishes before anything else runs. A cancel meanwhile aborts the tool's
+ * signal, waits for the call (at most until the tool's deadline, when its timeout is journaled) and
+ * is recorded after its outcome; a closing runtime lets it finish within its drain time. Any other
+ * step is aborted by a cancel or a close, and run again from the log if the thread goes on.
  */
-export const DRAINED_STEPS: readonly string[] = ['execute'] satisfies StepName[];
+export const SIDE_EFFECT_STEPS: readonly string[] = ['execute'] satisfies StepName[];
 
 /** The machine's states in which an actor waits for something outside (a human, a resume). */
 export const WAITING_STATES: readonly string[] = ['awaitingHuman', 'escalated', 'paused'];

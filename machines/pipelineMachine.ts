@@ -2,7 +2,7 @@ import { assign, setup } from 'xstate';
 import type { Pipeline, PipelineStep } from '../src/pipeline/pipeline.js';
 import { nextStepName, runPipelineStep, type PipelineDeps, type PipelineStepResult } from '../src/pipeline/pipelineSteps.js';
 import type { Thread } from '../src/thread/events.js';
-import { createStepRunner, isControlStep, runControlStep, STEP_DONE, stepRunnerLifetime, type ControlStepName, type RunCommand, type StepEvent, type StepRunner } from './stepRunner.js';
+import { createStepRunner, isControlStep, runControlStep, STEP_DONE, stepRunnerLifetime, type ControlStepName, type RunCommand, type StepEvent, type StepRunner, type StepSignals } from './stepRunner.js';
 import { AFTER_STEP, BACKING_OFF, backoffDelay, CONTROL_STATES, machineOutput, ROUTE_CONTROL, THREAD_ROOT, threadActions, threadContext, threadGuards, untilDelay, type AgentMachineOutput, type ControlEvent, type ThreadContext } from './threadMachine.js';
 
 /** Input of a pipeline machine. */
@@ -35,7 +35,7 @@ export interface RunPipelineStep extends RunCommand<PipelineStepName, { readonly
 
 type PipelineEvent = PipelineMachineEvent | StepEvent<PipelineStepResult>;
 
-function runStep(command: RunPipelineStep, controller: AbortController): Promise<PipelineStepResult> {
+function runStep(command: RunPipelineStep, { controller }: StepSignals): Promise<PipelineStepResult> {
   if (isControlStep(command.step)) return runControlStep({ ...command, step: command.step });
   const { pipeline, thread, deps } = command.input;
   return runPipelineStep(pipeline, thread, deps, controller.signal);

@@ -1,6 +1,7 @@
 import { fromCallback } from 'xstate';
 import { controlStep } from '../src/agent/controlStep.js';
 import type { AgentDeps } from '../src/agent/deps.js';
+import { messageOf } from '../src/errors.js';
 import type { Thread } from '../src/thread/events.js';
 
 // How the durable machines (the agent and every pipeline) run their steps: one runner per actor,
@@ -51,16 +52,35 @@ export function runControlStep(command: RunCommand<ControlStepName>): Promise<St
 
 /** What an actor's step runner does: run a step, and stop for good. */
 export interface StepRunner<TCommand extends RunCommand = RunCommand> {
-  /** Runs a step; one still in progress (a CANCEL while deciding) is aborted and its result dropped. */
+  /**
+   * Runs a step. One still in progress (a CANCEL while deciding) is aborted and its result dropped,
+   * unless it is a step that finishes (see {@link createStepRunner}): that one is told to wind down
+   * and reports nothing, and this step runs once it has finished.
+   */
   run(command: TCommand): void;
   /** Aborts the step in progress; nothing is reported afterwards. */
   stop(): void;
   /**
-   * Runs no step from now on (the actor is about to stop). A step in progress that `keep` keeps
-   * goes on and reports its result: the returned promise resolves once it has. Otherwise the step
-   * in progress, if any, is stopped as by {@link StepRunner.stop}, and it returns undefined.
+   * Runs no new step from now on (the actor is about to stop). A step in progress that finishes
+   * goes on and reports its result, and so does the step asked for meanwhile to run after it (a
+   * cancel): the returned promise resolves once they have. Otherwise the step in progress, if any,
+   * is stopped as by {@link StepRunner.stop}, and it returns undefined.
    */
-  drain(keep: (step: string) => boolean): Promise<void> | undefined;
+  drain(): Promise<void> | undefined;
+}
+
+/** What a step is given to run with. */
+export interface StepSignals {
+  /**
+   * Aborts when the step is superseded or the actor stops: its result is dropped. A step may abort
+   * it itself (a decision past its deadline aborts its model call).
+   */
+  readonly controller: AbortController;
+  /**
+   * Aborts when another step is asked for while a step that finishes runs (a cancel during a tool
+   * call): the step should wrap up (its tool is told to stop), and still records its outcome.
+   */
+  readonly windDown: AbortSignal;
 }
 
 /**
@@ -71,47 +91,83 @@ export interface StepRunner<TCommand extends RunCommand = RunCommand> {
  * Each step gets the runner's abort controller: its signal aborts when the step is superseded or
  * the actor stops, and a step may abort it itself (a decision past its deadline aborts its model
  * call). An aborted controller is replaced before the next step, so a step needs no signal of its own.
+ *
+ * A step that `finishes` (a tool call, whose effect must be journaled) is never cut short by
+ * another step: a step asked for meanwhile (the latest one, if several) waits for it, its
+ * `windDown` signal aborts, and its own result is not reported (the step after it reads the log it
+ * wrote). Only stopping the actor aborts it.
  */
 export function createStepRunner<TCommand extends RunCommand, TOutput extends StepOutputBase>(
-  run: (command: TCommand, controller: AbortController) => Promise<TOutput>,
+  run: (command: TCommand, signals: StepSignals) => Promise<TOutput>,
   report: (event: StepEvent<TOutput>) => void,
+  finishes: (step: string) => boolean = () => false,
 ): StepRunner<TCommand> {
   let controller = new AbortController();
+  let windDown = new AbortController();
   let current = 0;
   let running = false;
   let stopped = false;
   let draining = false;
-  // The step in progress: its name, and its run (settled once it has reported).
+  // The step in progress: its name, its run (settled once it has reported), and the step to run after it.
   let step = '';
   let reported: Promise<void> = Promise.resolve();
-  const settle = (id: number, event: StepEvent<TOutput>): void => {
+  let next: TCommand | undefined;
+  const settle = (id: number, event: StepEvent<TOutput>, command: TCommand): void => {
     if (id !== current || stopped) return;
     running = false;
-    report(event);
+    const after = next;
+    if (after === undefined) {
+      report(event);
+      return;
+    }
+    next = undefined;
+    if (event.type === STEP_FAILED) {
+      const { thread, deps } = command.input;
+      deps.logger.warn({ threadId: thread.id, agent: thread.agent, state: command.state, err: messageOf(event.error) }, `step ${command.step} failed before ${after.step}`);
+    }
+    start(after);
+  };
+  const start = (command: TCommand): void => {
+    if (running) controller.abort(new Error(`superseded by ${command.step}`));
+    if (controller.signal.aborted) controller = new AbortController();
+    if (windDown.signal.aborted) windDown = new AbortController();
+    const id = ++current;
+    running = true;
+    step = command.step;
+    const signals = { controller, windDown: windDown.signal };
+    reported = run(command, signals).then(
+      (output) => settle(id, { type: STEP_DONE, output }, command),
+      (error: unknown) => settle(id, { type: STEP_FAILED, error }, command),
+    );
   };
   const stop = (): void => {
     stopped = true;
     if (running) controller.abort(new Error('agent actor stopped'));
+  };
+  /** Resolves once no step runs (a step that finishes, then the one asked for after it). */
+  const idle = async (): Promise<void> => {
+    let seen: Promise<void>;
+    do {
+      seen = reported;
+      await seen;
+    } while (seen !== reported);
   };
   return {
     run(command) {
       if (stopped || draining) return;
       const { thread, deps } = command.input;
       deps.logger.debug({ threadId: thread.id, agent: thread.agent, state: command.state }, 'agent state');
-      if (running) controller.abort(new Error(`superseded by ${command.step}`));
-      if (controller.signal.aborted) controller = new AbortController();
-      const id = ++current;
-      running = true;
-      step = command.step;
-      reported = run(command, controller).then(
-        (output) => settle(id, { type: STEP_DONE, output }),
-        (error: unknown) => settle(id, { type: STEP_FAILED, error }),
-      );
+      if (running && finishes(step)) {
+        next = command;
+        windDown.abort(new Error(`${command.step} requested`));
+        return;
+      }
+      start(command);
     },
     stop,
-    drain(keep) {
+    drain() {
       draining = true;
-      if (running && !stopped && keep(step)) return reported;
+      if (running && !stopped && finishes(step)) return idle();
       stop();
       return undefined;
     },

@@ -15,8 +15,12 @@ import type { Tool, ToolContext } from './tool.js';
  * tool runs (by this step, or by the decision with it: `input.recordedCall`) and the result after.
  * A call found started but unfinished (the process died) runs again only if the tool is
  * idempotent; otherwise a human is asked what happened.
+ *
+ * `signal` abandons the step (its outcome is dropped: the actor stopped). `windDown` asks it to
+ * wrap up (a cancel came): the tool's signal aborts, its outcome is still journaled, and a tool
+ * not started yet is not started.
  */
-export async function executeStep(input: StepInput, signal: AbortSignal): Promise<Thread> {
+export async function executeStep(input: StepInput, signal: AbortSignal, windDown?: AbortSignal): Promise<Thread> {
   const { deps } = input;
   let { thread } = input;
   const call = input.state.pendingCall;
@@ -30,7 +34,7 @@ export async function executeStep(input: StepInput, signal: AbortSignal): Promis
   if (!recorded) {
     thread = await appendEvents(deps, thread, [{ type: 'tool_call', data: { callId: call.callId, tool: call.tool, args: call.args, idempotencyKey, attempt } }]);
   }
-  return runCall(input, thread, { call, tool: gated.tool, args: gated.args, attempt, idempotencyKey }, signal);
+  return runCall(input, thread, { call, tool: gated.tool, args: gated.args, attempt, idempotencyKey }, signal, windDown);
 }
 
 /** Whether the call may run now, or the events that record why not. */
@@ -82,14 +86,20 @@ interface ClearedCall {
   readonly idempotencyKey: string;
 }
 
-/** Runs the tool under its deadline and records its result, or its error or timeout, after `thread` (its tool_call journaled). */
-async function runCall(input: StepInput, thread: Thread, cleared: ClearedCall, signal: AbortSignal): Promise<Thread> {
+/**
+ * Runs the tool under its deadline and records its result, or its error or timeout, after `thread`
+ * (its tool_call journaled). Told to wind down before the tool started, it records that the tool
+ * was not run, so the journaled call does not look started.
+ */
+async function runCall(input: StepInput, thread: Thread, cleared: ClearedCall, signal: AbortSignal, windDown: AbortSignal | undefined): Promise<Thread> {
   const { deps } = input;
   const { call, tool } = cleared;
   const about = { callId: call.callId, tool: call.tool };
   // Only the error paths need the state after the tool_call event.
   const afterCall = (): StepInput => ({ ...input, thread, state: deriveState(thread.events) });
-  const toolSignal = new ToolSignal(signal);
+  const journal = (events: readonly NewEvent[]): Promise<Thread> => journalOutcome(input, thread, call.callId, events);
+  if (windDown?.aborted) return journal(errorEvents(afterCall(), 'tool_error', `${call.tool} was not run: ${messageOf(windDown.reason)}`, about));
+  const toolSignal = new ToolSignal(signal, windDown);
   const started = deps.clock.now();
   let timer: unknown;
   try {
@@ -103,19 +113,62 @@ async function runCall(input: StepInput, thread: Thread, cleared: ClearedCall, s
     });
     if (signal.aborted) throw signal.reason;
     if (outcome === TIMED_OUT) {
-      return appendEvents(deps, thread, errorEvents(afterCall(), 'tool_timeout', `${call.tool} did not finish within ${tool.timeoutMs} ms`, about));
+      return journal(errorEvents(afterCall(), 'tool_timeout', `${call.tool} did not finish within ${tool.timeoutMs} ms`, about));
     }
     const result = redactJson(outcome, input.agent.secrets);
     const events: NewEvent[] = [{ type: 'tool_result', data: { ...about, result, durationMs: Math.max(0, deps.clock.now() - started) } }];
     if (tool.breaksLoop) events.push({ type: 'final', data: { output: result } });
-    return appendEvents(deps, thread, events);
+    return journal(events);
   } catch (error) {
     if (signal.aborted || error instanceof VersionConflictError) throw error;
-    return appendEvents(deps, thread, errorEvents(afterCall(), 'tool_error', `${call.tool} failed: ${messageOf(error)}`, about));
+    return journal(errorEvents(afterCall(), 'tool_error', `${call.tool} failed: ${messageOf(error)}`, about));
   } finally {
     deps.clock.clearTimeout(timer);
     toolSignal.dispose();
   }
+}
+
+/**
+ * Appends a call's outcome after `thread` (its tool_call). When another writer got there first
+ * because the thread was cancelled meanwhile (by another process, which cannot wait for a call
+ * that runs here), the outcome is recorded after the cancel all the same, so the log shows what
+ * the call did: only the event that records it (its result, or its error with no retry time), as
+ * nothing follows a cancel. Any other conflict is thrown, as before (another worker moved on).
+ */
+async function journalOutcome(input: StepInput, thread: Thread, callId: string, events: readonly NewEvent[]): Promise<Thread> {
+  const { deps } = input;
+  try {
+    return await appendEvents(deps, thread, events);
+  } catch (error) {
+    if (!(error instanceof VersionConflictError)) throw error;
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const latest = await deps.store.get(thread.id);
+      if (latest === undefined || deriveState(latest.events).terminal !== 'cancelled' || hasOutcome(latest, callId, versionOf(thread))) throw error;
+      try {
+        const written = await appendEvents(deps, latest, afterCancel(events));
+        deps.logger.warn({ threadId: thread.id, agent: thread.agent, callId, state: 'cancelled' }, 'thread cancelled while its tool call ran; outcome recorded after the cancel');
+        return written;
+      } catch (again) {
+        if (!(again instanceof VersionConflictError)) throw again;
+      }
+    }
+    throw error;
+  }
+}
+
+/** Whether an event after `since` records an outcome of call `callId`. */
+function hasOutcome(thread: Thread, callId: string, since: number): boolean {
+  return thread.events.some((e) => e.seq > since && (e.type === 'tool_result' || e.type === 'error') && e.data.callId === callId);
+}
+
+/** The event that records a call's outcome, as it follows a cancel: no final, escalation or retry time. */
+function afterCancel(events: readonly NewEvent[]): NewEvent[] {
+  const first = events[0];
+  if (first === undefined) return [];
+  if (first.type !== 'error') return [first];
+  const data = { ...first.data };
+  delete data.retryAt;
+  return [{ type: 'error', data }];
 }
 
 /** What the tool is given: ids, its attempt, and a logger and signal built only when read. */
@@ -139,24 +192,26 @@ function toolContext(input: StepInput, cleared: ClearedCall, toolSignal: ToolSig
 
 /**
  * A tool's abort signal, built on first read (most tools never read it; an AbortSignal is not
- * free): aborted when the step's signal aborts or the tool's deadline passes.
+ * free): aborted when the step's signal aborts, the step is told to wind down, or the tool's
+ * deadline passes.
  */
 class ToolSignal {
   #controller: AbortController | undefined;
   #timedOut: Error | undefined;
-  readonly #outer: AbortSignal;
-  readonly #onAbort = (): void => this.#controller?.abort(this.#outer.reason);
+  readonly #outer: readonly AbortSignal[];
+  readonly #onAbort = (event: Event): void => this.#controller?.abort((event.target as AbortSignal).reason);
 
-  constructor(outer: AbortSignal) {
-    this.#outer = outer;
+  constructor(...outer: readonly (AbortSignal | undefined)[]) {
+    this.#outer = outer.filter((signal) => signal !== undefined);
   }
 
   get signal(): AbortSignal {
     if (this.#controller === undefined) {
       this.#controller = new AbortController();
+      const aborted = this.#outer.find((signal) => signal.aborted);
       if (this.#timedOut !== undefined) this.#controller.abort(this.#timedOut);
-      else if (this.#outer.aborted) this.#controller.abort(this.#outer.reason);
-      else this.#outer.addEventListener('abort', this.#onAbort, { once: true });
+      else if (aborted !== undefined) this.#controller.abort(aborted.reason);
+      else for (const signal of this.#outer) signal.addEventListener('abort', this.#onAbort, { once: true });
     }
     return this.#controller.signal;
   }
@@ -167,7 +222,7 @@ class ToolSignal {
   }
 
   dispose(): void {
-    if (this.#controller !== undefined) this.#outer.removeEventListener('abort', this.#onAbort);
+    if (this.#controller !== undefined) for (const signal of this.#outer) signal.removeEventListener('abort', this.#onAbort);
   }
 }
 

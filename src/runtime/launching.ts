@@ -90,12 +90,18 @@ export async function launchThread(sources: LaunchSources, agentName: string, in
     });
   } catch (error) {
     // The id was taken (launched before, or by a racing launch): return that thread, continuing
-    // it when nobody moves it.
+    // it when nobody moves it, unless it is a child whose pipeline was cancelled meanwhile (a
+    // pipeline re-running its step after a restart): then it is cancelled instead.
     if (!(error instanceof VersionConflictError) || options.threadId === undefined) throw error;
     const existing = await store.get(id);
     if (existing === undefined) throw new NotFoundError('thread', id);
     const found = ownedBy(existing, target.name);
-    if (!sources.isActive(id) && found.status === 'running') sources.start(existing);
+    if (sources.isActive(id) || found.status !== 'running') return found;
+    if (options.source?.parentId !== undefined) {
+      const cancelled = await sources.endedWithParent(existing);
+      if (cancelled !== undefined) return cancelled;
+    }
+    sources.start(existing);
     return found;
   }
   logger.info({ threadId: id, agent: target.name, state: 'launched' }, 'thread launched');

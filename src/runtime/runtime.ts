@@ -104,6 +104,12 @@ export interface Runtime {
   respond(threadId: string, response: unknown): Promise<ThreadView>;
   pause(threadId: string, options?: ControlOptions): Promise<ThreadView>;
   resume(threadId: string, options?: ControlOptions): Promise<ThreadView>;
+  /**
+   * Cancels the thread (and a pipeline's open children). A tool call in progress here has its
+   * signal aborted and is waited for, at most until the tool's `timeoutMs`: its result (or its
+   * error, or timeout) is recorded before the cancel, and no step runs after it. A call running
+   * in another process is not waited for: its worker records the result after the cancel.
+   */
   cancel(threadId: string, options?: ControlOptions): Promise<ThreadView>;
   /** The thread's events, stored then live, until it ends (done, failed, cancelled) or `signal` aborts. */
   watch(threadId: string, options?: WatchOptions): AsyncIterable<ThreadEvent>;

@@ -1,5 +1,5 @@
 import { createActor, type InspectionEvent } from 'xstate';
-import { DRAINED_STEPS, type AgentMachineEvent } from '../../machines/agentMachine.js';
+import type { AgentMachineEvent } from '../../machines/agentMachine.js';
 import type { PipelineMachine } from '../../machines/pipelineMachine.js';
 import { supervisorMachine, type AgentRest } from '../../machines/supervisorMachine.js';
 import type { ThreadContext } from '../../machines/threadMachine.js';
@@ -213,14 +213,14 @@ export function createThreadDriver(options: ThreadDriverOptions): ThreadDriver {
   /**
    * Waits, up to `drainMs`, for the tool calls in progress to finish and journal their results
    * (the store is still open), so the next process need not ask a human whether they took effect.
-   * Nothing else moves meanwhile: no actor is started, no actor starts another step, and every
-   * other step in progress is aborted (a decision is made again from the log).
+   * Nothing else moves meanwhile: no actor is started, no actor starts another step (but a cancel
+   * that waits for a call is recorded after it), and every other step in progress is aborted (a
+   * decision is made again from the log).
    */
   async function drainToolCalls(drainMs: number): Promise<void> {
     supervisor.send({ type: 'DRAIN' });
-    const keep = (step: string): boolean => DRAINED_STEPS.includes(step);
     const calls = [...supervisor.getSnapshot().context.actors.values()]
-      .map((actor) => (actor.getSnapshot() as { context: ThreadContext }).context.runner.drain(keep))
+      .map((actor) => (actor.getSnapshot() as { context: ThreadContext }).context.runner.drain())
       .filter((call) => call !== undefined);
     if (calls.length === 0) return;
     logger.info({ calls: calls.length, drainMs }, 'waiting for the tool calls in progress before stopping');

@@ -19,7 +19,6 @@ import {
   T0,
   createClock,
   eventsOf,
-  flush,
   respond,
   runToEnd,
   settle,
@@ -660,7 +659,7 @@ describe('agent machine: prefetch, breaking tools and control', () => {
     expect(eventsOf(rest.thread, 'error').map((e) => e.data.kind)).toEqual(['tool_timeout', 'tool_timeout']);
   });
 
-  it('CANCEL while a tool runs aborts the tool and records no result', async () => {
+  it('CANCEL while a tool runs aborts its signal and records what the tool returned, then the cancel', async () => {
     let signal: AbortSignal | undefined;
     const wait = spyTool({
       name: 'wait',
@@ -677,9 +676,9 @@ describe('agent machine: prefetch, breaking tools and control', () => {
     const end = await settle(actor);
     expect(end.state).toBe('cancelled');
     expect(signal!.aborted).toBe(true);
-    await flush(); // let the aborted tool settle: it must not append a result
     const stored = (await store.get('thread-1'))!;
-    expect(typesOf(stored)).toEqual(['input', 'decision', 'tool_call', 'control']);
+    expect(typesOf(stored)).toEqual(['input', 'decision', 'tool_call', 'tool_result', 'control']);
+    expect(stored.events[3]).toMatchObject({ type: 'tool_result', data: { tool: 'wait', result: 'aborted' } });
   });
 
   it('a decision past its deadline aborts its model call; the next decision gets a live signal', async () => {

@@ -330,6 +330,40 @@ describe('cancelling a pipeline cancels its children', () => {
     expect(asked).toEqual([]);
   });
 
+  it('cancels the existing child, instead of running it, when the pipeline re-runs its agent step after a restart and was cancelled meanwhile', async () => {
+    const { asked, model, scout, article } = researchOnly();
+    // What the dead process left: the pipeline had journaled and created its child, which took no step.
+    const inner = createMemoryStore();
+    const at = new Date().toISOString();
+    const childId = childThreadId('pipe-rerun', 'research');
+    await inner.create({
+      id: 'pipe-rerun',
+      agent: 'article',
+      events: [
+        { seq: 1, at, type: 'input', data: { input: { topic: 'cats' } } },
+        { seq: 2, at, type: 'tool_call', data: { callId: 'c1', tool: 'research', args: { threadId: childId, agent: 'scout', input: 'research cats' }, idempotencyKey: 'k1', attempt: 1 } },
+      ],
+    });
+    await inner.create({ id: childId, agent: 'scout', events: [{ seq: 1, at, type: 'input', data: { input: 'research cats', source: { kind: 'pipeline', parentId: 'pipe-rerun' } } }] });
+    // While the pipeline re-runs its step, another process cancels it and dies before its children:
+    // the cancel lands just before the step launches the child again.
+    const store: typeof inner = {
+      ...inner,
+      async create(thread) {
+        if (thread.id === childId) await cancelledWithoutChildren(inner, 'pipe-rerun');
+        return inner.create(thread);
+      },
+    };
+    const rt = createRuntime({ agents: [scout], pipelines: [article], store, model });
+    await rt.run('pipe-rerun');
+    const child = await rt.settled(childId);
+    expect(child.status).toBe('cancelled');
+    expect(controls(child.events)).toEqual([{ action: 'cancel', reason: 'pipeline pipe-rerun cancelled' }]);
+    expect(child.events.map((e) => e.type)).toEqual(['input', 'control']);
+    expect(asked).toEqual([]);
+    expect((await rt.get('pipe-rerun'))!.status).toBe('cancelled');
+  });
+
   it('converges after such a crash when the pipeline is cancelled again', async () => {
     const { rt, store } = articleFleet();
     const { shipId } = await atApproval(rt, 'pipe-again');

@@ -1,0 +1,124 @@
+/**
+ * A thread cancelled by another process while its tool call runs on a NATS worker: the call's
+ * result is still journaled (after the cancel, which the other process wrote), the thread stays
+ * cancelled, and the worker takes no step after it.
+ */
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { agent } from '../../src/agent/agent.js';
+import type { ModelRequest } from '../../src/model/model.js';
+import { scriptedModel, type ScriptedReply } from '../../src/model/scriptedModel.js';
+import type { NatsNode } from '../../src/nats/natsNode.js';
+import { childThreadId, pipeline } from '../../src/pipeline/pipeline.js';
+import type { ThreadReply } from '../../src/surface/payloads.js';
+import type { ThreadEvent } from '../../src/thread/events.js';
+import { heldPublishTool, type HeldTool } from '../support/heldTool.js';
+import { eventually, uniqueToken, useNatsTestBed } from './natsTestKit.js';
+
+const bed = useNatsTestBed();
+
+/** A publisher agent on a held tool, and a model that counts its decisions. */
+function publisherFleet() {
+  const tools = heldPublishTool();
+  const asked: string[] = [];
+  const model = scriptedModel([], {
+    whenExhausted: (request: ModelRequest): ScriptedReply => {
+      asked.push(request.agent);
+      return request.context.includes('<tool_result') ? { intent: 'done_for_now', args: { message: 'published it' } } : { intent: 'publish', args: { post: 'hello' } };
+    },
+  });
+  const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [tools.publish] });
+  const ship = pipeline({ name: 'ship', description: 'publishes through the publisher', input: z.object({}), output: z.unknown() })
+    .agent({ name: 'post', agent: 'publisher', input: () => 'publish hello' })
+    .finish(({ results }) => results.post);
+  const common = { prefix: `sy${uniqueToken()}`, bucket: `threads_${uniqueToken()}`, agents: [publisher], pipelines: [ship], model };
+  return { tools, asked, common };
+}
+
+/** Releases the held call and waits until `reader` sees its result journaled and the worker has let go of every job. */
+async function released(tools: HeldTool, reader: NatsNode, worker: NatsNode, threadId: string): Promise<readonly ThreadEvent[]> {
+  tools.release.resolve('published');
+  const events = await eventually(
+    async () => {
+      const thread = await reader.store.get(threadId);
+      return thread?.events.some((e) => e.type === 'tool_result') ? thread.events : undefined;
+    },
+    10_000,
+    `the tool_result of ${threadId}`,
+  );
+  await eventually(async () => (worker.surface.activeJobs() === 0 ? true : undefined), 10_000, 'the worker to let go of its jobs');
+  return events;
+}
+
+/** What the log shows after the call was released: the result, the cancel, nothing decided after either. */
+function expectResultKept(events: readonly ThreadEvent[], cancelledBy: Record<string, unknown>): void {
+  const types = events.map((e) => e.type);
+  expect(types.slice(0, 3)).toEqual(['input', 'decision', 'tool_call']);
+  expect([...types.slice(3)].sort()).toEqual(['control', 'tool_result']);
+  expect(events.find((e) => e.type === 'tool_result')).toMatchObject({ data: { tool: 'publish', result: 'published' } });
+  expect(events.find((e) => e.type === 'control')).toMatchObject({ data: { action: 'cancel', ...cancelledBy } });
+}
+
+describe('cancelling from another process while a tool call runs on a NATS worker', () => {
+  it('keeps the result of the call: an API process cancels a thread that a worker runs', async () => {
+    const { tools, asked, common } = publisherFleet();
+    const worker = await bed.node({ ...common, processId: 'worker', serve: ['publisher'] });
+    const api = await bed.node({ ...common, processId: 'api', worker: false });
+    const token = uniqueToken();
+    await bed.client.trigger(`${common.prefix}.trigger.publisher`, { input: 'publish hello' }, { msgId: token });
+    const id = `trg-${token}`;
+    await tools.started.promise;
+
+    // As the API process's HTTP server would.
+    expect(await api.runtime.cancel(id, { by: 'qa' })).toMatchObject({ status: 'cancelled' });
+    const events = await released(tools, api, worker, id);
+
+    expectResultKept(events, { by: 'qa' });
+    expect((await api.runtime.get(id))!.status).toBe('cancelled');
+    expect(tools.runs()).toBe(1);
+    expect(asked).toEqual(['publisher']);
+  });
+
+  it("keeps the result of the call: a pipeline's cancel cascades to its child while the child's call runs on another worker", async () => {
+    const { tools, asked, common } = publisherFleet();
+    const worker = await bed.node({ ...common, processId: 'worker', serve: ['publisher'] });
+    const pipelines = await bed.node({ ...common, processId: 'pipelines', serve: ['ship'] });
+    const token = uniqueToken();
+    await bed.client.trigger(`${common.prefix}.trigger.ship`, { input: {} }, { msgId: token });
+    const id = `trg-${token}`;
+    const childId = childThreadId(id, 'post');
+    await tools.started.promise;
+
+    expect(await pipelines.runtime.cancel(id, { by: 'qa' })).toMatchObject({ status: 'cancelled' });
+    const events = await released(tools, pipelines, worker, childId);
+
+    expectResultKept(events, { reason: `pipeline ${id} cancelled`, by: 'qa' });
+    expect((await pipelines.runtime.get(childId))!.status).toBe('cancelled');
+    expect((await pipelines.runtime.get(id))!.status).toBe('cancelled');
+    expect(tools.runs()).toBe(1);
+    expect(asked).toEqual(['publisher']);
+  });
+
+  it('waits for the call and keeps its result: a control request on NATS reaches the worker that runs the thread', async () => {
+    const { tools, asked, common } = publisherFleet();
+    const worker = await bed.node({ ...common, processId: 'worker', serve: ['publisher'] });
+    await bed.node({ ...common, processId: 'api', worker: false });
+    const token = uniqueToken();
+    await bed.client.trigger(`${common.prefix}.trigger.publisher`, { input: 'publish hello' }, { msgId: token });
+    const id = `trg-${token}`;
+    const signal = await tools.started.promise;
+
+    const cancelling = bed.client.request<ThreadReply>(`${common.prefix}.thread.${id}.control`, { action: 'cancel', by: 'qa' });
+    // The worker's actor got the cancel: the tool is told to stop, and finishes anyway.
+    await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+    tools.release.resolve('published');
+    expect(await cancelling).toMatchObject({ ok: true, thread: { status: 'cancelled' } });
+
+    const stored = (await worker.store.get(id))!;
+    expect(stored.events.map((e) => e.type)).toEqual(['input', 'decision', 'tool_call', 'tool_result', 'control']);
+    expect(stored.events[3]).toMatchObject({ type: 'tool_result', data: { tool: 'publish', result: 'published' } });
+    expect(stored.events[4]).toMatchObject({ type: 'control', data: { action: 'cancel', by: 'qa' } });
+    expect(tools.runs()).toBe(1);
+    expect(asked).toEqual(['publisher']);
+  });
+});

@@ -1,0 +1,151 @@
+/**
+ * Cancelling a thread while one of its tool calls runs: the call's outcome is journaled before the
+ * cancel (the log never hides a side effect that happened), and nothing runs after the cancel.
+ */
+import { describe, expect, it } from 'vitest';
+import type { InspectionEvent } from 'xstate';
+import { agent } from '../../src/agent/agent.js';
+import type { ModelRequest } from '../../src/model/model.js';
+import { scriptedModel, type ScriptedReply } from '../../src/model/scriptedModel.js';
+import { createRuntime } from '../../src/runtime/runtime.js';
+import { createMemoryStore } from '../../src/store/memoryStore.js';
+import type { ThreadEvent } from '../../src/thread/events.js';
+import { deferred } from '../bus/waiting.js';
+import { createClock } from '../support/agentHarness.js';
+import { heldPublishTool } from '../support/heldTool.js';
+
+/** Decides to publish, then ends with whatever the tool returned; counts the decisions asked for. */
+function publisherModel() {
+  const asked: string[] = [];
+  const model = scriptedModel([], {
+    whenExhausted: (request: ModelRequest): ScriptedReply => {
+      asked.push(request.agent);
+      const result = /<tool_result[^>]*>\n?([^<]*)/.exec(request.context)?.[1]?.trim();
+      return result === undefined ? { intent: 'publish', args: { post: 'hello' } } : { intent: 'done_for_now', args: { message: `after ${result}` } };
+    },
+  });
+  return { model, asked };
+}
+
+/** Resolves once `signal` aborts. */
+const aborted = (signal: AbortSignal): Promise<void> =>
+  signal.aborted ? Promise.resolve() : new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+
+const types = (events: readonly ThreadEvent[]) => events.map((e) => e.type);
+
+describe('cancelling a thread while its tool call runs', () => {
+  it('aborts the call, waits for it, journals its result, then records the cancel; no decision after it', async () => {
+    const tools = heldPublishTool();
+    const { model, asked } = publisherModel();
+    const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [tools.publish] });
+    const rt = createRuntime({ agents: [publisher], store: createMemoryStore(), model });
+    const { id } = await rt.launch('publisher', 'publish hello');
+    const signal = await tools.started.promise;
+
+    const cancelling = rt.cancel(id, { reason: 'wrong post', by: 'qa' });
+    // The tool is told to stop; it finishes anyway (the payment was already sent, say).
+    await aborted(signal);
+    tools.release.resolve('published');
+    const view = await cancelling;
+
+    expect(view.status).toBe('cancelled');
+    const stored = (await rt.get(id))!;
+    expect(stored.status).toBe('cancelled');
+    expect(types(stored.events)).toEqual(['input', 'decision', 'tool_call', 'tool_result', 'control']);
+    expect(stored.events[3]).toMatchObject({ type: 'tool_result', data: { tool: 'publish', result: 'published' } });
+    expect(stored.events[4]).toMatchObject({ type: 'control', data: { action: 'cancel', reason: 'wrong post', by: 'qa' } });
+    expect(tools.runs()).toBe(1);
+    expect(asked).toEqual(['publisher']);
+    await rt.close();
+  });
+
+  it('records a call that ignores its signal as timed out at its deadline, then the cancel: the cancel does not wait longer', async () => {
+    const clock = createClock();
+    const tools = heldPublishTool();
+    const { model, asked } = publisherModel();
+    const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [tools.publish] });
+    const rt = createRuntime({ agents: [publisher], store: createMemoryStore({ clock }), model, clock });
+    const { id } = await rt.launch('publisher', 'publish hello');
+    const signal = await tools.started.promise;
+
+    const cancelling = rt.cancel(id);
+    await aborted(signal);
+    // The tool never finishes: its deadline (30 s by default) ends the wait.
+    clock.increment(30_000);
+    const view = await cancelling;
+
+    expect(view.status).toBe('cancelled');
+    expect(types(view.events)).toEqual(['input', 'decision', 'tool_call', 'error', 'control']);
+    expect(view.events[3]).toMatchObject({ type: 'error', data: { kind: 'tool_timeout', tool: 'publish' } });
+    expect(tools.runs()).toBe(1);
+    expect(asked).toEqual(['publisher']);
+    await rt.close();
+    tools.release.resolve('late');
+  });
+
+  it('does not start a call that the cancel came before: the journaled call records that it was not run', async () => {
+    const tools = heldPublishTool({ approval: true });
+    const { model, asked } = publisherModel();
+    const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [tools.publish] });
+    // The call's journal entry is held until the cancel has reached the actor.
+    const inner = createMemoryStore();
+    const appending = deferred();
+    const hold = deferred();
+    const store: typeof inner = {
+      ...inner,
+      async append(threadId, expectedVersion, events) {
+        if (events.some((e) => e.type === 'tool_call')) {
+          appending.resolve();
+          await hold.promise;
+        }
+        return inner.append(threadId, expectedVersion, events);
+      },
+    };
+    // Told when the thread's actor receives the cancel.
+    const cancelReceived = deferred();
+    const inspect = (event: InspectionEvent): void => {
+      if (event.type === '@xstate.event' && event.event.type === 'CANCEL') cancelReceived.resolve();
+    };
+    const rt = createRuntime({ agents: [publisher], store, model, inspect });
+    const { id } = await rt.launch('publisher', 'publish hello');
+    const waiting = await rt.settled(id);
+    await rt.respond(id, { requestId: waiting.pendingRequest!.requestId, approved: true });
+    await appending.promise;
+
+    const cancelling = rt.cancel(id);
+    await cancelReceived.promise;
+    hold.resolve();
+    const view = await cancelling;
+
+    expect(view.status).toBe('cancelled');
+    expect(types(view.events)).toEqual(['input', 'decision', 'human_request', 'human_response', 'tool_call', 'error', 'control']);
+    expect(view.events[5]).toMatchObject({ type: 'error', data: { kind: 'tool_error', tool: 'publish', message: 'publish was not run: cancel requested' } });
+    expect(tools.runs()).toBe(0);
+    expect(asked).toEqual(['publisher']);
+    await rt.close();
+  });
+
+  it('a runtime closing while a cancel waits for a call records the result, then the cancel, before it closes', async () => {
+    const tools = heldPublishTool();
+    const { model, asked } = publisherModel();
+    const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [tools.publish] });
+    // Read after the runtime closed it.
+    const inner = createMemoryStore();
+    const store: typeof inner = { ...inner, close: async () => undefined };
+    const rt = createRuntime({ agents: [publisher], store, model });
+    const { id } = await rt.launch('publisher', 'publish hello');
+    const signal = await tools.started.promise;
+
+    const cancelling = rt.cancel(id);
+    await aborted(signal);
+    const closing = rt.close({ drainMs: 3_600_000 });
+    tools.release.resolve('published');
+    await closing;
+
+    const stored = (await store.get(id))!;
+    expect(types(stored.events)).toEqual(['input', 'decision', 'tool_call', 'tool_result', 'control']);
+    expect((await cancelling).status).toBe('cancelled');
+    expect(tools.runs()).toBe(1);
+    expect(asked).toEqual(['publisher']);
+  });
+});

@@ -89,7 +89,7 @@ describe('followThread of a pipeline', () => {
 describe('followThread of a pipeline whose child waits already (watch)', () => {
   const request: NewEvent = {
     type: 'human_request',
-    data: { requestId: 'r1', kind: 'approval', question: 'run publish?', tool: 'publish', args: {} },
+    data: { requestId: 'r1', kind: 'approval', question: 'run publish?', urgency: 'medium', format: 'yes_no', tool: 'publish', args: {} },
   };
   const approved: NewEvent = { type: 'human_response', data: { requestId: 'r1', approved: true } };
 

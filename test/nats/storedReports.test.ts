@@ -95,7 +95,10 @@ describe('reports to a subject a stream captures', () => {
     const stored = async (): Promise<unknown[]> => {
       const { state } = await jsm.streams.info(name);
       const out: unknown[] = [];
-      for (let seq = state.first_seq; state.messages > 0 && seq <= state.last_seq; seq++) out.push((await jsm.streams.getMessage(name, { seq })).json());
+      for (let seq = state.first_seq; state.messages > 0 && seq <= state.last_seq; seq++) {
+        const msg = await jsm.streams.getMessage(name, { seq });
+        if (msg) out.push(msg.json());
+      }
       return out;
     };
     await worker(prefix);

@@ -4,7 +4,7 @@ import type { ThreadEvent } from '../thread/events.js';
 import { TERMINAL_STATUSES } from '../thread/state.js';
 import { createClient, type Client } from './client.js';
 import { followThread } from './follow.js';
-import { DEFAULT_URL, eventLine, isOpenRequest, shellQuote, statusLine, waitingOnLine, type CommandHint } from './format.js';
+import { DEFAULT_URL, eventLine, isOpenRequest, replyHint, shellQuote, statusLine, waitingOnLine, type CommandHint } from './format.js';
 import type { Project } from './project.js';
 
 /** Exit codes: success, an error (from the server or reaching it), a usage error. */
@@ -93,9 +93,12 @@ export function cliContext(io: CliIO): CliContext & { exitCode(): number } {
         const line = eventLine(event, threadId, hint, { open: isOpen(event, threadId) });
         if (line !== null) out(`  ${threadId === view.id ? '' : '  '}${line}`);
       },
-      // The hand-off itself is the delegating event's line; a child that rests unended is said here.
+      // The hand-off itself is the delegating event's line; a child that rests unended is said here,
+      // with how to answer it, as show says it.
       onChild: ({ threadId, agent, view: child }) => {
-        if (!json && child !== undefined && !TERMINAL_STATUSES.includes(child.status)) out(`  ${waitingOnLine({ threadId, agent }, child.status)}`);
+        if (json || child === undefined || TERMINAL_STATUSES.includes(child.status)) return;
+        out(`  ${waitingOnLine({ threadId, agent }, child.status)}`);
+        if (child.pendingRequest) out(`    reply: ${replyHint(threadId, child.pendingRequest, hint)}`);
       },
     });
     if (json) printJson(rested);

@@ -18,8 +18,16 @@ export interface FollowOptions {
   untilMoved?: boolean;
   /** Called with each reported event, in order, with the thread it belongs to (a pipeline's child too). */
   onEvent?: (event: ThreadEvent, threadId: string) => void;
-  /** Called when a pipeline delegates a step to a child thread, and again when that child rests. */
+  /**
+   * Called when a pipeline delegates a step to a child thread, and again when that child rests; with
+   * `untilMoved`, also when the follow reached a child that rested already (it waits for it to move).
+   */
   onChild?: (child: { threadId: string; agent: string; view?: ThreadView }) => void;
+  /**
+   * With `untilMoved`: called when the events up to the follow's start are reported and the thread
+   * rested then (not ended), with its view then; the follow goes on waiting for it to move.
+   */
+  onResting?: (view: ThreadView) => void;
   signal?: AbortSignal;
   /**
    * How the follow waits before it asks again for a child the pipeline named but has not launched
@@ -52,14 +60,19 @@ function timer(ms: number, signal?: AbortSignal): Promise<void> {
  * server on when to stop. Returns the thread as the server shows it then.
  */
 export async function followThread(client: Client, threadId: string, options: FollowOptions = {}): Promise<ThreadView> {
-  const { reportAfter = 0, onEvent, onChild, signal, wait = timer, untilMoved = false } = options;
+  const { reportAfter = 0, onEvent, onChild, onResting, signal, wait = timer, untilMoved = false } = options;
   let { atLeast = 0 } = options;
   // The version when the follow began: what happened up to it is read, not waited for.
   let began = 0;
+  // The thread as it rested when the follow began, if it did: said once its events so far are.
+  let restingAtStart: ThreadView | undefined;
   if (untilMoved) {
     const now = await client.get(threadId);
     began = now.version;
-    if (RESTING_STATUSES.includes(now.status) && !TERMINAL_STATUSES.includes(now.status)) atLeast = Math.max(atLeast, now.version + 1);
+    if (RESTING_STATUSES.includes(now.status) && !TERMINAL_STATUSES.includes(now.status)) {
+      atLeast = Math.max(atLeast, now.version + 1);
+      restingAtStart = now;
+    }
   }
   const events: ThreadEvent[] = [];
   const stop = new AbortController();
@@ -80,6 +93,7 @@ export async function followThread(client: Client, threadId: string, options: Fo
           ...(signal ? { signal } : {}),
           wait,
           untilMoved: untilMoved && event.seq <= began,
+          onResting: (view) => onChild?.({ ...child, view }),
         });
         // Undefined: the pipeline rested without the child (it could not launch it); its events say why.
         if (rested !== undefined) onChild?.({ ...child, view: rested });
@@ -88,6 +102,7 @@ export async function followThread(client: Client, threadId: string, options: Fo
           break;
         }
       }
+      if (restingAtStart !== undefined && event.seq === began) onResting?.(restingAtStart);
       if (event.seq >= atLeast && RESTING_STATUSES.includes(statusOf(deriveState(events)))) break;
     }
   } finally {

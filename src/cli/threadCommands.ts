@@ -1,7 +1,7 @@
 import { userInfo } from 'node:os';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { Json } from '../thread/events.js';
-import { isThreadStatus, TERMINAL_STATUSES, THREAD_STATUSES } from '../thread/state.js';
+import { isThreadStatus, TERMINAL_STATUSES, THREAD_STATUSES, type ThreadStatus } from '../thread/state.js';
 import { messageOf } from '../errors.js';
 import { THREAD_ID_PATTERN } from '../runtime/launching.js';
 import type { ThreadView } from '../runtime/runtime.js';
@@ -42,10 +42,12 @@ export function addThreadCommands(program: Command, cli: CliContext): void {
     .command('threads')
     .description('list threads, most recently updated first')
     .option('--agent <agent>', 'only this agent')
-    .option('--status <status>', `only these statuses, comma-separated (${THREAD_STATUSES.join(', ')})`, parseStatus)
+    .option('--status <status>', `only these statuses, comma-separated (${THREAD_STATUSES.join(', ')}); escalated is a status of its own, not awaiting_human`, parseStatus)
+    .addOption(new Option('--waiting', `only threads waiting for a human: ${WAITING.join(' and ')} (an agent that gave up and asks for guidance)`).conflicts('status'))
     .option('--limit <n>', 'at most this many', parseLimit, 50)
     .option('--after <cursor>', "page through every thread in creation order: '' for the first page, then the cursor printed after a page")
-    .action(async (opts: { agent?: string; status?: string; limit: number; after?: string }, command: Command) => {
+    .action(async ({ waiting, ...filter }: { agent?: string; status?: string; waiting?: boolean; limit: number; after?: string }, command: Command) => {
+      const opts = waiting ? { ...filter, status: WAITING.join(',') } : filter;
       const client = cli.clientOf(command);
       if (opts.after === undefined) {
         const threads = await client.list(opts);
@@ -188,6 +190,9 @@ function launchInput(words: readonly string[], inputJson: string | undefined): J
   if (words.length === 0) throw new UsageError('launch needs an input: words after the agent name, or --input-json <json>');
   return words.join(' ');
 }
+
+/** The statuses of threads that wait for a human (`threads --waiting`). */
+const WAITING: readonly ThreadStatus[] = ['awaiting_human', 'escalated'];
 
 function parseThreadId(value: string): string {
   if (!THREAD_ID_PATTERN.test(value)) throw new InvalidArgumentError('must be 1 to 128 letters, digits or _ : -');

@@ -30,6 +30,14 @@ type GoesPast<TChoice, TNames> = [Exclude<TChoice, TNames | undefined>] extends 
 /** Branch targets that name no step (none when a branch returns an unchecked `string`). */
 type UnknownTargets<TTargets extends string, TNames extends string> = string extends TTargets ? never : Exclude<TTargets, TNames>;
 
+/**
+ * Nothing when every branch target names a step; else a property no function has, named after
+ * the unknown target, so that `finish` is refused with a message that names it.
+ */
+type UnknownTargetError<TUnknown extends string> = [TUnknown] extends [never]
+  ? unknown
+  : { readonly [K in `branch target "${TUnknown}" is not a step of this pipeline`]: never };
+
 /** What a sleep step records. */
 export interface SleepResult {
   readonly slept: true;
@@ -104,14 +112,12 @@ export interface PipelineBuilder<TInput, TOutput extends z.ZodType, TResults = {
   >;
   /**
    * Ends the definition: `build` makes the pipeline's output from its results. A branch whose
-   * literal choices name a step the pipeline lacks is a type error here; a name only known at run
-   * time is checked then (the pipeline fails, naming the branch and the name).
+   * literal choices name a step the pipeline lacks is a type error here, naming it (`branch target
+   * "x" is not a step of this pipeline`): only here are all the steps known, since a branch may
+   * choose a step declared after it. A name only known at run time is checked then (the pipeline
+   * fails, naming the branch and the name).
    */
-  finish(
-    ...args: [UnknownTargets<TTargets, TNames>] extends [never]
-      ? [build: FinishFunction<TInput, TResults, TOutput>]
-      : [build: FinishFunction<TInput, TResults, TOutput>, error: `branch target "${UnknownTargets<TTargets, TNames>}" is not a step of this pipeline`]
-  ): Pipeline;
+  finish(build: FinishFunction<TInput, TResults, TOutput> & UnknownTargetError<UnknownTargets<TTargets, TNames>>): Pipeline;
 }
 
 type StepOf<K extends PipelineStep['kind']> = Omit<Extract<PipelineStep, { kind: K }>, 'kind'>;

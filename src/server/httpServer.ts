@@ -5,6 +5,7 @@ import { Hono, type Context } from 'hono';
 import { bearerAuth } from 'hono/bearer-auth';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
+import { z } from 'zod';
 import { InvalidInputError, InvalidStateError, NotFoundError, VersionConflictError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { THREAD_ID_PATTERN, type Runtime, type ThreadView } from '../runtime/runtime.js';
@@ -132,7 +133,8 @@ const MAX_WAIT_MS = 300_000;
  *
  * - `GET /health` (never needs the token): `{ ok: true }`
  * - `GET /agents`: what can be launched: the agents (`kind: 'agent'`, their tools and step limits),
- *   then the pipelines (`kind: 'pipeline'`, their steps: `{ name, kind, agent? }`)
+ *   then the pipelines (`kind: 'pipeline'`, their steps: `{ name, kind, agent? }`); each with
+ *   `inputSchema`, the JSON Schema of its input (`{}` when it takes any JSON value)
  * - `POST /threads` `{ agent, input, threadId?, callbackUrl? }`: 201 and the thread; 200 with the
  *   existing thread when `threadId` (or else the `Idempotency-Key` header) names one already
  *   launched (409 when it names another `callbackUrl` than the thread was launched with). `callbackUrl`
@@ -208,6 +210,7 @@ export function createHttpApp(runtime: Runtime, options: HttpOptions = {}): Http
         name: agent.name,
         kind: 'agent' as const,
         description: agent.description,
+        inputSchema: inputSchemaOf(agent.input),
         maxSteps: agent.maxSteps,
         tools: agent.tools.map((tool) => ({
           name: tool.name,
@@ -222,6 +225,7 @@ export function createHttpApp(runtime: Runtime, options: HttpOptions = {}): Http
         name: pipeline.name,
         kind: 'pipeline' as const,
         description: pipeline.description,
+        inputSchema: inputSchemaOf(pipeline.input),
         steps: pipeline.steps.map((step) => ({ name: step.name, kind: step.kind, ...(step.kind === 'agent' ? { agent: step.agent } : {}) })),
       })),
     ]),
@@ -410,6 +414,14 @@ function sameLaunch(existing: ThreadView, agent: string, callbackUrl: string | u
     );
   }
   return existing;
+}
+
+/**
+ * The JSON Schema of the input a launch takes, as a client (a form) would fill it in: `{}` (any
+ * JSON value) when none is declared; what JSON Schema cannot say (a refinement) is left open.
+ */
+function inputSchemaOf(schema: z.ZodType | undefined): Record<string, unknown> {
+  return schema === undefined ? {} : z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' });
 }
 
 /** Whether a call with no arguments needs approval (a per-input rule may decide otherwise). */

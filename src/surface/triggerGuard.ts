@@ -1,16 +1,21 @@
+import { randomUUID } from 'node:crypto';
 import type { BusMessage, BusSubscription } from '../bus/bus.js';
+import { MSG_ID_HEADER } from '../bus/jobRunner.js';
 import { replyToOf, type ErrorReply } from './payloads.js';
 import { messageOf } from '../errors.js';
+import { publishReport } from './reports.js';
 import type { SurfaceContext } from './surfaceContext.js';
 
 /**
  * Answers triggers that no queue stores: `<prefix>.trigger.<agent>` for an agent no process
  * knows (and subjects with more tokens). Every process joins one queue group, so one answers.
  *
- * - The publisher's own reply subject (a JetStream publish waiting for its ack, or a core request)
- *   gets a JetStream API error `{ "error": { "code": 404, "err_code": 10404, "description": ... } }`,
+ * - The trigger's `replyTo` (payload or `Switchyard-Reply-To` header) gets `{ "error": ... }` naming
+ *   the agents this process knows, as the workers' refusals do: stored first where a stream
+ *   captures it (once per trigger msg id), else a plain publish.
+ * - Then the publisher's own reply subject (a JetStream publish waiting for its ack, or a core
+ *   request) gets a JetStream API error `{ "error": { "code": 404, "err_code": 10404, "description": ... } }`,
  *   so `js.publish` rejects with the reason instead of "no responders".
- * - The trigger's `replyTo` (payload or `Switchyard-Reply-To` header) gets `{ "error": ... }`.
  *
  * Triggers for known agents are left to their work queue (the stream acks them).
  */
@@ -21,16 +26,27 @@ export function serveTriggerGuard(ctx: SurfaceContext): { close(): Promise<void>
     const agent = rest.join('.');
     if (rest.length === 1 && (runtime.agents.has(agent) || runtime.pipelines.has(agent))) return;
     if ((await bus.queueFor(msg.subject)) !== undefined) return;
-    const known = [...runtime.agents.keys(), ...runtime.pipelines.keys()].join(', ');
-    const error = rest.length === 1 ? `unknown agent "${agent}" (known: ${known})` : `a trigger subject is ${subjects.trigger('<agent>')}, not ${msg.subject}`;
+    const known = [...runtime.agents.keys(), ...runtime.pipelines.keys()];
+    const error =
+      rest.length === 1
+        ? `unknown agent "${agent}" (known: ${known.length > 0 ? known.join(', ') : 'none'})`
+        : `a trigger subject is ${subjects.trigger('<agent>')}, not ${msg.subject}`;
     logger.warn({ subject: msg.subject }, error);
-    if (msg.reply !== undefined) {
-      await ctx.publish(msg.reply, { error: { code: 404, err_code: 10404, description: `switchyard: ${error}` } });
-    }
     const replyTo = replyToOf(msg.json(), msg.headers);
     if (replyTo !== undefined) {
       const reply: ErrorReply = { error };
-      await ctx.publish(replyTo, reply);
+      // A trigger sent again under its msg id is refused again: its reply is stored once.
+      const triggerId = msg.headers[MSG_ID_HEADER];
+      const msgId = `refused.${triggerId === undefined ? randomUUID() : `${msg.subject}.${triggerId}`}`;
+      try {
+        await publishReport(ctx, replyTo, reply, { msgId });
+      } catch (failure) {
+        // No job to bring it back: the publisher still hears why below.
+        logger.error({ subject: msg.subject, replyTo, err: messageOf(failure) }, 'the error reply was not stored');
+      }
+    }
+    if (msg.reply !== undefined) {
+      await ctx.publish(msg.reply, { error: { code: 404, err_code: 10404, description: `switchyard: ${error}` } });
     }
   }
 

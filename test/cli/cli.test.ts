@@ -225,6 +225,8 @@ describe('switchyard CLI', () => {
     // watch of the pipeline waits, as for an agent waiting on a human, until it moves and rests again.
     const watch = startCli(['watch', parent!, '--url', server!.url], { cwd: ROOT, timeoutMs: COMMAND_TIMEOUT_MS });
     await watch.waitFor(/\? needs approval: deploy_backend.*\n/);
+    // Once its replay reached the waiting child, watch says, as show does, what it waits on and how to answer.
+    await watch.waitFor(new RegExp(`↳ waiting on deploybot thread ${child}, which is awaiting_human\\n +reply: switchyard respond ${child} --approve`));
     const approved = await cli('respond', child!, '--approve');
     expect(approved.code).toBe(0);
     expect(approved.stdout).toMatch(/is done/);

@@ -85,3 +85,46 @@ describe('followThread of a pipeline', () => {
     expect(asks).toBeLessThan(100);
   });
 });
+
+describe('followThread of a pipeline whose child waits already (watch)', () => {
+  const request: NewEvent = {
+    type: 'human_request',
+    data: { requestId: 'r1', kind: 'approval', question: 'run publish?', urgency: 'medium', format: 'yes_no', tool: 'publish', args: {} },
+  };
+  const approved: NewEvent = { type: 'human_response', data: { requestId: 'r1', approved: true } };
+
+  it('reports the child it waits on, resting, once the replay reached it, before the child moves', async () => {
+    const client = createFakeClient();
+    client.append(PARENT, 'article', [input('dogs'), delegation]);
+    client.append(CHILD, 'scout', [input('dogs'), request]);
+    const seen: string[] = [];
+
+    const view = await followThread(client, PARENT, {
+      untilMoved: true,
+      onEvent: (event, threadId) => {
+        seen.push(`${threadId} ${event.type}`);
+        // Someone answers the child while the follow is at its request.
+        if (event.type === 'human_request') client.append(CHILD, 'scout', [approved, final('notes')]);
+      },
+      onChild: ({ threadId, view: child }) => {
+        seen.push(child === undefined ? `delegated ${threadId}` : `child ${threadId} ${child.status}`);
+        if (child?.status === 'done') client.append(PARENT, 'article', [stepResult, final('article')]);
+      },
+    });
+
+    expect(view.status).toBe('done');
+    expect(seen).toEqual([
+      `${PARENT} input`,
+      `${PARENT} tool_call`,
+      `delegated ${CHILD}`,
+      `${CHILD} input`,
+      `${CHILD} human_request`,
+      `child ${CHILD} awaiting_human`,
+      `${CHILD} human_response`,
+      `${CHILD} final`,
+      `child ${CHILD} done`,
+      `${PARENT} tool_result`,
+      `${PARENT} final`,
+    ]);
+  });
+});

@@ -166,6 +166,36 @@ describe('show', () => {
   });
 });
 
+describe('threads', () => {
+  it('--waiting lists the threads waiting for a human, escalated ones too; --status awaiting_human keeps to that status', async () => {
+    const escalated = await launched('looper', 'escalated');
+    const awaiting = await launched('asker', 'awaiting_human');
+    const ended = await launched('asker', 'awaiting_human');
+    expect((await cli('cancel', ended)).code).toBe(0);
+    const listed = async (...args: string[]): Promise<Map<string, string>> => {
+      const result = await cli('threads', '--json', ...args);
+      expect(result.stderr).toBe('');
+      expect(result.code).toBe(0);
+      return new Map((JSON.parse(result.stdout) as { id: string; status: string }[]).map((t) => [t.id, t.status]));
+    };
+
+    const waiting = await listed('--waiting');
+    expect(waiting.get(escalated)).toBe('escalated');
+    expect(waiting.get(awaiting)).toBe('awaiting_human');
+    expect(waiting.has(ended)).toBe(false);
+    expect(new Set(waiting.values())).toEqual(new Set(['awaiting_human', 'escalated']));
+    const awaitingOnly = await listed('--status', 'awaiting_human');
+    expect(awaitingOnly.has(awaiting)).toBe(true);
+    expect(awaitingOnly.has(escalated)).toBe(false);
+
+    const both = await cli('threads', '--waiting', '--status', 'done');
+    expect(both.code).toBe(2);
+    expect(both.stderr).toMatch(/--waiting.*cannot be used with.*--status|--status.*cannot be used with.*--waiting/);
+    const help = await cli('threads', '--help');
+    expect(help.stdout.replace(/\s+/g, ' ')).toContain('--waiting only threads waiting for a human: awaiting_human and escalated');
+  });
+});
+
 describe('launch', () => {
   it('--thread-id that no server takes is a usage error naming the flag', async () => {
     const refused = await cli('launch', 'looper', 'go', '--thread-id', 'bad id!');

@@ -86,6 +86,37 @@ describe('reports to a subject a stream captures', () => {
     expect(stored).toEqual([expect.objectContaining({ threadId: 'trg-h1', agent: 'calculator', kind: 'approval', tool: 'divide' })]);
   });
 
+  it('stores the error reply to a trigger of an unknown agent before the publisher hears the refusal, once per msg id', async () => {
+    const prefix = `sy${uniqueToken()}`;
+    const base = `err${uniqueToken()}`;
+    const jsm = await jetstreamManager(bed.client.nc);
+    const name = `reports_${uniqueToken()}`;
+    await jsm.streams.add({ name, subjects: [`${base}.>`], storage: StorageType.File });
+    const stored = async (): Promise<unknown[]> => {
+      const { state } = await jsm.streams.info(name);
+      const out: unknown[] = [];
+      for (let seq = state.first_seq; state.messages > 0 && seq <= state.last_seq; seq++) {
+        const msg = await jsm.streams.getMessage(name, { seq });
+        if (msg) out.push(msg.json());
+      }
+      return out;
+    };
+    await worker(prefix);
+    const replyTo = `${base}.reply`;
+    const refusal = (agent: string, msgId: string) => bed.client.trigger(`${prefix}.trigger.${agent}`, { input: 1, replyTo }, { msgId }).catch((e: unknown) => String(e));
+    expect(await refusal('nosuch', 'u1')).toMatch(/unknown agent "nosuch"/);
+    // Stored by the time the refusal is heard (a plain publish follows the refusal).
+    expect(await stored()).toEqual([{ error: 'unknown agent "nosuch" (known: calculator)' }]);
+    // The client sends the same trigger again (the same msg id): its reply is stored once; another trigger gets its own.
+    expect(await refusal('nosuch', 'u1')).toMatch(/unknown agent "nosuch"/);
+    expect(await refusal('other', 'u2')).toMatch(/unknown agent "other"/);
+    const replies = await eventually(async () => {
+      const found = await stored();
+      return found.some((reply) => (reply as { error?: string }).error?.includes('"other"')) ? found : undefined;
+    }, WAIT_MS, 'the second error reply');
+    expect(replies).toEqual([{ error: 'unknown agent "nosuch" (known: calculator)' }, { error: 'unknown agent "other" (known: calculator)' }]);
+  });
+
   it('stores the error reply to a bad trigger before its dead letter', async () => {
     const prefix = `sy${uniqueToken()}`;
     const replies = await refusingStream(`err${uniqueToken()}`);

@@ -1,7 +1,7 @@
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import { z } from 'zod';
 import { checkConfig } from '../../src/runtime/config.js';
-import { FINISH, pipeline, type Pipeline, type SleepResult } from '../../src/pipeline/pipeline.js';
+import { FINISH, pipeline, type FinishFunction, type Pipeline, type SleepResult } from '../../src/pipeline/pipeline.js';
 import type { Json } from '../../src/thread/events.js';
 import { inputEvents, instantChildren, runPipeline } from './pipelineKit.js';
 
@@ -101,6 +101,25 @@ describe('typed pipeline results (type level; tsc checks these, vitest runs them
         .finish(() => ({ summary: 42 }));
     };
     expect(make).toBeTypeOf('function');
+  });
+
+  it('names a branch target the pipeline lacks in what finish refuses, and takes a build alone when every target is a step', () => {
+    const lost = pipeline(head)
+      .code({ name: 'a', run: () => 1 })
+      .branch({ name: 'go', choose: ({ results }) => (results.a > 0 ? 'nowhere' : 'a') });
+    // The build finish takes carries the message, naming the unknown step, that tsc reports at finish.
+    expectTypeOf(lost.finish).parameter(0).toHaveProperty('branch target "nowhere" is not a step of this pipeline');
+    // @ts-expect-error a build alone is refused while a target names no step
+    lost.finish(() => ({ summary: 'x' }));
+    // A later step may be a target: with it declared, finish takes a build alone.
+    const found = pipeline(head)
+      .code({ name: 'a', run: () => 1 })
+      .branch({ name: 'go', choose: ({ results }) => (results.a > 0 ? 'later' : 'a') })
+      .code({ name: 'later', run: () => 'x' });
+    // (later's result is optional: the branch may jump over the steps before it.)
+    type Build = FinishFunction<{ repo: string; attempts: number }, { readonly a: number; readonly go: string; readonly later?: string }, typeof head.output>;
+    expectTypeOf(found.finish).parameters.toEqualTypeOf<[Build]>();
+    expectTypeOf(found.finish(({ results }) => ({ summary: results.later ?? String(results.a) }))).toEqualTypeOf<Pipeline>();
   });
 });
 

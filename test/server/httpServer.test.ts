@@ -7,6 +7,7 @@ import type { ThreadEvent } from '../../src/thread/events.js';
 import { z } from 'zod';
 import { calculator } from '../../agents/calculator/index.js';
 import { scriptedModel } from '../../src/model/scriptedModel.js';
+import { agent } from '../../src/agent/agent.js';
 import { pipeline } from '../../src/pipeline/pipeline.js';
 import { createRuntime } from '../../src/runtime/runtime.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
@@ -46,25 +47,33 @@ describe('GET /health and /agents', () => {
     expect(agents.body.map((a: { name: string }) => a.name).sort()).toEqual(['calculator', 'echo']);
   });
 
-  it('lists the pipelines too, marked as such (the agents as kind agent), and POST /threads launches one', async () => {
+  it('lists the pipelines too, marked as such (the agents as kind agent), each with the JSON Schema of its input, and POST /threads launches one', async () => {
     const greet = pipeline({ name: 'greet', description: 'has echo say hello', input: z.object({ who: z.string() }), output: z.string() })
       .code({ name: 'compose', output: z.string(), run: ({ input }) => `hello ${input.who}` })
       .agent({ name: 'say', agent: 'echo', input: ({ results }) => results.compose })
       .finish(({ results }) => String(results.say));
-    const runtime = createRuntime({ agents: [calculator, echo], pipelines: [greet], store: createMemoryStore(), model: scriptedModel([], { whenExhausted: decide }) });
+    const sized = agent({ name: 'sized', description: 'takes a size', prompt: 'You are {{agent}}.\n{{tools}}', tools: [], input: z.object({ size: z.number().int().min(1) }) });
+    const runtime = createRuntime({ agents: [calculator, echo, sized], pipelines: [greet], store: createMemoryStore(), model: scriptedModel([], { whenExhausted: decide }) });
     try {
       const app = createHttpApp(runtime, { token: '' });
       const listed = (await (await app.request('/agents')).json()) as { name: string; kind: string }[];
       expect(listed.map((a) => [a.name, a.kind])).toEqual([
         ['calculator', 'agent'],
         ['echo', 'agent'],
+        ['sized', 'agent'],
         ['greet', 'pipeline'],
       ]);
       expect(listed.find((a) => a.name === 'calculator')).toMatchObject({ maxSteps: 12, tools: expect.any(Array) });
+      // An agent's input schema, and `{}` (any JSON value) for an agent that declares none.
+      expect(listed.find((a) => a.name === 'sized')).toMatchObject({
+        inputSchema: { type: 'object', properties: { size: { type: 'integer', minimum: 1 } }, required: ['size'] },
+      });
+      expect(listed.find((a) => a.name === 'echo')).toHaveProperty('inputSchema', {});
       expect(listed.find((a) => a.name === 'greet')).toEqual({
         name: 'greet',
         kind: 'pipeline',
         description: 'has echo say hello',
+        inputSchema: { $schema: 'https://json-schema.org/draft/2020-12/schema', type: 'object', properties: { who: { type: 'string' } }, required: ['who'] },
         steps: [
           { name: 'compose', kind: 'code' },
           { name: 'say', kind: 'agent', agent: 'echo' },

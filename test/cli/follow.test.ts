@@ -127,4 +127,28 @@ describe('followThread of a pipeline whose child waits already (watch)', () => {
       `${PARENT} final`,
     ]);
   });
+
+  it("says which of the child's requests are still open: one answered before the follow began is past", async () => {
+    const second: NewEvent = {
+      type: 'human_request',
+      data: { requestId: 'r2', kind: 'approval', question: 'run publish again?', urgency: 'medium', format: 'yes_no', tool: 'publish', args: {} },
+    };
+    const client = createFakeClient();
+    client.append(PARENT, 'article', [input('dogs'), delegation]);
+    client.append(CHILD, 'scout', [input('dogs'), request, approved, second]);
+    const requests: string[] = [];
+
+    await followThread(client, PARENT, {
+      untilMoved: true,
+      onEvent: (event, threadId, open) => {
+        if (event.type === 'human_request') requests.push(`${threadId} ${event.data.requestId} ${open ? 'open' : 'past'}`);
+        if (event.type === 'human_request' && event.data.requestId === 'r2') client.append(CHILD, 'scout', [{ type: 'human_response', data: { requestId: 'r2', approved: true } }, final('notes')]);
+      },
+      onChild: ({ view: child }) => {
+        if (child?.status === 'done') client.append(PARENT, 'article', [stepResult, final('article')]);
+      },
+    });
+
+    expect(requests).toEqual([`${CHILD} r1 past`, `${CHILD} r2 open`]);
+  });
 });

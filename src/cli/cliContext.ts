@@ -82,15 +82,15 @@ export function cliContext(io: CliIO): CliContext & { exitCode(): number } {
   const follow: CliContext['follow'] = async (command, client, view, reportAfter, { atLeast = view.version, untilMoved = false } = {}) => {
     const json = globals(command).json === true;
     const hint = hintOf(command);
-    // A request of the thread answered before the follow began is past: no reply is offered for it.
-    const isOpen = (event: ThreadEvent, threadId: string): boolean => threadId !== view.id || event.seq > view.version || isOpenRequest(event, view);
+    // A request answered before the follow began (this thread's, or a child's) is past: no reply is offered for it.
+    const isOpen = (event: ThreadEvent, threadId: string, open: boolean): boolean => open && (threadId !== view.id || event.seq > view.version || isOpenRequest(event, view));
     const rested = await followThread(client, view.id, {
       reportAfter,
       atLeast,
       untilMoved,
-      onEvent: (event, threadId) => {
+      onEvent: (event, threadId, open) => {
         if (json) return;
-        const line = eventLine(event, threadId, hint, { open: isOpen(event, threadId) });
+        const line = eventLine(event, threadId, hint, { open: isOpen(event, threadId, open) });
         if (line !== null) out(`  ${threadId === view.id ? '' : '  '}${line}`);
       },
       // The hand-off itself is the delegating event's line; a child that rests unended is said here,

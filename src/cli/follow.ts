@@ -3,6 +3,7 @@ import type { ThreadEvent } from '../thread/events.js';
 import { deriveState, RESTING_STATUSES, statusOf, TERMINAL_STATUSES } from '../thread/state.js';
 import { ServerError, type Client } from './client.js';
 import { delegationOf } from '../pipeline/delegations.js';
+import { isOpenRequest } from './format.js';
 
 /** Options of {@link followThread}. */
 export interface FollowOptions {
@@ -16,8 +17,12 @@ export interface FollowOptions {
    * are followed so too; later ones as usual. Costs one request per such thread. @default false
    */
   untilMoved?: boolean;
-  /** Called with each reported event, in order, with the thread it belongs to (a pipeline's child too). */
-  onEvent?: (event: ThreadEvent, threadId: string) => void;
+  /**
+   * Called with each reported event, in order, with the thread it belongs to (a pipeline's child
+   * too), and whether it is open: false only for a human request (of the thread or a child) that
+   * was answered before the follow began (with `untilMoved`), which reads as past.
+   */
+  onEvent?: (event: ThreadEvent, threadId: string, open: boolean) => void;
   /**
    * Called when a pipeline delegates a step to a child thread, and again when that child rests; with
    * `untilMoved`, also when the follow reached a child that rested already (it waits for it to move).
@@ -66,8 +71,11 @@ export async function followThread(client: Client, threadId: string, options: Fo
   let began = 0;
   // The thread as it rested when the follow began, if it did: said once its events so far are.
   let restingAtStart: ThreadView | undefined;
+  // The thread when the follow began (with untilMoved): its requests answered by then are past.
+  let atStart: ThreadView | undefined;
   if (untilMoved) {
     const now = await client.get(threadId);
+    atStart = now;
     began = now.version;
     if (RESTING_STATUSES.includes(now.status) && !TERMINAL_STATUSES.includes(now.status)) {
       atLeast = Math.max(atLeast, now.version + 1);
@@ -83,7 +91,7 @@ export async function followThread(client: Client, threadId: string, options: Fo
   try {
     for await (const event of client.events(threadId, { signal: stop.signal })) {
       events.push(event);
-      if (event.seq > reportAfter) onEvent?.(event, threadId);
+      if (event.seq > reportAfter) onEvent?.(event, threadId, atStart === undefined || event.seq > atStart.version || isOpenRequest(event, atStart));
       const child = event.seq > reportAfter ? delegationOf(event) : null;
       if (child !== null) {
         onChild?.(child);
@@ -134,9 +142,9 @@ async function followChild(
     try {
       return await followThread(client, childId, {
         ...options,
-        onEvent: (event, threadId) => {
+        onEvent: (event, threadId, open) => {
           if (threadId === childId) seen = true;
-          onEvent?.(event, threadId);
+          onEvent?.(event, threadId, open);
         },
       });
     } catch (error) {

@@ -37,6 +37,19 @@ export async function executeStep(input: StepInput, signal: AbortSignal, windDow
   return runCall(input, thread, { call, tool: gated.tool, args: gated.args, attempt, idempotencyKey }, signal, windDown);
 }
 
+/**
+ * Records that the call a decision recorded with it (its `tool_call` written, `input.thread` ending
+ * there) was not run, because `reason` came before this actor's execute step did (a cancel): the
+ * call no longer looks started to anyone who reads the log. Written as {@link executeStep} writes
+ * a call it was told to wind down before starting, after control events another process wrote.
+ */
+export function callNotRun(input: StepInput, callId: string, reason: string): Promise<Thread> {
+  const call = input.state.pendingCall;
+  if (call === null || call.callId !== callId || !call.started) return Promise.resolve(input.thread);
+  const about = { callId, tool: call.tool };
+  return journalOutcome(input, input.thread, callId, (at) => errorEvents(at, 'tool_error', `${call.tool} was not run: ${reason}`, about));
+}
+
 /** Whether the call may run now, or the events that record why not. */
 type Gate = { readonly run: true; readonly tool: Tool; readonly args: unknown } | { readonly run: false; readonly events: readonly NewEvent[] };
 

@@ -35,7 +35,7 @@ export interface RunPipelineStep extends RunCommand<PipelineStepName, { readonly
 
 type PipelineEvent = PipelineMachineEvent | StepEvent<PipelineStepResult>;
 
-function runStep(command: RunPipelineStep, { controller }: StepSignals): Promise<PipelineStepResult> {
+function runStep(command: RunPipelineStep, { controller }: StepSignals<PipelineStepResult>): Promise<PipelineStepResult> {
   if (isControlStep(command.step)) return runControlStep({ ...command, step: command.step });
   const { pipeline, thread, deps } = command.input;
   return runPipelineStep(pipeline, thread, deps, controller.signal);

@@ -70,7 +70,7 @@ export interface StepRunner<TCommand extends RunCommand = RunCommand> {
 }
 
 /** What a step is given to run with. */
-export interface StepSignals {
+export interface StepSignals<TOutput extends StepOutputBase = StepOutputBase> {
   /**
    * Aborts when the step is superseded or the actor stops: its result is dropped. A step may abort
    * it itself (a decision past its deadline aborts its model call).
@@ -81,6 +81,18 @@ export interface StepSignals {
    * call): the step should wrap up (its tool is told to stop), and still records its outcome.
    */
   readonly windDown: AbortSignal;
+  /**
+   * Makes the step one that finishes from here on (a decision about to record its call with it):
+   * a step asked for meanwhile waits for it instead of cutting it off. Returns false, and changes
+   * nothing, when `controller` is no longer the running step's (it was superseded): the step
+   * should give up.
+   */
+  readonly commit: (controller: AbortController) => boolean;
+  /**
+   * What the step that finishes ended with, when this step was asked for while it ran and waited
+   * for it (its result is not reported otherwise): a cancel learns of a call recorded just before it.
+   */
+  readonly after: StepEvent<TOutput> | undefined;
 }
 
 /**
@@ -95,10 +107,11 @@ export interface StepSignals {
  * A step that `finishes` (a tool call, whose effect must be journaled) is never cut short by
  * another step: a step asked for meanwhile (the latest one, if several) waits for it, its
  * `windDown` signal aborts, and its own result is not reported (the step after it reads the log it
- * wrote). Only stopping the actor aborts it.
+ * wrote, and is handed its outcome as `after`). Only stopping the actor aborts it. A step can
+ * also become one that finishes while it runs (`commit`).
  */
 export function createStepRunner<TCommand extends RunCommand, TOutput extends StepOutputBase>(
-  run: (command: TCommand, signals: StepSignals) => Promise<TOutput>,
+  run: (command: TCommand, signals: StepSignals<TOutput>) => Promise<TOutput>,
   report: (event: StepEvent<TOutput>) => void,
   finishes: (step: string) => boolean = () => false,
 ): StepRunner<TCommand> {
@@ -108,8 +121,9 @@ export function createStepRunner<TCommand extends RunCommand, TOutput extends St
   let running = false;
   let stopped = false;
   let draining = false;
-  // The step in progress: its name, its run (settled once it has reported), and the step to run after it.
+  // The step in progress: its name, whether it committed, its run (settled once it has reported), and the step to run after it.
   let step = '';
+  let committed = false;
   let reported: Promise<void> = Promise.resolve();
   let next: TCommand | undefined;
   const settle = (id: number, event: StepEvent<TOutput>, command: TCommand): void => {
@@ -125,16 +139,24 @@ export function createStepRunner<TCommand extends RunCommand, TOutput extends St
       const { thread, deps } = command.input;
       deps.logger.warn({ threadId: thread.id, agent: thread.agent, state: command.state, err: messageOf(event.error) }, `step ${command.step} failed before ${after.step}`);
     }
-    start(after);
+    start(after, event);
   };
-  const start = (command: TCommand): void => {
+  const commit = (owner: AbortController): boolean => {
+    if (owner !== controller || !running || stopped) return false;
+    committed = true;
+    return true;
+  };
+  /** Whether the step in progress finishes before any other runs. */
+  const finishing = (): boolean => running && (committed || finishes(step));
+  const start = (command: TCommand, after?: StepEvent<TOutput>): void => {
     if (running) controller.abort(new Error(`superseded by ${command.step}`));
     if (controller.signal.aborted) controller = new AbortController();
     if (windDown.signal.aborted) windDown = new AbortController();
     const id = ++current;
     running = true;
     step = command.step;
-    const signals = { controller, windDown: windDown.signal };
+    committed = false;
+    const signals = { controller, windDown: windDown.signal, commit, after };
     reported = run(command, signals).then(
       (output) => settle(id, { type: STEP_DONE, output }, command),
       (error: unknown) => settle(id, { type: STEP_FAILED, error }, command),
@@ -157,7 +179,7 @@ export function createStepRunner<TCommand extends RunCommand, TOutput extends St
       if (stopped || draining) return;
       const { thread, deps } = command.input;
       deps.logger.debug({ threadId: thread.id, agent: thread.agent, state: command.state }, 'agent state');
-      if (running && finishes(step)) {
+      if (finishing()) {
         next = command;
         windDown.abort(new Error(`${command.step} requested`));
         return;
@@ -167,7 +189,7 @@ export function createStepRunner<TCommand extends RunCommand, TOutput extends St
     stop,
     drain() {
       draining = true;
-      if (running && !stopped && finishes(step)) return idle();
+      if (!stopped && finishing()) return idle();
       stop();
       return undefined;
     },

@@ -20,6 +20,12 @@ export interface StepContext {
   /** The clock's now (epoch ms): steps that wait compute their deadline from it. */
   readonly now: number;
   readonly logger: Logger;
+  /**
+   * Aborts when the thread is cancelled (or its actor stops) while the step runs: the cancel does
+   * not wait for it, and what it returns is not recorded. A step of the author is not journaled
+   * before it runs and runs again after a crash, so, unlike a tool, it must be idempotent; an
+   * effect that must be recorded once belongs in a tool.
+   */
   readonly signal: AbortSignal;
 }
 

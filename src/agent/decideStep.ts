@@ -206,9 +206,15 @@ export interface DecideOutput {
  * step is superseded or its actor stops, and the decision aborts it itself when the model is past
  * `decideTimeoutMs` (the runner gives the next step a fresh one), so a decision costs no abort
  * controller of its own.
+ *
+ * `commit`, given by the step runner, is called before a decision that records its call with it
+ * is written: from then on a cancel waits for the write (and learns of the call, which it records
+ * as not run) instead of cutting the step off with the call on record and looking started. A
+ * decision superseded before that writes nothing.
  */
-export async function decideStep(input: StepInput, step: AbortController): Promise<DecideOutput> {
+export async function decideStep(input: StepInput, step: AbortController, commit?: (controller: AbortController) => boolean): Promise<DecideOutput> {
   const { events, recordedCall } = await decide(input, step);
+  if (recordedCall !== undefined && commit !== undefined && !commit(step)) throw step.signal.aborted ? step.signal.reason : new Error('decision superseded');
   const thread = await appendEvents(input.deps, input.thread, events);
   return recordedCall === undefined ? { thread } : { thread, recordedCall };
 }

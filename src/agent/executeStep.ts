@@ -3,7 +3,7 @@ import { messageOf, VersionConflictError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { appendEvents } from '../store/appendEvents.js';
 import { versionOf, type Json, type NewEvent, type Thread } from '../thread/events.js';
-import { deriveState, type PendingCall } from '../thread/state.js';
+import { deriveState, statusOf, type PendingCall } from '../thread/state.js';
 import { approvalRequest } from './approvalRequest.js';
 import type { StepInput } from './deps.js';
 import { errorEvents } from './errorEvents.js';
@@ -35,6 +35,19 @@ export async function executeStep(input: StepInput, signal: AbortSignal, windDow
     thread = await appendEvents(deps, thread, [{ type: 'tool_call', data: { callId: call.callId, tool: call.tool, args: call.args, idempotencyKey, attempt } }]);
   }
   return runCall(input, thread, { call, tool: gated.tool, args: gated.args, attempt, idempotencyKey }, signal, windDown);
+}
+
+/**
+ * Records that the call a decision recorded with it (its `tool_call` written, `input.thread` ending
+ * there) was not run, because `reason` came before this actor's execute step did (a cancel): the
+ * call no longer looks started to anyone who reads the log. Written as {@link executeStep} writes
+ * a call it was told to wind down before starting, after control events another process wrote.
+ */
+export function callNotRun(input: StepInput, callId: string, reason: string): Promise<Thread> {
+  const call = input.state.pendingCall;
+  if (call === null || call.callId !== callId || !call.started) return Promise.resolve(input.thread);
+  const about = { callId, tool: call.tool };
+  return journalOutcome(input, input.thread, callId, (at) => errorEvents(at, 'tool_error', `${call.tool} was not run: ${reason}`, about));
 }
 
 /** Whether the call may run now, or the events that record why not. */
@@ -95,10 +108,8 @@ async function runCall(input: StepInput, thread: Thread, cleared: ClearedCall, s
   const { deps } = input;
   const { call, tool } = cleared;
   const about = { callId: call.callId, tool: call.tool };
-  // Only the error paths need the state after the tool_call event.
-  const afterCall = (): StepInput => ({ ...input, thread, state: deriveState(thread.events) });
-  const journal = (events: readonly NewEvent[]): Promise<Thread> => journalOutcome(input, thread, call.callId, events);
-  if (windDown?.aborted) return journal(errorEvents(afterCall(), 'tool_error', `${call.tool} was not run: ${messageOf(windDown.reason)}`, about));
+  const journal = (outcome: Outcome): Promise<Thread> => journalOutcome(input, thread, call.callId, outcome);
+  if (windDown?.aborted) return journal((at) => errorEvents(at, 'tool_error', `${call.tool} was not run: ${messageOf(windDown.reason)}`, about));
   const toolSignal = new ToolSignal(signal, windDown);
   const started = deps.clock.now();
   let timer: unknown;
@@ -113,7 +124,7 @@ async function runCall(input: StepInput, thread: Thread, cleared: ClearedCall, s
     });
     if (signal.aborted) throw signal.reason;
     if (outcome === TIMED_OUT) {
-      return journal(errorEvents(afterCall(), 'tool_timeout', `${call.tool} did not finish within ${tool.timeoutMs} ms`, about));
+      return journal((at) => errorEvents(at, 'tool_timeout', `${call.tool} did not finish within ${tool.timeoutMs} ms`, about));
     }
     const result = redactJson(outcome, input.agent.secrets);
     const events: NewEvent[] = [{ type: 'tool_result', data: { ...about, result, durationMs: Math.max(0, deps.clock.now() - started) } }];
@@ -121,7 +132,7 @@ async function runCall(input: StepInput, thread: Thread, cleared: ClearedCall, s
     return journal(events);
   } catch (error) {
     if (signal.aborted || error instanceof VersionConflictError) throw error;
-    return journal(errorEvents(afterCall(), 'tool_error', `${call.tool} failed: ${messageOf(error)}`, about));
+    return journal((at) => errorEvents(at, 'tool_error', `${call.tool} failed: ${messageOf(error)}`, about));
   } finally {
     deps.clock.clearTimeout(timer);
     toolSignal.dispose();
@@ -129,24 +140,37 @@ async function runCall(input: StepInput, thread: Thread, cleared: ClearedCall, s
 }
 
 /**
- * Appends a call's outcome after `thread` (its tool_call). When another writer got there first
- * because the thread was cancelled meanwhile (by another process, which cannot wait for a call
- * that runs here), the outcome is recorded after the cancel all the same, so the log shows what
- * the call did: only the event that records it (its result, or its error with no retry time), as
- * nothing follows a cancel. Any other conflict is thrown, as before (another worker moved on).
+ * What records a call's outcome: its events (a result, which reads nothing of the thread), or how
+ * to build them on the thread they are appended to (an error: its attempt, its escalation's seqs
+ * and request ids, its backoff come from that thread).
  */
-async function journalOutcome(input: StepInput, thread: Thread, callId: string, events: readonly NewEvent[]): Promise<Thread> {
+type Outcome = readonly NewEvent[] | ((at: StepInput) => readonly NewEvent[]);
+
+/**
+ * Appends a call's outcome after `thread` (its tool_call). When another writer got there first
+ * with control events only (another process paused, resumed or cancelled the thread, as it cannot
+ * wait for a call that runs here), the outcome is recorded after them all the same, so the log
+ * shows what the call did and nobody is asked about it: built on the thread as it now is, so an
+ * error's escalation and backoff are those of the seqs it lands at, and the routing after it (or
+ * after a resume) goes on from it. After a cancel only the event that records it (its result, or
+ * its error with no retry time), as nothing follows a cancel. Any other conflict is thrown, as
+ * before (another worker moved on).
+ */
+async function journalOutcome(input: StepInput, thread: Thread, callId: string, outcome: Outcome): Promise<Thread> {
   const { deps } = input;
   try {
-    return await appendEvents(deps, thread, events);
+    return await appendEvents(deps, thread, outcomeAt(input, thread, outcome));
   } catch (error) {
     if (!(error instanceof VersionConflictError)) throw error;
+    const since = versionOf(thread);
     for (let attempt = 0; attempt < 10; attempt++) {
       const latest = await deps.store.get(thread.id);
-      if (latest === undefined || deriveState(latest.events).terminal !== 'cancelled' || hasOutcome(latest, callId, versionOf(thread))) throw error;
+      if (latest === undefined || !onlyControlSince(latest, since)) throw error;
+      const state = deriveState(latest.events);
+      const events = outcomeAt(input, latest, outcome);
       try {
-        const written = await appendEvents(deps, latest, afterCancel(events));
-        deps.logger.warn({ threadId: thread.id, agent: thread.agent, callId, state: 'cancelled' }, 'thread cancelled while its tool call ran; outcome recorded after the cancel');
+        const written = await appendEvents(deps, latest, state.terminal === 'cancelled' ? afterCancel(events) : events);
+        deps.logger.warn({ threadId: thread.id, agent: thread.agent, callId, state: statusOf(state) }, 'thread controlled from elsewhere while its tool call ran; outcome recorded after the control');
         return written;
       } catch (again) {
         if (!(again instanceof VersionConflictError)) throw again;
@@ -156,9 +180,16 @@ async function journalOutcome(input: StepInput, thread: Thread, callId: string, 
   }
 }
 
-/** Whether an event after `since` records an outcome of call `callId`. */
-function hasOutcome(thread: Thread, callId: string, since: number): boolean {
-  return thread.events.some((e) => e.seq > since && (e.type === 'tool_result' || e.type === 'error') && e.data.callId === callId);
+/** The events of `outcome` appended after `thread`. */
+function outcomeAt(input: StepInput, thread: Thread, outcome: Outcome): readonly NewEvent[] {
+  return typeof outcome === 'function' ? outcome({ ...input, thread, state: deriveState(thread.events) }) : outcome;
+}
+
+/** Whether every event after `since` is a control event (no other writer recorded anything else, this call's outcome included). */
+function onlyControlSince(thread: Thread, since: number): boolean {
+  const { events } = thread;
+  for (let i = events.length - 1; i >= 0 && events[i]!.seq > since; i--) if (events[i]!.type !== 'control') return false;
+  return true;
 }
 
 /** The event that records a call's outcome, as it follows a cancel: no final, escalation or retry time. */

@@ -23,10 +23,18 @@ export interface PipelineStepContext<TInput = unknown, TResults = Readonly<Recor
   /** 1 on a step's first run, 2 when a loop comes back to it, and so on. */
   readonly visit: number;
   readonly logger: Logger;
+  /**
+   * Aborts when the pipeline is cancelled (or its process stops) while the step runs: the cancel
+   * does not wait for it, and what it returns is not recorded. Unlike a tool call's, a step's run
+   * is not finished before a cancel: steps are idempotent (they run again after a crash).
+   */
   readonly signal: AbortSignal;
 }
 
-/** A step that runs code. It runs again if the process died while it ran: keep it idempotent. */
+/**
+ * A step that runs code. It runs again if the process died while it ran, and a cancel cuts it off
+ * (its `signal` aborts; its result is not recorded): keep it idempotent.
+ */
 export interface CodeStep<TInput = unknown> {
   readonly kind: 'code';
   readonly name: string;

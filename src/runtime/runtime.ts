@@ -102,6 +102,11 @@ export interface Runtime {
   list(options?: ListOptions): Promise<ThreadSummary[]>;
   /** Answers the open human request; the response must name its `requestId`. */
   respond(threadId: string, response: unknown): Promise<ThreadView>;
+  /**
+   * Pauses the thread once the step in progress here is done (a tool call runs to its end and its
+   * result is recorded first). A call running in another process is not waited for: its worker
+   * records the call's outcome after the pause, and a resume goes on from it.
+   */
   pause(threadId: string, options?: ControlOptions): Promise<ThreadView>;
   resume(threadId: string, options?: ControlOptions): Promise<ThreadView>;
   /**

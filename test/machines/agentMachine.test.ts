@@ -727,9 +727,13 @@ describe('agent machine: concurrency and restarts', () => {
     const meddle = spyTool({
       name: 'meddle',
       run: async () => {
-        // Another worker advances the thread while the tool runs.
+        // Another worker advances the thread while the tool runs: it records the call's result
+        // itself. (A control event alone, another process's pause or cancel, is not a conflict
+        // that stops the actor: the outcome is recorded after it.)
         const current = (await store!.get('thread-1'))!;
-        const foreign = stampEvents(current.events.length, [{ type: 'control', data: { action: 'pause', by: 'other-worker' } }], new Date(clock.now()).toISOString());
+        const call = current.events.find((e) => e.type === 'tool_call');
+        const callId = call?.type === 'tool_call' ? call.data.callId : '';
+        const foreign = stampEvents(current.events.length, [{ type: 'tool_result', data: { callId, tool: 'meddle', result: 'by-other-worker', durationMs: 1 } }], new Date(clock.now()).toISOString());
         await store!.append('thread-1', current.events.length, foreign);
         return 'done';
       },
@@ -742,8 +746,8 @@ describe('agent machine: concurrency and restarts', () => {
     expect(end.stopped).toMatch(/^superseded: thread thread-1 is at version 4, expected 3/);
     expect(meddle.runs).toHaveLength(1);
     const stored = (await store.get('thread-1'))!;
-    expect(typesOf(stored)).toEqual(['input', 'decision', 'tool_call', 'control']);
-    expect(eventsOf(stored, 'control')[0]!.data.by).toBe('other-worker');
+    expect(typesOf(stored)).toEqual(['input', 'decision', 'tool_call', 'tool_result']);
+    expect(eventsOf(stored, 'tool_result')[0]!.data.result).toBe('by-other-worker');
     expect(model.requests).toHaveLength(1);
   });
 

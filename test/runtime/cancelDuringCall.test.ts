@@ -125,6 +125,49 @@ describe('cancelling a thread while its tool call runs', () => {
     await rt.close();
   });
 
+  it('records that a call the decision recorded was not run when the cancel came before its execute step: the tool never runs', async () => {
+    const tools = heldPublishTool();
+    const { model, asked } = publisherModel();
+    const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [tools.publish] });
+    // The decision's write (its call recorded with it) lands, and its answer is held until the cancel has reached the actor.
+    const inner = createMemoryStore();
+    const appended = deferred();
+    const hold = deferred();
+    const store: typeof inner = {
+      ...inner,
+      async append(threadId, expectedVersion, events) {
+        const written = await inner.append(threadId, expectedVersion, events);
+        if (events.some((e) => e.type === 'decision') && events.some((e) => e.type === 'tool_call')) {
+          appended.resolve();
+          await hold.promise;
+        }
+        return written;
+      },
+    };
+    const cancelReceived = deferred();
+    const inspect = (event: InspectionEvent): void => {
+      if (event.type === '@xstate.event' && event.event.type === 'CANCEL') cancelReceived.resolve();
+    };
+    const rt = createRuntime({ agents: [publisher], store, model, inspect });
+    const { id } = await rt.launch('publisher', 'publish hello');
+    await appended.promise;
+
+    const cancelling = rt.cancel(id, { by: 'qa' });
+    await cancelReceived.promise;
+    hold.resolve();
+    const view = await cancelling;
+
+    expect(view.status).toBe('cancelled');
+    expect(types(view.events)).toEqual(['input', 'decision', 'tool_call', 'error', 'control']);
+    const call = view.events[2]!;
+    expect(call.type === 'tool_call' && call.data.tool).toBe('publish');
+    expect(view.events[3]).toMatchObject({ type: 'error', data: { kind: 'tool_error', tool: 'publish', callId: call.type === 'tool_call' ? call.data.callId : '', message: 'publish was not run: cancel requested' } });
+    expect(view.events[4]).toMatchObject({ type: 'control', data: { action: 'cancel', by: 'qa' } });
+    expect(tools.runs()).toBe(0);
+    expect(asked).toEqual(['publisher']);
+    await rt.close();
+  });
+
   it('a runtime closing while a cancel waits for a call records the result, then the cancel, before it closes', async () => {
     const tools = heldPublishTool();
     const { model, asked } = publisherModel();

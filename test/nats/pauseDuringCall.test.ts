@@ -1,0 +1,106 @@
+/**
+ * A thread paused while its tool call runs on a NATS worker: by another process's write (an API
+ * process), or through the control subject, which reaches the worker. Either way the call's
+ * result is journaled, the thread is paused, and a resume goes on from the result without asking
+ * a human and without running the tool again.
+ */
+import { describe, expect, it } from 'vitest';
+import type { InspectionEvent } from 'xstate';
+import { agent } from '../../src/agent/agent.js';
+import type { ModelRequest } from '../../src/model/model.js';
+import { scriptedModel, type ScriptedReply } from '../../src/model/scriptedModel.js';
+import type { NatsNode } from '../../src/nats/natsNode.js';
+import type { ThreadReply } from '../../src/surface/payloads.js';
+import type { ThreadEvent } from '../../src/thread/events.js';
+import { heldPublishTool } from '../support/heldTool.js';
+import { deferred, eventually, uniqueToken, useNatsTestBed } from './natsTestKit.js';
+
+const bed = useNatsTestBed();
+
+/** A publisher agent on a held tool, and a model that counts its decisions. */
+function publisherFleet() {
+  const tools = heldPublishTool();
+  const asked: string[] = [];
+  const model = scriptedModel([], {
+    whenExhausted: (request: ModelRequest): ScriptedReply => {
+      asked.push(request.agent);
+      return request.context.includes('<tool_result') ? { intent: 'done_for_now', args: { message: 'published it' } } : { intent: 'publish', args: { post: 'hello' } };
+    },
+  });
+  const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [tools.publish] });
+  const common = { prefix: `sy${uniqueToken()}`, bucket: `threads_${uniqueToken()}`, agents: [publisher], model };
+  return { tools, asked, common };
+}
+
+const types = (events: readonly ThreadEvent[]) => events.map((e) => e.type);
+
+/** The thread's events once `reader` sees them end with `last`. */
+async function eventsEndingWith(reader: NatsNode, threadId: string, last: ThreadEvent['type']): Promise<readonly ThreadEvent[]> {
+  return eventually(
+    async () => {
+      const thread = await reader.store.get(threadId);
+      return thread?.events.at(-1)?.type === last ? thread.events : undefined;
+    },
+    10_000,
+    `a ${last} event ending ${threadId}`,
+  );
+}
+
+describe('pausing a thread while its tool call runs on a NATS worker', () => {
+  it('an API process pauses it: the worker journals the result after the pause, and a resume goes on from it', async () => {
+    const { tools, asked, common } = publisherFleet();
+    const worker = await bed.node({ ...common, processId: 'worker', serve: ['publisher'] });
+    const api = await bed.node({ ...common, processId: 'api', worker: false });
+    const token = uniqueToken();
+    await bed.client.trigger(`${common.prefix}.trigger.publisher`, { input: 'publish hello' }, { msgId: token });
+    const id = `trg-${token}`;
+    await tools.started.promise;
+
+    // As the API process's HTTP server would.
+    expect(await api.runtime.pause(id, { by: 'ops' })).toMatchObject({ status: 'paused' });
+    tools.release.resolve('published');
+    const paused = await eventsEndingWith(api, id, 'tool_result');
+    expect(types(paused)).toEqual(['input', 'decision', 'tool_call', 'control', 'tool_result']);
+    expect(paused[3]).toMatchObject({ type: 'control', data: { action: 'pause', by: 'ops' } });
+    expect(paused[4]).toMatchObject({ type: 'tool_result', data: { tool: 'publish', result: 'published' } });
+    expect((await api.runtime.get(id))!.status).toBe('paused');
+    await eventually(async () => (worker.surface.activeJobs() === 0 ? true : undefined), 10_000, 'the worker to let go of its jobs');
+
+    await api.runtime.resume(id, { by: 'ops' });
+    const done = await eventsEndingWith(api, id, 'final');
+    expect(types(done)).toEqual(['input', 'decision', 'tool_call', 'control', 'tool_result', 'control', 'decision', 'final']);
+    expect(tools.runs()).toBe(1);
+    expect(asked).toEqual(['publisher', 'publisher']);
+  });
+
+  it('a pause on the control subject reaches the worker: it is recorded once the call has journaled its result, and a resume goes on from it', async () => {
+    const { tools, asked, common } = publisherFleet();
+    // Told when the worker's actor for the thread receives the pause.
+    const pauseReceived = deferred();
+    const inspect = (event: InspectionEvent): void => {
+      if (event.type === '@xstate.event' && event.event.type === 'PAUSE') pauseReceived.resolve();
+    };
+    const worker = await bed.node({ ...common, processId: 'worker', serve: ['publisher'], inspect });
+    await bed.node({ ...common, processId: 'api', worker: false });
+    const token = uniqueToken();
+    await bed.client.trigger(`${common.prefix}.trigger.publisher`, { input: 'publish hello' }, { msgId: token });
+    const id = `trg-${token}`;
+    await tools.started.promise;
+
+    const pausing = bed.client.request<ThreadReply>(`${common.prefix}.thread.${id}.control`, { action: 'pause', by: 'ops' });
+    // Forwarded to the worker, whose actor waits for the call: the pause is not written before it.
+    await pauseReceived.promise;
+    expect(types((await worker.store.get(id))!.events)).toEqual(['input', 'decision', 'tool_call']);
+    tools.release.resolve('published');
+    expect(await pausing).toMatchObject({ ok: true, thread: { status: 'paused' } });
+    const paused = (await worker.store.get(id))!;
+    expect(types(paused.events)).toEqual(['input', 'decision', 'tool_call', 'tool_result', 'control']);
+    expect(paused.events[4]).toMatchObject({ type: 'control', data: { action: 'pause', by: 'ops' } });
+
+    expect(await bed.client.request<ThreadReply>(`${common.prefix}.thread.${id}.control`, { action: 'resume', by: 'ops' })).toMatchObject({ ok: true });
+    const done = await eventsEndingWith(worker, id, 'final');
+    expect(types(done)).toEqual(['input', 'decision', 'tool_call', 'tool_result', 'control', 'control', 'decision', 'final']);
+    expect(tools.runs()).toBe(1);
+    expect(asked).toEqual(['publisher', 'publisher']);
+  });
+});

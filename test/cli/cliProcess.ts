@@ -95,7 +95,9 @@ export function startCli(args: readonly string[], options: CliOptions): CliProce
     for (const wake of wakers) wake();
   });
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  // 'close', not 'exit': it waits for every process holding the output too (`npx` can exit on the
+  // stop signal while the switchyard it started still drains and writes to its data directory).
+  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
   let running = true;
   void exited.then(() => {
     running = false;

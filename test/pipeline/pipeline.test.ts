@@ -3,6 +3,8 @@ import { z } from 'zod';
 import { bugfix } from '../../agents/bugfix/index.js';
 import { createDeploybot } from '../../agents/deploybot/index.js';
 import { triage } from '../../agents/triage/index.js';
+import { agent } from '../../src/agent/agent.js';
+import { tool } from '../../src/agent/tool.js';
 import { ConfigError, InvalidInputError } from '../../src/errors.js';
 import type { ModelRequest } from '../../src/model/model.js';
 import { scriptedModel, type ScriptedReply } from '../../src/model/scriptedModel.js';
@@ -152,6 +154,32 @@ describe('pipelines', () => {
     const failed = await finished(rt, bad.id);
     expect(failed.status).toBe('failed');
     expect(failed.failure).toMatch(/boom 3 .*3 times in a row/);
+  });
+
+  it("does not take a thread it did not launch as its child: an id taken beforehand fails the step, and that thread is left as it was", async () => {
+    const store = createMemoryStore();
+    const pay = tool({ name: 'pay', description: 'pay', input: z.object({ to: z.string() }), run: ({ to }) => `paid ${to}` });
+    // Pays whoever the thread's input names, like a model reading its context would.
+    const model = scriptedModel([], {
+      whenExhausted: ({ context }: ModelRequest): ScriptedReply => {
+        const to = /pay (\w+)/.exec(context)?.[1] ?? 'nobody';
+        return context.includes('<tool_result tool="pay"') ? { intent: 'done_for_now', args: { message: `paid ${to}` } } : { intent: 'pay', args: { to } };
+      },
+    });
+    const payer = agent({ name: 'payer', description: 'pays', prompt: 'pay', tools: [pay], maxSteps: 5 });
+    const payout = pipeline({ name: 'payout', description: 'pays the input', input: z.object({ to: z.string() }), output: z.unknown(), steps: [agentStep({ name: 'pay', agent: 'payer', input: ({ input }) => `pay ${(input as { to: string }).to}` })], finish: ({ results }) => results.pay ?? null });
+    const rt = createRuntime({ agents: [payer], pipelines: [payout], store, model });
+    // Someone launched a thread of the same agent under the id the pipeline's child will have.
+    const other = await rt.launch('payer', 'pay mallory', { threadId: childThreadId('run-1', 'pay') });
+    const before = await finished(rt, other.id);
+    expect(before.output).toBe('paid mallory');
+    const run = await rt.launch('payout', { to: 'alice' }, { threadId: 'run-1' });
+    const ended = await finished(rt, run.id);
+    expect(ended.status).toBe('failed');
+    expect(ended.failure).toMatch(/step pay: .*run-1--pay.*not launched by pipeline run-1/);
+    expect(ended.output).toBeUndefined();
+    expect(ended.events.some((e) => e.type === 'tool_result')).toBe(false);
+    expect((await rt.get(other.id))?.events).toEqual(before.events);
   });
 
   it('validates pipeline input at launch and definitions at build time', async () => {

@@ -108,9 +108,11 @@ export interface PipelineBuilder<TInput, TOutput extends z.ZodType, TResults = {
    * time is checked then (the pipeline fails, naming the branch and the name).
    */
   finish(
-    ...args: [UnknownTargets<TTargets, TNames>] extends [never]
-      ? [build: FinishFunction<TInput, TResults, TOutput>]
-      : [build: FinishFunction<TInput, TResults, TOutput>, error: `branch target "${UnknownTargets<TTargets, TNames>}" is not a step of this pipeline`]
+    // The error is a property `build` lacks, so tsc's message names the target (a missing second
+    // argument only said "Expected 2 arguments, but got 1").
+    build: [UnknownTargets<TTargets, TNames>] extends [never]
+      ? FinishFunction<TInput, TResults, TOutput>
+      : FinishFunction<TInput, TResults, TOutput> & { readonly [K in `branch target '${UnknownTargets<TTargets, TNames>}' is not a step of this pipeline`]: never },
   ): Pipeline;
 }
 

@@ -182,6 +182,26 @@ describe('pipelines', () => {
     expect((await rt.get(other.id))?.events).toEqual(before.events);
   });
 
+  it('runs its agent steps when its own id is as long as a thread id may be (128): the child ids stay valid, one per step and visit', async () => {
+    const echo = tool({ name: 'echo', description: 'echo', input: z.object({}), run: () => 'echoed' });
+    const model = scriptedModel([], { whenExhausted: ({ context }: ModelRequest): ScriptedReply => (context.includes('<tool_result tool="echo"') ? { intent: 'done_for_now', args: { message: 'echoed' } } : { intent: 'echo', args: {} }) });
+    const helper = agent({ name: 'helper', description: 'echoes', prompt: 'echo', tools: [echo], maxSteps: 5 });
+    const twice = pipeline({ name: 'twice', description: 'asks twice', input: z.object({}), output: z.unknown(), steps: [agentStep({ name: 'ask', agent: 'helper', input: () => 'echo' }), agentStep({ name: 'again', agent: 'helper', input: () => 'echo' })], finish: ({ results }) => [results.ask ?? null, results.again ?? null] });
+    const rt = createRuntime({ agents: [helper], pipelines: [twice], store: createMemoryStore(), model });
+    const id = 'p'.repeat(128);
+    await rt.launch('twice', {}, { threadId: id });
+    const done = await finished(rt, id);
+    expect(done.failure).toBeUndefined();
+    expect(done.output).toEqual(['echoed', 'echoed']);
+    const children = [childThreadId(id, 'ask'), childThreadId(id, 'again'), childThreadId(id, 'ask', 2)];
+    expect(new Set(children).size).toBe(3);
+    for (const child of children) expect(child).toMatch(/^[A-Za-z0-9_:-]{1,128}$/);
+    expect(childThreadId(id, 'ask')).toBe(children[0]);
+    expect((await rt.get(children[0]!))?.events[0]).toMatchObject({ type: 'input', data: { source: { kind: 'pipeline', parentId: id } } });
+    // Short ids keep their readable form.
+    expect(childThreadId('run-1', 'ask')).toBe('run-1--ask');
+  });
+
   it('validates pipeline input at launch and definitions at build time', async () => {
     const { rt } = fleet();
     await expect(rt.launch('bugfix', { nope: 1 })).rejects.toBeInstanceOf(InvalidInputError);

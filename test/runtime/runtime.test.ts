@@ -116,6 +116,17 @@ describe('runtime', () => {
     expect((await rt.cancel(id)).status).toBe('cancelled');
   });
 
+  it("refuses to control an ended thread with a message naming the action in plain English", async () => {
+    const rt = runtime();
+    const { id } = await rt.launch('calculator', 'divide');
+    const waiting = await rt.settled(id);
+    await rt.respond(id, { requestId: waiting.pendingRequest!.requestId, approved: false });
+    expect((await rt.settled(id)).status).toBe('done');
+    await expect(rt.cancel(id)).rejects.toThrow(`thread ${id} is done; it cannot be cancelled`);
+    await expect(rt.pause(id)).rejects.toThrow(`thread ${id} is done; it cannot be paused`);
+    await expect(rt.resume(id)).rejects.toThrow(`thread ${id} is done; it cannot be resumed`);
+  });
+
   it('pauses a running thread at the next step boundary and resumes it from the log', async () => {
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));

@@ -42,7 +42,7 @@ export interface AgentOptions {
   /** Lower-case letters, digits, `_` and `-` (it appears in NATS subjects). */
   name: string;
   description: string;
-  /** The prompt template: a file URL next to the agent (`new URL('./prompt.md', import.meta.url)`) or text. */
+  /** The prompt template: a file URL next to the agent (`new URL('./prompt.md', import.meta.url)`) or its text (a string that is only a file name, such as `'./prompt.md'`, is refused). */
   prompt: string | URL;
   tools: readonly Tool[];
   /** Run in order before the first decision. @default [] */

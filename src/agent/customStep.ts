@@ -117,7 +117,26 @@ export function beforeDecision<S extends z.ZodType = z.ZodType<Json>>(options: {
   run(context: StepContext): Awaitable<StepResult<z.infer<S>>>;
 }): BeforeDecisionStep {
   checkName(options.name);
-  return { kind: 'before_decision', name: options.name, output: options.output, when: options.when ?? (() => true), run: options.run };
+  const { when, run } = options;
+  if (when === undefined) return { kind: 'before_decision', name: options.name, output: options.output, when: () => true, run };
+  return {
+    kind: 'before_decision',
+    name: options.name,
+    output: options.output,
+    // `when` is asked while the actor routes, where a throw would stop it: one that throws makes the
+    // step due, and its run throws the same, an error of the step like any other.
+    when: (thread, state) => {
+      try {
+        return when(thread, state);
+      } catch {
+        return true;
+      }
+    },
+    run: (context) => {
+      when(context.thread, context.state);
+      return run(context);
+    },
+  };
 }
 
 /**

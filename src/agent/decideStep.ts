@@ -153,7 +153,11 @@ function followUp(input: StepInput, seq: number, decision: NewEvent, call: Decid
     return decided([decision, { type: 'final', data: { output: redactText(message, agent.secrets) } }]);
   }
   // `checked` is what the tool's own schema parsed.
-  if (intent === REQUEST_HUMAN_INPUT) return decided([decision, humanInputRequest(thread.id, seq + 1, call.checked as HumanInputArgs)]);
+  if (intent === REQUEST_HUMAN_INPUT) {
+    // The question goes to people and their bridges (Slack, email): the secrets stay out of it too.
+    const ask = redactJson(call.checked as Json, agent.secrets) as unknown as HumanInputArgs;
+    return decided([decision, humanInputRequest(thread.id, seq + 1, ask)]);
+  }
   // With judges, they look at the call first; the approval gate in executeStep asks after them.
   if (agent.afterDecision.length === 0 && call.tool.needsApproval(call.checked)) {
     return decided([decision, approvalRequest(thread.id, seq + 1, { callId, tool: intent, args })]);

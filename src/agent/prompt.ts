@@ -26,11 +26,19 @@ export interface PromptTemplate {
   render(variables: PromptVariables): string;
 }
 
+/** A string that is a file name rather than a prompt: one word ending in a template's extension. */
+const LOOKS_LIKE_PATH = /^\S+\.(md|markdown|txt|prompt|tmpl|hbs|mustache|njk|jinja)$/i;
+
 /** Loads a template: a `URL` (a file next to the agent, versioned with the code) or inline text. */
 export function promptTemplate(prompt: string | URL, own: readonly string[] = []): PromptTemplate {
   for (const name of own) {
     if (KNOWN.has(name)) throw new ConfigError(`prompt variable {{${name}}} is built in and cannot be redefined`);
     if (!/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(name)) throw new ConfigError(`prompt variable name "${name}" must be letters, digits and _`);
+  }
+  if (typeof prompt === 'string' && LOOKS_LIKE_PATH.test(prompt)) {
+    throw new ConfigError(
+      `prompt "${prompt}" looks like a file path, and a string is the prompt's text: to load the file, pass new URL('${prompt}', import.meta.url)`,
+    );
   }
   const known = new Set([...KNOWN, ...own]);
   const source = prompt instanceof URL ? fileURLToPath(prompt) : '(inline)';

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { ConfigError, formatIssues } from '../errors.js';
+import { ConfigError, formatIssues, messageOf } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Json } from '../thread/events.js';
 import { dropNullsAt, toStrictJsonSchema } from './strictSchema.js';
@@ -36,7 +36,8 @@ export interface ToolOptions<TInput extends z.ZodType, TOutput> {
    */
   idempotent?: boolean;
   /**
-   * A human must approve each call before it runs (a function decides per input).
+   * A human must approve each call before it runs (a function decides per input; one that throws
+   * counts as asking for approval).
    * @default false
    */
   approval?: boolean | ((input: z.output<TInput>) => boolean);
@@ -96,18 +97,32 @@ export function tool<TInput extends z.ZodType, TOutput>(options: ToolOptions<TIn
     idempotent,
     breaksLoop,
     timeoutMs,
-    needsApproval: (value) => (typeof approval === 'function' ? approval(value as z.output<TInput>) : approval),
-    parse(args) {
-      let result = input.safeParse(args);
-      if (!result.success) {
-        // Strict models send null for absent optional values: drop the nulls zod refused (not the
-        // ones a nullable property accepts) and try once more.
-        const refused = result.error.issues.map((issue) => issue.path).filter((path) => path.length > 0);
-        const retry = input.safeParse(dropNullsAt(args, refused));
-        if (retry.success) result = retry;
+    needsApproval(value) {
+      if (typeof approval !== 'function') return approval;
+      try {
+        return Boolean(approval(value as z.output<TInput>));
+      } catch {
+        // The author's rule failed: a human decides rather than nobody (it runs inside the agent's
+        // actor, where a throw would stop the thread).
+        return true;
       }
-      if (result.success) return { success: true, data: result.data };
-      return { success: false, error: formatIssues(result.error.issues).join('; ') };
+    },
+    parse(args) {
+      // A refinement or transform of the author's may throw: that is an invalid input too.
+      try {
+        let result = input.safeParse(args);
+        if (!result.success) {
+          // Strict models send null for absent optional values: drop the nulls zod refused (not the
+          // ones a nullable property accepts) and try once more.
+          const refused = result.error.issues.map((issue) => issue.path).filter((path) => path.length > 0);
+          const retry = input.safeParse(dropNullsAt(args, refused));
+          if (retry.success) result = retry;
+        }
+        if (result.success) return { success: true, data: result.data };
+        return { success: false, error: formatIssues(result.error.issues).join('; ') };
+      } catch (error) {
+        return { success: false, error: `the input schema of ${name} threw: ${messageOf(error)}` };
+      }
     },
     async run(value, context) {
       const output = await options.run(value as z.output<TInput>, context);

@@ -19,7 +19,7 @@ export function addServerCommands(program: Command, cli: CliContext): void {
     .option('--agents <names>', 'only these agents and pipelines of the project, comma-separated', parseList)
     .option('--host <host>', 'the address to listen on', '127.0.0.1')
     .option('--port <port>', 'the port to listen on (0 picks a free one)', parsePort, 7878)
-    .option('--dir <dir>', 'the data directory (threads go in <dir>/threads)', '.switchyard')
+    .option('--dir <dir>', 'the data directory (threads go in <dir>/threads; one serve at a time)', '.switchyard')
     .option('--demo', 'launch a demo calculator thread after start (default: with the demo model and no threads yet)')
     .option('--no-demo', 'never launch the demo thread')
     .option('--log-level <level>', 'pino log level (env SWITCHYARD_LOG_LEVEL)')

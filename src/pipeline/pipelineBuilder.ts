@@ -36,7 +36,7 @@ type UnknownTargets<TTargets extends string, TNames extends string> = string ext
  */
 type UnknownTargetError<TUnknown extends string> = [TUnknown] extends [never]
   ? unknown
-  : { readonly [K in `branch target "${TUnknown}" is not a step of this pipeline`]: never };
+  : { readonly [K in `branch target '${TUnknown}' is not a step of this pipeline`]: never };
 
 /** What a sleep step records. */
 export interface SleepResult {
@@ -113,7 +113,7 @@ export interface PipelineBuilder<TInput, TOutput extends z.ZodType, TResults = {
   /**
    * Ends the definition: `build` makes the pipeline's output from its results. A branch whose
    * literal choices name a step the pipeline lacks is a type error here, naming it (`branch target
-   * "x" is not a step of this pipeline`): only here are all the steps known, since a branch may
+   * 'x' is not a step of this pipeline`): only here are all the steps known, since a branch may
    * choose a step declared after it. A name only known at run time is checked then (the pipeline
    * fails, naming the branch and the name).
    */

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -152,8 +153,16 @@ export function isPipeline(value: unknown): value is Pipeline {
  * so a restored pipeline finds its child again. A loop's later visits get their own child.
  */
 export function childThreadId(parentId: string, step: string, visit = 1): string {
-  return visit <= 1 ? `${parentId}--${step}` : `${parentId}--${step}-${visit}`;
+  const id = visit <= 1 ? `${parentId}--${step}` : `${parentId}--${step}-${visit}`;
+  if (id.length <= MAX_THREAD_ID_LENGTH) return id;
+  // Too long for a thread id (a long parent id, or pipelines nested deep): its start, then a digest
+  // of the whole, so it stays the same on every run and apart from every other step's and visit's.
+  const digest = createHash('sha256').update(id).digest('hex').slice(0, 32);
+  return `${id.slice(0, MAX_THREAD_ID_LENGTH - digest.length - 1)}-${digest}`;
 }
+
+/** The longest thread id (the runtime's `THREAD_ID_PATTERN`). */
+const MAX_THREAD_ID_LENGTH = 128;
 
 /** A code step (for the array form of {@link pipeline}; the builder's `.code` is typed). */
 export function codeStep<TInput = unknown>(step: Omit<CodeStep<TInput>, 'kind'>): CodeStep<TInput> {

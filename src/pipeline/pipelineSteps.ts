@@ -1,3 +1,4 @@
+import type { z } from 'zod';
 import { appendEvents } from '../store/appendEvents.js';
 import { formatIssues, InvalidInputError, InvalidStateError, messageOf, NotFoundError } from '../errors.js';
 import { type AgentDeps } from '../agent/deps.js';
@@ -156,10 +157,10 @@ async function runAgent(run: Run<AgentStep>): Promise<PipelineStepResult> {
   if (child.status === 'done') {
     let output: Json = child.output ?? null;
     if (step.output) {
-      const checked = step.output.safeParse(output);
-      if (!checked.success) return { thread: await appendEvents(deps, current, failure(`step ${step.name}: agent ${step.agent} returned an invalid output: ${formatIssues(checked.error.issues).join('; ')}`)) };
+      const checked = checkWith(step.output, output);
+      if (!checked.success) return { thread: await appendEvents(deps, current, failure(`step ${step.name}: agent ${step.agent} returned an invalid output: ${checked.error}`)) };
       // Recorded as the schema parsed it, so the results the next steps see have the schema's type.
-      output = toJson(checked.data);
+      output = checked.data;
     }
     return { thread: await appendEvents(deps, current, [result(run, output)]) };
   }
@@ -199,13 +200,34 @@ async function runCode(run: Run<CodeStep>): Promise<PipelineStepResult> {
 
 /** A code step's value as recorded: validated by its `output` schema when it has one, as JSON. */
 function checkedOutput(step: CodeStep, value: unknown): { value: Json } | { error: string } {
+  if (step.output !== undefined) {
+    const checked = checkWith(step.output, value);
+    return checked.success ? { value: checked.data } : { error: `step ${step.name} returned an invalid output: ${checked.error}` };
+  }
   try {
-    if (step.output === undefined) return { value: toJson(value) };
-    const checked = step.output.safeParse(value);
-    if (!checked.success) return { error: `step ${step.name} returned an invalid output: ${formatIssues(checked.error.issues).join('; ')}` };
-    return { value: toJson(checked.data) };
+    return { value: toJson(value) };
   } catch (error) {
     return { error: `step ${step.name} returned a value that is not JSON: ${messageOf(error)}` };
+  }
+}
+
+/**
+ * A value checked with a schema of the author's and recorded as JSON, as a value: a schema that
+ * throws (a refinement or transform) or a result that is not JSON is a failure naming why, never an
+ * exception out of the step (which would stop the actor and leave the pipeline running).
+ */
+function checkWith(schema: z.ZodType, value: unknown): { success: true; data: Json } | { success: false; error: string } {
+  let checked: ReturnType<z.ZodType['safeParse']>;
+  try {
+    checked = schema.safeParse(value);
+  } catch (error) {
+    return { success: false, error: `its schema threw: ${messageOf(error)}` };
+  }
+  if (!checked.success) return { success: false, error: formatIssues(checked.error.issues).join('; ') };
+  try {
+    return { success: true, data: toJson(checked.data) };
+  } catch (error) {
+    return { success: false, error: `not JSON: ${messageOf(error)}` };
   }
 }
 
@@ -238,7 +260,7 @@ async function finishPipeline(pipeline: Pipeline, thread: Thread, deps: Pipeline
   } catch (error) {
     return appendEvents(deps, thread, failure(`finish failed: ${messageOf(error)}`));
   }
-  const checked = pipeline.output.safeParse(output);
-  if (!checked.success) return appendEvents(deps, thread, failure(`invalid pipeline output: ${formatIssues(checked.error.issues).join('; ')}`));
-  return appendEvents(deps, thread, [{ type: 'final', data: { output: toJson(checked.data) } }]);
+  const checked = checkWith(pipeline.output, output);
+  if (!checked.success) return appendEvents(deps, thread, failure(`invalid pipeline output: ${checked.error}`));
+  return appendEvents(deps, thread, [{ type: 'final', data: { output: checked.data } }]);
 }

@@ -6,7 +6,7 @@ import type { Logger } from '../logger.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
 import type { ThreadStore } from '../store/threadStore.js';
 import { jsonSchema, type Json, type Source, type Thread } from '../thread/events.js';
-import { viewOf, type ThreadView } from './threadView.js';
+import { parentIdOf, viewOf, type ThreadView } from './threadView.js';
 
 /** Options of {@link Runtime.launch}. */
 export interface LaunchOptions {
@@ -41,9 +41,16 @@ export function assertOwner(thread: Thread, agentName: string): void {
   if (thread.agent !== agentName) throw new InvalidStateError(`thread ${thread.id} belongs to ${thread.agent}, not ${agentName}`, thread.id, 'conflict');
 }
 
-/** A launch found the thread already there: it must be the same agent's. */
-function ownedBy(existing: Thread, agentName: string): ThreadView {
+/**
+ * A launch found the thread already there: it must be the same agent's and, for a pipeline's
+ * child, launched by that pipeline (a thread someone else launched under the child's id is not
+ * the child: its result would be taken for the step's).
+ */
+function ownedBy(existing: Thread, agentName: string, parentId: string | undefined): ThreadView {
   assertOwner(existing, agentName);
+  if (parentId !== undefined && parentIdOf(existing) !== parentId) {
+    throw new InvalidStateError(`thread ${existing.id} was not launched by pipeline ${parentId}`, existing.id, 'conflict');
+  }
   return viewOf(existing);
 }
 
@@ -95,7 +102,7 @@ export async function launchThread(sources: LaunchSources, agentName: string, in
     if (!(error instanceof VersionConflictError) || options.threadId === undefined) throw error;
     const existing = await store.get(id);
     if (existing === undefined) throw new NotFoundError('thread', id);
-    const found = ownedBy(existing, target.name);
+    const found = ownedBy(existing, target.name, options.source?.parentId);
     if (sources.isActive(id) || found.status !== 'running') return found;
     if (options.source?.parentId !== undefined) {
       const cancelled = await sources.endedWithParent(existing);

@@ -23,6 +23,9 @@ export interface ControlSources {
   settled(threadId: string): Promise<ThreadView>;
 }
 
+/** Each action as the refusal spells it ("cancel" + "d" is not a word). */
+const PAST = { pause: 'paused', resume: 'resumed', cancel: 'cancelled' } as const;
+
 /**
  * Pauses, resumes or cancels a thread: through its running actor (resolving once it rests), else
  * by appending the control event and, for a resume, continuing the thread. A cancelled pipeline's
@@ -34,7 +37,7 @@ export async function controlThread(sources: ControlSources, threadId: string, a
   if (TERMINAL_STATUSES.includes(current.status)) {
     // Again: a process that died between the pipeline's cancel and its children's left them open.
     if (action === 'cancel' && current.status === 'cancelled') return cancelChildren(sources, current, opts);
-    throw new InvalidStateError(`thread ${threadId} is ${current.status}; it cannot be ${action}d`, threadId, current.status);
+    throw new InvalidStateError(`thread ${threadId} is ${current.status}; it cannot be ${PAST[action]}`, threadId, current.status);
   }
   if (action === 'pause' && current.status === 'paused') return current;
   if (action === 'resume' && current.status !== 'paused') return current;

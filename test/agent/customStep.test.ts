@@ -150,6 +150,30 @@ describe('a step before each decision', () => {
     expect(model.requests[2]!.context).toContain('<step name="budget">{"stepsLeft":6}</step>');
   });
 
+  it('a `when` that throws is an error event of the step, retried after the backoff, then escalated (the actor does not stop)', async () => {
+    let runs = 0;
+    const broken = beforeDecision({
+      name: 'broken',
+      when: () => {
+        throw new Error('when is broken');
+      },
+      run: () => {
+        runs++;
+        return {};
+      },
+    });
+    const a = customAgent({ beforeDecision: [broken], maxConsecutiveErrors: 3 });
+    const model = scriptedModel([done()]);
+    const { actor, clock } = await startRun({ agent: a, model });
+    const end = await runToEnd(actor, clock);
+    expect(end.state).toBe('escalated');
+    const errors = eventsOf(end.thread, 'error').map((e) => e.data);
+    expect(errors.map((e) => e.kind)).toEqual(['step_error', 'step_error', 'step_error']);
+    expect(errors[0]!.message).toContain('when is broken');
+    expect(runs).toBe(0);
+    expect(model.requests).toHaveLength(0);
+  });
+
   it('waits durably before the decision (rate limiting), never waking early', async () => {
     const pace = beforeDecision({ name: 'pace', when: (_t, state) => state.steps > 0, run: () => ({ waitMs: 60_000 }) });
     const a = customAgent({ beforeDecision: [pace] });

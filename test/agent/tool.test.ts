@@ -183,6 +183,15 @@ describe('agent()', () => {
     expect(() => agent({ ...base, prompt: new URL('./missing-prompt.md', import.meta.url) })).toThrow(/cannot read prompt template/);
   });
 
+  it('refuses a prompt given as a path string (it would be the prompt text), naming the URL form to use', () => {
+    for (const path of ['./prompt.md', 'agents/support/prompt.md', 'prompt.txt']) {
+      expect(() => agent({ ...base, prompt: path })).toThrow(`prompt "${path}" looks like a file path`);
+      expect(() => agent({ ...base, prompt: path })).toThrow(`new URL('${path}', import.meta.url)`);
+    }
+    // Text stays text, even text that mentions a file.
+    expect(agent({ ...base, prompt: 'Read the notes in notes.md before answering.' }).prompt.text).toBe('Read the notes in notes.md before answering.');
+  });
+
   it('drops empty secrets', () => {
     expect(agent({ ...base, secrets: ['', 'abcd'] }).secrets).toEqual(['abcd']);
   });

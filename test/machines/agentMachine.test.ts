@@ -505,6 +505,18 @@ describe('agent machine: prefetch, breaking tools and control', () => {
     expect(context).not.toContain('s3cr3t-value');
   });
 
+  it("redacts the agent's secrets from a question the model asks a human (it goes to people and bridges), as from its other decisions", async () => {
+    const a = customAgent({ secrets: ['s3cr3t-value'] });
+    const ask = { intent: 'request_human_input', args: { question: 'is s3cr3t-value the key?', context: 'found s3cr3t-value', format: 'multiple_choice', choices: ['yes s3cr3t-value', 'no'] } };
+    const model = scriptedModel([ask]);
+    const { actor } = await startRun({ agent: a, model });
+    const rest = await settle(actor);
+    expect(rest.status).toBe('awaiting_human');
+    const [request] = eventsOf(rest.thread, 'human_request');
+    expect(request!.data).toMatchObject({ question: 'is [REDACTED] the key?', context: 'found [REDACTED]', choices: ['yes [REDACTED]', 'no'] });
+    expect(JSON.stringify(rest.thread.events)).not.toContain('s3cr3t-value');
+  });
+
   it('a tool marked breaksLoop ends the thread with its result as output', async () => {
     const finish = spyTool({ name: 'publish', breaksLoop: true, run: () => ({ url: 'https://example.test/1' }) });
     const model = scriptedModel([{ intent: 'publish', args: { value: 'post' } }, done('never asked')]);

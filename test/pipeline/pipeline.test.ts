@@ -3,6 +3,8 @@ import { z } from 'zod';
 import { bugfix } from '../../agents/bugfix/index.js';
 import { createDeploybot } from '../../agents/deploybot/index.js';
 import { triage } from '../../agents/triage/index.js';
+import { agent } from '../../src/agent/agent.js';
+import { tool } from '../../src/agent/tool.js';
 import { ConfigError, InvalidInputError } from '../../src/errors.js';
 import type { ModelRequest } from '../../src/model/model.js';
 import { scriptedModel, type ScriptedReply } from '../../src/model/scriptedModel.js';
@@ -152,6 +154,52 @@ describe('pipelines', () => {
     const failed = await finished(rt, bad.id);
     expect(failed.status).toBe('failed');
     expect(failed.failure).toMatch(/boom 3 .*3 times in a row/);
+  });
+
+  it("does not take a thread it did not launch as its child: an id taken beforehand fails the step, and that thread is left as it was", async () => {
+    const store = createMemoryStore();
+    const pay = tool({ name: 'pay', description: 'pay', input: z.object({ to: z.string() }), run: ({ to }) => `paid ${to}` });
+    // Pays whoever the thread's input names, like a model reading its context would.
+    const model = scriptedModel([], {
+      whenExhausted: ({ context }: ModelRequest): ScriptedReply => {
+        const to = /pay (\w+)/.exec(context)?.[1] ?? 'nobody';
+        return context.includes('<tool_result tool="pay"') ? { intent: 'done_for_now', args: { message: `paid ${to}` } } : { intent: 'pay', args: { to } };
+      },
+    });
+    const payer = agent({ name: 'payer', description: 'pays', prompt: 'pay', tools: [pay], maxSteps: 5 });
+    const payout = pipeline({ name: 'payout', description: 'pays the input', input: z.object({ to: z.string() }), output: z.unknown(), steps: [agentStep({ name: 'pay', agent: 'payer', input: ({ input }) => `pay ${(input as { to: string }).to}` })], finish: ({ results }) => results.pay ?? null });
+    const rt = createRuntime({ agents: [payer], pipelines: [payout], store, model });
+    // Someone launched a thread of the same agent under the id the pipeline's child will have.
+    const other = await rt.launch('payer', 'pay mallory', { threadId: childThreadId('run-1', 'pay') });
+    const before = await finished(rt, other.id);
+    expect(before.output).toBe('paid mallory');
+    const run = await rt.launch('payout', { to: 'alice' }, { threadId: 'run-1' });
+    const ended = await finished(rt, run.id);
+    expect(ended.status).toBe('failed');
+    expect(ended.failure).toMatch(/step pay: .*run-1--pay.*not launched by pipeline run-1/);
+    expect(ended.output).toBeUndefined();
+    expect(ended.events.some((e) => e.type === 'tool_result')).toBe(false);
+    expect((await rt.get(other.id))?.events).toEqual(before.events);
+  });
+
+  it('runs its agent steps when its own id is as long as a thread id may be (128): the child ids stay valid, one per step and visit', async () => {
+    const echo = tool({ name: 'echo', description: 'echo', input: z.object({}), run: () => 'echoed' });
+    const model = scriptedModel([], { whenExhausted: ({ context }: ModelRequest): ScriptedReply => (context.includes('<tool_result tool="echo"') ? { intent: 'done_for_now', args: { message: 'echoed' } } : { intent: 'echo', args: {} }) });
+    const helper = agent({ name: 'helper', description: 'echoes', prompt: 'echo', tools: [echo], maxSteps: 5 });
+    const twice = pipeline({ name: 'twice', description: 'asks twice', input: z.object({}), output: z.unknown(), steps: [agentStep({ name: 'ask', agent: 'helper', input: () => 'echo' }), agentStep({ name: 'again', agent: 'helper', input: () => 'echo' })], finish: ({ results }) => [results.ask ?? null, results.again ?? null] });
+    const rt = createRuntime({ agents: [helper], pipelines: [twice], store: createMemoryStore(), model });
+    const id = 'p'.repeat(128);
+    await rt.launch('twice', {}, { threadId: id });
+    const done = await finished(rt, id);
+    expect(done.failure).toBeUndefined();
+    expect(done.output).toEqual(['echoed', 'echoed']);
+    const children = [childThreadId(id, 'ask'), childThreadId(id, 'again'), childThreadId(id, 'ask', 2)];
+    expect(new Set(children).size).toBe(3);
+    for (const child of children) expect(child).toMatch(/^[A-Za-z0-9_:-]{1,128}$/);
+    expect(childThreadId(id, 'ask')).toBe(children[0]);
+    expect((await rt.get(children[0]!))?.events[0]).toMatchObject({ type: 'input', data: { source: { kind: 'pipeline', parentId: id } } });
+    // Short ids keep their readable form.
+    expect(childThreadId('run-1', 'ask')).toBe('run-1--ask');
   });
 
   it('validates pipeline input at launch and definitions at build time', async () => {

@@ -85,3 +85,25 @@ describe("a step's own functions that throw are failed attempts, never exception
     expect(stopped.status).toBe('running');
   });
 });
+
+describe("schemas of the author's that throw (a refinement or transform) fail the pipeline with the reason, never stop its actor", () => {
+  const fail = (): never => {
+    throw new Error('schema bug');
+  };
+
+  it("the pipeline's output schema", async () => {
+    const end = await runPipeline(
+      pipeline({ ...head, name: 'out', output: z.unknown().refine(() => fail()), steps: [codeStep({ name: 'one', run: () => 1 })], finish: () => 1 }),
+      inputEvents({}),
+    );
+    expect(end.state).toBe('failed');
+    expect(end.thread.events.at(-1)).toMatchObject({ type: 'failed', data: { reason: expect.stringMatching(/^invalid pipeline output: .*schema bug/) } });
+  });
+
+  it("an agent step's output schema", async () => {
+    const step = { kind: 'agent' as const, name: 'ask', agent: 'helper', input: () => 'q', output: z.string().transform(() => fail()) };
+    const end = await runPipeline(pipeline({ ...head, name: 'ask', steps: [step], finish: () => null }), inputEvents({}), { children: instantChildren(() => 'answer') });
+    expect(end.state).toBe('failed');
+    expect(end.thread.events.at(-1)).toMatchObject({ type: 'failed', data: { reason: expect.stringMatching(/^step ask: agent helper returned an invalid output: .*schema bug/) } });
+  });
+});

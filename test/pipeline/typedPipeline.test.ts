@@ -108,7 +108,7 @@ describe('typed pipeline results (type level; tsc checks these, vitest runs them
       .code({ name: 'a', run: () => 1 })
       .branch({ name: 'go', choose: ({ results }) => (results.a > 0 ? 'nowhere' : 'a') });
     // The build finish takes carries the message, naming the unknown step, that tsc reports at finish.
-    expectTypeOf(lost.finish).parameter(0).toHaveProperty('branch target "nowhere" is not a step of this pipeline');
+    expectTypeOf(lost.finish).parameter(0).toHaveProperty("branch target 'nowhere' is not a step of this pipeline");
     // @ts-expect-error a build alone is refused while a target names no step
     lost.finish(() => ({ summary: 'x' }));
     // A later step may be a target: with it declared, finish takes a build alone.

@@ -116,6 +116,46 @@ describe('runtime', () => {
     expect((await rt.cancel(id)).status).toBe('cancelled');
   });
 
+  it("refuses to control an ended thread with a message naming the action in plain English", async () => {
+    const rt = runtime();
+    const { id } = await rt.launch('calculator', 'divide');
+    const waiting = await rt.settled(id);
+    await rt.respond(id, { requestId: waiting.pendingRequest!.requestId, approved: false });
+    expect((await rt.settled(id)).status).toBe('done');
+    await expect(rt.cancel(id)).rejects.toThrow(`thread ${id} is done; it cannot be cancelled`);
+    await expect(rt.pause(id)).rejects.toThrow(`thread ${id} is done; it cannot be paused`);
+    await expect(rt.resume(id)).rejects.toThrow(`thread ${id} is done; it cannot be resumed`);
+  });
+
+  it("a tool's own approval rule or input schema that throws does not stop the thread: a throwing rule asks a human, a throwing schema is invalid arguments", async () => {
+    const ran: string[] = [];
+    const fail = (): never => {
+      throw new Error('author bug');
+    };
+    const gated = tool({ name: 'gated', description: 'd', input: z.object({}), approval: () => fail(), run: () => ran.push('gated') });
+    const shaped = tool({ name: 'shaped', description: 'd', input: z.object({ s: z.string().transform(() => fail()) }), run: () => ran.push('shaped') });
+    const model = byInput((input, context): ScriptedReply => {
+      if (input === 'gated') return context.includes('<tool_result') || context.includes('approved="false"') ? { intent: 'done_for_now', args: { message: 'gated done' } } : { intent: 'gated', args: {} };
+      return context.includes('<error') ? { intent: 'done_for_now', args: { message: 'gave up on shaped' } } : { intent: 'shaped', args: { s: 'x' } };
+    });
+    const rt = createRuntime({ agents: [agent({ name: 'rules', description: 'd', prompt: 'p', tools: [gated, shaped], backoff: { initialMs: 1, jitter: 0 } })], store: createMemoryStore(), model });
+
+    const first = await rt.launch('rules', 'gated');
+    const waiting = await rt.settled(first.id);
+    expect(waiting.status).toBe('awaiting_human');
+    expect(waiting.pendingRequest).toMatchObject({ kind: 'approval', tool: 'gated' });
+    expect(ran).toEqual([]);
+    await rt.respond(first.id, { requestId: waiting.pendingRequest!.requestId, approved: true });
+    expect(await rt.settled(first.id)).toMatchObject({ status: 'done', output: 'gated done' });
+    expect(ran).toEqual(['gated']);
+
+    const second = await rt.launch('rules', 'shaped');
+    const ended = await rt.settled(second.id);
+    expect(ended).toMatchObject({ status: 'done', output: 'gave up on shaped' });
+    expect(ended.events.find((e) => e.type === 'error')).toMatchObject({ data: { kind: 'invalid_args', message: expect.stringContaining('author bug') } });
+    expect(ran).toEqual(['gated']);
+  });
+
   it('pauses a running thread at the next step boundary and resumes it from the log', async () => {
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));

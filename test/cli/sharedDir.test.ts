@@ -1,0 +1,56 @@
+/**
+ * One `switchyard serve` per data directory: a second one on the same `--dir` would take the
+ * threads the first is running for threads a dead process left behind (its start-up recovery),
+ * and ask a human whether a tool call the first is making took effect.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ROOT, runCli, startCli, type CliProcess } from './cliProcess.js';
+
+const TIMEOUT_MS = 20_000;
+
+let dir: string;
+const started: CliProcess[] = [];
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'switchyard-shared-dir-'));
+});
+
+afterEach(async () => {
+  for (const serve of started.splice(0)) await serve.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function startServe(): Promise<CliProcess> {
+  const serve = startCli(['serve', '--port', '0', '--dir', dir, '--no-demo'], { cwd: ROOT, timeoutMs: TIMEOUT_MS });
+  started.push(serve);
+  await serve.waitFor(/press Ctrl\+C to stop/);
+  return serve;
+}
+
+describe('serve on a data directory another serve is using', () => {
+  it('refuses to start (exit 2, naming the directory and the other process) while the first serves on', async () => {
+    const first = await startServe();
+    const second = await runCli(['serve', '--port', '0', '--dir', dir, '--no-demo'], { cwd: ROOT, timeoutMs: TIMEOUT_MS });
+    expect(second.code).toBe(2);
+    expect(second.stderr).toContain(`${dir} is in use by another switchyard serve (pid `);
+    expect(second.stdout).not.toContain('switchyard listening on');
+    expect(first.stdout()).toContain('press Ctrl+C to stop');
+    expect(await first.stop()).toBe(0);
+    started.length = 0;
+  }, 60_000);
+
+  it('starts once the first has stopped, or was killed', async () => {
+    const first = await startServe();
+    expect(await first.stop()).toBe(0);
+    started.length = 0;
+    const second = await startServe();
+    second.signal('SIGKILL');
+    await second.exited();
+    started.length = 0;
+    const third = await startServe();
+    expect(third.stdout()).toContain('switchyard listening on');
+  }, 60_000);
+});

@@ -1,0 +1,54 @@
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import ts from 'typescript';
+import { describe, expect, it } from 'vitest';
+
+// What tsc tells a user whose branch names a step the pipeline lacks: the error must name the
+// target, not only that an argument is missing.
+
+const here = dirname(fileURLToPath(import.meta.url));
+const snippetPath = join(here, 'branch-target-snippet.ts');
+
+/** tsc's errors for `source`, compiled as a module beside this test (strict, NodeNext). */
+function typeErrors(source: string): string[] {
+  const options: ts.CompilerOptions = {
+    strict: true,
+    noEmit: true,
+    skipLibCheck: true,
+    target: ts.ScriptTarget.ES2022,
+    module: ts.ModuleKind.NodeNext,
+    moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    types: [],
+  };
+  const host = ts.createCompilerHost(options);
+  const { getSourceFile, fileExists, readFile } = host;
+  host.fileExists = (name) => name === snippetPath || fileExists.call(host, name);
+  host.readFile = (name) => (name === snippetPath ? source : readFile.call(host, name));
+  host.getSourceFile = (name, version, ...rest) =>
+    name === snippetPath ? ts.createSourceFile(name, source, version) : getSourceFile.call(host, name, version, ...rest);
+  const program = ts.createProgram([snippetPath], options, host);
+  return ts
+    .getPreEmitDiagnostics(program, program.getSourceFile(snippetPath))
+    .map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'));
+}
+
+const snippet = (choice: string) => `
+import { z } from 'zod';
+import { FINISH, pipeline } from '../../src/pipeline/pipeline.js';
+void FINISH;
+export const p = pipeline({ name: 'p', description: 'd', input: z.object({ again: z.boolean() }), output: z.object({ n: z.number() }) })
+  .code({ name: 'count', output: z.number(), run: () => 1 })
+  .branch({ name: 'loop', choose: ({ input }) => (input.again ? 'count' : ${choice}) })
+  .finish(({ results }) => ({ n: results.count }));
+`;
+
+describe('a branch naming a step the pipeline lacks', () => {
+  it("is a type error at finish that names the target (here 'FINISH' written as a string instead of the FINISH constant)", () => {
+    const errors = typeErrors(snippet("'FINISH'"));
+    expect(errors.join('\n')).toMatch(/branch target 'FINISH' is not a step of this pipeline/);
+  }, 60_000);
+
+  it('is no error when every target is a step or FINISH, and finish still types the results', () => {
+    expect(typeErrors(snippet('FINISH'))).toEqual([]);
+  }, 60_000);
+});

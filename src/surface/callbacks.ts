@@ -3,7 +3,7 @@ import { sleep, systemClock, type Clock } from '../clock.js';
 import { ConfigError, messageOf } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { Runtime, ThreadChange } from '../runtime/runtime.js';
-import { callbackUrlOf } from '../runtime/threadView.js';
+import { callbackUrlOf, parentIdOf } from '../runtime/threadView.js';
 import type { Thread } from '../thread/events.js';
 import { deriveState, statusOf, TERMINAL_STATUSES } from '../thread/state.js';
 import type { TriggerResult } from './payloads.js';
@@ -34,6 +34,20 @@ export interface CallbackPayload extends TriggerResult {
   readonly type: 'thread.human_request' | 'thread.finished';
   /** ISO time of the thread's last event. */
   readonly at: string;
+  /**
+   * A pipeline's `thread.human_request` for a request of one of its children (at any depth): the
+   * thread that waits, where `pendingRequest` is answered (`POST /threads/<childThreadId>/respond`
+   * with its `requestId`). The `id` is then `<childThreadId>:<child's version>`; `threadId`,
+   * `agent`, `status` and `version` stay the pipeline's. Absent on a thread's own rests.
+   */
+  readonly childThreadId?: string;
+  /** The agent of {@link childThreadId}. */
+  readonly childAgent?: string;
+}
+
+/** Reads threads: the pipelines above a child thread, whose callback hears of the child's requests. */
+export interface CallbackThreads {
+  get(threadId: string): Promise<Thread | undefined>;
 }
 
 /** How a callback ended. */
@@ -103,18 +117,19 @@ export const PATIENT_CALLBACK_RETRIES = { attempts: 12, initialDelayMs: 500, max
 export interface CallbackSender {
   /**
    * Sends the callback a thread at rest calls for, if any: its launch named a callback URL and it
-   * waits for a human or has ended. Resolves once delivered or given up, with how it ended
-   * (undelivered at once when this process has no secret to sign it; undefined when no callback
-   * was due); never rejects. A worker calls it
-   * at each rest of a job, before the ack, and fails the job when the callback was not delivered
-   * nor refused: the job comes back and sends it again.
+   * waits for a human or has ended; or it is a pipeline's child (at any depth) that waits for a
+   * human, and the pipeline's launch named one (read through `threads`). Resolves once delivered
+   * or given up, with how it ended (undelivered at once when this process has no secret to sign
+   * it, or could not read the pipelines; undefined when no callback was due); never rejects. A
+   * worker calls it at each rest of a job, before the ack, and fails the job when the callback was
+   * not delivered nor refused: the job comes back and sends it again.
    */
-  send(thread: Thread): Promise<CallbackDelivery | undefined>;
+  send(thread: Thread, threads?: CallbackThreads): Promise<CallbackDelivery | undefined>;
   /**
    * For a process that runs threads without jobs (the embedded server): sends on this runtime's
    * own writes of a human request or of a thread's end. Returns the function that detaches it.
    */
-  attach(runtime: Pick<Runtime, 'subscribe'>): () => void;
+  attach(runtime: Pick<Runtime, 'subscribe' | 'get'>): () => void;
   /** Resolves when no callback is in flight. */
   idle(): Promise<void>;
   /** Stops retrying, waits for callbacks in flight, and sends nothing more. */
@@ -139,6 +154,67 @@ export function callbackPayloadOf(thread: Thread): CallbackPayload | undefined {
     ...(state.pendingRequest === null ? {} : { pendingRequest: state.pendingRequest }),
   };
   return { id: `${thread.id}:${state.version}`, type, at: thread.events.at(-1)?.at ?? '', ...result };
+}
+
+/** How far up a child's pipelines are looked for a callback. */
+const MAX_PIPELINE_DEPTH = 32;
+
+/**
+ * The pipeline (at any depth above `thread`) whose launch named a callback URL, and the URL;
+ * undefined when none did, or when that pipeline has ended.
+ */
+async function callingPipelineOf(thread: Thread, threads: CallbackThreads): Promise<{ pipeline: Thread; url: string } | undefined> {
+  const seen = new Set([thread.id]);
+  let parentId = parentIdOf(thread);
+  for (let depth = 0; parentId !== undefined && !seen.has(parentId) && depth < MAX_PIPELINE_DEPTH; depth++) {
+    seen.add(parentId);
+    const parent = await threads.get(parentId);
+    if (parent === undefined) return undefined;
+    const url = callbackUrlOf(parent);
+    if (url !== undefined) return deriveState(parent.events).terminal === null ? { pipeline: parent, url } : undefined;
+    parentId = parentIdOf(parent);
+  }
+  return undefined;
+}
+
+/** A pipeline's callback for the human request of its child `child` (see {@link CallbackPayload.childThreadId}). */
+export function childRequestPayloadOf(pipeline: Thread, child: Thread): CallbackPayload | undefined {
+  const own = callbackPayloadOf(child);
+  if (own?.type !== 'thread.human_request' || own.pendingRequest === undefined) return undefined;
+  const state = deriveState(pipeline.events);
+  return {
+    id: own.id,
+    type: own.type,
+    at: own.at,
+    threadId: pipeline.id,
+    agent: pipeline.agent,
+    status: statusOf(state),
+    version: state.version,
+    pendingRequest: own.pendingRequest,
+    childThreadId: child.id,
+    childAgent: child.agent,
+  };
+}
+
+/** A callback due: where it goes and what it says. */
+interface DueCallback {
+  readonly url: string;
+  readonly payload: CallbackPayload;
+}
+
+/** The callback of a thread's own launch that its rest calls for, if any. */
+function ownCallbackOf(thread: Thread): DueCallback | undefined {
+  const url = callbackUrlOf(thread);
+  const payload = url === undefined ? undefined : callbackPayloadOf(thread);
+  return url === undefined || payload === undefined ? undefined : { url, payload };
+}
+
+/** The callback of the pipeline above a child that waits for a human, if a pipeline's launch named one. */
+async function pipelineCallbackOf(child: Thread, threads: CallbackThreads): Promise<DueCallback | undefined> {
+  if (parentIdOf(child) === undefined || deriveState(child.events).pendingRequest === null) return undefined;
+  const calling = await callingPipelineOf(child, threads);
+  const payload = calling === undefined ? undefined : childRequestPayloadOf(calling.pipeline, child);
+  return calling === undefined || payload === undefined ? undefined : { url: calling.url, payload };
 }
 
 /** Whether this change is one a callback reports: a human request stored, or the change that ended the thread. */
@@ -172,7 +248,7 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
   } = options;
   if (!Number.isInteger(attempts) || attempts < 1) throw new ConfigError('callback attempts must be a positive integer');
   if (!(timeoutMs > 0) || !(initialDelayMs >= 0) || !(maxDelayMs >= 0)) throw new ConfigError('callback timings must be positive numbers');
-  const inFlight = new Set<Promise<CallbackDelivery>>();
+  const inFlight = new Set<Promise<CallbackDelivery | undefined>>();
   const stopping = new AbortController();
   const unsigned = new Set<string>();
 
@@ -231,10 +307,27 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
     return delivery;
   }
 
-  function send(thread: Thread): Promise<CallbackDelivery | undefined> {
-    const url = callbackUrlOf(thread);
-    const payload = url === undefined || stopping.signal.aborted ? undefined : callbackPayloadOf(thread);
-    if (url === undefined || payload === undefined) return Promise.resolve(undefined);
+  function send(thread: Thread, threads?: CallbackThreads): Promise<CallbackDelivery | undefined> {
+    if (stopping.signal.aborted) return Promise.resolve(undefined);
+    // A thread with a callback of its own needs no read (a pipeline's child has none).
+    if (callbackUrlOf(thread) !== undefined || threads === undefined) return sendDue(thread, ownCallbackOf(thread));
+    const sent = pipelineCallbackOf(thread, threads).then(
+      (due) => sendDue(thread, due), // closed meanwhile: reported as stopped, not sent
+      (error: unknown): CallbackDelivery => {
+        logger.error({ threadId: thread.id, err: messageOf(error) }, 'callback: the thread’s pipelines could not be read');
+        // Not delivered: a job reporting this rest fails and comes back to read them again.
+        const id = callbackPayloadOf(thread)?.id ?? thread.id;
+        return { id, url: '', threadId: thread.id, ok: false, attempts: 0, error: `the pipelines above the thread could not be read: ${messageOf(error)}` };
+      },
+    );
+    inFlight.add(sent);
+    void sent.finally(() => inFlight.delete(sent));
+    return sent;
+  }
+
+  function sendDue(thread: Thread, due: DueCallback | undefined): Promise<CallbackDelivery | undefined> {
+    if (due === undefined) return Promise.resolve(undefined);
+    const { url, payload } = due;
     const undelivered = (error: string): CallbackDelivery => ({ id: payload.id, url, threadId: thread.id, ok: false, attempts: 0, error });
     if (secret === '') {
       if (!unsigned.has(thread.id)) {
@@ -260,7 +353,7 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
       return runtime.subscribe((change) => {
         // Another process wrote (and reports) these; only the writer calls back.
         if (change.ingested || !reportable(change)) return;
-        void send(change.thread);
+        void send(change.thread, runtime);
       });
     },
     async idle() {

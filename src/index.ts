@@ -138,6 +138,7 @@ export {
   type CallbackPayload,
   type CallbackSender,
 } from './surface/callbacks.js';
+export { fileDeliveryLedger, type DeliveryLedger } from './surface/deliveryLedger.js';
 export { guardedRuntime } from './surface/guardedRuntime.js';
 export {
   controlPayloadSchema,

@@ -1,9 +1,10 @@
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { messageOf } from '../errors.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { startHttpServer, type HttpServer } from '../server/httpServer.js';
 import { inspectorExtension } from '../inspector/mount.js';
 import { createCallbackSender, PATIENT_CALLBACK_RETRIES } from '../surface/callbacks.js';
+import { fileDeliveryLedger } from '../surface/deliveryLedger.js';
 import { embeddedBackend, natsBackend, type Backend, type BackendOptions } from './backend.js';
 import { BUNDLED_EXAMPLES } from './bundled.js';
 import { loggerFromEnv, modelFromEnv, webhooksFromEnv } from './env.js';
@@ -65,9 +66,11 @@ export async function serve(project: Project, options: ServeOptions, io: ServeIO
   const backend = options.natsUrl
     ? await natsBackend({ ...base, natsUrl: options.natsUrl, worker: options.worker ?? true, ...optional(options) })
     : await embeddedBackend(resolve(options.dir), base);
-  // On NATS the workers call HTTP launches' callbacks from their jobs; embedded, this process does.
+  // On NATS the workers call HTTP launches' callbacks from their jobs; embedded, this process does,
+  // recording each delivery beside the threads so that a restart sends what the last one owed.
   const secret = io.env.SWITCHYARD_WEBHOOK_SECRET ?? '';
-  const callbacks = options.natsUrl ? undefined : createCallbackSender({ logger, secret, ...PATIENT_CALLBACK_RETRIES });
+  const ledger = options.natsUrl ? undefined : fileDeliveryLedger(join(resolve(options.dir), 'deliveries.jsonl'));
+  const callbacks = ledger === undefined ? undefined : createCallbackSender({ logger, secret, ledger, ...PATIENT_CALLBACK_RETRIES });
   const detachCallbacks = callbacks?.attach(backend.runtime);
   // Refused up front where this process runs threads (embedded, or a NATS worker) and could not sign
   // their callbacks; a process that takes no jobs cannot see whether the workers have the secret.

@@ -3,10 +3,12 @@ import { sleep, systemClock, type Clock } from '../clock.js';
 import { ConfigError, messageOf } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { Runtime, ThreadChange } from '../runtime/runtime.js';
-import { callbackUrlOf, parentIdOf } from '../runtime/threadView.js';
+import { callbackUrlOf } from '../runtime/threadView.js';
 import type { Thread } from '../thread/events.js';
-import { deriveState, statusOf, TERMINAL_STATUSES } from '../thread/state.js';
-import type { TriggerResult } from './payloads.js';
+import { deriveState, TERMINAL_STATUSES } from '../thread/state.js';
+import { callbackPayloadOf, dueCallbackOf, ownCallbackOf, type CallbackPayload, type CallbackThreads, type DueCallback } from './callbackPayload.js';
+import type { DeliveryLedger } from './deliveryLedger.js';
+import { sendOwedCallbacks } from './owedCallbacks.js';
 
 /**
  * The headers of a callback: those of switchyard's webhooks (`WEBHOOK_HEADERS` of
@@ -18,37 +20,6 @@ export const CALLBACK_HEADERS = {
   event: 'X-Switchyard-Event',
   delivery: 'X-Switchyard-Delivery',
 } as const;
-
-/**
- * The JSON body of a callback: what a NATS trigger's `replyTo` receives at the same rest (a
- * {@link TriggerResult}: status, version, output, failure, pending request), with an id, a type
- * and a time.
- */
-export interface CallbackPayload extends TriggerResult {
-  /**
-   * `<threadId>:<version>`: the same each time this rest of the thread is reported (a callback is
-   * sent at least once; drop repeats by id). Also in the `X-Switchyard-Delivery` header.
-   */
-  readonly id: string;
-  /** `thread.human_request` (answer `pendingRequest` with its `requestId`) or `thread.finished`. */
-  readonly type: 'thread.human_request' | 'thread.finished';
-  /** ISO time of the thread's last event. */
-  readonly at: string;
-  /**
-   * A pipeline's `thread.human_request` for a request of one of its children (at any depth): the
-   * thread that waits, where `pendingRequest` is answered (`POST /threads/<childThreadId>/respond`
-   * with its `requestId`). The `id` is then `<childThreadId>:<child's version>`; `threadId`,
-   * `agent`, `status` and `version` stay the pipeline's. Absent on a thread's own rests.
-   */
-  readonly childThreadId?: string;
-  /** The agent of {@link childThreadId}. */
-  readonly childAgent?: string;
-}
-
-/** Reads threads: the pipelines above a child thread, whose callback hears of the child's requests. */
-export interface CallbackThreads {
-  get(threadId: string): Promise<Thread | undefined>;
-}
 
 /** How a callback ended. */
 export interface CallbackDelivery {
@@ -96,6 +67,15 @@ export interface CallbackOptions {
   clock?: Clock;
   /** Told how every callback ended (delivered or given up). */
   onDelivery?: (delivery: CallbackDelivery) => void;
+  /**
+   * Where deliveries are recorded beside the store (`fileDeliveryLedger` beside a file store), for
+   * a process that runs threads without jobs: a callback delivered, or refused by its receiver, is
+   * recorded under the thread whose rest it reports, and {@link CallbackSender.attach} first sends
+   * what the runtime's threads owe (a rest with no delivery recorded: the last process stopped or
+   * died before it was delivered, or gave up), so a callback arrives at least once across restarts.
+   * The sender closes it. @default none: a callback is retried only in memory
+   */
+  ledger?: DeliveryLedger;
 }
 
 /** Why a process without a webhook secret sends no callback (they are always signed). */
@@ -127,95 +107,18 @@ export interface CallbackSender {
   send(thread: Thread, threads?: CallbackThreads): Promise<CallbackDelivery | undefined>;
   /**
    * For a process that runs threads without jobs (the embedded server): sends on this runtime's
-   * own writes of a human request or of a thread's end. Returns the function that detaches it.
+   * own writes of a human request or of a thread's end, and, with a {@link CallbackOptions.ledger},
+   * the callbacks its threads owe from before. Returns the function that detaches it.
    */
-  attach(runtime: Pick<Runtime, 'subscribe' | 'get'>): () => void;
-  /** Resolves when no callback is in flight. */
+  attach(runtime: Pick<Runtime, 'subscribe' | 'get' | 'list'>): () => void;
+  /** Resolves when no callback is in flight (nor owed ones being looked for). */
   idle(): Promise<void>;
   /** Stops retrying, waits for callbacks in flight, and sends nothing more. */
   close(): Promise<void>;
 }
 
 export { callbackUrlOf };
-
-/** The callback of a thread as it rests now, or undefined when it neither waits for a human nor has ended. */
-export function callbackPayloadOf(thread: Thread): CallbackPayload | undefined {
-  const state = deriveState(thread.events);
-  const status = statusOf(state);
-  const type = TERMINAL_STATUSES.includes(status) ? 'thread.finished' : state.pendingRequest === null ? undefined : 'thread.human_request';
-  if (type === undefined) return undefined;
-  const result: TriggerResult = {
-    threadId: thread.id,
-    agent: thread.agent,
-    status,
-    version: state.version,
-    ...(state.output === undefined ? {} : { output: state.output }),
-    ...(state.failure === undefined ? {} : { failure: state.failure }),
-    ...(state.pendingRequest === null ? {} : { pendingRequest: state.pendingRequest }),
-  };
-  return { id: `${thread.id}:${state.version}`, type, at: thread.events.at(-1)?.at ?? '', ...result };
-}
-
-/** How far up a child's pipelines are looked for a callback. */
-const MAX_PIPELINE_DEPTH = 32;
-
-/**
- * The pipeline (at any depth above `thread`) whose launch named a callback URL, and the URL;
- * undefined when none did, or when that pipeline has ended.
- */
-async function callingPipelineOf(thread: Thread, threads: CallbackThreads): Promise<{ pipeline: Thread; url: string } | undefined> {
-  const seen = new Set([thread.id]);
-  let parentId = parentIdOf(thread);
-  for (let depth = 0; parentId !== undefined && !seen.has(parentId) && depth < MAX_PIPELINE_DEPTH; depth++) {
-    seen.add(parentId);
-    const parent = await threads.get(parentId);
-    if (parent === undefined) return undefined;
-    const url = callbackUrlOf(parent);
-    if (url !== undefined) return deriveState(parent.events).terminal === null ? { pipeline: parent, url } : undefined;
-    parentId = parentIdOf(parent);
-  }
-  return undefined;
-}
-
-/** A pipeline's callback for the human request of its child `child` (see {@link CallbackPayload.childThreadId}). */
-export function childRequestPayloadOf(pipeline: Thread, child: Thread): CallbackPayload | undefined {
-  const own = callbackPayloadOf(child);
-  if (own?.type !== 'thread.human_request' || own.pendingRequest === undefined) return undefined;
-  const state = deriveState(pipeline.events);
-  return {
-    id: own.id,
-    type: own.type,
-    at: own.at,
-    threadId: pipeline.id,
-    agent: pipeline.agent,
-    status: statusOf(state),
-    version: state.version,
-    pendingRequest: own.pendingRequest,
-    childThreadId: child.id,
-    childAgent: child.agent,
-  };
-}
-
-/** A callback due: where it goes and what it says. */
-interface DueCallback {
-  readonly url: string;
-  readonly payload: CallbackPayload;
-}
-
-/** The callback of a thread's own launch that its rest calls for, if any. */
-function ownCallbackOf(thread: Thread): DueCallback | undefined {
-  const url = callbackUrlOf(thread);
-  const payload = url === undefined ? undefined : callbackPayloadOf(thread);
-  return url === undefined || payload === undefined ? undefined : { url, payload };
-}
-
-/** The callback of the pipeline above a child that waits for a human, if a pipeline's launch named one. */
-async function pipelineCallbackOf(child: Thread, threads: CallbackThreads): Promise<DueCallback | undefined> {
-  if (parentIdOf(child) === undefined || deriveState(child.events).pendingRequest === null) return undefined;
-  const calling = await callingPipelineOf(child, threads);
-  const payload = calling === undefined ? undefined : childRequestPayloadOf(calling.pipeline, child);
-  return calling === undefined || payload === undefined ? undefined : { url: calling.url, payload };
-}
+export { callbackPayloadOf, childRequestPayloadOf, type CallbackPayload, type CallbackThreads } from './callbackPayload.js';
 
 /** Whether this change is one a callback reports: a human request stored, or the change that ended the thread. */
 function reportable(change: ThreadChange): boolean {
@@ -245,10 +148,13 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
     timeoutMs = 5_000,
     clock = systemClock,
     onDelivery,
+    ledger,
   } = options;
   if (!Number.isInteger(attempts) || attempts < 1) throw new ConfigError('callback attempts must be a positive integer');
   if (!(timeoutMs > 0) || !(initialDelayMs >= 0) || !(maxDelayMs >= 0)) throw new ConfigError('callback timings must be positive numbers');
-  const inFlight = new Set<Promise<CallbackDelivery | undefined>>();
+  const inFlight = new Set<Promise<unknown>>();
+  /** Deliveries under way by id: the same rest asked for twice (a live change and the walk of owed ones) goes out once. */
+  const underWay = new Map<string, Promise<CallbackDelivery>>();
   const stopping = new AbortController();
   const unsigned = new Set<string>();
 
@@ -309,9 +215,9 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
 
   function send(thread: Thread, threads?: CallbackThreads): Promise<CallbackDelivery | undefined> {
     if (stopping.signal.aborted) return Promise.resolve(undefined);
-    // A thread with a callback of its own needs no read (a pipeline's child has none).
+    // Without a read (a thread's own callback) it is under way before this returns.
     if (callbackUrlOf(thread) !== undefined || threads === undefined) return sendDue(thread, ownCallbackOf(thread));
-    const sent = pipelineCallbackOf(thread, threads).then(
+    const sent = dueCallbackOf(thread, threads).then(
       (due) => sendDue(thread, due), // closed meanwhile: reported as stopped, not sent
       (error: unknown): CallbackDelivery => {
         logger.error({ threadId: thread.id, err: messageOf(error) }, 'callback: the thread’s pipelines could not be read');
@@ -338,23 +244,48 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
       // Not delivered: a job reporting this rest fails, so a process that has the secret can send it.
       return Promise.resolve(undelivered(NO_SECRET));
     }
-    const delivery = deliver(url, payload).catch((error: unknown): CallbackDelivery => {
-      logger.error({ threadId: thread.id, err: messageOf(error) }, 'callback crashed');
-      return undelivered(messageOf(error));
-    });
+    const already = underWay.get(payload.id);
+    if (already !== undefined) return already;
+    const delivery = deliver(url, payload)
+      .then(async (done) => {
+        // Not sent again: delivered, or refused by its receiver. Recorded before it is no longer under way.
+        if (done.ok || done.refused === true) await ledger?.record(thread.id, payload.id).catch((error: unknown) => logger.error({ threadId: thread.id, delivery: payload.id, err: messageOf(error) }, 'callback delivered but not recorded (it may be sent again)'));
+        return done;
+      })
+      .catch((error: unknown): CallbackDelivery => {
+        logger.error({ threadId: thread.id, err: messageOf(error) }, 'callback crashed');
+        return undelivered(messageOf(error));
+      });
+    underWay.set(payload.id, delivery);
     inFlight.add(delivery);
-    void delivery.finally(() => inFlight.delete(delivery));
+    void delivery.finally(() => {
+      inFlight.delete(delivery);
+      underWay.delete(payload.id);
+    });
     return delivery;
+  }
+
+  /** Sends the callbacks the runtime's threads owe (see {@link CallbackOptions.ledger}). */
+  function sendOwed(runtime: Pick<Runtime, 'get' | 'list'>, owedTo: DeliveryLedger): void {
+    const walk = sendOwedCallbacks({ runtime, ledger: owedTo, send: sendDue, signal: stopping.signal, logger })
+      .then((count) => {
+        if (count > 0) logger.info({ count }, 'callbacks owed since the last process settled');
+      })
+      .catch((error: unknown) => logger.error({ err: messageOf(error) }, 'callbacks owed since the last process: the walk failed (sent at the next start)'));
+    inFlight.add(walk);
+    void walk.finally(() => inFlight.delete(walk));
   }
 
   return {
     send,
     attach(runtime) {
-      return runtime.subscribe((change) => {
+      const detach = runtime.subscribe((change) => {
         // Another process wrote (and reports) these; only the writer calls back.
         if (change.ingested || !reportable(change)) return;
         void send(change.thread, runtime);
       });
+      if (ledger !== undefined && !stopping.signal.aborted) sendOwed(runtime, ledger);
+      return detach;
     },
     async idle() {
       while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
@@ -362,6 +293,7 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
     async close() {
       stopping.abort(new Error('callbacks closed'));
       while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+      await ledger?.close();
     },
   };
 }

@@ -100,6 +100,7 @@ export { createPipelineMachine, type PipelineMachineEvent, type PipelineMachineI
 export { agentMachine, agentMachineFor, type AgentMachineEvent, type AgentMachineInput, type AgentMachineOutput } from '../machines/agentMachine.js';
 export { doneForNow, humanTools, requestHumanInput } from './agent/humanTools.js';
 export { createFileStore, type FileStoreOptions } from './store/fileStore.js';
+export { fileDeliveryLedger, type DeliveryLedger } from './store/deliveryLedger.js';
 export {
   BusError,
   isBusError,
@@ -138,7 +139,6 @@ export {
   type CallbackPayload,
   type CallbackSender,
 } from './surface/callbacks.js';
-export { fileDeliveryLedger, type DeliveryLedger } from './surface/deliveryLedger.js';
 export { guardedRuntime } from './surface/guardedRuntime.js';
 export {
   controlPayloadSchema,

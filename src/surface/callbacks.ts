@@ -7,7 +7,7 @@ import { callbackUrlOf } from '../runtime/threadView.js';
 import type { Thread } from '../thread/events.js';
 import { deriveState, TERMINAL_STATUSES } from '../thread/state.js';
 import { callbackPayloadOf, dueCallbackOf, ownCallbackOf, type CallbackPayload, type CallbackThreads, type DueCallback } from './callbackPayload.js';
-import type { DeliveryLedger } from './deliveryLedger.js';
+import type { DeliveryLedger } from '../store/deliveryLedger.js';
 import { sendOwedCallbacks } from './owedCallbacks.js';
 
 /**

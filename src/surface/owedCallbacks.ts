@@ -4,7 +4,7 @@ import type { Runtime } from '../runtime/runtime.js';
 import type { Thread } from '../thread/events.js';
 import type { ThreadStatus } from '../thread/state.js';
 import { dueCallbackOf, type DueCallback } from './callbackPayload.js';
-import type { DeliveryLedger } from './deliveryLedger.js';
+import type { DeliveryLedger } from '../store/deliveryLedger.js';
 
 /** Statuses at which a thread's rest is reported: it waits for a human, or has ended. */
 const REPORTED: readonly ThreadStatus[] = ['awaiting_human', 'escalated', 'done', 'failed', 'cancelled'];

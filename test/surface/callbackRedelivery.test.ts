@@ -14,7 +14,7 @@ import { childThreadId, pipeline } from '../../src/pipeline/pipeline.js';
 import { createRuntime, type ThreadView } from '../../src/runtime/runtime.js';
 import { createFileStore } from '../../src/store/fileStore.js';
 import { createCallbackSender, type CallbackPayload } from '../../src/surface/callbacks.js';
-import { fileDeliveryLedger } from '../../src/surface/deliveryLedger.js';
+import { fileDeliveryLedger } from '../../src/store/deliveryLedger.js';
 import { ROOT, startCli } from '../cli/cliProcess.js';
 import { call, decide, echo } from '../server/harness.js';
 import { signedWith, startReceiver, type Receiver } from '../server/receiver.js';

@@ -11,7 +11,7 @@ import { z } from 'zod';
 import { calculator } from '../../agents/calculator/index.js';
 import { scriptedModel } from '../../src/model/scriptedModel.js';
 import { childThreadId, pipeline } from '../../src/pipeline/pipeline.js';
-import { createRuntime, type ThreadView } from '../../src/runtime/runtime.js';
+import { createRuntime, type Runtime, type ThreadView } from '../../src/runtime/runtime.js';
 import { createFileStore } from '../../src/store/fileStore.js';
 import { createCallbackSender, type CallbackPayload } from '../../src/surface/callbacks.js';
 import { fileDeliveryLedger } from '../../src/store/deliveryLedger.js';
@@ -45,11 +45,11 @@ const halve = pipeline({ name: 'halve', description: 'divides', input: z.unknown
   .finish(({ results }) => results.divide);
 
 /** One life of an embedded process: a runtime over the file store in `dir`, its callbacks recorded beside it. */
-async function life(dir: string) {
+async function life(dir: string, seen: (runtime: Runtime) => Pick<Runtime, 'subscribe' | 'get' | 'list'> = (runtime) => runtime) {
   const store = await createFileStore({ dir: join(dir, 'threads') });
   const runtime = createRuntime({ agents: [calculator, echo], pipelines: [halve], store, model: scriptedModel([], { whenExhausted: decide }) });
   const callbacks = createCallbackSender({ secret: SECRET, attempts: 2, initialDelayMs: 1, ledger: fileDeliveryLedger(join(dir, 'deliveries.jsonl')) });
-  const detach = callbacks.attach(runtime);
+  const detach = callbacks.attach(seen(runtime));
   let stopped = false;
   const stop = async (): Promise<void> => {
     if (stopped) return;
@@ -120,6 +120,36 @@ describe('callbacks across a restart (embedded, file store)', () => {
     await first.callbacks.idle();
     await first.stop();
     expect(origin.received).toHaveLength(1);
+  });
+});
+
+describe('the first start with a ledger', () => {
+  it('does not take as delivered a callback of its own that failed while it looked for owed ones', async () => {
+    const dir = tempDir();
+    const down = await receiver([503, 503, 200]);
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    // The walk of owed callbacks lists the threads only once this process's own callback failed.
+    const first = await life(dir, (runtime) => ({
+      subscribe: (listener) => runtime.subscribe(listener),
+      get: (id) => runtime.get(id),
+      list: async (options) => {
+        await released;
+        return runtime.list(options);
+      },
+    }));
+    const lost = await first.runtime.launch('echo', 'lost', { source: { kind: 'http', replyTo: down.url } });
+    await down.waitFor(2);
+    release();
+    await first.callbacks.idle();
+    await first.stop();
+
+    const second = await life(dir);
+    const [, , again] = await down.waitFor(3);
+    expect(payloadOf(again!)).toMatchObject({ type: 'thread.finished', threadId: lost.id });
+    await second.callbacks.idle();
+    await second.stop();
+    expect(down.received).toHaveLength(3);
   });
 });
 

@@ -267,7 +267,7 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
 
   /** Sends the callbacks the runtime's threads owe (see {@link CallbackOptions.ledger}). */
   function sendOwed(runtime: Pick<Runtime, 'get' | 'list'>, owedTo: DeliveryLedger): void {
-    const walk = sendOwedCallbacks({ runtime, ledger: owedTo, send: sendDue, signal: stopping.signal, logger })
+    const walk = sendOwedCallbacks({ runtime, ledger: owedTo, send: sendDue, signal: stopping.signal, logger, until: clock.now() })
       .then((count) => {
         if (count > 0) logger.info({ count }, 'callbacks owed since the last process settled');
       })

@@ -21,13 +21,19 @@ export interface OwedCallbacks {
   send(thread: Thread, due: DueCallback): Promise<unknown>;
   readonly signal: AbortSignal;
   readonly logger: Logger;
+  /**
+   * Epoch ms when the sender was attached: the walk covers the rests stored until then (later ones
+   * are this process's own, sent as they are written).
+   */
+  readonly until: number;
 }
 
 /**
- * Sends the callbacks the runtime's threads owe: each thread at a reported rest whose callback (its
- * own, or its pipeline's for a child's request) has no delivery recorded under it. A new ledger (the
- * first start with one) records the rests it finds instead, as the processes before it may have sent
- * them. Resolves with how many it sent (or recorded) once the walk is over and they are settled.
+ * Sends the callbacks the runtime's threads owe: each thread at a reported rest, stored before
+ * `until`, whose callback (its own, or its pipeline's for a child's request) has no delivery
+ * recorded under it. A new ledger (the first start with one) records the rests it finds instead, as
+ * the processes before it may have sent them; the rests written since `until` are this process's
+ * own, sent or failed as they were written, and never taken as delivered. Resolves with how many it sent (or recorded) once the walk is over and they are settled.
  */
 export async function sendOwedCallbacks(owed: OwedCallbacks): Promise<number> {
   const { runtime, ledger, signal, logger } = owed;
@@ -39,6 +45,7 @@ export async function sendOwedCallbacks(owed: OwedCallbacks): Promise<number> {
     const page = await runtime.list({ status: REPORTED, after, limit: PAGE });
     for (const summary of page) {
       if (signal.aborted) break;
+      if (Date.parse(summary.updatedAt) > owed.until) continue;
       // The id of a rest is `<threadId>:<version>`: a recorded one needs no read of the thread.
       if ((await ledger.get(summary.id)) === `${summary.id}:${summary.version}`) continue;
       const thread = await runtime.get(summary.id);

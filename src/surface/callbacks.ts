@@ -8,7 +8,7 @@ import type { Thread } from '../thread/events.js';
 import { deriveState, TERMINAL_STATUSES } from '../thread/state.js';
 import { callbackPayloadOf, dueCallbackOf, ownCallbackOf, type CallbackPayload, type CallbackThreads, type DueCallback } from './callbackPayload.js';
 import type { DeliveryLedger } from '../store/deliveryLedger.js';
-import { sendOwedCallbacks } from './owedCallbacks.js';
+import { sendOwedDeliveries } from '../store/owedDeliveries.js';
 
 /**
  * The headers of a callback: those of switchyard's webhooks (`WEBHOOK_HEADERS` of
@@ -267,7 +267,21 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
 
   /** Sends the callbacks the runtime's threads owe (see {@link CallbackOptions.ledger}). */
   function sendOwed(runtime: Pick<Runtime, 'get' | 'list'>, owedTo: DeliveryLedger): void {
-    const walk = sendOwedCallbacks({ runtime, ledger: owedTo, send: sendDue, signal: stopping.signal, logger, until: clock.now() })
+    const walk = sendOwedDeliveries<DueCallback>({
+      threads: runtime,
+      ledger: owedTo,
+      until: clock.now(),
+      signal: stopping.signal,
+      logger,
+      what: 'callback',
+      // Recorded under the thread whose rest it reports (a pipeline's child for its request).
+      keysOf: (threadId) => [threadId],
+      dueOf: async (thread) => {
+        const due = await dueCallbackOf(thread, runtime);
+        return due === undefined ? [] : [{ key: thread.id, id: due.payload.id, due }];
+      },
+      send: sendDue,
+    })
       .then((count) => {
         if (count > 0) logger.info({ count }, 'callbacks owed since the last process settled');
       })

@@ -4,7 +4,7 @@ import type { Runtime } from '../runtime/runtime.js';
 import { startHttpServer, type HttpServer } from '../server/httpServer.js';
 import { inspectorExtension } from '../inspector/mount.js';
 import { createCallbackSender, PATIENT_CALLBACK_RETRIES } from '../surface/callbacks.js';
-import { fileDeliveryLedger } from '../store/deliveryLedger.js';
+import { fileDeliveryLedger, type DeliveryLedger } from '../store/deliveryLedger.js';
 import { embeddedBackend, natsBackend, type Backend, type BackendOptions } from './backend.js';
 import { BUNDLED_EXAMPLES } from './bundled.js';
 import { loggerFromEnv, modelFromEnv, webhooksFromEnv } from './env.js';
@@ -67,7 +67,8 @@ export async function serve(project: Project, options: ServeOptions, io: ServeIO
     ? await natsBackend({ ...base, natsUrl: options.natsUrl, worker: options.worker ?? true, ...optional(options) })
     : await embeddedBackend(resolve(options.dir), base);
   // On NATS the workers call HTTP launches' callbacks from their jobs; embedded, this process does,
-  // recording each delivery beside the threads so that a restart sends what the last one owed.
+  // recording each delivery (and each webhook's) beside the threads so that a restart sends what
+  // the last one owed.
   const secret = io.env.SWITCHYARD_WEBHOOK_SECRET ?? '';
   const ledger = options.natsUrl ? undefined : fileDeliveryLedger(join(resolve(options.dir), 'deliveries.jsonl'));
   const callbacks = ledger === undefined ? undefined : createCallbackSender({ logger, secret, ledger, ...PATIENT_CALLBACK_RETRIES });
@@ -75,7 +76,7 @@ export async function serve(project: Project, options: ServeOptions, io: ServeIO
   // Refused up front where this process runs threads (embedded, or a NATS worker) and could not sign
   // their callbacks; a process that takes no jobs cannot see whether the workers have the secret.
   const runsThreads = !options.natsUrl || (options.worker ?? true);
-  const server = await listen(backend, options, io, logger, secret !== '' || !runsThreads);
+  const server = await listen(backend, options, io, logger, secret !== '' || !runsThreads, ledger);
   const hint: CommandHint = server.url === DEFAULT_URL ? io.hint : (args) => io.hint(`${args} --url ${server.url}`);
 
   io.out(`switchyard listening on ${server.url}`);
@@ -129,7 +130,7 @@ function optional(options: ServeOptions): { prefix?: string; bucket?: string; re
 }
 
 /** Starts the HTTP server over the backend; closes the backend if it cannot. */
-async function listen(backend: Backend, options: ServeOptions, io: ServeIO, logger: BackendOptions['logger'], callbackUrls: boolean): Promise<HttpServer> {
+async function listen(backend: Backend, options: ServeOptions, io: ServeIO, logger: BackendOptions['logger'], callbackUrls: boolean, ledger: DeliveryLedger | undefined): Promise<HttpServer> {
   try {
     const webhooks = webhooksFromEnv(io.env);
     return await startHttpServer(backend.runtime, {
@@ -141,7 +142,12 @@ async function listen(backend: Backend, options: ServeOptions, io: ServeIO, logg
       logger,
       extensions: [inspectorExtension({ bus: backend.bus })],
       // Nothing sends a webhook again once its sender gives up: the patient retries of callbacks.
-      ...(webhooks ? { webhooks: { webhooks, retries: PATIENT_CALLBACK_RETRIES }, webhookSource: backend.webhookSource?.(webhooks.map((w) => w.url)) ?? backend.runtime } : {}),
+      ...(webhooks
+        ? {
+            webhooks: { webhooks, retries: PATIENT_CALLBACK_RETRIES, ...(ledger === undefined ? {} : { ledger, threads: backend.runtime }) },
+            webhookSource: backend.webhookSource?.(webhooks.map((w) => w.url)) ?? backend.runtime,
+          }
+        : {}),
     });
   } catch (error) {
     await backend.close();

@@ -3,10 +3,11 @@ import { dirname } from 'node:path';
 import { messageOf, SystemError } from '../errors.js';
 
 /**
- * Where the deliveries of callbacks are recorded, beside the thread store: under each key (the
- * thread whose rest a callback reports) the id of the last one delivered. What a thread's log owes
- * and this does not hold is sent again (at least once); a record lost costs a repeat, which the
- * receiver drops by its id, never a callback.
+ * Where the deliveries of callbacks and webhooks are recorded, beside the thread store: under each
+ * key (the thread whose rest a callback reports; a webhook's receiver and thread) the id of the
+ * last one delivered. What a thread's current rest calls for and this does not hold is sent again
+ * (at least once); a record lost costs a repeat, which the receiver drops by its id, never a
+ * delivery.
  */
 export interface DeliveryLedger {
   /** The id last recorded under `key`, if any. */

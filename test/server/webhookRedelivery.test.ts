@@ -91,6 +91,34 @@ describe('webhooks across a restart (embedded, file store)', () => {
   });
 });
 
+describe('a receiver added to the configuration', () => {
+  it('is not sent the webhooks of the rests already there, only those of the rests after it was added', async () => {
+    const dir = tempDir();
+    const kept = await receiver(200);
+    const added = await receiver(200);
+    const before = await life(dir, [{ url: kept.url, secret: SECRET, events: ['finished'] }]);
+    const old = await before.runtime.launch('echo', 'old', { source: { kind: 'http' } });
+    const [first] = await kept.waitFor(1);
+    expect(payloadOf(first!)).toMatchObject({ threadId: old.id });
+    await before.notifier.idle();
+    await before.stop();
+
+    const after = await life(dir, [
+      { url: kept.url, secret: SECRET, events: ['finished'] },
+      { url: added.url, secret: SECRET, events: ['finished'] },
+    ]);
+    await after.notifier.idle();
+    const fresh = await after.runtime.launch('echo', 'fresh', { source: { kind: 'http' } });
+    const [heard] = await added.waitFor(1);
+    expect(payloadOf(heard!)).toMatchObject({ type: 'thread.finished', threadId: fresh.id });
+    await kept.waitFor(2);
+    await after.notifier.idle();
+    await after.stop();
+    expect(added.received.map((r) => payloadOf(r).threadId)).toEqual([fresh.id]);
+    expect(kept.received.map((r) => payloadOf(r).threadId)).toEqual([old.id, fresh.id]);
+  });
+});
+
 describe('switchyard serve killed while a webhook is refused', () => {
   it('sends it when it starts again on the same directory, with the same id and body', async () => {
     const dir = tempDir();

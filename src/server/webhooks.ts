@@ -288,6 +288,7 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
       signal: stopping.signal,
       logger,
       what: 'webhook',
+      scopes: targets.map((target) => `webhook ${target.url}`),
       keysOf: (threadId) => targets.map((target) => keyOf(target.url, threadId)),
       dueOf: (thread) => {
         const rest = restNotificationOf(thread);
@@ -295,7 +296,7 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
         for (const target of rest === undefined ? [] : targets) {
           if (!target.events.includes(rest!.event)) continue;
           const payload: WebhookPayload = { id: `${thread.id}:${rest!.seq}`, ...rest!.payload };
-          due.push({ key: keyOf(target.url, thread.id), id: payload.id, due: { target, payload } });
+          due.push({ scope: `webhook ${target.url}`, key: keyOf(target.url, thread.id), id: payload.id, due: { target, payload } });
         }
         return Promise.resolve(due);
       },

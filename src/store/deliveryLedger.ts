@@ -14,11 +14,6 @@ export interface DeliveryLedger {
   get(key: string): Promise<string | undefined>;
   /** Records `id` as delivered under `key` (it replaces the one before). */
   record(key: string, id: string): Promise<void>;
-  /**
-   * Whether the ledger was created by this process (nothing recorded it before): the rests of the
-   * threads already there are then taken as delivered instead of being sent again.
-   */
-  isNew(): Promise<boolean>;
   /** Waits for the records being written. */
   close(): Promise<void>;
 }
@@ -29,8 +24,8 @@ const COMPACT_SLACK = 1_024;
 
 /**
  * A ledger in one file (JSON lines `[key, id]`, appended; the last line of a key wins), read once
- * and kept in memory. Created empty when missing; a torn last line (the process died mid-write) is
- * skipped. Rewritten at open when most of its lines were replaced since. One process at a time
+ * and kept in memory. Created on the first record; a torn last line (the process died mid-write)
+ * is skipped. Rewritten at open when most of its lines were replaced since. One process at a time
  * (the one that holds the file store beside it).
  *
  * @example
@@ -40,10 +35,10 @@ const COMPACT_SLACK = 1_024;
  * ```
  */
 export function fileDeliveryLedger(path: string): DeliveryLedger {
-  let opened: Promise<{ records: Map<string, string>; created: boolean }> | undefined;
+  let opened: Promise<Map<string, string>> | undefined;
   let writes: Promise<void> = Promise.resolve();
 
-  async function open(): Promise<{ records: Map<string, string>; created: boolean }> {
+  async function open(): Promise<Map<string, string>> {
     let text: string | undefined;
     try {
       text = await readFile(path, 'utf8');
@@ -52,12 +47,8 @@ export function fileDeliveryLedger(path: string): DeliveryLedger {
     }
     const records = new Map<string, string>();
     if (text === undefined) {
-      // Created at once: a later start must not take what this one owes as delivered.
       await mkdir(dirname(path), { recursive: true });
-      await writeFile(path, '', { flag: 'wx' }).catch((error: unknown) => {
-        throw new SystemError(`cannot create the delivery ledger ${path}: ${messageOf(error)}`, { cause: error });
-      });
-      return { records, created: true };
+      return records;
     }
     const lines = text.split('\n').filter((line) => line !== '');
     for (const line of lines) {
@@ -70,17 +61,17 @@ export function fileDeliveryLedger(path: string): DeliveryLedger {
       await writeFile(tmp, [...records].map((entry) => `${JSON.stringify(entry)}\n`).join(''));
       await rename(tmp, path);
     }
-    return { records, created: false };
+    return records;
   }
 
-  const ready = (): Promise<{ records: Map<string, string>; created: boolean }> => (opened ??= open());
+  const ready = (): Promise<Map<string, string>> => (opened ??= open());
 
   return {
     async get(key) {
-      return (await ready()).records.get(key);
+      return (await ready()).get(key);
     },
     async record(key, id) {
-      const { records } = await ready();
+      const records = await ready();
       if (records.get(key) === id) return;
       records.set(key, id);
       const line = `${JSON.stringify([key, id])}\n`;
@@ -90,9 +81,6 @@ export function fileDeliveryLedger(path: string): DeliveryLedger {
       await written.catch((error: unknown) => {
         throw new SystemError(`cannot write the delivery ledger ${path}: ${messageOf(error)}`, { cause: error });
       });
-    },
-    async isNew() {
-      return (await ready()).created;
     },
     async close() {
       await writes;

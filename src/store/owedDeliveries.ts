@@ -12,8 +12,10 @@ const PAGE = 200;
 /** Owed deliveries in flight at once. */
 const CONCURRENCY = 16;
 
-/** One delivery a thread's rest calls for: the ledger key it is recorded under, its id, and what to send. */
+/** One delivery a thread's rest calls for: its scope, the ledger key it is recorded under, its id, and what to send. */
 export interface OwedDelivery<TDue> {
+  /** One of {@link OwedDeliveries.scopes}. */
+  readonly scope: string;
   readonly key: string;
   readonly id: string;
   readonly due: TDue;
@@ -34,6 +36,13 @@ export interface OwedDeliveries<TDue> {
   /** What is delivered, for the logs: `callback`, `webhook`. */
   readonly what: string;
   /**
+   * The scopes of the deliveries (`callback`; `webhook <url>`, one per receiver). The first walk
+   * of a scope (the ledger has no mark of one) records the rests it finds as delivered instead of
+   * sending them (the processes before it, that kept no ledger, may have; a receiver added to the
+   * configuration is not sent the whole past), and marks the scope once it is over.
+   */
+  readonly scopes: readonly string[];
+  /**
    * The ledger keys a thread's deliveries are recorded under: when each holds `<threadId>:<version>`
    * (the id of a rest that is the last event), the thread is not read.
    */
@@ -46,15 +55,15 @@ export interface OwedDeliveries<TDue> {
 
 /**
  * Sends the deliveries the threads owe: those a thread's current rest (stored before `until`) calls
- * for and that have no delivery recorded under their key. A new ledger (the first start with one)
- * records the rests it finds instead, as the processes before it may have sent them; the rests
- * written since `until` are this process's own, sent or failed as they were written, and never
- * taken as delivered. Resolves with how many it sent (or recorded) once the walk is over and they
- * are settled.
+ * for and that have no delivery recorded under their key; in a scope walked for the first time,
+ * records them instead (see {@link OwedDeliveries.scopes}). The rests written since `until` are
+ * this process's own, sent or failed as they were written, and never taken as delivered. Resolves
+ * with how many it sent (or recorded) once the walk is over and they are settled.
  */
 export async function sendOwedDeliveries<TDue>(owed: OwedDeliveries<TDue>): Promise<number> {
   const { threads, ledger, signal, logger, what } = owed;
-  const baseline = await ledger.isNew();
+  const baseline = new Set<string>();
+  for (const scope of owed.scopes) if ((await ledger.get(markOf(scope))) === undefined) baseline.add(scope);
   const sending = new Set<Promise<unknown>>();
   let count = 0;
   let after = '';
@@ -67,7 +76,7 @@ export async function sendOwedDeliveries<TDue>(owed: OwedDeliveries<TDue>): Prom
       for (const delivery of thread === undefined ? [] : await owed.dueOf(thread)) {
         if ((await ledger.get(delivery.key)) === delivery.id) continue;
         count++;
-        if (baseline) {
+        if (baseline.has(delivery.scope)) {
           await ledger.record(delivery.key, delivery.id);
           continue;
         }
@@ -83,8 +92,12 @@ export async function sendOwedDeliveries<TDue>(owed: OwedDeliveries<TDue>): Prom
     after = last;
   }
   await Promise.allSettled([...sending]);
+  if (!signal.aborted) for (const scope of baseline) await ledger.record(markOf(scope), new Date(owed.until).toISOString());
   return count;
 }
+
+/** The ledger key that marks a scope as walked once. */
+const markOf = (scope: string): string => `walked ${scope}`;
 
 /** Whether every key holds `id`. */
 async function recordedAt(ledger: DeliveryLedger, keys: readonly string[], id: string): Promise<boolean> {

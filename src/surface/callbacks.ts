@@ -274,11 +274,12 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
       signal: stopping.signal,
       logger,
       what: 'callback',
+      scopes: ['callback'],
       // Recorded under the thread whose rest it reports (a pipeline's child for its request).
       keysOf: (threadId) => [threadId],
       dueOf: async (thread) => {
         const due = await dueCallbackOf(thread, runtime);
-        return due === undefined ? [] : [{ key: thread.id, id: due.payload.id, due }];
+        return due === undefined ? [] : [{ scope: 'callback', key: thread.id, id: due.payload.id, due }];
       },
       send: sendDue,
     })

@@ -1,10 +1,10 @@
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { messageOf } from '../errors.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { startHttpServer, type HttpServer } from '../server/httpServer.js';
 import { inspectorExtension } from '../inspector/mount.js';
 import { createCallbackSender, PATIENT_CALLBACK_RETRIES } from '../surface/callbacks.js';
-import { fileDeliveryLedger, type DeliveryLedger } from '../store/deliveryLedger.js';
+import type { DeliveryLedger } from '../store/deliveryLedger.js';
 import { embeddedBackend, natsBackend, type Backend, type BackendOptions } from './backend.js';
 import { BUNDLED_EXAMPLES } from './bundled.js';
 import { loggerFromEnv, modelFromEnv, webhooksFromEnv } from './env.js';
@@ -66,12 +66,12 @@ export async function serve(project: Project, options: ServeOptions, io: ServeIO
   const backend = options.natsUrl
     ? await natsBackend({ ...base, natsUrl: options.natsUrl, worker: options.worker ?? true, ...optional(options) })
     : await embeddedBackend(resolve(options.dir), base);
-  // On NATS the workers call HTTP launches' callbacks from their jobs; embedded, this process does,
-  // recording each delivery (and each webhook's) beside the threads so that a restart sends what
-  // the last one owed.
+  // Deliveries (this process's callbacks and webhooks) are recorded beside the threads, so that a
+  // restart sends what the last process owed. On NATS the workers call HTTP launches' callbacks
+  // from their jobs; embedded, this process does.
+  const ledger = !options.natsUrl || (io.env.SWITCHYARD_WEBHOOK_URL ?? '').trim() !== '' ? await openLedger(backend, logger) : undefined;
   const secret = io.env.SWITCHYARD_WEBHOOK_SECRET ?? '';
-  const ledger = options.natsUrl ? undefined : fileDeliveryLedger(join(resolve(options.dir), 'deliveries.jsonl'));
-  const callbacks = ledger === undefined ? undefined : createCallbackSender({ logger, secret, ledger, ...PATIENT_CALLBACK_RETRIES });
+  const callbacks = options.natsUrl ? undefined : createCallbackSender({ logger, secret, ...(ledger === undefined ? {} : { ledger }), ...PATIENT_CALLBACK_RETRIES });
   const detachCallbacks = callbacks?.attach(backend.runtime);
   // Refused up front where this process runs threads (embedded, or a NATS worker) and could not sign
   // their callbacks; a process that takes no jobs cannot see whether the workers have the secret.
@@ -119,6 +119,16 @@ export async function serve(project: Project, options: ServeOptions, io: ServeIO
     await backend.close();
   }
   return 0;
+}
+
+/** The backend's delivery ledger; none (deliveries retried only in memory, and logged) when it cannot be opened. */
+async function openLedger(backend: Backend, logger: BackendOptions['logger']): Promise<DeliveryLedger | undefined> {
+  try {
+    return await backend.deliveryLedger();
+  } catch (error) {
+    logger.error({ err: messageOf(error) }, 'deliveries are not recorded: a webhook or callback not delivered before this process stops is not sent again');
+    return undefined;
+  }
 }
 
 function optional(options: ServeOptions): { prefix?: string; bucket?: string; replicas?: number } {

@@ -87,9 +87,11 @@ export interface WebhookNotifierOptions {
    * a process whose own runtime is the source: a webhook delivered, or refused by its receiver, is
    * recorded under its receiver and thread, and {@link WebhookNotifier.attach} first sends, to each
    * receiver, the webhook of every thread's current rest (a pending human request, or its end)
-   * stored before then with none recorded (the last process stopped or died before it was
-   * delivered, or gave up): at least once across restarts. Needs {@link threads}. The notifier
-   * closes it. @default none: a webhook is retried only in memory
+   * stored before then (by {@link clock}: give the notifier the runtime's) with none recorded (the
+   * last process stopped or died before it was delivered, or gave up; on NATS, also one published
+   * while no process was listening): at least once across restarts. The first walk for a receiver
+   * takes the rests it finds as sent. Needs {@link threads}. The notifier closes it.
+   * @default none: a webhook is retried only in memory
    */
   ledger?: DeliveryLedger;
   /** Where the webhooks owed are looked for (the runtime): required with {@link ledger}. */

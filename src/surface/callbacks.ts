@@ -71,9 +71,11 @@ export interface CallbackOptions {
    * Where deliveries are recorded beside the store (`fileDeliveryLedger` beside a file store), for
    * a process that runs threads without jobs: a callback delivered, or refused by its receiver, is
    * recorded under the thread whose rest it reports, and {@link CallbackSender.attach} first sends
-   * what the runtime's threads owe (a rest with no delivery recorded: the last process stopped or
-   * died before it was delivered, or gave up), so a callback arrives at least once across restarts.
-   * The sender closes it. @default none: a callback is retried only in memory
+   * what the runtime's threads owe (a rest stored before then, by {@link clock}: give the sender the
+   * runtime's, with no delivery recorded: the last process stopped or died before it was
+   * delivered, or gave up), so a callback arrives at least once across restarts. The first walk
+   * with a ledger takes the rests it finds as sent. The sender closes it.
+   * @default none: a callback is retried only in memory
    */
   ledger?: DeliveryLedger;
 }

@@ -5,6 +5,7 @@ import { createBusInspector } from '../inspector/busInspector.js';
 import type { Logger } from '../logger.js';
 import type { Model } from '../model/model.js';
 import { createRuntime, type Runtime } from '../runtime/runtime.js';
+import { fileDeliveryLedger, type DeliveryLedger } from '../store/deliveryLedger.js';
 import { createFileStore } from '../store/fileStore.js';
 import type { ThreadStore } from '../store/threadStore.js';
 import { claimDir } from './dirClaim.js';
@@ -25,6 +26,8 @@ export interface Backend {
   readonly where: string;
   /** Where the HTTP server's webhooks hear of changes, given its receivers. @default the runtime */
   webhookSource?(receivers: readonly string[]): Pick<Runtime, 'subscribe'>;
+  /** Where deliveries of callbacks and webhooks are recorded beside the threads (see `DeliveryLedger`). */
+  deliveryLedger(): Promise<DeliveryLedger>;
   close(): Promise<void>;
 }
 
@@ -67,6 +70,7 @@ export async function embeddedBackend(dir: string, options: BackendOptions): Pro
     runtime,
     bus,
     where: own ? 'threads are stored where the config\'s store keeps them' : `threads are stored in ${join(dir, 'threads')}`,
+    deliveryLedger: () => Promise.resolve(fileDeliveryLedger(join(dir, 'deliveries.jsonl'))),
     async close() {
       // Tool calls in progress journal their results before the store closes.
       await runtime.close({ drainMs: DRAIN_MS });
@@ -115,6 +119,8 @@ export async function natsBackend(options: NatsBackendOptions): Promise<Backend>
     where: `threads are stored in NATS at ${natsUrl} (KV bucket ${node.bucket}, subjects ${surface.subjects.prefix}.>); ${jobs}`,
     // Every API process of the deployment observes every thread: one of them sends each webhook.
     webhookSource: (receivers) => surface.webhookSource(receivers),
+    // Shared by the deployment, so a webhook published while no API process listened is sent later.
+    deliveryLedger: () => node.deliveryLedger(),
     close: () => node.close({ drainMs: DRAIN_MS }),
   };
 }

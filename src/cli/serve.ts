@@ -4,6 +4,7 @@ import type { Runtime } from '../runtime/runtime.js';
 import { startHttpServer, type HttpServer } from '../server/httpServer.js';
 import { inspectorExtension } from '../inspector/mount.js';
 import { createCallbackSender, PATIENT_CALLBACK_RETRIES } from '../surface/callbacks.js';
+import type { DeliveryLedger } from '../store/deliveryLedger.js';
 import { embeddedBackend, natsBackend, type Backend, type BackendOptions } from './backend.js';
 import { BUNDLED_EXAMPLES } from './bundled.js';
 import { loggerFromEnv, modelFromEnv, webhooksFromEnv } from './env.js';
@@ -65,14 +66,17 @@ export async function serve(project: Project, options: ServeOptions, io: ServeIO
   const backend = options.natsUrl
     ? await natsBackend({ ...base, natsUrl: options.natsUrl, worker: options.worker ?? true, ...optional(options) })
     : await embeddedBackend(resolve(options.dir), base);
-  // On NATS the workers call HTTP launches' callbacks from their jobs; embedded, this process does.
+  // Deliveries (this process's callbacks and webhooks) are recorded beside the threads, so that a
+  // restart sends what the last process owed. On NATS the workers call HTTP launches' callbacks
+  // from their jobs; embedded, this process does.
+  const ledger = !options.natsUrl || (io.env.SWITCHYARD_WEBHOOK_URL ?? '').trim() !== '' ? await openLedger(backend, logger) : undefined;
   const secret = io.env.SWITCHYARD_WEBHOOK_SECRET ?? '';
-  const callbacks = options.natsUrl ? undefined : createCallbackSender({ logger, secret, ...PATIENT_CALLBACK_RETRIES });
+  const callbacks = options.natsUrl ? undefined : createCallbackSender({ logger, secret, ...(ledger === undefined ? {} : { ledger }), ...PATIENT_CALLBACK_RETRIES });
   const detachCallbacks = callbacks?.attach(backend.runtime);
   // Refused up front where this process runs threads (embedded, or a NATS worker) and could not sign
   // their callbacks; a process that takes no jobs cannot see whether the workers have the secret.
   const runsThreads = !options.natsUrl || (options.worker ?? true);
-  const server = await listen(backend, options, io, logger, secret !== '' || !runsThreads);
+  const server = await listen(backend, options, io, logger, secret !== '' || !runsThreads, ledger);
   const hint: CommandHint = server.url === DEFAULT_URL ? io.hint : (args) => io.hint(`${args} --url ${server.url}`);
 
   io.out(`switchyard listening on ${server.url}`);
@@ -117,6 +121,16 @@ export async function serve(project: Project, options: ServeOptions, io: ServeIO
   return 0;
 }
 
+/** The backend's delivery ledger; none (deliveries retried only in memory, and logged) when it cannot be opened. */
+async function openLedger(backend: Backend, logger: BackendOptions['logger']): Promise<DeliveryLedger | undefined> {
+  try {
+    return await backend.deliveryLedger();
+  } catch (error) {
+    logger.error({ err: messageOf(error) }, 'deliveries are not recorded: a webhook or callback not delivered before this process stops is not sent again');
+    return undefined;
+  }
+}
+
 function optional(options: ServeOptions): { prefix?: string; bucket?: string; replicas?: number } {
   return {
     ...(options.prefix === undefined ? {} : { prefix: options.prefix }),
@@ -126,7 +140,7 @@ function optional(options: ServeOptions): { prefix?: string; bucket?: string; re
 }
 
 /** Starts the HTTP server over the backend; closes the backend if it cannot. */
-async function listen(backend: Backend, options: ServeOptions, io: ServeIO, logger: BackendOptions['logger'], callbackUrls: boolean): Promise<HttpServer> {
+async function listen(backend: Backend, options: ServeOptions, io: ServeIO, logger: BackendOptions['logger'], callbackUrls: boolean, ledger: DeliveryLedger | undefined): Promise<HttpServer> {
   try {
     const webhooks = webhooksFromEnv(io.env);
     return await startHttpServer(backend.runtime, {
@@ -138,7 +152,12 @@ async function listen(backend: Backend, options: ServeOptions, io: ServeIO, logg
       logger,
       extensions: [inspectorExtension({ bus: backend.bus })],
       // Nothing sends a webhook again once its sender gives up: the patient retries of callbacks.
-      ...(webhooks ? { webhooks: { webhooks, retries: PATIENT_CALLBACK_RETRIES }, webhookSource: backend.webhookSource?.(webhooks.map((w) => w.url)) ?? backend.runtime } : {}),
+      ...(webhooks
+        ? {
+            webhooks: { webhooks, retries: PATIENT_CALLBACK_RETRIES, ...(ledger === undefined ? {} : { ledger, threads: backend.runtime }) },
+            webhookSource: backend.webhookSource?.(webhooks.map((w) => w.url)) ?? backend.runtime,
+          }
+        : {}),
     });
   } catch (error) {
     await backend.close();

@@ -7,11 +7,13 @@ import { silentLogger, type Logger } from '../logger.js';
 import type { Model } from '../model/model.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
 import { createRuntime, type Runtime } from '../runtime/runtime.js';
+import type { DeliveryLedger } from '../store/deliveryLedger.js';
 import type { ThreadStore } from '../store/threadStore.js';
 import { createAgentQueues, type AgentQueues, type AgentQueuesOptions } from '../surface/agentQueues.js';
 import { busSubjects } from '../surface/subjects.js';
 import { attachBus, type AttachBusOptions, type CloseSurfaceOptions, type BusSurface } from '../surface/attachBus.js';
 import type { NatsConnection } from '@nats-io/transport-node';
+import { createKvDeliveryLedger } from './kvDeliveryLedger.js';
 import { createNatsKvStore } from './kvStore.js';
 
 /** Options of {@link createNatsNode}. */
@@ -70,6 +72,13 @@ export interface NatsNode {
   /** The runtime, with writes from outside a job guarded ({@link BusSurface.runtime}). */
   readonly runtime: Runtime;
   readonly surface: BusSurface;
+  /**
+   * Where the deliveries of webhooks are recorded, shared by the deployment (the KV bucket
+   * `<bucket>_deliveries`, created when missing): give it to the webhooks of an API process, with
+   * this runtime as their `threads`, so each webhook arrives at least once, even one whose event
+   * was published while no API process was connected. Opened once.
+   */
+  deliveryLedger(): Promise<DeliveryLedger>;
   /** Drains and detaches the surface, closes the runtime (and store), then the connection. */
   close(options?: CloseSurfaceOptions): Promise<void>;
 }
@@ -155,6 +164,7 @@ export async function createNatsNode(options: NatsNodeOptions): Promise<NatsNode
       throw error;
     }
     let closing: Promise<void> | undefined;
+    let ledger: Promise<DeliveryLedger> | undefined;
     return {
       bus,
       store,
@@ -163,6 +173,12 @@ export async function createNatsNode(options: NatsNodeOptions): Promise<NatsNode
       // Guarded: an HTTP server or the CLI on this node writes as safely as the NATS requests do.
       runtime: surface.runtime,
       surface,
+      deliveryLedger() {
+        ledger ??= createKvDeliveryLedger({ nc: bus.nc, bucket: `${bucket}_deliveries`, ...(options.replicas === undefined ? {} : { replicas: options.replicas }) });
+        // A failed open is tried again on the next call.
+        ledger.catch(() => (ledger = undefined));
+        return ledger;
+      },
       close(closeOptions) {
         closing ??= (async () => {
           try {

@@ -3,8 +3,10 @@ import { sleep, systemClock, type Clock } from '../clock.js';
 import { ConfigError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { Runtime, ThreadChange } from '../runtime/runtime.js';
-import type { HumanRequest, Json } from '../thread/events.js';
-import { deriveState, TERMINAL_STATUSES, type ThreadStatus } from '../thread/state.js';
+import type { DeliveryLedger } from '../store/deliveryLedger.js';
+import { sendOwedDeliveries, type OwedDelivery } from '../store/owedDeliveries.js';
+import type { HumanRequest, Json, Thread } from '../thread/events.js';
+import { deriveState, statusOf, TERMINAL_STATUSES, type ThreadStatus } from '../thread/state.js';
 
 /** What a webhook can be told about. */
 export type WebhookEvent = 'human_request' | 'finished';
@@ -80,15 +82,32 @@ export interface WebhookNotifierOptions {
   clock?: Clock;
   /** Told how every delivery ended (delivered or given up). */
   onDelivery?: (delivery: WebhookDelivery) => void;
+  /**
+   * Where deliveries are recorded beside the store (`fileDeliveryLedger` beside a file store), for
+   * a process whose own runtime is the source: a webhook delivered, or refused by its receiver, is
+   * recorded under its receiver and thread, and {@link WebhookNotifier.attach} first sends, to each
+   * receiver, the webhook of every thread's current rest (a pending human request, or its end)
+   * stored before then (by {@link clock}: give the notifier the runtime's) with none recorded (the
+   * last process stopped or died before it was delivered, or gave up; on NATS, also one published
+   * while no process was listening): at least once across restarts. The first walk for a receiver
+   * takes the rests it finds as sent. Needs {@link threads}. The notifier closes it.
+   * @default none: a webhook is retried only in memory
+   */
+  ledger?: DeliveryLedger;
+  /** Where the webhooks owed are looked for (the runtime): required with {@link ledger}. */
+  threads?: Pick<Runtime, 'list' | 'get'>;
 }
 
 /** Sends signed webhooks for the changes of a runtime. */
 export interface WebhookNotifier {
-  /** Subscribes to the runtime's changes; returns the unsubscribe function. */
+  /**
+   * Subscribes to the runtime's changes, and with a {@link WebhookNotifierOptions.ledger} sends the
+   * webhooks owed from before; returns the unsubscribe function.
+   */
   attach(runtime: Pick<Runtime, 'subscribe'>): () => void;
   /** The runtime listener: queues the notifications a change calls for. Never throws, never waits. */
   notify(change: ThreadChange): void;
-  /** Resolves when no delivery is in flight (each was delivered or given up). */
+  /** Resolves when no delivery is in flight (each was delivered or given up), nor owed ones being looked for. */
   idle(): Promise<void>;
   /** Stops retrying, waits for deliveries in flight, and sends nothing more. */
   close(): Promise<void>;
@@ -161,7 +180,10 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
     timeoutMs = 10_000,
     clock = systemClock,
     onDelivery,
+    ledger,
+    threads,
   } = options;
+  if (ledger !== undefined && threads === undefined) throw new ConfigError('webhooks with a ledger need the threads to look for the webhooks owed (threads: the runtime)');
   const { attempts = 3, initialDelayMs = 1000, factor = 2, maxDelayMs = 30_000 } = retries;
   if (!Number.isInteger(attempts) || attempts < 1) throw new ConfigError('webhook retries.attempts must be a positive integer');
   const targets = webhooks.map((target) => {
@@ -175,8 +197,9 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
     if (typeof target.secret !== 'string' || target.secret === '') throw new ConfigError(`webhook ${target.url} needs a secret`);
     return { url: url.href, secret: target.secret, events: target.events ?? ALL_EVENTS };
   });
-  const inFlight = new Set<Promise<void>>();
+  const inFlight = new Set<Promise<unknown>>();
   const stopping = new AbortController();
+  const keyOf = (url: string, threadId: string): string => `webhook ${url} ${threadId}`;
 
   const deliver = async (target: (typeof targets)[number], payload: WebhookPayload): Promise<void> => {
     const body = JSON.stringify(payload);
@@ -209,11 +232,15 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
         });
         await response.body?.cancel().catch(() => undefined);
         if (response.ok) {
+          await recorded();
           report({ ok: true, attempts: attempt, status: response.status });
           return;
         }
         last = { status: response.status, error: `HTTP ${response.status}` };
-        if (!(response.status >= 500 || response.status === 408 || response.status === 429)) break;
+        if (!(response.status >= 500 || response.status === 408 || response.status === 429)) {
+          await recorded(); // refused: not sent again
+          break;
+        }
       } catch (error) {
         last = { error: error instanceof Error ? error.message : String(error) };
       }
@@ -221,6 +248,13 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
     }
     logger.error({ url: target.url, delivery: payload.id, threadId: payload.threadId, attempts: attempt, ...last }, 'webhook given up');
     report({ ok: false, attempts: attempt, ...last });
+
+    /** Not sent again: recorded under its receiver and thread (a record lost costs a repeat). */
+    async function recorded(): Promise<void> {
+      await ledger?.record(keyOf(target.url, payload.threadId), payload.id).catch((error: unknown) => {
+        logger.error({ url: target.url, delivery: payload.id, err: error }, 'webhook delivered but not recorded (it may be sent again)');
+      });
+    }
 
     function report(outcome: { ok: boolean; attempts: number; status?: number; error?: string }): void {
       try {
@@ -231,15 +265,51 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
     }
   };
 
+  const dispatch = (target: (typeof targets)[number], payload: WebhookPayload): Promise<void> => {
+    const delivery = deliver(target, payload).catch((error: unknown) => {
+      logger.error({ err: error, url: target.url }, 'webhook delivery crashed');
+    });
+    inFlight.add(delivery);
+    void delivery.finally(() => inFlight.delete(delivery));
+    return delivery;
+  };
+
   const enqueue = (event: WebhookEvent, seq: number, payload: Omit<WebhookPayload, 'id'>): void => {
     for (const target of targets) {
-      if (!target.events.includes(event)) continue;
-      const delivery = deliver(target, { id: `${payload.threadId}:${seq}`, ...payload }).catch((error: unknown) => {
-        logger.error({ err: error, url: target.url }, 'webhook delivery crashed');
-      });
-      inFlight.add(delivery);
-      void delivery.finally(() => inFlight.delete(delivery));
+      if (target.events.includes(event)) void dispatch(target, { id: `${payload.threadId}:${seq}`, ...payload });
     }
+  };
+
+  /** Sends the webhooks the threads' current rests owe (see {@link WebhookNotifierOptions.ledger}). */
+  const sendOwed = (owedTo: DeliveryLedger, source: Pick<Runtime, 'list' | 'get'>): void => {
+    type Due = { target: (typeof targets)[number]; payload: WebhookPayload };
+    const walk = sendOwedDeliveries<Due>({
+      threads: source,
+      ledger: owedTo,
+      until: clock.now(),
+      signal: stopping.signal,
+      logger,
+      what: 'webhook',
+      scopes: targets.map((target) => `webhook ${target.url}`),
+      keysOf: (threadId) => targets.map((target) => keyOf(target.url, threadId)),
+      dueOf: (thread) => {
+        const rest = restNotificationOf(thread);
+        const due: OwedDelivery<Due>[] = [];
+        for (const target of rest === undefined ? [] : targets) {
+          if (!target.events.includes(rest!.event)) continue;
+          const payload: WebhookPayload = { id: `${thread.id}:${rest!.seq}`, ...rest!.payload };
+          due.push({ scope: `webhook ${target.url}`, key: keyOf(target.url, thread.id), id: payload.id, due: { target, payload } });
+        }
+        return Promise.resolve(due);
+      },
+      send: (_, { target, payload }) => dispatch(target, payload),
+    })
+      .then((count) => {
+        if (count > 0) logger.info({ count }, 'webhooks owed since the last process settled');
+      })
+      .catch((error: unknown) => logger.error({ err: error }, 'webhooks owed since the last process: the walk failed (sent at the next start)'));
+    inFlight.add(walk);
+    void walk.finally(() => inFlight.delete(walk));
   };
 
   const notify = (change: ThreadChange): void => {
@@ -276,12 +346,43 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
   };
 
   return {
-    attach: (runtime) => runtime.subscribe(notify),
+    attach(runtime) {
+      const detach = runtime.subscribe(notify);
+      if (ledger !== undefined && threads !== undefined && targets.length > 0 && !stopping.signal.aborted) sendOwed(ledger, threads);
+      return detach;
+    },
     notify,
     idle,
     async close() {
       stopping.abort();
       await idle();
+      await ledger?.close();
     },
   };
+}
+
+/**
+ * The notification a thread's current rest calls for: its end (caused by its last event), or its
+ * pending human request (caused by that request's event); undefined while it moves, or paused.
+ */
+function restNotificationOf(thread: Thread): { event: WebhookEvent; seq: number; payload: Omit<WebhookPayload, 'id'> } | undefined {
+  const state = deriveState(thread.events);
+  const status = statusOf(state);
+  const last = thread.events.at(-1);
+  const base = { threadId: thread.id, agent: thread.agent, status };
+  if (state.terminal !== null && last !== undefined) {
+    const payload = {
+      type: 'thread.finished' as const,
+      ...base,
+      ...(state.output === undefined ? {} : { output: state.output }),
+      ...(state.failure === undefined ? {} : { failure: state.failure }),
+      at: last.at,
+    };
+    return { event: 'finished', seq: last.seq, payload };
+  }
+  const pending = state.pendingRequest;
+  if (pending === null || status === 'paused') return undefined;
+  const asked = thread.events.findLast((event) => event.type === 'human_request' && event.data.requestId === pending.requestId);
+  if (asked === undefined) return undefined;
+  return { event: 'human_request', seq: asked.seq, payload: { type: 'thread.human_request', ...base, request: pending, at: asked.at } };
 }

@@ -5,8 +5,10 @@ import { silentLogger, type Logger } from '../logger.js';
 import type { Runtime, ThreadChange } from '../runtime/runtime.js';
 import { callbackUrlOf } from '../runtime/threadView.js';
 import type { Thread } from '../thread/events.js';
-import { deriveState, statusOf, TERMINAL_STATUSES } from '../thread/state.js';
-import type { TriggerResult } from './payloads.js';
+import { deriveState, TERMINAL_STATUSES } from '../thread/state.js';
+import { callbackPayloadOf, dueCallbackOf, ownCallbackOf, type CallbackPayload, type CallbackThreads, type DueCallback } from './callbackPayload.js';
+import type { DeliveryLedger } from '../store/deliveryLedger.js';
+import { sendOwedDeliveries } from '../store/owedDeliveries.js';
 
 /**
  * The headers of a callback: those of switchyard's webhooks (`WEBHOOK_HEADERS` of
@@ -18,23 +20,6 @@ export const CALLBACK_HEADERS = {
   event: 'X-Switchyard-Event',
   delivery: 'X-Switchyard-Delivery',
 } as const;
-
-/**
- * The JSON body of a callback: what a NATS trigger's `replyTo` receives at the same rest (a
- * {@link TriggerResult}: status, version, output, failure, pending request), with an id, a type
- * and a time.
- */
-export interface CallbackPayload extends TriggerResult {
-  /**
-   * `<threadId>:<version>`: the same each time this rest of the thread is reported (a callback is
-   * sent at least once; drop repeats by id). Also in the `X-Switchyard-Delivery` header.
-   */
-  readonly id: string;
-  /** `thread.human_request` (answer `pendingRequest` with its `requestId`) or `thread.finished`. */
-  readonly type: 'thread.human_request' | 'thread.finished';
-  /** ISO time of the thread's last event. */
-  readonly at: string;
-}
 
 /** How a callback ended. */
 export interface CallbackDelivery {
@@ -82,6 +67,17 @@ export interface CallbackOptions {
   clock?: Clock;
   /** Told how every callback ended (delivered or given up). */
   onDelivery?: (delivery: CallbackDelivery) => void;
+  /**
+   * Where deliveries are recorded beside the store (`fileDeliveryLedger` beside a file store), for
+   * a process that runs threads without jobs: a callback delivered, or refused by its receiver, is
+   * recorded under the thread whose rest it reports, and {@link CallbackSender.attach} first sends
+   * what the runtime's threads owe (a rest stored before then, by {@link clock}: give the sender the
+   * runtime's, with no delivery recorded: the last process stopped or died before it was
+   * delivered, or gave up), so a callback arrives at least once across restarts. The first walk
+   * with a ledger takes the rests it finds as sent. The sender closes it.
+   * @default none: a callback is retried only in memory
+   */
+  ledger?: DeliveryLedger;
 }
 
 /** Why a process without a webhook secret sends no callback (they are always signed). */
@@ -103,43 +99,28 @@ export const PATIENT_CALLBACK_RETRIES = { attempts: 12, initialDelayMs: 500, max
 export interface CallbackSender {
   /**
    * Sends the callback a thread at rest calls for, if any: its launch named a callback URL and it
-   * waits for a human or has ended. Resolves once delivered or given up, with how it ended
-   * (undelivered at once when this process has no secret to sign it; undefined when no callback
-   * was due); never rejects. A worker calls it
-   * at each rest of a job, before the ack, and fails the job when the callback was not delivered
-   * nor refused: the job comes back and sends it again.
+   * waits for a human or has ended; or it is a pipeline's child (at any depth) that waits for a
+   * human, and the pipeline's launch named one (read through `threads`). Resolves once delivered
+   * or given up, with how it ended (undelivered at once when this process has no secret to sign
+   * it, or could not read the pipelines; undefined when no callback was due); never rejects. A
+   * worker calls it at each rest of a job, before the ack, and fails the job when the callback was
+   * not delivered nor refused: the job comes back and sends it again.
    */
-  send(thread: Thread): Promise<CallbackDelivery | undefined>;
+  send(thread: Thread, threads?: CallbackThreads): Promise<CallbackDelivery | undefined>;
   /**
    * For a process that runs threads without jobs (the embedded server): sends on this runtime's
-   * own writes of a human request or of a thread's end. Returns the function that detaches it.
+   * own writes of a human request or of a thread's end, and, with a {@link CallbackOptions.ledger},
+   * the callbacks its threads owe from before. Returns the function that detaches it.
    */
-  attach(runtime: Pick<Runtime, 'subscribe'>): () => void;
-  /** Resolves when no callback is in flight. */
+  attach(runtime: Pick<Runtime, 'subscribe' | 'get' | 'list'>): () => void;
+  /** Resolves when no callback is in flight (nor owed ones being looked for). */
   idle(): Promise<void>;
   /** Stops retrying, waits for callbacks in flight, and sends nothing more. */
   close(): Promise<void>;
 }
 
 export { callbackUrlOf };
-
-/** The callback of a thread as it rests now, or undefined when it neither waits for a human nor has ended. */
-export function callbackPayloadOf(thread: Thread): CallbackPayload | undefined {
-  const state = deriveState(thread.events);
-  const status = statusOf(state);
-  const type = TERMINAL_STATUSES.includes(status) ? 'thread.finished' : state.pendingRequest === null ? undefined : 'thread.human_request';
-  if (type === undefined) return undefined;
-  const result: TriggerResult = {
-    threadId: thread.id,
-    agent: thread.agent,
-    status,
-    version: state.version,
-    ...(state.output === undefined ? {} : { output: state.output }),
-    ...(state.failure === undefined ? {} : { failure: state.failure }),
-    ...(state.pendingRequest === null ? {} : { pendingRequest: state.pendingRequest }),
-  };
-  return { id: `${thread.id}:${state.version}`, type, at: thread.events.at(-1)?.at ?? '', ...result };
-}
+export { callbackPayloadOf, childRequestPayloadOf, type CallbackPayload, type CallbackThreads } from './callbackPayload.js';
 
 /** Whether this change is one a callback reports: a human request stored, or the change that ended the thread. */
 function reportable(change: ThreadChange): boolean {
@@ -169,10 +150,13 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
     timeoutMs = 5_000,
     clock = systemClock,
     onDelivery,
+    ledger,
   } = options;
   if (!Number.isInteger(attempts) || attempts < 1) throw new ConfigError('callback attempts must be a positive integer');
   if (!(timeoutMs > 0) || !(initialDelayMs >= 0) || !(maxDelayMs >= 0)) throw new ConfigError('callback timings must be positive numbers');
-  const inFlight = new Set<Promise<CallbackDelivery>>();
+  const inFlight = new Set<Promise<unknown>>();
+  /** Deliveries under way by id: the same rest asked for twice (a live change and the walk of owed ones) goes out once. */
+  const underWay = new Map<string, Promise<CallbackDelivery>>();
   const stopping = new AbortController();
   const unsigned = new Set<string>();
 
@@ -231,10 +215,27 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
     return delivery;
   }
 
-  function send(thread: Thread): Promise<CallbackDelivery | undefined> {
-    const url = callbackUrlOf(thread);
-    const payload = url === undefined || stopping.signal.aborted ? undefined : callbackPayloadOf(thread);
-    if (url === undefined || payload === undefined) return Promise.resolve(undefined);
+  function send(thread: Thread, threads?: CallbackThreads): Promise<CallbackDelivery | undefined> {
+    if (stopping.signal.aborted) return Promise.resolve(undefined);
+    // Without a read (a thread's own callback) it is under way before this returns.
+    if (callbackUrlOf(thread) !== undefined || threads === undefined) return sendDue(thread, ownCallbackOf(thread));
+    const sent = dueCallbackOf(thread, threads).then(
+      (due) => sendDue(thread, due), // closed meanwhile: reported as stopped, not sent
+      (error: unknown): CallbackDelivery => {
+        logger.error({ threadId: thread.id, err: messageOf(error) }, 'callback: the thread’s pipelines could not be read');
+        // Not delivered: a job reporting this rest fails and comes back to read them again.
+        const id = callbackPayloadOf(thread)?.id ?? thread.id;
+        return { id, url: '', threadId: thread.id, ok: false, attempts: 0, error: `the pipelines above the thread could not be read: ${messageOf(error)}` };
+      },
+    );
+    inFlight.add(sent);
+    void sent.finally(() => inFlight.delete(sent));
+    return sent;
+  }
+
+  function sendDue(thread: Thread, due: DueCallback | undefined): Promise<CallbackDelivery | undefined> {
+    if (due === undefined) return Promise.resolve(undefined);
+    const { url, payload } = due;
     const undelivered = (error: string): CallbackDelivery => ({ id: payload.id, url, threadId: thread.id, ok: false, attempts: 0, error });
     if (secret === '') {
       if (!unsigned.has(thread.id)) {
@@ -245,23 +246,63 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
       // Not delivered: a job reporting this rest fails, so a process that has the secret can send it.
       return Promise.resolve(undelivered(NO_SECRET));
     }
-    const delivery = deliver(url, payload).catch((error: unknown): CallbackDelivery => {
-      logger.error({ threadId: thread.id, err: messageOf(error) }, 'callback crashed');
-      return undelivered(messageOf(error));
-    });
+    const already = underWay.get(payload.id);
+    if (already !== undefined) return already;
+    const delivery = deliver(url, payload)
+      .then(async (done) => {
+        // Not sent again: delivered, or refused by its receiver. Recorded before it is no longer under way.
+        if (done.ok || done.refused === true) await ledger?.record(thread.id, payload.id).catch((error: unknown) => logger.error({ threadId: thread.id, delivery: payload.id, err: messageOf(error) }, 'callback delivered but not recorded (it may be sent again)'));
+        return done;
+      })
+      .catch((error: unknown): CallbackDelivery => {
+        logger.error({ threadId: thread.id, err: messageOf(error) }, 'callback crashed');
+        return undelivered(messageOf(error));
+      });
+    underWay.set(payload.id, delivery);
     inFlight.add(delivery);
-    void delivery.finally(() => inFlight.delete(delivery));
+    void delivery.finally(() => {
+      inFlight.delete(delivery);
+      underWay.delete(payload.id);
+    });
     return delivery;
+  }
+
+  /** Sends the callbacks the runtime's threads owe (see {@link CallbackOptions.ledger}). */
+  function sendOwed(runtime: Pick<Runtime, 'get' | 'list'>, owedTo: DeliveryLedger): void {
+    const walk = sendOwedDeliveries<DueCallback>({
+      threads: runtime,
+      ledger: owedTo,
+      until: clock.now(),
+      signal: stopping.signal,
+      logger,
+      what: 'callback',
+      scopes: ['callback'],
+      // Recorded under the thread whose rest it reports (a pipeline's child for its request).
+      keysOf: (threadId) => [threadId],
+      dueOf: async (thread) => {
+        const due = await dueCallbackOf(thread, runtime);
+        return due === undefined ? [] : [{ scope: 'callback', key: thread.id, id: due.payload.id, due }];
+      },
+      send: sendDue,
+    })
+      .then((count) => {
+        if (count > 0) logger.info({ count }, 'callbacks owed since the last process settled');
+      })
+      .catch((error: unknown) => logger.error({ err: messageOf(error) }, 'callbacks owed since the last process: the walk failed (sent at the next start)'));
+    inFlight.add(walk);
+    void walk.finally(() => inFlight.delete(walk));
   }
 
   return {
     send,
     attach(runtime) {
-      return runtime.subscribe((change) => {
+      const detach = runtime.subscribe((change) => {
         // Another process wrote (and reports) these; only the writer calls back.
         if (change.ingested || !reportable(change)) return;
-        void send(change.thread);
+        void send(change.thread, runtime);
       });
+      if (ledger !== undefined && !stopping.signal.aborted) sendOwed(runtime, ledger);
+      return detach;
     },
     async idle() {
       while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
@@ -269,6 +310,7 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
     async close() {
       stopping.abort(new Error('callbacks closed'));
       while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+      await ledger?.close();
     },
   };
 }

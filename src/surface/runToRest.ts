@@ -124,7 +124,7 @@ async function reportRest(scope: WorkerScope, job: Job, view: ThreadView, replyT
     const result = resultOf(view);
     for (const target of targets) await publishReport(ctx, target, result, { msgId: restMsgId(view.id, view.version) });
     if (view.pendingRequest !== null) await reportHumanNotice(ctx, view.agent, view.id, view.pendingRequest, job.deliveryCount > 1);
-    callback = await ctx.callbacks.send(view);
+    callback = await ctx.callbacks.send(view, ctx.runtime);
   } finally {
     stopBeating();
   }

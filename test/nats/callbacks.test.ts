@@ -1,7 +1,9 @@
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { calculator } from '../../agents/calculator/index.js';
+import { childThreadId, pipeline } from '../../src/pipeline/pipeline.js';
 import { createDemoModel } from '../../src/model/demoModel.js';
 import type { NatsNode } from '../../src/nats/natsNode.js';
 import type { ThreadView } from '../../src/runtime/runtime.js';
@@ -24,9 +26,14 @@ let worker: NatsNode;
 let http: HttpServer;
 let origin: Receiver;
 
+/** One agent step: the calculator divides, which needs an approval. */
+const halve = pipeline({ name: 'halve', description: 'asks the calculator to divide', input: z.object({}), output: z.unknown() })
+  .agent({ name: 'divide', agent: 'calculator', input: () => 'what is 8 / 2' })
+  .finish(({ results }) => results.divide);
+
 beforeAll(async () => {
   server = await startNatsServer();
-  const common = { ...names, agents: [calculator], model: createDemoModel(), queue: { ackWaitMs: 3_000, retryDelayMs: 200 } };
+  const common = { ...names, agents: [calculator], pipelines: [halve], model: createDemoModel(), queue: { ackWaitMs: 3_000, retryDelayMs: 200 } };
   api = await startNode(server.url, { ...common, processId: 'api', worker: false, callbacks: false });
   worker = await startNode(server.url, { ...common, processId: 'worker', observe: false, callbacks: { secret: SECRET, initialDelayMs: 10 } });
   http = await startHttpServer(api.runtime, { port: 0, token: '' });
@@ -56,6 +63,27 @@ describe('callbackUrl on NATS', () => {
     const [, finished] = await origin.waitFor(2);
     expect(signedWith(finished!, SECRET)).toBe(true);
     expect(payloadOf(finished!)).toMatchObject({ type: 'thread.finished', threadId: launched.body.id, status: 'done', output: '8 / 2 = 4' });
+  });
+
+  it('is called by the worker that runs a pipeline’s child when the child waits for a human, naming the child', async () => {
+    const own = await startReceiver();
+    try {
+      const launched = await call<ThreadView>(http.url, 'POST', '/threads', { agent: 'halve', input: {}, callbackUrl: own.url });
+      expect(launched.status).toBe(201);
+      const childId = childThreadId(launched.body.id, 'divide');
+      const [asked] = await own.waitFor(1);
+      expect(signedWith(asked!, SECRET)).toBe(true);
+      const request = payloadOf(asked!);
+      expect(request).toMatchObject({ type: 'thread.human_request', threadId: launched.body.id, agent: 'halve', status: 'running', childThreadId: childId, childAgent: 'calculator', pendingRequest: { kind: 'approval' } });
+      expect(request.id).toMatch(new RegExp(`^${childId}:\\d+$`));
+
+      const answered = await call(http.url, 'POST', `/threads/${childId}/respond`, { requestId: request.pendingRequest!.requestId, approved: true });
+      expect(answered.status).toBe(200);
+      const finished = await eventually(async () => own.received.map(payloadOf).find((p) => p.type === 'thread.finished'), 20_000, 'the pipeline’s thread.finished');
+      expect(finished).toMatchObject({ threadId: launched.body.id, status: 'done', output: '8 / 2 = 4' });
+    } finally {
+      await own.close();
+    }
   });
 
   it('is called again, with the same delivery id, when the job that reported a rest comes back', async () => {

@@ -6,10 +6,16 @@ import type { ThreadView } from '../../src/runtime/runtime.js';
 import type { Thread } from '../../src/thread/events.js';
 import { startHttpServer } from '../../src/server/httpServer.js';
 import { SimulatedClock } from 'xstate';
+import { z } from 'zod';
+import { calculator } from '../../agents/calculator/index.js';
+import { childThreadId, pipeline } from '../../src/pipeline/pipeline.js';
+import { createRuntime } from '../../src/runtime/runtime.js';
+import { scriptedModel } from '../../src/model/scriptedModel.js';
+import { createMemoryStore } from '../../src/store/memoryStore.js';
 import { createCallbackSender, PATIENT_CALLBACK_RETRIES, type CallbackDelivery, type CallbackPayload } from '../../src/surface/callbacks.js';
 import { eventually } from '../bus/waiting.js';
 import { ROOT, startCli } from '../cli/cliProcess.js';
-import { call, createHarness, type Harness } from './harness.js';
+import { call, createHarness, decide, echo, type Harness } from './harness.js';
 import { signedWith, startReceiver, type Receiver } from './receiver.js';
 
 // A per-thread callback for HTTP launches: the reply goes back to the origin, as NATS replyTo does.
@@ -153,6 +159,60 @@ describe('POST /threads with a callbackUrl', () => {
     const span = delays.reduce((a, b) => a + b, 0);
     expect(span).toBeGreaterThanOrEqual(10 * 60_000);
     expect(span).toBeLessThanOrEqual(20 * 60_000);
+  });
+
+  it('tells a pipeline’s callback when a child of it, at any depth, waits for a human: which thread to answer, in the agent’s body shape', async () => {
+    // outer -> halve (a pipeline) -> calculator, which asks for an approval of its division.
+    const halve = pipeline({ name: 'halve', description: 'divides', input: z.unknown(), output: z.unknown() })
+      .agent({ name: 'divide', agent: 'calculator', input: () => ({ op: 'divide', a: 8, b: 2 }) })
+      .finish(({ results }) => results.divide);
+    const outer = pipeline({ name: 'outer', description: 'halves', input: z.unknown(), output: z.unknown() })
+      .agent({ name: 'half', agent: 'halve', input: () => ({}) })
+      .finish(({ results }) => results.half);
+    const runtime = createRuntime({ agents: [calculator, echo], pipelines: [halve, outer], store: createMemoryStore(), model: scriptedModel([], { whenExhausted: decide }) });
+    const callbacks = createCallbackSender({ secret: SECRET, initialDelayMs: 1 });
+    const detach = callbacks.attach(runtime);
+    const server = await startHttpServer(runtime, { port: 0, token: '' });
+    cleanups.push(async () => {
+      await server.close();
+      detach();
+      await callbacks.close();
+      await runtime.close();
+    });
+    const origin = await receiver();
+    const launched = await call<ThreadView>(server.url, 'POST', '/threads', { agent: 'outer', input: {}, callbackUrl: origin.url });
+    expect(launched.status).toBe(201);
+    const waiting = childThreadId(childThreadId(launched.body.id, 'half'), 'divide');
+
+    const [asked] = await origin.waitFor(1);
+    expect(signedWith(asked!, SECRET)).toBe(true);
+    expect(asked!.headers['x-switchyard-event']).toBe('thread.human_request');
+    const request = payloadOf(asked!);
+    const child = await runtime.get(waiting);
+    expect(child).toMatchObject({ status: 'awaiting_human' });
+    // The pipeline's own fields, the child's request, and the child that holds it.
+    expect(request).toEqual({
+      id: `${waiting}:${child!.version}`,
+      type: 'thread.human_request',
+      at: child!.events.at(-1)!.at,
+      threadId: launched.body.id,
+      agent: 'outer',
+      status: 'running',
+      version: (await runtime.get(launched.body.id))!.version,
+      pendingRequest: child!.pendingRequest,
+      childThreadId: waiting,
+      childAgent: 'calculator',
+    });
+    expect(asked!.headers['x-switchyard-delivery']).toBe(request.id);
+
+    // Answered where the body says, the pipeline finishes and its callback hears that too.
+    const answered = await call(server.url, 'POST', `/threads/${request.childThreadId}/respond`, { requestId: request.pendingRequest!.requestId, approved: true });
+    expect(answered.status).toBe(200);
+    const [, finished] = await origin.waitFor(2);
+    expect(payloadOf(finished!)).toMatchObject({ type: 'thread.finished', threadId: launched.body.id, agent: 'outer', status: 'done', output: 'result 4' });
+    expect(payloadOf(finished!).childThreadId).toBeUndefined();
+    await runtime.settled(launched.body.id);
+    expect(origin.received).toHaveLength(2);
   });
 
   it('refuses a relaunch naming another callbackUrl than the thread was launched with (409); the same one or none is a relaunch (200)', async () => {

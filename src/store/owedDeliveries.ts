@@ -1,0 +1,106 @@
+import { messageOf } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { Thread } from '../thread/events.js';
+import type { ThreadStatus } from '../thread/state.js';
+import type { DeliveryLedger } from './deliveryLedger.js';
+import type { ListOptions, ThreadSummary } from './threadStore.js';
+
+/** Statuses at which a thread's rest is reported (callbacks, webhooks): it waits for a human, or has ended. */
+export const REPORTED_STATUSES: readonly ThreadStatus[] = ['awaiting_human', 'escalated', 'done', 'failed', 'cancelled'];
+/** Threads listed per page of the walk. */
+const PAGE = 200;
+/** Owed deliveries in flight at once. */
+const CONCURRENCY = 16;
+
+/** One delivery a thread's rest calls for: its scope, the ledger key it is recorded under, its id, and what to send. */
+export interface OwedDelivery<TDue> {
+  /** One of {@link OwedDeliveries.scopes}. */
+  readonly scope: string;
+  readonly key: string;
+  readonly id: string;
+  readonly due: TDue;
+}
+
+/** What {@link sendOwedDeliveries} needs. */
+export interface OwedDeliveries<TDue> {
+  /** The threads (a runtime, or a store). */
+  readonly threads: { list(options: ListOptions): Promise<ThreadSummary[]>; get(id: string): Promise<Thread | undefined> };
+  readonly ledger: DeliveryLedger;
+  /**
+   * Epoch ms when the sender started: the walk covers the rests stored until then (later ones are
+   * this process's own, sent as they are written).
+   */
+  readonly until: number;
+  readonly signal: AbortSignal;
+  readonly logger: Logger;
+  /** What is delivered, for the logs: `callback`, `webhook`. */
+  readonly what: string;
+  /**
+   * The scopes of the deliveries (`callback`; `webhook <url>`, one per receiver). The first walk
+   * of a scope (the ledger has no mark of one) records the rests it finds as delivered instead of
+   * sending them (the processes before it, that kept no ledger, may have; a receiver added to the
+   * configuration is not sent the whole past), and marks the scope once it is over.
+   */
+  readonly scopes: readonly string[];
+  /**
+   * The ledger keys a thread's deliveries are recorded under: when each holds `<threadId>:<version>`
+   * (the id of a rest that is the last event), the thread is not read.
+   */
+  keysOf(threadId: string): readonly string[];
+  /** The deliveries the thread's current rest calls for. */
+  dueOf(thread: Thread): Promise<readonly OwedDelivery<TDue>[]>;
+  /** Sends one (and records it when delivered). */
+  send(thread: Thread, due: TDue): Promise<unknown>;
+}
+
+/**
+ * Sends the deliveries the threads owe: those a thread's current rest (stored before `until`) calls
+ * for and that have no delivery recorded under their key; in a scope walked for the first time,
+ * records them instead (see {@link OwedDeliveries.scopes}). The rests written since `until` are
+ * this process's own, sent or failed as they were written, and never taken as delivered. Resolves
+ * with how many it sent (or recorded) once the walk is over and they are settled.
+ */
+export async function sendOwedDeliveries<TDue>(owed: OwedDeliveries<TDue>): Promise<number> {
+  const { threads, ledger, signal, logger, what } = owed;
+  const baseline = new Set<string>();
+  for (const scope of owed.scopes) if ((await ledger.get(markOf(scope))) === undefined) baseline.add(scope);
+  const sending = new Set<Promise<unknown>>();
+  let count = 0;
+  let after = '';
+  while (!signal.aborted) {
+    const page = await threads.list({ status: REPORTED_STATUSES, after, limit: PAGE });
+    for (const summary of page) {
+      if (signal.aborted) break;
+      if (Date.parse(summary.updatedAt) > owed.until || (await recordedAt(ledger, owed.keysOf(summary.id), `${summary.id}:${summary.version}`))) continue;
+      const thread = await threads.get(summary.id);
+      for (const delivery of thread === undefined ? [] : await owed.dueOf(thread)) {
+        if ((await ledger.get(delivery.key)) === delivery.id) continue;
+        count++;
+        if (baseline.has(delivery.scope)) {
+          await ledger.record(delivery.key, delivery.id);
+          continue;
+        }
+        logger.info({ threadId: summary.id, delivery: delivery.id }, `${what} owed since the last process: sending it`);
+        const sent = owed.send(thread!, delivery.due).catch((error: unknown) => logger.error({ threadId: summary.id, err: messageOf(error) }, `owed ${what} failed`));
+        sending.add(sent);
+        void sent.finally(() => sending.delete(sent));
+        if (sending.size >= CONCURRENCY) await Promise.race(sending);
+      }
+    }
+    const last = page.at(-1)?.cursor;
+    if (page.length < PAGE || last === undefined) break;
+    after = last;
+  }
+  await Promise.allSettled([...sending]);
+  if (!signal.aborted) for (const scope of baseline) await ledger.record(markOf(scope), new Date(owed.until).toISOString());
+  return count;
+}
+
+/** The ledger key that marks a scope as walked once. */
+const markOf = (scope: string): string => `walked ${scope}`;
+
+/** Whether every key holds `id`. */
+async function recordedAt(ledger: DeliveryLedger, keys: readonly string[], id: string): Promise<boolean> {
+  for (const key of keys) if ((await ledger.get(key)) !== id) return false;
+  return keys.length > 0;
+}

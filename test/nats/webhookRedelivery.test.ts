@@ -1,0 +1,77 @@
+/**
+ * Webhooks on NATS at least once: a thread that ends while no API process sends webhooks (none is
+ * connected to the events) gets its webhook when one attaches again, from the deliveries recorded
+ * in a KV bucket beside the threads; one delivered before is not sent again.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { calculator } from '../../agents/calculator/index.js';
+import { createDemoModel } from '../../src/model/demoModel.js';
+import type { NatsNode } from '../../src/nats/natsNode.js';
+import { createWebhookNotifier, type WebhookPayload } from '../../src/server/webhooks.js';
+import { startNatsServer, type NatsServerHandle } from '../support/natsServer.js';
+import { signedWith, startReceiver, type Receiver } from '../server/receiver.js';
+import { startNode, uniqueToken } from './natsTestKit.js';
+
+const SECRET = 'whsec_nats_webhook_redelivery';
+const names = { prefix: `sy${uniqueToken()}`, bucket: `threads_${uniqueToken()}` };
+let server: NatsServerHandle;
+let api: NatsNode;
+let worker: NatsNode;
+let origin: Receiver;
+
+beforeAll(async () => {
+  server = await startNatsServer();
+  const common = { ...names, agents: [calculator], model: createDemoModel(), queue: { ackWaitMs: 3_000, retryDelayMs: 200 } };
+  api = await startNode(server.url, { ...common, processId: 'api', worker: false, callbacks: false });
+  worker = await startNode(server.url, { ...common, processId: 'worker', observe: false, callbacks: false });
+  origin = await startReceiver(200);
+});
+
+afterAll(async () => {
+  await origin?.close();
+  await Promise.all([api?.close({ drainMs: 1_000 }), worker?.close({ drainMs: 1_000 })]);
+  await server?.stop();
+});
+
+const payloadOf = (r: { body: string }): WebhookPayload => JSON.parse(r.body) as WebhookPayload;
+
+/** An API process's webhooks: from the events' queue group, deliveries recorded in the node's ledger. */
+async function webhooks() {
+  const webhooks = [{ url: origin.url, secret: SECRET, events: ['finished' as const] }];
+  const notifier = createWebhookNotifier({ webhooks, retries: { attempts: 2, initialDelayMs: 1 }, ledger: await api.deliveryLedger(), threads: api.runtime });
+  const detach = notifier.attach(api.surface.webhookSource([origin.url]));
+  return {
+    notifier,
+    async stop() {
+      detach();
+      await notifier.close();
+    },
+  };
+}
+
+describe('webhooks on NATS', () => {
+  it('sends the webhook of a thread that ended while no API process was sending them when one attaches, and none twice', async () => {
+    const first = await webhooks();
+    const heard = await api.runtime.launch('calculator', 'multiply 6 by 7');
+    const [delivered] = await origin.waitFor(1);
+    expect(payloadOf(delivered!)).toMatchObject({ type: 'thread.finished', threadId: heard.id, status: 'done' });
+    await first.notifier.idle();
+    await first.stop();
+
+    // No API process listens to the events while this one ends.
+    const missed = await api.runtime.launch('calculator', 'multiply 3 by 5');
+    const ended = await api.runtime.settled(missed.id);
+    expect(ended.status).toBe('done');
+    expect(origin.received).toHaveLength(1);
+
+    const second = await webhooks();
+    const [, late] = await origin.waitFor(2);
+    await second.notifier.idle();
+    await second.stop();
+    expect(payloadOf(late!)).toMatchObject({ type: 'thread.finished', threadId: missed.id, status: 'done', output: '3 * 5 = 15' });
+    expect(late!.headers['x-switchyard-delivery']).toBe(`${missed.id}:${ended.version}`);
+    expect(signedWith(late!, SECRET)).toBe(true);
+    // The first thread's webhook was recorded when delivered: not sent again.
+    expect(origin.received.map((r) => payloadOf(r).threadId)).toEqual([heard.id, missed.id]);
+  });
+});

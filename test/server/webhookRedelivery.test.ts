@@ -1,0 +1,151 @@
+/**
+ * Webhooks at least once across a stop of the process (embedded, file store): a thread's current
+ * rest whose webhook has no delivery recorded beside the store is sent when the notifier is
+ * attached again, with the same id and body; what was delivered is not sent again.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { calculator } from '../../agents/calculator/index.js';
+import { scriptedModel } from '../../src/model/scriptedModel.js';
+import { createRuntime, type ThreadView } from '../../src/runtime/runtime.js';
+import { fileDeliveryLedger } from '../../src/store/deliveryLedger.js';
+import { createFileStore } from '../../src/store/fileStore.js';
+import { createWebhookNotifier, type WebhookPayload, type WebhookTarget } from '../../src/server/webhooks.js';
+import { ROOT, startCli } from '../cli/cliProcess.js';
+import { call, decide, echo } from './harness.js';
+import { signedWith, startReceiver, type Receiver } from './receiver.js';
+
+const SECRET = 'whsec_webhook_redelivery';
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()!();
+});
+
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'switchyard-webhook-redelivery-'));
+  cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+async function receiver(statuses: number | number[]): Promise<Receiver> {
+  const started = await startReceiver(statuses);
+  cleanups.push(started.close);
+  return started;
+}
+
+const payloadOf = (r: { body: string }): WebhookPayload => JSON.parse(r.body) as WebhookPayload;
+
+/** One life of an embedded process: a runtime over the file store in `dir`, its webhooks recorded beside it. */
+async function life(dir: string, webhooks: readonly WebhookTarget[]) {
+  const store = await createFileStore({ dir: join(dir, 'threads') });
+  const runtime = createRuntime({ agents: [calculator, echo], store, model: scriptedModel([], { whenExhausted: decide }) });
+  const notifier = createWebhookNotifier({ webhooks, retries: { attempts: 2, initialDelayMs: 1 }, ledger: fileDeliveryLedger(join(dir, 'deliveries.jsonl')), threads: runtime });
+  const detach = notifier.attach(runtime);
+  let stopped = false;
+  const stop = async (): Promise<void> => {
+    if (stopped) return;
+    stopped = true;
+    detach();
+    await notifier.close();
+    await runtime.close();
+  };
+  cleanups.push(stop);
+  return { runtime, notifier, stop };
+}
+
+describe('webhooks across a restart (embedded, file store)', () => {
+  it('sends after a restart what the last process did not deliver, with the same id and body, once; nothing delivered is sent again', async () => {
+    const dir = tempDir();
+    const finishedDown = await receiver([503, 503, 200]); // the first life's two attempts fail
+    const requestsUp = await receiver(200);
+    const webhooks: WebhookTarget[] = [
+      { url: finishedDown.url, secret: SECRET, events: ['finished'] },
+      { url: requestsUp.url, secret: SECRET, events: ['human_request'] },
+    ];
+
+    const first = await life(dir, webhooks);
+    const ended = await first.runtime.launch('echo', 'ended', { source: { kind: 'http' } });
+    const waiting = await first.runtime.launch('calculator', { op: 'divide', a: 8, b: 2 }, { source: { kind: 'http' } });
+    await Promise.all([finishedDown.waitFor(2), requestsUp.waitFor(1)]);
+    await first.notifier.idle();
+    await first.stop();
+    expect(payloadOf(requestsUp.received[0]!)).toMatchObject({ type: 'thread.human_request', threadId: waiting.id });
+
+    const second = await life(dir, webhooks);
+    const [, , again] = await finishedDown.waitFor(3);
+    await second.notifier.idle();
+    expect(payloadOf(again!)).toEqual(payloadOf(finishedDown.received[0]!));
+    expect(payloadOf(again!)).toMatchObject({ type: 'thread.finished', threadId: ended.id, status: 'done' });
+    expect(again!.headers['x-switchyard-delivery']).toBe(payloadOf(again!).id);
+    expect(signedWith(again!, SECRET)).toBe(true);
+    // The request, delivered before the stop, is not sent again.
+    expect(requestsUp.received).toHaveLength(1);
+    await second.stop();
+
+    const third = await life(dir, webhooks);
+    await third.notifier.idle();
+    await third.stop();
+    expect([finishedDown.received.length, requestsUp.received.length]).toEqual([3, 1]);
+  });
+});
+
+describe('a receiver added to the configuration', () => {
+  it('is not sent the webhooks of the rests already there, only those of the rests after it was added', async () => {
+    const dir = tempDir();
+    const kept = await receiver(200);
+    const added = await receiver(200);
+    const before = await life(dir, [{ url: kept.url, secret: SECRET, events: ['finished'] }]);
+    const old = await before.runtime.launch('echo', 'old', { source: { kind: 'http' } });
+    const [first] = await kept.waitFor(1);
+    expect(payloadOf(first!)).toMatchObject({ threadId: old.id });
+    await before.notifier.idle();
+    await before.stop();
+
+    const after = await life(dir, [
+      { url: kept.url, secret: SECRET, events: ['finished'] },
+      { url: added.url, secret: SECRET, events: ['finished'] },
+    ]);
+    await after.notifier.idle();
+    const fresh = await after.runtime.launch('echo', 'fresh', { source: { kind: 'http' } });
+    const [heard] = await added.waitFor(1);
+    expect(payloadOf(heard!)).toMatchObject({ type: 'thread.finished', threadId: fresh.id });
+    await kept.waitFor(2);
+    await after.notifier.idle();
+    await after.stop();
+    expect(added.received.map((r) => payloadOf(r).threadId)).toEqual([fresh.id]);
+    expect(kept.received.map((r) => payloadOf(r).threadId)).toEqual([old.id, fresh.id]);
+  });
+});
+
+describe('switchyard serve killed while a webhook is refused', () => {
+  it('sends it when it starts again on the same directory, with the same id and body', async () => {
+    const dir = tempDir();
+    const statuses = [503];
+    const origin = await receiver(statuses);
+    const env = { SWITCHYARD_WEBHOOK_SECRET: SECRET, SWITCHYARD_WEBHOOK_URL: origin.url };
+    const args = ['serve', '--port', '0', '--dir', join(dir, 'data'), '--no-demo'];
+    const killed = startCli(args, { cwd: ROOT, env });
+    cleanups.push(async () => void (await killed.stop()));
+    const [, url] = await killed.waitFor(/listening on (http:\/\/\S+)/);
+    const launched = await call<ThreadView>(url!, 'POST', '/threads', { agent: 'calculator', input: 'multiply 2 by 3' });
+    expect(launched.status).toBe(201);
+    const [refused] = await origin.waitFor(1);
+    killed.signal('SIGKILL');
+    await killed.exited();
+    const before = origin.received.length;
+    statuses[0] = 200; // the receiver is back
+
+    const restarted = startCli(args, { cwd: ROOT, env });
+    cleanups.push(async () => void (await restarted.stop()));
+    await restarted.waitFor(/listening on/);
+    const [delivered] = (await origin.waitFor(before + 1)).slice(before);
+    expect(delivered!.headers['x-switchyard-delivery']).toBe(refused!.headers['x-switchyard-delivery']);
+    expect(payloadOf(delivered!)).toEqual(payloadOf(refused!));
+    expect(payloadOf(delivered!)).toMatchObject({ type: 'thread.finished', threadId: launched.body.id, status: 'done' });
+    expect(signedWith(delivered!, SECRET)).toBe(true);
+    expect(await restarted.stop()).toBe(0);
+    expect(origin.received).toHaveLength(before + 1);
+  });
+});

@@ -1,0 +1,72 @@
+/**
+ * serve's claim of its data directory (`<dir>/serve.lock`): held while the serve runs, taken over
+ * when its holder is gone, also when that holder ran on another host (a data directory moved to
+ * another machine after its serve died there).
+ */
+import { linkSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { claimDir } from '../../src/cli/dirClaim.js';
+import { ConfigError } from '../../src/errors.js';
+
+let dir: string;
+const releases: (() => void)[] = [];
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'switchyard-claim-'));
+});
+
+afterEach(async () => {
+  for (const release of releases.splice(0)) release();
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** Claims `dir`, or answers the refusal. */
+function tryClaim(staleMs: number): (() => void) | ConfigError {
+  try {
+    const release = claimDir(dir, { staleMs, heartbeatMs: 20 });
+    releases.push(release);
+    return release;
+  } catch (error) {
+    if (error instanceof ConfigError) return error;
+    throw error;
+  }
+}
+
+/** Tries to claim `dir` every 20 ms, `tries` times: the first success, or the last refusal. */
+async function claimWithin(staleMs: number, tries: number): Promise<(() => void) | ConfigError> {
+  let last: (() => void) | ConfigError = new ConfigError('not tried');
+  for (let i = 0; i < tries; i++) {
+    last = tryClaim(staleMs);
+    if (typeof last === 'function') return last;
+    await delay(20);
+  }
+  return last;
+}
+
+describe("serve's claim of its data directory", () => {
+  it('is taken over once a claim of another host stopped being refreshed (its serve died there)', async () => {
+    const owner = join(dir, 'owner.elsewhere');
+    writeFileSync(owner, JSON.stringify({ pid: 4242, host: 'another-host', token: 'elsewhere' }));
+    linkSync(owner, join(dir, 'serve.lock'));
+    const first = tryClaim(300);
+    expect(first).toBeInstanceOf(ConfigError);
+    expect((first as ConfigError).message).toContain('pid 4242 on another-host');
+    // Bounded: 250 tries of 20 ms, far past the 300 ms after which the claim is stale.
+    expect(typeof (await claimWithin(300, 250))).toBe('function');
+  });
+
+  it('is not taken over while its serve runs, however long: the holder refreshes it', async () => {
+    const held = tryClaim(300);
+    expect(typeof held).toBe('function');
+    // Another serve tries for well past the stale age (about 40 x 20 ms, at least 800 ms).
+    const other = await claimWithin(300, 40);
+    expect(other).toBeInstanceOf(ConfigError);
+    (held as () => void)();
+    releases.length = 0;
+    expect(typeof tryClaim(300)).toBe('function');
+  });
+});

@@ -16,6 +16,11 @@ export interface DeliveryLedger {
   record(key: string, id: string): Promise<void>;
   /** Waits for the records being written. */
   close(): Promise<void>;
+  /**
+   * True when one process at a time delivers and records here (the file ledger beside an embedded
+   * store): a walk for owed deliveries may then skip what rested before the last complete one.
+   */
+  readonly exclusive?: boolean;
 }
 
 /** A file holds more lines than this many per live record plus some: it is rewritten at open. */
@@ -85,6 +90,7 @@ export function fileDeliveryLedger(path: string): DeliveryLedger {
     async close() {
       await writes;
     },
+    exclusive: true,
   };
 }
 

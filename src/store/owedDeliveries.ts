@@ -62,16 +62,17 @@ export interface OwedDeliveries<TDue> {
  */
 export async function sendOwedDeliveries<TDue>(owed: OwedDeliveries<TDue>): Promise<number> {
   const { threads, ledger, signal, logger, what } = owed;
-  const baseline = new Set<string>();
-  for (const scope of owed.scopes) if ((await ledger.get(markOf(scope))) === undefined) baseline.add(scope);
+  const { baseline, since } = await marksOf(ledger, owed.scopes);
   const sending = new Set<Promise<unknown>>();
   let count = 0;
+  let failed = false;
   let after = '';
   while (!signal.aborted) {
     const page = await threads.list({ status: REPORTED_STATUSES, after, limit: PAGE });
     for (const summary of page) {
       if (signal.aborted) break;
-      if (Date.parse(summary.updatedAt) > owed.until || (await recordedAt(ledger, owed.keysOf(summary.id), `${summary.id}:${summary.version}`))) continue;
+      const updated = Date.parse(summary.updatedAt);
+      if (updated > owed.until || updated <= since || (await recordedAt(ledger, owed.keysOf(summary.id), `${summary.id}:${summary.version}`))) continue;
       const thread = await threads.get(summary.id);
       for (const delivery of thread === undefined ? [] : await owed.dueOf(thread)) {
         if ((await ledger.get(delivery.key)) === delivery.id) continue;
@@ -81,7 +82,15 @@ export async function sendOwedDeliveries<TDue>(owed: OwedDeliveries<TDue>): Prom
           continue;
         }
         logger.info({ threadId: summary.id, delivery: delivery.id }, `${what} owed since the last process: sending it`);
-        const sent = owed.send(thread!, delivery.due).catch((error: unknown) => logger.error({ threadId: summary.id, err: messageOf(error) }, `owed ${what} failed`));
+        const sent = owed
+          .send(thread!, delivery.due)
+          .then(async () => {
+            failed ||= (await ledger.get(delivery.key)) !== delivery.id;
+          })
+          .catch((error: unknown) => {
+            failed = true;
+            logger.error({ threadId: summary.id, err: messageOf(error) }, `owed ${what} failed`);
+          });
         sending.add(sent);
         void sent.finally(() => sending.delete(sent));
         if (sending.size >= CONCURRENCY) await Promise.race(sending);
@@ -92,12 +101,31 @@ export async function sendOwedDeliveries<TDue>(owed: OwedDeliveries<TDue>): Prom
     after = last;
   }
   await Promise.allSettled([...sending]);
-  if (!signal.aborted) for (const scope of baseline) await ledger.record(markOf(scope), new Date(owed.until).toISOString());
+  // A complete walk marks its scopes; one that left a delivery unsent keeps the marks it found
+  // (the next walk looks from there again), except a first walk's, which sent nothing.
+  if (!signal.aborted) for (const scope of owed.scopes) if (baseline.has(scope) || !failed) await ledger.record(markOf(scope), new Date(owed.until).toISOString());
   return count;
 }
 
-/** The ledger key that marks a scope as walked once. */
+/** The ledger key that marks a scope as walked: the time up to which its walk covered the rests. */
 const markOf = (scope: string): string => `walked ${scope}`;
+
+/**
+ * The scopes never walked, and the time before which no rest needs reading: on a ledger one
+ * process writes, the oldest mark of the scopes (every rest before it was sent or recorded by a
+ * complete walk, later ones by the process that wrote them or the next walk); else none, as
+ * processes sharing a ledger each leave their own failures behind.
+ */
+async function marksOf(ledger: DeliveryLedger, scopes: readonly string[]): Promise<{ baseline: Set<string>; since: number }> {
+  const baseline = new Set<string>();
+  let since = Number.POSITIVE_INFINITY;
+  for (const scope of scopes) {
+    const mark = await ledger.get(markOf(scope));
+    if (mark === undefined) baseline.add(scope);
+    else since = Math.min(since, Date.parse(mark));
+  }
+  return { baseline, since: ledger.exclusive === true && baseline.size === 0 && Number.isFinite(since) ? since : Number.NEGATIVE_INFINITY };
+}
 
 /** Whether every key holds `id`. */
 async function recordedAt(ledger: DeliveryLedger, keys: readonly string[], id: string): Promise<boolean> {

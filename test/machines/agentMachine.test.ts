@@ -144,6 +144,8 @@ const slow = tool({
   name: 'slow',
   description: 'never finishes',
   input: z.object({}),
+  // Idempotent: its timeout is an error the model sees and retries after (one that is not asks a human).
+  idempotent: true,
   timeoutMs: 100,
   run: () => {
     slowStarted++;
@@ -645,9 +647,10 @@ describe('agent machine: prefetch, breaking tools and control', () => {
   it('a tool\'s signal aborts at its timeout, read before the deadline or after it', async () => {
     const seen: { early: AbortSignal | undefined; late: AbortSignal | undefined } = { early: undefined, late: undefined };
     let release: () => void = () => {};
-    const early = spyTool({ name: 'early', timeoutMs: 100, run: (ctx) => ((seen.early = ctx.signal), new Promise(() => {})) });
+    const early = spyTool({ name: 'early', idempotent: true, timeoutMs: 100, run: (ctx) => ((seen.early = ctx.signal), new Promise(() => {})) });
     const late = spyTool({
       name: 'late',
+      idempotent: true,
       timeoutMs: 100,
       // Reads its signal only once the deadline has passed.
       run: (ctx) => new Promise((resolve) => (release = () => ((seen.late = ctx.signal), resolve('too late')))),

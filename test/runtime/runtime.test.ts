@@ -77,6 +77,20 @@ describe('runtime', () => {
     expect((await rt.settled(ok.id)).status).toBe('done');
   });
 
+  it('an input schema that throws refuses the launch with an InvalidInputError naming the throw', async () => {
+    const throwing = z.string().transform((): string => {
+      throw new TypeError('cannot read the tenant');
+    });
+    const typed = agent({ name: 'typed', description: 't', prompt: 'p', tools: [], input: throwing });
+    const rt = createRuntime({ agents: [typed], store: createMemoryStore(), model: scriptedModel([]) });
+    const error = await rt.launch('typed', 'acme').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InvalidInputError);
+    expect((error as Error).message).toMatch(/agent typed/);
+    expect((error as Error).message).toMatch(/cannot read the tenant/);
+    expect(await rt.list()).toHaveLength(0);
+    await rt.close();
+  });
+
   it('launching with an existing thread id returns that thread (idempotent triggers)', async () => {
     const rt = runtime();
     const a = await rt.launch('calculator', 'divide', { threadId: 'trigger-1' });

@@ -91,6 +91,19 @@ describe('runtime', () => {
     await rt.close();
   });
 
+  it("an agent's secrets in the launch input are stored as given (its documented exception) and redacted in what the model sees", async () => {
+    const model = scriptedModel([{ intent: 'done_for_now', args: { message: 'ok' } }]);
+    const keeper = agent({ name: 'keeper', description: 'k', prompt: 'p', tools: [], secrets: ['s3cr3t-value'] });
+    const rt = createRuntime({ agents: [keeper], store: createMemoryStore(), model });
+    const { id } = await rt.launch('keeper', { note: 'use s3cr3t-value' });
+    const view = await rt.settled(id);
+    expect(view.status).toBe('done');
+    expect(view.events[0]).toMatchObject({ type: 'input', data: { input: { note: 'use s3cr3t-value' } } });
+    expect(model.requests[0]!.context).not.toContain('s3cr3t-value');
+    expect(model.requests[0]!.context).toContain('[REDACTED]');
+    await rt.close();
+  });
+
   it('launching with an existing thread id returns that thread (idempotent triggers)', async () => {
     const rt = runtime();
     const a = await rt.launch('calculator', 'divide', { threadId: 'trigger-1' });

@@ -16,6 +16,12 @@ export interface AgentRest {
   readonly thread: Thread | null;
   /** Why the actor stopped early or failed, if it did. */
   readonly problem?: string;
+  /**
+   * The state whose step threw (the store failed: a full disk, NATS down), when the actor stopped
+   * for that and not because another writer moved its thread on: nobody else moves the thread,
+   * which may go on once the failure passes.
+   */
+  readonly failedIn?: string;
   /** The thread sleeps until then (epoch ms): its actor was stopped for the sleep; start it again at that time. */
   readonly wakeAt?: number;
 }
@@ -197,7 +203,14 @@ export const supervisorMachine = setup({
             context.actors.delete(id);
             const state = output.stopped ? 'stopped' : output.status;
             enqueue(() =>
-              context.onRest({ threadId: id, state, status: output.status, thread: output.thread, ...(output.stopped ? { problem: output.stopped } : {}) }),
+              context.onRest({
+                threadId: id,
+                state,
+                status: output.status,
+                thread: output.thread,
+                ...(output.stopped ? { problem: output.stopped } : {}),
+                ...(output.failedIn === undefined ? {} : { failedIn: output.failedIn }),
+              }),
             );
             enqueue.assign(fill({ context, self, later: enqueue }, without(context.running, id), [...context.queue]));
           }),

@@ -24,6 +24,8 @@ export interface AgentMachineOutput {
   readonly thread: Thread;
   /** Why the actor stopped early: a version conflict (another worker advanced the thread) or a step that threw (e.g. the store failed). */
   readonly stopped?: string;
+  /** The state whose step threw, when one did (not a version conflict). */
+  readonly failedIn?: string;
 }
 
 /** The context every durable machine holds. */
@@ -34,6 +36,8 @@ export interface ThreadContext {
   pauseRequested: boolean;
   control: { reason?: string; by?: string };
   stopped: string | null;
+  /** The state whose step threw (not a version conflict), if one did. */
+  failedIn: string | null;
   /** Runs the working states' steps (./stepRunner.ts); stopped with the actor, drained before a runtime closes. */
   readonly runner: Pick<StepRunner, 'stop' | 'drain'>;
 }
@@ -48,6 +52,7 @@ export const threadContext = <TRunner extends Pick<StepRunner, 'stop' | 'drain'>
   pauseRequested: false,
   control: {},
   stopped: null,
+  failedIn: null,
   runner,
 });
 
@@ -60,12 +65,13 @@ export function stopReason(error: unknown): string {
 export const controlOf = ({ event }: { event: { reason?: string; by?: string } }): { reason?: string; by?: string } => ({ reason: event.reason, by: event.by });
 
 /** The output of a durable machine, from its context. */
-export function machineOutput(context: { thread: Thread; state: ThreadState; stopped: string | null }): AgentMachineOutput {
+export function machineOutput(context: { thread: Thread; state: ThreadState; stopped: string | null; failedIn: string | null }): AgentMachineOutput {
   return {
     threadId: context.thread.id,
     status: statusOf(context.state),
     thread: context.thread,
     ...(context.stopped === null ? {} : { stopped: context.stopped }),
+    ...(context.failedIn === null ? {} : { failedIn: context.failedIn }),
   };
 }
 
@@ -109,9 +115,12 @@ export function threadActions<TContext extends ThreadContext, TEvent extends Eve
       return update(step.type === STEP_DONE ? withThread(step.output.thread) : {});
     }),
     /** Records why a step threw; the actor stops. */
-    keepFailure: assignFrom(({ event }) => {
+    keepFailure: assignFrom(({ event, self }) => {
       const step = event as StepEvent;
-      return update(step.type === STEP_FAILED ? { stopped: stopReason(step.error) } : {});
+      if (step.type !== STEP_FAILED) return update({});
+      // The snapshot is still the working state's while its transition runs.
+      const failedIn = step.error instanceof VersionConflictError ? null : String(self.getSnapshot().value);
+      return update({ stopped: stopReason(step.error), failedIn });
     }),
     /** Keeps who sent a PAUSE or CANCEL, and why, for the step that records it. */
     keepControl: assignFrom(({ event }) => update({ control: controlOf({ event: event as { reason?: string; by?: string } }) })),

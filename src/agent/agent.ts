@@ -58,7 +58,15 @@ export interface AgentOptions {
   input?: z.ZodType;
   /** Token budget of the rendered context. @default 6000 */
   contextBudget?: number;
-  /** Literal values never to show the model or write to a thread (API keys the tools use). @default [] */
+  /**
+   * Literal values never to show the model or to write into what the agent records (API keys the
+   * tools use): they are replaced with `[REDACTED]` in the context the model sees, in its
+   * decisions' arguments, tool results, errors, questions to humans and final output. The launch
+   * input is the exception: it is stored as given (a redelivered hook or trigger is recognized by
+   * it, and prefetch and custom steps read it), and only the model sees it redacted. Keep secrets
+   * out of the input; a tool gets them from its own code.
+   * @default []
+   */
   secrets?: readonly string[];
   /** Time allowed for one model call. @default 60000 */
   decideTimeoutMs?: number;

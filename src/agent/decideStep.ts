@@ -95,7 +95,16 @@ function modelFailure(input: StepInput, failure: ModelFailure, timedOut: boolean
   if (timedOut) return errorEvents(input, 'model_timeout', `the model did not answer within ${input.agent.decideTimeoutMs} ms`);
   const { kind, message, status } = failure;
   const text = status === undefined ? message : `HTTP ${status}: ${message}`;
-  return errorEvents(input, kind === 'timeout' ? 'model_timeout' : 'model_http', text);
+  return errorEvents(input, kind === 'timeout' ? 'model_timeout' : 'model_http', text, {}, { retryable: kind === 'timeout' || isTransientStatus(status) });
+}
+
+/**
+ * Whether a model's HTTP failure may pass if asked again: no status (the network, a malformed
+ * answer), 408, 409, 429 and 5xx. Any other 4xx (400, 401, 403, 404…: a bad key, a wrong URL or
+ * model, a request the server will never take) fails the same way every time.
+ */
+function isTransientStatus(status: number | undefined): boolean {
+  return status === undefined || status < 400 || status >= 500 || status === 408 || status === 409 || status === 429;
 }
 
 /** The model's next step, validated: its decision and what follows it, or the error the model sees next. */

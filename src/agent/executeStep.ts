@@ -1,4 +1,4 @@
-import { redactJson } from '../context/redact.js';
+import { redactJson, redactText } from '../context/redact.js';
 import { messageOf, VersionConflictError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { appendEvents } from '../store/appendEvents.js';
@@ -14,7 +14,7 @@ import type { Tool, ToolContext } from './tool.js';
  * Runs the pending tool call (factor 4), journaled: the `tool_call` event is persisted before the
  * tool runs (by this step, or by the decision with it: `input.recordedCall`) and the result after.
  * A call found started but unfinished (the process died) runs again only if the tool is
- * idempotent; otherwise a human is asked what happened.
+ * idempotent; otherwise a human is asked what happened, as for one that outlives its deadline.
  *
  * `signal` abandons the step (its outcome is dropped: the actor stopped). `windDown` asks it to
  * wrap up (a cancel came): the tool's signal aborts, its outcome is still journaled, and a tool
@@ -73,14 +73,29 @@ function gate(input: StepInput, call: PendingCall, recorded: boolean): Gate {
   return { run: true, tool, args: checked.data };
 }
 
+/**
+ * The events of a call of a tool that is not idempotent past its deadline: its timeout, recorded
+ * without its call id (so the call stays pending, started), and the interrupted-call request that
+ * asks a human whether it took effect. The answer is handled as after a crash: "yes" runs it again.
+ */
+function timedOutCall(at: StepInput, call: PendingCall, message: string): NewEvent[] {
+  const { agent, thread, state } = at;
+  const seq = versionOf(thread) + 1;
+  const text = redactText(message, agent.secrets);
+  return [
+    { type: 'error', data: { kind: 'tool_timeout', message: text, tool: call.tool, attempt: state.consecutiveErrors + 1 } },
+    interruptedRequest(thread.id, seq + 1, call, `${text}, and the tool is not idempotent`),
+  ];
+}
+
 /** Asks a human whether a call that was started, of a tool that is not idempotent, took effect. */
-function interruptedRequest(threadId: string, seq: number, call: PendingCall): NewEvent {
+function interruptedRequest(threadId: string, seq: number, call: PendingCall, why = 'the worker stopped before it finished, and the tool is not idempotent'): NewEvent {
   return {
     type: 'human_request',
     data: {
       requestId: requestIdFor(threadId, seq),
       kind: 'interrupted',
-      question: `${call.tool}(${JSON.stringify(call.args)}) was started but the worker stopped before it finished, and the tool is not idempotent. Did it take effect? Approve to run it again; deny and describe the outcome otherwise.`,
+      question: `${call.tool}(${JSON.stringify(call.args)}) was started but ${why}. Did it take effect? Approve to run it again; deny and describe the outcome otherwise.`,
       urgency: 'high',
       format: 'yes_no',
       callId: call.callId,
@@ -124,7 +139,12 @@ async function runCall(input: StepInput, thread: Thread, cleared: ClearedCall, s
     });
     if (signal.aborted) throw signal.reason;
     if (outcome === TIMED_OUT) {
-      return journal((at) => errorEvents(at, 'tool_timeout', `${call.tool} did not finish within ${tool.timeoutMs} ms`, about));
+      const message = `${call.tool} did not finish within ${tool.timeoutMs} ms`;
+      // A call of a tool that is not idempotent may have taken effect: a human says whether it
+      // did, as after a crash, instead of the model calling it again after a backoff. (Not when
+      // told to wind down: a cancel is recorded next, and nobody would be asked.)
+      if (!tool.idempotent && windDown?.aborted !== true) return journal((at) => timedOutCall(at, call, message));
+      return journal((at) => errorEvents(at, 'tool_timeout', message, about));
     }
     const result = redactJson(outcome, input.agent.secrets);
     const events: NewEvent[] = [{ type: 'tool_result', data: { ...about, result, durationMs: Math.max(0, deps.clock.now() - started) } }];

@@ -31,7 +31,8 @@ export interface ToolOptions<TInput extends z.ZodType, TOutput> {
   run: (input: z.output<TInput>, context: ToolContext) => Promise<TOutput> | TOutput;
   /**
    * Safe to run twice with the same idempotency key. After a crash between the journaled call and
-   * its result, an idempotent call runs again; any other asks a human what happened.
+   * its result, an idempotent call runs again; any other asks a human what happened (and so does
+   * one past `timeoutMs`, which for an idempotent tool is an error retried after a backoff).
    * @default false
    */
   idempotent?: boolean;
@@ -46,7 +47,12 @@ export interface ToolOptions<TInput extends z.ZodType, TOutput> {
    * @default false
    */
   breaksLoop?: boolean;
-  /** @default 30000 */
+  /**
+   * Time one call may take. Past it the tool's `signal` aborts and a `tool_timeout` is recorded:
+   * an idempotent tool's is an error the model retries after; for any other a human is asked
+   * whether the call took effect (`kind: "interrupted"`), and it runs again only on "yes".
+   * @default 30000
+   */
   timeoutMs?: number;
 }
 

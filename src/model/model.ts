@@ -31,7 +31,12 @@ export interface ModelOutput {
 /** A model failure: an HTTP error (with status when there was one) or a timeout. */
 export interface ModelFailure {
   readonly kind: 'http' | 'timeout';
+  /** What went wrong, stored in the thread: never a key. */
   readonly message: string;
+  /**
+   * The HTTP status. A 4xx other than 408, 409 and 429 is not retried: the agent escalates to a
+   * human at once. Timeouts, 408, 409, 429, 5xx and failures without a status are retried after a backoff.
+   */
   readonly status?: number;
 }
 

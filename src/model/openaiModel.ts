@@ -69,6 +69,8 @@ interface NormalizedOpenAIModelOptions {
   readonly temperatureJson: string;
   /** Strings that must never reach a failure message (the API key). */
   readonly secrets: readonly string[];
+  /** The URL requests go to, for failure messages: without credentials or query. */
+  readonly endpoint: string;
   /**
    * Requests go through switchyard's transport. Its `fetch` resolves only once the body is read, so
    * the SDK's timeout covers the body and no deadline of our own (a timer and an abort controller
@@ -186,6 +188,7 @@ function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOpt
       ...body,
       temperature,
       secrets: key ? [key] : [],
+      endpoint: endpointOf(options.client),
       ownTransport: false,
       ownClient: false,
     };
@@ -214,9 +217,25 @@ function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOpt
     ...body,
     temperature,
     secrets: configuredKey ? [configuredKey] : [],
+    endpoint: endpointOf(client),
     ownTransport: options.fetch === undefined || isHttpTransportFetch(options.fetch),
     ownClient: true,
   };
+}
+
+/** The chat completions URL of `client`, without credentials or query (an Azure key may sit in either). */
+function endpointOf(client: OpenAI): string {
+  const url = `${client.baseURL.replace(/\/+$/, '')}/chat/completions`;
+  try {
+    const parsed = new URL(url);
+    parsed.username = '';
+    parsed.password = '';
+    parsed.search = '';
+    parsed.hash = '';
+    return parsed.toString();
+  } catch {
+    return url.replace(/\/\/[^/@]*@/, '//').replace(/[?#].*$/, '');
+  }
 }
 
 /** Reads an environment variable, treating an empty value as unset. */
@@ -346,11 +365,12 @@ function mapError(
     return failureOf('http', clean(config, `${error.message}${code ? ` (${code})` : ''}`));
   }
   if (error instanceof APIError && typeof error.status === 'number') {
-    // The SDK's message is "<status> <server message>"; headers are never included.
+    // The SDK's message is "<status> <server message>"; headers are never included. The endpoint
+    // comes first, so a long server message cannot push it out of the kept text.
     const message = error.message.startsWith(String(error.status))
       ? error.message
       : `${error.status} ${error.message}`;
-    return { kind: 'http', status: error.status, message: clean(config, message) };
+    return { kind: 'http', status: error.status, message: clean(config, `POST ${config.endpoint}: ${message}`) };
   }
   if (error instanceof SyntaxError) {
     return failureOf('http', clean(config, `model response is not valid JSON: ${error.message}`));

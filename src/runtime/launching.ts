@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { AGENT_NAME, type Agent } from '../agent/agent.js';
 import { isoTime, type Clock } from '../clock.js';
-import { formatIssues, InvalidInputError, InvalidStateError, NotFoundError, VersionConflictError } from '../errors.js';
+import { formatIssues, InvalidInputError, InvalidStateError, messageOf, NotFoundError, VersionConflictError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
 import type { ThreadStore } from '../store/threadStore.js';
@@ -71,10 +71,22 @@ function checkedInput(target: Launchable, input: unknown): Json {
   const json = jsonSchema.safeParse(input);
   if (!json.success) throw new InvalidInputError('the input must be a JSON value', [json.error.message]);
   if (target.input) {
-    const checked = target.input.safeParse(input);
+    const checked = parseInput(target.input, input);
+    if (checked instanceof Error) {
+      throw new InvalidInputError(`invalid input for ${target.kind} ${target.name}: its input schema threw: ${messageOf(checked)}`, [messageOf(checked)], { cause: checked });
+    }
     if (!checked.success) throw new InvalidInputError(`invalid input for ${target.kind} ${target.name}`, formatIssues(checked.error.issues));
   }
   return json.data;
+}
+
+/** `schema.safeParse(input)`, or what it threw (an author's refine or transform that throws). */
+function parseInput(schema: NonNullable<Launchable['input']>, input: unknown): ReturnType<typeof schema.safeParse> | Error {
+  try {
+    return schema.safeParse(input);
+  } catch (error) {
+    return error instanceof Error ? error : new Error(messageOf(error));
+  }
 }
 
 /** Launches a thread of an agent or pipeline (see {@link Runtime.launch}). */

@@ -50,6 +50,11 @@ export interface ThreadDriverOptions {
   readonly onSlept: (threadId: string, thread: Thread) => void;
 }
 
+/** The first wait before a thread whose step failed (the store threw) is started again; it doubles with each failure in a row. */
+const FAILED_STEP_FIRST_DELAY_MS = 1_000;
+/** The longest wait before a thread whose step failed is started again. */
+const FAILED_STEP_MAX_DELAY_MS = 60_000;
+
 /** Moves threads: the supervisor and its actors here, or the scheduler (a job queue) elsewhere. */
 export interface ThreadDriver {
   /** Hands the thread to the supervisor, which spawns an actor and evicts it when it rests. */
@@ -87,9 +92,15 @@ export function createThreadDriver(options: ThreadDriverOptions): ThreadDriver {
   const restartWhenRested = new Set<string>();
   let closed = false;
   let closing: Promise<void> | undefined;
+  // Threads whose actor stopped on a failed step (the store threw), with the failures in a row:
+  // started again after a backoff (see restartAfterFailure below).
+  const failedSteps = new Map<string, number>();
   // Sleeping threads hold no actor (nor a slot): they are started again at their deadline, here,
-  // or by the scheduler when there is one (see sleep below).
-  const wakeUps = new WakeTimers(clock, (threadId) => driveStored(threadId, 'could not wake a sleeping thread'));
+  // or by the scheduler when there is one (see sleep below). Threads whose step failed wait for
+  // their backoff on the same timers (a thread is never both).
+  const wakeUps = new WakeTimers(clock, (threadId) =>
+    failedSteps.has(threadId) ? retryStored(threadId) : driveStored(threadId, 'could not wake a sleeping thread'),
+  );
   /** Runs the thread as stored now (the log, not an actor that rested, is the truth). */
   const driveStored = (threadId: string, failure: string): void => {
     store.get(threadId).then(
@@ -98,12 +109,43 @@ export function createThreadDriver(options: ThreadDriverOptions): ThreadDriver {
     );
   };
 
+  /**
+   * The thread's actor stopped because a step threw (the store failed: a full disk, NATS down), and
+   * nobody else moves it here: it is started again from its log after a backoff that grows with
+   * the failures in a row (1 s, doubling, at most 60 s), until a step goes through. With a
+   * scheduler the job that ran it carries it on instead (it was not at rest).
+   */
+  const restartAfterFailure = (threadId: string, agent: string | undefined, state: string, reason: string): void => {
+    const attempt = (failedSteps.get(threadId) ?? 0) + 1;
+    failedSteps.set(threadId, attempt);
+    const delayMs = Math.min(FAILED_STEP_MAX_DELAY_MS, FAILED_STEP_FIRST_DELAY_MS * 2 ** Math.min(attempt - 1, 16));
+    logger.warn({ threadId, agent, state, reason, attempt, delayMs }, 'a step failed: starting the thread again after a backoff');
+    wakeUps.arm(threadId, clock.now() + delayMs);
+  };
+  /** Starts a thread whose step failed again, as stored now; a store that still fails backs off again. */
+  const retryStored = (threadId: string): void => {
+    store.get(threadId).then(
+      (thread) => {
+        if (thread === undefined) failedSteps.delete(threadId);
+        else drive(thread);
+      },
+      (error: unknown) => {
+        if (!closed) restartAfterFailure(threadId, undefined, 'stopped', `reading the thread failed: ${messageOf(error)}`);
+      },
+    );
+  };
+
   const onRest = (rest: AgentRest): void => {
     const log = { threadId: rest.threadId, agent: rest.thread?.agent, state: rest.state, status: rest.status };
     if (rest.problem) logger.warn({ ...log, reason: rest.problem }, 'agent actor stopped early');
     else logger.info(log, 'agent at rest');
+    if (rest.failedIn === undefined) failedSteps.delete(rest.threadId);
     if (restartWhenRested.delete(rest.threadId)) {
       driveStored(rest.threadId, 'could not restart a thread written while its actor finished');
+      return;
+    }
+    if (rest.failedIn !== undefined && schedule === undefined && !closed) {
+      restartAfterFailure(rest.threadId, rest.thread?.agent, rest.failedIn, rest.problem ?? 'step failed');
       return;
     }
     if (rest.wakeAt !== undefined) {

@@ -156,7 +156,7 @@ export const controlDataSchema = z.object({
 });
 export const finalDataSchema = z.object({ output: jsonSchema });
 export const escalationDataSchema = z.object({
-  reason: z.enum(['max_consecutive_errors', 'max_steps']),
+  reason: z.enum(['max_consecutive_errors', 'max_steps', 'non_retryable_error']),
   message: z.string(),
   requestId: z.string(),
 });

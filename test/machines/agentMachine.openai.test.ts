@@ -85,6 +85,8 @@ describe('agent machine through the openai SDK', () => {
   const cases: Case[] = [
     { name: 'HTTP 500', failure: { status: 500, message: 'the server is overloaded' }, kind: 'model_http', message: /HTTP 500: .*the server is overloaded/ },
     { name: 'HTTP 429', failure: { status: 429, message: 'rate limit reached' }, kind: 'model_http', message: /HTTP 429: .*rate limit reached/ },
+    { name: 'HTTP 408', failure: { status: 408, message: 'request timeout' }, kind: 'model_http', message: /HTTP 408: .*request timeout/ },
+    { name: 'HTTP 409', failure: { status: 409, message: 'try again' }, kind: 'model_http', message: /HTTP 409: .*try again/ },
     { name: 'a timeout', failure: { hang: true }, kind: 'model_timeout', message: /timed out after 300ms/, timeoutMs: 300 },
     { name: 'a body that is not JSON', failure: { raw: '{"choices": [' }, kind: 'model_http', message: /not valid JSON|JSON/ },
     { name: 'broken JSON arguments', failure: call('add', '{"a": 2, "b": '), kind: 'invalid_json', message: /arguments of add are not valid JSON/ },
@@ -109,6 +111,25 @@ describe('agent machine through the openai SDK', () => {
     expect(retried).toBe(contextAt(end.thread, 1));
     // Once the add succeeded, the error is resolved and hidden.
     expect(server.requests[2]!.messages[1]!.content).not.toContain('<error');
+  });
+
+  it.each([400, 401, 403, 404])('HTTP %i is not retried: the thread escalates at once, naming the status and the endpoint, never the key', async (status) => {
+    const { end, server } = await run([{ status, message: `refused with ${API_KEY}` }, call('add', '{"a":2,"b":3}'), done('5')]);
+    expect(end.status).toBe('escalated');
+    expect(end.backoffs).toBe(0);
+    expect(server.requests).toHaveLength(1);
+    const errors = eventsOf(end.thread, 'error');
+    expect(errors).toHaveLength(1);
+    expect(errors[0]!.data).toMatchObject({ kind: 'model_http', attempt: 1 });
+    expect(errors[0]!.data.retryAt).toBeUndefined();
+    expect(errors[0]!.data.message).toContain(`HTTP ${status}`);
+    expect(errors[0]!.data.message).toContain(`${server.baseURL}/chat/completions`);
+    const [escalation] = eventsOf(end.thread, 'escalation');
+    expect(escalation!.data.reason).toBe('non_retryable_error');
+    expect(escalation!.data.message).toContain(`HTTP ${status}`);
+    const [request] = eventsOf(end.thread, 'human_request');
+    expect(request!.data).toMatchObject({ kind: 'escalation', requestId: escalation!.data.requestId });
+    expect(JSON.stringify(end.thread)).not.toContain(API_KEY);
   });
 
   it('three failures in a row escalate', async () => {

@@ -144,6 +144,8 @@ const slow = tool({
   name: 'slow',
   description: 'never finishes',
   input: z.object({}),
+  // Idempotent: its timeout is an error the model sees and retries after (one that is not asks a human).
+  idempotent: true,
   timeoutMs: 100,
   run: () => {
     slowStarted++;
@@ -645,9 +647,10 @@ describe('agent machine: prefetch, breaking tools and control', () => {
   it('a tool\'s signal aborts at its timeout, read before the deadline or after it', async () => {
     const seen: { early: AbortSignal | undefined; late: AbortSignal | undefined } = { early: undefined, late: undefined };
     let release: () => void = () => {};
-    const early = spyTool({ name: 'early', timeoutMs: 100, run: (ctx) => ((seen.early = ctx.signal), new Promise(() => {})) });
+    const early = spyTool({ name: 'early', idempotent: true, timeoutMs: 100, run: (ctx) => ((seen.early = ctx.signal), new Promise(() => {})) });
     const late = spyTool({
       name: 'late',
+      idempotent: true,
       timeoutMs: 100,
       // Reads its signal only once the deadline has passed.
       run: (ctx) => new Promise((resolve) => (release = () => ((seen.late = ctx.signal), resolve('too late')))),
@@ -882,6 +885,52 @@ describe('agent machine: concurrency and restarts', () => {
     expect(end.status).toBe('done');
     expect(charge.runs).toHaveLength(0);
     expect(model.requests[0]!.context).toContain('approved="false">it went through</human_response>');
+  });
+
+  it('a non-idempotent call past its timeout asks a human whether it took effect, as an interrupted one; "yes" runs it again', async () => {
+    let release: (value: unknown) => void = () => {};
+    const charge = spyTool({ name: 'charge', idempotent: false, timeoutMs: 100, run: () => new Promise((resolve) => (release = resolve)) });
+    const model = scriptedModel([{ intent: 'charge', args: { value: '10 EUR' } }, done('charged')]);
+    const { actor, clock } = await startRun({ agent: customAgent({ extra: [charge.tool] }), model });
+    actor.start();
+    await until(() => charge.runs.length === 1);
+    clock.increment(100);
+    const waiting = await settle(actor);
+    // Not retried after a backoff: the charge may have gone through.
+    expect(waiting.state).toBe('awaitingHuman');
+    expect(charge.runs).toHaveLength(1);
+    expect(model.requests).toHaveLength(1);
+    expect(eventsOf(waiting.thread, 'error').map((e) => e.data.kind)).toEqual(['tool_timeout']);
+    const [request] = eventsOf(waiting.thread, 'human_request');
+    expect(request!.data).toMatchObject({ kind: 'interrupted', callId: 'call_2', tool: 'charge', args: { value: '10 EUR' }, format: 'yes_no' });
+    expect(request!.data.question).toMatch(/did not finish within 100 ms/);
+    actor.send({ type: 'RESPOND', response: { requestId: request!.data.requestId, approved: true } });
+    await until(() => charge.runs.length === 2);
+    release({ ok: true });
+    const end = await runToEnd(actor, clock);
+    expect(end.status).toBe('done');
+    expect(charge.runs.map((ctx) => [ctx.attempt, ctx.idempotencyKey])).toEqual([
+      [1, 'thread-1:call_2'],
+      [2, 'thread-1:call_2'],
+    ]);
+    expect(eventsOf(end.thread, 'tool_result')).toHaveLength(1);
+  });
+
+  it('a non-idempotent call past its timeout is not run again when the human says it took effect', async () => {
+    const charge = spyTool({ name: 'charge', idempotent: false, timeoutMs: 100, run: () => new Promise(() => {}) });
+    const model = scriptedModel([{ intent: 'charge', args: { value: '10 EUR' } }, done('charged once')]);
+    const { actor, clock } = await startRun({ agent: customAgent({ extra: [charge.tool] }), model });
+    actor.start();
+    await until(() => charge.runs.length === 1);
+    clock.increment(100);
+    const waiting = await settle(actor);
+    expect(waiting.state).toBe('awaitingHuman');
+    const requestId = eventsOf(waiting.thread, 'human_request')[0]!.data.requestId;
+    await respond(actor, { requestId, approved: false, comment: 'it went through' });
+    const end = await runToEnd(actor, clock);
+    expect(end.status).toBe('done');
+    expect(charge.runs).toHaveLength(1);
+    expect(model.requests.at(-1)!.context).toContain('approved="false">it went through</human_response>');
   });
 
   it('an interrupted idempotent call runs again as attempt 2 with the same idempotency key', async () => {

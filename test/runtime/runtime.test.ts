@@ -77,6 +77,33 @@ describe('runtime', () => {
     expect((await rt.settled(ok.id)).status).toBe('done');
   });
 
+  it('an input schema that throws refuses the launch with an InvalidInputError naming the throw', async () => {
+    const throwing = z.string().transform((): string => {
+      throw new TypeError('cannot read the tenant');
+    });
+    const typed = agent({ name: 'typed', description: 't', prompt: 'p', tools: [], input: throwing });
+    const rt = createRuntime({ agents: [typed], store: createMemoryStore(), model: scriptedModel([]) });
+    const error = await rt.launch('typed', 'acme').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InvalidInputError);
+    expect((error as Error).message).toMatch(/agent typed/);
+    expect((error as Error).message).toMatch(/cannot read the tenant/);
+    expect(await rt.list()).toHaveLength(0);
+    await rt.close();
+  });
+
+  it("an agent's secrets in the launch input are stored as given (its documented exception) and redacted in what the model sees", async () => {
+    const model = scriptedModel([{ intent: 'done_for_now', args: { message: 'ok' } }]);
+    const keeper = agent({ name: 'keeper', description: 'k', prompt: 'p', tools: [], secrets: ['s3cr3t-value'] });
+    const rt = createRuntime({ agents: [keeper], store: createMemoryStore(), model });
+    const { id } = await rt.launch('keeper', { note: 'use s3cr3t-value' });
+    const view = await rt.settled(id);
+    expect(view.status).toBe('done');
+    expect(view.events[0]).toMatchObject({ type: 'input', data: { input: { note: 'use s3cr3t-value' } } });
+    expect(model.requests[0]!.context).not.toContain('s3cr3t-value');
+    expect(model.requests[0]!.context).toContain('[REDACTED]');
+    await rt.close();
+  });
+
   it('launching with an existing thread id returns that thread (idempotent triggers)', async () => {
     const rt = runtime();
     const a = await rt.launch('calculator', 'divide', { threadId: 'trigger-1' });

@@ -299,6 +299,8 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       if (known !== undefined && known.id !== threadId) throw new InvalidInputError(`options.thread is thread ${known.id}, not ${threadId}`);
       const thread = known ?? (await load(threadId));
       if (agent !== undefined) assertOwner(thread, agent);
+      // Stopped waiting before it began (a worker that stops): nothing is to move the thread.
+      waitOptions.signal?.throwIfAborted();
       const done = settling.settled(threadId, thread, waitOptions);
       driver.drive(thread);
       return done;

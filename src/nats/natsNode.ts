@@ -70,7 +70,12 @@ export interface NatsNode {
   /** The runtime, with writes from outside a job guarded ({@link BusSurface.runtime}). */
   readonly runtime: Runtime;
   readonly surface: BusSurface;
-  /** Drains and detaches the surface, closes the runtime (and store), then the connection. */
+  /**
+   * Stops at once taking jobs and moving threads: the tool calls in progress finish and journal
+   * their results (up to `drainMs`), no new step starts, and every job this node was running is
+   * handed back to the queue for another worker to take at once ({@link BusSurface.close}); then
+   * closes the runtime (and store), then the connection.
+   */
   close(options?: CloseSurfaceOptions): Promise<void>;
 }
 

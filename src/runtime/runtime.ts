@@ -151,11 +151,20 @@ export interface Runtime {
   /** Threads with an actor in memory now. */
   activeCount(): number;
   /**
+   * Stops moving threads, as {@link Runtime.close} does, but leaves the store open: no actor starts
+   * and none starts another step; with `drainMs`, tool calls in progress get that long to finish
+   * and have their results journaled (other steps are aborted at once, to be made again from the
+   * log by whichever process runs the thread next); then every actor stops. Runs waiting on a
+   * thread here (`run`, `settled`) keep waiting: a worker hands their jobs back. Call `close`
+   * afterwards.
+   */
+  drain(options?: RuntimeCloseOptions): Promise<void>;
+  /**
    * Stops every actor (their threads stay where the log says) and closes the store. With
    * `drainMs`, tool calls in progress get that long to finish and have their results journaled
    * before their actors stop (nothing else starts meanwhile); those still running then are aborted
    * (their tool's signal), and their threads ask a human whether they took effect, unless the tool
-   * is idempotent.
+   * is idempotent. After a {@link Runtime.drain}, only closes the store.
    */
   close(options?: RuntimeCloseOptions): Promise<void>;
 }
@@ -319,6 +328,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     subscribe: (listener) => events.subscribe(listener),
     watchedThreads: () => events.watchedThreads(),
     activeCount: () => driver.activeCount(),
+    drain: ({ drainMs = 0 } = {}) => driver.close(drainMs),
     async close({ drainMs = 0 } = {}) {
       await driver.close(drainMs);
       events.clear();

@@ -23,7 +23,7 @@ import { watchThread, type WatchOptions } from './watchThread.js';
 
 // The runtime's facade: it wires the parts, each in its own file (thread events and watch,
 // settling, driving actors, launching, answering and control), behind one API.
-export { THREAD_ID_PATTERN, type LaunchOptions } from './launching.js';
+export { THREAD_ID_PATTERN, THREAD_ID_RULE, type LaunchOptions } from './launching.js';
 export type { ControlOptions } from './threadControl.js';
 export type { ScheduleReason } from './threadDriver.js';
 export type { ThreadChange } from './threadEvents.js';

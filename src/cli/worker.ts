@@ -27,8 +27,10 @@ export interface WorkerIO {
 
 /**
  * `switchyard worker`: joins NATS and takes the jobs (triggers and continuations) of the project's
- * agents it serves until SIGINT or SIGTERM; then stops taking jobs, lets running ones finish (up
- * to {@link DRAIN_MS}, then hands them back to the queue) and exits. Resolves with the exit code.
+ * agents it serves until SIGINT or SIGTERM; then stops taking jobs and moving threads at once,
+ * lets the tool calls in progress finish and journal their results (up to {@link DRAIN_MS}), hands
+ * every job it was running back to the queue for another worker to continue at once, and exits.
+ * Resolves with the exit code.
  */
 export async function runWorker(project: Project, options: WorkerOptions, io: WorkerIO): Promise<number> {
   const { model, configured } = modelFromEnv(io.env, project.config.model);
@@ -58,7 +60,7 @@ export async function runWorker(project: Project, options: WorkerOptions, io: Wo
   io.out('press Ctrl+C to stop');
 
   const signal = await io.stopped;
-  logger.info({ signal, jobs: surface.activeJobs() }, 'stopping: finishing running jobs');
+  logger.info({ signal, jobs: surface.activeJobs() }, 'stopping: finishing the tool calls in progress, then handing the jobs back');
   await node.close({ drainMs: DRAIN_MS });
   return 0;
 }

@@ -79,7 +79,12 @@ export interface NatsNode {
    * was published while no API process was connected. Opened once.
    */
   deliveryLedger(): Promise<DeliveryLedger>;
-  /** Drains and detaches the surface, closes the runtime (and store), then the connection. */
+  /**
+   * Stops at once taking jobs and moving threads: the tool calls in progress finish and journal
+   * their results (up to `drainMs`), no new step starts, and every job this node was running is
+   * handed back to the queue for another worker to take at once ({@link BusSurface.close}); then
+   * closes the runtime (and store), then the connection.
+   */
   close(options?: CloseSurfaceOptions): Promise<void>;
 }
 

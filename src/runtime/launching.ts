@@ -15,8 +15,14 @@ export interface LaunchOptions {
   source?: Source;
 }
 
-/** What a thread id may be. No dots: thread ids appear as one token in NATS subjects. */
+/**
+ * What a thread id may be, on every surface and both deployments (the stores hold every such id).
+ * No dots: thread ids appear as one token in NATS subjects.
+ */
 export const THREAD_ID_PATTERN = /^[A-Za-z0-9_:-]{1,128}$/;
+
+/** {@link THREAD_ID_PATTERN} in words, for the errors that refuse an id. */
+export const THREAD_ID_RULE = 'must be 1 to 128 letters, digits or _ : -';
 
 /** What launching needs from the runtime. */
 export interface LaunchSources {
@@ -96,7 +102,7 @@ export async function launchThread(sources: LaunchSources, agentName: string, in
   if (target === undefined) throw new NotFoundError('agent', agentName);
   const json = checkedInput(target, input);
   const id = options.threadId ?? `th_${randomUUID()}`;
-  if (!THREAD_ID_PATTERN.test(id)) throw new InvalidInputError(`thread id must match ${THREAD_ID_PATTERN}`);
+  if (!THREAD_ID_PATTERN.test(id)) throw new InvalidInputError(`thread id ${THREAD_ID_RULE}`);
   // A caller-chosen id may name a thread already there (a redelivered trigger): the create is a
   // compare-and-set, so it is tried first and the thread read only when it exists (one store round
   // trip per launch, not two).

@@ -23,7 +23,7 @@ import { watchThread, type WatchOptions } from './watchThread.js';
 
 // The runtime's facade: it wires the parts, each in its own file (thread events and watch,
 // settling, driving actors, launching, answering and control), behind one API.
-export { THREAD_ID_PATTERN, type LaunchOptions } from './launching.js';
+export { THREAD_ID_PATTERN, THREAD_ID_RULE, type LaunchOptions } from './launching.js';
 export type { ControlOptions } from './threadControl.js';
 export type { ScheduleReason } from './threadDriver.js';
 export type { ThreadChange } from './threadEvents.js';
@@ -151,11 +151,20 @@ export interface Runtime {
   /** Threads with an actor in memory now. */
   activeCount(): number;
   /**
+   * Stops moving threads, as {@link Runtime.close} does, but leaves the store open: no actor starts
+   * and none starts another step; with `drainMs`, tool calls in progress get that long to finish
+   * and have their results journaled (other steps are aborted at once, to be made again from the
+   * log by whichever process runs the thread next); then every actor stops. Runs waiting on a
+   * thread here (`run`, `settled`) keep waiting: a worker hands their jobs back. Call `close`
+   * afterwards.
+   */
+  drain(options?: RuntimeCloseOptions): Promise<void>;
+  /**
    * Stops every actor (their threads stay where the log says) and closes the store. With
    * `drainMs`, tool calls in progress get that long to finish and have their results journaled
    * before their actors stop (nothing else starts meanwhile); those still running then are aborted
    * (their tool's signal), and their threads ask a human whether they took effect, unless the tool
-   * is idempotent.
+   * is idempotent. After a {@link Runtime.drain}, only closes the store.
    */
   close(options?: RuntimeCloseOptions): Promise<void>;
 }
@@ -299,6 +308,8 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       if (known !== undefined && known.id !== threadId) throw new InvalidInputError(`options.thread is thread ${known.id}, not ${threadId}`);
       const thread = known ?? (await load(threadId));
       if (agent !== undefined) assertOwner(thread, agent);
+      // Stopped waiting before it began (a worker that stops): nothing is to move the thread.
+      waitOptions.signal?.throwIfAborted();
       const done = settling.settled(threadId, thread, waitOptions);
       driver.drive(thread);
       return done;
@@ -317,6 +328,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     subscribe: (listener) => events.subscribe(listener),
     watchedThreads: () => events.watchedThreads(),
     activeCount: () => driver.activeCount(),
+    drain: ({ drainMs = 0 } = {}) => driver.close(drainMs),
     async close({ drainMs = 0 } = {}) {
       await driver.close(drainMs);
       events.clear();

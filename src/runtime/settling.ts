@@ -80,6 +80,11 @@ export function createSettling(sources: SettlingSources): Settling {
       };
       if (!restListeners.has(threadId)) restListeners.set(threadId, new Set());
       restListeners.get(threadId)!.add(onActorRest);
+      // An aborted signal sends no more events: a run asked for after its worker began to stop.
+      if (opts.signal?.aborted === true) {
+        onAbort();
+        return;
+      }
       opts.signal?.addEventListener('abort', onAbort, { once: true });
       (known === undefined ? sources.load(threadId) : Promise.resolve(known)).then((thread) => {
         const view = viewOf(thread);

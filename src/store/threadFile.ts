@@ -28,11 +28,25 @@ const LONE_SURROGATE = /\p{Surrogate}/u;
 const PLAIN_STEM = /^[a-z0-9_-]{1,200}$/;
 
 /**
+ * The characters of the thread ids every surface accepts (the runtime's `THREAD_ID_PATTERN`), in
+ * the order of their digits in a packed stem.
+ */
+const ID_DIGITS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_:-';
+const ID_CHARS = /^[A-Za-z0-9_:-]+$/;
+/** The characters of a packed stem (after its `~`): one case only, none that needs escaping. */
+const STEM_DIGITS = 'abcdefghijklmnopqrstuvwxyz0123456789_-';
+const PACKED_STEM = /^~[a-z0-9_-]+$/;
+
+/**
  * The file name stem of a thread id, or `undefined` when the id cannot be stored.
  *
  * Lower-case letters, digits, `_` and `-` are kept; every other character becomes `%xx` per UTF-8
  * byte (lower-case hex). So `.`, `/` and `..` never reach the file system, and ids that differ only
- * in case map to different names even on case-insensitive file systems.
+ * in case map to different names even on case-insensitive file systems. An id of the characters
+ * every surface accepts (letters, digits, `_ : -`) whose escaped form would be too long (upper-case
+ * letters and `:` take three characters each) is packed instead: `~` and the id read as a number in
+ * base 65, written in base 38 (about 1.15 characters per character), so every id of up to 128 such
+ * characters, the limit the surfaces enforce, has a stem (an escaped one only takes 66 of them).
  */
 export function encodeThreadId(id: string): string | undefined {
   if (typeof id === 'string' && PLAIN_STEM.test(id)) return id; // nothing to escape
@@ -44,14 +58,39 @@ export function encodeThreadId(id: string): string | undefined {
     } else {
       for (const byte of Buffer.from(char, 'utf8')) out += `%${byte.toString(16).padStart(2, '0')}`;
     }
-    if (out.length > MAX_ENCODED) return undefined;
+    if (out.length > MAX_ENCODED) return packedStem(id);
   }
   return out;
+}
+
+/** The packed stem of an id too long to escape, if it is made of {@link ID_DIGITS} and fits. */
+function packedStem(id: string): string | undefined {
+  if (!ID_CHARS.test(id)) return undefined;
+  // A leading 1 keeps leading zero digits (`A`) apart.
+  let value = 1n;
+  for (const char of id) value = value * 65n + BigInt(ID_DIGITS.indexOf(char));
+  let digits = '';
+  for (; value > 0n; value /= 38n) digits = STEM_DIGITS[Number(value % 38n)]! + digits;
+  return digits.length < MAX_ENCODED ? `~${digits}` : undefined;
+}
+
+/** The id of a packed stem (see {@link packedStem}), or `undefined` if it reads as none. */
+function unpackStem(stem: string): string | undefined {
+  let value = 0n;
+  for (const char of stem.slice(1)) value = value * 38n + BigInt(STEM_DIGITS.indexOf(char));
+  let id = '';
+  for (; value > 1n; value /= 65n) id = ID_DIGITS[Number(value % 65n)]! + id;
+  return value === 1n && id.length > 0 ? id : undefined;
 }
 
 /** The id of a file name stem made by {@link encodeThreadId}, or `undefined` if it is not one. */
 export function decodeThreadId(stem: string): string | undefined {
   if (PLAIN_STEM.test(stem)) return stem; // nothing escaped: the stem is the id
+  if (PACKED_STEM.test(stem)) {
+    const id = unpackStem(stem);
+    // Only the canonical stem names a thread (an id that escapes short enough is never packed).
+    return id !== undefined && encodeThreadId(id) === stem ? id : undefined;
+  }
   if (!/^(?:[a-z0-9_-]|%[0-9a-f]{2})+$/.test(stem)) return undefined;
   const bytes: number[] = [];
   for (let i = 0; i < stem.length; ) {

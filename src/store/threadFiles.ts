@@ -40,7 +40,7 @@ export class ThreadFiles {
   }
 
   fileOf(stem: string): string {
-    // A stem is only [a-z0-9_%-]: nothing for `join` to normalize, so the directory is joined once.
+    // A stem is only [a-z0-9_%~-]: nothing for `join` to normalize, so the directory is joined once.
     return this.#prefix + stem + THREAD_FILE_EXT;
   }
 

@@ -12,10 +12,13 @@ export interface AgentWorker {
   /** Jobs running now. */
   active(): number;
   /**
-   * Stops taking jobs and waits up to `drainMs` for the running ones; the rest are handed back
-   * (their runs aborted, the jobs nak'ed to be delivered again shortly).
+   * Stops taking jobs at once, waits for `drained` (the runtime letting its tool calls in progress
+   * finish, then stopping its actors: `runtime.drain`), then hands back every job still
+   * running (its run aborted, the job nak'ed to be delivered again at once: nothing here moves its
+   * thread any more). Jobs reporting their thread's rest get what is left of `drainMs`; a callback
+   * still in flight then is cut, and its job handed back.
    */
-  stop(drainMs: number): Promise<void>;
+  stop(drainMs: number, drained?: Promise<void>): Promise<void>;
 }
 
 /**
@@ -33,19 +36,23 @@ export async function startAgentWorker(ctx: SurfaceContext, requests: ThreadRequ
   }
   return {
     active: () => scope.running.size,
-    async stop(drainMs) {
+    async stop(drainMs, drained = Promise.resolve()) {
+      const deadline = Date.now() + drainMs;
+      // Stopping a consumer stops its pulls at once; it resolves once its running jobs settled.
       const stopped = Promise.all(consumers.map((c) => c.stop()));
+      await drained;
+      if (scope.running.size > 0) ctx.logger.info({ jobs: scope.running.size }, 'handing the running jobs back to the queue');
+      for (const abort of scope.running) abort.abort(new Error('the worker is shutting down'));
       let timer: NodeJS.Timeout | undefined;
-      const drained = await Promise.race([
+      const settled = await Promise.race([
         stopped.then(() => true),
         new Promise<false>((resolve) => {
-          timer = setTimeout(() => resolve(false), drainMs);
+          timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now()));
         }),
       ]);
       clearTimeout(timer);
-      if (drained) return;
-      ctx.logger.warn({ jobs: scope.running.size }, 'jobs still running at shutdown: handing them back');
-      for (const abort of scope.running) abort.abort(new Error('the worker is shutting down'));
+      if (settled) return;
+      ctx.logger.warn({ jobs: scope.running.size }, 'jobs still reporting at shutdown: cutting their callbacks and handing them back');
       // A job reporting its rest may be waiting on a callback: cut it, and the job is handed back.
       await Promise.all([ctx.callbacks.close(), stopped]);
     },

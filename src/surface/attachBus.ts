@@ -55,7 +55,10 @@ export interface AttachBusOptions {
 
 /** Options of {@link BusSurface.close}. */
 export interface CloseSurfaceOptions {
-  /** How long running jobs may take to finish before they are handed back. @default 10000 */
+  /**
+   * How long the tool calls in progress may take to finish (and jobs reporting a rest to send their
+   * callbacks) before they are cut off and their jobs handed back. @default 10000
+   */
   drainMs?: number;
 }
 
@@ -80,8 +83,10 @@ export interface BusSurface {
    */
   webhookSource(receivers: readonly string[]): WebhookSource;
   /**
-   * Stops taking jobs, lets running ones finish (up to `drainMs`, then hands them back to the
-   * queue), and stops serving and publishing. Close the runtime and then the bus afterwards.
+   * Stops taking jobs at once and stops the runtime's threads as {@link Runtime.drain} does (the
+   * tool calls in progress finish and journal their results, up to `drainMs`; no new step starts),
+   * hands every job it was running back to the queue, to be delivered again at once (to another
+   * worker), and stops serving and publishing. Close the runtime and then the bus afterwards.
    */
   close(options?: CloseSurfaceOptions): Promise<void>;
 }
@@ -162,8 +167,11 @@ export async function attachBus(runtime: Runtime, options: AttachBusOptions): Pr
     webhookSource: (receivers) => busWebhookSource(ctx, receivers),
     close(closeOptions = {}) {
       closing ??= (async () => {
+        const drainMs = closeOptions.drainMs ?? 10_000;
         await guard.close();
-        await agentWorker?.stop(closeOptions.drainMs ?? 10_000);
+        // No new job, no new step: the tool calls in progress finish, then the jobs go back.
+        const drained = runtime.drain({ drainMs });
+        await (agentWorker?.stop(drainMs, drained) ?? drained);
         await Promise.all([requests.close(), fanout.close(), callbacks.close()]);
         await bus.flush().catch(() => undefined);
       })();

@@ -2,7 +2,7 @@ import type { Job } from '../bus/bus.js';
 import { MAX_TIMER_MS, sleep, systemClock } from '../clock.js';
 import { formatIssues } from '../errors.js';
 import { jobPayloadSchema, type JobPayload } from './payloads.js';
-import { comesBack, keepJob, replaceByWakeUp, retryLater, type WorkerScope } from './workerScope.js';
+import { comesBack, keepJob, replaceJob, retryLater, type WorkerScope } from './workerScope.js';
 
 /** How long a guard job waits in place for its write to land before it hands itself back. */
 const GUARD_WAIT_MS = 1_000;
@@ -71,7 +71,7 @@ async function wakeDue(scope: WorkerScope, job: Job, agent: string, threadId: st
     return false;
   }
   if (comesBack(scope, job)) await job.nak(Math.min(remaining, MAX_TIMER_MS));
-  else if (queues.config.maxDeliver > 1) await replaceByWakeUp(scope, job, agent, { threadId, wakeAt });
+  else if (queues.config.maxDeliver > 1) await replaceJob(scope, job, agent, { threadId, wakeAt });
   else {
     const kept = await keepJob(scope, job, { agent, threadId, wakeAt }, (signal) => sleep(systemClock, Math.min(remaining, MAX_TIMER_MS), signal));
     return kept && wakeDue(scope, job, agent, threadId, wakeAt);

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { BusHeaders, JsonParseResult } from '../bus/bus.js';
 import { isValidSubject } from '../bus/subject.js';
-import { THREAD_ID_PATTERN, type ThreadView } from '../runtime/runtime.js';
+import { THREAD_ID_PATTERN, THREAD_ID_RULE, type ThreadView } from '../runtime/runtime.js';
 import { launchInputSchema, type HumanRequest, type Json } from '../thread/events.js';
 import type { ThreadStatus } from '../thread/state.js';
 import { REPLY_TO_HEADER } from './subjects.js';
@@ -13,7 +13,7 @@ import { REPLY_TO_HEADER } from './subjects.js';
  */
 const MAX_REPLY_SUBJECT = 512;
 const subjectSchema = z.string().max(MAX_REPLY_SUBJECT).refine(isValidSubject, 'must be a NATS subject without wildcards');
-const threadIdSchema = z.string().regex(THREAD_ID_PATTERN, `must match ${THREAD_ID_PATTERN}`);
+const threadIdSchema = z.string().regex(THREAD_ID_PATTERN, THREAD_ID_RULE);
 
 /** Whether `subject` may receive a trigger's replies: a NATS subject without wildcards, at most 512 characters. */
 export function isReplySubject(subject: string): boolean {

@@ -36,6 +36,7 @@ export async function runToRest(
   scope.running.add(abort);
   let view: ThreadView | undefined;
   let pending = false;
+  let stopping = false;
   try {
     const first = await prepare();
     if (first === false) return;
@@ -48,21 +49,23 @@ export async function runToRest(
     }
     pending = claim.pending;
   } catch (error) {
-    if (abort.signal.aborted) {
-      await handBack(scope, job, target);
-      return;
-    }
-    // No such thread, or (a continuation) another agent's.
-    if (error instanceof NotFoundError || (error instanceof InvalidStateError && error.status === 'conflict')) {
+    // The worker stops: handed back once the claim is given up (below), so that the worker the
+    // job goes to next finds the thread free.
+    if (abort.signal.aborted) stopping = true;
+    else if (error instanceof NotFoundError || (error instanceof InvalidStateError && error.status === 'conflict')) {
+      // No such thread, or (a continuation) another agent's.
       await job.term(error.message);
       return;
-    }
-    throw error; // nak'ed with the queue's retry delay (or dead-lettered on the last delivery)
+    } else throw error; // nak'ed with the queue's retry delay (or dead-lettered on the last delivery)
   } finally {
     stopHeartbeat();
     claim.release();
     disown();
     scope.running.delete(abort);
+  }
+  if (stopping) {
+    await handBack(scope, job, target);
+    return;
   }
   if (view === undefined) return;
   // Still asked to run after MAX_ROUNDS: let the queue carry it on.

@@ -1,6 +1,6 @@
 import { type BusMessage, type BusSubscription, isBusError } from '../bus/bus.js';
 import { formatIssues, InvalidInputError, InvalidStateError, NotFoundError, VersionConflictError, messageOf } from '../errors.js';
-import { THREAD_ID_PATTERN } from '../runtime/runtime.js';
+import { THREAD_ID_PATTERN, THREAD_ID_RULE } from '../runtime/runtime.js';
 import { briefOf, controlPayloadSchema, type ThreadReply } from './payloads.js';
 import { PROCESS_HEADER, THREAD_OPS, type ThreadOp } from './subjects.js';
 import type { SurfaceContext } from './surfaceContext.js';
@@ -101,7 +101,7 @@ export function serveThreadRequests(ctx: SurfaceContext): ThreadRequests {
       return;
     }
     if (!THREAD_ID_PATTERN.test(threadId)) {
-      await answer(msg, fail('bad_request', `thread id must match ${THREAD_ID_PATTERN}`));
+      await answer(msg, fail('bad_request', `thread id ${THREAD_ID_RULE}`));
       return;
     }
     if (op !== 'get' && !queues.isClaimed(threadId) && (await ownerHolds(threadId))) {

@@ -24,9 +24,6 @@ export interface WorkerScope {
   readonly running: Set<AbortController>;
 }
 
-/** Delay before a job handed back at shutdown is delivered again (after this process stops its actors). */
-export const HANDBACK_DELAY_MS = 2_000;
-
 /** Tells the queue the job is still being worked on, every `heartbeatMs`; returns the stop function. */
 export function heartbeat(scope: WorkerScope, job: Job): () => void {
   let beating = false;
@@ -84,20 +81,25 @@ export async function keepJob(scope: WorkerScope, job: Job, target: JobTarget, w
 }
 
 /**
- * Hands back a job the stopping worker was running, to be delivered again once this process has
- * stopped its actors. On its last delivery a nak would dead-letter it and leave the thread with no
- * job: a wake-up job for the thread, due after the same delay (or at its own deadline), replaces it.
+ * Hands back a job the stopping worker was running, to be taken at once by the next worker that
+ * asks: this process has stopped its actors (see `AgentWorker.stop`) and given up its claim on the
+ * thread, so that worker continues the thread from the log. The job is replaced by a fresh
+ * continuation job (due now, or at its own wake-up deadline), then acknowledged, rather than
+ * nak'ed: a nak'ed job is delivered again first to the pull requests this worker still has
+ * waiting on the server, which nobody reads any more, and nats-server 2.9 then loses it until its
+ * ack wait runs out. A trigger whose thread was never created has nothing else to carry it: it is
+ * nak'ed (delivered again at once; on its last delivery dead-lettered).
  */
 export async function handBack(scope: WorkerScope, job: Job, target: JobTarget): Promise<void> {
-  if (comesBack(scope, job) || !(await threadExists(scope, target.threadId))) {
-    await job.nak(HANDBACK_DELAY_MS);
+  if (!(await threadExists(scope, target.threadId))) {
+    await job.nak();
     return;
   }
-  await replaceByWakeUp(scope, job, target.agent, { threadId: target.threadId, wakeAt: Math.max(target.wakeAt ?? 0, Date.now() + HANDBACK_DELAY_MS) });
+  await replaceJob(scope, job, target.agent, { threadId: target.threadId, ...(target.wakeAt === undefined ? {} : { wakeAt: target.wakeAt }) });
 }
 
-/** Replaces a job that has no delivery left by a fresh wake-up job (deliveries of its own), then acks it. */
-export async function replaceByWakeUp(scope: WorkerScope, job: Job, agent: string, payload: JobPayload & { readonly wakeAt: number }): Promise<void> {
+/** Replaces a job by a fresh continuation job (deliveries of its own, a wake-up if `wakeAt`), then acks it. */
+export async function replaceJob(scope: WorkerScope, job: Job, agent: string, payload: JobPayload): Promise<void> {
   const { queues, subjects } = scope.ctx;
   await (await queues.queue(agent)).enqueue(subjects.jobs(agent), payload);
   await job.ack();

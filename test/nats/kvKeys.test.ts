@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { InvalidInputError } from '../../src/errors.js';
 import { creationSubject, indexSubjects, parseIndexEntry, statusSubject, threadIdOfKey, threadKey } from '../../src/nats/kvKeys.js';
+import { THREAD_ID_PATTERN } from '../../src/runtime/runtime.js';
 import { THREAD_STATUSES } from '../../src/thread/state.js';
 import { awkwardString, idArbitrary } from '../store/idArbitrary.js';
 
@@ -45,6 +46,23 @@ describe('threadKey', () => {
         }
         expect(key).toMatch(KEY_TOKEN);
         expect(key.length).toBeLessThanOrEqual(MAX_KEY);
+        expect(threadIdOfKey(key)).toBe(id);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('has a key that reads back for every id the runtime accepts, however many characters escape', () => {
+    // The surfaces' one limit (THREAD_ID_PATTERN): at most 128 characters, at most 384 once escaped.
+    const accepted = fc.oneof(
+      fc.stringMatching(THREAD_ID_PATTERN),
+      fc.integer({ min: 1, max: 128 }).chain((length) => fc.array(fc.constantFrom('A', ':', 'z', '9', '_', '-'), { minLength: length, maxLength: length }).map((chars) => chars.join(''))),
+    );
+    fc.assert(
+      fc.property(accepted, (id) => {
+        const key = threadKey(id);
+        expect(key).toMatch(KEY_TOKEN);
+        expect(key.length).toBeLessThanOrEqual(3 * 128);
         expect(threadIdOfKey(key)).toBe(id);
       }),
       { numRuns: 300 },

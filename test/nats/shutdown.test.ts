@@ -1,16 +1,19 @@
 /**
- * A NATS worker closed (`close({ drainMs })`) while a job's tool call runs: the call that finishes
- * within the drain time has its result journaled, and the job runs its thread to rest before the
- * worker lets go, so nothing is left for a human to be asked about.
+ * A NATS worker closed (`close({ drainMs })`) while a job's tool call runs stops moving threads at
+ * once, as a closing runtime does: it pulls no more jobs, lets the tool calls in progress finish and
+ * journal their results (nothing is left for a human to be asked about), starts no new step (a
+ * decision in progress is dropped, to be made again from the log), and hands every job it was
+ * running back to the queue, due at once, so another worker carries the threads on.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { agent } from '../../src/agent/agent.js';
-import type { ModelRequest } from '../../src/model/model.js';
+import type { Model, ModelRequest, ModelResult } from '../../src/model/model.js';
 import { scriptedModel, type ScriptedReply } from '../../src/model/scriptedModel.js';
 import type { NatsNode } from '../../src/nats/natsNode.js';
 import { startNatsServer, type NatsServerHandle } from '../support/natsServer.js';
 import { heldPublishTool } from '../support/heldTool.js';
-import { plainClient, startNode, uniqueToken, type PlainClient } from './natsTestKit.js';
+import { deferred, plainClient, startNode, uniqueToken, type PlainClient } from './natsTestKit.js';
 
 const prefix = `sy${uniqueToken()}`;
 const bucket = `threads_${uniqueToken()}`;
@@ -29,30 +32,94 @@ afterAll(async () => {
   await server?.stop();
 });
 
+/** The jobs waiting in the publisher's work queue. */
+async function queuedJobs(): Promise<{ subject: string; data: string }[]> {
+  const jsm = await jetstreamManager(client.nc);
+  const stream = `${prefix}_publisher`;
+  const { state } = await jsm.streams.info(stream);
+  const jobs: { subject: string; data: string }[] = [];
+  for (let seq = state.first_seq; state.messages > 0 && seq <= state.last_seq; seq++) {
+    const stored = await jsm.streams.getMessage(stream, { seq }).catch(() => null);
+    if (stored) jobs.push({ subject: stored.subject, data: stored.string() });
+  }
+  return jobs;
+}
+
+/** Publishes, then is done. */
+const publishThenDone = (): Model =>
+  scriptedModel([], {
+    whenExhausted: (request: ModelRequest): ScriptedReply =>
+      request.context.includes('<tool_result') ? { intent: 'done_for_now', args: { message: 'published it' } } : { intent: 'publish', args: { post: 'hello' } },
+  });
+
 describe('a NATS worker closed while a tool call runs', () => {
-  it('journals the result of a call that finishes within the drain time', async () => {
+  it('journals the call, starts no new step, and hands its threads back for another worker to finish', async () => {
     const { publish, started, release, runs } = heldPublishTool();
     const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [publish] });
-    const model = scriptedModel([], {
-      whenExhausted: (request: ModelRequest): ScriptedReply =>
-        request.context.includes('<tool_result') ? { intent: 'done_for_now', args: { message: 'published it' } } : { intent: 'publish', args: { post: 'hello' } },
-    });
-    const common = { agents: [publisher], model, prefix, bucket, observe: false, queue: { ackWaitMs: 5_000, retryDelayMs: 200 } };
-    const worker = await startNode(server.url, { ...common, processId: 'worker-1' });
+    // Worker A's model: thread trg-d-1 stays deciding until its step is aborted, or until A decides
+    // anything after its close began (then it answers too, so a worker that keeps going ends); the
+    // others publish.
+    const scripted = publishThenDone();
+    const deciding = deferred<AbortSignal>();
+    const decidedAfterClose = deferred();
+    let closeBegan = false;
+    const decisionsAfterClose: string[] = [];
+    const modelA: Model = {
+      name: 'model-a',
+      complete(request): Promise<ModelResult> {
+        if (closeBegan) {
+          decisionsAfterClose.push(request.threadId);
+          decidedAfterClose.resolve();
+        }
+        if (request.threadId !== 'trg-d-1') return scripted.complete(request);
+        deciding.resolve(request.signal);
+        return new Promise((resolve) => {
+          request.signal.addEventListener('abort', () => resolve({ success: false, error: { kind: 'timeout', message: 'aborted' } }), { once: true });
+          void decidedAfterClose.promise.then(() => resolve(scripted.complete(request)));
+        });
+      },
+    };
+    // No ack wait runs out during the test: a job comes back only if the worker hands it back.
+    const common = { agents: [publisher], prefix, bucket, observe: false, queue: { ackWaitMs: 600_000, retryDelayMs: 200 } };
+    const workerA = await startNode(server.url, { ...common, model: modelA, processId: 'worker-a' });
+    const acks = client.watch<string>('$JS.ACK.>');
     await client.trigger(`${prefix}.trigger.publisher`, { input: 'publish hello' }, { msgId: 'p-1' });
-    const signal = await started.promise;
+    const callSignal = await started.promise;
+    await client.trigger(`${prefix}.trigger.publisher`, { input: 'publish this too' }, { msgId: 'd-1' });
+    const decisionSignal = await deciding.promise;
 
-    const closing = worker.close({ drainMs: 3_600_000 });
-    const abortedWhileDraining = signal.aborted;
+    closeBegan = true;
+    const closing = workerA.close({ drainMs: 3_600_000 });
+    const callAbortedAtClose = callSignal.aborted;
     release.resolve('published');
     await closing;
 
-    const reader = await startNode(server.url, { ...common, processId: 'reader', worker: false });
+    const reader = await startNode(server.url, { ...common, model: publishThenDone(), processId: 'reader', worker: false });
     nodes.push(reader);
-    const stored = (await reader.store.get('trg-p-1'))!;
-    expect(stored.events.map((e) => e.type)).toEqual(['input', 'decision', 'tool_call', 'tool_result', 'decision', 'final']);
-    expect(stored.events[3]).toMatchObject({ type: 'tool_result', data: { tool: 'publish', result: 'published' } });
-    expect(abortedWhileDraining).toBe(false);
-    expect(runs()).toBe(1);
+    const published = (await reader.store.get('trg-p-1'))!;
+    // The call finished and its result is journaled; A decided nothing after it.
+    expect(published.events.map((e) => e.type)).toEqual(['input', 'decision', 'tool_call', 'tool_result']);
+    expect(published.events[3]).toMatchObject({ type: 'tool_result', data: { tool: 'publish', result: 'published' } });
+    expect(callAbortedAtClose).toBe(false);
+    // The decision in progress was dropped, not recorded.
+    expect(decisionSignal.aborted).toBe(true);
+    expect((await reader.store.get('trg-d-1'))!.events.map((e) => e.type)).toEqual(['input']);
+    expect(decisionsAfterClose).toEqual([]);
+    // Both jobs were handed back, due at once: replaced by a continuation job each (no delay, no
+    // wake-up time) that the next worker to ask takes.
+    expect(acks.items.filter((ack) => String(ack.data).startsWith('-NAK'))).toEqual([]);
+    expect((await queuedJobs()).sort((a, b) => a.data.localeCompare(b.data))).toEqual([
+      { subject: `${prefix}.jobs.publisher`, data: JSON.stringify({ threadId: 'trg-d-1' }) },
+      { subject: `${prefix}.jobs.publisher`, data: JSON.stringify({ threadId: 'trg-p-1' }) },
+    ]);
+
+    // Worker B takes both jobs and finishes the threads from their logs.
+    const workerB = await startNode(server.url, { ...common, model: publishThenDone(), processId: 'worker-b' });
+    nodes.push(workerB);
+    const [first, second] = await Promise.all([workerB.runtime.settled('trg-p-1'), workerB.runtime.settled('trg-d-1')]);
+    expect(first.status).toBe('done');
+    expect(first.events.map((e) => e.type)).toEqual(['input', 'decision', 'tool_call', 'tool_result', 'decision', 'final']);
+    expect(second.status).toBe('done');
+    expect(runs()).toBe(2); // publish ran once per thread: B did not run trg-p-1's call again
   });
 });

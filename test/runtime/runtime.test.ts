@@ -269,6 +269,18 @@ describe('runtime', () => {
     expect(reads).toBe(0);
   });
 
+  it('run() and settled() given a signal already aborted reject with its reason, and run() moves nothing', async () => {
+    // A NATS worker that began to stop aborts its runs: a job whose run starts after that must not run its thread.
+    const store = createMemoryStore();
+    const rt = createRuntime({ agents: [calculator], store, model: scriptedModel([{ intent: 'done_for_now', args: { message: 'ran' } }]), schedule: () => {} });
+    await rt.launch('calculator', 'x', { threadId: 'job-1' });
+    const reason = new Error('the worker is shutting down');
+    await expect(rt.run('job-1', { signal: AbortSignal.abort(reason) })).rejects.toBe(reason);
+    await expect(rt.settled('job-1', { signal: AbortSignal.abort(reason) })).rejects.toBe(reason);
+    expect(rt.activeCount()).toBe(0);
+    expect((await store.get('job-1'))!.events.map((e) => e.type)).toEqual(['input']);
+  });
+
   it('recover() continues threads that were running when the process stopped', async () => {
     const store = createMemoryStore();
     const first = createRuntime({ agents: [calculator], store, model: scriptedModel([]) });

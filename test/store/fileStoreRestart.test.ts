@@ -5,6 +5,7 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { InvalidInputError, VersionConflictError } from '../../src/errors.js';
 import { createFileStore } from '../../src/store/fileStore.js';
+import { INDEX_DIR } from '../../src/store/fileStoreConfig.js';
 import { encodeThreadId } from '../../src/store/threadFile.js';
 import type { Thread } from '../../src/thread/events.js';
 import { awkwardString, idArbitrary } from './idArbitrary.js';
@@ -43,5 +44,24 @@ describe('the file store across a restart', () => {
       }),
       { numRuns: 15 },
     );
+  });
+
+  it('holds every id the runtime accepts, up to 128 upper-case letters and colons, and finds it again from its file alone', async () => {
+    const ids = ['A'.repeat(128), ':'.repeat(128), 'a:'.repeat(64), `${'Z'.repeat(100)}:step-2`];
+    const dir = join(root, String(++dirs));
+    const store = await createFileStore({ dir, fsync: false });
+    const at = '2026-01-01T00:00:00.000Z';
+    for (const id of ids) {
+      await store.create({ id, agent: 'calculator', events: [{ seq: 1, at, type: 'input', data: { input: id.length } }] });
+      await store.append(id, 1, [{ seq: 2, at, type: 'control', data: { action: 'pause' } }]);
+    }
+    expect((await store.list({ limit: Infinity })).map((s) => s.id).sort()).toEqual([...ids].sort());
+    await store.close();
+    // Without its index the store reads the thread files, naming each thread by its file name.
+    rmSync(join(dir, INDEX_DIR), { recursive: true, force: true });
+    const again = await createFileStore({ dir, fsync: false });
+    expect((await again.list({ limit: Infinity })).map((s) => [s.id, s.status])).toEqual(expect.arrayContaining(ids.map((id) => [id, 'paused'])));
+    for (const id of ids) expect((await again.get(id))?.events.map((e) => e.type)).toEqual(['input', 'control']);
+    await again.close();
   });
 });

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { THREAD_ID_PATTERN } from '../../src/runtime/runtime.js';
 import { decodeThreadId, encodeThreadId, formatLine, parseThreadFile, type ParsedThreadFile, type ThreadFileContent } from '../../src/store/threadFile.js';
 import type { ThreadEvent } from '../../src/thread/events.js';
 import { initialState, reduceState } from '../../src/thread/state.js';
@@ -65,6 +66,26 @@ describe('thread file names', () => {
         }
         expect(stem).toMatch(/^[a-z0-9_%-]{1,200}$/);
         expect(decodeThreadId(stem)).toBe(id);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('give every id the runtime accepts a stem that reads back, up to 128 upper-case letters and colons', () => {
+    // The runtime's rule (THREAD_ID_PATTERN) is the one limit on every surface and both deployments:
+    // whatever it lets in, the file store must hold, as the NATS KV store does.
+    const accepted = fc.oneof(
+      fc.stringMatching(THREAD_ID_PATTERN),
+      fc.integer({ min: 1, max: 128 }).chain((length) => fc.array(fc.constantFrom('A', 'Z', ':', 'a', '0', '_', '-'), { minLength: length, maxLength: length }).map((chars) => chars.join(''))),
+      fc.constantFrom('A'.repeat(128), ':'.repeat(128), 'A'.repeat(67), 'a:'.repeat(64), `${'Z'.repeat(127)}-`),
+    );
+    fc.assert(
+      fc.property(accepted, (id) => {
+        const stem = encodeThreadId(id);
+        expect(stem).toBeDefined();
+        expect(stem!.length).toBeLessThanOrEqual(200);
+        expect(stem).toMatch(/^[a-z0-9_%~-]+$/);
+        expect(decodeThreadId(stem!)).toBe(id);
       }),
       { numRuns: 300 },
     );

@@ -322,6 +322,21 @@ describe('POST /threads/:id/respond', () => {
     expect((await get<ThreadView>(`/threads/${waiting.id}`)).body.status).toBe('awaiting_human');
   });
 
+  it('answers 400 for "approved" beside an "answer" (as the CLI refuses --answer with --approve or --deny), for an approval and a question alike, and the runtime refuses it with the same rule', async () => {
+    const rule = '"answer" cannot be combined with "approved": answer a question or an escalation with "answer", an approval with "approved" (and "comment")';
+    const approval = await launchAndWait(base, 'calculator', { op: 'divide', a: 8, b: 2 });
+    const question = await launchAndWait(base, 'calculator', { ask: 'which one?' });
+    for (const [waiting, approved] of [[approval, true], [question, false]] as const) {
+      const requestId = waiting.pendingRequest!.requestId;
+      const res = await post(`/threads/${waiting.id}/respond`, { requestId, approved, answer: 'x' });
+      expect(res).toMatchObject({ status: 400, body: { issues: [`answer: ${rule}`] } });
+      // What the NATS surface calls: the same rule, in the same words.
+      await expect(h.runtime.respond(waiting.id, { requestId, approved, answer: 'x' })).rejects.toMatchObject({ name: 'InvalidInputError', issues: [`answer: ${rule}`] });
+      const after = (await get<ThreadView>(`/threads/${waiting.id}`)).body;
+      expect(after).toMatchObject({ status: 'awaiting_human', version: waiting.version });
+    }
+  });
+
   it('answers 404 for an unknown thread and 409 once the thread is done', async () => {
     expect((await post('/threads/th_missing/respond', { requestId: 'r', approved: true })).status).toBe(404);
     const done = await launchAndWait(base, 'echo', 'finished');

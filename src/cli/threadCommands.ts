@@ -1,6 +1,7 @@
 import { userInfo } from 'node:os';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { Json } from '../thread/events.js';
+import { approvedOrAnswerRule } from '../thread/humanResponse.js';
 import { isThreadStatus, TERMINAL_STATUSES, THREAD_STATUSES, type ThreadStatus } from '../thread/state.js';
 import { messageOf } from '../errors.js';
 import { THREAD_ID_PATTERN } from '../runtime/launching.js';
@@ -107,12 +108,8 @@ export function addThreadCommands(program: Command, cli: CliContext): void {
         command: Command,
       ) => {
         if (!opts.approve && !opts.deny && opts.answer === undefined) throw new UsageError('respond needs --approve, --deny or --answer <text>');
-        // No request takes both: an approval's note is --comment, a yes/no question takes --answer alone,
-        // and an approved flag beside an answer only misleads the model (approved="false" on guidance).
         if ((opts.approve || opts.deny) && opts.answer !== undefined) {
-          throw new UsageError(
-            '--answer cannot be combined with --approve or --deny: answer a question or an escalation with --answer, an approval with --approve or --deny (and --comment)',
-          );
+          throw new UsageError(approvedOrAnswerRule({ approved: '--approve or --deny', answer: '--answer', comment: '--comment' }));
         }
         const client = cli.clientOf(command);
         const current = await client.get(id);

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -167,8 +168,20 @@ describe('POST /threads', () => {
     const res = await post('/threads', { agent: 'calculator', input: 1, threadId: 'no spaces/or slashes' });
     expect(res.status).toBe(400);
     expect(res.body.issues).toEqual(['threadId: threadId must be 1 to 128 letters, digits or _ : -']);
-    const header = await post('/threads', { agent: 'calculator', input: 1 }, { 'idempotency-key': 'a b' });
-    expect(header).toMatchObject({ status: 400, body: { error: 'invalid Idempotency-Key header' } });
+  });
+
+  it('takes an Idempotency-Key that is not a thread id by its hash (as NATS msg ids and hook delivery ids are), the same thread on every retry', async () => {
+    const key = 'a b/c';
+    const hashed = `key-${createHash('sha256').update(key).digest('hex').slice(0, 40)}`;
+    const first = await post<ThreadView>('/threads', { agent: 'echo', input: 'h' }, { 'idempotency-key': key });
+    expect(first).toMatchObject({ status: 201, body: { id: hashed, events: [{ data: { source: { kind: 'http', triggerId: key } } }] } });
+    expect(await post<ThreadView>('/threads', { agent: 'echo', input: 'h' }, { 'idempotency-key': key })).toMatchObject({ status: 200, body: { id: hashed } });
+    // A key that is a thread id stays one, however long it may be.
+    const long = 'K'.repeat(128);
+    expect(await post<ThreadView>('/threads', { agent: 'echo', input: 'h' }, { 'idempotency-key': long })).toMatchObject({ status: 201, body: { id: long } });
+    // Too long to be a key at all.
+    const tooLong = await post('/threads', { agent: 'echo', input: 'h' }, { 'idempotency-key': 'k '.repeat(101) });
+    expect(tooLong).toMatchObject({ status: 400, body: { error: 'invalid Idempotency-Key header' } });
   });
 
   it('relaunching an id returns the existing thread with 200, by threadId or Idempotency-Key', async () => {

@@ -7,6 +7,7 @@ import { messageOf } from '../errors.js';
 import { THREAD_ID_PATTERN } from '../runtime/launching.js';
 import type { ThreadView } from '../runtime/runtime.js';
 import { ServerError, type Client } from './client.js';
+import { isChildOf } from './follow.js';
 import { checkFitsRequest, respondBody } from './respondFlags.js';
 import { UsageError, type CliContext } from './cliContext.js';
 import type { Delegation } from '../pipeline/delegations.js';
@@ -171,7 +172,9 @@ async function childWaitedOn(client: Client, view: ThreadView): Promise<{ child:
     if (error instanceof ServerError && error.status === 404) return undefined;
     throw error;
   });
-  return childView !== undefined && !TERMINAL_STATUSES.includes(childView.status) ? { child, view: childView } : undefined;
+  // A thread another launch made under the child's id is not the child (the pipeline's launch is refused).
+  if (childView === undefined || !isChildOf(childView, view.id)) return undefined;
+  return !TERMINAL_STATUSES.includes(childView.status) ? { child, view: childView } : undefined;
 }
 
 /** The thread input from words or `--input-json`. */

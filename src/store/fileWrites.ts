@@ -23,7 +23,7 @@ export async function createThread(parts: FileStoreParts, thread: Thread): Promi
   const stem = encodeThreadId(copy.id);
   if (stem === undefined) {
     throw new InvalidInputError(`thread id ${JSON.stringify(copy.id)} cannot be stored`, [
-      'id: must be well-formed Unicode and at most 256 bytes of UTF-8',
+      'id: must be well-formed Unicode and at most 200 bytes once escaped',
     ]);
   }
   const { id, agent } = copy;

@@ -10,7 +10,7 @@ import { applyRecords, type FileStoreParts } from './fileStoreParts.js';
 import { entryOf } from './indexEntry.js';
 import { loadSnapshot, UnusableSnapshotError, writeSnapshot } from './indexSnapshot.js';
 import { CorruptThreadFileError } from './threadFiles.js';
-import { encodeThreadId, THREAD_FILE_EXT } from './threadFile.js';
+import { decodeThreadId, encodeThreadId, THREAD_FILE_EXT } from './threadFile.js';
 import { ThreadIndex } from './threadIndex.js';
 
 /** `rebuildIndex` gives the event loop a turn after this much synchronous work. */
@@ -127,7 +127,7 @@ async function redoLine(parts: RecoveryParts, record: CommitRecord): Promise<voi
 function reconcileDeadLocks(parts: RecoveryParts, index: ThreadIndex): number {
   let count = 0;
   for (const lock of heldLocks(parts.config.lockDir)) {
-    const id = lock.dead && !lock.name.startsWith('.') ? parts.threads.idOf(lock.name) : undefined;
+    const id = lock.dead && !lock.name.startsWith('.') ? decodeThreadId(lock.name) : undefined;
     if (id === undefined) continue;
     count++;
     try {
@@ -174,7 +174,7 @@ export async function rebuildIndex(parts: RecoveryParts, index: ThreadIndex): Pr
   let sliceEnd = performance.now() + SLICE_MS;
   let read = 0;
   for (const name of names) {
-    const id = name.endsWith(THREAD_FILE_EXT) ? parts.threads.idOf(name.slice(0, -THREAD_FILE_EXT.length)) : undefined;
+    const id = name.endsWith(THREAD_FILE_EXT) ? decodeThreadId(name.slice(0, -THREAD_FILE_EXT.length)) : undefined;
     if (id === undefined) continue;
     read++;
     try {

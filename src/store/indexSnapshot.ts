@@ -8,7 +8,7 @@ import type { LogPosition } from './commitLog.js';
 import { isCode, syncDir } from './fileIo.js';
 import type { LockOwner } from './fileLock.js';
 import type { IndexRow, ThreadIndex } from './threadIndex.js';
-import { decodeThreadId, encodeThreadId, isDigestStem } from './threadFile.js';
+import { decodeThreadId, encodeThreadId } from './threadFile.js';
 
 /**
  * The file store's index on disk: `snapshot` in the index directory, replaced atomically (written
@@ -21,8 +21,7 @@ import { decodeThreadId, encodeThreadId, isDigestStem } from './threadFile.js';
  * {"end":1}
  * ```
  *
- * Fields of a thread line: file name stem (the id's text field when the stem is a digest that
- * does not spell it), agent (index into `agents`, or the text field of an
+ * Fields of a thread line: file name stem, agent (index into `agents`, or the text field of an
  * agent the header does not list), status (index into `THREAD_STATUSES`), version, createdAt and
  * updatedAt (epoch ms, or a text field when the time is not a plain ISO string), file size. A text
  * field is `~` and the URI-encoded text, or `!` and the base64url of its JSON when the text is not
@@ -112,11 +111,9 @@ export async function writeSnapshot(dir: string, index: ThreadIndex, covers: Log
         const row = index.row(slots[at]!);
         const stem = row === undefined ? undefined : encodeThreadId(row.id);
         if (row === undefined || stem === undefined) continue;
-        // A stem that does not spell its id (a digest stem) gives way to the id as a text field.
-        const idField = isDigestStem(stem) ? textField(row.id) : stem;
         // An agent first seen while the snapshot is written is not in the header: spelled out.
         const agent = agentCode.get(row.agent) ?? textField(row.agent);
-        text += `${idField}\t${agent}\t${THREAD_STATUSES.indexOf(row.status)}\t${row.version}\t${timeField(row.created)}\t${timeField(row.updated)}\t${row.size}\n`;
+        text += `${stem}\t${agent}\t${THREAD_STATUSES.indexOf(row.status)}\t${row.version}\t${timeField(row.created)}\t${timeField(row.updated)}\t${row.size}\n`;
         count++;
       }
       await file.write(text);
@@ -239,16 +236,10 @@ export function loadSnapshot(dir: string, index: ThreadIndex): SnapshotHeader | 
   }
 }
 
-/** The id a text field of a row holds, when the store can store it. */
-function storableText(field: string): string | undefined {
-  const id = parseText(field);
-  return id !== undefined && encodeThreadId(id) !== undefined ? id : undefined;
-}
-
 function parseRow(line: string, agents: readonly string[]): IndexRow {
   const fields = line.split('\t');
   const [stem, agent, status, version, created, updated, size] = fields;
-  const id = stem === undefined ? undefined : stem.startsWith('~') || stem.startsWith('!') ? storableText(stem) : decodeThreadId(stem);
+  const id = stem === undefined ? undefined : decodeThreadId(stem);
   const agentName = agent === undefined ? undefined : (parseText(agent) ?? agents[parseCount(agent)]);
   const statusName: ThreadStatus | undefined = THREAD_STATUSES[parseCount(status)];
   if (fields.length !== 7 || id === undefined || agentName === undefined || !isThreadStatus(statusName)) {

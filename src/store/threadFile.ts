@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { Thread, ThreadEvent } from '../thread/events.js';
 import { reduceState, initialState, type ThreadState } from '../thread/state.js';
 import { deepFreeze, parseStoredEvents } from './checkEvents.js';
@@ -21,36 +20,23 @@ import { deepFreeze, parseStoredEvents } from './checkEvents.js';
 /** Extension of thread files. */
 export const THREAD_FILE_EXT = '.jsonl';
 
-/** Longest stem: leaves room in a 255-byte file name for the lock and temp suffixes. */
+/** Longest encoded id: leaves room in a 255-byte file name for the lock and temp suffixes. */
 const MAX_ENCODED = 200;
-/** Longest id the file store keeps (UTF-8 bytes): every id of the runtime's pattern (128) fits. */
-const MAX_ID_BYTES = 256;
-/** Hex digits of the digest that ends the stem of an id too long to spell out. */
-const DIGEST_LENGTH = 32;
-/** What a spelled-out id keeps of its escaped form before the digest. */
-const KEPT_PREFIX = MAX_ENCODED - DIGEST_LENGTH - 1;
 const SAFE_CHAR = /^[a-z0-9_-]$/;
 const LONE_SURROGATE = /\p{Surrogate}/u;
 /** An id made only of characters kept as they are, short enough: its own stem. */
 const PLAIN_STEM = /^[a-z0-9_-]{1,200}$/;
-/** The stem of an id whose escaped form is too long: the start of that form, `~`, a digest. */
-const DIGEST_STEM = new RegExp(`^(?:[a-z0-9_-]|%[0-9a-f]{2})+~[0-9a-f]{${DIGEST_LENGTH}}$`);
 
 /**
- * The file name stem of a thread id, or `undefined` when the id cannot be stored (not well-formed
- * Unicode, or more than 256 bytes of UTF-8).
+ * The file name stem of a thread id, or `undefined` when the id cannot be stored.
  *
  * Lower-case letters, digits, `_` and `-` are kept; every other character becomes `%xx` per UTF-8
  * byte (lower-case hex). So `.`, `/` and `..` never reach the file system, and ids that differ only
- * in case map to different names even on case-insensitive file systems. When that escaped form is
- * longer than 200 characters (an upper-case letter or `:` costs 3), the stem is its first 167
- * characters, `~` and 32 hex digits of the id's SHA-256: such a stem does not spell the id, which
- * the thread file's header and the index keep (see {@link isDigestStem}).
+ * in case map to different names even on case-insensitive file systems.
  */
 export function encodeThreadId(id: string): string | undefined {
   if (typeof id === 'string' && PLAIN_STEM.test(id)) return id; // nothing to escape
   if (typeof id !== 'string' || id.length === 0 || LONE_SURROGATE.test(id)) return undefined;
-  if (id.length > MAX_ID_BYTES || Buffer.byteLength(id) > MAX_ID_BYTES) return undefined;
   let out = '';
   for (const char of id) {
     if (SAFE_CHAR.test(char)) {
@@ -58,19 +44,15 @@ export function encodeThreadId(id: string): string | undefined {
     } else {
       for (const byte of Buffer.from(char, 'utf8')) out += `%${byte.toString(16).padStart(2, '0')}`;
     }
+    if (out.length > MAX_ENCODED) return undefined;
   }
-  if (out.length <= MAX_ENCODED) return out;
-  // Cut before an escape, never inside one: the kept start stays readable.
-  let cut = KEPT_PREFIX;
-  while (cut > 0 && out.lastIndexOf('%', cut - 1) > cut - 3) cut--;
-  const digest = createHash('sha256').update(id, 'utf8').digest('hex').slice(0, DIGEST_LENGTH);
-  return `${out.slice(0, cut)}~${digest}`;
+  return out;
 }
 
-/** The id of a file name stem made by {@link encodeThreadId}, or `undefined` if it is not one that spells its id. */
+/** The id of a file name stem made by {@link encodeThreadId}, or `undefined` if it is not one. */
 export function decodeThreadId(stem: string): string | undefined {
   if (PLAIN_STEM.test(stem)) return stem; // nothing escaped: the stem is the id
-  if (stem.length > MAX_ENCODED || !/^(?:[a-z0-9_-]|%[0-9a-f]{2})+$/.test(stem)) return undefined;
+  if (!/^(?:[a-z0-9_-]|%[0-9a-f]{2})+$/.test(stem)) return undefined;
   const bytes: number[] = [];
   for (let i = 0; i < stem.length; ) {
     if (stem[i] === '%') {
@@ -84,31 +66,6 @@ export function decodeThreadId(stem: string): string | undefined {
   const id = Buffer.from(bytes).toString('utf8');
   // Only the canonical encoding names a thread (rejects invalid UTF-8 and needless escapes).
   return encodeThreadId(id) === stem ? id : undefined;
-}
-
-/**
- * Whether `stem` has the shape of the stem of an id too long to spell out (see
- * {@link encodeThreadId}): its id is read from the file's header ({@link headerThreadId}).
- */
-export function isDigestStem(stem: string): boolean {
-  return stem.length <= MAX_ENCODED && DIGEST_STEM.test(stem);
-}
-
-/**
- * The thread id a thread file's first bytes name in its header, when `stem` is that id's stem;
- * `undefined` otherwise (no complete header yet, or a file that is not that thread's).
- */
-export function headerThreadId(stem: string, head: Buffer): string | undefined {
-  // The header starts `{"v":<n>,"id":"<id>"` (formatLine's order); the id is at most 256 bytes.
-  const match = /^\{"v":\d+,"id":("(?:[^"\\]|\\.)*")/.exec(head.toString('utf8'));
-  if (match === null) return undefined;
-  let id: unknown;
-  try {
-    id = JSON.parse(match[1]!);
-  } catch {
-    return undefined;
-  }
-  return typeof id === 'string' && encodeThreadId(id) === stem ? id : undefined;
 }
 
 /** One batch line, newline included. The header line (`header` given) starts a thread file. */

@@ -3,13 +3,10 @@ import { join, sep } from 'node:path';
 import { SystemError } from '../errors.js';
 import { closeQuietly, isCode, readRange, sameStamp, stampOf, statIfExists, writeAll, type FileStamp } from './fileIo.js';
 import { ThreadCache, type CachedThread } from './threadCache.js';
-import { decodeThreadId, headerThreadId, isDigestStem, parseThreadFile, THREAD_FILE_EXT } from './threadFile.js';
+import { parseThreadFile, THREAD_FILE_EXT } from './threadFile.js';
 
 /** A thread file whose content is invalid (not a torn tail: something a reader must not guess around). */
 export class CorruptThreadFileError extends SystemError {}
-
-/** Bytes of a thread file that hold its header's id (an id of 256 bytes, JSON-escaped, and more). */
-const HEADER_BYTES = 4096;
 
 /** Thread files a store keeps open for writing (a thread's next append then costs no open). */
 const OPEN_FILES = 256;
@@ -45,28 +42,6 @@ export class ThreadFiles {
   fileOf(stem: string): string {
     // A stem is only [a-z0-9_%-]: nothing for `join` to normalize, so the directory is joined once.
     return this.#prefix + stem + THREAD_FILE_EXT;
-  }
-
-  /**
-   * The id of the thread whose file has stem `stem`: spelled by the stem, or, for an id too long
-   * for that, read from the file's header. `undefined` for a name no thread has, and for a digest
-   * stem whose file has no complete header.
-   */
-  idOf(stem: string): string | undefined {
-    const id = decodeThreadId(stem);
-    if (id !== undefined || !isDigestStem(stem)) return id;
-    let fd: number;
-    try {
-      fd = openSync(this.fileOf(stem), 'r');
-    } catch (error) {
-      if (isCode(error, 'ENOENT')) return undefined;
-      throw new SystemError(`cannot open ${this.fileOf(stem)}`, { cause: error });
-    }
-    try {
-      return headerThreadId(stem, readRange(fd, 0, HEADER_BYTES));
-    } finally {
-      closeQuietly(fd);
-    }
   }
 
   /**

@@ -1,4 +1,5 @@
 import type { ThreadView } from '../runtime/runtime.js';
+import { parentIdOf } from '../runtime/threadView.js';
 import type { ThreadEvent } from '../thread/events.js';
 import { deriveState, RESTING_STATUSES, statusOf, TERMINAL_STATUSES } from '../thread/state.js';
 import { ServerError, type Client } from './client.js';
@@ -125,10 +126,21 @@ export async function followThread(client: Client, threadId: string, options: Fo
 }
 
 /**
+ * Whether pipeline `parentId` launched `child`: its input names that parent, as the runtime
+ * requires of a child it takes over (a thread of another launch under the child's id is refused).
+ */
+export function isChildOf(child: Pick<ThreadView, 'events'>, parentId: string): boolean {
+  return parentIdOf(child) === parentId;
+}
+
+/** Thrown inside a follow of a thread that turned out not to be the pipeline's child. */
+class NotTheChild extends Error {}
+
+/**
  * Follows a child a pipeline just named. The pipeline journals the child before it launches it, so
  * the child may not be there yet: a not-found before any of its events means "not yet", asked
  * again after a short wait while the pipeline moves (at most {@link CHILD_ASKS} times). Resolves
- * with `undefined` when the pipeline rested without it.
+ * with `undefined` when the pipeline rested without it, or the thread under its id is not its child.
  */
 async function followChild(
   client: Client,
@@ -143,11 +155,15 @@ async function followChild(
       return await followThread(client, childId, {
         ...options,
         onEvent: (event, threadId, open) => {
+          // A thread under the child's id that this pipeline did not launch is not its child (the
+          // pipeline's launch is refused and its events say so): not followed, not reported.
+          if (threadId === childId && event.seq === 1 && !isChildOf({ events: [event] }, parentId)) throw new NotTheChild();
           if (threadId === childId) seen = true;
           onEvent?.(event, threadId, open);
         },
       });
     } catch (error) {
+      if (error instanceof NotTheChild) return undefined;
       if (!(error instanceof ServerError && error.status === 404) || seen || ask >= CHILD_ASKS) throw error;
       const parent = await client.get(parentId);
       if (RESTING_STATUSES.includes(parent.status)) return undefined;

@@ -95,7 +95,7 @@ export async function serve(project: Project, options: ServeOptions, io: ServeIO
 
   const { runtime } = backend;
   const recovered = await runtime.recover();
-  if (recovered > 0) io.out(`recovered ${recovered} thread${recovered === 1 ? '' : 's'} that were running when the last process stopped`);
+  if (recovered > 0) io.out(`recovered ${recovered === 1 ? '1 thread that was' : `${recovered} threads that were`} running when the last process stopped`);
 
   io.out('');
   io.out('try:');

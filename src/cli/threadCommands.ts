@@ -1,11 +1,13 @@
 import { userInfo } from 'node:os';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { Json } from '../thread/events.js';
+import { approvedOrAnswerRule } from '../thread/humanResponse.js';
 import { isThreadStatus, TERMINAL_STATUSES, THREAD_STATUSES, type ThreadStatus } from '../thread/state.js';
 import { messageOf } from '../errors.js';
 import { THREAD_ID_PATTERN } from '../runtime/launching.js';
 import type { ThreadView } from '../runtime/runtime.js';
 import { ServerError, type Client } from './client.js';
+import { isChildOf } from './follow.js';
 import { checkFitsRequest, respondBody } from './respondFlags.js';
 import { UsageError, type CliContext } from './cliContext.js';
 import type { Delegation } from '../pipeline/delegations.js';
@@ -107,12 +109,8 @@ export function addThreadCommands(program: Command, cli: CliContext): void {
         command: Command,
       ) => {
         if (!opts.approve && !opts.deny && opts.answer === undefined) throw new UsageError('respond needs --approve, --deny or --answer <text>');
-        // No request takes both: an approval's note is --comment, a yes/no question takes --answer alone,
-        // and an approved flag beside an answer only misleads the model (approved="false" on guidance).
         if ((opts.approve || opts.deny) && opts.answer !== undefined) {
-          throw new UsageError(
-            '--answer cannot be combined with --approve or --deny: answer a question or an escalation with --answer, an approval with --approve or --deny (and --comment)',
-          );
+          throw new UsageError(approvedOrAnswerRule({ approved: '--approve or --deny', answer: '--answer', comment: '--comment' }));
         }
         const client = cli.clientOf(command);
         const current = await client.get(id);
@@ -174,7 +172,9 @@ async function childWaitedOn(client: Client, view: ThreadView): Promise<{ child:
     if (error instanceof ServerError && error.status === 404) return undefined;
     throw error;
   });
-  return childView !== undefined && !TERMINAL_STATUSES.includes(childView.status) ? { child, view: childView } : undefined;
+  // A thread another launch made under the child's id is not the child (the pipeline's launch is refused).
+  if (childView === undefined || !isChildOf(childView, view.id)) return undefined;
+  return !TERMINAL_STATUSES.includes(childView.status) ? { child, view: childView } : undefined;
 }
 
 /** The thread input from words or `--input-json`. */

@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto';
 import type { Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { InvalidInputError, InvalidStateError, NotFoundError, VersionConflictError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Runtime, ThreadView } from '../runtime/runtime.js';
+import { keyedThreadId } from '../thread/keyedThreadId.js';
 import { verifyWebhookSignature, WEBHOOK_HEADERS } from './webhooks.js';
 
 /** Options of {@link mountHooks}. */
@@ -15,13 +15,11 @@ export interface HookOptions {
   readonly logger: Logger;
 }
 
-/** A delivery id that is a plain token names its thread as is; any other is hashed. */
-const PLAIN_DELIVERY = /^[A-Za-z0-9_:-]{1,120}$/;
 const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
 
 /** The thread a delivery launches: the same for every retry of it. */
 export function hookThreadId(deliveryId: string): string {
-  return `hook-${PLAIN_DELIVERY.test(deliveryId) ? deliveryId : createHash('sha256').update(deliveryId).digest('hex').slice(0, 40)}`;
+  return keyedThreadId('hook-', deliveryId);
 }
 
 /**

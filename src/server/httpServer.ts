@@ -8,7 +8,7 @@ import { HTTPException } from 'hono/http-exception';
 import { z } from 'zod';
 import { InvalidInputError, InvalidStateError, NotFoundError, VersionConflictError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
-import { THREAD_ID_PATTERN, type Runtime, type ThreadView } from '../runtime/runtime.js';
+import type { Runtime, ThreadView } from '../runtime/runtime.js';
 import { callbackUrlOf } from '../runtime/threadView.js';
 import type { Source } from '../thread/events.js';
 import { drainRejectedBody } from './drainRejectedBody.js';
@@ -17,13 +17,13 @@ import { mountHooks } from './hooks.js';
 import { streamThreadEvents } from './eventStream.js';
 import {
   controlBodySchema,
+  idempotencyThreadId,
   integerParam,
   launchBodySchema,
   readJsonBody,
   respondBodySchema,
   statusQuery,
   threadIdParam,
-  threadIdRule,
 } from './requestBodies.js';
 import { createWebhookNotifier, type WebhookNotifierOptions, type WebhookTarget } from './webhooks.js';
 
@@ -136,8 +136,8 @@ const MAX_WAIT_MS = 300_000;
  *   then the pipelines (`kind: 'pipeline'`, their steps: `{ name, kind, agent? }`); each with
  *   `inputSchema`, the JSON Schema of its input (`{}` when it takes any JSON value)
  * - `POST /threads` `{ agent, input, threadId?, callbackUrl? }`: 201 and the thread; 200 with the
- *   existing thread when `threadId` (or else the `Idempotency-Key` header) names one already
- *   launched (409 when it names another `callbackUrl` than the thread was launched with). `callbackUrl`
+ *   existing thread when `threadId` (or else the `Idempotency-Key` header: the key, or `key-` and
+ *   its hash when it is not a thread id) names one already launched (409 when it names another `callbackUrl` than the thread was launched with). `callbackUrl`
  *   is called (signed) when the thread needs a human and when it ends (400 when `callbackUrls` is
  *   false: nothing here could sign it)
  * - `POST /hooks/:agent` (with `hookSecret`): a signed inbound webhook launches a thread (see `mountHooks`)
@@ -236,10 +236,8 @@ export function createHttpApp(runtime: Runtime, options: HttpOptions = {}): Http
     // Before the relaunch check, so a relaunch naming a callback is answered as a first launch is.
     if (body.callbackUrl !== undefined && !callbackUrls) throw new InvalidInputError(NO_CALLBACKS);
     const key = c.req.header('idempotency-key');
-    if (key !== undefined && !THREAD_ID_PATTERN.test(key)) {
-      throw new InvalidInputError('invalid Idempotency-Key header', [threadIdRule('Idempotency-Key:')]);
-    }
-    const threadId = body.threadId ?? key;
+    const keyedId = key === undefined ? undefined : idempotencyThreadId(key);
+    const threadId = body.threadId ?? keyedId;
     const source: Source = {
       kind: 'http',
       ...(key === undefined ? {} : { triggerId: key }),

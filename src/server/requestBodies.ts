@@ -5,6 +5,7 @@ import { InvalidInputError } from '../errors.js';
 import { THREAD_ID_PATTERN } from '../runtime/runtime.js';
 import { launchInputSchema } from '../thread/events.js';
 import { humanResponseInputSchema } from '../thread/humanResponse.js';
+import { keyedThreadId } from '../thread/keyedThreadId.js';
 import { isThreadStatus, THREAD_STATUSES, type ThreadStatus } from '../thread/state.js';
 import { formatIssues } from './errorMapper.js';
 
@@ -78,6 +79,18 @@ export async function readJsonBody<T extends z.ZodType>(c: Context, schema: T, e
   const parsed = schema.safeParse(value);
   if (!parsed.success) throw new InvalidInputError('invalid request body', formatIssues(parsed.error.issues));
   return parsed.data;
+}
+
+/**
+ * The thread an `Idempotency-Key` header names: the key itself when it is a thread id, else
+ * `key-` and its hash (see {@link keyedThreadId}), as NATS msg ids and hook delivery ids are.
+ * 400 for an empty key or one over 200 characters.
+ */
+export function idempotencyThreadId(key: string): string {
+  if (key === '' || key.length > 200) {
+    throw new InvalidInputError('invalid Idempotency-Key header', ['Idempotency-Key: must be 1 to 200 characters (a retry sends the same key)']);
+  }
+  return THREAD_ID_PATTERN.test(key) ? key : keyedThreadId('key-', key);
 }
 
 /** A thread id from the path, checked before it reaches a store. */

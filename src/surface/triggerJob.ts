@@ -2,12 +2,11 @@ import { createHash } from 'node:crypto';
 import type { Job } from '../bus/bus.js';
 import { formatIssues, messageOf } from '../errors.js';
 import { THREAD_ID_PATTERN } from '../runtime/runtime.js';
+import { keyedThreadId } from '../thread/keyedThreadId.js';
 import { headerReplyTo, replyToOf, triggerPayloadSchema, type ErrorReply, type TriggerPayload } from './payloads.js';
 import { publishReport } from './reports.js';
 import { REPLY_TO_HEADER } from './subjects.js';
 import { comesBack, type WorkerScope } from './workerScope.js';
-
-const PLAIN_MSG_ID = /^[A-Za-z0-9_:-]{1,120}$/;
 
 /** A trigger job read: what to launch and where to reply, or why it is refused (and where to say so). */
 export type TriggerRead =
@@ -62,7 +61,7 @@ export async function refuse(scope: WorkerScope, job: Job, agent: string, replyT
 export async function triggerThreadId(scope: WorkerScope, agent: string, job: Job, payload: TriggerPayload): Promise<string> {
   if (payload.threadId !== undefined) return payload.threadId;
   if (job.msgId !== undefined) {
-    return PLAIN_MSG_ID.test(job.msgId) ? `trg-${job.msgId}` : `trg-${sha40(job.msgId)}`;
+    return keyedThreadId('trg-', job.msgId);
   }
   // Stable across redeliveries. A queue recreated from scratch counts from 1 again: an existing
   // thread with another input under this id is not this trigger's.

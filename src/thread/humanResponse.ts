@@ -1,6 +1,16 @@
 import { z } from 'zod';
 import type { HumanRequest, HumanResponse } from './events.js';
 
+/**
+ * The rule that a response gives `approved` or an `answer`, never both, in the words of the fields
+ * as a surface spells them (the CLI: `--answer`, `--approve or --deny`, `--comment`). No request
+ * takes both: an approval's note is a comment, a yes/no question takes either alone, and `approved`
+ * beside an answer misleads the model (a denial with an answer reads as a refused question).
+ */
+export function approvedOrAnswerRule(names: { approved: string; answer: string; comment: string } = { approved: '"approved"', answer: '"answer"', comment: '"comment"' }): string {
+  return `${names.answer} cannot be combined with ${names.approved}: answer a question or an escalation with ${names.answer}, an approval with ${names.approved} (and ${names.comment})`;
+}
+
 /** A human's response as it arrives from outside (HTTP body, NATS payload, CLI flags). */
 export const humanResponseInputSchema = z
   .object({
@@ -10,7 +20,8 @@ export const humanResponseInputSchema = z
     comment: z.string().max(20_000).optional(),
     by: z.string().max(200).optional(),
   })
-  .strict();
+  .strict()
+  .refine((response) => response.approved === undefined || response.answer === undefined, { message: approvedOrAnswerRule(), path: ['answer'] });
 
 /** Why a response was refused. */
 export type ResponseRefusal = 'no_pending_request' | 'stale_request' | 'invalid_response';

@@ -12,6 +12,8 @@ const PARENT = 'p1';
 const CHILD = 'p1--research';
 
 const input = (value: string): NewEvent => ({ type: 'input', data: { input: value } });
+/** A child's input: launched by the pipeline `parentId`. */
+const childInput = (value: string, parentId = PARENT): NewEvent => ({ type: 'input', data: { input: value, source: { kind: 'pipeline', parentId } } });
 const delegation: NewEvent = {
   type: 'tool_call',
   data: { callId: 'c1', tool: 'research', args: { threadId: CHILD, agent: 'scout', input: 'dogs' }, idempotencyKey: 'p1:c1', attempt: 1 },
@@ -43,7 +45,7 @@ describe('followThread of a pipeline', () => {
   it('keeps following when the child it just delegated to is not found yet', async () => {
     const client = createFakeClient();
     client.append(PARENT, 'article', [input('dogs'), delegation]);
-    client.append(CHILD, 'scout', [input('dogs'), final('notes')]);
+    client.append(CHILD, 'scout', [childInput('dogs'), final('notes')]);
     client.missing(CHILD, 2);
 
     const { view, seen, waits } = await follow(client, () => client.append(PARENT, 'article', [stepResult, final('article')]));
@@ -72,6 +74,24 @@ describe('followThread of a pipeline', () => {
     expect(seen).toEqual([`${PARENT} input`, `${PARENT} tool_call`, `delegated ${CHILD}`, `${PARENT} failed`]);
   });
 
+  it('does not present a thread the pipeline does not own as its child (its id taken by another parent or a launch of another agent): the pipeline fails without it', async () => {
+    const request: NewEvent = { type: 'human_request', data: { requestId: 'r1', kind: 'input', question: 'which?', urgency: 'medium', format: 'free_text' } };
+    const foreigners: NewEvent[] = [childInput('cats', 'p2'), { type: 'input', data: { input: 'cats', source: { kind: 'http' } } }];
+    for (const foreign of foreigners) {
+      const client = createFakeClient();
+      client.append(CHILD, 'other', [foreign, request]);
+      client.append(PARENT, 'article', [input('dogs'), delegation]);
+      // The pipeline's launch of the child is refused: the step, and so the pipeline, fails.
+      const failing = setImmediate(() => client.append(PARENT, 'article', [{ type: 'failed', data: { reason: `step research: thread ${CHILD} was not launched by pipeline ${PARENT}` } }]));
+
+      const { view, seen } = await follow(client);
+      clearImmediate(failing);
+
+      expect(seen).toEqual([`${PARENT} input`, `${PARENT} tool_call`, `delegated ${CHILD}`, `${PARENT} failed`]);
+      expect(view.status).toBe('failed');
+    }
+  });
+
   it('gives up with the not-found error after a bounded number of asks when the child never appears', async () => {
     const client = createFakeClient();
     client.append(PARENT, 'article', [input('dogs'), delegation]);
@@ -96,7 +116,7 @@ describe('followThread of a pipeline whose child waits already (watch)', () => {
   it('reports the child it waits on, resting, once the replay reached it, before the child moves', async () => {
     const client = createFakeClient();
     client.append(PARENT, 'article', [input('dogs'), delegation]);
-    client.append(CHILD, 'scout', [input('dogs'), request]);
+    client.append(CHILD, 'scout', [childInput('dogs'), request]);
     const seen: string[] = [];
 
     const view = await followThread(client, PARENT, {
@@ -135,7 +155,7 @@ describe('followThread of a pipeline whose child waits already (watch)', () => {
     };
     const client = createFakeClient();
     client.append(PARENT, 'article', [input('dogs'), delegation]);
-    client.append(CHILD, 'scout', [input('dogs'), request, approved, second]);
+    client.append(CHILD, 'scout', [childInput('dogs'), request, approved, second]);
     const requests: string[] = [];
 
     await followThread(client, PARENT, {

@@ -154,7 +154,8 @@ describe('serve stopped (SIGTERM) while a tool call runs', () => {
     const again = startCli(['serve', '--port', '0', '--dir', data], { cwd: dir, env });
     try {
       const [, url] = await again.waitFor(/switchyard listening on (http:\/\/\S+)/);
-      await again.waitFor(/recovered 1 thread/);
+      const [recovered] = await again.waitFor(/recovered \d+ threads?[^\n]*(?=\n)/);
+      expect(recovered).toBe('recovered 1 thread that was running when the last process stopped');
       const done = (await (await fetch(`${url}/threads/${id}/wait`)).json()) as { status: string; output: unknown; pendingRequest: unknown };
       expect(done).toMatchObject({ status: 'done', output: 'published it', pendingRequest: null });
     } finally {

@@ -122,7 +122,7 @@ describe('restart survival (file store, real child processes, SIGKILL)', () => {
     const charge = await settled('t-charge');
     expect(charge.status).toBe('awaiting_human');
     expect(charge.pendingRequest).toMatchObject({ kind: 'interrupted', tool: 'charge' });
-    second.send({ cmd: 'respond', threadId: 't-charge', response: { requestId: charge.pendingRequest!.requestId, approved: false, answer: 'it went through' } });
+    second.send({ cmd: 'respond', threadId: 't-charge', response: { requestId: charge.pendingRequest!.requestId, approved: false, comment: 'it went through' } });
     await second.waitFor((l) => l.event === 'responded' && l.view?.id === 't-charge', 'respond to charge');
     const charged = await settled('t-charge');
     expect(charged.status).toBe('done');

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -167,8 +168,20 @@ describe('POST /threads', () => {
     const res = await post('/threads', { agent: 'calculator', input: 1, threadId: 'no spaces/or slashes' });
     expect(res.status).toBe(400);
     expect(res.body.issues).toEqual(['threadId: threadId must be 1 to 128 letters, digits or _ : -']);
-    const header = await post('/threads', { agent: 'calculator', input: 1 }, { 'idempotency-key': 'a b' });
-    expect(header).toMatchObject({ status: 400, body: { error: 'invalid Idempotency-Key header' } });
+  });
+
+  it('takes an Idempotency-Key that is not a thread id by its hash (as NATS msg ids and hook delivery ids are), the same thread on every retry', async () => {
+    const key = 'a b/c';
+    const hashed = `key-${createHash('sha256').update(key).digest('hex').slice(0, 40)}`;
+    const first = await post<ThreadView>('/threads', { agent: 'echo', input: 'h' }, { 'idempotency-key': key });
+    expect(first).toMatchObject({ status: 201, body: { id: hashed, events: [{ data: { source: { kind: 'http', triggerId: key } } }] } });
+    expect(await post<ThreadView>('/threads', { agent: 'echo', input: 'h' }, { 'idempotency-key': key })).toMatchObject({ status: 200, body: { id: hashed } });
+    // A key that is a thread id stays one, however long it may be.
+    const long = 'K'.repeat(128);
+    expect(await post<ThreadView>('/threads', { agent: 'echo', input: 'h' }, { 'idempotency-key': long })).toMatchObject({ status: 201, body: { id: long } });
+    // Too long to be a key at all.
+    const tooLong = await post('/threads', { agent: 'echo', input: 'h' }, { 'idempotency-key': 'k '.repeat(101) });
+    expect(tooLong).toMatchObject({ status: 400, body: { error: 'invalid Idempotency-Key header' } });
   });
 
   it('relaunching an id returns the existing thread with 200, by threadId or Idempotency-Key', async () => {
@@ -320,6 +333,21 @@ describe('POST /threads/:id/respond', () => {
     expect((await post(path, { requestId, approved: 'yes' })).body.issues[0]).toMatch(/^approved: /);
     expect((await post(path, 'nope')).body.error).toBe('body is not valid JSON');
     expect((await get<ThreadView>(`/threads/${waiting.id}`)).body.status).toBe('awaiting_human');
+  });
+
+  it('answers 400 for "approved" beside an "answer" (as the CLI refuses --answer with --approve or --deny), for an approval and a question alike, and the runtime refuses it with the same rule', async () => {
+    const rule = '"answer" cannot be combined with "approved": answer a question or an escalation with "answer", an approval with "approved" (and "comment")';
+    const approval = await launchAndWait(base, 'calculator', { op: 'divide', a: 8, b: 2 });
+    const question = await launchAndWait(base, 'calculator', { ask: 'which one?' });
+    for (const [waiting, approved] of [[approval, true], [question, false]] as const) {
+      const requestId = waiting.pendingRequest!.requestId;
+      const res = await post(`/threads/${waiting.id}/respond`, { requestId, approved, answer: 'x' });
+      expect(res).toMatchObject({ status: 400, body: { issues: [`answer: ${rule}`] } });
+      // What the NATS surface calls: the same rule, in the same words.
+      await expect(h.runtime.respond(waiting.id, { requestId, approved, answer: 'x' })).rejects.toMatchObject({ name: 'InvalidInputError', issues: [`answer: ${rule}`] });
+      const after = (await get<ThreadView>(`/threads/${waiting.id}`)).body;
+      expect(after).toMatchObject({ status: 'awaiting_human', version: waiting.version });
+    }
   });
 
   it('answers 404 for an unknown thread and 409 once the thread is done', async () => {

@@ -6,13 +6,11 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { agent } from '../../src/agent/agent.js';
-import type { ModelRequest } from '../../src/model/model.js';
-import { scriptedModel, type ScriptedReply } from '../../src/model/scriptedModel.js';
 import type { NatsNode } from '../../src/nats/natsNode.js';
 import { childThreadId, pipeline } from '../../src/pipeline/pipeline.js';
 import type { ThreadReply } from '../../src/surface/payloads.js';
 import type { ThreadEvent } from '../../src/thread/events.js';
-import { heldPublishTool, type HeldTool } from '../support/heldTool.js';
+import { heldPublishTool, type HeldTool, publisherModel } from '../support/heldTool.js';
 import { eventually, uniqueToken, useNatsTestBed } from './natsTestKit.js';
 
 const bed = useNatsTestBed();
@@ -20,13 +18,7 @@ const bed = useNatsTestBed();
 /** A publisher agent on a held tool, and a model that counts its decisions. */
 function publisherFleet() {
   const tools = heldPublishTool();
-  const asked: string[] = [];
-  const model = scriptedModel([], {
-    whenExhausted: (request: ModelRequest): ScriptedReply => {
-      asked.push(request.agent);
-      return request.context.includes('<tool_result') ? { intent: 'done_for_now', args: { message: 'published it' } } : { intent: 'publish', args: { post: 'hello' } };
-    },
-  });
+  const { model, asked } = publisherModel();
   const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [tools.publish] });
   const ship = pipeline({ name: 'ship', description: 'publishes through the publisher', input: z.object({}), output: z.unknown() })
     .agent({ name: 'post', agent: 'publisher', input: () => 'publish hello' })

@@ -7,12 +7,10 @@
 import { describe, expect, it } from 'vitest';
 import type { InspectionEvent } from 'xstate';
 import { agent } from '../../src/agent/agent.js';
-import type { ModelRequest } from '../../src/model/model.js';
-import { scriptedModel, type ScriptedReply } from '../../src/model/scriptedModel.js';
 import type { NatsNode } from '../../src/nats/natsNode.js';
 import type { ThreadReply } from '../../src/surface/payloads.js';
 import type { ThreadEvent } from '../../src/thread/events.js';
-import { heldPublishTool } from '../support/heldTool.js';
+import { heldPublishTool, publisherModel } from '../support/heldTool.js';
 import { deferred, eventually, uniqueToken, useNatsTestBed } from './natsTestKit.js';
 
 const bed = useNatsTestBed();
@@ -20,13 +18,7 @@ const bed = useNatsTestBed();
 /** A publisher agent on a held tool, and a model that counts its decisions. */
 function publisherFleet() {
   const tools = heldPublishTool();
-  const asked: string[] = [];
-  const model = scriptedModel([], {
-    whenExhausted: (request: ModelRequest): ScriptedReply => {
-      asked.push(request.agent);
-      return request.context.includes('<tool_result') ? { intent: 'done_for_now', args: { message: 'published it' } } : { intent: 'publish', args: { post: 'hello' } };
-    },
-  });
+  const { model, asked } = publisherModel();
   const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [tools.publish] });
   const common = { prefix: `sy${uniqueToken()}`, bucket: `threads_${uniqueToken()}`, agents: [publisher], model };
   return { tools, asked, common };

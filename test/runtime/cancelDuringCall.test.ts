@@ -5,27 +5,12 @@
 import { describe, expect, it } from 'vitest';
 import type { InspectionEvent } from 'xstate';
 import { agent } from '../../src/agent/agent.js';
-import type { ModelRequest } from '../../src/model/model.js';
-import { scriptedModel, type ScriptedReply } from '../../src/model/scriptedModel.js';
 import { createRuntime } from '../../src/runtime/runtime.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
 import type { ThreadEvent } from '../../src/thread/events.js';
 import { deferred } from '../bus/waiting.js';
 import { createClock } from '../support/agentHarness.js';
-import { heldPublishTool } from '../support/heldTool.js';
-
-/** Decides to publish, then ends with whatever the tool returned; counts the decisions asked for. */
-function publisherModel() {
-  const asked: string[] = [];
-  const model = scriptedModel([], {
-    whenExhausted: (request: ModelRequest): ScriptedReply => {
-      asked.push(request.agent);
-      const result = /<tool_result[^>]*>\n?([^<]*)/.exec(request.context)?.[1]?.trim();
-      return result === undefined ? { intent: 'publish', args: { post: 'hello' } } : { intent: 'done_for_now', args: { message: `after ${result}` } };
-    },
-  });
-  return { model, asked };
-}
+import { heldPublishTool, publisherModel } from '../support/heldTool.js';
 
 /** Resolves once `signal` aborts. */
 const aborted = (signal: AbortSignal): Promise<void> =>

@@ -7,25 +7,10 @@
 import { describe, expect, it } from 'vitest';
 import { agent } from '../../src/agent/agent.js';
 import { requestIdFor } from '../../src/agent/ids.js';
-import type { ModelRequest } from '../../src/model/model.js';
-import { scriptedModel, type ScriptedReply } from '../../src/model/scriptedModel.js';
 import { createRuntime } from '../../src/runtime/runtime.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
 import type { ThreadEvent } from '../../src/thread/events.js';
-import { heldPublishTool } from '../support/heldTool.js';
-
-/** Decides to publish, then ends with whatever the tool returned (or its error); counts the decisions asked for. */
-function publisherModel() {
-  const asked: string[] = [];
-  const model = scriptedModel([], {
-    whenExhausted: (request: ModelRequest): ScriptedReply => {
-      asked.push(request.agent);
-      const result = /<tool_result[^>]*>\n?([^<]*)/.exec(request.context)?.[1]?.trim();
-      return result === undefined ? { intent: 'publish', args: { post: 'hello' } } : { intent: 'done_for_now', args: { message: `after ${result}` } };
-    },
-  });
-  return { model, asked };
-}
+import { heldPublishTool, publisherModel } from '../support/heldTool.js';
 
 const types = (events: readonly ThreadEvent[]) => events.map((e) => e.type);
 

@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { tool, type Tool } from '../../src/agent/tool.js';
+import type { ModelRequest } from '../../src/model/model.js';
+import { scriptedModel, type ScriptedModel, type ScriptedReply } from '../../src/model/scriptedModel.js';
 import { deferred, type Deferred } from '../bus/waiting.js';
 
 /** A tool call the test holds: it starts, hands the test its signal, and returns what the test releases. */
@@ -30,4 +32,20 @@ export function heldPublishTool(options: { approval?: boolean } = {}): HeldTool 
     },
   });
   return { publish, started, release, runs: () => runs };
+}
+
+/**
+ * A model for a `publish` agent: decides to publish, then ends with what the tool returned
+ * (`after <result>`; or its error); `asked` lists the decisions asked for, by agent.
+ */
+export function publisherModel(): { model: ScriptedModel; asked: string[] } {
+  const asked: string[] = [];
+  const model = scriptedModel([], {
+    whenExhausted: (request: ModelRequest): ScriptedReply => {
+      asked.push(request.agent);
+      const result = /<tool_result[^>]*>\n?([^<]*)/.exec(request.context)?.[1]?.trim();
+      return result === undefined ? { intent: 'publish', args: { post: 'hello' } } : { intent: 'done_for_now', args: { message: `after ${result}` } };
+    },
+  });
+  return { model, asked };
 }

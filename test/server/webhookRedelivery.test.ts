@@ -3,37 +3,21 @@
  * rest whose webhook has no delivery recorded beside the store is sent when the notifier is
  * attached again, with the same id and body; what was delivered is not sent again.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { calculator } from '../../agents/calculator/index.js';
 import { scriptedModel } from '../../src/model/scriptedModel.js';
-import { createRuntime, type ThreadView } from '../../src/runtime/runtime.js';
+import { createRuntime } from '../../src/runtime/runtime.js';
 import { fileDeliveryLedger } from '../../src/store/deliveryLedger.js';
 import { createFileStore } from '../../src/store/fileStore.js';
 import { createWebhookNotifier, type WebhookPayload, type WebhookTarget } from '../../src/server/webhooks.js';
-import { ROOT, startCli } from '../cli/cliProcess.js';
-import { call, decide, echo } from './harness.js';
-import { signedWith, startReceiver, type Receiver } from './receiver.js';
+import { decide, echo } from './harness.js';
+import { signedWith } from './receiver.js';
+import { serveKilledWhileRefused, useRedeliveryKit } from './redeliveryKit.js';
 
 const SECRET = 'whsec_webhook_redelivery';
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  while (cleanups.length > 0) await cleanups.pop()!();
-});
-
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'switchyard-webhook-redelivery-'));
-  cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-async function receiver(statuses: number | number[]): Promise<Receiver> {
-  const started = await startReceiver(statuses);
-  cleanups.push(started.close);
-  return started;
-}
+const kit = useRedeliveryKit('switchyard-webhook-redelivery-');
+const { cleanups, tempDir, receiver } = kit;
 
 const payloadOf = (r: { body: string }): WebhookPayload => JSON.parse(r.body) as WebhookPayload;
 
@@ -121,31 +105,15 @@ describe('a receiver added to the configuration', () => {
 
 describe('switchyard serve killed while a webhook is refused', () => {
   it('sends it when it starts again on the same directory, with the same id and body', async () => {
-    const dir = tempDir();
-    const statuses = [503];
-    const origin = await receiver(statuses);
-    const env = { SWITCHYARD_WEBHOOK_SECRET: SECRET, SWITCHYARD_WEBHOOK_URL: origin.url };
-    const args = ['serve', '--port', '0', '--dir', join(dir, 'data'), '--no-demo'];
-    const killed = startCli(args, { cwd: ROOT, env });
-    cleanups.push(async () => void (await killed.stop()));
-    const [, url] = await killed.waitFor(/listening on (http:\/\/\S+)/);
-    const launched = await call<ThreadView>(url!, 'POST', '/threads', { agent: 'calculator', input: 'multiply 2 by 3' });
-    expect(launched.status).toBe(201);
-    const [refused] = await origin.waitFor(1);
-    killed.signal('SIGKILL');
-    await killed.exited();
-    const before = origin.received.length;
-    statuses[0] = 200; // the receiver is back
-
-    const restarted = startCli(args, { cwd: ROOT, env });
-    cleanups.push(async () => void (await restarted.stop()));
-    await restarted.waitFor(/listening on/);
-    const [delivered] = (await origin.waitFor(before + 1)).slice(before);
-    expect(delivered!.headers['x-switchyard-delivery']).toBe(refused!.headers['x-switchyard-delivery']);
-    expect(payloadOf(delivered!)).toEqual(payloadOf(refused!));
-    expect(payloadOf(delivered!)).toMatchObject({ type: 'thread.finished', threadId: launched.body.id, status: 'done' });
-    expect(signedWith(delivered!, SECRET)).toBe(true);
-    expect(await restarted.stop()).toBe(0);
-    expect(origin.received).toHaveLength(before + 1);
+    const run = await serveKilledWhileRefused(kit, {
+      env: (url) => ({ SWITCHYARD_WEBHOOK_SECRET: SECRET, SWITCHYARD_WEBHOOK_URL: url }),
+      launch: () => ({}),
+    });
+    expect(run.delivered.headers['x-switchyard-delivery']).toBe(run.refused.headers['x-switchyard-delivery']);
+    expect(payloadOf(run.delivered)).toEqual(payloadOf(run.refused));
+    expect(payloadOf(run.delivered)).toMatchObject({ type: 'thread.finished', threadId: run.threadId, status: 'done' });
+    expect(signedWith(run.delivered, SECRET)).toBe(true);
+    expect(run.stopCode).toBe(0);
+    expect(run.sentAfterRestart).toBe(1);
   });
 });

@@ -3,39 +3,23 @@
  * current rest, with no delivery recorded beside the store) is sent when a sender with a ledger is
  * attached again, with the same id and body; what was delivered is not sent again.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { calculator } from '../../agents/calculator/index.js';
 import { scriptedModel } from '../../src/model/scriptedModel.js';
 import { childThreadId, pipeline } from '../../src/pipeline/pipeline.js';
-import { createRuntime, type Runtime, type ThreadView } from '../../src/runtime/runtime.js';
+import { createRuntime, type Runtime } from '../../src/runtime/runtime.js';
 import { createFileStore } from '../../src/store/fileStore.js';
 import { createCallbackSender, type CallbackPayload } from '../../src/surface/callbacks.js';
 import { fileDeliveryLedger } from '../../src/store/deliveryLedger.js';
-import { ROOT, startCli } from '../cli/cliProcess.js';
-import { call, decide, echo } from '../server/harness.js';
-import { signedWith, startReceiver, type Receiver } from '../server/receiver.js';
+import { decide, echo } from '../server/harness.js';
+import { signedWith } from '../server/receiver.js';
+import { serveKilledWhileRefused, useRedeliveryKit } from '../server/redeliveryKit.js';
 
 const SECRET = 'whsec_redelivery';
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  while (cleanups.length > 0) await cleanups.pop()!();
-});
-
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'switchyard-callback-redelivery-'));
-  cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-async function receiver(statuses: number | number[]): Promise<Receiver> {
-  const started = await startReceiver(statuses);
-  cleanups.push(started.close);
-  return started;
-}
+const kit = useRedeliveryKit('switchyard-callback-redelivery-');
+const { cleanups, tempDir, receiver } = kit;
 
 const payloadOf = (r: { body: string }): CallbackPayload => JSON.parse(r.body) as CallbackPayload;
 
@@ -155,32 +139,16 @@ describe('the first start with a ledger', () => {
 
 describe('switchyard serve killed while a callback is refused', () => {
   it('sends it when it starts again on the same directory, with the same id and body', async () => {
-    const dir = tempDir();
-    const statuses = [503];
-    const origin = await receiver(statuses);
-    const env = { SWITCHYARD_WEBHOOK_SECRET: SECRET };
-    const args = ['serve', '--port', '0', '--dir', join(dir, 'data'), '--no-demo'];
-    const killed = startCli(args, { cwd: ROOT, env });
-    cleanups.push(async () => void (await killed.stop()));
-    const [, url] = await killed.waitFor(/listening on (http:\/\/\S+)/);
-    const launched = await call<ThreadView>(url!, 'POST', '/threads', { agent: 'calculator', input: 'multiply 2 by 3', callbackUrl: origin.url });
-    expect(launched.status).toBe(201);
-    const [refused] = await origin.waitFor(1);
-    killed.signal('SIGKILL');
-    await killed.exited();
-    const before = origin.received.length;
-    statuses[0] = 200; // the receiver is back
-
-    const restarted = startCli(args, { cwd: ROOT, env });
-    cleanups.push(async () => void (await restarted.stop()));
-    await restarted.waitFor(/listening on/);
-    const [delivered] = (await origin.waitFor(before + 1)).slice(before);
-    expect(delivered!.headers['x-switchyard-delivery']).toBe(refused!.headers['x-switchyard-delivery']);
-    expect(payloadOf(delivered!)).toEqual(payloadOf(refused!));
-    expect(payloadOf(delivered!)).toMatchObject({ type: 'thread.finished', threadId: launched.body.id, status: 'done' });
-    expect(signedWith(delivered!, SECRET)).toBe(true);
+    const run = await serveKilledWhileRefused(kit, {
+      env: () => ({ SWITCHYARD_WEBHOOK_SECRET: SECRET }),
+      launch: (url) => ({ callbackUrl: url }),
+    });
+    expect(run.delivered.headers['x-switchyard-delivery']).toBe(run.refused.headers['x-switchyard-delivery']);
+    expect(payloadOf(run.delivered)).toEqual(payloadOf(run.refused));
+    expect(payloadOf(run.delivered)).toMatchObject({ type: 'thread.finished', threadId: run.threadId, status: 'done' });
+    expect(signedWith(run.delivered, SECRET)).toBe(true);
     // Stopped (its callbacks in flight finish first): the restart sent it once.
-    expect(await restarted.stop()).toBe(0);
-    expect(origin.received).toHaveLength(before + 1);
+    expect(run.stopCode).toBe(0);
+    expect(run.sentAfterRestart).toBe(1);
   });
 });

@@ -17,6 +17,8 @@ export interface RedeliveryKit {
   readonly cleanups: (() => Promise<void>)[];
   tempDir(): string;
   receiver(statuses: number | number[]): Promise<Receiver>;
+  /** A stop that runs `steps` in order once (again: nothing), also after the test. */
+  stopOnce(...steps: (() => unknown)[]): () => Promise<void>;
 }
 
 /** Registers the cleanup of what each test of the file starts; `prefix` names its directories. */
@@ -36,6 +38,16 @@ export function useRedeliveryKit(prefix: string): RedeliveryKit {
       const started = await startReceiver(statuses);
       cleanups.push(started.close);
       return started;
+    },
+    stopOnce(...steps) {
+      let stopped = false;
+      const stop = async (): Promise<void> => {
+        if (stopped) return;
+        stopped = true;
+        for (const step of steps) await step();
+      };
+      cleanups.push(stop);
+      return stop;
     },
   };
 }

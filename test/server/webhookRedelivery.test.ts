@@ -17,7 +17,7 @@ import { serveKilledWhileRefused, useRedeliveryKit } from './redeliveryKit.js';
 
 const SECRET = 'whsec_webhook_redelivery';
 const kit = useRedeliveryKit('switchyard-webhook-redelivery-');
-const { cleanups, tempDir, receiver } = kit;
+const { tempDir, receiver } = kit;
 
 const payloadOf = (r: { body: string }): WebhookPayload => JSON.parse(r.body) as WebhookPayload;
 
@@ -27,15 +27,7 @@ async function life(dir: string, webhooks: readonly WebhookTarget[]) {
   const runtime = createRuntime({ agents: [calculator, echo], store, model: scriptedModel([], { whenExhausted: decide }) });
   const notifier = createWebhookNotifier({ webhooks, retries: { attempts: 2, initialDelayMs: 1 }, ledger: fileDeliveryLedger(join(dir, 'deliveries.jsonl')), threads: runtime });
   const detach = notifier.attach(runtime);
-  let stopped = false;
-  const stop = async (): Promise<void> => {
-    if (stopped) return;
-    stopped = true;
-    detach();
-    await notifier.close();
-    await runtime.close();
-  };
-  cleanups.push(stop);
+  const stop = kit.stopOnce(detach, () => notifier.close(), () => runtime.close());
   return { runtime, notifier, stop };
 }
 

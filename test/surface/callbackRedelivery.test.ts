@@ -19,7 +19,7 @@ import { serveKilledWhileRefused, useRedeliveryKit } from '../server/redeliveryK
 
 const SECRET = 'whsec_redelivery';
 const kit = useRedeliveryKit('switchyard-callback-redelivery-');
-const { cleanups, tempDir, receiver } = kit;
+const { tempDir, receiver } = kit;
 
 const payloadOf = (r: { body: string }): CallbackPayload => JSON.parse(r.body) as CallbackPayload;
 
@@ -34,15 +34,7 @@ async function life(dir: string, seen: (runtime: Runtime) => Pick<Runtime, 'subs
   const runtime = createRuntime({ agents: [calculator, echo], pipelines: [halve], store, model: scriptedModel([], { whenExhausted: decide }) });
   const callbacks = createCallbackSender({ secret: SECRET, attempts: 2, initialDelayMs: 1, ledger: fileDeliveryLedger(join(dir, 'deliveries.jsonl')) });
   const detach = callbacks.attach(seen(runtime));
-  let stopped = false;
-  const stop = async (): Promise<void> => {
-    if (stopped) return;
-    stopped = true;
-    detach();
-    await callbacks.close();
-    await runtime.close();
-  };
-  cleanups.push(stop);
+  const stop = kit.stopOnce(detach, () => callbacks.close(), () => runtime.close());
   return { runtime, callbacks, stop };
 }
 

@@ -178,7 +178,8 @@ export function createThreadDriver(options: ThreadDriverOptions): ThreadDriver {
       );
   };
   const supervisor = createActor(supervisorMachine, {
-    input: { agents, pipelines, deps: { model, store, clock, logger, children }, maxConcurrent, onRest },
+    // With a scheduler, other processes write the threads too (see AgentDeps.otherWriters).
+    input: { agents, pipelines, deps: { model, store, clock, logger, children, ...(schedule === undefined ? {} : { otherWriters: true }) }, maxConcurrent, onRest },
     clock,
     ...(inspect ? { inspect } : {}),
   });

@@ -1,6 +1,7 @@
 import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Job } from '../../src/bus/bus.js';
 import { createNatsBus } from '../../src/nats/natsBus.js';
 import { startJobPuller, type Delivery } from '../../src/nats/jobPuller.js';
 import { startNatsServer, type NatsServerHandle } from '../support/natsServer.js';
@@ -85,6 +86,38 @@ describe('job puller', () => {
     puller.stop();
     expect(await waiting).toBeUndefined();
     expect(await puller.next()).toBeUndefined();
+  });
+
+  it("hands a job nak'ed after its consumer stopped to the next consumer, past the pull requests the stopped one left waiting on the server", async () => {
+    const bus = await createNatsBus({ servers: server.url });
+    open.push(bus);
+    const name = `back_${uniqueToken()}`;
+    // No ack wait runs out during the test: the job comes back only if the nak hands it back.
+    const queue = await bus.jobQueue(name, { subjects: [`${name}.jobs`], ackWaitMs: 600_000 });
+    const taken = deferred<Job>();
+    const settle = deferred();
+    // Sixteen slots ask in one request for sixteen jobs: fifteen are still asked for when it stops.
+    const first = queue.consume(
+      async (job) => {
+        taken.resolve(job);
+        await settle.promise;
+      },
+      { concurrency: 16 },
+    );
+    await bus.flush();
+    await queue.enqueue(`${name}.jobs`, 'the job');
+    const job = await within(taken.promise, 5_000, 'the first delivery');
+    // As a stopping worker hands back a trigger whose thread was never created: it stops pulling, then naks.
+    const stopping = first.stop();
+    await job.nak();
+    settle.resolve();
+    await stopping;
+
+    const got = collector<string>();
+    const second = queue.consume(async (again) => got.push(again.text()), { concurrency: 1 });
+    expect(await got.until(1, 20_000, 'the job handed back to the second consumer')).toEqual(['the job']);
+    expect(await queue.deadLetters()).toEqual([]);
+    await second.stop();
   });
 
   it('reports a pull the server cannot answer and keeps the slots waiting', async () => {

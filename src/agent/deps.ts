@@ -17,6 +17,14 @@ export interface AgentDeps {
    * durably until `wakeAt` (epoch ms): whoever runs the actor may stop it and start it again then.
    */
   readonly onRest?: (rest: { readonly state: string; readonly thread: Thread; readonly wakeAt?: number }) => void;
+  /**
+   * Other processes write these threads too (threads move between processes as jobs, as on NATS):
+   * a control another process writes does not always reach this actor. The execute step then reads
+   * the stored thread once before it runs a call of a tool that is not idempotent that the decision
+   * recorded with it. Unset in a runtime that moves its threads itself (the embedded deployment),
+   * whose controls all reach its actors: no read.
+   */
+  readonly otherWriters?: boolean;
 }
 
 /** Input of every step: the agent, the thread as last persisted, and its derived state. */

@@ -29,6 +29,10 @@ export async function executeStep(input: StepInput, signal: AbortSignal, windDow
   const recorded = call.started && call.attempts === 1 && input.recordedCall === call.callId;
   const gated = gate(input, call, recorded);
   if (!gated.run) return appendEvents(deps, thread, gated.events);
+  if (recorded && !gated.tool.idempotent && deps.otherWriters === true) {
+    const controlled = await controlledElsewhere(input, call);
+    if (controlled !== undefined) return controlled;
+  }
   const attempt = recorded ? call.attempts : call.attempts + 1;
   const idempotencyKey = idempotencyKeyFor(thread.id, call.callId);
   if (!recorded) {
@@ -48,6 +52,33 @@ export function callNotRun(input: StepInput, callId: string, reason: string): Pr
   if (call === null || call.callId !== callId || !call.started) return Promise.resolve(input.thread);
   const about = { callId, tool: call.tool };
   return journalOutcome(input, input.thread, callId, (at) => errorEvents(at, 'tool_error', `${call.tool} was not run: ${reason}`, about));
+}
+
+/**
+ * Before a call that the decision recorded with it runs (a call this step records itself is
+ * checked by that write, which expects the thread's version), on a deployment where other
+ * processes write the thread: the one case where a pause or cancel another process wrote (its
+ * request to the process running the thread went unanswered, or crossed the hand-over of a job)
+ * would not stop the call. Only for a tool that is not idempotent, whose second effect matters.
+ * One read of the stored thread: when only control events were written since the decision, the
+ * call is not run and the log says so (as after a cancel that reached this actor: `<tool> was not
+ * run: <action> requested`, recorded after them); when anything else was, another worker moved
+ * the thread on, and the step fails with a version conflict as its write would have.
+ *
+ * A window remains: a control written between this read and the tool's start is not seen, and
+ * the call runs; its outcome is then journaled after the control (see {@link journalOutcome}),
+ * so the log still shows what happened.
+ */
+async function controlledElsewhere(input: StepInput, call: PendingCall): Promise<Thread | undefined> {
+  const { thread, deps } = input;
+  const since = versionOf(thread);
+  const latest = await deps.store.get(thread.id);
+  if (latest === undefined || versionOf(latest) === since) return undefined;
+  if (!onlyControlSince(latest, since)) throw new VersionConflictError(thread.id, since, versionOf(latest));
+  const first = latest.events.find((e) => e.seq > since);
+  const action = first?.type === 'control' ? first.data.action : 'control';
+  deps.logger.warn({ threadId: thread.id, agent: thread.agent, callId: call.callId, tool: call.tool, action }, 'thread controlled from elsewhere before its recorded call ran; the call is not run');
+  return callNotRun(input, call.callId, `${action} requested`);
 }
 
 /** Whether the call may run now, or the events that record why not. */

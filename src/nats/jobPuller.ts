@@ -33,7 +33,10 @@ export interface JobPullerOptions {
 export interface JobPuller {
   /** The next job for a free slot; undefined once stopped. */
   next(): Promise<Delivery | undefined>;
-  /** Stops pulling; waiting slots get undefined, a job delivered later goes back to the queue at once. */
+  /**
+   * Stops pulling; waiting slots get undefined, and a job delivered later (one the server sent
+   * before it had the unsubscribe) goes back to the queue at once.
+   */
   stop(): void;
 }
 
@@ -137,6 +140,14 @@ export function startJobPuller(options: JobPullerOptions): JobPuller {
     }
   }
 
+  /**
+   * A job delivered with no slot to take it after stop: nak'ed, to be delivered again at once. Sent
+   * on the connection that sent this puller's UNSUB first, so the server, which handles a
+   * connection's messages in order, already finds no interest in the pull requests this puller
+   * left waiting and skips them: nats-server 2.9.10 gives the job to the next consumer that asks
+   * (test/nats/jobPuller.test.ts, test/nats/shutdown.test.ts). A nak sent before the UNSUB would
+   * go back to those requests.
+   */
   function handBack(delivery: Delivery): void {
     if (!nc.isClosed()) nc.publish(delivery.reply, '-NAK');
   }
@@ -181,7 +192,10 @@ export function startJobPuller(options: JobPullerOptions): JobPuller {
       clearInterval(liveness);
       statuses.stop?.();
       clearTimeout(retry);
-      if (!subscription.isClosed()) subscription.unsubscribe();
+      // Drained, not unsubscribed: a job the server sent before it had the UNSUB still comes in
+      // (until the flush behind it returns) and is handed back; nats.js drops what arrives for a
+      // subscription it has cancelled, and such a job would wait out its ack wait.
+      if (!subscription.isClosed() && !nc.isClosed()) subscription.drain().catch(() => undefined);
       for (const slot of waiting.splice(0)) slot(undefined);
       for (const delivery of early.splice(0)) handBack(delivery);
     },

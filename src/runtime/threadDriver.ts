@@ -1,9 +1,10 @@
 import { createActor, type InspectionEvent } from 'xstate';
-import type { AgentMachineEvent } from '../../machines/agentMachine.js';
+import type { AgentContext, AgentMachineEvent } from '../../machines/agentMachine.js';
 import type { PipelineMachine } from '../../machines/pipelineMachine.js';
 import { supervisorMachine, type AgentRest } from '../../machines/supervisorMachine.js';
 import type { ThreadContext } from '../../machines/threadMachine.js';
 import type { Agent } from '../agent/agent.js';
+import { callNotRun } from '../agent/executeStep.js';
 import type { Clock } from '../clock.js';
 import { messageOf } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -178,7 +179,8 @@ export function createThreadDriver(options: ThreadDriverOptions): ThreadDriver {
       );
   };
   const supervisor = createActor(supervisorMachine, {
-    input: { agents, pipelines, deps: { model, store, clock, logger, children }, maxConcurrent, onRest },
+    // With a scheduler, other processes write the threads too (see AgentDeps.otherWriters).
+    input: { agents, pipelines, deps: { model, store, clock, logger, children, ...(schedule === undefined ? {} : { otherWriters: true }) }, maxConcurrent, onRest },
     clock,
     ...(inspect ? { inspect } : {}),
   });
@@ -257,13 +259,18 @@ export function createThreadDriver(options: ThreadDriverOptions): ThreadDriver {
    * (the store is still open), so the next process need not ask a human whether they took effect.
    * Nothing else moves meanwhile: no actor is started, no actor starts another step (but a cancel
    * that waits for a call is recorded after it), and every other step in progress is aborted (a
-   * decision is made again from the log).
+   * decision is made again from the log). A decision that was writing its call with it is waited
+   * for too; its call, which no execute step will run here, is then recorded as not run, so the
+   * next process finds it not started (instead of asking a human whether it took effect).
    */
   async function drainToolCalls(drainMs: number): Promise<void> {
     supervisor.send({ type: 'DRAIN' });
-    const calls = [...supervisor.getSnapshot().context.actors.values()]
-      .map((actor) => (actor.getSnapshot() as { context: ThreadContext }).context.runner.drain())
-      .filter((call) => call !== undefined);
+    // Past the drain time, a step that settles late (an aborted tool) records nothing more.
+    let overdue = false;
+    const calls = [...supervisor.getSnapshot().context.actors.values()].flatMap((actor) => {
+      const drained = (actor.getSnapshot() as { context: ThreadContext }).context.runner.drain();
+      return drained === undefined ? [] : [drained.then(() => (overdue ? undefined : recordUnstartedCall(actor.getSnapshot() as { context: ThreadContext })))];
+    });
     if (calls.length === 0) return;
     logger.info({ calls: calls.length, drainMs }, 'waiting for the tool calls in progress before stopping');
     let timer: unknown;
@@ -272,6 +279,22 @@ export function createThreadDriver(options: ThreadDriverOptions): ThreadDriver {
       new Promise<false>((resolve) => (timer = clock.setTimeout(() => resolve(false), drainMs))),
     ]);
     clock.clearTimeout(timer);
+    overdue = true;
     if (!finished) logger.warn({ drainMs }, 'tool calls still running at shutdown: aborting them (their threads will ask whether they took effect)');
+  }
+
+  /**
+   * Once an agent actor's drained steps are over: a call its last decision recorded with it that no
+   * execute step ran (the runner starts none while draining) is recorded as not run, as a cancel
+   * would; a failure to is logged (the next process then asks a human, as before).
+   */
+  async function recordUnstartedCall({ context }: { context: ThreadContext }): Promise<void> {
+    const { agent, recordedCall, thread, state, deps } = context as Partial<Pick<AgentContext, 'agent' | 'recordedCall'>> & ThreadContext;
+    if (agent === undefined || recordedCall === undefined || recordedCall === null || state.terminal !== null) return;
+    try {
+      await callNotRun({ agent, thread, state, deps }, recordedCall, 'the runtime closed');
+    } catch (error) {
+      logger.warn({ threadId: thread.id, agent: thread.agent, callId: recordedCall, err: messageOf(error) }, 'could not record that a call was not run before closing');
+    }
   }
 }

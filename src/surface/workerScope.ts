@@ -88,7 +88,9 @@ export async function keepJob(scope: WorkerScope, job: Job, target: JobTarget, w
  * nak'ed: a nak'ed job is delivered again first to the pull requests this worker still has
  * waiting on the server, which nobody reads any more, and nats-server 2.9 then loses it until its
  * ack wait runs out. A trigger whose thread was never created has nothing else to carry it: it is
- * nak'ed (delivered again at once; on its last delivery dead-lettered).
+ * nak'ed (delivered again at once; on its last delivery dead-lettered). That nak is safe: it is
+ * sent after the consumer stopped, on the connection that unsubscribed its pull requests first,
+ * so the server skips them and gives the trigger to the next worker (test/nats/shutdown.test.ts).
  */
 export async function handBack(scope: WorkerScope, job: Job, target: JobTarget): Promise<void> {
   if (!(await threadExists(scope, target.threadId))) {

@@ -6,6 +6,9 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { agent } from '../../src/agent/agent.js';
+import { controlStep } from '../../src/agent/controlStep.js';
+import { systemClock } from '../../src/clock.js';
+import { silentLogger } from '../../src/logger.js';
 import type { NatsNode } from '../../src/nats/natsNode.js';
 import { childThreadId, pipeline } from '../../src/pipeline/pipeline.js';
 import type { ThreadReply } from '../../src/surface/payloads.js';
@@ -111,6 +114,49 @@ describe('cancelling from another process while a tool call runs on a NATS worke
     expect(stored.events[3]).toMatchObject({ type: 'tool_result', data: { tool: 'publish', result: 'published' } });
     expect(stored.events[4]).toMatchObject({ type: 'control', data: { action: 'cancel', by: 'qa' } });
     expect(tools.runs()).toBe(1);
+    expect(asked).toEqual(['publisher']);
+  });
+
+  it('does not run a recorded call of a tool that is not idempotent when another process cancelled the thread between the decision and its execute step', async () => {
+    const { tools, asked, common } = publisherFleet();
+    tools.release.resolve('published'); // a call that runs returns at once
+    const worker = await bed.node({ ...common, processId: 'worker', serve: ['publisher'] });
+    const api = await bed.node({ ...common, processId: 'api', worker: false });
+    const token = uniqueToken();
+    const id = `trg-${token}`;
+    // The worker's decision (its call recorded with it) lands; before the worker goes on, the API
+    // process writes a cancel to the store itself (as it does when the worker did not answer its
+    // forwarded request in time), so the cancel never reaches the worker's actor.
+    const inner = worker.store.append.bind(worker.store);
+    const otherDeps = { store: api.store, clock: systemClock, model: common.model, logger: silentLogger() };
+    worker.store.append = async (threadId, expectedVersion, events) => {
+      const written = await inner(threadId, expectedVersion, events);
+      if (threadId === id && events.some((e) => e.type === 'tool_call') && events.some((e) => e.type === 'decision')) {
+        await controlStep(otherDeps, id, { action: 'cancel', by: 'qa' });
+      }
+      return written;
+    };
+    await bed.client.trigger(`${common.prefix}.trigger.publisher`, { input: 'publish hello' }, { msgId: token });
+
+    const events = await eventually(
+      async () => {
+        const thread = await api.store.get(id);
+        return thread !== undefined && thread.events.length >= 5 ? thread.events : undefined;
+      },
+      10_000,
+      `what ${id} records after the cancel`,
+    );
+    await eventually(async () => (worker.surface.activeJobs() === 0 ? true : undefined), 10_000, 'the worker to let go of its jobs');
+
+    const call = events[2]!;
+    expect(events.map((e) => e.type)).toEqual(['input', 'decision', 'tool_call', 'control', 'error']);
+    expect(events[3]).toMatchObject({ type: 'control', data: { action: 'cancel', by: 'qa' } });
+    expect(events[4]).toMatchObject({
+      type: 'error',
+      data: { kind: 'tool_error', tool: 'publish', callId: call.type === 'tool_call' ? call.data.callId : '', message: 'publish was not run: cancel requested' },
+    });
+    expect(tools.runs()).toBe(0);
+    expect((await api.runtime.get(id))!.status).toBe('cancelled');
     expect(asked).toEqual(['publisher']);
   });
 });

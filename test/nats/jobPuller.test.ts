@@ -1,6 +1,7 @@
 import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Job } from '../../src/bus/bus.js';
 import { createNatsBus } from '../../src/nats/natsBus.js';
 import { startJobPuller, type Delivery } from '../../src/nats/jobPuller.js';
 import { startNatsServer, type NatsServerHandle } from '../support/natsServer.js';
@@ -85,6 +86,76 @@ describe('job puller', () => {
     puller.stop();
     expect(await waiting).toBeUndefined();
     expect(await puller.next()).toBeUndefined();
+  });
+
+  it("hands a job nak'ed after its consumer stopped to the next consumer, past the pull requests the stopped one left waiting on the server", async () => {
+    const bus = await createNatsBus({ servers: server.url });
+    open.push(bus);
+    const name = `back_${uniqueToken()}`;
+    // No ack wait runs out during the test: the job comes back only if the nak hands it back.
+    const queue = await bus.jobQueue(name, { subjects: [`${name}.jobs`], ackWaitMs: 600_000 });
+    const taken = deferred<Job>();
+    const settle = deferred();
+    // Sixteen slots ask in one request for sixteen jobs: fifteen are still asked for when it stops.
+    const first = queue.consume(
+      async (job) => {
+        taken.resolve(job);
+        await settle.promise;
+      },
+      { concurrency: 16 },
+    );
+    await bus.flush();
+    await queue.enqueue(`${name}.jobs`, 'the job');
+    const job = await within(taken.promise, 5_000, 'the first delivery');
+    // As a stopping worker hands back a trigger whose thread was never created: it stops pulling, then naks.
+    const stopping = first.stop();
+    await job.nak();
+    settle.resolve();
+    await stopping;
+
+    const got = collector<string>();
+    const second = queue.consume(async (again) => got.push(again.text()), { concurrency: 1 });
+    expect(await got.until(1, 20_000, 'the job handed back to the second consumer')).toEqual(['the job']);
+    expect(await queue.deadLetters()).toEqual([]);
+    await second.stop();
+  });
+
+  it('hands back a job that was on its way to it when it stopped, instead of dropping it until its ack wait', async () => {
+    const nc = await connect({ servers: server.url });
+    const spy = await connect({ servers: server.url });
+    const other = await connect({ servers: server.url });
+    open.push(nc, spy, other);
+    const stream = `flight_${uniqueToken()}`;
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.add({ name: stream, subjects: [`${stream}.>`] });
+    // A minute's ack wait: a job dropped on the way comes back only after the test gave up.
+    await jsm.consumers.add(stream, { durable_name: 'w', ack_policy: AckPolicy.Explicit, ack_wait: 60_000_000_000 });
+    // Long expiry and heartbeat: nothing but the job reaches the puller during the test.
+    const options = { stream, durable: 'w', expiresMs: 30_000, heartbeatMs: 10_000, retryMs: 50, onError: () => undefined };
+    // The spy learns the puller's inbox from its pull request, and sees the job delivered there.
+    const inbox = deferred<string>();
+    spy.subscribe(`$JS.API.CONSUMER.MSG.NEXT.${stream}.w`, { callback: (_e, msg) => inbox.resolve(msg.reply!) });
+    await spy.flush();
+    const puller = startJobPuller({ nc, ...options });
+    void puller.next();
+    const seen = deferred();
+    spy.subscribe(await within(inbox.promise, 5_000, 'the pull request'), { callback: () => seen.resolve() });
+    await spy.flush();
+    // The puller's connection reads nothing for now: the job it is sent waits in its socket.
+    const socket = (nc as unknown as { protocol: { transport: { socket: import('node:net').Socket } } }).protocol.transport.socket;
+    socket.pause();
+    await jetstream(other).publish(`${stream}.a`, 'in flight');
+    await within(seen.promise, 5_000, 'the job sent to the inbox');
+    while (socket.readableLength === 0) await new Promise((resolve) => setImmediate(resolve));
+
+    puller.stop();
+    socket.resume();
+
+    const next = startJobPuller({ nc: other, ...options });
+    open.push({ close: async () => next.stop() });
+    const delivery = await within(next.next(), 10_000, 'the job handed back to another puller');
+    expect(new TextDecoder().decode(delivery!.data)).toBe('in flight');
+    expect(delivery!.deliveryCount).toBe(2);
   });
 
   it('reports a pull the server cannot answer and keeps the slots waiting', async () => {

@@ -5,6 +5,8 @@
  * decision in progress is dropped, to be made again from the log), and hands every job it was
  * running back to the queue, due at once, so another worker carries the threads on.
  */
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { agent } from '../../src/agent/agent.js';
@@ -13,7 +15,7 @@ import { scriptedModel, type ScriptedReply } from '../../src/model/scriptedModel
 import type { NatsNode } from '../../src/nats/natsNode.js';
 import { startNatsServer, type NatsServerHandle } from '../support/natsServer.js';
 import { heldPublishTool } from '../support/heldTool.js';
-import { deferred, plainClient, startNode, uniqueToken, type PlainClient } from './natsTestKit.js';
+import { deferred, eventually, plainClient, startNode, uniqueToken, type PlainClient } from './natsTestKit.js';
 
 const prefix = `sy${uniqueToken()}`;
 const bucket = `threads_${uniqueToken()}`;
@@ -121,5 +123,55 @@ describe('a NATS worker closed while a tool call runs', () => {
     expect(first.events.map((e) => e.type)).toEqual(['input', 'decision', 'tool_call', 'tool_result', 'decision', 'final']);
     expect(second.status).toBe('done');
     expect(runs()).toBe(2); // publish ran once per thread: B did not run trg-p-1's call again
+  });
+});
+
+describe('a NATS worker closed while it launches a trigger whose thread is never created', () => {
+  it('hands the trigger back with a nak that the next worker takes, past the pull requests the closing worker left on the server', async () => {
+    const own = { prefix: `sy${uniqueToken()}`, bucket: `threads_${uniqueToken()}` };
+    const { publish, release } = heldPublishTool();
+    release.resolve('published');
+    const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [publish] });
+    // No ack wait runs out during the test: the trigger comes back only if the worker hands it back.
+    const common = { agents: [publisher], ...own, observe: false, queue: { ackWaitMs: 600_000, retryDelayMs: 200 } };
+    // Worker A (16 slots: its pull request still asks for 15 jobs when it stops) logs when it hands its jobs back.
+    const handingBack = deferred();
+    const logs = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        if (chunk.toString().includes('handing the running jobs back to the queue')) handingBack.resolve();
+        done();
+      },
+    });
+    const workerA = await startNode(server.url, { ...common, model: publishThenDone(), processId: 'worker-a', concurrency: 16, logger: pino({ level: 'info' }, logs) });
+    // A's store cannot create the thread: the create waits until A hands its jobs back, then fails.
+    const creating = deferred();
+    const failCreate = deferred();
+    workerA.store.create = async () => {
+      creating.resolve();
+      await failCreate.promise;
+      throw new Error('the store is down');
+    };
+    const acks = client.watch<string>('$JS.ACK.>');
+    await client.trigger(`${own.prefix}.trigger.publisher`, { input: 'publish hello' }, { msgId: 'never-created' });
+    await creating.promise;
+
+    const closing = workerA.close({ drainMs: 60_000 });
+    await handingBack.promise;
+    failCreate.resolve();
+    await closing;
+    // Handed back with a nak at once (nothing else can carry a trigger without a thread).
+    expect(acks.items.map((ack) => String(ack.data)).filter((data) => data.startsWith('-NAK'))).toEqual(['-NAK']);
+
+    const workerB = await startNode(server.url, { ...common, model: publishThenDone(), processId: 'worker-b' });
+    nodes.push(workerB);
+    const done = await eventually(
+      async () => {
+        const thread = await workerB.runtime.get('trg-never-created');
+        return thread?.status === 'done' ? thread : undefined;
+      },
+      20_000,
+      'worker B to run the trigger handed back',
+    );
+    expect(done.events.map((e) => e.type)).toEqual(['input', 'decision', 'tool_call', 'tool_result', 'decision', 'final']);
   });
 });

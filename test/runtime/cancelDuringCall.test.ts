@@ -176,4 +176,35 @@ describe('cancelling a thread while its tool call runs', () => {
     expect(tools.runs()).toBe(1);
     expect(asked).toEqual(['publisher']);
   });
+
+  it('reads nothing more before a recorded call of a tool that is not idempotent runs on an embedded runtime (its controls all reach the actor)', async () => {
+    const tools = heldPublishTool();
+    tools.release.resolve('published');
+    const { model } = publisherModel();
+    const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [tools.publish] });
+    // Counts the reads between the decision's write (its call recorded with it) and the tool's start.
+    const inner = createMemoryStore();
+    let sinceDecision: number | undefined;
+    let readsBeforeTool: number | undefined;
+    const store: typeof inner = {
+      ...inner,
+      async get(threadId) {
+        if (sinceDecision !== undefined) sinceDecision++;
+        return inner.get(threadId);
+      },
+      async append(threadId, expectedVersion, events) {
+        const written = await inner.append(threadId, expectedVersion, events);
+        if (events.some((e) => e.type === 'decision') && events.some((e) => e.type === 'tool_call')) sinceDecision = 0;
+        return written;
+      },
+    };
+    void tools.started.promise.then(() => (readsBeforeTool = sinceDecision));
+    const rt = createRuntime({ agents: [publisher], store, model });
+    const { id } = await rt.launch('publisher', 'publish hello');
+    const done = await rt.settled(id);
+    expect(done.status).toBe('done');
+    expect(tools.runs()).toBe(1);
+    expect(readsBeforeTool).toBe(0);
+    await rt.close();
+  });
 });

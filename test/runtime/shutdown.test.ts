@@ -13,6 +13,8 @@ import type { ModelRequest } from '../../src/model/model.js';
 import { scriptedModel, type ScriptedReply } from '../../src/model/scriptedModel.js';
 import { createRuntime, type Runtime } from '../../src/runtime/runtime.js';
 import { createFileStore } from '../../src/store/fileStore.js';
+import { createMemoryStore } from '../../src/store/memoryStore.js';
+import { deferred } from '../bus/waiting.js';
 import { heldPublishTool, type HeldTool } from '../support/heldTool.js';
 
 const publishTool = (): HeldTool => heldPublishTool({ approval: true });
@@ -113,5 +115,51 @@ describe('closing a runtime while a tool call runs', () => {
     await first.close();
     expect(signal.aborted).toBe(true);
     tools.release.resolve('published');
+  });
+
+  it('records a call the decision recorded with it as not run when it closes during that write; the next process asks nobody', async () => {
+    const tools = heldPublishTool(); // no approval: the decision records its call with it
+    const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [tools.publish], backoff: { initialMs: 1, jitter: 0 } });
+    // The decision's write (its call recorded with it) lands, and its answer is held until the close began.
+    const inner = createMemoryStore();
+    const appended = deferred();
+    const hold = deferred();
+    const store: typeof inner = {
+      ...inner,
+      async append(threadId, expectedVersion, events) {
+        const written = await inner.append(threadId, expectedVersion, events);
+        if (events.some((e) => e.type === 'decision') && events.some((e) => e.type === 'tool_call')) {
+          appended.resolve();
+          await hold.promise;
+        }
+        return written;
+      },
+      close: async () => undefined, // read after the runtime closed it
+    };
+    const first = createRuntime({ agents: [publisher], store, model: publisherModel() });
+    const { id } = await first.launch('publisher', 'publish hello');
+    await appended.promise;
+
+    const closing = first.close({ drainMs: 3_600_000 });
+    hold.resolve();
+    await closing;
+
+    const stored = (await store.get(id))!;
+    expect(stored.events.map((e) => e.type)).toEqual(['input', 'decision', 'tool_call', 'error']);
+    const call = stored.events[2]!;
+    expect(stored.events[3]).toMatchObject({
+      type: 'error',
+      data: { kind: 'tool_error', tool: 'publish', callId: call.type === 'tool_call' ? call.data.callId : '', message: 'publish was not run: the runtime closed' },
+    });
+    expect(tools.runs()).toBe(0);
+    // The next process finds no call started: it asks no human whether it took effect.
+    const second = createRuntime({ agents: [publisher], store: inner, model: publisherModel() });
+    cleanup.push(() => second.close());
+    tools.release.resolve('published');
+    expect(await second.recover()).toBe(1);
+    const done = await second.settled(id);
+    expect(done.events.filter((e) => e.type === 'human_request')).toEqual([]);
+    expect(done).toMatchObject({ status: 'done', output: 'after published' });
+    expect(tools.runs()).toBe(1);
   });
 });

@@ -65,7 +65,7 @@ export function addThreadCommands(program: Command, cli: CliContext): void {
   program
     .command('show')
     .description("show a thread: its status, pending request and timeline")
-    .argument('<id>', 'the thread id')
+    .argument('<id>', 'the thread id', parseThreadId)
     .action(async (id: string, _opts: unknown, command: Command) => {
       const client = cli.clientOf(command);
       const view = await client.get(id);
@@ -80,7 +80,7 @@ export function addThreadCommands(program: Command, cli: CliContext): void {
   program
     .command('watch')
     .description('print a thread so far, then follow it until it rests (one waiting for a human or paused, or a pipeline whose child is: until it moves and rests again)')
-    .argument('<id>', 'the thread id')
+    .argument('<id>', 'the thread id', parseThreadId)
     .action(async (id: string, _opts: unknown, command: Command) => {
       const client = cli.clientOf(command);
       const view = await client.get(id);
@@ -93,7 +93,7 @@ export function addThreadCommands(program: Command, cli: CliContext): void {
   program
     .command('respond')
     .description("answer a thread's pending request (an approval, a question, an escalation)")
-    .argument('<id>', 'the thread id')
+    .argument('<id>', 'the thread id', parseThreadId)
     .addOption(new Option('--approve', 'approve (approvals; run again for interrupted calls)').conflicts('deny'))
     .addOption(new Option('--deny', 'deny (approvals; stop the agent for escalations)').conflicts('approve'))
     .option('--answer <text>', 'the answer to a question, or guidance for an escalation (not with --approve or --deny)')
@@ -145,7 +145,7 @@ export function addThreadCommands(program: Command, cli: CliContext): void {
     const cmd = program
       .command(action)
       .description(description)
-      .argument('<id>', 'the thread id')
+      .argument('<id>', 'the thread id', parseThreadId)
       .option('--reason <text>', 'why (recorded on the thread)')
       .option('--by <name>', 'who is asking (default: your user name)');
     if (action === 'resume') {

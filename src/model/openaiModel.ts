@@ -225,16 +225,16 @@ function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOpt
 
 /** The chat completions URL of `client`, without credentials or query (an Azure key may sit in either). */
 function endpointOf(client: OpenAI): string {
-  const url = `${client.baseURL.replace(/\/+$/, '')}/chat/completions`;
   try {
-    const parsed = new URL(url);
+    const parsed = new URL(client.baseURL);
     parsed.username = '';
     parsed.password = '';
     parsed.search = '';
     parsed.hash = '';
+    parsed.pathname = `${parsed.pathname.replace(/\/+$/, '')}/chat/completions`;
     return parsed.toString();
   } catch {
-    return url.replace(/\/\/[^/@]*@/, '//').replace(/[?#].*$/, '');
+    return `${client.baseURL.replace(/\/\/[^/@]*@/, '//').replace(/[?#].*$/, '').replace(/\/+$/, '')}/chat/completions`;
   }
 }
 

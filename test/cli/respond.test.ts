@@ -203,3 +203,14 @@ describe('launch', () => {
     expect(refused.stderr.split('\n')[0]).toBe(`error: option '--thread-id <id>' argument 'bad id!' is invalid. must be 1 to 128 letters, digits or _ : -`);
   });
 });
+
+describe('a thread id argument', () => {
+  it('that no server takes is a usage error naming the argument, for every command that takes one', async () => {
+    const long = 'A'.repeat(129);
+    for (const args of [['show', long], ['watch', long], ['respond', long, '--approve'], ['pause', 'bad id!'], ['resume', 'bad id!'], ['cancel', long]]) {
+      const refused = await cli(...args);
+      expect(refused.code, args.join(' ')).toBe(2);
+      expect(refused.stderr.split('\n')[0], args.join(' ')).toBe(`error: command-argument value '${args[1]}' is invalid for argument 'id'. must be 1 to 128 letters, digits or _ : -`);
+    }
+  });
+});

@@ -239,6 +239,18 @@ describe('createOpenAIModel', () => {
     expect(error.message).toContain('[redacted]');
   });
 
+  it('names the chat completions endpoint of a base URL with a query, without its query or credentials', async () => {
+    const server = await fake([{ status: 401, message: 'Incorrect API key provided' }]);
+    const { host, pathname } = new URL(server.baseURL);
+    const baseURL = `http://bob:pw-secret@${host}${pathname}?api-version=2024-10-21&api-key=query-secret`;
+    const model = createOpenAIModel({ baseURL, apiKey: API_KEY });
+    const error = expectFailure(await model.complete(request()));
+    expect(error).toMatchObject({ kind: 'http', status: 401 });
+    expect(error.message).toContain(`POST http://${host}${pathname}/chat/completions: 401`);
+    expect(error.message).not.toContain('pw-secret');
+    expect(error.message).not.toContain('query-secret');
+  });
+
   it('times out a server that never answers', async () => {
     const server = await fake([{ hang: true }]);
     const model = createOpenAIModel({ baseURL: server.baseURL, apiKey: API_KEY, timeoutMs: 200 });

@@ -14,6 +14,8 @@ export type CommandHint = (args: string) => string;
 export const plainHint: CommandHint = (args) => `switchyard ${args}`;
 
 const MAX_VALUE = 160;
+/** A question a human is asked to answer is shown whole, up to this (a runaway one is still cut). */
+const MAX_QUESTION = 2000;
 
 /** A JSON value on one line: strings as they are, anything else as compact JSON, clipped. */
 export function showValue(value: Json | undefined, max = MAX_VALUE): string {
@@ -106,11 +108,11 @@ export function eventLine(event: ThreadEvent, threadId: string, hint: CommandHin
         case 'approval':
           return `? needs approval: ${r.tool ?? 'tool'}(${showValue(r.args ?? {})})  ${reply}`;
         case 'interrupted':
-          return `? interrupted: ${showValue(r.question)}  ${reply}`;
+          return `? interrupted: ${showValue(r.question, MAX_QUESTION)}  ${reply}`;
         case 'escalation':
           return `? needs guidance  ${reply}`;
         case 'input':
-          return `? asks: ${showValue(r.question)}  ${reply}`;
+          return `? asks: ${showValue(r.question, MAX_QUESTION)}  ${reply}`;
       }
     }
     case 'human_response': {

@@ -1,6 +1,7 @@
 /** The CLI's lines for a thread's events: what a human reads before answering. */
 import { describe, expect, it } from 'vitest';
-import { eventLine } from '../../src/cli/format.js';
+import { eventLine, threadDetails } from '../../src/cli/format.js';
+import { viewOf } from '../../src/runtime/threadView.js';
 import type { HumanRequest, ThreadEvent } from '../../src/thread/events.js';
 
 const request = (data: HumanRequest): ThreadEvent => ({ seq: 4, at: '2026-01-01T00:00:00.000Z', type: 'human_request', data }) as ThreadEvent;
@@ -13,5 +14,19 @@ describe('the line of an open human request', () => {
     expect(line).toContain(question);
     const asked = eventLine(request({ requestId: 'r2', kind: 'input', question: `Which order? ${'y'.repeat(300)} end`, urgency: 'medium', format: 'free_text' }), 'th_1');
     expect(asked).toContain(`${'y'.repeat(300)} end`);
+  });
+});
+
+describe('show of a pipeline', () => {
+  it('counts the steps it has done (its journaled step results; a pipeline makes no decision)', () => {
+    const events = [
+      { type: 'input', data: { input: {} } },
+      { type: 'tool_call', data: { callId: 'c1', tool: 'count', args: {}, idempotencyKey: 'p:c1', attempt: 1 } },
+      { type: 'tool_result', data: { callId: 'c1', tool: 'count', result: 1, durationMs: 0 } },
+      { type: 'tool_call', data: { callId: 'c2', tool: 'double', args: {}, idempotencyKey: 'p:c2', attempt: 1 } },
+      { type: 'tool_result', data: { callId: 'c2', tool: 'double', result: 2, durationMs: 0 } },
+    ].map((event, i) => ({ ...event, seq: i + 1, at: '2026-01-01T00:00:00.000Z' })) as ThreadEvent[];
+    const details = threadDetails(viewOf({ id: 'p1', agent: 'numbers', events }));
+    expect(details).toContain('steps    2  (events: 5)');
   });
 });

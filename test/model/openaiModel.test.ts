@@ -251,6 +251,16 @@ describe('createOpenAIModel', () => {
     expect(error.message).not.toContain('query-secret');
   });
 
+  it('redacts the credentials of its base URL (a password, a key in the query) from a failure the server echoes them in', async () => {
+    const server = await fake([{ status: 401, message: 'bad key query-secret for bob:pw-secret' }]);
+    const { host, pathname } = new URL(server.baseURL);
+    const baseURL = `http://bob:pw-secret@${host}${pathname}?api-version=2024-10-21&api-key=query-secret`;
+    const model = createOpenAIModel({ baseURL, apiKey: API_KEY });
+    const error = expectFailure(await model.complete(request()));
+    expect(error).toMatchObject({ kind: 'http', status: 401 });
+    expect(error.message).toContain('bad key [redacted] for bob:[redacted]');
+  });
+
   it('times out a server that never answers', async () => {
     const server = await fake([{ hang: true }]);
     const model = createOpenAIModel({ baseURL: server.baseURL, apiKey: API_KEY, timeoutMs: 200 });

@@ -187,7 +187,7 @@ function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOpt
       timeoutMs: wholeTimeoutMs,
       ...body,
       temperature,
-      secrets: key ? [key] : [],
+      secrets: [...(key ? [key] : []), ...urlSecretsOf(options.client.baseURL)],
       endpoint: endpointOf(options.client),
       ownTransport: false,
       ownClient: false,
@@ -216,11 +216,26 @@ function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOpt
     timeoutMs: wholeTimeoutMs,
     ...body,
     temperature,
-    secrets: configuredKey ? [configuredKey] : [],
+    secrets: [...(configuredKey ? [configuredKey] : []), ...urlSecretsOf(client.baseURL)],
     endpoint: endpointOf(client),
     ownTransport: options.fetch === undefined || isHttpTransportFetch(options.fetch),
     ownClient: true,
   };
+}
+
+/** Query parameters whose values are credentials (Azure's `api-key`, a `token`, a signature). */
+const SECRET_PARAM = /key|token|secret|sig|pass|auth/i;
+
+/** The credentials a base URL carries (its password, its secret-looking query values), to redact from failures. */
+function urlSecretsOf(baseURL: string): string[] {
+  try {
+    const parsed = new URL(baseURL);
+    const secrets = [...parsed.searchParams].filter(([name, value]) => SECRET_PARAM.test(name) && value !== '').map(([, value]) => value);
+    if (parsed.password) secrets.push(decodeURIComponent(parsed.password));
+    return secrets;
+  } catch {
+    return [];
+  }
 }
 
 /** The chat completions URL of `client`, without credentials or query (an Azure key may sit in either). */

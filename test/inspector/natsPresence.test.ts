@@ -6,8 +6,12 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { calculator } from '../../agents/calculator/index.js';
 import { joinNats } from '../../src/cli/joinNats.js';
 import type { ActorRecord } from '../../src/inspector/actorRegistry.js';
+import { createBusInspector } from '../../src/inspector/busInspector.js';
 import { inspectorRoutes } from '../../src/inspector/routes.js';
 import { silentLogger } from '../../src/logger.js';
+import { createNatsBus } from '../../src/nats/natsBus.js';
+import { createRuntime } from '../../src/runtime/runtime.js';
+import { createMemoryStore } from '../../src/store/memoryStore.js';
 import { startNatsServer, type NatsServerHandle } from '../support/natsServer.js';
 import { calculatorModel } from './inspectorFixture.js';
 
@@ -51,6 +55,35 @@ describe('the inspector over NATS, when a worker stops', () => {
       await app.close();
       if (!workerClosed) await worker.close();
       await api.close();
+    }
+  });
+
+  it('a worker that stops publishing without a goodbye (killed) is gone after three missed heartbeats', async () => {
+    const apiBus = await createNatsBus({ servers: server.url, name: 'api' });
+    const workerBus = await createNatsBus({ servers: server.url, name: 'killed' });
+    const inspector = createBusInspector({ bus: workerBus, processId: 'killed', prefix: 'pk', heartbeatMs: 50 });
+    const runtime = createRuntime({ agents: [calculator], store: createMemoryStore(), model: calculatorModel(), inspect: inspector.inspect });
+    const app = inspectorRoutes({ runtime, bus: apiBus, prefix: 'pk' });
+    try {
+      await app.ready;
+      await runtime.launch('calculator', 'divide 8 by 2', { threadId: 'held' });
+      await runtime.settled('held');
+      const live = () => app.registry.list().filter((a) => a.processId === 'killed' && a.status === 'active' && a.value !== null);
+      await vi.waitFor(() => {
+        expect(live().map((a) => a.machine)).toEqual(['supervisor']);
+      }, 10_000);
+
+      // As kill -9 does: the connection goes, nothing more is published, no goodbye.
+      await workerBus.nc.close();
+      await vi.waitFor(() => {
+        expect(live()).toEqual([]);
+        expect(app.registry.processes().find((p) => p.processId === 'killed')).toMatchObject({ live: false });
+      }, 10_000);
+    } finally {
+      await app.close();
+      await inspector.close();
+      await runtime.close();
+      await apiBus.close();
     }
   });
 });

@@ -39,7 +39,8 @@ export interface JoinNatsOptions {
 /**
  * Builds a project's runtime on NATS: KV store, durable jobs, the subjects, and a bus inspector
  * that publishes its actors on `<prefix>.inspect.>` (the fleet's inspector page sees them there).
- * The node's `close` closes the inspector too.
+ * The node's `close` closes the inspector too, after the runtime has drained (its actors' last
+ * events are published) and before the connection closes.
  */
 export async function joinNats(options: JoinNatsOptions): Promise<NatsNode> {
   // The inspector needs the node's bus; until it exists, inspection events are dropped.
@@ -70,10 +71,17 @@ export async function joinNats(options: JoinNatsOptions): Promise<NatsNode> {
   return {
     ...node,
     async close(closeOptions) {
+      // The inspector closes between the runtime's drain and the bus's close: the drain's last
+      // inspection events (tool calls finishing, actors stopping) are published, so the fleet's
+      // inspector sees this process's actors stop. `surface.close` runs once; `node.close` reuses it.
       try {
-        await busInspector.close();
+        await node.surface.close(closeOptions);
       } finally {
-        await node.close(closeOptions);
+        try {
+          await busInspector.close();
+        } finally {
+          await node.close(closeOptions);
+        }
       }
     },
   };

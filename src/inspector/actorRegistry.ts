@@ -1,5 +1,5 @@
 import type { Json } from '../thread/events.js';
-import type { InspectedSnapshot, InspectionMessage } from './inspectionMessages.js';
+import type { InspectedSnapshot, InspectionMessage, PresenceMessage } from './inspectionMessages.js';
 
 /** One actor seen on the bus, as the inspector page lists it. */
 export interface ActorRecord {
@@ -30,12 +30,38 @@ export interface ActorRecord {
   readonly updatedAt: number;
 }
 
+/**
+ * The part of the runtime's `Clock` (src/clock.ts) the registry uses, spelled here: the page's
+ * type-check reads this file without Node's types, which clock.ts needs. A `Clock` (xstate's
+ * `SimulatedClock` too) is one.
+ */
+export interface RegistryClock {
+  now(): number;
+  setTimeout(fn: (...args: unknown[]) => void, timeout: number): unknown;
+  clearTimeout(id: unknown): void;
+}
+
+const realClock: RegistryClock = {
+  now: () => Date.now(),
+  setTimeout: (fn, timeout) => setTimeout(fn, timeout),
+  clearTimeout: (id) => clearTimeout(id as Parameters<typeof clearTimeout>[0]),
+};
+
 /** Options of {@link createActorRegistry}. */
 export interface ActorRegistryOptions {
   /** Actors kept; the least recently updated go first. @default 2000 */
   maxActors?: number;
   /** Machine definitions kept (one per machine id). @default 200 */
   maxDefinitions?: number;
+  /** Heartbeats a process may miss before it counts as gone. @default 3 */
+  missedHeartbeats?: number;
+  /** Times presence and arms the expiry timers. @default the system clock */
+  clock?: RegistryClock;
+  /**
+   * Told when a process goes (its goodbye, or its heartbeats missed), with its actors that were
+   * live and are now shown stopped. @default none
+   */
+  onGone?: (processId: string, records: ActorRecord[]) => void;
 }
 
 /** Live and recent actors of every process, folded from inspection messages. */
@@ -47,29 +73,121 @@ export interface ActorRegistry {
   get(key: string): ActorRecord | undefined;
   /** The latest definition (JSON) published for a machine id. */
   definition(machine: string): string | undefined;
-  /** Process ids seen, with the time of their latest message, most recent first. */
-  processes(): { processId: string; actors: number; lastSeen: number }[];
+  /**
+   * Folds a process's {@link PresenceMessage}: `alive` (re)arms its expiry (`missedHeartbeats`
+   * intervals without a word from it), `gone` ends it at once. Returns the actors it stopped.
+   */
+  presence(processId: string, message: PresenceMessage): ActorRecord[];
+  /**
+   * Process ids seen, with the time of their latest message, most recent first; `live` is false
+   * once a process said goodbye or missed its heartbeats (until it is heard from again).
+   */
+  processes(): { processId: string; actors: number; lastSeen: number; live: boolean }[];
+  /** Disarms the expiry timers. */
+  close(): void;
   readonly size: number;
+}
+
+/** What the registry knows of a process's presence. */
+interface Presence {
+  live: boolean;
+  /** Receiver's clock: the sender's may be skewed. */
+  lastHeard: number;
+  /** Its heartbeat interval; 0 when it never announced one (never expired). */
+  intervalMs: number;
+  timer: unknown;
 }
 
 /**
  * Keeps the {@link ActorRecord}s of the `maxActors` most recently updated actors (a Map in update
  * order: an update moves a record to the end, the oldest are dropped) and one definition per machine.
+ *
+ * Presence: a process that announced a heartbeat interval and is not heard from (by any message)
+ * for `missedHeartbeats` of them, or that says goodbye, is gone: its live actors are shown stopped.
+ * One timer per process, re-armed only when it fires (being heard only stamps the time).
  */
 export function createActorRegistry(options: ActorRegistryOptions = {}): ActorRegistry {
-  const { maxActors = 2000, maxDefinitions = 200 } = options;
+  const { maxActors = 2000, maxDefinitions = 200, missedHeartbeats = 3, clock = realClock, onGone } = options;
   const actors = new Map<string, ActorRecord>();
   const definitions = new Map<string, string>();
   const seen = new Map<string, number>();
+  const presences = new Map<string, Presence>();
   /** Moves a key to the end of a Map kept in update order, dropping the oldest beyond `max`. */
   const touch = <V>(map: Map<string, V>, key: string, value: V, max: number): void => {
     map.delete(key);
     map.set(key, value);
     while (map.size > max) map.delete(map.keys().next().value!);
   };
+  const disarm = (presence: Presence): void => {
+    if (presence.timer !== undefined) clock.clearTimeout(presence.timer);
+    presence.timer = undefined;
+  };
+  const arm = (processId: string, presence: Presence, delayMs: number): void => {
+    disarm(presence);
+    const timer = clock.setTimeout(() => {
+      presence.timer = undefined;
+      const deadline = presence.lastHeard + missedHeartbeats * presence.intervalMs;
+      const now = clock.now();
+      if (now < deadline) arm(processId, presence, deadline - now);
+      else markGone(processId, presence);
+    }, delayMs);
+    (timer as { unref?: () => void } | null)?.unref?.();
+    presence.timer = timer;
+  };
+  /** Marks a process as heard from now; the first word of a process creates its presence. */
+  const heard = (processId: string): Presence => {
+    let presence = presences.get(processId);
+    if (presence === undefined) {
+      presence = { live: true, lastHeard: clock.now(), intervalMs: 0, timer: undefined };
+      presences.set(processId, presence);
+      // Bounded as the actors are: the processes of long-gone restarts go first.
+      while (presences.size > maxActors) {
+        const [oldest, old] = presences.entries().next().value!;
+        disarm(old);
+        presences.delete(oldest);
+      }
+    }
+    presence.lastHeard = clock.now();
+    if (!presence.live) {
+      presence.live = true;
+      if (presence.intervalMs > 0) arm(processId, presence, missedHeartbeats * presence.intervalMs);
+    }
+    return presence;
+  };
+  const markGone = (processId: string, presence: Presence): ActorRecord[] => {
+    disarm(presence);
+    if (!presence.live) return [];
+    presence.live = false;
+    const now = clock.now();
+    const stopped: ActorRecord[] = [];
+    for (const record of actors.values()) {
+      if (record.processId === processId && record.status === 'active') stopped.push({ ...record, status: 'stopped', updatedAt: Math.max(record.updatedAt, now) });
+    }
+    for (const record of stopped) touch(actors, record.key, record, maxActors);
+    try {
+      onGone?.(processId, stopped);
+    } catch {
+      // a listener's failure must not break the registry
+    }
+    return stopped;
+  };
   return {
+    presence(processId, message) {
+      if (message === null || typeof message !== 'object') return [];
+      const presence = heard(processId);
+      if (message.state === 'gone') return markGone(processId, presence);
+      if (message.state !== 'alive') return [];
+      const intervalMs = typeof message.intervalMs === 'number' && Number.isFinite(message.intervalMs) && message.intervalMs > 0 ? message.intervalMs : 0;
+      if (intervalMs !== presence.intervalMs) {
+        presence.intervalMs = intervalMs;
+        if (intervalMs === 0) disarm(presence);
+        else arm(processId, presence, missedHeartbeats * intervalMs);
+      } else if (intervalMs > 0 && presence.timer === undefined) arm(processId, presence, missedHeartbeats * intervalMs);
+      return [];
+    },
     apply(processId, message) {
       if (message === null || typeof message !== 'object' || typeof message.sessionId !== 'string') return undefined;
+      heard(processId);
       if (message.type === '@xstate.actor' && typeof message.machine === 'string' && typeof message.definition === 'string' && message.definition.includes('"states"')) {
         touch(definitions, message.machine, message.definition, maxDefinitions);
       }
@@ -96,7 +214,10 @@ export function createActorRegistry(options: ActorRegistryOptions = {}): ActorRe
     processes() {
       const counts = new Map<string, number>();
       for (const record of actors.values()) counts.set(record.processId, (counts.get(record.processId) ?? 0) + 1);
-      return [...seen.entries()].reverse().map(([processId, lastSeen]) => ({ processId, actors: counts.get(processId) ?? 0, lastSeen }));
+      return [...seen.entries()].reverse().map(([processId, lastSeen]) => ({ processId, actors: counts.get(processId) ?? 0, lastSeen, live: presences.get(processId)?.live ?? true }));
+    },
+    close() {
+      for (const presence of presences.values()) disarm(presence);
     },
     get size() {
       return actors.size;

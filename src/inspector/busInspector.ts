@@ -6,7 +6,7 @@ import { pathToFileURL } from 'node:url';
 import type { ActorRefLike, AnyActorRef, InspectionEvent } from 'xstate';
 import type { Bus } from '../bus/bus.js';
 import { systemClock, type Clock } from '../clock.js';
-import type { InspectedSnapshotEvent, InspectionMessage } from './inspectionMessages.js';
+import type { InspectedSnapshotEvent, InspectionMessage, PresenceMessage } from './inspectionMessages.js';
 import { serializeDefinition, summarizeEvent, summarizeSnapshot } from './summaries.js';
 import { createWebSocketFeed } from './webSocketFeed.js';
 
@@ -43,6 +43,14 @@ export interface BusInspectorOptions {
    * @default false
    */
   internalEvents?: boolean;
+  /**
+   * How often this process says it is alive, on `<prefix>.inspect.<processId>` (one small message
+   * per interval, whatever the number of actors; a `gone` one on close). Inspectors count a process
+   * not heard from for three intervals as gone, its actors as no longer live. 0 sends none (its
+   * actors then never expire).
+   * @default 5000
+   */
+  heartbeatMs?: number;
   /** Stamps `createdAt`. @default the system clock */
   clock?: Clock;
   /** Receives publish failures (inspection never throws into the runtime). @default ignore them */
@@ -59,7 +67,10 @@ export interface BusInspector {
   inspect(event: InspectionEvent): void;
   /** Publishes everything gathered so far. */
   flush(): Promise<void>;
-  /** Publishes what is pending, then stops (later events are ignored) and closes the WebSocket feed. */
+  /**
+   * Publishes what is pending and a goodbye, then stops (later events are ignored) and closes the
+   * WebSocket feed. Close it after the runtime has stopped, so the actors' stops are published.
+   */
   close(): Promise<void>;
 }
 
@@ -95,7 +106,7 @@ let instances = 0;
  * ```
  */
 export function createBusInspector(options: BusInspectorOptions): BusInspector {
-  const { bus, prefix = 'switchyard', flushIntervalMs = 0, internalEvents = false, clock = systemClock, onError } = options;
+  const { bus, prefix = 'switchyard', flushIntervalMs = 0, internalEvents = false, heartbeatMs = 5000, clock = systemClock, onError } = options;
   instances += 1;
   const processId = subjectToken(options.processId ?? `${hostname()}:${process.pid}${instances > 1 ? `:${instances}` : ''}`);
   const base = `${prefix}.inspect.${processId}`;
@@ -143,6 +154,22 @@ export function createBusInspector(options: BusInspectorOptions): BusInspector {
     return inflight;
   };
 
+  const announce = (state: PresenceMessage['state']): Promise<void> => {
+    const message: PresenceMessage = { type: '@switchyard.presence', processId, state, intervalMs: heartbeatMs, createdAt: String(clock.now()) };
+    try {
+      return bus.publish(base, message).catch(report);
+    } catch (error) {
+      report(error);
+      return Promise.resolve();
+    }
+  };
+  let heartbeat: ReturnType<typeof setInterval> | undefined;
+  if (heartbeatMs > 0) {
+    void announce('alive');
+    heartbeat = setInterval(() => void announce('alive'), heartbeatMs);
+    heartbeat.unref?.();
+  }
+
   return {
     processId,
     subjects: `${base}.>`,
@@ -159,6 +186,10 @@ export function createBusInspector(options: BusInspectorOptions): BusInspector {
       if (closed) return inflight;
       await flush();
       closed = true;
+      if (heartbeat !== undefined) {
+        clearInterval(heartbeat);
+        await announce('gone');
+      }
       feed?.close();
       return inflight;
     },

@@ -5,6 +5,7 @@ export {
   type ActorRecord,
   type ActorRegistry,
   type ActorRegistryOptions,
+  type RegistryClock,
 } from './actorRegistry.js';
 export { createBusInspector, STATELY_INSPECT_VERSION, subjectToken, type BusInspector, type BusInspectorOptions } from './busInspector.js';
 export type { EdgeKind, EdgeRoute, GraphEdge, GraphLayout, GraphNode, MachineGraph, NodeBox, Point, TextBox } from './chartTypes.js';
@@ -16,6 +17,7 @@ export type {
   InspectedSnapshot,
   InspectedSnapshotEvent,
   InspectionMessage,
+  PresenceMessage,
 } from './inspectionMessages.js';
 export { layoutGraph, type LayoutOptions } from './layout.js';
 export { INSPECTOR_ASSETS_PATH, INSPECTOR_PAGE_PATH, inspectorExtension, isInspectorPage, mountInspector, type InspectorExtensionOptions } from './mount.js';

@@ -76,3 +76,18 @@ export interface InspectedEventEvent extends InspectionBase {
  * `StatelyInspectionEvent`, with JSON-safe summaries in place of live snapshots and events.
  */
 export type InspectionMessage = InspectedActorEvent | InspectedSnapshotEvent | InspectedEventEvent;
+
+/**
+ * switchyard's addition, on `<prefix>.inspect.<processId>` (no session token): a process's bus
+ * inspector says it is alive every `intervalMs`, and `gone` when it closes. An inspector counts a
+ * process not heard from for three intervals as gone, and its actors as no longer live.
+ */
+export interface PresenceMessage {
+  readonly type: '@switchyard.presence';
+  readonly processId: string;
+  readonly state: 'alive' | 'gone';
+  /** How often the process says it is alive (ms). */
+  readonly intervalMs: number;
+  /** Epoch milliseconds, as a string. */
+  readonly createdAt: string;
+}

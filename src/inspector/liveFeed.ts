@@ -6,7 +6,7 @@ import { summaryOf } from '../store/selectSummaries.js';
 import type { ThreadSummary } from '../store/threadStore.js';
 import { deriveState } from '../thread/state.js';
 import { createActorRegistry, type ActorRecord, type ActorRegistry } from './actorRegistry.js';
-import type { InspectionMessage } from './inspectionMessages.js';
+import type { InspectionMessage, PresenceMessage } from './inspectionMessages.js';
 
 /** A thread as the list shows it: its summary, as `GET /inspector/api/threads` lists it. */
 export type ThreadRow = ThreadSummary;
@@ -42,11 +42,12 @@ export interface LiveFeed {
  */
 export function createLiveFeed(options: LiveFeedOptions): LiveFeed {
   const { runtime, bus, prefix, maxActors } = options;
-  const registry = createActorRegistry({ maxActors });
   const listeners = new Set<(update: FeedUpdate) => void>();
   const notify = (update: FeedUpdate): void => {
     for (const listener of listeners) listener(update);
   };
+  // A process gone silent: its actors, now stopped, go to the page like any change.
+  const registry = createActorRegistry({ maxActors, onGone: (_processId, records) => records.forEach((actor) => notify({ actor })) });
   const depth = prefix.split('.').length + 1;
   let subscription: BusSubscription | undefined;
   let ready: Promise<void> = Promise.resolve();
@@ -56,6 +57,11 @@ export function createLiveFeed(options: LiveFeedOptions): LiveFeed {
       if (processId === undefined) return;
       const parsed = msg.json();
       if (!parsed.success) return;
+      // `<prefix>.inspect.<processId>` alone: the process's heartbeat or goodbye (onGone notifies).
+      if (msg.subject.split('.').length === depth + 1) {
+        registry.presence(processId, parsed.data as PresenceMessage);
+        return;
+      }
       const actor = registry.apply(processId, parsed.data as InspectionMessage);
       if (actor) notify({ actor });
     });
@@ -78,6 +84,7 @@ export function createLiveFeed(options: LiveFeedOptions): LiveFeed {
       closed ??= (async () => {
         unsubscribe();
         listeners.clear();
+        registry.close();
         await subscription?.unsubscribe().catch(() => undefined);
       })();
       return closed;

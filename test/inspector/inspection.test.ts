@@ -21,7 +21,8 @@ function modelWithSecret(): Model & { apiKey: string } {
   return Object.assign(calculatorModel(), { apiKey: SECRET });
 }
 
-function collect(bus: ReturnType<typeof createMemoryBus>, pattern = 'switchyard.inspect.>') {
+/** The inspection messages (`<prefix>.inspect.<process>.<session>`; a process's heartbeat is on `<prefix>.inspect.<process>`). */
+function collect(bus: ReturnType<typeof createMemoryBus>, pattern = 'switchyard.inspect.*.*') {
   const messages: { subject: string; text: string; data: InspectionMessage }[] = [];
   bus.subscribe(pattern, (msg: BusMessage) => {
     const parsed = msg.json();

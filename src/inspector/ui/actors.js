@@ -35,7 +35,8 @@ function renderActors() {
   const showSteps = /** @type {HTMLInputElement} */ ($('#show-steps')).checked;
   const all = [...state.actors.values()].sort((a, b) => b.updatedAt - a.updatedAt);
   const live = all.filter((a) => a.status === 'active' && a.value != null).length;
-  const processes = state.processes.size;
+  // Processes with a live actor: one that stopped or went silent shows its actors stopped.
+  const processes = new Set(all.filter((a) => a.status === 'active').map((a) => a.processId)).size;
   $('#actor-count').textContent = `${live} live · ${processes} process${processes === 1 ? '' : 'es'}`;
   /** @type {Map<string, ActorRecord[]>} */
   const byProcess = new Map();

@@ -1,0 +1,92 @@
+/** The actor registry's presence: a process that says goodbye, or falls silent, has no live actors. */
+import { SimulatedClock } from 'xstate';
+import { describe, expect, it } from 'vitest';
+import { createActorRegistry, type ActorRecord } from '../../src/inspector/actorRegistry.js';
+import type { InspectionMessage, PresenceMessage } from '../../src/inspector/inspectionMessages.js';
+
+let sequence = 0;
+const actorMessage = (sessionId: string, machine: string, value: string, at: number): InspectionMessage => ({
+  type: '@xstate.actor',
+  sessionId,
+  rootId: 'x:0',
+  createdAt: String(at),
+  id: `m:${++sequence}`,
+  _version: '0.7.2',
+  name: machine,
+  definition: undefined,
+  parentId: sessionId === 'x:0' ? undefined : 'x:0',
+  snapshot: { status: 'active', value },
+  machine,
+});
+const presence = (processId: string, state: PresenceMessage['state'], intervalMs: number, at: number): PresenceMessage => ({
+  type: '@switchyard.presence',
+  processId,
+  state,
+  intervalMs,
+  createdAt: String(at),
+});
+
+/** A registry on a simulated clock, with two actors (a supervisor and an agent) in each process. */
+function setup(processes: readonly string[]) {
+  const clock = new SimulatedClock();
+  const gone: { processId: string; records: ActorRecord[] }[] = [];
+  const registry = createActorRegistry({ clock, onGone: (processId, records) => gone.push({ processId, records }) });
+  for (const processId of processes) {
+    registry.apply(processId, actorMessage('x:0', 'supervisor', 'supervising', clock.now()));
+    registry.apply(processId, actorMessage('x:1', 'agent', 'executing', clock.now()));
+  }
+  const live = (processId: string) => registry.list().filter((a) => a.processId === processId && a.status === 'active');
+  return { clock, registry, gone, live };
+}
+
+describe('the actor registry, presence', () => {
+  it('a process not heard from for three heartbeats is gone: its actors are no longer live', () => {
+    const { clock, registry, gone, live } = setup(['p1', 'p2']);
+    registry.presence('p1', presence('p1', 'alive', 1000, clock.now()));
+    registry.presence('p2', presence('p2', 'alive', 1000, clock.now()));
+    clock.increment(2000);
+    // p1 keeps beating (an inspection message counts as being heard too); p2 falls silent.
+    registry.presence('p1', presence('p1', 'alive', 1000, clock.now()));
+    clock.increment(900);
+    expect(live('p2')).toHaveLength(2);
+    clock.increment(200);
+
+    expect(live('p2')).toEqual([]);
+    expect(registry.list().filter((a) => a.processId === 'p2').map((a) => a.status)).toEqual(['stopped', 'stopped']);
+    expect(live('p1').map((a) => a.machine).sort()).toEqual(['agent', 'supervisor']);
+    expect(gone.map((g) => [g.processId, g.records.map((r) => r.status)])).toEqual([['p2', ['stopped', 'stopped']]]);
+    expect(registry.processes().map((p) => [p.processId, p.live]).sort()).toEqual([
+      ['p1', true],
+      ['p2', false],
+    ]);
+
+    // Heard from again: live again, and a new actor of it is live.
+    registry.presence('p2', presence('p2', 'alive', 1000, clock.now()));
+    registry.apply('p2', actorMessage('x:2', 'agent', 'deciding', clock.now()));
+    expect(live('p2').map((a) => a.sessionId)).toEqual(['x:2']);
+    expect(registry.processes().find((p) => p.processId === 'p2')?.live).toBe(true);
+  });
+
+  it('a goodbye makes a process gone at once', () => {
+    const { clock, registry, gone, live } = setup(['p1', 'p2']);
+    registry.presence('p1', presence('p1', 'alive', 1000, clock.now()));
+    const changed = registry.presence('p1', presence('p1', 'gone', 1000, clock.now()));
+    expect(changed.map((r) => [r.key, r.status]).sort()).toEqual([
+      ['p1/x:0', 'stopped'],
+      ['p1/x:1', 'stopped'],
+    ]);
+    expect(live('p1')).toEqual([]);
+    expect(live('p2')).toHaveLength(2);
+    expect(gone.map((g) => g.processId)).toEqual(['p1']);
+    // Its expiry timer was disarmed: no second notice.
+    clock.increment(10_000);
+    expect(gone.map((g) => g.processId)).toEqual(['p1']);
+  });
+
+  it('a process that never announced a heartbeat is never expired', () => {
+    const { clock, registry, live } = setup(['old']);
+    clock.increment(3_600_000);
+    expect(live('old')).toHaveLength(2);
+    registry.close();
+  });
+});

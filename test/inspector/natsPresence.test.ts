@@ -1,0 +1,89 @@
+/**
+ * The inspector over NATS as `switchyard serve --no-worker` and `switchyard worker` run it
+ * (`joinNats`): when a worker stops, the API process's inspector must stop showing its actors as live.
+ */
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { calculator } from '../../agents/calculator/index.js';
+import { joinNats } from '../../src/cli/joinNats.js';
+import type { ActorRecord } from '../../src/inspector/actorRegistry.js';
+import { createBusInspector } from '../../src/inspector/busInspector.js';
+import { inspectorRoutes } from '../../src/inspector/routes.js';
+import { silentLogger } from '../../src/logger.js';
+import { createNatsBus } from '../../src/nats/natsBus.js';
+import { createRuntime } from '../../src/runtime/runtime.js';
+import { createMemoryStore } from '../../src/store/memoryStore.js';
+import { startNatsServer, type NatsServerHandle } from '../support/natsServer.js';
+import { calculatorModel } from './inspectorFixture.js';
+
+let server: NatsServerHandle;
+beforeAll(async () => {
+  server = await startNatsServer();
+}, 120_000);
+afterAll(async () => {
+  await server?.stop();
+});
+
+const join = (prefix: string, worker: boolean) =>
+  joinNats({ natsUrl: server.url, agents: [calculator], pipelines: [], prefix, worker, observe: !worker, model: calculatorModel(), logger: silentLogger() });
+
+describe('the inspector over NATS, when a worker stops', () => {
+  it('a worker closed cleanly leaves no live actors: its last inspection events are published', async () => {
+    const api = await join('pc', false);
+    const app = inspectorRoutes({ runtime: api.runtime, bus: api.bus, prefix: 'pc' });
+    const worker = await join('pc', true);
+    let workerClosed = false;
+    try {
+      await app.ready;
+      // Its agent actor runs on the worker, which names the worker's process.
+      await api.runtime.launch('calculator', 'divide 8 by 2', { threadId: 'held' });
+      const workerActors = (): ActorRecord[] => {
+        const all = app.registry.list();
+        const processId = all.find((a) => a.threadId === 'held')?.processId;
+        return processId === undefined ? [] : all.filter((a) => a.processId === processId);
+      };
+      await vi.waitFor(() => {
+        const live = workerActors().filter((a) => a.status === 'active' && a.value !== null);
+        expect(live.map((a) => [a.machine, a.value])).toEqual([['supervisor', 'supervising']]);
+      }, 10_000);
+
+      await worker.close();
+      workerClosed = true;
+      await vi.waitFor(() => {
+        expect(workerActors().filter((a) => a.status === 'active')).toEqual([]);
+      }, 10_000);
+    } finally {
+      await app.close();
+      if (!workerClosed) await worker.close();
+      await api.close();
+    }
+  });
+
+  it('a worker that stops publishing without a goodbye (killed) is gone after three missed heartbeats', async () => {
+    const apiBus = await createNatsBus({ servers: server.url, name: 'api' });
+    const workerBus = await createNatsBus({ servers: server.url, name: 'killed' });
+    const inspector = createBusInspector({ bus: workerBus, processId: 'killed', prefix: 'pk', heartbeatMs: 50 });
+    const runtime = createRuntime({ agents: [calculator], store: createMemoryStore(), model: calculatorModel(), inspect: inspector.inspect });
+    const app = inspectorRoutes({ runtime, bus: apiBus, prefix: 'pk' });
+    try {
+      await app.ready;
+      await runtime.launch('calculator', 'divide 8 by 2', { threadId: 'held' });
+      await runtime.settled('held');
+      const live = () => app.registry.list().filter((a) => a.processId === 'killed' && a.status === 'active' && a.value !== null);
+      await vi.waitFor(() => {
+        expect(live().map((a) => a.machine)).toEqual(['supervisor']);
+      }, 10_000);
+
+      // As kill -9 does: the connection goes, nothing more is published, no goodbye.
+      await workerBus.nc.close();
+      await vi.waitFor(() => {
+        expect(live()).toEqual([]);
+        expect(app.registry.processes().find((p) => p.processId === 'killed')).toMatchObject({ live: false });
+      }, 10_000);
+    } finally {
+      await app.close();
+      await inspector.close();
+      await runtime.close();
+      await apiBus.close();
+    }
+  });
+});

@@ -10,7 +10,7 @@ import { createMemoryStore } from '../../src/store/memoryStore.js';
 import type { ThreadEvent } from '../../src/thread/events.js';
 import { deferred } from '../bus/waiting.js';
 import { createClock } from '../support/agentHarness.js';
-import { heldPublishTool, publisherModel } from '../support/heldTool.js';
+import { heldPublishTool, holdingDecisionWrites, publisherModel } from '../support/heldTool.js';
 
 /** Resolves once `signal` aborts. */
 const aborted = (signal: AbortSignal): Promise<void> =>
@@ -115,20 +115,7 @@ describe('cancelling a thread while its tool call runs', () => {
     const { model, asked } = publisherModel();
     const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [tools.publish] });
     // The decision's write (its call recorded with it) lands, and its answer is held until the cancel has reached the actor.
-    const inner = createMemoryStore();
-    const appended = deferred();
-    const hold = deferred();
-    const store: typeof inner = {
-      ...inner,
-      async append(threadId, expectedVersion, events) {
-        const written = await inner.append(threadId, expectedVersion, events);
-        if (events.some((e) => e.type === 'decision') && events.some((e) => e.type === 'tool_call')) {
-          appended.resolve();
-          await hold.promise;
-        }
-        return written;
-      },
-    };
+    const { store, appended, hold } = holdingDecisionWrites(createMemoryStore());
     const cancelReceived = deferred();
     const inspect = (event: InspectionEvent): void => {
       if (event.type === '@xstate.event' && event.event.type === 'CANCEL') cancelReceived.resolve();

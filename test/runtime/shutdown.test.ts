@@ -14,8 +14,7 @@ import { scriptedModel, type ScriptedReply } from '../../src/model/scriptedModel
 import { createRuntime, type Runtime } from '../../src/runtime/runtime.js';
 import { createFileStore } from '../../src/store/fileStore.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
-import { deferred } from '../bus/waiting.js';
-import { heldPublishTool, type HeldTool } from '../support/heldTool.js';
+import { heldPublishTool, holdingDecisionWrites, type HeldTool } from '../support/heldTool.js';
 
 const publishTool = (): HeldTool => heldPublishTool({ approval: true });
 
@@ -122,20 +121,9 @@ describe('closing a runtime while a tool call runs', () => {
     const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [tools.publish], backoff: { initialMs: 1, jitter: 0 } });
     // The decision's write (its call recorded with it) lands, and its answer is held until the close began.
     const inner = createMemoryStore();
-    const appended = deferred();
-    const hold = deferred();
-    const store: typeof inner = {
-      ...inner,
-      async append(threadId, expectedVersion, events) {
-        const written = await inner.append(threadId, expectedVersion, events);
-        if (events.some((e) => e.type === 'decision') && events.some((e) => e.type === 'tool_call')) {
-          appended.resolve();
-          await hold.promise;
-        }
-        return written;
-      },
-      close: async () => undefined, // read after the runtime closed it
-    };
+    const held = holdingDecisionWrites(inner);
+    const { appended, hold } = held;
+    const store = { ...held.store, close: async () => undefined }; // read after the runtime closed it
     const first = createRuntime({ agents: [publisher], store, model: publisherModel() });
     const { id } = await first.launch('publisher', 'publish hello');
     await appended.promise;

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { tool, type Tool } from '../../src/agent/tool.js';
 import type { ModelRequest } from '../../src/model/model.js';
 import { scriptedModel, type ScriptedModel, type ScriptedReply } from '../../src/model/scriptedModel.js';
+import type { ThreadStore } from '../../src/store/threadStore.js';
 import { deferred, type Deferred } from '../bus/waiting.js';
 
 /** A tool call the test holds: it starts, hands the test its signal, and returns what the test releases. */
@@ -48,4 +49,25 @@ export function publisherModel(): { model: ScriptedModel; asked: string[] } {
     },
   });
   return { model, asked };
+}
+
+/**
+ * `inner` whose append of a decision with its tool call (recorded with it) lands, then answers
+ * only once the test resolves `hold`; `appended` resolves when it has landed.
+ */
+export function holdingDecisionWrites<TStore extends ThreadStore>(inner: TStore): { store: TStore; appended: Deferred<void>; hold: Deferred<void> } {
+  const appended = deferred();
+  const hold = deferred();
+  const store: TStore = {
+    ...inner,
+    async append(threadId, expectedVersion, events) {
+      const written = await inner.append(threadId, expectedVersion, events);
+      if (events.some((e) => e.type === 'decision') && events.some((e) => e.type === 'tool_call')) {
+        appended.resolve();
+        await hold.promise;
+      }
+      return written;
+    },
+  };
+  return { store, appended, hold };
 }

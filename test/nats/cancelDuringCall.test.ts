@@ -5,7 +5,6 @@
  */
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { agent } from '../../src/agent/agent.js';
 import { controlStep } from '../../src/agent/controlStep.js';
 import { systemClock } from '../../src/clock.js';
 import { silentLogger } from '../../src/logger.js';
@@ -13,22 +12,16 @@ import type { NatsNode } from '../../src/nats/natsNode.js';
 import { childThreadId, pipeline } from '../../src/pipeline/pipeline.js';
 import type { ThreadReply } from '../../src/surface/payloads.js';
 import type { ThreadEvent } from '../../src/thread/events.js';
-import { heldPublishTool, type HeldTool, publisherModel } from '../support/heldTool.js';
+import type { HeldTool } from '../support/heldTool.js';
 import { eventually, uniqueToken, useNatsTestBed } from './natsTestKit.js';
+import { publisherFleet } from './publisherFleet.js';
 
 const bed = useNatsTestBed();
 
-/** A publisher agent on a held tool, and a model that counts its decisions. */
-function publisherFleet() {
-  const tools = heldPublishTool();
-  const { model, asked } = publisherModel();
-  const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [tools.publish] });
-  const ship = pipeline({ name: 'ship', description: 'publishes through the publisher', input: z.object({}), output: z.unknown() })
-    .agent({ name: 'post', agent: 'publisher', input: () => 'publish hello' })
-    .finish(({ results }) => results.post);
-  const common = { prefix: `sy${uniqueToken()}`, bucket: `threads_${uniqueToken()}`, agents: [publisher], pipelines: [ship], model };
-  return { tools, asked, common };
-}
+/** Publishes through the publisher. */
+const ship = pipeline({ name: 'ship', description: 'publishes through the publisher', input: z.object({}), output: z.unknown() })
+  .agent({ name: 'post', agent: 'publisher', input: () => 'publish hello' })
+  .finish(({ results }) => results.post);
 
 /** Releases the held call and waits until `reader` sees its result journaled and the worker has let go of every job. */
 async function released(tools: HeldTool, reader: NatsNode, worker: NatsNode, threadId: string): Promise<readonly ThreadEvent[]> {
@@ -56,7 +49,7 @@ function expectResultKept(events: readonly ThreadEvent[], cancelledBy: Record<st
 
 describe('cancelling from another process while a tool call runs on a NATS worker', () => {
   it('keeps the result of the call: an API process cancels a thread that a worker runs', async () => {
-    const { tools, asked, common } = publisherFleet();
+    const { tools, asked, common } = publisherFleet([ship]);
     const worker = await bed.node({ ...common, processId: 'worker', serve: ['publisher'] });
     const api = await bed.node({ ...common, processId: 'api', worker: false });
     const token = uniqueToken();
@@ -75,7 +68,7 @@ describe('cancelling from another process while a tool call runs on a NATS worke
   });
 
   it("keeps the result of the call: a pipeline's cancel cascades to its child while the child's call runs on another worker", async () => {
-    const { tools, asked, common } = publisherFleet();
+    const { tools, asked, common } = publisherFleet([ship]);
     const worker = await bed.node({ ...common, processId: 'worker', serve: ['publisher'] });
     const pipelines = await bed.node({ ...common, processId: 'pipelines', serve: ['ship'] });
     const token = uniqueToken();
@@ -95,7 +88,7 @@ describe('cancelling from another process while a tool call runs on a NATS worke
   });
 
   it('waits for the call and keeps its result: a control request on NATS reaches the worker that runs the thread', async () => {
-    const { tools, asked, common } = publisherFleet();
+    const { tools, asked, common } = publisherFleet([ship]);
     const worker = await bed.node({ ...common, processId: 'worker', serve: ['publisher'] });
     await bed.node({ ...common, processId: 'api', worker: false });
     const token = uniqueToken();
@@ -118,7 +111,7 @@ describe('cancelling from another process while a tool call runs on a NATS worke
   });
 
   it('does not run a recorded call of a tool that is not idempotent when another process cancelled the thread between the decision and its execute step', async () => {
-    const { tools, asked, common } = publisherFleet();
+    const { tools, asked, common } = publisherFleet([ship]);
     tools.release.resolve('published'); // a call that runs returns at once
     const worker = await bed.node({ ...common, processId: 'worker', serve: ['publisher'] });
     const api = await bed.node({ ...common, processId: 'api', worker: false });

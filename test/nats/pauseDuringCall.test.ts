@@ -6,23 +6,13 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { InspectionEvent } from 'xstate';
-import { agent } from '../../src/agent/agent.js';
 import type { NatsNode } from '../../src/nats/natsNode.js';
 import type { ThreadReply } from '../../src/surface/payloads.js';
 import type { ThreadEvent } from '../../src/thread/events.js';
-import { heldPublishTool, publisherModel } from '../support/heldTool.js';
 import { deferred, eventually, uniqueToken, useNatsTestBed } from './natsTestKit.js';
+import { publisherFleet } from './publisherFleet.js';
 
 const bed = useNatsTestBed();
-
-/** A publisher agent on a held tool, and a model that counts its decisions. */
-function publisherFleet() {
-  const tools = heldPublishTool();
-  const { model, asked } = publisherModel();
-  const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [tools.publish] });
-  const common = { prefix: `sy${uniqueToken()}`, bucket: `threads_${uniqueToken()}`, agents: [publisher], model };
-  return { tools, asked, common };
-}
 
 const types = (events: readonly ThreadEvent[]) => events.map((e) => e.type);
 

@@ -85,12 +85,13 @@ export async function keepJob(scope: WorkerScope, job: Job, target: JobTarget, w
  * asks: this process has stopped its actors (see `AgentWorker.stop`) and given up its claim on the
  * thread, so that worker continues the thread from the log. The job is replaced by a fresh
  * continuation job (due now, or at its own wake-up deadline), then acknowledged, rather than
- * nak'ed: a nak'ed job is delivered again first to the pull requests this worker still has
- * waiting on the server, which nobody reads any more, and nats-server 2.9 then loses it until its
- * ack wait runs out. A trigger whose thread was never created has nothing else to carry it: it is
- * nak'ed (delivered again at once; on its last delivery dead-lettered). That nak is safe: it is
- * sent after the consumer stopped, on the connection that unsubscribed its pull requests first,
- * so the server skips them and gives the trigger to the next worker (test/nats/shutdown.test.ts).
+ * nak'ed, so the hand-back costs the job none of its deliveries. (It was written when a nak'ed job
+ * had been seen to wait out its ack wait; the cause was the puller dropping a job in flight to it
+ * at its stop, since fixed: it drains its subscription.) A trigger whose thread was never created
+ * has nothing else to carry it: it is nak'ed (delivered again at once; on its last delivery
+ * dead-lettered). That nak is sent after the consumer stopped, on the connection that unsubscribed
+ * its pull requests first, so the server skips them and gives the trigger to the next worker
+ * (test/nats/shutdown.test.ts, test/nats/jobPuller.test.ts).
  */
 export async function handBack(scope: WorkerScope, job: Job, target: JobTarget): Promise<void> {
   if (!(await threadExists(scope, target.threadId))) {

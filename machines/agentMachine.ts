@@ -4,10 +4,9 @@ import { respondStep } from '../src/agent/controlStep.js';
 import type { CustomStep } from '../src/agent/customStep.js';
 import { customStep, customStepDue, customStepsOf } from '../src/agent/customStepRun.js';
 import { decideStep } from '../src/agent/decideStep.js';
-import { callNotRun, executeStep } from '../src/agent/executeStep.js';
+import { executeStep, recordCallNotRun } from '../src/agent/executeStep.js';
 import { prefetchStep } from '../src/agent/prefetchStep.js';
 import { type AgentDeps, type StepInput } from '../src/agent/deps.js';
-import { messageOf } from '../src/errors.js';
 import type { HumanResponse, Thread } from '../src/thread/events.js';
 import { deriveState } from '../src/thread/state.js';
 import { createStepRunner, runControlStep, STEP_DONE, stepRunnerLifetime, type ControlStepName, type RunCommand, type StepEvent as RunnerEvent, type StepOutputBase, type StepRunner, type StepSignals } from './stepRunner.js';
@@ -59,19 +58,11 @@ export interface RunStep extends RunCommand<StepName, StepInput> {
 function runStep(command: RunStep, signals: StepSignals<StepOutput>): Promise<StepOutput> {
   const { after } = signals;
   // A decision recorded its call and this step (a cancel) waited for it: the call never ran.
-  if (after?.type === STEP_DONE && after.output.recordedCall !== undefined) return recordNotRun(command, after.output).then(() => runOwnStep(command, signals));
-  return runOwnStep(command, signals);
-}
-
-/** Records that the call `decided` recorded was not run, as `command`'s step came first; a failure to is logged, and the step runs all the same. */
-async function recordNotRun(command: RunStep, decided: StepOutput): Promise<void> {
-  const { input } = command;
-  const { thread } = decided;
-  try {
-    await callNotRun({ ...input, thread, state: deriveState(thread.events) }, decided.recordedCall!, `${command.step} requested`);
-  } catch (error) {
-    input.deps.logger.warn({ threadId: thread.id, agent: thread.agent, state: command.state, err: messageOf(error) }, `could not record that call ${decided.recordedCall} was not run`);
+  if (after?.type === STEP_DONE && after.output.recordedCall !== undefined) {
+    const { thread, recordedCall } = after.output;
+    return recordCallNotRun({ ...command.input, thread, state: deriveState(thread.events) }, recordedCall, `${command.step} requested`).then(() => runOwnStep(command, signals));
   }
+  return runOwnStep(command, signals);
 }
 
 function runOwnStep(command: RunStep, { controller, windDown, commit }: StepSignals<StepOutput>): Promise<StepOutput> {

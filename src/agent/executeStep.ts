@@ -55,6 +55,20 @@ export function callNotRun(input: StepInput, callId: string, reason: string): Pr
 }
 
 /**
+ * {@link callNotRun} for a step that goes on either way (a cancel, a closing runtime): a failure to
+ * record it is logged, and the call then looks started to whoever reads the log next (who asks a
+ * human whether it took effect, as after a crash).
+ */
+export async function recordCallNotRun(input: StepInput, callId: string, reason: string): Promise<void> {
+  try {
+    await callNotRun(input, callId, reason);
+  } catch (error) {
+    const { thread } = input;
+    input.deps.logger.warn({ threadId: thread.id, agent: thread.agent, callId, err: messageOf(error) }, `could not record that call ${callId} was not run`);
+  }
+}
+
+/**
  * Before a call that the decision recorded with it runs (a call this step records itself is
  * checked by that write, which expects the thread's version), on a deployment where other
  * processes write the thread: the one case where a pause or cancel another process wrote (its
@@ -280,20 +294,25 @@ function toolContext(input: StepInput, cleared: ClearedCall, toolSignal: ToolSig
 class ToolSignal {
   #controller: AbortController | undefined;
   #timedOut: Error | undefined;
-  readonly #outer: readonly AbortSignal[];
+  readonly #step: AbortSignal;
+  readonly #windDown: AbortSignal | undefined;
   readonly #onAbort = (event: Event): void => this.#controller?.abort((event.target as AbortSignal).reason);
 
-  constructor(...outer: readonly (AbortSignal | undefined)[]) {
-    this.#outer = outer.filter((signal) => signal !== undefined);
+  constructor(step: AbortSignal, windDown: AbortSignal | undefined) {
+    this.#step = step;
+    this.#windDown = windDown;
   }
 
   get signal(): AbortSignal {
     if (this.#controller === undefined) {
       this.#controller = new AbortController();
-      const aborted = this.#outer.find((signal) => signal.aborted);
+      const aborted = this.#step.aborted ? this.#step : this.#windDown?.aborted === true ? this.#windDown : undefined;
       if (this.#timedOut !== undefined) this.#controller.abort(this.#timedOut);
       else if (aborted !== undefined) this.#controller.abort(aborted.reason);
-      else for (const signal of this.#outer) signal.addEventListener('abort', this.#onAbort, { once: true });
+      else {
+        this.#step.addEventListener('abort', this.#onAbort, { once: true });
+        this.#windDown?.addEventListener('abort', this.#onAbort, { once: true });
+      }
     }
     return this.#controller.signal;
   }
@@ -304,7 +323,9 @@ class ToolSignal {
   }
 
   dispose(): void {
-    if (this.#controller !== undefined) for (const signal of this.#outer) signal.removeEventListener('abort', this.#onAbort);
+    if (this.#controller === undefined) return;
+    this.#step.removeEventListener('abort', this.#onAbort);
+    this.#windDown?.removeEventListener('abort', this.#onAbort);
   }
 }
 

@@ -4,7 +4,7 @@ import type { PipelineMachine } from '../../machines/pipelineMachine.js';
 import { supervisorMachine, type AgentRest } from '../../machines/supervisorMachine.js';
 import type { ThreadContext } from '../../machines/threadMachine.js';
 import type { Agent } from '../agent/agent.js';
-import { callNotRun } from '../agent/executeStep.js';
+import { recordCallNotRun } from '../agent/executeStep.js';
 import type { Clock } from '../clock.js';
 import { messageOf } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -286,15 +286,11 @@ export function createThreadDriver(options: ThreadDriverOptions): ThreadDriver {
   /**
    * Once an agent actor's drained steps are over: a call its last decision recorded with it that no
    * execute step ran (the runner starts none while draining) is recorded as not run, as a cancel
-   * would; a failure to is logged (the next process then asks a human, as before).
+   * would.
    */
   async function recordUnstartedCall({ context }: { context: ThreadContext }): Promise<void> {
     const { agent, recordedCall, thread, state, deps } = context as Partial<Pick<AgentContext, 'agent' | 'recordedCall'>> & ThreadContext;
     if (agent === undefined || recordedCall === undefined || recordedCall === null || state.terminal !== null) return;
-    try {
-      await callNotRun({ agent, thread, state, deps }, recordedCall, 'the runtime closed');
-    } catch (error) {
-      logger.warn({ threadId: thread.id, agent: thread.agent, callId: recordedCall, err: messageOf(error) }, 'could not record that a call was not run before closing');
-    }
+    await recordCallNotRun({ agent, thread, state, deps }, recordedCall, 'the runtime closed');
   }
 }

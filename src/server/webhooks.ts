@@ -4,7 +4,7 @@ import { ConfigError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { Runtime, ThreadChange } from '../runtime/runtime.js';
 import type { DeliveryLedger } from '../store/deliveryLedger.js';
-import { sendOwedDeliveries, type OwedDelivery } from '../store/owedDeliveries.js';
+import { settleOwedDeliveries, type OwedDelivery } from '../store/owedDeliveries.js';
 import type { HumanRequest, Json, Thread } from '../thread/events.js';
 import { deriveState, statusOf, TERMINAL_STATUSES, type ThreadStatus } from '../thread/state.js';
 
@@ -283,7 +283,7 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
   /** Sends the webhooks the threads' current rests owe (see {@link WebhookNotifierOptions.ledger}). */
   const sendOwed = (owedTo: DeliveryLedger, source: Pick<Runtime, 'list' | 'get'>): void => {
     type Due = { target: (typeof targets)[number]; payload: WebhookPayload };
-    const walk = sendOwedDeliveries<Due>({
+    const walk = settleOwedDeliveries<Due>({
       threads: source,
       ledger: owedTo,
       until: clock.now(),
@@ -303,11 +303,7 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
         return Promise.resolve(due);
       },
       send: (_, { target, payload }) => dispatch(target, payload),
-    })
-      .then((count) => {
-        if (count > 0) logger.info({ count }, 'webhooks owed since the last process settled');
-      })
-      .catch((error: unknown) => logger.error({ err: error }, 'webhooks owed since the last process: the walk failed (sent at the next start)'));
+    });
     inFlight.add(walk);
     void walk.finally(() => inFlight.delete(walk));
   };

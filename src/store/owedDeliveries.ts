@@ -107,6 +107,20 @@ export async function sendOwedDeliveries<TDue>(owed: OwedDeliveries<TDue>): Prom
   return count;
 }
 
+/**
+ * {@link sendOwedDeliveries} as a sender runs it in the background: logs how many it settled, or
+ * that the walk failed (what it did not send is owed again at the next start); never rejects.
+ */
+export async function settleOwedDeliveries<TDue>(owed: OwedDeliveries<TDue>): Promise<void> {
+  const { logger, what } = owed;
+  try {
+    const count = await sendOwedDeliveries(owed);
+    if (count > 0) logger.info({ count }, `${what}s owed since the last process settled`);
+  } catch (error) {
+    logger.error({ err: messageOf(error) }, `${what}s owed since the last process: the walk failed (sent at the next start)`);
+  }
+}
+
 /** The ledger key that marks a scope as walked: the time up to which its walk covered the rests. */
 const markOf = (scope: string): string => `walked ${scope}`;
 

@@ -8,7 +8,7 @@ import type { Thread } from '../thread/events.js';
 import { deriveState, TERMINAL_STATUSES } from '../thread/state.js';
 import { callbackPayloadOf, dueCallbackOf, ownCallbackOf, type CallbackPayload, type CallbackThreads, type DueCallback } from './callbackPayload.js';
 import type { DeliveryLedger } from '../store/deliveryLedger.js';
-import { sendOwedDeliveries } from '../store/owedDeliveries.js';
+import { settleOwedDeliveries } from '../store/owedDeliveries.js';
 
 /**
  * The headers of a callback: those of switchyard's webhooks (`WEBHOOK_HEADERS` of
@@ -269,7 +269,7 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
 
   /** Sends the callbacks the runtime's threads owe (see {@link CallbackOptions.ledger}). */
   function sendOwed(runtime: Pick<Runtime, 'get' | 'list'>, owedTo: DeliveryLedger): void {
-    const walk = sendOwedDeliveries<DueCallback>({
+    const walk = settleOwedDeliveries<DueCallback>({
       threads: runtime,
       ledger: owedTo,
       until: clock.now(),
@@ -284,11 +284,7 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
         return due === undefined ? [] : [{ scope: 'callback', key: thread.id, id: due.payload.id, due }];
       },
       send: sendDue,
-    })
-      .then((count) => {
-        if (count > 0) logger.info({ count }, 'callbacks owed since the last process settled');
-      })
-      .catch((error: unknown) => logger.error({ err: messageOf(error) }, 'callbacks owed since the last process: the walk failed (sent at the next start)'));
+    });
     inFlight.add(walk);
     void walk.finally(() => inFlight.delete(walk));
   }

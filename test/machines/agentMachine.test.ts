@@ -887,15 +887,20 @@ describe('agent machine: concurrency and restarts', () => {
     expect(model.requests[0]!.context).toContain('approved="false">it went through</human_response>');
   });
 
-  it('a non-idempotent call past its timeout asks a human whether it took effect, as an interrupted one; "yes" runs it again', async () => {
-    let release: (value: unknown) => void = () => {};
-    const charge = spyTool({ name: 'charge', idempotent: false, timeoutMs: 100, run: () => new Promise((resolve) => (release = resolve)) });
-    const model = scriptedModel([{ intent: 'charge', args: { value: '10 EUR' } }, done('charged')]);
+  /** A charge (not idempotent, 100 ms timeout) that `run` keeps past its deadline, decided, run and timed out; the model then answers `final`. */
+  async function chargePastItsTimeout(run: () => Promise<unknown>, final: string) {
+    const charge = spyTool({ name: 'charge', idempotent: false, timeoutMs: 100, run });
+    const model = scriptedModel([{ intent: 'charge', args: { value: '10 EUR' } }, done(final)]);
     const { actor, clock } = await startRun({ agent: customAgent({ extra: [charge.tool] }), model });
     actor.start();
     await until(() => charge.runs.length === 1);
     clock.increment(100);
-    const waiting = await settle(actor);
+    return { charge, model, actor, clock, waiting: await settle(actor) };
+  }
+
+  it('a non-idempotent call past its timeout asks a human whether it took effect, as an interrupted one; "yes" runs it again', async () => {
+    let release: (value: unknown) => void = () => {};
+    const { charge, model, actor, clock, waiting } = await chargePastItsTimeout(() => new Promise((resolve) => (release = resolve)), 'charged');
     // Not retried after a backoff: the charge may have gone through.
     expect(waiting.state).toBe('awaitingHuman');
     expect(charge.runs).toHaveLength(1);
@@ -917,13 +922,7 @@ describe('agent machine: concurrency and restarts', () => {
   });
 
   it('a non-idempotent call past its timeout is not run again when the human says it took effect', async () => {
-    const charge = spyTool({ name: 'charge', idempotent: false, timeoutMs: 100, run: () => new Promise(() => {}) });
-    const model = scriptedModel([{ intent: 'charge', args: { value: '10 EUR' } }, done('charged once')]);
-    const { actor, clock } = await startRun({ agent: customAgent({ extra: [charge.tool] }), model });
-    actor.start();
-    await until(() => charge.runs.length === 1);
-    clock.increment(100);
-    const waiting = await settle(actor);
+    const { charge, model, actor, clock, waiting } = await chargePastItsTimeout(() => new Promise(() => {}), 'charged once');
     expect(waiting.state).toBe('awaitingHuman');
     const requestId = eventsOf(waiting.thread, 'human_request')[0]!.data.requestId;
     await respond(actor, { requestId, approved: false, comment: 'it went through' });

@@ -14,7 +14,7 @@ import type { ThreadReply } from '../../src/surface/payloads.js';
 import type { ThreadEvent } from '../../src/thread/events.js';
 import type { HeldTool } from '../support/heldTool.js';
 import { eventually, uniqueToken, useNatsTestBed } from './natsTestKit.js';
-import { publisherFleet } from './publisherFleet.js';
+import { callHeldOnWorker, publisherFleet } from './publisherFleet.js';
 
 const bed = useNatsTestBed();
 
@@ -49,13 +49,9 @@ function expectResultKept(events: readonly ThreadEvent[], cancelledBy: Record<st
 
 describe('cancelling from another process while a tool call runs on a NATS worker', () => {
   it('keeps the result of the call: an API process cancels a thread that a worker runs', async () => {
-    const { tools, asked, common } = publisherFleet([ship]);
-    const worker = await bed.node({ ...common, processId: 'worker', serve: ['publisher'] });
-    const api = await bed.node({ ...common, processId: 'api', worker: false });
-    const token = uniqueToken();
-    await bed.client.trigger(`${common.prefix}.trigger.publisher`, { input: 'publish hello' }, { msgId: token });
-    const id = `trg-${token}`;
-    await tools.started.promise;
+    const fleet = publisherFleet([ship]);
+    const { tools, asked } = fleet;
+    const { worker, api, id } = await callHeldOnWorker(bed, fleet);
 
     // As the API process's HTTP server would.
     expect(await api.runtime.cancel(id, { by: 'qa' })).toMatchObject({ status: 'cancelled' });

@@ -10,7 +10,7 @@ import type { NatsNode } from '../../src/nats/natsNode.js';
 import type { ThreadReply } from '../../src/surface/payloads.js';
 import type { ThreadEvent } from '../../src/thread/events.js';
 import { deferred, eventually, uniqueToken, useNatsTestBed } from './natsTestKit.js';
-import { publisherFleet } from './publisherFleet.js';
+import { callHeldOnWorker, publisherFleet } from './publisherFleet.js';
 
 const bed = useNatsTestBed();
 
@@ -30,13 +30,9 @@ async function eventsEndingWith(reader: NatsNode, threadId: string, last: Thread
 
 describe('pausing a thread while its tool call runs on a NATS worker', () => {
   it('an API process pauses it: the worker journals the result after the pause, and a resume goes on from it', async () => {
-    const { tools, asked, common } = publisherFleet();
-    const worker = await bed.node({ ...common, processId: 'worker', serve: ['publisher'] });
-    const api = await bed.node({ ...common, processId: 'api', worker: false });
-    const token = uniqueToken();
-    await bed.client.trigger(`${common.prefix}.trigger.publisher`, { input: 'publish hello' }, { msgId: token });
-    const id = `trg-${token}`;
-    await tools.started.promise;
+    const fleet = publisherFleet();
+    const { tools, asked } = fleet;
+    const { worker, api, id } = await callHeldOnWorker(bed, fleet);
 
     // As the API process's HTTP server would.
     expect(await api.runtime.pause(id, { by: 'ops' })).toMatchObject({ status: 'paused' });

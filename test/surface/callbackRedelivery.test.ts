@@ -47,7 +47,7 @@ describe('callbacks across a restart (embedded, file store)', () => {
 
     const first = await life(dir);
     const lost = await first.runtime.launch('echo', 'lost', { source: { kind: 'http', replyTo: down.url } });
-    const kept = await first.runtime.launch('echo', 'kept', { source: { kind: 'http', replyTo: up.url } });
+    await first.runtime.launch('echo', 'kept', { source: { kind: 'http', replyTo: up.url } });
     const pipe = await first.runtime.launch('halve', {}, { source: { kind: 'http', replyTo: piped.url } });
     const child = childThreadId(pipe.id, 'divide');
     await Promise.all([down.waitFor(2), up.waitFor(1), piped.waitFor(2)]);

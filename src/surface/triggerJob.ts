@@ -1,8 +1,7 @@
-import { createHash } from 'node:crypto';
 import type { Job } from '../bus/bus.js';
 import { formatIssues, messageOf } from '../errors.js';
 import { THREAD_ID_PATTERN } from '../runtime/runtime.js';
-import { keyedThreadId } from '../thread/keyedThreadId.js';
+import { hashOfKey, keyedThreadId } from '../thread/keyedThreadId.js';
 import { headerReplyTo, replyToOf, triggerPayloadSchema, type ErrorReply, type TriggerPayload } from './payloads.js';
 import { publishReport } from './reports.js';
 import { REPLY_TO_HEADER } from './subjects.js';
@@ -74,7 +73,6 @@ export async function triggerThreadId(scope: WorkerScope, agent: string, job: Jo
 
 /** `id`, or `trg-` and a hash of it when it is longer than a thread id may be (a long prefix). */
 function fitThreadId(id: string): string {
-  return THREAD_ID_PATTERN.test(id) ? id : `trg-${sha40(id)}`;
+  return THREAD_ID_PATTERN.test(id) ? id : `trg-${hashOfKey(id)}`;
 }
 
-const sha40 = (text: string): string => createHash('sha256').update(text).digest('hex').slice(0, 40);

@@ -15,7 +15,7 @@ export function keyedThreadId(prefix: string, key: string): string {
   return `${prefix}${PLAIN_KEY.test(key) ? key : hashOfKey(key)}`;
 }
 
-/** 40 hex digits of the SHA-256 of `key`. */
-function hashOfKey(key: string): string {
+/** 40 hex digits of the SHA-256 of `key`: how an outside key too long or odd for a thread id is named. */
+export function hashOfKey(key: string): string {
   return createHash('sha256').update(key).digest('hex').slice(0, 40);
 }

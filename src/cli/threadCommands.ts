@@ -4,7 +4,7 @@ import type { Json } from '../thread/events.js';
 import { approvedOrAnswerRule } from '../thread/humanResponse.js';
 import { isThreadStatus, TERMINAL_STATUSES, THREAD_STATUSES, type ThreadStatus } from '../thread/state.js';
 import { messageOf } from '../errors.js';
-import { THREAD_ID_PATTERN } from '../runtime/launching.js';
+import { THREAD_ID_PATTERN, THREAD_ID_RULE } from '../runtime/launching.js';
 import type { ThreadView } from '../runtime/runtime.js';
 import { ServerError, type Client } from './client.js';
 import { isChildOf } from './follow.js';
@@ -195,7 +195,7 @@ function launchInput(words: readonly string[], inputJson: string | undefined): J
 const WAITING: readonly ThreadStatus[] = ['awaiting_human', 'escalated'];
 
 function parseThreadId(value: string): string {
-  if (!THREAD_ID_PATTERN.test(value)) throw new InvalidArgumentError('must be 1 to 128 letters, digits or _ : -');
+  if (!THREAD_ID_PATTERN.test(value)) throw new InvalidArgumentError(THREAD_ID_RULE);
   return value;
 }
 

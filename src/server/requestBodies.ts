@@ -2,7 +2,7 @@ import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { z } from 'zod';
 import { InvalidInputError } from '../errors.js';
-import { THREAD_ID_PATTERN } from '../runtime/runtime.js';
+import { THREAD_ID_PATTERN, THREAD_ID_RULE } from '../runtime/runtime.js';
 import { launchInputSchema } from '../thread/events.js';
 import { humanResponseInputSchema } from '../thread/humanResponse.js';
 import { keyedThreadId } from '../thread/keyedThreadId.js';
@@ -11,7 +11,7 @@ import { formatIssues } from './errorMapper.js';
 
 /** The rule of thread ids (the runtime's {@link THREAD_ID_PATTERN}), for error messages. */
 export function threadIdRule(what: string): string {
-  return `${what} must be 1 to 128 letters, digits or _ : -`;
+  return `${what} ${THREAD_ID_RULE}`;
 }
 
 const required = (what: string, type: string) => (issue: { input?: unknown }) =>

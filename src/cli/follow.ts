@@ -68,21 +68,13 @@ function timer(ms: number, signal?: AbortSignal): Promise<void> {
 export async function followThread(client: Client, threadId: string, options: FollowOptions = {}): Promise<ThreadView> {
   const { reportAfter = 0, onEvent, onChild, onResting, signal, wait = timer, untilMoved = false } = options;
   let { atLeast = 0 } = options;
-  // The version when the follow began: what happened up to it is read, not waited for.
-  let began = 0;
-  // The thread as it rested when the follow began, if it did: said once its events so far are.
-  let restingAtStart: ThreadView | undefined;
-  // The thread when the follow began (with untilMoved): its requests answered by then are past.
-  let atStart: ThreadView | undefined;
-  if (untilMoved) {
-    const now = await client.get(threadId);
-    atStart = now;
-    began = now.version;
-    if (RESTING_STATUSES.includes(now.status) && !TERMINAL_STATUSES.includes(now.status)) {
-      atLeast = Math.max(atLeast, now.version + 1);
-      restingAtStart = now;
-    }
-  }
+  // The thread when the follow began (with untilMoved): what happened up to it is read, not waited
+  // for, and its requests answered by then are past.
+  const atStart = untilMoved ? await client.get(threadId) : undefined;
+  const began = atStart?.version ?? 0;
+  // It rested then without having ended: said once its events so far are, and followed until it moves.
+  const restingAtStart = atStart !== undefined && RESTING_STATUSES.includes(atStart.status) && !TERMINAL_STATUSES.includes(atStart.status) ? atStart : undefined;
+  if (restingAtStart !== undefined) atLeast = Math.max(atLeast, began + 1);
   const events: ThreadEvent[] = [];
   const stop = new AbortController();
   const onAbort = (): void => stop.abort(signal?.reason);

@@ -319,18 +319,9 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
       if (TERMINAL_STATUSES.includes(status) && events.length > 0) {
         // Terminal is sticky: notify only on the change that ended the thread.
         const before = deriveState(thread.events.slice(0, thread.events.length - events.length));
-        if (before.terminal === null) {
-          const state = deriveState(thread.events);
-          enqueue('finished', events[events.length - 1]!.seq, {
-            type: 'thread.finished',
-            threadId: thread.id,
-            agent: thread.agent,
-            status,
-            ...(state.output === undefined ? {} : { output: state.output }),
-            ...(state.failure === undefined ? {} : { failure: state.failure }),
-            at: events[events.length - 1]!.at,
-          });
-        }
+        // The same body a restart sends for it when it is owed (restNotificationOf).
+        const rest = before.terminal === null ? restNotificationOf(thread) : undefined;
+        if (rest !== undefined) enqueue(rest.event, rest.seq, rest.payload);
       }
     } catch (error) {
       logger.error({ err: error, threadId: change.thread.id }, 'webhook notification failed');

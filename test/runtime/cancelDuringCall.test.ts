@@ -44,6 +44,31 @@ describe('cancelling a thread while its tool call runs', () => {
     await rt.close();
   });
 
+  it('journals the result of a tool that breaks the loop, then records the cancel: the thread ends cancelled, not done', async () => {
+    const tools = heldPublishTool({ breaksLoop: true });
+    const { model, asked } = publisherModel();
+    const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [tools.publish] });
+    const rt = createRuntime({ agents: [publisher], store: createMemoryStore(), model });
+    const { id } = await rt.launch('publisher', 'publish hello');
+    const signal = await tools.started.promise;
+
+    const cancelling = rt.cancel(id, { reason: 'wrong post', by: 'qa' });
+    await aborted(signal);
+    tools.release.resolve('published');
+    const view = await cancelling;
+
+    expect(view.status).toBe('cancelled');
+    const stored = (await rt.get(id))!;
+    expect(stored.status).toBe('cancelled');
+    expect(stored.output).toBeUndefined();
+    expect(types(stored.events)).toEqual(['input', 'decision', 'tool_call', 'tool_result', 'control']);
+    expect(stored.events[3]).toMatchObject({ type: 'tool_result', data: { tool: 'publish', result: 'published' } });
+    expect(stored.events[4]).toMatchObject({ type: 'control', data: { action: 'cancel', reason: 'wrong post', by: 'qa' } });
+    expect(tools.runs()).toBe(1);
+    expect(asked).toEqual(['publisher']);
+    await rt.close();
+  });
+
   it('records a call that ignores its signal as timed out at its deadline, then the cancel: the cancel does not wait longer', async () => {
     const clock = createClock();
     const tools = heldPublishTool();

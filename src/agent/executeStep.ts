@@ -17,8 +17,8 @@ import type { Tool, ToolContext } from './tool.js';
  * idempotent; otherwise a human is asked what happened, as for one that outlives its deadline.
  *
  * `signal` abandons the step (its outcome is dropped: the actor stopped). `windDown` asks it to
- * wrap up (a cancel came): the tool's signal aborts, its outcome is still journaled, and a tool
- * not started yet is not started.
+ * wrap up (a cancel came): the tool's signal aborts, its outcome is still journaled (a result
+ * without the final of a tool that breaks the loop), and a tool not started yet is not started.
  */
 export async function executeStep(input: StepInput, signal: AbortSignal, windDown?: AbortSignal): Promise<Thread> {
   const { deps } = input;
@@ -193,7 +193,8 @@ async function runCall(input: StepInput, thread: Thread, cleared: ClearedCall, s
     }
     const result = redactJson(outcome, input.agent.secrets);
     const events: NewEvent[] = [{ type: 'tool_result', data: { ...about, result, durationMs: Math.max(0, deps.clock.now() - started) } }];
-    if (tool.breaksLoop) events.push({ type: 'final', data: { output: result } });
+    // Not when told to wind down: the cancel recorded next must end the thread, not a final before it.
+    if (tool.breaksLoop && windDown?.aborted !== true) events.push({ type: 'final', data: { output: result } });
     return journal(events);
   } catch (error) {
     if (signal.aborted || error instanceof VersionConflictError) throw error;

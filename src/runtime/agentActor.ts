@@ -20,6 +20,14 @@ export interface AgentActorOptions {
   /** Used unless the agent has its own. */
   model: Model;
   store: ThreadStore;
+  /**
+   * Other processes write the thread in `store` too (a store shared with a runtime, a worker or
+   * the CLI): before a call of a tool that is not idempotent that a decision recorded with it,
+   * the actor reads the stored thread once, and does not run the call when a pause or cancel was
+   * written meanwhile (see `AgentDeps.otherWriters`).
+   * @default false
+   */
+  otherWriters?: boolean;
   /** @default the system clock */
   clock?: Clock;
   /** @default a silent logger */
@@ -33,8 +41,8 @@ const quiet = silentLogger();
 
 /** Creates (but does not start) an agent actor that continues `thread` from its events. */
 export function createAgentActor(options: AgentActorOptions): AgentActor {
-  const { agent, thread, model, store, clock = systemClock, logger = quiet, inspect } = options;
-  const deps: AgentDeps = { model, store, clock, logger: logger.child({ threadId: thread.id, agent: agent.name }) };
+  const { agent, thread, model, store, clock = systemClock, logger = quiet, inspect, otherWriters = false } = options;
+  const deps: AgentDeps = { model, store, clock, logger: logger.child({ threadId: thread.id, agent: agent.name }), otherWriters };
   return createActor(agentMachineFor(agent), {
     input: { agent, thread, deps },
     clock,

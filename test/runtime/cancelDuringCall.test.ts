@@ -5,11 +5,14 @@
 import { describe, expect, it } from 'vitest';
 import type { InspectionEvent } from 'xstate';
 import { agent } from '../../src/agent/agent.js';
+import { controlStep } from '../../src/agent/controlStep.js';
+import { silentLogger } from '../../src/logger.js';
+import { createAgentActor, whenSettled } from '../../src/runtime/agentActor.js';
 import { createRuntime } from '../../src/runtime/runtime.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
 import type { ThreadEvent } from '../../src/thread/events.js';
 import { deferred } from '../bus/waiting.js';
-import { createClock } from '../support/agentHarness.js';
+import { createClock, threadOf } from '../support/agentHarness.js';
 import { heldPublishTool, holdingDecisionWrites, publisherModel } from '../support/heldTool.js';
 
 /** Resolves once `signal` aborts. */
@@ -36,6 +39,31 @@ describe('cancelling a thread while its tool call runs', () => {
     expect(view.status).toBe('cancelled');
     const stored = (await rt.get(id))!;
     expect(stored.status).toBe('cancelled');
+    expect(types(stored.events)).toEqual(['input', 'decision', 'tool_call', 'tool_result', 'control']);
+    expect(stored.events[3]).toMatchObject({ type: 'tool_result', data: { tool: 'publish', result: 'published' } });
+    expect(stored.events[4]).toMatchObject({ type: 'control', data: { action: 'cancel', reason: 'wrong post', by: 'qa' } });
+    expect(tools.runs()).toBe(1);
+    expect(asked).toEqual(['publisher']);
+    await rt.close();
+  });
+
+  it('journals the result of a tool that breaks the loop, then records the cancel: the thread ends cancelled, not done', async () => {
+    const tools = heldPublishTool({ breaksLoop: true });
+    const { model, asked } = publisherModel();
+    const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [tools.publish] });
+    const rt = createRuntime({ agents: [publisher], store: createMemoryStore(), model });
+    const { id } = await rt.launch('publisher', 'publish hello');
+    const signal = await tools.started.promise;
+
+    const cancelling = rt.cancel(id, { reason: 'wrong post', by: 'qa' });
+    await aborted(signal);
+    tools.release.resolve('published');
+    const view = await cancelling;
+
+    expect(view.status).toBe('cancelled');
+    const stored = (await rt.get(id))!;
+    expect(stored.status).toBe('cancelled');
+    expect(stored.output).toBeUndefined();
     expect(types(stored.events)).toEqual(['input', 'decision', 'tool_call', 'tool_result', 'control']);
     expect(stored.events[3]).toMatchObject({ type: 'tool_result', data: { tool: 'publish', result: 'published' } });
     expect(stored.events[4]).toMatchObject({ type: 'control', data: { action: 'cancel', reason: 'wrong post', by: 'qa' } });
@@ -193,5 +221,35 @@ describe('cancelling a thread while its tool call runs', () => {
     expect(tools.runs()).toBe(1);
     expect(readsBeforeTool).toBe(0);
     await rt.close();
+  });
+  it('does not run a recorded call of a tool that is not idempotent when another process cancelled first: an agent actor told that others write its store', async () => {
+    const tools = heldPublishTool();
+    tools.release.resolve('published'); // a call that runs returns at once
+    const { model, asked } = publisherModel();
+    const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [tools.publish] });
+    const clock = createClock();
+    const inner = createMemoryStore({ clock });
+    // Once the decision (its call recorded with it) lands, another process writes a cancel to the
+    // shared store: it never reaches the actor.
+    const other = { store: inner, clock, model, logger: silentLogger() };
+    const store: typeof inner = {
+      ...inner,
+      async append(threadId, expectedVersion, events) {
+        const written = await inner.append(threadId, expectedVersion, events);
+        if (events.some((e) => e.type === 'decision') && events.some((e) => e.type === 'tool_call')) await controlStep(other, threadId, { action: 'cancel', by: 'qa' });
+        return written;
+      },
+    };
+    const thread = await inner.create(threadOf('t-shared', 'publisher', [{ type: 'input', data: { input: 'publish hello' } }], clock.now()));
+    const actor = createAgentActor({ agent: publisher, thread, model, store, clock, otherWriters: true });
+    const end = await whenSettled(actor);
+
+    expect(tools.runs()).toBe(0);
+    expect(end.status).toBe('cancelled');
+    const events = (await inner.get('t-shared'))!.events;
+    expect(types(events)).toEqual(['input', 'decision', 'tool_call', 'control', 'error']);
+    expect(events[3]).toMatchObject({ type: 'control', data: { action: 'cancel', by: 'qa' } });
+    expect(events[4]).toMatchObject({ type: 'error', data: { kind: 'tool_error', tool: 'publish', message: 'publish was not run: cancel requested' } });
+    expect(asked).toEqual(['publisher']);
   });
 });

@@ -16,8 +16,8 @@ export interface HeldTool {
   runs(): number;
 }
 
-/** A non-idempotent `publish` tool ({ post }) that finishes when the test says so. */
-export function heldPublishTool(options: { approval?: boolean } = {}): HeldTool {
+/** A non-idempotent `publish` tool ({ post }) that finishes when the test says so (and, with `breaksLoop`, ends the loop). */
+export function heldPublishTool(options: { approval?: boolean; breaksLoop?: boolean } = {}): HeldTool {
   const started = deferred<AbortSignal>();
   const release = deferred<string>();
   let runs = 0;
@@ -26,6 +26,7 @@ export function heldPublishTool(options: { approval?: boolean } = {}): HeldTool 
     description: 'publishes the post',
     input: z.object({ post: z.string() }),
     ...(options.approval ? { approval: true } : {}),
+    ...(options.breaksLoop ? { breaksLoop: true } : {}),
     run: async (_args, { signal }) => {
       runs++;
       started.resolve(signal);

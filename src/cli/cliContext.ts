@@ -1,14 +1,23 @@
 import type { Command } from 'commander';
 import type { ThreadView } from '../runtime/runtime.js';
 import type { ThreadEvent } from '../thread/events.js';
-import { TERMINAL_STATUSES } from '../thread/state.js';
+import { TERMINAL_STATUSES, type ThreadStatus } from '../thread/state.js';
 import { createClient, type Client } from './client.js';
 import { followThread } from './follow.js';
 import { DEFAULT_URL, eventLine, isOpenRequest, replyHint, shellQuote, statusLine, waitingOnLine, type CommandHint } from './format.js';
 import type { Project } from './project.js';
 
-/** Exit codes: success, an error (from the server or reaching it), a usage error. */
+/**
+ * Exit codes: success, an error (from the server or reaching it, or a followed thread that ended
+ * {@link FAILED_ENDS failed or cancelled}), a usage error.
+ */
 export const EXIT = { ok: 0, error: 1, usage: 2 } as const;
+
+/**
+ * The ends of a followed thread that make its command exit {@link EXIT.error}, as `gh run watch
+ * --exit-status` does. A thread done, or resting until someone acts (a human, a resume), is 0.
+ */
+export const FAILED_ENDS: readonly ThreadStatus[] = ['failed', 'cancelled'];
 
 /** The outside world of one CLI run, injected so the CLI can run in-process too. */
 export interface CliIO {
@@ -54,7 +63,8 @@ export interface CliContext {
   selected(project: Project, names: readonly string[]): Promise<Project>;
   /**
    * Follows a thread to rest, printing progress lines after seq `reportAfter` (or nothing with
-   * --json); returns it then. It does not stop before the thread reached seq `atLeast` (default:
+   * --json); returns it then, and sets the exit code to {@link EXIT.error} when it ended failed or
+   * cancelled. It does not stop before the thread reached seq `atLeast` (default:
    * `view.version`, the event that set it moving); with `untilMoved`, a thread (or a pipeline's
    * child) that rests already is followed until it moves and rests again.
    */
@@ -103,6 +113,7 @@ export function cliContext(io: CliIO): CliContext & { exitCode(): number } {
     });
     if (json) printJson(rested);
     else out(`thread ${rested.id} is ${rested.status}${rested.status === 'paused' ? `; resume: ${hint(`resume ${shellQuote(rested.id)}`)}` : ''}`);
+    if (FAILED_ENDS.includes(rested.status)) exitCode = EXIT.error;
     return rested;
   };
   return {

@@ -9,28 +9,26 @@ import { keyedThreadId } from '../thread/keyedThreadId.js';
 import { isThreadStatus, THREAD_STATUSES, type ThreadStatus } from '../thread/state.js';
 import { formatIssues } from './errorMapper.js';
 
-/** The rule of thread ids (the runtime's {@link THREAD_ID_PATTERN}), for error messages. */
-export function threadIdRule(what: string): string {
-  return `${what} ${THREAD_ID_RULE}`;
-}
+/**
+ * The message of a field that is missing or of another type. An issue is shown after its field
+ * (`agent: is required`, see {@link formatIssues}), so the messages here never name the field.
+ */
+const required = (type: string) => (issue: { input?: unknown }) => (issue.input === undefined ? 'is required' : `must be ${type}`);
 
-const required = (what: string, type: string) => (issue: { input?: unknown }) =>
-  issue.input === undefined ? `${what} is required` : `${what} must be ${type}`;
+/** A string field's schema: the message when missing or not a string, and at most `max` characters. */
+const boundedString = (max: number) => z.string({ error: required('a string') }).max(max, `must be at most ${max} characters`);
 
 /** `POST /threads`. */
 export const launchBodySchema = z
   .object({
-    agent: z.string({ error: required('agent', 'a string naming an agent') }).min(1, 'agent must not be empty'),
+    agent: z.string({ error: required('a string naming an agent') }).min(1, 'must not be empty'),
     input: launchInputSchema,
-    threadId: z
-      .string({ error: required('threadId', 'a string') })
-      .regex(THREAD_ID_PATTERN, threadIdRule('threadId'))
-      .optional(),
+    threadId: z.string({ error: required('a string') }).regex(THREAD_ID_PATTERN, THREAD_ID_RULE).optional(),
     /** Called (signed) when the thread needs a human and when it ends. */
     callbackUrl: z
-      .string({ error: required('callbackUrl', 'an http or https URL') })
-      .max(2048, 'callbackUrl must be at most 2048 characters')
-      .refine(isHttpUrl, 'callbackUrl must be an http or https URL')
+      .string({ error: required('an http or https URL') })
+      .max(2048, 'must be at most 2048 characters')
+      .refine(isHttpUrl, 'must be an http or https URL')
       .optional(),
   })
   .strict();
@@ -51,8 +49,8 @@ export const respondBodySchema = humanResponseInputSchema;
 /** `POST /threads/:id/pause|resume|cancel` (the body is optional). */
 export const controlBodySchema = z
   .object({
-    reason: z.string({ error: required('reason', 'a string') }).max(2000).optional(),
-    by: z.string({ error: required('by', 'a string') }).max(200).optional(),
+    reason: boundedString(2000).optional(),
+    by: boundedString(200).optional(),
   })
   .strict();
 
@@ -96,7 +94,7 @@ export function idempotencyThreadId(key: string): string {
 /** A thread id from the path, checked before it reaches a store. */
 export function threadIdParam(c: Context): string {
   const id = c.req.param('id') ?? '';
-  if (!THREAD_ID_PATTERN.test(id)) throw new InvalidInputError('invalid thread id in the path', [threadIdRule('id:')]);
+  if (!THREAD_ID_PATTERN.test(id)) throw new InvalidInputError('invalid thread id in the path', [`id: ${THREAD_ID_RULE}`]);
   return id;
 }
 

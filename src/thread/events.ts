@@ -40,7 +40,8 @@ export const jsonSchema: z.ZodType<Json> = z.custom<Json>((value) => isJson(valu
  * any JSON value. One schema, so every surface words a missing or bad input alike.
  */
 export const launchInputSchema: z.ZodType<Json> = z.custom<Json>((value) => isJson(value), {
-  error: (issue) => (issue.input === undefined ? 'input is required (any JSON value)' : NOT_JSON),
+  // Shown after the field (`input: is required ...`), so it does not name it again.
+  error: (issue) => (issue.input === undefined ? 'is required (any JSON value)' : NOT_JSON),
 });
 
 /** Names of the built-in human-contact intents. */

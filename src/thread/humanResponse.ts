@@ -7,8 +7,23 @@ import type { HumanRequest, HumanResponse } from './events.js';
  * takes both: an approval's note is a comment, a yes/no question takes either alone, and `approved`
  * beside an answer misleads the model (a denial with an answer reads as a refused question).
  */
-export function approvedOrAnswerRule(names: { approved: string; answer: string; comment: string } = { approved: '"approved"', answer: '"answer"', comment: '"comment"' }): string {
-  return `${names.answer} cannot be combined with ${names.approved}: answer a question or an escalation with ${names.answer}, an approval with ${names.approved} (and ${names.comment})`;
+export function approvedOrAnswerRule(names: RuleNames): string {
+  return `${names.answer} ${ruleAfterAnswer(names)}`;
+}
+
+/** How a surface spells the fields of a response. */
+interface RuleNames {
+  approved: string;
+  answer: string;
+  comment: string;
+}
+
+/** The fields as the HTTP body and the NATS payload spell them. */
+const FIELD_NAMES: RuleNames = { approved: '"approved"', answer: '"answer"', comment: '"comment"' };
+
+/** {@link approvedOrAnswerRule} after the answer's name: an issue on `answer` names the field before it. */
+function ruleAfterAnswer(names: RuleNames): string {
+  return `cannot be combined with ${names.approved}: answer a question or an escalation with ${names.answer}, an approval with ${names.approved} (and ${names.comment})`;
 }
 
 /** A human's response as it arrives from outside (HTTP body, NATS payload, CLI flags). */
@@ -21,7 +36,8 @@ export const humanResponseInputSchema = z
     by: z.string().max(200).optional(),
   })
   .strict()
-  .refine((response) => response.approved === undefined || response.answer === undefined, { message: approvedOrAnswerRule(), path: ['answer'] });
+  // Shown after its field (`answer: cannot be combined ...`), so the message does not start with it.
+  .refine((response) => response.approved === undefined || response.answer === undefined, { message: ruleAfterAnswer(FIELD_NAMES), path: ['answer'] });
 
 /** Why a response was refused. */
 export type ResponseRefusal = 'no_pending_request' | 'stale_request' | 'invalid_response';

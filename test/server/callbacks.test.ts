@@ -259,7 +259,7 @@ describe('POST /threads with a callbackUrl', () => {
     for (const callbackUrl of ['ftp://example.com/x', 'not a url', 42]) {
       const refused = await call(url, 'POST', '/threads', { agent: 'echo', input: 'x', callbackUrl });
       expect(refused.status).toBe(400);
-      expect(refused.body.issues.join(' ')).toMatch(/callbackUrl must be an http or https URL/);
+      expect(refused.body.issues).toEqual(['callbackUrl: must be an http or https URL']);
     }
   });
 

@@ -113,17 +113,32 @@ describe('POST /threads', () => {
   it('answers 400 naming a missing agent, a missing input, a wrong type and an unknown key', async () => {
     const missing = await post('/threads', { input: 1 });
     expect(missing.status).toBe(400);
-    expect(missing.body).toEqual({ error: 'invalid request body', issues: ['agent: agent is required'] });
+    expect(missing.body).toEqual({ error: 'invalid request body', issues: ['agent: is required'] });
     const noInput = await post('/threads', { agent: 'calculator' });
-    expect(noInput.body.issues).toEqual(['input: input is required (any JSON value)']);
+    expect(noInput.body.issues).toEqual(['input: is required (any JSON value)']);
     const wrongType = await post('/threads', { agent: 7, input: 1 });
-    expect(wrongType.body.issues).toEqual(['agent: agent must be a string naming an agent']);
+    expect(wrongType.body.issues).toEqual(['agent: must be a string naming an agent']);
     const extra = await post('/threads', { agent: 'calculator', input: 1, priority: 'high' });
     expect(extra.status).toBe(400);
     expect(extra.body.issues[0]).toContain('priority');
     const array = await post('/threads', [1, 2]);
     expect(array.status).toBe(400);
     expect(array.body.issues[0]).toMatch(/^\(root\): .*object/);
+  });
+
+  it('names each field of a bad launch body once, before what is wrong with it', async () => {
+    const cases: [Record<string, unknown>, string[]][] = [
+      [{}, ['agent: is required', 'input: is required (any JSON value)']],
+      [{ agent: '', input: 1 }, ['agent: must not be empty']],
+      [{ agent: 'echo', input: 1, threadId: 5 }, ['threadId: must be a string']],
+      [{ agent: 'echo', input: 1, threadId: 'no spaces' }, ['threadId: must be 1 to 128 letters, digits or _ : -']],
+      [{ agent: 'echo', input: 1, callbackUrl: 5 }, ['callbackUrl: must be an http or https URL']],
+      [{ agent: 'echo', input: 1, callbackUrl: 'ftp://example.com/x' }, ['callbackUrl: must be an http or https URL']],
+      [{ agent: 'echo', input: 1, callbackUrl: `https://example.com/${'x'.repeat(2048)}` }, ['callbackUrl: must be at most 2048 characters']],
+    ];
+    for (const [body, issues] of cases) {
+      expect(await post('/threads', body), JSON.stringify(body).slice(0, 80)).toMatchObject({ status: 400, body: { error: 'invalid request body', issues } });
+    }
   });
 
   it('answers 400 for a body that is not JSON or is empty, and 415 for another content type', async () => {
@@ -167,7 +182,7 @@ describe('POST /threads', () => {
   it('answers 400 for a bad threadId', async () => {
     const res = await post('/threads', { agent: 'calculator', input: 1, threadId: 'no spaces/or slashes' });
     expect(res.status).toBe(400);
-    expect(res.body.issues).toEqual(['threadId: threadId must be 1 to 128 letters, digits or _ : -']);
+    expect(res.body.issues).toEqual(['threadId: must be 1 to 128 letters, digits or _ : -']);
   });
 
   it('takes an Idempotency-Key that is not a thread id by its hash (as NATS msg ids and hook delivery ids are), the same thread on every retry', async () => {
@@ -336,7 +351,8 @@ describe('POST /threads/:id/respond', () => {
   });
 
   it('answers 400 for "approved" beside an "answer" (as the CLI refuses --answer with --approve or --deny), for an approval and a question alike, and the runtime refuses it with the same rule', async () => {
-    const rule = '"answer" cannot be combined with "approved": answer a question or an escalation with "answer", an approval with "approved" (and "comment")';
+    // The field is named once, before the rule (not `answer: "answer" cannot ...`).
+    const rule = 'cannot be combined with "approved": answer a question or an escalation with "answer", an approval with "approved" (and "comment")';
     const approval = await launchAndWait(base, 'calculator', { op: 'divide', a: 8, b: 2 });
     const question = await launchAndWait(base, 'calculator', { ask: 'which one?' });
     for (const [waiting, approved] of [[approval, true], [question, false]] as const) {
@@ -415,7 +431,15 @@ describe('POST /threads/:id/pause, resume, cancel', () => {
     const waiting = await launchAndWait(base, 'calculator', { ask: 'q?' });
     const wrongType = await post(`/threads/${waiting.id}/pause`, { reason: 5 });
     expect(wrongType.status).toBe(400);
-    expect(wrongType.body.issues).toEqual(['reason: reason must be a string']);
+    expect(wrongType.body.issues).toEqual(['reason: must be a string']);
+    // Each field named once, and a value too long said so (not "must be a string").
+    for (const [body, issues] of [
+      [{ reason: 'x'.repeat(2001) }, ['reason: must be at most 2000 characters']],
+      [{ by: 5 }, ['by: must be a string']],
+      [{ by: 'x'.repeat(201) }, ['by: must be at most 200 characters']],
+    ] as const) {
+      expect(await post(`/threads/${waiting.id}/pause`, body)).toMatchObject({ status: 400, body: { error: 'invalid request body', issues } });
+    }
     expect((await post(`/threads/${waiting.id}/cancel`, { force: true })).body.issues[0]).toContain('force');
     expect((await post(`/threads/${waiting.id}/resume`, '{')).body.error).toBe('body is not valid JSON');
     expect((await get<ThreadView>(`/threads/${waiting.id}`)).body.status).toBe('awaiting_human');

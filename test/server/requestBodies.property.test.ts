@@ -3,7 +3,7 @@ import { Hono } from 'hono';
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/logger.js';
 import { mapError } from '../../src/server/errorMapper.js';
-import { controlBodySchema, launchBodySchema, parseInteger, parseStatuses, readJsonBody } from '../../src/server/requestBodies.js';
+import { controlBodySchema, launchBodySchema, parseInteger, parseStatuses, readJsonBody, respondBodySchema } from '../../src/server/requestBodies.js';
 import { isThreadStatus } from '../../src/thread/state.js';
 
 /** A server with one route that reads a body with `schema`, errors mapped as the HTTP surface maps them. */
@@ -11,6 +11,7 @@ function bodyServer(): Hono {
   const app = new Hono();
   app.post('/launch', async (c) => c.json({ body: await readJsonBody(c, launchBodySchema) }));
   app.post('/control', async (c) => c.json({ body: await readJsonBody(c, controlBodySchema, {}) }));
+  app.post('/respond', async (c) => c.json({ body: await readJsonBody(c, respondBodySchema) }));
   app.onError((error, c) => {
     const { status, body } = mapError(error, silentLogger());
     return c.json(body, status);
@@ -35,6 +36,20 @@ const launchLike = fc.record(
     callbackUrl: fc.oneof(fc.webUrl(), fc.string({ maxLength: 20 })),
     extra: fc.jsonValue({ maxDepth: 1 }),
   },
+  { requiredKeys: [] },
+);
+const respondLike = fc.record(
+  {
+    requestId: fc.oneof(fc.string({ maxLength: 10 }), fc.jsonValue({ maxDepth: 1 })),
+    approved: fc.oneof(fc.boolean(), fc.jsonValue({ maxDepth: 1 })),
+    answer: fc.oneof(fc.string({ maxLength: 10 }), fc.jsonValue({ maxDepth: 1 })),
+    comment: fc.jsonValue({ maxDepth: 1 }),
+    by: fc.oneof(fc.string({ maxLength: 10 }), fc.jsonValue({ maxDepth: 1 })),
+  },
+  { requiredKeys: [] },
+);
+const controlLike = fc.record(
+  { reason: fc.oneof(fc.string({ maxLength: 10 }), fc.constant('x'.repeat(2001)), fc.jsonValue({ maxDepth: 1 })), by: fc.oneof(fc.string({ maxLength: 10 }), fc.constant('x'.repeat(201)), fc.jsonValue({ maxDepth: 1 })) },
   { requiredKeys: [] },
 );
 const bodyText = fc.oneof(
@@ -62,6 +77,27 @@ describe('HTTP request bodies (property)', () => {
         expect(response.status === 200).toBe(value !== undefined && schema.safeParse(value).success);
       }),
       { numRuns: 200, seed: 51 },
+    );
+  });
+
+  it('a 400 for a bad body names each field once: `field: what is wrong`, never `field: field ...`', async () => {
+    const app = bodyServer();
+    const routes = { '/launch': launchLike, '/respond': respondLike, '/control': controlLike } as const;
+    const routeAndBody = fc.constantFrom(...(Object.keys(routes) as (keyof typeof routes)[])).chain((path) => routes[path].map((body) => [path, body] as const));
+    await fc.assert(
+      fc.asyncProperty(routeAndBody, async ([path, body]) => {
+        const response = await app.request(path, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+        if (response.status === 200) return;
+        expect(response.status).toBe(400);
+        const { issues } = (await response.json()) as { issues: string[] };
+        expect(issues.length).toBeGreaterThan(0);
+        for (const issue of issues) {
+          const [, field, message] = /^([^:]+): (.*)$/s.exec(issue) ?? [];
+          expect(field, issue).toBeDefined();
+          expect(message!.startsWith(field!) || message!.startsWith(`"${field}"`), issue).toBe(false);
+        }
+      }),
+      { numRuns: 300, seed: 55 },
     );
   });
 

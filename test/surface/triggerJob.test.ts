@@ -63,7 +63,7 @@ describe('readTrigger: a trigger job from outside', () => {
     const noInput = readTrigger(jsonJob({ replyTo: 'their.results' }), 'calc', LIMIT);
     const http = launchBodySchema.safeParse({ agent: 'calc' });
     expect(http.success).toBe(false);
-    expect(noInput).toMatchObject({ ok: false, replyTo: 'their.results', issues: ['input: input is required (any JSON value)'] });
+    expect(noInput).toMatchObject({ ok: false, replyTo: 'their.results', issues: ['input: is required (any JSON value)'] });
     expect(!noInput.ok && noInput.issues).toEqual(formatIssues(http.error!.issues));
 
     const notJson = readTrigger(jobOf(encoder.encode('{"input":'), { [REPLY_TO_HEADER]: 'my.results' }), 'calc', LIMIT);

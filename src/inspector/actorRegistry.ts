@@ -30,6 +30,12 @@ export interface ActorRecord {
   readonly updatedAt: number;
 }
 
+/** A process that went (its goodbye, or its heartbeats missed), or was heard from again. */
+export interface ProcessPresence {
+  readonly processId: string;
+  readonly live: boolean;
+}
+
 /**
  * The part of the runtime's `Clock` (src/clock.ts) the registry uses, spelled here: the page's
  * type-check reads this file without Node's types, which clock.ts needs. A `Clock` (xstate's
@@ -62,6 +68,8 @@ export interface ActorRegistryOptions {
    * live and are now shown stopped. @default none
    */
   onGone?: (processId: string, records: ActorRecord[]) => void;
+  /** Told when a process that was gone is heard from again: it is live again. @default none */
+  onLive?: (processId: string) => void;
 }
 
 /** Live and recent actors of every process, folded from inspection messages. */
@@ -107,7 +115,7 @@ interface Presence {
  * One timer per process, re-armed only when it fires (being heard only stamps the time).
  */
 export function createActorRegistry(options: ActorRegistryOptions = {}): ActorRegistry {
-  const { maxActors = 2000, maxDefinitions = 200, missedHeartbeats = 3, clock = realClock, onGone } = options;
+  const { maxActors = 2000, maxDefinitions = 200, missedHeartbeats = 3, clock = realClock, onGone, onLive } = options;
   const actors = new Map<string, ActorRecord>();
   const definitions = new Map<string, string>();
   const seen = new Map<string, number>();
@@ -151,6 +159,7 @@ export function createActorRegistry(options: ActorRegistryOptions = {}): ActorRe
     if (!presence.live) {
       presence.live = true;
       if (presence.intervalMs > 0) arm(processId, presence, missedHeartbeats * presence.intervalMs);
+      tell(() => onLive?.(processId));
     }
     return presence;
   };
@@ -164,11 +173,7 @@ export function createActorRegistry(options: ActorRegistryOptions = {}): ActorRe
       if (record.processId === processId && record.status === 'active') stopped.push({ ...record, status: 'stopped', updatedAt: Math.max(record.updatedAt, now) });
     }
     for (const record of stopped) touch(actors, record.key, record, maxActors);
-    try {
-      onGone?.(processId, stopped);
-    } catch {
-      // a listener's failure must not break the registry
-    }
+    tell(() => onGone?.(processId, stopped));
     return stopped;
   };
   return {
@@ -223,6 +228,15 @@ export function createActorRegistry(options: ActorRegistryOptions = {}): ActorRe
       return actors.size;
     },
   };
+}
+
+/** Calls the owner's listener. */
+function tell(listener: () => void): void {
+  try {
+    listener();
+  } catch {
+    // a listener's failure must not break the registry
+  }
 }
 
 /** An actor's record after one more message; `undefined` when the message changes nothing shown. */

@@ -30,18 +30,19 @@ const presence = (processId: string, state: PresenceMessage['state'], intervalMs
 function setup(processes: readonly string[]) {
   const clock = new SimulatedClock();
   const gone: { processId: string; records: ActorRecord[] }[] = [];
-  const registry = createActorRegistry({ clock, onGone: (processId, records) => gone.push({ processId, records }) });
+  const back: string[] = [];
+  const registry = createActorRegistry({ clock, onGone: (processId, records) => gone.push({ processId, records }), onLive: (processId) => back.push(processId) });
   for (const processId of processes) {
     registry.apply(processId, actorMessage('x:0', 'supervisor', 'supervising', clock.now()));
     registry.apply(processId, actorMessage('x:1', 'agent', 'executing', clock.now()));
   }
   const live = (processId: string) => registry.list().filter((a) => a.processId === processId && a.status === 'active');
-  return { clock, registry, gone, live };
+  return { clock, registry, gone, back, live };
 }
 
 describe('the actor registry, presence', () => {
   it('a process not heard from for three heartbeats is gone: its actors are no longer live', () => {
-    const { clock, registry, gone, live } = setup(['p1', 'p2']);
+    const { clock, registry, gone, back, live } = setup(['p1', 'p2']);
     registry.presence('p1', presence('p1', 'alive', 1000, clock.now()));
     registry.presence('p2', presence('p2', 'alive', 1000, clock.now()));
     clock.increment(2000);
@@ -60,8 +61,10 @@ describe('the actor registry, presence', () => {
       ['p2', false],
     ]);
 
-    // Heard from again: live again, and a new actor of it is live.
+    // Heard from again: live again (told once), and a new actor of it is live.
+    expect(back).toEqual([]);
     registry.presence('p2', presence('p2', 'alive', 1000, clock.now()));
+    expect(back).toEqual(['p2']);
     registry.apply('p2', actorMessage('x:2', 'agent', 'deciding', clock.now()));
     expect(live('p2').map((a) => a.sessionId)).toEqual(['x:2']);
     expect(registry.processes().find((p) => p.processId === 'p2')?.live).toBe(true);

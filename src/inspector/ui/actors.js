@@ -56,8 +56,9 @@ function renderActors() {
  */
 function processRow(processId, actors) {
   const live = actors.filter((a) => a.status === 'active').length;
-  return el('tr', { class: 'proc' }, [
-    el('td', { colspan: '3' }, [el('span', { class: 'mono', text: processId }), el('span', { class: 'count', text: ` · ${live} live of ${actors.length}` })]),
+  const gone = state.processes.get(processId) === false ? ' · gone' : '';
+  return el('tr', { class: 'proc', 'data-process': processId }, [
+    el('td', { colspan: '3' }, [el('span', { class: 'mono', text: processId }), el('span', { class: 'count', text: ` · ${live} live of ${actors.length}${gone}` })]),
   ]);
 }
 

@@ -41,8 +41,8 @@ export const state = {
   actors: new Map(),
   /** The latest machine actor of each thread. @type {Map<string, ActorRecord>} */
   actorByThread: new Map(),
-  /** @type {Set<string>} */
-  processes: new Set(),
+  /** Processes seen, and whether each is live (false once the server counts it gone). @type {Map<string, boolean>} */
+  processes: new Map(),
   /** Charts by machine id, loaded once. @type {Map<string, Promise<Chart>>} */
   charts: new Map(),
   /** The machine of each agent's and pipeline's threads. @type {Record<string, string>} */
@@ -91,7 +91,8 @@ export function applyActor(actor) {
     const oldest = state.actors.keys().next().value;
     if (oldest !== undefined) state.actors.delete(oldest);
   }
-  state.processes.add(actor.processId);
+  // A process first heard of through its actor is live; the server says when it goes.
+  if (!state.processes.has(actor.processId)) state.processes.set(actor.processId, true);
   if (!actor.threadId || actor.value == null) return;
   const previous = state.actorByThread.get(actor.threadId);
   if (!previous || previous.key === actor.key || actor.updatedAt >= previous.updatedAt) state.actorByThread.set(actor.threadId, actor);

@@ -156,6 +156,21 @@ describe('the inspector page', () => {
     expect(errors).toEqual([]);
   });
 
+  it('lists a thread once in the live actors, as its latest actor, after it rested and a new actor resumed it', async () => {
+    const server = await startInspectorServer();
+    cleanups.push(() => server.close());
+    const { id } = await server.runtime.launch('calculator', 'ask for the unit', { threadId: 'th-resumed' });
+    const asked = await server.runtime.settled(id);
+    const { page, errors } = await open(server);
+    const rows = page.locator('#actors tr.agent-row', { hasText: id });
+    await expect.poll(() => rows.locator('td.state').allTextContents()).toEqual(['awaitingHuman']);
+    // Its actor was evicted while it waited; the answer resumes it on a new actor.
+    await server.runtime.respond(id, { requestId: asked.pendingRequest!.requestId, answer: 'metres' });
+    expect((await server.runtime.settled(id)).status).toBe('done');
+    await expect.poll(() => rows.locator('td.state').allTextContents()).toEqual(['done']);
+    expect(errors).toEqual([]);
+  });
+
   it('sends the bearer token it was opened with, and says when it has none', async () => {
     const server = await startInspectorServer({ token: 'sekret-token' });
     cleanups.push(() => server.close());

@@ -2,10 +2,10 @@
 import { SimulatedClock } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import { createActorRegistry, type ActorRecord } from '../../src/inspector/actorRegistry.js';
-import type { InspectionMessage, PresenceMessage } from '../../src/inspector/inspectionMessages.js';
+import type { InspectedActorEvent, InspectionMessage, PresenceMessage } from '../../src/inspector/inspectionMessages.js';
 
 let sequence = 0;
-const actorMessage = (sessionId: string, machine: string, value: string, at: number): InspectionMessage => ({
+const actorMessage = (sessionId: string, machine: string, value: string, at: number): InspectedActorEvent => ({
   type: '@xstate.actor',
   sessionId,
   rootId: 'x:0',
@@ -90,6 +90,32 @@ describe('the actor registry, presence', () => {
     const { clock, registry, live } = setup(['old']);
     clock.increment(3_600_000);
     expect(live('old')).toHaveLength(2);
+    registry.close();
+  });
+});
+
+describe('the actor registry, threads', () => {
+  const threadActor = (sessionId: string, value: string, at: number): InspectionMessage => ({
+    ...actorMessage(sessionId, 'agent', value, at),
+    name: 'th-1',
+    snapshot: { status: 'active', value, context: { threadId: 'th-1', agent: 'calculator', status: 'running', version: 3 } },
+  });
+
+  it('lists a thread as the actor it saw last, whatever the processes\' clocks say or the earlier actor does later', () => {
+    const { clock, registry } = setup(['p1', 'p2']);
+    registry.presence('p1', presence('p1', 'alive', 1000, clock.now()));
+    // p1 runs the thread; p2 resumes it on a new actor, its clock a minute behind.
+    registry.apply('p1', threadActor('x:7', 'executing', clock.now()));
+    registry.apply('p2', threadActor('x:3', 'deciding', clock.now() - 60_000));
+    const ofThread = () => registry.list({ threadId: 'th-1' }).map((a) => [a.key, a.status]);
+    expect(ofThread()).toEqual([['p2/x:3', 'active']]);
+    // p1 goes silent: its actor, stopped, is updated last, and still not the thread's.
+    clock.increment(3000);
+    expect(registry.get('p1/x:7')?.status).toBe('stopped');
+    expect(ofThread()).toEqual([['p2/x:3', 'active']]);
+    expect(registry.list().filter((a) => a.threadId === 'th-1').map((a) => a.key)).toEqual(['p2/x:3']);
+    registry.apply('p1', threadActor('x:7', 'executing', clock.now()));
+    expect(ofThread()).toEqual([['p2/x:3', 'active']]);
     registry.close();
   });
 });

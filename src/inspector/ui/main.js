@@ -5,7 +5,7 @@ import { follow, loadMachines } from './api.js';
 import { initActors, scheduleActors } from './actors.js';
 import { highlight, refreshView, select, showMachine, waitForMachines } from './detail.js';
 import { $, el } from './dom.js';
-import { applyActor, state } from './state.js';
+import { applyActor, forgetActors, state } from './state.js';
 import { addThread, initThreadList, refreshList, reloadThreads, renderList, updateStats } from './threadList.js';
 
 /** @typedef {import('./types.js').ActorRecord} ActorRecord */
@@ -73,7 +73,10 @@ follow({
   },
   event(event, payload) {
     if (event === 'hello') {
-      // The server's word on every process it knows, again after a reconnect.
+      // The server's word on every process and recent actor it knows, again after a reconnect (a
+      // restarted server counts the order of its actors anew).
+      forgetActors();
+      scheduleActors();
       state.processes.clear();
       for (const p of /** @type {{ processes?: ProcessPresence[] }} */ (payload).processes ?? []) state.processes.set(p.processId, p.live !== false);
       updateStats();

@@ -1,3 +1,4 @@
+import { ConfigError } from '../errors.js';
 import { createLogger, type Logger } from '../logger.js';
 import { createDemoModel } from '../model/demoModel.js';
 import type { Model } from '../model/model.js';
@@ -29,6 +30,23 @@ export function loggerFromEnv(level: string | undefined, env: NodeJS.ProcessEnv)
 /** A @statelyai/inspect WebSocket inspector to feed too (`SWITCHYARD_INSPECT_WS`), if any. */
 export function inspectWebsocket(env: NodeJS.ProcessEnv): string | undefined {
   return env.SWITCHYARD_INSPECT_WS || undefined;
+}
+
+/** The longest inspector heartbeat the environment may ask for (ms): an hour. */
+const MAX_INSPECT_HEARTBEAT_MS = 3_600_000;
+
+/**
+ * How often the process tells the fleet's inspectors it is alive (`SWITCHYARD_INSPECT_HEARTBEAT_MS`,
+ * milliseconds), if set; a value that is not a whole number from 1 to an hour is a {@link ConfigError}.
+ */
+export function inspectHeartbeat(env: NodeJS.ProcessEnv): number | undefined {
+  const raw = (env.SWITCHYARD_INSPECT_HEARTBEAT_MS ?? '').trim();
+  if (raw === '') return undefined;
+  const ms = /^\d+$/.test(raw) ? Number(raw) : NaN;
+  if (!(ms >= 1 && ms <= MAX_INSPECT_HEARTBEAT_MS)) {
+    throw new ConfigError(`SWITCHYARD_INSPECT_HEARTBEAT_MS must be a whole number of milliseconds from 1 to ${MAX_INSPECT_HEARTBEAT_MS}, not ${JSON.stringify(raw)}`);
+  }
+  return ms;
 }
 
 /**

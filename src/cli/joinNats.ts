@@ -34,6 +34,12 @@ export interface JoinNatsOptions {
   logger: Logger;
   /** Also feed a @statelyai/inspect WebSocket inspector at this URL. @default none */
   websocketUrl?: string;
+  /**
+   * How often this process tells the fleet's inspectors it is alive (ms): one that stops (killed)
+   * without a goodbye counts as gone after three intervals. Shorter sees a dead process sooner, at
+   * one small message per interval. @default 5000
+   */
+  inspectHeartbeatMs?: number;
 }
 
 /**
@@ -66,6 +72,7 @@ export async function joinNats(options: JoinNatsOptions): Promise<NatsNode> {
     bus: node.bus,
     prefix: node.surface.subjects.prefix,
     ...(options.websocketUrl ? { websocketUrl: options.websocketUrl } : {}),
+    ...(options.inspectHeartbeatMs === undefined ? {} : { heartbeatMs: options.inspectHeartbeatMs }),
   });
   inspector = busInspector;
   return {

@@ -1,4 +1,4 @@
-import { inspectWebsocket, loggerFromEnv, modelFromEnv } from './env.js';
+import { inspectHeartbeat, inspectWebsocket, loggerFromEnv, modelFromEnv } from './env.js';
 import { DRAIN_MS } from './backend.js';
 import { joinNats } from './joinNats.js';
 import type { Project } from './project.js';
@@ -35,6 +35,7 @@ export interface WorkerIO {
 export async function runWorker(project: Project, options: WorkerOptions, io: WorkerIO): Promise<number> {
   const { model, configured } = modelFromEnv(io.env, project.config.model);
   const logger = project.config.logger ?? loggerFromEnv(options.logLevel, io.env);
+  const inspectHeartbeatMs = inspectHeartbeat(io.env);
   // The fleet's inspector sees this worker's actors through `<prefix>.inspect.>`.
   const node = await joinNats({
     natsUrl: options.natsUrl,
@@ -51,6 +52,7 @@ export async function runWorker(project: Project, options: WorkerOptions, io: Wo
     ...(options.replicas === undefined ? {} : { replicas: options.replicas }),
     ...(project.config.maxConcurrent === undefined ? {} : { maxConcurrent: project.config.maxConcurrent }),
     websocketUrl: inspectWebsocket(io.env),
+    ...(inspectHeartbeatMs === undefined ? {} : { inspectHeartbeatMs }),
   });
   const { surface } = node;
   io.out(`switchyard worker ${surface.processId} joined NATS at ${options.natsUrl} (subjects ${surface.subjects.prefix}.>)`);

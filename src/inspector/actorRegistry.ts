@@ -28,6 +28,18 @@ export interface ActorRecord {
   /** Epoch ms of the first and the latest message. */
   readonly createdAt: number;
   readonly updatedAt: number;
+  /**
+   * The order in which the registry first saw the actor (a count, from 1). Of the actors of one
+   * thread (a thread that rested, its actor evicted, runs on a new one), the last seen is the
+   * thread's: only it is listed. The sender's `createdAt` would not do: processes' clocks differ.
+   */
+  readonly order: number;
+}
+
+/** A process that went (its goodbye, or its heartbeats missed), or was heard from again. */
+export interface ProcessPresence {
+  readonly processId: string;
+  readonly live: boolean;
 }
 
 /**
@@ -62,13 +74,15 @@ export interface ActorRegistryOptions {
    * live and are now shown stopped. @default none
    */
   onGone?: (processId: string, records: ActorRecord[]) => void;
+  /** Told when a process that was gone is heard from again: it is live again. @default none */
+  onLive?: (processId: string) => void;
 }
 
 /** Live and recent actors of every process, folded from inspection messages. */
 export interface ActorRegistry {
   /** Folds one message from `<prefix>.inspect.<processId>.<sessionId>`. Returns the changed record. */
   apply(processId: string, message: InspectionMessage): ActorRecord | undefined;
-  /** Most recently updated first. */
+  /** Most recently updated first; a thread's earlier actors (see {@link ActorRecord.order}) are left out. */
   list(options?: { limit?: number; machine?: string; threadId?: string }): ActorRecord[];
   get(key: string): ActorRecord | undefined;
   /** The latest definition (JSON) published for a machine id. */
@@ -107,8 +121,11 @@ interface Presence {
  * One timer per process, re-armed only when it fires (being heard only stamps the time).
  */
 export function createActorRegistry(options: ActorRegistryOptions = {}): ActorRegistry {
-  const { maxActors = 2000, maxDefinitions = 200, missedHeartbeats = 3, clock = realClock, onGone } = options;
+  const { maxActors = 2000, maxDefinitions = 200, missedHeartbeats = 3, clock = realClock, onGone, onLive } = options;
   const actors = new Map<string, ActorRecord>();
+  /** The key of each thread's latest actor, in update order as `actors`. */
+  const latestOfThread = new Map<string, string>();
+  let order = 0;
   const definitions = new Map<string, string>();
   const seen = new Map<string, number>();
   const presences = new Map<string, Presence>();
@@ -151,6 +168,7 @@ export function createActorRegistry(options: ActorRegistryOptions = {}): ActorRe
     if (!presence.live) {
       presence.live = true;
       if (presence.intervalMs > 0) arm(processId, presence, missedHeartbeats * presence.intervalMs);
+      tell(() => onLive?.(processId));
     }
     return presence;
   };
@@ -164,12 +182,13 @@ export function createActorRegistry(options: ActorRegistryOptions = {}): ActorRe
       if (record.processId === processId && record.status === 'active') stopped.push({ ...record, status: 'stopped', updatedAt: Math.max(record.updatedAt, now) });
     }
     for (const record of stopped) touch(actors, record.key, record, maxActors);
-    try {
-      onGone?.(processId, stopped);
-    } catch {
-      // a listener's failure must not break the registry
-    }
+    tell(() => onGone?.(processId, stopped));
     return stopped;
+  };
+  /** Whether a later actor of the record's thread is known (the thread is listed as that one). */
+  const superseded = (record: ActorRecord): boolean => {
+    const latest = record.threadId === undefined ? undefined : latestOfThread.get(record.threadId);
+    return latest !== undefined && latest !== record.key && actors.has(latest);
   };
   return {
     presence(processId, message) {
@@ -191,10 +210,16 @@ export function createActorRegistry(options: ActorRegistryOptions = {}): ActorRe
       if (message.type === '@xstate.actor' && typeof message.machine === 'string' && typeof message.definition === 'string' && message.definition.includes('"states"')) {
         touch(definitions, message.machine, message.definition, maxDefinitions);
       }
-      const record = fold(actors.get(`${processId}/${message.sessionId}`), processId, message);
+      const existing = actors.get(`${processId}/${message.sessionId}`);
+      const record = fold(existing, processId, message, existing?.order ?? order + 1);
       if (record === undefined) return undefined;
+      if (existing === undefined) order = record.order;
       touch(actors, record.key, record, maxActors);
       touch(seen, record.processId, record.updatedAt, maxActors);
+      if (record.threadId !== undefined) {
+        const latest = actors.get(latestOfThread.get(record.threadId) ?? '');
+        touch(latestOfThread, record.threadId, latest === undefined || record.order > latest.order ? record.key : latest.key, maxActors);
+      }
       return record;
     },
     list(opts = {}) {
@@ -205,6 +230,7 @@ export function createActorRegistry(options: ActorRegistryOptions = {}): ActorRe
         const record = all[i]!;
         if (machine !== undefined && record.machine !== machine) continue;
         if (threadId !== undefined && record.threadId !== threadId) continue;
+        if (superseded(record)) continue;
         out.push(record);
       }
       return out;
@@ -225,8 +251,20 @@ export function createActorRegistry(options: ActorRegistryOptions = {}): ActorRe
   };
 }
 
-/** An actor's record after one more message; `undefined` when the message changes nothing shown. */
-function fold(existing: ActorRecord | undefined, processId: string, message: InspectionMessage): ActorRecord | undefined {
+/** Calls the owner's listener. */
+function tell(listener: () => void): void {
+  try {
+    listener();
+  } catch {
+    // a listener's failure must not break the registry
+  }
+}
+
+/**
+ * An actor's record after one more message (`order` names a new one); `undefined` when the message
+ * changes nothing shown.
+ */
+function fold(existing: ActorRecord | undefined, processId: string, message: InspectionMessage, order: number): ActorRecord | undefined {
   const at = Number(message.createdAt) || Date.now();
   const base: ActorRecord = existing ?? {
     key: `${processId}/${message.sessionId}`,
@@ -239,6 +277,7 @@ function fold(existing: ActorRecord | undefined, processId: string, message: Ins
     status: 'active',
     createdAt: at,
     updatedAt: at,
+    order,
   };
   const updatedAt = Math.max(base.updatedAt, at);
   const parentKey = (parentId: unknown): string | null => (typeof parentId === 'string' ? `${processId}/${parentId}` : null);

@@ -5,15 +5,16 @@ import type { Runtime, ThreadChange } from '../runtime/runtime.js';
 import { summaryOf } from '../store/selectSummaries.js';
 import type { ThreadSummary } from '../store/threadStore.js';
 import { deriveState } from '../thread/state.js';
-import { createActorRegistry, type ActorRecord, type ActorRegistry } from './actorRegistry.js';
+import { createActorRegistry, type ActorRecord, type ActorRegistry, type ProcessPresence } from './actorRegistry.js';
 import type { InspectionMessage, PresenceMessage } from './inspectionMessages.js';
 
 /** A thread as the list shows it: its summary, as `GET /inspector/api/threads` lists it. */
 export type ThreadRow = ThreadSummary;
 
-/** One change: an actor seen on the bus, or a thread the runtime changed. */
+/** One change: an actor seen on the bus, a process gone or back, or a thread the runtime changed. */
 export interface FeedUpdate {
   readonly actor?: ActorRecord;
+  readonly process?: ProcessPresence;
   readonly thread?: ThreadRow;
 }
 
@@ -46,8 +47,15 @@ export function createLiveFeed(options: LiveFeedOptions): LiveFeed {
   const notify = (update: FeedUpdate): void => {
     for (const listener of listeners) listener(update);
   };
-  // A process gone silent: its actors, now stopped, go to the page like any change.
-  const registry = createActorRegistry({ maxActors, onGone: (_processId, records) => records.forEach((actor) => notify({ actor })) });
+  // A process gone silent: its actors, now stopped, go to the page like any change, then the process.
+  const registry = createActorRegistry({
+    maxActors,
+    onGone: (processId, records) => {
+      for (const actor of records) notify({ actor });
+      notify({ process: { processId, live: false } });
+    },
+    onLive: (processId) => notify({ process: { processId, live: true } }),
+  });
   const depth = prefix.split('.').length + 1;
   let subscription: BusSubscription | undefined;
   let ready: Promise<void> = Promise.resolve();

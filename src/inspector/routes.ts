@@ -50,8 +50,8 @@ export type InspectorRoutes = Hono & {
  *   no CDN: it works offline). Open it with `?token=<bearer token>` when the server needs one; the
  *   page keeps it for the session.
  * - `GET /inspector/api/actors?limit=&machine=&thread=`: `{ processes, actors }`, live and recent
- *   actors of every process (most recently updated first; `limit` defaults to 500), from the bus's
- *   `<prefix>.inspect.>` subjects
+ *   actors of every process (most recently updated first, a thread's latest actor only; `limit`
+ *   defaults to 500), from the bus's `<prefix>.inspect.>` subjects
  * - `GET /inspector/api/graph/:machine`: `{ graph, layout }` of a machine's statechart (`agent`,
  *   `agent:<name>`, `supervisor`, `pipeline:<name>`, the machines passed in, or a definition an actor
  *   published), laid out by elkjs
@@ -59,8 +59,9 @@ export type InspectorRoutes = Hono & {
  *   the machine that runs the threads of each agent and pipeline
  * - `GET /inspector/api/threads?limit=&status=&agent=`: `{ threads }`, most recently updated first
  * - `GET /inspector/api/threads/:id`: the thread with its events
- * - `GET /inspector/stream`: server-sent events `actors` and `threads` (arrays of changes,
- *   coalesced every `streamIntervalMs`); the first `actors` event holds the recent actors
+ * - `GET /inspector/stream`: server-sent events `actors`, `processes` (`{ processId, live }`: a
+ *   process gone, or heard from again) and `threads` (arrays of changes, coalesced every
+ *   `streamIntervalMs`); the first `actors` event holds the recent actors
  *
  * Answers to human requests go through the HTTP API's `POST /threads/:id/respond`.
  */

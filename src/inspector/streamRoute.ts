@@ -2,7 +2,7 @@
 import type { Context } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import { sseLifetime } from '../server/sse.js';
-import type { ActorRecord } from './actorRegistry.js';
+import type { ActorRecord, ProcessPresence } from './actorRegistry.js';
 import type { LiveFeed, ThreadRow } from './liveFeed.js';
 
 /** What the stream needs besides the feed. */
@@ -17,18 +17,21 @@ export interface StreamOptions {
 
 /**
  * The stream: `hello` (`{ processes, maxActors }`), the recent actors as a first `actors` event,
- * then `actors` and `threads` batches, each naming an actor or a thread at most once.
+ * then `actors`, `processes` (`{ processId, live }`: gone, or heard from again) and `threads`
+ * batches, each naming an actor, a process or a thread at most once.
  */
 export function streamRoute(feed: LiveFeed, options: StreamOptions): (c: Context) => Response | Promise<Response> {
   const { heartbeatMs, intervalMs, maxActors, shutdown } = options;
   return (c) =>
     streamSSE(c, async (stream) => {
       const actors = new Map<string, ActorRecord>();
+      const processes = new Map<string, ProcessPresence>();
       const threads = new Map<string, ThreadRow>();
       let wake: (() => void) | undefined;
       const life = sseLifetime(c, stream, { heartbeatMs, shutdown, onEnd: () => wake?.() });
       const unlisten = feed.listen((update) => {
         if (update.actor) actors.set(update.actor.key, update.actor);
+        if (update.process) processes.set(update.process.processId, update.process);
         if (update.thread) threads.set(update.thread.id, update.thread);
         wake?.();
       });
@@ -42,7 +45,7 @@ export function streamRoute(feed: LiveFeed, options: StreamOptions): (c: Context
         await stream.writeSSE({ event: 'hello', data: JSON.stringify({ processes: feed.registry.processes(), maxActors }) });
         await stream.writeSSE({ event: 'actors', data: JSON.stringify(feed.registry.list({ limit: 500 }).reverse()) });
         while (!life.signal.aborted) {
-          if (actors.size === 0 && threads.size === 0) {
+          if (actors.size === 0 && processes.size === 0 && threads.size === 0) {
             await new Promise<void>((resolve) => (wake = resolve));
             wake = undefined;
             continue;
@@ -50,7 +53,9 @@ export function streamRoute(feed: LiveFeed, options: StreamOptions): (c: Context
           // Gather for a moment: bursts of snapshots become one message, one entry per actor.
           await new Promise((resolve) => setTimeout(resolve, intervalMs));
           if (life.signal.aborted) break;
+          // A gone process's stopped actors come before its notice, in the same turn.
           await send('actors', actors);
+          await send('processes', processes);
           await send('threads', threads);
         }
       } catch {

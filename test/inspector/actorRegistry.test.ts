@@ -2,10 +2,10 @@
 import { SimulatedClock } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import { createActorRegistry, type ActorRecord } from '../../src/inspector/actorRegistry.js';
-import type { InspectionMessage, PresenceMessage } from '../../src/inspector/inspectionMessages.js';
+import type { InspectedActorEvent, InspectionMessage, PresenceMessage } from '../../src/inspector/inspectionMessages.js';
 
 let sequence = 0;
-const actorMessage = (sessionId: string, machine: string, value: string, at: number): InspectionMessage => ({
+const actorMessage = (sessionId: string, machine: string, value: string, at: number): InspectedActorEvent => ({
   type: '@xstate.actor',
   sessionId,
   rootId: 'x:0',
@@ -30,18 +30,19 @@ const presence = (processId: string, state: PresenceMessage['state'], intervalMs
 function setup(processes: readonly string[]) {
   const clock = new SimulatedClock();
   const gone: { processId: string; records: ActorRecord[] }[] = [];
-  const registry = createActorRegistry({ clock, onGone: (processId, records) => gone.push({ processId, records }) });
+  const back: string[] = [];
+  const registry = createActorRegistry({ clock, onGone: (processId, records) => gone.push({ processId, records }), onLive: (processId) => back.push(processId) });
   for (const processId of processes) {
     registry.apply(processId, actorMessage('x:0', 'supervisor', 'supervising', clock.now()));
     registry.apply(processId, actorMessage('x:1', 'agent', 'executing', clock.now()));
   }
   const live = (processId: string) => registry.list().filter((a) => a.processId === processId && a.status === 'active');
-  return { clock, registry, gone, live };
+  return { clock, registry, gone, back, live };
 }
 
 describe('the actor registry, presence', () => {
   it('a process not heard from for three heartbeats is gone: its actors are no longer live', () => {
-    const { clock, registry, gone, live } = setup(['p1', 'p2']);
+    const { clock, registry, gone, back, live } = setup(['p1', 'p2']);
     registry.presence('p1', presence('p1', 'alive', 1000, clock.now()));
     registry.presence('p2', presence('p2', 'alive', 1000, clock.now()));
     clock.increment(2000);
@@ -60,8 +61,10 @@ describe('the actor registry, presence', () => {
       ['p2', false],
     ]);
 
-    // Heard from again: live again, and a new actor of it is live.
+    // Heard from again: live again (told once), and a new actor of it is live.
+    expect(back).toEqual([]);
     registry.presence('p2', presence('p2', 'alive', 1000, clock.now()));
+    expect(back).toEqual(['p2']);
     registry.apply('p2', actorMessage('x:2', 'agent', 'deciding', clock.now()));
     expect(live('p2').map((a) => a.sessionId)).toEqual(['x:2']);
     expect(registry.processes().find((p) => p.processId === 'p2')?.live).toBe(true);
@@ -87,6 +90,32 @@ describe('the actor registry, presence', () => {
     const { clock, registry, live } = setup(['old']);
     clock.increment(3_600_000);
     expect(live('old')).toHaveLength(2);
+    registry.close();
+  });
+});
+
+describe('the actor registry, threads', () => {
+  const threadActor = (sessionId: string, value: string, at: number): InspectionMessage => ({
+    ...actorMessage(sessionId, 'agent', value, at),
+    name: 'th-1',
+    snapshot: { status: 'active', value, context: { threadId: 'th-1', agent: 'calculator', status: 'running', version: 3 } },
+  });
+
+  it('lists a thread as the actor it saw last, whatever the processes\' clocks say or the earlier actor does later', () => {
+    const { clock, registry } = setup(['p1', 'p2']);
+    registry.presence('p1', presence('p1', 'alive', 1000, clock.now()));
+    // p1 runs the thread; p2 resumes it on a new actor, its clock a minute behind.
+    registry.apply('p1', threadActor('x:7', 'executing', clock.now()));
+    registry.apply('p2', threadActor('x:3', 'deciding', clock.now() - 60_000));
+    const ofThread = () => registry.list({ threadId: 'th-1' }).map((a) => [a.key, a.status]);
+    expect(ofThread()).toEqual([['p2/x:3', 'active']]);
+    // p1 goes silent: its actor, stopped, is updated last, and still not the thread's.
+    clock.increment(3000);
+    expect(registry.get('p1/x:7')?.status).toBe('stopped');
+    expect(ofThread()).toEqual([['p2/x:3', 'active']]);
+    expect(registry.list().filter((a) => a.threadId === 'th-1').map((a) => a.key)).toEqual(['p2/x:3']);
+    registry.apply('p1', threadActor('x:7', 'executing', clock.now()));
+    expect(ofThread()).toEqual([['p2/x:3', 'active']]);
     registry.close();
   });
 });

@@ -14,6 +14,7 @@ import { calculator } from '../../agents/calculator/index.js';
 import { createPipelineMachine } from '../../machines/pipelineMachine.js';
 import { supervisorMachine } from '../../machines/supervisorMachine.js';
 import type { MachineGraph } from '../../src/inspector/chartTypes.js';
+import type { PresenceMessage } from '../../src/inspector/inspectionMessages.js';
 import { machineGraph } from '../../src/inspector/graph.js';
 import { pipeline } from '../../src/pipeline/pipeline.js';
 import { layoutGraph } from '../../src/inspector/layout.js';
@@ -155,6 +156,21 @@ describe('the inspector page', () => {
     expect(errors).toEqual([]);
   });
 
+  it('lists a thread once in the live actors, as its latest actor, after it rested and a new actor resumed it', async () => {
+    const server = await startInspectorServer();
+    cleanups.push(() => server.close());
+    const { id } = await server.runtime.launch('calculator', 'ask for the unit', { threadId: 'th-resumed' });
+    const asked = await server.runtime.settled(id);
+    const { page, errors } = await open(server);
+    const rows = page.locator('#actors tr.agent-row', { hasText: id });
+    await expect.poll(() => rows.locator('td.state').allTextContents()).toEqual(['awaitingHuman']);
+    // Its actor was evicted while it waited; the answer resumes it on a new actor.
+    await server.runtime.respond(id, { requestId: asked.pendingRequest!.requestId, answer: 'metres' });
+    expect((await server.runtime.settled(id)).status).toBe('done');
+    await expect.poll(() => rows.locator('td.state').allTextContents()).toEqual(['done']);
+    expect(errors).toEqual([]);
+  });
+
   it('sends the bearer token it was opened with, and says when it has none', async () => {
     const server = await startInspectorServer({ token: 'sekret-token' });
     cleanups.push(() => server.close());
@@ -202,6 +218,39 @@ describe('the inspector page', () => {
       expect(await text(page, '#connection')).toBe(said);
       expect(streams).toHaveLength(1);
     }
+  });
+
+  it('counts the live processes in its header, and the gone ones apart, as the registry marks them', async () => {
+    const server = await startInspectorServer();
+    cleanups.push(() => server.close());
+    await server.runtime.launch('calculator', 'add 2 and 3', { threadId: 'th-here' });
+    await server.runtime.settled('th-here');
+    const announce = (processId: string, state: PresenceMessage['state']) =>
+      server.bus.publish(`switchyard.inspect.${processId}`, { type: '@switchyard.presence', processId, state, intervalMs: 60_000, createdAt: String(Date.now()) });
+    const supervisorOf = (processId: string) =>
+      server.bus.publish(`switchyard.inspect.${processId}.x:0`, {
+        type: '@xstate.actor', sessionId: 'x:0', rootId: 'x:0', createdAt: String(Date.now()), id: `${processId}:1`, _version: '0.7.2',
+        name: 'supervisor', machine: 'supervisor', parentId: undefined, definition: undefined, snapshot: { status: 'active', value: 'supervising' },
+      });
+    // Before the page opens: one more live process, and one that already said goodbye.
+    for (const processId of ['worker-2:7', 'worker-3:9']) {
+      await announce(processId, 'alive');
+      await supervisorOf(processId);
+    }
+    await announce('worker-3:9', 'gone');
+    await server.bus.flush();
+    const { page, errors } = await open(server);
+    await page.locator('#actors tr.actor[data-process="worker-2:7"].live').waitFor();
+    await expect.poll(() => text(page, '#stat-processes')).toBe('2');
+    expect(await text(page, '#stat-gone')).toBe(' (1 gone)');
+
+    // A live process goes while the page is open: its actors stop, and the header counts it gone.
+    await announce('worker-2:7', 'gone');
+    await server.bus.flush();
+    await page.locator('#actors tr.actor[data-process="worker-2:7"].rest').waitFor();
+    await expect.poll(() => text(page, '#stat-processes')).toBe('1');
+    expect(await text(page, '#stat-gone')).toBe(' (2 gone)');
+    expect(errors).toEqual([]);
   });
 
   it('stays usable with 1,000 threads: a bounded, virtualized list that filters and selects', async () => {

@@ -4,9 +4,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { calculator } from '../../agents/calculator/index.js';
-import { joinNats } from '../../src/cli/joinNats.js';
+import { joinNats, type JoinNatsOptions } from '../../src/cli/joinNats.js';
 import type { ActorRecord } from '../../src/inspector/actorRegistry.js';
 import { createBusInspector } from '../../src/inspector/busInspector.js';
+import type { PresenceMessage } from '../../src/inspector/inspectionMessages.js';
 import { inspectorRoutes } from '../../src/inspector/routes.js';
 import { silentLogger } from '../../src/logger.js';
 import { createNatsBus } from '../../src/nats/natsBus.js';
@@ -23,8 +24,8 @@ afterAll(async () => {
   await server?.stop();
 });
 
-const join = (prefix: string, worker: boolean) =>
-  joinNats({ natsUrl: server.url, agents: [calculator], pipelines: [], prefix, worker, observe: !worker, model: calculatorModel(), logger: silentLogger() });
+const join = (prefix: string, worker: boolean, options: Pick<JoinNatsOptions, 'inspectHeartbeatMs'> = {}) =>
+  joinNats({ natsUrl: server.url, agents: [calculator], pipelines: [], prefix, worker, observe: !worker, model: calculatorModel(), logger: silentLogger(), ...options });
 
 describe('the inspector over NATS, when a worker stops', () => {
   it('a worker closed cleanly leaves no live actors: its last inspection events are published', async () => {
@@ -84,6 +85,36 @@ describe('the inspector over NATS, when a worker stops', () => {
       await inspector.close();
       await runtime.close();
       await apiBus.close();
+    }
+  });
+
+  it('a worker joined with a shorter inspectHeartbeatMs is seen gone sooner when killed: three of its intervals, not 15 s', async () => {
+    const api = await join('ph', false);
+    const app = inspectorRoutes({ runtime: api.runtime, bus: api.bus, prefix: 'ph' });
+    const heartbeats: PresenceMessage[] = [];
+    const heard = api.bus.subscribe('ph.inspect.*', (msg) => {
+      const parsed = msg.json();
+      if (parsed.success) heartbeats.push(parsed.data as PresenceMessage);
+    });
+    await api.bus.flush();
+    const worker = await join('ph', true, { inspectHeartbeatMs: 100 });
+    try {
+      await app.ready;
+      await api.runtime.launch('calculator', 'divide 8 by 2', { threadId: 'held' });
+      const workerId = (): string | undefined => app.registry.list().find((a) => a.threadId === 'held')?.processId;
+      await vi.waitFor(() => expect(app.registry.processes().find((p) => p.processId === workerId())).toMatchObject({ live: true }), 10_000);
+      // It says how often it beats: the inspector counts it gone after three of those.
+      expect(heartbeats.find((h) => h.processId === workerId() && h.state === 'alive')).toMatchObject({ intervalMs: 100 });
+
+      // As kill -9 does: the connection goes, nothing more is published, no goodbye. With the
+      // default (5 s) it would be gone only after 15 s: far past this wait.
+      await worker.bus.nc.close();
+      await vi.waitFor(() => expect(app.registry.processes().find((p) => p.processId === workerId())).toMatchObject({ live: false }), 5_000);
+    } finally {
+      await heard.unsubscribe();
+      await app.close();
+      await worker.close().catch(() => undefined);
+      await api.close();
     }
   });
 });

@@ -197,6 +197,20 @@ describe('inspectorRoutes', () => {
     expect((await get(app, '/inspector/api/actors?limit=x')).status).toBe(400);
   });
 
+  it('lists a thread once, as its latest actor, after its actor was evicted at rest and a new one resumed it', async () => {
+    const { app, runtime, settle } = await setup();
+    const { id } = await runtime.launch('calculator', 'ask for the unit', { threadId: 'th-resumed' });
+    const asked = await runtime.settled(id);
+    expect(asked.status).toBe('awaiting_human');
+    await settle();
+    await runtime.respond(id, { requestId: asked.pendingRequest!.requestId, answer: 'metres' });
+    expect((await runtime.settled(id)).status).toBe('done');
+    await settle();
+    const all = (await get(app, '/inspector/api/actors')).body.actors as ActorRecord[];
+    expect(all.filter((a) => a.threadId === id).map((a) => [a.value, a.threadStatus])).toEqual([['done', 'done']]);
+    expect((await get(app, `/inspector/api/actors?thread=${id}`)).body.actors).toEqual([expect.objectContaining({ value: 'done', threadStatus: 'done' })]);
+  });
+
   it('names pipeline actors by their thread', async () => {
     const { app, runtime, settle } = await setup();
     const { id } = await runtime.launch('sums', 'go', { threadId: 'th-sums' });

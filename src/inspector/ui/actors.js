@@ -2,7 +2,7 @@
 // The live actors of every process, grouped by process: supervisors, agent and pipeline actors
 // (a click opens their thread) and, with "steps", their step runners.
 import { $, el } from './dom.js';
-import { state } from './state.js';
+import { isSuperseded, state } from './state.js';
 import { valueName } from './detail.js';
 
 /** @typedef {import('./types.js').ActorRecord} ActorRecord */
@@ -33,7 +33,8 @@ export function scheduleActors() {
 
 function renderActors() {
   const showSteps = /** @type {HTMLInputElement} */ ($('#show-steps')).checked;
-  const all = [...state.actors.values()].sort((a, b) => b.updatedAt - a.updatedAt);
+  // A thread is one row, its latest actor's: an earlier one (evicted at rest) is not shown.
+  const all = [...state.actors.values()].filter((a) => !isSuperseded(a)).sort((a, b) => b.updatedAt - a.updatedAt);
   const live = all.filter((a) => a.status === 'active' && a.value != null).length;
   // Processes with a live actor: one that stopped or went silent shows its actors stopped.
   const processes = new Set(all.filter((a) => a.status === 'active').map((a) => a.processId)).size;
@@ -56,8 +57,9 @@ function renderActors() {
  */
 function processRow(processId, actors) {
   const live = actors.filter((a) => a.status === 'active').length;
-  return el('tr', { class: 'proc' }, [
-    el('td', { colspan: '3' }, [el('span', { class: 'mono', text: processId }), el('span', { class: 'count', text: ` · ${live} live of ${actors.length}` })]),
+  const gone = state.processes.get(processId) === false ? ' · gone' : '';
+  return el('tr', { class: 'proc', 'data-process': processId }, [
+    el('td', { colspan: '3' }, [el('span', { class: 'mono', text: processId }), el('span', { class: 'count', text: ` · ${live} live of ${actors.length}${gone}` })]),
   ]);
 }
 

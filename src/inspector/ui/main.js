@@ -5,11 +5,12 @@ import { follow, loadMachines } from './api.js';
 import { initActors, scheduleActors } from './actors.js';
 import { highlight, refreshView, select, showMachine, waitForMachines } from './detail.js';
 import { $, el } from './dom.js';
-import { applyActor, state } from './state.js';
+import { applyActor, forgetActors, state } from './state.js';
 import { addThread, initThreadList, refreshList, reloadThreads, renderList, updateStats } from './threadList.js';
 
 /** @typedef {import('./types.js').ActorRecord} ActorRecord */
 /** @typedef {import('./types.js').ThreadRow} ThreadRow */
+/** @typedef {import('./types.js').ProcessPresence} ProcessPresence */
 
 /**
  * A batch of actors from the stream: the list, the actors table and, when one runs the selected
@@ -30,6 +31,17 @@ function onActors(actors) {
   refreshList();
   if (touched) highlight();
   if (moved) void refreshView();
+}
+
+/**
+ * Processes the server counts gone, or heard from again (their actors came in the batch before).
+ * @param {ProcessPresence[]} processes
+ */
+function onProcesses(processes) {
+  // Only processes the page lists (by their actors, or the hello): one known only by its heartbeat is not.
+  for (const p of processes) if (state.processes.has(p.processId)) state.processes.set(p.processId, p.live);
+  updateStats();
+  scheduleActors();
 }
 
 /**
@@ -61,9 +73,15 @@ follow({
   },
   event(event, payload) {
     if (event === 'hello') {
-      for (const p of /** @type {{ processes?: { processId: string }[] }} */ (payload).processes ?? []) state.processes.add(p.processId);
+      // The server's word on every process and recent actor it knows, again after a reconnect (a
+      // restarted server counts the order of its actors anew).
+      forgetActors();
+      scheduleActors();
+      state.processes.clear();
+      for (const p of /** @type {{ processes?: ProcessPresence[] }} */ (payload).processes ?? []) state.processes.set(p.processId, p.live !== false);
       updateStats();
     } else if (event === 'actors') onActors(/** @type {ActorRecord[]} */ (payload));
+    else if (event === 'processes') onProcesses(/** @type {ProcessPresence[]} */ (payload));
     else if (event === 'threads') onThreads(/** @type {ThreadRow[]} */ (payload));
   },
 });

@@ -39,10 +39,10 @@ export const state = {
   view: null,
   /** By key (`<processId>/<sessionId>`), least recently updated first. @type {Map<string, ActorRecord>} */
   actors: new Map(),
-  /** The latest machine actor of each thread. @type {Map<string, ActorRecord>} */
+  /** The latest machine actor of each thread (the last the server saw): the only one listed. @type {Map<string, ActorRecord>} */
   actorByThread: new Map(),
-  /** @type {Set<string>} */
-  processes: new Set(),
+  /** Processes seen, and whether each is live (false once the server counts it gone). @type {Map<string, boolean>} */
+  processes: new Map(),
   /** Charts by machine id, loaded once. @type {Map<string, Promise<Chart>>} */
   charts: new Map(),
   /** The machine of each agent's and pipeline's threads. @type {Record<string, string>} */
@@ -91,16 +91,33 @@ export function applyActor(actor) {
     const oldest = state.actors.keys().next().value;
     if (oldest !== undefined) state.actors.delete(oldest);
   }
-  state.processes.add(actor.processId);
+  // A process first heard of through its actor is live; the server says when it goes.
+  if (!state.processes.has(actor.processId)) state.processes.set(actor.processId, true);
   if (!actor.threadId || actor.value == null) return;
   const previous = state.actorByThread.get(actor.threadId);
-  if (!previous || previous.key === actor.key || actor.updatedAt >= previous.updatedAt) state.actorByThread.set(actor.threadId, actor);
+  if (!previous || previous.key === actor.key || actor.order > previous.order) state.actorByThread.set(actor.threadId, actor);
   if (actor.version == null || !actor.threadStatus) return;
   const updatedAt = new Date(actor.updatedAt).toISOString();
   const row = state.byId.get(actor.threadId);
   const status = /** @type {ThreadRow['status']} */ (actor.threadStatus);
   if (!row) upsertThread({ id: actor.threadId, agent: actor.agent || '?', status, version: actor.version, createdAt: updatedAt, updatedAt });
   else if (actor.version > (row.version || 0)) Object.assign(row, { status, version: actor.version, updatedAt });
+}
+
+/**
+ * Whether a later actor runs the actor's thread (a thread that rested, its actor evicted, resumed
+ * on a new one): the thread is shown as that one.
+ * @param {ActorRecord} actor
+ */
+export function isSuperseded(actor) {
+  const latest = actor.threadId ? state.actorByThread.get(actor.threadId) : undefined;
+  return latest !== undefined && latest.key !== actor.key && state.actors.has(latest.key);
+}
+
+/** Forgets the actors: the stream's first `actors` event holds the recent ones (again, after a reconnect). */
+export function forgetActors() {
+  state.actors.clear();
+  state.actorByThread.clear();
 }
 
 /**

@@ -102,11 +102,14 @@ function threadRow(t, i) {
   return row;
 }
 
-/** The header's figures: threads, those waiting for a human, processes seen. */
+/** The header's figures: threads, those waiting for a human, live processes (and those gone, apart). */
 export function updateStats() {
   $('#stat-threads').textContent = count(state.threads.length);
   $('#stat-waiting').textContent = count(state.threads.filter((t) => t.status === 'awaiting_human' || t.status === 'escalated').length);
-  $('#stat-processes').textContent = String(state.processes.size);
+  const live = [...state.processes.values()].filter(Boolean).length;
+  const gone = state.processes.size - live;
+  $('#stat-processes').textContent = String(live);
+  $('#stat-gone').textContent = gone > 0 ? ` (${gone} gone)` : '';
 }
 
 /** @type {Set<string>} */

@@ -10,6 +10,7 @@ export {};
 /** @typedef {import('../chartTypes.js').EdgeRoute} EdgeRoute */
 /** @typedef {import('../chartTypes.js').TextBox} TextBox */
 /** @typedef {import('../actorRegistry.js').ActorRecord} ActorRecord */
+/** @typedef {import('../actorRegistry.js').ProcessPresence} ProcessPresence */
 /** @typedef {import('../../store/threadStore.js').ThreadSummary} ThreadRow */
 /** @typedef {import('../../thread/state.js').ThreadStatus} ThreadStatus */
 /** @typedef {import('../../thread/events.js').ThreadEvent} ThreadEvent */

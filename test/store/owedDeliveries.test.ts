@@ -1,7 +1,8 @@
 /**
  * The walk that sends what the threads owe after a restart (callbacks, webhooks): on a ledger only
  * one process writes (the file ledger beside an embedded store), a walk starts where the last
- * complete one left off, so a restart does not read every resting thread again.
+ * complete one left off, so a restart does not read every resting thread again; on a ledger
+ * processes share (the KV ledger on NATS), a margin before that.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -20,6 +21,19 @@ beforeEach(async () => {
 afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
+
+/** The ledger in `dir` as processes sharing it see it (not exclusive), its reads counted in `reads`. */
+function sharedLedger(reads: string[]): DeliveryLedger {
+  const file = fileDeliveryLedger(join(dir, 'deliveries.jsonl'));
+  return {
+    ...file,
+    get(key) {
+      reads.push(key);
+      return file.get(key);
+    },
+    exclusive: false,
+  };
+}
 
 /** Resting threads (one version each), the reads of them, and a receiver that can refuse. */
 function world() {
@@ -89,5 +103,30 @@ describe('the owed-deliveries walk on a ledger one process writes', () => {
     reads.length = 0;
     await walk(ledger(), 40_000);
     expect(reads).toEqual([]);
+  });
+});
+
+describe('the owed-deliveries walk on a ledger processes share', () => {
+  it('reads only what rested since the oldest mark minus the margin (summaries written late, clocks apart)', async () => {
+    const { rest, walk } = world();
+    const HOUR = 3_600_000;
+    const start = 10 * HOUR;
+    // The margin is a few minutes: a minute before a mark is within it, an hour is not.
+    rest('long-before', start - HOUR);
+    rest('within-margin', start - 60_000);
+    // First start: the past is recorded, not sent; the walk marks its start.
+    const reads: string[] = [];
+    await walk(sharedLedger(reads), start);
+    // A thread rested after that start and was delivered then.
+    rest('after', start + 1_000);
+    await sharedLedger(reads).record('after', 'after:1');
+    reads.length = 0;
+    await walk(sharedLedger(reads), start + HOUR);
+    const threads = ['long-before', 'within-margin', 'after'];
+    expect(reads.filter((key) => threads.includes(key))).toEqual(['within-margin', 'after']);
+    // That walk was complete: the next reads no thread rested before its mark minus the margin.
+    reads.length = 0;
+    await walk(sharedLedger(reads), start + 2 * HOUR);
+    expect(reads.filter((key) => threads.includes(key))).toEqual([]);
   });
 });

@@ -18,7 +18,8 @@ export interface DeliveryLedger {
   close(): Promise<void>;
   /**
    * True when one process at a time delivers and records here (the file ledger beside an embedded
-   * store): a walk for owed deliveries may then skip what rested before the last complete one.
+   * store): a walk for owed deliveries then skips what rested before the last complete one, where
+   * on a shared ledger it looks a margin further back (rests written late, or by clocks apart).
    */
   readonly exclusive?: boolean;
 }

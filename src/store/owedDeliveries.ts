@@ -11,6 +11,15 @@ export const REPORTED_STATUSES: readonly ThreadStatus[] = ['awaiting_human', 'es
 const PAGE = 200;
 /** Owed deliveries in flight at once. */
 const CONCURRENCY = 16;
+/**
+ * How long before the oldest mark a walk on a shared ledger starts reading rests: 5 minutes. A
+ * rest's time is its writer's clock, the mark a walking process's, and on NATS a rest shows in a
+ * listing only once its summary and index entry, written in the background, are in (tens of
+ * milliseconds; seconds across a reconnect); hosts kept in time by NTP differ by milliseconds. A
+ * rest that a complete walk missed by less than this is read by the next; it costs reading again
+ * only the threads that rested in the 5 minutes before the last start.
+ */
+export const SHARED_LEDGER_MARGIN_MS = 5 * 60_000;
 
 /** One delivery a thread's rest calls for: its scope, the ledger key it is recorded under, its id, and what to send. */
 export interface OwedDelivery<TDue> {
@@ -125,10 +134,11 @@ export async function settleOwedDeliveries<TDue>(owed: OwedDeliveries<TDue>): Pr
 const markOf = (scope: string): string => `walked ${scope}`;
 
 /**
- * The scopes never walked, and the time before which no rest needs reading: on a ledger one
- * process writes, the oldest mark of the scopes (every rest before it was sent or recorded by a
- * complete walk, later ones by the process that wrote them or the next walk); else none, as
- * processes sharing a ledger each leave their own failures behind.
+ * The scopes never walked, and the time before which no rest needs reading: the oldest mark of the
+ * scopes (every rest before it was sent or recorded by a complete walk, later ones by the process
+ * that wrote them or the next walk), on a ledger processes share {@link SHARED_LEDGER_MARGIN_MS}
+ * before it (a rest written late, or by a clock behind, may have been missed by that walk); none
+ * while a scope was never walked.
  */
 async function marksOf(ledger: DeliveryLedger, scopes: readonly string[]): Promise<{ baseline: Set<string>; since: number }> {
   const baseline = new Set<string>();
@@ -138,7 +148,8 @@ async function marksOf(ledger: DeliveryLedger, scopes: readonly string[]): Promi
     if (mark === undefined) baseline.add(scope);
     else since = Math.min(since, Date.parse(mark));
   }
-  return { baseline, since: ledger.exclusive === true && baseline.size === 0 && Number.isFinite(since) ? since : Number.NEGATIVE_INFINITY };
+  if (baseline.size > 0 || !Number.isFinite(since)) return { baseline, since: Number.NEGATIVE_INFINITY };
+  return { baseline, since: ledger.exclusive === true ? since : since - SHARED_LEDGER_MARGIN_MS };
 }
 
 /** Whether every key holds `id`. */

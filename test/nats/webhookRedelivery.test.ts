@@ -127,4 +127,35 @@ describe('the walk of owed webhooks on the shared KV ledger', () => {
       await receiver.close();
     }
   });
+
+  it('sends a webhook one process gave up, though a later start, its clock ahead, marked a time after its rest', async () => {
+    const statuses = [503];
+    const receiver = await startReceiver(statuses);
+    try {
+      // A sends the webhooks as threads end; its first walk is over.
+      const a = await webhooks(receiver);
+      await a.notifier.idle();
+      // B, its clock an hour ahead (more than any margin), starts and stops: a complete walk.
+      const b = await webhooks(receiver, hourLater);
+      await b.notifier.idle();
+      await b.stop();
+      // A thread ends: the receiver refuses A's two attempts (503) and A gives up.
+      const thread = await api.runtime.launch('calculator', 'multiply 4 by 5');
+      const ended = await api.runtime.settled(thread.id);
+      await receiver.waitFor(2);
+      await a.notifier.idle();
+      await a.stop();
+
+      statuses[0] = 200; // the receiver is back
+      const c = await webhooks(receiver);
+      await c.notifier.idle();
+      await c.stop();
+      const id = `${thread.id}:${ended.version}`;
+      expect(receiver.received.map((r) => r.headers['x-switchyard-delivery'])).toEqual([id, id, id]);
+      expect(payloadOf(receiver.received[2]!)).toEqual(payloadOf(receiver.received[0]!));
+      expect(signedWith(receiver.received[2]!, SECRET)).toBe(true);
+    } finally {
+      await receiver.close();
+    }
+  });
 });

@@ -145,13 +145,18 @@ describe('the walk of owed webhooks on the shared KV ledger', () => {
       await receiver.waitFor(2);
       await a.notifier.idle();
       await a.stop();
+      const id = `${thread.id}:${ended.version}`;
+      const key = `webhook ${receiver.url} ${thread.id}`;
+      const ledger = await api.deliveryLedger();
+      expect((await ledger.owed()).filter((owed) => owed.key === key)).toEqual([{ key, id, threadId: thread.id }]);
 
       statuses[0] = 200; // the receiver is back
       const c = await webhooks(receiver);
       await c.notifier.idle();
       await c.stop();
-      const id = `${thread.id}:${ended.version}`;
       expect(receiver.received.map((r) => r.headers['x-switchyard-delivery'])).toEqual([id, id, id]);
+      // Delivered: no longer owed.
+      expect((await ledger.owed()).filter((owed) => owed.key === key)).toEqual([]);
       expect(payloadOf(receiver.received[2]!)).toEqual(payloadOf(receiver.received[0]!));
       expect(signedWith(receiver.received[2]!, SECRET)).toBe(true);
     } finally {

@@ -100,7 +100,7 @@ export { createPipelineMachine, type PipelineMachineEvent, type PipelineMachineI
 export { agentMachine, agentMachineFor, type AgentMachineEvent, type AgentMachineInput, type AgentMachineOutput } from '../machines/agentMachine.js';
 export { doneForNow, humanTools, requestHumanInput } from './agent/humanTools.js';
 export { createFileStore, type FileStoreOptions } from './store/fileStore.js';
-export { fileDeliveryLedger, type DeliveryLedger } from './store/deliveryLedger.js';
+export { fileDeliveryLedger, type DeliveryLedger, type OwedRecord } from './store/deliveryLedger.js';
 export {
   BusError,
   isBusError,

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { jetstream } from '@nats-io/jetstream';
-import { Kvm, type KV } from '@nats-io/kv';
+import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { ConfigError } from '../errors.js';
-import type { DeliveryLedger } from '../store/deliveryLedger.js';
-import { systemError } from './kvBuckets.js';
+import type { DeliveryLedger, OwedRecord } from '../store/deliveryLedger.js';
+import { isWrongLastSequence, systemError } from './kvBuckets.js';
 
 /** Options of {@link createKvDeliveryLedger}. */
 export interface KvDeliveryLedgerOptions {
@@ -15,36 +15,87 @@ export interface KvDeliveryLedgerOptions {
   readonly replicas?: number;
 }
 
+/** The first token of the keys owed deliveries are kept under, listed by the filter `owed.*`. */
+const OWED = 'owed';
+
 /**
  * A {@link DeliveryLedger} in a KV bucket, shared by every process of a deployment: the key of a
- * record is the SHA-256 of its ledger key (KV keys allow few characters), its value the id.
+ * record is the SHA-256 of its ledger key (KV keys allow few characters), its value the id; an
+ * owed delivery is kept under `owed.<SHA-256 of its ledger key>`, its value the JSON of the
+ * {@link OwedRecord}, and listed by that prefix.
  */
 export async function createKvDeliveryLedger(options: KvDeliveryLedgerOptions): Promise<DeliveryLedger> {
   const { nc, bucket, replicas = 1 } = options;
   if (!Number.isInteger(replicas) || replicas < 1) throw new ConfigError('replicas must be a positive integer');
   let kv: KV;
   try {
-    kv = await new Kvm(jetstream(nc)).create(bucket, { replicas, history: 1, description: 'switchyard deliveries of callbacks and webhooks: key = SHA-256 of the ledger key, value = delivery id' });
+    const description = `switchyard deliveries of callbacks and webhooks: key = SHA-256 of the ledger key, value = delivery id; ${OWED}.<SHA-256> = a delivery given up`;
+    kv = await new Kvm(jetstream(nc)).create(bucket, { replicas, history: 1, description });
   } catch (error) {
     throw systemError(`cannot open the delivery ledger ${bucket}`, error);
   }
   const keyOf = (key: string): string => createHash('sha256').update(key).digest('hex');
+  const owedKeyOf = (key: string): string => `${OWED}.${keyOf(key)}`;
+
+  /** Reads one key: its entry holding a value, or undefined. */
+  async function read(key: string): Promise<KvEntry | undefined> {
+    try {
+      const entry = await kv.get(key);
+      return entry === null || entry.operation !== 'PUT' ? undefined : entry;
+    } catch (error) {
+      throw systemError(`cannot read the delivery ledger ${bucket}`, error);
+    }
+  }
+
+  async function write(key: string, value: string): Promise<void> {
+    try {
+      await kv.put(key, value);
+    } catch (error) {
+      throw systemError(`cannot write the delivery ledger ${bucket}`, error);
+    }
+  }
+
   return {
     async get(key) {
-      try {
-        const entry = await kv.get(keyOf(key));
-        return entry === null || entry.operation !== 'PUT' ? undefined : entry.string();
-      } catch (error) {
-        throw systemError(`cannot read the delivery ledger ${bucket}`, error);
-      }
+      return (await read(keyOf(key)))?.string();
     },
-    async record(key, id) {
+    record: (key, id) => write(keyOf(key), id),
+    owe: ({ key, id, threadId }) => write(owedKeyOf(key), JSON.stringify({ key, id, threadId })),
+    async owed() {
+      const keys: string[] = [];
       try {
-        await kv.put(keyOf(key), id);
+        for await (const key of await kv.keys(`${OWED}.*`)) keys.push(key);
       } catch (error) {
-        throw systemError(`cannot write the delivery ledger ${bucket}`, error);
+        throw systemError(`cannot list the owed deliveries in ${bucket}`, error);
+      }
+      const owed: OwedRecord[] = [];
+      for (const key of keys) {
+        const record = parseOwed(await read(key));
+        if (record !== undefined) owed.push(record);
+      }
+      return owed;
+    },
+    async clearOwed(key, id) {
+      const entry = await read(owedKeyOf(key));
+      if (parseOwed(entry)?.id !== id) return;
+      try {
+        // Only the entry read: a delivery owed under the key since stays.
+        await kv.delete(owedKeyOf(key), { previousSeq: entry!.revision });
+      } catch (error) {
+        if (!isWrongLastSequence(error)) throw systemError(`cannot write the delivery ledger ${bucket}`, error);
       }
     },
     close: () => Promise.resolve(),
   };
+}
+
+/** The owed delivery an entry holds, or undefined when it holds none (deleted, or written by something else). */
+function parseOwed(entry: KvEntry | undefined): OwedRecord | undefined {
+  if (entry === undefined) return undefined;
+  try {
+    const value = entry.json<Partial<OwedRecord> | null>();
+    return typeof value?.key === 'string' && typeof value.id === 'string' && typeof value.threadId === 'string' ? { key: value.key, id: value.id, threadId: value.threadId } : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -85,12 +85,13 @@ export interface WebhookNotifierOptions {
   /**
    * Where deliveries are recorded beside the store (`fileDeliveryLedger` beside a file store), for
    * a process whose own runtime is the source: a webhook delivered, or refused by its receiver, is
-   * recorded under its receiver and thread, and {@link WebhookNotifier.attach} first sends, to each
-   * receiver, the webhook of every thread's current rest (a pending human request, or its end)
-   * stored before then (by {@link clock}: give the notifier the runtime's) with none recorded (the
-   * last process stopped or died before it was delivered, or gave up; on NATS, also one published
-   * while no process was listening): at least once across restarts. The first walk for a receiver
-   * takes the rests it finds as sent. Needs {@link threads}. The notifier closes it.
+   * recorded under its receiver and thread, one given up (or unsent at close) as owed, and
+   * {@link WebhookNotifier.attach} first sends, to each receiver, what is recorded as owed and the
+   * webhook of every thread's current rest (a pending human request, or its end) stored since the
+   * last walk (before then, by {@link clock}: give the notifier the runtime's) with none recorded
+   * (the last process stopped or died before it was delivered; on NATS, also one published while
+   * no process was listening): at least once across restarts. The first walk for a receiver takes
+   * the rests it finds as sent. Needs {@link threads}. The notifier closes it.
    * @default none: a webhook is retried only in memory
    */
   ledger?: DeliveryLedger;
@@ -205,6 +206,7 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
     const body = JSON.stringify(payload);
     let last: { status?: number; error: string } = { error: 'not sent' };
     let attempt = 0;
+    let refused = false;
     while (attempt < attempts && !stopping.signal.aborted) {
       if (attempt > 0) {
         const delay = Math.min(maxDelayMs, initialDelayMs * factor ** (attempt - 1));
@@ -238,7 +240,8 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
         }
         last = { status: response.status, error: `HTTP ${response.status}` };
         if (!(response.status >= 500 || response.status === 408 || response.status === 429)) {
-          await recorded(); // refused: not sent again
+          refused = true;
+          await recorded(); // not sent again
           break;
         }
       } catch (error) {
@@ -247,12 +250,20 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
       logger.warn({ url: target.url, delivery: payload.id, attempt, ...last }, 'webhook attempt failed');
     }
     logger.error({ url: target.url, delivery: payload.id, threadId: payload.threadId, attempts: attempt, ...last }, 'webhook given up');
+    if (!refused) await owed();
     report({ ok: false, attempts: attempt, ...last });
 
     /** Not sent again: recorded under its receiver and thread (a record lost costs a repeat). */
     async function recorded(): Promise<void> {
       await ledger?.record(keyOf(target.url, payload.threadId), payload.id).catch((error: unknown) => {
         logger.error({ url: target.url, delivery: payload.id, err: error }, 'webhook delivered but not recorded (it may be sent again)');
+      });
+    }
+
+    /** Given up: recorded as owed, sent at the next start however long ago its thread rested. */
+    async function owed(): Promise<void> {
+      await ledger?.owe({ key: keyOf(target.url, payload.threadId), id: payload.id, threadId: payload.threadId }).catch((error: unknown) => {
+        logger.error({ url: target.url, delivery: payload.id, err: error }, 'webhook given up and not recorded as owed (sent again only if a start finds its rest)');
       });
     }
 

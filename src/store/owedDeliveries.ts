@@ -2,7 +2,7 @@ import { messageOf } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Thread } from '../thread/events.js';
 import type { ThreadStatus } from '../thread/state.js';
-import type { DeliveryLedger } from './deliveryLedger.js';
+import type { DeliveryLedger, OwedRecord } from './deliveryLedger.js';
 import type { ListOptions, ThreadSummary } from './threadStore.js';
 
 /** Statuses at which a thread's rest is reported (callbacks, webhooks): it waits for a human, or has ended. */
@@ -11,6 +11,15 @@ export const REPORTED_STATUSES: readonly ThreadStatus[] = ['awaiting_human', 'es
 const PAGE = 200;
 /** Owed deliveries in flight at once. */
 const CONCURRENCY = 16;
+/**
+ * How long before the oldest mark a walk on a shared ledger starts reading rests: 5 minutes. A
+ * rest's time is its writer's clock, the mark a walking process's, and on NATS a rest shows in a
+ * listing only once its summary and index entry, written in the background, are in (tens of
+ * milliseconds; seconds across a reconnect); hosts kept in time by NTP differ by milliseconds. A
+ * rest that a complete walk missed by less than this is read by the next; it costs reading again
+ * only the threads that rested in the 5 minutes before the last start.
+ */
+export const SHARED_LEDGER_MARGIN_MS = 5 * 60_000;
 
 /** One delivery a thread's rest calls for: its scope, the ledger key it is recorded under, its id, and what to send. */
 export interface OwedDelivery<TDue> {
@@ -44,21 +53,24 @@ export interface OwedDeliveries<TDue> {
   readonly scopes: readonly string[];
   /**
    * The ledger keys a thread's deliveries are recorded under: when each holds `<threadId>:<version>`
-   * (the id of a rest that is the last event), the thread is not read.
+   * (the id of a rest that is the last event), the thread is not read. The deliveries owed under
+   * other keys are other senders'.
    */
   keysOf(threadId: string): readonly string[];
   /** The deliveries the thread's current rest calls for. */
   dueOf(thread: Thread): Promise<readonly OwedDelivery<TDue>[]>;
-  /** Sends one (and records it when delivered). */
+  /** Sends one (and records it when delivered, as owed when given up). */
   send(thread: Thread, due: TDue): Promise<unknown>;
 }
 
 /**
- * Sends the deliveries the threads owe: those a thread's current rest (stored before `until`) calls
- * for and that have no delivery recorded under their key; in a scope walked for the first time,
- * records them instead (see {@link OwedDeliveries.scopes}). The rests written since `until` are
- * this process's own, sent or failed as they were written, and never taken as delivered. Resolves
- * with how many it sent (or recorded) once the walk is over and they are settled.
+ * Sends the deliveries the threads owe: those recorded as owed in the ledger (given up by any
+ * process, whenever their thread rested), and those a thread's current rest (stored before `until`,
+ * after the scopes' marks) calls for and that have no delivery recorded under their key; in a scope
+ * walked for the first time, records the latter instead (see {@link OwedDeliveries.scopes}). The
+ * rests written since `until` are this process's own, sent or failed as they were written, and
+ * never taken as delivered. What it sends and does not deliver is recorded as owed. Resolves with
+ * how many it sent (or recorded) once the walk is over and they are settled.
  */
 export async function sendOwedDeliveries<TDue>(owed: OwedDeliveries<TDue>): Promise<number> {
   const { threads, ledger, signal, logger, what } = owed;
@@ -66,6 +78,56 @@ export async function sendOwedDeliveries<TDue>(owed: OwedDeliveries<TDue>): Prom
   const sending = new Set<Promise<unknown>>();
   let count = 0;
   let failed = false;
+
+  /**
+   * Sends one in the background (at most {@link CONCURRENCY} at once), then runs `delivered` once
+   * it is, or records it as owed (its sender did when it gave up: this write is the walk's proof).
+   * One neither delivered nor recorded as owed keeps the marks as they are.
+   */
+  async function send(thread: Thread, delivery: OwedDelivery<TDue>, delivered?: () => Promise<void>): Promise<void> {
+    count++;
+    logger.info({ threadId: thread.id, delivery: delivery.id }, `${what} owed since the last process: sending it`);
+    const sent = owed
+      .send(thread, delivery.due)
+      .catch((error: unknown) => logger.error({ threadId: thread.id, err: messageOf(error) }, `owed ${what} failed`))
+      .then(async () => {
+        if ((await ledger.get(delivery.key)) === delivery.id) await delivered?.();
+        else await ledger.owe({ key: delivery.key, id: delivery.id, threadId: thread.id });
+      })
+      .catch((error: unknown) => {
+        failed = true;
+        logger.error({ threadId: thread.id, delivery: delivery.id, err: messageOf(error) }, `owed ${what} neither delivered nor recorded as owed`);
+      });
+    sending.add(sent);
+    void sent.finally(() => sending.delete(sent));
+    if (sending.size >= CONCURRENCY) await Promise.race(sending);
+  }
+
+  /** Clears an owed record once its key's delivery is settled; one left is cleared by a later walk. */
+  const clear = (record: OwedRecord): Promise<void> =>
+    ledger.clearOwed(record.key, record.id).catch((error: unknown) => {
+      logger.warn({ threadId: record.threadId, delivery: record.id, err: messageOf(error) }, `owed ${what} settled but not cleared (a later start clears it)`);
+    });
+
+  // What was given up: what its thread's current rest calls for under its key, sent unless delivered.
+  const given = await ledger.owed().catch((error: unknown) => {
+    logger.error({ err: messageOf(error) }, `${what}s given up before could not be listed (they stay owed, for the next start)`);
+    return [];
+  });
+  const owedKeys = new Set<string>();
+  for (const record of given) {
+    if (signal.aborted) break;
+    // Another sender's (callbacks', or a receiver this process does not send to): left to it.
+    if (!owed.keysOf(record.threadId).includes(record.key)) continue;
+    owedKeys.add(record.key);
+    const thread = await threads.get(record.threadId);
+    const delivery = thread === undefined ? undefined : (await owed.dueOf(thread)).find((due) => due.key === record.key);
+    // Gone, or moved on from that rest without one due now (its next rest is sent as it is written).
+    if (delivery === undefined || (await ledger.get(delivery.key)) === delivery.id) await clear(record);
+    else await send(thread!, delivery, () => clear(record));
+  }
+
+  // The rests since the marks.
   let after = '';
   while (!signal.aborted) {
     const page = await threads.list({ status: REPORTED_STATUSES, after, limit: PAGE });
@@ -75,25 +137,11 @@ export async function sendOwedDeliveries<TDue>(owed: OwedDeliveries<TDue>): Prom
       if (updated > owed.until || updated <= since || (await recordedAt(ledger, owed.keysOf(summary.id), `${summary.id}:${summary.version}`))) continue;
       const thread = await threads.get(summary.id);
       for (const delivery of thread === undefined ? [] : await owed.dueOf(thread)) {
-        if ((await ledger.get(delivery.key)) === delivery.id) continue;
-        count++;
+        if (owedKeys.has(delivery.key) || (await ledger.get(delivery.key)) === delivery.id) continue;
         if (baseline.has(delivery.scope)) {
+          count++;
           await ledger.record(delivery.key, delivery.id);
-          continue;
-        }
-        logger.info({ threadId: summary.id, delivery: delivery.id }, `${what} owed since the last process: sending it`);
-        const sent = owed
-          .send(thread!, delivery.due)
-          .then(async () => {
-            failed ||= (await ledger.get(delivery.key)) !== delivery.id;
-          })
-          .catch((error: unknown) => {
-            failed = true;
-            logger.error({ threadId: summary.id, err: messageOf(error) }, `owed ${what} failed`);
-          });
-        sending.add(sent);
-        void sent.finally(() => sending.delete(sent));
-        if (sending.size >= CONCURRENCY) await Promise.race(sending);
+        } else await send(thread!, delivery);
       }
     }
     const last = page.at(-1)?.cursor;
@@ -101,8 +149,8 @@ export async function sendOwedDeliveries<TDue>(owed: OwedDeliveries<TDue>): Prom
     after = last;
   }
   await Promise.allSettled([...sending]);
-  // A complete walk marks its scopes; one that left a delivery unsent keeps the marks it found
-  // (the next walk looks from there again), except a first walk's, which sent nothing.
+  // A complete walk marks its scopes; one that left a delivery neither delivered nor owed keeps
+  // the marks it found (the next walk looks from there again), except a first walk's.
   if (!signal.aborted) for (const scope of owed.scopes) if (baseline.has(scope) || !failed) await ledger.record(markOf(scope), new Date(owed.until).toISOString());
   return count;
 }
@@ -125,10 +173,11 @@ export async function settleOwedDeliveries<TDue>(owed: OwedDeliveries<TDue>): Pr
 const markOf = (scope: string): string => `walked ${scope}`;
 
 /**
- * The scopes never walked, and the time before which no rest needs reading: on a ledger one
- * process writes, the oldest mark of the scopes (every rest before it was sent or recorded by a
- * complete walk, later ones by the process that wrote them or the next walk); else none, as
- * processes sharing a ledger each leave their own failures behind.
+ * The scopes never walked, and the time before which no rest needs reading: the oldest mark of the
+ * scopes (every rest before it was sent or recorded by a complete walk, later ones by the process
+ * that wrote them or the next walk), on a ledger processes share {@link SHARED_LEDGER_MARGIN_MS}
+ * before it (a rest written late, or by a clock behind, may have been missed by that walk); none
+ * while a scope was never walked.
  */
 async function marksOf(ledger: DeliveryLedger, scopes: readonly string[]): Promise<{ baseline: Set<string>; since: number }> {
   const baseline = new Set<string>();
@@ -138,7 +187,8 @@ async function marksOf(ledger: DeliveryLedger, scopes: readonly string[]): Promi
     if (mark === undefined) baseline.add(scope);
     else since = Math.min(since, Date.parse(mark));
   }
-  return { baseline, since: ledger.exclusive === true && baseline.size === 0 && Number.isFinite(since) ? since : Number.NEGATIVE_INFINITY };
+  if (baseline.size > 0 || !Number.isFinite(since)) return { baseline, since: Number.NEGATIVE_INFINITY };
+  return { baseline, since: ledger.exclusive === true ? since : since - SHARED_LEDGER_MARGIN_MS };
 }
 
 /** Whether every key holds `id`. */

@@ -70,11 +70,12 @@ export interface CallbackOptions {
   /**
    * Where deliveries are recorded beside the store (`fileDeliveryLedger` beside a file store), for
    * a process that runs threads without jobs: a callback delivered, or refused by its receiver, is
-   * recorded under the thread whose rest it reports, and {@link CallbackSender.attach} first sends
-   * what the runtime's threads owe (a rest stored before then, by {@link clock}: give the sender the
-   * runtime's, with no delivery recorded: the last process stopped or died before it was
-   * delivered, or gave up), so a callback arrives at least once across restarts. The first walk
-   * with a ledger takes the rests it finds as sent. The sender closes it.
+   * recorded under the thread whose rest it reports, one given up (or unsent at close) as owed, and
+   * {@link CallbackSender.attach} first sends what the runtime's threads owe: what is recorded as
+   * owed, and each rest stored since the last walk (before then, by {@link clock}: give the sender
+   * the runtime's) with no delivery recorded (the last process stopped or died before it was
+   * delivered), so a callback arrives at least once across restarts. The first walk with a ledger
+   * takes the rests it finds as sent. The sender closes it.
    * @default none: a callback is retried only in memory
    */
   ledger?: DeliveryLedger;
@@ -250,8 +251,11 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
     if (already !== undefined) return already;
     const delivery = deliver(url, payload)
       .then(async (done) => {
-        // Not sent again: delivered, or refused by its receiver. Recorded before it is no longer under way.
-        if (done.ok || done.refused === true) await ledger?.record(thread.id, payload.id).catch((error: unknown) => logger.error({ threadId: thread.id, delivery: payload.id, err: messageOf(error) }, 'callback delivered but not recorded (it may be sent again)'));
+        // Recorded before it is no longer under way. Not sent again: delivered, or refused by its
+        // receiver; else owed, sent at the next start however long ago its thread rested.
+        const log = { threadId: thread.id, delivery: payload.id };
+        if (done.ok || done.refused === true) await ledger?.record(thread.id, payload.id).catch((error: unknown) => logger.error({ ...log, err: messageOf(error) }, 'callback delivered but not recorded (it may be sent again)'));
+        else await ledger?.owe({ key: thread.id, id: payload.id, threadId: thread.id }).catch((error: unknown) => logger.error({ ...log, err: messageOf(error) }, 'callback given up and not recorded as owed (sent again only if a start finds its rest)'));
         return done;
       })
       .catch((error: unknown): CallbackDelivery => {

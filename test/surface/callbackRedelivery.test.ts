@@ -7,12 +7,13 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { calculator } from '../../agents/calculator/index.js';
+import { systemClock, type Clock } from '../../src/clock.js';
 import { scriptedModel } from '../../src/model/scriptedModel.js';
 import { childThreadId, pipeline } from '../../src/pipeline/pipeline.js';
 import { createRuntime, type Runtime } from '../../src/runtime/runtime.js';
 import { createFileStore } from '../../src/store/fileStore.js';
 import { createCallbackSender, type CallbackPayload } from '../../src/surface/callbacks.js';
-import { fileDeliveryLedger } from '../../src/store/deliveryLedger.js';
+import { fileDeliveryLedger, type DeliveryLedger } from '../../src/store/deliveryLedger.js';
 import { decide, echo } from '../server/harness.js';
 import { signedWith } from '../server/receiver.js';
 import { serveKilledWhileRefused, useRedeliveryKit } from '../server/redeliveryKit.js';
@@ -126,6 +127,44 @@ describe('the first start with a ledger', () => {
     await second.callbacks.idle();
     await second.stop();
     expect(down.received).toHaveLength(3);
+  });
+});
+
+describe('callbacks on a ledger processes share', () => {
+  it('sends a callback one sender gave up, though a later start, its clock ahead, marked a time after its rest', async () => {
+    const dir = tempDir();
+    const statuses = [503];
+    const origin = await receiver(statuses);
+    const store = await createFileStore({ dir: join(dir, 'threads') });
+    const runtime = createRuntime({ agents: [calculator, echo], store, model: scriptedModel([], { whenExhausted: decide }) });
+    kit.cleanups.push(() => runtime.close());
+    /** A sender over the runtime, its ledger the file in `dir` as a ledger processes share. */
+    const sender = (clock: Clock = systemClock) => {
+      const ledger: DeliveryLedger = { ...fileDeliveryLedger(join(dir, 'deliveries.jsonl')), exclusive: false };
+      const callbacks = createCallbackSender({ secret: SECRET, attempts: 2, initialDelayMs: 1, clock, ledger });
+      const detach = callbacks.attach(runtime);
+      return { callbacks, stop: kit.stopOnce(detach, () => callbacks.close()) };
+    };
+    const a = sender();
+    await a.callbacks.idle();
+    // B, its clock an hour ahead (more than any margin), starts and stops: a complete walk.
+    const b = sender({ ...systemClock, now: () => Date.now() + 3_600_000 });
+    await b.callbacks.idle();
+    await b.stop();
+    // A thread ends: the receiver refuses A's two attempts (503) and A gives up.
+    const lost = await runtime.launch('echo', 'lost', { source: { kind: 'http', replyTo: origin.url } });
+    await origin.waitFor(2);
+    await a.callbacks.idle();
+    await a.stop();
+
+    statuses[0] = 200; // the receiver is back
+    const c = sender();
+    await c.callbacks.idle();
+    await c.stop();
+    const id = payloadOf(origin.received[0]!).id;
+    expect(id).toMatch(new RegExp(`^${lost.id}:`));
+    expect(origin.received.map((r) => r.headers['x-switchyard-delivery'])).toEqual([id, id, id]);
+    expect(payloadOf(origin.received[2]!)).toEqual(payloadOf(origin.received[0]!));
   });
 });
 

@@ -11,7 +11,6 @@ import { connect, type Msg } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
 import { createOpenAIModel } from '../src/model/openaiModel.js';
 import { createNatsNode } from '../src/nats/natsNode.js';
-import type { TriggerResult } from '../src/surface/payloads.js';
 import { startNatsServer } from '../test/support/natsServer.js';
 import { printTable, startFakeServer } from './harness.js';
 import { benchAgent, TASK } from './microAgent.js';

@@ -142,15 +142,15 @@ export async function page(parts: ListingParts, query: ListQuery, after: number)
   const filters = filtersOf(parts.buckets, query);
   const cached = parts.walks.take(filters, after);
   try {
-    return await pageFrom(parts, query, filters, after, cached ?? new MergedScan(parts.buckets, filters, after, query.limit + PAGE_SLACK));
+    return await pageFrom(parts, query, filters, cached ?? new MergedScan(parts.buckets, filters, after, query.limit + PAGE_SLACK));
   } catch (error) {
     if (cached === undefined) throw error;
     // The kept consumer went away (unused too long, a server restart): start again from the cursor.
-    return pageFrom(parts, query, filters, after, new MergedScan(parts.buckets, filters, after, query.limit + PAGE_SLACK));
+    return pageFrom(parts, query, filters, new MergedScan(parts.buckets, filters, after, query.limit + PAGE_SLACK));
   }
 }
 
-async function pageFrom(parts: ListingParts, query: ListQuery, filters: readonly string[], after: number, scan: MergedScan): Promise<ThreadSummary[]> {
+async function pageFrom(parts: ListingParts, query: ListQuery, filters: readonly string[], scan: MergedScan): Promise<ThreadSummary[]> {
   const limit = Math.min(query.limit, 10_000);
   const out: ThreadSummary[] = [];
   let keep = false;

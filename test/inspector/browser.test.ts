@@ -243,6 +243,7 @@ describe('the inspector page', () => {
     await page.locator('#actors tr.actor[data-process="worker-2:7"].live').waitFor();
     await expect.poll(() => text(page, '#stat-processes')).toBe('2');
     expect(await text(page, '#stat-gone')).toBe(' (1 gone)');
+    expect(await text(page, '#label-processes')).toBe('processes');
 
     // A live process goes while the page is open: its actors stop, and the header counts it gone.
     await announce('worker-2:7', 'gone');
@@ -250,6 +251,7 @@ describe('the inspector page', () => {
     await page.locator('#actors tr.actor[data-process="worker-2:7"].rest').waitFor();
     await expect.poll(() => text(page, '#stat-processes')).toBe('1');
     expect(await text(page, '#stat-gone')).toBe(' (2 gone)');
+    expect(await text(page, '#label-processes')).toBe('process');
     expect(errors).toEqual([]);
   });
 

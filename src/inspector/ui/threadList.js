@@ -105,10 +105,12 @@ function threadRow(t, i) {
 /** The header's figures: threads, those waiting for a human, live processes (and those gone, apart). */
 export function updateStats() {
   $('#stat-threads').textContent = count(state.threads.length);
+  $('#label-threads').textContent = state.threads.length === 1 ? 'thread' : 'threads';
   $('#stat-waiting').textContent = count(state.threads.filter((t) => t.status === 'awaiting_human' || t.status === 'escalated').length);
   const live = [...state.processes.values()].filter(Boolean).length;
   const gone = state.processes.size - live;
   $('#stat-processes').textContent = String(live);
+  $('#label-processes').textContent = live === 1 ? 'process' : 'processes';
   $('#stat-gone').textContent = gone > 0 ? ` (${gone} gone)` : '';
 }
 

@@ -7,10 +7,11 @@ import { beforeDecision } from '../../src/agent/customStep.js';
 import { tool } from '../../src/agent/tool.js';
 import { createLogger } from '../../src/logger.js';
 import { scriptedModel } from '../../src/model/scriptedModel.js';
+import { createAgentActor, whenSettled } from '../../src/runtime/agentActor.js';
 import { createRuntime } from '../../src/runtime/runtime.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
 import type { ThreadStore } from '../../src/store/threadStore.js';
-import { until } from '../support/agentHarness.js';
+import { createThread, until } from '../support/agentHarness.js';
 
 // Not secret-shaped (no sk- prefix, no Bearer): only the agent's declaration makes it a secret.
 const SECRET = 'plum-AGENT-SECRET-4471';
@@ -133,6 +134,17 @@ describe("an agent's declared secrets in the logs", () => {
 
     expect(out.lines.find((l) => l.msg === 'agent actor stopped early')).toMatchObject({ reason: `step failed: write refused for ${MARK}` });
     expect(retry).toMatchObject({ reason: `step failed: write refused for ${MARK}` });
+    expect(out.text).not.toContain(SECRET);
+  });
+
+  it('are redacted from what its tool logs in an actor started on its own (createAgentActor)', async () => {
+    const { logger, out } = capturingLogger();
+    const store = createMemoryStore();
+    const thread = await createThread(store, { agent: payer.name, input: 'pay' });
+    const model = scriptedModel([{ intent: 'charge', args: { amount: 5 } }, { intent: 'done_for_now', args: { message: 'could not charge' } }]);
+    const settled = await whenSettled(createAgentActor({ agent: payer, thread, model, store, logger }));
+    expect(settled.status).toBe('done');
+    expect(out.lines.find((l) => l.msg?.startsWith('charging with'))).toMatchObject({ msg: `charging with ${MARK}`, note: `using ${MARK}` });
     expect(out.text).not.toContain(SECRET);
   });
 });

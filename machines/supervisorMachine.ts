@@ -1,5 +1,7 @@
 import { assign, createActor, enqueueActions, setup, type AnyActorLogic, type AnyActorRef, type EventObject } from 'xstate';
 import type { Agent } from '../src/agent/agent.js';
+import { redactText } from '../src/context/redact.js';
+import { redactingLogger } from '../src/context/redactingLogger.js';
 import type { Pipeline } from '../src/pipeline/pipeline.js';
 import type { PipelineDeps } from '../src/pipeline/pipelineSteps.js';
 import type { Thread } from '../src/thread/events.js';
@@ -107,7 +109,8 @@ function fill({ context, self, later }: Filling, running: string[], queue: Threa
     const threadId = thread.id;
     const deps = {
       ...context.deps,
-      logger: context.deps.logger.child({ threadId, agent: thread.agent }),
+      // What the agent's tools and steps log, and the actor's own lines, never show its secrets.
+      logger: redactingLogger(context.deps.logger, context.agents.get(thread.agent)?.secrets ?? []).child({ threadId, agent: thread.agent }),
       // Deferred: sent from inside the child's entry action, the supervisor would otherwise run
       // its own transition in the middle of the child's.
       onRest: (rest: { state: string; thread: Thread; wakeAt?: number }) =>
@@ -208,7 +211,7 @@ export const supervisorMachine = setup({
                 state,
                 status: output.status,
                 thread: output.thread,
-                ...(output.stopped ? { problem: output.stopped } : {}),
+                ...(output.stopped ? { problem: redactText(output.stopped, context.agents.get(output.thread.agent)?.secrets) } : {}),
                 ...(output.failedIn === undefined ? {} : { failedIn: output.failedIn }),
               }),
             );

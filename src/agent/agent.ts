@@ -21,6 +21,7 @@ export interface PrefetchContext {
   readonly threadId: string;
   /** The thread's input. */
   readonly input: Json;
+  /** The runtime's logger, with the thread bound; the agent's `secrets` are redacted from its lines. */
   readonly logger: Logger;
   readonly signal: AbortSignal;
 }
@@ -61,7 +62,9 @@ export interface AgentOptions {
   /**
    * Literal values never to show the model or to write into what the agent records (API keys the
    * tools use): they are replaced with `[REDACTED]` in the context the model sees, in its
-   * decisions' arguments, tool results, errors, questions to humans and final output. The launch
+   * decisions' arguments, tool results, errors, questions to humans and final output, and in
+   * every line written through the `logger` its tools, prefetch and steps are given, wherever the
+   * secret stands in the line (and in the runtime's lines about its threads' steps). The launch
    * input is the exception: it is stored as given (a redelivered hook or trigger is recognized by
    * it, and prefetch and custom steps read it), and only the model sees it redacted. Keep secrets
    * out of the input; a tool gets them from its own code.

@@ -19,6 +19,7 @@ export interface StepContext {
   readonly input: Json;
   /** The clock's now (epoch ms): steps that wait compute their deadline from it. */
   readonly now: number;
+  /** The runtime's logger, with the thread and step bound; the agent's `secrets` are redacted from its lines. */
   readonly logger: Logger;
   /**
    * Aborts when the thread is cancelled (or its actor stops) while the step runs: the cancel does

@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import { redactJson, redactText } from '../context/redact.js';
+import { redactingLogger } from '../context/redactingLogger.js';
 import { renderContext } from '../context/renderContext.js';
 import { messageOf, VersionConflictError } from '../errors.js';
 import { appendEvents } from '../store/appendEvents.js';
@@ -56,7 +57,7 @@ function waitUntil(now: number, waitMs: number | undefined): number | undefined 
 export interface StepEventsOptions {
   /** The clock's now (epoch ms) the step sees; a wait is measured from it. @default Date.now() */
   readonly now?: number;
-  /** @default a silent logger */
+  /** What the step's `logger` writes to (the agent's secrets redacted). @default a silent logger */
   readonly logger?: Logger;
   /** @default never aborted */
   readonly signal?: AbortSignal;
@@ -74,7 +75,7 @@ export interface StepEventsOptions {
  * ```
  */
 export function stepEvents(agent: Agent, name: string, thread: Thread, options: StepEventsOptions = {}): Promise<NewEvent[]> {
-  const logger = options.logger ?? silentLogger();
+  const logger = redactingLogger(options.logger ?? silentLogger(), agent.secrets);
   return eventsOf(agent, name, thread, deriveState(thread.events), options.now ?? Date.now(), logger, options.signal ?? new AbortController().signal);
 }
 

@@ -3,6 +3,7 @@ import { agentMachine, agentMachineFor, WAITING_STATES, type AgentMachineOutput 
 import type { Agent } from '../agent/agent.js';
 import { type AgentDeps } from '../agent/deps.js';
 import { systemClock, type Clock } from '../clock.js';
+import { redactingLogger } from '../context/redactingLogger.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { Model } from '../model/model.js';
 import type { ThreadStore } from '../store/threadStore.js';
@@ -42,7 +43,7 @@ const quiet = silentLogger();
 /** Creates (but does not start) an agent actor that continues `thread` from its events. */
 export function createAgentActor(options: AgentActorOptions): AgentActor {
   const { agent, thread, model, store, clock = systemClock, logger = quiet, inspect, otherWriters = false } = options;
-  const deps: AgentDeps = { model, store, clock, logger: logger.child({ threadId: thread.id, agent: agent.name }), otherWriters };
+  const deps: AgentDeps = { model, store, clock, logger: redactingLogger(logger, agent.secrets).child({ threadId: thread.id, agent: agent.name }), otherWriters };
   return createActor(agentMachineFor(agent), {
     input: { agent, thread, deps },
     clock,

@@ -3,6 +3,8 @@
  * intents handled by the author's code, each a named state of the agent's own machine whose
  * result is a typed `custom` event in the thread.
  */
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
 import { z } from 'zod';
 import { describe, expect, it } from 'vitest';
 import { agent, type AgentOptions } from '../../src/agent/agent.js';
@@ -247,6 +249,26 @@ describe('steps are pure over the thread', () => {
       { type: 'custom', data: { step: 'no_devil', phase: 'after_decision', callId: 'call_1', verdict: 'reject', feedback: 'no devil numbers, please', output: { looked: 'add' } } },
     ]);
     await expect(stepEvents(a, 'nope', thread)).rejects.toThrow(/no step named nope/);
+  });
+
+  it("stepEvents hands the step a logger that redacts the agent's secrets from what it writes", async () => {
+    let written = '';
+    const destination = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        written += chunk.toString();
+        done();
+      },
+    });
+    const talkative = beforeDecision({
+      name: 'talkative',
+      run: ({ logger }) => {
+        logger.info({ key: 'hunter2-secret' }, 'using hunter2-secret');
+        return {};
+      },
+    });
+    const a = customAgent({ beforeDecision: [talkative], secrets: ['hunter2-secret'] });
+    await stepEvents(a, 'talkative', threadOf('t-log', a.name, [{ type: 'input', data: { input: 'go' } }]), { logger: pino(destination) });
+    expect(JSON.parse(written)).toMatchObject({ key: '[REDACTED]', msg: 'using [REDACTED]', state: 'talkative' });
   });
 });
 

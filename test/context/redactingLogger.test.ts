@@ -1,0 +1,74 @@
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { REDACTED } from '../../src/context/redact.js';
+import { redactingLogger } from '../../src/context/redactingLogger.js';
+
+const SECRET = 'plum-AGENT-SECRET-4471';
+
+/** A pino logger (with `options`) whose lines are kept as text, each checked to be JSON. */
+function capture(options: pino.LoggerOptions = {}) {
+  const out = { text: '', lines: [] as Record<string, unknown>[] };
+  const destination = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      out.text += chunk.toString();
+      for (const line of chunk.toString().split('\n')) if (line !== '') out.lines.push(JSON.parse(line) as Record<string, unknown>);
+      done();
+    },
+  });
+  return { logger: pino({ level: 'trace', ...options }, destination), out };
+}
+
+describe('redactingLogger', () => {
+  it('is the logger itself when there are no secrets, and is built once per logger and list of secrets', () => {
+    const { logger } = capture();
+    const secrets = [SECRET];
+    expect(redactingLogger(logger, [])).toBe(logger);
+    expect(redactingLogger(logger, secrets)).toBe(redactingLogger(logger, secrets));
+    expect(redactingLogger(logger, secrets)).not.toBe(logger);
+  });
+
+  it('redacts the secrets from fields, nested values, messages, printf arguments, errors and the bindings of its children', () => {
+    const { logger, out } = capture();
+    const log = redactingLogger(logger, [SECRET]).child({ threadId: 't1', card: SECRET });
+    log.info({ note: `using ${SECRET}`, nested: { list: [1, `key ${SECRET}`] } }, `charging with ${SECRET}`);
+    log.child({ deeper: SECRET }).warn('%s and %j', SECRET, { again: SECRET });
+    log.error(new Error(`failed for ${SECRET}`));
+    expect(out.lines).toHaveLength(3);
+    expect(out.lines[0]).toMatchObject({ threadId: 't1', card: REDACTED, note: `using ${REDACTED}`, nested: { list: [1, `key ${REDACTED}`] }, msg: `charging with ${REDACTED}` });
+    expect(out.lines[1]).toMatchObject({ deeper: REDACTED, msg: `${REDACTED} and {"again":"${REDACTED}"}` });
+    expect(out.lines[2]).toMatchObject({ msg: `failed for ${REDACTED}`, err: { message: `failed for ${REDACTED}` } });
+    expect((out.lines[2]!.err as { stack: string }).stack).toMatch(/^Error: failed for \[REDACTED\]\n/);
+    expect(out.text).not.toContain(SECRET);
+  });
+
+  it('finds a secret with a quote or a backslash in it as JSON escapes it, and every line stays JSON', () => {
+    const odd = 'pa"ss\\word-42';
+    const { logger, out } = capture();
+    redactingLogger(logger, [odd]).info({ given: odd }, `message ${odd}`);
+    expect(out.lines[0]).toMatchObject({ given: REDACTED, msg: `message ${REDACTED}` });
+  });
+
+  it('redacts secret-shaped text as a thread does, and leaves the logger it came from as it was', () => {
+    const { logger, out } = capture();
+    redactingLogger(logger, [SECRET]).info('key sk-abcdefghijklmnopqrstuvwx');
+    logger.info(`root ${SECRET}`);
+    expect(out.lines.map((l) => l.msg)).toEqual([`key ${REDACTED}`, `root ${SECRET}`]);
+  });
+
+  it("keeps the root logger's own streamWrite hook, run on the redacted line", () => {
+    const seen: string[] = [];
+    const { logger, out } = capture({
+      hooks: {
+        streamWrite: (line) => {
+          seen.push(line);
+          return line.replace('"msg":', '"hooked":true,"msg":');
+        },
+      },
+    });
+    redactingLogger(logger, [SECRET]).info(`with ${SECRET}`);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).not.toContain(SECRET);
+    expect(out.lines[0]).toMatchObject({ hooked: true, msg: `with ${REDACTED}` });
+  });
+});

@@ -75,9 +75,11 @@ export {
   RESTING_STATUSES,
   THREAD_STATUSES,
   threadStatus,
+  unrecordedCall,
   type PendingCall,
   type ThreadState,
   type ThreadStatus,
+  type UnrecordedCall,
 } from './thread/state.js';
 export { reduce } from './thread/thread.js';
 export { createAgentActor, whenSettled, type AgentActor, type AgentActorOptions, type Settled } from './runtime/agentActor.js';

@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
 import type { ThreadView } from '../runtime/runtime.js';
 import type { ThreadEvent } from '../thread/events.js';
-import { TERMINAL_STATUSES, type ThreadStatus } from '../thread/state.js';
+import { TERMINAL_STATUSES, unrecordedCall, type ThreadStatus } from '../thread/state.js';
 import { createClient, type Client } from './client.js';
 import { followThread } from './follow.js';
-import { DEFAULT_URL, eventLine, isOpenRequest, replyHint, shellQuote, statusLine, waitingOnLine, type CommandHint } from './format.js';
+import { DEFAULT_URL, eventLine, isOpenRequest, replyHint, shellQuote, statusLine, unrecordedLine, waitingOnLine, type CommandHint } from './format.js';
 import type { Project } from './project.js';
 
 /**
@@ -112,7 +112,12 @@ export function cliContext(io: CliIO): CliContext & { exitCode(): number } {
       },
     });
     if (json) printJson(rested);
-    else out(`thread ${rested.id} is ${rested.status}${rested.status === 'paused' ? `; resume: ${hint(`resume ${shellQuote(rested.id)}`)}` : ''}`);
+    else {
+      out(`thread ${rested.id} is ${rested.status}${rested.status === 'paused' ? `; resume: ${hint(`resume ${shellQuote(rested.id)}`)}` : ''}`);
+      // Cancelled while a call ran elsewhere, and the server stopped waiting for its outcome.
+      const unrecorded = unrecordedCall(rested.events);
+      if (unrecorded !== undefined) out(`  ${unrecordedLine(rested.id, unrecorded, hint)}`);
+    }
     if (FAILED_ENDS.includes(rested.status)) exitCode = EXIT.error;
     return rested;
   };

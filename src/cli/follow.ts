@@ -1,7 +1,7 @@
 import type { ThreadView } from '../runtime/runtime.js';
 import { parentIdOf } from '../runtime/threadView.js';
 import type { ThreadEvent } from '../thread/events.js';
-import { deriveState, RESTING_STATUSES, statusOf, TERMINAL_STATUSES } from '../thread/state.js';
+import { deriveState, RESTING_STATUSES, statusOf, TERMINAL_STATUSES, unrecordedCall } from '../thread/state.js';
 import { ServerError, type Client } from './client.js';
 import { delegationOf } from '../pipeline/delegations.js';
 import { isOpenRequest } from './format.js';
@@ -63,7 +63,10 @@ function timer(ms: number, signal?: AbortSignal): Promise<void> {
 /**
  * Streams a thread's events until it rests: it ended, or waits for a human, or is paused. The
  * status is derived from the events with the runtime's own reducer, so the client agrees with the
- * server on when to stop. Returns the thread as the server shows it then.
+ * server on when to stop. A thread cancelled while a tool call of it ran in another process is
+ * followed past the cancel until the call's outcome is recorded, or the server ends the stream
+ * (its wait for it ran out: `unrecordedCall` of the returned thread's events then names the call).
+ * Returns the thread as the server shows it then.
  */
 export async function followThread(client: Client, threadId: string, options: FollowOptions = {}): Promise<ThreadView> {
   const { reportAfter = 0, onEvent, onChild, onResting, signal, wait = timer, untilMoved = false } = options;
@@ -104,7 +107,9 @@ export async function followThread(client: Client, threadId: string, options: Fo
         }
       }
       if (restingAtStart !== undefined && event.seq === began) onResting?.(restingAtStart);
-      if (event.seq >= atLeast && RESTING_STATUSES.includes(statusOf(deriveState(events)))) break;
+      // A thread cancelled while its call ran elsewhere rests once the call's outcome is recorded
+      // after the cancel (the server ends the stream when its wait for it runs out).
+      if (event.seq >= atLeast && RESTING_STATUSES.includes(statusOf(deriveState(events))) && unrecordedCall(events) === undefined) break;
     }
   } finally {
     stop.abort();

@@ -2,7 +2,7 @@ import type { ThreadView } from '../runtime/runtime.js';
 import type { ThreadSummary } from '../store/threadStore.js';
 import { delegationOf, openDelegations, type Delegation } from '../pipeline/delegations.js';
 import type { CustomData, HumanRequest, Json, ThreadEvent } from '../thread/events.js';
-import { TERMINAL_STATUSES, type ThreadStatus } from '../thread/state.js';
+import { TERMINAL_STATUSES, type ThreadStatus, type UnrecordedCall } from '../thread/state.js';
 
 /** The server URL clients use unless told otherwise (and where `serve` listens by default). */
 export const DEFAULT_URL = 'http://127.0.0.1:7878';
@@ -166,6 +166,11 @@ function customLine(d: CustomData): string {
     case 'before_decision':
       return `✓ ${d.step}${d.output === undefined ? '' : `: ${showValue(d.output)}`}`;
   }
+}
+
+/** What a follow says of a call whose outcome its cancelled thread has not recorded yet. */
+export function unrecordedLine(threadId: string, call: Pick<UnrecordedCall, 'callId' | 'tool'>, hint: CommandHint = plainHint): string {
+  return `? ${call.tool} (call ${call.callId}) was running when the thread was cancelled and its outcome is not recorded yet: it may have taken effect; later: ${hint(`show ${shellQuote(threadId)}`)}`;
 }
 
 /** `thread th_1 is awaiting_human` plus what to do next. */

@@ -116,7 +116,13 @@ export interface Runtime {
    * in another process is not waited for: its worker records the result after the cancel.
    */
   cancel(threadId: string, options?: ControlOptions): Promise<ThreadView>;
-  /** The thread's events, stored then live, until it ends (done, failed, cancelled) or `signal` aborts. */
+  /**
+   * The thread's events, stored then live, until it ends (done, failed, cancelled) or `signal`
+   * aborts. A thread cancelled while a tool call of it ran in another process is watched past the
+   * cancel until that call's outcome is recorded (that process records it after the cancel), at
+   * most until the tool's `timeoutMs` from the call's start plus 10 s (2 minutes from its start
+   * for a tool of an agent this runtime does not have); see `awaitedOutcome`.
+   */
   watch(threadId: string, options?: WatchOptions): AsyncIterable<ThreadEvent>;
   /**
    * Resolves when the thread stops moving in this process: it ended, waits for a human or a resume,
@@ -300,7 +306,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     pause: (threadId, opts = {}) => controlThread(controlSources, threadId, 'pause', opts),
     resume: (threadId, opts = {}) => controlThread(controlSources, threadId, 'resume', opts),
     cancel: (threadId, opts = {}) => controlThread(controlSources, threadId, 'cancel', opts),
-    watch: (threadId, opts = {}) => watchThread(threadId, opts, { events, load }),
+    watch: (threadId, opts = {}) => watchThread(threadId, opts, { events, load, clock, agents }),
     settled: (threadId, opts = {}) => settling.settled(threadId, undefined, opts),
     recover: () => recoverThreads(store, controlSources, { agents, pipelines, driver, logger }),
     async run(threadId, opts = {}) {

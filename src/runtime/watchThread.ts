@@ -1,5 +1,7 @@
+import type { Agent } from '../agent/agent.js';
+import type { Clock } from '../clock.js';
 import type { Thread, ThreadEvent } from '../thread/events.js';
-import { deriveState, statusOf, TERMINAL_STATUSES } from '../thread/state.js';
+import { threadStatus, TERMINAL_STATUSES, unrecordedCall, type UnrecordedCall } from '../thread/state.js';
 import type { ThreadEvents } from './threadEvents.js';
 
 /** Options of {@link Runtime.watch}. */
@@ -10,23 +12,69 @@ export interface WatchOptions {
 }
 
 /**
- * A thread's events, stored then live, until it ends (done, failed, cancelled) or the signal aborts.
- * Listens before it reads, so no event written in between is missed.
+ * How long after its start the outcome of a call of a tool this process does not know (the agent
+ * is not among its own) is waited for, past the cancel of its thread: 2 minutes.
  */
-export async function* watchThread(
-  threadId: string,
-  opts: WatchOptions,
-  sources: { readonly events: ThreadEvents; load(threadId: string): Promise<Thread> },
-): AsyncGenerator<ThreadEvent> {
-  // Each change's events, with whether the thread had ended once they were written.
-  const queue: { events: readonly ThreadEvent[]; ended: boolean }[] = [];
+export const UNKNOWN_TOOL_OUTCOME_WAIT_MS = 120_000;
+/**
+ * Added to a tool's `timeoutMs` when its call's outcome is waited for: the worker's write of it,
+ * its way to this process, clocks of processes a little apart.
+ */
+export const OUTCOME_GRACE_MS = 10_000;
+
+/** The outcome a follower of a cancelled thread still waits for: its call, and until when (epoch ms). */
+export interface AwaitedOutcome extends UnrecordedCall {
+  readonly until: number;
+}
+
+/**
+ * The outcome of a call that `thread`'s cancel left running in another process (see
+ * {@link unrecordedCall}), and until when it is waited for: the call cannot run past its tool's
+ * `timeoutMs` from its start, so until then plus {@link OUTCOME_GRACE_MS}; a tool that `agents`
+ * does not hold, {@link UNKNOWN_TOOL_OUTCOME_WAIT_MS} from its start. Undefined when nothing is awaited.
+ */
+export function awaitedOutcome(thread: Pick<Thread, 'agent' | 'events'>, agents: ReadonlyMap<string, Agent>): AwaitedOutcome | undefined {
+  const call = unrecordedCall(thread.events);
+  if (call === undefined) return undefined;
+  const timeoutMs = agents.get(thread.agent)?.toolsByName.get(call.tool)?.timeoutMs;
+  const started = Date.parse(call.startedAt);
+  const until = (Number.isFinite(started) ? started : 0) + (timeoutMs === undefined ? UNKNOWN_TOOL_OUTCOME_WAIT_MS : timeoutMs + OUTCOME_GRACE_MS);
+  return { ...call, until };
+}
+
+/** What {@link watchThread} reads. */
+export interface WatchSources {
+  readonly events: ThreadEvents;
+  load(threadId: string): Promise<Thread>;
+  readonly clock: Clock;
+  /** The agents this process knows: the timeouts of their tools bound the wait for an outcome. */
+  readonly agents: ReadonlyMap<string, Agent>;
+}
+
+/**
+ * A thread's events, stored then live, until it ends (done, failed, cancelled) or the signal aborts.
+ * Listens before it reads, so no event written in between is missed. A thread cancelled while a
+ * tool call of it ran in another process is watched past the cancel until that process records
+ * the call's outcome, or the wait for it runs out (see {@link awaitedOutcome}).
+ */
+export async function* watchThread(threadId: string, opts: WatchOptions, sources: WatchSources): AsyncGenerator<ThreadEvent> {
+  const { clock, agents } = sources;
+  // Each change's events, with the thread they were written to.
+  const queue: { events: readonly ThreadEvent[]; thread: Thread }[] = [];
   let wake: (() => void) | null = null;
   const unsubscribe = sources.events.subscribeThread(threadId, (change) => {
-    queue.push({ events: change.events, ended: TERMINAL_STATUSES.includes(change.status) });
+    queue.push({ events: change.events, thread: change.thread });
     wake?.();
   });
   const onAbort = (): void => wake?.();
   opts.signal?.addEventListener('abort', onAbort);
+  // Until when the watch goes on, the thread being as written: always while it moves; once it
+  // ended, until an outcome it awaits is due, else not at all.
+  const endsAt = (thread: Thread): number => {
+    if (!TERMINAL_STATUSES.includes(threadStatus(thread))) return Infinity;
+    return awaitedOutcome(thread, agents)?.until ?? -Infinity;
+  };
+  let timer: unknown;
   try {
     const thread = await sources.load(threadId);
     let last = opts.afterSeq ?? 0;
@@ -36,13 +84,15 @@ export async function* watchThread(
         yield event;
       }
     }
-    let ended = TERMINAL_STATUSES.includes(statusOf(deriveState(thread.events)));
-    while (!ended && !opts.signal?.aborted) {
+    let until = endsAt(thread);
+    while (clock.now() < until && !opts.signal?.aborted) {
       const change = queue.shift();
       if (change === undefined) {
         await new Promise<void>((resolve) => {
           wake = resolve;
+          if (until !== Infinity) timer = clock.setTimeout(() => resolve(), until - clock.now());
         });
+        clock.clearTimeout(timer);
         wake = null;
         continue;
       }
@@ -51,9 +101,10 @@ export async function* watchThread(
         last = event.seq;
         yield event;
       }
-      ended = change.ended;
+      until = endsAt(change.thread);
     }
   } finally {
+    clock.clearTimeout(timer);
     unsubscribe();
     opts.signal?.removeEventListener('abort', onAbort);
   }

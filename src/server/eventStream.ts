@@ -1,9 +1,11 @@
 import type { Context } from 'hono';
 import { streamSSE } from 'hono/streaming';
+import { systemClock } from '../clock.js';
 import { NotFoundError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Runtime } from '../runtime/runtime.js';
-import { TERMINAL_STATUSES } from '../thread/state.js';
+import { awaitedOutcome } from '../runtime/watchThread.js';
+import { TERMINAL_STATUSES, unrecordedCall } from '../thread/state.js';
 import { integerParam } from './requestBodies.js';
 import { sseLifetime } from './sse.js';
 
@@ -21,7 +23,10 @@ export interface EventStreamOptions {
  * `event: <type>`, `id: <seq>`, `data: <the event as JSON>`. Starts after `?after=<seq>` or the
  * `Last-Event-ID` header (a reconnecting EventSource sends it). When the thread ends, an
  * `event: end` with `{ status }` follows and the stream closes; a thread that ended with nothing
- * left to send answers 204, which tells an EventSource to stop reconnecting. Comment lines every
+ * left to send answers 204, which tells an EventSource to stop reconnecting. A thread cancelled
+ * while a tool call of it ran in another process has that call's outcome left to send: the stream
+ * goes on past the cancel until it is recorded (see `Runtime.watch`); when the wait runs out
+ * first, `end` says so with `unrecordedCall: { callId, tool }`. Comment lines every
  * `heartbeatMs` keep proxies from closing an idle stream; a client disconnect stops the watch.
  */
 export async function streamThreadEvents(c: Context, threadId: string, options: EventStreamOptions): Promise<Response> {
@@ -32,7 +37,11 @@ export async function streamThreadEvents(c: Context, threadId: string, options: 
     : integerParam('Last-Event-ID', c.req.header('last-event-id'), 0, Number.MAX_SAFE_INTEGER);
   const view = await runtime.get(threadId);
   if (view === undefined) throw new NotFoundError('thread', threadId);
-  if (TERMINAL_STATUSES.includes(view.status) && afterSeq >= view.version) return c.body(null, 204);
+  // An outcome still awaited (a call its cancel left running elsewhere) is something left to send.
+  // Compared with the wall clock, as the event times that bound the wait are the writers' own.
+  const awaited = awaitedOutcome(view, runtime.agents);
+  const awaiting = awaited !== undefined && systemClock.now() < awaited.until;
+  if (TERMINAL_STATUSES.includes(view.status) && afterSeq >= view.version && !awaiting) return c.body(null, 204);
 
   return streamSSE(c, async (stream) => {
     const life = sseLifetime(c, stream, { heartbeatMs, shutdown });
@@ -43,7 +52,9 @@ export async function streamThreadEvents(c: Context, threadId: string, options: 
       }
       if (!life.signal.aborted) {
         const ended = await runtime.get(threadId);
-        await stream.writeSSE({ event: 'end', data: JSON.stringify({ status: ended?.status ?? null }) });
+        const unrecorded = ended === undefined ? undefined : unrecordedCall(ended.events);
+        const end = { status: ended?.status ?? null, ...(unrecorded === undefined ? {} : { unrecordedCall: { callId: unrecorded.callId, tool: unrecorded.tool } }) };
+        await stream.writeSSE({ event: 'end', data: JSON.stringify(end) });
       }
     } catch (error) {
       // The client learns only that it should reconnect; the details stay in the log.

@@ -292,6 +292,50 @@ export function statusOf(state: ThreadState): ThreadStatus {
   return 'running';
 }
 
+/** A tool call of a cancelled thread whose outcome is not in the log yet (see {@link unrecordedCall}). */
+export interface UnrecordedCall {
+  readonly callId: string;
+  readonly tool: string;
+  /** When its last `tool_call` was journaled (ISO time): the tool started then. */
+  readonly startedAt: string;
+}
+
+/**
+ * The tool call that was running when the thread was cancelled and whose outcome the log does not
+ * hold yet. A process that cancels a thread whose call runs in another (a worker on NATS) cannot
+ * wait for the call: the worker records its outcome (its result or its error) after the cancel,
+ * so whoever follows the thread waits for that before it ends. Undefined when the thread is not
+ * cancelled, no call of it had started, its outcome is recorded, or a human was asked about it
+ * (an interrupted call: nothing runs it).
+ */
+export function unrecordedCall(events: readonly ThreadEvent[]): UnrecordedCall | undefined {
+  const state = deriveState(events);
+  const call = state.pendingCall;
+  if (state.terminal !== 'cancelled' || call === null || !call.started) return undefined;
+  // From the end back to the call's last start: the reducer reads nothing after the cancel.
+  for (let i = events.length - 1; i >= 0; i--) {
+    const event = events[i]!;
+    switch (event.type) {
+      case 'tool_call':
+        if (event.data.callId === call.callId) return { callId: call.callId, tool: call.tool, startedAt: event.at };
+        break;
+      case 'tool_result':
+        if (event.data.callId === call.callId) return undefined;
+        break;
+      case 'error':
+        // Its error; or the timeout of a tool that is not idempotent, which names only the tool.
+        if (event.data.callId === call.callId || (event.data.callId === undefined && event.data.tool === call.tool)) return undefined;
+        break;
+      case 'human_request':
+        if (event.data.callId === call.callId) return undefined;
+        break;
+      default:
+        break;
+    }
+  }
+  return undefined;
+}
+
 /** The derived status of a thread. */
 export function threadStatus(thread: Thread): ThreadStatus {
   return statusOf(deriveState(thread.events));

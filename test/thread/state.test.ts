@@ -10,6 +10,7 @@ import {
   reduceState,
   statusOf,
   threadStatus,
+  unrecordedCall,
   type ThreadState,
 } from '../../src/thread/state.js';
 import { reduce } from '../../src/thread/thread.js';
@@ -287,6 +288,41 @@ describe('properties', () => {
       }),
       { numRuns: 200 },
     );
+  });
+});
+
+describe('unrecordedCall: the call a cancel left running elsewhere, until its outcome is recorded', () => {
+  /** `events` stamped one second apart from AT, so each event's time tells which it is. */
+  const log = (events: readonly NewEvent[]): ThreadEvent[] =>
+    events.map((event, i) => ({ ...event, seq: i + 1, at: new Date(Date.parse(AT) + i * 1000).toISOString() }) as ThreadEvent);
+  const timeout: NewEvent = { type: 'error', data: { kind: 'tool_timeout', message: 'add did not finish within 30000 ms', tool: 'add', attempt: 1 } };
+
+  it("names a call started and not resolved when the thread was cancelled, with its last start's time", () => {
+    const events = log([input, decision('c1', 'add'), toolCall('c1'), control('cancel')]);
+    expect(unrecordedCall(events)).toEqual({ callId: 'c1', tool: 'add', startedAt: events[2]!.at });
+    // Run again after an interrupted-call request was approved: its second start counts.
+    const again = log([input, decision('c1', 'add'), toolCall('c1'), request('r1', 'interrupted', 'c1'), response('r1', { approved: true }), toolCall('c1', 2), control('cancel')]);
+    expect(unrecordedCall(again)).toEqual({ callId: 'c1', tool: 'add', startedAt: again[5]!.at });
+  });
+
+  it('is undefined once the outcome is recorded after the cancel: its result, its error, a timeout naming its tool', () => {
+    for (const outcome of [toolResult('c1'), error(undefined, 'c1'), timeout]) {
+      expect(unrecordedCall(log([input, decision('c1', 'add'), toolCall('c1'), control('cancel'), outcome]))).toBeUndefined();
+    }
+  });
+
+  it('is undefined when nothing was running at the cancel, or the thread is not cancelled', () => {
+    for (const events of [
+      [input, decision('c1', 'add'), toolCall('c1'), toolResult('c1'), control('cancel')],
+      [input, decision('c1', 'add'), control('cancel')],
+      [input, decision('c1', 'add'), toolCall('c1'), request('r1', 'interrupted', 'c1'), control('cancel')],
+      [input, decision('c1', 'add'), toolCall('c1')],
+      [input, decision('c1', 'add'), toolCall('c1'), control('pause')],
+    ]) {
+      expect(unrecordedCall(log(events))).toBeUndefined();
+    }
+    // Another call's error, or an error naming no tool, is not its outcome.
+    expect(unrecordedCall(log([input, decision('c1', 'add'), toolCall('c1'), control('cancel'), error(undefined, 'c9'), error()]))).toMatchObject({ callId: 'c1' });
   });
 });
 

@@ -1,0 +1,72 @@
+/**
+ * A thread cancelled while its tool call ran in another process, whose outcome never came (that
+ * process died): the event stream and `switchyard watch` stop waiting for it once the call could
+ * no longer be running, and say that its outcome is not recorded.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { agent } from '../../src/agent/agent.js';
+import { runCli, type CliIO } from '../../src/cli/program.js';
+import { createRuntime, type Runtime } from '../../src/runtime/runtime.js';
+import { startHttpServer, type HttpServer } from '../../src/server/httpServer.js';
+import { createMemoryStore } from '../../src/store/memoryStore.js';
+import type { NewEvent } from '../../src/thread/events.js';
+import { threadOf } from '../support/agentHarness.js';
+import { heldPublishTool, publisherModel } from '../support/heldTool.js';
+import { openSse } from './harness.js';
+
+const ID = 'th-gone';
+const events: NewEvent[] = [
+  { type: 'input', data: { input: 'publish hello' } },
+  {
+    type: 'decision',
+    data: { callId: 'c1', step: 1, intent: 'publish', args: { post: 'hello' }, model: 'm', promptHash: 'sha256:x', tokens: { prompt: 1, completion: 1 }, latencyMs: 0 },
+  },
+  { type: 'tool_call', data: { callId: 'c1', tool: 'publish', args: { post: 'hello' }, idempotencyKey: 'th-gone:c1', attempt: 1 } },
+  { type: 'control', data: { action: 'cancel', by: 'qa' } },
+];
+
+let runtime: Runtime;
+let http: HttpServer;
+
+beforeAll(async () => {
+  const store = createMemoryStore();
+  const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [heldPublishTool().publish] });
+  runtime = createRuntime({ agents: [publisher], store, model: publisherModel().model });
+  // Written long ago (the call started then, 30 s of timeout far behind), as by processes gone since.
+  await store.create(threadOf(ID, 'publisher', events, Date.parse('2025-01-01T00:00:00.000Z')));
+  http = await startHttpServer(runtime, { port: 0, token: '' });
+});
+
+afterAll(async () => {
+  await http?.close();
+  await runtime?.close();
+});
+
+describe('a call whose outcome a cancelled thread never recorded', () => {
+  it('the event stream sends the stored events, then ends saying which call is unrecorded; after that, 204', async () => {
+    const sse = await openSse(`${http.url}/threads/${ID}/events`);
+    const frames = (await sse.until((f) => f.event === 'end')).filter((f) => f.event !== undefined);
+
+    expect(frames.map((f) => f.event)).toEqual(['input', 'decision', 'tool_call', 'control', 'end']);
+    expect(JSON.parse(frames.at(-1)!.data!)).toEqual({ status: 'cancelled', unrecordedCall: { callId: 'c1', tool: 'publish' } });
+    expect((await fetch(`${http.url}/threads/${ID}/events?after=4`)).status).toBe(204);
+  });
+
+  it('switchyard watch ends with the cancel and says the outcome of the call is not recorded', async () => {
+    const lines: string[] = [];
+    const io: CliIO = {
+      stdout: (text) => lines.push(...text.split('\n').filter((l) => l !== '')),
+      stderr: (text) => lines.push(`stderr: ${text}`),
+      env: {},
+      stopped: () => new Promise<string>(() => undefined),
+    };
+
+    await runCli(['node', 'switchyard', 'watch', ID, '--url', http.url], io);
+
+    expect(lines.slice(-3).map((line) => line.trim())).toEqual([
+      '■ cancelled by qa',
+      `thread ${ID} is cancelled`,
+      `? publish (call c1) was running when the thread was cancelled and its outcome is not recorded yet: it may have taken effect; later: switchyard show ${ID} --url ${http.url}`,
+    ]);
+  });
+});

@@ -134,7 +134,8 @@ describe('agent machine through the openai SDK', () => {
   });
 
   it('three failures in a row escalate', async () => {
-    const { end, server } = await run([{ status: 500 }, { status: 429 }, call('nope', '{}')]);
+    // A 429 would not count here: rate limits have their own budget (see 'rate limits' below).
+    const { end, server } = await run([{ status: 500 }, { status: 502 }, call('nope', '{}')]);
     expect(end.status).toBe('escalated');
     expect(eventsOf(end.thread, 'error').map((e) => e.data.kind)).toEqual(['model_http', 'model_http', 'unknown_intent']);
     expect(eventsOf(end.thread, 'human_request')[0]!.data.kind).toBe('escalation');

@@ -50,8 +50,17 @@ export interface AgentOptions {
   prefetch?: readonly PrefetchStep[];
   /** Decisions allowed before escalating to a human, 3..20. @default 12 */
   maxSteps?: number;
-  /** Errors in a row before escalating to a human. @default 3 */
+  /** Errors in a row before escalating to a human (rate limits apart: see `maxConsecutiveRateLimits`). @default 3 */
   maxConsecutiveErrors?: number;
+  /**
+   * Rate limits in a row before escalating to a human. A model endpoint's rate limit (an HTTP 429,
+   * or a 503 with `Retry-After`) is retried no sooner than its `Retry-After` or `retry-after-ms`
+   * asks (at most 10 minutes later) and at least after the usual backoff, and it counts here
+   * instead of toward `maxConsecutiveErrors`: a rate-limited thread waits and goes on. Other errors
+   * among them keep their own count; a success resets both.
+   * @default 10
+   */
+  maxConsecutiveRateLimits?: number;
   backoff?: BackoffOptions;
   /** A model for this agent only; otherwise the runtime's. */
   model?: Model;
@@ -119,6 +128,7 @@ export interface Agent {
   readonly prefetch: readonly PrefetchStep[];
   readonly maxSteps: number;
   readonly maxConsecutiveErrors: number;
+  readonly maxConsecutiveRateLimits: number;
   readonly backoff: Required<BackoffOptions>;
   readonly model: Model | undefined;
   readonly input: z.ZodType | undefined;
@@ -159,6 +169,7 @@ export function agent(options: AgentOptions): Agent {
     prefetch = [],
     maxSteps = 12,
     maxConsecutiveErrors = 3,
+    maxConsecutiveRateLimits = 10,
     backoff = {},
     model,
     input,
@@ -178,6 +189,9 @@ export function agent(options: AgentOptions): Agent {
   }
   if (!Number.isInteger(maxConsecutiveErrors) || maxConsecutiveErrors < 1) {
     throw new ConfigError(`agent ${name}: maxConsecutiveErrors must be a positive integer`);
+  }
+  if (!Number.isInteger(maxConsecutiveRateLimits) || maxConsecutiveRateLimits < 1) {
+    throw new ConfigError(`agent ${name}: maxConsecutiveRateLimits must be a positive integer`);
   }
   const all = [...tools, ...intents.map((i) => i.tool), ...humanTools];
   const toolsByName = new Map<string, Tool>();
@@ -222,6 +236,7 @@ export function agent(options: AgentOptions): Agent {
     prefetch,
     maxSteps,
     maxConsecutiveErrors,
+    maxConsecutiveRateLimits,
     backoff: normalizedBackoff,
     model,
     input,

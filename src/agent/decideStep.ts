@@ -93,9 +93,14 @@ async function askModel(input: StepInput, step: AbortController, context: Render
 /** The error events of a model that did not answer, or answered with an error. */
 function modelFailure(input: StepInput, failure: ModelFailure, timedOut: boolean): NewEvent[] {
   if (timedOut) return errorEvents(input, 'model_timeout', `the model did not answer within ${input.agent.decideTimeoutMs} ms`);
-  const { kind, message, status } = failure;
+  const { kind, message, status, retryAfterMs } = failure;
   const text = status === undefined ? message : `HTTP ${status}: ${message}`;
-  return errorEvents(input, kind === 'timeout' ? 'model_timeout' : 'model_http', text, {}, { retryable: kind === 'timeout' || isTransientStatus(status) });
+  // A 429, or a 503 that says when to come back, is the endpoint pacing us, not the model failing.
+  const rateLimited = status === 429 || (status === 503 && retryAfterMs !== undefined);
+  return errorEvents(input, kind === 'timeout' ? 'model_timeout' : 'model_http', text, {}, {
+    retryable: kind === 'timeout' || isTransientStatus(status),
+    ...(rateLimited ? { rateLimited, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) } : {}),
+  });
 }
 
 /**

@@ -24,37 +24,85 @@ export function escalationEvents(
 }
 
 /**
+ * The longest a model endpoint's `Retry-After` (or `retry-after-ms`) holds a thread back: one that
+ * asks for longer is retried after this long (10 minutes), and so counts as one more rate limit
+ * toward `maxConsecutiveRateLimits` if the endpoint is still refusing.
+ */
+export const MAX_RETRY_AFTER_MS = 10 * 60_000;
+
+/** How {@link errorEvents} treats an error. */
+export interface ErrorOptions {
+  /** `false` for an error retrying will not fix: it escalates at once. @default true */
+  readonly retryable?: boolean;
+  /**
+   * The model endpoint rate limited the request (a 429, or a 503 with `Retry-After`): recorded as
+   * `rateLimited`, it counts toward the agent's `maxConsecutiveRateLimits` instead of its
+   * `maxConsecutiveErrors`, and its message says so and when the agent asks again.
+   * @default false
+   */
+  readonly rateLimited?: boolean;
+  /**
+   * The least wait the endpoint asked for, in ms (its `Retry-After`): the retry comes no sooner,
+   * nor sooner than the agent's own backoff; at most {@link MAX_RETRY_AFTER_MS}.
+   */
+  readonly retryAfterMs?: number;
+}
+
+/**
  * The events that record an error: a compact `error` the model sees next time plus a backoff
  * deadline, or, at `maxConsecutiveErrors` in a row, an escalation to a human instead. An error
  * that is not `retryable` (a model endpoint refusing the request: a bad key, a wrong URL)
- * escalates at once, as retrying it would only fail again.
+ * escalates at once, as retrying it would only fail again. A rate limit waits at least as long as
+ * the endpoint asked, and escalates only at `maxConsecutiveRateLimits` rate limits in a row (the
+ * other errors among them keep their own count), so a rate-limited thread waits and goes on.
  */
 export function errorEvents(
   input: StepInput,
   kind: ErrorKind,
   message: string,
   extra: { callId?: string; tool?: string; tokens?: { prompt: number; completion: number } } = {},
-  options: { readonly retryable?: boolean } = {},
+  options: ErrorOptions = {},
 ): NewEvent[] {
   const { agent, thread, state, deps } = input;
   const attempt = state.consecutiveErrors + 1;
   const seq = versionOf(thread) + 1;
-  const text = redactText(message.length > MAX_MESSAGE ? `${message.slice(0, MAX_MESSAGE)}…` : message, agent.secrets);
-  const base = { kind, message: text, attempt, ...extra };
+  const rateLimited = options.rateLimited === true;
+  const rateLimits = state.rateLimits + (rateLimited ? 1 : 0);
+  const errors = attempt - rateLimits;
+  const escalates = options.retryable === false || (rateLimited ? rateLimits >= agent.maxConsecutiveRateLimits : errors >= agent.maxConsecutiveErrors);
+  const delayMs = escalates ? 0 : Math.max(backoffDelay(agent, attempt, thread.id, seq), serverWait(options.retryAfterMs));
+  const retryAt = escalates ? undefined : new Date(deps.clock.now() + delayMs).toISOString();
+  const said = rateLimited ? `rate limited${retryAt === undefined ? ', not retried' : `: retrying at ${retryAt} (${waitText(delayMs, options.retryAfterMs)})`}; ${message}` : message;
+  const text = redactText(said.length > MAX_MESSAGE ? `${said.slice(0, MAX_MESSAGE)}…` : said, agent.secrets);
+  const base = { kind, message: text, attempt, ...extra, ...(rateLimited ? { rateLimited: true } : {}) };
   if (options.retryable === false) {
     return [
       { type: 'error', data: base },
       ...escalationEvents(thread.id, seq + 1, 'non_retryable_error', `not retried: ${text}`, `Agent ${agent.name} stopped on an error that retrying will not fix: ${text}. Fix the cause, then answer to continue, or deny to stop it.`, 'high'),
     ];
   }
-  if (attempt >= agent.maxConsecutiveErrors) {
-    const why = `${attempt} errors in a row; the last: ${text}`;
+  if (retryAt === undefined) {
+    const count = rateLimited ? `${rateLimits} rate limits` : `${errors} errors`;
+    const why = `${count} in a row; the last: ${text}`;
     return [
       { type: 'error', data: base },
       ...escalationEvents(thread.id, seq + 1, 'max_consecutive_errors', why, `Agent ${agent.name} stopped after ${why}. Answer with guidance to continue, or deny to stop it.`, 'high'),
     ];
   }
-  const retryAt = new Date(deps.clock.now() + backoffDelay(agent, attempt, thread.id, seq)).toISOString();
   return [{ type: 'error', data: { ...base, retryAt } }];
 }
 
+/** The wait a server asked for, capped at {@link MAX_RETRY_AFTER_MS}; 0 when it asked for none (or for nonsense: a model of the user's may report anything). */
+function serverWait(retryAfterMs: number | undefined): number {
+  return retryAfterMs !== undefined && Number.isFinite(retryAfterMs) && retryAfterMs > 0 ? Math.min(retryAfterMs, MAX_RETRY_AFTER_MS) : 0;
+}
+
+/** How a rate limit's wait came about, for its message: `in 30 s, as the server asked`. */
+function waitText(delayMs: number, retryAfterMs: number | undefined): string {
+  const asked = serverWait(retryAfterMs);
+  if (asked === 0) return `in ${seconds(delayMs)}; the server gave no Retry-After`;
+  if (asked < (retryAfterMs ?? 0)) return `in ${seconds(delayMs)}; the server asked for ${seconds(retryAfterMs ?? 0)}, ${seconds(MAX_RETRY_AFTER_MS)} at most`;
+  return delayMs === asked ? `in ${seconds(delayMs)}, as the server asked` : `in ${seconds(delayMs)}; the server asked for ${seconds(asked)}`;
+}
+
+const seconds = (ms: number): string => `${Math.round(ms / 100) / 10} s`;

@@ -12,6 +12,7 @@ import type {
 import { ConfigError } from '../errors.js';
 import { CALLER_SIGNAL, isHttpTransportFetch, sharedHttpFetch, type FetchFunction, type TransportInit } from './httpTransport.js';
 import type { Model, ModelFailure, ModelOutput, ModelRequest, ModelResult, ToolSpec } from './model.js';
+import { retryAfterMs } from './retryAfter.js';
 
 /** Options of {@link createOpenAIModel}. Every option is optional. */
 export interface OpenAIModelOptions {
@@ -96,7 +97,8 @@ const MAX_MESSAGE_CHARS = 300;
  *
  * Each request sends the prompt as the system message and the thread context as the user message,
  * offers the tools as strict functions with `tool_choice: 'required'` and no parallel calls, and
- * never retries: switchyard retries itself, with the backoff recorded in the thread. HTTP errors,
+ * never retries: switchyard retries itself, with the backoff recorded in the thread (no sooner than
+ * an error's `Retry-After` or `retry-after-ms` asks: see {@link ModelFailure.retryAfterMs}). HTTP errors,
  * timeouts, aborts and malformed responses come back as `{ success: false }`; nothing is thrown.
  *
  * @throws {ConfigError} at construction when `timeoutMs` is not a positive number, or when no API
@@ -385,7 +387,10 @@ function mapError(
     const message = error.message.startsWith(String(error.status))
       ? error.message
       : `${error.status} ${error.message}`;
-    return { kind: 'http', status: error.status, message: clean(config, `POST ${config.endpoint}: ${message}`) };
+    const failure: ModelFailure = { kind: 'http', status: error.status, message: clean(config, `POST ${config.endpoint}: ${message}`) };
+    // A rate limit's (or an overload's) Retry-After: the agent waits at least that long.
+    const wait = retryAfterMs(error.headers, Date.now());
+    return wait === undefined ? failure : { ...failure, retryAfterMs: wait };
   }
   if (error instanceof SyntaxError) {
     return failureOf('http', clean(config, `model response is not valid JSON: ${error.message}`));

@@ -121,6 +121,11 @@ export const errorDataSchema = z.object({
   /** When the agent may decide again (ISO time); absent when this error escalates. */
   retryAt: z.string().optional(),
   tokens: tokenUsageSchema.optional(),
+  /**
+   * The model endpoint rate limited the request (a 429, or a 503 with `Retry-After`): it counts
+   * toward the agent's `maxConsecutiveRateLimits`, not its `maxConsecutiveErrors`.
+   */
+  rateLimited: z.boolean().optional(),
 });
 
 export const humanRequestKindSchema = z.enum(['input', 'approval', 'escalation', 'interrupted']);

@@ -76,6 +76,8 @@ export interface ThreadState {
   readonly totalSteps: number;
   /** Errors since the last success (tool result, human response, prefetch). */
   readonly consecutiveErrors: number;
+  /** Of {@link consecutiveErrors}, those a model endpoint's rate limit caused (recorded `rateLimited`). */
+  readonly rateLimits: number;
   /** The open human request, if any. */
   readonly pendingRequest: HumanRequest | null;
   readonly pendingCall: PendingCall | null;
@@ -107,6 +109,7 @@ export const initialState: ThreadState = {
   steps: 0,
   totalSteps: 0,
   consecutiveErrors: 0,
+  rateLimits: 0,
   pendingRequest: null,
   pendingCall: null,
   backoffUntil: null,
@@ -137,7 +140,7 @@ function changesOf(state: ThreadState, event: ThreadEvent): Changes {
       return null;
     case 'prefetch':
       return event.data.ok
-        ? { prefetched: [...state.prefetched, event.data.name], consecutiveErrors: 0, resolvedBefore: event.seq }
+        ? { prefetched: [...state.prefetched, event.data.name], consecutiveErrors: 0, rateLimits: 0, resolvedBefore: event.seq }
         : { prefetched: [...state.prefetched, event.data.name] };
     case 'decision': {
       const isTool = !BUILTIN_INTENTS.includes(event.data.intent);
@@ -175,12 +178,14 @@ function changesOf(state: ThreadState, event: ThreadEvent): Changes {
         pendingCall: state.pendingCall?.callId === event.data.callId ? null : state.pendingCall,
         sleepUntil: null,
         consecutiveErrors: 0,
+        rateLimits: 0,
         resolvedBefore: event.seq,
       };
     case 'error': {
       const clearsCall = event.data.callId !== undefined && state.pendingCall?.callId === event.data.callId;
       return {
         consecutiveErrors: state.consecutiveErrors + 1,
+        rateLimits: event.data.rateLimited === true ? state.rateLimits + 1 : state.rateLimits,
         pendingCall: clearsCall ? null : state.pendingCall,
         backoffUntil: event.data.retryAt === undefined ? null : Date.parse(event.data.retryAt),
       };
@@ -205,7 +210,7 @@ function changesOf(state: ThreadState, event: ThreadEvent): Changes {
 
 /** A step of the agent's author recorded its result: it counts as a success and moves the flow on. */
 function customChanges(state: ThreadState, data: CustomData, seq: number): Changes {
-  const succeeded = { consecutiveErrors: 0, resolvedBefore: seq };
+  const succeeded = { consecutiveErrors: 0, rateLimits: 0, resolvedBefore: seq };
   const call = state.pendingCall !== null && state.pendingCall.callId === data.callId ? state.pendingCall : null;
   switch (data.phase) {
     case 'before_decision':
@@ -225,7 +230,7 @@ function responseChanges(state: ThreadState, requestId: string, approved: boolea
   // A response to anything but the open request changes nothing (stale or forged answers are
   // rejected before they are appended; this keeps the reducer total).
   if (request === null || request.requestId !== requestId) return null;
-  const answered = { pendingRequest: null, consecutiveErrors: 0, resolvedBefore: seq };
+  const answered = { pendingRequest: null, consecutiveErrors: 0, rateLimits: 0, resolvedBefore: seq };
   switch (request.kind) {
     case 'input':
       return answered;

@@ -175,6 +175,8 @@ describe('agent()', () => {
     const step = { name: 'p', run: () => 1 };
     expect(() => agent({ ...base, prefetch: [step, step] })).toThrow(/two prefetch steps/);
     expect(() => agent({ ...base, maxConsecutiveErrors: 0 })).toThrow(ConfigError);
+    expect(() => agent({ ...base, maxConsecutiveRateLimits: 0 })).toThrow(/maxConsecutiveRateLimits must be a positive integer/);
+    expect(agent(base).maxConsecutiveRateLimits).toBe(10);
     expect(() => agent({ ...base, backoff: { jitter: 2 } })).toThrow(ConfigError);
   });
 

@@ -3,9 +3,10 @@ import { calculator } from '../../agents/calculator/index.js';
 import { promptHash } from '../../src/agent/prompt.js';
 import { renderContext } from '../../src/context/renderContext.js';
 import { createOpenAIModel } from '../../src/model/openaiModel.js';
-import type { ErrorKind, Thread } from '../../src/thread/events.js';
+import { createAgentActor } from '../../src/runtime/agentActor.js';
+import type { ErrorKind, Thread, ThreadEvent } from '../../src/thread/events.js';
 import { scriptedHandler, startFakeOpenAI, type FakeOpenAI, type FakeReply } from '../support/fakeOpenAIServer.js';
-import { eventsOf, runToEnd, startRun, typesOf } from '../support/agentHarness.js';
+import { eventsOf, runToEnd, settle, startRun, T0, typesOf } from '../support/agentHarness.js';
 
 const API_KEY = 'sk-test-agent-machine-0123456789';
 const servers: FakeOpenAI[] = [];
@@ -133,7 +134,8 @@ describe('agent machine through the openai SDK', () => {
   });
 
   it('three failures in a row escalate', async () => {
-    const { end, server } = await run([{ status: 500 }, { status: 429 }, call('nope', '{}')]);
+    // A 429 would not count here: rate limits have their own budget (see 'rate limits' below).
+    const { end, server } = await run([{ status: 500 }, { status: 502 }, call('nope', '{}')]);
     expect(end.status).toBe('escalated');
     expect(eventsOf(end.thread, 'error').map((e) => e.data.kind)).toEqual(['model_http', 'model_http', 'unknown_intent']);
     expect(eventsOf(end.thread, 'human_request')[0]!.data.kind).toBe('escalation');
@@ -144,5 +146,108 @@ describe('agent machine through the openai SDK', () => {
     const { end } = await run([{ content: '{"intent":"done_for_now","message":"it is 5"}' }]);
     expect(end.status).toBe('done');
     expect(eventsOf(end.thread, 'final')[0]!.data.output).toBe('it is 5');
+  });
+});
+
+describe('agent machine: rate limits', () => {
+  const rateLimited = (headers: Record<string, string> = { 'retry-after': '30' }, status = 429): FakeReply => ({
+    status,
+    message: 'Rate limit reached for requests',
+    headers,
+  });
+  /** How long after its error the thread waits before asking the model again, as recorded in the log. */
+  const waitOf = (error: Extract<ThreadEvent, { type: 'error' }>): number => Date.parse(error.data.retryAt!) - Date.parse(error.at);
+
+  async function start(replies: FakeReply[]) {
+    const server = await startFakeOpenAI(scriptedHandler(replies));
+    servers.push(server);
+    const model = createOpenAIModel({ baseURL: server.baseURL, apiKey: API_KEY, model: 'gpt-test', timeoutMs: 10_000 });
+    const run = await startRun({ agent: calculator, model, input: 'what is 2 + 3?' });
+    return { ...run, server, model };
+  }
+
+  it('a 429 with Retry-After: 30 three times waits 30 s before each retry, then goes on without a human', async () => {
+    const { actor, clock, server } = await start([rateLimited(), rateLimited(), rateLimited(), call('add', '{"a":2,"b":3}'), done('5')]);
+    const end = await runToEnd(actor, clock);
+    expect(end.status).toBe('done');
+    expect(eventsOf(end.thread, 'escalation')).toHaveLength(0);
+    const errors = eventsOf(end.thread, 'error');
+    expect(errors).toHaveLength(3);
+    for (const error of errors) {
+      expect(waitOf(error)).toBe(30_000);
+      expect(error.data.kind).toBe('model_http');
+      expect(error.data.message).toMatch(/^rate limited/);
+      expect(error.data.message).toContain(`retrying at ${error.data.retryAt}`);
+      expect(error.data.message).toContain('HTTP 429');
+      expect(error.data.message).not.toContain(API_KEY);
+    }
+    expect(server.requests).toHaveLength(5);
+    expect(clock.now() - T0).toBeGreaterThanOrEqual(90_000);
+    expect(JSON.stringify(end.thread)).not.toContain(API_KEY);
+  });
+
+  it.each([
+    ['retry-after-ms on a 429', rateLimited({ 'retry-after-ms': '45000' }), 45_000],
+    ['Retry-After as an HTTP date on a 503', rateLimited({ date: 'Wed, 01 Jan 2025 00:00:00 GMT', 'retry-after': 'Wed, 01 Jan 2025 00:00:20 GMT' }, 503), 20_000],
+    ['a Retry-After of a day, capped at 10 minutes', rateLimited({ 'retry-after': '86400' }), 600_000],
+  ])('%s sets the recorded backoff', async (_name, reply, expected) => {
+    const { actor, clock } = await start([reply, done('5')]);
+    const end = await runToEnd(actor, clock);
+    expect(end.status).toBe('done');
+    const [error] = eventsOf(end.thread, 'error');
+    expect(waitOf(error!)).toBe(expected);
+    expect(error!.data.message).toMatch(/^rate limited/);
+  });
+
+  it('a restarted thread still waits out the Retry-After recorded in its log', async () => {
+    const { actor, clock, server, store, model } = await start([rateLimited(), call('add', '{"a":2,"b":3}'), done('5')]);
+    const backingOff = await settle(actor);
+    expect(backingOff.state).toBe('backingOff');
+    expect(backingOff.backoffUntil).toBe(T0 + 30_000);
+    actor.stop();
+
+    clock.increment(10_000);
+    const again = createAgentActor({ agent: calculator, thread: (await store.get('thread-1'))!, model, store, clock });
+    const waiting = await settle(again);
+    expect(waiting.state).toBe('backingOff');
+    expect(waiting.backoffUntil).toBe(T0 + 30_000);
+    expect(server.requests).toHaveLength(1);
+
+    const end = await runToEnd(again, clock);
+    expect(end.status).toBe('done');
+    expect(server.requests).toHaveLength(3);
+  });
+
+  it('a 429 without Retry-After backs off as usual, and is not counted as a bad answer either', async () => {
+    const bare = rateLimited({});
+    const { actor, clock } = await start([bare, bare, bare, call('add', '{"a":2,"b":3}'), done('5')]);
+    const end = await runToEnd(actor, clock);
+    expect(end.status).toBe('done');
+    const errors = eventsOf(end.thread, 'error');
+    expect(errors).toHaveLength(3);
+    // The agent's own backoff: 1 s doubling, with 20% jitter.
+    expect(waitOf(errors[0]!)).toBeLessThanOrEqual(1_200);
+    expect(errors[0]!.data.message).toMatch(/^rate limited/);
+  });
+
+  it('rate limits do not count toward maxConsecutiveErrors: two bad answers among them do not escalate', async () => {
+    const { actor, clock } = await start([rateLimited(), call('nope', '{}'), rateLimited(), call('nope', '{}'), rateLimited(), call('add', '{"a":2,"b":3}'), done('5')]);
+    const end = await runToEnd(actor, clock);
+    expect(end.status).toBe('done');
+    expect(eventsOf(end.thread, 'error').map((e) => e.data.kind)).toEqual(['model_http', 'unknown_intent', 'model_http', 'unknown_intent', 'model_http']);
+  });
+
+  it('endless rate limits escalate after 10 in a row, saying so', async () => {
+    const { actor, clock, server } = await start(Array.from({ length: 30 }, () => rateLimited({ 'retry-after': '5' })));
+    const end = await runToEnd(actor, clock);
+    expect(end.status).toBe('escalated');
+    expect(server.requests).toHaveLength(10);
+    const errors = eventsOf(end.thread, 'error');
+    expect(errors).toHaveLength(10);
+    expect(errors.at(-1)!.data.retryAt).toBeUndefined();
+    const [escalation] = eventsOf(end.thread, 'escalation');
+    expect(escalation!.data.reason).toBe('max_consecutive_errors');
+    expect(escalation!.data.message).toMatch(/^10 rate limits in a row; the last: /);
+    expect(JSON.stringify(end.thread)).not.toContain(API_KEY);
   });
 });

@@ -358,6 +358,35 @@ describe('createOpenAIModel', () => {
     expect(error).toMatchObject({ kind: 'http', status: 502 });
   });
 
+  // What the server asked to wait, in ms: `retry-after-ms`, else `Retry-After` in seconds or as an
+  // HTTP date (measured from the response's own `Date`, so the two clocks need not agree).
+  const DATE = 'Wed, 01 Jan 2025 00:00:00 GMT';
+  it.each([
+    ['Retry-After in seconds on a 429', 429, { 'retry-after': '30' }, 30_000],
+    ['Retry-After with a fraction', 429, { 'retry-after': '1.5' }, 1_500],
+    ['retry-after-ms, preferred to Retry-After', 429, { 'retry-after-ms': '250', 'retry-after': '30' }, 250],
+    ['Retry-After as an HTTP date on a 503', 503, { date: DATE, 'retry-after': 'Wed, 01 Jan 2025 00:00:20 GMT' }, 20_000],
+    ['an HTTP date already past', 503, { date: DATE, 'retry-after': 'Tue, 31 Dec 2024 23:59:00 GMT' }, 0],
+    ['a Retry-After that is neither', 429, { 'retry-after': 'soon' }, undefined],
+    ['a negative Retry-After', 429, { 'retry-after': '-5' }, undefined],
+    ['no Retry-After', 429, {}, undefined],
+  ] as const)('reports %s as the failure\'s retryAfterMs', async (_name, status, headers, expected) => {
+    const server = await fake([{ status, message: 'Rate limit reached', headers }]);
+    const model = createOpenAIModel({ baseURL: server.baseURL, apiKey: API_KEY });
+    const error = expectFailure(await model.complete(request()));
+    expect(error).toMatchObject({ kind: 'http', status });
+    expect(error.retryAfterMs).toBe(expected);
+  });
+
+  it('reports the Retry-After of a failure through a caller\'s client too', async () => {
+    const server = await fake([{ status: 429, headers: { 'retry-after': '7' } }]);
+    const client = new OpenAI({ baseURL: server.baseURL, apiKey: API_KEY, maxRetries: 3 });
+    const model = createOpenAIModel({ client });
+    const error = expectFailure(await model.complete(request()));
+    expect(error).toMatchObject({ kind: 'http', status: 429, retryAfterMs: 7_000 });
+    expect(server.requests).toHaveLength(1);
+  });
+
   it('maps a response without choices to an http failure', async () => {
     const server = await fake([
       { raw: JSON.stringify({ id: 'x', object: 'chat.completion', model: 'fake-model', choices: [] }) },

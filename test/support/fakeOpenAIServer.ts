@@ -33,8 +33,11 @@ export type FakeReply =
   | { toolCall: { name: string; arguments: string } }
   /** A completion holding text (finish_reason 'stop'). */
   | { content: string }
-  /** An OpenAI-shaped error body `{ error: { message, type, code } }` with this status. */
-  | { status: number; message?: string }
+  /**
+   * An OpenAI-shaped error body `{ error: { message, type, code } }` with this status, and these
+   * response headers besides (`retry-after`, `retry-after-ms`, a fixed `date`...).
+   */
+  | { status: number; message?: string; headers?: Readonly<Record<string, string>> }
   /** No answer until the client disconnects or the server closes. */
   | { hang: true }
   /** This exact body (e.g. broken JSON) as application/json, with this status (default 200). */
@@ -185,7 +188,7 @@ function sendReply(res: ServerResponse, body: ChatRequestBody, reply: FakeReply)
     return;
   }
   if ('status' in reply) {
-    sendError(res, reply.status, reply.message ?? `fake error ${reply.status}`, errorType(reply.status));
+    sendError(res, reply.status, reply.message ?? `fake error ${reply.status}`, errorType(reply.status), reply.headers);
     return;
   }
   const id = ++completionCounter;
@@ -245,12 +248,14 @@ function errorType(status: number): string {
   return 'invalid_request_error';
 }
 
-function sendError(res: ServerResponse, status: number, message: string, type: string): void {
-  sendJson(res, status, JSON.stringify({ error: { message, type, code: type } }));
+function sendError(res: ServerResponse, status: number, message: string, type: string, headers: Readonly<Record<string, string>> = {}): void {
+  sendJson(res, status, JSON.stringify({ error: { message, type, code: type } }), headers);
 }
 
-function sendJson(res: ServerResponse, status: number, body: string): void {
+function sendJson(res: ServerResponse, status: number, body: string, headers: Readonly<Record<string, string>> = {}): void {
+  // A `date` given here replaces the one Node would send.
   res.writeHead(status, {
+    ...headers,
     'content-type': 'application/json',
     'content-length': Buffer.byteLength(body),
   });

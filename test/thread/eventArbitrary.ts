@@ -34,10 +34,10 @@ export const eventArbitrary: fc.Arbitrary<NewEvent> = fc.oneof(
     }),
   ),
   callId.map((id): NewEvent => ({ type: 'tool_result', data: { callId: id, tool: 'add', result: 3, durationMs: 0 } })),
-  fc.record({ kind: fc.constantFrom(...ERROR_KINDS_FOR_TESTS), retryAt: fc.option(iso, { nil: undefined }), callId: fc.option(callId, { nil: undefined }) }).map(
-    ({ kind, retryAt, callId: id }): NewEvent => ({
+  fc.record({ kind: fc.constantFrom(...ERROR_KINDS_FOR_TESTS), retryAt: fc.option(iso, { nil: undefined }), callId: fc.option(callId, { nil: undefined }), rateLimited: fc.boolean() }).map(
+    ({ kind, retryAt, callId: id, rateLimited }): NewEvent => ({
       type: 'error',
-      data: { kind, message: 'x', attempt: 1, ...(retryAt === undefined ? {} : { retryAt }), ...(id === undefined ? {} : { callId: id }) },
+      data: { kind, message: 'x', attempt: 1, ...(retryAt === undefined ? {} : { retryAt }), ...(id === undefined ? {} : { callId: id }), ...(rateLimited ? { rateLimited } : {}) },
     }),
   ),
   fc.record({ requestId, kind: fc.constantFrom('input', 'approval', 'escalation', 'interrupted' as const), callId: fc.option(callId, { nil: undefined }) }).map(

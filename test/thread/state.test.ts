@@ -129,6 +129,13 @@ describe('reduceState and deriveState', () => {
     expect(derive(input, error(), decision('call_3', 'add')).consecutiveErrors).toBe(1);
   });
 
+  it('counts the rate limits among the consecutive errors, and resets them with the rest', () => {
+    const limited: NewEvent = { type: 'error', data: { kind: 'model_http', message: 'rate limited', attempt: 1, rateLimited: true } };
+    expect(derive(input, limited, error(), limited)).toMatchObject({ consecutiveErrors: 3, rateLimits: 2 });
+    expect(derive(input, limited, decision('call_3', 'add'), toolCall('call_3'), toolResult('call_3'))).toMatchObject({ consecutiveErrors: 0, rateLimits: 0 });
+    expect(derive(input, limited, request('r', 'input'), response('r', { answer: 'a' }))).toMatchObject({ consecutiveErrors: 0, rateLimits: 0 });
+  });
+
   it('ignores a response to a request that is not the open one', () => {
     const state = derive(input, error(), request('r1', 'input'), response('r2', { answer: 'a' }));
     expect(state.pendingRequest?.requestId).toBe('r1');
@@ -260,8 +267,11 @@ describe('properties', () => {
         const next = (event: NewEvent, offset = 1): ThreadEvent => ({ ...stamp([event], AT)[0]!, seq: state.version + offset });
         const err = reduceState(state, next({ type: 'error', data: { kind, message: 'x', attempt: 1 } }));
         expect(err.consecutiveErrors).toBe(state.consecutiveErrors + 1);
+        expect(err.rateLimits).toBe(state.rateLimits);
+        expect(err.rateLimits).toBeLessThanOrEqual(err.consecutiveErrors);
         const ok = reduceState(err, next(toolResult('call_x'), 2));
         expect(ok.consecutiveErrors).toBe(0);
+        expect(ok.rateLimits).toBe(0);
         expect(ok.resolvedBefore).toBe(state.version + 2);
         if (state.pendingRequest !== null) {
           const answered = reduceState(state, next(response(state.pendingRequest.requestId, { approved: true, answer: 'a' })));

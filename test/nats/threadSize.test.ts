@@ -1,0 +1,122 @@
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { agent } from '../../src/agent/agent.js';
+import { tool } from '../../src/agent/tool.js';
+import { createNatsKvStore } from '../../src/nats/kvStore.js';
+import { scriptedModel } from '../../src/model/scriptedModel.js';
+import type { TriggerResult } from '../../src/surface/payloads.js';
+import { at, finalEvent, inputEvent } from '../store/fixtures/events.js';
+import { uniqueToken, useNatsTestBed } from './natsTestKit.js';
+
+// On NATS a thread is one KV value, so it is bounded by the server's max_payload. A server with a
+// small one (64 KiB) keeps the payloads of these tests small: what does not fit is refused up front
+// with a typed error, and a step whose events do not fit brings its thread to rest, failed, saying
+// why, instead of failing every delivery of its job into a dead letter.
+const MAX_PAYLOAD = 64 * 1024;
+const bed = useNatsTestBed({ maxPayload: MAX_PAYLOAD });
+
+/** More text than a thread on this server can hold. */
+const TOO_MUCH = 'x'.repeat(40 * 1024);
+
+const names = () => ({ prefix: `sy${uniqueToken()}`, bucket: `threads_${uniqueToken()}` });
+
+/** What a write was refused with (a failure printed without the huge thread a write that succeeded would print). */
+async function refusalOf(write: Promise<unknown>): Promise<Record<string, unknown> | string> {
+  try {
+    await write;
+    return 'written';
+  } catch (error) {
+    const { name, message, threadId, size, limit } = error as Error & Record<string, unknown>;
+    return { name, message, threadId, size, limit };
+  }
+}
+
+describe('the NATS KV store at the server’s max_payload', () => {
+  it('refuses an append or a create that would not fit, naming the thread, the size and the limit, and writes nothing', async () => {
+    const store = await createNatsKvStore({ nc: bed.client.nc, bucket: `threads_${uniqueToken()}` });
+    try {
+      await store.create({ id: 't-big', agent: 'triage', events: [inputEvent(1, at(1), 'hello')] });
+      const refused = await refusalOf(store.append('t-big', 1, [finalEvent(2, at(2), 'x'.repeat(MAX_PAYLOAD))]));
+      expect(refused).toMatchObject({ name: 'ThreadTooLargeError', threadId: 't-big' });
+      const { size, limit, message } = refused as { size: number; limit: number; message: string };
+      expect(size).toBeGreaterThan(MAX_PAYLOAD);
+      expect(limit).toBeLessThan(MAX_PAYLOAD);
+      expect(message).toContain('t-big');
+      expect(message).toContain(String(size));
+      expect(message).toContain(String(limit));
+      expect((await store.get('t-big'))?.events).toHaveLength(1);
+
+      // What fits the server but not the thread's share of it (a reserve) is refused too, and so
+      // is a thread created too large.
+      expect(await refusalOf(store.append('t-big', 1, [finalEvent(2, at(2), 'x'.repeat(MAX_PAYLOAD - 1024))]))).toMatchObject({ name: 'ThreadTooLargeError', threadId: 't-big', limit });
+      expect(await refusalOf(store.create({ id: 't-huge', agent: 'triage', events: [inputEvent(1, at(1), TOO_MUCH + TOO_MUCH)] }))).toMatchObject({ name: 'ThreadTooLargeError', threadId: 't-huge', limit });
+      expect(await store.get('t-huge')).toBeUndefined();
+      // A thread that fits is appended to as ever.
+      expect((await store.append('t-big', 1, [finalEvent(2, at(2), 'done')])).events).toHaveLength(2);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('takes a smaller limit from its options than the server’s', async () => {
+    const store = await createNatsKvStore({ nc: bed.client.nc, bucket: `threads_${uniqueToken()}`, maxPayload: 16 * 1024 });
+    try {
+      await store.create({ id: 't-small', agent: 'triage', events: [inputEvent(1, at(1), 'hello')] });
+      const refused = await refusalOf(store.append('t-small', 1, [finalEvent(2, at(2), 'x'.repeat(16 * 1024))]));
+      expect(refused).toMatchObject({ name: 'ThreadTooLargeError', threadId: 't-small' });
+      expect((refused as { limit: number }).limit).toBeLessThan(16 * 1024);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('a step whose events would not fit the thread on NATS', () => {
+  const echo = agent({ name: 'echo', description: 'answers', prompt: 'Answer.', tools: [] });
+
+  it('brings the thread to rest, failed, naming the size limit: replyTo hears of it, the model is asked once and nothing is dead-lettered', async () => {
+    // The model answers so every time it is asked.
+    const huge = { intent: 'done_for_now', args: { message: TOO_MUCH } };
+    const model = scriptedModel([huge], { whenExhausted: huge });
+    const named = names();
+    const node = await bed.node({ ...named, agents: [echo], model, processId: 'huge-answer' });
+    const { subject, messages } = bed.client.inbox<TriggerResult>();
+    await bed.client.trigger(`${named.prefix}.trigger.echo`, { input: 'hi', replyTo: subject }, { msgId: 'huge-1' });
+    const [result] = await messages.until(1, 15_000, 'the failed result');
+    expect(result).toMatchObject({ threadId: 'trg-huge-1', agent: 'echo', status: 'failed' });
+    expect(result!.failure).toMatch(/trg-huge-1.*\d+ bytes.*limit of \d+ bytes/);
+    const stored = await node.store.get('trg-huge-1');
+    expect(stored?.events.map((e) => e.type)).toEqual(['input', 'failed']);
+    expect(model.requests).toHaveLength(1);
+    expect(await (await node.queues.queue('echo')).deadLetters()).toEqual([]);
+  });
+
+  it('says a tool ran and its result could not be recorded when its outcome does not fit', async () => {
+    let runs = 0;
+    const fetchAll = tool({
+      name: 'fetch_all',
+      description: 'returns a lot',
+      input: z.object({}),
+      idempotent: true,
+      run: () => {
+        runs++;
+        return 'x'.repeat(MAX_PAYLOAD);
+      },
+    });
+    const reader = agent({ name: 'reader', description: 'reads', prompt: 'Read.', tools: [fetchAll] });
+    const call = { intent: 'fetch_all', args: {} };
+    const model = scriptedModel([call], { whenExhausted: call });
+    const named = names();
+    const node = await bed.node({ ...named, agents: [reader], model, processId: 'huge-result' });
+    const { subject, messages } = bed.client.inbox<TriggerResult>();
+    await bed.client.trigger(`${named.prefix}.trigger.reader`, { input: 'read', replyTo: subject }, { msgId: 'huge-2' });
+    const [result] = await messages.until(1, 15_000, 'the failed result');
+    expect(result).toMatchObject({ threadId: 'trg-huge-2', status: 'failed' });
+    expect(result!.failure).toMatch(/fetch_all ran .*its result could not be recorded/);
+    expect(result!.failure).toMatch(/limit of \d+ bytes/);
+    const stored = await node.store.get('trg-huge-2');
+    expect(stored?.events.map((e) => e.type)).toEqual(['input', 'decision', 'tool_call', 'failed']);
+    expect(runs).toBe(1);
+    expect(await (await node.queues.queue('reader')).deadLetters()).toEqual([]);
+  });
+});

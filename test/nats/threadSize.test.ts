@@ -3,9 +3,10 @@ import { z } from 'zod';
 import { agent } from '../../src/agent/agent.js';
 import { tool } from '../../src/agent/tool.js';
 import { createNatsKvStore } from '../../src/nats/kvStore.js';
+import { encodeThread } from '../../src/nats/kvThread.js';
 import { scriptedModel } from '../../src/model/scriptedModel.js';
 import type { TriggerResult } from '../../src/surface/payloads.js';
-import { at, finalEvent, inputEvent } from '../store/fixtures/events.js';
+import { at, controlEvent, finalEvent, inputEvent } from '../store/fixtures/events.js';
 import { uniqueToken, useNatsTestBed } from './natsTestKit.js';
 
 // On NATS a thread is one KV value, so it is bounded by the server's max_payload. A server with a
@@ -58,6 +59,22 @@ describe('the NATS KV store at the server’s max_payload', () => {
     }
   });
 
+  it('keeps a reserve for the events that end a thread: a control and a failure still fit a thread nothing else fits', async () => {
+    const store = await createNatsKvStore({ nc: bed.client.nc, bucket: `threads_${uniqueToken()}` });
+    try {
+      const { limit } = (await refusalOf(store.create({ id: 't-probe', agent: 'triage', events: [inputEvent(1, at(1), 'x'.repeat(MAX_PAYLOAD))] }))) as { limit: number };
+      // A thread 50 bytes short of its limit.
+      const empty = Buffer.byteLength(encodeThread('triage', JSON.stringify([inputEvent(1, at(1), '')]), at(1)));
+      await store.create({ id: 't-full', agent: 'triage', events: [inputEvent(1, at(1), 'y'.repeat(limit - 50 - empty))] });
+      expect(await refusalOf(store.append('t-full', 1, [finalEvent(2, at(2), 'z'.repeat(400))]))).toMatchObject({ name: 'ThreadTooLargeError', threadId: 't-full', limit });
+      expect((await store.append('t-full', 1, [controlEvent(2, 'pause')])).events).toHaveLength(2);
+      const failed = { seq: 3, at: at(3), type: 'failed', data: { reason: 'r'.repeat(1000) } } as const;
+      expect((await store.append('t-full', 2, [failed])).events.map((e) => e.type)).toEqual(['input', 'control', 'failed']);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('takes a smaller limit from its options than the server’s', async () => {
     const store = await createNatsKvStore({ nc: bed.client.nc, bucket: `threads_${uniqueToken()}`, maxPayload: 16 * 1024 });
     try {
@@ -68,6 +85,7 @@ describe('the NATS KV store at the server’s max_payload', () => {
     } finally {
       await store.close();
     }
+    await expect(createNatsKvStore({ nc: bed.client.nc, bucket: `threads_${uniqueToken()}`, maxPayload: 100 })).rejects.toThrow(/maxPayload must be .*at least 8192; got 100/);
   });
 });
 

@@ -4,8 +4,13 @@ import { agent } from '../../src/agent/agent.js';
 import { tool } from '../../src/agent/tool.js';
 import { createNatsKvStore } from '../../src/nats/kvStore.js';
 import { encodeThread } from '../../src/nats/kvThread.js';
-import { scriptedModel } from '../../src/model/scriptedModel.js';
-import type { TriggerResult } from '../../src/surface/payloads.js';
+import { scriptedModel, type ScriptedReply } from '../../src/model/scriptedModel.js';
+import type { NatsNode } from '../../src/nats/natsNode.js';
+import type { ThreadView } from '../../src/runtime/runtime.js';
+import { startHttpServer, type HttpServer } from '../../src/server/httpServer.js';
+import type { ErrorReply, TriggerResult } from '../../src/surface/payloads.js';
+import { ROOT, runCli } from '../cli/cliProcess.js';
+import { call } from '../server/harness.js';
 import { at, controlEvent, finalEvent, inputEvent } from '../store/fixtures/events.js';
 import { uniqueToken, useNatsTestBed } from './natsTestKit.js';
 
@@ -136,5 +141,66 @@ describe('a step whose events would not fit the thread on NATS', () => {
     expect(stored?.events.map((e) => e.type)).toEqual(['input', 'decision', 'tool_call', 'failed']);
     expect(runs).toBe(1);
     expect(await (await node.queues.queue('reader')).deadLetters()).toEqual([]);
+  });
+});
+
+describe('a launch input or a human answer that would not fit the thread on NATS', () => {
+  // Asks a question first, and answers done once it has the human's answer.
+  const asker = agent({ name: 'asker', description: 'asks, then answers', prompt: 'Ask.', tools: [] });
+  const model = scriptedModel([], {
+    whenExhausted: (request): ScriptedReply =>
+      request.context.includes('<human_response') ? { intent: 'done_for_now', args: { message: 'thanks' } } : { intent: 'request_human_input', args: { question: 'Which order?' } },
+  });
+
+  /** A node serving `asker` (closed after the test) with the HTTP API on it; `run` gets the API's URL. */
+  async function withApi(run: (url: string, prefix: string, node: NatsNode) => Promise<void>): Promise<void> {
+    const named = names();
+    const node = await bed.node({ ...named, agents: [asker], model, processId: 'api-and-worker' });
+    const http: HttpServer = await startHttpServer(node.runtime, { port: 0, token: '' });
+    try {
+      await run(http.url, named.prefix, node);
+    } finally {
+      await http.close();
+    }
+  }
+
+  it('refuses an HTTP launch whose input would not fit with a 413 naming the limit, creating nothing', async () => {
+    await withApi(async (url) => {
+      const threadId = `big-${uniqueToken()}`;
+      const refused = await call<ErrorReply>(url, 'POST', '/threads', { agent: 'asker', input: TOO_MUCH + TOO_MUCH, threadId });
+      expect(refused.status).toBe(413);
+      expect(refused.body.error).toMatch(new RegExp(`thread ${threadId} would be \\d+ bytes, over the limit of \\d+ bytes`));
+      expect(refused.body.error).toContain('max_payload');
+      expect((await call(url, 'GET', `/threads/${threadId}`)).status).toBe(404);
+    });
+  });
+
+  it('refuses an answer that would not fit (HTTP 413, a NATS request, the CLI), and the thread stays answerable with a smaller one', async () => {
+    await withApi(async (url, prefix, node) => {
+      const launched = await call<ThreadView>(url, 'POST', '/threads', { agent: 'asker', input: TOO_MUCH });
+      expect(launched.status).toBe(201);
+      const thread = (await call<ThreadView>(url, 'GET', `/threads/${launched.body.id}/wait`)).body;
+      expect(thread).toMatchObject({ status: 'awaiting_human' });
+      const requestId = thread.pendingRequest!.requestId;
+      const answer = 'a'.repeat(20_000);
+      const limit = /would be \d+ bytes, over the limit of \d+ bytes/;
+
+      const overHttp = await call<ErrorReply>(url, 'POST', `/threads/${thread.id}/respond`, { requestId, answer });
+      expect(overHttp.status).toBe(413);
+      expect(overHttp.body.error).toMatch(limit);
+
+      const overNats = await bed.client.request<ErrorReply>(`${prefix}.thread.${thread.id}.respond`, { requestId, answer });
+      expect(overNats.error).toMatch(limit);
+
+      const overCli = await runCli(['respond', thread.id, '--answer', answer, '--no-follow', '--url', url], { cwd: ROOT });
+      expect(overCli.code).toBe(1);
+      expect(overCli.stderr).toMatch(new RegExp(`error: thread ${thread.id} ${limit.source}`));
+
+      expect((await node.runtime.get(thread.id))?.events.map((e) => e.type)).toEqual(['input', 'decision', 'human_request']);
+      const answered = await call<ThreadView>(url, 'POST', `/threads/${thread.id}/respond`, { requestId, answer: 'order B-7' });
+      expect(answered.status).toBe(200);
+      const done = await call<ThreadView>(url, 'GET', `/threads/${thread.id}/wait`);
+      expect(done.body).toMatchObject({ status: 'done', output: 'thanks' });
+    });
   });
 });

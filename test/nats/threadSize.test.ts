@@ -175,6 +175,19 @@ describe('a launch input or a human answer that would not fit the thread on NATS
     });
   });
 
+  it('dead-letters a trigger whose input would not fit, and tells replyTo why', async () => {
+    const named = names();
+    const node = await bed.node({ ...named, agents: [asker], model, processId: 'trigger-taker' });
+    const { subject, messages } = bed.client.inbox<ErrorReply>();
+    // Under the server's max_payload, so the trigger is taken; over what the thread may hold.
+    await bed.client.trigger(`${named.prefix}.trigger.asker`, { input: 'x'.repeat(MAX_PAYLOAD - 4096), replyTo: subject }, { msgId: 'big-trigger' });
+    const [reply] = await messages.until(1, 15_000, 'the error reply');
+    expect(reply!.error).toMatch(/thread trg-big-trigger would be \d+ bytes, over the limit of \d+ bytes/);
+    const [dead] = await (await node.queues.queue('asker')).deadLetters();
+    expect(dead?.reason).toMatch(/would be \d+ bytes, over the limit of \d+ bytes/);
+    expect(await node.store.get('trg-big-trigger')).toBeUndefined();
+  });
+
   it('refuses an answer that would not fit (HTTP 413, a NATS request, the CLI), and the thread stays answerable with a smaller one', async () => {
     await withApi(async (url, prefix, node) => {
       const launched = await call<ThreadView>(url, 'POST', '/threads', { agent: 'asker', input: TOO_MUCH });

@@ -2,6 +2,7 @@ import { fromCallback } from 'xstate';
 import { controlStep } from '../src/agent/controlStep.js';
 import type { AgentDeps } from '../src/agent/deps.js';
 import { messageOf } from '../src/errors.js';
+import { ThreadFailedError } from '../src/store/appendEvents.js';
 import type { Thread } from '../src/thread/events.js';
 
 // How the durable machines (the agent and every pipeline) run their steps: one runner per actor,
@@ -159,7 +160,9 @@ export function createStepRunner<TCommand extends RunCommand, TOutput extends St
     const signals = { controller, windDown: windDown.signal, commit, after };
     reported = run(command, signals).then(
       (output) => settle(id, { type: STEP_DONE, output }, command),
-      (error: unknown) => settle(id, { type: STEP_FAILED, error }, command),
+      // The step could not record what it did and recorded the thread's failure instead: done, with
+      // the thread at rest (every other field of a step's output is optional).
+      (error: unknown) => settle(id, error instanceof ThreadFailedError ? { type: STEP_DONE, output: { thread: error.thread } as TOutput } : { type: STEP_FAILED, error }, command),
     );
   };
   const stop = (): void => {

@@ -28,6 +28,26 @@ export class InvalidInputError extends SwitchyardError {
   }
 }
 
+/**
+ * A thread would pass the size its store can hold (on NATS a thread is one KV value, bounded by the
+ * server's `max_payload`): the create or append is refused before anything is sent, and nothing is
+ * written. Waiting or retrying would not help: a launch input or a human's answer this large is
+ * refused (HTTP 413), and a step that cannot record what it did brings its thread to rest, failed.
+ */
+export class ThreadTooLargeError extends InvalidInputError {
+  constructor(
+    readonly threadId: string,
+    /** The bytes the thread would take. */
+    readonly size: number,
+    /** The most it may take. */
+    readonly limit: number,
+    /** Where the limit comes from and how to raise it. */
+    why: string,
+  ) {
+    super(`thread ${threadId} would be ${size} bytes, over the limit of ${limit} bytes ${why}`, [`thread ${threadId}: ${size} bytes; the limit is ${limit}`]);
+  }
+}
+
 /** A thread, agent or request that does not exist. */
 export class NotFoundError extends SwitchyardError {
   constructor(

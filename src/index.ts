@@ -36,6 +36,7 @@ export {
   NotFoundError,
   SwitchyardError,
   SystemError,
+  ThreadTooLargeError,
   VersionConflictError,
 } from './errors.js';
 export { checkConfig, defineConfig, type StoreContext, type SwitchyardConfig } from './runtime/config.js';

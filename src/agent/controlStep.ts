@@ -1,19 +1,29 @@
-import { VersionConflictError } from '../errors.js';
+import { ThreadTooLargeError, VersionConflictError } from '../errors.js';
 import { appendEvents } from '../store/appendEvents.js';
 import type { HumanResponse, Thread } from '../thread/events.js';
 import { validateResponse } from '../thread/humanResponse.js';
 import type { AgentDeps, StepInput } from './deps.js';
 
-/** Records a human's response after validating it against the open request. */
+/**
+ * Records a human's response after validating it against the open request. One too large for the
+ * thread's store is refused like an invalid one: the request stays open for a smaller answer.
+ */
 export async function respondStep(input: StepInput, response: HumanResponse): Promise<{ thread: Thread; error?: string }> {
   const checked = validateResponse(input.state.pendingRequest, response);
   if (!checked.success) return { thread: input.thread, error: checked.error };
-  return { thread: await appendEvents(input.deps, input.thread, [{ type: 'human_response', data: checked.data }]) };
+  try {
+    return { thread: await appendEvents(input.deps, input.thread, [{ type: 'human_response', data: checked.data }], { tooLarge: false }) };
+  } catch (error) {
+    if (error instanceof ThreadTooLargeError) return { thread: input.thread, error: error.message };
+    throw error;
+  }
 }
 
 /**
  * Appends a control event (pause, resume, cancel) to the latest stored thread, retrying when
- * another writer got there first (control must land even while a step races it).
+ * another writer got there first (control must land even while a step races it). One too large
+ * for the store (a long reason on a thread that filled its store's reserve) is refused, the thread
+ * unchanged.
  */
 export async function controlStep(
   deps: AgentDeps,
@@ -24,7 +34,7 @@ export async function controlStep(
     const thread = await deps.store.get(threadId);
     if (thread === undefined) throw new Error(`thread ${threadId} vanished`);
     try {
-      return await appendEvents(deps, thread, [{ type: 'control', data: control }]);
+      return await appendEvents(deps, thread, [{ type: 'control', data: control }], { tooLarge: false });
     } catch (error) {
       if (!(error instanceof VersionConflictError) || attempt >= 10) throw error;
     }

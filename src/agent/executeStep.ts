@@ -1,7 +1,7 @@
 import { redactJson, redactText } from '../context/redact.js';
 import { messageOf, VersionConflictError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { appendEvents } from '../store/appendEvents.js';
+import { appendEvents, unrecordedOutcome, type AppendOptions } from '../store/appendEvents.js';
 import { versionOf, type Json, type NewEvent, type Thread } from '../thread/events.js';
 import { deriveState, statusOf, type PendingCall } from '../thread/state.js';
 import { approvalRequest } from './approvalRequest.js';
@@ -168,8 +168,9 @@ async function runCall(input: StepInput, thread: Thread, cleared: ClearedCall, s
   const { deps } = input;
   const { call, tool } = cleared;
   const about = { callId: call.callId, tool: call.tool };
-  const journal = (outcome: Outcome): Promise<Thread> => journalOutcome(input, thread, call.callId, outcome);
-  if (windDown?.aborted) return journal((at) => errorEvents(at, 'tool_error', `${call.tool} was not run: ${messageOf(windDown.reason)}`, about));
+  // The tool ran: an outcome too large for the thread ends it saying so.
+  const journal = (outcome: Outcome): Promise<Thread> => journalOutcome(input, thread, call.callId, outcome, { tooLarge: unrecordedOutcome(call.tool, call.callId) });
+  if (windDown?.aborted) return journalOutcome(input, thread, call.callId, (at) => errorEvents(at, 'tool_error', `${call.tool} was not run: ${messageOf(windDown.reason)}`, about));
   const toolSignal = new ToolSignal(signal, windDown);
   const started = deps.clock.now();
   let timer: unknown;
@@ -222,10 +223,10 @@ type Outcome = readonly NewEvent[] | ((at: StepInput) => readonly NewEvent[]);
  * its error with no retry time), as nothing follows a cancel. Any other conflict is thrown, as
  * before (another worker moved on).
  */
-async function journalOutcome(input: StepInput, thread: Thread, callId: string, outcome: Outcome): Promise<Thread> {
+async function journalOutcome(input: StepInput, thread: Thread, callId: string, outcome: Outcome, options?: AppendOptions): Promise<Thread> {
   const { deps } = input;
   try {
-    return await appendEvents(deps, thread, outcomeAt(input, thread, outcome));
+    return await appendEvents(deps, thread, outcomeAt(input, thread, outcome), options);
   } catch (error) {
     if (!(error instanceof VersionConflictError)) throw error;
     const since = versionOf(thread);
@@ -235,7 +236,7 @@ async function journalOutcome(input: StepInput, thread: Thread, callId: string, 
       const state = deriveState(latest.events);
       const events = outcomeAt(input, latest, outcome);
       try {
-        const written = await appendEvents(deps, latest, state.terminal === 'cancelled' ? afterCancel(events) : events);
+        const written = await appendEvents(deps, latest, state.terminal === 'cancelled' ? afterCancel(events) : events, options);
         deps.logger.warn({ threadId: thread.id, agent: thread.agent, callId, state: statusOf(state) }, 'thread controlled from elsewhere while its tool call ran; outcome recorded after the control');
         return written;
       } catch (again) {

@@ -57,6 +57,15 @@ export interface OpenAIModelOptions {
    * pass `createHttpTransport(...).fetch` for a pool of your own, with the same savings)
    */
   fetch?: FetchFunction;
+  /**
+   * The longest answer taken, in characters (a tool call's arguments, or text). A longer one is a
+   * failure (kind `'http'`, no status) naming its size, handled as any malformed answer: an error
+   * event the model sees, a backoff, and an escalation to a human after too many in a row. It keeps
+   * a runaway model out of the thread, where its answer would be stored (twice, for a final
+   * message), shown by the CLI, and on NATS would not fit the thread's KV value.
+   * @default 262144 (256 Ki characters)
+   */
+  maxAnswerChars?: number;
 }
 
 /** {@link OpenAIModelOptions} after defaults: what a model actually runs with. */
@@ -83,10 +92,12 @@ interface NormalizedOpenAIModelOptions {
   readonly ownClient: boolean;
   /** The temperature sent, if any (in the body object for a caller's client). */
   readonly temperature: number | undefined;
+  readonly maxAnswerChars: number;
 }
 
 const DEFAULT_MODEL = 'gpt-4o-mini';
 const DEFAULT_TIMEOUT_MS = 60_000;
+const DEFAULT_MAX_ANSWER_CHARS = 256 * 1024;
 /** Sent to servers that need no key; the SDK refuses to build a client without one. */
 const PLACEHOLDER_API_KEY = 'switchyard-no-key';
 const MAX_MESSAGE_CHARS = 300;
@@ -172,6 +183,10 @@ function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOpt
   if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
     throw new ConfigError(`timeoutMs must be a positive number of milliseconds, got ${timeoutMs}`);
   }
+  const maxAnswerChars = options.maxAnswerChars ?? DEFAULT_MAX_ANSWER_CHARS;
+  if (!Number.isSafeInteger(maxAnswerChars) || maxAnswerChars <= 0) {
+    throw new ConfigError(`maxAnswerChars must be a positive whole number of characters, got ${maxAnswerChars}`);
+  }
   const model = options.model ?? env('SWITCHYARD_MODEL') ?? DEFAULT_MODEL;
   const temperature = options.temperature;
   // The SDK only accepts integer timeouts.
@@ -179,6 +194,7 @@ function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOpt
   const body = {
     modelJson: JSON.stringify(model),
     temperatureJson: temperature === undefined ? '' : `,"temperature":${JSON.stringify(temperature)}`,
+    maxAnswerChars,
   };
 
   if (options.client) {
@@ -348,6 +364,7 @@ function mapCompletion(config: NormalizedOpenAIModelOptions, completion: ChatCom
       call.type === 'custom'
         ? { name: String(call.custom?.name ?? ''), arguments: String(call.custom?.input ?? '') }
         : { name: String(call.function?.name ?? ''), arguments: String(call.function?.arguments ?? '') };
+    if (toolCall.arguments.length > config.maxAnswerChars) return tooLong(config, toolCall.arguments.length);
     const data: ModelOutput = { ...base, toolCall };
     return { success: true, data };
   }
@@ -357,8 +374,14 @@ function mapCompletion(config: NormalizedOpenAIModelOptions, completion: ChatCom
       : typeof message.refusal === 'string'
         ? message.refusal
         : '';
+  if (text.length > config.maxAnswerChars) return tooLong(config, text.length);
   const data: ModelOutput = { ...base, text };
   return { success: true, data };
+}
+
+/** An answer past {@link OpenAIModelOptions.maxAnswerChars}: a failure, never recorded. */
+function tooLong(config: NormalizedOpenAIModelOptions, chars: number): ModelResult {
+  return failure('http', `the model's answer is ${chars} characters, over the limit of ${config.maxAnswerChars} (maxAnswerChars); it was not recorded`);
 }
 
 function tokenCount(value: unknown): number {

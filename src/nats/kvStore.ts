@@ -1,6 +1,6 @@
 import type { KV, KvEntry } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { NotFoundError, SystemError, VersionConflictError } from '../errors.js';
+import { ConfigError, NotFoundError, SystemError, ThreadTooLargeError, VersionConflictError } from '../errors.js';
 import { systemClock, type Clock } from '../clock.js';
 import { checkAppend, checkThread, deepFreeze } from '../store/checkEvents.js';
 import { parseListOptions } from '../store/listQuery.js';
@@ -15,7 +15,7 @@ import { listThreads } from './kvListing.js';
 import { casWrite } from './kvWrite.js';
 import { WalkCache } from './kvPaging.js';
 import { SummaryWriter, type Known } from './kvSummaries.js';
-import { encodeThread, knownOf } from './kvThread.js';
+import { encodeThread, knownOf, threadSizeLimit, type ThreadSizeLimit } from './kvThread.js';
 
 export { DEFAULT_THREADS_BUCKET } from './kvBuckets.js';
 export { CorruptThreadError, type StoredThreadValue } from './kvThread.js';
@@ -78,6 +78,16 @@ export interface NatsKvStoreOptions {
    * @default 1000
    */
   cacheSize?: number;
+  /**
+   * The largest value, in bytes, the store writes to the threads bucket: a thread is one value, so
+   * this bounds each thread. A thread may take all of it less a reserve (1/16 of it, between 2 and
+   * 16 KiB): a create or append past that is refused with a {@link ThreadTooLargeError} before it
+   * is sent, and the reserve leaves room for the events that end a thread (a cancel, the failure
+   * that says it grew too large). A value larger than the server's `max_payload` is taken as that;
+   * one below 8 KiB is refused (a `ConfigError`).
+   * @default the server's `max_payload` (1 MB unless its config sets it), as the connection reports it
+   */
+  maxPayload?: number;
 }
 
 /** Compare-and-set attempts before an append gives up on a key that keeps changing under it. */
@@ -110,7 +120,17 @@ const MAX_CAS_ATTEMPTS = 5;
  */
 export async function createNatsKvStore(options: NatsKvStoreOptions): Promise<ThreadStore> {
   const { clock = systemClock, cacheSize = 1000, summaryDelayMs = 50 } = options;
+  if (options.maxPayload !== undefined && !(Number.isSafeInteger(options.maxPayload) && options.maxPayload >= MIN_MAX_PAYLOAD)) {
+    throw new ConfigError(`maxPayload must be a whole number of bytes, at least ${MIN_MAX_PAYLOAD}; got ${options.maxPayload}`);
+  }
   const buckets = await openBuckets(options);
+  /** The limit of a write of `events`; the server's read at each write (a reconnect may land on a server with another max_payload). */
+  const sizeLimit = (events: readonly ThreadEvent[]): ThreadSizeLimit => {
+    const server = buckets.nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD;
+    return options.maxPayload !== undefined && options.maxPayload < server
+      ? threadSizeLimit(options.maxPayload, 'the store\'s maxPayload option', events)
+      : threadSizeLimit(server, 'the NATS server\'s max_payload', events);
+  };
   const index: IndexWriter = new IndexWriter(buckets, () => summaries.touch());
   const summaries: SummaryWriter = new SummaryWriter(buckets, summaryDelayMs, (id, since) => index.entryOf(id, since));
   await ensureIndex(buckets, index, summaries).catch((error: unknown) => Promise.reject(systemError('cannot build the thread index', error)));
@@ -155,7 +175,7 @@ export async function createNatsKvStore(options: NatsKvStoreOptions): Promise<Th
   return {
     async create(thread: Thread): Promise<Thread> {
       checkOpen();
-      return createThread(buckets, index, summaries, clock, thread, (id, known) => remember(id, known), read);
+      return createThread(buckets, index, summaries, clock, thread, sizeLimit, (id, known) => remember(id, known), read);
     },
 
     async append(id: string, expectedVersion: number, events: readonly ThreadEvent[]): Promise<Thread> {
@@ -168,10 +188,11 @@ export async function createNatsKvStore(options: NatsKvStoreOptions): Promise<Th
         if (current.state.version !== expectedVersion) throw new VersionConflictError(id, expectedVersion, current.state.version);
         if (added.length === 0) return current.thread;
         const next = advance(current, added);
+        const value = encodeThread(next.thread.agent, next.eventsJson, next.createdAt);
+        checkSize(id, value, sizeLimit(added));
         const moved = statusOf(next.state) !== statusOf(current.state);
         if (moved) index.entering(next.thread.agent, id, statusOf(next.state), next.since);
         try {
-          const value = encodeThread(next.thread.agent, next.eventsJson, next.createdAt);
           const key = threadKey(id);
           // next.revision is still the one this update expects to replace.
           const revision = await casWrite(() => buckets.threads.update(key, value, next.revision), () => buckets.threads.get(key), value);
@@ -208,6 +229,27 @@ export async function createNatsKvStore(options: NatsKvStoreOptions): Promise<Th
   };
 }
 
+/** What the threads bucket takes when the connection does not say (nats-server's default max_payload). */
+const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
+/** The smallest `maxPayload` option: smaller leaves a thread too little room beside its reserve. */
+const MIN_MAX_PAYLOAD = 8 * 1024;
+
+/**
+ * Throws a {@link ThreadTooLargeError} when the stored value would pass `limit` bytes. Its UTF-8
+ * length is counted only when its UTF-16 length (a third of that at most) does not settle it.
+ */
+function checkSize(id: string, value: string, limit: ThreadSizeLimit): void {
+  if (value.length * 3 <= limit.bytes) return;
+  const size = Buffer.byteLength(value);
+  if (size <= limit.bytes) return;
+  throw new ThreadTooLargeError(
+    id,
+    size,
+    limit.bytes,
+    `(a thread is one NATS KV value: ${limit.source}, ${limit.maxPayload} bytes, less a reserve); raise max_payload in the nats-server config, or keep inputs, answers and tool results smaller`,
+  );
+}
+
 /** The thread after `added` (not yet written: its revision is still the old one). */
 function advance(current: Known, added: readonly ThreadEvent[]): Known {
   const { state, since } = foldStatus(added, { state: current.state, status: statusOf(current.state), since: current.since });
@@ -224,12 +266,15 @@ async function createThread(
   summaries: SummaryWriter,
   clock: Clock,
   thread: Thread,
+  sizeLimit: (events: readonly ThreadEvent[]) => ThreadSizeLimit,
   remember: (id: string, known: Known) => void,
   read: (id: string) => Promise<Known | undefined>,
 ): Promise<Thread> {
   const copy = deepFreeze(checkThread(thread));
   const createdAt = copy.events[0]?.at ?? new Date(clock.now()).toISOString();
   const eventsJson = JSON.stringify(copy.events);
+  const value = encodeThread(copy.agent, eventsJson, createdAt);
+  checkSize(copy.id, value, sizeLimit(copy.events));
   const frozen = Object.freeze({ id: copy.id, agent: copy.agent, events: Object.freeze(copy.events) });
   const { state, since } = foldStatus(frozen.events);
   rememberState(frozen.events, state);
@@ -237,7 +282,6 @@ async function createThread(
   let revision: number;
   try {
     // previousSeq 0: only if the key has never been written.
-    const value = encodeThread(copy.agent, eventsJson, createdAt);
     const key = threadKey(copy.id);
     revision = await casWrite(() => buckets.threads.put(key, value, { previousSeq: 0 }), () => buckets.threads.get(key), value);
   } catch (error) {

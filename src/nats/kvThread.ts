@@ -26,6 +26,37 @@ export function encodeThread(agent: string, eventsJson: string, createdAt: strin
   return `{"agent":${JSON.stringify(agent)},"events":${eventsJson},"createdAt":${JSON.stringify(createdAt)}}`;
 }
 
+/** Room a KV write keeps for its headers (`Nats-Expected-Last-Subject-Sequence`), which count toward max_payload. */
+const HEADER_ROOM = 512;
+
+/** The most a thread may take in a threads bucket, and where that comes from (for the refusal). */
+export interface ThreadSizeLimit {
+  readonly bytes: number;
+  /** The largest value the store writes (the server's max_payload, or less when configured). */
+  readonly maxPayload: number;
+  /** What sets `maxPayload`, as a refusal says it. */
+  readonly source: string;
+}
+
+/**
+ * How large a thread may grow with `added`: a value of `maxPayload` bytes less its headers and a
+ * reserve (1/16 of it, between 2 and 16 KiB). The reserve is there for the events that end a thread
+ * however large it grew: an append of control events only (a pause, a cancel) may use half of
+ * it, one of `failed` events only (the short failure that says why a step could not be recorded)
+ * all of it.
+ */
+export function threadSizeLimit(maxPayload: number, source: string, added: readonly ThreadEvent[]): ThreadSizeLimit {
+  const whole = maxPayload - HEADER_ROOM;
+  const reserve = Math.min(16 * 1024, Math.max(2 * 1024, Math.floor(maxPayload / 16)));
+  let closing = added.length > 0 ? 2 : 0;
+  for (const event of added) {
+    if (event.type === 'control') closing = Math.min(closing, 1);
+    else if (event.type !== 'failed') closing = 0;
+  }
+  const bytes = closing === 2 ? whole : closing === 1 ? whole - reserve / 2 : whole - reserve;
+  return { bytes, maxPayload, source };
+}
+
 /** What the store knows of a thread from one entry of the threads bucket. */
 export function knownOf(id: string, entry: Pick<KvEntry, 'bucket' | 'revision' | 'created' | 'json'>): Known {
   let value: Partial<StoredThreadValue>;

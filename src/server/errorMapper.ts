@@ -1,5 +1,5 @@
 import { HTTPException } from 'hono/http-exception';
-import { InvalidInputError, InvalidStateError, NotFoundError, VersionConflictError } from '../errors.js';
+import { InvalidInputError, InvalidStateError, NotFoundError, ThreadTooLargeError, VersionConflictError } from '../errors.js';
 import type { Logger } from '../logger.js';
 
 /** The body of every error response: what was wrong, and the details when there are several. */
@@ -37,6 +37,8 @@ export { formatIssues } from '../errors.js';
 /**
  * The one place errors become HTTP responses:
  *
+ * - `ThreadTooLargeError` (a launch input or an answer the thread's store cannot hold): 413, its
+ *   message naming the limit; the thread is unchanged
  * - `InvalidInputError` (bad bodies, queries, answers; malformed JSON): 400 with its issues
  * - `NotFoundError`: 404
  * - `InvalidStateError` (the thread cannot take the operation now) and `VersionConflictError`
@@ -45,6 +47,7 @@ export { formatIssues } from '../errors.js';
  * - anything else: 500 with a generic message; the details go to the log, never to the client
  */
 export function mapError(error: unknown, logger: Logger, context: ErrorContext = {}): MappedError {
+  if (error instanceof ThreadTooLargeError) return { status: 413, body: { error: error.message, issues: [...error.issues] } };
   if (error instanceof InvalidInputError) {
     return { status: 400, body: error.issues.length > 0 ? { error: error.message, issues: [...error.issues] } : { error: error.message } };
   }

@@ -31,7 +31,7 @@ export function hookThreadId(deliveryId: string): string {
  *
  * Errors: 415 (not JSON), 401 (signature), 400 (no delivery id, body not JSON, input refused by the
  * agent), 404 (hooks off, no such agent), 409 (the delivery id was used with another body or
- * agent), 413 (the body limit, before all of these).
+ * agent), 413 (the body limit, before all of these; or an input the thread's store cannot hold).
  */
 export function mountHooks(app: Hono, runtime: Runtime, options: HookOptions): void {
   const { secret, toleranceSeconds, logger } = options;

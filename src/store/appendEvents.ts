@@ -1,11 +1,71 @@
 import { isoTime, type Clock } from '../clock.js';
+import { SwitchyardError, ThreadTooLargeError } from '../errors.js';
+import type { Logger } from '../logger.js';
 import { versionOf, type NewEvent, type Thread } from '../thread/events.js';
 import { stampEvents } from '../thread/thread.js';
 import type { ThreadStore } from './threadStore.js';
 
-/** Persists new events with the thread's version as the expected version (optimistic). */
-export async function appendEvents(deps: { readonly store: ThreadStore; readonly clock: Clock }, thread: Thread, events: readonly NewEvent[]): Promise<Thread> {
-  const stamped = stampEvents(versionOf(thread), events, isoTime(deps.clock.now()));
-  return deps.store.append(thread.id, versionOf(thread), stamped);
+/** The longest reason a failure recorded for a thread too large keeps (it must fit the store's reserve). */
+const MAX_REASON_CHARS = 1000;
+
+/**
+ * Thrown by {@link appendEvents} when the events did not fit the store and the thread's failure was
+ * recorded instead: the step stops there (nothing after the append runs, a tool call not recorded
+ * is not run), and its actor goes on from `thread`, which has come to rest failed.
+ */
+export class ThreadFailedError extends SwitchyardError {
+  constructor(
+    /** The thread as stored, ending with its `failed` event. */
+    readonly thread: Thread,
+    cause: ThreadTooLargeError,
+  ) {
+    super(`thread ${thread.id} failed: ${cause.message}`, { cause });
+  }
 }
 
+/** Options of {@link appendEvents}. */
+export interface AppendOptions {
+  /**
+   * When the events would not fit the store (a {@link ThreadTooLargeError}, thrown before anything
+   * is written): the reason of the `failed` event recorded instead, which brings the thread to rest
+   * (retrying the step would not make them fit); or `false` to throw the error to the caller, the
+   * thread unchanged (a human's answer, which a smaller one may replace).
+   * @default `could not record <the events' types>: <the error's message>`
+   */
+  readonly tooLarge?: false | ((error: ThreadTooLargeError) => string);
+}
+
+/**
+ * The failure of a call whose tool ran (its effect happened) but whose outcome does not fit the
+ * thread: a reason for {@link AppendOptions.tooLarge}.
+ */
+export function unrecordedOutcome(tool: string, callId: string): (error: ThreadTooLargeError) => string {
+  return (error) => `${tool} ran (call ${callId}) and its result could not be recorded: ${error.message}`;
+}
+
+/**
+ * Persists new events with the thread's version as the expected version (optimistic). Events the
+ * store cannot hold (a {@link ThreadTooLargeError}) bring the thread to rest instead: a short
+ * `failed` event is appended in their place (the store keeps a reserve for it) and a
+ * {@link ThreadFailedError} carries the failed thread to the step runner, unless `options.tooLarge`
+ * is `false`. Only stores with a size limit throw it, so the other stores pay nothing for this.
+ */
+export async function appendEvents(
+  deps: { readonly store: ThreadStore; readonly clock: Clock; readonly logger?: Logger },
+  thread: Thread,
+  events: readonly NewEvent[],
+  options: AppendOptions = {},
+): Promise<Thread> {
+  const version = versionOf(thread);
+  const at = isoTime(deps.clock.now());
+  try {
+    return await deps.store.append(thread.id, version, stampEvents(version, events, at));
+  } catch (error) {
+    if (!(error instanceof ThreadTooLargeError) || options.tooLarge === false) throw error;
+    const why = options.tooLarge?.(error) ?? `could not record ${[...new Set(events.map((e) => e.type))].join(', ')}: ${error.message}`;
+    const reason = why.length > MAX_REASON_CHARS ? `${why.slice(0, MAX_REASON_CHARS - 1)}…` : why;
+    const failed = await deps.store.append(thread.id, version, stampEvents(version, [{ type: 'failed', data: { reason } }], at));
+    deps.logger?.warn({ threadId: thread.id, agent: thread.agent, size: error.size, limit: error.limit, state: 'failed' }, 'thread too large for its store: failed');
+    throw new ThreadFailedError(failed, error);
+  }
+}

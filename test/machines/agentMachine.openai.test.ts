@@ -94,6 +94,7 @@ describe('agent machine through the openai SDK', () => {
     { name: 'an unknown tool name', failure: call('sqrt', '{"x":9}'), kind: 'unknown_intent', message: /unknown intent "sqrt"/ },
     { name: 'bad arguments', failure: call('add', '{"a":"two","b":3}'), kind: 'invalid_args', message: /arguments for add are invalid: a: / },
     { name: 'a text answer that is not JSON', failure: { content: 'five' }, kind: 'invalid_json', message: /not valid JSON/ },
+    { name: 'an answer over 256 Ki characters', failure: done('x'.repeat(300 * 1024)), kind: 'model_http', message: /the model's answer is \d+ characters, over the limit of 262144/ },
   ];
 
   it.each(cases.map((c) => [c.name, c] as const))('%s becomes an error event the model sees next, then the agent recovers', async (_name, c) => {
@@ -140,6 +141,15 @@ describe('agent machine through the openai SDK', () => {
     expect(eventsOf(end.thread, 'error').map((e) => e.data.kind)).toEqual(['model_http', 'model_http', 'unknown_intent']);
     expect(eventsOf(end.thread, 'human_request')[0]!.data.kind).toBe('escalation');
     expect(server.requests).toHaveLength(3);
+  });
+
+  it('three answers over the size limit in a row escalate, and the thread records none of them', async () => {
+    const huge = done('x'.repeat(300 * 1024));
+    const { end, server } = await run([huge, huge, huge]);
+    expect(end.status).toBe('escalated');
+    expect(eventsOf(end.thread, 'error').map((e) => e.data.kind)).toEqual(['model_http', 'model_http', 'model_http']);
+    expect(server.requests).toHaveLength(3);
+    expect(JSON.stringify(end.thread).length).toBeLessThan(10_000);
   });
 
   it('accepts a JSON text answer', async () => {

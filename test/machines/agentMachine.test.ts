@@ -11,6 +11,7 @@ import { scriptedModel, type ScriptStep } from '../../src/model/scriptedModel.js
 import { createAgentActor, whenSettled } from '../../src/runtime/agentActor.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
 import type { ThreadStore } from '../../src/store/threadStore.js';
+import { ThreadTooLargeError } from '../../src/errors.js';
 import type { ErrorKind } from '../../src/thread/events.js';
 import { deriveState } from '../../src/thread/state.js';
 import { stampEvents } from '../../src/thread/thread.js';
@@ -970,5 +971,44 @@ describe('agent machine: concurrency and restarts', () => {
     const end = await runToEnd(actor, clock);
     expect(end.status).toBe('done');
     expect(eventsOf(end.thread, 'decision')[0]!.at).toBe(retryAt);
+  });
+});
+
+describe('agent machine: a store that cannot hold what a step records', () => {
+  /** A memory store that refuses, as the NATS KV store does, an append whose events pass `limit` bytes of JSON. */
+  function limitedStore(limit: number): ThreadStore {
+    const inner = createMemoryStore();
+    return {
+      ...inner,
+      append(id, expectedVersion, events) {
+        const size = JSON.stringify(events).length;
+        if (size > limit) return Promise.reject(new ThreadTooLargeError(id, size, limit, 'in this test store'));
+        return inner.append(id, expectedVersion, events);
+      },
+    };
+  }
+
+  it('fails the thread, saying why, when a decision does not fit; the model is asked once', async () => {
+    const model = scriptedModel([done('x'.repeat(2_000))], { whenExhausted: done('x'.repeat(2_000)) });
+    const { actor, clock } = await startRun({ agent: calculator, model, store: limitedStore(1_000) });
+    const end = await runToEnd(actor, clock);
+    expect(end.status).toBe('failed');
+    expect(typesOf(end.thread)).toEqual(['input', 'failed']);
+    expect(eventsOf(end.thread, 'failed')[0]!.data.reason).toMatch(/^could not record decision, final: thread thread-1 would be \d+ bytes, over the limit of 1000 bytes in this test store$/);
+    expect(model.requests).toHaveLength(1);
+  });
+
+  it('refuses an answer that does not fit, and the actor keeps waiting for a smaller one', async () => {
+    const model = scriptedModel([{ intent: 'request_human_input', args: { question: 'Which numbers?' } }, done()]);
+    const { actor, clock, store } = await startRun({ agent: calculator, model, store: limitedStore(1_000) });
+    const waiting = await runToEnd(actor, clock);
+    const requestId = eventsOf(waiting.thread, 'human_request')[0]!.data.requestId;
+    const refused = await respond(actor, { requestId, answer: 'y'.repeat(2_000) });
+    expect(refused.state).toBe('awaitingHuman');
+    expect(refused.refusal).toMatch(/would be \d+ bytes, over the limit of 1000 bytes/);
+    expect(typesOf((await store.get('thread-1'))!)).toEqual(['input', 'decision', 'human_request']);
+    const taken = await respond(actor, { requestId, answer: '4 and 5' });
+    expect(taken.refusal).toBeNull();
+    expect((await runToEnd(actor, clock)).status).toBe('done');
   });
 });

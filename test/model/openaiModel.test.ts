@@ -450,6 +450,28 @@ describe('createOpenAIModel', () => {
   it('rejects a non-positive timeout at construction', () => {
     expect(() => createOpenAIModel({ apiKey: API_KEY, timeoutMs: 0 })).toThrow(ConfigError);
   });
+
+  it('refuses an answer longer than 256 Ki characters, a tool call or text, as an http failure naming its size and the limit', async () => {
+    const huge = JSON.stringify({ message: 'x'.repeat(300 * 1024) });
+    const server = await fake([{ toolCall: { name: 'done_for_now', arguments: huge } }, { content: 'y'.repeat(256 * 1024 + 1) }, { content: 'z'.repeat(256 * 1024) }]);
+    const model = createOpenAIModel({ baseURL: server.baseURL, apiKey: API_KEY });
+    const call = expectFailure(await model.complete(request()));
+    expect(call).toEqual({ kind: 'http', message: expect.stringContaining(`the model's answer is ${huge.length} characters, over the limit of 262144 (maxAnswerChars)`) });
+    const text = expectFailure(await model.complete(request()));
+    expect(text.message).toContain(`the model's answer is ${256 * 1024 + 1} characters, over the limit of 262144`);
+    const atTheLimit = await model.complete(request());
+    expect(atTheLimit.success && atTheLimit.data.text?.length).toBe(256 * 1024);
+  });
+
+  it('takes the limit of an answer from maxAnswerChars, and refuses one that is not a positive whole number', async () => {
+    const server = await fake([{ content: 'a'.repeat(101) }, { toolCall: { name: 'add', arguments: '{"a":1,"b":2}' } }]);
+    const model = createOpenAIModel({ baseURL: server.baseURL, apiKey: API_KEY, maxAnswerChars: 100 });
+    expect(expectFailure(await model.complete(request())).message).toContain('is 101 characters, over the limit of 100 (maxAnswerChars)');
+    expect(await model.complete(request())).toMatchObject({ success: true, data: { toolCall: { name: 'add' } } });
+    for (const maxAnswerChars of [0, -1, 1.5, Number.NaN]) {
+      expect(() => createOpenAIModel({ apiKey: API_KEY, maxAnswerChars })).toThrow(/maxAnswerChars must be a positive whole number/);
+    }
+  });
 });
 
 describe('fake OpenAI server', () => {

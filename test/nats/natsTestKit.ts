@@ -7,7 +7,7 @@ import type { Model } from '../../src/model/model.js';
 import { createNatsNode, type NatsNode, type NatsNodeOptions } from '../../src/nats/natsNode.js';
 import type { Pipeline } from '../../src/pipeline/pipeline.js';
 import { collector, uniqueToken } from '../bus/waiting.js';
-import { startNatsServer, type NatsServerHandle } from '../support/natsServer.js';
+import { startNatsServer, type NatsServerHandle, type StartNatsServerOptions } from '../support/natsServer.js';
 
 export { collector, deferred, eventually, uniqueToken, within } from '../bus/waiting.js';
 
@@ -104,13 +104,13 @@ export interface NatsTestBed {
   closeNode(node: NatsNode): Promise<void>;
 }
 
-/** Registers the hooks of a {@link NatsTestBed} in the calling test file. */
-export function useNatsTestBed(): NatsTestBed {
+/** Registers the hooks of a {@link NatsTestBed} in the calling test file, its server started with `serverOptions`. */
+export function useNatsTestBed(serverOptions: StartNatsServerOptions = {}): NatsTestBed {
   let server: NatsServerHandle | undefined;
   let client: PlainClient | undefined;
   const nodes: NatsNode[] = [];
   beforeAll(async () => {
-    server = await startNatsServer();
+    server = await startNatsServer(serverOptions);
     client = await plainClient(server.url);
   });
   afterEach(async () => {

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,6 +41,12 @@ export interface StartNatsServerOptions {
    * @default 10000
    */
   readyTimeoutMs?: number;
+  /**
+   * The server's `max_payload` in bytes (written to a config file in the store directory, which the
+   * server is started with): a small one keeps the payloads of size-limit tests small.
+   * @default the server's own (1 MB)
+   */
+  maxPayload?: number;
 }
 
 /** Three (or N) clustered servers. */
@@ -142,6 +148,12 @@ export async function startNatsServer(options: StartNatsServerOptions = {}): Pro
   const name = options.name ?? `n-${port}`;
   const readyTimeoutMs = options.readyTimeoutMs ?? 10_000;
   const args = ['-a', '127.0.0.1', '-p', String(port), '-n', name];
+  if (options.maxPayload !== undefined) {
+    // No command-line flag sets it; the flags still override the rest of the file (there is none).
+    const config = join(storeDir, 'nats.conf');
+    writeFileSync(config, `max_payload: ${options.maxPayload}\n`);
+    args.push('-c', config);
+  }
   if (options.jetstream ?? true) args.push('-js', '-sd', storeDir);
   if (options.cluster) {
     args.push(

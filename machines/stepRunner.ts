@@ -68,6 +68,11 @@ export interface StepRunner<TCommand extends RunCommand = RunCommand> {
    * is stopped as by {@link StepRunner.stop}, and it returns undefined.
    */
   drain(): Promise<void> | undefined;
+  /**
+   * When the step in progress is one that finishes: resolves once it (and the step asked for after
+   * it) has settled, as {@link StepRunner.drain} would, but changes nothing. Otherwise undefined.
+   */
+  finishing(): Promise<void> | undefined;
 }
 
 /** What a step is given to run with. */
@@ -196,6 +201,7 @@ export function createStepRunner<TCommand extends RunCommand, TOutput extends St
       stop();
       return undefined;
     },
+    finishing: () => (!stopped && finishing() ? idle() : undefined),
   };
 }
 

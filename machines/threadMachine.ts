@@ -39,14 +39,14 @@ export interface ThreadContext {
   /** The state whose step threw (not a version conflict), if one did. */
   failedIn: string | null;
   /** Runs the working states' steps (./stepRunner.ts); stopped with the actor, drained before a runtime closes. */
-  readonly runner: Pick<StepRunner, 'stop' | 'drain'>;
+  readonly runner: Pick<StepRunner, 'stop' | 'drain' | 'finishing'>;
 }
 
 /** The context fields for a thread as persisted: the thread and its derived state. */
 export const withThread = (thread: Thread): { thread: Thread; state: ThreadState } => ({ thread, state: deriveState(thread.events) });
 
 /** The context a durable machine starts with, before its own fields. */
-export const threadContext = <TRunner extends Pick<StepRunner, 'stop' | 'drain'>>(deps: AgentDeps, thread: Thread, runner: TRunner): ThreadContext & { readonly runner: TRunner } => ({
+export const threadContext = <TRunner extends Pick<StepRunner, 'stop' | 'drain' | 'finishing'>>(deps: AgentDeps, thread: Thread, runner: TRunner): ThreadContext & { readonly runner: TRunner } => ({
   deps,
   ...withThread(thread),
   pauseRequested: false,

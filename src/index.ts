@@ -87,6 +87,8 @@ export { createAgentActor, whenSettled, type AgentActor, type AgentActorOptions,
 export {
   createRuntime,
   THREAD_ID_PATTERN,
+  type AbandonedCall,
+  type AbandonedCalls,
   type ControlOptions,
   type LaunchOptions,
   type Runtime,

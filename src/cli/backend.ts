@@ -76,7 +76,16 @@ export async function embeddedBackend(dir: string, options: BackendOptions): Pro
       await runtime.close({ drainMs: DRAIN_MS });
       await inspector.close();
       await bus.close();
-      release();
+      // A call aborted at the deadline whose tool goes on running keeps the directory claimed: a
+      // serve that took it over would ask a human whether that call took effect while it runs.
+      // The CLI exits now, the call dying with it, and leaves the claim to the next serve's check
+      // (a dead holder on this host is taken over at once).
+      const abandoned = runtime.abandonedCalls();
+      if (abandoned.calls.length === 0) release();
+      else {
+        logger.warn({ threads: abandoned.calls.map((c) => c.threadId), dir }, 'tool calls aborted at shutdown still run: the data directory stays claimed until they return or this process exits');
+        void abandoned.returned.then(release);
+      }
     },
   };
 }

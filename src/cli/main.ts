@@ -26,13 +26,26 @@ const onSignal = (signal: NodeJS.Signals): void => {
   process.exit(130);
 };
 
-process.exitCode = await runCli(process.argv, {
+const code = await runCli(process.argv, {
   stdout: (text) => void process.stdout.write(text),
   stderr: (text) => void process.stderr.write(text),
   env: process.env,
   stopped: () => {
-    // Only `serve` waits for a signal; the client commands keep the default (exit at once).
+    // Only `serve` and `worker` wait for a signal; the client commands keep the default (exit at once).
     process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
     return stopped;
   },
 });
+if (firstAt === undefined) process.exitCode = code;
+else {
+  // Stopped by a signal, and shut down: exit now. A tool call aborted at the drain deadline that
+  // ignores its signal would keep the process alive, running it while its thread may already be
+  // taken by another process; it dies with the process instead, and its thread asks a human.
+  await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
+  process.exit(code);
+}
+
+/** Resolves once what was written to `stream` so far is handed to the system. */
+function flushed(stream: NodeJS.WriteStream): Promise<void> {
+  return new Promise((resolve) => stream.write('', () => resolve()));
+}

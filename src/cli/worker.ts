@@ -29,8 +29,9 @@ export interface WorkerIO {
  * `switchyard worker`: joins NATS and takes the jobs (triggers and continuations) of the project's
  * agents it serves until SIGINT or SIGTERM; then stops taking jobs and moving threads at once,
  * lets the tool calls in progress finish and journal their results (up to {@link DRAIN_MS}), hands
- * every job it was running back to the queue for another worker to continue at once, and exits.
- * Resolves with the exit code.
+ * every job it was running back to the queue for another worker to continue at once (a call of a
+ * tool that is not idempotent still running then: due after the ack wait), and exits. Resolves
+ * with the exit code; the CLI then ends the process, and the calls still running with it.
  */
 export async function runWorker(project: Project, options: WorkerOptions, io: WorkerIO): Promise<number> {
   const { model, configured } = modelFromEnv(io.env, project.config.model);

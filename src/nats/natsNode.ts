@@ -83,7 +83,9 @@ export interface NatsNode {
    * Stops at once taking jobs and moving threads: the tool calls in progress finish and journal
    * their results (up to `drainMs`), no new step starts, and every job this node was running is
    * handed back to the queue for another worker to take at once ({@link BusSurface.close}); then
-   * closes the runtime (and store), then the connection.
+   * closes the runtime (and store), then the connection. A call of a tool that is not idempotent
+   * still running past `drainMs` (its tool ignores the abort) has its job handed back due only
+   * after the ack wait: exit the process by then (`runtime.abandonedCalls()` lists such calls).
    */
   close(options?: CloseSurfaceOptions): Promise<void>;
 }

@@ -16,7 +16,7 @@ import { deriveState, RESTING_STATUSES, statusOf } from '../thread/state.js';
 import { assertOwner, launchThread, type LaunchOptions, type LaunchSources } from './launching.js';
 import { createSettling } from './settling.js';
 import { controlThread, endedWithParent, respondToThread, type ControlOptions, type ControlSources } from './threadControl.js';
-import { createThreadDriver, type ScheduleReason, type ThreadDriver } from './threadDriver.js';
+import { createThreadDriver, type AbandonedCalls, type ScheduleReason, type ThreadDriver } from './threadDriver.js';
 import { createThreadEvents, observedStore, type ThreadChange } from './threadEvents.js';
 import { viewOf, type ThreadView } from './threadView.js';
 import { watchThread, type WatchOptions } from './watchThread.js';
@@ -25,7 +25,7 @@ import { watchThread, type WatchOptions } from './watchThread.js';
 // settling, driving actors, launching, answering and control), behind one API.
 export { THREAD_ID_PATTERN, THREAD_ID_RULE, type LaunchOptions } from './launching.js';
 export type { ControlOptions } from './threadControl.js';
-export type { ScheduleReason } from './threadDriver.js';
+export type { AbandonedCall, AbandonedCalls, ScheduleReason } from './threadDriver.js';
 export type { ThreadChange } from './threadEvents.js';
 export { parentIdOf, type ThreadView } from './threadView.js';
 export type { WatchOptions } from './watchThread.js';
@@ -170,9 +170,20 @@ export interface Runtime {
    * `drainMs`, tool calls in progress get that long to finish and have their results journaled
    * before their actors stop (nothing else starts meanwhile); those still running then are aborted
    * (their tool's signal), and their threads ask a human whether they took effect, unless the tool
-   * is idempotent. After a {@link Runtime.drain}, only closes the store.
+   * is idempotent. A tool that ignores its signal goes on running in this process, its outcome
+   * recorded nowhere: see {@link Runtime.abandonedCalls}. After a {@link Runtime.drain}, only
+   * closes the store.
    */
   close(options?: RuntimeCloseOptions): Promise<void>;
+  /**
+   * The tool calls a {@link Runtime.drain} or {@link Runtime.close} aborted (past its drain time,
+   * or at once without one) whose tool has not returned yet: it ignores its abort signal, or has
+   * not got round to it. Nothing records their outcome. Until they have returned, or this process
+   * has exited, their threads must not be taken by another process: it would ask a human whether
+   * a call that still runs took effect (or, for an idempotent tool, run it again meanwhile).
+   * Empty before a close.
+   */
+  abandonedCalls(): AbandonedCalls;
 }
 
 /** Options of {@link Runtime.close}. */
@@ -334,6 +345,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     subscribe: (listener) => events.subscribe(listener),
     watchedThreads: () => events.watchedThreads(),
     activeCount: () => driver.activeCount(),
+    abandonedCalls: () => driver.abandonedCalls(),
     drain: ({ drainMs = 0 } = {}) => driver.close(drainMs),
     async close({ drainMs = 0 } = {}) {
       await driver.close(drainMs);

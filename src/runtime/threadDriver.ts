@@ -84,6 +84,30 @@ export interface ThreadDriver {
    * aborted at once, and no actor starts another step); then aborts those still running.
    */
   close(drainMs: number): Promise<void>;
+  /** The tool calls the close aborted whose tool has not returned yet (see `Runtime.abandonedCalls`). */
+  abandonedCalls(): AbandonedCalls;
+}
+
+/**
+ * Tool calls that a closing runtime aborted (past its drain time, or at once without one) and
+ * whose tool has not returned yet: it ignores its abort signal, or has not got round to it.
+ */
+export interface AbandonedCalls {
+  readonly calls: readonly AbandonedCall[];
+  /** Resolves once every one of those tools has returned (at once when there are none). */
+  readonly returned: Promise<void>;
+}
+
+/** One of the {@link AbandonedCalls}. */
+export interface AbandonedCall {
+  readonly threadId: string;
+  /** The tool, when the actor's thread names it (not yet for a decision still writing its call). */
+  readonly tool: string | undefined;
+  /**
+   * Whether the tool is idempotent: the process that continues the thread runs the call again
+   * (at worst while it still runs here). Otherwise (or unknown) it asks a human whether it took effect.
+   */
+  readonly idempotent: boolean;
 }
 
 /** Builds the {@link ThreadDriver} of a runtime and starts its supervisor. */
@@ -93,6 +117,8 @@ export function createThreadDriver(options: ThreadDriverOptions): ThreadDriver {
   const restartWhenRested = new Set<string>();
   let closed = false;
   let closing: Promise<void> | undefined;
+  // The tool calls the close aborted, by thread, until their tool returns (its step settles).
+  const abandoned = new Map<string, { readonly call: AbandonedCall; readonly returned: Promise<void> }>();
   // Threads whose actor stopped on a failed step (the store threw), with the failures in a row:
   // started again after a backoff (see restartAfterFailure below).
   const failedSteps = new Map<string, number>();
@@ -246,11 +272,15 @@ export function createThreadDriver(options: ThreadDriverOptions): ThreadDriver {
       closing ??= (async () => {
         closed = true;
         wakeUps.clear();
-        if (drainMs > 0) await drainToolCalls(drainMs);
+        await drainToolCalls(drainMs);
         supervisor.send({ type: 'EVICT_ALL' });
         supervisor.stop();
       })();
       return closing;
+    },
+    abandonedCalls: () => {
+      const entries = [...abandoned.values()];
+      return { calls: entries.map((e) => e.call), returned: Promise.all(entries.map((e) => e.returned)).then(() => undefined) };
     },
   };
 
@@ -261,26 +291,52 @@ export function createThreadDriver(options: ThreadDriverOptions): ThreadDriver {
    * that waits for a call is recorded after it), and every other step in progress is aborted (a
    * decision is made again from the log). A decision that was writing its call with it is waited
    * for too; its call, which no execute step will run here, is then recorded as not run, so the
-   * next process finds it not started (instead of asking a human whether it took effect).
+   * next process finds it not started (instead of asking a human whether it took effect). The
+   * calls still running at the deadline (all of them, without a drain time) are aborted when their
+   * actors stop, and kept as abandoned until their tool returns.
    */
   async function drainToolCalls(drainMs: number): Promise<void> {
-    supervisor.send({ type: 'DRAIN' });
+    // Without a drain time the steps in progress are only stopped (below, with their actors); those
+    // that finish (tool calls) are still followed until their tool returns.
+    if (drainMs > 0) supervisor.send({ type: 'DRAIN' });
     // Past the drain time, a step that settles late (an aborted tool) records nothing more.
     let overdue = false;
-    const calls = [...supervisor.getSnapshot().context.actors.values()].flatMap((actor) => {
-      const drained = (actor.getSnapshot() as { context: ThreadContext }).context.runner.drain();
-      return drained === undefined ? [] : [drained.then(() => (overdue ? undefined : recordUnstartedCall(actor.getSnapshot() as { context: ThreadContext })))];
+    const calls = [...supervisor.getSnapshot().context.actors.entries()].flatMap(([threadId, actor]) => {
+      const { runner } = (actor.getSnapshot() as { context: ThreadContext }).context;
+      const drained = drainMs > 0 ? runner.drain() : runner.finishing();
+      if (drained === undefined) return [];
+      const call = { threadId, actor, over: false, done: drained.then(() => (overdue ? undefined : recordUnstartedCall(actor.getSnapshot() as { context: ThreadContext }))) };
+      // Once the tool returned (the runner's step never rejects).
+      void drained.then(() => {
+        call.over = true;
+      });
+      return [call];
     });
     if (calls.length === 0) return;
-    logger.info({ calls: calls.length, drainMs }, 'waiting for the tool calls in progress before stopping');
-    let timer: unknown;
-    const finished = await Promise.race([
-      Promise.all(calls).then(() => true),
-      new Promise<false>((resolve) => (timer = clock.setTimeout(() => resolve(false), drainMs))),
-    ]);
-    clock.clearTimeout(timer);
+    let finished = false;
+    if (drainMs > 0) {
+      logger.info({ calls: calls.length, drainMs }, 'waiting for the tool calls in progress before stopping');
+      let timer: unknown;
+      finished = await Promise.race([
+        Promise.all(calls.map((c) => c.done)).then(() => true),
+        new Promise<false>((resolve) => (timer = clock.setTimeout(() => resolve(false), drainMs))),
+      ]);
+      clock.clearTimeout(timer);
+    }
     overdue = true;
-    if (!finished) logger.warn({ drainMs }, 'tool calls still running at shutdown: aborting them (their threads will ask whether they took effect)');
+    if (finished) return;
+    // Aborted next (their actors stop): until their tool returns, they still run in this process.
+    for (const { threadId, actor, over, done } of calls) {
+      if (!over) abandoned.set(threadId, { call: abandonedCall(threadId, actor.getSnapshot() as { context: ThreadContext }), returned: done.then(() => void abandoned.delete(threadId)) });
+    }
+    if (abandoned.size > 0) logger.warn({ drainMs, threads: [...abandoned.keys()] }, 'tool calls still running at shutdown: aborting them (their threads will ask whether they took effect)');
+  }
+
+  /** What is known of the call an actor runs: its tool, from the thread, and whether that is idempotent. */
+  function abandonedCall(threadId: string, { context }: { context: ThreadContext }): AbandonedCall {
+    const { agent, state } = context as Partial<Pick<AgentContext, 'agent'>> & ThreadContext;
+    const tool = state.pendingCall?.tool;
+    return { threadId, tool, idempotent: tool !== undefined && agent?.toolsByName.get(tool)?.idempotent === true };
   }
 
   /**

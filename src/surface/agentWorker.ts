@@ -14,9 +14,10 @@ export interface AgentWorker {
   /**
    * Stops taking jobs at once, waits for `drained` (the runtime letting its tool calls in progress
    * finish, then stopping its actors: `runtime.drain`), then hands back every job still
-   * running (its run aborted, the job nak'ed to be delivered again at once: nothing here moves its
-   * thread any more). Jobs reporting their thread's rest get what is left of `drainMs`; a callback
-   * still in flight then is cut, and its job handed back.
+   * running (its run aborted, the job replaced by one due at once: nothing here moves its thread
+   * any more; one due after the ack wait when a call of a tool that is not idempotent still runs
+   * here, see `handBack`). Jobs reporting their thread's rest get what is left of `drainMs`; a
+   * callback still in flight then is cut, and its job handed back.
    */
   stop(drainMs: number, drained?: Promise<void>): Promise<void>;
 }

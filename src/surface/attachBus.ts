@@ -86,7 +86,9 @@ export interface BusSurface {
    * Stops taking jobs at once and stops the runtime's threads as {@link Runtime.drain} does (the
    * tool calls in progress finish and journal their results, up to `drainMs`; no new step starts),
    * hands every job it was running back to the queue, to be delivered again at once (to another
-   * worker), and stops serving and publishing. Close the runtime and then the bus afterwards.
+   * worker; after the ack wait for a call of a tool that is not idempotent that still runs here,
+   * see `Runtime.abandonedCalls`), and stops serving and publishing. Close the runtime and then
+   * the bus afterwards.
    */
   close(options?: CloseSurfaceOptions): Promise<void>;
 }

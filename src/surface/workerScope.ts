@@ -92,13 +92,25 @@ export async function keepJob(scope: WorkerScope, job: Job, target: JobTarget, w
  * dead-lettered). That nak is sent after the consumer stopped, on the connection that unsubscribed
  * its pull requests first, so the server skips them and gives the trigger to the next worker
  * (test/nats/shutdown.test.ts, test/nats/jobPuller.test.ts).
+ *
+ * A thread whose call of a tool that is not idempotent the runtime aborted at its drain deadline
+ * and that still runs here (`Runtime.abandonedCalls`: a tool that ignores its signal) is handed
+ * back due only one ack wait later, as the job of a worker that died would come back: by then this
+ * process has exited (the CLI exits at once), so the next worker does not ask a human whether a
+ * call that still runs took effect. (An idempotent call is run again by the next worker, as after a crash.)
  */
 export async function handBack(scope: WorkerScope, job: Job, target: JobTarget): Promise<void> {
-  if (!(await threadExists(scope, target.threadId))) {
+  const { threadId } = target;
+  if (!(await threadExists(scope, threadId))) {
     await job.nak();
     return;
   }
-  await replaceJob(scope, job, target.agent, { threadId: target.threadId, ...(target.wakeAt === undefined ? {} : { wakeAt: target.wakeAt }) });
+  let { wakeAt } = target;
+  if (scope.ctx.runtime.abandonedCalls().calls.some((c) => c.threadId === threadId && !c.idempotent)) {
+    wakeAt = Math.max(wakeAt ?? 0, Date.now() + scope.ctx.queues.config.ackWaitMs);
+    scope.ctx.logger.warn({ threadId, agent: target.agent, wakeAt: new Date(wakeAt).toISOString() }, 'a tool call aborted at shutdown still runs: its thread is handed back due after the ack wait');
+  }
+  await replaceJob(scope, job, target.agent, { threadId, ...(wakeAt === undefined ? {} : { wakeAt }) });
 }
 
 /** Replaces a job by a fresh continuation job (deliveries of its own, a wake-up if `wakeAt`), then acks it. */

@@ -80,6 +80,8 @@ export interface CliProcess {
   stop(): Promise<number | null>;
   /** Sends `signal` to the command's process group, without waiting. */
   signal(signal: NodeJS.Signals): void;
+  /** Whether the command still runs (it has not closed its output and exited). */
+  alive(): boolean;
 }
 
 /** Starts a long-running command in its own process group. */
@@ -136,6 +138,7 @@ export function startCli(args: readonly string[], options: CliOptions): CliProce
     signal(signal) {
       if (running) killGroup(child.pid, signal);
     },
+    alive: () => running,
     async stop() {
       if (running) killGroup(child.pid, 'SIGTERM');
       const timer = setTimeout(() => killGroup(child.pid, 'SIGKILL'), timeoutMs);

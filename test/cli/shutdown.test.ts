@@ -1,20 +1,26 @@
 /**
  * `switchyard serve` (embedded: file store, in-process bus) told to stop (SIGTERM) while a user's
  * tool call runs: the result of a call that finishes within the drain time is journaled before the
- * process exits, so the thread carries on after a restart instead of asking a human about it.
+ * process exits, so the thread carries on after a restart instead of asking a human about it. A
+ * call still running at the drain deadline dies with the process, which exits then; until it has,
+ * no other process takes the thread (a `serve` on the same data directory, a `worker` on NATS) to
+ * ask a human whether a call that still runs took effect.
  */
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFileStore } from '../../src/store/fileStore.js';
-import { ROOT, startCli } from './cliProcess.js';
+import { startNatsServer } from '../support/natsServer.js';
+import { plainClient, uniqueToken } from '../nats/natsTestKit.js';
+import { ROOT, startCli, type CliProcess } from './cliProcess.js';
 
 const SRC = JSON.stringify(join(ROOT, 'src/index.ts'));
 const TESTING = JSON.stringify(join(ROOT, 'src/testing/index.ts'));
 
-// The user's tool is not idempotent, needs approval, and runs until the test creates the file at
-// RELEASE (it ignores its abort signal, and says on stdout when that aborts); each run adds a line
-// to the file at LEDGER. The config's logger writes to stdout, where the test reads it.
+// The user's tools are not idempotent and run until the test creates the file at RELEASE (they
+// ignore their abort signal, and say on stdout when that aborts); each run that ends adds a line
+// to the file at LEDGER. publish needs approval, charge does not. The config's logger writes to
+// stdout, where the test reads it.
 const CONFIG = `
 import { appendFileSync, existsSync } from 'node:fs';
 import { z } from 'zod';
@@ -36,14 +42,31 @@ const publish = tool({
   },
 });
 
-const publisher = agent({ name: 'publisher', description: 'Publishes posts', prompt: 'You publish. Tools:\\n{{tools}}', tools: [publish] });
-
-const model = scriptedModel([], {
-  whenExhausted: ({ context }) =>
-    context.includes('<tool_result tool="publish"') ? { intent: 'done_for_now', args: { message: 'published it' } } : { intent: 'publish', args: { post: 'hello' } },
+const charge = tool({
+  name: 'charge',
+  description: 'Charges a card',
+  input: z.object({ amount: z.number() }),
+  timeoutMs: 120_000,
+  run: async ({ amount }, { signal }) => {
+    signal.addEventListener('abort', () => process.stdout.write('charge aborted\\n'));
+    process.stdout.write('charge started\\n');
+    while (!existsSync(process.env.RELEASE)) await new Promise((resolve) => setTimeout(resolve, 20));
+    appendFileSync(process.env.LEDGER, 'charged ' + amount + '\\n');
+    return 'charged';
+  },
 });
 
-export default defineConfig({ agents: [publisher], model, logger: createLogger({ level: 'info', destination: process.stdout }) });
+const publisher = agent({ name: 'publisher', description: 'Publishes posts', prompt: 'You publish. Tools:\\n{{tools}}', tools: [publish] });
+const charger = agent({ name: 'charger', description: 'Charges cards', prompt: 'You charge. Tools:\\n{{tools}}', tools: [charge] });
+
+const model = scriptedModel([], {
+  whenExhausted: ({ agent, context }) =>
+    agent === 'charger'
+      ? context.includes('<tool_result tool="charge"') ? { intent: 'done_for_now', args: { message: 'charged it' } } : { intent: 'charge', args: { amount: 5 } }
+      : context.includes('<tool_result tool="publish"') ? { intent: 'done_for_now', args: { message: 'published it' } } : { intent: 'publish', args: { post: 'hello' } },
+});
+
+export default defineConfig({ agents: [publisher, charger], model, logger: createLogger({ level: 'info', destination: process.stdout }) });
 `;
 
 let dir: string;
@@ -162,5 +185,115 @@ describe('serve stopped (SIGTERM) while a tool call runs', () => {
       expect(await again.stop()).toBe(0);
     }
     expect(await readFile(env.LEDGER, 'utf8')).toBe('hello\n');
+  });
+});
+
+/** The drain deadline's warning: the calls still running are aborted (a tool may ignore that). */
+const PAST_DEADLINE = /tool calls still running at shutdown: aborting them/;
+
+/** Whether a file exists. */
+const exists = (path: string): Promise<boolean> => readFile(path).then(() => true, () => false);
+
+describe('serve stopped (SIGTERM) while a tool call runs past the drain time', () => {
+  it('exits at the deadline, the call dying with it, and holds its data directory until it has exited: no serve asks a human about the call while it still runs', { timeout: 120_000 }, async () => {
+    const data = join(dir, 'past-data');
+    const env = { LEDGER: join(dir, 'past-ledger.txt'), RELEASE: join(dir, 'past-release') };
+    const serve = startCli(['serve', '--port', '0', '--dir', data], { cwd: dir, env });
+    let next: CliProcess | undefined;
+    try {
+      const [, url] = await serve.waitFor(/switchyard listening on (http:\/\/\S+)/);
+      await serve.waitFor(/press Ctrl\+C to stop/);
+      const launched = await fetch(`${url}/threads`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ agent: 'charger', input: 'charge 5' }) });
+      const id = ((await launched.json()) as { id: string }).id;
+      await serve.waitFor(/charge started/);
+
+      // One stop signal; the charge (held until RELEASE, which the test never creates while the
+      // process lives) outlasts the 10 s drain time.
+      serve.signal('SIGTERM');
+      await serve.waitFor(PAST_DEADLINE);
+
+      // A serve on the same directory is refused for as long as the first still runs the charge;
+      // the first one to start must find it gone.
+      let nextUrl: string | undefined;
+      for (let attempt = 1; nextUrl === undefined; attempt++) {
+        const candidate = startCli(['serve', '--port', '0', '--dir', data], { cwd: dir, env });
+        const listening = await candidate.waitFor(/switchyard listening on (http:\/\/\S+)/).catch(() => null);
+        if (listening !== null) {
+          next = candidate;
+          expect(serve.alive(), 'a second serve started on the data directory while the first still ran its charge').toBe(false);
+          nextUrl = listening[1];
+          break;
+        }
+        expect(await candidate.exited()).toBe(2);
+        expect(candidate.stderr()).toMatch(/is in use by another switchyard serve/);
+        expect(attempt, 'serve attempts refused while the first one stopped').toBeLessThan(20);
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+
+      // The first exited by itself at the deadline, the charge cut short (it never ended).
+      expect(await serve.exited()).toBe(0);
+      expect(serve.stdout()).toMatch(/charge aborted/);
+      expect(await exists(env.LEDGER)).toBe(false);
+      // The next serve asks a human whether the call took effect, as after a crash.
+      const asked = (await (await fetch(`${nextUrl}/threads/${id}/wait`)).json()) as { status: string; pendingRequest: { kind: string; tool: string } | null };
+      expect(asked).toMatchObject({ status: 'awaiting_human', pendingRequest: { kind: 'interrupted', tool: 'charge' } });
+      expect(await next!.stop()).toBe(0);
+    } finally {
+      await next?.stop();
+      await serve.stop();
+      await writeFile(env.RELEASE, '');
+    }
+  });
+});
+
+describe('worker stopped (SIGTERM) while a tool call runs past the drain time', () => {
+  it('exits at the deadline, the call dying with it, and no other worker takes the thread before it has exited', { timeout: 150_000 }, async () => {
+    const server = await startNatsServer();
+    const client = await plainClient(server.url);
+    const prefix = `sy${uniqueToken()}`;
+    const env = { LEDGER: join(dir, 'worker-ledger.txt'), RELEASE: join(dir, 'worker-release') };
+    const args = ['worker', '--nats-url', server.url, '--prefix', prefix];
+    const first = startCli(args, { cwd: dir, env });
+    let second: CliProcess | undefined;
+    try {
+      await first.waitFor(/taking jobs for: publisher, charger/);
+      // Every event any process appends, and whether the first worker still ran then.
+      const appended: { type: string; firstAlive: boolean }[] = [];
+      client.nc.subscribe(`${prefix}.events.charger.>`, {
+        callback: (_error, msg) => {
+          appended.push({ type: msg.subject.split('.').at(-1)!, firstAlive: first.alive() });
+        },
+      });
+      const token = uniqueToken();
+      await client.trigger(`${prefix}.trigger.charger`, { input: 'charge 5' }, { msgId: token });
+      await first.waitFor(/charge started/);
+      second = startCli(args, { cwd: dir, env });
+      await second.waitFor(/taking jobs for: publisher, charger/);
+
+      first.signal('SIGTERM');
+      await first.waitFor(PAST_DEADLINE);
+
+      // The thread is handed back: the second worker takes it and asks a human whether the
+      // charge took effect, but only once the first, which ran it, has exited.
+      const deadline = Date.now() + 90_000;
+      while (!appended.some((e) => e.type === 'human_request')) {
+        if (Date.now() > deadline) throw new Error(`no human_request for trg-${token} within 90 s; events: ${JSON.stringify(appended)}`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      expect(appended.map((e) => e.type)).toEqual(['input', 'decision', 'tool_call', 'human_request']);
+      expect(appended.at(-1), 'the second worker asked about the charge while the first still ran it').toEqual({ type: 'human_request', firstAlive: false });
+      expect(await first.exited()).toBe(0);
+      expect(first.stdout()).toMatch(/charge aborted/);
+      // The charge never ended, and the second worker did not run it again.
+      expect(await exists(env.LEDGER)).toBe(false);
+      expect(second.stdout()).not.toMatch(/charge started/);
+      expect(await second.stop()).toBe(0);
+    } finally {
+      await second?.stop();
+      await first.stop();
+      await writeFile(env.RELEASE, '');
+      await client.close();
+      await server.stop();
+    }
   });
 });

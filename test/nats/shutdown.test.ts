@@ -9,7 +9,9 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jetstreamManager } from '@nats-io/jetstream';
+import { z } from 'zod';
 import { agent } from '../../src/agent/agent.js';
+import { tool } from '../../src/agent/tool.js';
 import type { Model, ModelRequest, ModelResult } from '../../src/model/model.js';
 import { scriptedModel, type ScriptedReply } from '../../src/model/scriptedModel.js';
 import type { NatsNode } from '../../src/nats/natsNode.js';
@@ -34,10 +36,10 @@ afterAll(async () => {
   await server?.stop();
 });
 
-/** The jobs waiting in the publisher's work queue. */
-async function queuedJobs(): Promise<{ subject: string; data: string }[]> {
+/** The jobs waiting in the publisher's work queue (of the file's prefix, or `ownPrefix`). */
+async function queuedJobs(ownPrefix = prefix): Promise<{ subject: string; data: string }[]> {
   const jsm = await jetstreamManager(client.nc);
-  const stream = `${prefix}_publisher`;
+  const stream = `${ownPrefix}_publisher`;
   const { state } = await jsm.streams.info(stream);
   const jobs: { subject: string; data: string }[] = [];
   for (let seq = state.first_seq; state.messages > 0 && seq <= state.last_seq; seq++) {
@@ -173,5 +175,54 @@ describe('a NATS worker closed while it launches a trigger whose thread is never
       'worker B to run the trigger handed back',
     );
     expect(done.events.map((e) => e.type)).toEqual(['input', 'decision', 'tool_call', 'tool_result', 'decision', 'final']);
+  });
+});
+
+describe('a NATS worker closed while a tool call outlasts the drain time', () => {
+  /** Closes a worker whose call of `publish` (idempotent or not) ignores its abort past the drain time; the job it hands back. */
+  async function handedBack(idempotent: boolean): Promise<{ threadId: string; wakeAt?: number; closedAt: number; ackWaitMs: number }> {
+    const own = { prefix: `sy${uniqueToken()}`, bucket: `threads_${uniqueToken()}` };
+    const started = deferred<AbortSignal>();
+    const release = deferred<string>();
+    const publish = tool({
+      name: 'publish',
+      description: 'publishes the post',
+      input: z.object({ post: z.string() }),
+      idempotent,
+      run: (_args, { signal }) => {
+        started.resolve(signal);
+        return release.promise;
+      },
+    });
+    const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [publish] });
+    const ackWaitMs = 600_000;
+    const common = { agents: [publisher], ...own, observe: false, queue: { ackWaitMs, retryDelayMs: 200 } };
+    const worker = await startNode(server.url, { ...common, model: publishThenDone(), processId: 'worker' });
+    try {
+      await client.trigger(`${own.prefix}.trigger.publisher`, { input: 'publish hello' }, { msgId: 'held' });
+      const signal = await started.promise;
+      const closedAt = Date.now();
+      await worker.close({ drainMs: 50 });
+      expect(signal.aborted).toBe(true);
+      // The tool still runs here: the runtime says so.
+      expect(worker.runtime.abandonedCalls().calls).toEqual([{ threadId: 'trg-held', tool: 'publish', idempotent }]);
+      const jobs = await queuedJobs(own.prefix);
+      expect(jobs.map((j) => j.subject)).toEqual([`${own.prefix}.jobs.publisher`]);
+      return { ...(JSON.parse(jobs[0]!.data) as { threadId: string; wakeAt?: number }), closedAt, ackWaitMs };
+    } finally {
+      release.resolve('published');
+    }
+  }
+
+  it('hands back the job of a call of a tool that is not idempotent due only after the ack wait: no worker asks a human about it while it may still run here', async () => {
+    const { threadId, wakeAt, closedAt, ackWaitMs } = await handedBack(false);
+    expect(threadId).toBe('trg-held');
+    expect(wakeAt).toBeGreaterThanOrEqual(closedAt + ackWaitMs);
+  });
+
+  it('hands back the job of an idempotent call due at once: the next worker runs it again, as after a crash', async () => {
+    const { threadId, wakeAt } = await handedBack(true);
+    expect(threadId).toBe('trg-held');
+    expect(wakeAt).toBeUndefined();
   });
 });

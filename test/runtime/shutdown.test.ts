@@ -61,6 +61,8 @@ describe('closing a runtime while a tool call runs', () => {
     const abortedWhileDraining = signal.aborted;
     tools.release.resolve('published');
     await closing;
+    // Nothing was left running.
+    expect(first.abandonedCalls().calls).toEqual([]);
 
     const second = createRuntime({ agents: [publisher], store: await createFileStore({ dir }), model: publisherModel() });
     cleanup.push(() => second.close());
@@ -92,8 +94,13 @@ describe('closing a runtime while a tool call runs', () => {
     await closing;
     expect(abortedBeforeTheDrainTime).toBe(false);
     expect(signal.aborted).toBe(true);
+    // The call still runs (the tool ignores its signal): the runtime says so until it returns.
+    const abandoned = first.abandonedCalls();
+    expect(abandoned.calls).toEqual([{ threadId: id, tool: 'publish', idempotent: false }]);
     // A tool that ignores its signal and finishes later: its result is not journaled.
     tools.release.resolve('published');
+    await abandoned.returned;
+    expect(first.abandonedCalls().calls).toEqual([]);
 
     const second = createRuntime({ agents: [publisher], store: await createFileStore({ dir, clock }), model: publisherModel(), clock });
     cleanup.push(() => second.close());
@@ -110,10 +117,14 @@ describe('closing a runtime while a tool call runs', () => {
     const tools = publishTool();
     const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [tools.publish] });
     const first = createRuntime({ agents: [publisher], store: await createFileStore({ dir }), model: publisherModel() });
-    const { signal } = await publishing(first, tools);
+    const { id, signal } = await publishing(first, tools);
+    expect(first.abandonedCalls().calls).toEqual([]);
     await first.close();
     expect(signal.aborted).toBe(true);
+    expect(first.abandonedCalls().calls).toEqual([{ threadId: id, tool: 'publish', idempotent: false }]);
     tools.release.resolve('published');
+    await first.abandonedCalls().returned;
+    expect(first.abandonedCalls().calls).toEqual([]);
   });
 
   it('records a call the decision recorded with it as not run when it closes during that write; the next process asks nobody', async () => {

@@ -3,8 +3,10 @@
  * long-running one (`serve`, `worker`) whose output a test waits on, with bounded waits.
  */
 import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll } from 'vitest';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -162,4 +164,34 @@ function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
   } catch {
     // Already gone.
   }
+}
+
+/** A user's project served for the tests of one file (see {@link serveProject}); filled in its beforeAll. */
+export interface ServedProject {
+  /** The project's folder (its `switchyard.config.mts`; the data under `data/`). */
+  dir: string;
+  /** The URL `serve` listens on. */
+  url: string;
+  serve: CliProcess | undefined;
+}
+
+/**
+ * A project whose `switchyard.config.mts` is `config`, in a temporary folder inside node_modules/
+ * (so its `import 'zod'` resolves as in a user's project), served by `switchyard serve` on a free
+ * port for the tests of the calling file: started before them, stopped and removed after.
+ */
+export function serveProject(name: string, config: string): ServedProject {
+  const project: ServedProject = { dir: '', url: '', serve: undefined };
+  beforeAll(async () => {
+    project.dir = await mkdtemp(join(ROOT, 'node_modules', `.switchyard-cli-${name}-`));
+    await writeFile(join(project.dir, 'switchyard.config.mts'), config);
+    project.serve = startCli(['serve', '--port', '0', '--dir', join(project.dir, 'data')], { cwd: project.dir });
+    project.url = (await project.serve.waitFor(/switchyard listening on (http:\/\/127\.0\.0\.1:\d+)/))[1]!;
+    await project.serve.waitFor(/press Ctrl\+C to stop/);
+  });
+  afterAll(async () => {
+    await project.serve?.stop();
+    if (project.dir !== '') await rm(project.dir, { recursive: true, force: true });
+  });
+  return project;
 }

@@ -6,10 +6,9 @@
  * needs an approval, `looper` escalates at its step limit, the pipeline `broken` fails at its first
  * step (its code returns what its output schema refuses), and `shipit` hands its step to `asker`.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, runCli, startCli, type CliProcess, type CliResult } from './cliProcess.js';
+import { describe, expect, it } from 'vitest';
+import { ROOT, runCli, serveProject, startCli, type CliProcess, type CliResult } from './cliProcess.js';
 
 const SRC = JSON.stringify(join(ROOT, 'src/index.ts'));
 const TESTING = JSON.stringify(join(ROOT, 'src/testing/index.ts'));
@@ -31,26 +30,10 @@ const shipit = pipeline({ name: 'shipit', description: 'has asker ship', input: 
 export default defineConfig({ agents: [looper, asker], pipelines: [broken, shipit], model: scriptedModel([], { whenExhausted: () => ({ intent: 'echo', args: { text: 'again' } }) }) });
 `;
 
-let dir: string;
-let serve: CliProcess;
-let url: string;
+const project = serveProject('exit', CONFIG);
 
-beforeAll(async () => {
-  // Inside node_modules/ so the config's `import 'zod'` resolves as in a user's project.
-  dir = await mkdtemp(join(ROOT, 'node_modules', '.switchyard-cli-exit-'));
-  await writeFile(join(dir, 'switchyard.config.mts'), CONFIG);
-  serve = startCli(['serve', '--port', '0', '--dir', join(dir, 'data')], { cwd: dir });
-  url = (await serve.waitFor(/switchyard listening on (http:\/\/127\.0\.0\.1:\d+)/))[1]!;
-  await serve.waitFor(/press Ctrl\+C to stop/);
-});
-
-afterAll(async () => {
-  await serve?.stop();
-  await rm(dir, { recursive: true, force: true });
-});
-
-const cli = (...args: string[]): Promise<CliResult> => runCli([...args, '--url', url], { cwd: dir });
-const watch = (id: string): CliProcess => startCli(['watch', id, '--url', url], { cwd: dir });
+const cli = (...args: string[]): Promise<CliResult> => runCli([...args, '--url', project.url], { cwd: project.dir });
+const watch = (id: string): CliProcess => startCli(['watch', id, '--url', project.url], { cwd: project.dir });
 const launchedId = (result: CliResult): string => /^launched (th_[\w-]+)/m.exec(result.stdout)?.[1] ?? '';
 const lastLine = (stdout: string): string | undefined => stdout.trim().split('\n').at(-1);
 

@@ -5,10 +5,9 @@
  * it reaches its step limit, `asker`'s tool needs an approval, `questioner` asks a question (its
  * prompt tells the model apart), and the pipeline `shipit` hands its one step to `asker`.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, runCli, startCli, type CliProcess, type CliResult } from './cliProcess.js';
+import { describe, expect, it } from 'vitest';
+import { ROOT, runCli, serveProject, type CliResult } from './cliProcess.js';
 
 const SRC = JSON.stringify(join(ROOT, 'src/index.ts'));
 const TESTING = JSON.stringify(join(ROOT, 'src/testing/index.ts'));
@@ -30,25 +29,9 @@ const reply = (request) =>
 export default defineConfig({ agents: [looper, asker, questioner], pipelines: [shipit], model: scriptedModel([], { whenExhausted: reply }) });
 `;
 
-let dir: string;
-let serve: CliProcess;
-let url: string;
+const project = serveProject('respond', CONFIG);
 
-beforeAll(async () => {
-  // Inside node_modules/ so the config's `import 'zod'` resolves as in a user's project.
-  dir = await mkdtemp(join(ROOT, 'node_modules', '.switchyard-cli-respond-'));
-  await writeFile(join(dir, 'switchyard.config.mts'), CONFIG);
-  serve = startCli(['serve', '--port', '0', '--dir', join(dir, 'data')], { cwd: dir });
-  url = (await serve.waitFor(/switchyard listening on (http:\/\/127\.0\.0\.1:\d+)/))[1]!;
-  await serve.waitFor(/press Ctrl\+C to stop/);
-});
-
-afterAll(async () => {
-  await serve?.stop();
-  await rm(dir, { recursive: true, force: true });
-});
-
-const cli = (...args: string[]): Promise<CliResult> => runCli([...args, '--url', url], { cwd: dir });
+const cli = (...args: string[]): Promise<CliResult> => runCli([...args, '--url', project.url], { cwd: project.dir });
 
 /** Launches `agent` and returns the thread id once it rests with `status`. */
 async function launched(agent: string, status: string): Promise<string> {
@@ -75,7 +58,7 @@ describe('respond', () => {
     expect(refused.stdout).toBe('');
     expect(refused.stderr.trim().split('\n')).toEqual([
       `error: thread ${id} waits for guidance (it escalated); --approve does not answer it`,
-      `  reply: switchyard respond ${id} --answer "guidance" --url ${url}  (or --deny to stop it)`,
+      `  reply: switchyard respond ${id} --answer "guidance" --url ${project.url}  (or --deny to stop it)`,
     ]);
     expect(await statusOf(id)).toBe('escalated');
 
@@ -90,7 +73,7 @@ describe('respond', () => {
     expect(refused.code).toBe(1);
     expect(refused.stderr.trim().split('\n')).toEqual([
       `error: thread ${id} waits for an approval of echo; --answer yes does not answer it`,
-      `  reply: switchyard respond ${id} --approve --url ${url}  (or --deny --comment "why")`,
+      `  reply: switchyard respond ${id} --approve --url ${project.url}  (or --deny --comment "why")`,
     ]);
     expect(await statusOf(id)).toBe('awaiting_human');
   });
@@ -123,7 +106,7 @@ describe('respond', () => {
     expect(refused.code).toBe(1);
     expect(refused.stdout).toBe('');
     expect(refused.stderr.trim()).toBe(
-      `error: thread ${parent} is a pipeline waiting on asker thread ${child}, which waits for a human; reply: switchyard respond ${child} --approve --url ${url}  (or --deny --comment "why")`,
+      `error: thread ${parent} is a pipeline waiting on asker thread ${child}, which waits for a human; reply: switchyard respond ${child} --approve --url ${project.url}  (or --deny --comment "why")`,
     );
     expect(await statusOf(parent)).toBe('running');
     expect(await statusOf(child)).toBe('awaiting_human');
@@ -161,7 +144,7 @@ describe('show', () => {
     const requests = shown.stdout.split('\n').filter((line) => /^ +\d+ +\S+ +\? /.test(line));
     expect(requests.map((line) => line.replace(/^ +\d+ +\S+ +/, ''))).toEqual([
       '? asked: Which order?',
-      `? asks: Which order?  reply: switchyard respond ${id} --answer "..." --url ${url}`,
+      `? asks: Which order?  reply: switchyard respond ${id} --answer "..." --url ${project.url}`,
     ]);
   });
 });

@@ -6,7 +6,9 @@
 #
 # docker-compose.yml runs the first; docker-compose.project.yml (an override) runs the second.
 
-FROM node:20-slim AS build
+# Node 22 (LTS): Node 20 reached its end of life in April 2026, and openai 7 and @nats-io/nuid 3
+# declare Node 22. The package itself still runs on Node 20.19+ (its test suite runs there).
+FROM node:22-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 # --ignore-scripts: `prepare` builds, and the sources are not here yet.
@@ -24,7 +26,7 @@ RUN npm run build \
 # switchyard installed from the tarball above as `npm i switchyard` would install it from the
 # registry. `PROJECT` is a folder inside the build context; its node_modules are not copied
 # (.dockerignore).
-FROM node:20-slim AS project
+FROM node:22-slim AS project
 ARG PROJECT=examples/refunds
 WORKDIR /project
 ENV NODE_ENV=production
@@ -41,7 +43,7 @@ ENTRYPOINT ["node", "node_modules/switchyard/dist/src/cli/main.js"]
 CMD ["serve", "--host", "0.0.0.0", "--nats-url", "nats://nats:4222"]
 
 # The bundled example agents (the default target).
-FROM node:20-slim
+FROM node:22-slim
 WORKDIR /app
 ENV NODE_ENV=production
 COPY --from=build /app/package.json ./package.json

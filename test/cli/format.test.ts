@@ -30,3 +30,18 @@ describe('show of a pipeline', () => {
     expect(details).toContain('steps    2  (events: 5)');
   });
 });
+
+describe('the line of an error', () => {
+  const error = (data: Record<string, unknown>): ThreadEvent => ({ seq: 3, at: '2026-01-01T00:00:00.000Z', type: 'error', data: { kind: 'model_http', attempt: 1, ...data } }) as ThreadEvent;
+
+  it('adds when it is retried to an error that does not say it', () => {
+    const line = eventLine(error({ message: 'HTTP 502: bad gateway', retryAt: '2026-01-01T00:00:01.000Z' }), 'th_1');
+    expect(line).toMatch(/^✗ model_http: HTTP 502: bad gateway; retrying at \S+$/);
+  });
+
+  it('does not repeat the retry time of a rate limit, whose message says it', () => {
+    const message = 'rate limited: retrying at 2026-01-01T00:00:30.000Z (in 30 s, as the server asked); HTTP 429: slow down';
+    const line = eventLine(error({ message, retryAt: '2026-01-01T00:00:30.000Z', rateLimited: true }), 'th_1');
+    expect(line).toBe(`✗ model_http: ${message}`);
+  });
+});

@@ -97,7 +97,8 @@ export function eventLine(event: ThreadEvent, threadId: string, hint: CommandHin
     case 'tool_result':
       return `→ ${event.data.tool} = ${showValue(event.data.result)}`;
     case 'error': {
-      const retry = event.data.retryAt ? `; retrying at ${clockTime(event.data.retryAt)}` : '';
+      // A rate limit's message says when it is retried, and why then.
+      const retry = event.data.retryAt && event.data.rateLimited !== true ? `; retrying at ${clockTime(event.data.retryAt)}` : '';
       return `✗ ${event.data.kind}: ${showValue(event.data.message)}${retry}`;
     }
     case 'human_request': {

@@ -1,9 +1,11 @@
+import { jetstreamManager } from '@nats-io/jetstream';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { calculator } from '../../agents/calculator/index.js';
 import { createDemoModel } from '../../src/model/demoModel.js';
 import { childThreadId, pipeline } from '../../src/pipeline/pipeline.js';
-import type { ThreadReply } from '../../src/surface/payloads.js';
+import type { ThreadReply, TriggerResult } from '../../src/surface/payloads.js';
+import { busSubjects } from '../../src/surface/subjects.js';
 import type { ThreadEvent } from '../../src/thread/events.js';
 import { eventually, uniqueToken, useNatsTestBed } from './natsTestKit.js';
 
@@ -38,5 +40,35 @@ describe('cancelling a pipeline over NATS', () => {
     expect(child.ok && child.thread.events.at(-1)).toMatchObject({ type: 'control', data: { action: 'cancel', reason: `pipeline ${id} cancelled`, by: 'qa' } });
     const answer = await bed.client.request<ThreadReply>(`${names.prefix}.thread.${childId}.respond`, { requestId: waiting.pendingRequest!.requestId, approved: true });
     expect(answer).toMatchObject({ ok: false, code: 'conflict', error: `thread ${childId} is cancelled` });
+  });
+
+  it('publishes its cancelled result once on replyTo, with the cancel’s reason and who cancelled', async () => {
+    const names = { prefix: `sy${uniqueToken()}`, bucket: `threads_${uniqueToken()}` };
+    const common = { ...names, agents: [calculator], pipelines: [halve], model: createDemoModel() };
+    await bed.node({ ...common, processId: 'worker' });
+    await bed.node({ ...common, processId: 'api', worker: false });
+    const token = uniqueToken();
+    const reply = bed.client.inbox<TriggerResult>();
+    await bed.client.trigger(`${names.prefix}.trigger.halve`, { input: {}, replyTo: reply.subject }, { msgId: token });
+    const id = `trg-${token}`;
+    await eventually(async () => {
+      const got = await bed.client.request<Got>(`${names.prefix}.thread.${childThreadId(id, 'divide')}.get`, '');
+      return got.ok && got.thread.status === 'awaiting_human' ? true : undefined;
+    }, 20_000, 'the child to ask for an approval');
+    const cancel = { action: 'cancel', reason: 'the order was withdrawn', by: 'qa' };
+    const cancelled = await bed.client.request<ThreadReply>(`${names.prefix}.thread.${id}.control`, cancel);
+    expect(cancelled).toMatchObject({ ok: true, thread: { status: 'cancelled' } });
+    const version = cancelled.ok ? cancelled.thread.version : -1;
+    await reply.messages.until(1, 20_000, 'the cancelled result');
+    // Every job of the pipeline settled (a result is published before its job is acknowledged),
+    // and the client has read everything sent to it before that.
+    const jsm = await jetstreamManager(bed.client.nc);
+    const stream = busSubjects(names.prefix).queueName('halve');
+    await eventually(async () => {
+      const info = await jsm.consumers.info(stream, `${stream}_workers`);
+      return info.num_pending === 0 && info.num_ack_pending === 0 ? info : undefined;
+    }, 20_000, 'the pipeline’s jobs to be settled', 100);
+    await bed.client.nc.flush();
+    expect(reply.messages.items).toEqual([{ threadId: id, agent: 'halve', status: 'cancelled', version, reason: 'the order was withdrawn', by: 'qa' }]);
   });
 });

@@ -1,11 +1,11 @@
 import { callbackUrlOf, parentIdOf } from '../runtime/threadView.js';
 import type { Thread } from '../thread/events.js';
 import { deriveState, statusOf, TERMINAL_STATUSES } from '../thread/state.js';
-import type { TriggerResult } from './payloads.js';
+import { cancelOf, type TriggerResult } from './payloads.js';
 
 /**
  * The JSON body of a callback: what a NATS trigger's `replyTo` receives at the same rest (a
- * {@link TriggerResult}: status, version, output, failure, pending request), with an id, a type
+ * {@link TriggerResult}: status, version, output, failure, a cancel's reason and by, pending request), with an id, a type
  * and a time.
  */
 export interface CallbackPayload extends TriggerResult {
@@ -47,6 +47,7 @@ export function callbackPayloadOf(thread: Thread): CallbackPayload | undefined {
     version: state.version,
     ...(state.output === undefined ? {} : { output: state.output }),
     ...(state.failure === undefined ? {} : { failure: state.failure }),
+    ...(status === 'cancelled' ? cancelOf(thread.events) : {}),
     ...(state.pendingRequest === null ? {} : { pendingRequest: state.pendingRequest }),
   };
   return { id: `${thread.id}:${state.version}`, type, at: thread.events.at(-1)?.at ?? '', ...result };

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { BusHeaders, JsonParseResult } from '../bus/bus.js';
 import { isValidSubject } from '../bus/subject.js';
 import { THREAD_ID_PATTERN, THREAD_ID_RULE, type ThreadView } from '../runtime/runtime.js';
-import { launchInputSchema, type HumanRequest, type Json } from '../thread/events.js';
+import { launchInputSchema, type HumanRequest, type Json, type ThreadEvent } from '../thread/events.js';
 import type { ThreadStatus } from '../thread/state.js';
 import { REPLY_TO_HEADER } from './subjects.js';
 
@@ -83,6 +83,10 @@ export interface TriggerResult {
   readonly output?: Json;
   /** Why it failed (status `failed`). */
   readonly failure?: string;
+  /** Why it was cancelled (status `cancelled`), as the cancel said (a pipeline's child: `pipeline <id> cancelled`). */
+  readonly reason?: string;
+  /** Who cancelled it (status `cancelled`), as the cancel said. */
+  readonly by?: string;
   /** The open request (status `awaiting_human` or `escalated`). */
   readonly pendingRequest?: HumanRequest;
 }
@@ -137,8 +141,20 @@ export function resultOf(view: ThreadView): TriggerResult {
     version: view.version,
     ...(view.output === undefined ? {} : { output: view.output }),
     ...(view.failure === undefined ? {} : { failure: view.failure }),
+    ...(view.status === 'cancelled' ? cancelOf(view.events) : {}),
     ...(view.pendingRequest === null ? {} : { pendingRequest: view.pendingRequest }),
   };
+}
+
+/**
+ * The `reason` and `by` of the cancel that ended a cancelled thread: its first cancel event (a
+ * cancel always ends a thread that has not ended, and nothing after its end counts).
+ */
+export function cancelOf(events: readonly ThreadEvent[]): Pick<TriggerResult, 'reason' | 'by'> {
+  const cancel = events.find((event) => event.type === 'control' && event.data.action === 'cancel');
+  if (cancel?.type !== 'control') return {};
+  const { reason, by } = cancel.data;
+  return { ...(reason === undefined ? {} : { reason }), ...(by === undefined ? {} : { by }) };
 }
 
 /** The {@link ThreadBrief} of a thread. */

@@ -150,13 +150,14 @@ function checkCallback(delivery: CallbackDelivery | undefined): void {
 /**
  * A pipeline's child thread ended: a job on the pipeline's queue continues the pipeline, in
  * whichever process serves it (this one need not know the pipeline). The runtime schedules the
- * same job when it writes the end; their shared msg id makes them one.
+ * same job when it writes the end; their shared msg id makes them one. A pipeline that has ended
+ * (cancelled, with its children after it) is not woken: its end is reported by what ended it.
  */
 async function wakeParent(scope: WorkerScope, view: ThreadView): Promise<void> {
   const parentId = parentIdOf(view);
   if (parentId === undefined) return;
   const parent = await scope.ctx.runtime.get(parentId);
-  if (parent === undefined) return;
+  if (parent === undefined || TERMINAL_STATUSES.includes(parent.status)) return;
   await scope.ctx.queues.schedule(parent, { childEnded: { threadId: view.id, version: view.version } });
 }
 

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { BusHeaders, JsonParseResult } from '../bus/bus.js';
 import { isValidSubject } from '../bus/subject.js';
 import { THREAD_ID_PATTERN, THREAD_ID_RULE, type ThreadView } from '../runtime/runtime.js';
-import { launchInputSchema, type HumanRequest, type Json, type ThreadEvent } from '../thread/events.js';
+import { launchInputSchema, type HumanRequest, type Json, type Thread, type ThreadEvent } from '../thread/events.js';
 import type { ThreadStatus } from '../thread/state.js';
 import { REPLY_TO_HEADER } from './subjects.js';
 
@@ -87,8 +87,16 @@ export interface TriggerResult {
   readonly reason?: string;
   /** Who cancelled it (status `cancelled`), as the cancel said. */
   readonly by?: string;
-  /** The open request (status `awaiting_human` or `escalated`). */
+  /** The open request (status `awaiting_human` or `escalated`), or that of {@link childThreadId}. */
   readonly pendingRequest?: HumanRequest;
+  /**
+   * A pipeline's result while one of its children (at any depth) waits for a human: the thread
+   * that waits, where `pendingRequest` is answered (with its `requestId`); `threadId`, `agent`,
+   * `status` and `version` stay the pipeline's. Absent on a thread's own rests.
+   */
+  readonly childThreadId?: string;
+  /** The agent of {@link childThreadId}. */
+  readonly childAgent?: string;
 }
 
 /** What a reply subject receives for a trigger that was refused (bad input). */
@@ -130,6 +138,14 @@ export function headerReplyTo(headers: BusHeaders): string | undefined {
 export function replyToOf(json: JsonParseResult, headers: BusHeaders): string | undefined {
   const raw = json.success ? (json.data as { replyTo?: unknown } | null)?.replyTo : undefined;
   return typeof raw === 'string' && isReplySubject(raw) ? raw : headerReplyTo(headers);
+}
+
+/** The reply subject a thread's launch recorded, if a NATS trigger launched it with one. */
+export function recordedReplyTo(thread: Pick<Thread, 'events'>): string | undefined {
+  const first = thread.events[0];
+  if (first?.type !== 'input' || first.data.source?.kind !== 'nats') return undefined;
+  const replyTo = first.data.source.replyTo;
+  return replyTo !== undefined && isReplySubject(replyTo) ? replyTo : undefined;
 }
 
 /** The {@link TriggerResult} of a thread at rest. */

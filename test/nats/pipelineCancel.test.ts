@@ -51,24 +51,24 @@ describe('cancelling a pipeline over NATS', () => {
     const reply = bed.client.inbox<TriggerResult>();
     await bed.client.trigger(`${names.prefix}.trigger.halve`, { input: {}, replyTo: reply.subject }, { msgId: token });
     const id = `trg-${token}`;
-    await eventually(async () => {
-      const got = await bed.client.request<Got>(`${names.prefix}.thread.${childThreadId(id, 'divide')}.get`, '');
-      return got.ok && got.thread.status === 'awaiting_human' ? true : undefined;
-    }, 20_000, 'the child to ask for an approval');
+    // The replyTo hears that the child asks for an approval (see pipelineReplies.test.ts).
+    const [asked] = await reply.messages.until(1, 20_000, 'the child’s request');
+    expect(asked).toMatchObject({ threadId: id, status: 'running', childThreadId: childThreadId(id, 'divide'), pendingRequest: { kind: 'approval' } });
     const cancel = { action: 'cancel', reason: 'the order was withdrawn', by: 'qa' };
     const cancelled = await bed.client.request<ThreadReply>(`${names.prefix}.thread.${id}.control`, cancel);
     expect(cancelled).toMatchObject({ ok: true, thread: { status: 'cancelled' } });
     const version = cancelled.ok ? cancelled.thread.version : -1;
-    await reply.messages.until(1, 20_000, 'the cancelled result');
-    // Every job of the pipeline settled (a result is published before its job is acknowledged),
-    // and the client has read everything sent to it before that.
+    await reply.messages.until(2, 20_000, 'the cancelled result');
+    // Every job of the pipeline and its child settled (a result is published before its job is
+    // acknowledged), and the client has read everything sent to it before that.
     const jsm = await jetstreamManager(bed.client.nc);
-    const stream = busSubjects(names.prefix).queueName('halve');
-    await eventually(async () => {
-      const info = await jsm.consumers.info(stream, `${stream}_workers`);
-      return info.num_pending === 0 && info.num_ack_pending === 0 ? info : undefined;
-    }, 20_000, 'the pipeline’s jobs to be settled', 100);
+    for (const stream of [busSubjects(names.prefix).queueName('halve'), busSubjects(names.prefix).queueName('calculator')]) {
+      await eventually(async () => {
+        const info = await jsm.consumers.info(stream, `${stream}_workers`);
+        return info.num_pending === 0 && info.num_ack_pending === 0 ? info : undefined;
+      }, 20_000, `the jobs of ${stream} to be settled`, 100);
+    }
     await bed.client.nc.flush();
-    expect(reply.messages.items).toEqual([{ threadId: id, agent: 'halve', status: 'cancelled', version, reason: 'the order was withdrawn', by: 'qa' }]);
+    expect(reply.messages.items).toEqual([asked, { threadId: id, agent: 'halve', status: 'cancelled', version, reason: 'the order was withdrawn', by: 'qa' }]);
   });
 });

@@ -13,6 +13,7 @@ import type { Pipeline } from '../pipeline/pipeline.js';
 import type { ChildLauncher } from '../pipeline/pipelineSteps.js';
 import type { ThreadStore } from '../store/threadStore.js';
 import { versionOf, type Thread } from '../thread/events.js';
+import { deriveState } from '../thread/state.js';
 import { parentIdOf } from './threadView.js';
 import { WakeTimers } from './wakeTimers.js';
 
@@ -239,7 +240,10 @@ export function createThreadDriver(options: ThreadDriverOptions): ThreadDriver {
   };
   /**
    * Here when this runtime has the pipeline, else through `schedule` (a durable job that a process
-   * serving the pipeline takes), with the reason saying which child ended.
+   * serving the pipeline takes), with the reason saying which child ended. A pipeline that has
+   * ended is not woken: it takes no step, and what ended it reports its end (a cancel, which ends
+   * its children after it, is continued by its own guard job on NATS), so a wake-up would only
+   * report the same rest twice.
    */
   const wakeParent = (child: Thread): void => {
     const parentId = parentIdOf(child);
@@ -247,7 +251,7 @@ export function createThreadDriver(options: ThreadDriverOptions): ThreadDriver {
     const reason: ScheduleReason = { childEnded: { threadId: child.id, version: versionOf(child) } };
     store.get(parentId).then(
       (parent) => {
-        if (parent === undefined) return;
+        if (parent === undefined || deriveState(parent.events).terminal !== null) return;
         if (pipelines.has(parent.agent)) continueAfterWrite(parent, reason);
         else if (schedule !== undefined) start(parent, reason);
       },

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { BusHeaders, JsonParseResult } from '../bus/bus.js';
 import { isValidSubject } from '../bus/subject.js';
 import { THREAD_ID_PATTERN, THREAD_ID_RULE, type ThreadView } from '../runtime/runtime.js';
-import { launchInputSchema, type HumanRequest, type Json } from '../thread/events.js';
+import { launchInputSchema, type HumanRequest, type Json, type Thread, type ThreadEvent } from '../thread/events.js';
 import type { ThreadStatus } from '../thread/state.js';
 import { REPLY_TO_HEADER } from './subjects.js';
 
@@ -83,8 +83,20 @@ export interface TriggerResult {
   readonly output?: Json;
   /** Why it failed (status `failed`). */
   readonly failure?: string;
-  /** The open request (status `awaiting_human` or `escalated`). */
+  /** Why it was cancelled (status `cancelled`), as the cancel said (a pipeline's child: `pipeline <id> cancelled`). */
+  readonly reason?: string;
+  /** Who cancelled it (status `cancelled`), as the cancel said. */
+  readonly by?: string;
+  /** The open request (status `awaiting_human` or `escalated`), or that of {@link childThreadId}. */
   readonly pendingRequest?: HumanRequest;
+  /**
+   * A pipeline's result while one of its children (at any depth) waits for a human: the thread
+   * that waits, where `pendingRequest` is answered (with its `requestId`); `threadId`, `agent`,
+   * `status` and `version` stay the pipeline's. Absent on a thread's own rests.
+   */
+  readonly childThreadId?: string;
+  /** The agent of {@link childThreadId}. */
+  readonly childAgent?: string;
 }
 
 /** What a reply subject receives for a trigger that was refused (bad input). */
@@ -128,6 +140,14 @@ export function replyToOf(json: JsonParseResult, headers: BusHeaders): string | 
   return typeof raw === 'string' && isReplySubject(raw) ? raw : headerReplyTo(headers);
 }
 
+/** The reply subject a thread's launch recorded, if a NATS trigger launched it with one. */
+export function recordedReplyTo(thread: Pick<Thread, 'events'>): string | undefined {
+  const first = thread.events[0];
+  if (first?.type !== 'input' || first.data.source?.kind !== 'nats') return undefined;
+  const replyTo = first.data.source.replyTo;
+  return replyTo !== undefined && isReplySubject(replyTo) ? replyTo : undefined;
+}
+
 /** The {@link TriggerResult} of a thread at rest. */
 export function resultOf(view: ThreadView): TriggerResult {
   return {
@@ -137,8 +157,20 @@ export function resultOf(view: ThreadView): TriggerResult {
     version: view.version,
     ...(view.output === undefined ? {} : { output: view.output }),
     ...(view.failure === undefined ? {} : { failure: view.failure }),
+    ...(view.status === 'cancelled' ? cancelOf(view.events) : {}),
     ...(view.pendingRequest === null ? {} : { pendingRequest: view.pendingRequest }),
   };
+}
+
+/**
+ * The `reason` and `by` of the cancel that ended a cancelled thread: its first cancel event (a
+ * cancel always ends a thread that has not ended, and nothing after its end counts).
+ */
+export function cancelOf(events: readonly ThreadEvent[]): Pick<TriggerResult, 'reason' | 'by'> {
+  const cancel = events.find((event) => event.type === 'control' && event.data.action === 'cancel');
+  if (cancel?.type !== 'control') return {};
+  const { reason, by } = cancel.data;
+  return { ...(reason === undefined ? {} : { reason }), ...(by === undefined ? {} : { by }) };
 }
 
 /** The {@link ThreadBrief} of a thread. */

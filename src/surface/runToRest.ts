@@ -4,7 +4,8 @@ import { InvalidStateError, NotFoundError, SystemError } from '../errors.js';
 import { parentIdOf, type RunOptions, type ThreadView } from '../runtime/runtime.js';
 import { type ThreadStatus, TERMINAL_STATUSES } from '../thread/state.js';
 import type { CallbackDelivery } from './callbacks.js';
-import { isReplySubject, resultOf } from './payloads.js';
+import { childRequestResultOf, replyingPipelineOf } from './childRequests.js';
+import { recordedReplyTo, resultOf } from './payloads.js';
 import { publishReport, reportHumanNotice, restMsgId } from './reports.js';
 import { comesBack, handBack, heartbeat, keepJob, retryLater, type JobTarget, type WorkerScope } from './workerScope.js';
 
@@ -113,10 +114,10 @@ async function whileHeld(scope: WorkerScope, threadId: string, signal: AbortSign
 
 /**
  * Tells whoever waits on a thread at rest, before its job is acknowledged (so a crash before the
- * ack tells them again: at least once): the reply subjects, the human request, an HTTP launch's
- * callback, and the pipeline of a child that ended. A report that a stream captures is stored
- * first, and a callback delivered (or refused by its receiver), or this throws and the job comes
- * back. False when the worker stopped while the callback was in flight (the job is to be handed back).
+ * ack tells them again: at least once): the reply subjects, the human request (also to the reply
+ * subject of a pipeline above it), an HTTP launch's callback, and the pipeline of a child that
+ * ended. A report that a stream captures is stored first, and a callback delivered (or refused by
+ * its receiver), or this throws and the job comes back. False when the worker stopped while the callback was in flight (the job is to be handed back).
  */
 async function reportRest(scope: WorkerScope, job: Job, view: ThreadView, replyTo: string | undefined): Promise<boolean> {
   const { ctx } = scope;
@@ -126,7 +127,10 @@ async function reportRest(scope: WorkerScope, job: Job, view: ThreadView, replyT
   try {
     const result = resultOf(view);
     for (const target of targets) await publishReport(ctx, target, result, { msgId: restMsgId(view.id, view.version) });
-    if (view.pendingRequest !== null) await reportHumanNotice(ctx, view.agent, view.id, view.pendingRequest, job.deliveryCount > 1);
+    if (view.pendingRequest !== null) {
+      await reportHumanNotice(ctx, view.agent, view.id, view.pendingRequest, job.deliveryCount > 1);
+      await reportToPipeline(scope, view);
+    }
     callback = await ctx.callbacks.send(view, ctx.runtime);
   } finally {
     stopBeating();
@@ -135,6 +139,21 @@ async function reportRest(scope: WorkerScope, job: Job, view: ThreadView, replyT
   if (TERMINAL_STATUSES.includes(view.status)) await wakeParent(scope, view);
   checkCallback(callback);
   return true;
+}
+
+/**
+ * A pipeline's child waits for a human: the reply subject of the nearest pipeline above it (at any
+ * depth) that a NATS trigger launched with one hears of it, as a pipeline's callback URL does (see
+ * {@link childRequestResultOf}). Its msg id is the child's rest's (`rest.<childId>.<child's
+ * version>`): one result per rest of the child, which a stream capturing the subject stores once.
+ */
+async function reportToPipeline(scope: WorkerScope, view: ThreadView): Promise<void> {
+  if (parentIdOf(view) === undefined) return;
+  const { ctx } = scope;
+  const above = await replyingPipelineOf(view, ctx.runtime, recordedReplyTo);
+  const result = above === undefined ? undefined : childRequestResultOf(above.pipeline, view);
+  if (above === undefined || result === undefined) return;
+  await publishReport(ctx, above.to, result, { msgId: restMsgId(view.id, view.version) });
 }
 
 /**
@@ -150,13 +169,14 @@ function checkCallback(delivery: CallbackDelivery | undefined): void {
 /**
  * A pipeline's child thread ended: a job on the pipeline's queue continues the pipeline, in
  * whichever process serves it (this one need not know the pipeline). The runtime schedules the
- * same job when it writes the end; their shared msg id makes them one.
+ * same job when it writes the end; their shared msg id makes them one. A pipeline that has ended
+ * (cancelled, with its children after it) is not woken: its end is reported by what ended it.
  */
 async function wakeParent(scope: WorkerScope, view: ThreadView): Promise<void> {
   const parentId = parentIdOf(view);
   if (parentId === undefined) return;
   const parent = await scope.ctx.runtime.get(parentId);
-  if (parent === undefined) return;
+  if (parent === undefined || TERMINAL_STATUSES.includes(parent.status)) return;
   await scope.ctx.queues.schedule(parent, { childEnded: { threadId: view.id, version: view.version } });
 }
 
@@ -193,12 +213,4 @@ async function waitsForChild(scope: WorkerScope, view: ThreadView): Promise<bool
   if (typeof childId !== 'string') return false;
   const child = await runtime.get(childId);
   return child !== undefined && !TERMINAL_STATUSES.includes(child.status);
-}
-
-/** The reply subject the thread's trigger recorded, if it came over NATS. */
-function recordedReplyTo(view: ThreadView): string | undefined {
-  const first = view.events[0];
-  if (first?.type !== 'input' || first.data.source?.kind !== 'nats') return undefined;
-  const replyTo = first.data.source.replyTo;
-  return replyTo !== undefined && isReplySubject(replyTo) ? replyTo : undefined;
 }

@@ -1,9 +1,11 @@
+import { jetstreamManager } from '@nats-io/jetstream';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { calculator } from '../../agents/calculator/index.js';
 import { createDemoModel } from '../../src/model/demoModel.js';
 import { childThreadId, pipeline } from '../../src/pipeline/pipeline.js';
-import type { ThreadReply } from '../../src/surface/payloads.js';
+import type { ThreadReply, TriggerResult } from '../../src/surface/payloads.js';
+import { busSubjects } from '../../src/surface/subjects.js';
 import type { ThreadEvent } from '../../src/thread/events.js';
 import { eventually, uniqueToken, useNatsTestBed } from './natsTestKit.js';
 
@@ -38,5 +40,35 @@ describe('cancelling a pipeline over NATS', () => {
     expect(child.ok && child.thread.events.at(-1)).toMatchObject({ type: 'control', data: { action: 'cancel', reason: `pipeline ${id} cancelled`, by: 'qa' } });
     const answer = await bed.client.request<ThreadReply>(`${names.prefix}.thread.${childId}.respond`, { requestId: waiting.pendingRequest!.requestId, approved: true });
     expect(answer).toMatchObject({ ok: false, code: 'conflict', error: `thread ${childId} is cancelled` });
+  });
+
+  it('publishes its cancelled result once on replyTo, with the cancel’s reason and who cancelled', async () => {
+    const names = { prefix: `sy${uniqueToken()}`, bucket: `threads_${uniqueToken()}` };
+    const common = { ...names, agents: [calculator], pipelines: [halve], model: createDemoModel() };
+    await bed.node({ ...common, processId: 'worker' });
+    await bed.node({ ...common, processId: 'api', worker: false });
+    const token = uniqueToken();
+    const reply = bed.client.inbox<TriggerResult>();
+    await bed.client.trigger(`${names.prefix}.trigger.halve`, { input: {}, replyTo: reply.subject }, { msgId: token });
+    const id = `trg-${token}`;
+    // The replyTo hears that the child asks for an approval (see pipelineReplies.test.ts).
+    const [asked] = await reply.messages.until(1, 20_000, 'the child’s request');
+    expect(asked).toMatchObject({ threadId: id, status: 'running', childThreadId: childThreadId(id, 'divide'), pendingRequest: { kind: 'approval' } });
+    const cancel = { action: 'cancel', reason: 'the order was withdrawn', by: 'qa' };
+    const cancelled = await bed.client.request<ThreadReply>(`${names.prefix}.thread.${id}.control`, cancel);
+    expect(cancelled).toMatchObject({ ok: true, thread: { status: 'cancelled' } });
+    const version = cancelled.ok ? cancelled.thread.version : -1;
+    await reply.messages.until(2, 20_000, 'the cancelled result');
+    // Every job of the pipeline and its child settled (a result is published before its job is
+    // acknowledged), and the client has read everything sent to it before that.
+    const jsm = await jetstreamManager(bed.client.nc);
+    for (const stream of [busSubjects(names.prefix).queueName('halve'), busSubjects(names.prefix).queueName('calculator')]) {
+      await eventually(async () => {
+        const info = await jsm.consumers.info(stream, `${stream}_workers`);
+        return info.num_pending === 0 && info.num_ack_pending === 0 ? info : undefined;
+      }, 20_000, `the jobs of ${stream} to be settled`, 100);
+    }
+    await bed.client.nc.flush();
+    expect(reply.messages.items).toEqual([asked, { threadId: id, agent: 'halve', status: 'cancelled', version, reason: 'the order was withdrawn', by: 'qa' }]);
   });
 });

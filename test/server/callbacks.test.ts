@@ -13,6 +13,7 @@ import { createRuntime } from '../../src/runtime/runtime.js';
 import { scriptedModel } from '../../src/model/scriptedModel.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
 import { createCallbackSender, PATIENT_CALLBACK_RETRIES, type CallbackDelivery, type CallbackPayload } from '../../src/surface/callbacks.js';
+import { resultOf } from '../../src/surface/payloads.js';
 import { eventually } from '../bus/waiting.js';
 import { ROOT, startCli } from '../cli/cliProcess.js';
 import { call, createHarness, decide, echo, type Harness } from './harness.js';
@@ -68,6 +69,20 @@ describe('POST /threads with a callbackUrl', () => {
     const [, finished] = await origin.waitFor(2);
     expect(signedWith(finished!, SECRET)).toBe(true);
     expect(payloadOf(finished!)).toMatchObject({ type: 'thread.finished', threadId: launched.body.id, status: 'done', output: 'result 4' });
+  });
+
+  it('calls it when the thread is cancelled, with the body a NATS result has: the cancel’s reason and by', async () => {
+    const { url } = await embedded();
+    const origin = await receiver();
+    const launched = await call<ThreadView>(url, 'POST', '/threads', { agent: 'calculator', input: { op: 'divide', a: 8, b: 2 }, callbackUrl: origin.url });
+    await origin.waitFor(1);
+    const cancelled = await call<ThreadView>(url, 'POST', `/threads/${launched.body.id}/cancel`, { reason: 'the order was withdrawn', by: 'qa' });
+    expect(cancelled.status).toBe(200);
+    const [, finished] = await origin.waitFor(2);
+    const { id, at, ...result } = payloadOf(finished!);
+    expect({ id, at }).toEqual({ id: `${launched.body.id}:${cancelled.body.version}`, at: cancelled.body.updatedAt });
+    expect(result).toEqual({ ...resultOf(cancelled.body), type: 'thread.finished' });
+    expect(result).toMatchObject({ status: 'cancelled', reason: 'the order was withdrawn', by: 'qa' });
   });
 
   it('calls only the thread’s own callback, and none for a thread launched without one', async () => {

@@ -150,7 +150,7 @@ async function listen(backend: Backend, options: ServeOptions, io: ServeIO, logg
       hookSecret: options.hookSecret ?? '',
       callbackUrls,
       logger,
-      extensions: [inspectorExtension({ bus: backend.bus })],
+      extensions: [inspectorExtension({ bus: backend.bus, prefix: backend.inspectPrefix })],
       // Nothing sends a webhook again once its sender gives up: the patient retries of callbacks.
       ...(webhooks
         ? {

@@ -2,7 +2,7 @@
  * A user's project as `serve` and `worker` load it: `--config`, `switchyard.config.*` in the
  * working directory, else the bundled examples; bad configs are clear errors.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/errors.js';
@@ -40,6 +40,31 @@ describe('loadProject', () => {
     expect(project.path).toBe(join(dir, 'switchyard.config.ts'));
     expect(project.agents.map((a) => a.name)).toEqual(['helper']);
     expect(project.config.maxConcurrent).toBe(3);
+  });
+
+  it('finds switchyard.config.* in the nearest folder above the working directory that has one, up to the project\'s package.json', async () => {
+    await writeFile(join(dir, 'package.json'), '{"type":"module"}\n');
+    await writeFile(join(dir, 'switchyard.config.mts'), `${agentSource('top')}\nexport default { agents: [mine] };\n`);
+    await mkdir(join(dir, 'src/agents/deep'), { recursive: true });
+    const fromDeep = await loadProject({ cwd: join(dir, 'src/agents/deep') });
+    expect(fromDeep.path).toBe(join(dir, 'switchyard.config.mts'));
+    expect(fromDeep.agents.map((a) => a.name)).toEqual(['top']);
+
+    // The nearest wins.
+    await writeFile(join(dir, 'src/switchyard.config.ts'), `${agentSource('near')}\nexport default { agents: [mine] };\n`);
+    const fromNear = await loadProject({ cwd: join(dir, 'src/agents/deep') });
+    expect(fromNear.path).toBe(join(dir, 'src/switchyard.config.ts'));
+    expect(fromNear.agents.map((a) => a.name)).toEqual(['near']);
+  });
+
+  it('does not look above a folder with a package.json: a package inside a project with a config is a project of its own', async () => {
+    await writeFile(join(dir, 'switchyard.config.mts'), `${agentSource('outer')}\nexport default { agents: [mine] };\n`);
+    await mkdir(join(dir, 'inner/src'), { recursive: true });
+    await writeFile(join(dir, 'inner/package.json'), '{}\n');
+    const project = await loadProject({ cwd: join(dir, 'inner/src') });
+    expect(project.path).toBeNull();
+    expect(project.agents.map((a) => a.name)).toEqual(['calculator', 'deploybot', 'triage']);
+    expect(project.searched).toEqual({ from: join(dir, 'inner/src'), to: join(dir, 'inner') });
   });
 
   it('loads --config <file> relative to the working directory', async () => {

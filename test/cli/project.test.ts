@@ -1,6 +1,7 @@
 /**
  * A user's project as `serve` and `worker` load it: `--config`, `switchyard.config.*` in the
- * working directory, else the bundled examples; bad configs are clear errors.
+ * working directory or the nearest folder above it up to the project root, else the bundled
+ * examples; bad configs are clear errors.
  */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';

@@ -74,6 +74,18 @@ describe('loadProject', () => {
     expect(project.agents.map((a) => a.name)).toEqual(['other']);
   });
 
+  it('loads --config <folder> from the config in that folder, and refuses a folder without one', async () => {
+    await mkdir(join(dir, 'mine/empty'), { recursive: true });
+    await writeFile(join(dir, 'mine/switchyard.config.mts'), `${agentSource('inside')}\nexport default { agents: [mine] };\n`);
+    const project = await loadProject({ cwd: dir, config: 'mine' });
+    expect(project.path).toBe(join(dir, 'mine/switchyard.config.mts'));
+    expect(project.agents.map((a) => a.name)).toEqual(['inside']);
+
+    const refused = loadProject({ cwd: dir, config: 'mine/empty' });
+    await expect(refused).rejects.toThrow(ConfigError);
+    await expect(refused).rejects.toThrow(`--config mine/empty is a folder without switchyard.config.{ts,mts,js,mjs} (${join(dir, 'mine/empty')})`);
+  });
+
   it('names a missing file, a module that fails, two agents of one name and a non-agent', async () => {
     await expect(loadProject({ cwd: dir, config: 'nope.mjs' })).rejects.toThrow(/--config nope\.mjs: no such file/);
     await writeFile(join(dir, 'broken.mjs'), 'throw new Error("boom at load")\n');

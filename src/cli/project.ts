@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Agent } from '../agent/agent.js';
@@ -34,16 +34,16 @@ export interface Project {
 
 /** Options of {@link loadProject}. */
 export interface LoadProjectOptions {
-  /** `--config <file>`; relative to `cwd`. */
+  /** `--config <file>`, or a folder holding one of {@link CONFIG_FILES}; relative to `cwd`. */
   config?: string;
   /** Where to look for `switchyard.config.*`. */
   cwd: string;
 }
 
 /**
- * Loads the user's project: `--config <file>`, else the config {@link findConfig} finds from
- * `cwd`, else the bundled examples. TypeScript configs load without a build step (through jiti)
- * and without a type check. Throws a {@link ConfigError} that says what is wrong: a missing file,
+ * Loads the user's project: `--config <file>` (or the config in `--config <folder>`), else the
+ * config {@link findConfig} finds from `cwd`, else the bundled examples. TypeScript configs load
+ * without a build step (through jiti) and without a type check. Throws a {@link ConfigError} that says what is wrong: a missing file,
  * a module that fails to load, a config that names something that is not an agent or two agents
  * of one name.
  */
@@ -55,7 +55,11 @@ export async function loadProject(options: LoadProjectOptions): Promise<Project>
   }
   const path = resolve(options.cwd, options.config);
   if (!existsSync(path)) throw new ConfigError(`--config ${options.config}: no such file (${path})`);
-  return loadConfig(path);
+  if (!statSync(path).isDirectory()) return loadConfig(path);
+  // A folder: the project's, whose config is in it.
+  const inside = configIn(path);
+  if (inside === undefined) throw new ConfigError(`--config ${options.config} is a folder without ${CONFIG_NAMES} (${path})`);
+  return loadConfig(inside);
 }
 
 async function loadConfig(path: string): Promise<Project> {

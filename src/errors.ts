@@ -53,9 +53,29 @@ export class NotFoundError extends SwitchyardError {
   constructor(
     readonly what: 'thread' | 'agent' | 'request',
     readonly id: string,
+    message = `${what} not found: ${id}`,
   ) {
-    super(`${what} not found: ${id}`);
+    super(message);
   }
+}
+
+/**
+ * An agent or pipeline name that the runtime does not know: the message names the ones it knows,
+ * the same on every surface (TypeScript, HTTP, CLI, NATS).
+ */
+export class UnknownAgentError extends NotFoundError {
+  constructor(
+    name: string,
+    /** The agents and pipelines known, in the order they were defined. */
+    readonly known: readonly string[],
+  ) {
+    super('agent', name, unknownAgentMessage(name, known));
+  }
+}
+
+/** `unknown agent "<name>" (known: a, b)`: one spelling for every surface. */
+export function unknownAgentMessage(name: string, known: readonly string[]): string {
+  return `unknown agent ${JSON.stringify(name)} (known: ${known.length > 0 ? known.join(', ') : 'none'})`;
 }
 
 /**

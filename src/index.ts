@@ -37,6 +37,7 @@ export {
   SwitchyardError,
   SystemError,
   ThreadTooLargeError,
+  UnknownAgentError,
   VersionConflictError,
 } from './errors.js';
 export { checkConfig, defineConfig, type StoreContext, type SwitchyardConfig } from './runtime/config.js';

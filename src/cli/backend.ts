@@ -18,10 +18,15 @@ import type { Project } from './project.js';
  */
 export const DRAIN_MS = 10_000;
 
+/** The subject prefix of the embedded backend's in-process bus (nothing else shares it). */
+const EMBEDDED_PREFIX = 'switchyard';
+
 /** The runtime `serve` serves, the bus its inspector uses, where its threads live, and how to close them. */
 export interface Backend {
   readonly runtime: Runtime;
   readonly bus: Bus;
+  /** The prefix of the subjects (`<prefix>.inspect.>`) the processes' actors are published on: where the inspector listens. */
+  readonly inspectPrefix: string;
   /** A line for the user: where threads are stored. */
   readonly where: string;
   /** Where the HTTP server's webhooks hear of changes, given its receivers. @default the runtime */
@@ -56,7 +61,7 @@ export async function embeddedBackend(dir: string, options: BackendOptions): Pro
   }
   // Inspection events travel over the bus (in-process here), as they do between processes on NATS.
   const bus = createMemoryBus();
-  const inspector = createBusInspector({ bus, websocketUrl: inspectWebsocket(env) });
+  const inspector = createBusInspector({ bus, prefix: EMBEDDED_PREFIX, websocketUrl: inspectWebsocket(env) });
   const runtime = createRuntime({
     agents: project.agents,
     pipelines: project.pipelines,
@@ -69,6 +74,7 @@ export async function embeddedBackend(dir: string, options: BackendOptions): Pro
   return {
     runtime,
     bus,
+    inspectPrefix: EMBEDDED_PREFIX,
     where: own ? 'threads are stored where the config\'s store keeps them' : `threads are stored in ${join(dir, 'threads')}`,
     deliveryLedger: () => Promise.resolve(fileDeliveryLedger(join(dir, 'deliveries.jsonl'))),
     async close() {
@@ -127,6 +133,8 @@ export async function natsBackend(options: NatsBackendOptions): Promise<Backend>
   return {
     runtime: node.runtime,
     bus: node.bus,
+    // The prefix this process's own bus inspector publishes on, as every process of the deployment does.
+    inspectPrefix: surface.subjects.prefix,
     where: `threads are stored in NATS at ${natsUrl} (KV bucket ${node.bucket}, subjects ${surface.subjects.prefix}.>); ${jobs}`,
     // Every API process of the deployment observes every thread: one of them sends each webhook.
     webhookSource: (receivers) => surface.webhookSource(receivers),

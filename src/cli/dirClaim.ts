@@ -1,6 +1,6 @@
 import { readFileSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigError } from '../errors.js';
+import { ConfigError, messageOf, SystemError } from '../errors.js';
 import { createLockOwner } from '../store/fileLock.js';
 
 /** Options of {@link claimDir}. */
@@ -23,12 +23,19 @@ const DIR_LOCK = 'serve';
  * effect). The claim is a lease: its holder refreshes the lock's time every `heartbeatMs`, and a
  * lock not refreshed for `staleMs` is broken, so a directory whose serve died on another host (a
  * volume moved to another machine) is taken over after that; one whose holder was a process of
- * this host that is gone, at once.
+ * this host that is gone, at once. Throws a {@link ConfigError} for a directory another serve
+ * holds, or that this user may not write (see {@link unusableDir}).
  */
 export function claimDir(dir: string, options: DirClaimOptions = {}): () => void {
   const { staleMs = 30_000, heartbeatMs = 5_000 } = options;
   const owner = createLockOwner(dir, { staleMs, timeoutMs: 0 });
-  const held = owner.tryAcquire(DIR_LOCK);
+  let held: ReturnType<typeof owner.tryAcquire>;
+  try {
+    held = owner.tryAcquire(DIR_LOCK);
+  } catch (error) {
+    owner.dispose();
+    throw unusableDir(dir, error);
+  }
   const lockFile = join(dir, `${DIR_LOCK}.lock`);
   if (held === undefined) {
     owner.dispose();
@@ -43,6 +50,35 @@ export function claimDir(dir: string, options: DirClaimOptions = {}): () => void
     held();
     owner.dispose();
   };
+}
+
+/** Why the file system refuses a directory to this user, by error code. */
+const DENIED: Readonly<Record<string, string>> = {
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EROFS: 'read-only file system',
+};
+
+/**
+ * The error to report for a data directory that could not be written: a {@link ConfigError}
+ * (another `--dir` is the fix) when the file system refuses this user, naming the directory and
+ * the cause; else a {@link SystemError} naming both.
+ */
+export function unusableDir(dir: string, error: unknown): ConfigError | SystemError {
+  const code = errnoOf(error);
+  const denied = code === undefined ? undefined : DENIED[code];
+  if (denied !== undefined) return new ConfigError(`cannot write the data directory ${dir}: ${denied} (${code}); pass --dir a directory this user can write`, { cause: error });
+  const cause = error instanceof Error && error.cause !== undefined ? error.cause : error;
+  return new SystemError(`cannot use the data directory ${dir}: ${messageOf(cause)}`, { cause: error });
+}
+
+/** The errno code (`EACCES`...) of an error or of the error that caused it. */
+function errnoOf(error: unknown): string | undefined {
+  for (let e = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (typeof code === 'string') return code;
+  }
+  return undefined;
 }
 
 /** Marks the lock as refreshed now (a lock broken meanwhile is someone else's: left alone). */

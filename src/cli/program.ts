@@ -30,7 +30,7 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
       'after',
       `
 Examples:
-  $ switchyard serve                                     # switchyard.config.* here, else the bundled agents
+  $ switchyard serve                                     # switchyard.config.* here or above, else the bundled agents
   $ switchyard serve --config agents.config.ts --agents support
   $ NATS_URL=nats://127.0.0.1:4222 switchyard serve     # and on any machine: switchyard worker
   $ switchyard launch calculator "what is (3 + 4) / 2"

@@ -1,5 +1,5 @@
-import { existsSync } from 'node:fs';
-import { basename, extname, resolve } from 'node:path';
+import { existsSync, statSync } from 'node:fs';
+import { basename, dirname, extname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Agent } from '../agent/agent.js';
 import { ConfigError, messageOf } from '../errors.js';
@@ -7,8 +7,19 @@ import type { Pipeline } from '../pipeline/pipeline.js';
 import { checkConfig, type SwitchyardConfig } from '../runtime/config.js';
 import { bundledProject } from './bundled.js';
 
-/** The file names `serve` and `worker` look for in the working directory, in this order. */
+/** The file names `serve` and `worker` look for (see {@link findConfig}), in this order. */
 export const CONFIG_FILES: readonly string[] = ['switchyard.config.ts', 'switchyard.config.mts', 'switchyard.config.js', 'switchyard.config.mjs'];
+
+/** {@link CONFIG_FILES}, as a person reads them. */
+const CONFIG_NAMES = 'switchyard.config.{ts,mts,js,mjs}';
+
+/** The folders {@link findConfig} looked in: from `from` up to `to`, both included. */
+export interface ConfigSearch {
+  /** The working directory. */
+  readonly from: string;
+  /** The project's root (the nearest folder with a package.json), else the filesystem root. */
+  readonly to: string;
+}
 
 /** A loaded project: its config, and where it came from. */
 export interface Project {
@@ -17,26 +28,41 @@ export interface Project {
   readonly pipelines: readonly Pipeline[];
   /** The config file's absolute path, or `null` for the bundled examples. */
   readonly path: string | null;
+  /** Where the config was looked for, when none was found (the bundled examples). */
+  readonly searched?: ConfigSearch;
 }
 
 /** Options of {@link loadProject}. */
 export interface LoadProjectOptions {
-  /** `--config <file>`; relative to `cwd`. */
+  /** `--config <file>`, or a folder holding one of {@link CONFIG_FILES}; relative to `cwd`. */
   config?: string;
   /** Where to look for `switchyard.config.*`. */
   cwd: string;
 }
 
 /**
- * Loads the user's project: `--config <file>`, else the first of {@link CONFIG_FILES} in `cwd`,
- * else the bundled examples. TypeScript configs load without a build step (through jiti). Throws
- * a {@link ConfigError} that says what is wrong: a missing file, a module that fails to load, a
- * config that names something that is not an agent or two agents of one name.
+ * Loads the user's project: `--config <file>` (or the config in `--config <folder>`), else the
+ * config {@link findConfig} finds from `cwd`, else the bundled examples. TypeScript configs load
+ * without a build step (through jiti) and without a type check. Throws a {@link ConfigError} that says what is wrong: a missing file,
+ * a module that fails to load, a config that names something that is not an agent or two agents
+ * of one name.
  */
 export async function loadProject(options: LoadProjectOptions): Promise<Project> {
-  const path = options.config !== undefined ? resolve(options.cwd, options.config) : findConfig(options.cwd);
-  if (path === undefined) return projectOf(bundledProject(), null);
+  if (options.config === undefined) {
+    const found = findConfig(options.cwd);
+    if (typeof found !== 'string') return { ...projectOf(bundledProject(), null), searched: found };
+    return loadConfig(found);
+  }
+  const path = resolve(options.cwd, options.config);
   if (!existsSync(path)) throw new ConfigError(`--config ${options.config}: no such file (${path})`);
+  if (!statSync(path).isDirectory()) return loadConfig(path);
+  // A folder: the project's, whose config is in it.
+  const inside = configIn(path);
+  if (inside === undefined) throw new ConfigError(`--config ${options.config} is a folder without ${CONFIG_NAMES} (${path})`);
+  return loadConfig(inside);
+}
+
+async function loadConfig(path: string): Promise<Project> {
   const exported = await importConfig(path);
   if (exported === NO_DEFAULT_EXPORT) {
     throw new ConfigError(`${basename(path)} has no default export: end it with export default defineConfig({ agents: [...] })`);
@@ -44,9 +70,39 @@ export async function loadProject(options: LoadProjectOptions): Promise<Project>
   return projectOf(checkConfig(exported, basename(path)), path);
 }
 
-/** The config file in `cwd`, if there is one. */
-export function findConfig(cwd: string): string | undefined {
-  return CONFIG_FILES.map((name) => resolve(cwd, name)).find((path) => existsSync(path));
+/**
+ * The project's config: the first of {@link CONFIG_FILES} in `cwd`, else in the nearest folder
+ * above it that has one, looking no further up than the project's root (the nearest folder with a
+ * package.json: a package inside another project is a project of its own, as the switchyard
+ * checkout is) or the filesystem root. Answers the folders it looked in when there is none.
+ */
+export function findConfig(cwd: string): string | ConfigSearch {
+  const from = resolve(cwd);
+  for (let dir = from; ; dir = dirname(dir)) {
+    const found = configIn(dir);
+    if (found !== undefined) return found;
+    if (existsSync(join(dir, 'package.json')) || dirname(dir) === dir) return { from, to: dir };
+  }
+}
+
+/** The first of {@link CONFIG_FILES} in `dir`, if there is one. */
+function configIn(dir: string): string | undefined {
+  return CONFIG_FILES.map((name) => join(dir, name)).find((path) => existsSync(path));
+}
+
+/**
+ * Which project runs, for the start-up lines of `serve` and `worker`: the config's path, or the
+ * bundled demo agents and where no config was found; with the names of the agents and pipelines.
+ */
+export function describeProject(project: Project): string {
+  const names = [...project.agents, ...project.pipelines].map((a) => a.name).join(', ');
+  if (project.path !== null) return `${project.path} (${names})`;
+  const searched = project.searched;
+  if (searched === undefined) return `the bundled demo agents (${names})`;
+  const { from, to } = searched;
+  // findConfig stops at a package.json, else at the filesystem root.
+  const where = dirname(to) === to ? (to === from ? from : `${from} or any folder above it`) : to === from ? `${from} (the project root)` : `${from} or the folders above it up to the project root ${to}`;
+  return `the bundled demo agents (${names}): no ${CONFIG_NAMES} in ${where}; --config <file> names one`;
 }
 
 function projectOf(config: SwitchyardConfig, path: string | null): Project {

@@ -9,7 +9,7 @@ import { embeddedBackend, natsBackend, type Backend, type BackendOptions } from 
 import { BUNDLED_EXAMPLES } from './bundled.js';
 import { loggerFromEnv, modelFromEnv, webhooksFromEnv } from './env.js';
 import { DEFAULT_URL, eventLine, shellQuote, type CommandHint } from './format.js';
-import type { Project } from './project.js';
+import { describeProject, type Project } from './project.js';
 import type { Json } from '../thread/events.js';
 
 /** Options of the `serve` command, after commander parsed them. */
@@ -81,7 +81,7 @@ export async function serve(project: Project, options: ServeOptions, io: ServeIO
 
   io.out(`switchyard listening on ${server.url}`);
   io.out(`inspector: ${server.url}/inspector${options.token ? '?token=<token>' : ''}`);
-  io.out(`project: ${project.path ?? 'the bundled examples'} (${[...project.agents, ...project.pipelines].map((a) => a.name).join(', ')})`);
+  io.out(`project: ${describeProject(project)}`);
   io.out(backend.where);
   if (own) io.out(`model: ${model.name} (from the config)`);
   else if (configured) io.out(`model: ${model.name} (OpenAI-compatible${io.env.SWITCHYARD_MODEL_BASE_URL ? ` at ${io.env.SWITCHYARD_MODEL_BASE_URL}` : ''})`);
@@ -150,7 +150,7 @@ async function listen(backend: Backend, options: ServeOptions, io: ServeIO, logg
       hookSecret: options.hookSecret ?? '',
       callbackUrls,
       logger,
-      extensions: [inspectorExtension({ bus: backend.bus })],
+      extensions: [inspectorExtension({ bus: backend.bus, prefix: backend.inspectPrefix })],
       // Nothing sends a webhook again once its sender gives up: the patient retries of callbacks.
       ...(webhooks
         ? {

@@ -10,12 +10,14 @@ type ServeFlags = Omit<ServeOptions, 'token' | 'worker'> & ProjectFlags & { work
 type WorkerFlags = Omit<WorkerOptions, 'natsUrl' | 'agents'> & ProjectFlags & { natsUrl?: string };
 type ProjectFlags = { config?: string; agents?: string[] };
 
+const CONFIG_HELP = 'the project config, or a folder holding it (default: switchyard.config.{ts,mts,js,mjs} here, else in the nearest folder above up to the project root, the one with a package.json; else the bundled demo agents)';
+
 /** `serve` and `worker`: the commands that run a project's agents. */
 export function addServerCommands(program: Command, cli: CliContext): void {
   program
     .command('serve')
-    .description('serve your project\'s agents (switchyard.config.*, else the bundled examples) over HTTP, with threads stored in files')
-    .option('--config <file>', 'the project config (default: switchyard.config.{ts,mts,js,mjs} here, else the bundled examples)')
+    .description('serve your project\'s agents (switchyard.config.*, else the bundled demo agents) over HTTP, with threads stored in files')
+    .option('--config <path>', CONFIG_HELP)
     .option('--agents <names>', 'only these agents and pipelines of the project, comma-separated', parseList)
     .option('--host <host>', 'the address to listen on', '127.0.0.1')
     .option('--port <port>', 'the port to listen on (0 picks a free one)', parsePort, 7878)
@@ -65,7 +67,7 @@ export function addServerCommands(program: Command, cli: CliContext): void {
   program
     .command('worker')
     .description('join NATS and take the jobs (triggers and continuations) of your project\'s agents; run as many as you like')
-    .option('--config <file>', 'the project config (default: switchyard.config.{ts,mts,js,mjs} here, else the bundled examples)')
+    .option('--config <path>', CONFIG_HELP)
     .option('--agents <names>', 'only these agents and pipelines of the project, comma-separated (default: all)', parseList)
     .option('--nats-url <url>', 'the NATS server, comma-separated for several (env NATS_URL; default nats://127.0.0.1:4222)')
     .option('--prefix <prefix>', 'NATS subject prefix (env SWITCHYARD_PREFIX; default switchyard)')

@@ -1,7 +1,7 @@
 import { inspectHeartbeat, inspectWebsocket, loggerFromEnv, modelFromEnv } from './env.js';
 import { DRAIN_MS } from './backend.js';
 import { joinNats } from './joinNats.js';
-import type { Project } from './project.js';
+import { describeProject, type Project } from './project.js';
 
 /** Options of the `worker` command, after commander parsed them. */
 export interface WorkerOptions {
@@ -57,7 +57,7 @@ export async function runWorker(project: Project, options: WorkerOptions, io: Wo
   });
   const { surface } = node;
   io.out(`switchyard worker ${surface.processId} joined NATS at ${options.natsUrl} (subjects ${surface.subjects.prefix}.>)`);
-  io.out(`project: ${project.path ?? 'the bundled examples'}`);
+  io.out(`project: ${describeProject(project)}`);
   io.out(`taking jobs for: ${surface.serving.join(', ')}`);
   io.out(configured ? `model: ${model.name}` : 'model: the scripted demo model (no model key is configured)');
   io.out('press Ctrl+C to stop');

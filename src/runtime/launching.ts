@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { AGENT_NAME, type Agent } from '../agent/agent.js';
 import { isoTime, type Clock } from '../clock.js';
-import { formatIssues, InvalidInputError, InvalidStateError, messageOf, NotFoundError, VersionConflictError } from '../errors.js';
+import { formatIssues, InvalidInputError, InvalidStateError, messageOf, NotFoundError, UnknownAgentError, VersionConflictError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
 import type { ThreadStore } from '../store/threadStore.js';
@@ -99,7 +99,7 @@ function parseInput(schema: NonNullable<Launchable['input']>, input: unknown): R
 export async function launchThread(sources: LaunchSources, agentName: string, input: unknown, options: LaunchOptions = {}): Promise<ThreadView> {
   const { store, clock, logger } = sources;
   const target = sources.agents.get(agentName) ?? sources.pipelines.get(agentName) ?? servedElsewhere(sources, agentName, options);
-  if (target === undefined) throw new NotFoundError('agent', agentName);
+  if (target === undefined) throw new UnknownAgentError(agentName, [...sources.agents.keys(), ...sources.pipelines.keys()]);
   const json = checkedInput(target, input);
   const id = options.threadId ?? `th_${randomUUID()}`;
   if (!THREAD_ID_PATTERN.test(id)) throw new InvalidInputError(`thread id ${THREAD_ID_RULE}`);

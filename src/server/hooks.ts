@@ -1,6 +1,6 @@
 import type { Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
-import { InvalidInputError, InvalidStateError, NotFoundError, VersionConflictError } from '../errors.js';
+import { InvalidInputError, InvalidStateError, UnknownAgentError, VersionConflictError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Runtime, ThreadView } from '../runtime/runtime.js';
 import { keyedThreadId } from '../thread/keyedThreadId.js';
@@ -56,7 +56,7 @@ export function mountHooks(app: Hono, runtime: Runtime, options: HookOptions): v
       throw new InvalidInputError('the hook body is not valid JSON', [error instanceof Error ? error.message : String(error)]);
     }
     const agent = c.req.param('agent');
-    if (!runtime.agents.has(agent) && !runtime.pipelines.has(agent)) throw new NotFoundError('agent', agent);
+    if (!runtime.agents.has(agent) && !runtime.pipelines.has(agent)) throw new UnknownAgentError(agent, [...runtime.agents.keys(), ...runtime.pipelines.keys()]);
     const threadId = hookThreadId(deliveryId);
     const existing = await runtime.get(threadId);
     if (existing !== undefined) return c.json(sameDelivery(existing, agent, input, deliveryId), 200);

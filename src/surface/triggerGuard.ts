@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { BusMessage, BusSubscription } from '../bus/bus.js';
 import { MSG_ID_HEADER } from '../bus/jobRunner.js';
 import { replyToOf, type ErrorReply } from './payloads.js';
-import { messageOf } from '../errors.js';
+import { messageOf, unknownAgentMessage } from '../errors.js';
 import { publishReport } from './reports.js';
 import type { SurfaceContext } from './surfaceContext.js';
 
@@ -29,7 +29,7 @@ export function serveTriggerGuard(ctx: SurfaceContext): { close(): Promise<void>
     const known = [...runtime.agents.keys(), ...runtime.pipelines.keys()];
     const error =
       rest.length === 1
-        ? `unknown agent "${agent}" (known: ${known.length > 0 ? known.join(', ') : 'none'})`
+        ? unknownAgentMessage(agent, known)
         : `a trigger subject is ${subjects.trigger('<agent>')}, not ${msg.subject}`;
     logger.warn({ subject: msg.subject }, error);
     const replyTo = replyToOf(msg.json(), msg.headers);

@@ -194,6 +194,13 @@ describe('switchyard CLI', () => {
     }
   });
 
+  it('launch of an unknown agent exits 1 naming the agents and pipelines the server knows', async () => {
+    const result = await cli('launch', 'nobody', 'hi');
+    expect(result.code).toBe(1);
+    expect(result.stdout).toBe('');
+    expect(result.stderr.trim()).toBe('error: unknown agent "nobody" (known: calculator, deploybot, triage, bugfix)');
+  });
+
   it('usage errors exit 2: a missing argument, conflicting flags', async () => {
     const missing = await cli('launch');
     expect(missing.code).toBe(2);

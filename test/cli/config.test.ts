@@ -4,7 +4,7 @@
  * `--agents` name the config lacks, are usage errors (exit 2, one clear line) before anything
  * starts; `--agents` serves only the agents it names.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli as runCliInProcess } from '../../src/cli/program.js';
@@ -35,6 +35,7 @@ beforeAll(async () => {
   // Inside node_modules/ so the configs' `import 'zod'` resolves as in a user's project.
   dir = await mkdtemp(join(ROOT, 'node_modules', '.switchyard-cli-config-'));
   await Promise.all(Object.entries(CONFIGS).map(([name, text]) => writeFile(join(dir, name), text)));
+  await mkdir(join(dir, 'folder'));
 });
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
@@ -43,6 +44,7 @@ afterAll(async () => {
 /** The bad configs, each with the one line it must produce. */
 const BAD: readonly (readonly [args: readonly string[], message: RegExp])[] = [
   [['--config', 'missing.mjs'], /^error: --config missing\.mjs: no such file/],
+  [['--config', 'folder'], /^error: --config folder is a folder without switchyard\.config\.\{ts,mts,js,mjs\} \(\S+folder\)$/],
   [['--config', 'broken.mjs'], /^error: broken\.mjs failed to load: boom at load$/],
   [['--config', 'syntax.ts'], /^error: syntax\.ts failed to load: /],
   [['--config', 'twice.mts'], /^error: twice\.mts: defineConfig: two agents or pipelines are named same$/],

@@ -1,8 +1,9 @@
 /**
  * A user's project as `serve` and `worker` load it: `--config`, `switchyard.config.*` in the
- * working directory, else the bundled examples; bad configs are clear errors.
+ * working directory or the nearest folder above it up to the project root, else the bundled
+ * examples; bad configs are clear errors.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/errors.js';
@@ -42,10 +43,47 @@ describe('loadProject', () => {
     expect(project.config.maxConcurrent).toBe(3);
   });
 
+  it('finds switchyard.config.* in the nearest folder above the working directory that has one, up to the project\'s package.json', async () => {
+    await writeFile(join(dir, 'package.json'), '{"type":"module"}\n');
+    await writeFile(join(dir, 'switchyard.config.mts'), `${agentSource('top')}\nexport default { agents: [mine] };\n`);
+    await mkdir(join(dir, 'src/agents/deep'), { recursive: true });
+    const fromDeep = await loadProject({ cwd: join(dir, 'src/agents/deep') });
+    expect(fromDeep.path).toBe(join(dir, 'switchyard.config.mts'));
+    expect(fromDeep.agents.map((a) => a.name)).toEqual(['top']);
+
+    // The nearest wins.
+    await writeFile(join(dir, 'src/switchyard.config.ts'), `${agentSource('near')}\nexport default { agents: [mine] };\n`);
+    const fromNear = await loadProject({ cwd: join(dir, 'src/agents/deep') });
+    expect(fromNear.path).toBe(join(dir, 'src/switchyard.config.ts'));
+    expect(fromNear.agents.map((a) => a.name)).toEqual(['near']);
+  });
+
+  it('does not look above a folder with a package.json: a package inside a project with a config is a project of its own', async () => {
+    await writeFile(join(dir, 'switchyard.config.mts'), `${agentSource('outer')}\nexport default { agents: [mine] };\n`);
+    await mkdir(join(dir, 'inner/src'), { recursive: true });
+    await writeFile(join(dir, 'inner/package.json'), '{}\n');
+    const project = await loadProject({ cwd: join(dir, 'inner/src') });
+    expect(project.path).toBeNull();
+    expect(project.agents.map((a) => a.name)).toEqual(['calculator', 'deploybot', 'triage']);
+    expect(project.searched).toEqual({ from: join(dir, 'inner/src'), to: join(dir, 'inner') });
+  });
+
   it('loads --config <file> relative to the working directory', async () => {
     await writeFile(join(dir, 'other.config.mts'), `${agentSource('other')}\nexport default { agents: [mine] };\n`);
     const project = await loadProject({ cwd: dir, config: 'other.config.mts' });
     expect(project.agents.map((a) => a.name)).toEqual(['other']);
+  });
+
+  it('loads --config <folder> from the config in that folder, and refuses a folder without one', async () => {
+    await mkdir(join(dir, 'mine/empty'), { recursive: true });
+    await writeFile(join(dir, 'mine/switchyard.config.mts'), `${agentSource('inside')}\nexport default { agents: [mine] };\n`);
+    const project = await loadProject({ cwd: dir, config: 'mine' });
+    expect(project.path).toBe(join(dir, 'mine/switchyard.config.mts'));
+    expect(project.agents.map((a) => a.name)).toEqual(['inside']);
+
+    const refused = loadProject({ cwd: dir, config: 'mine/empty' });
+    await expect(refused).rejects.toThrow(ConfigError);
+    await expect(refused).rejects.toThrow(`--config mine/empty is a folder without switchyard.config.{ts,mts,js,mjs} (${join(dir, 'mine/empty')})`);
   });
 
   it('names a missing file, a module that fails, two agents of one name and a non-agent', async () => {

@@ -107,7 +107,7 @@ describe('POST /hooks/:agent', () => {
     const notJson = await deliver(url, 'echo', '{"n":', { delivery: 'd2' });
     expect(notJson).toMatchObject({ status: 400, body: { error: 'the hook body is not valid JSON' } });
     const unknown = await deliver(url, 'nosuch', { n: 1 }, { delivery: 'd3' });
-    expect(unknown).toMatchObject({ status: 404, body: { error: 'agent not found: nosuch' } });
+    expect(unknown).toMatchObject({ status: 404, body: { error: 'unknown agent "nosuch" (known: calculator, echo)' } });
     const tooBig = await deliver(url, 'echo', { text: 'x'.repeat(2_000) }, { delivery: 'd4' });
     expect(tooBig.status).toBe(413);
     const text = await deliver(url, 'echo', { n: 1 }, { delivery: 'd5', headers: { 'content-type': 'text/plain' } });

@@ -84,6 +84,10 @@ describe('GET /health and /agents', () => {
       expect(launched.status).toBe(201);
       const { id } = (await launched.json()) as ThreadView;
       expect(await runtime.settled(id, { signal: AbortSignal.timeout(10_000) })).toMatchObject({ agent: 'greet', status: 'done', output: '"hello dogs"' });
+      // An unknown name is answered with the agents and the pipelines.
+      const unknown = await app.request('/threads', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ agent: 'nobody', input: 'hi' }) });
+      expect(unknown.status).toBe(404);
+      expect(await unknown.json()).toEqual({ error: 'unknown agent "nobody" (known: calculator, echo, sized, greet)' });
     } finally {
       await runtime.close();
     }
@@ -106,8 +110,8 @@ describe('POST /threads', () => {
     expect(done.body).toMatchObject({ status: 'done', output: 'result 5' });
   });
 
-  it('answers 404 for an unknown agent', async () => {
-    expect(await post('/threads', { agent: 'nope', input: 1 })).toMatchObject({ status: 404, body: { error: 'agent not found: nope' } });
+  it('answers 404 for an unknown agent, naming the agents it knows (as the NATS trigger guard does)', async () => {
+    expect(await post('/threads', { agent: 'nope', input: 1 })).toMatchObject({ status: 404, body: { error: 'unknown agent "nope" (known: calculator, echo)' } });
   });
 
   it('answers 400 naming a missing agent, a missing input, a wrong type and an unknown key', async () => {

@@ -1,0 +1,36 @@
+/**
+ * An embedded `serve` whose data directory it may not write (the project image's root-owned
+ * `/project`, run as `USER node`): one line naming the directory and the cause, and the exit code
+ * of a `--dir` it cannot use (2, as for a directory another serve holds).
+ */
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROOT, runCli, SOURCE_CLI } from './cliProcess.js';
+
+/** Root writes anywhere: as root, the command runs as nobody (setpriv, util-linux), as the image runs as `node`. */
+const AS_ANOTHER_USER: readonly string[] = process.getuid?.() === 0 ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', ...SOURCE_CLI] : SOURCE_CLI;
+
+let parent: string;
+beforeAll(async () => {
+  parent = await mkdtemp(join(tmpdir(), 'switchyard-unwritable-'));
+  // Others may enter it and read it, not write in it.
+  await chmod(parent, 0o555);
+});
+afterAll(async () => {
+  await chmod(parent, 0o755);
+  await rm(parent, { recursive: true, force: true });
+});
+
+describe('serve with a data directory it cannot write', () => {
+  it('exits 2 with one line naming the directory and that permission was denied', async () => {
+    const dir = join(parent, '.switchyard');
+    const result = await runCli(['serve', '--port', '0', '--no-demo', '--dir', dir], { cwd: ROOT, command: AS_ANOTHER_USER });
+    expect(result.code, result.stderr).toBe(2);
+    expect(result.stdout).toBe('');
+    const lines = result.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toBe(`error: cannot write the data directory ${dir}: permission denied (EACCES); pass --dir a directory this user can write`);
+  });
+});

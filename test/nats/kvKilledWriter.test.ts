@@ -67,7 +67,9 @@ async function afterKilledWorker(direct = true): Promise<{ bucket: string; store
   const workerNc = await connect({ servers: server.url });
   const workerBackground = await connect({ servers: server.url });
   const worker = await createNatsKvStore({ nc: workerNc, background: workerBackground, ...(await opened(workerNc)) });
-  for (const id of ['r1', 'g1', 'r2', 'g2', 'g3']) await worker.create({ id, agent: 'payer', events: [inputEvent(1, at(1))] });
+  for (const id of ['r1', 'g1', 'r2', 'g2']) await worker.create({ id, agent: 'payer', events: [inputEvent(1, at(1))] });
+  // A large thread: a listing checks its revision without reading it.
+  await worker.create({ id: 'g3', agent: 'payer', events: [inputEvent(1, at(1), { text: 'x'.repeat(40_000) })] });
   for (const id of ['w1', 'h1', 'w2']) await worker.create({ id, agent: 'payer', events: [inputEvent(1, at(1)), humanRequestEvent(2, at(2))] });
   // Every summary and index entry of those writes is on the server.
   await worker.close();

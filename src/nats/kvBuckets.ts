@@ -49,6 +49,8 @@ export interface SideChannel {
   readonly summaries: KV;
   /** Whether the summaries bucket answers direct gets (a bucket of one replica this store created). */
   readonly direct: boolean;
+  /** Whether the threads bucket answers direct gets (a listing checks its summaries' revisions so). */
+  readonly threadsDirect: boolean;
   /** The connection's `inboxPrefix`, when it has one. */
   readonly inboxPrefix?: string;
 }
@@ -123,7 +125,8 @@ export async function openBuckets(options: BucketOptions): Promise<Buckets> {
       })());
     const summariesStatus = await opened.summaries.status();
     const summariesName = summariesStatus.bucket;
-    const threadsName = (await opened.threads.status()).bucket;
+    const threadsStatus = await opened.threads.status();
+    const threadsName = threadsStatus.bucket;
     // Binding (Kvm.open) opens no connection and asks the server nothing: it takes allow_direct as told.
     const side = options.background ?? nc;
     const sideJs = jetstream(side, { timeout: LIST_TIMEOUT_MS });
@@ -137,7 +140,7 @@ export async function openBuckets(options: BucketOptions): Promise<Buckets> {
       ...opened,
       nc,
       jsm,
-      side: { nc: side, js: sideJs, jsm: sideJsm, summaries: sideSummaries, direct, ...(options.inboxPrefix === undefined ? {} : { inboxPrefix: options.inboxPrefix }) },
+      side: { nc: side, js: sideJs, jsm: sideJsm, summaries: sideSummaries, direct, threadsDirect: threadsStatus.streamInfo.config.allow_direct === true, ...(options.inboxPrefix === undefined ? {} : { inboxPrefix: options.inboxPrefix }) },
       index,
       threadsStream: `KV_${threadsName}`,
       threadsSubject: `$KV.${threadsName}.`,

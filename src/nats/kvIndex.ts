@@ -30,8 +30,9 @@ const REMEMBERED_ENTRIES = 10_000;
  * go over the background connection (`Buckets.side`): a delete can hold the index stream for the
  * read of a whole block, and no thread write should wait for that. So the index may name a
  * status a thread is not in (a write that failed, a writer that died, an ack not yet back):
- * listings check each entry against the thread's summary, and delete the entries they find stale
- * or doubled.
+ * listings check each entry against the thread's summary (and the summary against the thread's
+ * revision: the same writer may have died before writing it), and delete the entries they find
+ * stale or doubled.
  */
 export class IndexWriter {
   /** Sequence of the status entry of a thread (by id), with the `since` it is for. */

@@ -17,7 +17,8 @@ const INDEX_SCAN_LIMIT = 2000;
  *
  * - a page (`after`) reads the index entries after the cursor (a sequence of the index stream)
  *   through consumers on the index's subjects (merged by sequence for several statuses), and
- *   checks each against its thread's summary: the cost of the page, whatever the number of threads;
+ *   checks each against its thread's summary, and the summary against its thread's revision: the
+ *   cost of the page, whatever the number of threads;
  * - a listing by status reads the status's index entries the same way, when there are few;
  * - anything else reads every summary and every thread's revision (headers only), and rebuilds the
  *   summaries that lag their threads.

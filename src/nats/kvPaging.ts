@@ -1,10 +1,11 @@
 import { InvalidInputError } from '../errors.js';
 import { matchesQuery, type ListQuery } from '../store/listQuery.js';
 import type { ThreadSummary } from '../store/threadStore.js';
+import { TERMINAL_STATUSES } from '../thread/state.js';
 import { retryRead, type Buckets } from './kvBuckets.js';
 import type { IndexWriter } from './kvIndex.js';
 import { creationSubject, parseIndexEntry, statusSubject, threadKey, type IndexEntry } from './kvKeys.js';
-import { readMany, type ReadResult } from './kvReadMany.js';
+import { checkRevisions, readMany, type ReadResult, type RevisionCheck } from './kvReadMany.js';
 import { scanBucket, type ScannedEntry } from './kvScan.js';
 import { parseSummary, publicSummary, storedSummaryOf, type Known, type StoredSummary, type SummaryWriter } from './kvSummaries.js';
 
@@ -22,6 +23,11 @@ export interface ListingParts {
 const CURSOR_PREFIX = 'n.';
 /** How long a page waits for the summaries it reads (those not answered are read from their threads). */
 const SUMMARY_READ_TIMEOUT_MS = 1_500;
+/**
+ * A thread whose events JSON is longer than this has its revision checked without reading its
+ * value ({@link checkRevisions}): past it, sending the value costs more than the server's scan.
+ */
+const LARGE_THREAD = 32 * 1024;
 /** Index entries fetched per page beyond the page (some may be stale). */
 const PAGE_SLACK = 16;
 
@@ -205,22 +211,45 @@ function entryOf(scanned: ScannedEntry): IndexEntry | undefined {
 /**
  * The summaries the index entries stand for (`undefined` for an entry that is stale, its thread
  * moved on or it is a second entry for the same stay, or whose thread is gone: stale entries are
- * deleted). The summaries are read together ({@link readMany}); one older than its entry (written a
- * moment after the thread, or lost) is checked against the thread itself, and repaired.
+ * deleted). The summaries are read together ({@link readMany}). A summary is written after its
+ * thread, by the writer and in the background, so it may be older than its thread: written a
+ * moment later, lost, or never written by a writer killed in between (which also leaves the entry
+ * of the status the thread left). So a summary that confirms its entry is checked against its
+ * thread's current revision, for the whole page at once ({@link checkRevisions}), unless it says
+ * the thread ended (a terminal status is never left); one that lags, or that is older than its
+ * entry, is checked against the thread itself, and repaired.
  */
 async function checkAll(parts: ListingParts, scanned: readonly ScannedEntry[]): Promise<Array<ThreadSummary | undefined>> {
   const entries = scanned.map(entryOf);
   const wanted = entries.flatMap((entry) => (entry === undefined ? [] : [threadKey(entry.id)]));
   const read = await readSummaries(parts.buckets, wanted);
   let next = 0;
-  return Promise.all(
-    entries.map((entry, i) => {
-      if (entry === undefined) return undefined;
-      const result = read[next++]!;
-      const summary = result.kind === 'value' ? parseSummary(result.value) : undefined;
-      return check(parts, entry, scanned[i]!.seq, summary);
-    }),
-  );
+  const summaries = entries.map((entry) => {
+    if (entry === undefined) return undefined;
+    const result = read[next++]!;
+    return result.kind === 'value' ? parseSummary(result.value) : undefined;
+  });
+  const verdicts = entries.map((entry, i) => (entry === undefined ? undefined : judge(entry, scanned[i]!.seq, summaries[i])));
+  // A thread never leaves a terminal status: a summary that says it ended stays true.
+  const confirmed = verdicts.flatMap((verdict, i) => (verdict === 'current' && !TERMINAL_STATUSES.includes(summaries[i]!.status) ? [i] : []));
+  const revisions = await checkSummaryRevisions(parts.buckets, confirmed.map((i) => summaries[i]!));
+  confirmed.forEach((i, k) => {
+    if (revisions[k] !== 'current') verdicts[i] = 'unknown';
+  });
+  return Promise.all(entries.map((entry, i) => (entry === undefined ? undefined : check(parts, entry, scanned[i]!.seq, summaries[i], verdicts[i]!))));
+}
+
+/** Whether each summary was made from its thread's current revision. */
+function checkSummaryRevisions(buckets: Buckets, summaries: readonly StoredSummary[]): Promise<RevisionCheck[]> {
+  const { side, threadsStream, threadsSubject } = buckets;
+  const keys = summaries.map((summary) => ({ key: threadKey(summary.id), revision: summary.revision, large: (summary.size ?? 0) > LARGE_THREAD }));
+  return checkRevisions(side.nc, keys, {
+    stream: threadsStream,
+    prefix: threadsSubject,
+    direct: side.threadsDirect,
+    timeoutMs: SUMMARY_READ_TIMEOUT_MS,
+    ...(side.inboxPrefix === undefined ? {} : { inboxPrefix: side.inboxPrefix }),
+  });
 }
 
 /** The stored summaries of these keys: together when the bucket answers direct gets, else one by one. */
@@ -242,9 +271,11 @@ async function readSummaries(buckets: Buckets, keys: readonly string[]): Promise
   );
 }
 
-/** One entry, given its thread's stored summary (see {@link checkAll}). */
-async function check(parts: ListingParts, entry: IndexEntry, seq: number, summary: StoredSummary | undefined): Promise<ThreadSummary | undefined> {
-  const verdict = judge(entry, seq, summary);
+/**
+ * One entry, given its thread's stored summary and what it says of the entry (`unknown` also for a
+ * summary that lags its thread; see {@link checkAll}).
+ */
+async function check(parts: ListingParts, entry: IndexEntry, seq: number, summary: StoredSummary | undefined, verdict: Verdict): Promise<ThreadSummary | undefined> {
   if (verdict === 'current') return publicSummary(summary!);
   if (verdict === 'stale') {
     parts.index.remove(seq);
@@ -260,8 +291,16 @@ async function check(parts: ListingParts, entry: IndexEntry, seq: number, summar
   return undefined;
 }
 
-/** Whether a summary confirms an index entry, refutes it, or is too old to tell. */
-function judge(entry: IndexEntry, seq: number, summary: StoredSummary | undefined): 'current' | 'stale' | 'unknown' {
+/** What a summary says of an index entry: it confirms it, refutes it, or is too old to tell. */
+type Verdict = 'current' | 'stale' | 'unknown';
+
+/**
+ * Whether a summary confirms an index entry, refutes it, or is too old to tell. A summary that
+ * refutes its entry does so whatever its age (the thread had left the entry's stay, or never had
+ * it, at the summary's version); one that confirms it holds only while it is its thread's current
+ * revision.
+ */
+function judge(entry: IndexEntry, seq: number, summary: StoredSummary | undefined): Verdict {
   if (summary === undefined || summary.id !== entry.id) return 'unknown';
   if (entry.kind === 'creation') return 'current';
   if (summary.since === undefined || summary.version < entry.since) return 'unknown';

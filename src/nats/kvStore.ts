@@ -107,8 +107,11 @@ const MAX_CAS_ATTEMPTS = 5;
  *   creation order and a key per thread in its status, written before the thread write that
  *   creates or moves it. Paged listings (`after`) and listings by status read the index through
  *   consumers filtered on those keys, so they cost what they return, not the number of threads;
- *   each key is checked against the thread's summary (and the thread, when the summary is older
- *   than the key). Other listings read every summary and rebuild those that lag their thread.
+ *   each key is checked against the thread's summary, and a summary that does not say the thread
+ *   ended against the thread's current revision (one get per key, all sent at once: a writer killed
+ *   between a thread write and its summary leaves the summary behind); a summary that lags its
+ *   thread, or is older than the key, is rebuilt from the thread, and a key the thread has left is
+ *   deleted. Other listings read every summary and rebuild those that lag their thread.
  *   The index is built once when missing (a bucket from before it).
  * - Threads are returned deeply frozen, as the memory store does.
  *

@@ -27,6 +27,12 @@ export interface StoredSummary extends ThreadSummary {
   readonly revision: number;
   readonly since?: number;
   readonly entry?: number;
+  /**
+   * The length of the thread's events JSON at that revision (near enough the size of its value),
+   * absent in summaries written before it: a listing checks the revision of a large thread without
+   * reading its value.
+   */
+  readonly size?: number;
 }
 
 export function storedSummaryOf(known: Known, entry?: number): StoredSummary {
@@ -34,6 +40,7 @@ export function storedSummaryOf(known: Known, entry?: number): StoredSummary {
     ...summaryOf(known.thread.id, known.thread.agent, known.state, known.createdAt),
     revision: known.revision,
     since: known.since,
+    size: known.eventsJson.length,
     ...(entry === undefined ? {} : { entry }),
   };
 }
@@ -54,7 +61,8 @@ export function parseSummary(bytes: Uint8Array): StoredSummary | undefined {
       typeof parsed.createdAt !== 'string' ||
       typeof parsed.updatedAt !== 'string' ||
       (parsed.since !== undefined && typeof parsed.since !== 'number') ||
-      (parsed.entry !== undefined && typeof parsed.entry !== 'number')
+      (parsed.entry !== undefined && typeof parsed.entry !== 'number') ||
+      (parsed.size !== undefined && typeof parsed.size !== 'number')
     ) {
       return undefined;
     }

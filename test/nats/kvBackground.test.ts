@@ -2,7 +2,7 @@ import { Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNatsKvStore } from '../../src/nats/kvStore.js';
-import { readMany } from '../../src/nats/kvReadMany.js';
+import { checkRevisions, readMany } from '../../src/nats/kvReadMany.js';
 import { runThreadStoreConformance } from '../store/threadStore.conformance.js';
 import { walk } from '../store/paging.conformance.js';
 import { at, humanRequestEvent, humanResponseEvent, inputEvent } from '../store/fixtures/events.js';
@@ -120,5 +120,43 @@ describe('readMany', () => {
     await new Kvm(nc).create(bucket, { allow_direct: false });
     const results = await readMany(background, ['a', 'b'], { stream: `KV_${bucket}`, prefix: `$KV.${bucket}.`, timeoutMs: 200 });
     expect(results).toEqual([{ kind: 'unknown' }, { kind: 'unknown' }]);
+  });
+});
+
+describe('checkRevisions', () => {
+  it.each([
+    [true, false],
+    [false, false],
+    [true, true],
+    [false, true],
+  ])('tells keys still at a revision from keys written or deleted since (direct gets: %s, large values: %s)', async (direct, large) => {
+    const bucket = freshBucket();
+    const kv = await new Kvm(nc).create(bucket, { allow_direct: direct });
+    const same = await kv.put('same', 'one');
+    const moved = await kv.put('moved', 'one');
+    const gone = await kv.put('gone', 'x');
+    await kv.put('moved', 'two');
+    await kv.delete('gone');
+    const later = await kv.put('later', 'x');
+    const keys = [
+      { key: 'same', revision: same, large },
+      { key: 'moved', revision: moved, large },
+      { key: 'gone', revision: gone, large },
+      { key: 'later', revision: later, large },
+    ];
+    const options = { stream: `KV_${bucket}`, prefix: `$KV.${bucket}.`, timeoutMs: 5_000, direct };
+    expect(await checkRevisions(background, keys, options)).toEqual(['current', 'moved', 'moved', 'current']);
+    // A key never written has no message after any revision; its last message is none.
+    expect(await checkRevisions(background, [{ key: 'never', revision: later, large }], options)).toEqual([large ? 'current' : 'moved']);
+    expect(await checkRevisions(background, [], options)).toEqual([]);
+  });
+
+  it('answers unknown when nobody answers in time', async () => {
+    const bucket = freshBucket();
+    const kv = await new Kvm(nc).create(bucket, { allow_direct: false });
+    const revision = await kv.put('k', 'v');
+    // Direct gets asked of a bucket that answers none.
+    const results = await checkRevisions(background, [{ key: 'k', revision }, { key: 'k', revision, large: true }], { stream: `KV_${bucket}`, prefix: `$KV.${bucket}.`, timeoutMs: 200, direct: true });
+    expect(results).toEqual(['unknown', 'unknown']);
   });
 });

@@ -1,14 +1,14 @@
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createNatsKvStore } from '../../src/nats/kvStore.js';
 import type { ListOptions, ThreadStore, ThreadSummary } from '../../src/store/threadStore.js';
 import type { ThreadEvent } from '../../src/thread/events.js';
 import { deriveState, statusOf, type ThreadStatus } from '../../src/thread/state.js';
 import { walk } from '../store/paging.conformance.js';
 import { at, finalEvent, humanRequestEvent, humanResponseEvent, inputEvent } from '../store/fixtures/events.js';
-import { startNatsServer, type NatsServerHandle } from '../support/natsServer.js';
+import { useNatsTestBed } from './natsTestKit.js';
 
 // A process killed right after it wrote a thread (QA 14, defect 2): the store writes the thread
 // value on its connection, and the thread's new status entry, its summary and the removal of its
@@ -18,20 +18,9 @@ import { startNatsServer, type NatsServerHandle } from '../support/natsServer.js
 // listing by status trusted that summary: the thread was listed as running (and as done) until a
 // listing of every thread rebuilt the summaries.
 
-let server: NatsServerHandle;
-let nc: NatsConnection;
+const bed = useNatsTestBed();
 let buckets = 0;
 const freshBucket = (): string => `killed_${process.pid}_${++buckets}`;
-
-beforeAll(async () => {
-  server = await startNatsServer();
-  nc = await connect({ servers: server.url });
-});
-
-afterAll(async () => {
-  await nc?.close();
-  await server?.stop();
-});
 
 /**
  * What a writer killed right after a thread write leaves: the thread with `added` appended, and
@@ -39,7 +28,7 @@ afterAll(async () => {
  * the summary of the new revision nor the removal of the old status entry.
  */
 async function dieAfterThreadWrite(bucket: string, id: string, added: readonly ThreadEvent[]): Promise<void> {
-  const kv = await new Kvm(nc).open(bucket);
+  const kv = await new Kvm(bed.client.nc).open(bucket);
   const entry = await kv.get(id);
   const value = entry!.json<{ agent: string; events: ThreadEvent[]; createdAt: string }>();
   const events = [...value.events, ...added];
@@ -47,7 +36,7 @@ async function dieAfterThreadWrite(bucket: string, id: string, added: readonly T
   const status = statusOf(deriveState(events));
   expect(status).not.toBe(before);
   const since = added[0]!.seq;
-  await jetstream(nc).publish(`$SWITCHYARD_INDEX.${bucket}.s.${status}.${value.agent}`, JSON.stringify({ i: id, s: since }), { msgID: `s.${id}.${status}.${since}` });
+  await jetstream(bed.client.nc).publish(`$SWITCHYARD_INDEX.${bucket}.s.${status}.${value.agent}`, JSON.stringify({ i: id, s: since }), { msgID: `s.${id}.${status}.${since}` });
   await kv.update(id, JSON.stringify({ ...value, events }), entry!.revision);
 }
 
@@ -64,8 +53,8 @@ async function afterKilledWorker(direct = true): Promise<{ bucket: string; store
     const kvm = new Kvm(on);
     return { buckets: { threads: await kvm.create(bucket, { allow_direct: false }), summaries: await kvm.create(`${bucket}_summaries`, { allow_direct: false }) } };
   };
-  const workerNc = await connect({ servers: server.url });
-  const workerBackground = await connect({ servers: server.url });
+  const workerNc = await connect({ servers: bed.url });
+  const workerBackground = await connect({ servers: bed.url });
   const worker = await createNatsKvStore({ nc: workerNc, background: workerBackground, ...(await opened(workerNc)) });
   for (const id of ['r1', 'g1', 'r2', 'g2']) await worker.create({ id, agent: 'payer', events: [inputEvent(1, at(1))] });
   // A large thread: a listing checks its revision without reading it.
@@ -77,7 +66,7 @@ async function afterKilledWorker(direct = true): Promise<{ bucket: string; store
   for (const id of ['g1', 'g2', 'g3']) await dieAfterThreadWrite(bucket, id, [finalEvent(2, at(5))]);
   await dieAfterThreadWrite(bucket, 'h1', [humanResponseEvent(3, 'req_2', at(6))]);
 
-  const serveNc = await connect({ servers: server.url });
+  const serveNc = await connect({ servers: bed.url });
   const store = await createNatsKvStore({ nc: serveNc, ...(await opened(serveNc)) });
   const real = new Map<string, ThreadStatus>();
   for (const id of ['r1', 'g1', 'r2', 'g2', 'g3', 'w1', 'h1', 'w2']) real.set(id, statusOf(deriveState((await store.get(id))!.events)));
@@ -95,7 +84,7 @@ async function afterKilledWorker(direct = true): Promise<{ bucket: string; store
 
 /** The threads the index lists as running (its `s.running` entries), whether their threads are or not. */
 async function runningEntries(bucket: string): Promise<string[]> {
-  const jsm = await jetstreamManager(nc);
+  const jsm = await jetstreamManager(bed.client.nc);
   const ids: string[] = [];
   const { state } = await jsm.streams.info(`${bucket}_index`);
   for (let seq = state.first_seq; seq <= state.last_seq; seq++) {
@@ -122,7 +111,7 @@ describe('listings of the NATS KV store after a writer was killed between a thre
     expect(pairs(await store.list({ status: 'running' }))).toEqual(expected(real, ['running']));
     expect(pairs(await store.list({ status: ['running', 'done', 'awaiting_human'] }))).toEqual(expected(real));
     // Repaired, not only hidden: the ended threads' summaries say done, their running entries are gone.
-    const summaries = await new Kvm(nc).open(`${bucket}_summaries`);
+    const summaries = await new Kvm(bed.client.nc).open(`${bucket}_summaries`);
     await expect.poll(async () => Promise.all(['g1', 'g2', 'g3'].map(async (id) => (await summaries.get(id))?.json<{ status: string }>().status))).toEqual(['done', 'done', 'done']);
     await expect.poll(() => runningEntries(bucket)).toEqual(['h1', 'r1', 'r2']);
     await cleanup();
@@ -133,7 +122,7 @@ describe('listings of the NATS KV store after a writer was killed between a thre
     // What runtime.recover() lists when `switchyard serve` starts.
     const moving = await store.list({ status: ['running', 'backing_off', 'sleeping'], limit: Number.MAX_SAFE_INTEGER });
     expect(pairs(moving)).toEqual(expected(real, ['running']));
-    const summaries = await new Kvm(nc).open(`${bucket}_summaries`);
+    const summaries = await new Kvm(bed.client.nc).open(`${bucket}_summaries`);
     const statuses = async (): Promise<Record<string, string | undefined>> =>
       Object.fromEntries(await Promise.all(['g1', 'g2', 'g3', 'h1'].map(async (id) => [id, (await summaries.get(id))?.json<{ status: string }>().status])));
     await expect.poll(statuses).toEqual({ g1: 'done', g2: 'done', g3: 'done', h1: 'running' });

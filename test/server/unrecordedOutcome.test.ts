@@ -63,6 +63,19 @@ afterAll(async () => {
   await runtime?.close();
 });
 
+/** What `switchyard <args>` prints, line by line (stderr's lines marked). */
+async function cli(...args: string[]): Promise<string[]> {
+  const lines: string[] = [];
+  const io: CliIO = {
+    stdout: (text) => lines.push(...text.split('\n').filter((l) => l !== '')),
+    stderr: (text) => lines.push(`stderr: ${text}`),
+    env: {},
+    stopped: () => new Promise<string>(() => undefined),
+  };
+  await runCli(['node', 'switchyard', ...args], io);
+  return lines;
+}
+
 describe('a call whose outcome a cancelled thread never recorded', () => {
   it('the event stream sends the stored events, then ends saying which call is unrecorded; after that, 204', async () => {
     const sse = await openSse(`${http.url}/threads/${ID}/events`);
@@ -74,21 +87,21 @@ describe('a call whose outcome a cancelled thread never recorded', () => {
   });
 
   it('switchyard watch ends with the cancel and says the outcome of the call is not recorded', async () => {
-    const lines: string[] = [];
-    const io: CliIO = {
-      stdout: (text) => lines.push(...text.split('\n').filter((l) => l !== '')),
-      stderr: (text) => lines.push(`stderr: ${text}`),
-      env: {},
-      stopped: () => new Promise<string>(() => undefined),
-    };
-
-    await runCli(['node', 'switchyard', 'watch', ID, '--url', http.url], io);
+    const lines = await cli('watch', ID, '--url', http.url);
 
     expect(lines.slice(-3).map((line) => line.trim())).toEqual([
       '■ cancelled by qa',
       `thread ${ID} is cancelled`,
       `? publish (call c1) was running when the thread was cancelled and its outcome is not recorded yet: it may have taken effect; later: switchyard show ${ID} --url ${http.url}`,
     ]);
+  });
+
+  it('switchyard show says it too, with the line watch prints', async () => {
+    const lines = await cli('show', ID, '--url', http.url);
+
+    expect(lines.map((line) => line.trim())).toContain(
+      `? publish (call c1) was running when the thread was cancelled and its outcome is not recorded yet: it may have taken effect; later: switchyard show ${ID} --url ${http.url}`,
+    );
   });
 });
 

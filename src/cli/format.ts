@@ -2,7 +2,7 @@ import type { ThreadView } from '../runtime/runtime.js';
 import type { ThreadSummary } from '../store/threadStore.js';
 import { delegationOf, openDelegations, type Delegation } from '../pipeline/delegations.js';
 import type { CustomData, HumanRequest, Json, ThreadEvent } from '../thread/events.js';
-import { TERMINAL_STATUSES, type ThreadStatus, type UnrecordedCall } from '../thread/state.js';
+import { TERMINAL_STATUSES, unrecordedCall, type ThreadStatus, type UnrecordedCall } from '../thread/state.js';
 
 /** The server URL clients use unless told otherwise (and where `serve` listens by default). */
 export const DEFAULT_URL = 'http://127.0.0.1:7878';
@@ -169,7 +169,7 @@ function customLine(d: CustomData): string {
   }
 }
 
-/** What a follow says of a call whose outcome its cancelled thread has not recorded yet. */
+/** What a follow (and show) says of a call whose outcome its cancelled thread has not recorded yet. */
 export function unrecordedLine(threadId: string, call: Pick<UnrecordedCall, 'callId' | 'tool'>, hint: CommandHint = plainHint): string {
   return `? ${call.tool} (call ${call.callId}) was running when the thread was cancelled and its outcome is not recorded yet: it may have taken effect; later: ${hint(`show ${shellQuote(threadId)}`)}`;
 }
@@ -201,8 +201,8 @@ export function threadsTable(threads: readonly ThreadSummary[], now: number = Da
 
 /**
  * `show`: the status, the pending request with how to answer it, the child a pipeline waits on
- * (`waitingOn`, as the server shows it) with its pending request, and the timeline (where only the
- * pending request offers a reply).
+ * (`waitingOn`, as the server shows it) with its pending request, a call whose outcome its cancel
+ * left unrecorded (as a follow says it), and the timeline (where only the pending request offers a reply).
  */
 export function threadDetails(view: ThreadView, hint: CommandHint = plainHint, waitingOn?: { child: Delegation; view: ThreadView }): string {
   const lines = [
@@ -225,6 +225,9 @@ export function threadDetails(view: ThreadView, hint: CommandHint = plainHint, w
   }
   if (view.status === 'done' && view.output !== undefined) lines.push(`output   ${showValue(view.output, 400)}`);
   if (view.failure) lines.push(`failure  ${view.failure}`);
+  // Cancelled while a call ran elsewhere: its outcome may still come, or never (that process died).
+  const unrecorded = unrecordedCall(view.events);
+  if (unrecorded !== undefined) lines.push(unrecordedLine(view.id, unrecorded, hint));
   lines.push('', 'timeline');
   const seqWidth = String(view.version).length;
   for (const event of view.events) {

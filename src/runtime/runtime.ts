@@ -126,7 +126,9 @@ export interface Runtime {
   watch(threadId: string, options?: WatchOptions): AsyncIterable<ThreadEvent>;
   /**
    * Resolves when the thread stops moving in this process: it ended, waits for a human or a resume,
-   * or (a pipeline) waits for a child thread.
+   * or (a pipeline) waits for a child thread. A thread cancelled while a tool call of it ran in
+   * another process resolves once that call's outcome is recorded, with it, waited for as long as
+   * {@link Runtime.watch} waits (then it resolves with the thread as it is).
    */
   settled(threadId: string, options?: { signal?: AbortSignal }): Promise<ThreadView>;
   /**
@@ -276,6 +278,8 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     load,
     isActive: (threadId) => driver.isActive(threadId),
     isBusy: (threadId) => driver.isBusy(threadId),
+    clock,
+    agents,
     ...(schedule === undefined ? { driveIdle: (thread: Thread) => driver.drive(thread) } : {}),
   });
   const children: ChildLauncher = {
@@ -318,7 +322,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     resume: (threadId, opts = {}) => controlThread(controlSources, threadId, 'resume', opts),
     cancel: (threadId, opts = {}) => controlThread(controlSources, threadId, 'cancel', opts),
     watch: (threadId, opts = {}) => watchThread(threadId, opts, { events, load, clock, agents }),
-    settled: (threadId, opts = {}) => settling.settled(threadId, undefined, opts),
+    settled: (threadId, opts = {}) => settling.settled(threadId, undefined, { ...opts, untilOutcome: true }),
     recover: () => recoverThreads(store, controlSources, { agents, pipelines, driver, logger }),
     async run(threadId, opts = {}) {
       const { agent, thread: known, ...waitOptions } = opts;

@@ -1,8 +1,11 @@
+import type { Agent } from '../agent/agent.js';
+import type { Clock } from '../clock.js';
 import { messageOf } from '../errors.js';
 import type { Thread } from '../thread/events.js';
 import { RESTING_STATUSES } from '../thread/state.js';
 import type { ThreadEvents } from './threadEvents.js';
 import { viewOf, type ThreadView } from './threadView.js';
+import { awaitedOutcome } from './watchThread.js';
 
 /** What settling needs to know about the actors that move threads. */
 export interface SettlingSources {
@@ -14,6 +17,9 @@ export interface SettlingSources {
   isBusy(threadId: string): boolean;
   /** Runs a thread nobody moves (when threads run in this process). */
   driveIdle?(thread: Thread): void;
+  readonly clock: Clock;
+  /** The agents this process knows: the timeouts of their tools bound the wait for an outcome. */
+  readonly agents: ReadonlyMap<string, Agent>;
 }
 
 /** Waits for threads to stop moving (see {@link Runtime.settled}). */
@@ -37,6 +43,12 @@ export interface SettleOptions {
    * scheduler (a durable job due at the deadline): the caller may let go of the thread.
    */
   readonly untilAsleep?: boolean;
+  /**
+   * A thread cancelled while a tool call of it ran in another process rests only once that call's
+   * outcome is recorded (that process records it after the cancel), or the wait for it runs out:
+   * as `Runtime.watch` (see {@link awaitedOutcome}).
+   */
+  readonly untilOutcome?: boolean;
 }
 
 /** Builds the settling of a runtime. */
@@ -49,9 +61,11 @@ export function createSettling(sources: SettlingSources): Settling {
   const settled = (threadId: string, known: Thread | undefined, opts: SettleOptions = {}): Promise<ThreadView> =>
     new Promise((resolve, reject) => {
       let done = false;
+      let deadline: unknown;
       const finish = (value: ThreadView | Error): void => {
         if (done) return;
         done = true;
+        sources.clock.clearTimeout(deadline);
         unsubscribe();
         const waiting = restListeners.get(threadId);
         waiting?.delete(onActorRest);
@@ -62,8 +76,17 @@ export function createSettling(sources: SettlingSources): Settling {
       };
       const failWith = (error: unknown): void => finish(error instanceof Error ? error : new Error(messageOf(error)));
       const onAbort = (): void => finish(opts.signal?.reason instanceof Error ? opts.signal.reason : new Error('aborted'));
+      // At rest, unless (untilOutcome) a call its cancel left running elsewhere still has its
+      // outcome to come: then at the next change, or as it is when the wait for it runs out.
+      const rest = (view: ThreadView): void => {
+        const until = opts.untilOutcome === true ? awaitedOutcome(view, sources.agents)?.until : undefined;
+        if (until === undefined || sources.clock.now() >= until) finish(view);
+        else if (deadline === undefined) {
+          deadline = sources.clock.setTimeout(() => sources.load(threadId).then((thread) => finish(viewOf(thread)), failWith), until - sources.clock.now());
+        }
+      };
       const unsubscribe = sources.events.subscribeThread(threadId, (change) => {
-        if (RESTING_STATUSES.includes(change.status) && !sources.isBusy(threadId)) finish(viewOf(change.thread));
+        if (RESTING_STATUSES.includes(change.status) && !sources.isBusy(threadId)) rest(viewOf(change.thread));
       });
       // Resting includes a pipeline waiting on a child thread (its status stays running). The
       // supervisor reports a rest from inside its transition, before its snapshot drops the child:
@@ -74,8 +97,8 @@ export function createSettling(sources: SettlingSources): Settling {
           if (sources.isBusy(threadId)) return;
           // Asleep: say so, whatever its events show (a pipeline's sleep is a step in progress).
           const view = (t: Thread): ThreadView => (asleep ? { ...viewOf(t), status: 'sleeping' } : viewOf(t));
-          if (thread !== null) finish(view(thread));
-          else sources.load(threadId).then((loaded) => finish(view(loaded)), failWith);
+          if (thread !== null) rest(view(thread));
+          else sources.load(threadId).then((loaded) => rest(view(loaded)), failWith);
         });
       };
       if (!restListeners.has(threadId)) restListeners.set(threadId, new Set());
@@ -88,7 +111,7 @@ export function createSettling(sources: SettlingSources): Settling {
       opts.signal?.addEventListener('abort', onAbort, { once: true });
       (known === undefined ? sources.load(threadId) : Promise.resolve(known)).then((thread) => {
         const view = viewOf(thread);
-        if (RESTING_STATUSES.includes(view.status) && !sources.isBusy(threadId)) finish(view);
+        if (RESTING_STATUSES.includes(view.status) && !sources.isBusy(threadId)) rest(view);
         // Nobody is moving this thread in this process (backing off after a restart, say): move it.
         else if (!sources.isActive(threadId)) sources.driveIdle?.(thread);
       }, failWith);

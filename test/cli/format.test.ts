@@ -31,6 +31,30 @@ describe('show of a pipeline', () => {
   });
 });
 
+describe('show of a thread cancelled while a tool call of it ran in another process', () => {
+  const events = (outcome: readonly object[]): ThreadEvent[] =>
+    [
+      { type: 'input', data: { input: 'publish hello' } },
+      { type: 'decision', data: { callId: 'c1', step: 1, intent: 'publish', args: { post: 'hello' }, model: 'm', promptHash: 'sha256:x', tokens: { prompt: 1, completion: 1 }, latencyMs: 0 } },
+      { type: 'tool_call', data: { callId: 'c1', tool: 'publish', args: { post: 'hello' }, idempotencyKey: 'th-1:c1', attempt: 1 } },
+      { type: 'control', data: { action: 'cancel', by: 'qa' } },
+      ...outcome,
+    ].map((event, i) => ({ ...event, seq: i + 1, at: '2026-01-01T00:00:00.000Z' })) as ThreadEvent[];
+
+  it('says, as watch does, that the outcome of the call is not recorded yet', () => {
+    const details = threadDetails(viewOf({ id: 'th-1', agent: 'publisher', events: events([]) }));
+    expect(details.split('\n')).toContain(
+      '? publish (call c1) was running when the thread was cancelled and its outcome is not recorded yet: it may have taken effect; later: switchyard show th-1',
+    );
+  });
+
+  it('says nothing of it once its outcome is recorded', () => {
+    const details = threadDetails(viewOf({ id: 'th-1', agent: 'publisher', events: events([{ type: 'tool_result', data: { callId: 'c1', tool: 'publish', result: 'published', durationMs: 5 } }]) }));
+    expect(details).toContain('→ publish = published');
+    expect(details).not.toContain('not recorded');
+  });
+});
+
 describe('the line of an error', () => {
   const error = (data: Record<string, unknown>): ThreadEvent => ({ seq: 3, at: '2026-01-01T00:00:00.000Z', type: 'error', data: { kind: 'model_http', attempt: 1, ...data } }) as ThreadEvent;
 

@@ -1,16 +1,18 @@
 /**
- * `runtime.watch` of a thread another process cancelled while a tool call of it ran there (a
- * worker on NATS): that process records the call's outcome after the cancel, and the watch goes on
- * until it is read back. Here the other process is the test, writing to the store beneath the
+ * `runtime.watch` and `runtime.settled` of a thread another process cancelled while a tool call of
+ * it ran there (a worker on NATS): that process records the call's outcome after the cancel, and
+ * the watch goes on (the wait for the end goes on) until it is read back. Here the other process is the test, writing to the store beneath the
  * runtime and telling it with `ingest`, as the NATS surface does when the worker's events arrive.
  */
 import { describe, expect, it } from 'vitest';
+import type { SimulatedClock } from 'xstate';
 import { agent } from '../../src/agent/agent.js';
 import { createRuntime } from '../../src/runtime/runtime.js';
 import { OUTCOME_GRACE_MS, UNKNOWN_TOOL_OUTCOME_WAIT_MS } from '../../src/runtime/watchThread.js';
 import { appendEvents } from '../../src/store/appendEvents.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
 import type { NewEvent, ThreadEvent } from '../../src/thread/events.js';
+import { deferred, within } from '../bus/waiting.js';
 import { createClock, T0, threadOf } from '../support/agentHarness.js';
 import { heldPublishTool, publisherModel } from '../support/heldTool.js';
 
@@ -27,8 +29,7 @@ const result: NewEvent = { type: 'tool_result', data: { callId: 'c1', tool: 'pub
  * A runtime over a store that holds a thread cancelled (at T0, as its call started) while its
  * publish call ran elsewhere: a runtime of the publisher agent, or (`knowsAgent: false`) of none.
  */
-async function cancelledDuringCall({ knowsAgent = true, events = [decision, toolCall, cancel] }: { knowsAgent?: boolean; events?: readonly NewEvent[] } = {}) {
-  const clock = createClock();
+async function cancelledDuringCall({ knowsAgent = true, events = [decision, toolCall, cancel], clock = createClock() }: { knowsAgent?: boolean; events?: readonly NewEvent[]; clock?: SimulatedClock } = {}) {
   const store = createMemoryStore({ clock });
   const tools = heldPublishTool();
   const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [tools.publish] });
@@ -127,5 +128,46 @@ describe('watching a thread cancelled while a tool call of it ran in another pro
       expect((await collect(runtime.watch(ID))).map((e) => e.seq)).toEqual(Array.from({ length: version }, (_, i) => i + 1));
       await runtime.close();
     }
+  });
+});
+
+describe('runtime.settled of a thread cancelled while a tool call of it ran in another process', () => {
+  it('resolves once the outcome of the call is recorded, with the thread holding it', async () => {
+    const { runtime, recordOutcome } = await cancelledDuringCall();
+    const settling = runtime.settled(ID);
+
+    await recordOutcome(result);
+
+    const settled = await settling;
+    expect(settled).toMatchObject({ status: 'cancelled', version: 5 });
+    expect(settled.events.at(-1)).toMatchObject({ type: 'tool_result', data: { callId: 'c1', result: 'published' } });
+    await runtime.close();
+  });
+
+  it("stops waiting at the tool's timeout from the call's start plus the grace, and resolves with the thread as it is", async () => {
+    // The clock tells the test when the wait has armed its deadline (nothing else here sets a timer).
+    const clock = createClock();
+    const armed = deferred<number>();
+    const setTimer = clock.setTimeout.bind(clock);
+    clock.setTimeout = (fn, ms) => {
+      armed.resolve(ms);
+      return setTimer(fn, ms);
+    };
+    const { runtime, timeoutMs } = await cancelledDuringCall({ clock });
+    const settling = runtime.settled(ID);
+    expect(await within(armed.promise, 5_000, 'the wait to arm its deadline')).toBe(timeoutMs + OUTCOME_GRACE_MS);
+
+    clock.set(T0 + timeoutMs + OUTCOME_GRACE_MS);
+
+    expect(await settling).toMatchObject({ status: 'cancelled', version: 4 });
+    // Past that, it resolves at once.
+    expect(await runtime.settled(ID)).toMatchObject({ status: 'cancelled', version: 4 });
+    await runtime.close();
+  });
+
+  it('resolves at the cancel when no call was running then', async () => {
+    const { runtime } = await cancelledDuringCall({ events: [decision, toolCall, result, cancel] });
+    expect(await runtime.settled(ID)).toMatchObject({ status: 'cancelled', version: 5 });
+    await runtime.close();
   });
 });

@@ -1,7 +1,7 @@
 import { redactJson, redactText } from '../context/redact.js';
 import { messageOf, VersionConflictError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { appendEvents, unrecordedOutcome, type AppendOptions } from '../store/appendEvents.js';
+import { appendEvents, type AppendOptions } from '../store/appendEvents.js';
 import { versionOf, type Json, type NewEvent, type Thread } from '../thread/events.js';
 import { deriveState, statusOf, type PendingCall } from '../thread/state.js';
 import { approvalRequest } from './approvalRequest.js';
@@ -169,7 +169,8 @@ async function runCall(input: StepInput, thread: Thread, cleared: ClearedCall, s
   const { call, tool } = cleared;
   const about = { callId: call.callId, tool: call.tool };
   // The tool ran: an outcome too large for the thread ends it saying so.
-  const journal = (outcome: Outcome): Promise<Thread> => journalOutcome(input, thread, call.callId, outcome, { tooLarge: unrecordedOutcome(call.tool, call.callId) });
+  const ran: AppendOptions = { tooLarge: about };
+  const journal = (outcome: Outcome): Promise<Thread> => journalOutcome(input, thread, call.callId, outcome, ran);
   if (windDown?.aborted) return journalOutcome(input, thread, call.callId, (at) => errorEvents(at, 'tool_error', `${call.tool} was not run: ${messageOf(windDown.reason)}`, about));
   const toolSignal = new ToolSignal(signal, windDown);
   const started = deps.clock.now();

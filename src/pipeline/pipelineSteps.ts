@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { appendEvents, unrecordedOutcome } from '../store/appendEvents.js';
+import { appendEvents } from '../store/appendEvents.js';
 import { formatIssues, InvalidInputError, InvalidStateError, messageOf, NotFoundError } from '../errors.js';
 import { type AgentDeps } from '../agent/deps.js';
 import { idempotencyKeyFor } from '../agent/ids.js';
@@ -196,7 +196,7 @@ async function runCode(run: Run<CodeStep>): Promise<PipelineStepResult> {
   const checked = checkedOutput(step, value);
   if ('error' in checked) return { thread: await appendEvents(deps, current, failure(checked.error)) };
   // The code ran: a result too large for the thread ends it saying so.
-  return { thread: await appendEvents(deps, current, [result(run, checked.value, Math.max(0, deps.clock.now() - started))], { tooLarge: unrecordedOutcome(step.name, run.next.callId) }) };
+  return { thread: await appendEvents(deps, current, [result(run, checked.value, Math.max(0, deps.clock.now() - started))], { tooLarge: { tool: step.name, callId: run.next.callId } }) };
 }
 
 /** A code step's value as recorded: validated by its `output` schema when it has one, as JSON. */

@@ -27,20 +27,13 @@ export class ThreadFailedError extends SwitchyardError {
 export interface AppendOptions {
   /**
    * When the events would not fit the store (a {@link ThreadTooLargeError}, thrown before anything
-   * is written): the reason of the `failed` event recorded instead, which brings the thread to rest
-   * (retrying the step would not make them fit); or `false` to throw the error to the caller, the
-   * thread unchanged (a human's answer, which a smaller one may replace).
-   * @default `could not record <the events' types>: <the error's message>`
+   * is written), a short `failed` event is recorded instead, which brings the thread to rest
+   * (retrying the step would not make them fit): by default it says which events could not be
+   * recorded; given the call whose outcome they are, it says that its tool ran and its result could
+   * not be recorded (its effect happened). `false` throws the error to the caller, the thread
+   * unchanged (a human's answer, which a smaller one may replace).
    */
-  readonly tooLarge?: false | ((error: ThreadTooLargeError) => string);
-}
-
-/**
- * The failure of a call whose tool ran (its effect happened) but whose outcome does not fit the
- * thread: a reason for {@link AppendOptions.tooLarge}.
- */
-export function unrecordedOutcome(tool: string, callId: string): (error: ThreadTooLargeError) => string {
-  return (error) => `${tool} ran (call ${callId}) and its result could not be recorded: ${error.message}`;
+  readonly tooLarge?: false | { readonly tool: string; readonly callId: string };
 }
 
 /**
@@ -62,7 +55,11 @@ export async function appendEvents(
     return await deps.store.append(thread.id, version, stampEvents(version, events, at));
   } catch (error) {
     if (!(error instanceof ThreadTooLargeError) || options.tooLarge === false) throw error;
-    const why = options.tooLarge?.(error) ?? `could not record ${[...new Set(events.map((e) => e.type))].join(', ')}: ${error.message}`;
+    const ran = options.tooLarge;
+    const why =
+      ran === undefined
+        ? `could not record ${[...new Set(events.map((e) => e.type))].join(', ')}: ${error.message}`
+        : `${ran.tool} ran (call ${ran.callId}) and its result could not be recorded: ${error.message}`;
     const reason = why.length > MAX_REASON_CHARS ? `${why.slice(0, MAX_REASON_CHARS - 1)}…` : why;
     const failed = await deps.store.append(thread.id, version, stampEvents(version, [{ type: 'failed', data: { reason } }], at));
     deps.logger?.warn({ threadId: thread.id, agent: thread.agent, size: error.size, limit: error.limit, state: 'failed' }, 'thread too large for its store: failed');

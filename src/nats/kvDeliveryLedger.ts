@@ -4,7 +4,7 @@ import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { ConfigError } from '../errors.js';
 import type { DeliveryLedger, OwedRecord } from '../store/deliveryLedger.js';
-import { isWrongLastSequence, systemError } from './kvBuckets.js';
+import { isWrongLastSequence, retryRead, systemError } from './kvBuckets.js';
 
 /** Options of {@link createKvDeliveryLedger}. */
 export interface KvDeliveryLedgerOptions {
@@ -40,7 +40,7 @@ export async function createKvDeliveryLedger(options: KvDeliveryLedgerOptions): 
   /** Reads one key: its entry holding a value, or undefined. */
   async function read(key: string): Promise<KvEntry | undefined> {
     try {
-      const entry = await kv.get(key);
+      const entry = await retryRead(() => kv.get(key));
       return entry === null || entry.operation !== 'PUT' ? undefined : entry;
     } catch (error) {
       throw systemError(`cannot read the delivery ledger ${bucket}`, error);

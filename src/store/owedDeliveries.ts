@@ -1,12 +1,12 @@
 import { messageOf } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Thread } from '../thread/events.js';
-import type { ThreadStatus } from '../thread/state.js';
+import { RESTING_STATUSES, type ThreadStatus } from '../thread/state.js';
 import type { DeliveryLedger, OwedRecord } from './deliveryLedger.js';
 import type { ListOptions, ThreadSummary } from './threadStore.js';
 
 /** Statuses at which a thread's rest is reported (callbacks, webhooks): it waits for a human, or has ended. */
-export const REPORTED_STATUSES: readonly ThreadStatus[] = ['awaiting_human', 'escalated', 'done', 'failed', 'cancelled'];
+const REPORTED_STATUSES: readonly ThreadStatus[] = RESTING_STATUSES.filter((status) => status !== 'paused');
 /** Threads listed per page of the walk. */
 const PAGE = 200;
 /** Owed deliveries in flight at once. */
@@ -19,7 +19,7 @@ const CONCURRENCY = 16;
  * rest that a complete walk missed by less than this is read by the next; it costs reading again
  * only the threads that rested in the 5 minutes before the last start.
  */
-export const SHARED_LEDGER_MARGIN_MS = 5 * 60_000;
+const SHARED_LEDGER_MARGIN_MS = 5 * 60_000;
 
 /** One delivery a thread's rest calls for: its scope, the ledger key it is recorded under, its id, and what to send. */
 export interface OwedDelivery<TDue> {

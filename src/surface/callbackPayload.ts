@@ -1,8 +1,8 @@
-import { callbackUrlOf, parentIdOf } from '../runtime/threadView.js';
+import { callbackUrlOf, parentIdOf, viewOf } from '../runtime/threadView.js';
 import { versionOf, type Thread } from '../thread/events.js';
-import { deriveState, statusOf, TERMINAL_STATUSES } from '../thread/state.js';
+import { deriveState, TERMINAL_STATUSES } from '../thread/state.js';
 import { childRequestResultOf, replyingPipelineOf, type PipelineThreads } from './childRequests.js';
-import { cancelOf, type TriggerResult } from './payloads.js';
+import { resultOf, type TriggerResult } from './payloads.js';
 
 /**
  * The JSON body of a callback: what a NATS trigger's `replyTo` receives at the same rest (a
@@ -23,30 +23,16 @@ export interface CallbackPayload extends TriggerResult {
   readonly at: string;
 }
 
-/** Reads threads: the pipelines above a child thread, whose callback hears of the child's requests. */
-export type CallbackThreads = PipelineThreads;
-
 /** The callback of a thread as it rests now, or undefined when it neither waits for a human nor has ended. */
 export function callbackPayloadOf(thread: Thread): CallbackPayload | undefined {
-  const state = deriveState(thread.events);
-  const status = statusOf(state);
-  const type = TERMINAL_STATUSES.includes(status) ? 'thread.finished' : state.pendingRequest === null ? undefined : 'thread.human_request';
+  const view = viewOf(thread);
+  const type = TERMINAL_STATUSES.includes(view.status) ? 'thread.finished' : view.pendingRequest === null ? undefined : 'thread.human_request';
   if (type === undefined) return undefined;
-  const result: TriggerResult = {
-    threadId: thread.id,
-    agent: thread.agent,
-    status,
-    version: state.version,
-    ...(state.output === undefined ? {} : { output: state.output }),
-    ...(state.failure === undefined ? {} : { failure: state.failure }),
-    ...(status === 'cancelled' ? cancelOf(thread.events) : {}),
-    ...(state.pendingRequest === null ? {} : { pendingRequest: state.pendingRequest }),
-  };
-  return { id: `${thread.id}:${state.version}`, type, at: thread.events.at(-1)?.at ?? '', ...result };
+  return { id: `${thread.id}:${view.version}`, type, at: thread.events.at(-1)?.at ?? '', ...resultOf(view) };
 }
 
 /** A pipeline's callback for the human request of its child `child` (see {@link TriggerResult.childThreadId}). */
-export function childRequestPayloadOf(pipeline: Thread, child: Thread): CallbackPayload | undefined {
+function childRequestPayloadOf(pipeline: Thread, child: Thread): CallbackPayload | undefined {
   const result = childRequestResultOf(pipeline, child);
   if (result === undefined) return undefined;
   return { id: `${child.id}:${versionOf(child)}`, type: 'thread.human_request', at: child.events.at(-1)?.at ?? '', ...result };
@@ -66,7 +52,7 @@ export function ownCallbackOf(thread: Thread): DueCallback | undefined {
 }
 
 /** The callback of the pipeline above a child that waits for a human, if a pipeline's launch named one. */
-export async function pipelineCallbackOf(child: Thread, threads: CallbackThreads): Promise<DueCallback | undefined> {
+export async function pipelineCallbackOf(child: Thread, threads: PipelineThreads): Promise<DueCallback | undefined> {
   if (parentIdOf(child) === undefined || deriveState(child.events).pendingRequest === null) return undefined;
   const calling = await replyingPipelineOf(child, threads, callbackUrlOf);
   const payload = calling === undefined ? undefined : childRequestPayloadOf(calling.pipeline, child);
@@ -77,7 +63,7 @@ export async function pipelineCallbackOf(child: Thread, threads: CallbackThreads
  * The callback a thread at rest calls for, if any: its own launch's, or (read through `threads`)
  * that of the pipeline above it when it is a child that waits for a human.
  */
-export async function dueCallbackOf(thread: Thread, threads: CallbackThreads | undefined): Promise<DueCallback | undefined> {
+export async function dueCallbackOf(thread: Thread, threads: PipelineThreads | undefined): Promise<DueCallback | undefined> {
   // A thread with a callback of its own needs no read (a pipeline's child has none).
   if (callbackUrlOf(thread) !== undefined || threads === undefined) return ownCallbackOf(thread);
   return pipelineCallbackOf(thread, threads);

@@ -6,7 +6,8 @@ import type { Runtime, ThreadChange } from '../runtime/runtime.js';
 import { callbackUrlOf } from '../runtime/threadView.js';
 import type { Thread } from '../thread/events.js';
 import { deriveState, TERMINAL_STATUSES } from '../thread/state.js';
-import { callbackPayloadOf, dueCallbackOf, ownCallbackOf, type CallbackPayload, type CallbackThreads, type DueCallback } from './callbackPayload.js';
+import { callbackPayloadOf, dueCallbackOf, ownCallbackOf, pipelineCallbackOf, type CallbackPayload, type DueCallback } from './callbackPayload.js';
+import type { PipelineThreads } from './childRequests.js';
 import type { DeliveryLedger } from '../store/deliveryLedger.js';
 import { settleOwedDeliveries } from '../store/owedDeliveries.js';
 
@@ -107,7 +108,7 @@ export interface CallbackSender {
    * worker calls it at each rest of a job, before the ack, and fails the job when the callback was
    * not delivered nor refused: the job comes back and sends it again.
    */
-  send(thread: Thread, threads?: CallbackThreads): Promise<CallbackDelivery | undefined>;
+  send(thread: Thread, threads?: PipelineThreads): Promise<CallbackDelivery | undefined>;
   /**
    * For a process that runs threads without jobs (the embedded server): sends on this runtime's
    * own writes of a human request or of a thread's end, and, with a {@link CallbackOptions.ledger},
@@ -121,7 +122,7 @@ export interface CallbackSender {
 }
 
 export { callbackUrlOf };
-export { callbackPayloadOf, childRequestPayloadOf, type CallbackPayload, type CallbackThreads } from './callbackPayload.js';
+export type { CallbackPayload } from './callbackPayload.js';
 
 /** Whether this change is one a callback reports: a human request stored, or the change that ended the thread. */
 function reportable(change: ThreadChange): boolean {
@@ -216,11 +217,11 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
     return delivery;
   }
 
-  function send(thread: Thread, threads?: CallbackThreads): Promise<CallbackDelivery | undefined> {
+  function send(thread: Thread, threads?: PipelineThreads): Promise<CallbackDelivery | undefined> {
     if (stopping.signal.aborted) return Promise.resolve(undefined);
     // Without a read (a thread's own callback) it is under way before this returns.
     if (callbackUrlOf(thread) !== undefined || threads === undefined) return sendDue(thread, ownCallbackOf(thread));
-    const sent = dueCallbackOf(thread, threads).then(
+    const sent = pipelineCallbackOf(thread, threads).then(
       (due) => sendDue(thread, due), // closed meanwhile: reported as stopped, not sent
       (error: unknown): CallbackDelivery => {
         logger.error({ threadId: thread.id, err: messageOf(error) }, 'callback: the thread’s pipelines could not be read');

@@ -166,7 +166,7 @@ export function resultOf(view: ThreadView): TriggerResult {
  * The `reason` and `by` of the cancel that ended a cancelled thread: its first cancel event (a
  * cancel always ends a thread that has not ended, and nothing after its end counts).
  */
-export function cancelOf(events: readonly ThreadEvent[]): Pick<TriggerResult, 'reason' | 'by'> {
+function cancelOf(events: readonly ThreadEvent[]): Pick<TriggerResult, 'reason' | 'by'> {
   const cancel = events.find((event) => event.type === 'control' && event.data.action === 'cancel');
   if (cancel?.type !== 'control') return {};
   const { reason, by } = cancel.data;

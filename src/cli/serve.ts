@@ -5,6 +5,7 @@ import { startHttpServer, type HttpServer } from '../server/httpServer.js';
 import { inspectorExtension } from '../inspector/mount.js';
 import { createCallbackSender, PATIENT_CALLBACK_RETRIES } from '../surface/callbacks.js';
 import type { DeliveryLedger } from '../store/deliveryLedger.js';
+import type { WebhookTarget } from '../server/webhooks.js';
 import { embeddedBackend, natsBackend, type Backend, type BackendOptions } from './backend.js';
 import { BUNDLED_EXAMPLES } from './bundled.js';
 import { loggerFromEnv, modelFromEnv, webhooksFromEnv } from './env.js';
@@ -63,20 +64,22 @@ export async function serve(project: Project, options: ServeOptions, io: ServeIO
   const { model, configured, own } = modelFromEnv(io.env, project.config.model);
   const logger = project.config.logger ?? loggerFromEnv(options.logLevel, io.env);
   const base: BackendOptions = { project, model, logger, env: io.env };
+  // Read (and checked) before anything is opened.
+  const webhooks = webhooksFromEnv(io.env);
   const backend = options.natsUrl
     ? await natsBackend({ ...base, natsUrl: options.natsUrl, worker: options.worker ?? true, ...optional(options) })
     : await embeddedBackend(resolve(options.dir), base);
   // Deliveries (this process's callbacks and webhooks) are recorded beside the threads, so that a
   // restart sends what the last process owed. On NATS the workers call HTTP launches' callbacks
   // from their jobs; embedded, this process does.
-  const ledger = !options.natsUrl || (io.env.SWITCHYARD_WEBHOOK_URL ?? '').trim() !== '' ? await openLedger(backend, logger) : undefined;
+  const ledger = !options.natsUrl || webhooks !== undefined ? await openLedger(backend, logger) : undefined;
   const secret = io.env.SWITCHYARD_WEBHOOK_SECRET ?? '';
   const callbacks = options.natsUrl ? undefined : createCallbackSender({ logger, secret, ...(ledger === undefined ? {} : { ledger }), ...PATIENT_CALLBACK_RETRIES });
   const detachCallbacks = callbacks?.attach(backend.runtime);
   // Refused up front where this process runs threads (embedded, or a NATS worker) and could not sign
   // their callbacks; a process that takes no jobs cannot see whether the workers have the secret.
   const runsThreads = !options.natsUrl || (options.worker ?? true);
-  const server = await listen(backend, options, io, logger, secret !== '' || !runsThreads, ledger);
+  const server = await listen(backend, options, logger, secret !== '' || !runsThreads, { webhooks, ledger });
   const hint: CommandHint = server.url === DEFAULT_URL ? io.hint : (args) => io.hint(`${args} --url ${server.url}`);
 
   io.out(`switchyard listening on ${server.url}`);
@@ -140,9 +143,14 @@ function optional(options: ServeOptions): { prefix?: string; bucket?: string; re
 }
 
 /** Starts the HTTP server over the backend; closes the backend if it cannot. */
-async function listen(backend: Backend, options: ServeOptions, io: ServeIO, logger: BackendOptions['logger'], callbackUrls: boolean, ledger: DeliveryLedger | undefined): Promise<HttpServer> {
+async function listen(
+  backend: Backend,
+  options: ServeOptions,
+  logger: BackendOptions['logger'],
+  callbackUrls: boolean,
+  { webhooks, ledger }: { webhooks: WebhookTarget[] | undefined; ledger: DeliveryLedger | undefined },
+): Promise<HttpServer> {
   try {
-    const webhooks = webhooksFromEnv(io.env);
     return await startHttpServer(backend.runtime, {
       host: options.host,
       port: options.port,

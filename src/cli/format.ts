@@ -209,7 +209,7 @@ export function threadDetails(view: ThreadView, hint: CommandHint = plainHint, w
     `thread   ${view.id}`,
     `agent    ${view.agent}`,
     `status   ${view.status}`,
-    `steps    ${stepsDone(view)}  (events: ${view.version})`,
+    `steps    ${view.steps}  (events: ${view.version})`,
   ];
   if (view.createdAt) lines.push(`created  ${localTime(view.createdAt)}`);
   if (view.updatedAt) lines.push(`updated  ${localTime(view.updatedAt)}`);
@@ -236,14 +236,6 @@ export function threadDetails(view: ThreadView, hint: CommandHint = plainHint, w
     if (line !== null) lines.push(`  ${String(event.seq).padStart(seqWidth)}  ${clockTime(event.at)}  ${line}`);
   }
   return lines.join('\n');
-}
-
-/**
- * An agent's steps are its decisions; a pipeline makes none, and each step it has done is a
- * journaled step result (an agent's tool results all follow a decision).
- */
-function stepsDone(view: Pick<ThreadView, 'steps' | 'events'>): number {
-  return view.steps > 0 ? view.steps : view.events.filter((e) => e.type === 'tool_result').length;
 }
 
 /** HH:MM:SS in local time. */

@@ -7,7 +7,7 @@ export interface ThreadView {
   readonly agent: string;
   readonly status: ThreadStatus;
   readonly version: number;
-  /** Decisions made so far. */
+  /** Steps done so far: an agent's decisions; a pipeline's journaled step results (it makes no decision). */
   readonly steps: number;
   readonly pendingRequest: HumanRequest | null;
   readonly output: Json | undefined;
@@ -25,7 +25,8 @@ export function viewOf(thread: Thread): ThreadView {
     agent: thread.agent,
     status: statusOf(state),
     version: state.version,
-    steps: state.totalSteps,
+    // An agent's tool results all follow a decision; a pipeline's are its steps.
+    steps: state.totalSteps > 0 ? state.totalSteps : thread.events.filter((e) => e.type === 'tool_result').length,
     pendingRequest: state.pendingRequest,
     output: state.output,
     failure: state.failure,

@@ -9,7 +9,7 @@ import { fileDeliveryLedger, type DeliveryLedger } from '../store/deliveryLedger
 import { createFileStore } from '../store/fileStore.js';
 import type { ThreadStore } from '../store/threadStore.js';
 import { claimDir } from './dirClaim.js';
-import { inspectHeartbeat, inspectWebsocket } from './env.js';
+import { inspectWebsocket, natsInspectOptions } from './env.js';
 import type { Project } from './project.js';
 
 /**
@@ -112,7 +112,6 @@ export async function natsBackend(options: NatsBackendOptions): Promise<Backend>
   // Loaded only with NATS, so the embedded default does not load the NATS client.
   const { joinNats } = await import('./joinNats.js');
   const { project, natsUrl, worker } = options;
-  const inspectHeartbeatMs = inspectHeartbeat(options.env);
   const node = await joinNats({
     natsUrl,
     agents: project.agents,
@@ -125,8 +124,7 @@ export async function natsBackend(options: NatsBackendOptions): Promise<Backend>
     ...(options.bucket === undefined ? {} : { bucket: options.bucket }),
     ...(options.replicas === undefined ? {} : { replicas: options.replicas }),
     ...(project.config.maxConcurrent === undefined ? {} : { maxConcurrent: project.config.maxConcurrent }),
-    websocketUrl: inspectWebsocket(options.env),
-    ...(inspectHeartbeatMs === undefined ? {} : { inspectHeartbeatMs }),
+    ...natsInspectOptions(options.env),
   });
   const { surface } = node;
   const jobs = worker ? `this process takes jobs for ${surface.serving.join(', ')}` : 'jobs are left to `switchyard worker` processes';

@@ -17,7 +17,7 @@ export const EXIT = { ok: 0, error: 1, usage: 2 } as const;
  * The ends of a followed thread that make its command exit {@link EXIT.error}, as `gh run watch
  * --exit-status` does. A thread done, or resting until someone acts (a human, a resume), is 0.
  */
-export const FAILED_ENDS: readonly ThreadStatus[] = ['failed', 'cancelled'];
+const FAILED_ENDS: readonly ThreadStatus[] = ['failed', 'cancelled'];
 
 /** The outside world of one CLI run, injected so the CLI can run in-process too. */
 export interface CliIO {

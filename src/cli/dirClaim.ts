@@ -64,7 +64,7 @@ const DENIED: Readonly<Record<string, string>> = {
  * (another `--dir` is the fix) when the file system refuses this user, naming the directory and
  * the cause; else a {@link SystemError} naming both.
  */
-export function unusableDir(dir: string, error: unknown): ConfigError | SystemError {
+function unusableDir(dir: string, error: unknown): ConfigError | SystemError {
   const code = errnoOf(error);
   const denied = code === undefined ? undefined : DENIED[code];
   if (denied !== undefined) return new ConfigError(`cannot write the data directory ${dir}: ${denied} (${code}); pass --dir a directory this user can write`, { cause: error });

@@ -32,6 +32,12 @@ export function inspectWebsocket(env: NodeJS.ProcessEnv): string | undefined {
   return env.SWITCHYARD_INSPECT_WS || undefined;
 }
 
+/** What a process that joins NATS tells the fleet's inspectors, from the environment (`SWITCHYARD_INSPECT_WS`, `SWITCHYARD_INSPECT_HEARTBEAT_MS`). */
+export function natsInspectOptions(env: NodeJS.ProcessEnv): { websocketUrl: string | undefined; inspectHeartbeatMs?: number } {
+  const inspectHeartbeatMs = inspectHeartbeat(env);
+  return { websocketUrl: inspectWebsocket(env), ...(inspectHeartbeatMs === undefined ? {} : { inspectHeartbeatMs }) };
+}
+
 /** The longest inspector heartbeat the environment may ask for (ms): an hour. */
 const MAX_INSPECT_HEARTBEAT_MS = 3_600_000;
 

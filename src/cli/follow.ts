@@ -122,14 +122,6 @@ export async function followThread(client: Client, threadId: string, options: Fo
   return view;
 }
 
-/**
- * Whether pipeline `parentId` launched `child`: its input names that parent, as the runtime
- * requires of a child it takes over (a thread of another launch under the child's id is refused).
- */
-export function isChildOf(child: Pick<ThreadView, 'events'>, parentId: string): boolean {
-  return parentIdOf(child) === parentId;
-}
-
 /** Thrown inside a follow of a thread that turned out not to be the pipeline's child. */
 class NotTheChild extends Error {}
 
@@ -154,7 +146,7 @@ async function followChild(
         onEvent: (event, threadId, open) => {
           // A thread under the child's id that this pipeline did not launch is not its child (the
           // pipeline's launch is refused and its events say so): not followed, not reported.
-          if (threadId === childId && event.seq === 1 && !isChildOf({ events: [event] }, parentId)) throw new NotTheChild();
+          if (threadId === childId && event.seq === 1 && parentIdOf({ events: [event] }) !== parentId) throw new NotTheChild();
           if (threadId === childId) seen = true;
           onEvent?.(event, threadId, open);
         },

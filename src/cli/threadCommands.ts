@@ -6,8 +6,8 @@ import { isThreadStatus, TERMINAL_STATUSES, THREAD_STATUSES, type ThreadStatus }
 import { messageOf } from '../errors.js';
 import { THREAD_ID_PATTERN, THREAD_ID_RULE } from '../runtime/launching.js';
 import type { ThreadView } from '../runtime/runtime.js';
+import { parentIdOf } from '../runtime/threadView.js';
 import { ServerError, type Client } from './client.js';
-import { isChildOf } from './follow.js';
 import { checkFitsRequest, respondBody } from './respondFlags.js';
 import { UsageError, type CliContext } from './cliContext.js';
 import type { Delegation } from '../pipeline/delegations.js';
@@ -173,7 +173,7 @@ async function childWaitedOn(client: Client, view: ThreadView): Promise<{ child:
     throw error;
   });
   // A thread another launch made under the child's id is not the child (the pipeline's launch is refused).
-  if (childView === undefined || !isChildOf(childView, view.id)) return undefined;
+  if (childView === undefined || parentIdOf(childView) !== view.id) return undefined;
   return !TERMINAL_STATUSES.includes(childView.status) ? { child, view: childView } : undefined;
 }
 

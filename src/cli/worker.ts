@@ -1,4 +1,4 @@
-import { inspectHeartbeat, inspectWebsocket, loggerFromEnv, modelFromEnv } from './env.js';
+import { loggerFromEnv, modelFromEnv, natsInspectOptions } from './env.js';
 import { DRAIN_MS } from './backend.js';
 import { joinNats } from './joinNats.js';
 import { describeProject, type Project } from './project.js';
@@ -36,7 +36,6 @@ export interface WorkerIO {
 export async function runWorker(project: Project, options: WorkerOptions, io: WorkerIO): Promise<number> {
   const { model, configured } = modelFromEnv(io.env, project.config.model);
   const logger = project.config.logger ?? loggerFromEnv(options.logLevel, io.env);
-  const inspectHeartbeatMs = inspectHeartbeat(io.env);
   // The fleet's inspector sees this worker's actors through `<prefix>.inspect.>`.
   const node = await joinNats({
     natsUrl: options.natsUrl,
@@ -52,8 +51,7 @@ export async function runWorker(project: Project, options: WorkerOptions, io: Wo
     ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
     ...(options.replicas === undefined ? {} : { replicas: options.replicas }),
     ...(project.config.maxConcurrent === undefined ? {} : { maxConcurrent: project.config.maxConcurrent }),
-    websocketUrl: inspectWebsocket(io.env),
-    ...(inspectHeartbeatMs === undefined ? {} : { inspectHeartbeatMs }),
+    ...natsInspectOptions(io.env),
   });
   const { surface } = node;
   io.out(`switchyard worker ${surface.processId} joined NATS at ${options.natsUrl} (subjects ${surface.subjects.prefix}.>)`);

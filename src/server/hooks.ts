@@ -3,7 +3,7 @@ import { HTTPException } from 'hono/http-exception';
 import { InvalidInputError, InvalidStateError, UnknownAgentError, VersionConflictError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Runtime, ThreadView } from '../runtime/runtime.js';
-import { keyedThreadId } from '../thread/keyedThreadId.js';
+import { keyedThreadId, MAX_OUTSIDE_KEY_CHARS } from '../thread/keyedThreadId.js';
 import { verifyWebhookSignature, WEBHOOK_HEADERS } from './webhooks.js';
 
 /** Options of {@link mountHooks}. */
@@ -46,8 +46,8 @@ export function mountHooks(app: Hono, runtime: Runtime, options: HookOptions): v
       throw new HTTPException(401, { message: `unauthorized: ${WEBHOOK_HEADERS.signature} must be sha256=HMAC(secret, "<${WEBHOOK_HEADERS.timestamp}>.<body>") with a timestamp within ${toleranceSeconds} s` });
     }
     const deliveryId = c.req.header(WEBHOOK_HEADERS.delivery)?.trim() ?? '';
-    if (deliveryId === '' || deliveryId.length > 200) {
-      throw new InvalidInputError(`a hook needs the ${WEBHOOK_HEADERS.delivery} header: the delivery's id, 1 to 200 characters (a retry sends the same id)`);
+    if (deliveryId === '' || deliveryId.length > MAX_OUTSIDE_KEY_CHARS) {
+      throw new InvalidInputError(`a hook needs the ${WEBHOOK_HEADERS.delivery} header: the delivery's id, 1 to ${MAX_OUTSIDE_KEY_CHARS} characters (a retry sends the same id)`);
     }
     let input: unknown;
     try {

@@ -5,7 +5,7 @@ import { InvalidInputError } from '../errors.js';
 import { THREAD_ID_PATTERN, THREAD_ID_RULE } from '../runtime/runtime.js';
 import { launchInputSchema } from '../thread/events.js';
 import { humanResponseInputSchema } from '../thread/humanResponse.js';
-import { keyedThreadId } from '../thread/keyedThreadId.js';
+import { keyedThreadId, MAX_OUTSIDE_KEY_CHARS } from '../thread/keyedThreadId.js';
 import { isThreadStatus, THREAD_STATUSES, type ThreadStatus } from '../thread/state.js';
 import { formatIssues } from './errorMapper.js';
 
@@ -85,8 +85,8 @@ export async function readJsonBody<T extends z.ZodType>(c: Context, schema: T, e
  * 400 for an empty key or one over 200 characters.
  */
 export function idempotencyThreadId(key: string): string {
-  if (key === '' || key.length > 200) {
-    throw new InvalidInputError('invalid Idempotency-Key header', ['Idempotency-Key: must be 1 to 200 characters (a retry sends the same key)']);
+  if (key === '' || key.length > MAX_OUTSIDE_KEY_CHARS) {
+    throw new InvalidInputError('invalid Idempotency-Key header', [`Idempotency-Key: must be 1 to ${MAX_OUTSIDE_KEY_CHARS} characters (a retry sends the same key)`]);
   }
   return THREAD_ID_PATTERN.test(key) ? key : keyedThreadId('key-', key);
 }

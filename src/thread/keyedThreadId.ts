@@ -1,5 +1,8 @@
 import { createHash } from 'node:crypto';
 
+/** The longest outside key taken (an `Idempotency-Key`, a hook's delivery id): a retry sends the same one. */
+export const MAX_OUTSIDE_KEY_CHARS = 200;
+
 /** An outside key that is a plain token names its thread as is (with the prefix); any other is hashed. */
 const PLAIN_KEY = /^[A-Za-z0-9_:-]{1,120}$/;
 

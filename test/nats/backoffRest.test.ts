@@ -3,8 +3,8 @@ import { agent } from '../../src/agent/agent.js';
 import type { ModelRequest } from '../../src/model/model.js';
 import { scriptedModel, type ScriptedReply } from '../../src/model/scriptedModel.js';
 import type { NatsNode } from '../../src/nats/natsNode.js';
-import type { TriggerResult } from '../../src/surface/payloads.js';
-import { uniqueToken, useNatsTestBed } from './natsTestKit.js';
+import type { ThreadReply, TriggerResult } from '../../src/surface/payloads.js';
+import { eventually, uniqueToken, useNatsTestBed } from './natsTestKit.js';
 
 // A thread waiting out a long rate limit rests as a sleeping one does: the worker acks its job once
 // a wake-up job, due at the retry time, is enqueued, and whichever worker takes that one retries it.
@@ -86,5 +86,28 @@ describe('a thread rate limited on a worker', () => {
     const { retryAt, decidedAt } = await retryTimes(next, `trg-${id}`);
     expect(decidedAt).toBeGreaterThanOrEqual(retryAt);
     expect(await (await next.queues.queue('answerer')).deadLetters()).toEqual([]);
+  }, 30_000);
+
+  it('is paused on the control subject while it rests, and a resume goes on at the retry time', async () => {
+    const names = { prefix: `sy${uniqueToken()}`, bucket: `threads_${uniqueToken()}` };
+    const node = await bed.node({ ...names, agents: [answerer], model: rateLimitedModel(), processId: 'worker' });
+    const { subject, messages } = bed.client.inbox<TriggerResult>();
+    const token = uniqueToken();
+    const id = `trg-${token}`;
+    await bed.client.trigger(`${names.prefix}.trigger.answerer`, { input: 'limited', replyTo: subject }, { msgId: token });
+    await expect.poll(() => restsOnBackoff(node, id), { timeout: 3_000, interval: 20 }).toBe(true);
+    expect(await bed.client.request<ThreadReply>(`${names.prefix}.thread.${id}.control`, { action: 'pause', by: 'ops' })).toMatchObject({ ok: true, thread: { status: 'paused' } });
+    const [paused] = await messages.until(1, 10_000, 'the paused rest');
+    expect(paused).toMatchObject({ threadId: id, status: 'paused' });
+    await eventually(async () => (node.surface.activeJobs() === 0 ? true : undefined), 10_000, 'the worker to let go of its jobs');
+    expect((await node.runtime.get(id))!.status).toBe('paused');
+
+    expect(await bed.client.request<ThreadReply>(`${names.prefix}.thread.${id}.control`, { action: 'resume', by: 'ops' })).toMatchObject({ ok: true });
+    const [, done] = await messages.until(2, 20_000, 'the result after the resume');
+    expect(done).toMatchObject({ threadId: id, status: 'done', output: 'answered limited' });
+    const events = (await node.runtime.get(id))!.events;
+    expect(events.map((e) => e.type)).toEqual(['input', 'error', 'control', 'control', 'decision', 'final']);
+    const { retryAt, decidedAt } = await retryTimes(node, id);
+    expect(decidedAt).toBeGreaterThanOrEqual(retryAt);
   }, 30_000);
 });

@@ -8,7 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SimulatedClock } from 'xstate';
 import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { agent } from '../../src/agent/agent.js';
+import { codeStep, pipeline } from '../../src/pipeline/pipeline.js';
 import type { ModelRequest } from '../../src/model/model.js';
 import { scriptedModel, type ScriptedReply } from '../../src/model/scriptedModel.js';
 import { createRuntime, type Runtime } from '../../src/runtime/runtime.js';
@@ -172,6 +174,44 @@ describe('a thread rate limited for long', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('a pipeline retrying a failed step after a long delay', () => {
+  it('holds no slot while it waits, and runs the step again at the recorded time', async () => {
+    const clock = new SimulatedClock();
+    clock.set(start);
+    let calls = 0;
+    const retrying = pipeline({
+      name: 'retrying',
+      description: 'a step that fails once',
+      input: z.object({}),
+      output: z.string(),
+      retryDelayMs: 60_000,
+      steps: [
+        codeStep({
+          name: 'flaky',
+          run: () => {
+            if (++calls === 1) throw new Error('not yet');
+            return 'ok';
+          },
+        }),
+      ],
+      finish: ({ results }) => String(results.flaky),
+    });
+    const rt = createRuntime({ agents: [answerer], pipelines: [retrying], store: createMemoryStore(), model: rateLimitedModel(TEN_MINUTES), clock, maxConcurrent: 1 });
+    const piped = await rt.launch('retrying', {});
+    await until(rt, piped.id, (e) => e.type === 'error', 'the failed step');
+    const other = await rt.launch('answerer', 'other');
+    await within(rt.settled(other.id), 3_000, 'an agent thread while the pipeline waits');
+    expect(rt.activeCount()).toBe(0);
+    expect((await rt.get(piped.id))!.status).toBe('backing_off');
+    expect(calls).toBe(1);
+    clock.increment(60_000);
+    await until(rt, piped.id, (e) => e.type === 'final', 'the step run again');
+    expect((await rt.get(piped.id))!).toMatchObject({ status: 'done', output: 'ok' });
+    expect(calls).toBe(2);
+    await rt.close();
   });
 });
 

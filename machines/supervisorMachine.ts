@@ -24,7 +24,7 @@ export interface AgentRest {
    * which may go on once the failure passes.
    */
   readonly failedIn?: string;
-  /** The thread sleeps until then (epoch ms): its actor was stopped for the sleep; start it again at that time. */
+  /** The thread sleeps, or backs off, until then (epoch ms): its actor was stopped for the wait; start it again at that time. */
   readonly wakeAt?: number;
 }
 

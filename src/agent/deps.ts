@@ -14,7 +14,8 @@ export interface AgentDeps {
   readonly logger: Logger;
   /**
    * Told when the actor comes to rest (waits on a human, a resume or a child thread) or sleeps
-   * durably until `wakeAt` (epoch ms): whoever runs the actor may stop it and start it again then.
+   * durably until `wakeAt` (epoch ms; a sleep, or a backoff longer than a few seconds: see
+   * `REST_BACKOFF_OVER_MS`): whoever runs the actor may stop it and start it again then.
    */
   readonly onRest?: (rest: { readonly state: string; readonly thread: Thread; readonly wakeAt?: number }) => void;
   /**

@@ -47,9 +47,11 @@ export interface RunOptions {
    */
   thread?: Thread;
   /**
-   * Resolve also when the thread falls asleep here (status `sleeping`) and its wake-up is handed
-   * to `schedule` (a job due at the deadline), so the caller can let go of it (a NATS worker frees
-   * its slot). Without `schedule`, or false, `run` waits through the sleep.
+   * Resolve also when the thread falls asleep here, or rests through a backoff longer than a few
+   * seconds (a rate limit), and its wake-up is handed to `schedule` (a job due at the deadline), so
+   * the caller can let go of it (a NATS worker frees its slot). The view resolved then says
+   * `sleeping` (a backing-off thread's own status stays `backing_off`). Without `schedule`, or
+   * false, `run` waits through the sleep or backoff.
    * @default false
    */
   untilAsleep?: boolean;

@@ -39,8 +39,9 @@ export interface Settling {
 export interface SettleOptions {
   readonly signal?: AbortSignal;
   /**
-   * Resolve also when the thread falls asleep in this process with its wake-up handed to the
-   * scheduler (a durable job due at the deadline): the caller may let go of the thread.
+   * Resolve also when the thread falls asleep in this process (a sleep, or a long backoff) with its
+   * wake-up handed to the scheduler (a durable job due at the deadline): the caller may let go of
+   * the thread. The view says `sleeping` then.
    */
   readonly untilAsleep?: boolean;
   /**
@@ -95,7 +96,8 @@ export function createSettling(sources: SettlingSources): Settling {
         if (asleep && opts.untilAsleep !== true) return;
         queueMicrotask(() => {
           if (sources.isBusy(threadId)) return;
-          // Asleep: say so, whatever its events show (a pipeline's sleep is a step in progress).
+          // Asleep: say so, whatever its events show (a pipeline's sleep is a step in progress,
+          // a thread resting through a backoff shows backing_off): the caller lets go of it.
           const view = (t: Thread): ThreadView => (asleep ? { ...viewOf(t), status: 'sleeping' } : viewOf(t));
           if (thread !== null) rest(view(thread));
           else sources.load(threadId).then((loaded) => rest(view(loaded)), failWith);

@@ -25,9 +25,10 @@ export interface ScheduleReason {
    */
   readonly childEnded?: { readonly threadId: string; readonly version: number };
   /**
-   * The thread sleeps until this time (epoch ms) and holds nothing meanwhile: the scheduler moves
-   * it again then (a job due at the deadline). Sent once per sleep, while the thread may still be
-   * claimed by the job that ran it: the scheduler must not fold it into that run.
+   * The thread sleeps, or backs off for long (a rate limit), until this time (epoch ms) and holds
+   * nothing meanwhile: the scheduler moves it again then (a job due at the deadline). Sent once per
+   * sleep or backoff, while the thread may still be claimed by the job that ran it: the scheduler
+   * must not fold it into that run.
    */
   readonly wakeAt?: number;
 }
@@ -123,9 +124,9 @@ export function createThreadDriver(options: ThreadDriverOptions): ThreadDriver {
   // Threads whose actor stopped on a failed step (the store threw), with the failures in a row:
   // started again after a backoff (see restartAfterFailure below).
   const failedSteps = new Map<string, number>();
-  // Sleeping threads hold no actor (nor a slot): they are started again at their deadline, here,
-  // or by the scheduler when there is one (see sleep below). Threads whose step failed wait for
-  // their backoff on the same timers (a thread is never both).
+  // Sleeping threads, and those backing off for long, hold no actor (nor a slot): they are started
+  // again at their deadline, here, or by the scheduler when there is one (see sleep below). Threads
+  // whose step failed wait for their restart on the same timers (a thread is never both).
   const wakeUps = new WakeTimers(clock, (threadId) =>
     failedSteps.has(threadId) ? retryStored(threadId) : driveStored(threadId, 'could not wake a sleeping thread'),
   );
@@ -184,8 +185,8 @@ export function createThreadDriver(options: ThreadDriverOptions): ThreadDriver {
     onRested(rest.threadId, rest.problem === undefined ? rest.thread : null);
   };
   /**
-   * A thread sleeps until `wakeAt`. It is not a rest for those waiting on it: it moves again on its
-   * own at the deadline. With a scheduler the wake is a durable job, and once it is scheduled the
+   * A thread sleeps (or backs off for long) until `wakeAt`. It is not a rest for those waiting on
+   * it: it moves again on its own at the deadline. With a scheduler the wake is a durable job, and once it is scheduled the
    * runs that asked (a worker's, which then lets go of its job) are told; if it cannot be
    * scheduled, the thread is woken here.
    */

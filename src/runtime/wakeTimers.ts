@@ -1,9 +1,9 @@
 import { MAX_TIMER_MS, type Clock } from '../clock.js';
 
 /**
- * One wake-up per sleeping thread whose actor was stopped for the sleep: at the recorded deadline
- * `wake` moves the thread again. Arming a thread again replaces its timer; nothing survives the
- * process (recover() re-arms sleeping threads from their logs).
+ * One wake-up per sleeping (or long backing-off) thread whose actor was stopped for the wait: at the
+ * recorded deadline `wake` moves the thread again. Arming a thread again replaces its timer; nothing
+ * survives the process (recover() re-arms sleeping and backing-off threads from their logs).
  */
 export class WakeTimers {
   readonly #timers = new Map<string, unknown>();

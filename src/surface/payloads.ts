@@ -56,7 +56,7 @@ export const jobPayloadSchema = z
      * version is past `after`; a write that never lands is given up after a few deliveries.
      */
     after: z.number().int().nonnegative().optional(),
-    /** A sleeping thread's wake-up (epoch ms): the thread runs once this time has come. */
+    /** A sleeping (or long backing-off) thread's wake-up (epoch ms): the thread runs once this time has come. */
     wakeAt: z.number().int().nonnegative().optional(),
   })
   .strict();

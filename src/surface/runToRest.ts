@@ -41,7 +41,8 @@ export async function runToRest(
   try {
     const first = await prepare();
     if (first === false) return;
-    // A thread that falls asleep is let go: its wake-up job carries it on.
+    // A thread that falls asleep (or rests through a long backoff) is let go: its wake-up job
+    // carries it on.
     const waiting = { signal: abort.signal, untilAsleep: true };
     for (let round = 1; round <= MAX_ROUNDS; round++) {
       claim.pending = false;
@@ -71,7 +72,8 @@ export async function runToRest(
   if (view === undefined) return;
   // Still asked to run after MAX_ROUNDS: let the queue carry it on.
   if (pending) await queues.schedule(view);
-  // Asleep: its wake-up job, due at the deadline, carries it on; nothing to report yet.
+  // Asleep (a sleep, or a long backoff): its wake-up job, due at the deadline, carries it on;
+  // nothing to report yet.
   if (view.status === 'sleeping') {
     await job.ack();
     return;

@@ -60,7 +60,7 @@ export async function embeddedBackend(dir: string, options: BackendOptions): Pro
   const lost = new Promise<string>((resolve) => (reportLost = resolve));
   const release = claimDir(dir, {
     onLost(holder) {
-      logger.error({ dir, holder }, `the data directory ${dir} was taken over by another switchyard serve (${holder}) while this process was frozen past the claim's stale time: stopping`);
+      logger.error({ dir, holder }, `this serve lost its claim on the data directory ${dir}, held now by ${holder} (this process was frozen past the claim's stale time and another serve took it over, or the lock was removed): stopping`);
       reportLost(holder);
     },
   });

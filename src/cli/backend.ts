@@ -33,6 +33,12 @@ export interface Backend {
   webhookSource?(receivers: readonly string[]): Pick<Runtime, 'subscribe'>;
   /** Where deliveries of callbacks and webhooks are recorded beside the threads (see `DeliveryLedger`). */
   deliveryLedger(): Promise<DeliveryLedger>;
+  /**
+   * Resolves, with who holds it now, if this process lost its data directory to another serve
+   * (embedded: it froze past the claim's stale time and the directory was taken over meanwhile;
+   * see `claimDir`): the process must stop then. The error is logged already.
+   */
+  readonly lost?: Promise<string>;
   close(): Promise<void>;
 }
 
@@ -50,7 +56,14 @@ export interface BackendOptions {
  */
 export async function embeddedBackend(dir: string, options: BackendOptions): Promise<Backend> {
   const { project, model, logger, env } = options;
-  const release = claimDir(dir);
+  let reportLost: (holder: string) => void = () => {};
+  const lost = new Promise<string>((resolve) => (reportLost = resolve));
+  const release = claimDir(dir, {
+    onLost(holder) {
+      logger.error({ dir, holder }, `this serve lost its claim on the data directory ${dir}, held now by ${holder} (this process was frozen past the claim's stale time and another serve took it over, or the lock was removed): stopping`);
+      reportLost(holder);
+    },
+  });
   const own = project.config.store;
   let store: ThreadStore;
   try {
@@ -77,6 +90,7 @@ export async function embeddedBackend(dir: string, options: BackendOptions): Pro
     inspectPrefix: EMBEDDED_PREFIX,
     where: own ? 'threads are stored where the config\'s store keeps them' : `threads are stored in ${join(dir, 'threads')}`,
     deliveryLedger: () => Promise.resolve(fileDeliveryLedger(join(dir, 'deliveries.jsonl'))),
+    lost,
     async close() {
       // Tool calls in progress journal their results before the store closes.
       await runtime.close({ drainMs: DRAIN_MS });

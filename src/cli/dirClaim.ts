@@ -1,7 +1,7 @@
-import { readFileSync, utimesSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, messageOf, SystemError } from '../errors.js';
-import { createLockOwner } from '../store/fileLock.js';
+import { createLockOwner, type LockRelease } from '../store/fileLock.js';
 
 /** Options of {@link claimDir}. */
 export interface DirClaimOptions {
@@ -12,6 +12,14 @@ export interface DirClaimOptions {
   readonly staleMs?: number;
   /** How often the holder refreshes its claim. @default 5 s */
   readonly heartbeatMs?: number;
+  /**
+   * Called once, from a heartbeat, when the claim turns out lost: this process froze for longer
+   * than `staleMs` (SIGSTOP, a paused VM, a long pause of the collector) and another serve broke
+   * the claim as stale meanwhile, or someone removed the lock. `holder` says who holds it now (as
+   * `pid <pid> on <host>`, or that no one does). The heartbeat stops; the holder must stop writing
+   * to the directory. @default none (the loss goes unnoticed)
+   */
+  readonly onLost?: (holder: string) => void;
 }
 
 const DIR_LOCK = 'serve';
@@ -23,8 +31,10 @@ const DIR_LOCK = 'serve';
  * effect). The claim is a lease: its holder refreshes the lock's time every `heartbeatMs`, and a
  * lock not refreshed for `staleMs` is broken, so a directory whose serve died on another host (a
  * volume moved to another machine) is taken over after that; one whose holder was a process of
- * this host that is gone, at once. Throws a {@link ConfigError} for a directory another serve
- * holds, or that this user may not write (see {@link unusableDir}).
+ * this host that is gone, at once. A holder that froze for longer than `staleMs` may find its
+ * claim taken over when it resumes: its heartbeat then checks the lock is still its own (never
+ * refreshing another's) and reports the loss to `onLost`. Throws a {@link ConfigError} for a
+ * directory another serve holds, or that this user may not write (see {@link unusableDir}).
  */
 export function claimDir(dir: string, options: DirClaimOptions = {}): () => void {
   const { staleMs = 30_000, heartbeatMs = 5_000 } = options;
@@ -42,8 +52,12 @@ export function claimDir(dir: string, options: DirClaimOptions = {}): () => void
     const wait = `if it no longer runs, it is taken over ${Math.ceil(staleMs / 1000)} s after its last heartbeat, or delete ${lockFile}`;
     throw new ConfigError(`${dir} is in use by another switchyard serve (${holderOf(lockFile)}): stop it or pass another --dir (${wait})`);
   }
-  // Setting the times moves the lock's ctime, which is what the stale check reads.
-  const heartbeat = setInterval(() => refresh(lockFile), heartbeatMs);
+  const claimed = held;
+  const heartbeat = setInterval(() => {
+    if (refresh(claimed)) return;
+    clearInterval(heartbeat); // lost for good: a claim broken as stale is never ours again
+    options.onLost?.(existsSync(lockFile) ? holderOf(lockFile) : 'no one (the lock was broken as stale or removed)');
+  }, heartbeatMs);
   heartbeat.unref();
   return () => {
     clearInterval(heartbeat);
@@ -81,13 +95,16 @@ function errnoOf(error: unknown): string | undefined {
   return undefined;
 }
 
-/** Marks the lock as refreshed now (a lock broken meanwhile is someone else's: left alone). */
-function refresh(lockFile: string): void {
+/**
+ * Refreshes the claim; `false` when it is no longer ours (a lock broken meanwhile is someone
+ * else's: left alone). A refresh the file system refuses (a disk error) is no proof of a loss:
+ * the next heartbeat tries again.
+ */
+function refresh(held: LockRelease): boolean {
   try {
-    const now = new Date();
-    utimesSync(lockFile, now, now);
+    return held.refresh();
   } catch {
-    // Gone (released, or broken as stale): the next serve's own claim decides.
+    return true;
   }
 }
 

@@ -12,6 +12,8 @@ const stopped = new Promise<string>((resolve) => {
  */
 const REPEAT_MS = 1_000;
 let firstAt: number | undefined;
+/** The command waits for a stop signal (`serve`, `worker`). */
+let waits = false;
 const onSignal = (signal: NodeJS.Signals): void => {
   const now = Date.now();
   if (firstAt === undefined) {
@@ -32,15 +34,17 @@ const code = await runCli(process.argv, {
   env: process.env,
   stopped: () => {
     // Only `serve` and `worker` wait for a signal; the client commands keep the default (exit at once).
+    waits = true;
     process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
     return stopped;
   },
 });
-if (firstAt === undefined) process.exitCode = code;
+if (!waits) process.exitCode = code;
 else {
-  // Stopped by a signal, and shut down: exit now. A tool call aborted at the drain deadline that
-  // ignores its signal would keep the process alive, running it while its thread may already be
-  // taken by another process; it dies with the process instead, and its thread asks a human.
+  // Stopped (by a signal, or by the loss of serve's data directory to another) and shut down: exit
+  // now. A tool call aborted at the drain deadline that ignores its signal would keep the process
+  // alive, running it while its thread may already be taken by another process; it dies with the
+  // process instead, and its thread asks a human.
   await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
   process.exit(code);
 }

@@ -58,7 +58,8 @@ export interface ServeIO {
 /**
  * `switchyard serve`: the project's agents on a runtime (a file store unless the config or a NATS
  * URL says otherwise), served over HTTP with the inspector until SIGINT or SIGTERM. Resolves with
- * the exit code once everything is closed.
+ * the exit code once everything is closed: 0, or 1 when it stopped because another serve took its
+ * data directory over (it had frozen past the claim's stale time).
  */
 export async function serve(project: Project, options: ServeOptions, io: ServeIO): Promise<number> {
   const { model, configured, own } = modelFromEnv(io.env, project.config.model);
@@ -112,8 +113,9 @@ export async function serve(project: Project, options: ServeOptions, io: ServeIO
   io.out('');
   io.out('press Ctrl+C to stop');
 
-  const signal = await io.stopped;
-  logger.info({ signal }, 'shutting down');
+  // Until a stop signal, or the loss of the data directory to another serve (logged by the backend).
+  const stop = await Promise.race([io.stopped.then((signal) => ({ signal })), ...(backend.lost ? [backend.lost.then((holder) => ({ lostTo: holder }))] : [])]);
+  logger.info(stop, 'shutting down');
   try {
     await server.close();
     detachCallbacks?.();
@@ -121,7 +123,7 @@ export async function serve(project: Project, options: ServeOptions, io: ServeIO
   } finally {
     await backend.close();
   }
-  return 0;
+  return 'lostTo' in stop ? 1 : 0;
 }
 
 /** The backend's delivery ledger; none (deliveries retried only in memory, and logged) when it cannot be opened. */

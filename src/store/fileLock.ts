@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { linkSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, futimesSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -20,6 +20,13 @@ export interface FileLockOptions {
 export interface LockRelease {
   (): void;
   readonly brokeStale: boolean;
+  /**
+   * Marks the lock as taken now, so that it does not turn stale while its holder runs (a lease);
+   * it also refreshes every other lock of this owner (they are links to one owner file). Answers
+   * `false`, and touches nothing, when the lock is no longer this owner's: broken as stale (its
+   * holder froze for longer than `staleMs`) or removed, and maybe taken by another owner since.
+   */
+  refresh(): boolean;
 }
 
 /** One holder of file locks in a directory (one per store instance). */
@@ -58,6 +65,16 @@ function isAlive(pid: number): boolean {
     return true;
   } catch (error) {
     return code(error) === 'EPERM';
+  }
+}
+
+/** The token an owner file's `content` names, if it can be read. */
+function tokenOf(content: string): string | undefined {
+  try {
+    const token = (JSON.parse(content) as Partial<OwnerInfo>).token;
+    return typeof token === 'string' ? token : undefined;
+  } catch {
+    return undefined;
   }
 }
 
@@ -109,6 +126,32 @@ export function createLockOwner(dir: string, options: FileLockOptions): LockOwne
     }
     liveTokens.add(info.token);
     return ownerIno;
+  }
+
+  /**
+   * Refreshes the lock at `lockFile` if it is still the link to our owner file. The times are set
+   * through a descriptor of the very file checked, so a lock taken over between the check and the
+   * update is never touched; the token read back tells our file from a new one that reuses the
+   * inode of ours (removed meanwhile).
+   */
+  function refresh(lockFile: string, ino: number): boolean {
+    let fd: number;
+    try {
+      fd = openSync(lockFile, 'r');
+    } catch (error) {
+      if (code(error) === 'ENOENT') return false; // broken as stale, or removed
+      throw new SystemError(`cannot refresh lock ${lockFile}`, { cause: error });
+    }
+    try {
+      if (fstatSync(fd).ino !== ino || tokenOf(readFileSync(fd, 'utf8')) !== info.token) return false;
+      const now = new Date();
+      futimesSync(fd, now, now); // moves the ctime, which the stale check reads
+      return true;
+    } catch (error) {
+      throw new SystemError(`cannot refresh lock ${lockFile}`, { cause: error });
+    } finally {
+      closeSync(fd);
+    }
   }
 
   function release(lockFile: string, ino: number): void {
@@ -169,7 +212,7 @@ export function createLockOwner(dir: string, options: FileLockOptions): LockOwne
     const ino = ensureOwnerFile();
     try {
       linkSync(ownerFile, lockFile);
-      return Object.assign(() => release(lockFile, ino), { brokeStale });
+      return Object.assign(() => release(lockFile, ino), { brokeStale, refresh: () => refresh(lockFile, ino) });
     } catch (error) {
       if (code(error) === 'ENOENT') {
         ownerIno = undefined; // the owner file or the directory was removed: make them again

@@ -14,7 +14,13 @@ export interface ThreadLock {
 
 interface Lease {
   readonly release: LockRelease;
+  /** When it was taken, by `performance.now()`... */
   readonly since: number;
+  /**
+   * ... and by the wall clock, which other processes judge the lock stale by (against its ctime):
+   * a machine suspended and resumed finds its monotonic clock barely moved, not its wall clock.
+   */
+  readonly sinceWall: number;
   /** When the last write under it ended; undefined while a write holds it. */
   idleSince: number | undefined;
 }
@@ -53,13 +59,13 @@ export class ThreadLocks {
   run<T>(id: string, stem: string, work: (lock: ThreadLock) => Promise<T>): Promise<T> {
     return this.#mutex.run(id, async () => {
       let lease = this.#leases.get(stem);
-      if (lease !== undefined && performance.now() - lease.since > this.options.maxHoldMs) {
+      if (lease !== undefined && !this.#fresh(lease)) {
         this.#end(stem, lease);
         lease = undefined;
       }
       const continued = lease !== undefined;
       if (lease === undefined) {
-        lease = { release: await this.locks.acquire(stem), since: performance.now(), idleSince: undefined };
+        lease = { release: await this.locks.acquire(stem), since: performance.now(), sinceWall: Date.now(), idleSince: undefined };
         this.#leases.set(stem, lease);
       }
       lease.idleSince = undefined;
@@ -75,6 +81,15 @@ export class ThreadLocks {
         }
       }
     });
+  }
+
+  /**
+   * Whether `lease` was taken less than `maxHoldMs` ago by both clocks, so far below the stale
+   * time that no one can have broken its lock meanwhile (a frozen process finds it older).
+   */
+  #fresh(lease: Lease): boolean {
+    const { maxHoldMs } = this.options;
+    return performance.now() - lease.since <= maxHoldMs && Date.now() - lease.sinceWall <= maxHoldMs;
   }
 
   /** Releases the leases idle for `idleMs`. */

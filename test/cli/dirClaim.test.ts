@@ -1,14 +1,15 @@
 /**
  * serve's claim of its data directory (`<dir>/serve.lock`): held while the serve runs, taken over
  * when its holder is gone, also when that holder ran on another host (a data directory moved to
- * another machine after its serve died there).
+ * another machine after its serve died there); and lost, never kept by touching the new holder's lock,
+ * when its holder froze for longer than the stale time and another serve took it over meanwhile.
  */
-import { linkSync, writeFileSync } from 'node:fs';
+import { linkSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { claimDir } from '../../src/cli/dirClaim.js';
 import { ConfigError } from '../../src/errors.js';
 
@@ -68,5 +69,44 @@ describe("serve's claim of its data directory", () => {
     (held as () => void)();
     releases.length = 0;
     expect(typeof tryClaim(300)).toBe('function');
+  });
+});
+
+describe("serve's claim taken over while its holder was frozen (SIGSTOP, a VM pause, a long GC)", () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("is lost: the old holder's heartbeat reports it and does not refresh the new holder's lock", () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'Date'] });
+    const losses: string[] = [];
+    const first = claimDir(dir, { staleMs: 30_000, heartbeatMs: 5_000, onLost: (holder) => losses.push(holder) });
+    releases.push(first);
+    // The first holder froze for a minute: its claim is stale, and a second serve takes it over
+    // (it refreshes later than the first does, so only the first's heartbeat runs below).
+    vi.setSystemTime(Date.now() + 60_000);
+    const second = claimDir(dir, { staleMs: 30_000, heartbeatMs: 600_000 });
+    releases.push(second);
+    const lockFile = join(dir, 'serve.lock');
+    const before = statSync(lockFile);
+    const content = readFileSync(lockFile, 'utf8');
+
+    // The first resumes: its next heartbeat runs.
+    vi.advanceTimersByTime(5_000);
+
+    const after = statSync(lockFile);
+    expect(after.mtimeMs).toBe(before.mtimeMs);
+    expect(after.ctimeMs).toBe(before.ctimeMs);
+    expect(after.ino).toBe(before.ino);
+    expect(readFileSync(lockFile, 'utf8')).toBe(content);
+    expect(losses).toEqual([`pid ${process.pid} on ${hostname()}`]);
+    // Its heartbeat stopped: no second report.
+    vi.advanceTimersByTime(20_000);
+    expect(losses).toHaveLength(1);
+
+    // Its release leaves the new holder's lock alone.
+    first();
+    releases.splice(releases.indexOf(first), 1);
+    expect(statSync(lockFile).ino).toBe(before.ino);
   });
 });

@@ -1,8 +1,11 @@
 /**
  * One `switchyard serve` per data directory: a second one on the same `--dir` would take the
  * threads the first is running for threads a dead process left behind (its start-up recovery),
- * and ask a human whether a tool call the first is making took effect.
+ * and ask a human whether a tool call the first is making took effect. A serve that froze past
+ * the claim's stale time (SIGSTOP, a paused VM) and finds its directory taken over meanwhile
+ * stops instead of serving on beside the new holder.
  */
+import { linkSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -52,5 +55,29 @@ describe('serve on a data directory another serve is using', () => {
     started.length = 0;
     const third = await startServe();
     expect(third.stdout()).toContain('switchyard listening on');
+  }, 60_000);
+
+  it('stops (exit 1), naming the directory and the new holder, when its claim was taken over while it was frozen', async () => {
+    const first = await startServe();
+    first.signal('SIGSTOP');
+    // While it is stopped, a serve on another host sharing the directory breaks its claim as stale
+    // (renamed aside and removed, as fileLock.ts breaks a lock) and takes it.
+    const lockFile = join(dir, 'serve.lock');
+    renameSync(lockFile, `${lockFile}.aside.stale`);
+    unlinkSync(`${lockFile}.aside.stale`);
+    const owner = join(dir, 'owner.elsewhere');
+    writeFileSync(owner, JSON.stringify({ pid: 4242, host: 'another-host', token: 'elsewhere' }));
+    linkSync(owner, lockFile);
+    const taken = statSync(lockFile);
+    first.signal('SIGCONT');
+
+    // Its next heartbeat (every 5 s) finds the claim lost.
+    expect(await first.exited()).toBe(1);
+    started.length = 0;
+    expect(first.stderr()).toContain(dir);
+    expect(first.stderr()).toContain('pid 4242 on another-host');
+    const after = statSync(lockFile);
+    expect([after.ino, after.mtimeMs, after.ctimeMs]).toEqual([taken.ino, taken.mtimeMs, taken.ctimeMs]);
+    expect(JSON.parse(readFileSync(lockFile, 'utf8'))).toEqual({ pid: 4242, host: 'another-host', token: 'elsewhere' });
   }, 60_000);
 });

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { InspectionEvent } from 'xstate';
 import { agent } from '../../src/agent/agent.js';
 import { controlStep } from '../../src/agent/controlStep.js';
+import { InvalidStateError } from '../../src/errors.js';
 import { silentLogger } from '../../src/logger.js';
 import { createAgentActor, whenSettled } from '../../src/runtime/agentActor.js';
 import { createRuntime } from '../../src/runtime/runtime.js';
@@ -47,6 +48,82 @@ describe('cancelling a thread while its tool call runs', () => {
     expect(tools.runs()).toBe(1);
     expect(asked).toEqual(['publisher']);
     await rt.close();
+  });
+
+  it('a cancel that comes once a tool that breaks the loop returned, while its result and final are written, is refused as already ended: the thread stays done', async () => {
+    const tools = heldPublishTool({ breaksLoop: true });
+    const { model, asked } = publisherModel();
+    const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [tools.publish] });
+    // The tool's outcome (its result and the final) is held on its way to the store until the cancel reached the actor.
+    const inner = createMemoryStore();
+    const writing = deferred();
+    const hold = deferred();
+    const store: typeof inner = {
+      ...inner,
+      async append(threadId, expectedVersion, events) {
+        if (events.some((e) => e.type === 'final')) {
+          writing.resolve();
+          await hold.promise;
+        }
+        return inner.append(threadId, expectedVersion, events);
+      },
+    };
+    const cancelReceived = deferred();
+    const inspect = (event: InspectionEvent): void => {
+      if (event.type === '@xstate.event' && event.event.type === 'CANCEL') cancelReceived.resolve();
+    };
+    const rt = createRuntime({ agents: [publisher], store, model, inspect });
+    const { id } = await rt.launch('publisher', 'publish hello');
+    await tools.started.promise;
+    tools.release.resolve('published');
+    await writing.promise;
+
+    const cancelling = rt.cancel(id, { reason: 'too late', by: 'qa' }).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    await cancelReceived.promise;
+    hold.resolve();
+    const refused = await cancelling;
+
+    expect(refused).toBeInstanceOf(InvalidStateError);
+    expect((refused as InvalidStateError).message).toBe(`thread ${id} already ended (done); it cannot be cancelled`);
+    const stored = (await rt.get(id))!;
+    expect(stored.status).toBe('done');
+    expect(stored.output).toBe('published');
+    expect(types(stored.events)).toEqual(['input', 'decision', 'tool_call', 'tool_result', 'final']);
+    expect(tools.runs()).toBe(1);
+    // The runtime goes on: another thread runs to its end.
+    const next = await rt.launch('publisher', 'publish again');
+    expect((await rt.settled(next.id)).status).toBe('done');
+    expect(asked).toEqual(['publisher', 'publisher']);
+    await rt.close();
+  });
+
+  it('a cancel written by another process that loses the race to the final is refused as already ended, the log unchanged', async () => {
+    const clock = createClock();
+    const inner = createMemoryStore({ clock });
+    const thread = await inner.create(threadOf('t-race', 'publisher', [{ type: 'input', data: { input: 'publish hello' } }], clock.now()));
+    // The canceller reads the thread running; the worker's final lands before its cancel does.
+    let raced = false;
+    const store: typeof inner = {
+      ...inner,
+      async get(threadId) {
+        const read = await inner.get(threadId);
+        if (!raced) {
+          raced = true;
+          await inner.append(threadId, 1, [{ seq: 2, at: new Date(clock.now()).toISOString(), type: 'final', data: { output: 'published' } }]);
+        }
+        return read;
+      },
+    };
+    const refused = await controlStep({ store, clock, model: publisherModel().model, logger: silentLogger() }, thread.id, { action: 'cancel', by: 'qa' }).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(refused).toBeInstanceOf(InvalidStateError);
+    expect((refused as InvalidStateError).message).toBe('thread t-race already ended (done); it cannot be cancelled');
+    expect(types((await inner.get('t-race'))!.events)).toEqual(['input', 'final']);
   });
 
   it('records a call that ignores its signal as timed out at its deadline, then the cancel: the cancel does not wait longer', async () => {

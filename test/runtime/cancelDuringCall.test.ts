@@ -6,12 +6,15 @@ import { describe, expect, it } from 'vitest';
 import type { InspectionEvent } from 'xstate';
 import { agent } from '../../src/agent/agent.js';
 import { controlStep } from '../../src/agent/controlStep.js';
-import { InvalidStateError } from '../../src/errors.js';
+import { z } from 'zod';
+import { tool } from '../../src/agent/tool.js';
+import { InvalidStateError, ThreadTooLargeError } from '../../src/errors.js';
 import { silentLogger } from '../../src/logger.js';
 import { createAgentActor, whenSettled } from '../../src/runtime/agentActor.js';
 import { createRuntime } from '../../src/runtime/runtime.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
-import type { ThreadEvent } from '../../src/thread/events.js';
+import { versionOf, type ThreadEvent } from '../../src/thread/events.js';
+import { unrecordedCall } from '../../src/thread/state.js';
 import { deferred } from '../bus/waiting.js';
 import { createClock, threadOf } from '../support/agentHarness.js';
 import { heldPublishTool, holdingDecisionWrites, publisherModel } from '../support/heldTool.js';
@@ -304,6 +307,53 @@ describe('cancelling a thread while its tool call runs', () => {
     expect(types(events)).toEqual(['input', 'decision', 'tool_call', 'control', 'error']);
     expect(events[3]).toMatchObject({ type: 'control', data: { action: 'cancel', by: 'qa' } });
     expect(events[4]).toMatchObject({ type: 'error', data: { kind: 'tool_error', tool: 'publish', message: 'publish was not run: cancel requested' } });
+    expect(asked).toEqual(['publisher']);
+  });
+
+  it('records a result too large for the store, after a cancel another process wrote during the call, as the call\'s error: no failure after the cancel', async () => {
+    const { model, asked } = publisherModel();
+    const clock = createClock();
+    const inner = createMemoryStore({ clock });
+    const other = { store: inner, clock, model, logger: silentLogger() };
+    let runs = 0;
+    // The call runs while another process cancels the thread, then returns more than the store holds.
+    const publish = tool({
+      name: 'publish',
+      description: 'publishes the post',
+      input: z.object({ post: z.string() }),
+      run: async (_args, { threadId }) => {
+        runs++;
+        await controlStep(other, threadId, { action: 'cancel', by: 'qa' });
+        return 'a very long receipt';
+      },
+    });
+    const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [publish] });
+    // A store that holds no tool result (as a NATS KV store refuses a value past max_payload, once the version matches).
+    const store: typeof inner = {
+      ...inner,
+      async append(threadId, expectedVersion, events) {
+        const current = await inner.get(threadId);
+        if (current !== undefined && versionOf(current) === expectedVersion && events.some((e) => e.type === 'tool_result')) {
+          throw new ThreadTooLargeError(threadId, 2_000_000, 1_000_000, '(the test store holds no tool result)');
+        }
+        return inner.append(threadId, expectedVersion, events);
+      },
+    };
+    const thread = await inner.create(threadOf('t-big', 'publisher', [{ type: 'input', data: { input: 'publish hello' } }], clock.now()));
+    const actor = createAgentActor({ agent: publisher, thread, model, store, clock });
+    const end = await whenSettled(actor).catch((error: unknown) => error);
+
+    expect(runs).toBe(1);
+    expect(end).toMatchObject({ status: 'cancelled' });
+    const events = (await inner.get('t-big'))!.events;
+    expect(types(events)).toEqual(['input', 'decision', 'tool_call', 'control', 'error']);
+    const call = events[2]!;
+    const callId = call.type === 'tool_call' ? call.data.callId : '';
+    expect(events[4]).toMatchObject({ type: 'error', data: { kind: 'tool_error', tool: 'publish', callId } });
+    expect(events[4]!.type === 'error' && events[4]!.data.message).toContain(`publish ran (call ${callId}) and its result could not be recorded`);
+    expect(events[4]!.type === 'error' && events[4]!.data.retryAt).toBeUndefined();
+    // Whoever follows the thread finds the call's outcome recorded.
+    expect(unrecordedCall(events)).toBeUndefined();
     expect(asked).toEqual(['publisher']);
   });
 });

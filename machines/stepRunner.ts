@@ -1,7 +1,7 @@
 import { fromCallback } from 'xstate';
 import { controlStep } from '../src/agent/controlStep.js';
 import type { AgentDeps } from '../src/agent/deps.js';
-import { messageOf } from '../src/errors.js';
+import { messageOf, ThreadEndedError } from '../src/errors.js';
 import { ThreadFailedError } from '../src/store/appendEvents.js';
 import type { Thread } from '../src/thread/events.js';
 
@@ -45,10 +45,24 @@ export interface RunCommand<TStep extends string = string, TInput extends { read
   readonly control: { reason?: string; by?: string };
 }
 
-/** Records the control event of a control step on the latest stored thread. */
-export function runControlStep(command: RunCommand<ControlStepName>): Promise<StepOutputBase> {
+/**
+ * Records the control event of a control step on the latest stored thread. A thread that ended
+ * first takes none (a cancel that waited for a tool whose result ended the thread: the work
+ * finished before the cancel was recorded, so it stays `done`; or an end another process wrote):
+ * the step goes on from the thread as stored, which routes the actor to its end, and whoever asked
+ * hears that it had already ended (see `controlThread`).
+ */
+export async function runControlStep(command: RunCommand<ControlStepName>): Promise<StepOutputBase> {
   const { input, step, control } = command;
-  return controlStep(input.deps, input.thread.id, { action: step, ...control }).then((thread) => ({ thread }));
+  try {
+    return { thread: await controlStep(input.deps, input.thread.id, { action: step, ...control }) };
+  } catch (error) {
+    if (!(error instanceof ThreadEndedError)) throw error;
+    const stored = await input.deps.store.get(input.thread.id);
+    if (stored === undefined) throw error;
+    input.deps.logger.info({ threadId: stored.id, agent: stored.agent, state: error.ended, action: step }, `${step} not recorded: the thread had already ended`);
+    return { thread: stored };
+  }
 }
 
 /** What an actor's step runner does: run a step, and stop for good. */

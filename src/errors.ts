@@ -103,6 +103,24 @@ export class InvalidStateError extends SwitchyardError {
   }
 }
 
+/**
+ * The thread already ended (`done`, `failed` or `cancelled`): it takes no event after its end, so
+ * an append (a control, a late step) is refused and nothing is written. A control asked of an ended
+ * thread gets this answer (HTTP 409, `conflict` on NATS), however late it finds out (a cancel that
+ * lost the race to the final of the step in progress, or of another process).
+ */
+export class ThreadEndedError extends InvalidStateError {
+  constructor(
+    threadId: string,
+    /** How it ended. */
+    readonly ended: 'done' | 'failed' | 'cancelled',
+    /** What was refused, appended to the message (`it cannot be cancelled`). */
+    refused = 'it takes no event after its end',
+  ) {
+    super(`thread ${threadId} already ended (${ended}); ${refused}`, threadId, ended);
+  }
+}
+
 /** A store, bus or other system component failed. */
 export class SystemError extends SwitchyardError {}
 

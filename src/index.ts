@@ -36,6 +36,7 @@ export {
   NotFoundError,
   SwitchyardError,
   SystemError,
+  ThreadEndedError,
   ThreadTooLargeError,
   UnknownAgentError,
   VersionConflictError,

@@ -1,7 +1,8 @@
-import { ThreadTooLargeError, VersionConflictError } from '../errors.js';
+import { ThreadEndedError, ThreadTooLargeError, VersionConflictError } from '../errors.js';
 import { appendEvents } from '../store/appendEvents.js';
 import type { HumanResponse, Thread } from '../thread/events.js';
 import { validateResponse } from '../thread/humanResponse.js';
+import { deriveState } from '../thread/state.js';
 import type { AgentDeps, StepInput } from './deps.js';
 
 /**
@@ -19,11 +20,16 @@ export async function respondStep(input: StepInput, response: HumanResponse): Pr
   }
 }
 
+/** Each action as a refusal spells it ("cancel" + "d" is not a word). */
+export const CONTROLLED = { pause: 'paused', resume: 'resumed', cancel: 'cancelled' } as const;
+
 /**
  * Appends a control event (pause, resume, cancel) to the latest stored thread, retrying when
  * another writer got there first (control must land even while a step races it). One too large
  * for the store (a long reason on a thread that filled its store's reserve) is refused, the thread
- * unchanged.
+ * unchanged. A thread that ended, also one that ended while this retried (the step in progress or
+ * another process recorded its final first), takes no control: a {@link ThreadEndedError}
+ * (`thread <id> already ended (done); it cannot be cancelled`), nothing written.
  */
 export async function controlStep(
   deps: AgentDeps,
@@ -33,6 +39,8 @@ export async function controlStep(
   for (let attempt = 0; ; attempt++) {
     const thread = await deps.store.get(threadId);
     if (thread === undefined) throw new Error(`thread ${threadId} vanished`);
+    const ended = deriveState(thread.events).terminal;
+    if (ended !== null) throw new ThreadEndedError(threadId, ended, `it cannot be ${CONTROLLED[control.action]}`);
     try {
       return await appendEvents(deps, thread, [{ type: 'control', data: control }], { tooLarge: false });
     } catch (error) {

@@ -195,7 +195,9 @@ async function runCall(input: StepInput, thread: Thread, cleared: ClearedCall, s
     }
     const result = redactJson(outcome, input.agent.secrets);
     const events: NewEvent[] = [{ type: 'tool_result', data: { ...about, result, durationMs: Math.max(0, deps.clock.now() - started) } }];
-    // Not when told to wind down: the cancel recorded next must end the thread, not a final before it.
+    // Not when told to wind down: the cancel recorded next must end the thread, not a final before
+    // it. Told once this is decided, the final is written and the thread is `done` (the work
+    // finished before the cancel was recorded): the cancel is refused as already ended.
     if (tool.breaksLoop && windDown?.aborted !== true) events.push({ type: 'final', data: { output: result } });
     return journal(events);
   } catch (error) {

@@ -2,7 +2,7 @@ import type { KV, KvEntry } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { ConfigError, NotFoundError, SystemError, ThreadTooLargeError, VersionConflictError } from '../errors.js';
 import { systemClock, type Clock } from '../clock.js';
-import { checkAppend, checkThread, deepFreeze } from '../store/checkEvents.js';
+import { checkAppend, checkNotEnded, checkThread, deepFreeze } from '../store/checkEvents.js';
 import { parseListOptions } from '../store/listQuery.js';
 import { foldStatus } from '../store/statusSince.js';
 import type { ListOptions, ThreadStore, ThreadSummary } from '../store/threadStore.js';
@@ -190,6 +190,8 @@ export async function createNatsKvStore(options: NatsKvStoreOptions): Promise<Th
         if (current === undefined) throw new NotFoundError('thread', id);
         if (current.state.version !== expectedVersion) throw new VersionConflictError(id, expectedVersion, current.state.version);
         if (added.length === 0) return current.thread;
+        // Against what this write replaces (read again after a lost compare-and-set).
+        checkNotEnded(id, current.thread.events, current.state, added);
         const next = advance(current, added);
         const value = encodeThread(next.thread.agent, next.eventsJson, next.createdAt);
         checkSize(id, value, sizeLimit(added));

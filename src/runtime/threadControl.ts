@@ -1,6 +1,6 @@
-import { controlStep } from '../agent/controlStep.js';
+import { controlStep, CONTROLLED } from '../agent/controlStep.js';
 import type { AgentDeps } from '../agent/deps.js';
-import { formatIssues, InvalidInputError, InvalidStateError, NotFoundError } from '../errors.js';
+import { formatIssues, InvalidInputError, InvalidStateError, NotFoundError, ThreadEndedError } from '../errors.js';
 import { openDelegations } from '../pipeline/delegations.js';
 import type { Thread } from '../thread/events.js';
 import { humanResponseInputSchema, validateResponse } from '../thread/humanResponse.js';
@@ -23,13 +23,13 @@ export interface ControlSources {
   settled(threadId: string): Promise<ThreadView>;
 }
 
-/** Each action as the refusal spells it ("cancel" + "d" is not a word). */
-const PAST = { pause: 'paused', resume: 'resumed', cancel: 'cancelled' } as const;
-
 /**
  * Pauses, resumes or cancels a thread: through its running actor (resolving once it rests), else
  * by appending the control event and, for a resume, continuing the thread. A cancelled pipeline's
- * open children are cancelled before this resolves, also when it was cancelled before.
+ * open children are cancelled before this resolves, also when it was cancelled before. A thread
+ * that ended is not controlled: an {@link InvalidStateError}, a {@link ThreadEndedError} when it
+ * ended while the control was on its way (the step in progress, or another process, recorded its
+ * end first: a tool whose result ended the thread before the cancel was recorded leaves it `done`).
  */
 export async function controlThread(sources: ControlSources, threadId: string, action: 'pause' | 'resume' | 'cancel', opts: ControlOptions): Promise<ThreadView> {
   const { driver } = sources;
@@ -37,7 +37,7 @@ export async function controlThread(sources: ControlSources, threadId: string, a
   if (TERMINAL_STATUSES.includes(current.status)) {
     // Again: a process that died between the pipeline's cancel and its children's left them open.
     if (action === 'cancel' && current.status === 'cancelled') return cancelChildren(sources, current, opts);
-    throw new InvalidStateError(`thread ${threadId} is ${current.status}; it cannot be ${PAST[action]}`, threadId, current.status);
+    throw new InvalidStateError(`thread ${threadId} is ${current.status}; it cannot be ${CONTROLLED[action]}`, threadId, current.status);
   }
   if (action === 'pause' && current.status === 'paused') return current;
   if (action === 'resume' && current.status !== 'paused') return current;
@@ -45,7 +45,11 @@ export async function controlThread(sources: ControlSources, threadId: string, a
   if (action !== 'resume' && driver.isRunning(threadId)) {
     const done = sources.settled(threadId);
     driver.forward(threadId, action === 'pause' ? { type: 'PAUSE', ...opts } : { type: 'CANCEL', ...opts });
-    return action === 'cancel' ? cancelChildren(sources, await done, opts) : done;
+    const rested = await done;
+    // The actor's step in progress (or another process) ended the thread before the control was recorded.
+    const { terminal } = deriveState(rested.events);
+    if (terminal !== null && !(action === 'cancel' && terminal === 'cancelled')) throw new ThreadEndedError(threadId, terminal, `it cannot be ${CONTROLLED[action]}`);
+    return action === 'cancel' ? cancelChildren(sources, rested, opts) : rested;
   }
   if (action !== 'resume' && driver.isActive(threadId)) driver.evict(threadId);
   const written = await controlStep(sources.deps, threadId, { action, ...opts });

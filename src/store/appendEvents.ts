@@ -2,6 +2,7 @@ import { isoTime, type Clock } from '../clock.js';
 import { SwitchyardError, ThreadTooLargeError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { versionOf, type NewEvent, type Thread } from '../thread/events.js';
+import { deriveState } from '../thread/state.js';
 import { stampEvents } from '../thread/thread.js';
 import type { ThreadStore } from './threadStore.js';
 
@@ -30,8 +31,10 @@ export interface AppendOptions {
    * is written), a short `failed` event is recorded instead, which brings the thread to rest
    * (retrying the step would not make them fit): by default it says which events could not be
    * recorded; given the call whose outcome they are, it says that its tool ran and its result could
-   * not be recorded (its effect happened). `false` throws the error to the caller, the thread
-   * unchanged (a human's answer, which a smaller one may replace).
+   * not be recorded (its effect happened), and on a thread already cancelled it says so in the
+   * call's `error` (no event but the call's outcome follows a cancel), returned as appended. `false`
+   * throws the error to the caller, the thread unchanged (a human's answer, which a smaller one may
+   * replace).
    */
   readonly tooLarge?: false | { readonly tool: string; readonly callId: string };
 }
@@ -61,6 +64,15 @@ export async function appendEvents(
         ? `could not record ${[...new Set(events.map((e) => e.type))].join(', ')}: ${error.message}`
         : `${ran.tool} ran (call ${ran.callId}) and its result could not be recorded: ${error.message}`;
     const reason = why.length > MAX_REASON_CHARS ? `${why.slice(0, MAX_REASON_CHARS - 1)}…` : why;
+    const state = deriveState(thread.events);
+    if (ran !== undefined && state.terminal !== null) {
+      // The call's outcome after a cancel (the one event a thread takes after its end): recorded as
+      // its error, which ends nothing, rather than a failure after the cancel.
+      const data = { kind: 'tool_error' as const, message: reason, callId: ran.callId, tool: ran.tool, attempt: state.consecutiveErrors + 1 };
+      const written = await deps.store.append(thread.id, version, stampEvents(version, [{ type: 'error', data }], at));
+      deps.logger?.warn({ threadId: thread.id, agent: thread.agent, size: error.size, limit: error.limit, state: state.terminal }, 'tool result too large for its store: recorded as its error');
+      return written;
+    }
     const failed = await deps.store.append(thread.id, version, stampEvents(version, [{ type: 'failed', data: { reason } }], at));
     deps.logger?.warn({ threadId: thread.id, agent: thread.agent, size: error.size, limit: error.limit, state: 'failed' }, 'thread too large for its store: failed');
     throw new ThreadFailedError(failed, error);

@@ -1,5 +1,6 @@
-import { formatIssues, InvalidInputError } from '../errors.js';
+import { formatIssues, InvalidInputError, ThreadEndedError } from '../errors.js';
 import { eventSchema, type Thread, type ThreadEvent } from '../thread/events.js';
+import { endedBefore, type ThreadState } from '../thread/state.js';
 import { isStampedBatch, parseEvents } from '../thread/thread.js';
 
 const eventsSchema = eventSchema.array();
@@ -68,6 +69,18 @@ export function checkAppend(id: string, expectedVersion: number, events: readonl
   });
   // JSON payloads pass validation by reference: copy them so the caller's objects stay theirs.
   return structuredClone(parsed.data);
+}
+
+/**
+ * Refuses `added` (checked by {@link checkAppend}) when the stored thread, `events` folded into
+ * `state`, ended before one of them: a thread takes no event after its end (see
+ * {@link endedBefore}). Every store calls it under its write's version check, so a control or a
+ * late step that lost the race to the end is refused with a {@link ThreadEndedError} and nothing is
+ * written. Only appends are checked: a log that already holds such events still reads.
+ */
+export function checkNotEnded(id: string, events: readonly ThreadEvent[], state: ThreadState, added: readonly ThreadEvent[]): void {
+  const ended = endedBefore(events, state, added);
+  if (ended !== null) throw new ThreadEndedError(id, ended);
 }
 
 /**

@@ -2,7 +2,7 @@ import { fstatSync, openSync, statSync } from 'node:fs';
 import { InvalidInputError, NotFoundError, SystemError, VersionConflictError } from '../errors.js';
 import type { Thread, ThreadEvent } from '../thread/events.js';
 import { deriveState, reduceState, withState } from '../thread/state.js';
-import { checkAppend, checkThread, deepFreeze } from './checkEvents.js';
+import { checkAppend, checkNotEnded, checkThread, deepFreeze } from './checkEvents.js';
 import { encodeRecord, lineOf } from './commitRecord.js';
 import { closeQuietly, isCode, readRange, type FileStamp } from './fileIo.js';
 import type { FileStoreParts } from './fileStoreParts.js';
@@ -71,6 +71,7 @@ export async function appendToThread(parts: FileStoreParts, id: string, expected
     if (fd === undefined || current === undefined) throw new NotFoundError('thread', id);
     if (current.state.version !== expectedVersion) throw new VersionConflictError(id, expectedVersion, current.state.version);
     if (added.length === 0) return current.thread;
+    checkNotEnded(id, current.thread.events, current.state, added);
     const line = formatLine(expectedVersion + added.length, added);
     const lineBytes = Buffer.byteLength(line);
     // Writing at the end of the good lines cuts off a torn tail left by a writer that died.

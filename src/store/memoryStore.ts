@@ -2,7 +2,7 @@ import { systemClock, type Clock } from '../clock.js';
 import { NotFoundError, SystemError, VersionConflictError } from '../errors.js';
 import type { Thread, ThreadEvent } from '../thread/events.js';
 import { deriveState, reduceState, withState, type ThreadState } from '../thread/state.js';
-import { checkAppend, checkThread, deepFreeze } from './checkEvents.js';
+import { checkAppend, checkNotEnded, checkThread, deepFreeze } from './checkEvents.js';
 import { selectSummaries, summaryOf } from './selectSummaries.js';
 import type { ListOptions, ThreadStore, ThreadSummary } from './threadStore.js';
 
@@ -69,6 +69,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): ThreadStore
         throw new VersionConflictError(id, expectedVersion, stored.state.version);
       }
       if (added.length === 0) return stored.thread;
+      checkNotEnded(id, stored.thread.events, stored.state, added);
       let state = stored.state;
       for (const event of added) state = reduceState(state, event);
       const thread: Thread = Object.freeze({

@@ -54,7 +54,10 @@ export interface ListOptions {
  * - `create` fails with `VersionConflictError` (expected 0) when the id exists.
  * - `append(id, expectedVersion, events)` appends only if the thread's version (seq of its last
  *   event) equals `expectedVersion`; otherwise it throws `VersionConflictError` and writes nothing.
- *   The events' seqs must continue from `expectedVersion + 1`.
+ *   The events' seqs must continue from `expectedVersion + 1`. A thread that ended takes no more:
+ *   an append with an event after its `final`, `failed` or cancel throws `ThreadEndedError` and
+ *   writes nothing (`checkNotEnded`), save the outcome of the call a cancel found running, once.
+ *   `create` and reads take a log as it is (one written before that rule may hold such events).
  * - A committed append is never lost or torn, even if the process dies mid-write.
  */
 export interface ThreadStore {

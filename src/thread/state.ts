@@ -320,25 +320,41 @@ export function unrecordedCall(events: readonly ThreadEvent[]): UnrecordedCall |
   // From the end back to the call's last start: the reducer reads nothing after the cancel.
   for (let i = events.length - 1; i >= 0; i--) {
     const event = events[i]!;
-    switch (event.type) {
-      case 'tool_call':
-        if (event.data.callId === call.callId) return { callId: call.callId, tool: call.tool, startedAt: event.at };
-        break;
-      case 'tool_result':
-        if (event.data.callId === call.callId) return undefined;
-        break;
-      case 'error':
-        // Its error; or the timeout of a tool that is not idempotent, which names only the tool.
-        if (event.data.callId === call.callId || (event.data.callId === undefined && event.data.tool === call.tool)) return undefined;
-        break;
-      case 'human_request':
-        if (event.data.callId === call.callId) return undefined;
-        break;
-      default:
-        break;
-    }
+    if (event.type === 'tool_call' && event.data.callId === call.callId) return { callId: call.callId, tool: call.tool, startedAt: event.at };
+    if (isOutcomeOf(event, call) || (event.type === 'human_request' && event.data.callId === call.callId)) return undefined;
   }
   return undefined;
+}
+
+/** Whether `event` records the outcome of `call`: its result, or its error (or the timeout of a tool that is not idempotent, which names only the tool). */
+function isOutcomeOf(event: ThreadEvent, call: Pick<PendingCall, 'callId' | 'tool'>): boolean {
+  if (event.type === 'tool_result') return event.data.callId === call.callId;
+  if (event.type !== 'error') return false;
+  return event.data.callId === call.callId || (event.data.callId === undefined && event.data.tool === call.tool);
+}
+
+/**
+ * How the thread ended before an event of `added` that may not follow it, or null when they all
+ * may follow `events` (whose state is `state`). A thread takes no event after the one that ended
+ * it, save one: the outcome of the call a cancel found running (see {@link unrecordedCall}),
+ * recorded once after the cancel by the process that ran it, since its effect happened. Every
+ * store refuses such an append; logs written before that rule may still hold events after their
+ * end, which the fold ignores and which read as they are.
+ */
+export function endedBefore(events: readonly ThreadEvent[], state: ThreadState, added: readonly ThreadEvent[]): ThreadState['terminal'] {
+  let { terminal } = state;
+  let open = terminal === 'cancelled' ? unrecordedCall(events) : undefined;
+  let folded = state;
+  for (const event of added) {
+    if (terminal !== null) {
+      if (open === undefined || !isOutcomeOf(event, open)) return terminal;
+      open = undefined;
+      continue;
+    }
+    folded = reduceState(folded, event);
+    terminal = folded.terminal;
+  }
+  return null;
 }
 
 /** The derived status of a thread. */

@@ -123,6 +123,11 @@ describe('NATS surface: thread requests', () => {
       ok: true,
       thread: { id, status: 'cancelled', pendingRequest: null },
     });
+    // Ended: a control is answered with a conflict that says so, and nothing is appended.
+    expect(await client.request(`${prefix}.thread.${id}.control`, { action: 'pause' })).toMatchObject({ ok: false, code: 'conflict', error: `thread ${id} is cancelled; it cannot be paused` });
+    expect(await client.request(`${prefix}.thread.${id}.control`, { action: 'resume' })).toMatchObject({ ok: false, code: 'conflict' });
+    const ended = (await api.runtime.get(id))!;
+    expect(ended.events.at(-1)).toMatchObject({ type: 'control', data: { action: 'cancel', reason: 'test' } });
   });
 
   it('answers bad requests with an error code, never a crash', async () => {

@@ -6,11 +6,15 @@ import { describe, expect, it } from 'vitest';
 import type { InspectionEvent } from 'xstate';
 import { agent } from '../../src/agent/agent.js';
 import { controlStep } from '../../src/agent/controlStep.js';
+import { z } from 'zod';
+import { tool } from '../../src/agent/tool.js';
+import { InvalidStateError, ThreadTooLargeError } from '../../src/errors.js';
 import { silentLogger } from '../../src/logger.js';
 import { createAgentActor, whenSettled } from '../../src/runtime/agentActor.js';
 import { createRuntime } from '../../src/runtime/runtime.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
-import type { ThreadEvent } from '../../src/thread/events.js';
+import { versionOf, type ThreadEvent } from '../../src/thread/events.js';
+import { unrecordedCall } from '../../src/thread/state.js';
 import { deferred } from '../bus/waiting.js';
 import { createClock, threadOf } from '../support/agentHarness.js';
 import { heldPublishTool, holdingDecisionWrites, publisherModel } from '../support/heldTool.js';
@@ -47,6 +51,82 @@ describe('cancelling a thread while its tool call runs', () => {
     expect(tools.runs()).toBe(1);
     expect(asked).toEqual(['publisher']);
     await rt.close();
+  });
+
+  it('a cancel that comes once a tool that breaks the loop returned, while its result and final are written, is refused as already ended: the thread stays done', async () => {
+    const tools = heldPublishTool({ breaksLoop: true });
+    const { model, asked } = publisherModel();
+    const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [tools.publish] });
+    // The tool's outcome (its result and the final) is held on its way to the store until the cancel reached the actor.
+    const inner = createMemoryStore();
+    const writing = deferred();
+    const hold = deferred();
+    const store: typeof inner = {
+      ...inner,
+      async append(threadId, expectedVersion, events) {
+        if (events.some((e) => e.type === 'final')) {
+          writing.resolve();
+          await hold.promise;
+        }
+        return inner.append(threadId, expectedVersion, events);
+      },
+    };
+    const cancelReceived = deferred();
+    const inspect = (event: InspectionEvent): void => {
+      if (event.type === '@xstate.event' && event.event.type === 'CANCEL') cancelReceived.resolve();
+    };
+    const rt = createRuntime({ agents: [publisher], store, model, inspect });
+    const { id } = await rt.launch('publisher', 'publish hello');
+    await tools.started.promise;
+    tools.release.resolve('published');
+    await writing.promise;
+
+    const cancelling = rt.cancel(id, { reason: 'too late', by: 'qa' }).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    await cancelReceived.promise;
+    hold.resolve();
+    const refused = await cancelling;
+
+    expect(refused).toBeInstanceOf(InvalidStateError);
+    expect((refused as InvalidStateError).message).toBe(`thread ${id} already ended (done); it cannot be cancelled`);
+    const stored = (await rt.get(id))!;
+    expect(stored.status).toBe('done');
+    expect(stored.output).toBe('published');
+    expect(types(stored.events)).toEqual(['input', 'decision', 'tool_call', 'tool_result', 'final']);
+    expect(tools.runs()).toBe(1);
+    // The runtime goes on: another thread runs to its end.
+    const next = await rt.launch('publisher', 'publish again');
+    expect((await rt.settled(next.id)).status).toBe('done');
+    expect(asked).toEqual(['publisher', 'publisher']);
+    await rt.close();
+  });
+
+  it('a cancel written by another process that loses the race to the final is refused as already ended, the log unchanged', async () => {
+    const clock = createClock();
+    const inner = createMemoryStore({ clock });
+    const thread = await inner.create(threadOf('t-race', 'publisher', [{ type: 'input', data: { input: 'publish hello' } }], clock.now()));
+    // The canceller reads the thread running; the worker's final lands before its cancel does.
+    let raced = false;
+    const store: typeof inner = {
+      ...inner,
+      async get(threadId) {
+        const read = await inner.get(threadId);
+        if (!raced) {
+          raced = true;
+          await inner.append(threadId, 1, [{ seq: 2, at: new Date(clock.now()).toISOString(), type: 'final', data: { output: 'published' } }]);
+        }
+        return read;
+      },
+    };
+    const refused = await controlStep({ store, clock, model: publisherModel().model, logger: silentLogger() }, thread.id, { action: 'cancel', by: 'qa' }).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(refused).toBeInstanceOf(InvalidStateError);
+    expect((refused as InvalidStateError).message).toBe('thread t-race already ended (done); it cannot be cancelled');
+    expect(types((await inner.get('t-race'))!.events)).toEqual(['input', 'final']);
   });
 
   it('records a call that ignores its signal as timed out at its deadline, then the cancel: the cancel does not wait longer', async () => {
@@ -227,6 +307,53 @@ describe('cancelling a thread while its tool call runs', () => {
     expect(types(events)).toEqual(['input', 'decision', 'tool_call', 'control', 'error']);
     expect(events[3]).toMatchObject({ type: 'control', data: { action: 'cancel', by: 'qa' } });
     expect(events[4]).toMatchObject({ type: 'error', data: { kind: 'tool_error', tool: 'publish', message: 'publish was not run: cancel requested' } });
+    expect(asked).toEqual(['publisher']);
+  });
+
+  it('records a result too large for the store, after a cancel another process wrote during the call, as the call\'s error: no failure after the cancel', async () => {
+    const { model, asked } = publisherModel();
+    const clock = createClock();
+    const inner = createMemoryStore({ clock });
+    const other = { store: inner, clock, model, logger: silentLogger() };
+    let runs = 0;
+    // The call runs while another process cancels the thread, then returns more than the store holds.
+    const publish = tool({
+      name: 'publish',
+      description: 'publishes the post',
+      input: z.object({ post: z.string() }),
+      run: async (_args, { threadId }) => {
+        runs++;
+        await controlStep(other, threadId, { action: 'cancel', by: 'qa' });
+        return 'a very long receipt';
+      },
+    });
+    const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [publish] });
+    // A store that holds no tool result (as a NATS KV store refuses a value past max_payload, once the version matches).
+    const store: typeof inner = {
+      ...inner,
+      async append(threadId, expectedVersion, events) {
+        const current = await inner.get(threadId);
+        if (current !== undefined && versionOf(current) === expectedVersion && events.some((e) => e.type === 'tool_result')) {
+          throw new ThreadTooLargeError(threadId, 2_000_000, 1_000_000, '(the test store holds no tool result)');
+        }
+        return inner.append(threadId, expectedVersion, events);
+      },
+    };
+    const thread = await inner.create(threadOf('t-big', 'publisher', [{ type: 'input', data: { input: 'publish hello' } }], clock.now()));
+    const actor = createAgentActor({ agent: publisher, thread, model, store, clock });
+    const end = await whenSettled(actor).catch((error: unknown) => error);
+
+    expect(runs).toBe(1);
+    expect(end).toMatchObject({ status: 'cancelled' });
+    const events = (await inner.get('t-big'))!.events;
+    expect(types(events)).toEqual(['input', 'decision', 'tool_call', 'control', 'error']);
+    const call = events[2]!;
+    const callId = call.type === 'tool_call' ? call.data.callId : '';
+    expect(events[4]).toMatchObject({ type: 'error', data: { kind: 'tool_error', tool: 'publish', callId } });
+    expect(events[4]!.type === 'error' && events[4]!.data.message).toContain(`publish ran (call ${callId}) and its result could not be recorded`);
+    expect(events[4]!.type === 'error' && events[4]!.data.retryAt).toBeUndefined();
+    // Whoever follows the thread finds the call's outcome recorded.
+    expect(unrecordedCall(events)).toBeUndefined();
     expect(asked).toEqual(['publisher']);
   });
 });

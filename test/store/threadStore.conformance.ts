@@ -1,9 +1,10 @@
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { InvalidInputError, NotFoundError, VersionConflictError } from '../../src/errors.js';
+import { InvalidInputError, InvalidStateError, NotFoundError, VersionConflictError } from '../../src/errors.js';
 import type { ThreadStore } from '../../src/store/threadStore.js';
 import { versionOf, type Thread, type ThreadEvent } from '../../src/thread/events.js';
-import { deriveState, type ThreadStatus } from '../../src/thread/state.js';
+import { deriveState, statusOf, unrecordedCall, type ThreadStatus } from '../../src/thread/state.js';
+import { eventArbitrary, stamp } from '../thread/eventArbitrary.js';
 import {
   at,
   controlEvent,
@@ -173,6 +174,113 @@ export function runThreadStoreConformance(name: string, factory: ThreadStoreFact
         await Promise.all(ids.map((id) => store.create(newThread(id))));
         await Promise.all(ids.map((id) => store.append(id, 1, [prefetchEvent(2, id)])));
         for (const id of ids) expect((await store.get(id))?.events[1]).toEqual(prefetchEvent(2, id));
+      });
+    });
+
+    describe('after a thread ended', () => {
+      const T = '2025-01-01T00:00:00.000Z';
+      const decision = (seq: number): ThreadEvent => ({
+        seq,
+        at: T,
+        type: 'decision',
+        data: { callId: 'call_1', step: 1, intent: 'publish', args: {}, model: 'm', promptHash: 'sha256:0', tokens: { prompt: 1, completion: 1 }, latencyMs: 0 },
+      });
+      const toolCall = (seq: number): ThreadEvent => ({ seq, at: T, type: 'tool_call', data: { callId: 'call_1', tool: 'publish', args: {}, idempotencyKey: 't:call_1', attempt: 1 } });
+      const toolResult = (seq: number): ThreadEvent => ({ seq, at: T, type: 'tool_result', data: { callId: 'call_1', tool: 'publish', result: 'ok', durationMs: 0 } });
+      const failedEvent = (seq: number): ThreadEvent => ({ seq, at: T, type: 'failed', data: { reason: 'boom' } });
+
+      /** The refusal of an append to an ended thread: a conflict that names the thread and how it ended. */
+      async function endedRefusal(promise: Promise<unknown>, id: string, status: string): Promise<void> {
+        const error = await promise.then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect(error).toBeInstanceOf(InvalidStateError);
+        expect((error as InvalidStateError).message).toContain(`thread ${id} already ended (${status})`);
+        expect((error as InvalidStateError).status).toBe(status);
+      }
+
+      it.each([
+        ['done', finalEvent(2)],
+        ['failed', failedEvent(2)],
+        ['cancelled', controlEvent(2, 'cancel')],
+      ] as const)('refuses any event after the thread ended %s, naming it, and writes nothing', async (status, end) => {
+        await store.create(newThread('t-end'));
+        const ended = await store.append('t-end', 1, [end]);
+        for (const late of [controlEvent(3, 'cancel'), controlEvent(3, 'pause'), controlEvent(3, 'resume'), finalEvent(3), prefetchEvent(3, 'late')]) {
+          await endedRefusal(store.append('t-end', 2, [late]), 't-end', status);
+        }
+        expect(await store.get('t-end')).toEqual(ended);
+        expect((await store.list({ agent: 'triage' })).find((s) => s.id === 't-end')).toMatchObject({ status, version: 2 });
+        // A conflict on the version is still told as one.
+        await conflictOf(store.append('t-end', 1, [controlEvent(2, 'cancel')]));
+      });
+
+      it('refuses a batch in which anything follows the event that ends the thread', async () => {
+        await store.create(newThread('t-batch'));
+        await endedRefusal(store.append('t-batch', 1, [prefetchEvent(2, 'a'), finalEvent(3), controlEvent(4, 'cancel')]), 't-batch', 'done');
+        expect(await store.get('t-batch')).toEqual(newThread('t-batch'));
+        // The same batch without the event after the final lands.
+        await store.append('t-batch', 1, [prefetchEvent(2, 'a'), finalEvent(3)]);
+      });
+
+      it('takes the outcome of the call a cancel found running, once, then nothing more', async () => {
+        await store.create({ id: 't-call', agent: 'triage', events: [inputEvent(1), decision(2), toolCall(3)] });
+        await store.append('t-call', 3, [controlEvent(4, 'cancel')]);
+        const recorded = await store.append('t-call', 4, [toolResult(5)]);
+        expect(recorded.events.map((e) => e.type)).toEqual(['input', 'decision', 'tool_call', 'control', 'tool_result']);
+        expect(statusOf(deriveState(recorded.events))).toBe('cancelled');
+        await endedRefusal(store.append('t-call', 5, [toolResult(6)]), 't-call', 'cancelled');
+        await endedRefusal(store.append('t-call', 5, [controlEvent(6, 'cancel')]), 't-call', 'cancelled');
+        expect(await store.get('t-call')).toEqual(recorded);
+      });
+
+      it('still reads, lists and keeps a log written before this rule with events after its end', async () => {
+        const old = { id: 't-old', agent: 'triage', events: [inputEvent(1), finalEvent(2), controlEvent(3, 'cancel'), controlEvent(4, 'resume')] };
+        expect(await store.create(old)).toEqual(old);
+        expect(await store.get('t-old')).toEqual(old);
+        expect(statusOf(deriveState((await store.get('t-old'))!.events))).toBe('done');
+        expect((await store.list({ agent: 'triage' })).find((s) => s.id === 't-old')).toMatchObject({ status: 'done', version: 4 });
+        await endedRefusal(store.append('t-old', 4, [controlEvent(5, 'cancel')]), 't-old', 'done');
+        expect(await store.get('t-old')).toEqual(old);
+      });
+
+      it('for any thread that ended, refuses any further append and leaves the stored log unchanged', async () => {
+        let run = 0;
+        const input: ThreadEvent = inputEvent(1, T);
+        // A valid log up to the event that ends it (one added when the events never end it).
+        const ended = fc
+          .tuple(fc.array(eventArbitrary, { maxLength: 12 }), fc.constantFrom<ThreadEvent['type']>('final', 'failed', 'control'))
+          .map(([list, ending]) => {
+            const all = stamp([input, ...list], T);
+            const cut = all.findIndex((_, i) => deriveState(all.slice(0, i + 1)).terminal !== null);
+            if (cut !== -1) return all.slice(0, cut + 1);
+            const end = ending === 'final' ? finalEvent(all.length + 1, T) : ending === 'failed' ? failedEvent(all.length + 1) : controlEvent(all.length + 1, 'cancel', T);
+            return [...all, end];
+          });
+        await fc.assert(
+          fc.asyncProperty(ended, fc.array(eventArbitrary, { minLength: 1, maxLength: 3 }), async (events, more) => {
+            const id = `ended-${run++}`;
+            const created = await store.create({ id, agent: 'ended', events });
+            const status = deriveState(events).terminal!;
+            const batch = stamp(more, T).map((e) => ({ ...e, seq: e.seq + events.length }));
+            const open = unrecordedCall(events);
+            const outcome = (e: ThreadEvent): boolean => {
+              if (open === undefined) return false;
+              if (e.type === 'tool_result') return e.data.callId === open.callId;
+              // An error names its call, or (a timeout of a tool that is not idempotent) only its tool.
+              return e.type === 'error' && (e.data.callId === undefined ? e.data.tool === open.tool : e.data.callId === open.callId);
+            };
+            if (batch.length === 1 && outcome(batch[0]!)) {
+              // The one event that may follow an end: the outcome of the call a cancel found running.
+              expect((await store.append(id, events.length, batch)).events).toEqual([...events, ...batch]);
+              return;
+            }
+            await endedRefusal(store.append(id, events.length, batch), id, status);
+            expect(await store.get(id)).toEqual(created);
+          }),
+          { numRuns: 30 },
+        );
       });
     });
 

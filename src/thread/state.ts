@@ -345,14 +345,18 @@ export function endedBefore(events: readonly ThreadEvent[], state: ThreadState, 
   let { terminal } = state;
   let open = terminal === 'cancelled' ? unrecordedCall(events) : undefined;
   let folded = state;
-  for (const event of added) {
+  // The last event is not folded: nothing of the batch follows it (a batch of one, the usual
+  // append, folds nothing here; the store folds it as it writes).
+  const last = added.length - 1;
+  for (let i = 0; i <= last; i++) {
+    const event = added[i]!;
     if (terminal !== null) {
       if (open === undefined || !isOutcomeOf(event, open)) return terminal;
       open = undefined;
-      continue;
+    } else if (i < last) {
+      folded = reduceState(folded, event);
+      terminal = folded.terminal;
     }
-    folded = reduceState(folded, event);
-    terminal = folded.terminal;
   }
   return null;
 }

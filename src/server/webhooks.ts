@@ -4,6 +4,7 @@ import { ConfigError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { Runtime, ThreadChange } from '../runtime/runtime.js';
 import type { DeliveryLedger } from '../store/deliveryLedger.js';
+import { createDeliveryBook } from '../store/deliveryBook.js';
 import { settleOwedDeliveries, type OwedDelivery } from '../store/owedDeliveries.js';
 import type { HumanRequest, Json, Thread } from '../thread/events.js';
 import { deriveState, statusOf, TERMINAL_STATUSES, type ThreadStatus } from '../thread/state.js';
@@ -198,7 +199,7 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
     if (typeof target.secret !== 'string' || target.secret === '') throw new ConfigError(`webhook ${target.url} needs a secret`);
     return { url: url.href, secret: target.secret, events: target.events ?? ALL_EVENTS };
   });
-  const inFlight = new Set<Promise<unknown>>();
+  const book = createDeliveryBook({ ledger, logger, what: 'webhook' });
   const stopping = new AbortController();
   const keyOf = (url: string, threadId: string): string => `webhook ${url} ${threadId}`;
 
@@ -234,14 +235,14 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
         });
         await response.body?.cancel().catch(() => undefined);
         if (response.ok) {
-          await recorded();
+          await settled(true);
           report({ ok: true, attempts: attempt, status: response.status });
           return;
         }
         last = { status: response.status, error: `HTTP ${response.status}` };
         if (!(response.status >= 500 || response.status === 408 || response.status === 429)) {
           refused = true;
-          await recorded(); // not sent again
+          await settled(true); // not sent again
           break;
         }
       } catch (error) {
@@ -250,21 +251,12 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
       logger.warn({ url: target.url, delivery: payload.id, attempt, ...last }, 'webhook attempt failed');
     }
     logger.error({ url: target.url, delivery: payload.id, threadId: payload.threadId, attempts: attempt, ...last }, 'webhook given up');
-    if (!refused) await owed();
+    if (!refused) await settled(false);
     report({ ok: false, attempts: attempt, ...last });
 
-    /** Not sent again: recorded under its receiver and thread (a record lost costs a repeat). */
-    async function recorded(): Promise<void> {
-      await ledger?.record(keyOf(target.url, payload.threadId), payload.id).catch((error: unknown) => {
-        logger.error({ url: target.url, delivery: payload.id, err: error }, 'webhook delivered but not recorded (it may be sent again)');
-      });
-    }
-
-    /** Given up: recorded as owed, sent at the next start however long ago its thread rested. */
-    async function owed(): Promise<void> {
-      await ledger?.owe({ key: keyOf(target.url, payload.threadId), id: payload.id, threadId: payload.threadId }).catch((error: unknown) => {
-        logger.error({ url: target.url, delivery: payload.id, err: error }, 'webhook given up and not recorded as owed (sent again only if a start finds its rest)');
-      });
+    /** Recorded under its receiver and thread: not sent again (`sent`), else owed (a record lost costs a repeat). */
+    function settled(sent: boolean): Promise<void> {
+      return book.settle({ key: keyOf(target.url, payload.threadId), id: payload.id, threadId: payload.threadId }, sent, { url: target.url, delivery: payload.id });
     }
 
     function report(outcome: { ok: boolean; attempts: number; status?: number; error?: string }): void {
@@ -280,9 +272,7 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
     const delivery = deliver(target, payload).catch((error: unknown) => {
       logger.error({ err: error, url: target.url }, 'webhook delivery crashed');
     });
-    inFlight.add(delivery);
-    void delivery.finally(() => inFlight.delete(delivery));
-    return delivery;
+    return book.track(delivery);
   };
 
   const enqueue = (event: WebhookEvent, seq: number, payload: Omit<WebhookPayload, 'id'>): void => {
@@ -315,8 +305,7 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
       },
       send: (_, { target, payload }) => dispatch(target, payload),
     });
-    inFlight.add(walk);
-    void walk.finally(() => inFlight.delete(walk));
+    void book.track(walk);
   };
 
   const notify = (change: ThreadChange): void => {
@@ -339,9 +328,7 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
     }
   };
 
-  const idle = async (): Promise<void> => {
-    while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
-  };
+  const { idle } = book;
 
   return {
     attach(runtime) {

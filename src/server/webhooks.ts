@@ -7,7 +7,7 @@ import type { DeliveryLedger } from '../store/deliveryLedger.js';
 import { createDeliveryBook } from '../store/deliveryBook.js';
 import { settleOwedDeliveries, type OwedDelivery } from '../store/owedDeliveries.js';
 import type { HumanRequest, Json, Thread } from '../thread/events.js';
-import { deriveState, statusOf, TERMINAL_STATUSES, type ThreadStatus } from '../thread/state.js';
+import { deriveState, settlesEnd, statusOf, unrecordedCall, type ThreadStatus } from '../thread/state.js';
 
 /** What a webhook can be told about. */
 export type WebhookEvent = 'human_request' | 'finished';
@@ -39,6 +39,13 @@ export interface WebhookPayload {
   readonly output?: Json;
   /** `thread.finished` when failed: why. */
   readonly failure?: string;
+  /**
+   * `thread.finished` of a thread cancelled while a tool call of it ran in another process, whose
+   * outcome is not recorded yet: that call (it may have taken effect). Once that process records
+   * the outcome, after the cancel, another `thread.finished` follows (caused by that event, so
+   * another id), without this field: the thread's final view.
+   */
+  readonly unrecordedCall?: { readonly callId: string; readonly tool: string };
   /** ISO time of the event that caused the notification. */
   readonly at: string;
 }
@@ -316,11 +323,11 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
         if (event.type !== 'human_request') continue;
         enqueue('human_request', event.seq, { type: 'thread.human_request', threadId: thread.id, agent: thread.agent, status, request: event.data, at: event.at });
       }
-      if (TERMINAL_STATUSES.includes(status) && events.length > 0) {
-        // Terminal is sticky: notify only on the change that ended the thread.
-        const before = deriveState(thread.events.slice(0, thread.events.length - events.length));
+      // Terminal is sticky: notify only on the change that ended the thread, and on the one that
+      // recorded, after its cancel, the outcome of the call it left running (its final view).
+      if (settlesEnd(thread.events, events.length)) {
         // The same body a restart sends for it when it is owed (restNotificationOf).
-        const rest = before.terminal === null ? restNotificationOf(thread) : undefined;
+        const rest = restNotificationOf(thread);
         if (rest !== undefined) enqueue(rest.event, rest.seq, rest.payload);
       }
     } catch (error) {
@@ -356,11 +363,13 @@ function restNotificationOf(thread: Thread): { event: WebhookEvent; seq: number;
   const last = thread.events.at(-1);
   const base = { threadId: thread.id, agent: thread.agent, status };
   if (state.terminal !== null && last !== undefined) {
+    const call = unrecordedCall(thread.events);
     const payload = {
       type: 'thread.finished' as const,
       ...base,
       ...(state.output === undefined ? {} : { output: state.output }),
       ...(state.failure === undefined ? {} : { failure: state.failure }),
+      ...(call === undefined ? {} : { unrecordedCall: { callId: call.callId, tool: call.tool } }),
       at: last.at,
     };
     return { event: 'finished', seq: last.seq, payload };

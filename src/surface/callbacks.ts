@@ -5,7 +5,7 @@ import { silentLogger, type Logger } from '../logger.js';
 import type { Runtime, ThreadChange } from '../runtime/runtime.js';
 import { callbackUrlOf } from '../runtime/threadView.js';
 import type { Thread } from '../thread/events.js';
-import { deriveState, TERMINAL_STATUSES } from '../thread/state.js';
+import { settlesEnd } from '../thread/state.js';
 import { callbackPayloadOf, dueCallbackOf, ownCallbackOf, pipelineCallbackOf, type CallbackPayload, type DueCallback } from './callbackPayload.js';
 import type { PipelineThreads } from './childRequests.js';
 import type { DeliveryLedger } from '../store/deliveryLedger.js';
@@ -125,12 +125,13 @@ export interface CallbackSender {
 export { callbackUrlOf };
 export type { CallbackPayload } from './callbackPayload.js';
 
-/** Whether this change is one a callback reports: a human request stored, or the change that ended the thread. */
+/**
+ * Whether this change is one a callback reports: a human request stored, the change that ended the
+ * thread, or the one that recorded, after its cancel, the outcome of the call it left running
+ * ({@link settlesEnd}).
+ */
 function reportable(change: ThreadChange): boolean {
-  if (change.events.some((event) => event.type === 'human_request')) return true;
-  if (!TERMINAL_STATUSES.includes(change.status) || change.events.length === 0) return false;
-  const before = change.thread.events.slice(0, change.thread.events.length - change.events.length);
-  return deriveState(before).terminal === null;
+  return change.events.some((event) => event.type === 'human_request') || settlesEnd(change.thread.events, change.events.length);
 }
 
 /**

@@ -300,6 +300,11 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
       what: 'webhook',
       scopes: targets.map((target) => `webhook ${target.url}`),
       keysOf: (threadId) => targets.map((target) => keyOf(target.url, threadId)),
+      // `webhook <url> <threadId>`: neither a URL (its href) nor a thread id holds a space.
+      unconfigured: (key) => {
+        const [kind, url] = key.split(' ');
+        return kind === 'webhook' && url !== undefined && !targets.some((target) => target.url === url) ? url : undefined;
+      },
       dueOf: (thread) => {
         const rest = restNotificationOf(thread);
         const due: OwedDelivery<Due>[] = [];

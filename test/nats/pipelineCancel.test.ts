@@ -71,4 +71,50 @@ describe('cancelling a pipeline over NATS', () => {
     await bed.client.nc.flush();
     expect(reply.messages.items).toEqual([asked, { threadId: id, agent: 'halve', status: 'cancelled', version, reason: 'the order was withdrawn', by: 'qa' }]);
   });
+
+  it('publishes only its cancelled result on replyTo when it is cancelled between its child’s request and the child’s report', async () => {
+    const names = { prefix: `sy${uniqueToken()}`, bucket: `threads_${uniqueToken()}` };
+    const common = { ...names, agents: [calculator], pipelines: [halve], model: createDemoModel() };
+    const worker = await bed.node({ ...common, processId: 'worker', serve: ['calculator'] });
+    await bed.node({ ...common, processId: 'pipelines', serve: ['halve'] });
+    const token = uniqueToken();
+    const id = `trg-${token}`;
+    const childId = childThreadId(id, 'divide');
+    // Once the child's request is stored, the worker's first read of the pipeline (its report of
+    // that request to the pipeline's replyTo) waits until the pipeline is cancelled.
+    const append = worker.store.append.bind(worker.store);
+    const get = worker.store.get.bind(worker.store);
+    let requested = false;
+    let cancelling = false;
+    let cancelled: ThreadReply | undefined;
+    worker.store.append = async (threadId, expectedVersion, events) => {
+      const written = await append(threadId, expectedVersion, events);
+      if (threadId === childId && events.some((e) => e.type === 'human_request')) requested = true;
+      return written;
+    };
+    worker.store.get = async (threadId) => {
+      if (threadId === id && requested && !cancelling) {
+        cancelling = true;
+        cancelled = await bed.client.request<ThreadReply>(`${names.prefix}.thread.${id}.control`, { action: 'cancel', by: 'qa' });
+      }
+      return get(threadId);
+    };
+    const reply = bed.client.inbox<TriggerResult>();
+    await bed.client.trigger(`${names.prefix}.trigger.halve`, { input: {}, replyTo: reply.subject }, { msgId: token });
+
+    const [result] = await reply.messages.until(1, 20_000, 'a result on replyTo');
+    const jsm = await jetstreamManager(bed.client.nc);
+    for (const stream of [busSubjects(names.prefix).queueName('halve'), busSubjects(names.prefix).queueName('calculator')]) {
+      await eventually(async () => {
+        const info = await jsm.consumers.info(stream, `${stream}_workers`);
+        return info.num_pending === 0 && info.num_ack_pending === 0 ? info : undefined;
+      }, 20_000, `the jobs of ${stream} to be settled`, 100);
+    }
+    await bed.client.nc.flush();
+    expect(cancelled).toMatchObject({ ok: true, thread: { status: 'cancelled' } });
+    const version = cancelled?.ok === true ? cancelled.thread.version : -1;
+    expect(result).toEqual({ threadId: id, agent: 'halve', status: 'cancelled', version, by: 'qa' });
+    expect(reply.messages.items).toEqual([result]);
+    expect((await worker.runtime.get(childId))!.status).toBe('cancelled');
+  });
 });

@@ -3,6 +3,7 @@
  * result is still journaled (after the cancel, which the other process wrote), the thread stays
  * cancelled, and the worker takes no step after it.
  */
+import { jetstreamManager } from '@nats-io/jetstream';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { controlStep } from '../../src/agent/controlStep.js';
@@ -12,7 +13,10 @@ import type { NatsNode } from '../../src/nats/natsNode.js';
 import { childThreadId, pipeline } from '../../src/pipeline/pipeline.js';
 import type { ThreadReply } from '../../src/surface/payloads.js';
 import type { ThreadEvent } from '../../src/thread/events.js';
+import type { CallbackPayload } from '../../src/surface/callbacks.js';
+import { busSubjects } from '../../src/surface/subjects.js';
 import type { HeldTool } from '../support/heldTool.js';
+import { startReceiver } from '../server/receiver.js';
 import { eventually, uniqueToken, useNatsTestBed } from './natsTestKit.js';
 import { callHeldOnWorker, publisherFleet } from './publisherFleet.js';
 
@@ -147,5 +151,33 @@ describe('cancelling from another process while a tool call runs on a NATS worke
     expect(tools.runs()).toBe(0);
     expect((await api.runtime.get(id))!.status).toBe('cancelled');
     expect(asked).toEqual(['publisher']);
+  });
+
+  it('calls an HTTP launch back once, with the final view: the worker reports the rest after it records the outcome', async () => {
+    const { tools, common } = publisherFleet([ship]);
+    const origin = await startReceiver();
+    try {
+      const worker = await bed.node({ ...common, processId: 'worker', serve: ['publisher'], callbacks: { secret: 'whsec_cancel_call', initialDelayMs: 10 } });
+      const api = await bed.node({ ...common, processId: 'api', worker: false, callbacks: false });
+      const { id } = await api.runtime.launch('publisher', 'publish hello', { source: { kind: 'http', replyTo: origin.url } });
+      await tools.started.promise;
+
+      expect(await api.runtime.cancel(id, { by: 'qa' })).toMatchObject({ status: 'cancelled', version: 4 });
+      const events = await released(tools, api, worker, id);
+
+      expectResultKept(events, { by: 'qa' });
+      // Every job of the thread settled (the cancel's own continuation job too): a job calls back before its ack.
+      const jsm = await jetstreamManager(bed.client.nc);
+      const jobs = busSubjects(common.prefix).queueName('publisher');
+      await eventually(async () => {
+        const info = await jsm.consumers.info(jobs, `${jobs}_workers`);
+        return info.num_pending === 0 && info.num_ack_pending === 0 ? info : undefined;
+      }, 10_000, 'the publisher’s jobs to be settled');
+      const bodies = origin.received.map((r) => JSON.parse(r.body) as CallbackPayload);
+      expect(bodies).toEqual([expect.objectContaining({ id: `${id}:5`, type: 'thread.finished', status: 'cancelled', version: 5, by: 'qa' })]);
+      expect(bodies[0]).not.toHaveProperty('unrecordedCall');
+    } finally {
+      await origin.close();
+    }
   });
 });

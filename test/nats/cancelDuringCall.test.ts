@@ -3,7 +3,6 @@
  * result is still journaled (after the cancel, which the other process wrote), the thread stays
  * cancelled, and the worker takes no step after it.
  */
-import { jetstreamManager } from '@nats-io/jetstream';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { controlStep } from '../../src/agent/controlStep.js';
@@ -14,10 +13,9 @@ import { childThreadId, pipeline } from '../../src/pipeline/pipeline.js';
 import type { ThreadReply } from '../../src/surface/payloads.js';
 import type { ThreadEvent } from '../../src/thread/events.js';
 import type { CallbackPayload } from '../../src/surface/callbacks.js';
-import { busSubjects } from '../../src/surface/subjects.js';
 import type { HeldTool } from '../support/heldTool.js';
 import { startReceiver } from '../server/receiver.js';
-import { eventually, uniqueToken, useNatsTestBed } from './natsTestKit.js';
+import { eventually, jobsSettled, uniqueToken, useNatsTestBed } from './natsTestKit.js';
 import { callHeldOnWorker, publisherFleet } from './publisherFleet.js';
 
 const bed = useNatsTestBed();
@@ -153,7 +151,7 @@ describe('cancelling from another process while a tool call runs on a NATS worke
     expect(asked).toEqual(['publisher']);
   });
 
-  it('calls an HTTP launch back once, with the final view: the worker reports the rest after it records the outcome', async () => {
+  it('calls an HTTP launch back with the final view only: the worker reports the rest after it records the outcome', async () => {
     const { tools, common } = publisherFleet([ship]);
     const origin = await startReceiver();
     try {
@@ -167,15 +165,14 @@ describe('cancelling from another process while a tool call runs on a NATS worke
 
       expectResultKept(events, { by: 'qa' });
       // Every job of the thread settled (the cancel's own continuation job too): a job calls back before its ack.
-      const jsm = await jetstreamManager(bed.client.nc);
-      const jobs = busSubjects(common.prefix).queueName('publisher');
-      await eventually(async () => {
-        const info = await jsm.consumers.info(jobs, `${jobs}_workers`);
-        return info.num_pending === 0 && info.num_ack_pending === 0 ? info : undefined;
-      }, 10_000, 'the publisher’s jobs to be settled');
+      await jobsSettled(bed.client, common.prefix, ['publisher']);
+      // At least once: the cancel's continuation job may report the same rest again (same id).
       const bodies = origin.received.map((r) => JSON.parse(r.body) as CallbackPayload);
-      expect(bodies).toEqual([expect.objectContaining({ id: `${id}:5`, type: 'thread.finished', status: 'cancelled', version: 5, by: 'qa' })]);
-      expect(bodies[0]).not.toHaveProperty('unrecordedCall');
+      expect(bodies.length).toBeGreaterThan(0);
+      for (const body of bodies) {
+        expect(body).toMatchObject({ id: `${id}:5`, type: 'thread.finished', status: 'cancelled', version: 5, by: 'qa' });
+        expect(body).not.toHaveProperty('unrecordedCall');
+      }
     } finally {
       await origin.close();
     }

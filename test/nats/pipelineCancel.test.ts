@@ -1,13 +1,11 @@
-import { jetstreamManager } from '@nats-io/jetstream';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { calculator } from '../../agents/calculator/index.js';
 import { createDemoModel } from '../../src/model/demoModel.js';
 import { childThreadId, pipeline } from '../../src/pipeline/pipeline.js';
 import type { ThreadReply, TriggerResult } from '../../src/surface/payloads.js';
-import { busSubjects } from '../../src/surface/subjects.js';
 import type { ThreadEvent } from '../../src/thread/events.js';
-import { eventually, uniqueToken, useNatsTestBed } from './natsTestKit.js';
+import { eventually, jobsSettled, uniqueToken, useNatsTestBed } from './natsTestKit.js';
 
 // Cancelling a pipeline over NATS cancels the child that waits for an approval, as in-process.
 const bed = useNatsTestBed();
@@ -61,14 +59,7 @@ describe('cancelling a pipeline over NATS', () => {
     await reply.messages.until(2, 20_000, 'the cancelled result');
     // Every job of the pipeline and its child settled (a result is published before its job is
     // acknowledged), and the client has read everything sent to it before that.
-    const jsm = await jetstreamManager(bed.client.nc);
-    for (const stream of [busSubjects(names.prefix).queueName('halve'), busSubjects(names.prefix).queueName('calculator')]) {
-      await eventually(async () => {
-        const info = await jsm.consumers.info(stream, `${stream}_workers`);
-        return info.num_pending === 0 && info.num_ack_pending === 0 ? info : undefined;
-      }, 20_000, `the jobs of ${stream} to be settled`, 100);
-    }
-    await bed.client.nc.flush();
+    await jobsSettled(bed.client, names.prefix, ['halve', 'calculator']);
     expect(reply.messages.items).toEqual([asked, { threadId: id, agent: 'halve', status: 'cancelled', version, reason: 'the order was withdrawn', by: 'qa' }]);
   });
 
@@ -103,14 +94,7 @@ describe('cancelling a pipeline over NATS', () => {
     await bed.client.trigger(`${names.prefix}.trigger.halve`, { input: {}, replyTo: reply.subject }, { msgId: token });
 
     const [result] = await reply.messages.until(1, 20_000, 'a result on replyTo');
-    const jsm = await jetstreamManager(bed.client.nc);
-    for (const stream of [busSubjects(names.prefix).queueName('halve'), busSubjects(names.prefix).queueName('calculator')]) {
-      await eventually(async () => {
-        const info = await jsm.consumers.info(stream, `${stream}_workers`);
-        return info.num_pending === 0 && info.num_ack_pending === 0 ? info : undefined;
-      }, 20_000, `the jobs of ${stream} to be settled`, 100);
-    }
-    await bed.client.nc.flush();
+    await jobsSettled(bed.client, names.prefix, ['halve', 'calculator']);
     expect(cancelled).toMatchObject({ ok: true, thread: { status: 'cancelled' } });
     const version = cancelled?.ok === true ? cancelled.thread.version : -1;
     expect(result).toEqual({ threadId: id, agent: 'halve', status: 'cancelled', version, by: 'qa' });

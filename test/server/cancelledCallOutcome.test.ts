@@ -18,7 +18,7 @@ import { createCallbackSender, type CallbackPayload } from '../../src/surface/ca
 import type { NewEvent } from '../../src/thread/events.js';
 import { deferred } from '../bus/waiting.js';
 import { threadOf } from '../support/agentHarness.js';
-import { heldPublishTool, publisherModel } from '../support/heldTool.js';
+import { heldPublishTool, publishCallStarted, publisherModel } from '../support/heldTool.js';
 import { startReceiver } from './receiver.js';
 
 const SECRET = 'whsec_cancelled_call';
@@ -27,15 +27,6 @@ afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()!();
 });
 
-/** A call of `publish` journaled (it runs in another process), nothing after it. */
-const started: NewEvent[] = [
-  { type: 'input', data: { input: 'publish hello' } },
-  {
-    type: 'decision',
-    data: { callId: 'c1', step: 1, intent: 'publish', args: { post: 'hello' }, model: 'm', promptHash: 'sha256:x', tokens: { prompt: 1, completion: 1 }, latencyMs: 0 },
-  },
-  { type: 'tool_call', data: { callId: 'c1', tool: 'publish', args: { post: 'hello' }, idempotencyKey: 'th-1:c1', attempt: 1 } },
-];
 
 function publisherRuntime(store = createMemoryStore()): { runtime: Runtime; tools: ReturnType<typeof heldPublishTool> } {
   const tools = heldPublishTool();
@@ -57,7 +48,7 @@ describe('webhooks of a thread cancelled while its call ran in another process',
       detach();
       await notifier.close();
     });
-    await store.create(threadOf('th-1', 'publisher', started, Date.now()));
+    await store.create(threadOf('th-1', 'publisher', publishCallStarted('th-1'), Date.now()));
     const bodies = (): WebhookPayload[] => receiver.received.map((r) => JSON.parse(r.body) as WebhookPayload);
     return { store, runtime, notifier, receiver, bodies };
   }
@@ -128,7 +119,7 @@ describe('callbacks of a thread cancelled while its call ran', () => {
     const callbacks = createCallbackSender({ secret: SECRET, initialDelayMs: 1 });
     cleanups.push(receiver.close, () => callbacks.close());
     const input: NewEvent = { type: 'input', data: { input: 'publish hello', source: { kind: 'http', replyTo: receiver.url } } };
-    await store.create(threadOf('th-2', 'publisher', [input, ...started.slice(1)], Date.now()));
+    await store.create(threadOf('th-2', 'publisher', [input, ...publishCallStarted('th-2').slice(1)], Date.now()));
     const cancelled = await runtime.cancel('th-2', { by: 'qa' });
 
     await callbacks.send(cancelled);

@@ -12,7 +12,7 @@ import { agent } from '../../src/agent/agent.js';
 import type { NewEvent } from '../../src/thread/events.js';
 import { eventually } from '../bus/waiting.js';
 import { threadOf } from '../support/agentHarness.js';
-import { heldPublishTool, publisherModel } from '../support/heldTool.js';
+import { heldPublishTool, publishCallStarted, publisherModel } from '../support/heldTool.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -95,12 +95,7 @@ describe('busWebhookSource', () => {
     cleanups.push(() => runtime.close());
     // Cancelled by one process while its call ran in another, which recorded the result after it.
     const events: NewEvent[] = [
-      { type: 'input', data: { input: 'publish hello' } },
-      {
-        type: 'decision',
-        data: { callId: 'c1', step: 1, intent: 'publish', args: { post: 'hello' }, model: 'm', promptHash: 'sha256:x', tokens: { prompt: 1, completion: 1 }, latencyMs: 0 },
-      },
-      { type: 'tool_call', data: { callId: 'c1', tool: 'publish', args: { post: 'hello' }, idempotencyKey: 'th-c:c1', attempt: 1 } },
+      ...publishCallStarted('th-c'),
       { type: 'control', data: { action: 'cancel', by: 'qa' } },
       { type: 'tool_result', data: { callId: 'c1', tool: 'publish', result: 'published', durationMs: 5 } },
     ];

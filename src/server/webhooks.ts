@@ -4,9 +4,10 @@ import { ConfigError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { Runtime, ThreadChange } from '../runtime/runtime.js';
 import type { DeliveryLedger } from '../store/deliveryLedger.js';
+import { createDeliveryBook } from '../store/deliveryBook.js';
 import { settleOwedDeliveries, type OwedDelivery } from '../store/owedDeliveries.js';
 import type { HumanRequest, Json, Thread } from '../thread/events.js';
-import { deriveState, statusOf, TERMINAL_STATUSES, type ThreadStatus } from '../thread/state.js';
+import { deriveState, settlesEnd, statusOf, unrecordedCall, type ThreadStatus } from '../thread/state.js';
 
 /** What a webhook can be told about. */
 export type WebhookEvent = 'human_request' | 'finished';
@@ -38,6 +39,13 @@ export interface WebhookPayload {
   readonly output?: Json;
   /** `thread.finished` when failed: why. */
   readonly failure?: string;
+  /**
+   * `thread.finished` of a thread cancelled while a tool call of it ran in another process, whose
+   * outcome is not recorded yet: that call (it may have taken effect). Once that process records
+   * the outcome, after the cancel, another `thread.finished` follows (caused by that event, so
+   * another id), without this field: the thread's final view.
+   */
+  readonly unrecordedCall?: { readonly callId: string; readonly tool: string };
   /** ISO time of the event that caused the notification. */
   readonly at: string;
 }
@@ -198,7 +206,7 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
     if (typeof target.secret !== 'string' || target.secret === '') throw new ConfigError(`webhook ${target.url} needs a secret`);
     return { url: url.href, secret: target.secret, events: target.events ?? ALL_EVENTS };
   });
-  const inFlight = new Set<Promise<unknown>>();
+  const book = createDeliveryBook({ ledger, logger, what: 'webhook' });
   const stopping = new AbortController();
   const keyOf = (url: string, threadId: string): string => `webhook ${url} ${threadId}`;
 
@@ -234,14 +242,14 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
         });
         await response.body?.cancel().catch(() => undefined);
         if (response.ok) {
-          await recorded();
+          await settled(true);
           report({ ok: true, attempts: attempt, status: response.status });
           return;
         }
         last = { status: response.status, error: `HTTP ${response.status}` };
         if (!(response.status >= 500 || response.status === 408 || response.status === 429)) {
           refused = true;
-          await recorded(); // not sent again
+          await settled(true); // not sent again
           break;
         }
       } catch (error) {
@@ -250,21 +258,12 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
       logger.warn({ url: target.url, delivery: payload.id, attempt, ...last }, 'webhook attempt failed');
     }
     logger.error({ url: target.url, delivery: payload.id, threadId: payload.threadId, attempts: attempt, ...last }, 'webhook given up');
-    if (!refused) await owed();
+    if (!refused) await settled(false);
     report({ ok: false, attempts: attempt, ...last });
 
-    /** Not sent again: recorded under its receiver and thread (a record lost costs a repeat). */
-    async function recorded(): Promise<void> {
-      await ledger?.record(keyOf(target.url, payload.threadId), payload.id).catch((error: unknown) => {
-        logger.error({ url: target.url, delivery: payload.id, err: error }, 'webhook delivered but not recorded (it may be sent again)');
-      });
-    }
-
-    /** Given up: recorded as owed, sent at the next start however long ago its thread rested. */
-    async function owed(): Promise<void> {
-      await ledger?.owe({ key: keyOf(target.url, payload.threadId), id: payload.id, threadId: payload.threadId }).catch((error: unknown) => {
-        logger.error({ url: target.url, delivery: payload.id, err: error }, 'webhook given up and not recorded as owed (sent again only if a start finds its rest)');
-      });
+    /** Recorded under its receiver and thread: not sent again (`sent`), else owed (a record lost costs a repeat). */
+    function settled(sent: boolean): Promise<void> {
+      return book.settle({ key: keyOf(target.url, payload.threadId), id: payload.id, threadId: payload.threadId }, sent, { url: target.url, delivery: payload.id });
     }
 
     function report(outcome: { ok: boolean; attempts: number; status?: number; error?: string }): void {
@@ -280,9 +279,7 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
     const delivery = deliver(target, payload).catch((error: unknown) => {
       logger.error({ err: error, url: target.url }, 'webhook delivery crashed');
     });
-    inFlight.add(delivery);
-    void delivery.finally(() => inFlight.delete(delivery));
-    return delivery;
+    return book.track(delivery);
   };
 
   const enqueue = (event: WebhookEvent, seq: number, payload: Omit<WebhookPayload, 'id'>): void => {
@@ -303,6 +300,11 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
       what: 'webhook',
       scopes: targets.map((target) => `webhook ${target.url}`),
       keysOf: (threadId) => targets.map((target) => keyOf(target.url, threadId)),
+      // `webhook <url> <threadId>`: neither a URL (its href) nor a thread id holds a space.
+      unconfigured: (key) => {
+        const [kind, url] = key.split(' ');
+        return kind === 'webhook' && url !== undefined && !targets.some((target) => target.url === url) ? url : undefined;
+      },
       dueOf: (thread) => {
         const rest = restNotificationOf(thread);
         const due: OwedDelivery<Due>[] = [];
@@ -315,8 +317,7 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
       },
       send: (_, { target, payload }) => dispatch(target, payload),
     });
-    inFlight.add(walk);
-    void walk.finally(() => inFlight.delete(walk));
+    void book.track(walk);
   };
 
   const notify = (change: ThreadChange): void => {
@@ -327,11 +328,11 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
         if (event.type !== 'human_request') continue;
         enqueue('human_request', event.seq, { type: 'thread.human_request', threadId: thread.id, agent: thread.agent, status, request: event.data, at: event.at });
       }
-      if (TERMINAL_STATUSES.includes(status) && events.length > 0) {
-        // Terminal is sticky: notify only on the change that ended the thread.
-        const before = deriveState(thread.events.slice(0, thread.events.length - events.length));
+      // Terminal is sticky: notify only on the change that ended the thread, and on the one that
+      // recorded, after its cancel, the outcome of the call it left running (its final view).
+      if (settlesEnd(thread.events, events.length)) {
         // The same body a restart sends for it when it is owed (restNotificationOf).
-        const rest = before.terminal === null ? restNotificationOf(thread) : undefined;
+        const rest = restNotificationOf(thread);
         if (rest !== undefined) enqueue(rest.event, rest.seq, rest.payload);
       }
     } catch (error) {
@@ -339,9 +340,7 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
     }
   };
 
-  const idle = async (): Promise<void> => {
-    while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
-  };
+  const { idle } = book;
 
   return {
     attach(runtime) {
@@ -369,11 +368,13 @@ function restNotificationOf(thread: Thread): { event: WebhookEvent; seq: number;
   const last = thread.events.at(-1);
   const base = { threadId: thread.id, agent: thread.agent, status };
   if (state.terminal !== null && last !== undefined) {
+    const call = unrecordedCall(thread.events);
     const payload = {
       type: 'thread.finished' as const,
       ...base,
       ...(state.output === undefined ? {} : { output: state.output }),
       ...(state.failure === undefined ? {} : { failure: state.failure }),
+      ...(call === undefined ? {} : { unrecordedCall: { callId: call.callId, tool: call.tool } }),
       at: last.at,
     };
     return { event: 'finished', seq: last.seq, payload };

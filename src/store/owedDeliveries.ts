@@ -57,6 +57,14 @@ export interface OwedDeliveries<TDue> {
    * other keys are other senders'.
    */
   keysOf(threadId: string): readonly string[];
+  /**
+   * The receiver a ledger key of this sender's kind names when this sender no longer sends to it
+   * (a webhook URL removed from the configuration); undefined for a key of its receivers, or of
+   * another sender. On a ledger one process writes ({@link DeliveryLedger.exclusive}) what is
+   * owed to such a receiver is cleared, logged once per receiver; on a shared one it is left to
+   * the processes that may still send to it.
+   */
+  unconfigured?(key: string): string | undefined;
   /** The deliveries the thread's current rest calls for. */
   dueOf(thread: Thread): Promise<readonly OwedDelivery<TDue>[]>;
   /** Sends one (and records it when delivered, as owed when given up). */
@@ -115,10 +123,20 @@ export async function sendOwedDeliveries<TDue>(owed: OwedDeliveries<TDue>): Prom
     return [];
   });
   const owedKeys = new Set<string>();
+  /** Owed to receivers no longer configured, cleared: how many, by receiver. */
+  const dropped = new Map<string, number>();
   for (const record of given) {
     if (signal.aborted) break;
-    // Another sender's (callbacks', or a receiver this process does not send to): left to it.
-    if (!owed.keysOf(record.threadId).includes(record.key)) continue;
+    if (!owed.keysOf(record.threadId).includes(record.key)) {
+      // A receiver nobody sends to any more: its operator removed it. Else another sender's
+      // (callbacks', or a receiver of another process sharing the ledger): left to it.
+      const receiver = ledger.exclusive === true ? owed.unconfigured?.(record.key) : undefined;
+      if (receiver !== undefined) {
+        dropped.set(receiver, (dropped.get(receiver) ?? 0) + 1);
+        await clear(record);
+      }
+      continue;
+    }
     owedKeys.add(record.key);
     const thread = await threads.get(record.threadId);
     const delivery = thread === undefined ? undefined : (await owed.dueOf(thread)).find((due) => due.key === record.key);
@@ -126,6 +144,8 @@ export async function sendOwedDeliveries<TDue>(owed: OwedDeliveries<TDue>): Prom
     if (delivery === undefined || (await ledger.get(delivery.key)) === delivery.id) await clear(record);
     else await send(thread!, delivery, () => clear(record));
   }
+
+  for (const [receiver, count] of dropped) logger.warn({ receiver, count }, `${what}s owed to a receiver no longer configured: cleared, not sent`);
 
   // The rests since the marks.
   let after = '';

@@ -1,6 +1,6 @@
 import { callbackUrlOf, parentIdOf, viewOf } from '../runtime/threadView.js';
 import { versionOf, type Thread } from '../thread/events.js';
-import { deriveState, TERMINAL_STATUSES } from '../thread/state.js';
+import { deriveState, TERMINAL_STATUSES, unrecordedCall } from '../thread/state.js';
 import { childRequestResultOf, replyingPipelineOf, type PipelineThreads } from './childRequests.js';
 import { resultOf, type TriggerResult } from './payloads.js';
 
@@ -21,6 +21,13 @@ export interface CallbackPayload extends TriggerResult {
   readonly type: 'thread.human_request' | 'thread.finished';
   /** ISO time of the thread's last event. */
   readonly at: string;
+  /**
+   * `thread.finished` of a thread cancelled while a tool call of it ran in another process, whose
+   * outcome is not recorded yet: that call (it may have taken effect). Once that process records
+   * the outcome, after the cancel, the thread's final view is sent as another `thread.finished`
+   * (a later version, so another id), without this field.
+   */
+  readonly unrecordedCall?: { readonly callId: string; readonly tool: string };
 }
 
 /** The callback of a thread as it rests now, or undefined when it neither waits for a human nor has ended. */
@@ -28,7 +35,14 @@ export function callbackPayloadOf(thread: Thread): CallbackPayload | undefined {
   const view = viewOf(thread);
   const type = TERMINAL_STATUSES.includes(view.status) ? 'thread.finished' : view.pendingRequest === null ? undefined : 'thread.human_request';
   if (type === undefined) return undefined;
-  return { id: `${thread.id}:${view.version}`, type, at: thread.events.at(-1)?.at ?? '', ...resultOf(view) };
+  const call = unrecordedCall(thread.events);
+  return {
+    id: `${thread.id}:${view.version}`,
+    type,
+    at: thread.events.at(-1)?.at ?? '',
+    ...resultOf(view),
+    ...(call === undefined ? {} : { unrecordedCall: { callId: call.callId, tool: call.tool } }),
+  };
 }
 
 /** A pipeline's callback for the human request of its child `child` (see {@link TriggerResult.childThreadId}). */

@@ -5,10 +5,11 @@ import { silentLogger, type Logger } from '../logger.js';
 import type { Runtime, ThreadChange } from '../runtime/runtime.js';
 import { callbackUrlOf } from '../runtime/threadView.js';
 import type { Thread } from '../thread/events.js';
-import { deriveState, TERMINAL_STATUSES } from '../thread/state.js';
+import { settlesEnd } from '../thread/state.js';
 import { callbackPayloadOf, dueCallbackOf, ownCallbackOf, pipelineCallbackOf, type CallbackPayload, type DueCallback } from './callbackPayload.js';
 import type { PipelineThreads } from './childRequests.js';
 import type { DeliveryLedger } from '../store/deliveryLedger.js';
+import { createDeliveryBook } from '../store/deliveryBook.js';
 import { settleOwedDeliveries } from '../store/owedDeliveries.js';
 
 /**
@@ -124,12 +125,13 @@ export interface CallbackSender {
 export { callbackUrlOf };
 export type { CallbackPayload } from './callbackPayload.js';
 
-/** Whether this change is one a callback reports: a human request stored, or the change that ended the thread. */
+/**
+ * Whether this change is one a callback reports: a human request stored, the change that ended the
+ * thread, or the one that recorded, after its cancel, the outcome of the call it left running
+ * ({@link settlesEnd}).
+ */
 function reportable(change: ThreadChange): boolean {
-  if (change.events.some((event) => event.type === 'human_request')) return true;
-  if (!TERMINAL_STATUSES.includes(change.status) || change.events.length === 0) return false;
-  const before = change.thread.events.slice(0, change.thread.events.length - change.events.length);
-  return deriveState(before).terminal === null;
+  return change.events.some((event) => event.type === 'human_request') || settlesEnd(change.thread.events, change.events.length);
 }
 
 /**
@@ -156,7 +158,7 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
   } = options;
   if (!Number.isInteger(attempts) || attempts < 1) throw new ConfigError('callback attempts must be a positive integer');
   if (!(timeoutMs > 0) || !(initialDelayMs >= 0) || !(maxDelayMs >= 0)) throw new ConfigError('callback timings must be positive numbers');
-  const inFlight = new Set<Promise<unknown>>();
+  const book = createDeliveryBook({ ledger, logger, what: 'callback' });
   /** Deliveries under way by id: the same rest asked for twice (a live change and the walk of owed ones) goes out once. */
   const underWay = new Map<string, Promise<CallbackDelivery>>();
   const stopping = new AbortController();
@@ -230,9 +232,7 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
         return { id, url: '', threadId: thread.id, ok: false, attempts: 0, error: `the pipelines above the thread could not be read: ${messageOf(error)}` };
       },
     );
-    inFlight.add(sent);
-    void sent.finally(() => inFlight.delete(sent));
-    return sent;
+    return book.track(sent);
   }
 
   function sendDue(thread: Thread, due: DueCallback | undefined): Promise<CallbackDelivery | undefined> {
@@ -252,11 +252,8 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
     if (already !== undefined) return already;
     const delivery = deliver(url, payload)
       .then(async (done) => {
-        // Recorded before it is no longer under way. Not sent again: delivered, or refused by its
-        // receiver; else owed, sent at the next start however long ago its thread rested.
-        const log = { threadId: thread.id, delivery: payload.id };
-        if (done.ok || done.refused === true) await ledger?.record(thread.id, payload.id).catch((error: unknown) => logger.error({ ...log, err: messageOf(error) }, 'callback delivered but not recorded (it may be sent again)'));
-        else await ledger?.owe({ key: thread.id, id: payload.id, threadId: thread.id }).catch((error: unknown) => logger.error({ ...log, err: messageOf(error) }, 'callback given up and not recorded as owed (sent again only if a start finds its rest)'));
+        // Recorded before it is no longer under way.
+        await book.settle({ key: thread.id, id: payload.id, threadId: thread.id }, done.ok || done.refused === true, { threadId: thread.id, delivery: payload.id });
         return done;
       })
       .catch((error: unknown): CallbackDelivery => {
@@ -264,12 +261,8 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
         return undelivered(messageOf(error));
       });
     underWay.set(payload.id, delivery);
-    inFlight.add(delivery);
-    void delivery.finally(() => {
-      inFlight.delete(delivery);
-      underWay.delete(payload.id);
-    });
-    return delivery;
+    void delivery.finally(() => underWay.delete(payload.id));
+    return book.track(delivery);
   }
 
   /** Sends the callbacks the runtime's threads owe (see {@link CallbackOptions.ledger}). */
@@ -290,8 +283,7 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
       },
       send: sendDue,
     });
-    inFlight.add(walk);
-    void walk.finally(() => inFlight.delete(walk));
+    void book.track(walk);
   }
 
   return {
@@ -305,12 +297,10 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
       if (ledger !== undefined && !stopping.signal.aborted) sendOwed(runtime, ledger);
       return detach;
     },
-    async idle() {
-      while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
-    },
+    idle: book.idle,
     async close() {
       stopping.abort(new Error('callbacks closed'));
-      while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+      await book.idle();
       await ledger?.close();
     },
   };

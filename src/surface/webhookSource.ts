@@ -3,14 +3,17 @@ import type { BusMessage, BusSubscription } from '../bus/bus.js';
 import { messageOf } from '../errors.js';
 import type { Runtime, ThreadChange } from '../runtime/runtime.js';
 import type { Thread } from '../thread/events.js';
-import { deriveState, ENDING_EVENT_TYPES, mayEnd, statusOf } from '../thread/state.js';
+import { deriveState, ENDING_EVENT_TYPES, mayEnd, settlesEnd, statusOf } from '../thread/state.js';
 import type { SurfaceContext } from './surfaceContext.js';
 
 /** Where webhooks hear of thread changes: a runtime, or {@link busWebhookSource}. */
 export type WebhookSource = Pick<Runtime, 'subscribe'>;
 
-/** Event types a webhook may be sent for: a human request, and those after which a thread may have ended. */
-const NOTIFYING: readonly string[] = ['human_request', ...ENDING_EVENT_TYPES];
+/**
+ * Event types a webhook may be sent for: a human request, those after which a thread may have
+ * ended, and a call's outcome (recorded after the thread's cancel, it gives its end its final view).
+ */
+const NOTIFYING: readonly string[] = ['human_request', ...ENDING_EVENT_TYPES, 'tool_result', 'error'];
 
 /**
  * The changes a fleet of API processes sends webhooks for, each event to one process of the fleet.
@@ -19,6 +22,8 @@ const NOTIFYING: readonly string[] = ['human_request', ...ENDING_EVENT_TYPES];
  * call for a webhook reach one member of a queue group (one group per set of receivers, so
  * processes with other receivers send theirs too); it reads the thread and hands on the change as
  * it stood at that event. Events published while no member of the group is connected are not sent.
+ * Every call's outcome (`tool_result`, `error`) costs that member a read of its thread, though only
+ * one recorded after the thread's cancel is handed on: no event says whether its thread has ended.
  */
 export function busWebhookSource(ctx: Pick<SurfaceContext, 'bus' | 'subjects' | 'runtime' | 'logger'>, receivers: readonly string[]): WebhookSource {
   const { bus, subjects, runtime, logger } = ctx;
@@ -33,8 +38,9 @@ export function busWebhookSource(ctx: Pick<SurfaceContext, 'bus' | 'subjects' | 
     const view = await runtime.get(threadId);
     if (view === undefined || view.events.length < seq || view.events[seq - 1]!.type !== type) throw new Error(`thread ${threadId} has no ${type} event at seq ${seq}`);
     const event = view.events[seq - 1]!;
-    if (event.type !== 'human_request' && !mayEnd(event)) return undefined; // a pause or a resume
     const thread: Thread = { id: view.id, agent: view.agent, events: view.events.slice(0, seq) };
+    // A pause or a resume; a call's outcome of a thread that moves (most are).
+    if (event.type !== 'human_request' && !mayEnd(event) && !settlesEnd(thread.events, 1)) return undefined;
     return { thread, events: [event], status: statusOf(deriveState(thread.events)), ingested: true };
   }
 

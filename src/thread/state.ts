@@ -361,6 +361,17 @@ export function endedBefore(events: readonly ThreadEvent[], state: ThreadState, 
   return null;
 }
 
+/**
+ * Whether the last `added` of `events` set a thread's end as receivers of it hear it: they ended
+ * it, or, after its cancel, recorded the outcome of the call the cancel left running in another
+ * process (see {@link unrecordedCall}): the end's final view. Webhooks and callbacks report each.
+ */
+export function settlesEnd(events: readonly ThreadEvent[], added: number): boolean {
+  if (added <= 0 || added > events.length || deriveState(events).terminal === null) return false;
+  const before = events.slice(0, events.length - added);
+  return deriveState(before).terminal === null || (unrecordedCall(before) !== undefined && unrecordedCall(events) === undefined);
+}
+
 /** The derived status of a thread. */
 export function threadStatus(thread: Thread): ThreadStatus {
   return statusOf(deriveState(thread.events));

@@ -12,8 +12,10 @@ import type { NatsNode } from '../../src/nats/natsNode.js';
 import { childThreadId, pipeline } from '../../src/pipeline/pipeline.js';
 import type { ThreadReply } from '../../src/surface/payloads.js';
 import type { ThreadEvent } from '../../src/thread/events.js';
+import type { CallbackPayload } from '../../src/surface/callbacks.js';
 import type { HeldTool } from '../support/heldTool.js';
-import { eventually, uniqueToken, useNatsTestBed } from './natsTestKit.js';
+import { startReceiver } from '../server/receiver.js';
+import { eventually, jobsSettled, uniqueToken, useNatsTestBed } from './natsTestKit.js';
 import { callHeldOnWorker, publisherFleet } from './publisherFleet.js';
 
 const bed = useNatsTestBed();
@@ -147,5 +149,32 @@ describe('cancelling from another process while a tool call runs on a NATS worke
     expect(tools.runs()).toBe(0);
     expect((await api.runtime.get(id))!.status).toBe('cancelled');
     expect(asked).toEqual(['publisher']);
+  });
+
+  it('calls an HTTP launch back with the final view only: the worker reports the rest after it records the outcome', async () => {
+    const { tools, common } = publisherFleet([ship]);
+    const origin = await startReceiver();
+    try {
+      const worker = await bed.node({ ...common, processId: 'worker', serve: ['publisher'], callbacks: { secret: 'whsec_cancel_call', initialDelayMs: 10 } });
+      const api = await bed.node({ ...common, processId: 'api', worker: false, callbacks: false });
+      const { id } = await api.runtime.launch('publisher', 'publish hello', { source: { kind: 'http', replyTo: origin.url } });
+      await tools.started.promise;
+
+      expect(await api.runtime.cancel(id, { by: 'qa' })).toMatchObject({ status: 'cancelled', version: 4 });
+      const events = await released(tools, api, worker, id);
+
+      expectResultKept(events, { by: 'qa' });
+      // Every job of the thread settled (the cancel's own continuation job too): a job calls back before its ack.
+      await jobsSettled(bed.client, common.prefix, ['publisher']);
+      // At least once: the cancel's continuation job may report the same rest again (same id).
+      const bodies = origin.received.map((r) => JSON.parse(r.body) as CallbackPayload);
+      expect(bodies.length).toBeGreaterThan(0);
+      for (const body of bodies) {
+        expect(body).toMatchObject({ id: `${id}:5`, type: 'thread.finished', status: 'cancelled', version: 5, by: 'qa' });
+        expect(body).not.toHaveProperty('unrecordedCall');
+      }
+    } finally {
+      await origin.close();
+    }
   });
 });

@@ -1,12 +1,13 @@
 /** Helpers of the NATS surface tests: in-process nodes and a plain NATS client, every wait bounded. */
 import { afterAll, afterEach, beforeAll } from 'vitest';
-import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
 import { connect, headers as natsHeaders, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import type { Agent } from '../../src/agent/agent.js';
 import type { Model } from '../../src/model/model.js';
 import { createNatsNode, type NatsNode, type NatsNodeOptions } from '../../src/nats/natsNode.js';
 import type { Pipeline } from '../../src/pipeline/pipeline.js';
-import { collector, uniqueToken } from '../bus/waiting.js';
+import { busSubjects } from '../../src/surface/subjects.js';
+import { collector, eventually, uniqueToken } from '../bus/waiting.js';
 import { startNatsServer, type NatsServerHandle, type StartNatsServerOptions } from '../support/natsServer.js';
 
 export { collector, deferred, eventually, uniqueToken, within } from '../bus/waiting.js';
@@ -20,6 +21,22 @@ export function startNode(
   options: { agents: readonly Agent[]; pipelines?: readonly Pipeline[]; model: Model; prefix: string; bucket?: string } & Partial<NatsNodeOptions>,
 ): Promise<NatsNode> {
   return createNatsNode({ connectOptions: FAST_RECONNECT, ...options, servers });
+}
+
+/**
+ * Resolves once every job on the queues of `agents` (under `prefix`) is settled, none pending nor
+ * waiting for its ack (a job reports its rest before its ack), and `client` has read what was
+ * sent to it before.
+ */
+export async function jobsSettled(client: PlainClient, prefix: string, agents: readonly string[], ms = 20_000): Promise<void> {
+  const jsm = await jetstreamManager(client.nc);
+  for (const stream of agents.map((agent) => busSubjects(prefix).queueName(agent))) {
+    await eventually(async () => {
+      const info = await jsm.consumers.info(stream, `${stream}_workers`);
+      return info.num_pending === 0 && info.num_ack_pending === 0 ? info : undefined;
+    }, ms, `the jobs of ${stream} to be settled`, 100);
+  }
+  await client.nc.flush();
 }
 
 /** A stock NATS client: core publish/subscribe/request and JetStream publish, nothing of switchyard. */

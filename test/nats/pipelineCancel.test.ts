@@ -1,13 +1,11 @@
-import { jetstreamManager } from '@nats-io/jetstream';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { calculator } from '../../agents/calculator/index.js';
 import { createDemoModel } from '../../src/model/demoModel.js';
 import { childThreadId, pipeline } from '../../src/pipeline/pipeline.js';
 import type { ThreadReply, TriggerResult } from '../../src/surface/payloads.js';
-import { busSubjects } from '../../src/surface/subjects.js';
 import type { ThreadEvent } from '../../src/thread/events.js';
-import { eventually, uniqueToken, useNatsTestBed } from './natsTestKit.js';
+import { eventually, jobsSettled, uniqueToken, useNatsTestBed } from './natsTestKit.js';
 
 // Cancelling a pipeline over NATS cancels the child that waits for an approval, as in-process.
 const bed = useNatsTestBed();
@@ -61,14 +59,46 @@ describe('cancelling a pipeline over NATS', () => {
     await reply.messages.until(2, 20_000, 'the cancelled result');
     // Every job of the pipeline and its child settled (a result is published before its job is
     // acknowledged), and the client has read everything sent to it before that.
-    const jsm = await jetstreamManager(bed.client.nc);
-    for (const stream of [busSubjects(names.prefix).queueName('halve'), busSubjects(names.prefix).queueName('calculator')]) {
-      await eventually(async () => {
-        const info = await jsm.consumers.info(stream, `${stream}_workers`);
-        return info.num_pending === 0 && info.num_ack_pending === 0 ? info : undefined;
-      }, 20_000, `the jobs of ${stream} to be settled`, 100);
-    }
-    await bed.client.nc.flush();
+    await jobsSettled(bed.client, names.prefix, ['halve', 'calculator']);
     expect(reply.messages.items).toEqual([asked, { threadId: id, agent: 'halve', status: 'cancelled', version, reason: 'the order was withdrawn', by: 'qa' }]);
+  });
+
+  it('publishes only its cancelled result on replyTo when it is cancelled between its child’s request and the child’s report', async () => {
+    const names = { prefix: `sy${uniqueToken()}`, bucket: `threads_${uniqueToken()}` };
+    const common = { ...names, agents: [calculator], pipelines: [halve], model: createDemoModel() };
+    const worker = await bed.node({ ...common, processId: 'worker', serve: ['calculator'] });
+    await bed.node({ ...common, processId: 'pipelines', serve: ['halve'] });
+    const token = uniqueToken();
+    const id = `trg-${token}`;
+    const childId = childThreadId(id, 'divide');
+    // Once the child's request is stored, the worker's first read of the pipeline (its report of
+    // that request to the pipeline's replyTo) waits until the pipeline is cancelled.
+    const append = worker.store.append.bind(worker.store);
+    const get = worker.store.get.bind(worker.store);
+    let requested = false;
+    let cancelling = false;
+    let cancelled: ThreadReply | undefined;
+    worker.store.append = async (threadId, expectedVersion, events) => {
+      const written = await append(threadId, expectedVersion, events);
+      if (threadId === childId && events.some((e) => e.type === 'human_request')) requested = true;
+      return written;
+    };
+    worker.store.get = async (threadId) => {
+      if (threadId === id && requested && !cancelling) {
+        cancelling = true;
+        cancelled = await bed.client.request<ThreadReply>(`${names.prefix}.thread.${id}.control`, { action: 'cancel', by: 'qa' });
+      }
+      return get(threadId);
+    };
+    const reply = bed.client.inbox<TriggerResult>();
+    await bed.client.trigger(`${names.prefix}.trigger.halve`, { input: {}, replyTo: reply.subject }, { msgId: token });
+
+    const [result] = await reply.messages.until(1, 20_000, 'a result on replyTo');
+    await jobsSettled(bed.client, names.prefix, ['halve', 'calculator']);
+    expect(cancelled).toMatchObject({ ok: true, thread: { status: 'cancelled' } });
+    const version = cancelled?.ok === true ? cancelled.thread.version : -1;
+    expect(result).toEqual({ threadId: id, agent: 'halve', status: 'cancelled', version, by: 'qa' });
+    expect(reply.messages.items).toEqual([result]);
+    expect((await worker.runtime.get(childId))!.status).toBe('cancelled');
   });
 });

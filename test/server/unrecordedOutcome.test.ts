@@ -16,19 +16,11 @@ import type { ThreadStore } from '../../src/store/threadStore.js';
 import type { NewEvent, Thread } from '../../src/thread/events.js';
 import { deferred, type Deferred } from '../bus/waiting.js';
 import { threadOf } from '../support/agentHarness.js';
-import { heldPublishTool, publisherModel } from '../support/heldTool.js';
+import { heldPublishTool, publishCallStarted, publisherModel } from '../support/heldTool.js';
 import { openSse } from './harness.js';
 
 const ID = 'th-gone';
-const events: NewEvent[] = [
-  { type: 'input', data: { input: 'publish hello' } },
-  {
-    type: 'decision',
-    data: { callId: 'c1', step: 1, intent: 'publish', args: { post: 'hello' }, model: 'm', promptHash: 'sha256:x', tokens: { prompt: 1, completion: 1 }, latencyMs: 0 },
-  },
-  { type: 'tool_call', data: { callId: 'c1', tool: 'publish', args: { post: 'hello' }, idempotencyKey: 'th-gone:c1', attempt: 1 } },
-  { type: 'control', data: { action: 'cancel', by: 'qa' } },
-];
+const events: NewEvent[] = [...publishCallStarted(ID), { type: 'control', data: { action: 'cancel', by: 'qa' } }];
 
 const RUNNING_ID = 'th-running';
 

@@ -4,8 +4,10 @@
  * attached again, with the same id and body; what was delivered is not sent again.
  */
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { calculator } from '../../agents/calculator/index.js';
+import { createLogger, silentLogger, type Logger } from '../../src/logger.js';
 import { scriptedModel } from '../../src/model/scriptedModel.js';
 import { createRuntime } from '../../src/runtime/runtime.js';
 import { fileDeliveryLedger } from '../../src/store/deliveryLedger.js';
@@ -22,10 +24,12 @@ const { tempDir, receiver } = kit;
 const payloadOf = (r: { body: string }): WebhookPayload => JSON.parse(r.body) as WebhookPayload;
 
 /** One life of an embedded process: a runtime over the file store in `dir`, its webhooks recorded beside it. */
-async function life(dir: string, webhooks: readonly WebhookTarget[]) {
+async function life(dir: string, webhooks: readonly WebhookTarget[], options: { logger?: Logger; shared?: boolean } = {}) {
+  const { logger = silentLogger(), shared = false } = options;
+  const file = fileDeliveryLedger(join(dir, 'deliveries.jsonl'));
   const store = await createFileStore({ dir: join(dir, 'threads') });
   const runtime = createRuntime({ agents: [calculator, echo], store, model: scriptedModel([], { whenExhausted: decide }) });
-  const notifier = createWebhookNotifier({ webhooks, retries: { attempts: 2, initialDelayMs: 1 }, ledger: fileDeliveryLedger(join(dir, 'deliveries.jsonl')), threads: runtime });
+  const notifier = createWebhookNotifier({ webhooks, retries: { attempts: 2, initialDelayMs: 1 }, ledger: shared ? { ...file, exclusive: false } : file, threads: runtime, logger });
   const detach = notifier.attach(runtime);
   const stop = kit.stopOnce(detach, () => notifier.close(), () => runtime.close());
   return { runtime, notifier, stop };
@@ -92,6 +96,58 @@ describe('a receiver added to the configuration', () => {
     await after.stop();
     expect(added.received.map((r) => payloadOf(r).threadId)).toEqual([fresh.id]);
     expect(kept.received.map((r) => payloadOf(r).threadId)).toEqual([old.id, fresh.id]);
+  });
+});
+
+describe('a receiver removed from the configuration', () => {
+  /** A first life that gives up two webhooks to `gone` (delivered to `kept`), and a callback owed in the same ledger. */
+  async function owedToGone(dir: string) {
+    const gone = await receiver(503);
+    const kept = await receiver(200);
+    const before = await life(dir, [
+      { url: gone.url, secret: SECRET, events: ['finished'] },
+      { url: kept.url, secret: SECRET, events: ['finished'] },
+    ]);
+    await before.runtime.launch('echo', 'one', { source: { kind: 'http' } });
+    await before.runtime.launch('echo', 'two', { source: { kind: 'http' } });
+    await kept.waitFor(2);
+    await before.notifier.idle();
+    await before.stop();
+    const ledger = fileDeliveryLedger(join(dir, 'deliveries.jsonl'));
+    const goneKeys = (await ledger.owed()).filter((owed) => owed.key.startsWith(`webhook ${gone.url} `));
+    expect(goneKeys).toHaveLength(2);
+    // A callback given up (another sender's record in the same ledger).
+    await ledger.owe({ key: 'th-callback', id: 'th-callback:3', threadId: 'th-callback' });
+    await ledger.close();
+    return { gone, kept };
+  }
+
+  it('has the webhooks owed to it cleared at the next start, logged once, while what others are owed stays', async () => {
+    const dir = tempDir();
+    const { gone, kept } = await owedToGone(dir);
+    const lines: Record<string, unknown>[] = [];
+    const destination = new PassThrough();
+    destination.setEncoding('utf8').on('data', (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>));
+    const after = await life(dir, [{ url: kept.url, secret: SECRET, events: ['finished'] }], { logger: createLogger({ level: 'warn', destination }) });
+    await after.notifier.idle();
+    await after.stop();
+
+    const left = await fileDeliveryLedger(join(dir, 'deliveries.jsonl')).owed();
+    expect(left.map((owed) => owed.key)).toEqual(['th-callback']);
+    expect(lines.filter((line) => line.receiver === gone.url)).toEqual([expect.objectContaining({ receiver: gone.url, count: 2 })]);
+    expect(gone.received).toHaveLength(4); // two attempts of each, before the stop; nothing since
+  });
+
+  it('keeps them on a ledger processes share (another process may still send to it)', async () => {
+    const dir = tempDir();
+    const { gone, kept } = await owedToGone(dir);
+    const after = await life(dir, [{ url: kept.url, secret: SECRET, events: ['finished'] }], { shared: true });
+    await after.notifier.idle();
+    await after.stop();
+
+    const left = await fileDeliveryLedger(join(dir, 'deliveries.jsonl')).owed();
+    expect(left.filter((owed) => owed.key.startsWith(`webhook ${gone.url} `))).toHaveLength(2);
+    expect(gone.received).toHaveLength(4);
   });
 });
 

@@ -3,6 +3,7 @@ import { tool, type Tool } from '../../src/agent/tool.js';
 import type { ModelRequest } from '../../src/model/model.js';
 import { scriptedModel, type ScriptedModel, type ScriptedReply } from '../../src/model/scriptedModel.js';
 import type { ThreadStore } from '../../src/store/threadStore.js';
+import type { NewEvent } from '../../src/thread/events.js';
 import { deferred, type Deferred } from '../bus/waiting.js';
 
 /** A tool call the test holds: it starts, hands the test its signal, and returns what the test releases. */
@@ -14,6 +15,21 @@ export interface HeldTool {
   readonly release: Deferred<string>;
   /** How many times the tool ran. */
   runs(): number;
+}
+
+/**
+ * The events of a thread of a `publish` agent whose call `c1` of `publish` is journaled (the tool
+ * started, in whichever process), nothing after it: an input, the decision, the tool call.
+ */
+export function publishCallStarted(threadId: string): NewEvent[] {
+  return [
+    { type: 'input', data: { input: 'publish hello' } },
+    {
+      type: 'decision',
+      data: { callId: 'c1', step: 1, intent: 'publish', args: { post: 'hello' }, model: 'm', promptHash: 'sha256:x', tokens: { prompt: 1, completion: 1 }, latencyMs: 0 },
+    },
+    { type: 'tool_call', data: { callId: 'c1', tool: 'publish', args: { post: 'hello' }, idempotencyKey: `${threadId}:c1`, attempt: 1 } },
+  ];
 }
 
 /** A non-idempotent `publish` tool ({ post }) that finishes when the test says so (and, with `breaksLoop`, ends the loop). */

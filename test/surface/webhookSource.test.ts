@@ -8,7 +8,11 @@ import { createRuntime, type ThreadChange } from '../../src/runtime/runtime.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
 import { busSubjects } from '../../src/surface/subjects.js';
 import { busWebhookSource } from '../../src/surface/webhookSource.js';
+import { agent } from '../../src/agent/agent.js';
+import type { NewEvent } from '../../src/thread/events.js';
 import { eventually } from '../bus/waiting.js';
+import { threadOf } from '../support/agentHarness.js';
+import { heldPublishTool, publishCallStarted, publisherModel } from '../support/heldTool.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -80,6 +84,32 @@ describe('busWebhookSource', () => {
       expect.stringMatching(/without a valid seq/),
       expect.stringMatching(/has no final event at seq/),
       expect.stringMatching(/no-such-thread has no final event/),
+    ]);
+  });
+
+  it('hands on the outcome of a call recorded after the thread’s cancel (its final view), as the thread stood at it', async () => {
+    const { bus, ctx } = await setUp();
+    const store = createMemoryStore();
+    const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [heldPublishTool().publish] });
+    const runtime = createRuntime({ agents: [publisher], store, model: publisherModel().model });
+    cleanups.push(() => runtime.close());
+    // Cancelled by one process while its call ran in another, which recorded the result after it.
+    const events: NewEvent[] = [
+      ...publishCallStarted('th-c'),
+      { type: 'control', data: { action: 'cancel', by: 'qa' } },
+      { type: 'tool_result', data: { callId: 'c1', tool: 'publish', result: 'published', durationMs: 5 } },
+    ];
+    const thread = await store.create(threadOf('th-c', 'publisher', events));
+    const heard: ThreadChange[] = [];
+    const stop = busWebhookSource({ ...ctx, runtime }, ['https://x/hook']).subscribe((change) => heard.push(change));
+    cleanups.push(async () => stop());
+    for (const event of thread.events) await bus.publish(ctx.subjects.events(thread.agent, thread.id, event.type), event);
+
+    await eventually(async () => (heard.length === 2 ? true : undefined), 5_000, 'the cancel and the outcome');
+    await bus.flush();
+    expect(heard.map((c) => [c.events[0]!.type, c.status, c.thread.events.length])).toEqual([
+      ['control', 'cancelled', 4],
+      ['tool_result', 'cancelled', 5],
     ]);
   });
 });

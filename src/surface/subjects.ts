@@ -10,6 +10,12 @@ export { MSG_ID_HEADER } from '../bus/jobRunner.js';
 export const REPLY_TO_HEADER = 'Switchyard-Reply-To';
 /** The process that appended an event (on `events` messages). */
 export const PROCESS_HEADER = 'Switchyard-Process';
+/**
+ * On `events` messages of a change that left its thread ended: its status (`done`, `failed`,
+ * `cancelled`). A call's outcome recorded after the thread's cancel (its final view) carries it; a
+ * webhook source reads the thread only for such an outcome, not for every tool result.
+ */
+export const ENDED_HEADER = 'Switchyard-Ended';
 
 /** The requests a thread answers on `<prefix>.thread.<id>.<op>`. */
 export type ThreadOp = 'respond' | 'control' | 'get';

@@ -6,13 +6,18 @@ import { createLogger } from '../../src/logger.js';
 import { createDemoModel } from '../../src/model/demoModel.js';
 import { createRuntime, type ThreadChange } from '../../src/runtime/runtime.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
-import { busSubjects } from '../../src/surface/subjects.js';
+import { busSubjects, ENDED_HEADER } from '../../src/surface/subjects.js';
 import { busWebhookSource } from '../../src/surface/webhookSource.js';
 import { agent } from '../../src/agent/agent.js';
 import type { NewEvent } from '../../src/thread/events.js';
 import { eventually } from '../bus/waiting.js';
 import { threadOf } from '../support/agentHarness.js';
 import { heldPublishTool, publishCallStarted, publisherModel } from '../support/heldTool.js';
+import { controlStep } from '../../src/agent/controlStep.js';
+import { systemClock } from '../../src/clock.js';
+import { silentLogger } from '../../src/logger.js';
+import { createAgentQueues } from '../../src/surface/agentQueues.js';
+import { attachBus } from '../../src/surface/attachBus.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -103,7 +108,11 @@ describe('busWebhookSource', () => {
     const heard: ThreadChange[] = [];
     const stop = busWebhookSource({ ...ctx, runtime }, ['https://x/hook']).subscribe((change) => heard.push(change));
     cleanups.push(async () => stop());
-    for (const event of thread.events) await bus.publish(ctx.subjects.events(thread.agent, thread.id, event.type), event);
+    // As the fan-out of the process that wrote them publishes them: marked once the thread has ended.
+    for (const event of thread.events) {
+      const headers = event.seq >= 4 ? { [ENDED_HEADER]: 'cancelled' } : {};
+      await bus.publish(ctx.subjects.events(thread.agent, thread.id, event.type), event, { headers });
+    }
 
     await eventually(async () => (heard.length === 2 ? true : undefined), 5_000, 'the cancel and the outcome');
     await bus.flush();
@@ -111,5 +120,49 @@ describe('busWebhookSource', () => {
       ['control', 'cancelled', 4],
       ['tool_result', 'cancelled', 5],
     ]);
+  });
+  it('reads no thread for the outcome of a call whose thread had not ended when it was published', async () => {
+    const { bus, thread, ctx } = await setUp();
+    let reads = 0;
+    const counting = { ...ctx.runtime, get: (id: string) => (reads++, ctx.runtime.get(id)) } as typeof ctx.runtime;
+    const heard: ThreadChange[] = [];
+    const stop = busWebhookSource({ ...ctx, runtime: counting }, ['https://x/hook']).subscribe((change) => heard.push(change));
+    cleanups.push(async () => stop());
+    const outcomes = thread.events.filter((e) => e.type === 'tool_result');
+    expect(outcomes.length).toBeGreaterThan(0);
+    for (const event of outcomes) await bus.publish(ctx.subjects.events(thread.agent, thread.id, event.type), event);
+    // The final after them is read (and handed on): the outcomes before it were not.
+    const final = thread.events.at(-1)!;
+    await bus.publish(ctx.subjects.events(thread.agent, thread.id, final.type), final);
+    await eventually(async () => (heard.length === 1 ? true : undefined), 5_000, 'the final');
+    await bus.flush();
+    expect(heard.map((c) => c.events[0]!.type)).toEqual(['final']);
+    expect(reads).toBe(1);
+  });
+
+  it('hears, from the fan-out of the process that recorded it, the outcome of a call recorded after another process’s cancel', async () => {
+    const bus = createMemoryBus();
+    const store = createMemoryStore();
+    const tools = heldPublishTool();
+    const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [tools.publish] });
+    const { model } = publisherModel();
+    const running = createRuntime({ agents: [publisher], store, model });
+    const api = createRuntime({ agents: [publisher], store, model });
+    const queues = createAgentQueues({ bus, ackWaitMs: 5_000 });
+    const surface = await attachBus(running, { queues, processId: 'p-worker', worker: false, observe: false });
+    cleanups.push(() => bus.close(), () => api.close(), () => running.close(), () => surface.close({ drainMs: 1_000 }));
+    const subjects = busSubjects('switchyard');
+    const heard: ThreadChange[] = [];
+    const stop = busWebhookSource({ bus, subjects, runtime: api, logger: silentLogger() }, ['https://x/hook']).subscribe((change) => heard.push(change));
+    cleanups.push(async () => stop());
+
+    const { id } = await running.launch('publisher', 'publish hello');
+    await tools.started.promise;
+    await controlStep({ store, clock: systemClock, model, logger: silentLogger() }, id, { action: 'cancel', by: 'qa' });
+    tools.release.resolve('published');
+
+    await eventually(async () => (heard.length === 1 ? true : undefined), 5_000, 'the outcome recorded after the cancel');
+    await bus.flush();
+    expect(heard.map((c) => [c.events[0]!.type, c.status, c.thread.events.length])).toEqual([['tool_result', 'cancelled', 5]]);
   });
 });

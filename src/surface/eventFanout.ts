@@ -1,5 +1,6 @@
 import type { BusSubscription } from '../bus/bus.js';
-import { PROCESS_HEADER } from './subjects.js';
+import { ENDED_HEADER, PROCESS_HEADER } from './subjects.js';
+import { TERMINAL_STATUSES } from '../thread/state.js';
 import { messageOf } from '../errors.js';
 import { publishHumanNotice } from './reports.js';
 import type { SurfaceContext } from './surfaceContext.js';
@@ -19,12 +20,15 @@ export interface EventFanout {
  */
 export function startEventFanout(ctx: SurfaceContext, options: { observe: boolean }): EventFanout {
   const { runtime, bus, subjects, processId, logger } = ctx;
-  // Frozen: the same headers on every event, encoded once by the NATS bus.
-  const headers = Object.freeze({ [PROCESS_HEADER]: processId });
+  // Frozen: the same headers on every event, encoded once by the NATS bus; a change that left its
+  // thread ended says how (ENDED_HEADER).
+  const running = Object.freeze({ [PROCESS_HEADER]: processId });
+  const ended = new Map(TERMINAL_STATUSES.map((status) => [status, Object.freeze({ ...running, [ENDED_HEADER]: status })]));
 
   const unsubscribe = runtime.subscribe((change) => {
     if (change.ingested) return; // another process wrote (and published) these
     const { id, agent } = change.thread;
+    const headers = ended.get(change.status) ?? running;
     for (const event of change.events) {
       void ctx.publish(subjects.events(agent, id, event.type), event, { headers });
       if (event.type === 'human_request') void publishHumanNotice(ctx, agent, id, event.data);

@@ -4,6 +4,7 @@ import { messageOf } from '../errors.js';
 import type { Runtime, ThreadChange } from '../runtime/runtime.js';
 import type { Thread } from '../thread/events.js';
 import { deriveState, ENDING_EVENT_TYPES, mayEnd, settlesEnd, statusOf } from '../thread/state.js';
+import { ENDED_HEADER } from './subjects.js';
 import type { SurfaceContext } from './surfaceContext.js';
 
 /** Where webhooks hear of thread changes: a runtime, or {@link busWebhookSource}. */
@@ -13,7 +14,8 @@ export type WebhookSource = Pick<Runtime, 'subscribe'>;
  * Event types a webhook may be sent for: a human request, those after which a thread may have
  * ended, and a call's outcome (recorded after the thread's cancel, it gives its end its final view).
  */
-const NOTIFYING: readonly string[] = ['human_request', ...ENDING_EVENT_TYPES, 'tool_result', 'error'];
+const OUTCOMES: readonly string[] = ['tool_result', 'error'];
+const NOTIFYING: readonly string[] = ['human_request', ...ENDING_EVENT_TYPES, ...OUTCOMES];
 
 /**
  * The changes a fleet of API processes sends webhooks for, each event to one process of the fleet.
@@ -22,8 +24,8 @@ const NOTIFYING: readonly string[] = ['human_request', ...ENDING_EVENT_TYPES, 't
  * call for a webhook reach one member of a queue group (one group per set of receivers, so
  * processes with other receivers send theirs too); it reads the thread and hands on the change as
  * it stood at that event. Events published while no member of the group is connected are not sent.
- * Every call's outcome (`tool_result`, `error`) costs that member a read of its thread, though only
- * one recorded after the thread's cancel is handed on: no event says whether its thread has ended.
+ * A call's outcome (`tool_result`, `error`) is read only when its writer marked it as recorded on an
+ * ended thread (`ENDED_HEADER`, set by the event fan-out): the one after a cancel is handed on.
  */
 export function busWebhookSource(ctx: Pick<SurfaceContext, 'bus' | 'subjects' | 'runtime' | 'logger'>, receivers: readonly string[]): WebhookSource {
   const { bus, subjects, runtime, logger } = ctx;
@@ -32,6 +34,8 @@ export function busWebhookSource(ctx: Pick<SurfaceContext, 'bus' | 'subjects' | 
   async function changeOf(msg: BusMessage): Promise<ThreadChange | undefined> {
     const [, , threadId, type] = subjects.tokens(msg.subject) ?? [];
     if (threadId === undefined || type === undefined || !NOTIFYING.includes(type)) return undefined;
+    // A call's outcome matters only recorded after the thread's end (its cancel): the writer says so.
+    if (OUTCOMES.includes(type) && msg.headers[ENDED_HEADER] === undefined) return undefined;
     const parsed = msg.json();
     const seq = parsed.success && typeof parsed.data === 'object' && parsed.data !== null ? (parsed.data as { seq?: unknown }).seq : undefined;
     if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 1) throw new Error(`an event on ${msg.subject} without a valid seq`);

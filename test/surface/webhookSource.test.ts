@@ -110,7 +110,7 @@ describe('busWebhookSource', () => {
     cleanups.push(async () => stop());
     // As the fan-out of the process that wrote them publishes them: marked once the thread has ended.
     for (const event of thread.events) {
-      const headers = event.seq >= 4 ? { [ENDED_HEADER]: 'cancelled' } : {};
+      const headers: Record<string, string> = event.seq >= 4 ? { [ENDED_HEADER]: 'cancelled' } : {};
       await bus.publish(ctx.subjects.events(thread.agent, thread.id, event.type), event, { headers });
     }
 

@@ -330,7 +330,7 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
       }
       // Terminal is sticky: notify only on the change that ended the thread, and on the one that
       // recorded, after its cancel, the outcome of the call it left running (its final view).
-      if (settlesEnd(thread.events, events.length)) {
+      if (settlesEnd(thread.events, events.length, status)) {
         // The same body a restart sends for it when it is owed (restNotificationOf).
         const rest = restNotificationOf(thread);
         if (rest !== undefined) enqueue(rest.event, rest.seq, rest.payload);

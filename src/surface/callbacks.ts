@@ -131,7 +131,7 @@ export type { CallbackPayload } from './callbackPayload.js';
  * ({@link settlesEnd}).
  */
 function reportable(change: ThreadChange): boolean {
-  return change.events.some((event) => event.type === 'human_request') || settlesEnd(change.thread.events, change.events.length);
+  return change.events.some((event) => event.type === 'human_request') || settlesEnd(change.thread.events, change.events.length, change.status);
 }
 
 /**

@@ -43,9 +43,10 @@ export function busWebhookSource(ctx: Pick<SurfaceContext, 'bus' | 'subjects' | 
     if (view === undefined || view.events.length < seq || view.events[seq - 1]!.type !== type) throw new Error(`thread ${threadId} has no ${type} event at seq ${seq}`);
     const event = view.events[seq - 1]!;
     const thread: Thread = { id: view.id, agent: view.agent, events: view.events.slice(0, seq) };
+    const status = statusOf(deriveState(thread.events));
     // A pause or a resume; a call's outcome of a thread that moves (most are).
-    if (event.type !== 'human_request' && !mayEnd(event) && !settlesEnd(thread.events, 1)) return undefined;
-    return { thread, events: [event], status: statusOf(deriveState(thread.events)), ingested: true };
+    if (event.type !== 'human_request' && !mayEnd(event) && !settlesEnd(thread.events, 1, status)) return undefined;
+    return { thread, events: [event], status, ingested: true };
   }
 
   return {

@@ -362,12 +362,13 @@ export function endedBefore(events: readonly ThreadEvent[], state: ThreadState, 
 }
 
 /**
- * Whether the last `added` of `events` set a thread's end as receivers of it hear it: they ended
- * it, or, after its cancel, recorded the outcome of the call the cancel left running in another
- * process (see {@link unrecordedCall}): the end's final view. Webhooks and callbacks report each.
+ * Whether the last `added` of `events`, which left the thread at `status`, set its end as receivers
+ * of it hear it: they ended it, or, after its cancel, recorded the outcome of the call the cancel
+ * left running in another process (see {@link unrecordedCall}): the end's final view. Webhooks and
+ * callbacks report each. A status that is not an end answers at once (every other change).
  */
-export function settlesEnd(events: readonly ThreadEvent[], added: number): boolean {
-  if (added <= 0 || added > events.length || deriveState(events).terminal === null) return false;
+export function settlesEnd(events: readonly ThreadEvent[], added: number, status: ThreadStatus): boolean {
+  if (added <= 0 || added > events.length || !TERMINAL_STATUSES.includes(status)) return false;
   const before = events.slice(0, events.length - added);
   return deriveState(before).terminal === null || (unrecordedCall(before) !== undefined && unrecordedCall(events) === undefined);
 }

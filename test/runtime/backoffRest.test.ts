@@ -62,19 +62,33 @@ const start = Date.parse('2026-01-01T00:00:00Z');
 /** Decisions the model was asked for on behalf of `threadId`. */
 const asked = (model: ReturnType<typeof rateLimitedModel>, threadId: string): number => model.requests.filter((r) => r.threadId === threadId).length;
 
+/**
+ * A runtime with one slot on a simulated clock at `start`, and a thread launched with `input` that
+ * the model rate limits for `retryAfterMs`, once its error is stored.
+ */
+async function rateLimitedThread(input = 'limited', retryAfterMs = TEN_MINUTES) {
+  const clock = new SimulatedClock();
+  clock.set(start);
+  const model = rateLimitedModel(retryAfterMs);
+  const rt = createRuntime({ agents: [answerer], store: createMemoryStore(), model, clock, maxConcurrent: 1 });
+  const limited = await rt.launch('answerer', input);
+  const error = await until(rt, limited.id, (e) => e.type === 'error', 'the rate limit');
+  return { clock, model, rt, limited, error };
+}
+
+/** Launches another thread on `rt` and waits for it to settle (it needs the one slot). */
+async function otherRuns(rt: Runtime, what: string, input = 'other') {
+  const other = await rt.launch('answerer', input);
+  return within(rt.settled(other.id), 3_000, what);
+}
+
 describe('a thread rate limited for long', () => {
   // In review: the actor sat in backingOff on its `after` timer for the whole wait, holding one of
   // the supervisor's slots, so 50 threads rate limited for 10 minutes starved every other thread.
   it('holds no slot while it waits: another thread runs meanwhile, and it retries at the recorded time', async () => {
-    const clock = new SimulatedClock();
-    clock.set(start);
-    const model = rateLimitedModel(TEN_MINUTES);
-    const rt = createRuntime({ agents: [answerer], store: createMemoryStore(), model, clock, maxConcurrent: 1 });
-    const limited = await rt.launch('answerer', 'limited one');
-    const error = await until(rt, limited.id, (e) => e.type === 'error', 'the rate limit');
+    const { clock, model, rt, limited, error } = await rateLimitedThread('limited one');
     expect(error.type === 'error' && error.data.rateLimited).toBe(true);
-    const other = await rt.launch('answerer', 'other one');
-    const view = await within(rt.settled(other.id), 3_000, 'the other thread to finish while one waited out its rate limit');
+    const view = await otherRuns(rt, 'the other thread to finish while one waited out its rate limit', 'other one');
     expect(view).toMatchObject({ status: 'done', output: 'answered other one' });
     // It still shows that it backs off, and no actor is kept for the wait.
     expect((await rt.get(limited.id))!.status).toBe('backing_off');
@@ -92,18 +106,11 @@ describe('a thread rate limited for long', () => {
   });
 
   it('is not retried before the recorded time', async () => {
-    const clock = new SimulatedClock();
-    clock.set(start);
-    const model = rateLimitedModel(TEN_MINUTES);
-    const rt = createRuntime({ agents: [answerer], store: createMemoryStore(), model, clock, maxConcurrent: 1 });
-    const limited = await rt.launch('answerer', 'limited');
-    await until(rt, limited.id, (e) => e.type === 'error', 'the rate limit');
+    const { clock, model, rt, limited } = await rateLimitedThread();
     // The other thread runs to its end, so every timer due by now has fired.
-    const other = await rt.launch('answerer', 'other');
-    await within(rt.settled(other.id), 3_000, 'the other thread');
+    await otherRuns(rt, 'the other thread');
     clock.increment(TEN_MINUTES - 1);
-    const third = await rt.launch('answerer', 'third');
-    await within(rt.settled(third.id), 3_000, 'a third thread, one ms before the retry');
+    await otherRuns(rt, 'a third thread, one ms before the retry', 'third');
     expect(asked(model, limited.id)).toBe(1);
     expect((await rt.get(limited.id))!.status).toBe('backing_off');
     clock.increment(1);
@@ -112,17 +119,11 @@ describe('a thread rate limited for long', () => {
   });
 
   it('can be paused while it waits, stays paused past its retry time, and goes on once resumed', async () => {
-    const clock = new SimulatedClock();
-    clock.set(start);
-    const model = rateLimitedModel(TEN_MINUTES);
-    const rt = createRuntime({ agents: [answerer], store: createMemoryStore(), model, clock, maxConcurrent: 1 });
-    const limited = await rt.launch('answerer', 'limited');
-    await until(rt, limited.id, (e) => e.type === 'error', 'the rate limit');
+    const { clock, model, rt, limited } = await rateLimitedThread();
     const paused = await within(rt.pause(limited.id, { by: 'ops' }), 3_000, 'the pause');
     expect(paused.status).toBe('paused');
     clock.increment(TEN_MINUTES);
-    const other = await rt.launch('answerer', 'other');
-    await within(rt.settled(other.id), 3_000, 'the other thread, after the retry time');
+    await otherRuns(rt, 'the other thread, after the retry time');
     expect(asked(model, limited.id)).toBe(1);
     expect((await rt.get(limited.id))!.status).toBe('paused');
     await rt.resume(limited.id);
@@ -132,17 +133,11 @@ describe('a thread rate limited for long', () => {
   });
 
   it('can be cancelled while it waits, and is not retried', async () => {
-    const clock = new SimulatedClock();
-    clock.set(start);
-    const model = rateLimitedModel(TEN_MINUTES);
-    const rt = createRuntime({ agents: [answerer], store: createMemoryStore(), model, clock, maxConcurrent: 1 });
-    const limited = await rt.launch('answerer', 'limited');
-    await until(rt, limited.id, (e) => e.type === 'error', 'the rate limit');
+    const { clock, model, rt, limited } = await rateLimitedThread();
     const cancelled = await within(rt.cancel(limited.id, { reason: 'not needed' }), 3_000, 'the cancel');
     expect(cancelled.status).toBe('cancelled');
     clock.increment(TEN_MINUTES);
-    const other = await rt.launch('answerer', 'other');
-    await within(rt.settled(other.id), 3_000, 'the other thread, after the retry time');
+    await otherRuns(rt, 'the other thread, after the retry time');
     expect(asked(model, limited.id)).toBe(1);
     expect((await rt.get(limited.id))!.status).toBe('cancelled');
     await rt.close();
@@ -162,8 +157,7 @@ describe('a thread rate limited for long', () => {
       const model = rateLimitedModel(TEN_MINUTES);
       const second = createRuntime({ agents: [answerer], store: await createFileStore({ dir, clock }), model, clock, maxConcurrent: 1 });
       expect(await second.recover()).toBe(1);
-      const other = await second.launch('answerer', 'other');
-      await within(second.settled(other.id), 3_000, 'another thread while the recovered one waits');
+      await otherRuns(second, 'another thread while the recovered one waits');
       expect(second.activeCount()).toBe(0);
       expect(asked(model, limited.id)).toBe(0);
       clock.increment(TEN_MINUTES / 2);
@@ -202,8 +196,7 @@ describe('a pipeline retrying a failed step after a long delay', () => {
     const rt = createRuntime({ agents: [answerer], pipelines: [retrying], store: createMemoryStore(), model: rateLimitedModel(TEN_MINUTES), clock, maxConcurrent: 1 });
     const piped = await rt.launch('retrying', {});
     await until(rt, piped.id, (e) => e.type === 'error', 'the failed step');
-    const other = await rt.launch('answerer', 'other');
-    await within(rt.settled(other.id), 3_000, 'an agent thread while the pipeline waits');
+    await otherRuns(rt, 'an agent thread while the pipeline waits');
     expect(rt.activeCount()).toBe(0);
     expect((await rt.get(piped.id))!.status).toBe('backing_off');
     expect(calls).toBe(1);
@@ -217,12 +210,7 @@ describe('a pipeline retrying a failed step after a long delay', () => {
 
 describe('a short backoff', () => {
   it('is waited out in the actor, as before', async () => {
-    const clock = new SimulatedClock();
-    clock.set(start);
-    const model = rateLimitedModel(1_000);
-    const rt = createRuntime({ agents: [answerer], store: createMemoryStore(), model, clock, maxConcurrent: 1 });
-    const limited = await rt.launch('answerer', 'limited');
-    await until(rt, limited.id, (e) => e.type === 'error', 'the rate limit');
+    const { clock, rt, limited } = await rateLimitedThread('limited', 1_000);
     // The error is stored before the actor moves on: let its transition to backingOff run.
     await new Promise((resolve) => setImmediate(resolve));
     expect(rt.activeCount()).toBe(1);

@@ -3,7 +3,6 @@
  * cancel (the log never hides a side effect that happened), and nothing runs after the cancel.
  */
 import { describe, expect, it } from 'vitest';
-import type { InspectionEvent } from 'xstate';
 import { agent } from '../../src/agent/agent.js';
 import { controlStep } from '../../src/agent/controlStep.js';
 import { z } from 'zod';
@@ -15,9 +14,8 @@ import { createRuntime } from '../../src/runtime/runtime.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
 import { versionOf, type ThreadEvent } from '../../src/thread/events.js';
 import { unrecordedCall } from '../../src/thread/state.js';
-import { deferred } from '../bus/waiting.js';
 import { createClock, threadOf } from '../support/agentHarness.js';
-import { heldPublishTool, holdingDecisionWrites, publisherModel } from '../support/heldTool.js';
+import { cancelArrival, heldPublishTool, holdingDecisionWrites, holdingWritesBefore, publisherModel } from '../support/heldTool.js';
 
 /** Resolves once `signal` aborts. */
 const aborted = (signal: AbortSignal): Promise<void> =>
@@ -58,23 +56,8 @@ describe('cancelling a thread while its tool call runs', () => {
     const { model, asked } = publisherModel();
     const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [tools.publish] });
     // The tool's outcome (its result and the final) is held on its way to the store until the cancel reached the actor.
-    const inner = createMemoryStore();
-    const writing = deferred();
-    const hold = deferred();
-    const store: typeof inner = {
-      ...inner,
-      async append(threadId, expectedVersion, events) {
-        if (events.some((e) => e.type === 'final')) {
-          writing.resolve();
-          await hold.promise;
-        }
-        return inner.append(threadId, expectedVersion, events);
-      },
-    };
-    const cancelReceived = deferred();
-    const inspect = (event: InspectionEvent): void => {
-      if (event.type === '@xstate.event' && event.event.type === 'CANCEL') cancelReceived.resolve();
-    };
+    const { store, writing, hold } = holdingWritesBefore(createMemoryStore(), (events) => events.some((e) => e.type === 'final'));
+    const { inspect, received: cancelReceived } = cancelArrival();
     const rt = createRuntime({ agents: [publisher], store, model, inspect });
     const { id } = await rt.launch('publisher', 'publish hello');
     await tools.started.promise;
@@ -85,7 +68,7 @@ describe('cancelling a thread while its tool call runs', () => {
       () => undefined,
       (error: unknown) => error,
     );
-    await cancelReceived.promise;
+    await cancelReceived;
     hold.resolve();
     const refused = await cancelling;
 
@@ -158,24 +141,9 @@ describe('cancelling a thread while its tool call runs', () => {
     const { model, asked } = publisherModel();
     const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [tools.publish] });
     // The call's journal entry is held until the cancel has reached the actor.
-    const inner = createMemoryStore();
-    const appending = deferred();
-    const hold = deferred();
-    const store: typeof inner = {
-      ...inner,
-      async append(threadId, expectedVersion, events) {
-        if (events.some((e) => e.type === 'tool_call')) {
-          appending.resolve();
-          await hold.promise;
-        }
-        return inner.append(threadId, expectedVersion, events);
-      },
-    };
+    const { store, writing: appending, hold } = holdingWritesBefore(createMemoryStore(), (events) => events.some((e) => e.type === 'tool_call'));
     // Told when the thread's actor receives the cancel.
-    const cancelReceived = deferred();
-    const inspect = (event: InspectionEvent): void => {
-      if (event.type === '@xstate.event' && event.event.type === 'CANCEL') cancelReceived.resolve();
-    };
+    const { inspect, received: cancelReceived } = cancelArrival();
     const rt = createRuntime({ agents: [publisher], store, model, inspect });
     const { id } = await rt.launch('publisher', 'publish hello');
     const waiting = await rt.settled(id);
@@ -183,7 +151,7 @@ describe('cancelling a thread while its tool call runs', () => {
     await appending.promise;
 
     const cancelling = rt.cancel(id);
-    await cancelReceived.promise;
+    await cancelReceived;
     hold.resolve();
     const view = await cancelling;
 
@@ -201,16 +169,13 @@ describe('cancelling a thread while its tool call runs', () => {
     const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [tools.publish] });
     // The decision's write (its call recorded with it) lands, and its answer is held until the cancel has reached the actor.
     const { store, appended, hold } = holdingDecisionWrites(createMemoryStore());
-    const cancelReceived = deferred();
-    const inspect = (event: InspectionEvent): void => {
-      if (event.type === '@xstate.event' && event.event.type === 'CANCEL') cancelReceived.resolve();
-    };
+    const { inspect, received: cancelReceived } = cancelArrival();
     const rt = createRuntime({ agents: [publisher], store, model, inspect });
     const { id } = await rt.launch('publisher', 'publish hello');
     await appended.promise;
 
     const cancelling = rt.cancel(id, { by: 'qa' });
-    await cancelReceived.promise;
+    await cancelReceived;
     hold.resolve();
     const view = await cancelling;
 

@@ -3,13 +3,11 @@
  * server (and its runtime) goes on serving.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { InspectionEvent } from 'xstate';
 import { agent } from '../../src/agent/agent.js';
 import { createRuntime, type Runtime, type ThreadView } from '../../src/runtime/runtime.js';
 import { startHttpServer, type HttpServer } from '../../src/server/httpServer.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
-import { deferred } from '../bus/waiting.js';
-import { heldPublishTool, publisherModel } from '../support/heldTool.js';
+import { cancelArrival, heldPublishTool, holdingWritesBefore, publisherModel } from '../support/heldTool.js';
 import { call } from './harness.js';
 
 let runtime: Runtime | undefined;
@@ -27,25 +25,8 @@ describe('POST /threads/:id/cancel on a thread that ended', () => {
     const { model } = publisherModel();
     const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [tools.publish] });
     // The tool's result and final are held on their way to the store until the cancel reached the thread's actor.
-    const inner = createMemoryStore();
-    const writing = deferred();
-    const hold = deferred();
-    let held = false;
-    const store: typeof inner = {
-      ...inner,
-      async append(threadId, expectedVersion, events) {
-        if (events.some((e) => e.type === 'final') && !held) {
-          held = true;
-          writing.resolve();
-          await hold.promise;
-        }
-        return inner.append(threadId, expectedVersion, events);
-      },
-    };
-    const cancelReceived = deferred();
-    const inspect = (event: InspectionEvent): void => {
-      if (event.type === '@xstate.event' && event.event.type === 'CANCEL') cancelReceived.resolve();
-    };
+    const { store, writing, hold } = holdingWritesBefore(createMemoryStore(), (events) => events.some((e) => e.type === 'final'));
+    const { inspect, received: cancelReceived } = cancelArrival();
     runtime = createRuntime({ agents: [publisher], store, model, inspect });
     server = await startHttpServer(runtime, { port: 0, token: '' });
     const base = server.url;
@@ -58,7 +39,7 @@ describe('POST /threads/:id/cancel on a thread that ended', () => {
     await writing.promise;
 
     const cancelling = call(base, 'POST', `/threads/${id}/cancel`, { reason: 'too late', by: 'qa' });
-    await cancelReceived.promise;
+    await cancelReceived;
     hold.resolve();
     expect(await cancelling).toMatchObject({ status: 409, body: { error: `thread ${id} already ended (done); it cannot be cancelled` } });
 

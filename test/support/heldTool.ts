@@ -2,8 +2,9 @@ import { z } from 'zod';
 import { tool, type Tool } from '../../src/agent/tool.js';
 import type { ModelRequest } from '../../src/model/model.js';
 import { scriptedModel, type ScriptedModel, type ScriptedReply } from '../../src/model/scriptedModel.js';
+import type { InspectionEvent } from 'xstate';
 import type { ThreadStore } from '../../src/store/threadStore.js';
-import type { NewEvent } from '../../src/thread/events.js';
+import type { NewEvent, ThreadEvent } from '../../src/thread/events.js';
 import { deferred, type Deferred } from '../bus/waiting.js';
 
 /** A tool call the test holds: it starts, hands the test its signal, and returns what the test releases. */
@@ -87,4 +88,38 @@ export function holdingDecisionWrites<TStore extends ThreadStore>(inner: TStore)
     },
   };
   return { store, appended, hold };
+}
+
+/**
+ * `inner` whose first append passing `test` waits, before it is written, until the test resolves
+ * `hold`; `writing` resolves when it has come (and waits).
+ */
+export function holdingWritesBefore<TStore extends ThreadStore>(
+  inner: TStore,
+  test: (events: readonly ThreadEvent[]) => boolean,
+): { store: TStore; writing: Deferred<void>; hold: Deferred<void> } {
+  const writing = deferred();
+  const hold = deferred();
+  let held = false;
+  const store: TStore = {
+    ...inner,
+    async append(threadId, expectedVersion, events) {
+      if (!held && test(events)) {
+        held = true;
+        writing.resolve();
+        await hold.promise;
+      }
+      return inner.append(threadId, expectedVersion, events);
+    },
+  };
+  return { store, writing, hold };
+}
+
+/** An `inspect` for a runtime, and a promise that resolves once an actor of it receives a CANCEL. */
+export function cancelArrival(): { inspect: (event: InspectionEvent) => void; received: Promise<void> } {
+  const received = deferred();
+  const inspect = (event: InspectionEvent): void => {
+    if (event.type === '@xstate.event' && event.event.type === 'CANCEL') received.resolve();
+  };
+  return { inspect, received: received.promise };
 }

@@ -305,6 +305,33 @@ describe('the inspector page', () => {
     expect(await text(page, '#current-state')).toBe('cancelled');
     expect(errors).toEqual([]);
   });
+
+  it('offers in its agent filter the agent of a thread it first heard of through the live actors, also after a reload', async () => {
+    const store = createMemoryStore();
+    await store.create({ id: 'th-stored', agent: 'deploybot', events: stampEvents(0, [{ type: 'input', data: { input: 'ship it' } }], '2025-01-01T00:00:00.000Z') });
+    const server = await startInspectorServer({ store });
+    cleanups.push(() => server.close());
+    const { page, errors } = await open(server);
+    const options = () => page.locator('#filter-agent option').evaluateAll((all) => all.map((o) => (o as unknown as { value: string }).value));
+    await page.locator('.thread-row[data-id="th-stored"]').waitFor();
+    expect(await options()).toEqual(['', 'deploybot']);
+
+    // Launched while the page is open: its actor reaches the page before its thread row does.
+    await server.runtime.launch('calculator', 'add 2 and 3', { threadId: 'th-live' });
+    await server.runtime.settled('th-live');
+    await page.locator('.thread-row[data-id="th-live"]').waitFor();
+    expect(await options()).toEqual(['', 'calculator', 'deploybot']);
+    await page.selectOption('#filter-agent', 'calculator');
+    await expect.poll(() => text(page, '#thread-count')).toBe('1 of 2 threads');
+
+    // Reloaded: the registry replays the thread's actor, which may come before the thread list.
+    await page.reload();
+    await page.waitForSelector('#connection.live');
+    await page.locator('.thread-row[data-id="th-live"]').waitFor();
+    await page.locator('.thread-row[data-id="th-stored"]').waitFor();
+    expect(await options()).toEqual(['', 'calculator', 'deploybot']);
+    expect(errors).toEqual([]);
+  });
 });
 
 /** What the chart probe uses of the browser (the project compiles without the DOM library). */

@@ -5,8 +5,8 @@ import { loadChart, loadThread } from './api.js';
 import { $, count, duration, el, statusPill } from './dom.js';
 import { pendingCard } from './pending.js';
 import { drawChart, highlightChart } from './statechart.js';
-import { machineOf, rowOfView, state, STATUS_TONE } from './state.js';
-import { addThread, refreshList, renderList } from './threadList.js';
+import { machineOf, rowOfView, state, STATUS_TONE, upsertThread } from './state.js';
+import { refreshList, renderList } from './threadList.js';
 import { renderTimeline } from './timeline.js';
 
 /** @typedef {import('./types.js').ThreadView} ThreadView */
@@ -108,7 +108,7 @@ export async function refreshView() {
  */
 export function show(view) {
   state.view = view;
-  addThread(rowOfView(view));
+  upsertThread(rowOfView(view));
   refreshList();
   renderDetail(view);
 }

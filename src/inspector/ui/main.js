@@ -5,8 +5,8 @@ import { follow, loadMachines } from './api.js';
 import { initActors, scheduleActors } from './actors.js';
 import { highlight, refreshView, select, showMachine, waitForMachines } from './detail.js';
 import { $, el } from './dom.js';
-import { applyActor, forgetActors, state } from './state.js';
-import { addThread, initThreadList, refreshList, reloadThreads, renderList, updateStats } from './threadList.js';
+import { applyActor, forgetActors, state, upsertThread } from './state.js';
+import { initThreadList, refreshList, reloadThreads, renderList, updateStats } from './threadList.js';
 
 /** @typedef {import('./types.js').ActorRecord} ActorRecord */
 /** @typedef {import('./types.js').ThreadRow} ThreadRow */
@@ -51,7 +51,7 @@ function onProcesses(processes) {
 function onThreads(rows) {
   let refresh = false;
   for (const row of rows) {
-    addThread(row);
+    upsertThread(row);
     if (row.id === state.selected && (!state.view || row.version !== state.view.version)) refresh = true;
   }
   refreshList();

@@ -40,7 +40,7 @@ function scheduleList() {
 /** Loads the threads (again, after a reconnect) and shows them. */
 export async function reloadThreads() {
   try {
-    for (const row of await loadThreads()) addThread(row);
+    for (const row of await loadThreads()) upsertThread(row);
     refreshList();
   } catch (error) {
     const status = error instanceof ApiError ? error.status : 0;
@@ -49,17 +49,10 @@ export async function reloadThreads() {
   }
 }
 
-/**
- * Adds or updates a row (and the agent filter's options when its agent is new).
- * @param {ThreadRow} row
- */
-export function addThread(row) {
-  if (upsertThread(row)) addAgentOption(row.agent);
-}
-
-/** Sorts, filters and renders the list and the header's figures. */
+/** Sorts, filters and renders the list, the agent filter's options and the header's figures. */
 export function refreshList() {
   sortThreads();
+  renderAgentOptions();
   const { status, agent } = state.filter;
   const text = state.filter.text.trim().toLowerCase();
   state.filtered = state.threads.filter(
@@ -114,18 +107,22 @@ export function updateStats() {
   $('#stat-gone').textContent = gone > 0 ? ` (${gone} gone)` : '';
 }
 
-/** @type {Set<string>} */
-const agentsSeen = new Set();
+/** The agents the filter offers, as last rendered (one per line). */
+let agentOptions = '';
 
 /**
- * @param {string} agent
+ * Offers the agent of every listed thread (and the one filtered by): read from the rows, however
+ * each came (the thread list, the stream's rows or actors, a launch), so none is missed.
  */
-function addAgentOption(agent) {
-  if (!agent || agentsSeen.has(agent)) return;
-  agentsSeen.add(agent);
+function renderAgentOptions() {
+  const agents = new Set(state.threads.map((t) => t.agent));
+  if (state.filter.agent) agents.add(state.filter.agent);
+  const names = [...agents].filter(Boolean).sort();
+  if (names.join('\n') === agentOptions) return;
+  agentOptions = names.join('\n');
   const select = /** @type {HTMLSelectElement} */ ($('#filter-agent'));
   const current = select.value;
-  select.replaceChildren(el('option', { value: '', text: 'all agents' }), ...[...agentsSeen].sort().map((a) => el('option', { value: a, text: a })));
+  select.replaceChildren(el('option', { value: '', text: 'all agents' }), ...names.map((a) => el('option', { value: a, text: a })));
   select.value = current;
 }
 
@@ -161,7 +158,7 @@ async function initLaunch() {
     try {
       const view = await launch(agentSelect.value, parseInput(input.value));
       input.value = '';
-      addThread(rowOfView(view));
+      upsertThread(rowOfView(view));
       refreshList();
       onSelect(view.id);
     } catch (error) {

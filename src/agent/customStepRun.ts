@@ -100,7 +100,8 @@ async function eventsOf(agent: Agent, name: string, thread: Thread, state: Threa
     }
     case 'compact': {
       // The summary stands for the events the budget would drop, with room left for the summary
-      // itself (a quarter of the budget); the newest events stay as they are.
+      // itself (a quarter of the budget); the newest events stay as they are. The summary before
+      // it is dropped first, so it is covered too and handed to `compact` to fold in.
       const upTo = renderContext(agent, thread, { budgetTokens: Math.floor(agent.contextBudget * 0.75) }).omittedUpTo || versionOf(thread);
       const covered = { ...thread, events: thread.events.filter((e) => e.seq <= upTo) };
       const summary = await step.run({ ...context, thread: covered, state: deriveState(covered.events) });

@@ -47,10 +47,13 @@ export function renderContext(agent: ContextSettings, thread: Thread, options: R
   let tokens = rendered.tokens;
   let omitted = 0;
   let omittedUpTo = 0;
-  // Keep the first block (the input) and the most recent ones.
+  // Keep the first block (the input) and the most recent ones. The summary, first after the input,
+  // goes first, though it is newer than the events after it that it does not cover: the newest
+  // seq left out is the most of those dropped, not the last one.
   while (tokens > budget && blocks.length > 2) {
     const [dropped] = blocks.splice(1, 1);
-    [omittedUpTo] = seqs.splice(1, 1) as [number];
+    const [seq] = seqs.splice(1, 1) as [number];
+    omittedUpTo = Math.max(omittedUpTo, seq);
     tokens -= estimateTokens(dropped!) + 1;
     omitted++;
   }
@@ -133,13 +136,16 @@ function collect(secrets: readonly string[], events: readonly ThreadEvent[], sta
   let tokens = 0;
   let firstError = Infinity;
   // After a compaction its summary stands for the events it covers (the input always stays).
-  // It is placed where those events were, right after the input.
+  // It is placed where those events were, right after the input. Only the latest summary is
+  // shown: it covers the one before it (a thread recorded before it did still has the earlier
+  // one after its cut, and the latest was made from the events that one stands for).
   const compactedUpTo = state.compaction?.upTo ?? 0;
   const summarySeq = state.compaction?.seq ?? 0;
   for (let i = from; i < events.length; i++) {
     const event = events[i]!;
     if (event.type === 'error' && event.seq < state.resolvedBefore) continue;
     if (event.seq > 1 && event.seq <= compactedUpTo) continue;
+    if (event.type === 'custom' && event.data.phase === 'compact' && event.seq !== summarySeq) continue;
     const block = renderBlock(event, secrets);
     if (block === null) continue;
     if (event.type === 'error') firstError = Math.min(firstError, event.seq);

@@ -2,13 +2,17 @@
  * Factor 3, owned by the agent's author: a context function that replaces the renderer (reusing
  * its pieces), prompt variables of the author, and a compaction hook when the budget is exceeded.
  */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { agent, type AgentOptions } from '../../src/agent/agent.js';
+import { customStepDue, stepEvents } from '../../src/agent/customStepRun.js';
 import { agentContext, contextHelpers } from '../../src/context/ownContext.js';
 import { renderContext } from '../../src/context/renderContext.js';
 import { ConfigError } from '../../src/errors.js';
 import { scriptedModel, type ScriptStep } from '../../src/model/scriptedModel.js';
-import type { CustomData } from '../../src/thread/events.js';
+import { parseContext } from '../../src/context/parseContext.js';
+import type { CustomData, NewEvent, Thread, ThreadEvent } from '../../src/thread/events.js';
+import { deriveState } from '../../src/thread/state.js';
 import { calculatorTools } from '../../tools/calculator.js';
 import { eventsOf, runToEnd, startRun, threadOf } from '../support/agentHarness.js';
 
@@ -134,5 +138,87 @@ describe('agent({ compact })', () => {
     expect(after.context).not.toContain('<omitted');
     // The summarizer was handed only the events its summary stands for.
     expect(summaries[0]).toBeLessThan(firstCompaction.seq - 1);
+  });
+
+  it('a second compaction covers and receives the first summary; the model then sees one summary, the latest, before the newer events', async () => {
+    const received: Thread[] = [];
+    const a = customAgent({
+      contextBudget: 120,
+      compact: (thread) => {
+        received.push(thread);
+        return `summary ${received.length}`;
+      },
+    });
+    const model = scriptedModel([add(1, 2), add(3, 4), add(5, 6), add(7, 8), add(9, 10), add(11, 12), add(13, 14), done('27')]);
+    const { actor, clock } = await startRun({ agent: a, model, input: 'add many numbers, one pair after another, and report the last sum' });
+    const end = await runToEnd(actor, clock);
+    expect(end.status).toBe('done');
+    const compactions = end.thread.events.filter((e) => e.type === 'custom' && e.data.phase === 'compact');
+    expect(compactions.length).toBeGreaterThanOrEqual(2);
+    const [first, second] = compactions as [ThreadEvent, ThreadEvent];
+    // The second summary stands for everything before its cut, the first summary included, and
+    // its summarizer was handed that summary to fold in.
+    expect((second.data as CustomData).upTo).toBeGreaterThanOrEqual(first.seq);
+    expect(received[1]!.events.map((e) => e.seq)).toContain(first.seq);
+    expect(received[1]!.events.at(-1)!.seq).toBe((second.data as CustomData).upTo);
+    // The decision right after the second compaction sees one summary, the latest, right after the
+    // input, then the newer events in the order they happened.
+    const after = model.requests[eventsOf({ ...end.thread, events: end.thread.events.slice(0, second.seq) }, 'decision').length]!;
+    const blocks = parseContext(after.context);
+    expect(blocks.filter((b) => b.tag === 'summary')).toEqual([{ tag: 'summary', attrs: { of: String((second.data as CustomData).upTo) }, body: 'summary 2' }]);
+    expect(blocks.slice(0, 2).map((b) => b.tag)).toEqual(['input', 'summary']);
+    const steps = blocks.filter((b) => b.tag === 'decision').map((b) => Number(b.attrs.step));
+    expect(steps.length).toBeGreaterThan(0);
+    expect(steps).toEqual([...steps].sort((x, y) => x - y));
+  });
+
+  it('for any turns and the compactions they make due, the context shows at most one summary, the latest, then the events in order', async () => {
+    // A turn: a decision and its tool result of some length (long ones overflow the budget).
+    const turns = fc.array(fc.integer({ min: 1, max: 400 }), { minLength: 1, maxLength: 30 });
+    await fc.assert(
+      fc.asyncProperty(turns, fc.constantFrom(150, 300, 600), async (lengths, contextBudget) => {
+        const received: Thread[] = [];
+        const a = customAgent({
+          contextBudget,
+          compact: (thread) => {
+            received.push(thread);
+            return `summary ${received.length}`;
+          },
+        });
+        let events: NewEvent[] = [{ type: 'input', data: { input: 'go' } }];
+        let thread = threadOf(`prop-${contextBudget}-${lengths.join('.')}`, 'own', events);
+        for (const [n, length] of lengths.entries()) {
+          events = [
+            ...events,
+            { type: 'decision', data: { callId: `c${n}`, step: n + 1, intent: 'add', args: { a: n, b: 0 }, model: 'm', promptHash: 'sha256:0', tokens: { prompt: 1, completion: 1 }, latencyMs: 1 } },
+            { type: 'tool_result', data: { callId: `c${n}`, tool: 'add', result: 'x'.repeat(length), durationMs: 1 } },
+          ];
+          thread = threadOf(thread.id, 'own', events);
+          if (customStepDue(a, a.compact!, thread, deriveState(thread.events))) {
+            const before = deriveState(thread.events).compaction;
+            const [summary] = await stepEvents(a, 'compact', thread);
+            const data = summary!.data as CustomData;
+            // It covers the summary before it, which its summarizer was handed.
+            if (before !== null) {
+              expect(data.upTo).toBeGreaterThanOrEqual(before.seq);
+              expect(received.at(-1)!.events.map((e) => e.seq)).toContain(before.seq);
+            }
+            events = [...events, summary!];
+            thread = threadOf(thread.id, 'own', events);
+          }
+          const blocks = parseContext(renderContext(a, thread).text);
+          const summaries = blocks.filter((b) => b.tag === 'summary');
+          expect(summaries.length).toBeLessThanOrEqual(1);
+          if (summaries.length === 1) {
+            expect(blocks[1]!.tag).toBe('summary');
+            expect(summaries[0]!.body).toBe(`summary ${received.length}`);
+          }
+          const calls = blocks.filter((b) => b.tag === 'tool_result').map((b) => Number(b.attrs.call!.slice(1)));
+          expect(calls).toEqual([...calls].sort((x, y) => x - y));
+          expect(new Set(calls).size).toBe(calls.length);
+        }
+      }),
+      { numRuns: 150 },
+    );
   });
 });

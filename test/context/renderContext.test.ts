@@ -142,6 +142,26 @@ describe('renderContext', () => {
     expect(text).not.toContain('first');
   });
 
+  it('an older thread whose latest summary leaves the summary before it uncovered shows only the latest summary, then the rest in order', () => {
+    // Recorded before compactions covered the summary before them: the second summary (seq 10)
+    // stands for events up to 5, which leaves the first one (seq 6, up to 3) after its cut.
+    const summary = (upTo: number, output: string): NewEvent => ({ type: 'custom', data: { step: 'compact', phase: 'compact', output, upTo } });
+    const { text } = renderContext(
+      agent,
+      thread([input, decision(2, 'add', { a: 1, b: 1 }), toolResult(2, 2), decision(4, 'add', { a: 2, b: 2 }), toolResult(4, 4), summary(3, 'first'), decision(7, 'add', { a: 3, b: 3 }), toolResult(7, 6), decision(9, 'add', { a: 4, b: 4 }), summary(5, 'second'), toolResult(9, 8)]),
+    );
+    expect(text).toBe(
+      [
+        '<input>\n{"task":"add 1 and 2"}\n</input>',
+        '<summary of="5">\nsecond\n</summary>',
+        '<decision step="1" intent="add">{"a":3,"b":3}</decision>',
+        '<tool_result tool="add" call="call_7">\n6\n</tool_result>',
+        '<decision step="1" intent="add">{"a":4,"b":4}</decision>',
+        '<tool_result tool="add" call="call_9">\n8\n</tool_result>',
+      ].join('\n'),
+    );
+  });
+
   it('redacts the agent secrets, sk- keys and values under secret-named keys', () => {
     const secretAgent = { contextBudget: 6000, secrets: ['hunter2-very-secret'] };
     const { text } = renderContext(

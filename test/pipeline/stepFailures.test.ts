@@ -74,12 +74,12 @@ describe("a step's own functions that throw are failed attempts, never exception
   });
 
   it('a child that cannot be launched (no such agent) fails the pipeline with the reason; a store failure still stops the actor', async () => {
-    const missing: ChildLauncher = { launch: () => Promise.reject(new NotFoundError('agent', 'helper')) };
+    const missing: ChildLauncher = { check: () => undefined, launch: () => Promise.reject(new NotFoundError('agent', 'helper')) };
     const step = { kind: 'agent' as const, name: 'ask', agent: 'helper', input: () => 'q' };
     const end = await runPipeline(pipeline({ ...head, name: 'ask', steps: [step], finish: () => null }), inputEvents({}), { children: missing });
     expect(end.status).toBe('failed');
     expect(end.thread.events.at(-1)).toMatchObject({ type: 'failed', data: { reason: expect.stringMatching(/^step ask: could not launch agent helper: .*helper/) } });
-    const down: ChildLauncher = { launch: () => Promise.reject(new SystemError('the store is down')) };
+    const down: ChildLauncher = { check: () => undefined, launch: () => Promise.reject(new SystemError('the store is down')) };
     const stopped = await runPipeline(pipeline({ ...head, name: 'ask', steps: [step], finish: () => null }), inputEvents({}), { children: down });
     expect(stopped.state).toBe('stopped');
     expect(stopped.stopped).toBe('step failed: the store is down');

@@ -73,6 +73,11 @@ export interface EventLineOptions {
    * longer open (answered, or its thread ended), which reads as past. @default true (a live event)
    */
   open?: boolean;
+  /**
+   * Whether a pipeline's delegation was refused (its call ended in an error: the child was never
+   * launched), which its line then says instead of the hand-off. @default false
+   */
+  refused?: boolean;
 }
 
 /**
@@ -80,7 +85,7 @@ export interface EventLineOptions {
  * that add nothing a reader needs (a tool call journaled before it runs, a done_for_now decision
  * whose final line follows).
  */
-export function eventLine(event: ThreadEvent, threadId: string, hint: CommandHint = plainHint, { open = true }: EventLineOptions = {}): string | null {
+export function eventLine(event: ThreadEvent, threadId: string, hint: CommandHint = plainHint, { open = true, refused = false }: EventLineOptions = {}): string | null {
   switch (event.type) {
     case 'input':
       return `• input: ${showValue(event.data.input)}`;
@@ -91,6 +96,7 @@ export function eventLine(event: ThreadEvent, threadId: string, hint: CommandHin
       return `✓ decided ${event.data.intent} ${showValue(event.data.args)}`;
     case 'tool_call': {
       const child = delegationOf(event);
+      if (child !== null && refused) return `↳ could not delegate to ${child.agent}: its launch of thread ${child.threadId} was refused`;
       if (child !== null) return `↳ delegated to ${child.agent}: thread ${child.threadId}`;
       return event.data.attempt > 1 ? `↻ running ${event.data.tool} again (attempt ${event.data.attempt})` : null;
     }
@@ -230,9 +236,12 @@ export function threadDetails(view: ThreadView, hint: CommandHint = plainHint, w
   if (unrecorded !== undefined) lines.push(unrecordedLine(view.id, unrecorded, hint));
   lines.push('', 'timeline');
   const seqWidth = String(view.version).length;
+  // A pipeline records a delegation whose launch was refused by an error of its call.
+  const erred = new Set(view.events.flatMap((event) => (event.type === 'error' && event.data.callId !== undefined ? [event.data.callId] : [])));
   for (const event of view.events) {
     // Only the pending request is answerable: one answered, or left when the thread ended, is past.
-    const line = eventLine(event, view.id, hint, { open: isOpenRequest(event, view) });
+    const refused = event.type === 'tool_call' && erred.has(event.data.callId);
+    const line = eventLine(event, view.id, hint, { open: isOpenRequest(event, view), refused });
     if (line !== null) lines.push(`  ${String(event.seq).padStart(seqWidth)}  ${clockTime(event.at)}  ${line}`);
   }
   return lines.join('\n');

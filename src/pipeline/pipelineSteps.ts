@@ -11,6 +11,13 @@ import { childThreadId, type AgentStep, type BranchStep, type CodeStep, type Pip
 
 /** What a pipeline needs to delegate to agents: launching (idempotent by id) and reading child threads. */
 export interface ChildLauncher {
+  /**
+   * Throws what `launch` would refuse `input` with for `agent`, without creating anything: a
+   * {@link NotFoundError} for an agent there is none of, an {@link InvalidInputError} naming the
+   * issues of an input its schema refuses. Asked before the delegation is journaled, so a refusal
+   * that does not depend on the store never leaves a delegation to a child that was not created.
+   */
+  check(agent: string, input: Json, options: { parentId: string }): void;
   launch(agent: string, input: Json, options: { threadId: string; parentId: string }): Promise<{ status: ThreadStatus; output: Json | undefined; failure: string | undefined }>;
 }
 
@@ -141,6 +148,14 @@ async function runAgent(run: Run<AgentStep>): Promise<PipelineStepResult> {
   if (recorded === undefined) {
     const childInput = attempt(run, () => toJson(step.input(run.context)));
     if ('failed' in childInput) return { thread: await appendEvents(deps, thread, childInput.failed) };
+    // No such agent, or an input it refuses, is refused the same way on every try: the step fails
+    // before it journals a delegation to a child that would never be created.
+    try {
+      deps.children.check(step.agent, childInput.value, { parentId: thread.id });
+    } catch (error) {
+      if (!isRefusal(error)) throw error;
+      return { thread: await appendEvents(deps, thread, failure(refusedLaunch(step, error))) };
+    }
     current = await appendEvents(deps, thread, [journal(run, { threadId: childThreadId(thread.id, step.name, run.next.visit), agent: step.agent, input: childInput.value })]);
     const last = current.events.at(-1);
     recorded = last?.type === 'tool_call' ? last : undefined;
@@ -150,9 +165,14 @@ async function runAgent(run: Run<AgentStep>): Promise<PipelineStepResult> {
   try {
     child = await deps.children.launch(step.agent, recorded?.data.args.input ?? null, { threadId: childId, parentId: thread.id });
   } catch (error) {
-    // No such agent, an input it refuses, an id taken by another agent: waiting would not help.
-    if (!(error instanceof NotFoundError || error instanceof InvalidInputError || error instanceof InvalidStateError)) throw error;
-    return { thread: await appendEvents(deps, current, failure(`step ${step.name}: could not launch agent ${step.agent}: ${messageOf(error)}`)) };
+    // An id taken by another agent, or an agent that changed since the delegation was journaled:
+    // waiting would not help. The delegation is resolved as failed (an error of its call), so no
+    // reader takes it for a child that runs.
+    if (!isRefusal(error)) throw error;
+    const reason = refusedLaunch(step, error);
+    const attempt = deriveState(current.events).consecutiveErrors + 1;
+    const refused: NewEvent = { type: 'error', data: { kind: 'tool_error', message: reason.slice(0, 500), callId: run.next.callId, tool: step.name, attempt } };
+    return { thread: await appendEvents(deps, current, [refused, ...failure(reason)]) };
   }
   if (child.status === 'done') {
     let output: Json = child.output ?? null;
@@ -168,6 +188,19 @@ async function runAgent(run: Run<AgentStep>): Promise<PipelineStepResult> {
     return { thread: await appendEvents(deps, current, failure(`step ${step.name}: agent thread ${childId} ${child.status}${child.failure ? `: ${child.failure}` : ''}`)) };
   }
   return { thread: current, waiting: true };
+}
+
+/** Whether a launch was refused for good (no such agent, an input it refuses, an id taken), not failed for now. */
+function isRefusal(error: unknown): error is NotFoundError | InvalidInputError | InvalidStateError {
+  return error instanceof NotFoundError || error instanceof InvalidInputError || error instanceof InvalidStateError;
+}
+
+/** Why the step could not launch its child, with the issues of a refused input as other surfaces list them. */
+function refusedLaunch(step: AgentStep, error: NotFoundError | InvalidInputError | InvalidStateError): string {
+  const message = messageOf(error);
+  // An input schema that threw says why in the message already.
+  const issues = error instanceof InvalidInputError ? error.issues.filter((issue) => !message.includes(issue)) : [];
+  return `step ${step.name}: could not launch agent ${step.agent}: ${message}${issues.length > 0 ? `: ${issues.join('; ')}` : ''}`;
 }
 
 /** Asks `choose` once and records the resolved choice as the step's result (with its journal, in one write). */

@@ -67,7 +67,7 @@ type Launchable = Pick<Agent, 'kind' | 'name' | 'input'> | Pipeline;
  * the thread is created here and its job taken by a worker that serves the agent (which checks
  * what it can; an agent nobody serves waits in its queue).
  */
-function servedElsewhere(sources: LaunchSources, agentName: string, options: LaunchOptions): Launchable | undefined {
+function servedElsewhere(sources: Pick<LaunchSources, 'scheduled'>, agentName: string, options: LaunchOptions): Launchable | undefined {
   if (!sources.scheduled || options.source?.kind !== 'pipeline' || !AGENT_NAME.test(agentName)) return undefined;
   return { kind: 'agent', name: agentName, input: undefined };
 }
@@ -95,12 +95,21 @@ function parseInput(schema: NonNullable<Launchable['input']>, input: unknown): R
   }
 }
 
+/**
+ * What a launch checks before it writes anything: the agent or pipeline it names, and the input
+ * against its schema. Throws what the launch would throw (an {@link UnknownAgentError}, an
+ * {@link InvalidInputError} with the issues); nothing is created.
+ */
+export function checkLaunch(sources: Pick<LaunchSources, 'agents' | 'pipelines' | 'scheduled'>, agentName: string, input: unknown, options: LaunchOptions = {}): { target: Launchable; json: Json } {
+  const target = sources.agents.get(agentName) ?? sources.pipelines.get(agentName) ?? servedElsewhere(sources, agentName, options);
+  if (target === undefined) throw new UnknownAgentError(agentName, [...sources.agents.keys(), ...sources.pipelines.keys()]);
+  return { target, json: checkedInput(target, input) };
+}
+
 /** Launches a thread of an agent or pipeline (see {@link Runtime.launch}). */
 export async function launchThread(sources: LaunchSources, agentName: string, input: unknown, options: LaunchOptions = {}): Promise<ThreadView> {
   const { store, clock, logger } = sources;
-  const target = sources.agents.get(agentName) ?? sources.pipelines.get(agentName) ?? servedElsewhere(sources, agentName, options);
-  if (target === undefined) throw new UnknownAgentError(agentName, [...sources.agents.keys(), ...sources.pipelines.keys()]);
-  const json = checkedInput(target, input);
+  const { target, json } = checkLaunch(sources, agentName, input, options);
   const id = options.threadId ?? `th_${randomUUID()}`;
   if (!THREAD_ID_PATTERN.test(id)) throw new InvalidInputError(`thread id ${THREAD_ID_RULE}`);
   // A caller-chosen id may name a thread already there (a redelivered trigger): the create is a

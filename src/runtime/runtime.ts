@@ -13,7 +13,7 @@ import type { ChildLauncher } from '../pipeline/pipelineSteps.js';
 import type { ListOptions, ThreadStore, ThreadSummary } from '../store/threadStore.js';
 import type { Thread, ThreadEvent } from '../thread/events.js';
 import { deriveState, RESTING_STATUSES, statusOf } from '../thread/state.js';
-import { assertOwner, launchThread, type LaunchOptions, type LaunchSources } from './launching.js';
+import { assertOwner, checkLaunch, launchThread, type LaunchOptions, type LaunchSources } from './launching.js';
 import { createSettling } from './settling.js';
 import { controlThread, endedWithParent, respondToThread, type ControlOptions, type ControlSources } from './threadControl.js';
 import { createThreadDriver, type AbandonedCalls, type ScheduleReason, type ThreadDriver } from './threadDriver.js';
@@ -285,6 +285,9 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     ...(schedule === undefined ? { driveIdle: (thread: Thread) => driver.drive(thread) } : {}),
   });
   const children: ChildLauncher = {
+    check(agent, input, { parentId }) {
+      checkLaunch(launchSources, agent, input, { source: { kind: 'pipeline', parentId } });
+    },
     async launch(agent, input, { threadId, parentId }) {
       const child = await launch(agent, input, { threadId, source: { kind: 'pipeline', parentId } });
       return { status: child.status, output: child.output, failure: child.failure };

@@ -29,6 +29,24 @@ describe('show of a pipeline', () => {
     const details = threadDetails(viewOf({ id: 'p1', agent: 'numbers', events }));
     expect(details).toContain('steps    2  (events: 5)');
   });
+
+  it('does not say it delegated to a child whose launch was refused (its call resolved by an error), and says it of one launched', () => {
+    const reason = 'step credit: could not launch agent intake: invalid input for agent intake: amount: Too small: expected number to be >0';
+    const stamped = (events: readonly object[]): ThreadEvent[] => events.map((event, i) => ({ ...event, seq: i + 1, at: '2026-01-01T00:00:00.000Z' })) as ThreadEvent[];
+    const delegations = [
+      { type: 'input', data: { input: {} } },
+      { type: 'tool_call', data: { callId: 'step_1', tool: 'fetch', args: { threadId: 'p1--fetch', agent: 'fetcher', input: 'go' }, idempotencyKey: 'p1:step_1', attempt: 1 } },
+      { type: 'tool_result', data: { callId: 'step_1', tool: 'fetch', result: 'got', durationMs: 0 } },
+      { type: 'tool_call', data: { callId: 'step_2', tool: 'credit', args: { threadId: 'p1--credit', agent: 'intake', input: { amount: -5 } }, idempotencyKey: 'p1:step_2', attempt: 1 } },
+    ];
+    const details = threadDetails(
+      viewOf({ id: 'p1', agent: 'chain', events: stamped([...delegations, { type: 'error', data: { kind: 'tool_error', message: reason, callId: 'step_2', tool: 'credit', attempt: 1 } }, { type: 'failed', data: { reason } }]) }),
+    );
+    expect(details).toContain('↳ delegated to fetcher: thread p1--fetch');
+    expect(details).not.toContain('delegated to intake');
+    expect(details).toMatch(/↳ .*intake.*p1--credit.*refused/);
+    expect(details).toContain(`✗ failed: ${reason}`);
+  });
 });
 
 describe('show of a thread cancelled while a tool call of it ran in another process', () => {

@@ -39,7 +39,7 @@ describe('one step-running style for the agent and pipeline machines', () => {
     const store = createMemoryStore({ clock });
     const thread = await store.create(threadOf('slow-1', 'slow', [{ type: 'input', data: { input: {} } }]));
     const rests: string[] = [];
-    const deps = { model: scriptedModel([]), store, clock, logger: silentLogger(), children: { launch: () => Promise.reject(new Error('no children')) }, onRest: ({ state }: { state: string }) => void rests.push(state) };
+    const deps = { model: scriptedModel([]), store, clock, logger: silentLogger(), children: { check: () => undefined, launch: () => Promise.reject(new Error('no children')) }, onRest: ({ state }: { state: string }) => void rests.push(state) };
     const actor = createActor(createPipelineMachine(slow), { input: { pipeline: slow, thread, deps }, clock }).start();
     expect(actor.getSnapshot().value).toBe('step_work');
     actor.send({ type: 'PAUSE', reason: 'lunch', by: 'me' });

@@ -5,13 +5,15 @@ import { createDeploybot } from '../../agents/deploybot/index.js';
 import { triage } from '../../agents/triage/index.js';
 import { agent } from '../../src/agent/agent.js';
 import { tool } from '../../src/agent/tool.js';
+import { threadDetails } from '../../src/cli/format.js';
 import { ConfigError, InvalidInputError } from '../../src/errors.js';
 import type { ModelRequest } from '../../src/model/model.js';
 import { scriptedModel, type ScriptedReply } from '../../src/model/scriptedModel.js';
+import { delegationOf } from '../../src/pipeline/delegations.js';
 import { agentStep, childThreadId, codeStep, FINISH, pipeline } from '../../src/pipeline/pipeline.js';
 import { createRuntime } from '../../src/runtime/runtime.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
-import type { ThreadEvent } from '../../src/thread/events.js';
+import type { Json, ThreadEvent } from '../../src/thread/events.js';
 import { createSimulatedDeployTarget } from '../../tools/deploy.js';
 
 /** A model playing triage and deploybot by reading the context, like a real model would. */
@@ -180,6 +182,40 @@ describe('pipelines', () => {
     expect(ended.output).toBeUndefined();
     expect(ended.events.some((e) => e.type === 'tool_result')).toBe(false);
     expect((await rt.get(other.id))?.events).toEqual(before.events);
+  });
+
+  it("fails an agent step whose input the agent's schema refuses naming the agent and each issue, as a launch of the agent does, and records no delegation to a child that was never created", async () => {
+    const store = createMemoryStore();
+    const take = tool({ name: 'take', description: 'take', input: z.object({}), run: () => 'taken' });
+    const intake = agent({ name: 'intake', description: 'takes orders', prompt: 'take', tools: [take], maxSteps: 5, input: z.object({ customer: z.string(), amount: z.number().positive() }) });
+    const chain = pipeline({
+      name: 'chain',
+      description: 'hands the order on',
+      input: z.object({ customer: z.string(), amount: z.number() }),
+      output: z.unknown(),
+      steps: [agentStep({ name: 'credit', agent: 'intake', input: ({ input }) => input as Json })],
+      finish: ({ results }) => results.credit ?? null,
+    });
+    const rt = createRuntime({ agents: [intake], pipelines: [chain], store, model: scriptedModel([]) });
+    // What launching the agent with the same input says, on every surface.
+    const refused = await rt.launch('intake', { customer: 'n5', amount: -5 }).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(refused).toBeInstanceOf(InvalidInputError);
+    const { issues } = refused as InvalidInputError;
+    expect(issues).toEqual([expect.stringMatching(/^amount: /)]);
+
+    await rt.launch('chain', { customer: 'n5', amount: -5 }, { threadId: 'run-1' });
+    const ended = await finished(rt, 'run-1');
+    expect(ended.status).toBe('failed');
+    expect(ended.failure).toContain('step credit: ');
+    expect(ended.failure).toContain('agent intake');
+    for (const issue of issues) expect(ended.failure).toContain(issue);
+    // No child thread, and nothing in the pipeline's log says one was delegated to.
+    expect(await rt.get(childThreadId('run-1', 'credit'))).toBeUndefined();
+    expect(ended.events.filter((e) => delegationOf(e) !== null)).toEqual([]);
+    expect(threadDetails(ended)).not.toContain('delegated');
   });
 
   it('runs its agent steps when its own id is as long as a thread id may be (128): the child ids stay valid, one per step and visit', async () => {

@@ -18,6 +18,7 @@ import { recordingStore } from '../support/restoreKit.js';
 /** Child threads that end at once: their output is `reply(agent, input)`. */
 export function instantChildren(reply: (agent: string, input: Json) => Json, launched: string[] = []): ChildLauncher {
   return {
+    check: () => undefined,
     async launch(agent, input, { threadId }) {
       launched.push(threadId);
       return { status: 'done', output: reply(agent, input), failure: undefined };

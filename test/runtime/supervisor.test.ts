@@ -57,7 +57,7 @@ describe('supervisor', () => {
     const ask = agent({ name: 'asker', description: 'a', prompt: 'p', tools: [] });
     const model = scriptedModel([{ intent: 'request_human_input', args: { question: 'q?' } }]);
     const supervisor = createActor(supervisorMachine, {
-      input: { agents: new Map([['asker', ask]]), deps: { model, store, clock: systemClock, logger: silentLogger(), children: { launch: () => Promise.reject(new Error('no children here')) } }, maxConcurrent: 4, onRest: (r) => rests.push(r) },
+      input: { agents: new Map([['asker', ask]]), deps: { model, store, clock: systemClock, logger: silentLogger(), children: { check: () => undefined, launch: () => Promise.reject(new Error('no children here')) } }, maxConcurrent: 4, onRest: (r) => rests.push(r) },
     }).start();
     const thread = await store.create({ id: 't1', agent: 'asker', events: [{ seq: 1, at: new Date().toISOString(), type: 'input', data: { input: 'hi' } }] });
     supervisor.send({ type: 'START', thread });

@@ -48,14 +48,33 @@ export interface ControlBody {
   by?: string;
 }
 
+/** The filters and paging of `GET /threads`. */
+export interface ListFilter {
+  agent?: string;
+  status?: string;
+  limit?: number;
+  after?: string;
+}
+
+/**
+ * What `GET /threads` answers: `next`, the cursor of the next page, only in a walk (`after`) whose
+ * page came back full.
+ */
+export interface ThreadPage {
+  threads: ThreadSummary[];
+  next?: string;
+}
+
 /** The switchyard HTTP API, as the CLI uses it. Every method throws {@link ServerError} or {@link UnreachableError}. */
 export interface Client {
   readonly url: string;
   /** `created` is false when `threadId` names a thread that exists already (the server answered 200 with it). */
   launch(agent: string, input: Json, threadId?: string): Promise<{ thread: ThreadView; created: boolean }>;
-  list(filter?: { agent?: string; status?: string; limit?: number }): Promise<ThreadSummary[]>;
-  /** One page of a walk over the threads in creation order (`after`: '' for the first page, then `next`). */
-  page(filter: { agent?: string; status?: string; limit?: number; after: string }): Promise<{ threads: ThreadSummary[]; next?: string }>;
+  /**
+   * `GET /threads`: the threads, most recently updated first; with `after` ('' for the first page,
+   * then `next`), one page of a walk over them in creation order.
+   */
+  list(filter?: ListFilter): Promise<ThreadPage>;
   get(threadId: string): Promise<ThreadView>;
   respond(threadId: string, body: RespondBody): Promise<ThreadView>;
   control(threadId: string, action: 'pause' | 'resume' | 'cancel', body?: ControlBody): Promise<ThreadView>;
@@ -102,14 +121,14 @@ export function createClient(options: ClientOptions): Client {
   const json = async <T>(method: string, path: string, body?: unknown): Promise<T> => parsed<T>(method, path, await send(method, path, body));
 
   const thread = (id: string): string => `/threads/${encodeURIComponent(id)}`;
-  function listing(filter: { agent?: string; status?: string; limit?: number; after?: string }): Promise<{ threads: ThreadSummary[]; next?: string }> {
+  function list(filter: ListFilter = {}): Promise<ThreadPage> {
     const query = new URLSearchParams();
     if (filter.agent) query.set('agent', filter.agent);
     if (filter.status) query.set('status', filter.status);
     if (filter.limit !== undefined) query.set('limit', String(filter.limit));
     if (filter.after !== undefined) query.set('after', filter.after);
     const text = query.toString();
-    return json<{ threads: ThreadSummary[]; next?: string }>('GET', `/threads${text ? `?${text}` : ''}`);
+    return json<ThreadPage>('GET', `/threads${text ? `?${text}` : ''}`);
   }
 
   return {
@@ -118,10 +137,7 @@ export function createClient(options: ClientOptions): Client {
       const response = await send('POST', '/threads', { agent, input, ...(threadId ? { threadId } : {}) });
       return { thread: await parsed<ThreadView>('POST', '/threads', response), created: response.status === 201 };
     },
-    async list(filter = {}) {
-      return (await listing(filter)).threads;
-    },
-    page: (filter) => listing(filter),
+    list,
     get: (id) => json<ThreadView>('GET', thread(id)),
     respond: (id, body) => json<ThreadView>('POST', `${thread(id)}/respond`, body),
     control: (id, action, body = {}) => json<ThreadView>('POST', `${thread(id)}/${action}`, body),

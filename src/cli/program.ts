@@ -3,7 +3,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
 import { ConfigError, messageOf } from '../errors.js';
-import { cliContext, EXIT, UsageError, type CliIO } from './cliContext.js';
+import type { ErrorBody } from '../server/errorMapper.js';
+import { cliContext, EXIT, UsageError, type CliIO, type GlobalOptions } from './cliContext.js';
 import { ServerError, UnreachableError } from './client.js';
 import { DEFAULT_URL } from './format.js';
 import { addServerCommands } from './serverCommands.js';
@@ -17,14 +18,16 @@ export { EXIT, UsageError, type CliIO } from './cliContext.js';
  */
 export async function runCli(argv: readonly string[], io: CliIO): Promise<number> {
   const cli = cliContext(io);
+  const json = (): boolean => program.opts<GlobalOptions>().json === true;
   const program = new Command('switchyard')
     .description('Run small, reliable LLM agents: serve them, launch threads, answer their questions.')
     .version(packageVersion(), '-V, --version')
     .addOption(new Option('--url <url>', 'the switchyard server').env('SWITCHYARD_URL').default(DEFAULT_URL))
     .addOption(new Option('--token <token>', 'the bearer token (serve: the one clients must send)').env('SWITCHYARD_TOKEN'))
-    .option('--json', 'print only JSON to stdout')
+    .option('--json', 'print JSON for scripts: one value on stdout (threads: {threads, next?}), and a failure as one line on stderr, {error, issues?}')
     .exitOverride()
-    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    // With --json, a usage error is said once, as JSON, by `reportFailure`.
+    .configureOutput({ writeOut: io.stdout, writeErr: (text) => void (json() ? undefined : io.stderr(text)) })
     .showHelpAfterError('(add --help for usage)')
     .addHelpText(
       'after',
@@ -45,37 +48,49 @@ Examples:
   try {
     await program.parseAsync([...argv]);
   } catch (error) {
-    return exitCodeOf(error, cli.err);
+    const failure = failureOf(error);
+    if (failure.code !== EXIT.ok) reportFailure(failure, json(), cli.err);
+    return failure.code;
   }
   return cli.exitCode();
 }
 
-/** Maps what a command threw to an exit code, printing the message. */
-function exitCodeOf(error: unknown, err: (line: string) => void): number {
+/** What a command that threw comes to: its exit code, and what to say. */
+interface Failure {
+  readonly code: number;
+  /** The HTTP API's error body (`{ error, issues? }`), as --json prints it. */
+  readonly body: ErrorBody;
+  /** Commander has said it already (in text). */
+  readonly said?: boolean;
+  /** Point to --help after the message. */
+  readonly usage?: boolean;
+}
+
+function failureOf(error: unknown): Failure {
   if (error instanceof CommanderError) {
-    // Commander printed its message already (help and version exit 0).
-    return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    // Help and version exit 0; a parse error's message starts "error: ".
+    const message = error.code === 'commander.help' ? 'a command is needed (add --help for the list)' : error.message.replace(/^error: /, '');
+    return { code: error.exitCode === 0 ? EXIT.ok : EXIT.usage, body: { error: message }, said: true, usage: true };
   }
-  if (error instanceof ConfigError) {
-    err(`error: ${error.message}`);
-    return EXIT.usage;
-  }
-  if (error instanceof UsageError) {
-    err(`error: ${error.message}`);
-    err('(add --help for usage)');
-    return EXIT.usage;
-  }
+  if (error instanceof ConfigError) return { code: EXIT.usage, body: { error: error.message } };
+  if (error instanceof UsageError) return { code: EXIT.usage, body: { error: error.message }, usage: true };
   if (error instanceof ServerError) {
-    err(`error: ${error.message}`);
-    for (const issue of error.issues) err(`  - ${issue}`);
-    return EXIT.error;
+    return { code: EXIT.error, body: error.issues.length > 0 ? { error: error.message, issues: error.issues } : { error: error.message } };
   }
-  if (error instanceof UnreachableError) {
-    err(`error: ${error.message}`);
-    return EXIT.error;
+  if (error instanceof UnreachableError) return { code: EXIT.error, body: { error: error.message } };
+  return { code: EXIT.error, body: { error: messageOf(error) } };
+}
+
+/** Prints a failure on stderr: with --json as one JSON line (scripts parse it), else as text. */
+function reportFailure({ body, said = false, usage = false }: Failure, json: boolean, err: (line: string) => void): void {
+  if (json) {
+    err(JSON.stringify(body));
+    return;
   }
-  err(`error: ${messageOf(error)}`);
-  return EXIT.error;
+  if (said) return;
+  err(`error: ${body.error}`);
+  for (const issue of body.issues ?? []) err(`  - ${issue}`);
+  if (usage) err('(add --help for usage)');
 }
 
 /** The version in the package's package.json (found from src/cli or dist/src/cli). */

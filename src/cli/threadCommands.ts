@@ -50,14 +50,8 @@ export function addThreadCommands(program: Command, cli: CliContext): void {
     .option('--after <cursor>', "page through every thread in creation order: '' for the first page, then the cursor printed after a page")
     .action(async ({ waiting, ...filter }: { agent?: string; status?: string; waiting?: boolean; limit: number; after?: string }, command: Command) => {
       const opts = waiting ? { ...filter, status: WAITING.join(',') } : filter;
-      const client = cli.clientOf(command);
-      if (opts.after === undefined) {
-        const threads = await client.list(opts);
-        if (cli.globals(command).json) cli.printJson(threads);
-        else cli.out(threadsTable(threads));
-        return;
-      }
-      const page = await client.page({ ...opts, after: opts.after });
+      // --json prints the server's answer as it is, `{ threads, next? }`, with or without --after.
+      const page = await cli.clientOf(command).list(opts);
       if (cli.globals(command).json) cli.printJson(page);
       else cli.out(page.next === undefined ? threadsTable(page.threads) : `${threadsTable(page.threads)}\nnext page: --after ${shellQuote(page.next)}`);
     });

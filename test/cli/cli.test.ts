@@ -117,7 +117,7 @@ describe('switchyard CLI', () => {
 
     const listed = await cli('--json', 'threads', '--status', 'awaiting_human');
     expect(listed.code).toBe(0);
-    expect((JSON.parse(listed.stdout) as { id: string }[]).map((t) => t.id)).toEqual([demoId]);
+    expect((JSON.parse(listed.stdout) as { threads: { id: string }[] }).threads.map((t) => t.id)).toEqual([demoId]);
   });
 
   it('threads --after pages through every thread, printing where the next page starts', async () => {
@@ -261,7 +261,7 @@ describe('switchyard CLI', () => {
     expect(refused.stderr).toMatch(/^error: unauthorized/);
     const listed = await cli('threads', '--json', '--token', 'sesame');
     expect(listed.code).toBe(0);
-    const threads = JSON.parse(listed.stdout) as { id: string; status: string }[];
+    const { threads } = JSON.parse(listed.stdout) as { threads: { id: string; status: string }[] };
     expect(Object.fromEntries(threads.map((t) => [t.id, t.status]))).toMatchObject({ [threadId]: 'done', [demoId]: 'awaiting_human' });
     // The calculator threads (one of them watched) and the pipeline with its two children.
     expect(threads).toHaveLength(7);

@@ -78,7 +78,6 @@ export function createFakeClient(): FakeClient {
     },
     launch: unsupported,
     list: unsupported,
-    page: unsupported,
     respond: unsupported,
     control: unsupported,
   };

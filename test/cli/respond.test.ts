@@ -159,7 +159,7 @@ describe('threads', () => {
       const result = await cli('threads', '--json', ...args);
       expect(result.stderr).toBe('');
       expect(result.code).toBe(0);
-      return new Map((JSON.parse(result.stdout) as { id: string; status: string }[]).map((t) => [t.id, t.status]));
+      return new Map((JSON.parse(result.stdout) as { threads: { id: string; status: string }[] }).threads.map((t) => [t.id, t.status]));
     };
 
     const waiting = await listed('--waiting');

@@ -109,6 +109,20 @@ async function storedTypes(data: string, id: string): Promise<string[]> {
   }
 }
 
+describe('serve whose terminal closes (SIGHUP)', () => {
+  // QA: SIGHUP (an ssh session or terminal closed under a foreground serve) killed the process at
+  // once, with no drain and no line saying why.
+  it('stops as on SIGTERM: the call in progress finishes and is journaled, and it says why', async () => {
+    const { serve, id, data, env } = await serveWithCallRunning('hangup');
+    serve.signal('SIGHUP');
+    await serve.waitFor(/waiting for the tool calls in progress before stopping/);
+    await writeFile(env.RELEASE, '');
+    expect(await serve.exited()).toBe(0);
+    expect(serve.stderr()).toMatch(/SIGHUP: stopping: letting the work in progress finish/);
+    expect(await storedTypes(data, id)).toEqual(['input', 'decision', 'human_request', 'human_response', 'tool_call', 'tool_result']);
+  });
+});
+
 describe('serve told to stop twice', () => {
   it('takes a repeat that comes at once (a process group signalled, and a wrapper such as timeout passing it on) as the same stop: the call still finishes and is journaled', async () => {
     const { serve, id, data, env } = await serveWithCallRunning('twice');

@@ -34,8 +34,9 @@ const code = await runCli(process.argv, {
   env: process.env,
   stopped: () => {
     // Only `serve` and `worker` wait for a signal; the client commands keep the default (exit at once).
+    // SIGHUP (the terminal or ssh session of a foreground serve closed) is a stop like the others.
     waits = true;
-    process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal).on('SIGTERM', onSignal).on('SIGHUP', onSignal);
     return stopped;
   },
 });

@@ -1,0 +1,64 @@
+/**
+ * A follow (`switchyard watch`, `launch`, `respond`) whose API server restarts: the event stream
+ * closes without its `end`, and the client reconnects where it was (the stream resumes after the
+ * last seq it got) instead of failing, for a bounded time. A server that never answered is still
+ * an error at once.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { calculator } from '../../agents/calculator/index.js';
+import { createClient, UnreachableError } from '../../src/cli/client.js';
+import { followThread } from '../../src/cli/follow.js';
+import { createDemoModel } from '../../src/model/demoModel.js';
+import { createRuntime, type Runtime } from '../../src/runtime/runtime.js';
+import { startHttpServer, type HttpServer } from '../../src/server/httpServer.js';
+import { createMemoryStore } from '../../src/store/memoryStore.js';
+import type { ThreadEvent } from '../../src/thread/events.js';
+import { within } from '../bus/waiting.js';
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()!();
+});
+
+async function serving(runtime: Runtime, port = 0): Promise<HttpServer> {
+  const server = await startHttpServer(runtime, { port, token: '' });
+  cleanups.push(() => server.close());
+  return server;
+}
+
+describe('following a thread across a restart of its API server', () => {
+  // QA: `switchyard watch` exited 1 ("cannot reach switchyard") the moment the old server closed the
+  // stream, so a rolling deploy of the API killed every watcher, though the stream can resume.
+  it('reconnects after the last event it got, and reports every event once, up to the end', async () => {
+    const runtime = createRuntime({ agents: [calculator], store: createMemoryStore(), model: createDemoModel() });
+    cleanups.push(() => runtime.close());
+    const { id } = await runtime.launch('calculator', 'what is (3 + 4) / 2');
+    const waiting = await runtime.settled(id);
+    expect(waiting.status).toBe('awaiting_human');
+    const first = await serving(runtime);
+    const client = createClient({ url: first.url, reconnect: { firstDelayMs: 20, maxDelayMs: 100, giveUpAfterMs: 10_000 } });
+
+    const seen: ThreadEvent[] = [];
+    const following = followThread(client, id, { untilMoved: true, onEvent: (event) => seen.push(event) });
+    await within(
+      (async () => {
+        while (seen.length < waiting.version) await new Promise((resolve) => setTimeout(resolve, 10));
+      })(),
+      5_000,
+      'the events so far',
+    );
+    // The server restarts (its streams end without `end`); the thread moves while it is down.
+    await first.close();
+    await runtime.respond(id, { requestId: waiting.pendingRequest!.requestId, approved: true });
+    await serving(runtime, first.port);
+
+    const view = await within(following, 10_000, 'the follow to reach the end through the new server');
+    expect(view).toMatchObject({ status: 'done', output: '(3 + 4) / 2 = 3.5' });
+    expect(seen.map((e) => e.seq)).toEqual(view.events.map((e) => e.seq));
+  });
+
+  it('still fails at once when the server never answered', async () => {
+    const client = createClient({ url: 'http://127.0.0.1:9', reconnect: { firstDelayMs: 20, maxDelayMs: 100, giveUpAfterMs: 10_000 } });
+    await expect(within(followThread(client, 'th-none'), 5_000, 'the failure')).rejects.toBeInstanceOf(UnreachableError);
+  });
+});

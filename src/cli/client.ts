@@ -31,6 +31,23 @@ export interface ClientOptions {
   url: string;
   /** Sent as `Authorization: Bearer <token>` when set. @default none */
   token?: string;
+  /** How an event stream that closed before its end (the server restarted) is opened again. */
+  reconnect?: ReconnectOptions;
+}
+
+/**
+ * How {@link Client.events} opens a stream again that closed before the thread's end (a server
+ * restarted, a proxy cut it): after the last event it got, waiting `firstDelayMs` doubling to
+ * `maxDelayMs` between tries, until one answers or `giveUpAfterMs` passed since it closed. A stream
+ * that never opened is not retried: nothing answered there.
+ */
+export interface ReconnectOptions {
+  /** @default 250 */
+  firstDelayMs?: number;
+  /** @default 5000 */
+  maxDelayMs?: number;
+  /** @default 60000 */
+  giveUpAfterMs?: number;
 }
 
 /** A human's response, as `POST /threads/:id/respond` takes it. */
@@ -88,6 +105,7 @@ export interface Client {
 /** Builds a {@link Client} over the global `fetch`. */
 export function createClient(options: ClientOptions): Client {
   const base = options.url.replace(/\/+$/, '');
+  const reconnect = { firstDelayMs: 250, maxDelayMs: 5_000, giveUpAfterMs: 60_000, ...options.reconnect };
   const headers = (extra: Record<string, string> = {}): Record<string, string> => ({
     ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
     ...extra,
@@ -142,32 +160,77 @@ export function createClient(options: ClientOptions): Client {
     respond: (id, body) => json<ThreadView>('POST', `${thread(id)}/respond`, body),
     control: (id, action, body = {}) => json<ThreadView>('POST', `${thread(id)}/${action}`, body),
     async *events(id, { afterSeq = 0, signal } = {}) {
-      const response = await send('GET', `${thread(id)}/events?after=${afterSeq}`, undefined, signal);
-      // 204: the thread ended and nothing is left to send.
-      if (response.status === 204 || response.body === null) return;
-      const messages = response.body.pipeThrough(new TextDecoderStream()).pipeThrough(new EventSourceParserStream());
-      const reader = messages.getReader();
-      try {
-        for (;;) {
-          const { done, value } = await reader.read();
-          if (done) return;
-          if (value.event === 'end') return;
-          let event: ThreadEvent;
-          try {
-            event = JSON.parse(value.data) as ThreadEvent;
-          } catch {
-            continue;
-          }
-          yield event;
+      // The seq of the last event yielded: a stream opened again resumes after it.
+      const last = { seq: afterSeq };
+      let opened = false;
+      // Since when no stream has brought an event, and the tries since.
+      let closedAt: number | undefined;
+      let tries = 0;
+      for (;;) {
+        const before = last.seq;
+        try {
+          const response = await send('GET', `${thread(id)}/events?after=${last.seq}`, undefined, signal);
+          opened = true;
+          // 204: the thread ended and nothing is left to send.
+          if (response.status === 204 || response.body === null) return;
+          if (yield* streamed(response.body, last)) return;
+        } catch (error) {
+          // Never opened: nothing answers there. A refusal (401, 404) is the server's answer.
+          if (signal?.aborted || error instanceof ServerError || !opened) throw error;
         }
-      } catch (error) {
-        if (signal?.aborted || error instanceof ServerError) throw error;
-        throw new UnreachableError(base, { cause: error });
-      } finally {
-        await reader.cancel().catch(() => undefined);
+        if (last.seq !== before) [closedAt, tries] = [undefined, 0];
+        closedAt ??= Date.now();
+        if (Date.now() - closedAt >= reconnect.giveUpAfterMs) throw new UnreachableError(base);
+        await pause(Math.min(reconnect.maxDelayMs, reconnect.firstDelayMs * 2 ** Math.min(tries++, 16)), signal);
       }
     },
   };
+}
+
+/** The stream closed before the thread's `end` (a server restarting, a connection cut). */
+class StreamClosed extends Error {}
+
+/**
+ * Yields the events of one opened stream, keeping the last seq in `last`. True when it ended with
+ * the server's `end`; throws {@link StreamClosed} when it closed or broke before it.
+ */
+async function* streamed(body: ReadableStream<Uint8Array>, last: { seq: number }): AsyncGenerator<ThreadEvent, boolean> {
+  const reader = body.pipeThrough(new TextDecoderStream()).pipeThrough(new EventSourceParserStream()).getReader();
+  try {
+    for (;;) {
+      let read: Awaited<ReturnType<typeof reader.read>>;
+      try {
+        read = await reader.read();
+      } catch (error) {
+        throw new StreamClosed('the event stream broke', { cause: error });
+      }
+      if (read.done) throw new StreamClosed('the event stream closed before the end');
+      if (read.value.event === 'end') return true;
+      let event: ThreadEvent;
+      try {
+        event = JSON.parse(read.value.data) as ThreadEvent;
+      } catch {
+        continue;
+      }
+      last.seq = event.seq;
+      yield event;
+    }
+  } finally {
+    await reader.cancel().catch(() => undefined);
+  }
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts (the caller's loop then sees it aborted). */
+function pause(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }
 
 /** The error a failed response describes: the server's `{ error, issues }` body, or its status. */

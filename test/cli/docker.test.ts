@@ -61,6 +61,16 @@ describe('the Docker files', () => {
     expect(base.get('server')).toMatch(/SWITCHYARD_WEBHOOK_URL: \$\{SWITCHYARD_WEBHOOK_URL:-\}/);
   });
 
+  it('give the server the inbound hooks\' secret and a health check it can run (qa16: neither was there)', () => {
+    const server = services(read('docker-compose.yml')).get('server')!;
+    expect(server).toMatch(/SWITCHYARD_HOOK_SECRET: \$\{SWITCHYARD_HOOK_SECRET:-\}/);
+    // node:22-slim has no curl or wget: the check asks /health with node's own fetch, on the port serve listens on.
+    const port = /"--port", "(\d+)"/.exec(server)?.[1];
+    expect(port).toBeDefined();
+    expect(server).toMatch(/healthcheck:\n\s+test: \["CMD", "node", "-e", ".*fetch\('http:\/\/127\.0\.0\.1:(\d+)\/health'\).*"\]/);
+    expect(/fetch\('http:\/\/127\.0\.0\.1:(\d+)\/health'\)/.exec(server)?.[1]).toBe(port);
+  });
+
   it('do not copy a project\'s node_modules into the image', () => {
     expect(read('.dockerignore').split('\n')).toContain('**/node_modules');
   });

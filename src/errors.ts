@@ -124,6 +124,24 @@ export class ThreadEndedError extends InvalidStateError {
 /** A store, bus or other system component failed. */
 export class SystemError extends SwitchyardError {}
 
+/**
+ * A stored thread whose stored form is damaged (a line of its file is not events): it is left out
+ * of listings, and reading or changing it fails with this error until it is repaired. The HTTP
+ * API answers 500 with {@link UnreadableThreadError.answer}, which names the thread and what is
+ * wrong but not where it is stored; the message (for the log) says where.
+ */
+export class UnreadableThreadError extends SystemError {
+  constructor(
+    readonly threadId: string,
+    message: string,
+    /** What to tell a client: the thread and what is wrong, never a path. */
+    readonly answer: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
 /** Type guard for switchyard errors. */
 export function isSwitchyardError(value: unknown): value is SwitchyardError {
   return value instanceof SwitchyardError;

@@ -39,6 +39,7 @@ export {
   ThreadEndedError,
   ThreadTooLargeError,
   UnknownAgentError,
+  UnreadableThreadError,
   VersionConflictError,
 } from './errors.js';
 export { checkConfig, defineConfig, type StoreContext, type SwitchyardConfig } from './runtime/config.js';

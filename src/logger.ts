@@ -1,4 +1,5 @@
 import { pino, type Logger } from 'pino';
+import { ConfigError } from './errors.js';
 
 export type { Logger };
 
@@ -17,6 +18,14 @@ export const REDACTED_LOG_PATHS: readonly string[] = [
   '*.secret',
 ];
 
+/** The levels a logger can be set to, least severe first, and `silent` (nothing). */
+export const LOG_LEVELS: readonly string[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+
+/** Whether `level` is one of {@link LOG_LEVELS}. */
+export function isLogLevel(level: string): boolean {
+  return LOG_LEVELS.includes(level);
+}
+
 /** Options of {@link createLogger}. */
 export interface LoggerOptions {
   /** @default process.env.SWITCHYARD_LOG_LEVEL ?? 'info' */
@@ -25,9 +34,13 @@ export interface LoggerOptions {
   destination?: NodeJS.WritableStream;
 }
 
-/** A pino logger that redacts secret-looking fields. Logs go to stderr by default. */
+/**
+ * A pino logger that redacts secret-looking fields. Logs go to stderr by default. A level not in
+ * {@link LOG_LEVELS} is a `ConfigError`.
+ */
 export function createLogger(options: LoggerOptions = {}): Logger {
   const { level = process.env.SWITCHYARD_LOG_LEVEL ?? 'info', destination = process.stderr } = options;
+  if (!isLogLevel(level)) throw new ConfigError(`log level must be one of ${LOG_LEVELS.join(', ')} (got ${JSON.stringify(level)})`);
   return pino(
     { name: 'switchyard', level, redact: { paths: [...REDACTED_LOG_PATHS], censor: '[REDACTED]' } },
     destination,

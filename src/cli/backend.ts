@@ -7,6 +7,7 @@ import type { Model } from '../model/model.js';
 import { createRuntime, type Runtime } from '../runtime/runtime.js';
 import { fileDeliveryLedger, type DeliveryLedger } from '../store/deliveryLedger.js';
 import { createFileStore } from '../store/fileStore.js';
+import { CorruptThreadFileError } from '../store/threadFiles.js';
 import type { ThreadStore } from '../store/threadStore.js';
 import { claimDir } from './dirClaim.js';
 import { inspectWebsocket, natsInspectOptions } from './env.js';
@@ -67,7 +68,7 @@ export async function embeddedBackend(dir: string, options: BackendOptions): Pro
   const own = project.config.store;
   let store: ThreadStore;
   try {
-    store = own ? await own({ dir }) : await createFileStore({ dir: join(dir, 'threads') });
+    store = own ? await own({ dir }) : await openFileStore(join(dir, 'threads'), logger);
   } catch (error) {
     release();
     throw error;
@@ -108,6 +109,34 @@ export async function embeddedBackend(dir: string, options: BackendOptions): Pro
       }
     },
   };
+}
+
+/** Why a file store rebuilt its index, as the log says it. */
+const REBUILD_WHY: Readonly<Record<'missing' | 'unusable' | 'stale', string>> = {
+  missing: 'there was none: a directory from before the index, or it was deleted',
+  unusable: 'it was damaged, or of another format',
+  stale: 'thread files were added or removed behind its back',
+};
+
+/**
+ * The embedded file store, reporting to the log what it meets opening and listing: a rebuild of
+ * the index from the thread files (info, with why and how long opening took: every file is read),
+ * and a corrupt thread file (error, naming the file, the byte and what is wrong), which listings
+ * leave out and reads refuse.
+ */
+async function openFileStore(dir: string, logger: Logger): Promise<ThreadStore> {
+  const opening = performance.now();
+  return createFileStore({
+    dir,
+    onIndexRebuilt(reason) {
+      const ms = Math.round(performance.now() - opening);
+      logger.info({ dir, reason, ms }, `rebuilt the thread index from the thread files (${reason}: ${REBUILD_WHY[reason]}); opening the store took ${ms} ms`);
+    },
+    onCorrupt(threadId, error) {
+      const where = error instanceof CorruptThreadFileError ? { file: error.file, byte: error.byte, reason: error.reason } : {};
+      logger.error({ threadId, ...where }, `thread ${threadId} is left out of listings: ${error.message}`);
+    },
+  });
 }
 
 /** What `serve` on NATS needs besides the project. */

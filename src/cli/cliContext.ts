@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { ConfigError } from '../errors.js';
 import type { ThreadView } from '../runtime/runtime.js';
 import type { ThreadEvent } from '../thread/events.js';
 import { TERMINAL_STATUSES, unrecordedCall, type ThreadStatus } from '../thread/state.js';
@@ -33,6 +34,19 @@ export interface CliIO {
 /** Misuse of the CLI that commander cannot see (conflicting flags, bad JSON input). Exit code 2. */
 export class UsageError extends Error {
   override readonly name = 'UsageError';
+}
+
+/**
+ * The bearer token, trimmed (by `serve` and by the client commands alike): one read from a secret
+ * file keeps its trailing newline, which no HTTP header carries. A token blank once trimmed (it
+ * would leave `serve` open to anyone), or holding a control character inside, is a
+ * {@link ConfigError} naming `setting`; the message never holds the token.
+ */
+function checkedToken(raw: string, setting: string): string {
+  const token = raw.trim();
+  if (token === '' && raw !== '') throw new ConfigError(`${setting} is blank (only whitespace): set the token itself, or leave it empty for none`);
+  if (/[\x00-\x1f\x7f]/.test(token)) throw new ConfigError(`${setting} holds a control character (a line break?) inside the token: no HTTP header can carry it`);
+  return token;
 }
 
 /** The options every command has. */
@@ -78,7 +92,11 @@ export function cliContext(io: CliIO): CliContext & { exitCode(): number } {
   let exitCode: number = EXIT.ok;
   const out = (line = ''): void => io.stdout(`${line}\n`);
   const printJson = (value: unknown): void => out(JSON.stringify(value, null, 2));
-  const globals = (command: Command): GlobalOptions => command.optsWithGlobals<GlobalOptions>();
+  const globals = (command: Command): GlobalOptions => {
+    const options = command.optsWithGlobals<GlobalOptions>();
+    if (options.token === undefined) return options;
+    return { ...options, token: checkedToken(options.token, command.getOptionValueSourceWithGlobals('token') === 'env' ? 'SWITCHYARD_TOKEN' : '--token') };
+  };
   const hintFor = (url: string): CommandHint => {
     const prefix = io.env.npm_command ? 'npx switchyard' : 'switchyard';
     const extra = url.replace(/\/+$/, '') === DEFAULT_URL ? '' : ` --url ${shellQuote(url)}`;

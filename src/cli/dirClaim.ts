@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, messageOf, SystemError } from '../errors.js';
 import { createLockOwner, type LockRelease } from '../store/fileLock.js';
@@ -75,15 +75,26 @@ const DENIED: Readonly<Record<string, string>> = {
 
 /**
  * The error to report for a data directory that could not be written: a {@link ConfigError}
- * (another `--dir` is the fix) when the file system refuses this user, naming the directory and
- * the cause; else a {@link SystemError} naming both.
+ * (another `--dir` is the fix) when the file system refuses this user, or the path is a file,
+ * naming the directory and the cause; else a {@link SystemError} naming both.
  */
 function unusableDir(dir: string, error: unknown): ConfigError | SystemError {
   const code = errnoOf(error);
   const denied = code === undefined ? undefined : DENIED[code];
   if (denied !== undefined) return new ConfigError(`cannot write the data directory ${dir}: ${denied} (${code}); pass --dir a directory this user can write`, { cause: error });
+  if (code === 'EEXIST' || code === 'ENOTDIR') {
+    return new ConfigError(isFile(dir) ? `--dir ${dir} is a file, not a directory` : `--dir ${dir}: a folder on its path is a file`, { cause: error });
+  }
   const cause = error instanceof Error && error.cause !== undefined ? error.cause : error;
   return new SystemError(`cannot use the data directory ${dir}: ${messageOf(cause)}`, { cause: error });
+}
+
+function isFile(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
 }
 
 /** The errno code (`EACCES`...) of an error or of the error that caused it. */

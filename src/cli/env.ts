@@ -1,5 +1,5 @@
 import { ConfigError } from '../errors.js';
-import { createLogger, type Logger } from '../logger.js';
+import { createLogger, isLogLevel, LOG_LEVELS, type Logger } from '../logger.js';
 import { createDemoModel } from '../model/demoModel.js';
 import type { Model } from '../model/model.js';
 import { createOpenAIModel } from '../model/openaiModel.js';
@@ -22,14 +22,41 @@ export function modelFromEnv(env: NodeJS.ProcessEnv, own?: Model): { model: Mode
   return { model: configured ? createOpenAIModel() : createDemoModel(), configured, own: false };
 }
 
-/** The pino logger of `serve` and `worker`: `level`, else `SWITCHYARD_LOG_LEVEL`, else info. */
+/**
+ * The pino logger of `serve` and `worker`: `level` (`--log-level`), else `SWITCHYARD_LOG_LEVEL`,
+ * else info. A level pino does not know is a {@link ConfigError} naming the setting and the levels.
+ */
 export function loggerFromEnv(level: string | undefined, env: NodeJS.ProcessEnv): Logger {
-  return createLogger({ level: level ?? env.SWITCHYARD_LOG_LEVEL ?? 'info' });
+  return createLogger({ level: logLevelFromEnv(level, env) });
 }
 
-/** A @statelyai/inspect WebSocket inspector to feed too (`SWITCHYARD_INSPECT_WS`), if any. */
+/** The level {@link loggerFromEnv} uses, checked: `level`, else `SWITCHYARD_LOG_LEVEL`, else info. */
+export function logLevelFromEnv(level: string | undefined, env: NodeJS.ProcessEnv): string {
+  const [setting, raw] = level !== undefined ? ['--log-level', level] : ['SWITCHYARD_LOG_LEVEL', env.SWITCHYARD_LOG_LEVEL ?? ''];
+  const value = raw.trim().toLowerCase();
+  if (value === '' && level === undefined) return 'info';
+  if (!isLogLevel(value)) {
+    const levels = `${LOG_LEVELS.slice(0, -1).join(', ')} or ${LOG_LEVELS.at(-1)!}`;
+    throw new ConfigError(`${setting} must be one of ${levels} (got ${JSON.stringify(raw)})`);
+  }
+  return value;
+}
+
+/**
+ * A @statelyai/inspect WebSocket inspector to feed too (`SWITCHYARD_INSPECT_WS`), if any; a value
+ * that is not a `ws://` or `wss://` URL is a {@link ConfigError}.
+ */
 export function inspectWebsocket(env: NodeJS.ProcessEnv): string | undefined {
-  return env.SWITCHYARD_INSPECT_WS || undefined;
+  const raw = (env.SWITCHYARD_INSPECT_WS ?? '').trim();
+  if (raw === '') return undefined;
+  let protocol: string | undefined;
+  try {
+    protocol = new URL(raw).protocol;
+  } catch {
+    protocol = undefined;
+  }
+  if (protocol !== 'ws:' && protocol !== 'wss:') throw new ConfigError(`SWITCHYARD_INSPECT_WS must be a ws:// or wss:// URL (got ${JSON.stringify(raw)})`);
+  return raw;
 }
 
 /** What a process that joins NATS tells the fleet's inspectors, from the environment (`SWITCHYARD_INSPECT_WS`, `SWITCHYARD_INSPECT_HEARTBEAT_MS`). */
@@ -57,15 +84,16 @@ export function inspectHeartbeat(env: NodeJS.ProcessEnv): number | undefined {
 
 /**
  * Webhook receivers from the environment: `SWITCHYARD_WEBHOOK_URL` (several separated by commas)
- * and `SWITCHYARD_WEBHOOK_SECRET` (the HMAC secret; required with a URL).
+ * and `SWITCHYARD_WEBHOOK_SECRET` (the HMAC secret; required with a URL). A URL that is not
+ * http(s), or a URL without a secret, is a {@link ConfigError}.
  */
 export function webhooksFromEnv(env: NodeJS.ProcessEnv): WebhookTarget[] | undefined {
   const urls = (env.SWITCHYARD_WEBHOOK_URL ?? '').split(',').map((u) => u.trim()).filter(Boolean);
   if (urls.length === 0) return undefined;
   const secret = env.SWITCHYARD_WEBHOOK_SECRET ?? '';
-  if (secret === '') throw new Error('SWITCHYARD_WEBHOOK_URL is set but SWITCHYARD_WEBHOOK_SECRET is not: webhooks are always signed');
+  if (secret === '') throw new ConfigError('SWITCHYARD_WEBHOOK_URL is set but SWITCHYARD_WEBHOOK_SECRET is not: webhooks are always signed');
   for (const url of urls) {
-    if (!/^https?:\/\//.test(url)) throw new Error(`SWITCHYARD_WEBHOOK_URL: ${url} is not an http(s) URL`);
+    if (!/^https?:\/\//.test(url)) throw new ConfigError(`SWITCHYARD_WEBHOOK_URL must be http(s) URLs separated by commas: ${url} is not one`);
   }
   return urls.map((url) => ({ url, secret }));
 }

@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { messageOf } from '../errors.js';
+import { ConfigError, messageOf } from '../errors.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { startHttpServer, type HttpServer } from '../server/httpServer.js';
 import { inspectorExtension } from '../inspector/mount.js';
@@ -8,7 +8,7 @@ import type { DeliveryLedger } from '../store/deliveryLedger.js';
 import type { WebhookTarget } from '../server/webhooks.js';
 import { embeddedBackend, natsBackend, type Backend, type BackendOptions } from './backend.js';
 import { BUNDLED_EXAMPLES } from './bundled.js';
-import { loggerFromEnv, modelFromEnv, webhooksFromEnv } from './env.js';
+import { inspectWebsocket, loggerFromEnv, modelFromEnv, webhooksFromEnv } from './env.js';
 import { DEFAULT_URL, eventLine, shellQuote, type CommandHint } from './format.js';
 import { describeProject, type Project } from './project.js';
 import type { Json } from '../thread/events.js';
@@ -67,6 +67,7 @@ export async function serve(project: Project, options: ServeOptions, io: ServeIO
   const base: BackendOptions = { project, model, logger, env: io.env };
   // Read (and checked) before anything is opened.
   const webhooks = webhooksFromEnv(io.env);
+  inspectWebsocket(io.env);
   const backend = options.natsUrl
     ? await natsBackend({ ...base, natsUrl: options.natsUrl, worker: options.worker ?? true, ...optional(options) })
     : await embeddedBackend(resolve(options.dir), base);
@@ -173,6 +174,10 @@ async function listen(
     await backend.close();
     const code = (error as { code?: unknown }).code;
     if (code === 'EADDRINUSE') throw new Error(`${options.host}:${options.port} is in use (another switchyard serve?); pick a port with --port`);
+    // A host that names no address of this machine will not start to: a setting to fix, not to retry.
+    if (code === 'ENOTFOUND' || code === 'EADDRNOTAVAIL') {
+      throw new ConfigError(`--host ${options.host} is not an address of this machine (${messageOf(error)}); pass --host 127.0.0.1, 0.0.0.0 or one of its addresses`, { cause: error });
+    }
     throw error;
   }
 }

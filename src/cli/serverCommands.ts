@@ -28,7 +28,7 @@ export function addServerCommands(program: Command, cli: CliContext): void {
     .option('--nats-url <url>', 'join NATS (env NATS_URL): threads in a KV bucket, runs as durable jobs shared with `switchyard worker` processes')
     .option('--prefix <prefix>', 'NATS subject prefix (env SWITCHYARD_PREFIX; default switchyard)')
     .option('--replicas <n>', 'NATS: replicas of the KV bucket and the work queues (1, 3 or 5)', parseReplicas)
-    .addOption(new Option('--bucket <name>', 'NATS: the KV bucket of the threads (default <prefix>_threads)').env('SWITCHYARD_BUCKET'))
+    .addOption(new Option('--bucket <name>', 'NATS: the KV bucket of the threads (default <prefix>_threads)').env('SWITCHYARD_BUCKET').argParser(parseBucket))
     .option('--no-worker', 'NATS: take no jobs in this process, leave them to `switchyard worker`')
     .addOption(new Option('--hook-secret <secret>', 'accept signed inbound webhooks on POST /hooks/<agent> (HMAC secret)').env('SWITCHYARD_HOOK_SECRET'))
     .action(
@@ -73,7 +73,7 @@ export function addServerCommands(program: Command, cli: CliContext): void {
     .option('--prefix <prefix>', 'NATS subject prefix (env SWITCHYARD_PREFIX; default switchyard)')
     .option('--concurrency <n>', 'jobs at once per agent (default 16)', parseConcurrency)
     .option('--replicas <n>', 'replicas of the KV bucket and the work queues (1, 3 or 5)', parseReplicas)
-    .addOption(new Option('--bucket <name>', 'the KV bucket of the threads (default <prefix>_threads)').env('SWITCHYARD_BUCKET'))
+    .addOption(new Option('--bucket <name>', 'the KV bucket of the threads (default <prefix>_threads)').env('SWITCHYARD_BUCKET').argParser(parseBucket))
     .option('--log-level <level>', 'pino log level (env SWITCHYARD_LOG_LEVEL)')
     .action(async (opts: WorkerFlags) => {
       // Loaded here so the client commands start without NATS, the runtime and the agents.
@@ -114,6 +114,13 @@ function parseConcurrency(value: string): number {
   const n = Number(value);
   if (!/^\d+$/.test(value) || n < 1 || n > 1_000) throw new InvalidArgumentError('must be a number from 1 to 1000');
   return n;
+}
+
+/** A NATS KV bucket name, as the NATS client checks it (before connecting, not after). */
+function parseBucket(value: string): string {
+  // Empty: the default bucket.
+  if (value !== '' && !/^[-\w]+$/.test(value)) throw new InvalidArgumentError('must be letters, digits, - and _');
+  return value;
 }
 
 function parseList(value: string): string[] {

@@ -1,5 +1,5 @@
 import { HTTPException } from 'hono/http-exception';
-import { InvalidInputError, InvalidStateError, NotFoundError, ThreadTooLargeError, VersionConflictError } from '../errors.js';
+import { InvalidInputError, InvalidStateError, NotFoundError, ThreadTooLargeError, UnreadableThreadError, VersionConflictError } from '../errors.js';
 import type { Logger } from '../logger.js';
 
 /** The body of every error response: what was wrong, and the details when there are several. */
@@ -44,6 +44,8 @@ export { formatIssues } from '../errors.js';
  * - `InvalidStateError` (the thread cannot take the operation now) and `VersionConflictError`
  *   (another writer advanced the thread first): 409
  * - hono's `HTTPException` (401 from the bearer check, 413 from the body limit, 415): its status
+ * - `UnreadableThreadError` (the thread's stored form is damaged): 500 naming the thread and what
+ *   is wrong (not where it is stored: the log line says that)
  * - anything else: 500 with a generic message; the details go to the log, never to the client
  */
 export function mapError(error: unknown, logger: Logger, context: ErrorContext = {}): MappedError {
@@ -63,6 +65,10 @@ export function mapError(error: unknown, logger: Logger, context: ErrorContext =
   }
   if (error instanceof HTTPException && error.status in STATUS_TEXT) {
     return { status: error.status as ErrorStatus, body: { error: error.message || STATUS_TEXT[error.status]! } };
+  }
+  if (error instanceof UnreadableThreadError) {
+    logger.error({ err: error, threadId: error.threadId, method: context.method, path: context.path }, `HTTP request met a corrupt thread: ${error.message}`);
+    return { status: 500, body: { error: error.answer } };
   }
   logger.error({ err: error, method: context.method, path: context.path }, 'HTTP request failed');
   return { status: 500, body: { error: 'internal server error; the details are in the server log' } };

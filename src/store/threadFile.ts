@@ -136,7 +136,7 @@ export interface ThreadFileContent {
 /** What {@link parseThreadFile} found. */
 export type ParsedThreadFile =
   | { readonly ok: true; readonly content: ThreadFileContent | undefined }
-  | { readonly ok: false; readonly error: string };
+  | { readonly ok: false; readonly error: string; /** Where in the file the bad line starts, when one is to blame. */ readonly byte?: number };
 
 /**
  * Parses `bytes`, the part of a thread file after `base.goodSize` (or the whole file when `base` is
@@ -159,22 +159,24 @@ export function parseThreadFile(id: string, bytes: Buffer, base?: ThreadFileCont
       line = JSON.parse(bytes.toString('utf8', offset, newline));
     } catch (error) {
       if (newline === bytes.length - 1) break; // an unparseable last line is a torn tail too
-      return { ok: false, error: `line at byte ${(base?.goodSize ?? 0) + offset} is not JSON: ${(error as Error).message}` };
+      const byte = (base?.goodSize ?? 0) + offset;
+      return { ok: false, error: `line at byte ${byte} is not JSON: ${(error as Error).message}`, byte };
     }
-    const where = `line at byte ${(base?.goodSize ?? 0) + offset}`;
-    if (typeof line !== 'object' || line === null || Array.isArray(line)) return { ok: false, error: `${where} is not an object` };
+    const byte = (base?.goodSize ?? 0) + offset;
+    const where = `line at byte ${byte}`;
+    if (typeof line !== 'object' || line === null || Array.isArray(line)) return { ok: false, error: `${where} is not an object`, byte };
     const record = line as { v?: unknown; id?: unknown; agent?: unknown; at?: unknown; events?: unknown };
-    if (!Array.isArray(record.events)) return { ok: false, error: `${where} has no events array` };
+    if (!Array.isArray(record.events)) return { ok: false, error: `${where} has no events array`, byte };
     if (agent === undefined) {
-      if (record.id !== id) return { ok: false, error: `header names thread ${JSON.stringify(record.id)}, not ${JSON.stringify(id)}` };
-      if (typeof record.agent !== 'string' || record.agent.length === 0) return { ok: false, error: 'header has no agent' };
-      if (typeof record.at !== 'string') return { ok: false, error: 'header has no creation time' };
+      if (record.id !== id) return { ok: false, error: `header names thread ${JSON.stringify(record.id)}, not ${JSON.stringify(id)}`, byte };
+      if (typeof record.agent !== 'string' || record.agent.length === 0) return { ok: false, error: 'header has no agent', byte };
+      if (typeof record.at !== 'string') return { ok: false, error: 'header has no creation time', byte };
       agent = record.agent;
       createdAt = record.at;
       headerEvents = record.events.length;
     }
     if (record.v !== version + record.events.length) {
-      return { ok: false, error: `${where} has version ${String(record.v)}, expected ${version + record.events.length}` };
+      return { ok: false, error: `${where} has version ${String(record.v)}, expected ${version + record.events.length}`, byte };
     }
     for (const event of record.events) raw.push(event);
     version += record.events.length;

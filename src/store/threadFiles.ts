@@ -1,12 +1,28 @@
 import { fstatSync, ftruncateSync, openSync, type Stats } from 'node:fs';
 import { join, sep } from 'node:path';
-import { SystemError } from '../errors.js';
+import { SystemError, UnreadableThreadError } from '../errors.js';
 import { closeQuietly, isCode, readRange, sameStamp, stampOf, statIfExists, writeAll, type FileStamp } from './fileIo.js';
 import { ThreadCache, type CachedThread } from './threadCache.js';
 import { parseThreadFile, THREAD_FILE_EXT } from './threadFile.js';
 
 /** A thread file whose content is invalid (not a torn tail: something a reader must not guess around). */
-export class CorruptThreadFileError extends SystemError {}
+export class CorruptThreadFileError extends UnreadableThreadError {
+  constructor(
+    threadId: string,
+    /** The thread file. */
+    readonly file: string,
+    /** What is wrong (`line at byte 678 has no events array`). */
+    readonly reason: string,
+    /** Where the bad line starts, when one is to blame. */
+    readonly byte: number | undefined,
+  ) {
+    super(
+      threadId,
+      `thread file ${file} is corrupt: ${reason}`,
+      `thread ${threadId} is corrupt: ${reason}; it cannot be read or changed until its file is repaired (the server log names the file)`,
+    );
+  }
+}
 
 /** Thread files a store keeps open for writing (a thread's next append then costs no open). */
 const OPEN_FILES = 256;
@@ -77,7 +93,7 @@ export class ThreadFiles {
     const parsed = parseThreadFile(id, read.bytes, read.base);
     if (!parsed.ok) {
       this.cache.delete(id);
-      throw new CorruptThreadFileError(`thread file ${file} is corrupt: ${parsed.error}`);
+      throw new CorruptThreadFileError(id, file, parsed.error, parsed.byte);
     }
     if (parsed.content === undefined) {
       this.cache.delete(id);

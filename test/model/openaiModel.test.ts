@@ -249,6 +249,8 @@ describe('createOpenAIModel', () => {
     expect(error.message).toContain(`POST http://${host}${pathname}/chat/completions: 401`);
     expect(error.message).not.toContain('pw-secret');
     expect(error.message).not.toContain('query-secret');
+    // For the logs: the endpoint's origin and path only.
+    expect(error.endpoint).toBe(`http://${host}${pathname}/chat/completions`);
   });
 
   it('redacts the credentials of its base URL (a password, a key in the query) from a failure the server echoes them in', async () => {
@@ -341,6 +343,7 @@ describe('createOpenAIModel', () => {
     expect(error.kind).toBe('http');
     expect(error.status).toBeUndefined();
     expect(error.message).toContain('ECONNREFUSED');
+    expect(error.endpoint).toBe(`http://127.0.0.1:${port}/v1/chat/completions`);
   });
 
   it('maps a broken JSON body to a failure', async () => {

@@ -111,7 +111,6 @@ export function createPipelineMachine(pipeline: Pipeline) {
     context: ({ input, self }) => ({
       ...threadContext(input.deps, input.thread, createStepRunner(runStep, (event: PipelineEvent) => self.send(event))),
       pipeline: input.pipeline,
-      deps: input.deps,
       sleepUntil: null,
     }),
     ...THREAD_ROOT,

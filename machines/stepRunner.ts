@@ -60,7 +60,8 @@ export async function runControlStep(command: RunCommand<ControlStepName>): Prom
     if (!(error instanceof ThreadEndedError)) throw error;
     const stored = await input.deps.store.get(input.thread.id);
     if (stored === undefined) throw error;
-    input.deps.logger.info({ threadId: stored.id, agent: stored.agent, state: error.ended, action: step }, `${step} not recorded: the thread had already ended`);
+    // A step's logger is bound to its thread and agent (threadContext in ./threadMachine.ts).
+    input.deps.logger.info({ state: error.ended, action: step }, `${step} not recorded: the thread had already ended`);
     return { thread: stored };
   }
 }
@@ -156,8 +157,7 @@ export function createStepRunner<TCommand extends RunCommand, TOutput extends St
     }
     next = undefined;
     if (event.type === STEP_FAILED) {
-      const { thread, deps } = command.input;
-      deps.logger.warn({ threadId: thread.id, agent: thread.agent, state: command.state, err: messageOf(event.error) }, `step ${command.step} failed before ${after.step}`);
+      command.input.deps.logger.warn({ state: command.state, err: messageOf(event.error) }, `step ${command.step} failed before ${after.step}`);
     }
     start(after, event);
   };
@@ -199,8 +199,7 @@ export function createStepRunner<TCommand extends RunCommand, TOutput extends St
   return {
     run(command) {
       if (stopped || draining) return;
-      const { thread, deps } = command.input;
-      deps.logger.debug({ threadId: thread.id, agent: thread.agent, state: command.state }, 'agent state');
+      command.input.deps.logger.debug({ state: command.state }, 'agent state');
       if (finishing()) {
         next = command;
         windDown.abort(new Error(`${command.step} requested`));

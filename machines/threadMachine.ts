@@ -45,9 +45,21 @@ export interface ThreadContext {
 /** The context fields for a thread as persisted: the thread and its derived state. */
 export const withThread = (thread: Thread): { thread: Thread; state: ThreadState } => ({ thread, state: deriveState(thread.events) });
 
-/** The context a durable machine starts with, before its own fields. */
-export const threadContext = <TRunner extends Pick<StepRunner, 'stop' | 'drain' | 'finishing'>>(deps: AgentDeps, thread: Thread, runner: TRunner): ThreadContext & { readonly runner: TRunner } => ({
-  deps,
+/**
+ * `deps` with its logger bound to the thread and its agent, so that every line of the actor (its
+ * own, its steps', its tools') names them, once: the lines add neither. The supervisor and
+ * `createAgentActor` hand over such a child already, kept as is; a logger without them (someone
+ * building on the exported machines) gets a child with the bindings it lacks, once per actor.
+ */
+export function threadDeps<TDeps extends AgentDeps>(deps: TDeps, thread: Thread): TDeps {
+  const bound = deps.logger.bindings();
+  const missing = { ...(bound.threadId === undefined ? { threadId: thread.id } : {}), ...(bound.agent === undefined ? { agent: thread.agent } : {}) };
+  return Object.keys(missing).length === 0 ? deps : { ...deps, logger: deps.logger.child(missing) };
+}
+
+/** The context a durable machine starts with, before its own fields; its logger is bound to the thread ({@link threadDeps}). */
+export const threadContext = <TDeps extends AgentDeps, TRunner extends Pick<StepRunner, 'stop' | 'drain' | 'finishing'>>(deps: TDeps, thread: Thread, runner: TRunner): ThreadContext & { readonly deps: TDeps; readonly runner: TRunner } => ({
+  deps: threadDeps(deps, thread),
   ...withThread(thread),
   pauseRequested: false,
   control: {},
@@ -131,7 +143,8 @@ export function threadActions<TContext extends ThreadContext, TEvent extends Eve
     /** Keeps who sent a RESUME. */
     keepResumer: assignFrom(({ event }) => update({ control: { by: (event as { by?: string }).by } })),
     log: ({ context }: Args, params: { state: string }) => {
-      context.deps.logger.debug({ threadId: context.thread.id, agent: context.thread.agent, state: params.state }, 'agent state');
+      // The logger is bound to the thread and its agent (threadContext): naming them again would repeat their keys.
+      context.deps.logger.debug({ state: params.state }, 'agent state');
     },
     /** Tells whoever runs the actor that it rests (the supervisor evicts it). */
     rest: ({ context }: Args, params: { state: string }) => {

@@ -90,17 +90,55 @@ async function askModel(input: StepInput, step: AbortController, context: Render
   return { result, latencyMs: Math.max(0, deps.clock.now() - started), timedOut };
 }
 
-/** The error events of a model that did not answer, or answered with an error. */
+/** The error events of a model that did not answer, or answered with an error; logged once as a warning. */
 function modelFailure(input: StepInput, failure: ModelFailure, timedOut: boolean): NewEvent[] {
-  if (timedOut) return errorEvents(input, 'model_timeout', `the model did not answer within ${input.agent.decideTimeoutMs} ms`);
+  if (timedOut) return loggedFailure(input, errorEvents(input, 'model_timeout', `the model did not answer within ${input.agent.decideTimeoutMs} ms`), failure);
   const { kind, message, status, retryAfterMs } = failure;
   const text = status === undefined ? message : `HTTP ${status}: ${message}`;
   // A 429, or a 503 that says when to come back, is the endpoint pacing us, not the model failing.
   const rateLimited = status === 429 || (status === 503 && retryAfterMs !== undefined);
-  return errorEvents(input, kind === 'timeout' ? 'model_timeout' : 'model_http', text, {}, {
+  const events = errorEvents(input, kind === 'timeout' ? 'model_timeout' : 'model_http', text, {}, {
     retryable: kind === 'timeout' || isTransientStatus(status),
     ...(rateLimited ? { rateLimited, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) } : {}),
   });
+  return loggedFailure(input, events, failure);
+}
+
+/**
+ * Logs a failed model call at warn, as its error event records it (kind, attempt, retry time, or
+ * none when it escalates), with its HTTP status and the origin and path of its endpoint (never
+ * credentials or a query): an operator sees a revoked key or a dead endpoint without reading
+ * threads. The step's logger is bound to the thread and its agent.
+ */
+function loggedFailure(input: StepInput, events: NewEvent[], failure: ModelFailure): NewEvent[] {
+  const error = events[0];
+  if (error?.type !== 'error') return events;
+  const { kind, attempt, retryAt, message } = error.data;
+  const endpoint = endpointForLog(failure.endpoint);
+  input.deps.logger.warn(
+    {
+      state: 'deciding',
+      kind,
+      ...(failure.status === undefined ? {} : { status: failure.status }),
+      attempt,
+      ...(retryAt === undefined ? { escalated: true } : { retryAt }),
+      ...(endpoint === undefined ? {} : { endpoint }),
+      err: message,
+    },
+    'model call failed',
+  );
+  return events;
+}
+
+/** A model's endpoint as logged: its origin and path, or nothing when it is not a URL. */
+function endpointForLog(endpoint: string | undefined): string | undefined {
+  if (endpoint === undefined) return undefined;
+  try {
+    const url = new URL(endpoint);
+    return url.origin === 'null' ? undefined : `${url.origin}${url.pathname}`;
+  } catch {
+    return undefined;
+  }
 }
 
 /**

@@ -46,6 +46,11 @@ export interface ModelFailure {
    * an error toward `maxConsecutiveErrors`.
    */
   readonly retryAfterMs?: number;
+  /**
+   * Where the request went, for the logs: the endpoint's URL without credentials or query (a key
+   * may sit in either). The log line of a failed decision keeps only its origin and path.
+   */
+  readonly endpoint?: string;
 }
 
 /** The model's answer as a value: failures are expected outcomes, not exceptions. */

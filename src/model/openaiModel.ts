@@ -140,9 +140,10 @@ export function createOpenAIModel(options: OpenAIModelOptions = {}): Model {
       const completion = config.ownClient
         ? await config.client.post<ChatCompletion>('/chat/completions', { body: encodeBody(config, request), headers: JSON_HEADERS, ...options })
         : await config.client.chat.completions.create(bodyObject(config, request), options);
-      return mapCompletion(config, completion);
+      const result = mapCompletion(config, completion);
+      return result.success ? result : { success: false, error: { ...result.error, endpoint: config.endpoint } };
     } catch (error) {
-      return { success: false, error: mapError(config, request.signal, timedOut(), error) };
+      return { success: false, error: { ...mapError(config, request.signal, timedOut(), error), endpoint: config.endpoint } };
     }
   }
 

@@ -1,6 +1,5 @@
 import type { InspectionEvent } from 'xstate';
 import type { Agent } from '../agent/agent.js';
-import { messageOf } from '../errors.js';
 import { connectNats, createNatsBus, type NatsBus, type NatsBusOptions } from './natsBus.js';
 import type { Clock } from '../clock.js';
 import { silentLogger, type Logger } from '../logger.js';
@@ -11,6 +10,7 @@ import type { DeliveryLedger } from '../store/deliveryLedger.js';
 import type { ThreadStore } from '../store/threadStore.js';
 import { createAgentQueues, type AgentQueues, type AgentQueuesOptions } from '../surface/agentQueues.js';
 import { busSubjects } from '../surface/subjects.js';
+import { busErrorLog } from '../surface/threadJobError.js';
 import { attachBus, type AttachBusOptions, type CloseSurfaceOptions, type BusSurface } from '../surface/attachBus.js';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { createKvDeliveryLedger } from './kvDeliveryLedger.js';
@@ -118,7 +118,7 @@ export async function createNatsNode(options: NatsNodeOptions): Promise<NatsNode
   const bus = await createNatsBus({
     ...connection,
     name,
-    onError: (error, context) => logger.warn({ ...context, err: messageOf(error) }, 'NATS error'),
+    onError: busErrorLog(logger, 'NATS error'),
   });
   let background: NatsConnection | undefined;
   try {

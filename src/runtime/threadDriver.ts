@@ -167,6 +167,7 @@ export function createThreadDriver(options: ThreadDriverOptions): ThreadDriver {
   const onRest = (rest: AgentRest): void => {
     const log = { threadId: rest.threadId, agent: rest.thread?.agent, state: rest.state, status: rest.status };
     if (rest.problem) logger.warn({ ...log, reason: rest.problem }, 'agent actor stopped early');
+    else if (rest.status === 'escalated' || rest.status === 'failed') logRestWithReason(log, rest.status, rest.thread);
     else logger.info(log, 'agent at rest');
     if (rest.failedIn === undefined) failedSteps.delete(rest.threadId);
     if (restartWhenRested.delete(rest.threadId)) {
@@ -183,6 +184,17 @@ export function createThreadDriver(options: ThreadDriverOptions): ThreadDriver {
     }
     // An actor that stopped early (superseded, failed) holds a stale thread: let waiters read it.
     onRested(rest.threadId, rest.problem === undefined ? rest.thread : null);
+  };
+  /**
+   * An escalated thread rests at warn, a failed one at error, with the reason (the escalation's,
+   * as its thread records it, or the failure's): an operator alerting on the level learns of a
+   * revoked key or a dead endpoint. One line per rest, as any other rest.
+   */
+  const logRestWithReason = (log: Record<string, unknown>, status: 'escalated' | 'failed', thread: Thread | null): void => {
+    const reason = thread === null ? undefined : restReason(thread, status);
+    const line = reason === undefined ? log : { ...log, reason };
+    if (status === 'failed') logger.error(line, 'agent at rest');
+    else logger.warn(line, 'agent at rest');
   };
   /**
    * A thread sleeps (or backs off for long) until `wakeAt`. It is not a rest for those waiting on
@@ -354,4 +366,14 @@ export function createThreadDriver(options: ThreadDriverOptions): ThreadDriver {
     if (agent === undefined || recordedCall === undefined || recordedCall === null || state.terminal !== null) return;
     await recordCallNotRun({ agent, thread, state, deps }, recordedCall, 'the runtime closed');
   }
+}
+
+/** Why a thread escalated (`<reason>: <message>` of its last escalation) or failed (its failure). */
+function restReason(thread: Thread, status: 'escalated' | 'failed'): string | undefined {
+  if (status === 'failed') return deriveState(thread.events).failure;
+  for (let i = thread.events.length - 1; i >= 0; i--) {
+    const event = thread.events[i]!;
+    if (event.type === 'escalation') return `${event.data.reason}: ${event.data.message}`;
+  }
+  return undefined;
 }

@@ -255,15 +255,15 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
       } catch (error) {
         last = { error: error instanceof Error ? error.message : String(error) };
       }
-      logger.warn({ url: target.url, delivery: payload.id, attempt, ...last }, 'webhook attempt failed');
+      logger.warn({ threadId: payload.threadId, agent: payload.agent, url: target.url, delivery: payload.id, attempt, ...last }, 'webhook attempt failed');
     }
-    logger.error({ url: target.url, delivery: payload.id, threadId: payload.threadId, attempts: attempt, ...last }, 'webhook given up');
+    logger.error({ threadId: payload.threadId, agent: payload.agent, url: target.url, delivery: payload.id, attempts: attempt, ...last }, 'webhook given up');
     if (!refused) await settled(false);
     report({ ok: false, attempts: attempt, ...last });
 
     /** Recorded under its receiver and thread: not sent again (`sent`), else owed (a record lost costs a repeat). */
     function settled(sent: boolean): Promise<void> {
-      return book.settle({ key: keyOf(target.url, payload.threadId), id: payload.id, threadId: payload.threadId }, sent, { url: target.url, delivery: payload.id });
+      return book.settle({ key: keyOf(target.url, payload.threadId), id: payload.id, threadId: payload.threadId }, sent, { threadId: payload.threadId, agent: payload.agent, url: target.url, delivery: payload.id });
     }
 
     function report(outcome: { ok: boolean; attempts: number; status?: number; error?: string }): void {

@@ -4,6 +4,7 @@ import { continuationDue, readContinuation } from './continuationJob.js';
 import { handedOff, runToRest } from './runToRest.js';
 import type { SurfaceContext } from './surfaceContext.js';
 import type { ThreadRequests } from './threadRequests.js';
+import { aboutThread } from './threadJobError.js';
 import { readTrigger, refuse, triggerThreadId } from './triggerJob.js';
 import type { AgentWorkerOptions, WorkerScope } from './workerScope.js';
 
@@ -75,11 +76,15 @@ async function onTrigger(scope: WorkerScope, agent: string, job: Job): Promise<v
   }
   const { payload, replyTo } = read;
   const threadId = await triggerThreadId(scope, agent, job, payload);
+  await aboutThread({ threadId, agent }, () => runTrigger(scope, agent, job, threadId, payload.input, replyTo));
+}
+
+async function runTrigger(scope: WorkerScope, agent: string, job: Job, threadId: string, input: unknown, replyTo: string | undefined): Promise<void> {
   // A redelivery while the first delivery's worker still runs the thread: leave it to that one.
   if (job.deliveryCount > 1 && (await handedOff(scope, job, threadId))) return;
   await runToRest(scope, job, { agent, threadId }, replyTo, async () => {
     try {
-      const launched = await scope.ctx.runtime.launch(agent, payload.input, {
+      const launched = await scope.ctx.runtime.launch(agent, input, {
         threadId,
         source: { kind: 'nats', ...(replyTo === undefined ? {} : { replyTo }), triggerId: job.msgId ?? job.id },
       });
@@ -101,8 +106,10 @@ async function onContinuation(scope: WorkerScope, agent: string, job: Job): Prom
     return;
   }
   const { threadId } = read.payload;
-  if (!(await continuationDue(scope, job, agent, read.payload))) return;
-  if (await handedOff(scope, job, threadId)) return;
-  // The run checks that the thread exists and is this agent's (else the job is terminated).
-  await runToRest(scope, job, { agent, threadId }, undefined, async () => ({ agent }));
+  await aboutThread({ threadId, agent }, async () => {
+    if (!(await continuationDue(scope, job, agent, read.payload))) return;
+    if (await handedOff(scope, job, threadId)) return;
+    // The run checks that the thread exists and is this agent's (else the job is terminated).
+    await runToRest(scope, job, { agent, threadId }, undefined, async () => ({ agent }));
+  });
 }

@@ -253,7 +253,7 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
     const delivery = deliver(url, payload)
       .then(async (done) => {
         // Recorded before it is no longer under way.
-        await book.settle({ key: thread.id, id: payload.id, threadId: thread.id }, done.ok || done.refused === true, { threadId: thread.id, delivery: payload.id });
+        await book.settle({ key: thread.id, id: payload.id, threadId: thread.id }, done.ok || done.refused === true, { threadId: thread.id, agent: thread.agent, delivery: payload.id });
         return done;
       })
       .catch((error: unknown): CallbackDelivery => {

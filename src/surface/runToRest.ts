@@ -32,7 +32,7 @@ export async function runToRest(
   const { threadId } = target;
   const claim = queues.claim(threadId);
   const disown = scope.requests.own(threadId);
-  const stopHeartbeat = heartbeat(scope, job);
+  const stopHeartbeat = heartbeat(scope, job, target);
   const abort = new AbortController();
   scope.running.add(abort);
   let view: ThreadView | undefined;
@@ -124,7 +124,7 @@ async function whileHeld(scope: WorkerScope, threadId: string, signal: AbortSign
 async function reportRest(scope: WorkerScope, job: Job, view: ThreadView, replyTo: string | undefined): Promise<boolean> {
   const { ctx } = scope;
   const targets = new Set([replyTo, recordedReplyTo(view)].filter((s): s is string => s !== undefined));
-  const stopBeating = heartbeat(scope, job); // a stored report or a callback may take a few attempts
+  const stopBeating = heartbeat(scope, job, { threadId: view.id, agent: view.agent }); // a stored report or a callback may take a few attempts
   let callback: CallbackDelivery | undefined;
   try {
     const result = resultOf(view);

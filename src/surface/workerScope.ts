@@ -24,15 +24,15 @@ export interface WorkerScope {
   readonly running: Set<AbortController>;
 }
 
-/** Tells the queue the job is still being worked on, every `heartbeatMs`; returns the stop function. */
-export function heartbeat(scope: WorkerScope, job: Job): () => void {
+/** Tells the queue the job is still being worked on, every `heartbeatMs`; returns the stop function. A failure is logged naming the job's thread and agent. */
+export function heartbeat(scope: WorkerScope, job: Job, target: { readonly threadId: string; readonly agent: string }): () => void {
   let beating = false;
   const timer = setInterval(() => {
     if (beating) return;
     beating = true;
     job
       .working()
-      .catch((error: unknown) => scope.ctx.logger.warn({ jobId: job.id, err: messageOf(error) }, 'heartbeat failed'))
+      .catch((error: unknown) => scope.ctx.logger.warn({ threadId: target.threadId, agent: target.agent, jobId: job.id, err: messageOf(error) }, 'heartbeat failed'))
       .finally(() => {
         beating = false;
       });
@@ -64,7 +64,7 @@ export interface JobTarget {
  * when the worker stopped meanwhile: the job was handed back (see {@link handBack}).
  */
 export async function keepJob(scope: WorkerScope, job: Job, target: JobTarget, wait: (signal: AbortSignal) => Promise<void>): Promise<boolean> {
-  const stopHeartbeat = heartbeat(scope, job);
+  const stopHeartbeat = heartbeat(scope, job, target);
   const abort = new AbortController();
   scope.running.add(abort);
   try {

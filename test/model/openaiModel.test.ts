@@ -249,6 +249,8 @@ describe('createOpenAIModel', () => {
     expect(error.message).toContain(`POST http://${host}${pathname}/chat/completions: 401`);
     expect(error.message).not.toContain('pw-secret');
     expect(error.message).not.toContain('query-secret');
+    // For the logs: the endpoint's origin and path only.
+    expect(error.endpoint).toBe(`http://${host}${pathname}/chat/completions`);
   });
 
   it('redacts the credentials of its base URL (a password, a key in the query) from a failure the server echoes them in', async () => {
@@ -341,6 +343,7 @@ describe('createOpenAIModel', () => {
     expect(error.kind).toBe('http');
     expect(error.status).toBeUndefined();
     expect(error.message).toContain('ECONNREFUSED');
+    expect(error.endpoint).toBe(`http://127.0.0.1:${port}/v1/chat/completions`);
   });
 
   it('maps a broken JSON body to a failure', async () => {
@@ -456,7 +459,7 @@ describe('createOpenAIModel', () => {
     const server = await fake([{ toolCall: { name: 'done_for_now', arguments: huge } }, { content: 'y'.repeat(256 * 1024 + 1) }, { content: 'z'.repeat(256 * 1024) }]);
     const model = createOpenAIModel({ baseURL: server.baseURL, apiKey: API_KEY });
     const call = expectFailure(await model.complete(request()));
-    expect(call).toEqual({ kind: 'http', message: expect.stringContaining(`the model's answer is ${huge.length} characters, over the limit of 262144 (maxAnswerChars)`) });
+    expect(call).toEqual({ kind: 'http', message: expect.stringContaining(`the model's answer is ${huge.length} characters, over the limit of 262144 (maxAnswerChars)`), endpoint: `${server.baseURL}/chat/completions` });
     const text = expectFailure(await model.complete(request()));
     expect(text.message).toContain(`the model's answer is ${256 * 1024 + 1} characters, over the limit of 262144`);
     const atTheLimit = await model.complete(request());

@@ -1,5 +1,8 @@
+import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/errors.js';
+import { createLogger } from '../../src/logger.js';
+import type { DeliveryLedger } from '../../src/store/deliveryLedger.js';
 import type { ThreadView } from '../../src/runtime/runtime.js';
 import { startHttpServer } from '../../src/server/httpServer.js';
 import {
@@ -178,6 +181,49 @@ describe('delivery failures', () => {
     const byUrl = Object.fromEntries(deliveries.map((d) => [new URL(d.url).pathname, d]));
     expect(byUrl['/hook']).toMatchObject({ ok: false, attempts: 1, status: 401 });
     expect(byUrl['/unreachable']).toMatchObject({ ok: false, attempts: 2, error: 'connect refused' });
+  });
+
+  it('names the thread and its agent as fields in the warnings of an attempt, of giving up and of a delivery not recorded', async () => {
+    const h = harness();
+    const receiver = await startReceiver();
+    cleanups.push(receiver.close);
+    const lines: Array<Record<string, unknown> & { msg: string }> = [];
+    const destination = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        for (const line of chunk.toString().split('\n')) if (line !== '') lines.push(JSON.parse(line) as Record<string, unknown> & { msg: string });
+        done();
+      },
+    });
+    // A ledger whose writes fail (a full disk, NATS down).
+    const ledger: DeliveryLedger = {
+      get: async () => undefined,
+      record: () => Promise.reject(new Error('disk full')),
+      owe: () => Promise.reject(new Error('disk full')),
+      owed: async () => [],
+      clearOwed: async () => {},
+      close: async () => {},
+    };
+    const notifier = createWebhookNotifier({
+      webhooks: [
+        { url: receiver.url, secret: SECRET, events: ['human_request'] },
+        { url: 'http://127.0.0.1:9/unreachable', secret: SECRET, events: ['human_request'] },
+      ],
+      retries: { attempts: 2, initialDelayMs: 1 },
+      fetch: (input, init) => (String(input).includes('unreachable') ? Promise.reject(new Error('connect refused')) : fetch(input, init)),
+      logger: createLogger({ level: 'warn', destination }),
+      ledger,
+      threads: h.runtime,
+    });
+    cleanups.push(notifier.close);
+    notifier.attach(h.runtime);
+    const thread = await h.runtime.launch('calculator', { ask: 'who?' });
+    expect((await h.runtime.settled(thread.id)).status).toBe('awaiting_human');
+    await notifier.idle();
+    const about = (msg: string) => lines.filter((l) => l.msg === msg);
+    for (const msg of ['webhook attempt failed', 'webhook given up', 'webhook delivered but not recorded (it may be sent again)']) {
+      expect(about(msg).length, msg).toBeGreaterThan(0);
+      for (const line of about(msg)) expect(line, msg).toMatchObject({ threadId: thread.id, agent: 'calculator' });
+    }
   });
 
   it('rejects a bad configuration', () => {

@@ -47,6 +47,11 @@ export interface StartNatsServerOptions {
    * @default the server's own (1 MB)
    */
   maxPayload?: number;
+  /**
+   * Require clients to authenticate: a user and password (`--user`, `--pass`) or a token (`--auth`).
+   * @default none
+   */
+  auth?: { user: string; password: string } | { token: string };
 }
 
 /** Three (or N) clustered servers. */
@@ -153,6 +158,10 @@ export async function startNatsServer(options: StartNatsServerOptions = {}): Pro
     const config = join(storeDir, 'nats.conf');
     writeFileSync(config, `max_payload: ${options.maxPayload}\n`);
     args.push('-c', config);
+  }
+  if (options.auth !== undefined) {
+    if ('token' in options.auth) args.push('--auth', options.auth.token);
+    else args.push('--user', options.auth.user, '--pass', options.auth.password);
   }
   if (options.jetstream ?? true) args.push('-js', '-sd', storeDir);
   if (options.cluster) {

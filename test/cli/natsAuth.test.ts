@@ -7,6 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { uniqueToken } from '../bus/waiting.js';
+import { natsOperator } from '../support/natsCreds.js';
 import { startNatsServer, type NatsServerHandle } from '../support/natsServer.js';
 import { runInProcess, type EndedCommand, type InProcessCommand } from './runInProcess.js';
 
@@ -14,16 +15,21 @@ const USER = 'opuser';
 const PASSWORD = 'S3cretNatsPass';
 const TOKEN = 'tok3nNatsSecret';
 
+const operator = natsOperator();
+
 let userServer: NatsServerHandle;
 let tokenServer: NatsServerHandle;
+/** Decentralized auth: users of `operator`'s account connect with a `.creds` file. */
+let operatorServer: NatsServerHandle;
 beforeAll(async () => {
-  [userServer, tokenServer] = await Promise.all([
+  [userServer, tokenServer, operatorServer] = await Promise.all([
     startNatsServer({ auth: { user: USER, password: PASSWORD } }),
     startNatsServer({ auth: { token: TOKEN } }),
+    startNatsServer({ config: operator.serverConfig }),
   ]);
 }, 120_000);
 afterAll(async () => {
-  await Promise.all([userServer?.stop(), tokenServer?.stop()]);
+  await Promise.all([userServer?.stop(), tokenServer?.stop(), operatorServer?.stop()]);
 });
 
 const hostOf = (server: NatsServerHandle): string => `127.0.0.1:${server.port}`;
@@ -92,6 +98,28 @@ describe('worker on a NATS server that requires a token', () => {
   it('connects with NATS_TOKEN', async () => {
     const line = await workerJoinLine({ NATS_URL: tokenServer.url, NATS_TOKEN: TOKEN });
     expect(line).toContain(`joined NATS at ${tokenServer.url} `);
+  });
+});
+
+describe('worker on a NATS server with decentralized auth (operator, account, user JWTs)', () => {
+  it('connects with the .creds file NATS_CREDS names', async () => {
+    const creds = join(operatorServer.storeDir, 'worker.creds');
+    writeFileSync(creds, operator.userCreds());
+    const line = await workerJoinLine({ NATS_URL: operatorServer.url, NATS_CREDS: creds });
+    expect(line).toContain(`joined NATS at ${operatorServer.url} `);
+  });
+
+  it('fails without credentials, or with the creds of a user of another operator', async () => {
+    const without = await ended(['worker'], { NATS_URL: operatorServer.url });
+    expect(without.code).toBe(1);
+    expect(without.stderr).toMatch(/authorization violation/i);
+
+    const stranger = join(operatorServer.storeDir, 'stranger.creds');
+    writeFileSync(stranger, natsOperator().userCreds());
+    const other = await ended(['worker'], { NATS_URL: operatorServer.url, NATS_CREDS: stranger });
+    expect(other.code).toBe(1);
+    expect(other.stderr).toContain(`cannot connect to NATS at ${operatorServer.url}`);
+    expect(other.stderr).toMatch(/authorization violation/i);
   });
 });
 

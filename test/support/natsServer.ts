@@ -52,6 +52,8 @@ export interface StartNatsServerOptions {
    * @default none
    */
   auth?: { user: string; password: string } | { token: string };
+  /** Lines of the server's config file (decentralized auth, say), written to the store directory. @default none */
+  config?: string;
 }
 
 /** Three (or N) clustered servers. */
@@ -153,10 +155,10 @@ export async function startNatsServer(options: StartNatsServerOptions = {}): Pro
   const name = options.name ?? `n-${port}`;
   const readyTimeoutMs = options.readyTimeoutMs ?? 10_000;
   const args = ['-a', '127.0.0.1', '-p', String(port), '-n', name];
-  if (options.maxPayload !== undefined) {
-    // No command-line flag sets it; the flags still override the rest of the file (there is none).
+  if (options.maxPayload !== undefined || options.config !== undefined) {
+    // No command-line flag sets these; the flags still override the rest of the file.
     const config = join(storeDir, 'nats.conf');
-    writeFileSync(config, `max_payload: ${options.maxPayload}\n`);
+    writeFileSync(config, `${options.maxPayload === undefined ? '' : `max_payload: ${options.maxPayload}\n`}${options.config ?? ''}`);
     args.push('-c', config);
   }
   if (options.auth !== undefined) {

@@ -3,11 +3,11 @@ import { scriptedModel, type ScriptedReply } from 'switchyard/testing';
 
 /**
  * The project's model: an OpenAI-compatible one when the environment configures it
- * (OPENAI_API_KEY, SWITCHYARD_MODEL_API_KEY or SWITCHYARD_MODEL_BASE_URL, and SWITCHYARD_MODEL for
- * its name), else {@link offlineModel}.
+ * (OPENAI_API_KEY, SWITCHYARD_MODEL_API_KEY, SWITCHYARD_MODEL_BASE_URL or OPENAI_BASE_URL, and
+ * SWITCHYARD_MODEL for its name), else {@link offlineModel}.
  */
 export function projectModel(env: NodeJS.ProcessEnv = process.env): Model {
-  const configured = Boolean(env.OPENAI_API_KEY || env.SWITCHYARD_MODEL_API_KEY || env.SWITCHYARD_MODEL_BASE_URL);
+  const configured = Boolean(env.OPENAI_API_KEY || env.SWITCHYARD_MODEL_API_KEY || env.SWITCHYARD_MODEL_BASE_URL || env.OPENAI_BASE_URL);
   return configured ? createOpenAIModel() : offlineModel();
 }
 

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import type { Bus } from '../bus/bus.js';
+import { redactUrl } from '../context/redactUrl.js';
 import { createMemoryBus } from '../bus/memoryBus.js';
 import { createBusInspector } from '../inspector/busInspector.js';
 import type { Logger } from '../logger.js';
@@ -10,7 +11,7 @@ import { createFileStore } from '../store/fileStore.js';
 import { CorruptThreadFileError } from '../store/threadFiles.js';
 import type { ThreadStore } from '../store/threadStore.js';
 import { claimDir } from './dirClaim.js';
-import { inspectWebsocket, natsInspectOptions } from './env.js';
+import { inspectWebsocket, natsCredentialsFromEnv, natsInspectOptions } from './env.js';
 import type { Project } from './project.js';
 
 /**
@@ -155,8 +156,10 @@ export async function natsBackend(options: NatsBackendOptions): Promise<Backend>
   // Loaded only with NATS, so the embedded default does not load the NATS client.
   const { joinNats } = await import('./joinNats.js');
   const { project, natsUrl, worker } = options;
+  const credentials = natsCredentialsFromEnv(options.env);
   const node = await joinNats({
     natsUrl,
+    ...(credentials === undefined ? {} : { credentials }),
     agents: project.agents,
     pipelines: project.pipelines,
     worker,
@@ -176,7 +179,7 @@ export async function natsBackend(options: NatsBackendOptions): Promise<Backend>
     bus: node.bus,
     // The prefix this process's own bus inspector publishes on, as every process of the deployment does.
     inspectPrefix: surface.subjects.prefix,
-    where: `threads are stored in NATS at ${natsUrl} (KV bucket ${node.bucket}, subjects ${surface.subjects.prefix}.>); ${jobs}`,
+    where: `threads are stored in NATS at ${redactUrl(natsUrl)} (KV bucket ${node.bucket}, subjects ${surface.subjects.prefix}.>); ${jobs}`,
     // Every API process of the deployment observes every thread: one of them sends each webhook.
     webhookSource: (receivers) => surface.webhookSource(receivers),
     // Shared by the deployment, so a webhook published while no API process listened is sent later.

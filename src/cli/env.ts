@@ -2,14 +2,27 @@ import { ConfigError } from '../errors.js';
 import { createLogger, isLogLevel, LOG_LEVELS, type Logger } from '../logger.js';
 import { createDemoModel } from '../model/demoModel.js';
 import type { Model } from '../model/model.js';
+import type { NatsCredentials } from '../nats/natsAuth.js';
 import { createOpenAIModel } from '../model/openaiModel.js';
 import type { WebhookTarget } from '../server/webhooks.js';
 
 // What `serve` and `worker` read from the environment, in one place.
 
-/** Whether a real model is configured through the environment. */
+/** The variables that configure a real model, as `serve` lists them when none is set. */
+export const MODEL_VARIABLES = 'SWITCHYARD_MODEL_API_KEY, OPENAI_API_KEY, SWITCHYARD_MODEL_BASE_URL or OPENAI_BASE_URL';
+
+/**
+ * Whether a real model is configured through the environment: a key, or the base URL of an
+ * OpenAI-compatible server (`SWITCHYARD_MODEL_BASE_URL`, else the OpenAI SDK's `OPENAI_BASE_URL`),
+ * which may need no key (Ollama, vLLM).
+ */
 export function hasModelConfig(env: NodeJS.ProcessEnv): boolean {
-  return Boolean(env.SWITCHYARD_MODEL_API_KEY || env.OPENAI_API_KEY || env.SWITCHYARD_MODEL_BASE_URL);
+  return Boolean(env.SWITCHYARD_MODEL_API_KEY || env.OPENAI_API_KEY || modelBaseUrl(env));
+}
+
+/** The base URL of the OpenAI-compatible model the environment sets, if any (`SWITCHYARD_MODEL_BASE_URL`, else `OPENAI_BASE_URL`). */
+export function modelBaseUrl(env: NodeJS.ProcessEnv): string | undefined {
+  return env.SWITCHYARD_MODEL_BASE_URL || env.OPENAI_BASE_URL || undefined;
 }
 
 /**
@@ -19,7 +32,33 @@ export function hasModelConfig(env: NodeJS.ProcessEnv): boolean {
 export function modelFromEnv(env: NodeJS.ProcessEnv, own?: Model): { model: Model; configured: boolean; own: boolean } {
   if (own !== undefined) return { model: own, configured: true, own: true };
   const configured = hasModelConfig(env);
-  return { model: configured ? createOpenAIModel() : createDemoModel(), configured, own: false };
+  if (!configured) return { model: createDemoModel(), configured, own: false };
+  // Read from `env`, the environment this command was given, as `configured` was.
+  const baseURL = modelBaseUrl(env);
+  const apiKey = env.SWITCHYARD_MODEL_API_KEY || env.OPENAI_API_KEY || undefined;
+  const name = env.SWITCHYARD_MODEL || undefined;
+  const model = createOpenAIModel({ ...(baseURL ? { baseURL } : {}), ...(apiKey ? { apiKey } : {}), ...(name ? { model: name } : {}) });
+  return { model, configured, own: false };
+}
+
+/**
+ * The credentials of the NATS connection the environment sets, if any: `NATS_CREDS` (the path of a
+ * `.creds` file), `NATS_TOKEN`, or `NATS_USER` with `NATS_PASSWORD`; one kind at a time. Empty
+ * values are unset. Credentials in the NATS URL (`nats://user:pass@host`) are used when none is set.
+ */
+export function natsCredentialsFromEnv(env: NodeJS.ProcessEnv): NatsCredentials | undefined {
+  const credsFile = env.NATS_CREDS || undefined;
+  const token = env.NATS_TOKEN || undefined;
+  const user = env.NATS_USER || undefined;
+  const pass = env.NATS_PASSWORD || undefined;
+  if (pass !== undefined && user === undefined) throw new ConfigError('NATS_PASSWORD is set but NATS_USER is not: set both, or neither');
+  if (user !== undefined && pass === undefined) throw new ConfigError('NATS_USER is set but NATS_PASSWORD is not: set both, or neither');
+  const kinds = [credsFile, token, user].filter((value) => value !== undefined).length;
+  if (kinds > 1) throw new ConfigError('set only one of NATS_CREDS, NATS_TOKEN or NATS_USER with NATS_PASSWORD');
+  if (credsFile !== undefined) return { credsFile };
+  if (token !== undefined) return { token };
+  if (user !== undefined && pass !== undefined) return { user, pass };
+  return undefined;
 }
 
 /**

@@ -2,6 +2,7 @@ import type { Agent } from '../agent/agent.js';
 import { createBusInspector, type BusInspector } from '../inspector/busInspector.js';
 import type { Logger } from '../logger.js';
 import type { Model } from '../model/model.js';
+import { natsAuthOptions, type NatsCredentials } from '../nats/natsAuth.js';
 import { createNatsNode, type NatsNode } from '../nats/natsNode.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
 
@@ -10,7 +11,10 @@ export const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222';
 
 /** How a process joins NATS (`worker`, and `serve` with a NATS URL). */
 export interface JoinNatsOptions {
+  /** The server URLs, comma-separated; credentials in them (`nats://user:pass@host`) are used unless `credentials` are given. */
   natsUrl: string;
+  /** How the connection authenticates (`NATS_CREDS`, `NATS_TOKEN`, `NATS_USER` + `NATS_PASSWORD`). @default the URL's, else none */
+  credentials?: NatsCredentials;
   /** The project's agents and pipelines (the runtime knows all of them). */
   agents: readonly Agent[];
   pipelines: readonly Pipeline[];
@@ -54,6 +58,7 @@ export async function joinNats(options: JoinNatsOptions): Promise<NatsNode> {
   const node = await createNatsNode({
     servers: options.natsUrl.split(',').map((url) => url.trim()),
     name: options.worker ? 'switchyard-worker' : 'switchyard-server',
+    ...(options.credentials === undefined ? {} : { connectOptions: natsAuthOptions(options.credentials) }),
     agents: options.agents,
     pipelines: options.pipelines,
     model: options.model,

@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { redactUrl } from '../context/redactUrl.js';
 import { ConfigError, messageOf } from '../errors.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { startHttpServer, type HttpServer } from '../server/httpServer.js';
@@ -8,7 +9,7 @@ import type { DeliveryLedger } from '../store/deliveryLedger.js';
 import type { WebhookTarget } from '../server/webhooks.js';
 import { embeddedBackend, natsBackend, type Backend, type BackendOptions } from './backend.js';
 import { BUNDLED_EXAMPLES } from './bundled.js';
-import { inspectWebsocket, loggerFromEnv, modelFromEnv, webhooksFromEnv } from './env.js';
+import { inspectWebsocket, loggerFromEnv, modelBaseUrl, modelFromEnv, MODEL_VARIABLES, webhooksFromEnv } from './env.js';
 import { DEFAULT_URL, eventLine, shellQuote, type CommandHint } from './format.js';
 import { describeProject, type Project } from './project.js';
 import type { Json } from '../thread/events.js';
@@ -89,9 +90,11 @@ export async function serve(project: Project, options: ServeOptions, io: ServeIO
   io.out(`project: ${describeProject(project)}`);
   io.out(backend.where);
   if (own) io.out(`model: ${model.name} (from the config)`);
-  else if (configured) io.out(`model: ${model.name} (OpenAI-compatible${io.env.SWITCHYARD_MODEL_BASE_URL ? ` at ${io.env.SWITCHYARD_MODEL_BASE_URL}` : ''})`);
-  else {
-    io.out('no model key is configured (SWITCHYARD_MODEL_API_KEY, OPENAI_API_KEY or SWITCHYARD_MODEL_BASE_URL):');
+  else if (configured) {
+    const baseUrl = modelBaseUrl(io.env);
+    io.out(`model: ${model.name} (OpenAI-compatible${baseUrl ? ` at ${redactUrl(baseUrl)}` : ''})`);
+  } else {
+    io.out(`no model key is configured (${MODEL_VARIABLES}):`);
     io.out('the agents run on the scripted demo model, a deterministic stand-in for an LLM.');
   }
   if (options.hookSecret) io.out(`inbound hooks: POST ${server.url}/hooks/<agent>, signed with the hook secret`);

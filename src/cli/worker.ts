@@ -1,4 +1,5 @@
-import { loggerFromEnv, modelFromEnv, natsInspectOptions } from './env.js';
+import { redactUrl } from '../context/redactUrl.js';
+import { loggerFromEnv, modelFromEnv, natsCredentialsFromEnv, natsInspectOptions } from './env.js';
 import { DRAIN_MS } from './backend.js';
 import { joinNats } from './joinNats.js';
 import { describeProject, type Project } from './project.js';
@@ -36,9 +37,11 @@ export interface WorkerIO {
 export async function runWorker(project: Project, options: WorkerOptions, io: WorkerIO): Promise<number> {
   const { model, configured } = modelFromEnv(io.env, project.config.model);
   const logger = project.config.logger ?? loggerFromEnv(options.logLevel, io.env);
+  const credentials = natsCredentialsFromEnv(io.env);
   // The fleet's inspector sees this worker's actors through `<prefix>.inspect.>`.
   const node = await joinNats({
     natsUrl: options.natsUrl,
+    ...(credentials === undefined ? {} : { credentials }),
     agents: project.agents,
     pipelines: project.pipelines,
     worker: true,
@@ -54,7 +57,7 @@ export async function runWorker(project: Project, options: WorkerOptions, io: Wo
     ...natsInspectOptions(io.env),
   });
   const { surface } = node;
-  io.out(`switchyard worker ${surface.processId} joined NATS at ${options.natsUrl} (subjects ${surface.subjects.prefix}.>)`);
+  io.out(`switchyard worker ${surface.processId} joined NATS at ${redactUrl(options.natsUrl)} (subjects ${surface.subjects.prefix}.>)`);
   io.out(`project: ${describeProject(project)}`);
   io.out(`taking jobs for: ${surface.serving.join(', ')}`);
   io.out(configured ? `model: ${model.name}` : 'model: the scripted demo model (no model key is configured)');

@@ -60,6 +60,6 @@ function decide(request: ModelRequest): Step {
   if (skill !== undefined) return skill.decide(parseContext(context));
   return done(
     `The demo model only knows the bundled agents' tools (${SKILLS.map((s) => s.name).join(', ')}), so agent "${request.agent}" did nothing. ` +
-      'Set SWITCHYARD_MODEL_API_KEY (or OPENAI_API_KEY, or SWITCHYARD_MODEL_BASE_URL for a local server) to run it with a real model.',
+      'Set SWITCHYARD_MODEL_API_KEY (or OPENAI_API_KEY, or SWITCHYARD_MODEL_BASE_URL or OPENAI_BASE_URL for a local server) to run it with a real model.',
   );
 }

@@ -27,6 +27,8 @@ import type {
 import { BusError } from '../bus/bus.js';
 import { createBusMessage, DEFAULT_REQUEST_TIMEOUT_MS, encodePayload, errorReporter, invokeHandler, respondTo } from '../bus/busMessage.js';
 import { errorText, normalizeJobQueueOptions } from '../bus/jobRunner.js';
+import { redactUrl } from '../context/redactUrl.js';
+import { hasAuth, splitServerCredentials } from './natsAuth.js';
 import { natsJobQueue } from './natsJobQueue.js';
 import { ensureNatsJobQueue } from './natsQueueSetup.js';
 import { muxRequests } from './requestMux.js';
@@ -36,7 +38,10 @@ import { assertPattern, assertQueueGroup, assertSubject, isValidSubject } from '
 
 /** Options of {@link createNatsBus}. */
 export interface NatsBusOptions extends BusOptions {
-  /** One or more server URLs (`nats://host:4222`). */
+  /**
+   * One or more server URLs (`nats://host:4222`). Credentials in a URL (`nats://user:pass@host`,
+   * `nats://token@host`) authenticate the connection, unless `connectOptions` say how to.
+   */
   servers: string | string[];
   /** The connection's name, shown in server monitoring. */
   name?: string;
@@ -140,16 +145,20 @@ function toBusError(error: unknown, what: string): BusError {
  * (`batchWrites`, `muxRequests`).
  */
 export async function connectNats(options: Pick<NatsBusOptions, 'servers' | 'name' | 'connectOptions' | 'batchWrites' | 'muxRequests'>): Promise<NatsConnection> {
+  // nats.js ignores the credentials of `nats://user:pass@host`: they become options, unless the
+  // options already say how to authenticate.
+  const { servers, auth } = splitServerCredentials(options.servers);
   let nc: NatsConnection;
   try {
     nc = await connect({
       maxReconnectAttempts: -1,
+      ...(hasAuth(options.connectOptions) ? {} : auth),
       ...options.connectOptions,
-      servers: options.servers,
+      servers,
       ...(options.name === undefined ? {} : { name: options.name }),
     });
   } catch (error) {
-    throw toBusError(error, `cannot connect to NATS at ${String(options.servers)}`);
+    throw toBusError(error, `cannot connect to NATS at ${redactUrl(String(options.servers))}`);
   }
   if (options.batchWrites ?? true) batchWrites(nc);
   if (options.muxRequests ?? true) muxRequests(nc, options.connectOptions?.inboxPrefix);

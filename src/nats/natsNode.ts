@@ -18,7 +18,7 @@ import { createNatsKvStore } from './kvStore.js';
 
 /** Options of {@link createNatsNode}. */
 export interface NatsNodeOptions {
-  /** NATS server URLs. */
+  /** NATS server URLs; credentials in them (`nats://user:pass@host`, `nats://token@host`) are used unless `connectOptions` authenticate. */
   servers: string | string[];
   /** The connection's name in server monitoring. @default 'switchyard' */
   name?: string;

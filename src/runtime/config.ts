@@ -24,7 +24,7 @@ export interface SwitchyardConfig {
   /**
    * The model for agents without one of their own.
    * @default an OpenAI-compatible model when the environment configures one (OPENAI_API_KEY,
-   * SWITCHYARD_MODEL_API_KEY or SWITCHYARD_MODEL_BASE_URL), else the scripted demo model
+   * SWITCHYARD_MODEL_API_KEY, SWITCHYARD_MODEL_BASE_URL or OPENAI_BASE_URL), else the scripted demo model
    */
   model?: Model;
   /**

@@ -47,6 +47,13 @@ export interface StartNatsServerOptions {
    * @default the server's own (1 MB)
    */
   maxPayload?: number;
+  /**
+   * Require clients to authenticate: a user and password (`--user`, `--pass`) or a token (`--auth`).
+   * @default none
+   */
+  auth?: { user: string; password: string } | { token: string };
+  /** Lines of the server's config file (decentralized auth, say), written to the store directory. @default none */
+  config?: string;
 }
 
 /** Three (or N) clustered servers. */
@@ -148,11 +155,15 @@ export async function startNatsServer(options: StartNatsServerOptions = {}): Pro
   const name = options.name ?? `n-${port}`;
   const readyTimeoutMs = options.readyTimeoutMs ?? 10_000;
   const args = ['-a', '127.0.0.1', '-p', String(port), '-n', name];
-  if (options.maxPayload !== undefined) {
-    // No command-line flag sets it; the flags still override the rest of the file (there is none).
+  if (options.maxPayload !== undefined || options.config !== undefined) {
+    // No command-line flag sets these; the flags still override the rest of the file.
     const config = join(storeDir, 'nats.conf');
-    writeFileSync(config, `max_payload: ${options.maxPayload}\n`);
+    writeFileSync(config, `${options.maxPayload === undefined ? '' : `max_payload: ${options.maxPayload}\n`}${options.config ?? ''}`);
     args.push('-c', config);
+  }
+  if (options.auth !== undefined) {
+    if ('token' in options.auth) args.push('--auth', options.auth.token);
+    else args.push('--user', options.auth.user, '--pass', options.auth.password);
   }
   if (options.jetstream ?? true) args.push('-js', '-sd', storeDir);
   if (options.cluster) {

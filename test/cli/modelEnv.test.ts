@@ -1,0 +1,65 @@
+/**
+ * Which model `serve` and `worker` run, from the environment, and what they print about it: a
+ * keyless local server set with `OPENAI_BASE_URL` (the OpenAI SDK's variable, which docker-compose.yml
+ * passes on) counts as a configured model, as `SWITCHYARD_MODEL_BASE_URL` does, and a base URL is
+ * printed without the credentials it may carry.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
+import { hasModelConfig, modelFromEnv } from '../../src/cli/env.js';
+import { runInProcess } from './runInProcess.js';
+
+const dirs: string[] = [];
+afterAll(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+afterEach(() => {
+  vi.unstubAllEnvs();
+});
+
+const MODEL_VARIABLES = ['SWITCHYARD_MODEL_API_KEY', 'OPENAI_API_KEY', 'SWITCHYARD_MODEL_BASE_URL', 'OPENAI_BASE_URL', 'SWITCHYARD_MODEL'];
+
+/**
+ * What `serve --no-demo` prints at start (embedded, in a fresh data directory) with `env`, which is
+ * also the process's environment while it runs, as it is for the real command.
+ */
+async function serveStartLines(env: Record<string, string>): Promise<string> {
+  for (const name of MODEL_VARIABLES) vi.stubEnv(name, env[name]);
+  const dir = mkdtempSync(join(tmpdir(), 'switchyard-model-env-'));
+  dirs.push(dir);
+  const run = await runInProcess(['serve', '--port', '0', '--no-demo', '--dir', dir], env);
+  if ('ended' in run) throw new Error(`serve exited with ${run.ended.code}\nstdout: ${run.ended.stdout}\nstderr: ${run.ended.stderr}`);
+  expect(await run.started.stop()).toBe(0);
+  return run.started.stdout() + run.started.stderr();
+}
+
+describe('OPENAI_BASE_URL', () => {
+  it('counts as a configured model, as SWITCHYARD_MODEL_BASE_URL does', () => {
+    expect(hasModelConfig({ OPENAI_BASE_URL: 'http://127.0.0.1:11434/v1' })).toBe(true);
+    expect(modelFromEnv({ OPENAI_BASE_URL: 'http://127.0.0.1:11434/v1' }).configured).toBe(true);
+    expect(hasModelConfig({ OPENAI_BASE_URL: '' })).toBe(false);
+    expect(modelFromEnv({}).configured).toBe(false);
+  });
+
+  it('serve runs the OpenAI-compatible model at that URL, not the scripted demo model', async () => {
+    const out = await serveStartLines({ OPENAI_BASE_URL: 'http://127.0.0.1:11434/v1' });
+    expect(out).toMatch(/^model: \S+ \(OpenAI-compatible at http:\/\/127\.0\.0\.1:11434\/v1\)$/m);
+    expect(out).not.toContain('scripted demo model');
+  });
+
+  it('is among the variables serve names when no model is configured', async () => {
+    const out = await serveStartLines({});
+    expect(out).toContain('no model key is configured (SWITCHYARD_MODEL_API_KEY, OPENAI_API_KEY, SWITCHYARD_MODEL_BASE_URL or OPENAI_BASE_URL):');
+  });
+});
+
+describe('a model base URL with credentials', () => {
+  it('is printed by serve with its password and query values masked', async () => {
+    const out = await serveStartLines({ SWITCHYARD_MODEL_BASE_URL: 'https://u:sk-URLKEY-555@127.0.0.1:18161/v1?api-key=sk-QUERYKEY-666' });
+    expect(out).toMatch(/^model: \S+ \(OpenAI-compatible at https:\/\/u:\*\*\*@127\.0\.0\.1:18161\/v1\?api-key=\*\*\*\)$/m);
+    expect(out).not.toContain('URLKEY');
+    expect(out).not.toContain('QUERYKEY');
+  });
+});

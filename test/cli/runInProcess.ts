@@ -1,0 +1,58 @@
+/**
+ * A long-running command (`serve`, `worker`) run in this process through `runCli`, with only the
+ * environment a test gives it: resolves once it has started, or with its exit code and output when
+ * it ends first.
+ */
+import { runCli } from '../../src/cli/program.js';
+import { deferred, within } from '../bus/waiting.js';
+import { ROOT } from './cliProcess.js';
+
+/** A command started in this process. */
+export interface InProcessCommand {
+  /** What it printed on stdout so far. */
+  stdout(): string;
+  stderr(): string;
+  /** Tells it to stop (SIGTERM) and resolves with its exit code. */
+  stop(): Promise<number>;
+}
+
+/** What a command that ended before it started printed. */
+export interface EndedCommand {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs `switchyard <args>` with `env` until it prints "press Ctrl+C to stop" (started) or exits (ended). */
+export async function runInProcess(args: readonly string[], env: Record<string, string>): Promise<{ started: InProcessCommand } | { ended: EndedCommand }> {
+  let stdout = '';
+  let stderr = '';
+  const started = deferred<void>();
+  const stopped = deferred<string>();
+  const exited = runCli(['node', 'switchyard', ...args], {
+    stdout: (text) => {
+      stdout += text;
+      if (stdout.includes('press Ctrl+C to stop')) started.resolve();
+    },
+    stderr: (text) => void (stderr += text),
+    env: { SWITCHYARD_LOG_LEVEL: 'warn', ...env },
+    cwd: ROOT,
+    stopped: () => stopped.promise,
+  });
+  const outcome = await within(
+    Promise.race([started.promise.then(() => 'started' as const), exited.then((code) => ({ code }))]),
+    30_000,
+    `switchyard ${args.join(' ')} to start or exit`,
+  );
+  if (outcome !== 'started') return { ended: { code: outcome.code, stdout, stderr } };
+  return {
+    started: {
+      stdout: () => stdout,
+      stderr: () => stderr,
+      stop() {
+        stopped.resolve('SIGTERM');
+        return within(exited, 20_000, `switchyard ${args[0]} to exit`);
+      },
+    },
+  };
+}

@@ -113,6 +113,7 @@ describe('a webhook URL with credentials and a query token', () => {
     kit.cleanups.push(() => runtime.close());
     const delivered = await runtime.launch('echo', 'delivered', { source: { kind: 'http' } });
     const owed = await runtime.launch('echo', 'owed', { source: { kind: 'http' } });
+    await Promise.all([runtime.settled(delivered.id), runtime.settled(owed.id)]); // ended before the notifier is attached
     const idOf = async (threadId: string): Promise<string> => `${threadId}:${(await runtime.get(threadId))!.events.at(-1)!.seq}`;
     // What a ledger of a version that kept the whole URL in its keys holds.
     const ledgerPath = join(dir, 'deliveries.jsonl');

@@ -5,6 +5,7 @@ import type { Model } from '../model/model.js';
 import type { NatsCredentials } from '../nats/natsAuth.js';
 import { createOpenAIModel } from '../model/openaiModel.js';
 import type { WebhookTarget } from '../server/webhooks.js';
+import { deliveryTargetOf } from '../store/deliveryTarget.js';
 
 // What `serve` and `worker` read from the environment, in one place.
 
@@ -132,7 +133,11 @@ export function webhooksFromEnv(env: NodeJS.ProcessEnv): WebhookTarget[] | undef
   const secret = env.SWITCHYARD_WEBHOOK_SECRET ?? '';
   if (secret === '') throw new ConfigError('SWITCHYARD_WEBHOOK_URL is set but SWITCHYARD_WEBHOOK_SECRET is not: webhooks are always signed');
   for (const url of urls) {
-    if (!/^https?:\/\//.test(url)) throw new ConfigError(`SWITCHYARD_WEBHOOK_URL must be http(s) URLs separated by commas: ${url} is not one`);
+    // Userinfo is sent as Authorization: Basic (so it must decode); a message names the URL by
+    // origin and path only: userinfo and a query token are credentials.
+    const target = deliveryTargetOf(url);
+    const error = !/^https?:\/\//.test(url) ? 'is not an http(s) URL' : target.success ? undefined : target.error;
+    if (error !== undefined) throw new ConfigError(`SWITCHYARD_WEBHOOK_URL: ${target.success ? target.data.receiver : (target.receiver ?? 'a value that')} ${error}`);
   }
   return urls.map((url) => ({ url, secret }));
 }

@@ -3,6 +3,7 @@ import { HTTPException } from 'hono/http-exception';
 import { z } from 'zod';
 import { InvalidInputError } from '../errors.js';
 import { THREAD_ID_PATTERN, THREAD_ID_RULE } from '../runtime/runtime.js';
+import { USERINFO_UNDECODED, userinfoDecodes } from '../store/deliveryTarget.js';
 import { launchInputSchema } from '../thread/events.js';
 import { humanResponseInputSchema } from '../thread/humanResponse.js';
 import { keyedThreadId, MAX_OUTSIDE_KEY_CHARS } from '../thread/keyedThreadId.js';
@@ -24,11 +25,15 @@ export const launchBodySchema = z
     agent: z.string({ error: required('a string naming an agent') }).min(1, 'must not be empty'),
     input: launchInputSchema,
     threadId: z.string({ error: required('a string') }).regex(THREAD_ID_PATTERN, THREAD_ID_RULE).optional(),
-    /** Called (signed) when the thread needs a human and when it ends. */
+    /**
+     * Called (signed) when the thread needs a human and when it ends; userinfo in it is sent as
+     * `Authorization: Basic`, so it must percent-decode.
+     */
     callbackUrl: z
       .string({ error: required('an http or https URL') })
       .max(2048, 'must be at most 2048 characters')
       .refine(isHttpUrl, 'must be an http or https URL')
+      .refine(userinfoDecodes, USERINFO_UNDECODED)
       .optional(),
   })
   .strict();

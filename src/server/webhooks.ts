@@ -5,6 +5,7 @@ import { silentLogger, type Logger } from '../logger.js';
 import type { Runtime, ThreadChange } from '../runtime/runtime.js';
 import type { DeliveryLedger } from '../store/deliveryLedger.js';
 import { createDeliveryBook } from '../store/deliveryBook.js';
+import { deliveryTargetOf, receiverOf, type DeliveryTarget } from '../store/deliveryTarget.js';
 import { settleOwedDeliveries, type OwedDelivery } from '../store/owedDeliveries.js';
 import type { HumanRequest, Json, Thread } from '../thread/events.js';
 import { deriveState, settlesEnd, statusOf, unrecordedCall, type ThreadStatus } from '../thread/state.js';
@@ -14,7 +15,11 @@ export type WebhookEvent = 'human_request' | 'finished';
 
 /** One receiver of webhooks. */
 export interface WebhookTarget {
-  /** An http or https URL the notifications are POSTed to. */
+  /**
+   * An http or https URL the notifications are POSTed to. Userinfo in it (`https://user:pass@host/...`)
+   * is sent as `Authorization: Basic` (percent-decoded), to the URL without it; logs name the
+   * receiver by origin and path (no userinfo, no query).
+   */
   url: string;
   /** The shared secret the HMAC signature is made with. */
   secret: string;
@@ -53,6 +58,7 @@ export interface WebhookPayload {
 /** How a delivery ended. */
 export interface WebhookDelivery {
   readonly id: string;
+  /** The URL it was sent to, without its userinfo. */
   readonly url: string;
   readonly type: WebhookPayload['type'];
   readonly threadId: string;
@@ -196,19 +202,14 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
   const { attempts = 3, initialDelayMs = 1000, factor = 2, maxDelayMs = 30_000 } = retries;
   if (!Number.isInteger(attempts) || attempts < 1) throw new ConfigError('webhook retries.attempts must be a positive integer');
   const targets = webhooks.map((target) => {
-    let url: URL;
-    try {
-      url = new URL(target.url);
-    } catch {
-      throw new ConfigError(`webhook url is not a URL: ${target.url}`);
-    }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError(`webhook url must be http or https: ${target.url}`);
-    if (typeof target.secret !== 'string' || target.secret === '') throw new ConfigError(`webhook ${target.url} needs a secret`);
-    return { url: url.href, secret: target.secret, events: target.events ?? ALL_EVENTS };
+    const parsed = deliveryTargetOf(target.url);
+    if (!parsed.success) throw new ConfigError(['webhook url', parsed.receiver, parsed.error].filter(Boolean).join(' '));
+    if (typeof target.secret !== 'string' || target.secret === '') throw new ConfigError(`webhook ${parsed.data.receiver} needs a secret`);
+    return { ...parsed.data, secret: target.secret, events: target.events ?? ALL_EVENTS };
   });
   const book = createDeliveryBook({ ledger, logger, what: 'webhook' });
   const stopping = new AbortController();
-  const keyOf = (url: string, threadId: string): string => `webhook ${url} ${threadId}`;
+  const keyOf = (target: DeliveryTarget, threadId: string): string => `webhook ${target.key} ${threadId}`;
 
   const deliver = async (target: (typeof targets)[number], payload: WebhookPayload): Promise<void> => {
     const body = JSON.stringify(payload);
@@ -232,6 +233,7 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
           method: 'POST',
           headers: {
             'content-type': 'application/json',
+            ...(target.authorization === undefined ? {} : { authorization: target.authorization }),
             [WEBHOOK_HEADERS.timestamp]: timestamp,
             [WEBHOOK_HEADERS.signature]: signWebhook(body, target.secret, timestamp),
             [WEBHOOK_HEADERS.event]: payload.type,
@@ -255,15 +257,15 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
       } catch (error) {
         last = { error: error instanceof Error ? error.message : String(error) };
       }
-      logger.warn({ threadId: payload.threadId, agent: payload.agent, url: target.url, delivery: payload.id, attempt, ...last }, 'webhook attempt failed');
+      logger.warn({ threadId: payload.threadId, agent: payload.agent, url: target.receiver, delivery: payload.id, attempt, ...last }, 'webhook attempt failed');
     }
-    logger.error({ threadId: payload.threadId, agent: payload.agent, url: target.url, delivery: payload.id, attempts: attempt, ...last }, 'webhook given up');
+    logger.error({ threadId: payload.threadId, agent: payload.agent, url: target.receiver, delivery: payload.id, attempts: attempt, ...last }, 'webhook given up');
     if (!refused) await settled(false);
     report({ ok: false, attempts: attempt, ...last });
 
     /** Recorded under its receiver and thread: not sent again (`sent`), else owed (a record lost costs a repeat). */
     function settled(sent: boolean): Promise<void> {
-      return book.settle({ key: keyOf(target.url, payload.threadId), id: payload.id, threadId: payload.threadId }, sent, { threadId: payload.threadId, agent: payload.agent, url: target.url, delivery: payload.id });
+      return book.settle({ key: keyOf(target, payload.threadId), id: payload.id, threadId: payload.threadId }, sent, { threadId: payload.threadId, agent: payload.agent, url: target.receiver, delivery: payload.id });
     }
 
     function report(outcome: { ok: boolean; attempts: number; status?: number; error?: string }): void {
@@ -277,7 +279,7 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
 
   const dispatch = (target: (typeof targets)[number], payload: WebhookPayload): Promise<void> => {
     const delivery = deliver(target, payload).catch((error: unknown) => {
-      logger.error({ err: error, url: target.url }, 'webhook delivery crashed');
+      logger.error({ err: error, url: target.receiver }, 'webhook delivery crashed');
     });
     return book.track(delivery);
   };
@@ -293,17 +295,17 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
     type Due = { target: (typeof targets)[number]; payload: WebhookPayload };
     const walk = settleOwedDeliveries<Due>({
       threads: source,
-      ledger: owedTo,
+      ledger: withLegacyKeys(owedTo, targets),
       until: clock.now(),
       signal: stopping.signal,
       logger,
       what: 'webhook',
-      scopes: targets.map((target) => `webhook ${target.url}`),
-      keysOf: (threadId) => targets.map((target) => keyOf(target.url, threadId)),
-      // `webhook <url> <threadId>`: neither a URL (its href) nor a thread id holds a space.
+      scopes: targets.map((target) => `webhook ${target.key}`),
+      keysOf: (threadId) => targets.map((target) => keyOf(target, threadId)),
+      // `webhook <receiver key> <threadId>`: neither a receiver key (a URL's href) nor a thread id holds a space.
       unconfigured: (key) => {
         const [kind, url] = key.split(' ');
-        return kind === 'webhook' && url !== undefined && !targets.some((target) => target.url === url) ? url : undefined;
+        return kind === 'webhook' && url !== undefined && !targets.some((target) => target.key === url || target.legacyKey === url) ? receiverOf(url) : undefined;
       },
       dueOf: (thread) => {
         const rest = restNotificationOf(thread);
@@ -311,7 +313,7 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
         for (const target of rest === undefined ? [] : targets) {
           if (!target.events.includes(rest!.event)) continue;
           const payload: WebhookPayload = { id: `${thread.id}:${rest!.seq}`, ...rest!.payload };
-          due.push({ scope: `webhook ${target.url}`, key: keyOf(target.url, thread.id), id: payload.id, due: { target, payload } });
+          due.push({ scope: `webhook ${target.key}`, key: keyOf(target, thread.id), id: payload.id, due: { target, payload } });
         }
         return Promise.resolve(due);
       },
@@ -355,6 +357,54 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
       await idle();
       await ledger?.close();
     },
+  };
+}
+
+/**
+ * The ledger as the walk for owed webhooks reads it: a receiver whose key earlier versions wrote
+ * otherwise (the whole URL, with its query or userinfo) is read under that key too, so what they
+ * recorded as delivered is not sent again and what they recorded as owed is sent (and cleared
+ * there). Writes go under the new keys only.
+ */
+function withLegacyKeys(ledger: DeliveryLedger, targets: readonly DeliveryTarget[]): DeliveryLedger {
+  const renamed = targets.flatMap((target) => (target.legacyKey === undefined ? [] : [{ scope: `webhook ${target.key}`, legacy: `webhook ${target.legacyKey}` }]));
+  if (renamed.length === 0) return ledger;
+  /** `key` under the earlier name of its receiver (a walk's mark, or a delivery's key), if it has one. */
+  const legacyOf = (key: string): string | undefined => {
+    for (const { scope, legacy } of renamed) {
+      if (key === `walked ${scope}`) return `walked ${legacy}`;
+      if (key.startsWith(`${scope} `)) return legacy + key.slice(scope.length);
+    }
+    return undefined;
+  };
+  const renewed = (key: string): string => {
+    const found = renamed.find(({ legacy }) => key.startsWith(`${legacy} `));
+    return found === undefined ? key : found.scope + key.slice(found.legacy.length);
+  };
+  return {
+    ...ledger,
+    async get(key) {
+      const value = await ledger.get(key);
+      const legacy = value === undefined ? legacyOf(key) : undefined;
+      return legacy === undefined ? value : ledger.get(legacy);
+    },
+    record: (key, id) => ledger.record(key, id),
+    owe: (owed) => ledger.owe(owed),
+    async owed() {
+      const records = await ledger.owed();
+      // One owed under both names: the one under the new key is the newer write.
+      const current = new Set(records.map((record) => record.key));
+      return records.flatMap((record) => {
+        const key = renewed(record.key);
+        return key === record.key ? [record] : current.has(key) ? [] : [{ ...record, key }];
+      });
+    },
+    async clearOwed(key, id) {
+      await ledger.clearOwed(key, id);
+      const legacy = legacyOf(key);
+      if (legacy !== undefined) await ledger.clearOwed(legacy, id);
+    },
+    close: () => ledger.close(),
   };
 }
 

@@ -11,6 +11,7 @@ import type { PipelineThreads } from './childRequests.js';
 import type { DeliveryLedger } from '../store/deliveryLedger.js';
 import { createDeliveryBook } from '../store/deliveryBook.js';
 import { settleOwedDeliveries } from '../store/owedDeliveries.js';
+import { deliveryTargetOf, receiverOf, type DeliveryTarget } from '../store/deliveryTarget.js';
 
 /**
  * The headers of a callback: those of switchyard's webhooks (`WEBHOOK_HEADERS` of
@@ -26,6 +27,7 @@ export const CALLBACK_HEADERS = {
 /** How a callback ended. */
 export interface CallbackDelivery {
   readonly id: string;
+  /** The URL it was sent to, without its userinfo (origin and path when none was sent). */
   readonly url: string;
   readonly threadId: string;
   readonly ok: boolean;
@@ -165,15 +167,16 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
   const unsigned = new Set<string>();
 
   /** One attempt: the HTTP status, or why there was none. Signed per attempt (a fresh timestamp). */
-  async function attempt(url: string, body: string, payload: CallbackPayload): Promise<{ status?: number; error?: string }> {
+  async function attempt(target: DeliveryTarget, body: string, payload: CallbackPayload): Promise<{ status?: number; error?: string }> {
     const timestamp = String(Math.floor(clock.now() / 1000));
     const signature = `sha256=${createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')}`;
     try {
-      const response = await post(url, {
+      const response = await post(target.url, {
         method: 'POST',
         redirect: 'manual',
         headers: {
           'content-type': 'application/json',
+          ...(target.authorization === undefined ? {} : { authorization: target.authorization }),
           [CALLBACK_HEADERS.timestamp]: timestamp,
           [CALLBACK_HEADERS.signature]: signature,
           [CALLBACK_HEADERS.event]: payload.type,
@@ -189,9 +192,22 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
     }
   }
 
+  /**
+   * Delivers a callback to `url`: its userinfo, if any, goes as `Authorization: Basic` (fetch
+   * refuses a URL with one), and the logs name the receiver by origin and path only (no
+   * credentials: neither userinfo nor a query token). Userinfo that cannot be sent (it does not
+   * percent-decode: the launch refuses it, an older thread may hold it) is a refusal.
+   */
   async function deliver(url: string, payload: CallbackPayload): Promise<CallbackDelivery> {
+    const parsed = deliveryTargetOf(url);
+    if (!parsed.success) {
+      const error = `the callbackUrl ${parsed.error}`;
+      logger.warn({ url: parsed.receiver ?? '(not a URL)', delivery: payload.id, threadId: payload.threadId, error }, 'callback refused');
+      return reported({ id: payload.id, url: parsed.receiver ?? '', threadId: payload.threadId, ok: false, attempts: 0, error, refused: true });
+    }
+    const target = parsed.data;
     const body = JSON.stringify(payload);
-    const log = { url, delivery: payload.id, threadId: payload.threadId };
+    const log = { url: target.receiver, delivery: payload.id, threadId: payload.threadId };
     let last: { status?: number; error?: string } = { error: 'not sent' };
     let tries = 0;
     let refused = false;
@@ -199,7 +215,7 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
       if (tries > 0) await sleep(clock, Math.min(maxDelayMs, initialDelayMs * 2 ** (tries - 1)), stopping.signal).catch(() => undefined);
       if (stopping.signal.aborted) break;
       tries++;
-      last = await attempt(url, body, payload);
+      last = await attempt(target, body, payload);
       if (last.error === undefined) break;
       const { status } = last;
       const retriable = status === undefined || status >= 500 || status === 408 || status === 429;
@@ -210,11 +226,15 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
     const ok = last.error === undefined;
     if (!ok) logger.error({ ...log, attempts: tries, ...last }, 'callback given up');
     const stopped = !ok && !refused && stopping.signal.aborted;
-    const delivery: CallbackDelivery = { id: payload.id, url, threadId: payload.threadId, ok, attempts: tries, ...last, ...(refused ? { refused } : {}), ...(stopped ? { stopped } : {}) };
+    return reported({ id: payload.id, url: target.url, threadId: payload.threadId, ok, attempts: tries, ...last, ...(refused ? { refused } : {}), ...(stopped ? { stopped } : {}) });
+  }
+
+  /** Tells {@link CallbackOptions.onDelivery} how a callback ended; returns it. */
+  function reported(delivery: CallbackDelivery): CallbackDelivery {
     try {
       onDelivery?.(delivery);
     } catch (error) {
-      logger.error({ ...log, err: messageOf(error) }, 'callback onDelivery failed');
+      logger.error({ url: receiverOf(delivery.url), delivery: delivery.id, threadId: delivery.threadId, err: messageOf(error) }, 'callback onDelivery failed');
     }
     return delivery;
   }
@@ -238,7 +258,7 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
   function sendDue(thread: Thread, due: DueCallback | undefined): Promise<CallbackDelivery | undefined> {
     if (due === undefined) return Promise.resolve(undefined);
     const { url, payload } = due;
-    const undelivered = (error: string): CallbackDelivery => ({ id: payload.id, url, threadId: thread.id, ok: false, attempts: 0, error });
+    const undelivered = (error: string): CallbackDelivery => ({ id: payload.id, url: receiverOf(url), threadId: thread.id, ok: false, attempts: 0, error });
     if (secret === '') {
       if (!unsigned.has(thread.id)) {
         if (unsigned.size >= 10_000) unsigned.clear();

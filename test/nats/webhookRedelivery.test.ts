@@ -39,11 +39,12 @@ afterAll(async () => {
 const payloadOf = (r: { body: string }): WebhookPayload => JSON.parse(r.body) as WebhookPayload;
 
 /**
- * An API process's webhooks to `receiver`: from the events' queue group, deliveries recorded in the
- * node's ledger, whose reads are counted (`reads`: the keys read, in order).
+ * An API process's webhooks to `receiver` (at `url`, its own by default): from the events' queue
+ * group, deliveries recorded in the node's ledger, whose reads are counted (`reads`: the keys
+ * read, in order).
  */
-async function webhooks(receiver: Receiver = origin, clock: Clock = systemClock) {
-  const webhooks = [{ url: receiver.url, secret: SECRET, events: ['finished' as const] }];
+async function webhooks(receiver: Receiver = origin, clock: Clock = systemClock, url = receiver.url) {
+  const webhooks = [{ url, secret: SECRET, events: ['finished' as const] }];
   const shared = await api.deliveryLedger();
   const reads: string[] = [];
   const ledger: DeliveryLedger = {
@@ -54,7 +55,7 @@ async function webhooks(receiver: Receiver = origin, clock: Clock = systemClock)
     },
   };
   const notifier = createWebhookNotifier({ webhooks, retries: { attempts: 2, initialDelayMs: 1 }, clock, ledger, threads: api.runtime });
-  const detach = notifier.attach(api.surface.webhookSource([receiver.url]));
+  const detach = notifier.attach(api.surface.webhookSource([url]));
   return {
     notifier,
     reads,
@@ -159,6 +160,38 @@ describe('the walk of owed webhooks on the shared KV ledger', () => {
       expect((await ledger.owed()).filter((owed) => owed.key === key)).toEqual([]);
       expect(payloadOf(receiver.received[2]!)).toEqual(payloadOf(receiver.received[0]!));
       expect(signedWith(receiver.received[2]!, SECRET)).toBe(true);
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  it('keeps a receiver URL’s password and query token out of the ledger, and sends its userinfo as Authorization: Basic', async () => {
+    const statuses = [503];
+    const receiver = await startReceiver(statuses);
+    try {
+      const url = receiver.url.replace('http://', 'http://kv%20user:pw-KV-1@') + '?token=qtok-KV-2';
+      const a = await webhooks(receiver, systemClock, url);
+      await a.notifier.idle();
+      // A thread ends: the receiver refuses both attempts (503), and the webhook is owed.
+      const thread = await api.runtime.launch('calculator', 'multiply 5 by 5');
+      const ended = await api.runtime.settled(thread.id);
+      await receiver.waitFor(2);
+      await a.notifier.idle();
+      await a.stop();
+      const ledger = await api.deliveryLedger();
+      const owed = (await ledger.owed()).filter((record) => record.threadId === thread.id);
+      expect(owed).toEqual([expect.objectContaining({ id: `${thread.id}:${ended.version}` })]);
+      expect(JSON.stringify(owed)).not.toMatch(/pw-KV-1|qtok-KV-2|kv%20user/);
+
+      statuses[0] = 200; // the receiver is back: the owed webhook is sent
+      const b = await webhooks(receiver, systemClock, url);
+      await receiver.waitFor(3);
+      await b.notifier.idle();
+      await b.stop();
+      const basic = `Basic ${Buffer.from('kv user:pw-KV-1').toString('base64')}`;
+      expect(receiver.received.map((r) => [r.path, r.headers.authorization])).toEqual(Array.from({ length: 3 }, () => ['/hook?token=qtok-KV-2', basic]));
+      expect(payloadOf(receiver.received[2]!)).toMatchObject({ type: 'thread.finished', threadId: thread.id });
+      expect((await ledger.owed()).filter((record) => record.threadId === thread.id)).toEqual([]);
     } finally {
       await receiver.close();
     }

@@ -5,6 +5,8 @@ import { verifyWebhookSignature } from '../../src/server/webhooks.js';
 import { within } from '../bus/waiting.js';
 
 export interface Received {
+  /** The request's path and query, as it arrived. */
+  readonly path: string;
   readonly headers: IncomingHttpHeaders;
   readonly body: string;
 }
@@ -31,7 +33,7 @@ export async function startReceiver(statuses: number | readonly number[] = 200):
     req.on('data', (chunk: string) => (body += chunk));
     req.on('end', () => {
       const status = statusOf(received.length);
-      received.push({ headers: req.headers, body });
+      received.push({ path: req.url ?? '', headers: req.headers, body });
       res.writeHead(status, { 'content-type': 'text/plain' }).end(status === 200 ? 'ok' : 'nope');
       for (const waiter of waiters.filter((w) => received.length >= w.count)) {
         waiters.splice(waiters.indexOf(waiter), 1);

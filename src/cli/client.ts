@@ -1,4 +1,5 @@
 import { EventSourceParserStream } from 'eventsource-parser/stream';
+import { sleep, systemClock } from '../clock.js';
 import { SwitchyardError } from '../errors.js';
 import type { ThreadView } from '../runtime/runtime.js';
 import type { ThreadSummary } from '../store/threadStore.js';
@@ -181,7 +182,8 @@ export function createClient(options: ClientOptions): Client {
         if (last.seq !== before) [closedAt, tries] = [undefined, 0];
         closedAt ??= Date.now();
         if (Date.now() - closedAt >= reconnect.giveUpAfterMs) throw new UnreachableError(base);
-        await pause(Math.min(reconnect.maxDelayMs, reconnect.firstDelayMs * 2 ** Math.min(tries++, 16)), signal);
+        // An abort ends the wait early; the next request then throws it.
+        await sleep(systemClock, Math.min(reconnect.maxDelayMs, reconnect.firstDelayMs * 2 ** Math.min(tries++, 16)), signal).catch(() => undefined);
       }
     },
   };
@@ -218,19 +220,6 @@ async function* streamed(body: ReadableStream<Uint8Array>, last: { seq: number }
   } finally {
     await reader.cancel().catch(() => undefined);
   }
-}
-
-/** Resolves after `ms`, or at once when `signal` aborts (the caller's loop then sees it aborted). */
-function pause(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }
 
 /** The error a failed response describes: the server's `{ error, issues }` body, or its status. */

@@ -1,3 +1,4 @@
+import { sleep, systemClock } from '../clock.js';
 import type { ThreadView } from '../runtime/runtime.js';
 import { parentIdOf } from '../runtime/threadView.js';
 import type { ThreadEvent } from '../thread/events.js';
@@ -48,17 +49,8 @@ const CHILD_ASKS = 40;
 const CHILD_WAIT_MS = 50;
 const CHILD_WAIT_MAX_MS = 1000;
 
-function timer(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      clearTimeout(timeout);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const timeout = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
-}
+/** Waits `ms`, or less when `signal` aborts. */
+const timer = (ms: number, signal?: AbortSignal): Promise<void> => sleep(systemClock, ms, signal).catch(() => undefined);
 
 /**
  * Streams a thread's events until it rests: it ended, or waits for a human, or is paused. The

@@ -7,8 +7,7 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../../src/cli/program.js';
-import { deferred } from '../bus/waiting.js';
+import { runInProcess } from './runInProcess.js';
 import { startNatsServer, type NatsServerHandle } from '../support/natsServer.js';
 import { ROOT } from './cliProcess.js';
 
@@ -43,25 +42,10 @@ afterAll(async () => {
 
 /** `switchyard <args>` in this process, in `cwd`, until it has started; then stopped. What it printed. */
 async function startUp(args: readonly string[], cwd: string): Promise<string> {
-  let stdout = '';
-  let stderr = '';
-  const started = deferred<void>();
-  const stopped = deferred<string>();
-  const exited = runCli(['node', 'switchyard', ...args], {
-    stdout: (text) => {
-      stdout += text;
-      if (stdout.includes('press Ctrl+C to stop')) started.resolve();
-    },
-    stderr: (text) => void (stderr += text),
-    env: { SWITCHYARD_LOG_LEVEL: 'warn', NATS_URL: nats.url },
-    cwd,
-    stopped: () => stopped.promise,
-  });
-  void exited.then((code) => started.reject(new Error(`${args[0]} exited with ${code} before it started\nstdout: ${stdout}\nstderr: ${stderr}`)));
-  await started.promise;
-  stopped.resolve('SIGTERM');
-  expect(await exited).toBe(0);
-  return stdout;
+  const run = await runInProcess(args, { NATS_URL: nats.url }, cwd);
+  if ('ended' in run) throw new Error(`${args[0]} exited with ${run.ended.code} before it started\nstdout: ${run.ended.stdout}\nstderr: ${run.ended.stderr}`);
+  expect(await run.started.stop()).toBe(0);
+  return run.started.stdout();
 }
 
 const serve = (cwd: string, dir: string): Promise<string> => startUp(['serve', '--port', '0', '--no-demo', '--dir', dir], cwd);

@@ -23,8 +23,8 @@ export interface EndedCommand {
   readonly stderr: string;
 }
 
-/** Runs `switchyard <args>` with `env` until it prints "press Ctrl+C to stop" (started) or exits (ended). */
-export async function runInProcess(args: readonly string[], env: Record<string, string>): Promise<{ started: InProcessCommand } | { ended: EndedCommand }> {
+/** Runs `switchyard <args>` with `env` (in `cwd`) until it prints "press Ctrl+C to stop" (started) or exits (ended). */
+export async function runInProcess(args: readonly string[], env: Record<string, string>, cwd = ROOT): Promise<{ started: InProcessCommand } | { ended: EndedCommand }> {
   let stdout = '';
   let stderr = '';
   const started = deferred<void>();
@@ -36,7 +36,7 @@ export async function runInProcess(args: readonly string[], env: Record<string, 
     },
     stderr: (text) => void (stderr += text),
     env: { SWITCHYARD_LOG_LEVEL: 'warn', ...env },
-    cwd: ROOT,
+    cwd,
     stopped: () => stopped.promise,
   });
   const outcome = await within(

@@ -1,26 +1,11 @@
-import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { agent } from '../../src/agent/agent.js';
-import { createLogger } from '../../src/logger.js';
+import { capturingLogger } from '../support/capturingLogger.js';
 import { scriptedModel, type ScriptStep } from '../../src/model/scriptedModel.js';
 import { createRuntime } from '../../src/runtime/runtime.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
 
-type Line = Record<string, unknown> & { level: number; msg: string; threadId?: string };
 
-/** The logger `serve` and `worker` use, at info, writing into `text` and `lines`. */
-function capturingLogger() {
-  const out = { text: '', lines: [] as Line[] };
-  const destination = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      const text = chunk.toString();
-      out.text += text;
-      for (const line of text.split('\n')) if (line !== '') out.lines.push(JSON.parse(line) as Line);
-      done();
-    },
-  });
-  return { logger: createLogger({ level: 'info', destination }), out };
-}
 
 const asker = agent({ name: 'asker', description: 'asks the model', prompt: 'You are {{agent}}.\n{{tools}}', tools: [], maxConsecutiveErrors: 2, backoff: { initialMs: 1, jitter: 0 } });
 
@@ -28,7 +13,7 @@ const asker = agent({ name: 'asker', description: 'asks the model', prompt: 'You
 const ENDPOINT = 'https://bob:sk-URLKEY-1234567890@models.example.com/v1/chat/completions?api-key=sk-QUERYKEY-0987654321';
 
 function setup(script: ScriptStep[]) {
-  const { logger, out } = capturingLogger();
+  const { logger, out } = capturingLogger('info');
   const rt = createRuntime({ agents: [asker], store: createMemoryStore(), model: scriptedModel(script), logger });
   const of = (id: string, msg: string) => out.lines.filter((l) => l.threadId === id && l.msg === msg);
   return { rt, out, of };

@@ -1,11 +1,10 @@
-import { Writable } from 'node:stream';
 import { SimulatedClock } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { agent } from '../../src/agent/agent.js';
 import { beforeDecision } from '../../src/agent/customStep.js';
 import { tool } from '../../src/agent/tool.js';
-import { createLogger } from '../../src/logger.js';
+import { capturingLogger, type LogLine } from '../support/capturingLogger.js';
 import { scriptedModel } from '../../src/model/scriptedModel.js';
 import { createAgentActor, whenSettled } from '../../src/runtime/agentActor.js';
 import { createRuntime } from '../../src/runtime/runtime.js';
@@ -17,21 +16,8 @@ import { createThread, until } from '../support/agentHarness.js';
 const SECRET = 'plum-AGENT-SECRET-4471';
 const MARK = '[REDACTED]';
 
-type Line = Record<string, unknown> & { msg?: string; err?: { message?: string; stack?: string } };
 
-/** The switchyard logger `serve` and `worker` use, at trace, writing into `text` and `lines`. */
-function capturingLogger() {
-  const out = { text: '', lines: [] as Line[] };
-  const destination = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      const text = chunk.toString();
-      out.text += text;
-      for (const line of text.split('\n')) if (line !== '') out.lines.push(JSON.parse(line) as Line);
-      done();
-    },
-  });
-  return { logger: createLogger({ level: 'trace', destination }), out };
-}
+
 
 const charge = tool({
   name: 'charge',
@@ -77,7 +63,7 @@ const payer = agent({
 
 describe("an agent's declared secrets in the logs", () => {
   it('are redacted from what its tool, prefetch and steps log (fields, nested values, messages, errors, bindings) and from the runtime’s own lines', async () => {
-    const { logger, out } = capturingLogger();
+    const { logger, out } = capturingLogger('trace');
     const model = scriptedModel([
       { error: { kind: 'http', status: 500, message: `upstream echoed ${SECRET}` } },
       { intent: 'charge', args: { amount: 5 } },
@@ -93,7 +79,7 @@ describe("an agent's declared secrets in the logs", () => {
     expect(view.events.some((e) => e.type === 'error' && e.data.kind === 'tool_error')).toBe(true);
     expect(view.events.some((e) => e.type === 'error' && e.data.kind === 'model_http')).toBe(true);
 
-    const line = (msg: string): Line => {
+    const line = (msg: string): LogLine => {
       const found = out.lines.find((l) => typeof l.msg === 'string' && l.msg.startsWith(msg));
       expect(found, `a log line "${msg}…"`).toBeDefined();
       return found!;
@@ -111,7 +97,7 @@ describe("an agent's declared secrets in the logs", () => {
   });
 
   it("are redacted from the runtime's lines about a step that failed with them in its error (a store's)", async () => {
-    const { logger, out } = capturingLogger();
+    const { logger, out } = capturingLogger('trace');
     const clock = new SimulatedClock();
     clock.set(Date.parse('2026-01-01T00:00:00Z'));
     const inner = createMemoryStore();
@@ -138,7 +124,7 @@ describe("an agent's declared secrets in the logs", () => {
   });
 
   it('are redacted from what its tool logs in an actor started on its own (createAgentActor)', async () => {
-    const { logger, out } = capturingLogger();
+    const { logger, out } = capturingLogger('trace');
     const store = createMemoryStore();
     const thread = await createThread(store, { agent: payer.name, input: 'pay' });
     const model = scriptedModel([{ intent: 'charge', args: { amount: 5 } }, { intent: 'done_for_now', args: { message: 'could not charge' } }]);

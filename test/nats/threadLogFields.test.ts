@@ -1,31 +1,23 @@
-import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { calculator } from '../../agents/calculator/index.js';
 import { SystemError } from '../../src/errors.js';
-import { createLogger } from '../../src/logger.js';
+import { capturingLogger } from '../support/capturingLogger.js';
 import { createDemoModel } from '../../src/model/demoModel.js';
 import type { ThreadStore } from '../../src/store/threadStore.js';
 import { eventually, uniqueToken, useNatsTestBed } from './natsTestKit.js';
 
 const bed = useNatsTestBed();
 
-type Line = Record<string, unknown> & { msg: string; err?: string };
-
-function capturingLogger() {
-  const lines: Line[] = [];
-  const destination = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString().split('\n')) if (line !== '') lines.push(JSON.parse(line) as Line);
-      done();
-    },
-  });
-  return { logger: createLogger({ level: 'warn', destination }), lines };
+/** A logger at warn whose lines are kept, parsed. */
+function capturingLines() {
+  const { logger, out } = capturingLogger('warn');
+  return { logger, lines: out.lines };
 }
 
 describe('NATS warnings about a thread', () => {
   it('a job whose thread the store cannot read is logged as a NATS error naming the thread and its agent as fields', async () => {
     const prefix = `sy${uniqueToken()}`;
-    const { logger, lines } = capturingLogger();
+    const { logger, lines } = capturingLines();
     const node = await bed.node({ agents: [calculator], model: createDemoModel(), prefix, logger });
     // The KV store during an outage: every write of a thread times out.
     const store = node.store as { -readonly [K in keyof ThreadStore]: ThreadStore[K] };

@@ -1,11 +1,10 @@
-import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { agent } from '../../src/agent/agent.js';
 import { tool } from '../../src/agent/tool.js';
 import type { Bus, ConsumeOptions, Job, JobHandler, JobQueue, JobQueueOptions } from '../../src/bus/bus.js';
 import { createMemoryBus } from '../../src/bus/memoryBus.js';
-import { createLogger } from '../../src/logger.js';
+import { capturingLogger } from '../support/capturingLogger.js';
 import { scriptedModel } from '../../src/model/scriptedModel.js';
 import { createRuntime } from '../../src/runtime/runtime.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
@@ -19,17 +18,10 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {});
 });
 
-type Line = Record<string, unknown> & { msg: string };
-
-function capturingLogger() {
-  const lines: Line[] = [];
-  const destination = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString().split('\n')) if (line !== '') lines.push(JSON.parse(line) as Line);
-      done();
-    },
-  });
-  return { logger: createLogger({ level: 'warn', destination }), lines };
+/** A logger at warn whose lines are kept, parsed. */
+function capturingLines() {
+  const { logger, out } = capturingLogger('warn');
+  return { logger, lines: out.lines };
 }
 
 /** The bus as a worker cut off from the server sees it: every heartbeat (`job.working()`) fails. */
@@ -55,7 +47,7 @@ describe('worker warnings about a thread', () => {
     const slowpoke = agent({ name: 'slowpoke', description: 'calls a slow tool', prompt: 'You are {{agent}}.\n{{tools}}', tools: [slow] });
     const bus = createMemoryBus();
     cleanups.push(() => bus.close());
-    const { logger, lines } = capturingLogger();
+    const { logger, lines } = capturingLines();
     const queues = createAgentQueues({ bus: failingHeartbeats(bus) });
     const model = scriptedModel([{ intent: 'slow' }, { intent: 'done_for_now', args: { message: 'done' } }]);
     const runtime = createRuntime({ agents: [slowpoke], store: createMemoryStore(), model, schedule: queues.schedule });

@@ -1,5 +1,6 @@
 import { redactJson, redactText } from '../context/redact.js';
-import { messageOf, VersionConflictError } from '../errors.js';
+import { sleep } from '../clock.js';
+import { messageOf, SwitchyardError, SystemError, VersionConflictError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { appendEvents, type AppendOptions } from '../store/appendEvents.js';
 import { versionOf, type Json, type NewEvent, type Thread } from '../thread/events.js';
@@ -170,7 +171,7 @@ async function runCall(input: StepInput, thread: Thread, cleared: ClearedCall, s
   const about = { callId: call.callId, tool: call.tool };
   // The tool ran: an outcome too large for the thread ends it saying so.
   const ran: AppendOptions = { tooLarge: about };
-  const journal = (outcome: Outcome): Promise<Thread> => journalOutcome(input, thread, call.callId, outcome, ran);
+  const journal = (outcome: Outcome): Promise<Thread> => journalOutcome(input, thread, call.callId, outcome, ran, { tool: call.tool, signal });
   if (windDown?.aborted) return journalOutcome(input, thread, call.callId, (at) => errorEvents(at, 'tool_error', `${call.tool} was not run: ${messageOf(windDown.reason)}`, about));
   const toolSignal = new ToolSignal(signal, windDown);
   const started = deps.clock.now();
@@ -216,6 +217,67 @@ async function runCall(input: StepInput, thread: Thread, cleared: ClearedCall, s
  */
 type Outcome = readonly NewEvent[] | ((at: StepInput) => readonly NewEvent[]);
 
+/** The first wait before the append of a completed call's outcome is tried again after a store failure. */
+const OUTCOME_RETRY_FIRST_MS = 250;
+/** The longest wait between two tries of that append (the wait doubles from the first). */
+const OUTCOME_RETRY_MAX_MS = 10_000;
+
+/** A call whose tool ran (its effect may have happened): its outcome is not given up on a failing store. */
+interface RanCall {
+  readonly tool: string;
+  /** Aborts when the step's actor stops (a close past its drain time): the tries end there. */
+  readonly signal: AbortSignal;
+}
+
+/**
+ * Appends a call's outcome after `thread` (its tool_call); see {@link recordOutcome} for a writer
+ * that got there first. For a call whose tool ran (`ran`), a store failure that may pass (NATS
+ * unreachable, a directory made read-only, a full disk: anything but a store's refusal, such as a
+ * version conflict or a thread too large) does not drop the outcome, which only this step knows:
+ * the append is tried again in place, after 250 ms doubling up to 10 s, for as long as the actor
+ * runs (no other process takes the thread meanwhile: an embedded runtime holds it, and a job whose
+ * worker cannot reach NATS is not handed on until its ack wait). The first failure is a warning;
+ * an actor that stops first logs an error naming the call whose outcome is lost (a human is then
+ * asked whether it took effect, as after a crash).
+ */
+async function journalOutcome(input: StepInput, thread: Thread, callId: string, outcome: Outcome, options?: AppendOptions, ran?: RanCall): Promise<Thread> {
+  const { deps } = input;
+  for (let failures = 0; ; ) {
+    try {
+      return await recordOutcome(input, thread, callId, outcome, options, failures > 0);
+    } catch (error) {
+      if (ran === undefined || !mayPass(error)) throw error;
+      failures++;
+      const about = { threadId: thread.id, agent: thread.agent, tool: ran.tool, callId, outcome: outcomeKind(input, thread, outcome), err: messageOf(error) };
+      if (failures === 1) deps.logger.warn({ ...about, attempt: failures }, `${ran.tool} completed (call ${callId}) and its outcome could not be recorded: trying again until the store takes it`);
+      const delayMs = Math.min(OUTCOME_RETRY_MAX_MS, OUTCOME_RETRY_FIRST_MS * 2 ** Math.min(failures - 1, 16));
+      try {
+        await sleep(deps.clock, delayMs, ran.signal);
+      } catch {
+        deps.logger.error(
+          { ...about, attempts: failures },
+          `${ran.tool} completed (call ${callId}) and its outcome could not be recorded: the store failed until the actor stopped, and whoever continues the thread will ask a human whether it took effect (it ran, ending in a ${about.outcome})`,
+        );
+        throw error;
+      }
+    }
+  }
+}
+
+/**
+ * Whether a failed write may go through if tried again: a store or bus failure (a {@link SystemError},
+ * or an error of the platform: EACCES, ENOSPC, a timeout), not a refusal (a version conflict, a
+ * thread too large or ended, a failure recorded instead: any other switchyard error).
+ */
+function mayPass(error: unknown): boolean {
+  return !(error instanceof SwitchyardError) || error instanceof SystemError;
+}
+
+/** Whether `outcome`, as built on `thread`, records a result or an error (for the log). */
+function outcomeKind(input: StepInput, thread: Thread, outcome: Outcome): 'result' | 'error' {
+  return outcomeAt(input, thread, outcome).some((e) => e.type === 'tool_result') ? 'result' : 'error';
+}
+
 /**
  * Appends a call's outcome after `thread` (its tool_call). When another writer got there first
  * with control events only (another process paused, resumed or cancelled the thread, as it cannot
@@ -223,10 +285,11 @@ type Outcome = readonly NewEvent[] | ((at: StepInput) => readonly NewEvent[]);
  * shows what the call did and nobody is asked about it: built on the thread as it now is, so an
  * error's escalation and backoff are those of the seqs it lands at, and the routing after it (or
  * after a resume) goes on from it. After a cancel only the event that records it (its result, or
- * its error with no retry time), as nothing follows a cancel. Any other conflict is thrown, as
- * before (another worker moved on).
+ * its error with no retry time), as nothing follows a cancel. After a failed try (`retried`), the
+ * outcome found right after `thread` is this write's, which landed although the store said it
+ * failed (a lost acknowledgement). Any other conflict is thrown, as before (another worker moved on).
  */
-async function journalOutcome(input: StepInput, thread: Thread, callId: string, outcome: Outcome, options?: AppendOptions): Promise<Thread> {
+async function recordOutcome(input: StepInput, thread: Thread, callId: string, outcome: Outcome, options: AppendOptions | undefined, retried: boolean): Promise<Thread> {
   const { deps } = input;
   try {
     return await appendEvents(deps, thread, outcomeAt(input, thread, outcome), options);
@@ -235,6 +298,7 @@ async function journalOutcome(input: StepInput, thread: Thread, callId: string, 
     const since = versionOf(thread);
     for (let attempt = 0; attempt < 10; attempt++) {
       const latest = await deps.store.get(thread.id);
+      if (latest !== undefined && retried && landed(latest, since, callId)) return latest;
       if (latest === undefined || !onlyControlSince(latest, since)) throw error;
       const state = deriveState(latest.events);
       const events = outcomeAt(input, latest, outcome);
@@ -248,6 +312,15 @@ async function journalOutcome(input: StepInput, thread: Thread, callId: string, 
     }
     throw error;
   }
+}
+
+/** Whether `thread` ends with the outcome of call `callId` right after `since` (control events may precede it), and nothing of anyone else after it. */
+function landed(thread: Thread, since: number, callId: string): boolean {
+  const after = thread.events.filter((e) => e.seq > since && e.type !== 'control');
+  const first = after[0];
+  if (first === undefined || !((first.type === 'tool_result' || first.type === 'error') && first.data.callId === callId)) return false;
+  // What an outcome appends with it: a final, an escalation and its request.
+  return after.slice(1).every((e) => e.type === 'final' || e.type === 'escalation' || (e.type === 'human_request' && e.data.kind === 'escalation'));
 }
 
 /** The events of `outcome` appended after `thread`. */

@@ -14,8 +14,9 @@ import type { Tool, ToolContext } from './tool.js';
 /**
  * Runs the pending tool call (factor 4), journaled: the `tool_call` event is persisted before the
  * tool runs (by this step, or by the decision with it: `input.recordedCall`) and the result after.
- * A call found started but unfinished (the process died) runs again only if the tool is
- * idempotent; otherwise a human is asked what happened, as for one that outlives its deadline.
+ * A call found started with no outcome (its process stopped, or could not record it) runs again
+ * only if the tool is idempotent; otherwise a human is asked what happened, as for one that
+ * outlives its deadline.
  *
  * `signal` abandons the step (its outcome is dropped: the actor stopped). `windDown` asks it to
  * wrap up (a cancel came): the tool's signal aborts, its outcome is still journaled (a result
@@ -130,18 +131,22 @@ function timedOutCall(at: StepInput, call: PendingCall, message: string): NewEve
   const text = redactText(message, agent.secrets);
   return [
     { type: 'error', data: { kind: 'tool_timeout', message: text, tool: call.tool, attempt: state.consecutiveErrors + 1 } },
-    interruptedRequest(thread.id, seq + 1, call, `${text}, and the tool is not idempotent`),
+    interruptedRequest(thread.id, seq + 1, call, `was started but ${text}`),
   ];
 }
 
-/** Asks a human whether a call that was started, of a tool that is not idempotent, took effect. */
-function interruptedRequest(threadId: string, seq: number, call: PendingCall, why = 'the worker stopped before it finished, and the tool is not idempotent'): NewEvent {
+/**
+ * Asks a human whether a call that was started, of a tool that is not idempotent, took effect.
+ * `what` says what is known of it: by default only what the log shows (its start, and no outcome
+ * after it), since the process that ran it may have stopped, or run on and failed to write.
+ */
+function interruptedRequest(threadId: string, seq: number, call: PendingCall, what = UNRECORDED): NewEvent {
   return {
     type: 'human_request',
     data: {
       requestId: requestIdFor(threadId, seq),
       kind: 'interrupted',
-      question: `${call.tool}(${JSON.stringify(call.args)}) was started but ${why}. Did it take effect? Approve to run it again; deny and describe the outcome otherwise.`,
+      question: `${call.tool}(${JSON.stringify(call.args)}) ${what}, and the tool is not idempotent. Did it take effect? Approve to run it again; deny and describe the outcome otherwise.`,
       urgency: 'high',
       format: 'yes_no',
       callId: call.callId,
@@ -150,6 +155,9 @@ function interruptedRequest(threadId: string, seq: number, call: PendingCall, wh
     },
   };
 }
+
+/** What the interrupted-call question says of a call found started with no outcome. */
+const UNRECORDED = 'was started and its outcome was not recorded (the process running it stopped, or could not write to the store)';
 
 /** A call cleared to run, its `tool_call` journaled. */
 interface ClearedCall {

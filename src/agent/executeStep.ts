@@ -4,7 +4,7 @@ import { messageOf, SwitchyardError, SystemError, VersionConflictError } from '.
 import type { Logger } from '../logger.js';
 import { appendEvents, type AppendOptions } from '../store/appendEvents.js';
 import { versionOf, type Json, type NewEvent, type Thread } from '../thread/events.js';
-import { deriveState, statusOf, type PendingCall } from '../thread/state.js';
+import { deriveState, statusOf, type PendingCall, type ThreadState } from '../thread/state.js';
 import { approvalRequest } from './approvalRequest.js';
 import type { StepInput } from './deps.js';
 import { errorEvents } from './errorEvents.js';
@@ -252,11 +252,11 @@ async function journalOutcome(input: StepInput, thread: Thread, callId: string, 
   const { deps } = input;
   for (let failures = 0; ; ) {
     try {
-      return await recordOutcome(input, thread, callId, outcome, options, failures > 0);
+      return await recordOutcome(input, thread, callId, outcome, options, failures > 0, ran?.tool);
     } catch (error) {
       if (ran === undefined || !mayPass(error)) throw error;
       failures++;
-      const about = { threadId: thread.id, agent: thread.agent, tool: ran.tool, callId, outcome: outcomeKind(input, thread, outcome), err: messageOf(error) };
+      const about = { threadId: thread.id, agent: thread.agent, tool: ran.tool, callId, outcome: kindOf(outcomeAt(input, thread, outcome)), err: messageOf(error) };
       if (failures === 1) deps.logger.warn({ ...about, attempt: failures }, `${ran.tool} completed (call ${callId}) and its outcome could not be recorded: trying again until the store takes it`);
       const delayMs = Math.min(OUTCOME_RETRY_MAX_MS, OUTCOME_RETRY_FIRST_MS * 2 ** Math.min(failures - 1, 16));
       try {
@@ -281,11 +281,6 @@ function mayPass(error: unknown): boolean {
   return !(error instanceof SwitchyardError) || error instanceof SystemError;
 }
 
-/** Whether `outcome`, as built on `thread`, records a result or an error (for the log). */
-function outcomeKind(input: StepInput, thread: Thread, outcome: Outcome): 'result' | 'error' {
-  return outcomeAt(input, thread, outcome).some((e) => e.type === 'tool_result') ? 'result' : 'error';
-}
-
 /**
  * Appends a call's outcome after `thread` (its tool_call). When another writer got there first
  * with control events only (another process paused, resumed or cancelled the thread, as it cannot
@@ -293,33 +288,79 @@ function outcomeKind(input: StepInput, thread: Thread, outcome: Outcome): 'resul
  * shows what the call did and nobody is asked about it: built on the thread as it now is, so an
  * error's escalation and backoff are those of the seqs it lands at, and the routing after it (or
  * after a resume) goes on from it. After a cancel only the event that records it (its result, or
- * its error with no retry time), as nothing follows a cancel. After a failed try (`retried`), the
- * outcome found right after `thread` is this write's, which landed although the store said it
- * failed (a lost acknowledgement). Any other conflict is thrown, as before (another worker moved on).
+ * its error with no retry time), as nothing follows a cancel.
+ *
+ * When another process meanwhile found the call started with no outcome and asked a human whether
+ * it took effect (this process was frozen past its job's ack wait, or lost its store for that
+ * long), and that question is still open, the outcome is recorded after it too: it answers the
+ * question (see `reduceState`), and the thread goes on from it here. A human's answer after that
+ * is refused, the request no longer open; and the human is not left to approve a second run of a
+ * call that ran.
+ *
+ * After a failed try (`retried`), the outcome found right after `thread` is this write's, which
+ * landed although the store said it failed (a lost acknowledgement). Any other conflict is thrown,
+ * as before (another worker moved on); for a call that ran (`ran`: its tool's name), an error log
+ * names the call and its outcome's kind, which the log will not hold, for an operator to reconcile.
  */
-async function recordOutcome(input: StepInput, thread: Thread, callId: string, outcome: Outcome, options: AppendOptions | undefined, retried: boolean): Promise<Thread> {
+async function recordOutcome(input: StepInput, thread: Thread, callId: string, outcome: Outcome, options: AppendOptions | undefined, retried: boolean, ran: string | undefined): Promise<Thread> {
   const { deps } = input;
   try {
     return await appendEvents(deps, thread, outcomeAt(input, thread, outcome), options);
   } catch (error) {
     if (!(error instanceof VersionConflictError)) throw error;
     const since = versionOf(thread);
+    const about = { threadId: thread.id, agent: thread.agent, callId };
+    let latest: Thread | undefined;
     for (let attempt = 0; attempt < 10; attempt++) {
-      const latest = await deps.store.get(thread.id);
+      latest = await deps.store.get(thread.id);
       if (latest !== undefined && retried && landed(latest, since, callId)) return latest;
-      if (latest === undefined || !onlyControlSince(latest, since)) throw error;
+      if (latest === undefined) break;
       const state = deriveState(latest.events);
+      const asked = onlyControlSince(latest, since) ? undefined : openQuestion(latest, state, since, callId);
+      if (asked === null) break;
       const events = outcomeAt(input, latest, outcome);
       try {
         const written = await appendEvents(deps, latest, state.terminal === 'cancelled' ? afterCancel(events) : events, options);
-        deps.logger.warn({ threadId: thread.id, agent: thread.agent, callId, state: statusOf(state) }, 'thread controlled from elsewhere while its tool call ran; outcome recorded after the control');
+        if (asked === undefined) {
+          deps.logger.warn({ ...about, state: statusOf(state) }, 'thread controlled from elsewhere while its tool call ran; outcome recorded after the control');
+        } else {
+          deps.logger.warn(
+            { ...about, tool: asked.tool, requestId: asked.requestId, outcome: kindOf(events) },
+            `${asked.tool} completed (call ${callId}) after another process asked a human whether it took effect: its outcome is recorded and answers that question`,
+          );
+        }
         return written;
       } catch (again) {
         if (!(again instanceof VersionConflictError)) throw again;
       }
     }
+    if (ran !== undefined) {
+      const kind = kindOf(outcomeAt(input, latest ?? thread, outcome));
+      const state = latest === undefined ? 'gone' : statusOf(deriveState(latest.events));
+      deps.logger.error(
+        { ...about, tool: ran, outcome: kind, state },
+        `${ran} completed (call ${callId}) after its thread moved on in another process: its outcome (a ${kind}) is not recorded; reconcile it by hand (the thread is ${state})`,
+      );
+    }
     throw error;
   }
+}
+
+/**
+ * The interrupted-call request about call `callId` that `thread` (whose state is `state`) holds
+ * open, when it and control events are all that others wrote after `since`; null otherwise.
+ */
+function openQuestion(thread: Thread, state: ThreadState, since: number, callId: string): { readonly requestId: string; readonly tool: string } | null {
+  const request = state.pendingRequest;
+  if (state.terminal !== null || request?.kind !== 'interrupted' || request.callId !== callId) return null;
+  const others = thread.events.filter((e) => e.seq > since);
+  if (!others.every((e) => e.type === 'control' || (e.type === 'human_request' && e.data.requestId === request.requestId))) return null;
+  return { requestId: request.requestId, tool: request.tool ?? 'the tool' };
+}
+
+/** Whether outcome events record a result or an error (for the log). */
+function kindOf(events: readonly NewEvent[]): 'result' | 'error' {
+  return events.some((e) => e.type === 'tool_result') ? 'result' : 'error';
 }
 
 /** Whether `thread` ends with the outcome of call `callId` right after `since` (control events may precede it), and nothing of anyone else after it. */

@@ -109,4 +109,38 @@ describe('a completed call whose outcome the store refuses for a while', () => {
     expect(errors[0]!.msg).toMatch(/could not be recorded/);
     expect(tools.runs()).toBe(1);
   });
+
+  it('takes a tool_result that landed although the store reported a failure (a lost acknowledgement) as recorded, and goes on', async () => {
+    const clock = new SimulatedClock();
+    clock.set(Date.parse('2026-01-01T00:00:00Z'));
+    const tools = heldPublishTool();
+    const { model } = publisherModel();
+    const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [tools.publish] });
+    const inner = createMemoryStore({ clock });
+    let lost = 0;
+    const store: ThreadStore = {
+      ...inner,
+      append: async (id, expected, events) => {
+        const written = await inner.append(id, expected, events);
+        if (lost === 0 && events.some((e) => e.type === 'tool_result')) {
+          lost++;
+          throw new SystemError(`cannot append to thread ${id}: timeout`);
+        }
+        return written;
+      },
+    };
+    const { logger, lines } = capturingLogger();
+    const rt = createRuntime({ agents: [publisher], store, model, clock, logger });
+    const { id } = await rt.launch('publisher', 'publish hello');
+    await tools.started.promise;
+    tools.release.resolve('published');
+    await advanceUntil(clock, () => lines.some((l) => (l.msg === 'agent at rest' || l.msg === 'agent actor stopped early') && l.threadId === id));
+
+    expect(lost).toBe(1);
+    expect(typesOf((await inner.get(id))!)).toEqual(['input', 'decision', 'tool_call', 'tool_result', 'decision', 'final']);
+    expect(lines.filter((l) => l.msg === 'agent actor stopped early')).toHaveLength(0);
+    expect(lines.filter((l) => l.level >= 50)).toHaveLength(0);
+    expect(tools.runs()).toBe(1);
+    await rt.close();
+  });
 });

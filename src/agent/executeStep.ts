@@ -313,7 +313,7 @@ async function recordOutcome(input: StepInput, thread: Thread, callId: string, o
     let latest: Thread | undefined;
     for (let attempt = 0; attempt < 10; attempt++) {
       latest = await deps.store.get(thread.id);
-      if (latest !== undefined && retried && landed(latest, since, callId)) return latest;
+      if (latest !== undefined && retried && landed(latest, since, callId, ran)) return latest;
       if (latest === undefined) break;
       const state = deriveState(latest.events);
       const asked = onlyControlSince(latest, since) ? undefined : openQuestion(latest, state, since, callId);
@@ -326,7 +326,7 @@ async function recordOutcome(input: StepInput, thread: Thread, callId: string, o
         } else {
           deps.logger.warn(
             { ...about, tool: asked.tool, requestId: asked.requestId, outcome: kindOf(events) },
-            `${asked.tool} completed (call ${callId}) after another process asked a human whether it took effect: its outcome is recorded and answers that question`,
+            `the outcome of ${asked.tool} (call ${callId}) came after another process asked a human whether the call took effect: recorded, it answers that question`,
           );
         }
         return written;
@@ -337,9 +337,13 @@ async function recordOutcome(input: StepInput, thread: Thread, callId: string, o
     if (ran !== undefined) {
       const kind = kindOf(outcomeAt(input, latest ?? thread, outcome));
       const state = latest === undefined ? 'gone' : statusOf(deriveState(latest.events));
-      deps.logger.error(
+      // Another process ran the call again (an idempotent tool) and recorded that run's outcome.
+      const recorded = latest?.events.some((e) => e.seq > since && (e.type === 'tool_result' || e.type === 'error') && e.data.callId === callId) === true;
+      deps.logger[recorded ? 'warn' : 'error'](
         { ...about, tool: ran, outcome: kind, state },
-        `${ran} completed (call ${callId}) after its thread moved on in another process: its outcome (a ${kind}) is not recorded; reconcile it by hand (the thread is ${state})`,
+        recorded
+          ? `${ran} completed (call ${callId}) after another process had recorded an outcome of the same call: this one (a ${kind}) is not recorded`
+          : `${ran} completed (call ${callId}) after its thread moved on in another process: its outcome (a ${kind}) is not recorded; reconcile it by hand (the thread is ${state})`,
       );
     }
     throw error;
@@ -363,13 +367,17 @@ function kindOf(events: readonly NewEvent[]): 'result' | 'error' {
   return events.some((e) => e.type === 'tool_result') ? 'result' : 'error';
 }
 
-/** Whether `thread` ends with the outcome of call `callId` right after `since` (control events may precede it), and nothing of anyone else after it. */
-function landed(thread: Thread, since: number, callId: string): boolean {
+/**
+ * Whether `thread` holds the outcome of call `callId` (of `tool`) right after `since` (control
+ * events may precede it), and nothing of anyone else after it: its result or error, or the timeout
+ * of a tool that is not idempotent (naming only the tool), with what an outcome appends with it.
+ */
+function landed(thread: Thread, since: number, callId: string, tool: string | undefined): boolean {
   const after = thread.events.filter((e) => e.seq > since && e.type !== 'control');
   const first = after[0];
-  if (first === undefined || !((first.type === 'tool_result' || first.type === 'error') && first.data.callId === callId)) return false;
-  // What an outcome appends with it: a final, an escalation and its request.
-  return after.slice(1).every((e) => e.type === 'final' || e.type === 'escalation' || (e.type === 'human_request' && e.data.kind === 'escalation'));
+  if (first === undefined || !(first.type === 'tool_result' || first.type === 'error')) return false;
+  if (first.data.callId !== callId && !(first.type === 'error' && first.data.callId === undefined && first.data.tool === tool)) return false;
+  return after.slice(1).every((e) => e.type === 'final' || e.type === 'escalation' || (e.type === 'human_request' && (e.data.kind === 'escalation' || e.data.callId === callId)));
 }
 
 /** The events of `outcome` appended after `thread`. */

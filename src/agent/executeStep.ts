@@ -1,9 +1,10 @@
 import { redactJson, redactText } from '../context/redact.js';
-import { messageOf, VersionConflictError } from '../errors.js';
+import { sleep } from '../clock.js';
+import { messageOf, SwitchyardError, SystemError, VersionConflictError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { appendEvents, type AppendOptions } from '../store/appendEvents.js';
 import { versionOf, type Json, type NewEvent, type Thread } from '../thread/events.js';
-import { deriveState, statusOf, type PendingCall } from '../thread/state.js';
+import { deriveState, statusOf, type PendingCall, type ThreadState } from '../thread/state.js';
 import { approvalRequest } from './approvalRequest.js';
 import type { StepInput } from './deps.js';
 import { errorEvents } from './errorEvents.js';
@@ -13,8 +14,9 @@ import type { Tool, ToolContext } from './tool.js';
 /**
  * Runs the pending tool call (factor 4), journaled: the `tool_call` event is persisted before the
  * tool runs (by this step, or by the decision with it: `input.recordedCall`) and the result after.
- * A call found started but unfinished (the process died) runs again only if the tool is
- * idempotent; otherwise a human is asked what happened, as for one that outlives its deadline.
+ * A call found started with no outcome (its process stopped, or could not record it) runs again
+ * only if the tool is idempotent; otherwise a human is asked what happened, as for one that
+ * outlives its deadline.
  *
  * `signal` abandons the step (its outcome is dropped: the actor stopped). `windDown` asks it to
  * wrap up (a cancel came): the tool's signal aborts, its outcome is still journaled (a result
@@ -129,18 +131,22 @@ function timedOutCall(at: StepInput, call: PendingCall, message: string): NewEve
   const text = redactText(message, agent.secrets);
   return [
     { type: 'error', data: { kind: 'tool_timeout', message: text, tool: call.tool, attempt: state.consecutiveErrors + 1 } },
-    interruptedRequest(thread.id, seq + 1, call, `${text}, and the tool is not idempotent`),
+    interruptedRequest(thread.id, seq + 1, call, `was started but ${text}`),
   ];
 }
 
-/** Asks a human whether a call that was started, of a tool that is not idempotent, took effect. */
-function interruptedRequest(threadId: string, seq: number, call: PendingCall, why = 'the worker stopped before it finished, and the tool is not idempotent'): NewEvent {
+/**
+ * Asks a human whether a call that was started, of a tool that is not idempotent, took effect.
+ * `what` says what is known of it: by default only what the log shows (its start, and no outcome
+ * after it), since the process that ran it may have stopped, or run on and failed to write.
+ */
+function interruptedRequest(threadId: string, seq: number, call: PendingCall, what = UNRECORDED): NewEvent {
   return {
     type: 'human_request',
     data: {
       requestId: requestIdFor(threadId, seq),
       kind: 'interrupted',
-      question: `${call.tool}(${JSON.stringify(call.args)}) was started but ${why}. Did it take effect? Approve to run it again; deny and describe the outcome otherwise.`,
+      question: `${call.tool}(${JSON.stringify(call.args)}) ${what}, and the tool is not idempotent. Did it take effect? Approve to run it again; deny and describe the outcome otherwise.`,
       urgency: 'high',
       format: 'yes_no',
       callId: call.callId,
@@ -149,6 +155,9 @@ function interruptedRequest(threadId: string, seq: number, call: PendingCall, wh
     },
   };
 }
+
+/** What the interrupted-call question says of a call found started with no outcome. */
+const UNRECORDED = 'was started and its outcome was not recorded (the process running it stopped, or could not write to the store)';
 
 /** A call cleared to run, its `tool_call` journaled. */
 interface ClearedCall {
@@ -170,7 +179,7 @@ async function runCall(input: StepInput, thread: Thread, cleared: ClearedCall, s
   const about = { callId: call.callId, tool: call.tool };
   // The tool ran: an outcome too large for the thread ends it saying so.
   const ran: AppendOptions = { tooLarge: about };
-  const journal = (outcome: Outcome): Promise<Thread> => journalOutcome(input, thread, call.callId, outcome, ran);
+  const journal = (outcome: Outcome): Promise<Thread> => journalOutcome(input, thread, call.callId, outcome, ran, { tool: call.tool, signal });
   if (windDown?.aborted) return journalOutcome(input, thread, call.callId, (at) => errorEvents(at, 'tool_error', `${call.tool} was not run: ${messageOf(windDown.reason)}`, about));
   const toolSignal = new ToolSignal(signal, windDown);
   const started = deps.clock.now();
@@ -216,6 +225,62 @@ async function runCall(input: StepInput, thread: Thread, cleared: ClearedCall, s
  */
 type Outcome = readonly NewEvent[] | ((at: StepInput) => readonly NewEvent[]);
 
+/** The first wait before the append of a completed call's outcome is tried again after a store failure. */
+const OUTCOME_RETRY_FIRST_MS = 250;
+/** The longest wait between two tries of that append (the wait doubles from the first). */
+const OUTCOME_RETRY_MAX_MS = 10_000;
+
+/** A call whose tool ran (its effect may have happened): its outcome is not given up on a failing store. */
+interface RanCall {
+  readonly tool: string;
+  /** Aborts when the step's actor stops (a close past its drain time): the tries end there. */
+  readonly signal: AbortSignal;
+}
+
+/**
+ * Appends a call's outcome after `thread` (its tool_call); see {@link recordOutcome} for a writer
+ * that got there first. For a call whose tool ran (`ran`), a store failure that may pass (NATS
+ * unreachable, a directory made read-only, a full disk: anything but a store's refusal, such as a
+ * version conflict or a thread too large) does not drop the outcome, which only this step knows:
+ * the append is tried again in place, after 250 ms doubling up to 10 s, for as long as the actor
+ * runs (no other process takes the thread meanwhile: an embedded runtime holds it, and a job whose
+ * worker cannot reach NATS is not handed on until its ack wait). The first failure is a warning;
+ * an actor that stops first logs an error naming the call whose outcome is lost (a human is then
+ * asked whether it took effect, as after a crash).
+ */
+async function journalOutcome(input: StepInput, thread: Thread, callId: string, outcome: Outcome, options?: AppendOptions, ran?: RanCall): Promise<Thread> {
+  const { deps } = input;
+  for (let failures = 0; ; ) {
+    try {
+      return await recordOutcome(input, thread, callId, outcome, options, failures > 0, ran?.tool);
+    } catch (error) {
+      if (ran === undefined || !mayPass(error)) throw error;
+      failures++;
+      const about = { threadId: thread.id, agent: thread.agent, tool: ran.tool, callId, outcome: kindOf(outcomeAt(input, thread, outcome)), err: messageOf(error) };
+      if (failures === 1) deps.logger.warn({ ...about, attempt: failures }, `${ran.tool} completed (call ${callId}) and its outcome could not be recorded: trying again until the store takes it`);
+      const delayMs = Math.min(OUTCOME_RETRY_MAX_MS, OUTCOME_RETRY_FIRST_MS * 2 ** Math.min(failures - 1, 16));
+      try {
+        await sleep(deps.clock, delayMs, ran.signal);
+      } catch {
+        deps.logger.error(
+          { ...about, attempts: failures },
+          `${ran.tool} completed (call ${callId}) and its outcome could not be recorded: the store failed until the actor stopped, and whoever continues the thread will ask a human whether it took effect (it ran, ending in a ${about.outcome})`,
+        );
+        throw error;
+      }
+    }
+  }
+}
+
+/**
+ * Whether a failed write may go through if tried again: a store or bus failure (a {@link SystemError},
+ * or an error of the platform: EACCES, ENOSPC, a timeout), not a refusal (a version conflict, a
+ * thread too large or ended, a failure recorded instead: any other switchyard error).
+ */
+function mayPass(error: unknown): boolean {
+  return !(error instanceof SwitchyardError) || error instanceof SystemError;
+}
+
 /**
  * Appends a call's outcome after `thread` (its tool_call). When another writer got there first
  * with control events only (another process paused, resumed or cancelled the thread, as it cannot
@@ -223,31 +288,96 @@ type Outcome = readonly NewEvent[] | ((at: StepInput) => readonly NewEvent[]);
  * shows what the call did and nobody is asked about it: built on the thread as it now is, so an
  * error's escalation and backoff are those of the seqs it lands at, and the routing after it (or
  * after a resume) goes on from it. After a cancel only the event that records it (its result, or
- * its error with no retry time), as nothing follows a cancel. Any other conflict is thrown, as
- * before (another worker moved on).
+ * its error with no retry time), as nothing follows a cancel.
+ *
+ * When another process meanwhile found the call started with no outcome and asked a human whether
+ * it took effect (this process was frozen past its job's ack wait, or lost its store for that
+ * long), and that question is still open, the outcome is recorded after it too: it answers the
+ * question (see `reduceState`), and the thread goes on from it here. A human's answer after that
+ * is refused, the request no longer open; and the human is not left to approve a second run of a
+ * call that ran.
+ *
+ * After a failed try (`retried`), the outcome found right after `thread` is this write's, which
+ * landed although the store said it failed (a lost acknowledgement). Any other conflict is thrown,
+ * as before (another worker moved on); for a call that ran (`ran`: its tool's name), an error log
+ * names the call and its outcome's kind, which the log will not hold, for an operator to reconcile.
  */
-async function journalOutcome(input: StepInput, thread: Thread, callId: string, outcome: Outcome, options?: AppendOptions): Promise<Thread> {
+async function recordOutcome(input: StepInput, thread: Thread, callId: string, outcome: Outcome, options: AppendOptions | undefined, retried: boolean, ran: string | undefined): Promise<Thread> {
   const { deps } = input;
   try {
     return await appendEvents(deps, thread, outcomeAt(input, thread, outcome), options);
   } catch (error) {
     if (!(error instanceof VersionConflictError)) throw error;
     const since = versionOf(thread);
+    const about = { threadId: thread.id, agent: thread.agent, callId };
+    let latest: Thread | undefined;
     for (let attempt = 0; attempt < 10; attempt++) {
-      const latest = await deps.store.get(thread.id);
-      if (latest === undefined || !onlyControlSince(latest, since)) throw error;
+      latest = await deps.store.get(thread.id);
+      if (latest !== undefined && retried && landed(latest, since, callId, ran)) return latest;
+      if (latest === undefined) break;
       const state = deriveState(latest.events);
+      const asked = onlyControlSince(latest, since) ? undefined : openQuestion(latest, state, since, callId);
+      if (asked === null) break;
       const events = outcomeAt(input, latest, outcome);
       try {
         const written = await appendEvents(deps, latest, state.terminal === 'cancelled' ? afterCancel(events) : events, options);
-        deps.logger.warn({ threadId: thread.id, agent: thread.agent, callId, state: statusOf(state) }, 'thread controlled from elsewhere while its tool call ran; outcome recorded after the control');
+        if (asked === undefined) {
+          deps.logger.warn({ ...about, state: statusOf(state) }, 'thread controlled from elsewhere while its tool call ran; outcome recorded after the control');
+        } else {
+          deps.logger.warn(
+            { ...about, tool: asked.tool, requestId: asked.requestId, outcome: kindOf(events) },
+            `the outcome of ${asked.tool} (call ${callId}) came after another process asked a human whether the call took effect: recorded, it answers that question`,
+          );
+        }
         return written;
       } catch (again) {
         if (!(again instanceof VersionConflictError)) throw again;
       }
     }
+    if (ran !== undefined) {
+      const kind = kindOf(outcomeAt(input, latest ?? thread, outcome));
+      const state = latest === undefined ? 'gone' : statusOf(deriveState(latest.events));
+      // Another process ran the call again (an idempotent tool) and recorded that run's outcome.
+      const recorded = latest?.events.some((e) => e.seq > since && (e.type === 'tool_result' || e.type === 'error') && e.data.callId === callId) === true;
+      deps.logger[recorded ? 'warn' : 'error'](
+        { ...about, tool: ran, outcome: kind, state },
+        recorded
+          ? `${ran} completed (call ${callId}) after another process had recorded an outcome of the same call: this one (a ${kind}) is not recorded`
+          : `${ran} completed (call ${callId}) after its thread moved on in another process: its outcome (a ${kind}) is not recorded; reconcile it by hand (the thread is ${state})`,
+      );
+    }
     throw error;
   }
+}
+
+/**
+ * The interrupted-call request about call `callId` that `thread` (whose state is `state`) holds
+ * open, when it and control events are all that others wrote after `since`; null otherwise.
+ */
+function openQuestion(thread: Thread, state: ThreadState, since: number, callId: string): { readonly requestId: string; readonly tool: string } | null {
+  const request = state.pendingRequest;
+  if (state.terminal !== null || request?.kind !== 'interrupted' || request.callId !== callId) return null;
+  const others = thread.events.filter((e) => e.seq > since);
+  if (!others.every((e) => e.type === 'control' || (e.type === 'human_request' && e.data.requestId === request.requestId))) return null;
+  return { requestId: request.requestId, tool: request.tool ?? 'the tool' };
+}
+
+/** Whether outcome events record a result or an error (for the log). */
+function kindOf(events: readonly NewEvent[]): 'result' | 'error' {
+  return events.some((e) => e.type === 'tool_result') ? 'result' : 'error';
+}
+
+/**
+ * Whether `thread` holds the outcome of call `callId` (of `tool`) right after `since` (control
+ * events may precede it), and nothing of anyone else after it: its result or error, or the timeout
+ * of a tool that is not idempotent (naming only the tool), with what an outcome appends with it.
+ */
+function landed(thread: Thread, since: number, callId: string, tool: string | undefined): boolean {
+  const after = thread.events.filter((e) => e.seq > since && e.type !== 'control');
+  const first = after[0];
+  if (first === undefined || !(first.type === 'tool_result' || first.type === 'error')) return false;
+  if (first.data.callId !== callId && !(first.type === 'error' && first.data.callId === undefined && first.data.tool === tool)) return false;
+  return after.slice(1).every((e) => e.type === 'final' || e.type === 'escalation' || (e.type === 'human_request' && (e.data.kind === 'escalation' || e.data.callId === callId)));
 }
 
 /** The events of `outcome` appended after `thread`. */

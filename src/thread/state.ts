@@ -176,6 +176,7 @@ function changesOf(state: ThreadState, event: ThreadEvent): Changes {
     case 'tool_result':
       return {
         pendingCall: state.pendingCall?.callId === event.data.callId ? null : state.pendingCall,
+        pendingRequest: requestAfterOutcome(state, event.data.callId),
         sleepUntil: null,
         consecutiveErrors: 0,
         rateLimits: 0,
@@ -187,6 +188,7 @@ function changesOf(state: ThreadState, event: ThreadEvent): Changes {
         consecutiveErrors: state.consecutiveErrors + 1,
         rateLimits: event.data.rateLimited === true ? state.rateLimits + 1 : state.rateLimits,
         pendingCall: clearsCall ? null : state.pendingCall,
+        pendingRequest: event.data.callId === undefined ? state.pendingRequest : requestAfterOutcome(state, event.data.callId),
         backoffUntil: event.data.retryAt === undefined ? null : Date.parse(event.data.retryAt),
       };
     }
@@ -206,6 +208,17 @@ function changesOf(state: ThreadState, event: ThreadEvent): Changes {
     case 'custom':
       return customChanges(state, event.data, event.seq);
   }
+}
+
+/**
+ * The open request once the outcome of call `callId` is recorded: an interrupted-call request about
+ * that call is answered by it (the process that ran the call recorded its outcome after another
+ * asked a human whether it ran: it did, and this is what it did), as a human's "it took effect"
+ * would; any other stays open.
+ */
+function requestAfterOutcome(state: ThreadState, callId: string): HumanRequest | null {
+  const request = state.pendingRequest;
+  return request?.kind === 'interrupted' && request.callId === callId ? null : request;
 }
 
 /** A step of the agent's author recorded its result: it counts as a success and moves the flow on. */

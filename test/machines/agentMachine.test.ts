@@ -842,6 +842,11 @@ describe('agent machine: concurrency and restarts', () => {
     expect(charge.runs).toHaveLength(0);
     const [request] = eventsOf(waiting.thread, 'human_request');
     expect(request!.data).toMatchObject({ kind: 'interrupted', callId: 'call_2', tool: 'charge', args: { value: '10 EUR' }, urgency: 'high', format: 'yes_no' });
+    // Only what the log shows: the call started and its outcome is missing. Whether a process
+    // stopped, or could not write to its store, is not known here (qa16 #3).
+    expect(request!.data.question).toBe(
+      'charge({"value":"10 EUR"}) was started and its outcome was not recorded (the process running it stopped, or could not write to the store), and the tool is not idempotent. Did it take effect? Approve to run it again; deny and describe the outcome otherwise.',
+    );
     await respond(actor, { requestId: request!.data.requestId, approved: true });
     const end = await runToEnd(actor, clock);
     expect(end.status).toBe('done');

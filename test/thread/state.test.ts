@@ -168,6 +168,24 @@ describe('reduceState and deriveState', () => {
     });
   });
 
+  it("interrupted: the call's own outcome, recorded late by the process that ran it, answers the question (qa16 #15)", () => {
+    const asked = [input, decision('call_2', 'deploy'), toolCall('call_2'), request('r', 'interrupted', 'call_2')];
+    for (const outcome of [toolResult('call_2'), error(undefined, 'call_2')]) {
+      const state = derive(...asked, outcome);
+      expect(state.pendingRequest).toBeNull();
+      expect(state.pendingCall).toBeNull();
+      expect(statusOf(state)).toBe('running');
+      // A human's answer afterwards is to no open request: it changes nothing.
+      expect(derive(...asked, outcome, response('r', { approved: true }))).toMatchObject({ pendingRequest: null, pendingCall: null });
+    }
+    // Another call's outcome, or one naming no call, leaves the question open.
+    for (const other of [toolResult('call_9'), error(undefined, 'call_9'), error()]) {
+      expect(derive(...asked, other).pendingRequest).toMatchObject({ requestId: 'r', kind: 'interrupted' });
+    }
+    // So does the call's outcome when the open request is not an interrupted one about it.
+    expect(derive(input, decision('call_2', 'deploy'), toolCall('call_2'), request('q', 'input'), toolResult('call_2')).pendingRequest).toMatchObject({ requestId: 'q' });
+  });
+
   it('escalation: an answer resets the step count, a denial fails the thread', () => {
     const escalated = [input, decision('call_2', 'add', 1), decision('call_3', 'add', 2), error(), escalation('r'), request('r', 'escalation')];
     const state = derive(...escalated);
@@ -280,6 +298,21 @@ describe('properties', () => {
         }
       }),
       { numRuns: 200 },
+    );
+  });
+
+  it("an interrupted request is answered by its call's outcome, and only by that; no other request is", () => {
+    fc.assert(
+      fc.property(events, fc.constantFrom('call_1', 'call_2', 'call_3', 'call_9'), fc.boolean(), (list, id, asResult) => {
+        const state = deriveState(list);
+        fc.pre(state.terminal === null);
+        const outcome: NewEvent = asResult ? toolResult(id) : error(undefined, id);
+        const next = reduceState(state, { ...stamp([outcome], AT)[0]!, seq: state.version + 1 });
+        const request = state.pendingRequest;
+        if (request?.kind === 'interrupted' && request.callId === id) expect(next.pendingRequest).toBeNull();
+        else expect(next.pendingRequest).toEqual(request);
+      }),
+      { numRuns: 300 },
     );
   });
 

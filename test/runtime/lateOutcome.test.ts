@@ -1,0 +1,87 @@
+/**
+ * A call's outcome that comes after another process asked a human whether the call ran (a worker
+ * frozen past its ack wait, whose job another worker took: qa16 #15). Here two runtimes on one
+ * store: the second recovers the thread while the first's tool is held, finds the call started
+ * with no outcome and asks; then the first's tool returns. The outcome is known: it answers the
+ * question, instead of being dropped while a human is invited to run the call again.
+ */
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { agent } from '../../src/agent/agent.js';
+import { createRuntime } from '../../src/runtime/runtime.js';
+import { createMemoryStore } from '../../src/store/memoryStore.js';
+import { typesOf } from '../support/agentHarness.js';
+import { heldPublishTool, publisherModel } from '../support/heldTool.js';
+
+type Line = { msg: string; level: number; threadId?: string; agent?: string; tool?: string; callId?: string; outcome?: string };
+
+/** A pino logger whose lines land in `lines`. */
+function capturingLogger() {
+  const lines: Line[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const text of chunk.toString().split('\n')) if (text !== '') lines.push(JSON.parse(text) as Line);
+      done();
+    },
+  });
+  return { logger: pino({ level: 'debug' }, stream), lines };
+}
+
+/** A worker whose publish call is held, and another runtime on its store that has asked a human whether that call ran. */
+async function askedWhileHeld() {
+  const tools = heldPublishTool();
+  const { model, asked } = publisherModel();
+  const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [tools.publish] });
+  const store = createMemoryStore();
+  const { logger, lines } = capturingLogger();
+  const worker = createRuntime({ agents: [publisher], store, model, logger });
+  const other = createRuntime({ agents: [publisher], store, model });
+  const { id } = await worker.launch('publisher', 'publish hello');
+  await tools.started.promise;
+  // The other process takes the thread over (as a worker does a job whose ack wait ran out).
+  expect(await other.recover()).toBe(1);
+  const waiting = await other.settled(id);
+  expect(waiting.status).toBe('awaiting_human');
+  expect(waiting.pendingRequest).toMatchObject({ kind: 'interrupted', callId: 'call_2', tool: 'publish' });
+  return { tools, asked, store, lines, worker, other, id, requestId: waiting.pendingRequest!.requestId };
+}
+
+describe("a call's outcome recorded after another process asked whether the call ran", () => {
+  it('answers the question: the log ends with the real result, the thread goes on to done, the tool ran once', async () => {
+    const { tools, asked, lines, worker, other, id, requestId } = await askedWhileHeld();
+    tools.release.resolve('published');
+    const done = await worker.settled(id);
+
+    expect(done.status).toBe('done');
+    expect(typesOf(done)).toEqual(['input', 'decision', 'tool_call', 'human_request', 'tool_result', 'decision', 'final']);
+    expect(done.events[4]).toMatchObject({ type: 'tool_result', data: { callId: 'call_2', tool: 'publish', result: 'published' } });
+    expect(done.events[6]).toMatchObject({ type: 'final', data: { output: 'after published' } });
+    expect(done.pendingRequest).toBeNull();
+    expect(tools.runs()).toBe(1);
+    expect(asked).toEqual(['publisher', 'publisher']);
+    expect(lines.filter((l) => l.level === 40 && l.callId === 'call_2')).toEqual([
+      expect.objectContaining({ threadId: id, agent: 'publisher', tool: 'publish', callId: 'call_2', outcome: 'result' }),
+    ]);
+    expect(lines.filter((l) => l.msg === 'agent actor stopped early')).toHaveLength(0);
+    // A human's answer to the question now comes too late: refused, and the call does not run again.
+    await expect(other.respond(id, { requestId, approved: true })).rejects.toThrow();
+    expect(tools.runs()).toBe(1);
+    await Promise.all([worker.close(), other.close()]);
+  });
+
+  it('logs an error naming the call and its outcome when the thread moved on otherwise (cancelled after the question)', async () => {
+    const { tools, store, lines, worker, other, id } = await askedWhileHeld();
+    await other.cancel(id, { by: 'ops' });
+    tools.release.resolve('published');
+    await worker.settled(id);
+
+    const thread = (await store.get(id))!;
+    expect(typesOf(thread)).toEqual(['input', 'decision', 'tool_call', 'human_request', 'control']);
+    expect(lines.filter((l) => l.level === 50)).toEqual([
+      expect.objectContaining({ threadId: id, agent: 'publisher', tool: 'publish', callId: 'call_2', outcome: 'result' }),
+    ]);
+    expect(tools.runs()).toBe(1);
+    await Promise.all([worker.close(), other.close()]);
+  });
+});

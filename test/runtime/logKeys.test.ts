@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { agentMachineFor } from '../../machines/agentMachine.js';
 import { agent } from '../../src/agent/agent.js';
+import { beforeDecision } from '../../src/agent/customStep.js';
 import { tool } from '../../src/agent/tool.js';
 import { systemClock } from '../../src/clock.js';
 import { createLogger } from '../../src/logger.js';
@@ -65,5 +66,25 @@ describe('debug log lines', () => {
       expect(await whenSettled(actor)).toMatchObject({ status: 'done' });
       expectEachKeyOnce(raw, thread.id);
     }
+  });
+  it('of a step of the agent\'s author, written through its ctx.logger, name threadId, agent and state once each', async () => {
+    const { logger, raw } = capturingLogger();
+    const note = beforeDecision({
+      name: 'note',
+      when: (_thread, state) => state.totalSteps === 0,
+      run: (ctx) => {
+        ctx.logger.info({ looked: true }, 'noted by the step');
+        return {};
+      },
+    });
+    const noting = agent({ name: 'adder', description: 'adds', prompt: 'You are {{agent}}.\n{{tools}}', tools: [add], beforeDecision: [note] });
+    const rt = createRuntime({ agents: [noting], store: createMemoryStore(), model: script(), logger });
+    const { id } = await rt.launch('adder', 'go');
+    expect(await rt.settled(id)).toMatchObject({ status: 'done', output: '3' });
+    await rt.close();
+    const noted = raw.filter((line) => line.includes('"msg":"noted by the step"'));
+    expect(noted).toHaveLength(1);
+    expect(JSON.parse(noted[0]!)).toMatchObject({ threadId: id, agent: 'adder', state: 'note', looked: true });
+    expectEachKeyOnce(raw, id);
   });
 });

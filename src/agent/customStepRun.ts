@@ -89,7 +89,8 @@ async function eventsOf(agent: Agent, name: string, thread: Thread, state: Threa
     state,
     input: inputEvent?.type === 'input' ? inputEvent.data.input : null,
     now,
-    logger: logger.child({ threadId: thread.id, agent: agent.name, state: name }),
+    // The step's logger is its actor's, bound to the thread and agent already.
+    logger: logger.child({ state: name }),
     signal,
   };
   const custom = (data: Omit<CustomData, 'step' | 'phase'>, phase: CustomData['phase']): NewEvent => ({ type: 'custom', data: { step: name, phase, ...data } });

@@ -11,6 +11,7 @@ export interface AgentDeps {
   readonly model: Model;
   readonly store: ThreadStore;
   readonly clock: Clock;
+  /** Bound to the thread and its agent (`threadId`, `agent`) by the machine: a step's lines add neither again. */
   readonly logger: Logger;
   /**
    * Told when the actor comes to rest (waits on a human, a resume or a child thread) or sleeps

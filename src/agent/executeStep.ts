@@ -65,8 +65,7 @@ export async function recordCallNotRun(input: StepInput, callId: string, reason:
   try {
     await callNotRun(input, callId, reason);
   } catch (error) {
-    const { thread } = input;
-    input.deps.logger.warn({ threadId: thread.id, agent: thread.agent, callId, err: messageOf(error) }, `could not record that call ${callId} was not run`);
+    input.deps.logger.warn({ callId, err: messageOf(error) }, `could not record that call ${callId} was not run`);
   }
 }
 
@@ -93,7 +92,7 @@ async function controlledElsewhere(input: StepInput, call: PendingCall): Promise
   if (!onlyControlSince(latest, since)) throw new VersionConflictError(thread.id, since, versionOf(latest));
   const first = latest.events.find((e) => e.seq > since);
   const action = first?.type === 'control' ? first.data.action : 'control';
-  deps.logger.warn({ threadId: thread.id, agent: thread.agent, callId: call.callId, tool: call.tool, action }, 'thread controlled from elsewhere before its recorded call ran; the call is not run');
+  deps.logger.warn({ callId: call.callId, tool: call.tool, action }, 'thread controlled from elsewhere before its recorded call ran; the call is not run');
   return callNotRun(input, call.callId, `${action} requested`);
 }
 
@@ -256,7 +255,7 @@ async function journalOutcome(input: StepInput, thread: Thread, callId: string, 
     } catch (error) {
       if (ran === undefined || !mayPass(error)) throw error;
       failures++;
-      const about = { threadId: thread.id, agent: thread.agent, tool: ran.tool, callId, outcome: kindOf(outcomeAt(input, thread, outcome)), err: messageOf(error) };
+      const about = { tool: ran.tool, callId, outcome: kindOf(outcomeAt(input, thread, outcome)), err: messageOf(error) };
       if (failures === 1) deps.logger.warn({ ...about, attempt: failures }, `${ran.tool} completed (call ${callId}) and its outcome could not be recorded: trying again until the store takes it`);
       const delayMs = Math.min(OUTCOME_RETRY_MAX_MS, OUTCOME_RETRY_FIRST_MS * 2 ** Math.min(failures - 1, 16));
       try {
@@ -309,7 +308,7 @@ async function recordOutcome(input: StepInput, thread: Thread, callId: string, o
   } catch (error) {
     if (!(error instanceof VersionConflictError)) throw error;
     const since = versionOf(thread);
-    const about = { threadId: thread.id, agent: thread.agent, callId };
+    const about = { callId };
     let latest: Thread | undefined;
     for (let attempt = 0; attempt < 10; attempt++) {
       latest = await deps.store.get(thread.id);

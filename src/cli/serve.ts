@@ -6,7 +6,7 @@ import { inspectorExtension } from '../inspector/mount.js';
 import { createCallbackSender, PATIENT_CALLBACK_RETRIES } from '../surface/callbacks.js';
 import type { DeliveryLedger } from '../store/deliveryLedger.js';
 import type { WebhookTarget } from '../server/webhooks.js';
-import { embeddedBackend, natsBackend, type Backend, type BackendOptions } from './backend.js';
+import { DRAIN_MS, embeddedBackend, natsBackend, type Backend, type BackendOptions } from './backend.js';
 import { BUNDLED_EXAMPLES } from './bundled.js';
 import { loggerFromEnv, modelFromEnv, webhooksFromEnv } from './env.js';
 import { DEFAULT_URL, eventLine, shellQuote, type CommandHint } from './format.js';
@@ -156,6 +156,8 @@ async function listen(
     return await startHttpServer(backend.runtime, {
       host: options.host,
       port: options.port,
+      // A stalled client holds the shutdown no longer than the tool calls may.
+      drainMs: DRAIN_MS,
       token: options.token ?? '',
       hookSecret: options.hookSecret ?? '',
       callbackUrls,

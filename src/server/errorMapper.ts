@@ -9,7 +9,7 @@ export interface ErrorBody {
 }
 
 /** The statuses the HTTP surface answers errors with. */
-export type ErrorStatus = 400 | 401 | 404 | 409 | 413 | 415 | 500;
+export type ErrorStatus = 400 | 401 | 404 | 409 | 413 | 415 | 500 | 503;
 
 /** An error as it goes back to the client. */
 export interface MappedError {
@@ -30,6 +30,7 @@ const STATUS_TEXT: Readonly<Record<number, string>> = {
   409: 'conflict',
   413: 'request body too large',
   415: 'unsupported media type',
+  503: 'service unavailable',
 };
 
 export { formatIssues } from '../errors.js';
@@ -43,7 +44,8 @@ export { formatIssues } from '../errors.js';
  * - `NotFoundError`: 404
  * - `InvalidStateError` (the thread cannot take the operation now) and `VersionConflictError`
  *   (another writer advanced the thread first): 409
- * - hono's `HTTPException` (401 from the bearer check, 413 from the body limit, 415): its status
+ * - hono's `HTTPException` (401 from the bearer check, 413 from the body limit, 415, 503 from a
+ *   server that is shutting down): its status
  * - anything else: 500 with a generic message; the details go to the log, never to the client
  */
 export function mapError(error: unknown, logger: Logger, context: ErrorContext = {}): MappedError {

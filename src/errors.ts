@@ -124,6 +124,12 @@ export class ThreadEndedError extends InvalidStateError {
 /** A store, bus or other system component failed. */
 export class SystemError extends SwitchyardError {}
 
+/**
+ * Stored data that is not what was written (a damaged thread file, a foreign value in a bucket):
+ * unlike an unreachable store, trying again does not help.
+ */
+export class CorruptDataError extends SystemError {}
+
 /** Type guard for switchyard errors. */
 export function isSwitchyardError(value: unknown): value is SwitchyardError {
   return value instanceof SwitchyardError;

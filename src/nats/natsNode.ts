@@ -118,6 +118,7 @@ export async function createNatsNode(options: NatsNodeOptions): Promise<NatsNode
   const bus = await createNatsBus({
     ...connection,
     name,
+    logger,
     onError: (error, context) => logger.warn({ ...context, err: messageOf(error) }, 'NATS error'),
   });
   let background: NatsConnection | undefined;

@@ -1,5 +1,5 @@
 import { HTTPException } from 'hono/http-exception';
-import { InvalidInputError, InvalidStateError, NotFoundError, ThreadTooLargeError, VersionConflictError } from '../errors.js';
+import { CorruptDataError, InvalidInputError, InvalidStateError, NotFoundError, SystemError, ThreadTooLargeError, VersionConflictError } from '../errors.js';
 import type { Logger } from '../logger.js';
 
 /** The body of every error response: what was wrong, and the details when there are several. */
@@ -46,6 +46,8 @@ export { formatIssues } from '../errors.js';
  *   (another writer advanced the thread first): 409
  * - hono's `HTTPException` (401 from the bearer check, 413 from the body limit, 415, 503 from a
  *   server that is shutting down): its status
+ * - `SystemError` (the store or NATS did not answer, a file it may not write): 503
+ *   `the store is unavailable: <cause>`, logged; not `CorruptDataError` (trying again does not help)
  * - anything else: 500 with a generic message; the details go to the log, never to the client
  */
 export function mapError(error: unknown, logger: Logger, context: ErrorContext = {}): MappedError {
@@ -66,6 +68,20 @@ export function mapError(error: unknown, logger: Logger, context: ErrorContext =
   if (error instanceof HTTPException && error.status in STATUS_TEXT) {
     return { status: error.status as ErrorStatus, body: { error: error.message || STATUS_TEXT[error.status]! } };
   }
+  if (error instanceof SystemError && !(error instanceof CorruptDataError)) {
+    logger.warn({ err: error, method: context.method, path: context.path }, 'HTTP request failed: the store is unavailable');
+    return { status: 503, body: { error: unavailable(error) } };
+  }
   logger.error({ err: error, method: context.method, path: context.path }, 'HTTP request failed');
   return { status: 500, body: { error: 'internal server error; the details are in the server log' } };
+}
+
+/**
+ * `the store is unavailable: <message>`, with the errno code of its cause (`EACCES`, `EROFS`) when
+ * the message does not name it; not the cause's own text, which may hold more than a client needs.
+ */
+export function unavailable(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const code = (error as { cause?: { code?: unknown } } | undefined)?.cause?.code;
+  return `the store is unavailable: ${message}${typeof code === 'string' && !message.includes(code) ? ` (${code})` : ''}`;
 }

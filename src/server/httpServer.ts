@@ -12,7 +12,7 @@ import type { Runtime, ThreadView } from '../runtime/runtime.js';
 import { callbackUrlOf } from '../runtime/threadView.js';
 import type { Source } from '../thread/events.js';
 import { drainRejectedBody } from './drainRejectedBody.js';
-import { mapError } from './errorMapper.js';
+import { mapError, unavailable } from './errorMapper.js';
 import { mountHooks } from './hooks.js';
 import { streamThreadEvents } from './eventStream.js';
 import {
@@ -30,7 +30,7 @@ import { createWebhookNotifier, type WebhookNotifierOptions, type WebhookTarget 
 /** Options of {@link createHttpApp}. */
 export interface HttpOptions {
   /**
-   * A bearer token every route but `GET /health` requires. An empty string turns the check off.
+   * A bearer token every route but `GET /health` and `GET /ready` requires. An empty string turns the check off.
    * @default process.env.SWITCHYARD_TOKEN (no check when unset)
    */
   token?: string;
@@ -135,6 +135,8 @@ const NO_CALLBACKS =
   'callbackUrl refused: this server sends no callbacks (they are signed, and the process that runs the threads has no webhook secret); set SWITCHYARD_WEBHOOK_SECRET, or launch without a callbackUrl';
 
 const SHUTTING_DOWN = 'the server is shutting down';
+/** How long `GET /ready` waits for the store. */
+const READY_TIMEOUT_MS = 3_000;
 // Node's requestTimeout bounds receiving a request (headers and body), not the response: event
 // streams and waits run longer. Its default (300 s) lets a slow client hold a connection for long.
 const REQUEST_TIMEOUT_MS = 30_000;
@@ -147,7 +149,9 @@ const MAX_WAIT_MS = 300_000;
  * The HTTP surface of a runtime as a hono app (serve it with {@link startHttpServer}, or call
  * `app.request()` in tests). JSON everywhere; errors are `{ error, issues? }` (see `mapError`).
  *
- * - `GET /health` (never needs the token): `{ ok: true }`
+ * - `GET /health` (never needs the token): `{ ok: true }` while the process runs (liveness)
+ * - `GET /ready` (never needs the token): `{ ok: true }` when the store answers (`Runtime.ready`),
+ *   else 503 `{ error: 'the store is unavailable: <cause>' }` (readiness)
  * - `GET /agents`: what can be launched: the agents (`kind: 'agent'`, their tools and step limits),
  *   then the pipelines (`kind: 'pipeline'`, their steps: `{ name, kind, agent? }`); each with
  *   `inputSchema`, the JSON Schema of its input (`{}` when it takes any JSON value)
@@ -199,6 +203,20 @@ export function createHttpApp(served: Runtime, options: HttpOptions = {}): HttpA
     logger.debug({ method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(performance.now() - started) }, 'http request');
   });
   app.get('/health', (c) => c.json({ ok: true }));
+  app.get('/ready', async (c) => {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`it did not answer within ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS);
+    });
+    try {
+      await Promise.race([runtime.ready(), late]);
+      return c.json({ ok: true });
+    } catch (error) {
+      return c.json({ error: unavailable(error) }, 503);
+    } finally {
+      clearTimeout(timer);
+    }
+  });
   // Refused before the body is read; a request already in flight is refused by the runtime guard.
   app.use('*', (c, next) => {
     if (shutdown?.aborted && c.req.method !== 'GET' && c.req.method !== 'HEAD') throw stopping();
@@ -213,7 +231,7 @@ export function createHttpApp(served: Runtime, options: HttpOptions = {}): HttpA
       invalidToken: { message: { error: 'unauthorized: the bearer token is wrong' } },
     });
     // Static pages of extensions (the inspector's) hold no data; their APIs stay behind the token.
-    const open = new Set(['/health', ...extensions.flatMap((extension) => extension.publicPaths ?? [])]);
+    const open = new Set(['/health', '/ready', ...extensions.flatMap((extension) => extension.publicPaths ?? [])]);
     // Inbound hooks carry an HMAC signature instead (a webhook sender cannot send a bearer token).
     const signed = (path: string): boolean => hookSecret !== '' && path.startsWith('/hooks/');
     app.use('*', (c, next) => (open.has(c.req.path) || signed(c.req.path) ? next() : auth(c, next)));

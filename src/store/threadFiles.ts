@@ -1,12 +1,12 @@
 import { fstatSync, ftruncateSync, openSync, type Stats } from 'node:fs';
 import { join, sep } from 'node:path';
-import { SystemError } from '../errors.js';
+import { CorruptDataError, SystemError } from '../errors.js';
 import { closeQuietly, isCode, readRange, sameStamp, stampOf, statIfExists, writeAll, type FileStamp } from './fileIo.js';
 import { ThreadCache, type CachedThread } from './threadCache.js';
 import { parseThreadFile, THREAD_FILE_EXT } from './threadFile.js';
 
 /** A thread file whose content is invalid (not a torn tail: something a reader must not guess around). */
-export class CorruptThreadFileError extends SystemError {}
+export class CorruptThreadFileError extends CorruptDataError {}
 
 /** Thread files a store keeps open for writing (a thread's next append then costs no open). */
 const OPEN_FILES = 256;

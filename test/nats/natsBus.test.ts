@@ -181,7 +181,7 @@ describe('NATS bus', () => {
       open.push(bus);
       await server.restart();
       await reconnected(bus);
-      await eventually(() => (lines.some((line) => line.level === 30) ? true : undefined), 5_000, 'the info line');
+      await eventually(async () => (lines.some((line) => line.level === 30) ? true : undefined), 5_000, 'the info line');
       const hostPort = server.url.replace('nats://', '');
       expect(lines.map(({ level, msg, server }) => ({ level, msg, server }))).toEqual([
         { level: 40, msg: 'NATS connection lost; reconnecting', server: hostPort },

@@ -79,4 +79,14 @@ describe('a closing HTTP server', () => {
     expect((await app.request('/health')).status).toBe(200);
     expect(await h.runtime.list({ limit: 10 })).toEqual([]);
   });
+
+  it('is not ready once stopping, so a load balancer stops sending it requests', async () => {
+    const stopping = new AbortController();
+    const app = createHttpApp(h.runtime, { token: '', signal: stopping.signal });
+    expect((await app.request('/ready')).status).toBe(200);
+    stopping.abort();
+    const res = await app.request('/ready');
+    expect(res.status).toBe(503);
+    expect(await res.json()).toEqual({ error: 'the server is shutting down' });
+  });
 });

@@ -151,7 +151,8 @@ const MAX_WAIT_MS = 300_000;
  *
  * - `GET /health` (never needs the token): `{ ok: true }` while the process runs (liveness)
  * - `GET /ready` (never needs the token): `{ ok: true }` when the store answers (`Runtime.ready`),
- *   else 503 `{ error: 'the store is unavailable: <cause>' }` (readiness)
+ *   else 503 `{ error: 'the store is unavailable: <cause>' }`, and 503 once the server is
+ *   stopping (readiness)
  * - `GET /agents`: what can be launched: the agents (`kind: 'agent'`, their tools and step limits),
  *   then the pipelines (`kind: 'pipeline'`, their steps: `{ name, kind, agent? }`); each with
  *   `inputSchema`, the JSON Schema of its input (`{}` when it takes any JSON value)
@@ -204,6 +205,7 @@ export function createHttpApp(served: Runtime, options: HttpOptions = {}): HttpA
   });
   app.get('/health', (c) => c.json({ ok: true }));
   app.get('/ready', async (c) => {
+    if (shutdown?.aborted) return c.json({ error: SHUTTING_DOWN }, 503);
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`it did not answer within ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS);

@@ -127,7 +127,11 @@ export interface HttpServer {
   readonly url: string;
   readonly host: string;
   readonly port: number;
-  /** Ends event streams and waits, closes the extensions, stops webhooks (after deliveries in flight), closes the server. The runtime stays open. */
+  /**
+   * Refuses new work (503), ends event streams and waits, closes the extensions, stops webhooks
+   * (after deliveries in flight), closes the server, dropping the connections of requests still
+   * in flight after `drainMs`. The runtime stays open.
+   */
   close(): Promise<void>;
 }
 

@@ -4,6 +4,8 @@
  * that never finishes its request cannot hold the close past its drain deadline.
  */
 import { connect, type Socket } from 'node:net';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createHttpApp, startHttpServer, type HttpServer } from '../../src/server/httpServer.js';
 import { createHarness, type Harness } from './harness.js';
@@ -29,6 +31,11 @@ async function slowLaunch(server: HttpServer, sent: number): Promise<{ socket: S
   socket.write(`POST /threads HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(BODY)}\r\n\r\n`);
   socket.write(BODY.slice(0, sent));
   return { socket, answer };
+}
+
+/** Resolves once `check` holds (polled). */
+async function until(check: () => boolean): Promise<void> {
+  while (!check()) await new Promise((resolve) => setTimeout(resolve, 10));
 }
 
 /** What settles first: the promise, or `'still waiting'` after a bound that only a hang reaches. */
@@ -60,6 +67,21 @@ describe('a closing HTTP server', () => {
     const text = await bounded(answer);
     expect(text).not.toMatch(/^HTTP\/1\.1 20/);
     expect(await h.runtime.get('slow1')).toBeUndefined();
+  });
+
+  it('says once that it dropped the requests still in flight at the deadline, and logs no error for them', async () => {
+    const lines: { level: number; msg: string; path?: string; requests?: number; drainMs?: number }[] = [];
+    const logger = pino({ level: 'debug' }, new Writable({ write: (chunk, _encoding, done) => (lines.push(JSON.parse(String(chunk))), done()) }));
+    const server = await startHttpServer(h.runtime, { port: 0, token: '', drainMs: 100, logger });
+    const { answer } = await slowLaunch(server, 10);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await bounded(server.close());
+    await bounded(answer);
+    // The dropped request's handler ends after its connection: its access line says it has.
+    expect(await bounded(until(() => lines.some((line) => line.msg === 'http request' && line.path === '/threads')))).toBeUndefined();
+    expect(lines.filter((line) => line.level >= 40).map(({ level, msg, requests, drainMs }) => ({ level, msg, requests, drainMs }))).toEqual([
+      { level: 40, msg: 'dropping the HTTP requests still in flight at the drain deadline', requests: 1, drainMs: 100 },
+    ]);
   });
 
   it('once stopping, answers 503 to every request that would start work and still answers reads', async () => {

@@ -196,6 +196,8 @@ export function createHttpApp(served: Runtime, options: HttpOptions = {}): HttpA
   app.onError((error, c) => {
     // The bearer check builds its own JSON response (with WWW-Authenticate).
     if (error instanceof HTTPException && error.res !== undefined) return error.getResponse();
+    // A request the closing server dropped at its deadline (logged once there): nobody reads this.
+    if (shutdown?.aborted && c.req.raw.signal.aborted) return c.json({ error: SHUTTING_DOWN }, 503, { Connection: 'close' });
     const { status, body } = mapError(error, logger, { method: c.req.method, path: c.req.path });
     // A stopping server lets the client go instead of keeping the connection alive.
     return c.json(body, status, status === 503 && shutdown?.aborted ? { Connection: 'close' } : {});
@@ -427,7 +429,10 @@ export async function startHttpServer(runtime: Runtime, options: HttpServerOptio
         await app.close();
         await new Promise<void>((resolve, reject) => {
           // Past the drain deadline, the requests still in flight lose their connections.
-          const deadline = setTimeout(() => 'closeAllConnections' in server && server.closeAllConnections(), drainMs);
+          const deadline = setTimeout(() => {
+            if (inFlight > 0) appOptions.logger?.warn({ requests: inFlight, drainMs }, 'dropping the HTTP requests still in flight at the drain deadline');
+            if ('closeAllConnections' in server) server.closeAllConnections();
+          }, drainMs);
           server.close((error) => {
             clearTimeout(deadline);
             if (error) reject(error);

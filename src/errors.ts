@@ -125,12 +125,18 @@ export class ThreadEndedError extends InvalidStateError {
 export class SystemError extends SwitchyardError {}
 
 /**
+ * Stored data that is not what was written (a damaged thread file, a foreign value in a bucket):
+ * unlike an unreachable store, trying again does not help.
+ */
+export class CorruptDataError extends SystemError {}
+
+/**
  * A stored thread whose stored form is damaged (a line of its file is not events): it is left out
  * of listings, and reading or changing it fails with this error until it is repaired. The HTTP
  * API answers 500 with {@link UnreadableThreadError.answer}, which names the thread and what is
  * wrong but not where it is stored; the message (for the log) says where.
  */
-export class UnreadableThreadError extends SystemError {
+export class UnreadableThreadError extends CorruptDataError {
   constructor(
     readonly threadId: string,
     message: string,

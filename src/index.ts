@@ -30,6 +30,7 @@ export { estimateTokens, renderContext, renderEvent, type RenderContextOptions, 
 export { agentContext, contextHelpers, type ContextFunction, type ContextHelpers } from './context/ownContext.js';
 export {
   ConfigError,
+  CorruptDataError,
   InvalidInputError,
   InvalidStateError,
   isSwitchyardError,

@@ -7,7 +7,7 @@ import { inspectorExtension } from '../inspector/mount.js';
 import { createCallbackSender, PATIENT_CALLBACK_RETRIES } from '../surface/callbacks.js';
 import type { DeliveryLedger } from '../store/deliveryLedger.js';
 import type { WebhookTarget } from '../server/webhooks.js';
-import { embeddedBackend, natsBackend, type Backend, type BackendOptions } from './backend.js';
+import { DRAIN_MS, embeddedBackend, natsBackend, type Backend, type BackendOptions } from './backend.js';
 import { BUNDLED_EXAMPLES } from './bundled.js';
 import { inspectWebsocket, loggerFromEnv, modelBaseUrl, modelFromEnv, MODEL_VARIABLES, webhooksFromEnv } from './env.js';
 import { DEFAULT_URL, eventLine, shellQuote, type CommandHint } from './format.js';
@@ -160,6 +160,8 @@ async function listen(
     return await startHttpServer(backend.runtime, {
       host: options.host,
       port: options.port,
+      // A stalled client holds the shutdown no longer than the tool calls may.
+      drainMs: DRAIN_MS,
       token: options.token ?? '',
       hookSecret: options.hookSecret ?? '',
       callbackUrls,

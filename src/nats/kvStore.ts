@@ -1,6 +1,6 @@
 import type { KV, KvEntry } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { ConfigError, NotFoundError, SystemError, ThreadTooLargeError, VersionConflictError } from '../errors.js';
+import { ConfigError, messageOf, NotFoundError, SystemError, ThreadTooLargeError, VersionConflictError } from '../errors.js';
 import { systemClock, type Clock } from '../clock.js';
 import { checkAppend, checkNotEnded, checkThread, deepFreeze } from '../store/checkEvents.js';
 import { parseListOptions } from '../store/listQuery.js';
@@ -226,12 +226,40 @@ export async function createNatsKvStore(options: NatsKvStoreOptions): Promise<Th
       return listThreads(listing, parseListOptions(listOptions));
     },
 
+    async ready(): Promise<void> {
+      checkOpen();
+      try {
+        // rtt() fails at once while the connection is down; the bucket's status needs JetStream.
+        await bounded(
+          (async () => {
+            await buckets.nc.rtt();
+            await buckets.threads.status();
+          })(),
+          READY_TIMEOUT_MS,
+        );
+      } catch (error) {
+        throw new SystemError(`NATS is unreachable: ${messageOf(error)}`, { cause: error });
+      }
+    },
+
     async close(): Promise<void> {
       closed = true;
       await listing.walks.close();
       await summaries.settle();
     },
   };
+}
+
+/** How long {@link ThreadStore.ready} waits for the server. */
+const READY_TIMEOUT_MS = 2_000;
+
+/** The promise, or a rejection once `ms` have passed. */
+function bounded<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 /** What the threads bucket takes when the connection does not say (nats-server's default max_payload). */

@@ -1,5 +1,5 @@
 import type { KvEntry } from '@nats-io/kv';
-import { SystemError } from '../errors.js';
+import { CorruptDataError } from '../errors.js';
 import { deepFreeze } from '../store/checkEvents.js';
 import { foldStatus } from '../store/statusSince.js';
 import type { Thread, ThreadEvent } from '../thread/events.js';
@@ -19,7 +19,7 @@ export interface StoredThreadValue {
 }
 
 /** A value in the threads bucket that is not a thread (written by something else). */
-export class CorruptThreadError extends SystemError {}
+export class CorruptThreadError extends CorruptDataError {}
 
 /** The stored JSON (a {@link StoredThreadValue}), built around the events' JSON. */
 export function encodeThread(agent: string, eventsJson: string, createdAt: string): string {

@@ -34,6 +34,7 @@ import { ensureNatsJobQueue } from './natsQueueSetup.js';
 import { muxRequests } from './requestMux.js';
 import { storedPublisher } from './storedPublish.js';
 import { batchWrites } from './writeBatching.js';
+import { silentLogger, type Logger } from '../logger.js';
 import { assertPattern, assertQueueGroup, assertSubject, isValidSubject } from '../bus/subject.js';
 
 /** Options of {@link createNatsBus}. */
@@ -64,6 +65,12 @@ export interface NatsBusOptions extends BusOptions {
    * @default true
    */
   muxRequests?: boolean;
+  /**
+   * Where the connection's outages are logged: one warn line when it drops, one info line when it
+   * is back (with the server's host and port).
+   * @default a silent logger
+   */
+  logger?: Logger;
 }
 
 /** The NATS bus, with its connection for callers that need raw NATS. */
@@ -185,6 +192,7 @@ export async function connectNats(options: Pick<NatsBusOptions, 'servers' | 'nam
  */
 export async function createNatsBus(options: NatsBusOptions): Promise<NatsBus> {
   const report = errorReporter(options.onError);
+  const logger = options.logger ?? silentLogger();
   const nc = await connectNats(options);
   const js = jetstream(nc);
   let jsmPromise: ReturnType<typeof jetstreamManager> | undefined;
@@ -207,11 +215,16 @@ export async function createNatsBus(options: NatsBusOptions): Promise<NatsBus> {
   };
   let closing = false;
 
-  // Surface asynchronous server errors (permissions, slow consumer); reconnects are routine.
+  // Surface asynchronous server errors (permissions, slow consumer); an outage is bracketed by one
+  // line each way, so an operator can tell from the log when the connection was down.
   void (async () => {
     for await (const status of nc.status()) {
       if (status.type === 'error') report(status.error, {});
-      else if (status.type === 'reconnect') tellReconnected();
+      else if (status.type === 'disconnect' && !closing) logger.warn({ server: status.server }, 'NATS connection lost; reconnecting');
+      else if (status.type === 'reconnect') {
+        logger.info({ server: status.server }, 'NATS connection is back');
+        tellReconnected();
+      }
     }
   })().catch(() => undefined);
 

@@ -118,6 +118,7 @@ export async function createNatsNode(options: NatsNodeOptions): Promise<NatsNode
   const bus = await createNatsBus({
     ...connection,
     name,
+    logger,
     onError: busErrorLog(logger, 'NATS error'),
   });
   let background: NatsConnection | undefined;

@@ -160,6 +160,8 @@ export interface Runtime {
   subscribe(listener: (change: ThreadChange) => void): () => void;
   /** Threads with an actor in memory now. */
   activeCount(): number;
+  /** Resolves when the store can serve requests now; rejects with the cause (see `ThreadStore.ready`). */
+  ready(): Promise<void>;
   /**
    * Stops moving threads, as {@link Runtime.close} does, but leaves the store open: no actor starts
    * and none starts another step; with `drainMs`, tool calls in progress get that long to finish
@@ -354,6 +356,9 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     subscribe: (listener) => events.subscribe(listener),
     watchedThreads: () => events.watchedThreads(),
     activeCount: () => driver.activeCount(),
+    ready: async () => {
+      await inner.ready?.();
+    },
     abandonedCalls: () => driver.abandonedCalls(),
     drain: ({ drainMs = 0 } = {}) => driver.close(drainMs),
     async close({ drainMs = 0 } = {}) {

@@ -1,5 +1,5 @@
 import { HTTPException } from 'hono/http-exception';
-import { InvalidInputError, InvalidStateError, NotFoundError, ThreadTooLargeError, UnreadableThreadError, VersionConflictError } from '../errors.js';
+import { CorruptDataError, InvalidInputError, InvalidStateError, NotFoundError, SystemError, ThreadTooLargeError, UnreadableThreadError, VersionConflictError } from '../errors.js';
 import type { Logger } from '../logger.js';
 
 /** The body of every error response: what was wrong, and the details when there are several. */
@@ -9,7 +9,7 @@ export interface ErrorBody {
 }
 
 /** The statuses the HTTP surface answers errors with. */
-export type ErrorStatus = 400 | 401 | 404 | 409 | 413 | 415 | 500;
+export type ErrorStatus = 400 | 401 | 404 | 409 | 413 | 415 | 500 | 503;
 
 /** An error as it goes back to the client. */
 export interface MappedError {
@@ -30,6 +30,7 @@ const STATUS_TEXT: Readonly<Record<number, string>> = {
   409: 'conflict',
   413: 'request body too large',
   415: 'unsupported media type',
+  503: 'service unavailable',
 };
 
 export { formatIssues } from '../errors.js';
@@ -43,9 +44,12 @@ export { formatIssues } from '../errors.js';
  * - `NotFoundError`: 404
  * - `InvalidStateError` (the thread cannot take the operation now) and `VersionConflictError`
  *   (another writer advanced the thread first): 409
- * - hono's `HTTPException` (401 from the bearer check, 413 from the body limit, 415): its status
+ * - hono's `HTTPException` (401 from the bearer check, 413 from the body limit, 415, 503 from a
+ *   server that is shutting down): its status
  * - `UnreadableThreadError` (the thread's stored form is damaged): 500 naming the thread and what
  *   is wrong (not where it is stored: the log line says that)
+ * - `SystemError` (the store or NATS did not answer, a file it may not write): 503
+ *   `the store is unavailable: <cause>`, logged; not `CorruptDataError` (trying again does not help)
  * - anything else: 500 with a generic message; the details go to the log, never to the client
  */
 export function mapError(error: unknown, logger: Logger, context: ErrorContext = {}): MappedError {
@@ -70,6 +74,20 @@ export function mapError(error: unknown, logger: Logger, context: ErrorContext =
     logger.error({ err: error, threadId: error.threadId, method: context.method, path: context.path }, `HTTP request met a corrupt thread: ${error.message}`);
     return { status: 500, body: { error: error.answer } };
   }
+  if (error instanceof SystemError && !(error instanceof CorruptDataError)) {
+    logger.warn({ err: error, method: context.method, path: context.path }, 'HTTP request failed: the store is unavailable');
+    return { status: 503, body: { error: unavailable(error) } };
+  }
   logger.error({ err: error, method: context.method, path: context.path }, 'HTTP request failed');
   return { status: 500, body: { error: 'internal server error; the details are in the server log' } };
+}
+
+/**
+ * `the store is unavailable: <message>`, with the errno code of its cause (`EACCES`, `EROFS`) when
+ * the message does not name it; not the cause's own text, which may hold more than a client needs.
+ */
+export function unavailable(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const code = (error as { cause?: { code?: unknown } } | undefined)?.cause?.code;
+  return `the store is unavailable: ${message}${typeof code === 'string' && !message.includes(code) ? ` (${code})` : ''}`;
 }

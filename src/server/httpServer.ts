@@ -12,7 +12,7 @@ import type { Runtime, ThreadView } from '../runtime/runtime.js';
 import { callbackUrlOf } from '../runtime/threadView.js';
 import type { Source } from '../thread/events.js';
 import { drainRejectedBody } from './drainRejectedBody.js';
-import { mapError } from './errorMapper.js';
+import { mapError, unavailable } from './errorMapper.js';
 import { mountHooks } from './hooks.js';
 import { streamThreadEvents } from './eventStream.js';
 import {
@@ -30,7 +30,7 @@ import { createWebhookNotifier, type WebhookNotifierOptions, type WebhookTarget 
 /** Options of {@link createHttpApp}. */
 export interface HttpOptions {
   /**
-   * A bearer token every route but `GET /health` requires. An empty string turns the check off.
+   * A bearer token every route but `GET /health` and `GET /ready` requires. An empty string turns the check off.
    * @default process.env.SWITCHYARD_TOKEN (no check when unset)
    */
   token?: string;
@@ -40,7 +40,11 @@ export interface HttpOptions {
   logger?: Logger;
   /** Interval of the comment lines that keep an idle event stream open. @default 15000 */
   heartbeatMs?: number;
-  /** Aborting it ends open event streams and waits, so a server can close. */
+  /**
+   * Aborting it ends open event streams and waits, so a server can close; from then on, requests
+   * that would start work (launch, respond, pause, resume, cancel, hooks) are refused with 503
+   * `the server is shutting down` and `Connection: close`, while reads are still answered.
+   */
   signal?: AbortSignal;
   /**
    * The HMAC secret of inbound hooks (`POST /hooks/:agent`, see `mountHooks`): each delivery is
@@ -100,6 +104,12 @@ export interface HttpServerOptions extends HttpOptions {
   host?: string;
   /** 0 picks a free port. @default 7878 */
   port?: number;
+  /**
+   * How long `close()` waits for the requests in flight before it drops their connections (a slow
+   * or stalled client cannot hold a shutdown).
+   * @default 10000
+   */
+  drainMs?: number;
   /** Signed webhooks when a thread needs a human or finishes: the receivers, or the notifier's options. */
   webhooks?: readonly WebhookTarget[] | WebhookNotifierOptions;
   /**
@@ -117,12 +127,24 @@ export interface HttpServer {
   readonly url: string;
   readonly host: string;
   readonly port: number;
-  /** Ends event streams and waits, closes the extensions, stops webhooks (after deliveries in flight), closes the server. The runtime stays open. */
+  /**
+   * Refuses new work (503), ends event streams and waits, closes the extensions, stops webhooks
+   * (after deliveries in flight), closes the server, dropping the connections of requests still
+   * in flight after `drainMs`. The runtime stays open.
+   */
   close(): Promise<void>;
 }
 
 const NO_CALLBACKS =
   'callbackUrl refused: this server sends no callbacks (they are signed, and the process that runs the threads has no webhook secret); set SWITCHYARD_WEBHOOK_SECRET, or launch without a callbackUrl';
+
+const SHUTTING_DOWN = 'the server is shutting down';
+/** How long `GET /ready` waits for the store. */
+const READY_TIMEOUT_MS = 3_000;
+// Node's requestTimeout bounds receiving a request (headers and body), not the response: event
+// streams and waits run longer. Its default (300 s) lets a slow client hold a connection for long.
+const REQUEST_TIMEOUT_MS = 30_000;
+const HEADERS_TIMEOUT_MS = 20_000;
 
 const DEFAULT_WAIT_MS = 30_000;
 const MAX_WAIT_MS = 300_000;
@@ -131,7 +153,10 @@ const MAX_WAIT_MS = 300_000;
  * The HTTP surface of a runtime as a hono app (serve it with {@link startHttpServer}, or call
  * `app.request()` in tests). JSON everywhere; errors are `{ error, issues? }` (see `mapError`).
  *
- * - `GET /health` (never needs the token): `{ ok: true }`
+ * - `GET /health` (never needs the token): `{ ok: true }` while the process runs (liveness)
+ * - `GET /ready` (never needs the token): `{ ok: true }` when the store answers (`Runtime.ready`),
+ *   else 503 `{ error: 'the store is unavailable: <cause>' }`, and 503 once the server is
+ *   stopping (readiness)
  * - `GET /agents`: what can be launched: the agents (`kind: 'agent'`, their tools and step limits),
  *   then the pipelines (`kind: 'pipeline'`, their steps: `{ name, kind, agent? }`); each with
  *   `inputSchema`, the JSON Schema of its input (`{}` when it takes any JSON value)
@@ -153,7 +178,7 @@ const MAX_WAIT_MS = 300_000;
  * - `GET /threads/:id/wait?timeoutMs=`: the thread once it stops moving (ended, waiting for a human
  *   or paused): 200; still moving after `timeoutMs` (default 30 s, at most 300 s): 202 and the thread
  */
-export function createHttpApp(runtime: Runtime, options: HttpOptions = {}): HttpApp {
+export function createHttpApp(served: Runtime, options: HttpOptions = {}): HttpApp {
   const {
     token = process.env.SWITCHYARD_TOKEN ?? '',
     maxBodyBytes = 1024 * 1024,
@@ -165,13 +190,17 @@ export function createHttpApp(runtime: Runtime, options: HttpOptions = {}): Http
     hookToleranceSeconds = 300,
     callbackUrls = true,
   } = options;
+  const runtime = refusingWorkWhenStopping(served, shutdown);
   const app = new Hono();
 
   app.onError((error, c) => {
     // The bearer check builds its own JSON response (with WWW-Authenticate).
     if (error instanceof HTTPException && error.res !== undefined) return error.getResponse();
+    // A request the closing server dropped at its deadline (logged once there): nobody reads this.
+    if (shutdown?.aborted && c.req.raw.signal.aborted) return c.json({ error: SHUTTING_DOWN }, 503, { Connection: 'close' });
     const { status, body } = mapError(error, logger, { method: c.req.method, path: c.req.path });
-    return c.json(body, status);
+    // A stopping server lets the client go instead of keeping the connection alive.
+    return c.json(body, status, status === 503 && shutdown?.aborted ? { Connection: 'close' } : {});
   });
   app.notFound((c) => c.json({ error: `no route ${c.req.method} ${c.req.path}` }, 404));
 
@@ -181,6 +210,26 @@ export function createHttpApp(runtime: Runtime, options: HttpOptions = {}): Http
     logger.debug({ method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(performance.now() - started) }, 'http request');
   });
   app.get('/health', (c) => c.json({ ok: true }));
+  app.get('/ready', async (c) => {
+    if (shutdown?.aborted) return c.json({ error: SHUTTING_DOWN }, 503);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`it did not answer within ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS);
+    });
+    try {
+      await Promise.race([runtime.ready(), late]);
+      return c.json({ ok: true });
+    } catch (error) {
+      return c.json({ error: unavailable(error) }, 503);
+    } finally {
+      clearTimeout(timer);
+    }
+  });
+  // Refused before the body is read; a request already in flight is refused by the runtime guard.
+  app.use('*', (c, next) => {
+    if (shutdown?.aborted && c.req.method !== 'GET' && c.req.method !== 'HEAD') throw stopping();
+    return next();
+  });
   if (token !== '') {
     const expected = digest(token);
     const auth = bearerAuth({
@@ -190,7 +239,7 @@ export function createHttpApp(runtime: Runtime, options: HttpOptions = {}): Http
       invalidToken: { message: { error: 'unauthorized: the bearer token is wrong' } },
     });
     // Static pages of extensions (the inspector's) hold no data; their APIs stay behind the token.
-    const open = new Set(['/health', ...extensions.flatMap((extension) => extension.publicPaths ?? [])]);
+    const open = new Set(['/health', '/ready', ...extensions.flatMap((extension) => extension.publicPaths ?? [])]);
     // Inbound hooks carry an HMAC signature instead (a webhook sender cannot send a bearer token).
     const signed = (path: string): boolean => hookSecret !== '' && path.startsWith('/hooks/');
     app.use('*', (c, next) => (open.has(c.req.path) || signed(c.req.path) ? next() : auth(c, next)));
@@ -334,7 +383,7 @@ export function createHttpApp(runtime: Runtime, options: HttpOptions = {}): Http
  * ```
  */
 export async function startHttpServer(runtime: Runtime, options: HttpServerOptions = {}): Promise<HttpServer> {
-  const { host = '127.0.0.1', port = 7878, webhooks, webhookSource = runtime, ...appOptions } = options;
+  const { host = '127.0.0.1', port = 7878, drainMs = 10_000, webhooks, webhookSource = runtime, ...appOptions } = options;
   const shutdown = new AbortController();
   const signals = [shutdown.signal, ...(appOptions.signal ? [appOptions.signal] : [])];
   const app = createHttpApp(runtime, { ...appOptions, signal: AbortSignal.any(signals) });
@@ -345,7 +394,10 @@ export async function startHttpServer(runtime: Runtime, options: HttpServerOptio
   const notifier = notifierOptions && notifierOptions.webhooks.length > 0 ? createWebhookNotifier(notifierOptions) : undefined;
 
   const server = await new Promise<ServerType>((resolve, reject) => {
-    const started = serve({ fetch: app.fetch, hostname: host, port }, () => resolve(started));
+    const started = serve(
+      { fetch: app.fetch, hostname: host, port, serverOptions: { requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: HEADERS_TIMEOUT_MS } },
+      () => resolve(started),
+    );
     started.once('error', reject);
   });
   // Closing waits for requests in flight (event streams end on the shutdown signal), then drops
@@ -376,7 +428,16 @@ export async function startHttpServer(runtime: Runtime, options: HttpServerOptio
         shutdown.abort();
         await app.close();
         await new Promise<void>((resolve, reject) => {
-          server.close((error) => (error ? reject(error) : resolve()));
+          // Past the drain deadline, the requests still in flight lose their connections.
+          const deadline = setTimeout(() => {
+            if (inFlight > 0) appOptions.logger?.warn({ requests: inFlight, drainMs }, 'dropping the HTTP requests still in flight at the drain deadline');
+            if ('closeAllConnections' in server) server.closeAllConnections();
+          }, drainMs);
+          server.close((error) => {
+            clearTimeout(deadline);
+            if (error) reject(error);
+            else resolve();
+          });
           dropConnectionsWhenIdle();
         });
         await notifier?.close();
@@ -384,6 +445,30 @@ export async function startHttpServer(runtime: Runtime, options: HttpServerOptio
       return closing;
     },
   };
+}
+
+/** The runtime's methods that start or change work, refused once the server is stopping. */
+const WORK: ReadonlySet<PropertyKey> = new Set<keyof Runtime>(['launch', 'respond', 'pause', 'resume', 'cancel']);
+
+function stopping(): HTTPException {
+  return new HTTPException(503, { message: SHUTTING_DOWN });
+}
+
+/**
+ * The runtime as the routes use it: once `shutdown` is aborted, what would start work throws 503,
+ * so a request whose body was still arriving when the server began to close launches nothing.
+ */
+function refusingWorkWhenStopping(runtime: Runtime, shutdown: AbortSignal | undefined): Runtime {
+  if (shutdown === undefined) return runtime;
+  // A proxy rather than a copy: a runtime may keep its methods on a prototype.
+  return new Proxy(runtime, {
+    get(target, key) {
+      const value: unknown = Reflect.get(target, key, target);
+      if (typeof value !== 'function') return value;
+      const bound = (value as (...args: unknown[]) => unknown).bind(target);
+      return WORK.has(key) ? (...args: unknown[]) => (shutdown.aborted ? Promise.reject(stopping()) : bound(...args)) : bound;
+    },
+  });
 }
 
 function digest(value: string): Buffer {

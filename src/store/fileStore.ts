@@ -1,4 +1,5 @@
-import { mkdirSync } from 'node:fs';
+import { constants, mkdirSync } from 'node:fs';
+import { access } from 'node:fs/promises';
 import { SystemError } from '../errors.js';
 import type { Thread, ThreadEvent } from '../thread/events.js';
 import { checkpoint } from './checkpoint.js';
@@ -120,6 +121,18 @@ export async function createFileStore(options: FileStoreOptions = {}): Promise<T
     async list(listOptions?: ListOptions): Promise<ThreadSummary[]> {
       checkOpen();
       return listThreads(parts, parseListOptions(listOptions));
+    },
+
+    async ready(): Promise<void> {
+      checkOpen();
+      // Cheap: the permission and the file system's state, no write (a read-only remount shows as EROFS).
+      for (const dir of [config.dir, config.indexDir, config.lockDir]) {
+        try {
+          await access(dir, constants.W_OK);
+        } catch (error) {
+          throw new SystemError(`the data directory ${dir} is not writable`, { cause: error });
+        }
+      }
     },
 
     async close(): Promise<void> {

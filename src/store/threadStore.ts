@@ -70,5 +70,11 @@ export interface ThreadStore {
    * stable order (see {@link ListOptions.after}).
    */
   list(options?: ListOptions): Promise<ThreadSummary[]>;
+  /**
+   * Resolves when the store can serve requests now, rejects with the cause (a `SystemError`)
+   * when it cannot: a cheap check, bounded in time, for a readiness probe (`GET /ready`). A store
+   * without it is taken as ready.
+   */
+  ready?(): Promise<void>;
   close(): Promise<void>;
 }

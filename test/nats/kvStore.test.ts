@@ -33,6 +33,27 @@ runThreadStoreConformance('nats kv', async () => {
 });
 
 describe('createNatsKvStore', () => {
+  it('is ready while its server answers, and says so promptly once the connection is down', async () => {
+    const own = await startNatsServer();
+    const conn = await connect({ servers: own.url, reconnectTimeWait: 100, maxReconnectAttempts: -1 });
+    const store = await createNatsKvStore({ nc: conn, bucket: freshBucket() });
+    try {
+      await expect(store.ready!()).resolves.toBeUndefined();
+      await own.stop();
+      // Bounded: a store that waited for the server instead would still be waiting.
+      const outcome = await Promise.race([
+        store.ready!().then(() => 'ready', (e: unknown) => e),
+        new Promise((resolve) => setTimeout(() => resolve('still waiting'), 8_000).unref()),
+      ]);
+      expect(outcome).toBeInstanceOf(SystemError);
+      expect((outcome as SystemError).message).toMatch(/^NATS is unreachable: /);
+    } finally {
+      await store.close();
+      await conn.close();
+      await own.stop();
+    }
+  });
+
   it('keeps each thread as plain JSON under its id, readable by any NATS client', async () => {
     const bucket = freshBucket();
     const store = await createNatsKvStore({ nc, bucket });

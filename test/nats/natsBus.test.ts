@@ -1,4 +1,6 @@
+import { Writable } from 'node:stream';
 import { DiscardPolicy, jetstreamManager } from '@nats-io/jetstream';
+import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Job } from '../../src/bus/bus.js';
 import { isBusError } from '../../src/bus/bus.js';
@@ -170,6 +172,23 @@ describe('NATS bus', () => {
       q.consume(async (job) => got.push(job));
       const jobs = await got.until(3, 10_000);
       expect(jobs.map((j) => j.json())).toEqual([1, 2, 3].map((n) => ({ success: true, data: { n } })));
+    });
+
+    it('logs one warn line when its connection drops and one info line when it is back, and nothing when it closes', async () => {
+      const lines: { level: number; msg: string; server?: string }[] = [];
+      const logger = pino({ level: 'info' }, new Writable({ write: (chunk, _encoding, done) => (lines.push(JSON.parse(String(chunk))), done()) }));
+      const bus = await createNatsBus({ servers: server.url, connectOptions, logger });
+      open.push(bus);
+      await server.restart();
+      await reconnected(bus);
+      await eventually(async () => (lines.some((line) => line.level === 30) ? true : undefined), 5_000, 'the info line');
+      const hostPort = server.url.replace('nats://', '');
+      expect(lines.map(({ level, msg, server }) => ({ level, msg, server }))).toEqual([
+        { level: 40, msg: 'NATS connection lost; reconnecting', server: hostPort },
+        { level: 30, msg: 'NATS connection is back', server: hostPort },
+      ]);
+      await bus.close();
+      expect(lines).toHaveLength(2);
     });
 
     it('keeps publishing, subscriptions and a running consumer alive across a restart, and says it reconnected', async () => {

@@ -45,6 +45,22 @@ runThreadStoreConformance('file (no cache)', async () => {
 });
 
 describe('createFileStore', () => {
+  it('is ready while its directories are writable, and names the directory and the cause once one is gone', async () => {
+    const dir = await tempDir();
+    const store = await createFileStore({ dir });
+    try {
+      await expect(store.ready!()).resolves.toBeUndefined();
+      await rm(join(dir, '.locks'), { recursive: true, force: true });
+      const error: unknown = await store.ready!().then(() => 'ready', (e: unknown) => e);
+      expect(error).toBeInstanceOf(SystemError);
+      expect((error as SystemError).message).toBe(`the data directory ${join(dir, '.locks')} is not writable`);
+      expect(((error as SystemError).cause as NodeJS.ErrnoException).code).toBe('ENOENT');
+    } finally {
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   let dir: string;
   const open: ThreadStore[] = [];
 

@@ -27,6 +27,14 @@ export interface AgentDeps {
    * whose controls all reach its actors: no read.
    */
   readonly otherWriters?: boolean;
+  /**
+   * Told when this actor's write moved on a thread that another process had brought to rest: a
+   * call's outcome that came late answered the question that process asked a human about the call
+   * (see the execute step). That process's job was settled at that rest, so where threads move as
+   * jobs no job carries the thread now: whoever runs the actor makes one, so the thread is
+   * continued if this process dies before it rests. Unset in the embedded deployment.
+   */
+  readonly onRevived?: (thread: Thread) => void;
 }
 
 /** Input of every step: the agent, the thread as last persisted, and its derived state. */

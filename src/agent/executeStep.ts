@@ -292,7 +292,8 @@ function mayPass(error: unknown): boolean {
  * When another process meanwhile found the call started with no outcome and asked a human whether
  * it took effect (this process was frozen past its job's ack wait, or lost its store for that
  * long), and that question is still open, the outcome is recorded after it too: it answers the
- * question (see `reduceState`), and the thread goes on from it here. A human's answer after that
+ * question (see `reduceState`), and the thread goes on from it here; `deps.onRevived` is told, as
+ * the other process's job ended at its question. A human's answer after that
  * is refused, the request no longer open; and the human is not left to approve a second run of a
  * call that ran.
  *
@@ -327,6 +328,8 @@ async function recordOutcome(input: StepInput, thread: Thread, callId: string, o
             { ...about, tool: asked.tool, requestId: asked.requestId, outcome: kindOf(events) },
             `the outcome of ${asked.tool} (call ${callId}) came after another process asked a human whether the call took effect: recorded, it answers that question`,
           );
+          // That process's job ended at its question: none carries the thread on from here.
+          deps.onRevived?.(written);
         }
         return written;
       } catch (again) {

@@ -31,6 +31,14 @@ export interface ScheduleReason {
    * must not fold it into that run.
    */
   readonly wakeAt?: number;
+  /**
+   * An actor here moved the thread on from a rest that another process's job had settled (a late
+   * call's outcome answered the question asked there: `AgentDeps.onRevived`): no job carries the
+   * thread, though this process runs it. The scheduler enqueues a continuation whoever runs the
+   * thread now, which waits for that run to let go before it runs the thread, so the thread is
+   * continued if this process dies first. It must not fold it into the run in progress.
+   */
+  readonly revived?: true;
 }
 
 /** What {@link createThreadDriver} is given; fully normalized by the runtime. */
@@ -218,9 +226,12 @@ export function createThreadDriver(options: ThreadDriverOptions): ThreadDriver {
         },
       );
   };
+  /** A thread an actor here revived (see {@link ScheduleReason.revived}): a job of its own carries it. */
+  const onRevived = (thread: Thread): void => start(thread, { revived: true });
   const supervisor = createActor(supervisorMachine, {
-    // With a scheduler, other processes write the threads too (see AgentDeps.otherWriters).
-    input: { agents, pipelines, deps: { model, store, clock, logger, children, ...(schedule === undefined ? {} : { otherWriters: true }) }, maxConcurrent, onRest },
+    // With a scheduler, other processes write the threads too (see AgentDeps.otherWriters), and a
+    // thread an actor revived needs a job of its own (AgentDeps.onRevived).
+    input: { agents, pipelines, deps: { model, store, clock, logger, children, ...(schedule === undefined ? {} : { otherWriters: true, onRevived }) }, maxConcurrent, onRest },
     clock,
     ...(inspect ? { inspect } : {}),
   });

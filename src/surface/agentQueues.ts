@@ -71,7 +71,9 @@ export interface AgentQueues {
    * recovering, say) is one job. A pipeline woken by a child's end gets msg id
    * `<threadId>:after:<childId>:<childVersion>` (one job per child end, whichever process and
    * whatever pipelines it knows). A thread this process is running for a job is not enqueued: the
-   * job runs it once more instead.
+   * job runs it once more instead. Unless the run revived it (`reason.revived`: the job it runs
+   * for was settled elsewhere): `{ threadId, revived: true }` with msg id
+   * `<threadId>:revived:<version>`, which a worker keeps until no process runs the thread, then runs.
    */
   readonly schedule: (thread: Thread, reason?: ScheduleReason) => Promise<void>;
   /**
@@ -173,6 +175,11 @@ export function createAgentQueues(options: AgentQueuesOptions): AgentQueues {
     // A wake-up is due later, whoever holds the thread now: its own job, one per sleep.
     if (reason?.wakeAt !== undefined) {
       await enqueue(thread.agent, { threadId: thread.id, wakeAt: reason.wakeAt }, `${thread.id}:wake:${versionOf(thread)}`);
+      return;
+    }
+    // Revived by a run here that holds no job for it: a job of its own, kept until that run lets go.
+    if (reason?.revived === true) {
+      await enqueue(thread.agent, { threadId: thread.id, revived: true }, `${thread.id}:revived:${versionOf(thread)}`);
       return;
     }
     const held = claims.get(thread.id);

@@ -1,7 +1,7 @@
 import type { Job, JobConsumer } from '../bus/bus.js';
 import { InvalidInputError, InvalidStateError, NotFoundError } from '../errors.js';
 import { continuationDue, readContinuation } from './continuationJob.js';
-import { handedOff, runToRest } from './runToRest.js';
+import { handedOff, keepWhileHeld, runToRest } from './runToRest.js';
 import type { SurfaceContext } from './surfaceContext.js';
 import type { ThreadRequests } from './threadRequests.js';
 import { aboutThread } from './threadJobError.js';
@@ -108,7 +108,11 @@ async function onContinuation(scope: WorkerScope, agent: string, job: Job): Prom
   const { threadId } = read.payload;
   await aboutThread({ threadId, agent }, async () => {
     if (!(await continuationDue(scope, job, agent, read.payload))) return;
-    if (await handedOff(scope, job, threadId)) return;
+    if (read.payload.revived === true) {
+      // The run that revived the thread holds no job for it: this one waits for it, and carries
+      // the thread on if it stopped short of a rest (usually at rest by then: reported again).
+      if (!(await keepWhileHeld(scope, job, { agent, threadId }))) return;
+    } else if (await handedOff(scope, job, threadId)) return;
     // The run checks that the thread exists and is this agent's (else the job is terminated).
     await runToRest(scope, job, { agent, threadId }, undefined, async () => ({ agent }));
   });

@@ -58,6 +58,13 @@ export const jobPayloadSchema = z
     after: z.number().int().nonnegative().optional(),
     /** A sleeping (or long backing-off) thread's wake-up (epoch ms): the thread runs once this time has come. */
     wakeAt: z.number().int().nonnegative().optional(),
+    /**
+     * Enqueued by a process that carries on a thread another process's job had settled (a late
+     * call's outcome answered the question asked there), holding no job for it: the job is kept
+     * while any process runs the thread, then runs it (so it carries the thread if that process
+     * dies), instead of being left to that run.
+     */
+    revived: z.literal(true).optional(),
   })
   .strict();
 export type JobPayload = z.infer<typeof jobPayloadSchema>;

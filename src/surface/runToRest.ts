@@ -104,9 +104,17 @@ async function settleUnrested(scope: WorkerScope, job: Job, target: JobTarget, v
   if (handOff === 'free' || (handOff === 'unknown' && comesBack(scope, job))) {
     scope.ctx.logger.warn({ threadId: view.id, agent: view.agent, status: view.status, holder: handOff }, 'thread stopped before it rested; retrying later');
     await retryLater(scope, job);
-  } else if (await keepJob(scope, job, target, (signal) => whileHeld(scope, view.id, signal))) {
+  } else if (await keepWhileHeld(scope, job, target)) {
     await runToRest(scope, job, target, replyTo, async () => ({ agent: view.agent }));
   }
+}
+
+/**
+ * Keeps a job, heartbeating, until no run (here or in another process) holds its thread. False
+ * when the worker stopped meanwhile: the job was handed back.
+ */
+export function keepWhileHeld(scope: WorkerScope, job: Job, target: JobTarget): Promise<boolean> {
+  return keepJob(scope, job, target, (signal) => whileHeld(scope, target.threadId, signal));
 }
 
 /** Resolves once no run (here or in another process) holds the thread. */

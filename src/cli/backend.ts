@@ -149,6 +149,8 @@ export interface NatsBackendOptions extends BackendOptions {
   readonly replicas?: number;
   /** Take jobs in this process too. */
   readonly worker: boolean;
+  /** Without `worker`: how long an agent's jobs wait with no worker serving it before a warning. @default 30000 (`UNSERVED_WARN_MS`) */
+  readonly unservedWarnMs?: number;
 }
 
 /** On NATS: threads in a KV bucket, runs as durable jobs (taken here too unless `worker: false`). */
@@ -173,6 +175,8 @@ export async function natsBackend(options: NatsBackendOptions): Promise<Backend>
     ...natsInspectOptions(options.env),
   });
   const { surface } = node;
+  // With no worker here, say when an agent's jobs wait and no worker of the deployment serves it.
+  const watch = worker ? undefined : (await import('./workerWatch.js')).watchWorkers(node, { logger: options.logger, ...(options.unservedWarnMs === undefined ? {} : { waitMs: options.unservedWarnMs }) });
   const jobs = worker ? `this process takes jobs for ${surface.serving.join(', ')}` : 'jobs are left to `switchyard worker` processes';
   return {
     runtime: node.runtime,
@@ -184,6 +188,9 @@ export async function natsBackend(options: NatsBackendOptions): Promise<Backend>
     webhookSource: (receivers) => surface.webhookSource(receivers),
     // Shared by the deployment, so a webhook published while no API process listened is sent later.
     deliveryLedger: () => node.deliveryLedger(),
-    close: () => node.close({ drainMs: DRAIN_MS }),
+    close: () => {
+      watch?.close();
+      return node.close({ drainMs: DRAIN_MS });
+    },
   };
 }

@@ -5,6 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { calculator } from '../../agents/calculator/index.js';
+import { agent } from '../../src/agent/agent.js';
+import { natsBackend } from '../../src/cli/backend.js';
 import { joinNats } from '../../src/cli/joinNats.js';
 import { watchWorkers } from '../../src/cli/workerWatch.js';
 import type { Logger } from '../../src/logger.js';
@@ -56,6 +58,25 @@ describe('serve --no-worker with no worker serving an agent', () => {
       await worker?.close();
       await stray.close();
       await api.close();
+    }
+  }, 60_000);
+
+  it('is what serve --no-worker runs: a worker whose --agents leave an agent out does not count for it', async () => {
+    const { logger, out } = capturingLogger('info');
+    const idle = agent({ name: 'idle', description: 'does nothing', prompt: 'p', tools: [] });
+    const project = { config: {}, agents: [calculator, idle], pipelines: [], path: null };
+    const backend = await natsBackend({ project, model: calculatorModel(), logger, env: {}, natsUrl: server.url, prefix: 'nwb', worker: false, unservedWarnMs: 300 });
+    const other = await joinNats({ natsUrl: server.url, agents: [calculator, idle], pipelines: [], prefix: 'nwb', worker: true, serve: ['idle'], observe: false, model: calculatorModel(), logger: capturingLogger('silent').logger, inspectHeartbeatMs: 200 });
+    try {
+      const launched = await backend.runtime.launch('calculator', 'add two numbers');
+      await vi.waitFor(() => expect(about(out.lines, 40, 'calculator')).toHaveLength(1), { timeout: 10_000, interval: 50 });
+      expect(about(out.lines, 40, 'calculator')[0]).toMatchObject({ prefix: 'nwb' });
+      // The agent a worker serves has no job waiting, and is not warned about.
+      expect(about(out.lines, 40, 'idle')).toEqual([]);
+      expect((await backend.runtime.get(launched.id))?.status).toBe('running');
+    } finally {
+      await other.close();
+      await backend.close();
     }
   }, 60_000);
 });

@@ -8,6 +8,7 @@ import { calculator } from '../../agents/calculator/index.js';
 import { agent } from '../../src/agent/agent.js';
 import { natsBackend } from '../../src/cli/backend.js';
 import { joinNats } from '../../src/cli/joinNats.js';
+import { startHttpServer } from '../../src/server/httpServer.js';
 import { watchWorkers } from '../../src/cli/workerWatch.js';
 import type { Logger } from '../../src/logger.js';
 import { calculatorModel } from '../inspector/inspectorFixture.js';
@@ -61,7 +62,7 @@ describe('serve --no-worker with no worker serving an agent', () => {
     }
   }, 60_000);
 
-  it('is what serve --no-worker runs: a worker whose --agents leave an agent out does not count for it', async () => {
+  it('is what serve --no-worker runs: a worker whose --agents leave an agent out does not count for it, and GET /agents says which agents a worker serves', async () => {
     const { logger, out } = capturingLogger('info');
     const idle = agent({ name: 'idle', description: 'does nothing', prompt: 'p', tools: [] });
     const project = { config: {}, agents: [calculator, idle], pipelines: [], path: null };
@@ -74,6 +75,18 @@ describe('serve --no-worker with no worker serving an agent', () => {
       // The agent a worker serves has no job waiting, and is not warned about.
       expect(about(out.lines, 40, 'idle')).toEqual([]);
       expect((await backend.runtime.get(launched.id))?.status).toBe('running');
+
+      // GET /agents says, per agent, whether a worker serves it.
+      const http = await startHttpServer(backend.runtime, { port: 0, token: '', ...(backend.served ? { served: backend.served } : {}) });
+      try {
+        const listed = (await (await fetch(`${http.url}/agents`)).json()) as { name: string; served?: boolean }[];
+        expect(listed.map((a) => [a.name, a.served])).toEqual([
+          ['calculator', false],
+          ['idle', true],
+        ]);
+      } finally {
+        await http.close();
+      }
     } finally {
       await other.close();
       await backend.close();

@@ -35,6 +35,8 @@ export interface Backend {
   webhookSource?(receivers: readonly string[]): Pick<Runtime, 'subscribe'>;
   /** Where deliveries of callbacks and webhooks are recorded beside the threads (see `DeliveryLedger`). */
   deliveryLedger(): Promise<DeliveryLedger>;
+  /** On NATS with no worker in this process: whether a worker of the deployment takes an agent's jobs. */
+  served?(agent: string): boolean;
   /**
    * Resolves, with who holds it now, if this process lost its data directory to another serve
    * (embedded: it froze past the claim's stale time and the directory was taken over meanwhile;
@@ -186,6 +188,7 @@ export async function natsBackend(options: NatsBackendOptions): Promise<Backend>
     where: `threads are stored in NATS at ${redactUrl(natsUrl)} (KV bucket ${node.bucket}, subjects ${surface.subjects.prefix}.>); ${jobs}`,
     // Every API process of the deployment observes every thread: one of them sends each webhook.
     webhookSource: (receivers) => surface.webhookSource(receivers),
+    ...(watch === undefined ? {} : { served: (agent: string) => watch.serves(agent) }),
     // Shared by the deployment, so a webhook published while no API process listened is sent later.
     deliveryLedger: () => node.deliveryLedger(),
     close: () => {

@@ -22,8 +22,8 @@ export interface WatchWorkersOptions {
 
 /** Whether a worker serves each agent and pipeline of the node, as the last heartbeats said. */
 export interface WorkerWatch {
-  /** Per agent or pipeline: whether a live worker on this prefix and bucket takes its jobs. */
-  served(): { agent: string; served: boolean }[];
+  /** Whether a live worker on this prefix and bucket takes the jobs of an agent or pipeline. */
+  serves(agent: string): boolean;
   close(): void;
 }
 
@@ -123,10 +123,7 @@ export function watchWorkers(node: NatsNode, options: WatchWorkersOptions): Work
   timer.unref();
 
   return {
-    served() {
-      const now = Date.now();
-      return agents.map((agent) => ({ agent, served: served(agent, now) }));
-    },
+    serves: (agent) => served(agent, Date.now()),
     close() {
       if (closed) return;
       closed = true;

@@ -77,7 +77,7 @@ describe('serve --no-worker with no worker serving an agent', () => {
       expect((await backend.runtime.get(launched.id))?.status).toBe('running');
 
       // GET /agents says, per agent, whether a worker serves it.
-      const http = await startHttpServer(backend.runtime, { port: 0, token: '', ...(backend.served ? { served: backend.served } : {}) });
+      const http = await startHttpServer(backend.runtime, { port: 0, token: '', ...(backend.served ? { workerServes: (name: string) => backend.served!(name) } : {}) });
       try {
         const listed = (await (await fetch(`${http.url}/agents`)).json()) as { name: string; served?: boolean }[];
         expect(listed.map((a) => [a.name, a.served])).toEqual([

@@ -35,6 +35,8 @@ export interface Backend {
   webhookSource?(receivers: readonly string[]): Pick<Runtime, 'subscribe'>;
   /** Where deliveries of callbacks and webhooks are recorded beside the threads (see `DeliveryLedger`). */
   deliveryLedger(): Promise<DeliveryLedger>;
+  /** On NATS with no worker in this process: whether a worker of the deployment takes an agent's jobs. */
+  served?(agent: string): boolean;
   /**
    * Resolves, with who holds it now, if this process lost its data directory to another serve
    * (embedded: it froze past the claim's stale time and the directory was taken over meanwhile;
@@ -149,6 +151,8 @@ export interface NatsBackendOptions extends BackendOptions {
   readonly replicas?: number;
   /** Take jobs in this process too. */
   readonly worker: boolean;
+  /** Without `worker`: how long an agent's jobs wait with no worker serving it before a warning. @default 30000 (`UNSERVED_WARN_MS`) */
+  readonly unservedWarnMs?: number;
 }
 
 /** On NATS: threads in a KV bucket, runs as durable jobs (taken here too unless `worker: false`). */
@@ -173,6 +177,8 @@ export async function natsBackend(options: NatsBackendOptions): Promise<Backend>
     ...natsInspectOptions(options.env),
   });
   const { surface } = node;
+  // With no worker here, say when an agent's jobs wait and no worker of the deployment serves it.
+  const watch = worker ? undefined : (await import('./workerWatch.js')).watchWorkers(node, { logger: options.logger, ...(options.unservedWarnMs === undefined ? {} : { waitMs: options.unservedWarnMs }) });
   const jobs = worker ? `this process takes jobs for ${surface.serving.join(', ')}` : 'jobs are left to `switchyard worker` processes';
   return {
     runtime: node.runtime,
@@ -182,8 +188,12 @@ export async function natsBackend(options: NatsBackendOptions): Promise<Backend>
     where: `threads are stored in NATS at ${redactUrl(natsUrl)} (KV bucket ${node.bucket}, subjects ${surface.subjects.prefix}.>); ${jobs}`,
     // Every API process of the deployment observes every thread: one of them sends each webhook.
     webhookSource: (receivers) => surface.webhookSource(receivers),
+    ...(watch === undefined ? {} : { served: (agent: string) => watch.serves(agent) }),
     // Shared by the deployment, so a webhook published while no API process listened is sent later.
     deliveryLedger: () => node.deliveryLedger(),
-    close: () => node.close({ drainMs: DRAIN_MS }),
+    close: () => {
+      watch?.close();
+      return node.close({ drainMs: DRAIN_MS });
+    },
   };
 }

@@ -78,6 +78,8 @@ export async function joinNats(options: JoinNatsOptions): Promise<NatsNode> {
     prefix: node.surface.subjects.prefix,
     ...(options.websocketUrl ? { websocketUrl: options.websocketUrl } : {}),
     ...(options.inspectHeartbeatMs === undefined ? {} : { heartbeatMs: options.inspectHeartbeatMs }),
+    // An API process started with `--no-worker` reads it to tell which agents no worker serves.
+    worker: options.worker ? { agents: node.surface.serving, bucket: node.bucket } : null,
   });
   inspector = busInspector;
   return {

@@ -6,7 +6,7 @@ import { pathToFileURL } from 'node:url';
 import type { ActorRefLike, AnyActorRef, InspectionEvent } from 'xstate';
 import type { Bus } from '../bus/bus.js';
 import { systemClock, type Clock } from '../clock.js';
-import type { InspectedSnapshotEvent, InspectionMessage, PresenceMessage } from './inspectionMessages.js';
+import type { InspectedSnapshotEvent, InspectionMessage, PresenceMessage, PresenceWorker } from './inspectionMessages.js';
 import { serializeDefinition, summarizeEvent, summarizeSnapshot } from './summaries.js';
 import { createWebSocketFeed } from './webSocketFeed.js';
 
@@ -51,6 +51,12 @@ export interface BusInspectorOptions {
    * @default 5000
    */
   heartbeatMs?: number;
+  /**
+   * What this process takes jobs for, said in each heartbeat, so an API process can tell which
+   * agents no worker serves. `null` for a process that takes none.
+   * @default null
+   */
+  worker?: PresenceWorker | null;
   /** Stamps `createdAt`. @default the system clock */
   clock?: Clock;
   /** Receives publish failures (inspection never throws into the runtime). @default ignore them */
@@ -106,7 +112,7 @@ let instances = 0;
  * ```
  */
 export function createBusInspector(options: BusInspectorOptions): BusInspector {
-  const { bus, prefix = 'switchyard', flushIntervalMs = 0, internalEvents = false, heartbeatMs = 5000, clock = systemClock, onError } = options;
+  const { bus, prefix = 'switchyard', flushIntervalMs = 0, internalEvents = false, heartbeatMs = 5000, clock = systemClock, onError, worker = null } = options;
   instances += 1;
   const processId = subjectToken(options.processId ?? `${hostname()}:${process.pid}${instances > 1 ? `:${instances}` : ''}`);
   const base = `${prefix}.inspect.${processId}`;
@@ -155,7 +161,7 @@ export function createBusInspector(options: BusInspectorOptions): BusInspector {
   };
 
   const announce = (state: PresenceMessage['state']): Promise<void> => {
-    const message: PresenceMessage = { type: '@switchyard.presence', processId, state, intervalMs: heartbeatMs, createdAt: String(clock.now()) };
+    const message: PresenceMessage = { type: '@switchyard.presence', processId, state, intervalMs: heartbeatMs, createdAt: String(clock.now()), worker };
     try {
       return bus.publish(base, message).catch(report);
     } catch (error) {

@@ -18,6 +18,7 @@ export type {
   InspectedSnapshotEvent,
   InspectionMessage,
   PresenceMessage,
+  PresenceWorker,
 } from './inspectionMessages.js';
 export { layoutGraph, type LayoutOptions } from './layout.js';
 export { INSPECTOR_ASSETS_PATH, INSPECTOR_PAGE_PATH, inspectorExtension, isInspectorPage, mountInspector, type InspectorExtensionOptions } from './mount.js';

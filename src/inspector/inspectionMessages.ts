@@ -90,4 +90,16 @@ export interface PresenceMessage {
   readonly intervalMs: number;
   /** Epoch milliseconds, as a string. */
   readonly createdAt: string;
+  /**
+   * What the process takes jobs for: its agents and pipelines, and the KV bucket of the threads
+   * it runs; `null` for a process that takes none (an API process). Absent from processes of
+   * versions before it was added.
+   */
+  readonly worker?: PresenceWorker | null;
+}
+
+/** What a worker announces it serves, in its {@link PresenceMessage}. */
+export interface PresenceWorker {
+  readonly agents: readonly string[];
+  readonly bucket: string;
 }

@@ -7,8 +7,9 @@ import {
   type ConsumerInfo,
   type JetStreamManager,
   type StreamConfig,
+  jetstreamManager,
 } from '@nats-io/jetstream';
-import { nanos } from '@nats-io/transport-node';
+import { nanos, type NatsConnection } from '@nats-io/transport-node';
 import { BusError } from '../bus/bus.js';
 import { errorText, type NormalizedJobQueueOptions } from '../bus/jobRunner.js';
 
@@ -98,4 +99,21 @@ async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig>
     const { name, retention: _retention, storage: _storage, ...changeable } = config;
     await jsm.streams.update(name, changeable);
   }
+}
+
+/**
+ * Reads how many jobs of a queue are not done yet (waiting for a worker, or taken and not
+ * acknowledged), on a JetStream manager opened once on first use (again after a failed open).
+ */
+export function queueBacklog(nc: NatsConnection): (name: string) => Promise<number> {
+  let jsm: Promise<JetStreamManager> | undefined;
+  return async (name) => {
+    jsm ??= jetstreamManager(nc).catch((error: unknown) => {
+      jsm = undefined;
+      throw error;
+    });
+    const names = natsQueueNames(name);
+    const info = await (await jsm).consumers.info(names.stream, names.durable);
+    return info.num_pending + info.num_ack_pending;
+  };
 }

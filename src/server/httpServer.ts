@@ -68,6 +68,11 @@ export interface HttpOptions {
    * @default []
    */
   extensions?: readonly HttpExtension[];
+  /**
+   * Whether a worker takes the jobs of an agent or pipeline (an API process on NATS that takes
+   * none: `serve --no-worker`): `GET /agents` then says `served` for each. @default none (not said)
+   */
+  workerServes?: (name: string) => boolean;
 }
 
 /** What an {@link HttpExtension} is given when it is mounted. */
@@ -159,7 +164,8 @@ const MAX_WAIT_MS = 300_000;
  *   stopping (readiness)
  * - `GET /agents`: what can be launched: the agents (`kind: 'agent'`, their tools and step limits),
  *   then the pipelines (`kind: 'pipeline'`, their steps: `{ name, kind, agent? }`); each with
- *   `inputSchema`, the JSON Schema of its input (`{}` when it takes any JSON value)
+ *   `inputSchema`, the JSON Schema of its input (`{}` when it takes any JSON value); with
+ *   `workerServes`, `served`: whether a worker takes its jobs
  * - `POST /threads` `{ agent, input, threadId?, callbackUrl? }`: 201 and the thread; 200 with the
  *   existing thread when `threadId` (or else the `Idempotency-Key` header: the key, or `key-` and
  *   its hash when it is not a thread id) names one already launched (409 when it names another `callbackUrl` than the thread was launched with). `callbackUrl`
@@ -189,6 +195,7 @@ export function createHttpApp(served: Runtime, options: HttpOptions = {}): HttpA
     hookSecret = process.env.SWITCHYARD_HOOK_SECRET ?? '',
     hookToleranceSeconds = 300,
     callbackUrls = true,
+    workerServes,
   } = options;
   const runtime = refusingWorkWhenStopping(served, shutdown);
   const app = new Hono();
@@ -253,11 +260,13 @@ export function createHttpApp(served: Runtime, options: HttpOptions = {}): HttpA
     }),
   );
 
+  const servedOf = (name: string): { served?: boolean } => (workerServes === undefined ? {} : { served: workerServes(name) });
   app.get('/agents', (c) =>
     c.json([
       ...[...runtime.agents.values()].map((agent) => ({
         name: agent.name,
         kind: 'agent' as const,
+        ...servedOf(agent.name),
         description: agent.description,
         inputSchema: inputSchemaOf(agent.input),
         maxSteps: agent.maxSteps,
@@ -273,6 +282,7 @@ export function createHttpApp(served: Runtime, options: HttpOptions = {}): HttpA
       ...[...runtime.pipelines.values()].map((pipeline) => ({
         name: pipeline.name,
         kind: 'pipeline' as const,
+        ...servedOf(pipeline.name),
         description: pipeline.description,
         inputSchema: inputSchemaOf(pipeline.input),
         steps: pipeline.steps.map((step) => ({ name: step.name, kind: step.kind, ...(step.kind === 'agent' ? { agent: step.agent } : {}) })),

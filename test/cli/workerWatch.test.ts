@@ -1,0 +1,127 @@
+/**
+ * `serve --no-worker` on NATS with no worker serving an agent (none running, workers on another
+ * prefix, or started with `--agents` that leave it out): the API process says so, once per agent,
+ * when a job of it has waited, and again when a worker for it appears.
+ */
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { calculator } from '../../agents/calculator/index.js';
+import { agent } from '../../src/agent/agent.js';
+import { natsBackend } from '../../src/cli/backend.js';
+import { runCli } from '../../src/cli/program.js';
+import { joinNats } from '../../src/cli/joinNats.js';
+import { startHttpServer } from '../../src/server/httpServer.js';
+import { watchWorkers } from '../../src/cli/workerWatch.js';
+import type { Logger } from '../../src/logger.js';
+import { calculatorModel } from '../inspector/inspectorFixture.js';
+import { deferred } from '../bus/waiting.js';
+import { capturingLogger, type LogLine } from '../support/capturingLogger.js';
+import { ROOT } from './cliProcess.js';
+import { startNatsServer, type NatsServerHandle } from '../support/natsServer.js';
+
+let server: NatsServerHandle;
+beforeAll(async () => {
+  server = await startNatsServer();
+}, 120_000);
+afterAll(async () => {
+  await server?.stop();
+});
+
+const join = (prefix: string, worker: boolean, logger: Logger) =>
+  joinNats({ natsUrl: server.url, agents: [calculator], pipelines: [], prefix, worker, observe: !worker, model: calculatorModel(), logger, inspectHeartbeatMs: 200 });
+
+const about = (lines: LogLine[], level: number, agent: string): LogLine[] => lines.filter((l) => l.level === level && l.agent === agent && /worker/.test(l.msg ?? ''));
+
+describe('serve --no-worker with no worker serving an agent', () => {
+  it('warns once per agent while its jobs wait, names the fix, and says when a worker serves it again', async () => {
+    const { logger, out } = capturingLogger('info');
+    const api = await join('nw', false, logger);
+    // A worker of the same project on another prefix (a typo) serves nothing of this deployment.
+    const stray = await join('nw_other', true, capturingLogger('silent').logger);
+    const watch = watchWorkers(api, { logger, waitMs: 300, checkMs: 100 });
+    let worker: Awaited<ReturnType<typeof join>> | undefined;
+    try {
+      const first = await api.runtime.launch('calculator', 'add two numbers');
+      const second = await api.runtime.launch('calculator', 'add them again');
+      await vi.waitFor(() => expect(about(out.lines, 40, 'calculator')).toHaveLength(1), { timeout: 10_000, interval: 50 });
+      const warn = about(out.lines, 40, 'calculator')[0]!;
+      expect(warn.msg).toContain('switchyard worker');
+      expect(warn.msg).toContain('--agents');
+      expect(warn.msg).toContain('--prefix');
+      expect(warn.msg).toContain('--bucket');
+      expect(warn).toMatchObject({ prefix: 'nw', bucket: api.bucket });
+      expect((await api.runtime.get(first.id))?.status).toBe('running');
+
+      worker = await join('nw', true, capturingLogger('silent').logger);
+      const settled = await Promise.all([first, second].map((t) => api.runtime.settled(t.id, { signal: AbortSignal.timeout(15_000) })));
+      expect(settled.map((v) => v.status)).toEqual(['done', 'done']);
+      await vi.waitFor(() => expect(about(out.lines, 30, 'calculator')).toHaveLength(1), { timeout: 10_000, interval: 50 });
+      // One line for the episode, however many jobs waited and however many checks ran.
+      expect(about(out.lines, 40, 'calculator')).toHaveLength(1);
+    } finally {
+      watch.close();
+      await worker?.close();
+      await stray.close();
+      await api.close();
+    }
+  }, 60_000);
+
+  it('is what serve --no-worker runs: a worker whose --agents leave an agent out does not count for it, and GET /agents says which agents a worker serves', async () => {
+    const { logger, out } = capturingLogger('info');
+    const idle = agent({ name: 'idle', description: 'does nothing', prompt: 'p', tools: [] });
+    const project = { config: {}, agents: [calculator, idle], pipelines: [], path: null };
+    const backend = await natsBackend({ project, model: calculatorModel(), logger, env: {}, natsUrl: server.url, prefix: 'nwb', worker: false, unservedWarnMs: 300 });
+    const other = await joinNats({ natsUrl: server.url, agents: [calculator, idle], pipelines: [], prefix: 'nwb', worker: true, serve: ['idle'], observe: false, model: calculatorModel(), logger: capturingLogger('silent').logger, inspectHeartbeatMs: 200 });
+    try {
+      const launched = await backend.runtime.launch('calculator', 'add two numbers');
+      await vi.waitFor(() => expect(about(out.lines, 40, 'calculator')).toHaveLength(1), { timeout: 10_000, interval: 50 });
+      expect(about(out.lines, 40, 'calculator')[0]).toMatchObject({ prefix: 'nwb' });
+      // The agent a worker serves has no job waiting, and is not warned about.
+      expect(about(out.lines, 40, 'idle')).toEqual([]);
+      expect((await backend.runtime.get(launched.id))?.status).toBe('running');
+
+      // GET /agents says, per agent, whether a worker serves it.
+      const http = await startHttpServer(backend.runtime, { port: 0, token: '', ...(backend.served ? { workerServes: (name: string) => backend.served!(name) } : {}) });
+      try {
+        const listed = (await (await fetch(`${http.url}/agents`)).json()) as { name: string; served?: boolean }[];
+        expect(listed.map((a) => [a.name, a.served])).toEqual([
+          ['calculator', false],
+          ['idle', true],
+        ]);
+      } finally {
+        await http.close();
+      }
+    } finally {
+      await other.close();
+      await backend.close();
+    }
+  }, 60_000);
+});
+
+describe('switchyard serve --no-worker', () => {
+  it('answers GET /agents with served: false for each agent while no worker serves it', async () => {
+    let stdout = '';
+    const started = deferred<string>();
+    const stopped = deferred<string>();
+    const exited = runCli(['node', 'switchyard', 'serve', '--port', '0', '--no-demo', '--no-worker', '--prefix', 'nwc'], {
+      stdout: (text) => {
+        stdout += text;
+        const url = /switchyard listening on (http:\/\/\S+)/.exec(stdout)?.[1];
+        if (url !== undefined && stdout.includes('press Ctrl+C to stop')) started.resolve(url);
+      },
+      stderr: () => undefined,
+      env: { SWITCHYARD_LOG_LEVEL: 'silent', NATS_URL: server.url },
+      cwd: ROOT,
+      stopped: () => stopped.promise,
+    });
+    void exited.then((code) => started.reject(new Error(`serve exited with ${code}: ${stdout}`)));
+    const url = await started.promise;
+    try {
+      const listed = (await (await fetch(`${url}/agents`)).json()) as { name: string; served?: boolean }[];
+      expect(listed.length).toBeGreaterThan(0);
+      expect(listed.map((a) => a.served)).toEqual(listed.map(() => false));
+    } finally {
+      stopped.resolve('SIGTERM');
+      expect(await exited).toBe(0);
+    }
+  }, 60_000);
+});

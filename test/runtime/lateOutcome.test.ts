@@ -5,27 +5,20 @@
  * with no outcome and asks; then the first's tool returns. The outcome is known: it answers the
  * question, instead of being dropped while a human is invited to run the call again.
  */
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { agent } from '../../src/agent/agent.js';
 import { createRuntime } from '../../src/runtime/runtime.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
 import { typesOf } from '../support/agentHarness.js';
 import { heldPublishTool, publisherModel } from '../support/heldTool.js';
+import { capturingLogger, type LogLine } from '../support/capturingLogger.js';
 
-type Line = { msg: string; level: number; threadId?: string; agent?: string; tool?: string; callId?: string; outcome?: string };
+type Line = LogLine & { msg: string; level: number; threadId?: string; agent?: string; tool?: string; callId?: string; outcome?: string };
 
-/** A pino logger whose lines land in `lines`. */
-function capturingLogger() {
-  const lines: Line[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const text of chunk.toString().split('\n')) if (text !== '') lines.push(JSON.parse(text) as Line);
-      done();
-    },
-  });
-  return { logger: pino({ level: 'debug' }, stream), lines };
+/** A logger at debug whose lines land in `lines`. */
+function capturingLines() {
+  const { logger, out } = capturingLogger('debug');
+  return { logger, lines: out.lines as Line[] };
 }
 
 /** A worker whose publish call is held, and another runtime on its store that has asked a human whether that call ran. */
@@ -34,7 +27,7 @@ async function askedWhileHeld() {
   const { model, asked } = publisherModel();
   const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [tools.publish] });
   const store = createMemoryStore();
-  const { logger, lines } = capturingLogger();
+  const { logger, lines } = capturingLines();
   const worker = createRuntime({ agents: [publisher], store, model, logger });
   const other = createRuntime({ agents: [publisher], store, model });
   const { id } = await worker.launch('publisher', 'publish hello');

@@ -4,8 +4,6 @@
  * for as long as its actor runs, instead of dropping the outcome (whoever continued the thread
  * would then ask a human whether the call took effect, although it is known that it did).
  */
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { SimulatedClock } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import { agent } from '../../src/agent/agent.js';
@@ -15,19 +13,14 @@ import { createMemoryStore } from '../../src/store/memoryStore.js';
 import type { ThreadStore } from '../../src/store/threadStore.js';
 import { flush, typesOf } from '../support/agentHarness.js';
 import { heldPublishTool, publisherModel } from '../support/heldTool.js';
+import { capturingLogger, type LogLine } from '../support/capturingLogger.js';
 
-type Line = { msg: string; level: number; threadId?: string; agent?: string; tool?: string; callId?: string; err?: string };
+type Line = LogLine & { msg: string; level: number; threadId?: string; agent?: string; tool?: string; callId?: string; err?: string };
 
-/** A pino logger whose lines land in `lines`. */
-function capturingLogger() {
-  const lines: Line[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const text of chunk.toString().split('\n')) if (text !== '') lines.push(JSON.parse(text) as Line);
-      done();
-    },
-  });
-  return { logger: pino({ level: 'debug' }, stream), lines };
+/** A logger at debug whose lines land in `lines`. */
+function capturingLines() {
+  const { logger, out } = capturingLogger('debug');
+  return { logger, lines: out.lines as Line[] };
 }
 
 /** `inner` whose first `n` appends of a tool_result fail as a store that cannot be reached does (nothing written). */
@@ -64,7 +57,7 @@ function setup(failures: number) {
   const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [tools.publish] });
   const inner = createMemoryStore({ clock });
   const store = failingResultAppends(inner, failures);
-  const { logger, lines } = capturingLogger();
+  const { logger, lines } = capturingLines();
   const rt = createRuntime({ agents: [publisher], store, model, clock, logger });
   return { clock, tools, inner, store, lines, rt };
 }
@@ -129,7 +122,7 @@ describe('a completed call whose outcome the store refuses for a while', () => {
         return written;
       },
     };
-    const { logger, lines } = capturingLogger();
+    const { logger, lines } = capturingLines();
     const rt = createRuntime({ agents: [publisher], store, model, clock, logger });
     const { id } = await rt.launch('publisher', 'publish hello');
     await tools.started.promise;

@@ -1,5 +1,3 @@
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { SimulatedClock } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import { agent } from '../../src/agent/agent.js';
@@ -9,19 +7,14 @@ import { createRuntime } from '../../src/runtime/runtime.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
 import type { ThreadStore } from '../../src/store/threadStore.js';
 import { until } from '../support/agentHarness.js';
+import { capturingLogger, type LogLine } from '../support/capturingLogger.js';
 
-type Line = { msg: string; level: number; threadId?: string; agent?: string; state?: string; attempt?: number; delayMs?: number };
+type Line = LogLine & { msg: string; level: number; threadId?: string; agent?: string; state?: string; attempt?: number; delayMs?: number };
 
-/** A pino logger whose lines land in `lines`. */
-function capturingLogger() {
-  const lines: Line[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const text of chunk.toString().split('\n')) if (text !== '') lines.push(JSON.parse(text) as Line);
-      done();
-    },
-  });
-  return { logger: pino({ level: 'debug' }, stream), lines };
+/** A logger at debug whose lines land in `lines`. */
+function capturingLines() {
+  const { logger, out } = capturingLogger('debug');
+  return { logger, lines: out.lines as Line[] };
 }
 
 /** A memory store whose first `n` appends fail with `failure()` (the disk full, the bus down). */
@@ -46,7 +39,7 @@ const RETRY = 'a step failed: starting the thread again after a backoff';
 function setup(store: ThreadStore) {
   const clock = new SimulatedClock();
   clock.set(Date.parse('2026-01-01T00:00:00Z'));
-  const { logger, lines } = capturingLogger();
+  const { logger, lines } = capturingLines();
   const model = scriptedModel([], { whenExhausted: () => ({ intent: 'done_for_now', args: { message: 'finished' } }) });
   const rt = createRuntime({ agents: [quick], store, model, clock, logger });
   return { rt, clock, lines, retries: () => lines.filter((l) => l.msg === RETRY) };

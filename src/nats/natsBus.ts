@@ -284,7 +284,13 @@ export async function createNatsBus(options: NatsBusOptions): Promise<NatsBus> {
       }
       return {
         async unsubscribe() {
-          if (!sub.isClosed()) sub.unsubscribe();
+          if (sub.isClosed() || sub.isDraining()) return;
+          // Drained, not dropped: a message the server routed here before it took the unsubscribe
+          // is still handled (a request routed to a process that stops answering a thread would
+          // otherwise wait its whole timeout: its requester hears no "no responders"). The
+          // unsubscribe goes out now, so nothing published after this call is routed here.
+          if (closing || nc.isClosed()) sub.unsubscribe();
+          else sub.drain().catch(() => sub.unsubscribe());
         },
       };
     },

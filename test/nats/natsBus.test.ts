@@ -156,6 +156,22 @@ describe('NATS bus', () => {
     expect(await got.until(1, 5_000)).toEqual(['hello']);
   });
 
+  it('handles a request the server routed to a subscription before its unsubscribe (a process that stops answering a thread)', async () => {
+    const bus = await connectBus();
+    const subject = `owner.${uniqueToken()}.control`;
+    const responder = bus.subscribe(subject, (msg) => bus.respond(msg, { answered: msg.text() }));
+    await bus.flush();
+    // The request goes out first, its responder's unsubscribe right after: the server routes the
+    // request to the responder, then takes the unsubscribe. The requester gets no "no responders",
+    // so a request dropped by the responder would wait for its whole timeout.
+    const reply = bus.request(subject, 'pause', { timeoutMs: 3_000 });
+    const stopped = responder.unsubscribe();
+    expect((await reply).json()).toEqual({ success: true, data: { answered: 'pause' } });
+    await stopped;
+    // Stopped all the same: a later request finds nobody.
+    await expect(bus.request(subject, 'again', { timeoutMs: 3_000 })).rejects.toSatisfy((e) => isBusError(e, 'no_responders'));
+  });
+
   describe('server restarts', () => {
     it('keeps queued jobs across a nats-server crash and restart', async () => {
       const bus = await connectBus();

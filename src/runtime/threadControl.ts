@@ -23,6 +23,12 @@ export interface ControlSources {
   settled(threadId: string): Promise<ThreadView>;
 }
 
+/** Whether `view` holds, after `since`, the control event of `action` (or, for a pause or cancel, the state it brings). */
+function recorded(view: ThreadView, since: number, action: 'pause' | 'cancel'): boolean {
+  if (action === 'pause' ? view.status === 'paused' : view.status === 'cancelled') return true;
+  return view.events.some((e) => e.seq > since && e.type === 'control' && e.data.action === action);
+}
+
 /**
  * Pauses, resumes or cancels a thread: through its running actor (resolving once it rests), else
  * by appending the control event and, for a resume, continuing the thread. A cancelled pipeline's
@@ -49,7 +55,8 @@ export async function controlThread(sources: ControlSources, threadId: string, a
     // The actor's step in progress (or another process) ended the thread before the control was recorded.
     const { terminal } = deriveState(rested.events);
     if (terminal !== null && !(action === 'cancel' && terminal === 'cancelled')) throw new ThreadEndedError(threadId, terminal, `it cannot be ${CONTROLLED[action]}`);
-    return action === 'cancel' ? cancelChildren(sources, rested, opts) : rested;
+    // An actor on its way out (it had saved its rest) drops what it is sent: recorded below instead.
+    if (recorded(rested, current.version, action)) return action === 'cancel' ? cancelChildren(sources, rested, opts) : rested;
   }
   if (action !== 'resume' && driver.isActive(threadId)) driver.evict(threadId);
   const written = await controlStep(sources.deps, threadId, { action, ...opts });

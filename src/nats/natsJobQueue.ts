@@ -27,6 +27,11 @@ export interface NatsJobQueueHost extends NatsJobHost {
   track(consumer: { halt(): void }, running: boolean): void;
   /** The connection's `inboxPrefix`, when it has one. */
   readonly inboxPrefix?: string;
+  /**
+   * Checks that the queue's streams and consumer exist, creating again (and logging) what is gone;
+   * resolves true when something was.
+   */
+  restore(name: string, config: NormalizedJobQueueOptions): Promise<boolean>;
 }
 
 /** A {@link JobQueue} over a JetStream work-queue stream. */
@@ -60,6 +65,8 @@ export function natsJobQueue(
       retryMs: FETCH_RETRY_MS,
       ...(host.inboxPrefix === undefined ? {} : { inboxPrefix: host.inboxPrefix }),
       onError: (error) => report(error),
+      // Pulls unanswered: the consumer may be gone with the server's data.
+      restore: () => host.restore(name, config),
     });
     let halted = false;
     const halt = (): void => {

@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { agent } from '../../src/agent/agent.js';
 import type { Model } from '../../src/model/model.js';
+import { ASSETS_RECREATED } from '../../src/nats/natsBus.js';
 import type { NatsNode } from '../../src/nats/natsNode.js';
 import { busSubjects } from '../../src/surface/subjects.js';
 import type { TriggerResult } from '../../src/surface/payloads.js';
@@ -24,8 +25,6 @@ const doneModel: Model = {
   },
 };
 const finisher = agent({ name: 'finisher', description: 'finishes at once', prompt: 'You are {{agent}}.\n{{tools}}', tools: [], model: doneModel, maxSteps: 3 });
-
-const RECREATED = 'JetStream assets missing on the server (it lost its data?); created them again';
 
 let server: NatsServerHandle | undefined;
 let node: NatsNode | undefined;
@@ -64,7 +63,7 @@ async function triggerWhenStored(client: PlainClient, subject: string, payload: 
   return ack.seq;
 }
 
-const recreatedLines = (out: { lines: LogLine[] }): LogLine[] => out.lines.filter((line) => line.msg === RECREATED);
+const recreatedLines = (out: { lines: LogLine[] }): LogLine[] => out.lines.filter((line) => line.msg === ASSETS_RECREATED);
 
 describe('a nats-server that comes back with an empty JetStream store', () => {
   it('has the worker recreate its queue and take the next trigger, with one warn line for the queue', async () => {

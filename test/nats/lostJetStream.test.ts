@@ -85,4 +85,28 @@ describe('a nats-server that comes back with an empty JetStream store', () => {
     const queueLines = recreatedLines(out).filter((line) => (line.assets as string[] | undefined)?.includes(queue));
     expect(queueLines).toHaveLength(1);
   }, 60_000);
+
+  it('has the node recreate its buckets and index on reconnect: the next trigger finishes and is listed, with one warn line each', async () => {
+    const { prefix, bucket, out, client, node } = await wipedDeployment();
+    const queue = busSubjects(prefix).queueName('finisher');
+
+    const { subject, messages } = client.inbox<TriggerResult>();
+    await triggerWhenStored(client, `${prefix}.trigger.finisher`, { input: 'second', replyTo: subject }, 'second');
+    const [result] = await messages.until(1, 20_000, 'the second thread to finish');
+    expect(result?.status).toBe('done');
+    expect(result?.threadId).toBe('trg-second');
+    const listed = await eventually(
+      async () => {
+        const threads = await node.runtime.list().catch(() => undefined);
+        return threads?.some((thread) => thread.id === 'trg-second') ? threads : undefined;
+      },
+      10_000,
+      'the second thread to be listed',
+      200,
+    );
+    expect(listed.map((thread) => thread.id)).toContain('trg-second');
+    const lines = recreatedLines(out);
+    expect(lines.filter((line) => (line.assets as string[] | undefined)?.includes(`KV_${bucket}`))).toHaveLength(1);
+    expect(lines.filter((line) => (line.assets as string[] | undefined)?.includes(queue))).toHaveLength(1);
+  }, 60_000);
 });

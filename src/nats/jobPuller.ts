@@ -45,6 +45,8 @@ export interface JobPuller {
    * before it had the unsubscribe) goes back to the queue at once.
    */
   stop(): void;
+  /** Asks again for every waiting slot's job, the requests out counted as lost (its consumer was just created again). */
+  askAgain(): void;
 }
 
 /** Status codes of a pull's end (nats-server `consumer.go`): 408 expired; 409 and 503 lost or refused. */
@@ -204,6 +206,7 @@ export function startJobPuller(options: JobPullerOptions): JobPuller {
   }
 
   const puller: JobPuller = {
+    askAgain: forget,
     next() {
       if (stopped) return Promise.resolve(undefined);
       const ready = early.shift();

@@ -29,7 +29,7 @@ import { createBusMessage, DEFAULT_REQUEST_TIMEOUT_MS, encodePayload, errorRepor
 import { errorText, normalizeJobQueueOptions, type NormalizedJobQueueOptions } from '../bus/jobRunner.js';
 import { redactUrl } from '../context/redactUrl.js';
 import { hasAuth, splitServerCredentials } from './natsAuth.js';
-import { natsJobQueue } from './natsJobQueue.js';
+import { natsJobQueue, type TrackedConsumer } from './natsJobQueue.js';
 import { ensureNatsJobQueue, restoreNatsJobQueue } from './natsQueueSetup.js';
 import { muxRequests } from './requestMux.js';
 import { storedPublisher } from './storedPublish.js';
@@ -205,7 +205,7 @@ export async function createNatsBus(options: NatsBusOptions): Promise<NatsBus> {
       throw error;
     }));
   const stored = storedPublisher(js, manager, (error) => report(toBusError(error, 'cannot list the streams (which subjects reports are stored for)'), {}));
-  const consumers = new Set<{ halt(): void }>();
+  const consumers = new Set<TrackedConsumer>();
   /** The queues this bus set up, and the check of each one in progress (one at a time). */
   const queues = new Map<string, NormalizedJobQueueOptions>();
   const restoring = new Map<string, Promise<boolean>>();
@@ -217,6 +217,8 @@ export async function createNatsBus(options: NatsBusOptions): Promise<NatsBus> {
         if (missing.length === 0) return false;
         stored.forget(); // the queue's stream captures its subjects again
         logger.warn({ queue: name, assets: missing }, ASSETS_RECREATED);
+        // Their pulls since the reconnect went to a consumer that was not there.
+        for (const consumer of consumers) if (consumer.queue === name) consumer.askAgain();
         return true;
       })().finally(() => restoring.delete(name));
       restoring.set(name, check);
@@ -243,6 +245,8 @@ export async function createNatsBus(options: NatsBusOptions): Promise<NatsBus> {
       else if (status.type === 'disconnect' && !closing) logger.warn({ server: status.server }, 'NATS connection lost; reconnecting');
       else if (status.type === 'reconnect') {
         logger.info({ server: status.server }, 'NATS connection is back');
+        // A server back without its JetStream data: the queues set up here are created again.
+        for (const [name, config] of queues) restoreQueue(name, config).catch((error: unknown) => report(error, { queue: name }));
         tellReconnected();
       }
     }

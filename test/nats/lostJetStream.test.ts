@@ -109,4 +109,22 @@ describe('a nats-server that comes back with an empty JetStream store', () => {
     expect(lines.filter((line) => (line.assets as string[] | undefined)?.includes(`KV_${bucket}`))).toHaveLength(1);
     expect(lines.filter((line) => (line.assets as string[] | undefined)?.includes(queue))).toHaveLength(1);
   }, 60_000);
+
+  it('has a worker whose queue is deleted while it stays connected recreate it when its pulls go unanswered', async () => {
+    const prefix = `sy${uniqueToken()}`;
+    const { logger, out } = capturingLogger('warn');
+    server = await startNatsServer();
+    node = await startNode(server.url, { agents: [finisher], model: doneModel, prefix, bucket: `threads_${uniqueToken()}`, logger, queue: { ackWaitMs: 5_000, retryDelayMs: 200 } });
+    client = await plainClient(server.url);
+    const queue = busSubjects(prefix).queueName('finisher');
+    const jsm = await jetstreamManager(client.nc);
+    // No reconnect tells the worker: only its unanswered pulls do.
+    await jsm.streams.delete(queue);
+    await jsm.streams.delete(`${queue}_DLQ`);
+
+    const { subject, messages } = client.inbox<TriggerResult>();
+    await triggerWhenStored(client, `${prefix}.trigger.finisher`, { input: 'after', replyTo: subject }, 'after');
+    expect((await messages.until(1, 20_000, 'the thread to finish'))[0]?.status).toBe('done');
+    expect(recreatedLines(out).filter((line) => (line.assets as string[] | undefined)?.includes(`${queue}_workers`))).toHaveLength(1);
+  }, 60_000);
 });

@@ -27,6 +27,13 @@ export interface JobPullerOptions {
   readonly inboxPrefix?: string;
   /** A pull the server refused, or the inbox subscription failing. */
   readonly onError: (error: Error) => void;
+  /**
+   * Called when pulls go unanswered (two missed heartbeats), before asking again: checks that the
+   * consumer is there and creates it again when it is gone (a server that lost its JetStream data
+   * answers nothing for it). Resolves true when it was gone and was created again.
+   * @default none: the puller only asks again
+   */
+  readonly restore?: () => Promise<boolean>;
 }
 
 /** Pulls a durable consumer's jobs for the slots that ask for one. */
@@ -38,6 +45,8 @@ export interface JobPuller {
    * before it had the unsubscribe) goes back to the queue at once.
    */
   stop(): void;
+  /** Asks again for every waiting slot's job, the requests out counted as lost (its consumer was just created again). */
+  askAgain(): void;
 }
 
 /** Status codes of a pull's end (nats-server `consumer.go`): 408 expired; 409 and 503 lost or refused. */
@@ -69,7 +78,7 @@ function parseAck(reply: string): { deliveryCount: number; seq: number } | undef
  * requests) the puller asks again.
  */
 export function startJobPuller(options: JobPullerOptions): JobPuller {
-  const { nc, expiresMs, heartbeatMs, retryMs, onError } = options;
+  const { nc, expiresMs, heartbeatMs, retryMs, onError, restore } = options;
   const api = `$JS.API.CONSUMER.MSG.NEXT.${options.stream}.${options.durable}`;
   const inbox = createInbox(options.inboxPrefix);
   const waiting: ((delivery: Delivery | undefined) => void)[] = [];
@@ -81,6 +90,8 @@ export function startJobPuller(options: JobPullerOptions): JobPuller {
   let retry: NodeJS.Timeout | undefined;
   let lastHeard = Date.now();
   let stopped = false;
+  /** A `restore` in progress: no pull until it is done. */
+  let restoring = false;
 
   const subscription = nc.subscribe(inbox, {
     callback: (error, msg) => {
@@ -95,10 +106,28 @@ export function startJobPuller(options: JobPullerOptions): JobPuller {
     schedule();
   };
   const liveness = setInterval(() => {
-    if (requested > 0 && Date.now() - lastHeard > 2 * heartbeatMs) {
-      onError(new Error(`pull from ${options.stream}: no heartbeat for ${Date.now() - lastHeard} ms (consumer ${options.durable} missing or moving?); asking again`));
+    if (requested > 0 && !restoring && Date.now() - lastHeard > 2 * heartbeatMs) {
+      const silence = new Error(`pull from ${options.stream}: no heartbeat for ${Date.now() - lastHeard} ms (consumer ${options.durable} missing or moving?); asking again`);
       lastHeard = Date.now();
-      forget();
+      if (restore === undefined) {
+        onError(silence);
+        forget();
+        return;
+      }
+      restoring = true;
+      requested = 0;
+      restore()
+        .then(
+          (recreated) => {
+            if (!recreated) onError(silence);
+          },
+          (error: unknown) => onError(error instanceof Error ? error : new Error(String(error))),
+        )
+        .finally(() => {
+          restoring = false;
+          lastHeard = Date.now();
+          forget();
+        });
     }
   }, heartbeatMs / 2).unref();
   // nats.js's status iterator can be stopped (a QueuedIterator), though its type does not say so.
@@ -162,7 +191,7 @@ export function startJobPuller(options: JobPullerOptions): JobPuller {
   function pull(): void {
     scheduled = false;
     const want = waiting.length - requested;
-    if (stopped || want <= 0 || retry !== undefined || nc.isClosed()) return;
+    if (stopped || want <= 0 || retry !== undefined || restoring || nc.isClosed()) return;
     try {
       nc.publish(api, JSON.stringify({ batch: want, expires: nanos(expiresMs), idle_heartbeat: nanos(heartbeatMs) }), { reply: inbox });
       if (requested === 0) lastHeard = Date.now();
@@ -177,6 +206,7 @@ export function startJobPuller(options: JobPullerOptions): JobPuller {
   }
 
   const puller: JobPuller = {
+    askAgain: forget,
     next() {
       if (stopped) return Promise.resolve(undefined);
       const ready = early.shift();

@@ -110,19 +110,8 @@ export async function openBuckets(options: BucketOptions): Promise<Buckets> {
   if (nc === undefined) throw new ConfigError('createNatsKvStore needs the connection (nc), with or without open buckets');
   if (!Number.isInteger(replicas) || replicas < 1) throw new ConfigError('replicas must be a positive integer');
   if (!Number.isInteger(history) || history < 1 || history > 64) throw new ConfigError('history must be an integer from 1 to 64');
-  // Direct gets may be answered by a lagging replica; a replicated bucket reads through its leader.
-  const bucketOptions = { replicas, history, allow_direct: replicas === 1 };
   try {
-    const opened =
-      options.buckets ??
-      (await (async () => {
-        const kvm = new Kvm(nc);
-        const [threads, summaries] = await Promise.all([
-          kvm.create(bucket, { ...bucketOptions, description: 'switchyard threads: key = thread id, value = { agent, events, createdAt }' }),
-          kvm.create(`${bucket}_summaries`, { ...bucketOptions, history: 1, description: `switchyard thread summaries and index of ${bucket}` }),
-        ]);
-        return { threads, summaries };
-      })());
+    const opened = options.buckets ?? (await createBuckets(nc, bucket, replicas, history));
     const summariesStatus = await opened.summaries.status();
     const summariesName = summariesStatus.bucket;
     const threadsStatus = await opened.threads.status();
@@ -150,6 +139,47 @@ export async function openBuckets(options: BucketOptions): Promise<Buckets> {
   } catch (error) {
     throw systemError(`cannot open the KV buckets ${bucket} and ${bucket}_summaries`, error);
   }
+}
+
+/** Creates the threads and summaries buckets, or opens them as they are. */
+async function createBuckets(nc: NatsConnection, bucket: string, replicas: number, history: number): Promise<{ threads: KV; summaries: KV }> {
+  // Direct gets may be answered by a lagging replica; a replicated bucket reads through its leader.
+  const bucketOptions = { replicas, history, allow_direct: replicas === 1 };
+  const kvm = new Kvm(nc);
+  const [threads, summaries] = await Promise.all([
+    kvm.create(bucket, { ...bucketOptions, description: 'switchyard threads: key = thread id, value = { agent, events, createdAt }' }),
+    kvm.create(`${bucket}_summaries`, { ...bucketOptions, history: 1, description: `switchyard thread summaries and index of ${bucket}` }),
+  ]);
+  return { threads, summaries };
+}
+
+/**
+ * Checks that the streams of the threads bucket, its summaries bucket and its index exist, and
+ * creates again, as {@link openBuckets} did, those that are gone (a server that lost its
+ * JetStream data). Resolves with the names of the streams that were missing.
+ */
+export async function restoreBuckets(options: { nc: NatsConnection; bucket: string; replicas?: number; history?: number }): Promise<string[]> {
+  const { nc, bucket, replicas = 1, history = 1 } = options;
+  const jsm = await jetstreamManager(nc, { checkAPI: false });
+  const index = indexSubjects(bucket);
+  const streams = [`KV_${bucket}`, `KV_${bucket}_summaries`, index.stream];
+  const missing: string[] = [];
+  for (const stream of streams) {
+    try {
+      await retryRead(() => jsm.streams.info(stream));
+    } catch (error) {
+      if (!(error instanceof JetStreamApiError) || error.code !== JetStreamApiCodes.StreamNotFound) throw systemError(`cannot check the stream ${stream}`, error);
+      missing.push(stream);
+    }
+  }
+  if (missing.length === 0) return missing;
+  try {
+    await createBuckets(nc, bucket, replicas, history);
+    await openIndexStream(jsm, index, replicas);
+  } catch (error) {
+    throw systemError(`cannot create again the KV buckets ${bucket} and ${bucket}_summaries`, error);
+  }
+  return missing;
 }
 
 /** Creates the index stream, or opens it as it is. */

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { jetstream } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { ConfigError } from '../errors.js';
@@ -18,6 +18,33 @@ export interface KvDeliveryLedgerOptions {
 /** The first token of the keys owed deliveries are kept under, listed by the filter `owed.*`. */
 const OWED = 'owed';
 
+function createLedgerBucket(nc: NatsConnection, bucket: string, replicas: number): Promise<KV> {
+  const description = `switchyard deliveries of callbacks and webhooks: key = SHA-256 of the ledger key, value = delivery id; ${OWED}.<SHA-256> = a delivery given up`;
+  return new Kvm(jetstream(nc)).create(bucket, { replicas, history: 1, description });
+}
+
+/**
+ * Checks that a delivery ledger's bucket exists and creates it again, as
+ * {@link createKvDeliveryLedger} did, when it is gone (a server that lost its JetStream data).
+ * Resolves with the name of its stream when it was missing.
+ */
+export async function restoreDeliveryLedger(options: KvDeliveryLedgerOptions): Promise<string[]> {
+  const { nc, bucket, replicas = 1 } = options;
+  const stream = `KV_${bucket}`;
+  try {
+    await retryRead(async () => (await jetstreamManager(nc, { checkAPI: false })).streams.info(stream));
+    return [];
+  } catch (error) {
+    if (!(error instanceof JetStreamApiError) || error.code !== JetStreamApiCodes.StreamNotFound) throw systemError(`cannot check the delivery ledger ${bucket}`, error);
+  }
+  try {
+    await createLedgerBucket(nc, bucket, replicas);
+  } catch (error) {
+    throw systemError(`cannot create again the delivery ledger ${bucket}`, error);
+  }
+  return [stream];
+}
+
 /**
  * A {@link DeliveryLedger} in a KV bucket, shared by every process of a deployment: the key of a
  * record is the SHA-256 of its ledger key (KV keys allow few characters), its value the id; an
@@ -29,8 +56,7 @@ export async function createKvDeliveryLedger(options: KvDeliveryLedgerOptions): 
   if (!Number.isInteger(replicas) || replicas < 1) throw new ConfigError('replicas must be a positive integer');
   let kv: KV;
   try {
-    const description = `switchyard deliveries of callbacks and webhooks: key = SHA-256 of the ledger key, value = delivery id; ${OWED}.<SHA-256> = a delivery given up`;
-    kv = await new Kvm(jetstream(nc)).create(bucket, { replicas, history: 1, description });
+    kv = await createLedgerBucket(nc, bucket, replicas);
   } catch (error) {
     throw systemError(`cannot open the delivery ledger ${bucket}`, error);
   }

@@ -26,11 +26,11 @@ import type {
 } from '../bus/bus.js';
 import { BusError } from '../bus/bus.js';
 import { createBusMessage, DEFAULT_REQUEST_TIMEOUT_MS, encodePayload, errorReporter, invokeHandler, respondTo } from '../bus/busMessage.js';
-import { errorText, normalizeJobQueueOptions } from '../bus/jobRunner.js';
+import { errorText, normalizeJobQueueOptions, type NormalizedJobQueueOptions } from '../bus/jobRunner.js';
 import { redactUrl } from '../context/redactUrl.js';
 import { hasAuth, splitServerCredentials } from './natsAuth.js';
-import { natsJobQueue } from './natsJobQueue.js';
-import { ensureNatsJobQueue } from './natsQueueSetup.js';
+import { natsJobQueue, type TrackedConsumer } from './natsJobQueue.js';
+import { ensureNatsJobQueue, restoreNatsJobQueue } from './natsQueueSetup.js';
 import { muxRequests } from './requestMux.js';
 import { storedPublisher } from './storedPublish.js';
 import { batchWrites } from './writeBatching.js';
@@ -75,6 +75,9 @@ export interface NatsBusOptions extends BusOptions {
 
 /** The NATS bus, with its connection for callers that need raw NATS. */
 export type NatsBus = Bus & { readonly nc: NatsConnection };
+
+/** What a process logs when it finds JetStream assets gone (a server that lost its data) and creates them again. */
+export const ASSETS_RECREATED = 'JetStream assets missing on the server (it lost its data?); created them again';
 
 /** How long `close()` waits for outgoing messages to reach the server. */
 const CLOSE_FLUSH_MS = 2_000;
@@ -202,7 +205,26 @@ export async function createNatsBus(options: NatsBusOptions): Promise<NatsBus> {
       throw error;
     }));
   const stored = storedPublisher(js, manager, (error) => report(toBusError(error, 'cannot list the streams (which subjects reports are stored for)'), {}));
-  const consumers = new Set<{ halt(): void }>();
+  const consumers = new Set<TrackedConsumer>();
+  /** The queues this bus set up, and the check of each one in progress (one at a time). */
+  const queues = new Map<string, NormalizedJobQueueOptions>();
+  const restoring = new Map<string, Promise<boolean>>();
+  function restoreQueue(name: string, config: NormalizedJobQueueOptions): Promise<boolean> {
+    let check = restoring.get(name);
+    if (check === undefined) {
+      check = (async () => {
+        const missing = await restoreNatsJobQueue(await manager(), name, config);
+        if (missing.length === 0) return false;
+        stored.forget(); // the queue's stream captures its subjects again
+        logger.warn({ queue: name, assets: missing }, ASSETS_RECREATED);
+        // Their pulls since the reconnect went to a consumer that was not there.
+        for (const consumer of consumers) if (consumer.queue === name) consumer.askAgain();
+        return true;
+      })().finally(() => restoring.delete(name));
+      restoring.set(name, check);
+    }
+    return check;
+  }
   const reconnected = new Set<() => void>();
   const tellReconnected = (): void => {
     for (const listener of [...reconnected]) {
@@ -223,6 +245,8 @@ export async function createNatsBus(options: NatsBusOptions): Promise<NatsBus> {
       else if (status.type === 'disconnect' && !closing) logger.warn({ server: status.server }, 'NATS connection lost; reconnecting');
       else if (status.type === 'reconnect') {
         logger.info({ server: status.server }, 'NATS connection is back');
+        // A server back without its JetStream data: the queues set up here are created again.
+        for (const [name, config] of queues) restoreQueue(name, config).catch((error: unknown) => report(error, { queue: name }));
         tellReconnected();
       }
     }
@@ -332,6 +356,7 @@ export async function createNatsBus(options: NatsBusOptions): Promise<NatsBus> {
         throw toBusError(error, 'JetStream is not available');
       }
       await ensureNatsJobQueue(jsm, name, config);
+      queues.set(name, config);
       stored.forget(); // the queue's stream captures subjects now
       return natsJobQueue(
         {
@@ -342,6 +367,7 @@ export async function createNatsBus(options: NatsBusOptions): Promise<NatsBus> {
           toHeaders: jetStreamHeaders,
           fromHeaders,
           track: (consumer, running) => (running ? consumers.add(consumer) : consumers.delete(consumer)),
+          restore: restoreQueue,
           ...(options.connectOptions?.inboxPrefix === undefined ? {} : { inboxPrefix: options.connectOptions.inboxPrefix }),
         },
         name,

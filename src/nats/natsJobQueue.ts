@@ -17,16 +17,29 @@ const FETCH_EXPIRES_MS = 5_000;
 /** Pause after a failed pull (server restarting, consumer missing) before the next one. */
 const FETCH_RETRY_MS = 250;
 
+/** A running consumer of a queue, as the bus keeps it. */
+export interface TrackedConsumer {
+  readonly queue: string;
+  halt(): void;
+  /** Pulls again: the queue's consumer was just created again. */
+  askAgain(): void;
+}
+
 /** The bus-side hooks a NATS job queue needs. */
 export interface NatsJobQueueHost extends NatsJobHost {
   readonly jsm: JetStreamManager;
   report(error: unknown, queue: string, subject?: string): void;
   /** Headers for a JetStream publish: fresh ones, since the publish writes its msg id into them. */
   toHeaders(record: Record<string, string> | undefined): MsgHdrs | undefined;
-  /** Called when a consumer starts and stops, so `close()` can stop the rest. */
-  track(consumer: { halt(): void }, running: boolean): void;
+  /** Called when a consumer starts and stops, so `close()` can stop the rest (and a restored queue's consumers ask again). */
+  track(consumer: TrackedConsumer, running: boolean): void;
   /** The connection's `inboxPrefix`, when it has one. */
   readonly inboxPrefix?: string;
+  /**
+   * Checks that the queue's streams and consumer exist, creating again (and logging) what is gone;
+   * resolves true when something was.
+   */
+  restore(name: string, config: NormalizedJobQueueOptions): Promise<boolean>;
 }
 
 /** A {@link JobQueue} over a JetStream work-queue stream. */
@@ -60,6 +73,8 @@ export function natsJobQueue(
       retryMs: FETCH_RETRY_MS,
       ...(host.inboxPrefix === undefined ? {} : { inboxPrefix: host.inboxPrefix }),
       onError: (error) => report(error),
+      // Pulls unanswered: the consumer may be gone with the server's data.
+      restore: () => host.restore(name, config),
     });
     let halted = false;
     const halt = (): void => {
@@ -78,7 +93,7 @@ export function natsJobQueue(
       }
     }
 
-    const tracked = { halt };
+    const tracked: TrackedConsumer = { queue: name, halt, askAgain: () => puller.askAgain() };
     host.track(tracked, true);
     const slots = Array.from({ length: concurrency }, () => slot());
     return {

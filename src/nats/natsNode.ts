@@ -1,6 +1,6 @@
 import type { InspectionEvent } from 'xstate';
 import type { Agent } from '../agent/agent.js';
-import { connectNats, createNatsBus, type NatsBus, type NatsBusOptions } from './natsBus.js';
+import { ASSETS_RECREATED, connectNats, createNatsBus, type NatsBus, type NatsBusOptions } from './natsBus.js';
 import type { Clock } from '../clock.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { Model } from '../model/model.js';
@@ -13,7 +13,9 @@ import { busSubjects } from '../surface/subjects.js';
 import { busErrorLog } from '../surface/threadJobError.js';
 import { attachBus, type AttachBusOptions, type CloseSurfaceOptions, type BusSurface } from '../surface/attachBus.js';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { createKvDeliveryLedger } from './kvDeliveryLedger.js';
+import { restoreBuckets } from './kvBuckets.js';
+import { createKvDeliveryLedger, restoreDeliveryLedger } from './kvDeliveryLedger.js';
+import { messageOf } from '../errors.js';
 import { createNatsKvStore } from './kvStore.js';
 
 /** Options of {@link createNatsNode}. */
@@ -173,6 +175,20 @@ export async function createNatsNode(options: NatsNodeOptions): Promise<NatsNode
     }
     let closing: Promise<void> | undefined;
     let ledger: Promise<DeliveryLedger> | undefined;
+    const replicas = options.replicas === undefined ? {} : { replicas: options.replicas };
+    // A server back without its JetStream data: the buckets and the index (and the ledger's
+    // bucket, once opened) are created again, as at the start (the bus does its queues).
+    async function restoreStore(): Promise<void> {
+      const missing = await restoreBuckets({ nc: bus.nc, bucket, ...replicas });
+      if (ledger !== undefined) missing.push(...(await restoreDeliveryLedger({ nc: bus.nc, bucket: `${bucket}_deliveries`, ...replicas })));
+      if (missing.length > 0) logger.warn({ bucket, assets: missing }, ASSETS_RECREATED);
+    }
+    let restoring: Promise<void> | undefined;
+    const stopRestoring = bus.onReconnect(() => {
+      restoring ??= restoreStore()
+        .catch((error: unknown) => logger.warn({ bucket, err: messageOf(error) }, 'cannot check the KV buckets after a reconnect'))
+        .finally(() => (restoring = undefined));
+    });
     return {
       bus,
       store,
@@ -182,13 +198,14 @@ export async function createNatsNode(options: NatsNodeOptions): Promise<NatsNode
       runtime: surface.runtime,
       surface,
       deliveryLedger() {
-        ledger ??= createKvDeliveryLedger({ nc: bus.nc, bucket: `${bucket}_deliveries`, ...(options.replicas === undefined ? {} : { replicas: options.replicas }) });
+        ledger ??= createKvDeliveryLedger({ nc: bus.nc, bucket: `${bucket}_deliveries`, ...replicas });
         // A failed open is tried again on the next call.
         ledger.catch(() => (ledger = undefined));
         return ledger;
       },
       close(closeOptions) {
         closing ??= (async () => {
+          stopRestoring();
           try {
             await surface.close(closeOptions);
             await runtime.close();

@@ -18,6 +18,14 @@ const STREAM_NAME_IN_USE = 10058;
 const CONSUMER_ALREADY_EXISTS = 10148; // 2.10+: create with a different config
 const CONSUMER_NAME_EXISTS = 10013;
 const STREAM_SUBJECT_OVERLAP = 10065;
+const CONSUMER_NOT_FOUND = 10014;
+const STREAM_NOT_FOUND = 10059;
+
+/** Whether an error says a stream or consumer does not exist (a server that lost its JetStream data, say). */
+export function isMissing(error: unknown): boolean {
+  const code = apiCode(error);
+  return code === CONSUMER_NOT_FOUND || code === STREAM_NOT_FOUND;
+}
 
 /** The names a queue uses on the server. */
 export function natsQueueNames(name: string): { stream: string; durable: string; dlqStream: string; dlqSubject: string } {
@@ -89,6 +97,29 @@ export async function ensureNatsJobQueue(
     }
     throw unavailable(`cannot set up job queue ${name}`, error);
   }
+}
+
+/**
+ * Checks that the queue's streams and consumer exist and, when one is gone, sets the queue up again
+ * as {@link ensureNatsJobQueue} did. Resolves with the names of what was missing (none: all there).
+ */
+export async function restoreNatsJobQueue(jsm: JetStreamManager, name: string, config: NormalizedJobQueueOptions): Promise<string[]> {
+  const names = natsQueueNames(name);
+  const missing: string[] = [];
+  const check = async (asset: string, info: () => Promise<unknown>): Promise<void> => {
+    try {
+      await info();
+    } catch (error) {
+      if (!isMissing(error)) throw unavailable(`cannot check job queue ${name}`, error);
+      missing.push(asset);
+    }
+  };
+  await check(names.stream, () => jsm.streams.info(names.stream));
+  if (missing.length === 0) await check(names.durable, () => jsm.consumers.info(names.stream, names.durable));
+  else missing.push(names.durable);
+  await check(names.dlqStream, () => jsm.streams.info(names.dlqStream));
+  if (missing.length > 0) await ensureNatsJobQueue(jsm, name, config);
+  return missing;
 }
 
 async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string }): Promise<void> {

@@ -20,8 +20,11 @@ export interface NatsServerHandle {
   stop(): Promise<void>;
   /** SIGKILL (a crash) and wait for exit; the store directory stays so `restart()` can recover it. */
   kill(): Promise<void>;
-  /** Stops (SIGTERM) if running, then starts again on the same port and store directory. */
-  restart(): Promise<void>;
+  /**
+   * Stops (SIGTERM) if running, then starts again on the same port and store directory; with
+   * `emptyStore`, its JetStream data is removed first (a server that comes back with none).
+   */
+  restart(options?: { emptyStore?: boolean }): Promise<void>;
 }
 
 /** Options of {@link startNatsServer}. */
@@ -230,9 +233,11 @@ export async function startNatsServer(options: StartNatsServerOptions = {}): Pro
       }
     },
     kill: () => signal('SIGKILL'),
-    async restart() {
+    async restart(restartOptions = {}) {
       if (removed) throw new Error('cannot restart a stopped nats-server: its store was removed');
       await signal('SIGTERM');
+      // The server keeps its JetStream data in `<store dir>/jetstream`; the config file stays.
+      if (restartOptions.emptyStore === true) rmSync(join(storeDir, 'jetstream'), { recursive: true, force: true });
       await spawnServer();
     },
   };

@@ -148,6 +148,16 @@ export class UnreadableThreadError extends CorruptDataError {
   }
 }
 
+/**
+ * Whether `error` says the store or bus could not serve for now (a {@link SystemError} other than
+ * {@link CorruptDataError}), so the same request may go through later: the HTTP API answers 503,
+ * and the outcome of a call that ran is written again. Corrupt data is not: trying again reads it
+ * the same.
+ */
+export function isUnavailable(error: unknown): boolean {
+  return error instanceof SystemError && !(error instanceof CorruptDataError);
+}
+
 /** Type guard for switchyard errors. */
 export function isSwitchyardError(value: unknown): value is SwitchyardError {
   return value instanceof SwitchyardError;

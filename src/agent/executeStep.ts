@@ -1,6 +1,6 @@
 import { redactJson, redactText } from '../context/redact.js';
 import { sleep } from '../clock.js';
-import { messageOf, SwitchyardError, SystemError, VersionConflictError } from '../errors.js';
+import { isUnavailable, messageOf, SwitchyardError, VersionConflictError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { appendEvents, type AppendOptions } from '../store/appendEvents.js';
 import { versionOf, type Json, type NewEvent, type Thread } from '../thread/events.js';
@@ -272,12 +272,12 @@ async function journalOutcome(input: StepInput, thread: Thread, callId: string, 
 }
 
 /**
- * Whether a failed write may go through if tried again: a store or bus failure (a {@link SystemError},
- * or an error of the platform: EACCES, ENOSPC, a timeout), not a refusal (a version conflict, a
- * thread too large or ended, a failure recorded instead: any other switchyard error).
+ * Whether a failed write may go through if tried again: the store could not serve (see
+ * `isUnavailable`), or an error of the platform (EACCES, ENOSPC, a timeout); not a refusal (a
+ * version conflict, a thread too large or ended, a failure recorded instead) nor corrupt data.
  */
 function mayPass(error: unknown): boolean {
-  return !(error instanceof SwitchyardError) || error instanceof SystemError;
+  return !(error instanceof SwitchyardError) || isUnavailable(error);
 }
 
 /**

@@ -4,7 +4,7 @@ import { isUnavailable, messageOf, SwitchyardError, VersionConflictError } from 
 import type { Logger } from '../logger.js';
 import { appendEvents, type AppendOptions } from '../store/appendEvents.js';
 import { versionOf, type Json, type NewEvent, type Thread } from '../thread/events.js';
-import { deriveState, statusOf, type PendingCall, type ThreadState } from '../thread/state.js';
+import { deriveState, isOutcomeOf, statusOf, type PendingCall, type ThreadState } from '../thread/state.js';
 import { approvalRequest } from './approvalRequest.js';
 import type { StepInput } from './deps.js';
 import { errorEvents } from './errorEvents.js';
@@ -340,7 +340,7 @@ async function recordOutcome(input: StepInput, thread: Thread, callId: string, o
       const kind = kindOf(outcomeAt(input, latest ?? thread, outcome));
       const state = latest === undefined ? 'gone' : statusOf(deriveState(latest.events));
       // Another process ran the call again (an idempotent tool) and recorded that run's outcome.
-      const recorded = latest?.events.some((e) => e.seq > since && (e.type === 'tool_result' || e.type === 'error') && e.data.callId === callId) === true;
+      const recorded = latest?.events.some((e) => e.seq > since && isOutcomeOf(e, { callId, tool: ran })) === true;
       deps.logger[recorded ? 'warn' : 'error'](
         { ...about, tool: ran, outcome: kind, state },
         recorded
@@ -377,8 +377,7 @@ function kindOf(events: readonly NewEvent[]): 'result' | 'error' {
 function landed(thread: Thread, since: number, callId: string, tool: string | undefined): boolean {
   const after = thread.events.filter((e) => e.seq > since && e.type !== 'control');
   const first = after[0];
-  if (first === undefined || !(first.type === 'tool_result' || first.type === 'error')) return false;
-  if (first.data.callId !== callId && !(first.type === 'error' && first.data.callId === undefined && first.data.tool === tool)) return false;
+  if (first === undefined || !isOutcomeOf(first, { callId, tool: tool ?? '' })) return false;
   return after.slice(1).every((e) => e.type === 'final' || e.type === 'escalation' || (e.type === 'human_request' && (e.data.kind === 'escalation' || e.data.callId === callId)));
 }
 

@@ -340,7 +340,7 @@ export function unrecordedCall(events: readonly ThreadEvent[]): UnrecordedCall |
 }
 
 /** Whether `event` records the outcome of `call`: its result, or its error (or the timeout of a tool that is not idempotent, which names only the tool). */
-function isOutcomeOf(event: ThreadEvent, call: Pick<PendingCall, 'callId' | 'tool'>): boolean {
+export function isOutcomeOf(event: ThreadEvent, call: Pick<PendingCall, 'callId' | 'tool'>): boolean {
   if (event.type === 'tool_result') return event.data.callId === call.callId;
   if (event.type !== 'error') return false;
   return event.data.callId === call.callId || (event.data.callId === undefined && event.data.tool === call.tool);

@@ -47,6 +47,7 @@ export interface AppendOptions {
  * is `false`. Only stores with a size limit throw it, so the other stores pay nothing for this.
  */
 export async function appendEvents(
+  /** `logger`: a step's, bound to the thread and its agent (AgentDeps.logger). */
   deps: { readonly store: ThreadStore; readonly clock: Clock; readonly logger?: Logger },
   thread: Thread,
   events: readonly NewEvent[],
@@ -70,11 +71,11 @@ export async function appendEvents(
       // its error, which ends nothing, rather than a failure after the cancel.
       const data = { kind: 'tool_error' as const, message: reason, callId: ran.callId, tool: ran.tool, attempt: state.consecutiveErrors + 1 };
       const written = await deps.store.append(thread.id, version, stampEvents(version, [{ type: 'error', data }], at));
-      deps.logger?.warn({ threadId: thread.id, agent: thread.agent, size: error.size, limit: error.limit, state: state.terminal }, 'tool result too large for its store: recorded as its error');
+      deps.logger?.warn({ size: error.size, limit: error.limit, state: state.terminal }, 'tool result too large for its store: recorded as its error');
       return written;
     }
     const failed = await deps.store.append(thread.id, version, stampEvents(version, [{ type: 'failed', data: { reason } }], at));
-    deps.logger?.warn({ threadId: thread.id, agent: thread.agent, size: error.size, limit: error.limit, state: 'failed' }, 'thread too large for its store: failed');
+    deps.logger?.warn({ size: error.size, limit: error.limit, state: 'failed' }, 'thread too large for its store: failed');
     throw new ThreadFailedError(failed, error);
   }
 }

@@ -6,6 +6,7 @@ import { messageOf } from '../errors.js';
 import type { ModelFailure, ModelOutput, ModelResult } from '../model/model.js';
 import { parseNextStep } from '../model/nextStep.js';
 import { appendEvents } from '../store/appendEvents.js';
+import { originAndPath } from '../store/deliveryTarget.js';
 import { DONE_FOR_NOW, REQUEST_HUMAN_INPUT, versionOf, type Json, type NewEvent, type Thread } from '../thread/events.js';
 import type { Agent } from './agent.js';
 import type { Tool } from './tool.js';
@@ -114,7 +115,7 @@ function loggedFailure(input: StepInput, events: NewEvent[], failure: ModelFailu
   const error = events[0];
   if (error?.type !== 'error') return events;
   const { kind, attempt, retryAt, message } = error.data;
-  const endpoint = endpointForLog(failure.endpoint);
+  const endpoint = failure.endpoint === undefined ? undefined : originAndPath(failure.endpoint);
   input.deps.logger.warn(
     {
       state: 'deciding',
@@ -130,16 +131,6 @@ function loggedFailure(input: StepInput, events: NewEvent[], failure: ModelFailu
   return events;
 }
 
-/** A model's endpoint as logged: its origin and path, or nothing when it is not a URL. */
-function endpointForLog(endpoint: string | undefined): string | undefined {
-  if (endpoint === undefined) return undefined;
-  try {
-    const url = new URL(endpoint);
-    return url.origin === 'null' ? undefined : `${url.origin}${url.pathname}`;
-  } catch {
-    return undefined;
-  }
-}
 
 /**
  * Whether a model's HTTP failure may pass if asked again: no status (the network, a malformed

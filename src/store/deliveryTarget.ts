@@ -71,11 +71,19 @@ export function deliveryTargetOf(raw: string): DeliveryTargetResult {
 
 /** The receiver `raw` names, for a log line: origin and path, or `(not a URL)`. */
 export function receiverOf(raw: string): string {
+  return originAndPath(raw) ?? '(not a URL)';
+}
+
+/**
+ * A URL as a log line may name it: its origin and path, without userinfo, query or fragment (any
+ * of which may hold a credential); undefined when `raw` is not a URL with an origin.
+ */
+export function originAndPath(raw: string): string | undefined {
   try {
     const url = new URL(raw);
-    return `${url.origin}${url.pathname}`;
+    return url.origin === 'null' ? undefined : `${url.origin}${url.pathname}`;
   } catch {
-    return '(not a URL)';
+    return undefined;
   }
 }
 

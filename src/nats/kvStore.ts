@@ -1,7 +1,7 @@
 import type { KV, KvEntry } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { ConfigError, messageOf, NotFoundError, SystemError, ThreadTooLargeError, VersionConflictError } from '../errors.js';
-import { systemClock, type Clock } from '../clock.js';
+import { bounded, systemClock, type Clock } from '../clock.js';
 import { checkAppend, checkNotEnded, checkThread, deepFreeze } from '../store/checkEvents.js';
 import { parseListOptions } from '../store/listQuery.js';
 import { foldStatus } from '../store/statusSince.js';
@@ -252,15 +252,6 @@ export async function createNatsKvStore(options: NatsKvStoreOptions): Promise<Th
 
 /** How long {@link ThreadStore.ready} waits for the server. */
 const READY_TIMEOUT_MS = 2_000;
-
-/** The promise, or a rejection once `ms` have passed. */
-function bounded<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
 
 /** What the threads bucket takes when the connection does not say (nats-server's default max_payload). */
 const DEFAULT_MAX_PAYLOAD = 1024 * 1024;

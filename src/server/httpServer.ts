@@ -7,6 +7,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import { z } from 'zod';
 import { InvalidInputError, InvalidStateError, NotFoundError, VersionConflictError } from '../errors.js';
+import { bounded } from '../clock.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { Runtime, ThreadView } from '../runtime/runtime.js';
 import { callbackUrlOf } from '../runtime/threadView.js';
@@ -219,17 +220,11 @@ export function createHttpApp(served: Runtime, options: HttpOptions = {}): HttpA
   app.get('/health', (c) => c.json({ ok: true }));
   app.get('/ready', async (c) => {
     if (shutdown?.aborted) return c.json({ error: SHUTTING_DOWN }, 503);
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`it did not answer within ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS);
-    });
     try {
-      await Promise.race([runtime.ready(), late]);
+      await bounded(runtime.ready(), READY_TIMEOUT_MS);
       return c.json({ ok: true });
     } catch (error) {
       return c.json({ error: unavailable(error) }, 503);
-    } finally {
-      clearTimeout(timer);
     }
   });
   // Refused before the body is read; a request already in flight is refused by the runtime guard.

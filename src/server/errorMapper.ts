@@ -1,5 +1,5 @@
 import { HTTPException } from 'hono/http-exception';
-import { InvalidInputError, InvalidStateError, isUnavailable, NotFoundError, ThreadTooLargeError, UnreadableThreadError, VersionConflictError } from '../errors.js';
+import { InvalidInputError, InvalidStateError, isUnavailable, messageOf, NotFoundError, ThreadTooLargeError, UnreadableThreadError, VersionConflictError } from '../errors.js';
 import type { Logger } from '../logger.js';
 
 /** The body of every error response: what was wrong, and the details when there are several. */
@@ -87,7 +87,7 @@ export function mapError(error: unknown, logger: Logger, context: ErrorContext =
  * the message does not name it; not the cause's own text, which may hold more than a client needs.
  */
 export function unavailable(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
+  const message = messageOf(error);
   const code = (error as { cause?: { code?: unknown } } | undefined)?.cause?.code;
   return `the store is unavailable: ${message}${typeof code === 'string' && !message.includes(code) ? ` (${code})` : ''}`;
 }

@@ -42,10 +42,12 @@ export function busWebhookSource(ctx: Pick<SurfaceContext, 'bus' | 'subjects' | 
     const view = await runtime.get(threadId);
     if (view === undefined || view.events.length < seq || view.events[seq - 1]!.type !== type) throw new Error(`thread ${threadId} has no ${type} event at seq ${seq}`);
     const event = view.events[seq - 1]!;
+    const outcome = OUTCOMES.includes(event.type);
+    if (event.type !== 'human_request' && !mayEnd(event) && !outcome) return undefined; // a pause or a resume
     const thread: Thread = { id: view.id, agent: view.agent, events: view.events.slice(0, seq) };
     const status = statusOf(deriveState(thread.events));
-    // A pause or a resume; a call's outcome of a thread that moves (most are).
-    if (event.type !== 'human_request' && !mayEnd(event) && !settlesEnd(thread.events, 1, status)) return undefined;
+    // An outcome marked as recorded on an ended thread: the one after its cancel gives the end its final view.
+    if (outcome && !settlesEnd(thread.events, 1, status)) return undefined;
     return { thread, events: [event], status, ingested: true };
   }
 

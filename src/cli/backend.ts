@@ -8,6 +8,7 @@ import type { Model } from '../model/model.js';
 import { createRuntime, type Runtime } from '../runtime/runtime.js';
 import { fileDeliveryLedger, type DeliveryLedger } from '../store/deliveryLedger.js';
 import { createFileStore } from '../store/fileStore.js';
+import { DEFAULT_PREFIX } from '../surface/subjects.js';
 import { CorruptThreadFileError } from '../store/threadFiles.js';
 import type { ThreadStore } from '../store/threadStore.js';
 import { claimDir } from './dirClaim.js';
@@ -19,9 +20,6 @@ import type { Project } from './project.js';
  * running jobs (on NATS, then handed back to the queue).
  */
 export const DRAIN_MS = 10_000;
-
-/** The subject prefix of the embedded backend's in-process bus (nothing else shares it). */
-const EMBEDDED_PREFIX = 'switchyard';
 
 /** The runtime `serve` serves, the bus its inspector uses, where its threads live, and how to close them. */
 export interface Backend {
@@ -78,7 +76,7 @@ export async function embeddedBackend(dir: string, options: BackendOptions): Pro
   }
   // Inspection events travel over the bus (in-process here), as they do between processes on NATS.
   const bus = createMemoryBus();
-  const inspector = createBusInspector({ bus, prefix: EMBEDDED_PREFIX, websocketUrl: inspectWebsocket(env) });
+  const inspector = createBusInspector({ bus, prefix: DEFAULT_PREFIX, websocketUrl: inspectWebsocket(env) });
   const runtime = createRuntime({
     agents: project.agents,
     pipelines: project.pipelines,
@@ -91,7 +89,7 @@ export async function embeddedBackend(dir: string, options: BackendOptions): Pro
   return {
     runtime,
     bus,
-    inspectPrefix: EMBEDDED_PREFIX,
+    inspectPrefix: DEFAULT_PREFIX,
     where: own ? 'threads are stored where the config\'s store keeps them' : `threads are stored in ${join(dir, 'threads')}`,
     deliveryLedger: () => Promise.resolve(fileDeliveryLedger(join(dir, 'deliveries.jsonl'))),
     lost,
@@ -188,7 +186,7 @@ export async function natsBackend(options: NatsBackendOptions): Promise<Backend>
     where: `threads are stored in NATS at ${redactUrl(natsUrl)} (KV bucket ${node.bucket}, subjects ${surface.subjects.prefix}.>); ${jobs}`,
     // Every API process of the deployment observes every thread: one of them sends each webhook.
     webhookSource: (receivers) => surface.webhookSource(receivers),
-    ...(watch === undefined ? {} : { served: (agent: string) => watch.serves(agent) }),
+    ...(watch === undefined ? {} : { served: watch.serves }),
     // Shared by the deployment, so a webhook published while no API process listened is sent later.
     deliveryLedger: () => node.deliveryLedger(),
     close: () => {

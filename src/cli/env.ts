@@ -71,7 +71,7 @@ export function loggerFromEnv(level: string | undefined, env: NodeJS.ProcessEnv)
 }
 
 /** The level {@link loggerFromEnv} uses, checked: `level`, else `SWITCHYARD_LOG_LEVEL`, else info. */
-export function logLevelFromEnv(level: string | undefined, env: NodeJS.ProcessEnv): string {
+function logLevelFromEnv(level: string | undefined, env: NodeJS.ProcessEnv): string {
   const [setting, raw] = level !== undefined ? ['--log-level', level] : ['SWITCHYARD_LOG_LEVEL', env.SWITCHYARD_LOG_LEVEL ?? ''];
   const value = raw.trim().toLowerCase();
   if (value === '' && level === undefined) return 'info';

@@ -166,7 +166,7 @@ async function listen(
       hookSecret: options.hookSecret ?? '',
       callbackUrls,
       logger,
-      ...(backend.served === undefined ? {} : { workerServes: (name: string) => backend.served!(name) }),
+      ...(backend.served === undefined ? {} : { workerServes: backend.served }),
       extensions: [inspectorExtension({ bus: backend.bus, prefix: backend.inspectPrefix })],
       // Nothing sends a webhook again once its sender gives up: the patient retries of callbacks.
       ...(webhooks

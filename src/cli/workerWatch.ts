@@ -5,9 +5,9 @@ import type { NatsNode } from '../nats/natsNode.js';
 import { queueBacklog } from '../nats/natsQueueSetup.js';
 
 /** How long jobs of an agent may wait with no worker serving it before `serve --no-worker` says so. */
-export const UNSERVED_WARN_MS = 30_000;
+const UNSERVED_WARN_MS = 30_000;
 /** How often the API process looks: a timer, off the path of the threads it runs. */
-export const WORKER_CHECK_MS = 5_000;
+const WORKER_CHECK_MS = 5_000;
 /** Heartbeats a worker may miss before it no longer counts (as the inspector counts them). */
 const MISSED_HEARTBEATS = 3;
 

@@ -136,8 +136,7 @@ export function webhooksFromEnv(env: NodeJS.ProcessEnv): WebhookTarget[] | undef
     // Userinfo is sent as Authorization: Basic (so it must decode); a message names the URL by
     // origin and path only: userinfo and a query token are credentials.
     const target = deliveryTargetOf(url);
-    const error = !/^https?:\/\//.test(url) ? 'is not an http(s) URL' : target.success ? undefined : target.error;
-    if (error !== undefined) throw new ConfigError(`SWITCHYARD_WEBHOOK_URL: ${target.success ? target.data.receiver : (target.receiver ?? 'a value that')} ${error}`);
+    if (!target.success) throw new ConfigError(`SWITCHYARD_WEBHOOK_URL: ${target.receiver ?? 'a value that'} ${target.error}`);
   }
   return urls.map((url) => ({ url, secret }));
 }

@@ -45,8 +45,8 @@ export function deliveryTargetOf(raw: string): DeliveryTargetResult {
   } catch {
     return { success: false, error: 'is not a URL' };
   }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return { success: false, error: 'is not an http or https URL', ...(url.origin === 'null' ? {} : { receiver: url.origin }) };
   const receiver = `${url.origin}${url.pathname}`;
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') return { success: false, error: 'is not an http or https URL', receiver };
   let authorization: string | undefined;
   if (url.username !== '' || url.password !== '') {
     let user: string;

@@ -78,7 +78,7 @@ function parseAck(reply: string): { deliveryCount: number; seq: number } | undef
  * requests) the puller asks again.
  */
 export function startJobPuller(options: JobPullerOptions): JobPuller {
-  const { nc, expiresMs, heartbeatMs, retryMs, onError, restore } = options;
+  const { nc, expiresMs, heartbeatMs, retryMs, onError, restore = () => Promise.resolve(false) } = options;
   const api = `$JS.API.CONSUMER.MSG.NEXT.${options.stream}.${options.durable}`;
   const inbox = createInbox(options.inboxPrefix);
   const waiting: ((delivery: Delivery | undefined) => void)[] = [];
@@ -109,11 +109,6 @@ export function startJobPuller(options: JobPullerOptions): JobPuller {
     if (requested > 0 && !restoring && Date.now() - lastHeard > 2 * heartbeatMs) {
       const silence = new Error(`pull from ${options.stream}: no heartbeat for ${Date.now() - lastHeard} ms (consumer ${options.durable} missing or moving?); asking again`);
       lastHeard = Date.now();
-      if (restore === undefined) {
-        onError(silence);
-        forget();
-        return;
-      }
       restoring = true;
       requested = 0;
       restore()

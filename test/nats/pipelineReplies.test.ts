@@ -6,8 +6,7 @@ import { createDemoModel } from '../../src/model/demoModel.js';
 import { childThreadId, pipeline } from '../../src/pipeline/pipeline.js';
 import { createAgentQueues } from '../../src/surface/agentQueues.js';
 import type { ThreadReply, TriggerResult } from '../../src/surface/payloads.js';
-import { busSubjects } from '../../src/surface/subjects.js';
-import { eventually, uniqueToken, useNatsTestBed } from './natsTestKit.js';
+import { jobsSettled, uniqueToken, useNatsTestBed } from './natsTestKit.js';
 
 // A NATS client that triggers a pipeline hears on its replyTo when a child of the pipeline waits
 // for a human, as a pipeline's callbackUrl does: which thread to answer, and its request.
@@ -33,15 +32,8 @@ describe('a pipeline triggered over NATS', () => {
     const replyTo = `${base}.reply`;
     const replies = bed.client.watch<TriggerResult>(replyTo);
     const node = await bed.node({ agents: [calculator], pipelines: [halve, outer], model: createDemoModel(), prefix, bucket: `threads_${uniqueToken()}` });
-    const calculatorJobs = busSubjects(prefix).queueName('calculator');
     /** Every job of the calculator settled (a report is stored before its job's ack), and the client has read what came before. */
-    const settled = async (): Promise<void> => {
-      await eventually(async () => {
-        const info = await jsm.consumers.info(calculatorJobs, `${calculatorJobs}_workers`);
-        return info.num_pending === 0 && info.num_ack_pending === 0 ? info : undefined;
-      }, WAIT_MS, 'the calculator’s jobs to be settled', 100);
-      await bed.client.nc.flush();
-    };
+    const settled = (): Promise<void> => jobsSettled(bed.client, prefix, ['calculator'], WAIT_MS);
 
     const token = uniqueToken();
     await bed.client.trigger(`${prefix}.trigger.outer`, { input: {}, replyTo }, { msgId: token });

@@ -52,18 +52,16 @@ export const state = {
 /**
  * Adds or updates a thread's row; an older version never replaces a newer one.
  * @param {ThreadRow} row
- * @returns {boolean} whether the thread is new
  */
 export function upsertThread(row) {
   const existing = state.byId.get(row.id);
   if (existing) {
     if ((row.version || 0) >= (existing.version || 0)) Object.assign(existing, row);
-    return false;
+    return;
   }
   const copy = { ...row };
   state.byId.set(row.id, copy);
   state.threads.push(copy);
-  return true;
 }
 
 /** Most recently updated first, then by id. */

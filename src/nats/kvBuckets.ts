@@ -154,6 +154,20 @@ async function createBuckets(nc: NatsConnection, bucket: string, replicas: numbe
 }
 
 /**
+ * Whether `stream` is gone from the server (a server that lost its JetStream data); any other
+ * failure to read it is a {@link SystemError} saying `failure`.
+ */
+export async function streamMissing(jsm: JetStreamManager, stream: string, failure: string): Promise<boolean> {
+  try {
+    await retryRead(() => jsm.streams.info(stream));
+    return false;
+  } catch (error) {
+    if (error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamNotFound) return true;
+    throw systemError(failure, error);
+  }
+}
+
+/**
  * Checks that the streams of the threads bucket, its summaries bucket and its index exist, and
  * creates again, as {@link openBuckets} did, those that are gone (a server that lost its
  * JetStream data). Resolves with the names of the streams that were missing.
@@ -164,14 +178,7 @@ export async function restoreBuckets(options: { nc: NatsConnection; bucket: stri
   const index = indexSubjects(bucket);
   const streams = [`KV_${bucket}`, `KV_${bucket}_summaries`, index.stream];
   const missing: string[] = [];
-  for (const stream of streams) {
-    try {
-      await retryRead(() => jsm.streams.info(stream));
-    } catch (error) {
-      if (!(error instanceof JetStreamApiError) || error.code !== JetStreamApiCodes.StreamNotFound) throw systemError(`cannot check the stream ${stream}`, error);
-      missing.push(stream);
-    }
-  }
+  for (const stream of streams) if (await streamMissing(jsm, stream, `cannot check the stream ${stream}`)) missing.push(stream);
   if (missing.length === 0) return missing;
   try {
     await createBuckets(nc, bucket, replicas, history);

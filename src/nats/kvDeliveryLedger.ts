@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
-import { jetstream, jetstreamManager, JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { ConfigError } from '../errors.js';
 import type { DeliveryLedger, OwedRecord } from '../store/deliveryLedger.js';
-import { isWrongLastSequence, retryRead, systemError } from './kvBuckets.js';
+import { isWrongLastSequence, retryRead, streamMissing, systemError } from './kvBuckets.js';
 
 /** Options of {@link createKvDeliveryLedger}. */
 export interface KvDeliveryLedgerOptions {
@@ -31,12 +31,7 @@ function createLedgerBucket(nc: NatsConnection, bucket: string, replicas: number
 export async function restoreDeliveryLedger(options: KvDeliveryLedgerOptions): Promise<string[]> {
   const { nc, bucket, replicas = 1 } = options;
   const stream = `KV_${bucket}`;
-  try {
-    await retryRead(async () => (await jetstreamManager(nc, { checkAPI: false })).streams.info(stream));
-    return [];
-  } catch (error) {
-    if (!(error instanceof JetStreamApiError) || error.code !== JetStreamApiCodes.StreamNotFound) throw systemError(`cannot check the delivery ledger ${bucket}`, error);
-  }
+  if (!(await streamMissing(await jetstreamManager(nc, { checkAPI: false }), stream, `cannot check the delivery ledger ${bucket}`))) return [];
   try {
     await createLedgerBucket(nc, bucket, replicas);
   } catch (error) {

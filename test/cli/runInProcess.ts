@@ -56,3 +56,12 @@ export async function runInProcess(args: readonly string[], env: Record<string, 
     },
   };
 }
+
+/** `switchyard serve --port 0 --no-demo <args>` in this process, started (or the test fails), and the URL it listens on. */
+export async function serveInProcess(args: readonly string[], env: Record<string, string>): Promise<InProcessCommand & { readonly url: string }> {
+  const run = await runInProcess(['serve', '--port', '0', '--no-demo', ...args], env);
+  if ('ended' in run) throw new Error(`serve exited with ${run.ended.code} before it started\nstdout: ${run.ended.stdout}\nstderr: ${run.ended.stderr}`);
+  const url = /switchyard listening on (http:\/\/\S+)/.exec(run.started.stdout())?.[1];
+  if (url === undefined) throw new Error(`serve started without saying where it listens: ${run.started.stdout()}`);
+  return { ...run.started, url };
+}

@@ -5,10 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { ActorRecord } from '../../src/inspector/actorRegistry.js';
-import { runCli } from '../../src/cli/program.js';
-import { deferred } from '../bus/waiting.js';
 import { startNatsServer, type NatsServerHandle } from '../support/natsServer.js';
-import { ROOT } from './cliProcess.js';
+import { serveInProcess } from './runInProcess.js';
 
 let nats: NatsServerHandle;
 beforeAll(async () => {
@@ -18,40 +16,14 @@ afterAll(async () => {
   await nats?.stop();
 });
 
-/** `switchyard serve` in this process until `stop()`; its URL once it has started. */
-async function serveInProcess(args: readonly string[], env: Record<string, string>) {
-  let stdout = '';
-  let stderr = '';
-  const started = deferred<string>();
-  const stopped = deferred<string>();
-  const exited = runCli(['node', 'switchyard', 'serve', '--port', '0', '--no-demo', ...args], {
-    stdout: (text) => {
-      stdout += text;
-      const url = /switchyard listening on (http:\/\/\S+)/.exec(stdout)?.[1];
-      if (url !== undefined && stdout.includes('press Ctrl+C to stop')) started.resolve(url);
-    },
-    stderr: (text) => void (stderr += text),
-    env: { SWITCHYARD_LOG_LEVEL: 'warn', NATS_URL: nats.url, ...env },
-    cwd: ROOT,
-    stopped: () => stopped.promise,
-  });
-  void exited.then((code) => started.reject(new Error(`serve exited with ${code} before it started\nstdout: ${stdout}\nstderr: ${stderr}`)));
-  const url = await started.promise;
-  return {
-    url,
-    async stop(): Promise<number> {
-      stopped.resolve('SIGTERM');
-      return exited;
-    },
-  };
-}
+const serve = (args: readonly string[], env: Record<string, string>) => serveInProcess(args, { NATS_URL: nats.url, ...env });
 
 describe('serve on NATS with a prefix of its own', () => {
   it.each([
     ['--prefix', ['--prefix', 'qa3'], {}],
     ['SWITCHYARD_PREFIX', [], { SWITCHYARD_PREFIX: 'qa4' }],
   ] as const)('shows the live actors of its threads in the inspector (prefix from %s)', async (_, args, env) => {
-    const server = await serveInProcess(args, env);
+    const server = await serve(args, env);
     try {
       const launched = await fetch(`${server.url}/threads`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ agent: 'calculator', input: 'what is (3 + 4) / 2' }) });
       expect(launched.status).toBe(201);

@@ -7,15 +7,13 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { calculator } from '../../agents/calculator/index.js';
 import { agent } from '../../src/agent/agent.js';
 import { natsBackend } from '../../src/cli/backend.js';
-import { runCli } from '../../src/cli/program.js';
 import { joinNats } from '../../src/cli/joinNats.js';
 import { startHttpServer } from '../../src/server/httpServer.js';
 import { watchWorkers } from '../../src/cli/workerWatch.js';
 import type { Logger } from '../../src/logger.js';
 import { calculatorModel } from '../inspector/inspectorFixture.js';
-import { deferred } from '../bus/waiting.js';
 import { capturingLogger, type LogLine } from '../support/capturingLogger.js';
-import { ROOT } from './cliProcess.js';
+import { serveInProcess } from './runInProcess.js';
 import { startNatsServer, type NatsServerHandle } from '../support/natsServer.js';
 
 let server: NatsServerHandle;
@@ -99,29 +97,13 @@ describe('serve --no-worker with no worker serving an agent', () => {
 
 describe('switchyard serve --no-worker', () => {
   it('answers GET /agents with served: false for each agent while no worker serves it', async () => {
-    let stdout = '';
-    const started = deferred<string>();
-    const stopped = deferred<string>();
-    const exited = runCli(['node', 'switchyard', 'serve', '--port', '0', '--no-demo', '--no-worker', '--prefix', 'nwc'], {
-      stdout: (text) => {
-        stdout += text;
-        const url = /switchyard listening on (http:\/\/\S+)/.exec(stdout)?.[1];
-        if (url !== undefined && stdout.includes('press Ctrl+C to stop')) started.resolve(url);
-      },
-      stderr: () => undefined,
-      env: { SWITCHYARD_LOG_LEVEL: 'silent', NATS_URL: server.url },
-      cwd: ROOT,
-      stopped: () => stopped.promise,
-    });
-    void exited.then((code) => started.reject(new Error(`serve exited with ${code}: ${stdout}`)));
-    const url = await started.promise;
+    const served = await serveInProcess(['--no-worker', '--prefix', 'nwc'], { SWITCHYARD_LOG_LEVEL: 'silent', NATS_URL: server.url });
     try {
-      const listed = (await (await fetch(`${url}/agents`)).json()) as { name: string; served?: boolean }[];
+      const listed = (await (await fetch(`${served.url}/agents`)).json()) as { name: string; served?: boolean }[];
       expect(listed.length).toBeGreaterThan(0);
       expect(listed.map((a) => a.served)).toEqual(listed.map(() => false));
     } finally {
-      stopped.resolve('SIGTERM');
-      expect(await exited).toBe(0);
+      expect(await served.stop()).toBe(0);
     }
   }, 60_000);
 });

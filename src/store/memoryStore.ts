@@ -91,6 +91,14 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): ThreadStore
       return threads.get(id)?.thread;
     },
 
+    async delete(id: string, expectedVersion: number): Promise<boolean> {
+      checkOpen();
+      const stored = threads.get(id);
+      if (stored === undefined) return false;
+      if (stored.state.version !== expectedVersion) throw new VersionConflictError(id, expectedVersion, stored.state.version);
+      return threads.delete(id);
+    },
+
     async list(listOptions?: ListOptions): Promise<ThreadSummary[]> {
       checkOpen();
       return selectSummaries(

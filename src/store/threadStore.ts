@@ -71,6 +71,16 @@ export interface ThreadStore {
    */
   list(options?: ListOptions): Promise<ThreadSummary[]>;
   /**
+   * Deletes the thread and everything the store keeps for it (its log, summary and index entries),
+   * when its version is still `expectedVersion`, else a `VersionConflictError` as `append` throws,
+   * deleting nothing. Resolves `true` once the deletion is durable, `false` when there is no such
+   * thread. Permanent: `get` then answers `undefined`, `list` and paged walks leave it out, an
+   * `append` is a `NotFoundError`, and the id may be created again as a new thread. The store does
+   * not judge the thread's status: the runtime deletes only threads that ended. A store without it
+   * cannot delete threads.
+   */
+  delete?(id: string, expectedVersion: number): Promise<boolean>;
+  /**
    * Resolves when the store can serve requests now, rejects with the cause (a `SystemError`)
    * when it cannot: a cheap check, bounded in time, for a readiness probe (`GET /ready`). A store
    * without it is taken as ready.

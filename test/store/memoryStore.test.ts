@@ -2,12 +2,16 @@ import { describe, expect, it } from 'vitest';
 import { SystemError } from '../../src/errors.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
 import { newThread } from './fixtures/events.js';
+import { runDeleteConformance } from './delete.conformance.js';
 import { runThreadStoreConformance } from './threadStore.conformance.js';
 
-runThreadStoreConformance('memory', async () => {
+async function memoryStore(): Promise<{ store: ReturnType<typeof createMemoryStore>; cleanup(): Promise<void> }> {
   const store = createMemoryStore();
   return { store, cleanup: () => store.close() };
-});
+}
+
+runThreadStoreConformance('memory', memoryStore);
+runDeleteConformance('memory', memoryStore);
 
 describe('createMemoryStore', () => {
   it('stamps a thread without events with the injected clock', async () => {

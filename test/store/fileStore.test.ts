@@ -10,6 +10,7 @@ import type { ThreadStore } from '../../src/store/threadStore.js';
 import { versionOf, type Thread } from '../../src/thread/events.js';
 import { at, finalEvent, humanRequestEvent, inputEvent, newThread, prefetchEvent } from './fixtures/events.js';
 import { raceRounds } from './fixtures/raceRounds.js';
+import { runDeleteConformance } from './delete.conformance.js';
 import { runThreadStoreConformance } from './threadStore.conformance.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -19,9 +20,9 @@ async function tempDir(): Promise<string> {
   return mkdtemp(join(tmpdir(), 'switchyard-filestore-'));
 }
 
-runThreadStoreConformance('file', async () => {
+async function fileStore(options: FileStoreOptions = {}): Promise<{ store: ThreadStore; cleanup(): Promise<void> }> {
   const dir = await tempDir();
-  const store = await createFileStore({ dir });
+  const store = await createFileStore({ dir, ...options });
   return {
     store,
     async cleanup() {
@@ -29,20 +30,14 @@ runThreadStoreConformance('file', async () => {
       await rm(dir, { recursive: true, force: true });
     },
   };
-});
+}
+
+runThreadStoreConformance('file', () => fileStore());
+runDeleteConformance('file', () => fileStore());
 
 // The same behaviour with every read going to the disk (no cache) and no fsync.
-runThreadStoreConformance('file (no cache)', async () => {
-  const dir = await tempDir();
-  const store = await createFileStore({ dir, cacheSize: 0, fsync: false });
-  return {
-    store,
-    async cleanup() {
-      await store.close();
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
-});
+runThreadStoreConformance('file (no cache)', () => fileStore({ cacheSize: 0, fsync: false }));
+runDeleteConformance('file (no cache)', () => fileStore({ cacheSize: 0, fsync: false }));
 
 describe('createFileStore', () => {
   it('is ready while its directories are writable, and names the directory and the cause once one is gone', async () => {

@@ -14,15 +14,27 @@ import { encodeThreadId } from './threadFile.js';
  * after a create). After the tab comes the line written to the thread file, so the record can
  * write it again if the thread file lost it (see `commitLog.ts`). JSON never holds a raw tab or
  * newline, so a reader finds both parts without parsing the second.
+ *
+ * A deletion is a tombstone: the thread's last entry (the version deleted), `"d":1`, the
+ * directory's mtime after its file was removed, and no thread line (nothing after the tab):
+ *
+ * ```
+ * {"i":"t1","a":"triage","s":"done","v":4,"c":"...","u":"...","o":0,"z":1210,"d":1,"m":...}<TAB>
+ * ```
+ *
+ * Replaying it drops the entry, and the log gives back no line of the thread from before it.
  */
 export interface CommitRecord {
+  /** The thread's entry after the write; for a deletion, its last entry before it. */
   readonly entry: IndexEntry;
   /** Where the line starts in the thread file. */
   readonly offset: number;
-  /** Mtime of the thread directory after creating the thread file (creates only). */
+  /** Mtime of the thread directory after creating (or removing) the thread file (creates and deletions only). */
   readonly dirMtimeMs: number | undefined;
-  /** The line written to the thread file, newline included (when read with lines). */
+  /** The line written to the thread file, newline included (when read with lines; never for a deletion). */
   readonly line: Buffer | undefined;
+  /** Set on a tombstone: the thread, at `entry`'s version, was deleted. */
+  readonly deleted?: true;
 }
 
 const TAB = 9;
@@ -51,6 +63,12 @@ export function encodeRecord(entry: IndexEntry, offset: number, line: Buffer | s
   out[headBytes.length] = TAB;
   line.copy(out, headBytes.length + 1);
   return out;
+}
+
+/** The bytes of a tombstone: thread `entry` (its last entry) was deleted, leaving the directory at `dirMtimeMs`. */
+export function encodeDeletion(entry: IndexEntry, dirMtimeMs: number): Buffer {
+  const head = JSON.stringify({ i: entry.id, a: entry.agent, s: entry.status, v: entry.version, c: entry.createdAt, u: entry.updatedAt, o: 0, z: entry.size, d: 1, m: dirMtimeMs });
+  return Buffer.from(`${head}\t\n`, 'utf8');
 }
 
 /** The last `length` bytes of a record: its thread line. */
@@ -83,6 +101,7 @@ export function parseRecords(bytes: Buffer, withLines: boolean): ParsedRecords {
       const tab = bytes.indexOf(TAB, start);
       const record = tab === -1 || tab > end ? undefined : decodeHead(bytes.toString('utf8', start, tab));
       if (record === undefined) invalid++;
+      else if (record.deleted === true) records.push({ ...record, line: undefined });
       else records.push({ ...record, line: withLines ? bytes.subarray(tab + 1, end + 1) : undefined });
     } else if (bytes[start] !== 0x7b /* { */) {
       invalid++;
@@ -99,12 +118,13 @@ function decodeHead(text: string): Omit<CommitRecord, 'line'> | undefined {
   } catch {
     return undefined;
   }
-  const { i, a, s, v, c, u, o, z, m } = head;
+  const { i, a, s, v, c, u, o, z, m, d } = head;
   if (typeof i !== 'string' || typeof a !== 'string' || !isThreadStatus(s) || typeof c !== 'string' || typeof u !== 'string') return undefined;
   // The store writes only ids it can store; another id (too long, ill-formed) would break the index.
   if (encodeThreadId(i) === undefined) return undefined;
-  if (!isCount(v) || !isCount(o) || !isCount(z) || (m !== undefined && typeof m !== 'number')) return undefined;
-  return { entry: { id: i, agent: a, status: s, version: v, createdAt: c, updatedAt: u, size: z }, offset: o, dirMtimeMs: m };
+  if (!isCount(v) || !isCount(o) || !isCount(z) || (m !== undefined && typeof m !== 'number') || (d !== undefined && d !== 1)) return undefined;
+  const entry = { id: i, agent: a, status: s, version: v, createdAt: c, updatedAt: u, size: z };
+  return d === 1 ? { entry, offset: o, dirMtimeMs: m, deleted: true } : { entry, offset: o, dirMtimeMs: m };
 }
 
 function isCount(value: unknown): value is number {

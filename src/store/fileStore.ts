@@ -8,7 +8,7 @@ import { createLockOwner, sweepDeadOwners } from './fileLock.js';
 import { listThreads } from './fileListing.js';
 import { normalizeOptions, type FileStoreOptions } from './fileStoreConfig.js';
 import { applyRecords, type FileStoreParts } from './fileStoreParts.js';
-import { appendToThread, createThread } from './fileWrites.js';
+import { appendToThread, createThread, deleteThread } from './fileWrites.js';
 import { loadSnapshot, writeSnapshot } from './indexSnapshot.js';
 import { openIndex } from './indexRecovery.js';
 import { parseListOptions } from './listQuery.js';
@@ -37,6 +37,10 @@ const MAX_LEASES = 4_096;
  *   of concurrent threads that arrived meanwhile (group commit). Thread files are flushed later,
  *   once per file, at a checkpoint (`checkpoint.ts`); after a machine crash the log writes back
  *   what they lost. A torn last line is ignored on read and cut away by the next write.
+ * - Deletes: under the thread's locks, with its version checked, a delete removes the thread file
+ *   (that is the deletion; the directory is flushed), then logs a tombstone (`commitRecord.ts`)
+ *   that drops the thread from every index; it resolves once the log is flushed. A thread file
+ *   missing under an index entry reads as deleted, so a crash between the two loses nothing.
  * - Concurrency: writes to a thread are serialized inside the process by a promise chain per
  *   thread, and across processes sharing `dir` by a lock file per thread in `dir/.locks`
  *   (`fileLock.ts`). Under both locks the writer re-reads the thread's version from the file before
@@ -116,6 +120,11 @@ export async function createFileStore(options: FileStoreOptions = {}): Promise<T
       const stem = encodeThreadId(id);
       if (stem === undefined) return undefined;
       return threads.load(id, threads.fileOf(stem), true)?.thread;
+    },
+
+    async delete(id: string, expectedVersion: number): Promise<boolean> {
+      checkOpen();
+      return deleteThread(parts, id, expectedVersion);
     },
 
     async list(listOptions?: ListOptions): Promise<ThreadSummary[]> {

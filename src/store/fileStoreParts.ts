@@ -18,10 +18,11 @@ export interface FileStoreParts {
   readonly threadLocks: ThreadLocks;
 }
 
-/** Applies records of the commit log to an index: newest version wins. */
+/** Applies records of the commit log to an index: newest version wins; a tombstone drops its thread. */
 export function applyRecords(index: ThreadIndex, records: readonly CommitRecord[]): void {
   for (const record of records) {
-    index.apply(record.entry);
+    if (record.deleted === true) index.removeDeleted(record.entry);
+    else index.apply(record.entry);
     if (record.dirMtimeMs !== undefined) index.noteDirMtime(record.dirMtimeMs);
   }
 }

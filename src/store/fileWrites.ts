@@ -3,8 +3,8 @@ import { InvalidInputError, NotFoundError, SystemError, VersionConflictError } f
 import type { Thread, ThreadEvent } from '../thread/events.js';
 import { deriveState, reduceState, withState } from '../thread/state.js';
 import { checkAppend, checkNotEnded, checkThread, deepFreeze } from './checkEvents.js';
-import { encodeRecord, lineOf } from './commitRecord.js';
-import { closeQuietly, isCode, readRange, type FileStamp } from './fileIo.js';
+import { encodeDeletion, encodeRecord, lineOf } from './commitRecord.js';
+import { closeQuietly, isCode, readRange, syncDir, type FileStamp } from './fileIo.js';
 import type { FileStoreParts } from './fileStoreParts.js';
 import { entryOf, type IndexEntry } from './indexEntry.js';
 import { CorruptThreadFileError } from './threadFiles.js';
@@ -29,6 +29,9 @@ export async function createThread(parts: FileStoreParts, thread: Thread): Promi
   const { id, agent } = copy;
   const file = parts.threads.fileOf(stem);
   return parts.threadLocks.run(id, stem, async () => {
+    // The tombstone of an earlier thread of this id, logged by whoever held the lock before us, is
+    // applied before this thread's entry (read after it, it would drop the new thread).
+    parts.log.catchUp();
     const at = new Date(parts.config.clock.now()).toISOString();
     const line = formatLine(copy.events.length, copy.events, { id, agent, at });
     let fd: number | undefined;
@@ -98,6 +101,40 @@ export async function appendToThread(parts: FileStoreParts, id: string, expected
     }
     await commit(parts, entry, record, file, position);
     return parts.threads.cache.remember(id, { ...content, ...stamp }, true).thread;
+  });
+}
+
+/**
+ * `delete` of the file store. Under the thread's locks, with its version checked against the
+ * file: removes the thread file (and flushes the directory), which is the deletion, then drops the
+ * index entry and logs a tombstone; resolves once the log has it on the disk. A crash between the
+ * two leaves no file under the index entry, which every reader takes as deleted (`get`, listings,
+ * and opening: see `indexRecovery.ts`). If the tombstone cannot be logged the thread is deleted
+ * all the same (the error says so): the other processes learn it from the missing file.
+ */
+export async function deleteThread(parts: FileStoreParts, id: string, expectedVersion: number): Promise<boolean> {
+  const stem = encodeThreadId(id);
+  if (stem === undefined) return false;
+  const file = parts.threads.fileOf(stem);
+  return parts.threadLocks.run(id, stem, async (lock) => {
+    const fd = parts.threads.openForWrite(file, lock.continued);
+    const current = fd === undefined ? undefined : parts.threads.load(id, file, false, fd, lock.continued);
+    if (current === undefined) return false;
+    if (current.state.version !== expectedVersion) throw new VersionConflictError(id, expectedVersion, current.state.version);
+    // Records of the thread logged before we took its lock are applied now, not after it is gone.
+    parts.log.catchUp();
+    const entry = entryOf(current, current.size);
+    parts.threads.remove(id, file);
+    parts.index.remove(id);
+    try {
+      if (parts.config.fsync) await syncDir(parts.config.dir);
+      const dirMtimeMs = statSync(parts.config.dir).mtimeMs;
+      parts.index.noteDirMtime(dirMtimeMs);
+      await parts.log.commit(encodeDeletion(entry, dirMtimeMs));
+    } catch (error) {
+      throw new SystemError(`thread ${id} was deleted, but its deletion could not be logged`, { cause: error });
+    }
+    return true;
   });
 }
 

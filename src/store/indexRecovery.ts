@@ -55,10 +55,16 @@ export async function openIndex(
   }
   const target = index;
   let replaying = true;
-  const log = await CommitLog.open({ ...logOptions, onRecords: (records) => (replaying ? applyRecords(target, records) : onRecords(records)) }, covers);
+  const deleted = new Set<string>();
+  const replay = (records: readonly CommitRecord[]): void => {
+    for (const record of records) if (record.deleted === true) deleted.add(record.entry.id);
+    applyRecords(target, records);
+  };
+  const log = await CommitLog.open({ ...logOptions, onRecords: (records) => (replaying ? replay(records) : onRecords(records)) }, covers);
   log.catchUp();
   replaying = false;
   await redoLostLines(parts, segments);
+  reconcileDeleted(parts, index, deleted);
   const reconciled = reconcileDeadLocks(parts, index);
   if (reason === undefined && dirChangedBehindIndex(parts, index, reconciled)) reason = 'stale';
   let read = 0;
@@ -78,27 +84,54 @@ export async function openIndex(
  * After a machine crash (a segment written in another boot), writes back the thread lines the
  * log holds but a thread file lost: a file shorter than the end of a record's line gets the line
  * at the record's offset. In the same boot nothing is lost (written pages survive a process
- * crash), and nothing is read.
+ * crash), and nothing is read, save the segments after a lost line, for tombstones: the lines of
+ * a thread deleted after them are not given back.
  */
 async function redoLostLines(parts: RecoveryParts, segments: readonly number[]): Promise<void> {
   const boot = currentBoot();
+  /** Lost lines by thread, in log order. */
+  const lost = new Map<string, CommitRecord[]>();
   for (const gen of segments) {
     const fd = openSync(segmentFile(parts.config.indexDir, gen), 'r');
-    const lost: CommitRecord[] = [];
     try {
-      if (boot !== 'unknown' && segmentBoot(readRange(fd, 0, 4096)) === boot) continue;
-      readRecords(fd, 0, true, (records) => {
+      const sameBoot = boot !== 'unknown' && segmentBoot(readRange(fd, 0, 4096)) === boot;
+      if (sameBoot && lost.size === 0) continue;
+      readRecords(fd, 0, !sameBoot, (records) => {
         for (const record of records) {
-          const stem = encodeThreadId(record.entry.id);
-          if (stem === undefined || record.line === undefined) continue;
+          const { id } = record.entry;
+          if (record.deleted === true) lost.delete(id);
+          const stem = encodeThreadId(id);
+          if (sameBoot || stem === undefined || record.line === undefined) continue;
           const size = statIfExists(parts.threads.fileOf(stem))?.size ?? 0;
-          if (size < record.offset + record.line.length) lost.push({ ...record, line: Buffer.from(record.line) });
+          if (size >= record.offset + record.line.length) continue;
+          const lines = lost.get(id) ?? [];
+          lines.push({ ...record, line: Buffer.from(record.line) });
+          lost.set(id, lines);
         }
       });
     } finally {
       closeQuietly(fd);
     }
-    for (const record of lost) await redoLine(parts, record);
+  }
+  for (const records of lost.values()) for (const record of records) await redoLine(parts, record);
+}
+
+/**
+ * Threads the replayed log deleted whose file is there all the same (its removal was lost, or a
+ * thread of the id was created again by a writer that died before logging it): the file is the
+ * truth, so the thread is listed again rather than left readable and unlisted.
+ */
+function reconcileDeleted(parts: RecoveryParts, index: ThreadIndex, ids: ReadonlySet<string>): void {
+  for (const id of ids) {
+    const stem = encodeThreadId(id);
+    if (stem === undefined || index.get(id) !== undefined) continue;
+    try {
+      const content = parts.threads.load(id, parts.threads.fileOf(stem), false);
+      if (content !== undefined) index.apply(entryOf(content, content.size), true);
+    } catch (error) {
+      if (!(error instanceof CorruptThreadFileError)) throw error;
+      parts.config.onCorrupt(id, error);
+    }
   }
 }
 

@@ -1,4 +1,4 @@
-import { fstatSync, ftruncateSync, openSync, type Stats } from 'node:fs';
+import { fstatSync, ftruncateSync, openSync, unlinkSync, type Stats } from 'node:fs';
 import { join, sep } from 'node:path';
 import { SystemError, UnreadableThreadError } from '../errors.js';
 import { closeQuietly, isCode, readRange, sameStamp, stampOf, statIfExists, writeAll, type FileStamp } from './fileIo.js';
@@ -200,6 +200,25 @@ export class ThreadFiles {
     } catch (error) {
       this.truncate(file, position);
       throw new SystemError(`cannot write ${file}`, { cause: error });
+    }
+  }
+
+  /**
+   * Removes a thread file (call it holding the thread's lock) and forgets what the store kept of
+   * it: the cached thread and the file kept open. A file gone already is no error.
+   */
+  remove(id: string, file: string): void {
+    this.#checked = undefined;
+    this.cache.delete(id);
+    const fd = this.#open.get(file);
+    if (fd !== undefined) {
+      this.#open.delete(file);
+      closeQuietly(fd);
+    }
+    try {
+      unlinkSync(file);
+    } catch (error) {
+      if (!isCode(error, 'ENOENT')) throw new SystemError(`cannot remove ${file}`, { cause: error });
     }
   }
 

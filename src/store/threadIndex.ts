@@ -109,7 +109,7 @@ export class ThreadIndex {
     return true;
   }
 
-  /** Forgets a thread (its file is gone or unreadable). */
+  /** Forgets a thread (its file is gone, unreadable, or deleted). */
   remove(id: string): void {
     const slot = this.#ids.find(id);
     if (slot === -1) return;
@@ -122,6 +122,19 @@ export class ThreadIndex {
     this.#updatedText.delete(slot);
     this.#free.push(slot);
     this.changes++;
+  }
+
+  /**
+   * Forgets a thread deleted at `entry` (its last entry, as a tombstone holds it); answers whether
+   * it was here. An entry of a thread created again since (a higher version, another creation
+   * time or agent) is kept.
+   */
+  removeDeleted(entry: IndexEntry): boolean {
+    const slot = this.#ids.find(entry.id);
+    if (slot === -1 || this.#version[slot]! > entry.version) return false;
+    if (!this.#createdIs(slot, entry.createdAt) || this.#agents[this.#agent[slot]!] !== entry.agent) return false;
+    this.remove(entry.id);
+    return true;
   }
 
   /** Notes the thread directory's mtime seen by a write of this index's own. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { encodeRecord, lineOf, parseRecords } from '../../src/store/commitRecord.js';
+import { encodeDeletion, encodeRecord, lineOf, parseRecords } from '../../src/store/commitRecord.js';
 import type { IndexEntry } from '../../src/store/indexEntry.js';
 import { formatLine } from '../../src/store/threadFile.js';
 import { at, inputEvent, prefetchEvent } from './fixtures/events.js';
@@ -32,5 +32,19 @@ describe('commit records', () => {
       expect(read).toMatchObject({ entry, offset: 0, dirMtimeMs: 1234.5 });
       expect(read.line!.equals(line)).toBe(true);
     }
+  });
+
+  it('encodes a tombstone: the last entry, the directory mtime, no thread line, between other records', () => {
+    const write = encodeRecord(entry, 0, formatLine(1, [inputEvent(1)], { id: 't1', agent: 'triage', at: at(0) }));
+    const tombstone = encodeDeletion(entry, 99.5);
+    expect(tombstone.at(-1)).toBe(10);
+    for (const withLines of [true, false]) {
+      const parsed = parseRecords(Buffer.concat([write, tombstone, write]), withLines);
+      expect(parsed).toMatchObject({ consumed: write.length * 2 + tombstone.length, invalid: 0 });
+      expect(parsed.records.map((r) => r.deleted)).toEqual([undefined, true, undefined]);
+      expect(parsed.records[1]).toEqual({ entry, offset: 0, dirMtimeMs: 99.5, deleted: true, line: undefined });
+    }
+    // A head that says "d" is anything else is not a record.
+    expect(parseRecords(Buffer.from(tombstone.toString('utf8').replace('"d":1', '"d":2')), true)).toMatchObject({ records: [], invalid: 1 });
   });
 });

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
-import { cp, mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { appendFile, cp, mkdir, mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -225,5 +225,190 @@ describe('the file store index', () => {
     const second = await openStore();
     expect(await second.get('lost')).toEqual(whole);
     expect((await second.list())[0]).toMatchObject({ id: 'lost', status: 'awaiting_human', version: 2 });
+  });
+  describe('deletes', () => {
+    const remove = (store: ThreadStore, id: string, version: number): Promise<boolean> => store.delete!(id, version);
+
+    /** Every thread listed (and walked) can be read, and every thread file that can be read is listed. */
+    async function expectConsistent(store: ThreadStore): Promise<ThreadSummary[]> {
+      const listed = byId(await store.list({ limit: Infinity }));
+      expect(listed).toEqual(await fromFiles(store));
+      const walked: string[] = [];
+      for (let after = ''; ; ) {
+        const page = await store.list({ after, limit: 4 });
+        walked.push(...page.map((s) => s.id));
+        if (page.length < 4) break;
+        after = page.at(-1)!.cursor!;
+      }
+      expect(walked.sort()).toEqual(listed.map((s) => s.id));
+      for (const summary of listed) expect(versionOf((await store.get(summary.id))!)).toBe(summary.version);
+      return listed;
+    }
+
+    /** The lock file a process that died while holding thread `id`'s lock leaves. */
+    async function deadLock(id: string): Promise<void> {
+      const child = spawn(process.execPath, ['-e', '']);
+      await new Promise((resolveExit) => child.on('exit', resolveExit));
+      await mkdir(join(dir, '.locks'), { recursive: true });
+      await writeFile(join(dir, '.locks', `${id}.lock`), JSON.stringify({ pid: child.pid, host: hostname(), token: 'dead' }));
+    }
+
+    async function appendToLog(record: Buffer): Promise<void> {
+      const segments = (await readdir(join(dir, '.index'))).filter((name) => name.startsWith('log.')).sort();
+      await appendFile(join(dir, '.index', segments.at(-1)!), record);
+    }
+
+    it('a deleted thread stays deleted across a reopen, with no rebuild; the id created again survives one too', async () => {
+      const first = await openStore();
+      await seed(first, 6);
+      expect(await remove(first, 't0', 2)).toBe(true);
+      expect(await remove(first, 't1', 1)).toBe(true);
+      const listed = await expectConsistent(first);
+      expect(listed.map((s) => s.id)).toEqual(['t2', 't3', 't4', 't5']);
+      await first.close();
+
+      const second = await openStore();
+      expect(rebuilt).toEqual([]);
+      expect(await second.get('t0')).toBeUndefined();
+      expect(await expectConsistent(second)).toEqual(listed);
+      const again = { id: 't0', agent: 'other', events: [inputEvent(1, at(500))] };
+      await second.create(again);
+      await second.append('t0', 1, [finalEvent(2, at(501))]);
+      await second.close();
+
+      const third = await openStore();
+      expect(rebuilt).toEqual([]);
+      expect(await third.get('t0')).toMatchObject({ id: 't0', agent: 'other', events: [{ seq: 1, at: at(500) }, { seq: 2 }] });
+      expect((await expectConsistent(third)).find((s) => s.id === 't0')).toMatchObject({ agent: 'other', status: 'done', version: 2, createdAt: at(500) });
+      expect(await third.get('t1')).toBeUndefined();
+    });
+
+    it('a deleted thread stays deleted when the index is rebuilt: deleted, or stale from before the deletion', async () => {
+      const first = await openStore();
+      await seed(first, 5);
+      await first.close();
+      const old = join(dir, '..', `${dir.split('/').at(-1)}-old-index`);
+      await cp(join(dir, '.index'), old, { recursive: true });
+      const second = await openStore();
+      expect(await remove(second, 't2', 1)).toBe(true);
+      const listed = await expectConsistent(second);
+      await second.close();
+      // The index from before the deletion lists t2.
+      await rm(join(dir, '.index'), { recursive: true });
+      await cp(old, join(dir, '.index'), { recursive: true });
+      await rm(old, { recursive: true });
+      const third = await openStore();
+      expect(rebuilt).toEqual(['stale']);
+      expect(await expectConsistent(third)).toEqual(listed);
+      expect(listed.map((s) => s.id)).not.toContain('t2');
+      await third.close();
+      await rm(join(dir, '.index'), { recursive: true });
+      const fourth = await openStore();
+      expect(rebuilt).toEqual(['stale', 'missing']);
+      expect(await expectConsistent(fourth)).toEqual(listed);
+    });
+
+    it('a delete that died after removing the file and before logging leaves the thread gone, listed nowhere', async () => {
+      const first = await openStore();
+      await seed(first, 4);
+      await first.close();
+      // The first half of a delete: the file is gone, the lock of the dead deleter is left.
+      await rm(join(dir, 't1.jsonl'));
+      await deadLock('t1');
+      const second = await openStore();
+      expect(rebuilt).toEqual([]);
+      expect(await second.get('t1')).toBeUndefined();
+      expect((await expectConsistent(second)).map((s) => s.id)).toEqual(['t0', 't2', 't3']);
+      expect(await remove(second, 't1', 1)).toBe(false);
+      await second.create(newThread('t1', 'again', at(50)));
+      await second.close();
+      const third = await openStore();
+      expect((await expectConsistent(third)).map((s) => [s.id, s.agent])).toContainEqual(['t1', 'again']);
+    });
+
+    it('a tombstone logged over a thread file still there leaves the thread fully there, listed and readable', async () => {
+      const first = await openStore();
+      await seed(first, 3);
+      const thread = await first.get('t1');
+      await first.close();
+      // The other half alone: the log says t1 was deleted, the file says it was not (its removal was lost).
+      const { encodeDeletion } = await import('../../src/store/commitRecord.js');
+      const { size } = await stat(join(dir, 't1.jsonl'));
+      await appendToLog(encodeDeletion({ id: 't1', agent: 'odd', status: 'running', version: 1, createdAt: at(1), updatedAt: at(1), size }, 0));
+      const second = await openStore();
+      expect(await second.get('t1')).toEqual(thread);
+      expect((await expectConsistent(second)).map((s) => s.id)).toEqual(['t0', 't1', 't2']);
+    });
+
+    it('after a machine crash, does not write a deleted thread back from the log', async () => {
+      const first = await openStore();
+      await first.create({ id: 'gone', agent: 'a', events: [inputEvent(1)] });
+      await first.append('gone', 1, [humanRequestEvent(2)]);
+      await first.create({ id: 'kept', agent: 'a', events: [inputEvent(1)] });
+      expect(await remove(first, 'gone', 2)).toBe(true);
+      await first.close();
+      for (const name of (await readdir(join(dir, '.index'))).filter((n) => n.startsWith('log.'))) {
+        const path = join(dir, '.index', name);
+        const text = await readFile(path, 'utf8');
+        const header = JSON.parse(text.slice(0, text.indexOf('\n'))) as Record<string, unknown>;
+        await writeFile(path, `${JSON.stringify({ ...header, boot: 'a-boot-before-the-crash' })}${text.slice(text.indexOf('\n'))}`);
+      }
+      const second = await openStore();
+      expect(await second.get('gone')).toBeUndefined();
+      expect((await readdir(dir)).filter((name) => name.endsWith('.jsonl'))).toEqual(['kept.jsonl']);
+      expect((await expectConsistent(second)).map((s) => s.id)).toEqual(['kept']);
+    });
+
+    it('survives a deleter killed mid-delete (SIGKILL): every thread is wholly there or wholly gone, acknowledged deletes stay', async () => {
+      const child = spawn(process.execPath, ['--import', 'tsx', join(here, 'fixtures', 'indexWorker.ts'), dir, 'delete'], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      const exited = new Promise<number | null>((resolveExit) => child.on('exit', (code) => resolveExit(code)));
+      await new Promise<void>((resolveEnough, rejectEnough) => {
+        const timer = setTimeout(() => rejectEnough(new Error(`the deleter acknowledged too little in 20 s: ${stderr}`)), 20_000);
+        child.stdout.on('data', (chunk: Buffer) => {
+          stdout += chunk.toString();
+          if (stdout.split('\n').filter((line) => line.includes('"deleted"')).length >= 60) {
+            clearTimeout(timer);
+            resolveEnough();
+          }
+        });
+        void exited.then((code) => rejectEnough(new Error(`the deleter exited early (${code}): ${stderr}`)));
+      });
+      child.kill('SIGKILL');
+      expect(await exited).toBeNull();
+      // What each thread's last acknowledged write left: a version, or deleted.
+      const last = new Map<string, number | 'deleted'>();
+      const deletes = new Map<string, number>();
+      for (const line of stdout.split('\n')) {
+        if (!line.startsWith('{') || !line.endsWith('}')) continue;
+        const { id, version, deleted } = JSON.parse(line) as { id: string; version?: number; deleted?: boolean };
+        last.set(id, deleted === true ? 'deleted' : version!);
+        if (deleted === true) deletes.set(id, (deletes.get(id) ?? 0) + 1);
+      }
+      // Gone for good: deleted with no create after it (one of three threads is created again once
+      // after its first deletion, which may have been under way when the worker was killed).
+      const deleted = [...deletes].filter(([id, count]) => count === (Number(id.split('-')[1]) % 3 === 1 ? 2 : 1)).map(([id]) => id);
+      expect(deleted.length).toBeGreaterThan(0);
+
+      const store = await openStore();
+      const listed = await expectConsistent(store);
+      const ids = new Set(listed.map((s) => s.id));
+      for (const id of deleted) {
+        expect(ids.has(id), id).toBe(false);
+        expect(await store.get(id), id).toBeUndefined();
+      }
+      // Every third thread the worker never deletes: there, at least at the version acknowledged.
+      for (const [id, state] of last) {
+        if (Number(id.split('-')[1]) % 3 !== 0) continue;
+        expect(state).not.toBe('deleted');
+        expect(versionOf((await store.get(id))!), id).toBeGreaterThanOrEqual(state as number);
+      }
+      // And the store goes on deleting, and creating under a deleted id.
+      for (const summary of listed) expect(await remove(store, summary.id, summary.version)).toBe(true);
+      await store.create(newThread(deleted[0]!));
+      expect((await expectConsistent(store)).map((s) => s.id)).toEqual([deleted[0]!]);
+    });
   });
 });

@@ -4,12 +4,13 @@ import { hostname, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { InvalidInputError, SystemError, VersionConflictError } from '../../src/errors.js';
+import { InvalidInputError, NotFoundError, SystemError, VersionConflictError } from '../../src/errors.js';
 import { createFileStore, type FileStoreOptions } from '../../src/store/fileStore.js';
 import type { ThreadStore } from '../../src/store/threadStore.js';
 import { versionOf, type Thread } from '../../src/thread/events.js';
 import { at, finalEvent, humanRequestEvent, inputEvent, newThread, prefetchEvent } from './fixtures/events.js';
 import { raceRounds } from './fixtures/raceRounds.js';
+import { runDeleteConformance } from './delete.conformance.js';
 import { runThreadStoreConformance } from './threadStore.conformance.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -19,9 +20,9 @@ async function tempDir(): Promise<string> {
   return mkdtemp(join(tmpdir(), 'switchyard-filestore-'));
 }
 
-runThreadStoreConformance('file', async () => {
+async function fileStore(options: FileStoreOptions = {}): Promise<{ store: ThreadStore; cleanup(): Promise<void> }> {
   const dir = await tempDir();
-  const store = await createFileStore({ dir });
+  const store = await createFileStore({ dir, ...options });
   return {
     store,
     async cleanup() {
@@ -29,20 +30,14 @@ runThreadStoreConformance('file', async () => {
       await rm(dir, { recursive: true, force: true });
     },
   };
-});
+}
+
+runThreadStoreConformance('file', () => fileStore());
+runDeleteConformance('file', () => fileStore());
 
 // The same behaviour with every read going to the disk (no cache) and no fsync.
-runThreadStoreConformance('file (no cache)', async () => {
-  const dir = await tempDir();
-  const store = await createFileStore({ dir, cacheSize: 0, fsync: false });
-  return {
-    store,
-    async cleanup() {
-      await store.close();
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
-});
+runThreadStoreConformance('file (no cache)', () => fileStore({ cacheSize: 0, fsync: false }));
+runDeleteConformance('file (no cache)', () => fileStore({ cacheSize: 0, fsync: false }));
 
 describe('createFileStore', () => {
   it('is ready while its directories are writable, and names the directory and the cause once one is gone', async () => {
@@ -102,6 +97,20 @@ describe('createFileStore', () => {
       await store.close();
       expect((await readdir(dir)).sort()).toEqual(['.index', '.locks', 't1.jsonl']);
       expect((await readdir(join(dir, '.locks'))).filter((name) => name.endsWith('.lock'))).toEqual([]);
+    });
+
+    it('deletes a thread by removing its file, then logging a tombstone of it', async () => {
+      const store = await openStore();
+      await store.create(newThread('t1', 'triage', at(1)));
+      await store.append('t1', 1, [finalEvent(2, at(2))]);
+      await store.create(newThread('t2'));
+      expect(await store.delete!('t1', 2)).toBe(true);
+      expect((await readdir(dir)).filter((name) => !name.startsWith('.'))).toEqual(['t2.jsonl']);
+      const segments = (await readdir(join(dir, '.index'))).filter((name) => name.startsWith('log.'));
+      const records = (await Promise.all(segments.map((name) => readFile(join(dir, '.index', name), 'utf8')))).join('').split('\n');
+      const last = records.filter((line) => line.startsWith('{"i":"t1"')).at(-1)!;
+      expect(last.endsWith('\t')).toBe(true);
+      expect(JSON.parse(last.slice(0, -1))).toEqual({ i: 't1', a: 'triage', s: 'done', v: 2, c: at(1), u: at(2), o: 0, z: expect.any(Number), d: 1, m: expect.any(Number) });
     });
 
     it('escapes ids into safe file names and lists them back by id', async () => {
@@ -288,6 +297,28 @@ describe('createFileStore', () => {
       await rm(fileOf('t1'));
       expect(await writer.list()).toEqual([]);
       expect(await writer.get('t1')).toBeUndefined();
+    });
+
+    it('sees a thread another instance deleted as gone, and a thread of its id created again as new', async () => {
+      const a = await openStore();
+      const b = await openStore();
+      const first = { id: 't1', agent: 'triage', events: [inputEvent(1, at(1))] };
+      await a.create(first);
+      await a.create(newThread('t2', 'triage', at(2)));
+      // b knows t1: in its index, its cache and its open files.
+      expect(await b.get('t1')).toEqual(first);
+      expect((await b.list()).map((s) => s.id)).toEqual(['t2', 't1']);
+      expect(await a.delete!('t1', 1)).toBe(true);
+      expect(await b.get('t1')).toBeUndefined();
+      await expect(b.append('t1', 1, [prefetchEvent(2, 'late')])).rejects.toBeInstanceOf(NotFoundError);
+      await expect(b.delete!('t1', 1)).resolves.toBe(false);
+      // b has not read a's tombstone yet when it creates t1 again, the same as before.
+      await b.create(first);
+      for (const store of [a, b]) {
+        expect((await store.list()).map((s) => s.id), 'latest').toEqual(['t2', 't1']);
+        expect((await store.list({ after: '' })).map((s) => s.id), 'paged').toEqual(['t1', 't2']);
+        expect(await store.get('t1')).toEqual(first);
+      }
     });
 
     it('races a real second process: each version is won exactly once', async () => {

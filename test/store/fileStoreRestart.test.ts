@@ -17,14 +17,15 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 let dirs = 0;
 
 describe('the file store across a restart', () => {
-  it('gives back every thread, summary and page it had, whatever the ids, agents and event times', async () => {
-    const threads = fc.array(fc.tuple(fc.oneof(idArbitrary, fc.constantFrom('a', 'A', '\uD800')), awkwardString, batchesArbitrary), { minLength: 1, maxLength: 5 });
+  it('gives back every thread, summary and page it had, and none it deleted, whatever the ids, agents and event times', async () => {
+    const threads = fc.array(fc.tuple(fc.oneof(idArbitrary, fc.constantFrom('a', 'A', '\uD800')), awkwardString, batchesArbitrary, fc.boolean()), { minLength: 1, maxLength: 6 });
     await fc.assert(
       fc.asyncProperty(threads, async (specs) => {
         const dir = join(root, String(++dirs));
         const store = await createFileStore({ dir, fsync: false });
         const kept = new Map<string, Thread>();
-        for (const [id, agent, batches] of specs) {
+        const deleted = new Set<string>();
+        for (const [id, agent, batches, deleteIt] of specs) {
           const created = await store.create({ id, agent, events: batches[0]! }).catch((error: unknown) => error);
           if (encodeThreadId(id) === undefined) expect(created).toBeInstanceOf(InvalidInputError);
           else if (kept.has(id)) expect(created).toBeInstanceOf(VersionConflictError);
@@ -41,6 +42,13 @@ describe('the file store across a restart', () => {
             thread = appended as Thread;
           }
           kept.set(id, thread);
+          deleted.delete(id);
+          if (deleteIt) {
+            // Deleted once it is written (and its id free for a thread of a later spec).
+            expect(await store.delete!(id, thread.events.length)).toBe(true);
+            kept.delete(id);
+            deleted.add(id);
+          }
         }
         const listed = await store.list({ limit: Infinity });
         const paged = await store.list({ after: '', limit: Infinity });
@@ -50,6 +58,7 @@ describe('the file store across a restart', () => {
         expect(await again.list({ limit: Infinity })).toEqual(listed);
         expect(await again.list({ after: '', limit: Infinity })).toEqual(paged);
         for (const [id, thread] of kept) expect(await again.get(id)).toEqual(thread);
+        for (const id of deleted) expect(await again.get(id)).toBeUndefined();
         await again.close();
       }),
       { numRuns: 15 },

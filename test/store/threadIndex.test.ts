@@ -44,16 +44,26 @@ describe('ThreadIndex', () => {
     expect(timeValue('2023-02-29T12:00:00.000Z')).toBeNaN();
   });
 
-  it('pages by (createdAt, id) and picks the latest like the summaries sort, for any times', () => {
+  it('pages by (createdAt, id) and picks the latest like the summaries sort, for any times, threads deleted and created again', () => {
     fc.assert(
       fc.property(
-        fc.array(fc.record({ id: fc.stringMatching(/^[a-z]{1,4}$/), created: time, updated: time, status: fc.constantFrom(...THREAD_STATUSES), agent: fc.constantFrom('a', 'b') }), { maxLength: 40 }),
+        fc.array(
+          fc.record({ id: fc.stringMatching(/^[a-z]{1,4}$/), created: time, updated: time, status: fc.constantFrom(...THREAD_STATUSES), agent: fc.constantFrom('a', 'b'), deleted: fc.boolean() }),
+          { maxLength: 40 },
+        ),
         fc.integer({ min: 1, max: 7 }),
         (rows, limit) => {
           const index = new ThreadIndex();
           const byId = new Map<string, IndexEntry>();
           for (const row of rows) {
-            const e = entry(row.id, { createdAt: row.created, updatedAt: row.updated, status: row.status, agent: row.agent, version: (byId.get(row.id)?.version ?? 0) + 1 });
+            const known = byId.get(row.id);
+            if (row.deleted) {
+              // A tombstone of the thread as it is (a second one, of a thread gone, changes nothing).
+              expect(index.removeDeleted(known ?? entry(row.id))).toBe(known !== undefined);
+              byId.delete(row.id);
+              continue;
+            }
+            const e = entry(row.id, { createdAt: row.created, updatedAt: row.updated, status: row.status, agent: row.agent, version: (known?.version ?? 0) + 1 });
             index.apply(e, true);
             byId.set(row.id, e);
           }
@@ -66,6 +76,7 @@ describe('ThreadIndex', () => {
           expect(walked).toEqual([...matching].sort(compareCreated));
           expect(index.latest(query, limit)).toEqual([...matching].sort(compareSummaries).slice(0, limit));
           expect([...index.entries()]).toEqual([...all].sort(compareCreated));
+          expect(index.size).toBe(all.length);
         },
       ),
       { numRuns: 300 },
@@ -84,6 +95,22 @@ describe('ThreadIndex', () => {
     expect(index.size).toBe(0);
     index.apply(entry('u'));
     expect([...index.entries()].map((e) => e.id)).toEqual(['u']);
+  });
+
+  it('drops a deleted thread on its tombstone, but not a thread of its id created again since', () => {
+    const index = new ThreadIndex();
+    const old = entry('t', { version: 4, status: 'done' });
+    index.apply(old);
+    expect(index.removeDeleted(old)).toBe(true);
+    expect(index.get('t')).toBeUndefined();
+    // Created again, then a late reader of the tombstone: another creation time, a higher version, another agent.
+    for (const again of [entry('t', { createdAt: '2025-01-01T00:00:00.000Z' }), entry('t', { version: 5 }), entry('t', { agent: 'b' })]) {
+      index.apply(again, true);
+      expect(index.removeDeleted(old)).toBe(false);
+      expect(index.get('t')).toEqual(again);
+    }
+    expect(index.removeDeleted({ ...old, id: 'never' })).toBe(false);
+    expect(index.size).toBe(1);
   });
 });
 

@@ -36,7 +36,7 @@ beforeAll(async () => {
   const common = { ...names, agents: [calculator], pipelines: [halve], model: createDemoModel(), queue: { ackWaitMs: 3_000, retryDelayMs: 200 } };
   api = await startNode(server.url, { ...common, processId: 'api', worker: false, callbacks: false });
   worker = await startNode(server.url, { ...common, processId: 'worker', observe: false, callbacks: { secret: SECRET, initialDelayMs: 10 } });
-  http = await startHttpServer(api.runtime, { port: 0, token: '' });
+  http = await startHttpServer(api.runtime, { port: 0, token: '', callbackSecret: SECRET });
   origin = await startReceiver();
 });
 
@@ -63,6 +63,25 @@ describe('callbackUrl on NATS', () => {
     const [, finished] = await origin.waitFor(2);
     expect(signedWith(finished!, SECRET)).toBe(true);
     expect(payloadOf(finished!)).toMatchObject({ type: 'thread.finished', threadId: launched.body.id, status: 'done', output: '8 / 2 = 4' });
+  });
+
+  it('with credentials: the KV holds them sealed, and the worker opens them to send Authorization: Basic', async () => {
+    const own = await startReceiver();
+    try {
+      const url = new URL(own.url);
+      url.username = 'nats-cb';
+      url.password = 'pw-NATS-SEALED-1';
+      const launched = await call<ThreadView>(http.url, 'POST', '/threads', { agent: 'calculator', input: 'multiply 2 by 21', callbackUrl: url.href });
+      expect(launched.status).toBe(201);
+      const [finished] = await own.waitFor(1);
+      expect(payloadOf(finished!)).toMatchObject({ type: 'thread.finished', threadId: launched.body.id, output: '2 * 21 = 42' });
+      expect(finished!.headers.authorization).toBe(`Basic ${Buffer.from('nats-cb:pw-NATS-SEALED-1').toString('base64')}`);
+      const stored = await worker.runtime.get(launched.body.id);
+      expect(JSON.stringify(stored)).not.toContain('pw-NATS-SEALED-1');
+      expect(JSON.stringify(launched.body)).not.toContain('pw-NATS-SEALED-1');
+    } finally {
+      await own.close();
+    }
   });
 
   it('is called by the worker that runs a pipeline’s child when the child waits for a human, naming the child', async () => {

@@ -170,7 +170,7 @@ describe('an HTTP launch whose callbackUrl has credentials', () => {
     const origin = await receiver(200);
     const running = await start(dir, { secret: SECRET });
     const callbackUrl = withCredentials(origin, 'cb', 'pw-RELAUNCH-1');
-    const launch = (url: string) => call<ThreadView>(running.url, 'POST', '/threads', { agent: 'calculator', input: DIVIDE, threadId: 'relaunched', callbackUrl: url });
+    const launch = (url: string) => call<ThreadView & { error?: string }>(running.url, 'POST', '/threads', { agent: 'calculator', input: DIVIDE, threadId: 'relaunched', callbackUrl: url });
     expect((await launch(callbackUrl)).status).toBe(201);
 
     const again = await launch(callbackUrl);

@@ -14,7 +14,7 @@ import { startNatsServer, type NatsServerHandle } from '../support/natsServer.js
 import { eventually } from '../bus/waiting.js';
 import { call } from '../server/harness.js';
 import { signedWith, startReceiver, type Receiver } from '../server/receiver.js';
-import { startNode, uniqueToken } from './natsTestKit.js';
+import { plainClient, startNode, uniqueToken } from './natsTestKit.js';
 
 // An HTTP launch's callback in a NATS deployment: the API process takes no jobs and sends no
 // callbacks; the worker that brings the thread to rest calls the origin back, signed.
@@ -80,6 +80,26 @@ describe('callbackUrl on NATS', () => {
       expect(JSON.stringify(stored)).not.toContain('pw-NATS-SEALED-1');
       expect(JSON.stringify(launched.body)).not.toContain('pw-NATS-SEALED-1');
     } finally {
+      await own.close();
+    }
+  });
+
+  it('recorded in clear by an earlier version: still sent with Basic, and a NATS get request shows it masked', async () => {
+    const own = await startReceiver();
+    const client = await plainClient(server.url);
+    try {
+      const url = new URL(own.url);
+      url.username = 'old';
+      url.password = 'pw-NATS-LEGACY-1';
+      await api.runtime.launch('calculator', 'multiply 3 by 3', { threadId: 'cb-legacy-clear', source: { kind: 'http', replyTo: url.href } });
+      const [finished] = await own.waitFor(1);
+      expect(finished!.headers.authorization).toBe(`Basic ${Buffer.from('old:pw-NATS-LEGACY-1').toString('base64')}`);
+      const got = await client.request<{ ok: boolean; thread: ThreadView }>(`${names.prefix}.thread.cb-legacy-clear.get`, '');
+      expect(got.ok).toBe(true);
+      expect(got.thread.events[0]).toMatchObject({ data: { source: { replyTo: `http://old:***@127.0.0.1:${url.port}/hook` } } });
+      expect(JSON.stringify(got)).not.toContain('pw-NATS-LEGACY-1');
+    } finally {
+      await client.close();
       await own.close();
     }
   });

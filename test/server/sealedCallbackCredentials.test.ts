@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { calculator } from '../../agents/calculator/index.js';
+import { createMemoryBus } from '../../src/bus/memoryBus.js';
+import { inspectorExtension } from '../../src/inspector/mount.js';
 import { createLogger } from '../../src/logger.js';
 import { scriptedModel } from '../../src/model/scriptedModel.js';
 import { createRuntime, type ThreadView } from '../../src/runtime/runtime.js';
@@ -70,13 +72,14 @@ interface Process {
 }
 
 /** An embedded `serve` on `dir`: a file store, a runtime, its callbacks and the HTTP server. */
-async function start(dir: string, options: { secret: string; callbacks?: CallbackOptions }): Promise<Process> {
+async function start(dir: string, options: { secret: string; callbacks?: CallbackOptions; inspector?: boolean }): Promise<Process> {
   const store = await createFileStore({ dir: join(dir, 'threads') });
   const runtime = createRuntime({ agents: [calculator, echo], store, model: scriptedModel([], { whenExhausted: decide }) });
   const deliveries: CallbackDelivery[] = [];
   const callbacks = createCallbackSender({ secret: options.secret, initialDelayMs: 1, attempts: 2, onDelivery: (d) => deliveries.push(d), ...options.callbacks });
   const detach = callbacks.attach(runtime);
-  const server = await startHttpServer(runtime, { port: 0, token: '', callbackSecret: options.secret });
+  const extensions = options.inspector ? [inspectorExtension({ bus: createMemoryBus() })] : [];
+  const server = await startHttpServer(runtime, { port: 0, token: '', callbackSecret: options.secret, extensions });
   const stop = kit.stopOnce(() => server.close(), detach, () => callbacks.close(), () => runtime.close());
   await callbacks.idle();
   return { url: server.url, store, runtime, deliveries, stop };
@@ -188,10 +191,10 @@ describe('an HTTP launch whose callbackUrl has credentials', () => {
 });
 
 describe('a thread whose callbackUrl was recorded in clear (before credentials were sealed)', () => {
-  it('is still called back with its credentials, and the server shows it without the password (views, events stream, relaunch)', async () => {
+  it('is still called back with its credentials, and the server shows it without the password (views, events stream, relaunch, inspector)', async () => {
     const dir = tempDir();
     const origin = await receiver(200);
-    const running = await start(dir, { secret: SECRET });
+    const running = await start(dir, { secret: SECRET, inspector: true });
     const clear = withCredentials(origin, 'old user', 'pw-LEGACY-1');
     await running.runtime.launch('calculator', DIVIDE, { threadId: 'legacy', source: { kind: 'http', replyTo: clear } });
     const [asked] = await origin.waitFor(1);
@@ -207,9 +210,11 @@ describe('a thread whose callbackUrl was recorded in clear (before credentials w
     expect(finished!.headers.authorization).toBe(basic('old user', 'pw-LEGACY-1'));
     const waited = await call<ThreadView>(running.url, 'GET', '/threads/legacy/wait');
     const streamed = await (await fetch(`${running.url}/threads/legacy/events`)).text();
+    const inspected = await call<ThreadView>(running.url, 'GET', '/inspector/api/threads/legacy');
+    expect(inspected.body.events[0]).toMatchObject({ data: { source: { replyTo: expect.stringContaining('old%20user:***@') } } });
     expect(streamed).toContain('event: end');
     expect(streamed).toContain('old%20user:***@');
-    for (const text of [JSON.stringify(relaunched.body), JSON.stringify(shown.body), JSON.stringify(answered.body), JSON.stringify(waited.body), streamed]) {
+    for (const text of [JSON.stringify(relaunched.body), JSON.stringify(shown.body), JSON.stringify(answered.body), JSON.stringify(waited.body), JSON.stringify(inspected.body), streamed]) {
       expect(text).not.toContain('pw-LEGACY-1');
     }
   });

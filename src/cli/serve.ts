@@ -82,7 +82,7 @@ export async function serve(project: Project, options: ServeOptions, io: ServeIO
   // Refused up front where this process runs threads (embedded, or a NATS worker) and could not sign
   // their callbacks; a process that takes no jobs cannot see whether the workers have the secret.
   const runsThreads = !options.natsUrl || (options.worker ?? true);
-  const server = await listen(backend, options, logger, secret !== '' || !runsThreads, { webhooks, ledger });
+  const server = await listen(backend, options, logger, { callbackUrls: secret !== '' || !runsThreads, callbackSecret: secret }, { webhooks, ledger });
   const hint: CommandHint = server.url === DEFAULT_URL ? io.hint : (args) => io.hint(`${args} --url ${server.url}`);
 
   io.out(`switchyard listening on ${server.url}`);
@@ -153,7 +153,8 @@ async function listen(
   backend: Backend,
   options: ServeOptions,
   logger: BackendOptions['logger'],
-  callbackUrls: boolean,
+  // Whether a launch may name a callbackUrl, and the secret that seals its credentials.
+  { callbackUrls, callbackSecret }: { callbackUrls: boolean; callbackSecret: string },
   { webhooks, ledger }: { webhooks: WebhookTarget[] | undefined; ledger: DeliveryLedger | undefined },
 ): Promise<HttpServer> {
   try {
@@ -165,6 +166,7 @@ async function listen(
       token: options.token ?? '',
       hookSecret: options.hookSecret ?? '',
       callbackUrls,
+      callbackSecret,
       logger,
       ...(backend.served === undefined ? {} : { workerServes: backend.served }),
       extensions: [inspectorExtension({ bus: backend.bus, prefix: backend.inspectPrefix })],

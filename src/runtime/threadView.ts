@@ -1,3 +1,4 @@
+import { hasSealedUserinfo } from '../context/sealedUserinfo.js';
 import type { HumanRequest, Json, Thread, ThreadEvent } from '../thread/events.js';
 import { deriveState, statusOf, type ThreadStatus } from '../thread/state.js';
 
@@ -48,4 +49,40 @@ export function callbackUrlOf(thread: Pick<Thread, 'events'>): string | undefine
   if (first?.type !== 'input' || first.data.source === undefined || first.data.source.kind === 'nats') return undefined;
   const url = first.data.source.replyTo;
   return url !== undefined && /^https?:\/\//i.test(url) ? url : undefined;
+}
+
+/**
+ * An event as a surface shows it (an HTTP answer, an event stream, the inspector): the password of
+ * a callback URL's userinfo recorded in clear (by a version before credentials were sealed) masked
+ * (`https://user:***@host/hook`), a userinfo without a password masked whole. A sealed userinfo
+ * (see `sealUserinfo`) holds no credential and is shown as it is. Only what is shown: the stored
+ * thread keeps the URL its callbacks are sent to. An event with nothing to mask comes back as it is.
+ */
+export function shownEvent(event: ThreadEvent): ThreadEvent {
+  if (event.type !== 'input' || event.data.source?.replyTo === undefined) return event;
+  const { source } = event.data;
+  const replyTo = maskedUserinfo(source.replyTo!);
+  return replyTo === source.replyTo ? event : { ...event, data: { ...event.data, source: { ...source, replyTo } } };
+}
+
+/** A view as a surface shows it: its events as {@link shownEvent} shows them. */
+export function shownView(view: ThreadView): ThreadView {
+  // The launch's source is on the first event.
+  const first = view.events[0];
+  const shown = first === undefined ? first : shownEvent(first);
+  return shown === first ? view : { ...view, events: [shown!, ...view.events.slice(1)] };
+}
+
+function maskedUserinfo(url: string): string {
+  if (!/^https?:\/\//i.test(url) || hasSealedUserinfo(url)) return url;
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return url;
+  }
+  if (parsed.password !== '') parsed.password = '***';
+  else if (parsed.username !== '') parsed.username = '***';
+  else return url;
+  return parsed.href;
 }

@@ -10,8 +10,9 @@ import { InvalidInputError, InvalidStateError, NotFoundError, VersionConflictErr
 import { bounded } from '../clock.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { Runtime, ThreadView } from '../runtime/runtime.js';
-import { callbackUrlOf } from '../runtime/threadView.js';
+import { callbackUrlOf, shownView } from '../runtime/threadView.js';
 import type { Source } from '../thread/events.js';
+import { namedCallbackUrl, recordedCallbackUrl, sameCallbackUrl, showingRuntime } from './callbackCredentials.js';
 import { drainRejectedBody } from './drainRejectedBody.js';
 import { mapError, unavailable } from './errorMapper.js';
 import { mountHooks } from './hooks.js';
@@ -63,6 +64,14 @@ export interface HttpOptions {
    * @default true (the callbacks may be sent by other processes, which this app cannot see)
    */
   callbackUrls?: boolean;
+  /**
+   * The secret a launch seals the credentials of its `callbackUrl` with (`https://user:pass@host/`:
+   * the thread records the URL with its userinfo sealed, and the process that calls back opens it
+   * with the same secret): the callbacks' signing secret, which every process that runs threads
+   * has. Without one, a launch whose callbackUrl holds credentials is refused with 400.
+   * @default process.env.SWITCHYARD_WEBHOOK_SECRET
+   */
+  callbackSecret?: string;
   /**
    * More routes on the same app, behind the same token and body limit: the inspector
    * (`inspectorExtension` from `switchyard/inspector`), a user's own. Mounted after the API routes.
@@ -196,9 +205,11 @@ export function createHttpApp(served: Runtime, options: HttpOptions = {}): HttpA
     hookSecret = process.env.SWITCHYARD_HOOK_SECRET ?? '',
     hookToleranceSeconds = 300,
     callbackUrls = true,
+    callbackSecret = process.env.SWITCHYARD_WEBHOOK_SECRET ?? '',
     workerServes,
   } = options;
-  const runtime = refusingWorkWhenStopping(served, shutdown);
+  // What the routes and extensions show holds no credential of a callback URL recorded in clear.
+  const runtime = showingRuntime(refusingWorkWhenStopping(served, shutdown));
   const app = new Hono();
 
   app.onError((error, c) => {
@@ -296,11 +307,12 @@ export function createHttpApp(served: Runtime, options: HttpOptions = {}): HttpA
       kind: 'http',
       ...(key === undefined ? {} : { triggerId: key }),
       // Where the thread reports back: the process that brings it to rest calls it (signed).
-      ...(body.callbackUrl === undefined ? {} : { replyTo: body.callbackUrl }),
+      ...(body.callbackUrl === undefined ? {} : { replyTo: recordedCallbackUrl(body.callbackUrl, callbackSecret) }),
     };
+    // The relaunch compares with the URL as recorded (the runtime the routes use masks it).
     if (threadId !== undefined) {
-      const existing = await runtime.get(threadId);
-      if (existing !== undefined) return c.json(sameLaunch(existing, body.agent, body.callbackUrl), 200);
+      const existing = await served.get(threadId);
+      if (existing !== undefined) return c.json(sameLaunch(existing, body.agent, body.callbackUrl, callbackSecret), 200);
     }
     let view: ThreadView;
     try {
@@ -308,9 +320,9 @@ export function createHttpApp(served: Runtime, options: HttpOptions = {}): HttpA
     } catch (error) {
       // Two launches with one id raced and the other created it: answer like a relaunch.
       if (!(error instanceof VersionConflictError) || threadId === undefined) throw error;
-      const existing = await runtime.get(threadId);
+      const existing = await served.get(threadId);
       if (existing === undefined) throw error;
-      return c.json(sameLaunch(existing, body.agent, body.callbackUrl), 200);
+      return c.json(sameLaunch(existing, body.agent, body.callbackUrl, callbackSecret), 200);
     }
     c.header('Location', `/threads/${encodeURIComponent(view.id)}`);
     return c.json(view, 201);
@@ -485,23 +497,23 @@ function isTargetList(value: HttpServerOptions['webhooks']): value is readonly W
 }
 
 /**
- * The existing thread a relaunch answers with, when the relaunch is the same launch: the same agent,
- * and no callbackUrl or the one the thread was launched with (a relaunch changes nothing, so another
- * one would never be called).
+ * The existing thread a relaunch answers with (as shown), when the relaunch is the same launch: the
+ * same agent, and no callbackUrl or the one the thread was launched with, its credentials compared
+ * once opened with `secret` (a relaunch changes nothing, so another one would never be called).
  */
-function sameLaunch(existing: ThreadView, agent: string, callbackUrl: string | undefined): ThreadView {
+function sameLaunch(existing: ThreadView, agent: string, callbackUrl: string | undefined, secret: string): ThreadView {
   if (existing.agent !== agent) {
     throw new InvalidStateError(`thread ${existing.id} already exists and runs agent ${existing.agent}, not ${agent}`, existing.id, existing.status);
   }
   const launchedWith = callbackUrlOf(existing);
-  if (callbackUrl !== undefined && callbackUrl !== launchedWith) {
+  if (callbackUrl !== undefined && !sameCallbackUrl(launchedWith, callbackUrl, secret)) {
     throw new InvalidStateError(
-      `thread ${existing.id} exists with another callbackUrl (${launchedWith ?? 'none'}); a relaunch does not change it: launch a new thread, or poll GET /threads/${existing.id}/wait`,
+      `thread ${existing.id} exists with another callbackUrl (${launchedWith === undefined ? 'none' : namedCallbackUrl(launchedWith)}); a relaunch does not change it: launch a new thread, or poll GET /threads/${existing.id}/wait`,
       existing.id,
       existing.status,
     );
   }
-  return existing;
+  return shownView(existing);
 }
 
 /**

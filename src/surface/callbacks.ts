@@ -1,5 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { sleep, systemClock, type Clock } from '../clock.js';
+import { openUserinfo } from '../context/sealedUserinfo.js';
 import { ConfigError, messageOf } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { Runtime, ThreadChange } from '../runtime/runtime.js';
@@ -51,7 +52,8 @@ export interface CallbackOptions {
   /**
    * The HMAC secret callbacks are signed with: `X-Switchyard-Signature: sha256=HMAC(secret,
    * "<X-Switchyard-Timestamp>.<body>")`, as switchyard's webhooks. Callbacks are always signed: a
-   * process without a secret sends none (and logs why, once per thread).
+   * process without a secret sends none (and logs why, once per thread). It also opens the
+   * credentials an HTTP launch sealed in its callbackUrl (`HttpOptions.callbackSecret`, the same secret).
    * @default process.env.SWITCHYARD_WEBHOOK_SECRET
    */
   secret?: string;
@@ -196,9 +198,18 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
    * Delivers a callback to `url`: its userinfo, if any, goes as `Authorization: Basic` (fetch
    * refuses a URL with one), and the logs name the receiver by origin and path only (no
    * credentials: neither userinfo nor a query token). Userinfo that cannot be sent (it does not
-   * percent-decode: the launch refuses it, an older thread may hold it) is a refusal.
+   * percent-decode: the launch refuses it, an older thread may hold it) is a refusal. Userinfo the
+   * launch sealed is opened with the secret first; one that does not open (the secret changed) is
+   * not sent, and not refused either: a process with the launch's secret may send it.
    */
-  async function deliver(url: string, payload: CallbackPayload): Promise<CallbackDelivery> {
+  async function deliver(recorded: string, payload: CallbackPayload): Promise<CallbackDelivery> {
+    const opened = openUserinfo(recorded, secret);
+    if (!opened.success) {
+      const error = `the callbackUrl ${opened.error}`;
+      logger.warn({ url: receiverOf(recorded), delivery: payload.id, threadId: payload.threadId, error }, 'callback not sent: its sealed credentials do not open');
+      return reported({ id: payload.id, url: receiverOf(recorded), threadId: payload.threadId, ok: false, attempts: 0, error });
+    }
+    const url = opened.data;
     const parsed = deliveryTargetOf(url);
     if (!parsed.success) {
       const error = `the callbackUrl ${parsed.error}`;

@@ -1,6 +1,7 @@
 import { type BusMessage, type BusSubscription, isBusError } from '../bus/bus.js';
 import { formatIssues, InvalidInputError, InvalidStateError, NotFoundError, VersionConflictError, messageOf } from '../errors.js';
 import { THREAD_ID_PATTERN, THREAD_ID_RULE } from '../runtime/runtime.js';
+import { shownView } from '../runtime/threadView.js';
 import { briefOf, controlPayloadSchema, type ThreadReply } from './payloads.js';
 import { PROCESS_HEADER, THREAD_OPS, type ThreadOp } from './subjects.js';
 import type { SurfaceContext } from './surfaceContext.js';
@@ -70,7 +71,8 @@ export function serveThreadRequests(ctx: SurfaceContext): ThreadRequests {
     try {
       if (op === 'get') {
         const view = await runtime.get(threadId);
-        return view === undefined ? fail('not_found', `thread not found: ${threadId}`) : { ok: true, thread: view };
+        // Shown as HTTP shows it: a callback URL recorded in clear (an earlier version) masked.
+        return view === undefined ? fail('not_found', `thread not found: ${threadId}`) : { ok: true, thread: shownView(view) };
       }
       const json = msg.json();
       if (!json.success) return fail('bad_request', `payload is not JSON: ${json.error}`);

@@ -14,7 +14,7 @@ import { startNatsServer, type NatsServerHandle } from '../support/natsServer.js
 import { eventually } from '../bus/waiting.js';
 import { call } from '../server/harness.js';
 import { signedWith, startReceiver, type Receiver } from '../server/receiver.js';
-import { startNode, uniqueToken } from './natsTestKit.js';
+import { plainClient, startNode, uniqueToken } from './natsTestKit.js';
 
 // An HTTP launch's callback in a NATS deployment: the API process takes no jobs and sends no
 // callbacks; the worker that brings the thread to rest calls the origin back, signed.
@@ -36,7 +36,7 @@ beforeAll(async () => {
   const common = { ...names, agents: [calculator], pipelines: [halve], model: createDemoModel(), queue: { ackWaitMs: 3_000, retryDelayMs: 200 } };
   api = await startNode(server.url, { ...common, processId: 'api', worker: false, callbacks: false });
   worker = await startNode(server.url, { ...common, processId: 'worker', observe: false, callbacks: { secret: SECRET, initialDelayMs: 10 } });
-  http = await startHttpServer(api.runtime, { port: 0, token: '' });
+  http = await startHttpServer(api.runtime, { port: 0, token: '', callbackSecret: SECRET });
   origin = await startReceiver();
 });
 
@@ -63,6 +63,45 @@ describe('callbackUrl on NATS', () => {
     const [, finished] = await origin.waitFor(2);
     expect(signedWith(finished!, SECRET)).toBe(true);
     expect(payloadOf(finished!)).toMatchObject({ type: 'thread.finished', threadId: launched.body.id, status: 'done', output: '8 / 2 = 4' });
+  });
+
+  it('with credentials: the KV holds them sealed, and the worker opens them to send Authorization: Basic', async () => {
+    const own = await startReceiver();
+    try {
+      const url = new URL(own.url);
+      url.username = 'nats-cb';
+      url.password = 'pw-NATS-SEALED-1';
+      const launched = await call<ThreadView>(http.url, 'POST', '/threads', { agent: 'calculator', input: 'multiply 2 by 21', callbackUrl: url.href });
+      expect(launched.status).toBe(201);
+      const [finished] = await own.waitFor(1);
+      expect(payloadOf(finished!)).toMatchObject({ type: 'thread.finished', threadId: launched.body.id, output: '2 * 21 = 42' });
+      expect(finished!.headers.authorization).toBe(`Basic ${Buffer.from('nats-cb:pw-NATS-SEALED-1').toString('base64')}`);
+      const stored = await worker.runtime.get(launched.body.id);
+      expect(JSON.stringify(stored)).not.toContain('pw-NATS-SEALED-1');
+      expect(JSON.stringify(launched.body)).not.toContain('pw-NATS-SEALED-1');
+    } finally {
+      await own.close();
+    }
+  });
+
+  it('recorded in clear by an earlier version: still sent with Basic, and a NATS get request shows it masked', async () => {
+    const own = await startReceiver();
+    const client = await plainClient(server.url);
+    try {
+      const url = new URL(own.url);
+      url.username = 'old';
+      url.password = 'pw-NATS-LEGACY-1';
+      await api.runtime.launch('calculator', 'multiply 3 by 3', { threadId: 'cb-legacy-clear', source: { kind: 'http', replyTo: url.href } });
+      const [finished] = await own.waitFor(1);
+      expect(finished!.headers.authorization).toBe(`Basic ${Buffer.from('old:pw-NATS-LEGACY-1').toString('base64')}`);
+      const got = await client.request<{ ok: boolean; thread: ThreadView }>(`${names.prefix}.thread.cb-legacy-clear.get`, '');
+      expect(got.ok).toBe(true);
+      expect(got.thread.events[0]).toMatchObject({ data: { source: { replyTo: `http://old:***@127.0.0.1:${url.port}/hook` } } });
+      expect(JSON.stringify(got)).not.toContain('pw-NATS-LEGACY-1');
+    } finally {
+      await client.close();
+      await own.close();
+    }
   });
 
   it('is called by the worker that runs a pipeline’s child when the child waits for a human, naming the child', async () => {

@@ -177,12 +177,12 @@ describe('a callbackUrl with credentials and a query token', () => {
 describe('credentials that cannot be sent', () => {
   it('are refused at launch: 400 naming callbackUrl (userinfo whose percent-encoding does not decode)', async () => {
     const h = createHarness();
-    const server = await startHttpServer(h.runtime, { port: 0, token: '' });
+    const server = await startHttpServer(h.runtime, { port: 0, token: '', callbackSecret: SECRET });
     kit.cleanups.push(() => h.runtime.close(), server.close);
     const refused = await call(server.url, 'POST', '/threads', { agent: 'echo', input: 'x', callbackUrl: 'https://user:%E0%A4%A@example.com/cb' });
     expect(refused.status).toBe(400);
     expect(refused.body.issues).toEqual([expect.stringMatching(/^callbackUrl: .*userinfo/)]);
-    // Credentials that decode are taken.
+    // Credentials that decode are taken (sealed with the secret).
     const taken = await call(server.url, 'POST', '/threads', { agent: 'echo', input: 'x', callbackUrl: 'https://user:p%40ss@example.com/cb' });
     expect(taken.status).toBe(201);
   });

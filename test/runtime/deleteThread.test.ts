@@ -101,9 +101,9 @@ describe('runtime.delete', () => {
       async delete(id, expectedVersion) {
         deletes.push(expectedVersion);
         if (conflicts-- > 0) {
-          // The outcome of the call the cancel left running lands first.
+          // The outcome of the call the cancel left running lands first (then, for t2, a conflict again).
           const at = new Date().toISOString();
-          await inner.append(id, expectedVersion, [{ seq: expectedVersion + 1, at, type: 'tool_result', data: { callId: 'c1', tool: 'publish', result: 'posted', durationMs: 1 } }]);
+          if (expectedVersion === 4) await inner.append(id, 4, [{ seq: 5, at, type: 'tool_result', data: { callId: 'c1', tool: 'publish', result: 'posted', durationMs: 1 } }]);
           throw new VersionConflictError(id, expectedVersion, expectedVersion + 1);
         }
         return inner.delete!(id, expectedVersion);

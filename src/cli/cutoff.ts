@@ -17,9 +17,9 @@ const TAKES = 'a duration such as 30d or 12h, or an ISO date such as 2026-01-31'
  * naming what it takes.
  */
 export function parseCutoff(value: string, now: number): { success: true; data: number } | { success: false; error: string } {
-  const duration = DURATION.exec(value);
-  if (duration !== null) {
-    const at = now - Number(duration[1]) * UNIT_MS[duration[2]!]!;
+  const duration = parseDuration(value);
+  if (duration !== undefined) {
+    const at = now - duration;
     // Before the first instant a Date can hold: no thread is that old.
     return at >= -MAX_DATE_MS ? { success: true, data: at } : { success: false, error: `${value} goes back further than any date` };
   }
@@ -35,4 +35,10 @@ export function parseCutoff(value: string, now: number): { success: true; data: 
 function dayExists(day: string): boolean {
   const midnight = Date.parse(`${day}T00:00:00.000Z`);
   return Number.isFinite(midnight) && new Date(midnight).toISOString().startsWith(day);
+}
+
+/** A whole number and a unit (`s`, `m`, `h`, `d`, `w`: `30d`, `12h`) in milliseconds; undefined for anything else. */
+export function parseDuration(value: string): number | undefined {
+  const duration = DURATION.exec(value);
+  return duration === null ? undefined : Number(duration[1]) * UNIT_MS[duration[2]!]!;
 }

@@ -1,4 +1,4 @@
-import { InvalidStateError, NotFoundError, VersionConflictError } from '../errors.js';
+import { InvalidStateError, NotFoundError, NotSupportedError, VersionConflictError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { ThreadStore } from '../store/threadStore.js';
 import type { Thread } from '../thread/events.js';
@@ -19,7 +19,7 @@ export interface DeleteSources {
  * Deletes a thread that ended (done, failed or cancelled) from the store, for good (see
  * {@link Runtime.delete}). Refused with an {@link InvalidStateError}: a thread that has not ended
  * (cancel it first), a pipeline's child while its pipeline has not ended (it may still need the
- * child's result), and any thread when the store cannot delete. A version conflict (an event that
+ * child's result), and any thread when the store cannot delete (a {@link NotSupportedError}). A version conflict (an event that
  * landed after the read: the outcome of the call a cancel left running) reads and checks the
  * thread again, once; a second one is thrown.
  */
@@ -28,7 +28,7 @@ export async function deleteThread(sources: DeleteSources, threadId: string): Pr
   for (let attempt = 1; ; attempt++) {
     const thread = await sources.load(threadId);
     const version = await deletable(sources, thread);
-    if (store.delete === undefined) throw new InvalidStateError(`thread ${threadId} cannot be deleted: this store cannot delete threads`, threadId, statusOf(deriveState(thread.events)));
+    if (store.delete === undefined) throw new NotSupportedError(`thread ${threadId} cannot be deleted: this store cannot delete threads`, threadId, statusOf(deriveState(thread.events)));
     let deleted: boolean;
     try {
       deleted = await store.delete(threadId, version);

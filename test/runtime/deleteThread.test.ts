@@ -154,4 +154,23 @@ describe('runtime.delete', () => {
     expect(seen).toEqual(['input', 'decision', 'final']);
     expect((await runtime.get('t1'))?.output).toBe('second');
   });
+
+  it('another process that had read the thread before its deletion hears of every event of a thread created again under its id', async () => {
+    const store = createMemoryStore();
+    const here = createRuntime({ agents: [calculator], store, model: scriptedModel([]) });
+    const elsewhere = createRuntime({ agents: [calculator], store, model: scriptedModel([]) });
+    await store.create(threadOf('t1', 'calculator', [input(), { type: 'decision', data: { callId: 'c1', step: 1, intent: 'done_for_now', args: { message: 'x' }, model: 'm', promptHash: 'sha256:x', tokens: { prompt: 1, completion: 1 }, latencyMs: 0 } }, { type: 'final', data: { output: 'first' } }]));
+    await elsewhere.ingest('t1');
+    const heard: number[] = [];
+    elsewhere.subscribe((change) => heard.push(...change.events.map((e) => e.seq)));
+
+    await here.delete('t1');
+    // Launched again under the same id by another process: the bus tells this one of each write.
+    await store.create(threadOf('t1', 'calculator', [input()]));
+    await elsewhere.ingest('t1');
+    await store.append('t1', 1, [{ seq: 2, at: new Date().toISOString(), type: 'final', data: { output: 'second' } }]);
+    await elsewhere.ingest('t1');
+
+    expect(heard).toEqual([1, 2]);
+  });
 });

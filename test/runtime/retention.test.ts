@@ -6,6 +6,7 @@
 import { SimulatedClock } from 'xstate';
 import { afterEach, describe, expect, it } from 'vitest';
 import { calculator } from '../../agents/calculator/index.js';
+import { ConfigError } from '../../src/errors.js';
 import { scriptedModel } from '../../src/model/scriptedModel.js';
 import { startRetention, type Retention } from '../../src/runtime/retention.js';
 import { createRuntime } from '../../src/runtime/runtime.js';
@@ -104,5 +105,18 @@ describe('retention of ended threads', () => {
     clock.increment(2 * HOUR);
     await retention.idle();
     expect(await ids(store)).toEqual(['old']);
+  });
+
+  it('refuses options that would spin or do nothing, with a ConfigError naming them', () => {
+    const { runtime } = setup();
+    for (const [options, message] of [
+      [{ retainMs: 0 }, 'retention: retainMs must be a positive number of milliseconds'],
+      [{ retainMs: Number.NaN }, 'retention: retainMs must be a positive number of milliseconds'],
+      [{ retainMs: DAY, intervalMs: 999 }, 'retention: intervalMs must be at least 1000'],
+      [{ retainMs: DAY, batch: 0 }, 'retention: batch must be a positive integer'],
+      [{ retainMs: DAY, batch: 1.5 }, 'retention: batch must be a positive integer'],
+    ] as const) {
+      expect(() => startRetention(runtime, options), JSON.stringify(options)).toThrow(new ConfigError(message));
+    }
   });
 });

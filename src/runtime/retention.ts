@@ -1,5 +1,5 @@
 import { systemClock, type Clock } from '../clock.js';
-import { InvalidStateError, messageOf, NotFoundError, NotSupportedError, VersionConflictError } from '../errors.js';
+import { ConfigError, InvalidStateError, messageOf, NotFoundError, NotSupportedError, VersionConflictError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { TERMINAL_STATUSES } from '../thread/state.js';
 import type { Runtime } from './runtime.js';
@@ -8,7 +8,7 @@ import type { Runtime } from './runtime.js';
 export interface RetentionOptions {
   /** How long after its last update a thread that ended is kept (ms). */
   retainMs: number;
-  /** How often the threads are looked through (ms). @default the retention, at most an hour */
+  /** How often the threads are looked through (ms), at least 1000. @default the retention, at most an hour */
   intervalMs?: number;
   /** Threads deleted at most per round; the rest wait for the next. @default 1000 */
   batch?: number;
@@ -29,6 +29,8 @@ export interface Retention {
 /** Threads listed per page of a round's walk. */
 const PAGE = 100;
 const HOUR_MS = 3_600_000;
+/** The shortest interval between rounds: a second. */
+const MIN_INTERVAL_MS = 1_000;
 
 /**
  * Deletes, at once and then every `intervalMs`, the threads that ended (done, failed, cancelled)
@@ -38,10 +40,14 @@ const HOUR_MS = 3_600_000;
  * whose pipeline has not ended, is skipped (and tried again next round). A round that did anything
  * logs one line with its counts (a warning when a deletion failed, naming the first error); a
  * store that cannot delete stops the round at its first thread. A round that fails (the store is
- * unreachable) is logged, and the next one tries again.
+ * unreachable) is logged, and the next one tries again. A retention that is not a positive number,
+ * an interval under a second or a batch that is not a positive integer is a {@link ConfigError}.
  */
 export function startRetention(runtime: Pick<Runtime, 'list' | 'delete'>, options: RetentionOptions): Retention {
   const { retainMs, intervalMs = Math.min(retainMs, HOUR_MS), batch = 1_000, clock = systemClock, logger = silentLogger() } = options;
+  if (!(retainMs > 0) || !Number.isFinite(retainMs)) throw new ConfigError('retention: retainMs must be a positive number of milliseconds');
+  if (!(intervalMs >= MIN_INTERVAL_MS)) throw new ConfigError(`retention: intervalMs must be at least ${MIN_INTERVAL_MS}`);
+  if (!Number.isInteger(batch) || batch < 1) throw new ConfigError('retention: batch must be a positive integer');
   let closed = false;
   let timer: unknown;
   let current: Promise<void> = Promise.resolve();

@@ -104,6 +104,13 @@ export class InvalidStateError extends SwitchyardError {
 }
 
 /**
+ * The store cannot do what was asked of the thread (a store without `ThreadStore.delete` cannot
+ * delete threads): a limit of the deployment, not of the thread, so trying again does not help.
+ * HTTP 409, as the other {@link InvalidStateError}s.
+ */
+export class NotSupportedError extends InvalidStateError {}
+
+/**
  * The thread already ended (`done`, `failed` or `cancelled`): it takes no event after its end, so
  * an append (a control, a late step) is refused and nothing is written. A control asked of an ended
  * thread gets this answer (HTTP 409, `conflict` on NATS), however late it finds out (a cancel that

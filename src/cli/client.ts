@@ -96,6 +96,8 @@ export interface Client {
   get(threadId: string): Promise<ThreadView>;
   respond(threadId: string, body: RespondBody): Promise<ThreadView>;
   control(threadId: string, action: 'pause' | 'resume' | 'cancel', body?: ControlBody): Promise<ThreadView>;
+  /** `DELETE /threads/:id`: deletes a thread that ended (409 when it has not, 404 when there is none). */
+  delete(threadId: string): Promise<void>;
   /**
    * The thread's events after `afterSeq`, stored then live, read from the server-sent event stream.
    * It ends when the thread ends (the server closes the stream) or when `signal` aborts.
@@ -160,6 +162,9 @@ export function createClient(options: ClientOptions): Client {
     get: (id) => json<ThreadView>('GET', thread(id)),
     respond: (id, body) => json<ThreadView>('POST', `${thread(id)}/respond`, body),
     control: (id, action, body = {}) => json<ThreadView>('POST', `${thread(id)}/${action}`, body),
+    async delete(id) {
+      await send('DELETE', thread(id));
+    },
     async *events(id, { afterSeq = 0, signal } = {}) {
       // The seq of the last event yielded: a stream opened again resumes after it.
       const last = { seq: afterSeq };

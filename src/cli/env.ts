@@ -6,6 +6,7 @@ import type { NatsCredentials } from '../nats/natsAuth.js';
 import { createOpenAIModel } from '../model/openaiModel.js';
 import type { WebhookTarget } from '../server/webhooks.js';
 import { deliveryTargetOf } from '../store/deliveryTarget.js';
+import { parseDuration } from './cutoff.js';
 
 // What `serve` and `worker` read from the environment, in one place.
 
@@ -139,4 +140,20 @@ export function webhooksFromEnv(env: NodeJS.ProcessEnv): WebhookTarget[] | undef
     if (!target.success) throw new ConfigError(`SWITCHYARD_WEBHOOK_URL: ${target.receiver ?? 'a value that'} ${target.error}`);
   }
   return urls.map((url) => ({ url, secret }));
+}
+
+/** The shortest retention `SWITCHYARD_RETAIN_ENDED` may ask for: a minute. */
+const MIN_RETAIN_MS = 60_000;
+
+/**
+ * How long `serve` keeps threads that ended (`SWITCHYARD_RETAIN_ENDED`: a duration such as `30d`
+ * or `12h`, at least `1m`), in ms; undefined (kept for ever) when unset or empty. Anything else is
+ * a {@link ConfigError} naming the setting.
+ */
+export function retainEndedFromEnv(env: NodeJS.ProcessEnv): number | undefined {
+  const raw = env.SWITCHYARD_RETAIN_ENDED ?? '';
+  if (raw.trim() === '') return undefined;
+  const ms = parseDuration(raw.trim());
+  if (ms === undefined || ms < MIN_RETAIN_MS) throw new ConfigError(`SWITCHYARD_RETAIN_ENDED must be a duration of at least 1m such as 30d or 12h (got ${JSON.stringify(raw)})`);
+  return ms;
 }

@@ -7,6 +7,7 @@ import type { ErrorBody } from '../server/errorMapper.js';
 import { cliContext, EXIT, UsageError, type CliIO, type GlobalOptions } from './cliContext.js';
 import { ServerError, UnreachableError } from './client.js';
 import { DEFAULT_URL } from './format.js';
+import { addDeleteCommands } from './deleteCommands.js';
 import { addServerCommands } from './serverCommands.js';
 import { addThreadCommands } from './threadCommands.js';
 
@@ -39,11 +40,13 @@ Examples:
   $ switchyard launch calculator "what is (3 + 4) / 2"
   $ switchyard watch <thread-id>                         # what it did so far, then live
   $ switchyard respond <thread-id> --approve
-  $ switchyard threads --status awaiting_human`,
+  $ switchyard threads --status awaiting_human
+  $ switchyard prune --ended-before 30d --dry-run          # threads that ended over 30 days ago`,
     );
 
   addServerCommands(program, cli);
   addThreadCommands(program, cli);
+  addDeleteCommands(program, cli);
 
   try {
     await program.parseAsync([...argv]);

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { redactUrl } from '../context/redactUrl.js';
 import { ConfigError, messageOf } from '../errors.js';
+import { startRetention } from '../runtime/retention.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { startHttpServer, type HttpServer } from '../server/httpServer.js';
 import { inspectorExtension } from '../inspector/mount.js';
@@ -9,10 +10,14 @@ import type { DeliveryLedger } from '../store/deliveryLedger.js';
 import type { WebhookTarget } from '../server/webhooks.js';
 import { DRAIN_MS, embeddedBackend, natsBackend, type Backend, type BackendOptions } from './backend.js';
 import { BUNDLED_EXAMPLES } from './bundled.js';
-import { inspectWebsocket, loggerFromEnv, modelBaseUrl, modelFromEnv, MODEL_VARIABLES, webhooksFromEnv } from './env.js';
+import { inspectWebsocket, loggerFromEnv, modelBaseUrl, modelFromEnv, MODEL_VARIABLES, retainEndedFromEnv, webhooksFromEnv } from './env.js';
 import { DEFAULT_URL, eventLine, shellQuote, type CommandHint } from './format.js';
 import { describeProject, type Project } from './project.js';
 import type { Json } from '../thread/events.js';
+
+/** Threads that ended deleted at most per round of retention (`SWITCHYARD_RETAIN_ENDED`). */
+const RETENTION_BATCH = 1_000;
+const HOUR_MS = 3_600_000;
 
 /** Options of the `serve` command, after commander parsed them. */
 export interface ServeOptions {
@@ -69,6 +74,7 @@ export async function serve(project: Project, options: ServeOptions, io: ServeIO
   // Read (and checked) before anything is opened.
   const webhooks = webhooksFromEnv(io.env);
   inspectWebsocket(io.env);
+  const retainMs = retainEndedFromEnv(io.env);
   const backend = options.natsUrl
     ? await natsBackend({ ...base, natsUrl: options.natsUrl, worker: options.worker ?? true, ...optional(options) })
     : await embeddedBackend(resolve(options.dir), base);
@@ -104,6 +110,11 @@ export async function serve(project: Project, options: ServeOptions, io: ServeIO
   const { runtime } = backend;
   const recovered = await runtime.recover();
   if (recovered > 0) io.out(`recovered ${recovered === 1 ? '1 thread that was' : `${recovered} threads that were`} running when the last process stopped`);
+  const retention = retainMs === undefined ? undefined : startRetention(runtime, { retainMs, intervalMs: Math.min(retainMs, HOUR_MS), batch: RETENTION_BATCH, logger });
+  if (retainMs !== undefined) {
+    const every = retainMs >= HOUR_MS ? 'every hour' : `every ${io.env.SWITCHYARD_RETAIN_ENDED!.trim()}`;
+    io.out(`retention: threads that ended are deleted ${io.env.SWITCHYARD_RETAIN_ENDED!.trim()} after their last update (looked for ${every}, at most ${RETENTION_BATCH} at a time)`);
+  }
 
   io.out('');
   io.out('try:');
@@ -121,6 +132,7 @@ export async function serve(project: Project, options: ServeOptions, io: ServeIO
   const stop = await Promise.race([io.stopped.then((signal) => ({ signal })), ...(backend.lost ? [backend.lost.then((holder) => ({ lostTo: holder }))] : [])]);
   logger.info(stop, 'shutting down');
   try {
+    await retention?.close();
     await server.close();
     detachCallbacks?.();
     await callbacks?.close();

@@ -193,7 +193,8 @@ function parseThreadId(value: string): string {
   return value;
 }
 
-function parseLimit(value: string): number {
+/** `--limit` and `--max`: a whole number from 1 to 10000. */
+export function parseLimit(value: string): number {
   const limit = Number(value);
   if (!/^\d+$/.test(value) || limit < 1 || limit > 10_000) throw new InvalidArgumentError('must be a number from 1 to 10000');
   return limit;

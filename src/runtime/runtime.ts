@@ -11,9 +11,10 @@ import type { Model } from '../model/model.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
 import type { ChildLauncher } from '../pipeline/pipelineSteps.js';
 import type { ListOptions, ThreadStore, ThreadSummary } from '../store/threadStore.js';
-import type { Thread, ThreadEvent } from '../thread/events.js';
+import { versionOf, type Thread, type ThreadEvent } from '../thread/events.js';
 import { deriveState, RESTING_STATUSES, statusOf } from '../thread/state.js';
 import { assertOwner, checkLaunch, launchThread, type LaunchOptions, type LaunchSources } from './launching.js';
+import { deleteThread } from './deleteThread.js';
 import { createSettling } from './settling.js';
 import { controlThread, endedWithParent, respondToThread, type ControlOptions, type ControlSources } from './threadControl.js';
 import { createThreadDriver, type AbandonedCalls, type ScheduleReason, type ThreadDriver } from './threadDriver.js';
@@ -119,8 +120,23 @@ export interface Runtime {
    */
   cancel(threadId: string, options?: ControlOptions): Promise<ThreadView>;
   /**
-   * The thread's events, stored then live, until it ends (done, failed, cancelled) or `signal`
-   * aborts. A thread cancelled while a tool call of it ran in another process is watched past the
+   * Deletes a thread that ended (done, failed or cancelled) and everything the store keeps for it,
+   * for good (GDPR erasure, disk): `get` then answers `undefined`, `list` leaves it out, and its id
+   * may be launched again as a new thread. Followers of the thread here (`watch`, an SSE stream)
+   * end, and a `settled` still waiting rejects with a {@link NotFoundError}; one info line is
+   * logged. A pipeline's children are not deleted with it.
+   *
+   * Throws a {@link NotFoundError} when there is no such thread, and an {@link InvalidStateError}
+   * (HTTP 409) when it has not ended (cancel it first), when it is a pipeline's child and the
+   * pipeline has not ended (it may still need the child's result), or when the store cannot
+   * delete (`ThreadStore.delete` is optional). An event that lands meanwhile (the outcome of a
+   * call its cancel left running) makes it read and check the thread again, once; a second
+   * {@link VersionConflictError} is thrown.
+   */
+  delete(threadId: string): Promise<void>;
+  /**
+   * The thread's events, stored then live, until it ends (done, failed, cancelled), is deleted, or
+   * `signal` aborts. A thread cancelled while a tool call of it ran in another process is watched past the
    * cancel until that call's outcome is recorded (that process records it after the cancel), at
    * most until the tool's `timeoutMs` from the call's start plus 10 s (2 minutes from its start
    * for a tool of an agent this runtime does not have); see `awaitedOutcome`.
@@ -328,6 +344,19 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     pause: (threadId, opts = {}) => controlThread(controlSources, threadId, 'pause', opts),
     resume: (threadId, opts = {}) => controlThread(controlSources, threadId, 'resume', opts),
     cancel: (threadId, opts = {}) => controlThread(controlSources, threadId, 'cancel', opts),
+    delete: (threadId) =>
+      deleteThread(
+        {
+          store: inner,
+          load,
+          logger,
+          forget: (id) => {
+            driver.forget(id);
+            events.deleted(id);
+          },
+        },
+        threadId,
+      ),
     watch: (threadId, opts = {}) => watchThread(threadId, opts, { events, load, clock, agents }),
     settled: (threadId, opts = {}) => settling.settled(threadId, undefined, { ...opts, untilOutcome: true }),
     recover: () => recoverThreads(store, controlSources, { agents, pipelines, driver, logger }),
@@ -345,7 +374,9 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     async ingest(threadId) {
       const thread = await store.get(threadId);
       if (thread === undefined) return;
-      const known = events.emittedVersion(threadId);
+      const emitted = events.emittedVersion(threadId);
+      // Shorter than what was emitted of it: deleted and created again (by another process), all new.
+      const known = versionOf(thread) < emitted ? 0 : emitted;
       const fresh = thread.events.filter((e) => e.seq > known);
       if (fresh.length === 0) return;
       events.emit(thread, fresh, true);

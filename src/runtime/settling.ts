@@ -1,6 +1,6 @@
 import type { Agent } from '../agent/agent.js';
 import type { Clock } from '../clock.js';
-import { messageOf } from '../errors.js';
+import { messageOf, NotFoundError } from '../errors.js';
 import type { Thread } from '../thread/events.js';
 import { RESTING_STATUSES } from '../thread/state.js';
 import type { ThreadEvents } from './threadEvents.js';
@@ -68,6 +68,7 @@ export function createSettling(sources: SettlingSources): Settling {
         done = true;
         sources.clock.clearTimeout(deadline);
         unsubscribe();
+        unlisten();
         const waiting = restListeners.get(threadId);
         waiting?.delete(onActorRest);
         if (waiting?.size === 0) restListeners.delete(threadId);
@@ -89,6 +90,8 @@ export function createSettling(sources: SettlingSources): Settling {
       const unsubscribe = sources.events.subscribeThread(threadId, (change) => {
         if (RESTING_STATUSES.includes(change.status) && !sources.isBusy(threadId)) rest(viewOf(change.thread));
       });
+      // Deleted while an outcome was awaited: there is nothing left to wait for.
+      const unlisten = sources.events.onDeleted(threadId, () => finish(new NotFoundError('thread', threadId)));
       // Resting includes a pipeline waiting on a child thread (its status stays running). The
       // supervisor reports a rest from inside its transition, before its snapshot drops the child:
       // look once that transition is over.

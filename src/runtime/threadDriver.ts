@@ -86,6 +86,8 @@ export interface ThreadDriver {
   forward(threadId: string, event: AgentMachineEvent): void;
   /** Drops the thread's actor without waiting (its thread stays where the log says). */
   evict(threadId: string): void;
+  /** Forgets a deleted thread: its actor, its wake-up, a restart it was due; nothing moves it again. */
+  forget(threadId: string): void;
   /** Actors in memory now. */
   activeCount(): number;
   /**
@@ -294,6 +296,12 @@ export function createThreadDriver(options: ThreadDriverOptions): ThreadDriver {
     evict: (threadId) => {
       wakeUps.cancel(threadId);
       supervisor.send({ type: 'EVICT', threadId });
+    },
+    forget: (threadId) => {
+      wakeUps.cancel(threadId);
+      failedSteps.delete(threadId);
+      restartWhenRested.delete(threadId);
+      if (isActive(threadId)) supervisor.send({ type: 'EVICT', threadId });
     },
     activeCount: () => supervisor.getSnapshot().context.running.length,
     close(drainMs) {

@@ -30,6 +30,13 @@ export interface ThreadEvents {
   subscribe(listener: Listener): () => void;
   /** Listens to one thread, so a write wakes only its own thread's waiters. */
   subscribeThread(threadId: string, listener: Listener): () => void;
+  /**
+   * Listens for the thread's deletion (followers end, waiters are told it is gone). Returns an
+   * unsubscribe function.
+   */
+  onDeleted(threadId: string, listener: () => void): () => void;
+  /** Tells the thread's deletion listeners it was deleted, and forgets its version (the id may be created again). */
+  deleted(threadId: string): void;
   /** The threads that have listeners of their own now. */
   watchedThreads(): string[];
   /** Drops every listener. */
@@ -61,7 +68,7 @@ class Change implements ThreadChange {
  * The last version emitted per thread, for the most recent threads: two generations of a map, the
  * older dropped whole when the newer fills, so remembering costs one map write per emit.
  */
-function createVersions(): { remember(threadId: string, version: number): void; get(threadId: string): number } {
+function createVersions(): { remember(threadId: string, version: number): void; get(threadId: string): number; forget(threadId: string): void } {
   let current = new Map<string, number>();
   let previous = new Map<string, number>();
   return {
@@ -73,6 +80,10 @@ function createVersions(): { remember(threadId: string, version: number): void; 
       current.set(threadId, version);
     },
     get: (threadId) => current.get(threadId) ?? previous.get(threadId) ?? 0,
+    forget(threadId) {
+      current.delete(threadId);
+      previous.delete(threadId);
+    },
   };
 }
 
@@ -96,6 +107,7 @@ function call(listener: Listener, change: ThreadChange, logger: Logger): void {
 export function createThreadEvents(logger: Logger): ThreadEvents {
   const listeners = new Set<Listener>();
   const threadListeners = new Map<string, Set<Listener>>();
+  const deletionListeners = new Map<string, Set<() => void>>();
   const versions = createVersions();
   return {
     emit(thread, events, ingested = false) {
@@ -121,10 +133,30 @@ export function createThreadEvents(logger: Logger): ThreadEvents {
         if (set.size === 0 && threadListeners.get(threadId) === set) threadListeners.delete(threadId);
       };
     },
+    onDeleted(threadId, listener) {
+      let set = deletionListeners.get(threadId);
+      if (set === undefined) deletionListeners.set(threadId, (set = new Set()));
+      set.add(listener);
+      return () => {
+        set.delete(listener);
+        if (set.size === 0 && deletionListeners.get(threadId) === set) deletionListeners.delete(threadId);
+      };
+    },
+    deleted(threadId) {
+      versions.forget(threadId);
+      for (const listener of [...(deletionListeners.get(threadId) ?? [])]) {
+        try {
+          listener();
+        } catch (error) {
+          logger.error({ threadId, err: messageOf(error) }, 'thread deletion listener failed');
+        }
+      }
+    },
     watchedThreads: () => [...threadListeners.keys()],
     clear() {
       listeners.clear();
       threadListeners.clear();
+      deletionListeners.clear();
     },
   };
 }

@@ -52,7 +52,8 @@ export interface WatchSources {
 }
 
 /**
- * A thread's events, stored then live, until it ends (done, failed, cancelled) or the signal aborts.
+ * A thread's events, stored then live, until it ends (done, failed, cancelled), it is deleted, or the
+ * signal aborts.
  * Listens before it reads, so no event written in between is missed. A thread cancelled while a
  * tool call of it ran in another process is watched past the cancel until that process records
  * the call's outcome, or the wait for it runs out (see {@link awaitedOutcome}).
@@ -68,6 +69,12 @@ export async function* watchThread(threadId: string, opts: WatchOptions, sources
   });
   const onAbort = (): void => wake?.();
   opts.signal?.addEventListener('abort', onAbort);
+  // Deleted (it had ended): nothing more will come, whatever it awaited.
+  let deleted = false;
+  const unlisten = sources.events.onDeleted(threadId, () => {
+    deleted = true;
+    wake?.();
+  });
   // Until when the watch goes on, the thread being as written: always while it moves; once it
   // ended, until an outcome it awaits is due, else not at all.
   const endsAt = (thread: Thread): number => {
@@ -85,7 +92,7 @@ export async function* watchThread(threadId: string, opts: WatchOptions, sources
       }
     }
     let until = endsAt(thread);
-    while (clock.now() < until && !opts.signal?.aborted) {
+    while (clock.now() < until && !opts.signal?.aborted && !deleted) {
       const change = queue.shift();
       if (change === undefined) {
         await new Promise<void>((resolve) => {
@@ -106,6 +113,7 @@ export async function* watchThread(threadId: string, opts: WatchOptions, sources
   } finally {
     clock.clearTimeout(timer);
     unsubscribe();
+    unlisten();
     opts.signal?.removeEventListener('abort', onAbort);
   }
 }

@@ -26,7 +26,8 @@ export interface EventStreamOptions {
  * left to send answers 204, which tells an EventSource to stop reconnecting. A thread cancelled
  * while a tool call of it ran in another process has that call's outcome left to send: the stream
  * goes on past the cancel until it is recorded (see `Runtime.watch`); when the wait runs out
- * first, `end` says so with `unrecordedCall: { callId, tool }`. Comment lines every
+ * first, `end` says so with `unrecordedCall: { callId, tool }`. A thread deleted meanwhile
+ * (`DELETE /threads/:id`) ends its streams with `end` `{ status: null, deleted: true }`. Comment lines every
  * `heartbeatMs` keep proxies from closing an idle stream; a client disconnect stops the watch.
  */
 export async function streamThreadEvents(c: Context, threadId: string, options: EventStreamOptions): Promise<Response> {
@@ -53,7 +54,8 @@ export async function streamThreadEvents(c: Context, threadId: string, options: 
       if (!life.signal.aborted) {
         const ended = await runtime.get(threadId);
         const unrecorded = ended === undefined ? undefined : unrecordedCall(ended.events);
-        const end = { status: ended?.status ?? null, ...(unrecorded === undefined ? {} : { unrecordedCall: { callId: unrecorded.callId, tool: unrecorded.tool } }) };
+        // Deleted while followed: `{ status: null, deleted: true }`.
+        const end = { status: ended?.status ?? null, ...(ended === undefined ? { deleted: true } : {}), ...(unrecorded === undefined ? {} : { unrecordedCall: { callId: unrecorded.callId, tool: unrecorded.tool } }) };
         await stream.writeSSE({ event: 'end', data: JSON.stringify(end) });
       }
     } catch (error) {

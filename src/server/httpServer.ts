@@ -44,7 +44,7 @@ export interface HttpOptions {
   heartbeatMs?: number;
   /**
    * Aborting it ends open event streams and waits, so a server can close; from then on, requests
-   * that would start work (launch, respond, pause, resume, cancel, hooks) are refused with 503
+   * that would start work (launch, respond, pause, resume, cancel, delete, hooks) are refused with 503
    * `the server is shutting down` and `Connection: close`, while reads are still answered.
    */
   signal?: AbortSignal;
@@ -190,6 +190,9 @@ const MAX_WAIT_MS = 300_000;
  * - `POST /threads/:id/respond` `{ requestId, approved?, answer?, comment?, by? }`: answers the open
  *   human request; 409 when `requestId` is not that request or another answer won
  * - `POST /threads/:id/pause|resume|cancel` `{ reason?, by? }` (body optional): 409 once ended
+ * - `DELETE /threads/:id`: deletes a thread that ended, for good: 204; 404 when there is none; 409
+ *   when it has not ended (cancel it first), when it is a pipeline's child and the pipeline has
+ *   not ended, or when the store cannot delete (see `Runtime.delete`)
  * - `GET /threads/:id/events`: server-sent events (see `streamThreadEvents`)
  * - `GET /threads/:id/wait?timeoutMs=`: the thread once it stops moving (ended, waiting for a human
  *   or paused): 200; still moving after `timeoutMs` (default 30 s, at most 300 s): 202 and the thread
@@ -355,6 +358,11 @@ export function createHttpApp(served: Runtime, options: HttpOptions = {}): HttpA
     });
   }
 
+  app.delete('/threads/:id', async (c) => {
+    await runtime.delete(threadIdParam(c));
+    return c.body(null, 204);
+  });
+
   mountHooks(app, runtime, { secret: hookSecret, toleranceSeconds: hookToleranceSeconds, logger });
 
   app.get('/threads/:id/events', (c) => streamThreadEvents(c, threadIdParam(c), { runtime, logger, heartbeatMs, shutdown }));
@@ -465,7 +473,7 @@ export async function startHttpServer(runtime: Runtime, options: HttpServerOptio
 }
 
 /** The runtime's methods that start or change work, refused once the server is stopping. */
-const WORK: ReadonlySet<PropertyKey> = new Set<keyof Runtime>(['launch', 'respond', 'pause', 'resume', 'cancel']);
+const WORK: ReadonlySet<PropertyKey> = new Set<keyof Runtime>(['launch', 'respond', 'pause', 'resume', 'cancel', 'delete']);
 
 function stopping(): HTTPException {
   return new HTTPException(503, { message: SHUTTING_DOWN });

@@ -1,6 +1,6 @@
 /** What `serve` and `worker` read from the environment. */
 import { describe, expect, it } from 'vitest';
-import { inspectHeartbeat } from '../../src/cli/env.js';
+import { inspectHeartbeat, retainEndedFromEnv } from '../../src/cli/env.js';
 import { ConfigError } from '../../src/errors.js';
 
 describe('SWITCHYARD_INSPECT_HEARTBEAT_MS', () => {
@@ -15,6 +15,23 @@ describe('SWITCHYARD_INSPECT_HEARTBEAT_MS', () => {
     for (const bad of ['0', '-5', '1.5', '5s', 'soon', '99999999999']) {
       expect(() => inspectHeartbeat({ SWITCHYARD_INSPECT_HEARTBEAT_MS: bad }), bad).toThrow(ConfigError);
       expect(() => inspectHeartbeat({ SWITCHYARD_INSPECT_HEARTBEAT_MS: bad }), bad).toThrow(/^SWITCHYARD_INSPECT_HEARTBEAT_MS must be a whole number of milliseconds from 1 to 3600000, not /);
+    }
+  });
+});
+
+describe('SWITCHYARD_RETAIN_ENDED', () => {
+  it('unset or empty: no retention; a duration: how long ended threads are kept (ms)', () => {
+    expect(retainEndedFromEnv({})).toBeUndefined();
+    expect(retainEndedFromEnv({ SWITCHYARD_RETAIN_ENDED: '' })).toBeUndefined();
+    expect(retainEndedFromEnv({ SWITCHYARD_RETAIN_ENDED: '30d' })).toBe(30 * 86_400_000);
+    expect(retainEndedFromEnv({ SWITCHYARD_RETAIN_ENDED: ' 12h ' })).toBe(12 * 3_600_000);
+    expect(retainEndedFromEnv({ SWITCHYARD_RETAIN_ENDED: '2w' })).toBe(14 * 86_400_000);
+  });
+
+  it('anything else (a date, no unit, under a minute) is a ConfigError naming the setting', () => {
+    for (const bad of ['30', '2026-01-01', '0d', '59s', 'forever', '-1d', '30 days']) {
+      expect(() => retainEndedFromEnv({ SWITCHYARD_RETAIN_ENDED: bad }), bad).toThrow(ConfigError);
+      expect(() => retainEndedFromEnv({ SWITCHYARD_RETAIN_ENDED: bad }), bad).toThrow(/^SWITCHYARD_RETAIN_ENDED must be a duration of at least 1m such as 30d or 12h \(got "/);
     }
   });
 });

@@ -80,5 +80,6 @@ export function createFakeClient(): FakeClient {
     list: unsupported,
     respond: unsupported,
     control: unsupported,
+    delete: unsupported,
   };
 }

@@ -40,6 +40,7 @@ const BAD: readonly (readonly [label: string, args: () => string[], env: Record<
   ['serve --dir a file', () => ['serve', '--port', '0', '--dir', join(dir, 'a-file')], {}, /^error: --dir \S+a-file is a file, not a directory$/],
   ['serve SWITCHYARD_INSPECT_WS', () => serveArgs('d7'), { SWITCHYARD_INSPECT_WS: 'notaurl' }, /^error: SWITCHYARD_INSPECT_WS must be a ws:\/\/ or wss:\/\/ URL \(got "notaurl"\)$/],
   ['worker SWITCHYARD_INSPECT_WS', () => ['worker', '--nats-url', NO_NATS], { SWITCHYARD_INSPECT_WS: 'http://127.0.0.1:1' }, /^error: SWITCHYARD_INSPECT_WS must be a ws:\/\/ or wss:\/\/ URL/],
+  ['serve SWITCHYARD_RETAIN_ENDED', () => serveArgs('d9'), { SWITCHYARD_RETAIN_ENDED: '30 days' }, /^error: SWITCHYARD_RETAIN_ENDED must be a duration of at least 1m such as 30d or 12h \(got "30 days"\)$/],
   // Trimmed, it would be no token at all: a server open to anyone.
   ['serve SWITCHYARD_TOKEN blank', () => serveArgs('d8'), { SWITCHYARD_TOKEN: ' \n' }, /^error: SWITCHYARD_TOKEN is blank/],
   ['SWITCHYARD_TOKEN with a line break inside', () => ['threads'], { SWITCHYARD_TOKEN: 'tok\nen' }, /^error: SWITCHYARD_TOKEN holds a control character/],

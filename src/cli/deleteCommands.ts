@@ -1,0 +1,129 @@
+import { type Command, InvalidArgumentError } from 'commander';
+import { THREAD_ID_PATTERN, THREAD_ID_RULE } from '../runtime/launching.js';
+import type { ThreadSummary } from '../store/threadStore.js';
+import { TERMINAL_STATUSES } from '../thread/state.js';
+import { EXIT, UsageError, type CliContext } from './cliContext.js';
+import { ServerError, type Client } from './client.js';
+import { parseCutoff } from './cutoff.js';
+import { parseLimit } from './threadCommands.js';
+
+/** Threads asked for per page of the walk `prune` makes. */
+const PAGE = 100;
+/** Threads `prune` deletes at most in one run, unless `--max` says otherwise. */
+const DEFAULT_MAX = 1_000;
+
+/** A thread that was not deleted, and the server's reason. */
+interface NotDeleted {
+  readonly id: string;
+  readonly status: number;
+  readonly error: string;
+}
+
+/** The commands that delete threads: `delete <id...>` and `prune --ended-before <cutoff>`. */
+export function addDeleteCommands(program: Command, cli: CliContext): void {
+  program
+    .command('delete')
+    .description('delete threads that ended (done, failed or cancelled), for good; cancel a thread first to delete it')
+    .argument('<id...>', 'the thread ids')
+    .action(async (ids: string[], _opts: unknown, command: Command) => {
+      const bad = ids.find((id) => !THREAD_ID_PATTERN.test(id));
+      if (bad !== undefined) throw new UsageError(`not a thread id: ${JSON.stringify(bad)} (${THREAD_ID_RULE})`);
+      const json = cli.globals(command).json === true;
+      const client = cli.clientOf(command);
+      const deleted: string[] = [];
+      const failed: NotDeleted[] = [];
+      for (const id of ids) {
+        const refused = await deleteOne(client, id);
+        if (refused === undefined) {
+          deleted.push(id);
+          if (!json) cli.out(`deleted ${id}`);
+        } else {
+          failed.push(refused);
+          if (!json) cli.err(`error: ${id} not deleted: ${refused.error}`);
+        }
+      }
+      if (json) cli.printJson({ deleted, failed });
+      if (failed.length > 0) cli.exitWith(EXIT.error);
+    });
+
+  program
+    .command('prune')
+    .description('delete the threads that ended (done, failed or cancelled) and were last updated before a cutoff')
+    .requiredOption('--ended-before <cutoff>', 'a duration back from now (30d, 12h, 90m, 2w) or an ISO date (2026-01-31, 2026-01-31T12:00:00Z)', cutoffOf)
+    .option('--agent <agent>', 'only threads of this agent or pipeline')
+    .option('--dry-run', 'list what would be deleted, and delete nothing')
+    .option('--max <n>', `delete at most this many (run it again for more; default ${DEFAULT_MAX})`, parseLimit, DEFAULT_MAX)
+    .action(async (opts: { endedBefore: number; agent?: string; dryRun?: boolean; max: number }, command: Command) => {
+      const json = cli.globals(command).json === true;
+      const client = cli.clientOf(command);
+      const cutoff = new Date(opts.endedBefore).toISOString();
+      const dryRun = opts.dryRun === true;
+      const chosen: string[] = [];
+      const skipped: NotDeleted[] = [];
+      const failed: NotDeleted[] = [];
+      let stopped = false;
+      for await (const summary of endedBefore(client, opts.endedBefore, opts.agent)) {
+        if (chosen.length >= opts.max) {
+          stopped = true;
+          break;
+        }
+        if (dryRun) {
+          chosen.push(summary.id);
+          if (!json) cli.out(`would delete ${summary.id} (${summary.agent}, ${summary.status}, updated ${summary.updatedAt})`);
+          continue;
+        }
+        const refused = await deleteOne(client, summary.id);
+        if (refused === undefined) chosen.push(summary.id);
+        // Changed meanwhile (it moved, or went), or its pipeline has not ended: left for a later run.
+        else if (refused.status === 404 || refused.status === 409) {
+          skipped.push(refused);
+          if (!json) cli.err(`skipped ${refused.id}: ${refused.error}`);
+        } else {
+          failed.push(refused);
+          if (!json) cli.err(`error: ${refused.id} not deleted: ${refused.error}`);
+        }
+      }
+      if (json) {
+        cli.printJson({ cutoff, dryRun, ...(dryRun ? { wouldDelete: chosen } : { deleted: chosen }), skipped, failed, ...(stopped ? { stoppedAtMax: opts.max } : {}) });
+      } else {
+        const threads = `${chosen.length} thread${chosen.length === 1 ? '' : 's'} that ended before ${cutoff}`;
+        const parts = [dryRun ? `would delete ${threads} (dry run: nothing deleted)` : `deleted ${threads}`];
+        if (skipped.length > 0) parts.push(`skipped ${skipped.length} (changed meanwhile, or its pipeline has not ended)`);
+        if (failed.length > 0) parts.push(`failed ${failed.length}`);
+        if (stopped) parts.push(`stopped at --max ${opts.max}: run it again for more`);
+        cli.out(parts.join('; '));
+      }
+      if (failed.length > 0) cli.exitWith(EXIT.error);
+    });
+}
+
+/** Deletes one thread: undefined once deleted, else the server's refusal (an unreachable server throws). */
+async function deleteOne(client: Client, id: string): Promise<NotDeleted | undefined> {
+  try {
+    await client.delete(id);
+    return undefined;
+  } catch (error) {
+    if (!(error instanceof ServerError)) throw error;
+    return { id, status: error.status, error: error.message };
+  }
+}
+
+/**
+ * The threads that ended and were last updated before `cutoff` (epoch ms), walked page by page in
+ * the server's stable order (a walk returns each thread once while threads are deleted meanwhile).
+ */
+async function* endedBefore(client: Client, cutoff: number, agent: string | undefined): AsyncGenerator<ThreadSummary> {
+  let after = '';
+  for (;;) {
+    const page = await client.list({ status: TERMINAL_STATUSES.join(','), limit: PAGE, after, ...(agent === undefined ? {} : { agent }) });
+    for (const summary of page.threads) if (Date.parse(summary.updatedAt) < cutoff) yield summary;
+    if (page.next === undefined) return;
+    after = page.next;
+  }
+}
+
+function cutoffOf(value: string): number {
+  const parsed = parseCutoff(value, Date.now());
+  if (!parsed.success) throw new InvalidArgumentError(parsed.error);
+  return parsed.data;
+}

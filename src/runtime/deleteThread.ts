@@ -1,0 +1,66 @@
+import { InvalidStateError, NotFoundError, NotSupportedError, VersionConflictError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { ThreadStore } from '../store/threadStore.js';
+import type { Thread } from '../thread/events.js';
+import { deriveState, statusOf, TERMINAL_STATUSES } from '../thread/state.js';
+import { parentIdOf } from './threadView.js';
+
+/** What deleting a thread needs from the runtime. */
+export interface DeleteSources {
+  /** The store the thread is deleted from (its `delete`, when it has one). */
+  readonly store: ThreadStore;
+  load(threadId: string): Promise<Thread>;
+  /** Lets go of whatever this process keeps for the thread: its actor, timers, followers. */
+  forget(threadId: string): void;
+  readonly logger: Logger;
+}
+
+/**
+ * Deletes a thread that ended (done, failed or cancelled) from the store, for good (see
+ * {@link Runtime.delete}). Refused with an {@link InvalidStateError}: a thread that has not ended
+ * (cancel it first), a pipeline's child while its pipeline has not ended (it may still need the
+ * child's result), and any thread when the store cannot delete (a {@link NotSupportedError}). A version conflict (an event that
+ * landed after the read: the outcome of the call a cancel left running) reads and checks the
+ * thread again, once; a second one is thrown.
+ */
+export async function deleteThread(sources: DeleteSources, threadId: string): Promise<void> {
+  const { store, logger } = sources;
+  for (let attempt = 1; ; attempt++) {
+    const thread = await sources.load(threadId);
+    const version = await deletable(sources, thread);
+    if (store.delete === undefined) throw new NotSupportedError(`thread ${threadId} cannot be deleted: this store cannot delete threads`, threadId, statusOf(deriveState(thread.events)));
+    let deleted: boolean;
+    try {
+      deleted = await store.delete(threadId, version);
+    } catch (error) {
+      if (error instanceof VersionConflictError && attempt === 1) continue;
+      throw error;
+    }
+    // Deleted by someone else since the read.
+    if (!deleted) throw new NotFoundError('thread', threadId);
+    sources.forget(threadId);
+    logger.info({ threadId, agent: thread.agent }, 'thread deleted');
+    return;
+  }
+}
+
+/** The version to delete `thread` at, when it may be deleted; else why not. */
+async function deletable(sources: DeleteSources, thread: Thread): Promise<number> {
+  const state = deriveState(thread.events);
+  const status = statusOf(state);
+  if (!TERMINAL_STATUSES.includes(status)) throw new InvalidStateError(`thread ${thread.id} is ${status}: it has not ended; cancel it first`, thread.id, status);
+  const parentId = parentIdOf(thread);
+  // A pipeline gone (deleted before its child) needs nothing more from it.
+  const parent = parentId === undefined ? undefined : await sources.store.get(parentId);
+  if (parent !== undefined) {
+    const parentStatus = statusOf(deriveState(parent.events));
+    if (!TERMINAL_STATUSES.includes(parentStatus)) {
+      throw new InvalidStateError(
+        `thread ${thread.id} belongs to pipeline ${parent.id}, which is ${parentStatus} and may still need its result; delete it once ${parent.id} has ended`,
+        thread.id,
+        status,
+      );
+    }
+  }
+  return state.version;
+}

@@ -1,0 +1,163 @@
+/**
+ * `switchyard delete <id...>` and `switchyard prune --ended-before <cutoff>`, run in this process
+ * against a server over a memory store filled with threads of known ages.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { calculator } from '../../agents/calculator/index.js';
+import { runCli, type CliIO } from '../../src/cli/program.js';
+import { scriptedModel } from '../../src/model/scriptedModel.js';
+import { createRuntime, type Runtime } from '../../src/runtime/runtime.js';
+import { startHttpServer, type HttpServer } from '../../src/server/httpServer.js';
+import { createMemoryStore } from '../../src/store/memoryStore.js';
+import type { ThreadStore } from '../../src/store/threadStore.js';
+import type { NewEvent } from '../../src/thread/events.js';
+import { threadOf } from '../support/agentHarness.js';
+import { echo } from '../server/harness.js';
+
+const DAY = 86_400_000;
+const input = (parentId?: string): NewEvent => ({ type: 'input', data: { input: 'x', ...(parentId === undefined ? {} : { source: { kind: 'pipeline', parentId } }) } });
+const DONE: NewEvent[] = [input(), { type: 'final', data: { output: 'ok' } }];
+const FAILED: NewEvent[] = [input(), { type: 'failed', data: { reason: 'broke' } }];
+const CANCELLED: NewEvent[] = [input(), { type: 'control', data: { action: 'cancel' } }];
+const RUNNING: NewEvent[] = [input()];
+
+let store: ThreadStore;
+let runtime: Runtime;
+let server: HttpServer;
+
+beforeEach(async () => {
+  store = createMemoryStore();
+  runtime = createRuntime({ agents: [calculator, echo], store, model: scriptedModel([]) });
+  server = await startHttpServer(runtime, { port: 0, token: 'tok' });
+});
+
+afterEach(async () => {
+  await server.close();
+  await runtime.close();
+});
+
+/** `switchyard <args> --url <server> --token tok`: its exit code and output. */
+async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const io: CliIO = {
+    stdout: (text) => void (stdout += text),
+    stderr: (text) => void (stderr += text),
+    env: {},
+    stopped: () => new Promise<string>(() => undefined),
+  };
+  const code = await runCli(['node', 'switchyard', ...args, '--url', server.url, '--token', 'tok'], io);
+  return { code, stdout, stderr };
+}
+
+const ago = (days: number): number => Date.now() - days * DAY;
+const exists = async (id: string): Promise<boolean> => (await store.get(id)) !== undefined;
+
+describe('switchyard delete', () => {
+  it('deletes each thread that ended, one line per id; says why for the others and exits 1', async () => {
+    await store.create(threadOf('t1', 'calculator', DONE));
+    await store.create(threadOf('t2', 'calculator', RUNNING));
+    await store.create(threadOf('t3', 'calculator', CANCELLED));
+
+    const result = await cli('delete', 't1', 't2', 'nope', 't3');
+
+    expect(result.code).toBe(1);
+    expect(result.stdout.split('\n').filter(Boolean)).toEqual(['deleted t1', 'deleted t3']);
+    expect(result.stderr.split('\n').filter(Boolean)).toEqual([
+      'error: t2 not deleted: thread t2 is running: it has not ended; cancel it first',
+      'error: nope not deleted: thread not found: nope',
+    ]);
+    expect([await exists('t1'), await exists('t2'), await exists('t3')]).toEqual([false, true, false]);
+  });
+
+  it('exits 0 when every id was deleted', async () => {
+    await store.create(threadOf('t1', 'calculator', FAILED));
+    expect(await cli('delete', 't1')).toEqual({ code: 0, stdout: 'deleted t1\n', stderr: '' });
+  });
+
+  it('--json prints { deleted, failed } with each failure\'s status and error', async () => {
+    await store.create(threadOf('t1', 'calculator', DONE));
+    await store.create(threadOf('t2', 'calculator', RUNNING));
+    const result = await cli('delete', 't1', 't2', '--json');
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe('');
+    expect(JSON.parse(result.stdout)).toEqual({ deleted: ['t1'], failed: [{ id: 't2', status: 409, error: 'thread t2 is running: it has not ended; cancel it first' }] });
+  });
+
+  it('refuses an id that is not one before asking the server (usage, exit 2)', async () => {
+    const result = await cli('delete', 'a b');
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('a b');
+  });
+});
+
+describe('switchyard prune', () => {
+  /** Old ended threads of every kind, and those prune must leave. */
+  async function fill(): Promise<void> {
+    await store.create(threadOf('old-done', 'calculator', DONE, ago(60)));
+    await store.create(threadOf('old-failed', 'calculator', FAILED, ago(50)));
+    await store.create(threadOf('old-cancelled', 'echo', CANCELLED, ago(40)));
+    await store.create(threadOf('new-done', 'calculator', DONE, ago(1)));
+    await store.create(threadOf('old-running', 'calculator', RUNNING, ago(90)));
+    // An old child that ended, of a pipeline still running: it may still need the result.
+    await store.create(threadOf('pipe', 'calculator', RUNNING, ago(70)));
+    await store.create(threadOf('pipe-child', 'calculator', [input('pipe'), { type: 'final', data: { output: 'ok' } }], ago(65)));
+  }
+
+  it('deletes the ended threads last updated before the cutoff, skips those still needed, and says how many', async () => {
+    await fill();
+    const result = await cli('prune', '--ended-before', '30d');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^deleted 3 threads that ended before \S+Z; skipped 1 \(changed meanwhile, or its pipeline has not ended\)\n$/);
+    expect(result.stderr).toBe('skipped pipe-child: thread pipe-child belongs to pipeline pipe, which is running and may still need its result; delete it once pipe has ended\n');
+    const left = (await store.list({ limit: 100 })).map((s) => s.id).sort();
+    expect(left).toEqual(['new-done', 'old-running', 'pipe', 'pipe-child']);
+  });
+
+  it('--agent narrows it to one agent; an ISO date is a cutoff too', async () => {
+    await fill();
+    const cutoff = new Date(ago(45)).toISOString();
+    const result = await cli('prune', '--ended-before', cutoff, '--agent', 'calculator', '--json');
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout)).toEqual({ cutoff, dryRun: false, deleted: ['old-done', 'old-failed'], skipped: [{ id: 'pipe-child', status: 409, error: expect.stringContaining('pipeline pipe') }], failed: [] });
+    expect(await exists('old-cancelled')).toBe(true);
+  });
+
+  it('--dry-run lists what it would delete and deletes nothing', async () => {
+    await fill();
+    const result = await cli('prune', '--ended-before', '30d', '--dry-run');
+    expect(result.code).toBe(0);
+    const lines = result.stdout.split('\n').filter(Boolean);
+    // In the walk's order: oldest first.
+    expect(lines.slice(0, -1)).toEqual([
+      expect.stringMatching(/^would delete pipe-child \(calculator, done, updated \S+\)$/),
+      expect.stringMatching(/^would delete old-done \(calculator, done, updated \S+\)$/),
+      expect.stringMatching(/^would delete old-failed \(calculator, failed, updated \S+\)$/),
+      expect.stringMatching(/^would delete old-cancelled \(echo, cancelled, updated \S+\)$/),
+    ]);
+    expect(lines.at(-1)).toMatch(/^would delete 4 threads that ended before \S+Z \(dry run: nothing deleted\)$/);
+    expect((await store.list({ limit: 100 })).length).toBe(7);
+  });
+
+  it('walks page after page while it deletes, and stops at --max, saying to run it again', async () => {
+    for (let i = 0; i < 230; i++) await store.create(threadOf(`t${String(i).padStart(3, '0')}`, 'echo', DONE, ago(40) + i));
+    const all = await cli('prune', '--ended-before', '30d', '--max', '500');
+    expect(all.stdout).toMatch(/^deleted 230 threads that ended before /);
+    expect(await store.list({ limit: 1000 })).toEqual([]);
+
+    for (let i = 0; i < 5; i++) await store.create(threadOf(`u${i}`, 'echo', DONE, ago(40) + i));
+    const bounded = await cli('prune', '--ended-before', '30d', '--max', '2');
+    expect(bounded.code).toBe(0);
+    expect(bounded.stdout).toMatch(/^deleted 2 threads that ended before \S+Z; stopped at --max 2: run it again for more\n$/);
+    expect((await store.list({ limit: 100 })).map((s) => s.id).sort()).toEqual(['u2', 'u3', 'u4']);
+  });
+
+  it('refuses a cutoff it cannot read (usage, exit 2), naming what it takes', async () => {
+    const result = await cli('prune', '--ended-before', '30 days');
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('a duration such as 30d or 12h, or an ISO date such as 2026-01-31');
+    const missing = await cli('prune');
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('--ended-before');
+  });
+});

@@ -1,0 +1,167 @@
+/**
+ * Deliveries of a thread that was deleted: a callback or webhook given up and owed is cleared by
+ * the next walk, not sent (nor retried at every start), and the walk goes on; a thread deleted
+ * while its callback is in flight breaks nothing: the delivery ends as any other, and what it
+ * left owed is cleared next.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { scriptedModel } from '../../src/model/scriptedModel.js';
+import { createRuntime, type Runtime } from '../../src/runtime/runtime.js';
+import { createWebhookNotifier } from '../../src/server/webhooks.js';
+import { fileDeliveryLedger, type DeliveryLedger } from '../../src/store/deliveryLedger.js';
+import { createMemoryStore } from '../../src/store/memoryStore.js';
+import type { ThreadStore } from '../../src/store/threadStore.js';
+import { createCallbackSender } from '../../src/surface/callbacks.js';
+import { deferred } from '../bus/waiting.js';
+import { decide, echo } from '../server/harness.js';
+import { startReceiver, type Receiver } from '../server/receiver.js';
+import { capturingLogger } from '../support/capturingLogger.js';
+
+const SECRET = 'whsec_deleted';
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()!();
+});
+
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'switchyard-deleted-deliveries-'));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+async function receiver(statuses: number | number[]): Promise<Receiver> {
+  const started = await startReceiver(statuses);
+  cleanups.push(started.close);
+  return started;
+}
+
+/** One store that outlives the runtimes over it (each life closes its runtime, not the store). */
+function lastingStore(): ThreadStore {
+  const store = createMemoryStore();
+  return { ...store, close: async () => undefined };
+}
+
+function runtimeOver(store: ThreadStore): Runtime {
+  const runtime = createRuntime({ agents: [echo], store, model: scriptedModel([], { whenExhausted: decide }) });
+  cleanups.push(() => runtime.close());
+  return runtime;
+}
+
+/** Error lines other than the sender's own "given up" (which a refusing receiver causes). */
+const unexpectedErrors = (lines: { level?: number; msg?: string }[]): string[] =>
+  lines.filter((l) => (l.level ?? 0) >= 50 && !/given up/.test(l.msg ?? '')).map((l) => l.msg ?? '');
+
+describe('deliveries of a deleted thread', () => {
+  it('a callback given up and owed is cleared by the next walk, not sent, and the walk marks its scope', async () => {
+    const dir = tempDir();
+    const ledgerPath = join(dir, 'deliveries.jsonl');
+    const store = lastingStore();
+    const refusing = await receiver(503);
+
+    const first = runtimeOver(store);
+    const firstCallbacks = createCallbackSender({ secret: SECRET, attempts: 2, initialDelayMs: 1, ledger: fileDeliveryLedger(ledgerPath) });
+    const detach = firstCallbacks.attach(first);
+    const lost = await first.launch('echo', 'lost', { source: { kind: 'http', replyTo: refusing.url } });
+    const kept = await first.launch('echo', 'kept', { source: { kind: 'http', replyTo: refusing.url } });
+    await refusing.waitFor(4);
+    await firstCallbacks.idle();
+    detach();
+    await firstCallbacks.close();
+    expect((await fileDeliveryLedger(ledgerPath).owed()).map((o) => o.threadId).sort()).toEqual([kept.id, lost.id].sort());
+
+    await first.delete(lost.id);
+    const sent = refusing.received.length;
+
+    const { logger, out } = capturingLogger();
+    const second = runtimeOver(store);
+    const secondCallbacks = createCallbackSender({ secret: SECRET, attempts: 1, logger, ledger: fileDeliveryLedger(ledgerPath) });
+    cleanups.push(() => secondCallbacks.close());
+    secondCallbacks.attach(second);
+    await secondCallbacks.idle();
+
+    // Only the thread that is still there was sent again; the deleted one's record is gone.
+    const bodies = refusing.received.slice(sent).map((r) => JSON.parse(r.body) as { threadId: string });
+    expect(bodies.map((b) => b.threadId)).toEqual([kept.id]);
+    const ledger: DeliveryLedger = fileDeliveryLedger(ledgerPath);
+    expect((await ledger.owed()).map((o) => o.threadId)).toEqual([kept.id]);
+    expect(await ledger.get('walked callback')).toBeDefined();
+    expect(unexpectedErrors(out.lines)).toEqual([]);
+  });
+
+  it('a webhook given up and owed is cleared by the next walk, not sent', async () => {
+    const dir = tempDir();
+    const ledgerPath = join(dir, 'deliveries.jsonl');
+    const store = lastingStore();
+    const refusing = await receiver(503);
+    const notifierOf = (runtime: Runtime, logger = capturingLogger().logger) =>
+      createWebhookNotifier({ webhooks: [{ url: refusing.url, secret: SECRET, events: ['finished'] }], retries: { attempts: 1 }, logger, ledger: fileDeliveryLedger(ledgerPath), threads: runtime });
+
+    // A first life walks once (the receiver's first walk takes the rests there as sent), then gives one up.
+    const first = runtimeOver(store);
+    const firstNotifier = notifierOf(first);
+    const detach = firstNotifier.attach(first);
+    await firstNotifier.idle();
+    const lost = await first.launch('echo', 'lost');
+    await first.settled(lost.id);
+    await refusing.waitFor(1);
+    await firstNotifier.idle();
+    detach();
+    await firstNotifier.close();
+    expect((await fileDeliveryLedger(ledgerPath).owed()).map((o) => o.threadId)).toEqual([lost.id]);
+
+    await first.delete(lost.id);
+
+    const { logger, out } = capturingLogger();
+    const second = runtimeOver(store);
+    const secondNotifier = notifierOf(second, logger);
+    cleanups.push(() => secondNotifier.close());
+    secondNotifier.attach(second);
+    await secondNotifier.idle();
+
+    expect(refusing.received).toHaveLength(1);
+    expect(await fileDeliveryLedger(ledgerPath).owed()).toEqual([]);
+    expect(unexpectedErrors(out.lines)).toEqual([]);
+  });
+
+  it('a thread deleted while its callback is in flight: the delivery ends as any other, nothing crashes, and the next walk clears what it left owed', async () => {
+    const dir = tempDir();
+    const ledgerPath = join(dir, 'deliveries.jsonl');
+    const store = lastingStore();
+    const arrived = deferred<void>();
+    const answer = deferred<Response>();
+    const { logger, out } = capturingLogger();
+    const runtime = runtimeOver(store);
+    const callbacks = createCallbackSender({
+      secret: SECRET,
+      attempts: 1,
+      logger,
+      ledger: fileDeliveryLedger(ledgerPath),
+      // The receiver holds the request until the test answers it.
+      fetch: async () => {
+        arrived.resolve();
+        return answer.promise;
+      },
+    });
+    const detach = callbacks.attach(runtime);
+    const launched = await runtime.launch('echo', 'in flight', { source: { kind: 'http', replyTo: 'http://127.0.0.1:9/hook' } });
+    await arrived.promise;
+
+    await runtime.delete(launched.id);
+    answer.resolve(new Response('nope', { status: 503 }));
+    await callbacks.idle();
+    detach();
+    await callbacks.close();
+    expect(await runtime.get(launched.id)).toBeUndefined();
+    expect(unexpectedErrors(out.lines)).toEqual([]);
+
+    const later = createCallbackSender({ secret: SECRET, logger, ledger: fileDeliveryLedger(ledgerPath), fetch: () => Promise.reject(new Error('nothing should be sent')) });
+    cleanups.push(() => later.close());
+    later.attach(runtimeOver(store));
+    await later.idle();
+    expect(await fileDeliveryLedger(ledgerPath).owed()).toEqual([]);
+    expect(unexpectedErrors(out.lines)).toEqual([]);
+  });
+});

@@ -1,4 +1,4 @@
-import { hasSealedUserinfo } from '../context/sealedUserinfo.js';
+import { maskedCredentials } from '../context/sealedUrl.js';
 import type { HumanRequest, Json, Thread, ThreadEvent } from '../thread/events.js';
 import { deriveState, statusOf, type ThreadStatus } from '../thread/state.js';
 
@@ -52,16 +52,17 @@ export function callbackUrlOf(thread: Pick<Thread, 'events'>): string | undefine
 }
 
 /**
- * An event as a surface shows it (an HTTP answer, an event stream, the inspector): the password of
- * a callback URL's userinfo recorded in clear (by a version before credentials were sealed) masked
- * (`https://user:***@host/hook`), a userinfo without a password masked whole. A sealed userinfo
- * (see `sealUserinfo`) holds no credential and is shown as it is. Only what is shown: the stored
+ * An event as a surface shows it (an HTTP answer, an event stream, the inspector): the credentials
+ * of a callback URL recorded in clear (by a version before they were sealed) masked: the password of
+ * its userinfo (`https://user:***@host/hook`), a userinfo without a password whole, the values of its
+ * secret-named query parameters (`?b=1&token=***`), as `maskedCredentials` masks them. Sealed ones
+ * (see `sealUrl`) hold no credential and are shown as they are. Only what is shown: the stored
  * thread keeps the URL its callbacks are sent to. An event with nothing to mask comes back as it is.
  */
 export function shownEvent(event: ThreadEvent): ThreadEvent {
   if (event.type !== 'input' || event.data.source?.replyTo === undefined) return event;
   const { source } = event.data;
-  const replyTo = maskedUserinfo(source.replyTo!);
+  const replyTo = maskedCredentials(source.replyTo!);
   return replyTo === source.replyTo ? event : { ...event, data: { ...event.data, source: { ...source, replyTo } } };
 }
 
@@ -71,18 +72,4 @@ export function shownView(view: ThreadView): ThreadView {
   const first = view.events[0];
   const shown = first === undefined ? first : shownEvent(first);
   return shown === first ? view : { ...view, events: [shown!, ...view.events.slice(1)] };
-}
-
-function maskedUserinfo(url: string): string {
-  if (!/^https?:\/\//i.test(url) || hasSealedUserinfo(url)) return url;
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    return url;
-  }
-  if (parsed.password !== '') parsed.password = '***';
-  else if (parsed.username !== '') parsed.username = '***';
-  else return url;
-  return parsed.href;
 }

@@ -65,9 +65,9 @@ export interface HttpOptions {
    */
   callbackUrls?: boolean;
   /**
-   * The secret a launch seals the credentials of its `callbackUrl` with (`https://user:pass@host/`:
-   * the thread records the URL with its userinfo sealed, and the process that calls back opens it
-   * with the same secret): the callbacks' signing secret, which every process that runs threads
+   * The secret a launch seals the credentials of its `callbackUrl` with (`https://user:pass@host/`,
+   * `?token=…`: the thread records the URL with its userinfo and secret-named query values sealed,
+   * and the process that calls back opens them with the same secret): the callbacks' signing secret, which every process that runs threads
    * has. Without one, a launch whose callbackUrl holds credentials is refused with 400.
    * @default process.env.SWITCHYARD_WEBHOOK_SECRET
    */

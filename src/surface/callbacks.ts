@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { sleep, systemClock, type Clock } from '../clock.js';
-import { openUserinfo } from '../context/sealedUserinfo.js';
+import { openUrl } from '../context/sealedUrl.js';
 import { ConfigError, messageOf } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { Runtime, ThreadChange } from '../runtime/runtime.js';
@@ -198,12 +198,13 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
    * Delivers a callback to `url`: its userinfo, if any, goes as `Authorization: Basic` (fetch
    * refuses a URL with one), and the logs name the receiver by origin and path only (no
    * credentials: neither userinfo nor a query token). Userinfo that cannot be sent (it does not
-   * percent-decode: the launch refuses it, an older thread may hold it) is a refusal. Userinfo the
-   * launch sealed is opened with the secret first; one that does not open (the secret changed) is
-   * not sent, and not refused either: a process with the launch's secret may send it.
+   * percent-decode: the launch refuses it, an older thread may hold it) is a refusal. Credentials the
+   * launch sealed (userinfo, secret query values) are opened with the secret first, to the URL the
+   * launch gave; ones that do not open (the secret changed) are not sent, and not refused either: a
+   * process with the launch's secret may send them.
    */
   async function deliver(recorded: string, payload: CallbackPayload): Promise<CallbackDelivery> {
-    const opened = openUserinfo(recorded, secret);
+    const opened = openUrl(recorded, secret);
     if (!opened.success) {
       const error = `the callbackUrl ${opened.error}`;
       logger.warn({ url: receiverOf(recorded), delivery: payload.id, threadId: payload.threadId, error }, 'callback not sent: its sealed credentials do not open');

@@ -65,20 +65,24 @@ describe('callbackUrl on NATS', () => {
     expect(payloadOf(finished!)).toMatchObject({ type: 'thread.finished', threadId: launched.body.id, status: 'done', output: '8 / 2 = 4' });
   });
 
-  it('with credentials: the KV holds them sealed, and the worker opens them to send Authorization: Basic', async () => {
+  it('with credentials (userinfo and a query token): the KV holds them sealed, and the worker opens them to call the URL given with Authorization: Basic', async () => {
     const own = await startReceiver();
     try {
       const url = new URL(own.url);
       url.username = 'nats-cb';
       url.password = 'pw-NATS-SEALED-1';
+      url.search = '?b=1&token=qtok-NATS-SEALED-2';
       const launched = await call<ThreadView>(http.url, 'POST', '/threads', { agent: 'calculator', input: 'multiply 2 by 21', callbackUrl: url.href });
       expect(launched.status).toBe(201);
       const [finished] = await own.waitFor(1);
       expect(payloadOf(finished!)).toMatchObject({ type: 'thread.finished', threadId: launched.body.id, output: '2 * 21 = 42' });
       expect(finished!.headers.authorization).toBe(`Basic ${Buffer.from('nats-cb:pw-NATS-SEALED-1').toString('base64')}`);
+      expect(finished!.path).toBe('/hook?b=1&token=qtok-NATS-SEALED-2');
       const stored = await worker.runtime.get(launched.body.id);
-      expect(JSON.stringify(stored)).not.toContain('pw-NATS-SEALED-1');
-      expect(JSON.stringify(launched.body)).not.toContain('pw-NATS-SEALED-1');
+      for (const secret of ['pw-NATS-SEALED-1', 'qtok-NATS-SEALED-2']) {
+        expect(JSON.stringify(stored)).not.toContain(secret);
+        expect(JSON.stringify(launched.body)).not.toContain(secret);
+      }
     } finally {
       await own.close();
     }

@@ -1,0 +1,234 @@
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
+import { ConfigError } from '../errors.js';
+import { mayHoldSecret } from './redact.js';
+
+/**
+ * How a sealed credential starts, where the URL held it: its userinfo
+ * (`https://sealed.v1.<token>@host/path`) or the value of a secret-named query parameter
+ * (`?token=sealed.v1.<token>`). The token is base64url(nonce | ciphertext | tag), AES-256-GCM of the
+ * credential as written in the URL (percent-encoded) under a key derived (HKDF-SHA256) from the
+ * webhook secret, bound to the receiver (origin and path; a query value also to its parameter's name
+ * and place): it opens only with that secret, and only there.
+ */
+export const SEALED_PREFIX = 'sealed.v1.';
+
+const NONCE_BYTES = 12;
+const TAG_BYTES = 16;
+// Other purposes than the secret's HMAC signatures, and than each other: a key each. The userinfo's
+// is the one threads were sealed with before query values were.
+const USERINFO_KEY_INFO = 'switchyard callbackUrl userinfo v1';
+const QUERY_KEY_INFO = 'switchyard callbackUrl query v1';
+const KEY_SALT = 'switchyard';
+const SEALED_VALUE = /^sealed\.v1\.([A-Za-z0-9_-]+)$/;
+/** What replaces a credential recorded in clear where a URL is shown. */
+const MASK = '***';
+
+/**
+ * Names that are secrets as URL parameters, though not as JSON keys (whole names: `keyword` or
+ * `signal` are not): Azure's SAS `sig` and Functions' `code`, Google's `key`, Firebase's `auth`,
+ * Shopify's `hmac`, a receiver's `signature`, `pass` and `pwd`.
+ */
+const URL_SECRET_NAME = /^(sig|signature|key|code|auth|hmac|pass|pwd)$/i;
+
+/** A URL with its sealed credentials opened, or why it could not be (never naming a token). */
+export type OpenedUrl = { readonly success: true; readonly data: string } | { readonly success: false; readonly error: string };
+
+/** Why sealed credentials did not open. */
+export const SEALED_UNOPENED = 'has sealed credentials that do not open with this process’s webhook secret (SWITCHYARD_WEBHOOK_SECRET changed since the launch?)';
+
+/**
+ * Whether a query parameter of this name (as a receiver reads it: percent- and form-decoded) holds a
+ * secret: its name says so anywhere (`mayHoldSecret`: `token`, `api_key`, `apiKey`, `X-Api-Key`,
+ * `access_token`, `client_secret`…), or it is one of the short names receivers authenticate by
+ * (`sig`, `signature`, `key`, `code`, `auth`…). The broad rule, where thread data uses the exact
+ * one (`isSecretKey`): a sealed value is opened before it is sent, so sealing one too many costs
+ * nothing but its readability in the thread.
+ */
+export function isSecretParam(name: string): boolean {
+  return mayHoldSecret(name) || URL_SECRET_NAME.test(name);
+}
+
+/**
+ * The URL with its credentials sealed, so a thread may hold it without holding them: its userinfo
+ * (`user:password@`) and the value of every query parameter {@link isSecretParam} names, each
+ * replaced by a token. Everything else is kept byte for byte (the URL as `new URL` writes it: a
+ * URL already in that form comes back with only the credentials changed); a URL without credentials
+ * comes back as it is. Each call seals with fresh nonces. `url` must be an absolute URL and
+ * `secret` not empty.
+ *
+ * @example
+ * ```ts
+ * sealUrl('https://user:pw@example.com/hook?b=1&token=abc', secret);
+ * // 'https://sealed.v1.Zm9v…@example.com/hook?b=1&token=sealed.v1.YmFy…'
+ * ```
+ */
+export function sealUrl(url: string, secret: string): string {
+  if (secret === '') throw new ConfigError('sealing a URL’s credentials needs a secret');
+  if (!hasCredentials(url)) return url;
+  const parsed = new URL(url);
+  const receiver = receiverOf(parsed);
+  if (parsed.username !== '' || parsed.password !== '') {
+    const userinfo = parsed.password === '' ? parsed.username : `${parsed.username}:${parsed.password}`;
+    parsed.username = seal(userinfo, keyOf(secret, USERINFO_KEY_INFO), receiver);
+    parsed.password = '';
+  }
+  const queryKey = keyOf(secret, QUERY_KEY_INFO);
+  return withSecretValues(parsed.href, (value, name, index) => seal(value, queryKey, paramBinding(receiver, name, index)));
+}
+
+/**
+ * The URL {@link sealUrl} was given, its credentials opened with `secret`; a URL without sealed
+ * credentials comes back as it is. A token that does not open (another secret, tampered with,
+ * moved to another receiver or parameter) is an error value, not an exception.
+ */
+export function openUrl(url: string, secret: string): OpenedUrl {
+  if (!hasSealedCredentials(url)) return { success: true, data: url };
+  const unopened = { success: false, error: SEALED_UNOPENED } as const;
+  if (secret === '') return unopened;
+  const parsed = new URL(url);
+  const receiver = receiverOf(parsed);
+  const userinfoToken = sealedUserinfoOf(parsed);
+  if (userinfoToken !== undefined) {
+    const userinfo = open(userinfoToken, keyOf(secret, USERINFO_KEY_INFO), receiver);
+    if (userinfo === undefined) return unopened;
+    const colon = userinfo.indexOf(':');
+    parsed.username = colon === -1 ? userinfo : userinfo.slice(0, colon);
+    parsed.password = colon === -1 ? '' : userinfo.slice(colon + 1);
+  }
+  const queryKey = keyOf(secret, QUERY_KEY_INFO);
+  let opened = true;
+  const data = withSecretValues(parsed.href, (value, name, index) => {
+    const token = SEALED_VALUE.exec(value)?.[1];
+    if (token === undefined) return value;
+    const plain = open(token, queryKey, paramBinding(receiver, name, index));
+    opened &&= plain !== undefined;
+    return plain ?? value;
+  });
+  return opened ? { success: true, data } : unopened;
+}
+
+/** Whether `url` holds a sealed credential: a userinfo or a secret-named query value of {@link sealUrl}'s form. */
+export function hasSealedCredentials(url: string): boolean {
+  const parsed = parse(url);
+  return parsed !== undefined && (sealedUserinfoOf(parsed) !== undefined || secretValuesOf(parsed.href).some((value) => SEALED_VALUE.test(value)));
+}
+
+/** Whether `url` holds a credential in clear: a userinfo, or a secret-named query value, not sealed (and not empty). */
+export function hasCredentials(url: string): boolean {
+  const parsed = parse(url);
+  if (parsed === undefined) return false;
+  if ((parsed.username !== '' || parsed.password !== '') && sealedUserinfoOf(parsed) === undefined) return true;
+  return secretValuesOf(parsed.href).some((value) => !SEALED_VALUE.test(value));
+}
+
+/**
+ * An http(s) URL as a surface shows it: the credentials it holds in clear (recorded by a version
+ * before they were sealed) masked: the password of its userinfo (`https://user:***@host/hook`), a
+ * userinfo without a password whole, the value of each secret-named query parameter
+ * (`?b=1&token=***`). Sealed credentials hold nothing and are shown as they are; anything else
+ * (another URL, a NATS subject) comes back as it is.
+ */
+export function maskedCredentials(url: string): string {
+  if (!/^https?:\/\//i.test(url) || !hasCredentials(url)) return url;
+  const parsed = new URL(url);
+  if (sealedUserinfoOf(parsed) === undefined) {
+    if (parsed.password !== '') parsed.password = MASK;
+    else if (parsed.username !== '') parsed.username = MASK;
+  }
+  return withSecretValues(parsed.href, (value) => (SEALED_VALUE.test(value) ? value : MASK));
+}
+
+/**
+ * `href` with `change` applied to the value of every secret-named query parameter that has one
+ * (not empty), and every other byte as it was. `href` is as `new URL` writes it, so its first `?`
+ * starts the query and its first `#` the fragment; pairs are split at `&` only, as receivers do.
+ */
+function withSecretValues(href: string, change: (value: string, name: string, index: number) => string): string {
+  const { base, query, fragment } = queryOf(href);
+  if (query === undefined) return href;
+  const pairs = query.split('&').map((pair, index) => {
+    const eq = pair.indexOf('=');
+    if (eq === -1 || eq === pair.length - 1) return pair;
+    const name = pair.slice(0, eq);
+    return isSecretParam(decodedName(name)) ? `${name}=${change(pair.slice(eq + 1), name, index)}` : pair;
+  });
+  return `${base}?${pairs.join('&')}${fragment}`;
+}
+
+/** The values (as written) of the secret-named query parameters of `href` that have one. */
+function secretValuesOf(href: string): string[] {
+  const values: string[] = [];
+  withSecretValues(href, (value) => {
+    values.push(value);
+    return value;
+  });
+  return values;
+}
+
+function queryOf(href: string): { base: string; query: string | undefined; fragment: string } {
+  const hash = href.indexOf('#');
+  const beforeHash = hash === -1 ? href : href.slice(0, hash);
+  const fragment = hash === -1 ? '' : href.slice(hash);
+  const question = beforeHash.indexOf('?');
+  if (question === -1) return { base: beforeHash, query: undefined, fragment };
+  return { base: beforeHash.slice(0, question), query: beforeHash.slice(question + 1), fragment };
+}
+
+/** A parameter's name as a receiver reads it (`%74oken` and `api%5Fkey` are `token` and `api_key`). */
+function decodedName(raw: string): string {
+  try {
+    return decodeURIComponent(raw.replace(/\+/g, ' '));
+  } catch {
+    return raw;
+  }
+}
+
+/** The token of `url`'s userinfo when it is a sealed one. */
+function sealedUserinfoOf(url: URL): string | undefined {
+  if (url.password !== '') return undefined;
+  return SEALED_VALUE.exec(url.username)?.[1];
+}
+
+function parse(url: string): URL | undefined {
+  try {
+    return new URL(url);
+  } catch {
+    return undefined;
+  }
+}
+
+function seal(plain: string, key: Buffer, binding: string): string {
+  const nonce = randomBytes(NONCE_BYTES);
+  const cipher = createCipheriv('aes-256-gcm', key, nonce);
+  cipher.setAAD(Buffer.from(binding, 'utf8'));
+  const sealed = Buffer.concat([nonce, cipher.update(plain, 'utf8'), cipher.final(), cipher.getAuthTag()]);
+  return `${SEALED_PREFIX}${sealed.toString('base64url')}`;
+}
+
+/** The credential sealed in `token`, or undefined when it does not open with `key` for `binding`. */
+function open(token: string, key: Buffer, binding: string): string | undefined {
+  const sealed = Buffer.from(token, 'base64url');
+  if (sealed.length < NONCE_BYTES + TAG_BYTES) return undefined;
+  try {
+    const decipher = createDecipheriv('aes-256-gcm', key, sealed.subarray(0, NONCE_BYTES));
+    decipher.setAAD(Buffer.from(binding, 'utf8'));
+    decipher.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
+    return Buffer.concat([decipher.update(sealed.subarray(NONCE_BYTES, sealed.length - TAG_BYTES)), decipher.final()]).toString('utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/** What a userinfo's token is bound to: the receiver as the logs name it (origin and path). */
+function receiverOf(url: URL): string {
+  return `${url.origin}${url.pathname}`;
+}
+
+/** What a query value's token is bound to: the receiver, and the parameter's name and place. */
+function paramBinding(receiver: string, name: string, index: number): string {
+  return `${receiver}?${index}:${name}`;
+}
+
+function keyOf(secret: string, info: string): Buffer {
+  return Buffer.from(hkdfSync('sha256', secret, KEY_SALT, info, 32));
+}

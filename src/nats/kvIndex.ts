@@ -15,8 +15,10 @@ const INDEX_FORMAT = 2;
  */
 const INDEX_PUBLISH_TIMEOUT_MS = 10_000;
 const INDEX_PUBLISH_RETRY_MS = 60_000;
-/** Sequences of status entries remembered for their removal (the summary carries them too). */
+/** Threads whose entries' sequences are remembered for their removal (the summary carries them too). */
 const REMEMBERED_ENTRIES = 10_000;
+/** Status entries remembered per thread. */
+const MAX_ENTRIES_PER_THREAD = 8;
 
 /**
  * Writes the index stream (see `indexSubjects` in `kvKeys.ts`). Entries are published without
@@ -35,8 +37,15 @@ const REMEMBERED_ENTRIES = 10_000;
  * stale or doubled.
  */
 export class IndexWriter {
-  /** Sequence of the status entry of a thread (by id), with the `since` it is for. */
-  readonly #entries = new Map<string, { since: number; seq: number }>();
+  /**
+   * Sequences of the status entries of a thread (by id) not known to be deleted, with the `since`
+   * each is for, newest last (a few: those of the stays a write did not see the ack of in time).
+   */
+  readonly #entries = new Map<string, Array<{ since: number; seq: number }>>();
+  /** Sequence of the creation entry of a thread (by id). */
+  readonly #creations = new Map<string, number>();
+  /** The publishes of each thread not yet answered (a delete waits for them, to know what to remove). */
+  readonly #inflight = new Map<string, Set<Promise<unknown>>>();
 
   constructor(
     readonly buckets: Buckets,
@@ -46,40 +55,124 @@ export class IndexWriter {
 
   /**
    * A new thread: its creation entry and its first status entry. `build`: the token of an index
-   * build (its entries must not be taken for repeats of the ones it replaces).
+   * build (its entries must not be taken for repeats of the ones it replaces). `replaces`: the
+   * revision the create writes over (the marker of a deleted thread of that id; 0 for none), so
+   * the entries of a thread created again are not taken for repeats of the deleted one's.
+   * `retract` deletes what this published, for a create that did not happen.
    */
-  created(known: Pick<Known, 'thread' | 'state' | 'since'>, build = ''): void {
+  created(known: Pick<Known, 'thread' | 'state' | 'since'>, build = '', replaces = 0): Published {
     const { agent, id } = known.thread;
-    void this.#publish(creationSubject(this.buckets.index, agent), JSON.stringify({ i: id }), `${build}c.${threadKey(id)}`);
-    this.entering(agent, id, statusOf(known.state), known.since, build);
+    const creation = this.#track(id, this.#publish(creationSubject(this.buckets.index, agent), JSON.stringify({ i: id }), `${build}c.${threadKey(id)}${incarnation(replaces)}`));
+    const retracted = { done: false };
+    void creation.then((seq) => {
+      if (seq === undefined) return;
+      if (retracted.done) this.remove(seq);
+      else remember(this.#creations, id, seq);
+    });
+    const status = this.entering(agent, id, statusOf(known.state), known.since, build, replaces);
+    return {
+      retract: () => {
+        retracted.done = true;
+        void creation.then((seq) => {
+          if (seq === undefined || this.#creations.get(id) !== seq) return;
+          this.#creations.delete(id);
+          this.remove(seq);
+        });
+        status.retract();
+      },
+    };
   }
 
-  /** The thread enters `status` at version `since` (call before the write). */
-  entering(agent: string, id: string, status: string, since: number, build = ''): void {
-    const published = this.#publish(statusSubject(this.buckets.index, status, agent), JSON.stringify({ i: id, s: since }), `${build}s.${threadKey(id)}.${status}.${since}`);
+  /**
+   * The thread enters `status` at version `since` (call before the write); `replaces`: the
+   * revision the write replaces (0 for a create), which tells apart the entries of a thread created
+   * again after a delete from the deleted one's.
+   */
+  entering(agent: string, id: string, status: string, since: number, build = '', replaces = 0): Published {
+    const msgID = `${build}s.${threadKey(id)}.${status}.${since}${incarnation(replaces)}`;
+    const published = this.#track(id, this.#publish(statusSubject(this.buckets.index, status, agent), JSON.stringify({ i: id, s: since }), msgID));
+    const retracted = { done: false };
     void published.then((seq) => {
       if (seq === undefined) return;
-      this.#entries.delete(id);
-      this.#entries.set(id, { since, seq });
-      if (this.#entries.size > REMEMBERED_ENTRIES) this.#entries.delete(this.#entries.keys().next().value!);
+      if (retracted.done) this.remove(seq);
+      else remember(this.#entries, id, [...(this.#entries.get(id) ?? []), { since, seq }].slice(-MAX_ENTRIES_PER_THREAD));
     });
+    return {
+      retract: () => {
+        retracted.done = true;
+        void published.then((seq) => {
+          if (seq === undefined || !this.#drop(id, (entry) => entry.seq === seq)) return;
+          this.remove(seq);
+        });
+      },
+    };
   }
 
   /** The sequence of the thread's status entry for `since`, when this process knows it. */
   entryOf(id: string, since: number): number | undefined {
-    const entry = this.#entries.get(id);
-    return entry?.since === since ? entry.seq : undefined;
+    return this.#entries.get(id)?.findLast((entry) => entry.since === since)?.seq;
+  }
+
+  /** The sequence of the thread's creation entry, when this process knows it. */
+  creationOf(id: string): number | undefined {
+    return this.#creations.get(id);
   }
 
   /** The thread left the status it entered at `since` (call after the write succeeded). */
   left(id: string, since: number, seq: number | undefined): void {
     const known = seq ?? this.entryOf(id, since);
-    if (known !== undefined) this.remove(known);
+    if (known === undefined) return;
+    this.#drop(id, (entry) => entry.seq === known);
+    this.remove(known);
+  }
+
+  /** Forgets the thread's status entries that match; answers whether there was one. */
+  #drop(id: string, matches: (entry: { since: number; seq: number }) => boolean): boolean {
+    const entries = this.#entries.get(id);
+    const kept = entries?.filter((entry) => !matches(entry));
+    if (entries === undefined || kept!.length === entries.length) return false;
+    if (kept!.length === 0) this.#entries.delete(id);
+    else this.#entries.set(id, kept!);
+    return true;
   }
 
   /** Deletes an index entry. */
   remove(seq: number): void {
-    void this.buckets.side.jsm.streams.deleteMessage(this.buckets.index.stream, seq, false).catch(() => undefined);
+    void this.removeNow(seq);
+  }
+
+  /** Deletes an index entry, resolving once the server answered (failures are left to listings). */
+  async removeNow(seq: number): Promise<void> {
+    await this.buckets.side.jsm.streams.deleteMessage(this.buckets.index.stream, seq, false).catch(() => undefined);
+  }
+
+  /** Resolves once every entry published so far for the thread was answered (or given up). */
+  async settled(id: string): Promise<void> {
+    const pending = this.#inflight.get(id);
+    if (pending !== undefined) await Promise.all(pending);
+  }
+
+  /**
+   * The thread was deleted: deletes the entries this process or its stored summary knows of
+   * (`known`: their sequences) and forgets them. Resolves once the server answered.
+   */
+  async forget(id: string, known: readonly (number | undefined)[]): Promise<void> {
+    const seqs = new Set<number>();
+    for (const seq of [...known, this.#creations.get(id), ...(this.#entries.get(id) ?? []).map((entry) => entry.seq)]) if (seq !== undefined) seqs.add(seq);
+    this.#creations.delete(id);
+    this.#entries.delete(id);
+    await Promise.all([...seqs].map((seq) => this.removeNow(seq)));
+  }
+
+  #track<T>(id: string, publish: Promise<T>): Promise<T> {
+    let pending = this.#inflight.get(id);
+    if (pending === undefined) this.#inflight.set(id, (pending = new Set()));
+    pending.add(publish);
+    void publish.finally(() => {
+      pending.delete(publish);
+      if (pending.size === 0 && this.#inflight.get(id) === pending) this.#inflight.delete(id);
+    });
+    return publish;
   }
 
   async #publish(subject: string, payload: string, msgID: string): Promise<number | undefined> {
@@ -93,6 +186,23 @@ export class IndexWriter {
       return undefined;
     }
   }
+}
+
+/** Index entries published for a write, to take back when the write did not happen. */
+export interface Published {
+  retract(): void;
+}
+
+/** The part of an entry's message id that names the revision its write replaces (none for 0). */
+function incarnation(replaces: number): string {
+  return replaces === 0 ? '' : `@${replaces}`;
+}
+
+/** Remembers `value` for `id` as the newest, forgetting the oldest past REMEMBERED_ENTRIES. */
+function remember<T>(map: Map<string, T>, id: string, value: T): void {
+  map.delete(id);
+  map.set(id, value);
+  if (map.size > REMEMBERED_ENTRIES) map.delete(map.keys().next().value!);
 }
 
 /**

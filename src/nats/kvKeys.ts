@@ -125,6 +125,10 @@ export const INDEX_MARKER_KEY = 'm.index';
  *   status (at version `since`) and deleted (by sequence) when it leaves: the threads in a status
  *   in the order they entered it.
  *
+ * Both are deleted (by sequence) when the thread is deleted. Their message ids name the thread,
+ * the stay, and the revision the write replaces when it is not the first (`@<revision>`), so the
+ * entries of a thread created again under a deleted one's id are not dropped as repeats.
+ *
  * Agents are spelled with {@link threadKey}, so a subject has a fixed number of tokens.
  */
 export interface IndexSubjects {

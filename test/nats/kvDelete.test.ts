@@ -3,9 +3,12 @@ import { Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NotFoundError, VersionConflictError } from '../../src/errors.js';
+import { openBuckets } from '../../src/nats/kvBuckets.js';
+import { IndexWriter } from '../../src/nats/kvIndex.js';
 import { threadKey } from '../../src/nats/kvKeys.js';
 import { createNatsKvStore } from '../../src/nats/kvStore.js';
 import type { ListOptions, ThreadStore } from '../../src/store/threadStore.js';
+import { foldStatus } from '../../src/store/statusSince.js';
 import { walk } from '../store/paging.conformance.js';
 import { at, finalEvent, humanRequestEvent, inputEvent } from '../store/fixtures/events.js';
 import { startNatsServer, type NatsServerHandle } from '../support/natsServer.js';
@@ -46,16 +49,21 @@ async function subjectsOf(stream: string): Promise<Record<string, number>> {
   return info.state.subjects ?? {};
 }
 
-/** The ids the index stream's entries name. */
-async function indexedIds(bucket: string): Promise<string[]> {
+/** The index stream's entries: their sequences, and the ids they name. */
+async function indexEntries(bucket: string): Promise<Array<{ seq: number; id: string }>> {
   const jsm = await jetstreamManager(nc);
   const { state } = await jsm.streams.info(`${bucket}_index`);
-  const ids: string[] = [];
+  const entries: Array<{ seq: number; id: string }> = [];
   for (let seq = state.first_seq; state.messages > 0 && seq <= state.last_seq; seq++) {
     const message = await jsm.streams.getMessage(`${bucket}_index`, { seq }).catch(() => null);
-    if (message !== null) ids.push(message.json<{ i: string }>().i);
+    if (message !== null) entries.push({ seq, id: message.json<{ i: string }>().i });
   }
-  return ids;
+  return entries;
+}
+
+/** The ids the index stream's entries name. */
+async function indexedIds(bucket: string): Promise<string[]> {
+  return (await indexEntries(bucket)).map((entry) => entry.id);
 }
 
 /** Waits until the summaries bucket holds the thread's summary at `version` (written in the background). */
@@ -267,5 +275,30 @@ describe('NATS KV store delete', () => {
     for (const id of ids) if (!deleted.has(id)) expect(seen).toContain(id);
     expect((await walker.list({ status: 'awaiting_human', limit: 100 })).map((s) => s.id).sort()).toEqual(ids.filter((id) => !deleted.has(id)));
     await Promise.all([walker.close(), deleter.close()]);
+  });
+});
+
+describe('NATS KV index entries taken back', () => {
+  it('a writer that lost its compare-and-set takes back its own entries only, never the winner\'s for the same thread', async () => {
+    const bucket = freshBucket();
+    await createNatsKvStore({ nc, bucket }).then((store) => store.close());
+    // Two processes creating the same thread: the loser's entries reach the index first.
+    const loser = new IndexWriter(await openBuckets({ nc, bucket }));
+    const winner = new IndexWriter(await openBuckets({ nc: other, bucket }));
+    const thread = { id: 'both', agent: 'triage', events: [inputEvent(1, at(1))] };
+    const known = { thread, ...foldStatus(thread.events) };
+    const lost = loser.created(known);
+    await loser.settled('both');
+    const lostSeqs = [loser.creationOf('both'), loser.entryOf('both', known.since)];
+    expect(lostSeqs).toEqual([expect.any(Number), expect.any(Number)]);
+    winner.created(known);
+    await winner.settled('both');
+    // The winner knows its own entries (none was dropped as a repeat of the loser's)...
+    const wonSeqs = [winner.creationOf('both'), winner.entryOf('both', known.since)];
+    expect(wonSeqs).toEqual([expect.any(Number), expect.any(Number)]);
+    lost.retract();
+    await expect.poll(async () => (await indexEntries(bucket)).filter((entry) => lostSeqs.includes(entry.seq)), { timeout: 5_000 }).toEqual([]);
+    // ...and they stay when the loser takes its own back.
+    expect(await indexEntries(bucket)).toEqual(wonSeqs.map((seq) => ({ seq, id: 'both' })));
   });
 });

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { flushBoth, isWrongLastSequence, retryRead, type Buckets } from './kvBuckets.js';
 import { retryDeduplicated } from './unanswered.js';
 import { creationSubject, INDEX_MARKER_KEY, statusSubject, threadIdOfKey, threadKey } from './kvKeys.js';
@@ -22,9 +23,10 @@ const MAX_ENTRIES_PER_THREAD = 8;
 
 /**
  * Writes the index stream (see `indexSubjects` in `kvKeys.ts`). Entries are published without
- * waiting for the ack (a `Nats-Msg-Id` makes a repeat within JetStream's duplicate window a
- * no-op); the ack's sequence is remembered, written into the thread's summary, and used to delete
- * the entry when the thread leaves the status.
+ * waiting for the ack (a `Nats-Msg-Id` unique to the publish makes a retry of it within
+ * JetStream's duplicate window a no-op); the ack's sequence is remembered, written into the
+ * thread's summary, and used to delete the entry when the thread leaves the status, when the
+ * write it was published for lost its compare-and-set, or when the thread is deleted.
  *
  * A thread's new status entry is published before the thread write that moves it there (sent
  * first; on the store's background connection, when it has one, the server may store it a moment
@@ -46,6 +48,9 @@ export class IndexWriter {
   readonly #creations = new Map<string, number>();
   /** The publishes of each thread not yet answered (a delete waits for them, to know what to remove). */
   readonly #inflight = new Map<string, Set<Promise<unknown>>>();
+  /** Makes this writer's message ids its own (see {@link #publish}). */
+  readonly #token = randomBytes(6).toString('base64url');
+  #published = 0;
 
   constructor(
     readonly buckets: Buckets,
@@ -55,21 +60,19 @@ export class IndexWriter {
 
   /**
    * A new thread: its creation entry and its first status entry. `build`: the token of an index
-   * build (its entries must not be taken for repeats of the ones it replaces). `replaces`: the
-   * revision the create writes over (the marker of a deleted thread of that id; 0 for none), so
-   * the entries of a thread created again are not taken for repeats of the deleted one's.
-   * `retract` deletes what this published, for a create that did not happen.
+   * build (its entries must not be taken for repeats of the ones it replaces). `retract` deletes
+   * what this published, for a create that did not happen.
    */
-  created(known: Pick<Known, 'thread' | 'state' | 'since'>, build = '', replaces = 0): Published {
+  created(known: Pick<Known, 'thread' | 'state' | 'since'>, build = ''): Published {
     const { agent, id } = known.thread;
-    const creation = this.#track(id, this.#publish(creationSubject(this.buckets.index, agent), JSON.stringify({ i: id }), `${build}c.${threadKey(id)}${incarnation(replaces)}`));
+    const creation = this.#track(id, this.#publish(creationSubject(this.buckets.index, agent), JSON.stringify({ i: id }), `${build}c.${threadKey(id)}`));
     const retracted = { done: false };
     void creation.then((seq) => {
       if (seq === undefined) return;
       if (retracted.done) this.remove(seq);
       else remember(this.#creations, id, seq);
     });
-    const status = this.entering(agent, id, statusOf(known.state), known.since, build, replaces);
+    const status = this.entering(agent, id, statusOf(known.state), known.since, build);
     return {
       retract: () => {
         retracted.done = true;
@@ -84,12 +87,11 @@ export class IndexWriter {
   }
 
   /**
-   * The thread enters `status` at version `since` (call before the write); `replaces`: the
-   * revision the write replaces (0 for a create), which tells apart the entries of a thread created
-   * again after a delete from the deleted one's.
+   * The thread enters `status` at version `since` (call before the write). `retract` deletes the
+   * entry, for a write that did not happen.
    */
-  entering(agent: string, id: string, status: string, since: number, build = '', replaces = 0): Published {
-    const msgID = `${build}s.${threadKey(id)}.${status}.${since}${incarnation(replaces)}`;
+  entering(agent: string, id: string, status: string, since: number, build = ''): Published {
+    const msgID = `${build}s.${threadKey(id)}.${status}.${since}`;
     const published = this.#track(id, this.#publish(statusSubject(this.buckets.index, status, agent), JSON.stringify({ i: id, s: since }), msgID));
     const retracted = { done: false };
     void published.then((seq) => {
@@ -175,8 +177,15 @@ export class IndexWriter {
     return publish;
   }
 
-  async #publish(subject: string, payload: string, msgID: string): Promise<number | undefined> {
+  /**
+   * Publishes an entry. Its message id is `name` made unique to this publish, so a retry of it is
+   * dropped as a repeat and nothing else is: an entry another writer published for the same stay
+   * (one that lost the compare-and-set, and takes its entry back), or one of a deleted thread of
+   * the same id, never stands in for this one.
+   */
+  async #publish(subject: string, payload: string, name: string): Promise<number | undefined> {
     this.onPublish();
+    const msgID = `${name}~${this.#token}${(++this.#published).toString(36)}`;
     try {
       const ack = await retryDeduplicated(() => this.buckets.side.js.publish(subject, payload, { msgID, timeout: INDEX_PUBLISH_TIMEOUT_MS }), INDEX_PUBLISH_RETRY_MS);
       return ack.duplicate ? undefined : ack.seq;
@@ -191,11 +200,6 @@ export class IndexWriter {
 /** Index entries published for a write, to take back when the write did not happen. */
 export interface Published {
   retract(): void;
-}
-
-/** The part of an entry's message id that names the revision its write replaces (none for 0). */
-function incarnation(replaces: number): string {
-  return replaces === 0 ? '' : `@${replaces}`;
 }
 
 /** Remembers `value` for `id` as the newest, forgetting the oldest past REMEMBERED_ENTRIES. */

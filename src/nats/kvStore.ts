@@ -203,7 +203,7 @@ export async function createNatsKvStore(options: NatsKvStoreOptions): Promise<Th
         const value = encodeThread(next.thread.agent, next.eventsJson, next.createdAt);
         checkSize(id, value, sizeLimit(added));
         const moved = statusOf(next.state) !== statusOf(current.state);
-        const entered = moved ? index.entering(next.thread.agent, id, statusOf(next.state), next.since, '', next.revision) : undefined;
+        const entered = moved ? index.entering(next.thread.agent, id, statusOf(next.state), next.since) : undefined;
         try {
           const key = threadKey(id);
           // next.revision is still the one this update expects to replace.
@@ -360,7 +360,7 @@ async function createThread(
   let revision: number | undefined;
   // What the create writes over: nothing (0), then the purge marker a delete left, if any.
   for (let replaces = 0, attempt = 1; revision === undefined; attempt++) {
-    const published = index.created({ thread: frozen, state, since }, '', replaces);
+    const published = index.created({ thread: frozen, state, since });
     try {
       const previousSeq = replaces;
       revision = await casWrite(() => buckets.threads.put(key, value, { previousSeq }), () => buckets.threads.get(key), value);

@@ -65,22 +65,16 @@ export class IndexWriter {
    */
   created(known: Pick<Known, 'thread' | 'state' | 'since'>, build = ''): Published {
     const { agent, id } = known.thread;
-    const creation = this.#track(id, this.#publish(creationSubject(this.buckets.index, agent), JSON.stringify({ i: id }), `${build}c.${threadKey(id)}`));
-    const retracted = { done: false };
-    void creation.then((seq) => {
-      if (seq === undefined) return;
-      if (retracted.done) this.remove(seq);
-      else remember(this.#creations, id, seq);
-    });
+    const creation = this.#retractable(
+      id,
+      this.#publish(creationSubject(this.buckets.index, agent), JSON.stringify({ i: id }), `${build}c.${threadKey(id)}`),
+      (seq) => remember(this.#creations, id, seq),
+      (seq) => this.#creations.get(id) === seq && this.#creations.delete(id),
+    );
     const status = this.entering(agent, id, statusOf(known.state), known.since, build);
     return {
       retract: () => {
-        retracted.done = true;
-        void creation.then((seq) => {
-          if (seq === undefined || this.#creations.get(id) !== seq) return;
-          this.#creations.delete(id);
-          this.remove(seq);
-        });
+        creation.retract();
         status.retract();
       },
     };
@@ -91,20 +85,33 @@ export class IndexWriter {
    * entry, for a write that did not happen.
    */
   entering(agent: string, id: string, status: string, since: number, build = ''): Published {
-    const msgID = `${build}s.${threadKey(id)}.${status}.${since}`;
-    const published = this.#track(id, this.#publish(statusSubject(this.buckets.index, status, agent), JSON.stringify({ i: id, s: since }), msgID));
-    const retracted = { done: false };
-    void published.then((seq) => {
+    return this.#retractable(
+      id,
+      this.#publish(statusSubject(this.buckets.index, status, agent), JSON.stringify({ i: id, s: since }), `${build}s.${threadKey(id)}.${status}.${since}`),
+      (seq) => remember(this.#entries, id, [...(this.#entries.get(id) ?? []), { since, seq }].slice(-MAX_ENTRIES_PER_THREAD)),
+      (seq) => this.#drop(id, (entry) => entry.seq === seq),
+    );
+  }
+
+  /**
+   * Records the sequence of an entry of the thread once its publish is answered, unless it was
+   * taken back by then: then, or when taken back later (`forget` answering that it was recorded),
+   * the entry is deleted.
+   */
+  #retractable(id: string, publish: Promise<number | undefined>, record: (seq: number) => void, forget: (seq: number) => boolean): Published {
+    let retracted = false;
+    const answered = this.#track(id, publish);
+    void answered.then((seq) => {
       if (seq === undefined) return;
-      if (retracted.done) this.remove(seq);
-      else remember(this.#entries, id, [...(this.#entries.get(id) ?? []), { since, seq }].slice(-MAX_ENTRIES_PER_THREAD));
+      if (retracted) this.remove(seq);
+      else record(seq);
     });
     return {
       retract: () => {
-        retracted.done = true;
-        void published.then((seq) => {
-          if (seq === undefined || !this.#drop(id, (entry) => entry.seq === seq)) return;
-          this.remove(seq);
+        if (retracted) return;
+        retracted = true;
+        void answered.then((seq) => {
+          if (seq !== undefined && forget(seq)) this.remove(seq);
         });
       },
     };

@@ -116,10 +116,9 @@ const MAX_CAS_ATTEMPTS = 5;
  *   each key is checked against the thread's summary, and the summary against the thread's current
  *   revision (one get per key, all sent at once: a writer killed between a thread write and its
  *   summary leaves the summary behind, and one killed in a delete the summary of a thread that is
- *   gone); a summary that lags its
- *   thread, or is older than the key, is rebuilt from the thread, and a key the thread has left is
- *   deleted. Other listings read every summary and rebuild those that lag their thread.
- *   The index is built once when missing (a bucket from before it).
+ *   gone); a summary that lags its thread, or is older than the key, is rebuilt from the thread,
+ *   and a key the thread has left is deleted. Other listings read every summary and rebuild those
+ *   that lag their thread. The index is built once when missing (a bucket from before it).
  * - Threads are returned deeply frozen, as the memory store does.
  *
  * @example

@@ -289,9 +289,9 @@ describe('NATS KV index entries taken back', () => {
     const known = { thread, ...foldStatus(thread.events) };
     const lost = loser.created(known);
     await loser.settled('both');
-    const lostSeqs = [loser.creationOf('both'), loser.entryOf('both', known.since)];
-    expect(lostSeqs).toEqual([expect.any(Number), expect.any(Number)]);
-    winner.created(known);
+    const lostSeqs = (await indexEntries(bucket)).map((entry) => entry.seq);
+    expect(lostSeqs).toHaveLength(2);
+    winner.created(known).confirm();
     await winner.settled('both');
     // The winner knows its own entries (none was dropped as a repeat of the loser's)...
     const wonSeqs = [winner.creationOf('both'), winner.entryOf('both', known.since)];
@@ -300,5 +300,20 @@ describe('NATS KV index entries taken back', () => {
     await expect.poll(async () => (await indexEntries(bucket)).filter((entry) => lostSeqs.includes(entry.seq)), { timeout: 5_000 }).toEqual([]);
     // ...and they stay when the loser takes its own back.
     expect(await indexEntries(bucket)).toEqual(wonSeqs.map((seq) => ({ seq, id: 'both' })));
+  });
+
+  it('remembers an entry\'s sequence (for summaries and deletes) only once its write is confirmed', async () => {
+    const bucket = freshBucket();
+    await createNatsKvStore({ nc, bucket }).then((store) => store.close());
+    const writer = new IndexWriter(await openBuckets({ nc, bucket }));
+    const thread = { id: 'pending', agent: 'triage', events: [inputEvent(1, at(1))] };
+    const known = { thread, ...foldStatus(thread.events) };
+    const published = writer.created(known);
+    await writer.settled('pending');
+    // Published and answered, but its write may still lose: a summary written now must not name it.
+    expect([writer.creationOf('pending'), writer.entryOf('pending', known.since)]).toEqual([undefined, undefined]);
+    published.confirm();
+    const seqs = (await indexEntries(bucket)).map((entry) => entry.seq);
+    expect([writer.creationOf('pending'), writer.entryOf('pending', known.since)]).toEqual(seqs);
   });
 });

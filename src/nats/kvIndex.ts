@@ -60,8 +60,8 @@ export class IndexWriter {
 
   /**
    * A new thread: its creation entry and its first status entry. `build`: the token of an index
-   * build (its entries must not be taken for repeats of the ones it replaces). `retract` deletes
-   * what this published, for a create that did not happen.
+   * build (its entries must not be taken for repeats of the ones it replaces). Answers the
+   * entries, to confirm or retract once the create's outcome is known (see {@link Published}).
    */
   created(known: Pick<Known, 'thread' | 'state' | 'since'>, build = ''): Published {
     const { agent, id } = known.thread;
@@ -69,10 +69,13 @@ export class IndexWriter {
       id,
       this.#publish(creationSubject(this.buckets.index, agent), JSON.stringify({ i: id }), `${build}c.${threadKey(id)}`),
       (seq) => remember(this.#creations, id, seq),
-      (seq) => this.#creations.get(id) === seq && this.#creations.delete(id),
     );
     const status = this.entering(agent, id, statusOf(known.state), known.since, build);
     return {
+      confirm: () => {
+        creation.confirm();
+        status.confirm();
+      },
       retract: () => {
         creation.retract();
         status.retract();
@@ -81,38 +84,41 @@ export class IndexWriter {
   }
 
   /**
-   * The thread enters `status` at version `since` (call before the write). `retract` deletes the
-   * entry, for a write that did not happen.
+   * The thread enters `status` at version `since` (call before the write). Answers the entry, to
+   * confirm or retract once the write's outcome is known (see {@link Published}).
    */
   entering(agent: string, id: string, status: string, since: number, build = ''): Published {
     return this.#retractable(
       id,
       this.#publish(statusSubject(this.buckets.index, status, agent), JSON.stringify({ i: id, s: since }), `${build}s.${threadKey(id)}.${status}.${since}`),
       (seq) => remember(this.#entries, id, [...(this.#entries.get(id) ?? []), { since, seq }].slice(-MAX_ENTRIES_PER_THREAD)),
-      (seq) => this.#drop(id, (entry) => entry.seq === seq),
     );
   }
 
   /**
-   * Records the sequence of an entry of the thread once its publish is answered, unless it was
-   * taken back by then: then, or when taken back later (`forget` answering that it was recorded),
-   * the entry is deleted.
+   * An entry of the thread whose write is not yet settled: its sequence is recorded once the
+   * publish is answered and the write confirmed (a summary written before may not name the entry
+   * of a write that loses), and the entry is deleted once answered and retracted.
    */
-  #retractable(id: string, publish: Promise<number | undefined>, record: (seq: number) => void, forget: (seq: number) => boolean): Published {
-    let retracted = false;
-    const answered = this.#track(id, publish);
-    void answered.then((seq) => {
+  #retractable(id: string, publish: Promise<number | undefined>, record: (seq: number) => void): Published {
+    let outcome: 'pending' | 'confirmed' | 'retracted' = 'pending';
+    let answered: number | undefined;
+    void this.#track(id, publish).then((seq) => {
       if (seq === undefined) return;
-      if (retracted) this.remove(seq);
-      else record(seq);
+      answered = seq;
+      if (outcome === 'confirmed') record(seq);
+      else if (outcome === 'retracted') this.remove(seq);
     });
     return {
+      confirm: () => {
+        if (outcome !== 'pending') return;
+        outcome = 'confirmed';
+        if (answered !== undefined) record(answered);
+      },
       retract: () => {
-        if (retracted) return;
-        retracted = true;
-        void answered.then((seq) => {
-          if (seq !== undefined && forget(seq)) this.remove(seq);
-        });
+        if (outcome !== 'pending') return;
+        outcome = 'retracted';
+        if (answered !== undefined) this.remove(answered);
       },
     };
   }
@@ -131,18 +137,15 @@ export class IndexWriter {
   left(id: string, since: number, seq: number | undefined): void {
     const known = seq ?? this.entryOf(id, since);
     if (known === undefined) return;
-    this.#drop(id, (entry) => entry.seq === known);
+    this.#forgetEntry(id, known);
     this.remove(known);
   }
 
-  /** Forgets the thread's status entries that match; answers whether there was one. */
-  #drop(id: string, matches: (entry: { since: number; seq: number }) => boolean): boolean {
-    const entries = this.#entries.get(id);
-    const kept = entries?.filter((entry) => !matches(entry));
-    if (entries === undefined || kept!.length === entries.length) return false;
-    if (kept!.length === 0) this.#entries.delete(id);
-    else this.#entries.set(id, kept!);
-    return true;
+  /** Forgets one status entry of the thread. */
+  #forgetEntry(id: string, seq: number): void {
+    const kept = this.#entries.get(id)?.filter((entry) => entry.seq !== seq) ?? [];
+    if (kept.length === 0) this.#entries.delete(id);
+    else this.#entries.set(id, kept);
   }
 
   /** Deletes an index entry. */
@@ -204,8 +207,13 @@ export class IndexWriter {
   }
 }
 
-/** Index entries published for a write, to take back when the write did not happen. */
+/**
+ * Index entries published for a write: `confirm` once it happened (their sequences are then
+ * remembered), `retract` once it did not (they are deleted). A write whose outcome is unknown (a
+ * system error) does neither: its entries stay, unnamed, for listings to judge.
+ */
 export interface Published {
+  confirm(): void;
   retract(): void;
 }
 
@@ -241,7 +249,7 @@ export async function ensureIndex(buckets: Buckets, index: IndexWriter, summarie
         if (error instanceof CorruptThreadError) continue;
         throw error;
       }
-      index.created(known, build);
+      index.created(known, build).confirm();
       summaries.put(known);
     }
   }

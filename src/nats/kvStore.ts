@@ -207,6 +207,7 @@ export async function createNatsKvStore(options: NatsKvStoreOptions): Promise<Th
           const key = threadKey(id);
           // next.revision is still the one this update expects to replace.
           const revision = await casWrite(() => buckets.threads.update(key, value, next.revision), () => buckets.threads.get(key), value);
+          entered?.confirm();
           const known = { ...next, revision };
           if (moved) index.left(id, current.since, undefined);
           remember(id, known);
@@ -363,6 +364,7 @@ async function createThread(
     try {
       const previousSeq = replaces;
       revision = await casWrite(() => buckets.threads.put(key, value, { previousSeq }), () => buckets.threads.get(key), value);
+      published.confirm();
     } catch (error) {
       if (!isWrongLastSequence(error)) throw systemError(`cannot create thread ${copy.id}`, error);
       published.retract();

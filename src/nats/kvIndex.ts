@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { flushBoth, isWrongLastSequence, retryRead, type Buckets } from './kvBuckets.js';
 import { retryDeduplicated } from './unanswered.js';
 import { creationSubject, INDEX_MARKER_KEY, statusSubject, threadIdOfKey, threadKey } from './kvKeys.js';
@@ -15,14 +16,17 @@ const INDEX_FORMAT = 2;
  */
 const INDEX_PUBLISH_TIMEOUT_MS = 10_000;
 const INDEX_PUBLISH_RETRY_MS = 60_000;
-/** Sequences of status entries remembered for their removal (the summary carries them too). */
+/** Threads whose entries' sequences are remembered for their removal (the summary carries them too). */
 const REMEMBERED_ENTRIES = 10_000;
+/** Status entries remembered per thread. */
+const MAX_ENTRIES_PER_THREAD = 8;
 
 /**
  * Writes the index stream (see `indexSubjects` in `kvKeys.ts`). Entries are published without
- * waiting for the ack (a `Nats-Msg-Id` makes a repeat within JetStream's duplicate window a
- * no-op); the ack's sequence is remembered, written into the thread's summary, and used to delete
- * the entry when the thread leaves the status.
+ * waiting for the ack (a `Nats-Msg-Id` unique to the publish makes a retry of it within
+ * JetStream's duplicate window a no-op); the ack's sequence is remembered, written into the
+ * thread's summary, and used to delete the entry when the thread leaves the status, when the
+ * write it was published for lost its compare-and-set, or when the thread is deleted.
  *
  * A thread's new status entry is published before the thread write that moves it there (sent
  * first; on the store's background connection, when it has one, the server may store it a moment
@@ -35,8 +39,18 @@ const REMEMBERED_ENTRIES = 10_000;
  * stale or doubled.
  */
 export class IndexWriter {
-  /** Sequence of the status entry of a thread (by id), with the `since` it is for. */
-  readonly #entries = new Map<string, { since: number; seq: number }>();
+  /**
+   * Sequences of the status entries of a thread (by id) not known to be deleted, with the `since`
+   * each is for, newest last (a few: those of the stays a write did not see the ack of in time).
+   */
+  readonly #entries = new Map<string, Array<{ since: number; seq: number }>>();
+  /** Sequence of the creation entry of a thread (by id). */
+  readonly #creations = new Map<string, number>();
+  /** The publishes of each thread not yet answered (a delete waits for them, to know what to remove). */
+  readonly #inflight = new Map<string, Set<Promise<unknown>>>();
+  /** Makes this writer's message ids its own (see {@link #publish}). */
+  readonly #token = randomBytes(6).toString('base64url');
+  #published = 0;
 
   constructor(
     readonly buckets: Buckets,
@@ -46,44 +60,142 @@ export class IndexWriter {
 
   /**
    * A new thread: its creation entry and its first status entry. `build`: the token of an index
-   * build (its entries must not be taken for repeats of the ones it replaces).
+   * build (its entries must not be taken for repeats of the ones it replaces). Answers the
+   * entries, to confirm or retract once the create's outcome is known (see {@link Published}).
    */
-  created(known: Pick<Known, 'thread' | 'state' | 'since'>, build = ''): void {
+  created(known: Pick<Known, 'thread' | 'state' | 'since'>, build = ''): Published {
     const { agent, id } = known.thread;
-    void this.#publish(creationSubject(this.buckets.index, agent), JSON.stringify({ i: id }), `${build}c.${threadKey(id)}`);
-    this.entering(agent, id, statusOf(known.state), known.since, build);
+    const creation = this.#retractable(
+      id,
+      this.#publish(creationSubject(this.buckets.index, agent), JSON.stringify({ i: id }), `${build}c.${threadKey(id)}`),
+      (seq) => remember(this.#creations, id, seq),
+    );
+    const status = this.entering(agent, id, statusOf(known.state), known.since, build);
+    return {
+      confirm: () => {
+        creation.confirm();
+        status.confirm();
+      },
+      retract: () => {
+        creation.retract();
+        status.retract();
+      },
+    };
   }
 
-  /** The thread enters `status` at version `since` (call before the write). */
-  entering(agent: string, id: string, status: string, since: number, build = ''): void {
-    const published = this.#publish(statusSubject(this.buckets.index, status, agent), JSON.stringify({ i: id, s: since }), `${build}s.${threadKey(id)}.${status}.${since}`);
-    void published.then((seq) => {
+  /**
+   * The thread enters `status` at version `since` (call before the write). Answers the entry, to
+   * confirm or retract once the write's outcome is known (see {@link Published}).
+   */
+  entering(agent: string, id: string, status: string, since: number, build = ''): Published {
+    return this.#retractable(
+      id,
+      this.#publish(statusSubject(this.buckets.index, status, agent), JSON.stringify({ i: id, s: since }), `${build}s.${threadKey(id)}.${status}.${since}`),
+      (seq) => remember(this.#entries, id, [...(this.#entries.get(id) ?? []), { since, seq }].slice(-MAX_ENTRIES_PER_THREAD)),
+    );
+  }
+
+  /**
+   * An entry of the thread whose write is not yet settled: its sequence is recorded once the
+   * publish is answered and the write confirmed (a summary written before may not name the entry
+   * of a write that loses), and the entry is deleted once answered and retracted.
+   */
+  #retractable(id: string, publish: Promise<number | undefined>, record: (seq: number) => void): Published {
+    let outcome: 'pending' | 'confirmed' | 'retracted' = 'pending';
+    let answered: number | undefined;
+    void this.#track(id, publish).then((seq) => {
       if (seq === undefined) return;
-      this.#entries.delete(id);
-      this.#entries.set(id, { since, seq });
-      if (this.#entries.size > REMEMBERED_ENTRIES) this.#entries.delete(this.#entries.keys().next().value!);
+      answered = seq;
+      if (outcome === 'confirmed') record(seq);
+      else if (outcome === 'retracted') this.remove(seq);
     });
+    return {
+      confirm: () => {
+        if (outcome !== 'pending') return;
+        outcome = 'confirmed';
+        if (answered !== undefined) record(answered);
+      },
+      retract: () => {
+        if (outcome !== 'pending') return;
+        outcome = 'retracted';
+        if (answered !== undefined) this.remove(answered);
+      },
+    };
   }
 
   /** The sequence of the thread's status entry for `since`, when this process knows it. */
   entryOf(id: string, since: number): number | undefined {
-    const entry = this.#entries.get(id);
-    return entry?.since === since ? entry.seq : undefined;
+    return this.#entries.get(id)?.findLast((entry) => entry.since === since)?.seq;
+  }
+
+  /** The sequence of the thread's creation entry, when this process knows it. */
+  creationOf(id: string): number | undefined {
+    return this.#creations.get(id);
   }
 
   /** The thread left the status it entered at `since` (call after the write succeeded). */
   left(id: string, since: number, seq: number | undefined): void {
     const known = seq ?? this.entryOf(id, since);
-    if (known !== undefined) this.remove(known);
+    if (known === undefined) return;
+    this.#forgetEntry(id, known);
+    this.remove(known);
+  }
+
+  /** Forgets one status entry of the thread. */
+  #forgetEntry(id: string, seq: number): void {
+    const kept = this.#entries.get(id)?.filter((entry) => entry.seq !== seq) ?? [];
+    if (kept.length === 0) this.#entries.delete(id);
+    else this.#entries.set(id, kept);
   }
 
   /** Deletes an index entry. */
   remove(seq: number): void {
-    void this.buckets.side.jsm.streams.deleteMessage(this.buckets.index.stream, seq, false).catch(() => undefined);
+    void this.removeNow(seq);
   }
 
-  async #publish(subject: string, payload: string, msgID: string): Promise<number | undefined> {
+  /** Deletes an index entry, resolving once the server answered (failures are left to listings). */
+  async removeNow(seq: number): Promise<void> {
+    await this.buckets.side.jsm.streams.deleteMessage(this.buckets.index.stream, seq, false).catch(() => undefined);
+  }
+
+  /** Resolves once every entry published so far for the thread was answered (or given up). */
+  async settled(id: string): Promise<void> {
+    const pending = this.#inflight.get(id);
+    if (pending !== undefined) await Promise.all(pending);
+  }
+
+  /**
+   * The thread was deleted: deletes the entries this process or its stored summary knows of
+   * (`known`: their sequences) and forgets them. Resolves once the server answered.
+   */
+  async forget(id: string, known: readonly (number | undefined)[]): Promise<void> {
+    const seqs = new Set<number>();
+    for (const seq of [...known, this.#creations.get(id), ...(this.#entries.get(id) ?? []).map((entry) => entry.seq)]) if (seq !== undefined) seqs.add(seq);
+    this.#creations.delete(id);
+    this.#entries.delete(id);
+    await Promise.all([...seqs].map((seq) => this.removeNow(seq)));
+  }
+
+  #track<T>(id: string, publish: Promise<T>): Promise<T> {
+    let pending = this.#inflight.get(id);
+    if (pending === undefined) this.#inflight.set(id, (pending = new Set()));
+    pending.add(publish);
+    void publish.finally(() => {
+      pending.delete(publish);
+      if (pending.size === 0 && this.#inflight.get(id) === pending) this.#inflight.delete(id);
+    });
+    return publish;
+  }
+
+  /**
+   * Publishes an entry. Its message id is `name` made unique to this publish, so a retry of it is
+   * dropped as a repeat and nothing else is: an entry another writer published for the same stay
+   * (one that lost the compare-and-set, and takes its entry back), or one of a deleted thread of
+   * the same id, never stands in for this one.
+   */
+  async #publish(subject: string, payload: string, name: string): Promise<number | undefined> {
     this.onPublish();
+    const msgID = `${name}~${this.#token}${(++this.#published).toString(36)}`;
     try {
       const ack = await retryDeduplicated(() => this.buckets.side.js.publish(subject, payload, { msgID, timeout: INDEX_PUBLISH_TIMEOUT_MS }), INDEX_PUBLISH_RETRY_MS);
       return ack.duplicate ? undefined : ack.seq;
@@ -93,6 +205,23 @@ export class IndexWriter {
       return undefined;
     }
   }
+}
+
+/**
+ * Index entries published for a write: `confirm` once it happened (their sequences are then
+ * remembered), `retract` once it did not (they are deleted). A write whose outcome is unknown (a
+ * system error) does neither: its entries stay, unnamed, for listings to judge.
+ */
+export interface Published {
+  confirm(): void;
+  retract(): void;
+}
+
+/** Remembers `value` for `id` as the newest, forgetting the oldest past REMEMBERED_ENTRIES. */
+function remember<T>(map: Map<string, T>, id: string, value: T): void {
+  map.delete(id);
+  map.set(id, value);
+  if (map.size > REMEMBERED_ENTRIES) map.delete(map.keys().next().value!);
 }
 
 /**
@@ -120,7 +249,7 @@ export async function ensureIndex(buckets: Buckets, index: IndexWriter, summarie
         if (error instanceof CorruptThreadError) continue;
         throw error;
       }
-      index.created(known, build);
+      index.created(known, build).confirm();
       summaries.put(known);
     }
   }

@@ -125,6 +125,10 @@ export const INDEX_MARKER_KEY = 'm.index';
  *   status (at version `since`) and deleted (by sequence) when it leaves: the threads in a status
  *   in the order they entered it.
  *
+ * Both are deleted (by sequence) when the thread is deleted, and by the writer that published them
+ * when its write lost its compare-and-set. Their message ids are unique to each publish (see
+ * `IndexWriter`), so only a retry of the same publish is dropped as a repeat.
+ *
  * Agents are spelled with {@link threadKey}, so a subject has a fixed number of tokens.
  */
 export interface IndexSubjects {

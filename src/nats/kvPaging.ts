@@ -1,7 +1,6 @@
 import { InvalidInputError } from '../errors.js';
 import { matchesQuery, type ListQuery } from '../store/listQuery.js';
 import type { ThreadSummary } from '../store/threadStore.js';
-import { TERMINAL_STATUSES } from '../thread/state.js';
 import { retryRead, type Buckets } from './kvBuckets.js';
 import type { IndexWriter } from './kvIndex.js';
 import { creationSubject, parseIndexEntry, statusSubject, threadKey, type IndexEntry } from './kvKeys.js';
@@ -214,10 +213,11 @@ function entryOf(scanned: ScannedEntry): IndexEntry | undefined {
  * deleted). The summaries are read together ({@link readMany}). A summary is written after its
  * thread, by the writer and in the background, so it may be older than its thread: written a
  * moment later, lost, or never written by a writer killed in between (which also leaves the entry
- * of the status the thread left). So a summary that confirms its entry is checked against its
- * thread's current revision, for the whole page at once ({@link checkRevisions}), unless it says
- * the thread ended (a terminal status is never left); one that lags, or that is older than its
- * entry, is checked against the thread itself, and repaired.
+ * of the status the thread left), or written late for a thread deleted meanwhile. So a summary
+ * that confirms or refutes its entry is checked against its thread's current revision, for the
+ * whole page at once ({@link checkRevisions}), whatever its status (a thread that ended may be
+ * deleted); one that lags, or that is older than its entry, is checked against the thread itself,
+ * and repaired.
  */
 async function checkAll(parts: ListingParts, scanned: readonly ScannedEntry[]): Promise<Array<ThreadSummary | undefined>> {
   const entries = scanned.map(entryOf);
@@ -230,10 +230,11 @@ async function checkAll(parts: ListingParts, scanned: readonly ScannedEntry[]): 
     return result.kind === 'value' ? parseSummary(result.value) : undefined;
   });
   const verdicts = entries.map((entry, i) => (entry === undefined ? undefined : judge(entry, scanned[i]!.seq, summaries[i])));
-  // A thread never leaves a terminal status: a summary that says it ended stays true.
-  const confirmed = verdicts.flatMap((verdict, i) => (verdict === 'current' && !TERMINAL_STATUSES.includes(summaries[i]!.status) ? [i] : []));
-  const revisions = await checkSummaryRevisions(parts.buckets, confirmed.map((i) => summaries[i]!));
-  confirmed.forEach((i, k) => {
+  // A verdict holds only while its summary is its thread's current revision, a terminal one too:
+  // the thread may have been deleted (and its id taken again) since the summary was written.
+  const judged = verdicts.flatMap((verdict, i) => (verdict === 'current' || verdict === 'stale' ? [i] : []));
+  const revisions = await checkSummaryRevisions(parts.buckets, judged.map((i) => summaries[i]!));
+  judged.forEach((i, k) => {
     if (revisions[k] !== 'current') verdicts[i] = 'unknown';
   });
   return Promise.all(entries.map((entry, i) => (entry === undefined ? undefined : check(parts, entry, scanned[i]!.seq, summaries[i], verdicts[i]!))));
@@ -284,7 +285,7 @@ async function check(parts: ListingParts, entry: IndexEntry, seq: number, summar
   const known = await parts.read(entry.id);
   if (known === undefined) return undefined;
   parts.summaries.put(known);
-  const fresh = storedSummaryOf(known, parts.index.entryOf(known.thread.id, known.since));
+  const fresh = storedSummaryOf(known, parts.index.entryOf(known.thread.id, known.since), parts.index.creationOf(known.thread.id));
   const again = judge(entry, seq, fresh);
   if (again === 'current') return publicSummary(fresh);
   if (again === 'stale') parts.index.remove(seq);
@@ -296,13 +297,15 @@ type Verdict = 'current' | 'stale' | 'unknown';
 
 /**
  * Whether a summary confirms an index entry, refutes it, or is too old to tell. A summary that
- * refutes its entry does so whatever its age (the thread had left the entry's stay, or never had
- * it, at the summary's version); one that confirms it holds only while it is its thread's current
- * revision.
+ * refutes its entry does so whatever its age within one life of the thread (the thread had left
+ * the entry's stay, or never had it, at the summary's version), and one that confirms it while it
+ * is its thread's current revision; both are taken only from a summary of the thread's current
+ * revision, as a summary of a deleted thread of the same id would refute the new one's entries. A
+ * creation entry other than the one the summary names is a deleted thread's, or a repeat.
  */
 function judge(entry: IndexEntry, seq: number, summary: StoredSummary | undefined): Verdict {
   if (summary === undefined || summary.id !== entry.id) return 'unknown';
-  if (entry.kind === 'creation') return 'current';
+  if (entry.kind === 'creation') return summary.created === undefined || summary.created === seq ? 'current' : 'stale';
   if (summary.since === undefined || summary.version < entry.since) return 'unknown';
   if (summary.status !== entry.status || summary.since !== entry.since) return 'stale';
   return summary.entry === undefined || summary.entry === seq ? 'current' : 'stale';

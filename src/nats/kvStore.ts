@@ -12,9 +12,9 @@ import { isWrongLastSequence, openBuckets, retryRead, systemError, type Buckets 
 import { ensureIndex, IndexWriter } from './kvIndex.js';
 import { threadKey, threadKeyOf } from './kvKeys.js';
 import { listThreads } from './kvListing.js';
-import { casWrite } from './kvWrite.js';
+import { casPurge, casWrite } from './kvWrite.js';
 import { WalkCache } from './kvPaging.js';
-import { SummaryWriter, type Known } from './kvSummaries.js';
+import { parseSummary, SummaryWriter, type Known, type StoredSummary } from './kvSummaries.js';
 import { encodeThread, knownOf, threadSizeLimit, type ThreadSizeLimit } from './kvThread.js';
 
 export { DEFAULT_THREADS_BUCKET } from './kvBuckets.js';
@@ -99,20 +99,26 @@ const MAX_CAS_ATTEMPTS = 5;
  *
  * - Key: the thread id (see {@link threadKey} for ids with characters KV keys do not allow); value:
  *   JSON `{ agent, events, createdAt }` ({@link StoredThreadValue}).
- * - `create` writes only if the key has no value; `append` writes with the revision it read
- *   (`kv.update`, compare-and-set). When the revision moved, it reads again: a thread at another
- *   version is a {@link VersionConflictError}. Nothing is ever overwritten.
+ * - `create` writes only if the key has no value (none ever, or the purge marker of a deleted
+ *   thread); `append` writes with the revision it read (`kv.update`, compare-and-set). When the
+ *   revision moved, it reads again: a thread at another version is a {@link VersionConflictError}.
+ *   Nothing is ever overwritten.
+ * - `delete` purges the key with the revision it read (compare-and-set, as `append`): the value
+ *   and its history give way to one purge marker (headers only), which a read takes for no
+ *   thread and a `create` of the same id writes over. Then it deletes the thread's summary and
+ *   the index entries it knows of (from its summary and this process); a listing skips any left
+ *   (their thread is gone).
  * - `<bucket>_summaries` holds each thread's summary (written after its writes, coalesced over
  *   `summaryDelayMs`, without waiting for an ack) and an index (`kvKeys.ts`): a key per thread in
  *   creation order and a key per thread in its status, written before the thread write that
  *   creates or moves it. Paged listings (`after`) and listings by status read the index through
  *   consumers filtered on those keys, so they cost what they return, not the number of threads;
- *   each key is checked against the thread's summary, and a summary that does not say the thread
- *   ended against the thread's current revision (one get per key, all sent at once: a writer killed
- *   between a thread write and its summary leaves the summary behind); a summary that lags its
- *   thread, or is older than the key, is rebuilt from the thread, and a key the thread has left is
- *   deleted. Other listings read every summary and rebuild those that lag their thread.
- *   The index is built once when missing (a bucket from before it).
+ *   each key is checked against the thread's summary, and the summary against the thread's current
+ *   revision (one get per key, all sent at once: a writer killed between a thread write and its
+ *   summary leaves the summary behind, and one killed in a delete the summary of a thread that is
+ *   gone); a summary that lags its thread, or is older than the key, is rebuilt from the thread,
+ *   and a key the thread has left is deleted. Other listings read every summary and rebuild those
+ *   that lag their thread. The index is built once when missing (a bucket from before it).
  * - Threads are returned deeply frozen, as the memory store does.
  *
  * @example
@@ -135,7 +141,7 @@ export async function createNatsKvStore(options: NatsKvStoreOptions): Promise<Th
       : threadSizeLimit(server, 'the NATS server\'s max_payload', events);
   };
   const index: IndexWriter = new IndexWriter(buckets, () => summaries.touch());
-  const summaries: SummaryWriter = new SummaryWriter(buckets, summaryDelayMs, (id, since) => index.entryOf(id, since));
+  const summaries: SummaryWriter = new SummaryWriter(buckets, summaryDelayMs, index);
   await ensureIndex(buckets, index, summaries).catch((error: unknown) => Promise.reject(systemError('cannot build the thread index', error)));
   const cache = new Map<string, Known>();
   let closed = false;
@@ -196,11 +202,12 @@ export async function createNatsKvStore(options: NatsKvStoreOptions): Promise<Th
         const value = encodeThread(next.thread.agent, next.eventsJson, next.createdAt);
         checkSize(id, value, sizeLimit(added));
         const moved = statusOf(next.state) !== statusOf(current.state);
-        if (moved) index.entering(next.thread.agent, id, statusOf(next.state), next.since);
+        const entered = moved ? index.entering(next.thread.agent, id, statusOf(next.state), next.since) : undefined;
         try {
           const key = threadKey(id);
           // next.revision is still the one this update expects to replace.
           const revision = await casWrite(() => buckets.threads.update(key, value, next.revision), () => buckets.threads.get(key), value);
+          entered?.confirm();
           const known = { ...next, revision };
           if (moved) index.left(id, current.since, undefined);
           remember(id, known);
@@ -210,6 +217,8 @@ export async function createNatsKvStore(options: NatsKvStoreOptions): Promise<Th
           // The write may have happened (a lost ack): forget what we knew, read again next time.
           cache.delete(id);
           if (!isWrongLastSequence(error)) throw systemError(`cannot append to thread ${id}`, error);
+          // Not written (another write, or a delete, won): its status entry would only be skipped.
+          entered?.retract();
           if (attempt >= MAX_CAS_ATTEMPTS) throw systemError(`thread ${id} kept changing under ${attempt} appends`, error);
           current = await read(id);
         }
@@ -219,6 +228,41 @@ export async function createNatsKvStore(options: NatsKvStoreOptions): Promise<Th
     async get(id: string): Promise<Thread | undefined> {
       checkOpen();
       return (await read(id))?.thread;
+    },
+
+    async delete(id: string, expectedVersion: number): Promise<boolean> {
+      checkOpen();
+      const key = threadKeyOf(id);
+      if (key === undefined) return false;
+      let current = cache.get(id);
+      if (current === undefined || current.state.version !== expectedVersion) current = await read(id);
+      for (let attempt = 1; ; attempt++) {
+        if (current === undefined) return false;
+        if (current.state.version !== expectedVersion) throw new VersionConflictError(id, expectedVersion, current.state.version);
+        // What the thread's index entries are, from this process and from its stored summary: read
+        // before the purge (which commits the delete), as the summary goes with the thread.
+        await index.settled(id);
+        const stored = await storedSummary(buckets, key);
+        try {
+          // Only while the key is still at the revision read: an append that won meanwhile fails it.
+          const revision = current.revision;
+          await casPurge(() => buckets.threads.purge(key, { previousSeq: revision }), () => buckets.threads.get(key));
+        } catch (error) {
+          cache.delete(id);
+          if (!isWrongLastSequence(error)) throw systemError(`cannot delete thread ${id}`, error);
+          if (attempt >= MAX_CAS_ATTEMPTS) throw systemError(`thread ${id} kept changing under ${attempt} deletes`, error);
+          current = await read(id);
+          continue;
+        }
+        cache.delete(id);
+        summaries.forget(id);
+        // The thread is gone: its summary and index entries only cost listings a read until removed.
+        await Promise.all([
+          index.forget(id, [stored?.created, stored?.entry]),
+          buckets.side.jsm.streams.purge(buckets.summariesStream, { filter: buckets.summariesSubject + key }).catch(() => undefined),
+        ]);
+        return true;
+      }
     },
 
     async list(listOptions?: ListOptions): Promise<ThreadSummary[]> {
@@ -248,6 +292,16 @@ export async function createNatsKvStore(options: NatsKvStoreOptions): Promise<Th
       await summaries.settle();
     },
   };
+}
+
+/** The stored summary of a thread (by key), `undefined` when missing, unreadable or not a summary. */
+async function storedSummary(buckets: Buckets, key: string): Promise<StoredSummary | undefined> {
+  try {
+    const entry = await retryRead(() => buckets.side.summaries.get(key));
+    return entry?.operation === 'PUT' ? parseSummary(entry.value) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** How long {@link ThreadStore.ready} waits for the server. */
@@ -302,16 +356,32 @@ async function createThread(
   const frozen = Object.freeze({ id: copy.id, agent: copy.agent, events: Object.freeze(copy.events) });
   const { state, since } = foldStatus(frozen.events);
   rememberState(frozen.events, state);
-  index.created({ thread: frozen, state, since });
-  let revision: number;
-  try {
-    // previousSeq 0: only if the key has never been written.
-    const key = threadKey(copy.id);
-    revision = await casWrite(() => buckets.threads.put(key, value, { previousSeq: 0 }), () => buckets.threads.get(key), value);
-  } catch (error) {
-    if (!isWrongLastSequence(error)) throw systemError(`cannot create thread ${copy.id}`, error);
-    const existing = await read(copy.id);
-    throw new VersionConflictError(copy.id, 0, existing?.state.version ?? 0);
+  const key = threadKey(copy.id);
+  let revision: number | undefined;
+  // What the create writes over: nothing (0), then the purge marker a delete left, if any.
+  for (let replaces = 0, attempt = 1; revision === undefined; attempt++) {
+    const published = index.created({ thread: frozen, state, since });
+    try {
+      const previousSeq = replaces;
+      revision = await casWrite(() => buckets.threads.put(key, value, { previousSeq }), () => buckets.threads.get(key), value);
+      published.confirm();
+    } catch (error) {
+      if (!isWrongLastSequence(error)) throw systemError(`cannot create thread ${copy.id}`, error);
+      published.retract();
+      let entry: KvEntry | null;
+      try {
+        entry = await retryRead(() => buckets.threads.get(key));
+      } catch (readError) {
+        throw systemError(`cannot create thread ${copy.id}`, readError);
+      }
+      const marker = entry === null ? 0 : entry.operation === 'PUT' ? undefined : entry.revision;
+      if (marker !== undefined && marker !== replaces && attempt < MAX_CAS_ATTEMPTS) {
+        replaces = marker;
+        continue;
+      }
+      const existing = marker === undefined ? await read(copy.id) : undefined;
+      throw new VersionConflictError(copy.id, 0, existing?.state.version ?? 0);
+    }
   }
   const known: Known = { revision, thread: frozen, eventsJson, state, createdAt, since };
   remember(copy.id, known);

@@ -28,6 +28,12 @@ export interface StoredSummary extends ThreadSummary {
   readonly since?: number;
   readonly entry?: number;
   /**
+   * The sequence of the thread's creation entry in the index, when known (absent in summaries
+   * written before it): a creation entry of the same id with another sequence is a deleted
+   * thread's, or a repeat.
+   */
+  readonly created?: number;
+  /**
    * The length of the thread's events JSON at that revision (near enough the size of its value),
    * absent in summaries written before it: a listing checks the revision of a large thread without
    * reading its value.
@@ -35,13 +41,14 @@ export interface StoredSummary extends ThreadSummary {
   readonly size?: number;
 }
 
-export function storedSummaryOf(known: Known, entry?: number): StoredSummary {
+export function storedSummaryOf(known: Known, entry?: number, created?: number): StoredSummary {
   return {
     ...summaryOf(known.thread.id, known.thread.agent, known.state, known.createdAt),
     revision: known.revision,
     since: known.since,
     size: known.eventsJson.length,
     ...(entry === undefined ? {} : { entry }),
+    ...(created === undefined ? {} : { created }),
   };
 }
 
@@ -62,6 +69,7 @@ export function parseSummary(bytes: Uint8Array): StoredSummary | undefined {
       typeof parsed.updatedAt !== 'string' ||
       (parsed.since !== undefined && typeof parsed.since !== 'number') ||
       (parsed.entry !== undefined && typeof parsed.entry !== 'number') ||
+      (parsed.created !== undefined && typeof parsed.created !== 'number') ||
       (parsed.size !== undefined && typeof parsed.size !== 'number')
     ) {
       return undefined;
@@ -76,6 +84,14 @@ export function parseSummary(bytes: Uint8Array): StoredSummary | undefined {
 export function publicSummary(summary: StoredSummary): ThreadSummary {
   const { id, agent, status, version, createdAt, updatedAt } = summary;
   return Object.freeze({ id, agent, status, version, createdAt, updatedAt });
+}
+
+/** Where a thread's index entries are, as far as this process knows (the index writer). */
+export interface EntrySequences {
+  /** The sequence of the thread's status entry for the stay that began at `since`. */
+  entryOf(id: string, since: number): number | undefined;
+  /** The sequence of the thread's creation entry. */
+  creationOf(id: string): number | undefined;
 }
 
 /**
@@ -93,8 +109,8 @@ export class SummaryWriter {
   constructor(
     readonly buckets: Buckets,
     readonly delayMs: number,
-    /** The sequence of the thread's status entry in the index, when known. */
-    readonly entryOf: (id: string, since: number) => number | undefined,
+    /** The sequences of the thread's status entry and creation entry in the index, when known. */
+    readonly index: EntrySequences,
   ) {}
 
   /** Writes the summary of `known` soon. */
@@ -115,12 +131,18 @@ export class SummaryWriter {
   /** Writes one summary now. */
   put(known: Known): void {
     try {
-      const summary = storedSummaryOf(known, this.entryOf(known.thread.id, known.since));
+      const { id } = known.thread;
+      const summary = storedSummaryOf(known, this.index.entryOf(id, known.since), this.index.creationOf(id));
       this.#unsettled = true;
       this.buckets.side.nc.publish(this.buckets.summariesSubject + threadKey(known.thread.id), JSON.stringify(summary));
     } catch {
       // repaired by a listing
     }
+  }
+
+  /** Drops the summary of a deleted thread that was waiting to be written. */
+  forget(id: string): void {
+    this.#due.delete(id);
   }
 
   /** Notes a publish of another kind (an index entry) that `settle` must wait for. */

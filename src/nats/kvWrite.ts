@@ -31,3 +31,27 @@ export async function casWrite(
     throw error;
   }
 }
+
+/**
+ * A compare-and-set purge of a KV key (its value and history replaced by one purge marker, only
+ * while the key's revision is still the one the purge names), tried again as {@link casWrite}
+ * tries a write. When a try after a timeout meets a wrong last sequence, the key is read back:
+ * holding a purge marker, the earlier try purged it; anything else is a conflict, and the
+ * wrong-last-sequence error is thrown.
+ */
+export async function casPurge(purge: () => Promise<void>, readBack: () => Promise<KvEntry | null>, withinMs = NO_RESPONDERS_RETRY_MS): Promise<void> {
+  let mayHavePurged = false;
+  const unanswered = (error: unknown): boolean => {
+    if (!isUnanswered(error)) return false;
+    if (!isNoResponders(error)) mayHavePurged = true;
+    return true;
+  };
+  try {
+    await retryWhile(purge, unanswered, withinMs);
+  } catch (error) {
+    if (!mayHavePurged || !isWrongLastSequence(error)) throw error;
+    const entry = await retryRead(readBack);
+    if (entry?.operation === 'PURGE') return;
+    throw error;
+  }
+}

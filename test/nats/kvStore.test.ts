@@ -7,6 +7,7 @@ import { threadIdOfKey, threadKey } from '../../src/nats/kvKeys.js';
 import { CorruptThreadError, createNatsKvStore } from '../../src/nats/kvStore.js';
 import type { ThreadStore } from '../../src/store/threadStore.js';
 import { idArbitrary, loneSurrogate } from '../store/idArbitrary.js';
+import { runDeleteConformance } from '../store/delete.conformance.js';
 import { runThreadStoreConformance } from '../store/threadStore.conformance.js';
 import { at, finalEvent, humanRequestEvent, inputEvent, newThread, prefetchEvent } from '../store/fixtures/events.js';
 import { startNatsServer, type NatsServerHandle } from '../support/natsServer.js';
@@ -27,10 +28,13 @@ afterAll(async () => {
   await server?.stop();
 });
 
-runThreadStoreConformance('nats kv', async () => {
+async function kvStore(): Promise<{ store: ThreadStore; cleanup: () => Promise<void> }> {
   const store = await createNatsKvStore({ nc, bucket: freshBucket() });
   return { store, cleanup: () => store.close() };
-});
+}
+
+runThreadStoreConformance('nats kv', kvStore);
+runDeleteConformance('nats kv', kvStore);
 
 describe('createNatsKvStore', () => {
   it('is ready while its server answers, and says so promptly once the connection is down', async () => {

@@ -5,12 +5,17 @@ import type { ThreadView } from '../runtime/runtime.js';
 import type { ThreadSummary } from '../store/threadStore.js';
 import type { Json, ThreadEvent } from '../thread/events.js';
 
-/** The server answered with an error status; `message` is the server's own explanation. */
+/**
+ * The server answered with an error status; `message` is the server's own explanation (and, when
+ * it said when to try again, that wait).
+ */
 export class ServerError extends SwitchyardError {
   constructor(
     message: string,
     readonly status: number,
     readonly issues: readonly string[] = [],
+    /** How long the server asked to wait before trying again (its `Retry-After`, on a 503). */
+    readonly retryAfterMs?: number,
   ) {
     super(message);
   }
@@ -39,8 +44,9 @@ export interface ClientOptions {
 /**
  * How {@link Client.events} opens a stream again that closed before the thread's end (a server
  * restarted, a proxy cut it): after the last event it got, waiting `firstDelayMs` doubling to
- * `maxDelayMs` between tries, until one answers or `giveUpAfterMs` passed since it closed. A stream
- * that never opened is not retried: nothing answered there.
+ * `maxDelayMs` between tries (after a 503, the `Retry-After` it names), until one answers or
+ * `giveUpAfterMs` passed since it closed. A stream that never opened is not retried: nothing
+ * answered there.
  */
 export interface ReconnectOptions {
   /** @default 250 */
@@ -172,6 +178,8 @@ export function createClient(options: ClientOptions): Client {
       // Since when no stream has brought an event, and the tries since.
       let closedAt: number | undefined;
       let tries = 0;
+      // The last try's 503, which says how long to wait.
+      let unavailable: ServerError | undefined;
       for (;;) {
         const before = last.seq;
         try {
@@ -181,14 +189,17 @@ export function createClient(options: ClientOptions): Client {
           if (response.status === 204 || response.body === null) return;
           if (yield* streamed(response.body, last)) return;
         } catch (error) {
-          // Never opened: nothing answers there. A refusal (401, 404) is the server's answer.
-          if (signal?.aborted || error instanceof ServerError || !opened) throw error;
+          // Never opened: nothing answers there. A refusal (401, 404) is the server's answer; a 503
+          // (its store unavailable for now) is tried again, no sooner than it asked.
+          if (signal?.aborted || !opened || (error instanceof ServerError && error.status !== 503)) throw error;
+          unavailable = error instanceof ServerError ? error : undefined;
         }
         if (last.seq !== before) [closedAt, tries] = [undefined, 0];
         closedAt ??= Date.now();
-        if (Date.now() - closedAt >= reconnect.giveUpAfterMs) throw new UnreachableError(base);
+        const delayMs = unavailable?.retryAfterMs ?? Math.min(reconnect.maxDelayMs, reconnect.firstDelayMs * 2 ** Math.min(tries++, 16));
+        if (Date.now() - closedAt + (unavailable?.retryAfterMs ?? 0) >= reconnect.giveUpAfterMs) throw unavailable ?? new UnreachableError(base);
         // An abort ends the wait early; the next request then throws it.
-        await sleep(systemClock, Math.min(reconnect.maxDelayMs, reconnect.firstDelayMs * 2 ** Math.min(tries++, 16)), signal).catch(() => undefined);
+        await sleep(systemClock, delayMs, signal).catch(() => undefined);
       }
     },
   };
@@ -241,5 +252,18 @@ async function serverError(response: Response): Promise<ServerError> {
   } catch {
     if (text.trim() !== '' && text.length < 300) message = text.trim();
   }
-  return new ServerError(message, response.status, issues);
+  const retryAfterMs = retryAfterOf(response.headers.get('retry-after'));
+  if (retryAfterMs === undefined) return new ServerError(message, response.status, issues);
+  return new ServerError(`${message} (the server asks to try again in ${Math.ceil(retryAfterMs / 1000)} s)`, response.status, issues, retryAfterMs);
+}
+
+/** The longest `Retry-After` taken from a server: a wait past it is a reason to give up instead. */
+const MAX_RETRY_AFTER_MS = 5 * 60_000;
+
+/** A `Retry-After` (seconds, or an HTTP date) in ms; undefined when absent or unreadable. */
+function retryAfterOf(header: string | null): number | undefined {
+  if (header === null || header.trim() === '') return undefined;
+  const text = header.trim();
+  const ms = /^\d+$/.test(text) ? Number(text) * 1000 : Date.parse(text) - Date.now();
+  return Number.isFinite(ms) ? Math.min(MAX_RETRY_AFTER_MS, Math.max(0, ms)) : undefined;
 }

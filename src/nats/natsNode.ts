@@ -17,6 +17,7 @@ import { restoreBuckets } from './kvBuckets.js';
 import { createKvDeliveryLedger, restoreDeliveryLedger } from './kvDeliveryLedger.js';
 import { messageOf } from '../errors.js';
 import { createNatsKvStore } from './kvStore.js';
+import { failingFast, watchConnections } from './connectionWatch.js';
 
 /** Options of {@link createNatsNode}. */
 export interface NatsNodeOptions {
@@ -71,7 +72,11 @@ export interface NatsNode {
   /** The KV bucket of the threads. */
   readonly bucket: string;
   readonly queues: AgentQueues;
-  /** The runtime, with writes from outside a job guarded ({@link BusSurface.runtime}). */
+  /**
+   * The runtime for requests from outside (the HTTP API): writes guarded ({@link BusSurface.runtime}),
+   * and failing at once with a `SystemError` while a connection to NATS is known to be down
+   * ({@link failingFast}) instead of waiting for request timeouts; the node's own work is not.
+   */
   readonly runtime: Runtime;
   readonly surface: BusSurface;
   /**
@@ -173,6 +178,7 @@ export async function createNatsNode(options: NatsNodeOptions): Promise<NatsNode
       await runtime.close();
       throw error;
     }
+    const connections = watchConnections([bus.nc, background]);
     let closing: Promise<void> | undefined;
     let ledger: Promise<DeliveryLedger> | undefined;
     const replicas = options.replicas === undefined ? {} : { replicas: options.replicas };
@@ -195,7 +201,7 @@ export async function createNatsNode(options: NatsNodeOptions): Promise<NatsNode
       bucket,
       queues,
       // Guarded: an HTTP server or the CLI on this node writes as safely as the NATS requests do.
-      runtime: surface.runtime,
+      runtime: failingFast(surface.runtime, connections),
       surface,
       deliveryLedger() {
         ledger ??= createKvDeliveryLedger({ nc: bus.nc, bucket: `${bucket}_deliveries`, ...replicas });
@@ -206,6 +212,7 @@ export async function createNatsNode(options: NatsNodeOptions): Promise<NatsNode
       close(closeOptions) {
         closing ??= (async () => {
           stopRestoring();
+          connections.close();
           try {
             await surface.close(closeOptions);
             await runtime.close();

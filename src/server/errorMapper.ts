@@ -36,6 +36,13 @@ const STATUS_TEXT: Readonly<Record<number, string>> = {
 export { formatIssues } from '../errors.js';
 
 /**
+ * The `Retry-After` (seconds) of a 503 for a store that cannot serve now: about one reconnect of
+ * nats.js (2 s apart by default); a request while NATS is known to be down is answered at once, so
+ * a client asking again this often costs little. (A stopping server's 503 says its drain time.)
+ */
+export const UNAVAILABLE_RETRY_AFTER_SECONDS = 2;
+
+/**
  * The one place errors become HTTP responses:
  *
  * - `ThreadTooLargeError` (a launch input or an answer the thread's store cannot hold): 413, its
@@ -50,6 +57,9 @@ export { formatIssues } from '../errors.js';
  *   is wrong (not where it is stored: the log line says that)
  * - `SystemError` (the store or NATS did not answer, a file it may not write): 503
  *   `the store is unavailable: <cause>`, logged; not `CorruptDataError` (trying again does not help)
+ *
+ * Every 503 the server answers carries `Retry-After`: {@link UNAVAILABLE_RETRY_AFTER_SECONDS}, or
+ * a stopping server's drain time (`createHttpApp` adds it).
  * - anything else: 500 with a generic message; the details go to the log, never to the client
  */
 export function mapError(error: unknown, logger: Logger, context: ErrorContext = {}): MappedError {

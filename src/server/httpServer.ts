@@ -14,7 +14,7 @@ import { callbackUrlOf, shownView } from '../runtime/threadView.js';
 import type { Source } from '../thread/events.js';
 import { namedCallbackUrl, recordedCallbackUrl, sameCallbackUrl, showingRuntime } from './callbackCredentials.js';
 import { drainRejectedBody } from './drainRejectedBody.js';
-import { mapError, unavailable } from './errorMapper.js';
+import { mapError, unavailable, UNAVAILABLE_RETRY_AFTER_SECONDS } from './errorMapper.js';
 import { mountHooks } from './hooks.js';
 import { streamThreadEvents } from './eventStream.js';
 import {
@@ -48,6 +48,13 @@ export interface HttpOptions {
    * `the server is shutting down` and `Connection: close`, while reads are still answered.
    */
   signal?: AbortSignal;
+  /**
+   * How long a stopping server waits for the requests in flight ({@link startHttpServer}'s
+   * `close()` drops their connections after it): the `Retry-After` of its 503s, after which it is
+   * gone. (Every other 503 says `UNAVAILABLE_RETRY_AFTER_SECONDS`.)
+   * @default 10000
+   */
+  drainMs?: number;
   /**
    * The HMAC secret of inbound hooks (`POST /hooks/:agent`, see `mountHooks`): each delivery is
    * signed with it as switchyard signs its webhooks, and needs no bearer token. Hooks are off (404)
@@ -119,12 +126,6 @@ export interface HttpServerOptions extends HttpOptions {
   host?: string;
   /** 0 picks a free port. @default 7878 */
   port?: number;
-  /**
-   * How long `close()` waits for the requests in flight before it drops their connections (a slow
-   * or stalled client cannot hold a shutdown).
-   * @default 10000
-   */
-  drainMs?: number;
   /** Signed webhooks when a thread needs a human or finishes: the receivers, or the notifier's options. */
   webhooks?: readonly WebhookTarget[] | WebhookNotifierOptions;
   /**
@@ -154,6 +155,8 @@ const NO_CALLBACKS =
   'callbackUrl refused: this server sends no callbacks (they are signed, and the process that runs the threads has no webhook secret); set SWITCHYARD_WEBHOOK_SECRET, or launch without a callbackUrl';
 
 const SHUTTING_DOWN = 'the server is shutting down';
+/** How long a stopping server waits for the requests in flight. */
+const DEFAULT_DRAIN_MS = 10_000;
 /** How long `GET /ready` waits for the store. */
 const READY_TIMEOUT_MS = 3_000;
 // Node's requestTimeout bounds receiving a request (headers and body), not the response: event
@@ -166,7 +169,9 @@ const MAX_WAIT_MS = 300_000;
 
 /**
  * The HTTP surface of a runtime as a hono app (serve it with {@link startHttpServer}, or call
- * `app.request()` in tests). JSON everywhere; errors are `{ error, issues? }` (see `mapError`).
+ * `app.request()` in tests). JSON everywhere; errors are `{ error, issues? }` (see `mapError`);
+ * every 503 carries `Retry-After` (seconds: a few for an unavailable store, the drain time once
+ * stopping).
  *
  * - `GET /health` (never needs the token): `{ ok: true }` while the process runs (liveness)
  * - `GET /ready` (never needs the token): `{ ok: true }` when the store answers (`Runtime.ready`),
@@ -210,10 +215,21 @@ export function createHttpApp(served: Runtime, options: HttpOptions = {}): HttpA
     callbackUrls = true,
     callbackSecret = process.env.SWITCHYARD_WEBHOOK_SECRET ?? '',
     workerServes,
+    drainMs = DEFAULT_DRAIN_MS,
   } = options;
   // What the routes and extensions show holds no credential of a callback URL recorded in clear.
   const runtime = showingRuntime(refusingWorkWhenStopping(served, shutdown));
   const app = new Hono();
+
+  // Every 503 says when to ask again: a stopping server once it is gone (its drain time), else
+  // after a moment (the store reconnecting).
+  const drainSeconds = String(Math.max(1, Math.ceil(drainMs / 1000)));
+  app.use('*', async (c, next) => {
+    await next();
+    if (c.res.status === 503 && !c.res.headers.has('Retry-After')) {
+      c.res.headers.set('Retry-After', shutdown?.aborted ? drainSeconds : String(UNAVAILABLE_RETRY_AFTER_SECONDS));
+    }
+  });
 
   app.onError((error, c) => {
     // The bearer check builds its own JSON response (with WWW-Authenticate).
@@ -408,10 +424,10 @@ export function createHttpApp(served: Runtime, options: HttpOptions = {}): HttpA
  * ```
  */
 export async function startHttpServer(runtime: Runtime, options: HttpServerOptions = {}): Promise<HttpServer> {
-  const { host = '127.0.0.1', port = 7878, drainMs = 10_000, webhooks, webhookSource = runtime, ...appOptions } = options;
+  const { host = '127.0.0.1', port = 7878, drainMs = DEFAULT_DRAIN_MS, webhooks, webhookSource = runtime, ...appOptions } = options;
   const shutdown = new AbortController();
   const signals = [shutdown.signal, ...(appOptions.signal ? [appOptions.signal] : [])];
-  const app = createHttpApp(runtime, { ...appOptions, signal: AbortSignal.any(signals) });
+  const app = createHttpApp(runtime, { ...appOptions, drainMs, signal: AbortSignal.any(signals) });
   const notifierOptions: WebhookNotifierOptions | undefined =
     webhooks === undefined
       ? undefined

@@ -54,6 +54,8 @@ describe('a closing HTTP server', () => {
     const text = await bounded(answer);
     expect(text).toMatch(/^HTTP\/1\.1 503 /);
     expect(text).toMatch(/\r\nconnection: close\r\n/i);
+    // Its drain time (the default 10 s): by then this server is gone.
+    expect(text).toMatch(/\r\nretry-after: 10\r\n/i);
     expect(text).toContain('{"error":"the server is shutting down"}');
     expect(await bounded(closed)).toBeUndefined();
     expect(await h.runtime.get('slow1')).toBeUndefined();

@@ -63,11 +63,11 @@ export function watchConnections(connections: readonly NatsConnection[]): Connec
 }
 
 /** The runtime's methods that wait for NATS, which {@link failingFast} answers at once while it is down. */
-const WAITS_FOR_NATS = ['launch', 'get', 'list', 'respond', 'pause', 'resume', 'cancel', 'settled'] as const;
+const WAITS_FOR_NATS = ['launch', 'get', 'list', 'respond', 'pause', 'resume', 'cancel', 'delete', 'settled'] as const;
 
 /**
  * The runtime as requests from outside the process use it (the HTTP API): while `watch` knows a
- * connection is down, what would wait for NATS (reads, listings, launches, responses, controls,
+ * connection is down, what would wait for NATS (reads, listings, launches, responses, controls, deletions,
  * waits) fails at once with the watch's `SystemError` (HTTP 503 with `Retry-After`) instead of
  * waiting out nats.js's request timeouts and the store's read retries (about 20 s, longer than a
  * load balancer or a client waits); one already waiting when the connection drops fails then (what

@@ -38,7 +38,7 @@ describe('failingFast', () => {
   it('fails at once while a connection is down without asking the runtime, and serves again once it is back', async () => {
     const { runtime } = createHarness();
     const asked: string[] = [];
-    const counting: Runtime = { ...runtime, get: (id) => (asked.push(id), runtime.get(id)) };
+    const counting: Runtime = { ...runtime, get: (id) => (asked.push(id), runtime.get(id)), delete: (id) => (asked.push(`delete ${id}`), runtime.delete(id)) };
     const watch = drivenWatch();
     const view = failingFast(counting, watch);
     const lost = new SystemError('NATS is unreachable: the connection was lost 0.1 s ago and is reconnecting');
@@ -47,6 +47,7 @@ describe('failingFast', () => {
     await expect(view.get('t1')).rejects.toBe(lost);
     await expect(view.list()).rejects.toBe(lost);
     await expect(view.launch('echo', 'x')).rejects.toBe(lost);
+    await expect(view.delete('t1')).rejects.toBe(lost);
     expect(asked).toEqual([]);
     // Readiness is its own check: not refused here.
     await expect(view.ready()).resolves.toBeUndefined();

@@ -71,7 +71,7 @@ interface Run<TStep> {
 /** The call event that journals a run's attempt, before its code runs. */
 function journal(run: Run<{ name: string }>, args: Record<string, Json>, until?: number): NewEvent {
   const { callId, calls } = run.next;
-  const data = { callId, tool: run.step.name, args, idempotencyKey: idempotencyKeyFor(run.thread.id, callId), attempt: calls.length + 1 };
+  const data = { callId, tool: run.step.name, args, idempotencyKey: idempotencyKeyFor(run.thread, callId), attempt: calls.length + 1 };
   return { type: 'tool_call', data: until === undefined ? data : { ...data, until } };
 }
 

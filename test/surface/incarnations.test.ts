@@ -16,6 +16,7 @@ import { createWebhookNotifier } from '../../src/server/webhooks.js';
 import { fileDeliveryLedger } from '../../src/store/deliveryLedger.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
 import type { ThreadStore } from '../../src/store/threadStore.js';
+import { incarnateId } from '../../src/thread/incarnation.js';
 import { createCallbackSender } from '../../src/surface/callbacks.js';
 import { delay } from '../bus/waiting.js';
 import { decide, echo } from '../server/harness.js';
@@ -162,5 +163,32 @@ describe('a thread deleted and launched again under its id', () => {
     const later = bodyOf(hook.received[1]!);
     expect(later).toMatchObject({ threadId: 'order-9', type: 'thread.finished' });
     expect(later.id).not.toBe(bodyOf(earlier!).id);
+  });
+
+  it('after an upgrade, a rest recorded as delivered in the form before incarnations (<threadId>:<version>) is not sent again; one owed in that form is sent, under its new id, and cleared', async () => {
+    const ledgerPath = join(tempDir(), 'deliveries.jsonl');
+    const hook = await receiver();
+    const store = lastingStore();
+    const runtime = runtimeOver(store);
+    const delivered = await launchedToRest(runtime, 'echo', 'old-delivered', 'delivered', hook.url);
+    const owed = await launchedToRest(runtime, 'echo', 'old-owed', 'owed', hook.url);
+    // What a version before incarnations left in its ledger.
+    const before = fileDeliveryLedger(ledgerPath);
+    await before.record('walked callback', new Date(0).toISOString());
+    await before.record(delivered.id, `${delivered.id}:${delivered.version}`);
+    await before.owe({ key: owed.id, id: `${owed.id}:${owed.version}`, threadId: owed.id });
+    await before.close();
+
+    const callbacks = createCallbackSender({ secret: SECRET, ledger: fileDeliveryLedger(ledgerPath) });
+    cleanups.push(() => callbacks.close());
+    callbacks.attach(runtimeOver(store));
+    await callbacks.idle();
+
+    expect(hook.received.map((r) => bodyOf(r).threadId)).toEqual([owed.id]);
+    const id = `${incarnateId(owed.id, owed.createdAt)}:${owed.version}`;
+    expect(bodyOf(hook.received[0]!).id).toBe(id);
+    const after = fileDeliveryLedger(ledgerPath);
+    expect(await after.owed()).toEqual([]);
+    expect(await after.get(owed.id)).toBe(id);
   });
 });

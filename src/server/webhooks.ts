@@ -1,6 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { sleep, systemClock, type Clock } from '../clock.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, messageOf } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { Runtime, ThreadChange } from '../runtime/runtime.js';
 import type { DeliveryLedger } from '../store/deliveryLedger.js';
@@ -120,9 +120,10 @@ export interface WebhookNotifierOptions {
 export interface WebhookNotifier {
   /**
    * Subscribes to the runtime's changes, and with a {@link WebhookNotifierOptions.ledger} sends the
-   * webhooks owed from before; returns the unsubscribe function.
+   * webhooks owed from before and forgets the records of each thread the runtime deletes (when it
+   * has `onDelete`); returns the unsubscribe function.
    */
-  attach(runtime: Pick<Runtime, 'subscribe'>): () => void;
+  attach(runtime: Pick<Runtime, 'subscribe'> & Partial<Pick<Runtime, 'onDelete'>>): () => void;
   /** The runtime listener: queues the notifications a change calls for. Never throws, never waits. */
   notify(change: ThreadChange): void;
   /** Resolves when no delivery is in flight (each was delivered or given up), nor owed ones being looked for. */
@@ -293,6 +294,17 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
     }
   };
 
+  /** Forgets what the ledger holds of a deleted thread, for every receiver; never rejects (a failure is logged: its records stay, harmless). */
+  const forget = async (from: DeliveryLedger, threadId: string): Promise<void> => {
+    for (const target of targets) {
+      // Under the receiver's key, and the one earlier versions wrote (see withLegacyKeys).
+      const keys = [keyOf(target, threadId), ...(target.legacyKey === undefined ? [] : [`webhook ${target.legacyKey} ${threadId}`])];
+      for (const key of keys) {
+        await from.forget!(key).catch((error: unknown) => logger.warn({ threadId, url: target.receiver, err: messageOf(error) }, 'webhook records of a deleted thread not forgotten'));
+      }
+    }
+  };
+
   /** Sends the webhooks the threads' current rests owe (see {@link WebhookNotifierOptions.ledger}). */
   const sendOwed = (owedTo: DeliveryLedger, source: Pick<Runtime, 'list' | 'get'>): void => {
     type Due = { target: (typeof targets)[number]; payload: WebhookPayload };
@@ -351,7 +363,11 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
     attach(runtime) {
       const detach = runtime.subscribe(notify);
       if (ledger !== undefined && threads !== undefined && targets.length > 0 && !stopping.signal.aborted) sendOwed(ledger, threads);
-      return detach;
+      const forgetting = ledger?.forget === undefined || targets.length === 0 ? undefined : runtime.onDelete?.((threadId) => void book.track(forget(ledger, threadId)));
+      return () => {
+        detach();
+        forgetting?.();
+      };
     },
     notify,
     idle,

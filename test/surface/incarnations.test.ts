@@ -9,8 +9,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { calculator } from '../../agents/calculator/index.js';
 import { scriptedModel } from '../../src/model/scriptedModel.js';
+import { childThreadId, pipeline } from '../../src/pipeline/pipeline.js';
 import { createRuntime, type Runtime, type ThreadView } from '../../src/runtime/runtime.js';
 import { createWebhookNotifier } from '../../src/server/webhooks.js';
 import { fileDeliveryLedger } from '../../src/store/deliveryLedger.js';
@@ -46,8 +48,13 @@ function lastingStore(): ThreadStore {
   return { ...store, close: async () => undefined };
 }
 
+/** A pipeline of one step: `echo` says its input back. */
+const relay = pipeline({ name: 'relay', description: 'relays', input: z.string(), output: z.unknown() })
+  .agent({ name: 'say', agent: 'echo', input: ({ input }) => input })
+  .finish(({ results }) => results.say);
+
 function runtimeOver(store: ThreadStore): Runtime {
-  const runtime = createRuntime({ agents: [echo, calculator], store, model: scriptedModel([], { whenExhausted: decide }) });
+  const runtime = createRuntime({ agents: [echo, calculator], pipelines: [relay], store, model: scriptedModel([], { whenExhausted: decide }) });
   cleanups.push(() => runtime.close());
   return runtime;
 }
@@ -190,5 +197,24 @@ describe('a thread deleted and launched again under its id', () => {
     const after = fileDeliveryLedger(ledgerPath);
     expect(await after.owed()).toEqual([]);
     expect(await after.get(owed.id)).toBe(id);
+  });
+
+  it('a pipeline deleted without its children, launched again, does not take its earlier self’s child for its step', async () => {
+    const store = lastingStore();
+    const runtime = runtimeOver(store);
+    const first = await launchedToRest(runtime, 'relay', 'batch-1', 'first');
+    expect(first).toMatchObject({ status: 'done', output: '"first"' });
+    const child = childThreadId('batch-1', 'say');
+    await runtime.delete('batch-1'); // its child stays (deleted on its own, or not at all)
+    await afterCreationOf(first);
+
+    const again = await launchedToRest(runtime, 'relay', 'batch-1', 'second');
+    // Not the earlier child's result passed off as this step's.
+    expect(again.output).not.toBe('"first"');
+    expect(again).toMatchObject({ status: 'failed' });
+    expect(again.failure).toContain(child);
+    expect(again.failure).toContain('earlier');
+    // The earlier child is left as it was.
+    expect((await runtime.get(child))!.output).toBe('"first"');
   });
 });

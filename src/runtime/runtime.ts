@@ -311,8 +311,9 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     check(agent, input, { parentId }) {
       checkLaunch(launchSources, agent, input, { source: { kind: 'pipeline', parentId } });
     },
-    async launch(agent, input, { threadId, parentId }) {
-      const child = await launch(agent, input, { threadId, source: { kind: 'pipeline', parentId } });
+    async launch(agent, input, { threadId, parentId, parentKey }) {
+      // The pipeline's incarnation as the child's trigger: an earlier pipeline's child is told apart.
+      const child = await launch(agent, input, { threadId, source: { kind: 'pipeline', parentId, ...(parentKey === undefined ? {} : { triggerId: parentKey }) } });
       return { status: child.status, output: child.output, failure: child.failure };
     },
   };

@@ -8,12 +8,12 @@ export interface CallToApprove {
   readonly args: Record<string, Json>;
 }
 
-/** The `human_request` that asks approval for `call`, written at `seq` of the thread. */
-export function approvalRequest(threadId: string, seq: number, call: CallToApprove): NewEvent {
+/** The `human_request` that asks approval for `call`, written at `seq` of the thread (`threadKey`: its `incarnationKeyOf`). */
+export function approvalRequest(threadKey: string, seq: number, call: CallToApprove): NewEvent {
   return {
     type: 'human_request',
     data: {
-      requestId: requestIdFor(threadId, seq),
+      requestId: requestIdFor(threadKey, seq),
       kind: 'approval',
       question: `Approve ${call.tool}(${JSON.stringify(call.args)})?`,
       urgency: 'medium',

@@ -5,6 +5,7 @@ import { renderContext } from '../context/renderContext.js';
 import { messageOf, VersionConflictError } from '../errors.js';
 import { appendEvents } from '../store/appendEvents.js';
 import { versionOf, type CustomData, type Json, type NewEvent, type Thread } from '../thread/events.js';
+import { incarnationKeyOf } from '../thread/incarnation.js';
 import { deriveState, type ThreadState } from '../thread/state.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { Agent } from './agent.js';
@@ -119,7 +120,7 @@ async function eventsOf(agent: Agent, name: string, thread: Thread, state: Threa
       if (result.verdict === 'reject' && (feedback === undefined || feedback === '')) throw new TypeError('a rejection needs feedback for the model');
       const event = custom(defined({ callId: call.callId, verdict: result.verdict, feedback, output: recorded(agent, step.output, result.output) }), 'after_decision');
       if (result.verdict !== 'ask') return [event];
-      const request = approvalRequest(thread.id, versionOf(thread) + 2, call);
+      const request = approvalRequest(incarnationKeyOf(thread), versionOf(thread) + 2, call);
       if (feedback !== undefined && request.type === 'human_request') return [event, { ...request, data: { ...request.data, question: feedback } }];
       return [event, request];
     }

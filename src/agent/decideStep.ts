@@ -8,6 +8,7 @@ import { parseNextStep } from '../model/nextStep.js';
 import { appendEvents } from '../store/appendEvents.js';
 import { originAndPath } from '../store/deliveryTarget.js';
 import { DONE_FOR_NOW, REQUEST_HUMAN_INPUT, versionOf, type Json, type NewEvent, type Thread } from '../thread/events.js';
+import { incarnationKeyOf } from '../thread/incarnation.js';
 import type { Agent } from './agent.js';
 import type { Tool } from './tool.js';
 import type { StepInput } from './deps.js';
@@ -43,7 +44,7 @@ async function decide(input: StepInput, step: AbortController): Promise<Decided>
   if (state.steps >= agent.maxSteps) {
     const message = `reached maxSteps (${agent.maxSteps}) without finishing`;
     const question = `Agent ${agent.name} ${message}. Answer with guidance to continue for another ${agent.maxSteps} steps, or deny to stop it.`;
-    return decided(escalationEvents(thread.id, seq, 'max_steps', message, question, 'medium'));
+    return decided(escalationEvents(incarnationKeyOf(thread), seq, 'max_steps', message, question, 'medium'));
   }
   const prompt = renderPrompt(agent, thread);
   if ('error' in prompt) return decided(errorEvents(input, 'step_error', prompt.error));
@@ -199,17 +200,17 @@ function followUp(input: StepInput, seq: number, decision: NewEvent, call: Decid
   if (intent === REQUEST_HUMAN_INPUT) {
     // The question goes to people and their bridges (Slack, email): the secrets stay out of it too.
     const ask = redactJson(call.checked as Json, agent.secrets) as unknown as HumanInputArgs;
-    return decided([decision, humanInputRequest(thread.id, seq + 1, ask)]);
+    return decided([decision, humanInputRequest(incarnationKeyOf(thread), seq + 1, ask)]);
   }
   // With judges, they look at the call first; the approval gate in executeStep asks after them.
   if (agent.afterDecision.length === 0 && call.tool.needsApproval(call.checked)) {
-    return decided([decision, approvalRequest(thread.id, seq + 1, { callId, tool: intent, args })]);
+    return decided([decision, approvalRequest(incarnationKeyOf(thread), seq + 1, { callId, tool: intent, args })]);
   }
   if (agent.hasCustomSteps) return decided([decision]);
   // Nothing of the author's comes between this decision and its call (no judge, no intent step) and
   // it needs no approval: the call is recorded with the decision, one durable write instead of two.
   // A crash after this write finds the call started, as a crash just after a separate tool_call did.
-  const toolCall: NewEvent = { type: 'tool_call', data: { callId, tool: intent, args, idempotencyKey: idempotencyKeyFor(thread.id, callId), attempt: 1 } };
+  const toolCall: NewEvent = { type: 'tool_call', data: { callId, tool: intent, args, idempotencyKey: idempotencyKeyFor(thread, callId), attempt: 1 } };
   return { events: [decision, toolCall], recordedCall: callId };
 }
 
@@ -217,11 +218,11 @@ function followUp(input: StepInput, seq: number, decision: NewEvent, call: Decid
 type HumanInputArgs = z.output<typeof requestHumanInputSchema>;
 
 /** The human request of a `request_human_input` decision. */
-function humanInputRequest(threadId: string, seq: number, ask: HumanInputArgs): NewEvent {
+function humanInputRequest(threadKey: string, seq: number, ask: HumanInputArgs): NewEvent {
   return {
     type: 'human_request',
     data: {
-      requestId: requestIdFor(threadId, seq),
+      requestId: requestIdFor(threadKey, seq),
       kind: 'input',
       question: ask.question,
       ...(ask.context === undefined ? {} : { context: ask.context }),

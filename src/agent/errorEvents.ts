@@ -1,5 +1,6 @@
 import { redactText } from '../context/redact.js';
 import { versionOf, type ErrorKind, type NewEvent } from '../thread/events.js';
+import { incarnationKeyOf } from '../thread/incarnation.js';
 import { backoffDelay } from './backoff.js';
 import type { StepInput } from './deps.js';
 import { requestIdFor } from './ids.js';
@@ -7,16 +8,16 @@ import { requestIdFor } from './ids.js';
 /** Longest error message kept in a thread (the model sees it; a stack trace helps nobody). */
 const MAX_MESSAGE = 500;
 
-/** An escalation at `seq` and the human request (at `seq + 1`) it opens. */
+/** An escalation at `seq` and the human request (at `seq + 1`) it opens; `threadKey` is the thread's `incarnationKeyOf`. */
 export function escalationEvents(
-  threadId: string,
+  threadKey: string,
   seq: number,
   reason: 'max_consecutive_errors' | 'max_steps' | 'non_retryable_error',
   message: string,
   question: string,
   urgency: 'medium' | 'high',
 ): NewEvent[] {
-  const requestId = requestIdFor(threadId, seq + 1);
+  const requestId = requestIdFor(threadKey, seq + 1);
   return [
     { type: 'escalation', data: { reason, message, requestId } },
     { type: 'human_request', data: { requestId, kind: 'escalation', question, urgency, format: 'free_text' } },
@@ -78,7 +79,7 @@ export function errorEvents(
   if (options.retryable === false) {
     return [
       { type: 'error', data: base },
-      ...escalationEvents(thread.id, seq + 1, 'non_retryable_error', `not retried: ${text}`, `Agent ${agent.name} stopped on an error that retrying will not fix: ${text}. Fix the cause, then answer to continue, or deny to stop it.`, 'high'),
+      ...escalationEvents(incarnationKeyOf(thread), seq + 1, 'non_retryable_error', `not retried: ${text}`, `Agent ${agent.name} stopped on an error that retrying will not fix: ${text}. Fix the cause, then answer to continue, or deny to stop it.`, 'high'),
     ];
   }
   if (retryAt === undefined) {
@@ -86,7 +87,7 @@ export function errorEvents(
     const why = `${count} in a row; the last: ${text}`;
     return [
       { type: 'error', data: base },
-      ...escalationEvents(thread.id, seq + 1, 'max_consecutive_errors', why, `Agent ${agent.name} stopped after ${why}. Answer with guidance to continue, or deny to stop it.`, 'high'),
+      ...escalationEvents(incarnationKeyOf(thread), seq + 1, 'max_consecutive_errors', why, `Agent ${agent.name} stopped after ${why}. Answer with guidance to continue, or deny to stop it.`, 'high'),
     ];
   }
   return [{ type: 'error', data: { ...base, retryAt } }];

@@ -4,6 +4,7 @@ import { isUnavailable, messageOf, SwitchyardError, VersionConflictError } from 
 import type { Logger } from '../logger.js';
 import { appendEvents, type AppendOptions } from '../store/appendEvents.js';
 import { versionOf, type Json, type NewEvent, type Thread } from '../thread/events.js';
+import { incarnationKeyOf } from '../thread/incarnation.js';
 import { deriveState, isOutcomeOf, statusOf, type PendingCall, type ThreadState } from '../thread/state.js';
 import { approvalRequest } from './approvalRequest.js';
 import type { StepInput } from './deps.js';
@@ -36,7 +37,7 @@ export async function executeStep(input: StepInput, signal: AbortSignal, windDow
     if (controlled !== undefined) return controlled;
   }
   const attempt = recorded ? call.attempts : call.attempts + 1;
-  const idempotencyKey = idempotencyKeyFor(thread.id, call.callId);
+  const idempotencyKey = idempotencyKeyFor(thread, call.callId);
   if (!recorded) {
     thread = await appendEvents(deps, thread, [{ type: 'tool_call', data: { callId: call.callId, tool: call.tool, args: call.args, idempotencyKey, attempt } }]);
   }
@@ -108,13 +109,13 @@ function gate(input: StepInput, call: PendingCall, recorded: boolean): Gate {
   const tool = input.agent.toolsByName.get(call.tool);
   const about = { callId: call.callId, tool: call.tool };
   if (tool === undefined) return { run: false, events: errorEvents(input, 'unknown_intent', `tool ${call.tool} no longer exists`, about) };
-  if (call.started && !recorded && !tool.idempotent) return { run: false, events: [interruptedRequest(thread.id, versionOf(thread) + 1, call)] };
+  if (call.started && !recorded && !tool.idempotent) return { run: false, events: [interruptedRequest(incarnationKeyOf(thread), versionOf(thread) + 1, call)] };
   const checked = tool.parse(call.args);
   if (!checked.success) return { run: false, events: errorEvents(input, 'invalid_args', `arguments for ${call.tool} are invalid: ${checked.error}`, about) };
   // The gate is derived from the log: a decision for a tool that needs approval, with no approval
   // recorded after it (a log that ends at the decision), asks before anything runs.
   if (!call.approved && !call.retryApproved && tool.needsApproval(checked.data)) {
-    return { run: false, events: [approvalRequest(thread.id, versionOf(thread) + 1, call)] };
+    return { run: false, events: [approvalRequest(incarnationKeyOf(thread), versionOf(thread) + 1, call)] };
   }
   return { run: true, tool, args: checked.data };
 }
@@ -130,7 +131,7 @@ function timedOutCall(at: StepInput, call: PendingCall, message: string): NewEve
   const text = redactText(message, agent.secrets);
   return [
     { type: 'error', data: { kind: 'tool_timeout', message: text, tool: call.tool, attempt: state.consecutiveErrors + 1 } },
-    interruptedRequest(thread.id, seq + 1, call, `was started but ${text}`),
+    interruptedRequest(incarnationKeyOf(thread), seq + 1, call, `was started but ${text}`),
   ];
 }
 
@@ -139,11 +140,11 @@ function timedOutCall(at: StepInput, call: PendingCall, message: string): NewEve
  * `what` says what is known of it: by default only what the log shows (its start, and no outcome
  * after it), since the process that ran it may have stopped, or run on and failed to write.
  */
-function interruptedRequest(threadId: string, seq: number, call: PendingCall, what = UNRECORDED): NewEvent {
+function interruptedRequest(threadKey: string, seq: number, call: PendingCall, what = UNRECORDED): NewEvent {
   return {
     type: 'human_request',
     data: {
-      requestId: requestIdFor(threadId, seq),
+      requestId: requestIdFor(threadKey, seq),
       kind: 'interrupted',
       question: `${call.tool}(${JSON.stringify(call.args)}) ${what}, and the tool is not idempotent. Did it take effect? Approve to run it again; deny and describe the outcome otherwise.`,
       urgency: 'high',

@@ -8,7 +8,12 @@ import { dropNullsAt, toStrictJsonSchema } from './strictSchema.js';
 export interface ToolContext {
   readonly threadId: string;
   readonly callId: string;
-  /** `threadId:callId`: the same on every run of one call, so side effects can be deduplicated. */
+  /**
+   * `<threadId>@<incarnation>:<callId>` (the incarnation: the thread's creation instant, epoch ms in
+   * base 36, so a thread deleted and launched again under its id does not reuse its earlier self's
+   * keys): the same on every run of one call, so side effects can be deduplicated. A call started
+   * by a version before incarnations keeps the `<threadId>:<callId>` it was recorded with.
+   */
   readonly idempotencyKey: string;
   /** 1 on the first run of this call, 2 when an idempotent call is re-run after a restart. */
   readonly attempt: number;

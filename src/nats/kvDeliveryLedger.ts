@@ -106,6 +106,17 @@ export async function createKvDeliveryLedger(options: KvDeliveryLedgerOptions): 
         if (!isWrongLastSequence(error)) throw systemError(`cannot write the delivery ledger ${bucket}`, error);
       }
     },
+    async forget(key) {
+      for (const stored of [keyOf(key), owedKeyOf(key)]) {
+        // Purged (no value left in the stream), and only when there is one: a key never written costs no marker.
+        if ((await read(stored)) === undefined) continue;
+        try {
+          await kv.purge(stored);
+        } catch (error) {
+          throw systemError(`cannot write the delivery ledger ${bucket}`, error);
+        }
+      }
+    },
     close: () => Promise.resolve(),
   };
 }

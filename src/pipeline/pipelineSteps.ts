@@ -5,6 +5,7 @@ import { type AgentDeps } from '../agent/deps.js';
 import { idempotencyKeyFor } from '../agent/ids.js';
 import { toJson } from '../agent/tool.js';
 import { type Json, type NewEvent, type Thread } from '../thread/events.js';
+import { incarnationKeyOf } from '../thread/incarnation.js';
 import { deriveState, type ThreadStatus } from '../thread/state.js';
 import { pipelineCursor, resolveChoice, type NextRun } from './pipelineCursor.js';
 import { childThreadId, type AgentStep, type BranchStep, type CodeStep, type Pipeline, type PipelineStepContext, type SleepStep } from './pipelineDefinition.js';
@@ -18,7 +19,12 @@ export interface ChildLauncher {
    * that does not depend on the store never leaves a delegation to a child that was not created.
    */
   check(agent: string, input: Json, options: { parentId: string }): void;
-  launch(agent: string, input: Json, options: { threadId: string; parentId: string }): Promise<{ status: ThreadStatus; output: Json | undefined; failure: string | undefined }>;
+  /**
+   * Launches (or finds again) the child `threadId` of the pipeline `parentId`, whose incarnation
+   * (`incarnationKeyOf`) is `parentKey`: a child there of an earlier pipeline under that id (deleted
+   * since) is refused, not taken for this one's.
+   */
+  launch(agent: string, input: Json, options: { threadId: string; parentId: string; parentKey?: string }): Promise<{ status: ThreadStatus; output: Json | undefined; failure: string | undefined }>;
 }
 
 /** The dependencies of a pipeline actor. */
@@ -71,7 +77,7 @@ interface Run<TStep> {
 /** The call event that journals a run's attempt, before its code runs. */
 function journal(run: Run<{ name: string }>, args: Record<string, Json>, until?: number): NewEvent {
   const { callId, calls } = run.next;
-  const data = { callId, tool: run.step.name, args, idempotencyKey: idempotencyKeyFor(run.thread.id, callId), attempt: calls.length + 1 };
+  const data = { callId, tool: run.step.name, args, idempotencyKey: idempotencyKeyFor(run.thread, callId), attempt: calls.length + 1 };
   return { type: 'tool_call', data: until === undefined ? data : { ...data, until } };
 }
 
@@ -163,7 +169,7 @@ async function runAgent(run: Run<AgentStep>): Promise<PipelineStepResult> {
   const childId = String(recorded?.data.args.threadId ?? childThreadId(thread.id, step.name, run.next.visit));
   let child: Awaited<ReturnType<ChildLauncher['launch']>>;
   try {
-    child = await deps.children.launch(step.agent, recorded?.data.args.input ?? null, { threadId: childId, parentId: thread.id });
+    child = await deps.children.launch(step.agent, recorded?.data.args.input ?? null, { threadId: childId, parentId: thread.id, parentKey: incarnationKeyOf(thread) });
   } catch (error) {
     // An id taken by another agent, or an agent that changed since the delegation was journaled:
     // waiting would not help. The delegation is resolved as failed (an error of its call), so no

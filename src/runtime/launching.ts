@@ -50,12 +50,23 @@ export function assertOwner(thread: Thread, agentName: string): void {
 /**
  * A launch found the thread already there: it must be the same agent's and, for a pipeline's
  * child, launched by that pipeline (a thread someone else launched under the child's id is not
- * the child: its result would be taken for the step's).
+ * the child: its result would be taken for the step's), and by that pipeline's incarnation (its
+ * `triggerId`, when both record one): a child of an earlier pipeline under the id, deleted since
+ * without its children, is not this one's either.
  */
-function ownedBy(existing: Thread, agentName: string, parentId: string | undefined): ThreadView {
+function ownedBy(existing: Thread, agentName: string, source: Source | undefined): ThreadView {
   assertOwner(existing, agentName);
+  const parentId = source?.parentId;
   if (parentId !== undefined && parentIdOf(existing) !== parentId) {
     throw new InvalidStateError(`thread ${existing.id} was not launched by pipeline ${parentId}`, existing.id, 'conflict');
+  }
+  const launchedBy = existing.events[0]?.type === 'input' ? existing.events[0].data.source?.triggerId : undefined;
+  if (parentId !== undefined && source?.triggerId !== undefined && launchedBy !== undefined && launchedBy !== source.triggerId) {
+    throw new InvalidStateError(
+      `thread ${existing.id} was launched by an earlier pipeline ${parentId} (deleted since, without its children): delete ${existing.id} to run this step`,
+      existing.id,
+      'conflict',
+    );
   }
   return viewOf(existing);
 }
@@ -129,7 +140,7 @@ export async function launchThread(sources: LaunchSources, agentName: string, in
     if (!(error instanceof VersionConflictError) || options.threadId === undefined) throw error;
     const existing = await store.get(id);
     if (existing === undefined) throw new NotFoundError('thread', id);
-    const found = ownedBy(existing, target.name, options.source?.parentId);
+    const found = ownedBy(existing, target.name, options.source);
     if (sources.isActive(id) || found.status !== 'running') return found;
     if (options.source?.parentId !== undefined) {
       const cancelled = await sources.endedWithParent(existing);

@@ -174,6 +174,11 @@ export interface Runtime {
   watchedThreads(): readonly string[];
   /** Listens to every change this runtime writes. Returns an unsubscribe function. */
   subscribe(listener: (change: ThreadChange) => void): () => void;
+  /**
+   * Listens for the threads this runtime deletes ({@link Runtime.delete}), each once it is gone
+   * from the store (a delivery ledger forgets its records of it). Returns an unsubscribe function.
+   */
+  onDelete(listener: (threadId: string) => void): () => void;
   /** Threads with an actor in memory now. */
   activeCount(): number;
   /** Resolves when the store can serve requests now; rejects with the cause (see `ThreadStore.ready`). */
@@ -306,8 +311,9 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     check(agent, input, { parentId }) {
       checkLaunch(launchSources, agent, input, { source: { kind: 'pipeline', parentId } });
     },
-    async launch(agent, input, { threadId, parentId }) {
-      const child = await launch(agent, input, { threadId, source: { kind: 'pipeline', parentId } });
+    async launch(agent, input, { threadId, parentId, parentKey }) {
+      // The pipeline's incarnation as the child's trigger: an earlier pipeline's child is told apart.
+      const child = await launch(agent, input, { threadId, source: { kind: 'pipeline', parentId, ...(parentKey === undefined ? {} : { triggerId: parentKey }) } });
       return { status: child.status, output: child.output, failure: child.failure };
     },
   };
@@ -385,6 +391,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       if (RESTING_STATUSES.includes(statusOf(deriveState(thread.events)))) settling.rested(threadId, thread);
     },
     subscribe: (listener) => events.subscribe(listener),
+    onDelete: (listener) => events.subscribeDeletions(listener),
     watchedThreads: () => events.watchedThreads(),
     activeCount: () => driver.activeCount(),
     ready: async () => {

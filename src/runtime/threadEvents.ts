@@ -35,7 +35,9 @@ export interface ThreadEvents {
    * unsubscribe function.
    */
   onDeleted(threadId: string, listener: () => void): () => void;
-  /** Tells the thread's deletion listeners it was deleted, and forgets its version (the id may be created again). */
+  /** Listens for the deletion of every thread. Returns an unsubscribe function. */
+  subscribeDeletions(listener: (threadId: string) => void): () => void;
+  /** Tells the thread's deletion listeners (and every thread's) it was deleted, and forgets its version (the id may be created again). */
   deleted(threadId: string): void;
   /** The threads that have listeners of their own now. */
   watchedThreads(): string[];
@@ -108,6 +110,7 @@ export function createThreadEvents(logger: Logger): ThreadEvents {
   const listeners = new Set<Listener>();
   const threadListeners = new Map<string, Set<Listener>>();
   const deletionListeners = new Map<string, Set<() => void>>();
+  const everyDeletion = new Set<(threadId: string) => void>();
   const versions = createVersions();
   return {
     emit(thread, events, ingested = false) {
@@ -142,21 +145,28 @@ export function createThreadEvents(logger: Logger): ThreadEvents {
         if (set.size === 0 && deletionListeners.get(threadId) === set) deletionListeners.delete(threadId);
       };
     },
+    subscribeDeletions(listener) {
+      everyDeletion.add(listener);
+      return () => everyDeletion.delete(listener);
+    },
     deleted(threadId) {
       versions.forget(threadId);
-      for (const listener of [...(deletionListeners.get(threadId) ?? [])]) {
+      const tell = (listener: () => void): void => {
         try {
           listener();
         } catch (error) {
           logger.error({ threadId, err: messageOf(error) }, 'thread deletion listener failed');
         }
-      }
+      };
+      for (const listener of [...(deletionListeners.get(threadId) ?? [])]) tell(listener);
+      for (const listener of [...everyDeletion]) tell(() => listener(threadId));
     },
     watchedThreads: () => [...threadListeners.keys()],
     clear() {
       listeners.clear();
       threadListeners.clear();
       deletionListeners.clear();
+      everyDeletion.clear();
     },
   };
 }

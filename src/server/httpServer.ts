@@ -454,7 +454,8 @@ export async function startHttpServer(runtime: Runtime, options: HttpServerOptio
       setImmediate(dropConnectionsWhenIdle);
     });
   });
-  const detach = notifier?.attach(webhookSource);
+  // The deletions are this server's runtime's, wherever the changes come from (a NATS source).
+  const detach = notifier?.attach({ subscribe: (listener) => webhookSource.subscribe(listener), onDelete: (listener) => runtime.onDelete(listener) });
   const address = server.address() as AddressInfo;
   const urlHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   appOptions.logger?.info({ host: address.address, port: address.port }, 'http server listening');

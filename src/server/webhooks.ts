@@ -1,6 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { sleep, systemClock, type Clock } from '../clock.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, messageOf } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { Runtime, ThreadChange } from '../runtime/runtime.js';
 import type { DeliveryLedger } from '../store/deliveryLedger.js';
@@ -9,6 +9,7 @@ import { deliveryTargetOf, receiverOf, type DeliveryTarget } from '../store/deli
 import { settleOwedDeliveries, type OwedDelivery } from '../store/owedDeliveries.js';
 import type { HumanRequest, Json, Thread } from '../thread/events.js';
 import { deriveState, settlesEnd, statusOf, unrecordedCall, type ThreadStatus } from '../thread/state.js';
+import { deliveryIdOf } from '../thread/incarnation.js';
 
 /** What a webhook can be told about. */
 export type WebhookEvent = 'human_request' | 'finished';
@@ -30,8 +31,10 @@ export interface WebhookTarget {
 /** The JSON body of a webhook. */
 export interface WebhookPayload {
   /**
-   * The delivery id, `<threadId>:<seq>` of the event that caused it: the same on every retry and
-   * from whichever process sends it, so a receiver can drop duplicates. Also in `X-Switchyard-Delivery`.
+   * The delivery id, `<threadId>@<incarnation>:<seq>` of the event that caused it: the same on
+   * every retry and from whichever process sends it, so a receiver can drop duplicates. Also in
+   * `X-Switchyard-Delivery`. The incarnation is the thread's creation instant in short form (its
+   * epoch ms in base 36): a thread deleted and launched again under its id gets other ids.
    */
   readonly id: string;
   readonly type: 'thread.human_request' | 'thread.finished';
@@ -117,9 +120,10 @@ export interface WebhookNotifierOptions {
 export interface WebhookNotifier {
   /**
    * Subscribes to the runtime's changes, and with a {@link WebhookNotifierOptions.ledger} sends the
-   * webhooks owed from before; returns the unsubscribe function.
+   * webhooks owed from before and forgets the records of each thread the runtime deletes (when it
+   * has `onDelete`); returns the unsubscribe function.
    */
-  attach(runtime: Pick<Runtime, 'subscribe'>): () => void;
+  attach(runtime: Pick<Runtime, 'subscribe'> & Partial<Pick<Runtime, 'onDelete'>>): () => void;
   /** The runtime listener: queues the notifications a change calls for. Never throws, never waits. */
   notify(change: ThreadChange): void;
   /** Resolves when no delivery is in flight (each was delivered or given up), nor owed ones being looked for. */
@@ -284,9 +288,20 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
     return book.track(delivery);
   };
 
-  const enqueue = (event: WebhookEvent, seq: number, payload: Omit<WebhookPayload, 'id'>): void => {
+  const enqueue = (thread: Thread, event: WebhookEvent, seq: number, payload: Omit<WebhookPayload, 'id'>): void => {
     for (const target of targets) {
-      if (target.events.includes(event)) void dispatch(target, { id: `${payload.threadId}:${seq}`, ...payload });
+      if (target.events.includes(event)) void dispatch(target, { id: deliveryIdOf(thread, seq), ...payload });
+    }
+  };
+
+  /** Forgets what the ledger holds of a deleted thread, for every receiver; never rejects (a failure is logged: its records stay, harmless). */
+  const forget = async (from: DeliveryLedger, threadId: string): Promise<void> => {
+    for (const target of targets) {
+      // Under the receiver's key, and the one earlier versions wrote (see withLegacyKeys).
+      const keys = [keyOf(target, threadId), ...(target.legacyKey === undefined ? [] : [`webhook ${target.legacyKey} ${threadId}`])];
+      for (const key of keys) {
+        await from.forget!(key).catch((error: unknown) => logger.warn({ threadId, url: target.receiver, err: messageOf(error) }, 'webhook records of a deleted thread not forgotten'));
+      }
     }
   };
 
@@ -312,7 +327,7 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
         const due: OwedDelivery<Due>[] = [];
         for (const target of rest === undefined ? [] : targets) {
           if (!target.events.includes(rest!.event)) continue;
-          const payload: WebhookPayload = { id: `${thread.id}:${rest!.seq}`, ...rest!.payload };
+          const payload: WebhookPayload = { id: deliveryIdOf(thread, rest!.seq), ...rest!.payload };
           due.push({ scope: `webhook ${target.key}`, key: keyOf(target, thread.id), id: payload.id, due: { target, payload } });
         }
         return Promise.resolve(due);
@@ -328,14 +343,14 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
       const { thread, events, status } = change;
       for (const event of events) {
         if (event.type !== 'human_request') continue;
-        enqueue('human_request', event.seq, { type: 'thread.human_request', threadId: thread.id, agent: thread.agent, status, request: event.data, at: event.at });
+        enqueue(thread, 'human_request', event.seq, { type: 'thread.human_request', threadId: thread.id, agent: thread.agent, status, request: event.data, at: event.at });
       }
       // Terminal is sticky: notify only on the change that ended the thread, and on the one that
       // recorded, after its cancel, the outcome of the call it left running (its final view).
       if (settlesEnd(thread.events, events.length, status)) {
         // The same body a restart sends for it when it is owed (restNotificationOf).
         const rest = restNotificationOf(thread);
-        if (rest !== undefined) enqueue(rest.event, rest.seq, rest.payload);
+        if (rest !== undefined) enqueue(thread, rest.event, rest.seq, rest.payload);
       }
     } catch (error) {
       logger.error({ err: error, threadId: change.thread.id }, 'webhook notification failed');
@@ -348,7 +363,11 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
     attach(runtime) {
       const detach = runtime.subscribe(notify);
       if (ledger !== undefined && threads !== undefined && targets.length > 0 && !stopping.signal.aborted) sendOwed(ledger, threads);
-      return detach;
+      const forgetting = ledger?.forget === undefined || targets.length === 0 ? undefined : runtime.onDelete?.((threadId) => void book.track(forget(ledger, threadId)));
+      return () => {
+        detach();
+        forgetting?.();
+      };
     },
     notify,
     idle,

@@ -34,6 +34,12 @@ export interface DeliveryLedger {
   owed(): Promise<OwedRecord[]>;
   /** Clears what is owed under `key` while that is `id` (one given up since, of another rest, stays). */
   clearOwed(key: string, id: string): Promise<void>;
+  /**
+   * Forgets `key`, its thread deleted: what was delivered under it and what is owed there (the
+   * ids of a thread launched again under the id differ anyway: this keeps the ledger from holding
+   * what a deletion erased). Optional: a ledger without it keeps them.
+   */
+  forget?(key: string): Promise<void>;
   /** Waits for the records being written. */
   close(): Promise<void>;
   /**
@@ -129,6 +135,11 @@ export function fileDeliveryLedger(path: string): DeliveryLedger {
     async clearOwed(key, id) {
       const value = (await ready()).get(OWED + key);
       if (value !== undefined && parseOwed(key, value)?.id === id) await write(OWED + key, '');
+    },
+    async forget(key) {
+      // A line that clears each (none for what the file does not hold).
+      await write(key, '');
+      await write(OWED + key, '');
     },
     async close() {
       await writes;

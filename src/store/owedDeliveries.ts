@@ -1,6 +1,7 @@
 import { messageOf } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Thread } from '../thread/events.js';
+import { deliveryIdAt, isDelivered } from '../thread/incarnation.js';
 import { RESTING_STATUSES, type ThreadStatus } from '../thread/state.js';
 import type { DeliveryLedger, OwedRecord } from './deliveryLedger.js';
 import type { ListOptions, ThreadSummary } from './threadStore.js';
@@ -52,9 +53,10 @@ export interface OwedDeliveries<TDue> {
    */
   readonly scopes: readonly string[];
   /**
-   * The ledger keys a thread's deliveries are recorded under: when each holds `<threadId>:<version>`
-   * (the id of a rest that is the last event), the thread is not read. The deliveries owed under
-   * other keys are other senders'.
+   * The ledger keys a thread's deliveries are recorded under: when each holds
+   * `<threadId>@<incarnation>:<version>` (the id of a rest that is the last event; see
+   * {@link isDelivered}), the thread is not read. The deliveries owed under other keys are other
+   * senders'.
    */
   keysOf(threadId: string): readonly string[];
   /**
@@ -99,7 +101,7 @@ export async function sendOwedDeliveries<TDue>(owed: OwedDeliveries<TDue>): Prom
       .send(thread, delivery.due)
       .catch((error: unknown) => logger.error({ threadId: thread.id, err: messageOf(error) }, `owed ${what} failed`))
       .then(async () => {
-        if ((await ledger.get(delivery.key)) === delivery.id) await delivered?.();
+        if (isDelivered(await ledger.get(delivery.key), delivery.id)) await delivered?.();
         else await ledger.owe({ key: delivery.key, id: delivery.id, threadId: thread.id });
       })
       .catch((error: unknown) => {
@@ -141,7 +143,7 @@ export async function sendOwedDeliveries<TDue>(owed: OwedDeliveries<TDue>): Prom
     const thread = await threads.get(record.threadId);
     const delivery = thread === undefined ? undefined : (await owed.dueOf(thread)).find((due) => due.key === record.key);
     // Gone, or moved on from that rest without one due now (its next rest is sent as it is written).
-    if (delivery === undefined || (await ledger.get(delivery.key)) === delivery.id) await clear(record);
+    if (delivery === undefined || isDelivered(await ledger.get(delivery.key), delivery.id)) await clear(record);
     else await send(thread!, delivery, () => clear(record));
   }
 
@@ -154,10 +156,10 @@ export async function sendOwedDeliveries<TDue>(owed: OwedDeliveries<TDue>): Prom
     for (const summary of page) {
       if (signal.aborted) break;
       const updated = Date.parse(summary.updatedAt);
-      if (updated > owed.until || updated <= since || (await recordedAt(ledger, owed.keysOf(summary.id), `${summary.id}:${summary.version}`))) continue;
+      if (updated > owed.until || updated <= since || (await recordedAt(ledger, owed.keysOf(summary.id), deliveryIdAt(summary, summary.version)))) continue;
       const thread = await threads.get(summary.id);
       for (const delivery of thread === undefined ? [] : await owed.dueOf(thread)) {
-        if (owedKeys.has(delivery.key) || (await ledger.get(delivery.key)) === delivery.id) continue;
+        if (owedKeys.has(delivery.key) || isDelivered(await ledger.get(delivery.key), delivery.id)) continue;
         if (baseline.has(delivery.scope)) {
           count++;
           await ledger.record(delivery.key, delivery.id);
@@ -211,8 +213,8 @@ async function marksOf(ledger: DeliveryLedger, scopes: readonly string[]): Promi
   return { baseline, since: ledger.exclusive === true ? since : since - SHARED_LEDGER_MARGIN_MS };
 }
 
-/** Whether every key holds `id`. */
+/** Whether every key holds `id` (see {@link isDelivered}). */
 async function recordedAt(ledger: DeliveryLedger, keys: readonly string[], id: string): Promise<boolean> {
-  for (const key of keys) if ((await ledger.get(key)) !== id) return false;
+  for (const key of keys) if (!isDelivered(await ledger.get(key), id)) return false;
   return keys.length > 0;
 }

@@ -1,9 +1,11 @@
+import { randomBytes } from 'node:crypto';
 import { type Bus, type JobQueue, isBusError } from '../bus/bus.js';
 import { normalizeJobQueueTiming, positiveOption, type JobQueueTiming } from '../bus/jobRunner.js';
 import { messageOf, ConfigError } from '../errors.js';
 import { sleep, systemClock } from '../clock.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { versionOf, type Thread } from '../thread/events.js';
+import { incarnateId, incarnationKeyOf } from '../thread/incarnation.js';
 import type { ScheduleReason } from '../runtime/runtime.js';
 import type { JobPayload } from './payloads.js';
 import { busSubjects, type BusSubjects } from './subjects.js';
@@ -67,24 +69,30 @@ export interface AgentQueues {
   readonly config: AgentQueuesConfig;
   /**
    * The runtime's `schedule`: enqueues a continuation job `{ threadId }` on `<prefix>.jobs.<agent>`
-   * with msg id `<threadId>:<version>`, so the same continuation scheduled twice (two processes
-   * recovering, say) is one job. A pipeline woken by a child's end gets msg id
-   * `<threadId>:after:<childId>:<childVersion>` (one job per child end, whichever process and
-   * whatever pipelines it knows). A thread this process is running for a job is not enqueued: the
-   * job runs it once more instead. Unless the run revived it (`reason.revived`: the job it runs
-   * for was settled elsewhere): `{ threadId, revived: true }` with msg id
-   * `<threadId>:revived:<version>`, which a worker keeps until no process runs the thread, then runs.
+   * with msg id `<threadId>@<incarnation>:<version>`, so the same continuation scheduled twice (two
+   * processes recovering, say) is one job. A pipeline woken by a child's end gets msg id
+   * `<threadId>@<incarnation>:after:<childId>:<childVersion>` (one job per child end, whichever
+   * process and whatever pipelines it knows). A thread this process is running for a job is not
+   * enqueued: the job runs it once more instead. Unless the run revived it (`reason.revived`: the
+   * job it runs for was settled elsewhere): `{ threadId, revived: true }` with msg id
+   * `<threadId>@<incarnation>:revived:<version>`, which a worker keeps until no process runs the
+   * thread, then runs. The incarnation (the thread's creation instant, see `incarnationOf`) keeps a
+   * thread deleted and launched again under its id within the dedup window from having its jobs
+   * dropped as its earlier self's.
    */
   readonly schedule: (thread: Thread, reason?: ScheduleReason) => Promise<void>;
   /**
    * Enqueues, before a write from outside a job, the continuation that write calls for:
-   * `{ threadId, after }` with msg id `<threadId>:<after + 1>:guard`, where `after` is the thread's
-   * version before the write (0 before a launch). A worker runs the thread once the write landed,
-   * so a process that dies between its write and `schedule` loses nothing. When `schedule` follows
-   * at once for exactly that write, it enqueues nothing more (the guard carries it). Nothing is
-   * enqueued for a thread this process holds a claim on (its job carries it).
+   * `{ threadId, after }` with msg id `<threadId>@<incarnation>:<after + 1>:guard`, where `after`
+   * is the thread's version before the write and `createdAt` its creation time; before a launch
+   * (`after` 0, no thread yet, so no creation time) `<threadId>:1:guard:<random>`, one per launch
+   * (a relaunch of a deleted thread's id is not its earlier self's). A worker runs the thread once
+   * the write landed, so a process that dies between its write and `schedule` loses nothing. When
+   * `schedule` follows at once for exactly that write, it enqueues nothing more (the guard carries
+   * it), unless the guard was dropped as a duplicate. Nothing is enqueued for a thread this process
+   * holds a claim on (its job carries it).
    */
-  readonly guard: (agent: string, threadId: string, after: number) => Promise<void>;
+  readonly guard: (agent: string, threadId: string, after: number, createdAt?: string) => Promise<void>;
   /** The work queue of `agent` (created on first use). */
   queue(agent: string): Promise<JobQueue>;
   /** Claims a thread for a run in this process (see {@link Claim}); claims nest. */
@@ -150,19 +158,22 @@ export function createAgentQueues(options: AgentQueuesOptions): AgentQueues {
   /** The dedup id of a continuation, or undefined for one that must never be dropped as a duplicate. */
   function continuationMsgId(thread: Thread, version: number, reason: ScheduleReason | undefined): string | undefined {
     const child = reason?.childEnded;
-    if (child !== undefined) return `${thread.id}:after:${child.threadId}:${child.version}`;
-    return pipelines.has(thread.agent) ? undefined : `${thread.id}:${version}`;
+    if (child !== undefined) return `${incarnationKeyOf(thread)}:after:${child.threadId}:${child.version}`;
+    return pipelines.has(thread.agent) ? undefined : `${incarnationKeyOf(thread)}:${version}`;
   }
 
-  /** Enqueues a continuation job, retrying while NATS is unreachable (up to `scheduleRetryMs`). */
-  async function enqueue(agent: string, payload: JobPayload, msgId: string | undefined): Promise<void> {
+  /**
+   * Enqueues a continuation job, retrying while NATS is unreachable (up to `scheduleRetryMs`).
+   * Resolves with whether it was dropped as a duplicate of `msgId`.
+   */
+  async function enqueue(agent: string, payload: JobPayload, msgId: string | undefined): Promise<boolean> {
     const deadline = Date.now() + config.scheduleRetryMs;
     for (let attempt = 0; ; attempt++) {
       try {
         const jobs = await queue(agent);
         const { duplicate } = await jobs.enqueue(subjects.jobs(agent), payload, msgId === undefined ? {} : { msgId });
         logger.debug({ threadId: payload.threadId, agent, after: payload.after, duplicate }, 'continuation job enqueued');
-        return;
+        return duplicate;
       } catch (error) {
         if (isBusError(error, 'closed') || isBusError(error, 'invalid_subject') || Date.now() > deadline) throw error;
         logger.warn({ threadId: payload.threadId, agent, err: messageOf(error), attempt }, 'enqueue failed; retrying');
@@ -174,12 +185,12 @@ export function createAgentQueues(options: AgentQueuesOptions): AgentQueues {
   async function schedule(thread: Thread, reason?: ScheduleReason): Promise<void> {
     // A wake-up is due later, whoever holds the thread now: its own job, one per sleep.
     if (reason?.wakeAt !== undefined) {
-      await enqueue(thread.agent, { threadId: thread.id, wakeAt: reason.wakeAt }, `${thread.id}:wake:${versionOf(thread)}`);
+      await enqueue(thread.agent, { threadId: thread.id, wakeAt: reason.wakeAt }, `${incarnationKeyOf(thread)}:wake:${versionOf(thread)}`);
       return;
     }
     // Revived by a run here that holds no job for it: a job of its own, kept until that run lets go.
     if (reason?.revived === true) {
-      await enqueue(thread.agent, { threadId: thread.id, revived: true }, `${thread.id}:revived:${versionOf(thread)}`);
+      await enqueue(thread.agent, { threadId: thread.id, revived: true }, `${incarnationKeyOf(thread)}:revived:${versionOf(thread)}`);
       return;
     }
     const held = claims.get(thread.id);
@@ -197,9 +208,15 @@ export function createAgentQueues(options: AgentQueuesOptions): AgentQueues {
     await enqueue(thread.agent, { threadId: thread.id }, continuationMsgId(thread, version, reason));
   }
 
-  async function guard(agent: string, threadId: string, after: number): Promise<void> {
+  async function guard(agent: string, threadId: string, after: number, createdAt?: string): Promise<void> {
     if (claims.has(threadId)) return;
-    await enqueue(agent, { threadId, after }, `${threadId}:${after + 1}:guard`);
+    // Before a launch there is no creation time yet: one id per launch (its retries dedup alike).
+    const msgId = after === 0 || createdAt === undefined ? `${threadId}:${after + 1}:guard:${randomBytes(6).toString('hex')}` : `${incarnateId(threadId, createdAt)}:${after + 1}:guard`;
+    // A guard dropped as a duplicate carries nothing of this write: its `schedule` enqueues.
+    if (await enqueue(agent, { threadId, after }, msgId)) {
+      guards.delete(threadId);
+      return;
+    }
     guards.set(threadId, { after, at: Date.now() });
     // Bounded: an entry older than the trust window is worthless.
     if (guards.size > 10_000) guards.delete(guards.keys().next().value!);

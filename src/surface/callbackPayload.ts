@@ -1,5 +1,6 @@
 import { callbackUrlOf, parentIdOf, viewOf } from '../runtime/threadView.js';
 import { versionOf, type Thread } from '../thread/events.js';
+import { deliveryIdOf } from '../thread/incarnation.js';
 import { deriveState, TERMINAL_STATUSES, unrecordedCall } from '../thread/state.js';
 import { childRequestResultOf, replyingPipelineOf, type PipelineThreads } from './childRequests.js';
 import { resultOf, type TriggerResult } from './payloads.js';
@@ -11,10 +12,12 @@ import { resultOf, type TriggerResult } from './payloads.js';
  */
 export interface CallbackPayload extends TriggerResult {
   /**
-   * `<threadId>:<version>`: the same each time this rest of the thread is reported (a callback is
-   * sent at least once; drop repeats by id). Also in the `X-Switchyard-Delivery` header. For a
-   * pipeline's request of one of its children (see {@link TriggerResult.childThreadId}),
-   * `<childThreadId>:<child's version>`.
+   * `<threadId>@<incarnation>:<version>`: the same each time this rest of the thread is reported
+   * (a callback is sent at least once; drop repeats by id). Also in the `X-Switchyard-Delivery`
+   * header. The incarnation is the thread's creation instant in short form (its epoch ms in base
+   * 36), so a thread deleted and launched again under its id is not taken for its earlier self.
+   * For a pipeline's request of one of its children (see {@link TriggerResult.childThreadId}),
+   * `<childThreadId>@<child's incarnation>:<child's version>`.
    */
   readonly id: string;
   /** `thread.human_request` (answer `pendingRequest` with its `requestId`) or `thread.finished`. */
@@ -37,7 +40,7 @@ export function callbackPayloadOf(thread: Thread): CallbackPayload | undefined {
   if (type === undefined) return undefined;
   const call = unrecordedCall(thread.events);
   return {
-    id: `${thread.id}:${view.version}`,
+    id: deliveryIdOf(thread, view.version),
     type,
     at: thread.events.at(-1)?.at ?? '',
     ...resultOf(view),
@@ -49,7 +52,7 @@ export function callbackPayloadOf(thread: Thread): CallbackPayload | undefined {
 function childRequestPayloadOf(pipeline: Thread, child: Thread): CallbackPayload | undefined {
   const result = childRequestResultOf(pipeline, child);
   if (result === undefined) return undefined;
-  return { id: `${child.id}:${versionOf(child)}`, type: 'thread.human_request', at: child.events.at(-1)?.at ?? '', ...result };
+  return { id: deliveryIdOf(child, versionOf(child)), type: 'thread.human_request', at: child.events.at(-1)?.at ?? '', ...result };
 }
 
 /** A callback due: where it goes and what it says. */

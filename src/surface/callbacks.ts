@@ -117,9 +117,10 @@ export interface CallbackSender {
   /**
    * For a process that runs threads without jobs (the embedded server): sends on this runtime's
    * own writes of a human request or of a thread's end, and, with a {@link CallbackOptions.ledger},
-   * the callbacks its threads owe from before. Returns the function that detaches it.
+   * the callbacks its threads owe from before; the ledger forgets the records of each thread the
+   * runtime deletes (`onDelete`). Returns the function that detaches it.
    */
-  attach(runtime: Pick<Runtime, 'subscribe' | 'get' | 'list'>): () => void;
+  attach(runtime: Pick<Runtime, 'subscribe' | 'get' | 'list'> & Partial<Pick<Runtime, 'onDelete'>>): () => void;
   /** Resolves when no callback is in flight (nor owed ones being looked for). */
   idle(): Promise<void>;
   /** Stops retrying, waits for callbacks in flight, and sends nothing more. */
@@ -297,6 +298,11 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
     return book.track(delivery);
   }
 
+  /** Forgets what the ledger holds of a deleted thread; never rejects (a failure is logged: its records stay, harmless). */
+  function forget(from: DeliveryLedger, threadId: string): Promise<void> {
+    return from.forget!(threadId).catch((error: unknown) => logger.warn({ threadId, err: messageOf(error) }, 'callback records of a deleted thread not forgotten'));
+  }
+
   /** Sends the callbacks the runtime's threads owe (see {@link CallbackOptions.ledger}). */
   function sendOwed(runtime: Pick<Runtime, 'get' | 'list'>, owedTo: DeliveryLedger): void {
     const walk = settleOwedDeliveries<DueCallback>({
@@ -327,7 +333,12 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
         void send(change.thread, runtime);
       });
       if (ledger !== undefined && !stopping.signal.aborted) sendOwed(runtime, ledger);
-      return detach;
+      // Recorded under the thread's id (see sendOwed's keysOf).
+      const forgetting = ledger?.forget === undefined ? undefined : runtime.onDelete?.((threadId) => void book.track(forget(ledger, threadId)));
+      return () => {
+        detach();
+        forgetting?.();
+      };
     },
     idle: book.idle,
     async close() {

@@ -16,7 +16,7 @@ export function guardedRuntime(runtime: Runtime, queues: AgentQueues): Runtime {
   /** Guards a write to an existing thread, when `due` says the write will go ahead. */
   async function guardWrite<T>(threadId: string, due: (view: ThreadView) => boolean, write: () => Promise<T>): Promise<T> {
     const view = await runtime.get(threadId);
-    if (view !== undefined && !TERMINAL_STATUSES.includes(view.status) && due(view)) await queues.guard(view.agent, view.id, view.version);
+    if (view !== undefined && !TERMINAL_STATUSES.includes(view.status) && due(view)) await queues.guard(view.agent, view.id, view.version, view.createdAt);
     return write();
   }
 

@@ -1,6 +1,8 @@
 import type { BusPayload } from '../bus/bus.js';
 import { MSG_ID_HEADER } from '../bus/jobRunner.js';
+import type { ThreadView } from '../runtime/runtime.js';
 import type { HumanRequest } from '../thread/events.js';
+import { incarnateId } from '../thread/incarnation.js';
 import type { HumanRequestNotice } from './payloads.js';
 import { PROCESS_HEADER } from './subjects.js';
 import type { SurfaceContext } from './surfaceContext.js';
@@ -23,9 +25,13 @@ export async function publishReport(
   if (plain) await ctx.publish(subject, payload, headers ? { headers } : undefined);
 }
 
-/** The msg id of a thread's report at `version` (the same rest reported again is the same report). */
-export function restMsgId(threadId: string, version: number): string {
-  return `rest.${threadId}.${version}`;
+/**
+ * The msg id of a thread's report at its rest (the same rest reported again is the same report):
+ * `rest.<threadId>@<incarnation>.<version>`, so a thread deleted and launched again under its id
+ * is not taken for its earlier self.
+ */
+export function restMsgId(view: Pick<ThreadView, 'id' | 'version' | 'createdAt'>): string {
+  return `rest.${incarnateId(view.id, view.createdAt)}.${view.version}`;
 }
 
 /** A human request as bridges hear it on `<prefix>.human.<agent>.<id>`. */

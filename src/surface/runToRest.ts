@@ -136,7 +136,7 @@ async function reportRest(scope: WorkerScope, job: Job, view: ThreadView, replyT
   let callback: CallbackDelivery | undefined;
   try {
     const result = resultOf(view);
-    for (const target of targets) await publishReport(ctx, target, result, { msgId: restMsgId(view.id, view.version) });
+    for (const target of targets) await publishReport(ctx, target, result, { msgId: restMsgId(view) });
     if (view.pendingRequest !== null) {
       await reportHumanNotice(ctx, view.agent, view.id, view.pendingRequest, job.deliveryCount > 1);
       await reportToPipeline(scope, view);
@@ -154,8 +154,9 @@ async function reportRest(scope: WorkerScope, job: Job, view: ThreadView, replyT
 /**
  * A pipeline's child waits for a human: the reply subject of the nearest pipeline above it (at any
  * depth) that a NATS trigger launched with one hears of it, as a pipeline's callback URL does (see
- * {@link childRequestResultOf}). Its msg id is the child's rest's (`rest.<childId>.<child's
- * version>`): one result per rest of the child, which a stream capturing the subject stores once.
+ * {@link childRequestResultOf}). Its msg id is the child's rest's (`rest.<childId>@<child's
+ * incarnation>.<child's version>`): one result per rest of the child, which a stream capturing
+ * the subject stores once.
  */
 async function reportToPipeline(scope: WorkerScope, view: ThreadView): Promise<void> {
   if (parentIdOf(view) === undefined) return;
@@ -163,7 +164,7 @@ async function reportToPipeline(scope: WorkerScope, view: ThreadView): Promise<v
   const above = await replyingPipelineOf(view, ctx.runtime, recordedReplyTo);
   const result = above === undefined ? undefined : childRequestResultOf(above.pipeline, view);
   if (above === undefined || result === undefined) return;
-  await publishReport(ctx, above.to, result, { msgId: restMsgId(view.id, view.version) });
+  await publishReport(ctx, above.to, result, { msgId: restMsgId(view) });
 }
 
 /**

@@ -59,7 +59,10 @@ export const sourceSchema = z.object({
   kind: z.enum(['typescript', 'http', 'nats', 'cli', 'webhook', 'pipeline']),
   /** A subject or URL the final output is sent to. */
   replyTo: z.string().optional(),
-  /** The trigger's id (NATS msg id, HTTP idempotency key). */
+  /**
+   * The trigger's id (NATS msg id, HTTP idempotency key); for a pipeline's child, its pipeline's
+   * incarnation (`<parentId>@<incarnation>`).
+   */
   triggerId: z.string().optional(),
   /** The parent thread when launched by a pipeline. */
   parentId: z.string().optional(),

@@ -15,6 +15,7 @@ import { ThreadTooLargeError } from '../../src/errors.js';
 import type { ErrorKind } from '../../src/thread/events.js';
 import { deriveState } from '../../src/thread/state.js';
 import { stampEvents } from '../../src/thread/thread.js';
+import { incarnationKeyOf } from '../../src/thread/incarnation.js';
 import { calculatorTools } from '../../tools/calculator.js';
 import {
   T0,
@@ -104,7 +105,7 @@ describe('agent machine: happy path', () => {
     const [call] = eventsOf(end.thread, 'tool_call');
     const [result] = eventsOf(end.thread, 'tool_result');
     expect(call!.seq).toBeLessThan(result!.seq);
-    expect(call!.data).toEqual({ callId: 'call_2', tool: 'add', args: { a: 2, b: 3 }, idempotencyKey: 'thread-1:call_2', attempt: 1 });
+    expect(call!.data).toEqual({ callId: 'call_2', tool: 'add', args: { a: 2, b: 3 }, idempotencyKey: `${incarnationKeyOf(end.thread)}:call_2`, attempt: 1 });
     expect(result!.data).toEqual({ callId: 'call_2', tool: 'add', result: 5, durationMs: 0 });
     expect(eventsOf(end.thread, 'final')[0]!.data.output).toBe('2 + 3 = 5');
     expect(end.thread.events.every((e) => e.at === new Date(T0).toISOString())).toBe(true);
@@ -804,9 +805,9 @@ describe('agent machine: concurrency and restarts', () => {
     const end = await runToEnd(actor, clock);
     expect(end.status).toBe('done');
     expect(appends).toEqual([['decision', 'tool_call'], ['tool_result'], ['decision', 'final']]);
-    expect(charge.runs.map((ctx) => [ctx.attempt, ctx.idempotencyKey, ctx.callId])).toEqual([[1, 'thread-1:call_2', 'call_2']]);
+    expect(charge.runs.map((ctx) => [ctx.attempt, ctx.idempotencyKey, ctx.callId])).toEqual([[1, `${incarnationKeyOf(end.thread)}:call_2`, 'call_2']]);
     expect(eventsOf(end.thread, 'tool_call').map((e) => e.data)).toEqual([
-      { callId: 'call_2', tool: 'charge', args: { value: '10 EUR' }, idempotencyKey: 'thread-1:call_2', attempt: 1 },
+      { callId: 'call_2', tool: 'charge', args: { value: '10 EUR' }, idempotencyKey: `${incarnationKeyOf(end.thread)}:call_2`, attempt: 1 },
     ]);
   });
 
@@ -921,8 +922,8 @@ describe('agent machine: concurrency and restarts', () => {
     const end = await runToEnd(actor, clock);
     expect(end.status).toBe('done');
     expect(charge.runs.map((ctx) => [ctx.attempt, ctx.idempotencyKey])).toEqual([
-      [1, 'thread-1:call_2'],
-      [2, 'thread-1:call_2'],
+      [1, `${incarnationKeyOf(end.thread)}:call_2`],
+      [2, `${incarnationKeyOf(end.thread)}:call_2`],
     ]);
     expect(eventsOf(end.thread, 'tool_result')).toHaveLength(1);
   });

@@ -10,6 +10,7 @@ import type { ThreadView } from '../../src/runtime/runtime.js';
 import { startHttpServer, type HttpServer } from '../../src/server/httpServer.js';
 import { createAgentQueues } from '../../src/surface/agentQueues.js';
 import type { CallbackPayload } from '../../src/surface/callbacks.js';
+import { incarnateId } from '../../src/thread/incarnation.js';
 import { startNatsServer, type NatsServerHandle } from '../support/natsServer.js';
 import { eventually } from '../bus/waiting.js';
 import { call } from '../server/harness.js';
@@ -118,7 +119,7 @@ describe('callbackUrl on NATS', () => {
       expect(signedWith(asked!, SECRET)).toBe(true);
       const request = payloadOf(asked!);
       expect(request).toMatchObject({ type: 'thread.human_request', threadId: launched.body.id, agent: 'halve', status: 'running', childThreadId: childId, childAgent: 'calculator', pendingRequest: { kind: 'approval' } });
-      expect(request.id).toMatch(new RegExp(`^${childId}:\\d+$`));
+      expect(request.id).toMatch(new RegExp(`^${childId}@[0-9a-z]+:\\d+$`));
 
       const answered = await call(http.url, 'POST', `/threads/${childId}/respond`, { requestId: request.pendingRequest!.requestId, approved: true });
       expect(answered.status).toBe(200);
@@ -150,7 +151,7 @@ describe('callbackUrl on NATS', () => {
       const launched = await call<ThreadView>(http.url, 'POST', '/threads', { agent: 'calculator', input: 'multiply 3 by 5', callbackUrl: down.url });
       const received = await down.waitFor(6);
       const ids = new Set(received.map((r) => r.headers['x-switchyard-delivery']));
-      expect([...ids]).toEqual([`${launched.body.id}:${payloadOf(received[5]!).version}`]);
+      expect([...ids]).toEqual([`${incarnateId(launched.body.id, launched.body.createdAt)}:${payloadOf(received[5]!).version}`]);
       expect(payloadOf(received[5]!)).toMatchObject({ type: 'thread.finished', threadId: launched.body.id, output: '3 * 5 = 15' });
       expect(await (await worker.queues.queue('calculator')).deadLetters()).toEqual([]);
     } finally {
@@ -187,7 +188,7 @@ describe('a worker without a webhook secret', () => {
         const found = (await (await unsigned.queues.queue('calculator')).deadLetters()).filter((l) => l.reason.includes('cb-unsigned'));
         return found.length > 0 ? found : undefined;
       }, 20_000, 'the dead letter');
-      expect(letters).toEqual([expect.objectContaining({ cause: 'max_deliver', reason: expect.stringMatching(/callback cb-unsigned:\d+ not delivered.*SWITCHYARD_WEBHOOK_SECRET/) })]);
+      expect(letters).toEqual([expect.objectContaining({ cause: 'max_deliver', reason: expect.stringMatching(/callback cb-unsigned@[0-9a-z]+:\d+ not delivered.*SWITCHYARD_WEBHOOK_SECRET/) })]);
       expect(receiver.received).toEqual([]);
       expect((await unsigned.runtime.get('cb-unsigned'))?.status).toBe('done');
     } finally {
@@ -225,7 +226,8 @@ describe('a worker stopped while a callback is in flight', () => {
       expect(performance.now() - started).toBeLessThan(10_000);
       second = await startNode(server.url, { ...own, processId: 'second', observe: false, callbacks });
       await eventually(async () => (arrived.length >= 2 ? true : undefined), 15_000, 'the callback from the second worker');
-      expect(new Set(arrived)).toEqual(new Set([`cb-stop:${(await second.runtime.get('cb-stop'))!.version}`]));
+      const stopped = (await second.runtime.get('cb-stop'))!;
+      expect(new Set(arrived)).toEqual(new Set([`${incarnateId('cb-stop', stopped.createdAt)}:${stopped.version}`]));
       expect(await (await second.queues.queue('calculator')).deadLetters()).toEqual([]);
     } finally {
       await second?.close({ drainMs: 1_000 });

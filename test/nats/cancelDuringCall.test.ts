@@ -12,6 +12,7 @@ import type { NatsNode } from '../../src/nats/natsNode.js';
 import { childThreadId, pipeline } from '../../src/pipeline/pipeline.js';
 import type { ThreadReply } from '../../src/surface/payloads.js';
 import type { ThreadEvent } from '../../src/thread/events.js';
+import { incarnationKeyOf } from '../../src/thread/incarnation.js';
 import type { CallbackPayload } from '../../src/surface/callbacks.js';
 import type { HeldTool } from '../support/heldTool.js';
 import { startReceiver } from '../server/receiver.js';
@@ -170,7 +171,7 @@ describe('cancelling from another process while a tool call runs on a NATS worke
       const bodies = origin.received.map((r) => JSON.parse(r.body) as CallbackPayload);
       expect(bodies.length).toBeGreaterThan(0);
       for (const body of bodies) {
-        expect(body).toMatchObject({ id: `${id}:5`, type: 'thread.finished', status: 'cancelled', version: 5, by: 'qa' });
+        expect(body).toMatchObject({ id: `${incarnationKeyOf((await api.runtime.get(id))!)}:5`, type: 'thread.finished', status: 'cancelled', version: 5, by: 'qa' });
         expect(body).not.toHaveProperty('unrecordedCall');
       }
     } finally {

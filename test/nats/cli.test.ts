@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TriggerResult } from '../../src/surface/payloads.js';
+import { incarnateId } from '../../src/thread/incarnation.js';
 import { eventually } from '../bus/waiting.js';
 import { call } from '../server/harness.js';
 import { signedWith, startReceiver } from '../server/receiver.js';
@@ -150,14 +151,16 @@ describe('switchyard worker and serve --nats-url', () => {
         expect((await messages.until(1, 15_000))[0]).toMatchObject({ threadId: `trg-${id}`, status: 'done' });
         await eventually(async () => (finished(`trg-${id}`).length > 0 ? true : undefined), 15_000, `the webhook of trg-${id}`);
       }
-      const threads = await Promise.all(['trg-w1', 'trg-w2'].map((id) => client.request<{ ok: boolean; thread: { events: { seq: number }[] } }>(`${hooks}.thread.${id}.get`, {})));
+      const threads = await Promise.all(['trg-w1', 'trg-w2'].map((id) => client.request<{ ok: boolean; thread: { events: { seq: number; at: string }[] } }>(`${hooks}.thread.${id}.get`, {})));
       for (const [i, id] of ['trg-w1', 'trg-w2'].entries()) {
         const sent = finished(id);
         expect(sent, `the webhooks of ${id}`).toHaveLength(1);
         expect(signedWith(sent[0]!, 'fleet-secret')).toBe(true);
         // Named after the event that caused it, so a repeat (a retry, another sender) is dropped by id.
-        expect(sent[0]!.headers['x-switchyard-delivery']).toBe(`${id}:${threads[i]!.thread.events.at(-1)!.seq}`);
-        expect(payloadOf(sent[0]!)).toMatchObject({ id: `${id}:${threads[i]!.thread.events.at(-1)!.seq}`, status: 'done', output: '3 * 3 = 9' });
+        const { events } = threads[i]!.thread;
+        const delivery = `${incarnateId(id, events[0]!.at)}:${events.at(-1)!.seq}`;
+        expect(sent[0]!.headers['x-switchyard-delivery']).toBe(delivery);
+        expect(payloadOf(sent[0]!)).toMatchObject({ id: delivery, status: 'done', output: '3 * 3 = 9' });
       }
     } finally {
       expect(await worker.stop()).toBe(0);

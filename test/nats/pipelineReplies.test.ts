@@ -6,6 +6,7 @@ import { createDemoModel } from '../../src/model/demoModel.js';
 import { childThreadId, pipeline } from '../../src/pipeline/pipeline.js';
 import { createAgentQueues } from '../../src/surface/agentQueues.js';
 import type { ThreadReply, TriggerResult } from '../../src/surface/payloads.js';
+import { incarnateId } from '../../src/thread/incarnation.js';
 import { jobsSettled, uniqueToken, useNatsTestBed } from './natsTestKit.js';
 
 // A NATS client that triggers a pipeline hears on its replyTo when a child of the pipeline waits
@@ -75,8 +76,8 @@ describe('a pipeline triggered over NATS', () => {
       stored.push({ msgId: msg!.header.get('Nats-Msg-Id'), data: msg!.json<TriggerResult>() });
     }
     expect(stored).toEqual([
-      { msgId: `rest.${waiting}.${child!.version}`, data: asked!.data },
-      { msgId: `rest.${id}.${done!.version}`, data: finished!.data },
+      { msgId: `rest.${incarnateId(waiting, child!.createdAt)}.${child!.version}`, data: asked!.data },
+      { msgId: `rest.${incarnateId(id, done!.createdAt)}.${done!.version}`, data: finished!.data },
     ]);
   });
 });

@@ -11,6 +11,7 @@ import { createDemoModel } from '../../src/model/demoModel.js';
 import type { NatsNode } from '../../src/nats/natsNode.js';
 import { createWebhookNotifier, type WebhookPayload } from '../../src/server/webhooks.js';
 import type { DeliveryLedger } from '../../src/store/deliveryLedger.js';
+import { incarnateId } from '../../src/thread/incarnation.js';
 import { startNatsServer, type NatsServerHandle } from '../support/natsServer.js';
 import { signedWith, startReceiver, type Receiver } from '../server/receiver.js';
 import { startNode, uniqueToken } from './natsTestKit.js';
@@ -90,7 +91,7 @@ describe('webhooks on NATS', () => {
     await second.notifier.idle();
     await second.stop();
     expect(payloadOf(late!)).toMatchObject({ type: 'thread.finished', threadId: missed.id, status: 'done', output: '3 * 5 = 15' });
-    expect(late!.headers['x-switchyard-delivery']).toBe(`${missed.id}:${ended.version}`);
+    expect(late!.headers['x-switchyard-delivery']).toBe(`${incarnateId(missed.id, missed.createdAt)}:${ended.version}`);
     expect(signedWith(late!, SECRET)).toBe(true);
     // The first thread's webhook was recorded when delivered: not sent again.
     expect(origin.received.map((r) => payloadOf(r).threadId)).toEqual([heard.id, missed.id]);
@@ -146,7 +147,7 @@ describe('the walk of owed webhooks on the shared KV ledger', () => {
       await receiver.waitFor(2);
       await a.notifier.idle();
       await a.stop();
-      const id = `${thread.id}:${ended.version}`;
+      const id = `${incarnateId(thread.id, thread.createdAt)}:${ended.version}`;
       const key = `webhook ${receiver.url} ${thread.id}`;
       const ledger = await api.deliveryLedger();
       expect((await ledger.owed()).filter((owed) => owed.key === key)).toEqual([{ key, id, threadId: thread.id }]);
@@ -180,7 +181,7 @@ describe('the walk of owed webhooks on the shared KV ledger', () => {
       await a.stop();
       const ledger = await api.deliveryLedger();
       const owed = (await ledger.owed()).filter((record) => record.threadId === thread.id);
-      expect(owed).toEqual([expect.objectContaining({ id: `${thread.id}:${ended.version}` })]);
+      expect(owed).toEqual([expect.objectContaining({ id: `${incarnateId(thread.id, thread.createdAt)}:${ended.version}` })]);
       expect(JSON.stringify(owed)).not.toMatch(/pw-KV-1|qtok-KV-2|kv%20user/);
 
       statuses[0] = 200; // the receiver is back: the owed webhook is sent

@@ -10,6 +10,7 @@ import { requestIdFor } from '../../src/agent/ids.js';
 import { createRuntime } from '../../src/runtime/runtime.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
 import type { ThreadEvent } from '../../src/thread/events.js';
+import { incarnationKeyOf } from '../../src/thread/incarnation.js';
 import { heldPublishTool, publisherModel } from '../support/heldTool.js';
 
 const types = (events: readonly ThreadEvent[]) => events.map((e) => e.type);
@@ -64,7 +65,7 @@ describe('pausing a thread from another process while its tool call runs', () =>
     const paused = (await api.get(id))!;
     expect(types(paused.events)).toEqual(['input', 'decision', 'tool_call', 'control', 'error', 'escalation', 'human_request']);
     expect(paused.events[4]).toMatchObject({ type: 'error', data: { kind: 'tool_error', tool: 'publish', message: 'publish failed: the feed is down' } });
-    const requestId = requestIdFor(id, 7);
+    const requestId = requestIdFor(incarnationKeyOf(paused), 7);
     expect(paused.events[5]).toMatchObject({ type: 'escalation', data: { reason: 'max_consecutive_errors', requestId } });
     expect(paused.events[6]).toMatchObject({ type: 'human_request', data: { kind: 'escalation', requestId } });
     expect(paused.status).toBe('paused');

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ThreadView } from '../../src/runtime/runtime.js';
+import { incarnationKeyOf } from '../../src/thread/incarnation.js';
 
 interface Line {
   event: string;
@@ -98,9 +99,11 @@ describe('restart survival (file store, real child processes, SIGKILL)', () => {
     const recordView = await settled('t-record');
     expect(recordView.status).toBe('done');
     const recordCalls = recordView.events.filter((e) => e.type === 'tool_call');
+    const recordKey = `${incarnationKeyOf(recordView)}:call_2`;
+    expect(recordKey).toMatch(/^t-record@[0-9a-z]+:call_2$/);
     expect(recordCalls.map((e) => (e.type === 'tool_call' ? [e.data.attempt, e.data.idempotencyKey] : []))).toEqual([
-      [1, 't-record:call_2'],
-      [2, 't-record:call_2'],
+      [1, recordKey],
+      [2, recordKey],
     ]);
 
     // The backoff deadline survived: it decided again after the recorded deadline and recovered.
@@ -128,7 +131,7 @@ describe('restart survival (file store, real child processes, SIGKILL)', () => {
     expect(charged.status).toBe('done');
 
     const ledger = (await readFile(join(dir, 'ledger.log'), 'utf8')).trim().split('\n');
-    expect(ledger.filter((l) => l.startsWith('charge '))).toEqual(['charge t-charge:call_2 5']);
-    expect(ledger.filter((l) => l.startsWith('record '))).toEqual(['record t-record:call_2 1', 'record t-record:call_2 2']);
+    expect(ledger.filter((l) => l.startsWith('charge '))).toEqual([`charge ${incarnationKeyOf(charged)}:call_2 5`]);
+    expect(ledger.filter((l) => l.startsWith('record '))).toEqual([`record ${recordKey} 1`, `record ${recordKey} 2`]);
   }, 60_000);
 });

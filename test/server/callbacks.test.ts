@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ThreadView } from '../../src/runtime/runtime.js';
 import type { Thread } from '../../src/thread/events.js';
+import { incarnateId } from '../../src/thread/incarnation.js';
 import { startHttpServer } from '../../src/server/httpServer.js';
 import { SimulatedClock } from 'xstate';
 import { z } from 'zod';
@@ -80,7 +81,7 @@ describe('POST /threads with a callbackUrl', () => {
     expect(cancelled.status).toBe(200);
     const [, finished] = await origin.waitFor(2);
     const { id, at, ...result } = payloadOf(finished!);
-    expect({ id, at }).toEqual({ id: `${launched.body.id}:${cancelled.body.version}`, at: cancelled.body.updatedAt });
+    expect({ id, at }).toEqual({ id: `${incarnateId(launched.body.id, cancelled.body.createdAt)}:${cancelled.body.version}`, at: cancelled.body.updatedAt });
     expect(result).toEqual({ ...resultOf(cancelled.body), type: 'thread.finished' });
     expect(result).toMatchObject({ status: 'cancelled', reason: 'the order was withdrawn', by: 'qa' });
   });
@@ -104,7 +105,7 @@ describe('POST /threads with a callbackUrl', () => {
     const attempts = await flaky.waitFor(3);
     // One delivery id for every attempt, so the origin can drop repeats.
     expect(new Set(attempts.map((r) => r.headers['x-switchyard-delivery']))).toEqual(new Set([payloadOf(attempts[0]!).id]));
-    expect(payloadOf(attempts[0]!).id).toMatch(new RegExp(`^${launched.body.id}:\\d+$`));
+    expect(payloadOf(attempts[0]!).id).toMatch(new RegExp(`^${launched.body.id}@[0-9a-z]+:\\d+$`));
     expect(attempts.every((r) => signedWith(r, SECRET))).toBe(true);
 
     const down = await receiver(500);
@@ -207,7 +208,7 @@ describe('POST /threads with a callbackUrl', () => {
     expect(child).toMatchObject({ status: 'awaiting_human' });
     // The pipeline's own fields, the child's request, and the child that holds it.
     expect(request).toEqual({
-      id: `${waiting}:${child!.version}`,
+      id: `${incarnateId(waiting, child!.createdAt)}:${child!.version}`,
       type: 'thread.human_request',
       at: child!.events.at(-1)!.at,
       threadId: launched.body.id,

@@ -16,6 +16,7 @@ import { appendEvents } from '../../src/store/appendEvents.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
 import { createCallbackSender, type CallbackPayload } from '../../src/surface/callbacks.js';
 import type { NewEvent } from '../../src/thread/events.js';
+import { incarnationKeyOf } from '../../src/thread/incarnation.js';
 import { deferred } from '../bus/waiting.js';
 import { threadOf } from '../support/agentHarness.js';
 import { heldPublishTool, publishCallStarted, publisherModel } from '../support/heldTool.js';
@@ -57,7 +58,8 @@ describe('webhooks of a thread cancelled while its call ran in another process',
     const { store, runtime, notifier, receiver, bodies } = await setUp();
     await runtime.cancel('th-1', { by: 'qa' });
     await notifier.idle();
-    expect(bodies().map((b) => [b.id, b.type, b.status])).toEqual([['th-1:4', 'thread.finished', 'cancelled']]);
+    const th1 = incarnationKeyOf((await store.get('th-1'))!);
+    expect(bodies().map((b) => [b.id, b.type, b.status])).toEqual([[`${th1}:4`, 'thread.finished', 'cancelled']]);
 
     // The other process records the call's result after the cancel; this one reads it back.
     const written = await appendEvents({ store, clock: systemClock }, (await store.get('th-1'))!, [
@@ -66,17 +68,17 @@ describe('webhooks of a thread cancelled while its call ran in another process',
     await runtime.ingest('th-1');
     await notifier.idle();
 
-    expect(bodies().map((b) => b.id)).toEqual(['th-1:4', 'th-1:5']);
-    expect(bodies()[1]).toEqual({ id: 'th-1:5', type: 'thread.finished', threadId: 'th-1', agent: 'publisher', status: 'cancelled', at: written.events.at(-1)!.at });
-    expect(receiver.received[1]!.headers['x-switchyard-delivery']).toBe('th-1:5');
+    expect(bodies().map((b) => b.id)).toEqual([`${th1}:4`, `${th1}:5`]);
+    expect(bodies()[1]).toEqual({ id: `${th1}:5`, type: 'thread.finished', threadId: 'th-1', agent: 'publisher', status: 'cancelled', at: written.events.at(-1)!.at });
+    expect(receiver.received[1]!.headers['x-switchyard-delivery']).toBe(`${th1}:5`);
   });
 
   it('name, in the webhook of the cancel, the call whose outcome is not recorded yet', async () => {
     const { runtime, notifier, bodies } = await setUp();
-    await runtime.cancel('th-1', { by: 'qa' });
+    const cancelled = await runtime.cancel('th-1', { by: 'qa' });
     await notifier.idle();
 
-    expect(bodies()).toEqual([expect.objectContaining({ id: 'th-1:4', type: 'thread.finished', unrecordedCall: { callId: 'c1', tool: 'publish' } })]);
+    expect(bodies()).toEqual([expect.objectContaining({ id: `${incarnationKeyOf(cancelled)}:4`, type: 'thread.finished', unrecordedCall: { callId: 'c1', tool: 'publish' } })]);
   });
 });
 
@@ -107,7 +109,7 @@ describe('callbacks of a thread cancelled while its call ran', () => {
     const final = (await runtime.get(id))!;
     expect(final.events.map((e) => e.type)).toEqual(['input', 'decision', 'tool_call', 'control', 'tool_result']);
     expect(receiver.received.map((r) => JSON.parse(r.body) as CallbackPayload)).toEqual([
-      expect.objectContaining({ id: `${id}:5`, type: 'thread.finished', threadId: id, status: 'cancelled', version: 5, by: 'qa' }),
+      expect.objectContaining({ id: `${incarnationKeyOf(final)}:5`, type: 'thread.finished', threadId: id, status: 'cancelled', version: 5, by: 'qa' }),
     ]);
     expect(JSON.parse(receiver.received[0]!.body)).not.toHaveProperty('unrecordedCall');
   });
@@ -124,7 +126,7 @@ describe('callbacks of a thread cancelled while its call ran', () => {
 
     await callbacks.send(cancelled);
     expect(receiver.received.map((r) => JSON.parse(r.body) as CallbackPayload)).toEqual([
-      expect.objectContaining({ id: 'th-2:4', type: 'thread.finished', status: 'cancelled', unrecordedCall: { callId: 'c1', tool: 'publish' } }),
+      expect.objectContaining({ id: `${incarnationKeyOf(cancelled)}:4`, type: 'thread.finished', status: 'cancelled', unrecordedCall: { callId: 'c1', tool: 'publish' } }),
     ]);
   });
 });

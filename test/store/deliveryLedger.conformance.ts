@@ -72,5 +72,28 @@ export function runDeliveryLedgerConformance(name: string, factory: DeliveryLedg
       await again.close();
       expect(await (await open()).owed()).toEqual([{ key: 'th_2', id: 'th_2:8', threadId: 'th_2' }]);
     });
+
+    it('forgets a key (its thread was deleted): what was delivered under it and what is owed there; other keys stay', async () => {
+      const ledger = await open();
+      await ledger.record('th_1', 'th_1@a:3');
+      await ledger.owe({ key: 'th_1', id: 'th_1@a:5', threadId: 'th_1' });
+      await ledger.record(hook, 'th_1@a:3');
+      await ledger.owe({ key: hook, id: 'th_1@a:5', threadId: 'th_1' });
+      await ledger.record('th_2', 'th_2@b:4');
+      await ledger.owe({ key: 'th_3', id: 'th_3@c:2', threadId: 'th_3' });
+      expect(ledger.forget).toBeTypeOf('function');
+      await ledger.forget!('th_1');
+      await ledger.forget!(hook);
+      await ledger.forget!('th_9'); // nothing there
+      expect([await ledger.get('th_1'), await ledger.get(hook), await ledger.get('th_2')]).toEqual([undefined, undefined, 'th_2@b:4']);
+      await ledger.close();
+      const again = await open();
+      expect([await again.get('th_1'), await again.get(hook), await again.get('th_2')]).toEqual([undefined, undefined, 'th_2@b:4']);
+      expect(await again.owed()).toEqual([{ key: 'th_3', id: 'th_3@c:2', threadId: 'th_3' }]);
+      // The key is used again (a thread launched again under the id).
+      await again.record('th_1', 'th_1@d:3');
+      await again.close();
+      expect(await (await open()).get('th_1')).toBe('th_1@d:3');
+    });
   });
 }

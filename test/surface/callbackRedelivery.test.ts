@@ -14,6 +14,7 @@ import { createRuntime, type Runtime } from '../../src/runtime/runtime.js';
 import { createFileStore } from '../../src/store/fileStore.js';
 import { createCallbackSender, type CallbackPayload } from '../../src/surface/callbacks.js';
 import { fileDeliveryLedger, type DeliveryLedger } from '../../src/store/deliveryLedger.js';
+import { incarnateId } from '../../src/thread/incarnation.js';
 import { decide, echo } from '../server/harness.js';
 import { signedWith } from '../server/receiver.js';
 import { serveKilledWhileRefused, useRedeliveryKit } from '../server/redeliveryKit.js';
@@ -62,7 +63,7 @@ describe('callbacks across a restart (embedded, file store)', () => {
     await second.callbacks.idle();
     // The same callback as before, signed anew: the receiver drops repeats by its id.
     expect(payloadOf(again!)).toEqual(payloadOf(down.received[0]!));
-    expect(again!.headers['x-switchyard-delivery']).toBe(`${lost.id}:${payloadOf(again!).version}`);
+    expect(again!.headers['x-switchyard-delivery']).toBe(`${incarnateId(lost.id, lost.createdAt)}:${payloadOf(again!).version}`);
     expect(signedWith(again!, SECRET)).toBe(true);
     expect(payloadOf(again!)).toMatchObject({ type: 'thread.finished', threadId: lost.id, status: 'done' });
     // A pipeline's callback for its child's request, too.
@@ -162,7 +163,7 @@ describe('callbacks on a ledger processes share', () => {
     await c.callbacks.idle();
     await c.stop();
     const id = payloadOf(origin.received[0]!).id;
-    expect(id).toMatch(new RegExp(`^${lost.id}:`));
+    expect(id).toMatch(new RegExp(`^${lost.id}@[0-9a-z]+:\\d+$`));
     expect(origin.received.map((r) => r.headers['x-switchyard-delivery'])).toEqual([id, id, id]);
     expect(payloadOf(origin.received[2]!)).toEqual(payloadOf(origin.received[0]!));
   });

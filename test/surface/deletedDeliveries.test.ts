@@ -164,4 +164,38 @@ describe('deliveries of a deleted thread', () => {
     expect(await fileDeliveryLedger(ledgerPath).owed()).toEqual([]);
     expect(unexpectedErrors(out.lines)).toEqual([]);
   });
+
+  it('a deletion forgets what the ledger holds for the thread: its callback and webhook records, delivered or owed', async () => {
+    const dir = tempDir();
+    const ledgerPath = join(dir, 'deliveries.jsonl');
+    const taking = await receiver(200);
+    const refusing = await receiver(503);
+    const runtime = runtimeOver(lastingStore());
+    const callbacks = createCallbackSender({ secret: SECRET, attempts: 1, ledger: fileDeliveryLedger(ledgerPath) });
+    const notifier = createWebhookNotifier({ webhooks: [{ url: refusing.url, secret: SECRET, events: ['finished'] }], retries: { attempts: 1 }, ledger: fileDeliveryLedger(join(dir, 'webhooks.jsonl')), threads: runtime });
+    cleanups.push(() => callbacks.close(), () => notifier.close());
+    callbacks.attach(runtime);
+    notifier.attach(runtime);
+    await notifier.idle(); // its first walk
+    const gone = await runtime.launch('echo', 'gone', { threadId: 'order-5', source: { kind: 'http', replyTo: taking.url } });
+    const kept = await runtime.launch('echo', 'kept', { threadId: 'order-6', source: { kind: 'http', replyTo: taking.url } });
+    await Promise.all([runtime.settled(gone.id), runtime.settled(kept.id)]);
+    await taking.waitFor(2);
+    await refusing.waitFor(2);
+    await callbacks.idle();
+    await notifier.idle();
+    const webhookKey = (threadId: string) => `webhook ${refusing.url} ${threadId}`;
+    const before = { callbacks: fileDeliveryLedger(ledgerPath), webhooks: fileDeliveryLedger(join(dir, 'webhooks.jsonl')) };
+    expect(await before.callbacks.get('order-5')).toBeDefined();
+    expect((await before.webhooks.owed()).map((o) => o.key).sort()).toEqual([webhookKey('order-5'), webhookKey('order-6')]);
+
+    await runtime.delete('order-5');
+    await callbacks.close();
+    await notifier.close();
+
+    const after = { callbacks: fileDeliveryLedger(ledgerPath), webhooks: fileDeliveryLedger(join(dir, 'webhooks.jsonl')) };
+    expect(await after.callbacks.get('order-5')).toBeUndefined();
+    expect(await after.callbacks.get('order-6')).toBeDefined();
+    expect((await after.webhooks.owed()).map((o) => o.key)).toEqual([webhookKey('order-6')]);
+  });
 });

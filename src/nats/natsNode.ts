@@ -93,6 +93,8 @@ export interface NatsNode {
    * closes the runtime (and store), then the connection. A call of a tool that is not idempotent
    * still running past `drainMs` (its tool ignores the abort) has its job handed back due only
    * after the ack wait: exit the process by then (`runtime.abandonedCalls()` lists such calls).
+   * With NATS unreachable the jobs cannot be handed back: they are left unacknowledged (redelivered
+   * after the ack wait) 8 s past `drainMs`, each named in a warning, and the close goes on.
    */
   close(options?: CloseSurfaceOptions): Promise<void>;
 }

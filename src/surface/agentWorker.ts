@@ -18,9 +18,38 @@ export interface AgentWorker {
    * running (its run aborted, the job replaced by one due at once: nothing here moves its thread
    * any more; one due after the ack wait when a call of a tool that is not idempotent still runs
    * here, see `handBack`). Jobs reporting their thread's rest get what is left of `drainMs`; a
-   * callback still in flight then is cut, and its job handed back.
+   * callback still in flight then is cut, and its job handed back. Hand-backs get
+   * {@link HAND_BACK_GRACE_MS} past the drain deadline: one that has not finished by then (NATS is
+   * unreachable, so it cannot) is abandoned with a warning naming its thread and agent, its job
+   * left unacknowledged for the queue to deliver again after its ack wait.
    */
   stop(drainMs: number, drained?: Promise<void>): Promise<void>;
+}
+
+/**
+ * How long past the drain deadline `stop` waits for the jobs to be handed back (a read, an enqueue
+ * and an ack: milliseconds on a live connection) before it leaves them unacknowledged. Enough for a
+ * hand-back that began while the connection was re-dialling: nats.js drops what was buffered when
+ * it dials, so one of its requests waits out its timeout (5 s) before it is sent again.
+ */
+const HAND_BACK_GRACE_MS = 8_000;
+
+/** Whether `promise` settles before `deadline` (epoch ms). */
+async function settlesBy(promise: Promise<unknown>, deadline: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise.then(
+        () => true,
+        () => true,
+      ),
+      new Promise<false>((resolve) => {
+        timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now()));
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**
@@ -30,11 +59,19 @@ export interface AgentWorker {
  * dead letter with the reason) after an error reply; it never throws out of the handler.
  */
 export async function startAgentWorker(ctx: SurfaceContext, requests: ThreadRequests, options: AgentWorkerOptions): Promise<AgentWorker> {
-  const scope: WorkerScope = { ctx, requests, options, running: new Set() };
+  const scope: WorkerScope = { ctx, requests, options, running: new Set(), jobs: new Map() };
   const consumers: JobConsumer[] = [];
+  const handle = async (agent: string, job: Job): Promise<void> => {
+    scope.jobs.set(job, { agent });
+    try {
+      await onJob(scope, agent, job);
+    } finally {
+      scope.jobs.delete(job);
+    }
+  };
   for (const agent of options.agents) {
     const queue = await ctx.queues.queue(agent);
-    consumers.push(queue.consume((job) => onJob(scope, agent, job), { concurrency: options.concurrency }));
+    consumers.push(queue.consume((job) => handle(agent, job), { concurrency: options.concurrency }));
   }
   return {
     active: () => scope.running.size,
@@ -45,18 +82,16 @@ export async function startAgentWorker(ctx: SurfaceContext, requests: ThreadRequ
       await drained;
       if (scope.running.size > 0) ctx.logger.info({ jobs: scope.running.size }, 'handing the running jobs back to the queue');
       for (const abort of scope.running) abort.abort(new Error('the worker is shutting down'));
-      let timer: NodeJS.Timeout | undefined;
-      const settled = await Promise.race([
-        stopped.then(() => true),
-        new Promise<false>((resolve) => {
-          timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now()));
-        }),
-      ]);
-      clearTimeout(timer);
-      if (settled) return;
-      ctx.logger.warn({ jobs: scope.running.size }, 'jobs still reporting at shutdown: cutting their callbacks and handing them back');
+      if (await settlesBy(stopped, deadline)) return;
+      ctx.logger.warn({ jobs: scope.jobs.size }, 'jobs still reporting at shutdown: cutting their callbacks and handing them back');
       // A job reporting its rest may be waiting on a callback: cut it, and the job is handed back.
-      await Promise.all([ctx.callbacks.close(), stopped]);
+      if (await settlesBy(Promise.all([ctx.callbacks.close(), stopped]), Date.now() + HAND_BACK_GRACE_MS)) return;
+      // What is still going cannot finish in time (NATS is unreachable: the hand-back's read,
+      // enqueue or ack waits on it). The drain's deadline holds: the job stays unacknowledged and
+      // the queue delivers it again after its ack wait (this process sends no more heartbeats).
+      for (const [job, { agent, threadId }] of scope.jobs) {
+        ctx.logger.warn({ threadId, agent, jobId: job.id, graceMs: HAND_BACK_GRACE_MS }, 'job not handed back by the drain deadline (NATS unreachable?): left unacknowledged, to be delivered again after the ack wait');
+      }
     },
   };
 }
@@ -76,6 +111,7 @@ async function onTrigger(scope: WorkerScope, agent: string, job: Job): Promise<v
   }
   const { payload, replyTo } = read;
   const threadId = await triggerThreadId(scope, agent, job, payload);
+  scope.jobs.set(job, { agent, threadId });
   await aboutThread({ threadId, agent }, () => runTrigger(scope, agent, job, threadId, payload.input, replyTo));
 }
 
@@ -106,6 +142,7 @@ async function onContinuation(scope: WorkerScope, agent: string, job: Job): Prom
     return;
   }
   const { threadId } = read.payload;
+  scope.jobs.set(job, { agent, threadId });
   await aboutThread({ threadId, agent }, async () => {
     if (!(await continuationDue(scope, job, agent, read.payload))) return;
     if (read.payload.revived === true) {

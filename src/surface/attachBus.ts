@@ -87,7 +87,9 @@ export interface BusSurface {
    * tool calls in progress finish and journal their results, up to `drainMs`; no new step starts),
    * hands every job it was running back to the queue, to be delivered again at once (to another
    * worker; after the ack wait for a call of a tool that is not idempotent that still runs here,
-   * see `Runtime.abandonedCalls`), and stops serving and publishing. Close the runtime and then
+   * see `Runtime.abandonedCalls`), and stops serving and publishing. A job whose hand-back has not
+   * finished 8 s past `drainMs` (NATS is unreachable) is left unacknowledged, with a warning naming
+   * its thread and agent: the queue delivers it again after its ack wait. Close the runtime and then
    * the bus afterwards.
    */
   close(options?: CloseSurfaceOptions): Promise<void>;

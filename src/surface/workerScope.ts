@@ -22,6 +22,8 @@ export interface WorkerScope {
   readonly options: AgentWorkerOptions;
   /** The runs and holds in progress: aborted when the worker stops before they end. */
   readonly running: Set<AbortController>;
+  /** Every job being handled now, with its agent and (once known) its thread: named if the worker stops without settling it. */
+  readonly jobs: Map<Job, { readonly agent: string; threadId?: string }>;
 }
 
 /** Tells the queue the job is still being worked on, every `heartbeatMs`; returns the stop function. A failure is logged naming the job's thread and agent. */

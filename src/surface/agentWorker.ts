@@ -1,4 +1,5 @@
 import type { Job, JobConsumer } from '../bus/bus.js';
+import { bounded } from '../clock.js';
 import { InvalidInputError, InvalidStateError, NotFoundError } from '../errors.js';
 import { continuationDue, readContinuation } from './continuationJob.js';
 import { handedOff, keepWhileHeld, runToRest } from './runToRest.js';
@@ -34,22 +35,13 @@ export interface AgentWorker {
  */
 const HAND_BACK_GRACE_MS = 8_000;
 
-/** Whether `promise` settles before `deadline` (epoch ms). */
-async function settlesBy(promise: Promise<unknown>, deadline: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      promise.then(
-        () => true,
-        () => true,
-      ),
-      new Promise<false>((resolve) => {
-        timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now()));
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
+/** Whether `promise` settles (either way) before `deadline` (epoch ms). */
+function settlesBy(promise: Promise<unknown>, deadline: number): Promise<boolean> {
+  const settled = promise.then(
+    () => true,
+    () => true,
+  );
+  return bounded(settled, Math.max(0, deadline - Date.now())).catch(() => false);
 }
 
 /**

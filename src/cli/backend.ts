@@ -12,7 +12,7 @@ import { DEFAULT_PREFIX } from '../surface/subjects.js';
 import { CorruptThreadFileError } from '../store/threadFiles.js';
 import type { ThreadStore } from '../store/threadStore.js';
 import { claimDir } from './dirClaim.js';
-import { inspectWebsocket, natsCredentialsFromEnv, natsInspectOptions } from './env.js';
+import { inspectWebsocket, natsCredentialsFromEnv, natsInspectOptions, webhookSecretsFromEnv } from './env.js';
 import type { Project } from './project.js';
 
 /**
@@ -173,6 +173,8 @@ export async function natsBackend(options: NatsBackendOptions): Promise<Backend>
     ...(options.replicas === undefined ? {} : { replicas: options.replicas }),
     ...(project.config.maxConcurrent === undefined ? {} : { maxConcurrent: project.config.maxConcurrent }),
     ...natsInspectOptions(options.env),
+    // The callbacks of the jobs taken here.
+    webhookSecrets: webhookSecretsFromEnv(options.env),
   });
   const { surface } = node;
   // With no worker here, say when an agent's jobs wait and no worker of the deployment serves it.

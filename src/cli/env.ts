@@ -1,3 +1,4 @@
+import { parseSecretList } from '../context/secretList.js';
 import { ConfigError } from '../errors.js';
 import { createLogger, isLogLevel, LOG_LEVELS, type Logger } from '../logger.js';
 import { createDemoModel } from '../model/demoModel.js';
@@ -156,4 +157,51 @@ export function retainEndedFromEnv(env: NodeJS.ProcessEnv): number | undefined {
   const ms = parseDuration(raw.trim());
   if (ms === undefined || ms < MIN_RETAIN_MS) throw new ConfigError(`SWITCHYARD_RETAIN_ENDED must be a duration of at least 1m such as 30d or 12h (got ${JSON.stringify(raw)})`);
   return ms;
+}
+
+/** The webhook secret of a process and the ones it replaced, from the environment (see {@link webhookSecretsFromEnv}). */
+export interface WebhookSecrets {
+  /** `SWITCHYARD_WEBHOOK_SECRET`: signs webhooks and callbacks, seals a callbackUrl's credentials. */
+  readonly secret: string;
+  /** `SWITCHYARD_WEBHOOK_SECRET_PREVIOUS`: credentials sealed under them still open. */
+  readonly previousSecrets: readonly string[];
+}
+
+/**
+ * `SWITCHYARD_WEBHOOK_SECRET` and the secrets it replaced, `SWITCHYARD_WEBHOOK_SECRET_PREVIOUS`
+ * (comma-separated; see `parseSecretList`): an empty item, the current secret among them, or
+ * previous secrets without a current one is a {@link ConfigError} naming the setting and the
+ * item's place, never a secret.
+ */
+export function webhookSecretsFromEnv(env: NodeJS.ProcessEnv): WebhookSecrets {
+  const secret = env.SWITCHYARD_WEBHOOK_SECRET ?? '';
+  const raw = env.SWITCHYARD_WEBHOOK_SECRET_PREVIOUS;
+  if (secret === '' && (raw ?? '').trim() !== '') {
+    throw new ConfigError('SWITCHYARD_WEBHOOK_SECRET_PREVIOUS is set but SWITCHYARD_WEBHOOK_SECRET is not: previous secrets only open what the current one replaced');
+  }
+  return { secret, previousSecrets: previousSecretsOf('SWITCHYARD_WEBHOOK_SECRET_PREVIOUS', raw, secret) };
+}
+
+/**
+ * The hook secrets `hookSecret` (`--hook-secret` or `SWITCHYARD_HOOK_SECRET`) replaced,
+ * `SWITCHYARD_HOOK_SECRET_PREVIOUS` (comma-separated), checked as {@link webhookSecretsFromEnv}
+ * checks its own.
+ */
+export function hookPreviousSecretsFromEnv(env: NodeJS.ProcessEnv, hookSecret: string): readonly string[] {
+  const raw = env.SWITCHYARD_HOOK_SECRET_PREVIOUS;
+  if (hookSecret === '' && (raw ?? '').trim() !== '') {
+    throw new ConfigError('SWITCHYARD_HOOK_SECRET_PREVIOUS is set but the hook secret is not (--hook-secret or SWITCHYARD_HOOK_SECRET): previous secrets only verify beside the current one');
+  }
+  return previousSecretsOf('SWITCHYARD_HOOK_SECRET_PREVIOUS', raw, hookSecret);
+}
+
+/** `1 previous <what>`, `2 previous <what>s`: how many, never which. */
+export function previousSecretsNamed(count: number, what: string): string {
+  return `${count} previous ${what}${count === 1 ? '' : 's'}`;
+}
+
+function previousSecretsOf(setting: string, raw: string | undefined, current: string): readonly string[] {
+  const parsed = parseSecretList(raw, current);
+  if (!parsed.success) throw new ConfigError(`${setting}: ${parsed.error}`);
+  return parsed.data;
 }

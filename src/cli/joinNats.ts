@@ -36,6 +36,12 @@ export interface JoinNatsOptions {
   observe: boolean;
   model: Model;
   logger: Logger;
+  /**
+   * The webhook secret that signs the callbacks of the jobs this process runs (and opens the
+   * credentials sealed in their callbackUrl), and the ones it replaced (`SWITCHYARD_WEBHOOK_SECRET`,
+   * `SWITCHYARD_WEBHOOK_SECRET_PREVIOUS`). @default those of process.env
+   */
+  webhookSecrets?: { readonly secret: string; readonly previousSecrets: readonly string[] };
   /** Also feed a @statelyai/inspect WebSocket inspector at this URL. @default none */
   websocketUrl?: string;
   /**
@@ -71,6 +77,7 @@ export async function joinNats(options: JoinNatsOptions): Promise<NatsNode> {
     ...(options.serve === undefined ? {} : { serve: options.serve }),
     ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
     ...(options.maxConcurrent === undefined ? {} : { maxConcurrent: options.maxConcurrent }),
+    ...(options.webhookSecrets === undefined ? {} : { callbacks: { secret: options.webhookSecrets.secret, previousSecrets: options.webhookSecrets.previousSecrets } }),
     inspect: (event) => inspector?.inspect(event),
   });
   const busInspector = createBusInspector({

@@ -10,7 +10,7 @@ import type { DeliveryLedger } from '../store/deliveryLedger.js';
 import type { WebhookTarget } from '../server/webhooks.js';
 import { DRAIN_MS, embeddedBackend, natsBackend, type Backend, type BackendOptions } from './backend.js';
 import { BUNDLED_EXAMPLES } from './bundled.js';
-import { inspectWebsocket, loggerFromEnv, modelBaseUrl, modelFromEnv, MODEL_VARIABLES, retainEndedFromEnv, webhooksFromEnv } from './env.js';
+import { hookPreviousSecretsFromEnv, inspectWebsocket, loggerFromEnv, modelBaseUrl, modelFromEnv, MODEL_VARIABLES, previousSecretsNamed, retainEndedFromEnv, webhookSecretsFromEnv, webhooksFromEnv } from './env.js';
 import { DEFAULT_URL, eventLine, shellQuote, type CommandHint } from './format.js';
 import { describeProject, type Project } from './project.js';
 import type { Json } from '../thread/events.js';
@@ -75,6 +75,8 @@ export async function serve(project: Project, options: ServeOptions, io: ServeIO
   const webhooks = webhooksFromEnv(io.env);
   inspectWebsocket(io.env);
   const retainMs = retainEndedFromEnv(io.env);
+  const { secret, previousSecrets } = webhookSecretsFromEnv(io.env);
+  const hookPreviousSecrets = hookPreviousSecretsFromEnv(io.env, options.hookSecret ?? '');
   const backend = options.natsUrl
     ? await natsBackend({ ...base, natsUrl: options.natsUrl, worker: options.worker ?? true, ...optional(options) })
     : await embeddedBackend(resolve(options.dir), base);
@@ -82,13 +84,18 @@ export async function serve(project: Project, options: ServeOptions, io: ServeIO
   // restart sends what the last process owed. On NATS the workers call HTTP launches' callbacks
   // from their jobs; embedded, this process does.
   const ledger = !options.natsUrl || webhooks !== undefined ? await openLedger(backend, logger) : undefined;
-  const secret = io.env.SWITCHYARD_WEBHOOK_SECRET ?? '';
-  const callbacks = options.natsUrl ? undefined : createCallbackSender({ logger, secret, ...(ledger === undefined ? {} : { ledger }), ...PATIENT_CALLBACK_RETRIES });
+  const callbacks = options.natsUrl ? undefined : createCallbackSender({ logger, secret, previousSecrets, ...(ledger === undefined ? {} : { ledger }), ...PATIENT_CALLBACK_RETRIES });
   const detachCallbacks = callbacks?.attach(backend.runtime);
   // Refused up front where this process runs threads (embedded, or a NATS worker) and could not sign
   // their callbacks; a process that takes no jobs cannot see whether the workers have the secret.
   const runsThreads = !options.natsUrl || (options.worker ?? true);
-  const server = await listen(backend, options, logger, { callbackUrls: secret !== '' || !runsThreads, callbackSecret: secret }, { webhooks, ledger });
+  const server = await listen(
+    backend,
+    options,
+    logger,
+    { callbackUrls: secret !== '' || !runsThreads, callbackSecret: secret, callbackPreviousSecrets: previousSecrets, hookPreviousSecrets },
+    { webhooks, ledger },
+  );
   const hint: CommandHint = server.url === DEFAULT_URL ? io.hint : (args) => io.hint(`${args} --url ${server.url}`);
 
   io.out(`switchyard listening on ${server.url}`);
@@ -103,7 +110,11 @@ export async function serve(project: Project, options: ServeOptions, io: ServeIO
     io.out(`no model key is configured (${MODEL_VARIABLES}):`);
     io.out('the agents run on the scripted demo model, a deterministic stand-in for an LLM.');
   }
-  if (options.hookSecret) io.out(`inbound hooks: POST ${server.url}/hooks/<agent>, signed with the hook secret`);
+  if (previousSecrets.length > 0) io.out(`webhook secret: callbackUrls sealed under ${previousSecretsNamed(previousSecrets.length, 'webhook secret')} (SWITCHYARD_WEBHOOK_SECRET_PREVIOUS) open too; callbacks and webhooks are signed with the current one`);
+  if (options.hookSecret) {
+    const previous = hookPreviousSecrets.length === 0 ? '' : ` or ${hookPreviousSecrets.length === 1 ? 'the previous one' : `one of ${hookPreviousSecrets.length} previous ones`} (SWITCHYARD_HOOK_SECRET_PREVIOUS)`;
+    io.out(`inbound hooks: POST ${server.url}/hooks/<agent>, signed with the hook secret${previous}`);
+  }
   if (options.token) io.out('clients must send the bearer token (set SWITCHYARD_TOKEN or pass --token).');
   else if (!isLoopback(server.host)) io.err(`warning: listening on ${server.host} without a token; anyone who can reach it can run agents (pass --token)`);
 
@@ -165,8 +176,9 @@ async function listen(
   backend: Backend,
   options: ServeOptions,
   logger: BackendOptions['logger'],
-  // Whether a launch may name a callbackUrl, and the secret that seals its credentials.
-  { callbackUrls, callbackSecret }: { callbackUrls: boolean; callbackSecret: string },
+  // Whether a launch may name a callbackUrl, the secret that seals its credentials (and the ones it
+  // replaced, that open those sealed before), and the hook secrets the current one replaced.
+  secrets: { callbackUrls: boolean; callbackSecret: string; callbackPreviousSecrets: readonly string[]; hookPreviousSecrets: readonly string[] },
   { webhooks, ledger }: { webhooks: WebhookTarget[] | undefined; ledger: DeliveryLedger | undefined },
 ): Promise<HttpServer> {
   try {
@@ -177,8 +189,7 @@ async function listen(
       drainMs: DRAIN_MS,
       token: options.token ?? '',
       hookSecret: options.hookSecret ?? '',
-      callbackUrls,
-      callbackSecret,
+      ...secrets,
       logger,
       ...(backend.served === undefined ? {} : { workerServes: backend.served }),
       extensions: [inspectorExtension({ bus: backend.bus, prefix: backend.inspectPrefix })],

@@ -1,5 +1,5 @@
 import { redactUrl } from '../context/redactUrl.js';
-import { loggerFromEnv, modelFromEnv, natsCredentialsFromEnv, natsInspectOptions } from './env.js';
+import { loggerFromEnv, modelFromEnv, natsCredentialsFromEnv, natsInspectOptions, previousSecretsNamed, webhookSecretsFromEnv } from './env.js';
 import { DRAIN_MS } from './backend.js';
 import { joinNats } from './joinNats.js';
 import { describeProject, type Project } from './project.js';
@@ -38,6 +38,8 @@ export async function runWorker(project: Project, options: WorkerOptions, io: Wo
   const { model, configured } = modelFromEnv(io.env, project.config.model);
   const logger = project.config.logger ?? loggerFromEnv(options.logLevel, io.env);
   const credentials = natsCredentialsFromEnv(io.env);
+  // Checked before connecting: a bad setting stops the worker (exit 2), not its first callback.
+  const webhookSecrets = webhookSecretsFromEnv(io.env);
   // The fleet's inspector sees this worker's actors through `<prefix>.inspect.>`.
   const node = await joinNats({
     natsUrl: options.natsUrl,
@@ -55,12 +57,15 @@ export async function runWorker(project: Project, options: WorkerOptions, io: Wo
     ...(options.replicas === undefined ? {} : { replicas: options.replicas }),
     ...(project.config.maxConcurrent === undefined ? {} : { maxConcurrent: project.config.maxConcurrent }),
     ...natsInspectOptions(io.env),
+    webhookSecrets,
   });
   const { surface } = node;
   io.out(`switchyard worker ${surface.processId} joined NATS at ${redactUrl(options.natsUrl)} (subjects ${surface.subjects.prefix}.>)`);
   io.out(`project: ${describeProject(project)}`);
   io.out(`taking jobs for: ${surface.serving.join(', ')}`);
   io.out(configured ? `model: ${model.name}` : 'model: the scripted demo model (no model key is configured)');
+  const previous = webhookSecrets.previousSecrets.length;
+  if (previous > 0) io.out(`webhook secret: callbackUrls sealed under ${previousSecretsNamed(previous, 'webhook secret')} (SWITCHYARD_WEBHOOK_SECRET_PREVIOUS) open too; callbacks are signed with the current one`);
   io.out('press Ctrl+C to stop');
 
   const signal = await io.stopped;

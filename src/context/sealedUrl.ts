@@ -34,7 +34,8 @@ const URL_SECRET_NAME = /^(sig|signature|key|code|auth|hmac|pass|pwd)$/i;
 export type OpenedUrl = { readonly success: true; readonly data: string } | { readonly success: false; readonly error: string };
 
 /** Why sealed credentials did not open. */
-export const SEALED_UNOPENED = 'has sealed credentials that do not open with this process’s webhook secret (SWITCHYARD_WEBHOOK_SECRET changed since the launch?)';
+export const SEALED_UNOPENED =
+  'has sealed credentials that do not open with this process’s webhook secret nor a previous one (SWITCHYARD_WEBHOOK_SECRET changed since the launch? list the one it replaced in SWITCHYARD_WEBHOOK_SECRET_PREVIOUS)';
 
 /**
  * Whether a query parameter of this name (as a receiver reads it: percent- and form-decoded) holds a
@@ -77,12 +78,21 @@ export function sealUrl(url: string, secret: string): string {
 }
 
 /**
- * The URL {@link sealUrl} was given, its credentials opened with `secret`; a URL without sealed
- * credentials comes back as it is. A token that does not open (another secret, tampered with,
- * moved to another receiver or parameter) is an error value, not an exception.
+ * The URL {@link sealUrl} was given, its credentials opened with `secret`, or with the first of
+ * `secrets` they open with (a rotation: the current secret, then the ones it replaced); a URL
+ * without sealed credentials comes back as it is. A token that does not open (another secret,
+ * tampered with, moved to another receiver or parameter) is an error value, not an exception.
  */
-export function openUrl(url: string, secret: string): OpenedUrl {
+export function openUrl(url: string, secret: string | readonly string[]): OpenedUrl {
   if (!hasSealedCredentials(url)) return { success: true, data: url };
+  for (const each of typeof secret === 'string' ? [secret] : secret) {
+    const opened = openUrlWith(url, each);
+    if (opened.success) return opened;
+  }
+  return { success: false, error: SEALED_UNOPENED };
+}
+
+function openUrlWith(url: string, secret: string): OpenedUrl {
   const unopened = { success: false, error: SEALED_UNOPENED } as const;
   if (secret === '') return unopened;
   const parsed = new URL(url);

@@ -26,9 +26,10 @@ export function recordedCallbackUrl(given: string, secret: string): string {
 
 /**
  * Whether a relaunch's callbackUrl is the one the thread recorded: the same URL once its sealed
- * credentials are opened with `secret` (a recorded one that does not open is taken as another).
+ * credentials are opened with `secret`, or the first of a list they open with (the current secret,
+ * then the ones it replaced); a recorded one that does not open is taken as another.
  */
-export function sameCallbackUrl(recorded: string | undefined, given: string, secret: string): boolean {
+export function sameCallbackUrl(recorded: string | undefined, given: string, secret: string | readonly string[]): boolean {
   if (recorded === undefined) return false;
   if (recorded === given) return true;
   const opened = openUrl(recorded, secret);

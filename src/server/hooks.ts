@@ -10,6 +10,8 @@ import { verifyWebhookSignature, WEBHOOK_HEADERS } from './webhooks.js';
 export interface HookOptions {
   /** The HMAC secret senders sign with; an empty string turns the route off (404). */
   readonly secret: string;
+  /** The secrets `secret` replaced (a rotation): deliveries signed with them are taken too. @default none */
+  readonly previousSecrets?: readonly string[];
   /** How far a delivery's timestamp may be from now. */
   readonly toleranceSeconds: number;
   readonly logger: Logger;
@@ -34,13 +36,15 @@ export function hookThreadId(deliveryId: string): string {
  * agent), 413 (the body limit, before all of these; or an input the thread's store cannot hold).
  */
 export function mountHooks(app: Hono, runtime: Runtime, options: HookOptions): void {
-  const { secret, toleranceSeconds, logger } = options;
+  const { secret, previousSecrets = [], toleranceSeconds, logger } = options;
+  // Previous secrets verify only beside a current one: without it, hooks are off.
+  const secrets = [secret, ...previousSecrets];
   app.post('/hooks/:agent', async (c) => {
     if (secret === '') throw new HTTPException(404, { message: 'inbound hooks are off: start the server with a hook secret (--hook-secret or SWITCHYARD_HOOK_SECRET)' });
     const type = c.req.header('content-type') ?? '';
     if (!JSON_TYPE.test(type)) throw new HTTPException(415, { message: `a hook must be sent with Content-Type: application/json (got ${type === '' ? 'none' : type.slice(0, 100)})` });
     const raw = await c.req.text();
-    const signed = verifyWebhookSignature(raw, { timestamp: c.req.header(WEBHOOK_HEADERS.timestamp), signature: c.req.header(WEBHOOK_HEADERS.signature) }, secret, toleranceSeconds);
+    const signed = verifyWebhookSignature(raw, { timestamp: c.req.header(WEBHOOK_HEADERS.timestamp), signature: c.req.header(WEBHOOK_HEADERS.signature) }, secrets, toleranceSeconds);
     if (!signed) {
       logger.warn({ path: c.req.path }, 'inbound hook refused: bad or stale signature');
       throw new HTTPException(401, { message: `unauthorized: ${WEBHOOK_HEADERS.signature} must be sha256=HMAC(secret, "<${WEBHOOK_HEADERS.timestamp}>.<body>") with a timestamp within ${toleranceSeconds} s` });

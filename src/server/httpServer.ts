@@ -12,6 +12,7 @@ import { silentLogger, type Logger } from '../logger.js';
 import type { Runtime, ThreadView } from '../runtime/runtime.js';
 import { callbackUrlOf, shownView } from '../runtime/threadView.js';
 import type { Source } from '../thread/events.js';
+import { secretsListedIn } from '../context/secretList.js';
 import { namedCallbackUrl, recordedCallbackUrl, sameCallbackUrl, showingRuntime } from './callbackCredentials.js';
 import { drainRejectedBody } from './drainRejectedBody.js';
 import { mapError, unavailable, UNAVAILABLE_RETRY_AFTER_SECONDS } from './errorMapper.js';
@@ -62,6 +63,12 @@ export interface HttpOptions {
    * @default process.env.SWITCHYARD_HOOK_SECRET
    */
   hookSecret?: string;
+  /**
+   * The hook secrets {@link hookSecret} replaced (a rotation): a delivery signed with one of them
+   * is taken too, while the senders switch over. They do not turn hooks on without a `hookSecret`.
+   * @default the comma-separated process.env.SWITCHYARD_HOOK_SECRET_PREVIOUS
+   */
+  hookPreviousSecrets?: readonly string[];
   /** How far an inbound hook's timestamp may be from now, in seconds. @default 300 */
   hookToleranceSeconds?: number;
   /**
@@ -79,6 +86,13 @@ export interface HttpOptions {
    * @default process.env.SWITCHYARD_WEBHOOK_SECRET
    */
   callbackSecret?: string;
+  /**
+   * The webhook secrets {@link callbackSecret} replaced (a rotation, as `CallbackOptions.previousSecrets`):
+   * a relaunch compares its callbackUrl with one a thread sealed under them too. New launches seal
+   * with {@link callbackSecret}.
+   * @default the comma-separated process.env.SWITCHYARD_WEBHOOK_SECRET_PREVIOUS
+   */
+  callbackPreviousSecrets?: readonly string[];
   /**
    * More routes on the same app, behind the same token and body limit: the inspector
    * (`inspectorExtension` from `switchyard/inspector`), a user's own. Mounted after the API routes.
@@ -211,12 +225,16 @@ export function createHttpApp(served: Runtime, options: HttpOptions = {}): HttpA
     signal: shutdown,
     extensions = [],
     hookSecret = process.env.SWITCHYARD_HOOK_SECRET ?? '',
+    hookPreviousSecrets = secretsListedIn(process.env.SWITCHYARD_HOOK_SECRET_PREVIOUS, hookSecret),
     hookToleranceSeconds = 300,
     callbackUrls = true,
     callbackSecret = process.env.SWITCHYARD_WEBHOOK_SECRET ?? '',
+    callbackPreviousSecrets = secretsListedIn(process.env.SWITCHYARD_WEBHOOK_SECRET_PREVIOUS, callbackSecret),
     workerServes,
     drainMs = DEFAULT_DRAIN_MS,
   } = options;
+  // What a relaunch opens a recorded callbackUrl with: the secret, then the ones it replaced.
+  const openingSecrets = [callbackSecret, ...callbackPreviousSecrets];
   // What the routes and extensions show holds no credential of a callback URL recorded in clear.
   const runtime = showingRuntime(refusingWorkWhenStopping(served, shutdown));
   const app = new Hono();
@@ -331,7 +349,7 @@ export function createHttpApp(served: Runtime, options: HttpOptions = {}): HttpA
     // The relaunch compares with the URL as recorded (the runtime the routes use masks it).
     if (threadId !== undefined) {
       const existing = await served.get(threadId);
-      if (existing !== undefined) return c.json(sameLaunch(existing, body.agent, body.callbackUrl, callbackSecret), 200);
+      if (existing !== undefined) return c.json(sameLaunch(existing, body.agent, body.callbackUrl, openingSecrets), 200);
     }
     let view: ThreadView;
     try {
@@ -341,7 +359,7 @@ export function createHttpApp(served: Runtime, options: HttpOptions = {}): HttpA
       if (!(error instanceof VersionConflictError) || threadId === undefined) throw error;
       const existing = await served.get(threadId);
       if (existing === undefined) throw error;
-      return c.json(sameLaunch(existing, body.agent, body.callbackUrl, callbackSecret), 200);
+      return c.json(sameLaunch(existing, body.agent, body.callbackUrl, openingSecrets), 200);
     }
     c.header('Location', `/threads/${encodeURIComponent(view.id)}`);
     return c.json(view, 201);
@@ -379,7 +397,7 @@ export function createHttpApp(served: Runtime, options: HttpOptions = {}): HttpA
     return c.body(null, 204);
   });
 
-  mountHooks(app, runtime, { secret: hookSecret, toleranceSeconds: hookToleranceSeconds, logger });
+  mountHooks(app, runtime, { secret: hookSecret, previousSecrets: hookPreviousSecrets, toleranceSeconds: hookToleranceSeconds, logger });
 
   app.get('/threads/:id/events', (c) => streamThreadEvents(c, threadIdParam(c), { runtime, logger, heartbeatMs, shutdown }));
 
@@ -524,14 +542,15 @@ function isTargetList(value: HttpServerOptions['webhooks']): value is readonly W
 /**
  * The existing thread a relaunch answers with (as shown), when the relaunch is the same launch: the
  * same agent, and no callbackUrl or the one the thread was launched with, its credentials compared
- * once opened with `secret` (a relaunch changes nothing, so another one would never be called).
+ * once opened with the first of `secrets` they open with (a relaunch changes nothing, so another
+ * one would never be called).
  */
-function sameLaunch(existing: ThreadView, agent: string, callbackUrl: string | undefined, secret: string): ThreadView {
+function sameLaunch(existing: ThreadView, agent: string, callbackUrl: string | undefined, secrets: readonly string[]): ThreadView {
   if (existing.agent !== agent) {
     throw new InvalidStateError(`thread ${existing.id} already exists and runs agent ${existing.agent}, not ${agent}`, existing.id, existing.status);
   }
   const launchedWith = callbackUrlOf(existing);
-  if (callbackUrl !== undefined && !sameCallbackUrl(launchedWith, callbackUrl, secret)) {
+  if (callbackUrl !== undefined && !sameCallbackUrl(launchedWith, callbackUrl, secrets)) {
     throw new InvalidStateError(
       `thread ${existing.id} exists with another callbackUrl (${launchedWith === undefined ? 'none' : namedCallbackUrl(launchedWith)}); a relaunch does not change it: launch a new thread, or poll GET /threads/${existing.id}/wait`,
       existing.id,

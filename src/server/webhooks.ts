@@ -149,7 +149,8 @@ export function signWebhook(rawBody: string, secret: string, timestamp: number |
  * Checks a webhook's signature, for receivers: the HMAC of `<timestamp>.<rawBody>` must match
  * (compared in constant time) and the timestamp must be within `toleranceSeconds` of `now`
  * (epoch ms), so a captured delivery cannot be replayed later. Verify the raw body as received,
- * before parsing it.
+ * before parsing it. `secret` may be a list: a signature made with any of them is taken (while the
+ * sender's secret is rotated: the new one and the one it replaces); empty secrets verify nothing.
  *
  * @example
  * ```ts
@@ -157,24 +158,28 @@ export function signWebhook(rawBody: string, secret: string, timestamp: number |
  * const ok = verifyWebhookSignature(body, {
  *   timestamp: req.headers['x-switchyard-timestamp'],
  *   signature: req.headers['x-switchyard-signature'],
- * }, process.env.WEBHOOK_SECRET ?? '');
+ * }, [process.env.WEBHOOK_SECRET ?? '', process.env.WEBHOOK_SECRET_OLD ?? '']);
  * ```
  */
 export function verifyWebhookSignature(
   rawBody: string,
   headers: { timestamp?: string | string[] | null; signature?: string | string[] | null },
-  secret: string,
+  secret: string | readonly string[],
   toleranceSeconds = 300,
   now: number = Date.now(),
 ): boolean {
   const { timestamp, signature } = headers;
-  if (typeof timestamp !== 'string' || typeof signature !== 'string' || secret === '') return false;
+  const secrets = (typeof secret === 'string' ? [secret] : secret).filter((each) => typeof each === 'string' && each !== '');
+  if (typeof timestamp !== 'string' || typeof signature !== 'string' || secrets.length === 0) return false;
   // Written as "not within" so that a NaN tolerance or clock refuses instead of accepting any age.
   if (!/^\d{1,15}$/.test(timestamp) || !(Math.abs(now / 1000 - Number(timestamp)) <= toleranceSeconds)) return false;
   const match = /^sha256=([0-9a-f]{64})$/i.exec(signature.trim());
   if (match === null) return false;
-  const expected = Buffer.from(signWebhook(rawBody, secret, timestamp).slice('sha256='.length), 'hex');
-  return timingSafeEqual(expected, Buffer.from(match[1]!, 'hex'));
+  const given = Buffer.from(match[1]!, 'hex');
+  // Every secret is checked (no early return): the time taken does not tell which one matched.
+  let matched = false;
+  for (const each of secrets) matched = timingSafeEqual(Buffer.from(signWebhook(rawBody, each, timestamp).slice('sha256='.length), 'hex'), given) || matched;
+  return matched;
 }
 
 const ALL_EVENTS: readonly WebhookEvent[] = ['human_request', 'finished'];

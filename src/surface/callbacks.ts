@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { sleep, systemClock, type Clock } from '../clock.js';
 import { openUrl } from '../context/sealedUrl.js';
+import { secretsListedIn } from '../context/secretList.js';
 import { ConfigError, messageOf } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { Runtime, ThreadChange } from '../runtime/runtime.js';
@@ -57,6 +58,13 @@ export interface CallbackOptions {
    * @default process.env.SWITCHYARD_WEBHOOK_SECRET
    */
   secret?: string;
+  /**
+   * The webhook secrets {@link secret} replaced (a rotation): credentials a launch sealed under one
+   * of them still open (tried after {@link secret}, in order), so threads launched before the
+   * rotation are still called back. Callbacks are signed with {@link secret} only.
+   * @default the comma-separated process.env.SWITCHYARD_WEBHOOK_SECRET_PREVIOUS
+   */
+  previousSecrets?: readonly string[];
   /** @default globalThis.fetch */
   fetch?: typeof fetch;
   /** @default a silent logger */
@@ -151,6 +159,7 @@ function reportable(change: ThreadChange): boolean {
 export function createCallbackSender(options: CallbackOptions = {}): CallbackSender {
   const {
     secret = process.env.SWITCHYARD_WEBHOOK_SECRET ?? '',
+    previousSecrets = secretsListedIn(process.env.SWITCHYARD_WEBHOOK_SECRET_PREVIOUS, secret),
     fetch: post = globalThis.fetch,
     logger = silentLogger(),
     attempts = 4,
@@ -163,6 +172,9 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
   } = options;
   if (!Number.isInteger(attempts) || attempts < 1) throw new ConfigError('callback attempts must be a positive integer');
   if (!(timeoutMs > 0) || !(initialDelayMs >= 0) || !(maxDelayMs >= 0)) throw new ConfigError('callback timings must be positive numbers');
+  if (!previousSecrets.every((each) => typeof each === 'string')) throw new ConfigError('previousSecrets must be strings');
+  // What sealed credentials open with: the current secret, then the ones it replaced.
+  const openingSecrets = [secret, ...previousSecrets];
   const book = createDeliveryBook({ ledger, logger, what: 'callback' });
   /** Deliveries under way by id: the same rest asked for twice (a live change and the walk of owed ones) goes out once. */
   const underWay = new Map<string, Promise<CallbackDelivery>>();
@@ -201,11 +213,12 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
    * credentials: neither userinfo nor a query token). Userinfo that cannot be sent (it does not
    * percent-decode: the launch refuses it, an older thread may hold it) is a refusal. Credentials the
    * launch sealed (userinfo, secret query values) are opened with the secret first, to the URL the
-   * launch gave; ones that do not open (the secret changed) are not sent, and not refused either: a
-   * process with the launch's secret may send them.
+   * launch gave (else with each previous secret); ones that do not open (the secret changed, and
+   * the old one is not listed) are not sent, and not refused either: a process with the launch's
+   * secret may send them.
    */
   async function deliver(recorded: string, payload: CallbackPayload): Promise<CallbackDelivery> {
-    const opened = openUrl(recorded, secret);
+    const opened = openUrl(recorded, openingSecrets);
     if (!opened.success) {
       const error = `the callbackUrl ${opened.error}`;
       logger.warn({ url: receiverOf(recorded), delivery: payload.id, threadId: payload.threadId, error }, 'callback not sent: its sealed credentials do not open');

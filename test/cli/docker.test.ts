@@ -57,6 +57,8 @@ describe('the Docker files', () => {
       // Its own environment lines, and those of the anchors it merges or takes whole.
       const merged = [block, ...[...block.matchAll(/\*([\w-]+)/g)].map((m) => anchors.get(m[1]!) ?? '')].join('');
       expect(merged, name).toMatch(/SWITCHYARD_WEBHOOK_SECRET: \$\{SWITCHYARD_WEBHOOK_SECRET:-\}/);
+      // A rotation's old secrets, wherever the current one goes: what threads sealed under them still opens.
+      expect(merged, name).toMatch(/SWITCHYARD_WEBHOOK_SECRET_PREVIOUS: \$\{SWITCHYARD_WEBHOOK_SECRET_PREVIOUS:-\}/);
     }
     expect(base.get('server')).toMatch(/SWITCHYARD_WEBHOOK_URL: \$\{SWITCHYARD_WEBHOOK_URL:-\}/);
   });
@@ -64,6 +66,7 @@ describe('the Docker files', () => {
   it('give the server the inbound hooks\' secret and a health check it can run (qa16: neither was there)', () => {
     const server = services(read('docker-compose.yml')).get('server')!;
     expect(server).toMatch(/SWITCHYARD_HOOK_SECRET: \$\{SWITCHYARD_HOOK_SECRET:-\}/);
+    expect(server).toMatch(/SWITCHYARD_HOOK_SECRET_PREVIOUS: \$\{SWITCHYARD_HOOK_SECRET_PREVIOUS:-\}/);
     // node:22-slim has no curl or wget: the check asks /health with node's own fetch, on the port serve listens on.
     const port = /"--port", "(\d+)"/.exec(server)?.[1];
     expect(port).toBeDefined();

@@ -41,6 +41,12 @@ const BAD: readonly (readonly [label: string, args: () => string[], env: Record<
   ['serve SWITCHYARD_INSPECT_WS', () => serveArgs('d7'), { SWITCHYARD_INSPECT_WS: 'notaurl' }, /^error: SWITCHYARD_INSPECT_WS must be a ws:\/\/ or wss:\/\/ URL \(got "notaurl"\)$/],
   ['worker SWITCHYARD_INSPECT_WS', () => ['worker', '--nats-url', NO_NATS], { SWITCHYARD_INSPECT_WS: 'http://127.0.0.1:1' }, /^error: SWITCHYARD_INSPECT_WS must be a ws:\/\/ or wss:\/\/ URL/],
   ['serve SWITCHYARD_RETAIN_ENDED', () => serveArgs('d9'), { SWITCHYARD_RETAIN_ENDED: '30 days' }, /^error: SWITCHYARD_RETAIN_ENDED must be a duration of at least 1m such as 30d or 12h \(got "30 days"\)$/],
+  // The secrets a rotation keeps (their values are never printed: SECRET-VALUE below).
+  ['serve SWITCHYARD_WEBHOOK_SECRET_PREVIOUS with an empty item', () => serveArgs('d10'), { SWITCHYARD_WEBHOOK_SECRET: 'new-SECRET-VALUE', SWITCHYARD_WEBHOOK_SECRET_PREVIOUS: 'old-SECRET-VALUE,' }, /^error: SWITCHYARD_WEBHOOK_SECRET_PREVIOUS: item 2 of 2 is empty/],
+  ['worker SWITCHYARD_WEBHOOK_SECRET_PREVIOUS holding the current secret', () => ['worker', '--nats-url', NO_NATS], { SWITCHYARD_WEBHOOK_SECRET: 'new-SECRET-VALUE', SWITCHYARD_WEBHOOK_SECRET_PREVIOUS: 'old-SECRET-VALUE, new-SECRET-VALUE' }, /^error: SWITCHYARD_WEBHOOK_SECRET_PREVIOUS: item 2 of 2 is the current secret/],
+  ['worker SWITCHYARD_WEBHOOK_SECRET_PREVIOUS without SWITCHYARD_WEBHOOK_SECRET', () => ['worker', '--nats-url', NO_NATS], { SWITCHYARD_WEBHOOK_SECRET_PREVIOUS: 'old-SECRET-VALUE' }, /^error: SWITCHYARD_WEBHOOK_SECRET_PREVIOUS is set but SWITCHYARD_WEBHOOK_SECRET is not/],
+  ['serve SWITCHYARD_HOOK_SECRET_PREVIOUS holding --hook-secret', () => serveArgs('d11', '--hook-secret', 'hook-SECRET-VALUE'), { SWITCHYARD_HOOK_SECRET_PREVIOUS: 'hook-SECRET-VALUE' }, /^error: SWITCHYARD_HOOK_SECRET_PREVIOUS: item 1 of 1 is the current secret/],
+  ['serve SWITCHYARD_HOOK_SECRET_PREVIOUS without a hook secret', () => serveArgs('d12'), { SWITCHYARD_HOOK_SECRET_PREVIOUS: 'a-SECRET-VALUE,,b-SECRET-VALUE' }, /^error: SWITCHYARD_HOOK_SECRET_PREVIOUS is set but the hook secret is not/],
   // Trimmed, it would be no token at all: a server open to anyone.
   ['serve SWITCHYARD_TOKEN blank', () => serveArgs('d8'), { SWITCHYARD_TOKEN: ' \n' }, /^error: SWITCHYARD_TOKEN is blank/],
   ['SWITCHYARD_TOKEN with a line break inside', () => ['threads'], { SWITCHYARD_TOKEN: 'tok\nen' }, /^error: SWITCHYARD_TOKEN holds a control character/],
@@ -53,6 +59,7 @@ function expectOneLineExit2(label: string, result: CliResult, message: RegExp): 
   expect(result.stderr, label).not.toMatch(/^\s+at /m);
   // The token's value is never echoed.
   expect(result.stderr, label).not.toContain('tok\nen');
+  expect(result.stderr, label).not.toContain('SECRET-VALUE');
 }
 
 describe('a bad setting is one line naming it, and exit 2', () => {

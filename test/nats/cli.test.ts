@@ -217,6 +217,41 @@ describe('switchyard worker and serve --nats-url', () => {
     }
   });
 
+  it('a worker restarted on a new webhook secret, the old one in SWITCHYARD_WEBHOOK_SECRET_PREVIOUS, calls back a thread sealed under the old one, signed with the new', async () => {
+    const own = `sy${uniqueToken()}`;
+    const common = ['--nats-url', server.url, '--prefix', own];
+    const origin = await startReceiver(200);
+    const before = startCli(['worker', ...common], { SWITCHYARD_WEBHOOK_SECRET: 'rotation-OLD' });
+    // Seals the callbackUrl's token under the old secret, as the workers had it at the launch.
+    const api = startCli(['serve', '--port', '0', '--dir', join(dir, 'rotation-api'), '--no-demo', '--no-worker', ...common], { SWITCHYARD_WEBHOOK_SECRET: 'rotation-OLD' });
+    let after: ReturnType<typeof startCli> | undefined;
+    try {
+      await before.waitFor(/taking jobs for/);
+      const [, apiUrl] = await api.waitFor(/listening on (http:\/\/\S+)/);
+      const launched = await call<{ id: string }>(apiUrl!, 'POST', '/threads', { agent: 'calculator', input: 'what is (3 + 4) / 2', callbackUrl: `${origin.url}?token=qtok-NATS-ROTATE` });
+      expect(launched.status).toBe(201);
+      const [asked] = await origin.waitFor(1, 15_000);
+      expect(signedWith(asked!, 'rotation-OLD')).toBe(true);
+      expect(await before.stop()).toBe(0);
+
+      after = startCli(['worker', ...common], { SWITCHYARD_WEBHOOK_SECRET: 'rotation-NEW', SWITCHYARD_WEBHOOK_SECRET_PREVIOUS: 'rotation-OLD' });
+      await after.waitFor(/press Ctrl\+C to stop/);
+      expect(after.stdout()).toMatch(/sealed under 1 previous webhook secret \(SWITCHYARD_WEBHOOK_SECRET_PREVIOUS\)/);
+      const request = (JSON.parse(asked!.body) as { pendingRequest: { requestId: string } }).pendingRequest;
+      expect((await call(apiUrl!, 'POST', `/threads/${launched.body.id}/respond`, { requestId: request.requestId, approved: true })).status).toBe(200);
+      const [, finished] = await origin.waitFor(2, 15_000);
+      expect(JSON.parse(finished!.body)).toMatchObject({ type: 'thread.finished', threadId: launched.body.id, status: 'done' });
+      expect(finished!.path).toBe('/hook?token=qtok-NATS-ROTATE');
+      expect(signedWith(finished!, 'rotation-NEW')).toBe(true);
+      expect(after.stdout()).not.toContain('rotation-');
+    } finally {
+      expect(await api.stop()).toBe(0);
+      if (after !== undefined) expect(await after.stop()).toBe(0);
+      await before.stop();
+      await origin.close();
+    }
+  });
+
   it('refuses an unknown agent for --agents as a usage error', async () => {
     const result = await run(['worker', '--nats-url', server.url, '--agents', 'calculator,nope']);
     expect(result.code).toBe(2);

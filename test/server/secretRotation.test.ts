@@ -96,6 +96,9 @@ describe('rotating the webhook secret (SWITCHYARD_WEBHOOK_SECRET_PREVIOUS)', () 
     expect(signedWith(finished!, OLD)).toBe(false);
     await expect.poll(() => rotated.deliveries.length).toBe(1);
     expect(rotated.deliveries[0]).toMatchObject({ ok: true, threadId: launched.body.id });
+    // What onDelivery is told holds neither opened credential.
+    expect(rotated.deliveries[0]!.url).toBe(origin.url);
+    for (const secret of ['qtok-ROTATE-2', 'pw-ROTATE-1']) expect(JSON.stringify(rotated.deliveries)).not.toContain(secret);
   });
 
   it('without the old secret listed, the callback is not sent (as before), and it stays owed until a process that lists it starts', async () => {

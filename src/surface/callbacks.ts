@@ -29,7 +29,10 @@ export const CALLBACK_HEADERS = {
 /** How a callback ended. */
 export interface CallbackDelivery {
   readonly id: string;
-  /** The URL it was sent to, without its userinfo (origin and path when none was sent). */
+  /**
+   * The receiver it was sent to, by origin and path: without the URL's userinfo and query (either
+   * may hold a credential); empty when the URL does not parse.
+   */
   readonly url: string;
   readonly threadId: string;
   readonly ok: boolean;
@@ -252,7 +255,7 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
     const ok = last.error === undefined;
     if (!ok) logger.error({ ...log, attempts: tries, ...last }, 'callback given up');
     const stopped = !ok && !refused && stopping.signal.aborted;
-    return reported({ id: payload.id, url: target.url, threadId: payload.threadId, ok, attempts: tries, ...last, ...(refused ? { refused } : {}), ...(stopped ? { stopped } : {}) });
+    return reported({ id: payload.id, url: target.receiver, threadId: payload.threadId, ok, attempts: tries, ...last, ...(refused ? { refused } : {}), ...(stopped ? { stopped } : {}) });
   }
 
   /** Tells {@link CallbackOptions.onDelivery} how a callback ended; returns it. */

@@ -66,7 +66,8 @@ export interface HttpOptions {
   /**
    * The hook secrets {@link hookSecret} replaced (a rotation): a delivery signed with one of them
    * is taken too, while the senders switch over. They do not turn hooks on without a `hookSecret`.
-   * @default the comma-separated process.env.SWITCHYARD_HOOK_SECRET_PREVIOUS
+   * @default the comma-separated process.env.SWITCHYARD_HOOK_SECRET_PREVIOUS when {@link hookSecret}
+   * is read from the environment too; none when it is given
    */
   hookPreviousSecrets?: readonly string[];
   /** How far an inbound hook's timestamp may be from now, in seconds. @default 300 */
@@ -90,7 +91,8 @@ export interface HttpOptions {
    * The webhook secrets {@link callbackSecret} replaced (a rotation, as `CallbackOptions.previousSecrets`):
    * a relaunch compares its callbackUrl with one a thread sealed under them too. New launches seal
    * with {@link callbackSecret}.
-   * @default the comma-separated process.env.SWITCHYARD_WEBHOOK_SECRET_PREVIOUS
+   * @default the comma-separated process.env.SWITCHYARD_WEBHOOK_SECRET_PREVIOUS when
+   * {@link callbackSecret} is read from the environment too; none when it is given
    */
   callbackPreviousSecrets?: readonly string[];
   /**
@@ -225,11 +227,12 @@ export function createHttpApp(served: Runtime, options: HttpOptions = {}): HttpA
     signal: shutdown,
     extensions = [],
     hookSecret = process.env.SWITCHYARD_HOOK_SECRET ?? '',
-    hookPreviousSecrets = secretsListedIn(process.env.SWITCHYARD_HOOK_SECRET_PREVIOUS, hookSecret),
+    // The environment's previous secrets replaced its current one, not a secret given here.
+    hookPreviousSecrets = options.hookSecret === undefined ? secretsListedIn(process.env.SWITCHYARD_HOOK_SECRET_PREVIOUS, hookSecret) : [],
     hookToleranceSeconds = 300,
     callbackUrls = true,
     callbackSecret = process.env.SWITCHYARD_WEBHOOK_SECRET ?? '',
-    callbackPreviousSecrets = secretsListedIn(process.env.SWITCHYARD_WEBHOOK_SECRET_PREVIOUS, callbackSecret),
+    callbackPreviousSecrets = options.callbackSecret === undefined ? secretsListedIn(process.env.SWITCHYARD_WEBHOOK_SECRET_PREVIOUS, callbackSecret) : [],
     workerServes,
     drainMs = DEFAULT_DRAIN_MS,
   } = options;

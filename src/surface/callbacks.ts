@@ -65,7 +65,8 @@ export interface CallbackOptions {
    * The webhook secrets {@link secret} replaced (a rotation): credentials a launch sealed under one
    * of them still open (tried after {@link secret}, in order), so threads launched before the
    * rotation are still called back. Callbacks are signed with {@link secret} only.
-   * @default the comma-separated process.env.SWITCHYARD_WEBHOOK_SECRET_PREVIOUS
+   * @default the comma-separated process.env.SWITCHYARD_WEBHOOK_SECRET_PREVIOUS when {@link secret}
+   * is read from the environment too; none when it is given
    */
   previousSecrets?: readonly string[];
   /** @default globalThis.fetch */
@@ -162,7 +163,8 @@ function reportable(change: ThreadChange): boolean {
 export function createCallbackSender(options: CallbackOptions = {}): CallbackSender {
   const {
     secret = process.env.SWITCHYARD_WEBHOOK_SECRET ?? '',
-    previousSecrets = secretsListedIn(process.env.SWITCHYARD_WEBHOOK_SECRET_PREVIOUS, secret),
+    // The environment's previous secrets replaced its current one, not a secret given here.
+    previousSecrets = options.secret === undefined ? secretsListedIn(process.env.SWITCHYARD_WEBHOOK_SECRET_PREVIOUS, secret) : [],
     fetch: post = globalThis.fetch,
     logger = silentLogger(),
     attempts = 4,

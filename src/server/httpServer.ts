@@ -13,10 +13,11 @@ import type { Runtime, ThreadView } from '../runtime/runtime.js';
 import { callbackUrlOf, shownView } from '../runtime/threadView.js';
 import type { Source } from '../thread/events.js';
 import { secretsListedIn } from '../context/secretList.js';
-import { namedCallbackUrl, recordedCallbackUrl, sameCallbackUrl, showingRuntime } from './callbackCredentials.js';
+import { namedCallbackUrl, recordedCallbackUrl, sameCallbackUrl } from './callbackCredentials.js';
 import { drainRejectedBody } from './drainRejectedBody.js';
 import { mapError, unavailable, UNAVAILABLE_RETRY_AFTER_SECONDS } from './errorMapper.js';
 import { mountHooks } from './hooks.js';
+import { httpRuntime, shuttingDown, SHUTTING_DOWN } from './httpRuntime.js';
 import { streamThreadEvents } from './eventStream.js';
 import {
   controlBodySchema,
@@ -170,7 +171,6 @@ export interface HttpServer {
 const NO_CALLBACKS =
   'callbackUrl refused: this server sends no callbacks (they are signed, and the process that runs the threads has no webhook secret); set SWITCHYARD_WEBHOOK_SECRET, or launch without a callbackUrl';
 
-const SHUTTING_DOWN = 'the server is shutting down';
 /** How long a stopping server waits for the requests in flight. */
 const DEFAULT_DRAIN_MS = 10_000;
 /** How long `GET /ready` waits for the store. */
@@ -238,8 +238,9 @@ export function createHttpApp(served: Runtime, options: HttpOptions = {}): HttpA
   } = options;
   // What a relaunch opens a recorded callbackUrl with: the secret, then the ones it replaced.
   const openingSecrets = [callbackSecret, ...callbackPreviousSecrets];
-  // What the routes and extensions show holds no credential of a callback URL recorded in clear.
-  const runtime = showingRuntime(refusingWorkWhenStopping(served, shutdown));
+  // What the routes and extensions show holds no credential of a callback URL recorded in clear,
+  // and they start no work once the server stops.
+  const runtime = httpRuntime(served, shutdown);
   const app = new Hono();
 
   // Every 503 says when to ask again: a stopping server once it is gone (its drain time), else
@@ -280,7 +281,7 @@ export function createHttpApp(served: Runtime, options: HttpOptions = {}): HttpA
   });
   // Refused before the body is read; a request already in flight is refused by the runtime guard.
   app.use('*', (c, next) => {
-    if (shutdown?.aborted && c.req.method !== 'GET' && c.req.method !== 'HEAD') throw stopping();
+    if (shutdown?.aborted && c.req.method !== 'GET' && c.req.method !== 'HEAD') throw shuttingDown();
     return next();
   });
   if (token !== '') {
@@ -508,30 +509,6 @@ export async function startHttpServer(runtime: Runtime, options: HttpServerOptio
       return closing;
     },
   };
-}
-
-/** The runtime's methods that start or change work, refused once the server is stopping. */
-const WORK: ReadonlySet<PropertyKey> = new Set<keyof Runtime>(['launch', 'respond', 'pause', 'resume', 'cancel', 'delete']);
-
-function stopping(): HTTPException {
-  return new HTTPException(503, { message: SHUTTING_DOWN });
-}
-
-/**
- * The runtime as the routes use it: once `shutdown` is aborted, what would start work throws 503,
- * so a request whose body was still arriving when the server began to close launches nothing.
- */
-function refusingWorkWhenStopping(runtime: Runtime, shutdown: AbortSignal | undefined): Runtime {
-  if (shutdown === undefined) return runtime;
-  // A proxy rather than a copy: a runtime may keep its methods on a prototype.
-  return new Proxy(runtime, {
-    get(target, key) {
-      const value: unknown = Reflect.get(target, key, target);
-      if (typeof value !== 'function') return value;
-      const bound = (value as (...args: unknown[]) => unknown).bind(target);
-      return WORK.has(key) ? (...args: unknown[]) => (shutdown.aborted ? Promise.reject(stopping()) : bound(...args)) : bound;
-    },
-  });
 }
 
 function digest(value: string): Buffer {

@@ -26,9 +26,11 @@ const MASK = '***';
 /**
  * Names that are secrets as URL parameters, though not as JSON keys (whole names: `keyword` or
  * `signal` are not): Azure's SAS `sig` and Functions' `code`, Google's `key`, Firebase's `auth`,
- * Shopify's `hmac`, a receiver's `signature`, `pass` and `pwd`.
+ * Shopify's `hmac`, a receiver's `signature`, `jwt`, `pass` and `pwd`; and a name ending in a
+ * signature or a JWT after a dash or an underscore (AWS's `X-Amz-Signature`, Google's
+ * `X-Goog-Signature`, `hook_sig`, `id_jwt`).
  */
-const URL_SECRET_NAME = /^(sig|signature|key|code|auth|hmac|pass|pwd)$/i;
+const URL_SECRET_NAME = /^(sig|signature|key|code|auth|hmac|pass|pwd|jwt)$|[-_](sig|signature|jwt)$/i;
 
 /** A URL with its sealed credentials opened, or why it could not be (never naming a token). */
 export type OpenedUrl = { readonly success: true; readonly data: string } | { readonly success: false; readonly error: string };
@@ -41,7 +43,7 @@ export const SEALED_UNOPENED =
  * Whether a query parameter of this name (as a receiver reads it: percent- and form-decoded) holds a
  * secret: its name says so anywhere (`mayHoldSecret`: `token`, `api_key`, `apiKey`, `X-Api-Key`,
  * `access_token`, `client_secret`…), or it is one of the short names receivers authenticate by
- * (`sig`, `signature`, `key`, `code`, `auth`…). The broad rule, where thread data uses the exact
+ * (`sig`, `signature`, `key`, `code`, `auth`, `jwt`…, `X-Amz-Signature`). The broad rule, where thread data uses the exact
  * one (`isSecretKey`): a sealed value is opened before it is sent, so sealing one too many costs
  * nothing but its readability in the thread.
  */

@@ -1,6 +1,7 @@
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { ConfigError } from '../errors.js';
 import { mayHoldSecret } from './redact.js';
+import { MASK } from './redactUrl.js';
 
 /**
  * How a sealed credential starts, where the URL held it: its userinfo
@@ -10,7 +11,7 @@ import { mayHoldSecret } from './redact.js';
  * webhook secret, bound to the receiver (origin and path; a query value also to its parameter's name
  * and place): it opens only with that secret, and only there.
  */
-export const SEALED_PREFIX = 'sealed.v1.';
+const SEALED_PREFIX = 'sealed.v1.';
 
 const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
@@ -20,8 +21,6 @@ const USERINFO_KEY_INFO = 'switchyard callbackUrl userinfo v1';
 const QUERY_KEY_INFO = 'switchyard callbackUrl query v1';
 const KEY_SALT = 'switchyard';
 const SEALED_VALUE = /^sealed\.v1\.([A-Za-z0-9_-]+)$/;
-/** What replaces a credential recorded in clear where a URL is shown. */
-const MASK = '***';
 
 /**
  * Names that are secrets as URL parameters, though not as JSON keys (whole names: `keyword` or
@@ -36,7 +35,7 @@ const URL_SECRET_NAME = /^(sig|signature|key|code|auth|hmac|pass|pwd|jwt)$|[-_](
 export type OpenedUrl = { readonly success: true; readonly data: string } | { readonly success: false; readonly error: string };
 
 /** Why sealed credentials did not open. */
-export const SEALED_UNOPENED =
+const SEALED_UNOPENED =
   'has sealed credentials that do not open with this process’s webhook secret nor a previous one (SWITCHYARD_WEBHOOK_SECRET changed since the launch? list the one it replaced in SWITCHYARD_WEBHOOK_SECRET_PREVIOUS)';
 
 /**
@@ -69,7 +68,7 @@ export function sealUrl(url: string, secret: string): string {
   if (secret === '') throw new ConfigError('sealing a URL’s credentials needs a secret');
   if (!hasCredentials(url)) return url;
   const parsed = new URL(url);
-  const receiver = receiverOf(parsed);
+  const receiver = receiverBinding(parsed);
   if (parsed.username !== '' || parsed.password !== '') {
     const userinfo = parsed.password === '' ? parsed.username : `${parsed.username}:${parsed.password}`;
     parsed.username = seal(userinfo, keyOf(secret, USERINFO_KEY_INFO), receiver);
@@ -98,7 +97,7 @@ function openUrlWith(url: string, secret: string): OpenedUrl {
   const unopened = { success: false, error: SEALED_UNOPENED } as const;
   if (secret === '') return unopened;
   const parsed = new URL(url);
-  const receiver = receiverOf(parsed);
+  const receiver = receiverBinding(parsed);
   const userinfoToken = sealedUserinfoOf(parsed);
   if (userinfoToken !== undefined) {
     const userinfo = open(userinfoToken, keyOf(secret, USERINFO_KEY_INFO), receiver);
@@ -231,8 +230,12 @@ function open(token: string, key: Buffer, binding: string): string | undefined {
   }
 }
 
-/** What a userinfo's token is bound to: the receiver as the logs name it (origin and path). */
-function receiverOf(url: URL): string {
+/**
+ * What a userinfo's token is bound to: the receiver as the logs name it (origin and path). Not
+ * `originAndPath` of the delivery target, which answers undefined for an origin `null` (a scheme
+ * that has none): the tokens already sealed bind `null/path` there, and must still open.
+ */
+function receiverBinding(url: URL): string {
   return `${url.origin}${url.pathname}`;
 }
 

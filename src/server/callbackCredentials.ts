@@ -1,4 +1,3 @@
-import { redactUrl } from '../context/redactUrl.js';
 import { hasCredentials, hasSealedCredentials, openUrl, sealUrl } from '../context/sealedUrl.js';
 import { InvalidInputError } from '../errors.js';
 
@@ -31,11 +30,6 @@ export function sameCallbackUrl(recorded: string | undefined, given: string, sec
   if (recorded === given) return true;
   const opened = openUrl(recorded, secret);
   return opened.success && hrefOf(opened.data) === hrefOf(given);
-}
-
-/** A recorded callbackUrl as an error message may name it: no credential, sealed or not. */
-export function namedCallbackUrl(recorded: string): string {
-  return redactUrl(recorded);
 }
 
 function hrefOf(url: string): string | undefined {

@@ -12,8 +12,9 @@ import { silentLogger, type Logger } from '../logger.js';
 import type { Runtime, ThreadView } from '../runtime/runtime.js';
 import { callbackUrlOf, shownView } from '../runtime/threadView.js';
 import type { Source } from '../thread/events.js';
+import { redactUrl } from '../context/redactUrl.js';
 import { secretsListedIn } from '../context/secretList.js';
-import { namedCallbackUrl, recordedCallbackUrl, sameCallbackUrl } from './callbackCredentials.js';
+import { recordedCallbackUrl, sameCallbackUrl } from './callbackCredentials.js';
 import { drainRejectedBody } from './drainRejectedBody.js';
 import { mapError, unavailable, UNAVAILABLE_RETRY_AFTER_SECONDS } from './errorMapper.js';
 import { mountHooks } from './hooks.js';
@@ -532,7 +533,7 @@ function sameLaunch(existing: ThreadView, agent: string, callbackUrl: string | u
   const launchedWith = callbackUrlOf(existing);
   if (callbackUrl !== undefined && !sameCallbackUrl(launchedWith, callbackUrl, secrets)) {
     throw new InvalidStateError(
-      `thread ${existing.id} exists with another callbackUrl (${launchedWith === undefined ? 'none' : namedCallbackUrl(launchedWith)}); a relaunch does not change it: launch a new thread, or poll GET /threads/${existing.id}/wait`,
+      `thread ${existing.id} exists with another callbackUrl (${launchedWith === undefined ? 'none' : redactUrl(launchedWith)}); a relaunch does not change it: launch a new thread, or poll GET /threads/${existing.id}/wait`,
       existing.id,
       existing.status,
     );

@@ -169,9 +169,9 @@ export interface WebhookSecrets {
 
 /**
  * `SWITCHYARD_WEBHOOK_SECRET` and the secrets it replaced, `SWITCHYARD_WEBHOOK_SECRET_PREVIOUS`
- * (comma-separated; see `parseSecretList`): an empty item, the current secret among them, or
- * previous secrets without a current one is a {@link ConfigError} naming the setting and the
- * item's place, never a secret.
+ * (comma-separated; see `parseSecretList`): previous secrets without a current one, an empty item,
+ * or the current secret among them is a {@link ConfigError} naming the settings and the item's
+ * place, never a secret.
  */
 export function webhookSecretsFromEnv(env: NodeJS.ProcessEnv): WebhookSecrets {
   const secret = env.SWITCHYARD_WEBHOOK_SECRET ?? '';

@@ -112,7 +112,7 @@ export async function serve(project: Project, options: ServeOptions, io: ServeIO
   }
   if (previousSecrets.length > 0) io.out(`webhook secret: callbackUrls sealed under ${previousSecretsNamed(previousSecrets.length, 'webhook secret')} (SWITCHYARD_WEBHOOK_SECRET_PREVIOUS) open too; callbacks and webhooks are signed with the current one`);
   if (options.hookSecret) {
-    const previous = hookPreviousSecrets.length === 0 ? '' : ` or ${hookPreviousSecrets.length === 1 ? 'the previous one' : `one of ${hookPreviousSecrets.length} previous ones`} (SWITCHYARD_HOOK_SECRET_PREVIOUS)`;
+    const previous = hookPreviousSecrets.length === 0 ? '' : ` (${previousSecretsNamed(hookPreviousSecrets.length, 'hook secret')} taken too: SWITCHYARD_HOOK_SECRET_PREVIOUS)`;
     io.out(`inbound hooks: POST ${server.url}/hooks/<agent>, signed with the hook secret${previous}`);
   }
   if (options.token) io.out('clients must send the bearer token (set SWITCHYARD_TOKEN or pass --token).');

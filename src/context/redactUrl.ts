@@ -1,5 +1,5 @@
-/** What replaces a credential in a printed URL. */
-const MASK = '***';
+/** What replaces a credential in a printed or shown URL. */
+export const MASK = '***';
 
 /**
  * A URL as it may be printed or logged: the password of its userinfo masked (`nats://opuser:***@host`),

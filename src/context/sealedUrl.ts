@@ -1,6 +1,7 @@
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { ConfigError } from '../errors.js';
 import { mayHoldSecret } from './redact.js';
+import { MASK } from './redactUrl.js';
 
 /**
  * How a sealed credential starts, where the URL held it: its userinfo
@@ -10,7 +11,7 @@ import { mayHoldSecret } from './redact.js';
  * webhook secret, bound to the receiver (origin and path; a query value also to its parameter's name
  * and place): it opens only with that secret, and only there.
  */
-export const SEALED_PREFIX = 'sealed.v1.';
+const SEALED_PREFIX = 'sealed.v1.';
 
 const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
@@ -20,28 +21,28 @@ const USERINFO_KEY_INFO = 'switchyard callbackUrl userinfo v1';
 const QUERY_KEY_INFO = 'switchyard callbackUrl query v1';
 const KEY_SALT = 'switchyard';
 const SEALED_VALUE = /^sealed\.v1\.([A-Za-z0-9_-]+)$/;
-/** What replaces a credential recorded in clear where a URL is shown. */
-const MASK = '***';
 
 /**
  * Names that are secrets as URL parameters, though not as JSON keys (whole names: `keyword` or
  * `signal` are not): Azure's SAS `sig` and Functions' `code`, Google's `key`, Firebase's `auth`,
- * Shopify's `hmac`, a receiver's `signature`, `pass` and `pwd`.
+ * Shopify's `hmac`, a receiver's `signature`, `jwt`, `pass` and `pwd`; and a name ending in a
+ * signature or a JWT after a dash or an underscore (AWS's `X-Amz-Signature`, Google's
+ * `X-Goog-Signature`, `hook_sig`, `id_jwt`).
  */
-const URL_SECRET_NAME = /^(sig|signature|key|code|auth|hmac|pass|pwd)$/i;
+const URL_SECRET_NAME = /^(sig|signature|key|code|auth|hmac|pass|pwd|jwt)$|[-_](sig|signature|jwt)$/i;
 
 /** A URL with its sealed credentials opened, or why it could not be (never naming a token). */
 export type OpenedUrl = { readonly success: true; readonly data: string } | { readonly success: false; readonly error: string };
 
 /** Why sealed credentials did not open. */
-export const SEALED_UNOPENED =
+const SEALED_UNOPENED =
   'has sealed credentials that do not open with this process’s webhook secret nor a previous one (SWITCHYARD_WEBHOOK_SECRET changed since the launch? list the one it replaced in SWITCHYARD_WEBHOOK_SECRET_PREVIOUS)';
 
 /**
  * Whether a query parameter of this name (as a receiver reads it: percent- and form-decoded) holds a
  * secret: its name says so anywhere (`mayHoldSecret`: `token`, `api_key`, `apiKey`, `X-Api-Key`,
  * `access_token`, `client_secret`…), or it is one of the short names receivers authenticate by
- * (`sig`, `signature`, `key`, `code`, `auth`…). The broad rule, where thread data uses the exact
+ * (`sig`, `signature`, `key`, `code`, `auth`, `jwt`…, `X-Amz-Signature`). The broad rule, where thread data uses the exact
  * one (`isSecretKey`): a sealed value is opened before it is sent, so sealing one too many costs
  * nothing but its readability in the thread.
  */
@@ -67,7 +68,7 @@ export function sealUrl(url: string, secret: string): string {
   if (secret === '') throw new ConfigError('sealing a URL’s credentials needs a secret');
   if (!hasCredentials(url)) return url;
   const parsed = new URL(url);
-  const receiver = receiverOf(parsed);
+  const receiver = receiverBinding(parsed);
   if (parsed.username !== '' || parsed.password !== '') {
     const userinfo = parsed.password === '' ? parsed.username : `${parsed.username}:${parsed.password}`;
     parsed.username = seal(userinfo, keyOf(secret, USERINFO_KEY_INFO), receiver);
@@ -96,7 +97,7 @@ function openUrlWith(url: string, secret: string): OpenedUrl {
   const unopened = { success: false, error: SEALED_UNOPENED } as const;
   if (secret === '') return unopened;
   const parsed = new URL(url);
-  const receiver = receiverOf(parsed);
+  const receiver = receiverBinding(parsed);
   const userinfoToken = sealedUserinfoOf(parsed);
   if (userinfoToken !== undefined) {
     const userinfo = open(userinfoToken, keyOf(secret, USERINFO_KEY_INFO), receiver);
@@ -229,8 +230,12 @@ function open(token: string, key: Buffer, binding: string): string | undefined {
   }
 }
 
-/** What a userinfo's token is bound to: the receiver as the logs name it (origin and path). */
-function receiverOf(url: URL): string {
+/**
+ * What a userinfo's token is bound to: the receiver as the logs name it (origin and path). Not
+ * `originAndPath` of the delivery target, which answers undefined for an origin `null` (a scheme
+ * that has none): the tokens already sealed bind `null/path` there, and must still open.
+ */
+function receiverBinding(url: URL): string {
   return `${url.origin}${url.pathname}`;
 }
 

@@ -7,13 +7,12 @@ export type SecretList = { readonly success: true; readonly data: readonly strin
 
 /**
  * The previous secrets `raw` lists, checked against `current`: unset or blank is none; an empty
- * item (a comma too many), an item that is `current` (it was not replaced), or a list without a
- * current secret (nothing to rotate to) is an error value. An error names an item by its place,
- * never by its value.
+ * item (a comma too many) or an item that is `current` (it was not replaced) is an error value,
+ * naming the item by its place, never by its value. (A list without a current secret is the
+ * caller's to refuse: it names the setting that is missing.)
  */
 export function parseSecretList(raw: string | undefined, current: string): SecretList {
   if (raw === undefined || raw.trim() === '') return { success: true, data: [] };
-  if (current === '') return { success: false, error: 'lists previous secrets but there is no current secret: they only open and verify what one replaced' };
   const items = raw.split(',').map((item) => item.trim());
   const secrets: string[] = [];
   for (const [n, item] of items.entries()) {

@@ -12,11 +12,13 @@ import { silentLogger, type Logger } from '../logger.js';
 import type { Runtime, ThreadView } from '../runtime/runtime.js';
 import { callbackUrlOf, shownView } from '../runtime/threadView.js';
 import type { Source } from '../thread/events.js';
+import { redactUrl } from '../context/redactUrl.js';
 import { secretsListedIn } from '../context/secretList.js';
-import { namedCallbackUrl, recordedCallbackUrl, sameCallbackUrl, showingRuntime } from './callbackCredentials.js';
+import { recordedCallbackUrl, sameCallbackUrl } from './callbackCredentials.js';
 import { drainRejectedBody } from './drainRejectedBody.js';
 import { mapError, unavailable, UNAVAILABLE_RETRY_AFTER_SECONDS } from './errorMapper.js';
 import { mountHooks } from './hooks.js';
+import { httpRuntime, shuttingDown, SHUTTING_DOWN } from './httpRuntime.js';
 import { streamThreadEvents } from './eventStream.js';
 import {
   controlBodySchema,
@@ -66,7 +68,8 @@ export interface HttpOptions {
   /**
    * The hook secrets {@link hookSecret} replaced (a rotation): a delivery signed with one of them
    * is taken too, while the senders switch over. They do not turn hooks on without a `hookSecret`.
-   * @default the comma-separated process.env.SWITCHYARD_HOOK_SECRET_PREVIOUS
+   * @default the comma-separated process.env.SWITCHYARD_HOOK_SECRET_PREVIOUS when {@link hookSecret}
+   * is read from the environment too; none when it is given
    */
   hookPreviousSecrets?: readonly string[];
   /** How far an inbound hook's timestamp may be from now, in seconds. @default 300 */
@@ -90,7 +93,8 @@ export interface HttpOptions {
    * The webhook secrets {@link callbackSecret} replaced (a rotation, as `CallbackOptions.previousSecrets`):
    * a relaunch compares its callbackUrl with one a thread sealed under them too. New launches seal
    * with {@link callbackSecret}.
-   * @default the comma-separated process.env.SWITCHYARD_WEBHOOK_SECRET_PREVIOUS
+   * @default the comma-separated process.env.SWITCHYARD_WEBHOOK_SECRET_PREVIOUS when
+   * {@link callbackSecret} is read from the environment too; none when it is given
    */
   callbackPreviousSecrets?: readonly string[];
   /**
@@ -168,7 +172,6 @@ export interface HttpServer {
 const NO_CALLBACKS =
   'callbackUrl refused: this server sends no callbacks (they are signed, and the process that runs the threads has no webhook secret); set SWITCHYARD_WEBHOOK_SECRET, or launch without a callbackUrl';
 
-const SHUTTING_DOWN = 'the server is shutting down';
 /** How long a stopping server waits for the requests in flight. */
 const DEFAULT_DRAIN_MS = 10_000;
 /** How long `GET /ready` waits for the store. */
@@ -225,18 +228,20 @@ export function createHttpApp(served: Runtime, options: HttpOptions = {}): HttpA
     signal: shutdown,
     extensions = [],
     hookSecret = process.env.SWITCHYARD_HOOK_SECRET ?? '',
-    hookPreviousSecrets = secretsListedIn(process.env.SWITCHYARD_HOOK_SECRET_PREVIOUS, hookSecret),
+    // The environment's previous secrets replaced its current one, not a secret given here.
+    hookPreviousSecrets = options.hookSecret === undefined ? secretsListedIn(process.env.SWITCHYARD_HOOK_SECRET_PREVIOUS, hookSecret) : [],
     hookToleranceSeconds = 300,
     callbackUrls = true,
     callbackSecret = process.env.SWITCHYARD_WEBHOOK_SECRET ?? '',
-    callbackPreviousSecrets = secretsListedIn(process.env.SWITCHYARD_WEBHOOK_SECRET_PREVIOUS, callbackSecret),
+    callbackPreviousSecrets = options.callbackSecret === undefined ? secretsListedIn(process.env.SWITCHYARD_WEBHOOK_SECRET_PREVIOUS, callbackSecret) : [],
     workerServes,
     drainMs = DEFAULT_DRAIN_MS,
   } = options;
   // What a relaunch opens a recorded callbackUrl with: the secret, then the ones it replaced.
   const openingSecrets = [callbackSecret, ...callbackPreviousSecrets];
-  // What the routes and extensions show holds no credential of a callback URL recorded in clear.
-  const runtime = showingRuntime(refusingWorkWhenStopping(served, shutdown));
+  // What the routes and extensions show holds no credential of a callback URL recorded in clear,
+  // and they start no work once the server stops.
+  const runtime = httpRuntime(served, shutdown);
   const app = new Hono();
 
   // Every 503 says when to ask again: a stopping server once it is gone (its drain time), else
@@ -277,7 +282,7 @@ export function createHttpApp(served: Runtime, options: HttpOptions = {}): HttpA
   });
   // Refused before the body is read; a request already in flight is refused by the runtime guard.
   app.use('*', (c, next) => {
-    if (shutdown?.aborted && c.req.method !== 'GET' && c.req.method !== 'HEAD') throw stopping();
+    if (shutdown?.aborted && c.req.method !== 'GET' && c.req.method !== 'HEAD') throw shuttingDown();
     return next();
   });
   if (token !== '') {
@@ -507,30 +512,6 @@ export async function startHttpServer(runtime: Runtime, options: HttpServerOptio
   };
 }
 
-/** The runtime's methods that start or change work, refused once the server is stopping. */
-const WORK: ReadonlySet<PropertyKey> = new Set<keyof Runtime>(['launch', 'respond', 'pause', 'resume', 'cancel', 'delete']);
-
-function stopping(): HTTPException {
-  return new HTTPException(503, { message: SHUTTING_DOWN });
-}
-
-/**
- * The runtime as the routes use it: once `shutdown` is aborted, what would start work throws 503,
- * so a request whose body was still arriving when the server began to close launches nothing.
- */
-function refusingWorkWhenStopping(runtime: Runtime, shutdown: AbortSignal | undefined): Runtime {
-  if (shutdown === undefined) return runtime;
-  // A proxy rather than a copy: a runtime may keep its methods on a prototype.
-  return new Proxy(runtime, {
-    get(target, key) {
-      const value: unknown = Reflect.get(target, key, target);
-      if (typeof value !== 'function') return value;
-      const bound = (value as (...args: unknown[]) => unknown).bind(target);
-      return WORK.has(key) ? (...args: unknown[]) => (shutdown.aborted ? Promise.reject(stopping()) : bound(...args)) : bound;
-    },
-  });
-}
-
 function digest(value: string): Buffer {
   return createHash('sha256').update(value).digest();
 }
@@ -552,7 +533,7 @@ function sameLaunch(existing: ThreadView, agent: string, callbackUrl: string | u
   const launchedWith = callbackUrlOf(existing);
   if (callbackUrl !== undefined && !sameCallbackUrl(launchedWith, callbackUrl, secrets)) {
     throw new InvalidStateError(
-      `thread ${existing.id} exists with another callbackUrl (${launchedWith === undefined ? 'none' : namedCallbackUrl(launchedWith)}); a relaunch does not change it: launch a new thread, or poll GET /threads/${existing.id}/wait`,
+      `thread ${existing.id} exists with another callbackUrl (${launchedWith === undefined ? 'none' : redactUrl(launchedWith)}); a relaunch does not change it: launch a new thread, or poll GET /threads/${existing.id}/wait`,
       existing.id,
       existing.status,
     );

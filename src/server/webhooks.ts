@@ -61,7 +61,7 @@ export interface WebhookPayload {
 /** How a delivery ended. */
 export interface WebhookDelivery {
   readonly id: string;
-  /** The URL it was sent to, without its userinfo. */
+  /** The receiver it was sent to, by origin and path: without the URL's userinfo and query (either may hold a credential). */
   readonly url: string;
   readonly type: WebhookPayload['type'];
   readonly threadId: string;
@@ -279,7 +279,7 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
 
     function report(outcome: { ok: boolean; attempts: number; status?: number; error?: string }): void {
       try {
-        onDelivery?.({ id: payload.id, url: target.url, type: payload.type, threadId: payload.threadId, ...outcome });
+        onDelivery?.({ id: payload.id, url: target.receiver, type: payload.type, threadId: payload.threadId, ...outcome });
       } catch (error) {
         logger.error({ err: error }, 'webhook onDelivery callback failed');
       }

@@ -29,7 +29,10 @@ export const CALLBACK_HEADERS = {
 /** How a callback ended. */
 export interface CallbackDelivery {
   readonly id: string;
-  /** The URL it was sent to, without its userinfo (origin and path when none was sent). */
+  /**
+   * The receiver it was sent to, by origin and path: without the URL's userinfo and query (either
+   * may hold a credential); empty when the URL does not parse.
+   */
   readonly url: string;
   readonly threadId: string;
   readonly ok: boolean;
@@ -62,7 +65,8 @@ export interface CallbackOptions {
    * The webhook secrets {@link secret} replaced (a rotation): credentials a launch sealed under one
    * of them still open (tried after {@link secret}, in order), so threads launched before the
    * rotation are still called back. Callbacks are signed with {@link secret} only.
-   * @default the comma-separated process.env.SWITCHYARD_WEBHOOK_SECRET_PREVIOUS
+   * @default the comma-separated process.env.SWITCHYARD_WEBHOOK_SECRET_PREVIOUS when {@link secret}
+   * is read from the environment too; none when it is given
    */
   previousSecrets?: readonly string[];
   /** @default globalThis.fetch */
@@ -159,7 +163,8 @@ function reportable(change: ThreadChange): boolean {
 export function createCallbackSender(options: CallbackOptions = {}): CallbackSender {
   const {
     secret = process.env.SWITCHYARD_WEBHOOK_SECRET ?? '',
-    previousSecrets = secretsListedIn(process.env.SWITCHYARD_WEBHOOK_SECRET_PREVIOUS, secret),
+    // The environment's previous secrets replaced its current one, not a secret given here.
+    previousSecrets = options.secret === undefined ? secretsListedIn(process.env.SWITCHYARD_WEBHOOK_SECRET_PREVIOUS, secret) : [],
     fetch: post = globalThis.fetch,
     logger = silentLogger(),
     attempts = 4,
@@ -252,7 +257,7 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
     const ok = last.error === undefined;
     if (!ok) logger.error({ ...log, attempts: tries, ...last }, 'callback given up');
     const stopped = !ok && !refused && stopping.signal.aborted;
-    return reported({ id: payload.id, url: target.url, threadId: payload.threadId, ok, attempts: tries, ...last, ...(refused ? { refused } : {}), ...(stopped ? { stopped } : {}) });
+    return reported({ id: payload.id, url: target.receiver, threadId: payload.threadId, ok, attempts: tries, ...last, ...(refused ? { refused } : {}), ...(stopped ? { stopped } : {}) });
   }
 
   /** Tells {@link CallbackOptions.onDelivery} how a callback ended; returns it. */

@@ -205,10 +205,10 @@ describe('sealed query values', () => {
   });
 
   it('seal exactly what a receiver would read as a secret’s name (the broad rule, and names that are secrets in URLs)', () => {
-    for (const name of ['token', 'api_key', 'apiKey', 'api-key', 'X-Api-Key', 'access_token', 'hook_token', 'client_secret', 'password', 'sig', 'signature', 'SIG', 'key', 'code', 'auth']) {
+    for (const name of ['token', 'api_key', 'apiKey', 'api-key', 'X-Api-Key', 'access_token', 'hook_token', 'client_secret', 'password', 'sig', 'signature', 'SIG', 'key', 'code', 'auth', 'X-Amz-Signature', 'X-Goog-Signature', 'x-goog-signature', 'hook_sig', 'request-sig', 'jwt', 'JWT', 'id_jwt']) {
       expect({ name, secret: isSecretParam(name) }).toEqual({ name, secret: true });
     }
-    for (const name of ['b', 'page', 'format', 'id', 'keyword', 'keys', 'signal', 'design', 'codec', 'author', 'q', '']) {
+    for (const name of ['b', 'page', 'format', 'id', 'keyword', 'keys', 'signal', 'design', 'codec', 'author', 'q', '', 'consignature', 'X-Amz-SignedHeaders', 'X-Amz-Date', 'X-Goog-Algorithm', 'sigma', 'jwts_enabled']) {
       expect({ name, secret: isSecretParam(name) }).toEqual({ name, secret: false });
     }
     // A name is read as a receiver reads it: percent- and form-decoded.
@@ -217,6 +217,16 @@ describe('sealed query values', () => {
     // An empty value, or a name alone, holds nothing to seal.
     expect(sealUrl('https://h/p?token=&token&b=1', 's')).toBe('https://h/p?token=&token&b=1');
     expect(hasCredentials('https://h/p?token=&token&b=1')).toBe(false);
+  });
+
+  it('seal any name that ends in a signature or a JWT after a dash or an underscore, in any case (X-Amz-Signature, X-Goog-Signature, hook_sig, id_jwt)', () => {
+    const prefixArb = fc.stringMatching(/^[A-Za-z0-9]{1,12}([-_][A-Za-z0-9]{1,12}){0,2}$/);
+    const caseArb = fc.constantFrom((t: string) => t, (t: string) => t.toUpperCase(), (t: string) => t[0]!.toUpperCase() + t.slice(1));
+    fc.assert(
+      fc.property(prefixArb, fc.constantFrom('-', '_'), fc.constantFrom('sig', 'signature', 'jwt'), caseArb, (prefix, separator, word, cased) => {
+        expect(isSecretParam(`${prefix}${separator}${cased(word)}`)).toBe(true);
+      }),
+    );
   });
 
   it('are masked where a URL recorded in clear is shown; sealed ones hold nothing and are shown as they are', () => {

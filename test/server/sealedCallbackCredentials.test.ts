@@ -283,6 +283,10 @@ describe('an HTTP launch whose callbackUrl has secrets in its query', () => {
     expect(finished!.headers.authorization).toBe(basic('cb', 'pw-BOTH-1'));
     expect(replyToOf(await running.store.get(launched.body.id))).toMatch(/^http:\/\/sealed\.v1\.[A-Za-z0-9_-]+@127\.0\.0\.1:\d+\/hook\?token=sealed\.v1\.[A-Za-z0-9_-]+&page=3$/);
     for (const secret of ['pw-BOTH-1', 'qtok-BOTH-2']) expect(filesUnder(dir)).not.toContain(secret);
+    // What onDelivery is told (and send() returns) names the receiver without either credential.
+    await expect.poll(() => running.deliveries.length).toBe(1);
+    expect(running.deliveries[0]).toMatchObject({ ok: true, url: origin.url });
+    for (const secret of ['pw-BOTH-1', 'qtok-BOTH-2']) expect(JSON.stringify(running.deliveries)).not.toContain(secret);
   });
 
   it('is refused (400) by a server without a webhook secret, naming how to fix it; a query without a secret-named parameter is taken', async () => {

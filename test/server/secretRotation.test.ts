@@ -8,7 +8,7 @@
  * it is removed.
  */
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { calculator } from '../../agents/calculator/index.js';
 import { scriptedModel } from '../../src/model/scriptedModel.js';
 import { createRuntime, type ThreadView } from '../../src/runtime/runtime.js';
@@ -46,13 +46,16 @@ interface Process {
   stop(): Promise<void>;
 }
 
-/** An embedded `serve` on `dir` signing with `secret`, opening what `previous` sealed too. */
-async function start(dir: string, secret: string, previous?: readonly string[], http: HttpServerOptions = {}): Promise<Process> {
+/**
+ * An embedded `serve` on `dir` signing with `secret`, opening what `previous` sealed too; without
+ * `secret`, the sender and the server take theirs (and the previous ones) from the environment.
+ */
+async function start(dir: string, secret: string | undefined, previous?: readonly string[], http: HttpServerOptions = {}): Promise<Process> {
   const store = await createFileStore({ dir: join(dir, 'threads') });
   const runtime = createRuntime({ agents: [calculator, echo], store, model: scriptedModel([], { whenExhausted: decide }) });
   const deliveries: CallbackDelivery[] = [];
   const callbacks = createCallbackSender({
-    secret,
+    ...(secret === undefined ? {} : { secret }),
     ...(previous === undefined ? {} : { previousSecrets: previous }),
     ledger: fileDeliveryLedger(join(dir, 'deliveries.jsonl')),
     initialDelayMs: 1,
@@ -60,7 +63,7 @@ async function start(dir: string, secret: string, previous?: readonly string[], 
     onDelivery: (d) => deliveries.push(d),
   });
   const detach = callbacks.attach(runtime);
-  const server = await startHttpServer(runtime, { port: 0, token: '', callbackSecret: secret, ...(previous === undefined ? {} : { callbackPreviousSecrets: previous }), ...http });
+  const server = await startHttpServer(runtime, { port: 0, token: '', ...(secret === undefined ? {} : { callbackSecret: secret }), ...(previous === undefined ? {} : { callbackPreviousSecrets: previous }), ...http });
   const stop = kit.stopOnce(() => server.close(), detach, () => callbacks.close(), () => runtime.close());
   await callbacks.idle();
   return { url: server.url, runtime, deliveries, stop };
@@ -96,6 +99,9 @@ describe('rotating the webhook secret (SWITCHYARD_WEBHOOK_SECRET_PREVIOUS)', () 
     expect(signedWith(finished!, OLD)).toBe(false);
     await expect.poll(() => rotated.deliveries.length).toBe(1);
     expect(rotated.deliveries[0]).toMatchObject({ ok: true, threadId: launched.body.id });
+    // What onDelivery is told holds neither opened credential.
+    expect(rotated.deliveries[0]!.url).toBe(origin.url);
+    for (const secret of ['qtok-ROTATE-2', 'pw-ROTATE-1']) expect(JSON.stringify(rotated.deliveries)).not.toContain(secret);
   });
 
   it('without the old secret listed, the callback is not sent (as before), and it stays owed until a process that lists it starts', async () => {
@@ -139,17 +145,7 @@ describe('rotating the webhook secret (SWITCHYARD_WEBHOOK_SECRET_PREVIOUS)', () 
 });
 
 describe('rotating the hook secret (SWITCHYARD_HOOK_SECRET_PREVIOUS)', () => {
-  /** POSTs a hook delivery signed with `secret`. */
-  function deliver(base: string, secret: string, delivery: string): Promise<JsonResponse> {
-    const raw = JSON.stringify({ hello: delivery });
-    const timestamp = String(Math.floor(Date.now() / 1000));
-    return call(base, 'POST', '/hooks/echo', raw, {
-      'content-type': 'application/json',
-      'X-Switchyard-Timestamp': timestamp,
-      'X-Switchyard-Signature': signWebhook(raw, secret, timestamp),
-      'X-Switchyard-Delivery': delivery,
-    });
-  }
+  const deliver = deliverHook;
 
   it('takes a delivery signed with the old secret while it is listed as previous, and refuses it (401) once removed', async () => {
     const dir = tempDir();
@@ -172,6 +168,69 @@ describe('rotating the hook secret (SWITCHYARD_HOOK_SECRET_PREVIOUS)', () => {
     expect((await deliver(off.url, 'hook-OLD', 'd1')).status).toBe(404);
   });
 });
+
+describe('previous secrets in the environment', () => {
+  afterEach(() => {
+    vi.unstubAllEnvs();
+  });
+
+  it('widen only a current secret that comes from the environment too, never one given explicitly (callbacks, relaunches)', async () => {
+    const dir = tempDir();
+    const origin = await receiver(200);
+    const callbackUrl = `${origin.url}?token=qtok-ENV-1`;
+    const first = await start(dir, OLD);
+    const launched = await call<ThreadView>(first.url, 'POST', '/threads', { agent: 'calculator', input: DIVIDE, callbackUrl });
+    const [asked] = await origin.waitFor(1);
+    await expect.poll(() => first.deliveries.length).toBe(1);
+    await first.stop();
+
+    // Another deployment's rotation in this process's environment: not the embedder's explicit NEW.
+    vi.stubEnv('SWITCHYARD_WEBHOOK_SECRET', 'whsec_other_deployment');
+    vi.stubEnv('SWITCHYARD_WEBHOOK_SECRET_PREVIOUS', OLD);
+    const explicit = await start(dir, NEW);
+    const relaunched = await call(explicit.url, 'POST', '/threads', { agent: 'calculator', input: DIVIDE, threadId: launched.body.id, callbackUrl });
+    expect(relaunched.status).toBe(409);
+    await explicit.runtime.respond(launched.body.id, { requestId: payloadOf(asked!).pendingRequest!.requestId, approved: true });
+    await expect.poll(() => explicit.deliveries.length).toBe(1);
+    expect(explicit.deliveries[0]).toMatchObject({ ok: false, attempts: 0, error: expect.stringMatching(/sealed credentials that do not open/) });
+    expect(origin.received).toHaveLength(1);
+    await explicit.stop();
+
+    // The current secret from the environment too: its previous ones are read with it.
+    vi.stubEnv('SWITCHYARD_WEBHOOK_SECRET', NEW);
+    const fromEnv = await start(dir, undefined);
+    expect((await call(fromEnv.url, 'POST', '/threads', { agent: 'calculator', input: DIVIDE, threadId: launched.body.id, callbackUrl })).status).toBe(200);
+    const [, finished] = await origin.waitFor(2);
+    expect(finished!.path).toBe('/hook?token=qtok-ENV-1');
+    expect(signedWith(finished!, NEW)).toBe(true);
+  });
+
+  it('widen only a hook secret that comes from the environment too, never one given explicitly (inbound hooks)', async () => {
+    vi.stubEnv('SWITCHYARD_HOOK_SECRET', 'hook-other-deployment');
+    vi.stubEnv('SWITCHYARD_HOOK_SECRET_PREVIOUS', 'hook-ENV-OLD');
+    const explicit = await start(tempDir(), NEW, undefined, { hookSecret: 'hook-NEW' });
+    expect((await deliverHook(explicit.url, 'hook-NEW', 'e1')).status).toBe(201);
+    expect((await deliverHook(explicit.url, 'hook-ENV-OLD', 'e2')).status).toBe(401);
+    await explicit.stop();
+
+    vi.stubEnv('SWITCHYARD_HOOK_SECRET', 'hook-NEW');
+    const fromEnv = await start(tempDir(), NEW);
+    expect((await deliverHook(fromEnv.url, 'hook-NEW', 'e3')).status).toBe(201);
+    expect((await deliverHook(fromEnv.url, 'hook-ENV-OLD', 'e4')).status).toBe(201);
+  });
+});
+
+/** POSTs a hook delivery for `echo`, signed with `secret`. */
+function deliverHook(base: string, secret: string, delivery: string): Promise<JsonResponse> {
+  const raw = JSON.stringify({ hello: delivery });
+  const timestamp = String(Math.floor(Date.now() / 1000));
+  return call(base, 'POST', '/hooks/echo', raw, {
+    'content-type': 'application/json',
+    'X-Switchyard-Timestamp': timestamp,
+    'X-Switchyard-Signature': signWebhook(raw, secret, timestamp),
+    'X-Switchyard-Delivery': delivery,
+  });
+}
 
 describe('verifyWebhookSignature with a list of secrets', () => {
   const body = '{"id":"t:1"}';

@@ -97,6 +97,29 @@ describe('webhooks from startHttpServer', () => {
   });
 });
 
+describe('a webhook receiver whose URL carries credentials', () => {
+  it('is named without them in what onDelivery is told (origin and path: no userinfo, no query)', async () => {
+    const h = harness();
+    const receiver = await startReceiver();
+    cleanups.push(receiver.close);
+    const withToken = new URL(`${receiver.url}?b=1&token=wh-QTOKEN-1`);
+    withToken.username = 'wh';
+    withToken.password = 'wh-PASSWORD-1';
+    const deliveries: WebhookDelivery[] = [];
+    const notifier = createWebhookNotifier({ webhooks: [{ url: withToken.href, secret: SECRET, events: ['finished'] }], onDelivery: (d) => deliveries.push(d) });
+    cleanups.push(notifier.close);
+    notifier.attach(h.runtime);
+    const thread = await h.runtime.launch('calculator', { ask: 'anything?' });
+    await h.runtime.settled(thread.id);
+    await h.runtime.cancel(thread.id, { reason: 'stop' });
+    await notifier.idle();
+    const [received] = await receiver.waitFor(1);
+    expect(received!.path).toBe('/hook?b=1&token=wh-QTOKEN-1');
+    expect(deliveries).toEqual([expect.objectContaining({ ok: true, url: receiver.url, threadId: thread.id })]);
+    for (const secret of ['wh-QTOKEN-1', 'wh-PASSWORD-1']) expect(JSON.stringify(deliveries)).not.toContain(secret);
+  });
+});
+
 describe('verifyWebhookSignature', () => {
   const body = JSON.stringify({ type: 'thread.finished', threadId: 't1' });
   const now = Date.UTC(2030, 0, 1);

@@ -70,4 +70,35 @@ describe('failingFast', () => {
     answer.reject(new SystemError('cannot read thread t1: timeout'));
     await runtime.close();
   });
+
+  it('keeps the methods of a runtime that holds them on a prototype (a class instance), called on it', async () => {
+    const { runtime } = createHarness();
+    // Every method of the runtime, on the class's prototype, using a private field: called on
+    // anything but the instance, they throw.
+    class ClassRuntime {
+      readonly #inner: Runtime;
+      constructor(inner: Runtime) {
+        this.#inner = inner;
+      }
+      static {
+        for (const key of Object.keys(runtime)) {
+          (this.prototype as unknown as Record<string, unknown>)[key] = function (this: ClassRuntime, ...args: unknown[]): unknown {
+            return (this.#inner as unknown as Record<string, (...a: unknown[]) => unknown>)[key]!(...args);
+          };
+        }
+      }
+    }
+    const watch = drivenWatch();
+    const view = failingFast(new ClassRuntime(runtime) as unknown as Runtime, watch);
+
+    const launched = await view.launch('echo', 'x', { threadId: 'c1' });
+    expect((await view.get('c1'))?.id).toBe(launched.id);
+    await expect(view.ready()).resolves.toBeUndefined();
+    expect(view.activeCount()).toBe(runtime.activeCount());
+    const lost = new SystemError('NATS is unreachable: the connection is closed');
+    watch.drop(lost);
+    await expect(view.get('c1')).rejects.toBe(lost);
+    await expect(view.ready()).resolves.toBeUndefined();
+    await runtime.close();
+  });
 });

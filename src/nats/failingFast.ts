@@ -2,7 +2,7 @@ import type { Runtime } from '../runtime/runtime.js';
 import type { ConnectionWatch } from './connectionWatch.js';
 
 /** The runtime's methods that wait for NATS, which {@link failingFast} answers at once while it is down. */
-const WAITS_FOR_NATS = ['launch', 'get', 'list', 'respond', 'pause', 'resume', 'cancel', 'delete', 'settled'] as const;
+const WAITS_FOR_NATS: ReadonlySet<PropertyKey> = new Set<keyof Runtime>(['launch', 'get', 'list', 'respond', 'pause', 'resume', 'cancel', 'delete', 'settled']);
 
 /**
  * The runtime as requests from outside the process use it (the HTTP API): while `watch` knows a
@@ -16,22 +16,27 @@ const WAITS_FOR_NATS = ['launch', 'get', 'list', 'respond', 'pause', 'resume', '
  * the store's writers) keeps riding out a short outage as before.
  */
 export function failingFast(runtime: Runtime, watch: ConnectionWatch): Runtime {
-  function gated<TArgs extends unknown[], T>(method: (...args: TArgs) => Promise<T>): (...args: TArgs) => Promise<T> {
-    return (...args) => {
-      const down = watch.down();
-      if (down !== undefined) return Promise.reject(down);
-      return new Promise<T>((resolve, reject) => {
-        const stop = watch.onDown(reject);
-        method(...args)
-          .then(resolve, reject)
-          .finally(stop);
-      });
-    };
-  }
-  const view: Runtime = { ...runtime };
-  for (const name of WAITS_FOR_NATS) {
-    const method = runtime[name] as (...args: unknown[]) => Promise<unknown>;
-    (view as unknown as Record<string, unknown>)[name] = gated(method.bind(runtime));
-  }
-  return view;
+  // A proxy rather than a copy: a runtime may keep its methods on a prototype.
+  return new Proxy(runtime, {
+    get(target, key) {
+      const value: unknown = Reflect.get(target, key, target);
+      if (typeof value !== 'function') return value;
+      const bound = (value as (...args: unknown[]) => unknown).bind(target);
+      return WAITS_FOR_NATS.has(key) ? gated(bound as (...args: unknown[]) => Promise<unknown>, watch) : bound;
+    },
+  });
+}
+
+/** `method`, failing at once while `watch` knows a connection is down, and when one drops while it waits. */
+function gated<T>(method: (...args: unknown[]) => Promise<T>, watch: ConnectionWatch): (...args: unknown[]) => Promise<T> {
+  return (...args) => {
+    const down = watch.down();
+    if (down !== undefined) return Promise.reject(down);
+    return new Promise<T>((resolve, reject) => {
+      const stop = watch.onDown(reject);
+      method(...args)
+        .then(resolve, reject)
+        .finally(stop);
+    });
+  };
 }

@@ -1,6 +1,7 @@
 import { EventSourceParserStream } from 'eventsource-parser/stream';
 import { sleep, systemClock } from '../clock.js';
 import { SwitchyardError } from '../errors.js';
+import { retryAfterMs as retryAfterOf } from '../model/retryAfter.js';
 import type { ThreadView } from '../runtime/runtime.js';
 import type { ThreadSummary } from '../store/threadStore.js';
 import type { Json, ThreadEvent } from '../thread/events.js';
@@ -44,9 +45,9 @@ export interface ClientOptions {
 /**
  * How {@link Client.events} opens a stream again that closed before the thread's end (a server
  * restarted, a proxy cut it): after the last event it got, waiting `firstDelayMs` doubling to
- * `maxDelayMs` between tries (after a 503, the `Retry-After` it names), until one answers or
- * `giveUpAfterMs` passed since it closed. A stream that never opened is not retried: nothing
- * answered there.
+ * `maxDelayMs` between tries (after a 503, the longer of that and the `Retry-After` it names, five
+ * minutes at most), until one answers or `giveUpAfterMs` passed since it closed. A stream that
+ * never opened is not retried: nothing answered there.
  */
 export interface ReconnectOptions {
   /** @default 250 */
@@ -196,7 +197,9 @@ export function createClient(options: ClientOptions): Client {
         }
         if (last.seq !== before) [closedAt, tries] = [undefined, 0];
         closedAt ??= Date.now();
-        const delayMs = unavailable?.retryAfterMs ?? Math.min(reconnect.maxDelayMs, reconnect.firstDelayMs * 2 ** Math.min(tries++, 16));
+        // The server's wait, but never less than our own backoff (a Retry-After: 0 would spin).
+        const backoffMs = Math.min(reconnect.maxDelayMs, reconnect.firstDelayMs * 2 ** Math.min(tries++, 16));
+        const delayMs = Math.max(backoffMs, unavailable?.retryAfterMs ?? 0);
         if (Date.now() - closedAt + (unavailable?.retryAfterMs ?? 0) >= reconnect.giveUpAfterMs) throw unavailable ?? new UnreachableError(base);
         // An abort ends the wait early; the next request then throws it.
         await sleep(systemClock, delayMs, signal).catch(() => undefined);
@@ -252,18 +255,11 @@ async function serverError(response: Response): Promise<ServerError> {
   } catch {
     if (text.trim() !== '' && text.length < 300) message = text.trim();
   }
-  const retryAfterMs = retryAfterOf(response.headers.get('retry-after'));
-  if (retryAfterMs === undefined) return new ServerError(message, response.status, issues);
+  const asked = retryAfterOf(response.headers, Date.now());
+  if (asked === undefined) return new ServerError(message, response.status, issues);
+  const retryAfterMs = Math.min(MAX_RETRY_AFTER_MS, asked);
   return new ServerError(`${message} (the server asks to try again in ${Math.ceil(retryAfterMs / 1000)} s)`, response.status, issues, retryAfterMs);
 }
 
 /** The longest `Retry-After` taken from a server: a wait past it is a reason to give up instead. */
 const MAX_RETRY_AFTER_MS = 5 * 60_000;
-
-/** A `Retry-After` (seconds, or an HTTP date) in ms; undefined when absent or unreadable. */
-function retryAfterOf(header: string | null): number | undefined {
-  if (header === null || header.trim() === '') return undefined;
-  const text = header.trim();
-  const ms = /^\d+$/.test(text) ? Number(text) * 1000 : Date.parse(text) - Date.now();
-  return Number.isFinite(ms) ? Math.min(MAX_RETRY_AFTER_MS, Math.max(0, ms)) : undefined;
-}

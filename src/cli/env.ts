@@ -145,17 +145,20 @@ export function webhooksFromEnv(env: NodeJS.ProcessEnv): WebhookTarget[] | undef
 
 /** The shortest retention `SWITCHYARD_RETAIN_ENDED` may ask for: a minute. */
 const MIN_RETAIN_MS = 60_000;
+/** The longest: 100 years (`36500d`); longer is a typo, or so many digits it is no number (Infinity). */
+const MAX_RETAIN_MS = 36_500 * 86_400_000;
 
 /**
  * How long `serve` keeps threads that ended (`SWITCHYARD_RETAIN_ENDED`: a duration such as `30d`
- * or `12h`, at least `1m`), in ms; undefined (kept for ever) when unset or empty. Anything else is
- * a {@link ConfigError} naming the setting.
+ * or `12h`, from `1m` to `36500d`), in ms; undefined (kept for ever) when unset or empty. Anything
+ * else is a {@link ConfigError} naming the setting.
  */
 export function retainEndedFromEnv(env: NodeJS.ProcessEnv): number | undefined {
   const raw = env.SWITCHYARD_RETAIN_ENDED ?? '';
   if (raw.trim() === '') return undefined;
   const ms = parseDuration(raw.trim());
   if (ms === undefined || ms < MIN_RETAIN_MS) throw new ConfigError(`SWITCHYARD_RETAIN_ENDED must be a duration of at least 1m such as 30d or 12h (got ${JSON.stringify(raw)})`);
+  if (!(ms <= MAX_RETAIN_MS)) throw new ConfigError(`SWITCHYARD_RETAIN_ENDED must be a duration of at most 36500d (100 years) (got ${JSON.stringify(raw)})`);
   return ms;
 }
 

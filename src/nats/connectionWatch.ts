@@ -1,6 +1,5 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import { SystemError } from '../errors.js';
-import type { Runtime } from '../runtime/runtime.js';
 
 /**
  * What a process knows of its NATS connections without asking a server: whether one of them is
@@ -60,39 +59,4 @@ export function watchConnections(connections: readonly NatsConnection[]): Connec
       listeners.clear();
     },
   };
-}
-
-/** The runtime's methods that wait for NATS, which {@link failingFast} answers at once while it is down. */
-const WAITS_FOR_NATS = ['launch', 'get', 'list', 'respond', 'pause', 'resume', 'cancel', 'delete', 'settled'] as const;
-
-/**
- * The runtime as requests from outside the process use it (the HTTP API): while `watch` knows a
- * connection is down, what would wait for NATS (reads, listings, launches, responses, controls, deletions,
- * waits) fails at once with the watch's `SystemError` (HTTP 503 with `Retry-After`) instead of
- * waiting out nats.js's request timeouts and the store's read retries (about 20 s, longer than a
- * load balancer or a client waits); one already waiting when the connection drops fails then (what
- * it sent may still land, as after a timeout). Serving resumes with the reconnect.
- *
- * Only this view fails fast: the node's own work (jobs, a tool call's outcome retried in place,
- * the store's writers) keeps riding out a short outage as before.
- */
-export function failingFast(runtime: Runtime, watch: ConnectionWatch): Runtime {
-  function gated<TArgs extends unknown[], T>(method: (...args: TArgs) => Promise<T>): (...args: TArgs) => Promise<T> {
-    return (...args) => {
-      const down = watch.down();
-      if (down !== undefined) return Promise.reject(down);
-      return new Promise<T>((resolve, reject) => {
-        const stop = watch.onDown(reject);
-        method(...args)
-          .then(resolve, reject)
-          .finally(stop);
-      });
-    };
-  }
-  const view: Runtime = { ...runtime };
-  for (const name of WAITS_FOR_NATS) {
-    const method = runtime[name] as (...args: unknown[]) => Promise<unknown>;
-    (view as unknown as Record<string, unknown>)[name] = gated(method.bind(runtime));
-  }
-  return view;
 }

@@ -17,7 +17,8 @@ import { restoreBuckets } from './kvBuckets.js';
 import { createKvDeliveryLedger, restoreDeliveryLedger } from './kvDeliveryLedger.js';
 import { messageOf } from '../errors.js';
 import { createNatsKvStore } from './kvStore.js';
-import { failingFast, watchConnections } from './connectionWatch.js';
+import { watchConnections } from './connectionWatch.js';
+import { failingFast } from './failingFast.js';
 
 /** Options of {@link createNatsNode}. */
 export interface NatsNodeOptions {

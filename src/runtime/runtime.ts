@@ -11,7 +11,7 @@ import type { Model } from '../model/model.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
 import type { ChildLauncher } from '../pipeline/pipelineSteps.js';
 import type { ListOptions, ThreadStore, ThreadSummary } from '../store/threadStore.js';
-import { versionOf, type Thread, type ThreadEvent } from '../thread/events.js';
+import type { Thread, ThreadEvent } from '../thread/events.js';
 import { deriveState, RESTING_STATUSES, statusOf } from '../thread/state.js';
 import { assertOwner, checkLaunch, launchThread, type LaunchOptions, type LaunchSources } from './launching.js';
 import { deleteThread } from './deleteThread.js';
@@ -380,9 +380,8 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     async ingest(threadId) {
       const thread = await store.get(threadId);
       if (thread === undefined) return;
-      const emitted = events.emittedVersion(threadId);
-      // Shorter than what was emitted of it: deleted and created again (by another process), all new.
-      const known = versionOf(thread) < emitted ? 0 : emitted;
+      // 0 for a thread deleted and created again under its id by another process: all of it is new.
+      const known = events.emittedVersion(thread);
       const fresh = thread.events.filter((e) => e.seq > known);
       if (fresh.length === 0) return;
       events.emit(thread, fresh, true);

@@ -24,8 +24,12 @@ type Listener = (change: ThreadChange) => void;
 export interface ThreadEvents {
   /** Tells the listeners of every thread and of this one about `events`, just written to `thread`. */
   emit(thread: Thread, events: readonly ThreadEvent[], ingested?: boolean): void;
-  /** The last version emitted for the thread (0 when none is remembered). */
-  emittedVersion(threadId: string): number;
+  /**
+   * The last version emitted of this incarnation of the thread (0 when none is remembered): 0 too
+   * when the version remembered is another incarnation's (one deleted, its id created again, by
+   * another process), told apart by its creation instant, or by being longer than this thread.
+   */
+  emittedVersion(thread: Thread): number;
   /** Listens to every thread. Returns an unsubscribe function. */
   subscribe(listener: Listener): () => void;
   /** Listens to one thread, so a write wakes only its own thread's waiters. */
@@ -66,22 +70,39 @@ class Change implements ThreadChange {
   }
 }
 
+/** What was emitted of a thread: its last version, and its incarnation's creation instant (its first event's time). */
+interface Emitted {
+  version: number;
+  createdAt: string | undefined;
+}
+
 /**
  * The last version emitted per thread, for the most recent threads: two generations of a map, the
- * older dropped whole when the newer fills, so remembering costs one map write per emit.
+ * older dropped whole when the newer fills, so remembering costs one map write per emit (a thread
+ * already in the newer one is updated in place).
  */
-function createVersions(): { remember(threadId: string, version: number): void; get(threadId: string): number; forget(threadId: string): void } {
-  let current = new Map<string, number>();
-  let previous = new Map<string, number>();
+function createVersions(): {
+  remember(threadId: string, version: number, createdAt: string | undefined): void;
+  get(threadId: string): Emitted | undefined;
+  forget(threadId: string): void;
+} {
+  let current = new Map<string, Emitted>();
+  let previous = new Map<string, Emitted>();
   return {
-    remember(threadId, version) {
-      if (!current.has(threadId) && current.size >= REMEMBERED_THREADS) {
+    remember(threadId, version, createdAt) {
+      const known = current.get(threadId);
+      if (known !== undefined) {
+        known.version = version;
+        known.createdAt = createdAt;
+        return;
+      }
+      if (current.size >= REMEMBERED_THREADS) {
         previous = current;
         current = new Map();
       }
-      current.set(threadId, version);
+      current.set(threadId, { version, createdAt });
     },
-    get: (threadId) => current.get(threadId) ?? previous.get(threadId) ?? 0,
+    get: (threadId) => current.get(threadId) ?? previous.get(threadId),
     forget(threadId) {
       current.delete(threadId);
       previous.delete(threadId);
@@ -114,7 +135,7 @@ export function createThreadEvents(logger: Logger): ThreadEvents {
   const versions = createVersions();
   return {
     emit(thread, events, ingested = false) {
-      versions.remember(thread.id, versionOf(thread));
+      versions.remember(thread.id, versionOf(thread), thread.events[0]?.at);
       const own = threadListeners.get(thread.id);
       if (listeners.size === 0 && own === undefined) return;
       const change = new Change(thread, events, ingested);
@@ -122,7 +143,12 @@ export function createThreadEvents(logger: Logger): ThreadEvents {
       if (own !== undefined) notify(own, change, logger);
       if (listeners.size > 0) notify(listeners, change, logger);
     },
-    emittedVersion: (threadId) => versions.get(threadId),
+    emittedVersion(thread) {
+      const emitted = versions.get(thread.id);
+      if (emitted === undefined || emitted.createdAt !== thread.events[0]?.at) return 0;
+      // Two incarnations created within one millisecond share the instant; the later is shorter at first.
+      return versionOf(thread) < emitted.version ? 0 : emitted.version;
+    },
     subscribe(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);

@@ -34,4 +34,12 @@ describe('SWITCHYARD_RETAIN_ENDED', () => {
       expect(() => retainEndedFromEnv({ SWITCHYARD_RETAIN_ENDED: bad }), bad).toThrow(/^SWITCHYARD_RETAIN_ENDED must be a duration of at least 1m such as 30d or 12h \(got "/);
     }
   });
+
+  it('a duration over 100 years (one too long to be a number at all included) is a ConfigError naming the setting', () => {
+    expect(retainEndedFromEnv({ SWITCHYARD_RETAIN_ENDED: '36500d' })).toBe(36_500 * 86_400_000);
+    for (const bad of ['36501d', '99999999999w', `1${'0'.repeat(400)}d`]) {
+      expect(() => retainEndedFromEnv({ SWITCHYARD_RETAIN_ENDED: bad }), bad).toThrow(ConfigError);
+      expect(() => retainEndedFromEnv({ SWITCHYARD_RETAIN_ENDED: bad }), bad).toThrow(/^SWITCHYARD_RETAIN_ENDED must be a duration of at most 36500d \(100 years\) \(got "/);
+    }
+  });
 });

@@ -84,4 +84,49 @@ describe('the CLI client and a 503 with Retry-After', () => {
     expect(error).toMatchObject({ status: 503, retryAfterMs: 2_000 });
     expect((error as ServerError).message).toBe('the store is unavailable: NATS is unreachable: connection disconnected (the server asks to try again in 2 s)');
   });
+
+  it('waits at least its own backoff between tries when the server asks for no wait (Retry-After: 0)', async () => {
+    // The stream brings event 1 and closes; every open after that meets a 503 asking for no wait.
+    let tries = 0;
+    const url = await serve((req, res) => {
+      const after = Number(new URL(req.url!, 'http://x').searchParams.get('after'));
+      if (after === 0) {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.end(event(1));
+        return;
+      }
+      tries++;
+      res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '0' });
+      res.end(UNAVAILABLE);
+    });
+    // Waits of 50, 100, then 200 ms at least: within 1 s of giving up, 8 tries at most.
+    const client = createClient({ url, reconnect: { firstDelayMs: 50, maxDelayMs: 200, giveUpAfterMs: 1_000 } });
+    const seqs: number[] = [];
+    const error = await within(
+      (async () => {
+        for await (const e of client.events('t1')) seqs.push(e.seq);
+      })().catch((e: unknown) => e),
+      10_000,
+      'the follow to give up',
+    );
+    expect(seqs).toEqual([1]);
+    expect(error).toMatchObject({ status: 503 });
+    expect(tries).toBeGreaterThan(0);
+    expect(tries).toBeLessThanOrEqual(8);
+  });
+
+  it.each([
+    ['a negative number', { 'retry-after': '-5' }, undefined],
+    ['a date measured from the response\'s Date', { 'retry-after': 'Wed, 21 Oct 2015 07:28:03 GMT', date: 'Wed, 21 Oct 2015 07:28:00 GMT' }, 3_000],
+    ['retry-after-ms', { 'retry-after-ms': '1500', 'retry-after': '9' }, 1_500],
+    ['more than five minutes', { 'retry-after': '86400' }, 300_000],
+  ] as const)('reads a Retry-After of %s as OpenAI-compatible clients do', async (_what, headers, expected) => {
+    const url = await serve((_req, res) => {
+      res.writeHead(503, { 'content-type': 'application/json', ...headers });
+      res.end(UNAVAILABLE);
+    });
+    const error = await createClient({ url }).get('t1').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ServerError);
+    expect((error as ServerError).retryAfterMs).toBe(expected);
+  });
 });

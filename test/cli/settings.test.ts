@@ -41,6 +41,8 @@ const BAD: readonly (readonly [label: string, args: () => string[], env: Record<
   ['serve SWITCHYARD_INSPECT_WS', () => serveArgs('d7'), { SWITCHYARD_INSPECT_WS: 'notaurl' }, /^error: SWITCHYARD_INSPECT_WS must be a ws:\/\/ or wss:\/\/ URL \(got "notaurl"\)$/],
   ['worker SWITCHYARD_INSPECT_WS', () => ['worker', '--nats-url', NO_NATS], { SWITCHYARD_INSPECT_WS: 'http://127.0.0.1:1' }, /^error: SWITCHYARD_INSPECT_WS must be a ws:\/\/ or wss:\/\/ URL/],
   ['serve SWITCHYARD_RETAIN_ENDED', () => serveArgs('d9'), { SWITCHYARD_RETAIN_ENDED: '30 days' }, /^error: SWITCHYARD_RETAIN_ENDED must be a duration of at least 1m such as 30d or 12h \(got "30 days"\)$/],
+  // So long it is no number (Infinity): refused before serve listens, not by its retention after.
+  ['serve SWITCHYARD_RETAIN_ENDED too long', () => serveArgs('d13'), { SWITCHYARD_RETAIN_ENDED: `${'9'.repeat(400)}d` }, /^error: SWITCHYARD_RETAIN_ENDED must be a duration of at most 36500d \(100 years\) \(got "9+d"\)$/],
   // The secrets a rotation keeps (their values are never printed: SECRET-VALUE below).
   ['serve SWITCHYARD_WEBHOOK_SECRET_PREVIOUS with an empty item', () => serveArgs('d10'), { SWITCHYARD_WEBHOOK_SECRET: 'new-SECRET-VALUE', SWITCHYARD_WEBHOOK_SECRET_PREVIOUS: 'old-SECRET-VALUE,' }, /^error: SWITCHYARD_WEBHOOK_SECRET_PREVIOUS: item 2 of 2 is empty/],
   ['worker SWITCHYARD_WEBHOOK_SECRET_PREVIOUS holding the current secret', () => ['worker', '--nats-url', NO_NATS], { SWITCHYARD_WEBHOOK_SECRET: 'new-SECRET-VALUE', SWITCHYARD_WEBHOOK_SECRET_PREVIOUS: 'old-SECRET-VALUE, new-SECRET-VALUE' }, /^error: SWITCHYARD_WEBHOOK_SECRET_PREVIOUS: item 2 of 2 is the current secret/],

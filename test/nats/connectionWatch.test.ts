@@ -1,78 +1,13 @@
 /**
- * The view of a node's runtime that requests from outside use (the HTTP API): while a NATS
- * connection is known to be down it fails at once, a call already waiting fails when the
- * connection drops, and serving resumes with the reconnect; what it knows comes from the
- * connections' status events.
+ * What a node knows of its NATS connections (watchConnections), from the connections' status
+ * events: down from a disconnect until the reconnect, and for good once closed.
  */
 import { connect } from '@nats-io/transport-node';
 import { describe, expect, it } from 'vitest';
 import { SystemError } from '../../src/errors.js';
-import { failingFast, watchConnections, type ConnectionWatch } from '../../src/nats/connectionWatch.js';
-import type { Runtime, ThreadView } from '../../src/runtime/runtime.js';
-import { createHarness } from '../server/harness.js';
+import { watchConnections } from '../../src/nats/connectionWatch.js';
 import { startNatsServer } from '../support/natsServer.js';
-import { deferred, FAST_RECONNECT } from './natsTestKit.js';
-
-/** A watch the test drives: `drop` says a connection went down, `back` that it reconnected. */
-function drivenWatch(): ConnectionWatch & { drop(error: SystemError): void; back(): void } {
-  let error: SystemError | undefined;
-  const listeners = new Set<(error: SystemError) => void>();
-  return {
-    down: () => error,
-    onDown(listener) {
-      listeners.add(listener);
-      return () => void listeners.delete(listener);
-    },
-    close: () => listeners.clear(),
-    drop(next) {
-      error = next;
-      for (const listener of [...listeners]) listener(next);
-    },
-    back() {
-      error = undefined;
-    },
-  };
-}
-
-describe('failingFast', () => {
-  it('fails at once while a connection is down without asking the runtime, and serves again once it is back', async () => {
-    const { runtime } = createHarness();
-    const asked: string[] = [];
-    const counting: Runtime = { ...runtime, get: (id) => (asked.push(id), runtime.get(id)), delete: (id) => (asked.push(`delete ${id}`), runtime.delete(id)) };
-    const watch = drivenWatch();
-    const view = failingFast(counting, watch);
-    const lost = new SystemError('NATS is unreachable: the connection was lost 0.1 s ago and is reconnecting');
-
-    watch.drop(lost);
-    await expect(view.get('t1')).rejects.toBe(lost);
-    await expect(view.list()).rejects.toBe(lost);
-    await expect(view.launch('echo', 'x')).rejects.toBe(lost);
-    await expect(view.delete('t1')).rejects.toBe(lost);
-    expect(asked).toEqual([]);
-    // Readiness is its own check: not refused here.
-    await expect(view.ready()).resolves.toBeUndefined();
-
-    watch.back();
-    const launched = await view.launch('echo', 'x', { threadId: 'back1' });
-    expect((await view.get('back1'))?.id).toBe(launched.id);
-    expect(asked).toEqual(['back1']);
-    await runtime.close();
-  });
-
-  it('fails a call already waiting when a connection drops, and ignores what that call answers later', async () => {
-    const { runtime } = createHarness();
-    const answer = deferred<ThreadView | undefined>();
-    const watch = drivenWatch();
-    const view = failingFast({ ...runtime, get: () => answer.promise }, watch);
-    const waiting = view.get('t1');
-    const lost = new SystemError('NATS is unreachable: the connection was lost 0.0 s ago and is reconnecting');
-    watch.drop(lost);
-    await expect(waiting).rejects.toBe(lost);
-    // The call's own failure, later, goes nowhere (no unhandled rejection fails the run).
-    answer.reject(new SystemError('cannot read thread t1: timeout'));
-    await runtime.close();
-  });
-});
+import { FAST_RECONNECT } from './natsTestKit.js';
 
 describe('watchConnections', () => {
   it('knows a connection is down from its disconnect until its reconnect, and for good once it is closed', async () => {

@@ -4,12 +4,12 @@ import { createThreadEvents, type ThreadChange } from '../../src/runtime/threadE
 import type { Thread } from '../../src/thread/events.js';
 
 const at = '2025-01-01T00:00:00.000Z';
-const thread = (id: string, final = false): Thread => ({
+const thread = (id: string, final = false, createdAt = at): Thread => ({
   id,
   agent: 'a',
   events: [
-    { seq: 1, at, type: 'input', data: { input: 'x' } },
-    ...(final ? [{ seq: 2, at, type: 'final' as const, data: { output: 1 } }] : []),
+    { seq: 1, at: createdAt, type: 'input', data: { input: 'x' } },
+    ...(final ? [{ seq: 2, at: createdAt, type: 'final' as const, data: { output: 1 } }] : []),
   ],
 });
 
@@ -54,11 +54,25 @@ describe('thread events', () => {
     const events = createThreadEvents(silentLogger());
     events.emit(thread('first', true), []);
     for (let i = 0; i < 9_999; i++) events.emit(thread(`t${i}`), []);
-    expect(events.emittedVersion('first')).toBe(2);
+    expect(events.emittedVersion(thread('first', true))).toBe(2);
     events.emit(thread('first', true), []);
     for (let i = 0; i < 25_000; i++) events.emit(thread(`u${i}`), []);
-    expect(events.emittedVersion('u24999')).toBe(1);
+    expect(events.emittedVersion(thread('u24999'))).toBe(1);
     // Bounded: a thread not emitted for far more than that is forgotten.
-    expect(events.emittedVersion('first')).toBe(0);
+    expect(events.emittedVersion(thread('first', true))).toBe(0);
+  });
+
+  it("answers 0 for another incarnation of a thread (created again under its id) than the one emitted", () => {
+    const events = createThreadEvents(silentLogger());
+    events.emit(thread('t1', true), []);
+    expect(events.emittedVersion(thread('t1', true))).toBe(2);
+    // Created at another instant: another thread, whatever its length.
+    expect(events.emittedVersion(thread('t1', true, '2025-01-01T00:01:00.000Z'))).toBe(0);
+    expect(events.emittedVersion(thread('t1', false, '2025-01-01T00:01:00.000Z'))).toBe(0);
+    // Created within the same millisecond: told apart only while shorter than what was emitted.
+    expect(events.emittedVersion(thread('t1', false))).toBe(0);
+    events.emit(thread('t1', false, '2025-01-01T00:01:00.000Z'), []);
+    expect(events.emittedVersion(thread('t1', true, '2025-01-01T00:01:00.000Z'))).toBe(1);
+    expect(events.emittedVersion(thread('t1', true))).toBe(0);
   });
 });

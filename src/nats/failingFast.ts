@@ -16,12 +16,14 @@ const WAITS_FOR_NATS: ReadonlySet<PropertyKey> = new Set<keyof Runtime>(['launch
  * the store's writers) keeps riding out a short outage as before.
  */
 export function failingFast(runtime: Runtime, watch: ConnectionWatch): Runtime {
-  // A proxy rather than a copy: a runtime may keep its methods on a prototype.
-  return new Proxy(runtime, {
-    get(target, key) {
-      const value: unknown = Reflect.get(target, key, target);
+  // A proxy rather than a copy: a runtime may keep its methods on a prototype. Its target inherits
+  // from the runtime rather than being it (a proxy must return a frozen target's own values as they
+  // are), as `httpRuntime`'s does.
+  return new Proxy(Object.create(runtime) as Runtime, {
+    get(_, key) {
+      const value: unknown = Reflect.get(runtime, key, runtime);
       if (typeof value !== 'function') return value;
-      const bound = (value as (...args: unknown[]) => unknown).bind(target);
+      const bound = (value as (...args: unknown[]) => unknown).bind(runtime);
       return WAITS_FOR_NATS.has(key) ? gated(bound as (...args: unknown[]) => Promise<unknown>, watch) : bound;
     },
   });

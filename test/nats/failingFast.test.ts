@@ -101,4 +101,16 @@ describe('failingFast', () => {
     await expect(view.ready()).resolves.toBeUndefined();
     await runtime.close();
   });
+
+  it('serves a frozen runtime (a proxy may not change what a frozen target holds)', async () => {
+    const { runtime } = createHarness();
+    const watch = drivenWatch();
+    const view = failingFast(Object.freeze({ ...runtime }), watch);
+    const launched = await view.launch('echo', 'x', { threadId: 'f1' });
+    expect((await view.get('f1'))?.id).toBe(launched.id);
+    const lost = new SystemError('NATS is unreachable: the connection is closed');
+    watch.drop(lost);
+    await expect(view.get('f1')).rejects.toBe(lost);
+    await runtime.close();
+  });
 });

@@ -13,6 +13,7 @@ import type { ThreadStore } from '../../src/store/threadStore.js';
 import type { NewEvent, ThreadEvent } from '../../src/thread/events.js';
 import { agent } from '../../src/agent/agent.js';
 import { OUTCOME_GRACE_MS, UNKNOWN_TOOL_OUTCOME_WAIT_MS } from '../../src/runtime/watchThread.js';
+import { incarnateId } from '../../src/thread/incarnation.js';
 import { handClock, T0, threadOf } from '../support/agentHarness.js';
 import { capturingLogger } from '../support/capturingLogger.js';
 import { heldPublishTool, publishCallStarted } from '../support/heldTool.js';
@@ -81,6 +82,21 @@ describe('runtime.delete', () => {
 
     await runtime.delete('c2');
     expect(await runtime.get('c2')).toBeUndefined();
+  });
+
+  it("a child of a pipeline deleted and launched again under its id is not the new pipeline's: deleted while that one runs; the new one's own child is refused", async () => {
+    const { runtime, store } = setup();
+    const child = (id: string, createdAt: number): NewEvent => ({ type: 'input', data: { input: 'x', source: { kind: 'pipeline', parentId: 'p1', triggerId: incarnateId('p1', new Date(createdAt).toISOString()) } } });
+    // The pipeline now under p1 was created after the one that launched old-child.
+    await store.create(threadOf('p1', 'pipe', RUNNING, T0 + 60_000));
+    await store.create(threadOf('old-child', 'calculator', [child('p1', T0), { type: 'final', data: { output: 'first' } }]));
+    await store.create(threadOf('new-child', 'calculator', [child('p1', T0 + 60_000), { type: 'final', data: { output: 'second' } }]));
+
+    await runtime.delete('old-child');
+    expect(await runtime.get('old-child')).toBeUndefined();
+
+    await expect(runtime.delete('new-child')).rejects.toThrow('thread new-child belongs to pipeline p1, which is running');
+    expect(await runtime.get('new-child')).toBeDefined();
   });
 
   it('a store without delete is refused with a clear InvalidStateError, the thread kept', async () => {

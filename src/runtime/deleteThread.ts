@@ -4,6 +4,7 @@ import { InvalidStateError, NotFoundError, NotSupportedError, VersionConflictErr
 import type { Logger } from '../logger.js';
 import type { ThreadStore } from '../store/threadStore.js';
 import type { Thread } from '../thread/events.js';
+import { incarnationKeyOf } from '../thread/incarnation.js';
 import { deriveState, statusOf, TERMINAL_STATUSES } from '../thread/state.js';
 import { parentIdOf } from './threadView.js';
 import { awaitedOutcome } from './watchThread.js';
@@ -27,7 +28,8 @@ export interface DeleteSources {
  * (cancel it first), a thread cancelled while a call of it ran elsewhere whose outcome is still
  * awaited (see {@link awaitedOutcome}: until the tool's timeout + 10 s from the call's start; the
  * outcome would otherwise come after the deletion, maybe to a thread launched again under the id),
- * a pipeline's child while its pipeline has not ended (it may still need the child's result), and
+ * a pipeline's child while its pipeline has not ended (it may still need the child's result; a
+ * pipeline launched again under the id of the one that launched the child does not), and
  * any thread when the store cannot delete (a {@link NotSupportedError}). A version conflict (an
  * event that landed after the read: the outcome of the call a cancel left running) reads and
  * checks the thread again, once; a second one is thrown.
@@ -67,9 +69,11 @@ async function deletable(sources: DeleteSources, thread: Thread): Promise<number
     );
   }
   const parentId = parentIdOf(thread);
-  // A pipeline gone (deleted before its child) needs nothing more from it.
+  // A pipeline gone (deleted before its child) needs nothing more from it; nor does one launched
+  // again under its id since (the child records its pipeline's incarnation: that one refuses it).
   const parent = parentId === undefined ? undefined : await sources.store.get(parentId);
-  if (parent !== undefined) {
+  const launchedBy = thread.events[0]?.type === 'input' ? thread.events[0].data.source?.triggerId : undefined;
+  if (parent !== undefined && (launchedBy === undefined || launchedBy === incarnationKeyOf(parent))) {
     const parentStatus = statusOf(deriveState(parent.events));
     if (!TERMINAL_STATUSES.includes(parentStatus)) {
       throw new InvalidStateError(

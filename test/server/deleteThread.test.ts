@@ -110,4 +110,33 @@ describe('DELETE /threads/:id', () => {
       sse.close();
     }
   });
+
+  it('the end of a stream whose thread was deleted says so even when a thread is already launched again under its id', async () => {
+    const inner = createMemoryStore();
+    const started = Date.now();
+    await inner.create(threadOf('t1', 'publisher', [...publishCallStarted('t1'), { type: 'control', data: { action: 'cancel' } }], started));
+    // Another process launches t1 again the moment it is gone (before this one reads it for the end).
+    const store: ThreadStore = {
+      ...inner,
+      async delete(id, expectedVersion) {
+        const deleted = await inner.delete!(id, expectedVersion);
+        await inner.create(threadOf(id, 'calculator', DONE, started + 1));
+        return deleted;
+      },
+    };
+    const clock = handClock(started);
+    const base = await serve(store, '', clock);
+    const sse = await openSse(`${base}/threads/t1/events`);
+    try {
+      await sse.until((f) => f.event === 'control');
+      clock.at = started + UNKNOWN_TOOL_OUTCOME_WAIT_MS;
+      expect((await fetch(`${base}/threads/t1`, { method: 'DELETE' })).status).toBe(204);
+
+      const rest = (await sse.until((f) => f.event === 'end')).filter((f) => f.event !== undefined);
+      expect(rest.map((f) => f.event)).toEqual(['end']);
+      expect(JSON.parse(rest[0]!.data!)).toEqual({ status: null, deleted: true });
+    } finally {
+      sse.close();
+    }
+  });
 });

@@ -86,11 +86,11 @@ describe('runtime.delete', () => {
 
   it("a child of a pipeline deleted and launched again under its id is not the new pipeline's: deleted while that one runs; the new one's own child is refused", async () => {
     const { runtime, store } = setup();
-    const child = (id: string, createdAt: number): NewEvent => ({ type: 'input', data: { input: 'x', source: { kind: 'pipeline', parentId: 'p1', triggerId: incarnateId('p1', new Date(createdAt).toISOString()) } } });
+    const child = (createdAt: number): NewEvent => ({ type: 'input', data: { input: 'x', source: { kind: 'pipeline', parentId: 'p1', triggerId: incarnateId('p1', new Date(createdAt).toISOString()) } } });
     // The pipeline now under p1 was created after the one that launched old-child.
     await store.create(threadOf('p1', 'pipe', RUNNING, T0 + 60_000));
-    await store.create(threadOf('old-child', 'calculator', [child('p1', T0), { type: 'final', data: { output: 'first' } }]));
-    await store.create(threadOf('new-child', 'calculator', [child('p1', T0 + 60_000), { type: 'final', data: { output: 'second' } }]));
+    await store.create(threadOf('old-child', 'calculator', [child(T0), { type: 'final', data: { output: 'first' } }]));
+    await store.create(threadOf('new-child', 'calculator', [child(T0 + 60_000), { type: 'final', data: { output: 'second' } }]));
 
     await runtime.delete('old-child');
     expect(await runtime.get('old-child')).toBeUndefined();

@@ -15,7 +15,7 @@ import { createMemoryStore } from '../../src/store/memoryStore.js';
 import { scriptedModel } from '../../src/model/scriptedModel.js';
 import { createClock, T0, threadOf } from '../support/agentHarness.js';
 import { capturingLogger } from '../support/capturingLogger.js';
-import { publisherModel } from '../support/heldTool.js';
+import { heldPublishTool, holdingDecisionWrites, publisherModel } from '../support/heldTool.js';
 
 describe('a thread deleted while its tool call ran, then launched again under its id', () => {
   it("the call's late outcome is not written into the new thread, an error log names the lost outcome, and the old actor stops", async () => {
@@ -51,5 +51,33 @@ describe('a thread deleted while its tool call ran, then launched again under it
     expect(end).toMatchObject({ stopped: expect.any(String) });
     const lost = out.lines.filter((l) => l.level === 50 && typeof l.msg === 'string' && l.msg.includes('deleted'));
     expect(lost).toEqual([expect.objectContaining({ threadId: 'order-1', tool: 'publish', callId: expect.any(String) })]);
+  });
+
+  it('a call recorded with its decision is not run, nor its not-run written, when the thread read before it runs is one launched again under its id', async () => {
+    const tools = heldPublishTool();
+    const { model, asked } = publisherModel();
+    const clock = createClock();
+    const inner = createMemoryStore({ clock });
+    const { store, appended, hold } = holdingDecisionWrites(inner);
+    const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [tools.publish] });
+    const thread = await inner.create(threadOf('order-1', 'publisher', [{ type: 'input', data: { input: 'publish hello' } }], clock.now()));
+    const { logger, out } = capturingLogger();
+    const actor = createAgentActor({ agent: publisher, thread, model, store, clock, otherWriters: true, logger });
+    const settling = whenSettled(actor).catch((error: unknown) => error);
+    await appended.promise;
+
+    // Meanwhile another process cancels and deletes the thread, and it is launched again.
+    const cancelled = await controlStep({ store: inner, clock, model, logger: silentLogger() }, 'order-1', { action: 'cancel', by: 'qa' });
+    await inner.delete!('order-1', cancelled.events.length);
+    await inner.create(threadOf('order-1', 'publisher', [{ type: 'input', data: { input: 'second life' } }], clock.now() + 10));
+    hold.resolve();
+    const end = await settling;
+
+    expect(tools.runs()).toBe(0);
+    expect((await inner.get('order-1'))!.events.map((e) => e.type)).toEqual(['input']);
+    expect(asked).toEqual(['publisher']);
+    expect(end).toMatchObject({ stopped: expect.any(String) });
+    // Said as it is: deleted, not controlled from elsewhere.
+    expect(out.lines.filter((l) => l.level === 40).map((l) => l.msg)).toEqual(['thread deleted before its recorded call ran; the call is not run']);
   });
 });

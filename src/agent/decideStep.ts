@@ -15,7 +15,7 @@ import type { StepInput } from './deps.js';
 import { errorEvents, escalationEvents } from './errorEvents.js';
 import { doneForNowSchema, requestHumanInputSchema } from './humanTools.js';
 import { approvalRequest } from './approvalRequest.js';
-import { callIdFor, idempotencyKeyFor, requestIdFor } from './ids.js';
+import { callIdFor, newIdempotencyKey, requestIdFor } from './ids.js';
 import { promptHash } from './prompt.js';
 import { deriveState } from '../thread/state.js';
 
@@ -210,7 +210,7 @@ function followUp(input: StepInput, seq: number, decision: NewEvent, call: Decid
   // Nothing of the author's comes between this decision and its call (no judge, no intent step) and
   // it needs no approval: the call is recorded with the decision, one durable write instead of two.
   // A crash after this write finds the call started, as a crash just after a separate tool_call did.
-  const toolCall: NewEvent = { type: 'tool_call', data: { callId, tool: intent, args, idempotencyKey: idempotencyKeyFor(thread, callId), attempt: 1 } };
+  const toolCall: NewEvent = { type: 'tool_call', data: { callId, tool: intent, args, idempotencyKey: newIdempotencyKey(incarnationKeyOf(thread), callId), attempt: 1 } };
   return { events: [decision, toolCall], recordedCall: callId };
 }
 

@@ -79,7 +79,8 @@ export async function recordCallNotRun(input: StepInput, callId: string, reason:
  * One read of the stored thread: when only control events were written since the decision, the
  * call is not run and the log says so (as after a cancel that reached this actor: `<tool> was not
  * run: <action> requested`, recorded after them); when anything else was, another worker moved
- * the thread on, and the step fails with a version conflict as its write would have.
+ * the thread on, and the step fails with a version conflict as its write would have; so it does
+ * when the thread read is another launched under its id (this one was deleted).
  *
  * A window remains: a control written between this read and the tool's start is not seen, and
  * the call runs; its outcome is then journaled after the control (see {@link journalOutcome}),
@@ -89,6 +90,11 @@ async function controlledElsewhere(input: StepInput, call: PendingCall): Promise
   const { thread, deps } = input;
   const since = versionOf(thread);
   const latest = await deps.store.get(thread.id);
+  if (latest !== undefined && !isSameThread(latest, thread)) {
+    // Deleted (after a cancel) and launched again under its id: the call is not this new thread's.
+    deps.logger.warn({ threadId: thread.id, callId: call.callId, tool: call.tool }, 'thread deleted before its recorded call ran; the call is not run');
+    throw new VersionConflictError(thread.id, since, versionOf(latest));
+  }
   if (latest === undefined || versionOf(latest) === since) return undefined;
   if (!onlyControlSince(latest, since)) throw new VersionConflictError(thread.id, since, versionOf(latest));
   const first = latest.events.find((e) => e.seq > since);
@@ -302,6 +308,9 @@ function mayPass(error: unknown): boolean {
  * landed although the store said it failed (a lost acknowledgement). Any other conflict is thrown,
  * as before (another worker moved on); for a call that ran (`ran`: its tool's name), an error log
  * names the call and its outcome's kind, which the log will not hold, for an operator to reconcile.
+ * So does a thread deleted meanwhile (a cancel elsewhere let it be, once the wait for this outcome
+ * ran out): read again, it is gone, or it is a thread launched again under its id (see
+ * {@link isSameThread}), which takes nothing of this call; the error log says it was deleted.
  */
 async function recordOutcome(input: StepInput, thread: Thread, callId: string, outcome: Outcome, options: AppendOptions | undefined, retried: boolean, ran: string | undefined): Promise<Thread> {
   const { deps } = input;
@@ -314,6 +323,8 @@ async function recordOutcome(input: StepInput, thread: Thread, callId: string, o
     let latest: Thread | undefined;
     for (let attempt = 0; attempt < 10; attempt++) {
       latest = await deps.store.get(thread.id);
+      // Deleted, and maybe launched again under its id: nothing of this call belongs in that thread.
+      if (latest !== undefined && !isSameThread(latest, thread)) latest = undefined;
       if (latest !== undefined && retried && landed(latest, since, callId, ran)) return latest;
       if (latest === undefined) break;
       const state = deriveState(latest.events);
@@ -337,11 +348,16 @@ async function recordOutcome(input: StepInput, thread: Thread, callId: string, o
         if (!(again instanceof VersionConflictError)) throw again;
       }
     }
-    if (ran !== undefined) {
-      const kind = kindOf(outcomeAt(input, latest ?? thread, outcome));
-      const state = latest === undefined ? 'gone' : statusOf(deriveState(latest.events));
+    if (ran !== undefined && latest === undefined) {
+      deps.logger.error(
+        { threadId: thread.id, ...about, tool: ran, outcome: kindOf(outcomeAt(input, thread, outcome)) },
+        `${ran} completed (call ${callId}) after its thread ${thread.id} was deleted: its outcome is lost; reconcile it by hand`,
+      );
+    } else if (ran !== undefined && latest !== undefined) {
+      const kind = kindOf(outcomeAt(input, latest, outcome));
+      const state = statusOf(deriveState(latest.events));
       // Another process ran the call again (an idempotent tool) and recorded that run's outcome.
-      const recorded = latest?.events.some((e) => e.seq > since && isOutcomeOf(e, { callId, tool: ran })) === true;
+      const recorded = latest.events.some((e) => e.seq > since && isOutcomeOf(e, { callId, tool: ran }));
       deps.logger[recorded ? 'warn' : 'error'](
         { ...about, tool: ran, outcome: kind, state },
         recorded
@@ -385,6 +401,16 @@ function landed(thread: Thread, since: number, callId: string, tool: string | un
 /** The events of `outcome` appended after `thread`. */
 function outcomeAt(input: StepInput, thread: Thread, outcome: Outcome): readonly NewEvent[] {
   return typeof outcome === 'function' ? outcome({ ...input, thread, state: deriveState(thread.events) }) : outcome;
+}
+
+/**
+ * Whether `latest` (the thread read again under `thread`'s id) is still `thread`, moved on or not:
+ * the same incarnation, no shorter. Otherwise `thread` was deleted, and what was read is a thread
+ * launched again under its id (created in the same millisecond, it may share the incarnation, but
+ * is shorter than what `thread` already held).
+ */
+function isSameThread(latest: Thread, thread: Thread): boolean {
+  return incarnationKeyOf(latest) === incarnationKeyOf(thread) && versionOf(latest) >= versionOf(thread);
 }
 
 /** Whether every event after `since` is a control event (no other writer recorded anything else, this call's outcome included). */

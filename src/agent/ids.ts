@@ -21,10 +21,21 @@ export function callIdFor(seq: number): string {
 
 /**
  * The idempotency key a tool is given for a call: the same on every attempt of it. The one its
- * first `tool_call` recorded, once there is one (a call started by a version that keyed calls
- * `<threadId>:<callId>` keeps that key); else `<threadId>@<incarnation>:<callId>`.
+ * `tool_call`s recorded, once there is one (each attempt records its first's: a call started by a
+ * version that keyed calls `<threadId>:<callId>` keeps that key); else {@link newIdempotencyKey}.
+ * Read from the end, as the call is the thread's latest, and no further back than its decision.
  */
 export function idempotencyKeyFor(thread: Pick<Thread, 'id' | 'events'>, callId: string): string {
-  for (const event of thread.events) if (event.type === 'tool_call' && event.data.callId === callId) return event.data.idempotencyKey;
-  return `${incarnationKeyOf(thread)}:${callId}`;
+  const { events } = thread;
+  for (let i = events.length - 1; i >= 0; i--) {
+    const event = events[i]!;
+    if (event.type === 'tool_call' && event.data.callId === callId) return event.data.idempotencyKey;
+    if (event.type === 'decision' && event.data.callId === callId) break;
+  }
+  return newIdempotencyKey(incarnationKeyOf(thread), callId);
+}
+
+/** The idempotency key of a call no `tool_call` recorded yet: `<threadId>@<incarnation>:<callId>` (`threadKey` is the thread's {@link incarnationKeyOf}). */
+export function newIdempotencyKey(threadKey: string, callId: string): string {
+  return `${threadKey}:${callId}`;
 }

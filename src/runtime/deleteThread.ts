@@ -1,9 +1,13 @@
+import type { Agent } from '../agent/agent.js';
+import { isoTime, type Clock } from '../clock.js';
 import { InvalidStateError, NotFoundError, NotSupportedError, VersionConflictError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { ThreadStore } from '../store/threadStore.js';
 import type { Thread } from '../thread/events.js';
+import { incarnationKeyOf } from '../thread/incarnation.js';
 import { deriveState, statusOf, TERMINAL_STATUSES } from '../thread/state.js';
 import { parentIdOf } from './threadView.js';
+import { awaitedOutcome } from './watchThread.js';
 
 /** What deleting a thread needs from the runtime. */
 export interface DeleteSources {
@@ -13,15 +17,22 @@ export interface DeleteSources {
   /** Lets go of whatever this process keeps for the thread: its actor, timers, followers. */
   forget(threadId: string): void;
   readonly logger: Logger;
+  readonly clock: Clock;
+  /** The agents this process knows: the timeouts of their tools bound the wait for an outcome. */
+  readonly agents: ReadonlyMap<string, Agent>;
 }
 
 /**
  * Deletes a thread that ended (done, failed or cancelled) from the store, for good (see
  * {@link Runtime.delete}). Refused with an {@link InvalidStateError}: a thread that has not ended
- * (cancel it first), a pipeline's child while its pipeline has not ended (it may still need the
- * child's result), and any thread when the store cannot delete (a {@link NotSupportedError}). A version conflict (an event that
- * landed after the read: the outcome of the call a cancel left running) reads and checks the
- * thread again, once; a second one is thrown.
+ * (cancel it first), a thread cancelled while a call of it ran elsewhere whose outcome is still
+ * awaited (see {@link awaitedOutcome}: until the tool's timeout + 10 s from the call's start; the
+ * outcome would otherwise come after the deletion, maybe to a thread launched again under the id),
+ * a pipeline's child while its pipeline has not ended (it may still need the child's result; a
+ * pipeline launched again under the id of the one that launched the child does not), and
+ * any thread when the store cannot delete (a {@link NotSupportedError}). A version conflict (an
+ * event that landed after the read: the outcome of the call a cancel left running) reads and
+ * checks the thread again, once; a second one is thrown.
  */
 export async function deleteThread(sources: DeleteSources, threadId: string): Promise<void> {
   const { store, logger } = sources;
@@ -49,10 +60,20 @@ async function deletable(sources: DeleteSources, thread: Thread): Promise<number
   const state = deriveState(thread.events);
   const status = statusOf(state);
   if (!TERMINAL_STATUSES.includes(status)) throw new InvalidStateError(`thread ${thread.id} is ${status}: it has not ended; cancel it first`, thread.id, status);
+  const awaited = awaitedOutcome(thread, sources.agents);
+  if (awaited !== undefined && sources.clock.now() < awaited.until) {
+    throw new InvalidStateError(
+      `thread ${thread.id} was cancelled while its call ${awaited.callId} of ${awaited.tool} ran, and that call's outcome may still be recorded: delete it once it is, or after ${isoTime(awaited.until)}`,
+      thread.id,
+      status,
+    );
+  }
   const parentId = parentIdOf(thread);
-  // A pipeline gone (deleted before its child) needs nothing more from it.
+  // A pipeline gone (deleted before its child) needs nothing more from it; nor does one launched
+  // again under its id since (the child records its pipeline's incarnation: that one refuses it).
   const parent = parentId === undefined ? undefined : await sources.store.get(parentId);
-  if (parent !== undefined) {
+  const launchedBy = thread.events[0]?.type === 'input' ? thread.events[0].data.source?.triggerId : undefined;
+  if (parent !== undefined && (launchedBy === undefined || launchedBy === incarnationKeyOf(parent))) {
     const parentStatus = statusOf(deriveState(parent.events));
     if (!TERMINAL_STATUSES.includes(parentStatus)) {
       throw new InvalidStateError(

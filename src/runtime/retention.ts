@@ -36,8 +36,8 @@ const MIN_INTERVAL_MS = 1_000;
  * Deletes, at once and then every `intervalMs`, the threads that ended (done, failed, cancelled)
  * and were last updated more than `retainMs` ago, at most `batch` per round (`serve` with
  * `SWITCHYARD_RETAIN_ENDED`). Each round walks the ended threads in the store's stable order and
- * deletes through {@link Runtime.delete}: a thread that changed meanwhile, or a pipeline's child
- * whose pipeline has not ended, is skipped (and tried again next round). A round that did anything
+ * deletes through {@link Runtime.delete}: a thread that changed meanwhile, whose call's outcome is
+ * still awaited, or a pipeline's child whose pipeline has not ended, is skipped (and tried again next round). A round that did anything
  * logs one line with its counts (a warning when a deletion failed, naming the first error); a
  * store that cannot delete stops the round at its first thread. A round that fails (the store is
  * unreachable) is logged, and the next one tries again. A retention that is not a positive number,

@@ -127,11 +127,13 @@ export interface Runtime {
    * logged. A pipeline's children are not deleted with it.
    *
    * Throws a {@link NotFoundError} when there is no such thread, and an {@link InvalidStateError}
-   * (HTTP 409) when it has not ended (cancel it first), when it is a pipeline's child and the
-   * pipeline has not ended (it may still need the child's result), or when the store cannot
-   * delete (`ThreadStore.delete` is optional). An event that lands meanwhile (the outcome of a
-   * call its cancel left running) makes it read and check the thread again, once; a second
-   * {@link VersionConflictError} is thrown.
+   * (HTTP 409) when it has not ended (cancel it first), when it was cancelled while a tool call
+   * of it ran in another process and that call's outcome is still awaited (until the tool's
+   * `timeoutMs` + 10 s from the call's start, as `watch` waits; the message says until when), when
+   * it is a pipeline's child and the pipeline has not ended (it may still need the child's
+   * result), or when the store cannot delete (`ThreadStore.delete` is optional). An event that
+   * lands meanwhile (the outcome of a call its cancel left running) makes it read and check the
+   * thread again, once; a second {@link VersionConflictError} is thrown.
    */
   delete(threadId: string): Promise<void>;
   /**
@@ -356,6 +358,8 @@ export function createRuntime(options: RuntimeOptions): Runtime {
           store: inner,
           load,
           logger,
+          clock,
+          agents,
           forget: (id) => {
             driver.forget(id);
             events.deleted(id);

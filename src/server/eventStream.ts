@@ -27,7 +27,8 @@ export interface EventStreamOptions {
  * while a tool call of it ran in another process has that call's outcome left to send: the stream
  * goes on past the cancel until it is recorded (see `Runtime.watch`); when the wait runs out
  * first, `end` says so with `unrecordedCall: { callId, tool }`. A thread deleted meanwhile
- * (`DELETE /threads/:id`) ends its streams with `end` `{ status: null, deleted: true }`. Comment lines every
+ * (`DELETE /threads/:id`) ends its streams with `end` `{ status: null, deleted: true }`, also when a
+ * thread is already launched again under its id. Comment lines every
  * `heartbeatMs` keep proxies from closing an idle stream; a client disconnect stops the watch.
  */
 export async function streamThreadEvents(c: Context, threadId: string, options: EventStreamOptions): Promise<Response> {
@@ -46,13 +47,21 @@ export async function streamThreadEvents(c: Context, threadId: string, options: 
 
   return streamSSE(c, async (stream) => {
     const life = sseLifetime(c, stream, { heartbeatMs, shutdown });
+    // Deleted while followed: once its watch ends, a thread launched again under the id may
+    // already be there, which the end must not describe.
+    let deleted = false;
+    const unlisten = runtime.onDelete((id) => {
+      if (id === threadId) deleted = true;
+    });
     try {
       for await (const event of runtime.watch(threadId, { afterSeq, signal: life.signal })) {
         if (life.signal.aborted) break;
         await stream.writeSSE({ event: event.type, id: String(event.seq), data: JSON.stringify(event) });
       }
       if (!life.signal.aborted) {
-        const ended = await runtime.get(threadId);
+        const latest = deleted ? undefined : await runtime.get(threadId);
+        // Deleted elsewhere and launched again: another incarnation than the one followed.
+        const ended = latest?.createdAt === view.createdAt ? latest : undefined;
         const unrecorded = ended === undefined ? undefined : unrecordedCall(ended.events);
         // Deleted while followed: `{ status: null, deleted: true }`.
         const end = { status: ended?.status ?? null, ...(ended === undefined ? { deleted: true } : {}), ...(unrecorded === undefined ? {} : { unrecordedCall: { callId: unrecorded.callId, tool: unrecorded.tool } }) };
@@ -63,6 +72,7 @@ export async function streamThreadEvents(c: Context, threadId: string, options: 
       logger.error({ err: error, threadId }, 'event stream failed');
       await stream.writeSSE({ event: 'error', data: JSON.stringify({ error: 'the event stream failed; reconnect with Last-Event-ID' }) });
     } finally {
+      unlisten();
       life.dispose();
     }
   });

@@ -11,9 +11,12 @@ import { createRuntime } from '../../src/runtime/runtime.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
 import type { ThreadStore } from '../../src/store/threadStore.js';
 import type { NewEvent, ThreadEvent } from '../../src/thread/events.js';
-import { threadOf } from '../support/agentHarness.js';
+import { agent } from '../../src/agent/agent.js';
+import { OUTCOME_GRACE_MS, UNKNOWN_TOOL_OUTCOME_WAIT_MS } from '../../src/runtime/watchThread.js';
+import { incarnateId } from '../../src/thread/incarnation.js';
+import { handClock, T0, threadOf } from '../support/agentHarness.js';
 import { capturingLogger } from '../support/capturingLogger.js';
-import { publishCallStarted } from '../support/heldTool.js';
+import { heldPublishTool, publishCallStarted } from '../support/heldTool.js';
 
 const input = (parentId?: string): NewEvent => ({ type: 'input', data: { input: 'x', ...(parentId === undefined ? {} : { source: { kind: 'pipeline', parentId } }) } });
 const DONE: NewEvent[] = [input(), { type: 'final', data: { output: 'ok' } }];
@@ -81,6 +84,21 @@ describe('runtime.delete', () => {
     expect(await runtime.get('c2')).toBeUndefined();
   });
 
+  it("a child of a pipeline deleted and launched again under its id is not the new pipeline's: deleted while that one runs; the new one's own child is refused", async () => {
+    const { runtime, store } = setup();
+    const child = (createdAt: number): NewEvent => ({ type: 'input', data: { input: 'x', source: { kind: 'pipeline', parentId: 'p1', triggerId: incarnateId('p1', new Date(createdAt).toISOString()) } } });
+    // The pipeline now under p1 was created after the one that launched old-child.
+    await store.create(threadOf('p1', 'pipe', RUNNING, T0 + 60_000));
+    await store.create(threadOf('old-child', 'calculator', [child(T0), { type: 'final', data: { output: 'first' } }]));
+    await store.create(threadOf('new-child', 'calculator', [child(T0 + 60_000), { type: 'final', data: { output: 'second' } }]));
+
+    await runtime.delete('old-child');
+    expect(await runtime.get('old-child')).toBeUndefined();
+
+    await expect(runtime.delete('new-child')).rejects.toThrow('thread new-child belongs to pipeline p1, which is running');
+    expect(await runtime.get('new-child')).toBeDefined();
+  });
+
   it('a store without delete is refused with a clear InvalidStateError, the thread kept', async () => {
     const inner = createMemoryStore();
     const { delete: _ignored, ...withoutDelete } = inner;
@@ -122,10 +140,34 @@ describe('runtime.delete', () => {
     expect(deletes).toEqual([4, 5]);
   });
 
+  it("a cancelled thread whose call's outcome is still awaited is refused, naming until when (the tool's timeout + 10 s); deleted once that is past", async () => {
+    const store = createMemoryStore();
+    const clock = handClock(T0 + 1_000);
+    const { publish } = heldPublishTool();
+    const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [publish] });
+    const runtime = createRuntime({ agents: [publisher], store, model: scriptedModel([]), clock });
+    // Cancelled while its call ran in another process, whose outcome may still come.
+    await store.create(threadOf('t1', 'publisher', [...publishCallStarted('t1'), { type: 'control', data: { action: 'cancel' } }], T0));
+    const until = T0 + publish.timeoutMs + OUTCOME_GRACE_MS;
+
+    const refused = runtime.delete('t1');
+    await expect(refused).rejects.toBeInstanceOf(InvalidStateError);
+    await expect(refused).rejects.toThrow(`thread t1 was cancelled while its call c1 of publish ran, and that call's outcome may still be recorded: delete it once it is, or after ${new Date(until).toISOString()}`);
+    expect(await runtime.get('t1')).toBeDefined();
+
+    clock.at = until - 1;
+    await expect(runtime.delete('t1')).rejects.toBeInstanceOf(InvalidStateError);
+    clock.at = until;
+    await runtime.delete('t1');
+    expect(await runtime.get('t1')).toBeUndefined();
+  });
+
   it('a watch that waits past a cancel for an outcome ends when the thread is deleted; settled rejects with NotFoundError', async () => {
-    const { runtime, store } = setup();
+    const store = createMemoryStore();
+    const clock = handClock(T0 + 1_000);
+    const runtime = createRuntime({ agents: [calculator], store, model: scriptedModel([]), clock });
     // Cancelled just now while its call ran in another process: followers wait for the call's outcome.
-    await store.create(threadOf('t1', 'publisher', [...publishCallStarted('t1'), { type: 'control', data: { action: 'cancel' } }], Date.now()));
+    await store.create(threadOf('t1', 'publisher', [...publishCallStarted('t1'), { type: 'control', data: { action: 'cancel' } }], T0));
     const seen: ThreadEvent[] = [];
     const watching = (async () => {
       for await (const event of runtime.watch('t1')) seen.push(event);
@@ -134,6 +176,8 @@ describe('runtime.delete', () => {
     await expect.poll(() => seen.length).toBe(4);
     expect(runtime.watchedThreads()).toContain('t1');
 
+    // The wait runs out (an agent this runtime lacks: 2 minutes), and the delete comes before the watch's timer runs.
+    clock.at = T0 + UNKNOWN_TOOL_OUTCOME_WAIT_MS;
     await runtime.delete('t1');
 
     await watching;

@@ -11,7 +11,9 @@ import { startHttpServer, type HttpServer } from '../../src/server/httpServer.js
 import { createMemoryStore } from '../../src/store/memoryStore.js';
 import type { ThreadStore } from '../../src/store/threadStore.js';
 import type { NewEvent } from '../../src/thread/events.js';
-import { threadOf } from '../support/agentHarness.js';
+import type { Clock } from '../../src/clock.js';
+import { UNKNOWN_TOOL_OUTCOME_WAIT_MS } from '../../src/runtime/watchThread.js';
+import { handClock, threadOf } from '../support/agentHarness.js';
 import { publishCallStarted } from '../support/heldTool.js';
 import { call, openSse } from './harness.js';
 
@@ -27,8 +29,8 @@ afterEach(async () => {
   server = runtime = undefined;
 });
 
-async function serve(store: ThreadStore, token = ''): Promise<string> {
-  runtime = createRuntime({ agents: [calculator], store, model: scriptedModel([]) });
+async function serve(store: ThreadStore, token = '', clock?: Clock): Promise<string> {
+  runtime = createRuntime({ agents: [calculator], store, model: scriptedModel([]), ...(clock === undefined ? {} : { clock }) });
   server = await startHttpServer(runtime, { port: 0, token });
   return server.url;
 }
@@ -87,12 +89,16 @@ describe('DELETE /threads/:id', () => {
 
   it("ends an event stream that follows the thread (past its cancel, for a call's outcome) with end { status: null, deleted: true }", async () => {
     const store = createMemoryStore();
-    await store.create(threadOf('t1', 'publisher', [...publishCallStarted('t1'), { type: 'control', data: { action: 'cancel' } }], Date.now()));
-    const base = await serve(store);
+    const started = Date.now();
+    await store.create(threadOf('t1', 'publisher', [...publishCallStarted('t1'), { type: 'control', data: { action: 'cancel' } }], started));
+    const clock = handClock(started);
+    const base = await serve(store, '', clock);
     const sse = await openSse(`${base}/threads/t1/events`);
     try {
       const stored = await sse.until((f) => f.event === 'control');
       expect(stored.filter((f) => f.event !== undefined).map((f) => f.event)).toEqual(['input', 'decision', 'tool_call', 'control']);
+      // The wait for the outcome runs out (an agent this server lacks: 2 minutes); the delete comes before the watch's timer runs.
+      clock.at = started + UNKNOWN_TOOL_OUTCOME_WAIT_MS;
 
       expect((await fetch(`${base}/threads/t1`, { method: 'DELETE' })).status).toBe(204);
 
@@ -100,6 +106,35 @@ describe('DELETE /threads/:id', () => {
       expect(rest.map((f) => f.event)).toEqual(['end']);
       expect(JSON.parse(rest[0]!.data!)).toEqual({ status: null, deleted: true });
       expect(await sse.next()).toBeUndefined();
+    } finally {
+      sse.close();
+    }
+  });
+
+  it('the end of a stream whose thread was deleted says so even when a thread is already launched again under its id', async () => {
+    const inner = createMemoryStore();
+    const started = Date.now();
+    await inner.create(threadOf('t1', 'publisher', [...publishCallStarted('t1'), { type: 'control', data: { action: 'cancel' } }], started));
+    // Another process launches t1 again the moment it is gone (before this one reads it for the end).
+    const store: ThreadStore = {
+      ...inner,
+      async delete(id, expectedVersion) {
+        const deleted = await inner.delete!(id, expectedVersion);
+        await inner.create(threadOf(id, 'calculator', DONE, started + 1));
+        return deleted;
+      },
+    };
+    const clock = handClock(started);
+    const base = await serve(store, '', clock);
+    const sse = await openSse(`${base}/threads/t1/events`);
+    try {
+      await sse.until((f) => f.event === 'control');
+      clock.at = started + UNKNOWN_TOOL_OUTCOME_WAIT_MS;
+      expect((await fetch(`${base}/threads/t1`, { method: 'DELETE' })).status).toBe(204);
+
+      const rest = (await sse.until((f) => f.event === 'end')).filter((f) => f.event !== undefined);
+      expect(rest.map((f) => f.event)).toEqual(['end']);
+      expect(JSON.parse(rest[0]!.data!)).toEqual({ status: null, deleted: true });
     } finally {
       sse.close();
     }

@@ -24,6 +24,15 @@ export function createClock(at: number = T0): SimulatedClock {
   return clock;
 }
 
+/**
+ * A clock moved by hand (`clock.at`) whose timers never fire: a wait whose end is past is not woken
+ * by time, as a real timer that is due but has not run yet (the moment a deletion can slip in).
+ */
+export function handClock(at: number): { at: number; now(): number; setTimeout(): unknown; clearTimeout(): void } {
+  const clock = { at, now: () => clock.at, setTimeout: (): unknown => 0, clearTimeout: (): void => undefined };
+  return clock;
+}
+
 /** A thread holding `events` (the first one usually an input), stamped with seqs 1..n at time `at`. */
 export function threadOf(id: string, agent: string, events: readonly NewEvent[], at: number = T0): Thread {
   return { id, agent, events: stampEvents(0, events, new Date(at).toISOString()) };

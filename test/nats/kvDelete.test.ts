@@ -2,6 +2,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { systemClock } from '../../src/clock.js';
 import { NotFoundError, VersionConflictError } from '../../src/errors.js';
 import { openBuckets } from '../../src/nats/kvBuckets.js';
 import { IndexWriter } from '../../src/nats/kvIndex.js';
@@ -275,6 +276,47 @@ describe('NATS KV store delete', () => {
     for (const id of ids) if (!deleted.has(id)) expect(seen).toContain(id);
     expect((await walker.list({ status: 'awaiting_human', limit: 100 })).map((s) => s.id).sort()).toEqual(ids.filter((id) => !deleted.has(id)));
     await Promise.all([walker.close(), deleter.close()]);
+  });
+});
+
+describe('NATS KV delete by a process that did not create the thread', () => {
+  it('leaves no index entry for good: listings remove the ones it did not know of', async () => {
+    const bucket = freshBucket();
+    const creator = await createNatsKvStore({ nc, bucket });
+    const deleter = await createNatsKvStore({ nc: other, bucket });
+    const ids = Array.from({ length: 6 }, (_, i) => `t${i}`);
+    for (const [i, id] of ids.entries()) await creator.create({ id, agent: 'triage', events: [inputEvent(1, at(i))] });
+    // Another process ends them: it knows their done entries, not their creation and running ones.
+    for (const [i, id] of ids.entries()) await deleter.append(id, 1, [finalEvent(2, at(i + 1))]);
+    await Promise.all(ids.map((id) => summaryWritten(bucket, id, 2)));
+    for (const id of ids) expect(await remove(deleter, id, 2)).toBe(true);
+    await creator.close();
+    // Listings by processes that know nothing of the threads, an hour on (no create can still be in flight).
+    const later = await createNatsKvStore({ nc, bucket, clock: { ...systemClock, now: () => Date.now() + 3_600_000 } });
+    expect(await walkIds(later, { limit: 2 })).toEqual([]);
+    expect(await walkIds(later, { status: ['running', 'done'], limit: 2 })).toEqual([]);
+    expect(await later.list({ status: 'done' })).toEqual([]);
+    await expect.poll(() => indexedIds(bucket), { timeout: 5_000 }).toEqual([]);
+    await Promise.all([deleter.close(), later.close()]);
+  });
+
+  it('a thread created again under its id and moved on by another process is walked once', async () => {
+    const bucket = freshBucket();
+    const first = await createNatsKvStore({ nc, bucket });
+    const mover = await createNatsKvStore({ nc: other, bucket });
+    await first.create({ id: 'x', agent: 'triage', events: [inputEvent(1, at(1))] });
+    await mover.append('x', 1, [finalEvent(2, at(2))]);
+    await summaryWritten(bucket, 'x', 2);
+    expect(await remove(mover, 'x', 2)).toBe(true);
+    await first.close();
+    // The new thread's summary, written by the mover, names no creation entry (the mover knows none).
+    const creator = await createNatsKvStore({ nc, bucket });
+    await creator.create({ id: 'x', agent: 'triage', events: [inputEvent(1, at(5))] });
+    await mover.append('x', 1, [humanRequestEvent(2, at(6))]);
+    await summaryWritten(bucket, 'x', 2);
+    expect(await walkIds(creator, { limit: 1 })).toEqual(['x']);
+    expect(await walkIds(mover, { limit: 1 })).toEqual(['x']);
+    await Promise.all([creator.close(), mover.close()]);
   });
 });
 

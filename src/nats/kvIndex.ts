@@ -63,14 +63,14 @@ export class IndexWriter {
    * build (its entries must not be taken for repeats of the ones it replaces). Answers the
    * entries, to confirm or retract once the create's outcome is known (see {@link Published}).
    */
-  created(known: Pick<Known, 'thread' | 'state' | 'since'>, build = ''): Published {
+  created(known: Pick<Known, 'thread' | 'state' | 'since' | 'createdAt'>, build = ''): Published {
     const { agent, id } = known.thread;
     const creation = this.#retractable(
       id,
-      this.#publish(creationSubject(this.buckets.index, agent), JSON.stringify({ i: id }), `${build}c.${threadKey(id)}`),
+      this.#publish(creationSubject(this.buckets.index, agent), JSON.stringify({ i: id, c: known.createdAt }), `${build}c.${threadKey(id)}`),
       (seq) => remember(this.#creations, id, seq),
     );
-    const status = this.entering(agent, id, statusOf(known.state), known.since, build);
+    const status = this.entering(agent, id, statusOf(known.state), known.since, known.createdAt, build);
     return {
       confirm: () => {
         creation.confirm();
@@ -84,13 +84,14 @@ export class IndexWriter {
   }
 
   /**
-   * The thread enters `status` at version `since` (call before the write). Answers the entry, to
-   * confirm or retract once the write's outcome is known (see {@link Published}).
+   * The thread (created at `createdAt`) enters `status` at version `since` (call before the
+   * write). Answers the entry, to confirm or retract once the write's outcome is known (see
+   * {@link Published}).
    */
-  entering(agent: string, id: string, status: string, since: number, build = ''): Published {
+  entering(agent: string, id: string, status: string, since: number, createdAt: string, build = ''): Published {
     return this.#retractable(
       id,
-      this.#publish(statusSubject(this.buckets.index, status, agent), JSON.stringify({ i: id, s: since }), `${build}s.${threadKey(id)}.${status}.${since}`),
+      this.#publish(statusSubject(this.buckets.index, status, agent), JSON.stringify({ i: id, s: since, c: createdAt }), `${build}s.${threadKey(id)}.${status}.${since}`),
       (seq) => remember(this.#entries, id, [...(this.#entries.get(id) ?? []), { since, seq }].slice(-MAX_ENTRIES_PER_THREAD)),
     );
   }

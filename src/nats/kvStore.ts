@@ -61,7 +61,8 @@ export interface NatsKvStoreOptions {
    */
   history?: number;
   /**
-   * Stamps the creation time of threads created without events (their summary's `createdAt`).
+   * Stamps the creation time of threads created without events (their summary's `createdAt`), and
+   * tells listings the age of an index entry whose thread is gone.
    * @default systemClock
    */
   clock?: Clock;
@@ -179,7 +180,7 @@ export async function createNatsKvStore(options: NatsKvStoreOptions): Promise<Th
     return fromEntry(id, entry);
   }
 
-  const listing = { buckets, index, summaries, read: (id: string) => read(id).catch(() => undefined), walks: new WalkCache() };
+  const listing = { buckets, index, summaries, read: (id: string) => read(id).catch(() => undefined), walks: new WalkCache(), now: () => clock.now() };
 
   return {
     async create(thread: Thread): Promise<Thread> {
@@ -202,7 +203,7 @@ export async function createNatsKvStore(options: NatsKvStoreOptions): Promise<Th
         const value = encodeThread(next.thread.agent, next.eventsJson, next.createdAt);
         checkSize(id, value, sizeLimit(added));
         const moved = statusOf(next.state) !== statusOf(current.state);
-        const entered = moved ? index.entering(next.thread.agent, id, statusOf(next.state), next.since) : undefined;
+        const entered = moved ? index.entering(next.thread.agent, id, statusOf(next.state), next.since, next.createdAt) : undefined;
         try {
           const key = threadKey(id);
           // next.revision is still the one this update expects to replace.
@@ -360,7 +361,7 @@ async function createThread(
   let revision: number | undefined;
   // What the create writes over: nothing (0), then the purge marker a delete left, if any.
   for (let replaces = 0, attempt = 1; revision === undefined; attempt++) {
-    const published = index.created({ thread: frozen, state, since });
+    const published = index.created({ thread: frozen, state, since, createdAt });
     try {
       const previousSeq = replaces;
       revision = await casWrite(() => buckets.threads.put(key, value, { previousSeq }), () => buckets.threads.get(key), value);

@@ -217,6 +217,8 @@ describe('NATS KV store delete', () => {
     expect(await walkIds(reopened, { limit: 1 })).toEqual(['alive']);
     expect(await walkIds(reopened, { status: 'done', limit: 1 })).toEqual(['alive']);
     expect(await walkIds(reopened, { agent: 'triage', status: ['done'], limit: 5 })).toEqual(['alive']);
+    // Their thread keys hold purge markers newer than them: the listings removed the entries.
+    await expect.poll(() => indexedIds(bucket), { timeout: 5_000 }).toEqual(['alive', 'alive']);
     expect(await remove(reopened, 'small', 2)).toBe(false);
     await reopened.close();
   });
@@ -328,7 +330,7 @@ describe('NATS KV index entries taken back', () => {
     const loser = new IndexWriter(await openBuckets({ nc, bucket }));
     const winner = new IndexWriter(await openBuckets({ nc: other, bucket }));
     const thread = { id: 'both', agent: 'triage', events: [inputEvent(1, at(1))] };
-    const known = { thread, ...foldStatus(thread.events) };
+    const known = { thread, ...foldStatus(thread.events), createdAt: at(1) };
     const lost = loser.created(known);
     await loser.settled('both');
     const lostSeqs = (await indexEntries(bucket)).map((entry) => entry.seq);
@@ -349,7 +351,7 @@ describe('NATS KV index entries taken back', () => {
     await createNatsKvStore({ nc, bucket }).then((store) => store.close());
     const writer = new IndexWriter(await openBuckets({ nc, bucket }));
     const thread = { id: 'pending', agent: 'triage', events: [inputEvent(1, at(1))] };
-    const known = { thread, ...foldStatus(thread.events) };
+    const known = { thread, ...foldStatus(thread.events), createdAt: at(1) };
     const published = writer.created(known);
     await writer.settled('pending');
     // Published and answered, but its write may still lose: a summary written now must not name it.

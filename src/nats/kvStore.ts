@@ -257,10 +257,12 @@ export async function createNatsKvStore(options: NatsKvStoreOptions): Promise<Th
         }
         cache.delete(id);
         summaries.forget(id);
-        // The thread is gone: its summary and index entries only cost listings a read until removed.
+        // The thread is gone: its summary, its purge marker and its index entries only cost listings
+        // a read until removed.
         await Promise.all([
           index.forget(id, [stored?.created, stored?.entry]),
           buckets.side.jsm.streams.purge(buckets.summariesStream, { filter: buckets.summariesSubject + key }).catch(() => undefined),
+          removeMarker(buckets, key),
         ]);
         return true;
       }
@@ -302,6 +304,22 @@ async function storedSummary(buckets: Buckets, key: string): Promise<StoredSumma
     return entry?.operation === 'PUT' ? parseSummary(entry.value) : undefined;
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * Removes the purge marker a delete left under a thread's key (a stream purge by the key's subject
+ * leaves nothing), and nothing newer: a create that wrote over the marker meanwhile stays. A
+ * create finds the key empty or holding the marker, and writes over either. Failures leave the
+ * marker (a listing reads it as no thread).
+ */
+async function removeMarker(buckets: Buckets, key: string): Promise<void> {
+  try {
+    const marker = await retryRead(() => buckets.threads.get(key));
+    if (marker === null || marker.operation === 'PUT') return;
+    await buckets.side.jsm.streams.purge(buckets.threadsStream, { filter: buckets.threadsSubject + key, seq: marker.revision + 1 });
+  } catch {
+    // left for good: one marker
   }
 }
 

@@ -150,10 +150,10 @@ describe('NATS KV store delete', () => {
     for (const id of raced) if ((await a.get(id)) !== undefined) alive.add(id);
     expect(alive.size).toBe(outcomes.appended);
     const gone = raced.filter((id) => !alive.has(id));
-    // Nothing of a deleted thread is left: no value, no summary, and (once the status entries the
-    // losing appends published are taken back) no index entry.
+    // Nothing of a deleted thread is left: no value, no purge marker, no summary, and (once the
+    // status entries the losing appends published are taken back) no index entry.
     const kv = await new Kvm(nc).open(bucket);
-    for (const id of gone) expect((await kv.get(id))?.operation).toBe('PURGE');
+    for (const id of gone) expect(await kv.get(id)).toBeNull();
     const summaryKeys = Object.keys(await subjectsOf(`KV_${bucket}_summaries`)).map((s) => s.slice(`$KV.${bucket}_summaries.`.length));
     expect(summaryKeys.filter((key) => gone.includes(key))).toEqual([]);
     await expect.poll(async () => (await indexedIds(bucket)).filter((id) => gone.includes(id)), { timeout: 5_000 }).toEqual([]);

@@ -20,7 +20,7 @@ describe('NATS KV delivery ledger forget', () => {
     await ledger.record('callback:t1@x:5', 'd1');
     await ledger.owe({ key: 'callback:t1@x:5', id: 'd1', threadId: 't1' });
     await ledger.record('callback:t2@y:5', 'd2');
-    await ledger.forget('callback:t1@x:5');
+    await ledger.forget!('callback:t1@x:5');
     const jsm = await jetstreamManager(bed.client.nc);
     const subjects = (await jsm.streams.info(`KV_${bucket}`, { subjects_filter: '>' })).state.subjects ?? {};
     expect(Object.values(subjects)).toEqual([1]);

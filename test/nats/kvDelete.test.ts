@@ -1,6 +1,6 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect, errors, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/clock.js';
 import { NotFoundError, VersionConflictError } from '../../src/errors.js';
@@ -317,6 +317,31 @@ describe('NATS KV delete by a process that did not create the thread', () => {
     expect(await walkIds(creator, { limit: 1 })).toEqual(['x']);
     expect(await walkIds(mover, { limit: 1 })).toEqual(['x']);
     await Promise.all([creator.close(), mover.close()]);
+  });
+});
+
+describe('NATS KV delete after a lost acknowledgement', () => {
+  it('does not delete the thread created again under its id, at the same version, after its own purge went unanswered', async () => {
+    const bucket = freshBucket();
+    const maker = await createNatsKvStore({ nc: other, bucket });
+    await maker.create({ id: 'twice', agent: 'triage', events: [inputEvent(1, at(1)), finalEvent(2, at(2))] });
+    const kvm = new Kvm(nc);
+    const threads = await kvm.open(bucket);
+    let lost = false;
+    // The first purge is done, but its answer is lost; meanwhile another process creates the thread again.
+    const purge = async (key: string, opts?: Parameters<typeof threads.purge>[1]): Promise<void> => {
+      await threads.purge(key, opts);
+      if (lost) return;
+      lost = true;
+      await maker.create({ id: 'twice', agent: 'triage', events: [inputEvent(1, at(7)), finalEvent(2, at(8))] });
+      throw new Error('purge unanswered', { cause: new errors.TimeoutError() });
+    };
+    const proxied = new Proxy(threads, { get: (target, name, receiver) => (name === 'purge' ? purge : Reflect.get(target, name, receiver)) });
+    const deleter = await createNatsKvStore({ nc, bucket, buckets: { threads: proxied, summaries: await kvm.open(`${bucket}_summaries`) } });
+    expect(await remove(deleter, 'twice', 2)).toBe(true);
+    expect(lost).toBe(true);
+    expect((await maker.get('twice'))?.events.map((event) => event.at)).toEqual([at(7), at(8)]);
+    await Promise.all([maker.close(), deleter.close()]);
   });
 });
 

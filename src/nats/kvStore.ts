@@ -237,8 +237,14 @@ export async function createNatsKvStore(options: NatsKvStoreOptions): Promise<Th
       if (key === undefined) return false;
       let current = cache.get(id);
       if (current === undefined || current.state.version !== expectedVersion) current = await read(id);
+      // The thread this delete is for: one of the id created at another time is not it.
+      const createdAt = current?.createdAt;
       for (let attempt = 1; ; attempt++) {
         if (current === undefined) return false;
+        // Created again since the first read: the thread is gone (an earlier purge of ours went
+        // unanswered, or another process deleted it), and this one is not it. Its entries are
+        // left to listings, which judge them by createdAt.
+        if (current.createdAt !== createdAt) return true;
         if (current.state.version !== expectedVersion) throw new VersionConflictError(id, expectedVersion, current.state.version);
         // What the thread's index entries are, from this process and from its stored summary: read
         // before the purge (which commits the delete), as the summary goes with the thread.

@@ -106,9 +106,14 @@ const MAX_CAS_ATTEMPTS = 5;
  *   Nothing is ever overwritten.
  * - `delete` purges the key with the revision it read (compare-and-set, as `append`): the value
  *   and its history give way to one purge marker (headers only), which a read takes for no
- *   thread and a `create` of the same id writes over. Then it deletes the thread's summary and
- *   the index entries it knows of (from its summary and this process); a listing skips any left
- *   (their thread is gone).
+ *   thread and a `create` of the same id writes over. Then it removes the marker (a purge of the
+ *   stream by the key's subject, up to the marker's sequence: a create that wrote over it stays),
+ *   the thread's summary, and the index entries it knows of (from its summary and this process).
+ *   A listing skips the others (their thread is gone) and removes them: at once while the key
+ *   holds a marker newer than the entry (a deleter died before removing it), else once the
+ *   entry is ten minutes old (a create still in flight publishes its entries before its write).
+ *   A retry after an unanswered purge that finds the id created again (another `createdAt`)
+ *   answers `true` and leaves the new thread.
  * - `<bucket>_summaries` holds each thread's summary (written after its writes, coalesced over
  *   `summaryDelayMs`, without waiting for an ack) and an index (`kvKeys.ts`): a key per thread in
  *   creation order and a key per thread in its status, written before the thread write that

@@ -55,6 +55,7 @@ export async function createKvDeliveryLedger(options: KvDeliveryLedgerOptions): 
   } catch (error) {
     throw systemError(`cannot open the delivery ledger ${bucket}`, error);
   }
+  const jsm = await jetstreamManager(nc, { checkAPI: false });
   const keyOf = (key: string): string => createHash('sha256').update(key).digest('hex');
   const owedKeyOf = (key: string): string => `${OWED}.${keyOf(key)}`;
 
@@ -108,10 +109,9 @@ export async function createKvDeliveryLedger(options: KvDeliveryLedgerOptions): 
     },
     async forget(key) {
       for (const stored of [keyOf(key), owedKeyOf(key)]) {
-        // Purged (no value left in the stream), and only when there is one: a key never written costs no marker.
-        if ((await read(stored)) === undefined) continue;
         try {
-          await kv.purge(stored);
+          // A purge of the stream by the key's subject leaves nothing (kv.purge would leave a marker per key).
+          await jsm.streams.purge(`KV_${bucket}`, { filter: `$KV.${bucket}.${stored}` });
         } catch (error) {
           throw systemError(`cannot write the delivery ledger ${bucket}`, error);
         }

@@ -59,18 +59,19 @@ export class IndexWriter {
   ) {}
 
   /**
-   * A new thread: its creation entry and its first status entry. `build`: the token of an index
-   * build (its entries must not be taken for repeats of the ones it replaces). Answers the
-   * entries, to confirm or retract once the create's outcome is known (see {@link Published}).
+   * A new thread: its creation entry and its first status entry (an index build's too: their
+   * message ids, unique to each publish, are never taken for repeats of the ones it replaces).
+   * Answers the entries, to confirm or retract once the create's outcome is known (see
+   * {@link Published}).
    */
-  created(known: Pick<Known, 'thread' | 'state' | 'since'>, build = ''): Published {
+  created(known: Pick<Known, 'thread' | 'state' | 'since' | 'createdAt'>): Published {
     const { agent, id } = known.thread;
     const creation = this.#retractable(
       id,
-      this.#publish(creationSubject(this.buckets.index, agent), JSON.stringify({ i: id }), `${build}c.${threadKey(id)}`),
+      this.#publish(creationSubject(this.buckets.index, agent), JSON.stringify({ i: id, c: known.createdAt }), `c.${threadKey(id)}`),
       (seq) => remember(this.#creations, id, seq),
     );
-    const status = this.entering(agent, id, statusOf(known.state), known.since, build);
+    const status = this.entering(agent, id, statusOf(known.state), known.since, known.createdAt);
     return {
       confirm: () => {
         creation.confirm();
@@ -84,13 +85,14 @@ export class IndexWriter {
   }
 
   /**
-   * The thread enters `status` at version `since` (call before the write). Answers the entry, to
-   * confirm or retract once the write's outcome is known (see {@link Published}).
+   * The thread (created at `createdAt`) enters `status` at version `since` (call before the
+   * write). Answers the entry, to confirm or retract once the write's outcome is known (see
+   * {@link Published}).
    */
-  entering(agent: string, id: string, status: string, since: number, build = ''): Published {
+  entering(agent: string, id: string, status: string, since: number, createdAt: string): Published {
     return this.#retractable(
       id,
-      this.#publish(statusSubject(this.buckets.index, status, agent), JSON.stringify({ i: id, s: since }), `${build}s.${threadKey(id)}.${status}.${since}`),
+      this.#publish(statusSubject(this.buckets.index, status, agent), JSON.stringify({ i: id, s: since, c: createdAt }), `s.${threadKey(id)}.${status}.${since}`),
       (seq) => remember(this.#entries, id, [...(this.#entries.get(id) ?? []), { since, seq }].slice(-MAX_ENTRIES_PER_THREAD)),
     );
   }
@@ -233,8 +235,7 @@ function remember<T>(map: Map<string, T>, id: string, value: T): void {
 export async function ensureIndex(buckets: Buckets, index: IndexWriter, summaries: SummaryWriter): Promise<boolean> {
   const marker = await retryRead(() => buckets.summaries.get(INDEX_MARKER_KEY));
   if (marker?.operation === 'PUT') return false;
-  const build = await claimBuild(buckets);
-  if (build === undefined) return false; // another process is building it
+  if (!(await claimBuild(buckets))) return false; // another process is building it
   // Entries left from before (the marker was deleted to rebuild the index) would be doubled.
   await buckets.jsm.streams.purge(buckets.index.stream);
   const decoder = new TextDecoder();
@@ -249,7 +250,7 @@ export async function ensureIndex(buckets: Buckets, index: IndexWriter, summarie
         if (error instanceof CorruptThreadError) continue;
         throw error;
       }
-      index.created(known, build).confirm();
+      index.created(known).confirm();
       summaries.put(known);
     }
   }
@@ -269,14 +270,14 @@ const BUILD_CLAIM_MS = 10 * 60_000;
 
 /**
  * Claims the index build (only one process builds it at a time: two would double its entries);
- * answers the build's token, or `undefined` when another process holds a fresh claim.
+ * answers whether this process holds it (`false` when another process holds a fresh claim).
  */
-async function claimBuild(buckets: Buckets): Promise<string | undefined> {
+async function claimBuild(buckets: Buckets): Promise<boolean> {
   const token = `b${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}.`;
   const claim = JSON.stringify({ token, at: Date.now() });
   try {
     await buckets.summaries.create(BUILD_CLAIM_KEY, claim);
-    return token;
+    return true;
   } catch (error) {
     if (!isWrongLastSequence(error)) throw error;
   }
@@ -288,12 +289,12 @@ async function claimBuild(buckets: Buckets): Promise<string | undefined> {
   } catch {
     // not ours: replaced
   }
-  if (held === null || Date.now() - at < BUILD_CLAIM_MS) return undefined;
+  if (held === null || Date.now() - at < BUILD_CLAIM_MS) return false;
   try {
     await buckets.summaries.update(BUILD_CLAIM_KEY, claim, held.revision);
-    return token;
+    return true;
   } catch (error) {
-    if (isWrongLastSequence(error)) return undefined;
+    if (isWrongLastSequence(error)) return false;
     throw error;
   }
 }

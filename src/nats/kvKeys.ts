@@ -119,14 +119,15 @@ export const INDEX_MARKER_KEY = 'm.index';
  * subject holds many messages), one message per entry, on few subjects, so a consumer filtered
  * on them is cheap to create on nats-server 2.9 (its cost grows with the subjects it matches).
  *
- * - `<prefix>c.<agent>`: `{"i": id}`, one per thread, published when it is created. Read in
+ * - `<prefix>c.<agent>`: `{"i": id, "c": createdAt}`, one per thread, published when it is created. Read in
  *   stream order, every thread once, in the order they were created.
- * - `<prefix>s.<status>.<agent>`: `{"i": id, "s": since}`, published when the thread enters the
+ * - `<prefix>s.<status>.<agent>`: `{"i": id, "s": since, "c": createdAt}`, published when the thread enters the
  *   status (at version `since`) and deleted (by sequence) when it leaves: the threads in a status
  *   in the order they entered it.
  *
- * Both are deleted (by sequence) when the thread is deleted, and by the writer that published them
- * when its write lost its compare-and-set. Their message ids are unique to each publish (see
+ * Both are deleted (by sequence) when the thread is deleted (those its deleter knows of: listings
+ * remove the others once they find the thread gone), and by the writer that published them when
+ * its write lost its compare-and-set. Their message ids are unique to each publish (see
  * `IndexWriter`), so only a retry of the same publish is dropped as a repeat.
  *
  * Agents are spelled with {@link threadKey}, so a subject has a fixed number of tokens.
@@ -151,20 +152,25 @@ export function statusSubject(index: IndexSubjects, status: string, agent: strin
   return `${index.prefix}s.${status}.${agent === undefined ? '*' : threadKey(agent)}`;
 }
 
-/** What an index message says: the kind of entry, its status, the thread and `since`. */
+/**
+ * What an index message says: the kind of entry, its status, the thread, `since`, and the
+ * thread's `createdAt` (absent in entries written before it), which tells the entries of a
+ * thread from those of a deleted thread of the same id.
+ */
 export type IndexEntry =
-  | { readonly kind: 'creation'; readonly id: string }
-  | { readonly kind: 'status'; readonly status: string; readonly id: string; readonly since: number };
+  | { readonly kind: 'creation'; readonly id: string; readonly createdAt?: string }
+  | { readonly kind: 'status'; readonly status: string; readonly id: string; readonly since: number; readonly createdAt?: string };
 
 /** Reads an index message (its subject after the prefix, and its JSON payload). */
 export function parseIndexEntry(key: string, payload: unknown): IndexEntry | undefined {
   const tokens = key.split('.');
-  const body = payload as { i?: unknown; s?: unknown } | null;
+  const body = payload as { i?: unknown; s?: unknown; c?: unknown } | null;
   // Written by something else, an id with no key would fail the listing that looks it up.
   if (typeof body?.i !== 'string' || !hasThreadKey(body.i)) return undefined;
-  if (tokens[0] === 'c' && tokens.length === 2) return { kind: 'creation', id: body.i };
+  const createdAt = typeof body.c === 'string' ? { createdAt: body.c } : {};
+  if (tokens[0] === 'c' && tokens.length === 2) return { kind: 'creation', id: body.i, ...createdAt };
   if (tokens[0] === 's' && tokens.length === 3 && Number.isSafeInteger(body.s) && (body.s as number) >= 0) {
-    return { kind: 'status', status: tokens[1]!, id: body.i, since: body.s as number };
+    return { kind: 'status', status: tokens[1]!, id: body.i, since: body.s as number, ...createdAt };
   }
   return undefined;
 }

@@ -1,6 +1,7 @@
 import { InvalidInputError } from '../errors.js';
 import { matchesQuery, type ListQuery } from '../store/listQuery.js';
 import type { ThreadSummary } from '../store/threadStore.js';
+import type { KvEntry } from '@nats-io/kv';
 import { retryRead, type Buckets } from './kvBuckets.js';
 import type { IndexWriter } from './kvIndex.js';
 import { creationSubject, parseIndexEntry, statusSubject, threadKey, type IndexEntry } from './kvKeys.js';
@@ -17,6 +18,8 @@ export interface ListingParts {
   readonly read: (id: string) => Promise<Known | undefined>;
   /** Walks left open after a page, for the next page of the same walk. */
   readonly walks: WalkCache;
+  /** The time now (ms since the epoch), to tell the age of an index entry. */
+  readonly now: () => number;
 }
 
 const CURSOR_PREFIX = 'n.';
@@ -27,6 +30,12 @@ const SUMMARY_READ_TIMEOUT_MS = 1_500;
  * value ({@link checkRevisions}): past it, sending the value costs more than the server's scan.
  */
 const LARGE_THREAD = 32 * 1024;
+/**
+ * An index entry whose thread key has held nothing for this long is a deleted thread's: the
+ * create that published it would have written its thread by now (its publish is retried for a
+ * minute, its write for 20 s). Younger, it may be a create's still in flight.
+ */
+const ORPHAN_AFTER_MS = 10 * 60_000;
 /** Index entries fetched per page beyond the page (some may be stale). */
 const PAGE_SLACK = 16;
 
@@ -237,7 +246,7 @@ async function checkAll(parts: ListingParts, scanned: readonly ScannedEntry[]): 
   judged.forEach((i, k) => {
     if (revisions[k] !== 'current') verdicts[i] = 'unknown';
   });
-  return Promise.all(entries.map((entry, i) => (entry === undefined ? undefined : check(parts, entry, scanned[i]!.seq, summaries[i], verdicts[i]!))));
+  return Promise.all(entries.map((entry, i) => (entry === undefined ? undefined : check(parts, entry, scanned[i]!, summaries[i], verdicts[i]!))));
 }
 
 /** Whether each summary was made from its thread's current revision. */
@@ -276,20 +285,43 @@ async function readSummaries(buckets: Buckets, keys: readonly string[]): Promise
  * One entry, given its thread's stored summary and what it says of the entry (`unknown` also for a
  * summary that lags its thread; see {@link checkAll}).
  */
-async function check(parts: ListingParts, entry: IndexEntry, seq: number, summary: StoredSummary | undefined, verdict: Verdict): Promise<ThreadSummary | undefined> {
+async function check(parts: ListingParts, entry: IndexEntry, scanned: ScannedEntry, summary: StoredSummary | undefined, verdict: Verdict): Promise<ThreadSummary | undefined> {
+  const { seq } = scanned;
   if (verdict === 'current') return publicSummary(summary!);
   if (verdict === 'stale') {
     parts.index.remove(seq);
     return undefined;
   }
   const known = await parts.read(entry.id);
-  if (known === undefined) return undefined;
+  if (known === undefined) {
+    // A deleter removes only the entries it knows of (its process's, its summary's): the others
+    // go here, once the thread is surely gone.
+    if (await orphaned(parts, entry, scanned)) parts.index.remove(seq);
+    return undefined;
+  }
   parts.summaries.put(known);
   const fresh = storedSummaryOf(known, parts.index.entryOf(known.thread.id, known.since), parts.index.creationOf(known.thread.id));
   const again = judge(entry, seq, fresh);
   if (again === 'current') return publicSummary(fresh);
   if (again === 'stale') parts.index.remove(seq);
   return undefined;
+}
+
+/**
+ * Whether an index entry whose thread was not found belongs to no thread that is or will be: its
+ * thread key holds a delete or purge marker stored after the entry (an entry of a create still in
+ * flight over that marker is newer than it), or has held nothing for {@link ORPHAN_AFTER_MS}
+ * after the entry. `false` when the key cannot be read, or holds a value (not a thread).
+ */
+async function orphaned(parts: ListingParts, entry: IndexEntry, scanned: ScannedEntry): Promise<boolean> {
+  let last: KvEntry | null;
+  try {
+    last = await retryRead(() => parts.buckets.threads.get(threadKey(entry.id)));
+  } catch {
+    return false;
+  }
+  if (last?.operation === 'PUT') return false;
+  return (last !== null && last.created.getTime() > scanned.time) || parts.now() - scanned.time > ORPHAN_AFTER_MS;
 }
 
 /** What a summary says of an index entry: it confirms it, refutes it, or is too old to tell. */
@@ -300,11 +332,14 @@ type Verdict = 'current' | 'stale' | 'unknown';
  * refutes its entry does so whatever its age within one life of the thread (the thread had left
  * the entry's stay, or never had it, at the summary's version), and one that confirms it while it
  * is its thread's current revision; both are taken only from a summary of the thread's current
- * revision, as a summary of a deleted thread of the same id would refute the new one's entries. A
- * creation entry other than the one the summary names is a deleted thread's, or a repeat.
+ * revision, as a summary of a deleted thread of the same id would refute the new one's entries. An
+ * entry of a thread created at another time than the summary's (`createdAt`, in entries written
+ * since it), or a creation entry other than the one the summary names, is a deleted thread's, or
+ * a repeat.
  */
 function judge(entry: IndexEntry, seq: number, summary: StoredSummary | undefined): Verdict {
   if (summary === undefined || summary.id !== entry.id) return 'unknown';
+  if (entry.createdAt !== undefined && entry.createdAt !== summary.createdAt) return 'stale';
   if (entry.kind === 'creation') return summary.created === undefined || summary.created === seq ? 'current' : 'stale';
   if (summary.since === undefined || summary.version < entry.since) return 'unknown';
   if (summary.status !== entry.status || summary.since !== entry.since) return 'stale';

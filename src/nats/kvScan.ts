@@ -12,6 +12,8 @@ export interface ScannedEntry {
   readonly value: Uint8Array;
   /** A delete or purge marker. */
   readonly deleted: boolean;
+  /** When the server stored it (ms since the epoch). */
+  readonly time: number;
 }
 
 /** Options of {@link scanBucket}. */
@@ -65,7 +67,7 @@ export async function* scanBucket(buckets: Buckets, stream: string, prefix: stri
       const out: ScannedEntry[] = [];
       for await (const m of messages) {
         const operation = m.headers?.get('KV-Operation');
-        out.push({ key: m.subject.slice(prefix.length), seq: m.seq, value: m.data, deleted: operation === 'DEL' || operation === 'PURGE' });
+        out.push({ key: m.subject.slice(prefix.length), seq: m.seq, value: m.data, deleted: operation === 'DEL' || operation === 'PURGE', time: m.time.getTime() });
         pending = m.info.pending;
         if (out.length >= want) break;
       }

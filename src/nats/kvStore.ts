@@ -61,7 +61,8 @@ export interface NatsKvStoreOptions {
    */
   history?: number;
   /**
-   * Stamps the creation time of threads created without events (their summary's `createdAt`).
+   * Stamps the creation time of threads created without events (their summary's `createdAt`), and
+   * tells listings the age of an index entry whose thread is gone.
    * @default systemClock
    */
   clock?: Clock;
@@ -105,9 +106,14 @@ const MAX_CAS_ATTEMPTS = 5;
  *   Nothing is ever overwritten.
  * - `delete` purges the key with the revision it read (compare-and-set, as `append`): the value
  *   and its history give way to one purge marker (headers only), which a read takes for no
- *   thread and a `create` of the same id writes over. Then it deletes the thread's summary and
- *   the index entries it knows of (from its summary and this process); a listing skips any left
- *   (their thread is gone).
+ *   thread and a `create` of the same id writes over. Then it removes the marker (a purge of the
+ *   stream by the key's subject, up to the marker's sequence: a create that wrote over it stays),
+ *   the thread's summary, and the index entries it knows of (from its summary and this process).
+ *   A listing skips the others (their thread is gone) and removes them: at once while the key
+ *   holds a marker newer than the entry (a deleter died before removing it), else once the
+ *   entry is ten minutes old (a create still in flight publishes its entries before its write).
+ *   A retry after an unanswered purge that finds the id created again (another `createdAt`)
+ *   answers `true` and leaves the new thread.
  * - `<bucket>_summaries` holds each thread's summary (written after its writes, coalesced over
  *   `summaryDelayMs`, without waiting for an ack) and an index (`kvKeys.ts`): a key per thread in
  *   creation order and a key per thread in its status, written before the thread write that
@@ -179,7 +185,7 @@ export async function createNatsKvStore(options: NatsKvStoreOptions): Promise<Th
     return fromEntry(id, entry);
   }
 
-  const listing = { buckets, index, summaries, read: (id: string) => read(id).catch(() => undefined), walks: new WalkCache() };
+  const listing = { buckets, index, summaries, read: (id: string) => read(id).catch(() => undefined), walks: new WalkCache(), now: () => clock.now() };
 
   return {
     async create(thread: Thread): Promise<Thread> {
@@ -202,7 +208,7 @@ export async function createNatsKvStore(options: NatsKvStoreOptions): Promise<Th
         const value = encodeThread(next.thread.agent, next.eventsJson, next.createdAt);
         checkSize(id, value, sizeLimit(added));
         const moved = statusOf(next.state) !== statusOf(current.state);
-        const entered = moved ? index.entering(next.thread.agent, id, statusOf(next.state), next.since) : undefined;
+        const entered = moved ? index.entering(next.thread.agent, id, statusOf(next.state), next.since, next.createdAt) : undefined;
         try {
           const key = threadKey(id);
           // next.revision is still the one this update expects to replace.
@@ -236,8 +242,14 @@ export async function createNatsKvStore(options: NatsKvStoreOptions): Promise<Th
       if (key === undefined) return false;
       let current = cache.get(id);
       if (current === undefined || current.state.version !== expectedVersion) current = await read(id);
+      // The thread this delete is for: one of the id created at another time is not it.
+      const createdAt = current?.createdAt;
       for (let attempt = 1; ; attempt++) {
         if (current === undefined) return false;
+        // Created again since the first read: the thread is gone (an earlier purge of ours went
+        // unanswered, or another process deleted it), and this one is not it. Its entries are
+        // left to listings, which judge them by createdAt.
+        if (current.createdAt !== createdAt) return true;
         if (current.state.version !== expectedVersion) throw new VersionConflictError(id, expectedVersion, current.state.version);
         // What the thread's index entries are, from this process and from its stored summary: read
         // before the purge (which commits the delete), as the summary goes with the thread.
@@ -256,10 +268,12 @@ export async function createNatsKvStore(options: NatsKvStoreOptions): Promise<Th
         }
         cache.delete(id);
         summaries.forget(id);
-        // The thread is gone: its summary and index entries only cost listings a read until removed.
+        // The thread is gone: its summary, its purge marker and its index entries only cost listings
+        // a read until removed.
         await Promise.all([
           index.forget(id, [stored?.created, stored?.entry]),
           buckets.side.jsm.streams.purge(buckets.summariesStream, { filter: buckets.summariesSubject + key }).catch(() => undefined),
+          removeMarker(buckets, key),
         ]);
         return true;
       }
@@ -301,6 +315,22 @@ async function storedSummary(buckets: Buckets, key: string): Promise<StoredSumma
     return entry?.operation === 'PUT' ? parseSummary(entry.value) : undefined;
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * Removes the purge marker a delete left under a thread's key (a stream purge by the key's subject
+ * leaves nothing), and nothing newer: a create that wrote over the marker meanwhile stays. A
+ * create finds the key empty or holding the marker, and writes over either. Failures leave the
+ * marker (a listing reads it as no thread).
+ */
+async function removeMarker(buckets: Buckets, key: string): Promise<void> {
+  try {
+    const marker = await retryRead(() => buckets.threads.get(key));
+    if (marker === null || marker.operation === 'PUT') return;
+    await buckets.side.jsm.streams.purge(buckets.threadsStream, { filter: buckets.threadsSubject + key, seq: marker.revision + 1 });
+  } catch {
+    // left for good: one marker
   }
 }
 
@@ -360,7 +390,7 @@ async function createThread(
   let revision: number | undefined;
   // What the create writes over: nothing (0), then the purge marker a delete left, if any.
   for (let replaces = 0, attempt = 1; revision === undefined; attempt++) {
-    const published = index.created({ thread: frozen, state, since });
+    const published = index.created({ thread: frozen, state, since, createdAt });
     try {
       const previousSeq = replaces;
       revision = await casWrite(() => buckets.threads.put(key, value, { previousSeq }), () => buckets.threads.get(key), value);

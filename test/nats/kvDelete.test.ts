@@ -1,7 +1,8 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect, errors, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { systemClock } from '../../src/clock.js';
 import { NotFoundError, VersionConflictError } from '../../src/errors.js';
 import { openBuckets } from '../../src/nats/kvBuckets.js';
 import { IndexWriter } from '../../src/nats/kvIndex.js';
@@ -73,7 +74,7 @@ async function summaryWritten(bucket: string, id: string, version: number): Prom
 }
 
 describe('NATS KV store delete', () => {
-  it('leaves nothing of a large thread but one purge marker: no value, history, summary or index entry', async () => {
+  it('leaves nothing of a large thread: no value, history, purge marker, summary or index entry', async () => {
     const bucket = freshBucket();
     const store = await createNatsKvStore({ nc, bucket, history: 4 });
     const big = { text: 'x'.repeat(200_000) };
@@ -88,11 +89,9 @@ describe('NATS KV store delete', () => {
     expect(await remove(store, 'big:1', 2)).toBe(true);
 
     const kv = await new Kvm(nc).open(bucket);
-    const marker = await kv.get(key);
-    expect(marker?.operation).toBe('PURGE');
-    expect(marker?.length).toBe(0);
-    // The value and both revisions kept by history 4 are gone: only the marker is left.
-    expect((await subjectsOf(`KV_${bucket}`))[`$KV.${bucket}.${key}`]).toBe(1);
+    expect(await kv.get(key)).toBeNull();
+    // The value, both revisions kept by history 4, and the purge marker are gone.
+    expect((await subjectsOf(`KV_${bucket}`))[`$KV.${bucket}.${key}`]).toBeUndefined();
     const keys: string[] = [];
     for await (const k of await kv.keys()) keys.push(k);
     expect(keys).toEqual(['kept']);
@@ -151,10 +150,10 @@ describe('NATS KV store delete', () => {
     for (const id of raced) if ((await a.get(id)) !== undefined) alive.add(id);
     expect(alive.size).toBe(outcomes.appended);
     const gone = raced.filter((id) => !alive.has(id));
-    // Nothing of a deleted thread is left: no value, no summary, and (once the status entries the
-    // losing appends published are taken back) no index entry.
+    // Nothing of a deleted thread is left: no value, no purge marker, no summary, and (once the
+    // status entries the losing appends published are taken back) no index entry.
     const kv = await new Kvm(nc).open(bucket);
-    for (const id of gone) expect((await kv.get(id))?.operation).toBe('PURGE');
+    for (const id of gone) expect(await kv.get(id)).toBeNull();
     const summaryKeys = Object.keys(await subjectsOf(`KV_${bucket}_summaries`)).map((s) => s.slice(`$KV.${bucket}_summaries.`.length));
     expect(summaryKeys.filter((key) => gone.includes(key))).toEqual([]);
     await expect.poll(async () => (await indexedIds(bucket)).filter((id) => gone.includes(id)), { timeout: 5_000 }).toEqual([]);
@@ -216,6 +215,8 @@ describe('NATS KV store delete', () => {
     expect(await walkIds(reopened, { limit: 1 })).toEqual(['alive']);
     expect(await walkIds(reopened, { status: 'done', limit: 1 })).toEqual(['alive']);
     expect(await walkIds(reopened, { agent: 'triage', status: ['done'], limit: 5 })).toEqual(['alive']);
+    // Their thread keys hold purge markers newer than them: the listings removed the entries.
+    await expect.poll(() => indexedIds(bucket), { timeout: 5_000 }).toEqual(['alive', 'alive']);
     expect(await remove(reopened, 'small', 2)).toBe(false);
     await reopened.close();
   });
@@ -278,6 +279,72 @@ describe('NATS KV store delete', () => {
   });
 });
 
+describe('NATS KV delete by a process that did not create the thread', () => {
+  it('leaves no index entry for good: listings remove the ones it did not know of', async () => {
+    const bucket = freshBucket();
+    const creator = await createNatsKvStore({ nc, bucket });
+    const deleter = await createNatsKvStore({ nc: other, bucket });
+    const ids = Array.from({ length: 6 }, (_, i) => `t${i}`);
+    for (const [i, id] of ids.entries()) await creator.create({ id, agent: 'triage', events: [inputEvent(1, at(i))] });
+    // Another process ends them: it knows their done entries, not their creation and running ones.
+    for (const [i, id] of ids.entries()) await deleter.append(id, 1, [finalEvent(2, at(i + 1))]);
+    await Promise.all(ids.map((id) => summaryWritten(bucket, id, 2)));
+    for (const id of ids) expect(await remove(deleter, id, 2)).toBe(true);
+    await creator.close();
+    // Listings by processes that know nothing of the threads, an hour on (no create can still be in flight).
+    const later = await createNatsKvStore({ nc, bucket, clock: { ...systemClock, now: () => Date.now() + 3_600_000 } });
+    expect(await walkIds(later, { limit: 2 })).toEqual([]);
+    expect(await walkIds(later, { status: ['running', 'done'], limit: 2 })).toEqual([]);
+    expect(await later.list({ status: 'done' })).toEqual([]);
+    await expect.poll(() => indexedIds(bucket), { timeout: 5_000 }).toEqual([]);
+    await Promise.all([deleter.close(), later.close()]);
+  });
+
+  it('a thread created again under its id and moved on by another process is walked once', async () => {
+    const bucket = freshBucket();
+    const first = await createNatsKvStore({ nc, bucket });
+    const mover = await createNatsKvStore({ nc: other, bucket });
+    await first.create({ id: 'x', agent: 'triage', events: [inputEvent(1, at(1))] });
+    await mover.append('x', 1, [finalEvent(2, at(2))]);
+    await summaryWritten(bucket, 'x', 2);
+    expect(await remove(mover, 'x', 2)).toBe(true);
+    await first.close();
+    // The new thread's summary, written by the mover, names no creation entry (the mover knows none).
+    const creator = await createNatsKvStore({ nc, bucket });
+    await creator.create({ id: 'x', agent: 'triage', events: [inputEvent(1, at(5))] });
+    await mover.append('x', 1, [humanRequestEvent(2, at(6))]);
+    await summaryWritten(bucket, 'x', 2);
+    expect(await walkIds(creator, { limit: 1 })).toEqual(['x']);
+    expect(await walkIds(mover, { limit: 1 })).toEqual(['x']);
+    await Promise.all([creator.close(), mover.close()]);
+  });
+});
+
+describe('NATS KV delete after a lost acknowledgement', () => {
+  it('does not delete the thread created again under its id, at the same version, after its own purge went unanswered', async () => {
+    const bucket = freshBucket();
+    const maker = await createNatsKvStore({ nc: other, bucket });
+    await maker.create({ id: 'twice', agent: 'triage', events: [inputEvent(1, at(1)), finalEvent(2, at(2))] });
+    const kvm = new Kvm(nc);
+    const threads = await kvm.open(bucket);
+    let lost = false;
+    // The first purge is done, but its answer is lost; meanwhile another process creates the thread again.
+    const purge = async (key: string, opts?: Parameters<typeof threads.purge>[1]): Promise<void> => {
+      await threads.purge(key, opts);
+      if (lost) return;
+      lost = true;
+      await maker.create({ id: 'twice', agent: 'triage', events: [inputEvent(1, at(7)), finalEvent(2, at(8))] });
+      throw new Error('purge unanswered', { cause: new errors.TimeoutError() });
+    };
+    const proxied = new Proxy(threads, { get: (target, name, receiver) => (name === 'purge' ? purge : Reflect.get(target, name, receiver)) });
+    const deleter = await createNatsKvStore({ nc, bucket, buckets: { threads: proxied, summaries: await kvm.open(`${bucket}_summaries`) } });
+    expect(await remove(deleter, 'twice', 2)).toBe(true);
+    expect(lost).toBe(true);
+    expect((await maker.get('twice'))?.events.map((event) => event.at)).toEqual([at(7), at(8)]);
+    await Promise.all([maker.close(), deleter.close()]);
+  });
+});
+
 describe('NATS KV index entries taken back', () => {
   it('a writer that lost its compare-and-set takes back its own entries only, never the winner\'s for the same thread', async () => {
     const bucket = freshBucket();
@@ -286,7 +353,7 @@ describe('NATS KV index entries taken back', () => {
     const loser = new IndexWriter(await openBuckets({ nc, bucket }));
     const winner = new IndexWriter(await openBuckets({ nc: other, bucket }));
     const thread = { id: 'both', agent: 'triage', events: [inputEvent(1, at(1))] };
-    const known = { thread, ...foldStatus(thread.events) };
+    const known = { thread, ...foldStatus(thread.events), createdAt: at(1) };
     const lost = loser.created(known);
     await loser.settled('both');
     const lostSeqs = (await indexEntries(bucket)).map((entry) => entry.seq);
@@ -307,7 +374,7 @@ describe('NATS KV index entries taken back', () => {
     await createNatsKvStore({ nc, bucket }).then((store) => store.close());
     const writer = new IndexWriter(await openBuckets({ nc, bucket }));
     const thread = { id: 'pending', agent: 'triage', events: [inputEvent(1, at(1))] };
-    const known = { thread, ...foldStatus(thread.events) };
+    const known = { thread, ...foldStatus(thread.events), createdAt: at(1) };
     const published = writer.created(known);
     await writer.settled('pending');
     // Published and answered, but its write may still lose: a summary written now must not name it.

@@ -389,6 +389,19 @@ describe('the file store index', () => {
       expect(await remove(second, 'gone', 2)).toBe(true);
     });
 
+    it('a deleted thread leaves the commit log: once its delete resolves and the store closes, no segment holds its lines', async () => {
+      const store = await openStore();
+      await store.create({ id: 'secret', agent: 'a', events: [inputEvent(1, at(1), { text: 'my-card-number-4111' })] });
+      await store.create({ id: 'kept', agent: 'a', events: [inputEvent(1, at(2))] });
+      expect(await remove(store, 'secret', 1)).toBe(true);
+      await store.close();
+      const names = await readdir(join(dir, '.index'));
+      expect(names.some((name) => name.startsWith('log.'))).toBe(true);
+      for (const name of names) expect(await readFile(join(dir, '.index', name), 'utf8'), name).not.toContain('my-card-number-4111');
+      const again = await openStore();
+      expect((await again.list()).map((s) => s.id)).toEqual(['kept']);
+    });
+
     it('after a machine crash, does not write a deleted thread back from the log', async () => {
       const first = await openStore();
       await first.create({ id: 'gone', agent: 'a', events: [inputEvent(1)] });

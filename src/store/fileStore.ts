@@ -37,10 +37,12 @@ const MAX_LEASES = 4_096;
  *   of concurrent threads that arrived meanwhile (group commit). Thread files are flushed later,
  *   once per file, at a checkpoint (`checkpoint.ts`); after a machine crash the log writes back
  *   what they lost. A torn last line is ignored on read and cut away by the next write.
- * - Deletes: under the thread's locks, with its version checked, a delete removes the thread file
- *   (that is the deletion; the directory is flushed), then logs a tombstone (`commitRecord.ts`)
- *   that drops the thread from every index; it resolves once the log is flushed. A thread file
- *   missing under an index entry reads as deleted, so a crash between the two loses nothing.
+ * - Deletes: under the thread's locks, with its version checked, a delete logs a tombstone
+ *   (`commitRecord.ts`) and waits for the log's flush (that is the deletion: it drops the thread
+ *   from every index, and no recovery writes a line of it back), then removes the thread file and
+ *   flushes the directory. A file a crash between the two left is removed by the next store to
+ *   open, or by the checkpoint sealing the tombstone (`fileWrites.ts`, `finishDeletion`); until
+ *   then it is listed nowhere. A delete whose tombstone cannot be logged removes nothing.
  * - Concurrency: writes to a thread are serialized inside the process by a promise chain per
  *   thread, and across processes sharing `dir` by a lock file per thread in `dir/.locks`
  *   (`fileLock.ts`). Under both locks the writer re-reads the thread's version from the file before

@@ -26,6 +26,11 @@ const LEASE_IDLE_MS = 50;
 const LEASE_MAX_MS = 1_000;
 /** ... and at most this many kept at once (each is a hard link: ext4 allows 65,000 per file). */
 const MAX_LEASES = 4_096;
+/**
+ * A delete seals the commit log and checkpoints this long after it (once for every delete
+ * meanwhile), so the log's copies of deleted threads' lines leave the disk.
+ */
+const ERASE_AFTER_MS = 10_000;
 
 /**
  * The embedded, durable {@link ThreadStore}: one append-only JSONL file per thread in `dir` (see
@@ -42,7 +47,11 @@ const MAX_LEASES = 4_096;
  *   from every index, and no recovery writes a line of it back), then removes the thread file and
  *   flushes the directory. A file a crash between the two left is removed by the next store to
  *   open, or by the checkpoint sealing the tombstone (`fileWrites.ts`, `finishDeletion`); until
- *   then it is listed nowhere. A delete whose tombstone cannot be logged removes nothing.
+ *   then it is listed nowhere. A delete whose tombstone cannot be logged removes nothing. The
+ *   log's records hold copies of the thread's lines: about ten seconds after a delete (once for
+ *   all the deletes meanwhile), or at `close`, the store seals the log and checkpoints, which
+ *   deletes them (a process killed first, or a checkpoint another process was running, leaves
+ *   them to the next checkpoint).
  * - Concurrency: writes to a thread are serialized inside the process by a promise chain per
  *   thread, and across processes sharing `dir` by a lock file per thread in `dir/.locks`
  *   (`fileLock.ts`). Under both locks the writer re-reads the thread's version from the file before
@@ -74,6 +83,8 @@ export async function createFileStore(options: FileStoreOptions = {}): Promise<T
   const threads = new ThreadFiles(config.dir, config.cacheSize);
   let checkpoints: Promise<void> = Promise.resolve();
   let closed = false;
+  /** The checkpoint a delete scheduled (see `ERASE_AFTER_MS`), while it waits. */
+  let eraseTimer: NodeJS.Timeout | undefined;
 
   const recovery = { config, threads, locks, threadLocks };
   // The log calls back only once the store is open (recovery replays into its own index).
@@ -102,6 +113,23 @@ export async function createFileStore(options: FileStoreOptions = {}): Promise<T
   opened = parts;
   let savedChanges = parts.index.changes;
 
+  /** Seals the log's newest segment and checkpoints, which deletes the sealed segments. */
+  function erase(): Promise<void> {
+    checkpoints = checkpoints.then(async () => {
+      await parts.log.rotate();
+      await checkpoint(parts);
+    }).catch(() => undefined);
+    return checkpoints;
+  }
+
+  function eraseSoon(): void {
+    if (eraseTimer !== undefined) return;
+    eraseTimer = setTimeout(() => {
+      eraseTimer = undefined;
+      void erase();
+    }, ERASE_AFTER_MS).unref();
+  }
+
   function checkOpen(): void {
     if (closed) throw new SystemError(`the file store at ${config.dir} is closed`);
   }
@@ -126,7 +154,9 @@ export async function createFileStore(options: FileStoreOptions = {}): Promise<T
 
     async delete(id: string, expectedVersion: number): Promise<boolean> {
       checkOpen();
-      return deleteThread(parts, id, expectedVersion);
+      const deleted = await deleteThread(parts, id, expectedVersion);
+      if (deleted) eraseSoon();
+      return deleted;
     },
 
     async list(listOptions?: ListOptions): Promise<ThreadSummary[]> {
@@ -150,6 +180,12 @@ export async function createFileStore(options: FileStoreOptions = {}): Promise<T
       if (closed) return;
       closed = true;
       await threadLocks.close();
+      if (eraseTimer !== undefined) {
+        clearTimeout(eraseTimer);
+        eraseTimer = undefined;
+        await erase();
+        await threadLocks.close(); // the leases the checkpoint took
+      }
       await parts.log.close();
       await checkpoints;
       // Saves the index, so the next start reads the snapshot and little or no log.

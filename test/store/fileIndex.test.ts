@@ -344,6 +344,21 @@ describe('the file store index', () => {
       expect((await expectConsistent(second)).map((s) => s.id)).toEqual(['t0', 't2']);
     });
 
+    it('a checkpoint finishes a delete that died after logging its tombstone, before removing the file, before it deletes the segment of the tombstone', async () => {
+      const store = await openStore();
+      await seed(store, 3);
+      const { size } = await stat(join(dir, 't1.jsonl'));
+      await appendToLog(encodeDeletion({ id: 't1', agent: 'odd', status: 'running', version: 1, createdAt: at(1), updatedAt: at(1), size }, 0));
+      await deadLock('t1');
+      // A delete seals the log; the store's close checkpoints.
+      expect(await remove(store, 't0', 2)).toBe(true);
+      await store.close();
+      expect((await readdir(dir)).filter((name) => name.endsWith('.jsonl'))).toEqual(['t2.jsonl']);
+      const again = await openStore();
+      expect(await again.get('t1')).toBeUndefined();
+      expect((await expectConsistent(again)).map((s) => s.id)).toEqual(['t2']);
+    });
+
     it('a tombstone over a file of another incarnation (created again by a writer that died before logging it) leaves that thread listed and readable', async () => {
       const first = await openStore();
       await seed(first, 3);
@@ -393,10 +408,13 @@ describe('the file store index', () => {
       const store = await openStore();
       await store.create({ id: 'secret', agent: 'a', events: [inputEvent(1, at(1), { text: 'my-card-number-4111' })] });
       await store.create({ id: 'kept', agent: 'a', events: [inputEvent(1, at(2))] });
+      for (let i = 0; i < 5; i++) await store.create(newThread(`more${i}`));
       expect(await remove(store, 'secret', 1)).toBe(true);
+      for (let i = 0; i < 5; i++) expect(await remove(store, `more${i}`, 1)).toBe(true);
       await store.close();
       const names = await readdir(join(dir, '.index'));
-      expect(names.some((name) => name.startsWith('log.'))).toBe(true);
+      // Six deletes in a row seal the log once.
+      expect(names.filter((name) => name.startsWith('log.'))).toEqual(['log.000000000002']);
       for (const name of names) expect(await readFile(join(dir, '.index', name), 'utf8'), name).not.toContain('my-card-number-4111');
       const again = await openStore();
       expect((await again.list()).map((s) => s.id)).toEqual(['kept']);

@@ -57,7 +57,9 @@ const ERASE_AFTER_MS = 10_000;
  *   (`fileLock.ts`). Under both locks the writer re-reads the thread's version from the file before
  *   it decides between appending and `VersionConflictError`. Reads take no lock.
  * - Reads: up to `cacheSize` threads are cached with their derived state and revalidated by one
- *   `stat` (inode, size, mtime) per `get`; a file that grew is re-read from where the cache ends.
+ *   `stat` (inode, creation time, size, mtime) per `get`; a file that grew is re-read from where the
+ *   cache ends. A tombstone another process logged drops the thread from the cache once this one
+ *   reads the log (a write or a listing), and closes the file this one kept open.
  * - Listing: from the index (`threadIndex.ts`), which every process keeps current by reading the
  *   records others add to the log; each thread listed costs one `stat` to check it against its
  *   file. Opening loads the index snapshot and replays the log after it: the thread files are
@@ -105,7 +107,13 @@ export async function createFileStore(options: FileStoreOptions = {}): Promise<T
       },
     },
     (records: readonly CommitRecord[]) => {
-      if (opened !== undefined) applyRecords(opened.index, records);
+      if (opened === undefined) return;
+      applyRecords(opened.index, records);
+      // Another store deleted these threads: what this one kept of them goes too.
+      for (const record of records) {
+        const stem = record.deleted === true ? encodeThreadId(record.entry.id) : undefined;
+        if (stem !== undefined) threads.forget(record.entry.id, threads.fileOf(stem));
+      }
     },
   );
   const parts: FileStoreParts = { ...recovery, index, log };

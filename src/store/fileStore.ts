@@ -47,7 +47,8 @@ const ERASE_AFTER_MS = 10_000;
  *   from every index, and no recovery writes a line of it back), then removes the thread file and
  *   flushes the directory. A file a crash between the two left is removed by the next store to
  *   open, or by the checkpoint sealing the tombstone (`fileWrites.ts`, `finishDeletion`); until
- *   then it is listed nowhere. A delete whose tombstone cannot be logged removes nothing. The
+ *   then it is listed nowhere, though `get` and `create` of its id see it. A delete whose
+ *   tombstone cannot be logged removes nothing. The
  *   log's records hold copies of the thread's lines: about ten seconds after a delete (once for
  *   all the deletes meanwhile), or at `close`, the store seals the log and checkpoints, which
  *   deletes them (a process killed first, or a checkpoint another process was running, leaves

@@ -3,6 +3,8 @@ import { SystemError } from '../errors.js';
 import { listSegments, readRecords, segmentFile } from './commitLog.js';
 import { closeQuietly, fsyncFd, isCode, syncDir } from './fileIo.js';
 import type { FileStoreParts } from './fileStoreParts.js';
+import { finishDeletion } from './fileWrites.js';
+import type { IndexEntry } from './indexEntry.js';
 import { writeSnapshot } from './indexSnapshot.js';
 import { encodeThreadId } from './threadFile.js';
 
@@ -12,9 +14,10 @@ const FLUSH_PARALLEL = 4;
 
 /**
  * A checkpoint, run after the commit log started a new segment: the older segments are sealed.
- * Flushes every thread file they wrote (once per file, however many appends it took) and the
- * directory, saves the index as a snapshot covering them, and deletes them. One process at a time
- * (a lock file); when another holds it, this one does nothing. A crash at any step leaves the
+ * Removes the files deletions they logged left (see `finishDeletion`), flushes every thread file
+ * they wrote (once per file, however many appends it took) and the directory, saves the index as
+ * a snapshot covering them, and deletes them. One process at a time (a lock file); when another
+ * holds it, this one does nothing. A crash at any step leaves the
  * segments in place for the next checkpoint.
  */
 export async function checkpoint(parts: FileStoreParts): Promise<void> {
@@ -26,8 +29,12 @@ export async function checkpoint(parts: FileStoreParts): Promise<void> {
     const current = parts.log.position.gen;
     const sealed = listSegments(indexDir).filter((gen) => gen < current);
     if (sealed.length === 0) return;
+    const { stems, tombstones } = readSealed(parts, sealed);
+    // A deleter killed between its tombstone and removing the file left the file: once the
+    // segment is gone no one would know to remove it.
+    for (const tombstone of tombstones.values()) if (parts.index.get(tombstone.id) === undefined) await finishDeletion(parts, tombstone);
     if (fsync) {
-      await flushThreadFiles(parts, sealed);
+      await flushThreadFiles(parts, stems);
       await syncDir(dir);
     }
     await writeSnapshot(indexDir, parts.index, parts.log.position, { fsync, locks: parts.locks });
@@ -44,9 +51,10 @@ export async function checkpoint(parts: FileStoreParts): Promise<void> {
   }
 }
 
-/** Flushes each thread file the segments wrote, a few at a time. */
-async function flushThreadFiles(parts: FileStoreParts, segments: readonly number[]): Promise<void> {
+/** The thread files the segments wrote (their stems), and the last tombstone of each thread they deleted. */
+function readSealed(parts: FileStoreParts, segments: readonly number[]): { stems: Set<string>; tombstones: Map<string, IndexEntry> } {
   const stems = new Set<string>();
+  const tombstones = new Map<string, IndexEntry>();
   for (const gen of segments) {
     let fd: number;
     try {
@@ -60,12 +68,18 @@ async function flushThreadFiles(parts: FileStoreParts, segments: readonly number
         for (const record of records) {
           const stem = encodeThreadId(record.entry.id);
           if (stem !== undefined) stems.add(stem);
+          if (record.deleted === true) tombstones.set(record.entry.id, record.entry);
         }
       });
     } finally {
       closeQuietly(fd);
     }
   }
+  return { stems, tombstones };
+}
+
+/** Flushes each thread file, a few at a time. */
+async function flushThreadFiles(parts: FileStoreParts, stems: ReadonlySet<string>): Promise<void> {
   const queue = [...stems];
   const worker = async (): Promise<void> => {
     for (let stem = queue.pop(); stem !== undefined; stem = queue.pop()) await flushFile(parts.threads.fileOf(stem));

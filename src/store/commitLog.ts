@@ -206,6 +206,23 @@ export class CommitLog {
     }
   }
 
+  /**
+   * Seals the newest segment by starting a new one (a checkpoint then deletes the sealed one), so
+   * that what its records hold (a deleted thread's lines) does not wait for `rotateBytes` of
+   * writes to leave the disk.
+   */
+  async rotate(): Promise<void> {
+    if (this.#closed) throw new SystemError('the commit log is closed');
+    const release = await this.options.locks.acquire(WAL_LOCK);
+    try {
+      this.catchUp();
+      startSegment(this.options.dir, this.#gen + 1);
+      this.catchUp();
+    } finally {
+      release();
+    }
+  }
+
   /** Waits for the records handed in so far, then closes the log. */
   async close(): Promise<void> {
     this.#closed = true;

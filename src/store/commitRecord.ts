@@ -15,8 +15,9 @@ import { encodeThreadId } from './threadFile.js';
  * write it again if the thread file lost it (see `commitLog.ts`). JSON never holds a raw tab or
  * newline, so a reader finds both parts without parsing the second.
  *
- * A deletion is a tombstone: the thread's last entry (the version deleted), `"d":1`, the
- * directory's mtime after its file was removed, and no thread line (nothing after the tab):
+ * A deletion is a tombstone: the thread's last entry (the version deleted), `"d":1`, and no
+ * thread line (nothing after the tab). It is logged before the thread file is removed, and once
+ * more after, with the directory's mtime then (`m`):
  *
  * ```
  * {"i":"t1","a":"triage","s":"done","v":4,"c":"...","u":"...","o":0,"z":1210,"d":1,"m":...}<TAB>
@@ -29,7 +30,7 @@ export interface CommitRecord {
   readonly entry: IndexEntry;
   /** Where the line starts in the thread file. */
   readonly offset: number;
-  /** Mtime of the thread directory after creating (or removing) the thread file (creates and deletions only). */
+  /** Mtime of the thread directory after creating (or removing) the thread file (creates, and a deletion's second tombstone). */
   readonly dirMtimeMs: number | undefined;
   /** The line written to the thread file, newline included (when read with lines; never for a deletion). */
   readonly line: Buffer | undefined;
@@ -65,8 +66,11 @@ export function encodeRecord(entry: IndexEntry, offset: number, line: Buffer | s
   return out;
 }
 
-/** The bytes of a tombstone: thread `entry` (its last entry) was deleted, leaving the directory at `dirMtimeMs`. */
-export function encodeDeletion(entry: IndexEntry, dirMtimeMs: number): Buffer {
+/**
+ * The bytes of a tombstone: thread `entry` (its last entry) was deleted; `dirMtimeMs`, once its
+ * file was removed, the directory's mtime after it.
+ */
+export function encodeDeletion(entry: IndexEntry, dirMtimeMs?: number): Buffer {
   const head = JSON.stringify({ i: entry.id, a: entry.agent, s: entry.status, v: entry.version, c: entry.createdAt, u: entry.updatedAt, o: 0, z: entry.size, d: 1, m: dirMtimeMs });
   return Buffer.from(`${head}\t\n`, 'utf8');
 }

@@ -12,6 +12,11 @@ import { SystemError } from '../errors.js';
 /** What identifies one state of a file: if none of these changed, neither did its content. */
 export interface FileStamp {
   readonly ino: number;
+  /**
+   * The file's creation time: with `ino`, which file this is (a file created where a deleted one
+   * was may get its inode back). 0 where the file system does not keep it (inode alone then).
+   */
+  readonly birthtimeMs: number;
   readonly size: number;
   readonly mtimeMs: number;
 }
@@ -19,16 +24,22 @@ export interface FileStamp {
 export const fsyncFd = promisify(fsync);
 export const fdatasyncFd = promisify(fdatasync);
 
+/** Whether two stamps are of the same file (maybe in different states). */
+export function sameFile(a: Pick<FileStamp, 'ino' | 'birthtimeMs'>, b: Pick<FileStamp, 'ino' | 'birthtimeMs'>): boolean {
+  return a.ino === b.ino && a.birthtimeMs === b.birthtimeMs;
+}
+
 /**
  * Whether a file still has the stamp `known` recorded. A `known` mtime of NaN stands for "written
- * by this store": inode and size identify the content then (see `ThreadFiles.writeAt`).
+ * by this store": the file (inode and creation time) and its size identify the content then (see
+ * `ThreadFiles.writeAt`).
  */
 export function sameStamp(known: FileStamp, now: FileStamp): boolean {
-  return known.ino === now.ino && known.size === now.size && (known.mtimeMs === now.mtimeMs || Number.isNaN(known.mtimeMs));
+  return sameFile(known, now) && known.size === now.size && (known.mtimeMs === now.mtimeMs || Number.isNaN(known.mtimeMs));
 }
 
 export function stampOf(stats: Stats): FileStamp {
-  return { ino: stats.ino, size: stats.size, mtimeMs: stats.mtimeMs };
+  return { ino: stats.ino, birthtimeMs: stats.birthtimeMs, size: stats.size, mtimeMs: stats.mtimeMs };
 }
 
 export function isCode(error: unknown, code: string): boolean {

@@ -26,6 +26,11 @@ const LEASE_IDLE_MS = 50;
 const LEASE_MAX_MS = 1_000;
 /** ... and at most this many kept at once (each is a hard link: ext4 allows 65,000 per file). */
 const MAX_LEASES = 4_096;
+/**
+ * A delete seals the commit log and checkpoints this long after it (once for every delete
+ * meanwhile), so the log's copies of deleted threads' lines leave the disk.
+ */
+const ERASE_AFTER_MS = 10_000;
 
 /**
  * The embedded, durable {@link ThreadStore}: one append-only JSONL file per thread in `dir` (see
@@ -37,16 +42,25 @@ const MAX_LEASES = 4_096;
  *   of concurrent threads that arrived meanwhile (group commit). Thread files are flushed later,
  *   once per file, at a checkpoint (`checkpoint.ts`); after a machine crash the log writes back
  *   what they lost. A torn last line is ignored on read and cut away by the next write.
- * - Deletes: under the thread's locks, with its version checked, a delete removes the thread file
- *   (that is the deletion; the directory is flushed), then logs a tombstone (`commitRecord.ts`)
- *   that drops the thread from every index; it resolves once the log is flushed. A thread file
- *   missing under an index entry reads as deleted, so a crash between the two loses nothing.
+ * - Deletes: under the thread's locks, with its version checked, a delete logs a tombstone
+ *   (`commitRecord.ts`) and waits for the log's flush (that is the deletion: it drops the thread
+ *   from every index, and no recovery writes a line of it back), then removes the thread file and
+ *   flushes the directory. A file a crash between the two left is removed by the next store to
+ *   open, or by the checkpoint sealing the tombstone (`fileWrites.ts`, `finishDeletion`); until
+ *   then it is listed nowhere, though `get` and `create` of its id see it. A delete whose
+ *   tombstone cannot be logged removes nothing. The
+ *   log's records hold copies of the thread's lines: about ten seconds after a delete (once for
+ *   all the deletes meanwhile), or at `close`, the store seals the log and checkpoints, which
+ *   deletes them (a process killed first, or a checkpoint another process was running, leaves
+ *   them to the next checkpoint).
  * - Concurrency: writes to a thread are serialized inside the process by a promise chain per
  *   thread, and across processes sharing `dir` by a lock file per thread in `dir/.locks`
  *   (`fileLock.ts`). Under both locks the writer re-reads the thread's version from the file before
  *   it decides between appending and `VersionConflictError`. Reads take no lock.
  * - Reads: up to `cacheSize` threads are cached with their derived state and revalidated by one
- *   `stat` (inode, size, mtime) per `get`; a file that grew is re-read from where the cache ends.
+ *   `stat` (inode, creation time, size, mtime) per `get`; a file that grew is re-read from where the
+ *   cache ends. A tombstone another process logged drops the thread from the cache once this one
+ *   reads the log (a write or a listing), and closes the file this one kept open.
  * - Listing: from the index (`threadIndex.ts`), which every process keeps current by reading the
  *   records others add to the log; each thread listed costs one `stat` to check it against its
  *   file. Opening loads the index snapshot and replays the log after it: the thread files are
@@ -72,6 +86,8 @@ export async function createFileStore(options: FileStoreOptions = {}): Promise<T
   const threads = new ThreadFiles(config.dir, config.cacheSize);
   let checkpoints: Promise<void> = Promise.resolve();
   let closed = false;
+  /** The checkpoint a delete scheduled (see `ERASE_AFTER_MS`), while it waits. */
+  let eraseTimer: NodeJS.Timeout | undefined;
 
   const recovery = { config, threads, locks, threadLocks };
   // The log calls back only once the store is open (recovery replays into its own index).
@@ -92,13 +108,36 @@ export async function createFileStore(options: FileStoreOptions = {}): Promise<T
       },
     },
     (records: readonly CommitRecord[]) => {
-      if (opened !== undefined) applyRecords(opened.index, records);
+      if (opened === undefined) return;
+      applyRecords(opened.index, records);
+      // Another store deleted these threads: what this one kept of them goes too.
+      for (const record of records) {
+        const stem = record.deleted === true ? encodeThreadId(record.entry.id) : undefined;
+        if (stem !== undefined) threads.forget(record.entry.id, threads.fileOf(stem));
+      }
     },
   );
   const parts: FileStoreParts = { ...recovery, index, log };
   if (rebuilt !== undefined) config.onIndexRebuilt(rebuilt);
   opened = parts;
   let savedChanges = parts.index.changes;
+
+  /** Seals the log's newest segment and checkpoints, which deletes the sealed segments. */
+  function erase(): Promise<void> {
+    checkpoints = checkpoints.then(async () => {
+      await parts.log.rotate();
+      await checkpoint(parts);
+    }).catch(() => undefined);
+    return checkpoints;
+  }
+
+  function eraseSoon(): void {
+    if (eraseTimer !== undefined) return;
+    eraseTimer = setTimeout(() => {
+      eraseTimer = undefined;
+      void erase();
+    }, ERASE_AFTER_MS).unref();
+  }
 
   function checkOpen(): void {
     if (closed) throw new SystemError(`the file store at ${config.dir} is closed`);
@@ -124,7 +163,9 @@ export async function createFileStore(options: FileStoreOptions = {}): Promise<T
 
     async delete(id: string, expectedVersion: number): Promise<boolean> {
       checkOpen();
-      return deleteThread(parts, id, expectedVersion);
+      const deleted = await deleteThread(parts, id, expectedVersion);
+      if (deleted) eraseSoon();
+      return deleted;
     },
 
     async list(listOptions?: ListOptions): Promise<ThreadSummary[]> {
@@ -148,6 +189,12 @@ export async function createFileStore(options: FileStoreOptions = {}): Promise<T
       if (closed) return;
       closed = true;
       await threadLocks.close();
+      if (eraseTimer !== undefined) {
+        clearTimeout(eraseTimer);
+        eraseTimer = undefined;
+        await erase();
+        await threadLocks.close(); // the leases the checkpoint took
+      }
       await parts.log.close();
       await checkpoints;
       // Saves the index, so the next start reads the snapshot and little or no log.

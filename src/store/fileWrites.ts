@@ -4,9 +4,10 @@ import type { Thread, ThreadEvent } from '../thread/events.js';
 import { deriveState, reduceState, withState } from '../thread/state.js';
 import { checkAppend, checkNotEnded, checkThread, deepFreeze } from './checkEvents.js';
 import { encodeDeletion, encodeRecord, lineOf } from './commitRecord.js';
-import { closeQuietly, isCode, readRange, syncDir, type FileStamp } from './fileIo.js';
+import { closeQuietly, isCode, readRange, statIfExists, syncDir, type FileStamp } from './fileIo.js';
 import type { FileStoreParts } from './fileStoreParts.js';
 import { entryOf, type IndexEntry } from './indexEntry.js';
+import type { CachedThread } from './threadCache.js';
 import { CorruptThreadFileError } from './threadFiles.js';
 import { encodeThreadId, formatLine } from './threadFile.js';
 
@@ -106,11 +107,14 @@ export async function appendToThread(parts: FileStoreParts, id: string, expected
 
 /**
  * `delete` of the file store. Under the thread's locks, with its version checked against the
- * file: removes the thread file (and flushes the directory), which is the deletion, then drops the
- * index entry and logs a tombstone; resolves once the log has it on the disk. A crash between the
- * two leaves no file under the index entry, which every reader takes as deleted (`get`, listings,
- * and opening: see `indexRecovery.ts`). If the tombstone cannot be logged the thread is deleted
- * all the same (the error says so): the other processes learn it from the missing file.
+ * file: logs a tombstone first and waits for it to be on the disk (that is the deletion: every
+ * index drops the thread, and from then on no recovery gives back a line of it), then removes the
+ * thread file and flushes the directory, and logs the directory's new mtime (a second tombstone,
+ * for the other processes' stale-index check). A crash between the tombstone and the removal
+ * leaves the file of a deleted thread: the next store to open the directory, or the checkpoint
+ * that seals the tombstone's segment, removes it ({@link finishDeletion}); until then it is
+ * listed nowhere, but `get` in other processes may still read it. If the tombstone cannot be
+ * logged nothing was removed, and the error says so.
  */
 export async function deleteThread(parts: FileStoreParts, id: string, expectedVersion: number): Promise<boolean> {
   const stem = encodeThreadId(id);
@@ -124,16 +128,54 @@ export async function deleteThread(parts: FileStoreParts, id: string, expectedVe
     // Records of the thread logged before we took its lock are applied now, not after it is gone.
     parts.log.catchUp();
     const entry = entryOf(current, current.size);
-    parts.threads.remove(id, file);
+    try {
+      await parts.log.commit(encodeDeletion(entry));
+    } catch (error) {
+      throw new SystemError(`thread ${id} was not deleted: its deletion could not be logged`, { cause: error });
+    }
     parts.index.remove(id);
     try {
+      parts.threads.remove(id, file);
       if (parts.config.fsync) await syncDir(parts.config.dir);
-      const dirMtimeMs = statSync(parts.config.dir).mtimeMs;
-      parts.index.noteDirMtime(dirMtimeMs);
-      await parts.log.commit(encodeDeletion(entry, dirMtimeMs));
     } catch (error) {
-      throw new SystemError(`thread ${id} was deleted, but its deletion could not be logged`, { cause: error });
+      throw new SystemError(`thread ${id} was deleted, but its file could not be removed (the next start removes it)`, { cause: error });
     }
+    const dirMtimeMs = statSync(parts.config.dir).mtimeMs;
+    parts.index.noteDirMtime(dirMtimeMs);
+    // Only the other processes' stale-index check needs it: if it is lost, a dead lock or a rebuild covers it.
+    await parts.log.commit(encodeDeletion(entry, dirMtimeMs)).catch(() => undefined);
+    return true;
+  });
+}
+
+/** Whether `content` is the incarnation of its thread that `tombstone` deleted (not one created after it). */
+export function isDeletedBy(content: CachedThread, tombstone: IndexEntry): boolean {
+  return content.createdAt === tombstone.createdAt && content.thread.agent === tombstone.agent && content.state.version <= tombstone.version;
+}
+
+/**
+ * Finishes a deletion whose tombstone is logged but whose file a crash left: under the thread's
+ * locks, removes the file when it holds the deleted incarnation ({@link isDeletedBy}). A file of
+ * another incarnation (created again by a writer that died before logging it), a corrupt one, or
+ * none, is left as it is. Answers whether it removed the file.
+ */
+export async function finishDeletion(parts: Pick<FileStoreParts, 'config' | 'threads' | 'threadLocks'>, tombstone: IndexEntry): Promise<boolean> {
+  const { id } = tombstone;
+  const stem = encodeThreadId(id);
+  if (stem === undefined) return false;
+  const file = parts.threads.fileOf(stem);
+  if (statIfExists(file) === undefined) return false;
+  return parts.threadLocks.run(id, stem, async () => {
+    let content: CachedThread | undefined;
+    try {
+      content = parts.threads.load(id, file, false);
+    } catch (error) {
+      if (error instanceof CorruptThreadFileError) return false;
+      throw error;
+    }
+    if (content === undefined || !isDeletedBy(content, tombstone)) return false;
+    parts.threads.remove(id, file);
+    if (parts.config.fsync) await syncDir(parts.config.dir);
     return true;
   });
 }

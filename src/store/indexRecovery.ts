@@ -7,7 +7,8 @@ import type { CommitRecord } from './commitRecord.js';
 import { closeQuietly, readRange, statIfExists } from './fileIo.js';
 import { heldLocks } from './fileLock.js';
 import { applyRecords, type FileStoreParts } from './fileStoreParts.js';
-import { entryOf } from './indexEntry.js';
+import { entryOf, type IndexEntry } from './indexEntry.js';
+import { finishDeletion } from './fileWrites.js';
 import { loadSnapshot, UnusableSnapshotError, writeSnapshot } from './indexSnapshot.js';
 import { CorruptThreadFileError } from './threadFiles.js';
 import { decodeThreadId, encodeThreadId, THREAD_FILE_EXT } from './threadFile.js';
@@ -55,16 +56,17 @@ export async function openIndex(
   }
   const target = index;
   let replaying = true;
-  const deleted = new Set<string>();
+  /** The last tombstone of each thread the replayed log deleted. */
+  const deleted = new Map<string, IndexEntry>();
   const replay = (records: readonly CommitRecord[]): void => {
-    for (const record of records) if (record.deleted === true) deleted.add(record.entry.id);
+    for (const record of records) if (record.deleted === true) deleted.set(record.entry.id, record.entry);
     applyRecords(target, records);
   };
   const log = await CommitLog.open({ ...logOptions, onRecords: (records) => (replaying ? replay(records) : onRecords(records)) }, covers);
   log.catchUp();
   replaying = false;
   await redoLostLines(parts, segments);
-  reconcileDeleted(parts, index, deleted);
+  await reconcileDeleted(parts, index, deleted);
   const reconciled = reconcileDeadLocks(parts, index);
   if (reason === undefined && dirChangedBehindIndex(parts, index, reconciled)) reason = 'stale';
   let read = 0;
@@ -117,14 +119,20 @@ async function redoLostLines(parts: RecoveryParts, segments: readonly number[]):
 }
 
 /**
- * Threads the replayed log deleted whose file is there all the same (its removal was lost, or a
- * thread of the id was created again by a writer that died before logging it): the file is the
- * truth, so the thread is listed again rather than left readable and unlisted.
+ * Threads the replayed log deleted whose file is there all the same. The file of the deleted
+ * incarnation is what a deleter killed between logging the tombstone and removing the file left:
+ * the deletion is finished. A file of another incarnation (created again by a writer that died
+ * before logging it) is the truth: that thread is listed again rather than left readable and
+ * unlisted.
  */
-function reconcileDeleted(parts: RecoveryParts, index: ThreadIndex, ids: ReadonlySet<string>): void {
-  for (const id of ids) {
+async function reconcileDeleted(parts: RecoveryParts, index: ThreadIndex, tombstones: ReadonlyMap<string, IndexEntry>): Promise<void> {
+  for (const [id, tombstone] of tombstones) {
     const stem = encodeThreadId(id);
     if (stem === undefined || index.get(id) !== undefined) continue;
+    if (await finishDeletion(parts, tombstone)) {
+      index.noteDirMtime(statSync(parts.config.dir).mtimeMs);
+      continue;
+    }
     try {
       const content = parts.threads.load(id, parts.threads.fileOf(stem), false);
       if (content !== undefined) index.apply(entryOf(content, content.size), true);

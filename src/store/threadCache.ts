@@ -1,4 +1,4 @@
-import type { FileStamp } from './fileIo.js';
+import { sameFile, type FileStamp } from './fileIo.js';
 import type { ThreadFileContent } from './threadFile.js';
 
 /** A thread as read from its file, with the stamp of the file it was read from. */
@@ -32,7 +32,7 @@ export class ThreadCache {
    */
   remember(id: string, entry: CachedThread, keep: boolean): CachedThread {
     const current = this.#entries.get(id);
-    if (current !== undefined && current.ino === entry.ino && current.state.version > entry.state.version) return current;
+    if (current !== undefined && sameFile(current, entry) && current.state.version > entry.state.version) return current;
     if (current !== undefined && !keep) {
       this.#entries.set(id, entry); // in place: keeps its place in the order
     } else if (keep && this.capacity > 0) {

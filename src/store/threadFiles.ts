@@ -1,7 +1,7 @@
 import { fstatSync, ftruncateSync, openSync, unlinkSync, type Stats } from 'node:fs';
 import { join, sep } from 'node:path';
 import { SystemError, UnreadableThreadError } from '../errors.js';
-import { closeQuietly, isCode, readRange, sameStamp, stampOf, statIfExists, writeAll, type FileStamp } from './fileIo.js';
+import { closeQuietly, isCode, readRange, sameFile, sameStamp, stampOf, statIfExists, writeAll, type FileStamp } from './fileIo.js';
 import { ThreadCache, type CachedThread } from './threadCache.js';
 import { parseThreadFile, THREAD_FILE_EXT } from './threadFile.js';
 
@@ -123,7 +123,7 @@ export class ThreadFiles {
   #readOpen(fd: number, stats: Stats, cached: CachedThread | undefined, file: string): { bytes: Buffer; base: CachedThread | undefined; stamp: FileStamp } {
     const stamp = stampOf(stats);
     // Committed lines never change, so a file that only grew is read from where the cache ends.
-    const base = cached !== undefined && cached.ino === stamp.ino && stamp.size >= cached.goodSize ? cached : undefined;
+    const base = cached !== undefined && sameFile(cached, stamp) && stamp.size >= cached.goodSize ? cached : undefined;
     try {
       return { bytes: readRange(fd, base?.goodSize ?? 0, stamp.size), base, stamp };
     } catch (error) {
@@ -185,18 +185,19 @@ export class ThreadFiles {
   }
 
   /**
-   * Writes `bytes` at `position` of an open thread file of `size` bytes (`ino`), cutting it there
-   * first when longer (a torn tail left by a writer that died goes away), and answers the file's
-   * new stamp. Its mtime is left unknown: a file this store wrote last is identified by inode and
-   * size (no writer ever cuts a file below the end of a complete line). On failure the file is cut
+   * Writes `bytes` at `position` of an open thread file of `size` bytes (`ino`, `birthtimeMs`),
+   * cutting it there first when longer (a torn tail left by a writer that died goes away), and
+   * answers the file's new stamp. Its mtime is left unknown: a file this store wrote last is
+   * identified by inode, creation time and size (no writer ever cuts a file below the end of a
+   * complete line). On failure the file is cut
    * back to `position`: nothing is written.
    */
-  writeAt(fd: number, file: string, bytes: Buffer, position: number, stats: { ino: number; size: number }): FileStamp {
+  writeAt(fd: number, file: string, bytes: Buffer, position: number, stats: Pick<FileStamp, 'ino' | 'birthtimeMs' | 'size'>): FileStamp {
     this.#checked = undefined;
     try {
       if (stats.size !== position) ftruncateSync(fd, position);
       writeAll(fd, bytes, position);
-      return { ino: stats.ino, size: position + bytes.length, mtimeMs: Number.NaN };
+      return { ino: stats.ino, birthtimeMs: stats.birthtimeMs, size: position + bytes.length, mtimeMs: Number.NaN };
     } catch (error) {
       this.truncate(file, position);
       throw new SystemError(`cannot write ${file}`, { cause: error });
@@ -205,20 +206,28 @@ export class ThreadFiles {
 
   /**
    * Removes a thread file (call it holding the thread's lock) and forgets what the store kept of
-   * it: the cached thread and the file kept open. A file gone already is no error.
+   * it. A file gone already is no error.
    */
   remove(id: string, file: string): void {
+    this.forget(id, file);
+    try {
+      unlinkSync(file);
+    } catch (error) {
+      if (!isCode(error, 'ENOENT')) throw new SystemError(`cannot remove ${file}`, { cause: error });
+    }
+  }
+
+  /**
+   * Forgets what the store kept of a thread another store deleted: the cached thread, and the
+   * file kept open (which would keep a deleted file's data on the disk).
+   */
+  forget(id: string, file: string): void {
     this.#checked = undefined;
     this.cache.delete(id);
     const fd = this.#open.get(file);
     if (fd !== undefined) {
       this.#open.delete(file);
       closeQuietly(fd);
-    }
-    try {
-      unlinkSync(file);
-    } catch (error) {
-      if (!isCode(error, 'ENOENT')) throw new SystemError(`cannot remove ${file}`, { cause: error });
     }
   }
 

@@ -3,7 +3,10 @@ import { appendFile, cp, mkdir, mkdtemp, readdir, readFile, rm, stat, truncate, 
 import { hostname, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { SystemError } from '../../src/errors.js';
+import { CommitLog } from '../../src/store/commitLog.js';
+import { encodeDeletion } from '../../src/store/commitRecord.js';
 import { createFileStore, type FileStoreOptions } from '../../src/store/fileStore.js';
 import { summaryOf } from '../../src/store/selectSummaries.js';
 import type { ThreadStore, ThreadSummary } from '../../src/store/threadStore.js';
@@ -326,18 +329,95 @@ describe('the file store index', () => {
       expect((await expectConsistent(third)).map((s) => [s.id, s.agent])).toContainEqual(['t1', 'again']);
     });
 
-    it('a tombstone logged over a thread file still there leaves the thread fully there, listed and readable', async () => {
+    it('a delete that died after logging its tombstone, before removing the file: the next open finishes it', async () => {
       const first = await openStore();
       await seed(first, 3);
-      const thread = await first.get('t1');
       await first.close();
-      // The other half alone: the log says t1 was deleted, the file says it was not (its removal was lost).
-      const { encodeDeletion } = await import('../../src/store/commitRecord.js');
+      // The first half of a delete: the tombstone is logged, the file is still there, the deleter died holding the lock.
       const { size } = await stat(join(dir, 't1.jsonl'));
       await appendToLog(encodeDeletion({ id: 't1', agent: 'odd', status: 'running', version: 1, createdAt: at(1), updatedAt: at(1), size }, 0));
+      await deadLock('t1');
       const second = await openStore();
-      expect(await second.get('t1')).toEqual(thread);
-      expect((await expectConsistent(second)).map((s) => s.id)).toEqual(['t0', 't1', 't2']);
+      expect(rebuilt).toEqual([]);
+      expect(await second.get('t1')).toBeUndefined();
+      expect((await readdir(dir)).filter((name) => name.endsWith('.jsonl')).sort()).toEqual(['t0.jsonl', 't2.jsonl']);
+      expect((await expectConsistent(second)).map((s) => s.id)).toEqual(['t0', 't2']);
+    });
+
+    it('a checkpoint finishes a delete that died after logging its tombstone, before removing the file, before it deletes the segment of the tombstone', async () => {
+      const store = await openStore();
+      await seed(store, 3);
+      const { size } = await stat(join(dir, 't1.jsonl'));
+      await appendToLog(encodeDeletion({ id: 't1', agent: 'odd', status: 'running', version: 1, createdAt: at(1), updatedAt: at(1), size }, 0));
+      await deadLock('t1');
+      // A delete seals the log; the store's close checkpoints.
+      expect(await remove(store, 't0', 2)).toBe(true);
+      await store.close();
+      expect((await readdir(dir)).filter((name) => name.endsWith('.jsonl'))).toEqual(['t2.jsonl']);
+      const again = await openStore();
+      expect(await again.get('t1')).toBeUndefined();
+      expect((await expectConsistent(again)).map((s) => s.id)).toEqual(['t2']);
+    });
+
+    it('a tombstone over a file of another incarnation (created again by a writer that died before logging it) leaves that thread listed and readable', async () => {
+      const first = await openStore();
+      await seed(first, 3);
+      await first.close();
+      const { size } = await stat(join(dir, 't1.jsonl'));
+      await appendToLog(encodeDeletion({ id: 't1', agent: 'odd', status: 'running', version: 1, createdAt: at(1), updatedAt: at(1), size }, 0));
+      // The new t1, written and never logged: its writer died holding the lock.
+      const again = newThread('t1', 'again', at(90));
+      await writeFile(join(dir, 't1.jsonl'), `${JSON.stringify({ v: 1, id: 't1', agent: 'again', at: at(90), events: again.events })}\n`);
+      await deadLock('t1');
+      const second = await openStore();
+      expect(await second.get('t1')).toMatchObject({ id: 't1', agent: 'again' });
+      expect((await expectConsistent(second)).map((s) => [s.id, s.agent])).toContainEqual(['t1', 'again']);
+    });
+
+    it('a delete whose tombstone cannot be logged is no deletion: the thread is still there, after a machine crash too', async () => {
+      const first = await openStore();
+      await first.create({ id: 'gone', agent: 'a', events: [inputEvent(1, at(1))] });
+      const whole = await first.append('gone', 1, [humanRequestEvent(2, at(2))]);
+      await first.create({ id: 'kept', agent: 'a', events: [inputEvent(1, at(3))] });
+      const commit = vi.spyOn(CommitLog.prototype, 'commit').mockRejectedValueOnce(new SystemError('the disk is full'));
+      let failure: unknown;
+      try {
+        await remove(first, 'gone', 2);
+      } catch (error) {
+        failure = error;
+      } finally {
+        commit.mockRestore();
+      }
+      expect(String(failure)).toMatch(/deletion could not be logged/);
+      // What the failed delete left, in this process and in the next boot, must be the same thread.
+      expect(await first.get('gone')).toEqual(whole);
+      await first.close();
+      for (const name of (await readdir(join(dir, '.index'))).filter((n) => n.startsWith('log.'))) {
+        const path = join(dir, '.index', name);
+        const text = await readFile(path, 'utf8');
+        const header = JSON.parse(text.slice(0, text.indexOf('\n'))) as Record<string, unknown>;
+        await writeFile(path, `${JSON.stringify({ ...header, boot: 'a-boot-before-the-crash' })}${text.slice(text.indexOf('\n'))}`);
+      }
+      const second = await openStore();
+      expect(await second.get('gone')).toEqual(whole);
+      expect((await expectConsistent(second)).map((s) => s.id)).toEqual(['gone', 'kept']);
+      expect(await remove(second, 'gone', 2)).toBe(true);
+    });
+
+    it('a deleted thread leaves the commit log: once its delete resolves and the store closes, no segment holds its lines', async () => {
+      const store = await openStore();
+      await store.create({ id: 'secret', agent: 'a', events: [inputEvent(1, at(1), { text: 'my-card-number-4111' })] });
+      await store.create({ id: 'kept', agent: 'a', events: [inputEvent(1, at(2))] });
+      for (let i = 0; i < 5; i++) await store.create(newThread(`more${i}`));
+      expect(await remove(store, 'secret', 1)).toBe(true);
+      for (let i = 0; i < 5; i++) expect(await remove(store, `more${i}`, 1)).toBe(true);
+      await store.close();
+      const names = await readdir(join(dir, '.index'));
+      // Six deletes in a row seal the log once.
+      expect(names.filter((name) => name.startsWith('log.'))).toEqual(['log.000000000002']);
+      for (const name of names) expect(await readFile(join(dir, '.index', name), 'utf8'), name).not.toContain('my-card-number-4111');
+      const again = await openStore();
+      expect((await again.list()).map((s) => s.id)).toEqual(['kept']);
     });
 
     it('after a machine crash, does not write a deleted thread back from the log', async () => {

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { appendFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -367,6 +367,41 @@ describe('createFileStore', () => {
         { name: 'child', wins: childWins },
       ]);
       expect((await linesOf('t1')).length).toBe(rounds + 1);
+    });
+
+    it('a store that cached a thread it wrote reads the one another store deleted and created again in its place, same size, same inode', async () => {
+      const a = await openStore({ fsync: false });
+      const b = await openStore({ fsync: false });
+      const thread = (text: string): Thread => ({ id: 'x', agent: 'triage', events: [inputEvent(1, at(1), { text }), finalEvent(2, at(2))] });
+      let reused = 0;
+      for (let round = 0; round < 4; round++) {
+        if (round > 0) expect(await b.delete!('x', 2)).toBe(true);
+        await b.create(thread('old!'));
+        const { ino } = await stat(fileOf('x'));
+        // b keeps x cached, and closes its descriptor of x (it keeps the 256 files it wrote last open).
+        for (let i = 0; i < 260; i++) await b.create(newThread(`filler-${round}-${i}`));
+        expect(await a.delete!('x', 2)).toBe(true);
+        await a.create(thread('new!'));
+        if ((await stat(fileOf('x'))).ino === ino) reused++;
+        expect(await b.get('x'), `round ${round}`).toEqual(thread('new!'));
+      }
+      // The file system handed the new file the inode just freed at least once (ext4 and tmpfs do).
+      expect(reused).toBeGreaterThan(0);
+    });
+
+    it.skipIf(process.platform !== 'linux')('a store lets go of the file of a thread another store deleted once it reads the tombstone: no descriptor keeps it on the disk', async () => {
+      const a = await openStore();
+      const b = await openStore();
+      await b.create(newThread('kept-open'));
+      await b.append('kept-open', 1, [finalEvent(2)]);
+      expect(await a.delete!('kept-open', 2)).toBe(true);
+      await b.list();
+      const held: string[] = [];
+      for (const fd of await readdir('/proc/self/fd')) {
+        const target = await readlink(join('/proc/self/fd', fd)).catch(() => '');
+        if (target.startsWith(fileOf('kept-open'))) held.push(target);
+      }
+      expect(held).toEqual([]);
     });
   });
 

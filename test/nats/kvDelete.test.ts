@@ -305,6 +305,9 @@ describe('NATS KV delete by a process that did not create the thread', () => {
     const first = await createNatsKvStore({ nc, bucket });
     const mover = await createNatsKvStore({ nc: other, bucket });
     await first.create({ id: 'x', agent: 'triage', events: [inputEvent(1, at(1))] });
+    // Summaries are written in the background, each process its own: one landing after another's
+    // newer one sets the summary back (until a listing repairs it), so each writer waits for the last.
+    await summaryWritten(bucket, 'x', 1);
     await mover.append('x', 1, [finalEvent(2, at(2))]);
     await summaryWritten(bucket, 'x', 2);
     expect(await remove(mover, 'x', 2)).toBe(true);
@@ -312,6 +315,7 @@ describe('NATS KV delete by a process that did not create the thread', () => {
     // The new thread's summary, written by the mover, names no creation entry (the mover knows none).
     const creator = await createNatsKvStore({ nc, bucket });
     await creator.create({ id: 'x', agent: 'triage', events: [inputEvent(1, at(5))] });
+    await summaryWritten(bucket, 'x', 1);
     await mover.append('x', 1, [humanRequestEvent(2, at(6))]);
     await summaryWritten(bucket, 'x', 2);
     expect(await walkIds(creator, { limit: 1 })).toEqual(['x']);

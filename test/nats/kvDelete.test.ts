@@ -286,6 +286,8 @@ describe('NATS KV delete by a process that did not create the thread', () => {
     const deleter = await createNatsKvStore({ nc: other, bucket });
     const ids = Array.from({ length: 6 }, (_, i) => `t${i}`);
     for (const [i, id] of ids.entries()) await creator.create({ id, agent: 'triage', events: [inputEvent(1, at(i))] });
+    // The creator's summaries are written in the background: let them land before another writer's.
+    await Promise.all(ids.map((id) => summaryWritten(bucket, id, 1)));
     // Another process ends them: it knows their done entries, not their creation and running ones.
     for (const [i, id] of ids.entries()) await deleter.append(id, 1, [finalEvent(2, at(i + 1))]);
     await Promise.all(ids.map((id) => summaryWritten(bucket, id, 2)));

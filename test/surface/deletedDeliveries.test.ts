@@ -1,8 +1,8 @@
 /**
  * Deliveries of a thread that was deleted: a callback or webhook given up and owed is cleared by
  * the next walk, not sent (nor retried at every start), and the walk goes on; a thread deleted
- * while its callback is in flight breaks nothing: the delivery ends as any other, and what it
- * left owed is cleared next.
+ * while its callback is in flight or waits to retry has it dropped (no attempt more, nothing
+ * recorded), and breaks nothing.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -128,7 +128,7 @@ describe('deliveries of a deleted thread', () => {
     expect(unexpectedErrors(out.lines)).toEqual([]);
   });
 
-  it('a thread deleted while its callback is in flight: the delivery ends as any other, nothing crashes, and the next walk clears what it left owed', async () => {
+  it('a thread deleted while its callback is in flight: the delivery is dropped, nothing crashes, and nothing is left owed', async () => {
     const dir = tempDir();
     const ledgerPath = join(dir, 'deliveries.jsonl');
     const store = lastingStore();
@@ -136,10 +136,12 @@ describe('deliveries of a deleted thread', () => {
     const answer = deferred<Response>();
     const { logger, out } = capturingLogger();
     const runtime = runtimeOver(store);
+    const ended: { ok: boolean; deleted?: boolean }[] = [];
     const callbacks = createCallbackSender({
       secret: SECRET,
       attempts: 1,
       logger,
+      onDelivery: ({ ok, deleted }) => ended.push({ ok, deleted }),
       ledger: fileDeliveryLedger(ledgerPath),
       // The receiver holds the request until the test answers it.
       fetch: async () => {
@@ -157,6 +159,8 @@ describe('deliveries of a deleted thread', () => {
     detach();
     await callbacks.close();
     expect(await runtime.get(launched.id)).toBeUndefined();
+    expect(ended).toEqual([{ ok: false, deleted: true }]);
+    expect(await fileDeliveryLedger(ledgerPath).owed()).toEqual([]);
     expect(unexpectedErrors(out.lines)).toEqual([]);
 
     const later = createCallbackSender({ secret: SECRET, logger, ledger: fileDeliveryLedger(ledgerPath), fetch: () => Promise.reject(new Error('nothing should be sent')) });

@@ -297,3 +297,30 @@ describe('deliveries of a thread deleted while a retry waits', () => {
     expect(await ledger.owed()).toEqual([]);
   });
 });
+
+describe('a delivery of a deleted thread read before its delete', () => {
+  it('a callback of the deleted thread that starts after the delete (a walk or a pipeline read it before) is dropped, not sent nor recorded', async () => {
+    const dir = tempDir();
+    const ledgerPath = join(dir, 'deliveries.jsonl');
+    const refusing = await receiver(503);
+    const store = lastingStore();
+    const runtime = runtimeOver(store);
+    const callbacks = createCallbackSender({ secret: SECRET, attempts: 1, ledger: fileDeliveryLedger(ledgerPath) });
+    cleanups.push(() => callbacks.close());
+    callbacks.attach(runtime);
+    await callbacks.idle();
+    await runtime.launch('echo', 'read before', { threadId: 'order-9', source: { kind: 'http', replyTo: refusing.url } });
+    await runtime.settled('order-9');
+    await refusing.waitFor(1);
+    await callbacks.idle();
+    const readBefore = (await store.get('order-9'))!;
+
+    await runtime.delete('order-9');
+    const late = await callbacks.send(readBefore);
+    await callbacks.idle();
+
+    expect(late).toMatchObject({ ok: false, deleted: true, attempts: 0 });
+    expect(refusing.received).toHaveLength(1);
+    expect(await fileDeliveryLedger(ledgerPath).owed()).toEqual([]);
+  });
+});

@@ -324,3 +324,37 @@ describe('a delivery of a deleted thread read before its delete', () => {
     expect(await fileDeliveryLedger(ledgerPath).owed()).toEqual([]);
   });
 });
+
+describe('a webhook of a deleted thread read before its delete', () => {
+  it('a webhook of the deleted thread that starts after the delete (a walk read it before) is dropped, not sent nor recorded', async () => {
+    const dir = tempDir();
+    const ledgerPath = join(dir, 'webhooks.jsonl');
+    const refusing = await receiver(503);
+    const store = lastingStore();
+    const runtime = runtimeOver(store);
+    const ended: { ok: boolean; deleted?: boolean }[] = [];
+    const notifier = createWebhookNotifier({
+      webhooks: [{ url: refusing.url, secret: SECRET, events: ['finished'] }],
+      retries: { attempts: 1 },
+      ledger: fileDeliveryLedger(ledgerPath),
+      threads: runtime,
+      onDelivery: ({ ok, deleted }) => ended.push({ ok, deleted }),
+    });
+    cleanups.push(() => notifier.close());
+    notifier.attach(runtime);
+    await notifier.idle();
+    await runtime.launch('echo', 'read before', { threadId: 'order-10' });
+    await runtime.settled('order-10');
+    await refusing.waitFor(1);
+    await notifier.idle();
+    const readBefore = (await store.get('order-10'))!;
+
+    await runtime.delete('order-10');
+    notifier.notify({ thread: readBefore, events: readBefore.events.slice(-1), status: 'done' });
+    await notifier.idle();
+
+    expect(ended).toEqual([{ ok: false, deleted: undefined }, { ok: false, deleted: true }]);
+    expect(refusing.received).toHaveLength(1);
+    expect(await fileDeliveryLedger(ledgerPath).owed()).toEqual([]);
+  });
+});

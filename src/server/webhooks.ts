@@ -9,7 +9,7 @@ import { deliveryTargetOf, receiverOf, type DeliveryTarget } from '../store/deli
 import { settleOwedDeliveries, type OwedDelivery } from '../store/owedDeliveries.js';
 import type { HumanRequest, Json, Thread } from '../thread/events.js';
 import { deriveState, settlesEnd, statusOf, unrecordedCall, type ThreadStatus } from '../thread/state.js';
-import { deliveryIdOf } from '../thread/incarnation.js';
+import { deliveryIdOf, isDeliveryOf } from '../thread/incarnation.js';
 
 /** What a webhook can be told about. */
 export type WebhookEvent = 'human_request' | 'finished';
@@ -300,10 +300,13 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
   };
 
   const dispatch = (target: (typeof targets)[number], payload: WebhookPayload): Promise<void> => {
-    return book.deliver(payload.threadId, (dropped) =>
-      deliver(target, payload, dropped).catch((error: unknown) => {
-        logger.error({ err: error, url: target.receiver }, 'webhook delivery crashed');
-      }),
+    return book.deliver(
+      payload.threadId,
+      (dropped) =>
+        deliver(target, payload, dropped).catch((error: unknown) => {
+          logger.error({ err: error, url: target.receiver }, 'webhook delivery crashed');
+        }),
+      threads === undefined ? undefined : async () => isDeliveryOf(await threads.get(payload.threadId), payload.id),
     );
   };
 

@@ -11,9 +11,12 @@ export interface DeliveryBook {
   track<T>(work: Promise<T>): Promise<T>;
   /**
    * Runs a delivery of thread `threadId`, kept in flight until it settles: `work` (which must not
-   * reject) gets the signal {@link drop} aborts, its thread deleted.
+   * reject) gets the signal {@link drop} aborts, its thread deleted. A delivery of an id dropped
+   * before (from a thread read before its delete, or of one created again under the id) first asks
+   * `current` whether its thread is still there, the same incarnation, and starts dropped when not
+   * (a `current` that fails counts as yes).
    */
-  deliver<T>(threadId: string, work: (dropped: AbortSignal) => Promise<T>): Promise<T>;
+  deliver<T>(threadId: string, work: (dropped: AbortSignal) => Promise<T>, current?: () => Promise<boolean>): Promise<T>;
   /**
    * Aborts the deliveries of `threadId` under way (its thread was deleted: none is attempted again
    * nor recorded), and resolves once each has ended, its records written, so the ledger's forget
@@ -39,6 +42,8 @@ export function createDeliveryBook(options: { ledger: DeliveryLedger | undefined
   const inFlight = new Set<Promise<unknown>>();
   /** The deliveries under way by thread id, each removed when it settles. */
   const byThread = new Map<string, Map<AbortController, Promise<unknown>>>();
+  /** The thread ids dropped (bounded: the oldest are let go). */
+  const droppedIds = new Set<string>();
   function track<T>(work: Promise<T>): Promise<T> {
     inFlight.add(work);
     void work.finally(() => inFlight.delete(work));
@@ -46,9 +51,18 @@ export function createDeliveryBook(options: { ledger: DeliveryLedger | undefined
   }
   return {
     track,
-    deliver(threadId, work) {
+    deliver(threadId, work, current) {
       const controller = new AbortController();
-      const delivery = work(controller.signal);
+      const checked =
+        current === undefined || !droppedIds.has(threadId)
+          ? undefined
+          : current().then(
+              (there) => {
+                if (!there) controller.abort(deletedError(threadId));
+              },
+              () => undefined,
+            );
+      const delivery = checked === undefined ? work(controller.signal) : checked.then(() => work(controller.signal));
       let running = byThread.get(threadId);
       if (running === undefined) byThread.set(threadId, (running = new Map()));
       running.set(controller, delivery);
@@ -59,10 +73,13 @@ export function createDeliveryBook(options: { ledger: DeliveryLedger | undefined
       return track(delivery);
     },
     async drop(threadId) {
+      droppedIds.delete(threadId);
+      if (droppedIds.size >= 10_000) droppedIds.delete(droppedIds.values().next().value!);
+      droppedIds.add(threadId);
       const running = byThread.get(threadId);
       if (running === undefined) return;
       const ending = [...running];
-      for (const [controller] of ending) controller.abort(new Error(`thread ${threadId} deleted`));
+      for (const [controller] of ending) controller.abort(deletedError(threadId));
       await Promise.allSettled(ending.map(([, delivery]) => delivery));
     },
     async settle(delivery, sent, log, dropped) {
@@ -75,4 +92,9 @@ export function createDeliveryBook(options: { ledger: DeliveryLedger | undefined
       while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
     },
   };
+}
+
+/** Why a delivery of a deleted thread was aborted. */
+function deletedError(threadId: string): Error {
+  return new Error(`thread ${threadId} deleted`);
 }

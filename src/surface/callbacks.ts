@@ -7,6 +7,7 @@ import { silentLogger, type Logger } from '../logger.js';
 import type { Runtime, ThreadChange } from '../runtime/runtime.js';
 import { callbackUrlOf } from '../runtime/threadView.js';
 import type { Thread } from '../thread/events.js';
+import { isDeliveryOf } from '../thread/incarnation.js';
 import { settlesEnd } from '../thread/state.js';
 import { callbackPayloadOf, dueCallbackOf, ownCallbackOf, pipelineCallbackOf, type CallbackPayload, type DueCallback } from './callbackPayload.js';
 import type { PipelineThreads } from './childRequests.js';
@@ -191,6 +192,8 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
   const underWay = new Map<string, Promise<CallbackDelivery>>();
   const stopping = new AbortController();
   const unsigned = new Set<string>();
+  /** The runtime attached last: whether a thread it deleted is there again is read from it. */
+  let attached: Pick<Runtime, 'get'> | undefined;
 
   /** One attempt: the HTTP status, or why there was none. Signed per attempt (a fresh timestamp). */
   async function attempt(target: DeliveryTarget, body: string, payload: CallbackPayload, signal: AbortSignal): Promise<{ status?: number; error?: string }> {
@@ -320,8 +323,11 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
     }
     const already = underWay.get(payload.id);
     if (already !== undefined) return already;
-    const delivery = book.deliver(thread.id, (dropped) =>
-      deliver(url, payload, dropped)
+    const threads = attached;
+    const delivery = book.deliver(
+      thread.id,
+      (dropped) =>
+        deliver(url, payload, dropped)
         .then(async (done) => {
           // Recorded before it is no longer under way; not at all once its thread is deleted.
           await book.settle({ key: thread.id, id: payload.id, threadId: thread.id }, done.ok || done.refused === true, { threadId: thread.id, agent: thread.agent, delivery: payload.id }, dropped);
@@ -331,6 +337,7 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
           logger.error({ threadId: thread.id, err: messageOf(error) }, 'callback crashed');
           return undelivered(messageOf(error));
         }),
+      threads === undefined ? undefined : async () => isDeliveryOf(await threads.get(thread.id), payload.id),
     );
     underWay.set(payload.id, delivery);
     void delivery.finally(() => underWay.delete(payload.id));
@@ -366,6 +373,7 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
   return {
     send,
     attach(runtime) {
+      attached = runtime;
       const detach = runtime.subscribe((change) => {
         // Another process wrote (and reports) these; only the writer calls back.
         if (change.ingested || !reportable(change)) return;

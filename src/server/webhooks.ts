@@ -9,7 +9,7 @@ import { deliveryTargetOf, receiverOf, type DeliveryTarget } from '../store/deli
 import { settleOwedDeliveries, type OwedDelivery } from '../store/owedDeliveries.js';
 import type { HumanRequest, Json, Thread } from '../thread/events.js';
 import { deriveState, settlesEnd, statusOf, unrecordedCall, type ThreadStatus } from '../thread/state.js';
-import { deliveryIdOf } from '../thread/incarnation.js';
+import { deliveryIdOf, isDeliveryOf } from '../thread/incarnation.js';
 
 /** What a webhook can be told about. */
 export type WebhookEvent = 'human_request' | 'finished';
@@ -71,6 +71,11 @@ export interface WebhookDelivery {
   readonly status?: number;
   /** Why the last attempt failed. */
   readonly error?: string;
+  /**
+   * The thread was deleted (by the runtime the notifier is attached to) before the webhook was
+   * delivered: it is not attempted again, nor recorded in the ledger.
+   */
+  readonly deleted?: boolean;
 }
 
 /** Retries of a failed delivery (network error, timeout, 408, 429 or 5xx). */
@@ -120,8 +125,9 @@ export interface WebhookNotifierOptions {
 export interface WebhookNotifier {
   /**
    * Subscribes to the runtime's changes, and with a {@link WebhookNotifierOptions.ledger} sends the
-   * webhooks owed from before and forgets the records of each thread the runtime deletes (when it
-   * has `onDelete`); returns the unsubscribe function.
+   * webhooks owed from before. A thread the runtime deletes (when it has `onDelete`): its webhooks
+   * under way or waiting to retry are dropped (no attempt more, nothing recorded), then the ledger
+   * forgets its records. Returns the unsubscribe function.
    */
   attach(runtime: Pick<Runtime, 'subscribe'> & Partial<Pick<Runtime, 'onDelete'>>): () => void;
   /** The runtime listener: queues the notifications a change calls for. Never throws, never waits. */
@@ -220,16 +226,18 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
   const stopping = new AbortController();
   const keyOf = (target: DeliveryTarget, threadId: string): string => `webhook ${target.key} ${threadId}`;
 
-  const deliver = async (target: (typeof targets)[number], payload: WebhookPayload): Promise<void> => {
+  /** Delivers `payload` to `target`, retried; its thread deleted (`dropped` aborts), it stops: no attempt more, nothing recorded. */
+  const deliver = async (target: (typeof targets)[number], payload: WebhookPayload, dropped: AbortSignal): Promise<void> => {
     const body = JSON.stringify(payload);
     let last: { status?: number; error: string } = { error: 'not sent' };
     let attempt = 0;
     let refused = false;
-    while (attempt < attempts && !stopping.signal.aborted) {
+    const signal = AbortSignal.any([stopping.signal, dropped]);
+    while (attempt < attempts && !signal.aborted) {
       if (attempt > 0) {
         const delay = Math.min(maxDelayMs, initialDelayMs * factor ** (attempt - 1));
         try {
-          await sleep(clock, delay, stopping.signal);
+          await sleep(clock, delay, signal);
         } catch {
           break;
         }
@@ -249,7 +257,7 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
             [WEBHOOK_HEADERS.delivery]: payload.id,
           },
           body,
-          signal: AbortSignal.any([AbortSignal.timeout(timeoutMs), stopping.signal]),
+          signal: AbortSignal.any([AbortSignal.timeout(timeoutMs), signal]),
         });
         await response.body?.cancel().catch(() => undefined);
         if (response.ok) {
@@ -268,16 +276,21 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
       }
       logger.warn({ threadId: payload.threadId, agent: payload.agent, url: target.receiver, delivery: payload.id, attempt, ...last }, 'webhook attempt failed');
     }
+    if (!refused && dropped.aborted) {
+      logger.info({ threadId: payload.threadId, agent: payload.agent, url: target.receiver, delivery: payload.id, attempts: attempt, ...last }, 'webhook dropped: its thread was deleted');
+      report({ ok: false, attempts: attempt, ...last, deleted: true });
+      return;
+    }
     logger.error({ threadId: payload.threadId, agent: payload.agent, url: target.receiver, delivery: payload.id, attempts: attempt, ...last }, 'webhook given up');
     if (!refused) await settled(false);
     report({ ok: false, attempts: attempt, ...last });
 
     /** Recorded under its receiver and thread: not sent again (`sent`), else owed (a record lost costs a repeat). */
     function settled(sent: boolean): Promise<void> {
-      return book.settle({ key: keyOf(target, payload.threadId), id: payload.id, threadId: payload.threadId }, sent, { threadId: payload.threadId, agent: payload.agent, url: target.receiver, delivery: payload.id });
+      return book.settle({ key: keyOf(target, payload.threadId), id: payload.id, threadId: payload.threadId }, sent, { threadId: payload.threadId, agent: payload.agent, url: target.receiver, delivery: payload.id }, dropped);
     }
 
-    function report(outcome: { ok: boolean; attempts: number; status?: number; error?: string }): void {
+    function report(outcome: { ok: boolean; attempts: number; status?: number; error?: string; deleted?: boolean }): void {
       try {
         onDelivery?.({ id: payload.id, url: target.receiver, type: payload.type, threadId: payload.threadId, ...outcome });
       } catch (error) {
@@ -287,10 +300,14 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
   };
 
   const dispatch = (target: (typeof targets)[number], payload: WebhookPayload): Promise<void> => {
-    const delivery = deliver(target, payload).catch((error: unknown) => {
-      logger.error({ err: error, url: target.receiver }, 'webhook delivery crashed');
-    });
-    return book.track(delivery);
+    return book.deliver(
+      payload.threadId,
+      (dropped) =>
+        deliver(target, payload, dropped).catch((error: unknown) => {
+          logger.error({ err: error, url: target.receiver }, 'webhook delivery crashed');
+        }),
+      threads === undefined ? undefined : async () => isDeliveryOf(await threads.get(payload.threadId), payload.id),
+    );
   };
 
   const enqueue = (thread: Thread, event: WebhookEvent, seq: number, payload: Omit<WebhookPayload, 'id'>): void => {
@@ -368,7 +385,8 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
     attach(runtime) {
       const detach = runtime.subscribe(notify);
       if (ledger !== undefined && threads !== undefined && targets.length > 0 && !stopping.signal.aborted) sendOwed(ledger, threads);
-      const forgetting = ledger?.forget === undefined || targets.length === 0 ? undefined : runtime.onDelete?.((threadId) => void book.track(forget(ledger, threadId)));
+      // Its webhooks under way are dropped, then the ledger forgets it, so none of them records it again.
+      const forgetting = targets.length === 0 ? undefined : runtime.onDelete?.((threadId) => void book.track(book.drop(threadId).then(() => (ledger?.forget === undefined ? undefined : forget(ledger, threadId)))));
       return () => {
         detach();
         forgetting?.();

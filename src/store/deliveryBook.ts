@@ -10,11 +10,28 @@ export interface DeliveryBook {
   /** Keeps `work` in flight until it settles (it must not reject); returns it. */
   track<T>(work: Promise<T>): Promise<T>;
   /**
-   * Records how a delivery ended: `sent` (delivered, or refused by its receiver: not sent again)
-   * under its key, else as owed (sent at the next start however long ago its thread rested).
-   * Without a ledger, nothing; never rejects: a write that fails is logged with `log`.
+   * Runs a delivery of thread `threadId`, kept in flight until it settles: `work` (which must not
+   * reject) gets the signal {@link drop} aborts, its thread deleted. A delivery of an id dropped
+   * before (from a thread read before its delete, or of one created again under the id) first asks
+   * `current` whether its thread is still there, the same incarnation, and starts dropped when not
+   * (a `current` that fails counts as yes).
    */
-  settle(delivery: OwedRecord, sent: boolean, log: Record<string, unknown>): Promise<void>;
+  deliver<T>(threadId: string, work: (dropped: AbortSignal) => Promise<T>, current?: () => Promise<boolean>): Promise<T>;
+  /**
+   * Aborts the deliveries of `threadId` under way (its thread was deleted: none is attempted again
+   * nor recorded), and resolves once each has ended, its records written, so the ledger's forget
+   * comes after them. Told of a deletion once its store delete resolved, before a thread can be
+   * created again under the id: the deliveries under way are the deleted incarnation's, and a thread
+   * created again starts its own later, untouched. Never rejects.
+   */
+  drop(threadId: string): Promise<void>;
+  /**
+   * Records how a delivery ended: `sent` (delivered, or refused by its receiver: not sent again)
+   * under its key, else as owed (sent at the next start however long ago its thread rested); not
+   * at all once `dropped` aborted (its thread deleted). Without a ledger, nothing; never rejects: a
+   * write that fails is logged with `log`.
+   */
+  settle(delivery: OwedRecord, sent: boolean, log: Record<string, unknown>, dropped?: AbortSignal): Promise<void>;
   /** Resolves when nothing is in flight. */
   idle(): Promise<void>;
 }
@@ -23,14 +40,50 @@ export interface DeliveryBook {
 export function createDeliveryBook(options: { ledger: DeliveryLedger | undefined; logger: Logger; what: string }): DeliveryBook {
   const { ledger, logger, what } = options;
   const inFlight = new Set<Promise<unknown>>();
+  /** The deliveries under way by thread id, each removed when it settles. */
+  const byThread = new Map<string, Map<AbortController, Promise<unknown>>>();
+  /** The thread ids dropped (bounded: the oldest are let go). */
+  const droppedIds = new Set<string>();
+  function track<T>(work: Promise<T>): Promise<T> {
+    inFlight.add(work);
+    void work.finally(() => inFlight.delete(work));
+    return work;
+  }
   return {
-    track(work) {
-      inFlight.add(work);
-      void work.finally(() => inFlight.delete(work));
-      return work;
+    track,
+    deliver(threadId, work, current) {
+      const controller = new AbortController();
+      const checked =
+        current === undefined || !droppedIds.has(threadId)
+          ? undefined
+          : current().then(
+              (there) => {
+                if (!there) controller.abort(deletedError(threadId));
+              },
+              () => undefined,
+            );
+      const delivery = checked === undefined ? work(controller.signal) : checked.then(() => work(controller.signal));
+      let running = byThread.get(threadId);
+      if (running === undefined) byThread.set(threadId, (running = new Map()));
+      running.set(controller, delivery);
+      void delivery.finally(() => {
+        running.delete(controller);
+        if (running.size === 0 && byThread.get(threadId) === running) byThread.delete(threadId);
+      });
+      return track(delivery);
     },
-    async settle(delivery, sent, log) {
-      if (ledger === undefined) return;
+    async drop(threadId) {
+      droppedIds.delete(threadId);
+      if (droppedIds.size >= 10_000) droppedIds.delete(droppedIds.values().next().value!);
+      droppedIds.add(threadId);
+      const running = byThread.get(threadId);
+      if (running === undefined) return;
+      const ending = [...running];
+      for (const [controller] of ending) controller.abort(deletedError(threadId));
+      await Promise.allSettled(ending.map(([, delivery]) => delivery));
+    },
+    async settle(delivery, sent, log, dropped) {
+      if (ledger === undefined || dropped?.aborted === true) return;
       const failed = (message: string) => (error: unknown) => logger.error({ ...log, err: messageOf(error) }, `${what} ${message}`);
       if (sent) await ledger.record(delivery.key, delivery.id).catch(failed('delivered but not recorded (it may be sent again)'));
       else await ledger.owe(delivery).catch(failed('given up and not recorded as owed (sent again only if a start finds its rest)'));
@@ -39,4 +92,9 @@ export function createDeliveryBook(options: { ledger: DeliveryLedger | undefined
       while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
     },
   };
+}
+
+/** Why a delivery of a deleted thread was aborted. */
+function deletedError(threadId: string): Error {
+  return new Error(`thread ${threadId} deleted`);
 }

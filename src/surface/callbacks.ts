@@ -7,6 +7,7 @@ import { silentLogger, type Logger } from '../logger.js';
 import type { Runtime, ThreadChange } from '../runtime/runtime.js';
 import { callbackUrlOf } from '../runtime/threadView.js';
 import type { Thread } from '../thread/events.js';
+import { isDeliveryOf } from '../thread/incarnation.js';
 import { settlesEnd } from '../thread/state.js';
 import { callbackPayloadOf, dueCallbackOf, ownCallbackOf, pipelineCallbackOf, type CallbackPayload, type DueCallback } from './callbackPayload.js';
 import type { PipelineThreads } from './childRequests.js';
@@ -49,6 +50,11 @@ export interface CallbackDelivery {
   readonly refused?: boolean;
   /** The sender was closed before the callback was delivered (a worker hands its job back). */
   readonly stopped?: boolean;
+  /**
+   * The thread was deleted (by the runtime the sender is attached to) before the callback was
+   * delivered: it is not attempted again, nor recorded in the ledger.
+   */
+  readonly deleted?: boolean;
 }
 
 /** Options of {@link createCallbackSender}. */
@@ -129,8 +135,9 @@ export interface CallbackSender {
   /**
    * For a process that runs threads without jobs (the embedded server): sends on this runtime's
    * own writes of a human request or of a thread's end, and, with a {@link CallbackOptions.ledger},
-   * the callbacks its threads owe from before; the ledger forgets the records of each thread the
-   * runtime deletes (`onDelete`). Returns the function that detaches it.
+   * the callbacks its threads owe from before. A thread the runtime deletes (`onDelete`): its
+   * callbacks under way or waiting to retry are dropped (no attempt more, nothing recorded), then
+   * the ledger forgets its records. Returns the function that detaches it.
    */
   attach(runtime: Pick<Runtime, 'subscribe' | 'get' | 'list'> & Partial<Pick<Runtime, 'onDelete'>>): () => void;
   /** Resolves when no callback is in flight (nor owed ones being looked for). */
@@ -185,9 +192,11 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
   const underWay = new Map<string, Promise<CallbackDelivery>>();
   const stopping = new AbortController();
   const unsigned = new Set<string>();
+  /** The runtime attached last: whether a thread it deleted is there again is read from it. */
+  let attached: Pick<Runtime, 'get'> | undefined;
 
   /** One attempt: the HTTP status, or why there was none. Signed per attempt (a fresh timestamp). */
-  async function attempt(target: DeliveryTarget, body: string, payload: CallbackPayload): Promise<{ status?: number; error?: string }> {
+  async function attempt(target: DeliveryTarget, body: string, payload: CallbackPayload, signal: AbortSignal): Promise<{ status?: number; error?: string }> {
     const timestamp = String(Math.floor(clock.now() / 1000));
     const signature = `sha256=${createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')}`;
     try {
@@ -203,7 +212,7 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
           [CALLBACK_HEADERS.delivery]: payload.id,
         },
         body,
-        signal: AbortSignal.any([AbortSignal.timeout(timeoutMs), stopping.signal]),
+        signal: AbortSignal.any([AbortSignal.timeout(timeoutMs), signal]),
       });
       await response.body?.cancel().catch(() => undefined);
       return response.ok ? { status: response.status } : { status: response.status, error: `HTTP ${response.status}` };
@@ -220,9 +229,9 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
    * launch sealed (userinfo, secret query values) are opened with the secret first, to the URL the
    * launch gave (else with each previous secret); ones that do not open (the secret changed, and
    * the old one is not listed) are not sent, and not refused either: a process with the launch's
-   * secret may send them.
+   * secret may send them. Its thread deleted (`dropped` aborts), it stops: no attempt more.
    */
-  async function deliver(recorded: string, payload: CallbackPayload): Promise<CallbackDelivery> {
+  async function deliver(recorded: string, payload: CallbackPayload, dropped: AbortSignal): Promise<CallbackDelivery> {
     const opened = openUrl(recorded, openingSecrets);
     if (!opened.success) {
       const error = `the callbackUrl ${opened.error}`;
@@ -242,11 +251,12 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
     let last: { status?: number; error?: string } = { error: 'not sent' };
     let tries = 0;
     let refused = false;
-    while (tries < attempts && !stopping.signal.aborted) {
-      if (tries > 0) await sleep(clock, Math.min(maxDelayMs, initialDelayMs * 2 ** (tries - 1)), stopping.signal).catch(() => undefined);
-      if (stopping.signal.aborted) break;
+    const signal = AbortSignal.any([stopping.signal, dropped]);
+    while (tries < attempts && !signal.aborted) {
+      if (tries > 0) await sleep(clock, Math.min(maxDelayMs, initialDelayMs * 2 ** (tries - 1)), signal).catch(() => undefined);
+      if (signal.aborted) break;
       tries++;
-      last = await attempt(target, body, payload);
+      last = await attempt(target, body, payload, signal);
       if (last.error === undefined) break;
       const { status } = last;
       const retriable = status === undefined || status >= 500 || status === 408 || status === 429;
@@ -255,9 +265,21 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
       if (refused) break;
     }
     const ok = last.error === undefined;
-    if (!ok) logger.error({ ...log, attempts: tries, ...last }, 'callback given up');
-    const stopped = !ok && !refused && stopping.signal.aborted;
-    return reported({ id: payload.id, url: target.receiver, threadId: payload.threadId, ok, attempts: tries, ...last, ...(refused ? { refused } : {}), ...(stopped ? { stopped } : {}) });
+    const deleted = !ok && !refused && dropped.aborted;
+    if (deleted) logger.info({ ...log, attempts: tries, ...last }, 'callback dropped: its thread was deleted');
+    else if (!ok) logger.error({ ...log, attempts: tries, ...last }, 'callback given up');
+    const stopped = !ok && !refused && !deleted && stopping.signal.aborted;
+    return reported({
+      id: payload.id,
+      url: target.receiver,
+      threadId: payload.threadId,
+      ok,
+      attempts: tries,
+      ...last,
+      ...(refused ? { refused } : {}),
+      ...(stopped ? { stopped } : {}),
+      ...(deleted ? { deleted } : {}),
+    });
   }
 
   /** Tells {@link CallbackOptions.onDelivery} how a callback ended; returns it. */
@@ -301,19 +323,25 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
     }
     const already = underWay.get(payload.id);
     if (already !== undefined) return already;
-    const delivery = deliver(url, payload)
-      .then(async (done) => {
-        // Recorded before it is no longer under way.
-        await book.settle({ key: thread.id, id: payload.id, threadId: thread.id }, done.ok || done.refused === true, { threadId: thread.id, agent: thread.agent, delivery: payload.id });
-        return done;
-      })
-      .catch((error: unknown): CallbackDelivery => {
-        logger.error({ threadId: thread.id, err: messageOf(error) }, 'callback crashed');
-        return undelivered(messageOf(error));
-      });
+    const threads = attached;
+    const delivery = book.deliver(
+      thread.id,
+      (dropped) =>
+        deliver(url, payload, dropped)
+        .then(async (done) => {
+          // Recorded before it is no longer under way; not at all once its thread is deleted.
+          await book.settle({ key: thread.id, id: payload.id, threadId: thread.id }, done.ok || done.refused === true, { threadId: thread.id, agent: thread.agent, delivery: payload.id }, dropped);
+          return done;
+        })
+        .catch((error: unknown): CallbackDelivery => {
+          logger.error({ threadId: thread.id, err: messageOf(error) }, 'callback crashed');
+          return undelivered(messageOf(error));
+        }),
+      threads === undefined ? undefined : async () => isDeliveryOf(await threads.get(thread.id), payload.id),
+    );
     underWay.set(payload.id, delivery);
     void delivery.finally(() => underWay.delete(payload.id));
-    return book.track(delivery);
+    return delivery;
   }
 
   /** Forgets what the ledger holds of a deleted thread; never rejects (a failure is logged: its records stay, harmless). */
@@ -345,14 +373,16 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
   return {
     send,
     attach(runtime) {
+      attached = runtime;
       const detach = runtime.subscribe((change) => {
         // Another process wrote (and reports) these; only the writer calls back.
         if (change.ingested || !reportable(change)) return;
         void send(change.thread, runtime);
       });
       if (ledger !== undefined && !stopping.signal.aborted) sendOwed(runtime, ledger);
-      // Recorded under the thread's id (see sendOwed's keysOf).
-      const forgetting = ledger?.forget === undefined ? undefined : runtime.onDelete?.((threadId) => void book.track(forget(ledger, threadId)));
+      // Its callbacks under way are dropped, then the ledger forgets it (recorded under the
+      // thread's id: see sendOwed's keysOf), so none of them records it again.
+      const forgetting = runtime.onDelete?.((threadId) => void book.track(book.drop(threadId).then(() => (ledger?.forget === undefined ? undefined : forget(ledger, threadId)))));
       return () => {
         detach();
         forgetting?.();

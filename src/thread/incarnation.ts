@@ -38,6 +38,11 @@ export function deliveryIdOf(thread: Pick<Thread, 'id' | 'events'>, version: num
   return `${incarnationKeyOf(thread)}:${version}`;
 }
 
+/** Whether `deliveryId` (see {@link deliveryIdOf}) is of `thread`'s incarnation: false when there is no thread. */
+export function isDeliveryOf(thread: Pick<Thread, 'id' | 'events'> | undefined, deliveryId: string): boolean {
+  return thread !== undefined && deliveryId.startsWith(`${incarnationKeyOf(thread)}:`);
+}
+
 /** {@link deliveryIdOf} read from a thread's summary (its `createdAt` is its first event's time). */
 export function deliveryIdAt(summary: { readonly id: string; readonly createdAt: string | undefined }, version: number): string {
   return `${incarnateId(summary.id, summary.createdAt)}:${version}`;

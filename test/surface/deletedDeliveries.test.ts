@@ -1,13 +1,15 @@
 /**
  * Deliveries of a thread that was deleted: a callback or webhook given up and owed is cleared by
  * the next walk, not sent (nor retried at every start), and the walk goes on; a thread deleted
- * while its callback is in flight breaks nothing: the delivery ends as any other, and what it
- * left owed is cleared next.
+ * while its callback is in flight or waits to retry has it dropped (no attempt more, nothing
+ * recorded), and breaks nothing.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { SimulatedClock } from 'xstate';
+import type { Clock } from '../../src/clock.js';
 import { scriptedModel } from '../../src/model/scriptedModel.js';
 import { createRuntime, type Runtime } from '../../src/runtime/runtime.js';
 import { createWebhookNotifier } from '../../src/server/webhooks.js';
@@ -126,7 +128,7 @@ describe('deliveries of a deleted thread', () => {
     expect(unexpectedErrors(out.lines)).toEqual([]);
   });
 
-  it('a thread deleted while its callback is in flight: the delivery ends as any other, nothing crashes, and the next walk clears what it left owed', async () => {
+  it('a thread deleted while its callback is in flight: the delivery is dropped, nothing crashes, and nothing is left owed', async () => {
     const dir = tempDir();
     const ledgerPath = join(dir, 'deliveries.jsonl');
     const store = lastingStore();
@@ -134,10 +136,12 @@ describe('deliveries of a deleted thread', () => {
     const answer = deferred<Response>();
     const { logger, out } = capturingLogger();
     const runtime = runtimeOver(store);
+    const ended: { ok: boolean; deleted?: boolean }[] = [];
     const callbacks = createCallbackSender({
       secret: SECRET,
       attempts: 1,
       logger,
+      onDelivery: ({ ok, deleted }) => ended.push({ ok, deleted }),
       ledger: fileDeliveryLedger(ledgerPath),
       // The receiver holds the request until the test answers it.
       fetch: async () => {
@@ -155,6 +159,8 @@ describe('deliveries of a deleted thread', () => {
     detach();
     await callbacks.close();
     expect(await runtime.get(launched.id)).toBeUndefined();
+    expect(ended).toEqual([{ ok: false, deleted: true }]);
+    expect(await fileDeliveryLedger(ledgerPath).owed()).toEqual([]);
     expect(unexpectedErrors(out.lines)).toEqual([]);
 
     const later = createCallbackSender({ secret: SECRET, logger, ledger: fileDeliveryLedger(ledgerPath), fetch: () => Promise.reject(new Error('nothing should be sent')) });
@@ -197,5 +203,158 @@ describe('deliveries of a deleted thread', () => {
     expect(await after.callbacks.get('order-5')).toBeUndefined();
     expect(await after.callbacks.get('order-6')).toBeDefined();
     expect((await after.webhooks.owed()).map((o) => o.key)).toEqual([webhookKey('order-6')]);
+  });
+});
+
+/**
+ * A sender's clock whose timers fire only when the test moves it, telling when a wait is armed (a
+ * retry waiting for its backoff).
+ */
+function backoffClock(): { clock: Clock; armed: Promise<void>; pass(ms: number): void } {
+  const simulated = new SimulatedClock();
+  simulated.set(Date.now());
+  const armed = deferred<void>();
+  const clock: Clock = {
+    now: () => simulated.now(),
+    setTimeout: (fn, ms) => {
+      armed.resolve();
+      return simulated.setTimeout(fn, ms);
+    },
+    clearTimeout: (id) => simulated.clearTimeout(id as number),
+  };
+  return { clock, armed: armed.promise, pass: (ms) => simulated.increment(ms) };
+}
+
+describe('deliveries of a thread deleted while a retry waits', () => {
+  it('a callback waiting to retry is dropped: the receiver never gets it after the delete, the ledger holds nothing of the thread, and the thread launched again under the id is called back', async () => {
+    const dir = tempDir();
+    const ledgerPath = join(dir, 'deliveries.jsonl');
+    // Refuses the first request, takes every one after.
+    const later = await receiver([503, 200]);
+    const runtime = runtimeOver(lastingStore());
+    const { clock, armed, pass } = backoffClock();
+    const delivered: string[] = [];
+    const callbacks = createCallbackSender({ secret: SECRET, attempts: 3, initialDelayMs: 1_000, clock, ledger: fileDeliveryLedger(ledgerPath), onDelivery: (d) => d.ok && delivered.push(d.id) });
+    cleanups.push(() => callbacks.close());
+    callbacks.attach(runtime);
+    await callbacks.idle(); // the ledger's first walk
+
+    await runtime.launch('echo', 'secret order', { threadId: 'order-7', source: { kind: 'http', replyTo: later.url } });
+    await later.waitFor(1);
+    await armed; // the retry waits for its backoff
+    await runtime.delete('order-7');
+    pass(60_000);
+    await callbacks.idle();
+
+    expect(later.received).toHaveLength(1);
+    expect(delivered).toEqual([]);
+    const ledger = fileDeliveryLedger(ledgerPath);
+    expect(await ledger.get('order-7')).toBeUndefined();
+    expect(await ledger.owed()).toEqual([]);
+
+    // A thread created again under the id is another incarnation: its callback goes out and is recorded.
+    const again = await runtime.launch('echo', 'new order', { threadId: 'order-7', source: { kind: 'http', replyTo: later.url } });
+    await runtime.settled(again.id);
+    await later.waitFor(2);
+    await callbacks.idle();
+    const body = JSON.parse(later.received[1]!.body) as { id: string; threadId: string };
+    expect(body.threadId).toBe('order-7');
+    expect(delivered).toEqual([body.id]);
+    expect(await fileDeliveryLedger(ledgerPath).get('order-7')).toBe(body.id);
+  });
+
+  it('a webhook waiting to retry is dropped: the receiver never gets it after the delete, and the ledger holds nothing of the thread', async () => {
+    const dir = tempDir();
+    const ledgerPath = join(dir, 'webhooks.jsonl');
+    const later = await receiver([503, 200]);
+    const runtime = runtimeOver(lastingStore());
+    const { clock, armed, pass } = backoffClock();
+    const delivered: string[] = [];
+    const notifier = createWebhookNotifier({
+      webhooks: [{ url: later.url, secret: SECRET, events: ['finished'] }],
+      retries: { attempts: 3, initialDelayMs: 1_000 },
+      clock,
+      ledger: fileDeliveryLedger(ledgerPath),
+      threads: runtime,
+      onDelivery: (d) => d.ok && delivered.push(d.id),
+    });
+    cleanups.push(() => notifier.close());
+    notifier.attach(runtime);
+    await notifier.idle(); // the ledger's first walk
+
+    const launched = await runtime.launch('echo', 'secret order', { threadId: 'order-8' });
+    await runtime.settled(launched.id);
+    await later.waitFor(1);
+    await armed;
+    await runtime.delete('order-8');
+    pass(60_000);
+    await notifier.idle();
+
+    expect(later.received).toHaveLength(1);
+    expect(delivered).toEqual([]);
+    const ledger = fileDeliveryLedger(ledgerPath);
+    expect(await ledger.get(`webhook ${later.url} order-8`)).toBeUndefined();
+    expect(await ledger.owed()).toEqual([]);
+  });
+});
+
+describe('a delivery of a deleted thread read before its delete', () => {
+  it('a callback of the deleted thread that starts after the delete (a walk or a pipeline read it before) is dropped, not sent nor recorded', async () => {
+    const dir = tempDir();
+    const ledgerPath = join(dir, 'deliveries.jsonl');
+    const refusing = await receiver(503);
+    const store = lastingStore();
+    const runtime = runtimeOver(store);
+    const callbacks = createCallbackSender({ secret: SECRET, attempts: 1, ledger: fileDeliveryLedger(ledgerPath) });
+    cleanups.push(() => callbacks.close());
+    callbacks.attach(runtime);
+    await callbacks.idle();
+    await runtime.launch('echo', 'read before', { threadId: 'order-9', source: { kind: 'http', replyTo: refusing.url } });
+    await runtime.settled('order-9');
+    await refusing.waitFor(1);
+    await callbacks.idle();
+    const readBefore = (await store.get('order-9'))!;
+
+    await runtime.delete('order-9');
+    const late = await callbacks.send(readBefore);
+    await callbacks.idle();
+
+    expect(late).toMatchObject({ ok: false, deleted: true, attempts: 0 });
+    expect(refusing.received).toHaveLength(1);
+    expect(await fileDeliveryLedger(ledgerPath).owed()).toEqual([]);
+  });
+});
+
+describe('a webhook of a deleted thread read before its delete', () => {
+  it('a webhook of the deleted thread that starts after the delete (a walk read it before) is dropped, not sent nor recorded', async () => {
+    const dir = tempDir();
+    const ledgerPath = join(dir, 'webhooks.jsonl');
+    const refusing = await receiver(503);
+    const store = lastingStore();
+    const runtime = runtimeOver(store);
+    const ended: { ok: boolean; deleted?: boolean }[] = [];
+    const notifier = createWebhookNotifier({
+      webhooks: [{ url: refusing.url, secret: SECRET, events: ['finished'] }],
+      retries: { attempts: 1 },
+      ledger: fileDeliveryLedger(ledgerPath),
+      threads: runtime,
+      onDelivery: ({ ok, deleted }) => ended.push({ ok, deleted }),
+    });
+    cleanups.push(() => notifier.close());
+    notifier.attach(runtime);
+    await notifier.idle();
+    await runtime.launch('echo', 'read before', { threadId: 'order-10' });
+    await runtime.settled('order-10');
+    await refusing.waitFor(1);
+    await notifier.idle();
+    const readBefore = (await store.get('order-10'))!;
+
+    await runtime.delete('order-10');
+    notifier.notify({ thread: readBefore, events: readBefore.events.slice(-1), status: 'done' });
+    await notifier.idle();
+
+    expect(ended).toEqual([{ ok: false, deleted: undefined }, { ok: false, deleted: true }]);
+    expect(refusing.received).toHaveLength(1);
+    expect(await fileDeliveryLedger(ledgerPath).owed()).toEqual([]);
   });
 });

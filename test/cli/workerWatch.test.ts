@@ -13,6 +13,7 @@ import { watchWorkers } from '../../src/cli/workerWatch.js';
 import type { Logger } from '../../src/logger.js';
 import { calculatorModel } from '../inspector/inspectorFixture.js';
 import { capturingLogger, type LogLine } from '../support/capturingLogger.js';
+import { runCli } from '../../src/cli/program.js';
 import { serveInProcess } from './runInProcess.js';
 import { startNatsServer, type NatsServerHandle } from '../support/natsServer.js';
 
@@ -103,6 +104,36 @@ describe('switchyard serve --no-worker', () => {
       expect(listed.length).toBeGreaterThan(0);
       expect(listed.map((a) => a.served)).toEqual(listed.map(() => false));
     } finally {
+      expect(await served.stop()).toBe(0);
+    }
+  }, 60_000);
+});
+
+describe('a CLI follow of a thread no worker serves', () => {
+  it('says once on stderr which agent no worker serves and how to start one, and follows on until a worker ends the thread', async () => {
+    const served = await serveInProcess(['--no-worker', '--prefix', 'nwf'], { SWITCHYARD_LOG_LEVEL: 'silent', NATS_URL: server.url });
+    let worker: Awaited<ReturnType<typeof join>> | undefined;
+    try {
+      let stdout = '';
+      let stderr = '';
+      const exited = runCli(['node', 'switchyard', 'launch', 'calculator', 'add two numbers', '--url', served.url], {
+        stdout: (text) => void (stdout += text),
+        stderr: (text) => void (stderr += text),
+        env: {},
+        stopped: () => new Promise<string>(() => undefined),
+        followQuietMs: 50,
+      });
+      await vi.waitFor(() => expect(stderr).toContain('no worker serves calculator'), { timeout: 10_000, interval: 20 });
+      expect(stderr).toContain('switchyard worker --agents calculator');
+      expect(stdout).toMatch(/^launched th_\S+ \(calculator\)$/m);
+      expect(stdout).not.toContain('worker');
+
+      worker = await join('nwf', true, capturingLogger('silent').logger);
+      expect(await exited).toBe(0);
+      expect(stdout).toMatch(/^thread th_\S+ is done$/m);
+      expect(stderr.match(/no worker serves/g)).toHaveLength(1);
+    } finally {
+      await worker?.close();
       expect(await served.stop()).toBe(0);
     }
   }, 60_000);

@@ -191,4 +191,25 @@ describe('followThread of a thread that goes quiet', () => {
     expect(view.status).toBe('done');
     expect(quiet).toEqual([PARENT]);
   });
+
+  it("names a pipeline's child that goes quiet while the follow is at it", async () => {
+    const client = createFakeClient();
+    client.append(PARENT, 'article', [input('dogs'), delegation]);
+    client.append(CHILD, 'scout', [childInput('dogs')]);
+    const quiet: string[] = [];
+
+    const view = await followThread(client, PARENT, {
+      quietMs: 50,
+      onQuiet: (threadId) => {
+        quiet.push(threadId);
+        if (threadId === CHILD) client.append(CHILD, 'scout', [final('notes')]);
+      },
+      onChild: ({ view: child }) => {
+        if (child?.status === 'done') client.append(PARENT, 'article', [stepResult, final('article')]);
+      },
+    });
+
+    expect(view.status).toBe('done');
+    expect(quiet).toEqual([CHILD]);
+  });
 });

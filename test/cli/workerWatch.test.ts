@@ -110,28 +110,37 @@ describe('switchyard serve --no-worker', () => {
 });
 
 describe('a CLI follow of a thread no worker serves', () => {
-  it('says once on stderr which agent no worker serves and how to start one, and follows on until a worker ends the thread', async () => {
+  it('says once on stderr (with --json too, stdout kept to the JSON) which agent no worker serves and how to start one, and follows on until a worker ends the thread', async () => {
     const served = await serveInProcess(['--no-worker', '--prefix', 'nwf'], { SWITCHYARD_LOG_LEVEL: 'silent', NATS_URL: server.url });
     let worker: Awaited<ReturnType<typeof join>> | undefined;
     try {
-      let stdout = '';
-      let stderr = '';
-      const exited = runCli(['node', 'switchyard', 'launch', 'calculator', 'add two numbers', '--url', served.url], {
-        stdout: (text) => void (stdout += text),
-        stderr: (text) => void (stderr += text),
-        env: {},
-        stopped: () => new Promise<string>(() => undefined),
-        followQuietMs: 50,
-      });
-      await vi.waitFor(() => expect(stderr).toContain('no worker serves calculator'), { timeout: 10_000, interval: 20 });
-      expect(stderr).toContain('switchyard worker --agents calculator');
-      expect(stdout).toMatch(/^launched th_\S+ \(calculator\)$/m);
-      expect(stdout).not.toContain('worker');
+      const launch = (...flags: string[]) => {
+        const run = { stdout: '', stderr: '', exited: Promise.resolve(0) };
+        run.exited = runCli(['node', 'switchyard', 'launch', 'calculator', 'add two numbers', '--url', served.url, ...flags], {
+          stdout: (text) => void (run.stdout += text),
+          stderr: (text) => void (run.stderr += text),
+          env: {},
+          stopped: () => new Promise<string>(() => undefined),
+          followQuietMs: 50,
+        });
+        return run;
+      };
+      const plain = launch();
+      const json = launch('--json');
+      for (const run of [plain, json]) {
+        await vi.waitFor(() => expect(run.stderr).toContain('no worker serves calculator'), { timeout: 10_000, interval: 20 });
+        expect(run.stderr).toContain('switchyard worker --agents calculator');
+      }
+      expect(plain.stdout).toMatch(/^launched th_\S+ \(calculator\)$/m);
+      expect(plain.stdout).not.toContain('worker');
 
       worker = await join('nwf', true, capturingLogger('silent').logger);
-      expect(await exited).toBe(0);
-      expect(stdout).toMatch(/^thread th_\S+ is done$/m);
-      expect(stderr.match(/no worker serves/g)).toHaveLength(1);
+      expect(await plain.exited).toBe(0);
+      expect(await json.exited).toBe(0);
+      expect(plain.stdout).toMatch(/^thread th_\S+ is done$/m);
+      // --json: stdout holds the thread's JSON only.
+      expect((JSON.parse(json.stdout) as { status: string }).status).toBe('done');
+      for (const run of [plain, json]) expect(run.stderr.match(/no worker serves/g)).toHaveLength(1);
     } finally {
       await worker?.close();
       expect(await served.stop()).toBe(0);

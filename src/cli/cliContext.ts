@@ -5,6 +5,7 @@ import type { ThreadEvent } from '../thread/events.js';
 import { TERMINAL_STATUSES, unrecordedCall, type ThreadStatus } from '../thread/state.js';
 import { createClient, type Client } from './client.js';
 import { followThread } from './follow.js';
+import { unservedNote } from './unservedNote.js';
 import { DEFAULT_URL, eventLine, isOpenRequest, replyHint, shellQuote, statusLine, unrecordedLine, waitingOnLine, type CommandHint } from './format.js';
 import type { Project } from './project.js';
 
@@ -29,6 +30,11 @@ export interface CliIO {
   cwd?: string;
   /** Resolves when the process is told to stop (for `serve`). */
   stopped: () => Promise<string>;
+  /**
+   * How long a followed thread may stay quiet before the CLI asks the server whether a worker
+   * serves its agent (and says so on stderr when none does). @default 30000
+   */
+  followQuietMs?: number;
 }
 
 /** Misuse of the CLI that commander cannot see (conflicting flags, bad JSON input). Exit code 2. */
@@ -112,10 +118,18 @@ export function cliContext(io: CliIO): CliContext & { exitCode(): number } {
     const hint = hintOf(command);
     // A request answered before the follow began (this thread's, or a child's) is past: no reply is offered for it.
     const isOpen = (event: ThreadEvent, threadId: string, open: boolean): boolean => open && (threadId !== view.id || event.seq > view.version || isOpenRequest(event, view));
+    // The agent of each thread followed, for the note on one that no worker serves.
+    const agents = new Map([[view.id, view.agent]]);
+    const note = unservedNote(client, (line) => io.stderr(`${line}\n`), io.env.npm_command ? 'npx switchyard' : 'switchyard');
     const rested = await followThread(client, view.id, {
       reportAfter,
       atLeast,
       untilMoved,
+      ...(io.followQuietMs === undefined ? {} : { quietMs: io.followQuietMs }),
+      onQuiet: (threadId) => {
+        const agent = agents.get(threadId);
+        if (agent !== undefined) void note.ask(agent);
+      },
       onEvent: (event, threadId, open) => {
         if (json) return;
         const line = eventLine(event, threadId, hint, { open: isOpen(event, threadId, open) });
@@ -124,11 +138,13 @@ export function cliContext(io: CliIO): CliContext & { exitCode(): number } {
       // The hand-off itself is the delegating event's line; a child that rests unended is said here,
       // with how to answer it, as show says it.
       onChild: ({ threadId, agent, view: child }) => {
+        agents.set(threadId, agent);
         if (json || child === undefined || TERMINAL_STATUSES.includes(child.status)) return;
         out(`  ${waitingOnLine({ threadId, agent }, child.status)}`);
         if (child.pendingRequest) out(`    reply: ${replyHint(threadId, child.pendingRequest, hint)}`);
       },
     });
+    note.close();
     if (json) printJson(rested);
     else {
       out(`thread ${rested.id} is ${rested.status}${rested.status === 'paused' ? `; resume: ${hint(`resume ${shellQuote(rested.id)}`)}` : ''}`);

@@ -90,11 +90,23 @@ export interface ThreadPage {
   next?: string;
 }
 
+/**
+ * One entry of `GET /agents`, as far as the CLI reads it: `served`, whether a worker takes its jobs,
+ * only on a server that runs no threads itself (`serve --no-worker`).
+ */
+export interface AgentSummary {
+  name: string;
+  kind: 'agent' | 'pipeline';
+  served?: boolean;
+}
+
 /** The switchyard HTTP API, as the CLI uses it. Every method throws {@link ServerError} or {@link UnreachableError}. */
 export interface Client {
   readonly url: string;
   /** `created` is false when `threadId` names a thread that exists already (the server answered 200 with it). */
   launch(agent: string, input: Json, threadId?: string): Promise<{ thread: ThreadView; created: boolean }>;
+  /** `GET /agents`: the agents and pipelines the server launches. */
+  agents(): Promise<AgentSummary[]>;
   /**
    * `GET /threads`: the threads, most recently updated first; with `after` ('' for the first page,
    * then `next`), one page of a walk over them in creation order.
@@ -165,6 +177,7 @@ export function createClient(options: ClientOptions): Client {
       const response = await send('POST', '/threads', { agent, input, ...(threadId ? { threadId } : {}) });
       return { thread: await parsed<ThreadView>('POST', '/threads', response), created: response.status === 201 };
     },
+    agents: () => json<AgentSummary[]>('GET', '/agents'),
     list,
     get: (id) => json<ThreadView>('GET', thread(id)),
     respond: (id, body) => json<ThreadView>('POST', `${thread(id)}/respond`, body),

@@ -1,4 +1,4 @@
-import { sleep, systemClock } from '../clock.js';
+import { sleep, systemClock, type Clock } from '../clock.js';
 import type { ThreadView } from '../runtime/runtime.js';
 import { parentIdOf } from '../runtime/threadView.js';
 import type { ThreadEvent } from '../thread/events.js';
@@ -35,6 +35,15 @@ export interface FollowOptions {
    * rested then (not ended), with its view then; the follow goes on waiting for it to move.
    */
   onResting?: (view: ThreadView) => void;
+  /**
+   * Called when no event of a followed thread (a pipeline's child too) came for `quietMs`, with that
+   * thread; again only after an event came and another such spell passed. The follow goes on.
+   */
+  onQuiet?: (threadId: string) => void;
+  /** How long a thread may stay quiet before `onQuiet`. @default 30000 */
+  quietMs?: number;
+  /** The clock of the quiet timer. @default the system clock */
+  clock?: Clock;
   signal?: AbortSignal;
   /**
    * How the follow waits before it asks again for a child the pipeline named but has not launched
@@ -48,6 +57,8 @@ const CHILD_ASKS = 40;
 /** The wait before the second ask; it doubles up to {@link CHILD_WAIT_MAX_MS} (about 35 s in all). */
 const CHILD_WAIT_MS = 50;
 const CHILD_WAIT_MAX_MS = 1000;
+/** How long a followed thread may stay quiet before `onQuiet` (as long as `serve --no-worker` waits to warn). */
+const QUIET_MS = 30_000;
 
 /** Waits `ms`, or less when `signal` aborts. */
 const timer = (ms: number, signal?: AbortSignal): Promise<void> => sleep(systemClock, ms, signal).catch(() => undefined);
@@ -61,7 +72,7 @@ const timer = (ms: number, signal?: AbortSignal): Promise<void> => sleep(systemC
  * Returns the thread as the server shows it then.
  */
 export async function followThread(client: Client, threadId: string, options: FollowOptions = {}): Promise<ThreadView> {
-  const { reportAfter = 0, onEvent, onChild, onResting, signal, wait = timer, untilMoved = false } = options;
+  const { reportAfter = 0, onEvent, onChild, onResting, onQuiet, quietMs = QUIET_MS, clock = systemClock, signal, wait = timer, untilMoved = false } = options;
   let { atLeast = 0 } = options;
   // The thread when the follow began (with untilMoved): what happened up to it is read, not waited
   // for, and its requests answered by then are past.
@@ -76,8 +87,25 @@ export async function followThread(client: Client, threadId: string, options: Fo
   signal?.addEventListener('abort', onAbort, { once: true });
   // A pipeline stays "running" while a child waits for a human: follow the child, and stop there.
   let waitingChild = false;
+  // The quiet timer runs while the follow waits for this thread's next event (not while it follows a child).
+  let quiet: unknown;
+  const hush = (): void => {
+    if (quiet !== undefined) clock.clearTimeout(quiet);
+    quiet = undefined;
+  };
+  const listen = (): void => {
+    hush();
+    if (onQuiet !== undefined) {
+      quiet = clock.setTimeout(() => {
+        quiet = undefined;
+        onQuiet(threadId);
+      }, quietMs);
+    }
+  };
   try {
+    listen();
     for await (const event of client.events(threadId, { signal: stop.signal })) {
+      hush();
       events.push(event);
       if (event.seq > reportAfter) onEvent?.(event, threadId, atStart === undefined || event.seq > atStart.version || isOpenRequest(event, atStart));
       const child = event.seq > reportAfter ? delegationOf(event) : null;
@@ -87,6 +115,9 @@ export async function followThread(client: Client, threadId: string, options: Fo
           ...(onEvent ? { onEvent } : {}),
           ...(onChild ? { onChild } : {}),
           ...(signal ? { signal } : {}),
+          ...(onQuiet ? { onQuiet } : {}),
+          quietMs,
+          clock,
           wait,
           untilMoved: untilMoved && event.seq <= began,
           onResting: (view) => onChild?.({ ...child, view }),
@@ -102,8 +133,10 @@ export async function followThread(client: Client, threadId: string, options: Fo
       // A thread cancelled while its call ran elsewhere rests once the call's outcome is recorded
       // after the cancel (the server ends the stream when its wait for it runs out).
       if (event.seq >= atLeast && RESTING_STATUSES.includes(statusOf(deriveState(events))) && unrecordedCall(events) === undefined) break;
+      listen();
     }
   } finally {
+    hush();
     stop.abort();
     signal?.removeEventListener('abort', onAbort);
   }

@@ -77,6 +77,7 @@ export function createFakeClient(): FakeClient {
       }
     },
     launch: unsupported,
+    agents: unsupported,
     list: unsupported,
     respond: unsupported,
     control: unsupported,

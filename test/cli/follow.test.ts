@@ -172,3 +172,44 @@ describe('followThread of a pipeline whose child waits already (watch)', () => {
     expect(requests).toEqual([`${CHILD} r1 past`, `${CHILD} r2 open`]);
   });
 });
+
+describe('followThread of a thread that goes quiet', () => {
+  it('says so once per quiet spell, with the thread, and keeps following', async () => {
+    const client = createFakeClient();
+    client.append(PARENT, 'article', [input('dogs')]);
+    const quiet: string[] = [];
+
+    const view = await followThread(client, PARENT, {
+      quietMs: 10,
+      onQuiet: (threadId) => {
+        quiet.push(threadId);
+        // The worker comes after the first spell; it says nothing then, and the thread ends.
+        if (quiet.length === 1) client.append(PARENT, 'article', [final('article')]);
+      },
+    });
+
+    expect(view.status).toBe('done');
+    expect(quiet).toEqual([PARENT]);
+  });
+
+  it("names a pipeline's child that goes quiet while the follow is at it", async () => {
+    const client = createFakeClient();
+    client.append(PARENT, 'article', [input('dogs'), delegation]);
+    client.append(CHILD, 'scout', [childInput('dogs')]);
+    const quiet: string[] = [];
+
+    const view = await followThread(client, PARENT, {
+      quietMs: 50,
+      onQuiet: (threadId) => {
+        quiet.push(threadId);
+        if (threadId === CHILD) client.append(CHILD, 'scout', [final('notes')]);
+      },
+      onChild: ({ view: child }) => {
+        if (child?.status === 'done') client.append(PARENT, 'article', [stepResult, final('article')]);
+      },
+    });
+
+    expect(view.status).toBe('done');
+    expect(quiet).toEqual([CHILD]);
+  });
+});

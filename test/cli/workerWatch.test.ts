@@ -13,6 +13,7 @@ import { watchWorkers } from '../../src/cli/workerWatch.js';
 import type { Logger } from '../../src/logger.js';
 import { calculatorModel } from '../inspector/inspectorFixture.js';
 import { capturingLogger, type LogLine } from '../support/capturingLogger.js';
+import { runCli } from '../../src/cli/program.js';
 import { serveInProcess } from './runInProcess.js';
 import { startNatsServer, type NatsServerHandle } from '../support/natsServer.js';
 
@@ -103,6 +104,45 @@ describe('switchyard serve --no-worker', () => {
       expect(listed.length).toBeGreaterThan(0);
       expect(listed.map((a) => a.served)).toEqual(listed.map(() => false));
     } finally {
+      expect(await served.stop()).toBe(0);
+    }
+  }, 60_000);
+});
+
+describe('a CLI follow of a thread no worker serves', () => {
+  it('says once on stderr (with --json too, stdout kept to the JSON) which agent no worker serves and how to start one, and follows on until a worker ends the thread', async () => {
+    const served = await serveInProcess(['--no-worker', '--prefix', 'nwf'], { SWITCHYARD_LOG_LEVEL: 'silent', NATS_URL: server.url });
+    let worker: Awaited<ReturnType<typeof join>> | undefined;
+    try {
+      const launch = (...flags: string[]) => {
+        const run = { stdout: '', stderr: '', exited: Promise.resolve(0) };
+        run.exited = runCli(['node', 'switchyard', 'launch', 'calculator', 'add two numbers', '--url', served.url, ...flags], {
+          stdout: (text) => void (run.stdout += text),
+          stderr: (text) => void (run.stderr += text),
+          env: {},
+          stopped: () => new Promise<string>(() => undefined),
+          followQuietMs: 50,
+        });
+        return run;
+      };
+      const plain = launch();
+      const json = launch('--json');
+      for (const run of [plain, json]) {
+        await vi.waitFor(() => expect(run.stderr).toContain('no worker serves calculator'), { timeout: 10_000, interval: 20 });
+        expect(run.stderr).toContain('switchyard worker --agents calculator');
+      }
+      expect(plain.stdout).toMatch(/^launched th_\S+ \(calculator\)$/m);
+      expect(plain.stdout).not.toContain('worker');
+
+      worker = await join('nwf', true, capturingLogger('silent').logger);
+      expect(await plain.exited).toBe(0);
+      expect(await json.exited).toBe(0);
+      expect(plain.stdout).toMatch(/^thread th_\S+ is done$/m);
+      // --json: stdout holds the thread's JSON only.
+      expect((JSON.parse(json.stdout) as { status: string }).status).toBe('done');
+      for (const run of [plain, json]) expect(run.stderr.match(/no worker serves/g)).toHaveLength(1);
+    } finally {
+      await worker?.close();
       expect(await served.stop()).toBe(0);
     }
   }, 60_000);

@@ -10,26 +10,8 @@ import { isNoResponders, isUnanswered, NO_RESPONDERS_RETRY_MS, retryWhile } from
  * `value`, the earlier try wrote it and its revision is returned; anything else is a conflict, and
  * the wrong-last-sequence error is thrown.
  */
-export async function casWrite(
-  write: () => Promise<number>,
-  readBack: () => Promise<KvEntry | null>,
-  value: string,
-  withinMs = NO_RESPONDERS_RETRY_MS,
-): Promise<number> {
-  let mayHaveWritten = false;
-  const unanswered = (error: unknown): boolean => {
-    if (!isUnanswered(error)) return false;
-    if (!isNoResponders(error)) mayHaveWritten = true;
-    return true;
-  };
-  try {
-    return await retryWhile(write, unanswered, withinMs);
-  } catch (error) {
-    if (!mayHaveWritten || !isWrongLastSequence(error)) throw error;
-    const entry = await retryRead(readBack);
-    if (entry?.operation === 'PUT' && Buffer.from(value).equals(entry.value)) return entry.revision;
-    throw error;
-  }
+export function casWrite(write: () => Promise<number>, readBack: () => Promise<KvEntry | null>, value: string, withinMs = NO_RESPONDERS_RETRY_MS): Promise<number> {
+  return compareAndSet(write, readBack, (entry) => (entry?.operation === 'PUT' && Buffer.from(value).equals(entry.value) ? { landed: entry.revision } : undefined), withinMs);
 }
 
 /**
@@ -39,19 +21,33 @@ export async function casWrite(
  * holding a purge marker, the earlier try purged it; anything else is a conflict, and the
  * wrong-last-sequence error is thrown.
  */
-export async function casPurge(purge: () => Promise<void>, readBack: () => Promise<KvEntry | null>, withinMs = NO_RESPONDERS_RETRY_MS): Promise<void> {
-  let mayHavePurged = false;
+export function casPurge(purge: () => Promise<void>, readBack: () => Promise<KvEntry | null>, withinMs = NO_RESPONDERS_RETRY_MS): Promise<void> {
+  return compareAndSet(purge, readBack, (entry) => (entry?.operation === 'PURGE' ? { landed: undefined } : undefined), withinMs);
+}
+
+/**
+ * `op`, tried again while JetStream does not answer (see {@link casWrite}); a wrong last sequence
+ * after a try that may have landed reads the key back, and `landedAs` says whether what is there
+ * is that try's doing (and what `op` would have answered), else the error is thrown.
+ */
+async function compareAndSet<T>(
+  op: () => Promise<T>,
+  readBack: () => Promise<KvEntry | null>,
+  landedAs: (entry: KvEntry | null) => { landed: T } | undefined,
+  withinMs: number,
+): Promise<T> {
+  let mayHaveLanded = false;
   const unanswered = (error: unknown): boolean => {
     if (!isUnanswered(error)) return false;
-    if (!isNoResponders(error)) mayHavePurged = true;
+    if (!isNoResponders(error)) mayHaveLanded = true;
     return true;
   };
   try {
-    await retryWhile(purge, unanswered, withinMs);
+    return await retryWhile(op, unanswered, withinMs);
   } catch (error) {
-    if (!mayHavePurged || !isWrongLastSequence(error)) throw error;
-    const entry = await retryRead(readBack);
-    if (entry?.operation === 'PURGE') return;
+    if (!mayHaveLanded || !isWrongLastSequence(error)) throw error;
+    const found = landedAs(await retryRead(readBack));
+    if (found !== undefined) return found.landed;
     throw error;
   }
 }

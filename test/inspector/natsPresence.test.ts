@@ -65,6 +65,11 @@ describe('the inspector over NATS, when a worker stops', () => {
     const inspector = createBusInspector({ bus: workerBus, processId: 'killed', prefix: 'pk', heartbeatMs: 50 });
     const runtime = createRuntime({ agents: [calculator], store: createMemoryStore(), model: calculatorModel(), inspect: inspector.inspect });
     const app = inspectorRoutes({ runtime, bus: apiBus, prefix: 'pk' });
+    const alive: PresenceMessage[] = [];
+    const heard = apiBus.subscribe('pk.inspect.*', (msg) => {
+      const parsed = msg.json();
+      if (parsed.success && (parsed.data as PresenceMessage).type === '@switchyard.presence') alive.push(parsed.data as PresenceMessage);
+    });
     try {
       await app.ready;
       await runtime.launch('calculator', 'divide 8 by 2', { threadId: 'held' });
@@ -74,6 +79,11 @@ describe('the inspector over NATS, when a worker stops', () => {
         expect(live().map((a) => a.machine)).toEqual(['supervisor']);
       }, 10_000);
 
+      // The API learns a process's heartbeat interval from its heartbeats (the first, sent before
+      // the API subscribed, may be lost): one it never heard is never expired, so wait for one.
+      await vi.waitFor(() => {
+        expect(alive.some((m) => m.processId === 'killed' && m.state === 'alive' && m.intervalMs === 50)).toBe(true);
+      }, 10_000);
       // As kill -9 does: the connection goes, nothing more is published, no goodbye.
       await workerBus.nc.close();
       await vi.waitFor(() => {
@@ -81,6 +91,7 @@ describe('the inspector over NATS, when a worker stops', () => {
         expect(app.registry.processes().find((p) => p.processId === 'killed')).toMatchObject({ live: false });
       }, 10_000);
     } finally {
+      await heard.unsubscribe();
       await app.close();
       await inspector.close();
       await runtime.close();

@@ -208,7 +208,11 @@ describe('sealed query values', () => {
     for (const name of ['token', 'api_key', 'apiKey', 'api-key', 'X-Api-Key', 'access_token', 'hook_token', 'client_secret', 'password', 'sig', 'signature', 'SIG', 'key', 'code', 'auth', 'X-Amz-Signature', 'X-Goog-Signature', 'x-goog-signature', 'hook_sig', 'request-sig', 'jwt', 'JWT', 'id_jwt']) {
       expect({ name, secret: isSecretParam(name) }).toEqual({ name, secret: true });
     }
-    for (const name of ['b', 'page', 'format', 'id', 'keyword', 'keys', 'signal', 'design', 'codec', 'author', 'q', '', 'consignature', 'X-Amz-SignedHeaders', 'X-Amz-Date', 'X-Goog-Algorithm', 'sigma', 'jwts_enabled']) {
+    // Names made of words one of which is such a name (QA: these were kept in clear).
+    for (const name of ['access_key', 'AccessKey', 'access-key', 'accesskey', 'keyId', 'hmac_key', 'signing_key', 'auth_code', 'passphrase', 'x-auth', 'webhook_key', 'master_key', 'license_key', 'shared_key', 'authkey', 'x-hmac', 'hookSig']) {
+      expect({ name, secret: isSecretParam(name) }).toEqual({ name, secret: true });
+    }
+    for (const name of ['b', 'page', 'format', 'id', 'keyword', 'keys', 'signal', 'design', 'codec', 'author', 'q', '', 'consignature', 'X-Amz-SignedHeaders', 'X-Amz-Date', 'X-Goog-Algorithm', 'sigma', 'jwts_enabled', 'Authority', 'passport', 'keyboard_layout', 'zip_code_area']) {
       expect({ name, secret: isSecretParam(name) }).toEqual({ name, secret: false });
     }
     // A name is read as a receiver reads it: percent- and form-decoded.

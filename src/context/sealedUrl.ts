@@ -47,7 +47,22 @@ const SEALED_UNOPENED =
  * nothing but its readability in the thread.
  */
 export function isSecretParam(name: string): boolean {
-  return mayHoldSecret(name) || URL_SECRET_NAME.test(name);
+  return mayHoldSecret(name) || URL_SECRET_NAME.test(name) || wordsOf(name).some((word) => URL_SECRET_WORDS.has(word));
+}
+
+/**
+ * Words that make a parameter name a secret's wherever they stand in it (`access_key`, `AccessKey`,
+ * `signing_key`, `auth_code`, `x-hmac`), unlike `code` (`zip_code`) that is one only alone.
+ */
+const URL_SECRET_WORDS: ReadonlySet<string> = new Set(['sig', 'signature', 'key', 'auth', 'hmac', 'pass', 'pwd', 'jwt', 'passphrase', 'passcode', 'accesskey', 'authkey', 'secretkey']);
+
+/** A name's words, lower case: split at `-`, `_`, `.`, blanks and camelCase humps (`AccessKey`: access, key). */
+function wordsOf(name: string): string[] {
+  return name
+    .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
+    .toLowerCase()
+    .split(/[-_.\s]+/)
+    .filter((word) => word !== '');
 }
 
 /**

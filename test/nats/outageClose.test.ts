@@ -6,15 +6,14 @@
  * server is back: another worker finishes the thread.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { z } from 'zod';
 import { agent } from '../../src/agent/agent.js';
-import { tool } from '../../src/agent/tool.js';
 import type { Model, ModelRequest } from '../../src/model/model.js';
 import { scriptedModel, type ScriptedReply } from '../../src/model/scriptedModel.js';
 import type { NatsNode } from '../../src/nats/natsNode.js';
 import { capturingLogger } from '../support/capturingLogger.js';
+import { heldPublishTool } from '../support/heldTool.js';
 import { startNatsServer, type NatsServerHandle } from '../support/natsServer.js';
-import { deferred, eventually, plainClient, startNode, uniqueToken, within, type PlainClient } from './natsTestKit.js';
+import { eventually, plainClient, startNode, uniqueToken, within, type PlainClient } from './natsTestKit.js';
 
 /** How long the close lets the tool call in progress run. */
 const DRAIN_MS = 1_000;
@@ -51,20 +50,7 @@ describe('a NATS worker closed while its nats-server is down and a job is in fli
     const own = { prefix: `sy${uniqueToken()}`, bucket: `threads_${uniqueToken()}` };
     // An idempotent call held until the test lets it go (it ignores its abort, as many tools do):
     // the next worker runs it again.
-    const started = deferred<AbortSignal>();
-    const release = deferred<string>();
-    let runs = 0;
-    const publish = tool({
-      name: 'publish',
-      description: 'publishes the post',
-      input: z.object({ post: z.string() }),
-      idempotent: true,
-      run: (_args, { signal }) => {
-        runs++;
-        started.resolve(signal);
-        return release.promise;
-      },
-    });
+    const { publish, started, release, runs } = heldPublishTool({ idempotent: true });
     const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [publish] });
     const common = { agents: [publisher], ...own, observe: false, queue: { ackWaitMs: 5_000, retryDelayMs: 200 } };
     const { logger, out } = capturingLogger();
@@ -101,6 +87,6 @@ describe('a NATS worker closed while its nats-server is down and a job is in fli
     expect(done.events.map((e) => e.type)).toEqual(['input', 'decision', 'tool_call', 'tool_call', 'tool_result', 'decision', 'final']);
     expect(done.events[3]).toMatchObject({ type: 'tool_call', data: { tool: 'publish', attempt: 2 } });
     expect(done.events[4]).toMatchObject({ type: 'tool_result', data: { tool: 'publish', result: 'published' } });
-    expect(runs).toBe(2);
+    expect(runs()).toBe(2);
   }, 90_000);
 });

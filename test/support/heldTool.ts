@@ -33,8 +33,11 @@ export function publishCallStarted(threadId: string): NewEvent[] {
   ];
 }
 
-/** A non-idempotent `publish` tool ({ post }) that finishes when the test says so (and, with `breaksLoop`, ends the loop). */
-export function heldPublishTool(options: { approval?: boolean; breaksLoop?: boolean } = {}): HeldTool {
+/**
+ * A `publish` tool ({ post }) that finishes when the test says so, ignoring its abort (and, with
+ * `breaksLoop`, ends the loop); not idempotent unless `idempotent`.
+ */
+export function heldPublishTool(options: { approval?: boolean; breaksLoop?: boolean; idempotent?: boolean } = {}): HeldTool {
   const started = deferred<AbortSignal>();
   const release = deferred<string>();
   let runs = 0;
@@ -44,6 +47,7 @@ export function heldPublishTool(options: { approval?: boolean; breaksLoop?: bool
     input: z.object({ post: z.string() }),
     ...(options.approval ? { approval: true } : {}),
     ...(options.breaksLoop ? { breaksLoop: true } : {}),
+    ...(options.idempotent ? { idempotent: true } : {}),
     run: async (_args, { signal }) => {
       runs++;
       started.resolve(signal);

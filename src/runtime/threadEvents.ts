@@ -126,6 +126,17 @@ function call(listener: Listener, change: ThreadChange, logger: Logger): void {
   }
 }
 
+/** Adds `listener` to the thread's set in `byThread`; the returned function removes it (and the set once empty). */
+function listenTo<L>(byThread: Map<string, Set<L>>, threadId: string, listener: L): () => void {
+  let set = byThread.get(threadId);
+  if (set === undefined) byThread.set(threadId, (set = new Set()));
+  set.add(listener);
+  return () => {
+    set.delete(listener);
+    if (set.size === 0 && byThread.get(threadId) === set) byThread.delete(threadId);
+  };
+}
+
 /** Builds the listener registry of a runtime; a listener that throws is logged and skipped. */
 export function createThreadEvents(logger: Logger): ThreadEvents {
   const listeners = new Set<Listener>();
@@ -153,24 +164,8 @@ export function createThreadEvents(logger: Logger): ThreadEvents {
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
-    subscribeThread(threadId, listener) {
-      let set = threadListeners.get(threadId);
-      if (set === undefined) threadListeners.set(threadId, (set = new Set()));
-      set.add(listener);
-      return () => {
-        set.delete(listener);
-        if (set.size === 0 && threadListeners.get(threadId) === set) threadListeners.delete(threadId);
-      };
-    },
-    onDeleted(threadId, listener) {
-      let set = deletionListeners.get(threadId);
-      if (set === undefined) deletionListeners.set(threadId, (set = new Set()));
-      set.add(listener);
-      return () => {
-        set.delete(listener);
-        if (set.size === 0 && deletionListeners.get(threadId) === set) deletionListeners.delete(threadId);
-      };
-    },
+    subscribeThread: (threadId, listener) => listenTo(threadListeners, threadId, listener),
+    onDeleted: (threadId, listener) => listenTo(deletionListeners, threadId, listener),
     subscribeDeletions(listener) {
       everyDeletion.add(listener);
       return () => everyDeletion.delete(listener);

@@ -92,7 +92,7 @@ async function controlledElsewhere(input: StepInput, call: PendingCall): Promise
   const latest = await deps.store.get(thread.id);
   if (latest !== undefined && !isSameThread(latest, thread)) {
     // Deleted (after a cancel) and launched again under its id: the call is not this new thread's.
-    deps.logger.warn({ threadId: thread.id, callId: call.callId, tool: call.tool }, 'thread deleted before its recorded call ran; the call is not run');
+    deps.logger.warn({ callId: call.callId, tool: call.tool }, 'thread deleted before its recorded call ran; the call is not run');
     throw new VersionConflictError(thread.id, since, versionOf(latest));
   }
   if (latest === undefined || versionOf(latest) === since) return undefined;
@@ -350,7 +350,7 @@ async function recordOutcome(input: StepInput, thread: Thread, callId: string, o
     }
     if (ran !== undefined && latest === undefined) {
       deps.logger.error(
-        { threadId: thread.id, ...about, tool: ran, outcome: kindOf(outcomeAt(input, thread, outcome)) },
+        { ...about, tool: ran, outcome: kindOf(outcomeAt(input, thread, outcome)) },
         `${ran} completed (call ${callId}) after its thread ${thread.id} was deleted: its outcome is lost; reconcile it by hand`,
       );
     } else if (ran !== undefined && latest !== undefined) {

@@ -1,5 +1,5 @@
 import type { Json } from '../thread/events.js';
-import type { InspectedSnapshot, InspectionMessage, PresenceMessage } from './inspectionMessages.js';
+import { DEFAULT_HEARTBEAT_MS, type InspectedSnapshot, type InspectionMessage, type PresenceMessage } from './inspectionMessages.js';
 
 /** One actor seen on the bus, as the inspector page lists it. */
 export interface ActorRecord {
@@ -107,7 +107,10 @@ interface Presence {
   live: boolean;
   /** Receiver's clock: the sender's may be skewed. */
   lastHeard: number;
-  /** Its heartbeat interval; 0 when it never announced one (never expired). */
+  /**
+   * Its heartbeat interval: the default until its heartbeat says otherwise (a process killed before
+   * any of its heartbeats arrived must expire too); 0 when it announced none (never expired).
+   */
   intervalMs: number;
   timer: unknown;
 }
@@ -116,9 +119,10 @@ interface Presence {
  * Keeps the {@link ActorRecord}s of the `maxActors` most recently updated actors (a Map in update
  * order: an update moves a record to the end, the oldest are dropped) and one definition per machine.
  *
- * Presence: a process that announced a heartbeat interval and is not heard from (by any message)
- * for `missedHeartbeats` of them, or that says goodbye, is gone: its live actors are shown stopped.
- * One timer per process, re-armed only when it fires (being heard only stamps the time).
+ * Presence: a process not heard from (by any message) for `missedHeartbeats` of its heartbeat
+ * intervals, or that says goodbye, is gone: its live actors are shown stopped. Until a heartbeat of
+ * it arrives, its interval is taken to be the default (5 s). One timer per process, re-armed only
+ * when it fires (being heard only stamps the time).
  */
 export function createActorRegistry(options: ActorRegistryOptions = {}): ActorRegistry {
   const { maxActors = 2000, maxDefinitions = 200, missedHeartbeats = 3, clock = realClock, onGone, onLive } = options;
@@ -155,8 +159,9 @@ export function createActorRegistry(options: ActorRegistryOptions = {}): ActorRe
   const heard = (processId: string): Presence => {
     let presence = presences.get(processId);
     if (presence === undefined) {
-      presence = { live: true, lastHeard: clock.now(), intervalMs: 0, timer: undefined };
+      presence = { live: true, lastHeard: clock.now(), intervalMs: DEFAULT_HEARTBEAT_MS, timer: undefined };
       presences.set(processId, presence);
+      arm(processId, presence, missedHeartbeats * presence.intervalMs);
       // Bounded as the actors are: the processes of long-gone restarts go first.
       while (presences.size > maxActors) {
         const [oldest, old] = presences.entries().next().value!;

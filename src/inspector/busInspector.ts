@@ -6,7 +6,7 @@ import { pathToFileURL } from 'node:url';
 import type { ActorRefLike, AnyActorRef, InspectionEvent } from 'xstate';
 import type { Bus } from '../bus/bus.js';
 import { systemClock, type Clock } from '../clock.js';
-import type { InspectedSnapshotEvent, InspectionMessage, PresenceMessage, PresenceWorker } from './inspectionMessages.js';
+import { DEFAULT_HEARTBEAT_MS, type InspectedSnapshotEvent, type InspectionMessage, type PresenceMessage, type PresenceWorker } from './inspectionMessages.js';
 import { serializeDefinition, summarizeEvent, summarizeSnapshot } from './summaries.js';
 import { createWebSocketFeed } from './webSocketFeed.js';
 
@@ -46,8 +46,8 @@ export interface BusInspectorOptions {
   /**
    * How often this process says it is alive, on `<prefix>.inspect.<processId>` (one small message
    * per interval, whatever the number of actors; a `gone` one on close). Inspectors count a process
-   * not heard from for three intervals as gone, its actors as no longer live. 0 sends none (its
-   * actors then never expire).
+   * not heard from for three intervals as gone, its actors as no longer live. 0 sends none:
+   * inspectors then count it gone after three default intervals (15 s) without any message of it.
    * @default 5000
    */
   heartbeatMs?: number;
@@ -112,7 +112,7 @@ let instances = 0;
  * ```
  */
 export function createBusInspector(options: BusInspectorOptions): BusInspector {
-  const { bus, prefix = 'switchyard', flushIntervalMs = 0, internalEvents = false, heartbeatMs = 5000, clock = systemClock, onError, worker = null } = options;
+  const { bus, prefix = 'switchyard', flushIntervalMs = 0, internalEvents = false, heartbeatMs = DEFAULT_HEARTBEAT_MS, clock = systemClock, onError, worker = null } = options;
   instances += 1;
   const processId = subjectToken(options.processId ?? `${hostname()}:${process.pid}${instances > 1 ? `:${instances}` : ''}`);
   const base = `${prefix}.inspect.${processId}`;

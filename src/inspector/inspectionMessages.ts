@@ -1,5 +1,6 @@
 // The wire shape of inspection messages: what travels on `<prefix>.inspect.<processId>.<sessionId>`.
-// Types only, so the inspector page's type-check can read them without Node.
+// Types (and the default heartbeat interval) only, so the inspector page's type-check can read them
+// without Node.
 import type { Json } from '../thread/events.js';
 
 /** An actor's snapshot as published: JSON, small, with no secrets. */
@@ -76,6 +77,12 @@ export interface InspectedEventEvent extends InspectionBase {
  * `StatelyInspectionEvent`, with JSON-safe summaries in place of live snapshots and events.
  */
 export type InspectionMessage = InspectedActorEvent | InspectedSnapshotEvent | InspectedEventEvent;
+
+/**
+ * How often a process's bus inspector says it is alive unless told otherwise (ms); inspectors assume
+ * it for a process until they hear its own interval.
+ */
+export const DEFAULT_HEARTBEAT_MS = 5000;
 
 /**
  * switchyard's addition, on `<prefix>.inspect.<processId>` (no session token): a process's bus

@@ -86,10 +86,34 @@ describe('the actor registry, presence', () => {
     expect(gone.map((g) => g.processId)).toEqual(['p1']);
   });
 
-  it('a process that never announced a heartbeat is never expired', () => {
-    const { clock, registry, live } = setup(['old']);
-    clock.increment(3_600_000);
-    expect(live('old')).toHaveLength(2);
+  it('a process seen only through inspection events (killed before any heartbeat reached the inspector) is gone after three default intervals (5 s) of silence', () => {
+    const { clock, registry, gone, live } = setup(['ghost']);
+    clock.increment(3 * 5000 - 1);
+    expect(live('ghost')).toHaveLength(2);
+    clock.increment(1);
+
+    expect(live('ghost')).toEqual([]);
+    expect(registry.list().filter((a) => a.processId === 'ghost').map((a) => a.status)).toEqual(['stopped', 'stopped']);
+    expect(gone.map((g) => [g.processId, g.records.map((r) => r.status)])).toEqual([['ghost', ['stopped', 'stopped']]]);
+    expect(registry.processes()).toMatchObject([{ processId: 'ghost', live: false }]);
+    registry.close();
+  });
+
+  it('a slow-starting process is not dropped: each inspection event refreshes it, and its first heartbeat sets its interval', () => {
+    const { clock, registry, gone, live } = setup(['slow']);
+    // No heartbeat yet, but an inspection event every 14 s: never three default intervals of silence.
+    clock.increment(14_000);
+    registry.apply('slow', actorMessage('x:1', 'agent', 'deciding', clock.now()));
+    clock.increment(14_000);
+    expect(live('slow')).toHaveLength(2);
+    // Its first heartbeat says it beats every 60 s: now it has three of those.
+    registry.presence('slow', presence('slow', 'alive', 60_000, clock.now()));
+    clock.increment(179_999);
+    expect(live('slow')).toHaveLength(2);
+    expect(gone).toEqual([]);
+    clock.increment(1);
+    expect(live('slow')).toEqual([]);
+    expect(gone.map((g) => g.processId)).toEqual(['slow']);
     registry.close();
   });
 });

@@ -80,7 +80,8 @@ describe('the inspector over NATS, when a worker stops', () => {
       }, 10_000);
 
       // The API learns a process's heartbeat interval from its heartbeats (the first, sent before
-      // the API subscribed, may be lost): one it never heard is never expired, so wait for one.
+      // the API subscribed, may be lost): until it hears one it assumes the default (gone after
+      // 15 s), so wait for one.
       await vi.waitFor(() => {
         expect(alive.some((m) => m.processId === 'killed' && m.state === 'alive' && m.intervalMs === 50)).toBe(true);
       }, 10_000);

@@ -116,6 +116,29 @@ describe('the actor registry, presence', () => {
     expect(gone.map((g) => g.processId)).toEqual(['slow']);
     registry.close();
   });
+  // Bad input from outside: a heartbeat whose interval is missing, not a number or negative is
+  // no promise to stay; only an explicit 0 (a process that sends no heartbeats) disables expiry.
+  it('a heartbeat with a malformed interval keeps the default one: such a process still expires', () => {
+    for (const bad of [undefined, 'soon', -5, Number.NaN, Number.POSITIVE_INFINITY]) {
+      const { clock, registry, gone, live } = setup(['odd']);
+      registry.presence('odd', { ...presence('odd', 'alive', 0, clock.now()), intervalMs: bad } as unknown as PresenceMessage);
+      clock.increment(3 * 5000 - 1);
+      expect(live('odd'), String(bad)).toHaveLength(2);
+      clock.increment(1);
+      expect(live('odd'), String(bad)).toEqual([]);
+      expect(gone.map((g) => g.processId)).toEqual(['odd']);
+      registry.close();
+    }
+  });
+
+  it('a heartbeat that says 0 (no heartbeats) keeps its process for good', () => {
+    const { clock, registry, gone, live } = setup(['quiet']);
+    registry.presence('quiet', presence('quiet', 'alive', 0, clock.now()));
+    clock.increment(3_600_000);
+    expect(live('quiet')).toHaveLength(2);
+    expect(gone).toEqual([]);
+    registry.close();
+  });
 });
 
 describe('the actor registry, threads', () => {

@@ -201,7 +201,7 @@ export function createActorRegistry(options: ActorRegistryOptions = {}): ActorRe
       const presence = heard(processId);
       if (message.state === 'gone') return markGone(processId, presence);
       if (message.state !== 'alive') return [];
-      const intervalMs = typeof message.intervalMs === 'number' && Number.isFinite(message.intervalMs) && message.intervalMs > 0 ? message.intervalMs : 0;
+      const intervalMs = announcedInterval(message.intervalMs);
       if (intervalMs !== presence.intervalMs) {
         presence.intervalMs = intervalMs;
         if (intervalMs === 0) disarm(presence);
@@ -326,4 +326,14 @@ function withSnapshot(record: ActorRecord, snapshot: InspectedSnapshot): ActorRe
         }
       : {};
   return { ...record, value: snapshot.value ?? record.value, status: snapshot.status, ...(context ? { context } : {}), ...thread };
+}
+
+/**
+ * The heartbeat interval a presence message announces: a positive number, or 0 (a process that
+ * sends no heartbeats: never expired). Anything else (missing, not a number, negative, infinite) is
+ * no promise to stay quiet: the default, so that process expires as one never heard from does.
+ */
+function announcedInterval(value: unknown): number {
+  if (value === 0) return 0;
+  return typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : DEFAULT_HEARTBEAT_MS;
 }

@@ -77,6 +77,15 @@ describe('the tarball', () => {
     expect(unexpected).toEqual([]);
   });
 
+  // In the wild: `npm install switchyard` warned "1 package has install scripts not yet covered by
+  // allowScripts: switchyard (prepare: npm run build)"; a published package builds before it is
+  // packed, never on a user's machine.
+  it('runs no script of its own when installed (no preinstall, install, postinstall or prepare)', async () => {
+    const manifest = JSON.parse(await readFile(join(app, 'node_modules/switchyard/package.json'), 'utf8')) as { scripts?: Record<string, string> };
+    const onInstall = Object.keys(manifest.scripts ?? {}).filter((name) => ['preinstall', 'install', 'postinstall', 'prepare'].includes(name));
+    expect(onInstall).toEqual([]);
+  });
+
   it('imports only its declared dependencies and node built-ins', async () => {
     const installed = join(app, 'node_modules/switchyard');
     const manifest = JSON.parse(await readFile(join(installed, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };

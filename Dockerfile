@@ -11,7 +11,7 @@
 FROM node:22-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-# --ignore-scripts: `prepare` builds, and the sources are not here yet.
+# --ignore-scripts: no script of the dependencies is needed here.
 RUN npm ci --ignore-scripts
 COPY . .
 # The package as it is published (`npm pack`: only what `files` in package.json lists), for the

@@ -45,7 +45,7 @@ async function ok(command: readonly string[], args: readonly string[], options: 
 
 beforeAll(async () => {
   tmp = await mkdtemp(join(tmpdir(), 'switchyard-packed-'));
-  // `npm pack` runs `prepare` (the build), as `npm publish` would.
+  // `npm pack` runs `prepack` (the build), as `npm publish` would.
   const pack = await ok(['npm'], ['pack', '--json', '--pack-destination', tmp], { cwd: ROOT });
   const [info] = JSON.parse(pack.stdout.slice(pack.stdout.indexOf('['))) as { filename: string; files: PackedFile[] }[];
   packed = info!.files;

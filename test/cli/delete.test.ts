@@ -152,6 +152,18 @@ describe('switchyard prune', () => {
     expect((await store.list({ limit: 100 })).map((s) => s.id).sort()).toEqual(['u2', 'u3', 'u4']);
   });
 
+  it('refuses a cutoff after now (it would delete every thread that ended): usage, exit 2, naming the cutoff and now, and deletes nothing', async () => {
+    await fill();
+    const nextYear = new Date(Date.now() + 365 * DAY).toISOString().slice(0, 10);
+    for (const flags of [[], ['--dry-run'], ['--json']]) {
+      const result = await cli('prune', '--ended-before', nextYear, ...flags);
+      expect(result.code).toBe(2);
+      expect(result.stdout).toBe('');
+      expect(result.stderr).toContain(`${nextYear} (${nextYear}T00:00:00.000Z) is after now (`);
+    }
+    expect((await store.list({ limit: 100 })).length).toBe(7);
+  });
+
   it('refuses a cutoff it cannot read (usage, exit 2), naming what it takes', async () => {
     const result = await cli('prune', '--ended-before', '30 days');
     expect(result.code).toBe(2);

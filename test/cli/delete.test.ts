@@ -120,7 +120,26 @@ describe('switchyard prune', () => {
     const result = await cli('prune', '--ended-before', cutoff, '--agent', 'calculator', '--json');
     expect(result.code).toBe(0);
     expect(JSON.parse(result.stdout)).toEqual({ cutoff, dryRun: false, deleted: ['old-done', 'old-failed'], skipped: [{ id: 'pipe-child', status: 409, error: expect.stringContaining('pipeline pipe') }], failed: [] });
+    expect(result.stderr).toBe('');
     expect(await exists('old-cancelled')).toBe(true);
+  });
+
+  it('--agent naming no agent the server has still prunes its stored threads (an agent removed from the project leaves them), saying so on stderr with the agents it has', async () => {
+    await fill();
+    await store.create(threadOf('gone-done', 'retired', DONE, ago(60)));
+    await store.create(threadOf('gone-new', 'retired', DONE, ago(1)));
+    const note = 'note: no agent or pipeline named retired is served (the server has calculator, echo); its stored threads are pruned all the same\n';
+
+    const dry = await cli('prune', '--ended-before', '30d', '--agent', 'retired', '--dry-run');
+    expect(dry.code).toBe(0);
+    expect(dry.stderr).toBe(note.replace('pruned', 'listed'));
+    expect(dry.stdout).toMatch(/^would delete gone-done \(retired, done, updated \S+\)\nwould delete 1 thread that ended before /);
+
+    const json = await cli('prune', '--ended-before', '30d', '--agent', 'retired', '--json');
+    expect(json.code).toBe(0);
+    expect(json.stderr).toBe(note);
+    expect(JSON.parse(json.stdout)).toMatchObject({ deleted: ['gone-done'], skipped: [], failed: [] });
+    expect([await exists('gone-done'), await exists('gone-new'), await exists('old-done')]).toEqual([false, true, true]);
   });
 
   it('--dry-run lists what it would delete and deletes nothing', async () => {

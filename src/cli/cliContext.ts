@@ -126,9 +126,9 @@ export function cliContext(io: CliIO): CliContext & { exitCode(): number } {
       atLeast,
       untilMoved,
       ...(io.followQuietMs === undefined ? {} : { quietMs: io.followQuietMs }),
-      onQuiet: (threadId) => {
+      onQuiet: (threadId, status) => {
         const agent = agents.get(threadId);
-        if (agent !== undefined) void note.ask(agent);
+        if (agent !== undefined) void note.ask(agent, status);
       },
       onEvent: (event, threadId, open) => {
         if (json) return;

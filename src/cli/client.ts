@@ -271,7 +271,8 @@ async function serverError(response: Response): Promise<ServerError> {
   const asked = retryAfterOf(response.headers, Date.now());
   if (asked === undefined) return new ServerError(message, response.status, issues);
   const retryAfterMs = Math.min(MAX_RETRY_AFTER_MS, asked);
-  return new ServerError(`${message} (the server asks to try again in ${Math.ceil(retryAfterMs / 1000)} s)`, response.status, issues, retryAfterMs);
+  const when = retryAfterMs === 0 ? 'now' : `in ${Math.ceil(retryAfterMs / 1000)} s`;
+  return new ServerError(`${message} (the server asks to try again ${when})`, response.status, issues, retryAfterMs);
 }
 
 /** The longest `Retry-After` taken from a server: a wait past it is a reason to give up instead. */

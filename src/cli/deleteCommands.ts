@@ -50,7 +50,7 @@ export function addDeleteCommands(program: Command, cli: CliContext): void {
     .command('prune')
     .description('delete the threads that ended (done, failed or cancelled) and were last updated before a cutoff')
     .requiredOption('--ended-before <cutoff>', 'a duration back from now (30d, 12h, 90m, 2w) or an ISO date (2026-01-31, 2026-01-31T12:00:00Z)', cutoffOf)
-    .option('--agent <agent>', 'only threads of this agent or pipeline')
+    .option('--agent <agent>', 'only threads of this agent or pipeline (one no longer served too: its stored threads)')
     .option('--dry-run', 'list what would be deleted, and delete nothing')
     .option('--max <n>', `delete at most this many (run it again for more; default ${DEFAULT_MAX})`, parseLimit, DEFAULT_MAX)
     .action(async (opts: { endedBefore: number; agent?: string; dryRun?: boolean; max: number }, command: Command) => {
@@ -62,6 +62,7 @@ export function addDeleteCommands(program: Command, cli: CliContext): void {
       const skipped: NotDeleted[] = [];
       const failed: NotDeleted[] = [];
       let stopped = false;
+      if (opts.agent !== undefined) await noteUnserved(cli, client, opts.agent, dryRun);
       for await (const summary of endedBefore(client, opts.endedBefore, opts.agent)) {
         if (chosen.length >= opts.max) {
           stopped = true;
@@ -120,6 +121,24 @@ async function* endedBefore(client: Client, cutoff: number, agent: string | unde
     if (page.next === undefined) return;
     after = page.next;
   }
+}
+
+/**
+ * Says on stderr when `agent` is none the server has. Its threads are pruned all the same: an agent
+ * removed from the project leaves its threads in the store (retention deletes them too), and a
+ * typo is seen in the note. A server that does not answer `GET /agents` gets no note.
+ */
+async function noteUnserved(cli: CliContext, client: Client, agent: string, dryRun: boolean): Promise<void> {
+  let names: string[];
+  try {
+    names = (await client.agents()).map((a) => a.name);
+  } catch (error) {
+    if (error instanceof ServerError) return;
+    throw error;
+  }
+  if (names.includes(agent)) return;
+  const has = names.length === 0 ? 'none' : names.join(', ');
+  cli.err(`note: no agent or pipeline named ${agent} is served (the server has ${has}); its stored threads are ${dryRun ? 'listed' : 'pruned'} all the same`);
 }
 
 function cutoffOf(value: string): number {

@@ -2,7 +2,7 @@ import { sleep, systemClock, type Clock } from '../clock.js';
 import type { ThreadView } from '../runtime/runtime.js';
 import { parentIdOf } from '../runtime/threadView.js';
 import type { ThreadEvent } from '../thread/events.js';
-import { deriveState, RESTING_STATUSES, statusOf, TERMINAL_STATUSES, unrecordedCall } from '../thread/state.js';
+import { deriveState, RESTING_STATUSES, statusOf, TERMINAL_STATUSES, unrecordedCall, type ThreadStatus } from '../thread/state.js';
 import { ServerError, type Client } from './client.js';
 import { delegationOf } from '../pipeline/delegations.js';
 import { isOpenRequest } from './format.js';
@@ -37,9 +37,10 @@ export interface FollowOptions {
   onResting?: (view: ThreadView) => void;
   /**
    * Called when no event of a followed thread (a pipeline's child too) came for `quietMs`, with that
-   * thread; again only after an event came and another such spell passed. The follow goes on.
+   * thread and its status then (undefined before its first event came); again only after an event
+   * came and another such spell passed. The follow goes on.
    */
-  onQuiet?: (threadId: string) => void;
+  onQuiet?: (threadId: string, status: ThreadStatus | undefined) => void;
   /** How long a thread may stay quiet before `onQuiet`. @default 30000 */
   quietMs?: number;
   /** The clock of the quiet timer. @default the system clock */
@@ -98,7 +99,7 @@ export async function followThread(client: Client, threadId: string, options: Fo
     if (onQuiet !== undefined) {
       quiet = clock.setTimeout(() => {
         quiet = undefined;
-        onQuiet(threadId);
+        onQuiet(threadId, events.length === 0 ? undefined : statusOf(deriveState(events)));
       }, quietMs);
     }
   };

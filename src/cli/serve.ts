@@ -28,7 +28,9 @@ export interface ServeOptions {
   /** The bearer token clients must send; none when empty or undefined. */
   token?: string;
   /**
-   * Launch the demo thread after start. `undefined`: only with the demo model and an empty store.
+   * Launch the demo thread after start. `undefined`: only with the demo model and an empty store,
+   * where this process runs threads (with `worker: false` it says how to launch it instead). `true`
+   * with `worker: false`: launched for the workers, and not waited for.
    */
   demo?: boolean;
   /** pino level. @default process.env.SWITCHYARD_LOG_LEVEL ?? 'info' */
@@ -134,8 +136,13 @@ export async function serve(project: Project, options: ServeOptions, io: ServeIO
 
   const demo = project.config.demo;
   const runIt = options.demo ?? (!configured && demo !== undefined && (await runtime.list({ limit: 1 })).length === 0);
-  if (runIt && demo !== undefined) await runDemo(runtime, demo, io, hint);
-  else if (runIt) io.err('--demo: the config names no demo thread (add demo: { agent, input } to it)');
+  if (runIt && demo === undefined) io.err('--demo: the config names no demo thread (add demo: { agent, input } to it)');
+  else if (runIt && demo !== undefined) {
+    if (runsThreads) await runDemo(runtime, demo, io, hint);
+    // A process that runs no threads launches the demo only when asked to: it waits for a worker.
+    else if (options.demo === undefined) io.out(`demo: not launched (--no-worker: the workers run the threads); launch it with: ${hint(launchExample(demo.agent, demo.input))}`);
+    else await launchDemo(runtime, demo, io, hint);
+  }
   io.out('');
   io.out('press Ctrl+C to stop');
 
@@ -217,10 +224,22 @@ async function listen(
 function examplesOf(project: Project): readonly string[] {
   if (project.path === null) return BUNDLED_EXAMPLES;
   const demo = project.config.demo;
-  return [...project.agents, ...project.pipelines].map((a) => {
-    const input = demo?.agent === a.name ? demo.input : '...';
-    return typeof input === 'string' ? `launch ${a.name} ${shellQuote(input)}` : `launch ${a.name} --input-json ${shellQuote(JSON.stringify(input))}`;
-  });
+  return [...project.agents, ...project.pipelines].map((a) => launchExample(a.name, demo?.agent === a.name ? demo.input : '...'));
+}
+
+/** The `launch` command of `agent` with `input`. */
+function launchExample(agent: string, input: Json): string {
+  return typeof input === 'string' ? `launch ${agent} ${shellQuote(input)}` : `launch ${agent} --input-json ${shellQuote(JSON.stringify(input))}`;
+}
+
+/** Launches the demo thread for the workers (this process runs none): it is not waited for. */
+async function launchDemo(runtime: Runtime, demo: { readonly agent: string; readonly input: Json }, io: ServeIO, hint: CommandHint): Promise<void> {
+  try {
+    const launched = await runtime.launch(demo.agent, demo.input, { source: { kind: 'cli' } });
+    io.out(`demo: launched ${launched.id} (${demo.agent}); the workers run it: ${hint(`watch ${shellQuote(launched.id)}`)}`);
+  } catch (error) {
+    io.err(`demo: the demo thread did not start: ${messageOf(error)}`);
+  }
 }
 
 /** Launches the demo thread and shows it up to the approval it stops at. */

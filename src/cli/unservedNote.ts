@@ -1,10 +1,14 @@
+import type { ThreadStatus } from '../thread/state.js';
 import type { Client } from './client.js';
 import { shellQuote } from './format.js';
 
 /** What {@link unservedNote} builds. */
 export interface UnservedNote {
-  /** Asks the server about `agent` (the thread of it went quiet); resolves once the answer is handled. */
-  ask(agent: string): Promise<void>;
+  /**
+   * Asks the server about `agent` (the thread of it went quiet, at `status` when known); resolves
+   * once the answer is handled.
+   */
+  ask(agent: string, status?: ThreadStatus): Promise<void>;
   /** The follow ended: an answer still coming is not said. */
   close(): void;
 }
@@ -12,22 +16,30 @@ export interface UnservedNote {
 /**
  * The note of a follow on a thread that stays quiet: asked to, it asks `GET /agents` (one request at
  * a time) and, when the agent is `served: false` (a `serve --no-worker` that sees no worker for it),
- * says so once on stderr with how to start one. Said at most once; nothing when the agent is served
- * or the server does not say (it runs the threads itself); a failed request is ignored.
+ * says so once on stderr with how to start one. A thread that waits for a human answer (or a
+ * resume) is said to wait for that, with a worker needed after it: the missing worker is not what
+ * holds it. Said at most once; nothing when the agent is served or the server does not say (it
+ * runs the threads itself); a failed request is ignored.
  */
 export function unservedNote(client: Client, err: (line: string) => void, prefix: string): UnservedNote {
   let said = false;
   let asking = false;
   let closed = false;
   return {
-    async ask(agent) {
+    async ask(agent, status) {
       if (said || asking || closed) return;
       asking = true;
       try {
         const listed = await client.agents();
         if (said || closed || listed.find((a) => a.name === agent)?.served !== false) return;
         said = true;
-        err(`note: no worker serves ${agent}, so its thread waits (still following): start one on the server's NATS (same --prefix and --bucket): ${prefix} worker --agents ${shellQuote(agent)}`);
+        const start = `start one on the server's NATS (same --prefix and --bucket): ${prefix} worker --agents ${shellQuote(agent)}`;
+        const after = status === 'awaiting_human' || status === 'escalated' ? ['waits for a human answer', 'the answer'] : status === 'paused' ? ['is paused', 'a resume'] : undefined;
+        err(
+          after === undefined
+            ? `note: no worker serves ${agent}, so its thread waits (still following): ${start}`
+            : `note: the ${agent} thread ${after[0]} (still following), and no worker serves ${agent}: one will be needed to continue after ${after[1]}; ${start}`,
+        );
       } catch {
         // The server did not answer (it restarts, an old one has no GET /agents): the follow goes on.
       } finally {

@@ -15,14 +15,27 @@ describe('parseCutoff', () => {
     );
   });
 
-  it('an ISO date or time is that instant (a date alone: its midnight UTC)', () => {
+  it('an ISO date or time up to now is that instant (a date alone: its midnight UTC)', () => {
     fc.assert(
-      fc.property(fc.date({ min: new Date('1970-01-01T00:00:00.000Z'), max: new Date('9999-12-31T23:59:59.999Z'), noInvalidDate: true }), (date) => {
+      fc.property(fc.date({ min: new Date('1970-01-01T00:00:00.000Z'), max: new Date(NOW), noInvalidDate: true }), (date) => {
         expect(parseCutoff(date.toISOString(), NOW)).toEqual({ success: true, data: date.getTime() });
         const day = date.toISOString().slice(0, 10);
         expect(parseCutoff(day, NOW)).toEqual({ success: true, data: Date.parse(`${day}T00:00:00.000Z`) });
       }),
     );
+  });
+
+  it('refuses an ISO date or time after now (it would take every thread that ended), naming it and now', () => {
+    fc.assert(
+      fc.property(fc.date({ min: new Date(NOW + 1), max: new Date('9999-12-31T23:59:59.999Z'), noInvalidDate: true }), (date) => {
+        const parsed = parseCutoff(date.toISOString(), NOW);
+        expect(parsed).toEqual({ success: false, error: expect.stringContaining(date.toISOString()) });
+        if (!parsed.success) expect(parsed.error).toContain(`now (${new Date(NOW).toISOString()})`);
+      }),
+    );
+    // Today's midnight is past; tomorrow's is not.
+    expect(parseCutoff('2026-12-06', NOW).success).toBe(true);
+    expect(parseCutoff('2026-12-07', NOW)).toEqual({ success: false, error: expect.stringContaining('2026-12-07 (2026-12-07T00:00:00.000Z) is after now') });
   });
 
   it('refuses anything else, saying what it takes', () => {

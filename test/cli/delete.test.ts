@@ -120,7 +120,26 @@ describe('switchyard prune', () => {
     const result = await cli('prune', '--ended-before', cutoff, '--agent', 'calculator', '--json');
     expect(result.code).toBe(0);
     expect(JSON.parse(result.stdout)).toEqual({ cutoff, dryRun: false, deleted: ['old-done', 'old-failed'], skipped: [{ id: 'pipe-child', status: 409, error: expect.stringContaining('pipeline pipe') }], failed: [] });
+    expect(result.stderr).toBe('');
     expect(await exists('old-cancelled')).toBe(true);
+  });
+
+  it('--agent naming no agent the server has still prunes its stored threads (an agent removed from the project leaves them), saying so on stderr with the agents it has', async () => {
+    await fill();
+    await store.create(threadOf('gone-done', 'retired', DONE, ago(60)));
+    await store.create(threadOf('gone-new', 'retired', DONE, ago(1)));
+    const note = 'note: no agent or pipeline named retired is served (the server has calculator, echo); its stored threads are pruned all the same\n';
+
+    const dry = await cli('prune', '--ended-before', '30d', '--agent', 'retired', '--dry-run');
+    expect(dry.code).toBe(0);
+    expect(dry.stderr).toBe(note.replace('pruned', 'listed'));
+    expect(dry.stdout).toMatch(/^would delete gone-done \(retired, done, updated \S+\)\nwould delete 1 thread that ended before /);
+
+    const json = await cli('prune', '--ended-before', '30d', '--agent', 'retired', '--json');
+    expect(json.code).toBe(0);
+    expect(json.stderr).toBe(note);
+    expect(JSON.parse(json.stdout)).toMatchObject({ deleted: ['gone-done'], skipped: [], failed: [] });
+    expect([await exists('gone-done'), await exists('gone-new'), await exists('old-done')]).toEqual([false, true, true]);
   });
 
   it('--dry-run lists what it would delete and deletes nothing', async () => {
@@ -150,6 +169,18 @@ describe('switchyard prune', () => {
     expect(bounded.code).toBe(0);
     expect(bounded.stdout).toMatch(/^deleted 2 threads that ended before \S+Z; stopped at --max 2: run it again for more\n$/);
     expect((await store.list({ limit: 100 })).map((s) => s.id).sort()).toEqual(['u2', 'u3', 'u4']);
+  });
+
+  it('refuses a cutoff after now (it would delete every thread that ended): usage, exit 2, naming the cutoff and now, and deletes nothing', async () => {
+    await fill();
+    const nextYear = new Date(Date.now() + 365 * DAY).toISOString().slice(0, 10);
+    for (const flags of [[], ['--dry-run'], ['--json']]) {
+      const result = await cli('prune', '--ended-before', nextYear, ...flags);
+      expect(result.code).toBe(2);
+      expect(result.stdout).toBe('');
+      expect(result.stderr).toContain(`${nextYear} (${nextYear}T00:00:00.000Z) is after now (`);
+    }
+    expect((await store.list({ limit: 100 })).length).toBe(7);
   });
 
   it('refuses a cutoff it cannot read (usage, exit 2), naming what it takes', async () => {

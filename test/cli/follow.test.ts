@@ -192,6 +192,27 @@ describe('followThread of a thread that goes quiet', () => {
     expect(quiet).toEqual([PARENT]);
   });
 
+  it('says what the thread waits for then: a human answer, or a resume, or nothing yet (running)', async () => {
+    const request: NewEvent = { type: 'human_request', data: { requestId: 'r1', kind: 'input', question: 'which?', urgency: 'medium', format: 'free_text' } };
+    const client = createFakeClient();
+    client.append(PARENT, 'article', [input('dogs'), request]);
+    const quiet: string[] = [];
+
+    // watch: it rests waiting for a human, and is followed until it moves.
+    const view = await followThread(client, PARENT, {
+      untilMoved: true,
+      quietMs: 10,
+      onQuiet: (threadId, status) => {
+        quiet.push(`${threadId} ${status}`);
+        if (quiet.length === 1) client.append(PARENT, 'article', [{ type: 'human_response', data: { requestId: 'r1', answer: 'dogs' } }]);
+        if (quiet.length === 2) client.append(PARENT, 'article', [final('article')]);
+      },
+    });
+
+    expect(view.status).toBe('done');
+    expect(quiet).toEqual([`${PARENT} awaiting_human`, `${PARENT} running`]);
+  });
+
   it("names a pipeline's child that goes quiet while the follow is at it", async () => {
     const client = createFakeClient();
     client.append(PARENT, 'article', [input('dogs'), delegation]);

@@ -85,6 +85,28 @@ describe('the CLI client and a 503 with Retry-After', () => {
     expect((error as ServerError).message).toBe('the store is unavailable: NATS is unreachable: connection disconnected (the server asks to try again in 2 s)');
   });
 
+  it.each([
+    ['Retry-After: 0', { 'retry-after': '0' }, 0],
+    ['a Retry-After date already past', { 'retry-after': 'Wed, 21 Oct 2015 07:28:00 GMT', date: 'Wed, 21 Oct 2015 07:28:03 GMT' }, 0],
+  ] as const)('reports a 503 with %s as one to try again now, not "in 0 s"', async (_what, headers, expected) => {
+    const url = await serve((_req, res) => {
+      res.writeHead(503, { 'content-type': 'application/json', ...headers });
+      res.end(UNAVAILABLE);
+    });
+    const error = await createClient({ url }).get('t1').catch((e: unknown) => e);
+    expect(error).toMatchObject({ status: 503, retryAfterMs: expected });
+    expect((error as ServerError).message).toBe('the store is unavailable: NATS is unreachable: connection disconnected (the server asks to try again now)');
+  });
+
+  it('rounds a wait under a second up to 1 s', async () => {
+    const url = await serve((_req, res) => {
+      res.writeHead(503, { 'content-type': 'application/json', 'retry-after-ms': '200' });
+      res.end(UNAVAILABLE);
+    });
+    const error = await createClient({ url }).get('t1').catch((e: unknown) => e);
+    expect((error as ServerError).message).toMatch(/\(the server asks to try again in 1 s\)$/);
+  });
+
   it('waits at least its own backoff between tries when the server asks for no wait (Retry-After: 0)', async () => {
     // The stream brings event 1 and closes; every open after that meets a 503 asking for no wait.
     let tries = 0;

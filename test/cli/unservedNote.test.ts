@@ -35,6 +35,20 @@ describe('unservedNote', () => {
     expect(asked()).toBe(1);
   });
 
+  it('says of a thread that waits for a human (or a resume) that it waits for that, and that a worker will be needed after it, not that the missing worker holds it', async () => {
+    const worker = "start one on the server's NATS (same --prefix and --bucket): switchyard worker --agents calculator";
+    for (const [status, line] of [
+      ['awaiting_human', `note: the calculator thread waits for a human answer (still following), and no worker serves calculator: one will be needed to continue after the answer; ${worker}`],
+      ['escalated', `note: the calculator thread waits for a human answer (still following), and no worker serves calculator: one will be needed to continue after the answer; ${worker}`],
+      ['paused', `note: the calculator thread is paused (still following), and no worker serves calculator: one will be needed to continue after a resume; ${worker}`],
+      ['running', `note: no worker serves calculator, so its thread waits (still following): ${worker}`],
+    ] as const) {
+      const { note, lines } = noteOf([[agentOf('calculator', false)]]);
+      await note.ask('calculator', status);
+      expect(lines).toEqual([line]);
+    }
+  });
+
   it('says nothing for an agent a worker serves, nor when the server does not say (it runs the threads itself), nor for an agent it does not list', async () => {
     for (const listed of [[agentOf('calculator', true)], [agentOf('calculator')], [agentOf('other', false)]]) {
       const { note, lines, asked } = noteOf([listed]);

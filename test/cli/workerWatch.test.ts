@@ -13,8 +13,10 @@ import { watchWorkers } from '../../src/cli/workerWatch.js';
 import type { Logger } from '../../src/logger.js';
 import { calculatorModel } from '../inspector/inspectorFixture.js';
 import { capturingLogger, type LogLine } from '../support/capturingLogger.js';
+import { DEMO_INPUT } from '../../src/cli/bundled.js';
+import { shellQuote } from '../../src/cli/format.js';
 import { runCli } from '../../src/cli/program.js';
-import { serveInProcess } from './runInProcess.js';
+import { runInProcess, serveInProcess } from './runInProcess.js';
 import { startNatsServer, type NatsServerHandle } from '../support/natsServer.js';
 
 let server: NatsServerHandle;
@@ -105,6 +107,44 @@ describe('switchyard serve --no-worker', () => {
       expect(listed.map((a) => a.served)).toEqual(listed.map(() => false));
     } finally {
       expect(await served.stop()).toBe(0);
+    }
+  }, 60_000);
+});
+
+describe('switchyard serve --no-worker on an empty store with the demo model', () => {
+  /** `serve --no-worker --port 0 <args>` on a bucket of its own (empty), started, and its threads. */
+  async function serveDemo(prefix: string, ...args: string[]) {
+    const run = await runInProcess(['serve', '--port', '0', '--no-worker', '--prefix', prefix, ...args], { SWITCHYARD_LOG_LEVEL: 'silent', NATS_URL: server.url });
+    if ('ended' in run) throw new Error(`serve exited with ${run.ended.code}: ${run.ended.stderr}`);
+    const url = /switchyard listening on (http:\/\/\S+)/.exec(run.started.stdout())![1]!;
+    const { threads } = (await (await fetch(`${url}/threads`)).json()) as { threads: { id: string; agent: string; status: string }[] };
+    return { run: run.started, url, threads };
+  }
+
+  it('launches no demo thread (it would wait for a worker nobody runs), and says in one line how to launch it', async () => {
+    const { run, url, threads } = await serveDemo('nwd');
+    try {
+      expect(threads).toEqual([]);
+      const lines = run.stdout().split('\n');
+      expect(lines.filter((l) => l.startsWith('demo:'))).toEqual([
+        `demo: not launched (--no-worker: the workers run the threads); launch it with: switchyard launch calculator ${shellQuote(DEMO_INPUT)} --url ${url}`,
+      ]);
+    } finally {
+      expect(await run.stop()).toBe(0);
+    }
+  }, 60_000);
+
+  it('with --demo launches it for the workers without waiting for one, and says how to watch it', async () => {
+    const { run, threads } = await serveDemo('nwe', '--demo');
+    try {
+      expect(threads).toHaveLength(1);
+      expect(threads[0]).toMatchObject({ agent: 'calculator', status: 'running' });
+      const lines = run.stdout().split('\n');
+      expect(lines.filter((l) => l.startsWith('demo:'))).toEqual([
+        expect.stringMatching(new RegExp(`^demo: launched ${threads[0]!.id} \\(calculator\\); the workers run it: switchyard watch ${threads[0]!.id} --url \\S+$`)),
+      ]);
+    } finally {
+      expect(await run.stop()).toBe(0);
     }
   }, 60_000);
 });

@@ -384,3 +384,35 @@ describe('a callback of a thread another process deleted, its notice missed', ()
     expect(later.received).toHaveLength(1);
   });
 });
+
+describe('a webhook of a thread another process deleted, its notice missed', () => {
+  it.each(['gone from the store', 'launched again under its id'])('a retry reads the thread first: %s, the webhook is dropped, not sent', async (what) => {
+    const later = await receiver([503, 200]);
+    const store = lastingStore();
+    const runtime = runtimeOver(store);
+    const { clock, armed, pass } = backoffClock();
+    const outcomes: { ok: boolean; attempts: number; deleted?: boolean }[] = [];
+    const notifier = createWebhookNotifier({
+      webhooks: [{ url: later.url, secret: SECRET, events: ['finished'] }],
+      retries: { attempts: 3, initialDelayMs: 1_000 },
+      clock,
+      threads: runtime,
+      onDelivery: (d) => outcomes.push(d),
+    });
+    cleanups.push(() => notifier.close());
+    // Hears of the runtime's writes but of no deletion (another process deletes the thread).
+    notifier.attach({ subscribe: (listener) => runtime.subscribe(listener) });
+
+    const launched = await runtime.launch('echo', 'secret order', { threadId: 'order-11' });
+    const rested = await runtime.settled(launched.id);
+    await later.waitFor(1);
+    await armed; // the retry waits for its backoff
+    await store.delete!('order-11', rested.version);
+    if (what === 'launched again under its id') await store.create(threadOf('order-11', 'echo', [{ type: 'input', data: { input: 'new order' } }], Date.parse(rested.createdAt!) + 1_000));
+    pass(60_000);
+    await notifier.idle();
+
+    expect(outcomes).toEqual([expect.objectContaining({ ok: false, deleted: true, attempts: 1 })]);
+    expect(later.received).toHaveLength(1);
+  });
+});

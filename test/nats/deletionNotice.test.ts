@@ -141,17 +141,24 @@ describe('a deletion on NATS reaches the other processes', () => {
       const watching = follow(b, 't3');
       await eventually(async () => (watching.events.some((e) => e.type === 'human_request') ? true : undefined), 5_000, 'the watch on b to read the request');
 
+      // A notice that is not one (an incarnation of another id) is refused with a warning.
+      bed.client.nc.publish(notice!.subject, JSON.stringify({ ...(notice!.data as object), incarnation: 'other@mxbc0rgr' }));
+      const refused = await eventually(async () => out.lines.find((l) => l.msg === 'deletion notice ignored: not a valid notice'), 5_000, 'b to refuse the notice');
+      expect(refused).toMatchObject({ level: 40, subject: notice!.subject, error: 'incarnation: incarnation must be the thread id, then @ and its incarnation' });
       // The earlier incarnation's notice again (late, or twice), heard by b.
+      const before = out.lines.length;
       bed.client.nc.publish(notice!.subject, JSON.stringify(notice!.data));
-      await eventually(async () => out.lines.find((l) => l.msg === 'deletion notice ignored: the thread is there' && l.threadId === 't3'), 5_000, 'b to hear the notice');
+      const heard = await eventually(async () => out.lines.slice(before).find((l) => l.msg?.startsWith('deletion notice') === true && l.threadId === 't3'), 5_000, 'b to hear the notice again');
 
       const [, sent] = await receiver.waitFor(2);
       expect(JSON.parse(sent!.body)).toMatchObject({ type: 'thread.human_request', threadId: 't3' });
-      expect(deliveries.find((d) => d.threadId === 't3')).toMatchObject({ ok: true, attempts: 2 });
+      const delivered = await eventually(async () => deliveries.find((d) => d.threadId === 't3'), 5_000, 'the worker to settle the callback');
+      expect(delivered).toMatchObject({ ok: true, attempts: 2 });
       await a.runtime.respond('t3', { requestId: request.pendingRequest.requestId, approved: true });
       await within(watching.ended, 15_000, 'the watch on b to end with the thread');
       expect(watching.events.at(-1)?.type).toBe('final');
       expect((await a.runtime.get('t3'))?.status).toBe('done');
+      expect(heard.msg).toBe('deletion notice ignored: the thread is there');
     } finally {
       await receiver.close();
     }

@@ -101,6 +101,7 @@ export {
   type RuntimeCloseOptions,
   type RuntimeOptions,
   type ThreadChange,
+  type ThreadDeletion,
   type ThreadView,
   type WatchOptions,
 } from './runtime/runtime.js';

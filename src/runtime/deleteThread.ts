@@ -14,8 +14,8 @@ export interface DeleteSources {
   /** The store the thread is deleted from (its `delete`, when it has one). */
   readonly store: ThreadStore;
   load(threadId: string): Promise<Thread>;
-  /** Lets go of whatever this process keeps for the thread: its actor, timers, followers. */
-  forget(threadId: string): void;
+  /** Lets go of whatever this process keeps for the thread deleted: its actor, timers, followers. */
+  forget(thread: Thread): void;
   readonly logger: Logger;
   readonly clock: Clock;
   /** The agents this process knows: the timeouts of their tools bound the wait for an outcome. */
@@ -49,7 +49,7 @@ export async function deleteThread(sources: DeleteSources, threadId: string): Pr
     }
     // Deleted by someone else since the read.
     if (!deleted) throw new NotFoundError('thread', threadId);
-    sources.forget(threadId);
+    sources.forget(thread);
     logger.info({ threadId, agent: thread.agent }, 'thread deleted');
     return;
   }

@@ -12,13 +12,14 @@ import type { Pipeline } from '../pipeline/pipeline.js';
 import type { ChildLauncher } from '../pipeline/pipelineSteps.js';
 import type { ListOptions, ThreadStore, ThreadSummary } from '../store/threadStore.js';
 import type { Thread, ThreadEvent } from '../thread/events.js';
+import { incarnationKeyOf } from '../thread/incarnation.js';
 import { deriveState, RESTING_STATUSES, statusOf } from '../thread/state.js';
 import { assertOwner, checkLaunch, launchThread, type LaunchOptions, type LaunchSources } from './launching.js';
 import { deleteThread } from './deleteThread.js';
 import { createSettling } from './settling.js';
 import { controlThread, endedWithParent, respondToThread, type ControlOptions, type ControlSources } from './threadControl.js';
 import { createThreadDriver, type AbandonedCalls, type ScheduleReason, type ThreadDriver } from './threadDriver.js';
-import { createThreadEvents, observedStore, type ThreadChange } from './threadEvents.js';
+import { createThreadEvents, observedStore, type ThreadChange, type ThreadDeletion } from './threadEvents.js';
 import { viewOf, type ThreadView } from './threadView.js';
 import { watchThread, type WatchOptions } from './watchThread.js';
 
@@ -27,7 +28,7 @@ import { watchThread, type WatchOptions } from './watchThread.js';
 export { THREAD_ID_PATTERN, THREAD_ID_RULE, type LaunchOptions } from './launching.js';
 export type { ControlOptions } from './threadControl.js';
 export type { AbandonedCall, AbandonedCalls, ScheduleReason } from './threadDriver.js';
-export type { ThreadChange } from './threadEvents.js';
+export type { ThreadChange, ThreadDeletion } from './threadEvents.js';
 export { parentIdOf, type ThreadView } from './threadView.js';
 export type { WatchOptions } from './watchThread.js';
 
@@ -124,7 +125,8 @@ export interface Runtime {
    * for good (GDPR erasure, disk): `get` then answers `undefined`, `list` leaves it out, and its id
    * may be launched again as a new thread. Followers of the thread here (`watch`, an SSE stream)
    * end, and a `settled` still waiting rejects with a {@link NotFoundError}; one info line is
-   * logged. A pipeline's children are not deleted with it.
+   * logged. Other processes let go of it when told ({@link Runtime.ingestDeletion}: on NATS every
+   * process hears of each deletion). A pipeline's children are not deleted with it.
    *
    * Throws a {@link NotFoundError} when there is no such thread, and an {@link InvalidStateError}
    * (HTTP 409) when it has not ended (cancel it first), when it was cancelled while a tool call
@@ -169,6 +171,16 @@ export interface Runtime {
    */
   ingest(threadId: string): Promise<void>;
   /**
+   * Tells this runtime that another process deleted a thread (a deletion notice from the bus), so
+   * that here too its followers (`watch`, SSE, `settled`) end as deleted and the listeners of
+   * {@link onDelete} hear of it (with `elsewhere: true`: they drop its callbacks and webhooks under
+   * way or waiting to retry). Reads the thread once: while the store still holds the id (the
+   * incarnation named not deleted after all, or the id launched again since, another incarnation
+   * whose followers and deliveries are not the deleted one's), nothing happens. Resolves with
+   * whether the deletion was applied; deletes nothing itself.
+   */
+  ingestDeletion(deletion: Omit<ThreadDeletion, 'elsewhere'>): Promise<boolean>;
+  /**
    * The threads something in this process waits on or watches now (`settled`, `watch`, an SSE
    * stream): those to {@link Runtime.ingest} again when events from other processes may have been
    * lost (the bus lost its server).
@@ -178,9 +190,11 @@ export interface Runtime {
   subscribe(listener: (change: ThreadChange) => void): () => void;
   /**
    * Listens for the threads this runtime deletes ({@link Runtime.delete}), each once it is gone
-   * from the store (a delivery ledger forgets its records of it). Returns an unsubscribe function.
+   * from the store (a delivery ledger forgets its records of it), and for those another process
+   * deleted that it heard of ({@link Runtime.ingestDeletion}: `deletion.elsewhere` is true).
+   * Returns an unsubscribe function.
    */
-  onDelete(listener: (threadId: string) => void): () => void;
+  onDelete(listener: (threadId: string, deletion: ThreadDeletion) => void): () => void;
   /** Threads with an actor in memory now. */
   activeCount(): number;
   /** Resolves when the store can serve requests now; rejects with the cause (see `ThreadStore.ready`). */
@@ -360,9 +374,9 @@ export function createRuntime(options: RuntimeOptions): Runtime {
           logger,
           clock,
           agents,
-          forget: (id) => {
-            driver.forget(id);
-            events.deleted(id);
+          forget: (thread) => {
+            driver.forget(thread.id);
+            events.deleted({ threadId: thread.id, agent: thread.agent, incarnation: incarnationKeyOf(thread) });
           },
         },
         threadId,
@@ -392,6 +406,13 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       // Only a thread that stopped moving elsewhere is at rest: `settled` must not resolve on the
       // first event another process appends to a running thread.
       if (RESTING_STATUSES.includes(statusOf(deriveState(thread.events)))) settling.rested(threadId, thread);
+    },
+    async ingestDeletion({ threadId, agent, incarnation }) {
+      // Still there (or there again): its followers here are not the deleted incarnation's.
+      if ((await store.get(threadId)) !== undefined) return false;
+      driver.forget(threadId);
+      events.deleted({ threadId, agent, incarnation, elsewhere: true });
+      return true;
     },
     subscribe: (listener) => events.subscribe(listener),
     onDelete: (listener) => events.subscribeDeletions(listener),

@@ -20,6 +20,23 @@ export interface ThreadChange {
 
 type Listener = (change: ThreadChange) => void;
 
+/** A thread's deletion, as the listeners of every deletion hear of it ({@link Runtime.onDelete}). */
+export interface ThreadDeletion {
+  readonly threadId: string;
+  readonly agent: string;
+  /**
+   * The incarnation deleted, `<threadId>@<incarnation>` (`incarnationKeyOf`): the id may be
+   * launched again, as another incarnation.
+   */
+  readonly incarnation: string;
+  /**
+   * True when another process deleted it and this runtime heard of it ({@link Runtime.ingestDeletion});
+   * absent for this runtime's own deletions (so a listener that tells other processes, like the NATS
+   * deletion notices, does not echo theirs).
+   */
+  readonly elsewhere?: true;
+}
+
 /** Who hears about thread writes: every listener, and the listeners of one thread (settled, watch). */
 export interface ThreadEvents {
   /** Tells the listeners of every thread and of this one about `events`, just written to `thread`. */
@@ -40,9 +57,9 @@ export interface ThreadEvents {
    */
   onDeleted(threadId: string, listener: () => void): () => void;
   /** Listens for the deletion of every thread. Returns an unsubscribe function. */
-  subscribeDeletions(listener: (threadId: string) => void): () => void;
+  subscribeDeletions(listener: (threadId: string, deletion: ThreadDeletion) => void): () => void;
   /** Tells the thread's deletion listeners (and every thread's) it was deleted, and forgets its version (the id may be created again). */
-  deleted(threadId: string): void;
+  deleted(deletion: ThreadDeletion): void;
   /** The threads that have listeners of their own now. */
   watchedThreads(): string[];
   /** Drops every listener. */
@@ -142,7 +159,7 @@ export function createThreadEvents(logger: Logger): ThreadEvents {
   const listeners = new Set<Listener>();
   const threadListeners = new Map<string, Set<Listener>>();
   const deletionListeners = new Map<string, Set<() => void>>();
-  const everyDeletion = new Set<(threadId: string) => void>();
+  const everyDeletion = new Set<(threadId: string, deletion: ThreadDeletion) => void>();
   const versions = createVersions();
   return {
     emit(thread, events, ingested = false) {
@@ -170,7 +187,8 @@ export function createThreadEvents(logger: Logger): ThreadEvents {
       everyDeletion.add(listener);
       return () => everyDeletion.delete(listener);
     },
-    deleted(threadId) {
+    deleted(deletion) {
+      const { threadId } = deletion;
       versions.forget(threadId);
       const tell = (listener: () => void): void => {
         try {
@@ -180,7 +198,7 @@ export function createThreadEvents(logger: Logger): ThreadEvents {
         }
       };
       for (const listener of [...(deletionListeners.get(threadId) ?? [])]) tell(listener);
-      for (const listener of [...everyDeletion]) tell(() => listener(threadId));
+      for (const listener of [...everyDeletion]) tell(() => listener(threadId, deletion));
     },
     watchedThreads: () => [...threadListeners.keys()],
     clear() {

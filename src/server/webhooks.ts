@@ -72,8 +72,10 @@ export interface WebhookDelivery {
   /** Why the last attempt failed. */
   readonly error?: string;
   /**
-   * The thread was deleted (by the runtime the notifier is attached to) before the webhook was
-   * delivered: it is not attempted again, nor recorded in the ledger.
+   * The thread was deleted before the webhook was delivered (told by the runtime the notifier is
+   * attached to, for a deletion of its own or one another process made; or found gone from the
+   * store, or there as another incarnation, before a retry): it is not attempted again, nor
+   * recorded in the ledger.
    */
   readonly deleted?: boolean;
 }
@@ -117,7 +119,11 @@ export interface WebhookNotifierOptions {
    * @default none: a webhook is retried only in memory
    */
   ledger?: DeliveryLedger;
-  /** Where the webhooks owed are looked for (the runtime): required with {@link ledger}. */
+  /**
+   * Where the webhooks owed are looked for (the runtime): required with {@link ledger}. Given, a
+   * webhook's thread is read again before each retry: one gone from the store, or there as another
+   * incarnation (deleted by another process, its id launched again), is not sent (`deleted`).
+   */
   threads?: Pick<Runtime, 'list' | 'get'>;
 }
 
@@ -226,12 +232,16 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
   const stopping = new AbortController();
   const keyOf = (target: DeliveryTarget, threadId: string): string => `webhook ${target.key} ${threadId}`;
 
-  /** Delivers `payload` to `target`, retried; its thread deleted (`dropped` aborts), it stops: no attempt more, nothing recorded. */
-  const deliver = async (target: (typeof targets)[number], payload: WebhookPayload, dropped: AbortSignal): Promise<void> => {
+  /**
+   * Delivers `payload` to `target`, retried; its thread deleted (`dropped` aborts, or `current`
+   * finds it gone before a retry), it stops: no attempt more, nothing recorded.
+   */
+  const deliver = async (target: (typeof targets)[number], payload: WebhookPayload, dropped: AbortSignal, current: (() => Promise<boolean>) | undefined): Promise<void> => {
     const body = JSON.stringify(payload);
     let last: { status?: number; error: string } = { error: 'not sent' };
     let attempt = 0;
     let refused = false;
+    let gone = false;
     const signal = AbortSignal.any([stopping.signal, dropped]);
     while (attempt < attempts && !signal.aborted) {
       if (attempt > 0) {
@@ -241,6 +251,9 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
         } catch {
           break;
         }
+        // Deleted meanwhile, though no notice of it came here (another process deleted it).
+        gone = current !== undefined && !(await current());
+        if (gone) break;
       }
       attempt++;
       // Signed per attempt, so a late retry does not arrive with a stale timestamp.
@@ -276,7 +289,7 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
       }
       logger.warn({ threadId: payload.threadId, agent: payload.agent, url: target.receiver, delivery: payload.id, attempt, ...last }, 'webhook attempt failed');
     }
-    if (!refused && dropped.aborted) {
+    if (!refused && (dropped.aborted || gone)) {
       logger.info({ threadId: payload.threadId, agent: payload.agent, url: target.receiver, delivery: payload.id, attempts: attempt, ...last }, 'webhook dropped: its thread was deleted');
       report({ ok: false, attempts: attempt, ...last, deleted: true });
       return;
@@ -300,13 +313,15 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
   };
 
   const dispatch = (target: (typeof targets)[number], payload: WebhookPayload): Promise<void> => {
+    // Still there, the same incarnation (a read that fails counts as yes: the receiver dedups by id).
+    const current = threads === undefined ? undefined : async () => isDeliveryOf(await threads.get(payload.threadId), payload.id);
     return book.deliver(
       payload.threadId,
       (dropped) =>
-        deliver(target, payload, dropped).catch((error: unknown) => {
+        deliver(target, payload, dropped, current === undefined ? undefined : () => current().catch(() => true)).catch((error: unknown) => {
           logger.error({ err: error, url: target.receiver }, 'webhook delivery crashed');
         }),
-      threads === undefined ? undefined : async () => isDeliveryOf(await threads.get(payload.threadId), payload.id),
+      current,
     );
   };
 

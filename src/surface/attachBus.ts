@@ -7,6 +7,7 @@ import type { AgentQueues } from './agentQueues.js';
 import { startAgentWorker, type AgentWorker } from './agentWorker.js';
 import { createCallbackSender, noCallbacks, type CallbackOptions } from './callbacks.js';
 import { busWebhookSource, type WebhookSource } from './webhookSource.js';
+import { startDeletionNotices } from './deletionNotices.js';
 import { startEventFanout } from './eventFanout.js';
 import { guardedRuntime } from './guardedRuntime.js';
 import type { BusSubjects } from './subjects.js';
@@ -105,6 +106,7 @@ export interface BusSurface {
  *   durable jobs; a killed worker's job is redelivered and continues from the thread.
  * - `<prefix>.thread.<id>.respond | control | get`: request/reply, answered by one process.
  * - `<prefix>.events.<agent>.<id>.<type>` and `<prefix>.human.<agent>.<id>`: what happens.
+ * - `<prefix>.deleted.<agent>.<id>`: a thread deleted, so every process lets go of it (see `startDeletionNotices`).
  *
  * @example
  * ```ts
@@ -148,6 +150,8 @@ export async function attachBus(runtime: Runtime, options: AttachBusOptions): Pr
   const callbacks = options.callbacks === false ? noCallbacks() : createCallbackSender({ logger, ...options.callbacks });
   const ctx: SurfaceContext = { runtime: guarded, queues, bus, subjects, processId, logger, maxPayloadBytes, callbacks, publish: safePublisher(bus, logger) };
   const fanout = startEventFanout(ctx, { observe });
+  // Every process, observing or not: a worker's callbacks of a thread deleted elsewhere are dropped.
+  const deletions = startDeletionNotices(ctx);
   const requests = serveThreadRequests(ctx);
   const guard = serveTriggerGuard(ctx);
   let agentWorker: AgentWorker | undefined;
@@ -156,7 +160,7 @@ export async function attachBus(runtime: Runtime, options: AttachBusOptions): Pr
     // Other processes can reach this one's subscriptions once the server has them.
     await bus.flush();
   } catch (error) {
-    await Promise.all([fanout.close(), requests.close(), guard.close(), agentWorker?.stop(0), callbacks.close()]);
+    await Promise.all([fanout.close(), deletions.close(), requests.close(), guard.close(), agentWorker?.stop(0), callbacks.close()]);
     throw error;
   }
   logger.info({ processId, prefix: subjects.prefix, serving: served }, 'attached to NATS');
@@ -176,7 +180,7 @@ export async function attachBus(runtime: Runtime, options: AttachBusOptions): Pr
         // No new job, no new step: the tool calls in progress finish, then the jobs go back.
         const drained = runtime.drain({ drainMs });
         await (agentWorker?.stop(drainMs, drained) ?? drained);
-        await Promise.all([requests.close(), fanout.close(), callbacks.close()]);
+        await Promise.all([requests.close(), fanout.close(), deletions.close(), callbacks.close()]);
         await bus.flush().catch(() => undefined);
       })();
       return closing;

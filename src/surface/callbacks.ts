@@ -51,8 +51,9 @@ export interface CallbackDelivery {
   /** The sender was closed before the callback was delivered (a worker hands its job back). */
   readonly stopped?: boolean;
   /**
-   * The thread was deleted (by the runtime the sender is attached to) before the callback was
-   * delivered: it is not attempted again, nor recorded in the ledger.
+   * The thread was deleted before the callback was delivered (by the runtime the sender is attached
+   * to, or told by {@link CallbackSender.dropThread}; or found gone from the store, or there as
+   * another incarnation, before a retry): it is not attempted again, nor recorded in the ledger.
    */
   readonly deleted?: boolean;
 }
@@ -129,7 +130,9 @@ export interface CallbackSender {
    * or given up, with how it ended (undelivered at once when this process has no secret to sign
    * it, or could not read the pipelines; undefined when no callback was due); never rejects. A
    * worker calls it at each rest of a job, before the ack, and fails the job when the callback was
-   * not delivered nor refused: the job comes back and sends it again.
+   * not delivered nor refused: the job comes back and sends it again. Before each retry the thread
+   * is read again (through `threads`, else the attached runtime): one gone from the store, or there
+   * as another incarnation (deleted, and its id launched again), is not called back (`deleted`).
    */
   send(thread: Thread, threads?: PipelineThreads): Promise<CallbackDelivery | undefined>;
   /**
@@ -140,6 +143,12 @@ export interface CallbackSender {
    * the ledger forgets its records. Returns the function that detaches it.
    */
   attach(runtime: Pick<Runtime, 'subscribe' | 'get' | 'list'> & Partial<Pick<Runtime, 'onDelete'>>): () => void;
+  /**
+   * The thread was deleted (by this process or, heard of through `Runtime.onDelete`, by another):
+   * its callbacks under way or waiting to retry are dropped (no attempt more, nothing recorded),
+   * then the ledger forgets its records. Resolves once done; never rejects.
+   */
+  dropThread(threadId: string): Promise<void>;
   /** Resolves when no callback is in flight (nor owed ones being looked for). */
   idle(): Promise<void>;
   /** Stops retrying, waits for callbacks in flight, and sends nothing more. */
@@ -229,9 +238,10 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
    * launch sealed (userinfo, secret query values) are opened with the secret first, to the URL the
    * launch gave (else with each previous secret); ones that do not open (the secret changed, and
    * the old one is not listed) are not sent, and not refused either: a process with the launch's
-   * secret may send them. Its thread deleted (`dropped` aborts), it stops: no attempt more.
+   * secret may send them. Its thread deleted (`dropped` aborts, or `current` finds it gone before a
+   * retry), it stops: no attempt more.
    */
-  async function deliver(recorded: string, payload: CallbackPayload, dropped: AbortSignal): Promise<CallbackDelivery> {
+  async function deliver(recorded: string, payload: CallbackPayload, dropped: AbortSignal, current: (() => Promise<boolean>) | undefined): Promise<CallbackDelivery> {
     const opened = openUrl(recorded, openingSecrets);
     if (!opened.success) {
       const error = `the callbackUrl ${opened.error}`;
@@ -251,10 +261,15 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
     let last: { status?: number; error?: string } = { error: 'not sent' };
     let tries = 0;
     let refused = false;
+    let gone = false;
     const signal = AbortSignal.any([stopping.signal, dropped]);
     while (tries < attempts && !signal.aborted) {
-      if (tries > 0) await sleep(clock, Math.min(maxDelayMs, initialDelayMs * 2 ** (tries - 1)), signal).catch(() => undefined);
-      if (signal.aborted) break;
+      if (tries > 0) {
+        await sleep(clock, Math.min(maxDelayMs, initialDelayMs * 2 ** (tries - 1)), signal).catch(() => undefined);
+        // Deleted meanwhile, though no notice of it came here (another process deleted it).
+        gone = !signal.aborted && current !== undefined && !(await current());
+      }
+      if (signal.aborted || gone) break;
       tries++;
       last = await attempt(target, body, payload, signal);
       if (last.error === undefined) break;
@@ -265,7 +280,7 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
       if (refused) break;
     }
     const ok = last.error === undefined;
-    const deleted = !ok && !refused && dropped.aborted;
+    const deleted = !ok && !refused && (dropped.aborted || gone);
     if (deleted) logger.info({ ...log, attempts: tries, ...last }, 'callback dropped: its thread was deleted');
     else if (!ok) logger.error({ ...log, attempts: tries, ...last }, 'callback given up');
     const stopped = !ok && !refused && !deleted && stopping.signal.aborted;
@@ -295,9 +310,9 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
   function send(thread: Thread, threads?: PipelineThreads): Promise<CallbackDelivery | undefined> {
     if (stopping.signal.aborted) return Promise.resolve(undefined);
     // Without a read (a thread's own callback) it is under way before this returns.
-    if (callbackUrlOf(thread) !== undefined || threads === undefined) return sendDue(thread, ownCallbackOf(thread));
+    if (callbackUrlOf(thread) !== undefined || threads === undefined) return sendDue(thread, ownCallbackOf(thread), threads);
     const sent = pipelineCallbackOf(thread, threads).then(
-      (due) => sendDue(thread, due), // closed meanwhile: reported as stopped, not sent
+      (due) => sendDue(thread, due, threads), // closed meanwhile: reported as stopped, not sent
       (error: unknown): CallbackDelivery => {
         logger.error({ threadId: thread.id, err: messageOf(error) }, 'callback: the thread’s pipelines could not be read');
         // Not delivered: a job reporting this rest fails and comes back to read them again.
@@ -308,7 +323,8 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
     return book.track(sent);
   }
 
-  function sendDue(thread: Thread, due: DueCallback | undefined): Promise<CallbackDelivery | undefined> {
+  /** Sends `due`; whether its thread is still there is read through `readFrom`, else the runtime attached. */
+  function sendDue(thread: Thread, due: DueCallback | undefined, readFrom?: PipelineThreads): Promise<CallbackDelivery | undefined> {
     if (due === undefined) return Promise.resolve(undefined);
     const { url, payload } = due;
     const undelivered = (error: string): CallbackDelivery => ({ id: payload.id, url: receiverOf(url), threadId: thread.id, ok: false, attempts: 0, error });
@@ -323,21 +339,23 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
     }
     const already = underWay.get(payload.id);
     if (already !== undefined) return already;
-    const threads = attached;
+    const threads = readFrom ?? attached;
+    // Still there, the same incarnation (a read that fails counts as yes: the receiver dedups by id).
+    const current = threads === undefined ? undefined : async () => isDeliveryOf(await threads.get(thread.id), payload.id);
     const delivery = book.deliver(
       thread.id,
       (dropped) =>
-        deliver(url, payload, dropped)
+        deliver(url, payload, dropped, current === undefined ? undefined : () => current().catch(() => true))
         .then(async (done) => {
           // Recorded before it is no longer under way; not at all once its thread is deleted.
-          await book.settle({ key: thread.id, id: payload.id, threadId: thread.id }, done.ok || done.refused === true, { threadId: thread.id, agent: thread.agent, delivery: payload.id }, dropped);
+          if (done.deleted !== true) await book.settle({ key: thread.id, id: payload.id, threadId: thread.id }, done.ok || done.refused === true, { threadId: thread.id, agent: thread.agent, delivery: payload.id }, dropped);
           return done;
         })
         .catch((error: unknown): CallbackDelivery => {
           logger.error({ threadId: thread.id, err: messageOf(error) }, 'callback crashed');
           return undelivered(messageOf(error));
         }),
-      threads === undefined ? undefined : async () => isDeliveryOf(await threads.get(thread.id), payload.id),
+      current,
     );
     underWay.set(payload.id, delivery);
     void delivery.finally(() => underWay.delete(payload.id));
@@ -365,13 +383,20 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
         const due = await dueCallbackOf(thread, runtime);
         return due === undefined ? [] : [{ scope: 'callback', key: thread.id, id: due.payload.id, due }];
       },
-      send: sendDue,
+      send: (thread, due) => sendDue(thread, due),
     });
     void book.track(walk);
   }
 
+  function dropThread(threadId: string): Promise<void> {
+    // Its callbacks under way are dropped, then the ledger forgets it (recorded under the
+    // thread's id: see sendOwed's keysOf), so none of them records it again.
+    return book.track(book.drop(threadId).then(() => (ledger?.forget === undefined ? undefined : forget(ledger, threadId))));
+  }
+
   return {
     send,
+    dropThread,
     attach(runtime) {
       attached = runtime;
       const detach = runtime.subscribe((change) => {
@@ -380,9 +405,7 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
         void send(change.thread, runtime);
       });
       if (ledger !== undefined && !stopping.signal.aborted) sendOwed(runtime, ledger);
-      // Its callbacks under way are dropped, then the ledger forgets it (recorded under the
-      // thread's id: see sendOwed's keysOf), so none of them records it again.
-      const forgetting = runtime.onDelete?.((threadId) => void book.track(book.drop(threadId).then(() => (ledger?.forget === undefined ? undefined : forget(ledger, threadId)))));
+      const forgetting = runtime.onDelete?.((threadId) => void dropThread(threadId));
       return () => {
         detach();
         forgetting?.();
@@ -399,5 +422,5 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
 
 /** A sender that sends nothing (callbacks turned off). */
 export function noCallbacks(): CallbackSender {
-  return { send: () => Promise.resolve(undefined), attach: () => () => undefined, idle: () => Promise.resolve(), close: () => Promise.resolve() };
+  return { send: () => Promise.resolve(undefined), attach: () => () => undefined, dropThread: () => Promise.resolve(), idle: () => Promise.resolve(), close: () => Promise.resolve() };
 }

@@ -69,6 +69,26 @@ export const jobPayloadSchema = z
   .strict();
 export type JobPayload = z.infer<typeof jobPayloadSchema>;
 
+/**
+ * The payload of `<prefix>.deleted.<agent>.<id>`: which incarnation of the thread a process deleted
+ * (`<threadId>@<incarnation>`, see `incarnationKeyOf`). Fields added later are ignored.
+ *
+ * ```json
+ * { "threadId": "order-1234", "agent": "triage", "incarnation": "order-1234@mxbc0rgr" }
+ * ```
+ */
+export const deletionNoticeSchema = z
+  .object({
+    threadId: threadIdSchema,
+    agent: z.string().min(1).max(256),
+    incarnation: z.string().max(256),
+  })
+  .refine((notice) => notice.incarnation === notice.threadId || notice.incarnation.startsWith(`${notice.threadId}@`), {
+    message: 'incarnation must be the thread id, then @ and its incarnation',
+    path: ['incarnation'],
+  });
+export type DeletionNotice = z.infer<typeof deletionNoticeSchema>;
+
 /** The payload of `<prefix>.thread.<id>.control`. */
 export const controlPayloadSchema = z
   .object({

@@ -47,6 +47,7 @@ export const INTERNAL_ROOT = '_SWITCHYARD';
  * | `<prefix>.thread.<id>.get` | read a thread (request/reply) |
  * | `<prefix>.events.<agent>.<id>.<type>` | every event appended, as it is appended |
  * | `<prefix>.human.<agent>.<id>` | a thread asks a human (for Slack or email bridges) |
+ * | `<prefix>.deleted.<agent>.<id>` | a thread was deleted (every process ends its followers and drops its deliveries) |
  * | `<prefix>.inspect.<process>.<session>` | inspection events in `@statelyai/inspect`'s wire shape |
  * | `_SWITCHYARD.<prefix>.owner.<id>.<op>` | internal: to the process running the thread (`respond`, `control`, `get` forwarded; `run`: run it once more; `hold`: are you running it) |
  *
@@ -75,6 +76,10 @@ export interface BusSubjects {
   readonly anyEvent: string;
   /** `<prefix>.human.<agent>.<id>` */
   human(agent: string, threadId: string): string;
+  /** `<prefix>.deleted.<agent>.<id>`: a process deleted the thread (see `startDeletionNotices`). */
+  deleted(agent: string, threadId: string): string;
+  /** `<prefix>.deleted.>` */
+  readonly anyDeleted: string;
   /** `<prefix>.inspect.<processId>.<sessionId>`: one inspected actor system's events. */
   inspect(processId: string, sessionId: string): string;
   /** `<prefix>.inspect.>`: every process's inspection events. */
@@ -118,6 +123,8 @@ export function busSubjects(prefix: string = DEFAULT_PREFIX): BusSubjects {
     events: (agent, threadId, type) => `${prefix}.events.${agent}.${threadId}.${type}`,
     anyEvent: `${prefix}.events.>`,
     human: (agent, threadId) => `${prefix}.human.${agent}.${threadId}`,
+    deleted: (agent, threadId) => `${prefix}.deleted.${agent}.${threadId}`,
+    anyDeleted: `${prefix}.deleted.>`,
     inspect: (processId, sessionId) => `${prefix}.inspect.${processId}.${sessionId}`,
     anyInspect: `${prefix}.inspect.>`,
     queueName: (agent) => `${streamPrefix}_${agent}`,

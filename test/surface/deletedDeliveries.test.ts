@@ -20,6 +20,7 @@ import { createCallbackSender } from '../../src/surface/callbacks.js';
 import { deferred } from '../bus/waiting.js';
 import { decide, echo } from '../server/harness.js';
 import { startReceiver, type Receiver } from '../server/receiver.js';
+import { threadOf } from '../support/agentHarness.js';
 import { capturingLogger } from '../support/capturingLogger.js';
 
 const SECRET = 'whsec_deleted';
@@ -356,5 +357,62 @@ describe('a webhook of a deleted thread read before its delete', () => {
     expect(ended).toEqual([{ ok: false, deleted: undefined }, { ok: false, deleted: true }]);
     expect(refusing.received).toHaveLength(1);
     expect(await fileDeliveryLedger(ledgerPath).owed()).toEqual([]);
+  });
+});
+
+describe('a callback of a thread another process deleted, its notice missed', () => {
+  it.each(['gone from the store', 'launched again under its id'])('a retry reads the thread first: %s, the callback is dropped, not sent', async (what) => {
+    const later = await receiver([503, 200]);
+    const store = lastingStore();
+    const runtime = runtimeOver(store);
+    const { clock, armed, pass } = backoffClock();
+    const callbacks = createCallbackSender({ secret: SECRET, attempts: 3, initialDelayMs: 1_000, clock });
+    cleanups.push(() => callbacks.close());
+    await runtime.launch('echo', 'secret order', { threadId: 'order-10', source: { kind: 'http', replyTo: later.url } });
+    const rested = await runtime.settled('order-10');
+    // As a worker sends it from its job: attached to no runtime, reading threads through its own.
+    const sending = callbacks.send(rested, runtime);
+    await later.waitFor(1);
+    await armed; // the retry waits for its backoff
+
+    // Another process deletes it (and maybe launches the id again): this sender hears nothing of it.
+    await store.delete!('order-10', rested.version);
+    if (what === 'launched again under its id') await store.create(threadOf('order-10', 'echo', [{ type: 'input', data: { input: 'new order' } }], Date.parse(rested.createdAt!) + 1_000));
+    pass(60_000);
+
+    expect(await sending).toMatchObject({ ok: false, deleted: true, attempts: 1 });
+    expect(later.received).toHaveLength(1);
+  });
+});
+
+describe('a webhook of a thread another process deleted, its notice missed', () => {
+  it.each(['gone from the store', 'launched again under its id'])('a retry reads the thread first: %s, the webhook is dropped, not sent', async (what) => {
+    const later = await receiver([503, 200]);
+    const store = lastingStore();
+    const runtime = runtimeOver(store);
+    const { clock, armed, pass } = backoffClock();
+    const outcomes: { ok: boolean; attempts: number; deleted?: boolean }[] = [];
+    const notifier = createWebhookNotifier({
+      webhooks: [{ url: later.url, secret: SECRET, events: ['finished'] }],
+      retries: { attempts: 3, initialDelayMs: 1_000 },
+      clock,
+      threads: runtime,
+      onDelivery: (d) => outcomes.push(d),
+    });
+    cleanups.push(() => notifier.close());
+    // Hears of the runtime's writes but of no deletion (another process deletes the thread).
+    notifier.attach({ subscribe: (listener) => runtime.subscribe(listener) });
+
+    const launched = await runtime.launch('echo', 'secret order', { threadId: 'order-11' });
+    const rested = await runtime.settled(launched.id);
+    await later.waitFor(1);
+    await armed; // the retry waits for its backoff
+    await store.delete!('order-11', rested.version);
+    if (what === 'launched again under its id') await store.create(threadOf('order-11', 'echo', [{ type: 'input', data: { input: 'new order' } }], Date.parse(rested.createdAt!) + 1_000));
+    pass(60_000);
+    await notifier.idle();
+
+    expect(outcomes).toEqual([expect.objectContaining({ ok: false, deleted: true, attempts: 1 })]);
+    expect(later.received).toHaveLength(1);
   });
 });

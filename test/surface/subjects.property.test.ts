@@ -29,7 +29,7 @@ describe('bus subjects (property)', () => {
           expect(subjects.message).toContain(JSON.stringify(prefix));
           return;
         }
-        for (const pattern of [subjects.anyTrigger, subjects.anyThread, subjects.anyEvent, subjects.anyInspect, subjects.anyOwner('t-1')]) {
+        for (const pattern of [subjects.anyTrigger, subjects.anyThread, subjects.anyEvent, subjects.anyDeleted, subjects.anyInspect, subjects.anyOwner('t-1')]) {
           expect(isValidPattern(pattern)).toBe(true);
         }
       }),
@@ -48,6 +48,7 @@ describe('bus subjects (property)', () => {
           [s.thread(id, op), ['thread', id, op], s.anyThread],
           [s.events(agent, id, type), ['events', agent, id, type], s.anyEvent],
           [s.human(agent, id), ['human', agent, id], undefined],
+          [s.deleted(agent, id), ['deleted', agent, id], s.anyDeleted],
         ];
         for (const [subject, parts, pattern] of built) {
           expect(isValidSubject(subject)).toBe(true);

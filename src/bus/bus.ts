@@ -311,7 +311,11 @@ export interface Job {
 
 /** A running consumer of a {@link JobQueue}. */
 export interface JobConsumer {
-  /** Stops taking jobs; resolves once the handlers already running have settled. Idempotent. */
+  /**
+   * Stops taking jobs; resolves once the handlers already running have settled. Idempotent. A job
+   * on its last delivery that was on its way to the consumer as it stopped (NATS) is handled too,
+   * before it resolves: handing it back would lose it.
+   */
   stop(): Promise<void>;
 }
 

@@ -34,6 +34,15 @@ export interface JobPullerOptions {
    * @default none: the puller only asks again
    */
   readonly restore?: () => Promise<boolean>;
+  /**
+   * A job delivered after {@link JobPuller.stop} (one the server sent before it had the
+   * unsubscribe, or one kept for a slot that never asked): true when the caller takes it (runs and
+   * settles it). A job it does not take is nak'ed, to be delivered again at once; but a nak of a
+   * job on its last delivery hands nothing back (the server delivers it no more, and sends the
+   * max-deliveries advisory), so such a job is for the caller to run.
+   * @default none taken: every one is nak'ed
+   */
+  readonly late?: (delivery: Delivery) => boolean;
 }
 
 /** Pulls a durable consumer's jobs for the slots that ask for one. */
@@ -42,9 +51,10 @@ export interface JobPuller {
   next(): Promise<Delivery | undefined>;
   /**
    * Stops pulling; waiting slots get undefined, and a job delivered later (one the server sent
-   * before it had the unsubscribe) goes back to the queue at once.
+   * before it had the unsubscribe) goes to `late`, or back to the queue at once. Resolves once no
+   * job can arrive any more (the inbox is drained).
    */
-  stop(): void;
+  stop(): Promise<void>;
   /** Asks again for every waiting slot's job, the requests out counted as lost (its consumer was just created again). */
   askAgain(): void;
 }
@@ -90,6 +100,8 @@ export function startJobPuller(options: JobPullerOptions): JobPuller {
   let retry: NodeJS.Timeout | undefined;
   let lastHeard = Date.now();
   let stopped = false;
+  /** Resolves once the inbox is drained after a stop: no job arrives any more. */
+  let drained: Promise<void> = Promise.resolve();
   /** A `restore` in progress: no pull until it is done. */
   let restoring = false;
 
@@ -155,7 +167,7 @@ export function startJobPuller(options: JobPullerOptions): JobPuller {
   }
 
   function deliver(delivery: Delivery): void {
-    if (stopped) handBack(delivery);
+    if (stopped) lateOrBack(delivery);
     else {
       const slot = waiting.shift();
       if (slot !== undefined) slot(delivery);
@@ -174,6 +186,11 @@ export function startJobPuller(options: JobPullerOptions): JobPuller {
    */
   function handBack(delivery: Delivery): void {
     if (!nc.isClosed()) nc.publish(delivery.reply, '-NAK');
+  }
+
+  /** A job delivered after stop: to `late` if it takes it, else handed back. */
+  function lateOrBack(delivery: Delivery): void {
+    if (options.late?.(delivery) !== true) handBack(delivery);
   }
 
   function schedule(): void {
@@ -212,20 +229,21 @@ export function startJobPuller(options: JobPullerOptions): JobPuller {
       });
     },
     stop() {
-      if (stopped) return;
+      if (stopped) return drained;
       stopped = true;
       clearInterval(liveness);
       statuses.stop?.();
       clearTimeout(retry);
       // Drained, not unsubscribed: a job the server sent before it had the UNSUB still comes in
-      // (until the flush behind it returns) and is handed back; nats.js drops what arrives for a
-      // subscription it has cancelled, and such a job would wait out its ack wait.
-      if (!subscription.isClosed() && !nc.isClosed()) subscription.drain().catch(() => undefined);
+      // (until the flush behind it returns) and goes to `late` or back; nats.js drops what arrives
+      // for a subscription it has cancelled, and such a job would wait out its ack wait.
+      if (!subscription.isClosed() && !nc.isClosed()) drained = subscription.drain().catch(() => undefined);
       for (const slot of waiting.splice(0)) slot(undefined);
-      for (const delivery of early.splice(0)) handBack(delivery);
+      for (const delivery of early.splice(0)) lateOrBack(delivery);
+      return drained;
     },
   };
   // A closed connection delivers nothing more: free the slots.
-  void nc.closed().then(() => puller.stop());
+  void nc.closed().then(() => void puller.stop());
   return puller;
 }

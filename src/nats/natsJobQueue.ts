@@ -75,13 +75,24 @@ export function natsJobQueue(
       onError: (error) => report(error),
       // Pulls unanswered: the consumer may be gone with the server's data.
       restore: () => host.restore(name, config),
+      // A job on its last delivery that reaches this consumer after its stop: a nak would not hand
+      // it back (the server delivers it no more), so it is run here, as if it had come before.
+      late: (delivery) => {
+        if (delivery.deliveryCount < config.maxDeliver) return false;
+        const run: Promise<void> = runJob(natsJob(source, delivery), handler, (error) => report(error, delivery.subject)).finally(() => late.delete(run));
+        late.add(run);
+        return true;
+      },
     });
+    /** Jobs run after the stop (see `late` above). */
+    const late = new Set<Promise<void>>();
     let halted = false;
+    let drained: Promise<void> = Promise.resolve();
     const halt = (): void => {
       if (halted) return;
       halted = true;
       advisories.unsubscribe();
-      puller.stop();
+      drained = puller.stop();
     };
 
     // Each slot asks for a job only when it is free (the puller asks the server for all of them).
@@ -100,6 +111,9 @@ export function natsJobQueue(
       stop: async () => {
         halt();
         await Promise.allSettled(slots);
+        // Jobs that were on their way when it stopped (see `late`) have come, and have settled.
+        await drained;
+        while (late.size > 0) await Promise.allSettled([...late]);
         host.track(tracked, false);
       },
     };

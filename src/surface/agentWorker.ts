@@ -16,7 +16,8 @@ export interface AgentWorker {
   /**
    * Stops taking jobs at once, waits for `drained` (the runtime letting its tool calls in progress
    * finish, then stopping its actors: `runtime.drain`), then hands back every job still
-   * running (its run aborted, the job replaced by one due at once: nothing here moves its thread
+   * running, and any that reaches its run or hold later (its run aborted, or at once; the job
+   * replaced by one due at once: nothing here moves its thread
    * any more; one due after the ack wait when a call of a tool that is not idempotent still runs
    * here, see `handBack`). Jobs reporting their thread's rest get what is left of `drainMs`; a
    * callback still in flight then is cut, and its job handed back. Hand-backs get
@@ -51,7 +52,8 @@ function settlesBy(promise: Promise<unknown>, deadline: number): Promise<boolean
  * dead letter with the reason) after an error reply; it never throws out of the handler.
  */
 export async function startAgentWorker(ctx: SurfaceContext, requests: ThreadRequests, options: AgentWorkerOptions): Promise<AgentWorker> {
-  const scope: WorkerScope = { ctx, requests, options, running: new Set(), jobs: new Map() };
+  const stopping = new AbortController();
+  const scope: WorkerScope = { ctx, requests, options, running: new Set(), stopping: stopping.signal, jobs: new Map() };
   const consumers: JobConsumer[] = [];
   const handle = async (agent: string, job: Job): Promise<void> => {
     scope.jobs.set(job, { agent });
@@ -73,7 +75,10 @@ export async function startAgentWorker(ctx: SurfaceContext, requests: ThreadRequ
       const stopped = Promise.all(consumers.map((c) => c.stop()));
       await drained;
       if (scope.running.size > 0) ctx.logger.info({ jobs: scope.running.size }, 'handing the running jobs back to the queue');
-      for (const abort of scope.running) abort.abort(new Error('the worker is shutting down'));
+      // What runs now is aborted; what starts later (a job that was still on its way to its run
+      // or hold) at once, by `enlist`.
+      stopping.abort(new Error('the worker is shutting down'));
+      for (const abort of scope.running) abort.abort(stopping.signal.reason);
       if (await settlesBy(stopped, deadline)) return;
       ctx.logger.warn({ jobs: scope.jobs.size }, 'jobs still reporting at shutdown: cutting their callbacks and handing them back');
       // A job reporting its rest may be waiting on a callback: cut it, and the job is handed back.

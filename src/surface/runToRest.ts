@@ -7,7 +7,7 @@ import type { CallbackDelivery } from './callbacks.js';
 import { childRequestResultOf, replyingPipelineOf } from './childRequests.js';
 import { recordedReplyTo, resultOf } from './payloads.js';
 import { publishReport, reportHumanNotice, restMsgId } from './reports.js';
-import { comesBack, handBack, heartbeat, keepJob, retryLater, type JobTarget, type WorkerScope } from './workerScope.js';
+import { comesBack, enlist, handBack, heartbeat, keepJob, retryLater, type JobTarget, type WorkerScope } from './workerScope.js';
 
 /** Statuses of a thread that is still moving. */
 const MOVING: readonly ThreadStatus[] = ['running', 'backing_off'];
@@ -33,8 +33,7 @@ export async function runToRest(
   const claim = queues.claim(threadId);
   const disown = scope.requests.own(threadId);
   const stopHeartbeat = heartbeat(scope, job, target);
-  const abort = new AbortController();
-  scope.running.add(abort);
+  const abort = enlist(scope);
   let view: ThreadView | undefined;
   let pending = false;
   let stopping = false;

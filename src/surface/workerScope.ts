@@ -22,6 +22,8 @@ export interface WorkerScope {
   readonly options: AgentWorkerOptions;
   /** The runs and holds in progress: aborted when the worker stops before they end. */
   readonly running: Set<AbortController>;
+  /** Aborted when the worker begins to stop: a run or hold that starts later is aborted at once (see {@link enlist}). */
+  readonly stopping: AbortSignal;
   /** Every job being handled now, with its agent and (once known) its thread: named if the worker stops without settling it. */
   readonly jobs: Map<Job, { readonly agent: string; threadId?: string }>;
 }
@@ -62,13 +64,26 @@ export interface JobTarget {
 }
 
 /**
+ * Registers a run or hold of a job in `scope.running`, to be aborted when the worker stops; at
+ * once when it has begun to stop already. The stop aborts what runs when it begins, but a job may
+ * reach its run or hold later: a wake-up job still reading its thread then would otherwise sleep
+ * out its deadline in the stopping process and wait for ever on its drained runtime, its job never
+ * handed back (left unacknowledged, and dead-lettered on a queue of one delivery per job).
+ */
+export function enlist(scope: WorkerScope): AbortController {
+  const abort = new AbortController();
+  scope.running.add(abort);
+  if (scope.stopping.aborted) abort.abort(scope.stopping.reason);
+  return abort;
+}
+
+/**
  * Keeps a job, heartbeating, while `wait` runs (its signal is aborted when the worker stops). False
- * when the worker stopped meanwhile: the job was handed back (see {@link handBack}).
+ * when the worker stopped meanwhile (or before): the job was handed back (see {@link handBack}).
  */
 export async function keepJob(scope: WorkerScope, job: Job, target: JobTarget, wait: (signal: AbortSignal) => Promise<void>): Promise<boolean> {
   const stopHeartbeat = heartbeat(scope, job, target);
-  const abort = new AbortController();
-  scope.running.add(abort);
+  const abort = enlist(scope);
   try {
     await wait(abort.signal);
     return true;

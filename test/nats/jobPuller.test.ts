@@ -4,6 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Job } from '../../src/bus/bus.js';
 import { createNatsBus } from '../../src/nats/natsBus.js';
 import { startJobPuller, type Delivery } from '../../src/nats/jobPuller.js';
+import { natsQueueNames } from '../../src/nats/natsQueueSetup.js';
 import { startNatsServer, type NatsServerHandle } from '../support/natsServer.js';
 import { collector, deferred, delay, uniqueToken, within } from '../bus/waiting.js';
 
@@ -156,6 +157,40 @@ describe('job puller', () => {
     const delivery = await within(next.next(), 10_000, 'the job handed back to another puller');
     expect(new TextDecoder().decode(delivery!.data)).toBe('in flight');
     expect(delivery!.deliveryCount).toBe(2);
+  });
+
+  // A raw nak of a job on its last delivery does not hand it back: the server delivers it no more
+  // (nats-server 2.9.10 sends the max-deliveries advisory instead), so on a queue of one delivery
+  // per job a job on its way to a consumer as it stopped was lost to its stop.
+  it('runs a job on its last delivery that was on its way to a consumer when it stopped, instead of nak-ing it away', async () => {
+    const bus = await createNatsBus({ servers: server.url });
+    const spy = await connect({ servers: server.url });
+    const other = await connect({ servers: server.url });
+    open.push(bus, spy, other);
+    const name = `last_${uniqueToken()}`;
+    const queue = await bus.jobQueue(name, { subjects: [`${name}.jobs`], maxDeliver: 1, ackWaitMs: 600_000 });
+    // The spy learns the consumer's inbox from its pull request, and sees the job delivered there.
+    const inbox = deferred<string>();
+    const { stream, durable } = natsQueueNames(name);
+    spy.subscribe(`$JS.API.CONSUMER.MSG.NEXT.${stream}.${durable}`, { callback: (_e, msg) => inbox.resolve(msg.reply!) });
+    await spy.flush();
+    const got = collector<string>();
+    const consumer = queue.consume(async (job) => got.push(job.text()), { concurrency: 1 });
+    const seen = deferred();
+    spy.subscribe(await within(inbox.promise, 5_000, 'the pull request'), { callback: () => seen.resolve() });
+    await spy.flush();
+    // The consumer's connection reads nothing for now: the job it is sent waits in its socket.
+    const socket = (bus.nc as unknown as { protocol: { transport: { socket: import('node:net').Socket } } }).protocol.transport.socket;
+    socket.pause();
+    await jetstream(other).publish(`${name}.jobs`, 'in flight');
+    await within(seen.promise, 5_000, 'the job sent to the inbox');
+    while (socket.readableLength === 0) await new Promise((resolve) => setImmediate(resolve));
+
+    const stopping = consumer.stop();
+    socket.resume();
+    await within(stopping, 10_000, 'the consumer to stop');
+    expect(got.items).toEqual(['in flight']);
+    expect(await queue.deadLetters()).toEqual([]);
   });
 
   it('reports a pull the server cannot answer and keeps the slots waiting', async () => {

@@ -80,6 +80,8 @@ export function createLiveFeed(options: LiveFeedOptions): LiveFeed {
   const unsubscribe = runtime.subscribe((change) => {
     if (listeners.size > 0) notify({ thread: rowOf(change) });
   });
+  // A thread this runtime deletes leaves the actors list, which the page builds its rows from too.
+  const unsubscribeDeletions = runtime.onDelete((threadId) => void registry.forgetThread(threadId));
   let closed: Promise<void> | undefined;
   return {
     registry,
@@ -91,6 +93,7 @@ export function createLiveFeed(options: LiveFeedOptions): LiveFeed {
     close() {
       closed ??= (async () => {
         unsubscribe();
+        unsubscribeDeletions();
         listeners.clear();
         registry.close();
         await subscription?.unsubscribe().catch(() => undefined);

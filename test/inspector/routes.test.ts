@@ -218,7 +218,9 @@ describe('inspectorRoutes', () => {
     expect((await runtime.settled(gone.id)).status).toBe('awaiting_human');
     expect((await runtime.settled(kept.id)).status).toBe('awaiting_human');
     await settle();
-    expect((await get(app, '/inspector/api/actors?thread=th-deleted')).body.actors).toHaveLength(1);
+    const [agentActor] = (await get(app, '/inspector/api/actors?thread=th-deleted')).body.actors as ActorRecord[];
+    const childrenOf = (actors: ActorRecord[]) => actors.filter((a) => a.parentKey === agentActor!.key);
+    expect(childrenOf((await get(app, '/inspector/api/actors')).body.actors as ActorRecord[]).length).toBeGreaterThan(0);
 
     await runtime.cancel(gone.id);
     await runtime.delete(gone.id);
@@ -227,6 +229,8 @@ describe('inspectorRoutes', () => {
     const all = (await get(app, '/inspector/api/actors')).body.actors as ActorRecord[];
     expect(all.filter((a) => a.threadId === 'th-deleted')).toEqual([]);
     expect((await get(app, '/inspector/api/actors?thread=th-deleted')).body.actors).toEqual([]);
+    // So do the actors it spawned (its steps), which name no thread.
+    expect(childrenOf(all)).toEqual([]);
     expect(all.filter((a) => a.threadId === 'th-kept')).toEqual([expect.objectContaining({ value: 'awaitingHuman', threadStatus: 'awaiting_human' })]);
   });
 

@@ -186,7 +186,7 @@ describe('the inspector page', () => {
     await server.runtime.cancel('th-deleted');
     await server.runtime.delete('th-deleted');
     await expect.poll(() => page.locator('.thread-row[data-id="th-deleted"]').count()).toBe(0);
-    expect(await page.locator('#actors tr.agent-row', { hasText: 'th-deleted' }).count()).toBe(0);
+    await expect.poll(() => page.locator('#actors tr.agent-row', { hasText: 'th-deleted' }).count()).toBe(0);
     expect(await text(page, '#thread-count')).toBe('1 thread');
     expect(await text(page, '#stat-waiting')).toBe('1');
     expect(await text(page, '#detail')).toContain('th-deleted was deleted');

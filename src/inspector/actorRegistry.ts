@@ -93,6 +93,11 @@ export interface ActorRegistry {
    */
   presence(processId: string, message: PresenceMessage): ActorRecord[];
   /**
+   * Drops the actors of a deleted thread, and the actors they spawned: a deleted thread is listed
+   * nowhere, the inspector included. Returns how many records went.
+   */
+  forgetThread(threadId: string): number;
+  /**
    * Process ids seen, with the time of their latest message, most recent first; `live` is false
    * once a process said goodbye or missed its heartbeats (until it is heard from again).
    */
@@ -239,6 +244,23 @@ export function createActorRegistry(options: ActorRegistryOptions = {}): ActorRe
         out.push(record);
       }
       return out;
+    },
+    forgetThread(threadId) {
+      const gone = new Set<string>();
+      for (const record of actors.values()) if (record.threadId === threadId) gone.add(record.key);
+      // Their children (the steps, a model call) name no thread: they go by their parent.
+      for (let grew = gone.size > 0; grew; ) {
+        grew = false;
+        for (const record of actors.values()) {
+          if (!gone.has(record.key) && record.parentKey !== null && gone.has(record.parentKey)) {
+            gone.add(record.key);
+            grew = true;
+          }
+        }
+      }
+      for (const key of gone) actors.delete(key);
+      latestOfThread.delete(threadId);
+      return gone.size;
     },
     get: (key) => actors.get(key),
     definition: (machine) => definitions.get(machine),

@@ -11,11 +11,13 @@ import type { InspectionMessage, PresenceMessage } from './inspectionMessages.js
 /** A thread as the list shows it: its summary, as `GET /inspector/api/threads` lists it. */
 export type ThreadRow = ThreadSummary;
 
-/** One change: an actor seen on the bus, a process gone or back, or a thread the runtime changed. */
+/** One change: an actor seen on the bus, a process gone or back, a thread the runtime changed or deleted. */
 export interface FeedUpdate {
   readonly actor?: ActorRecord;
   readonly process?: ProcessPresence;
   readonly thread?: ThreadRow;
+  /** The id of a thread the runtime deleted (its actors are forgotten already). */
+  readonly deleted?: string;
 }
 
 /** Options of {@link createLiveFeed}. */
@@ -80,6 +82,12 @@ export function createLiveFeed(options: LiveFeedOptions): LiveFeed {
   const unsubscribe = runtime.subscribe((change) => {
     if (listeners.size > 0) notify({ thread: rowOf(change) });
   });
+  // A thread this runtime deletes leaves the actors list, which the page builds its rows from too,
+  // and the pages open meanwhile are told.
+  const unsubscribeDeletions = runtime.onDelete((threadId) => {
+    registry.forgetThread(threadId);
+    notify({ deleted: threadId });
+  });
   let closed: Promise<void> | undefined;
   return {
     registry,
@@ -91,6 +99,7 @@ export function createLiveFeed(options: LiveFeedOptions): LiveFeed {
     close() {
       closed ??= (async () => {
         unsubscribe();
+        unsubscribeDeletions();
         listeners.clear();
         registry.close();
         await subscription?.unsubscribe().catch(() => undefined);

@@ -60,8 +60,9 @@ export type InspectorRoutes = Hono & {
  * - `GET /inspector/api/threads?limit=&status=&agent=`: `{ threads }`, most recently updated first
  * - `GET /inspector/api/threads/:id`: the thread with its events
  * - `GET /inspector/stream`: server-sent events `actors`, `processes` (`{ processId, live }`: a
- *   process gone, or heard from again) and `threads` (arrays of changes, coalesced every
- *   `streamIntervalMs`); the first `actors` event holds the recent actors
+ *   process gone, or heard from again), `threads` (arrays of changes, coalesced every
+ *   `streamIntervalMs`) and `deleted` (the ids of threads the runtime deleted); the first `actors`
+ *   event holds the recent actors
  *
  * Answers to human requests go through the HTTP API's `POST /threads/:id/respond`.
  */

@@ -17,8 +17,9 @@ export interface StreamOptions {
 
 /**
  * The stream: `hello` (`{ processes, maxActors }`), the recent actors as a first `actors` event,
- * then `actors`, `processes` (`{ processId, live }`: gone, or heard from again) and `threads`
- * batches, each naming an actor, a process or a thread at most once.
+ * then `deleted` (the ids of threads the runtime deleted), `actors`, `processes` (`{ processId,
+ * live }`: gone, or heard from again) and `threads` batches, each naming a thread, an actor or a
+ * process at most once.
  */
 export function streamRoute(feed: LiveFeed, options: StreamOptions): (c: Context) => Response | Promise<Response> {
   const { heartbeatMs, intervalMs, maxActors, shutdown } = options;
@@ -27,12 +28,21 @@ export function streamRoute(feed: LiveFeed, options: StreamOptions): (c: Context
       const actors = new Map<string, ActorRecord>();
       const processes = new Map<string, ProcessPresence>();
       const threads = new Map<string, ThreadRow>();
+      const deleted = new Map<string, string>();
       let wake: (() => void) | undefined;
       const life = sseLifetime(c, stream, { heartbeatMs, shutdown, onEnd: () => wake?.() });
       const unlisten = feed.listen((update) => {
         if (update.actor) actors.set(update.actor.key, update.actor);
         if (update.process) processes.set(update.process.processId, update.process);
         if (update.thread) threads.set(update.thread.id, update.thread);
+        if (update.deleted !== undefined) {
+          // What was gathered of it before its deletion is not sent; what comes after (a thread
+          // launched again under its id) is, after the deletion.
+          const id = update.deleted;
+          threads.delete(id);
+          for (const [key, actor] of actors) if (actor.threadId === id) actors.delete(key);
+          deleted.set(id, id);
+        }
         wake?.();
       });
       const send = async (event: string, batch: Map<string, unknown>): Promise<void> => {
@@ -45,7 +55,7 @@ export function streamRoute(feed: LiveFeed, options: StreamOptions): (c: Context
         await stream.writeSSE({ event: 'hello', data: JSON.stringify({ processes: feed.registry.processes(), maxActors }) });
         await stream.writeSSE({ event: 'actors', data: JSON.stringify(feed.registry.list({ limit: 500 }).reverse()) });
         while (!life.signal.aborted) {
-          if (actors.size === 0 && processes.size === 0 && threads.size === 0) {
+          if (actors.size === 0 && processes.size === 0 && threads.size === 0 && deleted.size === 0) {
             await new Promise<void>((resolve) => (wake = resolve));
             wake = undefined;
             continue;
@@ -53,6 +63,7 @@ export function streamRoute(feed: LiveFeed, options: StreamOptions): (c: Context
           // Gather for a moment: bursts of snapshots become one message, one entry per actor.
           await new Promise((resolve) => setTimeout(resolve, intervalMs));
           if (life.signal.aborted) break;
+          await send('deleted', deleted);
           // A gone process's stopped actors come before its notice, in the same turn.
           await send('actors', actors);
           await send('processes', processes);

@@ -175,6 +175,17 @@ describe("the README's walkthrough (Your own agent, served), as written", () => 
       await serve.stop();
     }
   }, 120_000);
+
+  it("its TypeScript examples type-check as written in the user's project: A first agent, and Public entry points' own server beside the config", async () => {
+    const readme = await readFile(join(ROOT, 'README.md'), 'utf8');
+    const project = join(app, 'readme-typescript');
+    await mkdir(project);
+    await writeFile(join(project, 'calc.ts'), readmeBlock(readme, '## A first agent', 'ts'));
+    await writeFile(join(project, 'switchyard.config.ts'), readmeBlock(readme, '`switchyard.config.ts`, which', 'ts'));
+    await writeFile(join(project, 'server.ts'), readmeBlock(readme, 'Serving your own runtime, as `switchyard', 'ts'));
+    expect(typeErrors(join(project, 'calc.ts'), true)).toEqual([]);
+    expect(typeErrors(join(project, 'server.ts'), true)).toEqual([]);
+  }, 120_000);
 });
 
 describe('a config of your own, from the installed package', () => {

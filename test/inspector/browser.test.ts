@@ -171,6 +171,29 @@ describe('the inspector page', () => {
     expect(errors).toEqual([]);
   });
 
+  it('drops a thread deleted while it is open: its row, its live actor and its count of waiting, the other threads kept', async () => {
+    const server = await startInspectorServer();
+    cleanups.push(() => server.close());
+    for (const threadId of ['th-deleted', 'th-kept']) {
+      await server.runtime.launch('calculator', 'divide 8 by 2', { threadId });
+      expect((await server.runtime.settled(threadId)).status).toBe('awaiting_human');
+    }
+    const { page, errors } = await open(server, '#thread=th-deleted');
+    await page.locator('.thread-row.selected[data-id="th-deleted"]').waitFor();
+    await page.locator('#actors tr.agent-row', { hasText: 'th-deleted' }).waitFor();
+    await expect.poll(() => text(page, '#stat-waiting')).toBe('2');
+
+    await server.runtime.cancel('th-deleted');
+    await server.runtime.delete('th-deleted');
+    await expect.poll(() => page.locator('.thread-row[data-id="th-deleted"]').count()).toBe(0);
+    await expect.poll(() => page.locator('#actors tr.agent-row', { hasText: 'th-deleted' }).count()).toBe(0);
+    expect(await text(page, '#thread-count')).toBe('1 thread');
+    expect(await text(page, '#stat-waiting')).toBe('1');
+    expect(await text(page, '#detail')).toContain('th-deleted was deleted');
+    expect(await page.locator('.thread-row[data-id="th-kept"]').textContent()).toContain('awaiting human');
+    expect(errors).toEqual([]);
+  });
+
   it('sends the bearer token it was opened with, and says when it has none', async () => {
     const server = await startInspectorServer({ token: 'sekret-token' });
     cleanups.push(() => server.close());

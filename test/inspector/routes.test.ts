@@ -211,6 +211,29 @@ describe('inspectorRoutes', () => {
     expect((await get(app, `/inspector/api/actors?thread=${id}`)).body.actors).toEqual([expect.objectContaining({ value: 'done', threadStatus: 'done' })]);
   });
 
+  it('forgets the actors of a thread it deletes, so a page opened after the delete does not list the thread', async () => {
+    const { app, runtime, settle } = await setup();
+    const gone = await runtime.launch('calculator', 'divide 8 by 2', { threadId: 'th-deleted' });
+    const kept = await runtime.launch('calculator', 'divide 9 by 3', { threadId: 'th-kept' });
+    expect((await runtime.settled(gone.id)).status).toBe('awaiting_human');
+    expect((await runtime.settled(kept.id)).status).toBe('awaiting_human');
+    await settle();
+    const [agentActor] = (await get(app, '/inspector/api/actors?thread=th-deleted')).body.actors as ActorRecord[];
+    const childrenOf = (actors: ActorRecord[]) => actors.filter((a) => a.parentKey === agentActor!.key);
+    expect(childrenOf((await get(app, '/inspector/api/actors')).body.actors as ActorRecord[]).length).toBeGreaterThan(0);
+
+    await runtime.cancel(gone.id);
+    await runtime.delete(gone.id);
+    await settle();
+    // The page builds its rows from these actors (the stream's first `actors` event lists the same).
+    const all = (await get(app, '/inspector/api/actors')).body.actors as ActorRecord[];
+    expect(all.filter((a) => a.threadId === 'th-deleted')).toEqual([]);
+    expect((await get(app, '/inspector/api/actors?thread=th-deleted')).body.actors).toEqual([]);
+    // So do the actors it spawned (its steps), which name no thread.
+    expect(childrenOf(all)).toEqual([]);
+    expect(all.filter((a) => a.threadId === 'th-kept')).toEqual([expect.objectContaining({ value: 'awaitingHuman', threadStatus: 'awaiting_human' })]);
+  });
+
   it('names pipeline actors by their thread', async () => {
     const { app, runtime, settle } = await setup();
     const { id } = await runtime.launch('sums', 'go', { threadId: 'th-sums' });

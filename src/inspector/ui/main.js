@@ -5,7 +5,7 @@ import { follow, loadMachines } from './api.js';
 import { initActors, scheduleActors } from './actors.js';
 import { highlight, refreshView, select, showMachine, waitForMachines } from './detail.js';
 import { $, el } from './dom.js';
-import { applyActor, forgetActors, state, upsertThread } from './state.js';
+import { applyActor, forgetActors, forgetThread, state, upsertThread } from './state.js';
 import { initThreadList, refreshList, reloadThreads, renderList, updateStats } from './threadList.js';
 
 /** @typedef {import('./types.js').ActorRecord} ActorRecord */
@@ -58,6 +58,25 @@ function onThreads(rows) {
   if (refresh) void refreshView();
 }
 
+/**
+ * Threads the server deleted: gone from the list and the live actors; the selected one says so.
+ * @param {string[]} ids
+ */
+function onDeleted(ids) {
+  for (const id of ids) {
+    forgetThread(id);
+    if (id !== state.selected) continue;
+    state.selected = null;
+    state.view = null;
+    history.replaceState(null, '', `${location.pathname}${location.search}`);
+    $('#detail').replaceChildren(el('div', { class: 'empty', text: `Thread ${id} was deleted.` }));
+    $('#timeline').replaceChildren();
+    $('#timeline-count').textContent = '';
+  }
+  scheduleActors();
+  refreshList();
+}
+
 const connection = $('#connection');
 follow({
   state(kind, again) {
@@ -83,6 +102,7 @@ follow({
     } else if (event === 'actors') onActors(/** @type {ActorRecord[]} */ (payload));
     else if (event === 'processes') onProcesses(/** @type {ProcessPresence[]} */ (payload));
     else if (event === 'threads') onThreads(/** @type {ThreadRow[]} */ (payload));
+    else if (event === 'deleted') onDeleted(/** @type {string[]} */ (payload));
   },
 });
 

@@ -112,6 +112,32 @@ export function isSuperseded(actor) {
   return latest !== undefined && latest.key !== actor.key && state.actors.has(latest.key);
 }
 
+/**
+ * Forgets a thread the server deleted: its row, its actors and the actors they spawned.
+ * @param {string} id
+ */
+export function forgetThread(id) {
+  const row = state.byId.get(id);
+  if (row) {
+    state.byId.delete(id);
+    state.threads.splice(state.threads.indexOf(row), 1);
+  }
+  const gone = new Set();
+  for (const actor of state.actors.values()) if (actor.threadId === id) gone.add(actor.key);
+  // Their children (the steps, a model call) name no thread: they go by their parent.
+  for (let grew = gone.size > 0; grew; ) {
+    grew = false;
+    for (const actor of state.actors.values()) {
+      if (!gone.has(actor.key) && actor.parentKey !== null && gone.has(actor.parentKey)) {
+        gone.add(actor.key);
+        grew = true;
+      }
+    }
+  }
+  for (const key of gone) state.actors.delete(key);
+  state.actorByThread.delete(id);
+}
+
 /** Forgets the actors: the stream's first `actors` event holds the recent ones (again, after a reconnect). */
 export function forgetActors() {
   state.actors.clear();

@@ -265,6 +265,9 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
       try {
         const response = await send(target.url, {
           method: 'POST',
+          // A redirect is not followed: fetch would turn the POST into a GET of another page (a
+          // login page answering 200) and the webhook would count as delivered. A 3xx is a refusal.
+          redirect: 'manual',
           headers: {
             'content-type': 'application/json',
             ...(target.authorization === undefined ? {} : { authorization: target.authorization }),

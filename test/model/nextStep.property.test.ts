@@ -67,6 +67,12 @@ describe('parseNextStep (property)', () => {
     );
   });
 
+  it('says an empty answer (no tool call, blank text or an empty fence, as a null content comes) is empty, not invalid JSON', () => {
+    for (const text of ['', '   ', '\n\t', '```json\n```']) {
+      expect(parseNextStep({ text } as ModelOutput)).toEqual({ success: false, error: 'the model answered nothing: neither a tool call nor text' });
+    }
+  });
+
   it('refuses arguments a thread cannot hold: nested deeper than 256 levels, or numbers beyond a double', () => {
     fc.assert(
       fc.property(fc.integer({ min: 256, max: 400 }), fc.constantFrom('tool', 'nested', 'flat'), (depth, shape) => {

@@ -45,7 +45,8 @@ describe('trigger reply subjects (property)', () => {
       {
         input: fc.jsonValue({ maxDepth: 3 }),
         threadId: fc.stringMatching(/^[A-Za-z0-9_:-]{1,128}$/),
-        replyTo: subjectArbitrary.filter((s) => s.length <= 512),
+        // One of NATS's own ($JS.API...) is refused: see the test of that below.
+        replyTo: subjectArbitrary.filter((s) => s.length <= 512 && !s.startsWith('$')),
       },
       { requiredKeys: ['input'] },
     );

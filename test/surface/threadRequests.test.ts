@@ -62,7 +62,7 @@ describe('reply subjects from outside', () => {
     const warned: string[] = [];
     let noted!: (outcome: string) => void;
     const outcome = new Promise<string>((resolve) => (noted = resolve));
-    const logger = { ...silentLogger(), warn: (fields: unknown, msg?: string) => void (warned.push(String(msg)), noted('warned')) } as unknown as ReturnType<typeof silentLogger>;
+    const logger = { ...silentLogger(), warn: (_fields: unknown, msg?: string) => void (warned.push(String(msg)), noted('warned')) } as unknown as ReturnType<typeof silentLogger>;
     const queues = createAgentQueues({ bus });
     const runtime = createRuntime({ agents: [calculator], store: createMemoryStore(), model: createDemoModel(), schedule: queues.schedule });
     const callbacks = { send: async () => {} } as unknown as CallbackSender;

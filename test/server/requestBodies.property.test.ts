@@ -159,3 +159,13 @@ describe('HTTP request bodies: bytes', () => {
     expect(await bom.json()).toEqual({ body: { agent: 'a', input: 1 } });
   });
 });
+
+describe('a launch\'s callbackUrl', () => {
+  it('is refused when it names port 0, which no receiver can listen on (it would be retried for 13 minutes, then given up)', () => {
+    const parsed = launchBodySchema.safeParse({ agent: 'a', input: 1, callbackUrl: 'http://127.0.0.1:0/hook' });
+    expect(parsed.success).toBe(false);
+    expect(parsed.error?.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`)).toEqual(['callbackUrl: must name a port from 1 to 65535 (no receiver listens on port 0)']);
+    expect(launchBodySchema.safeParse({ agent: 'a', input: 1, callbackUrl: 'http://127.0.0.1:8080/hook' }).success).toBe(true);
+    expect(launchBodySchema.safeParse({ agent: 'a', input: 1, callbackUrl: 'https://example.com/hook' }).success).toBe(true);
+  });
+});

@@ -33,6 +33,7 @@ export const launchBodySchema = z
       .string({ error: required('an http or https URL') })
       .max(2048, 'must be at most 2048 characters')
       .refine(isHttpUrl, 'must be an http or https URL')
+      .refine((url) => !isHttpUrl(url) || new URL(url).port !== '0', 'must name a port from 1 to 65535 (no receiver listens on port 0)')
       .refine(userinfoDecodes, USERINFO_UNDECODED)
       .optional(),
   })

@@ -101,7 +101,8 @@ function serverWait(retryAfterMs: number | undefined): number {
 /** How a rate limit's wait came about, for its message: `in 30 s, as the server asked`. */
 function waitText(delayMs: number, retryAfterMs: number | undefined): string {
   const asked = serverWait(retryAfterMs);
-  if (asked === 0) return `in ${seconds(delayMs)}; the server gave no Retry-After`;
+  // Absent, or not a delay (text, a negative number): the reader cannot tell which from here.
+  if (asked === 0) return `in ${seconds(delayMs)}; the server gave no Retry-After that reads as a delay`;
   if (asked < (retryAfterMs ?? 0)) return `in ${seconds(delayMs)}; the server asked for ${seconds(retryAfterMs ?? 0)}, ${seconds(MAX_RETRY_AFTER_MS)} at most`;
   return delayMs === asked ? `in ${seconds(delayMs)}, as the server asked` : `in ${seconds(delayMs)}; the server asked for ${seconds(asked)}`;
 }

@@ -30,11 +30,20 @@ export function decodeText(data: Uint8Array): string {
   return decoder.decode(data);
 }
 
-/** Parses bytes as JSON without throwing. */
+/** Refuses bytes that are not UTF-8 (instead of reading them as U+FFFD); drops a byte order mark. */
+const strictDecoder = new TextDecoder('utf-8', { fatal: true });
+
+/** Parses bytes as JSON without throwing; bytes that are not UTF-8 are no JSON (nothing from outside is changed on its way in). */
 export function parseJson(data: Uint8Array): JsonParseResult {
   if (data.length === 0) return { success: false, error: 'empty payload is not JSON' };
+  let text: string;
   try {
-    return { success: true, data: JSON.parse(decoder.decode(data)) as unknown };
+    text = strictDecoder.decode(data);
+  } catch {
+    return { success: false, error: 'payload is not valid UTF-8' };
+  }
+  try {
+    return { success: true, data: JSON.parse(text) as unknown };
   } catch (error) {
     return { success: false, error: error instanceof Error ? error.message : String(error) };
   }

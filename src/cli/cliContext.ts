@@ -6,6 +6,7 @@ import { TERMINAL_STATUSES, unrecordedCall, type ThreadStatus } from '../thread/
 import { createClient, type Client } from './client.js';
 import { followThread } from './follow.js';
 import { unservedNote } from './unservedNote.js';
+import { visibleText } from './terminalText.js';
 import { DEFAULT_URL, eventLine, isOpenRequest, replyHint, shellQuote, statusLine, unrecordedLine, waitingOnLine, type CommandHint } from './format.js';
 import type { Project } from './project.js';
 
@@ -96,7 +97,9 @@ export interface CliContext {
 /** Builds the {@link CliContext} of one run; `exitWith` sets what `exitCode()` then returns. */
 export function cliContext(io: CliIO): CliContext & { exitCode(): number } {
   let exitCode: number = EXIT.ok;
-  const out = (line = ''): void => io.stdout(`${line}\n`);
+  // What a thread holds came from outside: no control character of it reaches the terminal.
+  const out = (line = ''): void => io.stdout(`${visibleText(line)}\n`);
+  const err = (line: string): void => io.stderr(`${visibleText(line)}\n`);
   const printJson = (value: unknown): void => out(JSON.stringify(value, null, 2));
   const globals = (command: Command): GlobalOptions => {
     const options = command.optsWithGlobals<GlobalOptions>();
@@ -120,7 +123,7 @@ export function cliContext(io: CliIO): CliContext & { exitCode(): number } {
     const isOpen = (event: ThreadEvent, threadId: string, open: boolean): boolean => open && (threadId !== view.id || event.seq > view.version || isOpenRequest(event, view));
     // The agent of each thread followed, for the note on one that no worker serves.
     const agents = new Map([[view.id, view.agent]]);
-    const note = unservedNote(client, (line) => io.stderr(`${line}\n`), io.env.npm_command ? 'npx switchyard' : 'switchyard');
+    const note = unservedNote(client, err, io.env.npm_command ? 'npx switchyard' : 'switchyard');
     const rested = await followThread(client, view.id, {
       reportAfter,
       atLeast,
@@ -158,7 +161,7 @@ export function cliContext(io: CliIO): CliContext & { exitCode(): number } {
   return {
     io,
     out,
-    err: (line) => io.stderr(`${line}\n`),
+    err,
     printJson,
     exitWith: (code) => {
       exitCode = code;

@@ -7,6 +7,8 @@ export interface NextStep {
   readonly args: Json;
 }
 
+const NOTHING = 'the model answered nothing: neither a tool call nor text';
+
 /** What {@link parseNextStep} returns. */
 type Parsed = { success: true; data: NextStep } | { success: false; error: string };
 
@@ -31,6 +33,8 @@ export function parseNextStep(output: ModelOutput): Parsed {
   }
   if (output.text !== undefined) {
     const text = output.text.trim().replace(/^```(?:json)?\s*/i, '').replace(/\s*```$/, '');
+    // A null content arrives as '': the model said nothing, which is no broken JSON.
+    if (text === '') return { success: false, error: NOTHING };
     let value: unknown;
     try {
       value = JSON.parse(text);
@@ -42,7 +46,7 @@ export function parseNextStep(output: ModelOutput): Parsed {
     if (typeof intent !== 'string' || intent === '') return { success: false, error: 'the answer has no "intent" string' };
     return checked(intent, typeof args === 'object' && args !== null ? args : rest);
   }
-  return { success: false, error: 'the model returned neither a tool call nor text' };
+  return { success: false, error: NOTHING };
 }
 
 /** The step, unless its arguments are not a JSON value a thread can record and read back. */

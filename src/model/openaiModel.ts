@@ -338,6 +338,9 @@ function toolsJson(tools: readonly ToolSpec[]): string {
   return builtTools(tools).json;
 }
 
+/** The longest model name a server may report for the decisions to record; a longer one is replaced by the configured name. */
+const MAX_REPORTED_MODEL_CHARS = 200;
+
 function mapCompletion(config: NormalizedOpenAIModelOptions, completion: ChatCompletion): ModelResult {
   // A misbehaving server may send anything with status 200, so nothing here trusts the SDK's types.
   const raw: unknown = completion;
@@ -356,7 +359,8 @@ function mapCompletion(config: NormalizedOpenAIModelOptions, completion: ChatCom
   const reportedModel = (raw as { model?: unknown }).model;
   const base = {
     usage: { prompt: tokenCount(usage?.prompt_tokens), completion: tokenCount(usage?.completion_tokens) },
-    model: typeof reportedModel === 'string' && reportedModel ? reportedModel : config.model,
+    // Recorded on every decision: a runaway name is not the server's to put in the thread.
+    model: typeof reportedModel === 'string' && reportedModel !== '' && reportedModel.length <= MAX_REPORTED_MODEL_CHARS ? reportedModel : config.model,
   };
 
   const call = Array.isArray(message.tool_calls) ? message.tool_calls[0] : undefined;

@@ -1,5 +1,5 @@
 import type { KvEntry } from '@nats-io/kv';
-import { CorruptDataError } from '../errors.js';
+import { UnreadableThreadError } from '../errors.js';
 import { deepFreeze } from '../store/checkEvents.js';
 import { foldStatus } from '../store/statusSince.js';
 import type { Thread, ThreadEvent } from '../thread/events.js';
@@ -19,7 +19,16 @@ export interface StoredThreadValue {
 }
 
 /** A value in the threads bucket that is not a thread (written by something else). */
-export class CorruptThreadError extends CorruptDataError {}
+export class CorruptThreadError extends UnreadableThreadError {
+  constructor(threadId: string, bucket: string, reason: string, options?: { cause?: unknown }) {
+    super(
+      threadId,
+      `thread ${threadId} in bucket ${bucket} is corrupt: ${reason}`,
+      `thread ${threadId} is corrupt: ${reason}; it cannot be read or changed until its value is repaired (the server log names the bucket)`,
+      options,
+    );
+  }
+}
 
 /** The stored JSON (a {@link StoredThreadValue}), built around the events' JSON. */
 export function encodeThread(agent: string, eventsJson: string, createdAt: string): string {
@@ -63,11 +72,11 @@ export function knownOf(id: string, entry: Pick<KvEntry, 'bucket' | 'revision' |
   try {
     value = entry.json<Partial<StoredThreadValue>>();
   } catch (error) {
-    throw new CorruptThreadError(`thread ${id} in bucket ${entry.bucket} is not JSON`, { cause: error });
+    throw new CorruptThreadError(id, entry.bucket, `not JSON (${error instanceof Error ? error.message : String(error)})`, { cause: error });
   }
   const events = parseEvents(value?.events);
   if (!events.success || typeof value.agent !== 'string' || value.agent.length === 0) {
-    throw new CorruptThreadError(`thread ${id} in bucket ${entry.bucket} is corrupt: ${events.success ? 'no agent' : events.error}`);
+    throw new CorruptThreadError(id, entry.bucket, events.success ? 'no agent' : events.error);
   }
   const thread = deepFreeze<Thread>({ id, agent: value.agent, events: events.data });
   const createdAt = typeof value.createdAt === 'string' ? value.createdAt : entry.created.toISOString();

@@ -86,7 +86,7 @@ function servedElsewhere(sources: Pick<LaunchSources, 'scheduled'>, agentName: s
 /** The input as the thread will hold it, checked against the agent's or pipeline's schema. */
 function checkedInput(target: Launchable, input: unknown): Json {
   const json = jsonSchema.safeParse(input);
-  if (!json.success) throw new InvalidInputError('the input must be a JSON value', [json.error.message]);
+  if (!json.success) throw new InvalidInputError('the input must be a JSON value', formatIssues(json.error.issues));
   if (target.input) {
     const checked = parseInput(target.input, input);
     if (checked instanceof Error) {

@@ -17,6 +17,9 @@ export interface HookOptions {
   readonly logger: Logger;
 }
 
+/** Refuses bytes that are not UTF-8 (rather than reading them as U+FFFD); drops a leading byte order mark. */
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
 const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
 
 /** The thread a delivery launches: the same for every retry of it. */
@@ -31,7 +34,7 @@ export function hookThreadId(deliveryId: string): string {
  * tolerance), so it needs no bearer token, and carries an id (`X-Switchyard-Delivery`): a retry of
  * the same delivery answers 200 with the thread it launched, the first one 201.
  *
- * Errors: 415 (not JSON), 401 (signature), 400 (no delivery id, body not JSON, input refused by the
+ * Errors: 415 (not JSON), 401 (signature), 400 (no delivery id, body not UTF-8 JSON, input refused by the
  * agent), 404 (hooks off, no such agent), 409 (the delivery id was used with another body or
  * agent), 413 (the body limit, before all of these; or an input the thread's store cannot hold).
  */
@@ -43,8 +46,9 @@ export function mountHooks(app: Hono, runtime: Runtime, options: HookOptions): v
     if (secret === '') throw new HTTPException(404, { message: 'inbound hooks are off: start the server with a hook secret (--hook-secret or SWITCHYARD_HOOK_SECRET)' });
     const type = c.req.header('content-type') ?? '';
     if (!JSON_TYPE.test(type)) throw new HTTPException(415, { message: `a hook must be sent with Content-Type: application/json (got ${type === '' ? 'none' : type.slice(0, 100)})` });
-    const raw = await c.req.text();
-    const signed = verifyWebhookSignature(raw, { timestamp: c.req.header(WEBHOOK_HEADERS.timestamp), signature: c.req.header(WEBHOOK_HEADERS.signature) }, secrets, toleranceSeconds);
+    // The sender signed the bytes it sent: decoding first would drop a byte order mark (a 401).
+    const bytes = new Uint8Array(await c.req.arrayBuffer());
+    const signed = verifyWebhookSignature(bytes, { timestamp: c.req.header(WEBHOOK_HEADERS.timestamp), signature: c.req.header(WEBHOOK_HEADERS.signature) }, secrets, toleranceSeconds);
     if (!signed) {
       logger.warn({ path: c.req.path }, 'inbound hook refused: bad or stale signature');
       throw new HTTPException(401, { message: `unauthorized: ${WEBHOOK_HEADERS.signature} must be sha256=HMAC(secret, "<${WEBHOOK_HEADERS.timestamp}>.<body>") with a timestamp within ${toleranceSeconds} s` });
@@ -52,6 +56,12 @@ export function mountHooks(app: Hono, runtime: Runtime, options: HookOptions): v
     const deliveryId = c.req.header(WEBHOOK_HEADERS.delivery)?.trim() ?? '';
     if (deliveryId === '' || deliveryId.length > MAX_OUTSIDE_KEY_CHARS) {
       throw new InvalidInputError(`a hook needs the ${WEBHOOK_HEADERS.delivery} header: the delivery's id, 1 to ${MAX_OUTSIDE_KEY_CHARS} characters (a retry sends the same id)`);
+    }
+    let raw: string;
+    try {
+      raw = UTF8.decode(bytes);
+    } catch {
+      throw new InvalidInputError('the hook body is not valid UTF-8');
     }
     let input: unknown;
     try {

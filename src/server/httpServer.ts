@@ -1,4 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import { Hono, type Context } from 'hono';
@@ -450,7 +451,10 @@ export async function startHttpServer(runtime: Runtime, options: HttpServerOptio
   const { host = '127.0.0.1', port = 7878, drainMs = DEFAULT_DRAIN_MS, webhooks, webhookSource = runtime, ...appOptions } = options;
   const shutdown = new AbortController();
   const signals = [shutdown.signal, ...(appOptions.signal ? [appOptions.signal] : [])];
-  const app = createHttpApp(runtime, { ...appOptions, drainMs, signal: AbortSignal.any(signals) });
+  const stopping = AbortSignal.any(signals);
+  // Each open event stream listens for it (and stops listening when it ends): any number may.
+  setMaxListeners(0, stopping);
+  const app = createHttpApp(runtime, { ...appOptions, drainMs, signal: stopping });
   const notifierOptions: WebhookNotifierOptions | undefined =
     webhooks === undefined
       ? undefined

@@ -33,6 +33,7 @@ export const launchBodySchema = z
       .string({ error: required('an http or https URL') })
       .max(2048, 'must be at most 2048 characters')
       .refine(isHttpUrl, 'must be an http or https URL')
+      .refine((url) => !isHttpUrl(url) || new URL(url).port !== '0', 'must name a port from 1 to 65535 (no receiver listens on port 0)')
       .refine(userinfoDecodes, USERINFO_UNDECODED)
       .optional(),
   })
@@ -59,13 +60,27 @@ export const controlBodySchema = z
   })
   .strict();
 
+/** Refuses bytes that are not UTF-8 (rather than reading them as U+FFFD); drops a leading byte order mark. */
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
 /**
  * Reads a JSON body and validates it. An empty body is `undefined` (the schema decides whether
  * that is allowed); a body must be sent as `application/json` (415 otherwise: a browser cannot send
- * that cross-site without a preflight this server never grants).
+ * that cross-site without a preflight this server never grants), as UTF-8 (400 otherwise) without a
+ * Content-Encoding (415 otherwise).
  */
 export async function readJsonBody<T extends z.ZodType>(c: Context, schema: T, emptyAs?: unknown): Promise<z.output<T>> {
-  const text = await c.req.text();
+  const bytes = new Uint8Array(await c.req.arrayBuffer());
+  const encoding = c.req.header('content-encoding')?.trim() ?? '';
+  if (bytes.length > 0 && encoding !== '' && encoding.toLowerCase() !== 'identity') {
+    throw new HTTPException(415, { message: `the body must be sent without Content-Encoding (got ${encoding.slice(0, 100)})` });
+  }
+  let text: string;
+  try {
+    text = UTF8.decode(bytes);
+  } catch {
+    throw new InvalidInputError('body is not valid UTF-8');
+  }
   let value: unknown = emptyAs;
   if (text.trim() !== '') {
     const type = c.req.header('content-type') ?? '';

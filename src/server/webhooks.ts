@@ -152,16 +152,20 @@ export const WEBHOOK_HEADERS = {
   delivery: 'X-Switchyard-Delivery',
 } as const;
 
-/** `sha256=<hex HMAC-SHA256(secret, "<timestamp>.<rawBody>")>`. */
-export function signWebhook(rawBody: string, secret: string, timestamp: number | string): string {
-  return `sha256=${createHmac('sha256', secret).update(`${timestamp}.${rawBody}`).digest('hex')}`;
+/**
+ * `sha256=<hex HMAC-SHA256(secret, "<timestamp>.<rawBody>")>`. A string body is signed as its
+ * UTF-8 bytes; give the bytes as received (a `Uint8Array`) to check a body that may not be plain
+ * UTF-8 text (one with a byte order mark, which decoding drops).
+ */
+export function signWebhook(rawBody: string | Uint8Array, secret: string, timestamp: number | string): string {
+  return `sha256=${createHmac('sha256', secret).update(`${timestamp}.`).update(rawBody).digest('hex')}`;
 }
 
 /**
  * Checks a webhook's signature, for receivers: the HMAC of `<timestamp>.<rawBody>` must match
  * (compared in constant time) and the timestamp must be within `toleranceSeconds` of `now`
- * (epoch ms), so a captured delivery cannot be replayed later. Verify the raw body as received,
- * before parsing it. `secret` may be a list: a signature made with any of them is taken (while the
+ * (epoch ms), so a captured delivery cannot be replayed later. Verify the raw body as received
+ * (its bytes, or the text they decode to when that is plain UTF-8), before parsing it. `secret` may be a list: a signature made with any of them is taken (while the
  * sender's secret is rotated: the new one and the one it replaces); empty secrets verify nothing.
  *
  * @example
@@ -174,7 +178,7 @@ export function signWebhook(rawBody: string, secret: string, timestamp: number |
  * ```
  */
 export function verifyWebhookSignature(
-  rawBody: string,
+  rawBody: string | Uint8Array,
   headers: { timestamp?: string | string[] | null; signature?: string | string[] | null },
   secret: string | readonly string[],
   toleranceSeconds = 300,
@@ -261,6 +265,9 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
       try {
         const response = await send(target.url, {
           method: 'POST',
+          // A redirect is not followed: fetch would turn the POST into a GET of another page (a
+          // login page answering 200) and the webhook would count as delivered. A 3xx is a refusal.
+          redirect: 'manual',
           headers: {
             'content-type': 'application/json',
             ...(target.authorization === undefined ? {} : { authorization: target.authorization }),

@@ -12,12 +12,29 @@ import { REPLY_TO_HEADER } from './subjects.js';
  * must stay well under it, wherever it comes from.
  */
 const MAX_REPLY_SUBJECT = 512;
-const subjectSchema = z.string().max(MAX_REPLY_SUBJECT).refine(isValidSubject, 'must be a NATS subject without wildcards');
+const subjectSchema = z
+  .string()
+  .max(MAX_REPLY_SUBJECT)
+  .refine(isValidSubject, 'must be a NATS subject without wildcards')
+  .refine((subject) => !isNatsOwnSubject(subject), 'must not be one of NATS\'s own subjects (starting with $: $JS, $KV, $SYS...)');
 const threadIdSchema = z.string().regex(THREAD_ID_PATTERN, THREAD_ID_RULE);
 
-/** Whether `subject` may receive a trigger's replies: a NATS subject without wildcards, at most 512 characters. */
+/**
+ * Whether `subject` is one of NATS's own (`$JS.API.…`, `$KV.…`, `$SYS.…`): a message published there
+ * is an API request (purge or delete a stream, write a KV key) made with the publisher's rights, so
+ * a process never publishes a reply there for a client from outside.
+ */
+export function isNatsOwnSubject(subject: string): boolean {
+  return subject.startsWith('$');
+}
+
+/**
+ * Whether `subject` may receive a reply to a client from outside (a trigger's results, a thread
+ * request's answer): a NATS subject without wildcards, at most 512 characters, not one of NATS's
+ * own (`$JS`, `$KV`, `$SYS`...).
+ */
 export function isReplySubject(subject: string): boolean {
-  return subject.length <= MAX_REPLY_SUBJECT && isValidSubject(subject);
+  return subject.length <= MAX_REPLY_SUBJECT && isValidSubject(subject) && !isNatsOwnSubject(subject);
 }
 
 /**

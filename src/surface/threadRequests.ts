@@ -2,7 +2,7 @@ import { type BusMessage, type BusSubscription, isBusError } from '../bus/bus.js
 import { formatIssues, InvalidInputError, InvalidStateError, NotFoundError, VersionConflictError, messageOf } from '../errors.js';
 import { THREAD_ID_PATTERN, THREAD_ID_RULE } from '../runtime/runtime.js';
 import { shownView } from '../runtime/threadView.js';
-import { briefOf, controlPayloadSchema, type ThreadReply } from './payloads.js';
+import { briefOf, controlPayloadSchema, isNatsOwnSubject, type ThreadReply } from './payloads.js';
 import { PROCESS_HEADER, THREAD_OPS, type ThreadOp } from './subjects.js';
 import type { SurfaceContext } from './surfaceContext.js';
 
@@ -92,6 +92,11 @@ export function serveThreadRequests(ctx: SurfaceContext): ThreadRequests {
 
   async function answer(msg: BusMessage, reply: ThreadReply | Uint8Array | { ok: boolean }): Promise<void> {
     if (msg.reply === undefined) return;
+    // $JS.API.STREAM.PURGE.<stream> as a reply subject would have this process purge it.
+    if (isNatsOwnSubject(msg.reply)) {
+      logger.warn({ subject: msg.subject, reply: msg.reply.slice(0, 200) }, 'thread request not answered: its reply subject is one of NATS\'s own ($JS, $KV, $SYS...)');
+      return;
+    }
     await ctx.publish(msg.reply, reply, { headers: { [PROCESS_HEADER]: ctx.processId } });
   }
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { BusMessage, BusSubscription } from '../bus/bus.js';
 import { MSG_ID_HEADER } from '../bus/jobRunner.js';
-import { replyToOf, type ErrorReply } from './payloads.js';
+import { isNatsOwnSubject, replyToOf, type ErrorReply } from './payloads.js';
 import { messageOf, unknownAgentMessage } from '../errors.js';
 import { publishReport } from './reports.js';
 import type { SurfaceContext } from './surfaceContext.js';
@@ -45,7 +45,8 @@ export function serveTriggerGuard(ctx: SurfaceContext): { close(): Promise<void>
         logger.error({ subject: msg.subject, replyTo, err: messageOf(failure) }, 'the error reply was not stored');
       }
     }
-    if (msg.reply !== undefined) {
+    // Not to one of NATS's own subjects ($JS.API...): that would be an API request with this process's rights.
+    if (msg.reply !== undefined && !isNatsOwnSubject(msg.reply)) {
       await ctx.publish(msg.reply, { error: { code: 404, err_code: 10404, description: `switchyard: ${error}` } });
     }
   }

@@ -30,7 +30,7 @@ export function isJson(value: unknown, depth = 0): value is Json {
   }
 }
 
-const NOT_JSON = 'must be a JSON value (finite numbers, strings, booleans, null, arrays and plain objects)';
+const NOT_JSON = 'must be a JSON value (finite numbers, strings, booleans, null, arrays and plain objects, at most 256 levels deep)';
 
 // A hand-written guard: zod's recursive union was the most expensive part of validating events.
 export const jsonSchema: z.ZodType<Json> = z.custom<Json>((value) => isJson(value), { message: NOT_JSON });

@@ -240,6 +240,14 @@ describe('agent machine: rate limits', () => {
     expect(errors[0]!.data.message).toMatch(/^rate limited/);
   });
 
+  it('a 429 whose Retry-After is no delay (text, a negative number) backs off as usual, and its error does not say the server gave none', async () => {
+    const { actor, clock } = await start([rateLimited({ 'retry-after': 'banana' }), rateLimited({ 'retry-after': '-5' }), call('add', '{"a":2,"b":3}'), done('5')]);
+    const end = await runToEnd(actor, clock);
+    expect(end.status).toBe('done');
+    const messages = eventsOf(end.thread, 'error').map((e) => e.data.message);
+    expect(messages).toEqual([expect.stringContaining('the server gave no Retry-After that reads as a delay'), expect.stringContaining('the server gave no Retry-After that reads as a delay')]);
+  });
+
   it('rate limits do not count toward maxConsecutiveErrors: two bad answers among them do not escalate', async () => {
     const { actor, clock } = await start([rateLimited(), call('nope', '{}'), rateLimited(), call('nope', '{}'), rateLimited(), call('add', '{"a":2,"b":3}'), done('5')]);
     const end = await runToEnd(actor, clock);

@@ -53,7 +53,9 @@ describe('parseNextStep (property)', () => {
     fc.assert(
       fc.property(notJson, fc.jsonValue(), fc.string({ minLength: 1, maxLength: 30 }), (text, value, tool) => {
         const bad = parseNextStep(outputOf({ text }));
-        expect(bad).toEqual({ success: false, error: expect.stringContaining('not valid JSON') });
+        // Blank once its fence is dropped: the model said nothing (see the test of empty answers).
+        const blank = text.trim().replace(/^```(?:json)?\s*/i, '').replace(/\s*```$/, '') === '';
+        expect(bad).toEqual({ success: false, error: blank ? 'the model answered nothing: neither a tool call nor text' : expect.stringContaining('not valid JSON') });
         const call = parseNextStep(outputOf({ toolCall: { name: tool, arguments: `{${text}` } }));
         expect(call).toEqual({ success: false, error: expect.stringContaining(`arguments of ${tool} are not valid JSON`) });
         const parsed = parseNextStep(outputOf({ text: JSON.stringify(value) }));
@@ -65,6 +67,12 @@ describe('parseNextStep (property)', () => {
       }),
       { numRuns: 200, seed: 9 },
     );
+  });
+
+  it('says an empty answer (no tool call, blank text or an empty fence, as a null content comes) is empty, not invalid JSON', () => {
+    for (const text of ['', '   ', '\n\t', '```json\n```']) {
+      expect(parseNextStep({ text } as ModelOutput)).toEqual({ success: false, error: 'the model answered nothing: neither a tool call nor text' });
+    }
   });
 
   it('refuses arguments a thread cannot hold: nested deeper than 256 levels, or numbers beyond a double', () => {

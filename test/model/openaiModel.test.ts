@@ -416,6 +416,16 @@ describe('createOpenAIModel', () => {
     });
   });
 
+  it('records the configured model, not a reported name longer than 200 characters, which every decision would hold', async () => {
+    const answer = (model: string) => ({
+      raw: JSON.stringify({ model, choices: [{ index: 0, message: { role: 'assistant', content: 'hi' }, finish_reason: 'stop' }] }),
+    });
+    const server = await fake([answer('r'.repeat(100_000)), answer('r'.repeat(200))]);
+    const model = createOpenAIModel({ baseURL: server.baseURL, apiKey: API_KEY, model: 'configured' });
+    expect(await model.complete(request())).toMatchObject({ success: true, data: { model: 'configured' } });
+    expect(await model.complete(request())).toMatchObject({ success: true, data: { model: 'r'.repeat(200) } });
+  });
+
   it('reuses a given client and still sends one request per call', async () => {
     const server = await fake([{ status: 503, message: 'busy' }]);
     const client = new OpenAI({ apiKey: API_KEY, baseURL: server.baseURL, maxRetries: 5 });

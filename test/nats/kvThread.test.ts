@@ -1,8 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { silentLogger } from '../../src/logger.js';
 import { hasThreadKey } from '../../src/nats/kvKeys.js';
 import { parseSummary, storedSummaryOf, type Known } from '../../src/nats/kvSummaries.js';
 import { CorruptThreadError, encodeThread, knownOf } from '../../src/nats/kvThread.js';
+import { mapError } from '../../src/server/errorMapper.js';
 import { reduceState, initialState } from '../../src/thread/state.js';
 import { awkwardString, idArbitrary } from '../store/idArbitrary.js';
 import { batchesArbitrary } from '../store/threadArbitrary.js';
@@ -110,5 +112,17 @@ describe('parseSummary', () => {
       }),
       { numRuns: 500 },
     );
+  });
+});
+
+describe('a corrupt thread over HTTP', () => {
+  it('is answered 500 naming the thread and what is wrong, as a corrupt thread file is, not with the generic message', () => {
+    for (const [text, reason] of [['garbage{', /^thread t-bad is corrupt: not JSON/], ['{"events":[]}', /^thread t-bad is corrupt: no agent/]] as const) {
+      const error = knownOrError('t-bad', text);
+      expect(error).toBeInstanceOf(CorruptThreadError);
+      const { status, body } = mapError(error, silentLogger());
+      expect(status).toBe(500);
+      expect(body.error).toMatch(reason);
+    }
   });
 });

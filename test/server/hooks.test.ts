@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ThreadView } from '../../src/runtime/runtime.js';
 import { startHttpServer, type HttpServerOptions } from '../../src/server/httpServer.js';
@@ -125,5 +126,28 @@ describe('POST /hooks/:agent', () => {
     expect((await deliver(guarded.url, 'echo', { n: 1 }, { delivery: 'd1' })).status).toBe(201);
     expect((await call(guarded.url, 'GET', '/threads/hook-d1')).status).toBe(401);
     expect((await call(guarded.url, 'GET', '/threads/hook-d1', undefined, { authorization: 'Bearer bearer-token' })).status).toBe(200);
+  });
+  it('refuses a body that is JSON but no value a thread holds with one readable issue naming the rules (finite numbers, 256 levels), not a dump of the validator\'s', async () => {
+    const { url } = await server();
+    // 1e400 parses to Infinity; 300 levels of arrays pass the 256 a thread holds.
+    for (const [delivery, raw] of [['inf', '{"n":1e400}'], ['deep', `${'['.repeat(300)}${']'.repeat(300)}`]] as const) {
+      const refused = await deliver(url, 'echo', raw, { delivery });
+      expect(refused.status).toBe(400);
+      expect(refused.body.issues).toEqual([expect.stringMatching(/^\(root\): must be a JSON value \(finite numbers, .*at most 256 levels deep\)$/)]);
+      expect((await call(url, 'GET', `/threads/${hookThreadId(delivery)}`)).status).toBe(404);
+    }
+  });
+
+  it('verifies the signature over the raw bytes as sent: a body with a byte order mark, signed as sent, is taken', async () => {
+    const { url } = await server();
+    const raw = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{"n":1}')]);
+    const timestamp = String(Math.floor(Date.now() / 1000));
+    const signature = `sha256=${createHmac('sha256', SECRET).update(`${timestamp}.`).update(raw).digest('hex')}`;
+    const response = await fetch(`${url}/hooks/echo`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'X-Switchyard-Timestamp': timestamp, 'X-Switchyard-Signature': signature, 'X-Switchyard-Delivery': 'bom' },
+      body: raw,
+    });
+    expect({ status: response.status, body: (await response.json()) as unknown }).toMatchObject({ status: 201, body: { id: hookThreadId('bom'), events: [{ type: 'input', data: { input: { n: 1 } } }] } });
   });
 });

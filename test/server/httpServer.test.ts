@@ -542,6 +542,30 @@ describe('GET /threads/:id/events', () => {
     }
   });
 
+  it('holds many streams open at once without a "possible memory leak" warning on stderr', async () => {
+    const warnings: string[] = [];
+    const onWarning = (warning: Error): void => void warnings.push(`${warning.name}: ${warning.message}`);
+    process.on('warning', onWarning);
+    const local = await startHttpServer(h.runtime, { port: 0, token: '' });
+    const streams: Awaited<ReturnType<typeof openSse>>[] = [];
+    try {
+      const waiting = await launchAndWait(local.url, 'calculator', { ask: 'so many watchers?' });
+      // Each stream is open (its lifetime set up) once its first event arrives.
+      for (let i = 0; i < 12; i++) {
+        const sse = await openSse(`${local.url}/threads/${waiting.id}/events`);
+        streams.push(sse);
+        await sse.until((f) => f.event === 'input');
+      }
+      // process.emitWarning reports on the next tick.
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings).toEqual([]);
+    } finally {
+      for (const sse of streams) sse.close();
+      process.off('warning', onWarning);
+      await local.close();
+    }
+  });
+
   it('ends open streams when the server closes', async () => {
     const local = await startHttpServer(h.runtime, { port: 0, token: '' });
     const waiting = await launchAndWait(local.url, 'calculator', { ask: 'closing?' });

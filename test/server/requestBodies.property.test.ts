@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { gzipSync } from 'node:zlib';
 import { Hono } from 'hono';
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/logger.js';
@@ -140,5 +141,31 @@ describe('HTTP request bodies (property)', () => {
       }),
       { numRuns: 200, seed: 54 },
     );
+  });
+});
+
+describe('HTTP request bodies: bytes', () => {
+  it('refuses a body that is not UTF-8 (400) or is compressed (415), rather than reading replacement characters or gzip bytes as JSON', async () => {
+    const app = bodyServer();
+    const json = { 'content-type': 'application/json' };
+    // "a", then FF FE (never UTF-8), then "b" inside the input string.
+    const notUtf8 = Buffer.concat([Buffer.from('{"agent":"a","input":"a'), Buffer.from([0xff, 0xfe]), Buffer.from('b"}')]);
+    const refused = await app.request('/launch', { method: 'POST', headers: json, body: notUtf8 });
+    expect({ status: refused.status, body: (await refused.json()) as unknown }).toEqual({ status: 400, body: { error: 'body is not valid UTF-8' } });
+    const gzipped = await app.request('/launch', { method: 'POST', headers: { ...json, 'content-encoding': 'gzip' }, body: gzipSync('{"agent":"a","input":1}') });
+    expect({ status: gzipped.status, body: (await gzipped.json()) as unknown }).toEqual({ status: 415, body: { error: 'the body must be sent without Content-Encoding (got gzip)' } });
+    // A byte order mark is dropped, as JSON readers do.
+    const bom = await app.request('/launch', { method: 'POST', headers: json, body: Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{"agent":"a","input":1}')]) });
+    expect(await bom.json()).toEqual({ body: { agent: 'a', input: 1 } });
+  });
+});
+
+describe('a launch\'s callbackUrl', () => {
+  it('is refused when it names port 0, which no receiver can listen on (it would be retried for 13 minutes, then given up)', () => {
+    const parsed = launchBodySchema.safeParse({ agent: 'a', input: 1, callbackUrl: 'http://127.0.0.1:0/hook' });
+    expect(parsed.success).toBe(false);
+    expect(parsed.error?.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`)).toEqual(['callbackUrl: must name a port from 1 to 65535 (no receiver listens on port 0)']);
+    expect(launchBodySchema.safeParse({ agent: 'a', input: 1, callbackUrl: 'http://127.0.0.1:8080/hook' }).success).toBe(true);
+    expect(launchBodySchema.safeParse({ agent: 'a', input: 1, callbackUrl: 'https://example.com/hook' }).success).toBe(true);
   });
 });

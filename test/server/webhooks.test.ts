@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/errors.js';
@@ -204,6 +206,34 @@ describe('delivery failures', () => {
     const byUrl = Object.fromEntries(deliveries.map((d) => [new URL(d.url).pathname, d]));
     expect(byUrl['/hook']).toMatchObject({ ok: false, attempts: 1, status: 401 });
     expect(byUrl['/unreachable']).toMatchObject({ ok: false, attempts: 2, error: 'connect refused' });
+  });
+
+  it('does not follow a redirect: a receiver answering 302 (a login page, a moved URL) has not taken the webhook', async () => {
+    const h = harness();
+    // The hook redirects to a page that answers any GET with 200, as a login page or a proxy would.
+    const requests: string[] = [];
+    const receiver = createServer((req, res) => {
+      requests.push(`${req.method} ${req.url}`);
+      req.resume();
+      if (req.url === '/hook') res.writeHead(302, { location: '/login' }).end();
+      else res.writeHead(200, { 'content-type': 'text/html' }).end('<html>sign in</html>');
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => receiver.close(() => resolve())));
+    const { port } = receiver.address() as AddressInfo;
+    const deliveries: WebhookDelivery[] = [];
+    const notifier = createWebhookNotifier({
+      webhooks: [{ url: `http://127.0.0.1:${port}/hook`, secret: SECRET, events: ['human_request'] }],
+      retries: { attempts: 2, initialDelayMs: 1 },
+      onDelivery: (d) => deliveries.push(d),
+    });
+    cleanups.push(notifier.close);
+    notifier.attach(h.runtime);
+    const thread = await h.runtime.launch('calculator', { ask: 'who?' });
+    expect((await h.runtime.settled(thread.id)).status).toBe('awaiting_human');
+    await notifier.idle();
+    expect(deliveries).toEqual([expect.objectContaining({ ok: false, status: 302, error: 'HTTP 302' })]);
+    expect(requests).toEqual(['POST /hook']);
   });
 
   it('names the thread and its agent as fields in the warnings of an attempt, of giving up and of a delivery not recorded', async () => {

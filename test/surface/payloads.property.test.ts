@@ -45,7 +45,8 @@ describe('trigger reply subjects (property)', () => {
       {
         input: fc.jsonValue({ maxDepth: 3 }),
         threadId: fc.stringMatching(/^[A-Za-z0-9_:-]{1,128}$/),
-        replyTo: subjectArbitrary.filter((s) => s.length <= 512),
+        // One of NATS's own ($JS.API...) is refused: see the test of that below.
+        replyTo: subjectArbitrary.filter((s) => s.length <= 512 && !s.startsWith('$')),
       },
       { requiredKeys: ['input'] },
     );
@@ -82,5 +83,18 @@ describe('trigger reply subjects (property)', () => {
       }),
       { numRuns: 200, seed: 23 },
     );
+  });
+});
+
+describe('a trigger\'s reply subject', () => {
+  it('is never one of NATS\'s own ($JS, $KV, $SYS...): a worker publishing there would act with its rights', () => {
+    for (const subject of ['$JS.API.STREAM.PURGE.switchyard_calculator', '$KV.switchyard_threads.t1', '$SYS.REQ.SERVER.PING', '$JS.API.STREAM.DELETE.KV_switchyard_threads']) {
+      const parsed = triggerPayloadSchema.safeParse({ input: 1, replyTo: subject });
+      expect(parsed.success).toBe(false);
+      expect(parsed.error?.issues[0]?.message).toMatch(/\$/);
+      expect(headerReplyTo({ 'Switchyard-Reply-To': subject })).toBeUndefined();
+    }
+    expect(triggerPayloadSchema.safeParse({ input: 1, replyTo: 'my.results' }).success).toBe(true);
+    expect(triggerPayloadSchema.safeParse({ input: 1, replyTo: '_INBOX.abc' }).success).toBe(true);
   });
 });

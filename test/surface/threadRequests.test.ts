@@ -54,3 +54,28 @@ describe('hand-offs between processes', () => {
     expect(await c.requests.handOff('t2')).toBe('free');
   });
 });
+
+describe('reply subjects from outside', () => {
+  it('a thread request whose reply subject is one of NATS\'s own ($JS.API...) is not answered there, and says why in the log', async () => {
+    const bus = createMemoryBus();
+    cleanups.push(() => bus.close());
+    const warned: string[] = [];
+    let noted!: (outcome: string) => void;
+    const outcome = new Promise<string>((resolve) => (noted = resolve));
+    const logger = { ...silentLogger(), warn: (_fields: unknown, msg?: string) => void (warned.push(String(msg)), noted('warned')) } as unknown as ReturnType<typeof silentLogger>;
+    const queues = createAgentQueues({ bus });
+    const runtime = createRuntime({ agents: [calculator], store: createMemoryStore(), model: createDemoModel(), schedule: queues.schedule });
+    const callbacks = { send: async () => {} } as unknown as CallbackSender;
+    const ctx: SurfaceContext = { runtime, queues, bus, subjects: queues.subjects, processId: 'p', logger, maxPayloadBytes: 1 << 20, callbacks, publish: safePublisher(bus, logger) };
+    const requests = serveThreadRequests(ctx);
+    cleanups.push(async () => {
+      await requests.close();
+      await runtime.close();
+    });
+    // Published there, a JetStream API request would purge the stream with this process's rights.
+    bus.subscribe('$JS.API.>', () => noted('answered on $JS.API.STREAM.PURGE.VICTIM'));
+    await bus.publish(queues.subjects.thread('nosuch', 'get'), '', { reply: '$JS.API.STREAM.PURGE.VICTIM' });
+    expect(await outcome).toBe('warned');
+    expect(warned).toEqual([expect.stringMatching(/reply subject/)]);
+  });
+});

@@ -6,7 +6,7 @@ import { TERMINAL_STATUSES, unrecordedCall, type ThreadStatus } from '../thread/
 import { createClient, type Client } from './client.js';
 import { followThread } from './follow.js';
 import { unservedNote } from './unservedNote.js';
-import { visibleText } from './terminalText.js';
+import { visibleText } from './visibleText.js';
 import { DEFAULT_URL, eventLine, isOpenRequest, replyHint, shellQuote, statusLine, unrecordedLine, waitingOnLine, type CommandHint } from './format.js';
 import type { Project } from './project.js';
 

@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/program.js';
 import { startHttpServer } from '../../src/server/httpServer.js';
 import { createHarness } from '../server/harness.js';
+import { visibleText } from '../../src/cli/visibleText.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -48,5 +49,35 @@ describe('the CLI prints text from outside', () => {
     expect(shown.stdout).toContain('\\u001b]0;owned\\u0007which one?\\r');
     expect(shown.stdout).toContain('by \\u001b[8mhidden\\u009b0m');
     expect(shown.stdout).toMatch(/^output\s+you said \\u001b\[2Jcleared$/m);
+  });
+});
+
+describe('visibleText', () => {
+  it('keeps newlines and tabs, shows a line ending of \\r\\n as a newline, and every other control as an escape', () => {
+    expect(visibleText('a\tb\nc')).toBe('a\tb\nc');
+    // Text pasted from Windows, or a tool's HTTP body: its line endings are line endings.
+    expect(visibleText('one\r\ntwo\r\n')).toBe('one\ntwo\n');
+    expect(visibleText('over\rwrite')).toBe('over\\rwrite');
+    expect(visibleText('\u001b[2J\u007f\u0085')).toBe('\\u001b[2J\\u007f\\u0085');
+    expect(visibleText('naïve — ✓ 日本')).toBe('naïve — ✓ 日本');
+  });
+});
+
+describe('the CLI with --json', () => {
+  it('prints JSON that parses back to the very text, control characters included', async () => {
+    const { runtime } = createHarness();
+    const server = await startHttpServer(runtime, { port: 0, token: '' });
+    cleanups.push(async () => {
+      await server.close();
+      await runtime.close();
+    });
+    const ask = 'tab\there\nDEL\u007f C1\u009b ESC\u001b[2J\r\nend';
+    const launched = await runtime.launch('calculator', { ask }, { threadId: 'esc-json' });
+    expect((await runtime.settled(launched.id)).status).toBe('awaiting_human');
+    const shown = await cli(server.url, 'show', launched.id, '--json');
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).not.toMatch(CONTROL);
+    const view = JSON.parse(shown.stdout) as { events: { type: string; data: { input?: { ask?: string } } }[] };
+    expect(view.events[0]).toMatchObject({ type: 'input', data: { input: { ask } } });
   });
 });

@@ -1,4 +1,5 @@
 import { createHmac } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ThreadView } from '../../src/runtime/runtime.js';
 import { startHttpServer, type HttpServerOptions } from '../../src/server/httpServer.js';
@@ -149,5 +150,18 @@ describe('POST /hooks/:agent', () => {
       body: raw,
     });
     expect({ status: response.status, body: (await response.json()) as unknown }).toMatchObject({ status: 201, body: { id: hookThreadId('bom'), events: [{ type: 'input', data: { input: { n: 1 } } }] } });
+  });
+
+  it('refuses a compressed body (415) as every JSON body is, even signed as sent', async () => {
+    const { url } = await server();
+    const raw = gzipSync(Buffer.from('{"n":1}'));
+    const timestamp = String(Math.floor(Date.now() / 1000));
+    const signature = `sha256=${createHmac('sha256', SECRET).update(`${timestamp}.`).update(raw).digest('hex')}`;
+    const response = await fetch(`${url}/hooks/echo`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'content-encoding': 'gzip', 'X-Switchyard-Timestamp': timestamp, 'X-Switchyard-Signature': signature, 'X-Switchyard-Delivery': 'zipped' },
+      body: raw,
+    });
+    expect({ status: response.status, body: (await response.json()) as unknown }).toEqual({ status: 415, body: { error: 'the body must be sent without Content-Encoding (got gzip)' } });
   });
 });

@@ -33,15 +33,23 @@ export function decodeText(data: Uint8Array): string {
 /** Refuses bytes that are not UTF-8 (instead of reading them as U+FFFD); drops a byte order mark. */
 const strictDecoder = new TextDecoder('utf-8', { fatal: true });
 
-/** Parses bytes as JSON without throwing; bytes that are not UTF-8 are no JSON (nothing from outside is changed on its way in). */
+/**
+ * Bytes from outside as UTF-8 text, or undefined when they are not UTF-8: nothing is read as
+ * U+FFFD, so nothing from outside is changed on its way in (a leading byte order mark is dropped).
+ */
+export function strictUtf8(data: Uint8Array): string | undefined {
+  try {
+    return strictDecoder.decode(data);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Parses bytes as JSON without throwing; bytes that are not UTF-8 are no JSON ({@link strictUtf8}). */
 export function parseJson(data: Uint8Array): JsonParseResult {
   if (data.length === 0) return { success: false, error: 'empty payload is not JSON' };
-  let text: string;
-  try {
-    text = strictDecoder.decode(data);
-  } catch {
-    return { success: false, error: 'payload is not valid UTF-8' };
-  }
+  const text = strictUtf8(data);
+  if (text === undefined) return { success: false, error: 'payload is not valid UTF-8' };
   try {
     return { success: true, data: JSON.parse(text) as unknown };
   } catch (error) {

@@ -4,6 +4,7 @@ import { InvalidInputError, InvalidStateError, UnknownAgentError, VersionConflic
 import type { Logger } from '../logger.js';
 import type { Runtime, ThreadView } from '../runtime/runtime.js';
 import { keyedThreadId, MAX_OUTSIDE_KEY_CHARS } from '../thread/keyedThreadId.js';
+import { bodyText, JSON_CONTENT_TYPE, readBodyBytes } from './requestBodies.js';
 import { verifyWebhookSignature, WEBHOOK_HEADERS } from './webhooks.js';
 
 /** Options of {@link mountHooks}. */
@@ -17,10 +18,6 @@ export interface HookOptions {
   readonly logger: Logger;
 }
 
-/** Refuses bytes that are not UTF-8 (rather than reading them as U+FFFD); drops a leading byte order mark. */
-const UTF8 = new TextDecoder('utf-8', { fatal: true });
-
-const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
 
 /** The thread a delivery launches: the same for every retry of it. */
 export function hookThreadId(deliveryId: string): string {
@@ -45,9 +42,9 @@ export function mountHooks(app: Hono, runtime: Runtime, options: HookOptions): v
   app.post('/hooks/:agent', async (c) => {
     if (secret === '') throw new HTTPException(404, { message: 'inbound hooks are off: start the server with a hook secret (--hook-secret or SWITCHYARD_HOOK_SECRET)' });
     const type = c.req.header('content-type') ?? '';
-    if (!JSON_TYPE.test(type)) throw new HTTPException(415, { message: `a hook must be sent with Content-Type: application/json (got ${type === '' ? 'none' : type.slice(0, 100)})` });
+    if (!JSON_CONTENT_TYPE.test(type)) throw new HTTPException(415, { message: `a hook must be sent with Content-Type: application/json (got ${type === '' ? 'none' : type.slice(0, 100)})` });
     // The sender signed the bytes it sent: decoding first would drop a byte order mark (a 401).
-    const bytes = new Uint8Array(await c.req.arrayBuffer());
+    const bytes = await readBodyBytes(c);
     const signed = verifyWebhookSignature(bytes, { timestamp: c.req.header(WEBHOOK_HEADERS.timestamp), signature: c.req.header(WEBHOOK_HEADERS.signature) }, secrets, toleranceSeconds);
     if (!signed) {
       logger.warn({ path: c.req.path }, 'inbound hook refused: bad or stale signature');
@@ -57,12 +54,7 @@ export function mountHooks(app: Hono, runtime: Runtime, options: HookOptions): v
     if (deliveryId === '' || deliveryId.length > MAX_OUTSIDE_KEY_CHARS) {
       throw new InvalidInputError(`a hook needs the ${WEBHOOK_HEADERS.delivery} header: the delivery's id, 1 to ${MAX_OUTSIDE_KEY_CHARS} characters (a retry sends the same id)`);
     }
-    let raw: string;
-    try {
-      raw = UTF8.decode(bytes);
-    } catch {
-      throw new InvalidInputError('the hook body is not valid UTF-8');
-    }
+    const raw = bodyText(bytes, 'the hook body');
     let input: unknown;
     try {
       input = JSON.parse(raw);

@@ -1,6 +1,7 @@
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { z } from 'zod';
+import { strictUtf8 } from '../bus/busMessage.js';
 import { InvalidInputError } from '../errors.js';
 import { THREAD_ID_PATTERN, THREAD_ID_RULE } from '../runtime/runtime.js';
 import { USERINFO_UNDECODED, userinfoDecodes } from '../store/deliveryTarget.js';
@@ -60,8 +61,28 @@ export const controlBodySchema = z
   })
   .strict();
 
-/** Refuses bytes that are not UTF-8 (rather than reading them as U+FFFD); drops a leading byte order mark. */
-const UTF8 = new TextDecoder('utf-8', { fatal: true });
+/** `Content-Type` of a JSON body: `application/json` or `application/<x>+json`, with parameters. */
+export const JSON_CONTENT_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
+
+/**
+ * A request's body as sent (its bytes, which a signature covers): 415 when it comes with a
+ * Content-Encoding other than `identity` (a compressed body is not read).
+ */
+export async function readBodyBytes(c: Context): Promise<Uint8Array> {
+  const bytes = new Uint8Array(await c.req.arrayBuffer());
+  const encoding = c.req.header('content-encoding')?.trim() ?? '';
+  if (bytes.length > 0 && encoding !== '' && encoding.toLowerCase() !== 'identity') {
+    throw new HTTPException(415, { message: `the body must be sent without Content-Encoding (got ${encoding.slice(0, 100)})` });
+  }
+  return bytes;
+}
+
+/** A body's bytes as text: 400 naming `what` when they are not UTF-8 (see `strictUtf8`). */
+export function bodyText(bytes: Uint8Array, what = 'body'): string {
+  const text = strictUtf8(bytes);
+  if (text === undefined) throw new InvalidInputError(`${what} is not valid UTF-8`);
+  return text;
+}
 
 /**
  * Reads a JSON body and validates it. An empty body is `undefined` (the schema decides whether
@@ -70,21 +91,11 @@ const UTF8 = new TextDecoder('utf-8', { fatal: true });
  * Content-Encoding (415 otherwise).
  */
 export async function readJsonBody<T extends z.ZodType>(c: Context, schema: T, emptyAs?: unknown): Promise<z.output<T>> {
-  const bytes = new Uint8Array(await c.req.arrayBuffer());
-  const encoding = c.req.header('content-encoding')?.trim() ?? '';
-  if (bytes.length > 0 && encoding !== '' && encoding.toLowerCase() !== 'identity') {
-    throw new HTTPException(415, { message: `the body must be sent without Content-Encoding (got ${encoding.slice(0, 100)})` });
-  }
-  let text: string;
-  try {
-    text = UTF8.decode(bytes);
-  } catch {
-    throw new InvalidInputError('body is not valid UTF-8');
-  }
+  const text = bodyText(await readBodyBytes(c));
   let value: unknown = emptyAs;
   if (text.trim() !== '') {
     const type = c.req.header('content-type') ?? '';
-    if (!/^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i.test(type)) {
+    if (!JSON_CONTENT_TYPE.test(type)) {
       throw new HTTPException(415, { message: `the body must be sent with Content-Type: application/json (got ${type === '' ? 'none' : type.slice(0, 100)})` });
     }
     try {

@@ -145,7 +145,11 @@ export interface HttpServerOptions extends HttpOptions {
   host?: string;
   /** 0 picks a free port. @default 7878 */
   port?: number;
-  /** Signed webhooks when a thread needs a human or finishes: the receivers, or the notifier's options. */
+  /**
+   * Signed webhooks when a thread needs a human or finishes: the receivers, or the notifier's
+   * options (`threads` defaults to the runtime served: a retry reads its thread first, and a thread
+   * deleted meanwhile, by any process, is not called back).
+   */
   webhooks?: readonly WebhookTarget[] | WebhookNotifierOptions;
   /**
    * Where the webhooks hear of thread changes. On NATS, give every API process of a deployment
@@ -458,7 +462,8 @@ export async function startHttpServer(runtime: Runtime, options: HttpServerOptio
   const notifierOptions: WebhookNotifierOptions | undefined =
     webhooks === undefined
       ? undefined
-      : { ...(appOptions.logger ? { logger: appOptions.logger } : {}), ...(isTargetList(webhooks) ? { webhooks } : webhooks) };
+      : // The runtime served is where a retry reads its thread first (gone: dropped), unless told otherwise.
+        { ...(appOptions.logger ? { logger: appOptions.logger } : {}), threads: runtime, ...(isTargetList(webhooks) ? { webhooks } : webhooks) };
   const notifier = notifierOptions && notifierOptions.webhooks.length > 0 ? createWebhookNotifier(notifierOptions) : undefined;
 
   const server = await new Promise<ServerType>((resolve, reject) => {

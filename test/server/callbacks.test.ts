@@ -1,4 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -145,6 +147,35 @@ describe('POST /threads with a callbackUrl', () => {
     await down.waitFor(3);
     await slow.close();
     expect(await cut).toMatchObject({ ok: false, attempts: 1, stopped: true });
+  });
+
+  // In review: a receiver configured as http:// whose host answers 308 to https took no callback
+  // and the error said only "HTTP 308": it names where the redirect points (origin and path).
+  it('does not follow a redirect, and its error names where it points: the URL to configure instead', async () => {
+    const moved = createServer((req, res) => {
+      req.resume();
+      res.writeHead(308, { location: 'https://hooks.example.com/in?token=secret' }).end();
+    });
+    await new Promise<void>((resolve) => moved.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => moved.close(() => resolve())));
+    const url = `http://127.0.0.1:${(moved.address() as AddressInfo).port}/hook`;
+    const sender = createCallbackSender({ secret: SECRET, attempts: 2, initialDelayMs: 1 });
+    cleanups.push(() => sender.close());
+    const thread: Thread = {
+      id: 'moved',
+      agent: 'echo',
+      events: [
+        { seq: 1, at: '2026-01-01T00:00:00.000Z', type: 'input', data: { input: 'x', source: { kind: 'http', replyTo: url } } },
+        { seq: 2, at: '2026-01-01T00:00:01.000Z', type: 'final', data: { output: 'x' } },
+      ],
+    };
+    expect(await sender.send(thread)).toMatchObject({
+      ok: false,
+      attempts: 1,
+      refused: true,
+      status: 308,
+      error: 'HTTP 308: redirected to https://hooks.example.com/in (not followed: configure that URL)',
+    });
   });
 
   it('keeps trying for about a quarter of an hour where no job can send it again (the embedded server)', async () => {

@@ -232,7 +232,7 @@ describe('delivery failures', () => {
     const thread = await h.runtime.launch('calculator', { ask: 'who?' });
     expect((await h.runtime.settled(thread.id)).status).toBe('awaiting_human');
     await notifier.idle();
-    expect(deliveries).toEqual([expect.objectContaining({ ok: false, status: 302, error: 'HTTP 302' })]);
+    expect(deliveries).toEqual([expect.objectContaining({ ok: false, status: 302, error: `HTTP 302: redirected to http://127.0.0.1:${port}/login (not followed: configure that URL)` })]);
     expect(requests).toEqual(['POST /hook']);
   });
 

@@ -5,7 +5,7 @@ import { silentLogger, type Logger } from '../logger.js';
 import type { Runtime, ThreadChange } from '../runtime/runtime.js';
 import type { DeliveryLedger } from '../store/deliveryLedger.js';
 import { createDeliveryBook } from '../store/deliveryBook.js';
-import { deliveryTargetOf, receiverOf, type DeliveryTarget } from '../store/deliveryTarget.js';
+import { answerError, deliveryTargetOf, receiverOf, type DeliveryTarget } from '../store/deliveryTarget.js';
 import { settleOwedDeliveries, type OwedDelivery } from '../store/owedDeliveries.js';
 import type { HumanRequest, Json, Thread } from '../thread/events.js';
 import { deriveState, settlesEnd, statusOf, unrecordedCall, type ThreadStatus } from '../thread/state.js';
@@ -285,7 +285,7 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
           report({ ok: true, attempts: attempt, status: response.status });
           return;
         }
-        last = { status: response.status, error: `HTTP ${response.status}` };
+        last = { status: response.status, error: answerError(response.status, response.headers.get('location'), target.url) };
         if (!(response.status >= 500 || response.status === 408 || response.status === 429)) {
           refused = true;
           await settled(true); // not sent again

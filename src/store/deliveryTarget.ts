@@ -92,3 +92,20 @@ export function userinfoDecodes(raw: string): boolean {
   const parsed = deliveryTargetOf(raw);
   return parsed.success || parsed.error !== USERINFO_UNDECODED;
 }
+
+/**
+ * The `error` of a receiver's answer that is no success: `HTTP 503`; for a redirect, which a
+ * delivery does not follow (a POST is not sent on to another URL), also where it points, by origin
+ * and path (`location` resolved against `url`; no query or credentials): the URL to configure.
+ */
+export function answerError(status: number, location: string | null, url: string): string {
+  const text = `HTTP ${status}`;
+  if (status < 300 || status >= 400 || location === null) return text;
+  let to: string | undefined;
+  try {
+    to = originAndPath(new URL(location, url).href);
+  } catch {
+    to = undefined;
+  }
+  return to === undefined ? text : `${text}: redirected to ${to} (not followed: configure that URL)`;
+}

@@ -14,7 +14,7 @@ import type { PipelineThreads } from './childRequests.js';
 import type { DeliveryLedger } from '../store/deliveryLedger.js';
 import { createDeliveryBook } from '../store/deliveryBook.js';
 import { settleOwedDeliveries } from '../store/owedDeliveries.js';
-import { deliveryTargetOf, receiverOf, type DeliveryTarget } from '../store/deliveryTarget.js';
+import { answerError, deliveryTargetOf, receiverOf, type DeliveryTarget } from '../store/deliveryTarget.js';
 
 /**
  * The headers of a callback: those of switchyard's webhooks (`WEBHOOK_HEADERS` of
@@ -224,7 +224,7 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
         signal: AbortSignal.any([AbortSignal.timeout(timeoutMs), signal]),
       });
       await response.body?.cancel().catch(() => undefined);
-      return response.ok ? { status: response.status } : { status: response.status, error: `HTTP ${response.status}` };
+      return response.ok ? { status: response.status } : { status: response.status, error: answerError(response.status, response.headers.get('location'), target.url) };
     } catch (error) {
       return { error: messageOf(error) };
     }

@@ -52,6 +52,29 @@ const get = async (app: { request: (path: string) => Response | Promise<Response
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 };
 
+/** `GET /inspector/stream`, read as text as it arrives. */
+async function openStream(app: { request: (path: string, init?: RequestInit) => Response | Promise<Response> }) {
+  const abort = new AbortController();
+  const res = await app.request('/inspector/stream', { signal: abort.signal });
+  const reader = res.body!.getReader();
+  const decoder = new TextDecoder();
+  let text = '';
+  return {
+    /** Reads until `predicate` holds of all that arrived. */
+    async until(predicate: (text: string) => boolean): Promise<void> {
+      while (!predicate(text)) {
+        const chunk = await reader.read();
+        if (chunk.done) throw new Error(`the stream ended early: ${text}`);
+        text += decoder.decode(chunk.value, { stream: true });
+      }
+    },
+    async close(): Promise<void> {
+      abort.abort();
+      await reader.cancel().catch(() => undefined);
+    },
+  };
+}
+
 describe('inspectorRoutes', () => {
   it('serves the page and its modules from this server only: no CDN, no inline script or style', async () => {
     const { app } = await setup();
@@ -298,6 +321,30 @@ describe('inspectorRoutes', () => {
     expect(actors.filter((a) => a.threadId === id).at(-1)).toMatchObject({ value: 'awaitingHuman', processId: 'local:1' });
     abort.abort();
     await reader.cancel().catch(() => undefined);
+  });
+});
+
+describe('GET /inspector/stream', () => {
+  it('holds many pages open at once without a "possible memory leak" warning on stderr', async () => {
+    const { app } = await setup();
+    const warnings: string[] = [];
+    const onWarning = (warning: Error): void => void warnings.push(`${warning.name}: ${warning.message}`);
+    process.on('warning', onWarning);
+    const streams: Awaited<ReturnType<typeof openStream>>[] = [];
+    try {
+      // Each stream is open (its lifetime set up) once its first `actors` event arrives.
+      for (let i = 0; i < 12; i++) {
+        const stream = await openStream(app);
+        streams.push(stream);
+        await stream.until((text) => text.includes('event: actors'));
+      }
+      // process.emitWarning reports on the next tick.
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings).toEqual([]);
+    } finally {
+      for (const stream of streams) await stream.close();
+      process.off('warning', onWarning);
+    }
   });
 });
 

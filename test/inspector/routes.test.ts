@@ -3,7 +3,8 @@ import { createMachine } from 'xstate';
 import { z } from 'zod';
 import { calculator } from '../../agents/calculator/index.js';
 import { createMemoryBus } from '../../src/bus/memoryBus.js';
-import type { Agent } from '../../src/agent/agent.js';
+import { agent, type Agent } from '../../src/agent/agent.js';
+import { tool } from '../../src/agent/tool.js';
 import type { ActorRecord } from '../../src/inspector/actorRegistry.js';
 import { createBusInspector } from '../../src/inspector/busInspector.js';
 import type { GraphLayout, MachineGraph } from '../../src/inspector/chartTypes.js';
@@ -19,7 +20,7 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-async function setup(options: { maxActors?: number; agents?: readonly Agent[] } = {}) {
+async function setup(options: { maxActors?: number; agents?: readonly Agent[]; streamIntervalMs?: number } = {}) {
   const bus = createMemoryBus();
   const inspector = createBusInspector({ bus, processId: 'local:1' });
   const sums = pipeline({
@@ -32,7 +33,7 @@ async function setup(options: { maxActors?: number; agents?: readonly Agent[] } 
   });
   const runtime = createRuntime({ agents: [calculator, ...(options.agents ?? [])], pipelines: [sums], store: createMemoryStore(), model: calculatorModel(), inspect: inspector.inspect });
   const lamp = createMachine({ id: 'lamp', initial: 'off', states: { off: { on: { ON: 'on' } }, on: { on: { OFF: 'off' } } } });
-  const app = inspectorRoutes({ runtime, bus, machines: { lamp }, streamIntervalMs: 10, ...(options.maxActors ? { maxActors: options.maxActors } : {}) });
+  const app = inspectorRoutes({ runtime, bus, machines: { lamp }, streamIntervalMs: options.streamIntervalMs ?? 10, ...(options.maxActors ? { maxActors: options.maxActors } : {}) });
   await app.ready;
   cleanups.push(async () => {
     await app.close();
@@ -68,6 +69,15 @@ async function openStream(app: { request: (path: string, init?: RequestInit) => 
         text += decoder.decode(chunk.value, { stream: true });
       }
     },
+    /** The events that arrived, parsed. */
+    events: () =>
+      text
+        .split('\n\n')
+        .filter((block) => block.startsWith('event: '))
+        .map((block) => {
+          const [event, data] = block.split('\n');
+          return { event: event!.slice('event: '.length), data: JSON.parse(data!.slice('data: '.length)) as unknown };
+        }),
     async close(): Promise<void> {
       abort.abort();
       await reader.cancel().catch(() => undefined);
@@ -345,6 +355,68 @@ describe('GET /inspector/stream', () => {
       for (const stream of streams) await stream.close();
       process.off('warning', onWarning);
     }
+  });
+
+  it('sends no actor of a deleted thread\'s tree (its steps included) after the deletion, when it changed in the same gathering', async () => {
+    // An agent whose tool runs until the thread is cancelled: its actor and step runner are live.
+    let began!: () => void;
+    const started = new Promise<void>((resolve) => (began = resolve));
+    const hanging = agent({
+      name: 'hanging',
+      description: 'adds, slowly',
+      prompt: 'You are {{agent}}.\n{{tools}}',
+      tools: [
+        tool({
+          name: 'add',
+          description: 'Add two numbers, until cancelled',
+          input: z.object({ a: z.number(), b: z.number() }),
+          run: (_input, { signal }) => {
+            began();
+            return new Promise<number>((_resolve, reject) => signal.addEventListener('abort', () => reject(new Error('cancelled')), { once: true }));
+          },
+        }),
+      ],
+    });
+    // Updates are gathered for a second: the cancel's and the delete's fall in one batch.
+    const { app, runtime, settle } = await setup({ agents: [hanging], streamIntervalMs: 1000 });
+    const { id } = await runtime.launch('hanging', 'add them', { threadId: 'th-doomed' });
+    await started;
+    await settle();
+    // The thread's actor and every actor under it (its step runner names no thread).
+    const tree = new Set(app.registry.list().filter((a) => a.threadId === id).map((a) => a.key));
+    for (let grew = true; grew; ) {
+      grew = false;
+      for (const actor of app.registry.list()) {
+        if (!tree.has(actor.key) && actor.parentKey !== null && tree.has(actor.parentKey)) {
+          tree.add(actor.key);
+          grew = true;
+        }
+      }
+    }
+    expect(app.registry.list().filter((a) => tree.has(a.key)).map((a) => [a.machine, a.status]).sort()).toEqual([
+      ['agent', 'active'],
+      ['steps', 'active'],
+    ]);
+    const stream = await openStream(app);
+    cleanups.push(() => stream.close());
+    await stream.until((text) => text.includes('event: actors'));
+
+    await runtime.cancel(id);
+    expect((await runtime.settled(id)).status).toBe('cancelled');
+    await settle();
+    await runtime.delete(id);
+    await stream.until((text) => text.includes('event: deleted'));
+    // Whatever that turn sent is before this later thread's actor.
+    await runtime.launch('calculator', 'divide 9 by 3', { threadId: 'th-after' });
+    await settle();
+    await stream.until((text) => text.includes('"threadId":"th-after"'));
+
+    const events = stream.events();
+    const deletedAt = events.findIndex((e) => e.event === 'deleted');
+    expect(events[deletedAt]?.data).toEqual([id]);
+    const after = events.slice(deletedAt + 1).filter((e) => e.event === 'actors').flatMap((e) => e.data as ActorRecord[]);
+    expect(after.filter((a) => tree.has(a.key)).map((a) => [a.key, a.machine, a.status])).toEqual([]);
+    expect(after.some((a) => a.threadId === 'th-after')).toBe(true);
   });
 });
 

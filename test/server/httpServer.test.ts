@@ -597,7 +597,7 @@ describe('GET /threads/:id/events', () => {
     } finally {
       for (const sse of streams) sse.close();
       process.off('warning', onWarning);
-      local.closeAllConnections?.();
+      if ('closeAllConnections' in local) local.closeAllConnections();
       await new Promise((resolve) => local.close(resolve));
     }
   });

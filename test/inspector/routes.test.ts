@@ -357,6 +357,31 @@ describe('GET /inspector/stream', () => {
     }
   });
 
+  it('sends a process\'s actors active again, before its `live` notice, when a process counted gone is heard from again', async () => {
+    const { app, bus } = await setup();
+    const stream = await openStream(app);
+    cleanups.push(() => stream.close());
+    await stream.until((text) => text.includes('event: actors'));
+    const at = String(Date.now());
+    await bus.publish('switchyard.inspect.w:1.x:5', {
+      type: '@xstate.actor', sessionId: 'x:5', rootId: 'x:5', createdAt: at, id: 'w:1:1', _version: '0.7.2',
+      name: 'th-waiting', machine: 'agent', definition: undefined, snapshot: { status: 'active', value: 'awaitingHuman' },
+    });
+    // Counted gone (a goodbye here, three missed intervals alike), then heard from again.
+    await bus.publish('switchyard.inspect.w:1', { type: '@switchyard.presence', processId: 'w:1', state: 'gone', intervalMs: 60_000, createdAt: at, worker: null });
+    await bus.flush();
+    expect(app.registry.get('w:1/x:5')?.status).toBe('stopped');
+    await bus.publish('switchyard.inspect.w:1', { type: '@switchyard.presence', processId: 'w:1', state: 'alive', intervalMs: 60_000, createdAt: at, worker: null });
+    await bus.flush();
+    await stream.until((text) => text.includes('"processId":"w:1","live":true'));
+
+    const events = stream.events();
+    const backAt = events.findIndex((e) => e.event === 'processes' && (e.data as { live: boolean }[]).some((p) => p.live));
+    const actors = events.slice(0, backAt).filter((e) => e.event === 'actors').flatMap((e) => e.data as ActorRecord[]);
+    expect(actors.filter((a) => a.key === 'w:1/x:5').at(-1)).toMatchObject({ status: 'active', value: 'awaitingHuman' });
+    expect(app.registry.get('w:1/x:5')).toMatchObject({ status: 'active', value: 'awaitingHuman' });
+  });
+
   it('sends no actor of a deleted thread\'s tree (its steps included) after the deletion, when it changed in the same gathering', async () => {
     // An agent whose tool runs until the thread is cancelled: its actor and step runner are live.
     let began!: () => void;

@@ -69,12 +69,12 @@ describe('the actor registry, presence', () => {
       ['p2', false],
     ]);
 
-    // Heard from again: live again (told once), and a new actor of it is live.
+    // Heard from again: live again (told once), its actors with it, and a new actor of it is live.
     expect(back).toEqual([]);
     registry.presence('p2', presence('p2', 'alive', 1000, clock.now()));
     expect(back).toEqual(['p2']);
     registry.apply('p2', actorMessage('x:2', 'agent', 'deciding', clock.now()));
-    expect(live('p2').map((a) => a.sessionId)).toEqual(['x:2']);
+    expect(live('p2').map((a) => a.sessionId)).toEqual(['x:2', 'x:1', 'x:0']);
     expect(registry.processes().find((p) => p.processId === 'p2')?.live).toBe(true);
   });
 

@@ -74,8 +74,12 @@ export interface ActorRegistryOptions {
    * live and are now shown stopped. @default none
    */
   onGone?: (processId: string, records: ActorRecord[]) => void;
-  /** Told when a process that was gone is heard from again: it is live again. @default none */
-  onLive?: (processId: string) => void;
+  /**
+   * Told when a process that was gone is heard from again: it is live again, and so are the actors
+   * its going showed stopped (`records`, as they were before; not those that stopped themselves).
+   * @default none
+   */
+  onLive?: (processId: string, records: ActorRecord[]) => void;
 }
 
 /** Live and recent actors of every process, folded from inspection messages. */
@@ -118,6 +122,12 @@ interface Presence {
    */
   intervalMs: number;
   timer: unknown;
+  /**
+   * The keys of the actors its going showed stopped (they were active): a process heard from again
+   * was not gone after all (its first heartbeat missed, a long interval assumed short), and they are
+   * active again. Actors that stopped themselves are not among them.
+   */
+  silenced: Set<string>;
 }
 
 /**
@@ -126,8 +136,9 @@ interface Presence {
  *
  * Presence: a process not heard from (by any message) for `missedHeartbeats` of its heartbeat
  * intervals, or that says goodbye, is gone: its live actors are shown stopped. Until a heartbeat of
- * it arrives, its interval is taken to be the default (5 s). One timer per process, re-armed only
- * when it fires (being heard only stamps the time).
+ * it arrives, its interval is taken to be the default (5 s). A gone process heard from again is
+ * live, and the actors its going stopped are active again, as they were. One timer per process,
+ * re-armed only when it fires (being heard only stamps the time).
  */
 export function createActorRegistry(options: ActorRegistryOptions = {}): ActorRegistry {
   const { maxActors = 2000, maxDefinitions = 200, missedHeartbeats = 3, clock = realClock, onGone, onLive } = options;
@@ -164,7 +175,7 @@ export function createActorRegistry(options: ActorRegistryOptions = {}): ActorRe
   const heard = (processId: string): Presence => {
     let presence = presences.get(processId);
     if (presence === undefined) {
-      presence = { live: true, lastHeard: clock.now(), intervalMs: DEFAULT_HEARTBEAT_MS, timer: undefined };
+      presence = { live: true, lastHeard: clock.now(), intervalMs: DEFAULT_HEARTBEAT_MS, timer: undefined, silenced: new Set() };
       presences.set(processId, presence);
       arm(processId, presence, missedHeartbeats * presence.intervalMs);
       // Bounded as the actors are: the processes of long-gone restarts go first.
@@ -178,9 +189,22 @@ export function createActorRegistry(options: ActorRegistryOptions = {}): ActorRe
     if (!presence.live) {
       presence.live = true;
       if (presence.intervalMs > 0) arm(processId, presence, missedHeartbeats * presence.intervalMs);
-      tell(() => onLive?.(processId));
+      const revived = revive(presence);
+      tell(() => onLive?.(processId, revived));
     }
     return presence;
+  };
+  /** The actors its going stopped, active again (those since forgotten or evicted stay so). */
+  const revive = (presence: Presence): ActorRecord[] => {
+    const now = clock.now();
+    const revived: ActorRecord[] = [];
+    for (const key of presence.silenced) {
+      const record = actors.get(key);
+      if (record?.status === 'stopped') revived.push({ ...record, status: 'active', updatedAt: Math.max(record.updatedAt, now) });
+    }
+    presence.silenced.clear();
+    for (const record of revived) touch(actors, record.key, record, maxActors);
+    return revived;
   };
   const markGone = (processId: string, presence: Presence): ActorRecord[] => {
     disarm(presence);
@@ -191,7 +215,10 @@ export function createActorRegistry(options: ActorRegistryOptions = {}): ActorRe
     for (const record of actors.values()) {
       if (record.processId === processId && record.status === 'active') stopped.push({ ...record, status: 'stopped', updatedAt: Math.max(record.updatedAt, now) });
     }
-    for (const record of stopped) touch(actors, record.key, record, maxActors);
+    for (const record of stopped) {
+      touch(actors, record.key, record, maxActors);
+      presence.silenced.add(record.key);
+    }
     tell(() => onGone?.(processId, stopped));
     return stopped;
   };

@@ -49,14 +49,18 @@ export function createLiveFeed(options: LiveFeedOptions): LiveFeed {
   const notify = (update: FeedUpdate): void => {
     for (const listener of listeners) listener(update);
   };
-  // A process gone silent: its actors, now stopped, go to the page like any change, then the process.
+  // A process gone silent: its actors, now stopped, go to the page like any change, then the process;
+  // and so do they, active again, when it is heard from again.
   const registry = createActorRegistry({
     maxActors,
     onGone: (processId, records) => {
       for (const actor of records) notify({ actor });
       notify({ process: { processId, live: false } });
     },
-    onLive: (processId) => notify({ process: { processId, live: true } }),
+    onLive: (processId, records) => {
+      for (const actor of records) notify({ actor });
+      notify({ process: { processId, live: true } });
+    },
   });
   const depth = prefix.split('.').length + 1;
   let subscription: BusSubscription | undefined;

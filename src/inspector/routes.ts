@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { Hono, type Context } from 'hono';
 import type { AnyStateMachine } from 'xstate';
 import type { Bus } from '../bus/bus.js';
@@ -71,6 +72,8 @@ export function inspectorRoutes(options: InspectorRoutesOptions): InspectorRoute
   const feed = createLiveFeed({ runtime, bus, prefix, maxActors });
   const charts = createChartSource(runtime, machines, feed.registry);
   const stop = new AbortController();
+  // Each open stream listens for it (and stops listening when it ends): any number of pages may.
+  setMaxListeners(0, stop.signal);
   let closed: Promise<void> | undefined;
   const close = (): Promise<void> => {
     stop.abort();

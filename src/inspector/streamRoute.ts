@@ -37,10 +37,11 @@ export function streamRoute(feed: LiveFeed, options: StreamOptions): (c: Context
         if (update.thread) threads.set(update.thread.id, update.thread);
         if (update.deleted !== undefined) {
           // What was gathered of it before its deletion is not sent; what comes after (a thread
-          // launched again under its id) is, after the deletion.
+          // launched again under its id) is, after the deletion. The registry forgot its actors
+          // and the ones they spawned (steps, which name no thread) already: none of them goes.
           const id = update.deleted;
           threads.delete(id);
-          for (const [key, actor] of actors) if (actor.threadId === id) actors.delete(key);
+          for (const key of actors.keys()) if (feed.registry.get(key) === undefined) actors.delete(key);
           deleted.set(id, id);
         }
         wake?.();

@@ -230,7 +230,7 @@ export function createHttpApp(served: Runtime, options: HttpOptions = {}): HttpA
     maxBodyBytes = 1024 * 1024,
     logger = silentLogger(),
     heartbeatMs = 15_000,
-    signal: shutdown,
+    signal: callerSignal,
     extensions = [],
     hookSecret = process.env.SWITCHYARD_HOOK_SECRET ?? '',
     // The environment's previous secrets replaced its current one, not a secret given here.
@@ -242,6 +242,10 @@ export function createHttpApp(served: Runtime, options: HttpOptions = {}): HttpA
     workerServes,
     drainMs = DEFAULT_DRAIN_MS,
   } = options;
+  // Each open event stream listens for the shutdown (and stops listening when it ends): any number
+  // may, on a signal of our own that follows the caller's (whose listener limit is theirs).
+  const shutdown = callerSignal === undefined ? undefined : AbortSignal.any([callerSignal]);
+  if (shutdown !== undefined) setMaxListeners(0, shutdown);
   // What a relaunch opens a recorded callbackUrl with: the secret, then the ones it replaced.
   const openingSecrets = [callbackSecret, ...callbackPreviousSecrets];
   // What the routes and extensions show holds no credential of a callback URL recorded in clear,

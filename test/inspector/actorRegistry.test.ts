@@ -31,13 +31,21 @@ function setup(processes: readonly string[]) {
   const clock = new SimulatedClock();
   const gone: { processId: string; records: ActorRecord[] }[] = [];
   const back: string[] = [];
-  const registry = createActorRegistry({ clock, onGone: (processId, records) => gone.push({ processId, records }), onLive: (processId) => back.push(processId) });
+  const restored: ActorRecord[] = [];
+  const registry = createActorRegistry({
+    clock,
+    onGone: (processId, records) => gone.push({ processId, records }),
+    onLive: (processId, records?: ActorRecord[]) => {
+      back.push(processId);
+      restored.push(...(records ?? []));
+    },
+  });
   for (const processId of processes) {
     registry.apply(processId, actorMessage('x:0', 'supervisor', 'supervising', clock.now()));
     registry.apply(processId, actorMessage('x:1', 'agent', 'executing', clock.now()));
   }
   const live = (processId: string) => registry.list().filter((a) => a.processId === processId && a.status === 'active');
-  return { clock, registry, gone, back, live };
+  return { clock, registry, gone, back, restored, live };
 }
 
 describe('the actor registry, presence', () => {
@@ -61,12 +69,12 @@ describe('the actor registry, presence', () => {
       ['p2', false],
     ]);
 
-    // Heard from again: live again (told once), and a new actor of it is live.
+    // Heard from again: live again (told once), its actors with it, and a new actor of it is live.
     expect(back).toEqual([]);
     registry.presence('p2', presence('p2', 'alive', 1000, clock.now()));
     expect(back).toEqual(['p2']);
     registry.apply('p2', actorMessage('x:2', 'agent', 'deciding', clock.now()));
-    expect(live('p2').map((a) => a.sessionId)).toEqual(['x:2']);
+    expect(live('p2').map((a) => a.sessionId)).toEqual(['x:2', 'x:1', 'x:0']);
     expect(registry.processes().find((p) => p.processId === 'p2')?.live).toBe(true);
   });
 
@@ -116,6 +124,45 @@ describe('the actor registry, presence', () => {
     expect(gone.map((g) => g.processId)).toEqual(['slow']);
     registry.close();
   });
+  it('a live process marked gone before its first (long-interval) heartbeat arrived is back when it does: the actors it stopped are as they were, the ones that stopped themselves stay stopped', () => {
+    const { clock, registry, gone, back, restored, live } = setup(['w']);
+    // A third actor that really ended: its own snapshot said so.
+    registry.apply('w', actorMessage('x:2', 'agent', 'executing', clock.now()));
+    registry.apply('w', { type: '@xstate.snapshot', sessionId: 'x:2', rootId: 'x:0', createdAt: String(clock.now()), id: `m:${++sequence}`, _version: '0.7.2', event: { type: 'xstate.stop' }, snapshot: { status: 'done', value: 'finished' } } as InspectionMessage);
+    const statuses = () => registry.list().filter((a) => a.processId === 'w').map((a) => [a.sessionId, a.status, a.value]).sort();
+    // The API process restarted: it missed w's first heartbeat, and took w for one beating every 5 s.
+    clock.increment(15_000);
+    expect(live('w')).toEqual([]);
+    expect(gone.map((g) => g.records.map((r) => r.sessionId).sort())).toEqual([['x:0', 'x:1']]);
+
+    // w beats every minute: its heartbeat comes at 40 s.
+    clock.increment(25_000);
+    registry.presence('w', presence('w', 'alive', 60_000, clock.now()));
+    expect(registry.processes().find((p) => p.processId === 'w')?.live).toBe(true);
+    expect(statuses()).toEqual([
+      ['x:0', 'active', 'supervising'],
+      ['x:1', 'active', 'executing'],
+      ['x:2', 'done', 'finished'],
+    ]);
+    // Told, as the stopped ones were: the page shows them live again.
+    expect(back).toEqual(['w']);
+    expect(restored.map((r) => [r.sessionId, r.status, r.value]).sort()).toEqual([
+      ['x:0', 'active', 'supervising'],
+      ['x:1', 'active', 'executing'],
+    ]);
+
+    // Gone for good only after three of its own intervals of silence: then stopped again.
+    clock.increment(179_999);
+    expect(live('w')).toHaveLength(2);
+    clock.increment(1);
+    expect(statuses().map(([sessionId, status]) => [sessionId, status])).toEqual([
+      ['x:0', 'stopped'],
+      ['x:1', 'stopped'],
+      ['x:2', 'done'],
+    ]);
+    registry.close();
+  });
+
   // Bad input from outside: a heartbeat whose interval is missing, not a number or negative is
   // no promise to stay; only an explicit 0 (a process that sends no heartbeats) disables expiry.
   it('a heartbeat with a malformed interval keeps the default one: such a process still expires', () => {

@@ -3,7 +3,8 @@ import { createMachine } from 'xstate';
 import { z } from 'zod';
 import { calculator } from '../../agents/calculator/index.js';
 import { createMemoryBus } from '../../src/bus/memoryBus.js';
-import type { Agent } from '../../src/agent/agent.js';
+import { agent, type Agent } from '../../src/agent/agent.js';
+import { tool } from '../../src/agent/tool.js';
 import type { ActorRecord } from '../../src/inspector/actorRegistry.js';
 import { createBusInspector } from '../../src/inspector/busInspector.js';
 import type { GraphLayout, MachineGraph } from '../../src/inspector/chartTypes.js';
@@ -19,7 +20,7 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-async function setup(options: { maxActors?: number; agents?: readonly Agent[] } = {}) {
+async function setup(options: { maxActors?: number; agents?: readonly Agent[]; streamIntervalMs?: number } = {}) {
   const bus = createMemoryBus();
   const inspector = createBusInspector({ bus, processId: 'local:1' });
   const sums = pipeline({
@@ -32,7 +33,7 @@ async function setup(options: { maxActors?: number; agents?: readonly Agent[] } 
   });
   const runtime = createRuntime({ agents: [calculator, ...(options.agents ?? [])], pipelines: [sums], store: createMemoryStore(), model: calculatorModel(), inspect: inspector.inspect });
   const lamp = createMachine({ id: 'lamp', initial: 'off', states: { off: { on: { ON: 'on' } }, on: { on: { OFF: 'off' } } } });
-  const app = inspectorRoutes({ runtime, bus, machines: { lamp }, streamIntervalMs: 10, ...(options.maxActors ? { maxActors: options.maxActors } : {}) });
+  const app = inspectorRoutes({ runtime, bus, machines: { lamp }, streamIntervalMs: options.streamIntervalMs ?? 10, ...(options.maxActors ? { maxActors: options.maxActors } : {}) });
   await app.ready;
   cleanups.push(async () => {
     await app.close();
@@ -51,6 +52,38 @@ const get = async (app: { request: (path: string) => Response | Promise<Response
   const res = await app.request(path);
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 };
+
+/** `GET /inspector/stream`, read as text as it arrives. */
+async function openStream(app: { request: (path: string, init?: RequestInit) => Response | Promise<Response> }) {
+  const abort = new AbortController();
+  const res = await app.request('/inspector/stream', { signal: abort.signal });
+  const reader = res.body!.getReader();
+  const decoder = new TextDecoder();
+  let text = '';
+  return {
+    /** Reads until `predicate` holds of all that arrived. */
+    async until(predicate: (text: string) => boolean): Promise<void> {
+      while (!predicate(text)) {
+        const chunk = await reader.read();
+        if (chunk.done) throw new Error(`the stream ended early: ${text}`);
+        text += decoder.decode(chunk.value, { stream: true });
+      }
+    },
+    /** The events that arrived, parsed. */
+    events: () =>
+      text
+        .split('\n\n')
+        .filter((block) => block.startsWith('event: '))
+        .map((block) => {
+          const [event, data] = block.split('\n');
+          return { event: event!.slice('event: '.length), data: JSON.parse(data!.slice('data: '.length)) as unknown };
+        }),
+    async close(): Promise<void> {
+      abort.abort();
+      await reader.cancel().catch(() => undefined);
+    },
+  };
+}
 
 describe('inspectorRoutes', () => {
   it('serves the page and its modules from this server only: no CDN, no inline script or style', async () => {
@@ -298,6 +331,117 @@ describe('inspectorRoutes', () => {
     expect(actors.filter((a) => a.threadId === id).at(-1)).toMatchObject({ value: 'awaitingHuman', processId: 'local:1' });
     abort.abort();
     await reader.cancel().catch(() => undefined);
+  });
+});
+
+describe('GET /inspector/stream', () => {
+  it('holds many pages open at once without a "possible memory leak" warning on stderr', async () => {
+    const { app } = await setup();
+    const warnings: string[] = [];
+    const onWarning = (warning: Error): void => void warnings.push(`${warning.name}: ${warning.message}`);
+    process.on('warning', onWarning);
+    const streams: Awaited<ReturnType<typeof openStream>>[] = [];
+    try {
+      // Each stream is open (its lifetime set up) once its first `actors` event arrives.
+      for (let i = 0; i < 12; i++) {
+        const stream = await openStream(app);
+        streams.push(stream);
+        await stream.until((text) => text.includes('event: actors'));
+      }
+      // process.emitWarning reports on the next tick.
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings).toEqual([]);
+    } finally {
+      for (const stream of streams) await stream.close();
+      process.off('warning', onWarning);
+    }
+  });
+
+  it('sends a process\'s actors active again, before its `live` notice, when a process counted gone is heard from again', async () => {
+    const { app, bus } = await setup();
+    const stream = await openStream(app);
+    cleanups.push(() => stream.close());
+    await stream.until((text) => text.includes('event: actors'));
+    const at = String(Date.now());
+    await bus.publish('switchyard.inspect.w:1.x:5', {
+      type: '@xstate.actor', sessionId: 'x:5', rootId: 'x:5', createdAt: at, id: 'w:1:1', _version: '0.7.2',
+      name: 'th-waiting', machine: 'agent', definition: undefined, snapshot: { status: 'active', value: 'awaitingHuman' },
+    });
+    // Counted gone (a goodbye here, three missed intervals alike), then heard from again.
+    await bus.publish('switchyard.inspect.w:1', { type: '@switchyard.presence', processId: 'w:1', state: 'gone', intervalMs: 60_000, createdAt: at, worker: null });
+    await bus.flush();
+    expect(app.registry.get('w:1/x:5')?.status).toBe('stopped');
+    await bus.publish('switchyard.inspect.w:1', { type: '@switchyard.presence', processId: 'w:1', state: 'alive', intervalMs: 60_000, createdAt: at, worker: null });
+    await bus.flush();
+    await stream.until((text) => text.includes('"processId":"w:1","live":true'));
+
+    const events = stream.events();
+    const backAt = events.findIndex((e) => e.event === 'processes' && (e.data as { live: boolean }[]).some((p) => p.live));
+    const actors = events.slice(0, backAt).filter((e) => e.event === 'actors').flatMap((e) => e.data as ActorRecord[]);
+    expect(actors.filter((a) => a.key === 'w:1/x:5').at(-1)).toMatchObject({ status: 'active', value: 'awaitingHuman' });
+    expect(app.registry.get('w:1/x:5')).toMatchObject({ status: 'active', value: 'awaitingHuman' });
+  });
+
+  it('sends no actor of a deleted thread\'s tree (its steps included) after the deletion, when it changed in the same gathering', async () => {
+    // An agent whose tool runs until the thread is cancelled: its actor and step runner are live.
+    let began!: () => void;
+    const started = new Promise<void>((resolve) => (began = resolve));
+    const hanging = agent({
+      name: 'hanging',
+      description: 'adds, slowly',
+      prompt: 'You are {{agent}}.\n{{tools}}',
+      tools: [
+        tool({
+          name: 'add',
+          description: 'Add two numbers, until cancelled',
+          input: z.object({ a: z.number(), b: z.number() }),
+          run: (_input, { signal }) => {
+            began();
+            return new Promise<number>((_resolve, reject) => signal.addEventListener('abort', () => reject(new Error('cancelled')), { once: true }));
+          },
+        }),
+      ],
+    });
+    // Updates are gathered for a second: the cancel's and the delete's fall in one batch.
+    const { app, runtime, settle } = await setup({ agents: [hanging], streamIntervalMs: 1000 });
+    const { id } = await runtime.launch('hanging', 'add them', { threadId: 'th-doomed' });
+    await started;
+    await settle();
+    // The thread's actor and every actor under it (its step runner names no thread).
+    const tree = new Set(app.registry.list().filter((a) => a.threadId === id).map((a) => a.key));
+    for (let grew = true; grew; ) {
+      grew = false;
+      for (const actor of app.registry.list()) {
+        if (!tree.has(actor.key) && actor.parentKey !== null && tree.has(actor.parentKey)) {
+          tree.add(actor.key);
+          grew = true;
+        }
+      }
+    }
+    expect(app.registry.list().filter((a) => tree.has(a.key)).map((a) => [a.machine, a.status]).sort()).toEqual([
+      ['agent', 'active'],
+      ['steps', 'active'],
+    ]);
+    const stream = await openStream(app);
+    cleanups.push(() => stream.close());
+    await stream.until((text) => text.includes('event: actors'));
+
+    await runtime.cancel(id);
+    expect((await runtime.settled(id)).status).toBe('cancelled');
+    await settle();
+    await runtime.delete(id);
+    await stream.until((text) => text.includes('event: deleted'));
+    // Whatever that turn sent is before this later thread's actor.
+    await runtime.launch('calculator', 'divide 9 by 3', { threadId: 'th-after' });
+    await settle();
+    await stream.until((text) => text.includes('"threadId":"th-after"'));
+
+    const events = stream.events();
+    const deletedAt = events.findIndex((e) => e.event === 'deleted');
+    expect(events[deletedAt]?.data).toEqual([id]);
+    const after = events.slice(deletedAt + 1).filter((e) => e.event === 'actors').flatMap((e) => e.data as ActorRecord[]);
+    expect(after.filter((a) => tree.has(a.key)).map((a) => [a.key, a.machine, a.status])).toEqual([]);
+    expect(after.some((a) => a.threadId === 'th-after')).toBe(true);
   });
 });
 

@@ -1,5 +1,8 @@
 import { createHash } from 'node:crypto';
+import { getMaxListeners, once } from 'node:events';
+import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
+import { serve } from '@hono/node-server';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Runtime, ThreadView } from '../../src/runtime/runtime.js';
@@ -563,6 +566,39 @@ describe('GET /threads/:id/events', () => {
       for (const sse of streams) sse.close();
       process.off('warning', onWarning);
       await local.close();
+    }
+  });
+
+  it('lets an app built with createHttpApp hold many streams open on the caller\'s signal without a warning, leaving that signal as it was', async () => {
+    const warnings: string[] = [];
+    const onWarning = (warning: Error): void => void warnings.push(`${warning.name}: ${warning.message}`);
+    process.on('warning', onWarning);
+    const stopping = new AbortController();
+    const app = createHttpApp(h.runtime, { token: '', signal: stopping.signal });
+    const local = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 });
+    await once(local, 'listening');
+    const url = `http://127.0.0.1:${(local.address() as AddressInfo).port}`;
+    const streams: Awaited<ReturnType<typeof openSse>>[] = [];
+    try {
+      const waiting = await launchAndWait(url, 'calculator', { ask: 'watched by an embedded app?' });
+      for (let i = 0; i < 12; i++) {
+        const sse = await openSse(`${url}/threads/${waiting.id}/events`);
+        streams.push(sse);
+        await sse.until((f) => f.event === 'input');
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings).toEqual([]);
+      // The caller's signal keeps its own limit, and aborting it still ends every stream.
+      expect(getMaxListeners(stopping.signal)).toBe(10);
+      stopping.abort();
+      // Each stream ends (its frames left, then the end): one left open would hang here.
+      await Promise.all(streams.map((sse) => sse.until(() => false)));
+      expect(await Promise.all(streams.map((sse) => sse.next()))).toEqual(streams.map(() => undefined));
+    } finally {
+      for (const sse of streams) sse.close();
+      process.off('warning', onWarning);
+      if ('closeAllConnections' in local) local.closeAllConnections();
+      await new Promise((resolve) => local.close(resolve));
     }
   });
 

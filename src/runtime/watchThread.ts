@@ -1,6 +1,7 @@
 import type { Agent } from '../agent/agent.js';
 import type { Clock } from '../clock.js';
 import type { Thread, ThreadEvent } from '../thread/events.js';
+import { incarnationKeyOf } from '../thread/incarnation.js';
 import { threadStatus, TERMINAL_STATUSES, unrecordedCall, type UnrecordedCall } from '../thread/state.js';
 import type { ThreadEvents } from './threadEvents.js';
 
@@ -52,8 +53,8 @@ export interface WatchSources {
 }
 
 /**
- * A thread's events, stored then live, until it ends (done, failed, cancelled), it is deleted, or the
- * signal aborts.
+ * A thread's events, stored then live, until it ends (done, failed, cancelled), it is deleted (the
+ * incarnation read: see {@link ThreadEvents.onDeleted}), or the signal aborts.
  * Listens before it reads, so no event written in between is missed. A thread cancelled while a
  * tool call of it ran in another process is watched past the cancel until that process records
  * the call's outcome, or the wait for it runs out (see {@link awaitedOutcome}).
@@ -69,10 +70,12 @@ export async function* watchThread(threadId: string, opts: WatchOptions, sources
   });
   const onAbort = (): void => wake?.();
   opts.signal?.addEventListener('abort', onAbort);
-  // Deleted (it had ended): nothing more will come, whatever it awaited.
-  let deleted = false;
-  const unlisten = sources.events.onDeleted(threadId, () => {
-    deleted = true;
+  // The incarnations of the id heard deleted (it had ended): once the one read is among them,
+  // nothing more of it will come, whatever it awaited. Another's deletion (the id launched again
+  // since, and deleted again, or a notice of an earlier one arriving late) is not this one's.
+  const gone = new Set<string>();
+  const unlisten = sources.events.onDeleted(threadId, (deletion) => {
+    gone.add(deletion.incarnation);
     wake?.();
   });
   // Until when the watch goes on, the thread being as written: always while it moves; once it
@@ -84,6 +87,7 @@ export async function* watchThread(threadId: string, opts: WatchOptions, sources
   let timer: unknown;
   try {
     const thread = await sources.load(threadId);
+    const incarnation = incarnationKeyOf(thread);
     let last = opts.afterSeq ?? 0;
     for (const event of thread.events) {
       if (event.seq > last) {
@@ -92,7 +96,7 @@ export async function* watchThread(threadId: string, opts: WatchOptions, sources
       }
     }
     let until = endsAt(thread);
-    while (clock.now() < until && !opts.signal?.aborted && !deleted) {
+    while (clock.now() < until && !opts.signal?.aborted && !gone.has(incarnation)) {
       const change = queue.shift();
       if (change === undefined) {
         await new Promise<void>((resolve) => {

@@ -15,8 +15,9 @@ export interface DeletionNotices {
  * `Switchyard-Process`); each one another process publishes is handed to the runtime
  * (`Runtime.ingestDeletion`), which reads the thread and, gone, ends its followers here as
  * deleted and tells its `onDelete` listeners (the callbacks and webhooks of the thread under way
- * or waiting to retry here are dropped); a thread still there (launched again under the id since)
- * is left alone. The callbacks this process sends from its jobs are dropped on either deletion.
+ * or waiting to retry here are dropped); a thread launched again under the id since is left alone,
+ * only the deleted incarnation's followers here end. The callbacks this process sends from its
+ * jobs are dropped on either deletion.
  *
  * A plain publish: a process away when a notice is published misses it. What it follows then ends
  * as before a notice existed (a follower when its wait runs out; a callback at its next attempt,
@@ -39,7 +40,7 @@ export function startDeletionNotices(ctx: SurfaceContext): DeletionNotices {
       const applied = await runtime.ingestDeletion(notice);
       const log = { threadId: notice.threadId, agent: notice.agent, incarnation: notice.incarnation };
       if (applied) logger.debug(log, 'deletion notice applied: the thread is gone');
-      else logger.debug(log, 'deletion notice ignored: the thread is there');
+      else logger.debug(log, 'deletion notice: the thread is there, only followers of the incarnation deleted end');
     } catch (error) {
       logger.warn({ threadId: notice.threadId, err: messageOf(error) }, 'could not apply a deletion another process made');
     }

@@ -158,7 +158,7 @@ describe('a deletion on NATS reaches the other processes', () => {
       await within(watching.ended, 15_000, 'the watch on b to end with the thread');
       expect(watching.events.at(-1)?.type).toBe('final');
       expect((await a.runtime.get('t3'))?.status).toBe('done');
-      expect(heard.msg).toBe('deletion notice ignored: the thread is there');
+      expect(heard.msg).toBe('deletion notice: the thread is there, only followers of the incarnation deleted end');
     } finally {
       await receiver.close();
     }

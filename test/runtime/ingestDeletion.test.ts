@@ -44,7 +44,7 @@ describe('runtime.ingestDeletion', () => {
 
     // Another process deletes it and launches it again (cancelled too, during its own call) before
     // this one reads the store.
-    await store.delete(ID, deleted.events.length);
+    expect(await store.delete!(ID, deleted.events.length)).toBe(true);
     const relaunched = await store.create(threadOf(ID, 'publisher', CANCELLED_DURING_CALL, T0 + 60_000));
     const newWatch = runtime.watch(ID)[Symbol.asyncIterator]();
     const newFirst = await newWatch.next();

@@ -1,4 +1,4 @@
-import { messageOf } from '../errors.js';
+import { formatIssues, messageOf } from '../errors.js';
 import type { BusSubscription } from '../bus/bus.js';
 import { deletionNoticeSchema, type DeletionNotice } from './payloads.js';
 import { PROCESS_HEADER } from './subjects.js';
@@ -51,7 +51,7 @@ export function startDeletionNotices(ctx: SurfaceContext): DeletionNotices {
     const json = msg.json();
     const parsed = json.success ? deletionNoticeSchema.safeParse(json.data) : undefined;
     if (parsed?.success !== true) {
-      const error = json.success ? parsed?.error.issues.map((issue) => `${issue.path.join('.') || 'payload'}: ${issue.message}`).join('; ') : json.error;
+      const error = json.success ? formatIssues(parsed?.error.issues ?? []).join('; ') : json.error;
       logger.warn({ subject: msg.subject, error }, 'deletion notice ignored: not a valid notice');
       return;
     }

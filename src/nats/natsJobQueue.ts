@@ -64,6 +64,8 @@ export function natsJobQueue(
         },
       },
     );
+    /** Jobs run after the stop (see `late` below). */
+    const lateRuns = new Set<Promise<void>>();
     const puller = startJobPuller({
       nc: host.nc,
       stream: names.stream,
@@ -79,13 +81,11 @@ export function natsJobQueue(
       // it back (the server delivers it no more), so it is run here, as if it had come before.
       late: (delivery) => {
         if (delivery.deliveryCount < config.maxDeliver) return false;
-        const run: Promise<void> = runJob(natsJob(source, delivery), handler, (error) => report(error, delivery.subject)).finally(() => late.delete(run));
-        late.add(run);
+        const run: Promise<void> = runJob(natsJob(source, delivery), handler, (error) => report(error, delivery.subject)).finally(() => lateRuns.delete(run));
+        lateRuns.add(run);
         return true;
       },
     });
-    /** Jobs run after the stop (see `late` above). */
-    const late = new Set<Promise<void>>();
     let halted = false;
     let drained: Promise<void> = Promise.resolve();
     const halt = (): void => {
@@ -113,7 +113,7 @@ export function natsJobQueue(
         await Promise.allSettled(slots);
         // Jobs that were on their way when it stopped (see `late`) have come, and have settled.
         await drained;
-        while (late.size > 0) await Promise.allSettled([...late]);
+        while (lateRuns.size > 0) await Promise.allSettled([...lateRuns]);
         host.track(tracked, false);
       },
     };

@@ -35,6 +35,9 @@ export function startDeletionNotices(ctx: SurfaceContext): DeletionNotices {
     void ctx.publish(subjects.deleted(deletion.agent, threadId), notice, { headers });
   });
 
+  /** The notices being applied now, so `close()` waits for them. */
+  const hearing = new Set<Promise<void>>();
+
   async function hear(notice: DeletionNotice): Promise<void> {
     try {
       const applied = await runtime.ingestDeletion(notice);
@@ -55,13 +58,16 @@ export function startDeletionNotices(ctx: SurfaceContext): DeletionNotices {
       logger.warn({ subject: msg.subject, error }, 'deletion notice ignored: not a valid notice');
       return;
     }
-    void hear(parsed.data);
+    const heard: Promise<void> = hear(parsed.data).finally(() => hearing.delete(heard));
+    hearing.add(heard);
   });
 
   return {
     async close() {
       unlisten();
       await subscription.unsubscribe();
+      // The notices being applied (hear never rejects): none is left reading a store about to close.
+      await Promise.all([...hearing]);
     },
   };
 }

@@ -68,4 +68,28 @@ describe('runtime.ingestDeletion', () => {
     expect(await newSettled).toMatchObject({ id: ID, status: 'cancelled', createdAt: at(T0 + 60_000), version: 5 });
     await runtime.close();
   });
+
+  it('the deleted incarnation\'s followers end too when the thread launched again is read before the notice comes, or without one', async () => {
+    const clock = createClock();
+    const store = createMemoryStore({ clock });
+    const runtime = createRuntime({ agents: [], store, model: scriptedModel([]), clock });
+    const deleted = await store.create(threadOf(ID, 'publisher', CANCELLED_DURING_CALL));
+    const oldWatch = runtime.watch(ID)[Symbol.asyncIterator]();
+    const oldFirst = await oldWatch.next();
+    const oldSettled = runtime.settled(ID).then(
+      (view) => view,
+      (error: unknown) => error,
+    );
+    await flush();
+
+    // Deleted and launched again elsewhere, its call's outcome recorded there: longer than the deleted one.
+    expect(await store.delete!(ID, deleted.events.length)).toBe(true);
+    await store.create(threadOf(ID, 'publisher', [...CANCELLED_DURING_CALL, result], T0 + 60_000));
+    await runtime.ingest(ID);
+
+    const seen = await rest(oldWatch, oldFirst.done === true ? [] : [oldFirst.value]);
+    expect(seen.map((e) => [e.seq, e.at])).toEqual([1, 2, 3, 4].map((seq) => [seq, new Date(T0).toISOString()]));
+    expect(await oldSettled).toBeInstanceOf(NotFoundError);
+    await runtime.close();
+  });
 });

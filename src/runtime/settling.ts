@@ -6,7 +6,7 @@ import { incarnationKeyOf } from '../thread/incarnation.js';
 import { RESTING_STATUSES } from '../thread/state.js';
 import type { ThreadDeletion, ThreadEvents } from './threadEvents.js';
 import { viewOf, type ThreadView } from './threadView.js';
-import { awaitedOutcome } from './watchThread.js';
+import { awaitedOutcome, incarnationOrder } from './watchThread.js';
 
 /** What settling needs to know about the actors that move threads. */
 export interface SettlingSources {
@@ -88,8 +88,13 @@ export function createSettling(sources: SettlingSources): Settling {
           deadline = sources.clock.setTimeout(() => sources.load(threadId).then((thread) => finish(viewOf(thread)), failWith), until - sources.clock.now());
         }
       };
+      // The thread read, once it is.
+      let read: Thread | undefined;
       const unsubscribe = sources.events.subscribeThread(threadId, (change) => {
-        if (RESTING_STATUSES.includes(change.status) && !sources.isBusy(threadId)) rest(viewOf(change.thread));
+        const order = read === undefined ? 'same' : incarnationOrder(read, change.thread);
+        // A later incarnation of the id: the one read was deleted (its deletion not heard yet, or missed).
+        if (order === 'later') finish(new NotFoundError('thread', threadId));
+        else if (order === 'same' && RESTING_STATUSES.includes(change.status) && !sources.isBusy(threadId)) rest(viewOf(change.thread));
       });
       // Deleted while an outcome was awaited: there is nothing left to wait for. Only the
       // incarnation read counts (the id may hold another by now); one deleted before the read
@@ -124,6 +129,7 @@ export function createSettling(sources: SettlingSources): Settling {
       }
       opts.signal?.addEventListener('abort', onAbort, { once: true });
       (known === undefined ? sources.load(threadId) : Promise.resolve(known)).then((thread) => {
+        read = thread;
         incarnation = incarnationKeyOf(thread);
         if (gone.has(incarnation)) return finish(new NotFoundError('thread', threadId));
         const view = viewOf(thread);

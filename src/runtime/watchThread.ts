@@ -43,6 +43,22 @@ export function awaitedOutcome(thread: Pick<Thread, 'agent' | 'events'>, agents:
   return { ...call, until };
 }
 
+/**
+ * How the thread `written` (a change to the id) stands to the thread `read` of the same id: the same
+ * incarnation, an `earlier` one (deleted before `read` was created: a write of it is stale) or a
+ * `later` one (`read` was deleted since, whether or not its deletion was heard). Told apart by their
+ * creation instants (first events' times), as {@link incarnationKeyOf} is; `read` with no events yet
+ * is taken as the same.
+ */
+export function incarnationOrder(read: Pick<Thread, 'events'>, written: Pick<Thread, 'events'>): 'earlier' | 'same' | 'later' {
+  const readAt = read.events[0]?.at;
+  const writtenAt = written.events[0]?.at;
+  if (readAt === undefined || writtenAt === undefined || readAt === writtenAt) return 'same';
+  const [r, w] = [Date.parse(readAt), Date.parse(writtenAt)];
+  if (!Number.isFinite(r) || !Number.isFinite(w) || r === w) return 'same';
+  return w > r ? 'later' : 'earlier';
+}
+
 /** What {@link watchThread} reads. */
 export interface WatchSources {
   readonly events: ThreadEvents;
@@ -54,7 +70,8 @@ export interface WatchSources {
 
 /**
  * A thread's events, stored then live, until it ends (done, failed, cancelled), it is deleted (the
- * incarnation read: see {@link ThreadEvents.onDeleted}), or the signal aborts.
+ * incarnation read: see {@link ThreadEvents.onDeleted}; or a later one of its id is written), or
+ * the signal aborts.
  * Listens before it reads, so no event written in between is missed. A thread cancelled while a
  * tool call of it ran in another process is watched past the cancel until that process records
  * the call's outcome, or the wait for it runs out (see {@link awaitedOutcome}).
@@ -107,6 +124,11 @@ export async function* watchThread(threadId: string, opts: WatchOptions, sources
         wake = null;
         continue;
       }
+      // Another incarnation of the id: a later one means the one read is gone (its deletion not
+      // heard yet, or missed); an earlier one's write is stale.
+      const order = incarnationOrder(thread, change.thread);
+      if (order === 'later') break;
+      if (order === 'earlier') continue;
       for (const event of change.events) {
         if (event.seq <= last) continue;
         last = event.seq;

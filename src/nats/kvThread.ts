@@ -1,8 +1,8 @@
 import type { KvEntry } from '@nats-io/kv';
-import { UnreadableThreadError } from '../errors.js';
+import { formatIssues, UnreadableThreadError } from '../errors.js';
 import { deepFreeze } from '../store/checkEvents.js';
 import { foldStatus } from '../store/statusSince.js';
-import type { Thread, ThreadEvent } from '../thread/events.js';
+import { eventSchema, type Thread, type ThreadEvent } from '../thread/events.js';
 import { rememberState } from '../thread/state.js';
 import { parseEvents } from '../thread/thread.js';
 import type { Known } from './kvSummaries.js';
@@ -18,16 +18,37 @@ export interface StoredThreadValue {
   readonly createdAt: string;
 }
 
-/** A value in the threads bucket that is not a thread (written by something else). */
+/**
+ * A value in the threads bucket that is not a thread (written by something else). Its message (for
+ * the log) says all that is wrong; its answer (for clients: an HTTP 500 body, a NATS reply) says
+ * `options.brief` instead when given: one short line, whatever the size of the value.
+ */
 export class CorruptThreadError extends UnreadableThreadError {
-  constructor(threadId: string, bucket: string, reason: string, options?: { cause?: unknown }) {
+  constructor(threadId: string, bucket: string, reason: string, options: { cause?: unknown; brief?: string } = {}) {
+    const { brief = reason, ...rest } = options;
     super(
       threadId,
       `thread ${threadId} in bucket ${bucket} is corrupt: ${reason}`,
-      `thread ${threadId} is corrupt: ${reason}; it cannot be read or changed until its value is repaired (the server log names the bucket)`,
-      options,
+      `thread ${threadId} is corrupt: ${brief}; it cannot be read or changed until its value is repaired (the server log names the bucket)`,
+      rest,
     );
   }
+}
+
+/** The longest issue a corrupt thread's answer quotes. */
+const MAX_ISSUE_CHARS = 160;
+
+/**
+ * What is wrong with events that are not a thread's, in one short line: the first issue zod
+ * finds, and how many more (`reason`, what the check said in full, when zod finds none).
+ */
+function briefOf(events: unknown, reason: string): string {
+  const parsed = eventSchema.array().safeParse(events);
+  if (parsed.success) return reason;
+  const issues = parsed.error.issues;
+  const first = (formatIssues(issues)[0] ?? reason).replace(/\s+/g, ' ');
+  const quoted = first.length > MAX_ISSUE_CHARS ? `${first.slice(0, MAX_ISSUE_CHARS - 1)}…` : first;
+  return issues.length > 1 ? `${quoted} (and ${issues.length - 1} more issues)` : quoted;
 }
 
 /** The stored JSON (a {@link StoredThreadValue}), built around the events' JSON. */
@@ -72,12 +93,12 @@ export function knownOf(id: string, entry: Pick<KvEntry, 'bucket' | 'revision' |
   try {
     value = entry.json<Partial<StoredThreadValue>>();
   } catch (error) {
-    throw new CorruptThreadError(id, entry.bucket, `not JSON (${error instanceof Error ? error.message : String(error)})`, { cause: error });
+    // The parser's message may quote the stored bytes: the log has it, clients do not.
+    throw new CorruptThreadError(id, entry.bucket, `not JSON (${error instanceof Error ? error.message : String(error)})`, { cause: error, brief: 'not JSON' });
   }
   const events = parseEvents(value?.events);
-  if (!events.success || typeof value.agent !== 'string' || value.agent.length === 0) {
-    throw new CorruptThreadError(id, entry.bucket, events.success ? 'no agent' : events.error);
-  }
+  if (!events.success) throw new CorruptThreadError(id, entry.bucket, events.error, { brief: briefOf(value?.events, events.error) });
+  if (typeof value.agent !== 'string' || value.agent.length === 0) throw new CorruptThreadError(id, entry.bucket, 'no agent');
   const thread = deepFreeze<Thread>({ id, agent: value.agent, events: events.data });
   const createdAt = typeof value.createdAt === 'string' ? value.createdAt : entry.created.toISOString();
   const { state, since } = foldStatus(thread.events);

@@ -64,6 +64,10 @@ export function natsJobQueue(
         },
       },
     );
+    /** Jobs run after the stop (see `late` below). */
+    const lateRuns = new Set<Promise<void>>();
+    /** `stop()` was called: it awaits the jobs run late (`halt()` alone does not). */
+    let stopping = false;
     const puller = startJobPuller({
       nc: host.nc,
       stream: names.stream,
@@ -76,16 +80,16 @@ export function natsJobQueue(
       // Pulls unanswered: the consumer may be gone with the server's data.
       restore: () => host.restore(name, config),
       // A job on its last delivery that reaches this consumer after its stop: a nak would not hand
-      // it back (the server delivers it no more), so it is run here, as if it had come before.
+      // it back (the server delivers it no more), so it is run here, as if it had come before,
+      // and awaited by the stop. Not after a plain halt (the bus closing): nobody would await it,
+      // and its connection is closing.
       late: (delivery) => {
-        if (delivery.deliveryCount < config.maxDeliver) return false;
-        const run: Promise<void> = runJob(natsJob(source, delivery), handler, (error) => report(error, delivery.subject)).finally(() => late.delete(run));
-        late.add(run);
+        if (!stopping || delivery.deliveryCount < config.maxDeliver) return false;
+        const run: Promise<void> = runJob(natsJob(source, delivery), handler, (error) => report(error, delivery.subject)).finally(() => lateRuns.delete(run));
+        lateRuns.add(run);
         return true;
       },
     });
-    /** Jobs run after the stop (see `late` above). */
-    const late = new Set<Promise<void>>();
     let halted = false;
     let drained: Promise<void> = Promise.resolve();
     const halt = (): void => {
@@ -109,11 +113,12 @@ export function natsJobQueue(
     const slots = Array.from({ length: concurrency }, () => slot());
     return {
       stop: async () => {
+        stopping = true;
         halt();
         await Promise.allSettled(slots);
         // Jobs that were on their way when it stopped (see `late`) have come, and have settled.
         await drained;
-        while (late.size > 0) await Promise.allSettled([...late]);
+        while (lateRuns.size > 0) await Promise.allSettled([...lateRuns]);
         host.track(tracked, false);
       },
     };

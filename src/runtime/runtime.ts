@@ -174,10 +174,12 @@ export interface Runtime {
    * Tells this runtime that another process deleted a thread (a deletion notice from the bus), so
    * that here too its followers (`watch`, SSE, `settled`) end as deleted and the listeners of
    * {@link onDelete} hear of it (with `elsewhere: true`: they drop its callbacks and webhooks under
-   * way or waiting to retry). Reads the thread once: while the store still holds the id (the
-   * incarnation named not deleted after all, or the id launched again since, another incarnation
-   * whose followers and deliveries are not the deleted one's), nothing happens. Resolves with
-   * whether the deletion was applied; deletes nothing itself.
+   * way or waiting to retry). Reads the thread once. When the store holds the id again, launched
+   * again since as another incarnation, only the followers of the incarnation deleted
+   * (`deletion.incarnation`) end: the new one's followers and deliveries, and the `onDelete`
+   * listeners (they key by id), are left alone. When it holds the incarnation named (not deleted
+   * after all), nothing happens. Resolves with whether the thread was gone (the deletion applied
+   * in full); deletes nothing itself.
    */
   ingestDeletion(deletion: Omit<ThreadDeletion, 'elsewhere'>): Promise<boolean>;
   /**
@@ -408,11 +410,17 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       if (RESTING_STATUSES.includes(statusOf(deriveState(thread.events)))) settling.rested(threadId, thread);
     },
     async ingestDeletion({ threadId, agent, incarnation }) {
-      // Still there (or there again): its followers here are not the deleted incarnation's.
-      if ((await store.get(threadId)) !== undefined) return false;
-      driver.forget(threadId);
-      events.deleted({ threadId, agent, incarnation, elsewhere: true });
-      return true;
+      const deletion: ThreadDeletion = { threadId, agent, incarnation, elsewhere: true };
+      const stored = await store.get(threadId);
+      if (stored === undefined) {
+        driver.forget(threadId);
+        events.deleted(deletion);
+        return true;
+      }
+      // There again, another incarnation: the deleted one's followers end; what keys by id (the
+      // actor, the version emitted, callbacks, webhooks, the inspector) is the new one's.
+      if (incarnationKeyOf(stored) !== incarnation) events.incarnationDeleted(deletion);
+      return false;
     },
     subscribe: (listener) => events.subscribe(listener),
     onDelete: (listener) => events.subscribeDeletions(listener),

@@ -2,10 +2,11 @@ import type { Agent } from '../agent/agent.js';
 import type { Clock } from '../clock.js';
 import { messageOf, NotFoundError } from '../errors.js';
 import type { Thread } from '../thread/events.js';
+import { incarnationKeyOf } from '../thread/incarnation.js';
 import { RESTING_STATUSES } from '../thread/state.js';
-import type { ThreadEvents } from './threadEvents.js';
+import type { ThreadDeletion, ThreadEvents } from './threadEvents.js';
 import { viewOf, type ThreadView } from './threadView.js';
-import { awaitedOutcome } from './watchThread.js';
+import { awaitedOutcome, incarnationOrder } from './watchThread.js';
 
 /** What settling needs to know about the actors that move threads. */
 export interface SettlingSources {
@@ -87,11 +88,24 @@ export function createSettling(sources: SettlingSources): Settling {
           deadline = sources.clock.setTimeout(() => sources.load(threadId).then((thread) => finish(viewOf(thread)), failWith), until - sources.clock.now());
         }
       };
+      // The thread read, once it is.
+      let read: Thread | undefined;
       const unsubscribe = sources.events.subscribeThread(threadId, (change) => {
-        if (RESTING_STATUSES.includes(change.status) && !sources.isBusy(threadId)) rest(viewOf(change.thread));
+        const order = read === undefined ? 'same' : incarnationOrder(read, change.thread);
+        // A later incarnation of the id: the one read was deleted (its deletion not heard yet, or missed).
+        if (order === 'later') finish(new NotFoundError('thread', threadId));
+        else if (order === 'same' && RESTING_STATUSES.includes(change.status) && !sources.isBusy(threadId)) rest(viewOf(change.thread));
       });
-      // Deleted while an outcome was awaited: there is nothing left to wait for.
-      const unlisten = sources.events.onDeleted(threadId, () => finish(new NotFoundError('thread', threadId)));
+      // Deleted while an outcome was awaited: there is nothing left to wait for. Only the
+      // incarnation read counts (the id may hold another by now); one deleted before the read
+      // is done is looked for once it is.
+      const gone = new Set<string>();
+      let incarnation: string | undefined;
+      const onDeleted = (deletion: ThreadDeletion): void => {
+        if (incarnation === undefined) gone.add(deletion.incarnation);
+        else if (deletion.incarnation === incarnation) finish(new NotFoundError('thread', threadId));
+      };
+      const unlisten = sources.events.onDeleted(threadId, onDeleted);
       // Resting includes a pipeline waiting on a child thread (its status stays running). The
       // supervisor reports a rest from inside its transition, before its snapshot drops the child:
       // look once that transition is over.
@@ -115,6 +129,9 @@ export function createSettling(sources: SettlingSources): Settling {
       }
       opts.signal?.addEventListener('abort', onAbort, { once: true });
       (known === undefined ? sources.load(threadId) : Promise.resolve(known)).then((thread) => {
+        read = thread;
+        incarnation = incarnationKeyOf(thread);
+        if (gone.has(incarnation)) return finish(new NotFoundError('thread', threadId));
         const view = viewOf(thread);
         if (RESTING_STATUSES.includes(view.status) && !sources.isBusy(threadId)) rest(view);
         // Nobody is moving this thread in this process (backing off after a restart, say): move it.

@@ -52,14 +52,22 @@ export interface ThreadEvents {
   /** Listens to one thread, so a write wakes only its own thread's waiters. */
   subscribeThread(threadId: string, listener: Listener): () => void;
   /**
-   * Listens for the thread's deletion (followers end, waiters are told it is gone). Returns an
-   * unsubscribe function.
+   * Listens for the deletion of an incarnation of the thread (followers of that incarnation end,
+   * its waiters are told it is gone): the listener compares `deletion.incarnation` with the one it
+   * follows, as the id may hold another by now. Returns an unsubscribe function.
    */
-  onDeleted(threadId: string, listener: () => void): () => void;
+  onDeleted(threadId: string, listener: (deletion: ThreadDeletion) => void): () => void;
   /** Listens for the deletion of every thread. Returns an unsubscribe function. */
   subscribeDeletions(listener: (threadId: string, deletion: ThreadDeletion) => void): () => void;
   /** Tells the thread's deletion listeners (and every thread's) it was deleted, and forgets its version (the id may be created again). */
   deleted(deletion: ThreadDeletion): void;
+  /**
+   * Tells only the thread's own deletion listeners ({@link ThreadEvents.onDeleted}) that
+   * `deletion.incarnation` was deleted, for a thread whose id holds another incarnation now: the
+   * deleted one's followers end; the version remembered and the listeners of every deletion (keyed
+   * by id) are the new incarnation's, left alone.
+   */
+  incarnationDeleted(deletion: ThreadDeletion): void;
   /** The threads that have listeners of their own now. */
   watchedThreads(): string[];
   /** Drops every listener. */
@@ -158,9 +166,19 @@ function listenTo<L>(byThread: Map<string, Set<L>>, threadId: string, listener: 
 export function createThreadEvents(logger: Logger): ThreadEvents {
   const listeners = new Set<Listener>();
   const threadListeners = new Map<string, Set<Listener>>();
-  const deletionListeners = new Map<string, Set<() => void>>();
+  const deletionListeners = new Map<string, Set<(deletion: ThreadDeletion) => void>>();
   const everyDeletion = new Set<(threadId: string, deletion: ThreadDeletion) => void>();
   const versions = createVersions();
+  const tell = (threadId: string, listener: () => void): void => {
+    try {
+      listener();
+    } catch (error) {
+      logger.error({ threadId, err: messageOf(error) }, 'thread deletion listener failed');
+    }
+  };
+  const tellFollowers = (deletion: ThreadDeletion): void => {
+    for (const listener of [...(deletionListeners.get(deletion.threadId) ?? [])]) tell(deletion.threadId, () => listener(deletion));
+  };
   return {
     emit(thread, events, ingested = false) {
       versions.remember(thread.id, versionOf(thread), thread.events[0]?.at);
@@ -190,16 +208,10 @@ export function createThreadEvents(logger: Logger): ThreadEvents {
     deleted(deletion) {
       const { threadId } = deletion;
       versions.forget(threadId);
-      const tell = (listener: () => void): void => {
-        try {
-          listener();
-        } catch (error) {
-          logger.error({ threadId, err: messageOf(error) }, 'thread deletion listener failed');
-        }
-      };
-      for (const listener of [...(deletionListeners.get(threadId) ?? [])]) tell(listener);
-      for (const listener of [...everyDeletion]) tell(() => listener(threadId, deletion));
+      tellFollowers(deletion);
+      for (const listener of [...everyDeletion]) tell(threadId, () => listener(threadId, deletion));
     },
+    incarnationDeleted: (deletion) => tellFollowers(deletion),
     watchedThreads: () => [...threadListeners.keys()],
     clear() {
       listeners.clear();

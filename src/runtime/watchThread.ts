@@ -1,6 +1,7 @@
 import type { Agent } from '../agent/agent.js';
 import type { Clock } from '../clock.js';
 import type { Thread, ThreadEvent } from '../thread/events.js';
+import { incarnationKeyOf } from '../thread/incarnation.js';
 import { threadStatus, TERMINAL_STATUSES, unrecordedCall, type UnrecordedCall } from '../thread/state.js';
 import type { ThreadEvents } from './threadEvents.js';
 
@@ -42,6 +43,22 @@ export function awaitedOutcome(thread: Pick<Thread, 'agent' | 'events'>, agents:
   return { ...call, until };
 }
 
+/**
+ * How the thread `written` (a change to the id) stands to the thread `read` of the same id: the same
+ * incarnation, an `earlier` one (deleted before `read` was created: a write of it is stale) or a
+ * `later` one (`read` was deleted since, whether or not its deletion was heard). Told apart by their
+ * creation instants (first events' times), as {@link incarnationKeyOf} is; `read` with no events yet
+ * is taken as the same.
+ */
+export function incarnationOrder(read: Pick<Thread, 'events'>, written: Pick<Thread, 'events'>): 'earlier' | 'same' | 'later' {
+  const readAt = read.events[0]?.at;
+  const writtenAt = written.events[0]?.at;
+  if (readAt === undefined || writtenAt === undefined || readAt === writtenAt) return 'same';
+  const [r, w] = [Date.parse(readAt), Date.parse(writtenAt)];
+  if (!Number.isFinite(r) || !Number.isFinite(w) || r === w) return 'same';
+  return w > r ? 'later' : 'earlier';
+}
+
 /** What {@link watchThread} reads. */
 export interface WatchSources {
   readonly events: ThreadEvents;
@@ -52,8 +69,9 @@ export interface WatchSources {
 }
 
 /**
- * A thread's events, stored then live, until it ends (done, failed, cancelled), it is deleted, or the
- * signal aborts.
+ * A thread's events, stored then live, until it ends (done, failed, cancelled), it is deleted (the
+ * incarnation read: see {@link ThreadEvents.onDeleted}; or a later one of its id is written), or
+ * the signal aborts.
  * Listens before it reads, so no event written in between is missed. A thread cancelled while a
  * tool call of it ran in another process is watched past the cancel until that process records
  * the call's outcome, or the wait for it runs out (see {@link awaitedOutcome}).
@@ -69,10 +87,12 @@ export async function* watchThread(threadId: string, opts: WatchOptions, sources
   });
   const onAbort = (): void => wake?.();
   opts.signal?.addEventListener('abort', onAbort);
-  // Deleted (it had ended): nothing more will come, whatever it awaited.
-  let deleted = false;
-  const unlisten = sources.events.onDeleted(threadId, () => {
-    deleted = true;
+  // The incarnations of the id heard deleted (it had ended): once the one read is among them,
+  // nothing more of it will come, whatever it awaited. Another's deletion (the id launched again
+  // since, and deleted again, or a notice of an earlier one arriving late) is not this one's.
+  const gone = new Set<string>();
+  const unlisten = sources.events.onDeleted(threadId, (deletion) => {
+    gone.add(deletion.incarnation);
     wake?.();
   });
   // Until when the watch goes on, the thread being as written: always while it moves; once it
@@ -84,6 +104,7 @@ export async function* watchThread(threadId: string, opts: WatchOptions, sources
   let timer: unknown;
   try {
     const thread = await sources.load(threadId);
+    const incarnation = incarnationKeyOf(thread);
     let last = opts.afterSeq ?? 0;
     for (const event of thread.events) {
       if (event.seq > last) {
@@ -92,7 +113,7 @@ export async function* watchThread(threadId: string, opts: WatchOptions, sources
       }
     }
     let until = endsAt(thread);
-    while (clock.now() < until && !opts.signal?.aborted && !deleted) {
+    while (clock.now() < until && !opts.signal?.aborted && !gone.has(incarnation)) {
       const change = queue.shift();
       if (change === undefined) {
         await new Promise<void>((resolve) => {
@@ -103,6 +124,11 @@ export async function* watchThread(threadId: string, opts: WatchOptions, sources
         wake = null;
         continue;
       }
+      // Another incarnation of the id: a later one means the one read is gone (its deletion not
+      // heard yet, or missed); an earlier one's write is stale.
+      const order = incarnationOrder(thread, change.thread);
+      if (order === 'later') break;
+      if (order === 'earlier') continue;
       for (const event of change.events) {
         if (event.seq <= last) continue;
         last = event.seq;

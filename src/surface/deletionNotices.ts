@@ -1,4 +1,4 @@
-import { messageOf } from '../errors.js';
+import { formatIssues, messageOf } from '../errors.js';
 import type { BusSubscription } from '../bus/bus.js';
 import { deletionNoticeSchema, type DeletionNotice } from './payloads.js';
 import { PROCESS_HEADER } from './subjects.js';
@@ -15,8 +15,9 @@ export interface DeletionNotices {
  * `Switchyard-Process`); each one another process publishes is handed to the runtime
  * (`Runtime.ingestDeletion`), which reads the thread and, gone, ends its followers here as
  * deleted and tells its `onDelete` listeners (the callbacks and webhooks of the thread under way
- * or waiting to retry here are dropped); a thread still there (launched again under the id since)
- * is left alone. The callbacks this process sends from its jobs are dropped on either deletion.
+ * or waiting to retry here are dropped); a thread launched again under the id since is left alone,
+ * only the deleted incarnation's followers here end. The callbacks this process sends from its
+ * jobs are dropped on either deletion.
  *
  * A plain publish: a process away when a notice is published misses it. What it follows then ends
  * as before a notice existed (a follower when its wait runs out; a callback at its next attempt,
@@ -34,12 +35,15 @@ export function startDeletionNotices(ctx: SurfaceContext): DeletionNotices {
     void ctx.publish(subjects.deleted(deletion.agent, threadId), notice, { headers });
   });
 
+  /** The notices being applied now, so `close()` waits for them. */
+  const hearing = new Set<Promise<void>>();
+
   async function hear(notice: DeletionNotice): Promise<void> {
     try {
       const applied = await runtime.ingestDeletion(notice);
       const log = { threadId: notice.threadId, agent: notice.agent, incarnation: notice.incarnation };
       if (applied) logger.debug(log, 'deletion notice applied: the thread is gone');
-      else logger.debug(log, 'deletion notice ignored: the thread is there');
+      else logger.debug(log, 'deletion notice: the thread is there, only followers of the incarnation deleted end');
     } catch (error) {
       logger.warn({ threadId: notice.threadId, err: messageOf(error) }, 'could not apply a deletion another process made');
     }
@@ -50,17 +54,20 @@ export function startDeletionNotices(ctx: SurfaceContext): DeletionNotices {
     const json = msg.json();
     const parsed = json.success ? deletionNoticeSchema.safeParse(json.data) : undefined;
     if (parsed?.success !== true) {
-      const error = json.success ? parsed?.error.issues.map((issue) => `${issue.path.join('.') || 'payload'}: ${issue.message}`).join('; ') : json.error;
+      const error = json.success ? formatIssues(parsed?.error.issues ?? []).join('; ') : json.error;
       logger.warn({ subject: msg.subject, error }, 'deletion notice ignored: not a valid notice');
       return;
     }
-    void hear(parsed.data);
+    const heard: Promise<void> = hear(parsed.data).finally(() => hearing.delete(heard));
+    hearing.add(heard);
   });
 
   return {
     async close() {
       unlisten();
       await subscription.unsubscribe();
+      // The notices being applied (hear never rejects): none is left reading a store about to close.
+      await Promise.all([...hearing]);
     },
   };
 }

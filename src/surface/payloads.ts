@@ -12,11 +12,14 @@ import { REPLY_TO_HEADER } from './subjects.js';
  * must stay well under it, wherever it comes from.
  */
 const MAX_REPLY_SUBJECT = 512;
-const subjectSchema = z
-  .string()
-  .max(MAX_REPLY_SUBJECT)
-  .refine(isValidSubject, 'must be a NATS subject without wildcards')
-  .refine((subject) => !isNatsOwnSubject(subject), 'must not be one of NATS\'s own subjects (starting with $: $JS, $KV, $SYS...)');
+
+/**
+ * What a reply subject from outside must be (see {@link isReplySubject}), as a refusal of one says
+ * it: every rule, so whichever it broke is named.
+ */
+export const REPLY_SUBJECT_RULE = `must be a NATS subject without wildcards, at most ${MAX_REPLY_SUBJECT} characters, not starting with $ (NATS's own subjects: $JS, $KV, $SYS...)`;
+
+const subjectSchema = z.string().refine(isReplySubject, REPLY_SUBJECT_RULE);
 const threadIdSchema = z.string().regex(THREAD_ID_PATTERN, THREAD_ID_RULE);
 
 /**
@@ -30,8 +33,8 @@ export function isNatsOwnSubject(subject: string): boolean {
 
 /**
  * Whether `subject` may receive a reply to a client from outside (a trigger's results, a thread
- * request's answer): a NATS subject without wildcards, at most 512 characters, not one of NATS's
- * own (`$JS`, `$KV`, `$SYS`...).
+ * request's answer): it {@link REPLY_SUBJECT_RULE | must be} a NATS subject without wildcards, at
+ * most 512 characters, not starting with `$` (not one of NATS's own: `$JS`, `$KV`, `$SYS`...).
  */
 export function isReplySubject(subject: string): boolean {
   return subject.length <= MAX_REPLY_SUBJECT && isValidSubject(subject) && !isNatsOwnSubject(subject);

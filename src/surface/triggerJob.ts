@@ -2,7 +2,7 @@ import type { Job } from '../bus/bus.js';
 import { formatIssues, messageOf } from '../errors.js';
 import { THREAD_ID_PATTERN } from '../runtime/runtime.js';
 import { hashOfKey, keyedThreadId } from '../thread/keyedThreadId.js';
-import { headerReplyTo, replyToOf, triggerPayloadSchema, type ErrorReply, type TriggerPayload } from './payloads.js';
+import { headerReplyTo, REPLY_SUBJECT_RULE, replyToOf, triggerPayloadSchema, type ErrorReply, type TriggerPayload } from './payloads.js';
 import { publishReport } from './reports.js';
 import { REPLY_TO_HEADER } from './subjects.js';
 import { comesBack, type WorkerScope } from './workerScope.js';
@@ -31,7 +31,7 @@ export function readTrigger(job: Pick<Job, 'data' | 'headers' | 'json'>, agent: 
     return { ok: false, replyTo: replyToOf(json, job.headers), error: `invalid trigger for ${agent}`, issues: formatIssues(parsed.error.issues) };
   }
   if (job.headers[REPLY_TO_HEADER] !== undefined && headerReply === undefined) {
-    return { ok: false, replyTo: parsed.data.replyTo, error: `header ${REPLY_TO_HEADER} must be a NATS subject without wildcards, at most 512 characters` };
+    return { ok: false, replyTo: parsed.data.replyTo, error: `header ${REPLY_TO_HEADER} ${REPLY_SUBJECT_RULE}` };
   }
   return { ok: true, payload: parsed.data, replyTo: parsed.data.replyTo ?? headerReply };
 }

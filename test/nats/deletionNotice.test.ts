@@ -83,7 +83,7 @@ describe('a deletion on NATS reaches the other processes', () => {
     const names = deployment();
     const deliveries: CallbackDelivery[] = [];
     const a = await bed.node({ ...names, agents: [calculator], model: createDemoModel(), worker: false, callbacks: false, processId: 'api-a' });
-    await bed.node({
+    const b = await bed.node({
       ...names,
       agents: [calculator],
       model: createDemoModel(),
@@ -102,10 +102,12 @@ describe('a deletion on NATS reaches the other processes', () => {
 
       const delivery = await eventually(async () => deliveries.find((d) => d.threadId === 'cb-1'), 15_000, 'the worker to settle the callback');
       expect(delivery).toMatchObject({ ok: false, deleted: true, attempts: 1 });
-      // The job comes back (the callback was not delivered) and finds no thread: terminated.
+      // A callback dropped for its thread's deletion is owed to nobody (checkCallback): the job is
+      // acked, not failed again and not dead-lettered.
       await jobsSettled(bed.client, names.prefix, ['calculator']);
       expect(receiver.received).toHaveLength(1);
       expect(deliveries.filter((d) => d.threadId === 'cb-1')).toHaveLength(1);
+      expect(await (await b.queues.queue('calculator')).deadLetters()).toEqual([]);
     } finally {
       await receiver.close();
     }
@@ -158,7 +160,7 @@ describe('a deletion on NATS reaches the other processes', () => {
       await within(watching.ended, 15_000, 'the watch on b to end with the thread');
       expect(watching.events.at(-1)?.type).toBe('final');
       expect((await a.runtime.get('t3'))?.status).toBe('done');
-      expect(heard.msg).toBe('deletion notice ignored: the thread is there');
+      expect(heard.msg).toBe('deletion notice: the thread is there, only followers of the incarnation deleted end');
     } finally {
       await receiver.close();
     }

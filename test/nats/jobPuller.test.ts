@@ -193,6 +193,40 @@ describe('job puller', () => {
     expect(await queue.deadLetters()).toEqual([]);
   });
 
+  // The bus's close halts its consumers without stopping them: a job run then would run against
+  // a closing connection, with nobody awaiting it.
+  it('hands back, and does not run, a job on its last delivery that reaches a consumer as the bus closes', async () => {
+    const bus = await createNatsBus({ servers: server.url });
+    const spy = await connect({ servers: server.url });
+    const other = await connect({ servers: server.url });
+    open.push(bus, spy, other);
+    const name = `closing_${uniqueToken()}`;
+    const queue = await bus.jobQueue(name, { subjects: [`${name}.jobs`], maxDeliver: 1, ackWaitMs: 600_000 });
+    const inbox = deferred<string>();
+    const { stream, durable } = natsQueueNames(name);
+    spy.subscribe(`$JS.API.CONSUMER.MSG.NEXT.${stream}.${durable}`, { callback: (_e, msg) => inbox.resolve(msg.reply!) });
+    // What the consumer answers the job with: a nak hands it back.
+    const answers = collector<string>();
+    spy.subscribe(`$JS.ACK.${stream}.>`, { callback: (_e, msg) => answers.push(msg.string()) });
+    await spy.flush();
+    const got = collector<string>();
+    queue.consume(async (job) => got.push(job.text()), { concurrency: 1 });
+    const seen = deferred();
+    spy.subscribe(await within(inbox.promise, 5_000, 'the pull request'), { callback: () => seen.resolve() });
+    await spy.flush();
+    const socket = (bus.nc as unknown as { protocol: { transport: { socket: import('node:net').Socket } } }).protocol.transport.socket;
+    socket.pause();
+    await jetstream(other).publish(`${name}.jobs`, 'in flight');
+    await within(seen.promise, 5_000, 'the job sent to the inbox');
+    while (socket.readableLength === 0) await new Promise((resolve) => setImmediate(resolve));
+
+    const closing = bus.close();
+    socket.resume();
+    await within(closing, 10_000, 'the bus to close');
+    expect(got.items).toEqual([]);
+    expect(await answers.until(1, 5_000, 'the job handed back')).toEqual(['-NAK']);
+  });
+
   it('reports a pull the server cannot answer and keeps the slots waiting', async () => {
     const nc = await connect({ servers: server.url });
     open.push(nc);

@@ -125,4 +125,20 @@ describe('a corrupt thread over HTTP', () => {
       expect(body.error).toMatch(reason);
     }
   });
+
+  it('is answered in one short line however much of the value is wrong; the log line keeps it all', () => {
+    // A foreign value: a thousand events of no known type, each with a large payload.
+    const events = Array.from({ length: 1_000 }, (_, i) => ({ seq: i + 1, at: created.toISOString(), type: 'note', data: { text: 'x'.repeat(100) } }));
+    const corrupt = knownOrError('t-big', JSON.stringify({ agent: 'a', events }));
+    expect(corrupt).toBeInstanceOf(CorruptThreadError);
+    const { answer, message } = corrupt as CorruptThreadError;
+    expect(answer).toMatch(/^thread t-big is corrupt: 0\.type: .+ \(and 999 more issues\); it cannot be read/);
+    expect(answer).not.toContain('\n');
+    expect(answer.length).toBeLessThan(300);
+    expect(message.match(/"code"/g)?.length ?? message.split('\n').length).toBeGreaterThanOrEqual(1_000);
+
+    const notJson = knownOrError('t-bad', `{"agent":"a","events":[${'"x",'.repeat(1_000)}`) as CorruptThreadError;
+    expect(notJson.answer).toBe('thread t-bad is corrupt: not JSON; it cannot be read or changed until its value is repaired (the server log names the bucket)');
+    expect(notJson.message).toMatch(/not JSON \(.+\)/);
+  });
 });

@@ -80,6 +80,13 @@ describe('readTrigger: a trigger job from outside', () => {
     expect(read).toMatchObject({ ok: false, replyTo: 'ok.results' });
     expect(!read.ok && read.error).toMatch(new RegExp(`header ${REPLY_TO_HEADER}`));
   });
+
+  it('refuses a reply header that is one of NATS\'s own subjects, naming that rule', () => {
+    const read = readTrigger(jsonJob({ input: 1, replyTo: 'ok.results' }, { [REPLY_TO_HEADER]: '$JS.API.STREAM.PURGE.switchyard_calc' }), 'calc', LIMIT);
+    expect(read).toMatchObject({ ok: false, replyTo: 'ok.results' });
+    // Every rule it may have broken, the one it broke among them.
+    expect(!read.ok && read.error).toMatch(new RegExp(`^header ${REPLY_TO_HEADER} .*wildcards.*512 characters.*not starting with \\$`));
+  });
 });
 
 describe('readContinuation: a continuation job', () => {

@@ -28,6 +28,37 @@ async function spyOnPulls(nc: NatsConnection, stream: string): Promise<{ batch: 
   return pulls;
 }
 
+
+/**
+ * Holds a job in a consumer's socket: the spy learns the consumer's inbox from its pull request
+ * (`start` begins the pulling), the job is published through `other`, and the consumer's
+ * connection `nc` reads nothing until `resume`: the job is on its way to it, not yet delivered.
+ */
+async function holdJobInSocket(options: {
+  nc: NatsConnection;
+  spy: NatsConnection;
+  other: NatsConnection;
+  stream: string;
+  durable: string;
+  subject: string;
+  start: () => void;
+}): Promise<{ resume: () => void }> {
+  const { nc, spy, other, stream, durable, subject, start } = options;
+  const inbox = deferred<string>();
+  spy.subscribe(`$JS.API.CONSUMER.MSG.NEXT.${stream}.${durable}`, { callback: (_e, msg) => inbox.resolve(msg.reply!) });
+  await spy.flush();
+  start();
+  const seen = deferred();
+  spy.subscribe(await within(inbox.promise, 5_000, 'the pull request'), { callback: () => seen.resolve() });
+  await spy.flush();
+  const socket = (nc as unknown as { protocol: { transport: { socket: import('node:net').Socket } } }).protocol.transport.socket;
+  socket.pause();
+  await jetstream(other).publish(subject, 'in flight');
+  await within(seen.promise, 5_000, 'the job sent to the inbox');
+  while (socket.readableLength === 0) await new Promise((resolve) => setImmediate(resolve));
+  return { resume: () => socket.resume() };
+}
+
 describe('job puller', () => {
   const open: { close(): Promise<void> }[] = [];
   afterEach(async () => {
@@ -133,24 +164,14 @@ describe('job puller', () => {
     await jsm.consumers.add(stream, { durable_name: 'w', ack_policy: AckPolicy.Explicit, ack_wait: 60_000_000_000 });
     // Long expiry and heartbeat: nothing but the job reaches the puller during the test.
     const options = { stream, durable: 'w', expiresMs: 30_000, heartbeatMs: 10_000, retryMs: 50, onError: () => undefined };
-    // The spy learns the puller's inbox from its pull request, and sees the job delivered there.
-    const inbox = deferred<string>();
-    spy.subscribe(`$JS.API.CONSUMER.MSG.NEXT.${stream}.w`, { callback: (_e, msg) => inbox.resolve(msg.reply!) });
-    await spy.flush();
-    const puller = startJobPuller({ nc, ...options });
-    void puller.next();
-    const seen = deferred();
-    spy.subscribe(await within(inbox.promise, 5_000, 'the pull request'), { callback: () => seen.resolve() });
-    await spy.flush();
-    // The puller's connection reads nothing for now: the job it is sent waits in its socket.
-    const socket = (nc as unknown as { protocol: { transport: { socket: import('node:net').Socket } } }).protocol.transport.socket;
-    socket.pause();
-    await jetstream(other).publish(`${stream}.a`, 'in flight');
-    await within(seen.promise, 5_000, 'the job sent to the inbox');
-    while (socket.readableLength === 0) await new Promise((resolve) => setImmediate(resolve));
+    let puller: ReturnType<typeof startJobPuller> | undefined;
+    const held = await holdJobInSocket({ nc, spy, other, stream, durable: 'w', subject: `${stream}.a`, start: () => {
+      puller = startJobPuller({ nc, ...options });
+      void puller.next();
+    } });
 
-    puller.stop();
-    socket.resume();
+    void puller!.stop();
+    held.resume();
 
     const next = startJobPuller({ nc: other, ...options });
     open.push({ close: async () => next.stop() });
@@ -169,25 +190,14 @@ describe('job puller', () => {
     open.push(bus, spy, other);
     const name = `last_${uniqueToken()}`;
     const queue = await bus.jobQueue(name, { subjects: [`${name}.jobs`], maxDeliver: 1, ackWaitMs: 600_000 });
-    // The spy learns the consumer's inbox from its pull request, and sees the job delivered there.
-    const inbox = deferred<string>();
-    const { stream, durable } = natsQueueNames(name);
-    spy.subscribe(`$JS.API.CONSUMER.MSG.NEXT.${stream}.${durable}`, { callback: (_e, msg) => inbox.resolve(msg.reply!) });
-    await spy.flush();
     const got = collector<string>();
-    const consumer = queue.consume(async (job) => got.push(job.text()), { concurrency: 1 });
-    const seen = deferred();
-    spy.subscribe(await within(inbox.promise, 5_000, 'the pull request'), { callback: () => seen.resolve() });
-    await spy.flush();
-    // The consumer's connection reads nothing for now: the job it is sent waits in its socket.
-    const socket = (bus.nc as unknown as { protocol: { transport: { socket: import('node:net').Socket } } }).protocol.transport.socket;
-    socket.pause();
-    await jetstream(other).publish(`${name}.jobs`, 'in flight');
-    await within(seen.promise, 5_000, 'the job sent to the inbox');
-    while (socket.readableLength === 0) await new Promise((resolve) => setImmediate(resolve));
+    let consumer: ReturnType<typeof queue.consume> | undefined;
+    const held = await holdJobInSocket({ nc: bus.nc, spy, other, ...natsQueueNames(name), subject: `${name}.jobs`, start: () => {
+      consumer = queue.consume(async (job) => got.push(job.text()), { concurrency: 1 });
+    } });
 
-    const stopping = consumer.stop();
-    socket.resume();
+    const stopping = consumer!.stop();
+    held.resume();
     await within(stopping, 10_000, 'the consumer to stop');
     expect(got.items).toEqual(['in flight']);
     expect(await queue.deadLetters()).toEqual([]);
@@ -202,26 +212,17 @@ describe('job puller', () => {
     open.push(bus, spy, other);
     const name = `closing_${uniqueToken()}`;
     const queue = await bus.jobQueue(name, { subjects: [`${name}.jobs`], maxDeliver: 1, ackWaitMs: 600_000 });
-    const inbox = deferred<string>();
-    const { stream, durable } = natsQueueNames(name);
-    spy.subscribe(`$JS.API.CONSUMER.MSG.NEXT.${stream}.${durable}`, { callback: (_e, msg) => inbox.resolve(msg.reply!) });
+    const names = natsQueueNames(name);
     // What the consumer answers the job with: a nak hands it back.
     const answers = collector<string>();
-    spy.subscribe(`$JS.ACK.${stream}.>`, { callback: (_e, msg) => answers.push(msg.string()) });
-    await spy.flush();
+    spy.subscribe(`$JS.ACK.${names.stream}.>`, { callback: (_e, msg) => answers.push(msg.string()) });
     const got = collector<string>();
-    queue.consume(async (job) => got.push(job.text()), { concurrency: 1 });
-    const seen = deferred();
-    spy.subscribe(await within(inbox.promise, 5_000, 'the pull request'), { callback: () => seen.resolve() });
-    await spy.flush();
-    const socket = (bus.nc as unknown as { protocol: { transport: { socket: import('node:net').Socket } } }).protocol.transport.socket;
-    socket.pause();
-    await jetstream(other).publish(`${name}.jobs`, 'in flight');
-    await within(seen.promise, 5_000, 'the job sent to the inbox');
-    while (socket.readableLength === 0) await new Promise((resolve) => setImmediate(resolve));
+    const held = await holdJobInSocket({ nc: bus.nc, spy, other, ...names, subject: `${name}.jobs`, start: () => {
+      queue.consume(async (job) => got.push(job.text()), { concurrency: 1 });
+    } });
 
     const closing = bus.close();
-    socket.resume();
+    held.resume();
     await within(closing, 10_000, 'the bus to close');
     expect(got.items).toEqual([]);
     expect(await answers.until(1, 5_000, 'the job handed back')).toEqual(['-NAK']);

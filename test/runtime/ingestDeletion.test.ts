@@ -27,20 +27,26 @@ async function rest(watch: AsyncIterator<ThreadEvent>, first: ThreadEvent[]): Pr
   return seen;
 }
 
+
+/** A runtime that knows no agent (it moves nothing, it only follows) over a store holding the thread cancelled during its call, followed by a watch (its first event taken) and a settled. */
+async function followedThread() {
+  const clock = createClock();
+  const store = createMemoryStore({ clock });
+  const runtime = createRuntime({ agents: [], store, model: scriptedModel([]), clock });
+  const deleted = await store.create(threadOf(ID, 'publisher', CANCELLED_DURING_CALL));
+  const oldWatch = runtime.watch(ID)[Symbol.asyncIterator]();
+  const oldFirst = await oldWatch.next();
+  const oldSettled = runtime.settled(ID).then(
+    (view) => view,
+    (error: unknown) => error,
+  );
+  await flush();
+  return { clock, store, runtime, deleted, oldWatch, oldFirst, oldSettled };
+}
+
 describe('runtime.ingestDeletion', () => {
   it("ends the deleted incarnation's followers, not those of the thread launched again under its id before the notice came", async () => {
-    const clock = createClock();
-    const store = createMemoryStore({ clock });
-    // Knows no agent: it moves nothing, it only follows.
-    const runtime = createRuntime({ agents: [], store, model: scriptedModel([]), clock });
-    const deleted = await store.create(threadOf(ID, 'publisher', CANCELLED_DURING_CALL));
-    const oldWatch = runtime.watch(ID)[Symbol.asyncIterator]();
-    const oldFirst = await oldWatch.next();
-    const oldSettled = runtime.settled(ID).then(
-      (view) => view,
-      (error: unknown) => error,
-    );
-    await flush();
+    const { clock, store, runtime, deleted, oldWatch, oldFirst, oldSettled } = await followedThread();
 
     // Another process deletes it and launches it again (cancelled too, during its own call) before
     // this one reads the store.
@@ -70,17 +76,7 @@ describe('runtime.ingestDeletion', () => {
   });
 
   it('the deleted incarnation\'s followers end too when the thread launched again is read before the notice comes, or without one', async () => {
-    const clock = createClock();
-    const store = createMemoryStore({ clock });
-    const runtime = createRuntime({ agents: [], store, model: scriptedModel([]), clock });
-    const deleted = await store.create(threadOf(ID, 'publisher', CANCELLED_DURING_CALL));
-    const oldWatch = runtime.watch(ID)[Symbol.asyncIterator]();
-    const oldFirst = await oldWatch.next();
-    const oldSettled = runtime.settled(ID).then(
-      (view) => view,
-      (error: unknown) => error,
-    );
-    await flush();
+    const { store, runtime, deleted, oldWatch, oldFirst, oldSettled } = await followedThread();
 
     // Deleted and launched again elsewhere, its call's outcome recorded there: longer than the deleted one.
     expect(await store.delete!(ID, deleted.events.length)).toBe(true);

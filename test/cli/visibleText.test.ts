@@ -29,14 +29,21 @@ async function cli(url: string, ...args: string[]): Promise<{ code: number; stdo
   return { code, stdout, stderr };
 }
 
+
+/** The test harness's runtime, served over HTTP on 127.0.0.1 (closed after the test). */
+async function served() {
+  const { runtime } = createHarness();
+  const server = await startHttpServer(runtime, { port: 0, token: '' });
+  cleanups.push(async () => {
+    await server.close();
+    await runtime.close();
+  });
+  return { runtime, server };
+}
+
 describe('the CLI prints text from outside', () => {
   it('with its control characters as visible escapes: a question, an answer, who answered and the output', async () => {
-    const { runtime } = createHarness();
-    const server = await startHttpServer(runtime, { port: 0, token: '' });
-    cleanups.push(async () => {
-      await server.close();
-      await runtime.close();
-    });
+    const { runtime, server } = await served();
     const launched = await runtime.launch('calculator', { ask: '\u001b]0;owned\u0007which one?\r' }, { threadId: 'esc-1' });
     const asked = await runtime.settled(launched.id);
     expect(asked.status).toBe('awaiting_human');
@@ -65,12 +72,7 @@ describe('visibleText', () => {
 
 describe('the CLI with --json', () => {
   it('prints JSON that parses back to the very text, control characters included', async () => {
-    const { runtime } = createHarness();
-    const server = await startHttpServer(runtime, { port: 0, token: '' });
-    cleanups.push(async () => {
-      await server.close();
-      await runtime.close();
-    });
+    const { runtime, server } = await served();
     const ask = 'tab\there\nDEL\u007f C1\u009b ESC\u001b[2J\r\nend';
     const launched = await runtime.launch('calculator', { ask }, { threadId: 'esc-json' });
     expect((await runtime.settled(launched.id)).status).toBe('awaiting_human');

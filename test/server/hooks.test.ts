@@ -152,6 +152,29 @@ describe('POST /hooks/:agent', () => {
     expect({ status: response.status, body: (await response.json()) as unknown }).toMatchObject({ status: 201, body: { id: hookThreadId('bom'), events: [{ type: 'input', data: { input: { n: 1 } } }] } });
   });
 
+  // In review: a sender that signs its JSON text while its transport writes a byte order mark
+  // first (a file saved as UTF-8 with BOM, posted as is) was taken before the signature covered
+  // the bytes sent; the mark is no content, so such a signature still verifies.
+  it('takes a body with a byte order mark signed over the text without it', async () => {
+    const { url } = await server();
+    const text = '{"n":2}';
+    const raw = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(text)]);
+    const timestamp = String(Math.floor(Date.now() / 1000));
+    const response = await fetch(`${url}/hooks/echo`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'X-Switchyard-Timestamp': timestamp, 'X-Switchyard-Signature': signWebhook(text, SECRET, timestamp), 'X-Switchyard-Delivery': 'bom-text' },
+      body: raw,
+    });
+    expect({ status: response.status, body: (await response.json()) as unknown }).toMatchObject({ status: 201, body: { id: hookThreadId('bom-text'), events: [{ type: 'input', data: { input: { n: 2 } } }] } });
+    // A signature over anything else still is none.
+    const forged = await fetch(`${url}/hooks/echo`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'X-Switchyard-Timestamp': timestamp, 'X-Switchyard-Signature': signWebhook('{"n":3}', SECRET, timestamp), 'X-Switchyard-Delivery': 'bom-forged' },
+      body: raw,
+    });
+    expect(forged.status).toBe(401);
+  });
+
   it('refuses a compressed body (415) as every JSON body is, even signed as sent', async () => {
     const { url } = await server();
     const raw = gzipSync(Buffer.from('{"n":1}'));

@@ -45,7 +45,9 @@ export function mountHooks(app: Hono, runtime: Runtime, options: HookOptions): v
     if (!JSON_CONTENT_TYPE.test(type)) throw new HTTPException(415, { message: `a hook must be sent with Content-Type: application/json (got ${type === '' ? 'none' : type.slice(0, 100)})` });
     // The sender signed the bytes it sent: decoding first would drop a byte order mark (a 401).
     const bytes = await readBodyBytes(c);
-    const signed = verifyWebhookSignature(bytes, { timestamp: c.req.header(WEBHOOK_HEADERS.timestamp), signature: c.req.header(WEBHOOK_HEADERS.signature) }, secrets, toleranceSeconds);
+    const headers = { timestamp: c.req.header(WEBHOOK_HEADERS.timestamp), signature: c.req.header(WEBHOOK_HEADERS.signature) };
+    // A byte order mark is no content: a signature over the text after it verifies too.
+    const signed = verifyWebhookSignature(bytes, headers, secrets, toleranceSeconds) || (startsWithBom(bytes) && verifyWebhookSignature(bytes.subarray(3), headers, secrets, toleranceSeconds));
     if (!signed) {
       logger.warn({ path: c.req.path }, 'inbound hook refused: bad or stale signature');
       throw new HTTPException(401, { message: `unauthorized: ${WEBHOOK_HEADERS.signature} must be sha256=HMAC(secret, "<${WEBHOOK_HEADERS.timestamp}>.<body>") with a timestamp within ${toleranceSeconds} s` });
@@ -94,4 +96,9 @@ function sameDelivery(existing: ThreadView, agent: string, input: unknown, deliv
     );
   }
   return existing;
+}
+
+/** Whether `bytes` start with UTF-8's byte order mark (EF BB BF). */
+function startsWithBom(bytes: Uint8Array): boolean {
+  return bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf;
 }

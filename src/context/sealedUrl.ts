@@ -23,13 +23,10 @@ const KEY_SALT = 'switchyard';
 const SEALED_VALUE = /^sealed\.v1\.([A-Za-z0-9_-]+)$/;
 
 /**
- * Names that are secrets as URL parameters, though not as JSON keys (whole names: `keyword` or
- * `signal` are not): Azure's SAS `sig` and Functions' `code`, Google's `key`, Firebase's `auth`,
- * Shopify's `hmac`, a receiver's `signature`, `jwt`, `pass` and `pwd`; and a name ending in a
- * signature or a JWT after a dash or an underscore (AWS's `X-Amz-Signature`, Google's
- * `X-Goog-Signature`, `hook_sig`, `id_jwt`).
+ * Azure Functions' `code`: a secret as a URL parameter only as the whole name (`zip_code` is not).
+ * The other short names receivers authenticate by are words of {@link URL_SECRET_WORDS}.
  */
-const URL_SECRET_NAME = /^(sig|signature|key|code|auth|hmac|pass|pwd|jwt)$|[-_](sig|signature|jwt)$/i;
+const URL_SECRET_NAME = /^code$/i;
 
 /** A URL with its sealed credentials opened, or why it could not be (never naming a token). */
 export type OpenedUrl = { readonly success: true; readonly data: string } | { readonly success: false; readonly error: string };
@@ -51,8 +48,10 @@ export function isSecretParam(name: string): boolean {
 }
 
 /**
- * Words that make a parameter name a secret's wherever they stand in it (`access_key`, `AccessKey`,
- * `signing_key`, `auth_code`, `x-hmac`), unlike `code` (`zip_code`) that is one only alone.
+ * Words that make a parameter name a secret's wherever they stand in it, alone or not: Azure's SAS
+ * `sig`, Google's `key`, Firebase's `auth`, Shopify's `hmac`, a receiver's `signature`, `jwt`,
+ * `pass`, `pwd` (`X-Amz-Signature`, `hook_sig`, `access_key`, `AccessKey`, `signing_key`,
+ * `auth_code`, `x-hmac`), unlike `code` (`zip_code`), one only alone.
  */
 const URL_SECRET_WORDS: ReadonlySet<string> = new Set(['sig', 'signature', 'key', 'auth', 'hmac', 'pass', 'pwd', 'jwt', 'passphrase', 'passcode', 'accesskey', 'authkey', 'secretkey']);
 

@@ -138,10 +138,9 @@ export async function serve(project: Project, options: ServeOptions, io: ServeIO
   const runIt = options.demo ?? (!configured && demo !== undefined && (await runtime.list({ limit: 1 })).length === 0);
   if (runIt && demo === undefined) io.err('--demo: the config names no demo thread (add demo: { agent, input } to it)');
   else if (runIt && demo !== undefined) {
-    if (runsThreads) await runDemo(runtime, demo, io, hint);
     // A process that runs no threads launches the demo only when asked to: it waits for a worker.
-    else if (options.demo === undefined) io.out(`demo: not launched (--no-worker: the workers run the threads); launch it with: ${hint(launchExample(demo.agent, demo.input))}`);
-    else await launchDemo(runtime, demo, io, hint);
+    if (!runsThreads && options.demo === undefined) io.out(`demo: not launched (--no-worker: the workers run the threads); launch it with: ${hint(launchExample(demo.agent, demo.input))}`);
+    else await runDemo(runtime, demo, io, hint, runsThreads);
   }
   io.out('');
   io.out('press Ctrl+C to stop');
@@ -232,22 +231,21 @@ function launchExample(agent: string, input: Json): string {
   return typeof input === 'string' ? `launch ${agent} ${shellQuote(input)}` : `launch ${agent} --input-json ${shellQuote(JSON.stringify(input))}`;
 }
 
-/** Launches the demo thread for the workers (this process runs none): it is not waited for. */
-async function launchDemo(runtime: Runtime, demo: { readonly agent: string; readonly input: Json }, io: ServeIO, hint: CommandHint): Promise<void> {
-  try {
-    const launched = await runtime.launch(demo.agent, demo.input, { source: { kind: 'cli' } });
-    io.out(`demo: launched ${launched.id} (${demo.agent}); the workers run it: ${hint(`watch ${shellQuote(launched.id)}`)}`);
-  } catch (error) {
-    io.err(`demo: the demo thread did not start: ${messageOf(error)}`);
+/**
+ * Launches the demo thread. Where this process runs it, shows it up to the approval it stops at;
+ * where the workers do (`--no-worker --demo`), it is not waited for: says how to watch it.
+ */
+async function runDemo(runtime: Runtime, demo: { readonly agent: string; readonly input: Json }, io: ServeIO, hint: CommandHint, runsThreads: boolean): Promise<void> {
+  if (runsThreads) {
+    io.out('');
+    io.out(`demo: launching ${demo.agent} with ${JSON.stringify(demo.input)}`);
   }
-}
-
-/** Launches the demo thread and shows it up to the approval it stops at. */
-async function runDemo(runtime: Runtime, demo: { readonly agent: string; readonly input: Json }, io: ServeIO, hint: CommandHint): Promise<void> {
-  io.out('');
-  io.out(`demo: launching ${demo.agent} with ${JSON.stringify(demo.input)}`);
   try {
     const launched = await runtime.launch(demo.agent, demo.input, { source: { kind: 'cli' } });
+    if (!runsThreads) {
+      io.out(`demo: launched ${launched.id} (${demo.agent}); the workers run it: ${hint(`watch ${shellQuote(launched.id)}`)}`);
+      return;
+    }
     const view = await runtime.settled(launched.id, { signal: AbortSignal.timeout(30_000) });
     for (const event of view.events) {
       const line = eventLine(event, view.id, hint);

@@ -159,7 +159,7 @@ export function isDeletedBy(content: CachedThread, tombstone: IndexEntry): boole
  * another incarnation (created again by a writer that died before logging it), a corrupt one, or
  * none, is left as it is. Answers whether it removed the file.
  */
-export async function finishDeletion(parts: Pick<FileStoreParts, 'config' | 'threads' | 'threadLocks'>, tombstone: IndexEntry): Promise<boolean> {
+export async function finishDeletion(parts: Pick<FileStoreParts, 'config' | 'threads' | 'threadLocks' | 'index'>, tombstone: IndexEntry): Promise<boolean> {
   const { id } = tombstone;
   const stem = encodeThreadId(id);
   if (stem === undefined) return false;
@@ -176,6 +176,8 @@ export async function finishDeletion(parts: Pick<FileStoreParts, 'config' | 'thr
     if (content === undefined || !isDeletedBy(content, tombstone)) return false;
     parts.threads.remove(id, file);
     if (parts.config.fsync) await syncDir(parts.config.dir);
+    // The removal moved the directory's mtime: the index knows why, so the next open need not rebuild it.
+    parts.index.noteDirMtime(statSync(parts.config.dir).mtimeMs);
     return true;
   });
 }

@@ -129,10 +129,7 @@ async function reconcileDeleted(parts: RecoveryParts, index: ThreadIndex, tombst
   for (const [id, tombstone] of tombstones) {
     const stem = encodeThreadId(id);
     if (stem === undefined || index.get(id) !== undefined) continue;
-    if (await finishDeletion(parts, tombstone)) {
-      index.noteDirMtime(statSync(parts.config.dir).mtimeMs);
-      continue;
-    }
+    if (await finishDeletion({ ...parts, index }, tombstone)) continue;
     try {
       const content = parts.threads.load(id, parts.threads.fileOf(stem), false);
       if (content !== undefined) index.apply(entryOf(content, content.size), true);

@@ -100,10 +100,9 @@ export function createSettling(sources: SettlingSources): Settling {
       // incarnation read counts (the id may hold another by now); one deleted before the read
       // is done is looked for once it is.
       const gone = new Set<string>();
-      let incarnation: string | undefined;
       const onDeleted = (deletion: ThreadDeletion): void => {
-        if (incarnation === undefined) gone.add(deletion.incarnation);
-        else if (deletion.incarnation === incarnation) finish(new NotFoundError('thread', threadId));
+        if (read === undefined) gone.add(deletion.incarnation);
+        else if (deletion.incarnation === incarnationKeyOf(read)) finish(new NotFoundError('thread', threadId));
       };
       const unlisten = sources.events.onDeleted(threadId, onDeleted);
       // Resting includes a pipeline waiting on a child thread (its status stays running). The
@@ -130,8 +129,7 @@ export function createSettling(sources: SettlingSources): Settling {
       opts.signal?.addEventListener('abort', onAbort, { once: true });
       (known === undefined ? sources.load(threadId) : Promise.resolve(known)).then((thread) => {
         read = thread;
-        incarnation = incarnationKeyOf(thread);
-        if (gone.has(incarnation)) return finish(new NotFoundError('thread', threadId));
+        if (gone.has(incarnationKeyOf(thread))) return finish(new NotFoundError('thread', threadId));
         const view = viewOf(thread);
         if (RESTING_STATUSES.includes(view.status) && !sources.isBusy(threadId)) rest(view);
         // Nobody is moving this thread in this process (backing off after a restart, say): move it.

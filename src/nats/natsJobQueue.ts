@@ -91,12 +91,11 @@ export function natsJobQueue(
       },
     });
     let halted = false;
-    let drained: Promise<void> = Promise.resolve();
     const halt = (): void => {
       if (halted) return;
       halted = true;
       advisories.unsubscribe();
-      drained = puller.stop();
+      void puller.stop();
     };
 
     // Each slot asks for a job only when it is free (the puller asks the server for all of them).
@@ -117,7 +116,7 @@ export function natsJobQueue(
         halt();
         await Promise.allSettled(slots);
         // Jobs that were on their way when it stopped (see `late`) have come, and have settled.
-        await drained;
+        await puller.stop();
         while (lateRuns.size > 0) await Promise.allSettled([...lateRuns]);
         host.track(tracked, false);
       },

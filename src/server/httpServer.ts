@@ -459,7 +459,6 @@ export async function startHttpServer(runtime: Runtime, options: HttpServerOptio
   const { host = '127.0.0.1', port = 7878, drainMs = DEFAULT_DRAIN_MS, webhooks, webhookSource = runtime, ...appOptions } = options;
   const shutdown = new AbortController();
   const signals = [shutdown.signal, ...(appOptions.signal ? [appOptions.signal] : [])];
-  // (createHttpApp lets any number of event streams listen for it.)
   const app = createHttpApp(runtime, { ...appOptions, drainMs, signal: AbortSignal.any(signals) });
   const notifierOptions: WebhookNotifierOptions | undefined =
     webhooks === undefined

@@ -9,7 +9,7 @@ import { answerError, deliveryTargetOf, receiverOf, type DeliveryTarget } from '
 import { settleOwedDeliveries, type OwedDelivery } from '../store/owedDeliveries.js';
 import type { HumanRequest, Json, Thread } from '../thread/events.js';
 import { deriveState, settlesEnd, statusOf, unrecordedCall, type ThreadStatus } from '../thread/state.js';
-import { deliveryIdOf, isDeliveryOf } from '../thread/incarnation.js';
+import { deliveryIdOf } from '../thread/incarnation.js';
 
 /** What a webhook can be told about. */
 export type WebhookEvent = 'human_request' | 'finished';
@@ -320,15 +320,14 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
   };
 
   const dispatch = (target: (typeof targets)[number], payload: WebhookPayload): Promise<void> => {
-    // Still there, the same incarnation (a read that fails counts as yes: the receiver dedups by id).
-    const current = threads === undefined ? undefined : async () => isDeliveryOf(await threads.get(payload.threadId), payload.id);
     return book.deliver(
       payload.threadId,
-      (dropped) =>
-        deliver(target, payload, dropped, current === undefined ? undefined : () => current().catch(() => true)).catch((error: unknown) => {
+      payload.id,
+      (dropped, stillThere) =>
+        deliver(target, payload, dropped, stillThere).catch((error: unknown) => {
           logger.error({ err: error, url: target.receiver }, 'webhook delivery crashed');
         }),
-      current,
+      threads === undefined ? undefined : (id) => threads.get(id),
     );
   };
 

@@ -1,5 +1,7 @@
 import { messageOf } from '../errors.js';
 import type { Logger } from '../logger.js';
+import type { Thread } from '../thread/events.js';
+import { isDeliveryOf } from '../thread/incarnation.js';
 import type { DeliveryLedger, OwedRecord } from './deliveryLedger.js';
 
 /**
@@ -10,13 +12,19 @@ export interface DeliveryBook {
   /** Keeps `work` in flight until it settles (it must not reject); returns it. */
   track<T>(work: Promise<T>): Promise<T>;
   /**
-   * Runs a delivery of thread `threadId`, kept in flight until it settles: `work` (which must not
-   * reject) gets the signal {@link drop} aborts, its thread deleted. A delivery of an id dropped
-   * before (from a thread read before its delete, or of one created again under the id) first asks
-   * `current` whether its thread is still there, the same incarnation, and starts dropped when not
-   * (a `current` that fails counts as yes).
+   * Runs delivery `deliveryId` of thread `threadId`, kept in flight until it settles: `work` (which
+   * must not reject) gets the signal {@link drop} aborts, its thread deleted, and, given `read`,
+   * `stillThere`: whether the thread is still there, the same incarnation (read again each time; a
+   * read that fails counts as yes: the receiver dedups by id), for a retry to ask first. A delivery
+   * of an id dropped before (from a thread read before its delete, or of one created again under
+   * the id) asks it before it starts, and starts dropped when not.
    */
-  deliver<T>(threadId: string, work: (dropped: AbortSignal) => Promise<T>, current?: () => Promise<boolean>): Promise<T>;
+  deliver<T>(
+    threadId: string,
+    deliveryId: string,
+    work: (dropped: AbortSignal, stillThere: (() => Promise<boolean>) | undefined) => Promise<T>,
+    read?: (threadId: string) => Promise<Pick<Thread, 'id' | 'events'> | undefined>,
+  ): Promise<T>;
   /**
    * Aborts the deliveries of `threadId` under way (its thread was deleted: none is attempted again
    * nor recorded), and resolves once each has ended, its records written, so the ledger's forget
@@ -51,18 +59,16 @@ export function createDeliveryBook(options: { ledger: DeliveryLedger | undefined
   }
   return {
     track,
-    deliver(threadId, work, current) {
+    deliver(threadId, deliveryId, work, read) {
       const controller = new AbortController();
+      const stillThere = read === undefined ? undefined : () => read(threadId).then((thread) => isDeliveryOf(thread, deliveryId), () => true);
       const checked =
-        current === undefined || !droppedIds.has(threadId)
+        stillThere === undefined || !droppedIds.has(threadId)
           ? undefined
-          : current().then(
-              (there) => {
-                if (!there) controller.abort(deletedError(threadId));
-              },
-              () => undefined,
-            );
-      const delivery = checked === undefined ? work(controller.signal) : checked.then(() => work(controller.signal));
+          : stillThere().then((there) => {
+              if (!there) controller.abort(deletedError(threadId));
+            });
+      const delivery = checked === undefined ? work(controller.signal, stillThere) : checked.then(() => work(controller.signal, stillThere));
       let running = byThread.get(threadId);
       if (running === undefined) byThread.set(threadId, (running = new Map()));
       running.set(controller, delivery);

@@ -7,7 +7,6 @@ import { silentLogger, type Logger } from '../logger.js';
 import type { Runtime, ThreadChange } from '../runtime/runtime.js';
 import { callbackUrlOf } from '../runtime/threadView.js';
 import type { Thread } from '../thread/events.js';
-import { isDeliveryOf } from '../thread/incarnation.js';
 import { settlesEnd } from '../thread/state.js';
 import { callbackPayloadOf, dueCallbackOf, ownCallbackOf, pipelineCallbackOf, type CallbackPayload, type DueCallback } from './callbackPayload.js';
 import type { PipelineThreads } from './childRequests.js';
@@ -340,12 +339,11 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
     const already = underWay.get(payload.id);
     if (already !== undefined) return already;
     const threads = readFrom ?? attached;
-    // Still there, the same incarnation (a read that fails counts as yes: the receiver dedups by id).
-    const current = threads === undefined ? undefined : async () => isDeliveryOf(await threads.get(thread.id), payload.id);
     const delivery = book.deliver(
       thread.id,
-      (dropped) =>
-        deliver(url, payload, dropped, current === undefined ? undefined : () => current().catch(() => true))
+      payload.id,
+      (dropped, stillThere) =>
+        deliver(url, payload, dropped, stillThere)
         .then(async (done) => {
           // Recorded before it is no longer under way; not at all once its thread is deleted.
           if (done.deleted !== true) await book.settle({ key: thread.id, id: payload.id, threadId: thread.id }, done.ok || done.refused === true, { threadId: thread.id, agent: thread.agent, delivery: payload.id }, dropped);
@@ -355,7 +353,7 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
           logger.error({ threadId: thread.id, err: messageOf(error) }, 'callback crashed');
           return undelivered(messageOf(error));
         }),
-      current,
+      threads === undefined ? undefined : (id) => threads.get(id),
     );
     underWay.set(payload.id, delivery);
     void delivery.finally(() => underWay.delete(payload.id));

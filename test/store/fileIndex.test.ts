@@ -43,6 +43,16 @@ describe('the file store index', () => {
 
   const byId = (summaries: readonly ThreadSummary[]): ThreadSummary[] => [...summaries].sort((a, b) => (a.id < b.id ? -1 : 1));
 
+  /** Marks every commit log segment as written in a boot that is over (what a machine crash leaves). */
+  async function fromEarlierBoot(): Promise<void> {
+    for (const name of (await readdir(join(dir, '.index'))).filter((n) => n.startsWith('log.'))) {
+      const path = join(dir, '.index', name);
+      const text = await readFile(path, 'utf8');
+      const header = JSON.parse(text.slice(0, text.indexOf('\n'))) as Record<string, unknown>;
+      await writeFile(path, `${JSON.stringify({ ...header, boot: 'a-boot-before-the-crash' })}${text.slice(text.indexOf('\n'))}`);
+    }
+  }
+
   async function seed(store: ThreadStore, count: number, prefix = 't'): Promise<void> {
     for (let i = 0; i < count; i++) {
       await store.create(newThread(`${prefix}${i}`, i % 2 === 0 ? 'even' : 'odd', at(i)));
@@ -219,12 +229,7 @@ describe('the file store index', () => {
     const file = join(dir, 'lost.jsonl');
     const firstLine = (await readFile(file, 'utf8')).split('\n')[0]!;
     await truncate(file, Buffer.byteLength(firstLine) + 1);
-    for (const name of (await readdir(join(dir, '.index'))).filter((n) => n.startsWith('log.'))) {
-      const path = join(dir, '.index', name);
-      const text = await readFile(path, 'utf8');
-      const header = JSON.parse(text.slice(0, text.indexOf('\n'))) as Record<string, unknown>;
-      await writeFile(path, `${JSON.stringify({ ...header, boot: 'a-boot-before-the-crash' })}${text.slice(text.indexOf('\n'))}`);
-    }
+    await fromEarlierBoot();
     const second = await openStore();
     expect(await second.get('lost')).toEqual(whole);
     expect((await second.list())[0]).toMatchObject({ id: 'lost', status: 'awaiting_human', version: 2 });
@@ -395,12 +400,7 @@ describe('the file store index', () => {
       // What the failed delete left, in this process and in the next boot, must be the same thread.
       expect(await first.get('gone')).toEqual(whole);
       await first.close();
-      for (const name of (await readdir(join(dir, '.index'))).filter((n) => n.startsWith('log.'))) {
-        const path = join(dir, '.index', name);
-        const text = await readFile(path, 'utf8');
-        const header = JSON.parse(text.slice(0, text.indexOf('\n'))) as Record<string, unknown>;
-        await writeFile(path, `${JSON.stringify({ ...header, boot: 'a-boot-before-the-crash' })}${text.slice(text.indexOf('\n'))}`);
-      }
+      await fromEarlierBoot();
       const second = await openStore();
       expect(await second.get('gone')).toEqual(whole);
       expect((await expectConsistent(second)).map((s) => s.id)).toEqual(['gone', 'kept']);
@@ -430,12 +430,7 @@ describe('the file store index', () => {
       await first.create({ id: 'kept', agent: 'a', events: [inputEvent(1)] });
       expect(await remove(first, 'gone', 2)).toBe(true);
       await first.close();
-      for (const name of (await readdir(join(dir, '.index'))).filter((n) => n.startsWith('log.'))) {
-        const path = join(dir, '.index', name);
-        const text = await readFile(path, 'utf8');
-        const header = JSON.parse(text.slice(0, text.indexOf('\n'))) as Record<string, unknown>;
-        await writeFile(path, `${JSON.stringify({ ...header, boot: 'a-boot-before-the-crash' })}${text.slice(text.indexOf('\n'))}`);
-      }
+      await fromEarlierBoot();
       const second = await openStore();
       expect(await second.get('gone')).toBeUndefined();
       expect((await readdir(dir)).filter((name) => name.endsWith('.jsonl'))).toEqual(['kept.jsonl']);

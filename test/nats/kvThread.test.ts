@@ -135,7 +135,7 @@ describe('a corrupt thread over HTTP', () => {
     expect(answer).toMatch(/^thread t-big is corrupt: 0\.type: .+ \(and 999 more issues\); it cannot be read/);
     expect(answer).not.toContain('\n');
     expect(answer.length).toBeLessThan(300);
-    expect(message.match(/"code"/g)?.length ?? message.split('\n').length).toBeGreaterThanOrEqual(1_000);
+    expect(message.match(/"code"/g)?.length).toBeGreaterThanOrEqual(1_000);
 
     const notJson = knownOrError('t-bad', `{"agent":"a","events":[${'"x",'.repeat(1_000)}`) as CorruptThreadError;
     expect(notJson.answer).toBe('thread t-bad is corrupt: not JSON; it cannot be read or changed until its value is repaired (the server log names the bucket)');

@@ -446,6 +446,17 @@ describe('createOpenAIModel', () => {
     expect(server.requests[0]?.model).toBe('env-model');
   });
 
+  it('reads base URL, key and model from the environment it is given instead of process.env', async () => {
+    const server = await fake([{ content: 'ok' }]);
+    vi.stubEnv('SWITCHYARD_MODEL_BASE_URL', 'http://127.0.0.1:9/v1');
+    vi.stubEnv('SWITCHYARD_MODEL', 'process-model');
+    const model = createOpenAIModel({ env: { SWITCHYARD_MODEL_BASE_URL: '', OPENAI_BASE_URL: server.baseURL, OPENAI_API_KEY: API_KEY, SWITCHYARD_MODEL: 'given-model' } });
+    expect(model.name).toBe('given-model');
+    expect((await model.complete(request())).success).toBe(true);
+    expect(server.requests[0]?.model).toBe('given-model');
+    expect(() => createOpenAIModel({ env: {} })).toThrow(ConfigError);
+  });
+
   it('needs no key for a custom base URL, but refuses to build with neither', async () => {
     vi.stubEnv('SWITCHYARD_MODEL_API_KEY', '');
     vi.stubEnv('OPENAI_API_KEY', '');

@@ -37,11 +37,7 @@ export function modelFromEnv(env: NodeJS.ProcessEnv, own?: Model): { model: Mode
   const configured = hasModelConfig(env);
   if (!configured) return { model: createDemoModel(), configured, own: false };
   // Read from `env`, the environment this command was given, as `configured` was.
-  const baseURL = modelBaseUrl(env);
-  const apiKey = env.SWITCHYARD_MODEL_API_KEY || env.OPENAI_API_KEY || undefined;
-  const name = env.SWITCHYARD_MODEL || undefined;
-  const model = createOpenAIModel({ ...(baseURL ? { baseURL } : {}), ...(apiKey ? { apiKey } : {}), ...(name ? { model: name } : {}) });
-  return { model, configured, own: false };
+  return { model: createOpenAIModel({ env }), configured, own: false };
 }
 
 /**

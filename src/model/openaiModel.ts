@@ -20,20 +20,25 @@ export interface OpenAIModelOptions {
    * The API key sent as `Authorization: Bearer`. It never appears in a failure message.
    * When no key is found but a `baseURL` is set (a local Ollama, vLLM or llama.cpp server, which
    * ignore the key), a placeholder key is sent.
-   * @default process.env.SWITCHYARD_MODEL_API_KEY, then process.env.OPENAI_API_KEY
+   * @default SWITCHYARD_MODEL_API_KEY, then OPENAI_API_KEY, of `env`
    */
   apiKey?: string;
   /**
    * The OpenAI-compatible endpoint, e.g. `http://127.0.0.1:11434/v1` for Ollama.
-   * @default process.env.SWITCHYARD_MODEL_BASE_URL, then process.env.OPENAI_BASE_URL, then the
+   * @default SWITCHYARD_MODEL_BASE_URL, then OPENAI_BASE_URL, of `env`, then the
    * SDK's default (`https://api.openai.com/v1`)
    */
   baseURL?: string;
   /**
    * The model to ask; also the {@link Model.name} recorded on decisions.
-   * @default process.env.SWITCHYARD_MODEL, then 'gpt-4o-mini'
+   * @default SWITCHYARD_MODEL of `env`, then 'gpt-4o-mini'
    */
   model?: string;
+  /**
+   * The environment the defaults above are read from (an empty value counts as unset).
+   * @default process.env
+   */
+  env?: Readonly<Record<string, string | undefined>>;
   /**
    * Time allowed for one request, response body included, before it fails with kind `'timeout'`.
    * @default 60000
@@ -95,6 +100,8 @@ interface NormalizedOpenAIModelOptions {
   readonly maxAnswerChars: number;
 }
 
+/** The SDK's own default endpoint. */
+const OPENAI_BASE_URL = 'https://api.openai.com/v1';
 const DEFAULT_MODEL = 'gpt-4o-mini';
 const DEFAULT_TIMEOUT_MS = 60_000;
 const DEFAULT_MAX_ANSWER_CHARS = 256 * 1024;
@@ -188,6 +195,7 @@ function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOpt
   if (!Number.isSafeInteger(maxAnswerChars) || maxAnswerChars <= 0) {
     throw new ConfigError(`maxAnswerChars must be a positive whole number of characters, got ${maxAnswerChars}`);
   }
+  const env = variables(options.env ?? process.env);
   const model = options.model ?? env('SWITCHYARD_MODEL') ?? DEFAULT_MODEL;
   const temperature = options.temperature;
   // The SDK only accepts integer timeouts.
@@ -224,7 +232,8 @@ function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOpt
   const apiKey = configuredKey || PLACEHOLDER_API_KEY;
   const client = new OpenAI({
     apiKey,
-    ...(baseURL ? { baseURL } : {}),
+    // Always given: the SDK would read OPENAI_BASE_URL from process.env, not from `options.env`.
+    baseURL: baseURL ?? OPENAI_BASE_URL,
     maxRetries: 0,
     timeout: wholeTimeoutMs,
     fetch: options.fetch ?? sharedHttpFetch(),
@@ -272,10 +281,9 @@ function endpointOf(client: OpenAI): string {
   }
 }
 
-/** Reads an environment variable, treating an empty value as unset. */
-function env(name: string): string | undefined {
-  const value = process.env[name];
-  return value ? value : undefined;
+/** Reads variables of `environment`, treating an empty value as unset. */
+function variables(environment: Readonly<Record<string, string | undefined>>): (name: string) => string | undefined {
+  return (name) => environment[name] || undefined;
 }
 
 const JSON_HEADERS = { 'content-type': 'application/json' } as const;

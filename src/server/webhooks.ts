@@ -1,10 +1,11 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import { sleep, systemClock, type Clock } from '../clock.js';
 import { ConfigError, messageOf } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { Runtime, ThreadChange } from '../runtime/runtime.js';
 import type { DeliveryLedger } from '../store/deliveryLedger.js';
 import { createDeliveryBook } from '../store/deliveryBook.js';
+import { signWebhook } from '../store/deliverySignature.js';
 import { answerError, deliveryTargetOf, receiverOf, type DeliveryTarget } from '../store/deliveryTarget.js';
 import { settleOwedDeliveries, type OwedDelivery } from '../store/owedDeliveries.js';
 import type { HumanRequest, Json, Thread } from '../thread/events.js';
@@ -152,14 +153,7 @@ export const WEBHOOK_HEADERS = {
   delivery: 'X-Switchyard-Delivery',
 } as const;
 
-/**
- * `sha256=<hex HMAC-SHA256(secret, "<timestamp>.<rawBody>")>`. A string body is signed as its
- * UTF-8 bytes; give the bytes as received (a `Uint8Array`) to check a body that may not be plain
- * UTF-8 text (one with a byte order mark, which decoding drops).
- */
-export function signWebhook(rawBody: string | Uint8Array, secret: string, timestamp: number | string): string {
-  return `sha256=${createHmac('sha256', secret).update(`${timestamp}.`).update(rawBody).digest('hex')}`;
-}
+export { signWebhook };
 
 /**
  * Checks a webhook's signature, for receivers: the HMAC of `<timestamp>.<rawBody>` must match

@@ -1,4 +1,3 @@
-import { createHmac } from 'node:crypto';
 import { sleep, systemClock, type Clock } from '../clock.js';
 import { openUrl } from '../context/sealedUrl.js';
 import { secretsListedIn } from '../context/secretList.js';
@@ -12,6 +11,7 @@ import { callbackPayloadOf, dueCallbackOf, ownCallbackOf, pipelineCallbackOf, ty
 import type { PipelineThreads } from './childRequests.js';
 import type { DeliveryLedger } from '../store/deliveryLedger.js';
 import { createDeliveryBook } from '../store/deliveryBook.js';
+import { signWebhook } from '../store/deliverySignature.js';
 import { settleOwedDeliveries } from '../store/owedDeliveries.js';
 import { answerError, deliveryTargetOf, receiverOf, type DeliveryTarget } from '../store/deliveryTarget.js';
 
@@ -206,7 +206,7 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
   /** One attempt: the HTTP status, or why there was none. Signed per attempt (a fresh timestamp). */
   async function attempt(target: DeliveryTarget, body: string, payload: CallbackPayload, signal: AbortSignal): Promise<{ status?: number; error?: string }> {
     const timestamp = String(Math.floor(clock.now() / 1000));
-    const signature = `sha256=${createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')}`;
+    const signature = signWebhook(body, secret, timestamp);
     try {
       const response = await post(target.url, {
         method: 'POST',

@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { describe, expect, it } from 'vitest';
 import { agent, type AgentOptions } from '../../src/agent/agent.js';
 import { beforeDecision, intent, judge } from '../../src/agent/customStep.js';
+import { tool } from '../../src/agent/tool.js';
 import { stepEvents } from '../../src/agent/customStepRun.js';
 import { ConfigError } from '../../src/errors.js';
 import { scriptedModel, type ScriptStep } from '../../src/model/scriptedModel.js';
@@ -235,6 +236,41 @@ describe('an intent handled by the author’s code', () => {
     expect(eventsOf(end.thread, 'error').map((e) => e.data.kind)).toEqual(['invalid_args']);
     expect(runs).toBe(1);
   });
+});
+
+describe('errors in a row with steps of the author', () => {
+  // A step or a judge that merely ran between two failed calls is no success of the agent's: the
+  // failing tool is retried with a growing backoff and escalated after maxConsecutiveErrors, as it
+  // would be without them. An intent handled by the author's code is an outcome, as a tool result is.
+  const note = beforeDecision({ name: 'note', run: () => ({ output: 'ok' }) });
+  const nod = judge({ name: 'nod', run: () => ({ verdict: 'accept' }) });
+  const broken = tool({
+    name: 'broken',
+    description: 'always fails',
+    input: z.object({}),
+    idempotent: true,
+    run: () => {
+      throw new Error('upstream 503');
+    },
+  });
+  for (const [name, options] of [
+    ['a step before each decision', { beforeDecision: [note] }],
+    ['a judge after each decision', { afterDecision: [nod] }],
+  ] as const) {
+    it(`${name} does not reset the count: a tool failing every time escalates after three errors, its backoff growing`, async () => {
+      const a = customAgent({ ...options, tools: [broken], maxConsecutiveErrors: 3, maxSteps: 12 });
+      const model = scriptedModel([], { whenExhausted: { intent: 'broken', args: {} } });
+      const { actor, clock } = await startRun({ agent: a, model });
+      const end = await runToEnd(actor, clock);
+      expect(end.state).toBe('escalated');
+      const errors = eventsOf(end.thread, 'error');
+      expect(errors.map((e) => [e.data.kind, e.data.attempt])).toEqual([['tool_error', 1], ['tool_error', 2], ['tool_error', 3]]);
+      expect(eventsOf(end.thread, 'escalation')[0]!.data.reason).toBe('max_consecutive_errors');
+      const [first, second] = errors.map((e) => Date.parse(e.data.retryAt ?? '') - Date.parse(e.at));
+      expect(second).toBeGreaterThan(first!);
+      expect(model.requests).toHaveLength(3);
+    });
+  }
 });
 
 describe('steps are pure over the thread', () => {

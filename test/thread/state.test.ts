@@ -129,6 +129,16 @@ describe('reduceState and deriveState', () => {
     expect(derive(input, error(), decision('call_3', 'add')).consecutiveErrors).toBe(1);
   });
 
+  it("keeps counting errors across a step of the author's that only ran (a step before a decision, a judge, a compaction); an intent's outcome resets them", () => {
+    const custom = (data: Record<string, unknown>): NewEvent => ({ type: 'custom', data: { step: 's', ...data } as never });
+    const failedCall = [decision('call_1', 'add'), toolCall('call_1'), error(undefined, 'call_1')];
+    expect(derive(input, ...failedCall, custom({ phase: 'before_decision', output: 'ok' })).consecutiveErrors).toBe(1);
+    expect(derive(input, ...failedCall, custom({ phase: 'compact', summary: 'so far' })).consecutiveErrors).toBe(1);
+    expect(derive(input, error(), decision('call_2', 'add'), custom({ phase: 'after_decision', callId: 'call_2', verdict: 'accept' })).consecutiveErrors).toBe(1);
+    expect(derive(input, error(), decision('call_3', 'add'), custom({ phase: 'after_decision', callId: 'call_3', verdict: 'reject', feedback: 'no' })).consecutiveErrors).toBe(1);
+    expect(derive(input, error(), decision('call_4', 'wait'), custom({ phase: 'intent', callId: 'call_4', output: 'waited' }))).toMatchObject({ consecutiveErrors: 0, pendingCall: null });
+  });
+
   it('counts the rate limits among the consecutive errors, and resets them with the rest', () => {
     const limited: NewEvent = { type: 'error', data: { kind: 'model_http', message: 'rate limited', attempt: 1, rateLimited: true } };
     expect(derive(input, limited, error(), limited)).toMatchObject({ consecutiveErrors: 3, rateLimits: 2 });

@@ -74,7 +74,7 @@ export interface ThreadState {
   readonly steps: number;
   /** Decisions over the whole thread. */
   readonly totalSteps: number;
-  /** Errors since the last success (tool result, human response, prefetch). */
+  /** Errors since the last success (tool result, an intent's outcome, human response, prefetch). */
   readonly consecutiveErrors: number;
   /** Of {@link consecutiveErrors}, those a model endpoint's rate limit caused (recorded `rateLimited`). */
   readonly rateLimits: number;
@@ -221,20 +221,27 @@ function requestAfterOutcome(state: ThreadState, callId: string): HumanRequest |
   return request?.kind === 'interrupted' && request.callId === callId ? null : request;
 }
 
-/** A step of the agent's author recorded its result: it counts as a success and moves the flow on. */
+/**
+ * A step of the agent's author recorded its result, which moves the flow on. Only an intent's
+ * outcome is a success (as a tool result is); a step before a decision, a judge or a compaction
+ * that merely ran leaves the errors in a row counting (a failing tool between two of them still
+ * escalates after `maxConsecutiveErrors`, its backoff growing).
+ */
 function customChanges(state: ThreadState, data: CustomData, seq: number): Changes {
-  const succeeded = { consecutiveErrors: 0, rateLimits: 0, resolvedBefore: seq };
   const call = state.pendingCall !== null && state.pendingCall.callId === data.callId ? state.pendingCall : null;
   switch (data.phase) {
     case 'before_decision':
-      return { ...succeeded, beforeDone: [...state.beforeDone, data.step], sleepUntil: data.until ?? state.sleepUntil };
+      return { beforeDone: [...state.beforeDone, data.step], sleepUntil: data.until ?? state.sleepUntil };
     case 'compact':
-      return { ...succeeded, beforeDone: [...state.beforeDone, data.step], compaction: { seq, upTo: data.upTo ?? seq - 1 } };
+      return { beforeDone: [...state.beforeDone, data.step], compaction: { seq, upTo: data.upTo ?? seq - 1 } };
     case 'after_decision':
-      if (call === null) return succeeded;
-      return data.verdict === 'reject' ? { ...succeeded, pendingCall: null } : { ...succeeded, pendingCall: { ...call, judged: [...call.judged, data.step] } };
-    case 'intent':
+      if (call === null) return null;
+      return data.verdict === 'reject' ? { pendingCall: null } : { pendingCall: { ...call, judged: [...call.judged, data.step] } };
+    case 'intent': {
+      // The intent's outcome, as a tool result is: a success.
+      const succeeded = { consecutiveErrors: 0, rateLimits: 0, resolvedBefore: seq };
       return call === null ? succeeded : { ...succeeded, pendingCall: null, sleepUntil: data.until ?? null };
+    }
   }
 }
 

@@ -87,3 +87,39 @@ describe('the line of an error', () => {
     expect(line).toBe(`✗ model_http: ${message}`);
   });
 });
+
+describe('a deadline far from its event (QA19 deploys #6)', () => {
+  const at = '2026-12-06T09:54:53.000Z';
+  const wait = (until: number): ThreadEvent[] =>
+    [
+      { type: 'input', data: { input: 'wait' } },
+      { type: 'decision', data: { callId: 'c1', step: 1, intent: 'wait_a_while', args: {}, model: 'm', promptHash: 'sha256:x', tokens: { prompt: 1, completion: 1 }, latencyMs: 0 } },
+      { type: 'custom', data: { step: 'wait_a_while', phase: 'intent', callId: 'c1', output: { waited: true }, until } },
+    ].map((event, i) => ({ ...event, seq: i + 1, at })) as ThreadEvent[];
+  /** The local date and time the CLI prints, as it prints them. */
+  const local = (ms: number): string => {
+    const d = new Date(ms);
+    const pad = (n: number): string => String(n).padStart(2, '0');
+    return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${d.toTimeString().slice(0, 8)}`;
+  };
+
+  it('is printed with its date when it falls on another day than its event, and show says when the thread wakes', () => {
+    const until = Date.parse(at) + 55 * 3_600_000;
+    const details = threadDetails(viewOf({ id: 'ns-long', agent: 'sleeper', events: wait(until) }));
+    expect(details).toContain(`→ wait_a_while = {"waited":true}; sleeping until ${local(until)}`);
+    expect(details).toContain(`wakes    ${local(until)}`);
+    expect(viewOf({ id: 'ns-long', agent: 'sleeper', events: wait(until) }).wakeAt).toBe(new Date(until).toISOString());
+  });
+
+  it('keeps the time alone on the same day', () => {
+    const until = Date.parse(at) + 1_000;
+    const line = eventLine(wait(until)[2]!, 'ns-short');
+    expect(line).toBe(`→ wait_a_while = {"waited":true}; sleeping until ${local(until).slice(11)}`);
+  });
+
+  it('of a backoff: retrying at names the day too when it is not the day of the error', () => {
+    const retryAt = new Date(Date.parse(at) + 48 * 3_600_000).toISOString();
+    const line = eventLine({ seq: 3, at, type: 'error', data: { kind: 'model_http', attempt: 1, message: 'HTTP 502', retryAt } } as ThreadEvent, 'th_1');
+    expect(line).toBe(`✗ model_http: HTTP 502; retrying at ${local(Date.parse(retryAt))}`);
+  });
+});

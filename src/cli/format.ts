@@ -104,7 +104,7 @@ export function eventLine(event: ThreadEvent, threadId: string, hint: CommandHin
       return `→ ${event.data.tool} = ${showValue(event.data.result)}`;
     case 'error': {
       // A rate limit's message says when it is retried, and why then.
-      const retry = event.data.retryAt && event.data.rateLimited !== true ? `; retrying at ${clockTime(event.data.retryAt)}` : '';
+      const retry = event.data.retryAt && event.data.rateLimited !== true ? `; retrying at ${deadlineTime(event.data.retryAt, event.at)}` : '';
       return `✗ ${event.data.kind}: ${showValue(event.data.message)}${retry}`;
     }
     case 'human_request': {
@@ -142,7 +142,7 @@ export function eventLine(event: ThreadEvent, threadId: string, hint: CommandHin
     case 'failed':
       return `✗ failed: ${showValue(event.data.reason)}`;
     case 'custom':
-      return customLine(event.data);
+      return customLine(event.data, event.at);
   }
 }
 
@@ -160,14 +160,14 @@ function closedRequestLine(r: HumanRequest): string {
   }
 }
 
-function customLine(d: CustomData): string {
+function customLine(d: CustomData, at: string): string {
   switch (d.phase) {
     case 'after_decision': {
       const mark = d.verdict === 'reject' ? '✗' : d.verdict === 'ask' ? '?' : '✓';
       return `${mark} ${d.step}: ${d.verdict ?? 'accept'}${d.feedback ? `: ${showValue(d.feedback)}` : ''}`;
     }
     case 'intent':
-      return `→ ${d.step}${d.output === undefined ? '' : ` = ${showValue(d.output)}`}${d.until === undefined ? '' : `; sleeping until ${clockTime(new Date(d.until).toISOString())}`}`;
+      return `→ ${d.step}${d.output === undefined ? '' : ` = ${showValue(d.output)}`}${d.until === undefined ? '' : `; sleeping until ${deadlineTime(new Date(d.until).toISOString(), at)}`}`;
     case 'compact':
       return `✓ ${d.step}: compacted the context up to event ${d.upTo ?? '?'}`;
     case 'before_decision':
@@ -219,6 +219,7 @@ export function threadDetails(view: ThreadView, hint: CommandHint = plainHint, w
   ];
   if (view.createdAt) lines.push(`created  ${localTime(view.createdAt)}`);
   if (view.updatedAt) lines.push(`updated  ${localTime(view.updatedAt)}`);
+  if (view.wakeAt) lines.push(`wakes    ${localTime(view.wakeAt)}`);
   if (view.pendingRequest) {
     const r = view.pendingRequest;
     lines.push(`pending  ${r.kind} request ${r.requestId}`, `         ${showValue(r.question, 400)}`, `         reply: ${replyHint(view.id, r, hint)}`);
@@ -251,6 +252,12 @@ export function threadDetails(view: ThreadView, hint: CommandHint = plainHint, w
 function clockTime(iso: string): string {
   const date = new Date(iso);
   return Number.isNaN(date.getTime()) ? iso : date.toTimeString().slice(0, 8);
+}
+
+/** A deadline as the line of `eventAt` shows it: HH:MM:SS on the event's own (local) day, else with its date. */
+function deadlineTime(iso: string, eventAt: string): string {
+  const time = localTime(iso);
+  return time.slice(0, 10) === localTime(eventAt).slice(0, 10) ? clockTime(iso) : time;
 }
 
 /** YYYY-MM-DD HH:MM:SS in local time. */

@@ -15,16 +15,20 @@ export interface ThreadView {
   readonly failure: string | undefined;
   readonly createdAt: string | undefined;
   readonly updatedAt: string | undefined;
+  /** When a sleeping or backing-off thread moves again on its own (ISO time); undefined otherwise. */
+  readonly wakeAt?: string;
   readonly events: readonly ThreadEvent[];
 }
 
 /** The API's view of a thread: its state derived from its events. */
 export function viewOf(thread: Thread): ThreadView {
   const state = deriveState(thread.events);
+  const status = statusOf(state);
+  const wake = status === 'sleeping' ? state.sleepUntil : status === 'backing_off' ? state.backoffUntil : null;
   return {
     id: thread.id,
     agent: thread.agent,
-    status: statusOf(state),
+    status,
     version: state.version,
     // An agent's tool results all follow a decision; a pipeline's are its steps.
     steps: state.totalSteps > 0 ? state.totalSteps : thread.events.filter((e) => e.type === 'tool_result').length,
@@ -33,6 +37,7 @@ export function viewOf(thread: Thread): ThreadView {
     failure: state.failure,
     createdAt: state.createdAt,
     updatedAt: state.updatedAt,
+    ...(wake === null ? {} : { wakeAt: new Date(wake).toISOString() }),
     events: thread.events,
   };
 }

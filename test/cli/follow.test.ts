@@ -148,6 +148,44 @@ describe('followThread of a pipeline whose child waits already (watch)', () => {
     ]);
   });
 
+  it('follows on, as when it began there, when a child comes to wait for a human after the follow began (QA19 pipelines #4)', async () => {
+    const client = createFakeClient();
+    client.append(PARENT, 'article', [input('dogs')]);
+    const seen: string[] = [];
+    let resting = 0;
+
+    const following = followThread(client, PARENT, {
+      untilMoved: true,
+      onEvent: (event, threadId) => seen.push(`${threadId} ${event.type}`),
+      onChild: ({ threadId, view: child }) => {
+        seen.push(child === undefined ? `delegated ${threadId}` : `child ${threadId} ${child.status}`);
+        // Someone answers the child once the follow said it waits (the watcher read how to answer).
+        if (child?.status === 'awaiting_human' && resting++ === 0) setImmediate(() => client.append(CHILD, 'scout', [approved, final('notes')]));
+        if (child?.status === 'done') client.append(PARENT, 'article', [stepResult, final('article')]);
+      },
+    });
+    // The pipeline delegates after the follow began; its child then waits for a human.
+    await new Promise((resolve) => setImmediate(resolve));
+    client.append(PARENT, 'article', [delegation]);
+    client.append(CHILD, 'scout', [childInput('dogs'), request]);
+    const view = await following;
+
+    expect(view.status).toBe('done');
+    expect(seen).toEqual([
+      `${PARENT} input`,
+      `${PARENT} tool_call`,
+      `delegated ${CHILD}`,
+      `${CHILD} input`,
+      `${CHILD} human_request`,
+      `child ${CHILD} awaiting_human`,
+      `${CHILD} human_response`,
+      `${CHILD} final`,
+      `child ${CHILD} done`,
+      `${PARENT} tool_result`,
+      `${PARENT} final`,
+    ]);
+  });
+
   it("says which of the child's requests are still open: one answered before the follow began is past", async () => {
     const second: NewEvent = {
       type: 'human_request',

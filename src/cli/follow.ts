@@ -15,8 +15,9 @@ export interface FollowOptions {
   atLeast?: number;
   /**
    * The thread, or a child it waits on, may rest already (waiting for a human, paused): follow
-   * it until it moves and rests again, as `watch` does. The children named before the follow began
-   * are followed so too; later ones as usual. Costs one request per such thread. @default false
+   * it until it moves and rests again, as `watch` does. A pipeline's child is followed so too,
+   * whether it rested before the follow began or came to rest during it. Costs one request per
+   * such thread. @default false
    */
   untilMoved?: boolean;
   /**
@@ -112,7 +113,7 @@ export async function followThread(client: Client, threadId: string, options: Fo
       const child = event.seq > reportAfter ? delegationOf(event) : null;
       if (child !== null) {
         onChild?.(child);
-        const rested = await followChild(client, threadId, child.threadId, {
+        const childOptions = {
           ...(onEvent ? { onEvent } : {}),
           ...(onChild ? { onChild } : {}),
           ...(signal ? { signal } : {}),
@@ -120,11 +121,16 @@ export async function followThread(client: Client, threadId: string, options: Fo
           quietMs,
           clock,
           wait,
-          untilMoved: untilMoved && event.seq <= began,
-          onResting: (view) => onChild?.({ ...child, view }),
-        });
+        };
+        let rested = await followChild(client, threadId, child.threadId, { ...childOptions, untilMoved: untilMoved && event.seq <= began, onResting: (view) => onChild?.({ ...child, view }) });
         // Undefined: the pipeline rested without the child (it could not launch it); its events say why.
         if (rested !== undefined) onChild?.({ ...child, view: rested });
+        // A child that came to rest after the follow began (a human to answer) is followed, as one
+        // resting when it began is, until it moves and rests again (watch).
+        if (untilMoved && event.seq > began && rested !== undefined && !TERMINAL_STATUSES.includes(rested.status)) {
+          rested = await followChild(client, threadId, child.threadId, { ...childOptions, reportAfter: rested.version, untilMoved: true });
+          if (rested !== undefined) onChild?.({ ...child, view: rested });
+        }
         if (rested !== undefined && !TERMINAL_STATUSES.includes(rested.status)) {
           waitingChild = true;
           break;

@@ -141,6 +141,37 @@ describe('the inspector page', () => {
     expect(errors).toEqual([]);
   });
 
+  it("links a pipeline and its children both ways, says which child it waits on and for what, and counts its steps as the CLI does (QA19 pipelines #3)", async () => {
+    const asks = pipeline({ name: 'asks', description: 'has the calculator ask', input: z.object({}), output: z.unknown() })
+      .agent({ name: 'ask', agent: 'calculator', input: () => 'ask for the unit' })
+      .finish(({ results }) => results.ask);
+    const server = await startInspectorServer({ pipelines: [asks] });
+    cleanups.push(() => server.close());
+    await server.runtime.launch('asks', {}, { threadId: 'p-asks' });
+    await expect.poll(async () => (await server.runtime.get('p-asks--ask'))?.status, { timeout: 10_000 }).toBe('awaiting_human');
+    const { page, errors } = await open(server, '#thread=p-asks');
+
+    const delegation = page.locator('#timeline li[data-type="tool_call"] a.thread-link');
+    expect(await delegation.getAttribute('href')).toBe('#thread=p-asks--ask');
+    await expect.poll(() => text(page, '#waiting-on')).toContain('waiting on calculator thread p-asks--ask, which is awaiting_human');
+    expect(await text(page, '#waiting-on')).toContain('Which unit should the answer use?');
+
+    await delegation.click();
+    await expect.poll(() => text(page, '#thread-title')).toBe('p-asks--ask');
+    expect(await page.locator('#thread-parent a.thread-link').getAttribute('href')).toBe('#thread=p-asks');
+    await page.fill('#answer-input', 'metres');
+    await page.click('#answer-send');
+    expect((await server.runtime.settled('p-asks')).status).toBe('done');
+
+    await page.locator('#thread-parent a.thread-link').click();
+    await expect.poll(() => text(page, '#thread-title')).toBe('p-asks');
+    await expect.poll(() => text(page, '#thread-status')).toContain('done');
+    expect(await page.locator('#waiting-on').count()).toBe(0);
+    expect(await text(page, '.figure[data-figure="steps"] b')).toBe(String((await server.runtime.get('p-asks'))!.steps));
+    expect(await text(page, '.figure[data-figure="steps"] b')).toBe('1');
+    expect(errors).toEqual([]);
+  });
+
   it('answers an input request from the page', async () => {
     const server = await startInspectorServer();
     cleanups.push(() => server.close());

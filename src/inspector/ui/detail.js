@@ -7,7 +7,7 @@ import { pendingCard } from './pending.js';
 import { drawChart, highlightChart } from './statechart.js';
 import { machineOf, rowOfView, state, STATUS_TONE, upsertThread } from './state.js';
 import { refreshList, renderList } from './threadList.js';
-import { renderTimeline } from './timeline.js';
+import { delegationOf, renderTimeline, threadLink } from './timeline.js';
 
 /** @typedef {import('./types.js').ThreadView} ThreadView */
 /** @typedef {import('./types.js').ActorRecord} ActorRecord */
@@ -119,7 +119,9 @@ export function show(view) {
 function renderDetail(view) {
   const pending = view.pendingRequest ? pendingCard(view, view.pendingRequest, (next) => state.selected === view.id && show(next)) : null;
   const focused = document.activeElement instanceof HTMLInputElement && document.activeElement.id === 'answer-input' ? document.activeElement.value : null;
-  $('#detail').replaceChildren(header(view), pending ?? document.createComment('no pending request'), chartCard());
+  const child = openDelegation(view);
+  state.waitingOn = child?.threadId ?? null;
+  $('#detail').replaceChildren(header(view), pending ?? document.createComment('no pending request'), child ? waitingCard(view, child) : document.createComment('no child waited on'), chartCard());
   const answer = document.getElementById('answer-input');
   if (focused !== null && answer instanceof HTMLInputElement) {
     answer.value = focused;
@@ -131,6 +133,46 @@ function renderDetail(view) {
 }
 
 /**
+ * The child a pipeline waits on: its last delegation without a result, while it has not ended (as
+ * the CLI's `show` finds it); null for an agent's thread and a pipeline between steps.
+ * @param {ThreadView} view
+ */
+function openDelegation(view) {
+  if (TERMINAL.includes(view.status)) return null;
+  const ended = new Set(view.events.flatMap((e) => (e.type === 'tool_result' ? [e.data.callId] : [])));
+  /** @type {{ threadId: string, agent: string } | null} */
+  let open = null;
+  for (const e of view.events) {
+    const child = e.type === 'tool_call' && !ended.has(e.data.callId) ? delegationOf(e) : null;
+    if (child) open = child;
+  }
+  return open;
+}
+
+const TERMINAL = ['done', 'failed', 'cancelled'];
+
+/**
+ * Which child a pipeline waits on and, once its view is read, what that child waits for.
+ * @param {ThreadView} view
+ * @param {{ threadId: string, agent: string }} child
+ */
+function waitingCard(view, child) {
+  const line = el('div', { class: 'waiting-line' }, [`↳ waiting on ${child.agent} thread `, threadLink(child.threadId)]);
+  const card = el('section', { class: 'card', id: 'waiting-on' }, [line]);
+  loadThread(child.threadId).then(
+    (childView) => {
+      if (state.view !== view || !card.isConnected) return;
+      line.append(`, which is ${childView.status}`);
+      const request = childView.pendingRequest;
+      if (request) card.append(el('div', { class: 'waiting-request', text: `${request.kind} request: ${request.question}` }), el('div', { class: 'hint', text: 'answer it on the child’s page' }));
+    },
+    // Not launched yet (the pipeline journals the child first), or gone: the line stays as it is.
+    () => undefined,
+  );
+  return card;
+}
+
+/**
  * @param {ThreadView} view
  */
 function header(view) {
@@ -138,17 +180,23 @@ function header(view) {
   for (const e of view.events) {
     if (e.type === 'decision' || (e.type === 'error' && e.data.tokens)) tokens += (e.data.tokens?.prompt ?? 0) + (e.data.tokens?.completion ?? 0);
   }
-  const steps = view.events.filter((e) => e.type === 'decision').length;
   const first = view.events[0];
+  const parentId = first?.type === 'input' ? first.data.source?.parentId : undefined;
   const last = view.events[view.events.length - 1];
   const elapsed = first && last ? Date.parse(last.at) - Date.parse(first.at) : NaN;
-  const figure = (/** @type {string} */ value, /** @type {string} */ label) => el('div', { class: 'figure' }, [el('b', { text: value }), el('span', { text: label })]);
+  const figure = (/** @type {string} */ value, /** @type {string} */ label) => el('div', { class: 'figure', 'data-figure': label }, [el('b', { text: value }), el('span', { text: label })]);
   return el('div', { class: 'thread-head' }, [
     el('div', {}, [
       el('h1', { id: 'thread-title', text: view.id, title: view.id }),
-      el('div', { class: 'sub' }, [el('span', { id: 'thread-status' }, [statusPill(view.status)]), el('span', { text: `agent ${view.agent}` }), el('span', { text: `v${view.version}` })]),
+      el('div', { class: 'sub' }, [
+        el('span', { id: 'thread-status' }, [statusPill(view.status)]),
+        el('span', { text: `agent ${view.agent}` }),
+        el('span', { text: `v${view.version}` }),
+        parentId === undefined ? null : el('span', { id: 'thread-parent' }, ['step of pipeline ', threadLink(parentId)]),
+      ]),
     ]),
-    el('div', { class: 'figures' }, [figure(String(steps), 'steps'), figure(count(tokens), 'tokens'), figure(duration(elapsed), 'elapsed')]),
+    // The server's count, as the CLI shows it: an agent's decisions, a pipeline's step results.
+    el('div', { class: 'figures' }, [figure(String(view.steps), 'steps'), figure(count(tokens), 'tokens'), figure(duration(elapsed), 'elapsed')]),
   ]);
 }
 

@@ -53,6 +53,8 @@ function onThreads(rows) {
   for (const row of rows) {
     upsertThread(row);
     if (row.id === state.selected && (!state.view || row.version !== state.view.version)) refresh = true;
+    // The child the selected pipeline waits on moved: what the page says of it is read again.
+    if (row.id === state.waitingOn) refresh = true;
   }
   refreshList();
   if (refresh) void refreshView();

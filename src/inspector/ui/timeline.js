@@ -12,7 +12,15 @@ import { $, duration, el, json } from './dom.js';
 export function renderTimeline(view) {
   const ul = $('#timeline');
   const t0 = view.events[0] ? Date.parse(view.events[0].at) : 0;
-  ul.replaceChildren(...view.events.map((e) => timelineItem(e, t0)));
+  // When each call (its latest start) was journaled: a result's item says how long it took from there.
+  /** @type {Map<string, number>} */
+  const calls = new Map();
+  ul.replaceChildren(
+    ...view.events.map((e) => {
+      if (e.type === 'tool_call') calls.set(e.data.callId, Date.parse(e.at));
+      return timelineItem(e, t0, calls);
+    }),
+  );
   $('#timeline-count').textContent = `${view.events.length} events`;
   ul.scrollTop = ul.scrollHeight;
 }
@@ -20,13 +28,16 @@ export function renderTimeline(view) {
 /**
  * @param {ThreadEvent} e
  * @param {number} t0
+ * @param {ReadonlyMap<string, number>} calls
  */
-function timelineItem(e, t0) {
-  const { title, body, meta } = describe(e);
+function timelineItem(e, t0, calls) {
+  const { title, body, meta } = describe(e, calls);
+  const child = delegationOf(e);
   return el('li', { class: `ev ev-${e.type}`, 'data-type': e.type, 'data-seq': String(e.seq) }, [
     el('div', { class: 'head' }, [
       el('span', { class: 'kind', text: e.type.replace('_', ' ') }),
       el('span', { class: 'title', text: title }),
+      child ? el('span', { class: 'delegated' }, ['↳ ', threadLink(child.threadId)]) : null,
       el('span', { class: 'time', title: e.at, text: `+${duration(Date.parse(e.at) - t0)}` }),
     ]),
     body == null || body === '' ? null : el('div', { class: 'body' }, [el('code', { text: body })]),
@@ -40,11 +51,32 @@ function timelineItem(e, t0) {
 const total = (tokens) => tokens.prompt + tokens.completion;
 
 /**
+ * A link that selects a thread (through the address, as the page opens one).
+ * @param {string} id
+ */
+export function threadLink(id) {
+  return el('a', { class: 'thread-link', href: `#thread=${encodeURIComponent(id)}`, text: id });
+}
+
+/**
+ * The child thread a pipeline's step delegated to, when the event is such a delegation (its
+ * journaled `{ threadId, agent }`, as the server reads it).
+ * @param {ThreadEvent} e
+ * @returns {{ threadId: string, agent: string } | null}
+ */
+export function delegationOf(e) {
+  if (e.type !== 'tool_call') return null;
+  const { threadId, agent } = e.data.args;
+  return typeof threadId === 'string' && typeof agent === 'string' ? { threadId, agent } : null;
+}
+
+/**
  * What an event's item says.
  * @param {ThreadEvent} e
+ * @param {ReadonlyMap<string, number>} calls
  * @returns {{ title: string, body?: string | null, meta?: string }}
  */
-function describe(e) {
+function describe(e, calls) {
   switch (e.type) {
     case 'input':
       return { title: e.data.source ? `from ${e.data.source.kind}` : '', body: json(e.data.input) };
@@ -56,8 +88,12 @@ function describe(e) {
     }
     case 'tool_call':
       return { title: e.data.tool, body: json(e.data.args), meta: `attempt ${e.data.attempt}` };
-    case 'tool_result':
-      return { title: e.data.tool, body: json(e.data.result), meta: `took ${duration(e.data.durationMs)}` };
+    case 'tool_result': {
+      // From its call to its result: a pipeline's delegation or sleep records no run time of its own.
+      const called = calls.get(e.data.callId);
+      const took = called === undefined ? e.data.durationMs : Math.max(e.data.durationMs, Date.parse(e.at) - called);
+      return { title: e.data.tool, body: json(e.data.result), meta: `took ${duration(took)}` };
+    }
     case 'error': {
       const d = e.data;
       const retry = d.retryAt ? ` · retry at ${d.retryAt.slice(11, 19)}` : '';

@@ -126,6 +126,49 @@ describe('tool()', () => {
     expect(toJson('x')).toBe('x');
   });
 
+  it('toJson keeps what JSON cannot hold in a lossy form, never throwing', () => {
+    // BigInts (Prisma and pg ids) as decimal strings, wherever they are.
+    expect(toJson(12345678901234567890n)).toBe('12345678901234567890');
+    expect(toJson({ id: -7n, ids: [1n, Object(2n)] })).toEqual({ id: '-7', ids: ['1', '2'] });
+    // A reference to an object that contains it (an HTTP response and its request) is "[Circular]";
+    // an object seen twice but not inside itself is kept twice, as JSON.stringify does.
+    const response: Record<string, unknown> = { status: 200 };
+    response.self = response;
+    response.request = { res: response, list: [response] };
+    const shared = { n: 1 };
+    expect(toJson({ response, a: shared, b: shared })).toEqual({
+      response: { status: 200, self: '[Circular]', request: { res: '[Circular]', list: ['[Circular]'] } },
+      a: { n: 1 },
+      b: { n: 1 },
+    });
+    // Functions and symbols dropped as members, null in arrays and at the top (as undefined).
+    expect(toJson(() => 1)).toBeNull();
+    expect(toJson(Symbol('s'))).toBeNull();
+    expect(toJson({ f: () => 1, s: Symbol('s'), u: undefined, list: [() => 1, undefined] })).toEqual({ list: [null, null] });
+    // toJSON is honoured; one that throws (or a getter that does) leaves a note, not an exception.
+    expect(toJson({ when: new Date(0), bad: { toJSON: () => { throw new Error('boom'); } } })).toEqual({ when: '1970-01-01T00:00:00.000Z', bad: '[Unserializable: boom]' });
+    const getter = Object.defineProperty({}, 'x', { enumerable: true, get: () => { throw new Error('no'); } });
+    expect(toJson(getter)).toEqual({ x: '[Unserializable: no]' });
+  });
+
+  it('toJson cuts what is nested deeper than a thread holds', () => {
+    let deep: unknown = 'bottom';
+    for (let i = 0; i < 300; i++) deep = { d: deep };
+    let json = toJson(deep) as Record<string, unknown>;
+    let depth = 0;
+    while (typeof json === 'object') {
+      json = json.d as Record<string, unknown>;
+      depth++;
+    }
+    expect(depth).toBe(256);
+    expect(json).toBe('[Too deep]');
+  });
+
+  it('run returns a lossy JSON form of what JSON cannot hold (the tool ran: its result is not lost)', async () => {
+    const big = tool({ name: 'big', description: 'd', input: z.object({}), run: () => ({ id: 10n ** 20n }) });
+    expect(await big.run({}, context)).toEqual({ id: '100000000000000000000' });
+  });
+
   it('refuses bad names, non-object inputs and non-positive timeouts', () => {
     const base = { description: 'd', input: z.object({}), run: () => null };
     expect(() => tool({ ...base, name: 'has space' })).toThrow(ConfigError);

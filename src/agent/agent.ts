@@ -8,6 +8,7 @@ import type { Model, ToolSpec } from '../model/model.js';
 import type { Json, Thread } from '../thread/events.js';
 import type { ThreadState } from '../thread/state.js';
 import { promptHash, promptTemplate, type PromptTemplate } from './prompt.js';
+import { unrepresentableParts } from './strictSchema.js';
 import type { Tool } from './tool.js';
 
 /** A deterministic step run before the first decision; its result is recorded as a `prefetch` event. */
@@ -64,7 +65,11 @@ export interface AgentOptions {
   backoff?: BackoffOptions;
   /** A model for this agent only; otherwise the runtime's. */
   model?: Model;
-  /** Schema of the thread input; invalid input is rejected at launch. @default any JSON value */
+  /**
+   * Schema of the thread input; invalid input is rejected at launch. A type JSON Schema cannot
+   * express (`z.date()`, `z.bigint()`, `z.map()`, `z.custom()`...) is refused here, as a launch
+   * sends JSON: use `z.iso.datetime()` and the like. @default any JSON value
+   */
   input?: z.ZodType;
   /** Token budget of the rendered context. @default 6000 */
   contextBudget?: number;
@@ -184,6 +189,10 @@ export function agent(options: AgentOptions): Agent {
     intents = [],
   } = options;
   if (!AGENT_NAME.test(name)) throw new ConfigError(`agent name "${name}" must match ${AGENT_NAME}`);
+  const unrepresentable = input === undefined ? [] : unrepresentableParts(input);
+  if (unrepresentable.length > 0) {
+    throw new ConfigError(`agent ${name}: its input has types JSON Schema cannot express (a launch sends JSON, and the published input schema would allow any value there): ${unrepresentable.join('; ')}`);
+  }
   if (!Number.isInteger(maxSteps) || maxSteps < 3 || maxSteps > 20) {
     throw new ConfigError(`agent ${name}: maxSteps must be an integer from 3 to 20 (got ${maxSteps}); split bigger jobs into a pipeline`);
   }

@@ -2,7 +2,7 @@ import type { z } from 'zod';
 import { ConfigError, formatIssues, messageOf } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Json } from '../thread/events.js';
-import { dropNullsAt, toStrictJsonSchema } from './strictSchema.js';
+import { dropNullsAt, toStrictJsonSchema, unrepresentableParts } from './strictSchema.js';
 
 /** What a tool's `run` receives besides its validated input. */
 export interface ToolContext {
@@ -32,7 +32,11 @@ export interface ToolOptions<TInput extends z.ZodType, TOutput> {
   name: string;
   /** What the tool does, for the model. */
   description: string;
-  /** The input schema; the model sees its strict JSON Schema and arguments are validated with it. */
+  /**
+   * The input schema, a zod object; the model sees its strict JSON Schema and arguments are
+   * validated with it. A type JSON Schema cannot express (`z.date()`, `z.bigint()`, `z.map()`,
+   * `z.custom()`...) is refused when the tool is defined: use `z.iso.datetime()` and the like.
+   */
   input: TInput;
   /**
    * Runs the tool. What it returns is recorded as the call's result, as JSON ({@link toJson}): what
@@ -107,6 +111,10 @@ export function tool<TInput extends z.ZodType, TOutput>(options: ToolOptions<TIn
   if (!(timeoutMs > 0)) throw new ConfigError(`tool ${name}: timeoutMs must be positive`);
   const parameters = toStrictJsonSchema(input);
   if (parameters.type !== 'object') throw new ConfigError(`tool ${name}: input must be a zod object schema`);
+  const unrepresentable = unrepresentableParts(input);
+  if (unrepresentable.length > 0) {
+    throw new ConfigError(`tool ${name}: its input has types JSON Schema cannot express (the model would be shown any value there, and it sends JSON): ${unrepresentable.join('; ')}`);
+  }
   return {
     name,
     description,

@@ -192,6 +192,7 @@ describe('tool() and agent(): a schema JSON Schema cannot express', () => {
     ['an instanceof', z.object({ c: z.instanceof(URL) }), 'c', /z\.custom\(\) \(or z\.instanceof\(\)\) has no JSON Schema/],
     ['a function', z.object({ f: z.function() }), 'f', /z\.function\(\) has no JSON Schema/],
     ['undefined', z.object({ u: z.undefined() }), 'u', /z\.undefined\(\) has no JSON Schema; make the field \.optional\(\)/],
+    ['a BigInt literal', z.object({ v: z.literal(5n) }), 'v', /a BigInt literal has no JSON Schema/],
     ['a date deep in arrays and optionals', z.object({ items: z.array(z.object({ at: z.date().optional() })) }), 'items[].at', /z\.date\(\)/],
     ['a date in a record', z.object({ byDay: z.record(z.string(), z.date()) }), 'byDay[*]', /z\.date\(\)/],
     ['a date in a union', z.object({ when: z.union([z.string(), z.date()]) }), 'when', /z\.date\(\)/],
@@ -229,6 +230,8 @@ describe('tool() and agent(): a schema JSON Schema cannot express', () => {
     expect(parsed).toEqual({ success: true, data: expect.objectContaining({ when: new Date('2025-01-01T00:00:00Z'), n: 12345678901234567890n }) });
     // Transforms after a representable input, and z.any() / z.unknown(), stay allowed.
     expect(() => tool({ ...base, name: 'ok', input: z.object({ len: z.string().transform((s) => s.length), any: z.any(), u: z.unknown() }) })).not.toThrow();
+    // A literal that allows undefined among other values is only optional.
+    expect(() => tool({ ...base, name: 'ok', input: z.object({ mode: z.literal(['a', undefined]) }) })).not.toThrow();
     expect(() => agent({ name: 'ok', description: 'd', prompt: 'p', tools: [], input: z.object({ d: when }) })).not.toThrow();
   });
 });

@@ -75,8 +75,8 @@ export interface AgentOptions {
   contextBudget?: number;
   /**
    * Literal values never to show the model or to write into what the agent records (API keys the
-   * tools use): they are replaced with `[REDACTED]` in the context the model sees, in its
-   * decisions' arguments, tool results, errors, questions to humans and final output, and in
+   * tools use): they are replaced with `[REDACTED]` in the context the model sees and in the
+   * values of prompt `variables` computed from the thread (the system prompt), in its decisions' arguments, tool results, errors, questions to humans and final output, and in
    * every line written through the `logger` its tools, prefetch and steps are given, wherever the
    * secret stands in the line (and in the runtime's lines about its threads' steps). The launch
    * input is the exception: it is stored as given (a redelivered hook or trigger is recognized by
@@ -90,7 +90,8 @@ export interface AgentOptions {
   /** The agent's own context window (factor 3), replacing switchyard's renderer. */
   context?: ContextFunction;
   /**
-   * Values for the prompt template's own `{{variables}}`: text, or a pure function of the thread.
+   * Values for the prompt template's own `{{variables}}`: text, or a pure function of the thread
+   * (whose value has the agent's `secrets` redacted, as the context has).
    * The built-ins (agent, description, tools, context) cannot be redefined.
    */
   variables?: Readonly<Record<string, string | PromptVariable>>;

@@ -8,6 +8,7 @@ import type { Model, ToolSpec } from '../model/model.js';
 import type { Json, Thread } from '../thread/events.js';
 import type { ThreadState } from '../thread/state.js';
 import { promptHash, promptTemplate, type PromptTemplate } from './prompt.js';
+import { unrepresentableParts } from './strictSchema.js';
 import type { Tool } from './tool.js';
 
 /** A deterministic step run before the first decision; its result is recorded as a `prefetch` event. */
@@ -64,14 +65,18 @@ export interface AgentOptions {
   backoff?: BackoffOptions;
   /** A model for this agent only; otherwise the runtime's. */
   model?: Model;
-  /** Schema of the thread input; invalid input is rejected at launch. @default any JSON value */
+  /**
+   * Schema of the thread input; invalid input is rejected at launch. A type JSON Schema cannot
+   * express (`z.date()`, `z.bigint()`, `z.map()`, `z.custom()`...) is refused here, as a launch
+   * sends JSON: use `z.iso.datetime()` and the like. @default any JSON value
+   */
   input?: z.ZodType;
   /** Token budget of the rendered context. @default 6000 */
   contextBudget?: number;
   /**
    * Literal values never to show the model or to write into what the agent records (API keys the
-   * tools use): they are replaced with `[REDACTED]` in the context the model sees, in its
-   * decisions' arguments, tool results, errors, questions to humans and final output, and in
+   * tools use): they are replaced with `[REDACTED]` in the context the model sees and in the
+   * values of prompt `variables` computed from the thread (the system prompt), in its decisions' arguments, tool results, errors, questions to humans and final output, and in
    * every line written through the `logger` its tools, prefetch and steps are given, wherever the
    * secret stands in the line (and in the runtime's lines about its threads' steps). The launch
    * input is the exception: it is stored as given (a redelivered hook or trigger is recognized by
@@ -85,7 +90,8 @@ export interface AgentOptions {
   /** The agent's own context window (factor 3), replacing switchyard's renderer. */
   context?: ContextFunction;
   /**
-   * Values for the prompt template's own `{{variables}}`: text, or a pure function of the thread.
+   * Values for the prompt template's own `{{variables}}`: text, or a pure function of the thread
+   * (whose value has the agent's `secrets` redacted, as the context has).
    * The built-ins (agent, description, tools, context) cannot be redefined.
    */
   variables?: Readonly<Record<string, string | PromptVariable>>;
@@ -184,6 +190,10 @@ export function agent(options: AgentOptions): Agent {
     intents = [],
   } = options;
   if (!AGENT_NAME.test(name)) throw new ConfigError(`agent name "${name}" must match ${AGENT_NAME}`);
+  const unrepresentable = input === undefined ? [] : unrepresentableParts(input);
+  if (unrepresentable.length > 0) {
+    throw new ConfigError(`agent ${name}: its input has types JSON Schema cannot express (a launch sends JSON, and the published input schema would allow any value there): ${unrepresentable.join('; ')}`);
+  }
   if (!Number.isInteger(maxSteps) || maxSteps < 3 || maxSteps > 20) {
     throw new ConfigError(`agent ${name}: maxSteps must be an integer from 3 to 20 (got ${maxSteps}); split bigger jobs into a pipeline`);
   }

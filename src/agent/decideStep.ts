@@ -17,12 +17,24 @@ import { doneForNowSchema, requestHumanInputSchema } from './humanTools.js';
 import { approvalRequest } from './approvalRequest.js';
 import { callIdFor, newIdempotencyKey, requestIdFor } from './ids.js';
 import { promptHash } from './prompt.js';
-import { deriveState } from '../thread/state.js';
+import { deriveState, type ThreadState } from '../thread/state.js';
 
-/** Renders a prompt template that differs per decision: it places the context, or has variables of the thread. */
+/**
+ * Renders a prompt template that differs per decision: it places the context, or has variables of
+ * the thread. A variable computed from the thread (its input, a tool's result) has the agent's
+ * secrets redacted, as the context has (`redactText`); an agent that declares none skips that.
+ */
 function renderSystem(agent: Agent, thread: Thread, context: string): { text: string; hash: string } {
+  const { secrets } = agent;
   const own: Record<string, string> = {};
-  for (const [name, value] of Object.entries(agent.variables)) own[name] = typeof value === 'string' ? value : value(thread, deriveState(thread.events));
+  let state: ThreadState | undefined;
+  for (const [name, value] of Object.entries(agent.variables)) {
+    if (typeof value === 'string') own[name] = value;
+    else {
+      const text = value(thread, (state ??= deriveState(thread.events)));
+      own[name] = secrets.length === 0 ? text : redactText(String(text), secrets);
+    }
+  }
   const text = agent.prompt.render({ ...own, agent: agent.name, description: agent.description, tools: agent.toolList, context });
   return { text, hash: promptHash(text) };
 }

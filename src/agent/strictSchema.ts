@@ -13,6 +13,88 @@ export function toStrictJsonSchema(schema: z.ZodType): JsonSchema {
   return strictify(raw);
 }
 
+/**
+ * The parts of an input schema JSON Schema cannot express (`z.date()`, `z.bigint()`, `z.map()`,
+ * `z.custom()`...), each as `<field path>: <what it is and what to use instead>`; none for a schema
+ * JSON Schema carries whole. zod would show such a part as `{}` (any value) to a model (whose strict
+ * mode wants a type) and to whoever reads an agent's input schema, while what they send is JSON,
+ * which such a part rarely accepts: a definition refuses them instead. A field that allows
+ * `undefined` among other values (`z.literal([undefined, 'a'])`) is not one: it is simply optional.
+ */
+export function unrepresentableParts(schema: z.ZodType): string[] {
+  const parts: string[] = [];
+  z.toJSONSchema(schema, {
+    io: 'input',
+    target: 'draft-7',
+    unrepresentable: (ctx) => {
+      const { def } = ctx.zodSchema._zod;
+      const onlyOptional = def.type === 'literal' && ctx.message.includes('`undefined`') && def.values.some((value) => value !== undefined);
+      if (!onlyOptional) parts.push(`${fieldPath(ctx.path)}: ${problemOf(def, ctx.message)}`);
+      return 'any';
+    },
+  });
+  return parts;
+}
+
+/** What a part JSON Schema cannot express is, and what to use instead. */
+function problemOf(def: { readonly type: string; readonly coerce?: boolean }, message: string): string {
+  switch (def.type) {
+    case 'date':
+      return `${def.coerce === true ? 'z.coerce.date()' : 'z.date()'} has no JSON Schema; use z.iso.datetime() (an ISO 8601 string), or z.iso.datetime().pipe(z.coerce.date()) for a Date`;
+    case 'bigint':
+      return `${def.coerce === true ? 'z.coerce.bigint()' : 'z.bigint()'} has no JSON Schema; use z.int() (a safe integer), or z.string().regex(/^-?\\d+$/).pipe(z.coerce.bigint()) for a BigInt`;
+    case 'map':
+      return 'z.map() has no JSON Schema; use z.record(keys, values) (an object)';
+    case 'set':
+      return 'z.set() has no JSON Schema; use z.array() (an array)';
+    case 'custom':
+      return 'z.custom() (or z.instanceof()) has no JSON Schema; describe the value with the types JSON has (z.object(), z.string()...) and .refine() it';
+    case 'function':
+    case 'symbol':
+    case 'promise':
+      return `z.${def.type}() has no JSON Schema: a model or a launch sends only JSON`;
+    case 'undefined':
+    case 'void':
+      return `z.${def.type}() has no JSON Schema; make the field .optional()`;
+    case 'literal':
+      return /BigInt/.test(message)
+        ? 'a BigInt literal has no JSON Schema; use a number or a string literal'
+        : 'z.literal(undefined) has no JSON Schema; make the field .optional()';
+    case 'nan':
+      return 'z.nan() has no JSON Schema; use z.number() or z.null()';
+    case 'transform':
+      return 'a transform has no JSON Schema of what it takes; start from a schema of that JSON (z.string().transform(...))';
+    default:
+      return message;
+  }
+}
+
+/**
+ * The field a JSON Schema path points at: `items[].at` (an array's items), `range[1]` (a tuple's),
+ * `byDay[*]` (a record's values), `(root)` for the whole input; a union's members are their field.
+ */
+function fieldPath(path: readonly (string | number)[]): string {
+  let out = '';
+  for (let i = 0; i < path.length; i++) {
+    const segment = path[i];
+    const next = path[i + 1];
+    if (segment === 'properties' && next !== undefined) {
+      out += out === '' ? String(next) : `.${next}`;
+      i++;
+    } else if (segment === 'items' || segment === 'prefixItems') {
+      if (typeof next === 'number') {
+        out += `[${next}]`;
+        i++;
+      } else out += '[]';
+    } else if (segment === 'additionalProperties' || segment === 'additionalItems') {
+      out += '[*]';
+    } else if (typeof next === 'number' && (segment === 'anyOf' || segment === 'oneOf' || segment === 'allOf')) {
+      i++;
+    }
+  }
+  return out === '' ? '(root)' : out;
+}
+
 function strictify(node: unknown): JsonSchema {
   if (node === null || typeof node !== 'object' || Array.isArray(node)) return node as JsonSchema;
   const out: JsonSchema = {};

@@ -2,7 +2,7 @@ import type { z } from 'zod';
 import { ConfigError, formatIssues, messageOf } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Json } from '../thread/events.js';
-import { dropNullsAt, toStrictJsonSchema } from './strictSchema.js';
+import { dropNullsAt, toStrictJsonSchema, unrepresentableParts } from './strictSchema.js';
 
 /** What a tool's `run` receives besides its validated input. */
 export interface ToolContext {
@@ -32,8 +32,18 @@ export interface ToolOptions<TInput extends z.ZodType, TOutput> {
   name: string;
   /** What the tool does, for the model. */
   description: string;
-  /** The input schema; the model sees its strict JSON Schema and arguments are validated with it. */
+  /**
+   * The input schema, a zod object; the model sees its strict JSON Schema and arguments are
+   * validated with it. A type JSON Schema cannot express (`z.date()`, `z.bigint()`, `z.map()`,
+   * `z.custom()`...) is refused when the tool is defined: use `z.iso.datetime()` and the like.
+   */
   input: TInput;
+  /**
+   * Runs the tool. What it returns is recorded as the call's result, as JSON ({@link toJson}): what
+   * JSON cannot hold is kept in a lossy form (a BigInt as its decimal string, a circular reference
+   * as `"[Circular]"`, functions and undefined dropped), never turned into an error, since the tool
+   * has run. Only a throw (or a rejection) is the tool failing.
+   */
   run: (input: z.output<TInput>, context: ToolContext) => Promise<TOutput> | TOutput;
   /**
    * Safe to run twice with the same idempotency key. After a crash between the journaled call and
@@ -101,6 +111,10 @@ export function tool<TInput extends z.ZodType, TOutput>(options: ToolOptions<TIn
   if (!(timeoutMs > 0)) throw new ConfigError(`tool ${name}: timeoutMs must be positive`);
   const parameters = toStrictJsonSchema(input);
   if (parameters.type !== 'object') throw new ConfigError(`tool ${name}: input must be a zod object schema`);
+  const unrepresentable = unrepresentableParts(input);
+  if (unrepresentable.length > 0) {
+    throw new ConfigError(`tool ${name}: its input has types JSON Schema cannot express (the model would be shown any value there, and it sends JSON): ${unrepresentable.join('; ')}`);
+  }
   return {
     name,
     description,
@@ -143,8 +157,82 @@ export function tool<TInput extends z.ZodType, TOutput>(options: ToolOptions<TIn
   };
 }
 
-/** Normalizes a tool's output to a JSON value (undefined -> null; Dates etc. through JSON). */
+/**
+ * Normalizes a tool's output (or a step's value) to a JSON value a thread holds, as
+ * `JSON.parse(JSON.stringify(value))` would, and in a lossy form where that would throw: the value
+ * was produced (a tool that returned has had its effect), so it is recorded, never lost to an error.
+ *
+ * - `toJSON` is honoured (a Date becomes its ISO string); boxed numbers, strings and booleans are unwrapped.
+ * - undefined, functions and symbols: dropped as members, null in arrays and at the top.
+ * - NaN and ±Infinity: null. A BigInt (boxed or not): its decimal string (`12n` -> `"12"`).
+ * - An object inside itself (an HTTP response and its request): `"[Circular]"` where it recurs. An
+ *   object met twice elsewhere is kept twice, as JSON.stringify does.
+ * - An object nested deeper than a thread holds (256 levels): `"[Too deep]"`.
+ * - A `toJSON` or getter that throws: `"[Unserializable: <its message>]"`.
+ *
+ * Never throws; what it returns passes the thread's JSON check (`isJson`).
+ */
 export function toJson(value: unknown): Json {
-  if (value === undefined) return null;
-  return JSON.parse(JSON.stringify(value)) as Json;
+  return toJsonAt({ '': value }, '', new Set(), 0) ?? null;
+}
+
+/** Nesting a thread holds (`isJson`): objects and arrays at depths 0 to 255. */
+const MAX_DEPTH = 256;
+
+/** What `holder` holds under `key` as JSON (read here: a getter may throw); undefined for what JSON.stringify leaves out. */
+function toJsonAt(holder: object, key: string, ancestors: Set<object>, depth: number): Json | undefined {
+  try {
+    let v = (holder as Record<string, unknown>)[key];
+    if ((typeof v === 'object' && v !== null) || typeof v === 'bigint') {
+      const toJSON = (v as { toJSON?: unknown }).toJSON;
+      if (typeof toJSON === 'function') v = toJSON.call(v, key) as unknown;
+    }
+    if (typeof v === 'object' && v !== null) v = unboxed(v);
+    switch (typeof v) {
+      case 'string':
+      case 'boolean':
+        return v;
+      case 'number':
+        // -0 as JSON.stringify writes it.
+        return Number.isFinite(v) ? v + 0 : null;
+      case 'bigint':
+        return v.toString();
+      case 'object':
+        return v === null ? null : containerToJson(v, ancestors, depth);
+      default:
+        return undefined; // undefined, a function, a symbol
+    }
+  } catch (error) {
+    return `[Unserializable: ${messageOf(error)}]`;
+  }
+}
+
+/** The primitive a boxed number, string, boolean or BigInt holds; any other object as it is. */
+function unboxed(value: object): unknown {
+  if (value instanceof Number || value instanceof String || value instanceof Boolean || value instanceof BigInt) return value.valueOf();
+  return value;
+}
+
+function containerToJson(value: object, ancestors: Set<object>, depth: number): Json {
+  if (ancestors.has(value)) return '[Circular]';
+  if (depth >= MAX_DEPTH) return '[Too deep]';
+  ancestors.add(value);
+  try {
+    if (Array.isArray(value)) {
+      const out: Json[] = [];
+      for (let i = 0; i < value.length; i++) out.push(toJsonAt(value, String(i), ancestors, depth + 1) ?? null);
+      return out;
+    }
+    const out: { [key: string]: Json } = {};
+    for (const key of Object.keys(value)) {
+      const item = toJsonAt(value, key, ancestors, depth + 1);
+      if (item === undefined) continue;
+      // An own "__proto__" key (JSON.parse makes one) is defined: assigning it would set the prototype.
+      if (key === '__proto__') Object.defineProperty(out, key, { value: item, enumerable: true, writable: true, configurable: true });
+      else out[key] = item;
+    }
+    return out;
+  } finally {
+    ancestors.delete(value);
+  }
 }

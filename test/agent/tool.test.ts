@@ -126,6 +126,49 @@ describe('tool()', () => {
     expect(toJson('x')).toBe('x');
   });
 
+  it('toJson keeps what JSON cannot hold in a lossy form, never throwing', () => {
+    // BigInts (Prisma and pg ids) as decimal strings, wherever they are.
+    expect(toJson(12345678901234567890n)).toBe('12345678901234567890');
+    expect(toJson({ id: -7n, ids: [1n, Object(2n)] })).toEqual({ id: '-7', ids: ['1', '2'] });
+    // A reference to an object that contains it (an HTTP response and its request) is "[Circular]";
+    // an object seen twice but not inside itself is kept twice, as JSON.stringify does.
+    const response: Record<string, unknown> = { status: 200 };
+    response.self = response;
+    response.request = { res: response, list: [response] };
+    const shared = { n: 1 };
+    expect(toJson({ response, a: shared, b: shared })).toEqual({
+      response: { status: 200, self: '[Circular]', request: { res: '[Circular]', list: ['[Circular]'] } },
+      a: { n: 1 },
+      b: { n: 1 },
+    });
+    // Functions and symbols dropped as members, null in arrays and at the top (as undefined).
+    expect(toJson(() => 1)).toBeNull();
+    expect(toJson(Symbol('s'))).toBeNull();
+    expect(toJson({ f: () => 1, s: Symbol('s'), u: undefined, list: [() => 1, undefined] })).toEqual({ list: [null, null] });
+    // toJSON is honoured; one that throws (or a getter that does) leaves a note, not an exception.
+    expect(toJson({ when: new Date(0), bad: { toJSON: () => { throw new Error('boom'); } } })).toEqual({ when: '1970-01-01T00:00:00.000Z', bad: '[Unserializable: boom]' });
+    const getter = Object.defineProperty({}, 'x', { enumerable: true, get: () => { throw new Error('no'); } });
+    expect(toJson(getter)).toEqual({ x: '[Unserializable: no]' });
+  });
+
+  it('toJson cuts what is nested deeper than a thread holds', () => {
+    let deep: unknown = 'bottom';
+    for (let i = 0; i < 300; i++) deep = { d: deep };
+    let json = toJson(deep) as Record<string, unknown>;
+    let depth = 0;
+    while (typeof json === 'object') {
+      json = json.d as Record<string, unknown>;
+      depth++;
+    }
+    expect(depth).toBe(256);
+    expect(json).toBe('[Too deep]');
+  });
+
+  it('run returns a lossy JSON form of what JSON cannot hold (the tool ran: its result is not lost)', async () => {
+    const big = tool({ name: 'big', description: 'd', input: z.object({}), run: () => ({ id: 10n ** 20n }) });
+    expect(await big.run({}, context)).toEqual({ id: '100000000000000000000' });
+  });
+
   it('refuses bad names, non-object inputs and non-positive timeouts', () => {
     const base = { description: 'd', input: z.object({}), run: () => null };
     expect(() => tool({ ...base, name: 'has space' })).toThrow(ConfigError);
@@ -133,6 +176,63 @@ describe('tool()', () => {
     expect(() => tool({ ...base, name: 'x'.repeat(65) })).toThrow(ConfigError);
     expect(() => tool({ ...base, name: 'ok', input: z.string() })).toThrow(/zod object/);
     expect(() => tool({ ...base, name: 'ok', timeoutMs: 0 })).toThrow(ConfigError);
+  });
+});
+
+describe('tool() and agent(): a schema JSON Schema cannot express', () => {
+  const base = { description: 'd', run: () => null };
+  /** Fields the model would be shown as `{}` (anything) and never get past validation. */
+  const cases: [string, z.ZodType, string, RegExp][] = [
+    ['a date', z.object({ when: z.date() }), 'when', /z\.date\(\) has no JSON Schema; use z\.iso\.datetime\(\)/],
+    ['a coerced date', z.object({ when: z.coerce.date() }), 'when', /z\.coerce\.date\(\) has no JSON Schema; use z\.iso\.datetime\(\)/],
+    ['a bigint', z.object({ n: z.bigint() }), 'n', /z\.bigint\(\) has no JSON Schema; use /],
+    ['a map', z.object({ m: z.map(z.string(), z.number()) }), 'm', /z\.map\(\) has no JSON Schema; use z\.record\(/],
+    ['a set', z.object({ s: z.set(z.string()) }), 's', /z\.set\(\) has no JSON Schema; use z\.array\(/],
+    ['a custom type', z.object({ c: z.custom<string>((v) => typeof v === 'string') }), 'c', /z\.custom\(\) \(or z\.instanceof\(\)\) has no JSON Schema/],
+    ['an instanceof', z.object({ c: z.instanceof(URL) }), 'c', /z\.custom\(\) \(or z\.instanceof\(\)\) has no JSON Schema/],
+    ['a function', z.object({ f: z.function() }), 'f', /z\.function\(\) has no JSON Schema/],
+    ['undefined', z.object({ u: z.undefined() }), 'u', /z\.undefined\(\) has no JSON Schema; make the field \.optional\(\)/],
+    ['a BigInt literal', z.object({ v: z.literal(5n) }), 'v', /a BigInt literal has no JSON Schema/],
+    ['a date deep in arrays and optionals', z.object({ items: z.array(z.object({ at: z.date().optional() })) }), 'items[].at', /z\.date\(\)/],
+    ['a date in a record', z.object({ byDay: z.record(z.string(), z.date()) }), 'byDay[*]', /z\.date\(\)/],
+    ['a date in a union', z.object({ when: z.union([z.string(), z.date()]) }), 'when', /z\.date\(\)/],
+    ['a date in a tuple', z.object({ range: z.tuple([z.string(), z.date()]) }), 'range[1]', /z\.date\(\)/],
+  ];
+
+  it.each(cases)('tool() refuses %s, naming the tool, the field and what to use', (_name, input, path, hint) => {
+    const define = () => tool({ ...base, name: 'sched', input });
+    expect(define).toThrow(ConfigError);
+    expect(define).toThrow(/^tool sched: /);
+    expect(define).toThrow(`${path}: `);
+    expect(define).toThrow(hint);
+  });
+
+  it.each(cases)('agent() refuses an input with %s, naming the agent and the field', (_name, input, path, hint) => {
+    const define = () => agent({ name: 'sched', description: 'd', prompt: 'p', tools: [], input });
+    expect(define).toThrow(ConfigError);
+    expect(define).toThrow(/^agent sched: /);
+    expect(define).toThrow(`${path}: `);
+    expect(define).toThrow(hint);
+  });
+
+  it('names every such field at once, and a whole input that is one (an agent may take any input)', () => {
+    expect(() => tool({ ...base, name: 'two', input: z.object({ a: z.date(), b: z.bigint() }) })).toThrow(/a: z\.date\(\).*; b: z\.bigint\(\)/);
+    expect(() => agent({ name: 'whole', description: 'd', prompt: 'p', tools: [], input: z.date() })).toThrow(/^agent whole: .*\(root\): z\.date\(\)/);
+  });
+
+  it('accepts what the hints suggest, which the model is shown with a type and which parse to what the author wanted', () => {
+    const when = z.iso.datetime().pipe(z.coerce.date());
+    const n = z.string().regex(/^-?\d+$/).pipe(z.coerce.bigint());
+    const t = tool({ ...base, name: 'sched', input: z.object({ when, at: z.iso.datetime(), n, tags: z.array(z.string()), byKey: z.record(z.string(), z.number()) }) });
+    const props = t.parameters.properties as Record<string, Record<string, unknown>>;
+    for (const key of ['when', 'at', 'n', 'tags', 'byKey']) expect(props[key]!.type).toBeDefined();
+    const parsed = t.parse({ when: '2025-01-01T00:00:00Z', at: '2025-01-01T00:00:00Z', n: '12345678901234567890', tags: [], byKey: {} });
+    expect(parsed).toEqual({ success: true, data: expect.objectContaining({ when: new Date('2025-01-01T00:00:00Z'), n: 12345678901234567890n }) });
+    // Transforms after a representable input, and z.any() / z.unknown(), stay allowed.
+    expect(() => tool({ ...base, name: 'ok', input: z.object({ len: z.string().transform((s) => s.length), any: z.any(), u: z.unknown() }) })).not.toThrow();
+    // A literal that allows undefined among other values is only optional.
+    expect(() => tool({ ...base, name: 'ok', input: z.object({ mode: z.literal(['a', undefined]) }) })).not.toThrow();
+    expect(() => agent({ name: 'ok', description: 'd', prompt: 'p', tools: [], input: z.object({ d: when }) })).not.toThrow();
   });
 });
 

@@ -6,6 +6,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { agent, type AgentOptions } from '../../src/agent/agent.js';
 import { customStepDue, stepEvents } from '../../src/agent/customStepRun.js';
+import { promptHash } from '../../src/agent/prompt.js';
 import { agentContext, contextHelpers } from '../../src/context/ownContext.js';
 import { renderContext } from '../../src/context/renderContext.js';
 import { ConfigError } from '../../src/errors.js';
@@ -99,6 +100,27 @@ describe('prompt variables of the author', () => {
     expect(model.requests[1]!.system).toContain('Step 2.');
     const [first, second] = eventsOf(end.thread, 'decision');
     expect(first!.data.promptHash).not.toBe(second!.data.promptHash);
+  });
+
+  it("redacts the agent's secrets from a variable's value, as from the context: the system prompt the model receives holds [REDACTED]", async () => {
+    const a = customAgent({
+      secrets: ['hunter2'],
+      prompt: 'You are {{agent}} for {{customer}}.\n{{tools}}',
+      // Computed from the thread: the launch input, which is stored as given.
+      variables: { customer: (thread) => JSON.stringify(thread.events[0]!.data) },
+    });
+    const model = scriptedModel([add(1, 1), done()]);
+    const { actor, clock } = await startRun({ agent: a, model, input: 'vip with hunter2' });
+    const end = await runToEnd(actor, clock);
+    expect(end.status).toBe('done');
+    expect(model.requests).toHaveLength(2);
+    for (const request of model.requests) {
+      expect(request.system).toContain('You are own for {"input":"vip with [REDACTED]"}.');
+      expect(request.system).not.toContain('hunter2');
+      expect(request.context).not.toContain('hunter2');
+    }
+    // The hash recorded is that of the prompt sent.
+    expect(eventsOf(end.thread, 'decision')[0]!.data.promptHash).toBe(promptHash(model.requests[0]!.system));
   });
 
   it('refuses a built-in redefined, a bad name, and an unknown variable', () => {

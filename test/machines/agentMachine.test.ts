@@ -293,6 +293,39 @@ describe('agent machine: every error kind is fed back and recovered from', () =>
   });
 });
 
+describe('agent machine: a tool that returned a value JSON cannot hold', () => {
+  /** A response with a back-reference, as HTTP clients return. */
+  function circularResponse(): Record<string, unknown> {
+    const response: Record<string, unknown> = { status: 200, data: { id: 'ch_1', amount: 5 } };
+    response.request = { method: 'POST', res: response };
+    return response;
+  }
+  const cases = [
+    { name: 'a circular object', value: circularResponse, recorded: { status: 200, data: { id: 'ch_1', amount: 5 }, request: { method: 'POST', res: '[Circular]' } } },
+    { name: 'a BigInt id', value: () => ({ id: 12345678901234567890n, amount: 5 }), recorded: { id: '12345678901234567890', amount: 5 } },
+    { name: 'functions and undefined members', value: () => ({ ok: true, retry: () => 1, gone: undefined, list: [1, undefined, () => 2] }), recorded: { ok: true, list: [1, null, null] } },
+    { name: 'a function', value: () => () => 1, recorded: null },
+  ];
+
+  it.each(cases.map((c) => [c.name, c] as const))('%s: recorded as its (lossy) result, run once, never as a tool_error', async (_name, c) => {
+    const charge = spyTool({ name: 'charge', run: c.value });
+    expect(charge.tool.idempotent).toBe(false);
+    const model = scriptedModel([{ intent: 'charge', args: { value: '5' } }, done()]);
+    const { actor, clock } = await startRun({ agent: customAgent({ extra: [charge.tool] }), model });
+    const end = await runToEnd(actor, clock);
+
+    expect(end.status).toBe('done');
+    expect(charge.runs).toHaveLength(1);
+    expect(eventsOf(end.thread, 'error')).toEqual([]);
+    expect(typesOf(end.thread)).toEqual(['input', 'decision', 'tool_call', 'tool_result', 'decision', 'final']);
+    const [result] = eventsOf(end.thread, 'tool_result');
+    expect(result!.data).toMatchObject({ tool: 'charge', result: c.recorded });
+    // The model is shown the result, not an error to retry after.
+    expect(model.requests[1]!.context).toContain(`<tool_result tool="charge"`);
+    expect(model.requests[1]!.context).not.toContain('<error');
+  });
+});
+
 describe('agent machine: escalation', () => {
   const threeErrors = [httpError(), { toolCall: { name: 'add', arguments: 'nope' } }, { intent: 'nope' }] as ScriptStep[];
 

@@ -509,6 +509,36 @@ describe('agent machine: prefetch, breaking tools and control', () => {
     expect(context).not.toContain('s3cr3t-value');
   });
 
+  it('a prefetch step a new version added is not run in a thread already past its first decision; a new thread runs it first (QA19 #5)', async () => {
+    const runs: string[] = [];
+    const a = customAgent({
+      prefetch: [
+        {
+          name: 'newprefetch',
+          run: ({ threadId }) => {
+            runs.push(threadId);
+            return { loaded: true };
+          },
+        },
+      ],
+    });
+    const old = threadOf('thread-old', 'custom', [
+      { type: 'input', data: { input: 'add 2 and 3' } },
+      { type: 'decision', data: { callId: 'call_2', step: 1, intent: 'add', args: { a: 2, b: 3 }, model: 'm', promptHash: 'sha256:0', tokens: { prompt: 1, completion: 1 }, latencyMs: 0 } },
+      { type: 'tool_call', data: { callId: 'call_2', tool: 'add', args: { a: 2, b: 3 }, idempotencyKey: 'thread-old:call_2', attempt: 1 } },
+      { type: 'tool_result', data: { callId: 'call_2', tool: 'add', result: 5, durationMs: 0 } },
+    ]);
+    const continued = await startRun({ agent: a, model: scriptedModel([done('5')]), thread: old });
+    const end = await runToEnd(continued.actor, continued.clock);
+    expect(end.status).toBe('done');
+    expect(typesOf(end.thread)).toEqual(['input', 'decision', 'tool_call', 'tool_result', 'decision', 'final']);
+    expect(runs).toEqual([]);
+    const fresh = await startRun({ agent: a, model: scriptedModel([done('new')]), input: 'hi' });
+    const freshEnd = await runToEnd(fresh.actor, fresh.clock);
+    expect(typesOf(freshEnd.thread)).toEqual(['input', 'prefetch', 'decision', 'final']);
+    expect(runs).toEqual([freshEnd.thread.id]);
+  });
+
   it("redacts the agent's secrets from a question the model asks a human (it goes to people and bridges), as from its other decisions", async () => {
     const a = customAgent({ secrets: ['s3cr3t-value'] });
     const ask = { intent: 'request_human_input', args: { question: 'is s3cr3t-value the key?', context: 'found s3cr3t-value', format: 'multiple_choice', choices: ['yes s3cr3t-value', 'no'] } };

@@ -939,6 +939,27 @@ describe('agent machine: concurrency and restarts', () => {
     expect(model.requests[0]!.context).toContain('was not run again: charge is not a tool of agent custom in this version');
   });
 
+  it('an approved call of a tool this version does not have (a newer worker decided it) is an error saying so, not "no longer exists"; nothing runs (QA19 #4)', async () => {
+    // A rolling deploy: the new version decided charge_card and a human approved it; the old version continues.
+    const charge = spyTool({ name: 'charge', idempotent: false });
+    const approval = { requestId: 'req_3_x', kind: 'approval', question: 'Approve charge_card?', urgency: 'high', format: 'yes_no', callId: 'call_2', tool: 'charge_card', args: { value: '10 EUR' } } as const;
+    const thread = threadOf('thread-1', 'custom', [
+      { type: 'input', data: { input: 'charge it' } },
+      { type: 'decision', data: { callId: 'call_2', step: 1, intent: 'charge_card', args: { value: '10 EUR' }, model: 'm', promptHash: 'sha256:1', tokens: { prompt: 1, completion: 1 }, latencyMs: 0 } },
+      { type: 'human_request', data: approval },
+      { type: 'human_response', data: { requestId: 'req_3_x', approved: true, by: 'root' } },
+    ]);
+    const model = scriptedModel([done('not charged')]);
+    const { actor, clock } = await startRun({ agent: customAgent({ extra: [charge.tool] }), model, thread });
+    const end = await runToEnd(actor, clock);
+    expect(end.status).toBe('done');
+    expect(charge.runs).toHaveLength(0);
+    expect(eventsOf(end.thread, 'tool_call')).toEqual([]);
+    const [error] = eventsOf(end.thread, 'error');
+    expect(error!.data).toMatchObject({ kind: 'unknown_intent', callId: 'call_2', tool: 'charge_card', attempt: 1 });
+    expect(error!.data.message).toBe('tool charge_card is not a tool of agent custom in this version (its tools: add, subtract, multiply, divide, charge, request_human_input, done_for_now); it was not run');
+  });
+
   it('a log ending at a decision for an approval tool asks for approval when continued, and never runs the tool', async () => {
     const launch = spyTool({ name: 'launch', approval: true });
     const thread = threadOf('thread-1', 'custom', [

@@ -134,12 +134,13 @@ function gate(input: StepInput, call: PendingCall, recorded: boolean): Gate {
  * did, as for any interrupted call, whatever the tool was (whether it was idempotent is not known
  * either); never an error that reads as "it did not happen". When a human says to run it again, it
  * is recorded as not run again, with what they said, for the model to see and decide on. A call
- * that was never started was not run: an error the model sees.
+ * that was never started was not run: an error the model sees, naming the tools this version has.
  */
 function goneToolEvents(input: StepInput, call: PendingCall): readonly NewEvent[] {
   const { agent, thread } = input;
   const about = { callId: call.callId, tool: call.tool };
   const missing = `${call.tool} is not a tool of agent ${agent.name} in this version`;
+  const tools = agent.tools.map((t) => t.name).join(', ');
   if (call.started) {
     const ask = `; ${missing}, so it cannot be run again. Did it take effect? Approve if it did not (the model is told it was not run again); deny and describe the outcome otherwise.`;
     return [interruptedRequest(incarnationKeyOf(thread), versionOf(thread) + 1, call, UNRECORDED, ask)];
@@ -147,11 +148,11 @@ function goneToolEvents(input: StepInput, call: PendingCall): readonly NewEvent[
   if (call.retryApproved) {
     const answer = thread.events.findLast((e) => e.type === 'human_response');
     const comment = answer?.type === 'human_response' && answer.data.comment ? `: ${answer.data.comment}` : '';
-    const tools = agent.tools.map((t) => t.name).join(', ');
     const message = `${call.tool}(${JSON.stringify(call.args)}) was not run again: ${missing} (its tools: ${tools}). It had been started and its outcome was not recorded; a human asked to run it again${comment}`;
     return errorEvents(input, 'tool_error', message, about);
   }
-  return errorEvents(input, 'unknown_intent', `tool ${call.tool} no longer exists`, about);
+  // Not "no longer exists": during a rolling deploy the tool may be a newer version's, decided there.
+  return errorEvents(input, 'unknown_intent', `tool ${missing} (its tools: ${tools}); it was not run`, about);
 }
 
 /**

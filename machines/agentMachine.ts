@@ -98,7 +98,8 @@ const agentGuards = {
     const step = customStepsOf(context.agent).find((s) => s.name === params.step);
     return step !== undefined && customStepDue(context.agent, step, context.thread, context.state);
   },
-  needsPrefetch: ({ context }: AgentRouteArgs) => context.agent.prefetch.some((p) => !context.state.prefetched.includes(p.name)),
+  // Only before the first decision: a thread past it (a prefetch a new version added) skips it.
+  needsPrefetch: ({ context }: AgentRouteArgs) => context.state.totalSteps === 0 && context.agent.prefetch.some((p) => !context.state.prefetched.includes(p.name)),
 };
 
 type Route = { readonly guard?: Exclude<keyof typeof agentGuards, 'stepDue'> | { readonly type: 'stepDue'; readonly params: { readonly step: string } }; readonly target: string };

@@ -11,7 +11,11 @@ import { promptHash, promptTemplate, type PromptTemplate } from './prompt.js';
 import { unrepresentableParts } from './strictSchema.js';
 import type { Tool } from './tool.js';
 
-/** A deterministic step run before the first decision; its result is recorded as a `prefetch` event. */
+/**
+ * A deterministic step run before the first decision; its result is recorded as a `prefetch` event.
+ * Only then: a thread already past its first decision (a step added by a new version of the agent)
+ * never runs it.
+ */
 export interface PrefetchStep {
   readonly name: string;
   run(context: PrefetchContext): Promise<unknown> | unknown;
@@ -47,7 +51,7 @@ export interface AgentOptions {
   /** The prompt template: a file URL next to the agent (`new URL('./prompt.md', import.meta.url)`) or its text (a string that is only a file name, such as `'./prompt.md'`, is refused). */
   prompt: string | URL;
   tools: readonly Tool[];
-  /** Run in order before the first decision. @default [] */
+  /** Run in order before the first decision, and only then: a thread past its first decision skips a step it never ran (one a new version added). @default [] */
   prefetch?: readonly PrefetchStep[];
   /** Decisions allowed before escalating to a human, 3..20. @default 12 */
   maxSteps?: number;

@@ -16,8 +16,8 @@ import type { Tool, ToolContext } from './tool.js';
  * Runs the pending tool call (factor 4), journaled: the `tool_call` event is persisted before the
  * tool runs (by this step, or by the decision with it: `input.recordedCall`) and the result after.
  * A call found started with no outcome (its process stopped, or could not record it) runs again
- * only if the tool is idempotent; otherwise a human is asked what happened, as for one that
- * outlives its deadline.
+ * only if the tool is idempotent; otherwise (or when this version of the agent no longer has its
+ * tool) a human is asked what happened, as for one that outlives its deadline.
  *
  * `signal` abandons the step (its outcome is dropped: the actor stopped). `windDown` asks it to
  * wrap up (a cancel came): the tool's signal aborts, its outcome is still journaled (a result
@@ -107,14 +107,15 @@ async function controlledElsewhere(input: StepInput, call: PendingCall): Promise
 type Gate = { readonly run: true; readonly tool: Tool; readonly args: unknown } | { readonly run: false; readonly events: readonly NewEvent[] };
 
 /**
- * What stands between a pending call and its tool: a tool that no longer exists, an interrupted
- * run of a tool that is not idempotent (a human is asked), invalid arguments, an approval not yet given.
+ * What stands between a pending call and its tool: a tool this version of the agent does not have
+ * (see {@link goneToolEvents}), an interrupted run of a tool that is not idempotent (a human is
+ * asked), invalid arguments, an approval not yet given.
  */
 function gate(input: StepInput, call: PendingCall, recorded: boolean): Gate {
   const { thread } = input;
   const tool = input.agent.toolsByName.get(call.tool);
   const about = { callId: call.callId, tool: call.tool };
-  if (tool === undefined) return { run: false, events: errorEvents(input, 'unknown_intent', `tool ${call.tool} no longer exists`, about) };
+  if (tool === undefined) return { run: false, events: goneToolEvents(input, call) };
   if (call.started && !recorded && !tool.idempotent) return { run: false, events: [interruptedRequest(incarnationKeyOf(thread), versionOf(thread) + 1, call)] };
   const checked = tool.parse(call.args);
   if (!checked.success) return { run: false, events: errorEvents(input, 'invalid_args', `arguments for ${call.tool} are invalid: ${checked.error}`, about) };
@@ -124,6 +125,34 @@ function gate(input: StepInput, call: PendingCall, recorded: boolean): Gate {
     return { run: false, events: [approvalRequest(incarnationKeyOf(thread), versionOf(thread) + 1, call)] };
   }
   return { run: true, tool, args: checked.data };
+}
+
+/**
+ * The events of a pending call whose tool this version of the agent does not have (a deploy renamed
+ * or removed it while the thread waited). A call that was started (its `tool_call` journaled, no
+ * outcome after it) may have taken effect, and it cannot be run again: a human is asked whether it
+ * did, as for any interrupted call, whatever the tool was (whether it was idempotent is not known
+ * either); never an error that reads as "it did not happen". When a human says to run it again, it
+ * is recorded as not run again, with what they said, for the model to see and decide on. A call
+ * that was never started was not run: an error the model sees, naming the tools this version has.
+ */
+function goneToolEvents(input: StepInput, call: PendingCall): readonly NewEvent[] {
+  const { agent, thread } = input;
+  const about = { callId: call.callId, tool: call.tool };
+  const missing = `${call.tool} is not a tool of agent ${agent.name} in this version`;
+  const tools = agent.tools.map((t) => t.name).join(', ');
+  if (call.started) {
+    const ask = `; ${missing}, so it cannot be run again. Did it take effect? Approve if it did not (the model is told it was not run again); deny and describe the outcome otherwise.`;
+    return [interruptedRequest(incarnationKeyOf(thread), versionOf(thread) + 1, call, UNRECORDED, ask)];
+  }
+  if (call.retryApproved) {
+    const answer = thread.events.findLast((e) => e.type === 'human_response');
+    const comment = answer?.type === 'human_response' && answer.data.comment ? `: ${answer.data.comment}` : '';
+    const message = `${call.tool}(${JSON.stringify(call.args)}) was not run again: ${missing} (its tools: ${tools}). It had been started and its outcome was not recorded; a human asked to run it again${comment}`;
+    return errorEvents(input, 'tool_error', message, about);
+  }
+  // Not "no longer exists": during a rolling deploy the tool may be a newer version's, decided there.
+  return errorEvents(input, 'unknown_intent', `tool ${missing} (its tools: ${tools}); it was not run`, about);
 }
 
 /**
@@ -142,17 +171,18 @@ function timedOutCall(at: StepInput, call: PendingCall, message: string): NewEve
 }
 
 /**
- * Asks a human whether a call that was started, of a tool that is not idempotent, took effect.
- * `what` says what is known of it: by default only what the log shows (its start, and no outcome
- * after it), since the process that ran it may have stopped, or run on and failed to write.
+ * Asks a human whether a call that was started, of a tool that is not idempotent (or gone from this
+ * version), took effect. `what` says what is known of it: by default only what the log shows (its
+ * start, and no outcome after it), since the process that ran it may have stopped, or run on and
+ * failed to write; `ask`, what the answers do (by default: approve to run it again).
  */
-function interruptedRequest(threadKey: string, seq: number, call: PendingCall, what = UNRECORDED): NewEvent {
+function interruptedRequest(threadKey: string, seq: number, call: PendingCall, what = UNRECORDED, ask = RUN_AGAIN): NewEvent {
   return {
     type: 'human_request',
     data: {
       requestId: requestIdFor(threadKey, seq),
       kind: 'interrupted',
-      question: `${call.tool}(${JSON.stringify(call.args)}) ${what}, and the tool is not idempotent. Did it take effect? Approve to run it again; deny and describe the outcome otherwise.`,
+      question: `${call.tool}(${JSON.stringify(call.args)}) ${what}${ask}`,
       urgency: 'high',
       format: 'yes_no',
       callId: call.callId,
@@ -164,6 +194,8 @@ function interruptedRequest(threadKey: string, seq: number, call: PendingCall, w
 
 /** What the interrupted-call question says of a call found started with no outcome. */
 const UNRECORDED = 'was started and its outcome was not recorded (the process running it stopped, or could not write to the store)';
+/** What the interrupted-call question asks of a call its tool can run again. */
+const RUN_AGAIN = ', and the tool is not idempotent. Did it take effect? Approve to run it again; deny and describe the outcome otherwise.';
 
 /** A call cleared to run, its `tool_call` journaled. */
 interface ClearedCall {

@@ -6,11 +6,14 @@ import type { StepInput } from './deps.js';
 import { errorEvents } from './errorEvents.js';
 import { toJson } from './tool.js';
 
-/** Runs the next prefetch step and records its result (factor 13). */
+/**
+ * Runs the next prefetch step and records its result (factor 13), before the thread's first
+ * decision only: a thread already past it (a step a new version of the agent added) skips it.
+ */
 export async function prefetchStep(input: StepInput, signal: AbortSignal): Promise<Thread> {
   const { agent, thread, state, deps } = input;
   const step = agent.prefetch.find((p) => !state.prefetched.includes(p.name));
-  if (step === undefined) return thread;
+  if (step === undefined || state.totalSteps > 0) return thread;
   const inputEvent = thread.events.find((e) => e.type === 'input');
   try {
     const result = await step.run({

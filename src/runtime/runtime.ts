@@ -337,7 +337,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   };
   driver = createThreadDriver({ agents, pipelines: pipelineMachines, store, model, clock, logger, inspect, maxConcurrent, schedule, children, onRested: settling.rested, onSlept: settling.slept });
   const deps: AgentDeps = { model, store, clock, logger };
-  const controlSources: ControlSources = { deps, driver, load, settled: (threadId) => settling.settled(threadId, undefined) };
+  const controlSources: ControlSources = { deps, driver, served: { agents, pipelines, scheduled: schedule !== undefined }, load, settled: (threadId) => settling.settled(threadId, undefined) };
   const launchSources: LaunchSources = {
     agents,
     pipelines,

@@ -1,10 +1,11 @@
 import { controlStep, CONTROLLED } from '../agent/controlStep.js';
 import type { AgentDeps } from '../agent/deps.js';
-import { formatIssues, InvalidInputError, InvalidStateError, NotFoundError, ThreadEndedError } from '../errors.js';
+import { formatIssues, InvalidInputError, InvalidStateError, NotFoundError, ThreadEndedError, UnknownAgentError } from '../errors.js';
 import { openDelegations } from '../pipeline/delegations.js';
 import type { Thread } from '../thread/events.js';
 import { humanResponseInputSchema, validateResponse } from '../thread/humanResponse.js';
 import { deriveState, statusOf, TERMINAL_STATUSES } from '../thread/state.js';
+import type { LaunchSources } from './launching.js';
 import type { ThreadDriver } from './threadDriver.js';
 import { parentIdOf, viewOf, type ThreadView } from './threadView.js';
 
@@ -19,6 +20,8 @@ export interface ControlSources {
   /** The runtime's dependencies (its store is the one listeners see). */
   readonly deps: AgentDeps;
   readonly driver: ThreadDriver;
+  /** The agents and pipelines this runtime has, and whether a scheduler hands its threads to other processes. */
+  readonly served: Pick<LaunchSources, 'agents' | 'pipelines' | 'scheduled'>;
   load(threadId: string): Promise<Thread>;
   settled(threadId: string): Promise<ThreadView>;
 }
@@ -30,8 +33,23 @@ function recorded(view: ThreadView, since: number, action: 'pause' | 'cancel'): 
 }
 
 /**
+ * Refuses to answer, pause or resume a thread of an agent (or pipeline) this runtime does not have
+ * (a deploy dropped it while the thread waited), as a launch of it is refused: an
+ * {@link UnknownAgentError} naming it and the ones this runtime has, before anything is written.
+ * Nobody here would move the thread on, so it would be left `running` for good. With a scheduler
+ * (NATS), another process may serve the agent: its surface decides, as it does for a trigger (see
+ * `guardedRuntime`). A cancel is not refused: it ends the thread, and nothing needs to run.
+ */
+function checkServed(sources: ControlSources, thread: Pick<Thread, 'agent'>): void {
+  const { agents, pipelines, scheduled } = sources.served;
+  if (agents.has(thread.agent) || pipelines.has(thread.agent) || scheduled) return;
+  throw new UnknownAgentError(thread.agent, [...agents.keys(), ...pipelines.keys()]);
+}
+
+/**
  * Pauses, resumes or cancels a thread: through its running actor (resolving once it rests), else
- * by appending the control event and, for a resume, continuing the thread. A cancelled pipeline's
+ * by appending the control event and, for a resume, continuing the thread (a pause or resume of a
+ * thread of an agent this runtime does not have is refused: see {@link checkServed}). A cancelled pipeline's
  * open children are cancelled before this resolves, also when it was cancelled before. A thread
  * that ended is not controlled: an {@link InvalidStateError}, a {@link ThreadEndedError} when it
  * ended while the control was on its way (the step in progress, or another process, recorded its
@@ -45,6 +63,7 @@ export async function controlThread(sources: ControlSources, threadId: string, a
     if (action === 'cancel' && current.status === 'cancelled') return cancelChildren(sources, current, opts);
     throw new InvalidStateError(`thread ${threadId} is ${current.status}; it cannot be ${CONTROLLED[action]}`, threadId, current.status);
   }
+  if (action !== 'cancel') checkServed(sources, current);
   if (action === 'pause' && current.status === 'paused') return current;
   if (action === 'resume' && current.status !== 'paused') return current;
   if (action === 'resume' && (await endedWithParent(sources, current)) !== undefined) throw new InvalidStateError(`thread ${threadId} is cancelled; it cannot be resumed`, threadId, 'cancelled');
@@ -118,6 +137,7 @@ export async function respondToThread(sources: ControlSources, threadId: string,
     const status = state.terminal ?? 'cancelled';
     throw new InvalidStateError(`thread ${threadId} is ${status}`, threadId, status);
   }
+  checkServed(sources, thread);
   const checked = validateResponse(state.pendingRequest, parsed.data);
   if (!checked.success) {
     if (checked.code === 'invalid_response') throw new InvalidInputError(checked.error, [checked.error]);

@@ -542,6 +542,36 @@ describe('agent machine: prefetch, breaking tools and control', () => {
     expect(context).not.toContain('s3cr3t-value');
   });
 
+  it('a prefetch step a new version added is not run in a thread already past its first decision; a new thread runs it first (QA19 #5)', async () => {
+    const runs: string[] = [];
+    const a = customAgent({
+      prefetch: [
+        {
+          name: 'newprefetch',
+          run: ({ threadId }) => {
+            runs.push(threadId);
+            return { loaded: true };
+          },
+        },
+      ],
+    });
+    const old = threadOf('thread-old', 'custom', [
+      { type: 'input', data: { input: 'add 2 and 3' } },
+      { type: 'decision', data: { callId: 'call_2', step: 1, intent: 'add', args: { a: 2, b: 3 }, model: 'm', promptHash: 'sha256:0', tokens: { prompt: 1, completion: 1 }, latencyMs: 0 } },
+      { type: 'tool_call', data: { callId: 'call_2', tool: 'add', args: { a: 2, b: 3 }, idempotencyKey: 'thread-old:call_2', attempt: 1 } },
+      { type: 'tool_result', data: { callId: 'call_2', tool: 'add', result: 5, durationMs: 0 } },
+    ]);
+    const continued = await startRun({ agent: a, model: scriptedModel([done('5')]), thread: old });
+    const end = await runToEnd(continued.actor, continued.clock);
+    expect(end.status).toBe('done');
+    expect(typesOf(end.thread)).toEqual(['input', 'decision', 'tool_call', 'tool_result', 'decision', 'final']);
+    expect(runs).toEqual([]);
+    const fresh = await startRun({ agent: a, model: scriptedModel([done('new')]), input: 'hi' });
+    const freshEnd = await runToEnd(fresh.actor, fresh.clock);
+    expect(typesOf(freshEnd.thread)).toEqual(['input', 'prefetch', 'decision', 'final']);
+    expect(runs).toEqual([freshEnd.thread.id]);
+  });
+
   it("redacts the agent's secrets from a question the model asks a human (it goes to people and bridges), as from its other decisions", async () => {
     const a = customAgent({ secrets: ['s3cr3t-value'] });
     const ask = { intent: 'request_human_input', args: { question: 'is s3cr3t-value the key?', context: 'found s3cr3t-value', format: 'multiple_choice', choices: ['yes s3cr3t-value', 'no'] } };
@@ -887,6 +917,80 @@ describe('agent machine: concurrency and restarts', () => {
     expect(charge.runs.map((ctx) => [ctx.attempt, ctx.idempotencyKey])).toEqual([[2, 'thread-1:call_2']]);
     expect(eventsOf(end.thread, 'tool_call').map((e) => e.data.attempt)).toEqual([1, 2]);
     expect(eventsOf(end.thread, 'tool_result')).toHaveLength(1);
+  });
+
+  /** A thread whose `charge` call was started (journaled) with no outcome, continued by a version whose tools are `tools`. */
+  async function startedChargeUnder(tools: AgentOptions['tools'], script: ScriptStep[]) {
+    const thread = threadOf('thread-1', 'custom', [
+      { type: 'input', data: { input: 'charge it' } },
+      { type: 'decision', data: { callId: 'call_2', step: 1, intent: 'charge', args: { value: '10 EUR' }, model: 'm', promptHash: 'sha256:0', tokens: { prompt: 1, completion: 1 }, latencyMs: 0 } },
+      { type: 'tool_call', data: { callId: 'call_2', tool: 'charge', args: { value: '10 EUR' }, idempotencyKey: 'thread-1:call_2', attempt: 1 } },
+    ]);
+    const model = scriptedModel(script);
+    const { actor, clock } = await startRun({ agent: customAgent({ extra: tools }), model, thread });
+    return { model, actor, clock, waiting: await runToEnd(actor, clock) };
+  }
+
+  it.each([
+    ['renamed (charge_card)', true],
+    ['removed', false],
+  ])('a started call of a tool the new version %s is an interrupted call: a human is asked whether it took effect, never told it does not exist (QA19 #2)', async (_, renamed) => {
+    // Whether the gone tool was idempotent is not known either: every started call of it is asked about.
+    const chargeCard = spyTool({ name: 'charge_card', idempotent: false });
+    const { model, actor, clock, waiting } = await startedChargeUnder(renamed ? [chargeCard.tool] : [], [done('charged once')]);
+    expect(waiting.state).toBe('awaitingHuman');
+    expect(model.requests).toHaveLength(0);
+    expect(eventsOf(waiting.thread, 'error')).toEqual([]);
+    const [request] = eventsOf(waiting.thread, 'human_request');
+    expect(request!.data).toMatchObject({ kind: 'interrupted', callId: 'call_2', tool: 'charge', args: { value: '10 EUR' }, urgency: 'high', format: 'yes_no' });
+    expect(request!.data.question).toContain('charge({"value":"10 EUR"}) was started and its outcome was not recorded');
+    expect(request!.data.question).toContain('charge is not a tool of agent custom in this version, so it cannot be run again');
+    expect(request!.data.question).toContain('Did it take effect?');
+    // The human says it went through: the model reads that, and nothing runs.
+    await respond(actor, { requestId: request!.data.requestId, approved: false, comment: 'it went through' });
+    const end = await runToEnd(actor, clock);
+    expect(end.status).toBe('done');
+    expect(chargeCard.runs).toHaveLength(0);
+    expect(eventsOf(end.thread, 'error')).toEqual([]);
+    expect(model.requests[0]!.context).toContain('<human_request kind="interrupted"');
+    expect(model.requests[0]!.context).toContain('approved="false">it went through</human_response>');
+  });
+
+  it('an interrupted call of a tool gone from this version that a human says to run again is recorded as not run again, for the model to see (QA19 #2)', async () => {
+    const chargeCard = spyTool({ name: 'charge_card', idempotent: false });
+    const { model, actor, clock, waiting } = await startedChargeUnder([chargeCard.tool], [done('asked the human')]);
+    const requestId = eventsOf(waiting.thread, 'human_request')[0]!.data.requestId;
+    await respond(actor, { requestId, approved: true, comment: 'the bank shows no charge' });
+    const end = await runToEnd(actor, clock);
+    expect(end.status).toBe('done');
+    expect(chargeCard.runs).toHaveLength(0);
+    const [error] = eventsOf(end.thread, 'error');
+    expect(error!.data).toMatchObject({ kind: 'tool_error', callId: 'call_2', tool: 'charge', attempt: 1 });
+    expect(error!.data.message).toBe(
+      'charge({"value":"10 EUR"}) was not run again: charge is not a tool of agent custom in this version (its tools: add, subtract, multiply, divide, charge_card, request_human_input, done_for_now). It had been started and its outcome was not recorded; a human asked to run it again: the bank shows no charge',
+    );
+    expect(model.requests[0]!.context).toContain('was not run again: charge is not a tool of agent custom in this version');
+  });
+
+  it('an approved call of a tool this version does not have (a newer worker decided it) is an error saying so, not "no longer exists"; nothing runs (QA19 #4)', async () => {
+    // A rolling deploy: the new version decided charge_card and a human approved it; the old version continues.
+    const charge = spyTool({ name: 'charge', idempotent: false });
+    const approval = { requestId: 'req_3_x', kind: 'approval', question: 'Approve charge_card?', urgency: 'high', format: 'yes_no', callId: 'call_2', tool: 'charge_card', args: { value: '10 EUR' } } as const;
+    const thread = threadOf('thread-1', 'custom', [
+      { type: 'input', data: { input: 'charge it' } },
+      { type: 'decision', data: { callId: 'call_2', step: 1, intent: 'charge_card', args: { value: '10 EUR' }, model: 'm', promptHash: 'sha256:1', tokens: { prompt: 1, completion: 1 }, latencyMs: 0 } },
+      { type: 'human_request', data: approval },
+      { type: 'human_response', data: { requestId: 'req_3_x', approved: true, by: 'root' } },
+    ]);
+    const model = scriptedModel([done('not charged')]);
+    const { actor, clock } = await startRun({ agent: customAgent({ extra: [charge.tool] }), model, thread });
+    const end = await runToEnd(actor, clock);
+    expect(end.status).toBe('done');
+    expect(charge.runs).toHaveLength(0);
+    expect(eventsOf(end.thread, 'tool_call')).toEqual([]);
+    const [error] = eventsOf(end.thread, 'error');
+    expect(error!.data).toMatchObject({ kind: 'unknown_intent', callId: 'call_2', tool: 'charge_card', attempt: 1 });
+    expect(error!.data.message).toBe('tool charge_card is not a tool of agent custom in this version (its tools: add, subtract, multiply, divide, charge, request_human_input, done_for_now); it was not run');
   });
 
   it('a log ending at a decision for an approval tool asks for approval when continued, and never runs the tool', async () => {

@@ -29,6 +29,8 @@ async function leavingActor() {
   const sources: ControlSources = {
     deps: { store, model: scriptedModel([]), clock: systemClock, logger: silentLogger() },
     driver,
+    // Agent `a` is not defined here: as on NATS, another process may serve it.
+    served: { agents: new Map(), pipelines: new Map(), scheduled: true },
     load: async (id) => (await store.get(id))!,
     // The actor rests as it was: the control it was sent is not on the log.
     settled: async (id) => viewOf((await store.get(id))!),

@@ -99,6 +99,7 @@ export async function runPipelineStep(pipeline: Pipeline, thread: Thread, deps: 
   const contextAt = (visit: number): PipelineStepContext => ({ threadId: thread.id, input: input.data, results: cursor.results, visit, logger: deps.logger, signal });
   if (next.kind === 'finish') return { thread: await finishPipeline(pipeline, thread, deps, contextAt(1)) };
   if (next.kind === 'unknown') return { thread: await appendEvents(deps, thread, failure(`pipeline ${pipeline.name} has no step ${next.name} (its definition changed?)`)) };
+  if (next.kind === 'changed') return { thread: await appendEvents(deps, thread, failure(`pipeline ${pipeline.name}: its definition changed since this run started: ${next.reason}`)) };
   if (next.calls.length === 0 && cursor.runs.length >= pipeline.maxTransitions) {
     const path = cursor.runs.slice(-8).map((r) => r.step).join(' -> ');
     return { thread: await appendEvents(deps, thread, failure(`pipeline ${pipeline.name} exceeded maxTransitions (${pipeline.maxTransitions} step runs) before running ${next.step.name}${next.visit > 1 ? ' again' : ''}; the last runs: ${path}`)) };

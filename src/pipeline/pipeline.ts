@@ -22,6 +22,7 @@ export {
   type SleepStep,
   type SleepStepOptions,
 } from './pipelineDefinition.js';
+export { MAX_PIPELINE_DEPTH, pipelineCycle } from './pipelineNesting.js';
 export { isPipelineBuilder, type FinishFunction, type PipelineBuilder, type SleepResult, type TypedStepContext } from './pipelineBuilder.js';
 
 /** Options of {@link pipeline} in its array form: the head, the steps and `finish`. */

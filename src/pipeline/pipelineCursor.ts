@@ -34,8 +34,12 @@ export interface PipelineCursor {
   readonly runs: readonly StepRun[];
   /** The latest result of each step, by name. */
   readonly results: Readonly<Record<string, Json>>;
-  /** A step run, the finish, or a recorded choice naming a step this pipeline does not have (its definition changed). */
-  readonly next: NextRun | { readonly kind: 'finish' } | { readonly kind: 'unknown'; readonly name: string };
+  /**
+   * A step run, the finish, a recorded choice naming a step this pipeline does not have, or a
+   * recorded path this definition could not have taken (`reason` says where): in both of the last
+   * two, its definition changed since the run started.
+   */
+  readonly next: NextRun | { readonly kind: 'finish' } | { readonly kind: 'unknown'; readonly name: string } | { readonly kind: 'changed'; readonly reason: string };
 }
 
 // By events array and its length: a store may append to the array it handed out before.
@@ -56,6 +60,7 @@ interface OpenRun {
   readonly step: string;
   readonly calls: EventOf<'tool_call'>[];
   done: boolean;
+  result?: Json;
 }
 
 function deriveCursor(pipeline: Pipeline, events: readonly ThreadEvent[]): PipelineCursor {
@@ -77,10 +82,13 @@ function deriveCursor(pipeline: Pipeline, events: readonly ThreadEvent[]): Pipel
       const run = byCallId.get(event.data.callId);
       if (run !== undefined && !run.done) {
         run.done = true;
+        run.result = event.data.result;
         last = { step: run.step, result: event.data.result };
       }
     }
   }
+  const changed = pathChange(pipeline, runs);
+  if (changed !== null) return { runs, results, next: { kind: 'changed', reason: changed } };
   const visits = (name: string): number => runs.filter((r) => r.step === name).length;
   const open = runs.at(-1);
   if (open !== undefined && !open.done) {
@@ -93,6 +101,35 @@ function deriveCursor(pipeline: Pipeline, events: readonly ThreadEvent[]): Pipel
   const index = pipeline.steps.findIndex((s) => s.name === target);
   if (index === -1) return { runs, results, next: { kind: 'unknown', name: target } };
   return { runs, results, next: { kind: 'step', index, step: pipeline.steps[index]!, callId: `step_${runs.length + 1}`, visit: visits(target) + 1, calls: [] } };
+}
+
+/**
+ * Why the recorded runs are not a path this definition could have taken (a run resting in a sleep
+ * or on a child across a deploy that moved, inserted or recast a step before it), or null. Without
+ * this, the run would go on from where it is and never run what now comes before it. A step the
+ * run is at that the definition lost is left to the cursor (`unknown`). Read from the log alone,
+ * so threads of every version are checked the same way.
+ */
+function pathChange(pipeline: Pipeline, runs: readonly OpenRun[]): string | null {
+  let previous: OpenRun | undefined;
+  for (const [i, run] of runs.entries()) {
+    const step = pipeline.steps.find((s) => s.name === run.step);
+    if (step === undefined) return i === runs.length - 1 ? null : `the run ran ${run.step}, a step the definition no longer has`;
+    // What the journal says the step was: a sleep journals its deadline, a delegation its child.
+    const was = run.calls.some((call) => call.data.args.until !== undefined) ? 'sleep' : run.calls.some((call) => call.data.args.threadId !== undefined) ? 'agent' : undefined;
+    if (was !== undefined && was !== step.kind) return `the run ran ${run.step} as a ${was} step, where the definition now has it as a ${step.kind} step`;
+    // Only a finished run leads to the next (a run starts once the one before has its result).
+    if (previous === undefined || previous.done) {
+      const expected = nextAfter(pipeline, previous === undefined ? null : { step: previous.step, result: previous.result ?? null });
+      if (expected !== run.step) {
+        if (previous === undefined) return `the run started with ${run.step}, where the definition now starts with ${expected}`;
+        const now = expected === FINISH ? 'finishes' : `runs ${expected}`;
+        return `the run ran ${run.step} after ${previous.step}, where the definition now ${now} after ${previous.step}`;
+      }
+    }
+    previous = run;
+  }
+  return null;
 }
 
 /** The step after the last finished run: a branch's recorded choice, else the next in order. */

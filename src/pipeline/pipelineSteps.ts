@@ -8,6 +8,7 @@ import { type Json, type NewEvent, type Thread } from '../thread/events.js';
 import { incarnationKeyOf } from '../thread/incarnation.js';
 import { deriveState, type ThreadStatus } from '../thread/state.js';
 import { pipelineCursor, resolveChoice, type NextRun } from './pipelineCursor.js';
+import { MAX_PIPELINE_DEPTH, nestingOf } from './pipelineNesting.js';
 import { childThreadId, type AgentStep, type BranchStep, type CodeStep, type Pipeline, type PipelineStepContext, type SleepStep } from './pipelineDefinition.js';
 
 /** What a pipeline needs to delegate to agents: launching (idempotent by id) and reading child threads. */
@@ -98,6 +99,7 @@ export async function runPipelineStep(pipeline: Pipeline, thread: Thread, deps: 
   const contextAt = (visit: number): PipelineStepContext => ({ threadId: thread.id, input: input.data, results: cursor.results, visit, logger: deps.logger, signal });
   if (next.kind === 'finish') return { thread: await finishPipeline(pipeline, thread, deps, contextAt(1)) };
   if (next.kind === 'unknown') return { thread: await appendEvents(deps, thread, failure(`pipeline ${pipeline.name} has no step ${next.name} (its definition changed?)`)) };
+  if (next.kind === 'changed') return { thread: await appendEvents(deps, thread, failure(`pipeline ${pipeline.name}: its definition changed since this run started: ${next.reason}`)) };
   if (next.calls.length === 0 && cursor.runs.length >= pipeline.maxTransitions) {
     const path = cursor.runs.slice(-8).map((r) => r.step).join(' -> ');
     return { thread: await appendEvents(deps, thread, failure(`pipeline ${pipeline.name} exceeded maxTransitions (${pipeline.maxTransitions} step runs) before running ${next.step.name}${next.visit > 1 ? ' again' : ''}; the last runs: ${path}`)) };
@@ -161,6 +163,14 @@ async function runAgent(run: Run<AgentStep>): Promise<PipelineStepResult> {
     } catch (error) {
       if (!isRefusal(error)) throw error;
       return { thread: await appendEvents(deps, thread, failure(refusedLaunch(step, error))) };
+    }
+    // Pipelines delegating to each other in a cycle (one the config's check could not see) end
+    // here instead of launching children without bound.
+    const nesting = await nestingOf(thread, deps.store);
+    if (nesting.level >= MAX_PIPELINE_DEPTH) {
+      const where = nesting.top === undefined ? `more than ${MAX_PIPELINE_DEPTH} levels below its top thread` : `${nesting.level + 1} levels below its top thread ${nesting.top}`;
+      const reason = `step ${step.name}: pipeline ${run.pipeline.name} would launch agent ${step.agent} ${where} (at most ${MAX_PIPELINE_DEPTH}): do pipelines delegate to each other in a cycle?`;
+      return { thread: await appendEvents(deps, thread, failure(reason)) };
     }
     current = await appendEvents(deps, thread, [journal(run, { threadId: childThreadId(thread.id, step.name, run.next.visit), agent: step.agent, input: childInput.value })]);
     const last = current.events.at(-1);

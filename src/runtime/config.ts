@@ -2,7 +2,7 @@ import { isAgent, type Agent } from '../agent/agent.js';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Model } from '../model/model.js';
-import { isPipeline, isPipelineBuilder, type Pipeline } from '../pipeline/pipeline.js';
+import { isPipeline, isPipelineBuilder, pipelineCycle, type Pipeline } from '../pipeline/pipeline.js';
 import type { ThreadStore } from '../store/threadStore.js';
 import { isJson, type Json } from '../thread/events.js';
 
@@ -43,7 +43,8 @@ export interface SwitchyardConfig {
 /**
  * Declares a project (a typed identity, checked): `export default defineConfig({ agents: [...] })`.
  * Throws a {@link ConfigError} naming what is wrong (two agents with one name, something in
- * `agents` that is not an agent, a pipeline step delegating to an agent the project lacks).
+ * `agents` that is not an agent, a pipeline step delegating to an agent the project lacks, pipelines
+ * delegating to each other in a cycle).
  *
  * @example
  * ```ts
@@ -86,6 +87,8 @@ export function checkConfig(value: unknown, source: string): SwitchyardConfig {
       if (step.kind === 'agent' && !names.has(step.agent)) fail(`pipeline ${p.name}: step ${step.name} delegates to agent ${step.agent}, which the config does not name`);
     }
   }
+  const cycle = pipelineCycle(pipelines);
+  if (cycle !== null) fail(cycle);
   const model = config.model as Partial<Model> | undefined;
   if (model !== undefined && (typeof model !== 'object' || model === null || typeof model.complete !== 'function' || typeof model.name !== 'string')) {
     fail('model must be a Model ({ name, complete(request) }), e.g. createOpenAIModel()');

@@ -8,7 +8,7 @@ import { systemClock, type Clock } from '../clock.js';
 import { ConfigError, InvalidInputError, messageOf, NotFoundError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { Model } from '../model/model.js';
-import type { Pipeline } from '../pipeline/pipeline.js';
+import { pipelineCycle, type Pipeline } from '../pipeline/pipeline.js';
 import type { ChildLauncher } from '../pipeline/pipelineSteps.js';
 import type { ListOptions, ThreadStore, ThreadSummary } from '../store/threadStore.js';
 import type { Thread, ThreadEvent } from '../thread/events.js';
@@ -254,6 +254,8 @@ function definitions(options: RuntimeOptions): { agents: Map<string, Agent>; pip
     pipelines.set(p.name, p);
     pipelineMachines.set(p.name, { pipeline: p, machine: createPipelineMachine(p) });
   }
+  const cycle = pipelineCycle([...pipelines.values()]);
+  if (cycle !== null) throw new ConfigError(cycle);
   return { agents, pipelines, pipelineMachines };
 }
 

@@ -1,6 +1,7 @@
 /**
  * `switchyard/testing`: what users import to test their own agents without a network: a scripted
- * model, a memory store, a simulated clock, and an agent actor to drive one thread step by step.
+ * model, a memory store, a simulated clock (and {@link advanceUntilSettled} to drive it through a
+ * thread's backoffs), and an agent actor to drive one thread step by step.
  *
  * @packageDocumentation
  */
@@ -8,3 +9,4 @@ export { SimulatedClock } from 'xstate';
 export { scriptedModel, type ScriptedModel, type ScriptedModelOptions, type ScriptedReply, type ScriptStep } from '../model/scriptedModel.js';
 export { createMemoryStore } from '../store/memoryStore.js';
 export { createAgentActor, whenSettled } from '../runtime/agentActor.js';
+export { advanceUntilSettled, type AdvanceUntilSettledOptions, type SettlingRuntime } from './advanceUntilSettled.js';

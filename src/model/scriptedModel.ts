@@ -4,8 +4,12 @@ import type { Model, ModelFailure, ModelRequest, ModelResult } from './model.js'
 
 /** One scripted answer. */
 export type ScriptedReply =
-  /** A tool call with these arguments (serialized for you). */
-  | { intent: string; args?: Record<string, Json> }
+  /**
+   * A tool call with these arguments (serialized for you, as `JSON.stringify` does: a member that
+   * is `undefined` is left out, so the two literals of an inline `cond ? {...} : {...}`, which
+   * TypeScript gives each other's members as `undefined`, type-check as written).
+   */
+  | { intent: string; args?: Record<string, Json | undefined> }
   /** A raw tool call, e.g. with broken JSON arguments. */
   | { toolCall: { name: string; arguments: string } }
   /** A text answer (should hold JSON with an "intent"). */

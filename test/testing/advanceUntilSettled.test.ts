@@ -37,6 +37,16 @@ describe('advanceUntilSettled', () => {
     await runtime.close();
   }, 5_000);
 
+  it('wakes a thread resting through a long backoff (a rate limit of a minute, its actor stopped for the wait)', async () => {
+    const { runtime, model, clock } = runtimeWith([{ error: { kind: 'http', status: 429, message: 'slow down', retryAfterMs: 60_000 } }, { intent: 'done_for_now', args: { message: 'later' } }]);
+    const { id } = await runtime.launch('calculator', 'add 1 and 2');
+    const view = await advanceUntilSettled(runtime, id, clock);
+    expect(view.status).toBe('done');
+    expect(model.requests).toHaveLength(2);
+    expect(clock.now() - START).toBeGreaterThanOrEqual(60_000);
+    await runtime.close();
+  }, 5_000);
+
   it('resolves with a thread already at rest without moving the clock', async () => {
     const { runtime, clock } = runtimeWith([{ intent: 'done_for_now', args: { message: 'at once' } }]);
     const { id } = await runtime.launch('calculator', 'nothing to add');

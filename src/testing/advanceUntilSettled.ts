@@ -52,6 +52,7 @@ export async function advanceUntilSettled(
   try {
     let steps = 0;
     let stalls = 0;
+    let quiet = -1;
     for (;;) {
       // Listen before reading, so a change between the read and the wait is not missed.
       const changed = new Promise<'changed'>((resolve) => (poke = () => resolve('changed')));
@@ -63,6 +64,14 @@ export async function advanceUntilSettled(
         // Running: it writes its next event, or comes to rest.
         const next = await Promise.race([settled, changed]);
         if (next !== 'changed') return next.settled;
+        continue;
+      }
+      if (view.version !== quiet) {
+        // Let the thread settle into its wait first (its timer armed, or its actor stopped and a
+        // wake-up armed for a long one): a clock moved mid-way wakes it twice.
+        quiet = view.version;
+        const next = await Promise.race([settled, changed, turns()]);
+        if (typeof next === 'object') return next.settled;
         continue;
       }
       if (until > clock.now()) {

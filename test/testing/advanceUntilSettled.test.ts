@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { agent } from '../../src/agent/agent.js';
+import { intent } from '../../src/agent/customStep.js';
 import { tool } from '../../src/agent/tool.js';
 import { createRuntime } from '../../src/runtime/runtime.js';
 import { advanceUntilSettled, createMemoryStore, scriptedModel, SimulatedClock, type ScriptStep } from '../../src/testing/index.js';
@@ -44,6 +45,21 @@ describe('advanceUntilSettled', () => {
     expect(view.status).toBe('done');
     expect(model.requests).toHaveLength(2);
     expect(clock.now() - START).toBeGreaterThanOrEqual(60_000);
+    await runtime.close();
+  }, 5_000);
+
+  it('wakes a sleeping thread (an intent that waits an hour) at the end of its sleep', async () => {
+    const nap = intent({ name: 'nap', description: 'waits', input: z.object({}), run: () => ({ output: 'rested', waitMs: 3_600_000 }) });
+    const sleeper = agent({ name: 'sleeper', description: 'naps', prompt: 'You are {{agent}}.\nTools:\n{{tools}}', tools: [], intents: [nap] });
+    const clock = new SimulatedClock();
+    clock.set(START);
+    const model = scriptedModel([{ intent: 'nap', args: {} }, { intent: 'done_for_now', args: { message: 'awake' } }]);
+    const runtime = createRuntime({ agents: [sleeper], store: createMemoryStore({ clock }), model, clock });
+    const { id } = await runtime.launch('sleeper', 'nap');
+    const view = await advanceUntilSettled(runtime, id, clock);
+    expect(view.status).toBe('done');
+    expect(view.output).toBe('awake');
+    expect(clock.now() - START).toBe(3_600_000);
     await runtime.close();
   }, 5_000);
 

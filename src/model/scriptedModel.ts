@@ -4,8 +4,12 @@ import type { Model, ModelFailure, ModelRequest, ModelResult } from './model.js'
 
 /** One scripted answer. */
 export type ScriptedReply =
-  /** A tool call with these arguments (serialized for you). */
-  | { intent: string; args?: Record<string, Json> }
+  /**
+   * A tool call with these arguments (serialized for you, as `JSON.stringify` does: a member that
+   * is `undefined` is left out, so the two literals of an inline `cond ? {...} : {...}`, which
+   * TypeScript gives each other's members as `undefined`, type-check as written).
+   */
+  | { intent: string; args?: Record<string, Json | undefined> }
   /** A raw tool call, e.g. with broken JSON arguments. */
   | { toolCall: { name: string; arguments: string } }
   /** A text answer (should hold JSON with an "intent"). */
@@ -32,14 +36,27 @@ export interface ScriptedModelOptions {
   name?: string;
   /**
    * What to answer once the script is used up (a reply, or a function of the request: a stand-in
-   * that answers every thread). @default a failure (an HTTP 500, retried as one) that says the
-   * script is used up
+   * that answers every thread). The default fails at once: a failure that is not retried (an HTTP
+   * 400), so the agent escalates to a human straight away with the
+   * message `script exhausted: scripted model <name> has no reply left ...`, instead of backing
+   * off (which, on a `SimulatedClock`, waits until the test moves the clock). To have it retried as
+   * a flaky endpoint's would be, give `{ error: { kind: 'http', status: 500, message: '...' } }`.
+   * @default a failure, not retried, that says the script is used up
    */
   whenExhausted?: ScriptStep;
 }
 
 /**
+ * The HTTP status of the failures that mean the test's own script is wrong (it ran out, or a
+ * stand-in function of it threw): a 4xx, which an agent does not retry (it escalates at once).
+ */
+const SCRIPT_FAILURE_STATUS = 400;
+
+/**
  * A model that replies from a script, in order: what users import to test their own agents.
+ * A step that is a function and throws (a bug in the test's stand-in) is answered as a failure
+ * that is not retried, `stand-in of scripted model <name> threw: <message>`, so the agent
+ * escalates at once with it instead of retrying and letting the next reply hide it.
  *
  * @example
  * ```ts
@@ -52,7 +69,7 @@ export interface ScriptedModelOptions {
 export function scriptedModel(script: readonly ScriptStep[], options: ScriptedModelOptions = {}): ScriptedModel {
   const { name = 'scripted' } = options;
   const whenExhausted: ScriptStep = options.whenExhausted ?? {
-    error: { kind: 'http', status: 500, message: `script exhausted: scripted model ${name} has no reply left (give it more, or a whenExhausted reply)` },
+    error: { kind: 'http', status: SCRIPT_FAILURE_STATUS, message: `script exhausted: scripted model ${name} has no reply left (give it more, or a whenExhausted reply)` },
   };
   const requests: ModelRequest[] = [];
   let index = 0;
@@ -63,7 +80,7 @@ export function scriptedModel(script: readonly ScriptStep[], options: ScriptedMo
     async complete(request: ModelRequest): Promise<ModelResult> {
       requests.push(request);
       const step = index < script.length ? script[index++]! : whenExhausted;
-      const reply = typeof step === 'function' ? step(request) : step;
+      const reply = typeof step === 'function' ? standIn(step, request, name) : step;
       const prompt = estimateTokens(request.system) + estimateTokens(request.context);
       if ('hang' in reply) {
         return new Promise((resolve) => {
@@ -83,4 +100,14 @@ export function scriptedModel(script: readonly ScriptStep[], options: ScriptedMo
       };
     },
   };
+}
+
+/** What a step that is a function answers; its throw (a bug in the test) as a failure that is not retried. */
+function standIn(step: (request: ModelRequest) => ScriptedReply, request: ModelRequest, name: string): ScriptedReply {
+  try {
+    return step(request);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    return { error: { kind: 'http', status: SCRIPT_FAILURE_STATUS, message: `stand-in of scripted model ${name} threw: ${message}` } };
+  }
 }

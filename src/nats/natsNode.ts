@@ -36,7 +36,17 @@ export interface NatsNodeOptions {
   /** @default [] */
   pipelines?: readonly Pipeline[];
   model: Model;
-  /** @default the system clock */
+  /**
+   * The clock of this node's in-process timers (a short backoff, a tool's `timeoutMs`, the agent's
+   * `decideTimeoutMs`) and of the times it records. A wait that rests the thread is not one of
+   * them: a sleep (an intent's `waitMs`, a pipeline's sleep step) and a backoff longer than 5 s
+   * (a rate limit's `Retry-After`) become a durable JetStream wake-up job, due in real time (when
+   * the system clock reaches the deadline recorded on this one), so a `SimulatedClock` does not
+   * drive them: moving it does nothing, and the thread wakes once the real time has passed (at
+   * once, if the simulated clock is behind). To test such waits on a simulated clock, use
+   * `createRuntime` with a memory store (its wake-ups are in-process timers on its clock).
+   * @default the system clock
+   */
   clock?: Clock;
   /** @default a silent logger */
   logger?: Logger;

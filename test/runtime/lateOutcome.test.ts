@@ -5,6 +5,7 @@
  * with no outcome and asks; then the first's tool returns. The outcome is known: it answers the
  * question, instead of being dropped while a human is invited to run the call again.
  */
+import { SimulatedClock } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import { agent } from '../../src/agent/agent.js';
 import { createRuntime } from '../../src/runtime/runtime.js';
@@ -76,5 +77,35 @@ describe("a call's outcome recorded after another process asked whether the call
     ]);
     expect(tools.runs()).toBe(1);
     await Promise.all([worker.close(), other.close()]);
+  });
+});
+
+describe("a call's outcome that comes after its own timeout asked a human, in the process that ran it (QA19 testing #15)", () => {
+  it('answers the question: recorded, the thread goes on to done, the tool ran once, and a later answer is refused', async () => {
+    const tools = heldPublishTool({ timeoutMs: 1000 });
+    const { model, asked } = publisherModel();
+    const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [tools.publish] });
+    const clock = new SimulatedClock();
+    clock.set(Date.parse('2026-01-01T00:00:00Z'));
+    const { logger, lines } = capturingLines();
+    const runtime = createRuntime({ agents: [publisher], store: createMemoryStore({ clock }), model, logger, clock });
+    const { id } = await runtime.launch('publisher', 'publish hello');
+    await tools.started.promise;
+    clock.increment(1000);
+    const waiting = await runtime.settled(id);
+    expect(waiting.pendingRequest).toMatchObject({ kind: 'interrupted', callId: 'call_2', tool: 'publish' });
+
+    tools.release.resolve('published');
+    await expect.poll(async () => (await runtime.get(id))?.status).toBe('done');
+    const done = (await runtime.get(id))!;
+    expect(typesOf(done)).toEqual(['input', 'decision', 'tool_call', 'error', 'human_request', 'tool_result', 'decision', 'final']);
+    expect(done.events[5]).toMatchObject({ type: 'tool_result', data: { callId: 'call_2', tool: 'publish', result: 'published' } });
+    expect(done.pendingRequest).toBeNull();
+    expect(tools.runs()).toBe(1);
+    expect(asked).toEqual(['publisher', 'publisher']);
+    expect(lines.filter((l) => l.level === 40 && l.callId === 'call_2')).toEqual([expect.objectContaining({ threadId: id, tool: 'publish', outcome: 'result' })]);
+    await expect(runtime.respond(id, { requestId: waiting.pendingRequest!.requestId, approved: true })).rejects.toThrow();
+    expect(tools.runs()).toBe(1);
+    await runtime.close();
   });
 });

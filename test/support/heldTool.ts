@@ -35,9 +35,9 @@ export function publishCallStarted(threadId: string): NewEvent[] {
 
 /**
  * A `publish` tool ({ post }) that finishes when the test says so, ignoring its abort (and, with
- * `breaksLoop`, ends the loop); not idempotent unless `idempotent`.
+ * `breaksLoop`, ends the loop); not idempotent unless `idempotent`; `timeoutMs` as a tool's.
  */
-export function heldPublishTool(options: { approval?: boolean; breaksLoop?: boolean; idempotent?: boolean } = {}): HeldTool {
+export function heldPublishTool(options: { approval?: boolean; breaksLoop?: boolean; idempotent?: boolean; timeoutMs?: number } = {}): HeldTool {
   const started = deferred<AbortSignal>();
   const release = deferred<string>();
   let runs = 0;
@@ -48,6 +48,7 @@ export function heldPublishTool(options: { approval?: boolean; breaksLoop?: bool
     ...(options.approval ? { approval: true } : {}),
     ...(options.breaksLoop ? { breaksLoop: true } : {}),
     ...(options.idempotent ? { idempotent: true } : {}),
+    ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
     run: async (_args, { signal }) => {
       runs++;
       started.resolve(signal);

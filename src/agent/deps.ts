@@ -28,11 +28,12 @@ export interface AgentDeps {
    */
   readonly otherWriters?: boolean;
   /**
-   * Told when this actor's write moved on a thread that another process had brought to rest: a
-   * call's outcome that came late answered the question that process asked a human about the call
-   * (see the execute step). That process's job was settled at that rest, so where threads move as
-   * jobs no job carries the thread now: whoever runs the actor makes one, so the thread is
-   * continued if this process dies before it rests. Unset in the embedded deployment.
+   * Told when a write of this actor's step moved on a thread that had been brought to rest: a
+   * call's outcome that came late answered the question asked a human about the call (by another
+   * process, or by this step itself when the call outlived its timeout; see the execute step).
+   * Nothing moves the thread from that rest: where threads move as jobs no job carries it (its job
+   * was settled there), so whoever runs the actor makes one, and the thread is continued if this
+   * process dies before it rests; an embedded runtime runs it again unless an actor of it runs it.
    */
   readonly onRevived?: (thread: Thread) => void;
 }

@@ -223,30 +223,31 @@ async function runCall(input: StepInput, thread: Thread, cleared: ClearedCall, s
   const started = deps.clock.now();
   let timer: unknown;
   try {
+    let running: Promise<Json> | undefined;
     // One promise for the tool and its deadline (not a deadline promise and a race of the two).
     const outcome = await new Promise<Json | typeof TIMED_OUT>((resolve, reject) => {
       timer = deps.clock.setTimeout(() => {
         toolSignal.timeOut(new Error(`${call.tool} timed out`));
         resolve(TIMED_OUT);
       }, tool.timeoutMs);
-      tool.run(cleared.args, toolContext(input, cleared, toolSignal)).then(resolve, reject);
+      running = tool.run(cleared.args, toolContext(input, cleared, toolSignal));
+      running.then(resolve, reject);
     });
     if (signal.aborted) throw signal.reason;
     if (outcome === TIMED_OUT) {
       const message = `${call.tool} did not finish within ${tool.timeoutMs} ms`;
       // A call of a tool that is not idempotent may have taken effect: a human says whether it
-      // did, as after a crash, instead of the model calling it again after a backoff. (Not when
-      // told to wind down: a cancel is recorded next, and nobody would be asked.)
-      if (!tool.idempotent && windDown?.aborted !== true) return journal((at) => timedOutCall(at, call, message));
+      // did, as after a crash, instead of the model calling it again after a backoff (and its
+      // outcome, should it come after all, answers the question). Not when told to wind down: a
+      // cancel is recorded next, and nobody would be asked.
+      if (!tool.idempotent && windDown?.aborted !== true) {
+        const asked = await journal((at) => timedOutCall(at, call, message));
+        recordLateOutcome(input, asked, cleared, running!, started);
+        return asked;
+      }
       return journal((at) => errorEvents(at, 'tool_timeout', message, about));
     }
-    const result = redactJson(outcome, input.agent.secrets);
-    const events: NewEvent[] = [{ type: 'tool_result', data: { ...about, result, durationMs: Math.max(0, deps.clock.now() - started) } }];
-    // Not when told to wind down: the cancel recorded next must end the thread, not a final before
-    // it. Told once this is decided, the final is written and the thread is `done` (the work
-    // finished before the cancel was recorded): the cancel is refused as already ended.
-    if (tool.breaksLoop && windDown?.aborted !== true) events.push({ type: 'final', data: { output: result } });
-    return journal(events);
+    return journal(resultEvents(input, cleared, outcome, started, windDown?.aborted !== true));
   } catch (error) {
     if (signal.aborted || error instanceof VersionConflictError) throw error;
     return journal((at) => errorEvents(at, 'tool_error', `${call.tool} failed: ${messageOf(error)}`, about));
@@ -254,6 +255,52 @@ async function runCall(input: StepInput, thread: Thread, cleared: ClearedCall, s
     deps.clock.clearTimeout(timer);
     toolSignal.dispose();
   }
+}
+
+/**
+ * The events of a call's result: the result (its secrets redacted) and its run time, and the final
+ * of a tool that breaks the loop, unless `final` is false (told to wind down: the cancel recorded
+ * next must end the thread, not a final before it; told once this is decided, the final is written
+ * and the thread is `done`, the work finished before the cancel was recorded).
+ */
+function resultEvents(input: StepInput, { call, tool }: ClearedCall, value: Json, started: number, final: boolean): NewEvent[] {
+  const result = redactJson(value, input.agent.secrets);
+  const events: NewEvent[] = [{ type: 'tool_result', data: { callId: call.callId, tool: call.tool, result, durationMs: Math.max(0, input.deps.clock.now() - started) } }];
+  if (tool.breaksLoop && final) events.push({ type: 'final', data: { output: result } });
+  return events;
+}
+
+/**
+ * The call of a tool that is not idempotent whose deadline passed (`asked`: the thread ending with
+ * the question whether it took effect) may still return: its outcome is then recorded after the
+ * question, which it answers (see `reduceState`), and the thread goes on from it, moved by whoever
+ * runs it now (`deps.onRevived`: its actor rested at the question); a human's answer after that is
+ * refused, and nobody approves a second run of a call that ran. A warning names the call. When
+ * the thread moved on meanwhile (the question answered, a cancel), {@link recordOutcome} logs an
+ * error naming the call and its outcome, for an operator to reconcile.
+ */
+function recordLateOutcome(input: StepInput, asked: Thread, cleared: ClearedCall, running: Promise<Json>, started: number): void {
+  const { deps } = input;
+  const { call } = cleared;
+  const about = { callId: call.callId, tool: call.tool };
+  const late = (outcome: Outcome): Promise<void> =>
+    appendEvents(deps, asked, outcomeAt(input, asked, outcome), { tooLarge: about }).then(
+      (written) => {
+        deps.logger.warn({ ...about, outcome: kindOf(outcomeAt(input, asked, outcome)) }, `${call.tool} returned after its timeout (call ${call.callId}): its outcome is recorded and answers the question asked about it`);
+        deps.onRevived?.(written);
+      },
+      // Moved on meanwhile: recorded after control events, or logged for a human to reconcile.
+      (error: unknown) => (error instanceof VersionConflictError ? recordOutcome(input, asked, call.callId, outcome, { tooLarge: about }, false, call.tool).then(() => undefined) : Promise.reject(error)),
+    );
+  running
+    .then(
+      (value) => late(resultEvents(input, cleared, value, started, true)),
+      (error: unknown) => late((at) => errorEvents(at, 'tool_error', `${call.tool} failed: ${messageOf(error)}`, about)),
+    )
+    .catch((error: unknown) => {
+      // A conflict recordOutcome could not resolve is logged there, naming the call.
+      if (!(error instanceof VersionConflictError)) deps.logger.error({ ...about, err: messageOf(error) }, `${call.tool} returned after its timeout (call ${call.callId}) and its outcome could not be recorded: reconcile it by hand`);
+    });
 }
 
 /**

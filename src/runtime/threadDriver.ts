@@ -32,8 +32,9 @@ export interface ScheduleReason {
    */
   readonly wakeAt?: number;
   /**
-   * An actor here moved the thread on from a rest that another process's job had settled (a late
-   * call's outcome answered the question asked there: `AgentDeps.onRevived`): no job carries the
+   * An actor here moved the thread on from a rest that a job had settled (a late call's outcome
+   * answered the question asked there, by another process or by this one's own step when the call
+   * outlived its timeout: `AgentDeps.onRevived`): no job carries the
    * thread, though this process runs it. The scheduler enqueues a continuation whoever runs the
    * thread now, which waits for that run to let go before it runs the thread, so the thread is
    * continued if this process dies first. It must not fold it into the run in progress.
@@ -228,12 +229,19 @@ export function createThreadDriver(options: ThreadDriverOptions): ThreadDriver {
         },
       );
   };
-  /** A thread an actor here revived (see {@link ScheduleReason.revived}): a job of its own carries it. */
-  const onRevived = (thread: Thread): void => start(thread, { revived: true });
+  /**
+   * A thread a write here moved on from a rest (see {@link ScheduleReason.revived}): a job of its
+   * own carries it, or, without a scheduler, it is run here unless an actor here runs it already
+   * (the one that wrote it goes on by itself).
+   */
+  const onRevived = (thread: Thread): void => {
+    if (schedule !== undefined) start(thread, { revived: true });
+    else if (!isActive(thread.id)) drive(thread);
+  };
   const supervisor = createActor(supervisorMachine, {
-    // With a scheduler, other processes write the threads too (see AgentDeps.otherWriters), and a
-    // thread an actor revived needs a job of its own (AgentDeps.onRevived).
-    input: { agents, pipelines, deps: { model, store, clock, logger, children, ...(schedule === undefined ? {} : { otherWriters: true, onRevived }) }, maxConcurrent, onRest },
+    // With a scheduler, other processes write the threads too (see AgentDeps.otherWriters). A
+    // thread a late outcome revived is moved on by onRevived (a job of its own, or an actor here).
+    input: { agents, pipelines, deps: { model, store, clock, logger, children, onRevived, ...(schedule === undefined ? {} : { otherWriters: true }) }, maxConcurrent, onRest },
     clock,
     ...(inspect ? { inspect } : {}),
   });

@@ -136,7 +136,13 @@ async function runSleep(run: Run<SleepStep>): Promise<PipelineStepResult> {
   if (recorded === undefined) {
     const duration = attempt(run, () => run.step.duration(run.context));
     if ('failed' in duration) return { thread: await appendEvents(deps, thread, duration.failed) };
-    const ms = Math.max(0, Number(duration.value) || 0);
+    // A deterministic function: a value that is no duration fails the run (retrying gives the same).
+    const value: unknown = duration.value;
+    if (typeof value !== 'number' || Number.isNaN(value) || value === Number.POSITIVE_INFINITY) {
+      return { thread: await appendEvents(deps, thread, failure(`step ${run.step.name}: its duration is ${String(value)}, not a number of milliseconds`)) };
+    }
+    // A negative one (a deadline already past) sleeps no time.
+    const ms = Math.max(0, value);
     until = deps.clock.now() + ms;
     current = await appendEvents(deps, thread, [journal(run, { until: new Date(until).toISOString(), ms }, until)]);
   } else {
@@ -254,17 +260,15 @@ function checkedOutput(step: CodeStep, value: unknown): { value: Json } | { erro
     const checked = checkWith(step.output, value);
     return checked.success ? { value: checked.data } : { error: `step ${step.name} returned an invalid output: ${checked.error}` };
   }
-  try {
-    return { value: toJson(value) };
-  } catch (error) {
-    return { error: `step ${step.name} returned a value that is not JSON: ${messageOf(error)}` };
-  }
+  // What JSON cannot hold is kept in a lossy form (toJson never throws).
+  return { value: toJson(value) };
 }
 
 /**
- * A value checked with a schema of the author's and recorded as JSON, as a value: a schema that
- * throws (a refinement or transform) or a result that is not JSON is a failure naming why, never an
- * exception out of the step (which would stop the actor and leave the pipeline running).
+ * A value checked with a schema of the author's and recorded as JSON (lossy where JSON cannot hold
+ * it: see `toJson`), as a value: a schema that throws (a refinement or transform) is a failure
+ * naming why, never an exception out of the step (which would stop the actor and leave the
+ * pipeline running).
  */
 function checkWith(schema: z.ZodType, value: unknown): { success: true; data: Json } | { success: false; error: string } {
   let checked: ReturnType<z.ZodType['safeParse']>;
@@ -274,11 +278,7 @@ function checkWith(schema: z.ZodType, value: unknown): { success: true; data: Js
     return { success: false, error: `its schema threw: ${messageOf(error)}` };
   }
   if (!checked.success) return { success: false, error: formatIssues(checked.error.issues).join('; ') };
-  try {
-    return { success: true, data: toJson(checked.data) };
-  } catch (error) {
-    return { success: false, error: `not JSON: ${messageOf(error)}` };
-  }
+  return { success: true, data: toJson(checked.data) };
 }
 
 /**

@@ -5,7 +5,7 @@ import { supervisorMachine } from '../../machines/supervisorMachine.js';
 import type { Agent } from '../agent/agent.js';
 import type { AgentDeps } from '../agent/deps.js';
 import { systemClock, type Clock } from '../clock.js';
-import { ConfigError, InvalidInputError, messageOf, NotFoundError } from '../errors.js';
+import { ConfigError, InvalidInputError, messageOf, NotFoundError, SystemError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { Model } from '../model/model.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
@@ -31,6 +31,9 @@ export type { AbandonedCall, AbandonedCalls, ScheduleReason } from './threadDriv
 export type { ThreadChange, ThreadDeletion } from './threadEvents.js';
 export { parentIdOf, type ThreadView } from './threadView.js';
 export type { WatchOptions } from './watchThread.js';
+
+/** The message of the {@link SystemError} that ends what waits on a thread of a closed runtime. */
+const RUNTIME_CLOSED = 'the runtime is closed';
 
 /** Options of {@link Runtime.run}. */
 export interface RunOptions {
@@ -143,14 +146,16 @@ export interface Runtime {
    * `signal` aborts. A thread cancelled while a tool call of it ran in another process is watched past the
    * cancel until that call's outcome is recorded (that process records it after the cancel), at
    * most until the tool's `timeoutMs` from the call's start plus 10 s (2 minutes from its start
-   * for a tool of an agent this runtime does not have); see `awaitedOutcome`.
+   * for a tool of an agent this runtime does not have); see `awaitedOutcome`. Once the runtime
+   * closed, throws a {@link SystemError} `the runtime is closed` (after the events it had yielded).
    */
   watch(threadId: string, options?: WatchOptions): AsyncIterable<ThreadEvent>;
   /**
    * Resolves when the thread stops moving in this process: it ended, waits for a human or a resume,
    * or (a pipeline) waits for a child thread. A thread cancelled while a tool call of it ran in
    * another process resolves once that call's outcome is recorded, with it, waited for as long as
-   * {@link Runtime.watch} waits (then it resolves with the thread as it is).
+   * {@link Runtime.watch} waits (then it resolves with the thread as it is). Rejects with a
+   * {@link SystemError} `the runtime is closed` once the runtime closed ({@link Runtime.close}).
    */
   settled(threadId: string, options?: { signal?: AbortSignal }): Promise<ThreadView>;
   /**
@@ -207,7 +212,7 @@ export interface Runtime {
    * and have their results journaled (other steps are aborted at once, to be made again from the
    * log by whichever process runs the thread next); then every actor stops. Runs waiting on a
    * thread here (`run`, `settled`) keep waiting: a worker hands their jobs back. Call `close`
-   * afterwards.
+   * afterwards (it releases them).
    */
   drain(options?: RuntimeCloseOptions): Promise<void>;
   /**
@@ -216,8 +221,10 @@ export interface Runtime {
    * before their actors stop (nothing else starts meanwhile); those still running then are aborted
    * (their tool's signal), and their threads ask a human whether they took effect, unless the tool
    * is idempotent. A tool that ignores its signal goes on running in this process, its outcome
-   * recorded nowhere: see {@link Runtime.abandonedCalls}. After a {@link Runtime.drain}, only
-   * closes the store.
+   * recorded nowhere: see {@link Runtime.abandonedCalls}. Once the actors stopped (at once after a
+   * {@link Runtime.drain}), what still waits on a thread here is released, as nothing will move it
+   * in this process: `settled` and `run` reject with a {@link SystemError} `the runtime is closed`
+   * (HTTP 503), and `watch` throws it after the events it had yielded; then the store is closed.
    */
   close(options?: RuntimeCloseOptions): Promise<void>;
   /**
@@ -432,8 +439,12 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     abandonedCalls: () => driver.abandonedCalls(),
     drain: ({ drainMs = 0 } = {}) => driver.close(drainMs),
     async close({ drainMs = 0 } = {}) {
-      await driver.close(drainMs);
-      events.clear();
+      try {
+        await driver.close(drainMs);
+      } finally {
+        // Nothing moves a thread here any more: what waits on one is released (not left pending).
+        events.close(new SystemError(RUNTIME_CLOSED));
+      }
       await inner.close();
     },
   };

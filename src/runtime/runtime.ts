@@ -225,6 +225,9 @@ export interface Runtime {
    * {@link Runtime.drain}), what still waits on a thread here is released, as nothing will move it
    * in this process: `settled` and `run` reject with a {@link SystemError} `the runtime is closed`
    * (HTTP 503), and `watch` throws it after the events it had yielded; then the store is closed.
+   * From the start of the close, the runtime refuses new work itself, whatever its store (one of
+   * your own may stay usable): `launch`, `respond`, `pause`, `resume`, `cancel`, `delete`, `run`
+   * and `recover` reject with that error and write nothing.
    */
   close(options?: RuntimeCloseOptions): Promise<void>;
   /**
@@ -357,6 +360,14 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     endedWithParent: (thread) => endedWithParent(controlSources, thread),
   };
   launch = (agentName, input, launchOptions) => launchThread(launchSources, agentName, input, launchOptions);
+  // Once its close began, the runtime takes no new work itself, whatever its store (one of the
+  // user's own may stay usable): nothing here would run it. A pipeline's children are launched
+  // through the `launch` above, not refused: the step launching one is the driver's to stop.
+  let closing = false;
+  const whileOpen =
+    <TArgs extends unknown[], TResult>(work: (...args: TArgs) => Promise<TResult>) =>
+    (...args: TArgs): Promise<TResult> =>
+      closing ? Promise.reject(new SystemError(RUNTIME_CLOSED)) : work(...args);
   return {
     agents,
     pipelines,
@@ -365,17 +376,17 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       const agent = agents.get(name);
       return agent !== undefined ? agentMachineFor(agent).id : pipelineMachines.get(name)?.machine.id;
     },
-    launch,
+    launch: whileOpen(launch),
     async get(threadId) {
       const thread = await store.get(threadId);
       return thread === undefined ? undefined : viewOf(thread);
     },
     list: (opts) => store.list(opts),
-    respond: (threadId, response) => respondToThread(controlSources, threadId, response),
-    pause: (threadId, opts = {}) => controlThread(controlSources, threadId, 'pause', opts),
-    resume: (threadId, opts = {}) => controlThread(controlSources, threadId, 'resume', opts),
-    cancel: (threadId, opts = {}) => controlThread(controlSources, threadId, 'cancel', opts),
-    delete: (threadId) =>
+    respond: whileOpen((threadId: string, response: unknown) => respondToThread(controlSources, threadId, response)),
+    pause: whileOpen((threadId: string, opts: ControlOptions = {}) => controlThread(controlSources, threadId, 'pause', opts)),
+    resume: whileOpen((threadId: string, opts: ControlOptions = {}) => controlThread(controlSources, threadId, 'resume', opts)),
+    cancel: whileOpen((threadId: string, opts: ControlOptions = {}) => controlThread(controlSources, threadId, 'cancel', opts)),
+    delete: whileOpen((threadId: string) =>
       deleteThread(
         {
           store: inner,
@@ -390,10 +401,11 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         },
         threadId,
       ),
+    ),
     watch: (threadId, opts = {}) => watchThread(threadId, opts, { events, load, clock, agents }),
     settled: (threadId, opts = {}) => settling.settled(threadId, undefined, { ...opts, untilOutcome: true }),
-    recover: () => recoverThreads(store, controlSources, { agents, pipelines, driver, logger }),
-    async run(threadId, opts = {}) {
+    recover: whileOpen(() => recoverThreads(store, controlSources, { agents, pipelines, driver, logger })),
+    run: whileOpen(async (threadId: string, opts: RunOptions = {}) => {
       const { agent, thread: known, ...waitOptions } = opts;
       if (known !== undefined && known.id !== threadId) throw new InvalidInputError(`options.thread is thread ${known.id}, not ${threadId}`);
       const thread = known ?? (await load(threadId));
@@ -403,7 +415,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       const done = settling.settled(threadId, thread, waitOptions);
       driver.drive(thread);
       return done;
-    },
+    }),
     async ingest(threadId) {
       const thread = await store.get(threadId);
       if (thread === undefined) return;
@@ -439,6 +451,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     abandonedCalls: () => driver.abandonedCalls(),
     drain: ({ drainMs = 0 } = {}) => driver.close(drainMs),
     async close({ drainMs = 0 } = {}) {
+      closing = true;
       try {
         await driver.close(drainMs);
       } finally {

@@ -2,13 +2,13 @@ import type { AnyStateMachine, InspectionEvent } from 'xstate';
 import { agentMachine, agentMachineFor } from '../../machines/agentMachine.js';
 import { createPipelineMachine, type PipelineMachine } from '../../machines/pipelineMachine.js';
 import { supervisorMachine } from '../../machines/supervisorMachine.js';
-import type { Agent } from '../agent/agent.js';
+import { isAgent, type Agent } from '../agent/agent.js';
 import type { AgentDeps } from '../agent/deps.js';
 import { systemClock, type Clock } from '../clock.js';
 import { ConfigError, InvalidInputError, messageOf, NotFoundError, SystemError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { Model } from '../model/model.js';
-import type { Pipeline } from '../pipeline/pipeline.js';
+import { isPipeline, isPipelineBuilder, type Pipeline } from '../pipeline/pipeline.js';
 import type { ChildLauncher } from '../pipeline/pipelineSteps.js';
 import type { ListOptions, ThreadStore, ThreadSummary } from '../store/threadStore.js';
 import type { Thread, ThreadEvent } from '../thread/events.js';
@@ -68,7 +68,7 @@ export interface RuntimeOptions {
   /** Deterministic pipelines over the agents. @default [] */
   pipelines?: readonly Pipeline[];
   store: ThreadStore;
-  /** The model for agents that have none of their own. */
+  /** The model for agents that have none of their own (needed when one has none). */
   model: Model;
   /** @default the system clock */
   clock?: Clock;
@@ -250,6 +250,49 @@ export interface RuntimeCloseOptions {
   drainMs?: number;
 }
 
+/**
+ * Refuses, with a {@link ConfigError} naming it, what only the types of {@link RuntimeOptions}
+ * would catch (options from JavaScript, a spread of a partial object): met later, each is a
+ * TypeError, or a thread escalating with one as its model's error. A model is needed only for an
+ * agent without one of its own.
+ */
+function checkOptions(options: RuntimeOptions | undefined): void {
+  function fail(message: string): never {
+    throw new ConfigError(message);
+  }
+  if (typeof options !== 'object' || options === null) fail('createRuntime needs options { agents, store, model }');
+  const { agents, pipelines = [], store, model } = options as Partial<Record<keyof RuntimeOptions, unknown>>;
+  const named = (value: unknown): string => {
+    const name = (value as { name?: unknown }).name;
+    return typeof name === 'string' ? ` (${name})` : '';
+  };
+  if (!Array.isArray(agents)) fail('createRuntime needs agents (options.agents): an array of agents');
+  agents.forEach((item: unknown, index) => {
+    if (isAgent(item)) return;
+    if (isPipeline(item) || isPipelineBuilder(item)) fail(`createRuntime: agents[${index}] is a pipeline${named(item)}: pass it in options.pipelines`);
+    fail(`createRuntime: agents[${index}] is not an agent (define it with agent({ ... }))`);
+  });
+  if (!Array.isArray(pipelines)) fail('createRuntime: options.pipelines must be an array of pipelines');
+  pipelines.forEach((item: unknown, index) => {
+    if (isPipeline(item)) return;
+    if (isPipelineBuilder(item)) fail(`createRuntime: pipelines[${index}] is a pipeline builder: end it with .finish(({ results }) => output)`);
+    if (isAgent(item)) fail(`createRuntime: pipelines[${index}] is an agent${named(item)}: pass it in options.agents`);
+    fail(`createRuntime: pipelines[${index}] is not a pipeline (define it with pipeline({ ... }))`);
+  });
+  if (store === undefined || store === null) fail('createRuntime needs a store (options.store), e.g. createMemoryStore() or await createFileStore({ dir })');
+  if (typeof (store as { then?: unknown }).then === 'function') fail('createRuntime: store is a promise; await it (await createFileStore({ dir }))');
+  const methods = ['create', 'append', 'get', 'list', 'close'] as const;
+  if (typeof store !== 'object' || methods.some((method) => typeof (store as Record<string, unknown>)[method] !== 'function')) {
+    fail(`createRuntime: store must be a ThreadStore ({ ${methods.join(', ')} })`);
+  }
+  if (model === undefined || model === null) {
+    const without = (agents as Agent[]).find((a) => a.model === undefined);
+    if (without !== undefined) fail(`createRuntime needs a model (options.model): agent ${without.name} has none of its own`);
+  } else if (typeof model !== 'object' || typeof (model as { complete?: unknown }).complete !== 'function') {
+    fail('createRuntime: model must be a Model ({ name, complete(request) })');
+  }
+}
+
 /** Checks the definitions and builds each pipeline's machine once. */
 function definitions(options: RuntimeOptions): { agents: Map<string, Agent>; pipelines: Map<string, Pipeline>; pipelineMachines: Map<string, { pipeline: Pipeline; machine: PipelineMachine }> } {
   const agents = new Map<string, Agent>();
@@ -310,8 +353,14 @@ async function recoverThreads(
   return count;
 }
 
-/** Builds a {@link Runtime} over a store and a model. */
+/**
+ * Builds a {@link Runtime} over a store and a model. Throws a {@link ConfigError} naming what is
+ * wrong in `options`: no agents, store or (for an agent without its own) model, a store not
+ * awaited, a pipeline in `agents`, an agent or an unfinished pipeline builder in `pipelines`, two
+ * agents or pipelines of one name, a `maxConcurrent` that is not a positive integer.
+ */
 export function createRuntime(options: RuntimeOptions): Runtime {
+  checkOptions(options);
   const { model, clock = systemClock, logger = silentLogger(), inspect, maxConcurrent = 64, schedule } = options;
   if (!Number.isInteger(maxConcurrent) || maxConcurrent < 1) throw new ConfigError('maxConcurrent must be a positive integer');
   const { agents, pipelines, pipelineMachines } = definitions(options);

@@ -162,6 +162,13 @@ export interface Runtime {
    * Continues every thread that was running, backing off or sleeping when the last process stopped,
    * and resolves with how many. A pipeline's child whose pipeline was cancelled (the process died
    * before cancelling it) is cancelled instead, and not counted.
+   *
+   * Only one live runtime may recover a store: nothing here checks that the last process did stop.
+   * A thread another live process is running (on the same file-store directory, say) is taken over
+   * as if that process had died: its call in progress makes a human be asked whether it took
+   * effect, or (an idempotent tool) runs a second time at once. `switchyard serve` enforces this
+   * with its lease on the data directory; an embedder must see to it (one process at a time, the
+   * old one stopped first).
    */
   recover(): Promise<number>;
   /**

@@ -2,13 +2,13 @@ import type { AnyStateMachine, InspectionEvent } from 'xstate';
 import { agentMachine, agentMachineFor } from '../../machines/agentMachine.js';
 import { createPipelineMachine, type PipelineMachine } from '../../machines/pipelineMachine.js';
 import { supervisorMachine } from '../../machines/supervisorMachine.js';
-import type { Agent } from '../agent/agent.js';
+import { isAgent, type Agent } from '../agent/agent.js';
 import type { AgentDeps } from '../agent/deps.js';
 import { systemClock, type Clock } from '../clock.js';
-import { ConfigError, InvalidInputError, messageOf, NotFoundError } from '../errors.js';
+import { ConfigError, InvalidInputError, messageOf, NotFoundError, SystemError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { Model } from '../model/model.js';
-import { pipelineCycle, type Pipeline } from '../pipeline/pipeline.js';
+import { isPipeline, isPipelineBuilder, pipelineCycle, type Pipeline } from '../pipeline/pipeline.js';
 import type { ChildLauncher } from '../pipeline/pipelineSteps.js';
 import type { ListOptions, ThreadStore, ThreadSummary } from '../store/threadStore.js';
 import type { Thread, ThreadEvent } from '../thread/events.js';
@@ -31,6 +31,9 @@ export type { AbandonedCall, AbandonedCalls, ScheduleReason } from './threadDriv
 export type { ThreadChange, ThreadDeletion } from './threadEvents.js';
 export { parentIdOf, type ThreadView } from './threadView.js';
 export type { WatchOptions } from './watchThread.js';
+
+/** The message of the {@link SystemError} that ends what waits on a thread of a closed runtime. */
+const RUNTIME_CLOSED = 'the runtime is closed';
 
 /** Options of {@link Runtime.run}. */
 export interface RunOptions {
@@ -65,7 +68,7 @@ export interface RuntimeOptions {
   /** Deterministic pipelines over the agents. @default [] */
   pipelines?: readonly Pipeline[];
   store: ThreadStore;
-  /** The model for agents that have none of their own. */
+  /** The model for agents that have none of their own (needed when one has none). */
   model: Model;
   /** @default the system clock */
   clock?: Clock;
@@ -143,20 +146,29 @@ export interface Runtime {
    * `signal` aborts. A thread cancelled while a tool call of it ran in another process is watched past the
    * cancel until that call's outcome is recorded (that process records it after the cancel), at
    * most until the tool's `timeoutMs` from the call's start plus 10 s (2 minutes from its start
-   * for a tool of an agent this runtime does not have); see `awaitedOutcome`.
+   * for a tool of an agent this runtime does not have); see `awaitedOutcome`. Once the runtime
+   * closed, throws a {@link SystemError} `the runtime is closed` (after the events it had yielded).
    */
   watch(threadId: string, options?: WatchOptions): AsyncIterable<ThreadEvent>;
   /**
    * Resolves when the thread stops moving in this process: it ended, waits for a human or a resume,
    * or (a pipeline) waits for a child thread. A thread cancelled while a tool call of it ran in
    * another process resolves once that call's outcome is recorded, with it, waited for as long as
-   * {@link Runtime.watch} waits (then it resolves with the thread as it is).
+   * {@link Runtime.watch} waits (then it resolves with the thread as it is). Rejects with a
+   * {@link SystemError} `the runtime is closed` once the runtime closed ({@link Runtime.close}).
    */
   settled(threadId: string, options?: { signal?: AbortSignal }): Promise<ThreadView>;
   /**
    * Continues every thread that was running, backing off or sleeping when the last process stopped,
    * and resolves with how many. A pipeline's child whose pipeline was cancelled (the process died
    * before cancelling it) is cancelled instead, and not counted.
+   *
+   * Only one live runtime may recover a store: nothing here checks that the last process did stop.
+   * A thread another live process is running (on the same file-store directory, say) is taken over
+   * as if that process had died: its call in progress makes a human be asked whether it took
+   * effect, or (an idempotent tool) runs a second time at once. `switchyard serve` enforces this
+   * with its lease on the data directory; an embedder must see to it (one process at a time, the
+   * old one stopped first).
    */
   recover(): Promise<number>;
   /**
@@ -207,7 +219,7 @@ export interface Runtime {
    * and have their results journaled (other steps are aborted at once, to be made again from the
    * log by whichever process runs the thread next); then every actor stops. Runs waiting on a
    * thread here (`run`, `settled`) keep waiting: a worker hands their jobs back. Call `close`
-   * afterwards.
+   * afterwards (it releases them).
    */
   drain(options?: RuntimeCloseOptions): Promise<void>;
   /**
@@ -216,8 +228,13 @@ export interface Runtime {
    * before their actors stop (nothing else starts meanwhile); those still running then are aborted
    * (their tool's signal), and their threads ask a human whether they took effect, unless the tool
    * is idempotent. A tool that ignores its signal goes on running in this process, its outcome
-   * recorded nowhere: see {@link Runtime.abandonedCalls}. After a {@link Runtime.drain}, only
-   * closes the store.
+   * recorded nowhere: see {@link Runtime.abandonedCalls}. Once the actors stopped (at once after a
+   * {@link Runtime.drain}), what still waits on a thread here is released, as nothing will move it
+   * in this process: `settled` and `run` reject with a {@link SystemError} `the runtime is closed`
+   * (HTTP 503), and `watch` throws it after the events it had yielded; then the store is closed.
+   * From the start of the close, the runtime refuses new work itself, whatever its store (one of
+   * your own may stay usable): `launch`, `respond`, `pause`, `resume`, `cancel`, `delete`, `run`
+   * and `recover` reject with that error and write nothing.
    */
   close(options?: RuntimeCloseOptions): Promise<void>;
   /**
@@ -238,6 +255,49 @@ export interface RuntimeCloseOptions {
    * @default 0 (aborted at once)
    */
   drainMs?: number;
+}
+
+/**
+ * Refuses, with a {@link ConfigError} naming it, what only the types of {@link RuntimeOptions}
+ * would catch (options from JavaScript, a spread of a partial object): met later, each is a
+ * TypeError, or a thread escalating with one as its model's error. A model is needed only for an
+ * agent without one of its own.
+ */
+function checkOptions(options: RuntimeOptions | undefined): void {
+  function fail(message: string): never {
+    throw new ConfigError(message);
+  }
+  if (typeof options !== 'object' || options === null) fail('createRuntime needs options { agents, store, model }');
+  const { agents, pipelines = [], store, model } = options as Partial<Record<keyof RuntimeOptions, unknown>>;
+  const named = (value: unknown): string => {
+    const name = (value as { name?: unknown }).name;
+    return typeof name === 'string' ? ` (${name})` : '';
+  };
+  if (!Array.isArray(agents)) fail('createRuntime needs agents (options.agents): an array of agents');
+  agents.forEach((item: unknown, index) => {
+    if (isAgent(item)) return;
+    if (isPipeline(item) || isPipelineBuilder(item)) fail(`createRuntime: agents[${index}] is a pipeline${named(item)}: pass it in options.pipelines`);
+    fail(`createRuntime: agents[${index}] is not an agent (define it with agent({ ... }))`);
+  });
+  if (!Array.isArray(pipelines)) fail('createRuntime: options.pipelines must be an array of pipelines');
+  pipelines.forEach((item: unknown, index) => {
+    if (isPipeline(item)) return;
+    if (isPipelineBuilder(item)) fail(`createRuntime: pipelines[${index}] is a pipeline builder: end it with .finish(({ results }) => output)`);
+    if (isAgent(item)) fail(`createRuntime: pipelines[${index}] is an agent${named(item)}: pass it in options.agents`);
+    fail(`createRuntime: pipelines[${index}] is not a pipeline (define it with pipeline({ ... }))`);
+  });
+  if (store === undefined || store === null) fail('createRuntime needs a store (options.store), e.g. createMemoryStore() or await createFileStore({ dir })');
+  if (typeof (store as { then?: unknown }).then === 'function') fail('createRuntime: store is a promise; await it (await createFileStore({ dir }))');
+  const methods = ['create', 'append', 'get', 'list', 'close'] as const;
+  if (typeof store !== 'object' || methods.some((method) => typeof (store as Record<string, unknown>)[method] !== 'function')) {
+    fail(`createRuntime: store must be a ThreadStore ({ ${methods.join(', ')} })`);
+  }
+  if (model === undefined || model === null) {
+    const without = (agents as Agent[]).find((a) => a.model === undefined);
+    if (without !== undefined) fail(`createRuntime needs a model (options.model): agent ${without.name} has none of its own`);
+  } else if (typeof model !== 'object' || typeof (model as { complete?: unknown }).complete !== 'function') {
+    fail('createRuntime: model must be a Model ({ name, complete(request) })');
+  }
 }
 
 /** Checks the definitions and builds each pipeline's machine once. */
@@ -302,8 +362,14 @@ async function recoverThreads(
   return count;
 }
 
-/** Builds a {@link Runtime} over a store and a model. */
+/**
+ * Builds a {@link Runtime} over a store and a model. Throws a {@link ConfigError} naming what is
+ * wrong in `options`: no agents, store or (for an agent without its own) model, a store not
+ * awaited, a pipeline in `agents`, an agent or an unfinished pipeline builder in `pipelines`, two
+ * agents or pipelines of one name, a `maxConcurrent` that is not a positive integer.
+ */
 export function createRuntime(options: RuntimeOptions): Runtime {
+  checkOptions(options);
   const { model, clock = systemClock, logger = silentLogger(), inspect, maxConcurrent = 64, schedule } = options;
   if (!Number.isInteger(maxConcurrent) || maxConcurrent < 1) throw new ConfigError('maxConcurrent must be a positive integer');
   const { agents, pipelines, pipelineMachines } = definitions(options);
@@ -352,6 +418,14 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     endedWithParent: (thread) => endedWithParent(controlSources, thread),
   };
   launch = (agentName, input, launchOptions) => launchThread(launchSources, agentName, input, launchOptions);
+  // Once its close began, the runtime takes no new work itself, whatever its store (one of the
+  // user's own may stay usable): nothing here would run it. A pipeline's children are launched
+  // through the `launch` above, not refused: the step launching one is the driver's to stop.
+  let closing = false;
+  const whileOpen =
+    <TArgs extends unknown[], TResult>(work: (...args: TArgs) => Promise<TResult>) =>
+    (...args: TArgs): Promise<TResult> =>
+      closing ? Promise.reject(new SystemError(RUNTIME_CLOSED)) : work(...args);
   return {
     agents,
     pipelines,
@@ -360,17 +434,17 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       const agent = agents.get(name);
       return agent !== undefined ? agentMachineFor(agent).id : pipelineMachines.get(name)?.machine.id;
     },
-    launch,
+    launch: whileOpen(launch),
     async get(threadId) {
       const thread = await store.get(threadId);
       return thread === undefined ? undefined : viewOf(thread);
     },
     list: (opts) => store.list(opts),
-    respond: (threadId, response) => respondToThread(controlSources, threadId, response),
-    pause: (threadId, opts = {}) => controlThread(controlSources, threadId, 'pause', opts),
-    resume: (threadId, opts = {}) => controlThread(controlSources, threadId, 'resume', opts),
-    cancel: (threadId, opts = {}) => controlThread(controlSources, threadId, 'cancel', opts),
-    delete: (threadId) =>
+    respond: whileOpen((threadId: string, response: unknown) => respondToThread(controlSources, threadId, response)),
+    pause: whileOpen((threadId: string, opts: ControlOptions = {}) => controlThread(controlSources, threadId, 'pause', opts)),
+    resume: whileOpen((threadId: string, opts: ControlOptions = {}) => controlThread(controlSources, threadId, 'resume', opts)),
+    cancel: whileOpen((threadId: string, opts: ControlOptions = {}) => controlThread(controlSources, threadId, 'cancel', opts)),
+    delete: whileOpen((threadId: string) =>
       deleteThread(
         {
           store: inner,
@@ -385,10 +459,11 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         },
         threadId,
       ),
+    ),
     watch: (threadId, opts = {}) => watchThread(threadId, opts, { events, load, clock, agents }),
     settled: (threadId, opts = {}) => settling.settled(threadId, undefined, { ...opts, untilOutcome: true }),
-    recover: () => recoverThreads(store, controlSources, { agents, pipelines, driver, logger }),
-    async run(threadId, opts = {}) {
+    recover: whileOpen(() => recoverThreads(store, controlSources, { agents, pipelines, driver, logger })),
+    run: whileOpen(async (threadId: string, opts: RunOptions = {}) => {
       const { agent, thread: known, ...waitOptions } = opts;
       if (known !== undefined && known.id !== threadId) throw new InvalidInputError(`options.thread is thread ${known.id}, not ${threadId}`);
       const thread = known ?? (await load(threadId));
@@ -398,7 +473,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       const done = settling.settled(threadId, thread, waitOptions);
       driver.drive(thread);
       return done;
-    },
+    }),
     async ingest(threadId) {
       const thread = await store.get(threadId);
       if (thread === undefined) return;
@@ -434,8 +509,13 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     abandonedCalls: () => driver.abandonedCalls(),
     drain: ({ drainMs = 0 } = {}) => driver.close(drainMs),
     async close({ drainMs = 0 } = {}) {
-      await driver.close(drainMs);
-      events.clear();
+      closing = true;
+      try {
+        await driver.close(drainMs);
+      } finally {
+        // Nothing moves a thread here any more: what waits on one is released (not left pending).
+        events.close(new SystemError(RUNTIME_CLOSED));
+      }
       await inner.close();
     },
   };

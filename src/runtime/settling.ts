@@ -70,6 +70,7 @@ export function createSettling(sources: SettlingSources): Settling {
         sources.clock.clearTimeout(deadline);
         unsubscribe();
         unlisten();
+        unclose();
         const waiting = restListeners.get(threadId);
         waiting?.delete(onActorRest);
         if (waiting?.size === 0) restListeners.delete(threadId);
@@ -105,6 +106,8 @@ export function createSettling(sources: SettlingSources): Settling {
         else if (deletion.incarnation === incarnationKeyOf(read)) finish(new NotFoundError('thread', threadId));
       };
       const unlisten = sources.events.onDeleted(threadId, onDeleted);
+      // The runtime closed: nothing moves the thread here any more.
+      const unclose = sources.events.onClosed(failWith);
       // Resting includes a pipeline waiting on a child thread (its status stays running). The
       // supervisor reports a rest from inside its transition, before its snapshot drops the child:
       // look once that transition is over.
@@ -124,6 +127,11 @@ export function createSettling(sources: SettlingSources): Settling {
       // An aborted signal sends no more events: a run asked for after its worker began to stop.
       if (opts.signal?.aborted === true) {
         onAbort();
+        return;
+      }
+      const closed = sources.events.closed();
+      if (closed !== undefined) {
+        finish(closed);
         return;
       }
       opts.signal?.addEventListener('abort', onAbort, { once: true });

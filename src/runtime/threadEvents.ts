@@ -70,8 +70,15 @@ export interface ThreadEvents {
   incarnationDeleted(deletion: ThreadDeletion): void;
   /** The threads that have listeners of their own now. */
   watchedThreads(): string[];
-  /** Drops every listener. */
-  clear(): void;
+  /**
+   * Listens for the runtime's close: a follower of a thread (`settled`, `watch`) ends with the
+   * error given, as nothing will move its thread here any more. Returns an unsubscribe function.
+   */
+  onClosed(listener: (error: Error) => void): () => void;
+  /** The error followers end with once the runtime closed ({@link ThreadEvents.close}); undefined before. */
+  closed(): Error | undefined;
+  /** The runtime closed: tells every close listener (followers end with `error`), then drops every listener. */
+  close(error: Error): void;
 }
 
 /** Versions remembered per thread (at least this many threads), so events ingested from elsewhere are emitted once. */
@@ -168,6 +175,8 @@ export function createThreadEvents(logger: Logger): ThreadEvents {
   const threadListeners = new Map<string, Set<Listener>>();
   const deletionListeners = new Map<string, Set<(deletion: ThreadDeletion) => void>>();
   const everyDeletion = new Set<(threadId: string, deletion: ThreadDeletion) => void>();
+  const closeListeners = new Set<(error: Error) => void>();
+  let closedWith: Error | undefined;
   const versions = createVersions();
   const tell = (threadId: string, listener: () => void): void => {
     try {
@@ -213,7 +222,21 @@ export function createThreadEvents(logger: Logger): ThreadEvents {
     },
     incarnationDeleted: (deletion) => tellFollowers(deletion),
     watchedThreads: () => [...threadListeners.keys()],
-    clear() {
+    onClosed(listener) {
+      closeListeners.add(listener);
+      return () => closeListeners.delete(listener);
+    },
+    closed: () => closedWith,
+    close(error) {
+      closedWith ??= error;
+      for (const listener of [...closeListeners]) {
+        try {
+          listener(closedWith);
+        } catch (thrown) {
+          logger.error({ err: messageOf(thrown) }, 'runtime close listener failed');
+        }
+      }
+      closeListeners.clear();
       listeners.clear();
       threadListeners.clear();
       deletionListeners.clear();

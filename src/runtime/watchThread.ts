@@ -71,7 +71,8 @@ export interface WatchSources {
 /**
  * A thread's events, stored then live, until it ends (done, failed, cancelled), it is deleted (the
  * incarnation read: see {@link ThreadEvents.onDeleted}; or a later one of its id is written), or
- * the signal aborts.
+ * the signal aborts; throws the runtime's close error ({@link ThreadEvents.close}) once the
+ * runtime closed, after the events that came before it.
  * Listens before it reads, so no event written in between is missed. A thread cancelled while a
  * tool call of it ran in another process is watched past the cancel until that process records
  * the call's outcome, or the wait for it runs out (see {@link awaitedOutcome}).
@@ -95,6 +96,12 @@ export async function* watchThread(threadId: string, opts: WatchOptions, sources
     gone.add(deletion.incarnation);
     wake?.();
   });
+  // The runtime closed: once what came before is yielded, the watch throws its error.
+  let closed = sources.events.closed();
+  const unclose = sources.events.onClosed((error) => {
+    closed = error;
+    wake?.();
+  });
   // Until when the watch goes on, the thread being as written: always while it moves; once it
   // ended, until an outcome it awaits is due, else not at all.
   const endsAt = (thread: Thread): number => {
@@ -103,6 +110,7 @@ export async function* watchThread(threadId: string, opts: WatchOptions, sources
   };
   let timer: unknown;
   try {
+    if (closed !== undefined) throw closed;
     const thread = await sources.load(threadId);
     const incarnation = incarnationKeyOf(thread);
     let last = opts.afterSeq ?? 0;
@@ -116,6 +124,7 @@ export async function* watchThread(threadId: string, opts: WatchOptions, sources
     while (clock.now() < until && !opts.signal?.aborted && !gone.has(incarnation)) {
       const change = queue.shift();
       if (change === undefined) {
+        if (closed !== undefined) throw closed;
         await new Promise<void>((resolve) => {
           wake = resolve;
           if (until !== Infinity) timer = clock.setTimeout(() => resolve(), until - clock.now());
@@ -140,6 +149,7 @@ export async function* watchThread(threadId: string, opts: WatchOptions, sources
     clock.clearTimeout(timer);
     unsubscribe();
     unlisten();
+    unclose();
     opts.signal?.removeEventListener('abort', onAbort);
   }
 }

@@ -104,6 +104,20 @@ describe('a closing HTTP server', () => {
     expect(await h.runtime.list({ limit: 10 })).toEqual([]);
   });
 
+  it('answers a wait in flight when the runtime closes under it: 503 "the runtime is closed", with Retry-After', async () => {
+    const app = createHttpApp(h.runtime, { token: '' });
+    // The model never answers: the thread keeps moving.
+    const { id } = await h.runtime.launch('calculator', { hang: true });
+    const answer = Promise.resolve(app.request(`/threads/${id}/wait?timeoutMs=300000`));
+    await until(() => h.runtime.watchedThreads().includes(id));
+    await h.runtime.close();
+    const res = await bounded(answer);
+    expect(res === 'still waiting' ? res : res.status).toBe(503);
+    if (res === 'still waiting') return;
+    expect(res.headers.get('retry-after')).toMatch(/^\d+$/);
+    expect(await res.json()).toEqual({ error: 'the store is unavailable: the runtime is closed' });
+  });
+
   it('is not ready once stopping, so a load balancer stops sending it requests', async () => {
     const stopping = new AbortController();
     const app = createHttpApp(h.runtime, { token: '', signal: stopping.signal });

@@ -1,0 +1,37 @@
+/**
+ * The CLI's output piped into a reader that stops reading (`switchyard watch <id> | head -3`): the
+ * command ends quietly, as `git log | head` does, instead of dying on an unhandled EPIPE with a
+ * stack trace (QA19 pipelines #10).
+ */
+import { spawn } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { childEnv, ROOT, SOURCE_CLI } from './cliProcess.js';
+
+/** Runs the CLI with its stdout's reading end closed before it writes; resolves with its exit and stderr. */
+function withClosedStdout(args: readonly string[]): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const [command, ...prefix] = SOURCE_CLI;
+    const child = spawn(command!, [...prefix, ...args], { cwd: ROOT, env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`the CLI did not end within 30 s; stderr: ${stderr}`));
+    }, 30_000);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stderr });
+    });
+  });
+}
+
+describe('output piped into a reader that stopped reading', () => {
+  it('ends the command quietly, exit 0, no stack trace', async () => {
+    for (const args of [['--version'], ['--help']]) {
+      const { code, stderr } = await withClosedStdout(args);
+      expect(stderr).toBe('');
+      expect(code).toBe(0);
+    }
+  });
+});

@@ -28,6 +28,17 @@ const onSignal = (signal: NodeJS.Signals): void => {
   process.exit(130);
 };
 
+// Output piped into a reader that stopped reading (`switchyard watch <id> | head`): a client
+// command ends quietly, as `git log | head` does; serve and worker stop as on a signal (their
+// output has nowhere to go), instead of dying on an unhandled EPIPE.
+const onBrokenPipe = (error: NodeJS.ErrnoException): void => {
+  if (error.code !== 'EPIPE') throw error;
+  if (waits) stopRequested?.('EPIPE');
+  else process.exit(0);
+};
+process.stdout.on('error', onBrokenPipe);
+process.stderr.on('error', onBrokenPipe);
+
 const code = await runCli(process.argv, {
   stdout: (text) => void process.stdout.write(text),
   stderr: (text) => void process.stderr.write(text),

@@ -140,7 +140,8 @@ describe('serve told to stop twice', () => {
     const { serve, env } = await serveWithCallRunning('later');
     serve.signal('SIGTERM');
     await serve.waitFor(/waiting for the tool calls in progress before stopping/);
-    expect(serve.stderr()).toMatch(/stopping: letting the work in progress finish \(send the signal again to stop at once\)/);
+    // Written to stderr before that stdout line, through another pipe: it may reach the test after it.
+    await expect.poll(() => serve.stderr()).toMatch(/stopping: letting the work in progress finish \(send the signal again to stop at once\)/);
     // Well after the first (the process handled it: it logged the line above).
     await new Promise((resolve) => setTimeout(resolve, 1_500));
     serve.signal('SIGTERM');

@@ -115,7 +115,7 @@ describe('a closing HTTP server', () => {
     expect(res === 'still waiting' ? res : res.status).toBe(503);
     if (res === 'still waiting') return;
     expect(res.headers.get('retry-after')).toMatch(/^\d+$/);
-    expect(await res.json()).toEqual({ error: 'the store is unavailable: the runtime is closed' });
+    expect(await res.json()).toEqual({ error: 'the server is shutting down: the runtime is closed' });
   });
 
   it('is not ready once stopping, so a load balancer stops sending it requests', async () => {

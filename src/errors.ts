@@ -138,6 +138,18 @@ export class SystemError extends SwitchyardError {}
 export class CorruptDataError extends SystemError {}
 
 /**
+ * The runtime closed (`Runtime.close`): it takes no new work, and what waited on one of its
+ * threads (`settled`, `run`, `watch`) is released with this error, as nothing moves the thread in
+ * this process any more. A {@link SystemError}: another process (or this one restarted) can serve
+ * the request; HTTP answers 503.
+ */
+export class RuntimeClosedError extends SystemError {
+  constructor() {
+    super('the runtime is closed');
+  }
+}
+
+/**
  * A stored thread whose stored form is damaged (a line of its file is not events): it is left out
  * of listings, and reading or changing it fails with this error until it is repaired. The HTTP
  * API answers 500 with {@link UnreadableThreadError.answer}, which names the thread and what is

@@ -38,6 +38,7 @@ export {
   NotSupportedError,
   SwitchyardError,
   SystemError,
+  RuntimeClosedError,
   ThreadEndedError,
   ThreadTooLargeError,
   UnknownAgentError,

@@ -5,7 +5,7 @@ import { supervisorMachine } from '../../machines/supervisorMachine.js';
 import { isAgent, type Agent } from '../agent/agent.js';
 import type { AgentDeps } from '../agent/deps.js';
 import { systemClock, type Clock } from '../clock.js';
-import { ConfigError, InvalidInputError, messageOf, NotFoundError, SystemError } from '../errors.js';
+import { ConfigError, InvalidInputError, messageOf, NotFoundError, RuntimeClosedError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { Model } from '../model/model.js';
 import { isPipeline, isPipelineBuilder, pipelineCycle, type Pipeline } from '../pipeline/pipeline.js';
@@ -31,9 +31,6 @@ export type { AbandonedCall, AbandonedCalls, ScheduleReason } from './threadDriv
 export type { ThreadChange, ThreadDeletion } from './threadEvents.js';
 export { parentIdOf, type ThreadView } from './threadView.js';
 export type { WatchOptions } from './watchThread.js';
-
-/** The message of the {@link SystemError} that ends what waits on a thread of a closed runtime. */
-const RUNTIME_CLOSED = 'the runtime is closed';
 
 /** Options of {@link Runtime.run}. */
 export interface RunOptions {
@@ -147,7 +144,7 @@ export interface Runtime {
    * cancel until that call's outcome is recorded (that process records it after the cancel), at
    * most until the tool's `timeoutMs` from the call's start plus 10 s (2 minutes from its start
    * for a tool of an agent this runtime does not have); see `awaitedOutcome`. Once the runtime
-   * closed, throws a {@link SystemError} `the runtime is closed` (after the events it had yielded).
+   * closed, throws a {@link RuntimeClosedError} (`the runtime is closed`) (after the events it had yielded).
    */
   watch(threadId: string, options?: WatchOptions): AsyncIterable<ThreadEvent>;
   /**
@@ -155,7 +152,7 @@ export interface Runtime {
    * or (a pipeline) waits for a child thread. A thread cancelled while a tool call of it ran in
    * another process resolves once that call's outcome is recorded, with it, waited for as long as
    * {@link Runtime.watch} waits (then it resolves with the thread as it is). Rejects with a
-   * {@link SystemError} `the runtime is closed` once the runtime closed ({@link Runtime.close}).
+   * {@link RuntimeClosedError} (`the runtime is closed`) once the runtime closed ({@link Runtime.close}).
    */
   settled(threadId: string, options?: { signal?: AbortSignal }): Promise<ThreadView>;
   /**
@@ -230,7 +227,7 @@ export interface Runtime {
    * is idempotent. A tool that ignores its signal goes on running in this process, its outcome
    * recorded nowhere: see {@link Runtime.abandonedCalls}. Once the actors stopped (at once after a
    * {@link Runtime.drain}), what still waits on a thread here is released, as nothing will move it
-   * in this process: `settled` and `run` reject with a {@link SystemError} `the runtime is closed`
+   * in this process: `settled` and `run` reject with a {@link RuntimeClosedError} (`the runtime is closed`)
    * (HTTP 503), and `watch` throws it after the events it had yielded; then the store is closed.
    * From the start of the close, the runtime refuses new work itself, whatever its store (one of
    * your own may stay usable): `launch`, `respond`, `pause`, `resume`, `cancel`, `delete`, `run`
@@ -425,7 +422,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   const whileOpen =
     <TArgs extends unknown[], TResult>(work: (...args: TArgs) => Promise<TResult>) =>
     (...args: TArgs): Promise<TResult> =>
-      closing ? Promise.reject(new SystemError(RUNTIME_CLOSED)) : work(...args);
+      closing ? Promise.reject(new RuntimeClosedError()) : work(...args);
   return {
     agents,
     pipelines,
@@ -514,7 +511,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         await driver.close(drainMs);
       } finally {
         // Nothing moves a thread here any more: what waits on one is released (not left pending).
-        events.close(new SystemError(RUNTIME_CLOSED));
+        events.close(new RuntimeClosedError());
       }
       await inner.close();
     },

@@ -1,5 +1,5 @@
 import { HTTPException } from 'hono/http-exception';
-import { InvalidInputError, InvalidStateError, isUnavailable, messageOf, NotFoundError, ThreadTooLargeError, UnreadableThreadError, VersionConflictError } from '../errors.js';
+import { InvalidInputError, InvalidStateError, isUnavailable, messageOf, NotFoundError, RuntimeClosedError, ThreadTooLargeError, UnreadableThreadError, VersionConflictError } from '../errors.js';
 import type { Logger } from '../logger.js';
 
 /** The body of every error response: what was wrong, and the details when there are several. */
@@ -84,6 +84,7 @@ export function mapError(error: unknown, logger: Logger, context: ErrorContext =
     logger.error({ err: error, threadId: error.threadId, method: context.method, path: context.path }, `HTTP request met a corrupt thread: ${error.message}`);
     return { status: 500, body: { error: error.answer } };
   }
+  if (error instanceof RuntimeClosedError) return { status: 503, body: { error: `the server is shutting down: ${error.message}` } };
   if (isUnavailable(error)) {
     logger.warn({ err: error, method: context.method, path: context.path }, 'HTTP request failed: the store is unavailable');
     return { status: 503, body: { error: unavailable(error) } };

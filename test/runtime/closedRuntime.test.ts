@@ -35,7 +35,7 @@ function tracked(promise: Promise<unknown>): { now(): Promise<Outcome> } {
 
 /** The error the waiters of a closed runtime end with, as `tracked` reports it. */
 function closedOutcome(): { error: unknown } {
-  return { error: expect.objectContaining({ name: 'SystemError', message: 'the runtime is closed' }) };
+  return { error: expect.objectContaining({ name: 'RuntimeClosedError', message: 'the runtime is closed' }) };
 }
 
 /** A runtime whose publisher thread runs its (held) call, with a `settled` and a `watch` on it. */

@@ -1,0 +1,55 @@
+/**
+ * A second trigger naming a thread that a healthy worker is running (a client's retry with the
+ * same `threadId` and a new msg id, or the same msg id after the dedup window: QA19 pipelines #1).
+ * The worker that takes it must not run or judge the thread while the other run holds it (no
+ * "interrupted" question about a call in progress, no second run of the call), and its `replyTo`
+ * gets the thread's result once it rests, as the first trigger's does.
+ */
+import { describe, expect, it } from 'vitest';
+import type { TriggerResult } from '../../src/surface/payloads.js';
+import { busSubjects } from '../../src/surface/subjects.js';
+import { eventually, uniqueToken, useNatsTestBed } from './natsTestKit.js';
+import { publisherFleet } from './publisherFleet.js';
+
+const bed = useNatsTestBed();
+
+describe('a second trigger of a thread that another worker is running', () => {
+  it('waits for that run to let go: no question about the call in progress, the call runs once, and both triggers hear the result', async () => {
+    const { tools, common } = publisherFleet();
+    const threadId = `dup-${uniqueToken()}`;
+    const trigger = `${common.prefix}.trigger.publisher`;
+    // Worker A, one job at a time: it takes the first trigger and runs the call the test holds.
+    await bed.node({ ...common, processId: 'worker-a', serve: ['publisher'], concurrency: 1 });
+    const first = bed.client.inbox<TriggerResult>();
+    await bed.client.trigger(trigger, { input: 'publish hello', threadId, replyTo: first.subject }, { msgId: `first-${threadId}` });
+    await tools.started.promise;
+
+    // Worker B joins; A is busy, so B takes the second trigger (same thread id, another msg id).
+    const b = await bed.node({ ...common, processId: 'worker-b', serve: ['publisher'] });
+    // B's probe of whoever holds the thread, seen on the subject it goes to (A answers it).
+    let probed = false;
+    const probes = bed.client.nc.subscribe(busSubjects(common.prefix).owner(threadId, 'hold'), { callback: () => (probed = true) });
+    const second = bed.client.inbox<TriggerResult>();
+    await bed.client.trigger(trigger, { input: 'publish hello', threadId, replyTo: second.subject }, { msgId: `second-${threadId}` });
+    // B has acted on it: it asked a human about the call (the defect) or asked who holds the thread.
+    await eventually(
+      async () => {
+        const thread = await b.store.get(threadId);
+        return probed || thread?.events.some((e) => e.type === 'human_request') === true ? true : undefined;
+      },
+      10_000,
+      'worker B to act on the second trigger',
+    );
+    probes.unsubscribe();
+
+    tools.release.resolve('published');
+    const [firstResult] = await first.messages.until(1, 20_000, "the first trigger's result");
+    const [secondResult] = await second.messages.until(1, 20_000, "the second trigger's result");
+    const thread = (await b.store.get(threadId))!;
+    expect(thread.events.filter((e) => e.type === 'human_request')).toEqual([]);
+    expect(thread.events.map((e) => e.type)).toEqual(['input', 'decision', 'tool_call', 'tool_result', 'decision', 'final']);
+    expect(tools.runs()).toBe(1);
+    expect(firstResult).toMatchObject({ threadId, status: 'done', output: 'after published' });
+    expect(secondResult).toMatchObject({ threadId, status: 'done', output: 'after published' });
+  });
+});

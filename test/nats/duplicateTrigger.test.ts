@@ -6,9 +6,11 @@
  * gets the thread's result once it rests, as the first trigger's does.
  */
 import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { pipeline } from '../../src/pipeline/pipeline.js';
 import type { TriggerResult } from '../../src/surface/payloads.js';
 import { busSubjects } from '../../src/surface/subjects.js';
-import { eventually, uniqueToken, useNatsTestBed } from './natsTestKit.js';
+import { deferred, eventually, uniqueToken, useNatsTestBed } from './natsTestKit.js';
 import { publisherFleet } from './publisherFleet.js';
 
 const bed = useNatsTestBed();
@@ -51,5 +53,69 @@ describe('a second trigger of a thread that another worker is running', () => {
     expect(tools.runs()).toBe(1);
     expect(firstResult).toMatchObject({ threadId, status: 'done', output: 'after published' });
     expect(secondResult).toMatchObject({ threadId, status: 'done', output: 'after published' });
+  });
+
+  it('on the worker running it (a free slot takes the second trigger): the second waits too, and both triggers hear the result', async () => {
+    const { tools, common } = publisherFleet();
+    const threadId = `dup-${uniqueToken()}`;
+    const trigger = `${common.prefix}.trigger.publisher`;
+    const worker = await bed.node({ ...common, processId: 'worker', serve: ['publisher'], concurrency: 2 });
+    const first = bed.client.inbox<TriggerResult>();
+    await bed.client.trigger(trigger, { input: 'publish hello', threadId, replyTo: first.subject }, { msgId: `first-${threadId}` });
+    await tools.started.promise;
+    const second = bed.client.inbox<TriggerResult>();
+    await bed.client.trigger(trigger, { input: 'publish hello', threadId, replyTo: second.subject }, { msgId: `second-${threadId}` });
+    // The worker has the second trigger's job in hand (its first is the run's).
+    await eventually(async () => (worker.surface.activeJobs() === 2 ? true : undefined), 10_000, 'the worker to take the second trigger');
+
+    tools.release.resolve('published');
+    const [firstResult] = await first.messages.until(1, 20_000, "the first trigger's result");
+    const [secondResult] = await second.messages.until(1, 20_000, "the second trigger's result");
+    expect(firstResult).toMatchObject({ threadId, status: 'done', output: 'after published' });
+    expect(secondResult).toMatchObject({ threadId, status: 'done', output: 'after published' });
+    const thread = (await worker.store.get(threadId))!;
+    expect(thread.events.map((e) => e.type)).toEqual(['input', 'decision', 'tool_call', 'tool_result', 'decision', 'final']);
+    expect(tools.runs()).toBe(1);
+  });
+
+  it('of a pipeline in a code step: the step runs once, not on both workers at once, and both triggers hear the result', async () => {
+    const started = deferred();
+    const release = deferred<string>();
+    let runs = 0;
+    const slowp = pipeline({ name: 'slowp', description: 'one slow step', input: z.unknown(), output: z.unknown() })
+      .code({
+        name: 'slow',
+        output: z.string(),
+        run: async () => {
+          runs++;
+          started.resolve();
+          return release.promise;
+        },
+      })
+      .finish(({ results }) => results.slow);
+    const { common } = publisherFleet([slowp]);
+    const threadId = `dup-${uniqueToken()}`;
+    const trigger = `${common.prefix}.trigger.slowp`;
+    await bed.node({ ...common, processId: 'worker-a', serve: ['slowp'], concurrency: 1 });
+    const first = bed.client.inbox<TriggerResult>();
+    await bed.client.trigger(trigger, { input: {}, threadId, replyTo: first.subject }, { msgId: `first-${threadId}` });
+    await started.promise;
+
+    const b = await bed.node({ ...common, processId: 'worker-b', serve: ['slowp'] });
+    let probed = false;
+    const probes = bed.client.nc.subscribe(busSubjects(common.prefix).owner(threadId, 'hold'), { callback: () => (probed = true) });
+    const second = bed.client.inbox<TriggerResult>();
+    await bed.client.trigger(trigger, { input: {}, threadId, replyTo: second.subject }, { msgId: `second-${threadId}` });
+    // B has acted on it: it ran the step a second time (the defect) or asked who holds the thread.
+    await eventually(async () => (probed || runs > 1 ? true : undefined), 10_000, 'worker B to act on the second trigger');
+    probes.unsubscribe();
+
+    release.resolve('slow done');
+    const [firstResult] = await first.messages.until(1, 20_000, "the first trigger's result");
+    const [secondResult] = await second.messages.until(1, 20_000, "the second trigger's result");
+    expect(runs).toBe(1);
+    expect(firstResult).toMatchObject({ threadId, status: 'done', output: 'slow done' });
+    expect(secondResult).toMatchObject({ threadId, status: 'done', output: 'slow done' });
+    expect((await b.runtime.get(threadId))!.status).toBe('done');
   });
 });

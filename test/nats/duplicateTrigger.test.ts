@@ -30,7 +30,7 @@ describe('a second trigger of a thread that another worker is running', () => {
     const b = await bed.node({ ...common, processId: 'worker-b', serve: ['publisher'] });
     // B's probe of whoever holds the thread, seen on the subject it goes to (A answers it).
     let probed = false;
-    const probes = bed.client.nc.subscribe(busSubjects(common.prefix).owner(threadId, 'hold'), { callback: () => (probed = true) });
+    const probes = bed.client.nc.subscribe(busSubjects(common.prefix).owner(threadId, 'hold'), { callback: () => void (probed = true) });
     const second = bed.client.inbox<TriggerResult>();
     await bed.client.trigger(trigger, { input: 'publish hello', threadId, replyTo: second.subject }, { msgId: `second-${threadId}` });
     // B has acted on it: it asked a human about the call (the defect) or asked who holds the thread.
@@ -103,7 +103,7 @@ describe('a second trigger of a thread that another worker is running', () => {
 
     const b = await bed.node({ ...common, processId: 'worker-b', serve: ['slowp'] });
     let probed = false;
-    const probes = bed.client.nc.subscribe(busSubjects(common.prefix).owner(threadId, 'hold'), { callback: () => (probed = true) });
+    const probes = bed.client.nc.subscribe(busSubjects(common.prefix).owner(threadId, 'hold'), { callback: () => void (probed = true) });
     const second = bed.client.inbox<TriggerResult>();
     await bed.client.trigger(trigger, { input: {}, threadId, replyTo: second.subject }, { msgId: `second-${threadId}` });
     // B has acted on it: it ran the step a second time (the defect) or asked who holds the thread.

@@ -10,7 +10,12 @@ import { z } from 'zod';
 import { pipeline } from '../../src/pipeline/pipeline.js';
 import type { TriggerResult } from '../../src/surface/payloads.js';
 import { busSubjects } from '../../src/surface/subjects.js';
-import { deferred, eventually, uniqueToken, useNatsTestBed } from './natsTestKit.js';
+import { createNatsBus } from '../../src/nats/natsBus.js';
+import { createNatsKvStore } from '../../src/nats/kvStore.js';
+import { createRuntime } from '../../src/runtime/runtime.js';
+import { createAgentQueues } from '../../src/surface/agentQueues.js';
+import { attachBus } from '../../src/surface/attachBus.js';
+import { deferred, eventually, FAST_RECONNECT, uniqueToken, useNatsTestBed } from './natsTestKit.js';
 import { publisherFleet } from './publisherFleet.js';
 
 const bed = useNatsTestBed();
@@ -117,5 +122,39 @@ describe('a second trigger of a thread that another worker is running', () => {
     expect(firstResult).toMatchObject({ threadId, status: 'done', output: 'slow done' });
     expect(secondResult).toMatchObject({ threadId, status: 'done', output: 'slow done' });
     expect((await b.runtime.get(threadId))!.status).toBe('done');
+  });
+
+  it('whose run dies while the second trigger waits: the thread is taken over (a human asked whether the call took effect), and the second trigger hears it', async () => {
+    const { tools, common } = publisherFleet();
+    const threadId = `dup-${uniqueToken()}`;
+    const trigger = `${common.prefix}.trigger.publisher`;
+    // Worker A, built by hand: closing its NATS connection is A dying (no drain, no hand-back).
+    const bus = await createNatsBus({ servers: bed.url, connectOptions: FAST_RECONNECT });
+    const store = await createNatsKvStore({ nc: bus.nc, bucket: common.bucket });
+    const queues = createAgentQueues({ ackWaitMs: 5_000, retryDelayMs: 200, maxDeliver: 3, bus, prefix: common.prefix });
+    const runtime = createRuntime({ agents: common.agents, store, model: common.model, schedule: queues.schedule });
+    const surface = await attachBus(runtime, { queues, processId: 'worker-a', concurrency: 1 });
+    try {
+      const first = bed.client.inbox<TriggerResult>();
+      await bed.client.trigger(trigger, { input: 'publish hello', threadId, replyTo: first.subject }, { msgId: `first-${threadId}` });
+      await tools.started.promise;
+      const b = await bed.node({ ...common, processId: 'worker-b', serve: ['publisher'] });
+      let probed = false;
+      const probes = bed.client.nc.subscribe(busSubjects(common.prefix).owner(threadId, 'hold'), { callback: () => void (probed = true) });
+      const second = bed.client.inbox<TriggerResult>();
+      await bed.client.trigger(trigger, { input: 'publish hello', threadId, replyTo: second.subject }, { msgId: `second-${threadId}` });
+      await eventually(async () => (probed ? true : undefined), 10_000, 'worker B to ask who holds the thread');
+      probes.unsubscribe();
+
+      await bus.close();
+      const [asked] = await second.messages.until(1, 20_000, "the second trigger's result");
+      expect(asked).toMatchObject({ threadId, status: 'awaiting_human', pendingRequest: { kind: 'interrupted', tool: 'publish' } });
+      expect((await b.runtime.get(threadId))!.status).toBe('awaiting_human');
+      expect(tools.runs()).toBe(1);
+    } finally {
+      await surface.close({ drainMs: 0 }).catch(() => undefined);
+      await runtime.close().catch(() => undefined);
+      await bus.close().catch(() => undefined);
+    }
   });
 });

@@ -113,9 +113,19 @@ async function onTrigger(scope: WorkerScope, agent: string, job: Job): Promise<v
 }
 
 async function runTrigger(scope: WorkerScope, agent: string, job: Job, threadId: string, input: unknown, replyTo: string | undefined): Promise<void> {
-  // A redelivery while the first delivery's worker still runs the thread: leave it to that one.
-  if (job.deliveryCount > 1 && (await handedOff(scope, job, threadId))) return;
-  await runToRest(scope, job, { agent, threadId }, replyTo, async () => {
+  const target = { agent, threadId };
+  if (job.deliveryCount > 1) {
+    // A redelivery while the first delivery's worker still runs the thread: leave it to that one.
+    if (await handedOff(scope, job, threadId)) return;
+  } else if (await heldByARun(scope, threadId)) {
+    // Another trigger of a thread that a run (here or in another process) holds: a client's retry
+    // under a new msg id, or its msg id sent again past the dedup window. That run is neither to be
+    // doubled nor judged (its call in progress did not stop): the job waits for it to let go, then
+    // reports the thread as it rests to this trigger's reply subject, as a later duplicate's does.
+    scope.ctx.logger.info({ threadId, agent, jobId: job.id }, 'trigger of a thread a run holds: waiting for that run to let go');
+    if (!(await keepWhileHeld(scope, job, target))) return;
+  }
+  await runToRest(scope, job, target, replyTo, async () => {
     try {
       const launched = await scope.ctx.runtime.launch(agent, input, {
         threadId,
@@ -130,6 +140,16 @@ async function runTrigger(scope: WorkerScope, agent: string, job: Job, threadId:
       return false;
     }
   });
+}
+
+/**
+ * Whether the thread exists, is moving, and a run (here or in another process) holds it now. Read
+ * first so that a trigger of a new thread, the common case, sends no probe (a probe nobody answers
+ * may cost its timeout: see `ThreadRequests.holds`).
+ */
+async function heldByARun(scope: WorkerScope, threadId: string): Promise<boolean> {
+  const view = await scope.ctx.runtime.get(threadId);
+  return view !== undefined && (view.status === 'running' || view.status === 'backing_off') && (await scope.requests.holds(threadId));
 }
 
 async function onContinuation(scope: WorkerScope, agent: string, job: Job): Promise<void> {

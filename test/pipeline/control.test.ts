@@ -249,6 +249,18 @@ describe('cancelling a pipeline cancels its children', () => {
     expect(published).toEqual([]);
   });
 
+  it('a response to the child of a pipeline that failed meanwhile (its definition changed, say) cancels the child instead of running its call (QA19 pipelines #3)', async () => {
+    const { rt, store, published } = articleFleet();
+    const { shipId, requestId } = await atApproval(rt, 'pipe-failed');
+    const parent = (await store.get('pipe-failed'))!;
+    await store.append('pipe-failed', parent.events.length, [{ seq: parent.events.length + 1, at: new Date().toISOString(), type: 'failed', data: { reason: 'pipeline article: its definition changed since this run started' } }]);
+    await expect(rt.respond(shipId, { requestId, approved: true })).rejects.toMatchObject({ name: 'InvalidStateError', message: `thread ${shipId} is cancelled` });
+    const ship = (await rt.get(shipId))!;
+    expect(ship.status).toBe('cancelled');
+    expect(controls(ship.events)).toEqual([{ action: 'cancel', reason: 'pipeline pipe-failed failed' }]);
+    expect(published).toEqual([]);
+  });
+
   it('pausing a pipeline leaves its child as it is: the child may end meanwhile, and the pipeline moves on only once resumed', async () => {
     const { rt, published } = articleFleet();
     const { shipId, requestId } = await atApproval(rt, 'pipe-pause');

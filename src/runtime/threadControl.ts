@@ -114,16 +114,18 @@ async function cancelChildren(sources: ControlSources, parent: ThreadView, opts:
 /**
  * A pipeline's child whose pipeline was cancelled but which was not (its process died in between)
  * is cancelled now, when someone answers or resumes it, or a restart would run it again; so is a
- * child created after its pipeline's cancel looked for it. Reads
- * the store once, and only for a thread that has a pipeline. Resolves with the thread cancelled,
- * or `undefined` when it was not.
+ * child created after its pipeline's cancel looked for it, and one whose pipeline failed while it
+ * waited (its definition changed under it, say): nobody would use what it does. Reads the store
+ * once, and only for a thread that has a pipeline. Resolves with the thread cancelled, or
+ * `undefined` when it was not.
  */
 export async function endedWithParent(sources: ControlSources, thread: Pick<Thread, 'id' | 'events'>): Promise<ThreadView | undefined> {
   const parentId = parentIdOf(thread);
   if (parentId === undefined) return undefined;
   const parent = await sources.deps.store.get(parentId);
-  if (parent === undefined || statusOf(deriveState(parent.events)) !== 'cancelled') return undefined;
-  return controlThread(sources, thread.id, 'cancel', { reason: `pipeline ${parentId} cancelled` });
+  const status = parent === undefined ? undefined : statusOf(deriveState(parent.events));
+  if (status !== 'cancelled' && status !== 'failed') return undefined;
+  return controlThread(sources, thread.id, 'cancel', { reason: `pipeline ${parentId} ${status}` });
 }
 
 /** Records a human's answer to the open request and continues the thread (see {@link Runtime.respond}). */

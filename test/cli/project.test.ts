@@ -6,8 +6,11 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { ConfigError } from '../../src/errors.js';
-import { loadProject, narrowProject, selectNames } from '../../src/cli/project.js';
+import { loadProject, narrowProject, selectNames, type Project } from '../../src/cli/project.js';
+import { agent as defineAgent } from '../../src/agent/agent.js';
+import { pipeline } from '../../src/pipeline/pipeline.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const SRC = join(ROOT, 'src/index.ts');
@@ -117,6 +120,21 @@ describe('--agents', () => {
     expect(selectNames(project, ['triage'])).toEqual(['triage']);
     expect(() => selectNames(project, ['nope'])).toThrow(/unknown agent or pipeline nope/);
     expect(narrowProject(project, ['calculator']).agents.map((a) => a.name)).toEqual(['calculator']);
-    expect(() => narrowProject(project, ['bugfix'])).toThrow(/pipeline bugfix delegates to triage/);
+    expect(() => narrowProject(project, ['bugfix'])).toThrow(/pipeline bugfix needs triage/);
+  });
+
+  it("names every agent and pipeline a picked pipeline needs at once, its nested pipelines' too (QA19 pipelines #9)", () => {
+    const named = (name: string) => defineAgent({ name, description: name, prompt: 'p', tools: [] });
+    const inner = pipeline({ name: 'inner', description: 'pays', input: z.unknown(), output: z.unknown() })
+      .agent({ name: 'pay', agent: 'charger', input: () => 'pay' })
+      .finish(({ results }) => results.pay);
+    const outer = pipeline({ name: 'outer', description: 'asks, then pays', input: z.unknown(), output: z.unknown() })
+      .agent({ name: 'ask', agent: 'asker', input: () => 'ask' })
+      .agent({ name: 'sub', agent: 'inner', input: () => ({}) })
+      .finish(({ results }) => results.sub);
+    const project: Project = { config: { agents: [] }, agents: [named('asker'), named('charger')], pipelines: [inner, outer], path: null };
+    expect(() => narrowProject(project, ['outer'])).toThrow('--agents: pipeline outer needs asker, inner, charger (the agents and pipelines its steps delegate to, and theirs); add them to --agents');
+    expect(() => narrowProject(project, ['outer', 'asker', 'inner'])).toThrow('--agents: pipeline outer needs charger (the agents and pipelines its steps delegate to, and theirs); add it to --agents');
+    expect(narrowProject(project, ['outer', 'asker', 'inner', 'charger']).pipelines.map((p) => p.name)).toEqual(['inner', 'outer']);
   });
 });

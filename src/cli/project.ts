@@ -163,8 +163,26 @@ export function narrowProject(project: Project, names: readonly string[]): Proje
   const agents = project.agents.filter((a) => picked.has(a.name));
   const pipelines = project.pipelines.filter((p) => picked.has(p.name));
   for (const p of pipelines) {
-    const missing = p.steps.flatMap((step) => (step.kind === 'agent' && !picked.has(step.agent) ? [step.agent] : []));
-    if (missing.length > 0) throw new ConfigError(`--agents: pipeline ${p.name} delegates to ${[...new Set(missing)].join(', ')}; add ${missing.length > 1 ? 'them' : 'it'} to --agents`);
+    const missing = delegatesOf(project, p).filter((name) => !picked.has(name));
+    if (missing.length > 0) {
+      throw new ConfigError(`--agents: pipeline ${p.name} needs ${missing.join(', ')} (the agents and pipelines its steps delegate to, and theirs); add ${missing.length > 1 ? 'them' : 'it'} to --agents`);
+    }
   }
   return { ...project, agents, pipelines };
+}
+
+/** Every agent and pipeline `pipeline` delegates to, through the project's nested pipelines too, in the order met. */
+function delegatesOf(project: Project, pipeline: Pipeline): string[] {
+  const byName = new Map(project.pipelines.map((p) => [p.name, p]));
+  const found = new Set<string>();
+  const walk = (p: Pipeline): void => {
+    for (const step of p.steps) {
+      if (step.kind !== 'agent' || found.has(step.agent) || step.agent === pipeline.name) continue;
+      found.add(step.agent);
+      const nested = byName.get(step.agent);
+      if (nested !== undefined) walk(nested);
+    }
+  };
+  walk(pipeline);
+  return [...found];
 }

@@ -134,7 +134,7 @@ describe('--agents', () => {
       .finish(({ results }) => results.sub);
     const project: Project = { config: { agents: [] }, agents: [named('asker'), named('charger')], pipelines: [inner, outer], path: null };
     expect(() => narrowProject(project, ['outer'])).toThrow('--agents: pipeline outer needs asker, inner, charger (the agents and pipelines its steps delegate to, and theirs); add them to --agents');
-    expect(() => narrowProject(project, ['outer', 'asker', 'inner'])).toThrow('--agents: pipeline outer needs charger (the agents and pipelines its steps delegate to, and theirs); add it to --agents');
+    expect(() => narrowProject(project, ['outer', 'asker', 'inner'])).toThrow('--agents: pipeline inner needs charger (the agents and pipelines its steps delegate to, and theirs); add it to --agents');
     expect(narrowProject(project, ['outer', 'asker', 'inner', 'charger']).pipelines.map((p) => p.name)).toEqual(['inner', 'outer']);
   });
 });

@@ -81,6 +81,25 @@ describe("a call's outcome recorded after another process asked whether the call
 });
 
 describe("a call's outcome that comes after its own timeout asked a human, in the process that ran it (QA19 testing #15)", () => {
+  it('goes on to done also when the tool returns at once after its timeout, while its actor is still coming to rest at the question', async () => {
+    for (const turns of [0, 1, 2, 3]) {
+      const tools = heldPublishTool({ timeoutMs: 1000 });
+      const { model } = publisherModel();
+      const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [tools.publish] });
+      const clock = new SimulatedClock();
+      clock.set(Date.parse('2026-01-01T00:00:00Z'));
+      const runtime = createRuntime({ agents: [publisher], store: createMemoryStore({ clock }), model, clock });
+      const { id } = await runtime.launch('publisher', 'publish hello');
+      await tools.started.promise;
+      clock.increment(1000);
+      for (let i = 0; i < turns; i++) await Promise.resolve();
+      tools.release.resolve('published');
+      await expect.poll(async () => (await runtime.get(id))?.status, { message: `released ${turns} microtasks after the timeout` }).toBe('done');
+      expect(tools.runs()).toBe(1);
+      await runtime.close();
+    }
+  });
+
   it('answers the question: recorded, the thread goes on to done, the tool ran once, and a later answer is refused', async () => {
     const tools = heldPublishTool({ timeoutMs: 1000 });
     const { model, asked } = publisherModel();

@@ -231,12 +231,13 @@ export function createThreadDriver(options: ThreadDriverOptions): ThreadDriver {
   };
   /**
    * A thread a write here moved on from a rest (see {@link ScheduleReason.revived}): a job of its
-   * own carries it, or, without a scheduler, it is run here unless an actor here runs it already
-   * (the one that wrote it goes on by itself).
+   * own carries it, or, without a scheduler, it is run here: now, or once the actor that holds it
+   * rests (the one that asked the question may still be coming to rest; one that goes on by
+   * itself is then restarted once more, idle).
    */
   const onRevived = (thread: Thread): void => {
     if (schedule !== undefined) start(thread, { revived: true });
-    else if (!isActive(thread.id)) drive(thread);
+    else continueAfterWrite(thread);
   };
   const supervisor = createActor(supervisorMachine, {
     // With a scheduler, other processes write the threads too (see AgentDeps.otherWriters). A

@@ -186,6 +186,33 @@ describe('followThread of a pipeline whose child waits already (watch)', () => {
     ]);
   });
 
+  it('follows on when the child that came to rest is answered at once, before the follow reads it again (review)', async () => {
+    const client = createFakeClient();
+    client.append(PARENT, 'article', [input('dogs')]);
+    const seen: string[] = [];
+    const following = followThread(client, PARENT, {
+      untilMoved: true,
+      onEvent: (event, threadId) => seen.push(`${threadId} ${event.type}`),
+      onChild: ({ threadId, view: child }) => {
+        seen.push(child === undefined ? `delegated ${threadId}` : `child ${threadId} ${child.status}`);
+        // An automated responder answers as soon as it hears of the request; the result comes later.
+        if (child?.status === 'awaiting_human' && !seen.includes(`${CHILD} human_response`)) {
+          client.append(CHILD, 'scout', [approved]);
+          setImmediate(() => client.append(CHILD, 'scout', [final('notes')]));
+        }
+        if (child?.status === 'done') client.append(PARENT, 'article', [stepResult, final('article')]);
+      },
+    });
+    await new Promise((resolve) => setImmediate(resolve));
+    client.append(PARENT, 'article', [delegation]);
+    client.append(CHILD, 'scout', [childInput('dogs'), request]);
+    const view = await following;
+
+    expect(view.status).toBe('done');
+    expect(seen.slice(seen.indexOf(`${CHILD} human_response`))).toEqual([`${CHILD} human_response`, `${CHILD} final`, `child ${CHILD} done`, `${PARENT} tool_result`, `${PARENT} final`]);
+    expect(seen.filter((line) => line === `${CHILD} human_request`)).toHaveLength(1);
+  });
+
   it("says which of the child's requests are still open: one answered before the follow began is past", async () => {
     const second: NewEvent = {
       type: 'human_request',

@@ -128,7 +128,8 @@ export async function followThread(client: Client, threadId: string, options: Fo
         // A child that came to rest after the follow began (a human to answer) is followed, as one
         // resting when it began is, until it moves and rests again (watch).
         if (untilMoved && event.seq > began && rested !== undefined && !TERMINAL_STATUSES.includes(rested.status)) {
-          rested = await followChild(client, threadId, child.threadId, { ...childOptions, reportAfter: rested.version, untilMoved: true });
+          // Not done before the event after that rest (it may have moved already when read again).
+          rested = await followChild(client, threadId, child.threadId, { ...childOptions, reportAfter: rested.version, atLeast: rested.version + 1, untilMoved: true });
           if (rested !== undefined) onChild?.({ ...child, view: rested });
         }
         if (rested !== undefined && !TERMINAL_STATUSES.includes(rested.status)) {

@@ -8,10 +8,13 @@
 import { SimulatedClock } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import { agent } from '../../src/agent/agent.js';
+import { tool } from '../../src/agent/tool.js';
+import { z } from 'zod';
 import { createRuntime } from '../../src/runtime/runtime.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
 import { typesOf } from '../support/agentHarness.js';
 import { heldPublishTool, publisherModel } from '../support/heldTool.js';
+import { scriptedModel } from '../../src/model/scriptedModel.js';
 import { capturingLogger, type LogLine } from '../support/capturingLogger.js';
 
 type Line = LogLine & { msg: string; level: number; threadId?: string; agent?: string; tool?: string; callId?: string; outcome?: string };
@@ -98,6 +101,39 @@ describe("a call's outcome that comes after its own timeout asked a human, in th
       expect(tools.runs()).toBe(1);
       await runtime.close();
     }
+  });
+
+  it('a tool that gives up when its signal aborts at the timeout (its rejection proves nothing) leaves the question open, and the call does not run again (review)', async () => {
+    let runs = 0;
+    const charge = tool({
+      name: 'charge',
+      description: 'charges a card (not idempotent)',
+      input: z.object({}),
+      timeoutMs: 1000,
+      run: (_args, { signal }) => {
+        runs++;
+        return new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason)));
+      },
+    });
+    const model = scriptedModel([{ intent: 'charge', args: {} }], { whenExhausted: { intent: 'charge', args: {} } });
+    const payer = agent({ name: 'payer', description: 'pays', prompt: 'p', tools: [charge] });
+    const clock = new SimulatedClock();
+    clock.set(Date.parse('2026-01-01T00:00:00Z'));
+    const { logger, lines } = capturingLines();
+    const runtime = createRuntime({ agents: [payer], store: createMemoryStore({ clock }), model, logger, clock });
+    const { id } = await runtime.launch('payer', 'pay');
+    await expect.poll(() => runs).toBe(1);
+    clock.increment(1000);
+    const waiting = await runtime.settled(id);
+    expect(waiting.pendingRequest).toMatchObject({ kind: 'interrupted', tool: 'charge' });
+    // The rejection has come (the signal aborted at the deadline) and was not taken as the outcome.
+    await expect.poll(() => lines.some((l) => l.callId === waiting.pendingRequest!.callId && /rejected after its timeout/.test(l.msg))).toBe(true);
+    clock.increment(600_000);
+    const still = (await runtime.get(id))!;
+    expect(still.status).toBe('awaiting_human');
+    expect(typesOf(still)).toEqual(['input', 'decision', 'tool_call', 'error', 'human_request']);
+    expect(runs).toBe(1);
+    await runtime.close();
   });
 
   it('answers the question: recorded, the thread goes on to done, the tool ran once, and a later answer is refused', async () => {

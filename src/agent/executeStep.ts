@@ -5,7 +5,7 @@ import type { Logger } from '../logger.js';
 import { appendEvents, type AppendOptions } from '../store/appendEvents.js';
 import { versionOf, type Json, type NewEvent, type Thread } from '../thread/events.js';
 import { incarnationKeyOf } from '../thread/incarnation.js';
-import { deriveState, isOutcomeOf, statusOf, type PendingCall, type ThreadState } from '../thread/state.js';
+import { deriveState, isOutcomeOf, RESTING_STATUSES, statusOf, type PendingCall, type ThreadState } from '../thread/state.js';
 import { approvalRequest } from './approvalRequest.js';
 import type { StepInput } from './deps.js';
 import { errorEvents } from './errorEvents.js';
@@ -272,34 +272,40 @@ function resultEvents(input: StepInput, { call, tool }: ClearedCall, value: Json
 
 /**
  * The call of a tool that is not idempotent whose deadline passed (`asked`: the thread ending with
- * the question whether it took effect) may still return: its outcome is then recorded after the
+ * the question whether it took effect) may still return: its result is then recorded after the
  * question, which it answers (see `reduceState`), and the thread goes on from it, moved by whoever
- * runs it now (`deps.onRevived`: its actor rested at the question); a human's answer after that is
- * refused, and nobody approves a second run of a call that ran. A warning names the call. When
- * the thread moved on meanwhile (the question answered, a cancel), {@link recordOutcome} logs an
- * error naming the call and its outcome, for an operator to reconcile.
+ * runs it now (`deps.onRevived`: its actor rested at the question, or is coming to rest there); a
+ * human's answer after that is refused, and nobody approves a second run of a call that ran. A
+ * warning names the call. When the thread moved on meanwhile (the question answered, a cancel),
+ * {@link recordOutcome} logs an error naming the call and its result, for an operator to reconcile.
+ * A rejection after the deadline proves nothing (a tool that gives up when its signal aborts at the
+ * deadline, its request maybe sent): it is logged, and the question stays open.
  */
 function recordLateOutcome(input: StepInput, asked: Thread, cleared: ClearedCall, running: Promise<Json>, started: number): void {
   const { deps } = input;
   const { call } = cleared;
   const about = { callId: call.callId, tool: call.tool };
-  const late = (outcome: Outcome): Promise<void> =>
-    appendEvents(deps, asked, outcomeAt(input, asked, outcome), { tooLarge: about }).then(
-      (written) => {
-        deps.logger.warn({ ...about, outcome: kindOf(outcomeAt(input, asked, outcome)) }, `${call.tool} returned after its timeout (call ${call.callId}): its outcome is recorded and answers the question asked about it`);
-        deps.onRevived?.(written);
-      },
-      // Moved on meanwhile: recorded after control events, or logged for a human to reconcile.
-      (error: unknown) => (error instanceof VersionConflictError ? recordOutcome(input, asked, call.callId, outcome, { tooLarge: about }, false, call.tool).then(() => undefined) : Promise.reject(error)),
-    );
+  const late = async (value: Json): Promise<void> => {
+    const events = resultEvents(input, cleared, value, started, true);
+    let written: Thread;
+    try {
+      written = await appendEvents(deps, asked, events, { tooLarge: about });
+      deps.logger.warn({ ...about, outcome: 'result' }, `${call.tool} returned after its timeout (call ${call.callId}): its result is recorded and answers the question asked about it`);
+    } catch (error) {
+      if (!(error instanceof VersionConflictError)) throw error;
+      // Moved on meanwhile: recorded after control events or the open question, or logged for a human to reconcile.
+      written = await recordOutcome(input, asked, call.callId, events, { tooLarge: about }, false, call.tool);
+    }
+    // Whoever holds the thread now moves it on, unless it rests (paused, cancelled).
+    if (!RESTING_STATUSES.includes(statusOf(deriveState(written.events)))) deps.onRevived?.(written);
+  };
   running
-    .then(
-      (value) => late(resultEvents(input, cleared, value, started, true)),
-      (error: unknown) => late((at) => errorEvents(at, 'tool_error', `${call.tool} failed: ${messageOf(error)}`, about)),
-    )
+    .then(late, (error: unknown) => {
+      deps.logger.warn({ ...about, err: messageOf(error) }, `${call.tool} rejected after its timeout (call ${call.callId}): that does not say whether it took effect, so the question asked about it stays open`);
+    })
     .catch((error: unknown) => {
       // A conflict recordOutcome could not resolve is logged there, naming the call.
-      if (!(error instanceof VersionConflictError)) deps.logger.error({ ...about, err: messageOf(error) }, `${call.tool} returned after its timeout (call ${call.callId}) and its outcome could not be recorded: reconcile it by hand`);
+      if (!(error instanceof VersionConflictError)) deps.logger.error({ ...about, err: messageOf(error) }, `${call.tool} returned after its timeout (call ${call.callId}) and its result could not be recorded: reconcile it by hand`);
     });
 }
 

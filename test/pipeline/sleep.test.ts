@@ -112,6 +112,23 @@ describe('a sleep whose duration is not a number of milliseconds (QA19 pipelines
     }
   });
 
+  it('fails the run naming the step when its duration ends past the last date a deadline can hold (review)', async () => {
+    const nap = pipeline({
+      name: 'nap',
+      description: 'sleeps for ever, nearly',
+      input: z.object({}),
+      output: z.unknown(),
+      steps: [sleepStep({ name: 'z', duration: () => Number.MAX_VALUE }), codeStep({ name: 'after', run: () => 1 })],
+      finish: ({ results }) => results.after,
+    });
+    const rt = createRuntime({ agents: [], pipelines: [nap], store: createMemoryStore(), model: scriptedModel([]) });
+    const { id } = await rt.launch('nap', {});
+    const end = await rt.settled(id);
+    expect(end.status).toBe('failed');
+    expect(end.failure).toBe(`step z: its duration of ${Number.MAX_VALUE} ms ends past the last date a deadline can hold`);
+    await rt.close();
+  });
+
   it('sleeps no time for a negative duration (a deadline already past)', async () => {
     const nap = pipeline({
       name: 'nap',

@@ -126,6 +126,9 @@ export async function runPipelineStep(pipeline: Pipeline, thread: Thread, deps: 
   }
 }
 
+/** The last time a Date holds (epoch ms): a deadline past it cannot be journaled. */
+const MAX_DATE_MS = 8.64e15;
+
 /** Journals the deadline once, then rests until it (re-armed from the log after a restart). */
 async function runSleep(run: Run<SleepStep>): Promise<PipelineStepResult> {
   const { deps, thread } = run;
@@ -144,6 +147,9 @@ async function runSleep(run: Run<SleepStep>): Promise<PipelineStepResult> {
     // A negative one (a deadline already past) sleeps no time.
     const ms = Math.max(0, value);
     until = deps.clock.now() + ms;
+    if (!(until <= MAX_DATE_MS)) {
+      return { thread: await appendEvents(deps, thread, failure(`step ${run.step.name}: its duration of ${value} ms ends past the last date a deadline can hold`)) };
+    }
     current = await appendEvents(deps, thread, [journal(run, { until: new Date(until).toISOString(), ms }, until)]);
   } else {
     until = Date.parse(String(recorded.data.args.until));

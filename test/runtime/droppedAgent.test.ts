@@ -1,8 +1,9 @@
 /**
- * A deploy that drops an agent while its threads wait (QA19 #1): answering, pausing or resuming
- * such a thread is refused as a launch of that agent is (an UnknownAgentError naming it and the
- * agents this runtime has: HTTP 404), and nothing is appended; before, each was accepted and left
- * the thread `running` with nobody to run it. A cancel still ends it, and it can be deleted.
+ * A deploy that drops an agent while its threads wait (QA19 #1): answering or resuming such a
+ * thread is refused as a launch of that agent is (an UnknownAgentError naming it and the agents
+ * this runtime has: HTTP 404), and nothing is appended; before, each was accepted and left the
+ * thread `running` with nobody to run it. A pause (nothing to run) and a cancel still work, and it
+ * can be deleted.
  */
 import { describe, expect, it } from 'vitest';
 import { calculator } from '../../agents/calculator/index.js';
@@ -29,23 +30,36 @@ async function waitingUnderNewVersion() {
 }
 
 describe('a thread whose agent this runtime no longer has', () => {
-  it('is not answered, paused or resumed: refused as a launch of its agent is, nothing appended (QA19 #1)', async () => {
+  it('is not answered or resumed: refused as a launch of its agent is, nothing appended (QA19 #1)', async () => {
     const { store, after, id, requestId, version } = await waitingUnderNewVersion();
     const refusal = 'unknown agent "calculator" (known: echo)';
     await expect(after.launch('calculator', 'x')).rejects.toThrow(refusal);
     const respond = after.respond(id, { requestId, approved: true });
     await expect(respond).rejects.toBeInstanceOf(UnknownAgentError);
     await expect(respond).rejects.toThrow(refusal);
-    await expect(after.pause(id)).rejects.toThrow(refusal);
-    await expect(after.resume(id)).rejects.toThrow(refusal);
     const app = createHttpApp(after, { token: '' });
     const answered = await app.request(`/threads/${id}/respond`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ requestId, approved: true }) });
     expect(answered.status).toBe(404);
     expect(await answered.json()).toEqual({ error: refusal });
-    expect((await app.request(`/threads/${id}/pause`, { method: 'POST' })).status).toBe(404);
     const stored = (await store.get(id))!;
     expect(stored.events.at(-1)!.seq).toBe(version);
     expect((await after.get(id))!.status).toBe('awaiting_human');
+    await after.close();
+  });
+
+  it('can be paused (nothing needs to run for that), but not resumed (review)', async () => {
+    const { store, after, id, version } = await waitingUnderNewVersion();
+    const refusal = 'unknown agent "calculator" (known: echo)';
+    expect((await after.pause(id, { reason: 'agent retired' })).status).toBe('paused');
+    expect((await after.pause(id)).status).toBe('paused');
+    await expect(after.resume(id)).rejects.toThrow(refusal);
+    const app = createHttpApp(after, { token: '' });
+    const resumed = await app.request(`/threads/${id}/resume`, { method: 'POST' });
+    expect(resumed.status).toBe(404);
+    expect(await resumed.json()).toEqual({ error: refusal });
+    const stored = (await store.get(id))!;
+    expect(stored.events.slice(version).map((e) => e.type)).toEqual(['control']);
+    expect((await after.get(id))!.status).toBe('paused');
     await after.close();
   });
 

@@ -33,12 +33,12 @@ function recorded(view: ThreadView, since: number, action: 'pause' | 'cancel'): 
 }
 
 /**
- * Refuses to answer, pause or resume a thread of an agent (or pipeline) this runtime does not have
- * (a deploy dropped it while the thread waited), as a launch of it is refused: an
+ * Refuses to answer or resume a thread of an agent (or pipeline) this runtime does not have (a
+ * deploy dropped it while the thread waited), as a launch of it is refused: an
  * {@link UnknownAgentError} naming it and the ones this runtime has, before anything is written.
- * Nobody here would move the thread on, so it would be left `running` for good. With a scheduler
- * (NATS), another process may serve the agent: its surface decides, as it does for a trigger (see
- * `guardedRuntime`). A cancel is not refused: it ends the thread, and nothing needs to run.
+ * Nobody here would move the thread on, so it would be left `running` for good. A pause or a
+ * cancel is not refused: nothing needs to run for either. With a scheduler (NATS) the call is
+ * accepted: its continuation is queued for whichever process serves the agent.
  */
 function checkServed(sources: ControlSources, thread: Pick<Thread, 'agent'>): void {
   const { agents, pipelines, scheduled } = sources.served;
@@ -48,8 +48,8 @@ function checkServed(sources: ControlSources, thread: Pick<Thread, 'agent'>): vo
 
 /**
  * Pauses, resumes or cancels a thread: through its running actor (resolving once it rests), else
- * by appending the control event and, for a resume, continuing the thread (a pause or resume of a
- * thread of an agent this runtime does not have is refused: see {@link checkServed}). A cancelled pipeline's
+ * by appending the control event and, for a resume, continuing the thread (a resume of a thread
+ * of an agent this runtime does not have is refused: see {@link checkServed}). A cancelled pipeline's
  * open children are cancelled before this resolves, also when it was cancelled before. A thread
  * that ended is not controlled: an {@link InvalidStateError}, a {@link ThreadEndedError} when it
  * ended while the control was on its way (the step in progress, or another process, recorded its
@@ -63,9 +63,9 @@ export async function controlThread(sources: ControlSources, threadId: string, a
     if (action === 'cancel' && current.status === 'cancelled') return cancelChildren(sources, current, opts);
     throw new InvalidStateError(`thread ${threadId} is ${current.status}; it cannot be ${CONTROLLED[action]}`, threadId, current.status);
   }
-  if (action !== 'cancel') checkServed(sources, current);
   if (action === 'pause' && current.status === 'paused') return current;
   if (action === 'resume' && current.status !== 'paused') return current;
+  if (action === 'resume') checkServed(sources, current);
   if (action === 'resume' && (await endedWithParent(sources, current)) !== undefined) throw new InvalidStateError(`thread ${threadId} is cancelled; it cannot be resumed`, threadId, 'cancelled');
   if (action !== 'resume' && driver.isRunning(threadId)) {
     const done = sources.settled(threadId);

@@ -33,8 +33,10 @@ const onSignal = (signal: NodeJS.Signals): void => {
 // output has nowhere to go), instead of dying on an unhandled EPIPE.
 const onBrokenPipe = (error: NodeJS.ErrnoException): void => {
   if (error.code !== 'EPIPE') throw error;
-  if (waits) stopRequested?.('EPIPE');
-  else process.exit(0);
+  if (!waits) process.exit(0);
+  // The first stop: a signal after it stops at once, as a repeated one does.
+  firstAt ??= Date.now();
+  stopRequested?.('EPIPE');
 };
 process.stdout.on('error', onBrokenPipe);
 process.stderr.on('error', onBrokenPipe);

@@ -4,6 +4,9 @@
  * stack trace (QA19 pipelines #10).
  */
 import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { childEnv, ROOT, SOURCE_CLI } from './cliProcess.js';
 
@@ -32,6 +35,19 @@ describe('output piped into a reader that stopped reading', () => {
       const { code, stderr } = await withClosedStdout(args);
       expect(stderr).toBe('');
       expect(code).toBe(0);
+    }
+  });
+});
+
+describe('serve whose output has nowhere to go', () => {
+  it('stops as on a signal: its work finished, exit 0, no stack trace (review)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'switchyard-epipe-'));
+    try {
+      const { code, stderr } = await withClosedStdout(['serve', '--port', '0', '--no-demo', '--dir', join(dir, 'data')]);
+      expect(stderr).not.toMatch(/EPIPE|Unhandled/);
+      expect(code).toBe(0);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });

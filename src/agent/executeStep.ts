@@ -148,7 +148,7 @@ function goneToolEvents(input: StepInput, call: PendingCall): readonly NewEvent[
   if (call.retryApproved) {
     const answer = thread.events.findLast((e) => e.type === 'human_response');
     const comment = answer?.type === 'human_response' && answer.data.comment ? `: ${answer.data.comment}` : '';
-    const message = `${call.tool}(${JSON.stringify(call.args)}) was not run again: ${missing} (its tools: ${tools}). It had been started and its outcome was not recorded; a human asked to run it again${comment}`;
+    const message = `${call.tool}(${JSON.stringify(call.args)}) was not run again: ${missing} (its tools: ${tools}). It had been started and its outcome was not recorded; a human said it did not take effect${comment}`;
     return errorEvents(input, 'tool_error', message, about);
   }
   // Not "no longer exists": during a rolling deploy the tool may be a newer version's, decided there.

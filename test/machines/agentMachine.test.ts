@@ -967,7 +967,7 @@ describe('agent machine: concurrency and restarts', () => {
     const [error] = eventsOf(end.thread, 'error');
     expect(error!.data).toMatchObject({ kind: 'tool_error', callId: 'call_2', tool: 'charge', attempt: 1 });
     expect(error!.data.message).toBe(
-      'charge({"value":"10 EUR"}) was not run again: charge is not a tool of agent custom in this version (its tools: add, subtract, multiply, divide, charge_card, request_human_input, done_for_now). It had been started and its outcome was not recorded; a human asked to run it again: the bank shows no charge',
+      'charge({"value":"10 EUR"}) was not run again: charge is not a tool of agent custom in this version (its tools: add, subtract, multiply, divide, charge_card, request_human_input, done_for_now). It had been started and its outcome was not recorded; a human said it did not take effect: the bank shows no charge',
     );
     expect(model.requests[0]!.context).toContain('was not run again: charge is not a tool of agent custom in this version');
   });

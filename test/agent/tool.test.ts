@@ -207,7 +207,12 @@ describe('tool() and agent(): a schema JSON Schema cannot express', () => {
     expect(define).toThrow(hint);
   });
 
-  it.each(cases)('agent() refuses an input with %s, naming the agent and the field', (_name, input, path, hint) => {
+  it("agent() takes a coerced date or bigint in its input, as it did: a launch's JSON string becomes the value (review)", async () => {
+    const dated = agent({ name: 'dated', description: 'd', prompt: 'p', tools: [], input: z.object({ when: z.coerce.date(), n: z.coerce.bigint() }) });
+    expect(dated.input!.safeParse({ when: '2026-01-01T00:00:00.000Z', n: '12' })).toMatchObject({ success: true, data: { when: new Date('2026-01-01T00:00:00.000Z'), n: 12n } });
+  });
+
+  it.each(cases.filter(([name]) => name !== 'a coerced date'))('agent() refuses an input with %s, naming the agent and the field', (_name, input, path, hint) => {
     const define = () => agent({ name: 'sched', description: 'd', prompt: 'p', tools: [], input });
     expect(define).toThrow(ConfigError);
     expect(define).toThrow(/^agent sched: /);

@@ -72,7 +72,8 @@ export interface AgentOptions {
   /**
    * Schema of the thread input; invalid input is rejected at launch. A type JSON Schema cannot
    * express (`z.date()`, `z.bigint()`, `z.map()`, `z.custom()`...) is refused here, as a launch
-   * sends JSON: use `z.iso.datetime()` and the like. @default any JSON value
+   * sends JSON: use `z.iso.datetime()` and the like (a coerced one, `z.coerce.date()`, is taken:
+   * it takes the string a launch sends). @default any JSON value
    */
   input?: z.ZodType;
   /** Token budget of the rendered context. @default 6000 */
@@ -194,7 +195,7 @@ export function agent(options: AgentOptions): Agent {
     intents = [],
   } = options;
   if (!AGENT_NAME.test(name)) throw new ConfigError(`agent name "${name}" must match ${AGENT_NAME}`);
-  const unrepresentable = input === undefined ? [] : unrepresentableParts(input);
+  const unrepresentable = input === undefined ? [] : unrepresentableParts(input, { coerced: true });
   if (unrepresentable.length > 0) {
     throw new ConfigError(`agent ${name}: its input has types JSON Schema cannot express (a launch sends JSON, and the published input schema would allow any value there): ${unrepresentable.join('; ')}`);
   }

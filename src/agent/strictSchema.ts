@@ -20,8 +20,10 @@ export function toStrictJsonSchema(schema: z.ZodType): JsonSchema {
  * mode wants a type) and to whoever reads an agent's input schema, while what they send is JSON,
  * which such a part rarely accepts: a definition refuses them instead. A field that allows
  * `undefined` among other values (`z.literal([undefined, 'a'])`) is not one: it is simply optional.
+ * With `coerced` (an agent's input, which a launch's JSON reaches as is), a coerced part
+ * (`z.coerce.date()`, `z.coerce.bigint()`) is taken: it takes the JSON string a launch sends.
  */
-export function unrepresentableParts(schema: z.ZodType): string[] {
+export function unrepresentableParts(schema: z.ZodType, options: { coerced?: boolean } = {}): string[] {
   const parts: string[] = [];
   z.toJSONSchema(schema, {
     io: 'input',
@@ -29,7 +31,8 @@ export function unrepresentableParts(schema: z.ZodType): string[] {
     unrepresentable: (ctx) => {
       const { def } = ctx.zodSchema._zod;
       const onlyOptional = def.type === 'literal' && ctx.message.includes('`undefined`') && def.values.some((value) => value !== undefined);
-      if (!onlyOptional) parts.push(`${fieldPath(ctx.path)}: ${problemOf(def, ctx.message)}`);
+      const taken = options.coerced === true && (def as { coerce?: boolean }).coerce === true;
+      if (!onlyOptional && !taken) parts.push(`${fieldPath(ctx.path)}: ${problemOf(def, ctx.message)}`);
       return 'any';
     },
   });

@@ -67,3 +67,8 @@ export interface Model {
   readonly name: string;
   complete(request: ModelRequest): Promise<ModelResult>;
 }
+
+/** Whether a value from outside (a config, JavaScript options) is a {@link Model}: a `name` and `complete()`. */
+export function isModel(value: unknown): value is Model {
+  return typeof value === 'object' && value !== null && typeof (value as Partial<Model>).complete === 'function' && typeof (value as Partial<Model>).name === 'string';
+}

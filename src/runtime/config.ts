@@ -1,7 +1,7 @@
 import { isAgent, type Agent } from '../agent/agent.js';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { Model } from '../model/model.js';
+import { isModel, type Model } from '../model/model.js';
 import { isPipeline, isPipelineBuilder, pipelineCycle, type Pipeline } from '../pipeline/pipeline.js';
 import type { ThreadStore } from '../store/threadStore.js';
 import { isJson, type Json } from '../thread/events.js';
@@ -89,10 +89,7 @@ export function checkConfig(value: unknown, source: string): SwitchyardConfig {
   }
   const cycle = pipelineCycle(pipelines);
   if (cycle !== null) fail(cycle);
-  const model = config.model as Partial<Model> | undefined;
-  if (model !== undefined && (typeof model !== 'object' || model === null || typeof model.complete !== 'function' || typeof model.name !== 'string')) {
-    fail('model must be a Model ({ name, complete(request) }), e.g. createOpenAIModel()');
-  }
+  if (config.model !== undefined && !isModel(config.model)) fail('model must be a Model ({ name, complete(request) }), e.g. createOpenAIModel()');
   if (config.store !== undefined && typeof config.store !== 'function') fail('store must be a function ({ dir }) => ThreadStore');
   const max = config.maxConcurrent;
   if (max !== undefined && (!Number.isInteger(max) || (max as number) < 1)) fail('maxConcurrent must be a positive integer');

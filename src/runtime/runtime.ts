@@ -7,7 +7,7 @@ import type { AgentDeps } from '../agent/deps.js';
 import { systemClock, type Clock } from '../clock.js';
 import { ConfigError, InvalidInputError, messageOf, NotFoundError, RuntimeClosedError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
-import type { Model } from '../model/model.js';
+import { isModel, type Model } from '../model/model.js';
 import { isPipeline, isPipelineBuilder, pipelineCycle, type Pipeline } from '../pipeline/pipeline.js';
 import type { ChildLauncher } from '../pipeline/pipelineSteps.js';
 import type { ListOptions, ThreadStore, ThreadSummary } from '../store/threadStore.js';
@@ -292,7 +292,7 @@ function checkOptions(options: RuntimeOptions | undefined): void {
   if (model === undefined || model === null) {
     const without = (agents as Agent[]).find((a) => a.model === undefined);
     if (without !== undefined) fail(`createRuntime needs a model (options.model): agent ${without.name} has none of its own`);
-  } else if (typeof model !== 'object' || typeof (model as { complete?: unknown }).complete !== 'function') {
+  } else if (!isModel(model)) {
     fail('createRuntime: model must be a Model ({ name, complete(request) })');
   }
 }

@@ -38,6 +38,8 @@ describe('createRuntime refuses options only the types would catch', () => {
   it('needs a model for agents without one of their own', () => {
     expect(refusal(untyped({ agents: [calculator], store: createMemoryStore() }))).toBe('createRuntime needs a model (options.model): agent calculator has none of its own');
     expect(refusal(untyped({ agents: [calculator], store: createMemoryStore(), model: {} }))).toBe('createRuntime: model must be a Model ({ name, complete(request) })');
+    // A model without a name would record none on its decisions (review).
+    expect(refusal(untyped({ agents: [calculator], store: createMemoryStore(), model: { complete: async () => ({ success: false }) } }))).toBe('createRuntime: model must be a Model ({ name, complete(request) })');
   });
 
   it('does not need one when every agent has its own, nor for pipelines alone', () => {

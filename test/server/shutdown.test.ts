@@ -118,6 +118,20 @@ describe('a closing HTTP server', () => {
     expect(await res.json()).toEqual({ error: 'the server is shutting down: the runtime is closed' });
   });
 
+  it("ends an event stream open when the runtime closes under an app without a shutdown signal as a shutdown, not a failure (review)", async () => {
+    const lines: { level: number; msg: string }[] = [];
+    const logger = pino({ level: 'debug' }, new Writable({ write: (chunk, _encoding, done) => (lines.push(JSON.parse(String(chunk))), done()) }));
+    const app = createHttpApp(h.runtime, { token: '', logger });
+    const { id } = await h.runtime.launch('calculator', { hang: true });
+    const res = await app.request(`/threads/${id}/events`);
+    await until(() => h.runtime.watchedThreads().includes(id));
+    await h.runtime.close();
+    const text = await res.text();
+    expect(text).toContain('event: error');
+    expect(text).toContain('the server is shutting down; reconnect with Last-Event-ID');
+    expect(lines.filter((l) => l.level >= 50)).toEqual([]);
+  });
+
   it('is not ready once stopping, so a load balancer stops sending it requests', async () => {
     const stopping = new AbortController();
     const app = createHttpApp(h.runtime, { token: '', signal: stopping.signal });

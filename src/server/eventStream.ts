@@ -1,7 +1,7 @@
 import type { Context } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import { systemClock } from '../clock.js';
-import { NotFoundError } from '../errors.js';
+import { NotFoundError, RuntimeClosedError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { awaitedOutcome } from '../runtime/watchThread.js';
@@ -68,6 +68,13 @@ export async function streamThreadEvents(c: Context, threadId: string, options: 
         await stream.writeSSE({ event: 'end', data: JSON.stringify(end) });
       }
     } catch (error) {
+      if (error instanceof RuntimeClosedError) {
+        // The runtime closed under the stream (an embedder closed it before its HTTP server): no
+        // failure, the server is going away; the client reconnects to whichever serves it next.
+        logger.info({ threadId }, 'event stream ended: the runtime closed');
+        await stream.writeSSE({ event: 'error', data: JSON.stringify({ error: 'the server is shutting down; reconnect with Last-Event-ID' }) });
+        return;
+      }
       // The client learns only that it should reconnect; the details stay in the log.
       logger.error({ err: error, threadId }, 'event stream failed');
       await stream.writeSSE({ event: 'error', data: JSON.stringify({ error: 'the event stream failed; reconnect with Last-Event-ID' }) });

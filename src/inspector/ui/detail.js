@@ -133,8 +133,10 @@ function renderDetail(view) {
 }
 
 /**
- * The child a pipeline waits on: its last delegation without a result, while it has not ended (as
- * the CLI's `show` finds it); null for an agent's thread and a pipeline between steps.
+ * The child a pipeline waits on: its last call journaled as a delegation (`{ threadId, agent }`
+ * arguments) without a result, while it has not ended, read from the log as the server and the
+ * CLI's `show` read it; null for a pipeline between steps (and an agent's thread, whose tools'
+ * calls do not carry those two arguments).
  * @param {ThreadView} view
  */
 function openDelegation(view) {

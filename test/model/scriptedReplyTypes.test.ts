@@ -1,7 +1,7 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
+import { typeErrors as compileErrors } from '../support/typeErrors.js';
 import type { ModelRequest } from '../../src/model/model.js';
 import { scriptedModel } from '../../src/model/scriptedModel.js';
 
@@ -12,29 +12,8 @@ import { scriptedModel } from '../../src/model/scriptedModel.js';
 const here = dirname(fileURLToPath(import.meta.url));
 const snippetPath = join(here, 'scripted-reply-snippet.ts');
 
-/** tsc's errors for `source`, compiled as a module beside this test (strict, NodeNext). */
-function typeErrors(source: string): string[] {
-  const options: ts.CompilerOptions = {
-    strict: true,
-    noEmit: true,
-    skipLibCheck: true,
-    noUncheckedIndexedAccess: true,
-    target: ts.ScriptTarget.ES2022,
-    module: ts.ModuleKind.NodeNext,
-    moduleResolution: ts.ModuleResolutionKind.NodeNext,
-    types: [],
-  };
-  const host = ts.createCompilerHost(options);
-  const { getSourceFile, fileExists, readFile } = host;
-  host.fileExists = (name) => name === snippetPath || fileExists.call(host, name);
-  host.readFile = (name) => (name === snippetPath ? source : readFile.call(host, name));
-  host.getSourceFile = (name, version, ...rest) =>
-    name === snippetPath ? ts.createSourceFile(name, source, version) : getSourceFile.call(host, name, version, ...rest);
-  const program = ts.createProgram([snippetPath], options, host);
-  return ts
-    .getPreEmitDiagnostics(program, program.getSourceFile(snippetPath))
-    .map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'));
-}
+/** tsc's errors for `source`, compiled as a module beside this test. */
+const typeErrors = (source: string): string[] => compileErrors(snippetPath, source);
 
 const request = (context: string): ModelRequest => ({ threadId: 'th_1', agent: 'calculator', system: 's', context, tools: [], signal: new AbortController().signal });
 

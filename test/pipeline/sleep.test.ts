@@ -89,58 +89,48 @@ describe('durable sleep (pipeline sleepStep)', () => {
   });
 });
 
+/**
+ * Runs a pipeline `nap` that sleeps for what `duration` returns, then runs a code step `after`
+ * (recorded in `ran`), to its rest.
+ */
+async function napFor(duration: number) {
+  const ran: string[] = [];
+  const nap = pipeline({
+    name: 'nap',
+    description: 'sleeps for what a step computed',
+    input: z.object({}),
+    output: z.unknown(),
+    steps: [sleepStep({ name: 'z', duration: () => duration }), codeStep({ name: 'after', run: () => (ran.push('after'), 1) })],
+    finish: ({ results }) => results.after,
+  });
+  const rt = createRuntime({ agents: [], pipelines: [nap], store: createMemoryStore(), model: scriptedModel([]) });
+  const { id } = await rt.launch('nap', {});
+  const end = await rt.settled(id);
+  await rt.close();
+  return { end, ran };
+}
+
 describe('a sleep whose duration is not a number of milliseconds (QA19 pipelines #2)', () => {
   it('fails the run at once naming the step and the value, instead of sleeping 0 ms', async () => {
     for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, '5s' as unknown as number]) {
-      const ran: string[] = [];
-      const nap = pipeline({
-        name: 'nap',
-        description: 'sleeps for what a step computed',
-        input: z.object({}),
-        output: z.unknown(),
-        steps: [sleepStep({ name: 'z', duration: () => bad }), codeStep({ name: 'after', run: () => (ran.push('after'), 1) })],
-        finish: ({ results }) => results.after,
-      });
-      const rt = createRuntime({ agents: [], pipelines: [nap], store: createMemoryStore(), model: scriptedModel([]) });
-      const { id } = await rt.launch('nap', {});
-      const end = await rt.settled(id);
+      const { end, ran } = await napFor(bad);
       expect(end.status).toBe('failed');
       expect(end.failure).toBe(`step z: its duration is ${String(bad)}, not a number of milliseconds`);
       expect(ran).toEqual([]);
       expect(end.events.filter((e) => e.type === 'error')).toEqual([]);
-      await rt.close();
     }
   });
 
   it('fails the run naming the step when its duration ends past the last date a deadline can hold (review)', async () => {
-    const nap = pipeline({
-      name: 'nap',
-      description: 'sleeps for ever, nearly',
-      input: z.object({}),
-      output: z.unknown(),
-      steps: [sleepStep({ name: 'z', duration: () => Number.MAX_VALUE }), codeStep({ name: 'after', run: () => 1 })],
-      finish: ({ results }) => results.after,
-    });
-    const rt = createRuntime({ agents: [], pipelines: [nap], store: createMemoryStore(), model: scriptedModel([]) });
-    const { id } = await rt.launch('nap', {});
-    const end = await rt.settled(id);
+    const { end, ran } = await napFor(Number.MAX_VALUE);
     expect(end.status).toBe('failed');
     expect(end.failure).toBe(`step z: its duration of ${Number.MAX_VALUE} ms ends past the last date a deadline can hold`);
-    await rt.close();
+    expect(ran).toEqual([]);
   });
 
   it('sleeps no time for a negative duration (a deadline already past)', async () => {
-    const nap = pipeline({
-      name: 'nap',
-      description: 'sleeps until a deadline that passed',
-      input: z.object({}),
-      output: z.unknown(),
-      steps: [sleepStep({ name: 'z', duration: () => -5_000 }), codeStep({ name: 'after', run: () => 1 })],
-      finish: ({ results }) => results.after,
-    });
-    const rt = createRuntime({ agents: [], pipelines: [nap], store: createMemoryStore(), model: scriptedModel([]) });
-    const { id } = await rt.launch('nap', {});
-    expect((await rt.settled(id)).status).toBe('done');
-    await rt.close();
+    const { end, ran } = await napFor(-5_000);
+    expect(end.status).toBe('done');
+    expect(ran).toEqual(['after']);
   });
 });

@@ -462,6 +462,36 @@ describe('GET /threads/:id/wait', () => {
     await post(`/threads/${launched.body.id}/cancel`);
   });
 
+  it("names the child a pipeline waits on and what it waits for, in /wait and GET /threads/:id (QA19 pipelines #6)", async () => {
+    const asks = pipeline({ name: 'asks', description: 'has the calculator ask', input: z.object({}), output: z.unknown() })
+      .agent({ name: 'ask', agent: 'calculator', input: () => ({ ask: 'which unit?' }) })
+      .finish(({ results }) => results.ask);
+    const runtime = createRuntime({ agents: [calculator, echo], pipelines: [asks], store: createMemoryStore(), model: scriptedModel([], { whenExhausted: decide }) });
+    try {
+      const app = createHttpApp(runtime, { token: '' });
+      await runtime.launch('asks', {}, { threadId: 'p-asks' });
+      await vi.waitFor(async () => expect((await runtime.get('p-asks--ask'))?.status).toBe('awaiting_human'));
+      const waited = (await (await app.request('/threads/p-asks/wait?timeoutMs=5000')).json()) as ThreadView & { waitingOn?: unknown };
+      expect(waited.status).toBe('running');
+      expect(waited.waitingOn).toEqual({
+        threadId: 'p-asks--ask',
+        agent: 'calculator',
+        status: 'awaiting_human',
+        pendingRequest: expect.objectContaining({ kind: 'input', question: 'which unit?' }),
+      });
+      const shown = (await (await app.request('/threads/p-asks')).json()) as { waitingOn?: unknown };
+      expect(shown.waitingOn).toEqual(waited.waitingOn);
+      // An agent's thread, or a pipeline that ended, names none.
+      expect(((await (await app.request('/threads/p-asks--ask')).json()) as { waitingOn?: unknown }).waitingOn).toBeUndefined();
+      const child = (await runtime.get('p-asks--ask'))!;
+      await runtime.respond('p-asks--ask', { requestId: child.pendingRequest!.requestId, answer: 'metres' });
+      expect((await runtime.settled('p-asks')).status).toBe('done');
+      expect(((await (await app.request('/threads/p-asks')).json()) as { waitingOn?: unknown }).waitingOn).toBeUndefined();
+    } finally {
+      await runtime.close();
+    }
+  });
+
   it('answers 400 for a bad timeout and 404 for an unknown thread', async () => {
     expect((await get('/threads/th_missing/wait')).status).toBe(404);
     const res = await get('/threads/th_missing/wait?timeoutMs=300001');

@@ -21,6 +21,7 @@ import { mapError, unavailable, UNAVAILABLE_RETRY_AFTER_SECONDS } from './errorM
 import { mountHooks } from './hooks.js';
 import { httpRuntime, shuttingDown, SHUTTING_DOWN } from './httpRuntime.js';
 import { streamThreadEvents } from './eventStream.js';
+import { withWaitingOn } from './waitingOn.js';
 import {
   controlBodySchema,
   idempotencyThreadId,
@@ -222,7 +223,9 @@ const MAX_WAIT_MS = 300_000;
  *   not ended, or when the store cannot delete (see `Runtime.delete`)
  * - `GET /threads/:id/events`: server-sent events (see `streamThreadEvents`)
  * - `GET /threads/:id/wait?timeoutMs=`: the thread once it stops moving (ended, waiting for a human
- *   or paused): 200; still moving after `timeoutMs` (default 30 s, at most 300 s): 202 and the thread
+ *   or paused, a pipeline waiting on a child): 200; still moving after `timeoutMs` (default 30 s, at
+ *   most 300 s): 202 and the thread. A pipeline's view, here and in `GET /threads/:id`, carries
+ *   `waitingOn` (see `withWaitingOn`): the child it waits on, its status and pending request
  */
 export function createHttpApp(served: Runtime, options: HttpOptions = {}): HttpApp {
   const {
@@ -390,7 +393,7 @@ export function createHttpApp(served: Runtime, options: HttpOptions = {}): HttpA
     return c.json(next === undefined ? { threads } : { threads, next });
   });
 
-  app.get('/threads/:id', async (c) => c.json(await viewOf(c)));
+  app.get('/threads/:id', async (c) => c.json(await withWaitingOn(runtime, await viewOf(c))));
 
   app.post('/threads/:id/respond', async (c) => {
     const id = threadIdParam(c);
@@ -421,11 +424,11 @@ export function createHttpApp(served: Runtime, options: HttpOptions = {}): HttpA
     const timeout = AbortSignal.timeout(timeoutMs);
     const signals = [timeout, c.req.raw.signal, ...(shutdown ? [shutdown] : [])];
     try {
-      return c.json(await runtime.settled(id, { signal: AbortSignal.any(signals) }));
+      return c.json(await withWaitingOn(runtime, await runtime.settled(id, { signal: AbortSignal.any(signals) })));
     } catch (error) {
       if (!signals.some((s) => s.aborted)) throw error;
       // Still moving: the thread as it is now.
-      return c.json(await viewOf(c), 202);
+      return c.json(await withWaitingOn(runtime, await viewOf(c)), 202);
     }
   });
 

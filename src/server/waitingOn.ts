@@ -1,0 +1,28 @@
+import { openDelegations } from '../pipeline/delegations.js';
+import type { Runtime, ThreadView } from '../runtime/runtime.js';
+import type { HumanRequest } from '../thread/events.js';
+import { TERMINAL_STATUSES, type ThreadStatus } from '../thread/state.js';
+
+/** The child thread a pipeline waits on, as the HTTP API shows it beside the pipeline. */
+export interface WaitingOn {
+  readonly threadId: string;
+  readonly agent: string;
+  readonly status: ThreadStatus;
+  /** What the child waits for: answer it on the child (`POST /threads/<threadId>/respond`). */
+  readonly pendingRequest: HumanRequest | null;
+}
+
+/**
+ * A pipeline's view with `waitingOn`, the child its open step waits on (its last delegation
+ * without a result, read from its log) and that child's status and pending request, read from the
+ * runtime: a pipeline resting on a child's human shows `running` with nothing of its own to answer.
+ * Any other view (an agent's thread, a pipeline that ended or is between steps, a child not
+ * launched yet) comes back as it is.
+ */
+export async function withWaitingOn(runtime: Pick<Runtime, 'get' | 'pipelines'>, view: ThreadView): Promise<ThreadView & { readonly waitingOn?: WaitingOn }> {
+  if (!runtime.pipelines.has(view.agent) || TERMINAL_STATUSES.includes(view.status)) return view;
+  const child = openDelegations(view).at(-1);
+  const childView = child === undefined ? undefined : await runtime.get(child.threadId);
+  if (child === undefined || childView === undefined) return view;
+  return { ...view, waitingOn: { threadId: child.threadId, agent: child.agent, status: childView.status, pendingRequest: childView.pendingRequest } };
+}

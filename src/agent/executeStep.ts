@@ -287,14 +287,11 @@ function recordLateOutcome(input: StepInput, asked: Thread, cleared: ClearedCall
   const about = { callId: call.callId, tool: call.tool };
   const late = async (value: Json): Promise<void> => {
     const events = resultEvents(input, cleared, value, started, true);
-    let written: Thread;
-    try {
-      written = await appendEvents(deps, asked, events, { tooLarge: about });
+    // Appended after the question, or after control events written since (recordOutcome says
+    // so); a thread that moved on otherwise is logged there for a human to reconcile (it throws).
+    const written = await recordOutcome(input, asked, call.callId, events, { tooLarge: about }, false, call.tool);
+    if (versionOf(written) === versionOf(asked) + events.length) {
       deps.logger.warn({ ...about, outcome: 'result' }, `${call.tool} returned after its timeout (call ${call.callId}): its result is recorded and answers the question asked about it`);
-    } catch (error) {
-      if (!(error instanceof VersionConflictError)) throw error;
-      // Moved on meanwhile: recorded after control events or the open question, or logged for a human to reconcile.
-      written = await recordOutcome(input, asked, call.callId, events, { tooLarge: about }, false, call.tool);
     }
     // Whoever holds the thread now moves it on, unless it rests (paused, cancelled).
     if (!RESTING_STATUSES.includes(statusOf(deriveState(written.events)))) deps.onRevived?.(written);

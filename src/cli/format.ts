@@ -1,8 +1,8 @@
 import type { ThreadView } from '../runtime/runtime.js';
 import type { ThreadSummary } from '../store/threadStore.js';
-import { delegationOf, openDelegations, type Delegation } from '../pipeline/delegations.js';
+import { delegationOf, type Delegation } from '../pipeline/delegations.js';
 import type { CustomData, HumanRequest, Json, ThreadEvent } from '../thread/events.js';
-import { TERMINAL_STATUSES, unrecordedCall, type ThreadStatus, type UnrecordedCall } from '../thread/state.js';
+import { unrecordedCall, type ThreadStatus, type UnrecordedCall } from '../thread/state.js';
 
 /** The server URL clients use unless told otherwise (and where `serve` listens by default). */
 export const DEFAULT_URL = 'http://127.0.0.1:7878';
@@ -48,13 +48,6 @@ export function replyHint(threadId: string, request: HumanRequest, hint: Command
   }
 }
 
-/**
- * The child a pipeline waits on: its last delegation that has no result yet, while the pipeline
- * has not ended. `null` for agents' threads and pipelines between steps.
- */
-export function openDelegation(view: Pick<ThreadView, 'status' | 'events'>): Delegation | null {
-  return TERMINAL_STATUSES.includes(view.status) ? null : (openDelegations(view).at(-1) ?? null);
-}
 
 /** Whether an event is a human request the thread still waits on (answerable), or no request at all. */
 export function isOpenRequest(event: ThreadEvent, view: Pick<ThreadView, 'pendingRequest'>): boolean {

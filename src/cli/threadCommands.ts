@@ -11,7 +11,8 @@ import { ServerError, type Client } from './client.js';
 import { checkFitsRequest, respondBody } from './respondFlags.js';
 import { UsageError, type CliContext } from './cliContext.js';
 import type { Delegation } from '../pipeline/delegations.js';
-import { openDelegation, replyHint, shellQuote, threadDetails, threadsTable } from './format.js';
+import { openDelegation } from '../pipeline/delegations.js';
+import { replyHint, shellQuote, threadDetails, threadsTable } from './format.js';
 
 /** The commands of threads on a server: launch, threads, show, watch, respond, pause, resume, cancel. */
 export function addThreadCommands(program: Command, cli: CliContext): void {

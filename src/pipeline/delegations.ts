@@ -1,4 +1,5 @@
 import type { Thread, ThreadEvent } from '../thread/events.js';
+import { TERMINAL_STATUSES, type ThreadStatus } from '../thread/state.js';
 
 /** A pipeline's agent step handed to a child thread: the agent and the thread it runs in. */
 export interface Delegation {
@@ -27,4 +28,12 @@ export function openDelegations(thread: Pick<Thread, 'events'>): Delegation[] {
     if (child !== null) open.set(child.threadId, child);
   }
   return [...open.values()];
+}
+
+/**
+ * The child a pipeline waits on: its last delegation that has no result yet, while the pipeline
+ * has not ended. `null` for agents' threads and pipelines between steps.
+ */
+export function openDelegation(thread: Pick<Thread, 'events'> & { readonly status: ThreadStatus }): Delegation | null {
+  return TERMINAL_STATUSES.includes(thread.status) ? null : (openDelegations(thread).at(-1) ?? null);
 }

@@ -1,7 +1,7 @@
-import { openDelegations } from '../pipeline/delegations.js';
+import { openDelegation } from '../pipeline/delegations.js';
 import type { Runtime, ThreadView } from '../runtime/runtime.js';
 import type { HumanRequest } from '../thread/events.js';
-import { TERMINAL_STATUSES, type ThreadStatus } from '../thread/state.js';
+import type { ThreadStatus } from '../thread/state.js';
 
 /** The child thread a pipeline waits on, as the HTTP API shows it beside the pipeline. */
 export interface WaitingOn {
@@ -20,9 +20,8 @@ export interface WaitingOn {
  * launched yet) comes back as it is.
  */
 export async function withWaitingOn(runtime: Pick<Runtime, 'get' | 'pipelines'>, view: ThreadView): Promise<ThreadView & { readonly waitingOn?: WaitingOn }> {
-  if (!runtime.pipelines.has(view.agent) || TERMINAL_STATUSES.includes(view.status)) return view;
-  const child = openDelegations(view).at(-1);
-  const childView = child === undefined ? undefined : await runtime.get(child.threadId);
-  if (child === undefined || childView === undefined) return view;
+  const child = runtime.pipelines.has(view.agent) ? openDelegation(view) : null;
+  const childView = child === null ? undefined : await runtime.get(child.threadId);
+  if (child === null || childView === undefined) return view;
   return { ...view, waitingOn: { threadId: child.threadId, agent: child.agent, status: childView.status, pendingRequest: childView.pendingRequest } };
 }

@@ -113,6 +113,21 @@ describe('followThread of a pipeline whose child waits already (watch)', () => {
   };
   const approved: NewEvent = { type: 'human_response', data: { requestId: 'r1', approved: true } };
 
+  /** The lines a watch that follows a pipeline to its end reports, the child answered on the way. */
+  const followedToTheEnd = [
+    `${PARENT} input`,
+    `${PARENT} tool_call`,
+    `delegated ${CHILD}`,
+    `${CHILD} input`,
+    `${CHILD} human_request`,
+    `child ${CHILD} awaiting_human`,
+    `${CHILD} human_response`,
+    `${CHILD} final`,
+    `child ${CHILD} done`,
+    `${PARENT} tool_result`,
+    `${PARENT} final`,
+  ];
+
   it('reports the child it waits on, resting, once the replay reached it, before the child moves', async () => {
     const client = createFakeClient();
     client.append(PARENT, 'article', [input('dogs'), delegation]);
@@ -133,35 +148,8 @@ describe('followThread of a pipeline whose child waits already (watch)', () => {
     });
 
     expect(view.status).toBe('done');
-    expect(seen).toEqual([
-      `${PARENT} input`,
-      `${PARENT} tool_call`,
-      `delegated ${CHILD}`,
-      `${CHILD} input`,
-      `${CHILD} human_request`,
-      `child ${CHILD} awaiting_human`,
-      `${CHILD} human_response`,
-      `${CHILD} final`,
-      `child ${CHILD} done`,
-      `${PARENT} tool_result`,
-      `${PARENT} final`,
-    ]);
+    expect(seen).toEqual(followedToTheEnd);
   });
-
-  /** The lines a watch that follows a pipeline to its end reports, the child answered on the way. */
-  const followedToTheEnd = [
-    `${PARENT} input`,
-    `${PARENT} tool_call`,
-    `delegated ${CHILD}`,
-    `${CHILD} input`,
-    `${CHILD} human_request`,
-    `child ${CHILD} awaiting_human`,
-    `${CHILD} human_response`,
-    `${CHILD} final`,
-    `child ${CHILD} done`,
-    `${PARENT} tool_result`,
-    `${PARENT} final`,
-  ];
 
   /**
    * Follows a pipeline whose child comes to wait for a human after the follow began, the child

@@ -20,6 +20,13 @@ import { publisherFleet } from './publisherFleet.js';
 
 const bed = useNatsTestBed();
 
+/** Watches the probes of who holds `threadId` (the subject a worker asks on before it waits for the holder). */
+function holdProbes(prefix: string, threadId: string): { seen: () => boolean; unsubscribe: () => void } {
+  let seen = false;
+  const subscription = bed.client.nc.subscribe(busSubjects(prefix).owner(threadId, 'hold'), { callback: () => void (seen = true) });
+  return { seen: () => seen, unsubscribe: () => subscription.unsubscribe() };
+}
+
 describe('a second trigger of a thread that another worker is running', () => {
   it('waits for that run to let go: no question about the call in progress, the call runs once, and both triggers hear the result', async () => {
     const { tools, common } = publisherFleet();
@@ -34,15 +41,14 @@ describe('a second trigger of a thread that another worker is running', () => {
     // Worker B joins; A is busy, so B takes the second trigger (same thread id, another msg id).
     const b = await bed.node({ ...common, processId: 'worker-b', serve: ['publisher'] });
     // B's probe of whoever holds the thread, seen on the subject it goes to (A answers it).
-    let probed = false;
-    const probes = bed.client.nc.subscribe(busSubjects(common.prefix).owner(threadId, 'hold'), { callback: () => void (probed = true) });
+    const probes = holdProbes(common.prefix, threadId);
     const second = bed.client.inbox<TriggerResult>();
     await bed.client.trigger(trigger, { input: 'publish hello', threadId, replyTo: second.subject }, { msgId: `second-${threadId}` });
     // B has acted on it: it asked a human about the call (the defect) or asked who holds the thread.
     await eventually(
       async () => {
         const thread = await b.store.get(threadId);
-        return probed || thread?.events.some((e) => e.type === 'human_request') === true ? true : undefined;
+        return probes.seen() || thread?.events.some((e) => e.type === 'human_request') === true ? true : undefined;
       },
       10_000,
       'worker B to act on the second trigger',
@@ -107,12 +113,11 @@ describe('a second trigger of a thread that another worker is running', () => {
     await started.promise;
 
     const b = await bed.node({ ...common, processId: 'worker-b', serve: ['slowp'] });
-    let probed = false;
-    const probes = bed.client.nc.subscribe(busSubjects(common.prefix).owner(threadId, 'hold'), { callback: () => void (probed = true) });
+    const probes = holdProbes(common.prefix, threadId);
     const second = bed.client.inbox<TriggerResult>();
     await bed.client.trigger(trigger, { input: {}, threadId, replyTo: second.subject }, { msgId: `second-${threadId}` });
     // B has acted on it: it ran the step a second time (the defect) or asked who holds the thread.
-    await eventually(async () => (probed || runs > 1 ? true : undefined), 10_000, 'worker B to act on the second trigger');
+    await eventually(async () => (probes.seen() || runs > 1 ? true : undefined), 10_000, 'worker B to act on the second trigger');
     probes.unsubscribe();
 
     release.resolve('slow done');
@@ -139,11 +144,10 @@ describe('a second trigger of a thread that another worker is running', () => {
       await bed.client.trigger(trigger, { input: 'publish hello', threadId, replyTo: first.subject }, { msgId: `first-${threadId}` });
       await tools.started.promise;
       const b = await bed.node({ ...common, processId: 'worker-b', serve: ['publisher'] });
-      let probed = false;
-      const probes = bed.client.nc.subscribe(busSubjects(common.prefix).owner(threadId, 'hold'), { callback: () => void (probed = true) });
+      const probes = holdProbes(common.prefix, threadId);
       const second = bed.client.inbox<TriggerResult>();
       await bed.client.trigger(trigger, { input: 'publish hello', threadId, replyTo: second.subject }, { msgId: `second-${threadId}` });
-      await eventually(async () => (probed ? true : undefined), 10_000, 'worker B to ask who holds the thread');
+      await eventually(async () => (probes.seen() ? true : undefined), 10_000, 'worker B to ask who holds the thread');
       probes.unsubscribe();
 
       await bus.close();

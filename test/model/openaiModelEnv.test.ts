@@ -6,6 +6,7 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { ConfigError } from '../../src/errors.js';
 import type { ModelRequest } from '../../src/model/model.js';
 import { createOpenAIModel } from '../../src/model/openaiModel.js';
 
@@ -84,6 +85,11 @@ describe('createOpenAIModel({ env })', () => {
     expect((await model.complete(request())).success).toBe(true);
     expect(headers[0]).toMatchObject({ 'openai-organization': 'org-given', 'openai-project': 'proj-given', 'x-from-env': 'given', 'x-other': 'two', authorization: `Bearer ${API_KEY}` });
     expect(headers[0]!['x-from-process']).toBeUndefined();
+  });
+
+  it('refuses custom headers in its env whose name is not a header name, saying so', () => {
+    expect(() => createOpenAIModel({ env: { SWITCHYARD_MODEL_API_KEY: API_KEY, OPENAI_CUSTOM_HEADERS: 'Bad Name: x' } })).toThrow(ConfigError);
+    expect(() => createOpenAIModel({ env: { SWITCHYARD_MODEL_API_KEY: API_KEY, OPENAI_CUSTOM_HEADERS: 'Bad Name: x' } })).toThrow(/OPENAI_CUSTOM_HEADERS: "Bad Name" is not a header name/);
   });
 
   it('still reads process.env when no env is given', async () => {

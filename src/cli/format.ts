@@ -29,6 +29,21 @@ export function shellQuote(arg: string): string {
   return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
 }
 
+/**
+ * How the execute step's question about an interrupted call ends when the call's tool is gone from
+ * the agent's version (see goneToolEvents in src/agent/executeStep.ts): the request itself has no
+ * field saying so, only its question.
+ */
+const GONE_TOOL_ASK = ', so it cannot be run again. Did it take effect? Approve if it did not (the model is told it was not run again); deny and describe the outcome otherwise.';
+
+/**
+ * Whether an interrupted-call request is about a call whose tool this version of the agent no longer
+ * has: approving it says the call did not take effect, and nothing runs it again.
+ */
+export function isGoneToolRequest(request: HumanRequest): boolean {
+  return request.kind === 'interrupted' && request.question.endsWith(GONE_TOOL_ASK);
+}
+
 /** How to answer a pending request from the CLI. */
 export function replyHint(threadId: string, request: HumanRequest, hint: CommandHint = plainHint): string {
   const respond = `respond ${shellQuote(threadId)}`;
@@ -36,6 +51,7 @@ export function replyHint(threadId: string, request: HumanRequest, hint: Command
     case 'approval':
       return `${hint(`${respond} --approve`)}  (or --deny --comment "why")`;
     case 'interrupted':
+      if (isGoneToolRequest(request)) return `${hint(`${respond} --approve`)} if it did not take effect (its tool is gone: it is not run again)  (or --deny --comment "what happened")`;
       return `${hint(`${respond} --approve`)} to run it again  (or --deny --comment "what happened")`;
     case 'escalation':
       return `${hint(`${respond} --answer "guidance"`)}  (or --deny to stop it)`;
@@ -145,6 +161,7 @@ function closedRequestLine(r: HumanRequest): string {
     case 'approval':
       return `? asked for approval: ${r.tool ?? 'tool'}(${showValue(r.args ?? {})})`;
     case 'interrupted':
+      if (isGoneToolRequest(r)) return `? asked whether an interrupted call took effect: ${showValue(r.question)}`;
       return `? asked whether to run an interrupted call again: ${showValue(r.question)}`;
     case 'escalation':
       return '? asked for guidance';

@@ -35,7 +35,12 @@ export interface OpenAIModelOptions {
    */
   model?: string;
   /**
-   * The environment the defaults above are read from (an empty value counts as unset).
+   * The environment the defaults above are read from (an empty value counts as unset), and the
+   * settings the openai SDK would otherwise read from process.env itself: OPENAI_ORG_ID and
+   * OPENAI_PROJECT_ID (sent as `OpenAI-Organization` and `OpenAI-Project`), OPENAI_CUSTOM_HEADERS
+   * (`Name: value` lines sent with every request), OPENAI_WEBHOOK_SECRET and OPENAI_LOG (the SDK's
+   * console log level, `warn` when unset). With `env` given, nothing comes from process.env. The
+   * SDK's OPENAI_ADMIN_KEY is never used: the key is `apiKey`.
    * @default process.env
    */
   env?: Readonly<Record<string, string | undefined>>;
@@ -232,8 +237,15 @@ function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOpt
   const apiKey = configuredKey || PLACEHOLDER_API_KEY;
   const client = new OpenAI({
     apiKey,
-    // Always given: the SDK would read OPENAI_BASE_URL from process.env, not from `options.env`.
+    // Every option the SDK defaults from process.env is given, from `env`: the caller's env is the
+    // whole environment (a worker's project settings), process.env is not.
     baseURL: baseURL ?? OPENAI_BASE_URL,
+    adminAPIKey: null,
+    organization: sdkVariable(env, 'OPENAI_ORG_ID') ?? null,
+    project: sdkVariable(env, 'OPENAI_PROJECT_ID') ?? null,
+    webhookSecret: sdkVariable(env, 'OPENAI_WEBHOOK_SECRET') ?? null,
+    logLevel: logLevelOf(sdkVariable(env, 'OPENAI_LOG')),
+    defaultHeaders: customHeaders(sdkVariable(env, 'OPENAI_CUSTOM_HEADERS')),
     maxRetries: 0,
     timeout: wholeTimeoutMs,
     fetch: options.fetch ?? sharedHttpFetch(),
@@ -284,6 +296,46 @@ function endpointOf(client: OpenAI): string {
 /** Reads variables of `environment`, treating an empty value as unset. */
 function variables(environment: Readonly<Record<string, string | undefined>>): (name: string) => string | undefined {
   return (name) => environment[name] || undefined;
+}
+
+/** A variable the SDK would read from process.env, read as it does (trimmed; empty is unset). */
+function sdkVariable(env: (name: string) => string | undefined, name: string): string | undefined {
+  return env(name)?.trim() || undefined;
+}
+
+const SDK_LOG_LEVELS: readonly string[] = ['off', 'error', 'warn', 'info', 'debug'];
+
+/** The SDK's log level for OPENAI_LOG; its own default, `warn`, when unset or not a level. */
+function logLevelOf(value: string | undefined): 'off' | 'error' | 'warn' | 'info' | 'debug' {
+  return value !== undefined && SDK_LOG_LEVELS.includes(value) ? (value as 'off' | 'error' | 'warn' | 'info' | 'debug') : 'warn';
+}
+
+/** What the SDK accepts as a header name. */
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/**
+ * The headers OPENAI_CUSTOM_HEADERS of `env` adds (`Name: value` lines, parsed as the SDK parses
+ * them), over a removal of each header the SDK adds from process.env's OPENAI_CUSTOM_HEADERS, which
+ * it reads whatever it is given (when both name a header, `env`'s value is sent).
+ */
+function customHeaders(lines: string | undefined): Record<string, string | null> {
+  const headers: Record<string, string | null> = {};
+  // A name the SDK cannot take makes its constructor throw whatever is done here; not ours to remove.
+  for (const [name] of headerLines(process.env['OPENAI_CUSTOM_HEADERS'])) if (HEADER_NAME.test(name)) headers[name.toLowerCase()] = null;
+  for (const [name, value] of headerLines(lines)) {
+    if (!HEADER_NAME.test(name)) throw new ConfigError(`OPENAI_CUSTOM_HEADERS: ${JSON.stringify(name)} is not a header name (each line is "Name: value")`);
+    headers[name.toLowerCase()] = value;
+  }
+  return headers;
+}
+
+/** The `[name, value]` pairs of `Name: value` lines; a line without a colon is skipped, as the SDK does. */
+function headerLines(lines: string | undefined): Array<[string, string]> {
+  if (!lines) return [];
+  return lines.split('\n').flatMap((line): Array<[string, string]> => {
+    const colon = line.indexOf(':');
+    return colon < 0 ? [] : [[line.slice(0, colon).trim(), line.slice(colon + 1).trim()]];
+  });
 }
 
 const JSON_HEADERS = { 'content-type': 'application/json' } as const;

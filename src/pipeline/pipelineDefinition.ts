@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { z } from 'zod';
+import { unrepresentableParts } from '../agent/strictSchema.js';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Json } from '../thread/events.js';
@@ -130,6 +131,11 @@ export function definePipeline(
 ): Pipeline {
   const { name, description, input, output, maxConsecutiveErrors = 3, retryDelayMs = 1000, maxTransitions = 100 } = head;
   if (!NAME.test(name)) throw new ConfigError(`pipeline name "${name}" must match ${NAME}`);
+  // As for an agent's input: a launch sends JSON, which a coerced part (z.coerce.date()) takes.
+  const unrepresentable = unrepresentableParts(input, { coerced: true });
+  if (unrepresentable.length > 0) {
+    throw new ConfigError(`pipeline ${name}: its input has types JSON Schema cannot express (a launch sends JSON, and the published input schema would allow any value there): ${unrepresentable.join('; ')}`);
+  }
   if (steps.length === 0) throw new ConfigError(`pipeline ${name} has no steps`);
   const names = new Set<string>();
   for (const step of steps) {

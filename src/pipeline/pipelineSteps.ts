@@ -61,7 +61,29 @@ function pipelineInput(pipeline: Pipeline, thread: Thread): { success: true; dat
 }
 
 function failure(reason: string): NewEvent[] {
-  return [{ type: 'failed', data: { reason: reason.slice(0, 500) } }];
+  return [{ type: 'failed', data: { reason: clipReason(reason) } }];
+}
+
+/** Longest failure reason or step error message a pipeline records. */
+const MAX_REASON = 500;
+/** How much of the start of a longer one is kept (the step that failed); the rest is its end. */
+const REASON_HEAD = 200;
+const ELLIPSIS = ' … ';
+
+/**
+ * `text` within {@link MAX_REASON} characters, its start and its end kept around an ellipsis: a
+ * nested pipeline's reason is its parents' "step x: agent thread ... failed: " prefixes before the
+ * innermost cause, at the end, so both the outer step and the root cause show.
+ */
+function clipReason(text: string): string {
+  if (text.length <= MAX_REASON) return text;
+  const tail = MAX_REASON - REASON_HEAD - ELLIPSIS.length;
+  return `${wholeChars(text.slice(0, REASON_HEAD))}${ELLIPSIS}${wholeChars(text.slice(-tail))}`;
+}
+
+/** `text` without a lone surrogate at either end (half of a character cut in two). */
+function wholeChars(text: string): string {
+  return text.replace(/^[\uDC00-\uDFFF]|[\uD800-\uDBFF]$/g, '');
 }
 
 /** Everything one step run needs. */
@@ -199,7 +221,7 @@ async function runAgent(run: Run<AgentStep>): Promise<PipelineStepResult> {
     if (!isRefusal(error)) throw error;
     const reason = refusedLaunch(step, error);
     const attempt = deriveState(current.events).consecutiveErrors + 1;
-    const refused: NewEvent = { type: 'error', data: { kind: 'tool_error', message: reason.slice(0, 500), callId: run.next.callId, tool: step.name, attempt } };
+    const refused: NewEvent = { type: 'error', data: { kind: 'tool_error', message: clipReason(reason), callId: run.next.callId, tool: step.name, attempt } };
     return { thread: await appendEvents(deps, current, [refused, ...failure(reason)]) };
   }
   if (child.status === 'done') {
@@ -303,7 +325,7 @@ function attempt<T>(run: Run<{ name: string }>, call: () => T): { value: T } | {
 function failedAttempt(run: Run<{ name: string }>, error: unknown): NewEvent[] {
   const { pipeline, deps, step, next } = run;
   const attempt = deriveState(run.thread.events).consecutiveErrors + 1;
-  const message = `step ${step.name} failed: ${messageOf(error)}`.slice(0, 500);
+  const message = clipReason(`step ${step.name} failed: ${messageOf(error)}`);
   const data = { kind: 'tool_error' as const, message, callId: next.callId, tool: step.name, attempt };
   if (attempt >= pipeline.maxConsecutiveErrors) return [{ type: 'error', data }, ...failure(`${message} (${attempt} times in a row)`)];
   return [{ type: 'error', data: { ...data, retryAt: new Date(deps.clock.now() + pipeline.retryDelayMs * 2 ** (attempt - 1)).toISOString() } }];

@@ -1,0 +1,102 @@
+/**
+ * `createOpenAIModel({ env })` takes its settings from `env` alone: the openai SDK's constructor
+ * defaults several options from process.env (organization, project, admin key, custom headers,
+ * log level, webhook secret) when they are left undefined, and none of them may leak in.
+ */
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { ConfigError } from '../../src/errors.js';
+import type { ModelRequest } from '../../src/model/model.js';
+import { createOpenAIModel } from '../../src/model/openaiModel.js';
+
+const API_KEY = 'sk-given-key';
+
+const request = (): ModelRequest => ({
+  threadId: 't-1',
+  agent: 'calculator',
+  system: 'You are a calculator.',
+  context: '<input>add 1 and 2</input>',
+  tools: [{ name: 'add', description: 'Adds.', parameters: { type: 'object', properties: { a: { type: 'number' } }, required: ['a'], additionalProperties: false } }],
+  signal: new AbortController().signal,
+});
+
+const completion = JSON.stringify({
+  id: 'chatcmpl-1',
+  object: 'chat.completion',
+  created: 0,
+  model: 'm',
+  choices: [{ index: 0, message: { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'add', arguments: '{"a":1}' } }] }, logprobs: null, finish_reason: 'tool_calls' }],
+  usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
+});
+
+/** A chat completions server on 127.0.0.1 that records the headers of each request. */
+async function headerServer(): Promise<{ baseURL: string; headers: IncomingHttpHeaders[]; server: Server }> {
+  const headers: IncomingHttpHeaders[] = [];
+  const server = createServer((req, res) => {
+    headers.push(req.headers);
+    req.resume();
+    req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end(completion));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  servers.push(server);
+  return { baseURL: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`, headers, server };
+}
+
+const servers: Server[] = [];
+
+afterEach(async () => {
+  vi.unstubAllEnvs();
+  vi.restoreAllMocks();
+  await Promise.all(servers.splice(0).map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+});
+
+/** What process.env says, which a model given its own env must ignore. */
+function stubProcessEnv(): void {
+  vi.stubEnv('OPENAI_ORG_ID', 'org-from-process');
+  vi.stubEnv('OPENAI_PROJECT_ID', 'proj-from-process');
+  vi.stubEnv('OPENAI_ADMIN_KEY', 'sk-admin-from-process');
+  vi.stubEnv('OPENAI_CUSTOM_HEADERS', 'X-From-Process: leaked');
+  vi.stubEnv('OPENAI_LOG', 'debug');
+}
+
+describe('createOpenAIModel({ env })', () => {
+  it('sends no organization, project, admin key or custom header that only process.env has, and logs nothing by its log level', async () => {
+    stubProcessEnv();
+    const debug = vi.spyOn(console, 'debug').mockImplementation(() => undefined);
+    const { baseURL, headers } = await headerServer();
+    const model = createOpenAIModel({ env: { SWITCHYARD_MODEL_BASE_URL: baseURL, SWITCHYARD_MODEL_API_KEY: API_KEY } });
+    const result = await model.complete(request());
+    expect(result.success).toBe(true);
+    expect(headers).toHaveLength(1);
+    expect(headers[0]!['openai-organization']).toBeUndefined();
+    expect(headers[0]!['openai-project']).toBeUndefined();
+    expect(headers[0]!['x-from-process']).toBeUndefined();
+    expect(headers[0]!.authorization).toBe(`Bearer ${API_KEY}`);
+    expect(debug).not.toHaveBeenCalled();
+  });
+
+  it('sends the organization, project and custom headers its env gives', async () => {
+    stubProcessEnv();
+    const { baseURL, headers } = await headerServer();
+    const model = createOpenAIModel({
+      env: { SWITCHYARD_MODEL_BASE_URL: baseURL, SWITCHYARD_MODEL_API_KEY: API_KEY, OPENAI_ORG_ID: 'org-given', OPENAI_PROJECT_ID: 'proj-given', OPENAI_CUSTOM_HEADERS: 'X-From-Env: given\nX-Other: two' },
+    });
+    expect((await model.complete(request())).success).toBe(true);
+    expect(headers[0]).toMatchObject({ 'openai-organization': 'org-given', 'openai-project': 'proj-given', 'x-from-env': 'given', 'x-other': 'two', authorization: `Bearer ${API_KEY}` });
+    expect(headers[0]!['x-from-process']).toBeUndefined();
+  });
+
+  it('refuses custom headers in its env whose name is not a header name, saying so', () => {
+    expect(() => createOpenAIModel({ env: { SWITCHYARD_MODEL_API_KEY: API_KEY, OPENAI_CUSTOM_HEADERS: 'Bad Name: x' } })).toThrow(ConfigError);
+    expect(() => createOpenAIModel({ env: { SWITCHYARD_MODEL_API_KEY: API_KEY, OPENAI_CUSTOM_HEADERS: 'Bad Name: x' } })).toThrow(/OPENAI_CUSTOM_HEADERS: "Bad Name" is not a header name/);
+  });
+
+  it('still reads process.env when no env is given', async () => {
+    vi.stubEnv('OPENAI_ORG_ID', 'org-from-process');
+    const { baseURL, headers } = await headerServer();
+    const model = createOpenAIModel({ baseURL, apiKey: API_KEY });
+    expect((await model.complete(request())).success).toBe(true);
+    expect(headers[0]!['openai-organization']).toBe('org-from-process');
+  });
+});

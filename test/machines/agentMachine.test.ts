@@ -945,6 +945,8 @@ describe('agent machine: concurrency and restarts', () => {
     expect(request!.data).toMatchObject({ kind: 'interrupted', callId: 'call_2', tool: 'charge', args: { value: '10 EUR' }, urgency: 'high', format: 'yes_no' });
     expect(request!.data.question).toContain('charge({"value":"10 EUR"}) was started and its outcome was not recorded');
     expect(request!.data.question).toContain('charge is not a tool of agent custom in this version, so it cannot be run again');
+    // Said in the request itself too, for surfaces that tell a human what approving does.
+    expect(request!.data.rerun).toBe(false);
     expect(request!.data.question).toContain('Did it take effect?');
     // The human says it went through: the model reads that, and nothing runs.
     await respond(actor, { requestId: request!.data.requestId, approved: false, comment: 'it went through' });

@@ -143,7 +143,7 @@ function goneToolEvents(input: StepInput, call: PendingCall): readonly NewEvent[
   const tools = agent.tools.map((t) => t.name).join(', ');
   if (call.started) {
     const ask = `; ${missing}, so it cannot be run again. Did it take effect? Approve if it did not (the model is told it was not run again); deny and describe the outcome otherwise.`;
-    return [interruptedRequest(incarnationKeyOf(thread), versionOf(thread) + 1, call, UNRECORDED, ask)];
+    return [interruptedRequest(incarnationKeyOf(thread), versionOf(thread) + 1, call, UNRECORDED, ask, false)];
   }
   if (call.retryApproved) {
     const answer = thread.events.findLast((e) => e.type === 'human_response');
@@ -174,9 +174,10 @@ function timedOutCall(at: StepInput, call: PendingCall, message: string): NewEve
  * Asks a human whether a call that was started, of a tool that is not idempotent (or gone from this
  * version), took effect. `what` says what is known of it: by default only what the log shows (its
  * start, and no outcome after it), since the process that ran it may have stopped, or run on and
- * failed to write; `ask`, what the answers do (by default: approve to run it again).
+ * failed to write; `ask`, what the answers do (by default: approve to run it again), and `rerun`
+ * whether approving runs it again (recorded as `rerun: false` when not).
  */
-function interruptedRequest(threadKey: string, seq: number, call: PendingCall, what = UNRECORDED, ask = RUN_AGAIN): NewEvent {
+function interruptedRequest(threadKey: string, seq: number, call: PendingCall, what = UNRECORDED, ask = RUN_AGAIN, rerun = true): NewEvent {
   return {
     type: 'human_request',
     data: {
@@ -188,6 +189,7 @@ function interruptedRequest(threadKey: string, seq: number, call: PendingCall, w
       callId: call.callId,
       tool: call.tool,
       args: call.args,
+      ...(rerun ? {} : { rerun: false }),
     },
   };
 }

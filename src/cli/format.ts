@@ -30,18 +30,11 @@ export function shellQuote(arg: string): string {
 }
 
 /**
- * How the execute step's question about an interrupted call ends when the call's tool is gone from
- * the agent's version (see goneToolEvents in src/agent/executeStep.ts): the request itself has no
- * field saying so, only its question.
- */
-const GONE_TOOL_ASK = ', so it cannot be run again. Did it take effect? Approve if it did not (the model is told it was not run again); deny and describe the outcome otherwise.';
-
-/**
  * Whether an interrupted-call request is about a call whose tool this version of the agent no longer
  * has: approving it says the call did not take effect, and nothing runs it again.
  */
 export function isGoneToolRequest(request: HumanRequest): boolean {
-  return request.kind === 'interrupted' && request.question.endsWith(GONE_TOOL_ASK);
+  return request.kind === 'interrupted' && request.rerun === false;
 }
 
 /** How to answer a pending request from the CLI. */

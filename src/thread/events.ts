@@ -148,6 +148,11 @@ export const humanRequestDataSchema = z.object({
   callId: z.string().optional(),
   tool: z.string().optional(),
   args: z.record(z.string(), jsonSchema).optional(),
+  /**
+   * Interrupted requests: `false` when approving does not run the call again (its tool is gone from
+   * the agent's version): it says the call did not take effect. Absent: approving runs it again.
+   */
+  rerun: z.boolean().optional(),
 });
 export const humanResponseDataSchema = z.object({
   requestId: z.string(),

@@ -187,6 +187,25 @@ describe('the inspector page', () => {
     expect(errors).toEqual([]);
   });
 
+  it('words the verdict on an interrupted call whose tool a new version dropped as what it means: it did not take effect, or it did (nothing runs it again)', async () => {
+    const store = createMemoryStore();
+    const events: NewEvent[] = [
+      { type: 'input', data: { input: 'charge it' } },
+      { type: 'decision', data: { callId: 'call_1', step: 1, intent: 'charge', args: { value: '10 EUR' }, model: 'm', promptHash: 'sha256:0', tokens: { prompt: 1, completion: 1 }, latencyMs: 0 } },
+      { type: 'tool_call', data: { callId: 'call_1', tool: 'charge', args: { value: '10 EUR' }, idempotencyKey: 'th-gone:call_1', attempt: 1 } },
+    ];
+    await store.create({ id: 'th-gone', agent: 'calculator', events: stampEvents(0, events, new Date().toISOString()) });
+    const server = await startInspectorServer({ store });
+    cleanups.push(() => server.close());
+    await server.runtime.recover();
+    await server.runtime.settled('th-gone');
+    const { page, errors } = await open(server, '#thread=th-gone');
+    await expect.poll(() => text(page, '#pending .question')).toContain('cannot be run again');
+    expect(await text(page, '#approve')).toBe('It did not take effect');
+    expect(await text(page, '#deny')).toBe('It took effect');
+    expect(errors).toEqual([]);
+  });
+
   it('lists a thread once in the live actors, as its latest actor, after it rested and a new actor resumed it', async () => {
     const server = await startInspectorServer();
     cleanups.push(() => server.close());

@@ -1,6 +1,7 @@
 // @ts-check
 // The card of a thread's pending human request: approve or deny (continue or stop, for an
-// escalation; run again or skip, for an interrupted call), or answer a question.
+// escalation; run again or skip, for an interrupted call; did not or did take effect, for one whose
+// tool is gone), or answer a question.
 import { respond } from './api.js';
 import { el, json } from './dom.js';
 
@@ -13,6 +14,8 @@ const CHOICES = {
   escalation: ['Continue', 'Stop the agent'],
   interrupted: ['Run it again', 'Skip it'],
 };
+/** An interrupted call whose tool the agent's version no longer has: nothing runs it again. */
+const GONE_TOOL_CHOICES = ['It did not take effect', 'It took effect'];
 
 /**
  * The card for `view`'s pending request; `answered` gets the thread as the answer left it.
@@ -40,7 +43,7 @@ export function pendingCard(view, req, answered) {
     }
   };
   if (req.kind === 'input') answerForm(body, req, comment, send);
-  else verdictButtons(body, req.kind, comment, send);
+  else verdictButtons(body, req.rerun === false ? GONE_TOOL_CHOICES : CHOICES[req.kind], comment, send);
   body.appendChild(error);
   return el('section', { class: 'card', id: 'pending', 'data-request': req.requestId }, [
     el('h2', {}, [TITLES[req.kind], el('span', { class: 'right', text: `${req.urgency} urgency · ${req.requestId}` })]),
@@ -76,14 +79,14 @@ function answerForm(body, req, comment, send) {
 }
 
 /**
- * Yes and no, worded for the request's kind.
+ * Yes and no, worded for the request.
  * @param {HTMLElement} body
- * @param {'approval' | 'escalation' | 'interrupted'} kind
+ * @param {readonly string[]} choices the words of yes and no
  * @param {HTMLInputElement} comment
  * @param {(answer: Record<string, unknown>) => void} send
  */
-function verdictButtons(body, kind, comment, send) {
-  const [yes, no] = CHOICES[kind];
+function verdictButtons(body, choices, comment, send) {
+  const [yes, no] = choices;
   body.appendChild(
     el('div', { class: 'actions' }, [
       el('button', { id: 'approve', type: 'button', text: yes, onclick: () => send({ approved: true }) }),

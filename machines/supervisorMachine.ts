@@ -129,6 +129,19 @@ function fill({ context, self, later }: Filling, running: string[], queue: Threa
   return { running, queue };
 }
 
+/**
+ * Whether the child left the rest it reported before the report arrived (it is sent a microtask
+ * late): a wait's own timer fired meanwhile (a simulated clock moved as the wait began), and the
+ * child went on from it. Stopping it then would abort the step it runs now, and the wake-up armed
+ * for the rest would start the thread a second time (the model asked twice for one wait). The
+ * child reports its next rest in turn.
+ */
+function movedOn(actor: AnyActorRef | undefined, rest: { state: string; thread: Thread }): boolean {
+  if (actor === undefined) return false;
+  const snapshot = actor.getSnapshot() as { status: string; value: unknown; context: { thread: Thread } };
+  return snapshot.status !== 'active' || snapshot.value !== rest.state || snapshot.context.thread !== rest.thread;
+}
+
 /** The running ids without `threadId`. */
 const without = (running: readonly string[], threadId: string): string[] => running.filter((id) => id !== threadId);
 
@@ -190,7 +203,7 @@ export const supervisorMachine = setup({
         CHILD_RESTED: {
           actions: enqueueActions(({ context, event, enqueue, self }) => {
             const id = event.threadId;
-            if (!context.running.includes(id)) return;
+            if (!context.running.includes(id) || movedOn(context.actors.get(id), event)) return;
             enqueue({ type: 'stop', params: { threadId: id } });
             const thread = event.thread;
             const wakeAt = event.wakeAt === undefined ? {} : { wakeAt: event.wakeAt };

@@ -215,8 +215,11 @@ export interface Runtime {
    * and none starts another step; with `drainMs`, tool calls in progress get that long to finish
    * and have their results journaled (other steps are aborted at once, to be made again from the
    * log by whichever process runs the thread next); then every actor stops. Runs waiting on a
-   * thread here (`run`, `settled`) keep waiting: a worker hands their jobs back. Call `close`
-   * afterwards (it releases them).
+   * thread here (`run`, `settled`, `watch`) keep waiting: a worker hands their jobs back. Call
+   * `close` afterwards (it releases them). From the start of the drain, the runtime refuses new work
+   * (`launch`, `respond`, `pause`, `resume`, `cancel`, `delete`, `run`, `recover`) with a
+   * {@link RuntimeClosedError} that says so (`the runtime is draining and takes no new work`) and
+   * writes nothing, as a closing one does; `get` and `list` still read.
    */
   drain(options?: RuntimeCloseOptions): Promise<void>;
   /**
@@ -229,9 +232,9 @@ export interface Runtime {
    * {@link Runtime.drain}), what still waits on a thread here is released, as nothing will move it
    * in this process: `settled` and `run` reject with a {@link RuntimeClosedError} (`the runtime is closed`)
    * (HTTP 503), and `watch` throws it after the events it had yielded; then the store is closed.
-   * From the start of the close, the runtime refuses new work itself, whatever its store (one of
-   * your own may stay usable): `launch`, `respond`, `pause`, `resume`, `cancel`, `delete`, `run`
-   * and `recover` reject with that error and write nothing.
+   * From the start of the close (or of a drain before it), the runtime refuses new work itself,
+   * whatever its store (one of your own may stay usable): `launch`, `respond`, `pause`, `resume`,
+   * `cancel`, `delete`, `run` and `recover` reject with that error and write nothing.
    */
   close(options?: RuntimeCloseOptions): Promise<void>;
   /**
@@ -360,6 +363,16 @@ async function recoverThreads(
 }
 
 /**
+ * The error new work is refused with once a runtime drains or closes: a {@link RuntimeClosedError}
+ * (a `SystemError`, HTTP 503: another process can serve it), which says it drains until the close.
+ */
+function refusal(stopping: 'draining' | 'closing'): RuntimeClosedError {
+  const error = new RuntimeClosedError();
+  if (stopping === 'draining') error.message = 'the runtime is draining and takes no new work';
+  return error;
+}
+
+/**
  * Builds a {@link Runtime} over a store and a model. Throws a {@link ConfigError} naming what is
  * wrong in `options`: no agents, store or (for an agent without its own) model, a store not
  * awaited, a pipeline in `agents`, an agent or an unfinished pipeline builder in `pipelines`, two
@@ -415,14 +428,14 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     endedWithParent: (thread) => endedWithParent(controlSources, thread),
   };
   launch = (agentName, input, launchOptions) => launchThread(launchSources, agentName, input, launchOptions);
-  // Once its close began, the runtime takes no new work itself, whatever its store (one of the
-  // user's own may stay usable): nothing here would run it. A pipeline's children are launched
-  // through the `launch` above, not refused: the step launching one is the driver's to stop.
-  let closing = false;
+  // Once its drain or close began, the runtime takes no new work itself, whatever its store (one
+  // of the user's own may stay usable): nothing here would run it. A pipeline's children are
+  // launched through the `launch` above, not refused: the step launching one is the driver's to stop.
+  let stopping: 'draining' | 'closing' | undefined;
   const whileOpen =
     <TArgs extends unknown[], TResult>(work: (...args: TArgs) => Promise<TResult>) =>
     (...args: TArgs): Promise<TResult> =>
-      closing ? Promise.reject(new RuntimeClosedError()) : work(...args);
+      stopping === undefined ? work(...args) : Promise.reject(refusal(stopping));
   return {
     agents,
     pipelines,
@@ -504,9 +517,12 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       await inner.ready?.();
     },
     abandonedCalls: () => driver.abandonedCalls(),
-    drain: ({ drainMs = 0 } = {}) => driver.close(drainMs),
+    drain: ({ drainMs = 0 } = {}) => {
+      stopping ??= 'draining';
+      return driver.close(drainMs);
+    },
     async close({ drainMs = 0 } = {}) {
-      closing = true;
+      stopping = 'closing';
       try {
         await driver.close(drainMs);
       } finally {

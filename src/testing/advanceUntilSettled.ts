@@ -68,7 +68,7 @@ export async function advanceUntilSettled(
       }
       if (view.version !== quiet) {
         // Let the thread settle into its wait first (its timer armed, or its actor stopped and a
-        // wake-up armed for a long one): a clock moved mid-way wakes it twice.
+        // wake-up armed for a long one), so the clock is moved for the wait as it stands.
         quiet = view.version;
         const next = await Promise.race([settled, changed, turns()]);
         if (typeof next === 'object') return next.settled;

@@ -1,0 +1,113 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { agent } from '../../src/agent/agent.js';
+import type { Bus } from '../../src/bus/bus.js';
+import { createMemoryBus } from '../../src/bus/memoryBus.js';
+import { createRuntime, type Runtime } from '../../src/runtime/runtime.js';
+import { createMemoryStore } from '../../src/store/memoryStore.js';
+import type { ThreadStore } from '../../src/store/threadStore.js';
+import { createAgentQueues } from '../../src/surface/agentQueues.js';
+import { attachBus } from '../../src/surface/attachBus.js';
+import { MSG_ID_HEADER } from '../../src/surface/subjects.js';
+import { deferred, eventually } from '../bus/waiting.js';
+import { heldPublishTool, publisherModel } from '../support/heldTool.js';
+
+// A worker that stops drains its runtime first (the tool calls in progress finish and are
+// journaled), and only then aborts its jobs' runs and hands the jobs back. A trigger pulled just
+// before the stop, that reaches its launch while the drain waits for a tool, finds the runtime
+// refusing new work: that is the worker stopping, not a failed job. It is handed back (delivered
+// again at once) and another worker runs it; thrown, it was reported as a failed job (a warning at
+// every rolling deploy) and waited out the queue's retry delay.
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {});
+});
+
+const held = heldPublishTool({ idempotent: true });
+const publisher = agent({ name: 'publisher', description: 'publishes a post', prompt: 'p', tools: [held.publish] });
+
+/**
+ * `runtime` whose first read of `threadId` (the trigger asking whether a run holds its thread)
+ * waits until a drain has begun; `refused` resolves once a launch was refused.
+ */
+function gated(runtime: Runtime, threadId: string): { runtime: Runtime; holding: Promise<void>; refused: Promise<void> } {
+  const holding = deferred<void>();
+  const release = deferred<void>();
+  const refused = deferred<void>();
+  let armed = true;
+  return {
+    holding: holding.promise,
+    refused: refused.promise,
+    runtime: {
+      ...runtime,
+      async get(id) {
+        if (armed && id === threadId) {
+          armed = false;
+          holding.resolve();
+          await release.promise;
+        }
+        return runtime.get(id);
+      },
+      async launch(...args) {
+        try {
+          return await runtime.launch(...args);
+        } catch (error) {
+          refused.resolve();
+          throw error;
+        }
+      },
+      drain(options) {
+        const drained = runtime.drain(options);
+        release.resolve();
+        return drained;
+      },
+    },
+  };
+}
+
+async function startProcess(bus: Bus, store: ThreadStore, id: string) {
+  const queues = createAgentQueues({ bus });
+  // One store for both processes: a process that stops leaves it open for the other.
+  const shared: ThreadStore = Object.assign(Object.create(store) as ThreadStore, { close: async () => {} });
+  const runtime = createRuntime({ agents: [publisher], store: shared, model: publisherModel().model, schedule: queues.schedule });
+  const gate = gated(runtime, 'trg-b1');
+  const surface = await attachBus(gate.runtime, { queues, processId: id, heartbeatMs: 100 });
+  const stop = async (): Promise<void> => {
+    await surface.close({ drainMs: 10_000 });
+    await runtime.close();
+  };
+  cleanups.push(stop);
+  return { stop, ...gate };
+}
+
+describe('a trigger that reaches its launch while its worker drains', () => {
+  it('is handed back, not failed, and launched by another worker', async () => {
+    const failures: unknown[] = [];
+    const bus = createMemoryBus({ onError: (error) => failures.push(error) });
+    cleanups.push(() => bus.close());
+    const store = createMemoryStore();
+    const p1 = await startProcess(bus, store, 'p1');
+    await bus.publish('switchyard.trigger.publisher', { input: 'publish a' }, { headers: { [MSG_ID_HEADER]: 'a1' } });
+    await held.started.promise; // trg-a1's tool runs: the drain will wait for it
+    await bus.publish('switchyard.trigger.publisher', { input: 'publish b' }, { headers: { [MSG_ID_HEADER]: 'b1' } });
+    await p1.holding; // trg-b1's job was pulled and reads its thread
+    const stopped = p1.stop();
+    await p1.refused; // its launch came during the drain
+    held.release.resolve('published');
+    await stopped;
+    expect(await store.get('trg-b1')).toBeUndefined();
+    await startProcess(bus, store, 'p2');
+    const thread = await eventually(
+      async () => {
+        const current = await store.get('trg-b1');
+        return current?.events.some((e) => e.type === 'final') ? current : undefined;
+      },
+      10_000,
+      'trg-b1 to be launched and finish on p2',
+    );
+    expect(thread.events.at(-1)).toMatchObject({ type: 'final', data: { output: 'after published' } });
+    expect((await store.get('trg-a1'))?.events.at(-1)).toMatchObject({ type: 'final' });
+    expect(await (await bus.jobQueue('switchyard_publisher')).deadLetters()).toEqual([]);
+    expect(failures).toEqual([]);
+  }, 30_000);
+});

@@ -1,6 +1,6 @@
 import type { Job } from '../bus/bus.js';
 import { sleep, systemClock } from '../clock.js';
-import { InvalidStateError, NotFoundError, SystemError } from '../errors.js';
+import { InvalidStateError, NotFoundError, RuntimeClosedError, SystemError } from '../errors.js';
 import { parentIdOf, type RunOptions, type ThreadView } from '../runtime/runtime.js';
 import { type ThreadStatus, TERMINAL_STATUSES } from '../thread/state.js';
 import type { CallbackDelivery } from './callbacks.js';
@@ -50,9 +50,10 @@ export async function runToRest(
     }
     pending = claim.pending;
   } catch (error) {
-    // The worker stops: handed back once the claim is given up (below), so that the worker the
-    // job goes to next finds the thread free.
-    if (abort.signal.aborted) stopping = true;
+    // The worker stops (its runtime drains, refusing new work, before the runs are aborted):
+    // handed back once the claim is given up (below), so that the worker the job goes to next
+    // finds the thread free.
+    if (abort.signal.aborted || error instanceof RuntimeClosedError) stopping = true;
     else if (error instanceof NotFoundError || (error instanceof InvalidStateError && error.status === 'conflict')) {
       // No such thread, or (a continuation) another agent's.
       await job.term(error.message);

@@ -138,14 +138,14 @@ export class SystemError extends SwitchyardError {}
 export class CorruptDataError extends SystemError {}
 
 /**
- * The runtime closed (`Runtime.close`): it takes no new work, and what waited on one of its
- * threads (`settled`, `run`, `watch`) is released with this error, as nothing moves the thread in
- * this process any more. A {@link SystemError}: another process (or this one restarted) can serve
- * the request; HTTP answers 503.
+ * The runtime closed (`Runtime.close`) or drains (`Runtime.drain`): it takes no new work, and once
+ * closed what waited on one of its threads (`settled`, `run`, `watch`) is released with this error,
+ * as nothing moves the thread in this process any more. A {@link SystemError}: another process (or
+ * this one restarted) can serve the request; HTTP answers 503.
  */
 export class RuntimeClosedError extends SystemError {
-  constructor() {
-    super('the runtime is closed');
+  constructor(state: 'closed' | 'draining' = 'closed') {
+    super(state === 'closed' ? 'the runtime is closed' : 'the runtime is draining and takes no new work');
   }
 }
 

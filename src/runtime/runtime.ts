@@ -363,16 +363,6 @@ async function recoverThreads(
 }
 
 /**
- * The error new work is refused with once a runtime drains or closes: a {@link RuntimeClosedError}
- * (a `SystemError`, HTTP 503: another process can serve it), which says it drains until the close.
- */
-function refusal(stopping: 'draining' | 'closing'): RuntimeClosedError {
-  const error = new RuntimeClosedError();
-  if (stopping === 'draining') error.message = 'the runtime is draining and takes no new work';
-  return error;
-}
-
-/**
  * Builds a {@link Runtime} over a store and a model. Throws a {@link ConfigError} naming what is
  * wrong in `options`: no agents, store or (for an agent without its own) model, a store not
  * awaited, a pipeline in `agents`, an agent or an unfinished pipeline builder in `pipelines`, two
@@ -431,11 +421,11 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   // Once its drain or close began, the runtime takes no new work itself, whatever its store (one
   // of the user's own may stay usable): nothing here would run it. A pipeline's children are
   // launched through the `launch` above, not refused: the step launching one is the driver's to stop.
-  let stopping: 'draining' | 'closing' | undefined;
+  let stopping: 'draining' | 'closed' | undefined;
   const whileOpen =
     <TArgs extends unknown[], TResult>(work: (...args: TArgs) => Promise<TResult>) =>
     (...args: TArgs): Promise<TResult> =>
-      stopping === undefined ? work(...args) : Promise.reject(refusal(stopping));
+      stopping === undefined ? work(...args) : Promise.reject(new RuntimeClosedError(stopping));
   return {
     agents,
     pipelines,
@@ -522,7 +512,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       return driver.close(drainMs);
     },
     async close({ drainMs = 0 } = {}) {
-      stopping = 'closing';
+      stopping = 'closed';
       try {
         await driver.close(drainMs);
       } finally {

@@ -342,9 +342,14 @@ async function recoverThreads(
   const moving = await store.list({ status: ['running', 'backing_off', 'sleeping'], limit: Number.MAX_SAFE_INTEGER });
   let count = 0;
   let cancelled = 0;
+  const unserved = new Map<string, string[]>();
   for (const summary of moving) {
+    if (!agents.has(summary.agent) && !pipelines.has(summary.agent)) {
+      unserved.set(summary.agent, [...(unserved.get(summary.agent) ?? []), summary.id]);
+      continue;
+    }
     const thread = await store.get(summary.id);
-    if (thread === undefined || (!agents.has(thread.agent) && !pipelines.has(thread.agent))) continue;
+    if (thread === undefined) continue;
     try {
       if ((await endedWithParent(control, thread)) !== undefined) {
         cancelled++;
@@ -359,7 +364,24 @@ async function recoverThreads(
     count++;
   }
   if (count > 0 || cancelled > 0) logger.info({ count, cancelled }, 'recovered threads');
+  warnUnserved(unserved, logger);
   return count;
+}
+
+/** Thread ids a warning about unserved threads names at most (per agent). */
+const UNSERVED_IDS_SHOWN = 10;
+
+/**
+ * Says, once per agent, which moving threads recover() left as they were because this runtime
+ * does not serve their agent (a deploy dropped or renamed it): nothing here would ever move them.
+ */
+function warnUnserved(unserved: ReadonlyMap<string, readonly string[]>, logger: Logger): void {
+  for (const [agent, ids] of unserved) {
+    logger.warn(
+      { agent, threads: ids.length, threadIds: ids.slice(0, UNSERVED_IDS_SHOWN) },
+      `moving threads of agent ${agent}, which is not served here, were left as they are: serve the agent to continue them, or cancel them`,
+    );
+  }
 }
 
 /**

@@ -243,6 +243,108 @@ function strictify(node: unknown): JsonSchema {
 }
 
 /**
+ * `schema` with every plain `z.object()` (one that strips the keys it does not list) refusing them
+ * instead, as `z.strictObject()` does, wherever it is nested (objects, arrays, tuples, record values,
+ * unions, optional/nullable/default wrappers, a pipe's input, lazy and recursive schemas): the
+ * model is shown `additionalProperties: false` for such an object, and a key it sends anyway is an
+ * error it sees, not one recorded and then silently dropped. Loose and catchall objects keep their
+ * catchall (their extra keys' objects closed too); refinements, transforms and defaults are kept.
+ * The members of an intersection are left as they are: each must take the other's keys.
+ */
+export function closedObjects(schema: z.ZodType): z.ZodType {
+  return closed(schema);
+}
+
+const closedSchemas = new WeakMap<z.ZodType, z.ZodType>();
+
+/** The fields of a zod definition this rewrites (zod's own def types are a union per kind). */
+interface Def {
+  readonly type: string;
+  readonly shape?: Record<string, z.ZodType>;
+  readonly catchall?: z.ZodType;
+  readonly innerType?: z.ZodType;
+  readonly element?: z.ZodType;
+  readonly items?: readonly z.ZodType[];
+  readonly rest?: z.ZodType | null;
+  readonly valueType?: z.ZodType;
+  readonly options?: readonly z.ZodType[];
+  readonly in?: z.ZodType;
+  readonly getter?: () => z.ZodType;
+}
+
+function closed(schema: z.ZodType): z.ZodType {
+  const known = closedSchemas.get(schema);
+  if (known !== undefined) return known;
+  const def = schema._zod.def as unknown as Def;
+  const changed = closedDef(def);
+  const out = changed === null ? schema : (schema.clone(z.core.util.mergeDefs(def, changed) as never) as z.ZodType);
+  closedSchemas.set(schema, out);
+  return out;
+}
+
+/** The fields of `def` to replace, or null when nothing within it changes. */
+function closedDef(def: Def): Partial<Record<keyof Def, unknown>> | null {
+  const same = (changed: readonly unknown[], original: readonly unknown[]) => changed.every((item, i) => item === original[i]);
+  switch (def.type) {
+    case 'object': {
+      const shape = def.shape ?? {};
+      // Lazily, each once: a recursive schema's shape refers to the object being closed.
+      const lazyShape: Record<string, z.ZodType> = {};
+      for (const key of Object.keys(shape)) {
+        Object.defineProperty(lazyShape, key, {
+          enumerable: true,
+          configurable: true,
+          get() {
+            const value = closed(shape[key]!);
+            Object.defineProperty(lazyShape, key, { value, enumerable: true, configurable: false, writable: false });
+            return value;
+          },
+        });
+      }
+      return { shape: lazyShape, catchall: def.catchall === undefined ? z.never() : closed(def.catchall) };
+    }
+    case 'optional':
+    case 'nullable':
+    case 'default':
+    case 'prefault':
+    case 'nonoptional':
+    case 'readonly':
+    case 'catch': {
+      const inner = closed(def.innerType!);
+      return inner === def.innerType ? null : { innerType: inner };
+    }
+    case 'array': {
+      const element = closed(def.element!);
+      return element === def.element ? null : { element };
+    }
+    case 'tuple': {
+      const items = (def.items ?? []).map(closed);
+      const rest = def.rest == null ? def.rest : closed(def.rest);
+      return same(items, def.items ?? []) && rest === def.rest ? null : { items, rest };
+    }
+    case 'record': {
+      const valueType = closed(def.valueType!);
+      return valueType === def.valueType ? null : { valueType };
+    }
+    case 'union': {
+      const options = (def.options ?? []).map(closed);
+      return same(options, def.options ?? []) ? null : { options };
+    }
+    case 'pipe': {
+      // What the arguments meet is the pipe's input; its output is the author's to shape.
+      const input = closed(def.in!);
+      return input === def.in ? null : { in: input };
+    }
+    case 'lazy': {
+      const getter = def.getter!;
+      return { getter: () => closed(getter()) };
+    }
+    default:
+      return null;
+  }
+}
+
+/**
  * Removes the null-valued properties at `paths` (the paths zod refused), keeping every other null:
  * a strict model sends null for an absent optional value, but a nullable property needs its null.
  */

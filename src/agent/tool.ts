@@ -2,7 +2,7 @@ import type { z } from 'zod';
 import { ConfigError, formatIssues, messageOf } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Json } from '../thread/events.js';
-import { dropNullsAt, toToolParameters, unrepresentableParts } from './strictSchema.js';
+import { closedObjects, dropNullsAt, toToolParameters, unrepresentableParts } from './strictSchema.js';
 
 /** What a tool's `run` receives besides its validated input. */
 export interface ToolContext {
@@ -124,6 +124,9 @@ export function tool<TInput extends z.ZodType, TOutput>(options: ToolOptions<TIn
   if (unrepresentable.length > 0) {
     throw new ConfigError(`tool ${name}: its input has types JSON Schema cannot express (the model would be shown any value there, and it sends JSON): ${unrepresentable.join('; ')}`);
   }
+  // Arguments are validated against what the model was shown: a key a plain object does not list is
+  // refused, not stripped (the decision records the arguments as sent, and the tool must see those).
+  const closedInput = closedObjects(input);
   return {
     name,
     description,
@@ -146,12 +149,12 @@ export function tool<TInput extends z.ZodType, TOutput>(options: ToolOptions<TIn
     parse(args) {
       // A refinement or transform of the author's may throw: that is an invalid input too.
       try {
-        let result = input.safeParse(args);
+        let result = closedInput.safeParse(args);
         if (!result.success) {
           // Strict models send null for absent optional values: drop the nulls zod refused (not the
           // ones a nullable property accepts) and try once more.
           const refused = result.error.issues.map((issue) => issue.path).filter((path) => path.length > 0);
-          const retry = input.safeParse(dropNullsAt(args, refused));
+          const retry = closedInput.safeParse(dropNullsAt(args, refused));
           if (retry.success) result = retry;
         }
         if (result.success) return { success: true, data: result.data };

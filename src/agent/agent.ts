@@ -245,7 +245,7 @@ export function agent(options: AgentOptions): Agent {
     prompt: template,
     tools: all,
     toolsByName,
-    toolSpecs: all.map((t) => ({ name: t.name, description: t.description, parameters: t.parameters })),
+    toolSpecs: all.map((t) => ({ name: t.name, description: t.description, parameters: t.parameters, strict: t.strict })),
     toolList,
     system: staticText === null ? null : { text: staticText, hash: promptHash(staticText) },
     prefetch,

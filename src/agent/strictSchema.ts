@@ -2,15 +2,126 @@ import { z } from 'zod';
 
 type JsonSchema = Record<string, unknown>;
 
+/** A tool's input as the model is offered it: its JSON Schema, and whether it is sent strict. */
+export interface ToolParameters {
+  /** The strict form ({@link toStrictJsonSchema}) when `strict`, else the plain one ({@link toPlainJsonSchema}). */
+  readonly parameters: JsonSchema;
+  /** Whether OpenAI's strict mode takes this input (see {@link strictModeProblems}). */
+  readonly strict: boolean;
+}
+
+/**
+ * The JSON Schema a tool's input is offered with: the strict form when OpenAI's strict mode takes
+ * the input, else its plain JSON Schema, sent with `strict: false`, which admits what zod admits
+ * (a record's entries, a loose object's extra keys, a URL...) where the strict form would be refused
+ * with a 400 or admit nothing.
+ */
+export function toToolParameters(schema: z.ZodType): ToolParameters {
+  const raw = rawJsonSchema(schema);
+  if (strictModeProblems(raw).length > 0) return { parameters: closePlainObjects(raw), strict: false };
+  return { parameters: strictify(raw), strict: true };
+}
+
 /**
  * zod -> JSON Schema in the strict form OpenAI-compatible structured outputs require: every object
  * closes `additionalProperties` and lists every property as required; optional properties become
- * nullable instead (their nulls are dropped again before validation, see {@link dropNullsAt}).
+ * nullable instead (their nulls are dropped again before validation, see {@link dropNullsAt}); a
+ * `oneOf` (a discriminated union, whose members exclude each other already) becomes an `anyOf`.
+ * Meant for an input {@link strictModeProblems} finds nothing in.
  */
 export function toStrictJsonSchema(schema: z.ZodType): JsonSchema {
+  return strictify(rawJsonSchema(schema));
+}
+
+/**
+ * zod -> plain JSON Schema (draft 7) of what the input takes, for a tool sent with `strict: false`:
+ * optional properties stay optional, defaults and records' value schemas stay, and a plain
+ * `z.object()` is closed (`additionalProperties: false`, as the tool refuses unknown keys), while a
+ * loose or catchall object keeps what it takes beyond its properties.
+ */
+export function toPlainJsonSchema(schema: z.ZodType): JsonSchema {
+  return closePlainObjects(rawJsonSchema(schema));
+}
+
+function rawJsonSchema(schema: z.ZodType): JsonSchema {
   const raw = z.toJSONSchema(schema, { io: 'input', target: 'draft-7', unrepresentable: 'any' }) as JsonSchema;
   delete raw.$schema;
-  return strictify(raw);
+  return raw;
+}
+
+/**
+ * The keywords OpenAI's strict mode takes (its documented subset of JSON Schema: the types, `anyOf`,
+ * `enum`/`const`, `$ref` with definitions; `pattern` and the formats below for strings; `minimum`,
+ * `maximum`, their exclusive forms and `multipleOf` for numbers; `minItems`/`maxItems` for arrays),
+ * plus what the strict form rewrites (`default` is dropped, `oneOf` becomes `anyOf`), annotations
+ * (`description`, `title`) and the string lengths (listed as unsupported for fine-tuned models only).
+ */
+const STRICT_KEYWORDS = new Set([
+  'type', 'properties', 'required', 'additionalProperties', 'items', 'anyOf', 'oneOf', 'enum', 'const',
+  '$ref', 'definitions', '$defs', 'description', 'title', 'default', 'pattern', 'format', 'minLength',
+  'maxLength', 'multipleOf', 'minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum', 'minItems', 'maxItems',
+]);
+
+/** The string formats OpenAI's strict mode takes. */
+const STRICT_FORMATS = new Set(['date-time', 'time', 'date', 'duration', 'email', 'hostname', 'ipv4', 'ipv6', 'uuid']);
+
+/**
+ * Why OpenAI's strict mode would refuse the JSON Schema `raw` (zod's, before the strict rewrite), or
+ * could send nothing its zod schema takes: each as `<field path>: <what>`; none when it takes it.
+ * Refused: a record or a loose or catchall object (keys beyond the properties: the strict form closes
+ * every object), a value of no type (`z.any()`, `z.unknown()`), a tuple (positional `items`), a
+ * format other than those listed, and any keyword outside the documented subset (`propertyNames`,
+ * `allOf`, `not`, `examples`...).
+ */
+export function strictModeProblems(raw: JsonSchema): string[] {
+  const problems: string[] = [];
+  const visit = (node: unknown, path: (string | number)[]): void => {
+    if (node === null || typeof node !== 'object' || Array.isArray(node)) return;
+    const schema = node as JsonSchema;
+    const at = fieldPath(path);
+    for (const key of Object.keys(schema)) {
+      if (!STRICT_KEYWORDS.has(key)) problems.push(`${at}: ${key} is not supported in strict mode`);
+    }
+    if (!['type', 'anyOf', 'oneOf', '$ref', 'enum', 'const'].some((key) => key in schema)) problems.push(`${at}: any value (no type)`);
+    if (typeof schema.format === 'string' && !STRICT_FORMATS.has(schema.format)) problems.push(`${at}: the format ${schema.format} is not supported in strict mode`);
+    if ('additionalProperties' in schema && schema.additionalProperties !== false) {
+      problems.push(`${at}: keys beyond its properties (a record, a loose or catchall object)`);
+    }
+    if (Array.isArray(schema.items)) problems.push(`${at}: a tuple (items by position)`);
+    else visit(schema.items, [...path, 'items']);
+    if (schema.additionalProperties !== false) visit(schema.additionalProperties, [...path, 'additionalProperties']);
+    for (const key of ['properties', 'definitions', '$defs']) {
+      const children = schema[key];
+      if (children !== null && typeof children === 'object') {
+        for (const [name, child] of Object.entries(children)) visit(child, key === 'properties' ? [...path, key, name] : [key]);
+      }
+    }
+    for (const key of ['anyOf', 'oneOf']) {
+      const members = schema[key];
+      if (Array.isArray(members)) members.forEach((member, i) => visit(member, [...path, key, i]));
+    }
+  };
+  visit(raw, []);
+  return problems;
+}
+
+/** `raw` with `additionalProperties: false` on every object that says nothing of other keys (a plain z.object()). */
+function closePlainObjects(node: unknown, inAllOf = false): JsonSchema {
+  if (node === null || typeof node !== 'object') return node as JsonSchema;
+  if (Array.isArray(node)) return node.map((item) => closePlainObjects(item, inAllOf)) as unknown as JsonSchema;
+  const out: JsonSchema = {};
+  for (const [key, value] of Object.entries(node)) {
+    if (key === 'properties' || key === 'definitions' || key === '$defs') {
+      out[key] = Object.fromEntries(Object.entries(value as JsonSchema).map(([name, child]) => [name, closePlainObjects(child)]));
+    } else if (key === 'enum' || key === 'const' || key === 'default' || key === 'examples' || key === 'required') {
+      out[key] = value; // values, not schemas
+    } else {
+      out[key] = closePlainObjects(value, key === 'allOf');
+    }
+  }
+  // The members of an allOf each see the others' keys: closing one would refuse them.
+  if (!inAllOf && (out.type === 'object' || out.properties !== undefined) && !('additionalProperties' in out)) out.additionalProperties = false;
+  return out;
 }
 
 /**
@@ -103,7 +214,10 @@ function strictify(node: unknown): JsonSchema {
   const out: JsonSchema = {};
   for (const [key, value] of Object.entries(node)) {
     if (key === 'default') continue; // strict mode rejects defaults; zod applies them on parse
-    if (key === 'properties' && value && typeof value === 'object') {
+    if (key === 'oneOf' && Array.isArray(value)) {
+      // Strict mode takes anyOf only; zod validates the exclusivity on parse.
+      out.anyOf = value.map((item) => strictify(item));
+    } else if (key === 'properties' && value && typeof value === 'object') {
       const props: JsonSchema = {};
       for (const [name, prop] of Object.entries(value)) props[name] = strictify(prop);
       out.properties = props;
@@ -126,6 +240,108 @@ function strictify(node: unknown): JsonSchema {
     out.additionalProperties = false;
   }
   return out;
+}
+
+/**
+ * `schema` with every plain `z.object()` (one that strips the keys it does not list) refusing them
+ * instead, as `z.strictObject()` does, wherever it is nested (objects, arrays, tuples, record values,
+ * unions, optional/nullable/default wrappers, a pipe's input, lazy and recursive schemas): the
+ * model is shown `additionalProperties: false` for such an object, and a key it sends anyway is an
+ * error it sees, not one recorded and then silently dropped. Loose and catchall objects keep their
+ * catchall (their extra keys' objects closed too); refinements, transforms and defaults are kept.
+ * The members of an intersection are left as they are: each must take the other's keys.
+ */
+export function closedObjects(schema: z.ZodType): z.ZodType {
+  return closed(schema);
+}
+
+const closedSchemas = new WeakMap<z.ZodType, z.ZodType>();
+
+/** The fields of a zod definition this rewrites (zod's own def types are a union per kind). */
+interface Def {
+  readonly type: string;
+  readonly shape?: Record<string, z.ZodType>;
+  readonly catchall?: z.ZodType;
+  readonly innerType?: z.ZodType;
+  readonly element?: z.ZodType;
+  readonly items?: readonly z.ZodType[];
+  readonly rest?: z.ZodType | null;
+  readonly valueType?: z.ZodType;
+  readonly options?: readonly z.ZodType[];
+  readonly in?: z.ZodType;
+  readonly getter?: () => z.ZodType;
+}
+
+function closed(schema: z.ZodType): z.ZodType {
+  const known = closedSchemas.get(schema);
+  if (known !== undefined) return known;
+  const def = schema._zod.def as unknown as Def;
+  const changed = closedDef(def);
+  const out = changed === null ? schema : (schema.clone(z.core.util.mergeDefs(def, changed) as never) as z.ZodType);
+  closedSchemas.set(schema, out);
+  return out;
+}
+
+/** The fields of `def` to replace, or null when nothing within it changes. */
+function closedDef(def: Def): Partial<Record<keyof Def, unknown>> | null {
+  const same = (changed: readonly unknown[], original: readonly unknown[]) => changed.every((item, i) => item === original[i]);
+  switch (def.type) {
+    case 'object': {
+      const shape = def.shape ?? {};
+      // Lazily, each once: a recursive schema's shape refers to the object being closed.
+      const lazyShape: Record<string, z.ZodType> = {};
+      for (const key of Object.keys(shape)) {
+        Object.defineProperty(lazyShape, key, {
+          enumerable: true,
+          configurable: true,
+          get() {
+            const value = closed(shape[key]!);
+            Object.defineProperty(lazyShape, key, { value, enumerable: true, configurable: false, writable: false });
+            return value;
+          },
+        });
+      }
+      return { shape: lazyShape, catchall: def.catchall === undefined ? z.never() : closed(def.catchall) };
+    }
+    case 'optional':
+    case 'nullable':
+    case 'default':
+    case 'prefault':
+    case 'nonoptional':
+    case 'readonly':
+    case 'catch': {
+      const inner = closed(def.innerType!);
+      return inner === def.innerType ? null : { innerType: inner };
+    }
+    case 'array': {
+      const element = closed(def.element!);
+      return element === def.element ? null : { element };
+    }
+    case 'tuple': {
+      const items = (def.items ?? []).map(closed);
+      const rest = def.rest == null ? def.rest : closed(def.rest);
+      return same(items, def.items ?? []) && rest === def.rest ? null : { items, rest };
+    }
+    case 'record': {
+      const valueType = closed(def.valueType!);
+      return valueType === def.valueType ? null : { valueType };
+    }
+    case 'union': {
+      const options = (def.options ?? []).map(closed);
+      return same(options, def.options ?? []) ? null : { options };
+    }
+    case 'pipe': {
+      // What the arguments meet is the pipe's input; its output is the author's to shape.
+      const input = closed(def.in!);
+      return input === def.in ? null : { in: input };
+    }
+    case 'lazy': {
+      const getter = def.getter!;
+      return { getter: () => closed(getter()) };
+    }
+    default:
+      return null;
+  }
 }
 
 /**

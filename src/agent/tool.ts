@@ -2,7 +2,7 @@ import type { z } from 'zod';
 import { ConfigError, formatIssues, messageOf } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Json } from '../thread/events.js';
-import { dropNullsAt, toStrictJsonSchema, unrepresentableParts } from './strictSchema.js';
+import { closedObjects, dropNullsAt, toToolParameters, unrepresentableParts } from './strictSchema.js';
 
 /** What a tool's `run` receives besides its validated input. */
 export interface ToolContext {
@@ -33,8 +33,10 @@ export interface ToolOptions<TInput extends z.ZodType, TOutput> {
   /** What the tool does, for the model. */
   description: string;
   /**
-   * The input schema, a zod object; the model sees its strict JSON Schema and arguments are
-   * validated with it. A type JSON Schema cannot express (`z.date()`, `z.bigint()`, `z.map()`,
+   * The input schema, a zod object; the model sees its JSON Schema and arguments are validated with
+   * it. The schema is sent strict when OpenAI's strict mode takes it, else plain, with `strict: false`
+   * (a record, a loose or catchall object, `z.any()`, a tuple, a format such as `z.url()`'s: see
+   * {@link Tool.strict}). A type JSON Schema cannot express (`z.date()`, `z.bigint()`, `z.map()`,
    * `z.custom()`...) is refused when the tool is defined: use `z.iso.datetime()` and the like.
    */
   input: TInput;
@@ -77,8 +79,15 @@ export interface Tool {
   readonly name: string;
   readonly description: string;
   readonly input: z.ZodType;
-  /** Strict JSON Schema of the input. */
+  /** JSON Schema of the input: its strict form when {@link strict}, else its plain one. */
   readonly parameters: Record<string, unknown>;
+  /**
+   * Whether the input is offered in strict mode: false when OpenAI's strict mode would refuse its
+   * schema or admit none of some values zod takes (a record's entries, a loose or catchall object's
+   * extra keys, a value of no type, a tuple, a format other than date-time, time, date, duration,
+   * email, hostname, ipv4, ipv6 and uuid, a keyword outside its subset such as `allOf`).
+   */
+  readonly strict: boolean;
   readonly idempotent: boolean;
   readonly breaksLoop: boolean;
   readonly timeoutMs: number;
@@ -91,7 +100,7 @@ export interface Tool {
 export const TOOL_NAME = /^[a-zA-Z0-9_-]{1,64}$/;
 
 /**
- * Defines a tool: a zod input schema, turned into strict JSON Schema for the model, and a `run`.
+ * Defines a tool: a zod input schema, turned into (strict when it can be) JSON Schema for the model, and a `run`.
  *
  * @example
  * ```ts
@@ -109,17 +118,21 @@ export function tool<TInput extends z.ZodType, TOutput>(options: ToolOptions<TIn
     options;
   if (!TOOL_NAME.test(name)) throw new ConfigError(`tool name "${name}" must match ${TOOL_NAME}`);
   if (!(timeoutMs > 0)) throw new ConfigError(`tool ${name}: timeoutMs must be positive`);
-  const parameters = toStrictJsonSchema(input);
+  const { parameters, strict } = toToolParameters(input);
   if (parameters.type !== 'object') throw new ConfigError(`tool ${name}: input must be a zod object schema`);
   const unrepresentable = unrepresentableParts(input);
   if (unrepresentable.length > 0) {
     throw new ConfigError(`tool ${name}: its input has types JSON Schema cannot express (the model would be shown any value there, and it sends JSON): ${unrepresentable.join('; ')}`);
   }
+  // Arguments are validated against what the model was shown: a key a plain object does not list is
+  // refused, not stripped (the decision records the arguments as sent, and the tool must see those).
+  const closedInput = closedObjects(input);
   return {
     name,
     description,
     input,
     parameters,
+    strict,
     idempotent,
     breaksLoop,
     timeoutMs,
@@ -136,12 +149,12 @@ export function tool<TInput extends z.ZodType, TOutput>(options: ToolOptions<TIn
     parse(args) {
       // A refinement or transform of the author's may throw: that is an invalid input too.
       try {
-        let result = input.safeParse(args);
+        let result = closedInput.safeParse(args);
         if (!result.success) {
           // Strict models send null for absent optional values: drop the nulls zod refused (not the
           // ones a nullable property accepts) and try once more.
           const refused = result.error.issues.map((issue) => issue.path).filter((path) => path.length > 0);
-          const retry = input.safeParse(dropNullsAt(args, refused));
+          const retry = closedInput.safeParse(dropNullsAt(args, refused));
           if (retry.success) result = retry;
         }
         if (result.success) return { success: true, data: result.data };

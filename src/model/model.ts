@@ -1,10 +1,17 @@
 import type { TokenUsage } from '../thread/events.js';
 
-/** A tool as the model sees it: a name, a description and a strict JSON Schema for its arguments. */
+/** A tool as the model sees it: a name, a description and a JSON Schema for its arguments. */
 export interface ToolSpec {
   readonly name: string;
   readonly description: string;
+  /** The arguments' JSON Schema: in the strict form (every object closed, every property required) when {@link strict}. */
   readonly parameters: Record<string, unknown>;
+  /**
+   * Whether the schema is offered in strict mode (an agent decides once per tool, see `Tool.strict`);
+   * a tool that is not is offered its plain JSON Schema with `strict: false`.
+   * @default true
+   */
+  readonly strict?: boolean;
 }
 
 /** One decision request: the rendered prompt, the rendered thread context, the tools on offer. */

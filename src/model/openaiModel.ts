@@ -378,7 +378,7 @@ function builtTools(tools: readonly ToolSpec[]): { readonly list: ChatCompletion
   if (built === undefined) {
     const list = tools.map((tool) => ({
       type: 'function' as const,
-      function: { name: tool.name, description: tool.description, parameters: tool.parameters, strict: true },
+      function: { name: tool.name, description: tool.description, parameters: tool.parameters, strict: tool.strict ?? true },
     }));
     // OpenAI rejects tool_choice without tools, so an agent with no tools gets a plain completion.
     const json = tools.length === 0 ? '' : `,"tools":${JSON.stringify(list)},"tool_choice":"required","parallel_tool_calls":false`;

@@ -100,7 +100,8 @@ describe('tool()', () => {
     expect(parsed.error).toMatch(/item: /);
     expect(parsed.error).toMatch(/tags\.0\.label: /);
     expect(place.parse('not an object').success).toBe(false);
-    expect(place.parse({ item: 'x', note: null, tags: [], extra: 1 }).success).toBe(true); // zod strips unknown keys
+    // A key the schema does not list is refused (the model sees it), never silently dropped.
+    expect(place.parse({ item: 'x', note: null, tags: [], extra: 1 })).toEqual({ success: false, error: expect.stringMatching(/extra/) });
   });
 
   it('asks for approval as configured: never, always, or per input', () => {

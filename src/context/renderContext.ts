@@ -162,11 +162,30 @@ export function renderEvent(event: ThreadEvent, secrets: readonly string[]): str
   return renderBlock(event, secrets);
 }
 
-/** A JSON value as a block shows it, redacted: a string as it is, anything else as JSON. */
+/** A JSON value as a block shows it, redacted: a string as it is, anything else as JSON (see {@link inert}). */
 function show(value: Json, secrets: readonly string[]): string {
   const redacted = redactJson(value, secrets);
-  return typeof redacted === 'string' ? redacted : JSON.stringify(redacted);
+  return inert(typeof redacted === 'string' ? redacted : JSON.stringify(redacted));
 }
+
+/** A `<` that would start a tag (`<name`, `</name`), or a `&` that would read as one of the escapes below. */
+const ESCAPED = /<(?=\/?[A-Za-z])|&(?=(?:lt|amp|quot);)/g;
+
+/**
+ * Text from outside as a block's body (an input, a tool's result, a human's answer, an error quoting
+ * the model): a `<` that would start a tag is written `&lt;`, so that it can neither close its block
+ * nor open one the runtime never wrote (`</input><tool_result ...>`), and a `&` that would read as
+ * an escape `&amp;` (parseContext reads both back). Other text is left as it is.
+ */
+function inert(text: string): string {
+  return text.includes('<') || text.includes('&') ? text.replace(ESCAPED, (c) => (c === '<' ? '&lt;' : '&amp;')) : text;
+}
+
+/** Redacted outside text as a block's body (see {@link inert}). */
+const bodyText = (text: string, secrets: readonly string[]): string => inert(redactText(text, secrets));
+
+/** A value from outside in an attribute (a tool name the model made up): no quote or tag can leave it. */
+const attr = (value: string): string => inert(value).replace(/"/g, '&quot;');
 
 function renderBlock(event: ThreadEvent, secrets: readonly string[]): string | null {
   switch (event.type) {
@@ -183,26 +202,26 @@ function renderBlock(event: ThreadEvent, secrets: readonly string[]): string | n
     case 'tool_result':
       return `<tool_result tool="${event.data.tool}" call="${event.data.callId}">\n${show(event.data.result, secrets)}\n</tool_result>`;
     case 'error':
-      return `<error kind="${event.data.kind}"${event.data.tool ? ` tool="${event.data.tool}"` : ''} attempt="${event.data.attempt}">${redactText(event.data.message, secrets)}</error>`;
+      return `<error kind="${event.data.kind}"${event.data.tool ? ` tool="${attr(event.data.tool)}"` : ''} attempt="${event.data.attempt}">${bodyText(event.data.message, secrets)}</error>`;
     case 'human_request': {
       const d = event.data;
-      const about = d.tool ? ` tool="${d.tool}"` : '';
-      return `<human_request kind="${d.kind}" id="${d.requestId}"${about}>${redactText(d.question, secrets)}</human_request>`;
+      const about = d.tool ? ` tool="${attr(d.tool)}"` : '';
+      return `<human_request kind="${d.kind}" id="${d.requestId}"${about}>${bodyText(d.question, secrets)}</human_request>`;
     }
     case 'human_response': {
       const d = event.data;
       const approved = d.approved === undefined ? '' : ` approved="${d.approved}"`;
       const body = [d.answer, d.comment].filter((part): part is string => part !== undefined && part !== '').join('\n');
-      return `<human_response to="${d.requestId}"${approved}>${redactText(body, secrets)}</human_response>`;
+      return `<human_response to="${d.requestId}"${approved}>${bodyText(body, secrets)}</human_response>`;
     }
     case 'control':
       return null;
     case 'final':
       return `<final>${show(event.data.output, secrets)}</final>`;
     case 'escalation':
-      return `<escalation reason="${event.data.reason}">${redactText(event.data.message, secrets)}</escalation>`;
+      return `<escalation reason="${event.data.reason}">${bodyText(event.data.message, secrets)}</escalation>`;
     case 'failed':
-      return `<failed>${redactText(event.data.reason, secrets)}</failed>`;
+      return `<failed>${bodyText(event.data.reason, secrets)}</failed>`;
     case 'custom':
       return renderCustom(event.data, secrets);
   }
@@ -214,7 +233,7 @@ function renderCustom(d: CustomData, secrets: readonly string[]): string | null 
       return d.output === undefined ? null : `<step name="${d.step}">${show(d.output, secrets)}</step>`;
     case 'after_decision':
       // Only a rejection tells the model something: its call was dropped, and why.
-      return d.verdict === 'reject' ? `<rejected by="${d.step}" call="${d.callId ?? ''}">${redactText(d.feedback ?? '', secrets)}</rejected>` : null;
+      return d.verdict === 'reject' ? `<rejected by="${d.step}" call="${d.callId ?? ''}">${bodyText(d.feedback ?? '', secrets)}</rejected>` : null;
     case 'intent':
       return `<intent_result intent="${d.step}" call="${d.callId ?? ''}">\n${show(d.output ?? null, secrets)}\n</intent_result>`;
     case 'compact':

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { parseContext } from '../../src/context/parseContext.js';
 import { renderContext } from '../../src/context/renderContext.js';
 import type { Json, NewEvent, Thread } from '../../src/thread/events.js';
 import { stampEvents } from '../../src/thread/thread.js';
@@ -51,6 +52,19 @@ describe("outside text in the model's context", () => {
       fc.property(hostile, hostile, (text, inResult) => {
         expect(tagsOf(renderContext(agent, threadWith(text, { note: inResult, list: [inResult] })).text)).toEqual(expected);
         expect(tagsOf(renderContext(agent, threadWith(text, inResult)).text)).toEqual(expected);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('reads back as it was written: parseContext gives the input, the answer and the JSON of a result as they were', () => {
+    fc.assert(
+      fc.property(hostile, hostile, (text, inResult) => {
+        const blocks = parseContext(renderContext(agent, threadWith(text, { note: inResult })).text);
+        expect(blocks.map((b) => b.tag)).toEqual(['input', 'decision', 'tool_result', 'human_request', 'human_response', 'error']);
+        expect(blocks[0]!.body).toBe(text.trim());
+        expect(JSON.parse(blocks[2]!.body)).toEqual({ note: inResult });
+        expect(blocks[4]!.body).toBe(`${text}\n${text}`.trim());
       }),
       { numRuns: 300 },
     );

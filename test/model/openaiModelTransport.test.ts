@@ -1,0 +1,116 @@
+import { once } from 'node:events';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { ModelFailure, ModelRequest, ModelResult } from '../../src/model/model.js';
+import { createOpenAIModel } from '../../src/model/openaiModel.js';
+
+// How createOpenAIModel behaves on what a provider's HTTP layer may do: a body without end, a
+// redirect, a transport failure with a cause. Each test runs a raw HTTP server on 127.0.0.1.
+
+const API_KEY = 'sk-transport-test-0123456789';
+
+function request(): ModelRequest {
+  return { threadId: 't-1', agent: 'a', system: 'You decide.', context: '<input>go</input>', tools: [], signal: new AbortController().signal };
+}
+
+function failureOf(result: ModelResult): ModelFailure {
+  if (result.success) throw new Error(`expected a failure, got ${JSON.stringify(result.data).slice(0, 200)}`);
+  expect(result.error.message).not.toContain(API_KEY);
+  return result.error;
+}
+
+interface Seen {
+  method: string;
+  url: string;
+}
+
+const servers: http.Server[] = [];
+async function serve(handler: (req: http.IncomingMessage, res: http.ServerResponse) => void): Promise<{ base: string; seen: Seen[] }> {
+  const seen: Seen[] = [];
+  const server = http.createServer((req, res) => {
+    seen.push({ method: req.method ?? '', url: req.url ?? '' });
+    req.resume();
+    req.on('end', () => handler(req, res));
+  });
+  servers.push(server);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return { base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen };
+}
+
+afterEach(async () => {
+  for (const server of servers.splice(0)) {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
+});
+
+const COMPLETION_HEAD = '{"id":"c1","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"finish_reason":"stop","message":{"role":"assistant","content":"';
+
+describe('createOpenAIModel on a body larger than any answer it takes', () => {
+  it('stops reading once the body passes the bound its maxAnswerChars sets, and fails as a too-long answer', async () => {
+    const total = 64 * 1024 * 1024;
+    let written = 0;
+    let stopped!: () => void;
+    const finished = new Promise<void>((resolve) => (stopped = resolve));
+    const { base } = await serve((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.on('close', () => stopped());
+      const chunk = Buffer.alloc(64 * 1024, 'x');
+      res.write(COMPLETION_HEAD);
+      written += COMPLETION_HEAD.length;
+      const pump = (): void => {
+        while (!res.destroyed && written < total) {
+          written += chunk.length;
+          if (!res.write(chunk)) {
+            res.once('drain', pump);
+            return;
+          }
+        }
+        if (!res.destroyed) res.end('"}}]}');
+      };
+      pump();
+    });
+    const model = createOpenAIModel({ baseURL: `${base}/v1`, apiKey: API_KEY, maxAnswerChars: 1000, timeoutMs: 30_000 });
+
+    const error = failureOf(await model.complete(request()));
+    await finished;
+
+    // The bound for 1000 characters is about 1 MiB: what the server got out before the transport
+    // hung up is that plus what the sockets' buffers took, far from the 64 MiB it meant to send.
+    expect(written).toBeLessThan(16 * 1024 * 1024);
+    expect(error).toMatchObject({ kind: 'http' });
+    expect(error.status).toBeUndefined();
+    expect(error.message).toContain('over the limit of 1000 characters (maxAnswerChars)');
+    expect(error.message).toContain('it was not recorded');
+  });
+
+  it('refuses a body whose Content-Length is over the bound without reading it', async () => {
+    let written = 0;
+    const { base } = await serve((_req, res) => {
+      const size = 8 * 1024 * 1024;
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(size) });
+      // The header promises 8 MiB; only the head is sent, then the server waits.
+      written += COMPLETION_HEAD.length;
+      res.write(COMPLETION_HEAD);
+    });
+    // Unfixed, the transport would wait for the rest until this timeout.
+    const model = createOpenAIModel({ baseURL: `${base}/v1`, apiKey: API_KEY, maxAnswerChars: 1000, timeoutMs: 3_000 });
+    const error = failureOf(await model.complete(request()));
+    expect(error.message).toContain('over the limit of 1000 characters (maxAnswerChars)');
+    expect(written).toBe(COMPLETION_HEAD.length);
+  });
+
+  it('takes an answer at its limit even when every character is written as a \\u escape', async () => {
+    const answer = 'é'.repeat(1000);
+    const escaped = [...answer].map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`).join('');
+    const { base } = await serve((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(`${COMPLETION_HEAD}${escaped}"}}]}`);
+    });
+    const model = createOpenAIModel({ baseURL: `${base}/v1`, apiKey: API_KEY, maxAnswerChars: 1000 });
+    const result = await model.complete(request());
+    expect(result.success && result.data.text).toBe(answer);
+  });
+});

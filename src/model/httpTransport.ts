@@ -1,10 +1,13 @@
+import { constants as bufferConstants } from 'node:buffer';
 import { STATUS_CODES } from 'node:http';
 import { promisify } from 'node:util';
 import { brotliDecompress, gunzip, inflate } from 'node:zlib';
 import { Agent, interceptors, request, type Dispatcher } from 'undici';
+import type { ZlibOptions } from 'node:zlib';
+import { SwitchyardError } from '../errors.js';
 import { RequestAbort } from './requestAbort.js';
 
-const DECODERS: Readonly<Record<string, (data: Buffer) => Promise<Buffer>>> = {
+const DECODERS: Readonly<Record<string, (data: Buffer, options: ZlibOptions) => Promise<Buffer>>> = {
   gzip: promisify(gunzip),
   'x-gzip': promisify(gunzip),
   deflate: promisify(inflate),
@@ -39,8 +42,37 @@ export interface HttpTransportOptions {
  */
 export const CALLER_SIGNAL: unique symbol = Symbol('switchyard.callerSignal');
 
-/** A `fetch` init that may carry a {@link CALLER_SIGNAL}. */
-export type TransportInit = RequestInit & { readonly [CALLER_SIGNAL]?: AbortSignal };
+/**
+ * Where a caller sets the most bytes of a response body the transport reads (decoded, when the
+ * server compressed it): past that it stops reading, aborts the request and rejects with a
+ * {@link ResponseTooLargeError}, so a runaway body never sits whole in memory.
+ */
+export const MAX_BODY_BYTES: unique symbol = Symbol('switchyard.maxBodyBytes');
+
+/** A `fetch` init that may carry a {@link CALLER_SIGNAL} and a {@link MAX_BODY_BYTES}. */
+export type TransportInit = RequestInit & { readonly [CALLER_SIGNAL]?: AbortSignal; readonly [MAX_BODY_BYTES]?: number };
+
+/** A response body passed the {@link MAX_BODY_BYTES} of its request: the rest was not read. */
+export class ResponseTooLargeError extends SwitchyardError {
+  constructor(
+    /** The most bytes the request allowed. */
+    readonly limitBytes: number,
+  ) {
+    super(`response body over ${limitBytes} bytes`);
+  }
+}
+
+/**
+ * The {@link MAX_BODY_BYTES} for a chat completion whose answer may be `maxAnswerChars` characters:
+ * 12 bytes a character plus 1 MiB. A character of a JSON string takes at most 6 bytes on the wire
+ * (a `\u00e9` escape: Python servers write every non-ASCII character so by default; UTF-8 itself
+ * takes at most 3 bytes per UTF-16 unit); the body may carry text beside the tool call, or the
+ * model's reasoning, about as long again; the rest of the envelope (ids, usage, a model name,
+ * logprobs) fits in the MiB. The default 256 Ki characters give 4 MiB.
+ */
+export function maxBodyBytesFor(maxAnswerChars: number): number {
+  return Math.min(Number.MAX_SAFE_INTEGER, 12 * maxAnswerChars + 1024 * 1024);
+}
 
 const REDIRECTS = 5;
 const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
@@ -53,7 +85,7 @@ const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
  * CPU as the request itself. This transport reads the whole body with `request` and hands the SDK a
  * `Response` that parses it directly (a standard one is built only if the body is asked for as a
  * stream), following redirects like `fetch` and decoding a gzip, deflate or brotli body should a server
- * compress one unasked.
+ * compress one unasked. A request's {@link MAX_BODY_BYTES} bounds what it reads.
  * Anything it does not handle (a `Request` object, a streamed or form body, a scheme other than
  * http or https) goes to the global `fetch` unchanged.
  *
@@ -80,6 +112,7 @@ export function createHttpTransport(options: HttpTransportOptions = {}): { fetch
     // No accept-encoding is sent: JSON completions are small, and decoding costs CPU.
     const headers = plainHeaders(init.headers);
     const caller = (init as TransportInit)[CALLER_SIGNAL];
+    const limit = (init as TransportInit)[MAX_BODY_BYTES];
     const abort = caller === undefined ? undefined : new RequestAbort(init.signal ?? undefined, caller);
     let response: Dispatcher.ResponseData;
     let bytes: ArrayBuffer | Buffer;
@@ -92,7 +125,7 @@ export function createHttpTransport(options: HttpTransportOptions = {}): { fetch
         signal: (abort as AbortSignal | undefined) ?? init.signal ?? undefined,
         dispatcher,
       });
-      bytes = await response.body.arrayBuffer();
+      bytes = limit === undefined ? await response.body.arrayBuffer() : await readAtMost(response, limit);
     } finally {
       abort?.release();
     }
@@ -101,7 +134,12 @@ export function createHttpTransport(options: HttpTransportOptions = {}): { fetch
     if (typeof encoding === 'string' && encoding !== 'identity' && bytes.byteLength > 0) {
       const decode = DECODERS[encoding.trim().toLowerCase()];
       if (decode === undefined) throw new TypeError(`fetch failed: unsupported content-encoding ${encoding}`);
-      bytes = await decode(Buffer.from(bytes));
+      try {
+        bytes = await decode(Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes), limit === undefined ? {} : { maxOutputLength: Math.min(limit, bufferConstants.MAX_LENGTH) });
+      } catch (error) {
+        if ((error as { code?: unknown }).code === 'ERR_BUFFER_TOO_LARGE' && limit !== undefined) throw new ResponseTooLargeError(limit);
+        throw error;
+      }
     }
     const responseHeaders = new Headers();
     for (const [name, value] of Object.entries(response.headers)) {
@@ -121,6 +159,28 @@ export function createHttpTransport(options: HttpTransportOptions = {}): { fetch
 }
 
 const transportFetches = new WeakSet<FetchFunction>();
+
+/** The body of `response`, read up to `limit` bytes: past that (or a Content-Length saying so) the request is aborted. */
+async function readAtMost(response: Dispatcher.ResponseData, limit: number): Promise<Buffer> {
+  const { body } = response;
+  const declared = Number(response.headers['content-length']);
+  if (declared > limit) {
+    body.destroy();
+    throw new ResponseTooLargeError(limit);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) {
+      // Destroying an unfinished body closes its connection: the server's writes stop there.
+      body.destroy();
+      throw new ResponseTooLargeError(limit);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks, size);
+}
 
 /**
  * Whether `fetch` was built by {@link createHttpTransport}: it reads the whole body before it

@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ModelFailure, ModelRequest, ModelResult } from '../../src/model/model.js';
 import { createOpenAIModel } from '../../src/model/openaiModel.js';
@@ -100,6 +101,16 @@ describe('createOpenAIModel on a body larger than any answer it takes', () => {
     const error = failureOf(await model.complete(request()));
     expect(error.message).toContain('over the limit of 1000 characters (maxAnswerChars)');
     expect(written).toBe(COMPLETION_HEAD.length);
+  });
+
+  it('stops decoding a compressed body at the same bound', async () => {
+    const { base } = await serve((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' });
+      res.end(gzipSync(`${COMPLETION_HEAD}${'x'.repeat(8 * 1024 * 1024)}"}}]}`));
+    });
+    const model = createOpenAIModel({ baseURL: `${base}/v1`, apiKey: API_KEY, maxAnswerChars: 1000 });
+    const error = failureOf(await model.complete(request()));
+    expect(error.message).toContain('over the limit of 1000 characters (maxAnswerChars)');
   });
 
   it('takes an answer at its limit even when every character is written as a \\u escape', async () => {

@@ -125,3 +125,45 @@ describe('createOpenAIModel on a body larger than any answer it takes', () => {
     expect(result.success && result.data.text).toBe(answer);
   });
 });
+
+describe('createOpenAIModel on a redirect', () => {
+  const completion = JSON.stringify({
+    id: 'c1',
+    object: 'chat.completion',
+    created: 1,
+    model: 'm',
+    choices: [{ index: 0, finish_reason: 'stop', message: { role: 'assistant', content: 'moved fine' } }],
+  });
+  /** `/v1/...` redirects with `status` to `/v2/...`, which takes only a POST. */
+  const redirecting = (status: number) =>
+    serve((req, res) => {
+      if (req.url?.startsWith('/v1/')) {
+        res.writeHead(status, { location: '/v2/chat/completions' });
+        res.end();
+      } else if (req.method === 'POST') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(completion);
+      } else {
+        res.writeHead(405, { 'content-type': 'text/plain' });
+        res.end(`method not allowed: ${req.method}`);
+      }
+    });
+
+  it.each([301, 302, 303])('does not follow a %i, which would resend the POST as a GET, and names where it points as the base URL to set', async (status) => {
+    const { base, seen } = await redirecting(status);
+    const model = createOpenAIModel({ baseURL: `${base}/v1`, apiKey: API_KEY });
+    const error = failureOf(await model.complete(request()));
+    expect(seen.map((s) => `${s.method} ${s.url}`)).toEqual(['POST /v1/chat/completions']);
+    expect(error).toMatchObject({ kind: 'http', status });
+    expect(error.message).toContain(`${base}/v2/chat/completions`);
+    expect(error.message).toContain(`set the base URL to ${base}/v2`);
+  });
+
+  it.each([307, 308])('follows a %i with the POST and its body, as before', async (status) => {
+    const { base, seen } = await redirecting(status);
+    const model = createOpenAIModel({ baseURL: `${base}/v1`, apiKey: API_KEY });
+    const result = await model.complete(request());
+    expect(result.success && result.data.text).toBe('moved fine');
+    expect(seen.map((s) => `${s.method} ${s.url}`)).toEqual(['POST /v1/chat/completions', 'POST /v2/chat/completions']);
+  });
+});

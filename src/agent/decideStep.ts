@@ -148,10 +148,11 @@ function loggedFailure(input: StepInput, events: NewEvent[], failure: ModelFailu
 /**
  * Whether a model's HTTP failure may pass if asked again: no status (the network, a malformed
  * answer), 408, 409, 429 and 5xx. Any other 4xx (400, 401, 403, 404…: a bad key, a wrong URL or
- * model, a request the server will never take) fails the same way every time.
+ * model, a request the server will never take) fails the same way every time, and so does a 3xx
+ * (a redirect the transport did not follow: the base URL moved).
  */
 function isTransientStatus(status: number | undefined): boolean {
-  return status === undefined || status < 400 || status >= 500 || status === 408 || status === 409 || status === 429;
+  return status === undefined || status >= 500 || status === 408 || status === 409 || status === 429;
 }
 
 /** The model's next step, validated: its decision and what follows it, or the error the model sees next. */

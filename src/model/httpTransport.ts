@@ -2,7 +2,7 @@ import { constants as bufferConstants } from 'node:buffer';
 import { STATUS_CODES } from 'node:http';
 import { promisify } from 'node:util';
 import { brotliDecompress, gunzip, inflate } from 'node:zlib';
-import { Agent, interceptors, request, type Dispatcher } from 'undici';
+import { Agent, request, type Dispatcher } from 'undici';
 import type { ZlibOptions } from 'node:zlib';
 import { SwitchyardError } from '../errors.js';
 import { RequestAbort } from './requestAbort.js';
@@ -75,6 +75,11 @@ export function maxBodyBytesFor(maxAnswerChars: number): number {
 }
 
 const REDIRECTS = 5;
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+/** Redirects after which fetch resends a POST (any method but GET and HEAD) as a GET without its body. */
+const METHOD_CHANGING_REDIRECTS = new Set([301, 302, 303]);
+/** Request headers not sent on to another origin. */
+const CREDENTIAL_HEADERS = ['authorization', 'cookie', 'proxy-authorization'] as const;
 const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
 
 /**
@@ -84,7 +89,8 @@ const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
  * objects; for the small JSON requests an agent sends, that wrapping costs about as much client
  * CPU as the request itself. This transport reads the whole body with `request` and hands the SDK a
  * `Response` that parses it directly (a standard one is built only if the body is asked for as a
- * stream), following redirects like `fetch` and decoding a gzip, deflate or brotli body should a server
+ * stream), following redirects like `fetch` (but for a 301, 302 or 303 to a request other than a GET or
+ * HEAD, handed back: fetch would resend it as a GET without its body) and decoding a gzip, deflate or brotli body should a server
  * compress one unasked. A request's {@link MAX_BODY_BYTES} bounds what it reads.
  * Anything it does not handle (a `Request` object, a streamed or form body, a scheme other than
  * http or https) goes to the global `fetch` unchanged.
@@ -95,7 +101,7 @@ export function createHttpTransport(options: HttpTransportOptions = {}): { fetch
   const dispatcher: Dispatcher = new Agent({
     connections: options.connections ?? 256,
     keepAliveTimeout: options.keepAliveTimeoutMs ?? 4_000,
-  }).compose(interceptors.redirect({ maxRedirections: REDIRECTS }));
+  });
 
   const fetchFn: FetchFunction = async (input, init = {}) => {
     const url = typeof input === 'string' ? input : input instanceof URL ? input.href : undefined;
@@ -114,17 +120,28 @@ export function createHttpTransport(options: HttpTransportOptions = {}): { fetch
     const caller = (init as TransportInit)[CALLER_SIGNAL];
     const limit = (init as TransportInit)[MAX_BODY_BYTES];
     const abort = caller === undefined ? undefined : new RequestAbort(init.signal ?? undefined, caller);
+    const method = (init.method ?? 'GET').toUpperCase() as Dispatcher.HttpMethod;
+    let target = url;
+    let hops = 0;
     let response: Dispatcher.ResponseData;
     let bytes: ArrayBuffer | Buffer;
     try {
-      response = await request(url, {
-        method: (init.method ?? 'GET').toUpperCase() as Dispatcher.HttpMethod,
-        headers,
-        body: body ?? null,
-        // undici reads only what RequestAbort has of a signal.
-        signal: (abort as AbortSignal | undefined) ?? init.signal ?? undefined,
-        dispatcher,
-      });
+      for (;;) {
+        response = await request(target, {
+          method,
+          headers,
+          body: body ?? null,
+          // undici reads only what RequestAbort has of a signal.
+          signal: (abort as AbortSignal | undefined) ?? init.signal ?? undefined,
+          dispatcher,
+        });
+        const next = redirectTarget(method, response, target);
+        if (next === undefined) break;
+        await response.body.dump();
+        if (++hops > REDIRECTS) throw new TypeError('fetch failed', { cause: new Error(`redirect count exceeded (more than ${REDIRECTS}, the last to ${next})`) });
+        if (new URL(next).origin !== new URL(target).origin) for (const name of CREDENTIAL_HEADERS) delete headers[name];
+        target = next;
+      }
       bytes = limit === undefined ? await response.body.arrayBuffer() : await readAtMost(response, limit);
     } finally {
       abort?.release();
@@ -151,7 +168,7 @@ export function createHttpTransport(options: HttpTransportOptions = {}): { fetch
     }
     if (status < 200 || status > 599) throw new TypeError(`fetch failed: unexpected HTTP status ${status}`);
     const buffer = NULL_BODY_STATUSES.has(status) ? null : Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes);
-    return new BufferedResponse(buffer, status, responseHeaders, url) as unknown as Response;
+    return new BufferedResponse(buffer, status, responseHeaders, target, hops > 0) as unknown as Response;
   };
 
   transportFetches.add(fetchFn);
@@ -159,6 +176,28 @@ export function createHttpTransport(options: HttpTransportOptions = {}): { fetch
 }
 
 const transportFetches = new WeakSet<FetchFunction>();
+
+/**
+ * Where a redirect `response` to a `method` request at `from` leads, when it is to be followed: a
+ * 307 or 308 always (the request goes again as it is, body included), a 301, 302 or 303 only for
+ * a GET or HEAD. After those, fetch resends any other request as a GET without its body, which
+ * no API takes: the redirect is handed back as the response instead, for its caller to report
+ * (a base URL written `http://` for a host that moved to `https://`, say).
+ */
+function redirectTarget(method: string, response: Dispatcher.ResponseData, from: string): string | undefined {
+  const status = response.statusCode;
+  const location = response.headers['location'];
+  if (!REDIRECT_STATUSES.has(status) || typeof location !== 'string') return undefined;
+  if (METHOD_CHANGING_REDIRECTS.has(status) && method !== 'GET' && method !== 'HEAD') return undefined;
+  let next: URL;
+  try {
+    next = new URL(location, from);
+  } catch {
+    throw new TypeError('fetch failed', { cause: new Error(`a ${status} redirect to an invalid URL: ${location.slice(0, 200)}`) });
+  }
+  if (next.protocol !== 'http:' && next.protocol !== 'https:') throw new TypeError('fetch failed', { cause: new Error(`a ${status} redirect to a URL that is not http(s): ${next.protocol}`) });
+  return next.href;
+}
 
 /** The body of `response`, read up to `limit` bytes: past that (or a Content-Length saying so) the request is aborted. */
 async function readAtMost(response: Dispatcher.ResponseData, limit: number): Promise<Buffer> {
@@ -198,7 +237,6 @@ export function isHttpTransportFetch(fetch: FetchFunction): boolean {
  */
 class BufferedResponse {
   readonly type = 'basic';
-  readonly redirected = false;
   #real: Response | undefined;
   #used = false;
 
@@ -207,6 +245,7 @@ class BufferedResponse {
     readonly status: number,
     readonly headers: Headers,
     readonly url: string,
+    readonly redirected = false,
   ) {}
 
   get ok(): boolean {
@@ -259,7 +298,7 @@ class BufferedResponse {
   clone(): BufferedResponse {
     if (this.bodyUsed) throw new TypeError('Response.clone: Body has already been consumed.');
     if (this.#real !== undefined) return this.#real.clone() as unknown as BufferedResponse;
-    return new BufferedResponse(this.data, this.status, new Headers(this.headers), this.url);
+    return new BufferedResponse(this.data, this.status, new Headers(this.headers), this.url, this.redirected);
   }
 
   private consume(): Buffer | null {

@@ -35,7 +35,7 @@ export interface ModelFailure {
   readonly message: string;
   /**
    * The HTTP status. A 4xx other than 408, 409 and 429 is not retried: the agent escalates to a
-   * human at once. Timeouts, 408, 409, 429, 5xx and failures without a status are retried after a
+   * human at once; so does a 3xx (a redirect not followed: a 301, 302 or 303 of the POST). Timeouts, 408, 409, 429, 5xx and failures without a status are retried after a
    * backoff (for a 429 or 503, at least {@link retryAfterMs}).
    */
   readonly status?: number;

@@ -489,6 +489,9 @@ function mapError(
     const code = causeCode(error);
     return failureOf('http', clean(config, `${error.message}${code ? ` (${code})` : ''}`));
   }
+  if (error instanceof APIError && typeof error.status === 'number' && REDIRECTS_TO_GET.has(error.status)) {
+    return { kind: 'http', status: error.status, message: clean(config, `POST ${config.endpoint}: ${error.status} ${redirectAdvice(config, error.headers?.get('location'))}`) };
+  }
   if (error instanceof APIError && typeof error.status === 'number') {
     // The SDK's message is "<status> <server message>"; headers are never included. The endpoint
     // comes first, so a long server message cannot push it out of the kept text.
@@ -505,6 +508,23 @@ function mapError(
   }
   const text = error instanceof Error ? `${error.name}: ${error.message}` : describe(error);
   return failureOf('http', clean(config, `model request failed: ${text}`));
+}
+
+/** Redirects switchyard's transport hands back for a POST: fetch would resend it as a GET without its body. */
+const REDIRECTS_TO_GET = new Set([301, 302, 303]);
+
+/** What to do about a redirect of the model's POST to `location`: name it as the base URL to set. */
+function redirectAdvice(config: NormalizedOpenAIModelOptions, location: string | null | undefined): string {
+  if (!location) return 'a redirect without a Location: check the base URL';
+  let target: URL;
+  try {
+    target = new URL(location, config.endpoint);
+  } catch {
+    return `a redirect to ${location}, not a URL: check the base URL`;
+  }
+  const base = target.pathname.endsWith('/chat/completions') ? `${target.origin}${target.pathname.slice(0, -'/chat/completions'.length)}` : undefined;
+  // The base URL first: a long server message cannot push it out of the kept text.
+  return `redirects to ${target.href}: set the base URL to ${base ?? 'where it points'} (not followed: a redirected POST is resent as a GET, without its body)`;
 }
 
 /** The first error of class `type` in an error's cause chain, the error itself included. */

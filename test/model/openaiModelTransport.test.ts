@@ -167,3 +167,46 @@ describe('createOpenAIModel on a redirect', () => {
     expect(seen.map((s) => `${s.method} ${s.url}`)).toEqual(['POST /v1/chat/completions', 'POST /v2/chat/completions']);
   });
 });
+
+describe('createOpenAIModel on a transport failure', () => {
+  it('keeps the innermost cause of a connection error: an unsupported content-encoding', async () => {
+    const { base } = await serve((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'zstd' });
+      res.end('(zstd bytes)');
+    });
+    const model = createOpenAIModel({ baseURL: `${base}/v1`, apiKey: API_KEY });
+    const error = failureOf(await model.complete(request()));
+    expect(error).toMatchObject({ kind: 'http', message: 'Connection error: unsupported content-encoding zstd' });
+  });
+
+  it('keeps the innermost cause of a connection error: a redirect loop', async () => {
+    const { base } = await serve((_req, res) => {
+      res.writeHead(307, { location: '/v1/chat/completions' });
+      res.end();
+    });
+    const model = createOpenAIModel({ baseURL: `${base}/v1`, apiKey: API_KEY });
+    const error = failureOf(await model.complete(request()));
+    expect(error.message).toMatch(/^Connection error: redirect count exceeded/);
+  });
+
+  it('keeps the cause of a refused connection with its code', async () => {
+    const { base } = await serve(() => undefined);
+    const port = new URL(base).port;
+    const server = servers.pop()!;
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+    const model = createOpenAIModel({ baseURL: `${base}/v1`, apiKey: API_KEY });
+    const error = failureOf(await model.complete(request()));
+    expect(error.message).toBe(`Connection error: connect ECONNREFUSED 127.0.0.1:${port}`);
+  });
+
+  it('redacts the key from a cause that carries it', async () => {
+    const { base } = await serve((_req, res) => {
+      res.writeHead(307, { location: `http://[${API_KEY}` });
+      res.end();
+    });
+    const model = createOpenAIModel({ baseURL: `${base}/v1`, apiKey: API_KEY });
+    const error = failureOf(await model.complete(request()));
+    expect(error.message).toMatch(/^Connection error: a 307 redirect to an invalid URL: http:\/\/\[\[redacted\]/);
+  });
+});

@@ -150,7 +150,7 @@ export function createHttpTransport(options: HttpTransportOptions = {}): { fetch
     const encoding = response.headers['content-encoding'];
     if (typeof encoding === 'string' && encoding !== 'identity' && bytes.byteLength > 0) {
       const decode = DECODERS[encoding.trim().toLowerCase()];
-      if (decode === undefined) throw new TypeError(`fetch failed: unsupported content-encoding ${encoding}`);
+      if (decode === undefined) throw new TypeError('fetch failed', { cause: new Error(`unsupported content-encoding ${encoding}`) });
       try {
         bytes = await decode(Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes), limit === undefined ? {} : { maxOutputLength: Math.min(limit, bufferConstants.MAX_LENGTH) });
       } catch (error) {
@@ -166,7 +166,7 @@ export function createHttpTransport(options: HttpTransportOptions = {}): { fetch
       if (Array.isArray(value)) for (const v of value) responseHeaders.append(name, v);
       else responseHeaders.append(name, value);
     }
-    if (status < 200 || status > 599) throw new TypeError(`fetch failed: unexpected HTTP status ${status}`);
+    if (status < 200 || status > 599) throw new TypeError('fetch failed', { cause: new Error(`unexpected HTTP status ${status}`) });
     const buffer = NULL_BODY_STATUSES.has(status) ? null : Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes);
     return new BufferedResponse(buffer, status, responseHeaders, target, hops > 0) as unknown as Response;
   };

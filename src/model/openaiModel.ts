@@ -486,8 +486,13 @@ function mapError(
     );
   }
   if (error instanceof APIConnectionError) {
+    // "Connection error." alone tells nothing: the innermost cause says what failed (a refused
+    // connection, a redirect loop, an encoding the transport cannot decode).
     const code = causeCode(error);
-    return failureOf('http', clean(config, `${error.message}${code ? ` (${code})` : ''}`));
+    const cause = innermostMessage(error);
+    const codeText = code && !(cause ?? '').includes(code) ? ` (${code})` : '';
+    const text = cause === undefined ? error.message : `${error.message.replace(/\.$/, '')}: ${cause}`;
+    return failureOf('http', clean(config, `${text}${codeText}`));
   }
   if (error instanceof APIError && typeof error.status === 'number' && REDIRECTS_TO_GET.has(error.status)) {
     return { kind: 'http', status: error.status, message: clean(config, `POST ${config.endpoint}: ${error.status} ${redirectAdvice(config, error.headers?.get('location'))}`) };
@@ -535,6 +540,18 @@ function causeOfType<T>(error: unknown, type: abstract new (...args: never[]) =>
     current = (current as { cause?: unknown }).cause;
   }
   return undefined;
+}
+
+/** The message of the innermost cause of `error` that has one (not `error`'s own), if any. */
+function innermostMessage(error: unknown): string | undefined {
+  let found: string | undefined;
+  let current: unknown = (error as { cause?: unknown }).cause;
+  for (let depth = 0; depth < 6 && typeof current === 'object' && current !== null; depth++) {
+    const message = (current as { message?: unknown }).message;
+    if (typeof message === 'string' && message.trim() !== '') found = message.trim();
+    current = (current as { cause?: unknown }).cause;
+  }
+  return found;
 }
 
 /** The first `code` (e.g. ECONNREFUSED) in an error's cause chain. */

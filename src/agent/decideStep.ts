@@ -109,11 +109,14 @@ function modelFailure(input: StepInput, failure: ModelFailure, timedOut: boolean
   if (timedOut) return loggedFailure(input, errorEvents(input, 'model_timeout', `the model did not answer within ${input.agent.decideTimeoutMs} ms`), failure);
   const { kind, message, status, retryAfterMs } = failure;
   const text = status === undefined ? message : `HTTP ${status}: ${message}`;
-  // A 429, or a 503 that says when to come back, is the endpoint pacing us, not the model failing.
-  const rateLimited = status === 429 || (status === 503 && retryAfterMs !== undefined);
+  // A 429, or an overload (503, or Anthropic's 529) that says when to come back, is the endpoint
+  // pacing us, not the model failing.
+  const rateLimited = status === 429 || ((status === 503 || status === 529) && retryAfterMs !== undefined);
+  // Whatever the status, a retry comes no sooner than the server asked.
   const events = errorEvents(input, kind === 'timeout' ? 'model_timeout' : 'model_http', text, {}, {
     retryable: kind === 'timeout' || isTransientStatus(status),
-    ...(rateLimited ? { rateLimited, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) } : {}),
+    ...(rateLimited ? { rateLimited } : {}),
+    ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
   });
   return loggedFailure(input, events, failure);
 }

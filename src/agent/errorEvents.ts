@@ -36,7 +36,7 @@ export interface ErrorOptions {
   /** `false` for an error retrying will not fix: it escalates at once. @default true */
   readonly retryable?: boolean;
   /**
-   * The model endpoint rate limited the request (a 429, or a 503 with `Retry-After`): recorded as
+   * The model endpoint rate limited the request (a 429, or a 503 or 529 with `Retry-After`): recorded as
    * `rateLimited`, it counts toward the agent's `maxConsecutiveRateLimits` instead of its
    * `maxConsecutiveErrors`, and its message says so and when the agent asks again.
    * @default false

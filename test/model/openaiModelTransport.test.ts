@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ModelFailure, ModelRequest, ModelResult } from '../../src/model/model.js';
+import { createHttpTransport } from '../../src/model/httpTransport.js';
 import { createOpenAIModel } from '../../src/model/openaiModel.js';
 
 // How createOpenAIModel behaves on what a provider's HTTP layer may do: a body without end, a
@@ -208,5 +209,41 @@ describe('createOpenAIModel on a transport failure', () => {
     const model = createOpenAIModel({ baseURL: `${base}/v1`, apiKey: API_KEY });
     const error = failureOf(await model.complete(request()));
     expect(error.message).toMatch(/^Connection error: a 307 redirect to an invalid URL: http:\/\/\[\[redacted\]/);
+  });
+});
+
+describe("switchyard's transport following redirects itself", () => {
+  it('follows a 301 of a GET, and a 308 to another origin without the credentials', async () => {
+    const heard: Array<{ url: string; method: string; authorization: string | undefined; body: string }> = [];
+    const target = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        heard.push({ url: req.url ?? '', method: req.method ?? '', authorization: req.headers.authorization, body });
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end('{"ok":true}');
+      });
+    });
+    servers.push(target);
+    target.listen(0, '127.0.0.1');
+    await once(target, 'listening');
+    const other = `http://127.0.0.1:${(target.address() as AddressInfo).port}`;
+    const { base } = await serve((req, res) => {
+      res.writeHead(req.method === 'GET' ? 301 : 308, { location: `${other}/moved` });
+      res.end();
+    });
+    const transport = createHttpTransport();
+    try {
+      const got = await transport.fetch(`${base}/get`, { headers: { authorization: 'Bearer k' } });
+      expect([got.status, got.redirected, got.url]).toEqual([200, true, `${other}/moved`]);
+      const posted = await transport.fetch(`${base}/post`, { method: 'POST', headers: { authorization: 'Bearer k' }, body: '{"x":1}' });
+      expect(posted.status).toBe(200);
+      expect(heard).toEqual([
+        { url: '/moved', method: 'GET', authorization: undefined, body: '' },
+        { url: '/moved', method: 'POST', authorization: undefined, body: '{"x":1}' },
+      ]);
+    } finally {
+      await transport.close();
+    }
   });
 });

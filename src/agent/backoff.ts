@@ -1,11 +1,30 @@
 import { createHash } from 'node:crypto';
 import type { Agent } from './agent.js';
 
+/**
+ * The longest a model endpoint's `Retry-After` (or `retry-after-ms`) holds a thread back: one that
+ * asks for longer is retried after this long (10 minutes), and so counts as one more rate limit
+ * toward `maxConsecutiveRateLimits` if the endpoint is still refusing.
+ */
+export const MAX_RETRY_AFTER_MS = 10 * 60_000;
+
+/** A number in 0..1 from a hash of thread and seq: the same on every replay, different per thread. */
+export function jitterUnit(threadId: string, seq: number): number {
+  return createHash('sha256').update(`${threadId}:${seq}`).digest().readUInt32BE(0) / 0xffffffff;
+}
+
 /** Exponential backoff with deterministic jitter (a hash of thread and seq), so replays agree. */
 export function backoffDelay(agent: Pick<Agent, 'backoff'>, attempt: number, threadId: string, seq: number): number {
   const { initialMs, factor, maxMs, jitter } = agent.backoff;
   const base = Math.min(maxMs, initialMs * factor ** Math.max(0, attempt - 1));
-  const u = createHash('sha256').update(`${threadId}:${seq}`).digest().readUInt32BE(0) / 0xffffffff;
-  return Math.round(Math.min(maxMs, base * (1 - jitter + 2 * jitter * u)));
+  return Math.round(Math.min(maxMs, base * (1 - jitter + 2 * jitter * jitterUnit(threadId, seq))));
 }
 
+/**
+ * The wait for a server that asked for `askedMs`: that, plus up to `jitter` of it more (`unit`, in
+ * 0..1, picks how much), at most {@link MAX_RETRY_AFTER_MS}. Never sooner than asked (short of the
+ * cap), and spread, so the threads one rate limit refused together do not all come back together.
+ */
+export function serverWaitDelay(askedMs: number, jitter: number, unit: number): number {
+  return Math.min(MAX_RETRY_AFTER_MS, Math.ceil(askedMs * (1 + jitter * unit)));
+}

@@ -109,11 +109,14 @@ function modelFailure(input: StepInput, failure: ModelFailure, timedOut: boolean
   if (timedOut) return loggedFailure(input, errorEvents(input, 'model_timeout', `the model did not answer within ${input.agent.decideTimeoutMs} ms`), failure);
   const { kind, message, status, retryAfterMs } = failure;
   const text = status === undefined ? message : `HTTP ${status}: ${message}`;
-  // A 429, or a 503 that says when to come back, is the endpoint pacing us, not the model failing.
-  const rateLimited = status === 429 || (status === 503 && retryAfterMs !== undefined);
+  // A 429, or an overload (503, or Anthropic's 529) that says when to come back, is the endpoint
+  // pacing us, not the model failing.
+  const rateLimited = status === 429 || ((status === 503 || status === 529) && retryAfterMs !== undefined);
+  // Whatever the status, a retry comes no sooner than the server asked.
   const events = errorEvents(input, kind === 'timeout' ? 'model_timeout' : 'model_http', text, {}, {
     retryable: kind === 'timeout' || isTransientStatus(status),
-    ...(rateLimited ? { rateLimited, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) } : {}),
+    ...(rateLimited ? { rateLimited } : {}),
+    ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
   });
   return loggedFailure(input, events, failure);
 }
@@ -148,10 +151,11 @@ function loggedFailure(input: StepInput, events: NewEvent[], failure: ModelFailu
 /**
  * Whether a model's HTTP failure may pass if asked again: no status (the network, a malformed
  * answer), 408, 409, 429 and 5xx. Any other 4xx (400, 401, 403, 404…: a bad key, a wrong URL or
- * model, a request the server will never take) fails the same way every time.
+ * model, a request the server will never take) fails the same way every time, and so does a 3xx
+ * (a redirect the transport did not follow: the base URL moved).
  */
 function isTransientStatus(status: number | undefined): boolean {
-  return status === undefined || status < 400 || status >= 500 || status === 408 || status === 409 || status === 429;
+  return status === undefined || status >= 500 || status === 408 || status === 409 || status === 429;
 }
 
 /** The model's next step, validated: its decision and what follows it, or the error the model sees next. */

@@ -1,7 +1,7 @@
 import { redactText } from '../context/redact.js';
 import { versionOf, type ErrorKind, type NewEvent } from '../thread/events.js';
 import { incarnationKeyOf } from '../thread/incarnation.js';
-import { backoffDelay } from './backoff.js';
+import { backoffDelay, jitterUnit, MAX_RETRY_AFTER_MS, serverWaitDelay } from './backoff.js';
 import type { StepInput } from './deps.js';
 import { requestIdFor } from './ids.js';
 
@@ -24,19 +24,14 @@ export function escalationEvents(
   ];
 }
 
-/**
- * The longest a model endpoint's `Retry-After` (or `retry-after-ms`) holds a thread back: one that
- * asks for longer is retried after this long (10 minutes), and so counts as one more rate limit
- * toward `maxConsecutiveRateLimits` if the endpoint is still refusing.
- */
-export const MAX_RETRY_AFTER_MS = 10 * 60_000;
+export { MAX_RETRY_AFTER_MS };
 
 /** How {@link errorEvents} treats an error. */
 export interface ErrorOptions {
   /** `false` for an error retrying will not fix: it escalates at once. @default true */
   readonly retryable?: boolean;
   /**
-   * The model endpoint rate limited the request (a 429, or a 503 with `Retry-After`): recorded as
+   * The model endpoint rate limited the request (a 429, or a 503 or 529 with `Retry-After`): recorded as
    * `rateLimited`, it counts toward the agent's `maxConsecutiveRateLimits` instead of its
    * `maxConsecutiveErrors`, and its message says so and when the agent asks again.
    * @default false
@@ -44,7 +39,8 @@ export interface ErrorOptions {
   readonly rateLimited?: boolean;
   /**
    * The least wait the endpoint asked for, in ms (its `Retry-After`): the retry comes no sooner,
-   * nor sooner than the agent's own backoff; at most {@link MAX_RETRY_AFTER_MS}.
+   * nor sooner than the agent's own backoff, and up to the backoff's `jitter` later (so threads it
+   * refused together come back apart); at most {@link MAX_RETRY_AFTER_MS}.
    */
   readonly retryAfterMs?: number;
 }
@@ -71,7 +67,10 @@ export function errorEvents(
   const rateLimits = state.rateLimits + (rateLimited ? 1 : 0);
   const errors = attempt - rateLimits;
   const escalates = options.retryable === false || (rateLimited ? rateLimits >= agent.maxConsecutiveRateLimits : errors >= agent.maxConsecutiveErrors);
-  const delayMs = escalates ? 0 : Math.max(backoffDelay(agent, attempt, thread.id, seq), serverWait(options.retryAfterMs));
+  const asked = serverWait(options.retryAfterMs);
+  const delayMs = escalates
+    ? 0
+    : Math.max(backoffDelay(agent, attempt, thread.id, seq), asked === 0 ? 0 : serverWaitDelay(asked, agent.backoff.jitter, jitterUnit(`${thread.id}:retry-after`, seq)));
   const retryAt = escalates ? undefined : new Date(deps.clock.now() + delayMs).toISOString();
   const said = rateLimited ? `rate limited${retryAt === undefined ? ', not retried' : `: retrying at ${retryAt} (${waitText(delayMs, options.retryAfterMs)})`}; ${message}` : message;
   const text = redactText(said.length > MAX_MESSAGE ? `${said.slice(0, MAX_MESSAGE)}…` : said, agent.secrets);

@@ -1,10 +1,13 @@
+import { constants as bufferConstants } from 'node:buffer';
 import { STATUS_CODES } from 'node:http';
 import { promisify } from 'node:util';
 import { brotliDecompress, gunzip, inflate } from 'node:zlib';
-import { Agent, interceptors, request, type Dispatcher } from 'undici';
+import { Agent, request, type Dispatcher } from 'undici';
+import type { ZlibOptions } from 'node:zlib';
+import { SwitchyardError } from '../errors.js';
 import { RequestAbort } from './requestAbort.js';
 
-const DECODERS: Readonly<Record<string, (data: Buffer) => Promise<Buffer>>> = {
+const DECODERS: Readonly<Record<string, (data: Buffer, options: ZlibOptions) => Promise<Buffer>>> = {
   gzip: promisify(gunzip),
   'x-gzip': promisify(gunzip),
   deflate: promisify(inflate),
@@ -39,10 +42,44 @@ export interface HttpTransportOptions {
  */
 export const CALLER_SIGNAL: unique symbol = Symbol('switchyard.callerSignal');
 
-/** A `fetch` init that may carry a {@link CALLER_SIGNAL}. */
-export type TransportInit = RequestInit & { readonly [CALLER_SIGNAL]?: AbortSignal };
+/**
+ * Where a caller sets the most bytes of a response body the transport reads (decoded, when the
+ * server compressed it): past that it stops reading, aborts the request and rejects with a
+ * {@link ResponseTooLargeError}, so a runaway body never sits whole in memory.
+ */
+export const MAX_BODY_BYTES: unique symbol = Symbol('switchyard.maxBodyBytes');
+
+/** A `fetch` init that may carry a {@link CALLER_SIGNAL} and a {@link MAX_BODY_BYTES}. */
+export type TransportInit = RequestInit & { readonly [CALLER_SIGNAL]?: AbortSignal; readonly [MAX_BODY_BYTES]?: number };
+
+/** A response body passed the {@link MAX_BODY_BYTES} of its request: the rest was not read. */
+export class ResponseTooLargeError extends SwitchyardError {
+  constructor(
+    /** The most bytes the request allowed. */
+    readonly limitBytes: number,
+  ) {
+    super(`response body over ${limitBytes} bytes`);
+  }
+}
+
+/**
+ * The {@link MAX_BODY_BYTES} for a chat completion whose answer may be `maxAnswerChars` characters:
+ * 12 bytes a character plus 1 MiB. A character of a JSON string takes at most 6 bytes on the wire
+ * (a `\u00e9` escape: Python servers write every non-ASCII character so by default; UTF-8 itself
+ * takes at most 3 bytes per UTF-16 unit); the body may carry text beside the tool call, or the
+ * model's reasoning, about as long again; the rest of the envelope (ids, usage, a model name,
+ * logprobs) fits in the MiB. The default 256 Ki characters give 4 MiB.
+ */
+export function maxBodyBytesFor(maxAnswerChars: number): number {
+  return Math.min(Number.MAX_SAFE_INTEGER, 12 * maxAnswerChars + 1024 * 1024);
+}
 
 const REDIRECTS = 5;
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+/** Redirects after which fetch resends a POST (any method but GET and HEAD) as a GET without its body. */
+const METHOD_CHANGING_REDIRECTS = new Set([301, 302, 303]);
+/** Request headers not sent on to another origin. */
+const CREDENTIAL_HEADERS = ['authorization', 'cookie', 'proxy-authorization'] as const;
 const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
 
 /**
@@ -52,8 +89,9 @@ const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
  * objects; for the small JSON requests an agent sends, that wrapping costs about as much client
  * CPU as the request itself. This transport reads the whole body with `request` and hands the SDK a
  * `Response` that parses it directly (a standard one is built only if the body is asked for as a
- * stream), following redirects like `fetch` and decoding a gzip, deflate or brotli body should a server
- * compress one unasked.
+ * stream), following redirects like `fetch` (but for a 301, 302 or 303 to a request other than a GET or
+ * HEAD, handed back: fetch would resend it as a GET without its body) and decoding a gzip, deflate or brotli body should a server
+ * compress one unasked. A request's {@link MAX_BODY_BYTES} bounds what it reads.
  * Anything it does not handle (a `Request` object, a streamed or form body, a scheme other than
  * http or https) goes to the global `fetch` unchanged.
  *
@@ -63,7 +101,7 @@ export function createHttpTransport(options: HttpTransportOptions = {}): { fetch
   const dispatcher: Dispatcher = new Agent({
     connections: options.connections ?? 256,
     keepAliveTimeout: options.keepAliveTimeoutMs ?? 4_000,
-  }).compose(interceptors.redirect({ maxRedirections: REDIRECTS }));
+  });
 
   const fetchFn: FetchFunction = async (input, init = {}) => {
     const url = typeof input === 'string' ? input : input instanceof URL ? input.href : undefined;
@@ -80,19 +118,31 @@ export function createHttpTransport(options: HttpTransportOptions = {}): { fetch
     // No accept-encoding is sent: JSON completions are small, and decoding costs CPU.
     const headers = plainHeaders(init.headers);
     const caller = (init as TransportInit)[CALLER_SIGNAL];
+    const limit = (init as TransportInit)[MAX_BODY_BYTES];
     const abort = caller === undefined ? undefined : new RequestAbort(init.signal ?? undefined, caller);
+    const method = (init.method ?? 'GET').toUpperCase() as Dispatcher.HttpMethod;
+    let target = url;
+    let hops = 0;
     let response: Dispatcher.ResponseData;
     let bytes: ArrayBuffer | Buffer;
     try {
-      response = await request(url, {
-        method: (init.method ?? 'GET').toUpperCase() as Dispatcher.HttpMethod,
-        headers,
-        body: body ?? null,
-        // undici reads only what RequestAbort has of a signal.
-        signal: (abort as AbortSignal | undefined) ?? init.signal ?? undefined,
-        dispatcher,
-      });
-      bytes = await response.body.arrayBuffer();
+      for (;;) {
+        response = await request(target, {
+          method,
+          headers,
+          body: body ?? null,
+          // undici reads only what RequestAbort has of a signal.
+          signal: (abort as AbortSignal | undefined) ?? init.signal ?? undefined,
+          dispatcher,
+        });
+        const next = redirectTarget(method, response, target);
+        if (next === undefined) break;
+        await response.body.dump();
+        if (++hops > REDIRECTS) throw new TypeError('fetch failed', { cause: new Error(`redirect count exceeded (more than ${REDIRECTS}, the last to ${next})`) });
+        if (new URL(next).origin !== new URL(target).origin) for (const name of CREDENTIAL_HEADERS) delete headers[name];
+        target = next;
+      }
+      bytes = limit === undefined ? await response.body.arrayBuffer() : await readAtMost(response, limit);
     } finally {
       abort?.release();
     }
@@ -100,8 +150,13 @@ export function createHttpTransport(options: HttpTransportOptions = {}): { fetch
     const encoding = response.headers['content-encoding'];
     if (typeof encoding === 'string' && encoding !== 'identity' && bytes.byteLength > 0) {
       const decode = DECODERS[encoding.trim().toLowerCase()];
-      if (decode === undefined) throw new TypeError(`fetch failed: unsupported content-encoding ${encoding}`);
-      bytes = await decode(Buffer.from(bytes));
+      if (decode === undefined) throw new TypeError('fetch failed', { cause: new Error(`unsupported content-encoding ${encoding}`) });
+      try {
+        bytes = await decode(Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes), limit === undefined ? {} : { maxOutputLength: Math.min(limit, bufferConstants.MAX_LENGTH) });
+      } catch (error) {
+        if ((error as { code?: unknown }).code === 'ERR_BUFFER_TOO_LARGE' && limit !== undefined) throw new ResponseTooLargeError(limit);
+        throw error;
+      }
     }
     const responseHeaders = new Headers();
     for (const [name, value] of Object.entries(response.headers)) {
@@ -111,9 +166,9 @@ export function createHttpTransport(options: HttpTransportOptions = {}): { fetch
       if (Array.isArray(value)) for (const v of value) responseHeaders.append(name, v);
       else responseHeaders.append(name, value);
     }
-    if (status < 200 || status > 599) throw new TypeError(`fetch failed: unexpected HTTP status ${status}`);
+    if (status < 200 || status > 599) throw new TypeError('fetch failed', { cause: new Error(`unexpected HTTP status ${status}`) });
     const buffer = NULL_BODY_STATUSES.has(status) ? null : Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes);
-    return new BufferedResponse(buffer, status, responseHeaders, url) as unknown as Response;
+    return new BufferedResponse(buffer, status, responseHeaders, target, hops > 0) as unknown as Response;
   };
 
   transportFetches.add(fetchFn);
@@ -121,6 +176,50 @@ export function createHttpTransport(options: HttpTransportOptions = {}): { fetch
 }
 
 const transportFetches = new WeakSet<FetchFunction>();
+
+/**
+ * Where a redirect `response` to a `method` request at `from` leads, when it is to be followed: a
+ * 307 or 308 always (the request goes again as it is, body included), a 301, 302 or 303 only for
+ * a GET or HEAD. After those, fetch resends any other request as a GET without its body, which
+ * no API takes: the redirect is handed back as the response instead, for its caller to report
+ * (a base URL written `http://` for a host that moved to `https://`, say).
+ */
+function redirectTarget(method: string, response: Dispatcher.ResponseData, from: string): string | undefined {
+  const status = response.statusCode;
+  const location = response.headers['location'];
+  if (!REDIRECT_STATUSES.has(status) || typeof location !== 'string') return undefined;
+  if (METHOD_CHANGING_REDIRECTS.has(status) && method !== 'GET' && method !== 'HEAD') return undefined;
+  let next: URL;
+  try {
+    next = new URL(location, from);
+  } catch {
+    throw new TypeError('fetch failed', { cause: new Error(`a ${status} redirect to an invalid URL: ${location.slice(0, 200)}`) });
+  }
+  if (next.protocol !== 'http:' && next.protocol !== 'https:') throw new TypeError('fetch failed', { cause: new Error(`a ${status} redirect to a URL that is not http(s): ${next.protocol}`) });
+  return next.href;
+}
+
+/** The body of `response`, read up to `limit` bytes: past that (or a Content-Length saying so) the request is aborted. */
+async function readAtMost(response: Dispatcher.ResponseData, limit: number): Promise<Buffer> {
+  const { body } = response;
+  const declared = Number(response.headers['content-length']);
+  if (declared > limit) {
+    body.destroy();
+    throw new ResponseTooLargeError(limit);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) {
+      // Destroying an unfinished body closes its connection: the server's writes stop there.
+      body.destroy();
+      throw new ResponseTooLargeError(limit);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks, size);
+}
 
 /**
  * Whether `fetch` was built by {@link createHttpTransport}: it reads the whole body before it
@@ -138,7 +237,6 @@ export function isHttpTransportFetch(fetch: FetchFunction): boolean {
  */
 class BufferedResponse {
   readonly type = 'basic';
-  readonly redirected = false;
   #real: Response | undefined;
   #used = false;
 
@@ -147,6 +245,7 @@ class BufferedResponse {
     readonly status: number,
     readonly headers: Headers,
     readonly url: string,
+    readonly redirected = false,
   ) {}
 
   get ok(): boolean {
@@ -199,7 +298,7 @@ class BufferedResponse {
   clone(): BufferedResponse {
     if (this.bodyUsed) throw new TypeError('Response.clone: Body has already been consumed.');
     if (this.#real !== undefined) return this.#real.clone() as unknown as BufferedResponse;
-    return new BufferedResponse(this.data, this.status, new Headers(this.headers), this.url);
+    return new BufferedResponse(this.data, this.status, new Headers(this.headers), this.url, this.redirected);
   }
 
   private consume(): Buffer | null {

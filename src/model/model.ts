@@ -42,15 +42,15 @@ export interface ModelFailure {
   readonly message: string;
   /**
    * The HTTP status. A 4xx other than 408, 409 and 429 is not retried: the agent escalates to a
-   * human at once. Timeouts, 408, 409, 429, 5xx and failures without a status are retried after a
-   * backoff (for a 429 or 503, at least {@link retryAfterMs}).
+   * human at once; so does a 3xx (a redirect not followed: a 301, 302 or 303 of the POST). Timeouts, 408, 409, 429, 5xx and failures without a status are retried after a
+   * backoff (at least {@link retryAfterMs} when the server said).
    */
   readonly status?: number;
   /**
    * How long the server asked to wait before asking again, in ms (its `retry-after-ms` or
-   * `Retry-After` header), when it said. An agent retrying a 429 or 503 waits at least this long
-   * (at most 10 minutes), and counts a 429, or a 503 that says this, as a rate limit rather than as
-   * an error toward `maxConsecutiveErrors`.
+   * `Retry-After` header), when it said. An agent retrying a failure waits at least this long
+   * (at most 10 minutes), and counts a 429, or a 503 or 529 that says this, as a rate limit rather
+   * than as an error toward `maxConsecutiveErrors`.
    */
   readonly retryAfterMs?: number;
   /**

@@ -10,7 +10,16 @@ import type {
   ChatCompletionFunctionTool,
 } from 'openai/resources/chat/completions';
 import { ConfigError } from '../errors.js';
-import { CALLER_SIGNAL, isHttpTransportFetch, sharedHttpFetch, type FetchFunction, type TransportInit } from './httpTransport.js';
+import {
+  CALLER_SIGNAL,
+  isHttpTransportFetch,
+  MAX_BODY_BYTES,
+  maxBodyBytesFor,
+  ResponseTooLargeError,
+  sharedHttpFetch,
+  type FetchFunction,
+  type TransportInit,
+} from './httpTransport.js';
 import type { Model, ModelFailure, ModelOutput, ModelRequest, ModelResult, ToolSpec } from './model.js';
 import { retryAfterMs } from './retryAfter.js';
 
@@ -140,7 +149,7 @@ export function createOpenAIModel(options: OpenAIModelOptions = {}): Model {
   /** One request; failures come back as results. `timedOut` tells a deadline of our own from other aborts. */
   async function send(request: ModelRequest, signal: AbortSignal, timedOut: () => boolean): Promise<ModelResult> {
     const options = {
-      ...(config.ownTransport ? { fetchOptions: transportOptions(signal) } : { signal }),
+      ...(config.ownTransport ? { fetchOptions: transportOptions(signal, config.maxAnswerChars) } : { signal }),
       timeout: config.timeoutMs,
       maxRetries: 0,
     };
@@ -185,9 +194,13 @@ export function createOpenAIModel(options: OpenAIModelOptions = {}): Model {
 
 type FetchOptions = NonNullable<NonNullable<Parameters<OpenAI['chat']['completions']['create']>[1]>['fetchOptions']>;
 
-/** The SDK's `fetchOptions` for switchyard's transport: the caller's signal, which the SDK hands to `fetch` untouched. */
-function transportOptions(signal: AbortSignal): FetchOptions {
-  const init: TransportInit = { [CALLER_SIGNAL]: signal };
+/**
+ * The SDK's `fetchOptions` for switchyard's transport, which the SDK hands to `fetch` untouched:
+ * the caller's signal, and the most bytes of a body that can hold an answer within `maxAnswerChars`
+ * (a longer body is not read to its end).
+ */
+function transportOptions(signal: AbortSignal, maxAnswerChars: number): FetchOptions {
+  const init: TransportInit = { [CALLER_SIGNAL]: signal, [MAX_BODY_BYTES]: maxBodyBytesFor(maxAnswerChars) };
   return init as FetchOptions;
 }
 
@@ -465,9 +478,24 @@ function mapError(
     return failureOf('timeout', `model request timed out after ${config.timeoutMs}ms`);
   }
   if (error instanceof APIUserAbortError) return failureOf('timeout', 'model request aborted');
+  const tooLarge = causeOfType(error, ResponseTooLargeError);
+  if (tooLarge !== undefined) {
+    return failureOf(
+      'http',
+      `the model's answer is over the limit of ${config.maxAnswerChars} characters (maxAnswerChars): its response passed ${tooLarge.limitBytes} bytes and was not read further; it was not recorded`,
+    );
+  }
   if (error instanceof APIConnectionError) {
+    // "Connection error." alone tells nothing: the innermost cause says what failed (a refused
+    // connection, a redirect loop, an encoding the transport cannot decode).
     const code = causeCode(error);
-    return failureOf('http', clean(config, `${error.message}${code ? ` (${code})` : ''}`));
+    const cause = innermostMessage(error);
+    const codeText = code && !(cause ?? '').includes(code) ? ` (${code})` : '';
+    const text = cause === undefined ? error.message : `${error.message.replace(/\.$/, '')}: ${cause}`;
+    return failureOf('http', clean(config, `${text}${codeText}`));
+  }
+  if (error instanceof APIError && typeof error.status === 'number' && REDIRECTS_TO_GET.has(error.status)) {
+    return { kind: 'http', status: error.status, message: clean(config, `POST ${config.endpoint}: ${error.status} ${redirectAdvice(config, error.headers?.get('location'))}`) };
   }
   if (error instanceof APIError && typeof error.status === 'number') {
     // The SDK's message is "<status> <server message>"; headers are never included. The endpoint
@@ -485,6 +513,45 @@ function mapError(
   }
   const text = error instanceof Error ? `${error.name}: ${error.message}` : describe(error);
   return failureOf('http', clean(config, `model request failed: ${text}`));
+}
+
+/** Redirects switchyard's transport hands back for a POST: fetch would resend it as a GET without its body. */
+const REDIRECTS_TO_GET = new Set([301, 302, 303]);
+
+/** What to do about a redirect of the model's POST to `location`: name it as the base URL to set. */
+function redirectAdvice(config: NormalizedOpenAIModelOptions, location: string | null | undefined): string {
+  if (!location) return 'a redirect without a Location: check the base URL';
+  let target: URL;
+  try {
+    target = new URL(location, config.endpoint);
+  } catch {
+    return `a redirect to ${location}, not a URL: check the base URL`;
+  }
+  const base = target.pathname.endsWith('/chat/completions') ? `${target.origin}${target.pathname.slice(0, -'/chat/completions'.length)}` : undefined;
+  // The base URL first: a long server message cannot push it out of the kept text.
+  return `redirects to ${target.href}: set the base URL to ${base ?? 'where it points'} (not followed: a redirected POST is resent as a GET, without its body)`;
+}
+
+/** The first error of class `type` in an error's cause chain, the error itself included. */
+function causeOfType<T>(error: unknown, type: abstract new (...args: never[]) => T): T | undefined {
+  let current: unknown = error;
+  for (let depth = 0; depth < 6 && typeof current === 'object' && current !== null; depth++) {
+    if (current instanceof type) return current;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+/** The message of the innermost cause of `error` that has one (not `error`'s own), if any. */
+function innermostMessage(error: unknown): string | undefined {
+  let found: string | undefined;
+  let current: unknown = (error as { cause?: unknown }).cause;
+  for (let depth = 0; depth < 6 && typeof current === 'object' && current !== null; depth++) {
+    const message = (current as { message?: unknown }).message;
+    if (typeof message === 'string' && message.trim() !== '') found = message.trim();
+    current = (current as { cause?: unknown }).cause;
+  }
+  return found;
 }
 
 /** The first `code` (e.g. ECONNREFUSED) in an error's cause chain. */

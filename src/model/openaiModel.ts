@@ -11,7 +11,8 @@ import type {
 } from 'openai/resources/chat/completions';
 import { ConfigError } from '../errors.js';
 import { CALLER_SIGNAL, isHttpTransportFetch, sharedHttpFetch, type FetchFunction, type TransportInit } from './httpTransport.js';
-import type { Model, ModelFailure, ModelOutput, ModelRequest, ModelResult, ToolSpec } from './model.js';
+import { describe, mapCompletion, type CompletionSettings } from './completion.js';
+import type { Model, ModelFailure, ModelRequest, ModelResult, ToolSpec } from './model.js';
 import { retryAfterMs } from './retryAfter.js';
 
 /** Options of {@link createOpenAIModel}. Every option is optional. */
@@ -136,6 +137,7 @@ const MAX_MESSAGE_CHARS = 300;
  */
 export function createOpenAIModel(options: OpenAIModelOptions = {}): Model {
   const config = normalizeOptions(options);
+  const answers: CompletionSettings = { model: config.model, maxAnswerChars: config.maxAnswerChars, clean: (message) => clean(config, message) };
 
   /** One request; failures come back as results. `timedOut` tells a deadline of our own from other aborts. */
   async function send(request: ModelRequest, signal: AbortSignal, timedOut: () => boolean): Promise<ModelResult> {
@@ -152,7 +154,7 @@ export function createOpenAIModel(options: OpenAIModelOptions = {}): Model {
       const completion = config.ownClient
         ? await config.client.post<ChatCompletion>('/chat/completions', { body: encodeBody(config, request), headers: JSON_HEADERS, ...options })
         : await config.client.chat.completions.create(bodyObject(config, request), options);
-      const result = mapCompletion(config, completion);
+      const result = mapCompletion(completion, answers);
       return result.success ? result : { success: false, error: { ...result.error, endpoint: config.endpoint } };
     } catch (error) {
       return { success: false, error: { ...mapError(config, request.signal, timedOut(), error), endpoint: config.endpoint } };
@@ -398,61 +400,6 @@ function toolsJson(tools: readonly ToolSpec[]): string {
   return builtTools(tools).json;
 }
 
-/** The longest model name a server may report for the decisions to record; a longer one is replaced by the configured name. */
-const MAX_REPORTED_MODEL_CHARS = 200;
-
-function mapCompletion(config: NormalizedOpenAIModelOptions, completion: ChatCompletion): ModelResult {
-  // A misbehaving server may send anything with status 200, so nothing here trusts the SDK's types.
-  const raw: unknown = completion;
-  if (typeof raw !== 'object' || raw === null) {
-    return failure('http', `model response is not a JSON object: ${describe(raw)}`, config);
-  }
-  const choices = (raw as { choices?: unknown }).choices;
-  const first: unknown = Array.isArray(choices) ? choices[0] : undefined;
-  if (typeof first !== 'object' || first === null) {
-    const serverError = (raw as { error?: { message?: unknown } }).error?.message;
-    const detail = typeof serverError === 'string' ? `: ${serverError}` : '';
-    return failure('http', `model response has no choices${detail}`, config);
-  }
-  const message = (first as { message?: Partial<ChatCompletion.Choice['message']> }).message ?? {};
-  const usage = (raw as { usage?: Partial<ChatCompletion['usage']> }).usage;
-  const reportedModel = (raw as { model?: unknown }).model;
-  const base = {
-    usage: { prompt: tokenCount(usage?.prompt_tokens), completion: tokenCount(usage?.completion_tokens) },
-    // Recorded on every decision: a runaway name is not the server's to put in the thread.
-    model: typeof reportedModel === 'string' && reportedModel !== '' && reportedModel.length <= MAX_REPORTED_MODEL_CHARS ? reportedModel : config.model,
-  };
-
-  const call = Array.isArray(message.tool_calls) ? message.tool_calls[0] : undefined;
-  if (call) {
-    const toolCall =
-      call.type === 'custom'
-        ? { name: String(call.custom?.name ?? ''), arguments: String(call.custom?.input ?? '') }
-        : { name: String(call.function?.name ?? ''), arguments: String(call.function?.arguments ?? '') };
-    if (toolCall.arguments.length > config.maxAnswerChars) return tooLong(config, toolCall.arguments.length);
-    const data: ModelOutput = { ...base, toolCall };
-    return { success: true, data };
-  }
-  const text =
-    typeof message.content === 'string'
-      ? message.content
-      : typeof message.refusal === 'string'
-        ? message.refusal
-        : '';
-  if (text.length > config.maxAnswerChars) return tooLong(config, text.length);
-  const data: ModelOutput = { ...base, text };
-  return { success: true, data };
-}
-
-/** An answer past {@link OpenAIModelOptions.maxAnswerChars}: a failure, never recorded. */
-function tooLong(config: NormalizedOpenAIModelOptions, chars: number): ModelResult {
-  return failure('http', `the model's answer is ${chars} characters, over the limit of ${config.maxAnswerChars} (maxAnswerChars); it was not recorded`);
-}
-
-function tokenCount(value: unknown): number {
-  return typeof value === 'number' && Number.isFinite(value) && value > 0 ? Math.round(value) : 0;
-}
-
 function mapError(
   config: NormalizedOpenAIModelOptions,
   callerSignal: AbortSignal,
@@ -503,14 +450,6 @@ function clean(config: NormalizedOpenAIModelOptions, message: string): string {
   let result = message;
   for (const secret of config.secrets) result = result.split(secret).join('[redacted]');
   return result.length > MAX_MESSAGE_CHARS ? `${result.slice(0, MAX_MESSAGE_CHARS - 1)}…` : result;
-}
-
-function describe(value: unknown): string {
-  try {
-    return String(JSON.stringify(value)).slice(0, MAX_MESSAGE_CHARS);
-  } catch {
-    return String(value).slice(0, MAX_MESSAGE_CHARS);
-  }
 }
 
 function failureOf(kind: ModelFailure['kind'], message: string): ModelFailure {

@@ -1,0 +1,93 @@
+import type { ChatCompletion } from 'openai/resources/chat/completions';
+import type { ModelFailure, ModelOutput, ModelResult } from './model.js';
+
+/** What {@link mapCompletion} needs of a model's configuration. */
+export interface CompletionSettings {
+  /** The configured model name, recorded when the server reports none (or a runaway one). */
+  readonly model: string;
+  /** The longest answer taken, in characters (`maxAnswerChars`). */
+  readonly maxAnswerChars: number;
+  /** Removes secrets from a failure message and bounds its length. */
+  clean(message: string): string;
+}
+
+/** The longest model name a server may report for the decisions to record; a longer one is replaced by the configured name. */
+const MAX_REPORTED_MODEL_CHARS = 200;
+/** The most characters of a value a message quotes. */
+const MAX_QUOTED_CHARS = 300;
+
+/**
+ * The answer of a chat completions response, or the failure it is: a tool call or text for
+ * {@link parseNextStep}, never trusting the SDK's types (a misbehaving server may send anything
+ * with status 200). A failure here has no status: it is handled as any malformed answer (an error
+ * the model sees, a backoff, an escalation after too many in a row).
+ */
+export function mapCompletion(completion: unknown, settings: CompletionSettings): ModelResult {
+  const raw = completion;
+  if (typeof raw !== 'object' || raw === null) {
+    return failure(settings, `model response is not a JSON object: ${describe(raw)}`);
+  }
+  const choices = (raw as { choices?: unknown }).choices;
+  const first: unknown = Array.isArray(choices) ? choices[0] : undefined;
+  if (typeof first !== 'object' || first === null) {
+    const serverError = (raw as { error?: { message?: unknown } }).error?.message;
+    const detail = typeof serverError === 'string' ? `: ${serverError}` : '';
+    return failure(settings, `model response has no choices${detail}`);
+  }
+  const message = (first as { message?: Partial<ChatCompletion.Choice['message']> }).message ?? {};
+  const usage = (raw as { usage?: Partial<ChatCompletion['usage']> }).usage;
+  const reportedModel = (raw as { model?: unknown }).model;
+  const base = {
+    usage: { prompt: tokenCount(usage?.prompt_tokens), completion: tokenCount(usage?.completion_tokens) },
+    // Recorded on every decision: a runaway name is not the server's to put in the thread.
+    model: typeof reportedModel === 'string' && reportedModel !== '' && reportedModel.length <= MAX_REPORTED_MODEL_CHARS ? reportedModel : settings.model,
+  };
+
+  const call = Array.isArray(message.tool_calls) ? message.tool_calls[0] : undefined;
+  if (call) {
+    const toolCall =
+      call.type === 'custom'
+        ? { name: String(call.custom?.name ?? ''), arguments: String(call.custom?.input ?? '') }
+        : { name: String(call.function?.name ?? ''), arguments: String(call.function?.arguments ?? '') };
+    if (toolCall.arguments.length > settings.maxAnswerChars) return tooLong(settings, toolCall.arguments.length);
+    const data: ModelOutput = { ...base, toolCall };
+    return { success: true, data };
+  }
+  const text =
+    typeof message.content === 'string'
+      ? message.content
+      : typeof message.refusal === 'string'
+        ? message.refusal
+        : '';
+  if (text.length > settings.maxAnswerChars) return tooLong(settings, text.length);
+  const data: ModelOutput = { ...base, text };
+  return { success: true, data };
+}
+
+/** An answer past {@link CompletionSettings.maxAnswerChars}: a failure, never recorded. */
+function tooLong(settings: CompletionSettings, chars: number): ModelResult {
+  return failed(`the model's answer is ${chars} characters, over the limit of ${settings.maxAnswerChars} (maxAnswerChars); it was not recorded`);
+}
+
+function tokenCount(value: unknown): number {
+  return typeof value === 'number' && Number.isFinite(value) && value > 0 ? Math.round(value) : 0;
+}
+
+/** `value` as JSON text (or its string form), at most {@link MAX_QUOTED_CHARS} characters, for a message. */
+export function describe(value: unknown): string {
+  try {
+    return String(JSON.stringify(value)).slice(0, MAX_QUOTED_CHARS);
+  } catch {
+    return String(value).slice(0, MAX_QUOTED_CHARS);
+  }
+}
+
+/** A malformed answer (no status), its message cleaned. */
+function failure(settings: CompletionSettings, message: string): ModelResult {
+  return failed(settings.clean(message));
+}
+
+function failed(message: string): ModelResult {
+  const error: ModelFailure = { kind: 'http', message };
+  return { success: false, error };
+}

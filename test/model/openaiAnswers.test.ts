@@ -1,0 +1,114 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { ModelRequest, ModelResult, ToolSpec } from '../../src/model/model.js';
+import { createOpenAIModel } from '../../src/model/openaiModel.js';
+
+// Answers of OpenAI-compatible providers with their quirks, served as they send them by a raw
+// server on 127.0.0.1 (the shared fake serves only well-formed answers).
+
+const chargeTool: ToolSpec = {
+  name: 'charge',
+  description: 'Charges an amount.',
+  parameters: { type: 'object', properties: { amount: { type: 'number' } }, required: ['amount'], additionalProperties: false },
+};
+
+function request(): ModelRequest {
+  return { threadId: 't-1', agent: 'payer', system: 'You charge.', context: '<input>charge 5</input>', tools: [chargeTool], signal: new AbortController().signal };
+}
+
+/** What the raw server answers: a status, headers and a body, as given. */
+interface Served {
+  readonly status?: number;
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly body: string;
+}
+
+/** A request the raw server received. */
+interface Received {
+  readonly url: string;
+  readonly authorization: string | undefined;
+  readonly body: string;
+}
+
+interface RawServer {
+  readonly baseURL: string;
+  readonly received: Received[];
+}
+
+const closers: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  await Promise.all(closers.splice(0).map((close) => close()));
+});
+
+/** A server answering every request with `answer(received)`. */
+async function rawServer(answer: (received: Received) => Served): Promise<RawServer> {
+  const received: Received[] = [];
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const got = { url: req.url ?? '', authorization: req.headers.authorization, body: Buffer.concat(chunks).toString('utf8') };
+      received.push(got);
+      const served = answer(got);
+      res.writeHead(served.status ?? 200, { 'content-type': 'application/json', ...served.headers });
+      res.end(served.body);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  closers.push(() => new Promise<void>((resolve) => {
+    server.closeAllConnections();
+    server.close(() => resolve());
+  }));
+  const { port } = server.address() as AddressInfo;
+  return { baseURL: `http://127.0.0.1:${port}/v1`, received };
+}
+
+/** A chat.completion body whose first choice is `choice` (its `message` and `finish_reason`, or anything). */
+function completion(choice: Record<string, unknown>): string {
+  return JSON.stringify({
+    id: 'chatcmpl-1',
+    object: 'chat.completion',
+    created: 1,
+    model: 'fake-model',
+    choices: [{ index: 0, finish_reason: 'stop', ...choice }],
+    usage: { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 },
+  });
+}
+
+function functionCall(id: string, name: string, args: unknown): Record<string, unknown> {
+  return { id, type: 'function', function: { name, arguments: args } };
+}
+
+/** A completion answering these tool calls. */
+function toolCalls(...calls: Array<Record<string, unknown>>): string {
+  return completion({ finish_reason: 'tool_calls', message: { role: 'assistant', content: null, tool_calls: calls } });
+}
+
+async function answerOf(served: Served, options: Parameters<typeof createOpenAIModel>[0] = {}): Promise<ModelResult> {
+  const server = await rawServer(() => served);
+  return createOpenAIModel({ baseURL: server.baseURL, apiKey: 'sk-test-secret-123', ...options }).complete(request());
+}
+
+function failureOf(result: ModelResult) {
+  if (result.success) throw new Error(`expected a failure, got ${JSON.stringify(result.data)}`);
+  return result.error;
+}
+
+describe('createOpenAIModel: answers with several tool calls', () => {
+  it('refuses an answer with more than one tool call as a malformed answer naming every call, none taken', async () => {
+    const result = await answerOf({
+      body: toolCalls(functionCall('a', 'charge', '{"amount":5}'), functionCall('b', 'charge', '{"amount":7}'), functionCall('c', 'done_for_now', '{"message":"charged both"}')),
+    });
+    const error = failureOf(result);
+    // No status: handled as any malformed answer (retried, counted toward errors in a row), not a refused request.
+    expect(error.status).toBeUndefined();
+    expect(error.kind).toBe('http');
+    expect(error.message).toBe('answer with exactly one tool call; this answer had 3: charge, charge, done_for_now (none was run)');
+  });
+
+  it('still takes an answer with exactly one tool call', async () => {
+    const result = await answerOf({ body: toolCalls(functionCall('a', 'charge', '{"amount":5}')) });
+    expect(result).toMatchObject({ success: true, data: { toolCall: { name: 'charge', arguments: '{"amount":5}' } } });
+  });
+});

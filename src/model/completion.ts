@@ -43,6 +43,10 @@ export function mapCompletion(completion: unknown, settings: CompletionSettings)
     model: typeof reportedModel === 'string' && reportedModel !== '' && reportedModel.length <= MAX_REPORTED_MODEL_CHARS ? reportedModel : settings.model,
   };
 
+  const calls: unknown[] = Array.isArray(message.tool_calls) ? message.tool_calls : [];
+  // One answer, one step: running the first call and dropping the others would hide calls the
+  // model believes made (a `done_for_now` among them would end the thread on work never done).
+  if (calls.length > 1) return failure(settings, severalCalls(calls));
   const call = Array.isArray(message.tool_calls) ? message.tool_calls[0] : undefined;
   if (call) {
     const toolCall =
@@ -62,6 +66,20 @@ export function mapCompletion(completion: unknown, settings: CompletionSettings)
   if (text.length > settings.maxAnswerChars) return tooLong(settings, text.length);
   const data: ModelOutput = { ...base, text };
   return { success: true, data };
+}
+
+/** The most tool names a message lists. */
+const MAX_LISTED_CALLS = 10;
+
+/** Why an answer with several tool calls is refused, naming them (bounded). */
+function severalCalls(calls: readonly unknown[]): string {
+  const names = calls.slice(0, MAX_LISTED_CALLS).map((call) => {
+    const { function: fn, custom } = (typeof call === 'object' && call !== null ? call : {}) as { function?: { name?: unknown }; custom?: { name?: unknown } };
+    const name = fn?.name ?? custom?.name;
+    return typeof name === 'string' && name !== '' ? name.slice(0, 40) : '(unnamed)';
+  });
+  const more = calls.length > MAX_LISTED_CALLS ? ', …' : '';
+  return `answer with exactly one tool call; this answer had ${calls.length}: ${names.join(', ')}${more} (none was run)`;
 }
 
 /** An answer past {@link CompletionSettings.maxAnswerChars}: a failure, never recorded. */

@@ -123,7 +123,9 @@ const MAX_MESSAGE_CHARS = 300;
  * offers the tools as strict functions with `tool_choice: 'required'` and no parallel calls, and
  * never retries: switchyard retries itself, with the backoff recorded in the thread (no sooner than
  * an error's `Retry-After` or `retry-after-ms` asks: see {@link ModelFailure.retryAfterMs}). HTTP errors,
- * timeouts, aborts and malformed responses come back as `{ success: false }`; nothing is thrown.
+ * timeouts, aborts and malformed responses come back as `{ success: false }`; nothing is thrown. An
+ * answer with several tool calls is a malformed one (a failure without status naming the calls): none
+ * of them is taken.
  *
  * @throws {ConfigError} at construction when `timeoutMs` is not a positive number, or when no API
  * key and no `baseURL` are configured.

@@ -112,3 +112,47 @@ describe('createOpenAIModel: answers with several tool calls', () => {
     expect(result).toMatchObject({ success: true, data: { toolCall: { name: 'charge', arguments: '{"amount":5}' } } });
   });
 });
+
+describe('createOpenAIModel: a key and base URL read from secret files', () => {
+  /** A server answering 401 with the bearer token it received, as OpenAI's "Incorrect API key provided" does. */
+  function echoingKey(received: Received): Served {
+    const token = (received.authorization ?? '').replace(/^Bearer /, '');
+    return { status: 401, body: JSON.stringify({ error: { message: `Incorrect API key provided: ${token}.`, type: 'invalid_request_error', code: 'invalid_api_key' } }) };
+  }
+
+  it.each([
+    ['a trailing newline', 'sk-SECRET123\n'],
+    ['a CRLF', 'sk-SECRET123\r\n'],
+    ['spaces around it', '  sk-SECRET123 '],
+  ])('trims a key with %s, so the key the server echoes is redacted', async (_name, apiKey) => {
+    const server = await rawServer(echoingKey);
+    const error = failureOf(await createOpenAIModel({ baseURL: server.baseURL, apiKey }).complete(request()));
+    expect(server.received[0]?.authorization).toBe('Bearer sk-SECRET123');
+    expect(error.status).toBe(401);
+    expect(error.message).toContain('Incorrect API key provided: [redacted].');
+    expect(error.message).not.toContain('SECRET123');
+  });
+
+  it('trims a key read from the environment too', async () => {
+    const server = await rawServer(echoingKey);
+    const model = createOpenAIModel({ env: { SWITCHYARD_MODEL_BASE_URL: `${server.baseURL}\n`, SWITCHYARD_MODEL_API_KEY: 'sk-SECRET123\n' } });
+    const error = failureOf(await model.complete(request()));
+    expect(error.message).toContain('[redacted]');
+    expect(error.message).not.toContain('SECRET123');
+  });
+
+  it.each([
+    ['a trailing newline', '\n'],
+    ['a trailing slash and a newline', '/\n'],
+    ['doubled trailing slashes', '//'],
+    ['spaces around it', ' '],
+  ])('requests the URL its errors name when the base URL has %s', async (_name, suffix) => {
+    const server = await rawServer((received) => received.url === '/v1/chat/completions'
+      ? { body: toolCalls(functionCall('a', 'charge', '{"amount":5}')) }
+      : { status: 404, headers: { 'content-type': 'text/plain' }, body: '404 page not found' });
+    const baseURL = suffix === ' ' ? ` ${server.baseURL} ` : `${server.baseURL}${suffix}`;
+    const result = await createOpenAIModel({ baseURL, apiKey: 'sk-test-secret-123' }).complete(request());
+    expect(server.received.map((received) => received.url)).toEqual(['/v1/chat/completions']);
+    expect(result.success).toBe(true);
+  });
+});

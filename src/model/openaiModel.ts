@@ -223,15 +223,18 @@ function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOpt
       timeoutMs: wholeTimeoutMs,
       ...body,
       temperature,
-      secrets: [...(key ? [key] : []), ...urlSecretsOf(options.client.baseURL)],
+      secrets: [...(key ? [key, key.trim()] : []), ...urlSecretsOf(options.client.baseURL)],
       endpoint: endpointOf(options.client),
       ownTransport: false,
       ownClient: false,
     };
   }
 
-  const baseURL = options.baseURL ?? env('SWITCHYARD_MODEL_BASE_URL') ?? env('OPENAI_BASE_URL');
-  const configuredKey = options.apiKey ?? env('SWITCHYARD_MODEL_API_KEY') ?? env('OPENAI_API_KEY');
+  // Trimmed: a key or URL read from a secret file or `echo ... | kubectl create secret` ends with a
+  // newline. HTTP trims the header, so the key a server echoes is the trimmed one, which must be the
+  // one redacted; and the URL requested must be the URL failures name.
+  const baseURL = tidyBaseURL(options.baseURL ?? env('SWITCHYARD_MODEL_BASE_URL') ?? env('OPENAI_BASE_URL'));
+  const configuredKey = (options.apiKey ?? env('SWITCHYARD_MODEL_API_KEY') ?? env('OPENAI_API_KEY'))?.trim();
   if (!configuredKey && !baseURL) {
     throw new ConfigError(
       'no model API key: set SWITCHYARD_MODEL_API_KEY or OPENAI_API_KEY, pass apiKey, ' +
@@ -265,6 +268,20 @@ function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOpt
     ownTransport: options.fetch === undefined || isHttpTransportFetch(options.fetch),
     ownClient: true,
   };
+}
+
+/**
+ * A configured base URL as requested: without surrounding whitespace, nor slashes ending its path
+ * (the SDK appends `/chat/completions` to it as it is, so `.../v1//` would request
+ * `/v1//chat/completions` while failures name `/v1/chat/completions`). Empty is unset.
+ */
+function tidyBaseURL(value: string | undefined): string | undefined {
+  const trimmed = value?.trim();
+  if (!trimmed) return undefined;
+  const cut = trimmed.search(/[?#]/);
+  const path = cut < 0 ? trimmed : trimmed.slice(0, cut);
+  const rest = cut < 0 ? '' : trimmed.slice(cut);
+  return `${path.replace(/(?<!\/)\/+$/, '')}${rest}`;
 }
 
 /** Query parameters whose values are credentials (Azure's `api-key`, a `token`, a signature). */

@@ -156,3 +156,18 @@ describe('createOpenAIModel: a key and base URL read from secret files', () => {
     expect(result.success).toBe(true);
   });
 });
+
+describe('createOpenAIModel: tool call arguments as providers send them', () => {
+  it('takes arguments sent as a JSON object, not a string, as their JSON text', async () => {
+    const result = await answerOf({ body: toolCalls(functionCall('c1', 'charge', { amount: 5, note: 'a "b"' })) });
+    expect(result).toMatchObject({ success: true, data: { toolCall: { name: 'charge', arguments: '{"amount":5,"note":"a \\"b\\""}' } } });
+  });
+
+  it('takes arguments sent as a JSON array or number as their JSON text, and missing ones as none', async () => {
+    const sent: unknown[] = [[1, 2], 7, undefined];
+    const server = await rawServer(() => ({ body: toolCalls(functionCall('c1', 'charge', sent.shift())) }));
+    const model = createOpenAIModel({ baseURL: server.baseURL, apiKey: 'sk-test-secret-123' });
+    const answers = [await model.complete(request()), await model.complete(request()), await model.complete(request())];
+    expect(answers.map((answer) => (answer.success ? answer.data.toolCall?.arguments : answer.error.message))).toEqual(['[1,2]', '7', '']);
+  });
+});

@@ -51,8 +51,8 @@ export function mapCompletion(completion: unknown, settings: CompletionSettings)
   if (call) {
     const toolCall =
       call.type === 'custom'
-        ? { name: String(call.custom?.name ?? ''), arguments: String(call.custom?.input ?? '') }
-        : { name: String(call.function?.name ?? ''), arguments: String(call.function?.arguments ?? '') };
+        ? { name: String(call.custom?.name ?? ''), arguments: argumentsText(call.custom?.input) }
+        : { name: String(call.function?.name ?? ''), arguments: argumentsText(call.function?.arguments) };
     if (toolCall.arguments.length > settings.maxAnswerChars) return tooLong(settings, toolCall.arguments.length);
     const data: ModelOutput = { ...base, toolCall };
     return { success: true, data };
@@ -66,6 +66,26 @@ export function mapCompletion(completion: unknown, settings: CompletionSettings)
   if (text.length > settings.maxAnswerChars) return tooLong(settings, text.length);
   const data: ModelOutput = { ...base, text };
   return { success: true, data };
+}
+
+/**
+ * A tool call's arguments as JSON text. Some servers and proxies send them parsed (an object, not
+ * the string the API specifies): serialized, they are validated as any others, where `String()`
+ * would make every call `[object Object]`.
+ */
+function argumentsText(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (value === undefined || value === null) return '';
+  return describeAll(value);
+}
+
+/** `value` as JSON text, or its string form when it has none. */
+function describeAll(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
 }
 
 /** The most tool names a message lists. */
@@ -93,11 +113,7 @@ function tokenCount(value: unknown): number {
 
 /** `value` as JSON text (or its string form), at most {@link MAX_QUOTED_CHARS} characters, for a message. */
 export function describe(value: unknown): string {
-  try {
-    return String(JSON.stringify(value)).slice(0, MAX_QUOTED_CHARS);
-  } catch {
-    return String(value).slice(0, MAX_QUOTED_CHARS);
-  }
+  return String(describeAll(value)).slice(0, MAX_QUOTED_CHARS);
 }
 
 /** A malformed answer (no status), its message cleaned. */

@@ -18,14 +18,17 @@ import { retryAfterMs } from './retryAfter.js';
 /** Options of {@link createOpenAIModel}. Every option is optional. */
 export interface OpenAIModelOptions {
   /**
-   * The API key sent as `Authorization: Bearer`. It never appears in a failure message.
+   * The API key sent as `Authorization: Bearer`, without whitespace around it (a secret file's
+   * newline). It never appears in a failure message.
    * When no key is found but a `baseURL` is set (a local Ollama, vLLM or llama.cpp server, which
    * ignore the key), a placeholder key is sent.
    * @default SWITCHYARD_MODEL_API_KEY, then OPENAI_API_KEY, of `env`
    */
   apiKey?: string;
   /**
-   * The OpenAI-compatible endpoint, e.g. `http://127.0.0.1:11434/v1` for Ollama.
+   * The OpenAI-compatible endpoint, e.g. `http://127.0.0.1:11434/v1` for Ollama: an absolute
+   * `http://` or `https://` URL (`localhost:11434/v1` is refused at construction). Whitespace around
+   * it (a secret file's newline) and slashes ending its path are dropped.
    * @default SWITCHYARD_MODEL_BASE_URL, then OPENAI_BASE_URL, of `env`, then the
    * SDK's default (`https://api.openai.com/v1`)
    */
@@ -127,8 +130,8 @@ const MAX_MESSAGE_CHARS = 300;
  * answer with several tool calls is a malformed one (a failure without status naming the calls): none
  * of them is taken.
  *
- * @throws {ConfigError} at construction when `timeoutMs` is not a positive number, or when no API
- * key and no `baseURL` are configured.
+ * @throws {ConfigError} at construction when `timeoutMs` is not a positive number, when no API
+ * key and no `baseURL` are configured, or when the base URL is not an absolute http(s) URL.
  *
  * @example
  * ```ts
@@ -233,7 +236,9 @@ function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOpt
   // Trimmed: a key or URL read from a secret file or `echo ... | kubectl create secret` ends with a
   // newline. HTTP trims the header, so the key a server echoes is the trimmed one, which must be the
   // one redacted; and the URL requested must be the URL failures name.
+  const baseURLSetting = options.baseURL !== undefined ? 'baseURL' : env('SWITCHYARD_MODEL_BASE_URL') ? 'SWITCHYARD_MODEL_BASE_URL' : 'OPENAI_BASE_URL';
   const baseURL = tidyBaseURL(options.baseURL ?? env('SWITCHYARD_MODEL_BASE_URL') ?? env('OPENAI_BASE_URL'));
+  if (baseURL !== undefined) checkBaseURL(baseURLSetting, baseURL);
   const configuredKey = (options.apiKey ?? env('SWITCHYARD_MODEL_API_KEY') ?? env('OPENAI_API_KEY'))?.trim();
   if (!configuredKey && !baseURL) {
     throw new ConfigError(
@@ -282,6 +287,29 @@ function tidyBaseURL(value: string | undefined): string | undefined {
   const path = cut < 0 ? trimmed : trimmed.slice(0, cut);
   const rest = cut < 0 ? '' : trimmed.slice(cut);
   return `${path.replace(/(?<!\/)\/+$/, '')}${rest}`;
+}
+
+/**
+ * Refuses a base URL the SDK cannot send to: `localhost:11434/v1` (OLLAMA_HOST's style, which parses
+ * as the scheme `localhost:`), another scheme, a bad port. Caught here, it names the value; at
+ * request time every thread would fail with "Connection error." or "Invalid URL".
+ */
+function checkBaseURL(setting: string, baseURL: string): void {
+  let protocol: string | undefined;
+  try {
+    protocol = new URL(baseURL).protocol;
+  } catch {
+    protocol = undefined;
+  }
+  if (protocol === 'http:' || protocol === 'https:') return;
+  throw new ConfigError(`${setting} must be an absolute http:// or https:// URL, such as http://127.0.0.1:11434/v1; got ${JSON.stringify(maskedURL(baseURL))}`);
+}
+
+/** `url` with its password and secret-looking query values as `***`; works on text that does not parse as a URL. */
+function maskedURL(url: string): string {
+  return url
+    .replace(/(\/\/[^/?#@:]*:)[^/?#@]*@/, '$1***@')
+    .replace(/([?&])([^=&#]*)=([^&#]*)/g, (whole, separator: string, name: string) => (SECRET_PARAM.test(name) ? `${separator}${name}=***` : whole));
 }
 
 /** Query parameters whose values are credentials (Azure's `api-key`, a `token`, a signature). */

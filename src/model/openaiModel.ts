@@ -80,6 +80,20 @@ export interface OpenAIModelOptions {
    * @default 262144 (256 Ki characters)
    */
   maxAnswerChars?: number;
+  /**
+   * The `tool_choice` sent with the tools: `'required'` (a tool call every time), `'auto'` (the
+   * model may answer text, which is then read as a JSON next step), or `null` not to send it, for
+   * a server that refuses `'required'` (vLLM before 0.8.3, say). Nothing is sent without tools.
+   * @default 'required'
+   */
+  toolChoice?: 'required' | 'auto' | null;
+  /**
+   * The `parallel_tool_calls` sent with the tools, or `null` not to send it, for a server that
+   * refuses the field (Gemini's OpenAI endpoint has). Whatever is sent, an answer with more than
+   * one tool call is refused like a malformed one.
+   * @default false
+   */
+  parallelToolCalls?: boolean | null;
 }
 
 /** {@link OpenAIModelOptions} after defaults: what a model actually runs with. */
@@ -107,6 +121,12 @@ interface NormalizedOpenAIModelOptions {
   /** The temperature sent, if any (in the body object for a caller's client). */
   readonly temperature: number | undefined;
   readonly maxAnswerChars: number;
+  /** The `tool_choice` sent with tools; `undefined` sends none. */
+  readonly toolChoice: 'required' | 'auto' | undefined;
+  /** The `parallel_tool_calls` sent with tools; `undefined` sends none. */
+  readonly parallelToolCalls: boolean | undefined;
+  /** `,"tool_choice":...,"parallel_tool_calls":...` as sent after the tools (what is set of the two). */
+  readonly toolOptionsJson: string;
 }
 
 /** The SDK's own default endpoint. */
@@ -123,7 +143,8 @@ const MAX_MESSAGE_CHARS = 300;
  * local Ollama, vLLM or llama.cpp server) for exactly one tool call.
  *
  * Each request sends the prompt as the system message and the thread context as the user message,
- * offers the tools as strict functions with `tool_choice: 'required'` and no parallel calls, and
+ * offers the tools as strict functions with `tool_choice: 'required'` and no parallel calls (see
+ * {@link OpenAIModelOptions.toolChoice} and {@link OpenAIModelOptions.parallelToolCalls}), and
  * never retries: switchyard retries itself, with the backoff recorded in the thread (no sooner than
  * an error's `Retry-After` or `retry-after-ms` asks: see {@link ModelFailure.retryAfterMs}). HTTP errors,
  * timeouts, aborts and malformed responses come back as `{ success: false }`; nothing is thrown. An
@@ -212,10 +233,24 @@ function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOpt
   const temperature = options.temperature;
   // The SDK only accepts integer timeouts.
   const wholeTimeoutMs = Math.ceil(timeoutMs);
+  // Unset takes the default; null sends nothing.
+  const toolChoice = options.toolChoice === undefined ? 'required' : (options.toolChoice ?? undefined);
+  if (toolChoice !== undefined && toolChoice !== 'required' && toolChoice !== 'auto') {
+    throw new ConfigError(`toolChoice must be 'required', 'auto' or null (not sent), got ${describe(toolChoice)}`);
+  }
+  const parallelToolCalls = options.parallelToolCalls === undefined ? false : (options.parallelToolCalls ?? undefined);
+  if (parallelToolCalls !== undefined && typeof parallelToolCalls !== 'boolean') {
+    throw new ConfigError(`parallelToolCalls must be true, false or null (not sent), got ${describe(parallelToolCalls)}`);
+  }
   const body = {
     modelJson: JSON.stringify(model),
     temperatureJson: temperature === undefined ? '' : `,"temperature":${JSON.stringify(temperature)}`,
     maxAnswerChars,
+    toolChoice,
+    parallelToolCalls,
+    toolOptionsJson:
+      (toolChoice === undefined ? '' : `,"tool_choice":${JSON.stringify(toolChoice)}`) +
+      (parallelToolCalls === undefined ? '' : `,"parallel_tool_calls":${JSON.stringify(parallelToolCalls)}`),
   };
 
   if (options.client) {
@@ -392,11 +427,12 @@ const JSON_HEADERS = { 'content-type': 'application/json' } as const;
 /**
  * The chat completions request as JSON text, the same text as `JSON.stringify` of
  * {@link bodyObject}: the system prompt as the system message, the context as the user message,
- * the tools as strict functions with `tool_choice: 'required'` and no parallel calls.
+ * the tools as strict functions with the tool options set (`tool_choice: 'required'` and no
+ * parallel calls by default).
  */
 function encodeBody(config: NormalizedOpenAIModelOptions, request: ModelRequest): string {
   const messages = `[{"role":"system","content":${JSON.stringify(request.system)}},{"role":"user","content":${JSON.stringify(request.context)}}]`;
-  return `{"model":${config.modelJson},"messages":${messages}${toolsJson(request.tools)}${config.temperatureJson}}`;
+  return `{"model":${config.modelJson},"messages":${messages}${toolsJson(config, request.tools)}${config.temperatureJson}}`;
 }
 
 /** The request body as an object, for a caller's client (the same fields as {@link encodeBody}). */
@@ -411,8 +447,8 @@ function bodyObject(config: NormalizedOpenAIModelOptions, request: ModelRequest)
   // OpenAI rejects tool_choice without tools, so an agent with no tools gets a plain completion.
   if (request.tools.length > 0) {
     body.tools = functionTools(request.tools);
-    body.tool_choice = 'required';
-    body.parallel_tool_calls = false;
+    if (config.toolChoice !== undefined) body.tool_choice = config.toolChoice;
+    if (config.parallelToolCalls !== undefined) body.parallel_tool_calls = config.parallelToolCalls;
   }
   if (config.temperature !== undefined) body.temperature = config.temperature;
   return body;
@@ -442,9 +478,22 @@ function functionTools(tools: readonly ToolSpec[]): ChatCompletionFunctionTool[]
   return builtTools(tools).list;
 }
 
-/** `,"tools":[...],"tool_choice":"required","parallel_tool_calls":false`, or nothing without tools. */
-function toolsJson(tools: readonly ToolSpec[]): string {
-  return builtTools(tools).json;
+/** The tools' list as JSON text, per list {@link builtTools} built (so serialized once per agent). */
+const toolListsJson = new WeakMap<readonly ChatCompletionFunctionTool[], string>();
+
+/**
+ * `,"tools":[...]` and the tool options set (`,"tool_choice":"required","parallel_tool_calls":false`
+ * by default), or nothing without tools.
+ */
+function toolsJson(config: NormalizedOpenAIModelOptions, tools: readonly ToolSpec[]): string {
+  if (tools.length === 0) return '';
+  const { list } = builtTools(tools);
+  let json = toolListsJson.get(list);
+  if (json === undefined) {
+    json = JSON.stringify(list);
+    toolListsJson.set(list, json);
+  }
+  return `,"tools":${json}${config.toolOptionsJson}`;
 }
 
 function mapError(

@@ -171,3 +171,59 @@ describe('createOpenAIModel: tool call arguments as providers send them', () => 
     expect(answers.map((answer) => (answer.success ? answer.data.toolCall?.arguments : answer.error.message))).toEqual(['[1,2]', '7', '']);
   });
 });
+
+describe('createOpenAIModel: what a provider says about an answer it did not give', () => {
+  it('says an answer cut at the token limit was cut, quoting what came', async () => {
+    const error = failureOf(await answerOf({
+      body: completion({ finish_reason: 'length', message: { role: 'assistant', content: null, tool_calls: [functionCall('a', 'charge', '{"amount": 5, "note": "abc')] } }),
+    }));
+    expect(error.status).toBeUndefined();
+    expect(error.message).toBe('the answer was cut off at the token limit (finish_reason "length") before it was complete; answer more briefly. It began: "{\\"amount\\": 5, \\"note\\": \\"abc"');
+  });
+
+  it('says a text answer cut at the token limit was cut too', async () => {
+    const error = failureOf(await answerOf({ body: completion({ finish_reason: 'length', message: { role: 'assistant', content: '{"intent":"charge","amo' } }) }));
+    expect(error.message).toMatch(/^the answer was cut off at the token limit \(finish_reason "length"\)/);
+    expect(error.message).toContain('It began: "{\\"intent\\":\\"charge\\",\\"amo"');
+  });
+
+  it("says the provider's content filter withheld the answer", async () => {
+    const error = failureOf(await answerOf({ body: completion({ finish_reason: 'content_filter', message: { role: 'assistant', content: null } }) }));
+    expect(error.status).toBeUndefined();
+    expect(error.message).toBe('the provider\'s content filter withheld the answer (finish_reason "content_filter")');
+  });
+
+  it("quotes the model's refusal", async () => {
+    const error = failureOf(await answerOf({ body: completion({ message: { role: 'assistant', content: null, refusal: "I'm sorry, I can't help with charging cards." } }) }));
+    expect(error.status).toBeUndefined();
+    expect(error.message).toBe('the model refused: "I\'m sorry, I can\'t help with charging cards."');
+  });
+
+  it("quotes an error the provider put in the choice (OpenRouter's upstream errors)", async () => {
+    const error = failureOf(await answerOf({
+      body: completion({ finish_reason: 'error', error: { code: 502, message: 'Provider returned error: upstream overloaded' }, message: { role: 'assistant', content: '' } }),
+    }));
+    expect(error.status).toBeUndefined();
+    expect(error.message).toBe('the provider answered with an error instead of an answer: 502 Provider returned error: upstream overloaded');
+  });
+
+  it('takes content given as text parts as their text', async () => {
+    const result = await answerOf({
+      body: completion({ message: { role: 'assistant', content: [{ type: 'text', text: '{"intent":"charge",' }, { type: 'text', text: '"amount":5}' }] } }),
+    });
+    expect(result).toMatchObject({ success: true, data: { text: '{"intent":"charge","amount":5}' } });
+  });
+
+  it.each([
+    ['text/plain', { 'content-type': 'text/plain; charset=utf-8' }],
+    ['no content type', { 'content-type': '' }],
+  ])('takes a JSON completion served as %s', async (_name, headers) => {
+    const result = await answerOf({ headers, body: toolCalls(functionCall('a', 'charge', '{"amount":5}')) });
+    expect(result).toMatchObject({ success: true, data: { toolCall: { name: 'charge', arguments: '{"amount":5}' }, model: 'fake-model' } });
+  });
+
+  it('says a body served as text that is no JSON object is not one, quoting it', async () => {
+    const error = failureOf(await answerOf({ headers: { 'content-type': 'text/plain' }, body: 'upstream said no' }));
+    expect(error.message).toBe('model response is not a JSON object: "upstream said no"');
+  });
+});

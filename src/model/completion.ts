@@ -23,7 +23,9 @@ const MAX_QUOTED_CHARS = 300;
  * the model sees, a backoff, an escalation after too many in a row).
  */
 export function mapCompletion(completion: unknown, settings: CompletionSettings): ModelResult {
-  const raw = completion;
+  // The SDK hands over a body served as text/plain (or with no type) as its text: a simple shim or
+  // gateway may mislabel a JSON completion so.
+  const raw = typeof completion === 'string' ? parsedText(completion) : completion;
   if (typeof raw !== 'object' || raw === null) {
     return failure(settings, `model response is not a JSON object: ${describe(raw)}`);
   }
@@ -34,7 +36,15 @@ export function mapCompletion(completion: unknown, settings: CompletionSettings)
     const detail = typeof serverError === 'string' ? `: ${serverError}` : '';
     return failure(settings, `model response has no choices${detail}`);
   }
-  const message = (first as { message?: Partial<ChatCompletion.Choice['message']> }).message ?? {};
+  const choice = first as { message?: Partial<ChatCompletion.Choice['message']>; finish_reason?: unknown; error?: unknown };
+  // OpenRouter reports an upstream failure inside a choice, with an empty message.
+  if (choice.error !== undefined && choice.error !== null) {
+    return failure(settings, `the provider answered with an error instead of an answer: ${choiceError(choice.error)}`);
+  }
+  if (choice.finish_reason === 'content_filter') {
+    return failure(settings, 'the provider\'s content filter withheld the answer (finish_reason "content_filter")');
+  }
+  const message = choice.message ?? {};
   const usage = (raw as { usage?: Partial<ChatCompletion['usage']> }).usage;
   const reportedModel = (raw as { model?: unknown }).model;
   const base = {
@@ -54,18 +64,59 @@ export function mapCompletion(completion: unknown, settings: CompletionSettings)
         ? { name: String(call.custom?.name ?? ''), arguments: argumentsText(call.custom?.input) }
         : { name: String(call.function?.name ?? ''), arguments: argumentsText(call.function?.arguments) };
     if (toolCall.arguments.length > settings.maxAnswerChars) return tooLong(settings, toolCall.arguments.length);
+    if (choice.finish_reason === 'length') return failure(settings, cutOff(toolCall.arguments));
     const data: ModelOutput = { ...base, toolCall };
     return { success: true, data };
   }
-  const text =
-    typeof message.content === 'string'
-      ? message.content
-      : typeof message.refusal === 'string'
-        ? message.refusal
-        : '';
+  const text = contentText(message.content);
   if (text.length > settings.maxAnswerChars) return tooLong(settings, text.length);
+  if (choice.finish_reason === 'length') return failure(settings, cutOff(text));
+  const refusal: unknown = message.refusal;
+  if (text.trim() === '' && typeof refusal === 'string' && refusal.trim() !== '') {
+    return failure(settings, `the model refused: ${quoted(refusal)}`);
+  }
   const data: ModelOutput = { ...base, text };
   return { success: true, data };
+}
+
+/** The most characters of an answer a message quotes. */
+const MAX_ANSWER_QUOTE_CHARS = 150;
+
+/** `text` as a JSON string, at most {@link MAX_ANSWER_QUOTE_CHARS} characters of it. */
+function quoted(text: string): string {
+  return JSON.stringify(text.length > MAX_ANSWER_QUOTE_CHARS ? `${text.slice(0, MAX_ANSWER_QUOTE_CHARS)}…` : text);
+}
+
+/** Why an answer cut at the token limit is refused: parsed, it would fail as broken JSON, hiding the cause. */
+function cutOff(answer: string): string {
+  return `the answer was cut off at the token limit (finish_reason "length") before it was complete; answer more briefly. It began: ${quoted(answer)}`;
+}
+
+/** A body served as text: the JSON value it holds, else the text itself. */
+function parsedText(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
+}
+
+/** A message's content as text: a string, or the text of its parts (`[{ type: 'text', text }]`, as some servers send it). */
+function contentText(content: unknown): string {
+  if (typeof content === 'string') return content;
+  if (!Array.isArray(content)) return '';
+  return content.map((part: unknown) => {
+    const text = typeof part === 'object' && part !== null ? (part as { text?: unknown }).text : undefined;
+    return typeof text === 'string' ? text : '';
+  }).join('');
+}
+
+/** An error a provider put in a choice, as `<code> <message>`. */
+function choiceError(error: unknown): string {
+  if (typeof error === 'string') return error;
+  const { code, message } = (typeof error === 'object' && error !== null ? error : {}) as { code?: unknown; message?: unknown };
+  if (typeof message !== 'string') return describe(error);
+  return typeof code === 'string' || typeof code === 'number' ? `${code} ${message}` : message;
 }
 
 /**

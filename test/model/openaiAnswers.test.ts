@@ -227,3 +227,26 @@ describe('createOpenAIModel: what a provider says about an answer it did not giv
     expect(error.message).toBe('model response is not a JSON object: "upstream said no"');
   });
 });
+
+describe('createOpenAIModel: placeholder keys', () => {
+  /** A server answering 404 with `message`. */
+  function notFound(message: string): Served {
+    return { status: 404, body: JSON.stringify({ error: { message, type: 'not_found_error' } }) };
+  }
+
+  it.each([
+    ['ollama', 'model "ollama/llama3.1" not found, try pulling it first'],
+    ['EMPTY', 'EMPTY is not a model; try EMPTY-chat'],
+    ['x', 'Unexpected token x in max_tokens'],
+    ['sk-1234', 'key sk-1234 is a placeholder'],
+  ])('leaves a failure message whole when the key is the placeholder %j, too short to be a secret', async (apiKey, message) => {
+    const error = failureOf(await answerOf(notFound(message), { apiKey }));
+    expect(error.message).toContain(`404 ${message}`);
+    expect(error.message).not.toContain('[redacted]');
+  });
+
+  it('still redacts a key of 8 characters or more', async () => {
+    const error = failureOf(await answerOf(notFound('key sk-12345 is revoked'), { apiKey: 'sk-12345' }));
+    expect(error.message).toContain('404 key [redacted] is revoked');
+  });
+});

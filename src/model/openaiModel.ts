@@ -19,7 +19,8 @@ import { retryAfterMs } from './retryAfter.js';
 export interface OpenAIModelOptions {
   /**
    * The API key sent as `Authorization: Bearer`, without whitespace around it (a secret file's
-   * newline). It never appears in a failure message.
+   * newline). It never appears in a failure message, unless shorter than 8 characters: a
+   * placeholder such as `ollama` or `EMPTY` is no secret, and redacting it would mangle messages.
    * When no key is found but a `baseURL` is set (a local Ollama, vLLM or llama.cpp server, which
    * ignore the key), a placeholder key is sent.
    * @default SWITCHYARD_MODEL_API_KEY, then OPENAI_API_KEY, of `env`
@@ -261,7 +262,7 @@ function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOpt
       timeoutMs: wholeTimeoutMs,
       ...body,
       temperature,
-      secrets: [...(key ? [key, key.trim()] : []), ...urlSecretsOf(options.client.baseURL)],
+      secrets: [...keySecrets(key), ...keySecrets(key?.trim()), ...urlSecretsOf(options.client.baseURL)],
       endpoint: endpointOf(options.client),
       ownTransport: false,
       ownClient: false,
@@ -303,7 +304,7 @@ function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOpt
     timeoutMs: wholeTimeoutMs,
     ...body,
     temperature,
-    secrets: [...(configuredKey ? [configuredKey] : []), ...urlSecretsOf(client.baseURL)],
+    secrets: [...keySecrets(configuredKey), ...urlSecretsOf(client.baseURL)],
     endpoint: endpointOf(client),
     ownTransport: options.fetch === undefined || isHttpTransportFetch(options.fetch),
     ownClient: true,
@@ -345,6 +346,19 @@ function maskedURL(url: string): string {
   return url
     .replace(/(\/\/[^/?#@:]*:)[^/?#@]*@/, '$1***@')
     .replace(/([?&])([^=&#]*)=([^&#]*)/g, (whole, separator: string, name: string) => (SECRET_PARAM.test(name) ? `${separator}${name}=***` : whole));
+}
+
+/**
+ * The shortest key redacted from failure messages. Servers that need no key are given a placeholder
+ * (`ollama` in Ollama's docs, `EMPTY` in vLLM's, `x`): replacing every occurrence of such a word
+ * mangles the messages (`http://ollama:11434` becomes `http://[redacted]:11434`, `tokens` becomes
+ * `to[redacted]ens`) and protects nothing; a real provider key is far longer.
+ */
+const MIN_REDACTED_KEY_CHARS = 8;
+
+/** The API key to redact from failures: none when unset or too short to be a secret. */
+function keySecrets(key: string | null | undefined): string[] {
+  return typeof key === 'string' && key.length >= MIN_REDACTED_KEY_CHARS ? [key] : [];
 }
 
 /** Query parameters whose values are credentials (Azure's `api-key`, a `token`, a signature). */

@@ -1,3 +1,6 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import OpenAI, { APIError } from 'openai';
 import { describe, expect, it } from 'vitest';
 import { providerFailure } from '../../src/model/providerFailure.js';
 
@@ -61,5 +64,34 @@ describe('providerFailure', () => {
     ['an error that is a string', 429, 'insufficient_quota'],
   ])('leaves %s to the usual status rules', (_name, status, error) => {
     expect(providerFailure(status, error, ENDPOINT, clean)).toBeUndefined();
+  });
+});
+
+describe('providerFailure on the SDK\'s errors', () => {
+  /** The APIError the openai SDK throws for a response with this status and body. */
+  async function sdkError(status: number, body: unknown): Promise<APIError> {
+    const server = createServer((_req, res) => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(body));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const client = new OpenAI({ baseURL: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`, apiKey: 'sk-SECRET123', maxRetries: 0 });
+      await client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'hi' }] });
+    } catch (error) {
+      if (error instanceof APIError) return error;
+      throw error;
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+    throw new Error('expected an APIError');
+  }
+
+  it('reads the body\'s error object as the SDK hands it over (APIError.error), as mapError would pass it', async () => {
+    const groq = await sdkError(400, { error: groqToolUseFailed });
+    expect(providerFailure(groq.status ?? 0, groq.error, ENDPOINT, clean)?.message).toContain('<function=charge>');
+    const quota = await sdkError(429, { error: openAIQuota });
+    expect(providerFailure(quota.status ?? 0, quota.error, ENDPOINT, clean)?.status).toBe(402);
   });
 });

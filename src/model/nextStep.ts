@@ -14,25 +14,27 @@ type Parsed = { success: true; data: NextStep } | { success: false; error: strin
 
 /**
  * Reads a `NextStep` from a model's output (factor 1): a tool call, or text holding JSON
- * `{ "intent": ..., ...args }` or `{ "intent": ..., "args": {...} }` (fences allowed). Arguments a
- * thread cannot hold faithfully (nested deeper than JSON values may be, a number beyond a double,
- * which JSON.parse reads as Infinity, or a `__proto__` key) are refused here, before a decision
- * records them.
+ * `{ "intent": ..., ...args }` or `{ "intent": ..., "args": {...} }` (a markdown fence around either
+ * is allowed). Arguments a thread cannot hold faithfully (nested deeper than JSON values may be, a
+ * number beyond a double, which JSON.parse reads as Infinity, or a `__proto__` key) are refused
+ * here, before a decision records them.
  */
 export function parseNextStep(output: ModelOutput): Parsed {
   if (output.toolCall) {
     const { name, arguments: raw } = output.toolCall;
-    if (raw.trim() === '') return { success: true, data: { intent: name, args: {} } };
+    // Fenced as a text answer may be: some models wrap the arguments in markdown too.
+    const text = unfenced(raw);
+    if (text === '') return { success: true, data: { intent: name, args: {} } };
     let args: Json;
     try {
-      args = JSON.parse(raw) as Json;
+      args = JSON.parse(text) as Json;
     } catch {
       return { success: false, error: `arguments of ${name} are not valid JSON: ${snippet(raw)}` };
     }
     return checked(name, args);
   }
   if (output.text !== undefined) {
-    const text = output.text.trim().replace(/^```(?:json)?\s*/i, '').replace(/\s*```$/, '');
+    const text = unfenced(output.text);
     // A null content arrives as '': the model said nothing, which is no broken JSON.
     if (text === '') return { success: false, error: NOTHING };
     let value: unknown;
@@ -70,6 +72,11 @@ function hasProtoKey(value: Json): boolean {
   if (value === null || typeof value !== 'object') return false;
   if (Array.isArray(value)) return value.some(hasProtoKey);
   return Object.hasOwn(value, '__proto__') || Object.values(value).some(hasProtoKey);
+}
+
+/** `text` trimmed, without a markdown code fence (```` ```json ````) around it. */
+function unfenced(text: string): string {
+  return text.trim().replace(/^```(?:json)?\s*/i, '').replace(/\s*```$/, '');
 }
 
 function snippet(text: string): string {

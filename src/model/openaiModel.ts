@@ -20,20 +20,26 @@ import {
   type FetchFunction,
   type TransportInit,
 } from './httpTransport.js';
-import type { Model, ModelFailure, ModelOutput, ModelRequest, ModelResult, ToolSpec } from './model.js';
+import { describe, mapCompletion, type CompletionSettings } from './completion.js';
+import { providerFailure } from './providerFailure.js';
+import type { Model, ModelFailure, ModelRequest, ModelResult, ToolSpec } from './model.js';
 import { retryAfterMs } from './retryAfter.js';
 
 /** Options of {@link createOpenAIModel}. Every option is optional. */
 export interface OpenAIModelOptions {
   /**
-   * The API key sent as `Authorization: Bearer`. It never appears in a failure message.
+   * The API key sent as `Authorization: Bearer`, without whitespace around it (a secret file's
+   * newline). It never appears in a failure message, unless shorter than 8 characters: a
+   * placeholder such as `ollama` or `EMPTY` is no secret, and redacting it would mangle messages.
    * When no key is found but a `baseURL` is set (a local Ollama, vLLM or llama.cpp server, which
    * ignore the key), a placeholder key is sent.
    * @default SWITCHYARD_MODEL_API_KEY, then OPENAI_API_KEY, of `env`
    */
   apiKey?: string;
   /**
-   * The OpenAI-compatible endpoint, e.g. `http://127.0.0.1:11434/v1` for Ollama.
+   * The OpenAI-compatible endpoint, e.g. `http://127.0.0.1:11434/v1` for Ollama: an absolute
+   * `http://` or `https://` URL (`localhost:11434/v1` is refused at construction). Whitespace around
+   * it (a secret file's newline) and slashes ending its path are dropped.
    * @default SWITCHYARD_MODEL_BASE_URL, then OPENAI_BASE_URL, of `env`, then the
    * SDK's default (`https://api.openai.com/v1`)
    */
@@ -85,6 +91,20 @@ export interface OpenAIModelOptions {
    * @default 262144 (256 Ki characters)
    */
   maxAnswerChars?: number;
+  /**
+   * The `tool_choice` sent with the tools: `'required'` (a tool call every time), `'auto'` (the
+   * model may answer text, which is then read as a JSON next step), or `null` not to send it, for
+   * a server that refuses `'required'` (vLLM before 0.8.3, say). Nothing is sent without tools.
+   * @default 'required'
+   */
+  toolChoice?: 'required' | 'auto' | null;
+  /**
+   * The `parallel_tool_calls` sent with the tools, or `null` not to send it, for a server that
+   * refuses the field (Gemini's OpenAI endpoint has). Whatever is sent, an answer with more than
+   * one tool call is refused like a malformed one.
+   * @default false
+   */
+  parallelToolCalls?: boolean | null;
 }
 
 /** {@link OpenAIModelOptions} after defaults: what a model actually runs with. */
@@ -112,6 +132,12 @@ interface NormalizedOpenAIModelOptions {
   /** The temperature sent, if any (in the body object for a caller's client). */
   readonly temperature: number | undefined;
   readonly maxAnswerChars: number;
+  /** The `tool_choice` sent with tools; `undefined` sends none. */
+  readonly toolChoice: 'required' | 'auto' | undefined;
+  /** The `parallel_tool_calls` sent with tools; `undefined` sends none. */
+  readonly parallelToolCalls: boolean | undefined;
+  /** `,"tool_choice":...,"parallel_tool_calls":...` as sent after the tools (what is set of the two). */
+  readonly toolOptionsJson: string;
 }
 
 /** The SDK's own default endpoint. */
@@ -128,13 +154,16 @@ const MAX_MESSAGE_CHARS = 300;
  * local Ollama, vLLM or llama.cpp server) for exactly one tool call.
  *
  * Each request sends the prompt as the system message and the thread context as the user message,
- * offers the tools as strict functions with `tool_choice: 'required'` and no parallel calls, and
+ * offers the tools as strict functions with `tool_choice: 'required'` and no parallel calls (see
+ * {@link OpenAIModelOptions.toolChoice} and {@link OpenAIModelOptions.parallelToolCalls}), and
  * never retries: switchyard retries itself, with the backoff recorded in the thread (no sooner than
  * an error's `Retry-After` or `retry-after-ms` asks: see {@link ModelFailure.retryAfterMs}). HTTP errors,
- * timeouts, aborts and malformed responses come back as `{ success: false }`; nothing is thrown.
+ * timeouts, aborts and malformed responses come back as `{ success: false }`; nothing is thrown. An
+ * answer with several tool calls is a malformed one (a failure without status naming the calls): none
+ * of them is taken.
  *
- * @throws {ConfigError} at construction when `timeoutMs` is not a positive number, or when no API
- * key and no `baseURL` are configured.
+ * @throws {ConfigError} at construction when `timeoutMs` is not a positive number, when no API
+ * key and no `baseURL` are configured, or when the base URL is not an absolute http(s) URL.
  *
  * @example
  * ```ts
@@ -145,6 +174,7 @@ const MAX_MESSAGE_CHARS = 300;
  */
 export function createOpenAIModel(options: OpenAIModelOptions = {}): Model {
   const config = normalizeOptions(options);
+  const answers: CompletionSettings = { model: config.model, maxAnswerChars: config.maxAnswerChars, clean: (message) => clean(config, message) };
 
   /** One request; failures come back as results. `timedOut` tells a deadline of our own from other aborts. */
   async function send(request: ModelRequest, signal: AbortSignal, timedOut: () => boolean): Promise<ModelResult> {
@@ -161,7 +191,7 @@ export function createOpenAIModel(options: OpenAIModelOptions = {}): Model {
       const completion = config.ownClient
         ? await config.client.post<ChatCompletion>('/chat/completions', { body: encodeBody(config, request), headers: JSON_HEADERS, ...options })
         : await config.client.chat.completions.create(bodyObject(config, request), options);
-      const result = mapCompletion(config, completion);
+      const result = mapCompletion(completion, answers);
       return result.success ? result : { success: false, error: { ...result.error, endpoint: config.endpoint } };
     } catch (error) {
       return { success: false, error: { ...mapError(config, request.signal, timedOut(), error), endpoint: config.endpoint } };
@@ -218,10 +248,24 @@ function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOpt
   const temperature = options.temperature;
   // The SDK only accepts integer timeouts.
   const wholeTimeoutMs = Math.ceil(timeoutMs);
+  // Unset takes the default; null sends nothing.
+  const toolChoice = options.toolChoice === undefined ? 'required' : (options.toolChoice ?? undefined);
+  if (toolChoice !== undefined && toolChoice !== 'required' && toolChoice !== 'auto') {
+    throw new ConfigError(`toolChoice must be 'required', 'auto' or null (not sent), got ${describe(toolChoice)}`);
+  }
+  const parallelToolCalls = options.parallelToolCalls === undefined ? false : (options.parallelToolCalls ?? undefined);
+  if (parallelToolCalls !== undefined && typeof parallelToolCalls !== 'boolean') {
+    throw new ConfigError(`parallelToolCalls must be true, false or null (not sent), got ${describe(parallelToolCalls)}`);
+  }
   const body = {
     modelJson: JSON.stringify(model),
     temperatureJson: temperature === undefined ? '' : `,"temperature":${JSON.stringify(temperature)}`,
     maxAnswerChars,
+    toolChoice,
+    parallelToolCalls,
+    toolOptionsJson:
+      (toolChoice === undefined ? '' : `,"tool_choice":${JSON.stringify(toolChoice)}`) +
+      (parallelToolCalls === undefined ? '' : `,"parallel_tool_calls":${JSON.stringify(parallelToolCalls)}`),
   };
 
   if (options.client) {
@@ -232,15 +276,20 @@ function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOpt
       timeoutMs: wholeTimeoutMs,
       ...body,
       temperature,
-      secrets: [...(key ? [key] : []), ...urlSecretsOf(options.client.baseURL)],
+      secrets: [...keySecrets(key), ...keySecrets(key?.trim()), ...urlSecretsOf(options.client.baseURL)],
       endpoint: endpointOf(options.client),
       ownTransport: false,
       ownClient: false,
     };
   }
 
-  const baseURL = options.baseURL ?? env('SWITCHYARD_MODEL_BASE_URL') ?? env('OPENAI_BASE_URL');
-  const configuredKey = options.apiKey ?? env('SWITCHYARD_MODEL_API_KEY') ?? env('OPENAI_API_KEY');
+  // Trimmed: a key or URL read from a secret file or `echo ... | kubectl create secret` ends with a
+  // newline. HTTP trims the header, so the key a server echoes is the trimmed one, which must be the
+  // one redacted; and the URL requested must be the URL failures name.
+  const baseURLSetting = options.baseURL !== undefined ? 'baseURL' : env('SWITCHYARD_MODEL_BASE_URL') ? 'SWITCHYARD_MODEL_BASE_URL' : 'OPENAI_BASE_URL';
+  const baseURL = tidyBaseURL(options.baseURL ?? env('SWITCHYARD_MODEL_BASE_URL') ?? env('OPENAI_BASE_URL'));
+  if (baseURL !== undefined) checkBaseURL(baseURLSetting, baseURL);
+  const configuredKey = (options.apiKey ?? env('SWITCHYARD_MODEL_API_KEY') ?? env('OPENAI_API_KEY'))?.trim();
   if (!configuredKey && !baseURL) {
     throw new ConfigError(
       'no model API key: set SWITCHYARD_MODEL_API_KEY or OPENAI_API_KEY, pass apiKey, ' +
@@ -269,11 +318,61 @@ function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOpt
     timeoutMs: wholeTimeoutMs,
     ...body,
     temperature,
-    secrets: [...(configuredKey ? [configuredKey] : []), ...urlSecretsOf(client.baseURL)],
+    secrets: [...keySecrets(configuredKey), ...urlSecretsOf(client.baseURL)],
     endpoint: endpointOf(client),
     ownTransport: options.fetch === undefined || isHttpTransportFetch(options.fetch),
     ownClient: true,
   };
+}
+
+/**
+ * A configured base URL as requested: without surrounding whitespace, nor slashes ending its path
+ * (the SDK appends `/chat/completions` to it as it is, so `.../v1//` would request
+ * `/v1//chat/completions` while failures name `/v1/chat/completions`). Empty is unset.
+ */
+function tidyBaseURL(value: string | undefined): string | undefined {
+  const trimmed = value?.trim();
+  if (!trimmed) return undefined;
+  const cut = trimmed.search(/[?#]/);
+  const path = cut < 0 ? trimmed : trimmed.slice(0, cut);
+  const rest = cut < 0 ? '' : trimmed.slice(cut);
+  return `${path.replace(/(?<!\/)\/+$/, '')}${rest}`;
+}
+
+/**
+ * Refuses a base URL the SDK cannot send to: `localhost:11434/v1` (OLLAMA_HOST's style, which parses
+ * as the scheme `localhost:`), another scheme, a bad port. Caught here, it names the value; at
+ * request time every thread would fail with "Connection error." or "Invalid URL".
+ */
+function checkBaseURL(setting: string, baseURL: string): void {
+  let protocol: string | undefined;
+  try {
+    protocol = new URL(baseURL).protocol;
+  } catch {
+    protocol = undefined;
+  }
+  if (protocol === 'http:' || protocol === 'https:') return;
+  throw new ConfigError(`${setting} must be an absolute http:// or https:// URL, such as http://127.0.0.1:11434/v1; got ${JSON.stringify(maskedURL(baseURL))}`);
+}
+
+/** `url` with its password and secret-looking query values as `***`; works on text that does not parse as a URL. */
+function maskedURL(url: string): string {
+  return url
+    .replace(/(\/\/[^/?#@:]*:)[^/?#@]*@/, '$1***@')
+    .replace(/([?&])([^=&#]*)=([^&#]*)/g, (whole, separator: string, name: string) => (SECRET_PARAM.test(name) ? `${separator}${name}=***` : whole));
+}
+
+/**
+ * The shortest key redacted from failure messages. Servers that need no key are given a placeholder
+ * (`ollama` in Ollama's docs, `EMPTY` in vLLM's, `x`): replacing every occurrence of such a word
+ * mangles the messages (`http://ollama:11434` becomes `http://[redacted]:11434`, `tokens` becomes
+ * `to[redacted]ens`) and protects nothing; a real provider key is far longer.
+ */
+const MIN_REDACTED_KEY_CHARS = 8;
+
+/** The API key to redact from failures: none when unset or too short to be a secret. */
+function keySecrets(key: string | null | undefined): string[] {
+  return typeof key === 'string' && key.length >= MIN_REDACTED_KEY_CHARS ? [key] : [];
 }
 
 /** Query parameters whose values are credentials (Azure's `api-key`, a `token`, a signature). */
@@ -356,11 +455,12 @@ const JSON_HEADERS = { 'content-type': 'application/json' } as const;
 /**
  * The chat completions request as JSON text, the same text as `JSON.stringify` of
  * {@link bodyObject}: the system prompt as the system message, the context as the user message,
- * the tools as strict functions with `tool_choice: 'required'` and no parallel calls.
+ * the tools as strict functions with the tool options set (`tool_choice: 'required'` and no
+ * parallel calls by default).
  */
 function encodeBody(config: NormalizedOpenAIModelOptions, request: ModelRequest): string {
   const messages = `[{"role":"system","content":${JSON.stringify(request.system)}},{"role":"user","content":${JSON.stringify(request.context)}}]`;
-  return `{"model":${config.modelJson},"messages":${messages}${toolsJson(request.tools)}${config.temperatureJson}}`;
+  return `{"model":${config.modelJson},"messages":${messages}${toolsJson(config, request.tools)}${config.temperatureJson}}`;
 }
 
 /** The request body as an object, for a caller's client (the same fields as {@link encodeBody}). */
@@ -375,8 +475,8 @@ function bodyObject(config: NormalizedOpenAIModelOptions, request: ModelRequest)
   // OpenAI rejects tool_choice without tools, so an agent with no tools gets a plain completion.
   if (request.tools.length > 0) {
     body.tools = functionTools(request.tools);
-    body.tool_choice = 'required';
-    body.parallel_tool_calls = false;
+    if (config.toolChoice !== undefined) body.tool_choice = config.toolChoice;
+    if (config.parallelToolCalls !== undefined) body.parallel_tool_calls = config.parallelToolCalls;
   }
   if (config.temperature !== undefined) body.temperature = config.temperature;
   return body;
@@ -406,64 +506,22 @@ function functionTools(tools: readonly ToolSpec[]): ChatCompletionFunctionTool[]
   return builtTools(tools).list;
 }
 
-/** `,"tools":[...],"tool_choice":"required","parallel_tool_calls":false`, or nothing without tools. */
-function toolsJson(tools: readonly ToolSpec[]): string {
-  return builtTools(tools).json;
-}
+/** The tools' list as JSON text, per list {@link builtTools} built (so serialized once per agent). */
+const toolListsJson = new WeakMap<readonly ChatCompletionFunctionTool[], string>();
 
-/** The longest model name a server may report for the decisions to record; a longer one is replaced by the configured name. */
-const MAX_REPORTED_MODEL_CHARS = 200;
-
-function mapCompletion(config: NormalizedOpenAIModelOptions, completion: ChatCompletion): ModelResult {
-  // A misbehaving server may send anything with status 200, so nothing here trusts the SDK's types.
-  const raw: unknown = completion;
-  if (typeof raw !== 'object' || raw === null) {
-    return failure('http', `model response is not a JSON object: ${describe(raw)}`, config);
+/**
+ * `,"tools":[...]` and the tool options set (`,"tool_choice":"required","parallel_tool_calls":false`
+ * by default), or nothing without tools.
+ */
+function toolsJson(config: NormalizedOpenAIModelOptions, tools: readonly ToolSpec[]): string {
+  if (tools.length === 0) return '';
+  const { list } = builtTools(tools);
+  let json = toolListsJson.get(list);
+  if (json === undefined) {
+    json = JSON.stringify(list);
+    toolListsJson.set(list, json);
   }
-  const choices = (raw as { choices?: unknown }).choices;
-  const first: unknown = Array.isArray(choices) ? choices[0] : undefined;
-  if (typeof first !== 'object' || first === null) {
-    const serverError = (raw as { error?: { message?: unknown } }).error?.message;
-    const detail = typeof serverError === 'string' ? `: ${serverError}` : '';
-    return failure('http', `model response has no choices${detail}`, config);
-  }
-  const message = (first as { message?: Partial<ChatCompletion.Choice['message']> }).message ?? {};
-  const usage = (raw as { usage?: Partial<ChatCompletion['usage']> }).usage;
-  const reportedModel = (raw as { model?: unknown }).model;
-  const base = {
-    usage: { prompt: tokenCount(usage?.prompt_tokens), completion: tokenCount(usage?.completion_tokens) },
-    // Recorded on every decision: a runaway name is not the server's to put in the thread.
-    model: typeof reportedModel === 'string' && reportedModel !== '' && reportedModel.length <= MAX_REPORTED_MODEL_CHARS ? reportedModel : config.model,
-  };
-
-  const call = Array.isArray(message.tool_calls) ? message.tool_calls[0] : undefined;
-  if (call) {
-    const toolCall =
-      call.type === 'custom'
-        ? { name: String(call.custom?.name ?? ''), arguments: String(call.custom?.input ?? '') }
-        : { name: String(call.function?.name ?? ''), arguments: String(call.function?.arguments ?? '') };
-    if (toolCall.arguments.length > config.maxAnswerChars) return tooLong(config, toolCall.arguments.length);
-    const data: ModelOutput = { ...base, toolCall };
-    return { success: true, data };
-  }
-  const text =
-    typeof message.content === 'string'
-      ? message.content
-      : typeof message.refusal === 'string'
-        ? message.refusal
-        : '';
-  if (text.length > config.maxAnswerChars) return tooLong(config, text.length);
-  const data: ModelOutput = { ...base, text };
-  return { success: true, data };
-}
-
-/** An answer past {@link OpenAIModelOptions.maxAnswerChars}: a failure, never recorded. */
-function tooLong(config: NormalizedOpenAIModelOptions, chars: number): ModelResult {
-  return failure('http', `the model's answer is ${chars} characters, over the limit of ${config.maxAnswerChars} (maxAnswerChars); it was not recorded`);
-}
-
-function tokenCount(value: unknown): number {
-  return typeof value === 'number' && Number.isFinite(value) && value > 0 ? Math.round(value) : 0;
+  return `,"tools":${json}${config.toolOptionsJson}`;
 }
 
 function mapError(
@@ -498,6 +556,9 @@ function mapError(
     return { kind: 'http', status: error.status, message: clean(config, `POST ${config.endpoint}: ${error.status} ${redirectAdvice(config, error.headers?.get('location'))}`) };
   }
   if (error instanceof APIError && typeof error.status === 'number') {
+    // A provider's error its status misstates (Groq's 400 tool_use_failed, OpenAI's 429 insufficient_quota).
+    const special = providerFailure(error.status, error.error, config.endpoint, (text) => clean(config, text));
+    if (special !== undefined) return special;
     // The SDK's message is "<status> <server message>"; headers are never included. The endpoint
     // comes first, so a long server message cannot push it out of the kept text.
     const message = error.message.startsWith(String(error.status))
@@ -570,14 +631,6 @@ function clean(config: NormalizedOpenAIModelOptions, message: string): string {
   let result = message;
   for (const secret of config.secrets) result = result.split(secret).join('[redacted]');
   return result.length > MAX_MESSAGE_CHARS ? `${result.slice(0, MAX_MESSAGE_CHARS - 1)}…` : result;
-}
-
-function describe(value: unknown): string {
-  try {
-    return String(JSON.stringify(value)).slice(0, MAX_MESSAGE_CHARS);
-  } catch {
-    return String(value).slice(0, MAX_MESSAGE_CHARS);
-  }
 }
 
 function failureOf(kind: ModelFailure['kind'], message: string): ModelFailure {

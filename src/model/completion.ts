@@ -1,0 +1,178 @@
+import type { ChatCompletion } from 'openai/resources/chat/completions';
+import type { ModelFailure, ModelOutput, ModelResult } from './model.js';
+
+/** What {@link mapCompletion} needs of a model's configuration. */
+export interface CompletionSettings {
+  /** The configured model name, recorded when the server reports none (or a runaway one). */
+  readonly model: string;
+  /** The longest answer taken, in characters (`maxAnswerChars`). */
+  readonly maxAnswerChars: number;
+  /** Removes secrets from a failure message and bounds its length. */
+  clean(message: string): string;
+}
+
+/** The longest model name a server may report for the decisions to record; a longer one is replaced by the configured name. */
+const MAX_REPORTED_MODEL_CHARS = 200;
+/** The most characters of a value a message quotes. */
+const MAX_QUOTED_CHARS = 300;
+
+/**
+ * The answer of a chat completions response, or the failure it is: a tool call or text for
+ * {@link parseNextStep}, never trusting the SDK's types (a misbehaving server may send anything
+ * with status 200). A failure here has no status: it is handled as any malformed answer (an error
+ * the model sees, a backoff, an escalation after too many in a row).
+ */
+export function mapCompletion(completion: unknown, settings: CompletionSettings): ModelResult {
+  // The SDK hands over a body served as text/plain (or with no type) as its text: a simple shim or
+  // gateway may mislabel a JSON completion so.
+  const raw = typeof completion === 'string' ? parsedText(completion) : completion;
+  if (typeof raw !== 'object' || raw === null) {
+    return failure(settings, `model response is not a JSON object: ${describe(raw)}`);
+  }
+  const choices = (raw as { choices?: unknown }).choices;
+  const first: unknown = Array.isArray(choices) ? choices[0] : undefined;
+  if (typeof first !== 'object' || first === null) {
+    const serverError = (raw as { error?: { message?: unknown } }).error?.message;
+    const detail = typeof serverError === 'string' ? `: ${serverError}` : '';
+    return failure(settings, `model response has no choices${detail}`);
+  }
+  const choice = first as { message?: Partial<ChatCompletion.Choice['message']>; finish_reason?: unknown; error?: unknown };
+  // OpenRouter reports an upstream failure inside a choice, with an empty message.
+  if (choice.error !== undefined && choice.error !== null) {
+    return failure(settings, `the provider answered with an error instead of an answer: ${choiceError(choice.error)}`);
+  }
+  if (choice.finish_reason === 'content_filter') {
+    return failure(settings, 'the provider\'s content filter withheld the answer (finish_reason "content_filter")');
+  }
+  const message = choice.message ?? {};
+  const usage = (raw as { usage?: Partial<ChatCompletion['usage']> }).usage;
+  const reportedModel = (raw as { model?: unknown }).model;
+  const base = {
+    usage: { prompt: tokenCount(usage?.prompt_tokens), completion: tokenCount(usage?.completion_tokens) },
+    // Recorded on every decision: a runaway name is not the server's to put in the thread.
+    model: typeof reportedModel === 'string' && reportedModel !== '' && reportedModel.length <= MAX_REPORTED_MODEL_CHARS ? reportedModel : settings.model,
+  };
+
+  const calls: unknown[] = Array.isArray(message.tool_calls) ? message.tool_calls : [];
+  // One answer, one step: running the first call and dropping the others would hide calls the
+  // model believes made (a `done_for_now` among them would end the thread on work never done).
+  if (calls.length > 1) return failure(settings, severalCalls(calls));
+  const call = Array.isArray(message.tool_calls) ? message.tool_calls[0] : undefined;
+  if (call) {
+    const toolCall =
+      call.type === 'custom'
+        ? { name: String(call.custom?.name ?? ''), arguments: argumentsText(call.custom?.input) }
+        : { name: String(call.function?.name ?? ''), arguments: argumentsText(call.function?.arguments) };
+    if (toolCall.arguments.length > settings.maxAnswerChars) return tooLong(settings, toolCall.arguments.length);
+    if (choice.finish_reason === 'length') return failure(settings, cutOff(toolCall.arguments));
+    const data: ModelOutput = { ...base, toolCall };
+    return { success: true, data };
+  }
+  const text = contentText(message.content);
+  if (text.length > settings.maxAnswerChars) return tooLong(settings, text.length);
+  if (choice.finish_reason === 'length') return failure(settings, cutOff(text));
+  const refusal: unknown = message.refusal;
+  if (text.trim() === '' && typeof refusal === 'string' && refusal.trim() !== '') {
+    return failure(settings, `the model refused: ${quoted(refusal)}`);
+  }
+  const data: ModelOutput = { ...base, text };
+  return { success: true, data };
+}
+
+/** The most characters of an answer a message quotes. */
+const MAX_ANSWER_QUOTE_CHARS = 150;
+
+/** `text` as a JSON string, at most {@link MAX_ANSWER_QUOTE_CHARS} characters of it. */
+function quoted(text: string): string {
+  return JSON.stringify(text.length > MAX_ANSWER_QUOTE_CHARS ? `${text.slice(0, MAX_ANSWER_QUOTE_CHARS)}…` : text);
+}
+
+/** Why an answer cut at the token limit is refused: parsed, it would fail as broken JSON, hiding the cause. */
+function cutOff(answer: string): string {
+  return `the answer was cut off at the token limit (finish_reason "length") before it was complete; answer more briefly. It began: ${quoted(answer)}`;
+}
+
+/** A body served as text: the JSON value it holds, else the text itself. */
+function parsedText(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
+}
+
+/** A message's content as text: a string, or the text of its parts (`[{ type: 'text', text }]`, as some servers send it). */
+function contentText(content: unknown): string {
+  if (typeof content === 'string') return content;
+  if (!Array.isArray(content)) return '';
+  return content.map((part: unknown) => {
+    const text = typeof part === 'object' && part !== null ? (part as { text?: unknown }).text : undefined;
+    return typeof text === 'string' ? text : '';
+  }).join('');
+}
+
+/** An error a provider put in a choice, as `<code> <message>`. */
+function choiceError(error: unknown): string {
+  if (typeof error === 'string') return error;
+  const { code, message } = (typeof error === 'object' && error !== null ? error : {}) as { code?: unknown; message?: unknown };
+  if (typeof message !== 'string') return describe(error);
+  return typeof code === 'string' || typeof code === 'number' ? `${code} ${message}` : message;
+}
+
+/**
+ * A tool call's arguments as JSON text. Some servers and proxies send them parsed (an object, not
+ * the string the API specifies): serialized, they are validated as any others, where `String()`
+ * would make every call `[object Object]`.
+ */
+function argumentsText(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (value === undefined || value === null) return '';
+  return describeAll(value);
+}
+
+/** `value` as JSON text, or its string form when it has none. */
+function describeAll(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}
+
+/** The most tool names a message lists. */
+const MAX_LISTED_CALLS = 10;
+
+/** Why an answer with several tool calls is refused, naming them (bounded). */
+function severalCalls(calls: readonly unknown[]): string {
+  const names = calls.slice(0, MAX_LISTED_CALLS).map((call) => {
+    const { function: fn, custom } = (typeof call === 'object' && call !== null ? call : {}) as { function?: { name?: unknown }; custom?: { name?: unknown } };
+    const name = fn?.name ?? custom?.name;
+    return typeof name === 'string' && name !== '' ? name.slice(0, 40) : '(unnamed)';
+  });
+  const more = calls.length > MAX_LISTED_CALLS ? ', …' : '';
+  return `answer with exactly one tool call; this answer had ${calls.length}: ${names.join(', ')}${more} (none was run)`;
+}
+
+/** An answer past {@link CompletionSettings.maxAnswerChars}: a failure, never recorded. */
+function tooLong(settings: CompletionSettings, chars: number): ModelResult {
+  return failed(`the model's answer is ${chars} characters, over the limit of ${settings.maxAnswerChars} (maxAnswerChars); it was not recorded`);
+}
+
+function tokenCount(value: unknown): number {
+  return typeof value === 'number' && Number.isFinite(value) && value > 0 ? Math.round(value) : 0;
+}
+
+/** `value` as JSON text (or its string form), at most {@link MAX_QUOTED_CHARS} characters, for a message. */
+export function describe(value: unknown): string {
+  return String(describeAll(value)).slice(0, MAX_QUOTED_CHARS);
+}
+
+/** A malformed answer (no status), its message cleaned. */
+function failure(settings: CompletionSettings, message: string): ModelResult {
+  return failed(settings.clean(message));
+}
+
+function failed(message: string): ModelResult {
+  const error: ModelFailure = { kind: 'http', message };
+  return { success: false, error };
+}

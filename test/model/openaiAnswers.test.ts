@@ -1,0 +1,252 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { ModelRequest, ModelResult, ToolSpec } from '../../src/model/model.js';
+import { createOpenAIModel } from '../../src/model/openaiModel.js';
+
+// Answers of OpenAI-compatible providers with their quirks, served as they send them by a raw
+// server on 127.0.0.1 (the shared fake serves only well-formed answers).
+
+const chargeTool: ToolSpec = {
+  name: 'charge',
+  description: 'Charges an amount.',
+  parameters: { type: 'object', properties: { amount: { type: 'number' } }, required: ['amount'], additionalProperties: false },
+};
+
+function request(): ModelRequest {
+  return { threadId: 't-1', agent: 'payer', system: 'You charge.', context: '<input>charge 5</input>', tools: [chargeTool], signal: new AbortController().signal };
+}
+
+/** What the raw server answers: a status, headers and a body, as given. */
+interface Served {
+  readonly status?: number;
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly body: string;
+}
+
+/** A request the raw server received. */
+interface Received {
+  readonly url: string;
+  readonly authorization: string | undefined;
+  readonly body: string;
+}
+
+interface RawServer {
+  readonly baseURL: string;
+  readonly received: Received[];
+}
+
+const closers: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  await Promise.all(closers.splice(0).map((close) => close()));
+});
+
+/** A server answering every request with `answer(received)`. */
+async function rawServer(answer: (received: Received) => Served): Promise<RawServer> {
+  const received: Received[] = [];
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const got = { url: req.url ?? '', authorization: req.headers.authorization, body: Buffer.concat(chunks).toString('utf8') };
+      received.push(got);
+      const served = answer(got);
+      res.writeHead(served.status ?? 200, { 'content-type': 'application/json', ...served.headers });
+      res.end(served.body);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  closers.push(() => new Promise<void>((resolve) => {
+    server.closeAllConnections();
+    server.close(() => resolve());
+  }));
+  const { port } = server.address() as AddressInfo;
+  return { baseURL: `http://127.0.0.1:${port}/v1`, received };
+}
+
+/** A chat.completion body whose first choice is `choice` (its `message` and `finish_reason`, or anything). */
+function completion(choice: Record<string, unknown>): string {
+  return JSON.stringify({
+    id: 'chatcmpl-1',
+    object: 'chat.completion',
+    created: 1,
+    model: 'fake-model',
+    choices: [{ index: 0, finish_reason: 'stop', ...choice }],
+    usage: { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 },
+  });
+}
+
+function functionCall(id: string, name: string, args: unknown): Record<string, unknown> {
+  return { id, type: 'function', function: { name, arguments: args } };
+}
+
+/** A completion answering these tool calls. */
+function toolCalls(...calls: Array<Record<string, unknown>>): string {
+  return completion({ finish_reason: 'tool_calls', message: { role: 'assistant', content: null, tool_calls: calls } });
+}
+
+async function answerOf(served: Served, options: Parameters<typeof createOpenAIModel>[0] = {}): Promise<ModelResult> {
+  const server = await rawServer(() => served);
+  return createOpenAIModel({ baseURL: server.baseURL, apiKey: 'sk-test-secret-123', ...options }).complete(request());
+}
+
+function failureOf(result: ModelResult) {
+  if (result.success) throw new Error(`expected a failure, got ${JSON.stringify(result.data)}`);
+  return result.error;
+}
+
+describe('createOpenAIModel: answers with several tool calls', () => {
+  it('refuses an answer with more than one tool call as a malformed answer naming every call, none taken', async () => {
+    const result = await answerOf({
+      body: toolCalls(functionCall('a', 'charge', '{"amount":5}'), functionCall('b', 'charge', '{"amount":7}'), functionCall('c', 'done_for_now', '{"message":"charged both"}')),
+    });
+    const error = failureOf(result);
+    // No status: handled as any malformed answer (retried, counted toward errors in a row), not a refused request.
+    expect(error.status).toBeUndefined();
+    expect(error.kind).toBe('http');
+    expect(error.message).toBe('answer with exactly one tool call; this answer had 3: charge, charge, done_for_now (none was run)');
+  });
+
+  it('still takes an answer with exactly one tool call', async () => {
+    const result = await answerOf({ body: toolCalls(functionCall('a', 'charge', '{"amount":5}')) });
+    expect(result).toMatchObject({ success: true, data: { toolCall: { name: 'charge', arguments: '{"amount":5}' } } });
+  });
+});
+
+describe('createOpenAIModel: a key and base URL read from secret files', () => {
+  /** A server answering 401 with the bearer token it received, as OpenAI's "Incorrect API key provided" does. */
+  function echoingKey(received: Received): Served {
+    const token = (received.authorization ?? '').replace(/^Bearer /, '');
+    return { status: 401, body: JSON.stringify({ error: { message: `Incorrect API key provided: ${token}.`, type: 'invalid_request_error', code: 'invalid_api_key' } }) };
+  }
+
+  it.each([
+    ['a trailing newline', 'sk-SECRET123\n'],
+    ['a CRLF', 'sk-SECRET123\r\n'],
+    ['spaces around it', '  sk-SECRET123 '],
+  ])('trims a key with %s, so the key the server echoes is redacted', async (_name, apiKey) => {
+    const server = await rawServer(echoingKey);
+    const error = failureOf(await createOpenAIModel({ baseURL: server.baseURL, apiKey }).complete(request()));
+    expect(server.received[0]?.authorization).toBe('Bearer sk-SECRET123');
+    expect(error.status).toBe(401);
+    expect(error.message).toContain('Incorrect API key provided: [redacted].');
+    expect(error.message).not.toContain('SECRET123');
+  });
+
+  it('trims a key read from the environment too', async () => {
+    const server = await rawServer(echoingKey);
+    const model = createOpenAIModel({ env: { SWITCHYARD_MODEL_BASE_URL: `${server.baseURL}\n`, SWITCHYARD_MODEL_API_KEY: 'sk-SECRET123\n' } });
+    const error = failureOf(await model.complete(request()));
+    expect(error.message).toContain('[redacted]');
+    expect(error.message).not.toContain('SECRET123');
+  });
+
+  it.each([
+    ['a trailing newline', '\n'],
+    ['a trailing slash and a newline', '/\n'],
+    ['doubled trailing slashes', '//'],
+    ['spaces around it', ' '],
+  ])('requests the URL its errors name when the base URL has %s', async (_name, suffix) => {
+    const server = await rawServer((received) => received.url === '/v1/chat/completions'
+      ? { body: toolCalls(functionCall('a', 'charge', '{"amount":5}')) }
+      : { status: 404, headers: { 'content-type': 'text/plain' }, body: '404 page not found' });
+    const baseURL = suffix === ' ' ? ` ${server.baseURL} ` : `${server.baseURL}${suffix}`;
+    const result = await createOpenAIModel({ baseURL, apiKey: 'sk-test-secret-123' }).complete(request());
+    expect(server.received.map((received) => received.url)).toEqual(['/v1/chat/completions']);
+    expect(result.success).toBe(true);
+  });
+});
+
+describe('createOpenAIModel: tool call arguments as providers send them', () => {
+  it('takes arguments sent as a JSON object, not a string, as their JSON text', async () => {
+    const result = await answerOf({ body: toolCalls(functionCall('c1', 'charge', { amount: 5, note: 'a "b"' })) });
+    expect(result).toMatchObject({ success: true, data: { toolCall: { name: 'charge', arguments: '{"amount":5,"note":"a \\"b\\""}' } } });
+  });
+
+  it('takes arguments sent as a JSON array or number as their JSON text, and missing ones as none', async () => {
+    const sent: unknown[] = [[1, 2], 7, undefined];
+    const server = await rawServer(() => ({ body: toolCalls(functionCall('c1', 'charge', sent.shift())) }));
+    const model = createOpenAIModel({ baseURL: server.baseURL, apiKey: 'sk-test-secret-123' });
+    const answers = [await model.complete(request()), await model.complete(request()), await model.complete(request())];
+    expect(answers.map((answer) => (answer.success ? answer.data.toolCall?.arguments : answer.error.message))).toEqual(['[1,2]', '7', '']);
+  });
+});
+
+describe('createOpenAIModel: what a provider says about an answer it did not give', () => {
+  it('says an answer cut at the token limit was cut, quoting what came', async () => {
+    const error = failureOf(await answerOf({
+      body: completion({ finish_reason: 'length', message: { role: 'assistant', content: null, tool_calls: [functionCall('a', 'charge', '{"amount": 5, "note": "abc')] } }),
+    }));
+    expect(error.status).toBeUndefined();
+    expect(error.message).toBe('the answer was cut off at the token limit (finish_reason "length") before it was complete; answer more briefly. It began: "{\\"amount\\": 5, \\"note\\": \\"abc"');
+  });
+
+  it('says a text answer cut at the token limit was cut too', async () => {
+    const error = failureOf(await answerOf({ body: completion({ finish_reason: 'length', message: { role: 'assistant', content: '{"intent":"charge","amo' } }) }));
+    expect(error.message).toMatch(/^the answer was cut off at the token limit \(finish_reason "length"\)/);
+    expect(error.message).toContain('It began: "{\\"intent\\":\\"charge\\",\\"amo"');
+  });
+
+  it("says the provider's content filter withheld the answer", async () => {
+    const error = failureOf(await answerOf({ body: completion({ finish_reason: 'content_filter', message: { role: 'assistant', content: null } }) }));
+    expect(error.status).toBeUndefined();
+    expect(error.message).toBe('the provider\'s content filter withheld the answer (finish_reason "content_filter")');
+  });
+
+  it("quotes the model's refusal", async () => {
+    const error = failureOf(await answerOf({ body: completion({ message: { role: 'assistant', content: null, refusal: "I'm sorry, I can't help with charging cards." } }) }));
+    expect(error.status).toBeUndefined();
+    expect(error.message).toBe('the model refused: "I\'m sorry, I can\'t help with charging cards."');
+  });
+
+  it("quotes an error the provider put in the choice (OpenRouter's upstream errors)", async () => {
+    const error = failureOf(await answerOf({
+      body: completion({ finish_reason: 'error', error: { code: 502, message: 'Provider returned error: upstream overloaded' }, message: { role: 'assistant', content: '' } }),
+    }));
+    expect(error.status).toBeUndefined();
+    expect(error.message).toBe('the provider answered with an error instead of an answer: 502 Provider returned error: upstream overloaded');
+  });
+
+  it('takes content given as text parts as their text', async () => {
+    const result = await answerOf({
+      body: completion({ message: { role: 'assistant', content: [{ type: 'text', text: '{"intent":"charge",' }, { type: 'text', text: '"amount":5}' }] } }),
+    });
+    expect(result).toMatchObject({ success: true, data: { text: '{"intent":"charge","amount":5}' } });
+  });
+
+  it.each([
+    ['text/plain', { 'content-type': 'text/plain; charset=utf-8' }],
+    ['no content type', { 'content-type': '' }],
+  ])('takes a JSON completion served as %s', async (_name, headers) => {
+    const result = await answerOf({ headers, body: toolCalls(functionCall('a', 'charge', '{"amount":5}')) });
+    expect(result).toMatchObject({ success: true, data: { toolCall: { name: 'charge', arguments: '{"amount":5}' }, model: 'fake-model' } });
+  });
+
+  it('says a body served as text that is no JSON object is not one, quoting it', async () => {
+    const error = failureOf(await answerOf({ headers: { 'content-type': 'text/plain' }, body: 'upstream said no' }));
+    expect(error.message).toBe('model response is not a JSON object: "upstream said no"');
+  });
+});
+
+describe('createOpenAIModel: placeholder keys', () => {
+  /** A server answering 404 with `message`. */
+  function notFound(message: string): Served {
+    return { status: 404, body: JSON.stringify({ error: { message, type: 'not_found_error' } }) };
+  }
+
+  it.each([
+    ['ollama', 'model "ollama/llama3.1" not found, try pulling it first'],
+    ['EMPTY', 'EMPTY is not a model; try EMPTY-chat'],
+    ['x', 'Unexpected token x in max_tokens'],
+    ['sk-1234', 'key sk-1234 is a placeholder'],
+  ])('leaves a failure message whole when the key is the placeholder %j, too short to be a secret', async (apiKey, message) => {
+    const error = failureOf(await answerOf(notFound(message), { apiKey }));
+    expect(error.message).toContain(`404 ${message}`);
+    expect(error.message).not.toContain('[redacted]');
+  });
+
+  it('still redacts a key of 8 characters or more', async () => {
+    const error = failureOf(await answerOf(notFound('key sk-12345 is revoked'), { apiKey: 'sk-12345' }));
+    expect(error.message).toContain('404 key [redacted] is revoked');
+  });
+});

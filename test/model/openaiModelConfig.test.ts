@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../../src/errors.js';
+import { createOpenAIModel } from '../../src/model/openaiModel.js';
+
+/** The ConfigError building a model with these options throws. */
+function configErrorOf(build: () => unknown): ConfigError {
+  try {
+    build();
+  } catch (error) {
+    if (error instanceof ConfigError) return error;
+    throw error;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('createOpenAIModel: the base URL', () => {
+  it.each([
+    ['no scheme (OLLAMA_HOST style)', 'localhost:11434/v1'],
+    ['an address without scheme', '127.0.0.1:11434/v1'],
+    ['another scheme', 'htp://127.0.0.1:1/v1'],
+    ['a port out of range', 'http://127.0.0.1:99999/v1'],
+    ['a path only', '/v1'],
+  ])('refuses one with %s at construction, naming it and what is expected', (_name, baseURL) => {
+    const error = configErrorOf(() => createOpenAIModel({ baseURL, apiKey: 'sk-test-secret-123' }));
+    expect(error.message).toBe(`baseURL must be an absolute http:// or https:// URL, such as http://127.0.0.1:11434/v1; got ${JSON.stringify(baseURL)}`);
+  });
+
+  it('names the variable a bad base URL came from', () => {
+    const error = configErrorOf(() => createOpenAIModel({ env: { SWITCHYARD_MODEL_BASE_URL: 'localhost:11434/v1' } }));
+    expect(error.message).toMatch(/^SWITCHYARD_MODEL_BASE_URL must be an absolute http:\/\/ or https:\/\/ URL/);
+    const fromSdk = configErrorOf(() => createOpenAIModel({ env: { OPENAI_BASE_URL: 'ftp://host/v1', OPENAI_API_KEY: 'sk-test-secret-123' } }));
+    expect(fromSdk.message).toMatch(/^OPENAI_BASE_URL must be .*; got "ftp:\/\/host\/v1"$/);
+  });
+
+  it.each([
+    ['a password', 'htp://bob:pw-secret@127.0.0.1:1/v1', 'htp://bob:***@127.0.0.1:1/v1'],
+    ['a key in the query', 'ftp://127.0.0.1/v1?api-version=1&api-key=query-secret', 'ftp://127.0.0.1/v1?api-version=1&api-key=***'],
+    ['both, in a URL that does not parse', 'http://bob:pw-secret@127.0.0.1:99999/v1?token=query-secret', 'http://bob:***@127.0.0.1:99999/v1?token=***'],
+  ])('masks %s in the base URL it names', (_name, baseURL, shown) => {
+    const error = configErrorOf(() => createOpenAIModel({ baseURL, apiKey: 'sk-test-secret-123' }));
+    expect(error.message).toContain(`got ${JSON.stringify(shown)}`);
+    expect(error.message).not.toContain('secret');
+  });
+
+  it('takes http and https URLs, with a port, a path, credentials or a query', () => {
+    for (const baseURL of ['http://127.0.0.1:11434/v1', 'https://api.example.com/openai/v1?api-version=1', 'http://bob:pw@ollama:11434', 'HTTPS://Example.com/v1/']) {
+      expect(createOpenAIModel({ baseURL, apiKey: 'sk-test-secret-123' }).name).toBe('gpt-4o-mini');
+    }
+  });
+});

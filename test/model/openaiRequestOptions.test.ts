@@ -1,0 +1,68 @@
+import OpenAI from 'openai';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ConfigError } from '../../src/errors.js';
+import type { ModelRequest, ToolSpec } from '../../src/model/model.js';
+import { createOpenAIModel, type OpenAIModelOptions } from '../../src/model/openaiModel.js';
+import { scriptedHandler, startFakeOpenAI, type FakeOpenAI } from '../support/fakeOpenAIServer.js';
+
+const API_KEY = 'sk-test-secret-123';
+const addTool: ToolSpec = {
+  name: 'add',
+  description: 'Adds two numbers.',
+  parameters: { type: 'object', properties: { a: { type: 'number' } }, required: ['a'], additionalProperties: false },
+};
+
+function request(tools: readonly ToolSpec[] = [addTool]): ModelRequest {
+  return { threadId: 't-1', agent: 'calculator', system: 'You add.', context: '<input>1</input>', tools, signal: new AbortController().signal };
+}
+
+const servers: FakeOpenAI[] = [];
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((server) => server.close()));
+});
+
+/** The body the fake server received for one request of a model built with `options`, with its own client or a caller's. */
+async function sentBody(options: OpenAIModelOptions, how: 'own client' | "caller's client", tools?: readonly ToolSpec[]): Promise<Record<string, unknown>> {
+  const server = await startFakeOpenAI(scriptedHandler([{ content: 'ok' }]));
+  servers.push(server);
+  const model = how === 'own client'
+    ? createOpenAIModel({ baseURL: server.baseURL, apiKey: API_KEY, ...options })
+    : createOpenAIModel({ client: new OpenAI({ baseURL: server.baseURL, apiKey: API_KEY }), ...options });
+  expect((await model.complete(request(tools))).success).toBe(true);
+  return server.requests[0] as Record<string, unknown>;
+}
+
+describe('createOpenAIModel: toolChoice and parallelToolCalls', () => {
+  describe.each(['own client', "caller's client"] as const)('with its %s', (how) => {
+    it("sends tool_choice 'required' and parallel_tool_calls false by default", async () => {
+      const body = await sentBody({}, how);
+      expect(body).toMatchObject({ tool_choice: 'required', parallel_tool_calls: false });
+    });
+
+    it.each([
+      [{ toolChoice: 'auto' as const }, { tool_choice: 'auto', parallel_tool_calls: false }],
+      [{ parallelToolCalls: true }, { tool_choice: 'required', parallel_tool_calls: true }],
+      [{ toolChoice: null, parallelToolCalls: null }, {}],
+      [{ toolChoice: undefined, parallelToolCalls: null }, { tool_choice: 'required' }],
+      [{ toolChoice: null }, { parallel_tool_calls: false }],
+    ])('with %j sends %j and nothing else of the two', async (options, sent) => {
+      const body = await sentBody(options, how);
+      const { tool_choice: toolChoice, parallel_tool_calls: parallel } = body;
+      expect({ ...(toolChoice === undefined ? {} : { tool_choice: toolChoice }), ...(parallel === undefined ? {} : { parallel_tool_calls: parallel }) }).toEqual(sent);
+      expect(Object.keys(body).includes('tool_choice')).toBe('tool_choice' in sent);
+      expect(body['tools']).toHaveLength(1);
+    });
+
+    it('sends neither without tools', async () => {
+      const body = await sentBody({ toolChoice: 'auto', parallelToolCalls: true }, how, []);
+      expect(body['tools']).toBeUndefined();
+      expect(body['tool_choice']).toBeUndefined();
+      expect(body['parallel_tool_calls']).toBeUndefined();
+    });
+  });
+
+  it('refuses values the API does not take, at construction', () => {
+    expect(() => createOpenAIModel({ apiKey: API_KEY, toolChoice: 'none' as never })).toThrow(new ConfigError('toolChoice must be \'required\', \'auto\' or null (not sent), got "none"'));
+    expect(() => createOpenAIModel({ apiKey: API_KEY, parallelToolCalls: 'no' as never })).toThrow(new ConfigError('parallelToolCalls must be true, false or null (not sent), got "no"'));
+  });
+});

@@ -250,3 +250,23 @@ describe('createOpenAIModel: placeholder keys', () => {
     expect(error.message).toContain('404 key [redacted] is revoked');
   });
 });
+
+describe('createOpenAIModel: provider errors their status misstates', () => {
+  it("reads Groq's 400 tool_use_failed as a malformed answer (retried: no status) quoting the failed generation", async () => {
+    const body = { error: { message: 'Failed to call a function.', type: 'invalid_request_error', code: 'tool_use_failed', failed_generation: '<function=charge>{"amount": 5}</function>' } };
+    const result = await answerOf({ status: 400, body: JSON.stringify(body) });
+    expect(result.success).toBe(false);
+    if (result.success) return;
+    expect(result.error.status).toBeUndefined();
+    expect(result.error.message).toContain('<function=charge>');
+  });
+
+  it("reads OpenAI's 429 insufficient_quota as a failure not to retry", async () => {
+    const body = { error: { message: 'You exceeded your current quota.', type: 'insufficient_quota', code: 'insufficient_quota' } };
+    const result = await answerOf({ status: 429, body: JSON.stringify(body) });
+    expect(result.success).toBe(false);
+    if (result.success) return;
+    expect(result.error).toMatchObject({ status: 429, retryable: false });
+    expect(result.error.message).toContain('You exceeded your current quota.');
+  });
+});

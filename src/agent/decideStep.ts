@@ -107,14 +107,14 @@ async function askModel(input: StepInput, step: AbortController, context: Render
 /** The error events of a model that did not answer, or answered with an error; logged once as a warning. */
 function modelFailure(input: StepInput, failure: ModelFailure, timedOut: boolean): NewEvent[] {
   if (timedOut) return loggedFailure(input, errorEvents(input, 'model_timeout', `the model did not answer within ${input.agent.decideTimeoutMs} ms`), failure);
-  const { kind, message, status, retryAfterMs } = failure;
+  const { kind, message, status, retryAfterMs, retryable } = failure;
   const text = status === undefined ? message : `HTTP ${status}: ${message}`;
   // A 429, or an overload (503, or Anthropic's 529) that says when to come back, is the endpoint
   // pacing us, not the model failing.
-  const rateLimited = status === 429 || ((status === 503 || status === 529) && retryAfterMs !== undefined);
+  const rateLimited = retryable !== false && (status === 429 || ((status === 503 || status === 529) && retryAfterMs !== undefined));
   // Whatever the status, a retry comes no sooner than the server asked.
   const events = errorEvents(input, kind === 'timeout' ? 'model_timeout' : 'model_http', text, {}, {
-    retryable: kind === 'timeout' || isTransientStatus(status),
+    retryable: retryable !== false && (kind === 'timeout' || isTransientStatus(status)),
     ...(rateLimited ? { rateLimited } : {}),
     ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
   });

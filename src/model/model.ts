@@ -54,6 +54,11 @@ export interface ModelFailure {
    */
   readonly retryAfterMs?: number;
   /**
+   * `false`: not retried whatever the status says (the agent escalates at once), for a condition
+   * the status misstates: OpenAI's 429 `insufficient_quota` is an exhausted quota, not a rate limit.
+   */
+  readonly retryable?: false;
+  /**
    * Where the request went, for the logs: the endpoint's URL without credentials or query (a key
    * may sit in either). The log line of a failed decision keeps only its origin and path.
    */

@@ -12,8 +12,8 @@ const MAX_GENERATION_CHARS = 200;
  *   status (retried after a backoff, counted toward `maxConsecutiveErrors`), showing the
  *   `failed_generation` (the only clue, bounded) to the model and the operator.
  * - OpenAI's 429 `insufficient_quota` (its code or type): the account's quota or billing limit, not a
- *   rate limit. Waiting it out as one would escalate only after `maxConsecutiveRateLimits` retries;
- *   it is read as a 402 Payment Required, which escalates at once, its message saying so.
+ *   rate limit. Waiting it out as one would escalate only after `maxConsecutiveRateLimits` retries:
+ *   a failure not to retry (`retryable: false`), which escalates at once.
  *
  * @param status the HTTP status
  * @param error the `error` object of the response body (the SDK's `APIError.error`)
@@ -33,8 +33,9 @@ export function providerFailure(status: number, error: unknown, endpoint: string
     const said = typeof message === 'string' && message !== '' ? `: ${message}` : '';
     return {
       kind: 'http',
-      status: 402,
-      message: clean(`POST ${endpoint}: 429 insufficient_quota: the account's quota or billing limit is reached, which retrying will not lift (read as 402 Payment Required)${said}`),
+      status,
+      retryable: false,
+      message: clean(`POST ${endpoint}: 429 insufficient_quota: the account's quota or billing limit is reached, which retrying will not lift${said}`),
     };
   }
   return undefined;

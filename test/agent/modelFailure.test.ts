@@ -47,6 +47,16 @@ describe('a model failure in a decision step', () => {
     expect(errors[0]!.data.message).toMatch(/^rate limited: retrying at /);
   });
 
+  it('a failure its model says not to retry (a 429 insufficient_quota) escalates at once, not waited out as a rate limit', async () => {
+    const quota: ModelFailure = { kind: 'http', status: 429, retryable: false, message: 'POST http://a/v1/chat/completions: 429 insufficient_quota: the quota is reached' };
+    const { end, model } = await runWith([quota]);
+    expect(model.requests).toHaveLength(1);
+    expect(end.status).toBe('escalated');
+    const [error] = eventsOf(end.thread, 'error');
+    expect(error!.data.rateLimited).toBeUndefined();
+    expect(eventsOf(end.thread, 'escalation')[0]!.data.reason).toBe('non_retryable_error');
+  });
+
   it('a 502 without Retry-After keeps the agent\'s own backoff and counts as an error', async () => {
     const bad: ModelFailure = { kind: 'http', status: 502, message: 'bad gateway' };
     const { end } = await runWith([bad, bad, bad]);

@@ -48,11 +48,12 @@ describe('providerFailure', () => {
     ['by code only', { ...openAIQuota, type: 'requests' }],
   ])('reads a 429 insufficient_quota (%s) as a failure no retry fixes, naming the endpoint and the server message', (_name, error) => {
     const failure = providerFailure(429, error, ENDPOINT, clean);
-    // Read as 402 Payment Required: a 4xx the agent does not retry, not a 429 it waits out as a rate limit.
-    expect(failure?.status).toBe(402);
+    // A failure not to retry, not a 429 the agent waits out as a rate limit.
+    expect(failure?.status).toBe(429);
+    expect(failure?.retryable).toBe(false);
     expect(failure?.retryAfterMs).toBeUndefined();
     expect(failure?.message).toBe(
-      `POST ${ENDPOINT}: 429 insufficient_quota: the account's quota or billing limit is reached, which retrying will not lift (read as 402 Payment Required): You exceeded your current quota, please check your plan and billing details.`.slice(0, 300),
+      `POST ${ENDPOINT}: 429 insufficient_quota: the account's quota or billing limit is reached, which retrying will not lift: You exceeded your current quota, please check your plan and billing details.`.slice(0, 300),
     );
   });
 
@@ -92,6 +93,6 @@ describe('providerFailure on the SDK\'s errors', () => {
     const groq = await sdkError(400, { error: groqToolUseFailed });
     expect(providerFailure(groq.status ?? 0, groq.error, ENDPOINT, clean)?.message).toContain('<function=charge>');
     const quota = await sdkError(429, { error: openAIQuota });
-    expect(providerFailure(quota.status ?? 0, quota.error, ENDPOINT, clean)?.status).toBe(402);
+    expect(providerFailure(quota.status ?? 0, quota.error, ENDPOINT, clean)?.retryable).toBe(false);
   });
 });

@@ -154,7 +154,8 @@ const MAX_MESSAGE_CHARS = 300;
  * local Ollama, vLLM or llama.cpp server) for exactly one tool call.
  *
  * Each request sends the prompt as the system message and the thread context as the user message,
- * offers the tools as strict functions with `tool_choice: 'required'` and no parallel calls (see
+ * offers the tools as functions (strict when their schema allows: {@link ToolSpec.strict}) with
+ * `tool_choice: 'required'` and no parallel calls (see
  * {@link OpenAIModelOptions.toolChoice} and {@link OpenAIModelOptions.parallelToolCalls}), and
  * never retries: switchyard retries itself, with the backoff recorded in the thread (no sooner than
  * an error's `Retry-After` or `retry-after-ms` asks: see {@link ModelFailure.retryAfterMs}). HTTP errors,
@@ -455,7 +456,7 @@ const JSON_HEADERS = { 'content-type': 'application/json' } as const;
 /**
  * The chat completions request as JSON text, the same text as `JSON.stringify` of
  * {@link bodyObject}: the system prompt as the system message, the context as the user message,
- * the tools as strict functions with the tool options set (`tool_choice: 'required'` and no
+ * the tools as functions (strict when they can be) with the tool options set (`tool_choice: 'required'` and no
  * parallel calls by default).
  */
 function encodeBody(config: NormalizedOpenAIModelOptions, request: ModelRequest): string {
@@ -482,44 +483,35 @@ function bodyObject(config: NormalizedOpenAIModelOptions, request: ModelRequest)
   return body;
 }
 
-// The tools as the API takes them and as JSON text, per tool list (an agent's is fixed): built once,
-// not per request. Their strict JSON Schemas are most of a request's bytes and serializing time.
-const toolLists = new WeakMap<readonly ToolSpec[], { readonly list: ChatCompletionFunctionTool[]; readonly json: string }>();
+// The tools as the API takes them, and as JSON text, per tool list (an agent's is fixed): built once,
+// not per request. Their JSON Schemas are most of a request's bytes and serializing time.
+const toolLists = new WeakMap<readonly ToolSpec[], ChatCompletionFunctionTool[]>();
+const toolListsJson = new WeakMap<readonly ToolSpec[], string>();
 
-function builtTools(tools: readonly ToolSpec[]): { readonly list: ChatCompletionFunctionTool[]; readonly json: string } {
-  let built = toolLists.get(tools);
-  if (built === undefined) {
-    const list = tools.map((tool) => ({
+/** The tools as the API takes them: strict functions, but those whose schema strict mode cannot take ({@link ToolSpec.strict}). */
+function functionTools(tools: readonly ToolSpec[]): ChatCompletionFunctionTool[] {
+  let list = toolLists.get(tools);
+  if (list === undefined) {
+    list = tools.map((tool) => ({
       type: 'function' as const,
       function: { name: tool.name, description: tool.description, parameters: tool.parameters, strict: tool.strict ?? true },
     }));
-    // OpenAI rejects tool_choice without tools, so an agent with no tools gets a plain completion.
-    const json = tools.length === 0 ? '' : `,"tools":${JSON.stringify(list)},"tool_choice":"required","parallel_tool_calls":false`;
-    built = { list, json };
-    toolLists.set(tools, built);
+    toolLists.set(tools, list);
   }
-  return built;
+  return list;
 }
-
-/** The tools as the API takes them. */
-function functionTools(tools: readonly ToolSpec[]): ChatCompletionFunctionTool[] {
-  return builtTools(tools).list;
-}
-
-/** The tools' list as JSON text, per list {@link builtTools} built (so serialized once per agent). */
-const toolListsJson = new WeakMap<readonly ChatCompletionFunctionTool[], string>();
 
 /**
  * `,"tools":[...]` and the tool options set (`,"tool_choice":"required","parallel_tool_calls":false`
  * by default), or nothing without tools.
  */
 function toolsJson(config: NormalizedOpenAIModelOptions, tools: readonly ToolSpec[]): string {
+  // OpenAI rejects tool_choice without tools, so an agent with no tools gets a plain completion.
   if (tools.length === 0) return '';
-  const { list } = builtTools(tools);
-  let json = toolListsJson.get(list);
+  let json = toolListsJson.get(tools);
   if (json === undefined) {
-    json = JSON.stringify(list);
-    toolListsJson.set(list, json);
+    json = JSON.stringify(functionTools(tools));
+    toolListsJson.set(tools, json);
   }
   return `,"tools":${json}${config.toolOptionsJson}`;
 }

@@ -100,3 +100,27 @@ describe('createOpenAIModel({ env })', () => {
     expect(headers[0]!['openai-organization']).toBe('org-from-process');
   });
 });
+
+// OPENAI_API_KEY is OpenAI's key. Sent wherever SWITCHYARD_MODEL_BASE_URL points, a developer who
+// exported it and points switchyard at another provider (OpenRouter, a colleague's proxy) hands it
+// to that host (QA20 providers #19). It goes with the SDK's pairing only: to OpenAI, or to
+// OPENAI_BASE_URL; switchyard's own URL variable pairs with switchyard's own key variable.
+describe('createOpenAIModel: which key goes where', () => {
+  const OPENAI_KEY = 'sk-openai-account-key';
+
+  it('does not send OPENAI_API_KEY to the host SWITCHYARD_MODEL_BASE_URL names', async () => {
+    const { baseURL, headers } = await headerServer();
+    const model = createOpenAIModel({ env: { SWITCHYARD_MODEL_BASE_URL: baseURL, OPENAI_API_KEY: OPENAI_KEY } });
+    expect((await model.complete(request())).success).toBe(true);
+    expect(headers[0]!.authorization).not.toContain(OPENAI_KEY);
+  });
+
+  it('sends SWITCHYARD_MODEL_API_KEY there, and OPENAI_API_KEY to OPENAI_BASE_URL', async () => {
+    const own = await headerServer();
+    await createOpenAIModel({ env: { SWITCHYARD_MODEL_BASE_URL: own.baseURL, SWITCHYARD_MODEL_API_KEY: API_KEY, OPENAI_API_KEY: OPENAI_KEY } }).complete(request());
+    expect(own.headers[0]!.authorization).toBe(`Bearer ${API_KEY}`);
+    const sdk = await headerServer();
+    await createOpenAIModel({ env: { OPENAI_BASE_URL: sdk.baseURL, OPENAI_API_KEY: OPENAI_KEY } }).complete(request());
+    expect(sdk.headers[0]!.authorization).toBe(`Bearer ${OPENAI_KEY}`);
+  });
+});

@@ -33,7 +33,9 @@ export interface OpenAIModelOptions {
    * placeholder such as `ollama` or `EMPTY` is no secret, and redacting it would mangle messages.
    * When no key is found but a `baseURL` is set (a local Ollama, vLLM or llama.cpp server, which
    * ignore the key), a placeholder key is sent.
-   * @default SWITCHYARD_MODEL_API_KEY, then OPENAI_API_KEY, of `env`
+   * @default SWITCHYARD_MODEL_API_KEY, then OPENAI_API_KEY, of `env`; OPENAI_API_KEY (OpenAI's
+   * key) is not sent to a host `SWITCHYARD_MODEL_BASE_URL` names other than api.openai.com, which
+   * takes `SWITCHYARD_MODEL_API_KEY` only (the SDK's pairing, OPENAI_BASE_URL with OPENAI_API_KEY, holds)
    */
   apiKey?: string;
   /**
@@ -290,7 +292,10 @@ function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOpt
   const baseURLSetting = options.baseURL !== undefined ? 'baseURL' : env('SWITCHYARD_MODEL_BASE_URL') ? 'SWITCHYARD_MODEL_BASE_URL' : 'OPENAI_BASE_URL';
   const baseURL = tidyBaseURL(options.baseURL ?? env('SWITCHYARD_MODEL_BASE_URL') ?? env('OPENAI_BASE_URL'));
   if (baseURL !== undefined) checkBaseURL(baseURLSetting, baseURL);
-  const configuredKey = (options.apiKey ?? env('SWITCHYARD_MODEL_API_KEY') ?? env('OPENAI_API_KEY'))?.trim();
+  // OpenAI's key goes to OpenAI, or where the SDK's own OPENAI_BASE_URL points: not to another
+  // provider that switchyard's own URL variable names (a key exported in the shell would leak there).
+  const openAIKeyFits = baseURLSetting !== 'SWITCHYARD_MODEL_BASE_URL' || isOpenAIHost(baseURL);
+  const configuredKey = (options.apiKey ?? env('SWITCHYARD_MODEL_API_KEY') ?? (openAIKeyFits ? env('OPENAI_API_KEY') : undefined))?.trim();
   if (!configuredKey && !baseURL) {
     throw new ConfigError(
       'no model API key: set SWITCHYARD_MODEL_API_KEY or OPENAI_API_KEY, pass apiKey, ' +
@@ -324,6 +329,15 @@ function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOpt
     ownTransport: options.fetch === undefined || isHttpTransportFetch(options.fetch),
     ownClient: true,
   };
+}
+
+/** Whether `baseURL` is OpenAI's own API (its host api.openai.com). */
+function isOpenAIHost(baseURL: string | undefined): boolean {
+  try {
+    return baseURL !== undefined && new URL(baseURL).hostname === 'api.openai.com';
+  } catch {
+    return false;
+  }
 }
 
 /**

@@ -207,6 +207,9 @@ async function readAtMost(response: Dispatcher.ResponseData, limit: number): Pro
     body.destroy();
     throw new ResponseTooLargeError(limit);
   }
+  // A length within the limit bounds the body already (the parser reads no more): read it whole,
+  // as cheaply as before the bound; only a body of no declared length is counted as it comes.
+  if (declared >= 0) return Buffer.from(await body.arrayBuffer());
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of body as AsyncIterable<Buffer>) {

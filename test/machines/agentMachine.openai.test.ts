@@ -270,7 +270,8 @@ describe('agent machine: rate limits', () => {
     expect(errors.at(-1)!.data.retryAt).toBeUndefined();
     const [escalation] = eventsOf(end.thread, 'escalation');
     expect(escalation!.data.reason).toBe('max_consecutive_errors');
-    expect(escalation!.data.message).toMatch(/^10 rate limits in a row; the last: /);
+    // The limit that fired is named: raising maxConsecutiveErrors would change nothing (QA20 debug D6).
+    expect(escalation!.data.message).toMatch(/^10 rate limits in a row \(maxConsecutiveRateLimits\); the last: /);
     expect(JSON.stringify(end.thread)).not.toContain(API_KEY);
   });
 });

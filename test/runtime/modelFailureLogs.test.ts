@@ -59,7 +59,7 @@ describe('a model that fails, in the logs', () => {
     const rests = of(id, 'agent at rest');
     expect(rests).toHaveLength(1);
     expect(rests[0]).toMatchObject({ level: 40, status: 'escalated' });
-    expect(rests[0]!.reason).toMatch(/^max_consecutive_errors: 2 errors in a row; the last: .*ECONNREFUSED/);
+    expect(rests[0]!.reason).toMatch(/^max_consecutive_errors: 2 errors in a row \(maxConsecutiveErrors\); the last: .*ECONNREFUSED/);
     await rt.close();
   });
 

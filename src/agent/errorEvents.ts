@@ -82,8 +82,8 @@ export function errorEvents(
     ];
   }
   if (retryAt === undefined) {
-    const count = rateLimited ? `${rateLimits} rate limits` : `${errors} errors`;
-    const why = `${count} in a row; the last: ${text}`;
+    const count = rateLimited ? `${rateLimits} rate limits in a row (maxConsecutiveRateLimits)` : `${errors} errors in a row (maxConsecutiveErrors)`;
+    const why = `${count}; the last: ${text}`;
     return [
       { type: 'error', data: base },
       ...escalationEvents(incarnationKeyOf(thread), seq + 1, 'max_consecutive_errors', why, `Agent ${agent.name} stopped after ${why}. Answer with guidance to continue, or deny to stop it.`, 'high'),

@@ -19,8 +19,9 @@ export interface FileStoreOptions {
   fsync?: boolean;
   /**
    * Called when a listing meets a thread file it cannot read (invalid content before the last
-   * line, or events that fail validation), or a rebuild of the index does. The thread is left out
-   * of listings; `get` on it throws a `SystemError`.
+   * line, events that fail validation, or fewer events than the store committed: lines lost
+   * behind its back), or a rebuild of the index does. The thread is left out of listings; `get`
+   * on it throws a `SystemError`.
    * @default does nothing
    */
   onCorrupt?: (id: string, error: Error) => void;

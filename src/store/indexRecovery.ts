@@ -4,6 +4,7 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { SystemError } from '../errors.js';
 import { CommitLog, currentBoot, listSegments, readRecords, segmentBoot, segmentFile, type CommitLogOptions } from './commitLog.js';
 import type { CommitRecord } from './commitRecord.js';
+import { cutBackError, isCutBack } from './cutBack.js';
 import { closeQuietly, readRange, statIfExists } from './fileIo.js';
 import { heldLocks } from './fileLock.js';
 import { applyRecords, type FileStoreParts } from './fileStoreParts.js';
@@ -197,8 +198,9 @@ function dirChangedBehindIndex(parts: RecoveryParts, index: ThreadIndex, reconci
 }
 
 /**
- * Reads every thread file into the index (the files are the truth; corrupt ones are reported);
- * answers how many files it read.
+ * Reads every thread file into the index (the files are the truth; corrupt ones are reported, and
+ * so is a file holding fewer events than the index, from the snapshot or the log, knows were
+ * committed: see `cutBack.ts`; its entry is kept); answers how many files it read.
  */
 export async function rebuildIndex(parts: RecoveryParts, index: ThreadIndex): Promise<number> {
   const { dir, onCorrupt } = parts.config;
@@ -215,9 +217,17 @@ export async function rebuildIndex(parts: RecoveryParts, index: ThreadIndex): Pr
     const id = name.endsWith(THREAD_FILE_EXT) ? decodeThreadId(name.slice(0, -THREAD_FILE_EXT.length)) : undefined;
     if (id === undefined) continue;
     read++;
+    const file = parts.threads.fileOf(name.slice(0, -THREAD_FILE_EXT.length));
     try {
-      const content = parts.threads.load(id, parts.threads.fileOf(name.slice(0, -THREAD_FILE_EXT.length)), false);
-      if (content !== undefined) index.apply(entryOf(content, content.size), true);
+      const content = parts.threads.load(id, file, false);
+      const known = content === undefined ? undefined : index.get(id);
+      if (content !== undefined && isCutBack(known, content)) {
+        // The snapshot or the log knows a later version was committed: the file lost lines.
+        parts.threads.cutBack.set(id, content.size);
+        onCorrupt(id, cutBackError(file, content, known));
+      } else if (content !== undefined) {
+        index.apply(entryOf(content, content.size), true);
+      }
     } catch (error) {
       if (!(error instanceof CorruptThreadFileError)) throw error;
       onCorrupt(id, error);

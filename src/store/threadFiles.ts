@@ -37,6 +37,11 @@ const OPEN_FILES = 256;
  */
 export class ThreadFiles {
   readonly cache: ThreadCache;
+  /**
+   * Threads whose file a listing found cut back behind committed lines (see `cutBack.ts`), with
+   * the file's size then: reported once for that size.
+   */
+  readonly cutBack = new Map<string, number>();
   /** Open files by path, least recently used first. */
   readonly #open = new Map<string, number>();
   /**
@@ -224,6 +229,7 @@ export class ThreadFiles {
   forget(id: string, file: string): void {
     this.#checked = undefined;
     this.cache.delete(id);
+    this.cutBack.delete(id);
     const fd = this.#open.get(file);
     if (fd !== undefined) {
       this.#open.delete(file);

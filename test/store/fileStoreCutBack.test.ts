@@ -121,6 +121,36 @@ describe('the file store, with thread files changed while it was closed', () => 
     expect((await store.list({ status: 'running' })).map((s) => s.id)).toEqual(['other']);
   });
 
+  it('fills a limited listing with other threads when the most recent one is cut back', async () => {
+    await seed();
+    const writer = await openStore();
+    await writer.create(newThread('oldest', 'triage', at(0)));
+    await writer.close();
+    await cutBack('ended', 1);
+    const store = await openStore();
+    for (let round = 0; round < 2; round++) {
+      expect((await store.list({ limit: 2 })).map((s) => s.id), `round ${round}`).toEqual(['other', 'oldest']);
+      expect((await store.list({ limit: 1 })).map((s) => s.id), `round ${round}`).toEqual(['other']);
+    }
+    expect(corrupt.map((c) => c.id)).toEqual(['ended']);
+  });
+
+  it('takes a shorter file of a thread another store deleted and created again, alike, for the new thread, not a cut-back one', async () => {
+    const a = await openStore();
+    const b = await openStore();
+    await a.create(newThread('t1'));
+    await a.append('t1', 1, [prefetchEvent(2, 'a')]);
+    await a.append('t1', 2, [prefetchEvent(3, 'b')]);
+    // b's index has t1 at version 3.
+    expect((await b.list()).map((s) => [s.id, s.version])).toEqual([['t1', 3]]);
+    expect(await a.delete!('t1', 3)).toBe(true);
+    // The same creation time and agent: only the log tells the two threads apart.
+    const again = await a.create(newThread('t1'));
+    expect(await b.get('t1')).toEqual(again);
+    expect((await b.append('t1', 1, [prefetchEvent(2, 'new')])).events).toHaveLength(2);
+    expect(corrupt).toEqual([]);
+  });
+
   it('reads the file again once it is restored whole', async () => {
     await seed();
     const whole = await readFile(fileOf('ended'), 'utf8');

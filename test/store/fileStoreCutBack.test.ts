@@ -1,4 +1,5 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -10,7 +11,8 @@ import { at, finalEvent, newThread, prefetchEvent } from './fixtures/events.js';
 
 /**
  * Thread files changed behind the store's back while no store had them open: cut back behind
- * lines the store committed (a partial restore, an interrupted copy), or an entry that is no file.
+ * lines the store committed (a partial restore, an interrupted copy), or an entry named like a
+ * thread file that cannot be read as one.
  */
 describe('the file store, with thread files changed while it was closed', () => {
   let dir: string;
@@ -164,5 +166,41 @@ describe('the file store, with thread files changed while it was closed', () => 
       ['ended', 'done'],
       ['other', 'running'],
     ]);
+  });
+
+  it('skips an entry named like a thread file that is a directory, naming it and the cause, and serves the rest', async () => {
+    await seed();
+    await mkdir(fileOf('subdir'));
+    const store = await openStore();
+    expect(rebuilt).toEqual(['stale']);
+    expect(corrupt.map((c) => c.id)).toEqual(['subdir']);
+    expect(corrupt[0]!.error.message).toContain(fileOf('subdir'));
+    expect(corrupt[0]!.error.message).toMatch(/directory/);
+    expect((await store.list()).map((s) => s.id).sort()).toEqual(['ended', 'other']);
+    await expect(store.get('subdir')).rejects.toBeInstanceOf(UnreadableThreadError);
+    await expect(store.append('subdir', 1, [prefetchEvent(2, 'a')])).rejects.toBeInstanceOf(UnreadableThreadError);
+    expect((await store.get('ended'))?.events).toHaveLength(3);
+  });
+
+  it.skipIf(process.platform === 'win32')('skips a named pipe named like a thread file without opening it (that would wait for a writer)', async () => {
+    await seed();
+    execFileSync('mkfifo', [fileOf('pipe')]);
+    const store = await openStore();
+    expect(rebuilt).toEqual(['stale']);
+    expect(corrupt.map((c) => c.id)).toEqual(['pipe']);
+    expect(corrupt[0]!.error.message).toContain(fileOf('pipe'));
+    expect((await store.list()).map((s) => s.id).sort()).toEqual(['ended', 'other']);
+    await expect(store.get('pipe')).rejects.toBeInstanceOf(UnreadableThreadError);
+  });
+
+  it('skips a symbolic link that loops, naming it and the cause, and serves the rest', async () => {
+    await seed();
+    await symlink('loop.jsonl', fileOf('loop'));
+    const store = await openStore();
+    expect(rebuilt).toEqual(['stale']);
+    expect(corrupt.map((c) => c.id)).toEqual(['loop']);
+    expect(corrupt[0]!.error.message).toContain(fileOf('loop'));
+    expect(corrupt[0]!.error.message).toContain('ELOOP');
+    expect((await store.list()).map((s) => s.id).sort()).toEqual(['ended', 'other']);
   });
 });

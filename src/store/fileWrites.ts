@@ -47,7 +47,7 @@ export async function createThread(parts: FileStoreParts, thread: Thread): Promi
       if (existing !== undefined) throw new VersionConflictError(id, 0, existing.state.version);
       // The file has no complete header: a create that died mid-write. We hold the lock, so no one
       // is writing it now; it is ours to rewrite.
-      fd = parts.threads.openForWrite(file);
+      fd = parts.threads.openForWrite(id, file);
       if (fd === undefined) throw new SystemError(`thread file ${file} vanished while being created`);
     }
     const events = Object.freeze(deepFreeze(copy.events));
@@ -71,7 +71,7 @@ export async function appendToThread(parts: FileStoreParts, id: string, expected
   return parts.threadLocks.run(id, stem, async (lock) => {
     // Re-read under the lock: another process may have appended since this one last looked
     // (unless this store held the lock since its last write here: then no one else can have).
-    const fd = parts.threads.openForWrite(file, lock.continued);
+    const fd = parts.threads.openForWrite(id, file, lock.continued);
     const read = fd === undefined ? undefined : parts.threads.load(id, file, true, fd, lock.continued);
     const current = read === undefined ? undefined : checkCommitted(parts, id, file, read);
     if (fd === undefined || current === undefined) throw new NotFoundError('thread', id);
@@ -123,7 +123,7 @@ export async function deleteThread(parts: FileStoreParts, id: string, expectedVe
   if (stem === undefined) return false;
   const file = parts.threads.fileOf(stem);
   return parts.threadLocks.run(id, stem, async (lock) => {
-    const fd = parts.threads.openForWrite(file, lock.continued);
+    const fd = parts.threads.openForWrite(id, file, lock.continued);
     const read = fd === undefined ? undefined : parts.threads.load(id, file, false, fd, lock.continued);
     const current = read === undefined ? undefined : checkCommitted(parts, id, file, read);
     if (current === undefined) return false;

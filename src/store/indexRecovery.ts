@@ -15,6 +15,13 @@ import { CorruptThreadFileError } from './threadFiles.js';
 import { decodeThreadId, encodeThreadId, THREAD_FILE_EXT } from './threadFile.js';
 import { ThreadIndex } from './threadIndex.js';
 
+/** Error codes that say the process, not one file, is in trouble: a rebuild fails rather than skipping files. */
+const PROCESS_WIDE = new Set(['EMFILE', 'ENFILE', 'ENOMEM']);
+
+function isProcessWide(cause: unknown): boolean {
+  return PROCESS_WIDE.has(String((cause as NodeJS.ErrnoException | undefined)?.code));
+}
+
 /** `rebuildIndex` gives the event loop a turn after this much synchronous work. */
 const SLICE_MS = 8;
 
@@ -153,7 +160,14 @@ async function redoLine(parts: RecoveryParts, record: CommitRecord): Promise<voi
       parts.config.onCorrupt(id, new SystemError(`thread file ${file} lost lines before byte ${record.offset} that the commit log cannot give back`));
       return;
     }
-    const fd = parts.threads.openForWrite(file) ?? parts.threads.createFile(file);
+    let fd: number;
+    try {
+      fd = parts.threads.openForWrite(id, file) ?? parts.threads.createFile(file);
+    } catch (error) {
+      if (!(error instanceof CorruptThreadFileError)) throw error;
+      parts.config.onCorrupt(id, error); // a directory where the file was
+      return;
+    }
     parts.threads.writeAt(fd, file, line, record.offset, fstatSync(fd));
     parts.threads.cache.delete(id);
   });
@@ -229,7 +243,9 @@ export async function rebuildIndex(parts: RecoveryParts, index: ThreadIndex): Pr
         index.apply(entryOf(content, content.size), true);
       }
     } catch (error) {
-      if (!(error instanceof CorruptThreadFileError)) throw error;
+      // An entry that cannot be read (no file, no permission) is skipped and reported, as a
+      // corrupt one is; a failure of the process's own (out of descriptors, of memory) is not.
+      if (!(error instanceof CorruptThreadFileError) && !(error instanceof SystemError && !isProcessWide(error.cause))) throw error;
       onCorrupt(id, error);
     }
     if (performance.now() > sliceEnd) {

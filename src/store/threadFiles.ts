@@ -1,7 +1,7 @@
 import { fstatSync, ftruncateSync, openSync, unlinkSync, type Stats } from 'node:fs';
 import { join, sep } from 'node:path';
 import { SystemError, UnreadableThreadError } from '../errors.js';
-import { closeQuietly, isCode, readRange, sameFile, sameStamp, stampOf, statIfExists, writeAll, type FileStamp } from './fileIo.js';
+import { causeOf, closeQuietly, isCode, readRange, sameFile, sameStamp, stampOf, statIfExists, writeAll, type FileStamp } from './fileIo.js';
 import { ThreadCache, type CachedThread } from './threadCache.js';
 import { parseThreadFile, THREAD_FILE_EXT } from './threadFile.js';
 
@@ -22,6 +22,23 @@ export class CorruptThreadFileError extends UnreadableThreadError {
       `thread ${threadId} is corrupt: ${reason}; it cannot be read or changed until its file is repaired (the server log names the file)`,
     );
   }
+}
+
+/** What a thread file's path names when it is no file. */
+const NOT_A_FILE = {
+  directory: 'it is a directory, not a file (EISDIR)',
+  pipe: 'it is a named pipe, not a file',
+  socket: 'it is a socket, not a file',
+  device: 'it is a device, not a file',
+  other: 'it is not a regular file',
+} as const;
+
+function notAFile(stats: Stats): string {
+  if (stats.isDirectory()) return NOT_A_FILE.directory;
+  if (stats.isFIFO()) return NOT_A_FILE.pipe;
+  if (stats.isSocket()) return NOT_A_FILE.socket;
+  if (stats.isBlockDevice() || stats.isCharacterDevice()) return NOT_A_FILE.device;
+  return NOT_A_FILE.other;
 }
 
 /** Thread files a store keeps open for writing (a thread's next append then costs no open). */
@@ -88,6 +105,11 @@ export class ThreadFiles {
       this.cache.delete(id);
       return undefined;
     }
+    if (!stats.isFile()) {
+      // Not opened (a named pipe would wait for a writer), and not a file any read makes sense of.
+      this.cache.delete(id);
+      throw new CorruptThreadFileError(id, file, notAFile(stats), undefined);
+    }
     const cached = this.cache.peek(id);
     if (cached !== undefined && sameStamp(cached, stats)) {
       if (keep) this.cache.touch(id, cached);
@@ -116,7 +138,7 @@ export class ThreadFiles {
         this.cache.delete(id);
         return undefined;
       }
-      throw new SystemError(`cannot open ${file}`, { cause: error });
+      throw new SystemError(`cannot open ${file} (${causeOf(error)})`, { cause: error });
     }
     try {
       return this.#readOpen(fd, fstatSync(fd), cached, file);
@@ -132,16 +154,17 @@ export class ThreadFiles {
     try {
       return { bytes: readRange(fd, base?.goodSize ?? 0, stamp.size), base, stamp };
     } catch (error) {
-      throw new SystemError(`cannot read ${file}`, { cause: error });
+      throw new SystemError(`cannot read ${file} (${causeOf(error)})`, { cause: error });
     }
   }
 
   /**
    * The thread file opened for writing (kept open), or `undefined` when there is none. Call it
    * holding the thread's lock, and use the fd before awaiting anything (it may be closed after).
-   * `unchanged` (see {@link load}) skips checking that a file kept open was not removed.
+   * `unchanged` (see {@link load}) skips checking that a file kept open was not removed. Throws
+   * {@link CorruptThreadFileError} when the path names a directory (thread `id`'s file).
    */
-  openForWrite(file: string, unchanged = false): number | undefined {
+  openForWrite(id: string, file: string, unchanged = false): number | undefined {
     this.#checked = undefined;
     let fd = this.#open.get(file);
     if (fd !== undefined) {
@@ -158,7 +181,8 @@ export class ThreadFiles {
       fd = openSync(file, 'r+');
     } catch (error) {
       if (isCode(error, 'ENOENT')) return undefined;
-      throw new SystemError(`cannot open ${file}`, { cause: error });
+      if (isCode(error, 'EISDIR')) throw new CorruptThreadFileError(id, file, NOT_A_FILE.directory, undefined);
+      throw new SystemError(`cannot open ${file} (${causeOf(error)})`, { cause: error });
     }
     this.#keepOpen(file, fd);
     return fd;
@@ -171,7 +195,7 @@ export class ThreadFiles {
       fd = openSync(file, 'wx+');
     } catch (error) {
       if (isCode(error, 'EEXIST')) throw error;
-      throw new SystemError(`cannot create ${file}`, { cause: error });
+      throw new SystemError(`cannot create ${file} (${causeOf(error)})`, { cause: error });
     }
     this.#keepOpen(file, fd);
     return fd;

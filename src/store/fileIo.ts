@@ -46,12 +46,18 @@ export function isCode(error: unknown, code: string): boolean {
   return (error as NodeJS.ErrnoException | undefined)?.code === code;
 }
 
+/** The error code of a failed system call (`EACCES`), or its message: for messages naming the cause. */
+export function causeOf(error: unknown): string {
+  const { code, message } = (error ?? {}) as NodeJS.ErrnoException;
+  return typeof code === 'string' ? code : String(message);
+}
+
 /** `stat` that answers `undefined` for a missing file. */
 export function statIfExists(file: string): Stats | undefined {
   try {
     return statSync(file, { throwIfNoEntry: false });
   } catch (error) {
-    throw new SystemError(`cannot stat ${file}`, { cause: error });
+    throw new SystemError(`cannot stat ${file} (${causeOf(error)})`, { cause: error });
   }
 }
 

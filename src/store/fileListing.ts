@@ -35,6 +35,7 @@ function checked(parts: FileStoreParts, entry: IndexEntry): IndexEntry | undefin
   if (size === undefined) {
     parts.index.remove(entry.id);
     parts.threads.cache.delete(entry.id);
+    parts.threads.cutBack.delete(entry.id);
     return undefined;
   }
   return reindex(parts, entry.id, file);
@@ -63,18 +64,22 @@ function page(parts: FileStoreParts, query: ListQuery, after: CreatedKey | undef
 
 function latest(parts: FileStoreParts, query: ListQuery): ThreadSummary[] {
   for (let attempt = 1; ; attempt++) {
-    const picked = parts.index.latest(query, query.limit);
+    // Threads whose file was cut back keep their entry (what was committed) but are left out:
+    // picked in excess so that they leave no hole in the page.
+    const picked = parts.index.latest(query, query.limit + parts.threads.cutBack.size);
     const summaries: ThreadSummary[] = [];
     let changed = false;
     for (const candidate of picked) {
+      const cutBack = parts.threads.cutBack.has(candidate.id);
       const entry = checked(parts, candidate);
+      if (entry === undefined && cutBack) continue;
       if (entry !== candidate) changed = true;
       if (entry === undefined) continue;
       const summary = summaryOfEntry(entry);
       if (matchesQuery(summary, query)) summaries.push(summary);
     }
     // The files moved some entries on: pick again from the corrected index.
-    if (!changed) return summaries;
-    if (attempt === LATEST_ATTEMPTS) return summaries.sort(compareSummaries);
+    if (!changed) return summaries.slice(0, query.limit);
+    if (attempt === LATEST_ATTEMPTS) return summaries.sort(compareSummaries).slice(0, query.limit);
   }
 }

@@ -3,6 +3,7 @@ import { access } from 'node:fs/promises';
 import { SystemError } from '../errors.js';
 import type { Thread, ThreadEvent } from '../thread/events.js';
 import { checkpoint } from './checkpoint.js';
+import { checkCommitted } from './cutBack.js';
 import type { CommitRecord } from './commitRecord.js';
 import { createLockOwner, sweepDeadOwners } from './fileLock.js';
 import { listThreads } from './fileListing.js';
@@ -41,7 +42,10 @@ const ERASE_AFTER_MS = 10_000;
  *   (`commitLog.ts`); it resolves once the log is flushed (`fsync`), one flush for all the writes
  *   of concurrent threads that arrived meanwhile (group commit). Thread files are flushed later,
  *   once per file, at a checkpoint (`checkpoint.ts`); after a machine crash the log writes back
- *   what they lost. A torn last line is ignored on read and cut away by the next write.
+ *   what they lost. A torn last line is ignored on read and cut away by the next write. A file
+ *   holding fewer events than the index knows were committed (cut back behind the store's back: a
+ *   partial restore, an interrupted copy) is reported corrupt, never read as an earlier state of
+ *   the thread (`cutBack.ts`).
  * - Deletes: under the thread's locks, with its version checked, a delete logs a tombstone
  *   (`commitRecord.ts`) and waits for the log's flush (that is the deletion: it drops the thread
  *   from every index, and no recovery writes a line of it back), then removes the thread file and
@@ -158,7 +162,9 @@ export async function createFileStore(options: FileStoreOptions = {}): Promise<T
       checkOpen();
       const stem = encodeThreadId(id);
       if (stem === undefined) return undefined;
-      return threads.load(id, threads.fileOf(stem), true)?.thread;
+      const file = threads.fileOf(stem);
+      const content = threads.load(id, file, true);
+      return content === undefined ? undefined : checkCommitted(parts, id, file, content)?.thread;
     },
 
     async delete(id: string, expectedVersion: number): Promise<boolean> {

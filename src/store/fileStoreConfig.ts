@@ -19,8 +19,11 @@ export interface FileStoreOptions {
   fsync?: boolean;
   /**
    * Called when a listing meets a thread file it cannot read (invalid content before the last
-   * line, or events that fail validation), or a rebuild of the index does. The thread is left out
-   * of listings; `get` on it throws a `SystemError`.
+   * line, events that fail validation, or fewer events than the store committed: lines lost
+   * behind its back), or a rebuild of the index does; a rebuild reports too, and skips, an entry
+   * named like a thread file that cannot be read as one (a directory, a named pipe, a link that
+   * loops, no permission), naming it and the cause. The thread is left out of listings; `get` on
+   * it throws a `SystemError`.
    * @default does nothing
    */
   onCorrupt?: (id: string, error: Error) => void;

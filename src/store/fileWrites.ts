@@ -4,6 +4,7 @@ import type { Thread, ThreadEvent } from '../thread/events.js';
 import { deriveState, reduceState, withState } from '../thread/state.js';
 import { checkAppend, checkNotEnded, checkThread, deepFreeze } from './checkEvents.js';
 import { encodeDeletion, encodeRecord, lineOf } from './commitRecord.js';
+import { checkCommitted, cutBackError, isCutBack } from './cutBack.js';
 import { closeQuietly, isCode, readRange, statIfExists, syncDir, type FileStamp } from './fileIo.js';
 import type { FileStoreParts } from './fileStoreParts.js';
 import { entryOf, type IndexEntry } from './indexEntry.js';
@@ -46,7 +47,7 @@ export async function createThread(parts: FileStoreParts, thread: Thread): Promi
       if (existing !== undefined) throw new VersionConflictError(id, 0, existing.state.version);
       // The file has no complete header: a create that died mid-write. We hold the lock, so no one
       // is writing it now; it is ours to rewrite.
-      fd = parts.threads.openForWrite(file);
+      fd = parts.threads.openForWrite(id, file);
       if (fd === undefined) throw new SystemError(`thread file ${file} vanished while being created`);
     }
     const events = Object.freeze(deepFreeze(copy.events));
@@ -70,8 +71,9 @@ export async function appendToThread(parts: FileStoreParts, id: string, expected
   return parts.threadLocks.run(id, stem, async (lock) => {
     // Re-read under the lock: another process may have appended since this one last looked
     // (unless this store held the lock since its last write here: then no one else can have).
-    const fd = parts.threads.openForWrite(file, lock.continued);
-    const current = fd === undefined ? undefined : parts.threads.load(id, file, true, fd, lock.continued);
+    const fd = parts.threads.openForWrite(id, file, lock.continued);
+    const read = fd === undefined ? undefined : parts.threads.load(id, file, true, fd, lock.continued);
+    const current = read === undefined ? undefined : checkCommitted(parts, id, file, read);
     if (fd === undefined || current === undefined) throw new NotFoundError('thread', id);
     if (current.state.version !== expectedVersion) throw new VersionConflictError(id, expectedVersion, current.state.version);
     if (added.length === 0) return current.thread;
@@ -121,8 +123,9 @@ export async function deleteThread(parts: FileStoreParts, id: string, expectedVe
   if (stem === undefined) return false;
   const file = parts.threads.fileOf(stem);
   return parts.threadLocks.run(id, stem, async (lock) => {
-    const fd = parts.threads.openForWrite(file, lock.continued);
-    const current = fd === undefined ? undefined : parts.threads.load(id, file, false, fd, lock.continued);
+    const fd = parts.threads.openForWrite(id, file, lock.continued);
+    const read = fd === undefined ? undefined : parts.threads.load(id, file, false, fd, lock.continued);
+    const current = read === undefined ? undefined : checkCommitted(parts, id, file, read);
     if (current === undefined) return false;
     if (current.state.version !== expectedVersion) throw new VersionConflictError(id, expectedVersion, current.state.version);
     // Records of the thread logged before we took its lock are applied now, not after it is gone.
@@ -194,19 +197,33 @@ async function commit(parts: FileStoreParts, entry: IndexEntry, record: Buffer, 
   } catch (error) {
     parts.threads.truncate(file, rollbackTo);
     parts.threads.cache.delete(entry.id);
-    reindex(parts, entry.id, file);
+    reindex(parts, entry.id, file, true);
     throw error;
   }
 }
 
-/** Brings the index entry of a thread in line with its file. */
-export function reindex(parts: FileStoreParts, id: string, file: string): IndexEntry | undefined {
+/**
+ * Brings the index entry of a thread in line with its file. A file cut back behind the version
+ * the index knows was committed (see `cutBack.ts`) is reported corrupt (once for each size it is
+ * found at) and left out, its entry kept, unless `rolledBack`: the caller cut it back itself,
+ * undoing a write the log failed to commit.
+ */
+export function reindex(parts: FileStoreParts, id: string, file: string, rolledBack = false): IndexEntry | undefined {
   try {
     const content = parts.threads.load(id, file, false);
     if (content === undefined) {
       parts.index.remove(id);
       return undefined;
     }
+    const known = parts.index.get(id);
+    if (!rolledBack && isCutBack(known, content)) {
+      if (parts.threads.cutBack.get(id) !== content.size) {
+        parts.threads.cutBack.set(id, content.size);
+        parts.config.onCorrupt(id, cutBackError(file, content, known));
+      }
+      return undefined;
+    }
+    parts.threads.cutBack.delete(id);
     const entry = entryOf(content, content.size);
     parts.index.apply(entry, true);
     return entry;

@@ -4,6 +4,7 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { SystemError } from '../errors.js';
 import { CommitLog, currentBoot, listSegments, readRecords, segmentBoot, segmentFile, type CommitLogOptions } from './commitLog.js';
 import type { CommitRecord } from './commitRecord.js';
+import { cutBackError, isCutBack } from './cutBack.js';
 import { closeQuietly, readRange, statIfExists } from './fileIo.js';
 import { heldLocks } from './fileLock.js';
 import { applyRecords, type FileStoreParts } from './fileStoreParts.js';
@@ -13,6 +14,13 @@ import { loadSnapshot, UnusableSnapshotError, writeSnapshot } from './indexSnaps
 import { CorruptThreadFileError } from './threadFiles.js';
 import { decodeThreadId, encodeThreadId, THREAD_FILE_EXT } from './threadFile.js';
 import { ThreadIndex } from './threadIndex.js';
+
+/** Error codes that say the process, not one file, is in trouble: a rebuild fails rather than skipping files. */
+const PROCESS_WIDE = new Set(['EMFILE', 'ENFILE', 'ENOMEM']);
+
+function isProcessWide(cause: unknown): boolean {
+  return PROCESS_WIDE.has(String((cause as NodeJS.ErrnoException | undefined)?.code));
+}
 
 /** `rebuildIndex` gives the event loop a turn after this much synchronous work. */
 const SLICE_MS = 8;
@@ -152,7 +160,14 @@ async function redoLine(parts: RecoveryParts, record: CommitRecord): Promise<voi
       parts.config.onCorrupt(id, new SystemError(`thread file ${file} lost lines before byte ${record.offset} that the commit log cannot give back`));
       return;
     }
-    const fd = parts.threads.openForWrite(file) ?? parts.threads.createFile(file);
+    let fd: number;
+    try {
+      fd = parts.threads.openForWrite(id, file) ?? parts.threads.createFile(file);
+    } catch (error) {
+      if (!(error instanceof CorruptThreadFileError)) throw error;
+      parts.config.onCorrupt(id, error); // a directory where the file was
+      return;
+    }
     parts.threads.writeAt(fd, file, line, record.offset, fstatSync(fd));
     parts.threads.cache.delete(id);
   });
@@ -197,8 +212,9 @@ function dirChangedBehindIndex(parts: RecoveryParts, index: ThreadIndex, reconci
 }
 
 /**
- * Reads every thread file into the index (the files are the truth; corrupt ones are reported);
- * answers how many files it read.
+ * Reads every thread file into the index (the files are the truth; corrupt ones are reported, and
+ * so is a file holding fewer events than the index, from the snapshot or the log, knows were
+ * committed: see `cutBack.ts`; its entry is kept); answers how many files it read.
  */
 export async function rebuildIndex(parts: RecoveryParts, index: ThreadIndex): Promise<number> {
   const { dir, onCorrupt } = parts.config;
@@ -215,11 +231,21 @@ export async function rebuildIndex(parts: RecoveryParts, index: ThreadIndex): Pr
     const id = name.endsWith(THREAD_FILE_EXT) ? decodeThreadId(name.slice(0, -THREAD_FILE_EXT.length)) : undefined;
     if (id === undefined) continue;
     read++;
+    const file = parts.threads.fileOf(name.slice(0, -THREAD_FILE_EXT.length));
     try {
-      const content = parts.threads.load(id, parts.threads.fileOf(name.slice(0, -THREAD_FILE_EXT.length)), false);
-      if (content !== undefined) index.apply(entryOf(content, content.size), true);
+      const content = parts.threads.load(id, file, false);
+      const known = content === undefined ? undefined : index.get(id);
+      if (content !== undefined && isCutBack(known, content)) {
+        // The snapshot or the log knows a later version was committed: the file lost lines.
+        parts.threads.cutBack.set(id, content.size);
+        onCorrupt(id, cutBackError(file, content, known));
+      } else if (content !== undefined) {
+        index.apply(entryOf(content, content.size), true);
+      }
     } catch (error) {
-      if (!(error instanceof CorruptThreadFileError)) throw error;
+      // An entry that cannot be read (no file, no permission) is skipped and reported, as a
+      // corrupt one is; a failure of the process's own (out of descriptors, of memory) is not.
+      if (!(error instanceof CorruptThreadFileError) && !(error instanceof SystemError && !isProcessWide(error.cause))) throw error;
       onCorrupt(id, error);
     }
     if (performance.now() > sliceEnd) {

@@ -14,7 +14,8 @@ import { deepFreeze, parseStoredEvents } from './checkEvents.js';
  * thread's version after the line. A line counts only when it ends in a newline and parses; a last
  * line that does not is a torn write (the writer died before its append resolved) and is ignored,
  * and the next writer truncates it away. Anything else that does not parse or validate is
- * corruption, reported instead of guessed around.
+ * corruption, reported instead of guessed around; so is a file holding fewer events than the
+ * store committed (see `cutBack.ts`): a torn tail is only ever the last, unacknowledged write.
  */
 
 /** Extension of thread files. */

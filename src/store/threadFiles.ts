@@ -1,7 +1,7 @@
 import { fstatSync, ftruncateSync, openSync, unlinkSync, type Stats } from 'node:fs';
 import { join, sep } from 'node:path';
 import { SystemError, UnreadableThreadError } from '../errors.js';
-import { closeQuietly, isCode, readRange, sameFile, sameStamp, stampOf, statIfExists, writeAll, type FileStamp } from './fileIo.js';
+import { causeOf, closeQuietly, isCode, readRange, sameFile, sameStamp, stampOf, statIfExists, writeAll, type FileStamp } from './fileIo.js';
 import { ThreadCache, type CachedThread } from './threadCache.js';
 import { parseThreadFile, THREAD_FILE_EXT } from './threadFile.js';
 
@@ -24,6 +24,23 @@ export class CorruptThreadFileError extends UnreadableThreadError {
   }
 }
 
+/** What a thread file's path names when it is no file. */
+const NOT_A_FILE = {
+  directory: 'it is a directory, not a file (EISDIR)',
+  pipe: 'it is a named pipe, not a file',
+  socket: 'it is a socket, not a file',
+  device: 'it is a device, not a file',
+  other: 'it is not a regular file',
+} as const;
+
+function notAFile(stats: Stats): string {
+  if (stats.isDirectory()) return NOT_A_FILE.directory;
+  if (stats.isFIFO()) return NOT_A_FILE.pipe;
+  if (stats.isSocket()) return NOT_A_FILE.socket;
+  if (stats.isBlockDevice() || stats.isCharacterDevice()) return NOT_A_FILE.device;
+  return NOT_A_FILE.other;
+}
+
 /** Thread files a store keeps open for writing (a thread's next append then costs no open). */
 const OPEN_FILES = 256;
 
@@ -37,6 +54,11 @@ const OPEN_FILES = 256;
  */
 export class ThreadFiles {
   readonly cache: ThreadCache;
+  /**
+   * Threads whose file a listing found cut back behind committed lines (see `cutBack.ts`), with
+   * the file's size then: reported once for that size.
+   */
+  readonly cutBack = new Map<string, number>();
   /** Open files by path, least recently used first. */
   readonly #open = new Map<string, number>();
   /**
@@ -83,6 +105,11 @@ export class ThreadFiles {
       this.cache.delete(id);
       return undefined;
     }
+    if (!stats.isFile()) {
+      // Not opened (a named pipe would wait for a writer), and not a file any read makes sense of.
+      this.cache.delete(id);
+      throw new CorruptThreadFileError(id, file, notAFile(stats), undefined);
+    }
     const cached = this.cache.peek(id);
     if (cached !== undefined && sameStamp(cached, stats)) {
       if (keep) this.cache.touch(id, cached);
@@ -111,7 +138,7 @@ export class ThreadFiles {
         this.cache.delete(id);
         return undefined;
       }
-      throw new SystemError(`cannot open ${file}`, { cause: error });
+      throw new SystemError(`cannot open ${file} (${causeOf(error)})`, { cause: error });
     }
     try {
       return this.#readOpen(fd, fstatSync(fd), cached, file);
@@ -127,16 +154,17 @@ export class ThreadFiles {
     try {
       return { bytes: readRange(fd, base?.goodSize ?? 0, stamp.size), base, stamp };
     } catch (error) {
-      throw new SystemError(`cannot read ${file}`, { cause: error });
+      throw new SystemError(`cannot read ${file} (${causeOf(error)})`, { cause: error });
     }
   }
 
   /**
    * The thread file opened for writing (kept open), or `undefined` when there is none. Call it
    * holding the thread's lock, and use the fd before awaiting anything (it may be closed after).
-   * `unchanged` (see {@link load}) skips checking that a file kept open was not removed.
+   * `unchanged` (see {@link load}) skips checking that a file kept open was not removed. Throws
+   * {@link CorruptThreadFileError} when the path names a directory (thread `id`'s file).
    */
-  openForWrite(file: string, unchanged = false): number | undefined {
+  openForWrite(id: string, file: string, unchanged = false): number | undefined {
     this.#checked = undefined;
     let fd = this.#open.get(file);
     if (fd !== undefined) {
@@ -153,7 +181,8 @@ export class ThreadFiles {
       fd = openSync(file, 'r+');
     } catch (error) {
       if (isCode(error, 'ENOENT')) return undefined;
-      throw new SystemError(`cannot open ${file}`, { cause: error });
+      if (isCode(error, 'EISDIR')) throw new CorruptThreadFileError(id, file, NOT_A_FILE.directory, undefined);
+      throw new SystemError(`cannot open ${file} (${causeOf(error)})`, { cause: error });
     }
     this.#keepOpen(file, fd);
     return fd;
@@ -166,7 +195,7 @@ export class ThreadFiles {
       fd = openSync(file, 'wx+');
     } catch (error) {
       if (isCode(error, 'EEXIST')) throw error;
-      throw new SystemError(`cannot create ${file}`, { cause: error });
+      throw new SystemError(`cannot create ${file} (${causeOf(error)})`, { cause: error });
     }
     this.#keepOpen(file, fd);
     return fd;
@@ -224,6 +253,7 @@ export class ThreadFiles {
   forget(id: string, file: string): void {
     this.#checked = undefined;
     this.cache.delete(id);
+    this.cutBack.delete(id);
     const fd = this.#open.get(file);
     if (fd !== undefined) {
       this.#open.delete(file);

@@ -73,6 +73,12 @@ export class ThreadIndex {
     return slot === -1 ? undefined : this.#entryAt(slot);
   }
 
+  /** The thread's version, without building its entry (a cheap look on every read). */
+  versionOf(id: string): number | undefined {
+    const slot = this.#ids.find(id);
+    return slot === -1 ? undefined : this.#version[slot];
+  }
+
   /** Agent names, as the snapshot writes them. */
   get agents(): readonly string[] {
     return this.#agents;

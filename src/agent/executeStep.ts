@@ -1,6 +1,6 @@
 import { redactJson, redactText } from '../context/redact.js';
 import { sleep } from '../clock.js';
-import { isUnavailable, messageOf, SwitchyardError, VersionConflictError } from '../errors.js';
+import { describeError, isUnavailable, messageOf, SwitchyardError, VersionConflictError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { appendEvents, type AppendOptions } from '../store/appendEvents.js';
 import { versionOf, type Json, type NewEvent, type Thread } from '../thread/events.js';
@@ -252,7 +252,7 @@ async function runCall(input: StepInput, thread: Thread, cleared: ClearedCall, s
     return journal(resultEvents(input, cleared, outcome, started, windDown?.aborted !== true));
   } catch (error) {
     if (signal.aborted || error instanceof VersionConflictError) throw error;
-    return journal((at) => errorEvents(at, 'tool_error', `${call.tool} failed: ${messageOf(error)}`, about));
+    return journal((at) => errorEvents(at, 'tool_error', `${call.tool} failed: ${describeError(error)}`, about));
   } finally {
     deps.clock.clearTimeout(timer);
     toolSignal.dispose();
@@ -300,7 +300,7 @@ function recordLateOutcome(input: StepInput, asked: Thread, cleared: ClearedCall
   };
   running
     .then(late, (error: unknown) => {
-      deps.logger.warn({ ...about, err: messageOf(error) }, `${call.tool} rejected after its timeout (call ${call.callId}): that does not say whether it took effect, so the question asked about it stays open`);
+      deps.logger.warn({ ...about, err: describeError(error) }, `${call.tool} rejected after its timeout (call ${call.callId}): that does not say whether it took effect, so the question asked about it stays open`);
     })
     .catch((error: unknown) => {
       // A conflict recordOutcome could not resolve is logged there, naming the call.

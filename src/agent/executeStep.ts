@@ -243,20 +243,39 @@ async function runCall(input: StepInput, thread: Thread, cleared: ClearedCall, s
       // outcome, should it come after all, answers the question). Not when told to wind down: a
       // cancel is recorded next, and nobody would be asked.
       if (!tool.idempotent && windDown?.aborted !== true) {
-        const asked = await journal((at) => timedOutCall(at, call, message));
+        const asked = loggedFailure(input, thread, await journal((at) => timedOutCall(at, call, message)), call);
         recordLateOutcome(input, asked, cleared, running!, started);
         return asked;
       }
-      return journal((at) => errorEvents(at, 'tool_timeout', message, about));
+      return loggedFailure(input, thread, await journal((at) => errorEvents(at, 'tool_timeout', message, about)), call);
     }
     return journal(resultEvents(input, cleared, outcome, started, windDown?.aborted !== true));
   } catch (error) {
     if (signal.aborted || error instanceof VersionConflictError) throw error;
-    return journal((at) => errorEvents(at, 'tool_error', `${call.tool} failed: ${describeError(error)}`, about));
+    return loggedFailure(input, thread, await journal((at) => errorEvents(at, 'tool_error', `${call.tool} failed: ${describeError(error)}`, about)), call);
   } finally {
     deps.clock.clearTimeout(timer);
     toolSignal.dispose();
   }
+}
+
+/**
+ * Logs a call that failed (its tool threw, or outlived its deadline) at warn, `tool call failed`,
+ * as the error event written after `thread` records it: kind, attempt, the message (secrets
+ * redacted there, and by the step's logger) and the retry time, or what came instead (an
+ * escalation, a human asked whether the call took effect). As a failed model call is logged, so
+ * that a flaky downstream shows in the logs even when its thread recovers. The step's logger is
+ * bound to the thread and its agent. Returns `written`.
+ */
+function loggedFailure(input: StepInput, thread: Thread, written: Thread, call: PendingCall): Thread {
+  const since = versionOf(thread);
+  const after = written.events.filter((e) => e.seq > since);
+  const error = after.find((e) => e.type === 'error');
+  if (error?.type !== 'error') return written;
+  const { kind, attempt, retryAt, message } = error.data;
+  const instead = after.some((e) => e.type === 'escalation') ? { escalated: true } : after.some((e) => e.type === 'human_request') ? { humanAsked: true } : {};
+  input.deps.logger.warn({ state: 'executing', kind, tool: call.tool, callId: call.callId, attempt, ...(retryAt === undefined ? instead : { retryAt }), err: message }, 'tool call failed');
+  return written;
 }
 
 /**

@@ -192,3 +192,59 @@ export function messageOf(error: unknown): string {
   if (error instanceof Error) return error.message || error.name;
   return typeof error === 'string' ? error : JSON.stringify(error) ?? String(error);
 }
+
+/** Causes followed after the thrown value itself, by {@link describeError}. */
+const MAX_CAUSES = 4;
+/** Inner errors of an AggregateError that {@link describeError} names; the rest are counted. */
+const MAX_INNER = 5;
+/** How deep {@link describeError} goes into AggregateErrors within AggregateErrors. */
+const MAX_NESTING = 2;
+/** Longest part (a message, an inner error) {@link describeError} keeps of a value with a cause, so a long message leaves room for its cause. */
+const MAX_PART = 200;
+
+/**
+ * A message for a thrown value with what caused it, for a tool's failure: its message (as
+ * {@link messageOf}), its `code` when the message does not say it, an AggregateError's inner
+ * errors in brackets, then each `cause` after a colon, a few levels deep. A cause that says
+ * nothing new (its text already said) or loops back is left out. `fetch failed` becomes
+ * `fetch failed: connect ECONNREFUSED 127.0.0.1:8080`. Not capped as a whole: the caller caps it.
+ */
+export function describeError(error: unknown): string {
+  return chainText(error, new Set(), 0);
+}
+
+/** `error` and its causes, skipping what `seen` holds (and adding to it). */
+function chainText(error: unknown, seen: Set<unknown>, nesting: number): string {
+  const parts: string[] = [];
+  let said = '';
+  for (let at: unknown = error, depth = 0; at !== undefined && at !== null && depth <= MAX_CAUSES && !seen.has(at); depth++) {
+    seen.add(at);
+    const text = ownText(at, seen, nesting);
+    if (depth === 0 || !said.includes(text)) {
+      parts.push(text);
+      said += `\n${text}`;
+    }
+    at = at instanceof Error ? at.cause : undefined;
+  }
+  return parts.length === 1 ? parts[0]! : parts.map(clipPart).join(': ');
+}
+
+/** What a thrown value says of itself: its message, its code, an AggregateError's inner errors (each with its own causes). */
+function ownText(error: unknown, seen: Set<unknown>, nesting: number): string {
+  if (!(error instanceof Error)) return messageOf(error);
+  const message = messageOf(error);
+  const { code } = error as { code?: unknown };
+  const coded = typeof code === 'string' && code !== '' && !message.includes(code) ? `${message} (${code})` : message;
+  const inner = (error as { errors?: unknown }).errors;
+  if (!Array.isArray(inner) || inner.length === 0 || nesting >= MAX_NESTING) return coded;
+  const named = inner
+    .slice(0, MAX_INNER)
+    .filter((e) => e !== undefined && e !== null && !seen.has(e))
+    .map((e) => clipPart(chainText(e, seen, nesting + 1)));
+  const more = inner.length > MAX_INNER ? `; and ${inner.length - MAX_INNER} more` : '';
+  return `${coded} [${named.join('; ')}${more}]`;
+}
+
+function clipPart(text: string): string {
+  return text.length > MAX_PART ? `${text.slice(0, MAX_PART)}…` : text;
+}

@@ -169,11 +169,11 @@ function nextStep(input: StepInput, seq: number, output: ModelOutput, hash: stri
   const tool = agent.toolsByName.get(intent);
   if (tool === undefined) {
     const known = agent.tools.map((t) => t.name).join(', ');
-    return decided(errorEvents(input, 'unknown_intent', `unknown intent "${intent.slice(0, 80)}"; use one of: ${known}`, { tokens }));
+    return decided(withArgs(errorEvents(input, 'unknown_intent', `unknown intent "${intent.slice(0, 80)}"; use one of: ${known}`, { tokens }), parsed.data.args, agent.secrets));
   }
   const checked = tool.parse(parsed.data.args);
   if (!checked.success) {
-    return decided(errorEvents(input, 'invalid_args', `arguments for ${intent} are invalid: ${checked.error}`, { tool: intent, tokens }));
+    return decided(withArgs(errorEvents(input, 'invalid_args', `arguments for ${intent} are invalid: ${checked.error}`, { tool: intent, tokens }), parsed.data.args, agent.secrets));
   }
   // The arguments came from JSON.parse: JSON already, and not shared with anyone.
   const args = redactJson(parsed.data.args, agent.secrets) as Record<string, Json>;
@@ -183,6 +183,23 @@ function nextStep(input: StepInput, seq: number, output: ModelOutput, hash: stri
     data: { callId, step: state.steps + 1, intent, args, model: output.model, promptHash: hash, tokens, latencyMs },
   };
   return followUp(input, seq, decision, { callId, tool, intent, args, checked: checked.data });
+}
+
+/** Longest JSON of refused arguments recorded whole on their error event. */
+const MAX_REFUSED_ARGS = 1000;
+
+/**
+ * `events` (an error first) with the arguments the model sent on the error, so whoever reads the
+ * thread, and the model next time, sees what was refused: the agent's secrets redacted, and when
+ * their JSON is over {@link MAX_REFUSED_ARGS} characters, its start followed by `…` (a string).
+ */
+function withArgs(events: NewEvent[], sent: Json, secrets: readonly string[]): NewEvent[] {
+  const [error, ...rest] = events;
+  if (error?.type !== 'error') return events;
+  const redacted = redactJson(sent, secrets);
+  const json = JSON.stringify(redacted);
+  const args = json.length > MAX_REFUSED_ARGS ? `${json.slice(0, MAX_REFUSED_ARGS)}…` : redacted;
+  return [{ type: 'error', data: { ...error.data, args } }, ...rest];
 }
 
 /**

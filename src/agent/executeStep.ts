@@ -1,6 +1,6 @@
 import { redactJson, redactText } from '../context/redact.js';
 import { sleep } from '../clock.js';
-import { isUnavailable, messageOf, SwitchyardError, VersionConflictError } from '../errors.js';
+import { describeError, isUnavailable, messageOf, SwitchyardError, VersionConflictError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { appendEvents, type AppendOptions } from '../store/appendEvents.js';
 import { versionOf, type Json, type NewEvent, type Thread } from '../thread/events.js';
@@ -31,7 +31,11 @@ export async function executeStep(input: StepInput, signal: AbortSignal, windDow
   // The decision recorded this call with it in this actor, and nothing has run it since.
   const recorded = call.started && call.attempts === 1 && input.recordedCall === call.callId;
   const gated = gate(input, call, recorded);
-  if (!gated.run) return appendEvents(deps, thread, gated.events);
+  if (!gated.run) {
+    const written = await appendEvents(deps, thread, gated.events);
+    if (gated.interrupted !== undefined) logInterrupted(input, call, gated.interrupted);
+    return written;
+  }
   if (recorded && !gated.tool.idempotent && deps.otherWriters === true) {
     const controlled = await controlledElsewhere(input, call);
     if (controlled !== undefined) return controlled;
@@ -40,6 +44,12 @@ export async function executeStep(input: StepInput, signal: AbortSignal, windDow
   const idempotencyKey = idempotencyKeyFor(thread, call.callId);
   if (!recorded) {
     thread = await appendEvents(deps, thread, [{ type: 'tool_call', data: { callId: call.callId, tool: call.tool, args: call.args, idempotencyKey, attempt } }]);
+    if (call.started) {
+      deps.logger.info(
+        { state: 'executing', tool: call.tool, callId: call.callId, idempotent: true, attempt },
+        `interrupted tool call ${call.tool} (call ${call.callId}): it was started and its outcome is not recorded; the tool is idempotent, so it runs again`,
+      );
+    }
   }
   return runCall(input, thread, { call, tool: gated.tool, args: gated.args, attempt, idempotencyKey }, signal, windDown);
 }
@@ -103,8 +113,40 @@ async function controlledElsewhere(input: StepInput, call: PendingCall): Promise
   return callNotRun(input, call.callId, `${action} requested`);
 }
 
-/** Whether the call may run now, or the events that record why not. */
-type Gate = { readonly run: true; readonly tool: Tool; readonly args: unknown } | { readonly run: false; readonly events: readonly NewEvent[] };
+/**
+ * Whether the call may run now, or the events that record why not; `interrupted`, when they ask a
+ * human whether a call found started took effect: the request, and whether its tool is gone.
+ */
+type Gate =
+  | { readonly run: true; readonly tool: Tool; readonly args: unknown }
+  | { readonly run: false; readonly events: readonly NewEvent[]; readonly interrupted?: Interrupted };
+
+/** A call found started with no outcome, about which a human is asked. */
+interface Interrupted {
+  readonly requestId: string;
+  /** This version of the agent has no such tool (otherwise the tool is not idempotent). */
+  readonly toolGone: boolean;
+}
+
+/**
+ * Logs at warn that a call was found started with no outcome (its process stopped mid-call, or
+ * could not record it) and a human is asked whether it took effect: after a worker's crash the
+ * log says which side effects may need a human, not only the thread's status. Bound to the
+ * thread and its agent by the step's logger.
+ */
+function logInterrupted(input: StepInput, call: PendingCall, { requestId, toolGone }: Interrupted): void {
+  input.deps.logger.warn(
+    { state: 'executing', tool: call.tool, callId: call.callId, ...(toolGone ? { toolGone } : { idempotent: false }), attempts: call.attempts, humanAsked: true, requestId },
+    `interrupted tool call ${call.tool} (call ${call.callId}): it was started and its outcome is not recorded; a human is asked whether it took effect${toolGone ? ' (its tool is gone from this version of the agent)' : ''}`,
+  );
+}
+
+/** The gate of a call whose `events` ask a human whether it took effect (an interrupted-call request among them). */
+function asking(events: readonly NewEvent[], toolGone: boolean): Gate {
+  const request = events.find((e) => e.type === 'human_request');
+  const requestId = request?.type === 'human_request' ? request.data.requestId : '';
+  return { run: false, events, interrupted: { requestId, toolGone } };
+}
 
 /**
  * What stands between a pending call and its tool: a tool this version of the agent does not have
@@ -115,8 +157,11 @@ function gate(input: StepInput, call: PendingCall, recorded: boolean): Gate {
   const { thread } = input;
   const tool = input.agent.toolsByName.get(call.tool);
   const about = { callId: call.callId, tool: call.tool };
-  if (tool === undefined) return { run: false, events: goneToolEvents(input, call) };
-  if (call.started && !recorded && !tool.idempotent) return { run: false, events: [interruptedRequest(incarnationKeyOf(thread), versionOf(thread) + 1, call)] };
+  if (tool === undefined) {
+    const events = goneToolEvents(input, call);
+    return call.started ? asking(events, true) : { run: false, events };
+  }
+  if (call.started && !recorded && !tool.idempotent) return asking([interruptedRequest(incarnationKeyOf(thread), versionOf(thread) + 1, call)], false);
   const checked = tool.parse(call.args);
   if (!checked.success) return { run: false, events: errorEvents(input, 'invalid_args', `arguments for ${call.tool} are invalid: ${checked.error}`, about) };
   // The gate is derived from the log: a decision for a tool that needs approval, with no approval
@@ -243,20 +288,39 @@ async function runCall(input: StepInput, thread: Thread, cleared: ClearedCall, s
       // outcome, should it come after all, answers the question). Not when told to wind down: a
       // cancel is recorded next, and nobody would be asked.
       if (!tool.idempotent && windDown?.aborted !== true) {
-        const asked = await journal((at) => timedOutCall(at, call, message));
+        const asked = loggedFailure(input, thread, await journal((at) => timedOutCall(at, call, message)), call);
         recordLateOutcome(input, asked, cleared, running!, started);
         return asked;
       }
-      return journal((at) => errorEvents(at, 'tool_timeout', message, about));
+      return loggedFailure(input, thread, await journal((at) => errorEvents(at, 'tool_timeout', message, about)), call);
     }
     return journal(resultEvents(input, cleared, outcome, started, windDown?.aborted !== true));
   } catch (error) {
     if (signal.aborted || error instanceof VersionConflictError) throw error;
-    return journal((at) => errorEvents(at, 'tool_error', `${call.tool} failed: ${messageOf(error)}`, about));
+    return loggedFailure(input, thread, await journal((at) => errorEvents(at, 'tool_error', `${call.tool} failed: ${describeError(error)}`, about)), call);
   } finally {
     deps.clock.clearTimeout(timer);
     toolSignal.dispose();
   }
+}
+
+/**
+ * Logs a call that failed (its tool threw, or outlived its deadline) at warn, `tool call failed`,
+ * as the error event written after `thread` records it: kind, attempt, the message (secrets
+ * redacted there, and by the step's logger) and the retry time, or what came instead (an
+ * escalation, a human asked whether the call took effect). As a failed model call is logged, so
+ * that a flaky downstream shows in the logs even when its thread recovers. The step's logger is
+ * bound to the thread and its agent. Returns `written`.
+ */
+function loggedFailure(input: StepInput, thread: Thread, written: Thread, call: PendingCall): Thread {
+  const since = versionOf(thread);
+  const after = written.events.filter((e) => e.seq > since);
+  const error = after.find((e) => e.type === 'error');
+  if (error?.type !== 'error') return written;
+  const { kind, attempt, retryAt, message } = error.data;
+  const instead = after.some((e) => e.type === 'escalation') ? { escalated: true } : after.some((e) => e.type === 'human_request') ? { humanAsked: true } : {};
+  input.deps.logger.warn({ state: 'executing', kind, tool: call.tool, callId: call.callId, attempt, ...(retryAt === undefined ? instead : { retryAt }), err: message }, 'tool call failed');
+  return written;
 }
 
 /**
@@ -300,7 +364,7 @@ function recordLateOutcome(input: StepInput, asked: Thread, cleared: ClearedCall
   };
   running
     .then(late, (error: unknown) => {
-      deps.logger.warn({ ...about, err: messageOf(error) }, `${call.tool} rejected after its timeout (call ${call.callId}): that does not say whether it took effect, so the question asked about it stays open`);
+      deps.logger.warn({ ...about, err: describeError(error) }, `${call.tool} rejected after its timeout (call ${call.callId}): that does not say whether it took effect, so the question asked about it stays open`);
     })
     .catch((error: unknown) => {
       // A conflict recordOutcome could not resolve is logged there, naming the call.

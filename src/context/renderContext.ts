@@ -187,6 +187,13 @@ const bodyText = (text: string, secrets: readonly string[]): string => inert(red
 /** A value from outside in an attribute (a tool name the model made up): no quote or tag can leave it. */
 const attr = (value: string): string => inert(value).replace(/"/g, '&quot;');
 
+/** Longest part of an error's refused arguments (`args`) its block shows. */
+const MAX_ERROR_ARGS = 500;
+
+function clip(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max)}…` : text;
+}
+
 function renderBlock(event: ThreadEvent, secrets: readonly string[]): string | null {
   switch (event.type) {
     case 'input':
@@ -201,8 +208,11 @@ function renderBlock(event: ThreadEvent, secrets: readonly string[]): string | n
       return null;
     case 'tool_result':
       return `<tool_result tool="${event.data.tool}" call="${event.data.callId}">\n${show(event.data.result, secrets)}\n</tool_result>`;
-    case 'error':
-      return `<error kind="${event.data.kind}"${event.data.tool ? ` tool="${attr(event.data.tool)}"` : ''} attempt="${event.data.attempt}">${bodyText(event.data.message, secrets)}</error>`;
+    case 'error': {
+      const d = event.data;
+      const args = d.args === undefined ? '' : `\nargs: ${clip(show(d.args, secrets), MAX_ERROR_ARGS)}`;
+      return `<error kind="${d.kind}"${d.tool ? ` tool="${attr(d.tool)}"` : ''} attempt="${d.attempt}">${bodyText(d.message, secrets)}${args}</error>`;
+    }
     case 'human_request': {
       const d = event.data;
       const about = d.tool ? ` tool="${attr(d.tool)}"` : '';

@@ -129,6 +129,13 @@ export const errorDataSchema = z.object({
    * toward the agent's `maxConsecutiveRateLimits`, not its `maxConsecutiveErrors`.
    */
   rateLimited: z.boolean().optional(),
+  /**
+   * The arguments the model sent with a decision that was refused (`invalid_args`,
+   * `unknown_intent`), the agent's secrets redacted: as sent, or, when their JSON is longer than
+   * 1000 characters, the start of that JSON followed by `…` (a string). Absent on other errors and
+   * on errors recorded before it existed.
+   */
+  args: jsonSchema.optional(),
 });
 
 export const humanRequestKindSchema = z.enum(['input', 'approval', 'escalation', 'interrupted']);

@@ -158,7 +158,10 @@ describe("a call's outcome that comes after its own timeout asked a human, in th
     expect(done.pendingRequest).toBeNull();
     expect(tools.runs()).toBe(1);
     expect(asked).toEqual(['publisher', 'publisher']);
-    expect(lines.filter((l) => l.level === 40 && l.callId === 'call_2')).toEqual([expect.objectContaining({ threadId: id, tool: 'publish', outcome: 'result' })]);
+    expect(lines.filter((l) => l.level === 40 && l.callId === 'call_2')).toEqual([
+      expect.objectContaining({ threadId: id, msg: 'tool call failed', kind: 'tool_timeout', tool: 'publish', humanAsked: true }),
+      expect.objectContaining({ threadId: id, tool: 'publish', outcome: 'result' }),
+    ]);
     await expect(runtime.respond(id, { requestId: waiting.pendingRequest!.requestId, approved: true })).rejects.toThrow();
     expect(tools.runs()).toBe(1);
     await runtime.close();

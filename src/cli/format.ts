@@ -223,6 +223,10 @@ export function threadDetails(view: ThreadView, hint: CommandHint = plainHint, w
   if (view.createdAt) lines.push(`created  ${localTime(view.createdAt)}`);
   if (view.updatedAt) lines.push(`updated  ${localTime(view.updatedAt)}`);
   if (view.wakeAt) lines.push(`wakes    ${localTime(view.wakeAt)}`);
+  if (view.queued) {
+    const { position, running, maxConcurrent } = view.queued;
+    lines.push(`queued   waiting for a slot: ${running} running of maxConcurrent ${maxConcurrent} (${ordinal(position)} in the queue)`);
+  }
   if (view.pendingRequest) {
     const r = view.pendingRequest;
     lines.push(`pending  ${r.kind} request ${r.requestId}`, `         ${showValue(r.question, 400)}`, `         reply: ${replyHint(view.id, r, hint)}`);
@@ -249,6 +253,13 @@ export function threadDetails(view: ThreadView, hint: CommandHint = plainHint, w
     if (line !== null) lines.push(`  ${String(event.seq).padStart(seqWidth)}  ${clockTime(event.at)}  ${line}`);
   }
   return lines.join('\n');
+}
+
+/** 1st, 2nd, 3rd, 4th, 11th, 21st... */
+function ordinal(n: number): string {
+  const tens = n % 100;
+  const suffix = tens >= 11 && tens <= 13 ? 'th' : ({ 1: 'st', 2: 'nd', 3: 'rd' } as Record<number, string>)[n % 10] ?? 'th';
+  return `${n}${suffix}`;
 }
 
 /** HH:MM:SS in local time. */

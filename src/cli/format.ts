@@ -213,7 +213,7 @@ export function threadsTable(threads: readonly ThreadSummary[], now: number = Da
  * (`waitingOn`, as the server shows it) with its pending request, a call whose outcome its cancel
  * left unrecorded (as a follow says it), and the timeline (where only the pending request offers a reply).
  */
-export function threadDetails(view: ThreadView, hint: CommandHint = plainHint, waitingOn?: { child: Delegation; view: ThreadView }): string {
+export function threadDetails(view: ThreadView, hint: CommandHint = plainHint, waitingOn?: { child: Delegation; view: ThreadView }, now: number = Date.now()): string {
   const lines = [
     `thread   ${view.id}`,
     `agent    ${view.agent}`,
@@ -222,7 +222,7 @@ export function threadDetails(view: ThreadView, hint: CommandHint = plainHint, w
   ];
   if (view.createdAt) lines.push(`created  ${localTime(view.createdAt)}`);
   if (view.updatedAt) lines.push(`updated  ${localTime(view.updatedAt)}`);
-  if (view.wakeAt) lines.push(`wakes    ${localTime(view.wakeAt)}`);
+  if (view.wakeAt) lines.push(wakeLine(view, view.wakeAt, now));
   if (view.queued) {
     const { position, running, maxConcurrent } = view.queued;
     lines.push(`queued   waiting for a slot: ${running} running of maxConcurrent ${maxConcurrent} (${ordinal(position)} in the queue)`);
@@ -253,6 +253,26 @@ export function threadDetails(view: ThreadView, hint: CommandHint = plainHint, w
     if (line !== null) lines.push(`  ${String(event.seq).padStart(seqWidth)}  ${clockTime(event.at)}  ${line}`);
   }
   return lines.join('\n');
+}
+
+/**
+ * When the thread moves again. A backoff whose time has passed is not a wake-up ahead: its retry
+ * is due (the status stays `backing_off` until the retry records something), and runs now when
+ * the server runs the thread in an actor (`live`).
+ */
+function wakeLine(view: Pick<ThreadView, 'status' | 'live'>, wakeAt: string, now: number): string {
+  const due = Date.parse(wakeAt);
+  if (view.status !== 'backing_off' || Number.isNaN(due) || due > now) return `wakes    ${localTime(wakeAt)}`;
+  const since = `${deadlineTime(wakeAt, new Date(now).toISOString())}, ${span(now - due)} ago`;
+  return view.live ? `retry    running now (due since ${since})` : `retry    due since ${since.replace(', ', ' (')})`;
+}
+
+/** A span of time: `7 s`, `1m 5s`, `2h 3m`. */
+function span(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ${s % 60}s`;
+  return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
 }
 
 /** 1st, 2nd, 3rd, 4th, 11th, 21st... */

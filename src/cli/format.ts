@@ -1,8 +1,8 @@
 import type { ThreadView } from '../runtime/runtime.js';
 import type { ThreadSummary } from '../store/threadStore.js';
-import { delegationOf, type Delegation } from '../pipeline/delegations.js';
+import { delegationOf, openDelegation, type Delegation } from '../pipeline/delegations.js';
 import type { CustomData, HumanRequest, Json, ThreadEvent } from '../thread/events.js';
-import { unrecordedCall, type ThreadStatus, type UnrecordedCall } from '../thread/state.js';
+import { deriveState, unrecordedCall, type ThreadStatus, type UnrecordedCall } from '../thread/state.js';
 
 /** The server URL clients use unless told otherwise (and where `serve` listens by default). */
 export const DEFAULT_URL = 'http://127.0.0.1:7878';
@@ -181,6 +181,28 @@ function customLine(d: CustomData, at: string): string {
 /** What a follow (and show) says of a call whose outcome its cancelled thread has not recorded yet. */
 export function unrecordedLine(threadId: string, call: Pick<UnrecordedCall, 'callId' | 'tool'>, hint: CommandHint = plainHint): string {
   return `? ${call.tool} (call ${call.callId}) was running when the thread was cancelled and its outcome is not recorded yet: it may have taken effect; later: ${hint(`show ${shellQuote(threadId)}`)}`;
+}
+
+/**
+ * What a `pause` or `cancel` will wait for before the server answers, said before it does: the
+ * tool call the thread runs (its log shows it started, with no outcome), or, for a pause, the
+ * model call in flight (an actor runs the thread and no call is open). Only when the server's own
+ * actor runs the thread (`live`): a call running in another process is not waited for. Undefined
+ * when nothing is waited for.
+ */
+export function waitedCallLine(view: ThreadView, action: 'pause' | 'cancel'): string | undefined {
+  if (view.live !== true || (view.status !== 'running' && view.status !== 'backing_off')) return undefined;
+  const acting = action === 'pause' ? 'pausing' : 'cancelling';
+  // A pipeline waiting on its child runs no call of its own here.
+  if (openDelegation(view) !== null) return undefined;
+  const call = deriveState(view.events).pendingCall;
+  if (call !== null && call.started) {
+    const started = view.events.findLast((e) => e.type === 'tool_call' && e.data.callId === call.callId);
+    const since = started === undefined ? '' : `, started ${clockTime(started.at)}`;
+    return `waiting for the running call ${call.tool} (${call.callId}${since}) to finish before ${acting}`;
+  }
+  // A cancel aborts a decision at once; a pause lets it finish.
+  return action === 'pause' && view.status === 'running' ? `waiting for the model call in flight to finish before ${acting}` : undefined;
 }
 
 /** `thread th_1 is awaiting_human` plus what to do next. */

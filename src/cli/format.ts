@@ -24,6 +24,19 @@ export function showValue(value: Json | undefined, max = MAX_VALUE): string {
   return line.length > max ? `${line.slice(0, max - 1)}…` : line;
 }
 
+/**
+ * An error's message on one line, whole when `whole` (show), else cut in its middle: its start
+ * says what switchyard did, its end is the cause's own text (a provider's explanation of a rate
+ * limit comes last, after the endpoint).
+ */
+function errorText(message: string, whole: boolean): string {
+  const line = message.replace(/\s*\n\s*/g, ' ');
+  if (whole || line.length <= MAX_VALUE) return line;
+  const head = Math.floor(MAX_VALUE * 0.4);
+  const tail = MAX_VALUE - head - 3;
+  return `${line.slice(0, head)} … ${line.slice(line.length - tail)}`;
+}
+
 /** Quotes a shell argument when it needs it. */
 export function shellQuote(arg: string): string {
   return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
@@ -80,6 +93,8 @@ export interface EventLineOptions {
    * launched), which its line then says instead of the hand-off. @default false
    */
   refused?: boolean;
+  /** Whether errors, escalations and failures are printed whole (`show`), not cut. @default false */
+  whole?: boolean;
 }
 
 /**
@@ -87,7 +102,7 @@ export interface EventLineOptions {
  * that add nothing a reader needs (a tool call journaled before it runs, a done_for_now decision
  * whose final line follows).
  */
-export function eventLine(event: ThreadEvent, threadId: string, hint: CommandHint = plainHint, { open = true, refused = false }: EventLineOptions = {}): string | null {
+export function eventLine(event: ThreadEvent, threadId: string, hint: CommandHint = plainHint, { open = true, refused = false, whole = false }: EventLineOptions = {}): string | null {
   switch (event.type) {
     case 'input':
       return `• input: ${showValue(event.data.input)}`;
@@ -107,7 +122,7 @@ export function eventLine(event: ThreadEvent, threadId: string, hint: CommandHin
     case 'error': {
       // A rate limit's message says when it is retried, and why then.
       const retry = event.data.retryAt && event.data.rateLimited !== true ? `; retrying at ${deadlineTime(event.data.retryAt, event.at)}` : '';
-      return `✗ ${event.data.kind}: ${showValue(event.data.message)}${retry}`;
+      return `✗ ${event.data.kind}: ${errorText(event.data.message, whole)}${retry}`;
     }
     case 'human_request': {
       const r = event.data;
@@ -140,9 +155,9 @@ export function eventLine(event: ThreadEvent, threadId: string, hint: CommandHin
     case 'final':
       return `✔ done: ${showValue(event.data.output, 400)}`;
     case 'escalation':
-      return `! escalated (${event.data.reason}): ${showValue(event.data.message)}`;
+      return `! escalated (${event.data.reason}): ${errorText(event.data.message, whole)}`;
     case 'failed':
-      return `✗ failed: ${showValue(event.data.reason)}`;
+      return `✗ failed: ${errorText(event.data.reason, whole)}`;
     case 'custom':
       return customLine(event.data, event.at);
   }
@@ -271,7 +286,7 @@ export function threadDetails(view: ThreadView, hint: CommandHint = plainHint, w
   for (const event of view.events) {
     // Only the pending request is answerable: one answered, or left when the thread ended, is past.
     const refused = event.type === 'tool_call' && erred.has(event.data.callId);
-    const line = eventLine(event, view.id, hint, { open: isOpenRequest(event, view), refused });
+    const line = eventLine(event, view.id, hint, { open: isOpenRequest(event, view), refused, whole: true });
     if (line !== null) lines.push(`  ${String(event.seq).padStart(seqWidth)}  ${clockTime(event.at)}  ${line}`);
   }
   return lines.join('\n');

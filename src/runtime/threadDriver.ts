@@ -189,7 +189,7 @@ export function createThreadDriver(options: ThreadDriverOptions): ThreadDriver {
     const log = { threadId: rest.threadId, agent: rest.thread?.agent, state: rest.state, status: rest.status };
     if (rest.problem) logger.warn({ ...log, reason: rest.problem }, 'agent actor stopped early');
     else if (rest.status === 'escalated' || rest.status === 'failed') logRestWithReason(log, rest.status, rest.thread);
-    else logger.info(log, 'agent at rest');
+    else logger.info(rest.status === 'paused' || rest.status === 'cancelled' ? { ...log, ...controlOf(rest.thread) } : log, 'agent at rest');
     if (rest.failedIn === undefined) failedSteps.delete(rest.threadId);
     if (restartWhenRested.delete(rest.threadId)) {
       driveStored(rest.threadId, 'could not restart a thread written while its actor finished');
@@ -414,6 +414,14 @@ export function createThreadDriver(options: ThreadDriverOptions): ThreadDriver {
     if (agent === undefined || recordedCall === undefined || recordedCall === null || state.terminal !== null) return;
     await recordCallNotRun({ agent, thread, state, deps }, recordedCall, 'the runtime closed');
   }
+}
+
+/** Who paused or cancelled a thread, which action and why, from its last control event (for its rest's log line). */
+function controlOf(thread: Thread | null): { action?: string; by?: string; reason?: string } {
+  const control = thread?.events.findLast((e) => e.type === 'control');
+  if (control?.type !== 'control') return {};
+  const { action, by, reason } = control.data;
+  return { action, ...(by === undefined ? {} : { by }), ...(reason === undefined ? {} : { reason }) };
 }
 
 /** Why a thread escalated (`<reason>: <message>` of its last escalation) or failed (its failure). */

@@ -7,6 +7,9 @@
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { agent } from '../../src/agent/agent.js';
+import type { Model } from '../../src/model/model.js';
+import { scriptedModel } from '../../src/model/scriptedModel.js';
+import { deferred } from '../bus/waiting.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
 import type { NewEvent } from '../../src/thread/events.js';
 import { stampEvents } from '../../src/thread/thread.js';
@@ -74,6 +77,29 @@ describe('the inspector’s thread view', () => {
     const { page, errors } = await open(server, '#thread=th-old');
     await expect.poll(() => text(page, '#thread-status')).toContain('awaiting');
     expect(await text(page, '[data-figure="elapsed so far"] b')).toMatch(/^1m \d+s$/);
+    expect(errors).toEqual([]);
+  });
+
+  it('says a backing-off thread whose retry is in flight is retrying now, since its due time (QA20 D1), not only backing off', async () => {
+    const failing = scriptedModel([{ error: { kind: 'http', status: 500, message: 'upstream broke' } }]);
+    const retried = deferred();
+    // Fails once, then its retry never answers (a model that hangs).
+    const model: Model = {
+      name: 'm',
+      complete: (request) => {
+        if (failing.requests.length === 0) return failing.complete(request);
+        retried.resolve();
+        return new Promise(() => undefined);
+      },
+    };
+    const answerer = agent({ name: 'answerer', description: 'answers', prompt: 'p', tools: [] });
+    const server = await startInspectorServer({ agents: [answerer], model });
+    cleanups.push(() => server.close());
+    await server.runtime.launch('answerer', 'go', { threadId: 'th-retrying' });
+    await retried.promise;
+    const { page, errors } = await open(server, '#thread=th-retrying');
+    await expect.poll(() => text(page, '#thread-status')).toContain('backing');
+    await expect.poll(() => text(page, '#thread-retry')).toMatch(/^retrying now \(due since \d\d:\d\d:\d\d\)$/);
     expect(errors).toEqual([]);
   });
 

@@ -235,6 +235,7 @@ function header(view) {
         el('span', { text: `v${view.version}` }),
         parentId === undefined ? null : el('span', { id: 'thread-parent' }, ['step of pipeline ', threadLink(parentId)]),
         // Its status says running, yet nothing moves: it waits for one of the server's slots.
+        retryNote(view),
         queued ? el('span', { id: 'thread-queued', class: 'queued', text: `queued: waiting for a slot, ${queued.running} running of maxConcurrent ${queued.maxConcurrent}` }) : null,
       ]),
     ]),
@@ -245,6 +246,19 @@ function header(view) {
       ended || Number.isNaN(created) ? figure(duration(elapsed), 'elapsed') : figure(duration(elapsed), 'elapsed so far', created),
     ]),
   ]);
+}
+
+/**
+ * When a backing-off thread retries. Its status stays `backing_off` until the retry records
+ * something: past its due time, the retry is due, and runs now when the server's actor runs it.
+ * @param {ThreadView} view
+ */
+function retryNote(view) {
+  const due = view.status === 'backing_off' && view.wakeAt ? Date.parse(view.wakeAt) : NaN;
+  if (Number.isNaN(due)) return null;
+  const at = new Date(due).toTimeString().slice(0, 8);
+  const text = due > Date.now() ? `retries at ${at}` : view.live ? `retrying now (due since ${at})` : `retry due since ${at}`;
+  return el('span', { id: 'thread-retry', text });
 }
 
 /**

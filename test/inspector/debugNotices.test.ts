@@ -61,6 +61,8 @@ describe('the inspector’s thread view', () => {
     const { page, errors } = await open(server, '#thread=th-queued');
     await expect.poll(() => text(page, '#thread-queued')).toBe('queued: waiting for a slot, 1 running of maxConcurrent 1');
     expect(await text(page, '#thread-status')).toContain('running');
+    // The supervisor's row in the live actors says how full it is.
+    await expect.poll(() => text(page, '#actors tr.actor[data-machine="supervisor"] td.state'), { timeout: 5_000 }).toBe('supervising · 1 running, 1 queued, of maxConcurrent 1');
     expect(errors).toEqual([]);
   });
 

@@ -1,8 +1,8 @@
 import type { ThreadView } from '../runtime/runtime.js';
 import type { ThreadSummary } from '../store/threadStore.js';
-import { delegationOf, type Delegation } from '../pipeline/delegations.js';
+import { delegationOf, openDelegation, type Delegation } from '../pipeline/delegations.js';
 import type { CustomData, HumanRequest, Json, ThreadEvent } from '../thread/events.js';
-import { unrecordedCall, type ThreadStatus, type UnrecordedCall } from '../thread/state.js';
+import { deriveState, unrecordedCall, type ThreadStatus, type UnrecordedCall } from '../thread/state.js';
 
 /** The server URL clients use unless told otherwise (and where `serve` listens by default). */
 export const DEFAULT_URL = 'http://127.0.0.1:7878';
@@ -22,6 +22,19 @@ export function showValue(value: Json | undefined, max = MAX_VALUE): string {
   const text = value === undefined ? '' : typeof value === 'string' ? value : JSON.stringify(value);
   const line = text.replace(/\s*\n\s*/g, ' ');
   return line.length > max ? `${line.slice(0, max - 1)}…` : line;
+}
+
+/**
+ * An error's message on one line, whole when `whole` (show), else cut in its middle: its start
+ * says what switchyard did, its end is the cause's own text (a provider's explanation of a rate
+ * limit comes last, after the endpoint).
+ */
+function errorText(message: string, whole: boolean): string {
+  const line = message.replace(/\s*\n\s*/g, ' ');
+  if (whole || line.length <= MAX_VALUE) return line;
+  const head = Math.floor(MAX_VALUE * 0.4);
+  const tail = MAX_VALUE - head - 3;
+  return `${line.slice(0, head)} … ${line.slice(line.length - tail)}`;
 }
 
 /** Quotes a shell argument when it needs it. */
@@ -80,6 +93,8 @@ export interface EventLineOptions {
    * launched), which its line then says instead of the hand-off. @default false
    */
   refused?: boolean;
+  /** Whether errors, escalations and failures are printed whole (`show`), not cut. @default false */
+  whole?: boolean;
 }
 
 /**
@@ -87,7 +102,7 @@ export interface EventLineOptions {
  * that add nothing a reader needs (a tool call journaled before it runs, a done_for_now decision
  * whose final line follows).
  */
-export function eventLine(event: ThreadEvent, threadId: string, hint: CommandHint = plainHint, { open = true, refused = false }: EventLineOptions = {}): string | null {
+export function eventLine(event: ThreadEvent, threadId: string, hint: CommandHint = plainHint, { open = true, refused = false, whole = false }: EventLineOptions = {}): string | null {
   switch (event.type) {
     case 'input':
       return `• input: ${showValue(event.data.input)}`;
@@ -107,7 +122,7 @@ export function eventLine(event: ThreadEvent, threadId: string, hint: CommandHin
     case 'error': {
       // A rate limit's message says when it is retried, and why then.
       const retry = event.data.retryAt && event.data.rateLimited !== true ? `; retrying at ${deadlineTime(event.data.retryAt, event.at)}` : '';
-      return `✗ ${event.data.kind}: ${showValue(event.data.message)}${retry}`;
+      return `✗ ${event.data.kind}: ${errorText(event.data.message, whole)}${retry}`;
     }
     case 'human_request': {
       const r = event.data;
@@ -140,9 +155,9 @@ export function eventLine(event: ThreadEvent, threadId: string, hint: CommandHin
     case 'final':
       return `✔ done: ${showValue(event.data.output, 400)}`;
     case 'escalation':
-      return `! escalated (${event.data.reason}): ${showValue(event.data.message)}`;
+      return `! escalated (${event.data.reason}): ${errorText(event.data.message, whole)}`;
     case 'failed':
-      return `✗ failed: ${showValue(event.data.reason)}`;
+      return `✗ failed: ${errorText(event.data.reason, whole)}`;
     case 'custom':
       return customLine(event.data, event.at);
   }
@@ -183,6 +198,28 @@ export function unrecordedLine(threadId: string, call: Pick<UnrecordedCall, 'cal
   return `? ${call.tool} (call ${call.callId}) was running when the thread was cancelled and its outcome is not recorded yet: it may have taken effect; later: ${hint(`show ${shellQuote(threadId)}`)}`;
 }
 
+/**
+ * What a `pause` or `cancel` will wait for before the server answers, said before it does: the
+ * tool call the thread runs (its log shows it started, with no outcome), or, for a pause, the
+ * model call in flight (an actor runs the thread and no call is open). Only when the server's own
+ * actor runs the thread (`live`): a call running in another process is not waited for. Undefined
+ * when nothing is waited for.
+ */
+export function waitedCallLine(view: ThreadView, action: 'pause' | 'cancel'): string | undefined {
+  if (view.live !== true || (view.status !== 'running' && view.status !== 'backing_off')) return undefined;
+  const acting = action === 'pause' ? 'pausing' : 'cancelling';
+  // A pipeline waiting on its child runs no call of its own here.
+  if (openDelegation(view) !== null) return undefined;
+  const call = deriveState(view.events).pendingCall;
+  if (call !== null && call.started) {
+    const started = view.events.findLast((e) => e.type === 'tool_call' && e.data.callId === call.callId);
+    const since = started === undefined ? '' : `, started ${clockTime(started.at)}`;
+    return `waiting for the running call ${call.tool} (${call.callId}${since}) to finish before ${acting}`;
+  }
+  // A cancel aborts a decision at once; a pause lets it finish.
+  return action === 'pause' && view.status === 'running' ? `waiting for the model call in flight to finish before ${acting}` : undefined;
+}
+
 /** `thread th_1 is awaiting_human` plus what to do next. */
 export function statusLine(view: Pick<ThreadView, 'id' | 'status' | 'pendingRequest' | 'output' | 'failure'>, hint: CommandHint = plainHint): string {
   const lines = [`thread ${view.id} is ${view.status}`];
@@ -213,7 +250,7 @@ export function threadsTable(threads: readonly ThreadSummary[], now: number = Da
  * (`waitingOn`, as the server shows it) with its pending request, a call whose outcome its cancel
  * left unrecorded (as a follow says it), and the timeline (where only the pending request offers a reply).
  */
-export function threadDetails(view: ThreadView, hint: CommandHint = plainHint, waitingOn?: { child: Delegation; view: ThreadView }): string {
+export function threadDetails(view: ThreadView, hint: CommandHint = plainHint, waitingOn?: { child: Delegation; view: ThreadView }, now: number = Date.now()): string {
   const lines = [
     `thread   ${view.id}`,
     `agent    ${view.agent}`,
@@ -222,7 +259,11 @@ export function threadDetails(view: ThreadView, hint: CommandHint = plainHint, w
   ];
   if (view.createdAt) lines.push(`created  ${localTime(view.createdAt)}`);
   if (view.updatedAt) lines.push(`updated  ${localTime(view.updatedAt)}`);
-  if (view.wakeAt) lines.push(`wakes    ${localTime(view.wakeAt)}`);
+  if (view.wakeAt) lines.push(wakeLine(view, view.wakeAt, now));
+  if (view.queued) {
+    const { position, running, maxConcurrent } = view.queued;
+    lines.push(`queued   waiting for a slot: ${running} running of maxConcurrent ${maxConcurrent} (${ordinal(position)} in the queue)`);
+  }
   if (view.pendingRequest) {
     const r = view.pendingRequest;
     lines.push(`pending  ${r.kind} request ${r.requestId}`, `         ${showValue(r.question, 400)}`, `         reply: ${replyHint(view.id, r, hint)}`);
@@ -245,10 +286,37 @@ export function threadDetails(view: ThreadView, hint: CommandHint = plainHint, w
   for (const event of view.events) {
     // Only the pending request is answerable: one answered, or left when the thread ended, is past.
     const refused = event.type === 'tool_call' && erred.has(event.data.callId);
-    const line = eventLine(event, view.id, hint, { open: isOpenRequest(event, view), refused });
+    const line = eventLine(event, view.id, hint, { open: isOpenRequest(event, view), refused, whole: true });
     if (line !== null) lines.push(`  ${String(event.seq).padStart(seqWidth)}  ${clockTime(event.at)}  ${line}`);
   }
   return lines.join('\n');
+}
+
+/**
+ * When the thread moves again. A backoff whose time has passed is not a wake-up ahead: its retry
+ * is due (the status stays `backing_off` until the retry records something), and runs now when
+ * the server runs the thread in an actor (`live`).
+ */
+function wakeLine(view: Pick<ThreadView, 'status' | 'live'>, wakeAt: string, now: number): string {
+  const due = Date.parse(wakeAt);
+  if (view.status !== 'backing_off' || Number.isNaN(due) || due > now) return `wakes    ${localTime(wakeAt)}`;
+  const since = `${deadlineTime(wakeAt, new Date(now).toISOString())}, ${span(now - due)} ago`;
+  return view.live ? `retry    running now (due since ${since})` : `retry    due since ${since.replace(', ', ' (')})`;
+}
+
+/** A span of time: `7 s`, `1m 5s`, `2h 3m`. */
+function span(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ${s % 60}s`;
+  return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
+}
+
+/** 1st, 2nd, 3rd, 4th, 11th, 21st... */
+function ordinal(n: number): string {
+  const tens = n % 100;
+  const suffix = tens >= 11 && tens <= 13 ? 'th' : ({ 1: 'st', 2: 'nd', 3: 'rd' } as Record<number, string>)[n % 10] ?? 'th';
+  return `${n}${suffix}`;
 }
 
 /** HH:MM:SS in local time. */

@@ -12,7 +12,7 @@ import { checkFitsRequest, respondBody } from './respondFlags.js';
 import { UsageError, type CliContext } from './cliContext.js';
 import type { Delegation } from '../pipeline/delegations.js';
 import { openDelegation } from '../pipeline/delegations.js';
-import { replyHint, shellQuote, threadDetails, threadsTable } from './format.js';
+import { replyHint, shellQuote, threadDetails, threadsTable, waitedCallLine } from './format.js';
 
 /** The commands of threads on a server: launch, threads, show, watch, respond, pause, resume, cancel. */
 export function addThreadCommands(program: Command, cli: CliContext): void {
@@ -149,6 +149,12 @@ export function addThreadCommands(program: Command, cli: CliContext): void {
     cmd.action(async (id: string, opts: { reason?: string; by?: string; follow?: boolean }, command: Command) => {
       const client = cli.clientOf(command);
       const by = opts.by ?? currentUser();
+      if (action !== 'resume') {
+        // The server answers once the call in flight is over (up to the tool's timeoutMs): say so now.
+        const current = await client.get(id).catch(() => undefined);
+        const waited = current === undefined ? undefined : waitedCallLine(current, action);
+        if (waited !== undefined) cli.err(waited);
+      }
       const view = await client.control(id, action, { ...(opts.reason ? { reason: opts.reason } : {}), ...(by ? { by } : {}) });
       await cli.afterAction(command, client, view, action === 'resume' && opts.follow !== false);
     });

@@ -459,7 +459,11 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     launch: whileOpen(launch),
     async get(threadId) {
       const thread = await store.get(threadId);
-      return thread === undefined ? undefined : viewOf(thread);
+      if (thread === undefined) return undefined;
+      // What only this process knows: the thread waits for a slot here, or an actor runs it now.
+      const queued = driver.queueOf(threadId);
+      const live = queued === undefined && driver.isRunning(threadId);
+      return { ...viewOf(thread), ...(queued === undefined ? {} : { queued }), ...(live ? { live: true as const } : {}) };
     },
     list: (opts) => store.list(opts),
     respond: whileOpen((threadId: string, response: unknown) => respondToThread(controlSources, threadId, response)),

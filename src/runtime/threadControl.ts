@@ -79,6 +79,12 @@ export async function controlThread(sources: ControlSources, threadId: string, a
   }
   if (action !== 'resume' && driver.isActive(threadId)) driver.evict(threadId);
   const written = await controlStep(sources.deps, threadId, { action, ...opts });
+  // No actor came to rest with it (none held the thread, or a resume): who, what and why, as its event says.
+  const { by, reason } = opts;
+  sources.deps.logger.info(
+    { threadId, agent: written.agent, action, ...(by === undefined ? {} : { by }), ...(reason === undefined ? {} : { reason }), status: statusOf(deriveState(written.events)) },
+    'thread controlled',
+  );
   if (action === 'resume') driver.continueAfterWrite(written);
   return action === 'cancel' ? cancelChildren(sources, viewOf(written), opts) : viewOf(written);
 }
@@ -148,7 +154,13 @@ export async function respondToThread(sources: ControlSources, threadId: string,
   const written = await store.append(threadId, state.version, [
     { seq: state.version + 1, at: new Date(clock.now()).toISOString(), type: 'human_response', data: checked.data },
   ]);
-  logger.info({ threadId, agent: thread.agent, requestId: checked.data.requestId, state: 'responded' }, 'human responded');
+  // Who answered and how; a comment is the human's own text: only whether there is one.
+  const { by, approved, comment } = checked.data;
+  const how = approved === true ? 'approved' : approved === false ? 'denied' : 'answered';
+  logger.info(
+    { threadId, agent: thread.agent, requestId: checked.data.requestId, state: 'responded', response: how, ...(by === undefined ? {} : { by }), comment: comment !== undefined && comment !== '' },
+    'human responded',
+  );
   sources.driver.continueAfterWrite(written);
   return viewOf(written);
 }

@@ -81,6 +81,8 @@ export interface ThreadDriver {
   isActive(threadId: string): boolean;
   /** Whether an actor runs the thread now (not only queued). */
   isRunning(threadId: string): boolean;
+  /** Where the thread waits for a slot (`maxConcurrent`), when it does; undefined when it runs or is not here. */
+  queueOf(threadId: string): QueuePlace | undefined;
   /** Whether an actor that just persisted a resting status may still be finishing its step. */
   isBusy(threadId: string): boolean;
   /** Delivers a control event to the thread's running actor. */
@@ -99,6 +101,14 @@ export interface ThreadDriver {
   close(drainMs: number): Promise<void>;
   /** The tool calls the close aborted whose tool has not returned yet (see `Runtime.abandonedCalls`). */
   abandonedCalls(): AbandonedCalls;
+}
+
+/** A thread's place in the supervisor's queue: it waits for one of `maxConcurrent` slots, `running` of them taken. */
+export interface QueuePlace {
+  /** 1 for the next thread to start. */
+  readonly position: number;
+  readonly running: number;
+  readonly maxConcurrent: number;
 }
 
 /**
@@ -179,7 +189,7 @@ export function createThreadDriver(options: ThreadDriverOptions): ThreadDriver {
     const log = { threadId: rest.threadId, agent: rest.thread?.agent, state: rest.state, status: rest.status };
     if (rest.problem) logger.warn({ ...log, reason: rest.problem }, 'agent actor stopped early');
     else if (rest.status === 'escalated' || rest.status === 'failed') logRestWithReason(log, rest.status, rest.thread);
-    else logger.info(log, 'agent at rest');
+    else logger.info(rest.status === 'paused' || rest.status === 'cancelled' ? { ...log, ...controlOf(rest.thread) } : log, 'agent at rest');
     if (rest.failedIn === undefined) failedSteps.delete(rest.threadId);
     if (restartWhenRested.delete(rest.threadId)) {
       driveStored(rest.threadId, 'could not restart a thread written while its actor finished');
@@ -259,6 +269,11 @@ export function createThreadDriver(options: ThreadDriverOptions): ThreadDriver {
       return;
     }
     supervisor.send({ type: 'START', thread });
+    const { context } = supervisor.getSnapshot();
+    // Nothing else says why a thread that is `running` makes no step: it waits for a slot.
+    if (context.queue.some((t) => t.id === thread.id)) {
+      logger.debug({ threadId: thread.id, agent: thread.agent, running: context.running.length, queued: context.queue.length, maxConcurrent }, 'thread queued: waiting for a slot');
+    }
   };
   const start = (thread: Thread, reason?: ScheduleReason): void => {
     if (schedule === undefined) {
@@ -300,6 +315,11 @@ export function createThreadDriver(options: ThreadDriverOptions): ThreadDriver {
     wakeParent,
     isActive,
     isRunning: (threadId) => supervisor.getSnapshot().context.running.includes(threadId),
+    queueOf: (threadId) => {
+      const { context } = supervisor.getSnapshot();
+      const index = context.queue.findIndex((t) => t.id === threadId);
+      return index < 0 ? undefined : { position: index + 1, running: context.running.length, maxConcurrent };
+    },
     isBusy: (threadId) => isActive(threadId) || restartWhenRested.has(threadId),
     forward: (threadId, event) => supervisor.send({ type: 'FORWARD', threadId, event }),
     evict: (threadId) => {
@@ -394,6 +414,14 @@ export function createThreadDriver(options: ThreadDriverOptions): ThreadDriver {
     if (agent === undefined || recordedCall === undefined || recordedCall === null || state.terminal !== null) return;
     await recordCallNotRun({ agent, thread, state, deps }, recordedCall, 'the runtime closed');
   }
+}
+
+/** Who paused or cancelled a thread, which action and why, from its last control event (for its rest's log line). */
+function controlOf(thread: Thread | null): { action?: string; by?: string; reason?: string } {
+  const control = thread?.events.findLast((e) => e.type === 'control');
+  if (control?.type !== 'control') return {};
+  const { action, by, reason } = control.data;
+  return { action, ...(by === undefined ? {} : { by }), ...(reason === undefined ? {} : { reason }) };
 }
 
 /** Why a thread escalated (`<reason>: <message>` of its last escalation) or failed (its failure). */

@@ -17,6 +17,17 @@ export interface ThreadView {
   readonly updatedAt: string | undefined;
   /** When a sleeping or backing-off thread moves again on its own (ISO time); undefined otherwise. */
   readonly wakeAt?: string;
+  /**
+   * Only in a view from the runtime that runs the thread (an embedded `serve`): the thread waits for
+   * a slot (`maxConcurrent` actors run at once), `position` in the queue, `running` slots taken.
+   * Its status stays `running` (derived from its events).
+   */
+  readonly queued?: { readonly position: number; readonly running: number; readonly maxConcurrent: number };
+  /**
+   * Only in a view from the runtime that runs the thread: true while an actor of that process runs
+   * it now (a backing-off thread whose `wakeAt` has passed is making its retry).
+   */
+  readonly live?: true;
   readonly events: readonly ThreadEvent[];
 }
 

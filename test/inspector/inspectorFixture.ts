@@ -12,7 +12,7 @@ import type { Bus } from '../../src/bus/bus.js';
 import { createMemoryBus } from '../../src/bus/memoryBus.js';
 import { createBusInspector, type BusInspector } from '../../src/inspector/busInspector.js';
 import { inspectorExtension } from '../../src/inspector/mount.js';
-import type { ModelRequest } from '../../src/model/model.js';
+import type { Model, ModelRequest } from '../../src/model/model.js';
 import { scriptedModel, type ScriptedReply } from '../../src/model/scriptedModel.js';
 import type { Pipeline } from '../../src/pipeline/pipeline.js';
 import { createRuntime, type Runtime } from '../../src/runtime/runtime.js';
@@ -110,6 +110,10 @@ export interface InspectorServerOptions {
   pipelines?: readonly Pipeline[];
   /** Machines the inspector can draw besides the runtime's. */
   machines?: Record<string, AnyStateMachine>;
+  /** @default {@link calculatorModel} */
+  model?: Model;
+  /** The runtime's `maxConcurrent`. @default its default */
+  maxConcurrent?: number;
 }
 
 /** Starts the HTTP server with the inspector mounted (as `switchyard serve` does) on 127.0.0.1, on a free port. */
@@ -117,7 +121,14 @@ export async function startInspectorServer(options: InspectorServerOptions = {})
   const bus = createMemoryBus();
   const inspector = createBusInspector({ bus, processId: 'worker-1:4242' });
   const agents = options.agents ?? [calculator];
-  const runtime = createRuntime({ agents, pipelines: options.pipelines ?? [], store: options.store ?? createMemoryStore(), model: calculatorModel(), inspect: inspector.inspect });
+  const runtime = createRuntime({
+    agents,
+    pipelines: options.pipelines ?? [],
+    store: options.store ?? createMemoryStore(),
+    model: options.model ?? calculatorModel(),
+    inspect: inspector.inspect,
+    ...(options.maxConcurrent === undefined ? {} : { maxConcurrent: options.maxConcurrent }),
+  });
   const server = await startHttpServer(runtime, {
     host: '127.0.0.1',
     port: 0,

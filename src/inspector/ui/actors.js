@@ -69,9 +69,21 @@ function processRow(processId, actors) {
 function actorRow(a) {
   const threadId = a.threadId;
   const classes = `actor ${a.status === 'active' ? 'live' : 'rest'}${threadId ? ' agent-row' : ''}`;
-  return el('tr', { class: classes, title: `${a.key} · ${a.status}`, onclick: threadId ? () => onSelect(threadId) : null, 'data-key': a.key, 'data-process': a.processId }, [
+  const value = a.value != null ? valueName(a.value) : a.status;
+  return el('tr', { class: classes, title: `${a.key} · ${a.status}`, onclick: threadId ? () => onSelect(threadId) : null, 'data-key': a.key, 'data-process': a.processId, 'data-machine': a.machine }, [
     el('td', { class: 'mono' }, [el('span', { class: 'dot' }), a.name]),
     el('td', { text: a.machine || '?' }),
-    el('td', { class: 'state' }, [el('code', { text: a.value != null ? valueName(a.value) : a.status })]),
+    el('td', { class: 'state' }, [el('code', { text: `${value}${slots(a)}` })]),
   ]);
+}
+
+/**
+ * A supervisor's slots, from its context summary: ` · 1 running, 3 queued, of maxConcurrent 1`
+ * (threads queued make no step, though their status says running); '' for other actors.
+ * @param {ActorRecord} a
+ */
+function slots(a) {
+  const c = a.context;
+  if (!c || typeof c.running !== 'number' || typeof c.queued !== 'number') return '';
+  return ` · ${c.running} running, ${c.queued} queued${typeof c.maxConcurrent === 'number' ? `, of maxConcurrent ${c.maxConcurrent}` : ''}`;
 }

@@ -26,6 +26,20 @@ const STATE_OF_STATUS = /** @type {Partial<Record<ThreadStatus, string>>} */ ({
   cancelled: 'cancelled',
 });
 
+/**
+ * Answers sent from this page that the server refused (409), by thread: the notice stays on the
+ * thread's view (the request's card is gone once the page learns the request was answered).
+ * @type {Map<string, { requestId: string, message: string }>}
+ */
+const refusedAnswers = new Map();
+
+/** Figures of time since a moment (`data-since`, epoch ms), kept current every second. */
+setInterval(() => {
+  for (const node of document.querySelectorAll('[data-since]')) {
+    node.textContent = duration(Date.now() - Number(node.getAttribute('data-since')));
+  }
+}, 1000);
+
 let loading = false;
 let stale = false;
 /** Resolves once the machines of agents are known (the chart waits for it). @type {Promise<unknown>} */
@@ -117,11 +131,15 @@ export function show(view) {
  * @param {ThreadView} view
  */
 function renderDetail(view) {
-  const pending = view.pendingRequest ? pendingCard(view, view.pendingRequest, (next) => state.selected === view.id && show(next)) : null;
+  const refused = (/** @type {string} */ requestId, /** @type {string} */ message) => {
+    refusedAnswers.set(view.id, { requestId, message });
+    if (state.selected === view.id) void refreshView();
+  };
+  const pending = view.pendingRequest ? pendingCard(view, view.pendingRequest, (next) => state.selected === view.id && show(next), refused) : null;
   const focused = document.activeElement instanceof HTMLInputElement && document.activeElement.id === 'answer-input' ? document.activeElement.value : null;
   const child = openDelegation(view);
   state.waitingOn = child?.threadId ?? null;
-  $('#detail').replaceChildren(header(view), pending ?? document.createComment('no pending request'), child ? waitingCard(view, child) : document.createComment('no child waited on'), chartCard());
+  $('#detail').replaceChildren(header(view), noticeCard(view) ?? document.createComment('no notice'), pending ?? document.createComment('no pending request'), child ? waitingCard(view, child) : document.createComment('no child waited on'), chartCard());
   const answer = document.getElementById('answer-input');
   if (focused !== null && answer instanceof HTMLInputElement) {
     answer.value = focused;
@@ -130,6 +148,21 @@ function renderDetail(view) {
   renderTimeline(view);
   highlight();
   void machinesKnown.then(() => showChart(machineOf(view), () => state.view === view));
+}
+
+/**
+ * The notice of an answer from this page the server refused, with who answered the request
+ * instead when the thread says so; null when there is none. Stays until dismissed.
+ * @param {ThreadView} view
+ */
+function noticeCard(view) {
+  const refused = refusedAnswers.get(view.id);
+  if (!refused) return null;
+  const response = view.events.find((e) => e.type === 'human_response' && e.data.requestId === refused.requestId);
+  const by = response?.type === 'human_response' && response.data.by ? ` by ${response.data.by}` : '';
+  const what = response ? `the request was already answered${by}` : refused.message;
+  const dismiss = el('button', { type: 'button', class: 'dismiss', text: 'Dismiss', onclick: () => (refusedAnswers.delete(view.id), renderDetail(view)) });
+  return el('section', { class: 'card notice', id: 'thread-notice', role: 'status' }, [el('span', { text: `Your answer was not sent: ${what}.` }), dismiss]);
 }
 
 /**
@@ -185,8 +218,14 @@ function header(view) {
   const first = view.events[0];
   const parentId = first?.type === 'input' ? first.data.source?.parentId : undefined;
   const last = view.events[view.events.length - 1];
-  const elapsed = first && last ? Date.parse(last.at) - Date.parse(first.at) : NaN;
-  const figure = (/** @type {string} */ value, /** @type {string} */ label) => el('div', { class: 'figure', 'data-figure': label }, [el('b', { text: value }), el('span', { text: label })]);
+  // An ended thread: from its first event to its last. One still moving or waiting: since it was
+  // created, kept current (its last event may be long ago: a wait for a child, a human, a slot).
+  const ended = TERMINAL.includes(view.status);
+  const created = Date.parse(view.createdAt ?? first?.at ?? '');
+  const elapsed = ended ? (first && last ? Date.parse(last.at) - Date.parse(first.at) : NaN) : Date.now() - created;
+  const figure = (/** @type {string} */ value, /** @type {string} */ label, /** @type {number | undefined} */ since = undefined) =>
+    el('div', { class: 'figure', 'data-figure': label }, [el('b', { text: value, 'data-since': since }), el('span', { text: label })]);
+  const queued = view.queued;
   return el('div', { class: 'thread-head' }, [
     el('div', {}, [
       el('h1', { id: 'thread-title', text: view.id, title: view.id }),
@@ -195,11 +234,31 @@ function header(view) {
         el('span', { text: `agent ${view.agent}` }),
         el('span', { text: `v${view.version}` }),
         parentId === undefined ? null : el('span', { id: 'thread-parent' }, ['step of pipeline ', threadLink(parentId)]),
+        // Its status says running, yet nothing moves: it waits for one of the server's slots.
+        retryNote(view),
+        queued ? el('span', { id: 'thread-queued', class: 'queued', text: `queued: waiting for a slot, ${queued.running} running of maxConcurrent ${queued.maxConcurrent}` }) : null,
       ]),
     ]),
     // The server's count, as the CLI shows it: an agent's decisions, a pipeline's step results.
-    el('div', { class: 'figures' }, [figure(String(view.steps), 'steps'), figure(count(tokens), 'tokens'), figure(duration(elapsed), 'elapsed')]),
+    el('div', { class: 'figures' }, [
+      figure(String(view.steps), 'steps'),
+      figure(count(tokens), 'tokens'),
+      ended || Number.isNaN(created) ? figure(duration(elapsed), 'elapsed') : figure(duration(elapsed), 'elapsed so far', created),
+    ]),
   ]);
+}
+
+/**
+ * When a backing-off thread retries. Its status stays `backing_off` until the retry records
+ * something: past its due time, the retry is due, and runs now when the server's actor runs it.
+ * @param {ThreadView} view
+ */
+function retryNote(view) {
+  const due = view.status === 'backing_off' && view.wakeAt ? Date.parse(view.wakeAt) : NaN;
+  if (Number.isNaN(due)) return null;
+  const at = new Date(due).toTimeString().slice(0, 8);
+  const text = due > Date.now() ? `retries at ${at}` : view.live ? `retrying now (due since ${at})` : `retry due since ${at}`;
+  return el('span', { id: 'thread-retry', text });
 }
 
 /**
@@ -280,6 +339,12 @@ export function highlight() {
   label.style.background = known ? tone : '';
   const liveness = $('#liveness');
   const actor = current.actor;
-  liveness.textContent = actor ? (current.live ? `live · actor ${actor.sessionId} on ${actor.processId}` : 'at rest · no actor in memory') : 'from the thread’s events';
+  liveness.textContent = actor
+    ? current.live
+      ? `live · actor ${actor.sessionId} on ${actor.processId}`
+      : 'at rest · no actor in memory'
+    : view.queued
+      ? 'queued · waiting for a slot'
+      : 'from the thread’s events';
   liveness.title = actor ? `last actor ${actor.key} (${actor.status})` : '';
 }

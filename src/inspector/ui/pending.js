@@ -2,7 +2,7 @@
 // The card of a thread's pending human request: approve or deny (continue or stop, for an
 // escalation; run again or skip, for an interrupted call; did not or did take effect, for one whose
 // tool is gone), or answer a question.
-import { respond } from './api.js';
+import { ApiError, respond } from './api.js';
 import { el, json } from './dom.js';
 
 /** @typedef {import('./types.js').ThreadView} ThreadView */
@@ -18,12 +18,15 @@ const CHOICES = {
 const GONE_TOOL_CHOICES = ['It did not take effect', 'It took effect'];
 
 /**
- * The card for `view`'s pending request; `answered` gets the thread as the answer left it.
+ * The card for `view`'s pending request; `answered` gets the thread as the answer left it;
+ * `refused` is told when the server refused the answer because the request is no longer open
+ * (409: someone answered first, or the thread moved on), which the card, re-rendered away, cannot say.
  * @param {ThreadView} view
  * @param {HumanRequest} req
  * @param {(next: ThreadView) => void} answered
+ * @param {(requestId: string, message: string) => void} [refused]
  */
-export function pendingCard(view, req, answered) {
+export function pendingCard(view, req, answered, refused) {
   const body = el('div', { class: 'body' }, [el('div', { class: 'question', text: req.question })]);
   if (req.context) body.appendChild(el('div', { class: 'context', text: req.context }));
   if (req.tool && !req.question.includes(req.tool)) body.appendChild(el('div', { class: 'args' }, [el('code', { text: `${req.tool} ${json(req.args ?? {})}` })]));
@@ -39,6 +42,7 @@ export function pendingCard(view, req, answered) {
       answered(await respond(view.id, { requestId: req.requestId, by: 'inspector', ...answer, ...(text ? { comment: text } : {}) }));
     } catch (e) {
       error.textContent = e instanceof Error ? e.message : String(e);
+      if (e instanceof ApiError && e.status === 409 && refused) refused(req.requestId, e.message);
       for (const b of buttons) b.disabled = false;
     }
   };

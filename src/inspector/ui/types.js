@@ -30,6 +30,9 @@ export {};
  * @property {HumanRequest | null} pendingRequest
  * @property {string | undefined} createdAt
  * @property {string | undefined} updatedAt
+ * @property {string} [wakeAt] when a sleeping or backing-off thread moves again on its own
+ * @property {{ position: number, running: number, maxConcurrent: number }} [queued] the thread waits for a slot (a server that runs it)
+ * @property {true} [live] an actor of the server runs it now
  * @property {readonly ThreadEvent[]} events
  */
 

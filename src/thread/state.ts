@@ -2,6 +2,7 @@ import {
   BUILTIN_INTENTS,
   type CustomData,
   type HumanRequest,
+  type HumanResponse,
   type Json,
   type Thread,
   type ThreadEvent,
@@ -195,7 +196,7 @@ function changesOf(state: ThreadState, event: ThreadEvent): Changes {
     case 'human_request':
       return { pendingRequest: event.data };
     case 'human_response':
-      return responseChanges(state, event.data.requestId, event.data.approved, event.seq);
+      return responseChanges(state, event.data, event.seq);
     case 'control':
       if (event.data.action === 'cancel') return { terminal: 'cancelled', pendingRequest: null };
       return { paused: event.data.action === 'pause' };
@@ -245,7 +246,8 @@ function customChanges(state: ThreadState, data: CustomData, seq: number): Chang
   }
 }
 
-function responseChanges(state: ThreadState, requestId: string, approved: boolean | undefined, seq: number): Changes {
+function responseChanges(state: ThreadState, response: HumanResponse, seq: number): Changes {
+  const { requestId, approved } = response;
   const request = state.pendingRequest;
   // A response to anything but the open request changes nothing (stale or forged answers are
   // rejected before they are appended; this keeps the reducer total).
@@ -265,9 +267,19 @@ function responseChanges(state: ThreadState, requestId: string, approved: boolea
       return approved === true ? { ...answered, pendingCall: { ...call, started: false, retryApproved: true } } : { ...answered, pendingCall: null };
     }
     case 'escalation':
-      if (approved === false) return { ...answered, terminal: 'failed', failure: 'a human stopped the agent after an escalation' };
+      if (approved === false) return { ...answered, terminal: 'failed', failure: stoppedBy(response) };
       return { ...answered, steps: 0 };
   }
+}
+
+/** The most characters of a human's comment a failure reason quotes. */
+const MAX_COMMENT_CHARS = 500;
+
+/** Why a thread failed when a human denied its escalation: who, and what they said. */
+function stoppedBy({ by, comment }: HumanResponse): string {
+  const who = by ? `a human (${by})` : 'a human';
+  const said = comment ? `: ${comment.length > MAX_COMMENT_CHARS ? `${comment.slice(0, MAX_COMMENT_CHARS)}…` : comment}` : '';
+  return `${who} stopped the agent after an escalation${said}`;
 }
 
 // Derived states by events array. An array seen again costs nothing; a longer one (appended in

@@ -13,7 +13,7 @@ const escalated: NewEvent[] = [
   { type: 'human_request', data: { requestId: 'req_2', kind: 'escalation', question: 'stopped: continue?', urgency: 'high', format: 'yes_no' } },
 ];
 
-const failureAfter = (response: { by?: string; comment?: string }): string | null =>
+const failureAfter = (response: { by?: string; comment?: string }): string | undefined =>
   deriveState(stampEvents(0, [...escalated, { type: 'human_response', data: { requestId: 'req_2', approved: false, ...response } }], '2025-01-01T00:00:00.000Z')).failure;
 
 describe('the failure of a thread a human stopped after an escalation', () => {

@@ -270,8 +270,9 @@ export function createThreadDriver(options: ThreadDriverOptions): ThreadDriver {
     }
     supervisor.send({ type: 'START', thread });
     const { context } = supervisor.getSnapshot();
-    // Nothing else says why a thread that is `running` makes no step: it waits for a slot.
-    if (context.queue.some((t) => t.id === thread.id)) {
+    // Nothing else says why a thread that is `running` makes no step: it waits for a slot (a START
+    // that finds every slot taken queues it last).
+    if (context.queue.at(-1)?.id === thread.id) {
       logger.debug({ threadId: thread.id, agent: thread.agent, running: context.running.length, queued: context.queue.length, maxConcurrent }, 'thread queued: waiting for a slot');
     }
   };

@@ -8,10 +8,10 @@ import { describe, expect, it } from 'vitest';
 import { agent } from '../../src/agent/agent.js';
 import { SystemError } from '../../src/errors.js';
 import { createRuntime, type Runtime } from '../../src/runtime/runtime.js';
-import { scriptedModel } from '../../src/model/scriptedModel.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
 import type { ThreadStore } from '../../src/store/threadStore.js';
 import { heldPublishTool, publisherModel, type HeldTool } from '../support/heldTool.js';
+import { expectNewWorkRefused, threadsAtRest } from './fixtures/threadsAtRest.js';
 
 type Outcome = { pending: true } | { value: unknown } | { error: unknown };
 
@@ -99,32 +99,14 @@ describe('a closed runtime', () => {
   it('refuses new work itself, with a store of your own that stays usable after its close: nothing is written', async () => {
     // A store shared with the app: the runtime's close leaves it open.
     const shared = Object.assign(Object.create(createMemoryStore()) as ThreadStore, { close: async () => {} });
-    const tools = heldPublishTool({ approval: true });
-    const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [tools.publish] });
-    const echo = agent({ name: 'echo', description: 'answers', prompt: 'p', tools: [], model: scriptedModel([], { whenExhausted: () => ({ intent: 'done_for_now', args: { message: 'ok' } }) }) });
-    const { model, asked } = publisherModel();
-    const rt = createRuntime({ agents: [publisher, echo], store: shared, model });
-    const asking = await rt.launch('publisher', 'publish hello');
-    const request = (await rt.settled(asking.id)).pendingRequest!;
-    const paused = await rt.launch('publisher', 'publish hello');
-    await rt.settled(paused.id);
-    await rt.pause(paused.id);
-    const ended = await rt.launch('echo', 'hi');
-    expect((await rt.settled(ended.id)).status).toBe('done');
+    const threads = await threadsAtRest(shared);
+    const { rt, tools, asked, asking } = threads;
     const before = await shared.list({ limit: 10 });
     const decisions = asked.length;
 
     await rt.close();
 
-    await refused(rt.launch('echo', 'hi again'));
-    await refused(rt.launch('echo', 'hi again', { threadId: 'after-close' }));
-    await refused(rt.respond(asking.id, { requestId: request.requestId, approved: true }));
-    await refused(rt.pause(asking.id));
-    await refused(rt.cancel(asking.id));
-    await refused(rt.resume(paused.id));
-    await refused(rt.delete(ended.id));
-    await refused(rt.run(asking.id));
-    await refused(rt.recover());
+    await expectNewWorkRefused(threads, 'after-close', refused);
     await refused(rt.settled(asking.id));
     await refused(
       (async () => {

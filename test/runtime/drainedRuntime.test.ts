@@ -9,9 +9,9 @@ import { describe, expect, it } from 'vitest';
 import { agent } from '../../src/agent/agent.js';
 import { RuntimeClosedError } from '../../src/errors.js';
 import { createRuntime } from '../../src/runtime/runtime.js';
-import { scriptedModel } from '../../src/model/scriptedModel.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
 import { heldPublishTool, publisherModel } from '../support/heldTool.js';
+import { expectNewWorkRefused, threadsAtRest } from './fixtures/threadsAtRest.js';
 
 /** Expects the call refused as a draining runtime refuses it. */
 async function refused(call: Promise<unknown>): Promise<void> {
@@ -30,41 +30,20 @@ async function pending(promise: Promise<unknown>): Promise<boolean> {
   return !done;
 }
 
-/** A runtime with a thread asking for approval, a paused one and an ended one, and its model's requests. */
-async function runtimeWithThreads() {
-  const tools = heldPublishTool({ approval: true });
-  const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [tools.publish] });
-  const echo = agent({ name: 'echo', description: 'answers', prompt: 'p', tools: [], model: scriptedModel([], { whenExhausted: () => ({ intent: 'done_for_now', args: { message: 'ok' } }) }) });
-  const { model, asked } = publisherModel();
-  const store = createMemoryStore();
-  const rt = createRuntime({ agents: [publisher, echo], store, model });
-  const asking = await rt.launch('publisher', 'publish hello');
-  const request = (await rt.settled(asking.id)).pendingRequest!;
-  const paused = await rt.launch('publisher', 'publish hello');
-  await rt.settled(paused.id);
-  await rt.pause(paused.id);
-  const ended = await rt.launch('echo', 'hi');
-  expect((await rt.settled(ended.id)).status).toBe('done');
-  return { rt, store, tools, asked, asking, request, paused, ended };
-}
+/** The threads a draining runtime is given, over a memory store. */
+const runtimeWithThreads = () => threadsAtRest(createMemoryStore());
 
 describe('a draining runtime', () => {
   it('refuses new work with a RuntimeClosedError that says it drains, and writes nothing', async () => {
-    const { rt, store, tools, asked, asking, request, paused, ended } = await runtimeWithThreads();
+    const store = createMemoryStore();
+    const threads = await threadsAtRest(store);
+    const { rt, tools, asked, asking } = threads;
     const before = await store.list({ limit: 10 });
     const decisions = asked.length;
 
     await rt.drain();
 
-    await refused(rt.launch('echo', 'hi again'));
-    await refused(rt.launch('echo', 'hi again', { threadId: 'after-drain' }));
-    await refused(rt.respond(asking.id, { requestId: request.requestId, approved: true }));
-    await refused(rt.pause(asking.id));
-    await refused(rt.cancel(asking.id));
-    await refused(rt.resume(paused.id));
-    await refused(rt.delete(ended.id));
-    await refused(rt.run(asking.id));
-    await refused(rt.recover());
+    await expectNewWorkRefused(threads, 'after-drain', refused);
     // Nothing was written, run or asked; the store stays readable through the runtime.
     expect(await store.list({ limit: 10 })).toEqual(before);
     expect(await store.get('after-drain')).toBeUndefined();

@@ -24,6 +24,7 @@ import { stampEvents } from '../../src/thread/thread.js';
 import { CHROMIUM_ARGS, ensureChromium } from '../support/ensureChromium.js';
 import { geometryProblems, type ChartShapes, type Rect } from './chartGeometry.js';
 import { judgedAgent, startInspectorServer, type BrowserGlobals, type InspectorServer } from './inspectorFixture.js';
+import { openInspector } from './inspectorPage.js';
 import { seedBackground } from './screenshot.js';
 
 // The committed screenshot is only rewritten on request (UPDATE_SCREENSHOT=1), so test runs leave the tree clean.
@@ -45,20 +46,7 @@ afterAll(async () => {
   await browser?.close();
 });
 
-async function open(server: InspectorServer, path = '', live = true): Promise<{ page: Page; errors: string[] }> {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-  cleanups.push(() => context.close());
-  const page = await context.newPage();
-  page.setDefaultTimeout(10_000);
-  const errors: string[] = [];
-  page.on('pageerror', (error) => errors.push(error.message));
-  page.on('console', (message) => {
-    if (message.type() === 'error') errors.push(message.text());
-  });
-  await page.goto(`${server.url}/inspector${path}`);
-  if (live) await page.waitForSelector('#connection.live');
-  return { page, errors };
-}
+const open = (server: InspectorServer, path = '', live = true) => openInspector(browser, cleanups, server, path, live);
 
 const text = (page: Page, selector: string) => page.locator(selector).textContent();
 

@@ -16,6 +16,7 @@ import { stampEvents } from '../../src/thread/thread.js';
 import { CHROMIUM_ARGS, ensureChromium } from '../support/ensureChromium.js';
 import { heldPublishTool, publisherModel } from '../support/heldTool.js';
 import { startInspectorServer, type InspectorServer } from './inspectorFixture.js';
+import { openInspector } from './inspectorPage.js';
 
 let browser: Browser;
 const cleanups: (() => Promise<void>)[] = [];
@@ -30,17 +31,7 @@ afterAll(async () => {
   await browser?.close();
 });
 
-async function open(server: InspectorServer, path: string): Promise<{ page: Page; errors: string[] }> {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-  cleanups.push(() => context.close());
-  const page = await context.newPage();
-  page.setDefaultTimeout(10_000);
-  const errors: string[] = [];
-  page.on('pageerror', (error) => errors.push(error.message));
-  await page.goto(`${server.url}/inspector${path}`);
-  await page.waitForSelector('#connection.live');
-  return { page, errors };
-}
+const open = (server: InspectorServer, path: string) => openInspector(browser, cleanups, server, path);
 
 /** The text of the first element `selector` finds, or null when there is none (yet). */
 const text = async (page: Page, selector: string) => ((await page.locator(selector).count()) === 0 ? null : page.locator(selector).first().textContent());

@@ -1,0 +1,22 @@
+import type { Browser, Page } from 'playwright-core';
+import type { InspectorServer } from './inspectorFixture.js';
+
+/**
+ * Opens the inspector page of `server` at `path` (`#thread=<id>`...) in a fresh browser context,
+ * closed by `cleanups`; waits for its live stream unless `live` is false. `errors` collects the
+ * page's uncaught errors and console errors.
+ */
+export async function openInspector(browser: Browser, cleanups: (() => Promise<void>)[], server: InspectorServer, path = '', live = true): Promise<{ page: Page; errors: string[] }> {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  cleanups.push(() => context.close());
+  const page = await context.newPage();
+  page.setDefaultTimeout(10_000);
+  const errors: string[] = [];
+  page.on('pageerror', (error) => errors.push(error.message));
+  page.on('console', (message) => {
+    if (message.type() === 'error') errors.push(message.text());
+  });
+  await page.goto(`${server.url}/inspector${path}`);
+  if (live) await page.waitForSelector('#connection.live');
+  return { page, errors };
+}

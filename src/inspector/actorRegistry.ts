@@ -34,6 +34,12 @@ export interface ActorRecord {
    * thread's: only it is listed. The sender's `createdAt` would not do: processes' clocks differ.
    */
   readonly order: number;
+  /**
+   * Shown stopped because its process went (a goodbye, or its heartbeats missed) while it was
+   * active, not because it stopped: what it ran runs nowhere now (a worker killed mid-tool-call; its
+   * thread's job comes back after the queue's ack wait). Absent once its process is heard from again.
+   */
+  readonly lost?: true;
 }
 
 /** A process that went (its goodbye, or its heartbeats missed), or was heard from again. */
@@ -200,7 +206,7 @@ export function createActorRegistry(options: ActorRegistryOptions = {}): ActorRe
     const revived: ActorRecord[] = [];
     for (const key of presence.silenced) {
       const record = actors.get(key);
-      if (record?.status === 'stopped') revived.push({ ...record, status: 'active', updatedAt: Math.max(record.updatedAt, now) });
+      if (record?.status === 'stopped') revived.push({ ...withoutLost(record), status: 'active', updatedAt: Math.max(record.updatedAt, now) });
     }
     presence.silenced.clear();
     for (const record of revived) touch(actors, record.key, record, maxActors);
@@ -213,7 +219,7 @@ export function createActorRegistry(options: ActorRegistryOptions = {}): ActorRe
     const now = clock.now();
     const stopped: ActorRecord[] = [];
     for (const record of actors.values()) {
-      if (record.processId === processId && record.status === 'active') stopped.push({ ...record, status: 'stopped', updatedAt: Math.max(record.updatedAt, now) });
+      if (record.processId === processId && record.status === 'active') stopped.push({ ...record, status: 'stopped', updatedAt: Math.max(record.updatedAt, now), lost: true });
     }
     for (const record of stopped) {
       touch(actors, record.key, record, maxActors);
@@ -320,7 +326,8 @@ function tell(listener: () => void): void {
  */
 function fold(existing: ActorRecord | undefined, processId: string, message: InspectionMessage, order: number): ActorRecord | undefined {
   const at = Number(message.createdAt) || Date.now();
-  const base: ActorRecord = existing ?? {
+  // A word of its own: it is not lost (its process's presence, forgotten meanwhile, may not revive it).
+  const base: ActorRecord = (existing && withoutLost(existing)) ?? {
     key: `${processId}/${message.sessionId}`,
     processId,
     sessionId: message.sessionId,
@@ -360,6 +367,13 @@ function fold(existing: ActorRecord | undefined, processId: string, message: Ins
     default:
       return undefined;
   }
+}
+
+/** The record without its {@link ActorRecord.lost} mark. */
+function withoutLost(record: ActorRecord): ActorRecord {
+  if (record.lost === undefined) return record;
+  const { lost: _lost, ...rest } = record;
+  return rest;
 }
 
 /** A record with what a snapshot says: state value, status, context summary, and its thread's. */

@@ -324,6 +324,23 @@ function currentState(view) {
   return { value: STATE_OF_STATUS[view.status] ?? null, live: false, actor: null };
 }
 
+/** The statuses of a thread that still moves on its own: an actor of some process should run it. */
+const MOVING = ['running', 'backing_off'];
+
+/**
+ * The actor a still-moving thread was cut off with: its latest, live when its process went (killed
+ * mid-tool-call, say; the registry marks it `lost`), so nothing runs the thread until the queue
+ * delivers its job again. Null otherwise: a thread at rest (a pipeline waiting on its child, a
+ * backoff handed to a wake-up job) whose process went later is not orphaned, and a thread another
+ * process picked up is that one's.
+ * @param {ThreadView} view
+ * @returns {ActorRecord | null}
+ */
+function orphanedWith(view) {
+  const actor = state.actorByThread.get(view.id);
+  return actor?.lost && MOVING.includes(view.status) ? actor : null;
+}
+
 /** Marks the selected thread's state in the chart and in the card's header. */
 export function highlight() {
   const view = state.view;
@@ -331,20 +348,24 @@ export function highlight() {
   const label = document.getElementById('current-state');
   if (!view || !holder || !label) return;
   const current = currentState(view);
+  const orphan = orphanedWith(view);
   const known = current.value != null;
   const tone = STATUS_TONE[view.status];
   highlightChart(holder, new Set(known ? activePaths(current.value) : []), { tone, live: current.live });
   label.textContent = known ? valueName(current.value) : view.status;
-  label.className = known ? (current.live ? 'live' : 'rest') : 'none';
+  label.className = known ? (current.live ? 'live' : orphan ? 'orphaned' : 'rest') : 'none';
   label.style.background = known ? tone : '';
   const liveness = $('#liveness');
   const actor = current.actor;
-  liveness.textContent = actor
-    ? current.live
-      ? `live · actor ${actor.sessionId} on ${actor.processId}`
-      : 'at rest · no actor in memory'
-    : view.queued
-      ? 'queued · waiting for a slot'
-      : 'from the thread’s events';
-  liveness.title = actor ? `last actor ${actor.key} (${actor.status})` : '';
+  liveness.textContent = orphan
+    ? `the process that ran it (${orphan.processId}) is gone; its job is delivered again to another worker after the queue’s ack wait`
+    : actor
+      ? current.live
+        ? `live · actor ${actor.sessionId} on ${actor.processId}`
+        : 'at rest · no actor in memory'
+      : view.queued
+        ? 'queued · waiting for a slot'
+        : 'from the thread’s events';
+  liveness.classList.toggle('orphaned', orphan !== null);
+  liveness.title = orphan ? `last actor ${orphan.key}, live when its process went (a goodbye, or its heartbeats missed)` : actor ? `last actor ${actor.key} (${actor.status})` : '';
 }

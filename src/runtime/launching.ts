@@ -13,6 +13,15 @@ export interface LaunchOptions {
   /** A caller-chosen id; launching an existing id returns that thread (idempotent triggers). */
   threadId?: string;
   source?: Source;
+  /**
+   * When `threadId` names a thread already there (launched before, or by a launch racing this
+   * one), reject with the store's `VersionConflictError` instead of returning that thread. How a
+   * surface tells the launch that created the thread from the others (HTTP's 201 from its 200):
+   * the store's create, atomic, decides; a read before it cannot (every racing launch may find
+   * the id free).
+   * @default false
+   */
+  onlyNew?: boolean;
 }
 
 /**
@@ -137,7 +146,7 @@ export async function launchThread(sources: LaunchSources, agentName: string, in
     // The id was taken (launched before, or by a racing launch): return that thread, continuing
     // it when nobody moves it, unless it is a child whose pipeline was cancelled meanwhile (a
     // pipeline re-running its step after a restart): then it is cancelled instead.
-    if (!(error instanceof VersionConflictError) || options.threadId === undefined) throw error;
+    if (!(error instanceof VersionConflictError) || options.threadId === undefined || options.onlyNew === true) throw error;
     const existing = await store.get(id);
     if (existing === undefined) throw new NotFoundError('thread', id);
     const found = ownedBy(existing, target.name, options.source);

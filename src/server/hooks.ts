@@ -70,7 +70,8 @@ export function mountHooks(app: Hono, runtime: Runtime, options: HookOptions): v
     if (existing !== undefined) return c.json(sameDelivery(existing, agent, input, deliveryId), 200);
     let view: ThreadView;
     try {
-      view = await runtime.launch(agent, input, { threadId, source: { kind: 'webhook', triggerId: deliveryId } });
+      // Only a delivery whose create won answers 201: racing ones all found the id free above.
+      view = await runtime.launch(agent, input, { threadId, source: { kind: 'webhook', triggerId: deliveryId }, onlyNew: true });
     } catch (error) {
       // Two deliveries of one id raced and the other created the thread.
       if (!(error instanceof VersionConflictError)) throw error;

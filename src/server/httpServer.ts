@@ -370,7 +370,8 @@ export function createHttpApp(served: Runtime, options: HttpOptions = {}): HttpA
     }
     let view: ThreadView;
     try {
-      view = await runtime.launch(body.agent, body.input, { ...(threadId === undefined ? {} : { threadId }), source });
+      // Only a launch whose create won answers 201: racing ones all found the id free above.
+      view = await runtime.launch(body.agent, body.input, { ...(threadId === undefined ? {} : { threadId }), source, onlyNew: true });
     } catch (error) {
       // Two launches with one id raced and the other created it: answer like a relaunch.
       if (!(error instanceof VersionConflictError) || threadId === undefined) throw error;

@@ -7,7 +7,7 @@ import type { SurfaceContext } from './surfaceContext.js';
 import type { ThreadRequests } from './threadRequests.js';
 import { aboutThread } from './threadJobError.js';
 import { readTrigger, refuse, triggerThreadId } from './triggerJob.js';
-import type { AgentWorkerOptions, WorkerScope } from './workerScope.js';
+import { triggerIdOf, type AgentWorkerOptions, type WorkerScope } from './workerScope.js';
 
 /** The job-taking side of the NATS surface. */
 export interface AgentWorker {
@@ -129,7 +129,7 @@ async function runTrigger(scope: WorkerScope, agent: string, job: Job, threadId:
     try {
       const launched = await scope.ctx.runtime.launch(agent, input, {
         threadId,
-        source: { kind: 'nats', ...(replyTo === undefined ? {} : { replyTo }), triggerId: job.msgId ?? job.id },
+        source: { kind: 'nats', ...(replyTo === undefined ? {} : { replyTo }), triggerId: triggerIdOf(job) },
       });
       // Under the claim nothing advances the thread before the run: it need not be read again.
       return { thread: { id: launched.id, agent: launched.agent, events: launched.events } };

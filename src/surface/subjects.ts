@@ -8,6 +8,11 @@ export const DEFAULT_PREFIX = 'switchyard';
 export { MSG_ID_HEADER } from '../bus/jobRunner.js';
 /** A trigger's reply subject, as an alternative to the payload's `replyTo`. */
 export const REPLY_TO_HEADER = 'Switchyard-Reply-To';
+/**
+ * On a trigger a stopping worker handed back as a copy (see `handBack`): the id of the trigger it
+ * copies (its msg id, else its job id), recorded as the launch's `source.triggerId`.
+ */
+export const TRIGGER_ID_HEADER = 'Switchyard-Trigger-Id';
 /** The process that appended an event (on `events` messages). */
 export const PROCESS_HEADER = 'Switchyard-Process';
 /**

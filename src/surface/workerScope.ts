@@ -2,6 +2,7 @@ import type { Job } from '../bus/bus.js';
 import { retryDelayFor } from '../bus/jobRunner.js';
 import { messageOf } from '../errors.js';
 import type { JobPayload } from './payloads.js';
+import { TRIGGER_ID_HEADER } from './subjects.js';
 import type { SurfaceContext } from './surfaceContext.js';
 import type { ThreadRequests } from './threadRequests.js';
 
@@ -105,10 +106,10 @@ export async function keepJob(scope: WorkerScope, job: Job, target: JobTarget, w
  * nak'ed, so the hand-back costs the job none of its deliveries. (It was written when a nak'ed job
  * had been seen to wait out its ack wait; the cause was the puller dropping a job in flight to it
  * at its stop, since fixed: it drains its subscription.) A trigger whose thread was never created
- * has nothing else to carry it: it is nak'ed (delivered again at once; on its last delivery
- * dead-lettered). That nak is sent after the consumer stopped, on the connection that unsubscribed
- * its pull requests first, so the server skips them and gives the trigger to the next worker
- * (test/nats/shutdown.test.ts, test/nats/jobPuller.test.ts).
+ * has nothing else to carry it: it is replaced by a copy of itself (see {@link retrigger}), so
+ * that it too costs none of its deliveries (a nak of its last delivery would dead-letter a trigger
+ * nothing was wrong with). Either is enqueued after the consumer stopped, so the job goes to the
+ * next worker (test/nats/shutdown.test.ts, test/nats/jobPuller.test.ts).
  *
  * A thread whose call of a tool that is not idempotent the runtime aborted at its drain deadline
  * and that still runs here (`Runtime.abandonedCalls`: a tool that ignores its signal) is handed
@@ -119,7 +120,8 @@ export async function keepJob(scope: WorkerScope, job: Job, target: JobTarget, w
 export async function handBack(scope: WorkerScope, job: Job, target: JobTarget): Promise<void> {
   const { threadId } = target;
   if (!(await threadExists(scope, threadId))) {
-    await job.nak();
+    if (job.subject === scope.ctx.subjects.trigger(target.agent)) await retrigger(scope, job, target);
+    else await job.nak(); // a continuation of no thread: its next delivery ends it
     return;
   }
   let { wakeAt } = target;
@@ -134,6 +136,37 @@ export async function handBack(scope: WorkerScope, job: Job, target: JobTarget):
 export async function replaceJob(scope: WorkerScope, job: Job, agent: string, payload: JobPayload): Promise<void> {
   const { queues, subjects } = scope.ctx;
   await (await queues.queue(agent)).enqueue(subjects.jobs(agent), payload);
+  await job.ack();
+}
+
+/** The id a trigger's launch records (`source.triggerId`): the trigger's it copies, else its msg id, else its job id. */
+export function triggerIdOf(job: Job): string {
+  return job.headers[TRIGGER_ID_HEADER] ?? job.msgId ?? job.id;
+}
+
+/**
+ * Replaces a trigger whose thread was never created by a copy on the same subject, then acks it:
+ * the same payload with its thread id fixed (a thread id from the trigger's place in the queue
+ * would change with the copy's), its headers (its reply subject among them) but JetStream's own
+ * (`Nats-*`: its msg id, any expectation on the stream), and the original trigger's id in
+ * {@link TRIGGER_ID_HEADER} for its launch to record. The copy's msg id is `handback.<job id>`:
+ * not the original's, which the queue still remembers (the copy would be dropped as its duplicate,
+ * and the trigger lost with the ack), but one per original message, so a hand-back repeated after
+ * a lost ack enqueues one copy. A trigger whose payload cannot be read again (it was, to come
+ * this far) is nak'ed.
+ */
+async function retrigger(scope: WorkerScope, job: Job, target: JobTarget): Promise<void> {
+  const json = job.json();
+  if (!json.success || typeof json.data !== 'object' || json.data === null || Array.isArray(json.data)) {
+    await job.nak();
+    return;
+  }
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(job.headers)) if (!name.toLowerCase().startsWith('nats-')) headers[name] = value;
+  headers[TRIGGER_ID_HEADER] = triggerIdOf(job);
+  const queue = await scope.ctx.queues.queue(target.agent);
+  await queue.enqueue(job.subject, { ...json.data, threadId: target.threadId }, { msgId: `handback.${job.id}`, headers });
+  scope.ctx.logger.info({ threadId: target.threadId, agent: target.agent, jobId: job.id }, 'trigger handed back as a copy: its thread was not created here');
   await job.ack();
 }
 

@@ -129,7 +129,7 @@ describe('a NATS worker closed while a tool call runs', () => {
 });
 
 describe('a NATS worker closed while it launches a trigger whose thread is never created', () => {
-  it('hands the trigger back with a nak that the next worker takes, past the pull requests the closing worker left on the server', async () => {
+  it('hands the trigger back as a copy that the next worker takes, past the pull requests the closing worker left on the server', async () => {
     const own = { prefix: `sy${uniqueToken()}`, bucket: `threads_${uniqueToken()}` };
     const { publish, release } = heldPublishTool();
     release.resolve('published');
@@ -161,8 +161,9 @@ describe('a NATS worker closed while it launches a trigger whose thread is never
     await handingBack.promise;
     failCreate.resolve();
     await closing;
-    // Handed back with a nak at once (nothing else can carry a trigger without a thread).
-    expect(acks.items.map((ack) => String(ack.data)).filter((data) => data.startsWith('-NAK'))).toEqual(['-NAK']);
+    // Handed back at once as a copy, the original acknowledged (a nak would cost it a delivery).
+    expect(acks.items.map((ack) => String(ack.data)).filter((data) => data.startsWith('-NAK'))).toEqual([]);
+    expect(acks.items.map((ack) => String(ack.data)).filter((data) => data.startsWith('+ACK'))).toEqual(['+ACK']);
 
     const workerB = await startNode(server.url, { ...common, model: publishThenDone(), processId: 'worker-b' });
     nodes.push(workerB);
@@ -175,6 +176,7 @@ describe('a NATS worker closed while it launches a trigger whose thread is never
       'worker B to run the trigger handed back',
     );
     expect(done.events.map((e) => e.type)).toEqual(['input', 'decision', 'tool_call', 'tool_result', 'decision', 'final']);
+    expect(done.events[0]).toMatchObject({ data: { source: { kind: 'nats', triggerId: 'never-created' } } });
   });
 });
 

@@ -1,0 +1,54 @@
+/**
+ * Launches of one thread id racing on an API process of a NATS deployment (`serve --no-worker`):
+ * the KV store's create decides which one created the thread, and only that one answers 201; the
+ * others answer 200 with the same thread (QA20 hostile D4: 4 to 7 of 10 answered 201).
+ */
+import { describe, expect, it } from 'vitest';
+import { calculator } from '../../agents/calculator/index.js';
+import { createDemoModel } from '../../src/model/demoModel.js';
+import type { NatsNode } from '../../src/nats/natsNode.js';
+import { startHttpServer } from '../../src/server/httpServer.js';
+import { call } from '../server/harness.js';
+import { deferred, uniqueToken, useNatsTestBed } from './natsTestKit.js';
+
+const bed = useNatsTestBed();
+const RACERS = 8;
+
+/** Holds the node's creates of `threadId` until `RACERS` of them have come: each launch read the id as free by then. */
+function raceCreates(node: NatsNode, threadId: string): void {
+  const create = node.store.create.bind(node.store);
+  const all = deferred<void>();
+  let waiting = 0;
+  node.store.create = async (thread) => {
+    if (thread.id === threadId) {
+      waiting++;
+      if (waiting === RACERS) all.resolve();
+      await all.promise;
+    }
+    return create(thread);
+  };
+}
+
+async function apiProcess(): Promise<{ node: NatsNode; base: string; close: () => Promise<void> }> {
+  const node = await bed.node({ prefix: `sy${uniqueToken()}`, bucket: `threads_${uniqueToken()}`, agents: [calculator], model: createDemoModel(), worker: false, processId: 'api' });
+  const http = await startHttpServer(node.runtime, { port: 0, token: '' });
+  return { node, base: http.url, close: () => http.close() };
+}
+
+describe('racing launches of one thread id on a NATS API process', () => {
+  it.each([
+    ['a threadId', { threadId: 'race-nats-1' }, {}, 'race-nats-1'],
+    ['an Idempotency-Key', {}, { 'idempotency-key': 'race-nats-2' }, 'race-nats-2'],
+  ])('with %s: one 201, the others 200 with the same thread', async (_name, body, headers, threadId) => {
+    const api = await apiProcess();
+    try {
+      raceCreates(api.node, threadId);
+      const answers = await Promise.all(Array.from({ length: RACERS }, () => call(api.base, 'POST', '/threads', { agent: 'calculator', input: 'what is 1 + 1?', ...body }, headers)));
+      expect(answers.map((a) => a.status).sort((a, b) => a - b)).toEqual([...Array<number>(RACERS - 1).fill(200), 201]);
+      expect(new Set(answers.map((a) => (a.body as { id: string; createdAt: string }).createdAt)).size).toBe(1);
+      expect(new Set(answers.map((a) => (a.body as { id: string }).id))).toEqual(new Set([threadId]));
+    } finally {
+      await api.close();
+    }
+  }, 30_000);
+});

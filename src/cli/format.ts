@@ -14,6 +14,8 @@ export type CommandHint = (args: string) => string;
 export const plainHint: CommandHint = (args) => `switchyard ${args}`;
 
 const MAX_VALUE = 160;
+/** The arguments of a refused decision, as `show` prints them (as many as the model is shown again). */
+const MAX_ARGS = 500;
 /** A question a human is asked to answer is shown whole, up to this (a runaway one is still cut). */
 const MAX_QUESTION = 2000;
 
@@ -122,7 +124,9 @@ export function eventLine(event: ThreadEvent, threadId: string, hint: CommandHin
     case 'error': {
       // A rate limit's message says when it is retried, and why then.
       const retry = event.data.retryAt && event.data.rateLimited !== true ? `; retrying at ${deadlineTime(event.data.retryAt, event.at)}` : '';
-      return `✗ ${event.data.kind}: ${errorText(event.data.message, whole, event.at)}${retry}`;
+      // What the model sent with a decision that was refused (invalid_args, unknown_intent).
+      const args = event.data.args === undefined ? '' : `; args: ${showValue(event.data.args, whole ? MAX_ARGS : MAX_VALUE)}`;
+      return `✗ ${event.data.kind}: ${errorText(event.data.message, whole, event.at)}${args}${retry}`;
     }
     case 'human_request': {
       const r = event.data;

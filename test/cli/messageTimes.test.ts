@@ -54,3 +54,33 @@ describe('show of a rate limit, under TZ=America/New_York', () => {
     expect(view.failure).toBe(reason);
   });
 });
+
+describe('the pending request of an escalation, under TZ=America/New_York', () => {
+  const question = `Agent worker stopped after 10 rate limits in a row; the last: ${rateLimited}. Answer with guidance to continue, or deny to stop it.`;
+  const escalated = stamped([
+    { type: 'input', data: { input: 'go' } },
+    { type: 'escalation', data: { reason: 'max_consecutive_errors', message: `10 rate limits in a row; the last: ${rateLimited}`, requestId: 'req_2' } },
+    { type: 'human_request', data: { requestId: 'req_2', kind: 'escalation', question, urgency: 'high', format: 'free_text' } },
+  ]);
+
+  it('shows the instant its question quotes from the error in local time, in show and in a status line', () => {
+    const view = viewOf({ id: 't3', agent: 'worker', events: escalated });
+    const shown = question.replace('2026-12-06T12:28:06.032Z', '2026-12-06 07:28:06');
+    expect(threadDetails(view).split('\n')).toContain(`         ${shown}`);
+    expect(statusLine(view)).toContain(shown);
+    expect(view.pendingRequest?.question).toBe(question);
+  });
+
+  it('leaves a question the model asked as the model wrote it: its times are what the answer is about', () => {
+    const asked = 'Book the call for 2026-12-08T14:00:00Z?';
+    const view = viewOf({
+      id: 't4',
+      agent: 'worker',
+      events: stamped([
+        { type: 'input', data: { input: 'go' } },
+        { type: 'human_request', data: { requestId: 'req_2', kind: 'input', question: asked, urgency: 'medium', format: 'yes_no' } },
+      ]),
+    });
+    expect(threadDetails(view).split('\n')).toContain(`         ${asked}`);
+  });
+});

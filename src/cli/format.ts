@@ -235,7 +235,16 @@ export function statusLine(view: Pick<ThreadView, 'id' | 'status' | 'pendingRequ
 }
 
 function pendingText(request: HumanRequest): string {
-  return `${request.kind} request ${request.requestId}: ${showValue(request.question, 400)}`;
+  return `${request.kind} request ${request.requestId}: ${questionText(request)}`;
+}
+
+/**
+ * A pending request's question on one line. An escalation's is switchyard's own text quoting the
+ * error, whose instants are shown in local time as the error's are; a question the model or a
+ * tool asked stays as written (a time in it is what the answer is about).
+ */
+function questionText(request: HumanRequest): string {
+  return showValue(request.kind === 'escalation' ? localInstants(request.question) : request.question, 400);
 }
 
 /** The thread list as a table: id, agent, status, events, updated. */
@@ -270,13 +279,13 @@ export function threadDetails(view: ThreadView, hint: CommandHint = plainHint, w
   }
   if (view.pendingRequest) {
     const r = view.pendingRequest;
-    lines.push(`pending  ${r.kind} request ${r.requestId}`, `         ${showValue(r.question, 400)}`, `         reply: ${replyHint(view.id, r, hint)}`);
+    lines.push(`pending  ${r.kind} request ${r.requestId}`, `         ${questionText(r)}`, `         reply: ${replyHint(view.id, r, hint)}`);
   }
   if (waitingOn !== undefined) {
     const { child, view: childView } = waitingOn;
     lines.push(`waiting  ${waitingOnLine(child, childView.status)}`);
     const r = childView.pendingRequest;
-    if (r) lines.push(`         ${r.kind} request ${r.requestId}: ${showValue(r.question, 400)}`, `         reply: ${replyHint(childView.id, r, hint)}`);
+    if (r) lines.push(`         ${r.kind} request ${r.requestId}: ${questionText(r)}`, `         reply: ${replyHint(childView.id, r, hint)}`);
   }
   if (view.status === 'done' && view.output !== undefined) lines.push(`output   ${showValue(view.output, 400)}`);
   if (view.failure) lines.push(`failure  ${localInstants(view.failure)}`);

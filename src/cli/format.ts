@@ -14,6 +14,8 @@ export type CommandHint = (args: string) => string;
 export const plainHint: CommandHint = (args) => `switchyard ${args}`;
 
 const MAX_VALUE = 160;
+/** The arguments of a refused decision, as `show` prints them (as many as the model is shown again). */
+const MAX_ARGS = 500;
 /** A question a human is asked to answer is shown whole, up to this (a runaway one is still cut). */
 const MAX_QUESTION = 2000;
 
@@ -25,12 +27,12 @@ export function showValue(value: Json | undefined, max = MAX_VALUE): string {
 }
 
 /**
- * An error's message on one line, whole when `whole` (show), else cut in its middle: its start
- * says what switchyard did, its end is the cause's own text (a provider's explanation of a rate
- * limit comes last, after the endpoint).
+ * An error's message on one line, its instants in local time (see {@link localInstants}), whole
+ * when `whole` (show), else cut in its middle: its start says what switchyard did, its end is the
+ * cause's own text (a provider's explanation of a rate limit comes last, after the endpoint).
  */
-function errorText(message: string, whole: boolean): string {
-  const line = message.replace(/\s*\n\s*/g, ' ');
+function errorText(message: string, whole: boolean, at: string): string {
+  const line = localInstants(message, at).replace(/\s*\n\s*/g, ' ');
   if (whole || line.length <= MAX_VALUE) return line;
   const head = Math.floor(MAX_VALUE * 0.4);
   const tail = MAX_VALUE - head - 3;
@@ -122,7 +124,9 @@ export function eventLine(event: ThreadEvent, threadId: string, hint: CommandHin
     case 'error': {
       // A rate limit's message says when it is retried, and why then.
       const retry = event.data.retryAt && event.data.rateLimited !== true ? `; retrying at ${deadlineTime(event.data.retryAt, event.at)}` : '';
-      return `✗ ${event.data.kind}: ${errorText(event.data.message, whole)}${retry}`;
+      // What the model sent with a decision that was refused (invalid_args, unknown_intent).
+      const args = event.data.args === undefined ? '' : `; args: ${showValue(event.data.args, whole ? MAX_ARGS : MAX_VALUE)}`;
+      return `✗ ${event.data.kind}: ${errorText(event.data.message, whole, event.at)}${args}${retry}`;
     }
     case 'human_request': {
       const r = event.data;
@@ -155,9 +159,9 @@ export function eventLine(event: ThreadEvent, threadId: string, hint: CommandHin
     case 'final':
       return `✔ done: ${showValue(event.data.output, 400)}`;
     case 'escalation':
-      return `! escalated (${event.data.reason}): ${errorText(event.data.message, whole)}`;
+      return `! escalated (${event.data.reason}): ${errorText(event.data.message, whole, event.at)}`;
     case 'failed':
-      return `✗ failed: ${errorText(event.data.reason, whole)}`;
+      return `✗ failed: ${errorText(event.data.reason, whole, event.at)}`;
     case 'custom':
       return customLine(event.data, event.at);
   }
@@ -226,12 +230,21 @@ export function statusLine(view: Pick<ThreadView, 'id' | 'status' | 'pendingRequ
   if (view.status === 'paused') lines.push(`  resume: ${hint(`resume ${shellQuote(view.id)}`)}`);
   else if (view.pendingRequest) lines.push(`  ${pendingText(view.pendingRequest)}`, `  reply: ${replyHint(view.id, view.pendingRequest, hint)}`);
   else if (view.status === 'done' && view.output !== undefined) lines.push(`  output: ${showValue(view.output, 400)}`);
-  else if (view.status === 'failed' && view.failure) lines.push(`  failure: ${view.failure}`);
+  else if (view.status === 'failed' && view.failure) lines.push(`  failure: ${localInstants(view.failure)}`);
   return lines.join('\n');
 }
 
 function pendingText(request: HumanRequest): string {
-  return `${request.kind} request ${request.requestId}: ${showValue(request.question, 400)}`;
+  return `${request.kind} request ${request.requestId}: ${questionText(request)}`;
+}
+
+/**
+ * A pending request's question on one line. An escalation's is switchyard's own text quoting the
+ * error, whose instants are shown in local time as the error's are; a question the model or a
+ * tool asked stays as written (a time in it is what the answer is about).
+ */
+function questionText(request: HumanRequest): string {
+  return showValue(request.kind === 'escalation' ? localInstants(request.question) : request.question, 400);
 }
 
 /** The thread list as a table: id, agent, status, events, updated. */
@@ -266,16 +279,16 @@ export function threadDetails(view: ThreadView, hint: CommandHint = plainHint, w
   }
   if (view.pendingRequest) {
     const r = view.pendingRequest;
-    lines.push(`pending  ${r.kind} request ${r.requestId}`, `         ${showValue(r.question, 400)}`, `         reply: ${replyHint(view.id, r, hint)}`);
+    lines.push(`pending  ${r.kind} request ${r.requestId}`, `         ${questionText(r)}`, `         reply: ${replyHint(view.id, r, hint)}`);
   }
   if (waitingOn !== undefined) {
     const { child, view: childView } = waitingOn;
     lines.push(`waiting  ${waitingOnLine(child, childView.status)}`);
     const r = childView.pendingRequest;
-    if (r) lines.push(`         ${r.kind} request ${r.requestId}: ${showValue(r.question, 400)}`, `         reply: ${replyHint(childView.id, r, hint)}`);
+    if (r) lines.push(`         ${r.kind} request ${r.requestId}: ${questionText(r)}`, `         reply: ${replyHint(childView.id, r, hint)}`);
   }
   if (view.status === 'done' && view.output !== undefined) lines.push(`output   ${showValue(view.output, 400)}`);
-  if (view.failure) lines.push(`failure  ${view.failure}`);
+  if (view.failure) lines.push(`failure  ${localInstants(view.failure)}`);
   // Cancelled while a call ran elsewhere: its outcome may still come, or never (that process died).
   const unrecorded = unrecordedCall(view.events);
   if (unrecorded !== undefined) lines.push(unrecordedLine(view.id, unrecorded, hint));
@@ -317,6 +330,18 @@ function ordinal(n: number): string {
   const tens = n % 100;
   const suffix = tens >= 11 && tens <= 13 ? 'th' : ({ 1: 'st', 2: 'nd', 3: 'rd' } as Record<number, string>)[n % 10] ?? 'th';
   return `${n}${suffix}`;
+}
+
+/** An instant with its zone, as `toISOString()` writes one (`2026-12-06T12:28:06.032Z`) or with an offset. */
+const INSTANT = /\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})/g;
+
+/**
+ * A message with each instant in it shown in local time, as the timeline's own times are: the
+ * time alone when on the local day of `at` (the event's), else with its date. A message stores
+ * them in UTC (the model and the escalation's reader see that); an engineer reads the timeline.
+ */
+function localInstants(message: string, at?: string): string {
+  return message.replace(INSTANT, (iso) => (Number.isNaN(Date.parse(iso)) ? iso : at === undefined ? localTime(iso) : deadlineTime(iso, at)));
 }
 
 /** HH:MM:SS in local time. */

@@ -19,8 +19,10 @@ const events = [
 describe('an error line', () => {
   it('is printed whole by show, the escalation that quotes it too', () => {
     const details = threadDetails(viewOf({ id: 't1', agent: 'worker', events }));
-    expect(details).toContain(`✗ model_http: ${message}`);
-    expect(details).toContain(`! escalated (max_consecutive_errors): 10 rate limits in a row; the last: ${message}`);
+    // The instant in the message is shown in local time, as the timeline's (messageTimes.test.ts).
+    const shown = message.replace('2026-12-06T12:28:06.032Z', new Date('2026-12-06T12:28:06.032Z').toTimeString().slice(0, 8));
+    expect(details).toContain(`✗ model_http: ${shown}`);
+    expect(details).toContain(`! escalated (max_consecutive_errors): 10 rate limits in a row; the last: ${shown}`);
   });
 
   it('keeps the end of the message (the provider’s text) when a follow cuts it short', () => {

@@ -84,7 +84,9 @@ describe('the line of an error', () => {
   it('does not repeat the retry time of a rate limit, whose message says it', () => {
     const message = 'rate limited: retrying at 2026-01-01T00:00:30.000Z (in 30 s, as the server asked); HTTP 429: slow down';
     const line = eventLine(error({ message, retryAt: '2026-01-01T00:00:30.000Z', rateLimited: true }), 'th_1');
-    expect(line).toBe(`✗ model_http: ${message}`);
+    // The instant in the message is shown in local time, as the timeline's (messageTimes.test.ts).
+    const local = new Date('2026-01-01T00:00:30.000Z').toTimeString().slice(0, 8);
+    expect(line).toBe(`✗ model_http: ${message.replace('2026-01-01T00:00:30.000Z', local)}`);
   });
 });
 

@@ -98,7 +98,9 @@ function describe(e, calls) {
       const d = e.data;
       const retry = d.retryAt ? ` · retry at ${d.retryAt.slice(11, 19)}` : '';
       const tokens = d.tokens ? ` · ${total(d.tokens)} tokens` : '';
-      return { title: d.kind.replace('_', ' ') + (d.tool ? ` · ${d.tool}` : ''), body: d.message, meta: `attempt ${d.attempt}${retry}${tokens}` };
+      // What the model sent with a decision that was refused (invalid_args, unknown_intent), clipped.
+      const body = d.args === undefined ? d.message : `${d.message}\nargs: ${json(d.args)}`;
+      return { title: d.kind.replace('_', ' ') + (d.tool ? ` · ${d.tool}` : ''), body, meta: `attempt ${d.attempt}${retry}${tokens}` };
     }
     case 'human_request':
       return { title: e.data.kind + (e.data.tool ? ` · ${e.data.tool}` : ''), body: e.data.question, meta: `${e.data.urgency} urgency · ${e.data.format.replace('_', ' ')}` };

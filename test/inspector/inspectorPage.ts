@@ -6,8 +6,16 @@ import type { InspectorServer } from './inspectorFixture.js';
  * closed by `cleanups`; waits for its live stream unless `live` is false. `errors` collects the
  * page's uncaught errors and console errors.
  */
-export async function openInspector(browser: Browser, cleanups: (() => Promise<void>)[], server: InspectorServer, path = '', live = true): Promise<{ page: Page; errors: string[] }> {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+export async function openInspector(
+  browser: Browser,
+  cleanups: (() => Promise<void>)[],
+  server: InspectorServer,
+  path = '',
+  live = true,
+  /** The browser's time zone (IANA), for what the page shows in local time. @default the machine's */
+  timezoneId?: string,
+): Promise<{ page: Page; errors: string[] }> {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, ...(timezoneId === undefined ? {} : { timezoneId }) });
   cleanups.push(() => context.close());
   const page = await context.newPage();
   page.setDefaultTimeout(10_000);

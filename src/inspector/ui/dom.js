@@ -101,6 +101,14 @@ export function ago(iso) {
 }
 
 /**
+ * The clock time of an instant in the browser's time zone, `HH:MM:SS` (as the CLI gives times).
+ * @param {string | number} at an ISO time or epoch ms
+ */
+export function clockTime(at) {
+  return new Date(at).toLocaleTimeString('en-GB', { hour12: false });
+}
+
+/**
  * A duration: `350 ms`, `2.35 s`, `4m 12s`; a dash when unknown.
  * @param {number} ms
  */

@@ -1,7 +1,7 @@
 // @ts-check
 // The selected thread's events, one item each: what happened, when (since the first event), and
 // the figures that matter (tokens, latency, durations, attempts).
-import { $, duration, el, json } from './dom.js';
+import { $, clockTime, duration, el, json } from './dom.js';
 
 /** @typedef {import('./types.js').ThreadView} ThreadView */
 /** @typedef {import('./types.js').ThreadEvent} ThreadEvent */
@@ -96,7 +96,7 @@ function describe(e, calls) {
     }
     case 'error': {
       const d = e.data;
-      const retry = d.retryAt ? ` · retry at ${d.retryAt.slice(11, 19)}` : '';
+      const retry = d.retryAt ? ` · retry at ${clockTime(d.retryAt)}` : '';
       const tokens = d.tokens ? ` · ${total(d.tokens)} tokens` : '';
       // What the model sent with a decision that was refused (invalid_args, unknown_intent), clipped.
       const body = d.args === undefined ? d.message : `${d.message}\nargs: ${json(d.args)}`;
@@ -128,7 +128,7 @@ function describe(e, calls) {
  * @param {Extract<ThreadEvent, { type: 'custom' }>['data']} d
  */
 function customItem(d) {
-  const until = d.until === undefined ? '' : ` · sleeps until ${new Date(d.until).toISOString().slice(11, 19)}`;
+  const until = d.until === undefined ? '' : ` · sleeps until ${clockTime(d.until)}`;
   const body = d.feedback ?? (d.output === undefined ? null : json(d.output));
   return { title: d.step + (d.verdict ? ` · ${d.verdict}` : ''), body, meta: d.phase.replace('_', ' ') + until };
 }

@@ -2,7 +2,7 @@
 // The selected thread: its header and figures, the pending request, its statechart (the machine
 // that runs it, with the active state highlighted live) and its timeline.
 import { loadChart, loadThread } from './api.js';
-import { $, count, duration, el, statusPill } from './dom.js';
+import { $, clockTime, count, duration, el, statusPill } from './dom.js';
 import { pendingCard } from './pending.js';
 import { drawChart, highlightChart } from './statechart.js';
 import { machineOf, rowOfView, state, STATUS_TONE, upsertThread } from './state.js';
@@ -256,7 +256,7 @@ function header(view) {
 function retryNote(view) {
   const due = view.status === 'backing_off' && view.wakeAt ? Date.parse(view.wakeAt) : NaN;
   if (Number.isNaN(due)) return null;
-  const at = new Date(due).toTimeString().slice(0, 8);
+  const at = clockTime(due);
   const text = due > Date.now() ? `retries at ${at}` : view.live ? `retrying now (due since ${at})` : `retry due since ${at}`;
   return el('span', { id: 'thread-retry', text });
 }

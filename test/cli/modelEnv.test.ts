@@ -63,3 +63,16 @@ describe('a model base URL with credentials', () => {
     expect(out).not.toContain('QUERYKEY');
   });
 });
+
+describe('OPENAI_API_KEY beside SWITCHYARD_MODEL_BASE_URL', () => {
+  it('serve says at start that the key is not sent to that server, and what to set', async () => {
+    const out = await serveStartLines({ SWITCHYARD_MODEL_BASE_URL: 'https://openrouter.example/api/v1', OPENAI_API_KEY: 'sk-openai-account-key' });
+    expect(out).toMatch(/^model key: OPENAI_API_KEY is not sent to https:\/\/openrouter\.example\/api\/v1 \(OpenAI's key goes only to OpenAI or to OPENAI_BASE_URL\): set SWITCHYARD_MODEL_API_KEY if that server needs a key$/m);
+    expect(out).not.toContain('sk-openai-account-key');
+  });
+
+  it('says nothing of it when SWITCHYARD_MODEL_API_KEY is set, or the URL is OpenAI\'s', async () => {
+    expect(await serveStartLines({ SWITCHYARD_MODEL_BASE_URL: 'https://openrouter.example/api/v1', SWITCHYARD_MODEL_API_KEY: 'sk-or-key', OPENAI_API_KEY: 'sk-openai-account-key' })).not.toContain('model key:');
+    expect(await serveStartLines({ SWITCHYARD_MODEL_BASE_URL: 'https://api.openai.com/v1', OPENAI_API_KEY: 'sk-openai-account-key' })).not.toContain('model key:');
+  });
+});

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { redactUrl } from '../context/redactUrl.js';
 import { ConfigError, messageOf } from '../errors.js';
+import { openAIKeyWithheld } from '../model/openaiModel.js';
 import { startRetention } from '../runtime/retention.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { startHttpServer, type HttpServer } from '../server/httpServer.js';
@@ -108,6 +109,9 @@ export async function serve(project: Project, options: ServeOptions, io: ServeIO
   else if (configured) {
     const baseUrl = modelBaseUrl(io.env);
     io.out(`model: ${model.name} (OpenAI-compatible${baseUrl ? ` at ${redactUrl(baseUrl)}` : ''})`);
+    if (baseUrl && openAIKeyWithheld(io.env)) {
+      io.out(`model key: OPENAI_API_KEY is not sent to ${redactUrl(baseUrl)} (OpenAI's key goes only to OpenAI or to OPENAI_BASE_URL): set SWITCHYARD_MODEL_API_KEY if that server needs a key`);
+    }
   } else {
     io.out(`no model key is configured (${MODEL_VARIABLES}):`);
     io.out('the agents run on the scripted demo model, a deterministic stand-in for an LLM.');

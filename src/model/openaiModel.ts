@@ -331,6 +331,15 @@ function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOpt
   };
 }
 
+/**
+ * Whether `env` sets an OPENAI_API_KEY that {@link createOpenAIModel} keeps from its server: the one
+ * SWITCHYARD_MODEL_BASE_URL names (not OpenAI's), with no SWITCHYARD_MODEL_API_KEY (see `apiKey`).
+ */
+export function openAIKeyWithheld(env: Readonly<Record<string, string | undefined>>): boolean {
+  const baseURL = env.SWITCHYARD_MODEL_BASE_URL?.trim();
+  return Boolean(baseURL) && !env.SWITCHYARD_MODEL_API_KEY?.trim() && Boolean(env.OPENAI_API_KEY?.trim()) && !isOpenAIHost(baseURL);
+}
+
 /** Whether `baseURL` is OpenAI's own API (its host api.openai.com). */
 function isOpenAIHost(baseURL: string | undefined): boolean {
   try {

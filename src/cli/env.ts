@@ -4,7 +4,8 @@ import { createLogger, isLogLevel, LOG_LEVELS, type Logger } from '../logger.js'
 import { createDemoModel } from '../model/demoModel.js';
 import type { Model } from '../model/model.js';
 import type { NatsCredentials } from '../nats/natsAuth.js';
-import { createOpenAIModel } from '../model/openaiModel.js';
+import { createOpenAIModel, openAIKeyWithheld } from '../model/openaiModel.js';
+import { redactUrl } from '../context/redactUrl.js';
 import type { WebhookTarget } from '../server/webhooks.js';
 import { deliveryTargetOf } from '../store/deliveryTarget.js';
 import { parseDuration } from './cutoff.js';
@@ -21,6 +22,15 @@ export const MODEL_VARIABLES = 'SWITCHYARD_MODEL_API_KEY, OPENAI_API_KEY, SWITCH
  */
 export function hasModelConfig(env: NodeJS.ProcessEnv): boolean {
   return Boolean(env.SWITCHYARD_MODEL_API_KEY || env.OPENAI_API_KEY || modelBaseUrl(env));
+}
+
+/**
+ * What `serve` and `worker` say at start when the environment's OPENAI_API_KEY is kept from the
+ * server SWITCHYARD_MODEL_BASE_URL names (see `createOpenAIModel`'s `apiKey`); undefined otherwise.
+ */
+export function withheldKeyNote(env: NodeJS.ProcessEnv): string | undefined {
+  if (!openAIKeyWithheld(env)) return undefined;
+  return `model key: OPENAI_API_KEY is not sent to ${redactUrl(env.SWITCHYARD_MODEL_BASE_URL!.trim())} (OpenAI's key goes only to OpenAI or to OPENAI_BASE_URL): set SWITCHYARD_MODEL_API_KEY if that server needs a key`;
 }
 
 /** The base URL of the OpenAI-compatible model the environment sets, if any (`SWITCHYARD_MODEL_BASE_URL`, else `OPENAI_BASE_URL`). */

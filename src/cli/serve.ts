@@ -1,7 +1,6 @@
 import { resolve } from 'node:path';
 import { redactUrl } from '../context/redactUrl.js';
 import { ConfigError, messageOf } from '../errors.js';
-import { openAIKeyWithheld } from '../model/openaiModel.js';
 import { startRetention } from '../runtime/retention.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { startHttpServer, type HttpServer } from '../server/httpServer.js';
@@ -11,7 +10,7 @@ import type { DeliveryLedger } from '../store/deliveryLedger.js';
 import type { WebhookTarget } from '../server/webhooks.js';
 import { DRAIN_MS, embeddedBackend, natsBackend, type Backend, type BackendOptions } from './backend.js';
 import { BUNDLED_EXAMPLES } from './bundled.js';
-import { hookPreviousSecretsFromEnv, inspectWebsocket, loggerFromEnv, modelBaseUrl, modelFromEnv, MODEL_VARIABLES, previousSecretsNamed, retainEndedFromEnv, webhookSecretsFromEnv, webhooksFromEnv } from './env.js';
+import { hookPreviousSecretsFromEnv, inspectWebsocket, loggerFromEnv, modelBaseUrl, modelFromEnv, MODEL_VARIABLES, withheldKeyNote, previousSecretsNamed, retainEndedFromEnv, webhookSecretsFromEnv, webhooksFromEnv } from './env.js';
 import { DEFAULT_URL, eventLine, shellQuote, type CommandHint } from './format.js';
 import { describeProject, type Project } from './project.js';
 import type { Json } from '../thread/events.js';
@@ -109,9 +108,8 @@ export async function serve(project: Project, options: ServeOptions, io: ServeIO
   else if (configured) {
     const baseUrl = modelBaseUrl(io.env);
     io.out(`model: ${model.name} (OpenAI-compatible${baseUrl ? ` at ${redactUrl(baseUrl)}` : ''})`);
-    if (baseUrl && openAIKeyWithheld(io.env)) {
-      io.out(`model key: OPENAI_API_KEY is not sent to ${redactUrl(baseUrl)} (OpenAI's key goes only to OpenAI or to OPENAI_BASE_URL): set SWITCHYARD_MODEL_API_KEY if that server needs a key`);
-    }
+    const withheld = withheldKeyNote(io.env);
+    if (withheld !== undefined) io.out(withheld);
   } else {
     io.out(`no model key is configured (${MODEL_VARIABLES}):`);
     io.out('the agents run on the scripted demo model, a deterministic stand-in for an LLM.');

@@ -1,5 +1,5 @@
 import { redactUrl } from '../context/redactUrl.js';
-import { loggerFromEnv, modelFromEnv, natsCredentialsFromEnv, natsInspectOptions, previousSecretsNamed, webhookSecretsFromEnv } from './env.js';
+import { loggerFromEnv, modelFromEnv, natsCredentialsFromEnv, natsInspectOptions, previousSecretsNamed, webhookSecretsFromEnv, withheldKeyNote } from './env.js';
 import { DRAIN_MS } from './backend.js';
 import { joinNats } from './joinNats.js';
 import { describeProject, type Project } from './project.js';
@@ -64,6 +64,8 @@ export async function runWorker(project: Project, options: WorkerOptions, io: Wo
   io.out(`project: ${describeProject(project)}`);
   io.out(`taking jobs for: ${surface.serving.join(', ')}`);
   io.out(configured ? `model: ${model.name}` : 'model: the scripted demo model (no model key is configured)');
+  const withheld = configured ? withheldKeyNote(io.env) : undefined;
+  if (withheld !== undefined) io.out(withheld);
   const previous = webhookSecrets.previousSecrets.length;
   if (previous > 0) io.out(`webhook secret: callbackUrls sealed under ${previousSecretsNamed(previous, 'webhook secret')} (SWITCHYARD_WEBHOOK_SECRET_PREVIOUS) open too; callbacks are signed with the current one`);
   io.out('press Ctrl+C to stop');

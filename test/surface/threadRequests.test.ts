@@ -79,3 +79,15 @@ describe('reply subjects from outside', () => {
     expect(warned).toEqual([expect.stringMatching(/reply subject/)]);
   });
 });
+
+describe('a thread request to a process whose runtime drains', () => {
+  it('is answered unavailable, to be sent again (another process takes it once this one has stopped), not as an internal failure', async () => {
+    const bus = createMemoryBus();
+    cleanups.push(() => bus.close());
+    const { ctx } = processOn(bus, 'a');
+    const { id } = await ctx.runtime.launch('calculator', 'what is 2 + 3?');
+    await ctx.runtime.drain();
+    const reply = await bus.request(ctx.subjects.thread(id, 'control'), JSON.stringify({ action: 'pause', by: 'ops' }), { timeoutMs: 5_000 });
+    expect(reply.json()).toEqual({ success: true, data: { ok: false, code: 'unavailable', error: 'control failed: the runtime is draining and takes no new work; send it again' } });
+  });
+});

@@ -162,7 +162,8 @@ export interface ThreadBrief {
 }
 
 /** Why a thread request failed. */
-export type ThreadRequestErrorCode = 'bad_request' | 'not_found' | 'conflict' | 'internal';
+/** `unavailable`: the process answering stops (its runtime drains): send the request again, another process takes it. */
+export type ThreadRequestErrorCode = 'bad_request' | 'not_found' | 'conflict' | 'unavailable' | 'internal';
 
 /** The reply to `<prefix>.thread.<id>.respond | control | get`. */
 export type ThreadReply =

@@ -1,5 +1,5 @@
 import { type BusMessage, type BusSubscription, isBusError } from '../bus/bus.js';
-import { formatIssues, InvalidInputError, InvalidStateError, NotFoundError, VersionConflictError, messageOf } from '../errors.js';
+import { formatIssues, InvalidInputError, InvalidStateError, NotFoundError, RuntimeClosedError, VersionConflictError, messageOf } from '../errors.js';
 import { THREAD_ID_PATTERN, THREAD_ID_RULE } from '../runtime/runtime.js';
 import { shownView } from '../runtime/threadView.js';
 import { briefOf, controlPayloadSchema, isNatsOwnSubject, type ThreadReply } from './payloads.js';
@@ -85,6 +85,8 @@ export function serveThreadRequests(ctx: SurfaceContext): ThreadRequests {
       if (error instanceof InvalidInputError) return fail('bad_request', error.message, error.issues);
       if (error instanceof NotFoundError) return fail('not_found', error.message);
       if (error instanceof InvalidStateError || error instanceof VersionConflictError) return fail('conflict', error.message);
+      // This process stops (its runtime drains): once it has, the thread is another's to act on.
+      if (error instanceof RuntimeClosedError) return fail('unavailable', `${op} failed: ${error.message}; send it again`);
       logger.error({ threadId, op, err: messageOf(error) }, 'thread request failed');
       return fail('internal', `${op} failed: ${messageOf(error)}`);
     }

@@ -94,4 +94,21 @@ describe('a tool error records what caused it', () => {
     expect(secret.message).toBe('weird failed: fetch failed: 401 for token [REDACTED]');
     expect(secret.text).not.toContain('SUPERSECRET');
   });
+  it('a thrown value or cause JSON cannot hold (circular, a BigInt) is described, never thrown again: the failure is recorded', async () => {
+    const circular: Record<string, unknown> = { status: 503 };
+    circular.self = circular;
+    expect((await toolErrorOf(() => Promise.reject(new Error('request failed', { cause: circular })))).message).toMatch(/^weird failed: request failed: /);
+    expect((await toolErrorOf(() => Promise.reject(circular))).message).toMatch(/^weird failed: /);
+    expect((await toolErrorOf(() => Promise.reject({ id: 10n }))).message).toMatch(/^weird failed: /);
+  });
+
+  it('a secret across the cut of a long message or cause is redacted whole, never left in part', async () => {
+    const secret = 'db-pass-ZQ81x7Lm';
+    // The secret starts just before where a part of a message with a cause is cut (200 characters).
+    const cause = new Error(`${'x'.repeat(190)} auth ${secret} rejected`);
+    const { message, text } = await toolErrorOf(() => Promise.reject(new Error('connect failed', { cause })), [secret]);
+    // Not even its start: "db-p…" was left when the cut came before the redaction.
+    expect(text).not.toContain('db-p');
+    expect(message).toContain('connect failed: ');
+  });
 });

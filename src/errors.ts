@@ -187,10 +187,16 @@ export function formatIssues(issues: readonly z.core.$ZodIssue[]): string[] {
   return issues.map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(root)'}: ${issue.message}`);
 }
 
-/** A short message for any thrown value. */
+/** A short message for any thrown value; never throws (a value JSON cannot hold is named by its kind). */
 export function messageOf(error: unknown): string {
   if (error instanceof Error) return error.message || error.name;
-  return typeof error === 'string' ? error : JSON.stringify(error) ?? String(error);
+  if (typeof error === 'string') return error;
+  try {
+    return JSON.stringify(error) ?? String(error);
+  } catch {
+    // Circular, a BigInt, a throwing toJSON or toString: what kind of value it was.
+    return Object.prototype.toString.call(error);
+  }
 }
 
 /** Causes followed after the thrown value itself, by {@link describeError}. */
@@ -209,17 +215,17 @@ const MAX_PART = 200;
  * nothing new (its text already said) or loops back is left out. `fetch failed` becomes
  * `fetch failed: connect ECONNREFUSED 127.0.0.1:8080`. Not capped as a whole: the caller caps it.
  */
-export function describeError(error: unknown): string {
-  return chainText(error, new Set(), 0);
+export function describeError(error: unknown, clean: (text: string) => string = (text) => text): string {
+  return chainText(error, new Set(), 0, clean);
 }
 
-/** `error` and its causes, skipping what `seen` holds (and adding to it). */
-function chainText(error: unknown, seen: Set<unknown>, nesting: number): string {
+/** `error` and its causes, skipping what `seen` holds (and adding to it); each part `clean`ed before it is cut. */
+function chainText(error: unknown, seen: Set<unknown>, nesting: number, clean: (text: string) => string): string {
   const parts: string[] = [];
   let said = '';
   for (let at: unknown = error, depth = 0; at !== undefined && at !== null && depth <= MAX_CAUSES && !seen.has(at); depth++) {
     seen.add(at);
-    const text = ownText(at, seen, nesting);
+    const text = clean(ownText(at, seen, nesting, clean));
     if (depth === 0 || !said.includes(text)) {
       parts.push(text);
       said += `\n${text}`;
@@ -230,7 +236,7 @@ function chainText(error: unknown, seen: Set<unknown>, nesting: number): string 
 }
 
 /** What a thrown value says of itself: its message, its code, an AggregateError's inner errors (each with its own causes). */
-function ownText(error: unknown, seen: Set<unknown>, nesting: number): string {
+function ownText(error: unknown, seen: Set<unknown>, nesting: number, clean: (text: string) => string): string {
   if (!(error instanceof Error)) return messageOf(error);
   const message = messageOf(error);
   const { code } = error as { code?: unknown };
@@ -240,7 +246,7 @@ function ownText(error: unknown, seen: Set<unknown>, nesting: number): string {
   const named = inner
     .slice(0, MAX_INNER)
     .filter((e) => e !== undefined && e !== null && !seen.has(e))
-    .map((e) => clipPart(chainText(e, seen, nesting + 1)));
+    .map((e) => clipPart(chainText(e, seen, nesting + 1, clean)));
   const more = inner.length > MAX_INNER ? `; and ${inner.length - MAX_INNER} more` : '';
   return `${coded} [${named.join('; ')}${more}]`;
 }

@@ -73,7 +73,9 @@ export function errorEvents(
     : Math.max(backoffDelay(agent, attempt, thread.id, seq), asked === 0 ? 0 : serverWaitDelay(asked, agent.backoff.jitter, jitterUnit(`${thread.id}:retry-after`, seq)));
   const retryAt = escalates ? undefined : new Date(deps.clock.now() + delayMs).toISOString();
   const said = rateLimited ? `rate limited${retryAt === undefined ? ', not retried' : `: retrying at ${retryAt} (${waitText(delayMs, options.retryAfterMs)})`}; ${message}` : message;
-  const text = redactText(said.length > MAX_MESSAGE ? `${said.slice(0, MAX_MESSAGE)}…` : said, agent.secrets);
+  // Redacted before it is cut: a secret across the cut would leave its start.
+  const redacted = redactText(said, agent.secrets);
+  const text = redacted.length > MAX_MESSAGE ? `${redacted.slice(0, MAX_MESSAGE)}…` : redacted;
   const base = { kind, message: text, attempt, ...extra, ...(rateLimited ? { rateLimited: true } : {}) };
   if (options.retryable === false) {
     return [

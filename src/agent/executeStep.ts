@@ -297,7 +297,7 @@ async function runCall(input: StepInput, thread: Thread, cleared: ClearedCall, s
     return journal(resultEvents(input, cleared, outcome, started, windDown?.aborted !== true));
   } catch (error) {
     if (signal.aborted || error instanceof VersionConflictError) throw error;
-    return loggedFailure(input, thread, await journal((at) => errorEvents(at, 'tool_error', `${call.tool} failed: ${describeError(error)}`, about)), call);
+    return loggedFailure(input, thread, await journal((at) => errorEvents(at, 'tool_error', `${call.tool} failed: ${describeError(error, (text) => redactText(text, input.agent.secrets))}`, about)), call);
   } finally {
     deps.clock.clearTimeout(timer);
     toolSignal.dispose();
@@ -364,7 +364,7 @@ function recordLateOutcome(input: StepInput, asked: Thread, cleared: ClearedCall
   };
   running
     .then(late, (error: unknown) => {
-      deps.logger.warn({ ...about, err: describeError(error) }, `${call.tool} rejected after its timeout (call ${call.callId}): that does not say whether it took effect, so the question asked about it stays open`);
+      deps.logger.warn({ ...about, err: describeError(error, (text) => redactText(text, input.agent.secrets)) }, `${call.tool} rejected after its timeout (call ${call.callId}): that does not say whether it took effect, so the question asked about it stays open`);
     })
     .catch((error: unknown) => {
       // A conflict recordOutcome could not resolve is logged there, naming the call.

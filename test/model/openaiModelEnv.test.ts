@@ -124,3 +124,21 @@ describe('createOpenAIModel: which key goes where', () => {
     expect(sdk.headers[0]!.authorization).toBe(`Bearer ${OPENAI_KEY}`);
   });
 });
+
+describe('createOpenAIModel: OpenAI\'s key and a base URL given as an option', () => {
+  it('does not send OPENAI_API_KEY to a baseURL option that is not OpenAI\'s; an apiKey option goes there', async () => {
+    const other = await headerServer();
+    await createOpenAIModel({ baseURL: other.baseURL, env: { OPENAI_API_KEY: 'sk-openai-account-key' } }).complete(request());
+    expect(other.headers[0]!.authorization).not.toContain('sk-openai-account-key');
+    const given = await headerServer();
+    await createOpenAIModel({ baseURL: given.baseURL, apiKey: API_KEY, env: { OPENAI_API_KEY: 'sk-openai-account-key' } }).complete(request());
+    expect(given.headers[0]!.authorization).toBe(`Bearer ${API_KEY}`);
+  });
+
+  it('reads a SWITCHYARD_MODEL_BASE_URL of only whitespace (an empty secret file) as unset: OPENAI_BASE_URL is taken', async () => {
+    const sdk = await headerServer();
+    await createOpenAIModel({ env: { SWITCHYARD_MODEL_BASE_URL: ' \n', OPENAI_BASE_URL: sdk.baseURL, OPENAI_API_KEY: 'sk-openai-account-key' } }).complete(request());
+    expect(sdk.headers).toHaveLength(1);
+    expect(sdk.headers[0]!.authorization).toBe('Bearer sk-openai-account-key');
+  });
+});

@@ -34,8 +34,9 @@ export interface OpenAIModelOptions {
    * When no key is found but a `baseURL` is set (a local Ollama, vLLM or llama.cpp server, which
    * ignore the key), a placeholder key is sent.
    * @default SWITCHYARD_MODEL_API_KEY, then OPENAI_API_KEY, of `env`; OPENAI_API_KEY (OpenAI's
-   * key) is not sent to a host `SWITCHYARD_MODEL_BASE_URL` names other than api.openai.com, which
-   * takes `SWITCHYARD_MODEL_API_KEY` only (the SDK's pairing, OPENAI_BASE_URL with OPENAI_API_KEY, holds)
+   * key) is not sent to a host that `SWITCHYARD_MODEL_BASE_URL` or the `baseURL` option names other
+   * than api.openai.com, which takes `SWITCHYARD_MODEL_API_KEY` (or this option) only (the SDK's
+   * pairing, OPENAI_BASE_URL with OPENAI_API_KEY, holds)
    */
   apiKey?: string;
   /**
@@ -293,8 +294,9 @@ function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOpt
   const baseURL = tidyBaseURL(options.baseURL ?? env('SWITCHYARD_MODEL_BASE_URL') ?? env('OPENAI_BASE_URL'));
   if (baseURL !== undefined) checkBaseURL(baseURLSetting, baseURL);
   // OpenAI's key goes to OpenAI, or where the SDK's own OPENAI_BASE_URL points: not to another
-  // provider that switchyard's own URL variable names (a key exported in the shell would leak there).
-  const openAIKeyFits = baseURLSetting !== 'SWITCHYARD_MODEL_BASE_URL' || isOpenAIHost(baseURL);
+  // provider that switchyard's URL variable or a baseURL option names (a key exported in the shell
+  // would leak there; pass apiKey for it).
+  const openAIKeyFits = baseURLSetting === 'OPENAI_BASE_URL' || isOpenAIHost(baseURL);
   const configuredKey = (options.apiKey ?? env('SWITCHYARD_MODEL_API_KEY') ?? (openAIKeyFits ? env('OPENAI_API_KEY') : undefined))?.trim();
   if (!configuredKey && !baseURL) {
     throw new ConfigError(
@@ -431,7 +433,8 @@ function endpointOf(client: OpenAI): string {
 
 /** Reads variables of `environment`, treating an empty value as unset. */
 function variables(environment: Readonly<Record<string, string | undefined>>): (name: string) => string | undefined {
-  return (name) => environment[name] || undefined;
+  // Whitespace alone (an empty secret file's newline) is unset, as empty is.
+  return (name) => (environment[name]?.trim() ? environment[name] : undefined);
 }
 
 /** A variable the SDK would read from process.env, read as it does (trimmed; empty is unset). */

@@ -89,19 +89,16 @@ describe('createOpenAIModel on a body larger than any answer it takes', () => {
   });
 
   it('refuses a body whose Content-Length is over the bound without reading it', async () => {
-    let written = 0;
     const { base } = await serve((_req, res) => {
       const size = 8 * 1024 * 1024;
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(size) });
       // The header promises 8 MiB; only the head is sent, then the server waits.
-      written += COMPLETION_HEAD.length;
       res.write(COMPLETION_HEAD);
     });
     // Unfixed, the transport would wait for the rest until this timeout.
     const model = createOpenAIModel({ baseURL: `${base}/v1`, apiKey: API_KEY, maxAnswerChars: 1000, timeoutMs: 3_000 });
     const error = failureOf(await model.complete(request()));
     expect(error.message).toContain('over the limit of 1000 characters (maxAnswerChars)');
-    expect(written).toBe(COMPLETION_HEAD.length);
   });
 
   it('stops decoding a compressed body at the same bound', async () => {

@@ -157,6 +157,18 @@ describe('createOpenAIModel on a redirect', () => {
     expect(error.message).toContain(`set the base URL to ${base}/v2`);
   });
 
+  it('does not follow a 308 of the POST to another origin (http to https is one), and names where it points', async () => {
+    const { base, seen } = await serve((_req, res) => {
+      res.writeHead(308, { location: 'https://127.0.0.1:1/v1/chat/completions' });
+      res.end();
+    });
+    const model = createOpenAIModel({ baseURL: `${base}/v1`, apiKey: API_KEY });
+    const error = failureOf(await model.complete(request()));
+    expect(seen).toHaveLength(1);
+    expect(error).toMatchObject({ kind: 'http', status: 308 });
+    expect(error.message).toContain('set the base URL to https://127.0.0.1:1/v1');
+  });
+
   it.each([307, 308])('follows a %i with the POST and its body, as before', async (status) => {
     const { base, seen } = await redirecting(status);
     const model = createOpenAIModel({ baseURL: `${base}/v1`, apiKey: API_KEY });
@@ -210,7 +222,7 @@ describe('createOpenAIModel on a transport failure', () => {
 });
 
 describe("switchyard's transport following redirects itself", () => {
-  it('follows a 301 of a GET, and a 308 to another origin without the credentials', async () => {
+  it('follows a 301 of a GET to another origin without the credentials, and hands back a 308 of a POST to another origin (its headers, a custom api-key among them, never sent there)', async () => {
     const heard: Array<{ url: string; method: string; authorization: string | undefined; body: string }> = [];
     const target = http.createServer((req, res) => {
       let body = '';
@@ -233,12 +245,9 @@ describe("switchyard's transport following redirects itself", () => {
     try {
       const got = await transport.fetch(`${base}/get`, { headers: { authorization: 'Bearer k' } });
       expect([got.status, got.redirected, got.url]).toEqual([200, true, `${other}/moved`]);
-      const posted = await transport.fetch(`${base}/post`, { method: 'POST', headers: { authorization: 'Bearer k' }, body: '{"x":1}' });
-      expect(posted.status).toBe(200);
-      expect(heard).toEqual([
-        { url: '/moved', method: 'GET', authorization: undefined, body: '' },
-        { url: '/moved', method: 'POST', authorization: undefined, body: '{"x":1}' },
-      ]);
+      const posted = await transport.fetch(`${base}/post`, { method: 'POST', headers: { authorization: 'Bearer k', 'api-key': 'azure-key' }, body: '{"x":1}' });
+      expect([posted.status, posted.headers.get('location')]).toEqual([308, `${other}/moved`]);
+      expect(heard).toEqual([{ url: '/moved', method: 'GET', authorization: undefined, body: '' }]);
     } finally {
       await transport.close();
     }

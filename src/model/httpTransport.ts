@@ -179,8 +179,8 @@ const transportFetches = new WeakSet<FetchFunction>();
 
 /**
  * Where a redirect `response` to a `method` request at `from` leads, when it is to be followed: a
- * 307 or 308 always (the request goes again as it is, body included), a 301, 302 or 303 only for
- * a GET or HEAD. After those, fetch resends any other request as a GET without its body, which
+ * 307 or 308 to the same origin (the request goes again as it is, body included; a GET or HEAD to
+ * any origin), a 301, 302 or 303 only for a GET or HEAD. After those, fetch resends any other request as a GET without its body, which
  * no API takes: the redirect is handed back as the response instead, for its caller to report
  * (a base URL written `http://` for a host that moved to `https://`, say).
  */
@@ -188,7 +188,8 @@ function redirectTarget(method: string, response: Dispatcher.ResponseData, from:
   const status = response.statusCode;
   const location = response.headers['location'];
   if (!REDIRECT_STATUSES.has(status) || typeof location !== 'string') return undefined;
-  if (METHOD_CHANGING_REDIRECTS.has(status) && method !== 'GET' && method !== 'HEAD') return undefined;
+  const sends = method !== 'GET' && method !== 'HEAD';
+  if (METHOD_CHANGING_REDIRECTS.has(status) && sends) return undefined;
   let next: URL;
   try {
     next = new URL(location, from);
@@ -196,6 +197,9 @@ function redirectTarget(method: string, response: Dispatcher.ResponseData, from:
     throw new TypeError('fetch failed', { cause: new Error(`a ${status} redirect to an invalid URL: ${location.slice(0, 200)}`) });
   }
   if (next.protocol !== 'http:' && next.protocol !== 'https:') throw new TypeError('fetch failed', { cause: new Error(`a ${status} redirect to a URL that is not http(s): ${next.protocol}`) });
+  // A request with a body (a model's POST) goes on to its own origin only: its headers (a custom
+  // api-key or gateway token among them, which fetch would forward) never reach another.
+  if (sends && next.origin !== new URL(from).origin) return undefined;
   return next.href;
 }
 

@@ -570,7 +570,7 @@ function mapError(
     const text = cause === undefined ? error.message : `${error.message.replace(/\.$/, '')}: ${cause}`;
     return failureOf('http', clean(config, `${text}${codeText}`));
   }
-  if (error instanceof APIError && typeof error.status === 'number' && REDIRECTS_TO_GET.has(error.status)) {
+  if (error instanceof APIError && typeof error.status === 'number' && REDIRECTS_HANDED_BACK.has(error.status)) {
     return { kind: 'http', status: error.status, message: clean(config, `POST ${config.endpoint}: ${error.status} ${redirectAdvice(config, error.headers?.get('location'))}`) };
   }
   if (error instanceof APIError && typeof error.status === 'number') {
@@ -594,8 +594,11 @@ function mapError(
   return failureOf('http', clean(config, `model request failed: ${text}`));
 }
 
-/** Redirects switchyard's transport hands back for a POST: fetch would resend it as a GET without its body. */
-const REDIRECTS_TO_GET = new Set([301, 302, 303]);
+/**
+ * Redirects switchyard's transport hands back for a POST: a 301, 302 or 303 (fetch would resend it
+ * as a GET without its body), a 307 or 308 to another origin (its headers would go there).
+ */
+const REDIRECTS_HANDED_BACK = new Set([301, 302, 303, 307, 308]);
 
 /** What to do about a redirect of the model's POST to `location`: name it as the base URL to set. */
 function redirectAdvice(config: NormalizedOpenAIModelOptions, location: string | null | undefined): string {

@@ -109,3 +109,25 @@ describe('a decision with an unknown argument key', () => {
     expect(JSON.stringify(added[0])).toMatch(/arguments for charge are invalid: .*currency/);
   });
 });
+
+describe('a call recorded before unknown keys were refused', () => {
+  it('still runs once approved, its unknown key dropped as then: the approval is not lost to an invalid_args error', async () => {
+    const { runToEnd, startRun, eventsOf } = await import('../support/agentHarness.js');
+    const { scriptedModel } = await import('../../src/model/scriptedModel.js');
+    const ran: unknown[] = [];
+    const charge = tool({ name: 'charge', description: 'charges', input: z.object({ amount: z.number() }), approval: true, run: (args) => (ran.push(args), 'charged') });
+    const payer = agent({ name: 'payer', description: 'pays', prompt: 'p', tools: [charge] });
+    // The decision an earlier version recorded (arguments were stripped, not refused), asked about and approved.
+    const thread = threadOf('thread-1', 'payer', [
+      { type: 'input', data: { input: 'charge 5' } },
+      { type: 'decision', data: { callId: 'call_2', step: 1, intent: 'charge', args: { amount: 5, currency: 'usd' }, model: 'm', promptHash: 'sha256:0', tokens: { prompt: 1, completion: 1 }, latencyMs: 0 } },
+      { type: 'human_request', data: { requestId: 'req_3', kind: 'approval', question: 'charge?', urgency: 'high', format: 'yes_no', callId: 'call_2', tool: 'charge', args: { amount: 5, currency: 'usd' } } },
+      { type: 'human_response', data: { requestId: 'req_3', approved: true } },
+    ]);
+    const { actor, clock } = await startRun({ agent: payer, model: scriptedModel([{ intent: 'done_for_now', args: { message: 'charged' } }]), thread });
+    const end = await runToEnd(actor, clock);
+    expect(end.status).toBe('done');
+    expect(ran).toEqual([{ amount: 5 }]);
+    expect(eventsOf(end.thread, 'error')).toEqual([]);
+  });
+});

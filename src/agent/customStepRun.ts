@@ -127,7 +127,7 @@ async function eventsOf(agent: Agent, name: string, thread: Thread, state: Threa
     case 'intent': {
       const call = state.pendingCall;
       if (call === null) return [];
-      const args = step.tool.parse(call.args);
+      const args = step.tool.parse(call.args, 'recorded');
       if (!args.success) throw new TypeError(`arguments for ${name} are invalid: ${args.error}`);
       const result = await step.run(args.data, context);
       return [custom(defined({ callId: call.callId, output: recorded(agent, step.output, result.output), until: waitUntil(now, result.waitMs) }), 'intent')];

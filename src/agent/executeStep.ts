@@ -162,7 +162,7 @@ function gate(input: StepInput, call: PendingCall, recorded: boolean): Gate {
     return call.started ? asking(events, true) : { run: false, events };
   }
   if (call.started && !recorded && !tool.idempotent) return asking([interruptedRequest(incarnationKeyOf(thread), versionOf(thread) + 1, call)], false);
-  const checked = tool.parse(call.args);
+  const checked = tool.parse(call.args, 'recorded');
   if (!checked.success) return { run: false, events: errorEvents(input, 'invalid_args', `arguments for ${call.tool} are invalid: ${checked.error}`, about) };
   // The gate is derived from the log: a decision for a tool that needs approval, with no approval
   // recorded after it (a log that ends at the decision), asks before anything runs.

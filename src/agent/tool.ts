@@ -92,8 +92,12 @@ export interface Tool {
   readonly breaksLoop: boolean;
   readonly timeoutMs: number;
   needsApproval(input: unknown): boolean;
-  /** Validates raw arguments from the model: `{ success, data | error }`. */
-  parse(args: unknown): { success: true; data: unknown } | { success: false; error: string };
+  /**
+   * Validates raw arguments from the model: `{ success, data | error }`. A key a plain object does
+   * not list is refused; with `recorded`, arguments a decision already recorded (perhaps by an
+   * earlier version, which dropped such keys) are read as then: the key dropped, not refused.
+   */
+  parse(args: unknown, recorded?: 'recorded'): { success: true; data: unknown } | { success: false; error: string };
   run(input: unknown, context: ToolContext): Promise<Json>;
 }
 
@@ -146,15 +150,16 @@ export function tool<TInput extends z.ZodType, TOutput>(options: ToolOptions<TIn
         return true;
       }
     },
-    parse(args) {
+    parse(args, recorded) {
+      const schema = recorded === undefined ? closedInput : input;
       // A refinement or transform of the author's may throw: that is an invalid input too.
       try {
-        let result = closedInput.safeParse(args);
+        let result = schema.safeParse(args);
         if (!result.success) {
           // Strict models send null for absent optional values: drop the nulls zod refused (not the
           // ones a nullable property accepts) and try once more.
           const refused = result.error.issues.map((issue) => issue.path).filter((path) => path.length > 0);
-          const retry = closedInput.safeParse(dropNullsAt(args, refused));
+          const retry = schema.safeParse(dropNullsAt(args, refused));
           if (retry.success) result = retry;
         }
         if (result.success) return { success: true, data: result.data };

@@ -4,8 +4,8 @@
  * was created, not the span of its events (D4); an answer the server refused because someone
  * answered first leaves a notice that stays (D16).
  */
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
 import { agent } from '../../src/agent/agent.js';
 import type { Model } from '../../src/model/model.js';
 import { scriptedModel } from '../../src/model/scriptedModel.js';
@@ -13,25 +13,13 @@ import { deferred } from '../bus/waiting.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
 import type { NewEvent } from '../../src/thread/events.js';
 import { stampEvents } from '../../src/thread/thread.js';
-import { CHROMIUM_ARGS, ensureChromium } from '../support/ensureChromium.js';
 import { heldPublishTool, publisherModel } from '../support/heldTool.js';
 import { startInspectorServer, type InspectorServer } from './inspectorFixture.js';
-import { openInspector } from './inspectorPage.js';
+import { browserForTests } from './inspectorPage.js';
 
-let browser: Browser;
-const cleanups: (() => Promise<void>)[] = [];
+const { cleanups, open: openPage } = browserForTests();
 
-beforeAll(async () => {
-  browser = await chromium.launch({ executablePath: ensureChromium(), args: [...CHROMIUM_ARGS] });
-}, 600_000);
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-afterAll(async () => {
-  await browser?.close();
-});
-
-const open = (server: InspectorServer, path: string) => openInspector(browser, cleanups, server, path);
+const open = (server: InspectorServer, path: string) => openPage(server, path);
 
 /** The text of the first element `selector` finds, or null when there is none (yet). */
 const text = async (page: Page, selector: string) => ((await page.locator(selector).count()) === 0 ? null : page.locator(selector).first().textContent());

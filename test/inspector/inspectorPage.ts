@@ -1,4 +1,6 @@
-import type { Browser, Page } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll } from 'vitest';
+import { CHROMIUM_ARGS, ensureChromium } from '../support/ensureChromium.js';
 import type { InspectorServer } from './inspectorFixture.js';
 
 /**
@@ -27,4 +29,26 @@ export async function openInspector(
   await page.goto(`${server.url}/inspector${path}`);
   if (live) await page.waitForSelector('#connection.live');
   return { page, errors };
+}
+
+/**
+ * Chromium for a test file: launched before its tests, closed after them; what a test pushes to
+ * `cleanups` (its servers) is closed after it. `open` opens the inspector as {@link openInspector}.
+ */
+export function browserForTests(): {
+  readonly cleanups: (() => Promise<void>)[];
+  open(server: InspectorServer, path?: string, live?: boolean, timezoneId?: string): Promise<{ page: Page; errors: string[] }>;
+} {
+  let browser: Browser | undefined;
+  const cleanups: (() => Promise<void>)[] = [];
+  beforeAll(async () => {
+    browser = await chromium.launch({ executablePath: ensureChromium(), args: [...CHROMIUM_ARGS] });
+  }, 600_000);
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+  afterAll(async () => {
+    await browser?.close();
+  });
+  return { cleanups, open: (server, path, live, timezoneId) => openInspector(browser!, cleanups, server, path, live, timezoneId) };
 }

@@ -3,27 +3,14 @@
  * browser's local time, as it shows the rest of the page and as the CLI does: not the UTC clock
  * of the stored instant (an engineer in New York read "retry at 12:28:06" at 07:27).
  */
-import { chromium, type Browser } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
 import type { NewEvent } from '../../src/thread/events.js';
 import { stampEvents } from '../../src/thread/thread.js';
-import { CHROMIUM_ARGS, ensureChromium } from '../support/ensureChromium.js';
 import { startInspectorServer } from './inspectorFixture.js';
-import { openInspector } from './inspectorPage.js';
+import { browserForTests } from './inspectorPage.js';
 
-let browser: Browser;
-const cleanups: (() => Promise<void>)[] = [];
-
-beforeAll(async () => {
-  browser = await chromium.launch({ executablePath: ensureChromium(), args: [...CHROMIUM_ARGS] });
-}, 600_000);
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-afterAll(async () => {
-  await browser?.close();
-});
+const { cleanups, open: openPage } = browserForTests();
 
 describe("the inspector timeline's times", () => {
   it("names an error's retry time in the browser's time zone", async () => {
@@ -35,7 +22,7 @@ describe("the inspector timeline's times", () => {
     await store.create({ id: 'th-retry', agent: 'calculator', events: stampEvents(0, events, '2026-12-06T12:27:46.000Z') });
     const server = await startInspectorServer({ store });
     cleanups.push(() => server.close());
-    const { page, errors } = await openInspector(browser, cleanups, server, '#thread=th-retry', true, 'America/New_York');
+    const { page, errors } = await openPage(server, '#thread=th-retry', true, 'America/New_York');
     const meta = page.locator('#timeline li[data-type="error"] .meta');
     await expect.poll(() => meta.textContent()).toContain('retry at 07:28:06');
     expect(await meta.textContent()).not.toContain('12:28:06');

@@ -4,28 +4,16 @@
  * browser. The workers are simulated on the server's bus as the presence tests do: their actors'
  * inspection messages and their presence (alive, then a goodbye).
  */
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
 import type { InspectionMessage, PresenceMessage } from '../../src/inspector/inspectionMessages.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
 import type { NewEvent } from '../../src/thread/events.js';
 import { stampEvents } from '../../src/thread/thread.js';
-import { CHROMIUM_ARGS, ensureChromium } from '../support/ensureChromium.js';
 import { startInspectorServer, type InspectorServer } from './inspectorFixture.js';
-import { openInspector } from './inspectorPage.js';
+import { browserForTests } from './inspectorPage.js';
 
-let browser: Browser;
-const cleanups: (() => Promise<void>)[] = [];
-
-beforeAll(async () => {
-  browser = await chromium.launch({ executablePath: ensureChromium(), args: [...CHROMIUM_ARGS] });
-}, 600_000);
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-afterAll(async () => {
-  await browser?.close();
-});
+const { cleanups, open: openPage } = browserForTests();
 
 const text = (page: Page, selector: string) => page.locator(selector).textContent();
 
@@ -72,7 +60,7 @@ describe('the inspector’s thread view, when the process that ran the thread go
     await killed.rests('x:2', 'th-resting', version);
     await server.bus.flush();
 
-    const { page, errors } = await openInspector(browser, cleanups, server, '#thread=th-orphan');
+    const { page, errors } = await openPage(server, '#thread=th-orphan');
     await expect.poll(() => text(page, '#liveness')).toBe('live · actor x:1 on vm:31929');
 
     // The worker goes while its actor runs the thread.

@@ -3,27 +3,14 @@
  * `unknown_intent`) shows the arguments the model sent (`args`), clipped, as text (QA20 debug D7
  * follow-up), in a real browser.
  */
-import { chromium, type Browser } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
 import type { NewEvent } from '../../src/thread/events.js';
 import { stampEvents } from '../../src/thread/thread.js';
-import { CHROMIUM_ARGS, ensureChromium } from '../support/ensureChromium.js';
 import { startInspectorServer } from './inspectorFixture.js';
-import { openInspector } from './inspectorPage.js';
+import { browserForTests } from './inspectorPage.js';
 
-let browser: Browser;
-const cleanups: (() => Promise<void>)[] = [];
-
-beforeAll(async () => {
-  browser = await chromium.launch({ executablePath: ensureChromium(), args: [...CHROMIUM_ARGS] });
-}, 600_000);
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-afterAll(async () => {
-  await browser?.close();
-});
+const { cleanups, open: openPage } = browserForTests();
 
 describe('the inspector’s timeline item of a refused decision', () => {
   it('shows the arguments the model sent under the error’s message, clipped, and none on an error without them', async () => {
@@ -39,7 +26,7 @@ describe('the inspector’s timeline item of a refused decision', () => {
     await store.create({ id: 'th-args', agent: 'calculator', events: stampEvents(0, events, new Date().toISOString()) });
     const server = await startInspectorServer({ store });
     cleanups.push(() => server.close());
-    const { page, errors } = await openInspector(browser, cleanups, server, '#thread=th-args');
+    const { page, errors } = await openPage(server, '#thread=th-args');
     const bodies = page.locator('#timeline li[data-type="error"] .body');
     await expect.poll(() => bodies.count()).toBe(3);
     expect(await bodies.nth(0).textContent()).toBe(`${message}\nargs: {"identifier":"<b>42</b>"}`);

@@ -1,14 +1,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { agent } from '../../src/agent/agent.js';
-import type { Bus } from '../../src/bus/bus.js';
 import { createMemoryBus } from '../../src/bus/memoryBus.js';
 import { createRuntime, type Runtime } from '../../src/runtime/runtime.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
 import type { ThreadStore } from '../../src/store/threadStore.js';
 import { createAgentQueues } from '../../src/surface/agentQueues.js';
 import { attachBus } from '../../src/surface/attachBus.js';
-import { MSG_ID_HEADER } from '../../src/surface/subjects.js';
-import { deferred, eventually } from '../bus/waiting.js';
+import { MSG_ID_HEADER, REPLY_TO_HEADER } from '../../src/surface/subjects.js';
+import { collector, deferred, eventually } from '../bus/waiting.js';
 import { heldPublishTool, publisherModel } from '../support/heldTool.js';
 
 // A worker that stops drains its runtime first (the tool calls in progress finish and are
@@ -16,15 +15,16 @@ import { heldPublishTool, publisherModel } from '../support/heldTool.js';
 // before the stop, that reaches its launch while the drain waits for a tool, finds the runtime
 // refusing new work: that is the worker stopping, not a failed job. It is handed back (delivered
 // again at once) and another worker runs it; thrown, it was reported as a failed job (a warning at
-// every rolling deploy) and waited out the queue's retry delay.
+// every rolling deploy) and waited out the queue's retry delay. Handed back before its thread
+// exists, on its last delivery (here a queue of one delivery per job), a nak dead-lettered it: the
+// trigger was lost. It is handed back as a copy with deliveries of its own, launching the same
+// thread, replying where the original asked, recording the original's id.
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {});
 });
 
-const held = heldPublishTool({ idempotent: true });
-const publisher = agent({ name: 'publisher', description: 'publishes a post', prompt: 'p', tools: [held.publish] });
 
 /**
  * `runtime` whose first read of `threadId` (the trigger asking whether a run holds its thread)
@@ -65,49 +65,82 @@ function gated(runtime: Runtime, threadId: string): { runtime: Runtime; holding:
   };
 }
 
-async function startProcess(bus: Bus, store: ThreadStore, id: string, first = true) {
-  const queues = createAgentQueues({ bus });
-  // One store for both processes: a process that stops leaves it open for the other.
-  const shared: ThreadStore = Object.assign(Object.create(store) as ThreadStore, { close: async () => {} });
-  const runtime = createRuntime({ agents: [publisher], store: shared, model: publisherModel().model, schedule: queues.schedule });
-  // Only the stopping process holds its read: the next one reads the thread at once.
-  const gate = gated(runtime, first ? 'trg-b1' : '');
-  const surface = await attachBus(gate.runtime, { queues, processId: id, heartbeatMs: 100 });
-  const stop = async (): Promise<void> => {
-    await surface.close({ drainMs: 10_000 });
-    await runtime.close();
+/**
+ * Two worker processes on one bus and store, in turn: p1 runs trg-a1's tool (held, so its drain
+ * waits for it), pulls trg-b1 (replying to results.b1) and stops while trg-b1's read is held; its
+ * launch comes during the drain. Then p2 starts. Resolves once trg-b1 has finished on p2.
+ */
+async function triggerDuringDrain(maxDeliver?: number) {
+  const held = heldPublishTool({ idempotent: true });
+  const publisher = agent({ name: 'publisher', description: 'publishes a post', prompt: 'p', tools: [held.publish] });
+  const failures: unknown[] = [];
+  const bus = createMemoryBus({ onError: (error) => failures.push(error) });
+  cleanups.push(() => bus.close());
+  const replies = collector<unknown>();
+  const sub = bus.subscribe('results.b1', (msg) => {
+    const json = msg.json();
+    if (json.success) replies.push(json.data);
+  });
+  cleanups.push(async () => sub.unsubscribe());
+  const store = createMemoryStore();
+  const startProcess = async (id: string, first: boolean) => {
+    const queues = createAgentQueues({ bus, ...(maxDeliver === undefined ? {} : { maxDeliver }) });
+    // One store for both processes: a process that stops leaves it open for the other.
+    const shared: ThreadStore = Object.assign(Object.create(store) as ThreadStore, { close: async () => {} });
+    const runtime = createRuntime({ agents: [publisher], store: shared, model: publisherModel().model, schedule: queues.schedule });
+    // Only the stopping process holds its read: the next one reads the thread at once.
+    const gate = gated(runtime, first ? 'trg-b1' : '');
+    const surface = await attachBus(gate.runtime, { queues, processId: id, heartbeatMs: 100 });
+    const stop = async (): Promise<void> => {
+      await surface.close({ drainMs: 10_000 });
+      await runtime.close();
+    };
+    cleanups.push(stop);
+    return { stop, ...gate };
   };
-  cleanups.push(stop);
-  return { stop, ...gate };
+  const p1 = await startProcess('p1', true);
+  await bus.publish('switchyard.trigger.publisher', { input: 'publish a' }, { headers: { [MSG_ID_HEADER]: 'a1' } });
+  await held.started.promise; // trg-a1's tool runs: the drain will wait for it
+  await bus.publish('switchyard.trigger.publisher', { input: 'publish b' }, { headers: { [MSG_ID_HEADER]: 'b1', [REPLY_TO_HEADER]: 'results.b1' } });
+  await p1.holding; // trg-b1's job was pulled and reads its thread
+  const stopped = p1.stop();
+  await p1.refused; // its launch came during the drain
+  held.release.resolve('published');
+  await stopped;
+  const launchedBeforeP2 = await store.get('trg-b1');
+  const deadLettersBeforeP2 = await (await bus.jobQueue('switchyard_publisher')).deadLetters();
+  await startProcess('p2', false);
+  const thread = await eventually(
+    async () => {
+      const current = await store.get('trg-b1');
+      return current?.events.some((e) => e.type === 'final') ? current : undefined;
+    },
+    10_000,
+    'trg-b1 to be launched and finish on p2',
+  );
+  return { bus, store, failures, replies, thread, launchedBeforeP2, deadLettersBeforeP2 };
 }
 
 describe('a trigger that reaches its launch while its worker drains', () => {
   it('is handed back, not failed, and launched by another worker', async () => {
-    const failures: unknown[] = [];
-    const bus = createMemoryBus({ onError: (error) => failures.push(error) });
-    cleanups.push(() => bus.close());
-    const store = createMemoryStore();
-    const p1 = await startProcess(bus, store, 'p1');
-    await bus.publish('switchyard.trigger.publisher', { input: 'publish a' }, { headers: { [MSG_ID_HEADER]: 'a1' } });
-    await held.started.promise; // trg-a1's tool runs: the drain will wait for it
-    await bus.publish('switchyard.trigger.publisher', { input: 'publish b' }, { headers: { [MSG_ID_HEADER]: 'b1' } });
-    await p1.holding; // trg-b1's job was pulled and reads its thread
-    const stopped = p1.stop();
-    await p1.refused; // its launch came during the drain
-    held.release.resolve('published');
-    await stopped;
-    expect(await store.get('trg-b1')).toBeUndefined();
-    await startProcess(bus, store, 'p2', false);
-    const thread = await eventually(
-      async () => {
-        const current = await store.get('trg-b1');
-        return current?.events.some((e) => e.type === 'final') ? current : undefined;
-      },
-      10_000,
-      'trg-b1 to be launched and finish on p2',
-    );
+    const { bus, store, failures, thread, launchedBeforeP2 } = await triggerDuringDrain();
+    expect(launchedBeforeP2).toBeUndefined();
     expect(thread.events.at(-1)).toMatchObject({ type: 'final', data: { output: 'after published' } });
     expect((await store.get('trg-a1'))?.events.at(-1)).toMatchObject({ type: 'final' });
+    expect(await (await bus.jobQueue('switchyard_publisher')).deadLetters()).toEqual([]);
+    expect(failures).toEqual([]);
+  }, 30_000);
+
+  it('on a queue of one delivery per job, is not dead-lettered: another worker launches its thread once, replies where it asked and records its trigger id', async () => {
+    const { bus, failures, replies, thread, launchedBeforeP2, deadLettersBeforeP2 } = await triggerDuringDrain(1);
+    expect(launchedBeforeP2).toBeUndefined();
+    expect(deadLettersBeforeP2).toEqual([]);
+    expect(thread.events.at(-1)).toMatchObject({ type: 'final', data: { output: 'after published' } });
+    const inputs = thread.events.filter((e) => e.type === 'input');
+    expect(inputs).toHaveLength(1);
+    expect(inputs[0]).toMatchObject({ data: { input: 'publish b', source: { kind: 'nats', replyTo: 'results.b1', triggerId: 'b1' } } });
+    const [reply] = await replies.until(1, 10_000, 'the result of trg-b1 on its reply subject');
+    expect(reply).toMatchObject({ threadId: 'trg-b1', status: 'done' });
     expect(await (await bus.jobQueue('switchyard_publisher')).deadLetters()).toEqual([]);
     expect(failures).toEqual([]);
   }, 30_000);

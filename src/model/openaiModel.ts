@@ -305,6 +305,7 @@ function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOpt
     );
   }
   const apiKey = configuredKey || PLACEHOLDER_API_KEY;
+  const defaultHeaders = customHeaders(sdkVariable(env, 'OPENAI_CUSTOM_HEADERS'));
   const client = new OpenAI({
     apiKey,
     // Every option the SDK defaults from process.env is given, from `env`: the caller's env is the
@@ -315,7 +316,7 @@ function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOpt
     project: sdkVariable(env, 'OPENAI_PROJECT_ID') ?? null,
     webhookSecret: sdkVariable(env, 'OPENAI_WEBHOOK_SECRET') ?? null,
     logLevel: logLevelOf(sdkVariable(env, 'OPENAI_LOG')),
-    defaultHeaders: customHeaders(sdkVariable(env, 'OPENAI_CUSTOM_HEADERS')),
+    defaultHeaders,
     maxRetries: 0,
     timeout: wholeTimeoutMs,
     fetch: options.fetch ?? sharedHttpFetch(),
@@ -326,7 +327,7 @@ function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOpt
     timeoutMs: wholeTimeoutMs,
     ...body,
     temperature,
-    secrets: [...keySecrets(configuredKey), ...urlSecretsOf(client.baseURL)],
+    secrets: [...keySecrets(configuredKey), ...urlSecretsOf(client.baseURL), ...headerSecretsOf(defaultHeaders)],
     endpoint: endpointOf(client),
     ownTransport: options.fetch === undefined || isHttpTransportFetch(options.fetch),
     ownClient: true,
@@ -403,6 +404,12 @@ function keySecrets(key: string | null | undefined): string[] {
 
 /** Query parameters whose values are credentials (Azure's `api-key`, a `token`, a signature). */
 const SECRET_PARAM = /key|token|secret|sig|pass|auth/i;
+
+/** The values of custom headers whose name says they are credentials (a gateway's token, an `api-key`), to redact from failures. */
+function headerSecretsOf(headers: Readonly<Record<string, string | null>>): string[] {
+  // `Bearer <token>`: a server may echo the token alone.
+  return Object.entries(headers).flatMap(([name, value]) => (value !== null && SECRET_PARAM.test(name) ? [...keySecrets(value), ...keySecrets(value.split(' ').at(-1))] : []));
+}
 
 /** The credentials a base URL carries (its password, its secret-looking query values), to redact from failures. */
 function urlSecretsOf(baseURL: string): string[] {

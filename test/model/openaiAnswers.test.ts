@@ -274,7 +274,7 @@ describe('createOpenAIModel: provider errors their status misstates', () => {
 describe('createOpenAIModel: credentials in custom headers', () => {
   it('redacts from a failure the value of a custom header whose name says it is a credential, as it redacts the key', async () => {
     const body = { error: { message: 'gateway refused token gw-SECRET-123456 for this route', type: 'invalid_request_error' } };
-    const result = await answerOf({ status: 401, body: JSON.stringify(body) }, { env: { OPENAI_CUSTOM_HEADERS: 'cf-aig-authorization: gw-SECRET-123456\nX-Team: blue-team-label' } });
+    const result = await answerOf({ status: 401, body: JSON.stringify(body) }, { env: { OPENAI_CUSTOM_HEADERS: 'cf-aig-authorization: Bearer gw-SECRET-123456\nX-Team: blue-team-label' } });
     expect(result.success).toBe(false);
     if (result.success) return;
     expect(result.error.message).not.toContain('gw-SECRET-123456');

@@ -180,7 +180,7 @@ function nextStep(input: StepInput, seq: number, output: ModelOutput, hash: stri
   const callId = callIdFor(seq);
   const decision: NewEvent = {
     type: 'decision',
-    data: { callId, step: state.steps + 1, intent, args, model: output.model, promptHash: hash, tokens, latencyMs },
+    data: { callId, step: state.totalSteps + 1, intent, args, model: output.model, promptHash: hash, tokens, latencyMs },
   };
   return followUp(input, seq, decision, { callId, tool, intent, args, checked: checked.data });
 }

@@ -164,16 +164,16 @@ function nextStep(input: StepInput, seq: number, output: ModelOutput, hash: stri
   const { usage } = output;
   const tokens = { prompt: tokenCount(usage?.prompt), completion: tokenCount(usage?.completion) };
   const parsed = parseNextStep(output);
-  if (!parsed.success) return decided(errorEvents(input, 'invalid_json', parsed.error, { tokens }));
+  if (!parsed.success) return refused(input, output, errorEvents(input, 'invalid_json', parsed.error, { tokens }));
   const { intent } = parsed.data;
   const tool = agent.toolsByName.get(intent);
   if (tool === undefined) {
     const known = agent.tools.map((t) => t.name).join(', ');
-    return decided(withArgs(errorEvents(input, 'unknown_intent', `unknown intent "${intent.slice(0, 80)}"; use one of: ${known}`, { tokens }), parsed.data.args, agent.secrets));
+    return refused(input, output, withArgs(errorEvents(input, 'unknown_intent', `unknown intent "${intent.slice(0, 80)}"; use one of: ${known}`, { tokens }), parsed.data.args, agent.secrets));
   }
   const checked = tool.parse(parsed.data.args);
   if (!checked.success) {
-    return decided(withArgs(errorEvents(input, 'invalid_args', `arguments for ${intent} are invalid: ${checked.error}`, { tool: intent, tokens }), parsed.data.args, agent.secrets));
+    return refused(input, output, withArgs(errorEvents(input, 'invalid_args', `arguments for ${intent} are invalid: ${checked.error}`, { tool: intent, tokens }), parsed.data.args, agent.secrets));
   }
   // The arguments came from JSON.parse: JSON already, and not shared with anyone.
   const args = redactJson(parsed.data.args, agent.secrets) as Record<string, Json>;
@@ -183,6 +183,23 @@ function nextStep(input: StepInput, seq: number, output: ModelOutput, hash: stri
     data: { callId, step: state.totalSteps + 1, intent, args, model: output.model, promptHash: hash, tokens, latencyMs },
   };
   return followUp(input, seq, decision, { callId, tool, intent, args, checked: checked.data });
+}
+
+/**
+ * The decision of a refused answer (`events`: its error first), logged at warn as a failed model
+ * call is: kind, the model that answered, attempt, the retry time or the escalation, the message
+ * (redacted there). The step's logger is bound to the thread and its agent.
+ */
+function refused(input: StepInput, output: ModelOutput, events: NewEvent[]): Decided {
+  const error = events[0];
+  if (error?.type === 'error') {
+    const { kind, tool, attempt, retryAt, message } = error.data;
+    input.deps.logger.warn(
+      { state: 'deciding', kind, ...(tool === undefined ? {} : { tool }), model: output.model, attempt, ...(retryAt === undefined ? { escalated: true } : { retryAt }), err: message },
+      'model answer refused',
+    );
+  }
+  return decided(events);
 }
 
 /** Longest JSON of refused arguments recorded whole on their error event. */

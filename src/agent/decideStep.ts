@@ -12,7 +12,7 @@ import { incarnationKeyOf } from '../thread/incarnation.js';
 import type { Agent } from './agent.js';
 import type { Tool } from './tool.js';
 import type { StepInput } from './deps.js';
-import { errorEvents, escalationEvents } from './errorEvents.js';
+import { errorEvents, errorLogFields, escalationEvents } from './errorEvents.js';
 import { doneForNowSchema, requestHumanInputSchema } from './humanTools.js';
 import { approvalRequest } from './approvalRequest.js';
 import { callIdFor, newIdempotencyKey, requestIdFor } from './ids.js';
@@ -128,25 +128,15 @@ function modelFailure(input: StepInput, failure: ModelFailure, timedOut: boolean
  * threads. The step's logger is bound to the thread and its agent.
  */
 function loggedFailure(input: StepInput, events: NewEvent[], failure: ModelFailure): NewEvent[] {
-  const error = events[0];
-  if (error?.type !== 'error') return events;
-  const { kind, attempt, retryAt, message } = error.data;
+  const fields = errorLogFields(events);
+  if (fields === undefined) return events;
   const endpoint = failure.endpoint === undefined ? undefined : originAndPath(failure.endpoint);
   input.deps.logger.warn(
-    {
-      state: 'deciding',
-      kind,
-      ...(failure.status === undefined ? {} : { status: failure.status }),
-      attempt,
-      ...(retryAt === undefined ? { escalated: true } : { retryAt }),
-      ...(endpoint === undefined ? {} : { endpoint }),
-      err: message,
-    },
+    { state: 'deciding', ...(failure.status === undefined ? {} : { status: failure.status }), ...(endpoint === undefined ? {} : { endpoint }), ...fields },
     'model call failed',
   );
   return events;
 }
-
 
 /**
  * Whether a model's HTTP failure may pass if asked again: no status (the network, a malformed
@@ -191,13 +181,11 @@ function nextStep(input: StepInput, seq: number, output: ModelOutput, hash: stri
  * (redacted there). The step's logger is bound to the thread and its agent.
  */
 function refused(input: StepInput, output: ModelOutput, events: NewEvent[]): Decided {
-  const error = events[0];
-  if (error?.type === 'error') {
-    const { kind, tool, attempt, retryAt, message } = error.data;
-    input.deps.logger.warn(
-      { state: 'deciding', kind, ...(tool === undefined ? {} : { tool }), model: output.model, attempt, ...(retryAt === undefined ? { escalated: true } : { retryAt }), err: message },
-      'model answer refused',
-    );
+  const fields = errorLogFields(events);
+  if (fields !== undefined) {
+    const error = events[0];
+    const tool = error?.type === 'error' ? error.data.tool : undefined;
+    input.deps.logger.warn({ state: 'deciding', ...(tool === undefined ? {} : { tool }), model: output.model, ...fields }, 'model answer refused');
   }
   return decided(events);
 }

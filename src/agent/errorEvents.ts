@@ -1,5 +1,5 @@
 import { redactText } from '../context/redact.js';
-import { versionOf, type ErrorKind, type NewEvent } from '../thread/events.js';
+import { versionOf, type ErrorKind, type NewEvent, type ThreadEvent } from '../thread/events.js';
 import { incarnationKeyOf } from '../thread/incarnation.js';
 import { backoffDelay, jitterUnit, MAX_RETRY_AFTER_MS, serverWaitDelay } from './backoff.js';
 import type { StepInput } from './deps.js';
@@ -23,8 +23,6 @@ export function escalationEvents(
     { type: 'human_request', data: { requestId, kind: 'escalation', question, urgency, format: 'free_text' } },
   ];
 }
-
-export { MAX_RETRY_AFTER_MS };
 
 /** How {@link errorEvents} treats an error. */
 export interface ErrorOptions {
@@ -109,3 +107,27 @@ function waitText(delayMs: number, retryAfterMs: number | undefined): string {
 }
 
 const seconds = (ms: number): string => `${Math.round(ms / 100) / 10} s`;
+
+/** What a warning about a step's error says of it (see {@link errorLogFields}). */
+export interface ErrorLogFields {
+  readonly kind: ErrorKind;
+  readonly attempt: number;
+  readonly retryAt?: string;
+  readonly escalated?: true;
+  readonly humanAsked?: true;
+  readonly err: string;
+}
+
+/**
+ * The fields of a warning about the error `events` record (an error, then what follows it): its
+ * kind, attempt and message (redacted there), and its retry time or what came instead (an
+ * escalation, a human asked whether a call took effect). Undefined without an error.
+ */
+export function errorLogFields(events: readonly (NewEvent | ThreadEvent)[]): ErrorLogFields | undefined {
+  const error = events.find((e) => e.type === 'error');
+  if (error?.type !== 'error') return undefined;
+  const { kind, attempt, retryAt, message } = error.data;
+  if (retryAt !== undefined) return { kind, attempt, retryAt, err: message };
+  const instead = events.some((e) => e.type === 'escalation') ? { escalated: true as const } : events.some((e) => e.type === 'human_request') ? { humanAsked: true as const } : {};
+  return { kind, attempt, ...instead, err: message };
+}

@@ -8,7 +8,7 @@ import { incarnationKeyOf } from '../thread/incarnation.js';
 import { deriveState, isOutcomeOf, RESTING_STATUSES, statusOf, type PendingCall, type ThreadState } from '../thread/state.js';
 import { approvalRequest } from './approvalRequest.js';
 import type { StepInput } from './deps.js';
-import { errorEvents } from './errorEvents.js';
+import { errorEvents, errorLogFields } from './errorEvents.js';
 import { idempotencyKeyFor, requestIdFor } from './ids.js';
 import type { Tool, ToolContext } from './tool.js';
 
@@ -297,7 +297,7 @@ async function runCall(input: StepInput, thread: Thread, cleared: ClearedCall, s
     return journal(resultEvents(input, cleared, outcome, started, windDown?.aborted !== true));
   } catch (error) {
     if (signal.aborted || error instanceof VersionConflictError) throw error;
-    return loggedFailure(input, thread, await journal((at) => errorEvents(at, 'tool_error', `${call.tool} failed: ${describeError(error, (text) => redactText(text, input.agent.secrets))}`, about)), call);
+    return loggedFailure(input, thread, await journal((at) => errorEvents(at, 'tool_error', `${call.tool} failed: ${toolErrorText(input, error)}`, about)), call);
   } finally {
     deps.clock.clearTimeout(timer);
     toolSignal.dispose();
@@ -314,12 +314,8 @@ async function runCall(input: StepInput, thread: Thread, cleared: ClearedCall, s
  */
 function loggedFailure(input: StepInput, thread: Thread, written: Thread, call: PendingCall): Thread {
   const since = versionOf(thread);
-  const after = written.events.filter((e) => e.seq > since);
-  const error = after.find((e) => e.type === 'error');
-  if (error?.type !== 'error') return written;
-  const { kind, attempt, retryAt, message } = error.data;
-  const instead = after.some((e) => e.type === 'escalation') ? { escalated: true } : after.some((e) => e.type === 'human_request') ? { humanAsked: true } : {};
-  input.deps.logger.warn({ state: 'executing', kind, tool: call.tool, callId: call.callId, attempt, ...(retryAt === undefined ? instead : { retryAt }), err: message }, 'tool call failed');
+  const fields = errorLogFields(written.events.filter((e) => e.seq > since));
+  if (fields !== undefined) input.deps.logger.warn({ state: 'executing', tool: call.tool, callId: call.callId, ...fields }, 'tool call failed');
   return written;
 }
 
@@ -364,7 +360,7 @@ function recordLateOutcome(input: StepInput, asked: Thread, cleared: ClearedCall
   };
   running
     .then(late, (error: unknown) => {
-      deps.logger.warn({ ...about, err: describeError(error, (text) => redactText(text, input.agent.secrets)) }, `${call.tool} rejected after its timeout (call ${call.callId}): that does not say whether it took effect, so the question asked about it stays open`);
+      deps.logger.warn({ ...about, err: toolErrorText(input, error) }, `${call.tool} rejected after its timeout (call ${call.callId}): that does not say whether it took effect, so the question asked about it stays open`);
     })
     .catch((error: unknown) => {
       // A conflict recordOutcome could not resolve is logged there, naming the call.
@@ -641,3 +637,8 @@ class ToolSignal {
 }
 
 const TIMED_OUT = Symbol('timed out');
+
+/** A tool's error with its causes, each part redacted of the agent's secrets before it is cut. */
+function toolErrorText(input: StepInput, error: unknown): string {
+  return describeError(error, (text) => redactText(text, input.agent.secrets));
+}

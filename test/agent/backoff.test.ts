@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { calculator } from '../../agents/calculator/index.js';
-import { MAX_RETRY_AFTER_MS } from '../../src/agent/errorEvents.js';
-import { serverWaitDelay } from '../../src/agent/backoff.js';
+import { MAX_RETRY_AFTER_MS, serverWaitDelay } from '../../src/agent/backoff.js';
 import { scriptedModel } from '../../src/model/scriptedModel.js';
 import { createClock, settle, startRun, T0 } from '../support/agentHarness.js';
 

@@ -187,6 +187,16 @@ export function formatIssues(issues: readonly z.core.$ZodIssue[]): string[] {
   return issues.map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(root)'}: ${issue.message}`);
 }
 
+/**
+ * `text` cut to its first `max` characters, `…` marking the cut (never between the two halves of a
+ * surrogate pair): one way to bound a message everywhere.
+ */
+export function clipText(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const end = max > 0 && (text.charCodeAt(max - 1) & 0xfc00) === 0xd800 ? max - 1 : max;
+  return `${text.slice(0, end)}…`;
+}
+
 /** A short message for any thrown value; never throws (a value JSON cannot hold is named by its kind). */
 export function messageOf(error: unknown): string {
   if (error instanceof Error) return error.message || error.name;
@@ -252,5 +262,5 @@ function ownText(error: unknown, seen: Set<unknown>, nesting: number, clean: (te
 }
 
 function clipPart(text: string): string {
-  return text.length > MAX_PART ? `${text.slice(0, MAX_PART)}…` : text;
+  return clipText(text, MAX_PART);
 }

@@ -2,7 +2,7 @@ import type { z } from 'zod';
 import { redactJson, redactText } from '../context/redact.js';
 import { agentContext } from '../context/ownContext.js';
 import type { RenderedContext } from '../context/renderContext.js';
-import { messageOf } from '../errors.js';
+import { clipText, messageOf } from '../errors.js';
 import type { ModelFailure, ModelOutput, ModelResult } from '../model/model.js';
 import { parseNextStep } from '../model/nextStep.js';
 import { appendEvents } from '../store/appendEvents.js';
@@ -203,7 +203,7 @@ function withArgs(events: NewEvent[], sent: Json, secrets: readonly string[]): N
   if (error?.type !== 'error') return events;
   const redacted = redactJson(sent, secrets);
   const json = JSON.stringify(redacted);
-  const args = json.length > MAX_REFUSED_ARGS ? `${json.slice(0, MAX_REFUSED_ARGS)}…` : redacted;
+  const args = json.length > MAX_REFUSED_ARGS ? clipText(json, MAX_REFUSED_ARGS) : redacted;
   return [{ type: 'error', data: { ...error.data, args } }, ...rest];
 }
 

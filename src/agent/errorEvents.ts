@@ -1,3 +1,4 @@
+import { clipText } from '../errors.js';
 import { redactText } from '../context/redact.js';
 import { versionOf, type ErrorKind, type NewEvent, type ThreadEvent } from '../thread/events.js';
 import { incarnationKeyOf } from '../thread/incarnation.js';
@@ -73,7 +74,7 @@ export function errorEvents(
   const said = rateLimited ? `rate limited${retryAt === undefined ? ', not retried' : `: retrying at ${retryAt} (${waitText(delayMs, options.retryAfterMs)})`}; ${message}` : message;
   // Redacted before it is cut: a secret across the cut would leave its start.
   const redacted = redactText(said, agent.secrets);
-  const text = redacted.length > MAX_MESSAGE ? `${redacted.slice(0, MAX_MESSAGE)}…` : redacted;
+  const text = clipText(redacted, MAX_MESSAGE);
   const base = { kind, message: text, attempt, ...extra, ...(rateLimited ? { rateLimited: true } : {}) };
   if (options.retryable === false) {
     return [

@@ -1,3 +1,4 @@
+import { clipText } from '../errors.js';
 import type { CustomData, Json, Thread, ThreadEvent } from '../thread/events.js';
 import { deriveState, type ThreadState } from '../thread/state.js';
 import { redactJson, redactText } from './redact.js';
@@ -190,9 +191,6 @@ const attr = (value: string): string => inert(value).replace(/"/g, '&quot;');
 /** Longest part of an error's refused arguments (`args`) its block shows. */
 const MAX_ERROR_ARGS = 500;
 
-function clip(text: string, max: number): string {
-  return text.length > max ? `${text.slice(0, max)}…` : text;
-}
 
 function renderBlock(event: ThreadEvent, secrets: readonly string[]): string | null {
   switch (event.type) {
@@ -210,7 +208,7 @@ function renderBlock(event: ThreadEvent, secrets: readonly string[]): string | n
       return `<tool_result tool="${event.data.tool}" call="${event.data.callId}">\n${show(event.data.result, secrets)}\n</tool_result>`;
     case 'error': {
       const d = event.data;
-      const args = d.args === undefined ? '' : `\nargs: ${clip(show(d.args, secrets), MAX_ERROR_ARGS)}`;
+      const args = d.args === undefined ? '' : `\nargs: ${clipText(show(d.args, secrets), MAX_ERROR_ARGS)}`;
       return `<error kind="${d.kind}"${d.tool ? ` tool="${attr(d.tool)}"` : ''} attempt="${d.attempt}">${bodyText(d.message, secrets)}${args}</error>`;
     }
     case 'human_request': {

@@ -1,3 +1,4 @@
+import { clipText } from '../errors.js';
 import type { ChatCompletion } from 'openai/resources/chat/completions';
 import type { ModelFailure, ModelOutput, ModelResult } from './model.js';
 
@@ -84,7 +85,7 @@ const MAX_ANSWER_QUOTE_CHARS = 150;
 
 /** `text` as a JSON string, at most {@link MAX_ANSWER_QUOTE_CHARS} characters of it. */
 function quoted(text: string): string {
-  return JSON.stringify(text.length > MAX_ANSWER_QUOTE_CHARS ? `${text.slice(0, MAX_ANSWER_QUOTE_CHARS)}…` : text);
+  return JSON.stringify(clipText(text, MAX_ANSWER_QUOTE_CHARS));
 }
 
 /** Why an answer cut at the token limit is refused: parsed, it would fail as broken JSON, hiding the cause. */

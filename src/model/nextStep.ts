@@ -1,3 +1,4 @@
+import { clipText } from '../errors.js';
 import { isJson, type Json } from '../thread/events.js';
 import type { ModelOutput } from './model.js';
 
@@ -80,5 +81,5 @@ function unfenced(text: string): string {
 }
 
 function snippet(text: string): string {
-  return JSON.stringify(text.length > 200 ? `${text.slice(0, 200)}…` : text);
+  return JSON.stringify(clipText(text, 200));
 }

@@ -1,3 +1,4 @@
+import { clipText } from '../errors.js';
 import type { ModelFailure } from './model.js';
 
 /** The most characters of a failed generation a message quotes. */
@@ -25,7 +26,7 @@ export function providerFailure(status: number, error: unknown, endpoint: string
   const { code, type, message, failed_generation: generation } = error as { code?: unknown; type?: unknown; message?: unknown; failed_generation?: unknown };
   if (status === 400 && code === 'tool_use_failed') {
     const generated = typeof generation === 'string'
-      ? `it generated: ${JSON.stringify(generation.length > MAX_GENERATION_CHARS ? `${generation.slice(0, MAX_GENERATION_CHARS)}…` : generation)}`
+      ? `it generated: ${JSON.stringify(clipText(generation, MAX_GENERATION_CHARS))}`
       : 'it did not say what the model generated';
     return { kind: 'http', message: clean(`the server refused the model's answer as no valid tool call (HTTP 400 tool_use_failed); ${generated}`) };
   }

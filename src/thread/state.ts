@@ -1,3 +1,4 @@
+import { clipText } from '../errors.js';
 import {
   BUILTIN_INTENTS,
   type CustomData,
@@ -278,7 +279,7 @@ const MAX_COMMENT_CHARS = 500;
 /** Why a thread failed when a human denied its escalation: who, and what they said. */
 function stoppedBy({ by, comment }: HumanResponse): string {
   const who = by ? `a human (${by})` : 'a human';
-  const said = comment ? `: ${comment.length > MAX_COMMENT_CHARS ? `${comment.slice(0, MAX_COMMENT_CHARS)}…` : comment}` : '';
+  const said = comment ? `: ${clipText(comment, MAX_COMMENT_CHARS)}` : '';
   return `${who} stopped the agent after an escalation${said}`;
 }
 

@@ -4,7 +4,12 @@ type JsonSchema = Record<string, unknown>;
 
 /** A tool's input as the model is offered it: its JSON Schema, and whether it is sent strict. */
 export interface ToolParameters {
-  /** The strict form ({@link toStrictJsonSchema}) when `strict`, else the plain one ({@link toPlainJsonSchema}). */
+  /**
+   * The strict form ({@link toStrictJsonSchema}) when `strict`, else the plain JSON Schema (draft 7)
+   * of what the input takes: optional properties stay optional, defaults and records' value schemas
+   * stay, a plain `z.object()` is closed (the tool refuses unknown keys), a loose or catchall object
+   * keeps what it takes beyond its properties.
+   */
   readonly parameters: JsonSchema;
   /** Whether OpenAI's strict mode takes this input (see {@link strictModeProblems}). */
   readonly strict: boolean;
@@ -33,15 +38,6 @@ export function toStrictJsonSchema(schema: z.ZodType): JsonSchema {
   return strictify(rawJsonSchema(schema));
 }
 
-/**
- * zod -> plain JSON Schema (draft 7) of what the input takes, for a tool sent with `strict: false`:
- * optional properties stay optional, defaults and records' value schemas stay, and a plain
- * `z.object()` is closed (`additionalProperties: false`, as the tool refuses unknown keys), while a
- * loose or catchall object keeps what it takes beyond its properties.
- */
-export function toPlainJsonSchema(schema: z.ZodType): JsonSchema {
-  return closePlainObjects(rawJsonSchema(schema));
-}
 
 function rawJsonSchema(schema: z.ZodType): JsonSchema {
   const raw = z.toJSONSchema(schema, { io: 'input', target: 'draft-7', unrepresentable: 'any' }) as JsonSchema;

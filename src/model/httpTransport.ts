@@ -75,7 +75,8 @@ export function maxBodyBytesFor(maxAnswerChars: number): number {
 }
 
 const REDIRECTS = 5;
-const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+/** The redirect statuses the transport follows (or, for a request it may not resend, hands back). */
+export const REDIRECT_STATUSES: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
 /** Redirects after which fetch resends a POST (any method but GET and HEAD) as a GET without its body. */
 const METHOD_CHANGING_REDIRECTS = new Set([301, 302, 303]);
 /** Request headers not sent on to another origin. */

@@ -15,6 +15,7 @@ import {
   isHttpTransportFetch,
   MAX_BODY_BYTES,
   maxBodyBytesFor,
+  REDIRECT_STATUSES,
   ResponseTooLargeError,
   sharedHttpFetch,
   type FetchFunction,
@@ -179,11 +180,13 @@ const MAX_MESSAGE_CHARS = 300;
 export function createOpenAIModel(options: OpenAIModelOptions = {}): Model {
   const config = normalizeOptions(options);
   const answers: CompletionSettings = { model: config.model, maxAnswerChars: config.maxAnswerChars, clean: (message) => clean(config, message) };
+  // Fixed per model: the most bytes of a body that can hold an answer within maxAnswerChars.
+  const maxBodyBytes = maxBodyBytesFor(config.maxAnswerChars);
 
   /** One request; failures come back as results. `timedOut` tells a deadline of our own from other aborts. */
   async function send(request: ModelRequest, signal: AbortSignal, timedOut: () => boolean): Promise<ModelResult> {
     const options = {
-      ...(config.ownTransport ? { fetchOptions: transportOptions(signal, config.maxAnswerChars) } : { signal }),
+      ...(config.ownTransport ? { fetchOptions: transportOptions(signal, maxBodyBytes) } : { signal }),
       timeout: config.timeoutMs,
       maxRetries: 0,
     };
@@ -230,11 +233,11 @@ type FetchOptions = NonNullable<NonNullable<Parameters<OpenAI['chat']['completio
 
 /**
  * The SDK's `fetchOptions` for switchyard's transport, which the SDK hands to `fetch` untouched:
- * the caller's signal, and the most bytes of a body that can hold an answer within `maxAnswerChars`
- * (a longer body is not read to its end).
+ * the caller's signal, and the most bytes of a body to read (see maxBodyBytesFor: a body that
+ * cannot hold an answer within `maxAnswerChars` is not read to its end).
  */
-function transportOptions(signal: AbortSignal, maxAnswerChars: number): FetchOptions {
-  const init: TransportInit = { [CALLER_SIGNAL]: signal, [MAX_BODY_BYTES]: maxBodyBytesFor(maxAnswerChars) };
+function transportOptions(signal: AbortSignal, maxBodyBytes: number): FetchOptions {
+  const init: TransportInit = { [CALLER_SIGNAL]: signal, [MAX_BODY_BYTES]: maxBodyBytes };
   return init as FetchOptions;
 }
 
@@ -293,11 +296,8 @@ function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOpt
   const baseURLSetting = options.baseURL !== undefined ? 'baseURL' : env('SWITCHYARD_MODEL_BASE_URL') ? 'SWITCHYARD_MODEL_BASE_URL' : 'OPENAI_BASE_URL';
   const baseURL = tidyBaseURL(options.baseURL ?? env('SWITCHYARD_MODEL_BASE_URL') ?? env('OPENAI_BASE_URL'));
   if (baseURL !== undefined) checkBaseURL(baseURLSetting, baseURL);
-  // OpenAI's key goes to OpenAI, or where the SDK's own OPENAI_BASE_URL points: not to another
-  // provider that switchyard's URL variable or a baseURL option names (a key exported in the shell
-  // would leak there; pass apiKey for it).
-  const openAIKeyFits = baseURLSetting === 'OPENAI_BASE_URL' || isOpenAIHost(baseURL);
-  const configuredKey = (options.apiKey ?? env('SWITCHYARD_MODEL_API_KEY') ?? (openAIKeyFits ? env('OPENAI_API_KEY') : undefined))?.trim();
+  const openAIKey = openAIKeyGoesTo(baseURLSetting, baseURL) ? env('OPENAI_API_KEY') : undefined;
+  const configuredKey = (options.apiKey ?? env('SWITCHYARD_MODEL_API_KEY') ?? openAIKey)?.trim();
   if (!configuredKey && !baseURL) {
     throw new ConfigError(
       'no model API key: set SWITCHYARD_MODEL_API_KEY or OPENAI_API_KEY, pass apiKey, ' +
@@ -338,9 +338,19 @@ function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOpt
  * Whether `env` sets an OPENAI_API_KEY that {@link createOpenAIModel} keeps from its server: the one
  * SWITCHYARD_MODEL_BASE_URL names (not OpenAI's), with no SWITCHYARD_MODEL_API_KEY (see `apiKey`).
  */
-export function openAIKeyWithheld(env: Readonly<Record<string, string | undefined>>): boolean {
-  const baseURL = env.SWITCHYARD_MODEL_BASE_URL?.trim();
-  return Boolean(baseURL) && !env.SWITCHYARD_MODEL_API_KEY?.trim() && Boolean(env.OPENAI_API_KEY?.trim()) && !isOpenAIHost(baseURL);
+export function openAIKeyWithheld(environment: Readonly<Record<string, string | undefined>>): boolean {
+  const env = variables(environment);
+  const baseURL = tidyBaseURL(env('SWITCHYARD_MODEL_BASE_URL'));
+  return baseURL !== undefined && !env('SWITCHYARD_MODEL_API_KEY') && env('OPENAI_API_KEY') !== undefined && !openAIKeyGoesTo('SWITCHYARD_MODEL_BASE_URL', baseURL);
+}
+
+/**
+ * Whether OPENAI_API_KEY may go to `baseURL` (named by `setting`): OpenAI's key goes to OpenAI, or
+ * where the SDK's own OPENAI_BASE_URL points, not to another provider that switchyard's URL
+ * variable or a baseURL option names (a key exported in the shell would leak there: pass apiKey).
+ */
+function openAIKeyGoesTo(setting: string, baseURL: string | undefined): boolean {
+  return setting === 'OPENAI_BASE_URL' || isOpenAIHost(baseURL);
 }
 
 /** Whether `baseURL` is OpenAI's own API (its host api.openai.com). */
@@ -577,7 +587,9 @@ function mapError(
     const text = cause === undefined ? error.message : `${error.message.replace(/\.$/, '')}: ${cause}`;
     return failureOf('http', clean(config, `${text}${codeText}`));
   }
-  if (error instanceof APIError && typeof error.status === 'number' && REDIRECTS_HANDED_BACK.has(error.status)) {
+  // A redirect the transport handed back for the POST: a 301, 302 or 303 (fetch would resend it as a
+  // GET without its body), a 307 or 308 to another origin (its headers would go there).
+  if (error instanceof APIError && typeof error.status === 'number' && REDIRECT_STATUSES.has(error.status)) {
     return { kind: 'http', status: error.status, message: clean(config, `POST ${config.endpoint}: ${error.status} ${redirectAdvice(config, error.headers?.get('location'))}`) };
   }
   if (error instanceof APIError && typeof error.status === 'number') {
@@ -601,11 +613,6 @@ function mapError(
   return failureOf('http', clean(config, `model request failed: ${text}`));
 }
 
-/**
- * Redirects switchyard's transport hands back for a POST: a 301, 302 or 303 (fetch would resend it
- * as a GET without its body), a 307 or 308 to another origin (its headers would go there).
- */
-const REDIRECTS_HANDED_BACK = new Set([301, 302, 303, 307, 308]);
 
 /** What to do about a redirect of the model's POST to `location`: name it as the base URL to set. */
 function redirectAdvice(config: NormalizedOpenAIModelOptions, location: string | null | undefined): string {

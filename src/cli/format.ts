@@ -1,6 +1,7 @@
 import type { ThreadView } from '../runtime/runtime.js';
 import type { ThreadSummary } from '../store/threadStore.js';
 import { delegationOf, openDelegation, type Delegation } from '../pipeline/delegations.js';
+import { MAX_ERROR_ARGS } from '../context/renderContext.js';
 import type { CustomData, HumanRequest, Json, ThreadEvent } from '../thread/events.js';
 import { deriveState, unrecordedCall, type ThreadStatus, type UnrecordedCall } from '../thread/state.js';
 
@@ -14,8 +15,6 @@ export type CommandHint = (args: string) => string;
 export const plainHint: CommandHint = (args) => `switchyard ${args}`;
 
 const MAX_VALUE = 160;
-/** The arguments of a refused decision, as `show` prints them (as many as the model is shown again). */
-const MAX_ARGS = 500;
 /** A question a human is asked to answer is shown whole, up to this (a runaway one is still cut). */
 const MAX_QUESTION = 2000;
 
@@ -125,7 +124,7 @@ export function eventLine(event: ThreadEvent, threadId: string, hint: CommandHin
       // A rate limit's message says when it is retried, and why then.
       const retry = event.data.retryAt && event.data.rateLimited !== true ? `; retrying at ${deadlineTime(event.data.retryAt, event.at)}` : '';
       // What the model sent with a decision that was refused (invalid_args, unknown_intent).
-      const args = event.data.args === undefined ? '' : `; args: ${showValue(event.data.args, whole ? MAX_ARGS : MAX_VALUE)}`;
+      const args = event.data.args === undefined ? '' : `; args: ${showValue(event.data.args, whole ? MAX_ERROR_ARGS : MAX_VALUE)}`;
       return `✗ ${event.data.kind}: ${errorText(event.data.message, whole, event.at)}${args}${retry}`;
     }
     case 'human_request': {

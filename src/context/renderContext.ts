@@ -188,8 +188,8 @@ const bodyText = (text: string, secrets: readonly string[]): string => inert(red
 /** A value from outside in an attribute (a tool name the model made up): no quote or tag can leave it. */
 const attr = (value: string): string => inert(value).replace(/"/g, '&quot;');
 
-/** Longest part of an error's refused arguments (`args`) its block shows. */
-const MAX_ERROR_ARGS = 500;
+/** Longest part of an error's refused arguments (`args`) its block shows (and `show` prints). */
+export const MAX_ERROR_ARGS = 500;
 
 
 function renderBlock(event: ThreadEvent, secrets: readonly string[]): string | null {

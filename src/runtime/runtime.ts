@@ -461,9 +461,8 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       const thread = await store.get(threadId);
       if (thread === undefined) return undefined;
       // What only this process knows: the thread waits for a slot here, or an actor runs it now.
-      const queued = driver.queueOf(threadId);
-      const live = queued === undefined && driver.isRunning(threadId);
-      return { ...viewOf(thread), ...(queued === undefined ? {} : { queued }), ...(live ? { live: true as const } : {}) };
+      const place = driver.placeOf(threadId);
+      return { ...viewOf(thread), ...(place === undefined ? {} : place === 'running' ? { live: true as const } : { queued: place }) };
     },
     list: (opts) => store.list(opts),
     respond: whileOpen((threadId: string, response: unknown) => respondToThread(controlSources, threadId, response)),

@@ -81,8 +81,8 @@ export interface ThreadDriver {
   isActive(threadId: string): boolean;
   /** Whether an actor runs the thread now (not only queued). */
   isRunning(threadId: string): boolean;
-  /** Where the thread waits for a slot (`maxConcurrent`), when it does; undefined when it runs or is not here. */
-  queueOf(threadId: string): QueuePlace | undefined;
+  /** `running` when an actor runs the thread here, its place in the queue when it waits for a slot (`maxConcurrent`), else undefined. */
+  placeOf(threadId: string): 'running' | QueuePlace | undefined;
   /** Whether an actor that just persisted a resting status may still be finishing its step. */
   isBusy(threadId: string): boolean;
   /** Delivers a control event to the thread's running actor. */
@@ -316,8 +316,9 @@ export function createThreadDriver(options: ThreadDriverOptions): ThreadDriver {
     wakeParent,
     isActive,
     isRunning: (threadId) => supervisor.getSnapshot().context.running.includes(threadId),
-    queueOf: (threadId) => {
+    placeOf: (threadId) => {
       const { context } = supervisor.getSnapshot();
+      if (context.running.includes(threadId)) return 'running';
       const index = context.queue.findIndex((t) => t.id === threadId);
       return index < 0 ? undefined : { position: index + 1, running: context.running.length, maxConcurrent };
     },

@@ -7,6 +7,7 @@ import type { Runtime } from '../runtime/runtime.js';
 import { awaitedOutcome } from '../runtime/watchThread.js';
 import { TERMINAL_STATUSES, unrecordedCall } from '../thread/state.js';
 import { integerParam } from './requestBodies.js';
+import { SHUTTING_DOWN } from './httpRuntime.js';
 import { sseLifetime } from './sse.js';
 
 /** What {@link streamThreadEvents} needs. */
@@ -72,7 +73,7 @@ export async function streamThreadEvents(c: Context, threadId: string, options: 
         // The runtime closed under the stream (an embedder closed it before its HTTP server): no
         // failure, the server is going away; the client reconnects to whichever serves it next.
         logger.info({ threadId }, 'event stream ended: the runtime closed');
-        await stream.writeSSE({ event: 'error', data: JSON.stringify({ error: 'the server is shutting down; reconnect with Last-Event-ID' }) });
+        await stream.writeSSE({ event: 'error', data: JSON.stringify({ error: `${SHUTTING_DOWN}; reconnect with Last-Event-ID` }) });
         return;
       }
       // The client learns only that it should reconnect; the details stay in the log.

@@ -9,25 +9,11 @@ import { createDemoModel } from '../../src/model/demoModel.js';
 import type { NatsNode } from '../../src/nats/natsNode.js';
 import { startHttpServer } from '../../src/server/httpServer.js';
 import { call } from '../server/harness.js';
-import { deferred, uniqueToken, useNatsTestBed } from './natsTestKit.js';
+import { oneCreated, raceCreates } from '../support/racingCreates.js';
+import { uniqueToken, useNatsTestBed } from './natsTestKit.js';
 
 const bed = useNatsTestBed();
 const RACERS = 8;
-
-/** Holds the node's creates of `threadId` until `RACERS` of them have come: each launch read the id as free by then. */
-function raceCreates(node: NatsNode, threadId: string): void {
-  const create = node.store.create.bind(node.store);
-  const all = deferred<void>();
-  let waiting = 0;
-  node.store.create = async (thread) => {
-    if (thread.id === threadId) {
-      waiting++;
-      if (waiting === RACERS) all.resolve();
-      await all.promise;
-    }
-    return create(thread);
-  };
-}
 
 async function apiProcess(): Promise<{ node: NatsNode; base: string; close: () => Promise<void> }> {
   const node = await bed.node({ prefix: `sy${uniqueToken()}`, bucket: `threads_${uniqueToken()}`, agents: [calculator], model: createDemoModel(), worker: false, processId: 'api' });
@@ -42,10 +28,9 @@ describe('racing launches of one thread id on a NATS API process', () => {
   ])('with %s: one 201, the others 200 with the same thread', async (_name, body, headers, threadId) => {
     const api = await apiProcess();
     try {
-      raceCreates(api.node, threadId);
+      raceCreates(api.node.store, threadId, RACERS).arm();
       const answers = await Promise.all(Array.from({ length: RACERS }, () => call(api.base, 'POST', '/threads', { agent: 'calculator', input: 'what is 1 + 1?', ...body }, headers)));
-      expect(answers.map((a) => a.status).sort((a, b) => a - b)).toEqual([...Array<number>(RACERS - 1).fill(200), 201]);
-      expect(new Set(answers.map((a) => (a.body as { id: string; createdAt: string }).createdAt)).size).toBe(1);
+      expect(oneCreated(answers)).toEqual([...Array<number>(RACERS - 1).fill(200), 201]);
       expect(new Set(answers.map((a) => (a.body as { id: string }).id))).toEqual(new Set([threadId]));
     } finally {
       await api.close();

@@ -13,8 +13,8 @@ import { createMemoryStore } from '../../src/store/memoryStore.js';
 import type { ThreadStore } from '../../src/store/threadStore.js';
 import { scriptedModel } from '../../src/model/scriptedModel.js';
 import { calculator } from '../../agents/calculator/index.js';
-import { deferred } from '../bus/waiting.js';
-import { decide, echo, call, type JsonResponse } from './harness.js';
+import { oneCreated, raceCreates } from '../support/racingCreates.js';
+import { decide, echo, call } from './harness.js';
 
 const RACERS = 8;
 const SECRET = 'hook-secret-for-tests';
@@ -27,27 +27,6 @@ afterEach(async () => {
   await runtime?.close();
   server = runtime = undefined;
 });
-
-/**
- * `inner` whose creates of `threadId`, once armed, wait until `RACERS` of them have come: every
- * racing launch has read the id as free by then, and the store's create (atomic) picks the winner.
- */
-function racingCreates(inner: ThreadStore, threadId: string): { store: ThreadStore; arm(): void } {
-  let armed = false;
-  let waiting = 0;
-  const all = deferred<void>();
-  const store: ThreadStore = Object.assign(Object.create(inner) as ThreadStore, {
-    async create(thread: Parameters<ThreadStore['create']>[0]) {
-      if (armed && thread.id === threadId) {
-        waiting++;
-        if (waiting === RACERS) all.resolve();
-        await all.promise;
-      }
-      return inner.create(thread);
-    },
-  });
-  return { store, arm: () => (armed = true) };
-}
 
 async function serve(store: ThreadStore): Promise<string> {
   runtime = createRuntime({ agents: [calculator, echo], store, model: scriptedModel([], { whenExhausted: decide }) });
@@ -62,19 +41,13 @@ async function launchedAndDeleted(base: string, threadId: string): Promise<void>
   expect((await fetch(`${base}/threads/${threadId}`, { method: 'DELETE' })).status).toBe(204);
 }
 
-/** The statuses, and that every answer is the one thread (created once). */
-function oneCreated(answers: readonly JsonResponse[]): number[] {
-  const createdAt = new Set(answers.map((a) => (a.body as { createdAt: string }).createdAt));
-  expect(createdAt.size).toBe(1);
-  return answers.map((a) => a.status).sort((a, b) => a - b);
-}
-
 const expected = [...Array<number>(RACERS - 1).fill(200), 201];
 
 describe('racing launches of one thread id', () => {
   it('POST /threads with a threadId, right after its delete: one 201, the others 200 with the same thread', async () => {
-    const race = racingCreates(createMemoryStore(), 'race-1');
-    const base = await serve(race.store);
+    const store = createMemoryStore();
+    const race = raceCreates(store, 'race-1', RACERS);
+    const base = await serve(store);
     await launchedAndDeleted(base, 'race-1');
     race.arm();
     const answers = await Promise.all(Array.from({ length: RACERS }, () => call(base, 'POST', '/threads', { agent: 'echo', input: 'again', threadId: 'race-1' })));
@@ -83,8 +56,9 @@ describe('racing launches of one thread id', () => {
   });
 
   it('POST /threads with an Idempotency-Key, right after its delete: one 201, the others 200 with the same thread', async () => {
-    const race = racingCreates(createMemoryStore(), 'idem-race-1');
-    const base = await serve(race.store);
+    const store = createMemoryStore();
+    const race = raceCreates(store, 'idem-race-1', RACERS);
+    const base = await serve(store);
     await launchedAndDeleted(base, 'idem-race-1');
     race.arm();
     const answers = await Promise.all(Array.from({ length: RACERS }, () => call(base, 'POST', '/threads', { agent: 'echo', input: 'again' }, { 'idempotency-key': 'idem-race-1' })));
@@ -93,8 +67,9 @@ describe('racing launches of one thread id', () => {
 
   it('POST /hooks/:agent with one delivery id: one 201, the others 200 with the same thread', async () => {
     const threadId = hookThreadId('evt-race-1');
-    const race = racingCreates(createMemoryStore(), threadId);
-    const base = await serve(race.store);
+    const store = createMemoryStore();
+    const race = raceCreates(store, threadId, RACERS);
+    const base = await serve(store);
     race.arm();
     const raw = JSON.stringify('hello');
     const timestamp = String(Math.floor(Date.now() / 1000));

@@ -3,27 +3,16 @@ import { SimulatedClock } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import { createActorRegistry, type ActorRecord } from '../../src/inspector/actorRegistry.js';
 import type { InspectedActorEvent, InspectionMessage, PresenceMessage } from '../../src/inspector/inspectionMessages.js';
+import { messageHead, presence } from './registryMessages.js';
 
-let sequence = 0;
 const actorMessage = (sessionId: string, machine: string, value: string, at: number): InspectedActorEvent => ({
   type: '@xstate.actor',
-  sessionId,
-  rootId: 'x:0',
-  createdAt: String(at),
-  id: `m:${++sequence}`,
-  _version: '0.7.2',
+  ...messageHead(sessionId, at),
   name: machine,
   definition: undefined,
   parentId: sessionId === 'x:0' ? undefined : 'x:0',
   snapshot: { status: 'active', value },
   machine,
-});
-const presence = (processId: string, state: PresenceMessage['state'], intervalMs: number, at: number): PresenceMessage => ({
-  type: '@switchyard.presence',
-  processId,
-  state,
-  intervalMs,
-  createdAt: String(at),
 });
 
 /** A registry on a simulated clock, with two actors (a supervisor and an agent) in each process. */
@@ -128,7 +117,7 @@ describe('the actor registry, presence', () => {
     const { clock, registry, gone, back, restored, live } = setup(['w']);
     // A third actor that really ended: its own snapshot said so.
     registry.apply('w', actorMessage('x:2', 'agent', 'executing', clock.now()));
-    registry.apply('w', { type: '@xstate.snapshot', sessionId: 'x:2', rootId: 'x:0', createdAt: String(clock.now()), id: `m:${++sequence}`, _version: '0.7.2', event: { type: 'xstate.stop' }, snapshot: { status: 'done', value: 'finished' } } as InspectionMessage);
+    registry.apply('w', { type: '@xstate.snapshot', ...messageHead('x:2', clock.now()), event: { type: 'xstate.stop' }, snapshot: { status: 'done', value: 'finished' } } as InspectionMessage);
     const statuses = () => registry.list().filter((a) => a.processId === 'w').map((a) => [a.sessionId, a.status, a.value]).sort();
     // The API process restarted: it missed w's first heartbeat, and took w for one beating every 5 s.
     clock.increment(15_000);

@@ -6,17 +6,13 @@
 import { SimulatedClock } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import { createActorRegistry } from '../../src/inspector/actorRegistry.js';
-import type { InspectionMessage, PresenceMessage } from '../../src/inspector/inspectionMessages.js';
+import type { InspectionMessage } from '../../src/inspector/inspectionMessages.js';
+import { messageHead, presence } from './registryMessages.js';
 
-let sequence = 0;
 /** An agent actor of `threadId`, as a runtime publishes it when it starts the thread. */
 const agentActor = (sessionId: string, threadId: string, at: number): InspectionMessage => ({
   type: '@xstate.actor',
-  sessionId,
-  rootId: 'x:0',
-  createdAt: String(at),
-  id: `m:${++sequence}`,
-  _version: '0.7.2',
+  ...messageHead(sessionId, at),
   name: threadId,
   definition: undefined,
   parentId: 'x:0',
@@ -26,21 +22,10 @@ const agentActor = (sessionId: string, threadId: string, at: number): Inspection
 /** The actor's last snapshot when it stops by itself (its thread at rest). */
 const stoppedItself = (sessionId: string, threadId: string, at: number): InspectionMessage => ({
   type: '@xstate.snapshot',
-  sessionId,
-  rootId: 'x:0',
-  createdAt: String(at),
-  id: `m:${++sequence}`,
-  _version: '0.7.2',
+  ...messageHead(sessionId, at),
   event: { type: 'xstate.stop' },
   snapshot: { status: 'stopped', value: 'awaitingChild', context: { threadId, agent: 'calculator', status: 'running', version: 4 } },
   actor: { name: threadId, machine: 'agent', parentId: 'x:0' },
-});
-const presence = (processId: string, state: PresenceMessage['state'], intervalMs: number, at: number): PresenceMessage => ({
-  type: '@switchyard.presence',
-  processId,
-  state,
-  intervalMs,
-  createdAt: String(at),
 });
 
 describe('the actor registry, actors lost with their process', () => {

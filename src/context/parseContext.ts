@@ -1,3 +1,5 @@
+import { readInert } from './renderContext.js';
+
 /** One tagged block of a context rendered by {@link renderContext}: `<tag a="1">body</tag>`. */
 export interface ContextBlock {
   readonly tag: string;
@@ -8,11 +10,6 @@ export interface ContextBlock {
 
 const BLOCK = /<([a-z_]+)((?:\s+[\w-]+="[^"]*")*)\s*>([\s\S]*?)<\/\1>/g;
 const ATTR = /([\w-]+)="([^"]*)"/g;
-const ESCAPE = /&(lt|amp|quot);/g;
-const CHARS: Readonly<Record<string, string>> = { lt: '<', amp: '&', quot: '"' };
-
-/** Text as it was before the renderer escaped it (what would start a tag, or read as an escape). */
-const unescape = (text: string): string => (text.includes('&') ? text.replace(ESCAPE, (_, name: string) => CHARS[name]!) : text);
 
 /**
  * Reads a context in switchyard's compact format back into its blocks, in order: the inverse of
@@ -28,8 +25,8 @@ export function parseContext(text: string): ContextBlock[] {
   const blocks: ContextBlock[] = [];
   for (const match of text.matchAll(BLOCK)) {
     const attrs: Record<string, string> = {};
-    for (const attr of (match[2] ?? '').matchAll(ATTR)) attrs[attr[1]!] = unescape(attr[2]!);
-    blocks.push({ tag: match[1]!, attrs, body: unescape((match[3] ?? '').trim()) });
+    for (const attr of (match[2] ?? '').matchAll(ATTR)) attrs[attr[1]!] = readInert(attr[2]!);
+    blocks.push({ tag: match[1]!, attrs, body: readInert((match[3] ?? '').trim()) });
   }
   return blocks;
 }

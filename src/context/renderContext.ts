@@ -182,6 +182,15 @@ function inert(text: string): string {
   return text.includes('<') || text.includes('&') ? text.replace(ESCAPED, (c) => (c === '<' ? '&lt;' : '&amp;')) : text;
 }
 
+/** The escapes {@link inert} and {@link attr} write, and the characters they stand for. */
+const ESCAPES: Readonly<Record<string, string>> = { lt: '<', amp: '&', quot: '"' };
+const ESCAPE = /&(lt|amp|quot);/g;
+
+/** Text as it was before {@link inert} (or {@link attr}) escaped it: what parseContext reads back. */
+export function readInert(text: string): string {
+  return text.includes('&') ? text.replace(ESCAPE, (_, name: string) => ESCAPES[name]!) : text;
+}
+
 /** Redacted outside text as a block's body (see {@link inert}). */
 const bodyText = (text: string, secrets: readonly string[]): string => inert(redactText(text, secrets));
 

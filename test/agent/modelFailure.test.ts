@@ -64,5 +64,16 @@ describe('a model failure in a decision step', () => {
     const errors = eventsOf(end.thread, 'error');
     expect(errors[0]!.data.rateLimited).toBeUndefined();
     expect(waitOf(errors[0]!)).toBeLessThanOrEqual(1_200);
+    expect(eventsOf(end.thread, 'escalation')[0]!.data.reason).toBe('max_consecutive_errors');
+  });
+
+  it('rate limits up to maxConsecutiveRateLimits escalate with a reason of their own, so a filter on reasons tells them from errors', async () => {
+    const limited: ModelFailure = { kind: 'http', status: 429, message: 'rate limit reached', retryAfterMs: 1_000 };
+    const { end, model } = await runWith(Array.from({ length: 10 }, () => limited));
+    expect(model.requests).toHaveLength(10);
+    expect(end.status).toBe('escalated');
+    const [escalation] = eventsOf(end.thread, 'escalation');
+    expect(escalation!.data.reason).toBe('max_consecutive_rate_limits');
+    expect(escalation!.data.message).toMatch(/^10 rate limits in a row \(maxConsecutiveRateLimits\); the last: /);
   });
 });

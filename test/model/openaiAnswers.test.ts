@@ -105,7 +105,7 @@ describe('createOpenAIModel: answers with several tool calls', () => {
     const error = failureOf(result);
     // No status: handled as any malformed answer (retried, counted toward errors in a row), not a refused request.
     expect(error.status).toBeUndefined();
-    expect(error.kind).toBe('http');
+    expect(error.kind).toBe('malformed');
     expect(error.message).toBe('answer with exactly one tool call; this answer had 3: charge, charge, done_for_now (none was run)');
   });
 

@@ -62,6 +62,7 @@ export {
   versionOf,
   type CustomData,
   type CustomPhase,
+  type EscalationReason,
   type EventOf,
   type EventType,
   type HumanRequest,

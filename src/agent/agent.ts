@@ -62,7 +62,8 @@ export interface AgentOptions {
    * or a 503 with `Retry-After`) is retried no sooner than its `Retry-After` or `retry-after-ms`
    * asks (at most 10 minutes later) and at least after the usual backoff, and it counts here
    * instead of toward `maxConsecutiveErrors`: a rate-limited thread waits and goes on. Other errors
-   * among them keep their own count; a success resets both.
+   * among them keep their own count; a success resets both. Its escalation's reason is
+   * `max_consecutive_rate_limits` (`max_consecutive_errors` is that of `maxConsecutiveErrors`).
    * @default 10
    */
   maxConsecutiveRateLimits?: number;

@@ -112,9 +112,12 @@ function modelFailure(input: StepInput, failure: ModelFailure, timedOut: boolean
   // A 429, or an overload (503, or Anthropic's 529) that says when to come back, is the endpoint
   // pacing us, not the model failing.
   const rateLimited = retryable !== false && (status === 429 || ((status === 503 || status === 529) && retryAfterMs !== undefined));
+  // A malformed answer (several tool calls) is recorded as one that does not parse is: the model,
+  // not the endpoint, is at fault. Any other kind a model of the user's reports is an HTTP one.
+  const recorded = kind === 'timeout' ? 'model_timeout' : kind === 'malformed' ? 'invalid_json' : 'model_http';
   // Whatever the status, a retry comes no sooner than the server asked.
-  const events = errorEvents(input, kind === 'timeout' ? 'model_timeout' : 'model_http', text, {}, {
-    retryable: retryable !== false && (kind === 'timeout' || isTransientStatus(status)),
+  const events = errorEvents(input, recorded, text, {}, {
+    retryable: retryable !== false && (recorded !== 'model_http' || isTransientStatus(status)),
     ...(rateLimited ? { rateLimited } : {}),
     ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
   });

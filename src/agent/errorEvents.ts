@@ -1,6 +1,6 @@
 import { clipText } from '../errors.js';
 import { redactText } from '../context/redact.js';
-import { versionOf, type ErrorKind, type NewEvent, type ThreadEvent } from '../thread/events.js';
+import { versionOf, type ErrorKind, type EscalationReason, type NewEvent, type ThreadEvent } from '../thread/events.js';
 import { incarnationKeyOf } from '../thread/incarnation.js';
 import { backoffDelay, jitterUnit, MAX_RETRY_AFTER_MS, serverWaitDelay } from './backoff.js';
 import type { StepInput } from './deps.js';
@@ -13,7 +13,7 @@ const MAX_MESSAGE = 500;
 export function escalationEvents(
   threadKey: string,
   seq: number,
-  reason: 'max_consecutive_errors' | 'max_steps' | 'non_retryable_error',
+  reason: EscalationReason,
   message: string,
   question: string,
   urgency: 'medium' | 'high',
@@ -85,9 +85,11 @@ export function errorEvents(
   if (retryAt === undefined) {
     const count = rateLimited ? `${rateLimits} rate limits in a row (maxConsecutiveRateLimits)` : `${errors} errors in a row (maxConsecutiveErrors)`;
     const why = `${count}; the last: ${text}`;
+    // Its own reason: a filter on reasons tells an endpoint pacing the agent from an agent failing.
+    const reason = rateLimited ? 'max_consecutive_rate_limits' : 'max_consecutive_errors';
     return [
       { type: 'error', data: base },
-      ...escalationEvents(incarnationKeyOf(thread), seq + 1, 'max_consecutive_errors', why, `Agent ${agent.name} stopped after ${why}. Answer with guidance to continue, or deny to stop it.`, 'high'),
+      ...escalationEvents(incarnationKeyOf(thread), seq + 1, reason, why, `Agent ${agent.name} stopped after ${why}. Answer with guidance to continue, or deny to stop it.`, 'high'),
     ];
   }
   return [{ type: 'error', data: { ...base, retryAt } }];

@@ -57,7 +57,7 @@ export function mapCompletion(completion: unknown, settings: CompletionSettings)
   const calls: unknown[] = Array.isArray(message.tool_calls) ? message.tool_calls : [];
   // One answer, one step: running the first call and dropping the others would hide calls the
   // model believes made (a `done_for_now` among them would end the thread on work never done).
-  if (calls.length > 1) return failure(settings, severalCalls(calls));
+  if (calls.length > 1) return failure(settings, severalCalls(calls), 'malformed');
   const call = Array.isArray(message.tool_calls) ? message.tool_calls[0] : undefined;
   if (call) {
     const toolCall =
@@ -169,11 +169,11 @@ export function describe(value: unknown): string {
 }
 
 /** A malformed answer (no status), its message cleaned. */
-function failure(settings: CompletionSettings, message: string): ModelResult {
-  return failed(settings.clean(message));
+function failure(settings: CompletionSettings, message: string, kind: ModelFailure['kind'] = 'http'): ModelResult {
+  return failed(settings.clean(message), kind);
 }
 
-function failed(message: string): ModelResult {
-  const error: ModelFailure = { kind: 'http', message };
+function failed(message: string, kind: ModelFailure['kind'] = 'http'): ModelResult {
+  const error: ModelFailure = { kind, message };
   return { success: false, error };
 }

@@ -35,9 +35,15 @@ export interface ModelOutput {
   readonly model: string;
 }
 
-/** A model failure: an HTTP error (with status when there was one) or a timeout. */
+/** A model failure: an HTTP error (with status when there was one), a timeout, or a malformed answer. */
 export interface ModelFailure {
-  readonly kind: 'http' | 'timeout';
+  /**
+   * `http`: the endpoint failed (see {@link status}); `timeout`: it did not answer in time;
+   * `malformed`: the model answered, but with no single step to take (several tool calls), and
+   * is recorded as an answer that does not parse is (`invalid_json`): retried, counted toward
+   * `maxConsecutiveErrors`.
+   */
+  readonly kind: 'http' | 'timeout' | 'malformed';
   /** What went wrong, stored in the thread: never a key. */
   readonly message: string;
   /**

@@ -164,8 +164,8 @@ const MAX_MESSAGE_CHARS = 300;
  * never retries: switchyard retries itself, with the backoff recorded in the thread (no sooner than
  * an error's `Retry-After` or `retry-after-ms` asks: see {@link ModelFailure.retryAfterMs}). HTTP errors,
  * timeouts, aborts and malformed responses come back as `{ success: false }`; nothing is thrown. An
- * answer with several tool calls is a malformed one (a failure without status naming the calls): none
- * of them is taken.
+ * answer with several tool calls is a malformed one (a `malformed` failure naming the calls, which a
+ * thread records as `invalid_json`): none of them is taken.
  *
  * @throws {ConfigError} at construction when `timeoutMs` is not a positive number, when no API
  * key and no `baseURL` are configured, or when the base URL is not an absolute http(s) URL.

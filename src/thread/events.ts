@@ -176,8 +176,15 @@ export const controlDataSchema = z.object({
   by: z.string().optional(),
 });
 export const finalDataSchema = z.object({ output: jsonSchema });
+/**
+ * Why an agent escalated to a human: `maxConsecutiveErrors` errors in a row,
+ * `maxConsecutiveRateLimits` rate limits in a row, `maxSteps` reached, or an error retrying will
+ * not fix (a model endpoint's 4xx).
+ */
+export const escalationReasonSchema = z.enum(['max_consecutive_errors', 'max_consecutive_rate_limits', 'max_steps', 'non_retryable_error']);
+export type EscalationReason = z.infer<typeof escalationReasonSchema>;
 export const escalationDataSchema = z.object({
-  reason: z.enum(['max_consecutive_errors', 'max_steps', 'non_retryable_error']),
+  reason: escalationReasonSchema,
   message: z.string(),
   requestId: z.string(),
 });

@@ -64,5 +64,25 @@ describe('a model failure in a decision step', () => {
     const errors = eventsOf(end.thread, 'error');
     expect(errors[0]!.data.rateLimited).toBeUndefined();
     expect(waitOf(errors[0]!)).toBeLessThanOrEqual(1_200);
+    expect(eventsOf(end.thread, 'escalation')[0]!.data.reason).toBe('max_consecutive_errors');
+  });
+
+  it('a malformed answer a model reports (several tool calls) is recorded as invalid_json, as an unparseable one, and retried', async () => {
+    const { end, model } = await runWith([{ kind: 'malformed', message: 'answer with exactly one tool call; this answer had 2: add, add (none was run)' }]);
+    expect(end.status).toBe('done');
+    expect(model.requests).toHaveLength(2);
+    const [error] = eventsOf(end.thread, 'error');
+    expect(error!.data).toMatchObject({ kind: 'invalid_json', attempt: 1, message: 'answer with exactly one tool call; this answer had 2: add, add (none was run)' });
+    expect(error!.data.retryAt).toBeDefined();
+  });
+
+  it('rate limits up to maxConsecutiveRateLimits escalate with a reason of their own, so a filter on reasons tells them from errors', async () => {
+    const limited: ModelFailure = { kind: 'http', status: 429, message: 'rate limit reached', retryAfterMs: 1_000 };
+    const { end, model } = await runWith(Array.from({ length: 10 }, () => limited));
+    expect(model.requests).toHaveLength(10);
+    expect(end.status).toBe('escalated');
+    const [escalation] = eventsOf(end.thread, 'escalation');
+    expect(escalation!.data.reason).toBe('max_consecutive_rate_limits');
+    expect(escalation!.data.message).toMatch(/^10 rate limits in a row \(maxConsecutiveRateLimits\); the last: /);
   });
 });

@@ -13,7 +13,7 @@ const message = `rate limited: retrying at 2026-12-06T12:28:06.032Z (in 20 s, as
 const events = [
   { type: 'input', data: { input: 'go' } },
   { type: 'error', data: { kind: 'model_http', message, attempt: 1, rateLimited: true, retryAt: '2026-12-06T12:28:06.032Z' } },
-  { type: 'escalation', data: { reason: 'max_consecutive_errors', message: `10 rate limits in a row; the last: ${message}` } },
+  { type: 'escalation', data: { reason: 'max_consecutive_rate_limits', message: `10 rate limits in a row; the last: ${message}` } },
 ].map((e, i) => ({ ...e, seq: i + 1, at: '2026-12-06T12:27:46.000Z' })) as ThreadEvent[];
 
 describe('an error line', () => {
@@ -22,7 +22,7 @@ describe('an error line', () => {
     // The instant in the message is shown in local time, as the timeline's (messageTimes.test.ts).
     const shown = message.replace('2026-12-06T12:28:06.032Z', new Date('2026-12-06T12:28:06.032Z').toTimeString().slice(0, 8));
     expect(details).toContain(`✗ model_http: ${shown}`);
-    expect(details).toContain(`! escalated (max_consecutive_errors): 10 rate limits in a row; the last: ${shown}`);
+    expect(details).toContain(`! escalated (max_consecutive_rate_limits): 10 rate limits in a row; the last: ${shown}`);
   });
 
   it('keeps the end of the message (the provider’s text) when a follow cuts it short', () => {

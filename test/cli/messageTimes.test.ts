@@ -26,7 +26,7 @@ const events = stamped([
   { type: 'input', data: { input: 'go' } },
   { type: 'error', data: { kind: 'tool_error', tool: 'fetch', message: 'ECONNRESET', attempt: 1, retryAt: '2026-12-06T12:27:47.000Z' } },
   { type: 'error', data: { kind: 'model_http', message: rateLimited, attempt: 2, rateLimited: true, retryAt: '2026-12-06T12:28:06.032Z' } },
-  { type: 'escalation', data: { reason: 'max_consecutive_errors', message: `10 rate limits in a row; the last: ${rateLimited}` } },
+  { type: 'escalation', data: { reason: 'max_consecutive_rate_limits', message: `10 rate limits in a row; the last: ${rateLimited}` } },
 ]);
 const local = rateLimited.replace('2026-12-06T12:28:06.032Z', '07:28:06');
 
@@ -35,7 +35,7 @@ describe('show of a rate limit, under TZ=America/New_York', () => {
     const details = threadDetails(viewOf({ id: 't1', agent: 'worker', events }));
     expect(details).toContain('  2  07:27:46  ✗ tool_error: ECONNRESET; retrying at 07:27:47');
     expect(details).toContain(`  3  07:27:46  ✗ model_http: ${local}`);
-    expect(details).toContain(`! escalated (max_consecutive_errors): 10 rate limits in a row; the last: ${local}`);
+    expect(details).toContain(`! escalated (max_consecutive_rate_limits): 10 rate limits in a row; the last: ${local}`);
     expect(details).not.toContain('12:28:06');
   });
 
@@ -59,7 +59,7 @@ describe('the pending request of an escalation, under TZ=America/New_York', () =
   const question = `Agent worker stopped after 10 rate limits in a row; the last: ${rateLimited}. Answer with guidance to continue, or deny to stop it.`;
   const escalated = stamped([
     { type: 'input', data: { input: 'go' } },
-    { type: 'escalation', data: { reason: 'max_consecutive_errors', message: `10 rate limits in a row; the last: ${rateLimited}`, requestId: 'req_2' } },
+    { type: 'escalation', data: { reason: 'max_consecutive_rate_limits', message: `10 rate limits in a row; the last: ${rateLimited}`, requestId: 'req_2' } },
     { type: 'human_request', data: { requestId: 'req_2', kind: 'escalation', question, urgency: 'high', format: 'free_text' } },
   ]);
 

@@ -269,7 +269,7 @@ describe('agent machine: rate limits', () => {
     expect(errors).toHaveLength(10);
     expect(errors.at(-1)!.data.retryAt).toBeUndefined();
     const [escalation] = eventsOf(end.thread, 'escalation');
-    expect(escalation!.data.reason).toBe('max_consecutive_errors');
+    expect(escalation!.data.reason).toBe('max_consecutive_rate_limits');
     // The limit that fired is named: raising maxConsecutiveErrors would change nothing (QA20 debug D6).
     expect(escalation!.data.message).toMatch(/^10 rate limits in a row \(maxConsecutiveRateLimits\); the last: /);
     expect(JSON.stringify(end.thread)).not.toContain(API_KEY);

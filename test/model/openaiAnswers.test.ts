@@ -1,8 +1,10 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { calculator } from '../../agents/calculator/index.js';
 import type { ModelRequest, ModelResult, ToolSpec } from '../../src/model/model.js';
 import { createOpenAIModel } from '../../src/model/openaiModel.js';
+import { eventsOf, runToEnd, startRun } from '../support/agentHarness.js';
 
 // Answers of OpenAI-compatible providers with their quirks, served as they send them by a raw
 // server on 127.0.0.1 (the shared fake serves only well-formed answers).
@@ -103,8 +105,40 @@ describe('createOpenAIModel: answers with several tool calls', () => {
     const error = failureOf(result);
     // No status: handled as any malformed answer (retried, counted toward errors in a row), not a refused request.
     expect(error.status).toBeUndefined();
-    expect(error.kind).toBe('http');
+    expect(error.kind).toBe('malformed');
     expect(error.message).toBe('answer with exactly one tool call; this answer had 3: charge, charge, done_for_now (none was run)');
+  });
+
+  /** The calculator run through createOpenAIModel against a raw server answering `bodies` in turn. */
+  async function runAgainst(bodies: string[]) {
+    const server = await rawServer(() => ({ body: bodies.shift() ?? toolCalls(functionCall('z', 'done_for_now', '{"message":"out of answers"}')) }));
+    const model = createOpenAIModel({ baseURL: server.baseURL, apiKey: 'sk-test-secret-123' });
+    const { actor, clock } = await startRun({ agent: calculator, model, input: 'what is 2 + 3 and 4 + 5?' });
+    return { end: await runToEnd(actor, clock), server };
+  }
+
+  const twoCalls = (): string => toolCalls(functionCall('a', 'add', '{"a":2,"b":3}'), functionCall('b', 'add', '{"a":4,"b":5}'));
+
+  it('is recorded in the thread as a malformed answer is (invalid_json, as unparseable arguments or no tool call are), and retried', async () => {
+    const { end, server } = await runAgainst([twoCalls(), toolCalls(functionCall('c', 'done_for_now', '{"message":"5 and 9"}'))]);
+    expect(end.status).toBe('done');
+    expect(server.received).toHaveLength(2);
+    const errors = eventsOf(end.thread, 'error');
+    expect(errors.map((e) => e.data.kind)).toEqual(['invalid_json']);
+    expect(errors[0]!.data.message).toBe('answer with exactly one tool call; this answer had 2: add, add (none was run)');
+    expect(errors[0]!.data.retryAt).toBeDefined();
+    // The model is told, on its retry, that its answer was malformed, not that the endpoint failed.
+    expect(server.received[1]!.body).toContain('<error kind=\\"invalid_json\\"');
+  });
+
+  it('counts toward maxConsecutiveErrors as any malformed answer: three in a row escalate', async () => {
+    const { end, server } = await runAgainst([twoCalls(), twoCalls(), twoCalls()]);
+    expect(end.status).toBe('escalated');
+    expect(server.received).toHaveLength(3);
+    expect(eventsOf(end.thread, 'error').map((e) => [e.data.kind, e.data.attempt])).toEqual([['invalid_json', 1], ['invalid_json', 2], ['invalid_json', 3]]);
+    const [escalation] = eventsOf(end.thread, 'escalation');
+    expect(escalation!.data.reason).toBe('max_consecutive_errors');
+    expect(escalation!.data.message).toMatch(/^3 errors in a row \(maxConsecutiveErrors\); the last: answer with exactly one tool call/);
   });
 
   it('still takes an answer with exactly one tool call', async () => {

@@ -1,6 +1,6 @@
 /** fast-check arbitraries of thread events, with small id domains so calls and requests match often. */
 import fc from 'fast-check';
-import { errorKindSchema, type ErrorKind, type NewEvent, type ThreadEvent } from '../../src/thread/events.js';
+import { errorKindSchema, escalationReasonSchema, type ErrorKind, type NewEvent, type ThreadEvent } from '../../src/thread/events.js';
 import { stampEvents } from '../../src/thread/thread.js';
 
 export const ERROR_KINDS_FOR_TESTS: readonly ErrorKind[] = errorKindSchema.options;
@@ -54,6 +54,6 @@ export const eventArbitrary: fc.Arbitrary<NewEvent> = fc.oneof(
   ),
   fc.constantFrom('pause', 'resume', 'cancel' as const).map((action): NewEvent => ({ type: 'control', data: { action } })),
   fc.constant<NewEvent>({ type: 'final', data: { output: 'ok' } }),
-  requestId.map((id): NewEvent => ({ type: 'escalation', data: { reason: 'max_steps', message: 'm', requestId: id } })),
+  fc.tuple(requestId, fc.constantFrom(...escalationReasonSchema.options)).map(([id, reason]): NewEvent => ({ type: 'escalation', data: { reason, message: 'm', requestId: id } })),
   fc.constant<NewEvent>({ type: 'failed', data: { reason: 'r' } }),
 );

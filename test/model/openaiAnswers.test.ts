@@ -292,6 +292,8 @@ describe('createOpenAIModel: provider errors their status misstates', () => {
     expect(result.success).toBe(false);
     if (result.success) return;
     expect(result.error.status).toBeUndefined();
+    // Recorded as a model answer that does not parse is (invalid_json), not as an endpoint's failure.
+    expect(result.error.kind).toBe('malformed');
     expect(result.error.message).toContain('<function=charge>');
   });
 

@@ -24,7 +24,7 @@ describe('providerFailure', () => {
   it("reads Groq's 400 tool_use_failed as a malformed answer (no status: retried, counted toward errors in a row) showing the failed generation", () => {
     const failure = providerFailure(400, groqToolUseFailed, ENDPOINT, clean);
     expect(failure).toEqual({
-      kind: 'http',
+      kind: 'malformed',
       message: 'the server refused the model\'s answer as no valid tool call (HTTP 400 tool_use_failed); it generated: "<function=charge>{\\"amount\\": 5}</function>"',
     });
   });
@@ -39,7 +39,7 @@ describe('providerFailure', () => {
 
   it('reads a tool_use_failed without a failed generation as a malformed answer too, saying it showed none', () => {
     const failure = providerFailure(400, { ...groqToolUseFailed, failed_generation: undefined }, ENDPOINT, clean);
-    expect(failure).toEqual({ kind: 'http', message: "the server refused the model's answer as no valid tool call (HTTP 400 tool_use_failed); it did not say what the model generated" });
+    expect(failure).toEqual({ kind: 'malformed', message: "the server refused the model's answer as no valid tool call (HTTP 400 tool_use_failed); it did not say what the model generated" });
   });
 
   it.each([

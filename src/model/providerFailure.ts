@@ -9,8 +9,8 @@ const MAX_GENERATION_CHARS = 200;
  * for any other error, which the status rules handle (a 4xx but 408, 409 and 429 escalates at once).
  *
  * - Groq's 400 `tool_use_failed`: the server checked the model's generation and found no valid tool
- *   call. That is a malformed answer, not a request the server will never take: a failure without
- *   status (retried after a backoff, counted toward `maxConsecutiveErrors`), showing the
+ *   call. That is a malformed answer, not a request the server will never take: a `malformed`
+ *   failure (recorded as `invalid_json`, retried after a backoff, counted toward `maxConsecutiveErrors`), showing the
  *   `failed_generation` (the only clue, bounded) to the model and the operator.
  * - OpenAI's 429 `insufficient_quota` (its code or type): the account's quota or billing limit, not a
  *   rate limit. Waiting it out as one would escalate only after `maxConsecutiveRateLimits` retries:
@@ -28,7 +28,7 @@ export function providerFailure(status: number, error: unknown, endpoint: string
     const generated = typeof generation === 'string'
       ? `it generated: ${JSON.stringify(clipText(generation, MAX_GENERATION_CHARS))}`
       : 'it did not say what the model generated';
-    return { kind: 'http', message: clean(`the server refused the model's answer as no valid tool call (HTTP 400 tool_use_failed); ${generated}`) };
+    return { kind: 'malformed', message: clean(`the server refused the model's answer as no valid tool call (HTTP 400 tool_use_failed); ${generated}`) };
   }
   if (status === 429 && (code === 'insufficient_quota' || type === 'insufficient_quota')) {
     const said = typeof message === 'string' && message !== '' ? `: ${message}` : '';

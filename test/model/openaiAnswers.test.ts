@@ -212,11 +212,14 @@ describe('createOpenAIModel: what a provider says about an answer it did not giv
       body: completion({ finish_reason: 'length', message: { role: 'assistant', content: null, tool_calls: [functionCall('a', 'charge', '{"amount": 5, "note": "abc')] } }),
     }));
     expect(error.status).toBeUndefined();
+    // The model's answer, not the endpoint, failed: recorded as one that does not parse is.
+    expect(error.kind).toBe('malformed');
     expect(error.message).toBe('the answer was cut off at the token limit (finish_reason "length") before it was complete; answer more briefly. It began: "{\\"amount\\": 5, \\"note\\": \\"abc"');
   });
 
   it('says a text answer cut at the token limit was cut too', async () => {
     const error = failureOf(await answerOf({ body: completion({ finish_reason: 'length', message: { role: 'assistant', content: '{"intent":"charge","amo' } }) }));
+    expect(error.kind).toBe('malformed');
     expect(error.message).toMatch(/^the answer was cut off at the token limit \(finish_reason "length"\)/);
     expect(error.message).toContain('It began: "{\\"intent\\":\\"charge\\",\\"amo"');
   });
@@ -224,12 +227,15 @@ describe('createOpenAIModel: what a provider says about an answer it did not giv
   it("says the provider's content filter withheld the answer", async () => {
     const error = failureOf(await answerOf({ body: completion({ finish_reason: 'content_filter', message: { role: 'assistant', content: null } }) }));
     expect(error.status).toBeUndefined();
+    // The provider withheld it: an endpoint's failure, as before.
+    expect(error.kind).toBe('http');
     expect(error.message).toBe('the provider\'s content filter withheld the answer (finish_reason "content_filter")');
   });
 
   it("quotes the model's refusal", async () => {
     const error = failureOf(await answerOf({ body: completion({ message: { role: 'assistant', content: null, refusal: "I'm sorry, I can't help with charging cards." } }) }));
     expect(error.status).toBeUndefined();
+    expect(error.kind).toBe('malformed');
     expect(error.message).toBe('the model refused: "I\'m sorry, I can\'t help with charging cards."');
   });
 

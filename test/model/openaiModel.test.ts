@@ -475,12 +475,12 @@ describe('createOpenAIModel', () => {
     expect(() => createOpenAIModel({ apiKey: API_KEY, timeoutMs: 0 })).toThrow(ConfigError);
   });
 
-  it('refuses an answer longer than 256 Ki characters, a tool call or text, as an http failure naming its size and the limit', async () => {
+  it('refuses an answer longer than 256 Ki characters, a tool call or text, as a malformed answer naming its size and the limit', async () => {
     const huge = JSON.stringify({ message: 'x'.repeat(300 * 1024) });
     const server = await fake([{ toolCall: { name: 'done_for_now', arguments: huge } }, { content: 'y'.repeat(256 * 1024 + 1) }, { content: 'z'.repeat(256 * 1024) }]);
     const model = createOpenAIModel({ baseURL: server.baseURL, apiKey: API_KEY });
     const call = expectFailure(await model.complete(request()));
-    expect(call).toEqual({ kind: 'http', message: expect.stringContaining(`the model's answer is ${huge.length} characters, over the limit of 262144 (maxAnswerChars)`), endpoint: `${server.baseURL}/chat/completions` });
+    expect(call).toEqual({ kind: 'malformed', message: expect.stringContaining(`the model's answer is ${huge.length} characters, over the limit of 262144 (maxAnswerChars)`), endpoint: `${server.baseURL}/chat/completions` });
     const text = expectFailure(await model.complete(request()));
     expect(text.message).toContain(`the model's answer is ${256 * 1024 + 1} characters, over the limit of 262144`);
     const atTheLimit = await model.complete(request());

@@ -82,7 +82,7 @@ describe('createOpenAIModel on a body larger than any answer it takes', () => {
     // The bound for 1000 characters is about 1 MiB: what the server got out before the transport
     // hung up is that plus what the sockets' buffers took, far from the 64 MiB it meant to send.
     expect(written).toBeLessThan(16 * 1024 * 1024);
-    expect(error).toMatchObject({ kind: 'http' });
+    expect(error).toMatchObject({ kind: 'malformed' });
     expect(error.status).toBeUndefined();
     expect(error.message).toContain('over the limit of 1000 characters (maxAnswerChars)');
     expect(error.message).toContain('it was not recorded');

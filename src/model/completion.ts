@@ -65,16 +65,16 @@ export function mapCompletion(completion: unknown, settings: CompletionSettings)
         ? { name: String(call.custom?.name ?? ''), arguments: argumentsText(call.custom?.input) }
         : { name: String(call.function?.name ?? ''), arguments: argumentsText(call.function?.arguments) };
     if (toolCall.arguments.length > settings.maxAnswerChars) return tooLong(settings, toolCall.arguments.length);
-    if (choice.finish_reason === 'length') return failure(settings, cutOff(toolCall.arguments));
+    if (choice.finish_reason === 'length') return failure(settings, cutOff(toolCall.arguments), 'malformed');
     const data: ModelOutput = { ...base, toolCall };
     return { success: true, data };
   }
   const text = contentText(message.content);
   if (text.length > settings.maxAnswerChars) return tooLong(settings, text.length);
-  if (choice.finish_reason === 'length') return failure(settings, cutOff(text));
+  if (choice.finish_reason === 'length') return failure(settings, cutOff(text), 'malformed');
   const refusal: unknown = message.refusal;
   if (text.trim() === '' && typeof refusal === 'string' && refusal.trim() !== '') {
-    return failure(settings, `the model refused: ${quoted(refusal)}`);
+    return failure(settings, `the model refused: ${quoted(refusal)}`, 'malformed');
   }
   const data: ModelOutput = { ...base, text };
   return { success: true, data };
@@ -156,7 +156,7 @@ function severalCalls(calls: readonly unknown[]): string {
 
 /** An answer past {@link CompletionSettings.maxAnswerChars}: a failure, never recorded. */
 function tooLong(settings: CompletionSettings, chars: number): ModelResult {
-  return failed(`the model's answer is ${chars} characters, over the limit of ${settings.maxAnswerChars} (maxAnswerChars); it was not recorded`);
+  return failed(`the model's answer is ${chars} characters, over the limit of ${settings.maxAnswerChars} (maxAnswerChars); it was not recorded`, 'malformed');
 }
 
 function tokenCount(value: unknown): number {

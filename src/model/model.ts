@@ -39,9 +39,10 @@ export interface ModelOutput {
 export interface ModelFailure {
   /**
    * `http`: the endpoint failed (see {@link status}); `timeout`: it did not answer in time;
-   * `malformed`: the model answered, but with no single step to take (several tool calls), and
-   * is recorded as an answer that does not parse is (`invalid_json`): retried, counted toward
-   * `maxConsecutiveErrors`.
+   * `malformed`: the model answered, but with no single step to take (several tool calls, an
+   * answer cut off at the token limit or over `maxAnswerChars`, a refusal, Groq's
+   * `tool_use_failed`), and is recorded as an answer that does not parse is (`invalid_json`):
+   * retried, counted toward `maxConsecutiveErrors`.
    */
   readonly kind: 'http' | 'timeout' | 'malformed';
   /** What went wrong, stored in the thread: never a key. */

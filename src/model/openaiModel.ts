@@ -574,7 +574,7 @@ function mapError(
   const tooLarge = causeOfType(error, ResponseTooLargeError);
   if (tooLarge !== undefined) {
     return failureOf(
-      'http',
+      'malformed',
       `the model's answer is over the limit of ${config.maxAnswerChars} characters (maxAnswerChars): its response passed ${tooLarge.limitBytes} bytes and was not read further; it was not recorded`,
     );
   }

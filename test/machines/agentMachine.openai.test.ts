@@ -94,7 +94,7 @@ describe('agent machine through the openai SDK', () => {
     { name: 'an unknown tool name', failure: call('sqrt', '{"x":9}'), kind: 'unknown_intent', message: /unknown intent "sqrt"/ },
     { name: 'bad arguments', failure: call('add', '{"a":"two","b":3}'), kind: 'invalid_args', message: /arguments for add are invalid: a: / },
     { name: 'a text answer that is not JSON', failure: { content: 'five' }, kind: 'invalid_json', message: /not valid JSON/ },
-    { name: 'an answer over 256 Ki characters', failure: done('x'.repeat(300 * 1024)), kind: 'model_http', message: /the model's answer is \d+ characters, over the limit of 262144/ },
+    { name: 'an answer over 256 Ki characters', failure: done('x'.repeat(300 * 1024)), kind: 'invalid_json', message: /the model's answer is \d+ characters, over the limit of 262144/ },
   ];
 
   it.each(cases.map((c) => [c.name, c] as const))('%s becomes an error event the model sees next, then the agent recovers', async (_name, c) => {
@@ -147,7 +147,7 @@ describe('agent machine through the openai SDK', () => {
     const huge = done('x'.repeat(300 * 1024));
     const { end, server } = await run([huge, huge, huge]);
     expect(end.status).toBe('escalated');
-    expect(eventsOf(end.thread, 'error').map((e) => e.data.kind)).toEqual(['model_http', 'model_http', 'model_http']);
+    expect(eventsOf(end.thread, 'error').map((e) => e.data.kind)).toEqual(['invalid_json', 'invalid_json', 'invalid_json']);
     expect(server.requests).toHaveLength(3);
     expect(JSON.stringify(end.thread).length).toBeLessThan(10_000);
   });

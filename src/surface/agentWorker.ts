@@ -1,6 +1,7 @@
 import type { Job, JobConsumer } from '../bus/bus.js';
 import { bounded } from '../clock.js';
 import { InvalidInputError, InvalidStateError, NotFoundError } from '../errors.js';
+import type { ThreadView } from '../runtime/runtime.js';
 import { continuationDue, readContinuation } from './continuationJob.js';
 import { handedOff, keepWhileHeld, runToRest } from './runToRest.js';
 import type { SurfaceContext } from './surfaceContext.js';
@@ -114,10 +115,12 @@ async function onTrigger(scope: WorkerScope, agent: string, job: Job): Promise<v
 
 async function runTrigger(scope: WorkerScope, agent: string, job: Job, threadId: string, input: unknown, replyTo: string | undefined): Promise<void> {
   const target = { agent, threadId };
+  const existing = await scope.ctx.runtime.get(threadId);
+  const reply = replyTo === undefined ? undefined : { to: replyTo, later: isLaterTrigger(job, existing) };
   if (job.deliveryCount > 1) {
     // A redelivery while the first delivery's worker still runs the thread: leave it to that one.
     if (await handedOff(scope, job, threadId)) return;
-  } else if (await heldByARun(scope, threadId)) {
+  } else if (await heldByARun(scope, threadId, existing)) {
     // Another trigger of a thread that a run (here or in another process) holds: a client's retry
     // under a new msg id, or its msg id sent again past the dedup window. That run is neither to be
     // doubled nor judged (its call in progress did not stop): the job waits for it to let go, then
@@ -125,7 +128,7 @@ async function runTrigger(scope: WorkerScope, agent: string, job: Job, threadId:
     scope.ctx.logger.info({ threadId, agent, jobId: job.id }, 'trigger of a thread a run holds: waiting for that run to let go');
     if (!(await keepWhileHeld(scope, job, target))) return;
   }
-  await runToRest(scope, job, target, replyTo, async () => {
+  await runToRest(scope, job, target, reply, async () => {
     try {
       const launched = await scope.ctx.runtime.launch(agent, input, {
         threadId,
@@ -143,13 +146,23 @@ async function runTrigger(scope: WorkerScope, agent: string, job: Job, threadId:
 }
 
 /**
- * Whether the thread exists, is moving, and a run (here or in another process) holds it now. Read
- * first so that a trigger of a new thread, the common case, sends no probe (a probe nobody answers
- * may cost its timeout: see `ThreadRequests.holds`).
+ * Whether the thread exists (`view`, as read before the launch), is moving, and a run (here or in
+ * another process) holds it now. Read first so that a trigger of a new thread, the common case,
+ * sends no probe (a probe nobody answers may cost its timeout: see `ThreadRequests.holds`).
  */
-async function heldByARun(scope: WorkerScope, threadId: string): Promise<boolean> {
-  const view = await scope.ctx.runtime.get(threadId);
+async function heldByARun(scope: WorkerScope, threadId: string, view: ThreadView | undefined): Promise<boolean> {
   return view !== undefined && (view.status === 'running' || view.status === 'backing_off') && (await scope.requests.holds(threadId));
+}
+
+/**
+ * Whether a trigger came later than the launch of its thread (see `TriggerReply.later`): its
+ * thread (`existing`, as read before the launch) was there before its first delivery, or was
+ * launched by another trigger. A redelivery of the trigger that launched it is not.
+ */
+function isLaterTrigger(job: Job, existing: ThreadView | undefined): boolean {
+  if (existing === undefined) return false;
+  const first = existing.events[0];
+  return job.deliveryCount === 1 || first?.type !== 'input' || first.data.source?.triggerId !== triggerIdOf(job);
 }
 
 async function onContinuation(scope: WorkerScope, agent: string, job: Job): Promise<void> {

@@ -1,6 +1,7 @@
 import type { Job } from '../bus/bus.js';
 import { sleep, systemClock } from '../clock.js';
 import { InvalidStateError, NotFoundError, RuntimeClosedError, SystemError } from '../errors.js';
+import { MAX_PIPELINE_DEPTH } from '../pipeline/pipeline.js';
 import { parentIdOf, type RunOptions, type ThreadView } from '../runtime/runtime.js';
 import { type ThreadStatus, TERMINAL_STATUSES } from '../thread/state.js';
 import type { CallbackDelivery } from './callbacks.js';
@@ -17,6 +18,18 @@ const MAX_ROUNDS = 10;
 const HOLDER_POLL_MS = 500;
 
 /**
+ * Where a trigger's job reports its thread: its reply subject, and whether the trigger came
+ * `later` than the launch of its thread (a client's retry under a new msg id, or its msg id sent
+ * again past the dedup window), rather than being the trigger that launched it or a redelivery of
+ * that one. A later trigger is told where its thread stands even when the thread has not come to
+ * rest, a pipeline waiting for a child (see {@link reportStanding}).
+ */
+export interface TriggerReply {
+  readonly to: string;
+  readonly later: boolean;
+}
+
+/**
  * Runs the thread here until it rests, heartbeating, then replies and acks. `prepare` runs under
  * the claim (so a launch schedules nothing) and returns the options of the first run, or false
  * when it settled the job itself. A thread that is missing or another agent's is terminated.
@@ -25,7 +38,7 @@ export async function runToRest(
   scope: WorkerScope,
   job: Job,
   target: JobTarget,
-  replyTo: string | undefined,
+  reply: TriggerReply | undefined,
   prepare: () => Promise<Omit<RunOptions, 'signal'> | false>,
 ): Promise<void> {
   const { runtime, queues } = scope.ctx;
@@ -80,10 +93,11 @@ export async function runToRest(
   }
   if (MOVING.includes(view.status)) {
     if (!(await waitsForChild(scope, view))) {
-      await settleUnrested(scope, job, target, view, replyTo);
+      await settleUnrested(scope, job, target, view, reply);
       return;
     }
-  } else if (!(await reportRest(scope, job, view, replyTo))) {
+    if (reply?.later === true) await reportStanding(scope, view, reply.to);
+  } else if (!(await reportRest(scope, job, view, reply?.to))) {
     await handBack(scope, job, target);
     return;
   }
@@ -99,13 +113,13 @@ export async function runToRest(
  * rest by then: its report goes out again, as results do, at least once). A holder that did not
  * answer in time is asked again later while the job has deliveries left.
  */
-async function settleUnrested(scope: WorkerScope, job: Job, target: JobTarget, view: ThreadView, replyTo: string | undefined): Promise<void> {
+async function settleUnrested(scope: WorkerScope, job: Job, target: JobTarget, view: ThreadView, reply: TriggerReply | undefined): Promise<void> {
   const handOff = await scope.requests.handOff(view.id);
   if (handOff === 'free' || (handOff === 'unknown' && comesBack(scope, job))) {
     scope.ctx.logger.warn({ threadId: view.id, agent: view.agent, status: view.status, holder: handOff }, 'thread stopped before it rested; retrying later');
     await retryLater(scope, job);
   } else if (await keepWhileHeld(scope, job, target)) {
-    await runToRest(scope, job, target, replyTo, async () => ({ agent: view.agent }));
+    await runToRest(scope, job, target, reply, async () => ({ agent: view.agent }));
   }
 }
 
@@ -219,10 +233,47 @@ export async function handedOff(scope: WorkerScope, job: Job, threadId: string):
 async function waitsForChild(scope: WorkerScope, view: ThreadView): Promise<boolean> {
   const { runtime } = scope.ctx;
   if (!runtime.pipelines.has(view.agent) || view.status !== 'running') return false;
-  const call = view.events.findLast((e) => e.type === 'tool_call');
-  if (call?.type !== 'tool_call' || view.events.some((e) => e.type === 'tool_result' && e.data.callId === call.data.callId)) return false;
-  const childId = call.data.args.threadId;
-  if (typeof childId !== 'string') return false;
+  const childId = pendingChildIdOf(view);
+  if (childId === undefined) return false;
   const child = await runtime.get(childId);
   return child !== undefined && !TERMINAL_STATUSES.includes(child.status);
+}
+
+/** The thread id its last call names, when that call has no result yet (a pipeline's step waiting for its child). */
+function pendingChildIdOf(view: ThreadView): string | undefined {
+  const call = view.events.findLast((e) => e.type === 'tool_call');
+  if (call?.type !== 'tool_call' || view.events.some((e) => e.type === 'tool_result' && e.data.callId === call.data.callId)) return undefined;
+  const childId = call.data.args.threadId;
+  return typeof childId === 'string' ? childId : undefined;
+}
+
+/**
+ * Tells a later trigger of a pipeline that waits for a child where the pipeline stands, as a later
+ * trigger of an agent's thread hears that thread's rest (its request, when it waits for a human):
+ * the request of the child (at any depth) that waits for a human, as the pipeline's own replyTo
+ * heard it at that child's rest (the same result, under the same msg id); else, while the child
+ * works, the pipeline's status and version. Its end goes to the replyTo its launch recorded.
+ */
+async function reportStanding(scope: WorkerScope, view: ThreadView, to: string): Promise<void> {
+  const waiting = await childAwaitingHuman(scope, view);
+  const request = waiting === undefined ? undefined : childRequestResultOf(view, waiting);
+  if (waiting !== undefined && request !== undefined) await publishReport(scope.ctx, to, request, { msgId: restMsgId(waiting) });
+  else await publishReport(scope.ctx, to, resultOf(view), { msgId: restMsgId(view) });
+}
+
+/**
+ * The descendant of a pipeline, down its chain of children waiting for theirs, that waits for a
+ * human now (no child runs deeper than {@link MAX_PIPELINE_DEPTH} levels below its top thread).
+ */
+async function childAwaitingHuman(scope: WorkerScope, pipeline: ThreadView): Promise<ThreadView | undefined> {
+  let parent = pipeline;
+  for (let depth = 0; depth < MAX_PIPELINE_DEPTH; depth++) {
+    const childId = pendingChildIdOf(parent);
+    const child = childId === undefined ? undefined : await scope.ctx.runtime.get(childId);
+    // Its own child only (an agent's call may name a thread id among its arguments), and not ended.
+    if (child === undefined || parentIdOf(child) !== parent.id || TERMINAL_STATUSES.includes(child.status)) return undefined;
+    if (child.pendingRequest !== null) return child;
+    parent = child;
+  }
+  return undefined;
 }

@@ -7,7 +7,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { pipeline } from '../../src/pipeline/pipeline.js';
+import { calculator } from '../../agents/calculator/index.js';
+import { createDemoModel } from '../../src/model/demoModel.js';
+import { childThreadId, pipeline } from '../../src/pipeline/pipeline.js';
 import type { TriggerResult } from '../../src/surface/payloads.js';
 import { busSubjects } from '../../src/surface/subjects.js';
 import { createNatsBus } from '../../src/nats/natsBus.js';
@@ -160,5 +162,28 @@ describe('a second trigger of a thread that another worker is running', () => {
       await runtime.close().catch(() => undefined);
       await bus.close().catch(() => undefined);
     }
+  });
+});
+
+describe('a later trigger of a pipeline that waits for a child', () => {
+  it('hears the request of the child that waits for a human, as the first trigger did', async () => {
+    const divide = pipeline({ name: 'divide', description: 'asks the calculator to divide', input: z.unknown(), output: z.unknown() })
+      .agent({ name: 'calc', agent: 'calculator', input: () => 'what is 8 / 2' })
+      .finish(({ results }) => results.calc);
+    const prefix = `sy${uniqueToken()}`;
+    const node = await bed.node({ agents: [calculator], pipelines: [divide], model: createDemoModel(), prefix, bucket: `threads_${uniqueToken()}` });
+    const threadId = `dup-${uniqueToken()}`;
+    const trigger = `${prefix}.trigger.divide`;
+    const first = bed.client.inbox<TriggerResult>();
+    await bed.client.trigger(trigger, { input: {}, threadId, replyTo: first.subject }, { msgId: `first-${threadId}` });
+    const [asked] = await first.messages.until(1, 20_000, 'the child’s request on the first replyTo');
+    expect(asked).toMatchObject({ threadId, status: 'running', childThreadId: childThreadId(threadId, 'calc'), pendingRequest: { kind: 'approval' } });
+
+    // The client sends it again under another msg id (its request timed out): it hears where the pipeline stands.
+    const second = bed.client.inbox<TriggerResult>();
+    await bed.client.trigger(trigger, { input: {}, threadId, replyTo: second.subject }, { msgId: `second-${threadId}` });
+    const [again] = await second.messages.until(1, 20_000, 'a reply to the later trigger');
+    expect(again).toEqual(asked);
+    expect((await node.runtime.get(threadId))!.status).toBe('running');
   });
 });

@@ -1,4 +1,3 @@
-import { fromCallback } from 'xstate';
 import { controlStep } from '../src/agent/controlStep.js';
 import type { AgentDeps } from '../src/agent/deps.js';
 import { messageOf, ThreadEndedError } from '../src/errors.js';
@@ -119,7 +118,7 @@ export interface StepSignals<TOutput extends StepOutputBase = StepOutputBase> {
 /**
  * The step runner of one actor: runs the steps it is told, one at a time, and reports each result
  * to the actor. The working state's entry action calls it directly (no child actor, no event to
- * deliver per step); {@link stepRunnerLifetime} stops it with the actor.
+ * deliver per step); {@link stopsWithActor} stops it with the actor.
  *
  * Each step gets the runner's abort controller: its signal aborts when the step is superseded or
  * the actor stops, and a step may abort it itself (a decision past its deadline aborts its model
@@ -218,8 +217,19 @@ export function createStepRunner<TCommand extends RunCommand, TOutput extends St
   };
 }
 
+/** What {@link stopsWithActor} watches: the actor whose context holds the runner. */
+interface Stoppable {
+  subscribe(observer: { complete: () => void; error: () => void }): unknown;
+}
+
 /**
- * The child every durable machine invokes for as long as it runs, with its step runner as input:
- * stopping the actor (evicted, closed, or at a final state) stops the runner and aborts its step.
+ * Stops `runner` (aborting its step) when `actor` stops: evicted, closed, at a final state, or
+ * failed. Called where the actor's context is built. An observer, not a child actor invoked for the
+ * actor's lifetime: a child costs an actor of its own per thread (its construction and its garbage,
+ * on every run), and XState completes an actor's observers exactly where it stops its children.
+ * Its `error` keeps an actor that fails from leaving its step running (a child was not stopped then).
  */
-export const stepRunnerLifetime = fromCallback<{ type: never }, Pick<StepRunner, 'stop'>>(({ input }) => () => input.stop());
+export function stopsWithActor<TRunner extends Pick<StepRunner, 'stop'>>(actor: Stoppable, runner: TRunner): TRunner {
+  actor.subscribe({ complete: () => runner.stop(), error: () => runner.stop() });
+  return runner;
+}

@@ -171,12 +171,11 @@ export const ROOT_CONTROL = {
 
 /**
  * The root of every durable machine: it starts in `routing`, its step runner lives as long as the
- * actor (the working states hand it their step on entry; the invoked `steps` child stops it with
- * the actor), and it takes the control events.
+ * actor (the working states hand it their step on entry; `stopsWithActor` in ./stepRunner.ts
+ * stops it with the actor), and it takes the control events.
  */
 export const THREAD_ROOT = {
   initial: 'routing',
-  invoke: { id: 'steps', src: 'steps', input: ({ context }: Args) => context.runner },
   on: ROOT_CONTROL,
 } as const;
 

@@ -48,6 +48,21 @@ async function setup(options: { maxActors?: number; agents?: readonly Agent[]; s
   return { bus, inspector, runtime, app, settle };
 }
 
+/**
+ * Publishes an actor under `parent` (one a user's machine might spawn under a thread's actor): it
+ * names no thread, so only its parent ties it to one. Switchyard's own machines spawn none.
+ */
+async function publishChildOf(bus: ReturnType<typeof createMemoryBus>, parent: ActorRecord, machine: string): Promise<void> {
+  const processId = parent.key.slice(0, parent.key.lastIndexOf('/'));
+  const parentId = parent.key.slice(parent.key.lastIndexOf('/') + 1);
+  const sessionId = `${parentId}.child`;
+  await bus.publish(`switchyard.inspect.${processId}.${sessionId}`, {
+    type: '@xstate.actor', sessionId, rootId: parentId, parentId, createdAt: String(Date.now()), id: `${processId}:${sessionId}`, _version: '0.7.2',
+    name: machine, machine, definition: undefined, snapshot: { status: 'active', value: 'watching' },
+  });
+  await bus.flush();
+}
+
 const get = async (app: { request: (path: string) => Response | Promise<Response> }, path: string) => {
   const res = await app.request(path);
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
@@ -210,7 +225,8 @@ describe('inspectorRoutes', () => {
       agent: 'calculator',
       threadStatus: 'awaiting_human',
     });
-    expect(actors.find((a) => a.machine === 'steps')).toMatchObject({ status: 'stopped', value: null });
+    // The thread's actor runs its steps itself: no actor under it.
+    expect(actors.filter((a) => a.parentKey === actors.find((b) => b.threadId === id)!.key)).toEqual([]);
 
     await bus.publish('switchyard.inspect.worker-b:9.x:5', {
       type: '@xstate.snapshot',
@@ -245,7 +261,7 @@ describe('inspectorRoutes', () => {
   });
 
   it('forgets the actors of a thread it deletes, so a page opened after the delete does not list the thread', async () => {
-    const { app, runtime, settle } = await setup();
+    const { app, bus, runtime, settle } = await setup();
     const gone = await runtime.launch('calculator', 'divide 8 by 2', { threadId: 'th-deleted' });
     const kept = await runtime.launch('calculator', 'divide 9 by 3', { threadId: 'th-kept' });
     expect((await runtime.settled(gone.id)).status).toBe('awaiting_human');
@@ -253,7 +269,8 @@ describe('inspectorRoutes', () => {
     await settle();
     const [agentActor] = (await get(app, '/inspector/api/actors?thread=th-deleted')).body.actors as ActorRecord[];
     const childrenOf = (actors: ActorRecord[]) => actors.filter((a) => a.parentKey === agentActor!.key);
-    expect(childrenOf((await get(app, '/inspector/api/actors')).body.actors as ActorRecord[]).length).toBeGreaterThan(0);
+    await publishChildOf(bus, agentActor!, 'watcher');
+    expect(childrenOf((await get(app, '/inspector/api/actors')).body.actors as ActorRecord[]).map((a) => a.machine)).toEqual(['watcher']);
 
     await runtime.cancel(gone.id);
     await runtime.delete(gone.id);
@@ -262,7 +279,7 @@ describe('inspectorRoutes', () => {
     const all = (await get(app, '/inspector/api/actors')).body.actors as ActorRecord[];
     expect(all.filter((a) => a.threadId === 'th-deleted')).toEqual([]);
     expect((await get(app, '/inspector/api/actors?thread=th-deleted')).body.actors).toEqual([]);
-    // So do the actors it spawned (its steps), which name no thread.
+    // So do the actors under it, which name no thread.
     expect(childrenOf(all)).toEqual([]);
     expect(all.filter((a) => a.threadId === 'th-kept')).toEqual([expect.objectContaining({ value: 'awaitingHuman', threadStatus: 'awaiting_human' })]);
   });
@@ -382,8 +399,8 @@ describe('GET /inspector/stream', () => {
     expect(app.registry.get('w:1/x:5')).toMatchObject({ status: 'active', value: 'awaitingHuman' });
   });
 
-  it('sends no actor of a deleted thread\'s tree (its steps included) after the deletion, when it changed in the same gathering', async () => {
-    // An agent whose tool runs until the thread is cancelled: its actor and step runner are live.
+  it('sends no actor of a deleted thread\'s tree (an actor under it included) after the deletion, when it changed in the same gathering', async () => {
+    // An agent whose tool runs until the thread is cancelled: its actor is live, and one under it.
     let began!: () => void;
     const started = new Promise<void>((resolve) => (began = resolve));
     const hanging = agent({
@@ -403,11 +420,12 @@ describe('GET /inspector/stream', () => {
       ],
     });
     // Updates are gathered for a second: the cancel's and the delete's fall in one batch.
-    const { app, runtime, settle } = await setup({ agents: [hanging], streamIntervalMs: 1000 });
+    const { app, bus, runtime, settle } = await setup({ agents: [hanging], streamIntervalMs: 1000 });
     const { id } = await runtime.launch('hanging', 'add them', { threadId: 'th-doomed' });
     await started;
     await settle();
-    // The thread's actor and every actor under it (its step runner names no thread).
+    await publishChildOf(bus, app.registry.list().find((a) => a.threadId === id)!, 'watcher');
+    // The thread's actor and every actor under it (which names no thread).
     const tree = new Set(app.registry.list().filter((a) => a.threadId === id).map((a) => a.key));
     for (let grew = true; grew; ) {
       grew = false;
@@ -420,7 +438,7 @@ describe('GET /inspector/stream', () => {
     }
     expect(app.registry.list().filter((a) => tree.has(a.key)).map((a) => [a.machine, a.status]).sort()).toEqual([
       ['agent', 'active'],
-      ['steps', 'active'],
+      ['watcher', 'active'],
     ]);
     const stream = await openStream(app);
     cleanups.push(() => stream.close());

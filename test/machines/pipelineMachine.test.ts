@@ -16,7 +16,8 @@ describe('one step-running style for the agent and pipeline machines', () => {
 
   for (const [kind, machine] of Object.entries(machines)) {
     it(`the ${kind} machine runs its steps on one long-lived runner and has the shared control states`, () => {
-      expect(machine.root.invoke.map((i) => [i.id, i.src])).toEqual([['steps', 'steps']]);
+      // No child actor per thread: the runner lives in the context and stops with the actor (stopsWithActor).
+      expect(machine.root.invoke).toEqual([]);
       expect(machine.config.on).toBe(ROOT_CONTROL);
       for (const [name, config] of Object.entries({ ...CONTROL_STATES, backingOff: BACKING_OFF })) {
         expect(machine.root.states[name]?.config, name).toBe(config);

@@ -1,6 +1,7 @@
 // @ts-check
 // The live actors of every process, grouped by process: supervisors, agent and pipeline actors
-// (a click opens their thread) and, with "steps", their step runners.
+// (a click opens their thread). An actor without states is not listed (the step-runner child every
+// thread's actor had before the runner moved into the actor's context, from a process of an older release).
 import { $, el } from './dom.js';
 import { isSuperseded, state } from './state.js';
 import { valueName } from './detail.js';
@@ -19,7 +20,6 @@ let onSelect = () => {};
  */
 export function initActors(handlers) {
   onSelect = handlers.select;
-  $('#show-steps').addEventListener('change', renderActors);
 }
 
 /** Renders the table within 200 ms (bursts of updates render once). */
@@ -32,7 +32,6 @@ export function scheduleActors() {
 }
 
 function renderActors() {
-  const showSteps = /** @type {HTMLInputElement} */ ($('#show-steps')).checked;
   // A thread is one row, its latest actor's: an earlier one (evicted at rest) is not shown.
   const all = [...state.actors.values()].filter((a) => !isSuperseded(a)).sort((a, b) => b.updatedAt - a.updatedAt);
   const live = all.filter((a) => a.status === 'active' && a.value != null).length;
@@ -41,7 +40,7 @@ function renderActors() {
   $('#actor-count').textContent = `${live} live · ${processes} process${processes === 1 ? '' : 'es'}`;
   /** @type {Map<string, ActorRecord[]>} */
   const byProcess = new Map();
-  for (const a of all.filter((x) => showSteps || x.value != null).slice(0, MAX_ROWS)) {
+  for (const a of all.filter((x) => x.value != null).slice(0, MAX_ROWS)) {
     const group = byProcess.get(a.processId) ?? [];
     group.push(a);
     byProcess.set(a.processId, group);

@@ -88,7 +88,8 @@ describe('the tarball', () => {
 
   it('imports only its declared dependencies and node built-ins', async () => {
     const installed = join(app, 'node_modules/switchyard');
-    const manifest = JSON.parse(await readFile(join(installed, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+    const manifest = JSON.parse(await readFile(join(installed, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; peerDependencies?: Record<string, string> };
+    const declared = { ...manifest.dependencies, ...manifest.peerDependencies };
     const imported = new Set<string>();
     for (const file of await readdir(join(installed, 'dist'), { recursive: true })) {
       if (!file.endsWith('.js')) continue;
@@ -100,8 +101,17 @@ describe('the tarball', () => {
         if (!builtinModules.includes(name)) imported.add(name);
       }
     }
-    expect([...imported].filter((name) => !(name in manifest.dependencies))).toEqual([]);
+    expect([...imported].filter((name) => !(name in declared))).toEqual([]);
     expect(imported.has('zod')).toBe(true);
+  });
+
+  it("takes zod, whose schemas its API types take, as a peer dependency: the project's one copy, never a second one of its own", async () => {
+    // With zod a dependency of its own, a project on an earlier zod 4 got a second copy nested
+    // under switchyard, and its schemas no longer type-checked as switchyard's (two ZodType types).
+    const manifest = JSON.parse(await readFile(join(app, 'node_modules/switchyard/package.json'), 'utf8')) as { dependencies: Record<string, string>; peerDependencies?: Record<string, string> };
+    expect(manifest.dependencies.zod).toBeUndefined();
+    expect(manifest.peerDependencies?.zod).toMatch(/^\^4\.\d+\.\d+$/);
+    await expect(readdir(join(app, 'node_modules/switchyard/node_modules/zod'))).rejects.toThrow(/ENOENT/);
   });
 
   it("its types check in a strict project that checks every declaration file (skipLibCheck off, tsc's default)", async () => {

@@ -197,6 +197,48 @@ export function clipText(text: string, max: number): string {
   return `${text.slice(0, end)}…`;
 }
 
+/** Longest JSON text of a value {@link describeValue} quotes. */
+const MAX_DESCRIBED_CHARS = 60;
+
+/**
+ * A value as a message about a wrong option shows it: a number as it is (`5`, `NaN`), `null` and
+ * `undefined` by name, a string, boolean or BigInt as its JSON (cut short) and its type
+ * (`"5", a string`), anything else by its kind (`a plain object`, `an array`, `an instance of Map`).
+ * So a string that spells a number (one read from `process.env`) is not taken for that number.
+ */
+export function describeValue(value: unknown): string {
+  switch (typeof value) {
+    case 'number':
+      return String(value);
+    case 'undefined':
+      return 'undefined';
+    case 'string':
+      return `${clipText(JSON.stringify(value), MAX_DESCRIBED_CHARS)}, a string`;
+    case 'boolean':
+      return `${value}, a boolean`;
+    case 'bigint':
+      return `${clipText(value.toString(), MAX_DESCRIBED_CHARS)}n, a BigInt`;
+    case 'symbol':
+      return 'a symbol';
+    case 'function':
+      return 'a function';
+  }
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  const prototype: unknown = Object.getPrototypeOf(value);
+  if (prototype === Object.prototype || prototype === null) return 'a plain object';
+  const name: unknown = (prototype as { constructor?: { name?: unknown } }).constructor?.name;
+  return typeof name === 'string' && name !== '' ? `an instance of ${name}` : 'an object';
+}
+
+/**
+ * Throws a {@link ConfigError} `<owner>: <option> must be <rule> (got <value>)<after>` unless `value`
+ * is a number `ok` takes: one spelling for the numeric options of every definition.
+ */
+export function checkNumber(owner: string, option: string, value: unknown, rule: string, ok: (n: number) => boolean, after = ''): void {
+  if (typeof value !== 'number' || !ok(value)) throw new ConfigError(`${owner}: ${option} must be ${rule} (got ${describeValue(value)})${after}`);
+}
+
 /** A short message for any thrown value; never throws (a value JSON cannot hold is named by its kind). */
 export function messageOf(error: unknown): string {
   if (error instanceof Error) return error.message || error.name;

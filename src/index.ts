@@ -27,6 +27,7 @@ export { promptHash, promptTemplate, type PromptTemplate, type PromptVariables }
 export { systemClock, type Clock } from './clock.js';
 export { redactJson, redactText, REDACTED } from './context/redact.js';
 export { estimateTokens, renderContext, renderEvent, type RenderContextOptions, type RenderedContext } from './context/renderContext.js';
+export { parseContext, type ContextBlock } from './context/parseContext.js';
 export { agentContext, contextHelpers, type ContextFunction, type ContextHelpers } from './context/ownContext.js';
 export {
   ConfigError,

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { clipText } from '../src/errors.js';
+import { clipText, describeValue } from '../src/errors.js';
 
 describe('clipText', () => {
   it('keeps text within the bound as it is, and cuts longer text to the bound, marking the cut', () => {
@@ -18,5 +18,27 @@ describe('clipText', () => {
       }),
     );
     expect(clipText('ab😀', 3)).toBe('ab…');
+  });
+});
+
+describe('describeValue', () => {
+  it('shows a number as it is and any other value with its type, so "5" is not read as 5', () => {
+    expect(describeValue(5)).toBe('5');
+    expect(describeValue(Number.NaN)).toBe('NaN');
+    expect(describeValue('5')).toBe('"5", a string');
+    expect(describeValue(true)).toBe('true, a boolean');
+    expect(describeValue(12n)).toBe('12n, a BigInt');
+    expect(describeValue(null)).toBe('null');
+    expect(describeValue(undefined)).toBe('undefined');
+    expect(describeValue([1])).toBe('an array');
+    expect(describeValue({ a: 1 })).toBe('a plain object');
+    expect(describeValue(Object.create(null))).toBe('a plain object');
+    expect(describeValue(new Map())).toBe('an instance of Map');
+    expect(describeValue(() => 1)).toBe('a function');
+    expect(describeValue(Symbol('s'))).toBe('a symbol');
+  });
+
+  it('cuts a long string short', () => {
+    expect(describeValue('x'.repeat(500)).length).toBeLessThan(80);
   });
 });

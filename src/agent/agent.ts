@@ -2,14 +2,14 @@ import type { z } from 'zod';
 import { contextHelpers, type ContextFunction, type ContextHelpers } from '../context/ownContext.js';
 import { compactStep, type BeforeDecisionStep, type CompactStep, type IntentStep, type JudgeStep } from './customStep.js';
 import { humanTools } from './humanTools.js';
-import { ConfigError } from '../errors.js';
+import { checkNumber, ConfigError, describeValue } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Model, ToolSpec } from '../model/model.js';
 import type { Json, Thread } from '../thread/events.js';
 import type { ThreadState } from '../thread/state.js';
 import { promptHash, promptTemplate, type PromptTemplate } from './prompt.js';
-import { unrepresentableParts } from './strictSchema.js';
-import type { Tool } from './tool.js';
+import { checkZod4Schema, unrepresentableParts } from './strictSchema.js';
+import { checkTimeout, type Tool } from './tool.js';
 
 /**
  * A deterministic step run before the first decision; its result is recorded as a `prefetch` event.
@@ -196,25 +196,21 @@ export function agent(options: AgentOptions): Agent {
     intents = [],
   } = options;
   if (!AGENT_NAME.test(name)) throw new ConfigError(`agent name "${name}" must match ${AGENT_NAME}`);
+  const owner = `agent ${name}`;
+  if (input !== undefined) checkZod4Schema(input, `${owner}: input`);
   const unrepresentable = input === undefined ? [] : unrepresentableParts(input, { coerced: true });
   if (unrepresentable.length > 0) {
     throw new ConfigError(`agent ${name}: its input has types JSON Schema cannot express (a launch sends JSON, and the published input schema would allow any value there): ${unrepresentable.join('; ')}`);
   }
-  if (!Number.isInteger(maxSteps) || maxSteps < 3 || maxSteps > 20) {
-    throw new ConfigError(`agent ${name}: maxSteps must be an integer from 3 to 20 (got ${maxSteps}); split bigger jobs into a pipeline`);
-  }
-  if (!Number.isInteger(maxConsecutiveErrors) || maxConsecutiveErrors < 1) {
-    throw new ConfigError(`agent ${name}: maxConsecutiveErrors must be a positive integer`);
-  }
-  if (!Number.isInteger(maxConsecutiveRateLimits) || maxConsecutiveRateLimits < 1) {
-    throw new ConfigError(`agent ${name}: maxConsecutiveRateLimits must be a positive integer`);
-  }
+  checkLists(owner, { tools, prefetch, secrets, beforeDecision, afterDecision, intents });
+  const isCount = (n: number) => Number.isInteger(n) && n >= 1;
+  checkNumber(owner, 'maxSteps', maxSteps, 'an integer from 3 to 20', (n) => Number.isInteger(n) && n >= 3 && n <= 20, typeof maxSteps === 'number' && maxSteps > 20 ? '; split bigger jobs into a pipeline' : '');
+  checkNumber(owner, 'maxConsecutiveErrors', maxConsecutiveErrors, 'a positive integer', isCount);
+  checkNumber(owner, 'maxConsecutiveRateLimits', maxConsecutiveRateLimits, 'a positive integer', isCount);
+  checkNumber(owner, 'contextBudget', contextBudget, 'a positive number of tokens', (n) => n > 0 && Number.isFinite(n));
+  checkTimeout(owner, 'decideTimeoutMs', decideTimeoutMs);
   const all = [...tools, ...intents.map((i) => i.tool), ...humanTools];
-  const toolsByName = new Map<string, Tool>();
-  for (const t of all) {
-    if (toolsByName.has(t.name)) throw new ConfigError(`agent ${name}: two tools are named ${t.name}`);
-    toolsByName.set(t.name, t);
-  }
+  const toolsByName = toolMap(owner, all);
   const names = new Set<string>();
   for (const step of prefetch) {
     if (names.has(step.name)) throw new ConfigError(`agent ${name}: two prefetch steps are named ${step.name}`);
@@ -224,13 +220,7 @@ export function agent(options: AgentOptions): Agent {
     if (names.has(step.name)) throw new ConfigError(`agent ${name}: two steps are named ${step.name}`);
     names.add(step.name);
   }
-  const normalizedBackoff: Required<BackoffOptions> = {
-    initialMs: backoff.initialMs ?? 1000,
-    factor: backoff.factor ?? 2,
-    maxMs: backoff.maxMs ?? 30_000,
-    jitter: backoff.jitter ?? 0.2,
-  };
-  if (normalizedBackoff.jitter < 0 || normalizedBackoff.jitter > 1) throw new ConfigError(`agent ${name}: backoff.jitter must be within 0..1`);
+  const normalizedBackoff = backoffOf(owner, backoff);
   const template = promptTemplate(prompt, Object.keys(variables));
   const toolList = all.map((t) => `- ${t.name}: ${t.description}`).join('\n');
   const fixed = Object.values(variables).every((v) => typeof v === 'string');
@@ -267,6 +257,46 @@ export function agent(options: AgentOptions): Agent {
     compact: compaction,
     hasCustomSteps: beforeDecision.length + afterDecision.length + intents.length > 0 || compaction !== undefined,
   };
+}
+
+/** Throws a {@link ConfigError} for an option that must be a list and is not (`tools: add` for `tools: [add]`). */
+function checkLists(owner: string, lists: Readonly<Record<string, unknown>>): void {
+  for (const [option, value] of Object.entries(lists)) {
+    if (Array.isArray(value)) continue;
+    const named = typeof value === 'object' && value !== null ? (value as { name?: unknown }).name : undefined;
+    const got = typeof named === 'string' ? `${named} alone; write ${option}: [${named}]` : describeValue(value);
+    throw new ConfigError(`${owner}: ${option} must be an array (got ${got})`);
+  }
+}
+
+/** The agent's tools by name; a name taken twice, or one of a built-in tool, is refused. */
+function toolMap(owner: string, all: readonly Tool[]): Map<string, Tool> {
+  const builtIn = humanTools.map((t) => t.name);
+  const toolsByName = new Map<string, Tool>();
+  for (const t of all) {
+    if (builtIn.includes(t.name) && !humanTools.includes(t)) {
+      throw new ConfigError(`${owner}: ${t.name} is a built-in tool of every agent (${builtIn.join(', ')}): rename yours`);
+    }
+    if (toolsByName.has(t.name)) throw new ConfigError(`${owner}: two tools are named ${t.name}`);
+    toolsByName.set(t.name, t);
+  }
+  return toolsByName;
+}
+
+/** The backoff with its defaults, each number checked. */
+function backoffOf(owner: string, backoff: BackoffOptions): Required<BackoffOptions> {
+  const out: Required<BackoffOptions> = {
+    initialMs: backoff.initialMs ?? 1000,
+    factor: backoff.factor ?? 2,
+    maxMs: backoff.maxMs ?? 30_000,
+    jitter: backoff.jitter ?? 0.2,
+  };
+  const isDelay = (n: number) => n >= 0 && Number.isFinite(n);
+  checkNumber(owner, 'backoff.initialMs', out.initialMs, 'a number of milliseconds, 0 or more', isDelay);
+  checkNumber(owner, 'backoff.factor', out.factor, 'a number of at least 1', (n) => n >= 1 && Number.isFinite(n));
+  checkNumber(owner, 'backoff.maxMs', out.maxMs, 'a number of milliseconds, 0 or more', isDelay);
+  checkNumber(owner, 'backoff.jitter', out.jitter, 'a number from 0 to 1', (n) => n >= 0 && n <= 1);
+  return out;
 }
 
 /** Type guard for normalized agent definitions. */

@@ -2,7 +2,7 @@ import type { z } from 'zod';
 import { redactJson, redactText } from '../context/redact.js';
 import { redactingLogger } from '../context/redactingLogger.js';
 import { renderContext } from '../context/renderContext.js';
-import { messageOf, VersionConflictError } from '../errors.js';
+import { ConfigError, messageOf, VersionConflictError } from '../errors.js';
 import { appendEvents } from '../store/appendEvents.js';
 import { versionOf, type CustomData, type Json, type NewEvent, type Thread } from '../thread/events.js';
 import { incarnationKeyOf } from '../thread/incarnation.js';
@@ -67,7 +67,8 @@ export interface StepEventsOptions {
 /**
  * The events a step of the agent's author adds to a thread, without appending them: a pure
  * function of the thread and what the step's code returns (`(thread, input) -> events`), so a
- * step can be unit-tested without a runtime. Throws when the step throws or returns bad output.
+ * step can be unit-tested without a runtime. Throws when the step throws or returns bad output,
+ * and a {@link ConfigError} naming the agent's steps when it has none named `name`.
  *
  * @example
  * ```ts
@@ -82,7 +83,10 @@ export function stepEvents(agent: Agent, name: string, thread: Thread, options: 
 
 async function eventsOf(agent: Agent, name: string, thread: Thread, state: ThreadState, now: number, logger: Logger, signal: AbortSignal): Promise<NewEvent[]> {
   const step = stepNamed(agent, name);
-  if (step === undefined) throw new TypeError(`agent ${agent.name} has no step named ${name}`);
+  if (step === undefined) {
+    const names = customStepsOf(agent).map((s) => s.name);
+    throw new ConfigError(`agent ${agent.name} has no step named ${name} (${names.length > 0 ? `its steps: ${names.join(', ')}` : 'it has no steps'})`);
+  }
   const inputEvent = thread.events.find((e) => e.type === 'input');
   const context: StepContext = {
     threadId: thread.id,

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ConfigError, describeValue } from '../errors.js';
 
 type JsonSchema = Record<string, unknown>;
 
@@ -13,6 +14,29 @@ export interface ToolParameters {
   readonly parameters: JsonSchema;
   /** Whether OpenAI's strict mode takes this input (see {@link strictModeProblems}). */
   readonly strict: boolean;
+}
+
+/**
+ * Throws a {@link ConfigError} `<what> must be a zod 4 <kind> (got a zod 3 schema)` unless `value` is
+ * a zod 4 schema (of zod or zod/mini, from any copy of zod 4: what zod 4's functions read is its
+ * `_zod.def`). Call it before a schema meets zod's functions (its JSON Schema, its parse): there a
+ * zod 3 schema (`zod/v3`) or a plain object fails inside zod (`Cannot read properties of undefined
+ * (reading 'def')`), naming neither the definition nor the cause. A config file is loaded without
+ * a type check, and zod 3 is what many tool examples show.
+ */
+export function checkZod4Schema(value: unknown, what: string, kind: 'schema' | 'object schema' = 'schema'): asserts value is z.ZodType {
+  if (isZod4Schema(value)) return;
+  throw new ConfigError(`${what} must be a zod 4 ${kind} (got ${isZod3Schema(value) ? 'a zod 3 schema' : describeValue(value)})`);
+}
+
+function isZod4Schema(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  const internals = (value as { _zod?: { def?: unknown } })._zod;
+  return typeof internals === 'object' && internals !== null && typeof internals.def === 'object' && internals.def !== null;
+}
+
+function isZod3Schema(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && '_def' in value && typeof (value as { safeParse?: unknown }).safeParse === 'function';
 }
 
 /**

@@ -1,8 +1,9 @@
 import type { z } from 'zod';
-import { ConfigError, formatIssues, messageOf } from '../errors.js';
+import { MAX_TIMER_MS } from '../clock.js';
+import { checkNumber, ConfigError, formatIssues, messageOf } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Json } from '../thread/events.js';
-import { closedObjects, dropNullsAt, toToolParameters, unrepresentableParts } from './strictSchema.js';
+import { checkZod4Schema, closedObjects, dropNullsAt, toToolParameters, unrepresentableParts } from './strictSchema.js';
 
 /** What a tool's `run` receives besides its validated input. */
 export interface ToolContext {
@@ -121,7 +122,8 @@ export function tool<TInput extends z.ZodType, TOutput>(options: ToolOptions<TIn
   const { name, description, input, idempotent = false, approval = false, breaksLoop = false, timeoutMs = 30_000 } =
     options;
   if (!TOOL_NAME.test(name)) throw new ConfigError(`tool name "${name}" must match ${TOOL_NAME}`);
-  if (!(timeoutMs > 0)) throw new ConfigError(`tool ${name}: timeoutMs must be positive`);
+  checkTimeout(`tool ${name}`, 'timeoutMs', timeoutMs);
+  checkZod4Schema(input, `tool ${name}: input`, 'object schema');
   const { parameters, strict } = toToolParameters(input);
   if (parameters.type !== 'object') throw new ConfigError(`tool ${name}: input must be a zod object schema`);
   const unrepresentable = unrepresentableParts(input);
@@ -173,6 +175,14 @@ export function tool<TInput extends z.ZodType, TOutput>(options: ToolOptions<TIn
       return toJson(output);
     },
   };
+}
+
+/**
+ * Throws a {@link ConfigError} unless `value` is a time a timer holds: positive, and at most
+ * {@link MAX_TIMER_MS} (Node fires a longer timer at once).
+ */
+export function checkTimeout(owner: string, option: string, value: unknown): void {
+  checkNumber(owner, option, value, `a positive number of milliseconds, at most ${MAX_TIMER_MS}`, (ms) => ms > 0 && ms <= MAX_TIMER_MS);
 }
 
 /**

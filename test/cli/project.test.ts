@@ -102,6 +102,18 @@ describe('loadProject', () => {
     await expect(loadProject({ cwd: dir, config: 'typo.mjs' })).rejects.toThrow(/unknown option agent/);
   });
 
+  it('names the tool whose input is a zod 3 schema, before zod tries to convert it', async () => {
+    await writeFile(join(dir, 'switchyard.config.ts'), `
+import { z } from 'zod/v3';
+import { agent, defineConfig, tool } from ${JSON.stringify(SRC)};
+const v3 = tool({ name: 'v3', description: 'd', input: z.object({ n: z.number() }) as never, run: () => 1 });
+export default defineConfig({ agents: [agent({ name: 'a', description: 'd', prompt: 'p', tools: [v3] })] });
+`);
+    const loading = loadProject({ cwd: dir });
+    await expect(loading).rejects.toThrow(ConfigError);
+    await expect(loading).rejects.toThrow('switchyard.config.ts: tool v3: input must be a zod 4 object schema (got a zod 3 schema)');
+  });
+
   it('says a config without a default export has none, and how to write it', async () => {
     // Only named exports: not a config with unknown options (jiti handed the whole module over).
     await writeFile(join(dir, 'noexport.config.ts'), `${agentSource('named')}\nexport const x = 1;\n`);

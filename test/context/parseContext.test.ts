@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { parseContext } from '../../src/context/parseContext.js';
 import { renderContext, renderEvent } from '../../src/context/renderContext.js';
 import { eventArbitrary, stamp } from '../thread/eventArbitrary.js';
+import * as entry from '../../src/index.js';
 
 describe('parseContext', () => {
   it('reads back every block the renderer writes: its tag, attributes and body, in order', () => {
@@ -41,5 +42,12 @@ describe('parseContext', () => {
     expect(omitted).toBe(1);
     expect(parseContext(`noise ${text} noise`).map((b) => b.tag)).toEqual(['input', 'failed']);
     expect(parseContext('<input>\n hi \n</input>')).toEqual([{ tag: 'input', attrs: {}, body: 'hi' }]);
+  });
+});
+
+describe('the package entry', () => {
+  it('exports parseContext beside renderContext, as the README documents', () => {
+    expect(entry.parseContext).toBe(parseContext);
+    expect(entry.parseContext('<input>\nhi\n</input>')).toEqual([{ tag: 'input', attrs: {}, body: 'hi' }]);
   });
 });

@@ -1,5 +1,5 @@
 import type { InspectionEvent } from 'xstate';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import { calculator } from '../../agents/calculator/index.js';
 import { agent } from '../../src/agent/agent.js';
@@ -148,7 +148,8 @@ describe('pause, resume and cancel a pipeline', () => {
 
 describe('cancelling a pipeline cancels its children', () => {
   /** The QA pass's `article`: research (scout) -> code -> branch -> ship (publisher's non-idempotent publish needs approval). */
-  function articleFleet() {
+  /** `factChecked`: the definition a deploy changed (a step inserted before the first); `store`: one a runtime before it used. */
+  function articleFleet(factChecked = false, store = createMemoryStore()) {
     const published: string[] = [];
     const publish = tool({
       name: 'publish',
@@ -159,7 +160,10 @@ describe('cancelling a pipeline cancels its children', () => {
     });
     const scout = agent({ name: 'scout', description: 'researches', prompt: 'p', tools: [] });
     const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [publish] });
-    const article = pipeline({ name: 'article', description: 'research, draft, ship', input: z.object({ topic: z.string() }), output: z.unknown() })
+    const head = pipeline({ name: 'article', description: 'research, draft, ship', input: z.object({ topic: z.string() }), output: z.unknown() });
+    // The deployed change: a step inserted before the first (its result is not read after it).
+    const start = factChecked ? (head.code({ name: 'fact_check', run: () => true }) as unknown as typeof head) : head;
+    const article = start
       .agent({ name: 'research', agent: 'scout', input: ({ input }) => `research ${input.topic}` })
       .code({ name: 'draft', run: ({ input }) => ({ title: input.topic }) })
       .branch({ name: 'review', choose: () => undefined })
@@ -175,7 +179,6 @@ describe('cancelling a pipeline cancels its children', () => {
         return { intent: 'publish', args: { title: 'cats' } };
       },
     });
-    const store = createMemoryStore();
     const rt = createRuntime({ agents: [scout, publisher], pipelines: [article, outer], store, model });
     return { rt, store, published };
   }
@@ -259,6 +262,22 @@ describe('cancelling a pipeline cancels its children', () => {
     expect(ship.status).toBe('cancelled');
     expect(controls(ship.events)).toEqual([{ action: 'cancel', reason: 'pipeline pipe-failed failed' }]);
     expect(published).toEqual([]);
+  });
+
+  it('a pipeline that fails while its child waits (a deploy changed its definition) cancels the child at once, not when someone next answers it (QA21 durability F3)', async () => {
+    const store = createMemoryStore();
+    // The process before the deploy stops; the store (a directory, say) stays.
+    const before = articleFleet(false, { ...store, close: async () => {} });
+    const { shipId } = await atApproval(before.rt, 'pipe-deploy');
+    await before.rt.close();
+    const after = articleFleet(true, store);
+    await after.rt.recover();
+    expect(await after.rt.settled('pipe-deploy')).toMatchObject({ status: 'failed' });
+    // Nobody touched the child: it is cancelled all the same, so no waiting list offers its approval.
+    await vi.waitFor(async () => expect((await after.rt.get(shipId))!.status).toBe('cancelled'));
+    expect(controls((await after.rt.get(shipId))!.events)).toEqual([{ action: 'cancel', reason: 'pipeline pipe-deploy failed' }]);
+    expect(after.published).toEqual([]);
+    await after.rt.close();
   });
 
   it('pausing a pipeline leaves its child as it is: the child may end meanwhile, and the pipeline moves on only once resumed', async () => {

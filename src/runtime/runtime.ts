@@ -17,7 +17,7 @@ import { deriveState, RESTING_STATUSES, statusOf } from '../thread/state.js';
 import { assertOwner, checkLaunch, launchThread, type LaunchOptions, type LaunchSources } from './launching.js';
 import { deleteThread } from './deleteThread.js';
 import { createSettling } from './settling.js';
-import { controlThread, endedWithParent, respondToThread, type ControlOptions, type ControlSources } from './threadControl.js';
+import { cancelChildrenOfFailed, controlThread, endedWithParent, respondToThread, type ControlOptions, type ControlSources } from './threadControl.js';
 import { createThreadDriver, type AbandonedCalls, type ScheduleReason, type ThreadDriver } from './threadDriver.js';
 import { createThreadEvents, observedStore, type ThreadChange, type ThreadDeletion } from './threadEvents.js';
 import { viewOf, type ThreadView } from './threadView.js';
@@ -425,7 +425,11 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       return { status: child.status, output: child.output, failure: child.failure };
     },
   };
-  driver = createThreadDriver({ agents, pipelines: pipelineMachines, store, model, clock, logger, inspect, maxConcurrent, schedule, children, onRested: settling.rested, onSlept: settling.slept });
+  const onRested = (threadId: string, thread: Thread | null): void => {
+    settling.rested(threadId, thread);
+    if (thread !== null) void cancelChildrenOfFailed(controlSources, thread);
+  };
+  driver = createThreadDriver({ agents, pipelines: pipelineMachines, store, model, clock, logger, inspect, maxConcurrent, schedule, children, onRested, onSlept: settling.slept });
   const deps: AgentDeps = { model, store, clock, logger };
   const controlSources: ControlSources = { deps, driver, served: { agents, pipelines, scheduled: schedule !== undefined }, load, settled: (threadId) => settling.settled(threadId, undefined) };
   const launchSources: LaunchSources = {

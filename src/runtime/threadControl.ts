@@ -1,6 +1,6 @@
 import { controlStep, CONTROLLED } from '../agent/controlStep.js';
 import type { AgentDeps } from '../agent/deps.js';
-import { formatIssues, InvalidInputError, InvalidStateError, NotFoundError, ThreadEndedError, UnknownAgentError } from '../errors.js';
+import { formatIssues, InvalidInputError, InvalidStateError, messageOf, NotFoundError, ThreadEndedError, UnknownAgentError } from '../errors.js';
 import { openDelegations } from '../pipeline/delegations.js';
 import type { Thread } from '../thread/events.js';
 import { humanResponseInputSchema, validateResponse } from '../thread/humanResponse.js';
@@ -90,14 +90,15 @@ export async function controlThread(sources: ControlSources, threadId: string, a
 }
 
 /**
- * Cancels the open children of a cancelled pipeline (each through its own cancel, so a child
- * pipeline cancels its own), with a reason naming the parent; children that ended are left as
- * they are. Resolves with the pipeline once every child is cancelled; a child that could not be
- * is reported after the others were tried (cancelling the pipeline again finishes it).
+ * Cancels the open children of a cancelled or failed pipeline (each through its own cancel, so a
+ * child pipeline cancels its own), with a reason naming the parent and how it ended; children
+ * that ended are left as they are. Resolves with the pipeline once every child is cancelled; a
+ * child that could not be is reported after the others were tried (cancelling the pipeline
+ * again finishes it; {@link endedWithParent} cancels it when it next moves).
  */
 async function cancelChildren(sources: ControlSources, parent: ThreadView, opts: ControlOptions): Promise<ThreadView> {
-  if (parent.status !== 'cancelled') return parent;
-  const control = { reason: `pipeline ${parent.id} cancelled`, ...(opts.by === undefined ? {} : { by: opts.by }) };
+  if (parent.status !== 'cancelled' && parent.status !== 'failed') return parent;
+  const control = { reason: `pipeline ${parent.id} ${parent.status}`, ...(opts.by === undefined ? {} : { by: opts.by }) };
   let failure: unknown;
   for (const { threadId: childId } of openDelegations(parent)) {
     const child = await sources.deps.store.get(childId);
@@ -115,6 +116,22 @@ async function cancelChildren(sources: ControlSources, parent: ThreadView, opts:
   }
   if (failure !== undefined) throw failure;
   return parent;
+}
+
+/**
+ * Cancels the open children of a pipeline that failed (a deploy changed its definition under a
+ * run waiting for its child, say), as its cancel would: nobody would use what they do, and a
+ * child waiting for a human would otherwise stay in every waiting list until someone answered
+ * it. Called when a thread rests; does nothing for an agent's thread or a pipeline that did not
+ * fail. A child that could not be cancelled is logged, and cancelled when it next moves.
+ */
+export async function cancelChildrenOfFailed(sources: ControlSources, thread: Thread): Promise<void> {
+  if (!sources.served.pipelines.has(thread.agent) || statusOf(deriveState(thread.events)) !== 'failed') return;
+  try {
+    await cancelChildren(sources, viewOf(thread), {});
+  } catch (error) {
+    sources.deps.logger.warn({ threadId: thread.id, agent: thread.agent, err: messageOf(error) }, "could not cancel a failed pipeline's child; it is cancelled when it next moves");
+  }
 }
 
 /**

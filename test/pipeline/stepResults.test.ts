@@ -1,7 +1,7 @@
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import { z } from 'zod';
 import { ConfigError } from '../../src/errors.js';
-import { codeStep, pipeline, type Pipeline } from '../../src/pipeline/pipeline.js';
+import { codeStep, pipeline, type Jsonified, type Pipeline } from '../../src/pipeline/pipeline.js';
 import type { Json, ThreadEvent } from '../../src/thread/events.js';
 import { inputEvents, instantChildren, runPipeline } from './pipelineKit.js';
 
@@ -159,6 +159,19 @@ describe('step results without an output schema are typed as the JSON the log ho
         },
       })
       .finish(({ results }) => ({ t: results.use }));
+  });
+
+  it('types recursive types, unions and records the same way (Jsonified)', () => {
+    interface Folder {
+      name: string;
+      changed: Date;
+      children: Folder[];
+    }
+    expectTypeOf<Jsonified<Folder>['children'][number]['children'][number]['changed']>().toEqualTypeOf<string>();
+    expectTypeOf<Jsonified<string | Date | undefined>>().toEqualTypeOf<string | null>();
+    expectTypeOf<Jsonified<Record<string, Date>>>().toEqualTypeOf<{ [key: string]: string }>();
+    expectTypeOf<Jsonified<{ a?: Date; b: number | undefined }>>().toEqualTypeOf<{ a?: string; b?: number }>();
+    expectTypeOf<Jsonified<unknown>>().toEqualTypeOf<Json>();
   });
 
   it("types a result with an output schema as the schema's output (it is parsed again)", () => {

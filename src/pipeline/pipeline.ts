@@ -23,6 +23,7 @@ export {
   type SleepStepOptions,
 } from './pipelineDefinition.js';
 export { MAX_PIPELINE_DEPTH, pipelineCycle } from './pipelineNesting.js';
+export type { Jsonified } from './jsonified.js';
 export { isPipelineBuilder, type FinishFunction, type PipelineBuilder, type SleepResult, type TypedStepContext } from './pipelineBuilder.js';
 
 /** Options of {@link pipeline} in its array form: the head, the steps and `finish`. */
@@ -38,8 +39,9 @@ export interface PipelineOptions<TInput extends z.ZodType, TOutput extends z.Zod
  * output. A pipeline run is itself a durable thread and resumes after restarts from its log.
  *
  * Given only its head, `pipeline` returns a {@link PipelineBuilder}: each step's output schema
- * types the `results` of the steps after it. Given `steps` and `finish`, it returns the pipeline
- * (results are untyped JSON there).
+ * types the `results` of the steps after it (they see the recorded JSON parsed with it again), and
+ * a code step without one gives them the JSON of what it returns ({@link Jsonified}). Given
+ * `steps` and `finish`, it returns the pipeline (results are `unknown` there).
  *
  * @example
  * ```ts

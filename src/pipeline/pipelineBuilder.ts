@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import type { Json } from '../thread/events.js';
+import type { Jsonified } from './jsonified.js';
 import {
   agentStep,
   branchStep,
@@ -14,8 +15,9 @@ import {
 } from './pipelineDefinition.js';
 
 // The typed way to write a pipeline: each step added to the builder adds its result to the type of
-// `results` that the steps after it (and `finish`) see, from its zod `output` schema (checked at
-// run time before it is recorded) or from what its code returns.
+// `results` that the steps after it (and `finish`) see: the output of its zod `output` schema (the
+// recorded JSON is parsed with it again for them), or the JSON the log holds of what its code
+// returns (a Date is its ISO string there).
 
 type Flatten<T> = { [K in keyof T]: T[K] } & {};
 
@@ -37,6 +39,19 @@ type UnknownTargets<TTargets extends string, TNames extends string> = string ext
 type UnknownTargetError<TUnknown extends string> = [TUnknown] extends [never]
   ? unknown
   : { readonly [K in `branch target '${TUnknown}' is not a step of this pipeline`]: never };
+
+/**
+ * Nothing when no step before is named `TName`; else a property no step has, named after the
+ * repeated name, so that the step is refused with a message that names it.
+ */
+type UniqueName<TName extends string, TNames extends string> = string extends TNames
+  ? unknown
+  : [TName] extends [TNames]
+    ? { readonly [K in `a step named '${TName}' exists already`]: never }
+    : unknown;
+
+/** A sleep's length: `ms`, or a `duration` decided when the step starts (one of them at least). */
+type SleepLength<TContext> = { ms: number; duration?: (context: TContext) => number } | { ms?: number; duration: (context: TContext) => number };
 
 /** What a sleep step records. */
 export interface SleepResult {
@@ -64,45 +79,56 @@ export type FinishFunction<TInput, TResults, TOutput extends z.ZodType> = (conte
  */
 export interface PipelineBuilder<TInput, TOutput extends z.ZodType, TResults = {}, TNames extends string = never, TTargets extends string = never, TMaybe extends boolean = false> {
   readonly kind: 'pipeline-builder';
-  /** Code whose value, validated by `output`, is the step's result. */
-  code<TName extends string, TSchema extends z.ZodType>(step: {
-    name: TName;
-    output: TSchema;
-    run(context: TypedStepContext<TInput, TResults>): z.input<TSchema> | Promise<z.input<TSchema>>;
-  }): PipelineBuilder<TInput, TOutput, WithResult<TResults, TName, z.output<TSchema>, TMaybe>, TNames | TName, TTargets, TMaybe>;
-  /** Code whose value (a JSON value) is the step's result, typed as `run` returns it. */
-  code<TName extends string, TReturn>(step: {
-    name: TName;
-    run(context: TypedStepContext<TInput, TResults>): TReturn | Promise<TReturn>;
-  }): PipelineBuilder<TInput, TOutput, WithResult<TResults, TName, Awaited<TReturn>, TMaybe>, TNames | TName, TTargets, TMaybe>;
-  /** A delegation to an agent whose final output, validated by `output`, is the step's result. */
-  agent<TName extends string, TSchema extends z.ZodType>(step: {
-    name: TName;
-    agent: string;
-    input(context: TypedStepContext<TInput, TResults>): Json;
-    output: TSchema;
-  }): PipelineBuilder<TInput, TOutput, WithResult<TResults, TName, z.output<TSchema>, TMaybe>, TNames | TName, TTargets, TMaybe>;
+  /**
+   * Code whose value, validated by `output`, is the step's result: recorded as JSON (what the
+   * schema takes) and parsed with `output` again for the steps after it, which see its output.
+   */
+  code<TName extends string, TSchema extends z.ZodType>(
+    step: {
+      name: TName;
+      output: TSchema;
+      run(context: TypedStepContext<TInput, TResults>): z.input<TSchema> | Promise<z.input<TSchema>>;
+    } & UniqueName<TName, TNames>,
+  ): PipelineBuilder<TInput, TOutput, WithResult<TResults, TName, z.output<TSchema>, TMaybe>, TNames | TName, TTargets, TMaybe>;
+  /** Code whose value is the step's result, as the log holds it: the JSON of what `run` returns ({@link Jsonified}). */
+  code<TName extends string, TReturn>(
+    step: {
+      name: TName;
+      run(context: TypedStepContext<TInput, TResults>): TReturn | Promise<TReturn>;
+    } & UniqueName<TName, TNames>,
+  ): PipelineBuilder<TInput, TOutput, WithResult<TResults, TName, Jsonified<Awaited<TReturn>>, TMaybe>, TNames | TName, TTargets, TMaybe>;
+  /** A delegation to an agent whose final output, validated by `output` and parsed with it, is the step's result. */
+  agent<TName extends string, TSchema extends z.ZodType>(
+    step: {
+      name: TName;
+      agent: string;
+      input(context: TypedStepContext<TInput, TResults>): Json;
+      output: TSchema;
+    } & UniqueName<TName, TNames>,
+  ): PipelineBuilder<TInput, TOutput, WithResult<TResults, TName, z.output<TSchema>, TMaybe>, TNames | TName, TTargets, TMaybe>;
   /** A delegation to an agent whose final output (any JSON value) is the step's result. */
-  agent<TName extends string>(step: {
-    name: TName;
-    agent: string;
-    input(context: TypedStepContext<TInput, TResults>): Json;
-  }): PipelineBuilder<TInput, TOutput, WithResult<TResults, TName, Json, TMaybe>, TNames | TName, TTargets, TMaybe>;
+  agent<TName extends string>(
+    step: {
+      name: TName;
+      agent: string;
+      input(context: TypedStepContext<TInput, TResults>): Json;
+    } & UniqueName<TName, TNames>,
+  ): PipelineBuilder<TInput, TOutput, WithResult<TResults, TName, Json, TMaybe>, TNames | TName, TTargets, TMaybe>;
   /** A durable sleep of `ms`, or of what `duration` returns when the step starts. */
-  sleep<TName extends string>(step: {
-    name: TName;
-    ms?: number;
-    duration?: (context: TypedStepContext<TInput, TResults>) => number;
-  }): PipelineBuilder<TInput, TOutput, WithResult<TResults, TName, SleepResult, TMaybe>, TNames | TName, TTargets, TMaybe>;
+  sleep<TName extends string>(
+    step: { name: TName } & SleepLength<TypedStepContext<TInput, TResults>> & UniqueName<TName, TNames>,
+  ): PipelineBuilder<TInput, TOutput, WithResult<TResults, TName, SleepResult, TMaybe>, TNames | TName, TTargets, TMaybe>;
   /**
    * Chooses the next step by name: an earlier step (a loop, bounded by `maxTransitions`), a later
    * one, {@link FINISH}, or `undefined` for the step after this one. The steps after a branch that
    * may go past them (to FINISH or to a later step) have optional results from here on.
    */
-  branch<TName extends string, TChoice extends string | undefined>(step: {
-    name: TName;
-    choose(context: TypedStepContext<TInput, TResults>): TChoice;
-  }): PipelineBuilder<
+  branch<TName extends string, TChoice extends string | undefined>(
+    step: {
+      name: TName;
+      choose(context: TypedStepContext<TInput, TResults>): TChoice;
+    } & UniqueName<TName, TNames>,
+  ): PipelineBuilder<
     TInput,
     TOutput,
     WithResult<TResults, TName, string, TMaybe>,
@@ -147,7 +173,7 @@ function collecting(head: PipelineHead<z.ZodType, z.ZodType>, steps: readonly Pi
 /** Starts a typed pipeline definition (what `pipeline(head)` returns). */
 export function pipelineBuilder<TInput extends z.ZodType, TOutput extends z.ZodType>(head: PipelineHead<TInput, TOutput>): PipelineBuilder<z.output<TInput>, TOutput> {
   // The step functions are typed by the builder's interface; underneath they see the same
-  // context, with the results as recorded (validated before they were).
+  // context, with the results as recorded, parsed again with their steps' output schemas.
   return collecting(head, []) as unknown as PipelineBuilder<z.output<TInput>, TOutput>;
 }
 

@@ -14,12 +14,14 @@ export const FINISH = '$finish';
 export type Finish = typeof FINISH;
 
 /** What a pipeline step sees: the validated pipeline input and the results of earlier steps. */
-export interface PipelineStepContext<TInput = unknown, TResults = Readonly<Record<string, Json>>> {
+export interface PipelineStepContext<TInput = unknown, TResults = Readonly<Record<string, unknown>>> {
   readonly threadId: string;
   readonly input: TInput;
   /**
    * The latest result of each step that has run, by step name (`{ skipped: true }` for skipped
-   * steps). In a loop, a step sees the results of the round before for steps not yet run again.
+   * steps): the JSON the log holds, parsed again with the step's `output` schema when it has one
+   * (a Date where it pipes to one). In a loop, a step sees the results of the round before for
+   * steps not yet run again.
    */
   readonly results: TResults;
   /** 1 on a step's first run, 2 when a loop comes back to it, and so on. */
@@ -42,8 +44,11 @@ export interface CodeStep<TInput = unknown> {
   readonly name: string;
   run(context: PipelineStepContext<TInput>): Promise<unknown> | unknown;
   /**
-   * Validates what `run` returns before it is recorded; an invalid value fails the pipeline with
-   * a message naming the step and the issues. @default no validation (any JSON value)
+   * Validates (the JSON of) what `run` returns before it is recorded; an invalid value fails the
+   * pipeline with a message naming the step and the issues. The steps after it see the recorded
+   * JSON parsed with it again, so it must take JSON: `z.date()`, `z.bigint()`, `z.map()`... are
+   * refused at definition (`z.iso.datetime().pipe(z.coerce.date())` gives a Date).
+   * @default no validation (the JSON of any value)
    */
   readonly output?: z.ZodType;
   /** Skip this step when it returns true (recorded as `{ skipped: true }`). */
@@ -58,7 +63,7 @@ export interface AgentStep<TInput = unknown> {
   readonly agent: string;
   /** The child thread's input. */
   input(context: PipelineStepContext<TInput>): Json;
-  /** Validates the child's final output. */
+  /** Validates the child's final output; the steps after it see it parsed with this again. */
   readonly output?: z.ZodType;
   skip?(context: PipelineStepContext<TInput>): boolean;
 }
@@ -142,11 +147,25 @@ export function definePipeline(
     if (!STEP_NAME.test(step.name)) throw new ConfigError(`pipeline ${name}: step name "${step.name}" must be lower-case letters, digits and _`);
     if (names.has(step.name)) throw new ConfigError(`pipeline ${name}: two steps are named ${step.name}`);
     names.add(step.name);
+    checkStepOutput(name, step);
   }
   if (!Number.isInteger(maxTransitions) || maxTransitions < steps.length) {
     throw new ConfigError(`pipeline ${name}: maxTransitions must be an integer of at least ${steps.length} (one run of each step)`);
   }
   return { kind: 'pipeline', name, description, input, output, steps, finish, maxConsecutiveErrors, retryDelayMs, maxTransitions };
+}
+
+/**
+ * Refuses a step `output` schema that takes what JSON cannot hold: its result is recorded as JSON
+ * and parsed with the schema again for the steps after it, so a `z.date()` would refuse its own
+ * recorded ISO string. A coerced part (`z.coerce.date()`) takes that JSON, as in an input.
+ */
+function checkStepOutput(pipeline: string, step: PipelineStep): void {
+  if ((step.kind !== 'code' && step.kind !== 'agent') || step.output === undefined) return;
+  const unrepresentable = unrepresentableParts(step.output, { coerced: true });
+  if (unrepresentable.length > 0) {
+    throw new ConfigError(`pipeline ${pipeline}: step ${step.name}: its output has types JSON Schema cannot express (its result is recorded as JSON, which the steps after it get parsed again with it): ${unrepresentable.join('; ')}`);
+  }
 }
 
 /** Type guard for pipelines. */

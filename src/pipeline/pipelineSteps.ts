@@ -1,12 +1,12 @@
-import type { z } from 'zod';
 import { appendEvents } from '../store/appendEvents.js';
-import { formatIssues, InvalidInputError, InvalidStateError, messageOf, NotFoundError } from '../errors.js';
+import { InvalidInputError, InvalidStateError, messageOf, NotFoundError } from '../errors.js';
 import { type AgentDeps } from '../agent/deps.js';
 import { idempotencyKeyFor } from '../agent/ids.js';
 import { toJson } from '../agent/tool.js';
 import { type Json, type NewEvent, type Thread } from '../thread/events.js';
 import { incarnationKeyOf } from '../thread/incarnation.js';
 import { deriveState, type ThreadStatus } from '../thread/state.js';
+import { parsedResults, parseWith, type Parsed } from './parsedResults.js';
 import { pipelineCursor, resolveChoice, type NextRun } from './pipelineCursor.js';
 import { MAX_PIPELINE_DEPTH, nestingOf } from './pipelineNesting.js';
 import { childThreadId, type AgentStep, type BranchStep, type CodeStep, type Pipeline, type PipelineStepContext, type SleepStep } from './pipelineDefinition.js';
@@ -42,9 +42,12 @@ export interface PipelineStepResult {
   readonly sleepUntil?: number;
 }
 
-/** Step results recorded so far, by step name (the latest of each). */
-export function stepResults(pipeline: Pipeline, thread: Thread): Readonly<Record<string, Json>> {
-  return pipelineCursor(pipeline, thread).results;
+/**
+ * Step results recorded so far, by step name (the latest of each), as the steps see them: parsed
+ * again with their steps' `output` schemas (see {@link parsedResults}).
+ */
+export function stepResults(pipeline: Pipeline, thread: Thread): Parsed<Readonly<Record<string, unknown>>> {
+  return parsedResults(pipeline, pipelineCursor(pipeline, thread).results);
 }
 
 /** The name of the step that runs next, or null when the pipeline finishes next. */
@@ -53,11 +56,9 @@ export function nextStepName(pipeline: Pipeline, thread: Thread): string | null 
   return next.kind === 'step' ? next.step.name : null;
 }
 
-function pipelineInput(pipeline: Pipeline, thread: Thread): { success: true; data: unknown } | { success: false; error: string } {
+function pipelineInput(pipeline: Pipeline, thread: Thread): Parsed<unknown> {
   const first = thread.events[0];
-  const raw = first?.type === 'input' ? first.data.input : null;
-  const parsed = pipeline.input.safeParse(raw);
-  return parsed.success ? { success: true, data: parsed.data } : { success: false, error: formatIssues(parsed.error.issues).join('; ') };
+  return parseWith(pipeline.input, first?.type === 'input' ? first.data.input : null);
 }
 
 function failure(reason: string): NewEvent[] {
@@ -118,10 +119,13 @@ export async function runPipelineStep(pipeline: Pipeline, thread: Thread, deps: 
   if (!input.success) return { thread: await appendEvents(deps, thread, failure(`invalid pipeline input: ${input.error}`)) };
   const cursor = pipelineCursor(pipeline, thread);
   const { next } = cursor;
-  const contextAt = (visit: number): PipelineStepContext => ({ threadId: thread.id, input: input.data, results: cursor.results, visit, logger: deps.logger, signal });
-  if (next.kind === 'finish') return { thread: await finishPipeline(pipeline, thread, deps, contextAt(1)) };
   if (next.kind === 'unknown') return { thread: await appendEvents(deps, thread, failure(`pipeline ${pipeline.name} has no step ${next.name} (its definition changed?)`)) };
   if (next.kind === 'changed') return { thread: await appendEvents(deps, thread, failure(`pipeline ${pipeline.name}: its definition changed since this run started: ${next.reason}`)) };
+  // Parsed again for every step, as the input is: what the steps see is what their types say.
+  const results = parsedResults(pipeline, cursor.results);
+  if (!results.success) return { thread: await appendEvents(deps, thread, failure(results.error)) };
+  const contextAt = (visit: number): PipelineStepContext => ({ threadId: thread.id, input: input.data, results: results.data, visit, logger: deps.logger, signal });
+  if (next.kind === 'finish') return { thread: await finishPipeline(pipeline, thread, deps, contextAt(1)) };
   if (next.calls.length === 0 && cursor.runs.length >= pipeline.maxTransitions) {
     const path = cursor.runs.slice(-8).map((r) => r.step).join(' -> ');
     return { thread: await appendEvents(deps, thread, failure(`pipeline ${pipeline.name} exceeded maxTransitions (${pipeline.maxTransitions} step runs) before running ${next.step.name}${next.visit > 1 ? ' again' : ''}; the last runs: ${path}`)) };
@@ -225,13 +229,10 @@ async function runAgent(run: Run<AgentStep>): Promise<PipelineStepResult> {
     return { thread: await appendEvents(deps, current, [refused, ...failure(reason)]) };
   }
   if (child.status === 'done') {
-    let output: Json = child.output ?? null;
-    if (step.output) {
-      const checked = checkWith(step.output, output);
-      if (!checked.success) return { thread: await appendEvents(deps, current, failure(`step ${step.name}: agent ${step.agent} returned an invalid output: ${checked.error}`)) };
-      // Recorded as the schema parsed it, so the results the next steps see have the schema's type.
-      output = checked.data;
-    }
+    const output: Json = child.output ?? null;
+    // Recorded as the child ended with it: the steps after it see it parsed with the schema again.
+    const checked = step.output === undefined ? null : parseWith(step.output, output);
+    if (checked?.success === false) return { thread: await appendEvents(deps, current, failure(`step ${step.name}: agent ${step.agent} returned an invalid output: ${checked.error}`)) };
     return { thread: await appendEvents(deps, current, [result(run, output)]) };
   }
   if (child.status === 'failed' || child.status === 'cancelled') {
@@ -282,31 +283,15 @@ async function runCode(run: Run<CodeStep>): Promise<PipelineStepResult> {
   return { thread: await appendEvents(deps, current, [result(run, checked.value, Math.max(0, deps.clock.now() - started))], { tooLarge: { tool: step.name, callId: run.next.callId } }) };
 }
 
-/** A code step's value as recorded: validated by its `output` schema when it has one, as JSON. */
-function checkedOutput(step: CodeStep, value: unknown): { value: Json } | { error: string } {
-  if (step.output !== undefined) {
-    const checked = checkWith(step.output, value);
-    return checked.success ? { value: checked.data } : { error: `step ${step.name} returned an invalid output: ${checked.error}` };
-  }
-  // What JSON cannot hold is kept in a lossy form (toJson never throws).
-  return { value: toJson(value) };
-}
-
 /**
- * A value checked with a schema of the author's and recorded as JSON (lossy where JSON cannot hold
- * it: see `toJson`), as a value: a schema that throws (a refinement or transform) is a failure
- * naming why, never an exception out of the step (which would stop the actor and leave the
- * pipeline running).
+ * A code step's value as recorded: its JSON (what JSON cannot hold kept in a lossy form: toJson
+ * never throws), checked with its `output` schema when it has one. The JSON is what is checked,
+ * since the steps after it get that JSON parsed with the schema again.
  */
-function checkWith(schema: z.ZodType, value: unknown): { success: true; data: Json } | { success: false; error: string } {
-  let checked: ReturnType<z.ZodType['safeParse']>;
-  try {
-    checked = schema.safeParse(value);
-  } catch (error) {
-    return { success: false, error: `its schema threw: ${messageOf(error)}` };
-  }
-  if (!checked.success) return { success: false, error: formatIssues(checked.error.issues).join('; ') };
-  return { success: true, data: toJson(checked.data) };
+function checkedOutput(step: CodeStep, value: unknown): { value: Json } | { error: string } {
+  const json = toJson(value);
+  const checked = step.output === undefined ? null : parseWith(step.output, json);
+  return checked?.success === false ? { error: `step ${step.name} returned an invalid output: ${checked.error}` } : { value: json };
 }
 
 /**
@@ -338,7 +323,8 @@ async function finishPipeline(pipeline: Pipeline, thread: Thread, deps: Pipeline
   } catch (error) {
     return appendEvents(deps, thread, failure(`finish failed: ${messageOf(error)}`));
   }
-  const checked = checkWith(pipeline.output, output);
+  const checked = parseWith(pipeline.output, output);
   if (!checked.success) return appendEvents(deps, thread, failure(`invalid pipeline output: ${checked.error}`));
-  return appendEvents(deps, thread, [{ type: 'final', data: { output: checked.data } }]);
+  // The output as the schema parsed it, as JSON (lossy where JSON cannot hold it: see toJson).
+  return appendEvents(deps, thread, [{ type: 'final', data: { output: toJson(checked.data) } }]);
 }

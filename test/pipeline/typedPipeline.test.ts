@@ -137,7 +137,7 @@ describe('typed pipeline results (run time)', () => {
     expect(end.thread.events.some((e) => e.type === 'tool_result')).toBe(false);
   });
 
-  it('records what the schema parsed (defaults, transforms), so later steps see the typed value', async () => {
+  it('records the JSON the schema took and gives later steps what it parses (defaults, transforms): the typed value', async () => {
     const seen: unknown[] = [];
     const parsed = pipeline({ ...head, name: 'parsed' })
       .code({ name: 'size', output: z.object({ n: z.string().transform(Number), unit: z.string().default('kb') }), run: () => ({ n: '12' }) })
@@ -146,6 +146,7 @@ describe('typed pipeline results (run time)', () => {
     const end = await runPipeline(parsed, inputEvents({ repo: 'api' }));
     expect(end.status).toBe('done');
     expect(seen).toEqual([{ n: 12, unit: 'kb' }]);
+    expect(end.thread.events.find((e) => e.type === 'tool_result')).toMatchObject({ data: { tool: 'size', result: { n: '12' } } });
     expect(end.thread.events.at(-1)).toMatchObject({ type: 'final', data: { output: { summary: '13 kb' } } });
   });
 

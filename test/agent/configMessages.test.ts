@@ -12,6 +12,7 @@ import { beforeDecision, intent } from '../../src/agent/customStep.js';
 import { stepEvents } from '../../src/agent/customStepRun.js';
 import { tool, type ToolOptions } from '../../src/agent/tool.js';
 import { ConfigError } from '../../src/errors.js';
+import { pipeline } from '../../src/pipeline/pipeline.js';
 
 /** What a config file may hand over: the types say nothing at run time. */
 const loose = <T>(value: unknown): T => value as T;
@@ -31,6 +32,17 @@ function refusal(define: () => unknown): string {
 }
 
 describe('a schema that is not a zod 4 one', () => {
+  it("is refused for a pipeline's input, output and a step's output, naming the pipeline (and the step)", () => {
+    const head = { name: 'p', description: 'd', input: z.object({}), output: z.unknown() };
+    const build = (options: typeof head, stepOutput?: unknown) =>
+      pipeline(options)
+        .code({ name: 's', ...(stepOutput === undefined ? {} : { output: loose<z.ZodType>(stepOutput) }), run: () => 1 })
+        .finish(() => 1);
+    expect(refusal(() => build({ ...head, input: loose(z3.object({ n: z3.number() })) }))).toBe('pipeline p: input must be a zod 4 schema (got a zod 3 schema)');
+    expect(refusal(() => build({ ...head, output: loose({ n: 'number' }) }))).toBe('pipeline p: output must be a zod 4 schema (got a plain object)');
+    expect(refusal(() => build(head, z3.number()))).toBe('pipeline p: step s: output must be a zod 4 schema (got a zod 3 schema)');
+  });
+
   it('is refused for a tool input, naming the tool and what it got', () => {
     const v3 = { ...toolBase, name: 'v3', input: loose<z.ZodType>(z3.object({ n: z3.number() })) };
     expect(refusal(() => tool(v3))).toBe('tool v3: input must be a zod 4 object schema (got a zod 3 schema)');

@@ -109,7 +109,7 @@ export {
   type WatchOptions,
 } from './runtime/runtime.js';
 export { startRetention, type Retention, type RetentionOptions } from './runtime/retention.js';
-export { agentStep, branchStep, childThreadId, codeStep, FINISH, isPipeline, MAX_PIPELINE_DEPTH, pipeline, sleepStep, type AgentStep, type BranchStep, type CodeStep, type Finish, type SleepStep, type Pipeline, type PipelineBuilder, type PipelineHead, type PipelineOptions, type PipelineStep, type PipelineStepContext, type SleepResult, type TypedStepContext } from './pipeline/pipeline.js';
+export { agentStep, branchStep, childThreadId, codeStep, FINISH, isPipeline, MAX_PIPELINE_DEPTH, pipeline, sleepStep, type AgentStep, type BranchStep, type CodeStep, type Finish, type Jsonified, type SleepStep, type Pipeline, type PipelineBuilder, type PipelineHead, type PipelineOptions, type PipelineStep, type PipelineStepContext, type SleepResult, type TypedStepContext } from './pipeline/pipeline.js';
 export { supervisorMachine, type AgentRest, type SupervisorEvent, type SupervisorInput } from '../machines/supervisorMachine.js';
 export { createPipelineMachine, type PipelineMachineEvent, type PipelineMachineInput } from '../machines/pipelineMachine.js';
 export { agentMachine, agentMachineFor, type AgentMachineEvent, type AgentMachineInput, type AgentMachineOutput } from '../machines/agentMachine.js';

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { z } from 'zod';
-import { unrepresentableParts } from '../agent/strictSchema.js';
+import { checkZod4Schema, unrepresentableParts } from '../agent/strictSchema.js';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Json } from '../thread/events.js';
@@ -136,6 +136,8 @@ export function definePipeline(
 ): Pipeline {
   const { name, description, input, output, maxConsecutiveErrors = 3, retryDelayMs = 1000, maxTransitions = 100 } = head;
   if (!NAME.test(name)) throw new ConfigError(`pipeline name "${name}" must match ${NAME}`);
+  checkZod4Schema(input, `pipeline ${name}: input`);
+  checkZod4Schema(output, `pipeline ${name}: output`);
   // As for an agent's input: a launch sends JSON, which a coerced part (z.coerce.date()) takes.
   const unrepresentable = unrepresentableParts(input, { coerced: true });
   if (unrepresentable.length > 0) {
@@ -162,6 +164,7 @@ export function definePipeline(
  */
 function checkStepOutput(pipeline: string, step: PipelineStep): void {
   if ((step.kind !== 'code' && step.kind !== 'agent') || step.output === undefined) return;
+  checkZod4Schema(step.output, `pipeline ${pipeline}: step ${step.name}: output`);
   const unrepresentable = unrepresentableParts(step.output, { coerced: true });
   if (unrepresentable.length > 0) {
     throw new ConfigError(`pipeline ${pipeline}: step ${step.name}: its output has types JSON Schema cannot express (its result is recorded as JSON, which the steps after it get parsed again with it): ${unrepresentable.join('; ')}`);

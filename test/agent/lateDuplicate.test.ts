@@ -19,7 +19,7 @@ import { capturingLogger, type LogLine } from '../support/capturingLogger.js';
 const SECRET = 'sk-live-0123456789';
 
 /** A `publish` tool (not idempotent, 1 s deadline) whose first run returns only when released; later runs return at once. */
-function slowFirstRun() {
+function slowFirstRun(idempotent = false) {
   const release = deferred<string>();
   const keys: string[] = [];
   let runs = 0;
@@ -28,6 +28,7 @@ function slowFirstRun() {
     description: 'publishes the post (not idempotent)',
     input: z.object({ post: z.string() }),
     timeoutMs: 1000,
+    ...(idempotent ? { idempotent: true } : {}),
     run: async (_args, { idempotencyKey }) => {
       runs++;
       keys.push(idempotencyKey);
@@ -81,5 +82,49 @@ describe('a timed-out call of a tool that is not idempotent, run again on approv
     expect(lines.filter((l) => /another process had recorded/.test(l.msg))).toEqual([]);
     expect((await runtime.get(id))!.status).toBe('done');
     await runtime.close();
+  });
+});
+
+describe('a frozen process whose call another process ran again (qa21-durability D1b, D1c): its late outcome', () => {
+  /** A runtime whose held first run of `publish` another runtime on its store took over: asked and approved, or (idempotent) ran again. */
+  async function ranAgainElsewhere(idempotent: boolean) {
+    const held = slowFirstRun(idempotent);
+    const { model } = publisherModel();
+    const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [held.publish], secrets: [SECRET] });
+    const store = createMemoryStore();
+    const { logger, out } = capturingLogger('debug');
+    const lines = out.lines as (LogLine & { msg: string; level: number })[];
+    const frozen = createRuntime({ agents: [publisher], store, model, logger });
+    const other = createRuntime({ agents: [publisher], store, model });
+    const { id } = await frozen.launch('publisher', 'publish hello');
+    await expect.poll(() => held.runs()).toBe(1);
+    expect(await other.recover()).toBe(1);
+    const waiting = await other.settled(id);
+    if (!idempotent) {
+      expect(waiting.pendingRequest).toMatchObject({ kind: 'interrupted', callId: 'call_2' });
+      expect(waiting.pendingRequest!.question).toContain('stopped or stalled');
+      await other.respond(id, { requestId: waiting.pendingRequest!.requestId, approved: true });
+    }
+    expect((await other.settled(id)).status).toBe('done');
+    expect(held.runs()).toBe(2);
+    held.release.resolve(`paid with ${SECRET}`);
+    await expect.poll(() => lines.some((l) => l.callId === 'call_2' && /completed \(call call_2/.test(l.msg))).toBe(true);
+    await Promise.all([frozen.close(), other.close()]);
+    return { lines: lines.filter((l) => l.callId === 'call_2' && l.level >= 40), text: out.text, held, id };
+  }
+
+  it('of a tool that is not idempotent, approved to run again: an error, its effect may have happened twice', async () => {
+    const { lines, text, held, id } = await ranAgainElsewhere(false);
+    expect(lines).toEqual([
+      expect.objectContaining({ level: 50, threadId: id, tool: 'publish', attempt: 1, recordedAttempt: 2, idempotencyKey: held.keys[0], result: 'paid with [REDACTED]' }),
+    ]);
+    expect(lines[0]!.msg).toMatch(/may have happened twice.*reconcile it by hand/);
+    expect(text).not.toContain(SECRET);
+  });
+
+  it('of an idempotent tool, run again on recovery: a warning only (its re-run was safe)', async () => {
+    const { lines } = await ranAgainElsewhere(true);
+    expect(lines).toEqual([expect.objectContaining({ level: 40, tool: 'publish', outcome: 'result' })]);
+    expect(lines[0]!.msg).toContain('after another process had recorded an outcome of the same call');
   });
 });

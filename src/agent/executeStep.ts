@@ -534,7 +534,7 @@ function logUnrecorded(input: StepInput, thread: Thread, latest: Thread, callId:
   const rerun = latest.events.findLast((e) => e.seq > since && e.type === 'tool_call' && e.data.callId === callId);
   const recorded = latest.events.some((e) => e.seq > since && isOutcomeOf(e, { callId, tool: ran }));
   if (!recorded) {
-    logger.error(about, `${ran} completed (call ${callId}) after its thread moved on in another process: its outcome (a ${kind}) is not recorded; reconcile it by hand (the thread is ${state})`);
+    logger.error(about, `${ran} completed (call ${callId}) after its thread moved on meanwhile (here or in another process): its outcome (a ${kind}) is not recorded; reconcile it by hand (the thread is ${state})`);
   } else if (input.agent.toolsByName.get(ran)?.idempotent === true || rerun?.type !== 'tool_call') {
     // Another process ran the call again (an idempotent tool) and recorded that run's outcome.
     logger.warn(about, `${ran} completed (call ${callId}) after another process had recorded an outcome of the same call: this one (a ${kind}) is not recorded`);

@@ -70,13 +70,15 @@ export function callNotRun(input: StepInput, callId: string, reason: string): Pr
 /**
  * {@link callNotRun} for a step that goes on either way (a cancel, a closing runtime): a failure to
  * record it is logged, and the call then looks started to whoever reads the log next (who asks a
- * human whether it took effect, as after a crash).
+ * human whether it took effect, as after a crash). The log does not say the call was not run: a
+ * call that did run here, its outcome refused as the thread moved on elsewhere, comes here too.
  */
 export async function recordCallNotRun(input: StepInput, callId: string, reason: string): Promise<void> {
   try {
     await callNotRun(input, callId, reason);
   } catch (error) {
-    input.deps.logger.warn({ callId, err: messageOf(error) }, `could not record that call ${callId} was not run`);
+    // Not "was not run": it may have run here, its outcome refused (the thread moved on elsewhere).
+    input.deps.logger.warn({ callId, err: messageOf(error) }, `call ${callId} is not recorded as not run (${reason}): ${messageOf(error)}`);
   }
 }
 
@@ -187,7 +189,7 @@ function goneToolEvents(input: StepInput, call: PendingCall): readonly NewEvent[
   const missing = `${call.tool} is not a tool of agent ${agent.name} in this version`;
   const tools = agent.tools.map((t) => t.name).join(', ');
   if (call.started) {
-    const ask = `; ${missing}, so it cannot be run again. Did it take effect? Approve if it did not (the model is told it was not run again); deny and describe the outcome otherwise.`;
+    const ask = `; ${missing}, so it cannot be run again. Approve only if it did not take effect (the model is told it was not run again); deny, describing the outcome, if it did.`;
     return [interruptedRequest(incarnationKeyOf(thread), versionOf(thread) + 1, call, UNRECORDED, ask, false)];
   }
   if (call.retryApproved) {
@@ -203,7 +205,8 @@ function goneToolEvents(input: StepInput, call: PendingCall): readonly NewEvent[
 /**
  * The events of a call of a tool that is not idempotent past its deadline: its timeout, recorded
  * without its call id (so the call stays pending, started), and the interrupted-call request that
- * asks a human whether it took effect. The answer is handled as after a crash: "yes" runs it again.
+ * asks a human whether to run it again (saying it may still be running). The answer is handled as
+ * after a crash: approving runs it again.
  */
 function timedOutCall(at: StepInput, call: PendingCall, message: string): NewEvent[] {
   const { agent, thread, state } = at;
@@ -211,7 +214,7 @@ function timedOutCall(at: StepInput, call: PendingCall, message: string): NewEve
   const text = redactText(message, agent.secrets);
   return [
     { type: 'error', data: { kind: 'tool_timeout', message: text, tool: call.tool, attempt: state.consecutiveErrors + 1 } },
-    interruptedRequest(incarnationKeyOf(thread), seq + 1, call, `was started but ${text}`),
+    interruptedRequest(incarnationKeyOf(thread), seq + 1, call, `was started but ${text}${STILL_RUNNING}`),
   ];
 }
 
@@ -240,9 +243,18 @@ function interruptedRequest(threadKey: string, seq: number, call: PendingCall, w
 }
 
 /** What the interrupted-call question says of a call found started with no outcome. */
-const UNRECORDED = 'was started and its outcome was not recorded (the process running it stopped, or could not write to the store)';
-/** What the interrupted-call question asks of a call its tool can run again. */
-const RUN_AGAIN = ', and the tool is not idempotent. Did it take effect? Approve to run it again; deny and describe the outcome otherwise.';
+const UNRECORDED = 'was started and its outcome was not recorded (the process running it stopped or stalled, or could not write to the store)';
+/**
+ * What the interrupted-call question says of a call past its deadline: the process that started it
+ * holds it (see {@link recordLateOutcome}), and its result, should it come while the question is
+ * open, answers it.
+ */
+const STILL_RUNNING = ' and may still be running in the process that started it (its result, if it returns while this question is open, is recorded and answers it)';
+/**
+ * What the interrupted-call question asks of a call its tool can run again: what approving does
+ * ("run it again?"), so that approve never reads as "yes, it took effect" (qa21 F1).
+ */
+const RUN_AGAIN = ', and the tool is not idempotent. Run it again? Approve to run it again, only if it did not take effect; deny, describing the outcome, if it did.';
 
 /** A call cleared to run, its `tool_call` journaled. */
 interface ClearedCall {
@@ -498,19 +510,50 @@ async function recordOutcome(input: StepInput, thread: Thread, callId: string, o
         `${ran} completed (call ${callId}) after its thread ${thread.id} was deleted: its outcome is lost; reconcile it by hand`,
       );
     } else if (ran !== undefined && latest !== undefined) {
-      const kind = kindOf(outcomeAt(input, latest, outcome));
-      const state = statusOf(deriveState(latest.events));
-      // Another process ran the call again (an idempotent tool) and recorded that run's outcome.
-      const recorded = latest.events.some((e) => e.seq > since && isOutcomeOf(e, { callId, tool: ran }));
-      deps.logger[recorded ? 'warn' : 'error'](
-        { ...about, tool: ran, outcome: kind, state },
-        recorded
-          ? `${ran} completed (call ${callId}) after another process had recorded an outcome of the same call: this one (a ${kind}) is not recorded`
-          : `${ran} completed (call ${callId}) after its thread moved on in another process: its outcome (a ${kind}) is not recorded; reconcile it by hand (the thread is ${state})`,
-      );
+      logUnrecorded(input, thread, latest, callId, ran, outcomeAt(input, latest, outcome));
     }
     throw error;
   }
+}
+
+/**
+ * Logs the outcome of call `callId` (of tool `ran`, run from `thread`) that is not recorded, the
+ * thread having moved on in `latest`. When a run of the same call again recorded an outcome
+ * meanwhile: for an idempotent tool a warning (its re-run was safe); for one that is not (a human
+ * approved running it again while this run was still going: after its timeout, in this process, or
+ * in a process that froze) an error, as its effect may have happened twice, naming both attempts,
+ * the idempotency key and this outcome (redacted as recorded outcomes are), to reconcile by hand.
+ * Otherwise (a cancel, an answer) an error naming the call and the thread's status.
+ */
+function logUnrecorded(input: StepInput, thread: Thread, latest: Thread, callId: string, ran: string, events: readonly NewEvent[]): void {
+  const { logger } = input.deps;
+  const since = versionOf(thread);
+  const kind = kindOf(events);
+  const state = statusOf(deriveState(latest.events));
+  const about = { callId, tool: ran, outcome: kind, state };
+  const rerun = latest.events.findLast((e) => e.seq > since && e.type === 'tool_call' && e.data.callId === callId);
+  const recorded = latest.events.some((e) => e.seq > since && isOutcomeOf(e, { callId, tool: ran }));
+  if (!recorded) {
+    logger.error(about, `${ran} completed (call ${callId}) after its thread moved on meanwhile (here or in another process): its outcome (a ${kind}) is not recorded; reconcile it by hand (the thread is ${state})`);
+  } else if (input.agent.toolsByName.get(ran)?.idempotent === true || rerun?.type !== 'tool_call') {
+    // Another process ran the call again (an idempotent tool) and recorded that run's outcome.
+    logger.warn(about, `${ran} completed (call ${callId}) after another process had recorded an outcome of the same call: this one (a ${kind}) is not recorded`);
+  } else {
+    const first = thread.events.findLast((e) => e.type === 'tool_call' && e.data.callId === callId);
+    const attempt = first?.type === 'tool_call' ? first.data.attempt : undefined;
+    const { idempotencyKey, attempt: recordedAttempt } = rerun.data;
+    logger.error(
+      { ...about, attempt, recordedAttempt, idempotencyKey, ...lateOutcomeFields(events) },
+      `${ran} completed (call ${callId}, attempt ${attempt ?? '?'}) after attempt ${recordedAttempt} of the same call ran and recorded its outcome: ${ran} is not idempotent, so its effect may have happened twice (idempotency key ${idempotencyKey}); this ${kind} is not recorded: reconcile it by hand`,
+    );
+  }
+}
+
+/** What a late outcome's events say, for its log line: the result, or the error's message (both redacted when built). */
+function lateOutcomeFields(events: readonly NewEvent[]): { result?: Json; error?: string } {
+  const first = events[0];
+  if (first?.type === 'tool_result') return { result: first.data.result };
+  return first?.type === 'error' ? { error: first.data.message } : {};
 }
 
 /**

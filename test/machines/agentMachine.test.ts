@@ -911,7 +911,7 @@ describe('agent machine: concurrency and restarts', () => {
     // Only what the log shows: the call started and its outcome is missing. Whether a process
     // stopped, or could not write to its store, is not known here (qa16 #3).
     expect(request!.data.question).toBe(
-      'charge({"value":"10 EUR"}) was started and its outcome was not recorded (the process running it stopped, or could not write to the store), and the tool is not idempotent. Did it take effect? Approve to run it again; deny and describe the outcome otherwise.',
+      'charge({"value":"10 EUR"}) was started and its outcome was not recorded (the process running it stopped or stalled, or could not write to the store), and the tool is not idempotent. Run it again? Approve to run it again, only if it did not take effect; deny, describing the outcome, if it did.',
     );
     await respond(actor, { requestId: request!.data.requestId, approved: true });
     const end = await runToEnd(actor, clock);
@@ -949,7 +949,9 @@ describe('agent machine: concurrency and restarts', () => {
     expect(request!.data.question).toContain('charge is not a tool of agent custom in this version, so it cannot be run again');
     // Said in the request itself too, for surfaces that tell a human what approving does.
     expect(request!.data.rerun).toBe(false);
-    expect(request!.data.question).toContain('Did it take effect?');
+    // What approving means, never a yes/no question whose "yes" would be deny (qa21 F1).
+    expect(request!.data.question).toContain('Approve only if it did not take effect (the model is told it was not run again)');
+    expect(request!.data.question).not.toContain('Did it take effect?');
     // The human says it went through: the model reads that, and nothing runs.
     await respond(actor, { requestId: request!.data.requestId, approved: false, comment: 'it went through' });
     const end = await runToEnd(actor, clock);

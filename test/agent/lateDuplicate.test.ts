@@ -1,0 +1,130 @@
+/**
+ * A call of a tool that is not idempotent that outlives its `timeoutMs` (ignoring its abort signal)
+ * asks a human whether to run it again; approved, attempt 2 runs while attempt 1 still runs in
+ * this process. When attempt 1 then returns, its effect happened twice: an error line says so,
+ * naming the tool, the call, both attempts, the idempotency key and the late result (redacted),
+ * for an operator to reconcile by hand (QA qa21-durability D1; README "Under faults").
+ */
+import { SimulatedClock } from 'xstate';
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { agent } from '../../src/agent/agent.js';
+import { tool } from '../../src/agent/tool.js';
+import { createRuntime } from '../../src/runtime/runtime.js';
+import { createMemoryStore } from '../../src/store/memoryStore.js';
+import { publisherModel } from '../support/heldTool.js';
+import { deferred } from '../bus/waiting.js';
+import { capturingLogger, type LogLine } from '../support/capturingLogger.js';
+
+const SECRET = 'sk-live-0123456789';
+
+/** A `publish` tool (not idempotent, 1 s deadline) whose first run returns only when released; later runs return at once. */
+function slowFirstRun(idempotent = false) {
+  const release = deferred<string>();
+  const keys: string[] = [];
+  let runs = 0;
+  const publish = tool({
+    name: 'publish',
+    description: 'publishes the post (not idempotent)',
+    input: z.object({ post: z.string() }),
+    timeoutMs: 1000,
+    ...(idempotent ? { idempotent: true } : {}),
+    run: async (_args, { idempotencyKey }) => {
+      runs++;
+      keys.push(idempotencyKey);
+      return runs === 1 ? release.promise : 'published again';
+    },
+  });
+  return { publish, release, keys, runs: () => runs };
+}
+
+/** A runtime whose `publish` call timed out and asked a human; the call's first run still held. */
+async function timedOutAndAsked() {
+  const held = slowFirstRun();
+  const { model } = publisherModel();
+  const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [held.publish], secrets: [SECRET] });
+  const clock = new SimulatedClock();
+  clock.set(Date.parse('2026-01-01T00:00:00Z'));
+  const { logger, out } = capturingLogger('debug');
+  const lines = out.lines as (LogLine & { msg: string; level: number })[];
+  const runtime = createRuntime({ agents: [publisher], store: createMemoryStore({ clock }), model, logger, clock });
+  const { id } = await runtime.launch('publisher', 'publish hello');
+  await expect.poll(() => held.runs()).toBe(1);
+  clock.increment(1000);
+  const waiting = await runtime.settled(id);
+  const request = waiting.pendingRequest!;
+  expect(request).toMatchObject({ kind: 'interrupted', callId: 'call_2', tool: 'publish' });
+  return { held, out, lines, runtime, id, request };
+}
+
+describe('a timed-out call of a tool that is not idempotent, run again on approval while its first run still runs here', () => {
+  it('asks "run it again?" (what approving does), saying the call may still be running in this process (F1, D1)', async () => {
+    const { runtime, request } = await timedOutAndAsked();
+    expect(request.question).toContain('Run it again?');
+    expect(request.question).not.toContain('Did it take effect?');
+    expect(request.question).toMatch(/may still be running/);
+    await runtime.close();
+  });
+
+  it('logs an error when the first run returns after the approved re-run was recorded: effect twice, both attempts, key, redacted result, reconcile by hand (D1)', async () => {
+    const { held, out, lines, runtime, id, request } = await timedOutAndAsked();
+    await runtime.respond(id, { requestId: request.requestId, approved: true });
+    await expect.poll(async () => (await runtime.get(id))?.status).toBe('done');
+    expect(held.runs()).toBe(2);
+
+    held.release.resolve(`paid with ${SECRET}`);
+    await expect.poll(() => lines.some((l) => l.level === 50 && l.callId === 'call_2')).toBe(true);
+    const error = lines.find((l) => l.level === 50 && l.callId === 'call_2')!;
+    expect(error).toMatchObject({ threadId: id, tool: 'publish', callId: 'call_2', attempt: 1, recordedAttempt: 2, idempotencyKey: held.keys[0], outcome: 'result', result: 'paid with [REDACTED]' });
+    expect(error.msg).toMatch(/publish .*call_2.*twice/);
+    expect(error.msg).toContain('reconcile it by hand');
+    expect(out.text).not.toContain(SECRET);
+    expect(lines.filter((l) => /another process had recorded/.test(l.msg))).toEqual([]);
+    expect((await runtime.get(id))!.status).toBe('done');
+    await runtime.close();
+  });
+});
+
+describe('a frozen process whose call another process ran again (qa21-durability D1b, D1c): its late outcome', () => {
+  /** A runtime whose held first run of `publish` another runtime on its store took over: asked and approved, or (idempotent) ran again. */
+  async function ranAgainElsewhere(idempotent: boolean) {
+    const held = slowFirstRun(idempotent);
+    const { model } = publisherModel();
+    const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [held.publish], secrets: [SECRET] });
+    const store = createMemoryStore();
+    const { logger, out } = capturingLogger('debug');
+    const lines = out.lines as (LogLine & { msg: string; level: number })[];
+    const frozen = createRuntime({ agents: [publisher], store, model, logger });
+    const other = createRuntime({ agents: [publisher], store, model });
+    const { id } = await frozen.launch('publisher', 'publish hello');
+    await expect.poll(() => held.runs()).toBe(1);
+    expect(await other.recover()).toBe(1);
+    const waiting = await other.settled(id);
+    if (!idempotent) {
+      expect(waiting.pendingRequest).toMatchObject({ kind: 'interrupted', callId: 'call_2' });
+      expect(waiting.pendingRequest!.question).toContain('stopped or stalled');
+      await other.respond(id, { requestId: waiting.pendingRequest!.requestId, approved: true });
+    }
+    expect((await other.settled(id)).status).toBe('done');
+    expect(held.runs()).toBe(2);
+    held.release.resolve(`paid with ${SECRET}`);
+    await expect.poll(() => lines.some((l) => l.callId === 'call_2' && /completed \(call call_2/.test(l.msg))).toBe(true);
+    await Promise.all([frozen.close(), other.close()]);
+    return { lines: lines.filter((l) => l.callId === 'call_2' && l.level >= 40), text: out.text, held, id };
+  }
+
+  it('of a tool that is not idempotent, approved to run again: an error, its effect may have happened twice', async () => {
+    const { lines, text, held, id } = await ranAgainElsewhere(false);
+    expect(lines).toEqual([
+      expect.objectContaining({ level: 50, threadId: id, tool: 'publish', attempt: 1, recordedAttempt: 2, idempotencyKey: held.keys[0], result: 'paid with [REDACTED]' }),
+    ]);
+    expect(lines[0]!.msg).toMatch(/may have happened twice.*reconcile it by hand/);
+    expect(text).not.toContain(SECRET);
+  });
+
+  it('of an idempotent tool, run again on recovery: a warning only (its re-run was safe)', async () => {
+    const { lines } = await ranAgainElsewhere(true);
+    expect(lines).toEqual([expect.objectContaining({ level: 40, tool: 'publish', outcome: 'result' })]);
+    expect(lines[0]!.msg).toContain('after another process had recorded an outcome of the same call');
+  });
+});

@@ -69,7 +69,8 @@ export interface ToolOptions<TInput extends z.ZodType, TOutput> {
   /**
    * Time one call may take. Past it the tool's `signal` aborts and a `tool_timeout` is recorded:
    * an idempotent tool's is an error the model retries after; for any other a human is asked
-   * whether the call took effect (`kind: "interrupted"`), and it runs again only on "yes".
+   * whether to run it again (`kind: "interrupted"`): it runs again only on an approval, and its
+   * own result, should it still come, is recorded all the same (and answers the question).
    * @default 30000
    */
   timeoutMs?: number;

@@ -81,18 +81,22 @@ function errors(program: ts.Program): string[] {
 
 // Options of src/pipeline (PipelineOptions, PipelineHead) are left for later: another change is under way there.
 const NOT_YET = new Set(['PipelineOptions']);
+/** What users pass in besides `*Options` / `*Config`: what their steps return, their webhook targets and HTTP extensions. */
+const INPUTS = new Set(['StepResult', 'JudgeResult', 'WebhookTarget', 'HttpExtension']);
+const isInput = (name: string): boolean => (/(Options|Config)$/.test(name) || INPUTS.has(name)) && !NOT_YET.has(name);
 
-/** `Name.property` for each optional property of an exported options type (`*Options`, `*Config`) whose declared type does not admit `undefined`. */
+/** `Name.property` for each optional property of an exported options type (`*Options`, `*Config`, {@link INPUTS}) whose declared type does not admit `undefined`. */
 function optionsRefusingUndefined(program: ts.Program): string[] {
   const checker = program.getTypeChecker();
   const found = new Set<string>();
   for (const entry of entrySources()) {
     const module = checker.getSymbolAtLocation(program.getSourceFile(entry.replace(/\.ts$/, '.d.ts'))!)!;
     for (const exported of checker.getExportsOfModule(module)) {
-      if (!/(Options|Config)$/.test(exported.name) || NOT_YET.has(exported.name)) continue;
+      if (!isInput(exported.name)) continue;
       const symbol = exported.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(exported) : exported;
       if (!(symbol.flags & (ts.SymbolFlags.Interface | ts.SymbolFlags.TypeAlias))) continue;
-      for (const property of checker.getPropertiesOfType(checker.getDeclaredTypeOfSymbol(symbol))) {
+      const declared = checker.getDeclaredTypeOfSymbol(symbol);
+      for (const property of (declared.isUnion() ? declared.types : [declared]).flatMap((member) => checker.getPropertiesOfType(member))) {
         const declaration = property.declarations?.[0];
         if (!(property.flags & ts.SymbolFlags.Optional) || declaration === undefined || !ts.isPropertySignature(declaration) || declaration.type === undefined) continue;
         const type = checker.getTypeFromTypeNode(declaration.type);

@@ -126,7 +126,7 @@ export interface HttpExtensionContext {
  */
 export interface HttpExtension {
   /** Paths served without the bearer token: static pages that hold no data. @default [] */
-  readonly publicPaths?: readonly string[];
+  readonly publicPaths?: readonly string[] | undefined;
   /** Adds the routes; called once per app. What it returns is closed with the app. */
   mount(app: Hono, context: HttpExtensionContext): { close(): Promise<void> } | void;
 }

@@ -26,7 +26,7 @@ export interface WebhookTarget {
   /** The shared secret the HMAC signature is made with. */
   secret: string;
   /** @default ['human_request', 'finished'] */
-  events?: readonly WebhookEvent[];
+  events?: readonly WebhookEvent[] | undefined;
 }
 
 /** The JSON body of a webhook. */

@@ -214,6 +214,10 @@ function buildAgentMachine(id: string, custom: readonly CustomStep[]) {
   );
   // Steps of the agent's author can come between deciding and executing: those machines route every step.
   const hot = custom.length === 0;
+  // A record rather than a conditional spread: the machine's inferred schema (inlined in the
+  // shipped .d.ts) then has no `sleeping?: {} | undefined`, which xstate's StateSchema refuses under
+  // a user's exactOptionalPropertyTypes.
+  const sleeping: Record<string, typeof SLEEPING> = hot ? {} : { sleeping: SLEEPING };
   return agentSetup.createMachine({
     id,
     context: ({ input, self }) => ({
@@ -231,19 +235,7 @@ function buildAgentMachine(id: string, custom: readonly CustomStep[]) {
       executing: { entry: { type: 'run', params: { state: 'executing', step: 'execute' } }, on: hot ? afterHotStep('deciding') : AFTER_STEP },
       backingOff: BACKING_OFF,
       ...own,
-      ...(custom.length === 0
-        ? {}
-        : {
-            sleeping: {
-              entry: [
-                { type: 'log' as const, params: { state: 'sleeping' } },
-                { type: 'restUntil' as const, params: ({ context }: { context: AgentContext }) => ({ state: 'sleeping', wakeAt: context.state.sleepUntil }) },
-              ],
-              // Wakes the actor itself when nobody stopped it for the sleep.
-              after: { sleep: { target: 'routing' } },
-              on: PAUSE_NOW,
-            },
-          }),
+      ...sleeping,
       awaitingHuman: waitingForHuman('awaitingHuman'),
       escalated: waitingForHuman('escalated'),
       responding: {
@@ -255,6 +247,17 @@ function buildAgentMachine(id: string, custom: readonly CustomStep[]) {
     output: ({ context }) => machineOutput(context),
   });
 }
+
+/** Where a thread sleeps (a step of the agent's author asked to wait), in machines that have such steps. */
+const SLEEPING = agentSetup.createStateConfig({
+  entry: [
+    { type: 'log', params: { state: 'sleeping' } },
+    { type: 'restUntil', params: ({ context }) => ({ state: 'sleeping', wakeAt: context.state.sleepUntil }) },
+  ],
+  // Wakes the actor itself when nobody stopped it for the sleep.
+  after: { sleep: { target: 'routing' } },
+  on: PAUSE_NOW,
+});
 
 /** A state that waits for a human's answer (freeing the actor) and can be paused meanwhile. */
 const waitingForHuman = (state: 'awaitingHuman' | 'escalated') =>

@@ -29,9 +29,9 @@ export function isLogLevel(level: string): boolean {
 /** Options of {@link createLogger}. */
 export interface LoggerOptions {
   /** @default process.env.SWITCHYARD_LOG_LEVEL ?? 'info' */
-  level?: string;
+  level?: string | undefined;
   /** @default the process's stderr */
-  destination?: NodeJS.WritableStream;
+  destination?: NodeJS.WritableStream | undefined;
 }
 
 /**

@@ -34,13 +34,13 @@ export interface PrefetchContext {
 /** Exponential backoff with jitter between retries after errors. */
 export interface BackoffOptions {
   /** @default 1000 */
-  initialMs?: number;
+  initialMs?: number | undefined;
   /** @default 2 */
-  factor?: number;
+  factor?: number | undefined;
   /** @default 30000 */
-  maxMs?: number;
+  maxMs?: number | undefined;
   /** Fraction of the delay randomized, 0..1. @default 0.2 */
-  jitter?: number;
+  jitter?: number | undefined;
 }
 
 /** Options of {@link agent}. */
@@ -52,11 +52,11 @@ export interface AgentOptions {
   prompt: string | URL;
   tools: readonly Tool[];
   /** Run in order before the first decision, and only then: a thread past its first decision skips a step it never ran (one a new version added). @default [] */
-  prefetch?: readonly PrefetchStep[];
+  prefetch?: readonly PrefetchStep[] | undefined;
   /** Decisions allowed before escalating to a human, 3..20. @default 12 */
-  maxSteps?: number;
+  maxSteps?: number | undefined;
   /** Errors in a row before escalating to a human (rate limits apart: see `maxConsecutiveRateLimits`). @default 3 */
-  maxConsecutiveErrors?: number;
+  maxConsecutiveErrors?: number | undefined;
   /**
    * Rate limits in a row before escalating to a human. A model endpoint's rate limit (an HTTP 429,
    * or a 503 with `Retry-After`) is retried no sooner than its `Retry-After` or `retry-after-ms`
@@ -66,19 +66,19 @@ export interface AgentOptions {
    * `max_consecutive_rate_limits` (`max_consecutive_errors` is that of `maxConsecutiveErrors`).
    * @default 10
    */
-  maxConsecutiveRateLimits?: number;
-  backoff?: BackoffOptions;
+  maxConsecutiveRateLimits?: number | undefined;
+  backoff?: BackoffOptions | undefined;
   /** A model for this agent only; otherwise the runtime's. */
-  model?: Model;
+  model?: Model | undefined;
   /**
    * Schema of the thread input; invalid input is rejected at launch. A type JSON Schema cannot
    * express (`z.date()`, `z.bigint()`, `z.map()`, `z.custom()`...) is refused here, as a launch
    * sends JSON: use `z.iso.datetime()` and the like (a coerced one, `z.coerce.date()`, is taken:
    * it takes the string a launch sends). @default any JSON value
    */
-  input?: z.ZodType;
+  input?: z.ZodType | undefined;
   /** Token budget of the rendered context. @default 6000 */
-  contextBudget?: number;
+  contextBudget?: number | undefined;
   /**
    * Literal values never to show the model or to write into what the agent records (API keys the
    * tools use): they are replaced with `[REDACTED]` in the context the model sees and in the
@@ -90,30 +90,30 @@ export interface AgentOptions {
    * out of the input; a tool gets them from its own code.
    * @default []
    */
-  secrets?: readonly string[];
+  secrets?: readonly string[] | undefined;
   /** Time allowed for one model call. @default 60000 */
-  decideTimeoutMs?: number;
+  decideTimeoutMs?: number | undefined;
   /** The agent's own context window (factor 3), replacing switchyard's renderer. */
-  context?: ContextFunction;
+  context?: ContextFunction | undefined;
   /**
    * Values for the prompt template's own `{{variables}}`: text, or a pure function of the thread
    * (whose value has the agent's `secrets` redacted, as the context has).
    * The built-ins (agent, description, tools, context) cannot be redefined.
    */
-  variables?: Readonly<Record<string, string | PromptVariable>>;
+  variables?: Readonly<Record<string, string | PromptVariable>> | undefined;
   /**
    * Summarizes when the rendered context exceeds the budget, before the next decision: it receives
    * the part of the thread the budget would drop (the oldest events, with any earlier summary), and
    * its summary is recorded once as a `custom` event that stands for those events in the context
    * from then on, instead of `<omitted/>`. The newest events stay as they are.
    */
-  compact?: (thread: Thread, helpers: ContextHelpers) => string | Promise<string>;
+  compact?: ((thread: Thread, helpers: ContextHelpers) => string | Promise<string>) | undefined;
   /** Steps before each decision, in order (factor 8). @default [] */
-  beforeDecision?: readonly BeforeDecisionStep[];
+  beforeDecision?: readonly BeforeDecisionStep[] | undefined;
   /** Judges after each decision for a tool or an intent, in order. @default [] */
-  afterDecision?: readonly JudgeStep[];
+  afterDecision?: readonly JudgeStep[] | undefined;
   /** Intents handled by the agent's own code (e.g. a durable wait). @default [] */
-  intents?: readonly IntentStep[];
+  intents?: readonly IntentStep[] | undefined;
 }
 
 /** A prompt variable computed from the thread when the prompt is rendered. */

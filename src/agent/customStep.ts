@@ -33,18 +33,18 @@ export interface StepContext {
 /** What a before-decision step or an intent handler ends with. */
 export interface StepResult<O> {
   /** Recorded in the thread (validated by the step's `output` schema) and shown to the model. */
-  readonly output?: O;
+  readonly output?: O | undefined;
   /** A durable wait: the agent sleeps this long before it goes on, across restarts. */
-  readonly waitMs?: number;
+  readonly waitMs?: number | undefined;
 }
 
 /** A judge's verdict on a decided call. */
 export type JudgeResult<O> =
-  | { readonly verdict: 'accept'; readonly output?: O }
+  | { readonly verdict: 'accept'; readonly output?: O | undefined }
   /** The call is dropped and the model decides again, told `feedback`. */
-  | { readonly verdict: 'reject'; readonly feedback: string; readonly output?: O }
+  | { readonly verdict: 'reject'; readonly feedback: string; readonly output?: O | undefined }
   /** A human is asked to approve the call; `feedback` is the question. */
-  | { readonly verdict: 'ask'; readonly feedback?: string; readonly output?: O };
+  | { readonly verdict: 'ask'; readonly feedback?: string | undefined; readonly output?: O | undefined };
 
 type Awaitable<T> = T | Promise<T>;
 

@@ -57,11 +57,11 @@ function waitUntil(now: number, waitMs: number | undefined): number | undefined 
 /** What {@link stepEvents} needs besides the agent, the step and the thread. */
 export interface StepEventsOptions {
   /** The clock's now (epoch ms) the step sees; a wait is measured from it. @default Date.now() */
-  readonly now?: number;
+  readonly now?: number | undefined;
   /** What the step's `logger` writes to (the agent's secrets redacted). @default a silent logger */
-  readonly logger?: Logger;
+  readonly logger?: Logger | undefined;
   /** @default never aborted */
-  readonly signal?: AbortSignal;
+  readonly signal?: AbortSignal | undefined;
 }
 
 /**

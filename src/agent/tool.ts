@@ -54,18 +54,18 @@ export interface ToolOptions<TInput extends z.ZodType, TOutput> {
    * one past `timeoutMs`, which for an idempotent tool is an error retried after a backoff).
    * @default false
    */
-  idempotent?: boolean;
+  idempotent?: boolean | undefined;
   /**
    * A human must approve each call before it runs (a function decides per input; one that throws
    * counts as asking for approval).
    * @default false
    */
-  approval?: boolean | ((input: z.output<TInput>) => boolean);
+  approval?: boolean | ((input: z.output<TInput>) => boolean) | undefined;
   /**
    * After this tool runs, its result is the agent's final output and the loop ends.
    * @default false
    */
-  breaksLoop?: boolean;
+  breaksLoop?: boolean | undefined;
   /**
    * Time one call may take. Past it the tool's `signal` aborts and a `tool_timeout` is recorded:
    * an idempotent tool's is an error the model retries after; for any other a human is asked
@@ -73,7 +73,7 @@ export interface ToolOptions<TInput extends z.ZodType, TOutput> {
    * own result, should it still come, is recorded all the same (and answers the question).
    * @default 30000
    */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
 }
 
 /** A tool definition, normalized. */

@@ -34,9 +34,9 @@ export type BusHandler = (msg: BusMessage) => void | Promise<void>;
 /** Options of {@link Bus.publish}. */
 export interface PublishOptions {
   /** Headers to send with the message. */
-  headers?: Record<string, string>;
+  headers?: Record<string, string> | undefined;
   /** A subject the receiver should reply to. */
-  reply?: string;
+  reply?: string | undefined;
 }
 
 /** Options of {@link Bus.publishStored}. */
@@ -53,7 +53,7 @@ export interface SubscribeOptions {
    * Queue group name. Among the subscriptions with the same queue name whose patterns match a
    * message's subject, exactly one receives it; subscriptions without a queue all receive it.
    */
-  queue?: string;
+  queue?: string | undefined;
 }
 
 /** Options of {@link Bus.request}. */
@@ -62,15 +62,15 @@ export interface RequestOptions {
    * How long to wait for the reply before rejecting with a {@link BusError} of code `timeout`.
    * @default 5000
    */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
   /** Headers to send with the request. */
-  headers?: Record<string, string>;
+  headers?: Record<string, string> | undefined;
 }
 
 /** Options of {@link Bus.respond}. */
 export interface RespondOptions {
   /** Headers to send with the reply. */
-  headers?: Record<string, string>;
+  headers?: Record<string, string> | undefined;
 }
 
 /** A live subscription. */
@@ -177,7 +177,7 @@ export type BusErrorHandler = (error: unknown, context: BusErrorContext) => void
 /** Options every bus implementation takes. */
 export interface BusOptions {
   /** Receives the errors the bus swallows. @default ignore them */
-  onError?: BusErrorHandler;
+  onError?: BusErrorHandler | undefined;
 }
 
 /** Options of {@link Bus.jobQueue}. */
@@ -188,40 +188,40 @@ export interface JobQueueOptions {
    * a stream's subject does), so any NATS client can trigger work.
    * @default [`${name}.>`]
    */
-  subjects?: string[];
+  subjects?: string[] | undefined;
   /**
    * Deliveries after which a job that was never acked goes to the dead letters.
    * @default 5
    */
-  maxDeliver?: number;
+  maxDeliver?: number | undefined;
   /**
    * How long a delivered job may go without `ack()` (or a `working()` heartbeat) before it is
    * delivered again.
    * @default 30000
    */
-  ackWaitMs?: number;
+  ackWaitMs?: number | undefined;
   /**
    * How long a `msgId` is remembered: an enqueue with the same `msgId` within this window is a
    * duplicate and enqueues nothing.
    * @default 120000
    */
-  dedupWindowMs?: number;
+  dedupWindowMs?: number | undefined;
   /**
    * How long a job whose handler threw waits before it is delivered again, after its first
    * delivery; each later failure of the same job doubles the wait, up to `maxRetryDelayMs`.
    * @default 1000
    */
-  retryDelayMs?: number;
+  retryDelayMs?: number | undefined;
   /**
    * The longest a failed job waits before it is delivered again (raised to `retryDelayMs` when less).
    * @default 60000
    */
-  maxRetryDelayMs?: number;
+  maxRetryDelayMs?: number | undefined;
   /**
    * JetStream replicas of the queue's streams (NATS only; ignored in memory).
    * @default 1
    */
-  replicas?: number;
+  replicas?: number | undefined;
 }
 
 /** Options of {@link JobQueue.enqueue}. */
@@ -230,9 +230,9 @@ export interface EnqueueOptions {
    * Deduplication id: a second enqueue with the same id within `dedupWindowMs` returns
    * `duplicate: true` and enqueues nothing. Sent as the `Nats-Msg-Id` header.
    */
-  msgId?: string;
+  msgId?: string | undefined;
   /** Headers stored with the job. */
-  headers?: Record<string, string>;
+  headers?: Record<string, string> | undefined;
 }
 
 /** What {@link JobQueue.enqueue} returns. */
@@ -249,7 +249,7 @@ export interface ConsumeOptions {
    * How many jobs this consumer runs at once.
    * @default 1
    */
-  concurrency?: number;
+  concurrency?: number | undefined;
 }
 
 /**

@@ -29,7 +29,7 @@ export interface MemoryBusOptions extends BusOptions {
    * The clock behind request timeouts, ack deadlines and nak delays.
    * @default systemClock
    */
-  clock?: Clock;
+  clock?: Clock | undefined;
 }
 
 interface Subscription {

@@ -25,7 +25,7 @@ export interface ContextSettings {
 /** Options of {@link renderContext}. */
 export interface RenderContextOptions {
   /** @default the agent's `contextBudget` */
-  budgetTokens?: number;
+  budgetTokens?: number | undefined;
 }
 
 /** A rough token estimate (4 characters a token), enough to keep a budget. */

@@ -68,24 +68,24 @@ const realClock: RegistryClock = {
 /** Options of {@link createActorRegistry}. */
 export interface ActorRegistryOptions {
   /** Actors kept; the least recently updated go first. @default 2000 */
-  maxActors?: number;
+  maxActors?: number | undefined;
   /** Machine definitions kept (one per machine id). @default 200 */
-  maxDefinitions?: number;
+  maxDefinitions?: number | undefined;
   /** Heartbeats a process may miss before it counts as gone. @default 3 */
-  missedHeartbeats?: number;
+  missedHeartbeats?: number | undefined;
   /** Times presence and arms the expiry timers. @default the system clock */
-  clock?: RegistryClock;
+  clock?: RegistryClock | undefined;
   /**
    * Told when a process goes (its goodbye, or its heartbeats missed), with its actors that were
    * live and are now shown stopped. @default none
    */
-  onGone?: (processId: string, records: ActorRecord[]) => void;
+  onGone?: ((processId: string, records: ActorRecord[]) => void) | undefined;
   /**
    * Told when a process that was gone is heard from again: it is live again, and so are the actors
    * its going showed stopped (`records`, as they were before; not those that stopped themselves).
    * @default none
    */
-  onLive?: (processId: string, records: ActorRecord[]) => void;
+  onLive?: ((processId: string, records: ActorRecord[]) => void) | undefined;
 }
 
 /** Live and recent actors of every process, folded from inspection messages. */

@@ -15,25 +15,25 @@ export interface BusInspectorOptions {
   /** Where inspection events are published. */
   bus: Bus;
   /** Subjects are `<prefix>.inspect.<processId>.<sessionId>`. @default 'switchyard' */
-  prefix?: string;
+  prefix?: string | undefined;
   /**
    * Names this process in subjects ('.', '*', '>' and whitespace become '_').
    * @default `<hostname>:<pid>`, plus `:<n>` for the n-th inspector created in one process
    */
-  processId?: string;
+  processId?: string | undefined;
   /**
    * Also feed a @statelyai/inspect WebSocket inspector at this URL (e.g. `ws://localhost:8080`,
    * served by `createInspectorServer` from `@statelyai/inspect/server`). It gets the same sanitized
    * events; an unreachable URL is retried quietly and never breaks the runtime.
    * @default none
    */
-  websocketUrl?: string;
+  websocketUrl?: string | undefined;
   /**
    * How long events are gathered before they are published; within one batch only the last
    * snapshot of each actor is sent. 0 publishes on the next turn of the event loop.
    * @default 0
    */
-  flushIntervalMs?: number;
+  flushIntervalMs?: number | undefined;
   /**
    * Also publish XState's plumbing events: `xstate.init`, a promise actor's resolve and reject
    * events to itself, and the `xstate.snapshot.<child>` events a parent gets about its children
@@ -42,7 +42,7 @@ export interface BusInspectorOptions {
    * always published.
    * @default false
    */
-  internalEvents?: boolean;
+  internalEvents?: boolean | undefined;
   /**
    * How often this process says it is alive, on `<prefix>.inspect.<processId>` (one small message
    * per interval, whatever the number of actors; a `gone` one on close). Inspectors count a process
@@ -50,17 +50,17 @@ export interface BusInspectorOptions {
    * inspectors then count it gone after three default intervals (15 s) without any message of it.
    * @default 5000
    */
-  heartbeatMs?: number;
+  heartbeatMs?: number | undefined;
   /**
    * What this process takes jobs for, said in each heartbeat, so an API process can tell which
    * agents no worker serves. `null` for a process that takes none.
    * @default null
    */
-  worker?: PresenceWorker | null;
+  worker?: PresenceWorker | null | undefined;
   /** Stamps `createdAt`. @default the system clock */
-  clock?: Clock;
+  clock?: Clock | undefined;
   /** Receives publish failures (inspection never throws into the runtime). @default ignore them */
-  onError?: (error: unknown) => void;
+  onError?: ((error: unknown) => void) | undefined;
 }
 
 /** Publishes a runtime's inspection events on the bus. */

@@ -12,7 +12,7 @@ export type { EdgeRoute, GraphLayout, NodeBox, Point, TextBox } from './chartTyp
 /** Options of {@link layoutGraph}. */
 export interface LayoutOptions {
   /** Layers as columns from left to right (`RIGHT`) or as rows from top to bottom (`DOWN`). @default 'RIGHT' */
-  direction?: Direction;
+  direction?: Direction | undefined;
 }
 
 /**

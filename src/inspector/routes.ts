@@ -19,19 +19,19 @@ export interface InspectorRoutesOptions {
   /** The bus the processes' {@link createBusInspector}s publish on. */
   bus: Bus;
   /** @default 'switchyard' */
-  prefix?: string;
+  prefix?: string | undefined;
   /** Machines whose charts can be drawn, by id, besides the runtime's own (`runtime.machines`). @default {} */
-  machines?: Record<string, AnyStateMachine>;
+  machines?: Record<string, AnyStateMachine> | undefined;
   /** Actors remembered (live and recent, across processes). @default 2000 */
-  maxActors?: number;
+  maxActors?: number | undefined;
   /** Most threads `GET /inspector/api/threads` returns. @default 10000 */
-  maxThreads?: number;
+  maxThreads?: number | undefined;
   /** How long stream updates are gathered (and coalesced per actor and thread) before they are sent. @default 100 */
-  streamIntervalMs?: number;
+  streamIntervalMs?: number | undefined;
   /** Interval of the comment lines that keep an idle stream open. @default 15000 */
-  heartbeatMs?: number;
+  heartbeatMs?: number | undefined;
   /** Aborting it ends open streams and stops listening to the bus and the runtime. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 /** The inspector's routes: a hono app to mount with `app.route('/', routes)`. */

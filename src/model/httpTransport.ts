@@ -23,14 +23,14 @@ export interface HttpTransportOptions {
    * Connections kept per origin (each carries one request at a time).
    * @default 256
    */
-  connections?: number;
+  connections?: number | undefined;
   /**
    * How long an idle keep-alive connection stays open, in ms, when the server gives no
    * `Keep-Alive: timeout` hint. Keep it below the server's own idle timeout (Node's is 5 s), or a
    * request may go out on a socket the server is closing.
    * @default 4000 (undici's default, as for the global fetch)
    */
-  keepAliveTimeoutMs?: number;
+  keepAliveTimeoutMs?: number | undefined;
 }
 
 /**

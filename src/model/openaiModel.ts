@@ -39,7 +39,7 @@ export interface OpenAIModelOptions {
    * than api.openai.com, which takes `SWITCHYARD_MODEL_API_KEY` (or this option) only (the SDK's
    * pairing, OPENAI_BASE_URL with OPENAI_API_KEY, holds)
    */
-  apiKey?: string;
+  apiKey?: string | undefined;
   /**
    * The OpenAI-compatible endpoint, e.g. `http://127.0.0.1:11434/v1` for Ollama: an absolute
    * `http://` or `https://` URL (`localhost:11434/v1` is refused at construction). Whitespace around
@@ -47,12 +47,12 @@ export interface OpenAIModelOptions {
    * @default SWITCHYARD_MODEL_BASE_URL, then OPENAI_BASE_URL, of `env`, then the
    * SDK's default (`https://api.openai.com/v1`)
    */
-  baseURL?: string;
+  baseURL?: string | undefined;
   /**
    * The model to ask; also the {@link Model.name} recorded on decisions.
    * @default SWITCHYARD_MODEL of `env`, then 'gpt-4o-mini'
    */
-  model?: string;
+  model?: string | undefined;
   /**
    * The environment the defaults above are read from (an empty value counts as unset), and the
    * settings the openai SDK would otherwise read from process.env itself: OPENAI_ORG_ID and
@@ -62,30 +62,30 @@ export interface OpenAIModelOptions {
    * SDK's OPENAI_ADMIN_KEY is never used: the key is `apiKey`.
    * @default process.env
    */
-  env?: Readonly<Record<string, string | undefined>>;
+  env?: Readonly<Record<string, string | undefined>> | undefined;
   /**
    * Time allowed for one request, response body included, before it fails with kind `'timeout'`.
    * @default 60000
    */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
   /**
    * Sampling temperature. Not sent when undefined, so the server's default applies.
    * @default undefined
    */
-  temperature?: number;
+  temperature?: number | undefined;
   /**
    * An existing `OpenAI` client to reuse; `apiKey` and `baseURL` are then ignored. Requests are
    * still sent with `maxRetries: 0` whatever the client's own setting.
    * @default a new client built from `apiKey` and `baseURL`
    */
-  client?: OpenAI;
+  client?: OpenAI | undefined;
   /**
    * The `fetch` the SDK sends requests with (a proxy-aware fetch, say). Ignored with `client`.
    * @default switchyard's keep-alive transport on undici's `request` API (`createHttpTransport`),
    * which costs far less client CPU per request than the global `fetch` (one pool for the process;
    * pass `createHttpTransport(...).fetch` for a pool of your own, with the same savings)
    */
-  fetch?: FetchFunction;
+  fetch?: FetchFunction | undefined;
   /**
    * The longest answer taken, in characters (a tool call's arguments, or text). A longer one is a
    * failure (kind `'http'`, no status) naming its size, handled as any malformed answer: an error
@@ -94,21 +94,21 @@ export interface OpenAIModelOptions {
    * message), shown by the CLI, and on NATS would not fit the thread's KV value.
    * @default 262144 (256 Ki characters)
    */
-  maxAnswerChars?: number;
+  maxAnswerChars?: number | undefined;
   /**
    * The `tool_choice` sent with the tools: `'required'` (a tool call every time), `'auto'` (the
    * model may answer text, which is then read as a JSON next step), or `null` not to send it, for
    * a server that refuses `'required'` (vLLM before 0.8.3, say). Nothing is sent without tools.
    * @default 'required'
    */
-  toolChoice?: 'required' | 'auto' | null;
+  toolChoice?: 'required' | 'auto' | null | undefined;
   /**
    * The `parallel_tool_calls` sent with the tools, or `null` not to send it, for a server that
    * refuses the field (Gemini's OpenAI endpoint has). Whatever is sent, an answer with more than
    * one tool call is refused like a malformed one.
    * @default false
    */
-  parallelToolCalls?: boolean | null;
+  parallelToolCalls?: boolean | null | undefined;
 }
 
 /** {@link OpenAIModelOptions} after defaults: what a model actually runs with. */

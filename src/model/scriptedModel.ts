@@ -33,7 +33,7 @@ export interface ScriptedModel extends Model {
 /** Options of {@link scriptedModel}. */
 export interface ScriptedModelOptions {
   /** @default 'scripted' */
-  name?: string;
+  name?: string | undefined;
   /**
    * What to answer once the script is used up (a reply, or a function of the request: a stand-in
    * that answers every thread). The default fails at once: a failure that is not retried (an HTTP
@@ -43,7 +43,7 @@ export interface ScriptedModelOptions {
    * a flaky endpoint's would be, give `{ error: { kind: 'http', status: 500, message: '...' } }`.
    * @default a failure, not retried, that says the script is used up
    */
-  whenExhausted?: ScriptStep;
+  whenExhausted?: ScriptStep | undefined;
 }
 
 /**

@@ -26,7 +26,7 @@ export interface NatsKvStoreOptions {
    * The connection to open the two buckets on (creating them when missing), and to write and read
    * the index with. The store never closes it.
    */
-  nc?: NatsConnection;
+  nc?: NatsConnection | undefined;
   /**
    * A second connection (to the same servers) for the store's work that may be slow on the server
    * and that no thread write waits for: summary writes, index clean-up, and listings. nats-server
@@ -36,49 +36,49 @@ export interface NatsKvStoreOptions {
    * the thread reads and writes sent after it. The store never closes it.
    * @default nc
    */
-  background?: NatsConnection;
+  background?: NatsConnection | undefined;
   /**
    * The `inboxPrefix` the connections were opened with, when they were (a user allowed to
    * subscribe only there): a listing's page reads its summaries with replies under it.
    */
-  inboxPrefix?: string;
+  inboxPrefix?: string | undefined;
   /** Buckets the caller opened on `nc`, used instead of opening them: the threads and their summaries. */
-  buckets?: { threads: KV; summaries: KV };
+  buckets?: { threads: KV; summaries: KV } | undefined;
   /**
    * The threads bucket; summaries and the index go to `<bucket>_summaries`.
    * @default 'switchyard_threads'
    */
-  bucket?: string;
+  bucket?: string | undefined;
   /**
    * JetStream replicas of both buckets (1, 3 or 5), when this store creates them.
    * @default 1
    */
-  replicas?: number;
+  replicas?: number | undefined;
   /**
    * Revisions kept per key, when this store creates the buckets. 1 keeps only the current thread
    * (the thread is its own history).
    * @default 1
    */
-  history?: number;
+  history?: number | undefined;
   /**
    * Stamps the creation time of threads created without events (their summary's `createdAt`), and
    * tells listings the age of an index entry whose thread is gone.
    * @default systemClock
    */
-  clock?: Clock;
+  clock?: Clock | undefined;
   /**
    * How long a summary write waits, coalescing the writes of a thread that moves on meanwhile. A
    * `list` in this process writes the waiting ones first; other processes see them this much later
    * (or repair them from the thread).
    * @default 50
    */
-  summaryDelayMs?: number;
+  summaryDelayMs?: number | undefined;
   /**
    * Threads whose last known revision is kept in memory, so an append by the process that wrote
    * the thread last needs no read first. A stale entry costs one failed compare-and-set and a read.
    * @default 1000
    */
-  cacheSize?: number;
+  cacheSize?: number | undefined;
   /**
    * The largest value, in bytes, the store writes to the threads bucket: a thread is one value, so
    * this bounds each thread. A thread may take all of it less a reserve (1/16 of it, between 2 and
@@ -88,7 +88,7 @@ export interface NatsKvStoreOptions {
    * one below 8 KiB is refused (a `ConfigError`).
    * @default the server's `max_payload` (1 MB unless its config sets it), as the connection reports it
    */
-  maxPayload?: number;
+  maxPayload?: number | undefined;
 }
 
 /** Compare-and-set attempts before an append gives up on a key that keeps changing under it. */

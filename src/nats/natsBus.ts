@@ -45,32 +45,32 @@ export interface NatsBusOptions extends BusOptions {
    */
   servers: string | string[];
   /** The connection's name, shown in server monitoring. */
-  name?: string;
+  name?: string | undefined;
   /**
    * Extra nats.js connection options (auth, TLS, timeouts). They override the bus's defaults:
    * reconnect forever (`maxReconnectAttempts: -1`) so a server restart never loses the bus.
    */
-  connectOptions?: Omit<NodeConnectionOptions, 'servers' | 'name'>;
+  connectOptions?: Omit<NodeConnectionOptions, 'servers' | 'name'> | undefined;
   /**
    * Write what the connection sends during one turn of the event loop in one socket write (see
    * `batchWrites`): fewer system calls here and fewer wake-ups of the server, at the cost of
    * holding a message until the end of the turn.
    * @default true
    */
-  batchWrites?: boolean;
+  batchWrites?: boolean | undefined;
   /**
    * Answer the connection's requests (JetStream publishes, KV writes, API calls) from a small
    * table of its own rather than nats.js's request objects, which cost more than the request
    * (see `muxRequests`).
    * @default true
    */
-  muxRequests?: boolean;
+  muxRequests?: boolean | undefined;
   /**
    * Where the connection's outages are logged: one warn line when it drops, one info line when it
    * is back (with the server's host and port).
    * @default a silent logger
    */
-  logger?: Logger;
+  logger?: Logger | undefined;
 }
 
 /** The NATS bus, with its connection for callers that need raw NATS. */

@@ -25,7 +25,7 @@ export interface NatsNodeOptions {
   /** NATS server URLs; credentials in them (`nats://user:pass@host`, `nats://token@host`) are used unless `connectOptions` authenticate. */
   servers: string | string[];
   /** The connection's name in server monitoring. @default 'switchyard' */
-  name?: string;
+  name?: string | undefined;
   /** Extra nats.js connection options (auth, TLS, reconnect timing). @default `{ noAsyncTraces: true }` */
   connectOptions?: NatsBusOptions['connectOptions'];
   /** Batch the connection's socket writes per turn of the event loop. @default true */
@@ -34,7 +34,7 @@ export interface NatsNodeOptions {
   muxRequests?: NatsBusOptions['muxRequests'];
   agents: readonly Agent[];
   /** @default [] */
-  pipelines?: readonly Pipeline[];
+  pipelines?: readonly Pipeline[] | undefined;
   model: Model;
   /**
    * The clock of this node's in-process timers (a short backoff, a tool's `timeoutMs`, the agent's
@@ -47,23 +47,23 @@ export interface NatsNodeOptions {
    * `createRuntime` with a memory store (its wake-ups are in-process timers on its clock).
    * @default the system clock
    */
-  clock?: Clock;
+  clock?: Clock | undefined;
   /** @default a silent logger */
-  logger?: Logger;
+  logger?: Logger | undefined;
   /** Agent actors at once in this process. @default 64 */
-  maxConcurrent?: number;
-  inspect?: (event: InspectionEvent) => void;
+  maxConcurrent?: number | undefined;
+  inspect?: ((event: InspectionEvent) => void) | undefined;
   /** Subject prefix. @default 'switchyard' */
-  prefix?: string;
+  prefix?: string | undefined;
   /**
    * The threads bucket. @default `<prefix>_threads` (`.` and other punctuation read as `_`):
    * `switchyard_threads` for the default prefix
    */
-  bucket?: string;
+  bucket?: string | undefined;
   /** JetStream replicas of the bucket and the queues' streams (1, 3 or 5). @default 1 */
-  replicas?: number;
+  replicas?: number | undefined;
   /** Queue timing: ack wait, deliveries, dedup window, retry delay (doubling per failure) and its cap. */
-  queue?: Omit<AgentQueuesOptions, 'bus' | 'prefix' | 'replicas' | 'logger'>;
+  queue?: Omit<AgentQueuesOptions, 'bus' | 'prefix' | 'replicas' | 'logger'> | undefined;
   /** Take jobs. @default true */
   worker?: AttachBusOptions['worker'];
   /** The agents and pipelines to take jobs for. @default all */

@@ -28,13 +28,13 @@ export interface AgentActorOptions {
    * written meanwhile (see `AgentDeps.otherWriters`).
    * @default false
    */
-  otherWriters?: boolean;
+  otherWriters?: boolean | undefined;
   /** @default the system clock */
-  clock?: Clock;
+  clock?: Clock | undefined;
   /** @default a silent logger */
-  logger?: Logger;
+  logger?: Logger | undefined;
   /** Receives XState inspection events (the inspector). */
-  inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
+  inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void) | undefined;
 }
 
 // One shared silent logger: building a pino instance per actor is not free.

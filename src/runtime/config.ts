@@ -18,26 +18,26 @@ export interface StoreContext {
  */
 export interface SwitchyardConfig {
   /** The agents. Names are unique across agents and pipelines. @default [] */
-  agents?: readonly Agent[];
+  agents?: readonly Agent[] | undefined;
   /** Pipelines over the agents. @default [] */
-  pipelines?: readonly Pipeline[];
+  pipelines?: readonly Pipeline[] | undefined;
   /**
    * The model for agents without one of their own.
    * @default an OpenAI-compatible model when the environment configures one (OPENAI_API_KEY,
    * SWITCHYARD_MODEL_API_KEY, SWITCHYARD_MODEL_BASE_URL or OPENAI_BASE_URL), else the scripted demo model
    */
-  model?: Model;
+  model?: Model | undefined;
   /**
    * Builds the thread store of the embedded deployment (ignored on NATS, where threads live in a KV
    * bucket). @default a file store under `<dir>/threads`
    */
-  store?: (context: StoreContext) => ThreadStore | Promise<ThreadStore>;
+  store?: ((context: StoreContext) => ThreadStore | Promise<ThreadStore>) | undefined;
   /** @default pino at SWITCHYARD_LOG_LEVEL (info) */
-  logger?: Logger;
+  logger?: Logger | undefined;
   /** Agent actors at once per process. @default 64 */
-  maxConcurrent?: number;
+  maxConcurrent?: number | undefined;
   /** A thread `switchyard serve` launches at start when the store is empty (a demo). @default none */
-  demo?: { readonly agent: string; readonly input: Json };
+  demo?: { readonly agent: string; readonly input: Json } | undefined;
 }
 
 /**

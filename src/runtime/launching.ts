@@ -11,8 +11,8 @@ import { parentIdOf, viewOf, type ThreadView } from './threadView.js';
 /** Options of {@link Runtime.launch}. */
 export interface LaunchOptions {
   /** A caller-chosen id; launching an existing id returns that thread (idempotent triggers). */
-  threadId?: string;
-  source?: Source;
+  threadId?: string | undefined;
+  source?: Source | undefined;
   /**
    * When `threadId` names a thread already there (launched before, or by a launch racing this
    * one), reject with the store's `VersionConflictError` instead of returning that thread. How a
@@ -21,7 +21,7 @@ export interface LaunchOptions {
    * the id free).
    * @default false
    */
-  onlyNew?: boolean;
+  onlyNew?: boolean | undefined;
 }
 
 /**

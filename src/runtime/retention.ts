@@ -9,13 +9,13 @@ export interface RetentionOptions {
   /** How long after its last update a thread that ended is kept (ms). */
   retainMs: number;
   /** How often the threads are looked through (ms), at least 1000. @default the retention, at most an hour */
-  intervalMs?: number;
+  intervalMs?: number | undefined;
   /** Threads deleted at most per round; the rest wait for the next. @default 1000 */
-  batch?: number;
+  batch?: number | undefined;
   /** @default the system clock */
-  clock?: Clock;
+  clock?: Clock | undefined;
   /** @default a silent logger */
-  logger?: Logger;
+  logger?: Logger | undefined;
 }
 
 /** Retention running in the background (see {@link startRetention}). */

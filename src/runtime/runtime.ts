@@ -35,19 +35,19 @@ export type { WatchOptions } from './watchThread.js';
 /** Options of {@link Runtime.run}. */
 export interface RunOptions {
   /** Stops waiting (the returned promise rejects with the signal's reason); the thread carries on. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /**
    * The agent or pipeline the thread must belong to. When it belongs to another, `run` throws an
    * {@link InvalidStateError} (status `conflict`), as {@link Runtime.launch} does for an existing id,
    * and runs nothing.
    */
-  agent?: string;
+  agent?: string | undefined;
   /**
    * The thread as the caller has just read or written it (its `id` must be the `threadId` given),
    * so `run` does not read it again. Only pass a thread nothing can have advanced since: right
    * after {@link Runtime.launch}, say, under a claim that keeps other runs of it away.
    */
-  thread?: Thread;
+  thread?: Thread | undefined;
   /**
    * Resolve also when the thread falls asleep here, or rests through a backoff longer than a few
    * seconds (a rate limit), and its wake-up is handed to `schedule` (a job due at the deadline), so
@@ -56,25 +56,25 @@ export interface RunOptions {
    * false, `run` waits through the sleep or backoff.
    * @default false
    */
-  untilAsleep?: boolean;
+  untilAsleep?: boolean | undefined;
 }
 
 /** Options of {@link createRuntime}. */
 export interface RuntimeOptions {
   agents: readonly Agent[];
   /** Deterministic pipelines over the agents. @default [] */
-  pipelines?: readonly Pipeline[];
+  pipelines?: readonly Pipeline[] | undefined;
   store: ThreadStore;
   /** The model for agents that have none of their own (needed when one has none). */
   model: Model;
   /** @default the system clock */
-  clock?: Clock;
+  clock?: Clock | undefined;
   /** @default a silent logger */
-  logger?: Logger;
+  logger?: Logger | undefined;
   /** Receives XState inspection events from the supervisor and every agent actor. */
-  inspect?: (event: InspectionEvent) => void;
+  inspect?: ((event: InspectionEvent) => void) | undefined;
   /** Agent actors running at once in this process; more threads wait for a slot. @default 64 */
-  maxConcurrent?: number;
+  maxConcurrent?: number | undefined;
   /**
    * Where threads run after a launch, a response, a resume or a child's end. By default in this
    * process. A distributed deployment passes a function that enqueues a durable job; the worker
@@ -83,7 +83,7 @@ export interface RuntimeOptions {
    * `reason` saying which child ended, so a worker serving the pipeline continues it.
    * @default run here
    */
-  schedule?: (thread: Thread, reason?: ScheduleReason) => void | Promise<void>;
+  schedule?: ((thread: Thread, reason?: ScheduleReason) => void | Promise<void>) | undefined;
 }
 
 /**
@@ -254,7 +254,7 @@ export interface RuntimeCloseOptions {
    * How long tool calls in progress may take to finish before they are aborted (ms).
    * @default 0 (aborted at once)
    */
-  drainMs?: number;
+  drainMs?: number | undefined;
 }
 
 /**

@@ -11,8 +11,8 @@ import { parentIdOf, viewOf, type ThreadView } from './threadView.js';
 
 /** Who asked for a control operation and why (recorded on the event). */
 export interface ControlOptions {
-  reason?: string;
-  by?: string;
+  reason?: string | undefined;
+  by?: string | undefined;
 }
 
 /** What answering and controlling threads need from the runtime. */

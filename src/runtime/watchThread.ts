@@ -8,8 +8,8 @@ import type { ThreadEvents } from './threadEvents.js';
 /** Options of {@link Runtime.watch}. */
 export interface WatchOptions {
   /** Yield events after this seq. @default 0 (all events) */
-  afterSeq?: number;
-  signal?: AbortSignal;
+  afterSeq?: number | undefined;
+  signal?: AbortSignal | undefined;
 }
 
 /**

@@ -40,49 +40,49 @@ export interface HttpOptions {
    * A bearer token every route but `GET /health` and `GET /ready` requires. An empty string turns the check off.
    * @default process.env.SWITCHYARD_TOKEN (no check when unset)
    */
-  token?: string;
+  token?: string | undefined;
   /** Larger request bodies get 413. @default 1048576 (1 MiB) */
-  maxBodyBytes?: number;
+  maxBodyBytes?: number | undefined;
   /** Where unexpected errors and requests are logged. @default a silent logger */
-  logger?: Logger;
+  logger?: Logger | undefined;
   /** Interval of the comment lines that keep an idle event stream open. @default 15000 */
-  heartbeatMs?: number;
+  heartbeatMs?: number | undefined;
   /**
    * Aborting it ends open event streams and waits, so a server can close; from then on, requests
    * that would start work (launch, respond, pause, resume, cancel, delete, hooks) are refused with 503
    * `the server is shutting down` and `Connection: close`, while reads are still answered.
    */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /**
    * How long a stopping server waits for the requests in flight ({@link startHttpServer}'s
    * `close()` drops their connections after it): the `Retry-After` of its 503s, after which it is
    * gone. (Every other 503 says `UNAVAILABLE_RETRY_AFTER_SECONDS`.)
    * @default 10000
    */
-  drainMs?: number;
+  drainMs?: number | undefined;
   /**
    * The HMAC secret of inbound hooks (`POST /hooks/:agent`, see `mountHooks`): each delivery is
    * signed with it as switchyard signs its webhooks, and needs no bearer token. Hooks are off (404)
    * without one; an empty string turns them off.
    * @default process.env.SWITCHYARD_HOOK_SECRET
    */
-  hookSecret?: string;
+  hookSecret?: string | undefined;
   /**
    * The hook secrets {@link hookSecret} replaced (a rotation): a delivery signed with one of them
    * is taken too, while the senders switch over. They do not turn hooks on without a `hookSecret`.
    * @default the comma-separated process.env.SWITCHYARD_HOOK_SECRET_PREVIOUS when {@link hookSecret}
    * is read from the environment too; none when it is given
    */
-  hookPreviousSecrets?: readonly string[];
+  hookPreviousSecrets?: readonly string[] | undefined;
   /** How far an inbound hook's timestamp may be from now, in seconds. @default 300 */
-  hookToleranceSeconds?: number;
+  hookToleranceSeconds?: number | undefined;
   /**
    * Whether a launch may name a `callbackUrl`. Give `false` when nothing would call it back (the
    * process that runs the threads has no webhook secret, and callbacks are always signed): a launch
    * or relaunch that names one is then refused with 400 instead of accepted and never called.
    * @default true (the callbacks may be sent by other processes, which this app cannot see)
    */
-  callbackUrls?: boolean;
+  callbackUrls?: boolean | undefined;
   /**
    * The secret a launch seals the credentials of its `callbackUrl` with (`https://user:pass@host/`,
    * `?token=…`: the thread records the URL with its userinfo and secret-named query values sealed,
@@ -90,7 +90,7 @@ export interface HttpOptions {
    * has. Without one, a launch whose callbackUrl holds credentials is refused with 400.
    * @default process.env.SWITCHYARD_WEBHOOK_SECRET
    */
-  callbackSecret?: string;
+  callbackSecret?: string | undefined;
   /**
    * The webhook secrets {@link callbackSecret} replaced (a rotation, as `CallbackOptions.previousSecrets`):
    * a relaunch compares its callbackUrl with one a thread sealed under them too. New launches seal
@@ -98,18 +98,18 @@ export interface HttpOptions {
    * @default the comma-separated process.env.SWITCHYARD_WEBHOOK_SECRET_PREVIOUS when
    * {@link callbackSecret} is read from the environment too; none when it is given
    */
-  callbackPreviousSecrets?: readonly string[];
+  callbackPreviousSecrets?: readonly string[] | undefined;
   /**
    * More routes on the same app, behind the same token and body limit: the inspector
    * (`inspectorExtension` from `switchyard/inspector`), a user's own. Mounted after the API routes.
    * @default []
    */
-  extensions?: readonly HttpExtension[];
+  extensions?: readonly HttpExtension[] | undefined;
   /**
    * Whether a worker takes the jobs of an agent or pipeline (an API process on NATS that takes
    * none: `serve --no-worker`): `GET /agents` then says `served` for each. @default none (not said)
    */
-  workerServes?: (name: string) => boolean;
+  workerServes?: ((name: string) => boolean) | undefined;
 }
 
 /** What an {@link HttpExtension} is given when it is mounted. */
@@ -126,7 +126,7 @@ export interface HttpExtensionContext {
  */
 export interface HttpExtension {
   /** Paths served without the bearer token: static pages that hold no data. @default [] */
-  readonly publicPaths?: readonly string[];
+  readonly publicPaths?: readonly string[] | undefined;
   /** Adds the routes; called once per app. What it returns is closed with the app. */
   mount(app: Hono, context: HttpExtensionContext): { close(): Promise<void> } | void;
 }
@@ -143,22 +143,22 @@ export type HttpApp = Hono & {
 /** Options of {@link startHttpServer}. */
 export interface HttpServerOptions extends HttpOptions {
   /** @default '127.0.0.1' */
-  host?: string;
+  host?: string | undefined;
   /** 0 picks a free port. @default 7878 */
-  port?: number;
+  port?: number | undefined;
   /**
    * Signed webhooks when a thread needs a human or finishes: the receivers, or the notifier's
    * options (`threads` defaults to the runtime served: a retry reads its thread first, and a thread
    * deleted meanwhile, by any process, is not called back).
    */
-  webhooks?: readonly WebhookTarget[] | WebhookNotifierOptions;
+  webhooks?: readonly WebhookTarget[] | WebhookNotifierOptions | undefined;
   /**
    * Where the webhooks hear of thread changes. On NATS, give every API process of a deployment
    * the NATS surface's source (`node.surface.webhookSource(urls)` of a `createNatsNode`), so each
    * webhook is sent by one of them rather than by each.
    * @default the runtime served (its own writes and the changes it reads from other processes)
    */
-  webhookSource?: Pick<Runtime, 'subscribe'>;
+  webhookSource?: Pick<Runtime, 'subscribe'> | undefined;
 }
 
 /** A running HTTP server. */

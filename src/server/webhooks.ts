@@ -26,7 +26,7 @@ export interface WebhookTarget {
   /** The shared secret the HMAC signature is made with. */
   secret: string;
   /** @default ['human_request', 'finished'] */
-  events?: readonly WebhookEvent[];
+  events?: readonly WebhookEvent[] | undefined;
 }
 
 /** The JSON body of a webhook. */
@@ -84,29 +84,29 @@ export interface WebhookDelivery {
 /** Retries of a failed delivery (network error, timeout, 408, 429 or 5xx). */
 export interface WebhookRetryOptions {
   /** Attempts in all, the first included. @default 3 */
-  attempts?: number;
+  attempts?: number | undefined;
   /** Delay before the first retry. @default 1000 */
-  initialDelayMs?: number;
+  initialDelayMs?: number | undefined;
   /** @default 2 */
-  factor?: number;
+  factor?: number | undefined;
   /** @default 30000 */
-  maxDelayMs?: number;
+  maxDelayMs?: number | undefined;
 }
 
 /** Options of {@link createWebhookNotifier}. */
 export interface WebhookNotifierOptions {
   webhooks: readonly WebhookTarget[];
   /** @default globalThis.fetch */
-  fetch?: typeof fetch;
+  fetch?: typeof fetch | undefined;
   /** @default a silent logger */
-  logger?: Logger;
-  retries?: WebhookRetryOptions;
+  logger?: Logger | undefined;
+  retries?: WebhookRetryOptions | undefined;
   /** Time allowed for one attempt. @default 10000 */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
   /** Timestamps and backoff. @default the system clock */
-  clock?: Clock;
+  clock?: Clock | undefined;
   /** Told how every delivery ended (delivered or given up). */
-  onDelivery?: (delivery: WebhookDelivery) => void;
+  onDelivery?: ((delivery: WebhookDelivery) => void) | undefined;
   /**
    * Where deliveries are recorded beside the store (`fileDeliveryLedger` beside a file store), for
    * a process whose own runtime is the source: a webhook delivered, or refused by its receiver, is
@@ -119,13 +119,13 @@ export interface WebhookNotifierOptions {
    * the rests it finds as sent. Needs {@link threads}. The notifier closes it.
    * @default none: a webhook is retried only in memory
    */
-  ledger?: DeliveryLedger;
+  ledger?: DeliveryLedger | undefined;
   /**
    * Where the webhooks owed are looked for (the runtime): required with {@link ledger}. Given, a
    * webhook's thread is read again before each retry: one gone from the store, or there as another
    * incarnation (deleted by another process, its id launched again), is not sent (`deleted`).
    */
-  threads?: Pick<Runtime, 'list' | 'get'>;
+  threads?: Pick<Runtime, 'list' | 'get'> | undefined;
 }
 
 /** Sends signed webhooks for the changes of a runtime. */
@@ -173,7 +173,7 @@ export { signWebhook };
  */
 export function verifyWebhookSignature(
   rawBody: string | Uint8Array,
-  headers: { timestamp?: string | string[] | null; signature?: string | string[] | null },
+  headers: { timestamp?: string | string[] | null | undefined; signature?: string | string[] | null | undefined },
   secret: string | readonly string[],
   toleranceSeconds = 300,
   now: number = Date.now(),

@@ -9,14 +9,14 @@ export interface FileStoreOptions {
    * share it.
    * @default join(process.cwd(), '.switchyard', 'threads')
    */
-  dir?: string;
+  dir?: string | undefined;
   /**
    * Flush every write to the disk before it resolves, so a committed event survives a power loss
    * (not only a process crash). Concurrent writes share one flush of the commit log. Turn off only
    * for throwaway data.
    * @default true
    */
-  fsync?: boolean;
+  fsync?: boolean | undefined;
   /**
    * Called when a listing meets a thread file it cannot read (invalid content before the last
    * line, events that fail validation, or fewer events than the store committed: lines lost
@@ -26,7 +26,7 @@ export interface FileStoreOptions {
    * it throws a `SystemError`.
    * @default does nothing
    */
-  onCorrupt?: (id: string, error: Error) => void;
+  onCorrupt?: ((id: string, error: Error) => void) | undefined;
   /**
    * Called when opening had to rebuild the index from the thread files (reading every one of
    * them), with why: `'missing'` (a directory from before the index, or its index was deleted),
@@ -34,36 +34,36 @@ export interface FileStoreOptions {
    * without the index knowing). Opening a directory whose index is valid reads no thread file.
    * @default does nothing
    */
-  onIndexRebuilt?: (reason: 'missing' | 'unusable' | 'stale') => void;
+  onIndexRebuilt?: ((reason: 'missing' | 'unusable' | 'stale') => void) | undefined;
   /**
    * How many threads (with their events and derived state) this store keeps in memory, least
    * recently used dropped first. The index of summaries for `list` covers every thread regardless.
    * @default 1000
    */
-  cacheSize?: number;
+  cacheSize?: number | undefined;
   /**
    * A thread's lock file older than this is presumed abandoned and broken (a lock whose process is
    * dead on this host is broken at once).
    * @default 10_000
    */
-  staleLockMs?: number;
+  staleLockMs?: number | undefined;
   /**
    * How long a write waits for another process's lock before it fails with a `SystemError`.
    * @default 30_000
    */
-  lockTimeoutMs?: number;
+  lockTimeoutMs?: number | undefined;
   /**
    * Size of a commit log segment: past it the log starts a new segment and a checkpoint flushes the
    * thread files the older segments wrote, saves the index and deletes them. Larger means fewer
    * flushes of thread files and a longer log to read after a crash.
    * @default 64 MiB
    */
-  checkpointBytes?: number;
+  checkpointBytes?: number | undefined;
   /**
    * Stamps the creation time of threads created without events (their summary's `createdAt`).
    * @default systemClock
    */
-  clock?: Clock;
+  clock?: Clock | undefined;
 }
 
 /** {@link FileStoreOptions} with every default applied, checked once at construction. */

@@ -25,11 +25,11 @@ export interface ThreadSummary {
 /** Filters and paging of {@link ThreadStore.list}. */
 export interface ListOptions {
   /** Only threads of this agent. @default every agent */
-  agent?: string;
+  agent?: string | undefined;
   /** Only threads in this status, or in any of these. @default every status */
-  status?: ThreadStatus | readonly ThreadStatus[];
+  status?: ThreadStatus | readonly ThreadStatus[] | undefined;
   /** At most this many summaries. @default 100 */
-  limit?: number;
+  limit?: number | undefined;
   /**
    * Pages through the threads in a stable order instead of listing the most recently updated
    * first: `''` asks for the first page, then the `cursor` of the last summary of a page for the
@@ -45,7 +45,7 @@ export interface ListOptions {
    * by creation otherwise. A cursor is valid only with the store and filters that produced it.
    * @default undefined (no paging: most recently updated first)
    */
-  after?: string;
+  after?: string | undefined;
 }
 
 /**

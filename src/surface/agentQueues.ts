@@ -15,34 +15,34 @@ export interface AgentQueuesOptions {
   /** The bus the queues live on (a NATS bus for durability; the memory bus works in one process). */
   bus: Bus;
   /** @default 'switchyard' */
-  prefix?: string;
+  prefix?: string | undefined;
   /**
    * How long a job may go without an ack or a heartbeat before another worker gets it.
    * @default 30000
    */
-  ackWaitMs?: number;
+  ackWaitMs?: number | undefined;
   /** Deliveries of a job before it goes to the dead letters. @default 5 */
-  maxDeliver?: number;
+  maxDeliver?: number | undefined;
   /** How long a `Nats-Msg-Id` is remembered for deduplication. @default 120000 */
-  dedupWindowMs?: number;
+  dedupWindowMs?: number | undefined;
   /**
    * Delay before a failed job (its run threw: the store or NATS failed) is delivered again, after
    * its first delivery; each later failure of the same job doubles it, up to `maxRetryDelayMs`.
    * @default 1000
    */
-  retryDelayMs?: number;
+  retryDelayMs?: number | undefined;
   /** The longest a failed job waits before it is delivered again. @default 60000 */
-  maxRetryDelayMs?: number;
+  maxRetryDelayMs?: number | undefined;
   /** JetStream replicas of the queues' streams. @default 1 */
-  replicas?: number;
+  replicas?: number | undefined;
   /**
    * How long `schedule` keeps retrying an enqueue while NATS is unreachable, before it gives up
    * (the runtime logs it; the thread stays `running` until `recover()`).
    * @default 30000
    */
-  scheduleRetryMs?: number;
+  scheduleRetryMs?: number | undefined;
   /** @default a silent logger */
-  logger?: Logger;
+  logger?: Logger | undefined;
 }
 
 /** {@link AgentQueuesOptions} with every default applied. */

@@ -27,31 +27,31 @@ export interface AttachBusOptions {
    * only serves the request/reply subjects, publishes its events and follows the others'.
    * @default true
    */
-  worker?: boolean;
+  worker?: boolean | undefined;
   /** The agents and pipelines this process works for. @default every one the runtime has */
-  agents?: readonly string[];
+  agents?: readonly string[] | undefined;
   /** Names this process on `events` messages (`Switchyard-Process`). @default `<host>-<pid>-<random>` */
-  processId?: string;
+  processId?: string | undefined;
   /** @default a silent logger */
-  logger?: Logger;
+  logger?: Logger | undefined;
   /** Larger trigger, job and request payloads are refused. @default 262144 (256 KiB) */
-  maxPayloadBytes?: number;
+  maxPayloadBytes?: number | undefined;
   /** How often a running job tells the queue it is alive. @default the queues' ackWaitMs / 3 */
-  heartbeatMs?: number;
+  heartbeatMs?: number | undefined;
   /** Jobs run at once per agent queue. @default 16 */
-  concurrency?: number;
+  concurrency?: number | undefined;
   /**
    * The callbacks of HTTP launches (`callbackUrl`): sent by the worker that brings the thread to
    * rest, before it acknowledges the job. `false` sends none.
    * @default signed with process.env.SWITCHYARD_WEBHOOK_SECRET (none sent without it)
    */
-  callbacks?: CallbackOptions | false;
+  callbacks?: CallbackOptions | false | undefined;
   /**
    * Follow the events other processes publish (`runtime.ingest`), so `watch`, SSE and `settled`
    * here see threads that run elsewhere. An API server wants this; a pure worker does not.
    * @default true
    */
-  observe?: boolean;
+  observe?: boolean | undefined;
 }
 
 /** Options of {@link BusSurface.close}. */
@@ -60,7 +60,7 @@ export interface CloseSurfaceOptions {
    * How long the tool calls in progress may take to finish (and jobs reporting a rest to send their
    * callbacks) before they are cut off and their jobs handed back. @default 10000
    */
-  drainMs?: number;
+  drainMs?: number | undefined;
 }
 
 /** A runtime attached to NATS. */
@@ -147,7 +147,7 @@ export async function attachBus(runtime: Runtime, options: AttachBusOptions): Pr
   await Promise.all(names.map((name) => queues.queue(name)));
 
   const guarded = guardedRuntime(runtime, queues);
-  const callbacks = options.callbacks === false ? noCallbacks() : createCallbackSender({ logger, ...options.callbacks });
+  const callbacks = options.callbacks === false ? noCallbacks() : createCallbackSender({ ...options.callbacks, logger: options.callbacks?.logger ?? logger });
   const ctx: SurfaceContext = { runtime: guarded, queues, bus, subjects, processId, logger, maxPayloadBytes, callbacks, publish: safePublisher(bus, logger) };
   const fanout = startEventFanout(ctx, { observe });
   // Every process, observing or not: a worker's callbacks of a thread deleted elsewhere are dropped.

@@ -66,7 +66,7 @@ export interface CallbackOptions {
    * credentials an HTTP launch sealed in its callbackUrl (`HttpOptions.callbackSecret`, the same secret).
    * @default process.env.SWITCHYARD_WEBHOOK_SECRET
    */
-  secret?: string;
+  secret?: string | undefined;
   /**
    * The webhook secrets {@link secret} replaced (a rotation): credentials a launch sealed under one
    * of them still open (tried after {@link secret}, in order), so threads launched before the
@@ -74,23 +74,23 @@ export interface CallbackOptions {
    * @default the comma-separated process.env.SWITCHYARD_WEBHOOK_SECRET_PREVIOUS when {@link secret}
    * is read from the environment too; none when it is given
    */
-  previousSecrets?: readonly string[];
+  previousSecrets?: readonly string[] | undefined;
   /** @default globalThis.fetch */
-  fetch?: typeof fetch;
+  fetch?: typeof fetch | undefined;
   /** @default a silent logger */
-  logger?: Logger;
+  logger?: Logger | undefined;
   /** Attempts per callback, the first included; retried on a network error, a timeout, 408, 429 or 5xx. @default 4 */
-  attempts?: number;
+  attempts?: number | undefined;
   /** Delay before the first retry; it doubles each time. @default 500 */
-  initialDelayMs?: number;
+  initialDelayMs?: number | undefined;
   /** Longest delay between attempts. @default 8000 */
-  maxDelayMs?: number;
+  maxDelayMs?: number | undefined;
   /** Time allowed for one attempt. @default 5000 */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
   /** Timestamps and backoff. @default the system clock */
-  clock?: Clock;
+  clock?: Clock | undefined;
   /** Told how every callback ended (delivered or given up). */
-  onDelivery?: (delivery: CallbackDelivery) => void;
+  onDelivery?: ((delivery: CallbackDelivery) => void) | undefined;
   /**
    * Where deliveries are recorded beside the store (`fileDeliveryLedger` beside a file store), for
    * a process that runs threads without jobs: a callback delivered, or refused by its receiver, is
@@ -102,7 +102,7 @@ export interface CallbackOptions {
    * takes the rests it finds as sent. The sender closes it.
    * @default none: a callback is retried only in memory
    */
-  ledger?: DeliveryLedger;
+  ledger?: DeliveryLedger | undefined;
 }
 
 /** Why a process without a webhook secret sends no callback (they are always signed). */

@@ -9,7 +9,7 @@ export interface AdvanceUntilSettledOptions {
    * How many times the clock may be moved to a deadline (a backoff's end, a sleep's end) before
    * giving up with an error that names the thread's status and its last error. @default 100
    */
-  readonly maxSteps?: number;
+  readonly maxSteps?: number | undefined;
 }
 
 /** What {@link advanceUntilSettled} needs of a runtime. */

@@ -101,14 +101,14 @@ export interface PipelineHead<TInput extends z.ZodType, TOutput extends z.ZodTyp
   input: TInput;
   output: TOutput;
   /** Failures of code steps in a row before the pipeline fails. @default 3 */
-  maxConsecutiveErrors?: number;
+  maxConsecutiveErrors?: number | undefined;
   /** Delay before retrying a failed code step (doubles each time). @default 1000 */
-  retryDelayMs?: number;
+  retryDelayMs?: number | undefined;
   /**
    * Step runs (each visit of a step counts, branches included) before the pipeline fails: the
    * bound on its loops. At least the number of steps. @default 100
    */
-  maxTransitions?: number;
+  maxTransitions?: number | undefined;
 }
 
 /** A pipeline definition, normalized. */

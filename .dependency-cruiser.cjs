@@ -72,10 +72,10 @@ module.exports = {
     },
     {
       name: 'not-to-dev-dependency',
-      comment: 'Shipped code may not import a devDependency: users will not have it.',
+      comment: 'Shipped code may not import a devDependency: users will not have it (unless it is a peer too, as zod is: the project installs it).',
       severity: 'error',
       from: { path: '^(src|machines|agents|tools)/' },
-      to: { dependencyTypes: ['npm-dev'] },
+      to: { dependencyTypes: ['npm-dev'], dependencyTypesNot: ['npm-peer'] },
     },
     {
       name: 'not-to-unresolvable',

@@ -77,6 +77,19 @@ describe('the tarball', () => {
     expect(unexpected).toEqual([]);
   });
 
+  it('references no file it does not ship: no sourceMappingURL to a map left out of the tarball', async () => {
+    // QA21: every .js ended in `//# sourceMappingURL=*.js.map` while `files` left the maps out
+    // (webpack's source-map-loader and the like warn about each).
+    const installed = join(app, 'node_modules/switchyard');
+    const dangling: string[] = [];
+    for (const { path } of packed.filter((f) => /\.(js|d\.ts)$/.test(f.path))) {
+      const text = await readFile(join(installed, path), 'utf8');
+      const map = /\/\/# sourceMappingURL=(\S+)\s*$/.exec(text)?.[1];
+      if (map !== undefined && !packed.some((f) => f.path === join(path, '..', map))) dangling.push(path);
+    }
+    expect(dangling).toEqual([]);
+  });
+
   // In the wild: `npm install switchyard` warned "1 package has install scripts not yet covered by
   // allowScripts: switchyard (prepare: npm run build)"; a published package builds before it is
   // packed, never on a user's machine.

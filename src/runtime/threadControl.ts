@@ -146,7 +146,7 @@ export async function respondToThread(sources: ControlSources, threadId: string,
     throw new InvalidStateError(`thread ${threadId} is ${status}`, threadId, status);
   }
   checkServed(sources, thread);
-  const checked = validateResponse(state.pendingRequest, parsed.data);
+  const checked = validateResponse(state.pendingRequest, parsed.data, thread.events);
   if (!checked.success) {
     if (checked.code === 'invalid_response') throw new InvalidInputError(checked.error, [checked.error]);
     throw new InvalidStateError(checked.error, threadId, statusOf(state));

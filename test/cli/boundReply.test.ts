@@ -87,8 +87,10 @@ describe('a reply the CLI prints', () => {
     expect(unfollowed.code).toBe(0);
     expect(unfollowed.stdout.split('\n')[0]).toBe(`✗ denied refund({"customer":"wes","amount":10}) (${first}) by op1: not now`);
 
-    await cli('watch', 'rec-2');
-    const second = (await viewOf('rec-2')).pendingRequest!.requestId;
+    // The agent asks again: another refund to approve.
+    const rested = (await (await fetch(`${http.url}/threads/rec-2/wait`)).json()) as ThreadView;
+    const second = rested.pendingRequest!.requestId;
+    expect(second).not.toBe(first);
     const followed = await cli('respond', 'rec-2', '--approve', '--by', 'op2');
     expect(followed.code).toBe(0);
     expect(followed.stdout.split('\n')[0]!.trim()).toBe(`✓ approved refund({"customer":"wes","amount":10}) (${second}) by op2`);

@@ -248,9 +248,14 @@ export function waitedCallLine(view: ThreadView, action: 'pause' | 'cancel'): st
   return action === 'pause' && view.status === 'running' ? `waiting for the model call in flight to finish before ${acting}` : undefined;
 }
 
-/** `thread th_1 is awaiting_human` plus what to do next. */
-export function statusLine(view: Pick<ThreadView, 'id' | 'status' | 'pendingRequest' | 'output' | 'failure'>, hint: CommandHint = plainHint): string {
+/**
+ * `thread th_1 is awaiting_human` plus what to do next, or, for a thread cancelled while a call of
+ * it ran elsewhere, that the call may have taken effect (as `show` says it).
+ */
+export function statusLine(view: Pick<ThreadView, 'id' | 'status' | 'pendingRequest' | 'output' | 'failure' | 'events'>, hint: CommandHint = plainHint): string {
   const lines = [`thread ${view.id} is ${view.status}`];
+  const unrecorded = unrecordedCall(view.events);
+  if (unrecorded !== undefined) lines.push(`  ${unrecordedLine(view.id, unrecorded, hint)}`);
   if (view.status === 'paused') lines.push(`  resume: ${hint(`resume ${shellQuote(view.id)}`)}`);
   else if (view.pendingRequest) lines.push(`  ${pendingText(view.pendingRequest)}`, `  reply: ${replyHint(view.id, view.pendingRequest, hint)}`);
   else if (view.status === 'done' && view.output !== undefined) lines.push(`  output: ${showValue(view.output, 400)}`);

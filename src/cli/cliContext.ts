@@ -1,13 +1,13 @@
 import type { Command } from 'commander';
 import { ConfigError } from '../errors.js';
 import type { ThreadView } from '../runtime/runtime.js';
-import type { ThreadEvent } from '../thread/events.js';
+import type { HumanRequest, ThreadEvent } from '../thread/events.js';
 import { TERMINAL_STATUSES, unrecordedCall, type ThreadStatus } from '../thread/state.js';
 import { createClient, type Client } from './client.js';
 import { followThread } from './follow.js';
 import { unservedNote } from './unservedNote.js';
 import { visibleText } from './visibleText.js';
-import { DEFAULT_URL, eventLine, isOpenRequest, replyHint, shellQuote, statusLine, unrecordedLine, waitingOnLine, type CommandHint } from './format.js';
+import { DEFAULT_URL, eventLine, isOpenRequest, replyHint, requestsOf, shellQuote, statusLine, unrecordedLine, waitingOnLine, type CommandHint } from './format.js';
 import type { Project } from './project.js';
 
 /**
@@ -90,8 +90,11 @@ export interface CliContext {
    * child) that rests already is followed until it moves and rests again.
    */
   follow(command: Command, client: Client, view: ThreadView, reportAfter: number, options?: { atLeast?: number; untilMoved?: boolean }): Promise<ThreadView>;
-  /** After respond or a control: the new status, or progress until the thread rests. */
-  afterAction(command: Command, client: Client, view: ThreadView, shouldFollow: boolean): Promise<void>;
+  /**
+   * After respond or a control: the new status, or progress until the thread rests. `answered`
+   * (respond) is the request answered: its response's line, which names it, comes first either way.
+   */
+  afterAction(command: Command, client: Client, view: ThreadView, shouldFollow: boolean, answered?: string): Promise<void>;
 }
 
 /** Builds the {@link CliContext} of one run; `exitWith` sets what `exitCode()` then returns. */
@@ -123,6 +126,8 @@ export function cliContext(io: CliIO): CliContext & { exitCode(): number } {
     const isOpen = (event: ThreadEvent, threadId: string, open: boolean): boolean => open && (threadId !== view.id || event.seq > view.version || isOpenRequest(event, view));
     // The agent of each thread followed, for the note on one that no worker serves.
     const agents = new Map([[view.id, view.agent]]);
+    // The human requests of each thread followed, which the lines of their responses name.
+    const requests = new Map<string, Map<string, HumanRequest>>([[view.id, requestsOf(view.events)]]);
     const note = unservedNote(client, err, io.env.npm_command ? 'npx switchyard' : 'switchyard');
     const rested = await followThread(client, view.id, {
       reportAfter,
@@ -135,7 +140,10 @@ export function cliContext(io: CliIO): CliContext & { exitCode(): number } {
       },
       onEvent: (event, threadId, open) => {
         if (json) return;
-        const line = eventLine(event, threadId, hint, { open: isOpen(event, threadId, open) });
+        const asked = requests.get(threadId) ?? new Map<string, HumanRequest>();
+        requests.set(threadId, asked);
+        if (event.type === 'human_request') asked.set(event.data.requestId, event.data);
+        const line = eventLine(event, threadId, hint, { open: isOpen(event, threadId, open), requests: asked });
         if (line !== null) out(`  ${threadId === view.id ? '' : '  '}${line}`);
       },
       // The hand-off itself is the delegating event's line; a child that rests unended is said here,
@@ -186,14 +194,20 @@ export function cliContext(io: CliIO): CliContext & { exitCode(): number } {
     },
     selected,
     follow,
-    async afterAction(command, client, view, shouldFollow) {
+    async afterAction(command, client, view, shouldFollow, answered) {
       // A resume of a thread that was not paused appends nothing: there is nothing to follow.
       if (shouldFollow && view.status !== 'paused' && !TERMINAL_STATUSES.includes(view.status)) {
         await follow(command, client, view, view.version - 1);
         return;
       }
-      if (globals(command).json) printJson(view);
-      else out(statusLine(view, hintOf(command)));
+      if (globals(command).json) {
+        printJson(view);
+        return;
+      }
+      const response = view.events.findLast((event) => event.type === 'human_response' && event.data.requestId === answered);
+      const line = response === undefined ? null : eventLine(response, view.id, hintOf(command), { requests: requestsOf(view.events) });
+      if (line !== null) out(line);
+      out(statusLine(view, hintOf(command)));
     },
   };
 }

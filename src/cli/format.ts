@@ -51,26 +51,45 @@ export function isGoneToolRequest(request: HumanRequest): boolean {
   return request.kind === 'interrupted' && request.rerun === false;
 }
 
-/** How to answer a pending request from the CLI. */
+/**
+ * How to answer a pending request from the CLI. The command names the request (`--request`): run
+ * after the thread moved on to another request, the server refuses it instead of answering a
+ * request its reader never saw.
+ */
 export function replyHint(threadId: string, request: HumanRequest, hint: CommandHint = plainHint): string {
-  const respond = `respond ${shellQuote(threadId)}`;
+  const respond = (flag: string): string => hint(`respond ${shellQuote(threadId)} ${flag} --request ${shellQuote(request.requestId)}`);
   switch (request.kind) {
     case 'approval':
-      return `${hint(`${respond} --approve`)}  (or --deny --comment "why")`;
+      return `${respond('--approve')}  (or --deny --comment "why")`;
     case 'interrupted':
-      if (isGoneToolRequest(request)) return `${hint(`${respond} --approve`)} if it did not take effect (its tool is gone: it is not run again)  (or --deny --comment "what happened")`;
-      return `${hint(`${respond} --approve`)} to run it again  (or --deny --comment "what happened")`;
+      if (isGoneToolRequest(request)) return `${respond('--approve')} if it did not take effect (its tool is gone: it is not run again)  (or --deny --comment "what happened")`;
+      return `${respond('--approve')} to run it again  (or --deny --comment "what happened")`;
     case 'escalation':
-      return `${hint(`${respond} --answer "guidance"`)}  (or --deny to stop it)`;
+      return `${respond('--answer "guidance"')}  (or --deny to stop it)`;
     case 'input':
-      if (request.format === 'yes_no') return `${hint(`${respond} --answer yes`)}  (or no)`;
+      if (request.format === 'yes_no') return `${respond('--answer yes')}  (or no)`;
       if (request.format === 'multiple_choice' && request.choices?.length) {
-        return `${hint(`${respond} --answer ${shellQuote(request.choices[0]!)}`)}  (one of: ${request.choices.join(', ')})`;
+        return `${respond(`--answer ${shellQuote(request.choices[0]!)}`)}  (one of: ${request.choices.join(', ')})`;
       }
-      return hint(`${respond} --answer "..."`);
+      return respond('--answer "..."');
   }
 }
 
+/**
+ * What a response answered, as its line names it: the request's call or question and its id
+ * (`refund({"amount":10}) (req_7_a1)`), or the id alone when the request is not at hand.
+ */
+function answeredText(requestId: string, request: HumanRequest | undefined): string {
+  if (request === undefined) return `request ${requestId}`;
+  const call = `${request.tool ?? 'tool'}(${showValue(request.args ?? {})})`;
+  const subject = { approval: call, interrupted: `interrupted ${call}`, escalation: 'the escalation', input: `"${showValue(request.question)}"` }[request.kind];
+  return `${subject} (${requestId})`;
+}
+
+/** The human requests of a thread by id, for the lines of their responses (see {@link EventLineOptions.requests}). */
+export function requestsOf(events: readonly ThreadEvent[]): Map<string, HumanRequest> {
+  return new Map(events.flatMap((event) => (event.type === 'human_request' ? [[event.data.requestId, event.data] as const] : [])));
+}
 
 /** Whether an event is a human request the thread still waits on (answerable), or no request at all. */
 export function isOpenRequest(event: ThreadEvent, view: Pick<ThreadView, 'pendingRequest'>): boolean {
@@ -96,6 +115,11 @@ export interface EventLineOptions {
   refused?: boolean;
   /** Whether errors, escalations and failures are printed whole (`show`), not cut. @default false */
   whole?: boolean;
+  /**
+   * The thread's human requests by id: a response's line names the request it answered (its call
+   * or question), else only its id. @default none
+   */
+  requests?: ReadonlyMap<string, HumanRequest>;
 }
 
 /**
@@ -103,7 +127,7 @@ export interface EventLineOptions {
  * that add nothing a reader needs (a tool call journaled before it runs, a done_for_now decision
  * whose final line follows).
  */
-export function eventLine(event: ThreadEvent, threadId: string, hint: CommandHint = plainHint, { open = true, refused = false, whole = false }: EventLineOptions = {}): string | null {
+export function eventLine(event: ThreadEvent, threadId: string, hint: CommandHint = plainHint, { open = true, refused = false, whole = false, requests }: EventLineOptions = {}): string | null {
   switch (event.type) {
     case 'input':
       return `• input: ${showValue(event.data.input)}`;
@@ -144,11 +168,12 @@ export function eventLine(event: ThreadEvent, threadId: string, hint: CommandHin
     }
     case 'human_response': {
       const d = event.data;
-      const by = d.by ? ` by ${d.by}` : '';
+      // What was answered, not only how: an answer may have reached another request than its author read.
+      const what = `${answeredText(d.requestId, requests?.get(d.requestId))}${d.by ? ` by ${d.by}` : ''}`;
       const comment = d.comment ? `: ${showValue(d.comment)}` : '';
-      if (d.approved === true) return `✓ approved${by}${comment}`;
-      if (d.approved === false) return `✗ denied${by}${comment}`;
-      return `✓ answered${by}: ${showValue(d.answer ?? '')}${d.comment ? ` (${showValue(d.comment)})` : ''}`;
+      if (d.approved === true) return `✓ approved ${what}${comment}`;
+      if (d.approved === false) return `✗ denied ${what}${comment}`;
+      return `✓ answered ${what}: ${showValue(d.answer ?? '')}${d.comment ? ` (${showValue(d.comment)})` : ''}`;
     }
     case 'control': {
       const mark = { pause: '⏸ paused', resume: '▶ resumed', cancel: '■ cancelled' }[event.data.action];
@@ -223,9 +248,14 @@ export function waitedCallLine(view: ThreadView, action: 'pause' | 'cancel'): st
   return action === 'pause' && view.status === 'running' ? `waiting for the model call in flight to finish before ${acting}` : undefined;
 }
 
-/** `thread th_1 is awaiting_human` plus what to do next. */
-export function statusLine(view: Pick<ThreadView, 'id' | 'status' | 'pendingRequest' | 'output' | 'failure'>, hint: CommandHint = plainHint): string {
+/**
+ * `thread th_1 is awaiting_human` plus what to do next, or, for a thread cancelled while a call of
+ * it ran elsewhere, that the call may have taken effect (as `show` says it).
+ */
+export function statusLine(view: Pick<ThreadView, 'id' | 'status' | 'pendingRequest' | 'output' | 'failure' | 'events'>, hint: CommandHint = plainHint): string {
   const lines = [`thread ${view.id} is ${view.status}`];
+  const unrecorded = unrecordedCall(view.events);
+  if (unrecorded !== undefined) lines.push(`  ${unrecordedLine(view.id, unrecorded, hint)}`);
   if (view.status === 'paused') lines.push(`  resume: ${hint(`resume ${shellQuote(view.id)}`)}`);
   else if (view.pendingRequest) lines.push(`  ${pendingText(view.pendingRequest)}`, `  reply: ${replyHint(view.id, view.pendingRequest, hint)}`);
   else if (view.status === 'done' && view.output !== undefined) lines.push(`  output: ${showValue(view.output, 400)}`);
@@ -294,11 +324,12 @@ export function threadDetails(view: ThreadView, hint: CommandHint = plainHint, w
   lines.push('', 'timeline');
   const seqWidth = String(view.version).length;
   // A pipeline records a delegation whose launch was refused by an error of its call.
+  const requests = requestsOf(view.events);
   const erred = new Set(view.events.flatMap((event) => (event.type === 'error' && event.data.callId !== undefined ? [event.data.callId] : [])));
   for (const event of view.events) {
     // Only the pending request is answerable: one answered, or left when the thread ended, is past.
     const refused = event.type === 'tool_call' && erred.has(event.data.callId);
-    const line = eventLine(event, view.id, hint, { open: isOpenRequest(event, view), refused, whole: true });
+    const line = eventLine(event, view.id, hint, { open: isOpenRequest(event, view), refused, whole: true, requests });
     if (line !== null) lines.push(`  ${String(event.seq).padStart(seqWidth)}  ${clockTime(event.at)}  ${line}`);
   }
   return lines.join('\n');

@@ -1,7 +1,7 @@
 import { userInfo } from 'node:os';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { Json } from '../thread/events.js';
-import { approvedOrAnswerRule } from '../thread/humanResponse.js';
+import { answeredNote, approvedOrAnswerRule } from '../thread/humanResponse.js';
 import { isThreadStatus, TERMINAL_STATUSES, THREAD_STATUSES, type ThreadStatus } from '../thread/state.js';
 import { messageOf } from '../errors.js';
 import { THREAD_ID_PATTERN, THREAD_ID_RULE } from '../runtime/launching.js';
@@ -121,13 +121,16 @@ export function addThreadCommands(program: Command, cli: CliContext): void {
               409,
             );
           }
-          throw new ServerError(`thread ${id} is not waiting for a human (it is ${current.status})`, 409);
+          // A reply run again (its request answered, the thread moved on) says so, as the server does.
+          const answered = opts.request === undefined ? undefined : answeredNote(current.events, opts.request);
+          throw new ServerError(answered ?? `thread ${id} is not waiting for a human (it is ${current.status})`, 409);
         }
         const body = respondBody(opts, opts.request ?? pending.requestId, opts.by ?? currentUser());
         // Checked here too so a refusal speaks of flags; the server checks again (the thread may move).
         checkFitsRequest(id, pending, body, opts, cli.hintOf(command));
         const view = await client.respond(id, body);
-        await cli.afterAction(command, client, view, opts.follow !== false);
+        // Its line names the request answered: without --request, the one pending when this ran.
+        await cli.afterAction(command, client, view, opts.follow !== false, body.requestId);
       },
     );
 

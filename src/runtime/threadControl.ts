@@ -3,7 +3,7 @@ import type { AgentDeps } from '../agent/deps.js';
 import { formatIssues, InvalidInputError, InvalidStateError, messageOf, NotFoundError, ThreadEndedError, UnknownAgentError } from '../errors.js';
 import { openDelegations } from '../pipeline/delegations.js';
 import type { Thread } from '../thread/events.js';
-import { humanResponseInputSchema, validateResponse } from '../thread/humanResponse.js';
+import { answeredNote, humanResponseInputSchema, validateResponse } from '../thread/humanResponse.js';
 import { deriveState, statusOf, TERMINAL_STATUSES } from '../thread/state.js';
 import type { LaunchSources } from './launching.js';
 import type { ThreadDriver } from './threadDriver.js';
@@ -160,10 +160,12 @@ export async function respondToThread(sources: ControlSources, threadId: string,
   const state = deriveState(thread.events);
   if (state.terminal !== null || (await endedWithParent(sources, thread)) !== undefined) {
     const status = state.terminal ?? 'cancelled';
-    throw new InvalidStateError(`thread ${threadId} is ${status}`, threadId, status);
+    // An answer repeated after a lost reply: say that it was recorded.
+    const answered = answeredNote(thread.events, parsed.data.requestId);
+    throw new InvalidStateError(`thread ${threadId} is ${status}${answered === undefined ? '' : `; ${answered}`}`, threadId, status);
   }
   checkServed(sources, thread);
-  const checked = validateResponse(state.pendingRequest, parsed.data);
+  const checked = validateResponse(state.pendingRequest, parsed.data, thread.events);
   if (!checked.success) {
     if (checked.code === 'invalid_response') throw new InvalidInputError(checked.error, [checked.error]);
     throw new InvalidStateError(checked.error, threadId, statusOf(state));

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { HumanRequest, HumanResponse } from './events.js';
+import type { HumanRequest, HumanResponse, ThreadEvent } from './events.js';
 
 /**
  * The rule that a response gives `approved` or an `answer`, never both, in the words of the fields
@@ -45,19 +45,19 @@ export type ResponseRefusal = 'no_pending_request' | 'stale_request' | 'invalid_
 /**
  * Checks a response against the open request: it must name the open request's id (so a stale or
  * forged answer cannot resume a thread) and fit the request's kind and format. Returns the response
- * to record (a yes/no answer given as `approved` is normalized to `answer`).
+ * to record (a yes/no answer given as `approved` is normalized to `answer`). A refused response to
+ * a request the thread's `events` show answered already (a client repeating an answer whose reply
+ * it lost) says so, and how and when it was answered, instead of calling it not open.
  */
 export function validateResponse(
   request: HumanRequest | null,
   response: HumanResponse,
+  events: readonly ThreadEvent[] = [],
 ): { success: true; data: HumanResponse } | { success: false; code: ResponseRefusal; error: string } {
-  if (request === null) return { success: false, code: 'no_pending_request', error: 'the thread is not waiting for a human' };
-  if (request.requestId !== response.requestId) {
-    return {
-      success: false,
-      code: 'stale_request',
-      error: `request ${response.requestId} is not the open request of this thread`,
-    };
+  if (request === null || request.requestId !== response.requestId) {
+    const answered = answeredNote(events, response.requestId);
+    if (request === null) return { success: false, code: 'no_pending_request', error: answered ?? 'the thread is not waiting for a human' };
+    return { success: false, code: 'stale_request', error: answered ?? `request ${response.requestId} is not the open request of this thread` };
   }
   const invalid = (error: string) => ({ success: false as const, code: 'invalid_response' as const, error });
   switch (request.kind) {
@@ -85,6 +85,18 @@ export function validateResponse(
       return { success: true, data: response };
     }
   }
+}
+
+/**
+ * `request req_1 was already answered (approved by ana at 2026-…Z)` when `events` hold an answer
+ * to `requestId`, else undefined.
+ */
+export function answeredNote(events: readonly ThreadEvent[], requestId: string): string | undefined {
+  const answer = events.findLast((event) => event.type === 'human_response' && event.data.requestId === requestId);
+  if (answer?.type !== 'human_response') return undefined;
+  const { approved, by } = answer.data;
+  const how = approved === true ? 'approved' : approved === false ? 'denied' : 'answered';
+  return `request ${requestId} was already answered (${how}${by ? ` by ${by}` : ''} at ${answer.at})`;
 }
 
 /** `an approval`, `a deploy`: a word with its indefinite article (by its first letter). */

@@ -106,7 +106,7 @@ describe('switchyard CLI', () => {
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     const lines = result.stdout.trim().split('\n').map((l) => l.trim());
-    expect(lines).toEqual(['✓ approved by tester', '→ divide = 3.5', '✔ done: (3 + 4) / 2 = 3.5', `thread ${threadId} is done`]);
+    expect(lines).toEqual([expect.stringMatching(/^✓ approved divide\(\{"a":7,"b":2\}\) \(req_\w+\) by tester$/), '→ divide = 3.5', '✔ done: (3 + 4) / 2 = 3.5', `thread ${threadId} is done`]);
   });
 
   it('--json prints only JSON', async () => {
@@ -163,7 +163,7 @@ describe('switchyard CLI', () => {
     const lines = watch.stdout().trim().split('\n').map((l) => l.trim());
     expect(lines[0]).toBe(`watching ${id} (calculator)`);
     expect(lines.slice(1, 5)).toEqual(['• input: what is (3 + 4) / 2', '✓ decided add {"a":3,"b":4}', '→ add = 7', '✓ decided divide {"a":7,"b":2}']);
-    expect(lines.slice(-4)).toEqual(['✓ approved by tester', '→ divide = 3.5', '✔ done: (3 + 4) / 2 = 3.5', `thread ${id} is done`]);
+    expect(lines.slice(-4)).toEqual([expect.stringMatching(/^✓ approved divide\(\{"a":7,"b":2\}\) \(req_\w+\) by tester$/), '→ divide = 3.5', '✔ done: (3 + 4) / 2 = 3.5', `thread ${id} is done`]);
 
     // A thread that has ended: its events, and watch returns at once.
     const ended = await cli('watch', id, '--json');

@@ -113,10 +113,12 @@ describe('respond', () => {
     const id = launchedId(await cli('launch', 'looper', 'go'));
     const denied = await cli('respond', id, '--deny');
     const lines = denied.stdout.trim().split('\n');
-    expect(lines).toHaveLength(2);
-    expect(lines[0]).toBe(`thread ${id} is failed`);
+    expect(lines).toHaveLength(3);
+    // What it answered, then where that left the thread.
+    expect(lines[0]).toMatch(/^✗ denied the escalation \(req_\w+\)( by .+)?$/);
+    expect(lines[1]).toBe(`thread ${id} is failed`);
     // Who denied it: the CLI's user, whoever runs the suite.
-    expect(lines[1]).toMatch(/^ {2}failure: a human \(.+\) stopped the agent after an escalation$/);
+    expect(lines[2]).toMatch(/^ {2}failure: a human \(.+\) stopped the agent after an escalation$/);
     expect(denied.code).toBe(0);
   });
 });

@@ -49,7 +49,7 @@ describe('the reply hint of an interrupted call', () => {
     const { thread, request } = await interruptedUnder(tools);
     expect(request.question).toContain('so it cannot be run again');
     const hint = replyHint('th_1', request);
-    expect(hint).toContain('switchyard respond th_1 --approve');
+    expect(hint).toContain(`switchyard respond th_1 --approve --request ${request.requestId}`);
     expect(hint).toContain('did not take effect');
     expect(hint).not.toMatch(/run it again/);
     expect(hint).toContain('--deny --comment "what happened"');
@@ -76,6 +76,6 @@ describe('the reply hint of an interrupted call', () => {
     const kept = tool({ name: 'charge', description: 'charges', input: z.object({ value: z.string() }), idempotent: false, run: async () => 'ok' });
     const { request } = await interruptedUnder([kept as unknown as typeof chargeCard]);
     expect(request.question).toContain('Approve to run it again');
-    expect(replyHint('th_1', request)).toBe('switchyard respond th_1 --approve to run it again  (or --deny --comment "what happened")');
+    expect(replyHint('th_1', request)).toBe(`switchyard respond th_1 --approve --request ${request.requestId} to run it again  (or --deny --comment "what happened")`);
   });
 });

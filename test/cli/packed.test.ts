@@ -181,8 +181,10 @@ describe("the README's walkthrough (Your own agent, served), as written", () => 
       await serve.waitFor(/press Ctrl\+C to stop/);
       const launched = await ok(NPX, ['launch', 'support', 'refund order A-1001, it arrived broken'], { cwd: project, env });
       expect(launched.stdout).toMatch(/needs approval: refund\(\{"orderId":"A-1001","amount":40\}\)/);
-      const [, threadId] = /respond (\S+) --approve/.exec(launched.stdout) ?? [];
-      const approved = await ok(NPX, ['respond', threadId!, '--approve'], { cwd: project, env });
+      // The command it printed, as the README runs it.
+      const [, threadId, requestId] = /respond (\S+) --approve --request (\S+)/.exec(launched.stdout) ?? [];
+      const approved = await ok(NPX, ['respond', threadId!, '--approve', '--request', requestId!], { cwd: project, env });
+      expect(approved.stdout).toMatch(/✓ approved refund\(\{"orderId":"A-1001","amount":40\}\) \(req_\S+\) by /);
       expect(approved.stdout).toMatch(/done: Refunded \$40 on order A-1001\./);
 
       // Then "Or over HTTP", on the same server.

@@ -46,6 +46,11 @@ async function statusOf(id: string): Promise<string> {
   return (await viewOf(id)).status;
 }
 
+/** The id of the request `id` waits on. */
+async function pendingOf(id: string): Promise<string> {
+  return (JSON.parse((await cli('show', id, '--json')).stdout) as { pendingRequest: { requestId: string } }).pendingRequest.requestId;
+}
+
 async function viewOf(id: string): Promise<{ status: string; events: { type: string }[] }> {
   return JSON.parse((await cli('show', id, '--json')).stdout) as { status: string; events: { type: string }[] };
 }
@@ -53,12 +58,13 @@ async function viewOf(id: string): Promise<{ status: string; events: { type: str
 describe('respond', () => {
   it('--approve on an escalation says to answer with --answer or stop it with --deny, and leaves the thread as it was', async () => {
     const id = await launched('looper', 'escalated');
+    const request = await pendingOf(id);
     const refused = await cli('respond', id, '--approve');
     expect(refused.code).toBe(1);
     expect(refused.stdout).toBe('');
     expect(refused.stderr.trim().split('\n')).toEqual([
       `error: thread ${id} waits for guidance (it escalated); --approve does not answer it`,
-      `  reply: switchyard respond ${id} --answer "guidance" --url ${project.url}  (or --deny to stop it)`,
+      `  reply: switchyard respond ${id} --answer "guidance" --request ${request} --url ${project.url}  (or --deny to stop it)`,
     ]);
     expect(await statusOf(id)).toBe('escalated');
 
@@ -69,11 +75,12 @@ describe('respond', () => {
 
   it('--answer on an approval says to --approve or --deny', async () => {
     const id = await launched('asker', 'awaiting_human');
+    const request = await pendingOf(id);
     const refused = await cli('respond', id, '--answer', 'yes');
     expect(refused.code).toBe(1);
     expect(refused.stderr.trim().split('\n')).toEqual([
       `error: thread ${id} waits for an approval of echo; --answer yes does not answer it`,
-      `  reply: switchyard respond ${id} --approve --url ${project.url}  (or --deny --comment "why")`,
+      `  reply: switchyard respond ${id} --approve --request ${request} --url ${project.url}  (or --deny --comment "why")`,
     ]);
     expect(await statusOf(id)).toBe('awaiting_human');
   });
@@ -102,11 +109,12 @@ describe('respond', () => {
     const child = /↳ delegated to asker: thread (\S+)/.exec(launch.stdout)?.[1] ?? '';
     expect(launch.stdout).toContain(`↳ waiting on asker thread ${child}, which is awaiting_human`);
 
+    const request = await pendingOf(child);
     const refused = await cli('respond', parent, '--approve');
     expect(refused.code).toBe(1);
     expect(refused.stdout).toBe('');
     expect(refused.stderr.trim()).toBe(
-      `error: thread ${parent} is a pipeline waiting on asker thread ${child}, which waits for a human; reply: switchyard respond ${child} --approve --url ${project.url}  (or --deny --comment "why")`,
+      `error: thread ${parent} is a pipeline waiting on asker thread ${child}, which waits for a human; reply: switchyard respond ${child} --approve --request ${request} --url ${project.url}  (or --deny --comment "why")`,
     );
     expect(await statusOf(parent)).toBe('running');
     expect(await statusOf(child)).toBe('awaiting_human');
@@ -144,7 +152,7 @@ describe('show', () => {
     const requests = shown.stdout.split('\n').filter((line) => /^ +\d+ +\S+ +\? /.test(line));
     expect(requests.map((line) => line.replace(/^ +\d+ +\S+ +/, ''))).toEqual([
       '? asked: Which order?',
-      `? asks: Which order?  reply: switchyard respond ${id} --answer "..." --url ${project.url}`,
+      `? asks: Which order?  reply: switchyard respond ${id} --answer "..." --request ${await pendingOf(id)} --url ${project.url}`,
     ]);
   });
 });

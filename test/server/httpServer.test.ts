@@ -340,6 +340,19 @@ describe('POST /threads/:id/respond', () => {
     expect(after.version).toBe(waiting.version);
   });
 
+  it('answers 409 to an answer repeated after the thread ended, saying it was answered already', async () => {
+    const waiting = await launchAndWait(base, 'calculator', { op: 'divide', a: 8, b: 4 });
+    const answer = { requestId: waiting.pendingRequest!.requestId, approved: true, by: 'ana' };
+    expect((await post(`/threads/${waiting.id}/respond`, answer)).status).toBe(200);
+    const done = (await get<ThreadView>(`/threads/${waiting.id}/wait`)).body;
+    expect(done.status).toBe('done');
+    const at = done.events.find((e) => e.type === 'human_response')!.at;
+
+    const repeated = await post(`/threads/${waiting.id}/respond`, answer);
+    expect(repeated.status).toBe(409);
+    expect(repeated.body.error).toBe(`thread ${waiting.id} is done; request ${answer.requestId} was already answered (approved by ana at ${at})`);
+  });
+
   it('answers 400 for a bad body: approval without "approved", no requestId, unknown keys, wrong types', async () => {
     const waiting = await launchAndWait(base, 'calculator', { op: 'divide', a: 9, b: 3 });
     const path = `/threads/${waiting.id}/respond`;

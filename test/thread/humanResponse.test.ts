@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { HumanRequest, HumanResponse } from '../../src/thread/events.js';
+import type { HumanRequest, HumanResponse, ThreadEvent } from '../../src/thread/events.js';
 import { humanResponseInputSchema, validateResponse } from '../../src/thread/humanResponse.js';
 
 const base = { requestId: 'req_1', question: 'q?', urgency: 'medium' } as const;
@@ -32,6 +32,24 @@ describe('validateResponse', () => {
     for (const request of [freeText, yesNo, choice, approval, interrupted, escalation]) {
       expect(refused(request, { requestId: 'req_0', answer: 'yes', approved: true })).toBe('stale_request');
     }
+  });
+
+  it('says when the request named was answered already (a repeat after a lost reply), still as a refusal', () => {
+    const events = [
+      { seq: 4, at: '2026-01-01T15:52:01.000Z', type: 'human_request', data: { ...approval, requestId: 'req_0' } },
+      { seq: 5, at: '2026-01-01T15:52:02.000Z', type: 'human_response', data: { requestId: 'req_0', approved: false, comment: 'charged', by: 'root' } },
+    ] as ThreadEvent[];
+    const repeated: HumanResponse = { requestId: 'req_0', approved: false, comment: 'charged' };
+    for (const request of [approval, null]) {
+      const result = validateResponse(request, repeated, events);
+      expect(result).toEqual({
+        success: false,
+        code: request === null ? 'no_pending_request' : 'stale_request',
+        error: 'request req_0 was already answered (denied by root at 2026-01-01T15:52:02.000Z)',
+      });
+    }
+    // One never asked: as before.
+    expect(validateResponse(approval, { requestId: 'req_forged', approved: true }, events)).toMatchObject({ error: 'request req_forged is not the open request of this thread' });
   });
 
   it('free text needs a non-blank answer', () => {

@@ -13,23 +13,13 @@ import { stepEvents } from '../../src/agent/customStepRun.js';
 import { tool, type ToolOptions } from '../../src/agent/tool.js';
 import { ConfigError } from '../../src/errors.js';
 import { pipeline } from '../../src/pipeline/pipeline.js';
+import { refusal } from '../support/refusal.js';
 
 /** What a config file may hand over: the types say nothing at run time. */
 const loose = <T>(value: unknown): T => value as T;
 
 const base = { name: 'a', description: 'd', prompt: 'p', tools: [] };
 const toolBase = { name: 't', description: 'd', input: z.object({ n: z.number() }), run: () => 1 };
-
-/** The ConfigError `define` throws (failing the test if it throws anything else, or nothing). */
-function refusal(define: () => unknown): string {
-  try {
-    define();
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return (error as Error).message;
-  }
-  throw new Error('expected a ConfigError, nothing was thrown');
-}
 
 describe('a schema that is not a zod 4 one', () => {
   it("is refused for a pipeline's input, output and a step's output, naming the pipeline (and the step)", () => {

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { agent } from '../../src/agent/agent.js';
 import { tool } from '../../src/agent/tool.js';
-import { runCli, type CliIO } from '../../src/cli/program.js';
+import { runCliHere, type CliRun } from '../support/inProcessCli.js';
 import { scriptedModel } from '../../src/model/scriptedModel.js';
 import { createRuntime, type Runtime, type ThreadView } from '../../src/runtime/runtime.js';
 import { startHttpServer, type HttpServer } from '../../src/server/httpServer.js';
@@ -32,17 +32,8 @@ afterAll(async () => {
 });
 
 /** What `switchyard <args> --url <server>` printed and its exit code. */
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const io: CliIO = {
-    stdout: (text) => void (stdout += text),
-    stderr: (text) => void (stderr += text),
-    env: {},
-    stopped: () => new Promise<string>(() => undefined),
-  };
-  const code = await runCli(['node', 'switchyard', ...args, '--url', http.url], io);
-  return { code, stdout, stderr };
+function cli(...args: string[]): Promise<CliRun> {
+  return runCliHere([...args, '--url', http.url]);
 }
 
 async function viewOf(id: string): Promise<ThreadView> {

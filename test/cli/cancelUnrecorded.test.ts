@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agent } from '../../src/agent/agent.js';
-import { runCli, type CliIO } from '../../src/cli/program.js';
+import { runCliHere } from '../support/inProcessCli.js';
 import { createRuntime, type Runtime } from '../../src/runtime/runtime.js';
 import { startHttpServer, type HttpServer } from '../../src/server/httpServer.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
@@ -34,10 +34,7 @@ afterAll(async () => {
 
 describe('switchyard cancel of a thread whose call runs elsewhere', () => {
   it('says, after the status, that the call may have taken effect, as show does', async () => {
-    let stdout = '';
-    let stderr = '';
-    const io: CliIO = { stdout: (text) => void (stdout += text), stderr: (text) => void (stderr += text), env: {}, stopped: () => new Promise<string>(() => undefined) };
-    const code = await runCli(['node', 'switchyard', 'cancel', ID, '--reason', 'customer changed mind', '--url', http.url], io);
+    const { code, stdout, stderr } = await runCliHere(['cancel', ID, '--reason', 'customer changed mind', '--url', http.url]);
 
     expect(code).toBe(0);
     expect(stderr).toBe('');

@@ -4,7 +4,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { calculator } from '../../agents/calculator/index.js';
-import { runCli, type CliIO } from '../../src/cli/program.js';
+import { runCliHere, type CliRun } from '../support/inProcessCli.js';
 import { scriptedModel } from '../../src/model/scriptedModel.js';
 import { createRuntime, type Runtime } from '../../src/runtime/runtime.js';
 import { startHttpServer, type HttpServer } from '../../src/server/httpServer.js';
@@ -37,17 +37,8 @@ afterEach(async () => {
 });
 
 /** `switchyard <args> --url <server> --token tok`: its exit code and output. */
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const io: CliIO = {
-    stdout: (text) => void (stdout += text),
-    stderr: (text) => void (stderr += text),
-    env: {},
-    stopped: () => new Promise<string>(() => undefined),
-  };
-  const code = await runCli(['node', 'switchyard', ...args, '--url', server.url, '--token', 'tok'], io);
-  return { code, stdout, stderr };
+function cli(...args: string[]): Promise<CliRun> {
+  return runCliHere([...args, '--url', server.url, '--token', 'tok']);
 }
 
 const ago = (days: number): number => Date.now() - days * DAY;

@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { calculator } from '../../agents/calculator/index.js';
 import { agent } from '../../src/agent/agent.js';
 import { runCli } from '../../src/cli/program.js';
+import { runCliHere } from '../support/inProcessCli.js';
 import { scriptedModel } from '../../src/model/scriptedModel.js';
 import { createRuntime, type Runtime, type ThreadView } from '../../src/runtime/runtime.js';
 import { startHttpServer, type HttpServer } from '../../src/server/httpServer.js';
@@ -46,16 +47,8 @@ interface Result {
 }
 
 /** `switchyard <args> --url <server>` in this process. */
-async function cli(...args: string[]): Promise<Result> {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(['node', 'switchyard', ...args, '--url', base], {
-    stdout: (text) => void (stdout += text),
-    stderr: (text) => void (stderr += text),
-    env: {},
-    stopped: () => new Promise<string>(() => undefined),
-  });
-  return { code, stdout, stderr };
+function cli(...args: string[]): Promise<Result> {
+  return runCliHere([...args, '--url', base]);
 }
 
 /** The one JSON line a failure printed on stderr, parsed; nothing on stdout. */

@@ -1,26 +1,18 @@
 import { StorageType, jetstreamManager } from '@nats-io/jetstream';
 import { describe, expect, it } from 'vitest';
-import { z } from 'zod';
 import { calculator } from '../../agents/calculator/index.js';
 import { createDemoModel } from '../../src/model/demoModel.js';
-import { childThreadId, pipeline } from '../../src/pipeline/pipeline.js';
+import { childThreadId } from '../../src/pipeline/pipeline.js';
 import { createAgentQueues } from '../../src/surface/agentQueues.js';
 import type { ThreadReply, TriggerResult } from '../../src/surface/payloads.js';
 import { incarnateId } from '../../src/thread/incarnation.js';
+import { halve, outer } from '../support/nestedPipelines.js';
 import { jobsSettled, uniqueToken, useNatsTestBed } from './natsTestKit.js';
 
 // A NATS client that triggers a pipeline hears on its replyTo when a child of the pipeline waits
 // for a human, as a pipeline's callbackUrl does: which thread to answer, and its request.
 const bed = useNatsTestBed();
 const WAIT_MS = 20_000;
-
-/** outer -> halve (a pipeline) -> calculator, which asks for an approval of its division. */
-const halve = pipeline({ name: 'halve', description: 'asks the calculator to divide', input: z.unknown(), output: z.unknown() })
-  .agent({ name: 'divide', agent: 'calculator', input: () => 'what is 8 / 2' })
-  .finish(({ results }) => results.divide);
-const outer = pipeline({ name: 'outer', description: 'halves', input: z.unknown(), output: z.unknown() })
-  .agent({ name: 'half', agent: 'halve', input: () => ({}) })
-  .finish(({ results }) => results.half);
 
 describe('a pipeline triggered over NATS', () => {
   it('tells its replyTo when a child at any depth waits for a human, naming the child, once per rest and under the child rest’s msg id', async () => {

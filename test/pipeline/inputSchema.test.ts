@@ -6,22 +6,11 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { agent } from '../../src/agent/agent.js';
-import { ConfigError } from '../../src/errors.js';
 import { agentStep, pipeline } from '../../src/pipeline/pipeline.js';
+import { refusal } from '../support/refusal.js';
 
 const unrepresentable = z.object({ due: z.date(), counts: z.map(z.string(), z.number()), amount: z.bigint() });
 const step = agentStep({ name: 'ask', agent: 'helper', input: () => 'go' });
-
-/** The message a definition throws, or 'built'. */
-function refusal(define: () => unknown): string {
-  try {
-    define();
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return (error as Error).message;
-  }
-  return 'built';
-}
 
 describe('a pipeline input schema with types JSON Schema cannot express', () => {
   it('is refused by pipeline({ steps }), naming each field and what to use instead', () => {

@@ -22,16 +22,9 @@ import { createRuntime, type Runtime } from '../../src/runtime/runtime.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
 import { heldPublishTool, publisherModel } from '../support/heldTool.js';
 import { collector } from '../bus/waiting.js';
+import { halve, outer } from '../support/nestedPipelines.js';
 
 const WAIT_MS = 10_000;
-
-/** outer -> halve (a pipeline) -> calculator, which asks for an approval of its division. */
-const halve = pipeline({ name: 'halve', description: 'asks the calculator to divide', input: z.unknown(), output: z.unknown() })
-  .agent({ name: 'divide', agent: 'calculator', input: () => 'what is 8 / 2' })
-  .finish(({ results }) => results.divide);
-const outer = pipeline({ name: 'outer', description: 'halves', input: z.unknown(), output: z.unknown() })
-  .agent({ name: 'half', agent: 'halve', input: () => ({}) })
-  .finish(({ results }) => results.half);
 
 describe('a later trigger of a pipeline that waits for a child, on the in-process bus', () => {
   const cleanups: (() => Promise<void>)[] = [];

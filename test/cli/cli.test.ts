@@ -48,9 +48,12 @@ describe('switchyard CLI', () => {
   let threadId: string;
 
   it('serve runs the demo: a calculator thread stopped at the division approval, and the command to approve it', async () => {
-    const match = await server!.waitFor(/respond (th_[\w-]+) --approve --url/);
+    const match = await server!.waitFor(/approve the divide call and watch it finish:\n\s+\S+ respond (th_[\w-]+) --approve/);
     demoId = match[1]!;
     const out = server!.stdout();
+    // The command names the request it answers (QA21 durability D2: a hint not bound to its request
+    // answered whatever was pending when it ran).
+    expect(out).toMatch(new RegExp(`watch it finish:\\n\\s+\\S+ respond ${demoId} --approve --request req_\\w+ --url `));
     expect(out).toContain('no model key is configured');
     expect(out).toContain('✓ decided add {"a":3,"b":4}');
     expect(out).toContain('→ add = 7');

@@ -257,7 +257,7 @@ async function runDemo(runtime: Runtime, demo: { readonly agent: string; readonl
     const request = view.pendingRequest;
     if (request?.kind === 'approval') {
       io.out(`approve ${request.tool === undefined ? 'it' : `the ${request.tool} call`} and watch it finish:`);
-      io.out(`  ${hint(`respond ${shellQuote(view.id)} --approve`)}`);
+      io.out(`  ${hint(`respond ${shellQuote(view.id)} --approve --request ${shellQuote(request.requestId)}`)}`);
       io.out(`  ${hint(`show ${shellQuote(view.id)}`)}`);
     }
   } catch (error) {

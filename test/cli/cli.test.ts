@@ -276,7 +276,7 @@ describe('serve with SWITCHYARD_URL in the environment', () => {
     const urlDir = await mkdtemp(join(tmpdir(), 'switchyard-cli-url-'));
     const served = await startServe(urlDir, [], { SWITCHYARD_URL: 'http://127.0.0.1:1' });
     try {
-      await served.waitFor(/respond (th_[\w-]+) --approve --url/);
+      await served.waitFor(/respond (th_[\w-]+) --approve --request req_\w+ --url/);
       const hints = served.stdout().split('\n').filter((line) => /^\s*switchyard (launch|threads|respond|show) /.test(line));
       expect(hints.length).toBeGreaterThan(3);
       for (const hint of hints) expect(hint.trim()).toMatch(new RegExp(`^switchyard [^]*? --url ${served.url.replace(/[.]/g, '\\.')}$`));

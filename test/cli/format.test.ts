@@ -73,6 +73,19 @@ describe('show of a thread cancelled while a tool call of it ran in another proc
   });
 });
 
+describe('show of a thread asking whether to run an interrupted call again', () => {
+  it('says when the call started, which attempt it was and its idempotency key: what a human checks the outcome with (QA21 durability F2)', () => {
+    const events = [
+      { type: 'input', data: { input: 'charge kim' } },
+      { type: 'decision', data: { callId: 'c1', step: 1, intent: 'pay', args: { customer: 'kim' }, model: 'm', promptHash: 'sha256:x', tokens: { prompt: 1, completion: 1 }, latencyMs: 0 } },
+      { type: 'tool_call', data: { callId: 'c1', tool: 'pay', args: { customer: 'kim' }, idempotencyKey: 'th-9@x:c1', attempt: 1 } },
+      { type: 'human_request', data: { requestId: 'req_4_a', kind: 'interrupted', callId: 'c1', tool: 'pay', args: { customer: 'kim' }, question: 'pay({"customer":"kim"}) was started and its outcome was not recorded. Run it again?', urgency: 'high', format: 'yes_no' } },
+    ].map((event, i) => ({ ...event, seq: i + 1, at: '2026-01-01T10:00:00.000Z' })) as ThreadEvent[];
+    const lines = threadDetails(viewOf({ id: 'th-9', agent: 'payer', events })).split('\n');
+    expect(lines).toContainEqual(expect.stringMatching(/^ {9}call {5}pay \(c1\) started .*2026.* \(attempt 1\), idempotency key th-9@x:c1$/));
+  });
+});
+
 describe('the line of an error', () => {
   const error = (data: Record<string, unknown>): ThreadEvent => ({ seq: 3, at: '2026-01-01T00:00:00.000Z', type: 'error', data: { kind: 'model_http', attempt: 1, ...data } }) as ThreadEvent;
 

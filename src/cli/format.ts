@@ -263,6 +263,17 @@ export function statusLine(view: Pick<ThreadView, 'id' | 'status' | 'pendingRequ
   return lines.join('\n');
 }
 
+/**
+ * The interrupted call a request asks about, as a human checks its outcome with the service it
+ * called: when its last attempt started, which attempt, and the idempotency key it was given.
+ */
+function interruptedCallLine(events: readonly ThreadEvent[], request: HumanRequest): string | undefined {
+  const call = events.findLast((e) => e.type === 'tool_call' && e.data.callId === request.callId);
+  if (call?.type !== 'tool_call') return undefined;
+  const { tool, callId, attempt, idempotencyKey } = call.data;
+  return `${tool} (${callId}) started ${localTime(call.at)} (attempt ${attempt}), idempotency key ${idempotencyKey}`;
+}
+
 function pendingText(request: HumanRequest): string {
   return `${request.kind} request ${request.requestId}: ${questionText(request)}`;
 }
@@ -308,7 +319,10 @@ export function threadDetails(view: ThreadView, hint: CommandHint = plainHint, w
   }
   if (view.pendingRequest) {
     const r = view.pendingRequest;
-    lines.push(`pending  ${r.kind} request ${r.requestId}`, `         ${questionText(r)}`, `         reply: ${replyHint(view.id, r, hint)}`);
+    lines.push(`pending  ${r.kind} request ${r.requestId}`, `         ${questionText(r)}`);
+    const call = r.kind === 'interrupted' ? interruptedCallLine(view.events, r) : undefined;
+    if (call !== undefined) lines.push(`         call     ${call}`);
+    lines.push(`         reply: ${replyHint(view.id, r, hint)}`);
   }
   if (waitingOn !== undefined) {
     const { child, view: childView } = waitingOn;

@@ -66,7 +66,8 @@ describe('a reply the CLI prints', () => {
     const repeated = await cli(...args);
     expect(repeated.code).toBe(1);
     expect(repeated.stdout).toBe('');
-    expect(repeated.stderr).toMatch(new RegExp(`^error: request ${first} was already answered \\(approved by op1 at \\S+\\)\\n$`));
+    // When, in local time as the CLI shows every instant (the server says it in UTC).
+    expect(repeated.stderr).toMatch(new RegExp(`^error: request ${first} was already answered \\(approved by op1 at \\d{4}-\\d{2}-\\d{2} \\d{2}:\\d{2}:\\d{2}\\)\\n$`));
     const after = await viewOf('rec-1');
     expect(after.pendingRequest?.requestId).toBe(second);
     expect(after.events.filter((event) => event.type === 'human_response')).toHaveLength(1);

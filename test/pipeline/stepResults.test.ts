@@ -44,7 +44,7 @@ describe('step results with an output schema (run time)', () => {
     const events: ThreadEvent[] = [
       ...inputEvents({}, at),
       { seq: 2, at, type: 'tool_call', data: { callId: 'step_1', tool: 'stamp', args: {}, idempotencyKey: 'k1', attempt: 1 } },
-      { seq: 3, at, type: 'tool_result', data: { callId: 'step_1', tool: 'stamp', result: 1000, durationMs: 0 } },
+      { seq: 3, at, type: 'tool_result', data: { callId: 'step_1', tool: 'stamp', result: 1000, durationMs: 0, raw: true } },
     ];
     const end = await runPipeline(changed, events);
     expect(end.status).toBe('failed');
@@ -54,6 +54,41 @@ describe('step results with an output schema (run time)', () => {
       data: { reason: 'step stamp: its recorded result does not pass its output schema now (did the schema change since it ran?): (root): Invalid input: expected string, received number' },
     });
     expect(ran).toEqual([]);
+  });
+
+  it('takes a result the last version recorded (its output schema had already transformed it) as recorded, not through the transform again', async () => {
+    const seen: unknown[] = [];
+    const p = pipeline(head)
+      .code({ name: 'count', output: z.string().transform((text) => text.length), run: () => 'abc' })
+      .code({ name: 'use', run: ({ results }) => (seen.push(results.count), results.count * 100) })
+      .finish(({ results }) => ({ t: results.use }));
+    // The last version recorded the schema's output (3), with no `raw` mark.
+    const at = '2025-01-01T00:00:00.000Z';
+    const events: ThreadEvent[] = [
+      ...inputEvents({}, at),
+      { seq: 2, at, type: 'tool_call', data: { callId: 'step_1', tool: 'count', args: {}, idempotencyKey: 'k1', attempt: 1 } },
+      { seq: 3, at, type: 'tool_result', data: { callId: 'step_1', tool: 'count', result: 3, durationMs: 0 } },
+    ];
+    const end = await runPipeline(p, events);
+    expect(end.status).toBe('done');
+    expect(seen).toEqual([3]);
+    // This version records what run returned, marked raw, and parses it again for the steps after it.
+    const fresh = await runPipeline(p, inputEvents({}));
+    expect(fresh.thread.events.find((e) => e.type === 'tool_result')).toMatchObject({ data: { result: 'abc', raw: true } });
+    expect(seen).toEqual([3, 3]);
+  });
+
+  it('keeps a skipped step as { skipped: true } even where its schema would take that and strip it', async () => {
+    const p = pipeline({ name: 'p', description: 'd', input: z.unknown(), output: z.unknown(), steps: [codeStep({ name: 'opt', output: z.object({ note: z.string().optional() }), run: () => ({}) })], finish: ({ results }) => results.opt ?? null });
+    const at = '2025-01-01T00:00:00.000Z';
+    const events: ThreadEvent[] = [
+      ...inputEvents({}, at),
+      { seq: 2, at, type: 'tool_call', data: { callId: 'step_1', tool: 'opt', args: {}, idempotencyKey: 'k1', attempt: 1 } },
+      { seq: 3, at, type: 'tool_result', data: { callId: 'step_1', tool: 'opt', result: { skipped: true }, durationMs: 0, raw: true } },
+    ];
+    const end = await runPipeline(p, events);
+    expect(end.status).toBe('done');
+    expect(end.thread.events.find((e) => e.type === 'final')).toMatchObject({ data: { output: { skipped: true } } });
   });
 
   it('a schema that throws on the recorded result fails the run the same way, never the actor', async () => {

@@ -384,7 +384,7 @@ const INSTANT = /\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\
  * time alone when on the local day of `at` (the event's), else with its date. A message stores
  * them in UTC (the model and the escalation's reader see that); an engineer reads the timeline.
  */
-function localInstants(message: string, at?: string): string {
+export function localInstants(message: string, at?: string): string {
   return message.replace(INSTANT, (iso) => (Number.isNaN(Date.parse(iso)) ? iso : at === undefined ? localTime(iso) : deadlineTime(iso, at)));
 }
 

@@ -6,7 +6,7 @@ import { ConfigError, messageOf } from '../errors.js';
 import type { ErrorBody } from '../server/errorMapper.js';
 import { cliContext, EXIT, UsageError, type CliIO, type GlobalOptions } from './cliContext.js';
 import { ServerError, UnreachableError } from './client.js';
-import { DEFAULT_URL } from './format.js';
+import { DEFAULT_URL, localInstants } from './format.js';
 import { addDeleteCommands } from './deleteCommands.js';
 import { addServerCommands } from './serverCommands.js';
 import { addThreadCommands } from './threadCommands.js';
@@ -91,7 +91,8 @@ function reportFailure({ body, said = false, usage = false }: Failure, json: boo
     return;
   }
   if (said) return;
-  err(`error: ${body.error}`);
+  // Text for a human: the instants a server's message states in UTC, in local time (--json keeps them as sent).
+  err(`error: ${localInstants(body.error)}`);
   for (const issue of body.issues ?? []) err(`  - ${issue}`);
   if (usage) err('(add --help for usage)');
 }

@@ -24,17 +24,18 @@ export function parseWith(schema: z.ZodType, value: unknown): Parsed<unknown> {
 /**
  * The results the steps see: each step's latest recorded result (JSON), parsed again with its
  * `output` schema when it has one, as the pipeline's input is (so `z.iso.datetime().pipe(z.coerce.date())`
- * gives them a Date). A skipped step keeps its `{ skipped: true }`. A recorded result its schema
+ * gives them a Date); a result an earlier version recorded after the schema (no `raw` mark) is
+ * taken as recorded, as that version gave it. A skipped step keeps its `{ skipped: true }`. A recorded result its schema
  * refuses now (a schema changed since it ran) is a failure naming the step.
  */
-export function parsedResults(pipeline: Pipeline, recorded: Readonly<Record<string, Json>>): Parsed<Readonly<Record<string, unknown>>> {
+export function parsedResults(pipeline: Pipeline, recorded: Readonly<Record<string, Json>>, raw: ReadonlySet<string>): Parsed<Readonly<Record<string, unknown>>> {
   const results: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(recorded)) {
     const step = pipeline.steps.find((s) => s.name === name);
-    const schema = step?.kind === 'code' || step?.kind === 'agent' ? step.output : undefined;
+    // A result an earlier version recorded after the schema (not raw), or a skip, is taken as recorded.
+    const schema = raw.has(name) && !isSkipped(value) && (step?.kind === 'code' || step?.kind === 'agent') ? step.output : undefined;
     const parsed = schema === undefined ? { success: true as const, data: value } : parseWith(schema, value);
     if (parsed.success) results[name] = parsed.data;
-    else if (isSkipped(value)) results[name] = value;
     else return { success: false, error: `step ${name}: its recorded result does not pass its output schema now (did the schema change since it ran?): ${parsed.error}` };
   }
   return { success: true, data: results };

@@ -34,6 +34,8 @@ export interface PipelineCursor {
   readonly runs: readonly StepRun[];
   /** The latest result of each step, by name. */
   readonly results: Readonly<Record<string, Json>>;
+  /** The steps whose latest result is recorded before their `output` schema (`raw`: parsed again for later steps). */
+  readonly raw: ReadonlySet<string>;
   /**
    * A step run, the finish, a recorded choice naming a step this pipeline does not have, or a
    * recorded path this definition could not have taken (`reason` says where): in both of the last
@@ -67,6 +69,7 @@ function deriveCursor(pipeline: Pipeline, events: readonly ThreadEvent[]): Pipel
   const runs: OpenRun[] = [];
   const byCallId = new Map<string, OpenRun>();
   const results: Record<string, Json> = {};
+  const raw = new Set<string>();
   let last: { step: string; result: Json } | null = null;
   for (const event of events) {
     if (event.type === 'tool_call') {
@@ -79,6 +82,8 @@ function deriveCursor(pipeline: Pipeline, events: readonly ThreadEvent[]): Pipel
       run.calls.push(event);
     } else if (event.type === 'tool_result') {
       results[event.data.tool] = event.data.result;
+      if (event.data.raw === true) raw.add(event.data.tool);
+      else raw.delete(event.data.tool);
       const run = byCallId.get(event.data.callId);
       if (run !== undefined && !run.done) {
         run.done = true;
@@ -88,19 +93,19 @@ function deriveCursor(pipeline: Pipeline, events: readonly ThreadEvent[]): Pipel
     }
   }
   const changed = pathChange(pipeline, runs);
-  if (changed !== null) return { runs, results, next: { kind: 'changed', reason: changed } };
+  if (changed !== null) return { runs, results, raw, next: { kind: 'changed', reason: changed } };
   const visits = (name: string): number => runs.filter((r) => r.step === name).length;
   const open = runs.at(-1);
   if (open !== undefined && !open.done) {
     const index = pipeline.steps.findIndex((s) => s.name === open.step);
-    if (index === -1) return { runs, results, next: { kind: 'unknown', name: open.step } };
-    return { runs, results, next: { kind: 'step', index, step: pipeline.steps[index]!, callId: open.callId, visit: visits(open.step), calls: open.calls } };
+    if (index === -1) return { runs, results, raw, next: { kind: 'unknown', name: open.step } };
+    return { runs, results, raw, next: { kind: 'step', index, step: pipeline.steps[index]!, callId: open.callId, visit: visits(open.step), calls: open.calls } };
   }
   const target = nextAfter(pipeline, last);
-  if (target === FINISH) return { runs, results, next: { kind: 'finish' } };
+  if (target === FINISH) return { runs, results, raw, next: { kind: 'finish' } };
   const index = pipeline.steps.findIndex((s) => s.name === target);
-  if (index === -1) return { runs, results, next: { kind: 'unknown', name: target } };
-  return { runs, results, next: { kind: 'step', index, step: pipeline.steps[index]!, callId: `step_${runs.length + 1}`, visit: visits(target) + 1, calls: [] } };
+  if (index === -1) return { runs, results, raw, next: { kind: 'unknown', name: target } };
+  return { runs, results, raw, next: { kind: 'step', index, step: pipeline.steps[index]!, callId: `step_${runs.length + 1}`, visit: visits(target) + 1, calls: [] } };
 }
 
 /**

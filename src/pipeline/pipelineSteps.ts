@@ -47,7 +47,8 @@ export interface PipelineStepResult {
  * again with their steps' `output` schemas (see {@link parsedResults}).
  */
 export function stepResults(pipeline: Pipeline, thread: Thread): Parsed<Readonly<Record<string, unknown>>> {
-  return parsedResults(pipeline, pipelineCursor(pipeline, thread).results);
+  const cursor = pipelineCursor(pipeline, thread);
+  return parsedResults(pipeline, cursor.results, cursor.raw);
 }
 
 /** The name of the step that runs next, or null when the pipeline finishes next. */
@@ -106,7 +107,7 @@ function journal(run: Run<{ name: string }>, args: Record<string, Json>, until?:
 }
 
 function result(run: Run<{ name: string }>, value: Json, durationMs = 0): NewEvent {
-  return { type: 'tool_result', data: { callId: run.next.callId, tool: run.step.name, result: value, durationMs } };
+  return { type: 'tool_result', data: { callId: run.next.callId, tool: run.step.name, result: value, durationMs, raw: true } };
 }
 
 /**
@@ -122,7 +123,7 @@ export async function runPipelineStep(pipeline: Pipeline, thread: Thread, deps: 
   if (next.kind === 'unknown') return { thread: await appendEvents(deps, thread, failure(`pipeline ${pipeline.name} has no step ${next.name} (its definition changed?)`)) };
   if (next.kind === 'changed') return { thread: await appendEvents(deps, thread, failure(`pipeline ${pipeline.name}: its definition changed since this run started: ${next.reason}`)) };
   // Parsed again for every step, as the input is: what the steps see is what their types say.
-  const results = parsedResults(pipeline, cursor.results);
+  const results = parsedResults(pipeline, cursor.results, cursor.raw);
   if (!results.success) return { thread: await appendEvents(deps, thread, failure(results.error)) };
   const contextAt = (visit: number): PipelineStepContext => ({ threadId: thread.id, input: input.data, results: results.data, visit, logger: deps.logger, signal });
   if (next.kind === 'finish') return { thread: await finishPipeline(pipeline, thread, deps, contextAt(1)) };

@@ -99,6 +99,12 @@ export const toolResultDataSchema = z.object({
   tool: z.string(),
   result: jsonSchema,
   durationMs: z.number().nonnegative(),
+  /**
+   * A pipeline step's result as its run returned it (or its child ended with), before its `output`
+   * schema: parsed with it again for the steps after it. Absent on results an earlier version
+   * recorded after the schema, which the steps get as recorded.
+   */
+  raw: z.literal(true).optional(),
 });
 
 export const errorKindSchema = z.enum([

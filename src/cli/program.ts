@@ -39,7 +39,7 @@ Examples:
   $ NATS_URL=nats://127.0.0.1:4222 switchyard serve     # and on any machine: switchyard worker
   $ switchyard launch calculator "what is (3 + 4) / 2"
   $ switchyard watch <thread-id>                         # what it did so far, then live
-  $ switchyard respond <thread-id> --approve
+  $ switchyard respond <thread-id> --approve --request <request-id>   # as show prints it
   $ switchyard threads --status awaiting_human
   $ switchyard prune --ended-before 30d --dry-run          # threads that ended over 30 days ago`,
     );

@@ -88,7 +88,7 @@ export interface OpenAIModelOptions {
   fetch?: FetchFunction | undefined;
   /**
    * The longest answer taken, in characters (a tool call's arguments, or text). A longer one is a
-   * failure (kind `'http'`, no status) naming its size, handled as any malformed answer: an error
+   * failure (kind `'malformed'`, no status) naming its size, handled as any malformed answer: an error
    * event the model sees, a backoff, and an escalation to a human after too many in a row. It keeps
    * a runaway model out of the thread, where its answer would be stored (twice, for a final
    * message), shown by the CLI, and on NATS would not fit the thread's KV value.

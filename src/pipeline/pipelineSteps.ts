@@ -42,15 +42,6 @@ export interface PipelineStepResult {
   readonly sleepUntil?: number;
 }
 
-/**
- * Step results recorded so far, by step name (the latest of each), as the steps see them: parsed
- * again with their steps' `output` schemas (see {@link parsedResults}).
- */
-export function stepResults(pipeline: Pipeline, thread: Thread): Parsed<Readonly<Record<string, unknown>>> {
-  const cursor = pipelineCursor(pipeline, thread);
-  return parsedResults(pipeline, cursor.results, cursor.raw);
-}
-
 /** The name of the step that runs next, or null when the pipeline finishes next. */
 export function nextStepName(pipeline: Pipeline, thread: Thread): string | null {
   const { next } = pipelineCursor(pipeline, thread);

@@ -93,8 +93,8 @@ export async function controlThread(sources: ControlSources, threadId: string, a
  * Cancels the open children of a cancelled or failed pipeline (each through its own cancel, so a
  * child pipeline cancels its own), with a reason naming the parent and how it ended; children
  * that ended are left as they are. Resolves with the pipeline once every child is cancelled; a
- * child that could not be is reported after the others were tried (cancelling the pipeline
- * again finishes it; {@link endedWithParent} cancels it when it next moves).
+ * child that could not be is reported after the others were tried ({@link endedWithParent}
+ * cancels it when it next moves; a cancelled pipeline's cancel, sent again, tries again too).
  */
 async function cancelChildren(sources: ControlSources, parent: ThreadView, opts: ControlOptions): Promise<ThreadView> {
   if (parent.status !== 'cancelled' && parent.status !== 'failed') return parent;

@@ -3,7 +3,7 @@ import type { AgentDeps } from '../agent/deps.js';
 import { formatIssues, InvalidInputError, InvalidStateError, messageOf, NotFoundError, ThreadEndedError, UnknownAgentError } from '../errors.js';
 import { openDelegations } from '../pipeline/delegations.js';
 import type { Thread } from '../thread/events.js';
-import { answeredNote, humanResponseInputSchema, validateResponse } from '../thread/humanResponse.js';
+import { answeredNote, answerKind, humanResponseInputSchema, validateResponse } from '../thread/humanResponse.js';
 import { deriveState, statusOf, TERMINAL_STATUSES } from '../thread/state.js';
 import type { LaunchSources } from './launching.js';
 import type { ThreadDriver } from './threadDriver.js';
@@ -174,10 +174,9 @@ export async function respondToThread(sources: ControlSources, threadId: string,
     { seq: state.version + 1, at: new Date(clock.now()).toISOString(), type: 'human_response', data: checked.data },
   ]);
   // Who answered and how; a comment is the human's own text: only whether there is one.
-  const { by, approved, comment } = checked.data;
-  const how = approved === true ? 'approved' : approved === false ? 'denied' : 'answered';
+  const { by, comment } = checked.data;
   logger.info(
-    { threadId, agent: thread.agent, requestId: checked.data.requestId, state: 'responded', response: how, ...(by === undefined ? {} : { by }), comment: comment !== undefined && comment !== '' },
+    { threadId, agent: thread.agent, requestId: checked.data.requestId, state: 'responded', response: answerKind(checked.data), ...(by === undefined ? {} : { by }), comment: comment !== undefined && comment !== '' },
     'human responded',
   );
   sources.driver.continueAfterWrite(written);

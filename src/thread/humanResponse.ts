@@ -87,6 +87,11 @@ export function validateResponse(
   }
 }
 
+/** How a response answered its request: `approved`, `denied`, or `answered` (a text answer). */
+export function answerKind(response: Pick<HumanResponse, 'approved'>): 'approved' | 'denied' | 'answered' {
+  return response.approved === true ? 'approved' : response.approved === false ? 'denied' : 'answered';
+}
+
 /**
  * `request req_1 was already answered (approved by ana at 2026-…Z)` when `events` hold an answer
  * to `requestId`, else undefined.
@@ -94,9 +99,8 @@ export function validateResponse(
 export function answeredNote(events: readonly ThreadEvent[], requestId: string): string | undefined {
   const answer = events.findLast((event) => event.type === 'human_response' && event.data.requestId === requestId);
   if (answer?.type !== 'human_response') return undefined;
-  const { approved, by } = answer.data;
-  const how = approved === true ? 'approved' : approved === false ? 'denied' : 'answered';
-  return `request ${requestId} was already answered (${how}${by ? ` by ${by}` : ''} at ${answer.at})`;
+  const { by } = answer.data;
+  return `request ${requestId} was already answered (${answerKind(answer.data)}${by ? ` by ${by}` : ''} at ${answer.at})`;
 }
 
 /** `an approval`, `a deploy`: a word with its indefinite article (by its first letter). */

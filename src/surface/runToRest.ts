@@ -1,6 +1,7 @@
 import type { Job } from '../bus/bus.js';
 import { sleep, systemClock } from '../clock.js';
 import { InvalidStateError, NotFoundError, RuntimeClosedError, SystemError } from '../errors.js';
+import { openDelegation } from '../pipeline/delegations.js';
 import { MAX_PIPELINE_DEPTH } from '../pipeline/pipeline.js';
 import { parentIdOf, type RunOptions, type ThreadView } from '../runtime/runtime.js';
 import { type ThreadStatus, TERMINAL_STATUSES } from '../thread/state.js';
@@ -233,18 +234,10 @@ export async function handedOff(scope: WorkerScope, job: Job, threadId: string):
 async function waitsForChild(scope: WorkerScope, view: ThreadView): Promise<boolean> {
   const { runtime } = scope.ctx;
   if (!runtime.pipelines.has(view.agent) || view.status !== 'running') return false;
-  const childId = pendingChildIdOf(view);
+  const childId = openDelegation(view)?.threadId;
   if (childId === undefined) return false;
   const child = await runtime.get(childId);
   return child !== undefined && !TERMINAL_STATUSES.includes(child.status);
-}
-
-/** The thread id its last call names, when that call has no result yet (a pipeline's step waiting for its child). */
-function pendingChildIdOf(view: ThreadView): string | undefined {
-  const call = view.events.findLast((e) => e.type === 'tool_call');
-  if (call?.type !== 'tool_call' || view.events.some((e) => e.type === 'tool_result' && e.data.callId === call.data.callId)) return undefined;
-  const childId = call.data.args.threadId;
-  return typeof childId === 'string' ? childId : undefined;
 }
 
 /**
@@ -268,7 +261,7 @@ async function reportStanding(scope: WorkerScope, view: ThreadView, to: string):
 async function childAwaitingHuman(scope: WorkerScope, pipeline: ThreadView): Promise<ThreadView | undefined> {
   let parent = pipeline;
   for (let depth = 0; depth < MAX_PIPELINE_DEPTH; depth++) {
-    const childId = pendingChildIdOf(parent);
+    const childId = openDelegation(parent)?.threadId;
     const child = childId === undefined ? undefined : await scope.ctx.runtime.get(childId);
     // Its own child only (an agent's call may name a thread id among its arguments), and not ended.
     if (child === undefined || parentIdOf(child) !== parent.id || TERMINAL_STATUSES.includes(child.status)) return undefined;

@@ -79,11 +79,9 @@ function errors(program: ts.Program): string[] {
   });
 }
 
-// Every options type is checked (src/pipeline's too).
-const NOT_YET = new Set<string>();
 /** What users pass in besides `*Options` / `*Config`: what their steps return, their webhook targets and HTTP extensions. */
 const INPUTS = new Set(['StepResult', 'JudgeResult', 'WebhookTarget', 'HttpExtension']);
-const isInput = (name: string): boolean => (/(Options|Config)$/.test(name) || INPUTS.has(name)) && !NOT_YET.has(name);
+const isInput = (name: string): boolean => /(Options|Config)$/.test(name) || INPUTS.has(name);
 
 /** `Name.property` for each optional property of an exported options type (`*Options`, `*Config`, {@link INPUTS}) whose declared type does not admit `undefined`. */
 function optionsRefusingUndefined(program: ts.Program): string[] {

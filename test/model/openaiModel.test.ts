@@ -253,6 +253,23 @@ describe('createOpenAIModel', () => {
     expect(error.endpoint).toBe(`http://${host}${pathname}/chat/completions`);
   });
 
+  it("names the deployment's URL of an AzureOpenAI client, which routes by the model it is given", async () => {
+    // The fake answers 404 to any path but /v1/chat/completions: the failure names the URL requested.
+    const server = await fake([]);
+    const { host, origin } = new URL(server.baseURL);
+    const azure = new AzureOpenAI({ apiKey: API_KEY, endpoint: origin, apiVersion: '2024-10-21', maxRetries: 0 });
+    const error = expectFailure(await createOpenAIModel({ client: azure, model: 'my deployment' }).complete(request()));
+    expect(error).toMatchObject({ kind: 'http', status: 404 });
+    expect(error.message).toContain('no route for POST /openai/deployments/my%20deployment/chat/completions');
+    expect(error.endpoint).toBe(`http://${host}/openai/deployments/my%20deployment/chat/completions`);
+    expect(error.message).toContain(`POST http://${host}/openai/deployments/my%20deployment/chat/completions: 404`);
+    // A client given its deployment has it in its base URL already, and routes there whatever the model.
+    const pinned = new AzureOpenAI({ apiKey: API_KEY, endpoint: origin, deployment: 'dep-1', apiVersion: '2024-10-21', maxRetries: 0 });
+    const second = expectFailure(await createOpenAIModel({ client: pinned, model: 'gpt-x' }).complete(request()));
+    expect(second.message).toContain('no route for POST /openai/deployments/dep-1/chat/completions');
+    expect(second.endpoint).toBe(`http://${host}/openai/deployments/dep-1/chat/completions`);
+  });
+
   it('redacts the credentials of its base URL (a password, a key in the query) from a failure the server echoes them in', async () => {
     const server = await fake([{ status: 401, message: 'bad key query-secret for bob:pw-secret' }]);
     const { host, pathname } = new URL(server.baseURL);

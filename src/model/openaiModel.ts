@@ -1,5 +1,6 @@
 import OpenAI, {
   APIConnectionError,
+  AzureOpenAI,
   APIConnectionTimeoutError,
   APIError,
   APIUserAbortError,
@@ -284,7 +285,7 @@ function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOpt
       ...body,
       temperature,
       secrets: [...keySecrets(key), ...keySecrets(key?.trim()), ...urlSecretsOf(options.client.baseURL)],
-      endpoint: endpointOf(options.client),
+      endpoint: endpointOf(options.client, model),
       ownTransport: false,
       ownClient: false,
     };
@@ -433,20 +434,38 @@ function urlSecretsOf(baseURL: string): string[] {
   }
 }
 
-/** The chat completions URL of `client`, without credentials or query (an Azure key may sit in either). */
-function endpointOf(client: OpenAI): string {
+/**
+ * The chat completions URL of `client`, without credentials or query (an Azure key may sit in
+ * either). An AzureOpenAI routes by deployment: `<base>/deployments/<model>/chat/completions`, the
+ * model path-encoded as its SDK does, unless its base URL names a deployment already.
+ */
+function endpointOf(client: OpenAI, model?: string): string {
+  const name = client instanceof AzureOpenAI && !hasDeploymentSegment(client.baseURL) ? client.deploymentName || model : undefined;
+  const deployment = name === undefined ? '' : `/deployments/${encodePathSegment(name)}`;
   try {
     const parsed = new URL(client.baseURL);
     parsed.username = '';
     parsed.password = '';
     parsed.search = '';
     parsed.hash = '';
-    parsed.pathname = `${parsed.pathname.replace(/\/+$/, '')}/chat/completions`;
+    parsed.pathname = `${parsed.pathname.replace(/\/+$/, '')}${deployment}/chat/completions`;
     return parsed.toString();
   } catch {
-    return `${client.baseURL.replace(/\/\/[^/@]*@/, '//').replace(/[?#].*$/, '').replace(/\/+$/, '')}/chat/completions`;
+    return `${client.baseURL.replace(/\/\/[^/@]*@/, '//').replace(/[?#].*$/, '').replace(/\/+$/, '')}${deployment}/chat/completions`;
   }
 }
+
+/** Whether a base URL routes through a `/deployments` path segment (as the AzureOpenAI SDK tells). */
+function hasDeploymentSegment(baseURL: string): boolean {
+  try {
+    return new URL(baseURL).pathname.split('/').includes('deployments');
+  } catch {
+    return false;
+  }
+}
+
+/** A path segment encoded as the SDK's `path` template encodes one. */
+const encodePathSegment = (segment: string): string => segment.replace(/[^A-Za-z0-9\-._~!$&'()*+,;=:@]+/g, encodeURIComponent);
 
 /** Reads variables of `environment`, treating an empty value as unset. */
 function variables(environment: Readonly<Record<string, string | undefined>>): (name: string) => string | undefined {

@@ -30,6 +30,11 @@ function local(ms: number): string {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${d.toTimeString().slice(0, 8)}`;
 }
 
+/** A due time as show prints it: its time alone on the local day of the call's start, else with its date. */
+function dueTime(due: number, start: number): string {
+  return local(due).slice(0, 10) === local(start).slice(0, 10) ? local(due).slice(11) : local(due);
+}
+
 beforeAll(async () => {
   const store = createMemoryStore();
   const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [heldPublishTool({ timeoutMs: TIMEOUT_MS }).publish] });
@@ -53,7 +58,7 @@ describe('switchyard show of a thread whose tool call runs in another process', 
     expect(code).toBe(0);
     expect(stdout).toContain('status   running');
     expect(stdout.split('\n')).toContain(
-      `call     publish (c1) started ${local(freshAt)} (attempt 1), idempotency key ${FRESH}:c1: running, its outcome due by ${local(freshAt + TIMEOUT_MS + 10_000).slice(11)}`,
+      `call     publish (c1) started ${local(freshAt)} (attempt 1), idempotency key ${FRESH}:c1: running, its outcome due by ${dueTime(freshAt + TIMEOUT_MS + 10_000, freshAt)}`,
     );
   });
 
@@ -61,7 +66,7 @@ describe('switchyard show of a thread whose tool call runs in another process', 
     const { stdout } = await runCliHere(['show', STALE, '--url', http.url]);
 
     expect(stdout.split('\n')).toContain(
-      `call     publish (c1) started ${local(LONG_AGO)} (attempt 1), idempotency key ${STALE}:c1: no outcome by ${local(LONG_AGO + TIMEOUT_MS + 10_000).slice(11)}, past its timeout: the process running it may have stopped (its job is delivered again after the queue's ack wait, or the server takes the thread over when it restarts)`,
+      `call     publish (c1) started ${local(LONG_AGO)} (attempt 1), idempotency key ${STALE}:c1: no outcome by ${dueTime(LONG_AGO + TIMEOUT_MS + 10_000, LONG_AGO)}, past its timeout: the process running it may have stopped (its job is delivered again after the queue's ack wait, or the server takes the thread over when it restarts)`,
     );
   });
 

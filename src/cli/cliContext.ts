@@ -7,7 +7,7 @@ import { createClient, type Client } from './client.js';
 import { followThread } from './follow.js';
 import { unservedNote } from './unservedNote.js';
 import { visibleText } from './visibleText.js';
-import { DEFAULT_URL, eventLine, isOpenRequest, replyHint, requestsOf, shellQuote, statusLine, unrecordedLine, waitingOnLine, type CommandHint } from './format.js';
+import { DEFAULT_URL, eventLine, isOpenRequest, isPastDue, replyHint, requestsOf, shellQuote, statusLine, unrecordedLine, waitingOnLine, type CommandHint } from './format.js';
 import type { Project } from './project.js';
 
 /**
@@ -161,7 +161,7 @@ export function cliContext(io: CliIO): CliContext & { exitCode(): number } {
       out(`thread ${rested.id} is ${rested.status}${rested.status === 'paused' ? `; resume: ${hint(`resume ${shellQuote(rested.id)}`)}` : ''}`);
       // Cancelled while a call ran elsewhere, and the server stopped waiting for its outcome.
       const unrecorded = unrecordedCall(rested.events);
-      if (unrecorded !== undefined) out(`  ${unrecordedLine(rested.id, unrecorded, hint)}`);
+      if (unrecorded !== undefined) out(`  ${unrecordedLine(rested.id, unrecorded, hint, isPastDue(rested, Date.now()))}`);
     }
     if (FAILED_ENDS.includes(rested.status)) exitCode = EXIT.error;
     return rested;

@@ -1,7 +1,7 @@
 import { type Command, InvalidArgumentError } from 'commander';
 import { THREAD_ID_PATTERN, THREAD_ID_RULE } from '../runtime/launching.js';
 import type { ThreadSummary } from '../store/threadStore.js';
-import { TERMINAL_STATUSES } from '../thread/state.js';
+import { TERMINAL_STATUSES, unrecordedCall, type UnrecordedCall } from '../thread/state.js';
 import { EXIT, UsageError, type CliContext } from './cliContext.js';
 import { ServerError, type Client } from './client.js';
 import { parseCutoff } from './cutoff.js';
@@ -33,10 +33,13 @@ export function addDeleteCommands(program: Command, cli: CliContext): void {
       const deleted: string[] = [];
       const failed: NotDeleted[] = [];
       for (const id of ids) {
+        // Read first: a call its cancel left unrecorded is known only from the thread deleted.
+        const unrecorded = await unrecordedOf(client, id);
         const refused = await deleteOne(client, id);
         if (refused === undefined) {
           deleted.push(id);
           if (!json) cli.out(`deleted ${id}`);
+          if (unrecorded !== undefined) cli.err(unrecordedWarning(id, unrecorded));
         } else {
           failed.push(refused);
           if (!json) cli.err(`error: ${id} not deleted: ${refused.error}`);
@@ -96,6 +99,28 @@ export function addDeleteCommands(program: Command, cli: CliContext): void {
       }
       if (failed.length > 0) cli.exitWith(EXIT.error);
     });
+}
+
+/**
+ * The call a cancel of thread `id` left running and whose outcome was never recorded, read before
+ * it is deleted; undefined when there is none, or the thread cannot be read (its delete says why).
+ */
+async function unrecordedOf(client: Client, id: string): Promise<UnrecordedCall | undefined> {
+  try {
+    return unrecordedCall((await client.get(id)).events);
+  } catch (error) {
+    if (error instanceof ServerError) return undefined;
+    throw error;
+  }
+}
+
+/**
+ * The warning a delete prints of a thread whose cancel left a call's outcome unrecorded (the server
+ * deletes it only once that outcome can no longer come): the thread was the only record of a call
+ * that may have taken effect, and the idempotency key is what to check its effect with.
+ */
+function unrecordedWarning(id: string, call: UnrecordedCall): string {
+  return `warning: ${id} was cancelled while ${call.tool} (call ${call.callId}) ran, and that call's outcome was never recorded: it may have taken effect; check with its idempotency key ${call.idempotencyKey} (the deletion removed the thread's record of it)`;
 }
 
 /** Deletes one thread: undefined once deleted, else the server's refusal (an unreachable server throws). */

@@ -3,7 +3,7 @@ import type { ThreadSummary } from '../store/threadStore.js';
 import { delegationOf, openDelegation, type Delegation } from '../pipeline/delegations.js';
 import { MAX_ERROR_ARGS } from '../context/renderContext.js';
 import type { CustomData, HumanRequest, Json, ThreadEvent } from '../thread/events.js';
-import { deriveState, unrecordedCall, type ThreadStatus, type UnrecordedCall } from '../thread/state.js';
+import { deriveState, startedCall, TERMINAL_STATUSES, unrecordedCall, type ThreadStatus, type UnrecordedCall } from '../thread/state.js';
 
 /** The server URL clients use unless told otherwise (and where `serve` listens by default). */
 export const DEFAULT_URL = 'http://127.0.0.1:7878';
@@ -221,9 +221,42 @@ function customLine(d: CustomData, at: string): string {
   }
 }
 
-/** What a follow (and show) says of a call whose outcome its cancelled thread has not recorded yet. */
-export function unrecordedLine(threadId: string, call: Pick<UnrecordedCall, 'callId' | 'tool'>, hint: CommandHint = plainHint): string {
-  return `? ${call.tool} (call ${call.callId}) was running when the thread was cancelled and its outcome is not recorded yet: it may have taken effect; later: ${hint(`show ${shellQuote(threadId)}`)}`;
+/**
+ * What a follow (and show) says of a call whose outcome its cancelled thread has not recorded: not
+ * yet, while it may still come; once it no longer can (`never`: see {@link isPastDue}), that it
+ * never was, and the idempotency key to check whether the call took effect with.
+ */
+export function unrecordedLine(threadId: string, call: Pick<UnrecordedCall, 'callId' | 'tool' | 'idempotencyKey'>, hint: CommandHint = plainHint, never = false): string {
+  const running = `? ${call.tool} (call ${call.callId}) was running when the thread was cancelled and its outcome`;
+  if (never) return `${running} was never recorded (the process running it stopped, or the call outlived its timeout): check whether it took effect (idempotency key ${call.idempotencyKey})`;
+  return `${running} is not recorded yet: it may have taken effect; later: ${hint(`show ${shellQuote(threadId)}`)}`;
+}
+
+/**
+ * Whether the outcome of the call a view's log shows started with none after it can no longer be
+ * recorded at `now`: its `callDueBy` (the tool's timeout + a grace from the call's start, as the
+ * server knows the tool) has passed. False when the view has none (a tool the server does not know).
+ */
+export function isPastDue(view: Pick<ThreadView, 'callDueBy'>, now: number): boolean {
+  return view.callDueBy !== undefined && Date.parse(view.callDueBy) <= now;
+}
+
+/**
+ * The tool call a thread that has not ended runs, as `show` names it (from its log, whichever
+ * process runs it): when it started, its attempt and idempotency key, and until when its outcome is
+ * due, or, past that, that it outlived its timeout. Undefined when no call is open, or it is a
+ * pipeline's delegation or sleep (the waiting and wake lines say those), or a human is asked about it.
+ */
+function callInFlightLine(view: ThreadView, now: number): string | undefined {
+  if (TERMINAL_STATUSES.includes(view.status)) return undefined;
+  const call = startedCall(view.events);
+  const started = call === undefined ? undefined : view.events.findLast((e) => e.type === 'tool_call' && e.data.callId === call.callId);
+  if (call === undefined || started?.type !== 'tool_call' || started.data.until !== undefined || delegationOf(started) !== null) return undefined;
+  const line = `${call.tool} (${call.callId}) started ${localTime(call.startedAt)} (attempt ${call.attempt}), idempotency key ${call.idempotencyKey}`;
+  if (view.callDueBy === undefined) return `${line}: running`;
+  const due = deadlineTime(view.callDueBy, call.startedAt);
+  if (!isPastDue(view, now)) return `${line}: running, its outcome due by ${due}`;
+  return `${line}: no outcome by ${due}, past its timeout: the process running it may have stopped (its job is delivered again after the queue's ack wait, or the server takes the thread over when it restarts)`;
 }
 
 /**
@@ -252,10 +285,14 @@ export function waitedCallLine(view: ThreadView, action: 'pause' | 'cancel'): st
  * `thread th_1 is awaiting_human` plus what to do next, or, for a thread cancelled while a call of
  * it ran elsewhere, that the call may have taken effect (as `show` says it).
  */
-export function statusLine(view: Pick<ThreadView, 'id' | 'status' | 'pendingRequest' | 'output' | 'failure' | 'events'>, hint: CommandHint = plainHint): string {
+export function statusLine(
+  view: Pick<ThreadView, 'id' | 'status' | 'pendingRequest' | 'output' | 'failure' | 'events' | 'callDueBy'>,
+  hint: CommandHint = plainHint,
+  now: number = Date.now(),
+): string {
   const lines = [`thread ${view.id} is ${view.status}`];
   const unrecorded = unrecordedCall(view.events);
-  if (unrecorded !== undefined) lines.push(`  ${unrecordedLine(view.id, unrecorded, hint)}`);
+  if (unrecorded !== undefined) lines.push(`  ${unrecordedLine(view.id, unrecorded, hint, isPastDue(view, now))}`);
   if (view.status === 'paused') lines.push(`  resume: ${hint(`resume ${shellQuote(view.id)}`)}`);
   else if (view.pendingRequest) lines.push(`  ${pendingText(view.pendingRequest)}`, `  reply: ${replyHint(view.id, view.pendingRequest, hint)}`);
   else if (view.status === 'done' && view.output !== undefined) lines.push(`  output: ${showValue(view.output, 400)}`);
@@ -300,8 +337,9 @@ export function threadsTable(threads: readonly ThreadSummary[], now: number = Da
 
 /**
  * `show`: the status, the pending request with how to answer it, the child a pipeline waits on
- * (`waitingOn`, as the server shows it) with its pending request, a call whose outcome its cancel
- * left unrecorded (as a follow says it), and the timeline (where only the pending request offers a reply).
+ * (`waitingOn`, as the server shows it) with its pending request, the tool call in flight, a call
+ * whose outcome its cancel left unrecorded (as a follow says it), and the timeline (where only the
+ * pending request offers a reply).
  */
 export function threadDetails(view: ThreadView, hint: CommandHint = plainHint, waitingOn?: { child: Delegation; view: ThreadView }, now: number = Date.now()): string {
   const lines = [
@@ -330,11 +368,13 @@ export function threadDetails(view: ThreadView, hint: CommandHint = plainHint, w
     const r = childView.pendingRequest;
     if (r) lines.push(`         ${r.kind} request ${r.requestId}: ${questionText(r)}`, `         reply: ${replyHint(childView.id, r, hint)}`);
   }
+  const inFlight = callInFlightLine(view, now);
+  if (inFlight !== undefined) lines.push(`call     ${inFlight}`);
   if (view.status === 'done' && view.output !== undefined) lines.push(`output   ${showValue(view.output, 400)}`);
   if (view.failure) lines.push(`failure  ${localInstants(view.failure)}`);
   // Cancelled while a call ran elsewhere: its outcome may still come, or never (that process died).
   const unrecorded = unrecordedCall(view.events);
-  if (unrecorded !== undefined) lines.push(unrecordedLine(view.id, unrecorded, hint));
+  if (unrecorded !== undefined) lines.push(unrecordedLine(view.id, unrecorded, hint, isPastDue(view, now)));
   lines.push('', 'timeline');
   const seqWidth = String(view.version).length;
   // A pipeline records a delegation whose launch was refused by an error of its call.

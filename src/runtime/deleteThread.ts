@@ -5,7 +5,7 @@ import type { Logger } from '../logger.js';
 import type { ThreadStore } from '../store/threadStore.js';
 import type { Thread } from '../thread/events.js';
 import { incarnationKeyOf } from '../thread/incarnation.js';
-import { deriveState, statusOf, TERMINAL_STATUSES } from '../thread/state.js';
+import { deriveState, statusOf, TERMINAL_STATUSES, unrecordedCall } from '../thread/state.js';
 import { parentIdOf } from './threadView.js';
 import { awaitedOutcome } from './watchThread.js';
 
@@ -51,6 +51,12 @@ export async function deleteThread(sources: DeleteSources, threadId: string): Pr
     if (!deleted) throw new NotFoundError('thread', threadId);
     sources.forget(thread);
     logger.info({ threadId, agent: thread.agent }, 'thread deleted');
+    // Its log was the only record of a call that may have taken effect: this line keeps one.
+    const call = unrecordedCall(thread.events);
+    if (call !== undefined) {
+      const { callId, tool, idempotencyKey } = call;
+      logger.warn({ threadId, agent: thread.agent, callId, tool, idempotencyKey }, "deleted a thread whose cancel left a tool call's outcome unrecorded: it may have taken effect");
+    }
     return;
   }
 }

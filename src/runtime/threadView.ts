@@ -28,6 +28,16 @@ export interface ThreadView {
    * it now (a backing-off thread whose `wakeAt` has passed is making its retry).
    */
   readonly live?: true;
+  /**
+   * Only in a view from a runtime's `get` (the server's, whatever process runs the thread): when
+   * its log shows a tool call started with no outcome after it (in flight, or left so by a cancel),
+   * until when that outcome may still be recorded (ISO time): the tool's `timeoutMs` + 10 s from
+   * the call's last start (see `callDueBy`; a cancelled thread's call of a tool the runtime does not
+   * know, 2 minutes, as a watch waits for it). Past it, the process that ran the call stopped or is
+   * stuck, and that run of the call will record nothing. Absent when no call is open, or the thread
+   * has not ended and the runtime does not know the tool (a pipeline's step, which has no timeout).
+   */
+  readonly callDueBy?: string;
   readonly events: readonly ThreadEvent[];
 }
 

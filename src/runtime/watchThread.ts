@@ -2,7 +2,7 @@ import type { Agent } from '../agent/agent.js';
 import type { Clock } from '../clock.js';
 import type { Thread, ThreadEvent } from '../thread/events.js';
 import { incarnationKeyOf } from '../thread/incarnation.js';
-import { threadStatus, TERMINAL_STATUSES, unrecordedCall, type UnrecordedCall } from '../thread/state.js';
+import { deriveState, startedCall, threadStatus, TERMINAL_STATUSES, unrecordedCall, type StartedCall, type UnrecordedCall } from '../thread/state.js';
 import type { ThreadEvents } from './threadEvents.js';
 
 /** Options of {@link Runtime.watch}. */
@@ -37,10 +37,37 @@ export interface AwaitedOutcome extends UnrecordedCall {
 export function awaitedOutcome(thread: Pick<Thread, 'agent' | 'events'>, agents: ReadonlyMap<string, Agent>): AwaitedOutcome | undefined {
   const call = unrecordedCall(thread.events);
   if (call === undefined) return undefined;
-  const timeoutMs = agents.get(thread.agent)?.toolsByName.get(call.tool)?.timeoutMs;
+  const timeoutMs = toolTimeoutMs(thread.agent, call, agents);
+  return { ...call, until: startOf(call) + (timeoutMs === undefined ? UNKNOWN_TOOL_OUTCOME_WAIT_MS : timeoutMs + OUTCOME_GRACE_MS) };
+}
+
+/**
+ * Until when (epoch ms) the tool call `thread`'s log shows started, with no outcome after it, may
+ * still record one. Of a cancelled thread, as long as {@link awaitedOutcome} waits for it; of one
+ * that has not ended, its tool's `timeoutMs` + {@link OUTCOME_GRACE_MS} from its last start, when
+ * `agents` holds the tool (a pipeline's step has no timeout: undefined). Past it, the process that
+ * ran the call stopped (or is stuck): nothing will record its outcome, and the thread of a process
+ * gone is taken over when its job is delivered again (or its server restarts). Undefined when no
+ * call is open, or its thread ended otherwise.
+ */
+export function callDueBy(thread: Pick<Thread, 'agent' | 'events'>, agents: ReadonlyMap<string, Agent>): number | undefined {
+  const awaited = awaitedOutcome(thread, agents);
+  if (awaited !== undefined) return awaited.until;
+  if (deriveState(thread.events).terminal !== null) return undefined;
+  const call = startedCall(thread.events);
+  const timeoutMs = call === undefined ? undefined : toolTimeoutMs(thread.agent, call, agents);
+  return call === undefined || timeoutMs === undefined ? undefined : startOf(call) + timeoutMs + OUTCOME_GRACE_MS;
+}
+
+/** The `timeoutMs` of the tool `call` runs, when `agents` holds the thread's agent and that tool. */
+function toolTimeoutMs(agent: string, call: StartedCall, agents: ReadonlyMap<string, Agent>): number | undefined {
+  return agents.get(agent)?.toolsByName.get(call.tool)?.timeoutMs;
+}
+
+/** When `call` last started (epoch ms; 0 for a time that does not parse). */
+function startOf(call: StartedCall): number {
   const started = Date.parse(call.startedAt);
-  const until = (Number.isFinite(started) ? started : 0) + (timeoutMs === undefined ? UNKNOWN_TOOL_OUTCOME_WAIT_MS : timeoutMs + OUTCOME_GRACE_MS);
-  return { ...call, until };
+  return Number.isFinite(started) ? started : 0;
 }
 
 /**

@@ -330,12 +330,39 @@ export function statusOf(state: ThreadState): ThreadStatus {
   return 'running';
 }
 
-/** A tool call of a cancelled thread whose outcome is not in the log yet (see {@link unrecordedCall}). */
-export interface UnrecordedCall {
+/** A tool call whose start the log records (its last `tool_call`) and whose outcome it does not (see {@link startedCall}). */
+export interface StartedCall {
   readonly callId: string;
   readonly tool: string;
   /** When its last `tool_call` was journaled (ISO time): the tool started then. */
   readonly startedAt: string;
+  /** The attempt its last `tool_call` started. */
+  readonly attempt: number;
+  /** The idempotency key the tool was given: what a human checks the call's effect with. */
+  readonly idempotencyKey: string;
+}
+
+/** A tool call of a cancelled thread whose outcome is not in the log yet (see {@link unrecordedCall}). */
+export type UnrecordedCall = StartedCall;
+
+/**
+ * The tool call the log shows started (its `tool_call` journaled) with no outcome after it: in
+ * flight, or left so by a process that stopped. Undefined when no call is open, the open one has
+ * not started, or a human was asked about it (an interrupted call: nothing runs it).
+ */
+export function startedCall(events: readonly ThreadEvent[]): StartedCall | undefined {
+  const call = deriveState(events).pendingCall;
+  if (call === null || !call.started) return undefined;
+  // From the end back to the call's last start: the reducer reads nothing after a cancel.
+  for (let i = events.length - 1; i >= 0; i--) {
+    const event = events[i]!;
+    if (event.type === 'tool_call' && event.data.callId === call.callId) {
+      const { attempt, idempotencyKey } = event.data;
+      return { callId: call.callId, tool: call.tool, startedAt: event.at, attempt, idempotencyKey };
+    }
+    if (isOutcomeOf(event, call) || (event.type === 'human_request' && event.data.callId === call.callId)) return undefined;
+  }
+  return undefined;
 }
 
 /**
@@ -347,16 +374,7 @@ export interface UnrecordedCall {
  * (an interrupted call: nothing runs it).
  */
 export function unrecordedCall(events: readonly ThreadEvent[]): UnrecordedCall | undefined {
-  const state = deriveState(events);
-  const call = state.pendingCall;
-  if (state.terminal !== 'cancelled' || call === null || !call.started) return undefined;
-  // From the end back to the call's last start: the reducer reads nothing after the cancel.
-  for (let i = events.length - 1; i >= 0; i--) {
-    const event = events[i]!;
-    if (event.type === 'tool_call' && event.data.callId === call.callId) return { callId: call.callId, tool: call.tool, startedAt: event.at };
-    if (isOutcomeOf(event, call) || (event.type === 'human_request' && event.data.callId === call.callId)) return undefined;
-  }
-  return undefined;
+  return deriveState(events).terminal === 'cancelled' ? startedCall(events) : undefined;
 }
 
 /** Whether `event` records the outcome of `call`: its result, or its error (or the timeout of a tool that is not idempotent, which names only the tool). */

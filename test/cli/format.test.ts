@@ -66,6 +66,22 @@ describe('show of a thread cancelled while a tool call of it ran in another proc
     );
   });
 
+  it('says, once the call can no longer be running (its timeout and a grace passed), that its outcome was never recorded and how to check it, with no "yet" (QA21 durability F6)', () => {
+    // The server's view says until when the outcome could still come; `now` is past it.
+    const view = { ...viewOf({ id: 'th-1', agent: 'publisher', events: events([]) }), callDueBy: '2026-01-01T00:00:40.000Z' };
+    const details = threadDetails(view, undefined, undefined, Date.parse('2026-01-01T00:05:00.000Z'));
+    expect(details.split('\n')).toContain(
+      '? publish (call c1) was running when the thread was cancelled and its outcome was never recorded (the process running it stopped, or the call outlived its timeout): check whether it took effect (idempotency key th-1:c1)',
+    );
+    expect(details).not.toMatch(/not recorded yet|later:/);
+  });
+
+  it('still says "not recorded yet" while the outcome may come', () => {
+    const view = { ...viewOf({ id: 'th-1', agent: 'publisher', events: events([]) }), callDueBy: '2026-01-01T00:00:40.000Z' };
+    const details = threadDetails(view, undefined, undefined, Date.parse('2026-01-01T00:00:20.000Z'));
+    expect(details).toContain('its outcome is not recorded yet: it may have taken effect; later: switchyard show th-1');
+  });
+
   it('says nothing of it once its outcome is recorded', () => {
     const details = threadDetails(viewOf({ id: 'th-1', agent: 'publisher', events: events([{ type: 'tool_result', data: { callId: 'c1', tool: 'publish', result: 'published', durationMs: 5 } }]) }));
     expect(details).toContain('→ publish = published');
@@ -83,6 +99,40 @@ describe('show of a thread asking whether to run an interrupted call again', () 
     ].map((event, i) => ({ ...event, seq: i + 1, at: '2026-01-01T10:00:00.000Z' })) as ThreadEvent[];
     const lines = threadDetails(viewOf({ id: 'th-9', agent: 'payer', events })).split('\n');
     expect(lines).toContainEqual(expect.stringMatching(/^ {9}call {5}pay \(c1\) started .*2026.* \(attempt 1\), idempotency key th-9@x:c1$/));
+  });
+});
+
+describe('show of a thread whose tool call is in flight (QA21 durability F4)', () => {
+  const at = '2026-01-01T10:00:00.000Z';
+  const events = [
+    { type: 'input', data: { input: 'pay kim' } },
+    { type: 'decision', data: { callId: 'call_2', step: 1, intent: 'pay', args: { customer: 'kim' }, model: 'm', promptHash: 'sha256:x', tokens: { prompt: 1, completion: 1 }, latencyMs: 0 } },
+    { type: 'tool_call', data: { callId: 'call_2', tool: 'pay', args: { customer: 'kim' }, idempotencyKey: 'dead-1@x:call_2', attempt: 1 } },
+  ].map((event, i) => ({ ...event, seq: i + 1, at })) as ThreadEvent[];
+  /** The local date and time the CLI prints, as it prints them. */
+  const local = (iso: string): string => {
+    const d = new Date(iso);
+    const pad = (n: number): string => String(n).padStart(2, '0');
+    return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${d.toTimeString().slice(0, 8)}`;
+  };
+  const dueBy = '2026-01-01T10:02:10.000Z';
+  const view = { ...viewOf({ id: 'dead-1', agent: 'payer', events }), callDueBy: dueBy };
+
+  it('names the call, when it started, its attempt and idempotency key, and until when its outcome is due', () => {
+    const lines = threadDetails(view, undefined, undefined, Date.parse(at) + 20_000).split('\n');
+    expect(lines).toContain(`call     pay (call_2) started ${local(at)} (attempt 1), idempotency key dead-1@x:call_2: running, its outcome due by ${local(dueBy).slice(11)}`);
+  });
+
+  it('says, once past its timeout window, that it outlived it and what takes the thread over', () => {
+    const lines = threadDetails(view, undefined, undefined, Date.parse(dueBy) + 1_000).split('\n');
+    expect(lines).toContain(
+      `call     pay (call_2) started ${local(at)} (attempt 1), idempotency key dead-1@x:call_2: no outcome by ${local(dueBy).slice(11)}, past its timeout: the process running it may have stopped (its job is delivered again after the queue's ack wait, or the server takes the thread over when it restarts)`,
+    );
+  });
+
+  it('names it without a due time when the view has none (a tool the server does not know)', () => {
+    const lines = threadDetails(viewOf({ id: 'dead-1', agent: 'payer', events })).split('\n');
+    expect(lines).toContain(`call     pay (call_2) started ${local(at)} (attempt 1), idempotency key dead-1@x:call_2: running`);
   });
 });
 

@@ -162,6 +162,22 @@ describe('runtime.delete', () => {
     expect(await runtime.get('t1')).toBeUndefined();
   });
 
+  it("logs a warning naming the call and its idempotency key when the thread deleted was the only record of a call whose outcome was never recorded (QA21 durability F6)", async () => {
+    const store = createMemoryStore();
+    const { logger, out } = capturingLogger();
+    const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [heldPublishTool().publish] });
+    const runtime = createRuntime({ agents: [publisher], store, model: scriptedModel([]), clock: handClock(T0 + UNKNOWN_TOOL_OUTCOME_WAIT_MS), logger });
+    await store.create(threadOf('t1', 'publisher', [...publishCallStarted('t1'), { type: 'control', data: { action: 'cancel' } }], T0));
+    await store.create(threadOf('t2', 'publisher', CANCELLED, T0));
+
+    await runtime.delete('t1');
+    await runtime.delete('t2');
+
+    expect(out.lines.filter((l) => l.level === 40)).toEqual([
+      expect.objectContaining({ threadId: 't1', agent: 'publisher', callId: 'c1', tool: 'publish', idempotencyKey: 't1:c1', msg: expect.stringContaining('may have taken effect') }),
+    ]);
+  });
+
   it('a watch that waits past a cancel for an outcome ends when the thread is deleted; settled rejects with NotFoundError', async () => {
     const store = createMemoryStore();
     const clock = handClock(T0 + 1_000);

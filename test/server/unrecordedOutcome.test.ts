@@ -78,22 +78,33 @@ describe('a call whose outcome a cancelled thread never recorded', () => {
     expect((await fetch(`${http.url}/threads/${ID}/events?after=4`)).status).toBe(204);
   });
 
-  it('switchyard watch ends with the cancel and says the outcome of the call is not recorded', async () => {
+  // Long past the tool's timeout (30 s) + 10 s: nothing will record it, so no "yet", no "later" (QA21 durability F6).
+  const never = `? publish (call c1) was running when the thread was cancelled and its outcome was never recorded (the process running it stopped, or the call outlived its timeout): check whether it took effect (idempotency key ${ID}:c1)`;
+
+  it('switchyard watch ends with the cancel and says the outcome of the call was never recorded', async () => {
     const lines = await cli('watch', ID, '--url', http.url);
 
-    expect(lines.slice(-3).map((line) => line.trim())).toEqual([
-      '■ cancelled by qa',
-      `thread ${ID} is cancelled`,
-      `? publish (call c1) was running when the thread was cancelled and its outcome is not recorded yet: it may have taken effect; later: switchyard show ${ID} --url ${http.url}`,
-    ]);
+    expect(lines.slice(-3).map((line) => line.trim())).toEqual(['■ cancelled by qa', `thread ${ID} is cancelled`, never]);
   });
 
   it('switchyard show says it too, with the line watch prints', async () => {
     const lines = await cli('show', ID, '--url', http.url);
 
-    expect(lines.map((line) => line.trim())).toContain(
-      `? publish (call c1) was running when the thread was cancelled and its outcome is not recorded yet: it may have taken effect; later: switchyard show ${ID} --url ${http.url}`,
-    );
+    expect(lines.map((line) => line.trim())).toContain(never);
+    expect(lines.join('\n')).not.toContain('not recorded yet');
+  });
+
+  it('switchyard delete deletes it, warning that the only record of a call that may have taken effect went with it', async () => {
+    const id = 'th-gone-del';
+    await store.create(threadOf(id, 'publisher', [...publishCallStarted(id), { type: 'control', data: { action: 'cancel', by: 'qa' } }], Date.parse('2025-01-01T00:00:00.000Z')));
+
+    const lines = await cli('delete', id, '--url', http.url);
+
+    expect(lines).toEqual([
+      `deleted ${id}`,
+      `stderr: warning: ${id} was cancelled while publish (call c1) ran, and that call's outcome was never recorded: it may have taken effect; check with its idempotency key ${id}:c1 (the deletion removed the thread's record of it)\n`,
+    ]);
+    expect(await store.get(id)).toBeUndefined();
   });
 });
 

@@ -350,12 +350,12 @@ describe('unrecordedCall: the call a cancel left running elsewhere, until its ou
     events.map((event, i) => ({ ...event, seq: i + 1, at: new Date(Date.parse(AT) + i * 1000).toISOString() }) as ThreadEvent);
   const timeout: NewEvent = { type: 'error', data: { kind: 'tool_timeout', message: 'add did not finish within 30000 ms', tool: 'add', attempt: 1 } };
 
-  it("names a call started and not resolved when the thread was cancelled, with its last start's time", () => {
+  it("names a call started and not resolved when the thread was cancelled, with its last start's time, attempt and idempotency key", () => {
     const events = log([input, decision('c1', 'add'), toolCall('c1'), control('cancel')]);
-    expect(unrecordedCall(events)).toEqual({ callId: 'c1', tool: 'add', startedAt: events[2]!.at });
+    expect(unrecordedCall(events)).toEqual({ callId: 'c1', tool: 'add', startedAt: events[2]!.at, attempt: 1, idempotencyKey: 't:c1' });
     // Run again after an interrupted-call request was approved: its second start counts.
     const again = log([input, decision('c1', 'add'), toolCall('c1'), request('r1', 'interrupted', 'c1'), response('r1', { approved: true }), toolCall('c1', 2), control('cancel')]);
-    expect(unrecordedCall(again)).toEqual({ callId: 'c1', tool: 'add', startedAt: again[5]!.at });
+    expect(unrecordedCall(again)).toEqual({ callId: 'c1', tool: 'add', startedAt: again[5]!.at, attempt: 2, idempotencyKey: 't:c1' });
   });
 
   it('is undefined once the outcome is recorded after the cancel: its result, its error, a timeout naming its tool', () => {

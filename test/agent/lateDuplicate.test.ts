@@ -12,7 +12,7 @@ import { agent } from '../../src/agent/agent.js';
 import { tool } from '../../src/agent/tool.js';
 import { createRuntime } from '../../src/runtime/runtime.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
-import { publisherModel } from '../support/heldTool.js';
+import { holdingWritesBefore, publisherModel } from '../support/heldTool.js';
 import { deferred } from '../bus/waiting.js';
 import { capturingLogger, type LogLine } from '../support/capturingLogger.js';
 
@@ -154,6 +154,36 @@ describe('a frozen process whose call another process ran again (qa21-durability
     ]);
     expect(lines[0]!.msg).toMatch(/may have happened twice.*reconcile it by hand/);
     expect(text).not.toContain(SECRET);
+  });
+
+  it('of a tool that is not idempotent, coming after the approval but before the run again started: recorded, it answers the approval; the call does not run again', async () => {
+    const held = slowFirstRun();
+    const { model } = publisherModel();
+    const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [held.publish] });
+    const inner = createMemoryStore();
+    // The other process's start of attempt 2 (its tool_call) waits until the first run's outcome is recorded.
+    const { store, writing, hold } = holdingWritesBefore(inner, (events) => events.some((e) => e.type === 'tool_call' && e.data.attempt === 2));
+    const { logger, out } = capturingLogger('debug');
+    const lines = out.lines as (LogLine & { msg: string; level: number })[];
+    const frozen = createRuntime({ agents: [publisher], store: inner, model, logger });
+    const other = createRuntime({ agents: [publisher], store, model });
+    const { id } = await frozen.launch('publisher', 'publish hello');
+    await expect.poll(() => held.runs()).toBe(1);
+    expect(await other.recover()).toBe(1);
+    const waiting = await other.settled(id);
+    await other.respond(id, { requestId: waiting.pendingRequest!.requestId, approved: true });
+    await writing.promise;
+    held.release.resolve('published');
+    await expect.poll(() => lines.some((l) => l.callId === 'call_2' && /answers that approval/.test(l.msg))).toBe(true);
+    hold.resolve();
+    await expect.poll(async () => (await inner.get(id))?.events.at(-1)?.type).toBe('final');
+
+    const done = (await inner.get(id))!;
+    expect(done.events.map((e) => e.type)).toEqual(['input', 'decision', 'tool_call', 'human_request', 'human_response', 'tool_result', 'decision', 'final']);
+    expect(done.events[5]).toMatchObject({ type: 'tool_result', data: { callId: 'call_2', result: 'published' } });
+    expect(held.runs()).toBe(1);
+    expect(lines.filter((l) => l.level >= 50)).toEqual([]);
+    await Promise.all([frozen.close(), other.close()]);
   });
 
   it('of an idempotent tool, run again on recovery: a warning only (its re-run was safe)', async () => {

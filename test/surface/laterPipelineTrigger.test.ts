@@ -75,6 +75,22 @@ describe('a later trigger of a pipeline that waits for a child, on the in-proces
     expect((await runtime.get('order-1'))!.status).toBe('done');
   });
 
+  it('hears the request too when it races the first trigger (both sent at once): the trigger that did not launch the thread is a later one', async () => {
+    const { bus, runtime, listen, trigger } = await start([calculator], [halve, outer], createDemoModel());
+    const first = listen('app.first');
+    const second = listen('app.second');
+    await Promise.all([trigger('outer', 'order-2', 'app.first', 'race-1'), trigger('outer', 'order-2', 'app.second', 'race-2')]);
+    const [one] = await first.until(1, WAIT_MS, 'a reply to the first trigger');
+    const [two] = await second.until(1, WAIT_MS, 'a reply to the second trigger');
+    const waiting = childThreadId(childThreadId('order-2', 'half'), 'divide');
+    expect(one).toMatchObject({ threadId: 'order-2', agent: 'outer', status: 'running', childThreadId: waiting, pendingRequest: { kind: 'approval' } });
+    expect(two).toEqual(one);
+
+    const reply = await bus.request(`switchyard.thread.${waiting}.respond`, { requestId: one!.pendingRequest!.requestId, approved: true });
+    expect(reply.json()).toMatchObject({ success: true });
+    expect(await runtime.settled('order-2')).toMatchObject({ status: 'done', output: '8 / 2 = 4' });
+  });
+
   it('hears that the pipeline runs while its child is still at work', async () => {
     const tools = heldPublishTool();
     const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [tools.publish] });

@@ -277,8 +277,8 @@ function interruptedRequest(threadKey: string, seq: number, call: PendingCall, w
 const UNRECORDED = 'was started and its outcome was not recorded (the process running it stopped or stalled, or could not write to the store)';
 /**
  * What the interrupted-call question says of a call past its deadline: the process that started it
- * holds it (see {@link recordLateOutcome}), and its result, should it come while the question is
- * open, answers it.
+ * holds it (see {@link recordLateOutcome}), and its result, should it come before the call runs
+ * again, answers it; an approval given meanwhile waits for it there (see {@link awaitFirstRun}).
  */
 const STILL_RUNNING =
   ' and may still be running in the process that started it (its result, if it returns before the call runs again, is recorded and answers this question; an approval given while it still runs there waits for it)';

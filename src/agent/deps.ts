@@ -5,6 +5,7 @@ import type { ThreadStore } from '../store/threadStore.js';
 import type { Thread } from '../thread/events.js';
 import type { ThreadState } from '../thread/state.js';
 import type { Agent } from './agent.js';
+import type { LateCalls } from './lateCalls.js';
 
 /** What an agent actor needs from the outside world, injected. */
 export interface AgentDeps {
@@ -36,6 +37,12 @@ export interface AgentDeps {
    * process dies before it rests; an embedded runtime runs it again unless an actor of it runs it.
    */
   readonly onRevived?: (thread: Thread) => void;
+  /**
+   * The calls past their deadline that still run in this process (one per runtime, shared by its
+   * actors): an approval to run one of them again waits for it (see the execute step). Unset, an
+   * approved run again starts at once.
+   */
+  readonly lateCalls?: LateCalls;
 }
 
 /** Input of every step: the agent, the thread as last persisted, and its derived state. */

@@ -3,7 +3,7 @@ import { sleep } from '../clock.js';
 import { describeError, isUnavailable, messageOf, SwitchyardError, VersionConflictError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { appendEvents, type AppendOptions } from '../store/appendEvents.js';
-import { versionOf, type Json, type NewEvent, type Thread } from '../thread/events.js';
+import { versionOf, type Json, type NewEvent, type Thread, type ThreadEvent } from '../thread/events.js';
 import { incarnationKeyOf } from '../thread/incarnation.js';
 import { deriveState, isOutcomeOf, RESTING_STATUSES, statusOf, type PendingCall, type ThreadState } from '../thread/state.js';
 import { approvalRequest } from './approvalRequest.js';
@@ -39,6 +39,10 @@ export async function executeStep(input: StepInput, signal: AbortSignal, windDow
   if (recorded && !gated.tool.idempotent && deps.otherWriters === true) {
     const controlled = await controlledElsewhere(input, call);
     if (controlled !== undefined) return controlled;
+  }
+  if (call.retryApproved && deps.lateCalls !== undefined) {
+    const answered = await awaitFirstRun(input, call, signal, windDown);
+    if (answered !== undefined) return answered;
   }
   const attempt = recorded ? call.attempts : call.attempts + 1;
   const idempotencyKey = idempotencyKeyFor(thread, call.callId);
@@ -113,6 +117,33 @@ async function controlledElsewhere(input: StepInput, call: PendingCall): Promise
   const action = first?.type === 'control' ? first.data.action : 'control';
   deps.logger.warn({ callId: call.callId, tool: call.tool, action }, 'thread controlled from elsewhere before its recorded call ran; the call is not run');
   return callNotRun(input, call.callId, `${action} requested`);
+}
+
+/**
+ * Before a call a human approved running again runs: when its first run, past its deadline, still
+ * runs in this process (see {@link recordLateOutcome}), waits for it instead of running the call a
+ * second time alongside, until it settles or the step is told to stop (its signal: thrown) or to
+ * wind down (a cancel, a pause: the thread is returned as it was, the call not run; the first run's
+ * outcome, should it come, is then recorded or logged as after any answer). Its result, recorded
+ * after the approval, answers it: the thread it was recorded in is returned, and the call does not
+ * run again. Undefined when the call runs again as approved: nothing of it runs here, or its first
+ * run failed (its rejection, or an outcome that could not be recorded).
+ */
+async function awaitFirstRun(input: StepInput, call: PendingCall, signal: AbortSignal, windDown: AbortSignal | undefined): Promise<Thread | undefined> {
+  const { deps, thread } = input;
+  const waiting = deps.lateCalls?.waitFor(idempotencyKeyFor(thread, call.callId), windDown === undefined ? [signal] : [signal, windDown]);
+  if (waiting === undefined) return undefined;
+  const about = { state: 'executing', tool: call.tool, callId: call.callId };
+  deps.logger.info(about, `${call.tool} (call ${call.callId}) still runs in this process since its timeout: the approved run again waits for it`);
+  const recorded = await waiting;
+  if (signal.aborted) throw signal.reason;
+  if (recorded !== undefined) {
+    deps.logger.info({ ...about, outcome: 'result' }, `${call.tool} returned (call ${call.callId}) while its approved run again waited for it: its result is recorded and answers the approval; the call is not run again`);
+    return recorded;
+  }
+  if (windDown?.aborted === true) return thread;
+  deps.logger.info(about, `${call.tool} (call ${call.callId}) ended without a result to record: it runs again as approved`);
+  return undefined;
 }
 
 /**
@@ -246,10 +277,11 @@ function interruptedRequest(threadKey: string, seq: number, call: PendingCall, w
 const UNRECORDED = 'was started and its outcome was not recorded (the process running it stopped or stalled, or could not write to the store)';
 /**
  * What the interrupted-call question says of a call past its deadline: the process that started it
- * holds it (see {@link recordLateOutcome}), and its result, should it come while the question is
- * open, answers it.
+ * holds it (see {@link recordLateOutcome}), and its result, should it come before the call runs
+ * again, answers it; an approval given meanwhile waits for it there (see {@link awaitFirstRun}).
  */
-const STILL_RUNNING = ' and may still be running in the process that started it (its result, if it returns while this question is open, is recorded and answers it)';
+const STILL_RUNNING =
+  ' and may still be running in the process that started it (its result, if it returns before the call runs again, is recorded and answers this question; an approval given while it still runs there waits for it)';
 /**
  * What the interrupted-call question asks of a call its tool can run again: what approving does
  * ("run it again?"), so that approve never reads as "yes, it took effect" (qa21 F1).
@@ -350,34 +382,46 @@ function resultEvents(input: StepInput, { call, tool }: ClearedCall, value: Json
  * question, which it answers (see `reduceState`), and the thread goes on from it, moved by whoever
  * runs it now (`deps.onRevived`: its actor rested at the question, or is coming to rest there); a
  * human's answer after that is refused, and nobody approves a second run of a call that ran. A
- * warning names the call. When the thread moved on meanwhile (the question answered, a cancel),
- * {@link recordOutcome} logs an error naming the call and its result, for an operator to reconcile.
- * A rejection after the deadline proves nothing (a tool that gives up when its signal aborts at the
- * deadline, its request maybe sent): it is logged, and the question stays open.
+ * warning names the call. Until then the call is tracked in `deps.lateCalls`: an approval to run it
+ * again, given meanwhile, waits for it (see {@link awaitFirstRun}), and its result, recorded after
+ * that approval (see {@link recordOutcome}), answers it instead. When the thread moved on otherwise
+ * (a denial, a cancel), {@link recordOutcome} logs an error naming the call and its result, for an
+ * operator to reconcile. A rejection after the deadline proves nothing (a tool that gives up when
+ * its signal aborts at the deadline, its request maybe sent): it is logged, and the question stays
+ * open (or, approved meanwhile, the call runs again).
  */
 function recordLateOutcome(input: StepInput, asked: Thread, cleared: ClearedCall, running: Promise<Json>, started: number): void {
   const { deps } = input;
-  const { call } = cleared;
+  const { call, idempotencyKey } = cleared;
   const about = { callId: call.callId, tool: call.tool };
-  const late = async (value: Json): Promise<void> => {
+  const late = async (value: Json): Promise<Thread> => {
     const events = resultEvents(input, cleared, value, started, true);
-    // Appended after the question, or after control events written since (recordOutcome says
-    // so); a thread that moved on otherwise is logged there for a human to reconcile (it throws).
+    // Appended after the question, or after control events written since, or after an approval to
+    // run it again (recordOutcome says so); a thread that moved on otherwise is logged there for a
+    // human to reconcile (it throws).
     const written = await recordOutcome(input, asked, call.callId, events, { tooLarge: about }, false, call.tool);
     if (versionOf(written) === versionOf(asked) + events.length) {
       deps.logger.warn({ ...about, outcome: 'result' }, `${call.tool} returned after its timeout (call ${call.callId}): its result is recorded and answers the question asked about it`);
+    } else if (written.events.some((e) => e.seq > versionOf(asked) && e.type === 'human_response')) {
+      // After an approval: recordOutcome moved the thread on, unless a step here waits for it.
+      return written;
     }
     // Whoever holds the thread now moves it on, unless it rests (paused, cancelled).
     if (!RESTING_STATUSES.includes(statusOf(deriveState(written.events)))) deps.onRevived?.(written);
+    return written;
   };
-  running
+  const handled = running
     .then(late, (error: unknown) => {
-      deps.logger.warn({ ...about, err: toolErrorText(input, error) }, `${call.tool} rejected after its timeout (call ${call.callId}): that does not say whether it took effect, so the question asked about it stays open`);
+      const next = deps.lateCalls?.awaited(idempotencyKey) === true ? 'the approved run again goes ahead' : 'the question asked about it stays open';
+      deps.logger.warn({ ...about, err: toolErrorText(input, error) }, `${call.tool} rejected after its timeout (call ${call.callId}): that does not say whether it took effect, so ${next}`);
+      return undefined;
     })
     .catch((error: unknown) => {
       // A conflict recordOutcome could not resolve is logged there, naming the call.
       if (!(error instanceof VersionConflictError)) deps.logger.error({ ...about, err: messageOf(error) }, `${call.tool} returned after its timeout (call ${call.callId}) and its result could not be recorded: reconcile it by hand`);
+      return undefined;
     });
+  deps.lateCalls?.track(idempotencyKey, handled);
 }
 
 /**
@@ -491,6 +535,14 @@ async function recordOutcome(input: StepInput, thread: Thread, callId: string, o
         const written = await appendEvents(deps, latest, state.terminal === 'cancelled' ? afterCancel(events) : events, options);
         if (asked === undefined) {
           deps.logger.warn({ ...about, state: statusOf(state) }, 'thread controlled from elsewhere while its tool call ran; outcome recorded after the control');
+        } else if (asked.approved) {
+          deps.logger.warn(
+            { ...about, tool: asked.tool, requestId: asked.requestId, outcome: kindOf(events) },
+            `the outcome of ${asked.tool} (call ${callId}) came after a human approved running it again, before it ran again: recorded, it answers that approval, and the call is not run again`,
+          );
+          // A step here that waits for it goes on from it; otherwise the approved run, wherever it
+          // is, finds its start refused (its tool_call expects the version before this outcome).
+          if (deps.lateCalls?.awaited(idempotencyKeyFor(thread, callId)) !== true) deps.onRevived?.(written);
         } else {
           deps.logger.warn(
             { ...about, tool: asked.tool, requestId: asked.requestId, outcome: kindOf(events) },
@@ -558,14 +610,25 @@ function lateOutcomeFields(events: readonly NewEvent[]): { result?: Json; error?
 
 /**
  * The interrupted-call request about call `callId` that `thread` (whose state is `state`) holds
- * open, when it and control events are all that others wrote after `since`; null otherwise.
+ * open, or that a human answered by approving to run the call again (`approved`) which has not
+ * started yet, when it, its answer and control events are all that others wrote after `since`;
+ * null otherwise. The outcome is recorded after them: it answers the question, or the approval
+ * (the call then does not run again: its start, expecting the version before, is refused).
  */
-function openQuestion(thread: Thread, state: ThreadState, since: number, callId: string): { readonly requestId: string; readonly tool: string } | null {
+function openQuestion(thread: Thread, state: ThreadState, since: number, callId: string): { readonly requestId: string; readonly tool: string; readonly approved: boolean } | null {
+  if (state.terminal !== null) return null;
   const request = state.pendingRequest;
-  if (state.terminal !== null || request?.kind !== 'interrupted' || request.callId !== callId) return null;
+  const call = state.pendingCall;
+  let asked: { readonly requestId: string; readonly tool: string; readonly approved: boolean };
+  if (request?.kind === 'interrupted' && request.callId === callId) asked = { requestId: request.requestId, tool: request.tool ?? 'the tool', approved: false };
+  else if (request === null && call?.callId === callId && call.retryApproved) {
+    const answer = thread.events.findLast((e) => e.type === 'human_response');
+    if (answer?.type !== 'human_response') return null;
+    asked = { requestId: answer.data.requestId, tool: call.tool, approved: true };
+  } else return null;
   const others = thread.events.filter((e) => e.seq > since);
-  if (!others.every((e) => e.type === 'control' || (e.type === 'human_request' && e.data.requestId === request.requestId))) return null;
-  return { requestId: request.requestId, tool: request.tool ?? 'the tool' };
+  const ofQuestion = (e: ThreadEvent): boolean => (e.type === 'human_request' || e.type === 'human_response') && e.data.requestId === asked.requestId;
+  return others.every((e) => e.type === 'control' || ofQuestion(e)) ? asked : null;
 }
 
 /** Whether outcome events record a result or an error (for the log). */

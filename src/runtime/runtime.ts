@@ -232,7 +232,8 @@ export interface Runtime {
    * (their tool's signal), and their threads ask a human whether they took effect, unless the tool
    * is idempotent. A tool that ignores its signal goes on running in this process, its outcome
    * recorded nowhere: see {@link Runtime.abandonedCalls}. Once the actors stopped (at once after a
-   * {@link Runtime.drain}), what still waits on a thread here is released, as nothing will move it
+   * {@link Runtime.drain}) and the cancels of a failed pipeline's open children still on their way
+   * are over (waited for up to 5 s; a failure is logged), what still waits on a thread here is released, as nothing will move it
    * in this process: `settled` and `run` reject with a {@link RuntimeClosedError} (`the runtime is closed`)
    * (HTTP 503), and `watch` throws it after the events it had yielded; then the store is closed.
    * From the start of the close (or of a drain before it), the runtime refuses new work itself,
@@ -387,6 +388,29 @@ function warnUnserved(unserved: ReadonlyMap<string, readonly string[]>, logger: 
   }
 }
 
+/** How long a closing runtime waits for the cancels of failed pipelines' children still on their way. */
+const CHILD_CANCELS_WAIT_MS = 5_000;
+
+/**
+ * Waits, up to {@link CHILD_CANCELS_WAIT_MS}, for the cancels of failed pipelines' children still
+ * on their way (a pipeline that failed right at the close), so that each child is cancelled before
+ * the store closes rather than when it next moves. They never reject (a failure is logged by
+ * each); past the wait, the close goes on and says so.
+ */
+async function settleChildCancels(cancels: ReadonlySet<Promise<void>>, clock: Clock, logger: Logger): Promise<void> {
+  if (cancels.size === 0) return;
+  let timer: unknown;
+  const finished = await Promise.race([
+    (async () => {
+      while (cancels.size > 0) await Promise.all([...cancels]);
+      return true;
+    })(),
+    new Promise<false>((resolve) => (timer = clock.setTimeout(() => resolve(false), CHILD_CANCELS_WAIT_MS))),
+  ]);
+  clock.clearTimeout(timer);
+  if (!finished) logger.warn({ pipelines: cancels.size, waitedMs: CHILD_CANCELS_WAIT_MS }, "closing before the cancel of failed pipelines' children finished: each is cancelled when it next moves");
+}
+
 /**
  * Builds a {@link Runtime} over a store and a model. Throws a {@link ConfigError} naming what is
  * wrong in `options`: no agents, store or (for an agent without its own) model, a store not
@@ -428,9 +452,14 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       return { status: child.status, output: child.output, failure: child.failure };
     },
   };
+  // The cancels of failed pipelines' children still on their way: close waits for them.
+  const childCancels = new Set<Promise<void>>();
   const onRested = (threadId: string, thread: Thread | null): void => {
     settling.rested(threadId, thread);
-    if (thread !== null) void cancelChildrenOfFailed(controlSources, thread);
+    const cancelling = thread === null ? undefined : cancelChildrenOfFailed(controlSources, thread);
+    if (cancelling === undefined) return;
+    childCancels.add(cancelling);
+    void cancelling.finally(() => childCancels.delete(cancelling));
   };
   driver = createThreadDriver({ agents, pipelines: pipelineMachines, store, model, clock, logger, inspect, maxConcurrent, schedule, children, onRested, onSlept: settling.slept });
   const deps: AgentDeps = { model, store, clock, logger };
@@ -553,6 +582,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       stopping = 'closed';
       try {
         await driver.close(drainMs);
+        await settleChildCancels(childCancels, clock, logger);
       } finally {
         // Nothing moves a thread here any more: what waits on one is released (not left pending).
         events.close(new RuntimeClosedError());

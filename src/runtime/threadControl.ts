@@ -122,16 +122,18 @@ async function cancelChildren(sources: ControlSources, parent: ThreadView, opts:
  * Cancels the open children of a pipeline that failed (a deploy changed its definition under a
  * run waiting for its child, say), as its cancel would: nobody would use what they do, and a
  * child waiting for a human would otherwise stay in every waiting list until someone answered
- * it. Called when a thread rests; does nothing for an agent's thread or a pipeline that did not
- * fail. A child that could not be cancelled is logged, and cancelled when it next moves.
+ * it. Called when a thread rests; does nothing (undefined, no promise) for an agent's thread or a
+ * pipeline that did not fail. Otherwise resolves once the children are cancelled; it never
+ * rejects: a child that could not be cancelled is logged, and cancelled when it next moves.
  */
-export async function cancelChildrenOfFailed(sources: ControlSources, thread: Thread): Promise<void> {
-  if (!sources.served.pipelines.has(thread.agent) || statusOf(deriveState(thread.events)) !== 'failed') return;
-  try {
-    await cancelChildren(sources, viewOf(thread), {});
-  } catch (error) {
-    sources.deps.logger.warn({ threadId: thread.id, agent: thread.agent, err: messageOf(error) }, "could not cancel a failed pipeline's child; it is cancelled when it next moves");
-  }
+export function cancelChildrenOfFailed(sources: ControlSources, thread: Thread): Promise<void> | undefined {
+  if (!sources.served.pipelines.has(thread.agent) || statusOf(deriveState(thread.events)) !== 'failed') return undefined;
+  return cancelChildren(sources, viewOf(thread), {}).then(
+    () => undefined,
+    (error: unknown) => {
+      sources.deps.logger.warn({ threadId: thread.id, agent: thread.agent, err: messageOf(error) }, "could not cancel a failed pipeline's child; it is cancelled when it next moves");
+    },
+  );
 }
 
 /**

@@ -5,6 +5,7 @@ import { supervisorMachine, type AgentRest } from '../../machines/supervisorMach
 import type { ThreadContext } from '../../machines/threadMachine.js';
 import type { Agent } from '../agent/agent.js';
 import { recordCallNotRun } from '../agent/executeStep.js';
+import { LateCalls } from '../agent/lateCalls.js';
 import type { Clock } from '../clock.js';
 import { messageOf } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -252,7 +253,7 @@ export function createThreadDriver(options: ThreadDriverOptions): ThreadDriver {
   const supervisor = createActor(supervisorMachine, {
     // With a scheduler, other processes write the threads too (see AgentDeps.otherWriters). A
     // thread a late outcome revived is moved on by onRevived (a job of its own, or an actor here).
-    input: { agents, pipelines, deps: { model, store, clock, logger, children, onRevived, ...(schedule === undefined ? {} : { otherWriters: true }) }, maxConcurrent, onRest },
+    input: { agents, pipelines, deps: { model, store, clock, logger, children, onRevived, lateCalls: new LateCalls(), ...(schedule === undefined ? {} : { otherWriters: true }) }, maxConcurrent, onRest },
     clock,
     ...(inspect ? { inspect } : {}),
   });

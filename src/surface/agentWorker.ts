@@ -116,6 +116,7 @@ async function onTrigger(scope: WorkerScope, agent: string, job: Job): Promise<v
 async function runTrigger(scope: WorkerScope, agent: string, job: Job, threadId: string, input: unknown, replyTo: string | undefined): Promise<void> {
   const target = { agent, threadId };
   const existing = await scope.ctx.runtime.get(threadId);
+  // Settled after the launch too: a trigger racing the one that launched the thread read no thread.
   const reply = replyTo === undefined ? undefined : { to: replyTo, later: isLaterTrigger(job, existing) };
   if (job.deliveryCount > 1) {
     // A redelivery while the first delivery's worker still runs the thread: leave it to that one.
@@ -134,6 +135,9 @@ async function runTrigger(scope: WorkerScope, agent: string, job: Job, threadId:
         threadId,
         source: { kind: 'nats', ...(replyTo === undefined ? {} : { replyTo }), triggerId: triggerIdOf(job) },
       });
+      // Another trigger (another msg id) launched it after this one found no thread: the store's
+      // create-if-absent returned that thread, and this trigger is a later one (see TriggerReply).
+      if (reply !== undefined && !reply.later) reply.later = launchedByAnother(job, launched);
       // Under the claim nothing advances the thread before the run: it need not be read again.
       return { thread: { id: launched.id, agent: launched.agent, events: launched.events } };
     } catch (error) {
@@ -160,9 +164,13 @@ async function heldByARun(scope: WorkerScope, threadId: string, view: ThreadView
  * launched by another trigger. A redelivery of the trigger that launched it is not.
  */
 function isLaterTrigger(job: Job, existing: ThreadView | undefined): boolean {
-  if (existing === undefined) return false;
-  const first = existing.events[0];
-  return job.deliveryCount === 1 || first?.type !== 'input' || first.data.source?.triggerId !== triggerIdOf(job);
+  return existing !== undefined && (job.deliveryCount === 1 || launchedByAnother(job, existing));
+}
+
+/** Whether `thread` was launched by another trigger than `job` (another msg id), or by no trigger. */
+function launchedByAnother(job: Job, thread: Pick<ThreadView, 'events'>): boolean {
+  const first = thread.events[0];
+  return first?.type !== 'input' || first.data.source?.triggerId !== triggerIdOf(job);
 }
 
 async function onContinuation(scope: WorkerScope, agent: string, job: Job): Promise<void> {

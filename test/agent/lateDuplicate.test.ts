@@ -1,9 +1,9 @@
 /**
  * A call of a tool that is not idempotent that outlives its `timeoutMs` (ignoring its abort signal)
- * asks a human whether to run it again; approved, attempt 2 runs while attempt 1 still runs in
- * this process. When attempt 1 then returns, its effect happened twice: an error line says so,
- * naming the tool, the call, both attempts, the idempotency key and the late result (redacted),
- * for an operator to reconcile by hand (QA qa21-durability D1; README "Under faults").
+ * asks a human whether to run it again. Approved while attempt 1 still runs in this process, the
+ * approved step waits for it: its result answers the approval (the call is not run again); only
+ * if it fails does attempt 2 run (QA qa21-durability D1). A process that froze while another ran
+ * the call again logs an error when its late outcome comes (README "Under faults").
  */
 import { SimulatedClock } from 'xstate';
 import { describe, expect, it } from 'vitest';
@@ -12,7 +12,7 @@ import { agent } from '../../src/agent/agent.js';
 import { tool } from '../../src/agent/tool.js';
 import { createRuntime } from '../../src/runtime/runtime.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
-import { publisherModel } from '../support/heldTool.js';
+import { holdingWritesBefore, publisherModel } from '../support/heldTool.js';
 import { deferred } from '../bus/waiting.js';
 import { capturingLogger, type LogLine } from '../support/capturingLogger.js';
 
@@ -66,21 +66,55 @@ describe('a timed-out call of a tool that is not idempotent, run again on approv
     await runtime.close();
   });
 
-  it('logs an error when the first run returns after the approved re-run was recorded: effect twice, both attempts, key, redacted result, reconcile by hand (D1)', async () => {
-    const { held, out, lines, runtime, id, request } = await timedOutAndAsked();
+  /** Approves running the call again, and waits until the approved step waits for the first run (or, not waiting, ran the call again). */
+  async function approvedWhileRunning() {
+    const asked = await timedOutAndAsked();
+    const { held, lines, runtime, id, request } = asked;
     await runtime.respond(id, { requestId: request.requestId, approved: true });
-    await expect.poll(async () => (await runtime.get(id))?.status).toBe('done');
-    expect(held.runs()).toBe(2);
+    await expect.poll(() => held.runs() > 1 || lines.some((l) => l.callId === 'call_2' && /waits for it/.test(l.msg))).toBe(true);
+    expect(held.runs()).toBe(1);
+    return asked;
+  }
 
+  it('waits for the first run, whose result answers the approval: recorded, the call not run again (D1)', async () => {
+    const { held, out, lines, runtime, id } = await approvedWhileRunning();
+    expect((await runtime.get(id))!.status).toBe('running');
     held.release.resolve(`paid with ${SECRET}`);
-    await expect.poll(() => lines.some((l) => l.level === 50 && l.callId === 'call_2')).toBe(true);
-    const error = lines.find((l) => l.level === 50 && l.callId === 'call_2')!;
-    expect(error).toMatchObject({ threadId: id, tool: 'publish', callId: 'call_2', attempt: 1, recordedAttempt: 2, idempotencyKey: held.keys[0], outcome: 'result', result: 'paid with [REDACTED]' });
-    expect(error.msg).toMatch(/publish .*call_2.*twice/);
-    expect(error.msg).toContain('reconcile it by hand');
+    const done = await runtime.settled(id);
+
+    expect(done.status).toBe('done');
+    expect(done.events.map((e) => e.type)).toEqual(['input', 'decision', 'tool_call', 'error', 'human_request', 'human_response', 'tool_result', 'decision', 'final']);
+    expect(done.events[6]).toMatchObject({ type: 'tool_result', data: { callId: 'call_2', tool: 'publish', result: 'paid with [REDACTED]' } });
+    expect(held.runs()).toBe(1);
+    expect(lines.filter((l) => l.level >= 50)).toEqual([]);
+    expect(lines.some((l) => l.callId === 'call_2' && /not run again/.test(l.msg))).toBe(true);
     expect(out.text).not.toContain(SECRET);
-    expect(lines.filter((l) => /another process had recorded/.test(l.msg))).toEqual([]);
-    expect((await runtime.get(id))!.status).toBe('done');
+    await runtime.close();
+  });
+
+  it('runs the call again once the first run failed instead (attempt 2)', async () => {
+    const { held, lines, runtime, id } = await approvedWhileRunning();
+    held.release.reject(new Error('card declined'));
+    const done = await runtime.settled(id);
+
+    expect(done.status).toBe('done');
+    expect(held.runs()).toBe(2);
+    expect(done.events.find((e) => e.type === 'tool_call' && e.data.attempt === 2)).toBeDefined();
+    expect(done.events.find((e) => e.type === 'tool_result')).toMatchObject({ data: { callId: 'call_2', result: 'published again' } });
+    expect(lines.filter((l) => l.level >= 50)).toEqual([]);
+    await runtime.close();
+  });
+
+  it('stops waiting at a cancel: the call is not run again, and the first run returning later is an error to reconcile by hand', async () => {
+    const { held, lines, runtime, id } = await approvedWhileRunning();
+    await runtime.cancel(id, { by: 'ops' });
+    expect((await runtime.settled(id)).status).toBe('cancelled');
+    held.release.resolve('published');
+    await expect.poll(() => lines.some((l) => l.level === 50 && l.callId === 'call_2')).toBe(true);
+
+    expect(lines.find((l) => l.level === 50 && l.callId === 'call_2')!.msg).toContain('reconcile it by hand');
+    expect(held.runs()).toBe(1);
+    expect((await runtime.get(id))!.status).toBe('cancelled');
     await runtime.close();
   });
 });
@@ -120,6 +154,36 @@ describe('a frozen process whose call another process ran again (qa21-durability
     ]);
     expect(lines[0]!.msg).toMatch(/may have happened twice.*reconcile it by hand/);
     expect(text).not.toContain(SECRET);
+  });
+
+  it('of a tool that is not idempotent, coming after the approval but before the run again started: recorded, it answers the approval; the call does not run again', async () => {
+    const held = slowFirstRun();
+    const { model } = publisherModel();
+    const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [held.publish] });
+    const inner = createMemoryStore();
+    // The other process's start of attempt 2 (its tool_call) waits until the first run's outcome is recorded.
+    const { store, writing, hold } = holdingWritesBefore(inner, (events) => events.some((e) => e.type === 'tool_call' && e.data.attempt === 2));
+    const { logger, out } = capturingLogger('debug');
+    const lines = out.lines as (LogLine & { msg: string; level: number })[];
+    const frozen = createRuntime({ agents: [publisher], store: inner, model, logger });
+    const other = createRuntime({ agents: [publisher], store, model });
+    const { id } = await frozen.launch('publisher', 'publish hello');
+    await expect.poll(() => held.runs()).toBe(1);
+    expect(await other.recover()).toBe(1);
+    const waiting = await other.settled(id);
+    await other.respond(id, { requestId: waiting.pendingRequest!.requestId, approved: true });
+    await writing.promise;
+    held.release.resolve('published');
+    await expect.poll(() => lines.some((l) => l.callId === 'call_2' && /answers that approval/.test(l.msg))).toBe(true);
+    hold.resolve();
+    await expect.poll(async () => (await inner.get(id))?.events.at(-1)?.type).toBe('final');
+
+    const done = (await inner.get(id))!;
+    expect(done.events.map((e) => e.type)).toEqual(['input', 'decision', 'tool_call', 'human_request', 'human_response', 'tool_result', 'decision', 'final']);
+    expect(done.events[5]).toMatchObject({ type: 'tool_result', data: { callId: 'call_2', result: 'published' } });
+    expect(held.runs()).toBe(1);
+    expect(lines.filter((l) => l.level >= 50)).toEqual([]);
+    await Promise.all([frozen.close(), other.close()]);
   });
 
   it('of an idempotent tool, run again on recovery: a warning only (its re-run was safe)', async () => {

@@ -10,6 +10,7 @@ import { childThreadId, pipeline } from '../../src/pipeline/pipeline.js';
 import { createRuntime } from '../../src/runtime/runtime.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
 import { createClock } from '../support/agentHarness.js';
+import { holdingWritesBefore } from '../support/heldTool.js';
 
 /** A runtime over a simulated clock whose inspector counts the states pipeline actors enter. */
 function harness(pipelines: Parameters<typeof createRuntime>[0]['pipelines'], agents: Parameters<typeof createRuntime>[0]['agents'] = []) {
@@ -278,6 +279,26 @@ describe('cancelling a pipeline cancels its children', () => {
     expect(controls((await after.rt.get(shipId))!.events)).toEqual([{ action: 'cancel', reason: 'pipeline pipe-deploy failed' }]);
     expect(after.published).toEqual([]);
     await after.rt.close();
+  });
+
+  it("close() waits for the cancel of a failed pipeline's child still on its way: the child is cancelled when close resolves (not when it next moves)", async () => {
+    const store = createMemoryStore();
+    const before = articleFleet(false, { ...store, close: async () => {} });
+    const { shipId } = await atApproval(before.rt, 'pipe-closing');
+    await before.rt.close();
+    // The child's cancel is held until the close has begun (one turn of the event loop after it).
+    const { store: held, writing, hold } = holdingWritesBefore({ ...store, close: async () => {} }, (events) => events.some((e) => e.type === 'control'));
+    const after = articleFleet(true, held);
+    await after.rt.recover();
+    expect(await after.rt.settled('pipe-closing')).toMatchObject({ status: 'failed' });
+    await writing.promise;
+    const closing = after.rt.close();
+    setImmediate(() => hold.resolve());
+    await closing;
+
+    const ship = (await store.get(shipId))!;
+    expect(ship.events.at(-1)).toMatchObject({ type: 'control', data: { action: 'cancel', reason: 'pipeline pipe-closing failed' } });
+    expect(after.published).toEqual([]);
   });
 
   it('pausing a pipeline leaves its child as it is: the child may end meanwhile, and the pipeline moves on only once resumed', async () => {

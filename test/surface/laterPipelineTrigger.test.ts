@@ -75,6 +75,26 @@ describe('a later trigger of a pipeline that waits for a child, on the in-proces
     expect((await runtime.get('order-1'))!.status).toBe('done');
   });
 
+  it('hears where the pipeline stands too when it races the first trigger (both sent at once): the trigger that did not launch the thread is a later one', async () => {
+    const { bus, runtime, listen, trigger } = await start([calculator], [halve, outer], createDemoModel());
+    const first = listen('app.first');
+    const second = listen('app.second');
+    await Promise.all([trigger('outer', 'order-2', 'app.first', 'race-1'), trigger('outer', 'order-2', 'app.second', 'race-2')]);
+    const [one] = await first.until(1, WAIT_MS, 'a reply to the first trigger');
+    const [two] = await second.until(1, WAIT_MS, 'a reply to the second trigger');
+    // Each hears the pipeline running: the launching trigger's replyTo the child's request, the
+    // other where the pipeline stands (that request, or its status while the child still decides).
+    for (const reply of [one, two]) expect(reply).toMatchObject({ threadId: 'order-2', agent: 'outer', status: 'running' });
+    const waiting = childThreadId(childThreadId('order-2', 'half'), 'divide');
+    const asked = await runtime.settled(waiting);
+    expect(asked.pendingRequest).toMatchObject({ kind: 'approval' });
+    expect([one, two]).toContainEqual(expect.objectContaining({ childThreadId: waiting, pendingRequest: asked.pendingRequest }));
+
+    const reply = await bus.request(`switchyard.thread.${waiting}.respond`, { requestId: asked.pendingRequest!.requestId, approved: true });
+    expect(reply.json()).toMatchObject({ success: true });
+    expect(await runtime.settled('order-2')).toMatchObject({ status: 'done', output: '8 / 2 = 4' });
+  });
+
   it('hears that the pipeline runs while its child is still at work', async () => {
     const tools = heldPublishTool();
     const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [tools.publish] });

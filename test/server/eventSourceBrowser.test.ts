@@ -27,14 +27,14 @@ afterAll(async () => {
   await h?.runtime.close();
 });
 
-/** Opens an EventSource on `path` in the page: what it gets, the ids of the events and `end`, in `window.got`. */
+/** Opens an EventSource on `path` in the page: what it gets, the ids of the events and `end`, in `window.got` (the page's globalThis). */
 function open(path: string): void {
   const got: string[] = [];
   const source = new EventSource(path);
   for (const type of ['input', 'decision', 'tool_call', 'tool_result', 'final', 'end']) {
     source.addEventListener(type, (event) => got.push(type === 'end' ? 'end' : (event as MessageEvent).lastEventId));
   }
-  Object.assign(window, { got, source });
+  Object.assign(globalThis, { got, source });
 }
 
 describe('GET /threads/:id/events from a browser EventSource', () => {

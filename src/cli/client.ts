@@ -5,6 +5,7 @@ import { retryAfterMs as retryAfterOf } from '../model/retryAfter.js';
 import type { ThreadView } from '../runtime/runtime.js';
 import type { ThreadSummary } from '../store/threadStore.js';
 import type { Json, ThreadEvent } from '../thread/events.js';
+import { parseStreamEventId } from '../thread/incarnation.js';
 
 /**
  * The server answered with an error status; `message` is the server's own explanation (and, when
@@ -119,7 +120,9 @@ export interface Client {
   delete(threadId: string): Promise<void>;
   /**
    * The thread's events after `afterSeq`, stored then live, read from the server-sent event stream.
-   * It ends when the thread ends (the server closes the stream) or when `signal` aborts.
+   * It ends when the thread ends (the server closes the stream) or when `signal` aborts. A stream
+   * opened again resumes after the last event's id (`Last-Event-ID`), which names the thread's
+   * incarnation: a thread deleted and launched again under the id meanwhile fails it (409).
    */
   events(threadId: string, options?: { afterSeq?: number; signal?: AbortSignal }): AsyncGenerator<ThreadEvent>;
 }
@@ -133,12 +136,12 @@ export function createClient(options: ClientOptions): Client {
     ...extra,
   });
 
-  const send = async (method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<Response> => {
+  const send = async (method: string, path: string, body?: unknown, signal?: AbortSignal, extra: Record<string, string> = {}): Promise<Response> => {
     let response: Response;
     try {
       response = await fetch(`${base}${path}`, {
         method,
-        headers: headers(body === undefined ? {} : { 'content-type': 'application/json' }),
+        headers: headers(body === undefined ? extra : { ...extra, 'content-type': 'application/json' }),
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
         ...(signal ? { signal } : {}),
       });
@@ -186,8 +189,8 @@ export function createClient(options: ClientOptions): Client {
       await send('DELETE', thread(id));
     },
     async *events(id, { afterSeq = 0, signal } = {}) {
-      // The seq of the last event yielded: a stream opened again resumes after it.
-      const last = { seq: afterSeq };
+      // The last event yielded: a stream opened again resumes after it.
+      const last: LastEvent = { seq: afterSeq, id: undefined };
       let opened = false;
       // Since when no stream has brought an event, and the tries since.
       let closedAt: number | undefined;
@@ -197,11 +200,14 @@ export function createClient(options: ClientOptions): Client {
       for (;;) {
         const before = last.seq;
         try {
-          const response = await send('GET', `${thread(id)}/events?after=${last.seq}`, undefined, signal);
+          // Its id too, which names the thread's incarnation: the server tells a thread launched
+          // again under the id since (it replays that one from its start) from the one followed.
+          const resume: Record<string, string> = last.id === undefined ? {} : { 'last-event-id': last.id };
+          const response = await send('GET', `${thread(id)}/events?after=${last.seq}`, undefined, signal, resume);
           opened = true;
           // 204: the thread ended and nothing is left to send.
           if (response.status === 204 || response.body === null) return;
-          if (yield* streamed(response.body, last)) return;
+          if (yield* streamed(response.body, last, id)) return;
         } catch (error) {
           // Never opened: nothing answers there. A refusal (401, 404) is the server's answer; a 503
           // (its store unavailable for now) is tried again, no sooner than it asked.
@@ -224,11 +230,18 @@ export function createClient(options: ClientOptions): Client {
 /** The stream closed before the thread's `end` (a server restarting, a connection cut). */
 class StreamClosed extends Error {}
 
+/** The last event a follow got: its seq, and its stream id (`<incarnation>:<seq>`; undefined before the first). */
+interface LastEvent {
+  seq: number;
+  id: string | undefined;
+}
+
 /**
- * Yields the events of one opened stream, keeping the last seq in `last`. True when it ended with
- * the server's `end`; throws {@link StreamClosed} when it closed or broke before it.
+ * Yields the events of one opened stream, keeping the last in `last`. True when it ended with the
+ * server's `end`; throws {@link StreamClosed} when it closed or broke before it, and a 409
+ * {@link ServerError} when an event is of another incarnation of thread `threadId` than the last.
  */
-async function* streamed(body: ReadableStream<Uint8Array>, last: { seq: number }): AsyncGenerator<ThreadEvent, boolean> {
+async function* streamed(body: ReadableStream<Uint8Array>, last: LastEvent, threadId: string): AsyncGenerator<ThreadEvent, boolean> {
   const reader = body.pipeThrough(new TextDecoderStream()).pipeThrough(new EventSourceParserStream()).getReader();
   try {
     for (;;) {
@@ -246,12 +259,23 @@ async function* streamed(body: ReadableStream<Uint8Array>, last: { seq: number }
       } catch {
         continue;
       }
-      last.seq = event.seq;
+      checkIncarnation(last.id, read.value.id, threadId);
+      [last.seq, last.id] = [event.seq, read.value.id ?? last.id];
       yield event;
     }
   } finally {
     await reader.cancel().catch(() => undefined);
   }
+}
+
+/**
+ * Throws when the stream id `next` names another incarnation than `previous` (the thread was deleted
+ * and launched again under its id while the stream was cut): its events are not the followed one's.
+ */
+function checkIncarnation(previous: string | undefined, next: string | undefined, threadId: string): void {
+  const [before, now] = [previous, next].map((id) => (id === undefined ? undefined : parseStreamEventId(id)?.incarnation));
+  if (before === undefined || now === undefined || before === now) return;
+  throw new ServerError(`thread ${threadId} was deleted and launched again under its id while its event stream was cut: the thread followed is gone`, 409);
 }
 
 /** The error a failed response describes: the server's `{ error, issues }` body, or its status. */

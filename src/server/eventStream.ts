@@ -1,10 +1,11 @@
 import type { Context } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import { systemClock } from '../clock.js';
-import { NotFoundError, RuntimeClosedError } from '../errors.js';
+import { InvalidInputError, InvalidStateError, NotFoundError, RuntimeClosedError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { Runtime } from '../runtime/runtime.js';
+import type { Runtime, ThreadView } from '../runtime/runtime.js';
 import { awaitedOutcome } from '../runtime/watchThread.js';
+import { incarnationOf, parseStreamEventId, streamEventIdOf, type StreamEventId } from '../thread/incarnation.js';
 import { TERMINAL_STATUSES, unrecordedCall } from '../thread/state.js';
 import { integerParam } from './requestBodies.js';
 import { SHUTTING_DOWN } from './httpRuntime.js';
@@ -21,8 +22,10 @@ export interface EventStreamOptions {
 
 /**
  * `GET /threads/:id/events`: the thread's events as server-sent events, stored then live: each as
- * `event: <type>`, `id: <seq>`, `data: <the event as JSON>`. Starts after `?after=<seq>` or the
- * `Last-Event-ID` header (a reconnecting EventSource sends it). When the thread ends, an
+ * `event: <type>`, `id: <incarnation>:<seq>` (see `streamEventIdOf`), `data: <the event as JSON>`.
+ * Starts after the `Last-Event-ID` header when there is one (a reconnecting EventSource sends the
+ * last id it received, and repeats its URL: it wins over `?after=`), else after `?after=<seq>` (see
+ * {@link resumeAfter}); a position past the thread's last event is refused (409). When the thread ends, an
  * `event: end` with `{ status }` follows and the stream closes; a thread that ended with nothing
  * left to send answers 204, which tells an EventSource to stop reconnecting. A thread cancelled
  * while a tool call of it ran in another process has that call's outcome left to send: the stream
@@ -34,12 +37,10 @@ export interface EventStreamOptions {
  */
 export async function streamThreadEvents(c: Context, threadId: string, options: EventStreamOptions): Promise<Response> {
   const { runtime, logger, heartbeatMs, shutdown } = options;
-  const query = c.req.query('after');
-  const afterSeq = query !== undefined
-    ? integerParam('after', query, 0, Number.MAX_SAFE_INTEGER)
-    : integerParam('Last-Event-ID', c.req.header('last-event-id'), 0, Number.MAX_SAFE_INTEGER);
+  const asked = resumePoint(c);
   const view = await runtime.get(threadId);
   if (view === undefined) throw new NotFoundError('thread', threadId);
+  const afterSeq = resumeAfter(asked, view);
   // An outcome still awaited (a call its cancel left running elsewhere) is something left to send.
   // Compared with the wall clock, as the event times that bound the wait are the writers' own.
   const awaited = awaitedOutcome(view, runtime.agents);
@@ -57,7 +58,7 @@ export async function streamThreadEvents(c: Context, threadId: string, options: 
     try {
       for await (const event of runtime.watch(threadId, { afterSeq, signal: life.signal })) {
         if (life.signal.aborted) break;
-        await stream.writeSSE({ event: event.type, id: String(event.seq), data: JSON.stringify(event) });
+        await stream.writeSSE({ event: event.type, id: streamEventIdOf(view.createdAt, event.seq), data: JSON.stringify(event) });
       }
       if (!life.signal.aborted) {
         const latest = deleted ? undefined : await runtime.get(threadId);
@@ -84,4 +85,43 @@ export async function streamThreadEvents(c: Context, threadId: string, options: 
       life.dispose();
     }
   });
+}
+
+/** Where a client asked a stream to start: after a `Last-Event-ID` (read), or after `?after=`. */
+type ResumePoint = { readonly header: string; readonly id: StreamEventId } | { readonly header: undefined; readonly after: number };
+
+/** The client's `Last-Event-ID` when it sent one (`?after=` is checked all the same), else its `?after=`; 400 for either malformed. */
+function resumePoint(c: Context): ResumePoint {
+  const after = integerParam('after', c.req.query('after'), 0, Number.MAX_SAFE_INTEGER);
+  const header = c.req.header('last-event-id')?.trim();
+  if (header === undefined || header === '') return { header: undefined, after };
+  const id = parseStreamEventId(header);
+  if (id === undefined) {
+    throw new InvalidInputError('invalid Last-Event-ID', [`Last-Event-ID: must be an id of this stream, <incarnation>:<seq>, or a seq from 0 to ${Number.MAX_SAFE_INTEGER} (got ${JSON.stringify(header.slice(0, 40))})`]);
+  }
+  return { header, id };
+}
+
+/**
+ * The seq the stream starts after: a `Last-Event-ID`'s, when it names the thread's incarnation or
+ * none (a bare seq, as streams sent before incarnations); 0 when it names another (the thread was
+ * deleted and launched again under its id: the client has seen none of this one's events). A
+ * position past the thread's last event is not one of this thread's (another incarnation's, in a
+ * bare seq, or a mistake): refused, 409, so the client reads the thread again rather than waiting.
+ */
+function resumeAfter(asked: ResumePoint, view: ThreadView): number {
+  if (asked.header === undefined) return pastEndChecked(asked.after, `?after=${asked.after}`, view);
+  const { incarnation, seq } = asked.id;
+  const current = incarnation === undefined || view.createdAt === undefined || incarnation === incarnationOf(view.createdAt);
+  return current ? pastEndChecked(seq, `Last-Event-ID ${asked.header}`, view) : 0;
+}
+
+/** `afterSeq`, or a 409 naming `what` asked for it when it is past the thread's last event. */
+function pastEndChecked(afterSeq: number, what: string, view: ThreadView): number {
+  if (afterSeq <= view.version) return afterSeq;
+  throw new InvalidStateError(
+    `${what} is past the last event of thread ${view.id} (seq ${view.version}): it is not this thread's; read the thread again (GET /threads/${view.id}) and follow it after its version`,
+    view.id,
+    view.status,
+  );
 }

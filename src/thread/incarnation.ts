@@ -59,3 +59,26 @@ const INCARNATION = /@[0-9a-z]+(?=:\d+$)/;
 export function isDelivered(recorded: string | undefined, id: string): boolean {
   return recorded !== undefined && (recorded === id || recorded === id.replace(INCARNATION, ''));
 }
+
+/**
+ * The id of a thread's event `seq` in its event stream (`GET /threads/:id/events`):
+ * `<incarnation>:<seq>` (see {@link incarnationOf}; the stream's path names the thread), so a client
+ * that resumes with it after the thread was deleted and launched again under its id is told apart.
+ * The bare seq for a thread with no creation instant (no events).
+ */
+export function streamEventIdOf(createdAt: string | undefined, seq: number): string {
+  return createdAt === undefined ? String(seq) : `${incarnationOf(createdAt)}:${seq}`;
+}
+
+/** A stream event id read (see {@link streamEventIdOf}): its incarnation, absent in a bare seq (as streams sent before incarnations), and its seq. */
+export interface StreamEventId {
+  readonly incarnation: string | undefined;
+  readonly seq: number;
+}
+
+/** `<incarnation>:<seq>` or `<seq>` read; undefined for anything else (a seq past the safe integers too). */
+export function parseStreamEventId(id: string): StreamEventId | undefined {
+  const match = /^(?:([0-9a-z]+):)?(\d{1,16})$/.exec(id);
+  const seq = Number(match?.[2]);
+  return match === null || !Number.isSafeInteger(seq) ? undefined : { incarnation: match[1], seq };
+}

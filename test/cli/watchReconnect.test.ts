@@ -57,6 +57,41 @@ describe('following a thread across a restart of its API server', () => {
     expect(seen.map((e) => e.seq)).toEqual(view.events.map((e) => e.seq));
   });
 
+  // QA22 http #4: it resumed with ?after=<seq>, so a thread deleted and launched again under its id
+  // meanwhile had its first events skipped (or, shorter, nothing came and the follow waited for ever).
+  it('tells a thread deleted and launched again under its id while the stream was cut from the one it followed', async () => {
+    const runtime = createRuntime({ agents: [calculator], store: createMemoryStore(), model: createDemoModel() });
+    cleanups.push(() => runtime.close());
+    const { id } = await runtime.launch('calculator', 'what is (3 + 4) / 2', { threadId: 'again-1' });
+    const waiting = await runtime.settled(id);
+    const first = await serving(runtime);
+    const client = createClient({ url: first.url, reconnect: { firstDelayMs: 20, maxDelayMs: 100, giveUpAfterMs: 10_000 } });
+
+    const seen: ThreadEvent[] = [];
+    const abort = new AbortController();
+    cleanups.push(async () => abort.abort());
+    const following = (async () => {
+      for await (const event of client.events(id, { signal: abort.signal })) seen.push(event);
+    })();
+    await within(
+      (async () => {
+        while (seen.length < waiting.version) await new Promise((resolve) => setTimeout(resolve, 10));
+      })(),
+      5_000,
+      'the events so far',
+    );
+    await first.close();
+    await runtime.cancel(id);
+    await runtime.delete(id);
+    await new Promise((resolve) => setTimeout(resolve, 5)); // another creation instant
+    await runtime.launch('calculator', 'what is (3 + 4) / 2', { threadId: 'again-1' });
+    expect((await runtime.settled(id)).version).toBe(waiting.version);
+    await serving(runtime, first.port);
+
+    await expect(within(following, 5_000, 'the follow to fail')).rejects.toThrow('thread again-1 was deleted and launched again under its id while its event stream was cut');
+    expect(seen.map((e) => e.seq)).toEqual(waiting.events.map((e) => e.seq));
+  });
+
   it('still fails at once when the server never answered', async () => {
     const client = createClient({ url: 'http://127.0.0.1:9', reconnect: { firstDelayMs: 20, maxDelayMs: 100, giveUpAfterMs: 10_000 } });
     await expect(within(followThread(client, 'th-none'), 5_000, 'the failure')).rejects.toBeInstanceOf(UnreachableError);

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Runtime, ThreadView } from '../../src/runtime/runtime.js';
 import { createHttpApp, startHttpServer, type HttpServer } from '../../src/server/httpServer.js';
 import type { ThreadEvent } from '../../src/thread/events.js';
+import { incarnationOf } from '../../src/thread/incarnation.js';
 import { z } from 'zod';
 import { calculator } from '../../agents/calculator/index.js';
 import { scriptedModel } from '../../src/model/scriptedModel.js';
@@ -533,7 +534,8 @@ describe('GET /threads/:id/events', () => {
 
     const frames = eventFrames([...before, ...after]);
     const events = frames.map((f) => JSON.parse(f.data!) as ThreadEvent);
-    expect(frames.map((f) => Number(f.id))).toEqual(events.map((_, i) => i + 1));
+    // `<incarnation>:<seq>`: the incarnation of the thread's creation, as its deliveries name it.
+    expect(frames.map((f) => f.id)).toEqual(events.map((_, i) => `${incarnationOf(events[0]!.at)}:${i + 1}`));
     expect(frames.map((f) => f.event)).toEqual(events.map((e) => e.type));
     const stored = (await get<ThreadView>(`/threads/${waiting.id}`)).body.events;
     expect(events).toEqual(stored);
@@ -548,7 +550,7 @@ describe('GET /threads/:id/events', () => {
     ] as const) {
       const sse = await openSse(`${base}${path}`, headers);
       const frames = await sse.until((f) => f.event === 'end');
-      expect(eventFrames(frames).map((f) => f.id)).toEqual(done.events.slice(3).map((e) => String(e.seq)));
+      expect(eventFrames(frames).map((f) => f.id)).toEqual(done.events.slice(3).map((e) => `${incarnationOf(done.createdAt!)}:${e.seq}`));
       expect(await sse.next()).toBeUndefined();
     }
     const rest = await fetch(`${base}/threads/${done.id}/events`, { headers: { 'last-event-id': String(done.version) } });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { deliveryIdAt, deliveryIdOf, incarnateId, incarnationOf, isDelivered } from '../../src/thread/incarnation.js';
+import { deliveryIdAt, deliveryIdOf, incarnateId, incarnationOf, isDelivered, parseStreamEventId, streamEventIdOf } from '../../src/thread/incarnation.js';
 
 const at = '2026-12-06T04:19:06.123Z';
 const thread = { id: 'order-1234', events: [{ seq: 1, at, type: 'input' as const, data: { input: 'x' } }] };
@@ -27,5 +27,18 @@ describe('incarnations', () => {
     const colon = deliveryIdOf({ id: 'a:b', events: thread.events }, 2);
     expect(isDelivered('a:b:2', colon)).toBe(true);
     expect(isDelivered('a:2', colon)).toBe(false);
+  });
+
+  it('name a stream event <incarnation>:<seq> and read it back, a bare seq too (streams before incarnations); nothing else', () => {
+    const id = streamEventIdOf(at, 7);
+    expect(id).toBe(`${incarnationOf(at)}:7`);
+    expect(parseStreamEventId(id)).toEqual({ incarnation: incarnationOf(at), seq: 7 });
+    expect(parseStreamEventId(streamEventIdOf('not a time', 0))).toEqual({ incarnation: incarnationOf('not a time'), seq: 0 });
+    expect(streamEventIdOf(undefined, 3)).toBe('3');
+    expect(parseStreamEventId('3')).toEqual({ incarnation: undefined, seq: 3 });
+    expect(parseStreamEventId(String(Number.MAX_SAFE_INTEGER))).toEqual({ incarnation: undefined, seq: Number.MAX_SAFE_INTEGER });
+    for (const bad of ['', 'x', 'ab:', ':3', 'AB:3', 'ab:-1', 'ab:1.5', 'a:b:3', ' ab:3', '9007199254740992', `order-1234@${incarnationOf(at)}:7`]) {
+      expect(parseStreamEventId(bad), bad).toBeUndefined();
+    }
   });
 });

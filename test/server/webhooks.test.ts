@@ -2,6 +2,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
+import { SimulatedClock } from 'xstate';
 import { ConfigError } from '../../src/errors.js';
 import { createLogger } from '../../src/logger.js';
 import type { DeliveryLedger } from '../../src/store/deliveryLedger.js';
@@ -20,6 +21,7 @@ import { signedWith, startReceiver, type Received } from './receiver.js';
 const SECRET = 'whsec_test_secret';
 
 const verify = (r: Received, secret = SECRET): boolean => signedWith(r, secret);
+const payloadOf = (r: Received): WebhookPayload => JSON.parse(r.body) as WebhookPayload;
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -284,5 +286,53 @@ describe('delivery failures', () => {
     expect(() => createWebhookNotifier({ webhooks: [{ url: 'ftp://example.com/x', secret: SECRET }] })).toThrow(/http or https/);
     expect(() => createWebhookNotifier({ webhooks: [{ url: 'http://example.com/x', secret: '' }] })).toThrow(/needs a secret/);
     expect(() => createWebhookNotifier({ webhooks: [], retries: { attempts: 0 } })).toThrow(/attempts/);
+  });
+});
+
+describe('the webhooks of one thread to one receiver', () => {
+  /** A ledger in memory: what is recorded under each key. */
+  function memoryLedger(): DeliveryLedger & { readonly records: Map<string, string> } {
+    const records = new Map<string, string>();
+    return {
+      records,
+      get: async (key) => records.get(key),
+      record: async (key, id) => void records.set(key, id),
+      owe: async () => {},
+      owed: async () => [],
+      clearOwed: async () => {},
+      close: async () => {},
+    };
+  }
+
+  it('never delivers a retry of a rest the thread has moved past after its later rest, nor records it over it', async () => {
+    const h = harness();
+    // Down for the human request's first attempt, then up.
+    const receiver = await startReceiver([500, 200]);
+    cleanups.push(receiver.close);
+    const clock = new SimulatedClock();
+    clock.set(Date.now());
+    const ledger = memoryLedger();
+    const notifier = createWebhookNotifier({ webhooks: [{ url: receiver.url, secret: SECRET }], retries: { attempts: 4, initialDelayMs: 500 }, clock, ledger, threads: h.runtime });
+    cleanups.push(notifier.close);
+    notifier.attach(h.runtime);
+
+    const thread = await h.runtime.launch('calculator', { op: 'divide', a: 8, b: 2 });
+    const waiting = await h.runtime.settled(thread.id);
+    await receiver.waitFor(1); // refused: its retry waits on the clock
+    await h.runtime.respond(thread.id, { requestId: waiting.pendingRequest!.requestId, approved: true });
+    expect((await h.runtime.settled(thread.id)).status).toBe('done');
+    await receiver.waitFor(2);
+    clock.increment(10_000); // the human request's retry is due
+    await notifier.idle();
+
+    const seqOf = (id: string): number => Number(id.slice(id.lastIndexOf(':') + 1));
+    const sent = receiver.received.map((r) => payloadOf(r));
+    const finished = sent.findIndex((p) => p.type === 'thread.finished');
+    expect(finished).toBeGreaterThan(0);
+    // Nothing after the finish, and the ids arrive in the order of their seqs.
+    expect(sent.slice(finished + 1).map((p) => `${p.type} ${p.id}`)).toEqual([]);
+    const seqs = sent.map((p) => seqOf(p.id));
+    expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+    expect(ledger.records.get([...ledger.records.keys()].find((key) => key.startsWith('webhook '))!)).toBe(sent[finished]!.id);
   });
 });

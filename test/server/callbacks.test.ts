@@ -20,6 +20,7 @@ import { createCallbackSender, PATIENT_CALLBACK_RETRIES, type CallbackDelivery, 
 import { resultOf } from '../../src/surface/payloads.js';
 import { eventually } from '../bus/waiting.js';
 import { ROOT, startCli } from '../cli/cliProcess.js';
+import { capturingLogger } from '../support/capturingLogger.js';
 import { call, createHarness, decide, echo, type Harness } from './harness.js';
 import { signedWith, startReceiver, type Receiver } from './receiver.js';
 
@@ -392,5 +393,39 @@ describe('the callbacks of one thread', () => {
     const seqs = sent.map((p) => seqOf(p.id));
     expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
     expect(records.get(launched.body.id)).toBe(sent[finished]!.id);
+  });
+});
+
+describe('a stop while a callback waits to retry', () => {
+  it('logs it as kept for the next start (not an error) when a ledger keeps it owed', async () => {
+    const clock = new SimulatedClock();
+    clock.set(Date.UTC(2026, 0, 1));
+    const owed: string[] = [];
+    const ledger: DeliveryLedger = {
+      get: async () => undefined,
+      record: async () => {},
+      owe: async ({ id }) => void owed.push(id),
+      owed: async () => [],
+      clearOwed: async () => {},
+      close: async () => {},
+    };
+    const { logger, out } = capturingLogger('info');
+    const sender = createCallbackSender({ secret: SECRET, ...PATIENT_CALLBACK_RETRIES, clock, ledger, logger });
+    const down = await receiver(503);
+    const thread: Thread = {
+      id: 't-stopped',
+      agent: 'echo',
+      events: [
+        { seq: 1, at: '2026-01-01T00:00:00.000Z', type: 'input', data: { input: 'x', source: { kind: 'http', replyTo: down.url } } },
+        { seq: 2, at: '2026-01-01T00:00:01.000Z', type: 'final', data: { output: 'x' } },
+      ],
+    };
+    const sent = sender.send(thread);
+    await down.waitFor(1); // its retry waits on the clock
+    await sender.close(); // a normal stop (SIGTERM)
+    expect(await sent).toMatchObject({ ok: false, stopped: true });
+    expect(owed).toHaveLength(1);
+    const about = out.lines.filter((line) => line.delivery === owed[0] && line.msg !== 'callback attempt failed');
+    expect(about.map((line) => [line.level, line.msg])).toEqual([[40, 'callback not sent before the stop: kept as owed, sent at the next start']]);
   });
 });

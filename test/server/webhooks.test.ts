@@ -15,6 +15,7 @@ import {
   type WebhookDelivery,
   type WebhookPayload,
 } from '../../src/server/webhooks.js';
+import { capturingLogger } from '../support/capturingLogger.js';
 import { call, createHarness, type Harness } from './harness.js';
 import { signedWith, startReceiver, type Received } from './receiver.js';
 
@@ -334,5 +335,45 @@ describe('the webhooks of one thread to one receiver', () => {
     const seqs = sent.map((p) => seqOf(p.id));
     expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
     expect(ledger.records.get([...ledger.records.keys()].find((key) => key.startsWith('webhook '))!)).toBe(sent[finished]!.id);
+  });
+});
+
+describe('a stop while a webhook waits to retry', () => {
+  it('logs it as kept for the next start (not an error) when a ledger keeps it owed; a real give-up stays an error', async () => {
+    const h = harness();
+    const receiver = await startReceiver(500);
+    cleanups.push(receiver.close);
+    const clock = new SimulatedClock();
+    clock.set(Date.now());
+    const owed: string[] = [];
+    const ledger: DeliveryLedger = {
+      get: async () => undefined,
+      record: async () => {},
+      owe: async ({ id }) => void owed.push(id),
+      owed: async () => [],
+      clearOwed: async () => {},
+      close: async () => {},
+    };
+    const { logger, out } = capturingLogger('info');
+    const notifier = createWebhookNotifier({ webhooks: [{ url: receiver.url, secret: SECRET, events: ['human_request'] }], retries: { attempts: 3 }, clock, logger, ledger, threads: h.runtime });
+    notifier.attach(h.runtime);
+    const thread = await h.runtime.launch('calculator', { ask: 'who?' });
+    await h.runtime.settled(thread.id);
+    await receiver.waitFor(1); // its retry waits on the clock
+    await notifier.close(); // a normal stop (SIGTERM)
+
+    expect(owed).toHaveLength(1);
+    const about = out.lines.filter((line) => line.delivery === owed[0] && line.msg !== 'webhook attempt failed');
+    expect(about.map((line) => [line.level, line.msg])).toEqual([[40, 'webhook not sent before the stop: kept as owed, sent at the next start']]);
+
+    // Its retries exhausted, it is given up: an error.
+    const { logger: giving, out: given } = capturingLogger('info');
+    const exhausted = createWebhookNotifier({ webhooks: [{ url: receiver.url, secret: SECRET, events: ['human_request'] }], retries: { attempts: 1 }, logger: giving });
+    cleanups.push(exhausted.close);
+    exhausted.attach(h.runtime);
+    await h.runtime.launch('calculator', { ask: 'again?' });
+    await receiver.waitFor(2);
+    await exhausted.idle();
+    expect(given.lines.filter((line) => line.msg === 'webhook given up').map((line) => line.level)).toEqual([50]);
   });
 });

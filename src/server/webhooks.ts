@@ -315,7 +315,11 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
       report({ ok: false, attempts: attempt, ...last, superseded: true });
       return;
     }
-    logger.error({ threadId: payload.threadId, agent: payload.agent, url: target.receiver, delivery: payload.id, attempts: attempt, ...last }, 'webhook given up');
+    const fields = { threadId: payload.threadId, agent: payload.agent, url: target.receiver, delivery: payload.id, attempts: attempt, ...last };
+    // Cut short by a stop (SIGTERM, a deploy): a ledger keeps it owed, and the next start sends it.
+    if (!refused && stopping.signal.aborted && ledger !== undefined) logger.warn(fields, 'webhook not sent before the stop: kept as owed, sent at the next start');
+    else if (!refused && stopping.signal.aborted) logger.error(fields, 'webhook given up at the stop (no ledger keeps it: not sent again)');
+    else logger.error(fields, 'webhook given up');
     if (!refused) await settled(false);
     report({ ok: false, attempts: attempt, ...last });
 

@@ -298,8 +298,10 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
     const passed = !ok && !refused && !deleted && (superseded.aborted || standing === 'superseded');
     if (deleted) logger.info({ ...log, attempts: tries, ...last }, 'callback dropped: its thread was deleted');
     else if (passed) logger.info({ ...log, attempts: tries, ...last }, 'callback superseded: its thread rested again since (not sent after its later rest)');
-    else if (!ok) logger.error({ ...log, attempts: tries, ...last }, 'callback given up');
     const stopped = !ok && !refused && !deleted && !passed && stopping.signal.aborted;
+    // Cut short by a stop (SIGTERM, a deploy): a ledger keeps it owed for the next start; a worker hands its job back.
+    if (stopped) logger.warn({ ...log, attempts: tries, ...last }, ledger === undefined ? 'callback not sent before the stop (sent again when its job comes back)' : 'callback not sent before the stop: kept as owed, sent at the next start');
+    else if (!ok && !deleted && !passed) logger.error({ ...log, attempts: tries, ...last }, 'callback given up');
     return reported({
       id: payload.id,
       url: target.receiver,

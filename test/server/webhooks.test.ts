@@ -92,11 +92,12 @@ describe('webhooks from startHttpServer', () => {
     notifier.attach(h.runtime);
     const thread = await h.runtime.launch('calculator', { ask: 'anything?' });
     await h.runtime.settled(thread.id);
-    await h.runtime.cancel(thread.id, { reason: 'stop' });
+    await h.runtime.cancel(thread.id, { reason: 'stop', by: 'ops@example.com' });
     await h.runtime.cancel(thread.id); // already cancelled: no second notification
     await notifier.idle();
+    // The cancel's reason and by, as a callback's body has them.
     expect(receiver.received.map((r) => JSON.parse(r.body))).toEqual([
-      expect.objectContaining({ type: 'thread.finished', threadId: thread.id, status: 'cancelled' }),
+      expect.objectContaining({ type: 'thread.finished', threadId: thread.id, status: 'cancelled', reason: 'stop', by: 'ops@example.com' }),
     ]);
     expect(deliveries).toEqual([expect.objectContaining({ ok: true, attempts: 1, status: 200, threadId: thread.id })]);
   });

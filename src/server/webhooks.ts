@@ -9,7 +9,7 @@ import { signWebhook } from '../store/deliverySignature.js';
 import { answerError, deliveryTargetOf, receiverOf, type DeliveryTarget } from '../store/deliveryTarget.js';
 import { settleOwedDeliveries, type OwedDelivery } from '../store/owedDeliveries.js';
 import type { HumanRequest, Json, Thread } from '../thread/events.js';
-import { deriveState, settlesEnd, statusOf, unrecordedCall, type ThreadStatus } from '../thread/state.js';
+import { cancelOf, deriveState, settlesEnd, statusOf, unrecordedCall, type ThreadStatus } from '../thread/state.js';
 import { deliveryIdOf } from '../thread/incarnation.js';
 
 /** What a webhook can be told about. */
@@ -48,6 +48,10 @@ export interface WebhookPayload {
   readonly output?: Json;
   /** `thread.finished` when failed: why. */
   readonly failure?: string;
+  /** `thread.finished` when cancelled: why, as the cancel said (when it said). */
+  readonly reason?: string;
+  /** `thread.finished` when cancelled: who cancelled it, as the cancel said (when it said). */
+  readonly by?: string;
   /**
    * `thread.finished` of a thread cancelled while a tool call of it ran in another process, whose
    * outcome is not recorded yet: that call (it may have taken effect). Once that process records
@@ -504,6 +508,7 @@ function restNotificationOf(thread: Thread): { event: WebhookEvent; seq: number;
       ...base,
       ...(state.output === undefined ? {} : { output: state.output }),
       ...(state.failure === undefined ? {} : { failure: state.failure }),
+      ...(state.terminal === 'cancelled' ? cancelOf(thread.events) : {}),
       ...(call === undefined ? {} : { unrecordedCall: { callId: call.callId, tool: call.tool } }),
       at: last.at,
     };

@@ -34,7 +34,9 @@ export interface WebhookPayload {
   /**
    * The delivery id, `<threadId>@<incarnation>:<seq>` of the event that caused it: the same on
    * every retry and from whichever process sends it, so a receiver can drop duplicates. Also in
-   * `X-Switchyard-Delivery`. The incarnation is the thread's creation instant in short form (its
+   * `X-Switchyard-Delivery`. A thread's webhooks to one receiver go out in the order of their seqs
+   * (a retry of an earlier rest is superseded by a later one); a receiver that must never go back
+   * (across processes, or a repeat) ignores one whose seq is not above the last it took. The incarnation is the thread's creation instant in short form (its
    * epoch ms in base 36): a thread deleted and launched again under its id gets other ids.
    */
   readonly id: string;

@@ -15,6 +15,7 @@ import {
   type WebhookDelivery,
   type WebhookPayload,
 } from '../../src/server/webhooks.js';
+import { eventually } from '../bus/waiting.js';
 import { capturingLogger } from '../support/capturingLogger.js';
 import { call, createHarness, type Harness } from './harness.js';
 import { signedWith, startReceiver, type Received } from './receiver.js';
@@ -376,5 +377,35 @@ describe('a stop while a webhook waits to retry', () => {
     await receiver.waitFor(2);
     await exhausted.idle();
     expect(given.lines.filter((line) => line.msg === 'webhook given up').map((line) => line.level)).toEqual([50]);
+  });
+});
+
+describe('a retried thread.human_request whose request was answered elsewhere', () => {
+  it('is not sent again: the thread read before the retry shows the request answered (another process moved it on)', async () => {
+    const h = harness();
+    const receiver = await startReceiver(500);
+    cleanups.push(receiver.close);
+    const clock = new SimulatedClock();
+    clock.set(Date.now());
+    const deliveries: WebhookDelivery[] = [];
+    // Not attached: it hears only the change it is given, as a process that wrote the request and not what followed.
+    const notifier = createWebhookNotifier({ webhooks: [{ url: receiver.url, secret: SECRET }], retries: { attempts: 3, initialDelayMs: 500 }, clock, threads: h.runtime, ledger: undefined, onDelivery: (d) => deliveries.push(d) });
+    cleanups.push(notifier.close);
+    const thread = await h.runtime.launch('calculator', { op: 'divide', a: 8, b: 2 });
+    const waiting = await h.runtime.settled(thread.id);
+    const written = (await h.runtime.get(thread.id))!;
+    const asked = written.events.findLast((event) => event.type === 'human_request')!;
+    notifier.notify({ thread: written, events: [asked], status: waiting.status });
+    await receiver.waitFor(1);
+    await h.runtime.respond(thread.id, { requestId: waiting.pendingRequest!.requestId, approved: true });
+    expect((await h.runtime.settled(thread.id)).status).toBe('done');
+    // Time moves once the notifier waits on it (after it read the answer to the first attempt).
+    await eventually(async () => {
+      clock.increment(10_000);
+      return deliveries.length > 0 ? true : undefined;
+    }, 5_000, 'the retry', 5);
+    await notifier.idle();
+    expect(receiver.received).toHaveLength(1);
+    expect(deliveries).toEqual([expect.objectContaining({ ok: false, attempts: 1, superseded: true, type: 'thread.human_request' })]);
   });
 });

@@ -40,10 +40,10 @@ export interface DeliveryBook {
   drop(threadId: string): Promise<void>;
   /**
    * Records how a delivery ended: `sent` (delivered, or refused by its receiver: not sent again)
-   * under its key, unless the key holds a later rest of its thread (the record never goes back),
-   * else as owed (unless that or a later rest is recorded as delivered) (sent at the next start however long ago its thread rested); not
-   * at all once `dropped` aborted (its thread deleted). Without a ledger, nothing; never rejects: a
-   * write that fails is logged with `log`.
+   * under its key, else as owed (sent at the next start however long ago its thread rested); not
+   * at all once `dropped` aborted (its thread deleted), nor when the key holds a later rest of its
+   * thread (the record never goes back), nor as owed when it holds this one. Without a ledger,
+   * nothing; never rejects: a write that fails is logged with `log`.
    */
   settle(delivery: OwedRecord, sent: boolean, log: Record<string, unknown>, dropped?: AbortSignal): Promise<void>;
   /** Resolves when nothing is in flight. */

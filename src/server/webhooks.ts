@@ -4,12 +4,12 @@ import { ConfigError, messageOf } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { Runtime, ThreadChange } from '../runtime/runtime.js';
 import type { DeliveryLedger } from '../store/deliveryLedger.js';
-import { createDeliveryBook } from '../store/deliveryBook.js';
+import { createDeliveryBook, type Standing } from '../store/deliveryBook.js';
 import { signWebhook } from '../store/deliverySignature.js';
 import { answerError, deliveryTargetOf, receiverOf, type DeliveryTarget } from '../store/deliveryTarget.js';
 import { settleOwedDeliveries, type OwedDelivery } from '../store/owedDeliveries.js';
 import type { HumanRequest, Json, Thread } from '../thread/events.js';
-import { deriveState, settlesEnd, statusOf, unrecordedCall, type ThreadStatus } from '../thread/state.js';
+import { cancelOf, deriveState, settlesEnd, statusOf, unrecordedCall, type ThreadStatus } from '../thread/state.js';
 import { deliveryIdOf } from '../thread/incarnation.js';
 
 /** What a webhook can be told about. */
@@ -34,7 +34,9 @@ export interface WebhookPayload {
   /**
    * The delivery id, `<threadId>@<incarnation>:<seq>` of the event that caused it: the same on
    * every retry and from whichever process sends it, so a receiver can drop duplicates. Also in
-   * `X-Switchyard-Delivery`. The incarnation is the thread's creation instant in short form (its
+   * `X-Switchyard-Delivery`. A thread's webhooks to one receiver go out in the order of their seqs
+   * (a retry of an earlier rest is superseded by a later one); a receiver that must never go back
+   * (across processes, or a repeat) ignores one whose seq is not above the last it took. The incarnation is the thread's creation instant in short form (its
    * epoch ms in base 36): a thread deleted and launched again under its id gets other ids.
    */
   readonly id: string;
@@ -48,6 +50,10 @@ export interface WebhookPayload {
   readonly output?: Json;
   /** `thread.finished` when failed: why. */
   readonly failure?: string;
+  /** `thread.finished` when cancelled: why, as the cancel said (when it said). */
+  readonly reason?: string;
+  /** `thread.finished` when cancelled: who cancelled it, as the cancel said (when it said). */
+  readonly by?: string;
   /**
    * `thread.finished` of a thread cancelled while a tool call of it ran in another process, whose
    * outcome is not recorded yet: that call (it may have taken effect). Once that process records
@@ -79,6 +85,12 @@ export interface WebhookDelivery {
    * recorded in the ledger.
    */
   readonly deleted?: boolean;
+  /**
+   * The thread rested again before the webhook was delivered: a later webhook of it went to this
+   * receiver, or (a `thread.human_request`) the request was answered, found before a retry. It is
+   * not attempted again, nor recorded: the receiver is never sent a rest after a later one.
+   */
+  readonly superseded?: boolean;
 }
 
 /** Retries of a failed delivery (network error, timeout, 408, 429 or 5xx). */
@@ -231,27 +243,36 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
   const keyOf = (target: DeliveryTarget, threadId: string): string => `webhook ${target.key} ${threadId}`;
 
   /**
-   * Delivers `payload` to `target`, retried; its thread deleted (`dropped` aborts, or `current`
-   * finds it gone before a retry), it stops: no attempt more, nothing recorded.
+   * Delivers `payload` to `target`, retried; its thread deleted (`dropped` aborts, or `check`
+   * finds it gone before a retry), or rested again since (`superseded` aborts, or `check` finds
+   * its request answered), it stops: no attempt more, nothing recorded.
    */
-  const deliver = async (target: (typeof targets)[number], payload: WebhookPayload, dropped: AbortSignal, current: (() => Promise<boolean>) | undefined): Promise<void> => {
+  const deliver = async (
+    target: (typeof targets)[number],
+    payload: WebhookPayload,
+    dropped: AbortSignal,
+    check: (() => Promise<Standing>) | undefined,
+    superseded: AbortSignal,
+  ): Promise<void> => {
     const body = JSON.stringify(payload);
     let last: { status?: number; error: string } = { error: 'not sent' };
     let attempt = 0;
     let refused = false;
-    let gone = false;
+    let standing: Standing = 'there';
     const signal = AbortSignal.any([stopping.signal, dropped]);
-    while (attempt < attempts && !signal.aborted) {
+    // What stops the retries; an attempt under way is cut only by `signal`.
+    const retrying = AbortSignal.any([signal, superseded]);
+    while (attempt < attempts && !retrying.aborted) {
       if (attempt > 0) {
         const delay = Math.min(maxDelayMs, initialDelayMs * factor ** (attempt - 1));
         try {
-          await sleep(clock, delay, signal);
+          await sleep(clock, delay, retrying);
         } catch {
           break;
         }
-        // Deleted meanwhile, though no notice of it came here (another process deleted it).
-        gone = current !== undefined && !(await current());
-        if (gone) break;
+        // Deleted or moved on meanwhile, though no notice of it came here (another process wrote it).
+        standing = check === undefined ? 'there' : await check();
+        if (standing !== 'there') break;
       }
       attempt++;
       // Signed per attempt, so a late retry does not arrive with a stale timestamp.
@@ -290,12 +311,21 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
       }
       logger.warn({ threadId: payload.threadId, agent: payload.agent, url: target.receiver, delivery: payload.id, attempt, ...last }, 'webhook attempt failed');
     }
-    if (!refused && (dropped.aborted || gone)) {
+    if (!refused && (dropped.aborted || standing === 'gone')) {
       logger.info({ threadId: payload.threadId, agent: payload.agent, url: target.receiver, delivery: payload.id, attempts: attempt, ...last }, 'webhook dropped: its thread was deleted');
       report({ ok: false, attempts: attempt, ...last, deleted: true });
       return;
     }
-    logger.error({ threadId: payload.threadId, agent: payload.agent, url: target.receiver, delivery: payload.id, attempts: attempt, ...last }, 'webhook given up');
+    if (!refused && (superseded.aborted || standing === 'superseded')) {
+      logger.info({ threadId: payload.threadId, agent: payload.agent, url: target.receiver, delivery: payload.id, attempts: attempt, ...last }, 'webhook superseded: its thread rested again since (not sent after its later rest)');
+      report({ ok: false, attempts: attempt, ...last, superseded: true });
+      return;
+    }
+    const fields = { threadId: payload.threadId, agent: payload.agent, url: target.receiver, delivery: payload.id, attempts: attempt, ...last };
+    // Cut short by a stop (SIGTERM, a deploy): a ledger keeps it owed, and the next start sends it.
+    if (!refused && stopping.signal.aborted && ledger !== undefined) logger.warn(fields, 'webhook not sent before the stop: kept as owed, sent at the next start');
+    else if (!refused && stopping.signal.aborted) logger.error(fields, 'webhook given up at the stop (no ledger keeps it: not sent again)');
+    else logger.error(fields, 'webhook given up');
     if (!refused) await settled(false);
     report({ ok: false, attempts: attempt, ...last });
 
@@ -304,7 +334,7 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
       return book.settle({ key: keyOf(target, payload.threadId), id: payload.id, threadId: payload.threadId }, sent, { threadId: payload.threadId, agent: payload.agent, url: target.receiver, delivery: payload.id }, dropped);
     }
 
-    function report(outcome: { ok: boolean; attempts: number; status?: number; error?: string; deleted?: boolean }): void {
+    function report(outcome: { ok: boolean; attempts: number; status?: number; error?: string; deleted?: boolean; superseded?: boolean }): void {
       try {
         onDelivery?.({ id: payload.id, url: target.receiver, type: payload.type, threadId: payload.threadId, ...outcome });
       } catch (error) {
@@ -315,10 +345,9 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
 
   const dispatch = (target: (typeof targets)[number], payload: WebhookPayload): Promise<void> => {
     return book.deliver(
-      payload.threadId,
-      payload.id,
-      (dropped, stillThere) =>
-        deliver(target, payload, dropped, stillThere).catch((error: unknown) => {
+      { threadId: payload.threadId, key: keyOf(target, payload.threadId), id: payload.id, asks: payload.type === 'thread.human_request' },
+      (dropped, check, superseded) =>
+        deliver(target, payload, dropped, check, superseded).catch((error: unknown) => {
           logger.error({ err: error, url: target.receiver }, 'webhook delivery crashed');
         }),
       threads === undefined ? undefined : (id) => threads.get(id),
@@ -481,6 +510,7 @@ function restNotificationOf(thread: Thread): { event: WebhookEvent; seq: number;
       ...base,
       ...(state.output === undefined ? {} : { output: state.output }),
       ...(state.failure === undefined ? {} : { failure: state.failure }),
+      ...(state.terminal === 'cancelled' ? cancelOf(thread.events) : {}),
       ...(call === undefined ? {} : { unrecordedCall: { callId: call.callId, tool: call.tool } }),
       at: last.at,
     };

@@ -1,7 +1,7 @@
 import { messageOf } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Thread } from '../thread/events.js';
-import { deliveryIdAt, isDelivered } from '../thread/incarnation.js';
+import { deliveryAfter, deliveryIdAt, isDelivered } from '../thread/incarnation.js';
 import { RESTING_STATUSES, type ThreadStatus } from '../thread/state.js';
 import type { DeliveryLedger, OwedRecord } from './deliveryLedger.js';
 import type { ListOptions, ThreadSummary } from './threadStore.js';
@@ -101,7 +101,9 @@ export async function sendOwedDeliveries<TDue>(owed: OwedDeliveries<TDue>): Prom
       .send(thread, delivery.due)
       .catch((error: unknown) => logger.error({ threadId: thread.id, err: messageOf(error) }, `owed ${what} failed`))
       .then(async () => {
-        if (isDelivered(await ledger.get(delivery.key), delivery.id)) await delivered?.();
+        const recorded = await ledger.get(delivery.key);
+        // Delivered, or a later rest of its thread was (it superseded this one).
+        if (isDelivered(recorded, delivery.id) || (recorded !== undefined && deliveryAfter(recorded, delivery.id))) await delivered?.();
         else await ledger.owe({ key: delivery.key, id: delivery.id, threadId: thread.id });
       })
       .catch((error: unknown) => {

@@ -10,7 +10,7 @@ import { settlesEnd } from '../thread/state.js';
 import { callbackPayloadOf, dueCallbackOf, ownCallbackOf, pipelineCallbackOf, type CallbackPayload, type DueCallback } from './callbackPayload.js';
 import type { PipelineThreads } from './childRequests.js';
 import type { DeliveryLedger } from '../store/deliveryLedger.js';
-import { createDeliveryBook } from '../store/deliveryBook.js';
+import { createDeliveryBook, type Standing } from '../store/deliveryBook.js';
 import { signWebhook } from '../store/deliverySignature.js';
 import { settleOwedDeliveries } from '../store/owedDeliveries.js';
 import { answerError, deliveryTargetOf, receiverOf, type DeliveryTarget } from '../store/deliveryTarget.js';
@@ -55,6 +55,12 @@ export interface CallbackDelivery {
    * another incarnation, before a retry): it is not attempted again, nor recorded in the ledger.
    */
   readonly deleted?: boolean;
+  /**
+   * The thread rested again before the callback was delivered: a later callback of it went to the
+   * receiver, or (a `thread.human_request`) the request was answered, found before a retry. It is
+   * not attempted again, nor recorded: the receiver is never sent a rest after a later one.
+   */
+  readonly superseded?: boolean;
 }
 
 /** Options of {@link createCallbackSender}. */
@@ -237,10 +243,17 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
    * launch sealed (userinfo, secret query values) are opened with the secret first, to the URL the
    * launch gave (else with each previous secret); ones that do not open (the secret changed, and
    * the old one is not listed) are not sent, and not refused either: a process with the launch's
-   * secret may send them. Its thread deleted (`dropped` aborts, or `current` finds it gone before a
-   * retry), it stops: no attempt more.
+   * secret may send them. Its thread deleted (`dropped` aborts, or `check` finds it gone before a
+   * retry), or rested again since (`superseded` aborts, or `check` finds its request answered), it
+   * stops: no attempt more.
    */
-  async function deliver(recorded: string, payload: CallbackPayload, dropped: AbortSignal, current: (() => Promise<boolean>) | undefined): Promise<CallbackDelivery> {
+  async function deliver(
+    recorded: string,
+    payload: CallbackPayload,
+    dropped: AbortSignal,
+    check: (() => Promise<Standing>) | undefined,
+    superseded: AbortSignal,
+  ): Promise<CallbackDelivery> {
     const opened = openUrl(recorded, openingSecrets);
     if (!opened.success) {
       const error = `the callbackUrl ${opened.error}`;
@@ -260,15 +273,17 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
     let last: { status?: number; error?: string } = { error: 'not sent' };
     let tries = 0;
     let refused = false;
-    let gone = false;
+    let standing: Standing = 'there';
     const signal = AbortSignal.any([stopping.signal, dropped]);
-    while (tries < attempts && !signal.aborted) {
+    // What stops the retries; an attempt under way is cut only by `signal`.
+    const retrying = AbortSignal.any([signal, superseded]);
+    while (tries < attempts && !retrying.aborted) {
       if (tries > 0) {
-        await sleep(clock, Math.min(maxDelayMs, initialDelayMs * 2 ** (tries - 1)), signal).catch(() => undefined);
-        // Deleted meanwhile, though no notice of it came here (another process deleted it).
-        gone = !signal.aborted && current !== undefined && !(await current());
+        await sleep(clock, Math.min(maxDelayMs, initialDelayMs * 2 ** (tries - 1)), retrying).catch(() => undefined);
+        // Deleted or moved on meanwhile, though no notice of it came here (another process wrote it).
+        if (!retrying.aborted && check !== undefined) standing = await check();
       }
-      if (signal.aborted || gone) break;
+      if (retrying.aborted || standing !== 'there') break;
       tries++;
       last = await attempt(target, body, payload, signal);
       if (last.error === undefined) break;
@@ -279,10 +294,14 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
       if (refused) break;
     }
     const ok = last.error === undefined;
-    const deleted = !ok && !refused && (dropped.aborted || gone);
+    const deleted = !ok && !refused && (dropped.aborted || standing === 'gone');
+    const passed = !ok && !refused && !deleted && (superseded.aborted || standing === 'superseded');
     if (deleted) logger.info({ ...log, attempts: tries, ...last }, 'callback dropped: its thread was deleted');
-    else if (!ok) logger.error({ ...log, attempts: tries, ...last }, 'callback given up');
-    const stopped = !ok && !refused && !deleted && stopping.signal.aborted;
+    else if (passed) logger.info({ ...log, attempts: tries, ...last }, 'callback superseded: its thread rested again since (not sent after its later rest)');
+    const stopped = !ok && !refused && !deleted && !passed && stopping.signal.aborted;
+    // Cut short by a stop (SIGTERM, a deploy): a ledger keeps it owed for the next start; a worker hands its job back.
+    if (stopped) logger.warn({ ...log, attempts: tries, ...last }, ledger === undefined ? 'callback not sent before the stop (sent again when its job comes back)' : 'callback not sent before the stop: kept as owed, sent at the next start');
+    else if (!ok && !deleted && !passed) logger.error({ ...log, attempts: tries, ...last }, 'callback given up');
     return reported({
       id: payload.id,
       url: target.receiver,
@@ -293,6 +312,7 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
       ...(refused ? { refused } : {}),
       ...(stopped ? { stopped } : {}),
       ...(deleted ? { deleted } : {}),
+      ...(passed ? { superseded: true } : {}),
     });
   }
 
@@ -340,13 +360,12 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
     if (already !== undefined) return already;
     const threads = readFrom ?? attached;
     const delivery = book.deliver(
-      thread.id,
-      payload.id,
-      (dropped, stillThere) =>
-        deliver(url, payload, dropped, stillThere)
+      { threadId: thread.id, key: thread.id, id: payload.id, asks: payload.type === 'thread.human_request' },
+      (dropped, check, superseded) =>
+        deliver(url, payload, dropped, check, superseded)
         .then(async (done) => {
-          // Recorded before it is no longer under way; not at all once its thread is deleted.
-          if (done.deleted !== true) await book.settle({ key: thread.id, id: payload.id, threadId: thread.id }, done.ok || done.refused === true, { threadId: thread.id, agent: thread.agent, delivery: payload.id }, dropped);
+          // Recorded before it is no longer under way; not at all once its thread is deleted, nor superseded.
+          if (done.deleted !== true && done.superseded !== true) await book.settle({ key: thread.id, id: payload.id, threadId: thread.id }, done.ok || done.refused === true, { threadId: thread.id, agent: thread.agent, delivery: payload.id }, dropped);
           return done;
         })
         .catch((error: unknown): CallbackDelivery => {

@@ -2,8 +2,8 @@ import { z } from 'zod';
 import type { BusHeaders, JsonParseResult } from '../bus/bus.js';
 import { isValidSubject } from '../bus/subject.js';
 import { THREAD_ID_PATTERN, THREAD_ID_RULE, type ThreadView } from '../runtime/runtime.js';
-import { launchInputSchema, type HumanRequest, type Json, type Thread, type ThreadEvent } from '../thread/events.js';
-import type { ThreadStatus } from '../thread/state.js';
+import { launchInputSchema, type HumanRequest, type Json, type Thread } from '../thread/events.js';
+import { cancelOf, type ThreadStatus } from '../thread/state.js';
 import { REPLY_TO_HEADER } from './subjects.js';
 
 /**
@@ -208,17 +208,6 @@ export function resultOf(view: ThreadView): TriggerResult {
     ...(view.status === 'cancelled' ? cancelOf(view.events) : {}),
     ...(view.pendingRequest === null ? {} : { pendingRequest: view.pendingRequest }),
   };
-}
-
-/**
- * The `reason` and `by` of the cancel that ended a cancelled thread: its first cancel event (a
- * cancel always ends a thread that has not ended, and nothing after its end counts).
- */
-function cancelOf(events: readonly ThreadEvent[]): Pick<TriggerResult, 'reason' | 'by'> {
-  const cancel = events.find((event) => event.type === 'control' && event.data.action === 'cancel');
-  if (cancel?.type !== 'control') return {};
-  const { reason, by } = cancel.data;
-  return { ...(reason === undefined ? {} : { reason }), ...(by === undefined ? {} : { by }) };
 }
 
 /** The {@link ThreadBrief} of a thread. */

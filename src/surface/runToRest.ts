@@ -186,10 +186,10 @@ async function reportToPipeline(scope: WorkerScope, view: ThreadView): Promise<v
  * A callback that was neither delivered nor refused by its receiver (it was down, timed out, or
  * answered 408, 429 or 5xx on every attempt) fails the job: it comes back after the queue's retry
  * delay and calls back again, and its last delivery is dead-lettered with this reason. One dropped
- * because its thread was deleted is owed to nobody: the job is done.
+ * because its thread was deleted, or superseded by a later rest of it, is owed to nobody: the job is done.
  */
 function checkCallback(delivery: CallbackDelivery | undefined): void {
-  if (delivery === undefined || delivery.ok || delivery.refused === true || delivery.deleted === true) return;
+  if (delivery === undefined || delivery.ok || delivery.refused === true || delivery.deleted === true || delivery.superseded === true) return;
   throw new SystemError(`callback ${delivery.id} not delivered after ${delivery.attempts} attempts: ${delivery.error ?? 'no answer'}`);
 }
 

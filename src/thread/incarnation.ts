@@ -82,3 +82,22 @@ export function parseStreamEventId(id: string): StreamEventId | undefined {
   const seq = Number(match?.[2]);
   return match === null || !Number.isSafeInteger(seq) ? undefined : { incarnation: match[1], seq };
 }
+
+/**
+ * A delivery id (see {@link deliveryIdOf}) split at its last `:`: `<threadId>@<incarnation>` and
+ * its seq (NaN when it holds none). Ids of one incarnation are ordered by their seqs.
+ */
+export function splitDeliveryId(id: string): [string, number] {
+  const colon = id.lastIndexOf(':');
+  return colon < 0 ? [id, Number.NaN] : [id.slice(0, colon), /^\d+$/.test(id.slice(colon + 1)) ? Number(id.slice(colon + 1)) : Number.NaN];
+}
+
+/**
+ * Whether delivery `id` is of a later rest than `other`: of the same incarnation, with a higher
+ * seq. Those of two incarnations are not ordered (the earlier one's end with its deletion).
+ */
+export function deliveryAfter(id: string, other: string): boolean {
+  const [thread, seq] = splitDeliveryId(id);
+  const [otherThread, otherSeq] = splitDeliveryId(other);
+  return thread === otherThread && seq > otherSeq;
+}

@@ -433,3 +433,15 @@ export function threadStatus(thread: Thread): ThreadStatus {
 export function isThreadStatus(value: unknown): value is ThreadStatus {
   return typeof value === 'string' && (THREAD_STATUSES as readonly string[]).includes(value);
 }
+
+/**
+ * The `reason` and `by` of the cancel that ended a cancelled thread (each when the cancel gave it):
+ * its first cancel event (a cancel always ends a thread that has not ended, and nothing after its
+ * end counts).
+ */
+export function cancelOf(events: readonly ThreadEvent[]): { readonly reason?: string; readonly by?: string } {
+  const cancel = events.find((event) => event.type === 'control' && event.data.action === 'cancel');
+  if (cancel?.type !== 'control') return {};
+  const { reason, by } = cancel.data;
+  return { ...(reason === undefined ? {} : { reason }), ...(by === undefined ? {} : { by }) };
+}

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ThreadView } from '../../src/runtime/runtime.js';
+import type { DeliveryLedger } from '../../src/store/deliveryLedger.js';
 import type { Thread } from '../../src/thread/events.js';
 import { incarnateId } from '../../src/thread/incarnation.js';
 import { startHttpServer } from '../../src/server/httpServer.js';
@@ -15,10 +16,11 @@ import { childThreadId, pipeline } from '../../src/pipeline/pipeline.js';
 import { createRuntime } from '../../src/runtime/runtime.js';
 import { scriptedModel } from '../../src/model/scriptedModel.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
-import { createCallbackSender, PATIENT_CALLBACK_RETRIES, type CallbackDelivery, type CallbackPayload } from '../../src/surface/callbacks.js';
+import { createCallbackSender, PATIENT_CALLBACK_RETRIES, type CallbackDelivery, type CallbackPayload, type CallbackSender } from '../../src/surface/callbacks.js';
 import { resultOf } from '../../src/surface/payloads.js';
 import { eventually } from '../bus/waiting.js';
 import { ROOT, startCli } from '../cli/cliProcess.js';
+import { capturingLogger } from '../support/capturingLogger.js';
 import { call, createHarness, decide, echo, type Harness } from './harness.js';
 import { signedWith, startReceiver, type Receiver } from './receiver.js';
 
@@ -29,7 +31,7 @@ afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()!();
 });
 
-async function embedded(options: Parameters<typeof createCallbackSender>[0] = {}): Promise<{ url: string; h: Harness; deliveries: CallbackDelivery[] }> {
+async function embedded(options: Parameters<typeof createCallbackSender>[0] = {}): Promise<{ url: string; h: Harness; deliveries: CallbackDelivery[]; callbacks: CallbackSender }> {
   const h = createHarness();
   const deliveries: CallbackDelivery[] = [];
   const callbacks = createCallbackSender({ secret: SECRET, initialDelayMs: 1, onDelivery: (d) => deliveries.push(d), ...options });
@@ -41,7 +43,7 @@ async function embedded(options: Parameters<typeof createCallbackSender>[0] = {}
     await callbacks.close();
     await h.runtime.close();
   });
-  return { url: server.url, h, deliveries };
+  return { url: server.url, h, deliveries, callbacks };
 }
 
 async function receiver(statuses?: number | number[]): Promise<Receiver> {
@@ -355,5 +357,75 @@ describe('switchyard serve and a callbackUrl', () => {
     const [finished] = await origin.waitFor(1);
     expect(signedWith(finished!, SECRET)).toBe(true);
     expect(payloadOf(finished!)).toMatchObject({ type: 'thread.finished', threadId: launched.body.id, status: 'done' });
+  });
+});
+
+describe('the callbacks of one thread', () => {
+  it('never delivers a retry of a rest the thread has moved past after its later rest, nor records it over it', async () => {
+    const clock = new SimulatedClock();
+    clock.set(Date.now());
+    const records = new Map<string, string>();
+    const ledger: DeliveryLedger = {
+      get: async (key) => records.get(key),
+      record: async (key, id) => void records.set(key, id),
+      owe: async () => {},
+      owed: async () => [],
+      clearOwed: async () => {},
+      close: async () => {},
+    };
+    const { url, h, callbacks } = await embedded({ clock, ledger, attempts: 4, initialDelayMs: 500 });
+    // Down for the human request's first attempt, then up.
+    const origin = await receiver([500, 200]);
+    const launched = await call<ThreadView>(url, 'POST', '/threads', { agent: 'calculator', input: { op: 'divide', a: 8, b: 2 }, callbackUrl: origin.url });
+    const waiting = await h.runtime.settled(launched.body.id);
+    await origin.waitFor(1); // refused: its retry waits on the clock
+    await h.runtime.respond(launched.body.id, { requestId: waiting.pendingRequest!.requestId, approved: true });
+    expect((await h.runtime.settled(launched.body.id)).status).toBe('done');
+    await origin.waitFor(2);
+    clock.increment(10_000); // the human request's retry is due
+    await callbacks.idle();
+
+    const seqOf = (id: string): number => Number(id.slice(id.lastIndexOf(':') + 1));
+    const sent = origin.received.map((r) => payloadOf(r));
+    const finished = sent.findIndex((p) => p.type === 'thread.finished');
+    expect(finished).toBeGreaterThan(0);
+    expect(sent.slice(finished + 1).map((p) => `${p.type} ${p.id}`)).toEqual([]);
+    const seqs = sent.map((p) => seqOf(p.id));
+    expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+    expect(records.get(launched.body.id)).toBe(sent[finished]!.id);
+  });
+});
+
+describe('a stop while a callback waits to retry', () => {
+  it('logs it as kept for the next start (not an error) when a ledger keeps it owed', async () => {
+    const clock = new SimulatedClock();
+    clock.set(Date.UTC(2026, 0, 1));
+    const owed: string[] = [];
+    const ledger: DeliveryLedger = {
+      get: async () => undefined,
+      record: async () => {},
+      owe: async ({ id }) => void owed.push(id),
+      owed: async () => [],
+      clearOwed: async () => {},
+      close: async () => {},
+    };
+    const { logger, out } = capturingLogger('info');
+    const sender = createCallbackSender({ secret: SECRET, ...PATIENT_CALLBACK_RETRIES, clock, ledger, logger });
+    const down = await receiver(503);
+    const thread: Thread = {
+      id: 't-stopped',
+      agent: 'echo',
+      events: [
+        { seq: 1, at: '2026-01-01T00:00:00.000Z', type: 'input', data: { input: 'x', source: { kind: 'http', replyTo: down.url } } },
+        { seq: 2, at: '2026-01-01T00:00:01.000Z', type: 'final', data: { output: 'x' } },
+      ],
+    };
+    const sent = sender.send(thread);
+    await down.waitFor(1); // its retry waits on the clock
+    await sender.close(); // a normal stop (SIGTERM)
+    expect(await sent).toMatchObject({ ok: false, stopped: true });
+    expect(owed).toHaveLength(1);
+    const about = out.lines.filter((line) => line.delivery === owed[0] && line.msg !== 'callback attempt failed');
+    expect(about.map((line) => [line.level, line.msg])).toEqual([[40, 'callback not sent before the stop: kept as owed, sent at the next start']]);
   });
 });

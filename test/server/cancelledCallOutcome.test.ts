@@ -69,7 +69,7 @@ describe('webhooks of a thread cancelled while its call ran in another process',
     await notifier.idle();
 
     expect(bodies().map((b) => b.id)).toEqual([`${th1}:4`, `${th1}:5`]);
-    expect(bodies()[1]).toEqual({ id: `${th1}:5`, type: 'thread.finished', threadId: 'th-1', agent: 'publisher', status: 'cancelled', at: written.events.at(-1)!.at });
+    expect(bodies()[1]).toEqual({ id: `${th1}:5`, type: 'thread.finished', threadId: 'th-1', agent: 'publisher', status: 'cancelled', by: 'qa', at: written.events.at(-1)!.at });
     expect(receiver.received[1]!.headers['x-switchyard-delivery']).toBe(`${th1}:5`);
   });
 

@@ -2,6 +2,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
+import { SimulatedClock } from 'xstate';
 import { ConfigError } from '../../src/errors.js';
 import { createLogger } from '../../src/logger.js';
 import type { DeliveryLedger } from '../../src/store/deliveryLedger.js';
@@ -14,12 +15,15 @@ import {
   type WebhookDelivery,
   type WebhookPayload,
 } from '../../src/server/webhooks.js';
+import { eventually } from '../bus/waiting.js';
+import { capturingLogger } from '../support/capturingLogger.js';
 import { call, createHarness, type Harness } from './harness.js';
 import { signedWith, startReceiver, type Received } from './receiver.js';
 
 const SECRET = 'whsec_test_secret';
 
 const verify = (r: Received, secret = SECRET): boolean => signedWith(r, secret);
+const payloadOf = (r: Received): WebhookPayload => JSON.parse(r.body) as WebhookPayload;
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -89,11 +93,12 @@ describe('webhooks from startHttpServer', () => {
     notifier.attach(h.runtime);
     const thread = await h.runtime.launch('calculator', { ask: 'anything?' });
     await h.runtime.settled(thread.id);
-    await h.runtime.cancel(thread.id, { reason: 'stop' });
+    await h.runtime.cancel(thread.id, { reason: 'stop', by: 'ops@example.com' });
     await h.runtime.cancel(thread.id); // already cancelled: no second notification
     await notifier.idle();
+    // The cancel's reason and by, as a callback's body has them.
     expect(receiver.received.map((r) => JSON.parse(r.body))).toEqual([
-      expect.objectContaining({ type: 'thread.finished', threadId: thread.id, status: 'cancelled' }),
+      expect.objectContaining({ type: 'thread.finished', threadId: thread.id, status: 'cancelled', reason: 'stop', by: 'ops@example.com' }),
     ]);
     expect(deliveries).toEqual([expect.objectContaining({ ok: true, attempts: 1, status: 200, threadId: thread.id })]);
   });
@@ -284,5 +289,123 @@ describe('delivery failures', () => {
     expect(() => createWebhookNotifier({ webhooks: [{ url: 'ftp://example.com/x', secret: SECRET }] })).toThrow(/http or https/);
     expect(() => createWebhookNotifier({ webhooks: [{ url: 'http://example.com/x', secret: '' }] })).toThrow(/needs a secret/);
     expect(() => createWebhookNotifier({ webhooks: [], retries: { attempts: 0 } })).toThrow(/attempts/);
+  });
+});
+
+describe('the webhooks of one thread to one receiver', () => {
+  /** A ledger in memory: what is recorded under each key. */
+  function memoryLedger(): DeliveryLedger & { readonly records: Map<string, string> } {
+    const records = new Map<string, string>();
+    return {
+      records,
+      get: async (key) => records.get(key),
+      record: async (key, id) => void records.set(key, id),
+      owe: async () => {},
+      owed: async () => [],
+      clearOwed: async () => {},
+      close: async () => {},
+    };
+  }
+
+  it('never delivers a retry of a rest the thread has moved past after its later rest, nor records it over it', async () => {
+    const h = harness();
+    // Down for the human request's first attempt, then up.
+    const receiver = await startReceiver([500, 200]);
+    cleanups.push(receiver.close);
+    const clock = new SimulatedClock();
+    clock.set(Date.now());
+    const ledger = memoryLedger();
+    const notifier = createWebhookNotifier({ webhooks: [{ url: receiver.url, secret: SECRET }], retries: { attempts: 4, initialDelayMs: 500 }, clock, ledger, threads: h.runtime });
+    cleanups.push(notifier.close);
+    notifier.attach(h.runtime);
+
+    const thread = await h.runtime.launch('calculator', { op: 'divide', a: 8, b: 2 });
+    const waiting = await h.runtime.settled(thread.id);
+    await receiver.waitFor(1); // refused: its retry waits on the clock
+    await h.runtime.respond(thread.id, { requestId: waiting.pendingRequest!.requestId, approved: true });
+    expect((await h.runtime.settled(thread.id)).status).toBe('done');
+    await receiver.waitFor(2);
+    clock.increment(10_000); // the human request's retry is due
+    await notifier.idle();
+
+    const seqOf = (id: string): number => Number(id.slice(id.lastIndexOf(':') + 1));
+    const sent = receiver.received.map((r) => payloadOf(r));
+    const finished = sent.findIndex((p) => p.type === 'thread.finished');
+    expect(finished).toBeGreaterThan(0);
+    // Nothing after the finish, and the ids arrive in the order of their seqs.
+    expect(sent.slice(finished + 1).map((p) => `${p.type} ${p.id}`)).toEqual([]);
+    const seqs = sent.map((p) => seqOf(p.id));
+    expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+    expect(ledger.records.get([...ledger.records.keys()].find((key) => key.startsWith('webhook '))!)).toBe(sent[finished]!.id);
+  });
+});
+
+describe('a stop while a webhook waits to retry', () => {
+  it('logs it as kept for the next start (not an error) when a ledger keeps it owed; a real give-up stays an error', async () => {
+    const h = harness();
+    const receiver = await startReceiver(500);
+    cleanups.push(receiver.close);
+    const clock = new SimulatedClock();
+    clock.set(Date.now());
+    const owed: string[] = [];
+    const ledger: DeliveryLedger = {
+      get: async () => undefined,
+      record: async () => {},
+      owe: async ({ id }) => void owed.push(id),
+      owed: async () => [],
+      clearOwed: async () => {},
+      close: async () => {},
+    };
+    const { logger, out } = capturingLogger('info');
+    const notifier = createWebhookNotifier({ webhooks: [{ url: receiver.url, secret: SECRET, events: ['human_request'] }], retries: { attempts: 3 }, clock, logger, ledger, threads: h.runtime });
+    notifier.attach(h.runtime);
+    const thread = await h.runtime.launch('calculator', { ask: 'who?' });
+    await h.runtime.settled(thread.id);
+    await receiver.waitFor(1); // its retry waits on the clock
+    await notifier.close(); // a normal stop (SIGTERM)
+
+    expect(owed).toHaveLength(1);
+    const about = out.lines.filter((line) => line.delivery === owed[0] && line.msg !== 'webhook attempt failed');
+    expect(about.map((line) => [line.level, line.msg])).toEqual([[40, 'webhook not sent before the stop: kept as owed, sent at the next start']]);
+
+    // Its retries exhausted, it is given up: an error.
+    const { logger: giving, out: given } = capturingLogger('info');
+    const exhausted = createWebhookNotifier({ webhooks: [{ url: receiver.url, secret: SECRET, events: ['human_request'] }], retries: { attempts: 1 }, logger: giving });
+    cleanups.push(exhausted.close);
+    exhausted.attach(h.runtime);
+    await h.runtime.launch('calculator', { ask: 'again?' });
+    await receiver.waitFor(2);
+    await exhausted.idle();
+    expect(given.lines.filter((line) => line.msg === 'webhook given up').map((line) => line.level)).toEqual([50]);
+  });
+});
+
+describe('a retried thread.human_request whose request was answered elsewhere', () => {
+  it('is not sent again: the thread read before the retry shows the request answered (another process moved it on)', async () => {
+    const h = harness();
+    const receiver = await startReceiver(500);
+    cleanups.push(receiver.close);
+    const clock = new SimulatedClock();
+    clock.set(Date.now());
+    const deliveries: WebhookDelivery[] = [];
+    // Not attached: it hears only the change it is given, as a process that wrote the request and not what followed.
+    const notifier = createWebhookNotifier({ webhooks: [{ url: receiver.url, secret: SECRET }], retries: { attempts: 3, initialDelayMs: 500 }, clock, threads: h.runtime, ledger: undefined, onDelivery: (d) => deliveries.push(d) });
+    cleanups.push(notifier.close);
+    const thread = await h.runtime.launch('calculator', { op: 'divide', a: 8, b: 2 });
+    const waiting = await h.runtime.settled(thread.id);
+    const written = (await h.runtime.get(thread.id))!;
+    const asked = written.events.findLast((event) => event.type === 'human_request')!;
+    notifier.notify({ thread: written, events: [asked], status: waiting.status });
+    await receiver.waitFor(1);
+    await h.runtime.respond(thread.id, { requestId: waiting.pendingRequest!.requestId, approved: true });
+    expect((await h.runtime.settled(thread.id)).status).toBe('done');
+    // Time moves once the notifier waits on it (after it read the answer to the first attempt).
+    await eventually(async () => {
+      clock.increment(10_000);
+      return deliveries.length > 0 ? true : undefined;
+    }, 5_000, 'the retry', 5);
+    await notifier.idle();
+    expect(receiver.received).toHaveLength(1);
+    expect(deliveries).toEqual([expect.objectContaining({ ok: false, attempts: 1, superseded: true, type: 'thread.human_request' })]);
   });
 });

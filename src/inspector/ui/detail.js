@@ -136,18 +136,36 @@ function renderDetail(view) {
     if (state.selected === view.id) void refreshView();
   };
   const pending = view.pendingRequest ? pendingCard(view, view.pendingRequest, (next) => state.selected === view.id && show(next), refused) : null;
-  const focused = document.activeElement instanceof HTMLInputElement && document.activeElement.id === 'answer-input' ? document.activeElement.value : null;
+  const typed = typedInCard(view.pendingRequest?.requestId);
   const child = openDelegation(view);
   state.waitingOn = child?.threadId ?? null;
   $('#detail').replaceChildren(header(view), noticeCard(view) ?? document.createComment('no notice'), pending ?? document.createComment('no pending request'), child ? waitingCard(view, child) : document.createComment('no child waited on'), chartCard());
-  const answer = document.getElementById('answer-input');
-  if (focused !== null && answer instanceof HTMLInputElement) {
-    answer.value = focused;
-    answer.focus();
-  }
+  typed();
   renderTimeline(view);
   highlight();
   void machinesKnown.then(() => showChart(machineOf(view), () => state.view === view));
+}
+
+/**
+ * What is typed in the card of request `requestId` (an answer, guidance, a comment), and which box
+ * has the focus; the function returned puts them back into the card drawn again for that request.
+ * @param {string | undefined} requestId
+ */
+function typedInCard(requestId) {
+  const card = document.getElementById('pending');
+  if (!requestId || card?.getAttribute('data-request') !== requestId) return () => undefined;
+  const values = [...card.querySelectorAll('input[id]')].flatMap((input) => (input instanceof HTMLInputElement && input.value ? [{ id: input.id, value: input.value }] : []));
+  const focused = document.activeElement instanceof HTMLInputElement && card.contains(document.activeElement) ? document.activeElement.id : null;
+  return () => {
+    for (const { id, value } of values) {
+      const input = document.getElementById(id);
+      if (!(input instanceof HTMLInputElement)) continue;
+      input.value = value;
+      // What the card offers follows what is typed (Continue, once there is guidance).
+      input.dispatchEvent(new Event('input', { bubbles: true }));
+    }
+    if (focused) document.getElementById(focused)?.focus();
+  };
 }
 
 /**

@@ -10,7 +10,11 @@ import { z } from 'zod';
 import { agent } from '../../src/agent/agent.js';
 import { beforeDecision } from '../../src/agent/customStep.js';
 import { tool } from '../../src/agent/tool.js';
+import type { InspectionMessage } from '../../src/inspector/inspectionMessages.js';
 import { pipeline } from '../../src/pipeline/pipeline.js';
+import { createMemoryStore } from '../../src/store/memoryStore.js';
+import type { NewEvent } from '../../src/thread/events.js';
+import { stampEvents } from '../../src/thread/thread.js';
 import { startInspectorServer } from './inspectorFixture.js';
 import { browserForTests } from './inspectorPage.js';
 
@@ -71,6 +75,35 @@ describe('the statechart of a thread whose step runs', () => {
 
     held.open();
     await expect.poll(() => text(page, '#current-state'), { timeout: 10_000 }).toBe('done');
+    expect(errors).toEqual([]);
+  });
+
+  it('does not show the state of an actor still active behind a thread that came to rest through another process', async () => {
+    const store = createMemoryStore();
+    const events: NewEvent[] = [
+      { type: 'input', data: { input: 'add 2 and 3' } },
+      { type: 'decision', data: { callId: 'call_1', step: 1, intent: 'add', args: { a: 2, b: 3 }, model: 'm', promptHash: 'sha256:0', tokens: { prompt: 1, completion: 1 }, latencyMs: 0 } },
+      { type: 'tool_call', data: { callId: 'call_1', tool: 'add', args: { a: 2, b: 3 }, idempotencyKey: 'th-elsewhere:call_1', attempt: 1 } },
+    ];
+    await store.create({ id: 'th-elsewhere', agent: 'calculator', events: stampEvents(0, events, new Date().toISOString()) });
+    const server = await startInspectorServer({ store });
+    cleanups.push(() => server.close());
+    // A worker's actor entered `executing` a version before the thread's tool call, and says no more.
+    const version = (await server.runtime.get('th-elsewhere'))!.version - 1;
+    const actor: InspectionMessage = {
+      type: '@xstate.actor', sessionId: 'x:1', rootId: 'x:0', createdAt: String(Date.now()), id: 'vm:1:1', _version: '0.7.2', name: 'th-elsewhere', machine: 'agent', parentId: 'x:0', definition: undefined,
+      snapshot: { status: 'active', value: 'executing', context: { threadId: 'th-elsewhere', agent: 'calculator', status: 'running', version } },
+    };
+    await server.bus.publish('switchyard.inspect.vm:1.x:1', actor);
+    await server.bus.flush();
+    const { page, errors } = await open(server, '#thread=th-elsewhere');
+    await expect.poll(() => text(page, '#current-state')).toBe('executing');
+
+    // The thread is cancelled through this server: it rests, whatever the worker's actor last said.
+    await server.runtime.cancel('th-elsewhere');
+    await expect.poll(() => text(page, '#thread-status')).toContain('cancelled');
+    await expect.poll(() => text(page, '#current-state')).toBe('cancelled');
+    expect(await page.locator('#current-state').getAttribute('class')).toBe('rest');
     expect(errors).toEqual([]);
   });
 });

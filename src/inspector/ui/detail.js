@@ -332,14 +332,33 @@ export function valueName(value) {
 }
 
 /**
- * The selected thread's state: its latest actor's, unless the thread moved on since; else derived from its status.
+ * The selected thread's state: its latest actor's, while that actor still stands for the thread
+ * (see {@link actorStandsFor}); else derived from its status.
  * @param {ThreadView} view
  * @returns {{ value: Json, live: boolean, actor: ActorRecord | null }}
  */
 function currentState(view) {
   const actor = state.actorByThread.get(view.id);
-  if (actor && actor.value != null && (actor.version == null || actor.version >= view.version)) return { value: actor.value, live: actor.status === 'active', actor };
+  if (actor && actor.value != null && actorStandsFor(actor, view)) return { value: actor.value, live: actor.status === 'active', actor };
   return { value: STATE_OF_STATUS[view.status] ?? null, live: false, actor: null };
+}
+
+/**
+ * Whether an actor's state is the thread's. An actor's version is the thread's as of its latest
+ * snapshot, taken when it entered its state; the step it runs there journals events after that
+ * (an agent with steps of its author journals its tool call once in `executing`, a pipeline its
+ * step's call once in the step's state), so an actor still running the thread (active, or lost
+ * with its process mid-run) is a version or more behind it yet in the thread's state, as long as
+ * the thread's status is the one the actor last gave it (its step journals no rest). An actor
+ * at rest is the thread's only at the thread's version: past it, the thread moved on without it
+ * (an answer through another process, which no actor here reports).
+ * @param {ActorRecord} actor
+ * @param {ThreadView} view
+ */
+function actorStandsFor(actor, view) {
+  if (actor.version == null || actor.version >= view.version) return true;
+  const running = actor.status === 'active' || actor.lost === true;
+  return running && actor.threadStatus === view.status;
 }
 
 /** The statuses of a thread that still moves on its own: an actor of some process should run it. */

@@ -7,7 +7,7 @@ import { pendingCard } from './pending.js';
 import { drawChart, highlightChart } from './statechart.js';
 import { machineOf, rowOfView, state, STATUS_TONE, upsertThread } from './state.js';
 import { refreshList, renderList } from './threadList.js';
-import { delegationOf, renderTimeline, threadLink } from './timeline.js';
+import { clearTimeline, delegationOf, renderTimeline, threadLink } from './timeline.js';
 
 /** @typedef {import('./types.js').ThreadView} ThreadView */
 /** @typedef {import('./types.js').ActorRecord} ActorRecord */
@@ -66,8 +66,7 @@ export function showMachine(machine) {
   ]);
   $('#detail').replaceChildren(head, chartCard());
   $('#current-state').hidden = true;
-  $('#timeline').replaceChildren();
-  $('#timeline-count').textContent = '';
+  clearTimeline();
   void showChart(machine, () => true);
 }
 
@@ -106,7 +105,7 @@ export async function refreshView() {
     const view = await loadThread(id);
     if (state.selected === id) show(view);
   } catch (error) {
-    if (state.selected === id) $('#detail').replaceChildren(el('div', { class: 'empty', text: `Could not load ${id}: ${error instanceof Error ? error.message : String(error)}` }));
+    if (state.selected === id) notLoaded(id, error);
   } finally {
     loading = false;
     if (stale) {
@@ -114,6 +113,19 @@ export async function refreshView() {
       void refreshView();
     }
   }
+}
+
+/**
+ * Says the selected thread could not be loaded, and shows nothing of another: no view (its next
+ * change, or the stream's reconnection, loads it again), no timeline.
+ * @param {string} id
+ * @param {unknown} error
+ */
+function notLoaded(id, error) {
+  state.view = null;
+  state.waitingOn = null;
+  $('#detail').replaceChildren(el('div', { class: 'empty', id: 'not-loaded', text: `Could not load ${id}: ${error instanceof Error ? error.message : String(error)}` }));
+  clearTimeline();
 }
 
 /**

@@ -261,7 +261,7 @@ function header(view) {
       el('h1', { id: 'thread-title', text: view.id, title: view.id }),
       el('div', { class: 'sub' }, [
         el('span', { id: 'thread-status' }, [statusPill(view.status)]),
-        el('span', { text: `agent ${view.agent}` }),
+        el('span', { id: 'thread-agent', text: `${machineOf(view).startsWith('pipeline:') ? 'pipeline' : 'agent'} ${view.agent}` }),
         el('span', { text: `v${view.version}` }),
         parentId === undefined ? null : el('span', { id: 'thread-parent' }, ['step of pipeline ', threadLink(parentId)]),
         // Its status says running, yet nothing moves: it waits for one of the server's slots.

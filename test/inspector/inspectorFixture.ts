@@ -16,7 +16,7 @@ import type { Model, ModelRequest } from '../../src/model/model.js';
 import { scriptedModel, type ScriptedReply } from '../../src/model/scriptedModel.js';
 import type { Pipeline } from '../../src/pipeline/pipeline.js';
 import { createRuntime, type Runtime } from '../../src/runtime/runtime.js';
-import { startHttpServer } from '../../src/server/httpServer.js';
+import { startHttpServer, type HttpServer } from '../../src/server/httpServer.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
 import type { ThreadStore } from '../../src/store/threadStore.js';
 import { calculatorTools } from '../../tools/calculator.js';
@@ -96,6 +96,10 @@ export interface InspectorServer {
   readonly runtime: Runtime;
   readonly bus: Bus;
   readonly inspector: BusInspector;
+  /** Stops the HTTP server only (the runtime, bus and inspector stay): its clients lose it, as at a server's restart. */
+  stopHttp(): Promise<void>;
+  /** Serves again, on the same port, after {@link stopHttp}. */
+  startHttp(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -129,21 +133,32 @@ export async function startInspectorServer(options: InspectorServerOptions = {})
     inspect: inspector.inspect,
     ...(options.maxConcurrent === undefined ? {} : { maxConcurrent: options.maxConcurrent }),
   });
-  const server = await startHttpServer(runtime, {
-    host: '127.0.0.1',
-    port: 0,
-    token: options.token ?? '',
-    extensions: [inspectorExtension({ bus, streamIntervalMs: options.streamIntervalMs ?? 50, ...(options.machines ? { machines: options.machines } : {}) })],
-  });
+  const serve = (port: number) =>
+    startHttpServer(runtime, {
+      host: '127.0.0.1',
+      port,
+      token: options.token ?? '',
+      extensions: [inspectorExtension({ bus, streamIntervalMs: options.streamIntervalMs ?? 50, ...(options.machines ? { machines: options.machines } : {}) })],
+    });
+  let server: HttpServer | null = await serve(0);
+  const { url, port } = server;
   // The inspector subscribes to the bus when mounted; a flush makes sure it is in place.
   await bus.flush();
   return {
-    url: server.url,
+    url,
     runtime,
     bus,
     inspector,
+    async stopHttp() {
+      await server?.close();
+      server = null;
+    },
+    async startHttp() {
+      server ??= await serve(port);
+      await bus.flush();
+    },
     async close() {
-      await server.close();
+      await server?.close();
       await inspector.close();
       await runtime.close();
       await bus.close();

@@ -1,6 +1,6 @@
 // @ts-check
 // The live actors of every process, grouped by process: supervisors, agent and pipeline actors
-// (a click opens their thread). An actor without states is not listed (the step-runner child every
+// (a click, or Enter on the focused row, opens their thread). An actor without states is not listed (the step-runner child every
 // thread's actor had before the runner moved into the actor's context, from a process of an older release).
 import { $, el } from './dom.js';
 import { isSuperseded, state } from './state.js';
@@ -46,7 +46,12 @@ function renderActors() {
     byProcess.set(a.processId, group);
   }
   const rows = [...byProcess].flatMap(([processId, actors]) => [processRow(processId, actors), ...actors.map(actorRow)]);
-  $('#actors tbody').replaceChildren(...rows);
+  const body = $('#actors tbody');
+  const active = document.activeElement;
+  const focused = active instanceof HTMLElement && body.contains(active) ? active.getAttribute('data-key') : null;
+  body.replaceChildren(...rows);
+  // Drawn anew at every change: the row a keyboard user is on keeps the focus.
+  if (focused !== null) rows.find((row) => row.getAttribute('data-key') === focused)?.focus({ preventScroll: true });
   $('#actors-empty').hidden = rows.length > 0;
 }
 
@@ -69,7 +74,14 @@ function actorRow(a) {
   const threadId = a.threadId;
   const classes = `actor ${a.status === 'active' ? 'live' : 'rest'}${threadId ? ' agent-row' : ''}`;
   const value = a.value != null ? valueName(a.value) : a.status;
-  return el('tr', { class: classes, title: `${a.key} · ${a.status}`, onclick: threadId ? () => onSelect(threadId) : null, 'data-key': a.key, 'data-process': a.processId, 'data-machine': a.machine }, [
+  /** @param {KeyboardEvent} event */
+  const onKey = (event) => {
+    if (!threadId || (event.key !== 'Enter' && event.key !== ' ')) return;
+    event.preventDefault();
+    onSelect(threadId);
+  };
+  const opens = threadId ? { tabindex: '0', 'aria-label': `open thread ${threadId} (${a.machine || '?'}, ${value})`, onclick: () => onSelect(threadId), onkeydown: /** @type {(event: Event) => void} */ (onKey) } : {};
+  return el('tr', { class: classes, title: `${a.key} · ${a.status}`, ...opens, 'data-key': a.key, 'data-process': a.processId, 'data-machine': a.machine }, [
     el('td', { class: 'mono' }, [el('span', { class: 'dot' }), a.name]),
     el('td', { text: a.machine || '?' }),
     el('td', { class: 'state' }, [el('code', { text: `${value}${slots(a)}` })]),

@@ -68,7 +68,9 @@ async function request(path, init = {}) {
   }
   if (!res.ok) {
     let message = body.error || `${res.status} ${res.statusText}`;
-    if (Array.isArray(body.issues) && body.issues.length) message += `: ${body.issues.join('; ')}`;
+    // The issues add to the message, unless they only repeat it (one issue, the error itself).
+    const issues = Array.isArray(body.issues) ? body.issues.filter((issue) => issue !== body.error) : [];
+    if (issues.length) message += `: ${issues.join('; ')}`;
     throw new ApiError(message, res.status);
   }
   return body;

@@ -7,7 +7,7 @@ import { pendingCard } from './pending.js';
 import { drawChart, highlightChart } from './statechart.js';
 import { machineOf, rowOfView, state, STATUS_TONE, upsertThread } from './state.js';
 import { refreshList, renderList } from './threadList.js';
-import { delegationOf, renderTimeline, threadLink } from './timeline.js';
+import { clearTimeline, delegationOf, renderTimeline, threadLink } from './timeline.js';
 
 /** @typedef {import('./types.js').ThreadView} ThreadView */
 /** @typedef {import('./types.js').ActorRecord} ActorRecord */
@@ -66,8 +66,7 @@ export function showMachine(machine) {
   ]);
   $('#detail').replaceChildren(head, chartCard());
   $('#current-state').hidden = true;
-  $('#timeline').replaceChildren();
-  $('#timeline-count').textContent = '';
+  clearTimeline();
   void showChart(machine, () => true);
 }
 
@@ -106,7 +105,7 @@ export async function refreshView() {
     const view = await loadThread(id);
     if (state.selected === id) show(view);
   } catch (error) {
-    if (state.selected === id) $('#detail').replaceChildren(el('div', { class: 'empty', text: `Could not load ${id}: ${error instanceof Error ? error.message : String(error)}` }));
+    if (state.selected === id) notLoaded(id, error);
   } finally {
     loading = false;
     if (stale) {
@@ -114,6 +113,19 @@ export async function refreshView() {
       void refreshView();
     }
   }
+}
+
+/**
+ * Says the selected thread could not be loaded, and shows nothing of another: no view (its next
+ * change, or the stream's reconnection, loads it again), no timeline.
+ * @param {string} id
+ * @param {unknown} error
+ */
+function notLoaded(id, error) {
+  state.view = null;
+  state.waitingOn = null;
+  $('#detail').replaceChildren(el('div', { class: 'empty', id: 'not-loaded', text: `Could not load ${id}: ${error instanceof Error ? error.message : String(error)}` }));
+  clearTimeline();
 }
 
 /**
@@ -136,18 +148,36 @@ function renderDetail(view) {
     if (state.selected === view.id) void refreshView();
   };
   const pending = view.pendingRequest ? pendingCard(view, view.pendingRequest, (next) => state.selected === view.id && show(next), refused) : null;
-  const focused = document.activeElement instanceof HTMLInputElement && document.activeElement.id === 'answer-input' ? document.activeElement.value : null;
+  const typed = typedInCard(view.pendingRequest?.requestId);
   const child = openDelegation(view);
   state.waitingOn = child?.threadId ?? null;
   $('#detail').replaceChildren(header(view), noticeCard(view) ?? document.createComment('no notice'), pending ?? document.createComment('no pending request'), child ? waitingCard(view, child) : document.createComment('no child waited on'), chartCard());
-  const answer = document.getElementById('answer-input');
-  if (focused !== null && answer instanceof HTMLInputElement) {
-    answer.value = focused;
-    answer.focus();
-  }
+  typed();
   renderTimeline(view);
   highlight();
   void machinesKnown.then(() => showChart(machineOf(view), () => state.view === view));
+}
+
+/**
+ * What is typed in the card of request `requestId` (an answer, guidance, a comment), and which box
+ * has the focus; the function returned puts them back into the card drawn again for that request.
+ * @param {string | undefined} requestId
+ */
+function typedInCard(requestId) {
+  const card = document.getElementById('pending');
+  if (!requestId || card?.getAttribute('data-request') !== requestId) return () => undefined;
+  const values = [...card.querySelectorAll('input[id]')].flatMap((input) => (input instanceof HTMLInputElement && input.value ? [{ id: input.id, value: input.value }] : []));
+  const focused = document.activeElement instanceof HTMLInputElement && card.contains(document.activeElement) ? document.activeElement.id : null;
+  return () => {
+    for (const { id, value } of values) {
+      const input = document.getElementById(id);
+      if (!(input instanceof HTMLInputElement)) continue;
+      input.value = value;
+      // What the card offers follows what is typed (Continue, once there is guidance).
+      input.dispatchEvent(new Event('input', { bubbles: true }));
+    }
+    if (focused) document.getElementById(focused)?.focus();
+  };
 }
 
 /**
@@ -231,7 +261,7 @@ function header(view) {
       el('h1', { id: 'thread-title', text: view.id, title: view.id }),
       el('div', { class: 'sub' }, [
         el('span', { id: 'thread-status' }, [statusPill(view.status)]),
-        el('span', { text: `agent ${view.agent}` }),
+        el('span', { id: 'thread-agent', text: `${machineOf(view).startsWith('pipeline:') ? 'pipeline' : 'agent'} ${view.agent}` }),
         el('span', { text: `v${view.version}` }),
         parentId === undefined ? null : el('span', { id: 'thread-parent' }, ['step of pipeline ', threadLink(parentId)]),
         // Its status says running, yet nothing moves: it waits for one of the server's slots.
@@ -314,14 +344,33 @@ export function valueName(value) {
 }
 
 /**
- * The selected thread's state: its latest actor's, unless the thread moved on since; else derived from its status.
+ * The selected thread's state: its latest actor's, while that actor still stands for the thread
+ * (see {@link actorStandsFor}); else derived from its status.
  * @param {ThreadView} view
  * @returns {{ value: Json, live: boolean, actor: ActorRecord | null }}
  */
 function currentState(view) {
   const actor = state.actorByThread.get(view.id);
-  if (actor && actor.value != null && (actor.version == null || actor.version >= view.version)) return { value: actor.value, live: actor.status === 'active', actor };
+  if (actor && actor.value != null && actorStandsFor(actor, view)) return { value: actor.value, live: actor.status === 'active', actor };
   return { value: STATE_OF_STATUS[view.status] ?? null, live: false, actor: null };
+}
+
+/**
+ * Whether an actor's state is the thread's. An actor's version is the thread's as of its latest
+ * snapshot, taken when it entered its state; the step it runs there journals events after that
+ * (an agent with steps of its author journals its tool call once in `executing`, a pipeline its
+ * step's call once in the step's state), so an actor still running the thread (active, or lost
+ * with its process mid-run) is a version or more behind it yet in the thread's state, as long as
+ * the thread's status is the one the actor last gave it (its step journals no rest). An actor
+ * at rest is the thread's only at the thread's version: past it, the thread moved on without it
+ * (an answer through another process, which no actor here reports).
+ * @param {ActorRecord} actor
+ * @param {ThreadView} view
+ */
+function actorStandsFor(actor, view) {
+  if (actor.version == null || actor.version >= view.version) return true;
+  const running = actor.status === 'active' || actor.lost === true;
+  return running && actor.threadStatus === view.status;
 }
 
 /** The statuses of a thread that still moves on its own: an actor of some process should run it. */

@@ -7,6 +7,7 @@ import { highlight, refreshView, select, showMachine, waitForMachines } from './
 import { $, el } from './dom.js';
 import { applyActor, forgetActors, forgetThread, state, upsertThread } from './state.js';
 import { initThreadList, refreshList, reloadThreads, renderList, updateStats } from './threadList.js';
+import { clearTimeline } from './timeline.js';
 
 /** @typedef {import('./types.js').ActorRecord} ActorRecord */
 /** @typedef {import('./types.js').ThreadRow} ThreadRow */
@@ -72,8 +73,7 @@ function onDeleted(ids) {
     state.view = null;
     history.replaceState(null, '', `${location.pathname}${location.search}`);
     $('#detail').replaceChildren(el('div', { class: 'empty', text: `Thread ${id} was deleted.` }));
-    $('#timeline').replaceChildren();
-    $('#timeline-count').textContent = '';
+    clearTimeline();
   }
   scheduleActors();
   refreshList();
@@ -84,8 +84,12 @@ follow({
   state(kind, again) {
     connection.className = kind === 'connecting' ? '' : kind;
     connection.textContent = kind === 'live' ? 'live' : kind === 'connecting' ? 'connecting…' : 'reconnecting…';
-    // Changes made while the stream was down are not replayed: read the list again.
-    if (again) void reloadThreads();
+    // Changes made while the stream was down are not replayed: read the list and the selected
+    // thread again (it may have failed to load while the server was away, or changed since).
+    if (again) {
+      void reloadThreads();
+      void refreshView();
+    }
   },
   denied(reason) {
     connection.className = 'denied';

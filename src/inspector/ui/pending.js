@@ -1,7 +1,7 @@
 // @ts-check
-// The card of a thread's pending human request: approve or deny (continue or stop, for an
-// escalation; run again or skip, for an interrupted call; did not or did take effect, for one whose
-// tool is gone), or answer a question.
+// The card of a thread's pending human request: approve or deny (run again or skip, for an
+// interrupted call; did not or did take effect, for one whose tool is gone), continue with guidance
+// or stop (an escalation), or answer a question.
 import { ApiError, respond } from './api.js';
 import { el, json } from './dom.js';
 
@@ -11,7 +11,6 @@ import { el, json } from './dom.js';
 const TITLES = { approval: 'Approval needed', escalation: 'Escalated to a human', interrupted: 'Interrupted tool call', input: 'Question for a human' };
 const CHOICES = {
   approval: ['Approve', 'Deny'],
-  escalation: ['Continue', 'Stop the agent'],
   interrupted: ['Run it again', 'Skip it'],
 };
 /** An interrupted call whose tool the agent's version no longer has: nothing runs it again. */
@@ -31,22 +30,24 @@ export function pendingCard(view, req, answered, refused) {
   if (req.context) body.appendChild(el('div', { class: 'context', text: req.context }));
   if (req.tool && !req.question.includes(req.tool)) body.appendChild(el('div', { class: 'args' }, [el('code', { text: `${req.tool} ${json(req.args ?? {})}` })]));
   const error = el('div', { id: 'pending-error' });
-  const comment = el('input', { id: 'comment-input', placeholder: 'comment (optional)' });
-  /** @param {Record<string, unknown>} answer */
+  const comment = el('input', { id: 'comment-input', placeholder: 'comment (optional)', 'aria-label': 'comment (optional)' });
+  /** @param {Record<string, unknown>} answer what answers the request, sent with its id (and the comment typed, if any) */
   const send = async (answer) => {
     const buttons = [...body.querySelectorAll('button')];
     for (const b of buttons) b.disabled = true;
     error.textContent = '';
     try {
       const text = comment.value.trim();
-      answered(await respond(view.id, { requestId: req.requestId, by: 'inspector', ...answer, ...(text ? { comment: text } : {}) }));
+      answered(await respond(view.id, { requestId: req.requestId, by: 'inspector', ...answer, ...(text && comment.isConnected ? { comment: text } : {}) }));
     } catch (e) {
       error.textContent = e instanceof Error ? e.message : String(e);
       if (e instanceof ApiError && e.status === 409 && refused) refused(req.requestId, e.message);
       for (const b of buttons) b.disabled = false;
+      body.dispatchEvent(new Event('input'));
     }
   };
   if (req.kind === 'input') answerForm(body, req, comment, send);
+  else if (req.kind === 'escalation') escalationForm(body, send);
   else verdictButtons(body, req.rerun === false ? GONE_TOOL_CHOICES : CHOICES[req.kind], comment, send);
   body.appendChild(error);
   return el('section', { class: 'card', id: 'pending', 'data-request': req.requestId }, [
@@ -98,4 +99,35 @@ function verdictButtons(body, choices, comment, send) {
       comment,
     ]),
   );
+}
+
+/** Why Continue waits, on an escalation without guidance. */
+const NEEDS_GUIDANCE = 'type guidance for the agent first: it goes on with what you tell it';
+
+/**
+ * An escalation: the agent continues with the guidance typed (its `answer`, which the server
+ * needs), or stops (the guidance, if any, its comment).
+ * @param {HTMLElement} body
+ * @param {(answer: Record<string, unknown>) => void} send
+ */
+function escalationForm(body, send) {
+  const guidance = el('input', { id: 'guidance-input', placeholder: 'guidance for the agent (needed to continue)', 'aria-label': 'guidance for the agent', autocomplete: 'off' });
+  const text = () => guidance.value.trim();
+  const go = el('button', { id: 'approve', type: 'button', text: 'Continue', onclick: () => text() && send({ answer: text() }) });
+  const stop = el('button', { id: 'deny', type: 'button', text: 'Stop the agent', onclick: () => send({ approved: false, ...(text() ? { comment: text() } : {}) }) });
+  const hint = el('div', { class: 'hint', id: 'guidance-hint', text: `Continue: ${NEEDS_GUIDANCE}.` });
+  // Continue is offered once there is guidance (also after a failed send re-enabled the buttons).
+  const sync = () => {
+    if (stop.disabled) return;
+    go.disabled = !text();
+    go.title = go.disabled ? NEEDS_GUIDANCE : 'continue the agent with this guidance';
+    hint.hidden = !go.disabled;
+  };
+  body.addEventListener('input', sync);
+  guidance.addEventListener('keydown', (event) => {
+    if (event.key === 'Enter' && text()) send({ answer: text() });
+  });
+  sync();
+  body.appendChild(el('div', { class: 'actions' }, [guidance, go, stop]));
+  body.appendChild(hint);
 }

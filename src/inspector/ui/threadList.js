@@ -24,6 +24,7 @@ export function initThreadList(handlers) {
   onSelect = handlers.select;
   list.appendChild(spacer);
   list.addEventListener('scroll', scheduleList, { passive: true });
+  list.addEventListener('keydown', onListKey);
   window.addEventListener('resize', scheduleList);
   initFilters();
   void initLaunch();
@@ -78,7 +79,10 @@ export function renderList() {
     const row = rows[i];
     if (row) fragment.appendChild(threadRow(row, i));
   }
+  const focused = focusedRowId();
   spacer.replaceChildren(fragment);
+  // The rows are drawn anew at every change: the one a keyboard user is on keeps the focus.
+  if (focused !== null) rowElement(focused)?.focus({ preventScroll: true });
   if (rows.length === 0) spacer.appendChild(el('div', { class: 'hint', text: state.threads.length ? 'No thread matches the filters.' : 'No threads yet: launch one.' }));
 }
 
@@ -87,12 +91,56 @@ export function renderList() {
  * @param {number} i its index in the filtered list
  */
 function threadRow(t, i) {
-  const row = el('div', { class: `thread-row${t.id === state.selected ? ' selected' : ''}`, 'data-id': t.id, title: t.id, onclick: () => onSelect(t.id) }, [
+  const selected = t.id === state.selected;
+  const row = el('div', { class: `thread-row${selected ? ' selected' : ''}`, role: 'listitem', tabindex: '0', 'aria-current': selected ? 'true' : null, 'data-id': t.id, title: t.id, onclick: () => onSelect(t.id) }, [
     el('div', { class: 'id', text: t.id }),
     el('div', { class: 'meta' }, [statusPill(t.status), el('span', { text: t.agent }), el('span', { class: 'when', text: ago(t.updatedAt) })]),
   ]);
   row.style.top = `${i * ROW}px`;
   return row;
+}
+
+/** The id of the thread row that has the focus, if one has. */
+function focusedRowId() {
+  const active = document.activeElement;
+  return active instanceof HTMLElement && active.classList.contains('thread-row') && list.contains(active) ? active.getAttribute('data-id') : null;
+}
+
+/**
+ * The row of a thread, if it is drawn.
+ * @param {string} id
+ * @returns {HTMLElement | null}
+ */
+function rowElement(id) {
+  const rows = /** @type {HTMLElement[]} */ ([...spacer.querySelectorAll('.thread-row')]);
+  return rows.find((row) => row.getAttribute('data-id') === id) ?? null;
+}
+
+/**
+ * The list from the keyboard: Enter or Space opens the focused thread, the arrows (and Home, End)
+ * move along the threads, scrolling the list as they go.
+ * @param {KeyboardEvent} event
+ */
+function onListKey(event) {
+  const id = focusedRowId();
+  if (id === null) return;
+  if (event.key === 'Enter' || event.key === ' ') {
+    event.preventDefault();
+    onSelect(id);
+    return;
+  }
+  const moves = { ArrowDown: 1, ArrowUp: -1, Home: -Infinity, End: Infinity };
+  const move = moves[/** @type {keyof typeof moves} */ (event.key)];
+  if (move === undefined) return;
+  event.preventDefault();
+  const index = state.filtered.findIndex((t) => t.id === id);
+  const next = state.filtered[Math.max(0, Math.min(state.filtered.length - 1, index + move))];
+  if (!next) return;
+  const at = state.filtered.indexOf(next) * ROW;
+  if (at < list.scrollTop) list.scrollTop = at;
+  else if (at + ROW > list.scrollTop + list.clientHeight) list.scrollTop = at + ROW - list.clientHeight;
+  renderList();
+  rowElement(next.id)?.focus({ preventScroll: true });
 }
 
 /** The header's figures: threads, those waiting for a human, live processes (and those gone, apart). */

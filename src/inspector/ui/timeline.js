@@ -25,6 +25,12 @@ export function renderTimeline(view) {
   ul.scrollTop = ul.scrollHeight;
 }
 
+/** Empties the timeline: no thread is shown (none selected, or the selected one could not be loaded). */
+export function clearTimeline() {
+  $('#timeline').replaceChildren();
+  $('#timeline-count').textContent = '';
+}
+
 /**
  * @param {ThreadEvent} e
  * @param {number} t0

@@ -22,7 +22,7 @@ export function addThreadCommands(program: Command, cli: CliContext): void {
     .argument('<agent>', 'the agent, e.g. calculator')
     .argument('[input...]', 'the input as words (quote it in your shell)')
     .option('--input-json <json>', 'the input as a JSON value instead of words')
-    .option('--thread-id <id>', 'choose the thread id (an existing id is not launched again: its thread is shown and followed)', parseThreadId)
+    .option('--thread-id <id>', 'choose the thread id (an existing id is not launched again: its thread is shown and followed; refused when it was launched with another input)', parseThreadId)
     .option('--follow', 'stream progress until the thread rests (the default)')
     .option('--no-follow', 'print the thread id and return at once')
     .action(async (agent: string, words: string[], opts: { inputJson?: string; threadId?: string; follow?: boolean }, command: Command) => {
@@ -30,7 +30,7 @@ export function addThreadCommands(program: Command, cli: CliContext): void {
       const client = cli.clientOf(command);
       const json = cli.globals(command).json === true;
       const { thread: launched, created } = await client.launch(agent, input, opts.threadId);
-      // The server answers a launch of an existing id with that thread; the input given now is not used.
+      // The server answers a launch of an existing id (with the same input) with that thread.
       if (!created) cli.err(`thread ${launched.id} already exists; not launched again`);
       if (opts.follow === false) {
         if (json) cli.printJson(launched);

@@ -12,7 +12,7 @@ import { bounded } from '../clock.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { Runtime, ThreadView } from '../runtime/runtime.js';
 import { callbackUrlOf, shownView } from '../runtime/threadView.js';
-import type { Source } from '../thread/events.js';
+import { sameJson, type Json, type Source } from '../thread/events.js';
 import { redactUrl } from '../context/redactUrl.js';
 import { secretsListedIn } from '../context/secretList.js';
 import { recordedCallbackUrl, sameCallbackUrl } from './callbackCredentials.js';
@@ -175,6 +175,8 @@ export interface HttpServer {
   close(): Promise<void>;
 }
 
+const THREAD_ID_AND_KEY = 'give threadId or an Idempotency-Key header, not both: each names the thread';
+
 const NO_CALLBACKS =
   'callbackUrl refused: this server sends no callbacks (they are signed, and the process that runs the threads has no webhook secret); set SWITCHYARD_WEBHOOK_SECRET, or launch without a callbackUrl';
 
@@ -205,8 +207,9 @@ const MAX_WAIT_MS = 300_000;
  *   `inputSchema`, the JSON Schema of its input (`{}` when it takes any JSON value); with
  *   `workerServes`, `served`: whether a worker takes its jobs
  * - `POST /threads` `{ agent, input, threadId?, callbackUrl? }`: 201 and the thread; 200 with the
- *   existing thread when `threadId` (or else the `Idempotency-Key` header: the key, or `key-` and
- *   its hash when it is not a thread id) names one already launched (409 when it names another `callbackUrl` than the thread was launched with). `callbackUrl`
+ *   existing thread when `threadId` (or the `Idempotency-Key` header: the key, or `key-` and its
+ *   hash when it is not a thread id; 400 with both) names one already launched, by the same launch
+ *   (409 when it names another agent, another input or another `callbackUrl`: see `sameLaunch`). `callbackUrl`
  *   is called (signed) when the thread needs a human and when it ends (400 when `callbackUrls` is
  *   false: nothing here could sign it)
  * - `POST /hooks/:agent` (with `hookSecret`): a signed inbound webhook launches a thread (see `mountHooks`)
@@ -355,8 +358,10 @@ export function createHttpApp(served: Runtime, options: HttpOptions = {}): HttpA
     // Before the relaunch check, so a relaunch naming a callback is answered as a first launch is.
     if (body.callbackUrl !== undefined && !callbackUrls) throw new InvalidInputError(NO_CALLBACKS);
     const key = c.req.header('idempotency-key');
-    const keyedId = key === undefined ? undefined : idempotencyThreadId(key);
-    const threadId = body.threadId ?? keyedId;
+    // Each names the thread: with both, a retry sending one of them would name another thread.
+    if (key !== undefined && body.threadId !== undefined) throw new InvalidInputError(THREAD_ID_AND_KEY);
+    const threadId = body.threadId ?? (key === undefined ? undefined : idempotencyThreadId(key));
+    const launch: Relaunch = { agent: body.agent, input: body.input, callbackUrl: body.callbackUrl };
     const source: Source = {
       kind: 'http',
       ...(key === undefined ? {} : { triggerId: key }),
@@ -366,7 +371,7 @@ export function createHttpApp(served: Runtime, options: HttpOptions = {}): HttpA
     // The relaunch compares with the URL as recorded (the runtime the routes use masks it).
     if (threadId !== undefined) {
       const existing = await served.get(threadId);
-      if (existing !== undefined) return c.json(sameLaunch(existing, body.agent, body.callbackUrl, openingSecrets), 200);
+      if (existing !== undefined) return c.json(sameLaunch(existing, launch, openingSecrets), 200);
     }
     let view: ThreadView;
     try {
@@ -377,7 +382,7 @@ export function createHttpApp(served: Runtime, options: HttpOptions = {}): HttpA
       if (!(error instanceof VersionConflictError) || threadId === undefined) throw error;
       const existing = await served.get(threadId);
       if (existing === undefined) throw error;
-      return c.json(sameLaunch(existing, body.agent, body.callbackUrl, openingSecrets), 200);
+      return c.json(sameLaunch(existing, launch, openingSecrets), 200);
     }
     c.header('Location', `/threads/${encodeURIComponent(view.id)}`);
     return c.json(view, 201);
@@ -534,25 +539,43 @@ function isTargetList(value: HttpServerOptions['webhooks']): value is readonly W
   return Array.isArray(value);
 }
 
+/** What a launch asks for, as {@link sameLaunch} compares it with the thread it names. */
+interface Relaunch {
+  readonly agent: string;
+  readonly input: Json;
+  readonly callbackUrl: string | undefined;
+}
+
 /**
  * The existing thread a relaunch answers with (as shown), when the relaunch is the same launch: the
- * same agent, and no callbackUrl or the one the thread was launched with, its credentials compared
- * once opened with the first of `secrets` they open with (a relaunch changes nothing, so another
- * one would never be called).
+ * same agent, the same input (as JSON values: keys in any order), and no callbackUrl or the one the
+ * thread was launched with, its credentials compared once opened with the first of `secrets` they
+ * open with. A relaunch changes nothing, so another input would never be used, and another
+ * callbackUrl never called: 409.
  */
-function sameLaunch(existing: ThreadView, agent: string, callbackUrl: string | undefined, secrets: readonly string[]): ThreadView {
+function sameLaunch(existing: ThreadView, launch: Relaunch, secrets: readonly string[]): ThreadView {
+  const { agent, input, callbackUrl } = launch;
   if (existing.agent !== agent) {
     throw new InvalidStateError(`thread ${existing.id} already exists and runs agent ${existing.agent}, not ${agent}`, existing.id, existing.status);
+  }
+  const first = existing.events[0];
+  if (first?.type === 'input' && !sameJson(first.data.input, input)) {
+    throw new InvalidStateError(`thread ${existing.id} already exists and was launched with another input; ${relaunchHint(existing.id)}`, existing.id, existing.status);
   }
   const launchedWith = callbackUrlOf(existing);
   if (callbackUrl !== undefined && !sameCallbackUrl(launchedWith, callbackUrl, secrets)) {
     throw new InvalidStateError(
-      `thread ${existing.id} exists with another callbackUrl (${launchedWith === undefined ? 'none' : redactUrl(launchedWith)}); a relaunch does not change it: launch a new thread, or poll GET /threads/${existing.id}/wait`,
+      `thread ${existing.id} exists with another callbackUrl (${launchedWith === undefined ? 'none' : redactUrl(launchedWith)}); ${relaunchHint(existing.id)}`,
       existing.id,
       existing.status,
     );
   }
   return shownView(existing);
+}
+
+/** What a refused relaunch is told to do instead. */
+function relaunchHint(threadId: string): string {
+  return `a relaunch does not change it: launch a new thread (another threadId or Idempotency-Key), or poll GET /threads/${threadId}/wait`;
 }
 
 /**

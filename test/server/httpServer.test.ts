@@ -210,9 +210,11 @@ describe('POST /threads', () => {
     const first = await post<ThreadView>('/threads', { agent: 'echo', input: { n: 1 }, threadId: 'order-42' });
     expect(first.status).toBe(201);
     expect(first.body.id).toBe('order-42');
-    const again = await post<ThreadView>('/threads', { agent: 'echo', input: { n: 2 }, threadId: 'order-42' });
+    const again = await post<ThreadView>('/threads', { agent: 'echo', input: { n: 1 }, threadId: 'order-42' });
     expect(again.status).toBe(200);
     expect(again.body.events[0]).toMatchObject({ data: { input: { n: 1 } } });
+    // Another input under the id is refused (see relaunch.test.ts).
+    expect((await post('/threads', { agent: 'echo', input: { n: 2 }, threadId: 'order-42' })).status).toBe(409);
 
     const keyed = await post<ThreadView>('/threads', { agent: 'echo', input: 'k' }, { 'idempotency-key': 'msg-7' });
     expect(keyed.status).toBe(201);

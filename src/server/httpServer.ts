@@ -6,6 +6,7 @@ import { Hono, type Context } from 'hono';
 import { bearerAuth } from 'hono/bearer-auth';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
+import { methodNotAllowed } from 'hono/method-not-allowed';
 import { z } from 'zod';
 import { InvalidInputError, InvalidStateError, NotFoundError, VersionConflictError } from '../errors.js';
 import { bounded } from '../clock.js';
@@ -194,7 +195,8 @@ const MAX_WAIT_MS = 300_000;
 
 /**
  * The HTTP surface of a runtime as a hono app (serve it with {@link startHttpServer}, or call
- * `app.request()` in tests). JSON everywhere; errors are `{ error, issues? }` (see `mapError`);
+ * `app.request()` in tests). JSON everywhere; errors are `{ error, issues? }` (see `mapError`;
+ * 404 for an unknown path, 405 with `Allow` for a method a known path does not take);
  * every 503 carries `Retry-After` (seconds: a few for an unavailable store, the drain time once
  * stopping).
  *
@@ -285,6 +287,18 @@ export function createHttpApp(served: Runtime, options: HttpOptions = {}): HttpA
     await next();
     logger.debug({ method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(performance.now() - started) }, 'http request');
   });
+  // A known path asked with a method it does not take: 405 naming the ones it does (inside the
+  // logger, so the log line says 405; after the bearer check, which answers first).
+  app.use(
+    '*',
+    methodNotAllowed({
+      app,
+      onMethodNotAllowed: (c, methods) => {
+        const allow = [...methods].sort().join(', ');
+        return c.json({ error: `method ${c.req.method} is not allowed on ${c.req.path} (allowed: ${allow})` }, 405, { Allow: allow });
+      },
+    }),
+  );
   app.get('/health', (c) => c.json({ ok: true }));
   app.get('/ready', async (c) => {
     if (shutdown?.aborted) return c.json({ error: SHUTTING_DOWN }, 503);

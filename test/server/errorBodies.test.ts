@@ -42,6 +42,18 @@ describe('a method a known path does not take', () => {
     expect(thread.headers.get('allow')?.split(', ').sort()).toEqual(['DELETE', 'GET', 'HEAD']);
   });
 
+  it('asks for the token first, when there is one (401, not 405)', async () => {
+    const guarded = createHttpApp(h.runtime, { token: 'sekrit' });
+    try {
+      expect((await guarded.request('/threads', { method: 'PUT' })).status).toBe(401);
+      const allowed = await guarded.request('/threads', { method: 'PUT', headers: { authorization: 'Bearer sekrit' } });
+      expect(allowed.status).toBe(405);
+      expect(allowed.headers.get('allow')).toBe('GET, HEAD, POST');
+    } finally {
+      await guarded.close();
+    }
+  });
+
   it('leaves 404 to unknown paths and to what a route does not find', async () => {
     expect(await send('GET', '/nope')).toMatchObject({ status: 404, body: { error: 'no route GET /nope' } });
     expect(await send('PUT', '/threads/th_1/nothing')).toMatchObject({ status: 404, body: { error: 'no route PUT /threads/th_1/nothing' } });

@@ -61,8 +61,8 @@ Examples:
 /** What a command that threw comes to: its exit code, and what to say. */
 interface Failure {
   readonly code: number;
-  /** The HTTP API's error body (`{ error, issues? }`), as --json prints it. */
-  readonly body: ErrorBody;
+  /** The HTTP API's error body without its code (`{ error, issues? }`), as --json prints it. */
+  readonly body: Omit<ErrorBody, 'code'>;
   /** Commander has said it already (in text). */
   readonly said?: boolean;
   /** Point to --help after the message. */

@@ -96,6 +96,7 @@ function sameDelivery(existing: ThreadView, agent: string, input: unknown, deliv
       `delivery ${deliveryId} already launched thread ${existing.id} (${existing.agent}) with ${existing.agent === agent ? 'another body' : 'another agent'}; a new delivery needs a new id`,
       existing.id,
       existing.status,
+      existing.agent === agent ? 'thread_exists_other_input' : 'thread_exists_other_agent',
     );
   }
   return existing;

@@ -18,7 +18,7 @@ import { redactUrl } from '../context/redactUrl.js';
 import { secretsListedIn } from '../context/secretList.js';
 import { recordedCallbackUrl, sameCallbackUrl } from './callbackCredentials.js';
 import { drainRejectedBody } from './drainRejectedBody.js';
-import { mapError, unavailable, UNAVAILABLE_RETRY_AFTER_SECONDS } from './errorMapper.js';
+import { errorBody, mapError, unavailable, UNAVAILABLE_RETRY_AFTER_SECONDS } from './errorMapper.js';
 import { mountHooks } from './hooks.js';
 import { httpRuntime, shuttingDown, SHUTTING_DOWN } from './httpRuntime.js';
 import { streamThreadEvents } from './eventStream.js';
@@ -195,7 +195,7 @@ const MAX_WAIT_MS = 300_000;
 
 /**
  * The HTTP surface of a runtime as a hono app (serve it with {@link startHttpServer}, or call
- * `app.request()` in tests). JSON everywhere; errors are `{ error, issues? }` (see `mapError`;
+ * `app.request()` in tests). JSON everywhere; errors are `{ error, code, issues? }` (see `mapError`;
  * 404 for an unknown path, 405 with `Allow` for a method a known path does not take);
  * every 503 carries `Retry-After` (seconds: a few for an unavailable store, the drain time once
  * stopping).
@@ -275,12 +275,12 @@ export function createHttpApp(served: Runtime, options: HttpOptions = {}): HttpA
     // The bearer check builds its own JSON response (with WWW-Authenticate).
     if (error instanceof HTTPException && error.res !== undefined) return error.getResponse();
     // A request the closing server dropped at its deadline (logged once there): nobody reads this.
-    if (shutdown?.aborted && c.req.raw.signal.aborted) return c.json({ error: SHUTTING_DOWN }, 503, { Connection: 'close' });
+    if (shutdown?.aborted && c.req.raw.signal.aborted) return c.json(errorBody(503, SHUTTING_DOWN), 503, { Connection: 'close' });
     const { status, body } = mapError(error, logger, { method: c.req.method, path: c.req.path });
     // A stopping server lets the client go instead of keeping the connection alive.
     return c.json(body, status, status === 503 && shutdown?.aborted ? { Connection: 'close' } : {});
   });
-  app.notFound((c) => c.json({ error: `no route ${c.req.method} ${c.req.path}` }, 404));
+  app.notFound((c) => c.json(errorBody(404, `no route ${c.req.method} ${c.req.path}`), 404));
 
   app.use('*', async (c, next) => {
     const started = performance.now();
@@ -295,18 +295,18 @@ export function createHttpApp(served: Runtime, options: HttpOptions = {}): HttpA
       app,
       onMethodNotAllowed: (c, methods) => {
         const allow = [...methods].sort().join(', ');
-        return c.json({ error: `method ${c.req.method} is not allowed on ${c.req.path} (allowed: ${allow})` }, 405, { Allow: allow });
+        return c.json(errorBody(405, `method ${c.req.method} is not allowed on ${c.req.path} (allowed: ${allow})`), 405, { Allow: allow });
       },
     }),
   );
   app.get('/health', (c) => c.json({ ok: true }));
   app.get('/ready', async (c) => {
-    if (shutdown?.aborted) return c.json({ error: SHUTTING_DOWN }, 503);
+    if (shutdown?.aborted) return c.json(errorBody(503, SHUTTING_DOWN), 503);
     try {
       await bounded(runtime.ready(), READY_TIMEOUT_MS);
       return c.json({ ok: true });
     } catch (error) {
-      return c.json({ error: unavailable(error) }, 503);
+      return c.json(errorBody(503, unavailable(error)), 503);
     }
   });
   // Refused before the body is read; a request already in flight is refused by the runtime guard.
@@ -318,9 +318,9 @@ export function createHttpApp(served: Runtime, options: HttpOptions = {}): HttpA
     const expected = digest(token);
     const auth = bearerAuth({
       verifyToken: (given) => timingSafeEqual(digest(given), expected),
-      noAuthenticationHeader: { message: { error: 'unauthorized: send Authorization: Bearer <token>' } },
-      invalidAuthenticationHeader: { message: { error: 'the Authorization header must be "Bearer <token>"' } },
-      invalidToken: { message: { error: 'unauthorized: the bearer token is wrong' } },
+      noAuthenticationHeader: { message: errorBody(401, 'unauthorized: send Authorization: Bearer <token>') },
+      invalidAuthenticationHeader: { message: errorBody(400, 'the Authorization header must be "Bearer <token>"') },
+      invalidToken: { message: errorBody(401, 'unauthorized: the bearer token is wrong') },
     });
     // Static pages of extensions (the inspector's) hold no data; their APIs stay behind the token.
     const open = new Set(['/health', '/ready', ...extensions.flatMap((extension) => extension.publicPaths ?? [])]);
@@ -333,7 +333,7 @@ export function createHttpApp(served: Runtime, options: HttpOptions = {}): HttpA
     '*',
     bodyLimit({
       maxSize: maxBodyBytes,
-      onError: (c) => c.json({ error: `the request body is larger than ${maxBodyBytes} bytes` }, 413),
+      onError: (c) => c.json(errorBody(413, `the request body is larger than ${maxBodyBytes} bytes`), 413),
     }),
   );
 
@@ -570,11 +570,11 @@ interface Relaunch {
 function sameLaunch(existing: ThreadView, launch: Relaunch, secrets: readonly string[]): ThreadView {
   const { agent, input, callbackUrl } = launch;
   if (existing.agent !== agent) {
-    throw new InvalidStateError(`thread ${existing.id} already exists and runs agent ${existing.agent}, not ${agent}`, existing.id, existing.status);
+    throw new InvalidStateError(`thread ${existing.id} already exists and runs agent ${existing.agent}, not ${agent}`, existing.id, existing.status, 'thread_exists_other_agent');
   }
   const first = existing.events[0];
   if (first?.type === 'input' && !sameJson(first.data.input, input)) {
-    throw new InvalidStateError(`thread ${existing.id} already exists and was launched with another input; ${relaunchHint(existing.id)}`, existing.id, existing.status);
+    throw new InvalidStateError(`thread ${existing.id} already exists and was launched with another input; ${relaunchHint(existing.id)}`, existing.id, existing.status, 'thread_exists_other_input');
   }
   const launchedWith = callbackUrlOf(existing);
   if (callbackUrl !== undefined && !sameCallbackUrl(launchedWith, callbackUrl, secrets)) {
@@ -582,6 +582,7 @@ function sameLaunch(existing: ThreadView, launch: Relaunch, secrets: readonly st
       `thread ${existing.id} exists with another callbackUrl (${launchedWith === undefined ? 'none' : redactUrl(launchedWith)}); ${relaunchHint(existing.id)}`,
       existing.id,
       existing.status,
+      'thread_exists_other_callback_url',
     );
   }
   return shownView(existing);

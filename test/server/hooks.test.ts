@@ -185,6 +185,6 @@ describe('POST /hooks/:agent', () => {
       headers: { 'content-type': 'application/json', 'content-encoding': 'gzip', 'X-Switchyard-Timestamp': timestamp, 'X-Switchyard-Signature': signature, 'X-Switchyard-Delivery': 'zipped' },
       body: raw,
     });
-    expect({ status: response.status, body: (await response.json()) as unknown }).toEqual({ status: 415, body: { error: 'the body must be sent without Content-Encoding (got gzip)' } });
+    expect({ status: response.status, body: (await response.json()) as unknown }).toEqual({ status: 415, body: { error: 'the body must be sent without Content-Encoding (got gzip)', code: 'unsupported_media_type' } });
   });
 });

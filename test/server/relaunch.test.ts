@@ -1,6 +1,5 @@
 // A relaunch (POST /threads naming a thread that exists) is the same launch or a conflict.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ThreadView } from '../../src/runtime/runtime.js';
 import { createHttpApp, type HttpApp } from '../../src/server/httpServer.js';
 import { createHarness, type Harness } from './harness.js';
 

@@ -92,12 +92,34 @@ export class VersionConflictError extends SwitchyardError {
   }
 }
 
+/**
+ * The kinds of {@link InvalidStateError} that have a name of their own (the `code` of an HTTP
+ * error body; any other is `conflict`):
+ * - `already_answered`: the response names a request that was answered already (by this client,
+ *   whose reply was lost, or by another)
+ * - `not_open_request`: the response names a request that is not the thread's open one
+ * - `not_waiting`: the thread waits for no human
+ * - `thread_ended`: the thread ended; it takes no control or answer
+ * - `thread_exists_other_agent` / `_input` / `_callback_url`: a relaunch (or an inbound hook's
+ *   delivery sent again) names a thread launched with another agent, input or callback URL
+ */
+export type StateConflict =
+  | 'already_answered'
+  | 'not_open_request'
+  | 'not_waiting'
+  | 'thread_ended'
+  | 'thread_exists_other_agent'
+  | 'thread_exists_other_input'
+  | 'thread_exists_other_callback_url';
+
 /** The thread cannot take this operation in its current status (e.g. responding to a done thread). */
 export class InvalidStateError extends SwitchyardError {
   constructor(
     message: string,
     readonly threadId: string,
     readonly status: string,
+    /** Its kind, when it has a name of its own. */
+    readonly conflict?: StateConflict,
   ) {
     super(message);
   }
@@ -124,7 +146,7 @@ export class ThreadEndedError extends InvalidStateError {
     /** What was refused, appended to the message (`it cannot be cancelled`). */
     refused = 'it takes no event after its end',
   ) {
-    super(`thread ${threadId} already ended (${ended}); ${refused}`, threadId, ended);
+    super(`thread ${threadId} already ended (${ended}); ${refused}`, threadId, ended, 'thread_ended');
   }
 }
 

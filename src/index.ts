@@ -45,6 +45,7 @@ export {
   UnknownAgentError,
   UnreadableThreadError,
   VersionConflictError,
+  type StateConflict,
 } from './errors.js';
 export { checkConfig, defineConfig, type StoreContext, type SwitchyardConfig } from './runtime/config.js';
 export { createLogger, silentLogger, type Logger, type LoggerOptions } from './logger.js';

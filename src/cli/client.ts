@@ -18,6 +18,8 @@ export class ServerError extends SwitchyardError {
     readonly issues: readonly string[] = [],
     /** How long the server asked to wait before trying again (its `Retry-After`, on a 503). */
     readonly retryAfterMs?: number,
+    /** The `code` of the server's error body (`not_found`, `already_answered`...), when it sent one. */
+    readonly code?: string,
   ) {
     super(message);
   }
@@ -278,25 +280,27 @@ function checkIncarnation(previous: string | undefined, next: string | undefined
   throw new ServerError(`thread ${threadId} was deleted and launched again under its id while its event stream was cut: the thread followed is gone`, 409);
 }
 
-/** The error a failed response describes: the server's `{ error, issues }` body, or its status. */
+/** The error a failed response describes: the server's `{ error, code, issues }` body, or its status. */
 async function serverError(response: Response): Promise<ServerError> {
   const text = await response.text().catch(() => '');
   let message = `${response.status} ${response.statusText}`.trim();
   let issues: string[] = [];
+  let code: string | undefined;
   try {
-    const body = JSON.parse(text) as { error?: unknown; message?: unknown; issues?: unknown };
+    const body = JSON.parse(text) as { error?: unknown; message?: unknown; code?: unknown; issues?: unknown };
     const error = typeof body.error === 'object' && body.error !== null ? (body.error as { message?: unknown }).message : body.error;
     if (typeof error === 'string' && error !== '') message = error;
     else if (typeof body.message === 'string' && body.message !== '') message = body.message;
     if (Array.isArray(body.issues)) issues = body.issues.filter((i): i is string => typeof i === 'string');
+    if (typeof body.code === 'string' && body.code !== '') code = body.code;
   } catch {
     if (text.trim() !== '' && text.length < 300) message = text.trim();
   }
   const asked = retryAfterOf(response.headers, Date.now());
-  if (asked === undefined) return new ServerError(message, response.status, issues);
+  if (asked === undefined) return new ServerError(message, response.status, issues, undefined, code);
   const retryAfterMs = Math.min(MAX_RETRY_AFTER_MS, asked);
   const when = retryAfterMs === 0 ? 'now' : `in ${Math.ceil(retryAfterMs / 1000)} s`;
-  return new ServerError(`${message} (the server asks to try again ${when})`, response.status, issues, retryAfterMs);
+  return new ServerError(`${message} (the server asks to try again ${when})`, response.status, issues, retryAfterMs, code);
 }
 
 /** The longest `Retry-After` taken from a server: a wait past it is a reason to give up instead. */

@@ -61,13 +61,16 @@ Examples:
 /** What a command that threw comes to: its exit code, and what to say. */
 interface Failure {
   readonly code: number;
-  /** The HTTP API's error body (`{ error, issues? }`), as --json prints it. */
-  readonly body: ErrorBody;
+  /** The HTTP API's error body (`{ error, code?, issues? }`: a code when the server sent one), as --json prints it. */
+  readonly body: FailureBody;
   /** Commander has said it already (in text). */
   readonly said?: boolean;
   /** Point to --help after the message. */
   readonly usage?: boolean;
 }
+
+/** An error body as the CLI prints it: the server's, or one of its own (without a code). */
+type FailureBody = Omit<ErrorBody, 'code'> & { readonly code?: string };
 
 function failureOf(error: unknown): Failure {
   if (error instanceof CommanderError) {
@@ -78,7 +81,8 @@ function failureOf(error: unknown): Failure {
   if (error instanceof ConfigError) return { code: EXIT.usage, body: { error: error.message } };
   if (error instanceof UsageError) return { code: EXIT.usage, body: { error: error.message }, usage: true };
   if (error instanceof ServerError) {
-    return { code: EXIT.error, body: error.issues.length > 0 ? { error: error.message, issues: error.issues } : { error: error.message } };
+    const body: FailureBody = { error: error.message, ...(error.code === undefined ? {} : { code: error.code }) };
+    return { code: EXIT.error, body: error.issues.length > 0 ? { ...body, issues: error.issues } : body };
   }
   if (error instanceof UnreachableError) return { code: EXIT.error, body: { error: error.message } };
   return { code: EXIT.error, body: { error: messageOf(error) } };

@@ -3,7 +3,7 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { Json } from '../thread/events.js';
 import { answeredNote, approvedOrAnswerRule } from '../thread/humanResponse.js';
 import { isThreadStatus, TERMINAL_STATUSES, THREAD_STATUSES, type ThreadStatus } from '../thread/state.js';
-import { messageOf } from '../errors.js';
+import { messageOf, type StateConflict } from '../errors.js';
 import { THREAD_ID_PATTERN, THREAD_ID_RULE } from '../runtime/launching.js';
 import type { ThreadView } from '../runtime/runtime.js';
 import { parentIdOf } from '../runtime/threadView.js';
@@ -22,7 +22,7 @@ export function addThreadCommands(program: Command, cli: CliContext): void {
     .argument('<agent>', 'the agent, e.g. calculator')
     .argument('[input...]', 'the input as words (quote it in your shell)')
     .option('--input-json <json>', 'the input as a JSON value instead of words')
-    .option('--thread-id <id>', 'choose the thread id (an existing id is not launched again: its thread is shown and followed)', parseThreadId)
+    .option('--thread-id <id>', 'choose the thread id (an existing id is not launched again: its thread is shown and followed; refused when it was launched with another input)', parseThreadId)
     .option('--follow', 'stream progress until the thread rests (the default)')
     .option('--no-follow', 'print the thread id and return at once')
     .action(async (agent: string, words: string[], opts: { inputJson?: string; threadId?: string; follow?: boolean }, command: Command) => {
@@ -30,7 +30,7 @@ export function addThreadCommands(program: Command, cli: CliContext): void {
       const client = cli.clientOf(command);
       const json = cli.globals(command).json === true;
       const { thread: launched, created } = await client.launch(agent, input, opts.threadId);
-      // The server answers a launch of an existing id with that thread; the input given now is not used.
+      // The server answers a launch of an existing id (with the same input) with that thread.
       if (!created) cli.err(`thread ${launched.id} already exists; not launched again`);
       if (opts.follow === false) {
         if (json) cli.printJson(launched);
@@ -123,7 +123,9 @@ export function addThreadCommands(program: Command, cli: CliContext): void {
           }
           // A reply run again (its request answered, the thread moved on) says so, as the server does.
           const answered = opts.request === undefined ? undefined : answeredNote(current.events, opts.request);
-          throw new ServerError(answered ?? `thread ${id} is not waiting for a human (it is ${current.status})`, 409);
+          // Its code as the server's would be (see StateConflict).
+          const conflict: StateConflict = answered !== undefined ? 'already_answered' : TERMINAL_STATUSES.includes(current.status) ? 'thread_ended' : 'not_waiting';
+          throw new ServerError(answered ?? `thread ${id} is not waiting for a human (it is ${current.status})`, 409, [], undefined, conflict);
         }
         const body = respondBody(opts, opts.request ?? pending.requestId, opts.by ?? currentUser());
         // Checked here too so a refusal speaks of flags; the server checks again (the thread may move).

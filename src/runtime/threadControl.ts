@@ -1,9 +1,9 @@
 import { controlStep, CONTROLLED } from '../agent/controlStep.js';
 import type { AgentDeps } from '../agent/deps.js';
-import { formatIssues, InvalidInputError, InvalidStateError, messageOf, NotFoundError, ThreadEndedError, UnknownAgentError } from '../errors.js';
+import { formatIssues, InvalidInputError, InvalidStateError, messageOf, NotFoundError, ThreadEndedError, UnknownAgentError, type StateConflict } from '../errors.js';
 import { openDelegations } from '../pipeline/delegations.js';
 import type { Thread } from '../thread/events.js';
-import { answeredNote, answerKind, humanResponseInputSchema, validateResponse } from '../thread/humanResponse.js';
+import { answeredNote, answerKind, humanResponseInputSchema, validateResponse, type ResponseRefusal } from '../thread/humanResponse.js';
 import { deriveState, statusOf, TERMINAL_STATUSES } from '../thread/state.js';
 import type { LaunchSources } from './launching.js';
 import type { ThreadDriver } from './threadDriver.js';
@@ -61,12 +61,12 @@ export async function controlThread(sources: ControlSources, threadId: string, a
   if (TERMINAL_STATUSES.includes(current.status)) {
     // Again: a process that died between the pipeline's cancel and its children's left them open.
     if (action === 'cancel' && current.status === 'cancelled') return cancelChildren(sources, current, opts);
-    throw new InvalidStateError(`thread ${threadId} is ${current.status}; it cannot be ${CONTROLLED[action]}`, threadId, current.status);
+    throw new InvalidStateError(`thread ${threadId} is ${current.status}; it cannot be ${CONTROLLED[action]}`, threadId, current.status, 'thread_ended');
   }
   if (action === 'pause' && current.status === 'paused') return current;
   if (action === 'resume' && current.status !== 'paused') return current;
   if (action === 'resume') checkServed(sources, current);
-  if (action === 'resume' && (await endedWithParent(sources, current)) !== undefined) throw new InvalidStateError(`thread ${threadId} is cancelled; it cannot be resumed`, threadId, 'cancelled');
+  if (action === 'resume' && (await endedWithParent(sources, current)) !== undefined) throw new InvalidStateError(`thread ${threadId} is cancelled; it cannot be resumed`, threadId, 'cancelled', 'thread_ended');
   if (action !== 'resume' && driver.isRunning(threadId)) {
     const done = sources.settled(threadId);
     driver.forward(threadId, action === 'pause' ? { type: 'PAUSE', ...opts } : { type: 'CANCEL', ...opts });
@@ -164,13 +164,13 @@ export async function respondToThread(sources: ControlSources, threadId: string,
     const status = state.terminal ?? 'cancelled';
     // An answer repeated after a lost reply: say that it was recorded.
     const answered = answeredNote(thread.events, parsed.data.requestId);
-    throw new InvalidStateError(`thread ${threadId} is ${status}${answered === undefined ? '' : `; ${answered}`}`, threadId, status);
+    throw new InvalidStateError(`thread ${threadId} is ${status}${answered === undefined ? '' : `; ${answered}`}`, threadId, status, answered === undefined ? 'thread_ended' : 'already_answered');
   }
   checkServed(sources, thread);
   const checked = validateResponse(state.pendingRequest, parsed.data, thread.events);
   if (!checked.success) {
     if (checked.code === 'invalid_response') throw new InvalidInputError(checked.error, [checked.error]);
-    throw new InvalidStateError(checked.error, threadId, statusOf(state));
+    throw new InvalidStateError(checked.error, threadId, statusOf(state), refusalConflict(checked.code, answeredNote(thread.events, parsed.data.requestId)));
   }
   const written = await store.append(threadId, state.version, [
     { seq: state.version + 1, at: new Date(clock.now()).toISOString(), type: 'human_response', data: checked.data },
@@ -183,4 +183,10 @@ export async function respondToThread(sources: ControlSources, threadId: string,
   );
   sources.driver.continueAfterWrite(written);
   return viewOf(written);
+}
+
+/** The kind of a response refused as not answering the open request: answered already, or not open. */
+function refusalConflict(refusal: Exclude<ResponseRefusal, 'invalid_response'>, answered: string | undefined): StateConflict {
+  if (answered !== undefined) return 'already_answered';
+  return refusal === 'stale_request' ? 'not_open_request' : 'not_waiting';
 }

@@ -1,15 +1,58 @@
 import { HTTPException } from 'hono/http-exception';
-import { InvalidInputError, InvalidStateError, isUnavailable, messageOf, NotFoundError, RuntimeClosedError, ThreadTooLargeError, UnreadableThreadError, VersionConflictError } from '../errors.js';
+import { InvalidInputError, InvalidStateError, isUnavailable, messageOf, NotFoundError, RuntimeClosedError, ThreadTooLargeError, UnreadableThreadError, VersionConflictError, type StateConflict } from '../errors.js';
 import type { Logger } from '../logger.js';
 
-/** The body of every error response: what was wrong, and the details when there are several. */
+/**
+ * What kind of error a response is, for a client to branch on (the `error` text may change; these
+ * do not): the status's own (`bad_request`, `unauthorized`, `not_found`, `method_not_allowed`,
+ * `conflict`, `payload_too_large`, `unsupported_media_type`, `internal`, `unavailable`: the codes
+ * of NATS thread replies where they have one), or a conflict's own kind ({@link StateConflict}).
+ */
+export type ErrorCode =
+  | 'bad_request'
+  | 'unauthorized'
+  | 'not_found'
+  | 'method_not_allowed'
+  | 'conflict'
+  | StateConflict
+  | 'payload_too_large'
+  | 'unsupported_media_type'
+  | 'internal'
+  | 'unavailable';
+
+/** The body of every error response: what was wrong, its kind, and the details when there are several. */
 export interface ErrorBody {
   readonly error: string;
+  readonly code: ErrorCode;
   readonly issues?: readonly string[];
 }
 
 /** The statuses the HTTP surface answers errors with. */
-export type ErrorStatus = 400 | 401 | 404 | 409 | 413 | 415 | 500 | 503;
+export type ErrorStatus = 400 | 401 | 404 | 405 | 409 | 413 | 415 | 500 | 503;
+
+/** The code of an error answered with `status`, when nothing names its kind more closely. */
+export const STATUS_CODES: Readonly<Record<ErrorStatus, ErrorCode>> = {
+  400: 'bad_request',
+  401: 'unauthorized',
+  404: 'not_found',
+  405: 'method_not_allowed',
+  409: 'conflict',
+  413: 'payload_too_large',
+  415: 'unsupported_media_type',
+  500: 'internal',
+  503: 'unavailable',
+};
+
+/** An error body: `error`, its `code` (by default its status's), and `issues` when there are any. */
+export function errorBody(status: ErrorStatus, error: string, options: { code?: ErrorCode | undefined; issues?: readonly string[] } = {}): ErrorBody {
+  const { code = STATUS_CODES[status], issues = [] } = options;
+  return issues.length > 0 ? { error, code, issues: [...issues] } : { error, code };
+}
+
+/** An error response: status and body (see {@link errorBody}). */
+function mapped(status: ErrorStatus, error: string, options?: { code?: ErrorCode | undefined; issues?: readonly string[] }): MappedError {
+  return { status, body: errorBody(status, error, options) };
+}
 
 /** An error as it goes back to the client. */
 export interface MappedError {
@@ -27,6 +70,7 @@ const STATUS_TEXT: Readonly<Record<number, string>> = {
   400: 'bad request',
   401: 'unauthorized',
   404: 'not found',
+  405: 'method not allowed',
   409: 'conflict',
   413: 'request body too large',
   415: 'unsupported media type',
@@ -43,7 +87,8 @@ export { formatIssues } from '../errors.js';
 export const UNAVAILABLE_RETRY_AFTER_SECONDS = 2;
 
 /**
- * The one place errors become HTTP responses:
+ * The one place errors become HTTP responses, each body `{ error, code, issues? }` (see
+ * {@link ErrorCode}; a 409 names its kind when the error does, see `StateConflict`):
  *
  * - `ThreadTooLargeError` (a launch input or an answer the thread's store cannot hold): 413, its
  *   message naming the limit; the thread is unchanged
@@ -63,34 +108,28 @@ export const UNAVAILABLE_RETRY_AFTER_SECONDS = 2;
  * - anything else: 500 with a generic message; the details go to the log, never to the client
  */
 export function mapError(error: unknown, logger: Logger, context: ErrorContext = {}): MappedError {
-  if (error instanceof ThreadTooLargeError) return { status: 413, body: { error: error.message, issues: [...error.issues] } };
-  if (error instanceof InvalidInputError) {
-    return { status: 400, body: error.issues.length > 0 ? { error: error.message, issues: [...error.issues] } : { error: error.message } };
-  }
-  if (error instanceof NotFoundError) return { status: 404, body: { error: error.message } };
-  if (error instanceof InvalidStateError) return { status: 409, body: { error: error.message } };
+  if (error instanceof ThreadTooLargeError) return mapped(413, error.message, { issues: error.issues });
+  if (error instanceof InvalidInputError) return mapped(400, error.message, { issues: error.issues });
+  if (error instanceof NotFoundError) return mapped(404, error.message);
+  if (error instanceof InvalidStateError) return mapped(409, error.message, { code: error.conflict });
   if (error instanceof VersionConflictError) {
-    return {
-      status: 409,
-      body: {
-        error: `thread ${error.threadId} changed while this request was handled (another response or step won); read it again and retry if still needed`,
-      },
-    };
+    return mapped(409, `thread ${error.threadId} changed while this request was handled (another response or step won); read it again and retry if still needed`);
   }
   if (error instanceof HTTPException && error.status in STATUS_TEXT) {
-    return { status: error.status as ErrorStatus, body: { error: error.message || STATUS_TEXT[error.status]! } };
+    const status = error.status as ErrorStatus;
+    return mapped(status, error.message || STATUS_TEXT[status]!);
   }
   if (error instanceof UnreadableThreadError) {
     logger.error({ err: error, threadId: error.threadId, method: context.method, path: context.path }, `HTTP request met a corrupt thread: ${error.message}`);
-    return { status: 500, body: { error: error.answer } };
+    return mapped(500, error.answer);
   }
-  if (error instanceof RuntimeClosedError) return { status: 503, body: { error: `the server is shutting down: ${error.message}` } };
+  if (error instanceof RuntimeClosedError) return mapped(503, `the server is shutting down: ${error.message}`);
   if (isUnavailable(error)) {
     logger.warn({ err: error, method: context.method, path: context.path }, 'HTTP request failed: the store is unavailable');
-    return { status: 503, body: { error: unavailable(error) } };
+    return mapped(503, unavailable(error));
   }
   logger.error({ err: error, method: context.method, path: context.path }, 'HTTP request failed');
-  return { status: 500, body: { error: 'internal server error; the details are in the server log' } };
+  return mapped(500, 'internal server error; the details are in the server log');
 }
 
 /**

@@ -6,18 +6,19 @@ import { Hono, type Context } from 'hono';
 import { bearerAuth } from 'hono/bearer-auth';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
+import { methodNotAllowed } from 'hono/method-not-allowed';
 import { z } from 'zod';
 import { InvalidInputError, InvalidStateError, NotFoundError, VersionConflictError } from '../errors.js';
 import { bounded } from '../clock.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { Runtime, ThreadView } from '../runtime/runtime.js';
 import { callbackUrlOf, shownView } from '../runtime/threadView.js';
-import type { Source } from '../thread/events.js';
+import { sameJson, type Json, type Source } from '../thread/events.js';
 import { redactUrl } from '../context/redactUrl.js';
 import { secretsListedIn } from '../context/secretList.js';
 import { recordedCallbackUrl, sameCallbackUrl } from './callbackCredentials.js';
 import { drainRejectedBody } from './drainRejectedBody.js';
-import { mapError, unavailable, UNAVAILABLE_RETRY_AFTER_SECONDS } from './errorMapper.js';
+import { errorBody, mapError, unavailable, UNAVAILABLE_RETRY_AFTER_SECONDS } from './errorMapper.js';
 import { mountHooks } from './hooks.js';
 import { httpRuntime, shuttingDown, SHUTTING_DOWN } from './httpRuntime.js';
 import { streamThreadEvents } from './eventStream.js';
@@ -175,6 +176,8 @@ export interface HttpServer {
   close(): Promise<void>;
 }
 
+const THREAD_ID_AND_KEY = 'give threadId or an Idempotency-Key header, not both: each names the thread';
+
 const NO_CALLBACKS =
   'callbackUrl refused: this server sends no callbacks (they are signed, and the process that runs the threads has no webhook secret); set SWITCHYARD_WEBHOOK_SECRET, or launch without a callbackUrl';
 
@@ -192,7 +195,8 @@ const MAX_WAIT_MS = 300_000;
 
 /**
  * The HTTP surface of a runtime as a hono app (serve it with {@link startHttpServer}, or call
- * `app.request()` in tests). JSON everywhere; errors are `{ error, issues? }` (see `mapError`);
+ * `app.request()` in tests). JSON everywhere; errors are `{ error, code, issues? }` (see `mapError`;
+ * 404 for an unknown path, 405 with `Allow` for a method a known path does not take);
  * every 503 carries `Retry-After` (seconds: a few for an unavailable store, the drain time once
  * stopping).
  *
@@ -205,8 +209,9 @@ const MAX_WAIT_MS = 300_000;
  *   `inputSchema`, the JSON Schema of its input (`{}` when it takes any JSON value); with
  *   `workerServes`, `served`: whether a worker takes its jobs
  * - `POST /threads` `{ agent, input, threadId?, callbackUrl? }`: 201 and the thread; 200 with the
- *   existing thread when `threadId` (or else the `Idempotency-Key` header: the key, or `key-` and
- *   its hash when it is not a thread id) names one already launched (409 when it names another `callbackUrl` than the thread was launched with). `callbackUrl`
+ *   existing thread when `threadId` (or the `Idempotency-Key` header: the key, or `key-` and its
+ *   hash when it is not a thread id; 400 with both) names one already launched, by the same launch
+ *   (409 when it names another agent, another input or another `callbackUrl`: see `sameLaunch`). `callbackUrl`
  *   is called (signed) when the thread needs a human and when it ends (400 when `callbackUrls` is
  *   false: nothing here could sign it)
  * - `POST /hooks/:agent` (with `hookSecret`): a signed inbound webhook launches a thread (see `mountHooks`)
@@ -270,26 +275,38 @@ export function createHttpApp(served: Runtime, options: HttpOptions = {}): HttpA
     // The bearer check builds its own JSON response (with WWW-Authenticate).
     if (error instanceof HTTPException && error.res !== undefined) return error.getResponse();
     // A request the closing server dropped at its deadline (logged once there): nobody reads this.
-    if (shutdown?.aborted && c.req.raw.signal.aborted) return c.json({ error: SHUTTING_DOWN }, 503, { Connection: 'close' });
+    if (shutdown?.aborted && c.req.raw.signal.aborted) return c.json(errorBody(503, SHUTTING_DOWN), 503, { Connection: 'close' });
     const { status, body } = mapError(error, logger, { method: c.req.method, path: c.req.path });
     // A stopping server lets the client go instead of keeping the connection alive.
     return c.json(body, status, status === 503 && shutdown?.aborted ? { Connection: 'close' } : {});
   });
-  app.notFound((c) => c.json({ error: `no route ${c.req.method} ${c.req.path}` }, 404));
+  app.notFound((c) => c.json(errorBody(404, `no route ${c.req.method} ${c.req.path}`), 404));
 
   app.use('*', async (c, next) => {
     const started = performance.now();
     await next();
     logger.debug({ method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(performance.now() - started) }, 'http request');
   });
+  // A known path asked with a method it does not take: 405 naming the ones it does (inside the
+  // logger, so the log line says 405; after the bearer check, which answers first).
+  app.use(
+    '*',
+    methodNotAllowed({
+      app,
+      onMethodNotAllowed: (c, methods) => {
+        const allow = [...methods].sort().join(', ');
+        return c.json(errorBody(405, `method ${c.req.method} is not allowed on ${c.req.path} (allowed: ${allow})`), 405, { Allow: allow });
+      },
+    }),
+  );
   app.get('/health', (c) => c.json({ ok: true }));
   app.get('/ready', async (c) => {
-    if (shutdown?.aborted) return c.json({ error: SHUTTING_DOWN }, 503);
+    if (shutdown?.aborted) return c.json(errorBody(503, SHUTTING_DOWN), 503);
     try {
       await bounded(runtime.ready(), READY_TIMEOUT_MS);
       return c.json({ ok: true });
     } catch (error) {
-      return c.json({ error: unavailable(error) }, 503);
+      return c.json(errorBody(503, unavailable(error)), 503);
     }
   });
   // Refused before the body is read; a request already in flight is refused by the runtime guard.
@@ -301,9 +318,9 @@ export function createHttpApp(served: Runtime, options: HttpOptions = {}): HttpA
     const expected = digest(token);
     const auth = bearerAuth({
       verifyToken: (given) => timingSafeEqual(digest(given), expected),
-      noAuthenticationHeader: { message: { error: 'unauthorized: send Authorization: Bearer <token>' } },
-      invalidAuthenticationHeader: { message: { error: 'the Authorization header must be "Bearer <token>"' } },
-      invalidToken: { message: { error: 'unauthorized: the bearer token is wrong' } },
+      noAuthenticationHeader: { message: errorBody(401, 'unauthorized: send Authorization: Bearer <token>') },
+      invalidAuthenticationHeader: { message: errorBody(400, 'the Authorization header must be "Bearer <token>"') },
+      invalidToken: { message: errorBody(401, 'unauthorized: the bearer token is wrong') },
     });
     // Static pages of extensions (the inspector's) hold no data; their APIs stay behind the token.
     const open = new Set(['/health', '/ready', ...extensions.flatMap((extension) => extension.publicPaths ?? [])]);
@@ -316,7 +333,7 @@ export function createHttpApp(served: Runtime, options: HttpOptions = {}): HttpA
     '*',
     bodyLimit({
       maxSize: maxBodyBytes,
-      onError: (c) => c.json({ error: `the request body is larger than ${maxBodyBytes} bytes` }, 413),
+      onError: (c) => c.json(errorBody(413, `the request body is larger than ${maxBodyBytes} bytes`), 413),
     }),
   );
 
@@ -355,8 +372,10 @@ export function createHttpApp(served: Runtime, options: HttpOptions = {}): HttpA
     // Before the relaunch check, so a relaunch naming a callback is answered as a first launch is.
     if (body.callbackUrl !== undefined && !callbackUrls) throw new InvalidInputError(NO_CALLBACKS);
     const key = c.req.header('idempotency-key');
-    const keyedId = key === undefined ? undefined : idempotencyThreadId(key);
-    const threadId = body.threadId ?? keyedId;
+    // Each names the thread: with both, a retry sending one of them would name another thread.
+    if (key !== undefined && body.threadId !== undefined) throw new InvalidInputError(THREAD_ID_AND_KEY);
+    const threadId = body.threadId ?? (key === undefined ? undefined : idempotencyThreadId(key));
+    const launch: Relaunch = { agent: body.agent, input: body.input, callbackUrl: body.callbackUrl };
     const source: Source = {
       kind: 'http',
       ...(key === undefined ? {} : { triggerId: key }),
@@ -366,7 +385,7 @@ export function createHttpApp(served: Runtime, options: HttpOptions = {}): HttpA
     // The relaunch compares with the URL as recorded (the runtime the routes use masks it).
     if (threadId !== undefined) {
       const existing = await served.get(threadId);
-      if (existing !== undefined) return c.json(sameLaunch(existing, body.agent, body.callbackUrl, openingSecrets), 200);
+      if (existing !== undefined) return c.json(sameLaunch(existing, launch, openingSecrets), 200);
     }
     let view: ThreadView;
     try {
@@ -377,7 +396,7 @@ export function createHttpApp(served: Runtime, options: HttpOptions = {}): HttpA
       if (!(error instanceof VersionConflictError) || threadId === undefined) throw error;
       const existing = await served.get(threadId);
       if (existing === undefined) throw error;
-      return c.json(sameLaunch(existing, body.agent, body.callbackUrl, openingSecrets), 200);
+      return c.json(sameLaunch(existing, launch, openingSecrets), 200);
     }
     c.header('Location', `/threads/${encodeURIComponent(view.id)}`);
     return c.json(view, 201);
@@ -534,25 +553,44 @@ function isTargetList(value: HttpServerOptions['webhooks']): value is readonly W
   return Array.isArray(value);
 }
 
+/** What a launch asks for, as {@link sameLaunch} compares it with the thread it names. */
+interface Relaunch {
+  readonly agent: string;
+  readonly input: Json;
+  readonly callbackUrl: string | undefined;
+}
+
 /**
  * The existing thread a relaunch answers with (as shown), when the relaunch is the same launch: the
- * same agent, and no callbackUrl or the one the thread was launched with, its credentials compared
- * once opened with the first of `secrets` they open with (a relaunch changes nothing, so another
- * one would never be called).
+ * same agent, the same input (as JSON values: keys in any order), and no callbackUrl or the one the
+ * thread was launched with, its credentials compared once opened with the first of `secrets` they
+ * open with. A relaunch changes nothing, so another input would never be used, and another
+ * callbackUrl never called: 409.
  */
-function sameLaunch(existing: ThreadView, agent: string, callbackUrl: string | undefined, secrets: readonly string[]): ThreadView {
+function sameLaunch(existing: ThreadView, launch: Relaunch, secrets: readonly string[]): ThreadView {
+  const { agent, input, callbackUrl } = launch;
   if (existing.agent !== agent) {
-    throw new InvalidStateError(`thread ${existing.id} already exists and runs agent ${existing.agent}, not ${agent}`, existing.id, existing.status);
+    throw new InvalidStateError(`thread ${existing.id} already exists and runs agent ${existing.agent}, not ${agent}`, existing.id, existing.status, 'thread_exists_other_agent');
+  }
+  const first = existing.events[0];
+  if (first?.type === 'input' && !sameJson(first.data.input, input)) {
+    throw new InvalidStateError(`thread ${existing.id} already exists and was launched with another input; ${relaunchHint(existing.id)}`, existing.id, existing.status, 'thread_exists_other_input');
   }
   const launchedWith = callbackUrlOf(existing);
   if (callbackUrl !== undefined && !sameCallbackUrl(launchedWith, callbackUrl, secrets)) {
     throw new InvalidStateError(
-      `thread ${existing.id} exists with another callbackUrl (${launchedWith === undefined ? 'none' : redactUrl(launchedWith)}); a relaunch does not change it: launch a new thread, or poll GET /threads/${existing.id}/wait`,
+      `thread ${existing.id} exists with another callbackUrl (${launchedWith === undefined ? 'none' : redactUrl(launchedWith)}); ${relaunchHint(existing.id)}`,
       existing.id,
       existing.status,
+      'thread_exists_other_callback_url',
     );
   }
   return shownView(existing);
+}
+
+/** What a refused relaunch is told to do instead. */
+function relaunchHint(threadId: string): string {
+  return `a relaunch does not change it: launch a new thread (another threadId or Idempotency-Key), or poll GET /threads/${threadId}/wait`;
 }
 
 /**

@@ -9,7 +9,7 @@ export {
   type HttpServer,
   type HttpServerOptions,
 } from './httpServer.js';
-export { formatIssues, mapError, type ErrorBody, type ErrorContext, type ErrorStatus, type MappedError } from './errorMapper.js';
+export { formatIssues, mapError, type ErrorBody, type ErrorCode, type ErrorContext, type ErrorStatus, type MappedError } from './errorMapper.js';
 export { streamThreadEvents, type EventStreamOptions } from './eventStream.js';
 export {
   createWebhookNotifier,

@@ -30,6 +30,21 @@ export function isJson(value: unknown, depth = 0): value is Json {
   }
 }
 
+/**
+ * Whether two JSON values are the same value as JSON compares them: arrays item by item, objects by
+ * their keys in any order (a client may serialize them in another order than the thread recorded),
+ * numbers by value (`0` and `-0` are both the text `0`).
+ */
+export function sameJson(a: Json, b: Json): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) || Array.isArray(b)) {
+    return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((item, i) => sameJson(item, b[i]!));
+  }
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((key) => Object.hasOwn(b, key) && sameJson(a[key]!, b[key]!));
+}
+
 const NOT_JSON = 'must be a JSON value (finite numbers, strings, booleans, null, arrays and plain objects, at most 256 levels deep)';
 
 // A hand-written guard: zod's recursive union was the most expensive part of validating events.

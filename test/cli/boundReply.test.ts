@@ -68,6 +68,10 @@ describe('a reply the CLI prints', () => {
     expect(repeated.stdout).toBe('');
     // When, in local time as the CLI shows every instant (the server says it in UTC).
     expect(repeated.stderr).toMatch(new RegExp(`^error: request ${first} was already answered \\(approved by op1 at \\d{4}-\\d{2}-\\d{2} \\d{2}:\\d{2}:\\d{2}\\)\\n$`));
+    // With --json, the server's code says so for a script: its answer had landed, the thread moved on.
+    const repeatedJson = await cli(...args, '--json');
+    expect(repeatedJson.code).toBe(1);
+    expect(JSON.parse(repeatedJson.stderr)).toMatchObject({ code: 'already_answered', error: expect.stringMatching(new RegExp(`^request ${first} was already answered`)) });
     const after = await viewOf('rec-1');
     expect(after.pendingRequest?.requestId).toBe(second);
     expect(after.events.filter((event) => event.type === 'human_response')).toHaveLength(1);

@@ -179,8 +179,11 @@ describe('switchyard CLI', () => {
     expect(replayed.stdout).not.toContain('reply:');
   });
 
-  it('launch --thread-id of an existing thread says it was not launched again, and shows that thread', async () => {
-    const result = await cli('launch', 'calculator', 'what is 1 + 1', '--thread-id', threadId);
+  it('launch --thread-id of an existing thread says it was not launched again, and shows that thread; with another input it exits 1', async () => {
+    const other = await cli('launch', 'calculator', 'what is 1 + 1', '--thread-id', threadId);
+    expect(other.code).toBe(1);
+    expect(other.stderr.trim()).toMatch(new RegExp(`^error: thread ${threadId} already exists and was launched with another input; a relaunch does not change it`));
+    const result = await cli('launch', 'calculator', 'what is (3 + 4) / 2', '--thread-id', threadId);
     expect(result.code).toBe(0);
     expect(result.stderr.trim()).toBe(`thread ${threadId} already exists; not launched again`);
     expect(result.stdout).not.toMatch(/launched/);

@@ -43,7 +43,7 @@ function ask(path: string, init: RequestInit = {}): Promise<Response> {
 async function expectPromptUnavailable(path: string, init?: RequestInit): Promise<void> {
   const res = await ask(path, init);
   expect(res.status, `${init?.method ?? 'GET'} ${path}`).toBe(503);
-  expect(await res.json()).toEqual({ error: expect.stringMatching(/^the store is unavailable: /) });
+  expect(await res.json()).toEqual({ error: expect.stringMatching(/^the store is unavailable: /), code: 'unavailable' });
   const retryAfter = res.headers.get('retry-after') ?? 'no Retry-After header';
   expect(retryAfter).toMatch(/^\d+$/);
   expect(Number(retryAfter)).toBeGreaterThanOrEqual(1);

@@ -40,7 +40,7 @@ describe('a thread whose agent this runtime no longer has', () => {
     const app = createHttpApp(after, { token: '' });
     const answered = await app.request(`/threads/${id}/respond`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ requestId, approved: true }) });
     expect(answered.status).toBe(404);
-    expect(await answered.json()).toEqual({ error: refusal });
+    expect(await answered.json()).toEqual({ error: refusal, code: 'not_found' });
     const stored = (await store.get(id))!;
     expect(stored.events.at(-1)!.seq).toBe(version);
     expect((await after.get(id))!.status).toBe('awaiting_human');
@@ -56,7 +56,7 @@ describe('a thread whose agent this runtime no longer has', () => {
     const app = createHttpApp(after, { token: '' });
     const resumed = await app.request(`/threads/${id}/resume`, { method: 'POST' });
     expect(resumed.status).toBe(404);
-    expect(await resumed.json()).toEqual({ error: refusal });
+    expect(await resumed.json()).toEqual({ error: refusal, code: 'not_found' });
     const stored = (await store.get(id))!;
     expect(stored.events.slice(version).map((e) => e.type)).toEqual(['control']);
     expect((await after.get(id))!.status).toBe('paused');

@@ -274,6 +274,7 @@ describe('POST /threads with a callbackUrl', () => {
     expect(added.status).toBe(409);
     expect(added.body.error).toMatch(/^thread rl-1 exists with another callbackUrl \(none\); a relaunch does not change it/);
     expect(added.body.error).toMatch(/GET \/threads\/rl-1\/wait/);
+    expect(added.body.code).toBe('thread_exists_other_callback_url');
     expect((await call<ThreadView>(url, 'POST', '/threads', { agent: 'echo', input: 'x', threadId: 'rl-1' })).status).toBe(200);
 
     const launched = await call<ThreadView>(url, 'POST', '/threads', { agent: 'echo', input: 'y', threadId: 'rl-2', callbackUrl: origin.url });

@@ -61,9 +61,9 @@ describe('DELETE /threads/:id', () => {
     await store.create(threadOf('c1', 'calculator', [input('p1'), { type: 'final', data: { output: 'ok' } }]));
     const base = await serve(store);
 
-    expect(await call(base, 'DELETE', '/threads/p1')).toEqual(expect.objectContaining({ status: 409, body: { error: 'thread p1 is running: it has not ended; cancel it first' } }));
+    expect(await call(base, 'DELETE', '/threads/p1')).toEqual(expect.objectContaining({ status: 409, body: { error: 'thread p1 is running: it has not ended; cancel it first', code: 'conflict' } }));
     expect(await call(base, 'DELETE', '/threads/c1')).toEqual(
-      expect.objectContaining({ status: 409, body: { error: 'thread c1 belongs to pipeline p1, which is running and may still need its result; delete it once p1 has ended' } }),
+      expect.objectContaining({ status: 409, body: { error: 'thread c1 belongs to pipeline p1, which is running and may still need its result; delete it once p1 has ended', code: 'conflict' } }),
     );
     expect((await call(base, 'GET', '/threads/p1')).status).toBe(200);
     expect((await call(base, 'GET', '/threads/c1')).status).toBe(200);
@@ -74,7 +74,7 @@ describe('DELETE /threads/:id', () => {
     const { delete: _ignored, ...withoutDelete } = inner;
     await inner.create(threadOf('t1', 'calculator', DONE));
     const base = await serve(withoutDelete as ThreadStore);
-    expect(await call(base, 'DELETE', '/threads/t1')).toEqual(expect.objectContaining({ status: 409, body: { error: 'thread t1 cannot be deleted: this store cannot delete threads' } }));
+    expect(await call(base, 'DELETE', '/threads/t1')).toEqual(expect.objectContaining({ status: 409, body: { error: 'thread t1 cannot be deleted: this store cannot delete threads', code: 'conflict' } }));
   });
 
   it('needs the bearer token when the server has one: 401 without it (the thread kept), 204 with it', async () => {

@@ -55,7 +55,7 @@ describe('POST /hooks/:agent with any body and delivery id (property)', () => {
         const first = await deliver(agent, raw, delivery);
         expect([201, 400, 404, 415]).toContain(first.status);
         if (first.status !== 201) {
-          expect(first.body).toEqual({ error: expect.any(String), ...(first.body.issues ? { issues: expect.any(Array) } : {}) });
+          expect(first.body).toEqual({ error: expect.any(String), code: expect.any(String), ...(first.body.issues ? { issues: expect.any(Array) } : {}) });
           return;
         }
         const thread = first.body as ThreadView;

@@ -72,13 +72,17 @@ describe('POST /hooks/:agent', () => {
 
   it('refuses a delivery id reused with another body or another agent (409)', async () => {
     const { url } = await server();
-    expect((await deliver(url, 'echo', { n: 1 }, { delivery: 'evt_9' })).status).toBe(201);
-    const otherBody = await deliver(url, 'echo', { n: 2 }, { delivery: 'evt_9' });
+    expect((await deliver(url, 'echo', { n: 1, m: [1, 2] }, { delivery: 'evt_9' })).status).toBe(201);
+    // The same body serialized with its keys in another order is the same delivery (as a relaunch of POST /threads).
+    expect((await deliver(url, 'echo', { m: [1, 2], n: 1 }, { delivery: 'evt_9' })).status).toBe(200);
+    const otherBody = await deliver(url, 'echo', { n: 2, m: [1, 2] }, { delivery: 'evt_9' });
     expect(otherBody.status).toBe(409);
     expect(otherBody.body.error).toMatch(/delivery evt_9 already launched thread hook-evt_9 \(echo\) with another body/);
-    const otherAgent = await deliver(url, 'calculator', { n: 1 }, { delivery: 'evt_9' });
+    expect(otherBody.body.code).toBe('thread_exists_other_input');
+    const otherAgent = await deliver(url, 'calculator', { n: 1, m: [1, 2] }, { delivery: 'evt_9' });
     expect(otherAgent.status).toBe(409);
     expect(otherAgent.body.error).toMatch(/another agent/);
+    expect(otherAgent.body.code).toBe('thread_exists_other_agent');
   });
 
   it('answers 401 to a delivery without a valid, fresh signature', async () => {
@@ -185,6 +189,6 @@ describe('POST /hooks/:agent', () => {
       headers: { 'content-type': 'application/json', 'content-encoding': 'gzip', 'X-Switchyard-Timestamp': timestamp, 'X-Switchyard-Signature': signature, 'X-Switchyard-Delivery': 'zipped' },
       body: raw,
     });
-    expect({ status: response.status, body: (await response.json()) as unknown }).toEqual({ status: 415, body: { error: 'the body must be sent without Content-Encoding (got gzip)' } });
+    expect({ status: response.status, body: (await response.json()) as unknown }).toEqual({ status: 415, body: { error: 'the body must be sent without Content-Encoding (got gzip)', code: 'unsupported_media_type' } });
   });
 });

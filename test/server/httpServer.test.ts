@@ -91,7 +91,7 @@ describe('GET /health and /agents', () => {
       // An unknown name is answered with the agents and the pipelines.
       const unknown = await app.request('/threads', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ agent: 'nobody', input: 'hi' }) });
       expect(unknown.status).toBe(404);
-      expect(await unknown.json()).toEqual({ error: 'unknown agent "nobody" (known: calculator, echo, sized, greet)' });
+      expect(await unknown.json()).toEqual({ error: 'unknown agent "nobody" (known: calculator, echo, sized, greet)', code: 'not_found' });
     } finally {
       await runtime.close();
     }
@@ -121,7 +121,7 @@ describe('POST /threads', () => {
   it('answers 400 naming a missing agent, a missing input, a wrong type and an unknown key', async () => {
     const missing = await post('/threads', { input: 1 });
     expect(missing.status).toBe(400);
-    expect(missing.body).toEqual({ error: 'invalid request body', issues: ['agent: is required'] });
+    expect(missing.body).toEqual({ error: 'invalid request body', code: 'bad_request', issues: ['agent: is required'] });
     const noInput = await post('/threads', { agent: 'calculator' });
     expect(noInput.body.issues).toEqual(['input: is required (any JSON value)']);
     const wrongType = await post('/threads', { agent: 7, input: 1 });
@@ -180,7 +180,7 @@ describe('POST /threads', () => {
       duplex: 'half',
     } as RequestInit);
     expect(streamed.status).toBe(413);
-    expect((await streamed.json()) as unknown).toEqual({ error: 'the request body is larger than 1048576 bytes' });
+    expect((await streamed.json()) as unknown).toEqual({ error: 'the request body is larger than 1048576 bytes', code: 'payload_too_large' });
     expect((await get('/threads/too-big')).status).toBe(404);
     // Just under the limit is fine.
     const fits = JSON.stringify({ agent: 'echo', input: 'x'.repeat(1024 * 1024 - 100) });
@@ -211,9 +211,11 @@ describe('POST /threads', () => {
     const first = await post<ThreadView>('/threads', { agent: 'echo', input: { n: 1 }, threadId: 'order-42' });
     expect(first.status).toBe(201);
     expect(first.body.id).toBe('order-42');
-    const again = await post<ThreadView>('/threads', { agent: 'echo', input: { n: 2 }, threadId: 'order-42' });
+    const again = await post<ThreadView>('/threads', { agent: 'echo', input: { n: 1 }, threadId: 'order-42' });
     expect(again.status).toBe(200);
     expect(again.body.events[0]).toMatchObject({ data: { input: { n: 1 } } });
+    // Another input under the id is refused (see relaunch.test.ts).
+    expect((await post('/threads', { agent: 'echo', input: { n: 2 }, threadId: 'order-42' })).status).toBe(409);
 
     const keyed = await post<ThreadView>('/threads', { agent: 'echo', input: 'k' }, { 'idempotency-key': 'msg-7' });
     expect(keyed.status).toBe(201);
@@ -724,7 +726,7 @@ describe('the server', () => {
     const res = await app.request('/threads/th_1');
     expect(res.status).toBe(500);
     const text = await res.text();
-    expect(JSON.parse(text)).toEqual({ error: 'internal server error; the details are in the server log' });
+    expect(JSON.parse(text)).toEqual({ error: 'internal server error; the details are in the server log', code: 'internal' });
     expect(text).not.toContain('hunter2');
     expect(lines.some((line) => line.includes('store down') && line.includes('/threads/th_1'))).toBe(true);
   });

@@ -45,7 +45,7 @@ describe('GET /ready', () => {
     const app = createHttpApp(runtime, { token: '', logger });
     const res = await app.request('/ready');
     expect(res.status).toBe(503);
-    expect(await res.json()).toEqual({ error: 'the store is unavailable: the data directory /srv/threads is not writable (EACCES)' });
+    expect(await res.json()).toEqual({ error: 'the store is unavailable: the data directory /srv/threads is not writable (EACCES)', code: 'unavailable' });
     expect((await app.request('/health')).status).toBe(200);
     await runtime.close();
   });
@@ -56,7 +56,7 @@ describe('GET /ready', () => {
     const app = createHttpApp(runtime, { token: '' });
     const res = await app.request('/ready');
     expect(res.status).toBe(503);
-    expect(await res.json()).toEqual({ error: expect.stringMatching(/^the store is unavailable: it did not answer within \d+ ms$/) });
+    expect(await res.json()).toEqual({ error: expect.stringMatching(/^the store is unavailable: it did not answer within \d+ ms$/), code: 'unavailable' });
     await runtime.close();
   });
 });
@@ -68,7 +68,7 @@ describe('a request the store cannot serve', () => {
     const down: Runtime = { ...h, get: () => Promise.reject(new SystemError('cannot read thread t1: timeout')) };
     const res = await createHttpApp(down, { token: '', logger }).request('/threads/t1');
     expect(res.status).toBe(503);
-    expect(await res.json()).toEqual({ error: 'the store is unavailable: cannot read thread t1: timeout' });
+    expect(await res.json()).toEqual({ error: 'the store is unavailable: cannot read thread t1: timeout', code: 'unavailable' });
     expect(lines.some((line) => line.includes('cannot read thread t1') && line.includes('/threads/t1'))).toBe(true);
     await h.close();
   });
@@ -83,7 +83,7 @@ describe('a request the store cannot serve', () => {
       body: JSON.stringify({ agent: 'echo', input: 'x' }),
     });
     expect(res.status).toBe(503);
-    expect(await res.json()).toEqual({ error: 'the store is unavailable: cannot take lock /srv/threads/.locks/t1.lock (EACCES)' });
+    expect(await res.json()).toEqual({ error: 'the store is unavailable: cannot take lock /srv/threads/.locks/t1.lock (EACCES)', code: 'unavailable' });
     await h.close();
   });
 
@@ -93,7 +93,7 @@ describe('a request the store cannot serve', () => {
     const corrupt: Runtime = { ...h, get: () => Promise.reject(new CorruptDataError('thread t1 is corrupt: line 3 is not JSON')) };
     const res = await createHttpApp(corrupt, { token: '', logger }).request('/threads/t1');
     expect(res.status).toBe(500);
-    expect(await res.json()).toEqual({ error: 'internal server error; the details are in the server log' });
+    expect(await res.json()).toEqual({ error: 'internal server error; the details are in the server log', code: 'internal' });
     await h.close();
   });
 });

@@ -151,9 +151,9 @@ describe('HTTP request bodies: bytes', () => {
     // "a", then FF FE (never UTF-8), then "b" inside the input string.
     const notUtf8 = Buffer.concat([Buffer.from('{"agent":"a","input":"a'), Buffer.from([0xff, 0xfe]), Buffer.from('b"}')]);
     const refused = await app.request('/launch', { method: 'POST', headers: json, body: notUtf8 });
-    expect({ status: refused.status, body: (await refused.json()) as unknown }).toEqual({ status: 400, body: { error: 'body is not valid UTF-8' } });
+    expect({ status: refused.status, body: (await refused.json()) as unknown }).toEqual({ status: 400, body: { error: 'body is not valid UTF-8', code: 'bad_request' } });
     const gzipped = await app.request('/launch', { method: 'POST', headers: { ...json, 'content-encoding': 'gzip' }, body: gzipSync('{"agent":"a","input":1}') });
-    expect({ status: gzipped.status, body: (await gzipped.json()) as unknown }).toEqual({ status: 415, body: { error: 'the body must be sent without Content-Encoding (got gzip)' } });
+    expect({ status: gzipped.status, body: (await gzipped.json()) as unknown }).toEqual({ status: 415, body: { error: 'the body must be sent without Content-Encoding (got gzip)', code: 'unsupported_media_type' } });
     // A byte order mark is dropped, as JSON readers do.
     const bom = await app.request('/launch', { method: 'POST', headers: json, body: Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{"agent":"a","input":1}')]) });
     expect(await bom.json()).toEqual({ body: { agent: 'a', input: 1 } });

@@ -56,7 +56,7 @@ describe('a closing HTTP server', () => {
     expect(text).toMatch(/\r\nconnection: close\r\n/i);
     // Its drain time (the default 10 s): by then this server is gone.
     expect(text).toMatch(/\r\nretry-after: 10\r\n/i);
-    expect(text).toContain('{"error":"the server is shutting down"}');
+    expect(text).toContain('{"error":"the server is shutting down","code":"unavailable"}');
     expect(await bounded(closed)).toBeUndefined();
     expect(await h.runtime.get('slow1')).toBeUndefined();
   });
@@ -97,7 +97,7 @@ describe('a closing HTTP server', () => {
     ] as const) {
       const res = await app.request(path, { method: 'POST', headers: json, body: JSON.stringify(body) });
       expect({ path, status: res.status, connection: res.headers.get('connection') }).toEqual({ path, status: 503, connection: 'close' });
-      expect(await res.json()).toEqual({ error: 'the server is shutting down' });
+      expect(await res.json()).toEqual({ error: 'the server is shutting down', code: 'unavailable' });
     }
     expect((await app.request('/threads')).status).toBe(200);
     expect((await app.request('/health')).status).toBe(200);
@@ -115,7 +115,7 @@ describe('a closing HTTP server', () => {
     expect(res === 'still waiting' ? res : res.status).toBe(503);
     if (res === 'still waiting') return;
     expect(res.headers.get('retry-after')).toMatch(/^\d+$/);
-    expect(await res.json()).toEqual({ error: 'the server is shutting down: the runtime is closed' });
+    expect(await res.json()).toEqual({ error: 'the server is shutting down: the runtime is closed', code: 'unavailable' });
   });
 
   it("ends an event stream open when the runtime closes under an app without a shutdown signal as a shutdown, not a failure (review)", async () => {
@@ -139,6 +139,6 @@ describe('a closing HTTP server', () => {
     stopping.abort();
     const res = await app.request('/ready');
     expect(res.status).toBe(503);
-    expect(await res.json()).toEqual({ error: 'the server is shutting down' });
+    expect(await res.json()).toEqual({ error: 'the server is shutting down', code: 'unavailable' });
   });
 });

@@ -17,6 +17,25 @@ import { judgedAgent, startInspectorServer } from './inspectorFixture.js';
 import { browserForTests } from './inspectorPage.js';
 
 const { cleanups, open } = browserForTests();
+
+/** What the probes below use of an element (the project compiles without the DOM library). */
+interface Probe {
+  readonly textContent: string | null;
+  readonly namespaceURI: string | null;
+  readonly parentElement: Probe | null;
+  readonly firstChild: unknown;
+  querySelector(selector: string): Probe | null;
+}
+/** What the probes use of the page's globals. */
+interface ProbeGlobals {
+  getComputedStyle(node: Probe): { fill: string; color: string; backgroundColor: string };
+  document: {
+    documentElement: { scrollWidth: number };
+    createRange(): { setStart(node: unknown, at: number): void; setEnd(node: unknown, at: number): void; getClientRects(): Iterable<{ top: number }> };
+  };
+}
+const SVG_NS = 'http://www.w3.org/2000/svg';
+const pageWidth = (page: Page) => page.evaluate(() => (globalThis as unknown as ProbeGlobals).document.documentElement.scrollWidth);
 const LAPTOP = { width: 1280, height: 720 };
 
 /** A pipeline whose step `research` has the calculator add. */
@@ -30,16 +49,18 @@ const report = () =>
  * behind it: for SVG text the fill of the `rect` beside it, for HTML the nearest opaque background.
  */
 function contrasts(page: Page, selector: string): Promise<{ text: string; ratio: number }[]> {
-  return page.locator(selector).evaluateAll((nodes) => {
+  return page.locator(selector).evaluateAll((elements, svgNs) => {
+    const nodes = elements as unknown as Probe[];
+    const { getComputedStyle } = globalThis as unknown as ProbeGlobals;
     const rgb = (colour: string) => (colour.match(/[\d.]+/g) ?? []).map(Number);
     const luminance = ([r = 0, g = 0, b = 0]: number[]) => {
       const lin = (c: number) => (c / 255 <= 0.03928 ? c / 255 / 12.92 : ((c / 255 + 0.055) / 1.055) ** 2.4);
       return 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b);
     };
-    const behind = (node: Element): string => {
+    const behind = (node: Probe): string => {
       const rect = node.parentElement?.querySelector(':scope > rect');
-      if (node instanceof SVGElement && rect) return getComputedStyle(rect).fill;
-      for (let at: Element | null = node; at; at = at.parentElement) {
+      if (node.namespaceURI === svgNs && rect) return getComputedStyle(rect).fill;
+      for (let at: Probe | null = node; at; at = at.parentElement) {
         const colour = getComputedStyle(at).backgroundColor;
         if ((rgb(colour)[3] ?? 1) > 0.5) return colour;
       }
@@ -47,12 +68,12 @@ function contrasts(page: Page, selector: string): Promise<{ text: string; ratio:
     };
     return nodes.map((node) => {
       const style = getComputedStyle(node);
-      const fore = luminance(rgb(node instanceof SVGElement ? style.fill : style.color));
+      const fore = luminance(rgb(node.namespaceURI === svgNs ? style.fill : style.color));
       const back = luminance(rgb(behind(node)));
       const ratio = (Math.max(fore, back) + 0.05) / (Math.min(fore, back) + 0.05);
       return { text: node.textContent ?? '', ratio: Math.round(ratio * 100) / 100 };
     });
-  });
+  }, SVG_NS);
 }
 
 describe('the inspector on a laptop', () => {
@@ -63,13 +84,36 @@ describe('the inspector on a laptop', () => {
     await page.setViewportSize(LAPTOP);
     await page.locator('#chart svg[data-machine="agent:judged"]').waitFor({ timeout: 30_000 });
     const sizes = await page.locator('#chart text.caption, #chart .label text').evaluateAll((texts) =>
-      texts.map((t) => Number(t.getAttribute('font-size')) * ((t as SVGGraphicsElement).getScreenCTM()?.a ?? 0)),
+      texts.map((t) => Number(t.getAttribute('font-size')) * ((t as unknown as { getScreenCTM(): { a: number } | null }).getScreenCTM()?.a ?? 0)),
     );
     expect(sizes.length).toBeGreaterThan(10);
     expect(Math.min(...sizes)).toBeGreaterThanOrEqual(8.9);
     // The chart is wider than its panel: the panel scrolls, the page does not.
     expect(await page.locator('#chart').evaluate((c) => c.scrollWidth > c.clientWidth)).toBe(true);
-    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(LAPTOP.width);
+    expect(await pageWidth(page)).toBeLessThanOrEqual(LAPTOP.width);
+    // "fit" shrinks it into the panel (no scrolling), and back.
+    const fits = () => page.locator('#chart').evaluate((c) => c.scrollWidth <= c.clientWidth);
+    await page.click('#chart-size');
+    expect(await fits()).toBe(true);
+    await page.click('#chart-size');
+    expect(await fits()).toBe(false);
+    expect(errors).toEqual([]);
+  });
+
+  it("scrolls a thread's chart, larger than its panel, to show its active state", async () => {
+    const server = await startInspectorServer({ agents: [calculator, judgedAgent()] });
+    cleanups.push(() => server.close());
+    const { id } = await server.runtime.launch('judged', 'wait a while, then add', { threadId: 'th-judged' });
+    const { page, errors } = await open(server, `#thread=${id}`);
+    await page.setViewportSize(LAPTOP);
+    await page.locator('#chart .node.active[data-state="sleeping"]').waitFor({ timeout: 30_000 });
+    await page.locator('#chart-card').scrollIntoViewIfNeeded();
+    const inside = await page.locator('#chart').evaluate((chart) => {
+      const panel = chart.getBoundingClientRect();
+      const box = chart.querySelector('.node.active')!.getBoundingClientRect();
+      return box.left >= panel.left && box.right <= panel.right && box.top >= panel.top && box.bottom <= panel.bottom;
+    });
+    expect(inside).toBe(true);
     expect(errors).toEqual([]);
   });
 
@@ -109,7 +153,7 @@ describe('the inspector on a laptop', () => {
     const { page, errors } = await open(server, '#thread=th-long-error');
     await page.setViewportSize(LAPTOP);
     await page.locator('#timeline li[data-type="escalation"]').waitFor();
-    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(LAPTOP.width);
+    expect(await pageWidth(page)).toBeLessThanOrEqual(LAPTOP.width);
     // Each word of the error is on one line.
     const split = await page.locator('#timeline .body code').evaluateAll((codes) => {
       const broken: string[] = [];
@@ -117,7 +161,7 @@ describe('the inspector on a laptop', () => {
       const node = code.firstChild!;
       const text = node.textContent ?? '';
       for (const word of text.matchAll(/[A-Za-z_]{4,}/g)) {
-        const range = document.createRange();
+        const range = (globalThis as unknown as ProbeGlobals).document.createRange();
         range.setStart(node, word.index);
         range.setEnd(node, word.index + word[0].length);
         const lines = new Set([...range.getClientRects()].map((r) => Math.round(r.top)));

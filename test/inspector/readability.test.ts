@@ -58,7 +58,7 @@ function contrasts(page: Page, selector: string): Promise<{ text: string; ratio:
       return 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b);
     };
     const behind = (node: Probe): string => {
-      const rect = node.parentElement?.querySelector(':scope > rect');
+      const rect = node.parentElement?.querySelector(':scope > rect:not(.ring)');
       if (node.namespaceURI === svgNs && rect) return getComputedStyle(rect).fill;
       for (let at: Probe | null = node; at; at = at.parentElement) {
         const colour = getComputedStyle(at).backgroundColor;
@@ -121,8 +121,13 @@ describe('the inspector on a laptop', () => {
     const store = createMemoryStore();
     const server = await startInspectorServer({ agents: [calculator, judgedAgent()], store });
     cleanups.push(() => server.close());
-    await server.runtime.launch('calculator', 'add 2 and 3', { threadId: 'th-sum' });
-    await server.runtime.settled('th-sum');
+    for (const [threadId, input] of [
+      ['th-sum', 'add 2 and 3'],
+      ['th-divide', 'divide 8 by 2'],
+    ]) {
+      await server.runtime.launch('calculator', input!, { threadId });
+      await server.runtime.settled(threadId!);
+    }
     const { page, errors } = await open(server, '#machine=agent%3Ajudged');
     await page.locator('#chart svg[data-machine="agent:judged"]').waitFor({ timeout: 30_000 });
     await page.locator('.thread-row .when').first().waitFor();
@@ -133,6 +138,19 @@ describe('the inspector on a laptop', () => {
       // The timeline is empty on a machine's page, and live actors may all be live.
       if (!['#timeline .time', '#actors tr.rest td'].includes(selector)) expect(found.length, selector).toBeGreaterThan(0);
       low.push(...found.filter((f) => f.ratio < 4.5).map((f) => ({ selector, ...f })));
+    }
+    // A thread's statuses: the pills, the state in the chart's header, the active state's box.
+    for (const [threadId, active] of [
+      ['th-sum', 'done'],
+      ['th-divide', 'awaitingHuman'],
+    ]) {
+      await page.evaluate((hash) => void ((globalThis as unknown as { location: { hash: string } }).location.hash = hash), `#thread=${threadId}`);
+      await page.locator(`#chart .node.active[data-state="${active}"]`).waitFor({ timeout: 30_000 });
+      for (const selector of ['.thread-row .pill', '#current-state', '#chart .node.active text']) {
+        const found = await contrasts(page, selector);
+        expect(found.length, selector).toBeGreaterThan(0);
+        low.push(...found.filter((f) => f.ratio < 4.5).map((f) => ({ selector, ...f })));
+      }
     }
     expect(low).toEqual([]);
     expect(errors).toEqual([]);

@@ -70,11 +70,21 @@ export function showMachine(machine) {
   void showChart(machine, () => true);
 }
 
+/** Whether the chart is shrunk to fit its panel (its text may get small) rather than drawn at its own size. */
+let fitChart = false;
+
 /** The card the statechart is drawn in. */
 function chartCard() {
+  const chart = el('div', { id: 'chart', class: fitChart ? 'fit' : '' });
+  const size = el('button', { type: 'button', id: 'chart-size', 'aria-pressed': String(fitChart), title: 'shrink the chart into the panel, or draw it at its own size (scrolling)', text: 'fit' });
+  size.addEventListener('click', () => {
+    fitChart = !fitChart;
+    chart.classList.toggle('fit', fitChart);
+    size.setAttribute('aria-pressed', String(fitChart));
+  });
   return el('section', { class: 'card', id: 'chart-card' }, [
-    el('h2', {}, ['Statechart', el('span', { id: 'current-state', class: 'none', text: '–' }), el('span', { class: 'liveness', id: 'liveness' }), el('span', { class: 'right machine-name', id: 'chart-machine' })]),
-    el('div', { id: 'chart' }),
+    el('h2', {}, ['Statechart', el('span', { id: 'current-state', class: 'none', text: '–' }), el('span', { class: 'liveness', id: 'liveness' }), el('span', { class: 'right machine-name', id: 'chart-machine' }), size]),
+    chart,
   ]);
 }
 
@@ -310,9 +320,24 @@ async function showChart(machine, current) {
     drawChart(holder, loaded);
     $('#chart-machine').textContent = machine === 'agent' ? '' : machine;
     highlight();
+    showActive(holder);
   } catch (error) {
     if (holder?.isConnected) holder.replaceChildren(el('div', { class: 'hint', text: `No statechart for ${machine}: ${error instanceof Error ? error.message : String(error)}` }));
   }
+}
+
+/**
+ * Scrolls a chart larger than its panel, once drawn, so that its (first) active state is in view:
+ * along an axis it is out of view on, to the middle. Later the reader scrolls it.
+ * @param {HTMLElement} holder
+ */
+function showActive(holder) {
+  const active = holder.querySelector('.node.active');
+  if (!active) return;
+  const panel = holder.getBoundingClientRect();
+  const box = active.getBoundingClientRect();
+  if (box.left < panel.left || box.right > panel.right) holder.scrollLeft += box.left + box.width / 2 - (panel.left + panel.width / 2);
+  if (box.top < panel.top || box.bottom > panel.bottom) holder.scrollTop += box.top + box.height / 2 - (panel.top + panel.height / 2);
 }
 
 /**

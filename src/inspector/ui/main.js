@@ -122,9 +122,19 @@ picker.addEventListener('change', () => {
 waitForMachines(
   loadMachines().then((body) => {
     state.threadMachines = body.threadMachines;
-    picker.append(...body.machines.map((m) => el('option', { value: m, text: m })));
+    picker.append(...body.machines.map((m) => el('option', { value: m, text: machineLabel(m, body.threadMachines) })));
   }),
 );
+/**
+ * A machine as the menu names it: with the agents or pipelines that run it, when its id does not
+ * name them already (`agent (writer, calculator)`; `agent:researcher` is the researcher's).
+ * @param {string} machine
+ * @param {Record<string, string>} threadMachines
+ */
+function machineLabel(machine, threadMachines) {
+  const runners = Object.keys(threadMachines).filter((name) => threadMachines[name] === machine && !machine.endsWith(`:${name}`));
+  return runners.length ? `${machine} (${runners.join(', ')})` : machine;
+}
 /** Opens what the address names: `#thread=<id>` or `#machine=<id>`. */
 function openFromHash() {
   const thread = /thread=([^&]+)/.exec(location.hash)?.[1];

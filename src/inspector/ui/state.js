@@ -11,15 +11,15 @@
 
 /** Every thread status, in the filter's order, with its colour (the type makes sure none is missing). */
 export const STATUS_TONE = /** @type {Record<ThreadStatus, string>} */ ({
-  running: '#2f6fed',
-  awaiting_human: '#d97706',
-  escalated: '#e0592a',
-  backing_off: '#8b5cf6',
-  sleeping: '#7c5cd6',
-  paused: '#64748b',
-  done: '#16a34a',
-  failed: '#dc2626',
-  cancelled: '#94a3b8',
+  running: '#1d5bd8',
+  awaiting_human: '#b45309',
+  escalated: '#c2410c',
+  backing_off: '#7c3aed',
+  sleeping: '#6d4fc7',
+  paused: '#5b6478',
+  done: '#15803d',
+  failed: '#c81e1e',
+  cancelled: '#5f6673',
 });
 
 /** Actors kept in the page, as the server keeps them. */

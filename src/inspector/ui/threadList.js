@@ -93,11 +93,22 @@ export function renderList() {
 function threadRow(t, i) {
   const selected = t.id === state.selected;
   const row = el('div', { class: `thread-row${selected ? ' selected' : ''}`, role: 'listitem', tabindex: '0', 'aria-current': selected ? 'true' : null, 'data-id': t.id, title: t.id, onclick: () => onSelect(t.id) }, [
-    el('div', { class: 'id', text: t.id }),
+    idLine(t.id),
     el('div', { class: 'meta' }, [statusPill(t.status), el('span', { text: t.agent }), el('span', { class: 'when', text: ago(t.updatedAt) })]),
   ]);
   row.style.top = `${i * ROW}px`;
   return row;
+}
+
+/**
+ * A thread's id, cut in the middle when too long: its end stays, a pipeline step's `--<step>` (that
+ * tells a child from its parent) or the last few characters.
+ * @param {string} id
+ */
+function idLine(id) {
+  const step = id.lastIndexOf('--');
+  const cut = step > 0 ? step : Math.max(0, id.length - 4);
+  return el('div', { class: 'id' }, [el('span', { class: 'head', text: id.slice(0, cut) }), el('span', { class: 'tail', text: id.slice(cut) })]);
 }
 
 /** The id of the thread row that has the focus, if one has. */
@@ -200,9 +211,20 @@ async function initLaunch() {
   const agentSelect = /** @type {HTMLSelectElement} */ ($('#launch-agent'));
   const input = /** @type {HTMLInputElement} */ ($('#launch-input'));
   const button = /** @type {HTMLButtonElement} */ ($('#launch-send'));
+  const failure = $('#launch-error');
+  const clear = () => {
+    failure.hidden = true;
+    failure.textContent = '';
+  };
+  input.addEventListener('input', clear);
+  agentSelect.addEventListener('change', () => {
+    clear();
+    askFor(agentSelect, input);
+  });
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     button.disabled = true;
+    clear();
     try {
       const view = await launch(agentSelect.value, parseInput(input.value));
       input.value = '';
@@ -210,7 +232,8 @@ async function initLaunch() {
       refreshList();
       onSelect(view.id);
     } catch (error) {
-      alert(`Launch failed: ${error instanceof Error ? error.message : String(error)}`);
+      failure.textContent = `Launch failed: ${error instanceof Error ? error.message : String(error)}`;
+      failure.hidden = false;
     } finally {
       button.disabled = false;
     }
@@ -224,10 +247,24 @@ async function initLaunch() {
     for (const [label, group] of /** @type {const} */ ([['agents', agents], ['pipelines', pipelines]])) {
       if (group.length) agentSelect.appendChild(el('optgroup', { label }, group.map(option)));
     }
+    askFor(agentSelect, input);
     if (launchable.length) form.hidden = false;
   } catch {
     // No HTTP API mounted: launching from the page is off.
   }
+}
+
+/**
+ * What the launch input asks for: a pipeline takes JSON (its input schema is an object's, mostly);
+ * an agent takes text or JSON.
+ * @param {HTMLSelectElement} agentSelect
+ * @param {HTMLInputElement} input
+ */
+function askFor(agentSelect, input) {
+  const group = agentSelect.selectedOptions[0]?.parentElement;
+  const pipeline = group instanceof HTMLOptGroupElement && group.label === 'pipelines';
+  input.placeholder = pipeline ? 'JSON input, e.g. {"topic": "…"}' : 'input…';
+  input.title = pipeline ? 'the pipeline\'s input, as JSON' : 'the input: text or JSON';
 }
 
 /**

@@ -43,9 +43,10 @@ function timelineItem(e, t0, calls) {
     el('div', { class: 'head' }, [
       el('span', { class: 'kind', text: e.type.replace('_', ' ') }),
       el('span', { class: 'title', text: title }),
-      child ? el('span', { class: 'delegated' }, ['↳ ', threadLink(child.threadId)]) : null,
       el('span', { class: 'time', title: e.at, text: `+${duration(Date.parse(e.at) - t0)}` }),
     ]),
+    // On a line of its own: beside the step's name it left the name no room.
+    child ? el('div', { class: 'delegated' }, ['↳ ', threadLink(child.threadId)]) : null,
     body == null || body === '' ? null : el('div', { class: 'body' }, [el('code', { text: body })]),
     meta ? el('div', { class: 'meta', text: meta }) : null,
   ]);

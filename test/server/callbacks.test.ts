@@ -21,7 +21,7 @@ import { resultOf } from '../../src/surface/payloads.js';
 import { eventually } from '../bus/waiting.js';
 import { ROOT, startCli } from '../cli/cliProcess.js';
 import { capturingLogger } from '../support/capturingLogger.js';
-import { call, createHarness, decide, echo, type Harness } from './harness.js';
+import { call, createHarness, decide, echo, expectDeliveredInOrder, type Harness } from './harness.js';
 import { signedWith, startReceiver, type Receiver } from './receiver.js';
 
 // A per-thread callback for HTTP launches: the reply goes back to the origin, as NATS replyTo does.
@@ -386,14 +386,8 @@ describe('the callbacks of one thread', () => {
     clock.increment(10_000); // the human request's retry is due
     await callbacks.idle();
 
-    const seqOf = (id: string): number => Number(id.slice(id.lastIndexOf(':') + 1));
-    const sent = origin.received.map((r) => payloadOf(r));
-    const finished = sent.findIndex((p) => p.type === 'thread.finished');
-    expect(finished).toBeGreaterThan(0);
-    expect(sent.slice(finished + 1).map((p) => `${p.type} ${p.id}`)).toEqual([]);
-    const seqs = sent.map((p) => seqOf(p.id));
-    expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
-    expect(records.get(launched.body.id)).toBe(sent[finished]!.id);
+    const finished = expectDeliveredInOrder(origin.received.map((r) => payloadOf(r)));
+    expect(records.get(launched.body.id)).toBe(finished.id);
   });
 });
 

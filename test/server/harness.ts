@@ -5,6 +5,8 @@ import type { ModelRequest } from '../../src/model/model.js';
 import { scriptedModel, type ScriptedModel, type ScriptedReply } from '../../src/model/scriptedModel.js';
 import { createRuntime, type Runtime, type ThreadView } from '../../src/runtime/runtime.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
+import { splitDeliveryId } from '../../src/thread/incarnation.js';
+import { expect } from 'vitest';
 
 /** A second agent, so listing can filter by agent: it answers with its input. */
 export const echo = agent({ name: 'echo', description: 'repeats its input', prompt: 'You are {{agent}}.\n{{tools}}', tools: [] });
@@ -155,4 +157,17 @@ export async function openSse(url: string, headers: Record<string, string> = {})
     },
     close: () => abort.abort(),
   };
+}
+
+/**
+ * Asserts that deliveries of one thread to one receiver (their bodies, in the order received) came
+ * in the order of their ids' seqs, with nothing after the thread.finished; returns that finish.
+ */
+export function expectDeliveredInOrder<T extends { type: string; id: string }>(sent: readonly T[]): T {
+  const finished = sent.findIndex((p) => p.type === 'thread.finished');
+  expect(finished).toBeGreaterThan(0);
+  expect(sent.slice(finished + 1).map((p) => `${p.type} ${p.id}`)).toEqual([]);
+  const seqs = sent.map((p) => splitDeliveryId(p.id)[1]);
+  expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+  return sent[finished]!;
 }

@@ -9,6 +9,8 @@ import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { calculator } from '../../agents/calculator/index.js';
+import { agent } from '../../src/agent/agent.js';
+import { calculatorTools } from '../../tools/calculator.js';
 import { pipeline } from '../../src/pipeline/pipeline.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
 import type { NewEvent } from '../../src/thread/events.js';
@@ -217,6 +219,25 @@ describe('the inspector on a laptop', () => {
       { text: '--research', shown: true },
       { text: '0ffe', shown: true },
     ]);
+    expect(errors).toEqual([]);
+  });
+
+  it("keeps a row's age whole beside a long status and agent name, cutting the agent's name instead", async () => {
+    const longName = agent({ name: 'researcher_of_quarterly_reports', description: 'divides', prompt: 'You are {{agent}}.\n{{tools}}', tools: calculatorTools });
+    const server = await startInspectorServer({ agents: [longName] });
+    cleanups.push(() => server.close());
+    const thread = await server.runtime.launch('researcher_of_quarterly_reports', 'divide 8 by 2');
+    expect((await server.runtime.settled(thread.id)).status).toBe('awaiting_human');
+    const { page, errors } = await open(server, `#thread=${thread.id}`);
+    await page.setViewportSize(LAPTOP);
+    const when = page.locator('.thread-row .meta .when').first();
+    await when.waitFor();
+    const shown = await when.evaluate((age) => {
+      const row = age.parentElement!.getBoundingClientRect();
+      const box = age.getBoundingClientRect();
+      return { whole: age.scrollWidth <= age.clientWidth && box.width > 0, inside: box.right <= row.right + 0.5 };
+    });
+    expect(shown).toEqual({ whole: true, inside: true });
     expect(errors).toEqual([]);
   });
 

@@ -94,7 +94,7 @@ function threadRow(t, i) {
   const selected = t.id === state.selected;
   const row = el('div', { class: `thread-row${selected ? ' selected' : ''}`, role: 'listitem', tabindex: '0', 'aria-current': selected ? 'true' : null, 'data-id': t.id, title: t.id, onclick: () => onSelect(t.id) }, [
     idLine(t.id),
-    el('div', { class: 'meta' }, [statusPill(t.status), el('span', { text: t.agent }), el('span', { class: 'when', text: ago(t.updatedAt) })]),
+    el('div', { class: 'meta' }, [statusPill(t.status), el('span', { class: 'agent', text: t.agent, title: t.agent }), el('span', { class: 'when', text: ago(t.updatedAt) })]),
   ]);
   row.style.top = `${i * ROW}px`;
   return row;

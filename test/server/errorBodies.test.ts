@@ -42,6 +42,13 @@ describe('a method a known path does not take', () => {
     expect(thread.headers.get('allow')?.split(', ').sort()).toEqual(['DELETE', 'GET', 'HEAD']);
   });
 
+  it("answers a browser's CORS preflight (OPTIONS) with 405 and no CORS headers, as the README says", async () => {
+    const preflight = await send('OPTIONS', '/threads', undefined, { origin: 'http://localhost:3000', 'access-control-request-method': 'POST' });
+    expect(preflight.status).toBe(405);
+    expect(preflight.headers.get('allow')?.split(', ').sort()).toEqual(['GET', 'HEAD', 'POST']);
+    expect([...preflight.headers.keys()].filter((name) => name.startsWith('access-control-'))).toEqual([]);
+  });
+
   it('asks for the token first, when there is one (401, not 405)', async () => {
     const guarded = createHttpApp(h.runtime, { token: 'sekrit' });
     try {

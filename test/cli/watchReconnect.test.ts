@@ -26,6 +26,17 @@ async function serving(runtime: Runtime, port = 0): Promise<HttpServer> {
   return server;
 }
 
+
+/** Waits (at most 5 s) until a follower has seen `count` events. */
+function eventsSoFar(seen: readonly ThreadEvent[], count: number): Promise<void> {
+  return within(
+    (async () => {
+      while (seen.length < count) await new Promise((resolve) => setTimeout(resolve, 10));
+    })(),
+    5_000,
+    'the events so far',
+  );
+}
 describe('following a thread across a restart of its API server', () => {
   // QA: `switchyard watch` exited 1 ("cannot reach switchyard") the moment the old server closed the
   // stream, so a rolling deploy of the API killed every watcher, though the stream can resume.
@@ -40,13 +51,7 @@ describe('following a thread across a restart of its API server', () => {
 
     const seen: ThreadEvent[] = [];
     const following = followThread(client, id, { untilMoved: true, onEvent: (event) => seen.push(event) });
-    await within(
-      (async () => {
-        while (seen.length < waiting.version) await new Promise((resolve) => setTimeout(resolve, 10));
-      })(),
-      5_000,
-      'the events so far',
-    );
+    await eventsSoFar(seen, waiting.version);
     // The server restarts (its streams end without `end`); the thread moves while it is down.
     await first.close();
     await runtime.respond(id, { requestId: waiting.pendingRequest!.requestId, approved: true });
@@ -73,13 +78,7 @@ describe('following a thread across a restart of its API server', () => {
     const following = (async () => {
       for await (const event of client.events(id, { signal: abort.signal })) seen.push(event);
     })();
-    await within(
-      (async () => {
-        while (seen.length < waiting.version) await new Promise((resolve) => setTimeout(resolve, 10));
-      })(),
-      5_000,
-      'the events so far',
-    );
+    await eventsSoFar(seen, waiting.version);
     await first.close();
     await runtime.cancel(id);
     await runtime.delete(id);

@@ -54,6 +54,18 @@ async function receiver(statuses?: number | number[]): Promise<Receiver> {
 
 const payloadOf = (r: { body: string }): CallbackPayload => JSON.parse(r.body) as CallbackPayload;
 
+
+/** A thread an HTTP launch with callback `replyTo` started, done with output 'x'. */
+function finishedThread(id: string, replyTo: string): Thread {
+  return {
+    id,
+    agent: 'echo',
+    events: [
+      { seq: 1, at: '2026-01-01T00:00:00.000Z', type: 'input', data: { input: 'x', source: { kind: 'http', replyTo } } },
+      { seq: 2, at: '2026-01-01T00:00:01.000Z', type: 'final', data: { output: 'x' } },
+    ],
+  };
+}
 describe('POST /threads with a callbackUrl', () => {
   it('calls it, signed, when the thread needs a human and when it ends', async () => {
     const { url } = await embedded();
@@ -124,14 +136,7 @@ describe('POST /threads with a callbackUrl', () => {
   });
 
   it('tells a worker how each callback ended: delivered, refused by the receiver, failed (sent again later) or cut by close', async () => {
-    const endedWith = (replyTo: string): Thread => ({
-      id: `t-${replyTo.length}`,
-      agent: 'echo',
-      events: [
-        { seq: 1, at: '2026-01-01T00:00:00.000Z', type: 'input', data: { input: 'x', source: { kind: 'http', replyTo } } },
-        { seq: 2, at: '2026-01-01T00:00:01.000Z', type: 'final', data: { output: 'x' } },
-      ],
-    });
+    const endedWith = (replyTo: string): Thread => finishedThread(`t-${replyTo.length}`, replyTo);
     const sender = createCallbackSender({ secret: SECRET, attempts: 2, initialDelayMs: 1 });
     cleanups.push(() => sender.close());
     const [taken, gone, down] = await Promise.all([receiver(200), receiver(404), receiver(503)]);
@@ -163,14 +168,7 @@ describe('POST /threads with a callbackUrl', () => {
     const url = `http://127.0.0.1:${(moved.address() as AddressInfo).port}/hook`;
     const sender = createCallbackSender({ secret: SECRET, attempts: 2, initialDelayMs: 1 });
     cleanups.push(() => sender.close());
-    const thread: Thread = {
-      id: 'moved',
-      agent: 'echo',
-      events: [
-        { seq: 1, at: '2026-01-01T00:00:00.000Z', type: 'input', data: { input: 'x', source: { kind: 'http', replyTo: url } } },
-        { seq: 2, at: '2026-01-01T00:00:01.000Z', type: 'final', data: { output: 'x' } },
-      ],
-    };
+    const thread = finishedThread('moved', url);
     expect(await sender.send(thread)).toMatchObject({
       ok: false,
       attempts: 1,
@@ -186,14 +184,7 @@ describe('POST /threads with a callbackUrl', () => {
     const sender = createCallbackSender({ secret: SECRET, ...PATIENT_CALLBACK_RETRIES, clock });
     cleanups.push(() => sender.close());
     const down = await receiver([...Array<number>(PATIENT_CALLBACK_RETRIES.attempts - 1).fill(503), 200]);
-    const thread: Thread = {
-      id: 't-patient',
-      agent: 'echo',
-      events: [
-        { seq: 1, at: '2026-01-01T00:00:00.000Z', type: 'input', data: { input: 'x', source: { kind: 'http', replyTo: down.url } } },
-        { seq: 2, at: '2026-01-01T00:00:01.000Z', type: 'final', data: { output: 'x' } },
-      ],
-    };
+    const thread = finishedThread('t-patient', down.url);
     const sent = sender.send(thread);
     for (let n = 1; n < PATIENT_CALLBACK_RETRIES.attempts; n++) {
       // Time moves only once the sender waits on it (after it read the answer to attempt n).
@@ -407,14 +398,7 @@ describe('a stop while a callback waits to retry', () => {
     const { logger, out } = capturingLogger('info');
     const sender = createCallbackSender({ secret: SECRET, ...PATIENT_CALLBACK_RETRIES, clock, ledger, logger });
     const down = await receiver(503);
-    const thread: Thread = {
-      id: 't-stopped',
-      agent: 'echo',
-      events: [
-        { seq: 1, at: '2026-01-01T00:00:00.000Z', type: 'input', data: { input: 'x', source: { kind: 'http', replyTo: down.url } } },
-        { seq: 2, at: '2026-01-01T00:00:01.000Z', type: 'final', data: { output: 'x' } },
-      ],
-    };
+    const thread = finishedThread('t-stopped', down.url);
     const sent = sender.send(thread);
     await down.waitFor(1); // its retry waits on the clock
     await sender.close(); // a normal stop (SIGTERM)

@@ -134,7 +134,7 @@ export async function refreshView() {
 function notLoaded(id, error) {
   state.view = null;
   state.waitingOn = null;
-  $('#detail').replaceChildren(el('div', { class: 'empty', id: 'not-loaded', text: `Could not load ${id}: ${error instanceof Error ? error.message : String(error)}` }));
+  $('#detail').replaceChildren(el('div', { class: 'empty', text: `Could not load ${id}: ${error instanceof Error ? error.message : String(error)}` }));
   clearTimeline();
 }
 

@@ -38,7 +38,7 @@ export function pendingCard(view, req, answered, refused) {
     error.textContent = '';
     try {
       const text = comment.value.trim();
-      answered(await respond(view.id, { requestId: req.requestId, by: 'inspector', ...answer, ...(text && comment.isConnected ? { comment: text } : {}) }));
+      answered(await respond(view.id, { requestId: req.requestId, by: 'inspector', ...answer, ...(text ? { comment: text } : {}) }));
     } catch (e) {
       error.textContent = e instanceof Error ? e.message : String(e);
       if (e instanceof ApiError && e.status === 409 && refused) refused(req.requestId, e.message);
@@ -113,9 +113,13 @@ const NEEDS_GUIDANCE = 'type guidance for the agent first: it goes on with what 
 function escalationForm(body, send) {
   const guidance = el('input', { id: 'guidance-input', placeholder: 'guidance for the agent (needed to continue)', 'aria-label': 'guidance for the agent', autocomplete: 'off' });
   const text = () => guidance.value.trim();
-  const go = el('button', { id: 'approve', type: 'button', text: 'Continue', onclick: () => text() && send({ answer: text() }) });
+  // Continue's click and Enter in the box: once per send (the buttons are disabled while one is on its way).
+  const proceed = () => {
+    if (!go.disabled && text()) send({ answer: text() });
+  };
+  const go = el('button', { id: 'approve', type: 'button', text: 'Continue', onclick: proceed });
   const stop = el('button', { id: 'deny', type: 'button', text: 'Stop the agent', onclick: () => send({ approved: false, ...(text() ? { comment: text() } : {}) }) });
-  const hint = el('div', { class: 'hint', id: 'guidance-hint', text: `Continue: ${NEEDS_GUIDANCE}.` });
+  const hint = el('div', { class: 'hint', text: `Continue: ${NEEDS_GUIDANCE}.` });
   // Continue is offered once there is guidance (also after a failed send re-enabled the buttons).
   const sync = () => {
     if (stop.disabled) return;
@@ -125,7 +129,7 @@ function escalationForm(body, send) {
   };
   body.addEventListener('input', sync);
   guidance.addEventListener('keydown', (event) => {
-    if (event.key === 'Enter' && text()) send({ answer: text() });
+    if (event.key === 'Enter') proceed();
   });
   sync();
   body.appendChild(el('div', { class: 'actions' }, [guidance, go, stop]));

@@ -21,7 +21,7 @@ import { cancelChildrenOfFailed, controlThread, endedWithParent, respondToThread
 import { createThreadDriver, type AbandonedCalls, type ScheduleReason, type ThreadDriver } from './threadDriver.js';
 import { createThreadEvents, observedStore, type ThreadChange, type ThreadDeletion } from './threadEvents.js';
 import { viewOf, type ThreadView } from './threadView.js';
-import { callDueBy, watchThread, type WatchOptions } from './watchThread.js';
+import { watchThread, type WatchOptions } from './watchThread.js';
 
 // The runtime's facade: it wires the parts, each in its own file (thread events and watch,
 // settling, driving actors, launching, answering and control), behind one API.
@@ -101,10 +101,7 @@ export interface Runtime {
   /** The id (a key of {@link Runtime.machines}) of the machine that runs an agent's or pipeline's threads. */
   machineOf(name: string): string | undefined;
   launch(agent: string, input: unknown, options?: LaunchOptions): Promise<ThreadView>;
-  /**
-   * The thread, or `undefined`; with `callDueBy` when its log shows a tool call started with no
-   * outcome, of a tool this runtime knows (until when that outcome may still be recorded).
-   */
+  /** The thread, or `undefined`. */
   get(threadId: string): Promise<ThreadView | undefined>;
   list(options?: ListOptions): Promise<ThreadSummary[]>;
   /** Answers the open human request; the response must name its `requestId`. */
@@ -498,13 +495,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       if (thread === undefined) return undefined;
       // What only this process knows: the thread waits for a slot here, or an actor runs it now.
       const place = driver.placeOf(threadId);
-      // Until when a call its log shows started may still record its outcome (its tool's timeout).
-      const dueBy = callDueBy(thread, agents);
-      return {
-        ...viewOf(thread),
-        ...(place === undefined ? {} : place === 'running' ? { live: true as const } : { queued: place }),
-        ...(dueBy === undefined ? {} : { callDueBy: new Date(dueBy).toISOString() }),
-      };
+      return { ...viewOf(thread), ...(place === undefined ? {} : place === 'running' ? { live: true as const } : { queued: place }) };
     },
     list: (opts) => store.list(opts),
     respond: whileOpen((threadId: string, response: unknown) => respondToThread(controlSources, threadId, response)),

@@ -29,7 +29,7 @@ export interface ThreadView {
    */
   readonly live?: true;
   /**
-   * Only in a view from a runtime's `get` (the server's, whatever process runs the thread): when
+   * Only in a thread read over HTTP (`GET /threads/:id`, the server's view whatever process runs the thread): when
    * its log shows a tool call started with no outcome after it (in flight, or left so by a cancel),
    * until when that outcome may still be recorded (ISO time): the tool's `timeoutMs` + 10 s from
    * the call's last start (see `callDueBy`; a cancelled thread's call of a tool the runtime does not

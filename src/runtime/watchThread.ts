@@ -4,6 +4,7 @@ import type { Thread, ThreadEvent } from '../thread/events.js';
 import { incarnationKeyOf } from '../thread/incarnation.js';
 import { deriveState, startedCall, threadStatus, TERMINAL_STATUSES, unrecordedCall, type StartedCall, type UnrecordedCall } from '../thread/state.js';
 import type { ThreadEvents } from './threadEvents.js';
+import type { ThreadView } from './threadView.js';
 
 /** Options of {@link Runtime.watch}. */
 export interface WatchOptions {
@@ -57,6 +58,12 @@ export function callDueBy(thread: Pick<Thread, 'agent' | 'events'>, agents: Read
   const call = startedCall(thread.events);
   const timeoutMs = call === undefined ? undefined : toolTimeoutMs(thread.agent, call, agents);
   return call === undefined || timeoutMs === undefined ? undefined : startOf(call) + timeoutMs + OUTCOME_GRACE_MS;
+}
+
+/** `view` with its {@link callDueBy} (ISO time) when it has one: what a thread is shown with over HTTP. */
+export function withCallDueBy<TView extends ThreadView>(view: TView, agents: ReadonlyMap<string, Agent>): TView {
+  const dueBy = callDueBy(view, agents);
+  return dueBy === undefined ? view : { ...view, callDueBy: new Date(dueBy).toISOString() };
 }
 
 /** The `timeoutMs` of the tool `call` runs, when `agents` holds the thread's agent and that tool. */

@@ -1,6 +1,7 @@
 import { HTTPException } from 'hono/http-exception';
 import type { Runtime, ThreadView } from '../runtime/runtime.js';
 import { shownEvent, shownView } from '../runtime/threadView.js';
+import { withCallDueBy } from '../runtime/watchThread.js';
 import type { ThreadEvent } from '../thread/events.js';
 
 /** What a stopping server answers (503) to a request that would start work. */
@@ -19,7 +20,7 @@ const WORK: ReadonlySet<PropertyKey> = new Set<keyof Runtime>(['launch', 'respon
 
 /**
  * The runtime as the HTTP routes and their extensions (the inspector) see it: views and watched
- * events as `shownView` and `shownEvent` show them (a callback URL recorded in clear by an earlier
+ * events as `shownView` and `shownEvent` show them (a read thread with its `callDueBy`; a callback URL recorded in clear by an earlier
  * version, masked); and once `shutdown` is aborted, what would start work rejects with a 503
  * ({@link shuttingDown}), so a request whose body was still arriving when the server began to close
  * launches nothing. Everything else passes through. Each method runs on the runtime itself (its
@@ -40,7 +41,10 @@ export function httpRuntime(runtime: Runtime, shutdown?: AbortSignal): Runtime {
       if (!VIEWS.has(key)) return call;
       return async (...args: unknown[]) => {
         const view = (await call(...args)) as ThreadView | undefined;
-        return view === undefined ? view : shownView(view);
+        if (view === undefined) return view;
+        // A thread read is shown with until when a call it shows started may still record its
+        // outcome (computed here, off the runtime's own reads: its workers' triggers, continuations).
+        return key === 'get' ? withCallDueBy(shownView(view), runtime.agents) : shownView(view);
       };
     },
   });

@@ -31,7 +31,7 @@ export interface ErrorBody {
 export type ErrorStatus = 400 | 401 | 404 | 405 | 409 | 413 | 415 | 500 | 503;
 
 /** The code of an error answered with `status`, when nothing names its kind more closely. */
-export const STATUS_CODES: Readonly<Record<ErrorStatus, ErrorCode>> = {
+const STATUS_CODES: Readonly<Record<ErrorStatus, ErrorCode>> = {
   400: 'bad_request',
   401: 'unauthorized',
   404: 'not_found',

@@ -70,7 +70,7 @@ function gated(runtime: Runtime, threadId: string): { runtime: Runtime; holding:
  * waits for it), pulls trg-b1 (replying to results.b1) and stops while trg-b1's read is held; its
  * launch comes during the drain. Then p2 starts. Resolves once trg-b1 has finished on p2.
  */
-async function triggerDuringDrain(maxDeliver?: number, sized?: { maxPayloadBytes: number }) {
+async function triggerDuringDrain(maxDeliver?: number, sized?: { maxPayloadBytes: number; payload?: unknown }) {
   const held = heldPublishTool({ idempotent: true });
   const publisher = agent({ name: 'publisher', description: 'publishes a post', prompt: 'p', tools: [held.publish] });
   const failures: unknown[] = [];
@@ -101,7 +101,7 @@ async function triggerDuringDrain(maxDeliver?: number, sized?: { maxPayloadBytes
   const p1 = await startProcess('p1', true);
   await bus.publish('switchyard.trigger.publisher', { input: 'publish a' }, { headers: { [MSG_ID_HEADER]: 'a1' } });
   await held.started.promise; // trg-a1's tool runs: the drain will wait for it
-  await bus.publish('switchyard.trigger.publisher', triggerB(sized?.maxPayloadBytes), { headers: { [MSG_ID_HEADER]: 'b1', [REPLY_TO_HEADER]: 'results.b1' } });
+  await bus.publish('switchyard.trigger.publisher', sized?.payload ?? triggerB(sized?.maxPayloadBytes), { headers: { [MSG_ID_HEADER]: 'b1', [REPLY_TO_HEADER]: 'results.b1' } });
   await p1.holding; // trg-b1's job was pulled and reads its thread
   const stopped = p1.stop();
   await p1.refused; // its launch came during the drain
@@ -164,6 +164,20 @@ describe('a trigger that reaches its launch while its worker drains', () => {
     expect(thread.events.find((e) => e.type === 'input')).toMatchObject({ data: { input: triggerB(maxPayloadBytes).input, source: { triggerId: 'b1' } } });
     const [reply] = await replies.until(1, 10_000, 'the result of trg-b1 on its reply subject');
     expect(reply).toMatchObject({ threadId: 'trg-b1', status: 'done' });
+    expect(await (await bus.jobQueue('switchyard_publisher')).deadLetters()).toEqual([]);
+    expect(failures).toEqual([]);
+  }, 30_000);
+
+  // A copy is written from the original's parsed JSON: 1e21 comes back as 1e+21, a byte longer.
+  it('whose copy would outgrow the room a copy has, is handed back as itself and launched by another worker', async () => {
+    const numbers = Array.from({ length: 400 }, () => 1e21);
+    const original = Buffer.from(`{"input":[${numbers.map(() => '1e21').join(',')}]}`);
+    const maxPayloadBytes = original.length;
+    expect(JSON.stringify({ input: numbers }).length).toBe(maxPayloadBytes + 400);
+    const { bus, failures, thread, launchedBeforeP2 } = await triggerDuringDrain(undefined, { maxPayloadBytes, payload: original });
+    expect(launchedBeforeP2).toBeUndefined();
+    expect(thread.events.at(-1)).toMatchObject({ type: 'final', data: { output: 'after published' } });
+    expect(thread.events.find((e) => e.type === 'input')).toMatchObject({ data: { input: numbers, source: { triggerId: 'b1' } } });
     expect(await (await bus.jobQueue('switchyard_publisher')).deadLetters()).toEqual([]);
     expect(failures).toEqual([]);
   }, 30_000);

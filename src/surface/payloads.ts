@@ -60,6 +60,13 @@ export const triggerPayloadSchema = z
 export type TriggerPayload = z.infer<typeof triggerPayloadSchema>;
 
 /**
+ * The bytes a trigger's copy handed back by a stopping worker may add to its original's payload:
+ * the thread id the original derived, `,"threadId":"<id>"` (an id is at most 128 one-byte
+ * characters, see THREAD_ID_PATTERN).
+ */
+export const HANDED_BACK_ROOM = ',"threadId":""'.length + 128;
+
+/**
  * The payload of `<prefix>.jobs.<agent>`: which thread to continue.
  *
  * ```json

@@ -2,9 +2,9 @@ import type { Job } from '../bus/bus.js';
 import { formatIssues, messageOf } from '../errors.js';
 import { THREAD_ID_PATTERN } from '../runtime/runtime.js';
 import { hashOfKey, keyedThreadId } from '../thread/keyedThreadId.js';
-import { headerReplyTo, REPLY_SUBJECT_RULE, replyToOf, triggerPayloadSchema, type ErrorReply, type TriggerPayload } from './payloads.js';
+import { HANDED_BACK_ROOM, headerReplyTo, REPLY_SUBJECT_RULE, replyToOf, triggerPayloadSchema, type ErrorReply, type TriggerPayload } from './payloads.js';
 import { publishReport } from './reports.js';
-import { REPLY_TO_HEADER } from './subjects.js';
+import { REPLY_TO_HEADER, TRIGGER_ID_HEADER } from './subjects.js';
 import { comesBack, type WorkerScope } from './workerScope.js';
 
 /** A trigger job read: what to launch and where to reply, or why it is refused (and where to say so). */
@@ -19,7 +19,7 @@ export type TriggerRead =
  */
 export function readTrigger(job: Pick<Job, 'data' | 'headers' | 'json'>, agent: string, maxPayloadBytes: number): TriggerRead {
   const headerReply = headerReplyTo(job.headers);
-  if (job.data.length > maxPayloadBytes) {
+  if (job.data.length > payloadLimitOf(job, maxPayloadBytes)) {
     // Still read for its replyTo: the NATS server's max_payload bounds it, and a parse never throws.
     return { ok: false, replyTo: replyToOf(job.json(), job.headers), error: `trigger payload is ${job.data.length} bytes; the limit is ${maxPayloadBytes}` };
   }
@@ -34,6 +34,15 @@ export function readTrigger(job: Pick<Job, 'data' | 'headers' | 'json'>, agent: 
     return { ok: false, replyTo: parsed.data.replyTo, error: `header ${REPLY_TO_HEADER} ${REPLY_SUBJECT_RULE}` };
   }
   return { ok: true, payload: parsed.data, replyTo: parsed.data.replyTo ?? headerReply };
+}
+
+/**
+ * The largest payload a trigger may have: `maxPayloadBytes`, and for a copy handed back (it names
+ * its original in {@link TRIGGER_ID_HEADER}) the room its thread id takes, so that a trigger this
+ * process accepted is not refused as too large once a stopping worker handed it back.
+ */
+function payloadLimitOf(job: Pick<Job, 'headers'>, maxPayloadBytes: number): number {
+  return job.headers[TRIGGER_ID_HEADER] === undefined ? maxPayloadBytes : maxPayloadBytes + HANDED_BACK_ROOM;
 }
 
 /**

@@ -1,7 +1,8 @@
 import type { Job } from '../bus/bus.js';
+import { encodePayload } from '../bus/busMessage.js';
 import { retryDelayFor } from '../bus/jobRunner.js';
 import { messageOf } from '../errors.js';
-import type { JobPayload } from './payloads.js';
+import { HANDED_BACK_ROOM, type JobPayload } from './payloads.js';
 import { TRIGGER_ID_HEADER } from './subjects.js';
 import type { SurfaceContext } from './surfaceContext.js';
 import type { ThreadRequests } from './threadRequests.js';
@@ -164,8 +165,16 @@ async function retrigger(scope: WorkerScope, job: Job, target: JobTarget): Promi
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(job.headers)) if (!name.toLowerCase().startsWith('nats-')) headers[name] = value;
   headers[TRIGGER_ID_HEADER] = triggerIdOf(job);
+  const copy = encodePayload({ ...json.data, threadId: target.threadId });
+  if (copy.length > scope.ctx.maxPayloadBytes + HANDED_BACK_ROOM) {
+    // Written again longer than its original and its thread id (numbers as 5e+21, say): a copy
+    // would be refused as too large, so the original comes back itself (a delivery of its own).
+    scope.ctx.logger.warn({ threadId: target.threadId, agent: target.agent, jobId: job.id, bytes: copy.length }, 'trigger handed back as itself: its copy would be too large');
+    await job.nak();
+    return;
+  }
   const queue = await scope.ctx.queues.queue(target.agent);
-  await queue.enqueue(job.subject, { ...json.data, threadId: target.threadId }, { msgId: `handback.${job.id}`, headers });
+  await queue.enqueue(job.subject, copy, { msgId: `handback.${job.id}`, headers });
   scope.ctx.logger.info({ threadId: target.threadId, agent: target.agent, jobId: job.id }, 'trigger handed back as a copy: its thread was not created here');
   await job.ack();
 }

@@ -70,7 +70,7 @@ function gated(runtime: Runtime, threadId: string): { runtime: Runtime; holding:
  * waits for it), pulls trg-b1 (replying to results.b1) and stops while trg-b1's read is held; its
  * launch comes during the drain. Then p2 starts. Resolves once trg-b1 has finished on p2.
  */
-async function triggerDuringDrain(maxDeliver?: number) {
+async function triggerDuringDrain(maxDeliver?: number, sized?: { maxPayloadBytes: number; payload?: unknown }) {
   const held = heldPublishTool({ idempotent: true });
   const publisher = agent({ name: 'publisher', description: 'publishes a post', prompt: 'p', tools: [held.publish] });
   const failures: unknown[] = [];
@@ -90,7 +90,7 @@ async function triggerDuringDrain(maxDeliver?: number) {
     const runtime = createRuntime({ agents: [publisher], store: shared, model: publisherModel().model, schedule: queues.schedule });
     // Only the stopping process holds its read: the next one reads the thread at once.
     const gate = gated(runtime, first ? 'trg-b1' : '');
-    const surface = await attachBus(gate.runtime, { queues, processId: id, heartbeatMs: 100 });
+    const surface = await attachBus(gate.runtime, { queues, processId: id, heartbeatMs: 100, ...(sized === undefined ? {} : { maxPayloadBytes: sized.maxPayloadBytes }) });
     const stop = async (): Promise<void> => {
       await surface.close({ drainMs: 10_000 });
       await runtime.close();
@@ -101,7 +101,7 @@ async function triggerDuringDrain(maxDeliver?: number) {
   const p1 = await startProcess('p1', true);
   await bus.publish('switchyard.trigger.publisher', { input: 'publish a' }, { headers: { [MSG_ID_HEADER]: 'a1' } });
   await held.started.promise; // trg-a1's tool runs: the drain will wait for it
-  await bus.publish('switchyard.trigger.publisher', { input: 'publish b' }, { headers: { [MSG_ID_HEADER]: 'b1', [REPLY_TO_HEADER]: 'results.b1' } });
+  await bus.publish('switchyard.trigger.publisher', sized?.payload ?? triggerB(sized?.maxPayloadBytes), { headers: { [MSG_ID_HEADER]: 'b1', [REPLY_TO_HEADER]: 'results.b1' } });
   await p1.holding; // trg-b1's job was pulled and reads its thread
   const stopped = p1.stop();
   await p1.refused; // its launch came during the drain
@@ -119,6 +119,13 @@ async function triggerDuringDrain(maxDeliver?: number) {
     'trg-b1 to be launched and finish on p2',
   );
   return { bus, store, failures, replies, thread, launchedBeforeP2, deadLettersBeforeP2 };
+}
+
+/** trg-b1's payload: `publish b`, padded to `bytes` of JSON when given (a trigger right at the limit). */
+function triggerB(bytes?: number): { input: string } {
+  if (bytes === undefined) return { input: 'publish b' };
+  const padding = bytes - Buffer.byteLength(JSON.stringify({ input: 'publish b ' }));
+  return { input: `publish b ${'.'.repeat(padding)}` };
 }
 
 describe('a trigger that reaches its launch while its worker drains', () => {
@@ -141,6 +148,36 @@ describe('a trigger that reaches its launch while its worker drains', () => {
     expect(inputs[0]).toMatchObject({ data: { input: 'publish b', source: { kind: 'nats', replyTo: 'results.b1', triggerId: 'b1' } } });
     const [reply] = await replies.until(1, 10_000, 'the result of trg-b1 on its reply subject');
     expect(reply).toMatchObject({ threadId: 'trg-b1', status: 'done' });
+    expect(await (await bus.jobQueue('switchyard_publisher')).deadLetters()).toEqual([]);
+    expect(failures).toEqual([]);
+  }, 30_000);
+
+  // The copy carries the thread id its original derived (from its msg id) in its payload: a
+  // trigger right at maxPayloadBytes was accepted by p1, and its copy refused by p2 as too large
+  // (an error reply and a dead letter: a trigger lost to a shutdown).
+  it('right at maxPayloadBytes, is launched from its copy by another worker, not refused as too large', async () => {
+    const maxPayloadBytes = 2_000;
+    expect(Buffer.byteLength(JSON.stringify(triggerB(maxPayloadBytes)))).toBe(maxPayloadBytes);
+    const { bus, failures, replies, thread, launchedBeforeP2 } = await triggerDuringDrain(1, { maxPayloadBytes });
+    expect(launchedBeforeP2).toBeUndefined();
+    expect(thread.events.at(-1)).toMatchObject({ type: 'final', data: { output: 'after published' } });
+    expect(thread.events.find((e) => e.type === 'input')).toMatchObject({ data: { input: triggerB(maxPayloadBytes).input, source: { triggerId: 'b1' } } });
+    const [reply] = await replies.until(1, 10_000, 'the result of trg-b1 on its reply subject');
+    expect(reply).toMatchObject({ threadId: 'trg-b1', status: 'done' });
+    expect(await (await bus.jobQueue('switchyard_publisher')).deadLetters()).toEqual([]);
+    expect(failures).toEqual([]);
+  }, 30_000);
+
+  // A copy is written from the original's parsed JSON: 1e21 comes back as 1e+21, a byte longer.
+  it('whose copy would outgrow the room a copy has, is handed back as itself and launched by another worker', async () => {
+    const numbers = Array.from({ length: 400 }, () => 1e21);
+    const original = Buffer.from(`{"input":[${numbers.map(() => '1e21').join(',')}]}`);
+    const maxPayloadBytes = original.length;
+    expect(JSON.stringify({ input: numbers }).length).toBe(maxPayloadBytes + 400);
+    const { bus, failures, thread, launchedBeforeP2 } = await triggerDuringDrain(undefined, { maxPayloadBytes, payload: original });
+    expect(launchedBeforeP2).toBeUndefined();
+    expect(thread.events.at(-1)).toMatchObject({ type: 'final', data: { output: 'after published' } });
+    expect(thread.events.find((e) => e.type === 'input')).toMatchObject({ data: { input: numbers, source: { triggerId: 'b1' } } });
     expect(await (await bus.jobQueue('switchyard_publisher')).deadLetters()).toEqual([]);
     expect(failures).toEqual([]);
   }, 30_000);

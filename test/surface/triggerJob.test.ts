@@ -4,7 +4,8 @@ import { parseJson } from '../../src/bus/busMessage.js';
 import { formatIssues } from '../../src/errors.js';
 import { launchBodySchema } from '../../src/server/requestBodies.js';
 import { readContinuation } from '../../src/surface/continuationJob.js';
-import { REPLY_TO_HEADER } from '../../src/surface/subjects.js';
+import { HANDED_BACK_ROOM } from '../../src/surface/payloads.js';
+import { REPLY_TO_HEADER, TRIGGER_ID_HEADER } from '../../src/surface/subjects.js';
 import { readTrigger } from '../../src/surface/triggerJob.js';
 
 const encoder = new TextEncoder();
@@ -44,6 +45,21 @@ describe('readTrigger: a trigger job from outside', () => {
       }),
       { numRuns: 200 },
     );
+  });
+
+  it("takes a copy a stopping worker handed back (it names its original trigger) up to the room its thread id adds, and no more", () => {
+    const ofBytes = (bytes: number, h: Record<string, string> = {}) => {
+      const job = jsonJob({ input: 'x'.repeat(bytes - '{"input":""}'.length) }, h);
+      expect(job.data.length).toBe(bytes);
+      return readTrigger(job, 'calc', LIMIT);
+    };
+    const copy = { [TRIGGER_ID_HEADER]: 'b1' };
+    expect(ofBytes(LIMIT).ok).toBe(true);
+    expect(ofBytes(LIMIT + 1).ok).toBe(false);
+    expect(ofBytes(LIMIT + HANDED_BACK_ROOM, copy).ok).toBe(true);
+    expect(ofBytes(LIMIT + HANDED_BACK_ROOM + 1, copy)).toMatchObject({ ok: false, error: expect.stringMatching(/the limit is 4096/) });
+    // The room is the longest thread id's: `,"threadId":"<128 characters>"`.
+    expect(JSON.stringify({ input: '', threadId: 'i'.repeat(128) }).length - JSON.stringify({ input: '' }).length).toBe(HANDED_BACK_ROOM);
   });
 
   it('refuses what is too large, not JSON, or not a trigger, replying where the sender asked when it can', () => {

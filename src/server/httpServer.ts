@@ -29,6 +29,7 @@ import {
   integerParam,
   launchBodySchema,
   readJsonBody,
+  refuseUnknownQuery,
   respondBodySchema,
   statusQuery,
   threadIdParam,
@@ -196,7 +197,8 @@ const MAX_WAIT_MS = 300_000;
 /**
  * The HTTP surface of a runtime as a hono app (serve it with {@link startHttpServer}, or call
  * `app.request()` in tests). JSON everywhere; errors are `{ error, code, issues? }` (see `mapError`;
- * 404 for an unknown path, 405 with `Allow` for a method a known path does not take);
+ * 404 for an unknown path, 405 with `Allow` for a method a known path does not take, 400 for a
+ * query parameter the route does not take: see `refuseUnknownQuery`);
  * every 503 carries `Retry-After` (seconds: a few for an unavailable store, the drain time once
  * stopping).
  *
@@ -403,6 +405,7 @@ export function createHttpApp(served: Runtime, options: HttpOptions = {}): HttpA
   });
 
   app.get('/threads', async (c) => {
+    refuseUnknownQuery(c, ['agent', 'status', 'limit', 'after']);
     const agent = c.req.query('agent');
     const status = statusQuery(c);
     const limit = integerParam('limit', c.req.query('limit'), 100, 10_000);
@@ -439,6 +442,7 @@ export function createHttpApp(served: Runtime, options: HttpOptions = {}): HttpA
   app.get('/threads/:id/events', (c) => streamThreadEvents(c, threadIdParam(c), { runtime, logger, heartbeatMs, shutdown }));
 
   app.get('/threads/:id/wait', async (c) => {
+    refuseUnknownQuery(c, ['timeoutMs']);
     const id = threadIdParam(c);
     const timeoutMs = integerParam('timeoutMs', c.req.query('timeoutMs'), DEFAULT_WAIT_MS, MAX_WAIT_MS);
     const timeout = AbortSignal.timeout(timeoutMs);

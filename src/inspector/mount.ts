@@ -45,6 +45,7 @@ export type InspectorExtensionOptions = Omit<InspectorRoutesOptions, 'runtime' |
 export function inspectorExtension(options: InspectorExtensionOptions): HttpExtension {
   return {
     publicPaths: [INSPECTOR_PAGE_PATH, INSPECTOR_SLASHED_PATH, ...[...inspectorAssets().files.keys()].filter((path) => path !== INSPECTOR_PAGE_PATH)],
+    pages: { inspector: INSPECTOR_PAGE_PATH },
     mount: (app, { runtime, signal }) => mountInspector(app, { ...options, runtime, ...(signal ? { signal } : {}) }),
   };
 }

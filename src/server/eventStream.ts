@@ -7,7 +7,7 @@ import type { Runtime, ThreadView } from '../runtime/runtime.js';
 import { awaitedOutcome } from '../runtime/watchThread.js';
 import { incarnationOf, parseStreamEventId, streamEventIdOf, type StreamEventId } from '../thread/incarnation.js';
 import { TERMINAL_STATUSES, unrecordedCall } from '../thread/state.js';
-import { integerParam } from './requestBodies.js';
+import { integerParam, refuseUnknownQuery } from './requestBodies.js';
 import { SHUTTING_DOWN } from './httpRuntime.js';
 import { sseLifetime } from './sse.js';
 
@@ -90,8 +90,12 @@ export async function streamThreadEvents(c: Context, threadId: string, options: 
 /** Where a client asked a stream to start: after a `Last-Event-ID` (read), or after `?after=`. */
 type ResumePoint = { readonly header: string; readonly id: StreamEventId } | { readonly header: undefined; readonly after: number };
 
-/** The client's `Last-Event-ID` when it sent one (`?after=` is checked all the same), else its `?after=`; 400 for either malformed. */
+/**
+ * The client's `Last-Event-ID` when it sent one (`?after=` is checked all the same), else its
+ * `?after=`; 400 for either malformed, or for another query parameter (the stream takes no other).
+ */
 function resumePoint(c: Context): ResumePoint {
+  refuseUnknownQuery(c, ['after']);
   const after = integerParam('after', c.req.query('after'), 0, Number.MAX_SAFE_INTEGER);
   const header = c.req.header('last-event-id')?.trim();
   if (header === undefined || header === '') return { header: undefined, after };

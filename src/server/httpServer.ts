@@ -29,6 +29,7 @@ import {
   integerParam,
   launchBodySchema,
   readJsonBody,
+  refuseUnknownQuery,
   respondBodySchema,
   statusQuery,
   threadIdParam,
@@ -38,7 +39,7 @@ import { createWebhookNotifier, type WebhookNotifierOptions, type WebhookTarget 
 /** Options of {@link createHttpApp}. */
 export interface HttpOptions {
   /**
-   * A bearer token every route but `GET /health` and `GET /ready` requires. An empty string turns the check off.
+   * A bearer token every route but `GET /`, `GET /health` and `GET /ready` requires. An empty string turns the check off.
    * @default process.env.SWITCHYARD_TOKEN (no check when unset)
    */
   token?: string | undefined;
@@ -128,6 +129,8 @@ export interface HttpExtensionContext {
 export interface HttpExtension {
   /** Paths served without the bearer token: static pages that hold no data. @default [] */
   readonly publicPaths?: readonly string[] | undefined;
+  /** Pages for people it serves, by name (`{ inspector: '/inspector' }`), which `GET /` lists. @default {} */
+  readonly pages?: Readonly<Record<string, string>> | undefined;
   /** Adds the routes; called once per app. What it returns is closed with the app. */
   mount(app: Hono, context: HttpExtensionContext): { close(): Promise<void> } | void;
 }
@@ -196,10 +199,14 @@ const MAX_WAIT_MS = 300_000;
 /**
  * The HTTP surface of a runtime as a hono app (serve it with {@link startHttpServer}, or call
  * `app.request()` in tests). JSON everywhere; errors are `{ error, code, issues? }` (see `mapError`;
- * 404 for an unknown path, 405 with `Allow` for a method a known path does not take);
+ * 404 for an unknown path, 405 with `Allow` for a method a known path does not take, 400 for a
+ * query parameter the route does not take: see `refuseUnknownQuery`);
  * every 503 carries `Retry-After` (seconds: a few for an unavailable store, the drain time once
  * stopping).
  *
+ * - `GET /` (never needs the token): `{ name: 'switchyard', routes, pages? }`, what the server
+ *   serves: its API routes (`GET /threads/:id`; the hooks route when hooks are on) and the pages of
+ *   its extensions (`{ inspector: '/inspector' }`), for someone who opens its address
  * - `GET /health` (never needs the token): `{ ok: true }` while the process runs (liveness)
  * - `GET /ready` (never needs the token): `{ ok: true }` when the store answers (`Runtime.ready`),
  *   else 503 `{ error: 'the store is unavailable: <cause>' }`, and 503 once the server is
@@ -323,7 +330,7 @@ export function createHttpApp(served: Runtime, options: HttpOptions = {}): HttpA
       invalidToken: { message: errorBody(401, 'unauthorized: the bearer token is wrong') },
     });
     // Static pages of extensions (the inspector's) hold no data; their APIs stay behind the token.
-    const open = new Set(['/health', '/ready', ...extensions.flatMap((extension) => extension.publicPaths ?? [])]);
+    const open = new Set(['/', '/health', '/ready', ...extensions.flatMap((extension) => extension.publicPaths ?? [])]);
     // Inbound hooks carry an HMAC signature instead (a webhook sender cannot send a bearer token).
     const signed = (path: string): boolean => hookSecret !== '' && path.startsWith('/hooks/');
     app.use('*', (c, next) => (open.has(c.req.path) || signed(c.req.path) ? next() : auth(c, next)));
@@ -403,6 +410,7 @@ export function createHttpApp(served: Runtime, options: HttpOptions = {}): HttpA
   });
 
   app.get('/threads', async (c) => {
+    refuseUnknownQuery(c, ['agent', 'status', 'limit', 'after']);
     const agent = c.req.query('agent');
     const status = statusQuery(c);
     const limit = integerParam('limit', c.req.query('limit'), 100, 10_000);
@@ -439,6 +447,7 @@ export function createHttpApp(served: Runtime, options: HttpOptions = {}): HttpA
   app.get('/threads/:id/events', (c) => streamThreadEvents(c, threadIdParam(c), { runtime, logger, heartbeatMs, shutdown }));
 
   app.get('/threads/:id/wait', async (c) => {
+    refuseUnknownQuery(c, ['timeoutMs']);
     const id = threadIdParam(c);
     const timeoutMs = integerParam('timeoutMs', c.req.query('timeoutMs'), DEFAULT_WAIT_MS, MAX_WAIT_MS);
     const timeout = AbortSignal.timeout(timeoutMs);
@@ -452,6 +461,9 @@ export function createHttpApp(served: Runtime, options: HttpOptions = {}): HttpA
     }
   });
 
+  // The API routes, before the extensions add theirs.
+  const index = apiIndex(app, hookSecret !== '', extensions);
+  app.get('/', (c) => c.json(index));
   const mounted = extensions.map((extension) => extension.mount(app, { runtime, logger, signal: shutdown }) ?? undefined);
   return Object.assign(app, {
     close: async (): Promise<void> => {
@@ -543,6 +555,22 @@ export async function startHttpServer(runtime: Runtime, options: HttpServerOptio
       return closing;
     },
   };
+}
+
+/** What `GET /` answers: see {@link createHttpApp}. */
+interface ApiIndex {
+  readonly name: 'switchyard';
+  /** `<METHOD> <path>`, as registered. */
+  readonly routes: readonly string[];
+  readonly pages?: Readonly<Record<string, string>>;
+}
+
+/** {@link ApiIndex} of `app`'s routes so far (not middleware; the hooks route only when `hooks` are on) and the extensions' pages. */
+function apiIndex(app: Hono, hooks: boolean, extensions: readonly HttpExtension[]): ApiIndex {
+  const served = app.routes.filter(({ method, path }) => method !== 'ALL' && (hooks || !path.startsWith('/hooks/')));
+  const routes = [...new Set(served.map(({ method, path }) => `${method} ${path}`))];
+  const pages: Record<string, string> = Object.assign({}, ...extensions.map((extension) => extension.pages ?? {}));
+  return Object.keys(pages).length === 0 ? { name: 'switchyard', routes } : { name: 'switchyard', routes, pages };
 }
 
 function digest(value: string): Buffer {

@@ -122,6 +122,25 @@ export function idempotencyThreadId(key: string): string {
   return THREAD_ID_PATTERN.test(key) ? key : keyedThreadId('key-', key);
 }
 
+/** What a `?token=` is told: the server reads the bearer token from the header only. */
+const TOKEN_IN_QUERY = 'the server takes no token in the query: send the header Authorization: Bearer <token> (a browser EventSource cannot send it: read the stream with fetch)';
+
+/**
+ * 400 when the query names a parameter the route does not take, naming it and the ones it takes
+ * (`accepted`): a typo (`?stauts=done`) would otherwise be answered as if it were absent, as JSON
+ * bodies refuse an unknown key. Checked first, before the route reads or looks anything up.
+ */
+export function refuseUnknownQuery(c: Context, accepted: readonly string[]): void {
+  const unknown = Object.keys(c.req.queries()).filter((name) => !accepted.includes(name));
+  if (unknown.length === 0) return;
+  const shown = unknown.slice(0, 10).map((name) => name.slice(0, 40));
+  const route = `${c.req.method} ${c.req.routePath}`;
+  throw new InvalidInputError(
+    `unknown query parameter${unknown.length > 1 ? 's' : ''}: ${shown.join(', ')}`,
+    shown.map((name) => `${name}: ${name === 'token' ? TOKEN_IN_QUERY : `${route} takes ${accepted.join(', ')}`}`),
+  );
+}
+
 /** A thread id from the path, checked before it reaches a store. */
 export function threadIdParam(c: Context): string {
   const id = c.req.param('id') ?? '';

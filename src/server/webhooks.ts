@@ -6,7 +6,7 @@ import type { Runtime, ThreadChange } from '../runtime/runtime.js';
 import type { DeliveryLedger } from '../store/deliveryLedger.js';
 import { createDeliveryBook, type Standing } from '../store/deliveryBook.js';
 import { signWebhook } from '../store/deliverySignature.js';
-import { answerError, deliveryTargetOf, receiverOf, type DeliveryTarget } from '../store/deliveryTarget.js';
+import { answerError, deliveryTargetOf, noAnswerError, receiverOf, type DeliveryTarget } from '../store/deliveryTarget.js';
 import { settleOwedDeliveries, type OwedDelivery } from '../store/owedDeliveries.js';
 import type { HumanRequest, Json, Thread } from '../thread/events.js';
 import { cancelOf, deriveState, settlesEnd, statusOf, unrecordedCall, type ThreadStatus } from '../thread/state.js';
@@ -307,7 +307,7 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
           break;
         }
       } catch (error) {
-        last = { error: error instanceof Error ? error.message : String(error) };
+        last = { error: noAnswerError(error, timeoutMs) };
       }
       logger.warn({ threadId: payload.threadId, agent: payload.agent, url: target.receiver, delivery: payload.id, attempt, ...last }, 'webhook attempt failed');
     }

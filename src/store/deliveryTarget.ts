@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { describeError } from '../errors.js';
 
 /**
  * Where a webhook or a callback is POSTed, read from its URL once: fetch refuses a URL with
@@ -91,6 +92,16 @@ export function originAndPath(raw: string): string | undefined {
 export function userinfoDecodes(raw: string): boolean {
   const parsed = deliveryTargetOf(raw);
   return parsed.success || parsed.error !== USERINFO_UNDECODED;
+}
+
+/**
+ * The `error` of an attempt that got no answer: what fetch threw with its causes (`fetch failed:
+ * connect ECONNREFUSED 127.0.0.1:1234`, `fetch failed: getaddrinfo ENOTFOUND hooks.example.com`,
+ * a TLS failure), or `timed out: no answer within <timeoutMs> ms` when the attempt ran out of time.
+ */
+export function noAnswerError(error: unknown, timeoutMs: number): string {
+  if (error instanceof Error && error.name === 'TimeoutError') return `timed out: no answer within ${timeoutMs} ms`;
+  return describeError(error);
 }
 
 /**

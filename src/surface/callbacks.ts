@@ -13,7 +13,7 @@ import type { DeliveryLedger } from '../store/deliveryLedger.js';
 import { createDeliveryBook, type Standing } from '../store/deliveryBook.js';
 import { signWebhook } from '../store/deliverySignature.js';
 import { settleOwedDeliveries } from '../store/owedDeliveries.js';
-import { answerError, deliveryTargetOf, receiverOf, type DeliveryTarget } from '../store/deliveryTarget.js';
+import { answerError, deliveryTargetOf, noAnswerError, receiverOf, type DeliveryTarget } from '../store/deliveryTarget.js';
 
 /**
  * The headers of a callback: those of switchyard's webhooks (`WEBHOOK_HEADERS` of
@@ -231,7 +231,7 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
       await response.body?.cancel().catch(() => undefined);
       return response.ok ? { status: response.status } : { status: response.status, error: answerError(response.status, response.headers.get('location'), target.url) };
     } catch (error) {
-      return { error: messageOf(error) };
+      return { error: noAnswerError(error, timeoutMs) };
     }
   }
 

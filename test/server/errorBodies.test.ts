@@ -142,3 +142,38 @@ describe('the code of an error body', () => {
     }
   });
 });
+
+describe('an unknown query parameter', () => {
+  it('is refused with 400 naming it and the parameters the route takes, not ignored (a typo answered as if absent)', async () => {
+    const typo = await send('GET', '/threads?stauts=done&limit=3');
+    expect(typo).toMatchObject({ status: 400, body: { error: 'unknown query parameter: stauts', code: 'bad_request', issues: ['stauts: GET /threads takes agent, status, limit, after'] } });
+    // Refused before the thread is looked up (400, not 404), each naming what its route takes.
+    const wait = await send('GET', '/threads/th_missing/wait?timeout=5');
+    expect(wait).toMatchObject({ status: 400, body: { error: 'unknown query parameter: timeout', code: 'bad_request', issues: ['timeout: GET /threads/:id/wait takes timeoutMs'] } });
+    const events = await send('GET', '/threads/th_missing/events?after=1&from=2&since=3');
+    expect(events).toMatchObject({ status: 400, body: { error: 'unknown query parameters: from, since', code: 'bad_request' } });
+    expect(events.body.issues).toEqual(['from: GET /threads/:id/events takes after', 'since: GET /threads/:id/events takes after']);
+  });
+
+  it('leaves the parameters a route takes as they were, empty ones included', async () => {
+    expect((await send('GET', '/threads?agent=echo&status=done,awaiting_human&limit=2')).status).toBe(200);
+    expect((await send('GET', '/threads?agent=&status=&limit=&after=')).status).toBe(200);
+    expect((await send('GET', '/threads/th_missing/wait?timeoutMs=1')).status).toBe(404);
+    expect((await send('GET', '/threads/th_missing/events?after=0')).status).toBe(404);
+  });
+
+  it("tells a ?token= (a browser EventSource's way) that the token goes in the Authorization header", async () => {
+    const open = await send('GET', '/threads/th_missing/events?token=sekrit');
+    expect(open).toMatchObject({ status: 400, body: { error: 'unknown query parameter: token', code: 'bad_request' } });
+    expect(open.body.issues[0]).toMatch(/^token: the server takes no token in the query: send the header Authorization: Bearer <token>/);
+    // With a token set, the bearer check answers first, as for any request without the header.
+    const guarded = createHttpApp(h.runtime, { token: 'sekrit' });
+    try {
+      const refused = await guarded.request('/threads/th_missing/events?token=sekrit');
+      expect(refused.status).toBe(401);
+      expect(await refused.json()).toEqual({ error: 'unauthorized: send Authorization: Bearer <token>', code: 'unauthorized' });
+    } finally {
+      await guarded.close();
+    }
+  });
+});

@@ -1,0 +1,105 @@
+// What a webhook's or callback's failure says when its receiver gave no answer: why (the
+// connection refused, with the address; the attempt's timeout), not only `fetch failed`.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createWebhookNotifier, type WebhookDelivery } from '../../src/server/webhooks.js';
+import { createCallbackSender } from '../../src/surface/callbacks.js';
+import type { Thread } from '../../src/thread/events.js';
+import { capturingLogger } from '../support/capturingLogger.js';
+import { createHarness } from './harness.js';
+
+const SECRET = 'whsec_failure_cause';
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()!();
+});
+
+/** A receiver that is down: a port nothing listens on (it listened a moment ago). */
+async function downUrl(): Promise<{ url: string; port: number }> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return { url: `http://127.0.0.1:${port}/hook`, port };
+}
+
+/** A receiver that takes the request and never answers. */
+async function silentUrl(): Promise<string> {
+  const server: Server = createServer((req) => req.resume());
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  cleanups.push(
+    () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  );
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+}
+
+/** A finished thread launched over HTTP with callback `replyTo`. */
+function finishedThread(id: string, replyTo: string): Thread {
+  return {
+    id,
+    agent: 'echo',
+    events: [
+      { seq: 1, at: '2026-01-01T00:00:00.000Z', type: 'input', data: { input: 'x', source: { kind: 'http', replyTo } } },
+      { seq: 2, at: '2026-01-01T00:00:01.000Z', type: 'final', data: { output: 'x' } },
+    ],
+  };
+}
+
+/** The errors a webhook to `url` ends with, logged and told, its thread finished once. */
+async function webhookErrors(url: string): Promise<{ attempts: unknown[]; givenUp: unknown; delivery: WebhookDelivery | undefined }> {
+  const h = createHarness();
+  cleanups.push(() => h.runtime.close());
+  const { logger, out } = capturingLogger('warn');
+  const deliveries: WebhookDelivery[] = [];
+  const notifier = createWebhookNotifier({ webhooks: [{ url, secret: SECRET }], retries: { attempts: 1 }, timeoutMs: 200, logger, onDelivery: (d) => deliveries.push(d) });
+  cleanups.push(notifier.close);
+  notifier.attach(h.runtime);
+  const thread = await h.runtime.launch('echo', 'hi');
+  await h.runtime.settled(thread.id);
+  await notifier.idle();
+  return {
+    attempts: out.lines.filter((line) => line.msg === 'webhook attempt failed').map((line) => line.error),
+    givenUp: out.lines.find((line) => line.msg === 'webhook given up')?.error,
+    delivery: deliveries[0],
+  };
+}
+
+describe('a webhook whose receiver gives no answer', () => {
+  it('logs and tells why: the connection refused, with the address', async () => {
+    const { url, port } = await downUrl();
+    const refused = `fetch failed: connect ECONNREFUSED 127.0.0.1:${port}`;
+    const { attempts, givenUp, delivery } = await webhookErrors(url);
+    expect(attempts).toEqual([refused]);
+    expect(givenUp).toBe(refused);
+    expect(delivery).toMatchObject({ ok: false, attempts: 1, error: refused });
+  });
+
+  it("says an attempt ran out of time, and how long it had", async () => {
+    const { attempts, delivery } = await webhookErrors(await silentUrl());
+    expect(attempts).toEqual(['timed out: no answer within 200 ms']);
+    expect(delivery).toMatchObject({ ok: false, error: 'timed out: no answer within 200 ms' });
+  });
+});
+
+describe('a callback whose receiver gives no answer', () => {
+  it('logs and tells why: the connection refused, with the address; an attempt out of time', async () => {
+    const { logger, out } = capturingLogger('warn');
+    const sender = createCallbackSender({ secret: SECRET, attempts: 1, timeoutMs: 200, logger });
+    cleanups.push(() => sender.close());
+    const { url, port } = await downUrl();
+    const refused = `fetch failed: connect ECONNREFUSED 127.0.0.1:${port}`;
+    expect(await sender.send(finishedThread('cb-down', url))).toMatchObject({ ok: false, attempts: 1, error: refused });
+    expect(await sender.send(finishedThread('cb-silent', await silentUrl()))).toMatchObject({ ok: false, attempts: 1, error: 'timed out: no answer within 200 ms' });
+    const failed = out.lines.filter((line) => line.msg === 'callback attempt failed');
+    expect(failed.map((line) => [line.threadId, line.error])).toEqual([
+      ['cb-down', refused],
+      ['cb-silent', 'timed out: no answer within 200 ms'],
+    ]);
+    expect(out.lines.filter((line) => line.msg === 'callback given up').map((line) => line.error)).toEqual([refused, 'timed out: no answer within 200 ms']);
+  });
+});

@@ -99,6 +99,15 @@ export async function loadThread(id) {
 }
 
 /**
+ * A thread with its events, or null when there is none (yet: a pipeline's child is journaled
+ * before it is launched); its absence is no failed request.
+ * @param {string} id
+ */
+export async function loadThreadIfAny(id) {
+  return /** @type {ThreadView | null} */ (await request(`/inspector/api/threads/${encodeURIComponent(id)}?missing=null`));
+}
+
+/**
  * A machine's chart.
  * @param {string} machine
  */

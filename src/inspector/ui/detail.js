@@ -1,7 +1,7 @@
 // @ts-check
 // The selected thread: its header and figures, the pending request, its statechart (the machine
 // that runs it, with the active state highlighted live) and its timeline.
-import { loadChart, loadThread } from './api.js';
+import { loadChart, loadThread, loadThreadIfAny } from './api.js';
 import { $, clockTime, count, duration, el, statusPill } from './dom.js';
 import { pendingCard } from './pending.js';
 import { drawChart, highlightChart } from './statechart.js';
@@ -234,14 +234,15 @@ const TERMINAL = ['done', 'failed', 'cancelled'];
 function waitingCard(view, child) {
   const line = el('div', { class: 'waiting-line' }, [`↳ waiting on ${child.agent} thread `, threadLink(child.threadId)]);
   const card = el('section', { class: 'card', id: 'waiting-on' }, [line]);
-  loadThread(child.threadId).then(
+  // Not launched yet (the pipeline journals the child first: its launch refreshes the page), or
+  // gone: the line stays as it is.
+  loadThreadIfAny(child.threadId).then(
     (childView) => {
-      if (state.view !== view || !card.isConnected) return;
+      if (!childView || state.view !== view || !card.isConnected) return;
       line.append(`, which is ${childView.status}`);
       const request = childView.pendingRequest;
       if (request) card.append(el('div', { class: 'waiting-request', text: `${request.kind} request: ${request.question}` }), el('div', { class: 'hint', text: 'answer it on the child’s page' }));
     },
-    // Not launched yet (the pipeline journals the child first), or gone: the line stays as it is.
     () => undefined,
   );
   return card;

@@ -5,6 +5,8 @@
  * while an unknown thread read plainly is still a 404.
  */
 import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { pipeline } from '../../src/pipeline/pipeline.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
 import type { NewEvent } from '../../src/thread/events.js';
 import { stampEvents } from '../../src/thread/thread.js';
@@ -38,5 +40,26 @@ describe('a pipeline waiting on a child not launched yet', () => {
     const asChild = await fetch(`${server.url}/inspector/api/threads/${CHILD}?missing=null`);
     expect(asChild.status).toBe(200);
     expect(await asChild.json()).toBeNull();
+  });
+
+  it('marks on its chart the step it waits in, and lights only that step’s line into waitingForChild (QA22 inspector #7)', async () => {
+    const twice = pipeline({ name: 'twice', description: 'has the calculator add, then ask', input: z.object({}), output: z.unknown() })
+      .agent({ name: 'add', agent: 'calculator', input: () => 'add 2 and 3' })
+      .agent({ name: 'ask', agent: 'calculator', input: () => 'ask for the unit' })
+      .finish(({ results }) => results.ask);
+    const server = await startInspectorServer({ pipelines: [twice] });
+    cleanups.push(() => server.close());
+    await server.runtime.launch('twice', {}, { threadId: 'p-twice' });
+    await expect.poll(async () => (await server.runtime.get('p-twice--ask'))?.status, { timeout: 10_000 }).toBe('awaiting_human');
+    const { page, errors } = await open(server, '#thread=p-twice');
+
+    const node = (key: string) => page.locator(`#chart .node[data-state="${key}"]`);
+    await expect.poll(() => node('waitingForChild').getAttribute('class')).toContain('active');
+    await expect.poll(() => node('step_ask').getAttribute('class')).toContain('via');
+    expect(await node('step_add').getAttribute('class')).not.toContain('via');
+    const hot = await page.locator('#chart .edge.hot').evaluateAll((edges) => edges.map((e) => e.getAttribute('data-touches')));
+    expect(hot).toContain('step_ask waitingForChild');
+    expect(hot).not.toContain('step_add waitingForChild');
+    expect(errors).toEqual([]);
   });
 });

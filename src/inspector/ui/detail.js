@@ -213,15 +213,21 @@ function noticeCard(view) {
  * @param {ThreadView} view
  */
 function openDelegation(view) {
-  if (TERMINAL.includes(view.status)) return null;
-  const ended = new Set(view.events.flatMap((e) => (e.type === 'tool_result' ? [e.data.callId] : [])));
   /** @type {{ threadId: string, agent: string } | null} */
   let open = null;
-  for (const e of view.events) {
-    const child = e.type === 'tool_call' && !ended.has(e.data.callId) ? delegationOf(e) : null;
-    if (child) open = child;
-  }
+  for (const call of openCalls(view)) open = delegationOf(call) ?? open;
   return open;
+}
+
+/**
+ * The calls of a thread that has not ended without a result yet, in the log's order (a pipeline's
+ * is the step it is in: its call is named after the step).
+ * @param {ThreadView} view
+ */
+function openCalls(view) {
+  if (TERMINAL.includes(view.status)) return [];
+  const ended = new Set(view.events.flatMap((e) => (e.type === 'tool_result' ? [e.data.callId] : [])));
+  return view.events.flatMap((e) => (e.type === 'tool_call' && !ended.has(e.data.callId) ? [e] : []));
 }
 
 const TERMINAL = ['done', 'failed', 'cancelled'];
@@ -426,7 +432,7 @@ export function highlight() {
   const orphan = orphanedWith(view);
   const known = current.value != null;
   const tone = STATUS_TONE[view.status];
-  highlightChart(holder, new Set(known ? activePaths(current.value) : []), { tone, live: current.live });
+  highlightChart(holder, new Set(known ? activePaths(current.value) : []), { tone, live: current.live, step: openCalls(view).at(-1)?.data.tool ?? null });
   label.textContent = known ? valueName(current.value) : view.status;
   label.className = known ? (current.live ? 'live' : orphan ? 'orphaned' : 'rest') : 'none';
   label.style.background = known ? tone : '';

@@ -44,7 +44,8 @@ describe('the page, while the server is away', () => {
     expect(first).toBeGreaterThan(2_000);
     expect(second).toBeGreaterThan(first! * 1.5);
 
-    // Back; the next attempt is far off (it doubled again), a click asks now.
+    // Back; the next attempt is far off (it doubled again), a click asks now (the pill is a button meanwhile).
+    await expect.poll(() => page.locator('#connection').getAttribute('role')).toBe('button');
     await server.startHttp();
     const clicked = Date.now();
     await page.click('#connection');

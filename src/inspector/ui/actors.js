@@ -65,7 +65,6 @@ function renderActors() {
   // Drawn anew at every change: the row a keyboard user is on keeps the focus.
   if (focused !== null) rows.find((row) => row.getAttribute('data-key') === focused)?.focus({ preventScroll: true });
   $('#actors-empty').hidden = rows.length > 0;
-  $('#actors').classList.toggle('stale', staleSince !== null);
   const note = $('#actors-stale');
   note.hidden = staleSince === null;
   note.textContent = staleSince === null ? '' : `as of ${clockTime(staleSince)}, server unreachable`;

@@ -84,7 +84,12 @@ const stream = follow({
   state(kind, again) {
     connection.className = kind === 'connecting' ? '' : kind;
     connection.textContent = kind === 'live' ? 'live' : kind === 'connecting' ? 'connecting…' : 'reconnecting…';
-    connection.title = kind === 'offline' ? 'the server is unreachable: click to try again now' : '';
+    const offline = kind === 'offline';
+    connection.title = offline ? 'the server is unreachable: click (or Enter) to try again now' : '';
+    // A button while offline, for the keyboard too.
+    connection.tabIndex = offline ? 0 : -1;
+    if (offline) connection.setAttribute('role', 'button');
+    else connection.removeAttribute('role');
     // The live actors are as they were when the stream went (the hello of the next one replaces them).
     if (kind === 'live') actorsStale(null);
     else if (kind === 'offline') actorsStale(Date.now());
@@ -118,6 +123,11 @@ const stream = follow({
 
 // While the stream waits to try again: a click on the pill, or coming back to the tab, tries now.
 connection.addEventListener('click', () => stream.retryNow());
+connection.addEventListener('keydown', (event) => {
+  if (event.key !== 'Enter' && event.key !== ' ') return;
+  event.preventDefault();
+  stream.retryNow();
+});
 document.addEventListener('visibilitychange', () => {
   if (document.visibilityState === 'visible') stream.retryNow();
 });

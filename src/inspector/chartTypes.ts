@@ -24,6 +24,8 @@ export interface GraphNode {
    * `custom` for a step of the agent's author).
    */
   readonly invokes: readonly string[];
+  /** The pipeline step the state runs (its entry hands the step runner a step `name`), with its place in the pipeline's order (from 1). */
+  readonly pipelineStep?: { readonly name: string; readonly order: number };
 }
 
 /** A transition between two states. */

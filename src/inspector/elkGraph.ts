@@ -147,9 +147,13 @@ function eventlessStates(graph: MachineGraph): Set<string> {
   return new Set([...kinds].filter(([, list]) => list.length > 1 && list.every((kind) => kind === 'always')).map(([id]) => id));
 }
 
-/** The caption under a state's name: what it runs (`custom step` for a step of the agent's author), or `eventless`. */
+/**
+ * The caption under a state's name: a pipeline step's place in its order (`step 2`), what it runs
+ * (`custom step` for a step of the agent's author), or `eventless`.
+ */
 function captionOf(node: GraphNode, eventless: boolean): string | undefined {
   const parts = node.invokes.map((step) => (step === 'custom' ? 'custom step' : step));
+  if (node.pipelineStep !== undefined) parts.unshift(`step ${node.pipelineStep.order}`);
   if (eventless) parts.push('eventless');
   return parts.length === 0 ? undefined : parts.join(' · ');
 }

@@ -39,9 +39,12 @@ interface TransitionLike {
 export function machineGraph(machine: AnyStateMachine): MachineGraph {
   const nodes: GraphNode[] = [];
   const edges: GraphEdge[] = [];
+  let steps = 0;
   const visit = (graphNode: DirectedGraphNode): void => {
     const stateNode = graphNode.stateNode as unknown as StateNodeLike;
     const parent = stateNode.parent;
+    // A pipeline's step states are written in the steps' order.
+    const stepName = (stateNode.entry ?? []).flatMap(pipelineStepOf)[0];
     nodes.push({
       id: stateNode.id,
       key: parent === undefined ? machine.id : stateNode.key,
@@ -51,6 +54,7 @@ export function machineGraph(machine: AnyStateMachine): MachineGraph {
       initial: parent?.initial?.target.some((t) => t.id === stateNode.id) ?? false,
       final: stateNode.type === 'final',
       invokes: [...stateNode.invoke.map((i) => (typeof i.src === 'string' ? i.src : 'actor')), ...(stateNode.entry ?? []).flatMap(stepOf)],
+      ...(stepName === undefined ? {} : { pipelineStep: { name: stepName, order: ++steps } }),
     });
     let index = 0;
     for (const edge of graphNode.edges) {
@@ -94,6 +98,12 @@ function edgeOf(id: string, source: string, target: string, t: TransitionLike, a
 function stepOf(action: unknown): string[] {
   const a = action as { type?: unknown; params?: { step?: unknown } } | null;
   return typeof a === 'object' && a !== null && a.type === 'run' && typeof a.params?.step === 'string' ? [a.params.step] : [];
+}
+
+/** The pipeline step an entry action hands a step runner (`params.name`), if it is one. */
+function pipelineStepOf(action: unknown): string[] {
+  const a = action as { type?: unknown; params?: { name?: unknown } } | null;
+  return typeof a === 'object' && a !== null && a.type === 'run' && typeof a.params?.name === 'string' ? [a.params.name] : [];
 }
 
 function describe(t: TransitionLike): { kind: EdgeKind; label: string } {

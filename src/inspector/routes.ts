@@ -59,7 +59,8 @@ export type InspectorRoutes = Hono & {
  * - `GET /inspector/api/machines`: `{ machines, threadMachines }`: the machines drawable here, and
  *   the machine that runs the threads of each agent and pipeline
  * - `GET /inspector/api/threads?limit=&status=&agent=`: `{ threads }`, most recently updated first
- * - `GET /inspector/api/threads/:id`: the thread with its events
+ * - `GET /inspector/api/threads/:id`: the thread with its events (404 when there is none; with
+ *   `?missing=null`, 200 `null`: the page reads a pipeline's child, maybe not launched yet, so)
  * - `GET /inspector/stream`: server-sent events `actors`, `processes` (`{ processId, live }`: a
  *   process gone, or heard from again), `threads` (arrays of changes, coalesced every
  *   `streamIntervalMs`) and `deleted` (the ids of threads the runtime deleted); the first `actors`
@@ -152,7 +153,10 @@ function mountApi(app: Hono, { runtime, registry, charts, maxActors, maxThreads 
   app.get('/inspector/api/threads/:id', async (c) => {
     const id = c.req.param('id');
     const view = await runtime.get(id);
-    return view === undefined ? c.json({ error: `thread not found: ${id}` }, 404) : c.json(view);
+    if (view !== undefined) return c.json(view);
+    // A pipeline's child is journaled before it is launched: the page reads it this way, so its
+    // absence is an answer rather than a failed request (the browser logs every 404 as an error).
+    return c.req.query('missing') === 'null' ? c.json(null) : c.json({ error: `thread not found: ${id}` }, 404);
   });
 }
 

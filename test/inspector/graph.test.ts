@@ -179,6 +179,21 @@ describe('layoutGraph', () => {
     expect(layout.boxes.find((b) => b.container)!.title.text).toBe(`agent:judged · ${machineGraph(machine).nodes.length - 1} states`);
   });
 
+  it('numbers a pipeline’s steps in their order, in the graph and under each step’s name (QA22 inspector #7)', async () => {
+    const graph = machineGraph(createPipelineMachine(bugfix));
+    const steps = graph.nodes.filter((n) => n.pipelineStep !== undefined).map((n) => [n.key, n.pipelineStep]);
+    expect(steps).toEqual([
+      ['step_triage', { name: 'triage', order: 1 }],
+      ['step_plan', { name: 'plan', order: 2 }],
+      ['step_ship', { name: 'ship', order: 3 }],
+      ['step_deploy', { name: 'deploy', order: 4 }],
+    ]);
+    expect(graph.nodes.find((n) => n.key === 'finishing')!.pipelineStep).toBeUndefined();
+    const layout = await check(graph);
+    const caption = (key: string) => layout.boxes.find((b) => b.id === `pipeline:bugfix.${key}`)?.caption?.text;
+    expect([caption('step_triage'), caption('step_plan'), caption('step_ship'), caption('step_deploy')]).toEqual(['step 1 · agent', 'step 2 · code', 'step 3 · branch', 'step 4 · agent']);
+  });
+
   it('draws an initial dot in each compound state and frames around children', async () => {
     const layout = await check(machineGraph(nested));
     const initials = layout.routes.filter((r) => r.kind === 'initial').map((r) => [r.source, r.target]);

@@ -2,7 +2,7 @@
 // The live actors of every process, grouped by process: supervisors, agent and pipeline actors
 // (a click, or Enter on the focused row, opens their thread). An actor without states is not listed (the step-runner child every
 // thread's actor had before the runner moved into the actor's context, from a process of an older release).
-import { $, el } from './dom.js';
+import { $, clockTime, el } from './dom.js';
 import { isSuperseded, state } from './state.js';
 import { valueName } from './detail.js';
 
@@ -12,6 +12,8 @@ import { valueName } from './detail.js';
 const MAX_ROWS = 150;
 
 let timer = 0;
+/** Since when the page has not heard from the server (epoch ms): what the table shows is as it was then. @type {number | null} */
+let staleSince = null;
 /** @type {(id: string) => void} */
 let onSelect = () => {};
 
@@ -31,13 +33,23 @@ export function scheduleActors() {
   }, 200);
 }
 
+/**
+ * The server is unreachable since `at` (the table says so, and shows no actor live), or (null) heard from again.
+ * @param {number | null} at
+ */
+export function actorsStale(at) {
+  if (at !== null && staleSince !== null) return;
+  staleSince = at;
+  scheduleActors();
+}
+
 function renderActors() {
   // A thread is one row, its latest actor's: an earlier one (evicted at rest) is not shown.
   const all = [...state.actors.values()].filter((a) => !isSuperseded(a)).sort((a, b) => b.updatedAt - a.updatedAt);
   const live = all.filter((a) => a.status === 'active' && a.value != null).length;
   // Processes with a live actor: one that stopped or went silent shows its actors stopped.
   const processes = new Set(all.filter((a) => a.status === 'active').map((a) => a.processId)).size;
-  $('#actor-count').textContent = `${live} live · ${processes} process${processes === 1 ? '' : 'es'}`;
+  $('#actor-count').textContent = `${staleSince === null ? '' : 'last seen: '}${live} live · ${processes} process${processes === 1 ? '' : 'es'}`;
   /** @type {Map<string, ActorRecord[]>} */
   const byProcess = new Map();
   for (const a of all.filter((x) => x.value != null).slice(0, MAX_ROWS)) {
@@ -53,6 +65,9 @@ function renderActors() {
   // Drawn anew at every change: the row a keyboard user is on keeps the focus.
   if (focused !== null) rows.find((row) => row.getAttribute('data-key') === focused)?.focus({ preventScroll: true });
   $('#actors-empty').hidden = rows.length > 0;
+  const note = $('#actors-stale');
+  note.hidden = staleSince === null;
+  note.textContent = staleSince === null ? '' : `as of ${clockTime(staleSince)}, server unreachable`;
 }
 
 /**
@@ -72,7 +87,8 @@ function processRow(processId, actors) {
  */
 function actorRow(a) {
   const threadId = a.threadId;
-  const classes = `actor ${a.status === 'active' ? 'live' : 'rest'}${threadId ? ' agent-row' : ''}`;
+  // Not shown live while the server is unreachable: it may have stopped since.
+  const classes = `actor ${a.status === 'active' && staleSince === null ? 'live' : 'rest'}${threadId ? ' agent-row' : ''}`;
   const value = a.value != null ? valueName(a.value) : a.status;
   /** @param {KeyboardEvent} event */
   const onKey = (event) => {

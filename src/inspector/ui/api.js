@@ -99,6 +99,15 @@ export async function loadThread(id) {
 }
 
 /**
+ * A thread with its events, or null when there is none (yet: a pipeline's child is journaled
+ * before it is launched); its absence is no failed request.
+ * @param {string} id
+ */
+export async function loadThreadIfAny(id) {
+  return /** @type {ThreadView | null} */ (await request(`/inspector/api/threads/${encodeURIComponent(id)}?missing=null`));
+}
+
+/**
  * A machine's chart.
  * @param {string} machine
  */
@@ -141,14 +150,25 @@ export async function respond(id, answer) {
  * @property {(reason: 'no token' | 'wrong token') => void} denied the server refused the token (401): the stream stops for good
  */
 
+/** The wait before asking for the stream again after it ended or failed; it doubles at each failure, up to {@link LONGEST_RETRY_MS}. */
+const FIRST_RETRY_MS = 1500;
+const LONGEST_RETRY_MS = 24_000;
+
 /**
- * Follows `/inspector/stream`: reconnects 1.5 s after it ends or fails, but not after a 401 (no
- * token, or a wrong one: asking again would not help; the page must be opened with `?token=`).
+ * Follows `/inspector/stream`: reconnects after it ends or fails, 1.5 s after the first time and
+ * twice as long after each failed try since (up to 24 s; once connected it starts over), but not
+ * after a 401 (no token, or a wrong one: asking again would not help; the page must be opened
+ * with `?token=`). `retryNow` asks at once while it waits to try again (the user asked, or came back to the tab).
  * @param {StreamHandlers} handlers
+ * @returns {{ retryNow: () => void }}
  */
 export function follow(handlers) {
   let connectedOnce = false;
+  let wait = FIRST_RETRY_MS;
+  /** The next try, while one is due. */
+  let retry = 0;
   const connect = async () => {
+    retry = 0;
     handlers.state('connecting', false);
     try {
       const res = await fetch(`${base}/inspector/stream`, { headers: headers({ accept: 'text/event-stream' }), cache: 'no-store' });
@@ -159,14 +179,23 @@ export function follow(handlers) {
       if (!res.ok || !res.body) throw new Error(`stream answered ${res.status}`);
       handlers.state('live', connectedOnce);
       connectedOnce = true;
+      wait = FIRST_RETRY_MS;
       await readEvents(res.body, handlers.event);
     } catch {
       // ended or failed: try again
     }
     handlers.state('offline', false);
-    setTimeout(connect, 1500);
+    retry = window.setTimeout(connect, wait);
+    wait = Math.min(wait * 2, LONGEST_RETRY_MS);
   };
   void connect();
+  return {
+    retryNow() {
+      if (!retry) return;
+      clearTimeout(retry);
+      void connect();
+    },
+  };
 }
 
 /**

@@ -1,7 +1,7 @@
 // @ts-check
 // The selected thread: its header and figures, the pending request, its statechart (the machine
 // that runs it, with the active state highlighted live) and its timeline.
-import { loadChart, loadThread } from './api.js';
+import { loadChart, loadThread, loadThreadIfAny } from './api.js';
 import { $, clockTime, count, duration, el, statusPill } from './dom.js';
 import { pendingCard } from './pending.js';
 import { drawChart, highlightChart } from './statechart.js';
@@ -213,15 +213,21 @@ function noticeCard(view) {
  * @param {ThreadView} view
  */
 function openDelegation(view) {
-  if (TERMINAL.includes(view.status)) return null;
-  const ended = new Set(view.events.flatMap((e) => (e.type === 'tool_result' ? [e.data.callId] : [])));
   /** @type {{ threadId: string, agent: string } | null} */
   let open = null;
-  for (const e of view.events) {
-    const child = e.type === 'tool_call' && !ended.has(e.data.callId) ? delegationOf(e) : null;
-    if (child) open = child;
-  }
+  for (const call of openCalls(view)) open = delegationOf(call) ?? open;
   return open;
+}
+
+/**
+ * The calls of a thread that has not ended without a result yet, in the log's order (a pipeline's
+ * is the step it is in: its call is named after the step).
+ * @param {ThreadView} view
+ */
+function openCalls(view) {
+  if (TERMINAL.includes(view.status)) return [];
+  const ended = new Set(view.events.flatMap((e) => (e.type === 'tool_result' ? [e.data.callId] : [])));
+  return view.events.flatMap((e) => (e.type === 'tool_call' && !ended.has(e.data.callId) ? [e] : []));
 }
 
 const TERMINAL = ['done', 'failed', 'cancelled'];
@@ -234,14 +240,15 @@ const TERMINAL = ['done', 'failed', 'cancelled'];
 function waitingCard(view, child) {
   const line = el('div', { class: 'waiting-line' }, [`↳ waiting on ${child.agent} thread `, threadLink(child.threadId)]);
   const card = el('section', { class: 'card', id: 'waiting-on' }, [line]);
-  loadThread(child.threadId).then(
+  // Not launched yet (the pipeline journals the child first: its launch refreshes the page), or
+  // gone: the line stays as it is.
+  loadThreadIfAny(child.threadId).then(
     (childView) => {
-      if (state.view !== view || !card.isConnected) return;
+      if (!childView || state.view !== view || !card.isConnected) return;
       line.append(`, which is ${childView.status}`);
       const request = childView.pendingRequest;
       if (request) card.append(el('div', { class: 'waiting-request', text: `${request.kind} request: ${request.question}` }), el('div', { class: 'hint', text: 'answer it on the child’s page' }));
     },
-    // Not launched yet (the pipeline journals the child first), or gone: the line stays as it is.
     () => undefined,
   );
   return card;
@@ -425,7 +432,7 @@ export function highlight() {
   const orphan = orphanedWith(view);
   const known = current.value != null;
   const tone = STATUS_TONE[view.status];
-  highlightChart(holder, new Set(known ? activePaths(current.value) : []), { tone, live: current.live });
+  highlightChart(holder, new Set(known ? activePaths(current.value) : []), { tone, live: current.live, step: openCalls(view).at(-1)?.data.tool ?? null });
   label.textContent = known ? valueName(current.value) : view.status;
   label.className = known ? (current.live ? 'live' : orphan ? 'orphaned' : 'rest') : 'none';
   label.style.background = known ? tone : '';

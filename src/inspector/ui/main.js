@@ -2,7 +2,7 @@
 // The inspector page: loads the threads and the machines, follows the live stream, and wires the
 // list, the selected thread and the live actors together.
 import { follow, loadMachines } from './api.js';
-import { initActors, scheduleActors } from './actors.js';
+import { actorsStale, initActors, scheduleActors } from './actors.js';
 import { highlight, refreshView, select, showMachine, waitForMachines } from './detail.js';
 import { $, el } from './dom.js';
 import { applyActor, forgetActors, forgetThread, state, upsertThread } from './state.js';
@@ -80,10 +80,19 @@ function onDeleted(ids) {
 }
 
 const connection = $('#connection');
-follow({
+const stream = follow({
   state(kind, again) {
     connection.className = kind === 'connecting' ? '' : kind;
     connection.textContent = kind === 'live' ? 'live' : kind === 'connecting' ? 'connecting…' : 'reconnecting…';
+    const offline = kind === 'offline';
+    connection.title = offline ? 'the server is unreachable: click (or Enter) to try again now' : '';
+    // A button while offline, for the keyboard too.
+    connection.tabIndex = offline ? 0 : -1;
+    if (offline) connection.setAttribute('role', 'button');
+    else connection.removeAttribute('role');
+    // The live actors are as they were when the stream went (the hello of the next one replaces them).
+    if (kind === 'live') actorsStale(null);
+    else if (kind === 'offline') actorsStale(Date.now());
     // Changes made while the stream was down are not replayed: read the list and the selected
     // thread again (it may have failed to load while the server was away, or changed since).
     if (again) {
@@ -110,6 +119,17 @@ follow({
     else if (event === 'threads') onThreads(/** @type {ThreadRow[]} */ (payload));
     else if (event === 'deleted') onDeleted(/** @type {string[]} */ (payload));
   },
+});
+
+// While the stream waits to try again: a click on the pill, or coming back to the tab, tries now.
+connection.addEventListener('click', () => stream.retryNow());
+connection.addEventListener('keydown', (event) => {
+  if (event.key !== 'Enter' && event.key !== ' ') return;
+  event.preventDefault();
+  stream.retryNow();
+});
+document.addEventListener('visibilitychange', () => {
+  if (document.visibilityState === 'visible') stream.retryNow();
 });
 
 initThreadList({ select });

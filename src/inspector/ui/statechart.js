@@ -82,7 +82,8 @@ function state(box, node) {
   const custom = node.invokes.includes('custom');
   const classes = ['node', node.final && 'final', node.initial && 'initial', custom && 'custom'].filter(Boolean).join(' ');
   const ring = node.final ? 3 : 0;
-  const group = svg('g', { class: classes, 'data-state': node.path.join('.'), 'data-id': node.id }, [
+  const step = node.pipelineStep ? { 'data-step': node.pipelineStep.name } : {};
+  const group = svg('g', { class: classes, 'data-state': node.path.join('.'), 'data-id': node.id, ...step }, [
     svg('title', {}, [custom ? `${node.key}: a step of the agent's author` : node.key]),
   ]);
   if (node.final) group.appendChild(svg('rect', { class: 'ring', x: box.x, y: box.y, width: box.width, height: box.height, rx: 10 }));
@@ -203,22 +204,35 @@ function toward(from, to, r) {
 }
 
 /**
- * Marks the states whose paths are in `active`, and the lines into or out of them.
+ * Marks the states whose paths are in `active`, and the lines into or out of them. With `step`
+ * (the pipeline step the thread is in, which may wait in a state every step reaches, such as
+ * `waitingForChild`), that step's state is marked `via`, and of the lines between an active state
+ * and a step's state only those of that step are lit.
  * @param {HTMLElement} holder
  * @param {Set<string>} active
- * @param {{ tone: string, live: boolean }} style
+ * @param {{ tone: string, live: boolean, step?: string | null }} style
  */
 export function highlightChart(holder, active, style) {
+  /** The paths of the pipeline's step states, and the one of the step the thread is in. */
+  const steps = new Set();
+  let via = null;
   for (const node of holder.querySelectorAll('.node')) {
     if (!(node instanceof SVGElement)) continue;
-    const on = active.has(node.getAttribute('data-state') ?? '');
+    const path = node.getAttribute('data-state') ?? '';
+    const on = active.has(path);
+    const step = node.getAttribute('data-step');
+    if (step !== null) steps.add(path);
+    if (step !== null && step === style.step) via = path;
     node.classList.toggle('active', on);
     node.classList.toggle('live', on && style.live);
-    if (on) node.style.setProperty('--tone', style.tone);
+    node.classList.toggle('via', step !== null && step === style.step && !on);
+    if (on || node.classList.contains('via')) node.style.setProperty('--tone', style.tone);
     else node.style.removeProperty('--tone');
   }
   for (const edge of holder.querySelectorAll('.edge, .label')) {
-    const hot = (edge.getAttribute('data-touches') ?? '').split(' ').some((path) => active.has(path));
+    const ends = (edge.getAttribute('data-touches') ?? '').split(' ');
+    const otherStep = via !== null && ends.some((path) => steps.has(path) && path !== via && !active.has(path));
+    const hot = ends.some((path) => active.has(path)) && !otherStep;
     edge.classList.toggle('hot', hot);
     edge.querySelector('path')?.setAttribute('marker-end', hot ? 'url(#arrow-hot)' : 'url(#arrow)');
   }

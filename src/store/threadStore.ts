@@ -56,12 +56,11 @@ export interface ListOptions {
    * first thread created at or after the instant (a page shorter than `limit`, the last); in the
    * NATS KV store, which reads the index entries of the newer threads without reading their
    * summaries, at the first entry made well after the instant (a thread that entered its status,
-   * or was created without a status filter, over 10 minutes after it: the
-   * index is in the order its entries were written, which the event times of several processes
-   * follow only so closely). A thread whose events go back in time may be left out of a walk, and
-   * in the NATS KV store one whose entry came in out of step (a writer whose clock runs ahead by
-   * more than that, an index rebuilt while threads were written) may be met only by a later walk
-   * with a later instant.
+   * or was created without a status filter, over 10 minutes after it: the index is in the order
+   * its entries were written, which the event times of several processes follow only so closely).
+   * A thread whose events go back in time may be left out of a walk, and in the NATS KV store one
+   * whose entry came in out of step (a writer whose clock runs ahead by more than that, an index
+   * rebuilt while threads were written) may be met only by a later walk with a later instant.
    * @default undefined (no bound)
    */
   updatedBefore?: string | undefined;

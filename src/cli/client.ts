@@ -82,6 +82,8 @@ export interface ListFilter {
   status?: string;
   limit?: number;
   after?: string;
+  /** Only threads last updated strictly before this ISO time. */
+  updatedBefore?: string;
 }
 
 /**
@@ -172,6 +174,7 @@ export function createClient(options: ClientOptions): Client {
     if (filter.status) query.set('status', filter.status);
     if (filter.limit !== undefined) query.set('limit', String(filter.limit));
     if (filter.after !== undefined) query.set('after', filter.after);
+    if (filter.updatedBefore !== undefined) query.set('updatedBefore', filter.updatedBefore);
     const text = query.toString();
     return json<ThreadPage>('GET', `/threads${text ? `?${text}` : ''}`);
   }

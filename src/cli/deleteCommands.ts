@@ -137,11 +137,13 @@ async function deleteOne(client: Client, id: string): Promise<NotDeleted | undef
 /**
  * The threads that ended and were last updated before `cutoff` (epoch ms), walked page by page in
  * the server's stable order (a walk returns each thread once while threads are deleted meanwhile).
+ * The server lists only those (`updatedBefore`); the check here stays for a server from before it.
  */
 async function* endedBefore(client: Client, cutoff: number, agent: string | undefined): AsyncGenerator<ThreadSummary> {
   let after = '';
+  const updatedBefore = new Date(cutoff).toISOString();
   for (;;) {
-    const page = await client.list({ status: TERMINAL_STATUSES.join(','), limit: PAGE, after, ...(agent === undefined ? {} : { agent }) });
+    const page = await client.list({ status: TERMINAL_STATUSES.join(','), limit: PAGE, after, updatedBefore, ...(agent === undefined ? {} : { agent }) });
     for (const summary of page.threads) if (Date.parse(summary.updatedAt) < cutoff) yield summary;
     if (page.next === undefined) return;
     after = page.next;

@@ -71,7 +71,7 @@ export class IndexWriter {
       this.#publish(creationSubject(this.buckets.index, agent), JSON.stringify({ i: id, c: known.createdAt }), `c.${threadKey(id)}`),
       (seq) => remember(this.#creations, id, seq),
     );
-    const status = this.entering(agent, id, statusOf(known.state), known.since, known.createdAt);
+    const status = this.entering(agent, id, statusOf(known.state), known.since, known.createdAt, enteredAtOf(known));
     return {
       confirm: () => {
         creation.confirm();
@@ -85,14 +85,15 @@ export class IndexWriter {
   }
 
   /**
-   * The thread (created at `createdAt`) enters `status` at version `since` (call before the
-   * write). Answers the entry, to confirm or retract once the write's outcome is known (see
-   * {@link Published}).
+   * The thread (created at `createdAt`) enters `status` at version `since`, by an event of
+   * `enteredAt` (call before the write). Answers the entry, to confirm or retract once the
+   * write's outcome is known (see {@link Published}).
    */
-  entering(agent: string, id: string, status: string, since: number, createdAt: string): Published {
+  entering(agent: string, id: string, status: string, since: number, createdAt: string, enteredAt: string): Published {
+    const payload = JSON.stringify({ i: id, s: since, c: createdAt, a: enteredAt });
     return this.#retractable(
       id,
-      this.#publish(statusSubject(this.buckets.index, status, agent), JSON.stringify({ i: id, s: since, c: createdAt }), `s.${threadKey(id)}.${status}.${since}`),
+      this.#publish(statusSubject(this.buckets.index, status, agent), payload, `s.${threadKey(id)}.${status}.${since}`),
       (seq) => remember(this.#entries, id, [...(this.#entries.get(id) ?? []), { since, seq }].slice(-MAX_ENTRIES_PER_THREAD)),
     );
   }
@@ -217,6 +218,11 @@ export class IndexWriter {
 export interface Published {
   confirm(): void;
   retract(): void;
+}
+
+/** When the thread entered its status: the time of the event at `since`, its creation for 0. */
+export function enteredAtOf(known: Pick<Known, 'thread' | 'since' | 'createdAt'>): string {
+  return known.thread.events[known.since - 1]?.at ?? known.createdAt;
 }
 
 /** Remembers `value` for `id` as the newest, forgetting the oldest past REMEMBERED_ENTRIES. */

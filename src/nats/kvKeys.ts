@@ -121,7 +121,7 @@ export const INDEX_MARKER_KEY = 'm.index';
  *
  * - `<prefix>c.<agent>`: `{"i": id, "c": createdAt}`, one per thread, published when it is created. Read in
  *   stream order, every thread once, in the order they were created.
- * - `<prefix>s.<status>.<agent>`: `{"i": id, "s": since, "c": createdAt}`, published when the thread enters the
+ * - `<prefix>s.<status>.<agent>`: `{"i": id, "s": since, "c": createdAt, "a": enteredAt}`, published when the thread enters the
  *   status (at version `since`) and deleted (by sequence) when it leaves: the threads in a status
  *   in the order they entered it.
  *
@@ -153,24 +153,27 @@ export function statusSubject(index: IndexSubjects, status: string, agent: strin
 }
 
 /**
- * What an index message says: the kind of entry, its status, the thread, `since`, and the
- * thread's `createdAt` (absent in entries written before it), which tells the entries of a
- * thread from those of a deleted thread of the same id.
+ * What an index message says: the kind of entry, its status, the thread, `since`, the thread's
+ * `createdAt` (absent in entries written before it), which tells the entries of a thread from
+ * those of a deleted thread of the same id, and `enteredAt`, the time of the event at which it
+ * entered the status (absent in entries written before it), which a walk with `updatedBefore`
+ * goes by.
  */
 export type IndexEntry =
   | { readonly kind: 'creation'; readonly id: string; readonly createdAt?: string }
-  | { readonly kind: 'status'; readonly status: string; readonly id: string; readonly since: number; readonly createdAt?: string };
+  | { readonly kind: 'status'; readonly status: string; readonly id: string; readonly since: number; readonly createdAt?: string; readonly enteredAt?: string };
 
 /** Reads an index message (its subject after the prefix, and its JSON payload). */
 export function parseIndexEntry(key: string, payload: unknown): IndexEntry | undefined {
   const tokens = key.split('.');
-  const body = payload as { i?: unknown; s?: unknown; c?: unknown } | null;
+  const body = payload as { i?: unknown; s?: unknown; c?: unknown; a?: unknown } | null;
   // Written by something else, an id with no key would fail the listing that looks it up.
   if (typeof body?.i !== 'string' || !hasThreadKey(body.i)) return undefined;
   const createdAt = typeof body.c === 'string' ? { createdAt: body.c } : {};
   if (tokens[0] === 'c' && tokens.length === 2) return { kind: 'creation', id: body.i, ...createdAt };
   if (tokens[0] === 's' && tokens.length === 3 && Number.isSafeInteger(body.s) && (body.s as number) >= 0) {
-    return { kind: 'status', status: tokens[1]!, id: body.i, since: body.s as number, ...createdAt };
+    const enteredAt = typeof body.a === 'string' ? { enteredAt: body.a } : {};
+    return { kind: 'status', status: tokens[1]!, id: body.i, since: body.s as number, ...createdAt, ...enteredAt };
   }
   return undefined;
 }

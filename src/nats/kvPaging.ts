@@ -168,19 +168,24 @@ async function pageFrom(parts: ListingParts, query: ListQuery, filters: readonly
   const limit = Math.min(query.limit, 10_000);
   const out: ThreadSummary[] = [];
   let keep = false;
+  let ended = false;
   try {
-    while (out.length < limit) {
-      const candidates = await scan.take(limit - out.length);
-      if (candidates.length === 0) break;
-      const checked = await checkAll(parts, candidates);
+    while (out.length < limit && !ended) {
+      const taken = await scan.take(limit - out.length);
+      if (taken.length === 0) break;
+      // Under `updatedBefore`, the walk ends at the first entry made well after it.
+      const end = endOfWalk(taken, query.updatedBefore);
+      const candidates = taken.slice(0, end);
+      const checked = await checkAll(parts, candidates, query.updatedBefore);
       let used = 0;
       for (; used < candidates.length && out.length < limit; used++) {
         const summary = checked[used];
         if (summary !== undefined && matchesQuery(summary, query)) out.push(Object.freeze({ ...summary, cursor: CURSOR_PREFIX + candidates[used]!.seq }));
       }
-      scan.putBack(candidates.slice(used));
+      scan.putBack(taken.slice(used));
+      ended = used === end && end < taken.length;
     }
-    keep = out.length === limit && limit > 0;
+    keep = !ended && out.length === limit && limit > 0;
     if (keep) parts.walks.keep(filters, Number(out.at(-1)!.cursor!.slice(CURSOR_PREFIX.length)), scan);
     return out;
   } finally {
@@ -198,7 +203,7 @@ export async function byIndex(parts: ListingParts, query: ListQuery, max: number
       const candidates = await scan.take(512);
       if (pending > max) return undefined;
       if (candidates.length === 0) return out;
-      const checked = await checkAll(parts, candidates);
+      const checked = await checkAll(parts, candidates, query.updatedBefore);
       for (const summary of checked) if (summary !== undefined && matchesQuery(summary, query)) out.push(summary);
     }
   } finally {
@@ -217,9 +222,34 @@ function entryOf(scanned: ScannedEntry): IndexEntry | undefined {
 }
 
 /**
+ * How far after `updatedBefore` a walk goes on reading index entries before it ends (see
+ * `ListOptions.updatedBefore`): past an entry's publish retries (a minute) and the drift of the
+ * clocks of the processes that write.
+ */
+export const UPDATED_BEFORE_SLACK_MS = 10 * 60_000;
+
+/**
+ * The time an index entry stands for (ms; NaN when it names none): when its thread entered its
+ * status (its creation in an entry written before `enteredAt`, never later), or was created. The
+ * thread was last updated at that time or after.
+ */
+function entryTime(entry: IndexEntry | undefined): number {
+  const text = entry === undefined ? undefined : entry.kind === 'status' ? (entry.enteredAt ?? entry.createdAt) : entry.createdAt;
+  return text === undefined ? Number.NaN : Date.parse(text);
+}
+
+/** Where a walk under `updatedBefore` ends among these entries: the first one made well after it (their length: none). */
+function endOfWalk(scanned: readonly ScannedEntry[], updatedBefore: number | undefined): number {
+  if (updatedBefore === undefined) return scanned.length;
+  const end = scanned.findIndex((entry) => entryTime(entryOf(entry)) >= updatedBefore + UPDATED_BEFORE_SLACK_MS);
+  return end === -1 ? scanned.length : end;
+}
+
+/**
  * The summaries the index entries stand for (`undefined` for an entry that is stale, its thread
  * moved on or it is a second entry for the same stay, or whose thread is gone: stale entries are
- * deleted). The summaries are read together ({@link readMany}). A summary is written after its
+ * deleted; and, unread, for one that entered at or after `updatedBefore`). The summaries are read
+ * together ({@link readMany}). A summary is written after its
  * thread, by the writer and in the background, so it may be older than its thread: written a
  * moment later, lost, or never written by a writer killed in between (which also leaves the entry
  * of the status the thread left), or written late for a thread deleted meanwhile. So a summary
@@ -228,8 +258,12 @@ function entryOf(scanned: ScannedEntry): IndexEntry | undefined {
  * deleted); one that lags, or that is older than its entry, is checked against the thread itself,
  * and repaired.
  */
-async function checkAll(parts: ListingParts, scanned: readonly ScannedEntry[]): Promise<Array<ThreadSummary | undefined>> {
-  const entries = scanned.map(entryOf);
+async function checkAll(parts: ListingParts, scanned: readonly ScannedEntry[], updatedBefore: number | undefined): Promise<Array<ThreadSummary | undefined>> {
+  // An entry at or after `updatedBefore` is left out unread: its thread was updated then or later.
+  const entries = scanned.map((s) => {
+    const entry = entryOf(s);
+    return updatedBefore !== undefined && entryTime(entry) >= updatedBefore ? undefined : entry;
+  });
   const wanted = entries.flatMap((entry) => (entry === undefined ? [] : [threadKey(entry.id)]));
   const read = await readSummaries(parts.buckets, wanted);
   let next = 0;

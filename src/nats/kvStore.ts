@@ -9,7 +9,7 @@ import type { ListOptions, ThreadStore, ThreadSummary } from '../store/threadSto
 import type { Thread, ThreadEvent } from '../thread/events.js';
 import { rememberState, statusOf, withState } from '../thread/state.js';
 import { isWrongLastSequence, openBuckets, retryRead, systemError, type Buckets } from './kvBuckets.js';
-import { ensureIndex, IndexWriter } from './kvIndex.js';
+import { enteredAtOf, ensureIndex, IndexWriter } from './kvIndex.js';
 import { threadKey, threadKeyOf } from './kvKeys.js';
 import { listThreads } from './kvListing.js';
 import { casPurge, casWrite } from './kvWrite.js';
@@ -208,7 +208,7 @@ export async function createNatsKvStore(options: NatsKvStoreOptions): Promise<Th
         const value = encodeThread(next.thread.agent, next.eventsJson, next.createdAt);
         checkSize(id, value, sizeLimit(added));
         const moved = statusOf(next.state) !== statusOf(current.state);
-        const entered = moved ? index.entering(next.thread.agent, id, statusOf(next.state), next.since, next.createdAt) : undefined;
+        const entered = moved ? index.entering(next.thread.agent, id, statusOf(next.state), next.since, next.createdAt, enteredAtOf(next)) : undefined;
         try {
           const key = threadKey(id);
           // next.revision is still the one this update expects to replace.

@@ -35,7 +35,8 @@ const MIN_INTERVAL_MS = 1_000;
 /**
  * Deletes, at once and then every `intervalMs`, the threads that ended (done, failed, cancelled)
  * and were last updated more than `retainMs` ago, at most `batch` per round (`serve` with
- * `SWITCHYARD_RETAIN_ENDED`). Each round walks the ended threads in the store's stable order and
+ * `SWITCHYARD_RETAIN_ENDED`). Each round walks the ended threads last updated before the cutoff
+ * (`updatedBefore`: the store reads none of the younger ones) in the store's stable order and
  * deletes through {@link Runtime.delete}: a thread that changed meanwhile, whose call's outcome is
  * still awaited, or a pipeline's child whose pipeline has not ended, is skipped (and tried again next round). A round that did anything
  * logs one line with its counts (a warning when a deletion failed, naming the first error); a
@@ -58,11 +59,13 @@ export function startRetention(runtime: Pick<Runtime, 'list' | 'delete'>, option
     let err: string | undefined;
     let more = false;
     let after = '';
+    const updatedBefore = new Date(cutoff).toISOString();
     walk: while (!closed) {
-      const page = await runtime.list({ status: TERMINAL_STATUSES, after, limit: PAGE });
+      // The store reads only the threads updated before the cutoff (and ends the walk where it can).
+      const page = await runtime.list({ status: TERMINAL_STATUSES, after, limit: PAGE, updatedBefore });
       for (const summary of page) {
         if (closed) break walk;
-        if (Date.parse(summary.updatedAt) >= cutoff) continue;
+        if (Date.parse(summary.updatedAt) >= cutoff) continue; // a guard: the store filtered them
         if (counts.deleted + counts.failed >= batch) {
           more = true;
           break walk;

@@ -222,10 +222,11 @@ const MAX_WAIT_MS = 300_000;
  *   is called (signed) when the thread needs a human and when it ends (400 when `callbackUrls` is
  *   false: nothing here could sign it)
  * - `POST /hooks/:agent` (with `hookSecret`): a signed inbound webhook launches a thread (see `mountHooks`)
- * - `GET /threads?agent=&status=&limit=&after=`: `{ threads }`, most recently updated first; with
- *   `after` (empty for the first page, then the `next` of the previous page) one page of a walk
- *   in creation order that returns every thread exactly once, `{ threads, next? }`; `status` may
- *   repeat or be comma-separated
+ * - `GET /threads?agent=&status=&limit=&after=&updatedBefore=`: `{ threads }`, most recently updated
+ *   first; with `after` (empty for the first page, then the `next` of the previous page) one page of
+ *   a walk in creation order that returns every thread exactly once, `{ threads, next? }`; `status`
+ *   may repeat or be comma-separated; `updatedBefore` (an ISO time, 400 when it is none) keeps the
+ *   threads last updated strictly before it (a walk ends early where the store's order allows)
  * - `GET /threads/:id`: the thread
  * - `POST /threads/:id/respond` `{ requestId, approved?, answer?, comment?, by? }`: answers the open
  *   human request; 409 when `requestId` is not that request or another answer won
@@ -415,7 +416,14 @@ export function createHttpApp(served: Runtime, options: HttpOptions = {}): HttpA
     const status = statusQuery(c);
     const limit = integerParam('limit', c.req.query('limit'), 100, 10_000);
     const after = c.req.query('after');
-    const threads = await runtime.list({ ...(agent ? { agent } : {}), ...(status ? { status } : {}), limit, ...(after === undefined ? {} : { after }) });
+    const updatedBefore = c.req.query('updatedBefore');
+    const threads = await runtime.list({
+      ...(agent ? { agent } : {}),
+      ...(status ? { status } : {}),
+      limit,
+      ...(after === undefined ? {} : { after }),
+      ...(updatedBefore === undefined ? {} : { updatedBefore }),
+    });
     // A paged walk goes on from the last thread's cursor while pages come back full.
     const next = after !== undefined && threads.length === limit && limit > 0 ? threads.at(-1)?.cursor : undefined;
     return c.json(next === undefined ? { threads } : { threads, next });

@@ -14,14 +14,17 @@ export interface ListQuery {
   readonly limit: number;
   /** The raw cursor of a paged listing (`''` for the first page); undefined when not paging. */
   readonly after: string | undefined;
+  /** {@link ListOptions.updatedBefore} as ms since the epoch; undefined: no bound. */
+  readonly updatedBefore: number | undefined;
 }
 
 /**
  * Checks list options from outside: throws `InvalidInputError` naming what is wrong (a negative
- * limit, an unknown status or one that is not a string, a cursor that is not a string).
+ * limit, an unknown status or one that is not a string, a cursor that is not a string, an
+ * `updatedBefore` that is not a time).
  */
 export function parseListOptions(options: ListOptions = {}): ListQuery {
-  const { agent, status, limit = DEFAULT_LIST_LIMIT, after } = options;
+  const { agent, status, limit = DEFAULT_LIST_LIMIT, after, updatedBefore } = options;
   if (typeof limit !== 'number' || Number.isNaN(limit) || limit < 0) {
     throw new InvalidInputError('list limit must be a non-negative number', [`limit: ${shown(limit)}`]);
   }
@@ -39,7 +42,17 @@ export function parseListOptions(options: ListOptions = {}): ListQuery {
   for (const s of statuses ?? []) {
     if (!isThreadStatus(s)) throw new InvalidInputError(`unknown thread status: ${shown(s)}`, [`status: ${shown(s)}`]);
   }
-  return { agent, statuses, limit: Math.floor(limit), after };
+  return { agent, statuses, limit: Math.floor(limit), after, updatedBefore: instantOf(updatedBefore) };
+}
+
+/** `updatedBefore` as ms since the epoch; `InvalidInputError` for anything but a time `Date.parse` reads. */
+function instantOf(updatedBefore: unknown): number | undefined {
+  if (updatedBefore === undefined) return undefined;
+  const ms = typeof updatedBefore === 'string' ? Date.parse(updatedBefore) : Number.NaN;
+  if (Number.isNaN(ms)) {
+    throw new InvalidInputError('list updatedBefore must be an ISO time', [`updatedBefore: ${shown(updatedBefore)}`]);
+  }
+  return ms;
 }
 
 /** A value from outside as an error message shows it; never throws (`{"toString": null}` has no string form). */
@@ -51,8 +64,9 @@ function shown(value: unknown): string {
   }
 }
 
-/** Whether a summary passes the agent and status filters of a query. */
+/** Whether a summary passes the agent, status and `updatedBefore` filters of a query. */
 export function matchesQuery(summary: ThreadSummary, query: ListQuery): boolean {
   if (query.agent !== undefined && summary.agent !== query.agent) return false;
+  if (query.updatedBefore !== undefined && !(Date.parse(summary.updatedAt) < query.updatedBefore)) return false;
   return query.statuses === undefined || query.statuses.includes(summary.status);
 }

@@ -29,15 +29,18 @@ export function compareSummaries(a: ThreadSummary, b: ThreadSummary): number {
 /**
  * Applies {@link ListOptions} to summaries: filters, then either the most recently updated first,
  * or (with `after`) one page of the walk in creation order after the cursor, each summary with
- * its own cursor.
+ * its own cursor (a walk with `updatedBefore` ends at the first thread created at or after it).
  */
 export function selectSummaries(summaries: Iterable<ThreadSummary>, options: ListOptions = {}): ThreadSummary[] {
   const query = parseListOptions(options);
   const from = query.after === undefined ? undefined : decodeCreatedCursor(query.after);
+  // A walk in creation order ends at the first thread created at or after `updatedBefore`.
+  const end = query.after === undefined ? Number.POSITIVE_INFINITY : (query.updatedBefore ?? Number.POSITIVE_INFINITY);
   const selected: ThreadSummary[] = [];
   for (const summary of summaries) {
     if (!matchesQuery(summary, query)) continue;
     if (from !== undefined && compareCreated(summary, from) <= 0) continue;
+    if (Date.parse(summary.createdAt) >= end) continue;
     selected.push(summary);
   }
   if (query.after === undefined) {

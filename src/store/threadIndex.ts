@@ -150,14 +150,17 @@ export class ThreadIndex {
 
   /**
    * Up to `max` entries matching the query's filters, in (`createdAt`, id) order, after `from`
-   * (from the start when undefined).
+   * (from the start when undefined). With `updatedBefore`, the scan ends at the first thread
+   * created at or after it (none after it was updated before it: `updatedAt >= createdAt`).
    */
   page(query: ListQuery, from: CreatedKey | undefined, max: number): IndexEntry[] {
     const match = this.#matcher(query);
     const out: IndexEntry[] = [];
     if (match === undefined) return out;
+    const bound = query.updatedBefore ?? Number.POSITIVE_INFINITY;
     for (let at = from === undefined ? 0 : this.#firstAfter(from); at < this.#ordered && out.length < max; at++) {
       const slot = this.#order[at]!;
+      if (this.#created[slot]! >= bound) break; // a time kept as text (NaN) ends nothing
       if (match(slot)) out.push(this.#entryAt(slot));
     }
     return out;
@@ -239,9 +242,17 @@ export class ThreadIndex {
     for (const status of query.statuses ?? THREAD_STATUSES) statusMask |= 1 << (THREAD_STATUSES.indexOf(status) + 1);
     const statuses = this.#status;
     const agents = this.#agent;
-    return agent === -1
-      ? (slot) => (statusMask & (1 << statuses[slot]!)) !== 0
-      : (slot) => agents[slot] === agent && (statusMask & (1 << statuses[slot]!)) !== 0;
+    const filters = agent === -1
+      ? (slot: number) => (statusMask & (1 << statuses[slot]!)) !== 0
+      : (slot: number) => agents[slot] === agent && (statusMask & (1 << statuses[slot]!)) !== 0;
+    const bound = query.updatedBefore;
+    return bound === undefined ? filters : (slot) => filters(slot) && this.#updatedMs(slot) < bound;
+  }
+
+  /** The slot's `updatedAt` in ms (NaN when its text is no time). */
+  #updatedMs(slot: number): number {
+    const value = this.#updated[slot]!;
+    return value === value ? value : Date.parse(this.#updatedText.get(slot)!);
   }
 
   /** Whether slot `a` comes after slot `b` among the most recently updated (later = older). */

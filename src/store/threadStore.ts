@@ -46,6 +46,24 @@ export interface ListOptions {
    * @default undefined (no paging: most recently updated first)
    */
   after?: string | undefined;
+  /**
+   * Only threads last updated strictly before this instant (an ISO time; one `Date.parse` cannot
+   * read is an `InvalidInputError`): how retention and `prune` find the threads that ended long
+   * ago without reading the others.
+   *
+   * A walk (`after`) with it ends where the store's order allows, as `updatedAt` is never before
+   * `createdAt`, nor before the thread entered its status: in the memory and file stores at the
+   * first thread created at or after the instant (a page shorter than `limit`, the last); in the
+   * NATS KV store, which reads the index entries of the newer threads without reading their
+   * summaries, at the first entry made well after the instant (a thread that entered its status,
+   * or was created without a status filter, over 10 minutes after it: the index is in the order
+   * its entries were written, which the event times of several processes follow only so closely).
+   * A thread whose events go back in time may be left out of a walk, and in the NATS KV store one
+   * whose entry came in out of step (a writer whose clock runs ahead by more than that, an index
+   * rebuilt while threads were written) may be met only by a later walk with a later instant.
+   * @default undefined (no bound)
+   */
+  updatedBefore?: string | undefined;
 }
 
 /**

@@ -162,6 +162,22 @@ describe('switchyard prune', () => {
     expect((await store.list({ limit: 100 })).map((s) => s.id).sort()).toEqual(['u2', 'u3', 'u4']);
   });
 
+  it('asks the server only for the threads updated before the cutoff (the younger ones are never listed)', async () => {
+    await fill();
+    for (let i = 0; i < 150; i++) await store.create(threadOf(`young${i}`, 'echo', DONE, ago(2) + i));
+    const list = store.list.bind(store);
+    const listed: string[] = [];
+    store.list = async (options) => {
+      const page = await list(options);
+      if (options?.after !== undefined) listed.push(...page.map((s) => s.id));
+      return page;
+    };
+    const cutoff = new Date(ago(30)).toISOString();
+    const result = await cli('prune', '--ended-before', cutoff, '--dry-run');
+    expect(result.code).toBe(0);
+    expect(listed.sort()).toEqual(['old-cancelled', 'old-done', 'old-failed', 'pipe-child']);
+  });
+
   it('refuses a cutoff after now (it would delete every thread that ended): usage, exit 2, naming the cutoff and now, and deletes nothing', async () => {
     await fill();
     const nextYear = new Date(Date.now() + 365 * DAY).toISOString().slice(0, 10);

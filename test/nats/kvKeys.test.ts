@@ -127,6 +127,8 @@ describe('index subjects and entries', () => {
         const inStatus = statusSubject(index, status, agent).slice(index.prefix.length);
         expect(parseIndexEntry(creation, JSON.parse(JSON.stringify({ i: id })))).toEqual({ kind: 'creation', id });
         expect(parseIndexEntry(inStatus, JSON.parse(JSON.stringify({ i: id, s: since })))).toEqual({ kind: 'status', status, id, since });
+        const stamped = { i: id, s: since, c: '2024-01-01T00:00:00.000Z', a: '2024-01-02T00:00:00.000Z' };
+        expect(parseIndexEntry(inStatus, stamped)).toEqual({ kind: 'status', status, id, since, createdAt: stamped.c, enteredAt: stamped.a });
       }),
       { numRuns: 200 },
     );

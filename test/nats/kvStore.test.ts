@@ -216,6 +216,35 @@ describe('the NATS KV store index', () => {
   });
 });
 
+describe('the NATS KV store index under updatedBefore', () => {
+  it('reads no summary for an entry at or after the instant, and ends a walk at an entry that entered its status well after it', async () => {
+    const bucket = freshBucket();
+    const store = await createNatsKvStore({ nc, bucket });
+    const { jetstream, jetstreamManager } = await import('@nats-io/jetstream');
+    const js = jetstream(nc);
+    const jsm = await jetstreamManager(nc);
+    const subject = `$SWITCHYARD_INDEX.${bucket}.s.done.a`;
+    // Entries saying 'old' is done since version 1, which it never was: a listing that reads one deletes it.
+    const stale = (enteredAt: string): Promise<{ seq: number }> => js.publish(subject, JSON.stringify({ i: 'old', s: 1, c: at(10), a: enteredAt }));
+    const present = (seq: number): Promise<boolean> => jsm.streams.getMessage(`${bucket}_index`, { seq }).then((m) => m !== null, () => false);
+
+    await store.create({ id: 'old', agent: 'a', events: [inputEvent(1, at(10)), finalEvent(2, at(20))] });
+    const near = await stale(at(3100)); // after the instant, within 10 minutes of it: left out unread
+    // Created long before the instant, done well after it: its entry says so, and the walk ends there.
+    await store.create({ id: 'long', agent: 'a', events: [inputEvent(1, at(30))] });
+    await store.append('long', 1, [finalEvent(2, at(5000))]);
+    const far = await stale(at(20)); // after the end of the walk: never reached
+
+    const page = await store.list({ status: 'done', updatedBefore: at(3000), after: '', limit: 10 });
+    expect(page.map((s) => s.id)).toEqual(['old']);
+    expect([await present(near.seq), await present(far.seq)]).toEqual([true, true]);
+    // A walk without the bound reads both, and deletes them.
+    expect((await store.list({ status: 'done', after: '', limit: 10 })).map((s) => s.id)).toEqual(['old', 'long']);
+    await expect.poll(async () => [await present(near.seq), await present(far.seq)], { timeout: 5_000 }).toEqual([false, false]);
+    await store.close();
+  });
+});
+
 /** Creates `id` (agent named after it, so a thread read under another id shows), or the error. */
 async function createOrError(store: ThreadStore, id: string): Promise<unknown> {
   try {

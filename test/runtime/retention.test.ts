@@ -95,6 +95,28 @@ describe('retention of ended threads', () => {
     expect((await runtime.get('old'))?.status).toBe('done');
   });
 
+  it('asks the store only for the threads updated before the cutoff: a round reads none of the younger ones', async () => {
+    const { runtime, store, logger, clock } = setup();
+    for (let i = 0; i < 3; i++) await store.create(threadOf(`old${i}`, 'calculator', DONE, T0 - 40 * DAY + i));
+    for (let i = 0; i < 250; i++) await store.create(threadOf(`young${i}`, 'calculator', DONE, T0 - 10 * DAY + i));
+    const listed: string[] = [];
+    const asked: Array<Parameters<typeof runtime.list>[0]> = [];
+    const counting: Pick<typeof runtime, 'list' | 'delete'> = {
+      list: async (options) => {
+        asked.push(options);
+        const page = await runtime.list(options);
+        listed.push(...page.map((s) => s.id));
+        return page;
+      },
+      delete: (id) => runtime.delete(id),
+    };
+    retention = startRetention(counting, { retainMs: 30 * DAY, intervalMs: HOUR, clock, logger });
+    await retention.idle();
+    expect((await ids(store)).filter((id) => id.startsWith('old'))).toEqual([]);
+    expect(listed.sort()).toEqual(['old0', 'old1', 'old2']);
+    expect(asked).toEqual([expect.objectContaining({ updatedBefore: new Date(T0 - 30 * DAY).toISOString(), after: '' })]);
+  });
+
   it('a round with nothing to do logs nothing; close stops it: no round after', async () => {
     const { runtime, store, logger, out, clock } = setup();
     retention = startRetention(runtime, { retainMs: 30 * DAY, intervalMs: HOUR, clock, logger });

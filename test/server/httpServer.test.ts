@@ -291,6 +291,20 @@ describe('GET /threads', () => {
     expect(bad.body.error).toBe('invalid list cursor');
   });
 
+  it('updatedBefore lists only the threads last updated strictly before that instant, paged or not; 400 for one it cannot read', async () => {
+    const echoed = await launchAndWait(base, 'echo', 'before');
+    const plus = (ms: number): string => encodeURIComponent(new Date(Date.parse(echoed.updatedAt!) + ms).toISOString());
+    for (const paging of ['', '&after=']) {
+      const ids = async (ms: number): Promise<string[]> => (await get<{ threads: { id: string }[] }>(`/threads?agent=echo&limit=10000&updatedBefore=${plus(ms)}${paging}`)).body.threads.map((t) => t.id);
+      expect(await ids(0)).not.toContain(echoed.id);
+      expect(await ids(1)).toContain(echoed.id);
+      expect(await ids(-60_000)).not.toContain(echoed.id);
+    }
+    const bad = await get('/threads?updatedBefore=yesterday');
+    expect(bad.status).toBe(400);
+    expect(bad.body.error).toContain('updatedBefore');
+  });
+
   it('answers 400 for an unknown status or a bad limit', async () => {
     const res = await get('/threads?status=done,snoozing');
     expect(res.status).toBe(400);

@@ -132,6 +132,87 @@ export function runPagingConformance(store: () => ThreadStore): void {
       for (const summary of pages.flat()) expect(summary.agent).toBe('waiter');
     });
 
+    describe('updatedBefore', () => {
+      const BOUND = at(3000);
+      const TERMINAL = ['done', 'failed', 'cancelled'] as const;
+
+      /** A thread created at `created` and, when `ended` is given, done then. */
+      async function thread(id: string, agent: string, created: number, ended?: number): Promise<string> {
+        await store().create({ id, agent, events: [inputEvent(1, at(created))] });
+        if (ended !== undefined) await store().append(id, 1, [finalEvent(2, at(ended))]);
+        return id;
+      }
+
+      const ids = (pages: readonly ThreadSummary[][]): string[] => pages.flat().map((s) => s.id);
+
+      it('lists only the threads last updated strictly before the instant, each once, paged or not', async () => {
+        // Made in the order of their times, as a store's clock would stamp them.
+        const old: string[] = [];
+        for (let i = 0; i < 7; i++) old.push(await thread(`ub-old-${i}`, 'aged', 100 + i, 200 + i));
+        await thread('ub-other', 'bystander', 110, 210);
+        const long: string[] = [];
+        for (let i = 0; i < 3; i++) long.push(await thread(`ub-long-${i}`, 'aged', 400 + i));
+        const idle = await thread('ub-idle', 'aged', 500);
+        await thread('ub-edge', 'aged', 2990, 3000); // updated at the instant itself: not before it
+        for (let i = 0; i < 3; i++) await store().append(long[i]!, 1, [finalEvent(2, at(4000 + i))]);
+        for (let i = 0; i < 5; i++) await thread(`ub-new-${i}`, 'aged', 5000 + i, 5100 + i);
+
+        const everyStatus = await walk(store(), { agent: 'aged', updatedBefore: BOUND, limit: 2 });
+        expect(ids(everyStatus).sort()).toEqual([...old, idle].sort());
+        for (const summary of everyStatus.flat()) expect(summary.updatedAt < BOUND).toBe(true);
+        const ended = await walk(store(), { agent: 'aged', status: TERMINAL, updatedBefore: BOUND, limit: 3 });
+        expect(ids(ended).sort()).toEqual([...old].sort());
+        expect(ids(await walk(store(), { status: TERMINAL, updatedBefore: BOUND, limit: 100 })).sort()).toEqual([...old, 'ub-other'].sort());
+        // Not paged: the same threads, most recently updated first.
+        expect((await store().list({ agent: 'aged', updatedBefore: BOUND, limit: Infinity })).map((s) => s.id)).toEqual([idle, ...[...old].reverse()]);
+        expect((await store().list({ agent: 'aged', status: 'done', updatedBefore: BOUND, limit: 2 })).map((s) => s.id)).toEqual(['ub-old-6', 'ub-old-5']);
+        expect(await store().list({ agent: 'aged', updatedBefore: at(0), after: '' })).toEqual([]);
+      });
+
+      it('ends a walk at the threads made well after the instant: what follows them is not visited', async () => {
+        const old: string[] = [];
+        for (let i = 0; i < 5; i++) old.push(await thread(`us-old-${i}`, 'stopper', 100 + i, 200 + i));
+        for (let i = 0; i < 6; i++) await thread(`us-new-${i}`, 'stopper', 5000 + i, 5100 + i);
+        // Created after them, its events going back in time: last updated long before the instant.
+        // A walk that went on past the new threads would list it; one that stopped does not.
+        await store().create({ id: 'us-late', agent: 'stopper', events: [inputEvent(1, at(6000)), finalEvent(2, at(150))] });
+        expect((await store().list({ agent: 'stopper', updatedBefore: BOUND })).map((s) => s.id)).toContain('us-late');
+
+        for (const status of [undefined, TERMINAL]) {
+          const pages = await walk(store(), { agent: 'stopper', status, updatedBefore: BOUND, limit: 2 });
+          expect(ids(pages).sort()).toEqual(old);
+          expect(pages.map((p) => p.length)).toEqual([2, 2, 1]);
+        }
+      });
+
+      it('returns every thread that keeps matching exactly once while threads change status', async () => {
+        const threads: Tracked[] = [];
+        for (let i = 0; i < 20; i++) threads.push(await make('ubmover', at(100 + i)));
+        const moved = new Set<string>();
+        const pages = await walk(store(), { agent: 'ubmover', updatedBefore: BOUND, limit: 3 }, async (page) => {
+          // One listed and one not yet listed thread move on now (after the instant): they stop matching.
+          for (const thread of [threads[page - 1]!, threads[19 - page]!]) {
+            if (thread.status !== 'running') continue;
+            await advance(thread, 'awaiting_human');
+            moved.add(thread.id);
+          }
+        });
+        const counts = countIds(pages);
+        for (const thread of threads) {
+          if (moved.has(thread.id)) expect(counts.get(thread.id) ?? 0).toBeLessThanOrEqual(1);
+          else expect(counts.get(thread.id), thread.id).toBe(1);
+        }
+      });
+
+      it('refuses an instant it cannot read with InvalidInputError', async () => {
+        await make('ubcheck');
+        for (const updatedBefore of ['yesterday', '', 42 as unknown as string]) {
+          await expect(store().list({ updatedBefore })).rejects.toBeInstanceOf(InvalidInputError);
+          await expect(store().list({ updatedBefore, after: '' })).rejects.toBeInstanceOf(InvalidInputError);
+        }
+      });
+    });
+
     it('refuses a cursor it did not write with InvalidInputError', async () => {
       await make('cursor');
       await expect(store().list({ after: 'not a cursor' })).rejects.toBeInstanceOf(InvalidInputError);

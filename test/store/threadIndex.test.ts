@@ -83,6 +83,22 @@ describe('ThreadIndex', () => {
     );
   });
 
+  it('with updatedBefore, matches by updatedAt and ends a page at the first thread created at or after the instant', () => {
+    const index = new ThreadIndex();
+    const iso = (day: number): string => new Date(Date.UTC(2024, 0, day)).toISOString();
+    index.apply(entry('old', { createdAt: iso(1), updatedAt: iso(2) }));
+    index.apply(entry('long', { createdAt: iso(3), updatedAt: iso(20) }));
+    // A time kept as text compares by Date.parse, and ends nothing.
+    index.apply(entry('text', { createdAt: '2024-01-04T00:00:00Z', updatedAt: '2024-01-05T00:00:00Z' }));
+    index.apply(entry('new', { createdAt: iso(11), updatedAt: iso(12) }));
+    // Past the end of the walk: its events go back in time, and a page never reaches it.
+    index.apply(entry('late', { createdAt: iso(12), updatedAt: iso(2) }));
+    const query = parseListOptions({ updatedBefore: iso(10), after: '' });
+    expect(index.page(query, undefined, 100).map((e) => e.id)).toEqual(['old', 'text']);
+    expect(index.page(query, { createdAt: iso(1), id: 'old' }, 1).map((e) => e.id)).toEqual(['text']);
+    expect(index.latest(parseListOptions({ updatedBefore: iso(10) }), 100).map((e) => e.id)).toEqual(['text', 'late', 'old']);
+  });
+
   it('keeps the newest version unless told the file says otherwise, and forgets removed threads', () => {
     const index = new ThreadIndex();
     index.apply(entry('t', { version: 3, status: 'done' }));

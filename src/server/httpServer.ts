@@ -411,7 +411,7 @@ export function createHttpApp(served: Runtime, options: HttpOptions = {}): HttpA
   });
 
   app.get('/threads', async (c) => {
-    refuseUnknownQuery(c, ['agent', 'status', 'limit', 'after']);
+    refuseUnknownQuery(c, ['agent', 'status', 'limit', 'after', 'updatedBefore']);
     const agent = c.req.query('agent');
     const status = statusQuery(c);
     const limit = integerParam('limit', c.req.query('limit'), 100, 10_000);

@@ -146,7 +146,7 @@ describe('the code of an error body', () => {
 describe('an unknown query parameter', () => {
   it('is refused with 400 naming it and the parameters the route takes, not ignored (a typo answered as if absent)', async () => {
     const typo = await send('GET', '/threads?stauts=done&limit=3');
-    expect(typo).toMatchObject({ status: 400, body: { error: 'unknown query parameter: stauts', code: 'bad_request', issues: ['stauts: GET /threads takes agent, status, limit, after'] } });
+    expect(typo).toMatchObject({ status: 400, body: { error: 'unknown query parameter: stauts', code: 'bad_request', issues: ['stauts: GET /threads takes agent, status, limit, after, updatedBefore'] } });
     // Refused before the thread is looked up (400, not 404), each naming what its route takes.
     const wait = await send('GET', '/threads/th_missing/wait?timeout=5');
     expect(wait).toMatchObject({ status: 400, body: { error: 'unknown query parameter: timeout', code: 'bad_request', issues: ['timeout: GET /threads/:id/wait takes timeoutMs'] } });

@@ -8,6 +8,7 @@ import type { SurfaceContext } from './surfaceContext.js';
 import type { ThreadRequests } from './threadRequests.js';
 import { aboutThread } from './threadJobError.js';
 import { readTrigger, refuse, triggerThreadId } from './triggerJob.js';
+import { refusal, refusalOf } from './payloads.js';
 import { triggerIdOf, type AgentWorkerOptions, type WorkerScope } from './workerScope.js';
 
 /** The job-taking side of the NATS surface. */
@@ -104,7 +105,7 @@ async function onJob(scope: WorkerScope, agent: string, job: Job): Promise<void>
 async function onTrigger(scope: WorkerScope, agent: string, job: Job): Promise<void> {
   const read = readTrigger(job, agent, scope.ctx.maxPayloadBytes);
   if (!read.ok) {
-    await refuse(scope, job, agent, read.replyTo, read.error, read.issues);
+    await refuse(scope, job, agent, read.replyTo, refusal(read.code, read.error, read.issues));
     return;
   }
   const { payload, replyTo } = read;
@@ -141,8 +142,7 @@ async function runTrigger(scope: WorkerScope, agent: string, job: Job, threadId:
       // Under the claim nothing advances the thread before the run: it need not be read again.
       return { thread: { id: launched.id, agent: launched.agent, events: launched.events } };
     } catch (error) {
-      if (error instanceof InvalidInputError) await refuse(scope, job, agent, replyTo, error.message, error.issues);
-      else if (error instanceof InvalidStateError || error instanceof NotFoundError) await refuse(scope, job, agent, replyTo, error.message);
+      if (error instanceof InvalidInputError || error instanceof InvalidStateError || error instanceof NotFoundError) await refuse(scope, job, agent, replyTo, refusalOf(error));
       else throw error; // the store failed: delivered again later
       return false;
     }

@@ -159,6 +159,8 @@ describe('NATS surface: a refusal carries the code HTTP gives it', () => {
       kind: 'conflict',
       error: 'request req_1_deadbeef is not the open request of this thread',
     });
+    // Not a conflict: the kind is the code.
+    expect(await ask('respond', { requestId })).toMatchObject({ ok: false, code: 'bad_request', kind: 'bad_request' });
     expect(await ask('respond', { requestId, approved: true, by: 'tester' })).toMatchObject({ ok: true });
     expect((await messages.until(2, 15_000, 'the final result'))[1]).toMatchObject({ status: 'done' });
     // The answer sent again after a lost reply: it landed.
@@ -166,8 +168,6 @@ describe('NATS surface: a refusal carries the code HTTP gives it', () => {
     expect(again).toMatchObject({ ok: false, code: 'already_answered', kind: 'conflict' });
     expect(again.ok ? '' : again.error).toMatch(new RegExp(`^thread ${id} is done; request ${requestId} was already answered`));
     expect(await ask('control', { action: 'cancel' })).toEqual({ ok: false, code: 'thread_ended', kind: 'conflict', error: `thread ${id} is done; it cannot be cancelled` });
-    // Not a conflict: the kind is the code.
-    expect(await ask('respond', { requestId })).toMatchObject({ ok: false, code: 'bad_request', kind: 'bad_request' });
   });
 
   it('names a relaunch of a thread id for another agent', async () => {

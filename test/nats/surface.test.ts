@@ -182,6 +182,25 @@ describe('NATS surface: a refusal carries the code HTTP gives it', () => {
   });
 });
 
+describe('NATS surface: a trigger naming a thread launched with another input', () => {
+  it('is refused as HTTP refuses such a relaunch (thread_exists_other_input); the same input is not', async () => {
+    const threadId = `reinput-${uniqueToken()}`;
+    const results = client.inbox<TriggerResult>();
+    await client.trigger(trigger('calculator'), { input: 'multiply 2 by 2', threadId, replyTo: results.subject });
+    expect((await results.messages.until(1, 15_000, 'the result'))[0]).toMatchObject({ threadId, status: 'done', output: '2 * 2 = 4' });
+    const refusals = client.inbox<ErrorReply>();
+    await client.trigger(trigger('calculator'), { input: 'multiply 3 by 3', threadId, replyTo: refusals.subject });
+    const [refused] = await refusals.messages.until(1, 15_000, 'the refusal');
+    expect(refused).toMatchObject({ code: 'thread_exists_other_input', kind: 'conflict', error: expect.stringMatching(new RegExp(`^thread ${threadId} already exists and was launched with another input`)) });
+    // Nothing was run with the other input.
+    expect((await api.runtime.get(threadId))?.events.filter((e) => e.type === 'input')).toEqual([expect.objectContaining({ data: expect.objectContaining({ input: 'multiply 2 by 2' }) })]);
+    // The same input hears the thread's rest, as a later trigger does.
+    const again = client.inbox<TriggerResult>();
+    await client.trigger(trigger('calculator'), { input: 'multiply 2 by 2', threadId, replyTo: again.subject });
+    expect((await again.messages.until(1, 15_000, 'the stored result'))[0]).toMatchObject({ threadId, status: 'done', output: '2 * 2 = 4' });
+  });
+});
+
 describe('NATS surface: bad input', () => {
   it('refuses bad triggers with an error reply and a dead letter, and keeps serving', async () => {
     const { subject, messages } = client.inbox<ErrorReply>();

@@ -101,8 +101,9 @@ export class VersionConflictError extends SwitchyardError {
  * - `not_waiting`: the thread waits for no human
  * - `thread_ended`: the thread ended; it takes no control or answer
  * - `thread_exists_other_agent` / `_input` / `_callback_url`: a relaunch (or an inbound hook's
- *   delivery sent again) names a thread launched with another agent, input or callback URL (a NATS
- *   trigger, a run or a pipeline's step naming a thread of another agent: `thread_exists_other_agent`)
+ *   delivery sent again, or a NATS trigger naming a thread id) names a thread launched with another
+ *   agent, input or callback URL (a run or a pipeline's step naming a thread of another agent:
+ *   `thread_exists_other_agent`)
  */
 export type StateConflict = (typeof STATE_CONFLICTS)[number];
 

@@ -2,12 +2,13 @@ import type { Job, JobConsumer } from '../bus/bus.js';
 import { bounded } from '../clock.js';
 import { InvalidInputError, InvalidStateError, NotFoundError } from '../errors.js';
 import type { ThreadView } from '../runtime/runtime.js';
+import type { Json } from '../thread/events.js';
 import { continuationDue, readContinuation } from './continuationJob.js';
 import { handedOff, keepWhileHeld, runToRest } from './runToRest.js';
 import type { SurfaceContext } from './surfaceContext.js';
 import type { ThreadRequests } from './threadRequests.js';
 import { aboutThread } from './threadJobError.js';
-import { readTrigger, refuse, triggerThreadId } from './triggerJob.js';
+import { checkSameInput, readTrigger, refuse, triggerThreadId } from './triggerJob.js';
 import { refusal, refusalOf } from './payloads.js';
 import { triggerIdOf, type AgentWorkerOptions, type WorkerScope } from './workerScope.js';
 
@@ -114,7 +115,7 @@ async function onTrigger(scope: WorkerScope, agent: string, job: Job): Promise<v
   await aboutThread({ threadId, agent }, () => runTrigger(scope, agent, job, threadId, payload.input, replyTo));
 }
 
-async function runTrigger(scope: WorkerScope, agent: string, job: Job, threadId: string, input: unknown, replyTo: string | undefined): Promise<void> {
+async function runTrigger(scope: WorkerScope, agent: string, job: Job, threadId: string, input: Json, replyTo: string | undefined): Promise<void> {
   const target = { agent, threadId };
   const existing = await scope.ctx.runtime.get(threadId);
   // Settled after the launch too: a trigger racing the one that launched the thread read no thread.
@@ -136,6 +137,7 @@ async function runTrigger(scope: WorkerScope, agent: string, job: Job, threadId:
         threadId,
         source: { kind: 'nats', ...(replyTo === undefined ? {} : { replyTo }), triggerId: triggerIdOf(job) },
       });
+      checkSameInput(launched, input);
       // Another trigger (another msg id) launched it after this one found no thread: the store's
       // create-if-absent returned that thread, and this trigger is a later one (see TriggerReply).
       if (reply !== undefined && !reply.later) reply.later = launchedByAnother(job, launched);

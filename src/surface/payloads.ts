@@ -52,7 +52,10 @@ export const triggerPayloadSchema = z
   .object({
     /** The thread's input: any JSON value (the agent may check it with its own input schema). */
     input: launchInputSchema,
-    /** The thread id; launching an existing id is idempotent. Default: from the `Nats-Msg-Id` header. */
+    /**
+     * The thread id; launching an existing id with the same input is idempotent (with another
+     * input it is refused: `thread_exists_other_input`). Default: from the `Nats-Msg-Id` header.
+     */
     threadId: threadIdSchema.optional(),
     /** Where results go (also as the `Switchyard-Reply-To` header). */
     replyTo: subjectSchema.optional(),

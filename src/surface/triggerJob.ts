@@ -1,6 +1,7 @@
 import type { Job } from '../bus/bus.js';
-import { formatIssues, messageOf } from '../errors.js';
-import { THREAD_ID_PATTERN } from '../runtime/runtime.js';
+import { formatIssues, InvalidStateError, messageOf } from '../errors.js';
+import { THREAD_ID_PATTERN, type ThreadView } from '../runtime/runtime.js';
+import { sameJson, type Json } from '../thread/events.js';
 import { hashOfKey, keyedThreadId } from '../thread/keyedThreadId.js';
 import { headerReplyTo, REPLY_SUBJECT_RULE, replyToOf, triggerPayloadSchema, type ErrorReply, type TriggerPayload } from './payloads.js';
 import { publishReport } from './reports.js';
@@ -55,6 +56,22 @@ export async function refuse(scope: WorkerScope, job: Job, agent: string, replyT
     }
   }
   await job.term(issues.length > 0 ? `${error}: ${issues.join('; ')}` : error);
+}
+
+/**
+ * Throws the refusal (`thread_exists_other_input`) of a trigger whose thread id names a thread
+ * launched with another input: the trigger would change nothing (its input never used), as HTTP
+ * refuses such a relaunch. The same input (JSON values, keys in any order) is a later trigger.
+ */
+export function checkSameInput(thread: Pick<ThreadView, 'id' | 'status' | 'events'>, input: Json): void {
+  const first = thread.events[0];
+  if (first?.type !== 'input' || sameJson(first.data.input, input)) return;
+  throw new InvalidStateError(
+    `thread ${thread.id} already exists and was launched with another input; a trigger does not change it: send another threadId (or Nats-Msg-Id) for a new thread`,
+    thread.id,
+    thread.status,
+    'thread_exists_other_input',
+  );
 }
 
 /** The thread id of a trigger: its own, else from its msg id, else from its place in the queue. */

@@ -159,7 +159,8 @@ export class ThreadEndedError extends InvalidStateError {
 /**
  * Why a request was refused, the same on every surface that answers requests (the `code` of an
  * HTTP error body, of a NATS thread reply, of a NATS trigger's error reply), as {@link refusalCodeOf}
- * names it: `bad_request`, `not_found`, `payload_too_large` (a thread its store cannot hold),
+ * names it: `bad_request`, `not_found`, `payload_too_large` (a thread its store cannot hold; a
+ * surface also says so of a body or payload over its limit),
  * `unavailable` (the store or bus cannot serve now, or the runtime stops: try again), `internal`,
  * and for a conflict (the thread cannot take it now) its kind ({@link StateConflict}) when it has
  * a name of its own, else `conflict`.

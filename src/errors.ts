@@ -94,23 +94,29 @@ export class VersionConflictError extends SwitchyardError {
 
 /**
  * The kinds of {@link InvalidStateError} that have a name of their own (the `code` of an HTTP
- * error body; any other is `conflict`):
+ * error body or a NATS reply, see {@link RefusalCode}; any other is `conflict`):
  * - `already_answered`: the response names a request that was answered already (by this client,
  *   whose reply was lost, or by another)
  * - `not_open_request`: the response names a request that is not the thread's open one
  * - `not_waiting`: the thread waits for no human
  * - `thread_ended`: the thread ended; it takes no control or answer
  * - `thread_exists_other_agent` / `_input` / `_callback_url`: a relaunch (or an inbound hook's
- *   delivery sent again) names a thread launched with another agent, input or callback URL
+ *   delivery sent again, or a NATS trigger naming a thread id) names a thread launched with another
+ *   agent, input or callback URL (a run or a pipeline's step naming a thread of another agent:
+ *   `thread_exists_other_agent`)
  */
-export type StateConflict =
-  | 'already_answered'
-  | 'not_open_request'
-  | 'not_waiting'
-  | 'thread_ended'
-  | 'thread_exists_other_agent'
-  | 'thread_exists_other_input'
-  | 'thread_exists_other_callback_url';
+export type StateConflict = (typeof STATE_CONFLICTS)[number];
+
+/** Every {@link StateConflict}. */
+export const STATE_CONFLICTS = [
+  'already_answered',
+  'not_open_request',
+  'not_waiting',
+  'thread_ended',
+  'thread_exists_other_agent',
+  'thread_exists_other_input',
+  'thread_exists_other_callback_url',
+] as const;
 
 /** The thread cannot take this operation in its current status (e.g. responding to a done thread). */
 export class InvalidStateError extends SwitchyardError {
@@ -135,7 +141,7 @@ export class NotSupportedError extends InvalidStateError {}
 /**
  * The thread already ended (`done`, `failed` or `cancelled`): it takes no event after its end, so
  * an append (a control, a late step) is refused and nothing is written. A control asked of an ended
- * thread gets this answer (HTTP 409, `conflict` on NATS), however late it finds out (a cancel that
+ * thread gets this answer (code `thread_ended`, HTTP 409), however late it finds out (a cancel that
  * lost the race to the final of the step in progress, or of another process).
  */
 export class ThreadEndedError extends InvalidStateError {
@@ -148,6 +154,39 @@ export class ThreadEndedError extends InvalidStateError {
   ) {
     super(`thread ${threadId} already ended (${ended}); ${refused}`, threadId, ended, 'thread_ended');
   }
+}
+
+/**
+ * Why a request was refused, the same on every surface that answers requests (the `code` of an
+ * HTTP error body, of a NATS thread reply, of a NATS trigger's error reply), as {@link refusalCodeOf}
+ * names it: `bad_request`, `not_found`, `payload_too_large` (a thread its store cannot hold; a
+ * surface also says so of a body or payload over its limit),
+ * `unavailable` (the store or bus cannot serve now, or the runtime stops: try again), `internal`,
+ * and for a conflict (the thread cannot take it now) its kind ({@link StateConflict}) when it has
+ * a name of its own, else `conflict`.
+ */
+export type RefusalCode = 'bad_request' | 'not_found' | 'conflict' | StateConflict | 'payload_too_large' | 'unavailable' | 'internal';
+
+/** A {@link RefusalCode} coarsely: a conflict of any kind is `conflict` (HTTP's 409), any other code its own. */
+export type RefusalKind = Exclude<RefusalCode, StateConflict>;
+
+/** The code of a request refused with `error`: the one mapping every surface uses (see {@link RefusalCode}). */
+export function refusalCodeOf(error: unknown): RefusalCode {
+  if (error instanceof ThreadTooLargeError) return 'payload_too_large';
+  if (error instanceof InvalidInputError) return 'bad_request';
+  if (error instanceof NotFoundError) return 'not_found';
+  if (error instanceof InvalidStateError) return error.conflict ?? 'conflict';
+  if (error instanceof VersionConflictError) return 'conflict';
+  return isUnavailable(error) ? 'unavailable' : 'internal';
+}
+
+/** The {@link RefusalKind} of a code: `conflict` for each {@link StateConflict}. */
+export function refusalKindOf(code: RefusalCode): RefusalKind {
+  return isStateConflict(code) ? 'conflict' : code;
+}
+
+function isStateConflict(code: string): code is StateConflict {
+  return (STATE_CONFLICTS as readonly string[]).includes(code);
 }
 
 /** A store, bus or other system component failed. */

@@ -45,6 +45,11 @@ export {
   UnknownAgentError,
   UnreadableThreadError,
   VersionConflictError,
+  refusalCodeOf,
+  refusalKindOf,
+  STATE_CONFLICTS,
+  type RefusalCode,
+  type RefusalKind,
   type StateConflict,
 } from './errors.js';
 export { checkConfig, defineConfig, type StoreContext, type SwitchyardConfig } from './runtime/config.js';
@@ -164,9 +169,12 @@ export {
   type ErrorReply,
   type HumanRequestNotice,
   type JobPayload,
+  type Refusal,
   type ThreadBrief,
+  type ThreadRefusal,
   type ThreadReply,
   type ThreadRequestErrorCode,
+  type ThreadRequestErrorKind,
   type TriggerPayload,
   type TriggerResult,
 } from './surface/payloads.js';

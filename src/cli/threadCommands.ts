@@ -1,7 +1,7 @@
 import { userInfo } from 'node:os';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { Json } from '../thread/events.js';
-import { answeredNote, approvedOrAnswerRule } from '../thread/humanResponse.js';
+import { approvedOrAnswerRule } from '../thread/humanResponse.js';
 import { isThreadStatus, TERMINAL_STATUSES, THREAD_STATUSES, type ThreadStatus } from '../thread/state.js';
 import { messageOf, type StateConflict } from '../errors.js';
 import { THREAD_ID_PATTERN, THREAD_ID_RULE } from '../runtime/launching.js';
@@ -12,7 +12,7 @@ import { checkFitsRequest, respondBody } from './respondFlags.js';
 import { UsageError, type CliContext } from './cliContext.js';
 import type { Delegation } from '../pipeline/delegations.js';
 import { openDelegation } from '../pipeline/delegations.js';
-import { replyHint, shellQuote, threadDetails, threadsTable, waitedCallLine } from './format.js';
+import { replyHint, shellQuote, threadDetails, threadsTable, waitedCallLine, type CommandHint } from './format.js';
 
 /** The commands of threads on a server: launch, threads, show, watch, respond, pause, resume, cancel. */
 export function addThreadCommands(program: Command, cli: CliContext): void {
@@ -110,26 +110,19 @@ export function addThreadCommands(program: Command, cli: CliContext): void {
         const client = cli.clientOf(command);
         const current = await client.get(id);
         const pending = current.pendingRequest;
-        if (pending === null) {
-          // A pipeline "running" while its child waits for a human: the answer goes to the child.
-          const waitingOn = await childWaitedOn(client, current);
-          const childRequest = waitingOn?.view.pendingRequest;
-          if (waitingOn !== undefined && childRequest) {
-            const { agent, threadId } = waitingOn.child;
-            throw new ServerError(
-              `thread ${id} is a pipeline waiting on ${agent} thread ${threadId}, which waits for a human; reply: ${replyHint(threadId, childRequest, cli.hintOf(command))}`,
-              409,
-            );
-          }
-          // A reply run again (its request answered, the thread moved on) says so, as the server does.
-          const answered = opts.request === undefined ? undefined : answeredNote(current.events, opts.request);
-          // Its code as the server's would be (see StateConflict).
-          const conflict: StateConflict = answered !== undefined ? 'already_answered' : TERMINAL_STATUSES.includes(current.status) ? 'thread_ended' : 'not_waiting';
-          throw new ServerError(answered ?? `thread ${id} is not waiting for a human (it is ${current.status})`, 409, [], undefined, conflict);
+        if (pending === null) await refuseForChild(client, current, cli.hintOf(command));
+        const requestId = opts.request ?? pending?.requestId;
+        if (requestId === undefined) {
+          // No request to name, so nothing to send: refused here, with the code the server gives a
+          // response to a thread that waits for no human.
+          const code: StateConflict = TERMINAL_STATUSES.includes(current.status) ? 'thread_ended' : 'not_waiting';
+          throw new ServerError(`thread ${id} is not waiting for a human (it is ${current.status})`, 409, [], undefined, code);
         }
-        const body = respondBody(opts, opts.request ?? pending.requestId, opts.by ?? currentUser());
+        const body = respondBody(opts, requestId, opts.by ?? currentUser());
         // Checked here too so a refusal speaks of flags; the server checks again (the thread may move).
-        checkFitsRequest(id, pending, body, opts, cli.hintOf(command));
+        if (pending !== null) checkFitsRequest(id, pending, body, opts, cli.hintOf(command));
+        // A request named while none is open (answered already, the thread moved on or ended) is
+        // the server's to judge: its refusal (and code) is printed as it said it.
         const view = await client.respond(id, body);
         // Its line names the request answered: without --request, the one pending when this ran.
         await cli.afterAction(command, client, view, opts.follow !== false, body.requestId);
@@ -164,6 +157,18 @@ export function addThreadCommands(program: Command, cli: CliContext): void {
       await cli.afterAction(command, client, view, action === 'resume' && opts.follow !== false);
     });
   }
+}
+
+/**
+ * Throws a 409 naming the child thread to answer, when `view` is a pipeline "running" while its
+ * child waits for a human: the answer goes to the child.
+ */
+async function refuseForChild(client: Client, view: ThreadView, hint: CommandHint): Promise<void> {
+  const waitingOn = await childWaitedOn(client, view);
+  const childRequest = waitingOn?.view.pendingRequest;
+  if (waitingOn === undefined || !childRequest) return;
+  const { agent, threadId } = waitingOn.child;
+  throw new ServerError(`thread ${view.id} is a pipeline waiting on ${agent} thread ${threadId}, which waits for a human; reply: ${replyHint(threadId, childRequest, hint)}`, 409);
 }
 
 /**

@@ -6,6 +6,7 @@ import type { Logger } from '../logger.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
 import type { ThreadStore } from '../store/threadStore.js';
 import { jsonSchema, type Json, type Source, type Thread } from '../thread/events.js';
+import { deriveState, statusOf, type ThreadStatus } from '../thread/state.js';
 import { parentIdOf, viewOf, type ThreadView } from './threadView.js';
 
 /** Options of {@link Runtime.launch}. */
@@ -51,9 +52,16 @@ export interface LaunchSources {
   endedWithParent(thread: Thread): Promise<ThreadView | undefined>;
 }
 
-/** Throws an {@link InvalidStateError} (status `conflict`) unless the thread is `agentName`'s. */
+/** Throws an {@link InvalidStateError} (`thread_exists_other_agent`) unless the thread is `agentName`'s. */
 export function assertOwner(thread: Thread, agentName: string): void {
-  if (thread.agent !== agentName) throw new InvalidStateError(`thread ${thread.id} belongs to ${thread.agent}, not ${agentName}`, thread.id, 'conflict');
+  if (thread.agent !== agentName) {
+    throw new InvalidStateError(`thread ${thread.id} belongs to ${thread.agent}, not ${agentName}`, thread.id, threadStatus(thread), 'thread_exists_other_agent');
+  }
+}
+
+/** The status of a thread an error names (read only to refuse). */
+function threadStatus(thread: Pick<Thread, 'events'>): ThreadStatus {
+  return statusOf(deriveState(thread.events));
 }
 
 /**
@@ -67,14 +75,14 @@ function ownedBy(existing: Thread, agentName: string, source: Source | undefined
   assertOwner(existing, agentName);
   const parentId = source?.parentId;
   if (parentId !== undefined && parentIdOf(existing) !== parentId) {
-    throw new InvalidStateError(`thread ${existing.id} was not launched by pipeline ${parentId}`, existing.id, 'conflict');
+    throw new InvalidStateError(`thread ${existing.id} was not launched by pipeline ${parentId}`, existing.id, threadStatus(existing));
   }
   const launchedBy = existing.events[0]?.type === 'input' ? existing.events[0].data.source?.triggerId : undefined;
   if (parentId !== undefined && source?.triggerId !== undefined && launchedBy !== undefined && launchedBy !== source.triggerId) {
     throw new InvalidStateError(
       `thread ${existing.id} was launched by an earlier pipeline ${parentId} (deleted since, without its children): delete ${existing.id} to run this step`,
       existing.id,
-      'conflict',
+      threadStatus(existing),
     );
   }
   return viewOf(existing);

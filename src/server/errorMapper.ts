@@ -1,24 +1,15 @@
 import { HTTPException } from 'hono/http-exception';
-import { InvalidInputError, InvalidStateError, isUnavailable, messageOf, NotFoundError, RuntimeClosedError, ThreadTooLargeError, UnreadableThreadError, VersionConflictError, type StateConflict } from '../errors.js';
+import { InvalidInputError, messageOf, refusalCodeOf, refusalKindOf, RuntimeClosedError, UnreadableThreadError, VersionConflictError, type RefusalCode, type RefusalKind } from '../errors.js';
 import type { Logger } from '../logger.js';
 
 /**
  * What kind of error a response is, for a client to branch on (the `error` text may change; these
- * do not): the status's own (`bad_request`, `unauthorized`, `not_found`, `method_not_allowed`,
- * `conflict`, `payload_too_large`, `unsupported_media_type`, `internal`, `unavailable`: the codes
- * of NATS thread replies where they have one), or a conflict's own kind ({@link StateConflict}).
+ * do not): a refused request's {@link RefusalCode} (`bad_request`, `not_found`, `conflict` or a
+ * conflict's own kind, see `StateConflict`, `payload_too_large`, `internal`, `unavailable`: the
+ * same code a NATS reply carries for the same refusal), or one only HTTP has (`unauthorized`,
+ * `method_not_allowed`, `unsupported_media_type`).
  */
-export type ErrorCode =
-  | 'bad_request'
-  | 'unauthorized'
-  | 'not_found'
-  | 'method_not_allowed'
-  | 'conflict'
-  | StateConflict
-  | 'payload_too_large'
-  | 'unsupported_media_type'
-  | 'internal'
-  | 'unavailable';
+export type ErrorCode = RefusalCode | 'unauthorized' | 'method_not_allowed' | 'unsupported_media_type';
 
 /** The body of every error response: what was wrong, its kind, and the details when there are several. */
 export interface ErrorBody {
@@ -86,9 +77,21 @@ export { formatIssues } from '../errors.js';
  */
 export const UNAVAILABLE_RETRY_AFTER_SECONDS = 2;
 
+/** The status of each kind of refusal. */
+const KIND_STATUSES: Readonly<Record<RefusalKind, ErrorStatus>> = {
+  bad_request: 400,
+  not_found: 404,
+  conflict: 409,
+  payload_too_large: 413,
+  internal: 500,
+  unavailable: 503,
+};
+
 /**
  * The one place errors become HTTP responses, each body `{ error, code, issues? }` (see
- * {@link ErrorCode}; a 409 names its kind when the error does, see `StateConflict`):
+ * {@link ErrorCode}): a switchyard error's code is `refusalCodeOf`'s (a NATS reply names the same
+ * refusal with the same code; a 409 names its kind when the error does, see `StateConflict`), and
+ * its status follows from the code:
  *
  * - `ThreadTooLargeError` (a launch input or an answer the thread's store cannot hold): 413, its
  *   message naming the limit; the thread is unchanged
@@ -108,28 +111,35 @@ export const UNAVAILABLE_RETRY_AFTER_SECONDS = 2;
  * - anything else: 500 with a generic message; the details go to the log, never to the client
  */
 export function mapError(error: unknown, logger: Logger, context: ErrorContext = {}): MappedError {
-  if (error instanceof ThreadTooLargeError) return mapped(413, error.message, { issues: error.issues });
-  if (error instanceof InvalidInputError) return mapped(400, error.message, { issues: error.issues });
-  if (error instanceof NotFoundError) return mapped(404, error.message);
-  if (error instanceof InvalidStateError) return mapped(409, error.message, { code: error.conflict });
-  if (error instanceof VersionConflictError) {
-    return mapped(409, `thread ${error.threadId} changed while this request was handled (another response or step won); read it again and retry if still needed`);
-  }
   if (error instanceof HTTPException && error.status in STATUS_TEXT) {
     const status = error.status as ErrorStatus;
     return mapped(status, error.message || STATUS_TEXT[status]!);
   }
+  // Its code is what every surface names it (refusalCodeOf); its status follows from the code.
+  const code = refusalCodeOf(error);
+  return mapped(KIND_STATUSES[refusalKindOf(code)], answerOf(error, code, logger, context), { code, issues: error instanceof InvalidInputError ? error.issues : [] });
+}
+
+/** The `error` of a refusal's body; what the server's log must hear of (an internal or store failure) is logged. */
+function answerOf(error: unknown, code: RefusalCode, logger: Logger, context: ErrorContext): string {
+  const where = { method: context.method, path: context.path };
+  if (error instanceof VersionConflictError) {
+    return `thread ${error.threadId} changed while this request was handled (another response or step won); read it again and retry if still needed`;
+  }
   if (error instanceof UnreadableThreadError) {
-    logger.error({ err: error, threadId: error.threadId, method: context.method, path: context.path }, `HTTP request met a corrupt thread: ${error.message}`);
-    return mapped(500, error.answer);
+    logger.error({ err: error, threadId: error.threadId, ...where }, `HTTP request met a corrupt thread: ${error.message}`);
+    return error.answer;
   }
-  if (error instanceof RuntimeClosedError) return mapped(503, `the server is shutting down: ${error.message}`);
-  if (isUnavailable(error)) {
-    logger.warn({ err: error, method: context.method, path: context.path }, 'HTTP request failed: the store is unavailable');
-    return mapped(503, unavailable(error));
+  if (error instanceof RuntimeClosedError) return `the server is shutting down: ${error.message}`;
+  if (code === 'unavailable') {
+    logger.warn({ err: error, ...where }, 'HTTP request failed: the store is unavailable');
+    return unavailable(error);
   }
-  logger.error({ err: error, method: context.method, path: context.path }, 'HTTP request failed');
-  return mapped(500, 'internal server error; the details are in the server log');
+  if (code === 'internal') {
+    logger.error({ err: error, ...where }, 'HTTP request failed');
+    return 'internal server error; the details are in the server log';
+  }
+  return messageOf(error);
 }
 
 /**

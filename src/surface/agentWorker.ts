@@ -2,12 +2,14 @@ import type { Job, JobConsumer } from '../bus/bus.js';
 import { bounded } from '../clock.js';
 import { InvalidInputError, InvalidStateError, NotFoundError } from '../errors.js';
 import type { ThreadView } from '../runtime/runtime.js';
+import type { Json } from '../thread/events.js';
 import { continuationDue, readContinuation } from './continuationJob.js';
 import { handedOff, keepWhileHeld, runToRest } from './runToRest.js';
 import type { SurfaceContext } from './surfaceContext.js';
 import type { ThreadRequests } from './threadRequests.js';
 import { aboutThread } from './threadJobError.js';
-import { readTrigger, refuse, triggerThreadId } from './triggerJob.js';
+import { checkSameInput, readTrigger, refuse, triggerThreadId } from './triggerJob.js';
+import { refusal, refusalOf } from './payloads.js';
 import { triggerIdOf, type AgentWorkerOptions, type WorkerScope } from './workerScope.js';
 
 /** The job-taking side of the NATS surface. */
@@ -104,7 +106,7 @@ async function onJob(scope: WorkerScope, agent: string, job: Job): Promise<void>
 async function onTrigger(scope: WorkerScope, agent: string, job: Job): Promise<void> {
   const read = readTrigger(job, agent, scope.ctx.maxPayloadBytes);
   if (!read.ok) {
-    await refuse(scope, job, agent, read.replyTo, read.error, read.issues);
+    await refuse(scope, job, agent, read.replyTo, refusal(read.code, read.error, read.issues));
     return;
   }
   const { payload, replyTo } = read;
@@ -113,7 +115,7 @@ async function onTrigger(scope: WorkerScope, agent: string, job: Job): Promise<v
   await aboutThread({ threadId, agent }, () => runTrigger(scope, agent, job, threadId, payload.input, replyTo));
 }
 
-async function runTrigger(scope: WorkerScope, agent: string, job: Job, threadId: string, input: unknown, replyTo: string | undefined): Promise<void> {
+async function runTrigger(scope: WorkerScope, agent: string, job: Job, threadId: string, input: Json, replyTo: string | undefined): Promise<void> {
   const target = { agent, threadId };
   const existing = await scope.ctx.runtime.get(threadId);
   // Settled after the launch too: a trigger racing the one that launched the thread read no thread.
@@ -135,14 +137,14 @@ async function runTrigger(scope: WorkerScope, agent: string, job: Job, threadId:
         threadId,
         source: { kind: 'nats', ...(replyTo === undefined ? {} : { replyTo }), triggerId: triggerIdOf(job) },
       });
+      checkSameInput(launched, input);
       // Another trigger (another msg id) launched it after this one found no thread: the store's
       // create-if-absent returned that thread, and this trigger is a later one (see TriggerReply).
       if (reply !== undefined && !reply.later) reply.later = launchedByAnother(job, launched);
       // Under the claim nothing advances the thread before the run: it need not be read again.
       return { thread: { id: launched.id, agent: launched.agent, events: launched.events } };
     } catch (error) {
-      if (error instanceof InvalidInputError) await refuse(scope, job, agent, replyTo, error.message, error.issues);
-      else if (error instanceof InvalidStateError || error instanceof NotFoundError) await refuse(scope, job, agent, replyTo, error.message);
+      if (error instanceof InvalidInputError || error instanceof InvalidStateError || error instanceof NotFoundError) await refuse(scope, job, agent, replyTo, refusalOf(error));
       else throw error; // the store failed: delivered again later
       return false;
     }

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { BusHeaders, JsonParseResult } from '../bus/bus.js';
 import { isValidSubject } from '../bus/subject.js';
+import { InvalidInputError, messageOf, refusalCodeOf, refusalKindOf, type RefusalCode, type RefusalKind } from '../errors.js';
 import { THREAD_ID_PATTERN, THREAD_ID_RULE, type ThreadView } from '../runtime/runtime.js';
 import { launchInputSchema, type HumanRequest, type Json, type Thread } from '../thread/events.js';
 import { cancelOf, type ThreadStatus } from '../thread/state.js';
@@ -51,7 +52,10 @@ export const triggerPayloadSchema = z
   .object({
     /** The thread's input: any JSON value (the agent may check it with its own input schema). */
     input: launchInputSchema,
-    /** The thread id; launching an existing id is idempotent. Default: from the `Nats-Msg-Id` header. */
+    /**
+     * The thread id; launching an existing id with the same input is idempotent (with another
+     * input it is refused: `thread_exists_other_input`). Default: from the `Nats-Msg-Id` header.
+     */
     threadId: threadIdSchema.optional(),
     /** Where results go (also as the `Switchyard-Reply-To` header). */
     replyTo: subjectSchema.optional(),
@@ -153,10 +157,30 @@ export interface TriggerResult {
   readonly childAgent?: string;
 }
 
-/** What a reply subject receives for a trigger that was refused (bad input). */
-export interface ErrorReply {
+/**
+ * Why a request over NATS was refused: what was wrong (`error`, whose text may change), its `code`
+ * to branch on (the same as an HTTP error body's for the same refusal: one mapping,
+ * `refusalCodeOf`), its `kind` (the code coarsely: `conflict` for every kind of conflict, as the
+ * `code` of a thread reply was before it named the kind), and the details when there are several.
+ */
+export interface Refusal {
   readonly error: string;
+  readonly code: ThreadRequestErrorCode;
+  readonly kind: ThreadRequestErrorKind;
   readonly issues?: readonly string[];
+}
+
+/** What a reply subject receives for a trigger that was refused (bad input, a thread id of another agent). */
+export type ErrorReply = Refusal;
+
+/** The {@link Refusal} of a request that threw `error` (bad input, a conflict, a thread not found): its message, its code, its issues. */
+export function refusalOf(error: unknown): Refusal {
+  return refusal(refusalCodeOf(error), messageOf(error), error instanceof InvalidInputError ? error.issues : []);
+}
+
+/** A {@link Refusal} with `code` (its kind follows from it), saying `error`. */
+export function refusal(code: RefusalCode, error: string, issues: readonly string[] = []): Refusal {
+  return { error, code, kind: refusalKindOf(code), ...(issues.length > 0 ? { issues: [...issues] } : {}) };
 }
 
 /** A thread as the request/reply subjects show it. */
@@ -168,14 +192,22 @@ export interface ThreadBrief {
   readonly pendingRequest: HumanRequest | null;
 }
 
-/** Why a thread request failed. */
-/** `unavailable`: the process answering stops (its runtime drains): send the request again, another process takes it. */
-export type ThreadRequestErrorCode = 'bad_request' | 'not_found' | 'conflict' | 'unavailable' | 'internal';
+/**
+ * Why a thread request (or a trigger) was refused: the {@link RefusalCode} HTTP names the same
+ * refusal with (`already_answered`, `not_open_request`, `thread_ended`, `not_found`...).
+ * `unavailable`: the process answering stops (its runtime drains) or its store cannot serve now:
+ * send the request again, another process takes it.
+ */
+export type ThreadRequestErrorCode = RefusalCode;
+
+/** A {@link ThreadRequestErrorCode} coarsely: `conflict` for every kind of conflict. */
+export type ThreadRequestErrorKind = RefusalKind;
 
 /** The reply to `<prefix>.thread.<id>.respond | control | get`. */
-export type ThreadReply =
-  | { readonly ok: true; readonly thread: ThreadBrief | ThreadView }
-  | { readonly ok: false; readonly error: string; readonly code: ThreadRequestErrorCode; readonly issues?: readonly string[] };
+export type ThreadReply = { readonly ok: true; readonly thread: ThreadBrief | ThreadView } | ThreadRefusal;
+
+/** A {@link ThreadReply} that refuses the request. */
+export type ThreadRefusal = { readonly ok: false } & Refusal;
 
 /** The payload of `<prefix>.human.<agent>.<id>`: the human request with its thread. */
 export type HumanRequestNotice = HumanRequest & { readonly threadId: string; readonly agent: string };

@@ -68,7 +68,7 @@ export async function runToRest(
     // handed back once the claim is given up (below), so that the worker the job goes to next
     // finds the thread free.
     if (abort.signal.aborted || error instanceof RuntimeClosedError) stopping = true;
-    else if (error instanceof NotFoundError || (error instanceof InvalidStateError && error.status === 'conflict')) {
+    else if (error instanceof NotFoundError || (error instanceof InvalidStateError && error.conflict === 'thread_exists_other_agent')) {
       // No such thread, or (a continuation) another agent's.
       await job.term(error.message);
       return;

@@ -1,8 +1,8 @@
 import { type BusMessage, type BusSubscription, isBusError } from '../bus/bus.js';
-import { formatIssues, InvalidInputError, InvalidStateError, NotFoundError, RuntimeClosedError, VersionConflictError, messageOf } from '../errors.js';
+import { formatIssues, messageOf, refusalCodeOf, RuntimeClosedError, type RefusalCode } from '../errors.js';
 import { THREAD_ID_PATTERN, THREAD_ID_RULE } from '../runtime/runtime.js';
 import { shownView } from '../runtime/threadView.js';
-import { briefOf, controlPayloadSchema, isNatsOwnSubject, type ThreadReply } from './payloads.js';
+import { briefOf, controlPayloadSchema, isNatsOwnSubject, refusal, refusalOf, type ThreadRefusal, type ThreadReply } from './payloads.js';
 import { PROCESS_HEADER, THREAD_OPS, type ThreadOp } from './subjects.js';
 import type { SurfaceContext } from './surfaceContext.js';
 
@@ -58,16 +58,9 @@ export function serveThreadRequests(ctx: SurfaceContext): ThreadRequests {
   const { runtime, bus, subjects, queues, logger, maxPayloadBytes } = ctx;
   const owned = new Map<string, { holders: number; subscription: BusSubscription; grace?: NodeJS.Timeout }>();
 
-  const fail = (code: Extract<ThreadReply, { ok: false }>['code'], error: string, issues?: readonly string[]): ThreadReply => ({
-    ok: false,
-    error,
-    code,
-    ...(issues && issues.length > 0 ? { issues: [...issues] } : {}),
-  });
-
   /** Performs the request on this process's runtime. */
   async function perform(threadId: string, op: ThreadOp, msg: BusMessage): Promise<ThreadReply> {
-    if (msg.data.length > maxPayloadBytes) return fail('bad_request', `payload is ${msg.data.length} bytes; the limit is ${maxPayloadBytes}`);
+    if (msg.data.length > maxPayloadBytes) return fail('payload_too_large', `payload is ${msg.data.length} bytes; the limit is ${maxPayloadBytes}`);
     try {
       if (op === 'get') {
         const view = await runtime.get(threadId);
@@ -82,13 +75,10 @@ export function serveThreadRequests(ctx: SurfaceContext): ThreadRequests {
       const { action, ...rest } = control.data;
       return { ok: true, thread: briefOf(await runtime[action](threadId, rest)) };
     } catch (error) {
-      if (error instanceof InvalidInputError) return fail('bad_request', error.message, error.issues);
-      if (error instanceof NotFoundError) return fail('not_found', error.message);
-      if (error instanceof InvalidStateError || error instanceof VersionConflictError) return fail('conflict', error.message);
-      // This process stops (its runtime drains): once it has, the thread is another's to act on.
-      if (error instanceof RuntimeClosedError) return fail('unavailable', `${op} failed: ${error.message}; send it again`);
-      logger.error({ threadId, op, err: messageOf(error) }, 'thread request failed');
-      return fail('internal', `${op} failed: ${messageOf(error)}`);
+      const reply = threadRequestFailure(error, op);
+      if (reply.code === 'internal') logger.error({ threadId, op, err: messageOf(error) }, 'thread request failed');
+      else if (reply.code === 'unavailable' && !(error instanceof RuntimeClosedError)) logger.warn({ threadId, op, err: messageOf(error) }, 'thread request failed: the store is unavailable');
+      return reply;
     }
   }
 
@@ -219,6 +209,24 @@ export function serveThreadRequests(ctx: SurfaceContext): ThreadRequests {
       owned.clear();
     },
   };
+}
+
+/** A refusal as a thread reply. */
+function fail(code: RefusalCode, error: string, issues?: readonly string[]): ThreadRefusal {
+  return { ok: false, ...refusal(code, error, issues) };
+}
+
+/**
+ * The reply to a thread request that threw `error`: its code as HTTP's error body would name it
+ * (`refusalCodeOf`: `already_answered`, `thread_ended`, `not_found`...), its message (with the
+ * issues of bad input).
+ */
+export function threadRequestFailure(error: unknown, op: ThreadOp): ThreadRefusal {
+  const code = refusalCodeOf(error);
+  // This process stops (its runtime drains), or its store cannot serve: another process (or a later try) can.
+  if (code === 'unavailable') return fail(code, `${op} failed: ${messageOf(error)}; send it again`);
+  if (code === 'internal') return fail(code, `${op} failed: ${messageOf(error)}`);
+  return { ok: false, ...refusalOf(error) };
 }
 
 /** Whether a reply is `{ ok: true }`. */

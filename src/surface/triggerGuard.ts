@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { BusMessage, BusSubscription } from '../bus/bus.js';
 import { MSG_ID_HEADER } from '../bus/jobRunner.js';
-import { isNatsOwnSubject, replyToOf, type ErrorReply } from './payloads.js';
+import { isNatsOwnSubject, refusal, replyToOf } from './payloads.js';
 import { messageOf, unknownAgentMessage } from '../errors.js';
 import { publishReport } from './reports.js';
 import type { SurfaceContext } from './surfaceContext.js';
@@ -10,8 +10,8 @@ import type { SurfaceContext } from './surfaceContext.js';
  * Answers triggers that no queue stores: `<prefix>.trigger.<agent>` for an agent no process
  * knows (and subjects with more tokens). Every process joins one queue group, so one answers.
  *
- * - The trigger's `replyTo` (payload or `Switchyard-Reply-To` header) gets `{ "error": ... }` naming
- *   the agents this process knows, as the workers' refusals do: stored first where a stream
+ * - The trigger's `replyTo` (payload or `Switchyard-Reply-To` header) gets `{ "error", "code":
+ *   "not_found", "kind" }` naming the agents this process knows, as the workers' refusals do: stored first where a stream
  *   captures it (once per trigger msg id), else a plain publish.
  * - Then the publisher's own reply subject (a JetStream publish waiting for its ack, or a core
  *   request) gets a JetStream API error `{ "error": { "code": 404, "err_code": 10404, "description": ... } }`,
@@ -34,7 +34,7 @@ export function serveTriggerGuard(ctx: SurfaceContext): { close(): Promise<void>
     logger.warn({ subject: msg.subject }, error);
     const replyTo = replyToOf(msg.json(), msg.headers);
     if (replyTo !== undefined) {
-      const reply: ErrorReply = { error };
+      const reply = refusal(rest.length === 1 ? 'not_found' : 'bad_request', error);
       // A trigger sent again under its msg id is refused again: its reply is stored once.
       const triggerId = msg.headers[MSG_ID_HEADER];
       const msgId = `refused.${triggerId === undefined ? randomUUID() : `${msg.subject}.${triggerId}`}`;

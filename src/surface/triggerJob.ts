@@ -1,6 +1,7 @@
 import type { Job } from '../bus/bus.js';
-import { formatIssues, messageOf } from '../errors.js';
-import { THREAD_ID_PATTERN } from '../runtime/runtime.js';
+import { formatIssues, InvalidStateError, messageOf } from '../errors.js';
+import { THREAD_ID_PATTERN, type ThreadView } from '../runtime/runtime.js';
+import { sameJson, type Json } from '../thread/events.js';
 import { hashOfKey, keyedThreadId } from '../thread/keyedThreadId.js';
 import { HANDED_BACK_ROOM, headerReplyTo, REPLY_SUBJECT_RULE, replyToOf, triggerPayloadSchema, type ErrorReply, type TriggerPayload } from './payloads.js';
 import { publishReport } from './reports.js';
@@ -10,7 +11,7 @@ import { comesBack, type WorkerScope } from './workerScope.js';
 /** A trigger job read: what to launch and where to reply, or why it is refused (and where to say so). */
 export type TriggerRead =
   | { readonly ok: true; readonly payload: TriggerPayload; readonly replyTo: string | undefined }
-  | { readonly ok: false; readonly replyTo: string | undefined; readonly error: string; readonly issues?: readonly string[] };
+  | { readonly ok: false; readonly replyTo: string | undefined; readonly code: 'bad_request' | 'payload_too_large'; readonly error: string; readonly issues?: readonly string[] };
 
 /**
  * Reads a trigger job of `agent`: its size, its JSON, its payload and its reply subject (the
@@ -21,17 +22,17 @@ export function readTrigger(job: Pick<Job, 'data' | 'headers' | 'json'>, agent: 
   const headerReply = headerReplyTo(job.headers);
   if (job.data.length > payloadLimitOf(job, maxPayloadBytes)) {
     // Still read for its replyTo: the NATS server's max_payload bounds it, and a parse never throws.
-    return { ok: false, replyTo: replyToOf(job.json(), job.headers), error: `trigger payload is ${job.data.length} bytes; the limit is ${maxPayloadBytes}` };
+    return { ok: false, replyTo: replyToOf(job.json(), job.headers), code: 'payload_too_large', error: `trigger payload is ${job.data.length} bytes; the limit is ${maxPayloadBytes}` };
   }
   const json = job.json();
-  if (!json.success) return { ok: false, replyTo: headerReply, error: `trigger payload is not JSON: ${json.error}` };
+  if (!json.success) return { ok: false, replyTo: headerReply, code: 'bad_request', error: `trigger payload is not JSON: ${json.error}` };
   const parsed = triggerPayloadSchema.safeParse(json.data);
   if (!parsed.success) {
     // Reply where the sender asked, if that much of the payload is usable.
-    return { ok: false, replyTo: replyToOf(json, job.headers), error: `invalid trigger for ${agent}`, issues: formatIssues(parsed.error.issues) };
+    return { ok: false, replyTo: replyToOf(json, job.headers), code: 'bad_request', error: `invalid trigger for ${agent}`, issues: formatIssues(parsed.error.issues) };
   }
   if (job.headers[REPLY_TO_HEADER] !== undefined && headerReply === undefined) {
-    return { ok: false, replyTo: parsed.data.replyTo, error: `header ${REPLY_TO_HEADER} ${REPLY_SUBJECT_RULE}` };
+    return { ok: false, replyTo: parsed.data.replyTo, code: 'bad_request', error: `header ${REPLY_TO_HEADER} ${REPLY_SUBJECT_RULE}` };
   }
   return { ok: true, payload: parsed.data, replyTo: parsed.data.replyTo ?? headerReply };
 }
@@ -46,15 +47,16 @@ function payloadLimitOf(job: Pick<Job, 'headers'>, maxPayloadBytes: number): num
 }
 
 /**
- * Refuses bad input for good: an error reply when there is a reply subject, then a dead letter. A
+ * Refuses bad input (or a thread id of another agent) for good: an error reply (`{ error, code,
+ * kind, issues? }`) when there is a reply subject, then a dead letter. A
  * reply that a stream captures is stored first; until it is, the job comes back (on its last
  * delivery it is dead-lettered all the same, for the input's fault).
  */
-export async function refuse(scope: WorkerScope, job: Job, agent: string, replyTo: string | undefined, error: string, issues: readonly string[] = []): Promise<void> {
+export async function refuse(scope: WorkerScope, job: Job, agent: string, replyTo: string | undefined, reply: ErrorReply): Promise<void> {
   const { ctx } = scope;
-  ctx.logger.warn({ agent, jobId: job.id, subject: job.subject, err: error, issues }, 'trigger refused');
+  const { error, issues = [] } = reply;
+  ctx.logger.warn({ agent, jobId: job.id, subject: job.subject, err: error, code: reply.code, issues }, 'trigger refused');
   if (replyTo !== undefined) {
-    const reply: ErrorReply = { error, ...(issues.length > 0 ? { issues: [...issues] } : {}) };
     try {
       await publishReport(ctx, replyTo, reply, { msgId: `refused.${job.id}` });
     } catch (failure) {
@@ -63,6 +65,22 @@ export async function refuse(scope: WorkerScope, job: Job, agent: string, replyT
     }
   }
   await job.term(issues.length > 0 ? `${error}: ${issues.join('; ')}` : error);
+}
+
+/**
+ * Throws the refusal (`thread_exists_other_input`) of a trigger whose thread id names a thread
+ * launched with another input: the trigger would change nothing (its input never used), as HTTP
+ * refuses such a relaunch. The same input (JSON values, keys in any order) is a later trigger.
+ */
+export function checkSameInput(thread: Pick<ThreadView, 'id' | 'status' | 'events'>, input: Json): void {
+  const first = thread.events[0];
+  if (first?.type !== 'input' || sameJson(first.data.input, input)) return;
+  throw new InvalidStateError(
+    `thread ${thread.id} already exists and was launched with another input; a trigger does not change it: send another threadId (or Nats-Msg-Id) for a new thread`,
+    thread.id,
+    thread.status,
+    'thread_exists_other_input',
+  );
 }
 
 /** The thread id of a trigger: its own, else from its msg id, else from its place in the queue. */

@@ -86,9 +86,9 @@ export function createHumanDesk(nc: NatsConnection, prefix: string): HumanDesk {
       attempts++;
       try {
         const reply = await nc.request(`${prefix}.thread.${threadId}.${op}`, payload, { timeout: ATTEMPT_MS });
-        const parsed = reply.json<{ ok: boolean; code?: string; error?: string }>();
+        const parsed = reply.json<{ ok: boolean; code?: string; kind?: string; error?: string }>();
         // A conflict: an earlier try of this answer was taken, or the thread moved on.
-        if (parsed.ok || parsed.code === 'conflict') {
+        if (parsed.ok || parsed.kind === 'conflict') {
           answered++;
           if (cancel) cancelled++;
           return;

@@ -77,6 +77,22 @@ describe('a reply the CLI prints', () => {
     expect(after.events.filter((event) => event.type === 'human_response')).toHaveLength(1);
   });
 
+  it('a request named once its thread ended is judged by the server: the refusal and its code are the server\'s', async () => {
+    const first = await waiting('rec-3');
+    expect((await cli('respond', 'rec-3', '--approve', '--request', first, '--by', 'op1', '--no-follow')).code).toBe(0);
+    expect((await (await fetch(`${http.url}/threads/rec-3/wait`)).json()) as ThreadView).toMatchObject({ status: 'awaiting_human' });
+    expect((await cli('cancel', 'rec-3', '--by', 'op1')).code).toBe(0);
+    const direct = await fetch(`${http.url}/threads/rec-3/respond`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ requestId: first, approved: true }) });
+    const server = (await direct.json()) as { error: string; code: string };
+    expect(server).toMatchObject({ code: 'already_answered', error: expect.stringMatching(new RegExp(`^thread rec-3 is cancelled; request ${first} was already answered`)) });
+    const repeated = await cli('respond', 'rec-3', '--approve', '--request', first, '--json');
+    expect(repeated.code).toBe(1);
+    expect(JSON.parse(repeated.stderr)).toMatchObject(server);
+    // No request named: nothing to ask the server; refused with the code it gives such a thread.
+    const unnamed = await cli('respond', 'rec-3', '--approve', '--json');
+    expect(JSON.parse(unnamed.stderr)).toMatchObject({ code: 'thread_ended', error: 'thread rec-3 is not waiting for a human (it is cancelled)' });
+  });
+
   it('respond without --request answers the pending request and says which one, with or without following', async () => {
     const first = await waiting('rec-2');
     const unfollowed = await cli('respond', 'rec-2', '--deny', '--comment', 'not now', '--by', 'op1', '--no-follow');

@@ -37,7 +37,7 @@ describe('cancelling a pipeline over NATS', () => {
     expect(child).toMatchObject({ ok: true, thread: { status: 'cancelled' } });
     expect(child.ok && child.thread.events.at(-1)).toMatchObject({ type: 'control', data: { action: 'cancel', reason: `pipeline ${id} cancelled`, by: 'qa' } });
     const answer = await bed.client.request<ThreadReply>(`${names.prefix}.thread.${childId}.respond`, { requestId: waiting.pendingRequest!.requestId, approved: true });
-    expect(answer).toMatchObject({ ok: false, code: 'conflict', error: `thread ${childId} is cancelled` });
+    expect(answer).toMatchObject({ ok: false, code: 'thread_ended', kind: 'conflict', error: `thread ${childId} is cancelled` });
   });
 
   it('publishes its cancelled result once on replyTo, with the cancel’s reason and who cancelled', async () => {

@@ -106,7 +106,7 @@ describe('reports to a subject a stream captures', () => {
     const refusal = (agent: string, msgId: string) => bed.client.trigger(`${prefix}.trigger.${agent}`, { input: 1, replyTo }, { msgId }).catch((e: unknown) => String(e));
     expect(await refusal('nosuch', 'u1')).toMatch(/unknown agent "nosuch"/);
     // Stored by the time the refusal is heard (a plain publish follows the refusal).
-    expect(await stored()).toEqual([{ error: 'unknown agent "nosuch" (known: calculator)' }]);
+    expect(await stored()).toEqual([{ error: 'unknown agent "nosuch" (known: calculator)', code: 'not_found', kind: 'not_found' }]);
     // The client sends the same trigger again (the same msg id): its reply is stored once; another trigger gets its own.
     expect(await refusal('nosuch', 'u1')).toMatch(/unknown agent "nosuch"/);
     expect(await refusal('other', 'u2')).toMatch(/unknown agent "other"/);
@@ -114,7 +114,10 @@ describe('reports to a subject a stream captures', () => {
       const found = await stored();
       return found.some((reply) => (reply as { error?: string }).error?.includes('"other"')) ? found : undefined;
     }, WAIT_MS, 'the second error reply');
-    expect(replies).toEqual([{ error: 'unknown agent "nosuch" (known: calculator)' }, { error: 'unknown agent "other" (known: calculator)' }]);
+    expect(replies).toEqual([
+      { error: 'unknown agent "nosuch" (known: calculator)', code: 'not_found', kind: 'not_found' },
+      { error: 'unknown agent "other" (known: calculator)', code: 'not_found', kind: 'not_found' },
+    ]);
   });
 
   it('stores the error reply to a bad trigger before its dead letter', async () => {
@@ -126,7 +129,7 @@ describe('reports to a subject a stream captures', () => {
     await delay(800);
     await replies.open();
     const stored = await eventually(async () => ((await replies.stored()).length > 0 ? replies.stored() : undefined), WAIT_MS, 'the stored error reply');
-    expect(stored).toEqual([{ error: expect.stringMatching(/not JSON/) }]);
+    expect(stored).toEqual([{ error: expect.stringMatching(/not JSON/), code: 'bad_request', kind: 'bad_request' }]);
     const letters = await eventually(async () => {
       const found = await (await node.queues.queue('calculator')).deadLetters();
       return found.length > 0 ? found : undefined;

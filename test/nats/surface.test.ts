@@ -124,8 +124,8 @@ describe('NATS surface: thread requests', () => {
       thread: { id, status: 'cancelled', pendingRequest: null },
     });
     // Ended: a control is answered with a conflict that says so, and nothing is appended.
-    expect(await client.request(`${prefix}.thread.${id}.control`, { action: 'pause' })).toMatchObject({ ok: false, code: 'conflict', error: `thread ${id} is cancelled; it cannot be paused` });
-    expect(await client.request(`${prefix}.thread.${id}.control`, { action: 'resume' })).toMatchObject({ ok: false, code: 'conflict' });
+    expect(await client.request(`${prefix}.thread.${id}.control`, { action: 'pause' })).toMatchObject({ ok: false, code: 'thread_ended', kind: 'conflict', error: `thread ${id} is cancelled; it cannot be paused` });
+    expect(await client.request(`${prefix}.thread.${id}.control`, { action: 'resume' })).toMatchObject({ ok: false, code: 'thread_ended', kind: 'conflict' });
     const ended = (await api.runtime.get(id))!;
     expect(ended.events.at(-1)).toMatchObject({ type: 'control', data: { action: 'cancel', reason: 'test' } });
   });
@@ -136,11 +136,68 @@ describe('NATS surface: thread requests', () => {
     const ask = (op: string, payload: unknown, threadId = id) => client.request<ThreadReply>(`${prefix}.thread.${threadId}.${op}`, payload);
     expect(await ask('control', { action: 'explode' })).toMatchObject({ ok: false, code: 'bad_request', issues: [expect.stringMatching(/^action/)] });
     expect(await ask('respond', 'not json')).toMatchObject({ ok: false, code: 'bad_request', error: expect.stringMatching(/not JSON/) });
-    expect(await ask('respond', { requestId: 'req_stale', approved: true })).toMatchObject({ ok: false, code: 'conflict' });
+    expect(await ask('respond', { requestId: 'req_stale', approved: true })).toMatchObject({ ok: false, code: 'not_open_request', kind: 'conflict' });
     expect(await ask('respond', { requestId: waiting.pendingRequest!.requestId })).toMatchObject({ ok: false, code: 'bad_request' });
     expect(await ask('get', '', 'no-such-thread')).toMatchObject({ ok: false, code: 'not_found' });
     expect(await ask('frobnicate', {})).toMatchObject({ ok: false, code: 'bad_request', error: expect.stringMatching(/unknown thread operation/) });
     expect(await ask('respond', { requestId: waiting.pendingRequest!.requestId, approved: false, comment: 'no' })).toMatchObject({ ok: true });
+  });
+});
+
+describe('NATS surface: a refusal carries the code HTTP gives it', () => {
+  it('names a request that is not the open one, an answer that landed already, a thread that ended', async () => {
+    const { subject, messages } = client.inbox<TriggerResult>();
+    await client.trigger(trigger('calculator'), { input: 'what is 8 / 2', replyTo: subject }, { msgId: `codes-${uniqueToken()}` });
+    const [waiting] = await messages.until(1, 15_000, 'the approval request');
+    const id = waiting!.threadId;
+    const requestId = waiting!.pendingRequest!.requestId;
+    const ask = (op: string, payload: unknown) => client.request<ThreadReply>(`${prefix}.thread.${id}.${op}`, payload);
+    // As test/server/errorBodies.test.ts expects of HTTP; `kind` stays the coarse `conflict`.
+    expect(await ask('respond', { requestId: 'req_1_deadbeef', approved: true })).toEqual({
+      ok: false,
+      code: 'not_open_request',
+      kind: 'conflict',
+      error: 'request req_1_deadbeef is not the open request of this thread',
+    });
+    // Not a conflict: the kind is the code.
+    expect(await ask('respond', { requestId })).toMatchObject({ ok: false, code: 'bad_request', kind: 'bad_request' });
+    expect(await ask('respond', { requestId, approved: true, by: 'tester' })).toMatchObject({ ok: true });
+    expect((await messages.until(2, 15_000, 'the final result'))[1]).toMatchObject({ status: 'done' });
+    // The answer sent again after a lost reply: it landed.
+    const again = await ask('respond', { requestId, approved: true, by: 'tester' });
+    expect(again).toMatchObject({ ok: false, code: 'already_answered', kind: 'conflict' });
+    expect(again.ok ? '' : again.error).toMatch(new RegExp(`^thread ${id} is done; request ${requestId} was already answered`));
+    expect(await ask('control', { action: 'cancel' })).toEqual({ ok: false, code: 'thread_ended', kind: 'conflict', error: `thread ${id} is done; it cannot be cancelled` });
+  });
+
+  it('names a relaunch of a thread id for another agent', async () => {
+    const threadId = `relaunch-${uniqueToken()}`;
+    const results = client.inbox<TriggerResult>();
+    await client.trigger(trigger('calculator'), { input: 'multiply 2 by 2', threadId, replyTo: results.subject });
+    expect((await results.messages.until(1, 15_000, 'the result'))[0]).toMatchObject({ threadId, status: 'done' });
+    const refusals = client.inbox<ErrorReply>();
+    await client.trigger(trigger('deploybot'), { input: 'deploy', threadId, replyTo: refusals.subject });
+    const [refused] = await refusals.messages.until(1, 15_000, 'the refusal');
+    expect(refused).toEqual({ error: `thread ${threadId} belongs to calculator, not deploybot`, code: 'thread_exists_other_agent', kind: 'conflict' });
+  });
+});
+
+describe('NATS surface: a trigger naming a thread launched with another input', () => {
+  it('is refused as HTTP refuses such a relaunch (thread_exists_other_input); the same input is not', async () => {
+    const threadId = `reinput-${uniqueToken()}`;
+    const results = client.inbox<TriggerResult>();
+    await client.trigger(trigger('calculator'), { input: 'multiply 2 by 2', threadId, replyTo: results.subject });
+    expect((await results.messages.until(1, 15_000, 'the result'))[0]).toMatchObject({ threadId, status: 'done', output: '2 * 2 = 4' });
+    const refusals = client.inbox<ErrorReply>();
+    await client.trigger(trigger('calculator'), { input: 'multiply 3 by 3', threadId, replyTo: refusals.subject });
+    const [refused] = await refusals.messages.until(1, 15_000, 'the refusal');
+    expect(refused).toMatchObject({ code: 'thread_exists_other_input', kind: 'conflict', error: expect.stringMatching(new RegExp(`^thread ${threadId} already exists and was launched with another input`)) });
+    // Nothing was run with the other input.
+    expect((await api.runtime.get(threadId))?.events.filter((e) => e.type === 'input')).toEqual([expect.objectContaining({ data: expect.objectContaining({ input: 'multiply 2 by 2' }) })]);
+    // The same input hears the thread's rest, as a later trigger does.
+    const again = client.inbox<TriggerResult>();
+    await client.trigger(trigger('calculator'), { input: 'multiply 2 by 2', threadId, replyTo: again.subject });
+    expect((await again.messages.until(1, 15_000, 'the stored result'))[0]).toMatchObject({ threadId, status: 'done', output: '2 * 2 = 4' });
   });
 });
 
@@ -156,17 +213,17 @@ describe('NATS surface: bad input', () => {
     const errors = await messages.until(4, 15_000, 'four error replies');
     expect(errors).toEqual(
       expect.arrayContaining([
-        { error: expect.stringMatching(/not JSON/) },
-        { error: 'invalid trigger for calculator', issues: expect.arrayContaining([expect.stringMatching(/^input/), expect.stringMatching(/inputt/)]) },
-        { error: expect.stringMatching(/307\d+ bytes; the limit is 262144/) },
-        { error: expect.stringMatching(/belongs to calculator/) },
+        { error: expect.stringMatching(/not JSON/), code: 'bad_request', kind: 'bad_request' },
+        { error: 'invalid trigger for calculator', code: 'bad_request', kind: 'bad_request', issues: expect.arrayContaining([expect.stringMatching(/^input/), expect.stringMatching(/inputt/)]) },
+        { error: expect.stringMatching(/307\d+ bytes; the limit is 262144/), code: 'payload_too_large', kind: 'payload_too_large' },
+        { error: expect.stringMatching(/belongs to calculator/), code: 'thread_exists_other_agent', kind: 'conflict' },
       ]),
     );
 
     // Unknown agent: the publisher's ack request fails with the reason, and replyTo hears it too.
     const unknown = await client.trigger(trigger('nosuch'), { input: 1, replyTo: subject }).catch((e: unknown) => e);
     expect(String(unknown)).toMatch(/unknown agent "nosuch"/);
-    expect((await messages.until(5, 10_000))[4]).toMatchObject({ error: expect.stringMatching(/unknown agent "nosuch"/) });
+    expect((await messages.until(5, 10_000))[4]).toMatchObject({ error: expect.stringMatching(/unknown agent "nosuch"/), code: 'not_found' });
 
     const calculatorQueue = await worker.queues.queue('calculator');
     const letters = await calculatorQueue.deadLetters();
@@ -187,7 +244,7 @@ describe('NATS surface: bad input', () => {
     const msgId = `big-${uniqueToken()}`;
     await client.trigger(trigger('calculator'), { input: 'x'.repeat(300 * 1024), replyTo: subject }, { msgId });
     const [refused] = await messages.until(1, 15_000, 'the error reply of the oversized trigger');
-    expect(refused).toEqual({ error: expect.stringMatching(/^trigger payload is 307\d+ bytes; the limit is 262144$/) });
+    expect(refused).toEqual({ error: expect.stringMatching(/^trigger payload is 307\d+ bytes; the limit is 262144$/), code: 'payload_too_large', kind: 'payload_too_large' });
     const letters = await (await worker.queues.queue('calculator')).deadLetters();
     expect(letters).toEqual(expect.arrayContaining([expect.objectContaining({ cause: 'term', reason: refused!.error })]));
   });
@@ -196,6 +253,6 @@ describe('NATS surface: bad input', () => {
     const { subject, messages } = client.inbox<ErrorReply>();
     await client.trigger(trigger('calculator'), { replyTo: subject }, { msgId: `no-input-${uniqueToken()}` });
     const [refused] = await messages.until(1, 15_000, 'the error reply of the trigger without input');
-    expect(refused).toEqual({ error: 'invalid trigger for calculator', issues: ['input: is required (any JSON value)'] });
+    expect(refused).toEqual({ error: 'invalid trigger for calculator', code: 'bad_request', kind: 'bad_request', issues: ['input: is required (any JSON value)'] });
   });
 });

@@ -256,7 +256,7 @@ describe('runtime', () => {
     const store = createMemoryStore();
     const rt = createRuntime({ agents: [calculator], store, model: scriptedModel([{ intent: 'done_for_now', args: { message: 'ran' } }]), schedule: () => {} });
     const launched = await rt.launch('calculator', 'x', { threadId: 'job-1' });
-    await expect(rt.run('job-1', { agent: 'deploybot' })).rejects.toMatchObject({ constructor: InvalidStateError, status: 'conflict' });
+    await expect(rt.run('job-1', { agent: 'deploybot' })).rejects.toMatchObject({ constructor: InvalidStateError, conflict: 'thread_exists_other_agent' });
     expect(rt.activeCount()).toBe(0);
     await expect(rt.run('missing')).rejects.toBeInstanceOf(NotFoundError);
     const held = (await store.get('job-1'))!;

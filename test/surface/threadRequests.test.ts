@@ -88,6 +88,6 @@ describe('a thread request to a process whose runtime drains', () => {
     const { id } = await ctx.runtime.launch('calculator', 'what is 2 + 3?');
     await ctx.runtime.drain();
     const reply = await bus.request(ctx.subjects.thread(id, 'control'), JSON.stringify({ action: 'pause', by: 'ops' }), { timeoutMs: 5_000 });
-    expect(reply.json()).toEqual({ success: true, data: { ok: false, code: 'unavailable', error: 'control failed: the runtime is draining and takes no new work; send it again' } });
+    expect(reply.json()).toEqual({ success: true, data: { ok: false, code: 'unavailable', kind: 'unavailable', error: 'control failed: the runtime is draining and takes no new work; send it again' } });
   });
 });

@@ -158,9 +158,9 @@ describe('triggers from outside on the in-process bus (property)', () => {
             if (!/^[^\s.*>]+$/.test(threadId) || !/^[^\s.*>]+$/.test(op)) continue; // not a subject this surface serves
             const reply = (await bus.request(subject, body.replaceAll('OPEN', open), { timeoutMs: 5_000 })).json();
             expect(reply.success).toBe(true);
-            const data = (reply as { data: { ok: boolean; code?: string; error?: string } }).data;
+            const data = (reply as { data: { ok: boolean; code?: string; kind?: string; error?: string } }).data;
             if (!data.ok) {
-              expect(['bad_request', 'not_found', 'conflict']).toContain(data.code);
+              expect(['bad_request', 'not_found', 'conflict', 'payload_too_large']).toContain(data.kind);
               expect(data.error).toEqual(expect.any(String));
             }
           }

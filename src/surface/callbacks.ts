@@ -1,4 +1,4 @@
-import { sleep, systemClock, type Clock } from '../clock.js';
+import { systemClock, type Clock } from '../clock.js';
 import { openUrl } from '../context/sealedUrl.js';
 import { secretsListedIn } from '../context/secretList.js';
 import { ConfigError, messageOf } from '../errors.js';
@@ -11,6 +11,7 @@ import { callbackPayloadOf, dueCallbackOf, ownCallbackOf, pipelineCallbackOf, ty
 import type { PipelineThreads } from './childRequests.js';
 import type { DeliveryLedger } from '../store/deliveryLedger.js';
 import { createDeliveryBook, type Standing } from '../store/deliveryBook.js';
+import { retryDelivery, type AttemptResult } from '../store/retryDelivery.js';
 import { signWebhook } from '../store/deliverySignature.js';
 import { settleOwedDeliveries } from '../store/owedDeliveries.js';
 import { answerError, deliveryTargetOf, receiverOf, type DeliveryTarget } from '../store/deliveryTarget.js';
@@ -210,7 +211,7 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
   let attached: Pick<Runtime, 'get'> | undefined;
 
   /** One attempt: the HTTP status, or why there was none. Signed per attempt (a fresh timestamp). */
-  async function attempt(target: DeliveryTarget, body: string, payload: CallbackPayload, signal: AbortSignal): Promise<{ status?: number; error?: string }> {
+  async function attempt(target: DeliveryTarget, body: string, payload: CallbackPayload, signal: AbortSignal): Promise<AttemptResult> {
     const timestamp = String(Math.floor(clock.now() / 1000));
     const signature = signWebhook(body, secret, timestamp);
     try {
@@ -269,46 +270,27 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
     }
     const target = parsed.data;
     const body = JSON.stringify(payload);
-    const log = { url: target.receiver, delivery: payload.id, threadId: payload.threadId };
-    let last: { status?: number; error?: string } = { error: 'not sent' };
-    let tries = 0;
-    let refused = false;
-    let standing: Standing = 'there';
-    const signal = AbortSignal.any([stopping.signal, dropped]);
-    // What stops the retries; an attempt under way is cut only by `signal`.
-    const retrying = AbortSignal.any([signal, superseded]);
-    while (tries < attempts && !retrying.aborted) {
-      if (tries > 0) {
-        await sleep(clock, Math.min(maxDelayMs, initialDelayMs * 2 ** (tries - 1)), retrying).catch(() => undefined);
-        // Deleted or moved on meanwhile, though no notice of it came here (another process wrote it).
-        if (!retrying.aborted && check !== undefined) standing = await check();
-      }
-      if (retrying.aborted || standing !== 'there') break;
-      tries++;
-      last = await attempt(target, body, payload, signal);
-      if (last.error === undefined) break;
-      const { status } = last;
-      const retriable = status === undefined || status >= 500 || status === 408 || status === 429;
-      logger.warn({ ...log, attempt: tries, ...last }, retriable ? 'callback attempt failed' : 'callback refused');
-      refused = !retriable;
-      if (refused) break;
-    }
-    const ok = last.error === undefined;
-    const deleted = !ok && !refused && (dropped.aborted || standing === 'gone');
-    const passed = !ok && !refused && !deleted && (superseded.aborted || standing === 'superseded');
-    if (deleted) logger.info({ ...log, attempts: tries, ...last }, 'callback dropped: its thread was deleted');
-    else if (passed) logger.info({ ...log, attempts: tries, ...last }, 'callback superseded: its thread rested again since (not sent after its later rest)');
-    const stopped = !ok && !refused && !deleted && !passed && stopping.signal.aborted;
-    // Cut short by a stop (SIGTERM, a deploy): a ledger keeps it owed for the next start; a worker hands its job back.
-    if (stopped) logger.warn({ ...log, attempts: tries, ...last }, ledger === undefined ? 'callback not sent before the stop (sent again when its job comes back)' : 'callback not sent before the stop: kept as owed, sent at the next start');
-    else if (!ok && !deleted && !passed) logger.error({ ...log, attempts: tries, ...last }, 'callback given up');
+    const { refused, deleted, superseded: passed, stopped, ...sent } = await retryDelivery({
+      attempt: (signal) => attempt(target, body, payload, signal),
+      what: 'callback',
+      logger,
+      log: { url: target.receiver, delivery: payload.id, threadId: payload.threadId },
+      clock,
+      backoff: { attempts, initialDelayMs, factor: 2, maxDelayMs },
+      stopping: stopping.signal,
+      dropped,
+      check,
+      superseded,
+      owedAtStop: ledger !== undefined,
+      // A worker hands its job back.
+      unowedAtStop: { level: 'warn', msg: 'callback not sent before the stop (sent again when its job comes back)' },
+      refusal: 'callback refused',
+    });
     return reported({
       id: payload.id,
       url: target.receiver,
       threadId: payload.threadId,
-      ok,
-      attempts: tries,
-      ...last,
+      ...sent,
       ...(refused ? { refused } : {}),
       ...(stopped ? { stopped } : {}),
       ...(deleted ? { deleted } : {}),

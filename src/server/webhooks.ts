@@ -6,8 +6,9 @@ import type { Runtime, ThreadChange } from '../runtime/runtime.js';
 import type { DeliveryLedger } from '../store/deliveryLedger.js';
 import { createDeliveryBook, type Standing } from '../store/deliveryBook.js';
 import { signWebhook } from '../store/deliverySignature.js';
-import { retryDelivery, type AttemptResult } from '../store/retryDelivery.js';
-import { answerError, deliveryTargetOf, receiverOf, type DeliveryTarget } from '../store/deliveryTarget.js';
+import { retryDelivery } from '../store/retryDelivery.js';
+import { DELIVERY_HEADERS, postSigned } from '../store/signedPost.js';
+import { deliveryTargetOf, receiverOf, type DeliveryTarget } from '../store/deliveryTarget.js';
 import { settleOwedDeliveries, type OwedDelivery } from '../store/owedDeliveries.js';
 import type { HumanRequest, Json, Thread } from '../thread/events.js';
 import { cancelOf, deriveState, settlesEnd, statusOf, unrecordedCall, type ThreadStatus } from '../thread/state.js';
@@ -159,12 +160,7 @@ export interface WebhookNotifier {
 }
 
 /** The headers a webhook carries. */
-export const WEBHOOK_HEADERS = {
-  timestamp: 'X-Switchyard-Timestamp',
-  signature: 'X-Switchyard-Signature',
-  event: 'X-Switchyard-Event',
-  delivery: 'X-Switchyard-Delivery',
-} as const;
+export const WEBHOOK_HEADERS = DELIVERY_HEADERS;
 
 export { signWebhook };
 
@@ -243,33 +239,6 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
   const stopping = new AbortController();
   const keyOf = (target: DeliveryTarget, threadId: string): string => `webhook ${target.key} ${threadId}`;
 
-  /** One attempt: a POST signed now (a late retry does not arrive with a stale timestamp). */
-  const attempt = async (target: (typeof targets)[number], payload: WebhookPayload, body: string, signal: AbortSignal): Promise<AttemptResult> => {
-    const timestamp = String(Math.floor(clock.now() / 1000));
-    try {
-      const response = await send(target.url, {
-        method: 'POST',
-        // A redirect is not followed: fetch would turn the POST into a GET of another page (a
-        // login page answering 200) and the webhook would count as delivered. A 3xx is a refusal.
-        redirect: 'manual',
-        headers: {
-          'content-type': 'application/json',
-          ...(target.authorization === undefined ? {} : { authorization: target.authorization }),
-          [WEBHOOK_HEADERS.timestamp]: timestamp,
-          [WEBHOOK_HEADERS.signature]: signWebhook(body, target.secret, timestamp),
-          [WEBHOOK_HEADERS.event]: payload.type,
-          [WEBHOOK_HEADERS.delivery]: payload.id,
-        },
-        body,
-        signal: AbortSignal.any([AbortSignal.timeout(timeoutMs), signal]),
-      });
-      await response.body?.cancel().catch(() => undefined);
-      return response.ok ? { status: response.status } : { status: response.status, error: answerError(response.status, response.headers.get('location'), target.url) };
-    } catch (error) {
-      return { error: error instanceof Error ? error.message : String(error) };
-    }
-  };
-
   /**
    * Delivers `payload` to `target`, retried (see {@link retryDelivery}); its thread deleted
    * (`dropped` aborts, or `check` finds it gone before a retry), or rested again since
@@ -286,7 +255,7 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
     const body = JSON.stringify(payload);
     const log = { threadId: payload.threadId, agent: payload.agent, url: target.receiver, delivery: payload.id };
     const outcome = await retryDelivery({
-      attempt: (signal) => attempt(target, payload, body, signal),
+      attempt: (signal) => postSigned(target, { body, event: payload.type, id: payload.id }, { fetch: send, clock, timeoutMs, secret: target.secret }, signal),
       what: 'webhook',
       logger,
       log,

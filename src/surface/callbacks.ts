@@ -11,21 +11,16 @@ import { callbackPayloadOf, dueCallbackOf, ownCallbackOf, pipelineCallbackOf, ty
 import type { PipelineThreads } from './childRequests.js';
 import type { DeliveryLedger } from '../store/deliveryLedger.js';
 import { createDeliveryBook, type Standing } from '../store/deliveryBook.js';
-import { retryDelivery, type AttemptResult } from '../store/retryDelivery.js';
-import { signWebhook } from '../store/deliverySignature.js';
+import { retryDelivery } from '../store/retryDelivery.js';
+import { DELIVERY_HEADERS, postSigned } from '../store/signedPost.js';
 import { settleOwedDeliveries } from '../store/owedDeliveries.js';
-import { answerError, deliveryTargetOf, receiverOf, type DeliveryTarget } from '../store/deliveryTarget.js';
+import { deliveryTargetOf, receiverOf } from '../store/deliveryTarget.js';
 
 /**
  * The headers of a callback: those of switchyard's webhooks (`WEBHOOK_HEADERS` of
  * `switchyard/server`), so `verifyWebhookSignature` checks a callback as it checks a webhook.
  */
-export const CALLBACK_HEADERS = {
-  timestamp: 'X-Switchyard-Timestamp',
-  signature: 'X-Switchyard-Signature',
-  event: 'X-Switchyard-Event',
-  delivery: 'X-Switchyard-Delivery',
-} as const;
+export const CALLBACK_HEADERS = DELIVERY_HEADERS;
 
 /** How a callback ended. */
 export interface CallbackDelivery {
@@ -210,32 +205,6 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
   /** The runtime attached last: whether a thread it deleted is there again is read from it. */
   let attached: Pick<Runtime, 'get'> | undefined;
 
-  /** One attempt: the HTTP status, or why there was none. Signed per attempt (a fresh timestamp). */
-  async function attempt(target: DeliveryTarget, body: string, payload: CallbackPayload, signal: AbortSignal): Promise<AttemptResult> {
-    const timestamp = String(Math.floor(clock.now() / 1000));
-    const signature = signWebhook(body, secret, timestamp);
-    try {
-      const response = await post(target.url, {
-        method: 'POST',
-        redirect: 'manual',
-        headers: {
-          'content-type': 'application/json',
-          ...(target.authorization === undefined ? {} : { authorization: target.authorization }),
-          [CALLBACK_HEADERS.timestamp]: timestamp,
-          [CALLBACK_HEADERS.signature]: signature,
-          [CALLBACK_HEADERS.event]: payload.type,
-          [CALLBACK_HEADERS.delivery]: payload.id,
-        },
-        body,
-        signal: AbortSignal.any([AbortSignal.timeout(timeoutMs), signal]),
-      });
-      await response.body?.cancel().catch(() => undefined);
-      return response.ok ? { status: response.status } : { status: response.status, error: answerError(response.status, response.headers.get('location'), target.url) };
-    } catch (error) {
-      return { error: messageOf(error) };
-    }
-  }
-
   /**
    * Delivers a callback to `url`: its userinfo, if any, goes as `Authorization: Basic` (fetch
    * refuses a URL with one), and the logs name the receiver by origin and path only (no
@@ -271,7 +240,7 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
     const target = parsed.data;
     const body = JSON.stringify(payload);
     const { refused, deleted, superseded: passed, stopped, ...sent } = await retryDelivery({
-      attempt: (signal) => attempt(target, body, payload, signal),
+      attempt: (signal) => postSigned(target, { body, event: payload.type, id: payload.id }, { fetch: post, clock, timeoutMs, secret }, signal),
       what: 'callback',
       logger,
       log: { url: target.receiver, delivery: payload.id, threadId: payload.threadId },

@@ -11,7 +11,7 @@ import { DELIVERY_HEADERS, postSigned } from '../store/signedPost.js';
 import { deliveryTargetOf, receiverOf, type DeliveryTarget } from '../store/deliveryTarget.js';
 import { settleOwedDeliveries, type OwedDelivery } from '../store/owedDeliveries.js';
 import type { HumanRequest, Json, Thread } from '../thread/events.js';
-import { cancelOf, deriveState, settlesEnd, statusOf, unrecordedCall, type ThreadStatus } from '../thread/state.js';
+import { cancelOf, deriveState, pendingRequestEvent, settlesEnd, statusOf, unrecordedCall, type ThreadStatus } from '../thread/state.js';
 import { deliveryIdOf } from '../thread/incarnation.js';
 
 /** What a webhook can be told about. */
@@ -454,7 +454,7 @@ function restNotificationOf(thread: Thread): { event: WebhookEvent; seq: number;
   }
   const pending = state.pendingRequest;
   if (pending === null || status === 'paused') return undefined;
-  const asked = thread.events.findLast((event) => event.type === 'human_request' && event.data.requestId === pending.requestId);
+  const asked = pendingRequestEvent(thread.events, state);
   if (asked === undefined) return undefined;
   return { event: 'human_request', seq: asked.seq, payload: { type: 'thread.human_request', ...base, request: pending, at: asked.at } };
 }

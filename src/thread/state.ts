@@ -377,6 +377,15 @@ export function unrecordedCall(events: readonly ThreadEvent[]): UnrecordedCall |
   return deriveState(events).terminal === 'cancelled' ? startedCall(events) : undefined;
 }
 
+/**
+ * The `human_request` event that asked the request the thread waits for (`state`, derived from
+ * `events` when not given), its last when asked again; undefined when it waits for none.
+ */
+export function pendingRequestEvent(events: readonly ThreadEvent[], state: ThreadState = deriveState(events)): ThreadEvent | undefined {
+  const pending = state.pendingRequest;
+  return pending === null ? undefined : events.findLast((event) => event.type === 'human_request' && event.data.requestId === pending.requestId);
+}
+
 /** Whether `event` records the outcome of `call`: its result, or its error (or the timeout of a tool that is not idempotent, which names only the tool). */
 export function isOutcomeOf(event: ThreadEvent, call: Pick<PendingCall, 'callId' | 'tool'>): boolean {
   if (event.type === 'tool_result') return event.data.callId === call.callId;

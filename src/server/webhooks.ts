@@ -6,7 +6,7 @@ import type { Runtime, ThreadChange } from '../runtime/runtime.js';
 import type { DeliveryLedger } from '../store/deliveryLedger.js';
 import { createDeliveryBook, type Standing } from '../store/deliveryBook.js';
 import { signWebhook } from '../store/deliverySignature.js';
-import { retryDelivery } from '../store/retryDelivery.js';
+import { retryDelivery, type DeliveryRetries } from '../store/retryDelivery.js';
 import { DELIVERY_HEADERS, postSigned } from '../store/signedPost.js';
 import { deliveryTargetOf, receiverOf, type DeliveryTarget } from '../store/deliveryTarget.js';
 import { settleOwedDeliveries, type OwedDelivery } from '../store/owedDeliveries.js';
@@ -238,6 +238,16 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
   const book = createDeliveryBook({ ledger, logger, what: 'webhook' });
   const stopping = new AbortController();
   const keyOf = (target: DeliveryTarget, threadId: string): string => `webhook ${target.key} ${threadId}`;
+  const retryPolicy: DeliveryRetries = {
+    what: 'webhook',
+    logger,
+    clock,
+    backoff: { attempts, initialDelayMs, factor, maxDelayMs },
+    stopping: stopping.signal,
+    owedAtStop: ledger !== undefined,
+    unowedAtStop: { level: 'error', msg: 'webhook given up at the stop (no ledger keeps it: not sent again)' },
+    refusal: undefined, // logged as given up only
+  };
 
   /**
    * Delivers `payload` to `target`, retried (see {@link retryDelivery}); its thread deleted
@@ -254,21 +264,8 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
   ): Promise<void> => {
     const body = JSON.stringify(payload);
     const log = { threadId: payload.threadId, agent: payload.agent, url: target.receiver, delivery: payload.id };
-    const outcome = await retryDelivery({
-      attempt: (signal) => postSigned(target, { body, event: payload.type, id: payload.id }, { fetch: send, clock, timeoutMs, secret: target.secret }, signal),
-      what: 'webhook',
-      logger,
-      log,
-      clock,
-      backoff: { attempts, initialDelayMs, factor, maxDelayMs },
-      stopping: stopping.signal,
-      dropped,
-      check,
-      superseded,
-      owedAtStop: ledger !== undefined,
-      unowedAtStop: { level: 'error', msg: 'webhook given up at the stop (no ledger keeps it: not sent again)' },
-      refusal: undefined, // logged as given up only
-    });
+    const attempt = (signal: AbortSignal) => postSigned(target, { body, event: payload.type, id: payload.id }, { fetch: send, clock, timeoutMs, secret: target.secret }, signal);
+    const outcome = await retryDelivery(retryPolicy, { attempt, log, dropped, check, superseded });
     const { refused, deleted, superseded: passed, stopped: _stopped, ...sent } = outcome;
     // Recorded under its receiver and thread: not sent again (delivered, or refused), else owed (a record lost costs a repeat).
     if (!deleted && !passed) await book.settle({ key: keyOf(target, payload.threadId), id: payload.id, threadId: payload.threadId }, sent.ok || refused, log, dropped);

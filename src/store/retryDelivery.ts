@@ -17,29 +17,33 @@ export interface DeliveryBackoff {
   readonly maxDelayMs: number;
 }
 
-/** One delivery (a webhook, a callback) as {@link retryDelivery} runs it: what differs between the senders. */
-export interface RetriedDelivery {
-  /** One attempt (a signed POST), cut short when `signal` aborts; never rejects. */
-  attempt(signal: AbortSignal): Promise<AttemptResult>;
-  /** Names it in the log messages: `webhook`, `callback`. */
+/** How a sender (of webhooks, of callbacks) retries its deliveries: set once, when it is built. */
+export interface DeliveryRetries {
+  /** Names its deliveries in the log messages: `webhook`, `callback`. */
   readonly what: string;
   readonly logger: Logger;
-  /** The fields of every line logged about it (each sender's own, in its order). */
-  readonly log: Readonly<Record<string, unknown>>;
   readonly clock: Clock;
   readonly backoff: DeliveryBackoff;
   /** Aborts when the sender stops (closed: SIGTERM, a deploy). */
   readonly stopping: AbortSignal;
+  /** A ledger keeps a delivery owed when a stop cuts it short (sent at the next start). */
+  readonly owedAtStop: boolean;
+  /** How a stop that cuts a delivery short is logged when no ledger keeps it. */
+  readonly unowedAtStop: { readonly level: 'warn' | 'error'; readonly msg: string };
+  /** The warning an attempt its receiver refused (a status not retried) is logged with; none: not logged. */
+  readonly refusal: string | undefined;
+}
+
+/** One delivery as {@link retryDelivery} runs it. */
+export interface RetriedDelivery {
+  /** One attempt (a signed POST), cut short when `signal` aborts; never rejects. */
+  attempt(signal: AbortSignal): Promise<AttemptResult>;
+  /** The fields of every line logged about it (each sender's own, in its order). */
+  readonly log: Readonly<Record<string, unknown>>;
   /** From `DeliveryBook.deliver`: its thread deleted, whether it still stands, a later rest delivered. */
   readonly dropped: AbortSignal;
   readonly check: (() => Promise<Standing>) | undefined;
   readonly superseded: AbortSignal;
-  /** A ledger keeps it owed when a stop cuts it short (sent at the next start). */
-  readonly owedAtStop: boolean;
-  /** How a stop that cuts it short is logged when no ledger keeps it. */
-  readonly unowedAtStop: { readonly level: 'warn' | 'error'; readonly msg: string };
-  /** The warning an attempt its receiver refused (a status not retried) is logged with; none: not logged. */
-  readonly refusal: string | undefined;
 }
 
 /**
@@ -64,25 +68,26 @@ export interface RetriedOutcome {
 }
 
 /**
- * Runs `delivery`'s attempts with bounded exponential backoff (a network error, a timeout, 408, 429
+ * Runs `delivery`'s attempts, as its sender's `retries` say, with bounded exponential backoff (a network error, a timeout, 408, 429
  * or 5xx is tried again) until one is delivered or refused, its attempts are spent, or it is
  * stopped: its sender stops, its thread is deleted, or it rests again (`superseded` aborts, or
  * `check`, asked before each retry, finds it moved on); an attempt under way is cut only by the
  * stop or the delete. Logs each failed attempt as a warning and how it ended (see
  * {@link logEnding}); recording it is left to the sender.
  */
-export async function retryDelivery(delivery: RetriedDelivery): Promise<RetriedOutcome> {
-  const { backoff, check } = delivery;
+export async function retryDelivery(retries: DeliveryRetries, delivery: RetriedDelivery): Promise<RetriedOutcome> {
+  const { backoff } = retries;
+  const { check } = delivery;
   let last: AttemptResult = { error: 'not sent' };
   let tries = 0;
   let refused = false;
   let standing: Standing = 'there';
-  const signal = AbortSignal.any([delivery.stopping, delivery.dropped]);
+  const signal = AbortSignal.any([retries.stopping, delivery.dropped]);
   // What stops the retries; an attempt under way is cut only by `signal`.
   const retrying = AbortSignal.any([signal, delivery.superseded]);
   while (tries < backoff.attempts && !retrying.aborted) {
     if (tries > 0) {
-      await sleep(delivery.clock, Math.min(backoff.maxDelayMs, backoff.initialDelayMs * backoff.factor ** (tries - 1)), retrying).catch(() => undefined);
+      await sleep(retries.clock, Math.min(backoff.maxDelayMs, backoff.initialDelayMs * backoff.factor ** (tries - 1)), retrying).catch(() => undefined);
       // Deleted or moved on meanwhile, though no notice of it came here (another process wrote it).
       if (!retrying.aborted && check !== undefined) standing = await check();
     }
@@ -91,12 +96,12 @@ export async function retryDelivery(delivery: RetriedDelivery): Promise<RetriedO
     last = await delivery.attempt(signal);
     if (last.error === undefined) break;
     refused = !isRetried(last.status);
-    const message = refused ? delivery.refusal : `${delivery.what} attempt failed`;
-    if (message !== undefined) delivery.logger.warn({ ...delivery.log, attempt: tries, ...last }, message);
+    const message = refused ? retries.refusal : `${retries.what} attempt failed`;
+    if (message !== undefined) retries.logger.warn({ ...delivery.log, attempt: tries, ...last }, message);
     if (refused) break;
   }
-  const outcome = outcomeOf(delivery, { ok: last.error === undefined, attempts: tries, ...last }, refused, standing);
-  if (!outcome.ok) logEnding(delivery, outcome, { ...delivery.log, attempts: tries, ...last });
+  const outcome = outcomeOf(retries.stopping, delivery, { ok: last.error === undefined, attempts: tries, ...last }, refused, standing);
+  if (!outcome.ok) logEnding(retries, outcome, { ...delivery.log, attempts: tries, ...last });
   return outcome;
 }
 
@@ -106,11 +111,11 @@ function isRetried(status: number | undefined): boolean {
 }
 
 /** Which way `delivery` ended, its last attempt `sent`: the first of refused, deleted, superseded, stopped that holds. */
-function outcomeOf(delivery: RetriedDelivery, sent: Pick<RetriedOutcome, 'ok' | 'attempts' | 'status' | 'error'>, refused: boolean, standing: Standing): RetriedOutcome {
+function outcomeOf(stopping: AbortSignal, delivery: RetriedDelivery, sent: Pick<RetriedOutcome, 'ok' | 'attempts' | 'status' | 'error'>, refused: boolean, standing: Standing): RetriedOutcome {
   const open = !sent.ok && !refused;
   const deleted = open && (delivery.dropped.aborted || standing === 'gone');
   const superseded = open && !deleted && (delivery.superseded.aborted || standing === 'superseded');
-  const stopped = open && !deleted && !superseded && delivery.stopping.aborted;
+  const stopped = open && !deleted && !superseded && stopping.aborted;
   return { ...sent, refused, deleted, superseded, stopped };
 }
 
@@ -119,12 +124,12 @@ function outcomeOf(delivery: RetriedDelivery, sent: Pick<RetriedOutcome, 'ok' | 
  * nothing is owed), cut short by a stop (a warning when a ledger keeps it owed, else the sender's
  * own line), or given up (an error, refused by its receiver too).
  */
-function logEnding(delivery: RetriedDelivery, outcome: RetriedOutcome, fields: Record<string, unknown>): void {
-  const { logger, what } = delivery;
+function logEnding(retries: DeliveryRetries, outcome: RetriedOutcome, fields: Record<string, unknown>): void {
+  const { logger, what } = retries;
   if (outcome.deleted) logger.info(fields, `${what} dropped: its thread was deleted`);
   else if (outcome.superseded) logger.info(fields, `${what} superseded: its thread rested again since (not sent after its later rest)`);
   // Cut short by a stop (SIGTERM, a deploy): a ledger keeps it owed, and the next start sends it.
-  else if (outcome.stopped && delivery.owedAtStop) logger.warn(fields, `${what} not sent before the stop: kept as owed, sent at the next start`);
-  else if (outcome.stopped) logger[delivery.unowedAtStop.level](fields, delivery.unowedAtStop.msg);
+  else if (outcome.stopped && retries.owedAtStop) logger.warn(fields, `${what} not sent before the stop: kept as owed, sent at the next start`);
+  else if (outcome.stopped) logger[retries.unowedAtStop.level](fields, retries.unowedAtStop.msg);
   else logger.error(fields, `${what} given up`);
 }

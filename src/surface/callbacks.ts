@@ -11,7 +11,7 @@ import { callbackPayloadOf, dueCallbackOf, ownCallbackOf, pipelineCallbackOf, ty
 import type { PipelineThreads } from './childRequests.js';
 import type { DeliveryLedger } from '../store/deliveryLedger.js';
 import { createDeliveryBook, type Standing } from '../store/deliveryBook.js';
-import { retryDelivery } from '../store/retryDelivery.js';
+import { retryDelivery, type DeliveryRetries } from '../store/retryDelivery.js';
 import { DELIVERY_HEADERS, postSigned } from '../store/signedPost.js';
 import { settleOwedDeliveries } from '../store/owedDeliveries.js';
 import { deliveryTargetOf, receiverOf } from '../store/deliveryTarget.js';
@@ -201,6 +201,17 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
   /** Deliveries under way by id: the same rest asked for twice (a live change and the walk of owed ones) goes out once. */
   const underWay = new Map<string, Promise<CallbackDelivery>>();
   const stopping = new AbortController();
+  const retryPolicy: DeliveryRetries = {
+    what: 'callback',
+    logger,
+    clock,
+    backoff: { attempts, initialDelayMs, factor: 2, maxDelayMs },
+    stopping: stopping.signal,
+    owedAtStop: ledger !== undefined,
+    // A worker hands its job back.
+    unowedAtStop: { level: 'warn', msg: 'callback not sent before the stop (sent again when its job comes back)' },
+    refusal: 'callback refused',
+  };
   const unsigned = new Set<string>();
   /** The runtime attached last: whether a thread it deleted is there again is read from it. */
   let attached: Pick<Runtime, 'get'> | undefined;
@@ -239,22 +250,9 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
     }
     const target = parsed.data;
     const body = JSON.stringify(payload);
-    const { refused, deleted, superseded: passed, stopped, ...sent } = await retryDelivery({
-      attempt: (signal) => postSigned(target, { body, event: payload.type, id: payload.id }, { fetch: post, clock, timeoutMs, secret }, signal),
-      what: 'callback',
-      logger,
-      log: { url: target.receiver, delivery: payload.id, threadId: payload.threadId },
-      clock,
-      backoff: { attempts, initialDelayMs, factor: 2, maxDelayMs },
-      stopping: stopping.signal,
-      dropped,
-      check,
-      superseded,
-      owedAtStop: ledger !== undefined,
-      // A worker hands its job back.
-      unowedAtStop: { level: 'warn', msg: 'callback not sent before the stop (sent again when its job comes back)' },
-      refusal: 'callback refused',
-    });
+    const attempt = (signal: AbortSignal) => postSigned(target, { body, event: payload.type, id: payload.id }, { fetch: post, clock, timeoutMs, secret }, signal);
+    const log = { url: target.receiver, delivery: payload.id, threadId: payload.threadId };
+    const { refused, deleted, superseded: passed, stopped, ...sent } = await retryDelivery(retryPolicy, { attempt, log, dropped, check, superseded });
     return reported({
       id: payload.id,
       url: target.receiver,

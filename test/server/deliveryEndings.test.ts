@@ -140,28 +140,28 @@ function deliveryOf(kind: Kind, thread: Thread, id: unknown, type = 'thread.fini
 const failed = { status: 500, error: expect.any(String) };
 
 describe.each(['webhook', 'callback'] as const)('how a %s ends', (kind) => {
-  it('delivered: no line, told ok, recorded', async () => {
+  /** Sends a done thread's delivery to a receiver answering `statuses` (a ledger kept), once it ended. */
+  async function sentTo(statuses: readonly number[], attempts: number) {
     const ledger = memoryLedger();
-    const run = start(kind, { statuses: [200], attempts: 3, initialDelayMs: 1, ledger });
+    const run = start(kind, { statuses, attempts, initialDelayMs: 1, ledger });
     const thread = await finished(run.runtime);
     run.send(thread);
     await run.idle();
     const id = run.outcomes[0]?.id;
-    expect(run.outcomes).toEqual([{ ...deliveryOf(kind, thread, id), ok: true, attempts: 1, status: 200 }]);
+    return { run, ledger, id, fields: fieldsOf(kind, thread, id), told: deliveryOf(kind, thread, id) };
+  }
+
+  it('delivered: no line, told ok, recorded', async () => {
+    const { run, ledger, id, told } = await sentTo([200], 3);
+    expect(run.outcomes).toEqual([{ ...told, ok: true, attempts: 1, status: 200 }]);
     expect(linesAbout(run.lines, id)).toEqual([]);
     expect(ledger.recorded).toEqual([id]);
     expect(ledger.owedIds).toEqual([]);
   });
 
   it('given up, its retries spent: a warning per attempt, then an error; owed', async () => {
-    const ledger = memoryLedger();
-    const run = start(kind, { statuses: [500], attempts: 2, initialDelayMs: 1, ledger });
-    const thread = await finished(run.runtime);
-    run.send(thread);
-    await run.idle();
-    const id = run.outcomes[0]?.id;
-    const fields = fieldsOf(kind, thread, id);
-    expect(run.outcomes).toEqual([{ ...deliveryOf(kind, thread, id), ok: false, attempts: 2, ...failed }]);
+    const { run, ledger, id, fields, told } = await sentTo([500], 2);
+    expect(run.outcomes).toEqual([{ ...told, ok: false, attempts: 2, ...failed }]);
     expect(linesAbout(run.lines, id)).toEqual([
       { level: 40, ...fields, attempt: 1, ...failed, msg: `${kind} attempt failed` },
       { level: 40, ...fields, attempt: 2, ...failed, msg: `${kind} attempt failed` },
@@ -172,20 +172,14 @@ describe.each(['webhook', 'callback'] as const)('how a %s ends', (kind) => {
   });
 
   it('refused by its receiver (a 4xx): not sent again, recorded as sent', async () => {
-    const ledger = memoryLedger();
-    const run = start(kind, { statuses: [404], attempts: 3, initialDelayMs: 1, ledger });
-    const thread = await finished(run.runtime);
-    run.send(thread);
-    await run.idle();
-    const id = run.outcomes[0]?.id;
-    const fields = fieldsOf(kind, thread, id);
+    const { run, ledger, id, fields, told } = await sentTo([404], 3);
     const refused = { status: 404, error: expect.any(String) };
     expect(run.requests()).toBe(1);
     if (kind === 'webhook') {
-      expect(run.outcomes).toEqual([{ ...deliveryOf(kind, thread, id), ok: false, attempts: 1, ...refused }]);
+      expect(run.outcomes).toEqual([{ ...told, ok: false, attempts: 1, ...refused }]);
       expect(linesAbout(run.lines, id)).toEqual([{ level: 50, ...fields, attempts: 1, ...refused, msg: 'webhook given up' }]);
     } else {
-      expect(run.outcomes).toEqual([{ ...deliveryOf(kind, thread, id), ok: false, attempts: 1, ...refused, refused: true }]);
+      expect(run.outcomes).toEqual([{ ...told, ok: false, attempts: 1, ...refused, refused: true }]);
       expect(linesAbout(run.lines, id)).toEqual([
         { level: 40, ...fields, attempt: 1, ...refused, msg: 'callback refused' },
         { level: 50, ...fields, attempts: 1, ...refused, msg: 'callback given up' },

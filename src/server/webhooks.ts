@@ -6,7 +6,7 @@ import type { Runtime, ThreadChange } from '../runtime/runtime.js';
 import type { DeliveryLedger } from '../store/deliveryLedger.js';
 import { createDeliveryBook, type Standing } from '../store/deliveryBook.js';
 import { signWebhook } from '../store/deliverySignature.js';
-import { retryDelivery, type DeliveryRetries } from '../store/retryDelivery.js';
+import { retryDelivery, type DeliveryAttempts, type DeliveryRetries } from '../store/retryDelivery.js';
 import { DELIVERY_HEADERS, postSigned } from '../store/signedPost.js';
 import { deliveryTargetOf, receiverOf, type DeliveryTarget } from '../store/deliveryTarget.js';
 import { settleOwedDeliveries, type OwedDelivery } from '../store/owedDeliveries.js';
@@ -68,18 +68,12 @@ export interface WebhookPayload {
 }
 
 /** How a delivery ended. */
-export interface WebhookDelivery {
+export interface WebhookDelivery extends DeliveryAttempts {
   readonly id: string;
   /** The receiver it was sent to, by origin and path: without the URL's userinfo and query (either may hold a credential). */
   readonly url: string;
   readonly type: WebhookPayload['type'];
   readonly threadId: string;
-  readonly ok: boolean;
-  readonly attempts: number;
-  /** The last HTTP status, when there was a response. */
-  readonly status?: number;
-  /** Why the last attempt failed. */
-  readonly error?: string;
   /**
    * The thread was deleted before the webhook was delivered (told by the runtime the notifier is
    * attached to, for a deletion of its own or one another process made; or found gone from the

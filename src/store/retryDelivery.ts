@@ -46,17 +46,21 @@ export interface RetriedDelivery {
   readonly superseded: AbortSignal;
 }
 
-/**
- * How a delivery ended: at most one of the flags is set, none when it was delivered or given up.
- * `status` and `error` are there only when they have a value (a report spreads them as they are).
- */
-export interface RetriedOutcome {
+/** What a delivery's attempts came to, as a sender tells it (`WebhookDelivery`, `CallbackDelivery`). */
+export interface DeliveryAttempts {
   readonly ok: boolean;
   readonly attempts: number;
   /** The last HTTP status, when there was a response. */
   readonly status?: number;
-  /** Why the last attempt failed (`not sent` when none was made). */
+  /** Why the last attempt failed, or why none was made (`not sent`: stopped before the first). */
   readonly error?: string;
+}
+
+/**
+ * How a delivery ended: at most one of the flags is set, none when it was delivered or given up.
+ * `status` and `error` are there only when they have a value (a report spreads them as they are).
+ */
+export interface RetriedOutcome extends DeliveryAttempts {
   /** Its receiver answered with a status that is not retried (a 4xx other than 408 and 429, a 3xx). */
   readonly refused: boolean;
   /** Its thread was deleted (`dropped` aborted, or `check` found it gone). */

@@ -11,7 +11,7 @@ import { callbackPayloadOf, dueCallbackOf, ownCallbackOf, pipelineCallbackOf, ty
 import type { PipelineThreads } from './childRequests.js';
 import type { DeliveryLedger } from '../store/deliveryLedger.js';
 import { createDeliveryBook, type Standing } from '../store/deliveryBook.js';
-import { retryDelivery, type DeliveryRetries } from '../store/retryDelivery.js';
+import { retryDelivery, type DeliveryAttempts, type DeliveryRetries } from '../store/retryDelivery.js';
 import { DELIVERY_HEADERS, postSigned } from '../store/signedPost.js';
 import { settleOwedDeliveries } from '../store/owedDeliveries.js';
 import { deliveryTargetOf, receiverOf } from '../store/deliveryTarget.js';
@@ -23,7 +23,7 @@ import { deliveryTargetOf, receiverOf } from '../store/deliveryTarget.js';
 export const CALLBACK_HEADERS = DELIVERY_HEADERS;
 
 /** How a callback ended. */
-export interface CallbackDelivery {
+export interface CallbackDelivery extends DeliveryAttempts {
   readonly id: string;
   /**
    * The receiver it was sent to, by origin and path: without the URL's userinfo and query (either
@@ -31,12 +31,6 @@ export interface CallbackDelivery {
    */
   readonly url: string;
   readonly threadId: string;
-  readonly ok: boolean;
-  readonly attempts: number;
-  /** The last HTTP status, when there was a response. */
-  readonly status?: number;
-  /** Why the last attempt failed. */
-  readonly error?: string;
   /**
    * The receiver answered with a status that is not retried (a 4xx other than 408 and 429): the
    * callback is not sent again. A callback that failed otherwise (network error, timeout, 408, 429,

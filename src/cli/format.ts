@@ -3,7 +3,7 @@ import type { ThreadSummary } from '../store/threadStore.js';
 import { delegationOf, openDelegation, type Delegation } from '../pipeline/delegations.js';
 import { MAX_ERROR_ARGS } from '../context/renderContext.js';
 import type { CustomData, HumanRequest, Json, ThreadEvent } from '../thread/events.js';
-import { deriveState, startedCall, TERMINAL_STATUSES, unrecordedCall, type ThreadStatus, type UnrecordedCall } from '../thread/state.js';
+import { deriveState, startedCallEvent, TERMINAL_STATUSES, unrecordedCall, type ThreadStatus, type UnrecordedCall } from '../thread/state.js';
 
 /** The server URL clients use unless told otherwise (and where `serve` listens by default). */
 export const DEFAULT_URL = 'http://127.0.0.1:7878';
@@ -249,9 +249,9 @@ export function isPastDue(view: Pick<ThreadView, 'callDueBy'>, now: number): boo
  */
 function callInFlightLine(view: ThreadView, now: number): string | undefined {
   if (TERMINAL_STATUSES.includes(view.status)) return undefined;
-  const call = startedCall(view.events);
-  const started = call === undefined ? undefined : view.events.findLast((e) => e.type === 'tool_call' && e.data.callId === call.callId);
-  if (call === undefined || started?.type !== 'tool_call' || started.data.until !== undefined || delegationOf(started) !== null) return undefined;
+  const open = startedCallEvent(view.events);
+  if (open === undefined || open.event.data.until !== undefined || delegationOf(open.event) !== null) return undefined;
+  const { call } = open;
   const line = `${call.tool} (${call.callId}) started ${localTime(call.startedAt)} (attempt ${call.attempt}), idempotency key ${call.idempotencyKey}`;
   if (view.callDueBy === undefined) return `${line}: running`;
   const due = deadlineTime(view.callDueBy, call.startedAt);

@@ -5,7 +5,7 @@ import type { Logger } from '../logger.js';
 import type { ThreadStore } from '../store/threadStore.js';
 import type { Thread } from '../thread/events.js';
 import { incarnationKeyOf } from '../thread/incarnation.js';
-import { deriveState, statusOf, TERMINAL_STATUSES, unrecordedCall } from '../thread/state.js';
+import { deriveState, statusOf, TERMINAL_STATUSES, type UnrecordedCall } from '../thread/state.js';
 import { parentIdOf } from './threadView.js';
 import { awaitedOutcome } from './watchThread.js';
 
@@ -38,7 +38,7 @@ export async function deleteThread(sources: DeleteSources, threadId: string): Pr
   const { store, logger } = sources;
   for (let attempt = 1; ; attempt++) {
     const thread = await sources.load(threadId);
-    const version = await deletable(sources, thread);
+    const { version, unrecorded } = await deletable(sources, thread);
     if (store.delete === undefined) throw new NotSupportedError(`thread ${threadId} cannot be deleted: this store cannot delete threads`, threadId, statusOf(deriveState(thread.events)));
     let deleted: boolean;
     try {
@@ -52,17 +52,19 @@ export async function deleteThread(sources: DeleteSources, threadId: string): Pr
     sources.forget(thread);
     logger.info({ threadId, agent: thread.agent }, 'thread deleted');
     // Its log was the only record of a call that may have taken effect: this line keeps one.
-    const call = unrecordedCall(thread.events);
-    if (call !== undefined) {
-      const { callId, tool, idempotencyKey } = call;
+    if (unrecorded !== undefined) {
+      const { callId, tool, idempotencyKey } = unrecorded;
       logger.warn({ threadId, agent: thread.agent, callId, tool, idempotencyKey }, "deleted a thread whose cancel left a tool call's outcome unrecorded: it may have taken effect");
     }
     return;
   }
 }
 
-/** The version to delete `thread` at, when it may be deleted; else why not. */
-async function deletable(sources: DeleteSources, thread: Thread): Promise<number> {
+/**
+ * The version to delete `thread` at, when it may be deleted, and the call its cancel left with no
+ * outcome recorded (whose wait is over), if any; else why not.
+ */
+async function deletable(sources: DeleteSources, thread: Thread): Promise<{ version: number; unrecorded: UnrecordedCall | undefined }> {
   const state = deriveState(thread.events);
   const status = statusOf(state);
   if (!TERMINAL_STATUSES.includes(status)) throw new InvalidStateError(`thread ${thread.id} is ${status}: it has not ended; cancel it first`, thread.id, status);
@@ -89,5 +91,5 @@ async function deletable(sources: DeleteSources, thread: Thread): Promise<number
       );
     }
   }
-  return state.version;
+  return { version: state.version, unrecorded: awaited };
 }

@@ -1,15 +1,17 @@
 import { timingSafeEqual } from 'node:crypto';
-import { sleep, systemClock, type Clock } from '../clock.js';
+import { systemClock, type Clock } from '../clock.js';
 import { ConfigError, messageOf } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { Runtime, ThreadChange } from '../runtime/runtime.js';
 import type { DeliveryLedger } from '../store/deliveryLedger.js';
 import { createDeliveryBook, type Standing } from '../store/deliveryBook.js';
 import { signWebhook } from '../store/deliverySignature.js';
-import { answerError, deliveryTargetOf, noAnswerError, receiverOf, type DeliveryTarget } from '../store/deliveryTarget.js';
+import { retryDelivery, type DeliveryAttempts, type DeliveryRetries } from '../store/retryDelivery.js';
+import { DELIVERY_HEADERS, postSigned } from '../store/signedPost.js';
+import { deliveryTargetOf, receiverOf, type DeliveryTarget } from '../store/deliveryTarget.js';
 import { settleOwedDeliveries, type OwedDelivery } from '../store/owedDeliveries.js';
 import type { HumanRequest, Json, Thread } from '../thread/events.js';
-import { cancelOf, deriveState, settlesEnd, statusOf, unrecordedCall, type ThreadStatus } from '../thread/state.js';
+import { cancelOf, deriveState, pendingRequestEvent, settlesEnd, statusOf, unrecordedCall, type ThreadStatus } from '../thread/state.js';
 import { deliveryIdOf } from '../thread/incarnation.js';
 
 /** What a webhook can be told about. */
@@ -66,18 +68,12 @@ export interface WebhookPayload {
 }
 
 /** How a delivery ended. */
-export interface WebhookDelivery {
+export interface WebhookDelivery extends DeliveryAttempts {
   readonly id: string;
   /** The receiver it was sent to, by origin and path: without the URL's userinfo and query (either may hold a credential). */
   readonly url: string;
   readonly type: WebhookPayload['type'];
   readonly threadId: string;
-  readonly ok: boolean;
-  readonly attempts: number;
-  /** The last HTTP status, when there was a response. */
-  readonly status?: number;
-  /** Why the last attempt failed. */
-  readonly error?: string;
   /**
    * The thread was deleted before the webhook was delivered (told by the runtime the notifier is
    * attached to, for a deletion of its own or one another process made; or found gone from the
@@ -158,12 +154,7 @@ export interface WebhookNotifier {
 }
 
 /** The headers a webhook carries. */
-export const WEBHOOK_HEADERS = {
-  timestamp: 'X-Switchyard-Timestamp',
-  signature: 'X-Switchyard-Signature',
-  event: 'X-Switchyard-Event',
-  delivery: 'X-Switchyard-Delivery',
-} as const;
+export const WEBHOOK_HEADERS = DELIVERY_HEADERS;
 
 export { signWebhook };
 
@@ -241,11 +232,22 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
   const book = createDeliveryBook({ ledger, logger, what: 'webhook' });
   const stopping = new AbortController();
   const keyOf = (target: DeliveryTarget, threadId: string): string => `webhook ${target.key} ${threadId}`;
+  const retryPolicy: DeliveryRetries = {
+    what: 'webhook',
+    logger,
+    clock,
+    backoff: { attempts, initialDelayMs, factor, maxDelayMs },
+    stopping: stopping.signal,
+    owedAtStop: ledger !== undefined,
+    unowedAtStop: { level: 'error', msg: 'webhook given up at the stop (no ledger keeps it: not sent again)' },
+    refusal: undefined, // logged as given up only
+  };
 
   /**
-   * Delivers `payload` to `target`, retried; its thread deleted (`dropped` aborts, or `check`
-   * finds it gone before a retry), or rested again since (`superseded` aborts, or `check` finds
-   * its request answered), it stops: no attempt more, nothing recorded.
+   * Delivers `payload` to `target`, retried (see {@link retryDelivery}); its thread deleted
+   * (`dropped` aborts, or `check` finds it gone before a retry), or rested again since
+   * (`superseded` aborts, or `check` finds its request answered), it stops: no attempt more,
+   * nothing recorded. Recorded, then reported.
    */
   const deliver = async (
     target: (typeof targets)[number],
@@ -255,91 +257,16 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
     superseded: AbortSignal,
   ): Promise<void> => {
     const body = JSON.stringify(payload);
-    let last: { status?: number; error: string } = { error: 'not sent' };
-    let attempt = 0;
-    let refused = false;
-    let standing: Standing = 'there';
-    const signal = AbortSignal.any([stopping.signal, dropped]);
-    // What stops the retries; an attempt under way is cut only by `signal`.
-    const retrying = AbortSignal.any([signal, superseded]);
-    while (attempt < attempts && !retrying.aborted) {
-      if (attempt > 0) {
-        const delay = Math.min(maxDelayMs, initialDelayMs * factor ** (attempt - 1));
-        try {
-          await sleep(clock, delay, retrying);
-        } catch {
-          break;
-        }
-        // Deleted or moved on meanwhile, though no notice of it came here (another process wrote it).
-        standing = check === undefined ? 'there' : await check();
-        if (standing !== 'there') break;
-      }
-      attempt++;
-      // Signed per attempt, so a late retry does not arrive with a stale timestamp.
-      const timestamp = String(Math.floor(clock.now() / 1000));
-      try {
-        const response = await send(target.url, {
-          method: 'POST',
-          // A redirect is not followed: fetch would turn the POST into a GET of another page (a
-          // login page answering 200) and the webhook would count as delivered. A 3xx is a refusal.
-          redirect: 'manual',
-          headers: {
-            'content-type': 'application/json',
-            ...(target.authorization === undefined ? {} : { authorization: target.authorization }),
-            [WEBHOOK_HEADERS.timestamp]: timestamp,
-            [WEBHOOK_HEADERS.signature]: signWebhook(body, target.secret, timestamp),
-            [WEBHOOK_HEADERS.event]: payload.type,
-            [WEBHOOK_HEADERS.delivery]: payload.id,
-          },
-          body,
-          signal: AbortSignal.any([AbortSignal.timeout(timeoutMs), signal]),
-        });
-        await response.body?.cancel().catch(() => undefined);
-        if (response.ok) {
-          await settled(true);
-          report({ ok: true, attempts: attempt, status: response.status });
-          return;
-        }
-        last = { status: response.status, error: answerError(response.status, response.headers.get('location'), target.url) };
-        if (!(response.status >= 500 || response.status === 408 || response.status === 429)) {
-          refused = true;
-          await settled(true); // not sent again
-          break;
-        }
-      } catch (error) {
-        last = { error: noAnswerError(error, timeoutMs) };
-      }
-      logger.warn({ threadId: payload.threadId, agent: payload.agent, url: target.receiver, delivery: payload.id, attempt, ...last }, 'webhook attempt failed');
-    }
-    if (!refused && (dropped.aborted || standing === 'gone')) {
-      logger.info({ threadId: payload.threadId, agent: payload.agent, url: target.receiver, delivery: payload.id, attempts: attempt, ...last }, 'webhook dropped: its thread was deleted');
-      report({ ok: false, attempts: attempt, ...last, deleted: true });
-      return;
-    }
-    if (!refused && (superseded.aborted || standing === 'superseded')) {
-      logger.info({ threadId: payload.threadId, agent: payload.agent, url: target.receiver, delivery: payload.id, attempts: attempt, ...last }, 'webhook superseded: its thread rested again since (not sent after its later rest)');
-      report({ ok: false, attempts: attempt, ...last, superseded: true });
-      return;
-    }
-    const fields = { threadId: payload.threadId, agent: payload.agent, url: target.receiver, delivery: payload.id, attempts: attempt, ...last };
-    // Cut short by a stop (SIGTERM, a deploy): a ledger keeps it owed, and the next start sends it.
-    if (!refused && stopping.signal.aborted && ledger !== undefined) logger.warn(fields, 'webhook not sent before the stop: kept as owed, sent at the next start');
-    else if (!refused && stopping.signal.aborted) logger.error(fields, 'webhook given up at the stop (no ledger keeps it: not sent again)');
-    else logger.error(fields, 'webhook given up');
-    if (!refused) await settled(false);
-    report({ ok: false, attempts: attempt, ...last });
-
-    /** Recorded under its receiver and thread: not sent again (`sent`), else owed (a record lost costs a repeat). */
-    function settled(sent: boolean): Promise<void> {
-      return book.settle({ key: keyOf(target, payload.threadId), id: payload.id, threadId: payload.threadId }, sent, { threadId: payload.threadId, agent: payload.agent, url: target.receiver, delivery: payload.id }, dropped);
-    }
-
-    function report(outcome: { ok: boolean; attempts: number; status?: number; error?: string; deleted?: boolean; superseded?: boolean }): void {
-      try {
-        onDelivery?.({ id: payload.id, url: target.receiver, type: payload.type, threadId: payload.threadId, ...outcome });
-      } catch (error) {
-        logger.error({ err: error }, 'webhook onDelivery callback failed');
-      }
+    const log = { threadId: payload.threadId, agent: payload.agent, url: target.receiver, delivery: payload.id };
+    const attempt = (signal: AbortSignal) => postSigned(target, { body, event: payload.type, id: payload.id }, { fetch: send, clock, timeoutMs, secret: target.secret }, signal);
+    const outcome = await retryDelivery(retryPolicy, { attempt, log, dropped, check, superseded });
+    const { refused, deleted, superseded: passed, stopped: _stopped, ...sent } = outcome;
+    // Recorded under its receiver and thread: not sent again (delivered, or refused), else owed (a record lost costs a repeat).
+    if (!deleted && !passed) await book.settle({ key: keyOf(target, payload.threadId), id: payload.id, threadId: payload.threadId }, sent.ok || refused, log, dropped);
+    try {
+      onDelivery?.({ id: payload.id, url: target.receiver, type: payload.type, threadId: payload.threadId, ...sent, ...(deleted ? { deleted } : {}), ...(passed ? { superseded: true } : {}) });
+    } catch (thrown) {
+      logger.error({ err: thrown }, 'webhook onDelivery callback failed');
     }
   };
 
@@ -518,7 +445,7 @@ function restNotificationOf(thread: Thread): { event: WebhookEvent; seq: number;
   }
   const pending = state.pendingRequest;
   if (pending === null || status === 'paused') return undefined;
-  const asked = thread.events.findLast((event) => event.type === 'human_request' && event.data.requestId === pending.requestId);
+  const asked = pendingRequestEvent(thread.events, state);
   if (asked === undefined) return undefined;
   return { event: 'human_request', seq: asked.seq, payload: { type: 'thread.human_request', ...base, request: pending, at: asked.at } };
 }

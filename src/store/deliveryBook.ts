@@ -2,7 +2,7 @@ import { messageOf } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Thread } from '../thread/events.js';
 import { deliveryAfter, isDelivered, isDeliveryOf, splitDeliveryId } from '../thread/incarnation.js';
-import { deriveState } from '../thread/state.js';
+import { pendingRequestEvent } from '../thread/state.js';
 import type { DeliveryLedger, OwedRecord } from './deliveryLedger.js';
 
 /**
@@ -161,8 +161,7 @@ function standingOf(thread: Pick<Thread, 'id' | 'events'> | undefined, delivery:
   if (!isDeliveryOf(thread, delivery.id)) return 'gone';
   if (!delivery.asks) return 'there';
   // A request answered (or ended with its thread), or another asked since: the rest is past.
-  const pending = deriveState(thread!.events).pendingRequest;
-  const asked = pending === null ? undefined : thread!.events.findLast((event) => event.type === 'human_request' && event.data.requestId === pending.requestId);
+  const asked = pendingRequestEvent(thread!.events);
   return asked !== undefined && asked.seq <= splitDeliveryId(delivery.id)[1] ? 'there' : 'superseded';
 }
 

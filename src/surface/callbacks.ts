@@ -1,4 +1,4 @@
-import { sleep, systemClock, type Clock } from '../clock.js';
+import { systemClock, type Clock } from '../clock.js';
 import { openUrl } from '../context/sealedUrl.js';
 import { secretsListedIn } from '../context/secretList.js';
 import { ConfigError, messageOf } from '../errors.js';
@@ -11,23 +11,19 @@ import { callbackPayloadOf, dueCallbackOf, ownCallbackOf, pipelineCallbackOf, ty
 import type { PipelineThreads } from './childRequests.js';
 import type { DeliveryLedger } from '../store/deliveryLedger.js';
 import { createDeliveryBook, type Standing } from '../store/deliveryBook.js';
-import { signWebhook } from '../store/deliverySignature.js';
+import { retryDelivery, type DeliveryAttempts, type DeliveryRetries } from '../store/retryDelivery.js';
+import { DELIVERY_HEADERS, postSigned } from '../store/signedPost.js';
 import { settleOwedDeliveries } from '../store/owedDeliveries.js';
-import { answerError, deliveryTargetOf, noAnswerError, receiverOf, type DeliveryTarget } from '../store/deliveryTarget.js';
+import { deliveryTargetOf, receiverOf } from '../store/deliveryTarget.js';
 
 /**
  * The headers of a callback: those of switchyard's webhooks (`WEBHOOK_HEADERS` of
  * `switchyard/server`), so `verifyWebhookSignature` checks a callback as it checks a webhook.
  */
-export const CALLBACK_HEADERS = {
-  timestamp: 'X-Switchyard-Timestamp',
-  signature: 'X-Switchyard-Signature',
-  event: 'X-Switchyard-Event',
-  delivery: 'X-Switchyard-Delivery',
-} as const;
+export const CALLBACK_HEADERS = DELIVERY_HEADERS;
 
 /** How a callback ended. */
-export interface CallbackDelivery {
+export interface CallbackDelivery extends DeliveryAttempts {
   readonly id: string;
   /**
    * The receiver it was sent to, by origin and path: without the URL's userinfo and query (either
@@ -35,12 +31,6 @@ export interface CallbackDelivery {
    */
   readonly url: string;
   readonly threadId: string;
-  readonly ok: boolean;
-  readonly attempts: number;
-  /** The last HTTP status, when there was a response. */
-  readonly status?: number;
-  /** Why the last attempt failed. */
-  readonly error?: string;
   /**
    * The receiver answered with a status that is not retried (a 4xx other than 408 and 429): the
    * callback is not sent again. A callback that failed otherwise (network error, timeout, 408, 429,
@@ -205,35 +195,20 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
   /** Deliveries under way by id: the same rest asked for twice (a live change and the walk of owed ones) goes out once. */
   const underWay = new Map<string, Promise<CallbackDelivery>>();
   const stopping = new AbortController();
+  const retryPolicy: DeliveryRetries = {
+    what: 'callback',
+    logger,
+    clock,
+    backoff: { attempts, initialDelayMs, factor: 2, maxDelayMs },
+    stopping: stopping.signal,
+    owedAtStop: ledger !== undefined,
+    // A worker hands its job back.
+    unowedAtStop: { level: 'warn', msg: 'callback not sent before the stop (sent again when its job comes back)' },
+    refusal: 'callback refused',
+  };
   const unsigned = new Set<string>();
   /** The runtime attached last: whether a thread it deleted is there again is read from it. */
   let attached: Pick<Runtime, 'get'> | undefined;
-
-  /** One attempt: the HTTP status, or why there was none. Signed per attempt (a fresh timestamp). */
-  async function attempt(target: DeliveryTarget, body: string, payload: CallbackPayload, signal: AbortSignal): Promise<{ status?: number; error?: string }> {
-    const timestamp = String(Math.floor(clock.now() / 1000));
-    const signature = signWebhook(body, secret, timestamp);
-    try {
-      const response = await post(target.url, {
-        method: 'POST',
-        redirect: 'manual',
-        headers: {
-          'content-type': 'application/json',
-          ...(target.authorization === undefined ? {} : { authorization: target.authorization }),
-          [CALLBACK_HEADERS.timestamp]: timestamp,
-          [CALLBACK_HEADERS.signature]: signature,
-          [CALLBACK_HEADERS.event]: payload.type,
-          [CALLBACK_HEADERS.delivery]: payload.id,
-        },
-        body,
-        signal: AbortSignal.any([AbortSignal.timeout(timeoutMs), signal]),
-      });
-      await response.body?.cancel().catch(() => undefined);
-      return response.ok ? { status: response.status } : { status: response.status, error: answerError(response.status, response.headers.get('location'), target.url) };
-    } catch (error) {
-      return { error: noAnswerError(error, timeoutMs) };
-    }
-  }
 
   /**
    * Delivers a callback to `url`: its userinfo, if any, goes as `Authorization: Basic` (fetch
@@ -269,46 +244,14 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
     }
     const target = parsed.data;
     const body = JSON.stringify(payload);
+    const attempt = (signal: AbortSignal) => postSigned(target, { body, event: payload.type, id: payload.id }, { fetch: post, clock, timeoutMs, secret }, signal);
     const log = { url: target.receiver, delivery: payload.id, threadId: payload.threadId };
-    let last: { status?: number; error?: string } = { error: 'not sent' };
-    let tries = 0;
-    let refused = false;
-    let standing: Standing = 'there';
-    const signal = AbortSignal.any([stopping.signal, dropped]);
-    // What stops the retries; an attempt under way is cut only by `signal`.
-    const retrying = AbortSignal.any([signal, superseded]);
-    while (tries < attempts && !retrying.aborted) {
-      if (tries > 0) {
-        await sleep(clock, Math.min(maxDelayMs, initialDelayMs * 2 ** (tries - 1)), retrying).catch(() => undefined);
-        // Deleted or moved on meanwhile, though no notice of it came here (another process wrote it).
-        if (!retrying.aborted && check !== undefined) standing = await check();
-      }
-      if (retrying.aborted || standing !== 'there') break;
-      tries++;
-      last = await attempt(target, body, payload, signal);
-      if (last.error === undefined) break;
-      const { status } = last;
-      const retriable = status === undefined || status >= 500 || status === 408 || status === 429;
-      logger.warn({ ...log, attempt: tries, ...last }, retriable ? 'callback attempt failed' : 'callback refused');
-      refused = !retriable;
-      if (refused) break;
-    }
-    const ok = last.error === undefined;
-    const deleted = !ok && !refused && (dropped.aborted || standing === 'gone');
-    const passed = !ok && !refused && !deleted && (superseded.aborted || standing === 'superseded');
-    if (deleted) logger.info({ ...log, attempts: tries, ...last }, 'callback dropped: its thread was deleted');
-    else if (passed) logger.info({ ...log, attempts: tries, ...last }, 'callback superseded: its thread rested again since (not sent after its later rest)');
-    const stopped = !ok && !refused && !deleted && !passed && stopping.signal.aborted;
-    // Cut short by a stop (SIGTERM, a deploy): a ledger keeps it owed for the next start; a worker hands its job back.
-    if (stopped) logger.warn({ ...log, attempts: tries, ...last }, ledger === undefined ? 'callback not sent before the stop (sent again when its job comes back)' : 'callback not sent before the stop: kept as owed, sent at the next start');
-    else if (!ok && !deleted && !passed) logger.error({ ...log, attempts: tries, ...last }, 'callback given up');
+    const { refused, deleted, superseded: passed, stopped, ...sent } = await retryDelivery(retryPolicy, { attempt, log, dropped, check, superseded });
     return reported({
       id: payload.id,
       url: target.receiver,
       threadId: payload.threadId,
-      ok,
-      attempts: tries,
-      ...last,
+      ...sent,
       ...(refused ? { refused } : {}),
       ...(stopped ? { stopped } : {}),
       ...(deleted ? { deleted } : {}),

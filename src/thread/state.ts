@@ -2,6 +2,7 @@ import { clipText } from '../errors.js';
 import {
   BUILTIN_INTENTS,
   type CustomData,
+  type EventOf,
   type HumanRequest,
   type HumanResponse,
   type Json,
@@ -351,6 +352,11 @@ export type UnrecordedCall = StartedCall;
  * not started, or a human was asked about it (an interrupted call: nothing runs it).
  */
 export function startedCall(events: readonly ThreadEvent[]): StartedCall | undefined {
+  return startedCallEvent(events)?.call;
+}
+
+/** The {@link startedCall} and the `tool_call` event that last started it (its args, a sleep's `until`). */
+export function startedCallEvent(events: readonly ThreadEvent[]): { readonly call: StartedCall; readonly event: EventOf<'tool_call'> } | undefined {
   const call = deriveState(events).pendingCall;
   if (call === null || !call.started) return undefined;
   // From the end back to the call's last start: the reducer reads nothing after a cancel.
@@ -358,7 +364,7 @@ export function startedCall(events: readonly ThreadEvent[]): StartedCall | undef
     const event = events[i]!;
     if (event.type === 'tool_call' && event.data.callId === call.callId) {
       const { attempt, idempotencyKey } = event.data;
-      return { callId: call.callId, tool: call.tool, startedAt: event.at, attempt, idempotencyKey };
+      return { call: { callId: call.callId, tool: call.tool, startedAt: event.at, attempt, idempotencyKey }, event };
     }
     if (isOutcomeOf(event, call) || (event.type === 'human_request' && event.data.callId === call.callId)) return undefined;
   }
@@ -375,6 +381,15 @@ export function startedCall(events: readonly ThreadEvent[]): StartedCall | undef
  */
 export function unrecordedCall(events: readonly ThreadEvent[]): UnrecordedCall | undefined {
   return deriveState(events).terminal === 'cancelled' ? startedCall(events) : undefined;
+}
+
+/**
+ * The `human_request` event that asked the request the thread waits for (`state`, derived from
+ * `events` when not given), its last when asked again; undefined when it waits for none.
+ */
+export function pendingRequestEvent(events: readonly ThreadEvent[], state: ThreadState = deriveState(events)): ThreadEvent | undefined {
+  const pending = state.pendingRequest;
+  return pending === null ? undefined : events.findLast((event) => event.type === 'human_request' && event.data.requestId === pending.requestId);
 }
 
 /** Whether `event` records the outcome of `call`: its result, or its error (or the timeout of a tool that is not idempotent, which names only the tool). */

@@ -134,6 +134,19 @@ describe('show of a thread whose tool call is in flight (QA21 durability F4)', (
     const lines = threadDetails(viewOf({ id: 'dead-1', agent: 'payer', events })).split('\n');
     expect(lines).toContain(`call     pay (call_2) started ${local(at)} (attempt 1), idempotency key dead-1@x:call_2: running`);
   });
+
+  it('names none for a call that delegates to a child or sleeps (the waiting and wake lines say those), and names a plain one', () => {
+    const step = (data: object): ThreadEvent[] =>
+      [
+        { type: 'input', data: { input: {} } },
+        { type: 'decision', data: { callId: 'step_1', step: 1, intent: 'next', args: {}, model: 'm', promptHash: 'sha256:x', tokens: { prompt: 1, completion: 1 }, latencyMs: 0 } },
+        { type: 'tool_call', data: { callId: 'step_1', tool: 'next', idempotencyKey: 'p1:step_1', attempt: 1, ...data } },
+      ].map((event, i) => ({ ...event, seq: i + 1, at })) as ThreadEvent[];
+    const callLines = (events: ThreadEvent[]): string[] => threadDetails(viewOf({ id: 'p1', agent: 'payer', events })).split('\n').filter((line) => line.startsWith('call '));
+    expect(callLines(step({ args: {} }))).toEqual([`call     next (step_1) started ${local(at)} (attempt 1), idempotency key p1:step_1: running`]);
+    expect(callLines(step({ args: { threadId: 'p1--next', agent: 'echo', input: 'go' } }))).toEqual([]);
+    expect(callLines(step({ args: {}, until: Date.parse(at) + 60_000 }))).toEqual([]);
+  });
 });
 
 describe('the line of an error', () => {

@@ -21,7 +21,7 @@ import { resultOf } from '../../src/surface/payloads.js';
 import { eventually } from '../bus/waiting.js';
 import { ROOT, startCli } from '../cli/cliProcess.js';
 import { capturingLogger } from '../support/capturingLogger.js';
-import { call, createHarness, decide, echo, expectDeliveredInOrder, type Harness } from './harness.js';
+import { call, createHarness, decide, echo, expectDeliveredInOrder, finishedThread, type Harness } from './harness.js';
 import { signedWith, startReceiver, type Receiver } from './receiver.js';
 
 // A per-thread callback for HTTP launches: the reply goes back to the origin, as NATS replyTo does.
@@ -54,18 +54,6 @@ async function receiver(statuses?: number | number[]): Promise<Receiver> {
 
 const payloadOf = (r: { body: string }): CallbackPayload => JSON.parse(r.body) as CallbackPayload;
 
-
-/** A thread an HTTP launch with callback `replyTo` started, done with output 'x'. */
-function finishedThread(id: string, replyTo: string): Thread {
-  return {
-    id,
-    agent: 'echo',
-    events: [
-      { seq: 1, at: '2026-01-01T00:00:00.000Z', type: 'input', data: { input: 'x', source: { kind: 'http', replyTo } } },
-      { seq: 2, at: '2026-01-01T00:00:01.000Z', type: 'final', data: { output: 'x' } },
-    ],
-  };
-}
 describe('POST /threads with a callbackUrl', () => {
   it('calls it, signed, when the thread needs a human and when it ends', async () => {
     const { url } = await embedded();

@@ -5,9 +5,8 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createWebhookNotifier, type WebhookDelivery } from '../../src/server/webhooks.js';
 import { createCallbackSender } from '../../src/surface/callbacks.js';
-import type { Thread } from '../../src/thread/events.js';
 import { capturingLogger } from '../support/capturingLogger.js';
-import { createHarness } from './harness.js';
+import { createHarness, finishedThread } from './harness.js';
 
 const SECRET = 'whsec_failure_cause';
 const cleanups: (() => Promise<void>)[] = [];
@@ -36,18 +35,6 @@ async function silentUrl(): Promise<string> {
       }),
   );
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
-}
-
-/** A finished thread launched over HTTP with callback `replyTo`. */
-function finishedThread(id: string, replyTo: string): Thread {
-  return {
-    id,
-    agent: 'echo',
-    events: [
-      { seq: 1, at: '2026-01-01T00:00:00.000Z', type: 'input', data: { input: 'x', source: { kind: 'http', replyTo } } },
-      { seq: 2, at: '2026-01-01T00:00:01.000Z', type: 'final', data: { output: 'x' } },
-    ],
-  };
 }
 
 /** The errors a webhook to `url` ends with, logged and told, its thread finished once. */

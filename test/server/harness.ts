@@ -5,6 +5,7 @@ import type { ModelRequest } from '../../src/model/model.js';
 import { scriptedModel, type ScriptedModel, type ScriptedReply } from '../../src/model/scriptedModel.js';
 import { createRuntime, type Runtime, type ThreadView } from '../../src/runtime/runtime.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
+import type { Thread } from '../../src/thread/events.js';
 import { splitDeliveryId } from '../../src/thread/incarnation.js';
 import { expect } from 'vitest';
 
@@ -170,4 +171,16 @@ export function expectDeliveredInOrder<T extends { type: string; id: string }>(s
   const seqs = sent.map((p) => splitDeliveryId(p.id)[1]);
   expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
   return sent[finished]!;
+}
+
+/** A thread an HTTP launch with callback `replyTo` started, done with output 'x' (of {@link echo}). */
+export function finishedThread(id: string, replyTo: string): Thread {
+  return {
+    id,
+    agent: 'echo',
+    events: [
+      { seq: 1, at: '2026-01-01T00:00:00.000Z', type: 'input', data: { input: 'x', source: { kind: 'http', replyTo } } },
+      { seq: 2, at: '2026-01-01T00:00:01.000Z', type: 'final', data: { output: 'x' } },
+    ],
+  };
 }

@@ -173,10 +173,11 @@ async function pageFrom(parts: ListingParts, query: ListQuery, filters: readonly
     while (out.length < limit && !ended) {
       const taken = await scan.take(limit - out.length);
       if (taken.length === 0) break;
+      const entries = taken.map(entryOf);
       // Under `updatedBefore`, the walk ends at the first entry made well after it.
-      const end = endOfWalk(taken, query.updatedBefore);
+      const end = endOfWalk(entries, query.updatedBefore);
       const candidates = taken.slice(0, end);
-      const checked = await checkAll(parts, candidates, query.updatedBefore);
+      const checked = await checkAll(parts, candidates, query.updatedBefore, entries.slice(0, end));
       let used = 0;
       for (; used < candidates.length && out.length < limit; used++) {
         const summary = checked[used];
@@ -239,14 +240,14 @@ function entryTime(entry: IndexEntry | undefined): number {
 }
 
 /** Where a walk under `updatedBefore` ends among these entries: the first one made well after it (their length: none). */
-function endOfWalk(scanned: readonly ScannedEntry[], updatedBefore: number | undefined): number {
-  if (updatedBefore === undefined) return scanned.length;
-  const end = scanned.findIndex((entry) => entryTime(entryOf(entry)) >= updatedBefore + UPDATED_BEFORE_SLACK_MS);
-  return end === -1 ? scanned.length : end;
+function endOfWalk(entries: readonly (IndexEntry | undefined)[], updatedBefore: number | undefined): number {
+  if (updatedBefore === undefined) return entries.length;
+  const end = entries.findIndex((entry) => entryTime(entry) >= updatedBefore + UPDATED_BEFORE_SLACK_MS);
+  return end === -1 ? entries.length : end;
 }
 
 /**
- * The summaries the index entries stand for (`undefined` for an entry that is stale, its thread
+ * The summaries the index entries stand for (`parsed`: read from `scanned` when not given; `undefined` for an entry that is stale, its thread
  * moved on or it is a second entry for the same stay, or whose thread is gone: stale entries are
  * deleted; and, unread, for one that entered at or after `updatedBefore`). The summaries are read
  * together ({@link readMany}). A summary is written after its
@@ -258,12 +259,14 @@ function endOfWalk(scanned: readonly ScannedEntry[], updatedBefore: number | und
  * deleted); one that lags, or that is older than its entry, is checked against the thread itself,
  * and repaired.
  */
-async function checkAll(parts: ListingParts, scanned: readonly ScannedEntry[], updatedBefore: number | undefined): Promise<Array<ThreadSummary | undefined>> {
+async function checkAll(
+  parts: ListingParts,
+  scanned: readonly ScannedEntry[],
+  updatedBefore: number | undefined,
+  parsed: readonly (IndexEntry | undefined)[] = scanned.map(entryOf),
+): Promise<Array<ThreadSummary | undefined>> {
   // An entry at or after `updatedBefore` is left out unread: its thread was updated then or later.
-  const entries = scanned.map((s) => {
-    const entry = entryOf(s);
-    return updatedBefore !== undefined && entryTime(entry) >= updatedBefore ? undefined : entry;
-  });
+  const entries = updatedBefore === undefined ? parsed : parsed.map((entry) => (entryTime(entry) >= updatedBefore ? undefined : entry));
   const wanted = entries.flatMap((entry) => (entry === undefined ? [] : [threadKey(entry.id)]));
   const read = await readSummaries(parts.buckets, wanted);
   let next = 0;

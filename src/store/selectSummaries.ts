@@ -34,13 +34,14 @@ export function compareSummaries(a: ThreadSummary, b: ThreadSummary): number {
 export function selectSummaries(summaries: Iterable<ThreadSummary>, options: ListOptions = {}): ThreadSummary[] {
   const query = parseListOptions(options);
   const from = query.after === undefined ? undefined : decodeCreatedCursor(query.after);
-  // A walk in creation order ends at the first thread created at or after `updatedBefore`.
-  const end = query.after === undefined ? Number.POSITIVE_INFINITY : (query.updatedBefore ?? Number.POSITIVE_INFINITY);
+  // A walk in creation order ends at the first thread created at or after `updatedBefore`: those
+  // are left out (the summaries come in no order here).
+  const end = query.after === undefined ? undefined : query.updatedBefore;
   const selected: ThreadSummary[] = [];
   for (const summary of summaries) {
     if (!matchesQuery(summary, query)) continue;
     if (from !== undefined && compareCreated(summary, from) <= 0) continue;
-    if (Date.parse(summary.createdAt) >= end) continue;
+    if (end !== undefined && Date.parse(summary.createdAt) >= end) continue;
     selected.push(summary);
   }
   if (query.after === undefined) {

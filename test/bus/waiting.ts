@@ -32,26 +32,37 @@ export async function within<T>(promise: Promise<T>, ms: number, what: string | 
 }
 
 /** Collects items; `until(n)` resolves once `n` have arrived (bounded by `ms`). */
-export function collector<T>(): { items: T[]; push(item: T): void; until(n: number, ms: number, what?: string): Promise<T[]> } {
+export interface Collector<T> {
+  items: T[];
+  push(item: T): void;
+  until(n: number, ms: number, what?: string): Promise<T[]>;
+  /** Resolves with the first item that matches, whenever it came (bounded by `ms`). */
+  untilSome(matches: (item: T) => boolean, ms: number, what: string): Promise<T>;
+}
+
+export function collector<T>(): Collector<T> {
   const items: T[] = [];
-  const waiters: { n: number; d: Deferred<T[]> }[] = [];
+  const waiters: { done: () => boolean; resolve: () => void }[] = [];
+  const wait = <R>(ready: () => R | undefined, ms: number, what: string): Promise<R> => {
+    const now = ready();
+    if (now !== undefined) return Promise.resolve(now);
+    const d = deferred<R>();
+    waiters.push({ done: () => ready() !== undefined, resolve: () => d.resolve(ready()!) });
+    return within(d.promise, ms, () => `${what} (got ${items.length})`);
+  };
   return {
     items,
     push(item: T) {
       items.push(item);
       for (const w of [...waiters]) {
-        if (items.length >= w.n) {
+        if (w.done()) {
           waiters.splice(waiters.indexOf(w), 1);
-          w.d.resolve(items);
+          w.resolve();
         }
       }
     },
-    until(n: number, ms: number, what = `${n} items`) {
-      if (items.length >= n) return Promise.resolve(items);
-      const d = deferred<T[]>();
-      waiters.push({ n, d });
-      return within(d.promise, ms, `${what} (got ${items.length})`);
-    },
+    until: (n, ms, what = `${n} items`) => wait(() => (items.length >= n ? items : undefined), ms, what),
+    untilSome: (matches, ms, what) => wait(() => items.find(matches), ms, what),
   };
 }
 

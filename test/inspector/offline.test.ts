@@ -63,4 +63,29 @@ describe('the page, while the server is away', () => {
     await server.startHttp();
     await page.locator('#connection.live').waitFor({ timeout: 5_000 });
   }, 60_000);
+
+  it('asks again at once when the user comes back to the tab, not while the tab is hidden', async () => {
+    const server = await startInspectorServer();
+    cleanups.push(() => server.close());
+    const { page } = await open(server);
+    await page.locator('#connection.live').waitFor();
+    const asked = streamRequests(page);
+    await server.stopHttp();
+    // Three attempts: the next one is at least 6 s away (1.5 s doubling).
+    await expect.poll(() => asked.length, { timeout: 20_000, interval: 100 }).toBeGreaterThanOrEqual(3);
+    await server.startHttp();
+    const showTab = (state: 'hidden' | 'visible') =>
+      page.evaluate((s) => {
+        Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => s });
+        document.dispatchEvent(new Event('visibilitychange'));
+      }, state);
+    const before = asked.length;
+    await showTab('hidden');
+    await page.waitForTimeout(500);
+    expect(asked.length).toBe(before);
+    const back = Date.now();
+    await showTab('visible');
+    await page.locator('#connection.live').waitFor({ timeout: 3_000 });
+    expect(Date.now() - back).toBeLessThan(3_000);
+  }, 60_000);
 });

@@ -110,7 +110,7 @@ describe('DELETE /threads/:id', () => {
       // The wait for the outcome runs out (an agent this server lacks: 2 minutes); the delete comes before the watch's timer runs.
       clock.at = started + UNKNOWN_TOOL_OUTCOME_WAIT_MS;
 
-      expect((await fetch(`${base}/threads/t1`, { method: 'DELETE' })).status).toBe(204);
+      expect((await fetch(`${base}/threads/t1`, { method: 'DELETE' })).status).toBe(200);
 
       const rest = (await sse.until((f) => f.event === 'end')).filter((f) => f.event !== undefined);
       expect(rest.map((f) => f.event)).toEqual(['end']);
@@ -140,7 +140,7 @@ describe('DELETE /threads/:id', () => {
     try {
       await sse.until((f) => f.event === 'control');
       clock.at = started + UNKNOWN_TOOL_OUTCOME_WAIT_MS;
-      expect((await fetch(`${base}/threads/t1`, { method: 'DELETE' })).status).toBe(204);
+      expect((await fetch(`${base}/threads/t1`, { method: 'DELETE' })).status).toBe(200);
 
       const rest = (await sse.until((f) => f.event === 'end')).filter((f) => f.event !== undefined);
       expect(rest.map((f) => f.event)).toEqual(['end']);

@@ -2,7 +2,7 @@ import { EventSourceParserStream } from 'eventsource-parser/stream';
 import { sleep, systemClock } from '../clock.js';
 import { SwitchyardError } from '../errors.js';
 import { retryAfterMs as retryAfterOf } from '../model/retryAfter.js';
-import type { ThreadView } from '../runtime/runtime.js';
+import type { DeletedThread, ThreadView } from '../runtime/runtime.js';
 import type { ThreadSummary } from '../store/threadStore.js';
 import type { Json, ThreadEvent } from '../thread/events.js';
 import { parseStreamEventId } from '../thread/incarnation.js';
@@ -120,8 +120,11 @@ export interface Client {
   get(threadId: string): Promise<ThreadView>;
   respond(threadId: string, body: RespondBody): Promise<ThreadView>;
   control(threadId: string, action: 'pause' | 'resume' | 'cancel', body?: ControlBody): Promise<ThreadView>;
-  /** `DELETE /threads/:id`: deletes a thread that ended (409 when it has not, 404 when there is none). */
-  delete(threadId: string): Promise<void>;
+  /**
+   * `DELETE /threads/:id`: deletes a thread that ended (409 when it has not, 404 when there is none);
+   * what it deleted, or undefined from a server that answers 204 with no body (one from before).
+   */
+  delete(threadId: string): Promise<DeletedThread | undefined>;
   /**
    * The thread's events after `afterSeq`, stored then live, read from the server-sent event stream.
    * It ends when the thread ends (the server closes the stream) or when `signal` aborts. A stream
@@ -191,7 +194,8 @@ export function createClient(options: ClientOptions): Client {
     respond: (id, body) => json<ThreadView>('POST', `${thread(id)}/respond`, body),
     control: (id, action, body = {}) => json<ThreadView>('POST', `${thread(id)}/${action}`, body),
     async delete(id) {
-      await send('DELETE', thread(id));
+      const response = await send('DELETE', thread(id));
+      return response.status === 204 ? undefined : parsed<DeletedThread>('DELETE', thread(id), response);
     },
     async *events(id, { afterSeq = 0, signal } = {}) {
       // The last event yielded: a stream opened again resumes after it.

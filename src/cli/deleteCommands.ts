@@ -1,7 +1,8 @@
 import { type Command, InvalidArgumentError } from 'commander';
 import { THREAD_ID_PATTERN, THREAD_ID_RULE } from '../runtime/launching.js';
+import type { DeletedThread } from '../runtime/runtime.js';
 import type { ThreadSummary } from '../store/threadStore.js';
-import { TERMINAL_STATUSES, unrecordedCall, type UnrecordedCall } from '../thread/state.js';
+import { TERMINAL_STATUSES } from '../thread/state.js';
 import { EXIT, UsageError, type CliContext } from './cliContext.js';
 import { ServerError, type Client } from './client.js';
 import { parseCutoff } from './cutoff.js';
@@ -19,6 +20,12 @@ interface NotDeleted {
   readonly error: string;
 }
 
+/** The outcome of one deletion: what the server deleted (undefined when it did not say), or its refusal. */
+type DeleteOutcome = { readonly success: true; readonly data: DeletedThread | undefined } | { readonly success: false; readonly error: NotDeleted };
+
+/** A call whose outcome the cancel of a thread deleted left unrecorded, as `--json` lists it. */
+type UnrecordedOfDeleted = { readonly id: string } & NonNullable<DeletedThread['unrecordedCall']>;
+
 /** The commands that delete threads: `delete <id...>` and `prune --ended-before <cutoff>`. */
 export function addDeleteCommands(program: Command, cli: CliContext): void {
   program
@@ -32,20 +39,19 @@ export function addDeleteCommands(program: Command, cli: CliContext): void {
       const client = cli.clientOf(command);
       const deleted: string[] = [];
       const failed: NotDeleted[] = [];
+      const unrecorded: UnrecordedOfDeleted[] = [];
       for (const id of ids) {
-        // Read first: a call its cancel left unrecorded is known only from the thread deleted.
-        const unrecorded = await unrecordedOf(client, id);
-        const refused = await deleteOne(client, id);
-        if (refused === undefined) {
+        const outcome = await deleteOne(client, id);
+        if (outcome.success) {
           deleted.push(id);
           if (!json) cli.out(`deleted ${id}`);
-          if (unrecorded !== undefined) cli.err(unrecordedWarning(id, unrecorded));
+          warnUnrecorded(cli, outcome.data, unrecorded);
         } else {
-          failed.push(refused);
-          if (!json) cli.err(`error: ${id} not deleted: ${refused.error}`);
+          failed.push(outcome.error);
+          if (!json) cli.err(`error: ${id} not deleted: ${outcome.error.error}`);
         }
       }
-      if (json) cli.printJson({ deleted, failed });
+      if (json) cli.printJson({ deleted, failed, ...unrecordedField(unrecorded) });
       if (failed.length > 0) cli.exitWith(EXIT.error);
     });
 
@@ -64,6 +70,7 @@ export function addDeleteCommands(program: Command, cli: CliContext): void {
       const chosen: string[] = [];
       const skipped: NotDeleted[] = [];
       const failed: NotDeleted[] = [];
+      const unrecorded: UnrecordedOfDeleted[] = [];
       let stopped = false;
       if (opts.agent !== undefined) await noteUnserved(cli, client, opts.agent, dryRun);
       for await (const summary of endedBefore(client, opts.endedBefore, opts.agent)) {
@@ -76,10 +83,15 @@ export function addDeleteCommands(program: Command, cli: CliContext): void {
           if (!json) cli.out(`would delete ${summary.id} (${summary.agent}, ${summary.status}, updated ${summary.updatedAt})`);
           continue;
         }
-        const refused = await deleteOne(client, summary.id);
-        if (refused === undefined) chosen.push(summary.id);
+        const outcome = await deleteOne(client, summary.id);
+        if (outcome.success) {
+          chosen.push(summary.id);
+          warnUnrecorded(cli, outcome.data, unrecorded);
+          continue;
+        }
+        const refused = outcome.error;
         // Changed meanwhile (it moved, or went), or its pipeline has not ended: left for a later run.
-        else if (refused.status === 404 || refused.status === 409) {
+        if (refused.status === 404 || refused.status === 409) {
           skipped.push(refused);
           if (!json) cli.err(`skipped ${refused.id}: ${refused.error}`);
         } else {
@@ -88,7 +100,7 @@ export function addDeleteCommands(program: Command, cli: CliContext): void {
         }
       }
       if (json) {
-        cli.printJson({ cutoff, dryRun, ...(dryRun ? { wouldDelete: chosen } : { deleted: chosen }), skipped, failed, ...(stopped ? { stoppedAtMax: opts.max } : {}) });
+        cli.printJson({ cutoff, dryRun, ...(dryRun ? { wouldDelete: chosen } : { deleted: chosen }), skipped, failed, ...unrecordedField(unrecorded), ...(stopped ? { stoppedAtMax: opts.max } : {}) });
       } else {
         const threads = `${chosen.length} thread${chosen.length === 1 ? '' : 's'} that ended before ${cutoff}`;
         const parts = [dryRun ? `would delete ${threads} (dry run: nothing deleted)` : `deleted ${threads}`];
@@ -102,35 +114,31 @@ export function addDeleteCommands(program: Command, cli: CliContext): void {
 }
 
 /**
- * The call a cancel of thread `id` left running and whose outcome was never recorded, read before
- * it is deleted; undefined when there is none, or the thread cannot be read (its delete says why).
+ * Warns on stderr of a thread deleted whose cancel left a call's outcome unrecorded (the server
+ * deletes it only once that outcome can no longer come), as the server's answer names that call,
+ * and adds the call to `calls` (for `--json`): the thread was the only record of a call that may
+ * have taken effect, and the idempotency key is what to check its effect with.
  */
-async function unrecordedOf(client: Client, id: string): Promise<UnrecordedCall | undefined> {
-  try {
-    return unrecordedCall((await client.get(id)).events);
-  } catch (error) {
-    if (error instanceof ServerError) return undefined;
-    throw error;
-  }
+function warnUnrecorded(cli: CliContext, deleted: DeletedThread | undefined, calls: UnrecordedOfDeleted[]): void {
+  const call = deleted?.unrecordedCall;
+  if (deleted === undefined || call === undefined) return;
+  const { callId, tool, idempotencyKey } = call;
+  cli.err(`warning: ${deleted.id} was cancelled while ${tool} (call ${callId}) ran, and that call's outcome was never recorded: it may have taken effect; check with its idempotency key ${idempotencyKey} (the deletion removed the thread's record of it)`);
+  calls.push({ id: deleted.id, callId, tool, idempotencyKey });
 }
 
-/**
- * The warning a delete prints of a thread whose cancel left a call's outcome unrecorded (the server
- * deletes it only once that outcome can no longer come): the thread was the only record of a call
- * that may have taken effect, and the idempotency key is what to check its effect with.
- */
-function unrecordedWarning(id: string, call: UnrecordedCall): string {
-  return `warning: ${id} was cancelled while ${call.tool} (call ${call.callId}) ran, and that call's outcome was never recorded: it may have taken effect; check with its idempotency key ${call.idempotencyKey} (the deletion removed the thread's record of it)`;
+/** `--json`'s `unrecordedCalls`, only when a thread deleted left one. */
+function unrecordedField(calls: readonly UnrecordedOfDeleted[]): { unrecordedCalls?: readonly UnrecordedOfDeleted[] } {
+  return calls.length === 0 ? {} : { unrecordedCalls: calls };
 }
 
-/** Deletes one thread: undefined once deleted, else the server's refusal (an unreachable server throws). */
-async function deleteOne(client: Client, id: string): Promise<NotDeleted | undefined> {
+/** Deletes one thread: what the server deleted, else its refusal (an unreachable server throws). */
+async function deleteOne(client: Client, id: string): Promise<DeleteOutcome> {
   try {
-    await client.delete(id);
-    return undefined;
+    return { success: true, data: await client.delete(id) };
   } catch (error) {
     if (!(error instanceof ServerError)) throw error;
-    return { id, status: error.status, error: error.message };
+    return { success: false, error: { id, status: error.status, error: error.message } };
   }
 }
 

@@ -5,7 +5,7 @@ import type { Logger } from '../logger.js';
 import type { ThreadStore } from '../store/threadStore.js';
 import type { Thread } from '../thread/events.js';
 import { incarnationKeyOf } from '../thread/incarnation.js';
-import { deriveState, statusOf, TERMINAL_STATUSES, type UnrecordedCall } from '../thread/state.js';
+import { deriveState, statusOf, TERMINAL_STATUSES, type ThreadStatus, type UnrecordedCall } from '../thread/state.js';
 import { parentIdOf } from './threadView.js';
 import { awaitedOutcome } from './watchThread.js';
 
@@ -22,6 +22,21 @@ export interface DeleteSources {
   readonly agents: ReadonlyMap<string, Agent>;
 }
 
+/** What {@link Runtime.delete} deleted. */
+export interface DeletedThread {
+  readonly id: string;
+  readonly agent: string;
+  /** The status it ended with: `done`, `failed` or `cancelled`. */
+  readonly status: ThreadStatus;
+  /**
+   * The tool call its cancel left running whose outcome was never recorded (the process running it
+   * stopped, or the call outlived its timeout): the thread deleted was the only record of a call
+   * that may have taken effect; its idempotency key is what to check that effect with. Absent when
+   * there was none.
+   */
+  readonly unrecordedCall?: Pick<UnrecordedCall, 'callId' | 'tool' | 'idempotencyKey'>;
+}
+
 /**
  * Deletes a thread that ended (done, failed or cancelled) from the store, for good (see
  * {@link Runtime.delete}). Refused with an {@link InvalidStateError}: a thread that has not ended
@@ -32,14 +47,14 @@ export interface DeleteSources {
  * pipeline launched again under the id of the one that launched the child does not), and
  * any thread when the store cannot delete (a {@link NotSupportedError}). A version conflict (an
  * event that landed after the read: the outcome of the call a cancel left running) reads and
- * checks the thread again, once; a second one is thrown.
+ * checks the thread again, once; a second one is thrown. Resolves with what it deleted.
  */
-export async function deleteThread(sources: DeleteSources, threadId: string): Promise<void> {
+export async function deleteThread(sources: DeleteSources, threadId: string): Promise<DeletedThread> {
   const { store, logger } = sources;
   for (let attempt = 1; ; attempt++) {
     const thread = await sources.load(threadId);
-    const { version, unrecorded } = await deletable(sources, thread);
-    if (store.delete === undefined) throw new NotSupportedError(`thread ${threadId} cannot be deleted: this store cannot delete threads`, threadId, statusOf(deriveState(thread.events)));
+    const { version, status, unrecorded } = await deletable(sources, thread);
+    if (store.delete === undefined) throw new NotSupportedError(`thread ${threadId} cannot be deleted: this store cannot delete threads`, threadId, status);
     let deleted: boolean;
     try {
       deleted = await store.delete(threadId, version);
@@ -51,20 +66,20 @@ export async function deleteThread(sources: DeleteSources, threadId: string): Pr
     if (!deleted) throw new NotFoundError('thread', threadId);
     sources.forget(thread);
     logger.info({ threadId, agent: thread.agent }, 'thread deleted');
+    const deletedThread: DeletedThread = { id: threadId, agent: thread.agent, status };
+    if (unrecorded === undefined) return deletedThread;
     // Its log was the only record of a call that may have taken effect: this line keeps one.
-    if (unrecorded !== undefined) {
-      const { callId, tool, idempotencyKey } = unrecorded;
-      logger.warn({ threadId, agent: thread.agent, callId, tool, idempotencyKey }, "deleted a thread whose cancel left a tool call's outcome unrecorded: it may have taken effect");
-    }
-    return;
+    const { callId, tool, idempotencyKey } = unrecorded;
+    logger.warn({ threadId, agent: thread.agent, callId, tool, idempotencyKey }, "deleted a thread whose cancel left a tool call's outcome unrecorded: it may have taken effect");
+    return { ...deletedThread, unrecordedCall: { callId, tool, idempotencyKey } };
   }
 }
 
 /**
- * The version to delete `thread` at, when it may be deleted, and the call its cancel left with no
- * outcome recorded (whose wait is over), if any; else why not.
+ * The version to delete `thread` at, when it may be deleted, the status it ended with, and the call
+ * its cancel left with no outcome recorded (whose wait is over), if any; else why not.
  */
-async function deletable(sources: DeleteSources, thread: Thread): Promise<{ version: number; unrecorded: UnrecordedCall | undefined }> {
+async function deletable(sources: DeleteSources, thread: Thread): Promise<{ version: number; status: ThreadStatus; unrecorded: UnrecordedCall | undefined }> {
   const state = deriveState(thread.events);
   const status = statusOf(state);
   if (!TERMINAL_STATUSES.includes(status)) throw new InvalidStateError(`thread ${thread.id} is ${status}: it has not ended; cancel it first`, thread.id, status);
@@ -91,5 +106,5 @@ async function deletable(sources: DeleteSources, thread: Thread): Promise<{ vers
       );
     }
   }
-  return { version: state.version, unrecorded: awaited };
+  return { version: state.version, status, unrecorded: awaited };
 }

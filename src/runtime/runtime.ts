@@ -15,7 +15,7 @@ import type { Thread, ThreadEvent } from '../thread/events.js';
 import { incarnationKeyOf } from '../thread/incarnation.js';
 import { deriveState, RESTING_STATUSES, statusOf } from '../thread/state.js';
 import { assertOwner, checkLaunch, launchThread, type LaunchOptions, type LaunchSources } from './launching.js';
-import { deleteThread } from './deleteThread.js';
+import { deleteThread, type DeletedThread } from './deleteThread.js';
 import { createSettling } from './settling.js';
 import { cancelChildrenOfFailed, controlThread, endedWithParent, respondToThread, type ControlOptions, type ControlSources } from './threadControl.js';
 import { createThreadDriver, type AbandonedCalls, type ScheduleReason, type ThreadDriver } from './threadDriver.js';
@@ -27,6 +27,7 @@ import { watchThread, type WatchOptions } from './watchThread.js';
 // settling, driving actors, launching, answering and control), behind one API.
 export { THREAD_ID_PATTERN, THREAD_ID_RULE, type LaunchOptions } from './launching.js';
 export type { ControlOptions } from './threadControl.js';
+export type { DeletedThread } from './deleteThread.js';
 export type { AbandonedCall, AbandonedCalls, ScheduleReason } from './threadDriver.js';
 export type { ThreadChange, ThreadDeletion } from './threadEvents.js';
 export { parentIdOf, type ThreadView } from './threadView.js';
@@ -136,8 +137,12 @@ export interface Runtime {
    * result), or when the store cannot delete (`ThreadStore.delete` is optional). An event that
    * lands meanwhile (the outcome of a call its cancel left running) makes it read and check the
    * thread again, once; a second {@link VersionConflictError} is thrown.
+   *
+   * Resolves with what it deleted: its id, agent and status, and, when its cancel left a tool
+   * call's outcome unrecorded (the call may have taken effect, and the thread was its only record),
+   * that call as `unrecordedCall`, which a warning line logged names too.
    */
-  delete(threadId: string): Promise<void>;
+  delete(threadId: string): Promise<DeletedThread>;
   /**
    * The thread's events, stored then live, until it ends (done, failed, cancelled), is deleted, or
    * `signal` aborts. A thread cancelled while a tool call of it ran in another process is watched past the

@@ -231,8 +231,11 @@ const MAX_WAIT_MS = 300_000;
  * - `POST /threads/:id/respond` `{ requestId, approved?, answer?, comment?, by? }`: answers the open
  *   human request; 409 when `requestId` is not that request or another answer won
  * - `POST /threads/:id/pause|resume|cancel` `{ reason?, by? }` (body optional): 409 once ended
- * - `DELETE /threads/:id`: deletes a thread that ended, for good: 204; 404 when there is none; 409
- *   when it has not ended (cancel it first), when it is a pipeline's child and the pipeline has
+ * - `DELETE /threads/:id`: deletes a thread that ended, for good: 200 with what it deleted,
+ *   `{ id, agent, status, unrecordedCall?: { callId, tool, idempotencyKey } }` (`unrecordedCall`:
+ *   the call its cancel left with no outcome recorded, which may have taken effect; the thread was
+ *   its only record); 404 when there is none; 409 when it has not ended (cancel it first), when
+ *   that call's outcome may still be recorded, when it is a pipeline's child and the pipeline has
  *   not ended, or when the store cannot delete (see `Runtime.delete`)
  * - `GET /threads/:id/events`: server-sent events (see `streamThreadEvents`)
  * - `GET /threads/:id/wait?timeoutMs=`: the thread once it stops moving (ended, waiting for a human
@@ -445,10 +448,7 @@ export function createHttpApp(served: Runtime, options: HttpOptions = {}): HttpA
     });
   }
 
-  app.delete('/threads/:id', async (c) => {
-    await runtime.delete(threadIdParam(c));
-    return c.body(null, 204);
-  });
+  app.delete('/threads/:id', async (c) => c.json(await runtime.delete(threadIdParam(c))));
 
   mountHooks(app, runtime, { secret: hookSecret, previousSecrets: hookPreviousSecrets, toleranceSeconds: hookToleranceSeconds, logger });
 

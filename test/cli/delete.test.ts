@@ -12,6 +12,7 @@ import { createMemoryStore } from '../../src/store/memoryStore.js';
 import type { ThreadStore } from '../../src/store/threadStore.js';
 import type { NewEvent } from '../../src/thread/events.js';
 import { threadOf } from '../support/agentHarness.js';
+import { publishCallStarted } from '../support/heldTool.js';
 import { echo } from '../server/harness.js';
 
 const DAY = 86_400_000;
@@ -20,15 +21,23 @@ const DONE: NewEvent[] = [input(), { type: 'final', data: { output: 'ok' } }];
 const FAILED: NewEvent[] = [input(), { type: 'failed', data: { reason: 'broke' } }];
 const CANCELLED: NewEvent[] = [input(), { type: 'control', data: { action: 'cancel' } }];
 const RUNNING: NewEvent[] = [input()];
+/** Cancelled while its call `publish` ran in another process, which never recorded its outcome. */
+const unrecorded = (id: string): NewEvent[] => [...publishCallStarted(id), { type: 'control', data: { action: 'cancel' } }];
+/** The warning a deletion of such a thread prints. */
+const warning = (id: string): string =>
+  `warning: ${id} was cancelled while publish (call c1) ran, and that call's outcome was never recorded: it may have taken effect; check with its idempotency key ${id}:c1 (the deletion removed the thread's record of it)\n`;
 
 let store: ThreadStore;
 let runtime: Runtime;
 let server: HttpServer;
+/** The threads the server was asked to read (`GET /threads/:id`). */
+let read: string[];
 
 beforeEach(async () => {
   store = createMemoryStore();
   runtime = createRuntime({ agents: [calculator, echo], store, model: scriptedModel([]) });
-  server = await startHttpServer(runtime, { port: 0, token: 'tok' });
+  read = [];
+  server = await startHttpServer({ ...runtime, get: (id) => (read.push(id), runtime.get(id)) }, { port: 0, token: 'tok' });
 });
 
 afterEach(async () => {
@@ -73,6 +82,24 @@ describe('switchyard delete', () => {
     expect(result.code).toBe(1);
     expect(result.stderr).toBe('');
     expect(JSON.parse(result.stdout)).toEqual({ deleted: ['t1'], failed: [{ id: 't2', status: 409, error: 'thread t2 is running: it has not ended; cancel it first' }] });
+  });
+
+  it("warns of a call whose outcome the thread's cancel left unrecorded, from the DELETE's answer: it reads no thread first", async () => {
+    await store.create(threadOf('t1', 'publisher', unrecorded('t1'), ago(40)));
+    await store.create(threadOf('t2', 'calculator', DONE));
+
+    expect(await cli('delete', 't1', 't2')).toEqual({ code: 0, stdout: 'deleted t1\ndeleted t2\n', stderr: warning('t1') });
+    expect(read).toEqual([]);
+    expect([await exists('t1'), await exists('t2')]).toEqual([false, false]);
+  });
+
+  it('--json names the calls left unrecorded as unrecordedCalls, and still warns on stderr', async () => {
+    await store.create(threadOf('t1', 'publisher', unrecorded('t1'), ago(40)));
+    await store.create(threadOf('t2', 'calculator', DONE));
+    const result = await cli('delete', 't1', 't2', '--json');
+    expect(result.code).toBe(0);
+    expect(result.stderr).toBe(warning('t1'));
+    expect(JSON.parse(result.stdout)).toEqual({ deleted: ['t1', 't2'], failed: [], unrecordedCalls: [{ id: 't1', callId: 'c1', tool: 'publish', idempotencyKey: 't1:c1' }] });
   });
 
   it('refuses an id that is not one before asking the server (usage, exit 2)', async () => {
@@ -131,6 +158,22 @@ describe('switchyard prune', () => {
     expect(json.stderr).toBe(note);
     expect(JSON.parse(json.stdout)).toMatchObject({ deleted: ['gone-done'], skipped: [], failed: [] });
     expect([await exists('gone-done'), await exists('gone-new'), await exists('old-done')]).toEqual([false, true, true]);
+  });
+
+  it("warns of each thread deleted whose cancel left a call's outcome unrecorded, as delete does; --json names those calls", async () => {
+    await fill();
+    await store.create(threadOf('old-unrecorded', 'publisher', unrecorded('old-unrecorded'), ago(45)));
+    const result = await cli('prune', '--ended-before', '30d');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^deleted 4 threads that ended before /);
+    expect(result.stderr.split('\n').filter(Boolean)).toEqual([expect.stringMatching(/^skipped pipe-child: /), warning('old-unrecorded').trimEnd()]);
+    expect(read).toEqual([]);
+
+    await store.create(threadOf('again', 'publisher', unrecorded('again'), ago(45)));
+    const json = await cli('prune', '--ended-before', '30d', '--json');
+    expect(json.code).toBe(0);
+    expect(json.stderr).toBe(warning('again'));
+    expect(JSON.parse(json.stdout)).toMatchObject({ deleted: ['again'], unrecordedCalls: [{ id: 'again', callId: 'c1', tool: 'publish', idempotencyKey: 'again:c1' }] });
   });
 
   it('--dry-run lists what it would delete and deletes nothing', async () => {

@@ -36,12 +36,12 @@ describe('runtime.delete', () => {
     ['done', DONE],
     ['failed', FAILED],
     ['cancelled', CANCELLED],
-  ])('deletes a %s thread: get answers undefined, list leaves it out, one info line says so', async (_status, events) => {
+  ])('deletes a %s thread, answering what it deleted: get answers undefined, list leaves it out, one info line says so', async (status, events) => {
     const { runtime, store, out } = setup();
     await store.create(threadOf('t1', 'calculator', events));
     await store.create(threadOf('t2', 'calculator', DONE));
 
-    await runtime.delete('t1');
+    expect(await runtime.delete('t1')).toEqual({ id: 't1', agent: 'calculator', status });
 
     expect(await runtime.get('t1')).toBeUndefined();
     expect((await runtime.list()).map((s) => s.id)).toEqual(['t2']);
@@ -162,7 +162,7 @@ describe('runtime.delete', () => {
     expect(await runtime.get('t1')).toBeUndefined();
   });
 
-  it("logs a warning naming the call and its idempotency key when the thread deleted was the only record of a call whose outcome was never recorded (QA21 durability F6)", async () => {
+  it("logs a warning naming the call and its idempotency key, and answers that call, when the thread deleted was the only record of a call whose outcome was never recorded (QA21 durability F6)", async () => {
     const store = createMemoryStore();
     const { logger, out } = capturingLogger();
     const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [heldPublishTool().publish] });
@@ -170,8 +170,8 @@ describe('runtime.delete', () => {
     await store.create(threadOf('t1', 'publisher', [...publishCallStarted('t1'), { type: 'control', data: { action: 'cancel' } }], T0));
     await store.create(threadOf('t2', 'publisher', CANCELLED, T0));
 
-    await runtime.delete('t1');
-    await runtime.delete('t2');
+    expect(await runtime.delete('t1')).toEqual({ id: 't1', agent: 'publisher', status: 'cancelled', unrecordedCall: { callId: 'c1', tool: 'publish', idempotencyKey: 't1:c1' } });
+    expect(await runtime.delete('t2')).toEqual({ id: 't2', agent: 'publisher', status: 'cancelled' });
 
     expect(out.lines.filter((l) => l.level === 40)).toEqual([
       expect.objectContaining({ threadId: 't1', agent: 'publisher', callId: 'c1', tool: 'publish', idempotencyKey: 't1:c1', msg: expect.stringContaining('may have taken effect') }),

@@ -1,5 +1,5 @@
 /**
- * `DELETE /threads/:id`: 204 for a thread that ended, 404 for an unknown one, 409 for one that has
+ * `DELETE /threads/:id`: 200 with what it deleted for a thread that ended, 404 for an unknown one, 409 for one that has
  * not ended (or whose pipeline has not) and when the store cannot delete; behind the bearer token
  * as every other mutating route; an event stream that follows the thread ends saying it was deleted.
  */
@@ -36,17 +36,27 @@ async function serve(store: ThreadStore, token = '', clock?: Clock): Promise<str
 }
 
 describe('DELETE /threads/:id', () => {
-  it('deletes a thread that ended: 204 with no body, then GET answers 404 and the listing leaves it out', async () => {
+  it('deletes a thread that ended: 200 with what it deleted, then GET answers 404 and the listing leaves it out', async () => {
     const store = createMemoryStore();
     await store.create(threadOf('t1', 'calculator', DONE));
     await store.create(threadOf('t2', 'calculator', DONE));
     const base = await serve(store);
 
-    const deleted = await fetch(`${base}/threads/t1`, { method: 'DELETE' });
-    expect(deleted.status).toBe(204);
-    expect(await deleted.text()).toBe('');
+    expect(await call(base, 'DELETE', '/threads/t1')).toEqual(expect.objectContaining({ status: 200, body: { id: 't1', agent: 'calculator', status: 'done' } }));
     expect((await call(base, 'GET', '/threads/t1')).status).toBe(404);
     expect((await call(base, 'GET', '/threads')).body.threads.map((t: { id: string }) => t.id)).toEqual(['t2']);
+  });
+
+  it("names the call whose outcome its cancel left unrecorded: the thread deleted was its only record (the call may have taken effect)", async () => {
+    const store = createMemoryStore();
+    // Cancelled long ago while its call ran in another process that never recorded the outcome.
+    await store.create(threadOf('t1', 'publisher', [...publishCallStarted('t1'), { type: 'control', data: { action: 'cancel' } }], Date.parse('2025-01-01T00:00:00.000Z')));
+    const base = await serve(store);
+
+    expect(await call(base, 'DELETE', '/threads/t1')).toEqual(
+      expect.objectContaining({ status: 200, body: { id: 't1', agent: 'publisher', status: 'cancelled', unrecordedCall: { callId: 'c1', tool: 'publish', idempotencyKey: 't1:c1' } } }),
+    );
+    expect((await call(base, 'GET', '/threads/t1')).status).toBe(404);
   });
 
   it('answers 404 for an unknown thread, 400 for an id that is not one', async () => {
@@ -77,13 +87,13 @@ describe('DELETE /threads/:id', () => {
     expect(await call(base, 'DELETE', '/threads/t1')).toEqual(expect.objectContaining({ status: 409, body: { error: 'thread t1 cannot be deleted: this store cannot delete threads', code: 'conflict' } }));
   });
 
-  it('needs the bearer token when the server has one: 401 without it (the thread kept), 204 with it', async () => {
+  it('needs the bearer token when the server has one: 401 without it (the thread kept), 200 with it', async () => {
     const store = createMemoryStore();
     await store.create(threadOf('t1', 'calculator', DONE));
     const base = await serve(store, 's3cret');
     expect((await call(base, 'DELETE', '/threads/t1')).status).toBe(401);
     expect((await call(base, 'GET', '/threads/t1', undefined, { authorization: 'Bearer s3cret' })).status).toBe(200);
-    expect((await fetch(`${base}/threads/t1`, { method: 'DELETE', headers: { authorization: 'Bearer s3cret' } })).status).toBe(204);
+    expect((await fetch(`${base}/threads/t1`, { method: 'DELETE', headers: { authorization: 'Bearer s3cret' } })).status).toBe(200);
     expect((await call(base, 'GET', '/threads/t1', undefined, { authorization: 'Bearer s3cret' })).status).toBe(404);
   });
 
@@ -100,7 +110,7 @@ describe('DELETE /threads/:id', () => {
       // The wait for the outcome runs out (an agent this server lacks: 2 minutes); the delete comes before the watch's timer runs.
       clock.at = started + UNKNOWN_TOOL_OUTCOME_WAIT_MS;
 
-      expect((await fetch(`${base}/threads/t1`, { method: 'DELETE' })).status).toBe(204);
+      expect((await fetch(`${base}/threads/t1`, { method: 'DELETE' })).status).toBe(200);
 
       const rest = (await sse.until((f) => f.event === 'end')).filter((f) => f.event !== undefined);
       expect(rest.map((f) => f.event)).toEqual(['end']);
@@ -130,7 +140,7 @@ describe('DELETE /threads/:id', () => {
     try {
       await sse.until((f) => f.event === 'control');
       clock.at = started + UNKNOWN_TOOL_OUTCOME_WAIT_MS;
-      expect((await fetch(`${base}/threads/t1`, { method: 'DELETE' })).status).toBe(204);
+      expect((await fetch(`${base}/threads/t1`, { method: 'DELETE' })).status).toBe(200);
 
       const rest = (await sse.until((f) => f.event === 'end')).filter((f) => f.event !== undefined);
       expect(rest.map((f) => f.event)).toEqual(['end']);

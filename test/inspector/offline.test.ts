@@ -76,6 +76,7 @@ describe('the page, while the server is away', () => {
     await server.startHttp();
     const showTab = (state: 'hidden' | 'visible') =>
       page.evaluate((s) => {
+        const { document } = globalThis as unknown as { document: EventTarget };
         Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => s });
         document.dispatchEvent(new Event('visibilitychange'));
       }, state);

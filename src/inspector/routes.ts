@@ -3,7 +3,8 @@ import { Hono, type Context } from 'hono';
 import type { AnyStateMachine } from 'xstate';
 import type { Bus } from '../bus/bus.js';
 import type { Runtime } from '../runtime/runtime.js';
-import { parseInteger, parseStatuses } from '../server/requestBodies.js';
+import { errorBody } from '../server/errorMapper.js';
+import { parseInteger, parseStatuses, takesQuery } from '../server/requestBodies.js';
 import type { ThreadSummary } from '../store/threadStore.js';
 import type { ActorRegistry } from './actorRegistry.js';
 import { INSPECTOR_SLASHED_PATH, inspectorAssets } from './assets.js';
@@ -60,11 +61,17 @@ export type InspectorRoutes = Hono & {
  *   the machine that runs the threads of each agent and pipeline
  * - `GET /inspector/api/threads?limit=&status=&agent=`: `{ threads }`, most recently updated first
  * - `GET /inspector/api/threads/:id`: the thread with its events (404 when there is none; with
- *   `?missing=null`, 200 `null`: the page reads a pipeline's child, maybe not launched yet, so)
+ *   `?missing=null`, 200 `null`: the page reads a pipeline's child, maybe not launched yet, so;
+ *   400 for another value of `missing`)
  * - `GET /inspector/stream`: server-sent events `actors`, `processes` (`{ processId, live }`: a
  *   process gone, or heard from again), `threads` (arrays of changes, coalesced every
  *   `streamIntervalMs`) and `deleted` (the ids of threads the runtime deleted); the first `actors`
  *   event holds the recent actors
+ *
+ * A query parameter a route does not take is refused with 400 naming it and the ones the route
+ * takes (`/inspector/stream` and the graph and machine routes take none; the page's own files and
+ * `GET /inspector`, opened with `?token=`, take any). Errors are the HTTP API's `{ error, code,
+ * issues? }`, mounted on it or not.
  *
  * Answers to human requests go through the HTTP API's `POST /threads/:id/respond`.
  */
@@ -87,7 +94,7 @@ export function inspectorRoutes(options: InspectorRoutesOptions): InspectorRoute
   const app = new Hono();
   mountPage(app);
   mountApi(app, { runtime, registry: feed.registry, charts, maxActors, maxThreads });
-  app.get('/inspector/stream', streamRoute(feed, { heartbeatMs, intervalMs: streamIntervalMs, maxActors, shutdown: stop.signal }));
+  app.get('/inspector/stream', takesQuery(), streamRoute(feed, { heartbeatMs, intervalMs: streamIntervalMs, maxActors, shutdown: stop.signal }));
   return Object.assign(app, { registry: feed.registry, ready: feed.ready, close });
 }
 
@@ -96,7 +103,7 @@ function mountPage(app: Hono): void {
   const { files, error } = inspectorAssets();
   const serve = (c: Context, path: string): Response => {
     const asset = files.get(path);
-    if (asset === undefined) return c.json({ error: error ?? `no inspector file at ${path}` }, error === undefined ? 404 : 500);
+    if (asset === undefined) return refused(c, error === undefined ? 404 : 500, error ?? `no inspector file at ${path}`);
     c.header('Content-Type', asset.type);
     c.header('Cache-Control', 'no-cache');
     c.header('X-Content-Type-Options', 'nosniff');
@@ -119,47 +126,55 @@ interface ApiContext {
 }
 
 function mountApi(app: Hono, { runtime, registry, charts, maxActors, maxThreads }: ApiContext): void {
-  app.get('/inspector/api/actors', (c) => {
+  app.get('/inspector/api/actors', takesQuery('limit', 'machine', 'thread'), (c) => {
     const requested = parseInteger(c.req.query('limit'), 500, 999_999_999);
-    if (requested === undefined) return bad(c, 'limit must be a non-negative integer');
+    if (requested === undefined) return refused(c, 400, 'limit must be a non-negative integer');
     const machine = c.req.query('machine');
     const threadId = c.req.query('thread');
     const actors = registry.list({ limit: Math.min(requested, maxActors), ...(machine ? { machine } : {}), ...(threadId ? { threadId } : {}) });
     return c.json({ processes: registry.processes(), actors });
   });
 
-  app.get('/inspector/api/graph/:machine', async (c) => {
+  app.get('/inspector/api/graph/:machine', takesQuery(), async (c) => {
     const name = c.req.param('machine');
     try {
       const chart = await charts.chart(name);
-      return chart === undefined ? c.json({ error: `no machine named ${name}` }, 404) : c.json(chart);
+      return chart === undefined ? refused(c, 404, `no machine named ${name}`) : c.json(chart);
     } catch (error) {
-      return c.json({ error: `the chart of ${name} could not be laid out: ${(error as Error).message}` }, 500);
+      return refused(c, 500, `the chart of ${name} could not be laid out: ${(error as Error).message}`);
     }
   });
 
-  app.get('/inspector/api/machines', (c) => c.json({ machines: charts.machines, threadMachines: charts.threadMachines }));
+  app.get('/inspector/api/machines', takesQuery(), (c) => c.json({ machines: charts.machines, threadMachines: charts.threadMachines }));
 
-  app.get('/inspector/api/threads', async (c) => {
+  app.get('/inspector/api/threads', takesQuery('limit', 'status', 'agent'), async (c) => {
     const limit = parseInteger(c.req.query('limit'), 1000, maxThreads);
-    if (limit === undefined) return bad(c, `limit must be an integer from 0 to ${maxThreads}`);
+    if (limit === undefined) return refused(c, 400, `limit must be an integer from 0 to ${maxThreads}`);
     const { statuses, unknown } = parseStatuses(c.req.queries('status'));
-    if (unknown.length > 0) return bad(c, `unknown thread status: ${unknown.join(', ')}`);
+    if (unknown.length > 0) return refused(c, 400, `unknown thread status: ${unknown.join(', ')}`);
     const agent = c.req.query('agent');
     const threads: ThreadSummary[] = await runtime.list({ limit, ...(agent ? { agent } : {}), ...(statuses.length > 0 ? { status: statuses } : {}) });
     return c.json({ threads });
   });
 
-  app.get('/inspector/api/threads/:id', async (c) => {
+  app.get('/inspector/api/threads/:id', takesQuery('missing'), async (c) => {
     const id = c.req.param('id');
+    const missing = c.req.query('missing');
+    if (missing !== undefined && missing !== 'null') {
+      return refused(c, 400, 'invalid missing', [`missing: must be null (got ${JSON.stringify(missing.slice(0, 40))})`]);
+    }
     const view = await runtime.get(id);
     if (view !== undefined) return c.json(view);
     // A pipeline's child is journaled before it is launched: the page reads it this way, so its
     // absence is an answer rather than a failed request (the browser logs every 404 as an error).
-    return c.req.query('missing') === 'null' ? c.json(null) : c.json({ error: `thread not found: ${id}` }, 404);
+    return missing === 'null' ? c.json(null) : refused(c, 404, `thread not found: ${id}`);
   });
 }
 
-function bad(c: Context, message: string): Response {
-  return c.json({ error: message }, 400);
+/**
+ * An error answered here, in the HTTP API's error body (`{ error, code, issues? }`): the inspector's
+ * routes answer the same whether mounted on the HTTP API or alone (with no error mapper).
+ */
+function refused(c: Context, status: 400 | 404 | 500, message: string, issues: readonly string[] = []): Response {
+  return c.json(errorBody(status, message, { issues }), status);
 }

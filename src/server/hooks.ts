@@ -5,7 +5,7 @@ import type { Logger } from '../logger.js';
 import type { Runtime, ThreadView } from '../runtime/runtime.js';
 import { isJson, sameJson } from '../thread/events.js';
 import { keyedThreadId, MAX_OUTSIDE_KEY_CHARS } from '../thread/keyedThreadId.js';
-import { bodyText, JSON_CONTENT_TYPE, readBodyBytes } from './requestBodies.js';
+import { bodyText, JSON_CONTENT_TYPE, readBodyBytes, refuseUnknownQuery } from './requestBodies.js';
 import { verifyWebhookSignature, WEBHOOK_HEADERS } from './webhooks.js';
 
 /** Options of {@link mountHooks}. */
@@ -32,9 +32,10 @@ export function hookThreadId(deliveryId: string): string {
  * tolerance), so it needs no bearer token, and carries an id (`X-Switchyard-Delivery`): a retry of
  * the same delivery answers 200 with the thread it launched, the first one 201.
  *
- * Errors: 415 (not JSON), 401 (signature), 400 (no delivery id, body not UTF-8 JSON, input refused by the
- * agent), 404 (hooks off, no such agent), 409 (the delivery id was used with another body or
- * agent), 413 (the body limit, before all of these; or an input the thread's store cannot hold).
+ * Errors: 415 (not JSON), 401 (signature), 400 (a query parameter: the route takes none; no
+ * delivery id, body not UTF-8 JSON, input refused by the agent), 404 (hooks off, no such agent), 409
+ * (the delivery id was used with another body or agent), 413 (the body limit, before all of these;
+ * or an input the thread's store cannot hold).
  */
 export function mountHooks(app: Hono, runtime: Runtime, options: HookOptions): void {
   const { secret, previousSecrets = [], toleranceSeconds, logger } = options;
@@ -53,6 +54,8 @@ export function mountHooks(app: Hono, runtime: Runtime, options: HookOptions): v
       logger.warn({ path: c.req.path }, 'inbound hook refused: bad or stale signature');
       throw new HTTPException(401, { message: `unauthorized: ${WEBHOOK_HEADERS.signature} must be sha256=HMAC(secret, "<${WEBHOOK_HEADERS.timestamp}>.<body>") with a timestamp within ${toleranceSeconds} s` });
     }
+    // The route takes no query parameter: after the signature, as the bearer check answers first elsewhere.
+    refuseUnknownQuery(c, []);
     const deliveryId = c.req.header(WEBHOOK_HEADERS.delivery)?.trim() ?? '';
     if (deliveryId === '' || deliveryId.length > MAX_OUTSIDE_KEY_CHARS) {
       throw new InvalidInputError(`a hook needs the ${WEBHOOK_HEADERS.delivery} header: the delivery's id, 1 to ${MAX_OUTSIDE_KEY_CHARS} characters (a retry sends the same id)`);

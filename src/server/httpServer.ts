@@ -29,9 +29,9 @@ import {
   integerParam,
   launchBodySchema,
   readJsonBody,
-  refuseUnknownQuery,
   respondBodySchema,
   statusQuery,
+  takesQuery,
   threadIdParam,
 } from './requestBodies.js';
 import { createWebhookNotifier, type WebhookNotifierOptions, type WebhookTarget } from './webhooks.js';
@@ -200,7 +200,8 @@ const MAX_WAIT_MS = 300_000;
  * The HTTP surface of a runtime as a hono app (serve it with {@link startHttpServer}, or call
  * `app.request()` in tests). JSON everywhere; errors are `{ error, code, issues? }` (see `mapError`;
  * 404 for an unknown path, 405 with `Allow` for a method a known path does not take, 400 for a
- * query parameter the route does not take: see `refuseUnknownQuery`);
+ * query parameter the route does not take, naming it and the ones the route takes, or saying it
+ * takes none: see `takesQuery`; `GET /`, `/health` and `/ready` take any);
  * every 503 carries `Retry-After` (seconds: a few for an unavailable store, the drain time once
  * stopping).
  *
@@ -349,7 +350,7 @@ export function createHttpApp(served: Runtime, options: HttpOptions = {}): HttpA
   );
 
   const servedOf = (name: string): { served?: boolean } => (workerServes === undefined ? {} : { served: workerServes(name) });
-  app.get('/agents', (c) =>
+  app.get('/agents', takesQuery(), (c) =>
     c.json([
       ...[...runtime.agents.values()].map((agent) => ({
         name: agent.name,
@@ -378,7 +379,7 @@ export function createHttpApp(served: Runtime, options: HttpOptions = {}): HttpA
     ]),
   );
 
-  app.post('/threads', async (c) => {
+  app.post('/threads', takesQuery(), async (c) => {
     const body = await readJsonBody(c, launchBodySchema);
     // Before the relaunch check, so a relaunch naming a callback is answered as a first launch is.
     if (body.callbackUrl !== undefined && !callbackUrls) throw new InvalidInputError(NO_CALLBACKS);
@@ -413,8 +414,7 @@ export function createHttpApp(served: Runtime, options: HttpOptions = {}): HttpA
     return c.json(view, 201);
   });
 
-  app.get('/threads', async (c) => {
-    refuseUnknownQuery(c, ['agent', 'status', 'limit', 'after', 'updatedBefore']);
+  app.get('/threads', takesQuery('agent', 'status', 'limit', 'after', 'updatedBefore'), async (c) => {
     const agent = c.req.query('agent');
     const status = statusQuery(c);
     const limit = integerParam('limit', c.req.query('limit'), 100, 10_000);
@@ -432,30 +432,29 @@ export function createHttpApp(served: Runtime, options: HttpOptions = {}): HttpA
     return c.json(next === undefined ? { threads } : { threads, next });
   });
 
-  app.get('/threads/:id', async (c) => c.json(await withWaitingOn(runtime, await viewOf(c))));
+  app.get('/threads/:id', takesQuery(), async (c) => c.json(await withWaitingOn(runtime, await viewOf(c))));
 
-  app.post('/threads/:id/respond', async (c) => {
+  app.post('/threads/:id/respond', takesQuery(), async (c) => {
     const id = threadIdParam(c);
     const body = await readJsonBody(c, respondBodySchema);
     return c.json(await runtime.respond(id, body));
   });
 
   for (const action of ['pause', 'resume', 'cancel'] as const) {
-    app.post(`/threads/:id/${action}`, async (c) => {
+    app.post(`/threads/:id/${action}`, takesQuery(), async (c) => {
       const id = threadIdParam(c);
       const body = await readJsonBody(c, controlBodySchema, {});
       return c.json(await runtime[action](id, body));
     });
   }
 
-  app.delete('/threads/:id', async (c) => c.json(await runtime.delete(threadIdParam(c))));
+  app.delete('/threads/:id', takesQuery(), async (c) => c.json(await runtime.delete(threadIdParam(c))));
 
   mountHooks(app, runtime, { secret: hookSecret, previousSecrets: hookPreviousSecrets, toleranceSeconds: hookToleranceSeconds, logger });
 
   app.get('/threads/:id/events', (c) => streamThreadEvents(c, threadIdParam(c), { runtime, logger, heartbeatMs, shutdown }));
 
-  app.get('/threads/:id/wait', async (c) => {
-    refuseUnknownQuery(c, ['timeoutMs']);
+  app.get('/threads/:id/wait', takesQuery('timeoutMs'), async (c) => {
     const id = threadIdParam(c);
     const timeoutMs = integerParam('timeoutMs', c.req.query('timeoutMs'), DEFAULT_WAIT_MS, MAX_WAIT_MS);
     const timeout = AbortSignal.timeout(timeoutMs);

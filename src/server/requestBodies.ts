@@ -1,4 +1,4 @@
-import type { Context } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { z } from 'zod';
 import { strictUtf8 } from '../bus/busMessage.js';
@@ -9,7 +9,7 @@ import { launchInputSchema } from '../thread/events.js';
 import { humanResponseInputSchema } from '../thread/humanResponse.js';
 import { keyedThreadId, MAX_OUTSIDE_KEY_CHARS } from '../thread/keyedThreadId.js';
 import { isThreadStatus, THREAD_STATUSES, type ThreadStatus } from '../thread/state.js';
-import { formatIssues } from './errorMapper.js';
+import { errorBody, formatIssues } from './errorMapper.js';
 
 /**
  * The message of a field that is missing or of another type. An issue is shown after its field
@@ -126,19 +126,45 @@ export function idempotencyThreadId(key: string): string {
 const TOKEN_IN_QUERY = 'the server takes no token in the query: send the header Authorization: Bearer <token> (a browser EventSource cannot send it: read the stream with fetch)';
 
 /**
- * 400 when the query names a parameter the route does not take, naming it and the ones it takes
- * (`accepted`): a typo (`?stauts=done`) would otherwise be answered as if it were absent, as JSON
- * bodies refuse an unknown key. Checked first, before the route reads or looks anything up.
+ * The refusal of a query naming a parameter the route does not take (`accepted`; none when
+ * empty), naming it and the ones the route takes: a typo (`?stauts=done`) would otherwise be
+ * answered as if it were absent, as JSON bodies refuse an unknown key. `undefined` when it names none.
  */
-export function refuseUnknownQuery(c: Context, accepted: readonly string[]): void {
+export function unknownQueryOf(c: Context, accepted: readonly string[]): InvalidInputError | undefined {
   const unknown = Object.keys(c.req.queries()).filter((name) => !accepted.includes(name));
-  if (unknown.length === 0) return;
+  if (unknown.length === 0) return undefined;
   const shown = unknown.slice(0, 10).map((name) => name.slice(0, 40));
-  const route = `${c.req.method} ${c.req.routePath}`;
-  throw new InvalidInputError(
+  const takes = `${c.req.method} ${c.req.routePath} takes ${accepted.length === 0 ? 'no query parameter' : accepted.join(', ')}`;
+  return new InvalidInputError(
     `unknown query parameter${unknown.length > 1 ? 's' : ''}: ${shown.join(', ')}`,
-    shown.map((name) => `${name}: ${name === 'token' ? TOKEN_IN_QUERY : `${route} takes ${accepted.join(', ')}`}`),
+    shown.map((name) => `${name}: ${name === 'token' ? TOKEN_IN_QUERY : takes}`),
   );
+}
+
+/** 400 when the query names a parameter the route does not take (see {@link unknownQueryOf}). Checked first, before the route reads or looks anything up. */
+export function refuseUnknownQuery(c: Context, accepted: readonly string[]): void {
+  const refused = unknownQueryOf(c, accepted);
+  if (refused !== undefined) throw refused;
+}
+
+/**
+ * The middleware of a route that takes the query parameters `accepted` (none when there are
+ * none): 400 for any other (see {@link unknownQueryOf}), before the route reads or looks anything
+ * up. It answers itself, with the HTTP API's error body, so a route of an app that has no error
+ * mapper (the inspector's routes mounted alone) answers the same.
+ *
+ * @example
+ * ```ts
+ * app.get('/threads/:id', takesQuery(), handler);
+ * app.get('/threads/:id/wait', takesQuery('timeoutMs'), handler);
+ * ```
+ */
+export function takesQuery(...accepted: string[]): MiddlewareHandler {
+  return async (c, next) => {
+    const refused = unknownQueryOf(c, accepted);
+    if (refused === undefined) return next();
+    return c.json(errorBody(400, refused.message, { issues: refused.issues }), 400);
+  };
 }
 
 /** A thread id from the path, checked before it reaches a store. */

@@ -149,7 +149,7 @@ describe('inspectorRoutes', () => {
     const one = await get(app, '/inspector/api/threads/th-div');
     expect(one.body).toMatchObject({ id: 'th-div', status: 'awaiting_human', pendingRequest: { kind: 'approval', tool: 'divide' } });
     expect((one.body.events as unknown[]).length).toBeGreaterThan(2);
-    expect(await get(app, '/inspector/api/threads/nope')).toEqual({ status: 404, body: { error: 'thread not found: nope' } });
+    expect(await get(app, '/inspector/api/threads/nope')).toEqual({ status: 404, body: { error: 'thread not found: nope', code: 'not_found' } });
   });
 
   it('draws the agent, the supervisor, machines passed in, and machines only seen on the bus', async () => {
@@ -348,6 +348,61 @@ describe('inspectorRoutes', () => {
     expect(actors.filter((a) => a.threadId === id).at(-1)).toMatchObject({ value: 'awaitingHuman', processId: 'local:1' });
     abort.abort();
     await reader.cancel().catch(() => undefined);
+  });
+});
+
+describe("the inspector API's input checks", () => {
+  it('refuses a query parameter a route does not take with 400, naming it and what the route takes, in the HTTP API\'s error body', async () => {
+    const { app } = await setup();
+    const routes: [path: string, route: string, takes: string][] = [
+      ['/inspector/api/actors?limt=5', 'GET /inspector/api/actors', 'limit, machine, thread'],
+      ['/inspector/api/graph/agent?x=1', 'GET /inspector/api/graph/:machine', 'no query parameter'],
+      ['/inspector/api/machines?x=1', 'GET /inspector/api/machines', 'no query parameter'],
+      ['/inspector/api/threads?stauts=done', 'GET /inspector/api/threads', 'limit, status, agent'],
+      ['/inspector/api/threads/nope?missing=null&x=1', 'GET /inspector/api/threads/:id', 'missing'],
+    ];
+    for (const [path, route, takes] of routes) {
+      const name = [...new URL(path, 'http://x').searchParams.keys()].find((key) => key !== 'missing')!;
+      expect(await get(app, path), path).toEqual({ status: 400, body: { error: `unknown query parameter: ${name}`, code: 'bad_request', issues: [`${name}: ${route} takes ${takes}`] } });
+    }
+    const stream = await app.request('/inspector/stream?after=3');
+    expect(stream.status).toBe(400);
+    expect(await stream.json()).toEqual({ error: 'unknown query parameter: after', code: 'bad_request', issues: ['after: GET /inspector/stream takes no query parameter'] });
+  });
+
+  it('answers every error with a code: a bad value, a thread or a machine not found', async () => {
+    const { app } = await setup();
+    expect(await get(app, '/inspector/api/threads?status=snoozing')).toMatchObject({ status: 400, body: { error: 'unknown thread status: snoozing', code: 'bad_request' } });
+    expect(await get(app, '/inspector/api/threads?limit=-1')).toMatchObject({ status: 400, body: { code: 'bad_request' } });
+    expect(await get(app, '/inspector/api/actors?limit=x')).toMatchObject({ status: 400, body: { code: 'bad_request' } });
+    expect(await get(app, '/inspector/api/graph/nosuch')).toEqual({ status: 404, body: { error: 'no machine named nosuch', code: 'not_found' } });
+    // `missing` takes one value: another is a typo, not a request for the 404.
+    expect(await get(app, '/inspector/api/threads/nope?missing=nul')).toMatchObject({ status: 400, body: { code: 'bad_request', issues: ['missing: must be null (got "nul")'] } });
+  });
+
+  it('takes the parameters the page sends, as before', async () => {
+    const { app, runtime } = await setup();
+    const done = await runtime.launch('calculator', 'add 2 and 3', { threadId: 'th-add' });
+    await runtime.settled(done.id);
+    expect(await get(app, '/inspector/api/threads/nope?missing=null')).toEqual({ status: 200, body: null });
+    expect((await get(app, '/inspector/api/threads/th-add?missing=null')).body).toMatchObject({ id: 'th-add' });
+    expect((await get(app, '/inspector/api/threads?limit=10000')).body.threads).toEqual([expect.objectContaining({ id: 'th-add' })]);
+    expect((await get(app, '/inspector/api/threads?limit=5&status=done&agent=calculator')).status).toBe(200);
+    expect((await get(app, '/inspector/api/actors?limit=5&machine=agent&thread=th-add')).status).toBe(200);
+    expect((await get(app, '/inspector/api/machines')).status).toBe(200);
+    expect((await get(app, '/inspector/api/graph/agent')).status).toBe(200);
+  });
+
+  it('answers the same body mounted on the HTTP API, behind its token', async () => {
+    const server = await startInspectorServer({ token: 'sekret' });
+    cleanups.push(() => server.close());
+    const authorization = { authorization: 'Bearer sekret' };
+    expect((await fetch(`${server.url}/inspector/api/machines?x=1`)).status).toBe(401);
+    const refused = await fetch(`${server.url}/inspector/api/machines?x=1`, { headers: authorization });
+    expect(refused.status).toBe(400);
+    expect(await refused.json()).toEqual({ error: 'unknown query parameter: x', code: 'bad_request', issues: ['x: GET /inspector/api/machines takes no query parameter'] });
+    // The page is opened with ?token=: the page stays a page, whatever its query.
+    expect((await fetch(`${server.url}/inspector?token=sekret`)).status).toBe(200);
   });
 });
 

@@ -155,11 +155,36 @@ describe('an unknown query parameter', () => {
     expect(events.body.issues).toEqual(['from: GET /threads/:id/events takes after', 'since: GET /threads/:id/events takes after']);
   });
 
+  it('is refused on a route that takes none, with 400 saying so, before anything is read or done', async () => {
+    const routes: [method: string, path: string, route: string, body?: unknown][] = [
+      ['GET', '/agents?x=1', 'GET /agents'],
+      ['GET', '/threads/th_missing?x=1', 'GET /threads/:id'],
+      ['POST', '/threads?x=1', 'POST /threads', { agent: 'echo', input: 1, threadId: 'th_queried' }],
+      ['POST', '/threads/th_missing/respond?x=1', 'POST /threads/:id/respond', { requestId: 'req_1', answer: 'x' }],
+      ['POST', '/threads/th_missing/pause?x=1', 'POST /threads/:id/pause'],
+      ['POST', '/threads/th_missing/resume?x=1', 'POST /threads/:id/resume'],
+      ['POST', '/threads/th_missing/cancel?x=1', 'POST /threads/:id/cancel'],
+      ['DELETE', '/threads/th_missing?x=1', 'DELETE /threads/:id'],
+    ];
+    for (const [method, path, route, body] of routes) {
+      const refused = await send(method, path, body);
+      expect(refused, path).toEqual({ status: 400, headers: expect.anything(), body: { error: 'unknown query parameter: x', code: 'bad_request', issues: [`x: ${route} takes no query parameter`] } });
+    }
+    // The launch was refused, not made with the parameter ignored.
+    expect((await send('GET', '/threads/th_queried')).status).toBe(404);
+  });
+
   it('leaves the parameters a route takes as they were, empty ones included', async () => {
     expect((await send('GET', '/threads?agent=echo&status=done,awaiting_human&limit=2')).status).toBe(200);
     expect((await send('GET', '/threads?agent=&status=&limit=&after=')).status).toBe(200);
     expect((await send('GET', '/threads/th_missing/wait?timeoutMs=1')).status).toBe(404);
     expect((await send('GET', '/threads/th_missing/events?after=0')).status).toBe(404);
+    // A route that takes none answers as before without one (an empty query is none).
+    expect((await send('GET', '/threads/th_missing')).status).toBe(404);
+    expect((await send('GET', '/threads/th_missing?')).status).toBe(404);
+    expect((await send('GET', '/agents')).status).toBe(200);
+    expect((await send('POST', '/threads/th_missing/cancel')).status).toBe(404);
+    expect((await send('DELETE', '/threads/th_missing')).status).toBe(404);
   });
 
   it("tells a ?token= (a browser EventSource's way) that the token goes in the Authorization header", async () => {

@@ -121,6 +121,20 @@ describe('POST /hooks/:agent', () => {
     expect(text.body.error).toMatch(/Content-Type: application\/json/);
   });
 
+  it('refuses a query parameter (400, the route takes none) once the delivery is signed, and launches nothing', async () => {
+    const { url, runtime } = await server();
+    const raw = JSON.stringify({ n: 1 });
+    const timestamp = String(Math.floor(Date.now() / 1000));
+    const headers = { 'content-type': 'application/json', 'X-Switchyard-Timestamp': timestamp, 'X-Switchyard-Signature': signWebhook(raw, SECRET, timestamp), 'X-Switchyard-Delivery': 'dq' };
+    const refused = await call(url, 'POST', '/hooks/echo?source=github', raw, headers);
+    expect(refused).toMatchObject({ status: 400, body: { error: 'unknown query parameter: source', code: 'bad_request', issues: ['source: POST /hooks/:agent takes no query parameter'] } });
+    expect(await runtime.list({ limit: 10 })).toHaveLength(0);
+    // A bad signature is answered first (401), as the bearer check is on the other routes; hooks off, 404.
+    expect((await call(url, 'POST', '/hooks/echo?source=github', raw, { ...headers, 'X-Switchyard-Signature': 'sha256=00' })).status).toBe(401);
+    const off = await server({ hookSecret: '' });
+    expect((await call(off.url, 'POST', '/hooks/echo?source=github', raw, headers)).status).toBe(404);
+  });
+
   it('is off (404) without a hook secret, and needs no bearer token when on', async () => {
     const off = await server({ hookSecret: '' });
     const refused = await deliver(off.url, 'echo', { n: 1 }, { delivery: 'd1' });

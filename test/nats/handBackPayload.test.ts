@@ -3,13 +3,15 @@
  * copy: its payload with the thread id added, and headers of its own (the original trigger's id,
  * the copy's msg id). The NATS server refuses a message larger than its `max_payload` (payload and
  * headers together), so with `maxPayloadBytes` at the server's limit a trigger that fits can have
- * a copy that does not. Such a trigger is handed back as itself (nak'ed: it comes back), never
+ * a copy that does not (its payload and headers grow). Such a trigger is handed back as itself (nak'ed: it comes back), never
  * lost; and a worker is refused at start-up a `maxPayloadBytes` the server would refuse anyway.
  */
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agent } from '../../src/agent/agent.js';
+import { encodePayload, messageBytes } from '../../src/bus/busMessage.js';
+import { MSG_ID_HEADER } from '../../src/bus/jobRunner.js';
 import type { ModelRequest } from '../../src/model/model.js';
 import { scriptedModel, type ScriptedReply } from '../../src/model/scriptedModel.js';
 import type { NatsNode } from '../../src/nats/natsNode.js';
@@ -77,10 +79,14 @@ describe('a NATS worker closed while it launches a trigger whose copy would exce
       throw new Error('the store is down');
     };
     const acks = client.watch<string>('$JS.ACK.>');
-    // The trigger and its headers fit the server (its msg id header takes about 40 bytes); its
-    // copy adds `,"threadId":"trg-big"` and two headers, and does not.
-    const input = 'x'.repeat(SERVER_MAX - 80 - JSON.stringify({ input: '' }).length);
-    await client.trigger(`${own.prefix}.trigger.publisher`, { input }, { msgId: 'big' });
+    // The trigger and its headers fit the server, 40 bytes to spare; its copy adds
+    // `,"threadId":"trg-big"` (21 bytes) and the original's id and its own msg id as headers, and
+    // does not. (A trace header makes up most of it: a thread of an 8 KiB input would not fit the
+    // server's KV either.)
+    const input = 'x'.repeat(3_000);
+    const trace = 't'.repeat(SERVER_MAX - 40 - messageBytes(encodePayload({ input }), { [MSG_ID_HEADER]: 'big', 'X-Trace': '' }));
+    expect(messageBytes(encodePayload({ input }), { [MSG_ID_HEADER]: 'big', 'X-Trace': trace })).toBe(SERVER_MAX - 40);
+    await client.trigger(`${own.prefix}.trigger.publisher`, { input }, { msgId: 'big', headers: { 'X-Trace': trace } });
     await creating.promise;
 
     const closing = workerA.close({ drainMs: 60_000 });

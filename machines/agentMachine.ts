@@ -9,7 +9,7 @@ import { prefetchStep } from '../src/agent/prefetchStep.js';
 import { type AgentDeps, type StepInput } from '../src/agent/deps.js';
 import type { HumanResponse, Thread } from '../src/thread/events.js';
 import { deriveState } from '../src/thread/state.js';
-import { createStepRunner, runControlStep, STEP_DONE, stopsWithActor, type ControlStepName, type RunCommand, type StepEvent as RunnerEvent, type StepOutputBase, type StepRunner, type StepSignals } from './stepRunner.js';
+import { createStepRunner, runControlStep, STEP_DONE, type ControlStepName, type RunCommand, type StepEvent as RunnerEvent, type StepOutputBase, type StepRunner, type StepSignals } from './stepRunner.js';
 import { AFTER_STEP, BACKING_OFF, type RouteContext, withThread, backoffDelay, CONTROL_STATES, machineOutput, PAUSE_NOW, ROUTE_CONTROL, THREAD_ROOT, threadActions, threadContext, threadGuards, untilDelay, type AgentMachineOutput, type ControlEvent, type ThreadContext } from './threadMachine.js';
 
 export { STEP_DONE, STEP_FAILED } from './stepRunner.js';
@@ -221,7 +221,7 @@ function buildAgentMachine(id: string, custom: readonly CustomStep[]) {
   return agentSetup.createMachine({
     id,
     context: ({ input, self }) => ({
-      ...threadContext(input.deps, input.thread, stopsWithActor(self, createStepRunner(runStep, (event: StepEvent) => self.send(event), (step) => SIDE_EFFECT_STEPS.includes(step)))),
+      ...threadContext(self, input.deps, input.thread, createStepRunner(runStep, (event: StepEvent) => self.send(event), (step) => SIDE_EFFECT_STEPS.includes(step))),
       agent: input.agent,
       response: null,
       refusal: null,

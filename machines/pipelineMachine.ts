@@ -2,7 +2,7 @@ import { assign, setup } from 'xstate';
 import type { Pipeline, PipelineStep } from '../src/pipeline/pipeline.js';
 import { nextStepName, runPipelineStep, type PipelineDeps, type PipelineStepResult } from '../src/pipeline/pipelineSteps.js';
 import type { Thread } from '../src/thread/events.js';
-import { createStepRunner, isControlStep, runControlStep, STEP_DONE, stopsWithActor, type ControlStepName, type RunCommand, type StepEvent, type StepRunner, type StepSignals } from './stepRunner.js';
+import { createStepRunner, isControlStep, runControlStep, STEP_DONE, type ControlStepName, type RunCommand, type StepEvent, type StepRunner, type StepSignals } from './stepRunner.js';
 import { AFTER_STEP, BACKING_OFF, backoffDelay, CONTROL_STATES, machineOutput, ROUTE_CONTROL, THREAD_ROOT, threadActions, threadContext, threadGuards, untilDelay, type AgentMachineOutput, type ControlEvent, type ThreadContext } from './threadMachine.js';
 
 /** Input of a pipeline machine. */
@@ -108,7 +108,7 @@ export function createPipelineMachine(pipeline: Pipeline) {
   return pipelineSetup.createMachine({
     id: `pipeline:${pipeline.name}`,
     context: ({ input, self }) => ({
-      ...threadContext(input.deps, input.thread, stopsWithActor(self, createStepRunner(runStep, (event: PipelineEvent) => self.send(event)))),
+      ...threadContext(self, input.deps, input.thread, createStepRunner(runStep, (event: PipelineEvent) => self.send(event))),
       pipeline: input.pipeline,
       sleepUntil: null,
     }),

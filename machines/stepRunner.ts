@@ -2,6 +2,7 @@ import { controlStep } from '../src/agent/controlStep.js';
 import type { AgentDeps } from '../src/agent/deps.js';
 import { messageOf, ThreadEndedError } from '../src/errors.js';
 import { ThreadFailedError } from '../src/store/appendEvents.js';
+import type { Logger } from '../src/logger.js';
 import type { Thread } from '../src/thread/events.js';
 
 // How the durable machines (the agent and every pipeline) run their steps: one runner per actor,
@@ -218,8 +219,11 @@ export function createStepRunner<TCommand extends RunCommand, TOutput extends St
 }
 
 /** What {@link stopsWithActor} watches: the actor whose context holds the runner. */
-interface Stoppable {
-  subscribe(observer: { complete: () => void; error: () => void }): unknown;
+export interface WatchedActor {
+  subscribe(observer: { complete: () => void; error: (error: unknown) => void }): unknown;
+  getSnapshot(): { readonly value?: unknown };
+  /** Set when the actor has a parent (the runtime's supervisor), which XState tells of its failure. */
+  readonly _parent?: unknown;
 }
 
 /**
@@ -227,9 +231,24 @@ interface Stoppable {
  * failed. Called where the actor's context is built. An observer, not a child actor invoked for the
  * actor's lifetime: a child costs an actor of its own per thread (its construction and its garbage,
  * on every run), and XState completes an actor's observers exactly where it stops its children.
- * Its `error` keeps an actor that fails from leaving its step running (a child was not stopped then).
+ * Its `error` keeps an actor that fails (an action or a guard threw) from leaving its step running
+ * (a child was not stopped then). XState reports a failure only when some observer has no `error`
+ * (or, with none, for a root actor): this one has, so a root actor's failure (`createAgentActor`,
+ * the exported machines) is logged here, on `logger` (bound to the thread and its agent), at
+ * error; a child's is told to its parent, the supervisor, which logs it (and restarts it once).
  */
-export function stopsWithActor<TRunner extends Pick<StepRunner, 'stop'>>(actor: Stoppable, runner: TRunner): TRunner {
-  actor.subscribe({ complete: () => runner.stop(), error: () => runner.stop() });
+export function stopsWithActor<TRunner extends Pick<StepRunner, 'stop'>>(actor: WatchedActor, runner: TRunner, logger: Pick<Logger, 'error'>): TRunner {
+  actor.subscribe({
+    complete: () => runner.stop(),
+    error: (error) => {
+      runner.stop();
+      if (actor._parent === undefined) logger.error({ state: stateOf(actor.getSnapshot().value), err: messageOf(error) }, 'agent actor failed');
+    },
+  });
   return runner;
+}
+
+/** A machine's state value as a log line names it: `deciding`, or a nested value as JSON. */
+export function stateOf(value: unknown): string {
+  return typeof value === 'string' ? value : JSON.stringify(value) ?? 'unknown';
 }

@@ -1,5 +1,6 @@
 import { assign, createActor, enqueueActions, setup, type AnyActorLogic, type AnyActorRef, type EventObject } from 'xstate';
 import type { Agent } from '../src/agent/agent.js';
+import type { Logger } from '../src/logger.js';
 import { redactText } from '../src/context/redact.js';
 import { redactingLogger } from '../src/context/redactingLogger.js';
 import type { Pipeline } from '../src/pipeline/pipeline.js';
@@ -7,6 +8,7 @@ import type { PipelineDeps } from '../src/pipeline/pipelineSteps.js';
 import type { Thread } from '../src/thread/events.js';
 import { deriveState, statusOf, type ThreadStatus } from '../src/thread/state.js';
 import { agentMachineFor, type AgentMachineEvent, type AgentMachineOutput } from './agentMachine.js';
+import { stateOf } from './stepRunner.js';
 import type { PipelineMachine } from './pipelineMachine.js';
 
 /** How a supervised agent came to rest. */
@@ -142,6 +144,16 @@ function movedOn(actor: AnyActorRef | undefined, rest: { state: string; thread: 
   return snapshot.status !== 'active' || snapshot.value !== rest.state || snapshot.context.thread !== rest.thread;
 }
 
+/**
+ * Where a failed child's failure is logged: its own logger, bound to its thread and agent (and
+ * redacting its agent's secrets), or, when it failed before it had one (its context was being
+ * built), the supervisor's with the thread id.
+ */
+function failedChildLogger(context: SupervisorContext, threadId: string): Pick<Logger, 'error'> {
+  const snapshot = context.actors.get(threadId)?.getSnapshot() as { context?: { deps?: { logger?: Logger } } } | undefined;
+  return snapshot?.context?.deps?.logger ?? context.deps.logger.child({ threadId });
+}
+
 /** The running ids without `threadId`. */
 const without = (running: readonly string[], threadId: string): string[] => running.filter((id) => id !== threadId);
 
@@ -237,7 +249,7 @@ export const supervisorMachine = setup({
             const error = (event as { error: unknown }).error;
             const failures = (context.failures[id] ?? 0) + 1;
             const problem = error instanceof Error ? error.message : String(error);
-            context.deps.logger.error({ threadId: id, err: problem, failures }, 'agent actor failed');
+            failedChildLogger(context, id).error({ state: stateOf(context.actors.get(id)?.getSnapshot().value), err: problem, failures }, 'agent actor failed');
             // A child that failed has stopped itself: only forget it.
             context.actors.delete(id);
             if (failures < 2) {

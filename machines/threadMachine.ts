@@ -4,7 +4,7 @@ import { messageOf, VersionConflictError } from '../src/errors.js';
 import { type AgentDeps } from '../src/agent/deps.js';
 import type { Thread } from '../src/thread/events.js';
 import { deriveState, statusOf, type ThreadState, type ThreadStatus } from '../src/thread/state.js';
-import { STEP_DONE, STEP_FAILED, type StepEvent, type StepRunner } from './stepRunner.js';
+import { STEP_DONE, STEP_FAILED, stopsWithActor, type StepEvent, type StepRunner, type WatchedActor } from './stepRunner.js';
 
 // What the durable machines (the agent and every pipeline) share: a thread in context with its
 // derived state, control events and the states that record them, the routing guards that read
@@ -57,16 +57,27 @@ export function threadDeps<TDeps extends AgentDeps>(deps: TDeps, thread: Thread)
   return Object.keys(missing).length === 0 ? deps : { ...deps, logger: deps.logger.child(missing) };
 }
 
-/** The context a durable machine starts with, before its own fields; its logger is bound to the thread ({@link threadDeps}). */
-export const threadContext = <TDeps extends AgentDeps, TRunner extends Pick<StepRunner, 'stop' | 'drain' | 'finishing'>>(deps: TDeps, thread: Thread, runner: TRunner): ThreadContext & { readonly deps: TDeps; readonly runner: TRunner } => ({
-  deps: threadDeps(deps, thread),
-  ...withThread(thread),
-  pauseRequested: false,
-  control: {},
-  stopped: null,
-  failedIn: null,
-  runner,
-});
+/**
+ * The context a durable machine starts with, before its own fields: its logger is bound to the
+ * thread ({@link threadDeps}), and its step runner stops with `actor` (see `stopsWithActor`).
+ */
+export function threadContext<TDeps extends AgentDeps, TRunner extends Pick<StepRunner, 'stop' | 'drain' | 'finishing'>>(
+  actor: WatchedActor,
+  deps: TDeps,
+  thread: Thread,
+  runner: TRunner,
+): ThreadContext & { readonly deps: TDeps; readonly runner: TRunner } {
+  const bound = threadDeps(deps, thread);
+  return {
+    deps: bound,
+    ...withThread(thread),
+    pauseRequested: false,
+    control: {},
+    stopped: null,
+    failedIn: null,
+    runner: stopsWithActor(actor, runner, bound.logger),
+  };
+}
 
 /** Why an actor stops early: a lost optimistic append, or a step that threw. */
 export function stopReason(error: unknown): string {

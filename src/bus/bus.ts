@@ -144,6 +144,13 @@ export interface Bus {
    * rather than only routed to subscriptions. Never rejects; an unreachable server answers `undefined`.
    */
   queueFor(subject: string): Promise<string | undefined>;
+  /**
+   * The largest message the bus carries, its payload and its headers together (as
+   * `messageBytes` counts them): on NATS the server's `max_payload`, as the connection reports it
+   * now (a reconnect may land on a server with another); a larger publish or enqueue is refused.
+   * The in-process bus carries any size: `Infinity`.
+   */
+  maxMessageBytes(): number;
   /** Resolves when everything published so far has been routed. */
   flush(): Promise<void>;
   /**

@@ -1,5 +1,6 @@
 import {
   BusError,
+  type Bus,
   type BusErrorContext,
   type BusHandler,
   type BusHeaders,
@@ -23,6 +24,19 @@ export function encodePayload(payload: BusPayload): Uint8Array {
   const json = JSON.stringify(payload);
   // JSON.stringify returns undefined for functions and symbols; send nothing rather than "undefined".
   return json === undefined ? new Uint8Array(0) : encoder.encode(json);
+}
+
+/**
+ * The bytes a message takes against {@link Bus.maxMessageBytes}: its payload and its headers as
+ * NATS encodes them (`NATS/1.0`, then `\r\n<name>: <value>` each, then `\r\n\r\n`; none when
+ * there are none).
+ */
+export function messageBytes(payload: Uint8Array, headers: BusHeaders = {}): number {
+  const entries = Object.entries(headers);
+  if (entries.length === 0) return payload.length;
+  let bytes = 'NATS/1.0'.length + '\r\n\r\n'.length;
+  for (const [name, value] of entries) bytes += encoder.encode(`\r\n${name}: ${value}`).length;
+  return payload.length + bytes;
 }
 
 /** Decodes bytes as UTF-8 (invalid sequences become U+FFFD). */

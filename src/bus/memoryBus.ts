@@ -125,6 +125,8 @@ export function createMemoryBus(options: MemoryBusOptions = {}): Bus {
 
     onReconnect: () => () => undefined,
 
+    maxMessageBytes: () => Infinity,
+
     async publishStored(subject: string, payload: BusPayload, storedOptions: StoredPublishOptions) {
       assertOpen();
       assertSubject(subject);

@@ -16,6 +16,7 @@ import { casPurge, casWrite } from './kvWrite.js';
 import { WalkCache } from './kvPaging.js';
 import { parseSummary, SummaryWriter, type Known, type StoredSummary } from './kvSummaries.js';
 import { encodeThread, knownOf, threadSizeLimit, type ThreadSizeLimit } from './kvThread.js';
+import { DEFAULT_MAX_PAYLOAD } from './natsBus.js';
 
 export { DEFAULT_THREADS_BUCKET } from './kvBuckets.js';
 export { CorruptThreadError, type StoredThreadValue } from './kvThread.js';
@@ -337,8 +338,6 @@ async function removeMarker(buckets: Buckets, key: string): Promise<void> {
 /** How long {@link ThreadStore.ready} waits for the server. */
 const READY_TIMEOUT_MS = 2_000;
 
-/** What the threads bucket takes when the connection does not say (nats-server's default max_payload). */
-const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
 /** The smallest `maxPayload` option: smaller leaves a thread too little room beside its reserve. */
 const MIN_MAX_PAYLOAD = 8 * 1024;
 

@@ -37,6 +37,9 @@ import { batchWrites } from './writeBatching.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { assertPattern, assertQueueGroup, assertSubject, isValidSubject } from '../bus/subject.js';
 
+/** The largest message when the connection does not say (nats-server's default max_payload). */
+export const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
+
 /** Options of {@link createNatsBus}. */
 export interface NatsBusOptions extends BusOptions {
   /**
@@ -272,6 +275,9 @@ export async function createNatsBus(options: NatsBusOptions): Promise<NatsBus> {
         throw toBusError(error, `publish on ${subject}`);
       }
     },
+
+    // Read at each call: a reconnect may land on a server with another max_payload.
+    maxMessageBytes: () => nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD,
 
     onReconnect(listener: () => void) {
       reconnected.add(listener);

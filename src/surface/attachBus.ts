@@ -34,7 +34,11 @@ export interface AttachBusOptions {
   processId?: string | undefined;
   /** @default a silent logger */
   logger?: Logger | undefined;
-  /** Larger trigger, job and request payloads are refused. @default 262144 (256 KiB) */
+  /**
+   * Larger trigger, job and request payloads are refused. At most the bus's largest message (the
+   * NATS server's `max_payload`): a larger one is a `ConfigError` at start-up.
+   * @default 262144 (256 KiB), or the NATS server's `max_payload` when that is smaller
+   */
   maxPayloadBytes?: number | undefined;
   /** How often a running job tells the queue it is alive. @default the queues' ackWaitMs / 3 */
   heartbeatMs?: number | undefined;
@@ -127,7 +131,6 @@ export async function attachBus(runtime: Runtime, options: AttachBusOptions): Pr
     worker = true,
     processId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
     logger = silentLogger(),
-    maxPayloadBytes = 256 * 1024,
     heartbeatMs = Math.max(50, Math.floor(queues.config.ackWaitMs / 3)),
     concurrency = 16,
     observe = true,
@@ -138,9 +141,8 @@ export async function attachBus(runtime: Runtime, options: AttachBusOptions): Pr
   if (unknown.length > 0) throw new ConfigError(`not an agent or pipeline of this runtime: ${unknown.join(', ')} (known: ${names.join(', ')})`);
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new ConfigError('concurrency must be a positive integer');
   if (!(heartbeatMs > 0) || heartbeatMs >= queues.config.ackWaitMs) throw new ConfigError('heartbeatMs must be positive and below the queues\' ackWaitMs');
-  if (!(maxPayloadBytes > 0)) throw new ConfigError('maxPayloadBytes must be positive');
-
   const { bus, subjects } = queues;
+  const maxPayloadBytes = payloadLimitOf(options.maxPayloadBytes, bus.maxMessageBytes());
   queues.setPipelines(runtime.pipelines.keys());
   // Every queue exists before anything is served, so triggers are stored even while no worker for
   // their agent runs.
@@ -186,4 +188,21 @@ export async function attachBus(runtime: Runtime, options: AttachBusOptions): Pr
       return closing;
     },
   };
+}
+
+/** The default of {@link AttachBusOptions.maxPayloadBytes}, when the bus carries as much. */
+const DEFAULT_MAX_PAYLOAD_BYTES = 256 * 1024;
+
+/**
+ * `maxPayloadBytes` checked against `largest`, the bus's largest message: a payload the server
+ * refuses could never come in, and what a worker hands back (a trigger's copy) or answers would be
+ * refused on its way out. Left out, the default or `largest` when that is smaller.
+ */
+function payloadLimitOf(maxPayloadBytes: number | undefined, largest: number): number {
+  if (maxPayloadBytes === undefined) return Math.min(DEFAULT_MAX_PAYLOAD_BYTES, largest);
+  if (!(maxPayloadBytes > 0)) throw new ConfigError('maxPayloadBytes must be positive');
+  if (maxPayloadBytes > largest) {
+    throw new ConfigError(`maxPayloadBytes (${maxPayloadBytes}) is larger than the largest message the bus carries, the NATS server's max_payload (${largest}): lower it, or raise max_payload in the nats-server config`);
+  }
+  return maxPayloadBytes;
 }

@@ -1,9 +1,9 @@
 import type { Job } from '../bus/bus.js';
-import { encodePayload } from '../bus/busMessage.js';
+import { encodePayload, messageBytes } from '../bus/busMessage.js';
 import { retryDelayFor } from '../bus/jobRunner.js';
 import { messageOf } from '../errors.js';
 import { HANDED_BACK_ROOM, type JobPayload } from './payloads.js';
-import { TRIGGER_ID_HEADER } from './subjects.js';
+import { MSG_ID_HEADER, TRIGGER_ID_HEADER } from './subjects.js';
 import type { SurfaceContext } from './surfaceContext.js';
 import type { ThreadRequests } from './threadRequests.js';
 
@@ -154,7 +154,8 @@ export function triggerIdOf(job: Job): string {
  * not the original's, which the queue still remembers (the copy would be dropped as its duplicate,
  * and the trigger lost with the ack), but one per original message, so a hand-back repeated after
  * a lost ack enqueues one copy. A trigger whose payload cannot be read again (it was, to come
- * this far) is nak'ed.
+ * this far), or whose copy cannot be enqueued (see {@link copyTooLarge}; the queue refused it,
+ * the server is away), is handed back as itself: nak'ed, it comes back (a delivery of its own).
  */
 async function retrigger(scope: WorkerScope, job: Job, target: JobTarget): Promise<void> {
   const json = job.json();
@@ -165,18 +166,42 @@ async function retrigger(scope: WorkerScope, job: Job, target: JobTarget): Promi
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(job.headers)) if (!name.toLowerCase().startsWith('nats-')) headers[name] = value;
   headers[TRIGGER_ID_HEADER] = triggerIdOf(job);
+  const msgId = `handback.${job.id}`;
   const copy = encodePayload({ ...json.data, threadId: target.threadId });
-  if (copy.length > scope.ctx.maxPayloadBytes + HANDED_BACK_ROOM) {
-    // Written again longer than its original and its thread id (numbers as 5e+21, say): a copy
-    // would be refused as too large, so the original comes back itself (a delivery of its own).
-    scope.ctx.logger.warn({ threadId: target.threadId, agent: target.agent, jobId: job.id, bytes: copy.length }, 'trigger handed back as itself: its copy would be too large');
+  const log = { threadId: target.threadId, agent: target.agent, jobId: job.id };
+  const tooLarge = copyTooLarge(scope, copy, { ...headers, [MSG_ID_HEADER]: msgId });
+  if (tooLarge !== undefined) {
+    scope.ctx.logger.warn({ ...log, reason: tooLarge }, 'trigger handed back as itself: its copy would be too large');
     await job.nak();
     return;
   }
-  const queue = await scope.ctx.queues.queue(target.agent);
-  await queue.enqueue(job.subject, copy, { msgId: `handback.${job.id}`, headers });
-  scope.ctx.logger.info({ threadId: target.threadId, agent: target.agent, jobId: job.id }, 'trigger handed back as a copy: its thread was not created here');
+  try {
+    const queue = await scope.ctx.queues.queue(target.agent);
+    await queue.enqueue(job.subject, copy, { msgId, headers });
+  } catch (error) {
+    // A copy stored after all (its answer lost) launches the same thread with the same input as
+    // the original: the second launch is idempotent.
+    scope.ctx.logger.warn({ ...log, err: messageOf(error) }, 'trigger handed back as itself: its copy could not be enqueued');
+    await job.nak();
+    return;
+  }
+  scope.ctx.logger.info(log, 'trigger handed back as a copy: its thread was not created here');
   await job.ack();
+}
+
+/**
+ * Why a trigger's copy would be refused as too large, or undefined when it fits. It is written
+ * again from its original's parsed JSON, with its thread id: longer than the original (numbers as
+ * 5e+21, say) past the room a copy has over `maxPayloadBytes` ({@link HANDED_BACK_ROOM}), the next
+ * worker would refuse it; with its headers, past the bus's largest message (the NATS server's
+ * max_payload, which `maxPayloadBytes` may come up to), the queue would.
+ */
+function copyTooLarge(scope: WorkerScope, copy: Uint8Array, headers: Record<string, string>): string | undefined {
+  const limit = scope.ctx.maxPayloadBytes + HANDED_BACK_ROOM;
+  if (copy.length > limit) return `its payload is ${copy.length} bytes; a copy may have ${limit}`;
+  const bytes = messageBytes(copy, headers);
+  const largest = scope.ctx.bus.maxMessageBytes();
+  return bytes > largest ? `it is ${bytes} bytes with its headers; the bus carries at most ${largest} (the NATS server's max_payload)` : undefined;
 }
 
 /** Whether the thread exists (a trigger's may not, if its launch failed); false when the store cannot say. */

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Bus, BusErrorContext, BusMessage, BusOptions, Job } from '../../src/bus/bus.js';
 import { isBusError } from '../../src/bus/bus.js';
+import { messageBytes } from '../../src/bus/busMessage.js';
 import { collector, deferred, delay, eventually, uniqueToken, within } from './waiting.js';
 
 /** What a bus implementation's test file hands to {@link runBusConformance}. */
@@ -184,6 +185,24 @@ export function runBusConformance(name: string, factory: BusFactory): void {
     });
 
     describe('messages', () => {
+      it('carries a message of maxMessageBytes(), payload and headers together as messageBytes counts them, and refuses one byte more', async () => {
+        const largest = bus.maxMessageBytes();
+        expect(largest).toBeGreaterThan(0);
+        const { got } = await record(`${p}.max`);
+        const headers = { 'X-Trace-Id': 'abc-123' };
+        // Unbounded (in memory): a message of 1 MiB stands for any size.
+        const size = Number.isFinite(largest) ? largest : 1024 * 1024;
+        const payload = new Uint8Array(size - messageBytes(new Uint8Array(0), headers)).fill(0x61);
+        expect(messageBytes(payload, headers)).toBe(size);
+        await bus.publish(`${p}.max`, payload, { headers });
+        const [arrived] = await got.until(1, ARRIVES_MS);
+        expect(arrived!.data.length).toBe(payload.length);
+        if (Number.isFinite(largest)) {
+          const over = bus.publish(`${p}.max`, new Uint8Array(payload.length + 1), { headers });
+          await expect(over).rejects.toSatisfy((error: unknown) => isBusError(error));
+        }
+      });
+
       it('round-trips headers', async () => {
         const { got } = await record(`${p}.h`);
         const headers = { 'X-Trace-Id': 'abc-123', 'Content-Type': 'application/json', 'x-lower': 'v w' };

@@ -148,9 +148,10 @@ export interface Bus {
    * The largest message the bus carries, its payload and its headers together (as
    * `messageBytes` counts them): on NATS the server's `max_payload`, as the connection reports it
    * now (a reconnect may land on a server with another); a larger publish or enqueue is refused.
-   * The in-process bus carries any size: `Infinity`.
+   * The in-process bus carries any size: `Infinity`. Optional: a bus without it (one written
+   * before it existed) carries any size as far as the surface knows (see `largestMessageOf`).
    */
-  maxMessageBytes(): number;
+  maxMessageBytes?(): number;
   /** Resolves when everything published so far has been routed. */
   flush(): Promise<void>;
   /**

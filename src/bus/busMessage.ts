@@ -39,6 +39,11 @@ export function messageBytes(payload: Uint8Array, headers: BusHeaders = {}): num
   return payload.length + bytes;
 }
 
+/** {@link Bus.maxMessageBytes} of `bus`, `Infinity` for a bus that does not say. */
+export function largestMessageOf(bus: Pick<Bus, 'maxMessageBytes'>): number {
+  return bus.maxMessageBytes?.() ?? Infinity;
+}
+
 /** Decodes bytes as UTF-8 (invalid sequences become U+FFFD). */
 export function decodeText(data: Uint8Array): string {
   return decoder.decode(data);

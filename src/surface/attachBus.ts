@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import { largestMessageOf } from '../bus/busMessage.js';
 import { ConfigError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { Runtime } from '../runtime/runtime.js';
@@ -142,7 +143,7 @@ export async function attachBus(runtime: Runtime, options: AttachBusOptions): Pr
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new ConfigError('concurrency must be a positive integer');
   if (!(heartbeatMs > 0) || heartbeatMs >= queues.config.ackWaitMs) throw new ConfigError('heartbeatMs must be positive and below the queues\' ackWaitMs');
   const { bus, subjects } = queues;
-  const maxPayloadBytes = payloadLimitOf(options.maxPayloadBytes, bus.maxMessageBytes());
+  const maxPayloadBytes = payloadLimitOf(options.maxPayloadBytes, largestMessageOf(bus));
   queues.setPipelines(runtime.pipelines.keys());
   // Every queue exists before anything is served, so triggers are stored even while no worker for
   // their agent runs.

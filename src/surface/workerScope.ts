@@ -1,5 +1,5 @@
 import type { Job } from '../bus/bus.js';
-import { encodePayload, messageBytes } from '../bus/busMessage.js';
+import { encodePayload, largestMessageOf, messageBytes } from '../bus/busMessage.js';
 import { retryDelayFor } from '../bus/jobRunner.js';
 import { messageOf } from '../errors.js';
 import { HANDED_BACK_ROOM, type JobPayload } from './payloads.js';
@@ -200,7 +200,7 @@ function copyTooLarge(scope: WorkerScope, copy: Uint8Array, headers: Record<stri
   const limit = scope.ctx.maxPayloadBytes + HANDED_BACK_ROOM;
   if (copy.length > limit) return `its payload is ${copy.length} bytes; a copy may have ${limit}`;
   const bytes = messageBytes(copy, headers);
-  const largest = scope.ctx.bus.maxMessageBytes();
+  const largest = largestMessageOf(scope.ctx.bus);
   return bytes > largest ? `it is ${bytes} bytes with its headers; the bus carries at most ${largest} (the NATS server's max_payload)` : undefined;
 }
 

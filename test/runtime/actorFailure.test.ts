@@ -15,9 +15,15 @@ import { createRuntime } from '../../src/runtime/runtime.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
 import { createThread } from '../support/agentHarness.js';
 import type { LogLine } from '../support/capturingLogger.js';
+import { SystemError } from '../../src/errors.js';
+import type { ThreadStore } from '../../src/store/threadStore.js';
+import { within } from '../bus/waiting.js';
 
-/** A debug logger whose hook throws on the actor's `agent state` lines, writing the other lines into `lines`. */
-function brittleLogger(): { logger: Logger; lines: LogLine[] } {
+/**
+ * A debug logger whose hook throws on the actor's `agent state` lines, writing the other lines into
+ * `lines`; `heard` is told each message as it is logged.
+ */
+function brittleLogger(heard: (msg: unknown) => void = () => {}): { logger: Logger; lines: LogLine[] } {
   const lines: LogLine[] = [];
   const destination = new Writable({
     write(chunk: Buffer, _encoding, done) {
@@ -32,6 +38,7 @@ function brittleLogger(): { logger: Logger; lines: LogLine[] } {
         logMethod(args, method) {
           if (args[1] === 'agent state') throw new Error('log hook exploded');
           method.apply(this, args);
+          heard(args[1]);
         },
       },
     },
@@ -58,6 +65,41 @@ describe('an agent actor whose action throws', () => {
       for (const line of failed) expect(line).toMatchObject({ threadId: id, agent: 'brittle', state: expect.any(String), err: 'log hook exploded' });
       expect((await store.get(id))?.events.map((e) => e.type)).toEqual(['input']);
     } finally {
+      await rt.close();
+    }
+  });
+
+  // Noticed in review: the restart-once read the thread with no catch, so a store failing right then
+  // left an unhandled rejection (a crashed worker) and a thread no one would settle.
+  it('run by a runtime whose store fails the read of its restart: no unhandled rejection, the wait ends and the failure is logged', async () => {
+    let failNextGet = false;
+    let failed = 0;
+    // The restart's read comes right after the first failure's line.
+    const { logger, lines } = brittleLogger((msg) => {
+      if (msg === 'agent actor failed' && ++failed === 1) failNextGet = true;
+    });
+    const store = createMemoryStore();
+    const failing: ThreadStore = Object.assign(Object.create(store) as ThreadStore, {
+      get: async (id: string) => {
+        if (!failNextGet) return store.get(id);
+        failNextGet = false;
+        throw new SystemError('the store is away');
+      },
+    });
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    const rt = createRuntime({ agents: [brittle], store: failing, model: script(), logger });
+    try {
+      const { id } = await rt.launch('brittle', 'go');
+      expect(await within(rt.settled(id), 5_000, 'the wait to end')).toMatchObject({ id, status: 'running', version: 1 });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(unhandled).toEqual([]);
+      expect(lines.filter((line) => line.level === 50 && line.threadId === id && String(line.msg).includes('restart'))).toEqual([
+        expect.objectContaining({ err: expect.stringContaining('the store is away') }),
+      ]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
       await rt.close();
     }
   });

@@ -1,5 +1,6 @@
 import { assign, createActor, enqueueActions, setup, type AnyActorLogic, type AnyActorRef, type EventObject } from 'xstate';
 import type { Agent } from '../src/agent/agent.js';
+import { messageOf } from '../src/errors.js';
 import type { Logger } from '../src/logger.js';
 import { redactText } from '../src/context/redact.js';
 import { redactingLogger } from '../src/context/redactingLogger.js';
@@ -154,6 +155,22 @@ function failedChildLogger(context: SupervisorContext, threadId: string): Pick<L
   return snapshot?.context?.deps?.logger ?? context.deps.logger.child({ threadId });
 }
 
+/**
+ * Starts a failed child again from its thread as stored; a thread gone meanwhile, or a store that
+ * cannot read it now, leaves it stopped (logged), so a wait on it ends: the thread, still stored,
+ * runs again when it is next scheduled or the process starts again.
+ */
+function restartFailed(context: SupervisorContext, self: AnyActorRef, threadId: string, failed: { problem: string; logger: Pick<Logger, 'error'> }): void {
+  const stop = (why: string): void => context.onRest({ threadId, state: 'stopped', status: null, thread: null, problem: `${failed.problem}; not restarted: ${why}` });
+  context.deps.store.get(threadId).then(
+    (thread) => (thread ? self.send({ type: 'START', thread }) : stop('its thread is gone')),
+    (error: unknown) => {
+      failed.logger.error({ err: messageOf(error) }, 'agent actor not restarted: its thread could not be read');
+      stop(`its thread could not be read: ${messageOf(error)}`);
+    },
+  );
+}
+
 /** The running ids without `threadId`. */
 const without = (running: readonly string[], threadId: string): string[] => running.filter((id) => id !== threadId);
 
@@ -249,16 +266,13 @@ export const supervisorMachine = setup({
             const error = (event as { error: unknown }).error;
             const failures = (context.failures[id] ?? 0) + 1;
             const problem = error instanceof Error ? error.message : String(error);
-            failedChildLogger(context, id).error({ state: stateOf(context.actors.get(id)?.getSnapshot().value), err: problem, failures }, 'agent actor failed');
+            const logger = failedChildLogger(context, id);
+            logger.error({ state: stateOf(context.actors.get(id)?.getSnapshot().value), err: problem, failures }, 'agent actor failed');
             // A child that failed has stopped itself: only forget it.
             context.actors.delete(id);
             if (failures < 2) {
               // Restart once from the thread as stored: the log, not the dead actor, is the truth.
-              enqueue(() => {
-                void context.deps.store.get(id).then((thread) => {
-                  if (thread) self.send({ type: 'START', thread });
-                });
-              });
+              enqueue(() => restartFailed(context, self, id, { problem, logger }));
             } else {
               enqueue(() => context.onRest({ threadId: id, state: 'stopped', status: null, thread: null, problem }));
             }

@@ -47,20 +47,4 @@ describe('commit records', () => {
     // A head that says "d" is anything else is not a record.
     expect(parseRecords(Buffer.from(tombstone.toString('utf8').replace('"d":1', '"d":2')), true)).toMatchObject({ records: [], invalid: 1 });
   });
-
-  it('carries the pending request of a waiting thread, and reads a record without one (or with one it cannot use) as none', () => {
-    const pending = { requestId: 'req_2', kind: 'approval' as const, question: 'send it? ✓', tool: 'send_mail', args: { to: 'ana' }, at: at(2) };
-    const waiting: IndexEntry = { ...entry, status: 'awaiting_human', pending };
-    const line = formatLine(2, [inputEvent(1), prefetchEvent(2, 'a')]);
-    const [read] = parseRecords(encodeRecord(waiting, 0, line), true).records;
-    expect(read?.entry).toEqual(waiting);
-    // A record of a version before pending requests, or with a pending request no writer writes.
-    const head = JSON.parse(encodeRecord(waiting, 0, line).toString('utf8').split('\t')[0]!) as Record<string, unknown>;
-    for (const p of [undefined, { requestId: 7 }, 'req_2']) {
-      const old = Buffer.from(`${JSON.stringify({ ...head, p })}\t${line}`, 'utf8');
-      const [parsed] = parseRecords(old, true).records;
-      expect(parsed?.entry).toEqual({ ...entry, status: 'awaiting_human' });
-      expect(parsed?.entry).not.toHaveProperty('pending');
-    }
-  });
 });

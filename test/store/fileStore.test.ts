@@ -148,6 +148,9 @@ describe('createFileStore', () => {
 
       const second = await openStore();
       expect(await second.list()).toEqual(listed);
+      // The waiting threads' pending requests too (read from their files: the index holds none).
+      expect(listed.filter((s) => s.pending !== undefined)).toHaveLength(19);
+      expect((await second.list({ status: 'awaiting_human', after: '', limit: 1 }))[0]?.pending).toEqual({ requestId: 'req_3', kind: 'input', question: 'which one?', at: at(201) });
       for (const thread of threads.slice(1)) expect(await second.get(thread.id)).toEqual(thread);
       expect(versionOf((await second.get('t0'))!)).toBe(4);
       expect((await second.list({ status: 'done' })).map((s) => s.id)).toEqual(['t0']);

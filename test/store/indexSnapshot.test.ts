@@ -5,7 +5,6 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { LockOwner, LockRelease } from '../../src/store/fileLock.js';
 import type { IndexEntry } from '../../src/store/indexEntry.js';
-import type { PendingRequestSummary } from '../../src/store/threadStore.js';
 import { loadSnapshot, readSnapshotHeader, snapshotFile, UnusableSnapshotError, writeSnapshot } from '../../src/store/indexSnapshot.js';
 import { encodeThreadId } from '../../src/store/threadFile.js';
 import { ThreadIndex } from '../../src/store/threadIndex.js';
@@ -31,31 +30,15 @@ const locks: LockOwner = {
 /** Mostly plain ISO times (kept as epoch ms), now and then any text (kept as text). */
 const time = fc.oneof(fc.date({ min: new Date(-5e13), max: new Date(2.5e14), noInvalidDate: true }).map((d) => d.toISOString()), awkwardString);
 
-/** The pending request of a waiting thread's entry, in any characters. */
-const pendingArbitrary: fc.Arbitrary<PendingRequestSummary> = fc.record(
-  {
-    requestId: awkwardString,
-    kind: fc.constantFrom('input', 'approval', 'escalation', 'interrupted'),
-    question: awkwardString,
-    tool: awkwardString,
-    args: fc.oneof(awkwardString, fc.dictionary(awkwardString, fc.oneof(awkwardString, fc.integer(), fc.boolean(), fc.constant(null)), { maxKeys: 3 })),
-    at: time,
-  },
-  { requiredKeys: ['requestId', 'kind', 'question', 'at'] },
-);
-
-const entryArbitrary: fc.Arbitrary<IndexEntry> = fc
-  .record({
-    id: idArbitrary.filter((id) => encodeThreadId(id) !== undefined),
-    agent: awkwardString,
-    status: fc.constantFrom(...THREAD_STATUSES),
-    version: fc.maxSafeNat(),
-    createdAt: time,
-    updatedAt: time,
-    size: fc.maxSafeNat(),
-    pending: fc.option(pendingArbitrary, { nil: undefined }),
-  })
-  .map(({ pending, ...entry }) => (pending === undefined ? entry : { ...entry, pending }));
+const entryArbitrary: fc.Arbitrary<IndexEntry> = fc.record({
+  id: idArbitrary.filter((id) => encodeThreadId(id) !== undefined),
+  agent: awkwardString,
+  status: fc.constantFrom(...THREAD_STATUSES),
+  version: fc.maxSafeNat(),
+  createdAt: time,
+  updatedAt: time,
+  size: fc.maxSafeNat(),
+});
 
 /** The index of `entries` (one per id, the last wins). */
 function indexOf(entries: readonly IndexEntry[]): ThreadIndex {
@@ -96,32 +79,6 @@ describe('index snapshots', () => {
     const loaded = new ThreadIndex();
     loadSnapshot(dir, loaded);
     expect(loaded.get('t')).toEqual(index.get('t'));
-  });
-
-  it('keep the rows and end line a version from before pending requests reads (seven fields a row, the count), and load its snapshots with none', async () => {
-    const dir = freshDir();
-    const pending: PendingRequestSummary = { requestId: 'req_2', kind: 'approval', question: 'envoyer ✓ 😀?', tool: 'send', args: { to: 'ana\t"x"' }, at: '2026-01-01T00:00:00.000Z' };
-    const index = indexOf([
-      { id: 'waiting', agent: 'a', status: 'awaiting_human', version: 2, createdAt: 'c', updatedAt: 'u', size: 9, pending },
-      { id: 'done', agent: 'a', status: 'done', version: 3, createdAt: 'd', updatedAt: 'u', size: 9 },
-    ]);
-    await writeSnapshot(dir, index, { gen: 1, offset: 0 }, { fsync: false, locks });
-    const lines = readFileSync(snapshotFile(dir), 'latin1').split('\n');
-    expect(lines).toHaveLength(5); // header, two rows, end line, ''
-    for (const row of lines.slice(1, 3)) expect(row.split('\t')).toHaveLength(7);
-    // The previous reader takes the end line's count, and reads it as latin1: ASCII only.
-    expect((JSON.parse(lines[3]!) as { end: unknown }).end).toBe(2);
-    expect(lines[3]).toMatch(/^[\x20-\x7e]*$/);
-    const loaded = new ThreadIndex();
-    loadSnapshot(dir, loaded);
-    expect(loaded.get('waiting')?.pending).toEqual(pending);
-    expect(loaded.get('done')).not.toHaveProperty('pending');
-    // The same snapshot as the previous version wrote it: no pending requests in its end line.
-    writeFileSync(snapshotFile(dir), [...lines.slice(0, 3), JSON.stringify({ end: 2 }), ''].join('\n'), 'latin1');
-    const old = new ThreadIndex();
-    loadSnapshot(dir, old);
-    expect(old.get('waiting')).toMatchObject({ status: 'awaiting_human', version: 2 });
-    expect(old.get('waiting')).not.toHaveProperty('pending');
   });
 
   it('never replace a snapshot covering more, however long its header', async () => {

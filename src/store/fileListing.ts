@@ -80,11 +80,12 @@ function latest(parts: FileStoreParts, query: ListQuery): ThreadSummary[] {
       if (entry !== candidate) changed = true;
       if (entry === undefined) continue;
       const summary = summaryOfEntry(entry);
-      if (matchesQuery(summary, query)) summaries.push(withPending(parts, summary));
+      if (matchesQuery(summary, query)) summaries.push(summary);
     }
-    // The files moved some entries on: pick again from the corrected index.
-    if (!changed) return summaries.slice(0, query.limit);
-    if (attempt === LATEST_ATTEMPTS) return summaries.sort(compareSummaries).slice(0, query.limit);
+    // The files moved some entries on: pick again from the corrected index. Only the summaries
+    // returned read their pending requests.
+    if (!changed) return summaries.slice(0, query.limit).map((summary) => withPending(parts, summary));
+    if (attempt === LATEST_ATTEMPTS) return summaries.sort(compareSummaries).slice(0, query.limit).map((summary) => withPending(parts, summary));
   }
 }
 

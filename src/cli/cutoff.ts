@@ -14,10 +14,14 @@ const TAKES = 'a duration such as 30d or 12h, or an ISO date such as 2026-01-31'
  * A cutoff in time (epoch ms) from `value`: a whole number and a unit (`s`, `m`, `h`, `d`, `w`)
  * that long before `now`, or an ISO date (`2026-01-31`: its midnight UTC) or date and time with a
  * zone (`2026-01-31T12:00:00Z`). Anything else, a day that does not exist included, is an error
- * naming what it takes; so is a date or time after `now`, naming it and now (every thread that
- * ended did so before it).
+ * naming what it takes; so is a date or time after `now`, naming it and now, and what such a
+ * cutoff would do (`afterNow`: every thread that ended did so before it).
  */
-export function parseCutoff(value: string, now: number): { success: true; data: number } | { success: false; error: string } {
+export function parseCutoff(
+  value: string,
+  now: number,
+  afterNow = 'it would take every thread that ended',
+): { success: true; data: number } | { success: false; error: string } {
   const duration = parseDuration(value);
   if (duration !== undefined) {
     const at = now - duration;
@@ -28,7 +32,7 @@ export function parseCutoff(value: string, now: number): { success: true; data: 
   if (iso !== null && dayExists(iso[1]!)) {
     const at = Date.parse(iso[2] === undefined ? `${iso[1]}T00:00:00.000Z` : value);
     if (Number.isFinite(at) && at > now) {
-      return { success: false, error: `${value} (${new Date(at).toISOString()}) is after now (${new Date(now).toISOString()}): it would take every thread that ended; give a time before now` };
+      return { success: false, error: `${value} (${new Date(at).toISOString()}) is after now (${new Date(now).toISOString()}): ${afterNow}; give a time before now` };
     }
     if (Number.isFinite(at)) return { success: true, data: at };
   }

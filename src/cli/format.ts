@@ -324,15 +324,30 @@ function questionText(request: HumanRequest): string {
   return showValue(request.kind === 'escalation' ? localInstants(request.question) : request.question, 400);
 }
 
-/** The thread list as a table: id, agent, status, events, updated. */
+/** The most characters of a pending request a row of the thread list shows. */
+const MAX_PENDING_CELL = 60;
+
+/**
+ * The thread list as a table: id, agent, status, events, updated, and, when a thread listed
+ * waits for a human, what it asks (`pending`: `approval: send_mail {"to":"ana"}`, `input: Which order?`).
+ */
 export function threadsTable(threads: readonly ThreadSummary[], now: number = Date.now()): string {
   if (threads.length === 0) return 'no threads';
+  const pending = threads.some((t) => t.pending !== undefined);
   const rows = [
-    ['ID', 'AGENT', 'STATUS', 'EVENTS', 'UPDATED'],
-    ...threads.map((t) => [t.id, t.agent, t.status, String(t.version), ago(t.updatedAt, now)]),
+    ['ID', 'AGENT', 'STATUS', 'EVENTS', 'UPDATED', ...(pending ? ['PENDING'] : [])],
+    ...threads.map((t) => [t.id, t.agent, t.status, String(t.version), ago(t.updatedAt, now), ...(pending ? [pendingCell(t.pending)] : [])]),
   ];
   const widths = rows[0]!.map((_, col) => Math.max(...rows.map((row) => row[col]!.length)));
-  return rows.map((row) => row.map((cell, col) => (col === row.length - 1 ? cell : cell.padEnd(widths[col]!))).join('  ')).join('\n');
+  // A row waiting for nothing ends at its time, without the padding of an empty last cell.
+  return rows.map((row) => row.map((cell, col) => (col === row.length - 1 ? cell : cell.padEnd(widths[col]!))).join('  ').trimEnd()).join('\n');
+}
+
+/** What a waiting thread asks, on one short line: the kind, then the tool and its arguments, or the question. */
+function pendingCell(pending: ThreadSummary['pending']): string {
+  if (pending === undefined) return '';
+  const asks = pending.tool === undefined ? pending.question : `${pending.tool} ${pending.args === undefined ? '' : showValue(pending.args)}`;
+  return showValue(`${pending.kind}: ${asks.replace(/\s+/g, ' ').trim()}`, MAX_PENDING_CELL);
 }
 
 /**

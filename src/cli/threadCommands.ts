@@ -8,6 +8,7 @@ import { THREAD_ID_PATTERN, THREAD_ID_RULE } from '../runtime/launching.js';
 import type { ThreadView } from '../runtime/runtime.js';
 import { parentIdOf } from '../runtime/threadView.js';
 import { ServerError, type Client } from './client.js';
+import { parseCutoff } from './cutoff.js';
 import { checkFitsRequest, respondBody } from './respondFlags.js';
 import { UsageError, type CliContext } from './cliContext.js';
 import type { Delegation } from '../pipeline/delegations.js';
@@ -49,7 +50,8 @@ export function addThreadCommands(program: Command, cli: CliContext): void {
     .addOption(new Option('--waiting', `only threads waiting for a human: ${WAITING.join(' and ')} (an agent that gave up and asks for guidance)`).conflicts('status'))
     .option('--limit <n>', 'at most this many', parseLimit, 50)
     .option('--after <cursor>', "page through every thread in creation order: '' for the first page, then the cursor printed after a page")
-    .action(async ({ waiting, ...filter }: { agent?: string; status?: string; waiting?: boolean; limit: number; after?: string }, command: Command) => {
+    .option('--updated-before <cutoff>', 'only threads last updated before it: a duration back from now (30d, 12h, 90m, 2w) or an ISO date (2026-01-31, 2026-01-31T12:00:00Z)', updatedCutoff)
+    .action(async ({ waiting, ...filter }: { agent?: string; status?: string; waiting?: boolean; limit: number; after?: string; updatedBefore?: string }, command: Command) => {
       const opts = waiting ? { ...filter, status: WAITING.join(',') } : filter;
       // --json prints the server's answer as it is, `{ threads, next? }`, with or without --after.
       const page = await cli.clientOf(command).list(opts);
@@ -229,4 +231,11 @@ function currentUser(): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** `threads --updated-before`: the cutoff as the ISO time the server takes (`updatedBefore`). */
+function updatedCutoff(value: string): string {
+  const parsed = parseCutoff(value, Date.now(), 'it would list every thread');
+  if (!parsed.success) throw new InvalidArgumentError(parsed.error);
+  return new Date(parsed.data).toISOString();
 }

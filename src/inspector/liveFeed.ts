@@ -117,5 +117,5 @@ export function createLiveFeed(options: LiveFeedOptions): LiveFeed {
 export function rowOf(change: ThreadChange): ThreadRow {
   const { thread } = change;
   // A change always carries events; the fallback only satisfies the type.
-  return summaryOf(thread.id, thread.agent, deriveState(thread.events), thread.events[0]?.at ?? '');
+  return summaryOf(thread, deriveState(thread.events), thread.events[0]?.at ?? '');
 }

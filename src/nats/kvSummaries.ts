@@ -1,3 +1,4 @@
+import { parsePendingRequestSummary } from '../store/pendingRequestSummary.js';
 import { summaryOf } from '../store/selectSummaries.js';
 import type { ThreadSummary } from '../store/threadStore.js';
 import type { Thread } from '../thread/events.js';
@@ -43,7 +44,7 @@ export interface StoredSummary extends ThreadSummary {
 
 export function storedSummaryOf(known: Known, entry?: number, created?: number): StoredSummary {
   return {
-    ...summaryOf(known.thread.id, known.thread.agent, known.state, known.createdAt),
+    ...summaryOf(known.thread, known.state, known.createdAt),
     revision: known.revision,
     since: known.since,
     size: known.eventsJson.length,
@@ -74,7 +75,10 @@ export function parseSummary(bytes: Uint8Array): StoredSummary | undefined {
     ) {
       return undefined;
     }
-    return parsed as StoredSummary;
+    // A pending request no writer writes is left out (the row shows none), not the summary.
+    const { pending, ...summary } = parsed as StoredSummary;
+    const checked = pending === undefined ? undefined : parsePendingRequestSummary(pending);
+    return checked === undefined ? summary : { ...summary, pending: checked };
   } catch {
     return undefined;
   }
@@ -82,8 +86,8 @@ export function parseSummary(bytes: Uint8Array): StoredSummary | undefined {
 
 /** The summary without what only the store needs. */
 export function publicSummary(summary: StoredSummary): ThreadSummary {
-  const { id, agent, status, version, createdAt, updatedAt } = summary;
-  return Object.freeze({ id, agent, status, version, createdAt, updatedAt });
+  const { id, agent, status, version, createdAt, updatedAt, pending } = summary;
+  return Object.freeze({ id, agent, status, version, createdAt, updatedAt, ...(pending === undefined ? {} : { pending }) });
 }
 
 /** Where a thread's index entries are, as far as this process knows (the index writer). */

@@ -1,3 +1,4 @@
+import type { ThreadStatus } from '../thread/state.js';
 import { decodeCreatedCursor, withCreatedCursor, type CreatedKey } from './createdCursor.js';
 import { statIfExists } from './fileIo.js';
 import type { FileStoreParts } from './fileStoreParts.js';
@@ -5,7 +6,9 @@ import { reindex } from './fileWrites.js';
 import { summaryOfEntry, type IndexEntry } from './indexEntry.js';
 import { compareSummaries } from './selectSummaries.js';
 import { matchesQuery, type ListQuery } from './listQuery.js';
+import { pendingRequestSummary } from './pendingRequestSummary.js';
 import { encodeThreadId } from './threadFile.js';
+import type { CachedThread } from './threadCache.js';
 import type { ThreadSummary } from './threadStore.js';
 
 /** Candidates a paged listing takes from the index at a time, beyond what the page still needs. */
@@ -18,7 +21,8 @@ const LATEST_ATTEMPTS = 3;
  * (one `stat`): a file whose size moved on without a record in the log (another process died
  * before logging its write, or something else wrote it) is read again, and one that is gone is
  * dropped. So a listing costs the index's lookup and a `stat` per thread listed, whatever the
- * number of threads.
+ * number of threads, and a read of each thread listed that may wait for a human (its pending
+ * request: from the cache, else its file, not kept in the cache).
  */
 export function listThreads(parts: FileStoreParts, query: ListQuery): ThreadSummary[] {
   parts.log.catchUp();
@@ -55,7 +59,7 @@ function page(parts: FileStoreParts, query: ListQuery, after: CreatedKey | undef
       if (entry === undefined || entry.createdAt !== candidate.createdAt || entry.id !== candidate.id) continue;
       const summary = summaryOfEntry(entry);
       if (!matchesQuery(summary, query)) continue;
-      out.push(withCreatedCursor(summary));
+      out.push(withCreatedCursor(withPending(parts, summary)));
       if (out.length === query.limit) break;
     }
   }
@@ -78,8 +82,35 @@ function latest(parts: FileStoreParts, query: ListQuery): ThreadSummary[] {
       const summary = summaryOfEntry(entry);
       if (matchesQuery(summary, query)) summaries.push(summary);
     }
-    // The files moved some entries on: pick again from the corrected index.
-    if (!changed) return summaries.slice(0, query.limit);
-    if (attempt === LATEST_ATTEMPTS) return summaries.sort(compareSummaries).slice(0, query.limit);
+    // The files moved some entries on: pick again from the corrected index. Only the summaries
+    // returned read their pending requests.
+    if (!changed) return summaries.slice(0, query.limit).map((summary) => withPending(parts, summary));
+    if (attempt === LATEST_ATTEMPTS) return summaries.sort(compareSummaries).slice(0, query.limit).map((summary) => withPending(parts, summary));
+  }
+}
+
+/** Statuses in which a thread may have a human request open (paused: one asked before the pause). */
+const MAY_WAIT: readonly ThreadStatus[] = ['awaiting_human', 'escalated', 'paused'];
+
+/**
+ * The summary with the request its thread waits for, read from the thread at the summary's
+ * version (the cached copy, else the file, which the listing has just checked); as it is when the
+ * thread waits for none, moved on meanwhile, or cannot be read (the next listing tells).
+ */
+function withPending(parts: FileStoreParts, summary: ThreadSummary): ThreadSummary {
+  if (!MAY_WAIT.includes(summary.status)) return summary;
+  const content = threadOf(parts, summary.id);
+  if (content === undefined || content.state.version !== summary.version) return summary;
+  const pending = pendingRequestSummary(content.thread.events, content.state);
+  return pending === undefined ? summary : Object.freeze({ ...summary, pending });
+}
+
+/** The thread as the cache or its file has it (not cached by this read), `undefined` when it cannot be read. */
+function threadOf(parts: FileStoreParts, id: string): CachedThread | undefined {
+  const stem = encodeThreadId(id);
+  try {
+    return stem === undefined ? undefined : parts.threads.load(id, parts.threads.fileOf(stem), false);
+  } catch {
+    return undefined; // unreadable now: listed without its request (a read of the thread reports why)
   }
 }

@@ -56,7 +56,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): ThreadStore
       const state = deriveState(copy.events);
       const createdAt = copy.events[0]?.at ?? new Date(clock.now()).toISOString();
       const frozen = Object.freeze({ id: copy.id, agent: copy.agent, events: Object.freeze(copy.events) });
-      threads.set(copy.id, { thread: frozen, state, createdAt, summary: summaryOf(copy.id, copy.agent, state, createdAt) });
+      threads.set(copy.id, { thread: frozen, state, createdAt, summary: summaryOf(frozen, state, createdAt) });
       return frozen;
     },
 
@@ -81,7 +81,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): ThreadStore
         thread,
         state,
         createdAt: stored.createdAt,
-        summary: summaryOf(id, thread.agent, state, stored.createdAt),
+        summary: summaryOf(thread, state, stored.createdAt),
       });
       return thread;
     },

@@ -1,22 +1,27 @@
+import type { Thread } from '../thread/events.js';
 import { statusOf, type ThreadState } from '../thread/state.js';
 import { compareCreated, decodeCreatedCursor, withCreatedCursor } from './createdCursor.js';
 import { matchesQuery, parseListOptions } from './listQuery.js';
+import { pendingRequestSummary } from './pendingRequestSummary.js';
 import type { ListOptions, ThreadSummary } from './threadStore.js';
 
 export { DEFAULT_LIST_LIMIT } from './listQuery.js';
 
 /**
- * The summary of a thread from its derived state. `createdAt` is the thread's creation time (its
- * first event's, or the store's clock for a thread created without events), fixed at creation.
+ * The summary of a thread from its derived state (folded from its events), with the request it
+ * waits for. `createdAt` is the thread's creation time (its first event's, or the store's clock
+ * for a thread created without events), fixed at creation.
  */
-export function summaryOf(id: string, agent: string, state: ThreadState, createdAt: string): ThreadSummary {
+export function summaryOf(thread: Pick<Thread, 'id' | 'agent' | 'events'>, state: ThreadState, createdAt: string): ThreadSummary {
+  const pending = pendingRequestSummary(thread.events, state);
   return Object.freeze({
-    id,
-    agent,
+    id: thread.id,
+    agent: thread.agent,
     status: statusOf(state),
     version: state.version,
     createdAt,
     updatedAt: state.updatedAt ?? createdAt,
+    ...(pending === undefined ? {} : { pending }),
   });
 }
 

@@ -1,5 +1,28 @@
-import type { Thread, ThreadEvent } from '../thread/events.js';
+import type { HumanRequestKind, Json, Thread, ThreadEvent } from '../thread/events.js';
 import type { ThreadStatus } from '../thread/state.js';
+
+/**
+ * The open human request of a thread, as its summary carries it ({@link ThreadSummary.pending}):
+ * enough for an inbox to show what the thread asks and answer it (`respond` with `requestId`)
+ * without reading the thread. Kept small, as a summary is written on every status change.
+ */
+export interface PendingRequestSummary {
+  readonly requestId: string;
+  /** `approval` of a tool call, `input` (a question), `escalation`, or `interrupted` (did a call run?). */
+  readonly kind: HumanRequestKind;
+  /** The question asked, cut to 500 characters (then ending in `…`). */
+  readonly question: string;
+  /** Approval and interrupted requests: the tool of the call in question. */
+  readonly tool?: string;
+  /**
+   * Approval and interrupted requests: the call's arguments as the thread records them (the
+   * agent's secrets redacted), or, when their JSON is longer than 500 characters, the start of
+   * that JSON followed by `…` (a string).
+   */
+  readonly args?: Record<string, Json> | string;
+  /** When the request was made: the time of its `human_request` event. */
+  readonly at: string;
+}
 
 /** What `list` returns for each thread: enough to show a table without loading events. */
 export interface ThreadSummary {
@@ -15,6 +38,14 @@ export interface ThreadSummary {
   readonly createdAt: string;
   /** Time of the last event (`createdAt` while there is none). */
   readonly updatedAt: string;
+  /**
+   * The human request the thread waits for (status `awaiting_human` or `escalated`, or `paused`
+   * with a request open); absent when it waits for none. The memory and NATS KV stores keep it in
+   * the summary (a KV summary written by a version before it has none until the thread's next
+   * write); the file store reads it from the thread of each such summary it lists, so its index
+   * holds no request text.
+   */
+  readonly pending?: PendingRequestSummary;
   /**
    * Set only on the summaries of a paged listing ({@link ListOptions.after}): pass the last one's
    * as `after` to get the next page.

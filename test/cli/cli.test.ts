@@ -84,15 +84,16 @@ describe('switchyard CLI', () => {
     expect(lines.at(-2)).toBe(`thread ${threadId} is awaiting_human`);
   });
 
-  it('threads lists both threads as awaiting_human', async () => {
+  it('threads lists both threads as awaiting_human, with what each asks', async () => {
     const result = await cli('threads');
     expect(result.code).toBe(0);
     const [header, ...rows] = result.stdout.trim().split('\n');
-    expect(header).toMatch(/^ID\s+AGENT\s+STATUS\s+EVENTS\s+UPDATED$/);
+    expect(header).toMatch(/^ID\s+AGENT\s+STATUS\s+EVENTS\s+UPDATED\s+PENDING$/);
     expect(rows).toHaveLength(2);
     for (const id of [threadId, demoId]) {
-      expect(rows.find((row) => row.startsWith(id))).toMatch(/calculator\s+awaiting_human\s+\d+\s+\S+ ago/);
+      expect(rows.find((row) => row.startsWith(id))).toMatch(/calculator\s+awaiting_human\s+\d+\s+\S+ ago\s+\w+: \S/);
     }
+    expect(rows.find((row) => row.startsWith(threadId))).toMatch(/ ago\s+approval: divide \{"a":7,"b":2\}$/);
   });
 
   it('show prints the status, the pending request with its id, and the timeline', async () => {

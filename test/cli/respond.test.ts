@@ -187,6 +187,49 @@ describe('threads', () => {
   });
 });
 
+describe('threads: pending requests and --updated-before', () => {
+  it('shows what each waiting thread asks in a PENDING column, and nothing once it ended', async () => {
+    const asking = await launched('asker', 'awaiting_human');
+    const question = await launched('questioner', 'awaiting_human');
+    const escalated = await launched('looper', 'escalated');
+    const table = await cli('threads', '--limit', '1000');
+    expect(table.code).toBe(0);
+    const lines = table.stdout.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^ID +AGENT +STATUS +EVENTS +UPDATED +PENDING$/);
+    const rowOf = (id: string): string => lines.find((line) => line.startsWith(`${id} `)) ?? '';
+    expect(rowOf(asking)).toMatch(/ awaiting_human .* approval: echo \{"text":"again"\}$/);
+    expect(rowOf(question)).toMatch(/ awaiting_human .* input: Which order\?$/);
+    expect(rowOf(escalated)).toMatch(/ escalated .* escalation: \S/);
+
+    expect((await cli('respond', escalated, '--deny', '--no-follow')).code).toBe(0);
+    const after = (await cli('threads', '--limit', '1000')).stdout.split('\n').find((line) => line.startsWith(`${escalated} `)) ?? '';
+    expect(after).toMatch(/ failed /);
+    expect(after).not.toContain('escalation');
+  });
+
+  it('--updated-before takes a duration or a time as prune --ended-before does, and lists only the threads last updated before it', async () => {
+    const id = await launched('questioner', 'awaiting_human');
+    const updatedAt = (JSON.parse((await cli('show', id, '--json')).stdout) as { updatedAt: string }).updatedAt;
+    const ids = async (cutoff: string): Promise<string[]> => {
+      const result = await cli('--json', 'threads', '--limit', '1000', '--updated-before', cutoff);
+      expect(result.stderr).toBe('');
+      expect(result.code).toBe(0);
+      return (JSON.parse(result.stdout) as { threads: { id: string }[] }).threads.map((t) => t.id);
+    };
+    expect(await ids(new Date(Date.parse(updatedAt) + 1).toISOString())).toContain(id);
+    expect(await ids(updatedAt)).not.toContain(id);
+    expect(await ids('1h')).not.toContain(id);
+
+    const bad = await cli('threads', '--updated-before', 'yesterday');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--updated-before');
+    expect(bad.stderr).toContain('is not a cutoff');
+    const later = await cli('threads', '--updated-before', '2999-01-01');
+    expect(later.code).toBe(2);
+    expect(later.stderr).toContain('is after now');
+  });
+});
+
 describe('launch', () => {
   it('--thread-id that no server takes is a usage error naming the flag', async () => {
     const refused = await cli('launch', 'looper', 'go', '--thread-id', 'bad id!');

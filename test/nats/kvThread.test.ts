@@ -97,6 +97,7 @@ describe('parseSummary', () => {
         createdAt: fc.oneof(awkwardString, fc.jsonValue()),
         updatedAt: fc.oneof(awkwardString, fc.jsonValue()),
         since: fc.oneof(fc.nat(), fc.jsonValue()),
+        pending: fc.oneof(fc.record({ requestId: awkwardString, kind: fc.constantFrom('input', 'approval', 'nope'), question: awkwardString, at: awkwardString }), fc.jsonValue()),
       },
       { requiredKeys: [] },
     );
@@ -109,9 +110,21 @@ describe('parseSummary', () => {
       fc.property(bytes, (b) => {
         const summary = parseSummary(b);
         if (summary !== undefined) expect(hasThreadKey(summary.id)).toBe(true);
+        if (summary?.pending !== undefined) expect(summary.pending).toMatchObject({ requestId: expect.any(String), kind: expect.stringMatching(/^(input|approval)$/) });
       }),
       { numRuns: 500 },
     );
+  });
+
+  it('reads a summary without a pending request (the previous version wrote none), or with one no writer writes, as one without it', () => {
+    const summary = { id: 't1', agent: 'a', status: 'awaiting_human', version: 2, revision: 3, createdAt: 'c', updatedAt: 'u', since: 2 };
+    for (const pending of [undefined, 5, 'req_1', { requestId: 'req_1' }, { requestId: 'req_1', kind: 'approval', question: 'q?', at: 'then', args: 7 }]) {
+      const parsed = parseSummary(encoder.encode(JSON.stringify({ ...summary, pending })));
+      expect(parsed).toEqual(summary);
+      expect(parsed).not.toHaveProperty('pending');
+    }
+    const pending = { requestId: 'req_1', kind: 'approval', question: 'q?', tool: 'send', args: { to: 'ana' }, at: 'then' };
+    expect(parseSummary(encoder.encode(JSON.stringify({ ...summary, pending })))).toEqual({ ...summary, pending });
   });
 });
 

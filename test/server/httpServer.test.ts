@@ -271,6 +271,31 @@ describe('GET /threads', () => {
     expect((await get('/threads?limit=1')).body.threads).toHaveLength(1);
   });
 
+  it("carries each waiting thread's pending request (an inbox needs no GET per thread), and none once it is answered", async () => {
+    const approval = await launchAndWait(base, 'calculator', { op: 'divide', a: 6, b: 2 });
+    const question = await launchAndWait(base, 'calculator', { ask: 'which number?' });
+    type Row = { id: string; pending?: Record<string, unknown> };
+    const rows = async (query: string): Promise<Map<string, Row>> => new Map((await get<{ threads: Row[] }>(`/threads?agent=calculator&limit=10000${query}`)).body.threads.map((t) => [t.id, t]));
+    for (const query of ['&status=awaiting_human', '', '&after=']) {
+      const listed = await rows(query);
+      expect(listed.get(approval.id)?.pending).toEqual({
+        requestId: approval.pendingRequest!.requestId,
+        kind: 'approval',
+        question: approval.pendingRequest!.question,
+        tool: 'divide',
+        args: approval.pendingRequest!.args,
+        at: approval.events.find((e) => e.type === 'human_request')!.at,
+      });
+      expect(listed.get(question.id)?.pending).toMatchObject({ requestId: question.pendingRequest!.requestId, kind: 'input', question: 'which number?' });
+      expect(listed.get(question.id)?.pending).not.toHaveProperty('tool');
+    }
+    await post(`/threads/${approval.id}/respond`, { requestId: approval.pendingRequest!.requestId, approved: true });
+    expect((await get<ThreadView>(`/threads/${approval.id}/wait`)).body.status).toBe('done');
+    const after = await rows('');
+    expect(after.get(approval.id)).toMatchObject({ status: 'done' });
+    expect(after.get(approval.id)).not.toHaveProperty('pending');
+  });
+
   it('pages a walk with after and next: every thread once, in creation order', async () => {
     const launched: string[] = [];
     for (let i = 0; i < 5; i++) launched.push((await launchAndWait(base, 'echo', `page ${i}`)).id);

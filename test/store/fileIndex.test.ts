@@ -36,7 +36,7 @@ describe('the file store index', () => {
       const thread = await store.get(name.slice(0, -'.jsonl'.length));
       if (thread === undefined) continue;
       const header = JSON.parse((await readFile(join(dir, name), 'utf8')).split('\n')[0]!) as { at: string };
-      summaries.push(summaryOf(thread.id, thread.agent, deriveState(thread.events), thread.events[0]?.at ?? header.at));
+      summaries.push(summaryOf(thread, deriveState(thread.events), thread.events[0]?.at ?? header.at));
     }
     return summaries.sort((a, b) => (a.id < b.id ? -1 : 1));
   }

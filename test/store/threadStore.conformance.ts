@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { InvalidInputError, InvalidStateError, NotFoundError, VersionConflictError } from '../../src/errors.js';
-import type { ThreadStore } from '../../src/store/threadStore.js';
-import { versionOf, type Thread, type ThreadEvent } from '../../src/thread/events.js';
+import type { ThreadStore, ThreadSummary } from '../../src/store/threadStore.js';
+import { versionOf, type Json, type Thread, type ThreadEvent } from '../../src/thread/events.js';
 import { deriveState, statusOf, unrecordedCall, type ThreadStatus } from '../../src/thread/state.js';
 import { eventArbitrary, stamp } from '../thread/eventArbitrary.js';
 import {
@@ -11,6 +11,7 @@ import {
   errorEvent,
   finalEvent,
   humanRequestEvent,
+  humanResponseEvent,
   inputEvent,
   newThread,
   prefetchEvent,
@@ -326,7 +327,10 @@ export function runThreadStoreConformance(name: string, factory: ThreadStoreFact
           version: 2,
           createdAt: at(11),
           updatedAt: at(12),
+          pending: { requestId: 'req_2', kind: 'input', question: 'which one?', at: at(12) },
         });
+        // Only a thread waiting for a human carries a pending request.
+        expect(summaries.filter((s) => s.pending !== undefined).map((s) => s.id)).toEqual(['t-awaiting']);
       });
 
       it('orders by updatedAt, most recent first', async () => {
@@ -390,6 +394,61 @@ export function runThreadStoreConformance(name: string, factory: ThreadStoreFact
 
       it('returns an empty list from an empty store', async () => {
         expect(await store.list()).toEqual([]);
+      });
+
+      describe('the pending request of a waiting thread', () => {
+        const decision = (seq: number, args: Record<string, Json>): ThreadEvent => ({
+          seq,
+          at: at(seq),
+          type: 'decision',
+          data: { callId: `call_${seq}`, step: 1, intent: 'send_mail', args, model: 'm', promptHash: 'sha256:0', tokens: { prompt: 1, completion: 1 }, latencyMs: 0 },
+        });
+        const approval = (seq: number, args: Record<string, Json>, question = 'send it?'): ThreadEvent => ({
+          seq,
+          at: at(seq),
+          type: 'human_request',
+          data: { requestId: `req_${seq}`, kind: 'approval', question, urgency: 'high', format: 'yes_no', callId: `call_${seq - 1}`, tool: 'send_mail', args },
+        });
+        /** The summary of `id` in a listing, in a walk, and in a listing by status. */
+        async function summariesOf(id: string, status: ThreadStatus): Promise<ThreadSummary[]> {
+          const listed = (await store.list()).find((s) => s.id === id);
+          const walked = (await store.list({ after: '' })).find((s) => s.id === id);
+          const byStatus = (await store.list({ status, after: '' })).find((s) => s.id === id);
+          const latestByStatus = (await store.list({ status })).find((s) => s.id === id);
+          return [listed, walked, byStatus, latestByStatus].map((summary) => {
+            expect(summary).toBeDefined();
+            return summary!;
+          });
+        }
+
+        it('is on the summary while the thread waits (its tool and arguments for an approval), and gone once answered', async () => {
+          await store.create({ id: 't-mail', agent: 'triage', events: [inputEvent(1), decision(2, { to: 'ana@example.com', subject: 'hi' })] });
+          for (const summary of await summariesOf('t-mail', 'running')) expect(summary).not.toHaveProperty('pending');
+          await store.append('t-mail', 2, [approval(3, { to: 'ana@example.com', subject: 'hi' })]);
+          for (const summary of await summariesOf('t-mail', 'awaiting_human')) {
+            expect(summary.pending).toEqual({ requestId: 'req_3', kind: 'approval', question: 'send it?', tool: 'send_mail', args: { to: 'ana@example.com', subject: 'hi' }, at: at(3) });
+          }
+          await store.append('t-mail', 3, [humanResponseEvent(4, 'req_3')]);
+          for (const summary of await summariesOf('t-mail', 'running')) expect(summary).not.toHaveProperty('pending');
+        });
+
+        it('cuts a long question and long arguments to 500 characters (the arguments then as the start of their JSON)', async () => {
+          const args = { body: 'x'.repeat(600) };
+          const question = `${'q'.repeat(600)}?`;
+          await store.create({ id: 't-long', agent: 'triage', events: [inputEvent(1), decision(2, args), approval(3, args, question)] });
+          for (const summary of await summariesOf('t-long', 'awaiting_human')) {
+            expect(summary.pending).toMatchObject({ requestId: 'req_3', kind: 'approval', tool: 'send_mail' });
+            expect(summary.pending!.question).toBe(`${'q'.repeat(500)}…`);
+            expect(summary.pending!.args).toBe(`${JSON.stringify(args).slice(0, 500)}…`);
+          }
+        });
+
+        it('stays while the thread is paused with the request open, and goes when it is cancelled', async () => {
+          await store.create({ id: 't-hold', agent: 'triage', events: [inputEvent(1), humanRequestEvent(2), controlEvent(3, 'pause')] });
+          for (const summary of await summariesOf('t-hold', 'paused')) expect(summary.pending).toMatchObject({ requestId: 'req_2', kind: 'input', at: at(2) });
+          await store.append('t-hold', 3, [controlEvent(4, 'cancel')]);
+          for (const summary of await summariesOf('t-hold', 'cancelled')) expect(summary).not.toHaveProperty('pending');
+        });
       });
     });
 

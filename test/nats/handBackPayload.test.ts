@@ -19,7 +19,7 @@ import { ConfigError } from '../../src/errors.js';
 import { startNatsServer, type NatsServerHandle } from '../support/natsServer.js';
 import { heldPublishTool } from '../support/heldTool.js';
 import type { LogLine } from '../support/capturingLogger.js';
-import { deferred, eventually, plainClient, startNode, uniqueToken, type PlainClient } from './natsTestKit.js';
+import { deferred, doneOn, failingCreates, eventually, plainClient, startNode, uniqueToken, type PlainClient } from './natsTestKit.js';
 
 /** The server's max_payload: small, so a trigger at the limit is small too. */
 const SERVER_MAX = 8 * 1024;
@@ -71,13 +71,7 @@ describe('a NATS worker closed while it launches a trigger whose copy would exce
     const a = watchedLogger();
     const workerA = await startNode(server.url, { ...common, model: publishThenDone(), processId: 'worker-a', logger: a.logger });
     // A's store cannot create the thread: the create waits until A hands its jobs back, then fails.
-    const creating = deferred();
-    const failCreate = deferred();
-    workerA.store.create = async () => {
-      creating.resolve();
-      await failCreate.promise;
-      throw new Error('the store is down');
-    };
+    const { creating, fail: failCreate } = failingCreates(workerA);
     const acks = client.watch<string>('$JS.ACK.>');
     // The trigger and its headers fit the server, 40 bytes to spare; its copy adds
     // `,"threadId":"trg-big"` (21 bytes) and the original's id and its own msg id as headers, and
@@ -87,11 +81,11 @@ describe('a NATS worker closed while it launches a trigger whose copy would exce
     const trace = 't'.repeat(SERVER_MAX - 40 - messageBytes(encodePayload({ input }), { [MSG_ID_HEADER]: 'big', 'X-Trace': '' }));
     expect(messageBytes(encodePayload({ input }), { [MSG_ID_HEADER]: 'big', 'X-Trace': trace })).toBe(SERVER_MAX - 40);
     await client.trigger(`${own.prefix}.trigger.publisher`, { input }, { msgId: 'big', headers: { 'X-Trace': trace } });
-    await creating.promise;
+    await creating;
 
     const closing = workerA.close({ drainMs: 60_000 });
     await a.handingBack;
-    failCreate.resolve();
+    failCreate();
     await closing;
     // The original was nak'ed (it comes back with a delivery of its own), not acknowledged.
     await eventually(async () => (acks.items.some((ack) => String(ack.data).startsWith('-NAK')) ? true : undefined), 5_000, 'the original trigger to be nak\'ed');
@@ -101,14 +95,7 @@ describe('a NATS worker closed while it launches a trigger whose copy would exce
 
     const workerB = await startNode(server.url, { ...common, model: publishThenDone(), processId: 'worker-b' });
     nodes.push(workerB);
-    const done = await eventually(
-      async () => {
-        const thread = await workerB.runtime.get('trg-big');
-        return thread?.status === 'done' ? thread : undefined;
-      },
-      20_000,
-      'worker B to run the trigger handed back',
-    );
+    const done = await doneOn(workerB, 'trg-big', 20_000, 'worker B to run the trigger handed back');
     expect(done.events[0]).toMatchObject({ data: { input, source: { kind: 'nats', triggerId: 'big' } } });
     expect(await (await workerB.bus.jobQueue(`${own.prefix}_publisher`)).deadLetters()).toEqual([]);
   });

@@ -6,8 +6,9 @@ import type { Agent } from '../../src/agent/agent.js';
 import type { Model } from '../../src/model/model.js';
 import { createNatsNode, type NatsNode, type NatsNodeOptions } from '../../src/nats/natsNode.js';
 import type { Pipeline } from '../../src/pipeline/pipeline.js';
+import type { ThreadView } from '../../src/runtime/runtime.js';
 import { busSubjects } from '../../src/surface/subjects.js';
-import { collector, eventually, uniqueToken } from '../bus/waiting.js';
+import { collector, deferred, eventually, uniqueToken } from '../bus/waiting.js';
 import { startNatsServer, type NatsServerHandle, type StartNatsServerOptions } from '../support/natsServer.js';
 
 export { collector, deferred, eventually, uniqueToken, within } from '../bus/waiting.js';
@@ -21,6 +22,37 @@ export function startNode(
   options: { agents: readonly Agent[]; pipelines?: readonly Pipeline[]; model: Model; prefix: string; bucket?: string } & Partial<NatsNodeOptions>,
 ): Promise<NatsNode> {
   return createNatsNode({ connectOptions: FAST_RECONNECT, ...options, servers });
+}
+
+/**
+ * Makes `node`'s store unable to create a thread: a create waits until `fail()`, then throws
+ * "the store is down"; `creating` resolves as the first one starts.
+ */
+export function failingCreates(node: NatsNode): { creating: Promise<void>; fail: () => void } {
+  const creating = deferred();
+  const failed = deferred();
+  node.store.create = async () => {
+    creating.resolve();
+    await failed.promise;
+    throw new Error('the store is down');
+  };
+  return { creating: creating.promise, fail: () => failed.resolve() };
+}
+
+/**
+ * The thread `threadId` once `node` reads it `done` (a read that fails, the server away a moment,
+ * counts as not yet), within `ms`.
+ */
+export function doneOn(node: NatsNode, threadId: string, ms: number, what: string): Promise<ThreadView> {
+  return eventually(
+    async () => {
+      const thread = await node.runtime.get(threadId).catch(() => undefined);
+      return thread?.status === 'done' ? thread : undefined;
+    },
+    ms,
+    what,
+    200,
+  );
 }
 
 /**

@@ -13,7 +13,7 @@ import type { NatsNode } from '../../src/nats/natsNode.js';
 import { capturingLogger } from '../support/capturingLogger.js';
 import { heldPublishTool } from '../support/heldTool.js';
 import { startNatsServer, type NatsServerHandle } from '../support/natsServer.js';
-import { eventually, plainClient, startNode, uniqueToken, within, type PlainClient } from './natsTestKit.js';
+import { doneOn, eventually, plainClient, startNode, uniqueToken, within, type PlainClient } from './natsTestKit.js';
 
 /** How long the close lets the tool call in progress run. */
 const DRAIN_MS = 1_000;
@@ -74,15 +74,7 @@ describe('a NATS worker closed while its nats-server is down and a job is in fli
     const workerB = await startNode(server.url, { ...common, model: publishThenDone(), processId: 'worker-b' });
     nodes.push(workerB);
     // The job A left unacknowledged comes back (after its ack wait at most) and B runs the thread to its end.
-    const done = await eventually(
-      async () => {
-        const thread = await workerB.runtime.get('trg-outage').catch(() => undefined);
-        return thread?.status === 'done' ? thread : undefined;
-      },
-      30_000,
-      'worker B to finish the thread worker A left',
-      200,
-    );
+    const done = await doneOn(workerB, 'trg-outage', 30_000, 'worker B to finish the thread worker A left');
     // The idempotent call A left without a result is run again by B (a second attempt), then the thread ends.
     expect(done.events.map((e) => e.type)).toEqual(['input', 'decision', 'tool_call', 'tool_call', 'tool_result', 'decision', 'final']);
     expect(done.events[3]).toMatchObject({ type: 'tool_call', data: { tool: 'publish', attempt: 2 } });

@@ -17,7 +17,7 @@ import { scriptedModel, type ScriptedReply } from '../../src/model/scriptedModel
 import type { NatsNode } from '../../src/nats/natsNode.js';
 import { startNatsServer, type NatsServerHandle } from '../support/natsServer.js';
 import { heldPublishTool } from '../support/heldTool.js';
-import { deferred, eventually, plainClient, startNode, uniqueToken, type PlainClient } from './natsTestKit.js';
+import { deferred, doneOn, failingCreates, plainClient, startNode, uniqueToken, type PlainClient } from './natsTestKit.js';
 
 const prefix = `sy${uniqueToken()}`;
 const bucket = `threads_${uniqueToken()}`;
@@ -146,20 +146,14 @@ describe('a NATS worker closed while it launches a trigger whose thread is never
     });
     const workerA = await startNode(server.url, { ...common, model: publishThenDone(), processId: 'worker-a', concurrency: 16, logger: pino({ level: 'info' }, logs) });
     // A's store cannot create the thread: the create waits until A hands its jobs back, then fails.
-    const creating = deferred();
-    const failCreate = deferred();
-    workerA.store.create = async () => {
-      creating.resolve();
-      await failCreate.promise;
-      throw new Error('the store is down');
-    };
+    const { creating, fail: failCreate } = failingCreates(workerA);
     const acks = client.watch<string>('$JS.ACK.>');
     await client.trigger(`${own.prefix}.trigger.publisher`, { input: 'publish hello' }, { msgId: 'never-created' });
-    await creating.promise;
+    await creating;
 
     const closing = workerA.close({ drainMs: 60_000 });
     await handingBack.promise;
-    failCreate.resolve();
+    failCreate();
     await closing;
     // Handed back at once as a copy, the original acknowledged (a nak would cost it a delivery).
     expect(acks.items.map((ack) => String(ack.data)).filter((data) => data.startsWith('-NAK'))).toEqual([]);
@@ -167,14 +161,7 @@ describe('a NATS worker closed while it launches a trigger whose thread is never
 
     const workerB = await startNode(server.url, { ...common, model: publishThenDone(), processId: 'worker-b' });
     nodes.push(workerB);
-    const done = await eventually(
-      async () => {
-        const thread = await workerB.runtime.get('trg-never-created');
-        return thread?.status === 'done' ? thread : undefined;
-      },
-      20_000,
-      'worker B to run the trigger handed back',
-    );
+    const done = await doneOn(workerB, 'trg-never-created', 20_000, 'worker B to run the trigger handed back');
     expect(done.events.map((e) => e.type)).toEqual(['input', 'decision', 'tool_call', 'tool_result', 'decision', 'final']);
     expect(done.events[0]).toMatchObject({ data: { source: { kind: 'nats', triggerId: 'never-created' } } });
   });

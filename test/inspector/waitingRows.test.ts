@@ -29,7 +29,7 @@ async function expectStacked(page: Page): Promise<void> {
   for (let i = 1; i < drawn.length; i++) expect(drawn[i]!.top).toBeCloseTo(drawn[i - 1]!.top + drawn[i - 1]!.height, 0);
 }
 
-const LONG = `Which of these should go first? <img src=x onerror="document.title='owned'"> ${'and then the other one, '.repeat(20)}end`;
+const LONG = `Which of these should go first? <img src=x onerror="document.title='owned'"> ${'and then the other one, '.repeat(12)}end`; // under the 500 characters a row keeps
 
 describe('the thread list, for threads that wait for a human', () => {
   it('shows what a waiting thread asks, with the whole of it in its tooltip, until it is answered; other rows show none', async () => {
@@ -73,9 +73,13 @@ describe('the thread list, for threads that wait for a human', () => {
     expect(await long.locator('img').count()).toBe(0);
     expect(await long.getAttribute('title')).toContain(LONG);
     expect(await long.getAttribute('title')).toContain('asked 3m ago');
-    expect(await long.evaluate((e) => getComputedStyle(e).textOverflow)).toBe('ellipsis');
-    const fits = await long.evaluate((e) => e.scrollWidth > e.clientWidth && e.getBoundingClientRect().right <= e.closest('.thread-row')!.getBoundingClientRect().right);
-    expect(fits).toBe(true);
+    expect(await long.evaluate((e) => (globalThis as unknown as { getComputedStyle(e: unknown): { textOverflow: string } }).getComputedStyle(e).textOverflow)).toBe('ellipsis');
+    const fits = await long.evaluate((e) => {
+      const line = e.getBoundingClientRect();
+      const box = e.closest('.thread-row')!.getBoundingClientRect();
+      return { cut: e.scrollWidth > e.clientWidth, inside: line.right <= box.right && line.bottom <= box.bottom - 1 };
+    });
+    expect(fits).toEqual({ cut: true, inside: true });
 
     // A done thread: no such line, and its row as it was.
     expect(await row(page, 'th-done').locator('.ask').count()).toBe(0);
@@ -90,6 +94,39 @@ describe('the thread list, for threads that wait for a human', () => {
     expect((await row(page, 'th-divide').boundingBox())?.height).toBe(52);
     await expectStacked(page);
     expect(await page.title()).not.toBe('owned');
+    expect(errors).toEqual([]);
+  }, 30_000);
+
+  it('keeps the list virtualized with rows of both heights: the rows drawn cover the view wherever it is scrolled', async () => {
+    const store = createMemoryStore();
+    const t0 = Date.parse('2025-01-01T00:00:00.000Z');
+    for (let i = 0; i < 300; i++) {
+      const ask = { type: 'human_request' as const, data: { requestId: `req_${i}`, kind: 'input' as const, question: `Question ${i}?`, urgency: 'medium' as const, format: 'free_text' as const } };
+      const end = { type: 'final' as const, data: { output: 'ok' } };
+      const events = stampEvents(0, [{ type: 'input', data: { input: `job ${i}` } }, i % 3 === 0 ? ask : end], new Date(t0 + i * 1000).toISOString());
+      await store.create({ id: `th-${String(i).padStart(3, '0')}`, agent: 'calculator', events });
+    }
+    const server = await startInspectorServer({ store });
+    cleanups.push(() => server.close());
+    const { page, errors } = await open(server);
+    await expect.poll(() => page.locator('#thread-count').textContent()).toBe('300 threads');
+    expect(await page.locator('#thread-list .spacer').evaluate((e) => e.getBoundingClientRect().height)).toBe(300 * 52 + 100 * 18);
+
+    const list = page.locator('#thread-list');
+    for (const at of [0, 4321, 9000, 1e6]) {
+      await list.evaluate((e, y) => e.scrollTo(0, y), at);
+      const view = await list.evaluate((e) => ({ top: e.getBoundingClientRect().top, height: e.clientHeight }));
+      await expect.poll(async () => {
+        const drawn = (await boxes(page)).sort((a, b) => a.top - b.top);
+        const first = drawn[0]!;
+        const last = drawn.at(-1)!;
+        return drawn.length <= 40 && first.top <= view.top && last.top + last.height >= view.top + view.height - 1;
+      }).toBe(true);
+      await expectStacked(page);
+    }
+    // At the end: the oldest thread, a waiting one, with its question.
+    expect(await row(page, 'th-000').locator('.ask').textContent()).toBe('input: Question 0?');
+    expect(await row(page, 'th-001').locator('.ask').count()).toBe(0);
     expect(errors).toEqual([]);
   }, 30_000);
 });

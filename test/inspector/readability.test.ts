@@ -133,7 +133,7 @@ describe('the inspector on a laptop', () => {
     const { page, errors } = await open(server, '#machine=agent%3Ajudged');
     await page.locator('#chart svg[data-machine="agent:judged"]').waitFor({ timeout: 30_000 });
     await page.locator('.thread-row .when').first().waitFor();
-    const selectors = ['#chart .node:not(.active) text.caption', '#chart .frame text', '#chart .label:not(.hot) text', '#chart .label.k-error:not(.hot) text', '.thread-row .when', '.hint', '#timeline .time', '#actors th', '#actors tr.rest td'];
+    const selectors = ['#chart .node:not(.active) text.caption', '#chart .frame text', '#chart .label:not(.hot) text', '#chart .label.k-error:not(.hot) text', '.thread-row .when', '.thread-row .ask', '.hint', '#timeline .time', '#actors th', '#actors tr.rest td'];
     const low: { selector: string; text: string; ratio: number }[] = [];
     for (const selector of selectors) {
       const found = await contrasts(page, selector);

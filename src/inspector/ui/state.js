@@ -3,6 +3,7 @@
 // Modules read and change it directly; each renders what it owns.
 
 /** @typedef {import('./types.js').ThreadRow} ThreadRow */
+/** @typedef {import('./types.js').PendingRequest} PendingRequest */
 /** @typedef {import('./types.js').ThreadView} ThreadView */
 /** @typedef {import('./types.js').ActorRecord} ActorRecord */
 /** @typedef {import('./types.js').Chart} Chart */
@@ -52,13 +53,16 @@ export const state = {
 };
 
 /**
- * Adds or updates a thread's row; an older version never replaces a newer one.
+ * Adds or updates a thread's row; an older version never replaces a newer one. A row without a
+ * pending request says the thread waits for none (any more): the one it had goes.
  * @param {ThreadRow} row
  */
 export function upsertThread(row) {
   const existing = state.byId.get(row.id);
   if (existing) {
-    if ((row.version || 0) >= (existing.version || 0)) Object.assign(existing, row);
+    if ((row.version || 0) < (existing.version || 0)) return;
+    Object.assign(existing, row);
+    if (!row.pending) dropPending(existing);
     return;
   }
   const copy = { ...row };
@@ -77,7 +81,37 @@ export function sortThreads() {
  * @returns {ThreadRow}
  */
 export function rowOfView(view) {
-  return { id: view.id, agent: view.agent, status: view.status, version: view.version, createdAt: view.createdAt ?? '', updatedAt: view.updatedAt ?? '' };
+  const pending = pendingOfView(view);
+  return { id: view.id, agent: view.agent, status: view.status, version: view.version, createdAt: view.createdAt ?? '', updatedAt: view.updatedAt ?? '', ...(pending ? { pending } : {}) };
+}
+
+/**
+ * The request a thread's view waits for, as its list row carries it (asked when its `human_request` was journaled).
+ * @param {ThreadView} view
+ * @returns {PendingRequest | undefined}
+ */
+function pendingOfView(view) {
+  const req = view.pendingRequest;
+  if (!req) return undefined;
+  const asked = view.events.findLast((e) => e.type === 'human_request' && e.data.requestId === req.requestId);
+  const { requestId, kind, question, tool, args } = req;
+  return { requestId, kind, question, ...(tool === undefined ? {} : { tool }), ...(args === undefined ? {} : { args }), at: asked?.at ?? view.updatedAt ?? '' };
+}
+
+/**
+ * Forgets the request a row waited for.
+ * @param {ThreadRow} row
+ */
+function dropPending(row) {
+  delete (/** @type {{ pending?: PendingRequest }} */ (row)).pending;
+}
+
+/**
+ * Whether a thread in `status` can still wait for a human (a paused one keeps its open request).
+ * @param {ThreadRow['status']} status
+ */
+function mayWait(status) {
+  return status === 'awaiting_human' || status === 'escalated' || status === 'paused';
 }
 
 /**
@@ -101,7 +135,11 @@ export function applyActor(actor) {
   const row = state.byId.get(actor.threadId);
   const status = /** @type {ThreadRow['status']} */ (actor.threadStatus);
   if (!row) upsertThread({ id: actor.threadId, agent: actor.agent || '?', status, version: actor.version, createdAt: updatedAt, updatedAt });
-  else if (actor.version > (row.version || 0)) Object.assign(row, { status, version: actor.version, updatedAt });
+  else if (actor.version > (row.version || 0)) {
+    Object.assign(row, { status, version: actor.version, updatedAt });
+    // Answered (its actor moved on): the request goes now, not when the thread's own row arrives.
+    if (!mayWait(status)) dropPending(row);
+  }
 }
 
 /**

@@ -2,13 +2,19 @@
 // The thread list (virtualized: only the rows in view exist, so thousands of threads stay fast),
 // its filters, the launch form and the header's figures.
 import { ApiError, launch, loadAgents, loadThreads } from './api.js';
-import { $, ago, count, el, statusPill } from './dom.js';
+import { $, ago, count, el, json, statusPill } from './dom.js';
 import { rowOfView, sortThreads, state, STATUS_TONE, upsertThread } from './state.js';
 
 /** @typedef {import('./types.js').ThreadRow} ThreadRow */
 /** @typedef {import('./types.js').AgentInfo} AgentInfo */
+/** @typedef {import('./types.js').PendingRequest} PendingRequest */
 
+/** A row's height (px); one of a thread that waits for a human has a line more, saying what it asks. */
 const ROW = 52;
+const ASK_LINE = 18;
+
+/** Where each row of the filtered list starts (px), and last where the list ends: laid out by {@link renderList}. */
+let tops = [0];
 
 const list = $('#thread-list');
 const spacer = el('div', { class: 'spacer' });
@@ -69,11 +75,12 @@ export function refreshList() {
 /** Renders the rows in view (and a few around them). */
 export function renderList() {
   const rows = state.filtered;
-  spacer.style.height = `${rows.length * ROW}px`;
+  layOut(rows);
+  spacer.style.height = `${topOf(rows.length)}px`;
   const top = list.scrollTop;
   const height = list.clientHeight || 600;
-  const first = Math.max(0, Math.floor(top / ROW) - 4);
-  const last = Math.min(rows.length, Math.ceil((top + height) / ROW) + 4);
+  const first = Math.max(0, rowAt(top) - 4);
+  const last = Math.min(rows.length, rowAt(top + height) + 5);
   const fragment = document.createDocumentFragment();
   for (let i = first; i < last; i++) {
     const row = rows[i];
@@ -87,6 +94,45 @@ export function renderList() {
 }
 
 /**
+ * Where each row goes, by its height.
+ * @param {readonly ThreadRow[]} rows
+ */
+function layOut(rows) {
+  tops = [0];
+  for (const t of rows) tops.push(topOf(tops.length - 1) + heightOf(t));
+}
+
+/**
+ * @param {ThreadRow} t
+ */
+function heightOf(t) {
+  return t.pending ? ROW + ASK_LINE : ROW;
+}
+
+/**
+ * Where the `i`th row starts (px); `topOf(rows.length)` is where the list ends.
+ * @param {number} i
+ */
+function topOf(i) {
+  return tops[i] ?? 0;
+}
+
+/**
+ * The index of the row at `y` px down the list (the last one below its end).
+ * @param {number} y
+ */
+function rowAt(y) {
+  let low = 0;
+  let high = Math.max(0, tops.length - 2);
+  while (low < high) {
+    const mid = (low + high + 1) >> 1;
+    if (topOf(mid) <= y) low = mid;
+    else high = mid - 1;
+  }
+  return low;
+}
+
+/**
  * @param {ThreadRow} t
  * @param {number} i its index in the filtered list
  */
@@ -95,9 +141,28 @@ function threadRow(t, i) {
   const row = el('div', { class: `thread-row${selected ? ' selected' : ''}`, role: 'listitem', tabindex: '0', 'aria-current': selected ? 'true' : null, 'data-id': t.id, title: t.id, onclick: () => onSelect(t.id) }, [
     idLine(t.id),
     el('div', { class: 'meta' }, [statusPill(t.status), el('span', { class: 'agent', text: t.agent, title: t.agent }), el('span', { class: 'when', text: ago(t.updatedAt) })]),
+    t.pending && askLine(t.pending),
   ]);
-  row.style.top = `${i * ROW}px`;
+  row.style.top = `${topOf(i)}px`;
+  row.style.height = `${heightOf(t)}px`;
   return row;
+}
+
+/**
+ * What a waiting thread asks, on one line cut to fit (`approval: divide {"a":7,"b":2}`, `input:
+ * Which order?`); its tooltip has the whole request and how long ago it was asked.
+ * @param {PendingRequest} p
+ */
+function askLine(p) {
+  const call = p.tool === undefined ? '' : `${p.tool} ${json(p.args ?? {})}`;
+  const when = ago(p.at);
+  const whole = [
+    `${p.kind}, asked ${when === 'now' ? 'just now' : when}`,
+    p.tool === undefined ? '' : `tool: ${p.tool}`,
+    p.args === undefined ? '' : `args: ${typeof p.args === 'string' ? p.args : JSON.stringify(p.args)}`,
+    `question: ${p.question}`,
+  ];
+  return el('div', { class: `ask k-${p.kind}`, text: `${p.kind}: ${call || p.question}`, title: whole.filter(Boolean).join('\n') });
 }
 
 /**
@@ -147,9 +212,10 @@ function onListKey(event) {
   const index = state.filtered.findIndex((t) => t.id === id);
   const next = state.filtered[Math.max(0, Math.min(state.filtered.length - 1, index + move))];
   if (!next) return;
-  const at = state.filtered.indexOf(next) * ROW;
+  const at = topOf(state.filtered.indexOf(next));
+  const end = at + heightOf(next);
   if (at < list.scrollTop) list.scrollTop = at;
-  else if (at + ROW > list.scrollTop + list.clientHeight) list.scrollTop = at + ROW - list.clientHeight;
+  else if (end > list.scrollTop + list.clientHeight) list.scrollTop = end - list.clientHeight;
   renderList();
   rowElement(next.id)?.focus({ preventScroll: true });
 }

@@ -12,6 +12,7 @@ export {};
 /** @typedef {import('../actorRegistry.js').ActorRecord} ActorRecord */
 /** @typedef {import('../actorRegistry.js').ProcessPresence} ProcessPresence */
 /** @typedef {import('../../store/threadStore.js').ThreadSummary} ThreadRow */
+/** A row's open human request (`ThreadRow['pending']`). @typedef {import('../../store/threadStore.js').PendingRequestSummary} PendingRequest */
 /** @typedef {import('../../thread/state.js').ThreadStatus} ThreadStatus */
 /** @typedef {import('../../thread/events.js').ThreadEvent} ThreadEvent */
 /** @typedef {import('../../thread/events.js').HumanRequest} HumanRequest */

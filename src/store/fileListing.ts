@@ -82,10 +82,11 @@ function latest(parts: FileStoreParts, query: ListQuery): ThreadSummary[] {
       const summary = summaryOfEntry(entry);
       if (matchesQuery(summary, query)) summaries.push(summary);
     }
-    // The files moved some entries on: pick again from the corrected index. Only the summaries
-    // returned read their pending requests.
-    if (!changed) return summaries.slice(0, query.limit).map((summary) => withPending(parts, summary));
-    if (attempt === LATEST_ATTEMPTS) return summaries.sort(compareSummaries).slice(0, query.limit).map((summary) => withPending(parts, summary));
+    // The files moved some entries on: pick again from the corrected index.
+    if (changed && attempt < LATEST_ATTEMPTS) continue;
+    // Only the summaries returned read their pending requests.
+    const ordered = changed ? summaries.sort(compareSummaries) : summaries;
+    return ordered.slice(0, query.limit).map((summary) => withPending(parts, summary));
   }
 }
 

@@ -27,7 +27,7 @@ import { within } from '../bus/waiting.js';
  * says so: all by default), writing the other lines into `lines`; `heard` is told each message as
  * it is logged.
  */
-function brittleLogger(heard: (msg: unknown) => void = () => {}, throws: () => boolean = () => true): { logger: Logger; lines: LogLine[] } {
+function brittleLogger(heard: (msg: unknown) => void = () => {}, throws: () => boolean = () => true, error = 'log hook exploded'): { logger: Logger; lines: LogLine[] } {
   const lines: LogLine[] = [];
   const destination = new Writable({
     write(chunk: Buffer, _encoding, done) {
@@ -40,7 +40,7 @@ function brittleLogger(heard: (msg: unknown) => void = () => {}, throws: () => b
       level: 'debug',
       hooks: {
         logMethod(args, method) {
-          if (args[1] === 'agent state' && throws()) throw new Error('log hook exploded');
+          if (args[1] === 'agent state' && throws()) throw new Error(error);
           method.apply(this, args);
           heard(args[1]);
         },
@@ -224,6 +224,24 @@ describe('an agent actor that fails again after its immediate restart, in an emb
       expect(retries(lines).at(-1)).toMatchObject({ threadId: id, attempt: 2, delayMs: 2_000 });
       simulated.increment(2_000);
       expect(await within(settled, 5_000, 'the thread to rest')).toMatchObject({ id, status: 'done', output: 'ok' });
+    } finally {
+      await rt.close();
+    }
+  });
+
+  it("logs each attempt with its agent's secrets redacted from the reason, as a failed step's", async () => {
+    const SECRET = 'plum-AGENT-SECRET-4471';
+    const { logger, lines } = brittleLogger(undefined, () => true, `log hook exploded near ${SECRET}`);
+    const { clock } = countingClock();
+    const secretive = agent({ name: 'secretive', description: 'fails in an action', prompt: 'p', tools: [], secrets: [SECRET] });
+    const rt = createRuntime({ agents: [secretive], store: createMemoryStore(), model: finishing(), clock, logger });
+    try {
+      const { id } = await rt.launch('secretive', 'go');
+      await until(() => retries(lines).length === 1 || lines.some((l) => l.msg === 'agent actor stopped early'));
+      await flush();
+      expect(lines.find((l) => l.msg === 'agent actor stopped early')).toMatchObject({ threadId: id, reason: 'log hook exploded near [REDACTED]' });
+      expect(retries(lines)).toEqual([expect.objectContaining({ threadId: id, agent: 'secretive', reason: 'log hook exploded near [REDACTED]' })]);
+      expect(JSON.stringify(lines)).not.toContain(SECRET);
     } finally {
       await rt.close();
     }

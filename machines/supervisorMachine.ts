@@ -23,10 +23,15 @@ export interface AgentRest {
   readonly problem?: string;
   /**
    * The state whose step threw (the store failed: a full disk, NATS down), when the actor stopped
-   * for that and not because another writer moved its thread on: nobody else moves the thread,
-   * which may go on once the failure passes.
+   * for that and not because another writer moved its thread on; or, with `actorFailed`, the state
+   * its actor failed in: nobody else moves the thread, which may go on once the failure passes.
    */
   readonly failedIn?: string;
+  /**
+   * The actor itself failed (an action threw, not a step), again after its one immediate restart,
+   * or its restart could not read the thread: `failedIn` names its state, `problem` the error.
+   */
+  readonly actorFailed?: true;
   /** The thread sleeps, or backs off, until then (epoch ms): its actor was stopped for the wait; start it again at that time. */
   readonly wakeAt?: number;
 }
@@ -77,7 +82,10 @@ interface SupervisorContext {
   queue: readonly Thread[];
   /** Set by DRAIN: no child is started any more. */
   draining: boolean;
-  /** Child failures per thread (a child that fails twice is not restarted again). */
+  /**
+   * Child failures in a row per thread, until its child next rests: the first is restarted at
+   * once, later ones are reported (`actorFailed`) for the runtime to start again after a backoff.
+   */
   failures: Readonly<Record<string, number>>;
 }
 
@@ -155,20 +163,50 @@ function failedChildLogger(context: SupervisorContext, threadId: string): Pick<L
   return snapshot?.context?.deps?.logger ?? context.deps.logger.child({ threadId });
 }
 
+/** How a child failed: its thread (when its context was built), its state, and the error, its agent's secrets redacted. */
+interface ChildFailure {
+  readonly thread: Thread | null;
+  readonly state: string;
+  readonly problem: string;
+  readonly logger: Pick<Logger, 'error'>;
+}
+
+/** What a failed child's snapshot says of it (its context is missing when building it threw). */
+function childFailure(context: SupervisorContext, threadId: string, error: unknown): ChildFailure {
+  const snapshot = context.actors.get(threadId)?.getSnapshot() as { value?: unknown; context?: { thread?: Thread } } | undefined;
+  const thread = snapshot?.context?.thread ?? null;
+  const secrets = thread === null ? undefined : context.agents.get(thread.agent)?.secrets;
+  return { thread, state: stateOf(snapshot?.value), problem: redactText(messageOf(error), secrets), logger: failedChildLogger(context, threadId) };
+}
+
+/** Reports a failed child for the runtime to start again after a backoff (see {@link AgentRest.actorFailed}). */
+function reportFailed(context: SupervisorContext, threadId: string, failed: ChildFailure, problem = failed.problem): void {
+  context.onRest({ threadId, state: 'stopped', status: null, thread: failed.thread, problem, failedIn: failed.state, actorFailed: true });
+}
+
 /**
- * Starts a failed child again from its thread as stored; a thread gone meanwhile, or a store that
- * cannot read it now, leaves it stopped (logged), so a wait on it ends: the thread, still stored,
- * runs again when it is next scheduled or the process starts again.
+ * Starts a failed child again from its thread as stored. A thread gone meanwhile leaves it stopped,
+ * so a wait on it ends; a store that cannot read it now reports it failed (logged), for the runtime
+ * to start it again after a backoff.
  */
-function restartFailed(context: SupervisorContext, self: AnyActorRef, threadId: string, failed: { problem: string; logger: Pick<Logger, 'error'> }): void {
-  const stop = (why: string): void => context.onRest({ threadId, state: 'stopped', status: null, thread: null, problem: `${failed.problem}; not restarted: ${why}` });
+function restartFailed(context: SupervisorContext, self: AnyActorRef, threadId: string, failed: ChildFailure): void {
   context.deps.store.get(threadId).then(
-    (thread) => (thread ? self.send({ type: 'START', thread }) : stop('its thread is gone')),
+    (thread) =>
+      thread
+        ? self.send({ type: 'START', thread })
+        : context.onRest({ threadId, state: 'stopped', status: null, thread: null, problem: `${failed.problem}; not restarted: its thread is gone` }),
     (error: unknown) => {
       failed.logger.error({ err: messageOf(error) }, 'agent actor not restarted: its thread could not be read');
-      stop(`its thread could not be read: ${messageOf(error)}`);
+      reportFailed(context, threadId, failed, `${failed.problem}; not restarted: its thread could not be read: ${messageOf(error)}`);
     },
   );
+}
+
+/** The failure counts without `threadId`'s: its child rested (or its thread is dropped). */
+function withoutFailures(failures: Readonly<Record<string, number>>, threadId: string): Readonly<Record<string, number>> {
+  if (!(threadId in failures)) return failures;
+  const { [threadId]: _dropped, ...rest } = failures;
+  return rest;
 }
 
 /** The running ids without `threadId`. */
@@ -177,7 +215,8 @@ const without = (running: readonly string[], threadId: string): string[] => runn
 /**
  * The supervisor: starts one agent actor (its child) per active thread, evicts children that rest
  * (waiting on a human, paused, ended) so waiting threads hold no memory, runs at most
- * `maxConcurrent` at once, restarts a child that failed once (from its thread), and forwards
+ * `maxConcurrent` at once, restarts a child that failed at once (from its thread), reports one that
+ * fails again in a row (`actorFailed`: the runtime backs off before it starts it again), and forwards
  * control events to children. Send `EVICT_ALL` before stopping it: its children are its own, not
  * entries of its snapshot that stopping it would stop.
  */
@@ -226,7 +265,10 @@ export const supervisorMachine = setup({
           actions: enqueueActions(({ context, event, enqueue, self }) => {
             enqueue({ type: 'stop', params: { threadId: event.threadId } });
             const queue = context.queue.filter((t) => t.id !== event.threadId);
-            enqueue.assign(fill({ context, self, later: enqueue }, without(context.running, event.threadId), queue));
+            enqueue.assign({
+              ...fill({ context, self, later: enqueue }, without(context.running, event.threadId), queue),
+              failures: withoutFailures(context.failures, event.threadId),
+            });
           }),
         },
         CHILD_RESTED: {
@@ -237,7 +279,8 @@ export const supervisorMachine = setup({
             const thread = event.thread;
             const wakeAt = event.wakeAt === undefined ? {} : { wakeAt: event.wakeAt };
             enqueue(() => context.onRest({ threadId: id, state: event.state, status: statusOf(deriveState(thread.events)), thread, ...wakeAt }));
-            enqueue.assign(fill({ context, self, later: enqueue }, without(context.running, id), [...context.queue]));
+            // A rest ends the failures in a row: a later failure is restarted at once again.
+            enqueue.assign({ ...fill({ context, self, later: enqueue }, without(context.running, id), [...context.queue]), failures: withoutFailures(context.failures, id) });
           }),
         },
         'xstate.done.actor.*': {
@@ -257,25 +300,23 @@ export const supervisorMachine = setup({
                 ...(output.failedIn === undefined ? {} : { failedIn: output.failedIn }),
               }),
             );
-            enqueue.assign(fill({ context, self, later: enqueue }, without(context.running, id), [...context.queue]));
+            // Unless a step failed (its thread is started again), the child's failures in a row end.
+            const failures = output.failedIn === undefined ? withoutFailures(context.failures, id) : context.failures;
+            enqueue.assign({ ...fill({ context, self, later: enqueue }, without(context.running, id), [...context.queue]), failures });
           }),
         },
         'xstate.error.actor.*': {
           actions: enqueueActions(({ context, event, enqueue, self }) => {
             const id = childId(event, ERROR);
-            const error = (event as { error: unknown }).error;
             const failures = (context.failures[id] ?? 0) + 1;
-            const problem = error instanceof Error ? error.message : String(error);
-            const logger = failedChildLogger(context, id);
-            logger.error({ state: stateOf(context.actors.get(id)?.getSnapshot().value), err: problem, failures }, 'agent actor failed');
+            const failed = childFailure(context, id, (event as { error: unknown }).error);
+            failed.logger.error({ state: failed.state, err: failed.problem, failures }, 'agent actor failed');
             // A child that failed has stopped itself: only forget it.
             context.actors.delete(id);
-            if (failures < 2) {
-              // Restart once from the thread as stored: the log, not the dead actor, is the truth.
-              enqueue(() => restartFailed(context, self, id, { problem, logger }));
-            } else {
-              enqueue(() => context.onRest({ threadId: id, state: 'stopped', status: null, thread: null, problem }));
-            }
+            // The first failure in a row is restarted at once, from the thread as stored: the log,
+            // not the dead actor, is the truth. Later ones are started again after a backoff.
+            if (failures < 2) enqueue(() => restartFailed(context, self, id, failed));
+            else enqueue(() => reportFailed(context, id, failed));
             enqueue.assign({ ...fill({ context, self, later: enqueue }, without(context.running, id), [...context.queue]), failures: { ...context.failures, [id]: failures } });
           }),
         },

@@ -156,7 +156,8 @@ export interface Runtime {
    * Resolves when the thread stops moving in this process: it ended, waits for a human or a resume,
    * or (a pipeline) waits for a child thread. A thread cancelled while a tool call of it ran in
    * another process resolves once that call's outcome is recorded, with it, waited for as long as
-   * {@link Runtime.watch} waits (then it resolves with the thread as it is). Rejects with a
+   * {@link Runtime.watch} waits (then it resolves with the thread as it is). A thread whose step or
+   * actor failed here waits on through its backoff (it is started again) until it rests. Rejects with a
    * {@link RuntimeClosedError} (`the runtime is closed`) once the runtime closed ({@link Runtime.close}).
    */
   settled(threadId: string, options?: { signal?: AbortSignal }): Promise<ThreadView>;
@@ -442,7 +443,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     isBusy: (threadId) => driver.isBusy(threadId),
     clock,
     agents,
-    ...(schedule === undefined ? { driveIdle: (thread: Thread) => driver.drive(thread) } : {}),
+    ...(schedule === undefined ? { driveIdle: (thread: Thread) => driver.driveIdle(thread) } : {}),
   });
   const children: ChildLauncher = {
     check(agent, input, { parentId }) {

@@ -16,7 +16,7 @@ export interface SettlingSources {
   isActive(threadId: string): boolean;
   /** An actor that just persisted a resting status may still be finishing its step. */
   isBusy(threadId: string): boolean;
-  /** Runs a thread nobody moves (when threads run in this process). */
+  /** Runs a thread no actor moves (when threads run in this process), unless a wake-up of its own will (asleep, backing off after a failure). */
   driveIdle?(thread: Thread): void;
   readonly clock: Clock;
   /** The agents this process knows: the timeouts of their tools bound the wait for an outcome. */

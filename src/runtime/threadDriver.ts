@@ -63,15 +63,28 @@ export interface ThreadDriverOptions {
   readonly onSlept: (threadId: string, thread: Thread) => void;
 }
 
-/** The first wait before a thread whose step failed (the store threw) is started again; it doubles with each failure in a row. */
+/**
+ * The first wait before a thread whose step failed (the store threw), or whose actor failed again
+ * after its immediate restart, is started again; it doubles with each failure in a row.
+ */
 const FAILED_STEP_FIRST_DELAY_MS = 1_000;
-/** The longest wait before a thread whose step failed is started again. */
+/** The longest wait before a thread whose step or actor failed is started again. */
 const FAILED_STEP_MAX_DELAY_MS = 60_000;
+/** What the line of each start after a failure says, by what failed. */
+const RESTART_AFTER = {
+  step: 'a step failed: starting the thread again after a backoff',
+  actor: 'agent actor failed again: starting the thread again after a backoff',
+} as const;
 
 /** Moves threads: the supervisor and its actors here, or the scheduler (a job queue) elsewhere. */
 export interface ThreadDriver {
   /** Hands the thread to the supervisor, which spawns an actor and evicts it when it rests. */
   drive(thread: Thread): void;
+  /**
+   * Runs a thread that looks idle (a wait on it found no actor): not one whose wake-up is armed here
+   * (asleep, or backing off after a failure), which its timer moves at its time.
+   */
+  driveIdle(thread: Thread): void;
   /** Hands a thread to the scheduler when there is one, else runs it here. */
   start(thread: Thread, reason?: ScheduleReason): void;
   /** Continues a thread after a write from outside (a response, a resume): now, or once its actor rests. */
@@ -143,8 +156,9 @@ export function createThreadDriver(options: ThreadDriverOptions): ThreadDriver {
   let closing: Promise<void> | undefined;
   // The tool calls the close aborted, by thread, until their tool returns (its step settles).
   const abandoned = new Map<string, { readonly call: AbandonedCall; readonly returned: Promise<void> }>();
-  // Threads whose actor stopped on a failed step (the store threw), with the failures in a row:
-  // started again after a backoff (see restartAfterFailure below).
+  // Threads whose actor stopped on a failed step (the store threw), or failed again after its
+  // immediate restart, with the failures in a row: started again after a backoff (see
+  // restartAfterFailure below).
   const failedSteps = new Map<string, number>();
   // Sleeping threads, and those backing off for long, hold no actor (nor a slot): they are started
   // again at their deadline, here, or by the scheduler when there is one (see sleep below). Threads
@@ -161,16 +175,18 @@ export function createThreadDriver(options: ThreadDriverOptions): ThreadDriver {
   };
 
   /**
-   * The thread's actor stopped because a step threw (the store failed: a full disk, NATS down), and
-   * nobody else moves it here: it is started again from its log after a backoff that grows with
-   * the failures in a row (1 s, doubling, at most 60 s), until a step goes through. With a
-   * scheduler the job that ran it carries it on instead (it was not at rest).
+   * The thread's actor stopped because a step threw (the store failed: a full disk, NATS down), or
+   * it failed itself again after its immediate restart (an action threw), and nobody else moves it
+   * here: it is started again from its log after a backoff that grows with the failures in a row
+   * (1 s, doubling, at most 60 s), until its actor comes to rest. Its waiters wait on meanwhile:
+   * the thread still moves. With a scheduler the job that ran it carries it on instead (it was not
+   * at rest).
    */
-  const restartAfterFailure = (threadId: string, agent: string | undefined, state: string, reason: string): void => {
+  const restartAfterFailure = (threadId: string, agent: string | undefined, state: string, reason: string, failed: keyof typeof RESTART_AFTER = 'step'): void => {
     const attempt = (failedSteps.get(threadId) ?? 0) + 1;
     failedSteps.set(threadId, attempt);
     const delayMs = Math.min(FAILED_STEP_MAX_DELAY_MS, FAILED_STEP_FIRST_DELAY_MS * 2 ** Math.min(attempt - 1, 16));
-    logger.warn({ threadId, agent, state, reason, attempt, delayMs }, 'a step failed: starting the thread again after a backoff');
+    logger.warn({ threadId, agent, state, reason, attempt, delayMs }, RESTART_AFTER[failed]);
     wakeUps.arm(threadId, clock.now() + delayMs);
   };
   /** Starts a thread whose step failed again, as stored now; a store that still fails backs off again. */
@@ -197,7 +213,7 @@ export function createThreadDriver(options: ThreadDriverOptions): ThreadDriver {
       return;
     }
     if (rest.failedIn !== undefined && schedule === undefined && !closed) {
-      restartAfterFailure(rest.threadId, rest.thread?.agent, rest.failedIn, rest.problem ?? 'step failed');
+      restartAfterFailure(rest.threadId, rest.thread?.agent, rest.failedIn, rest.problem ?? 'step failed', rest.actorFailed ? 'actor' : 'step');
       return;
     }
     if (rest.wakeAt !== undefined) {
@@ -312,6 +328,9 @@ export function createThreadDriver(options: ThreadDriverOptions): ThreadDriver {
   };
   return {
     drive,
+    driveIdle: (thread) => {
+      if (!wakeUps.has(thread.id)) drive(thread);
+    },
     start,
     continueAfterWrite,
     wakeParent,

@@ -33,6 +33,11 @@ export class WakeTimers {
     this.clock.clearTimeout(id);
   }
 
+  /** Whether `threadId` has a wake-up armed. */
+  has(threadId: string): boolean {
+    return this.#timers.has(threadId);
+  }
+
   /** Threads with a wake-up armed. */
   get size(): number {
     return this.#timers.size;

@@ -38,8 +38,10 @@ describe('WakeTimers', () => {
     timers.arm('b', start + 100);
     timers.cancel('b');
     timers.arm('c', start + 100);
+    expect(['a', 'b', 'c'].map((id) => timers.has(id))).toEqual([true, false, true]);
     clock.increment(100);
     expect(woke).toEqual([['c', start + 100]]); // not a: its first deadline was replaced
+    expect(timers.has('c')).toBe(false);
     timers.arm('d', start + 150);
     timers.clear();
     clock.increment(1_000);

@@ -23,6 +23,9 @@ export type SettlingRuntime = Pick<Runtime, 'get' | 'settled' | 'subscribe'>;
  * moves the clock). After `maxSteps` moves it throws, naming the thread's status, deadline and
  * last error, instead of letting the test hang. Timers of a step in progress (a tool's
  * `timeoutMs`, the agent's `decideTimeoutMs`) are not driven: move the clock for those yourself.
+ * Nor is the restart of a thread whose step or agent actor failed (its store threw, an action
+ * threw): the runtime keeps that backoff (1 s, doubling), not the thread, which stays `running`
+ * meanwhile, so the wait goes on until the test moves the clock past it (or times out).
  *
  * @example
  * ```ts

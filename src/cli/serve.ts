@@ -124,7 +124,7 @@ export async function serve(project: Project, options: ServeOptions, io: ServeIO
 
   const { runtime } = backend;
   const recovered = await runtime.recover();
-  if (recovered > 0) io.out(`recovered ${recovered === 1 ? '1 thread that was' : `${recovered} threads that were`} running when the last process stopped`);
+  if (recovered > 0) io.out(recoveredLine(recovered, Boolean(options.natsUrl)));
   const retention = retainMs === undefined ? undefined : startRetention(runtime, { retainMs, intervalMs: Math.min(retainMs, HOUR_MS), batch: RETENTION_BATCH, logger });
   if (retainMs !== undefined) {
     const every = retainMs >= HOUR_MS ? 'every hour' : `every ${io.env.SWITCHYARD_RETAIN_ENDED!.trim()}`;
@@ -267,4 +267,15 @@ async function runDemo(runtime: Runtime, demo: { readonly agent: string; readonl
 
 function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}
+
+/**
+ * What `recover()` did: embedded, this process runs again the threads that were moving when the
+ * last one stopped; on NATS it hands every thread marked as moving to the workers as a
+ * continuation job, the ones live workers are moving included, so nothing need have stopped.
+ */
+export function recoveredLine(count: number, onNats: boolean): string {
+  const threads = count === 1 ? '1 thread' : `${count} threads`;
+  if (onNats) return `handed ${threads} marked running to the workers: they continue any whose run stopped`;
+  return `recovered ${threads} that ${count === 1 ? 'was' : 'were'} running when the last process stopped`;
 }

@@ -186,6 +186,39 @@ describe('a frozen process whose call another process ran again (qa21-durability
     await Promise.all([frozen.close(), other.close()]);
   });
 
+  it('of an idempotent tool, coming while its run again elsewhere still runs: a warning only, the outcome of that run stands (QA qa23 finding 4)', async () => {
+    const second = deferred<string>();
+    let runs = 0;
+    const first = deferred<string>();
+    const pack = tool({
+      name: 'publish',
+      description: 'packs the order (idempotent)',
+      input: z.object({ post: z.string() }),
+      idempotent: true,
+      run: async () => (++runs === 1 ? first.promise : second.promise),
+    });
+    const { model } = publisherModel();
+    const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [pack] });
+    const store = createMemoryStore();
+    const { logger, out } = capturingLogger('debug');
+    const lines = out.lines as (LogLine & { msg: string; level: number })[];
+    const frozen = createRuntime({ agents: [publisher], store, model, logger });
+    const other = createRuntime({ agents: [publisher], store, model });
+    const { id } = await frozen.launch('publisher', 'publish hello');
+    await expect.poll(() => runs).toBe(1);
+    expect(await other.recover()).toBe(1);
+    await expect.poll(() => runs).toBe(2);
+    first.resolve('packed');
+    await expect.poll(() => lines.some((l) => l.callId === 'call_2' && /completed \(call call_2/.test(l.msg))).toBe(true);
+    second.resolve('packed again');
+    expect((await other.settled(id)).status).toBe('done');
+    const late = lines.filter((l) => l.callId === 'call_2' && l.level >= 40);
+    expect(late).toEqual([expect.objectContaining({ level: 40, tool: 'publish', outcome: 'result' })]);
+    expect(late[0]!.msg).toMatch(/is running again|ran again/);
+    expect(late[0]!.msg).not.toContain('reconcile it by hand');
+    await Promise.all([frozen.close(), other.close()]);
+  });
+
   it('of an idempotent tool, run again on recovery: a warning only (its re-run was safe)', async () => {
     const { lines } = await ranAgainElsewhere(true);
     expect(lines).toEqual([expect.objectContaining({ level: 40, tool: 'publish', outcome: 'result' })]);

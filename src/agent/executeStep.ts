@@ -570,8 +570,9 @@ async function recordOutcome(input: StepInput, thread: Thread, callId: string, o
 
 /**
  * Logs the outcome of call `callId` (of tool `ran`, run from `thread`) that is not recorded, the
- * thread having moved on in `latest`. When a run of the same call again recorded an outcome
- * meanwhile: for an idempotent tool a warning (its re-run was safe); for one that is not (a human
+ * thread having moved on in `latest`. When a run of the same call again started (an idempotent
+ * tool: its outcome, recorded or to come, stands) or recorded an outcome meanwhile: for an
+ * idempotent tool a warning (its re-run was safe); for one that is not (a human
  * approved running it again while this run was still going: after its timeout, in this process, or
  * in a process that froze) an error, as its effect may have happened twice, naming both attempts,
  * the idempotency key and this outcome (redacted as recorded outcomes are), to reconcile by hand.
@@ -585,9 +586,13 @@ function logUnrecorded(input: StepInput, thread: Thread, latest: Thread, callId:
   const about = { callId, tool: ran, outcome: kind, state };
   const rerun = latest.events.findLast((e) => e.seq > since && e.type === 'tool_call' && e.data.callId === callId);
   const recorded = latest.events.some((e) => e.seq > since && isOutcomeOf(e, { callId, tool: ran }));
-  if (!recorded) {
+  const idempotent = input.agent.toolsByName.get(ran)?.idempotent === true;
+  if (!recorded && idempotent && rerun?.type === 'tool_call') {
+    // The call runs again (another process took the thread over): that run's outcome stands.
+    logger.warn(about, `${ran} completed (call ${callId}) while the same call is running again (attempt ${rerun.data.attempt}): this one (a ${kind}) is not recorded; the outcome of that run stands (${ran} is idempotent)`);
+  } else if (!recorded) {
     logger.error(about, `${ran} completed (call ${callId}) after its thread moved on meanwhile (here or in another process): its outcome (a ${kind}) is not recorded; reconcile it by hand (the thread is ${state})`);
-  } else if (input.agent.toolsByName.get(ran)?.idempotent === true || rerun?.type !== 'tool_call') {
+  } else if (idempotent || rerun?.type !== 'tool_call') {
     // Another process ran the call again (an idempotent tool) and recorded that run's outcome.
     logger.warn(about, `${ran} completed (call ${callId}) after another process had recorded an outcome of the same call: this one (a ${kind}) is not recorded`);
   } else {

@@ -74,6 +74,13 @@ describe('the Docker files', () => {
     expect(/fetch\('http:\/\/127\.0\.0\.1:(\d+)\/health'\)/.exec(server)?.[1]).toBe(port);
   });
 
+  it('run the server as the API only, the two workers taking the jobs, as the README says (qa23: serve took jobs too, three job takers)', () => {
+    const base = services(read('docker-compose.yml'));
+    expect(base.get('server')).toMatch(/command: \[\s*"serve",[^\]]*"--no-worker"[^\]]*\]/);
+    for (const name of ['worker-1', 'worker-2']) expect(base.get(name), name).toMatch(/command: \["worker"/);
+    expect(read('README.md')).toContain('docker compose up --build            # NATS with JetStream, the server on :7878, two workers');
+  });
+
   it('do not copy a project\'s node_modules into the image', () => {
     expect(read('.dockerignore').split('\n')).toContain('**/node_modules');
   });

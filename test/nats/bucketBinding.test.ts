@@ -7,12 +7,15 @@
 import { jetstreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream';
 import { describe, expect, it } from 'vitest';
 import { calculator } from '../../agents/calculator/index.js';
+import { agent } from '../../src/agent/agent.js';
+import { QueueOwnerError } from '../../src/bus/bus.js';
 import { ConfigError } from '../../src/errors.js';
+import { createNatsBus } from '../../src/nats/natsBus.js';
 import { createDemoModel } from '../../src/model/demoModel.js';
 import type { TriggerResult } from '../../src/surface/payloads.js';
 import { busSubjects } from '../../src/surface/subjects.js';
 import { capturingLogger } from '../support/capturingLogger.js';
-import { eventually, uniqueToken, useNatsTestBed } from './natsTestKit.js';
+import { eventually, FAST_RECONNECT, uniqueToken, useNatsTestBed } from './natsTestKit.js';
 
 const bed = useNatsTestBed();
 
@@ -44,6 +47,19 @@ describe('two processes on one prefix with different KV buckets', () => {
       expect(message).toMatch(/--bucket/);
       expect(message).toMatch(/--prefix/);
     }
+  });
+
+  it('refuse it before it sets up a queue of its own, which would refuse the processes of the first bucket', async () => {
+    const { prefix, bucket } = deployment();
+    const model = createDemoModel();
+    const second = agent({ name: 'second', description: 'a second agent', prompt: 'p', tools: [] });
+    await bed.node({ prefix, bucket, agents: [calculator], model, processId: 'first' });
+    const refused = await startOutcome({ prefix, bucket: `other_${uniqueToken()}`, agents: [calculator, second], model, processId: 'wrong' });
+    expect(refused).toBeInstanceOf(ConfigError);
+    const jsm = await jetstreamManager(bed.client.nc);
+    await expect(jsm.streams.info(busSubjects(prefix).queueName('second'))).rejects.toThrow();
+    // The first bucket's deployment can still add the agent.
+    expect(await startOutcome({ prefix, bucket, agents: [calculator, second], model, processId: 'grown' })).toBe('started');
   });
 
   it('with the same bucket both start and share the work', async () => {
@@ -98,5 +114,27 @@ describe('a guard job whose thread is not in the bucket', () => {
     );
     expect(warned).toMatchObject({ bucket, agent: 'calculator' });
     expect(String(warned.msg)).toMatch(/no thread|not in/);
+  });
+});
+
+describe('the NATS bus\'s job queue owner', () => {
+  it('is kept by an open that names none, and refuses an open for another owner with a QueueOwnerError', async () => {
+    const bus = await createNatsBus({ servers: bed.url, connectOptions: FAST_RECONNECT });
+    try {
+      const name = `owned_${uniqueToken()}`;
+      await bus.jobQueue(name, { owner: 'alpha', ackWaitMs: 1_000 });
+      // A changed option and no owner (as createAgentQueues without a bucket): updated, still bound.
+      await bus.jobQueue(name, { ackWaitMs: 2_000 });
+      const jsm = await jetstreamManager(bus.nc);
+      expect((await jsm.streams.info(name)).config.description).toBe('switchyard job queue bound to: alpha');
+      expect((await jsm.consumers.info(name, `${name}_workers`)).config.ack_wait).toBe(2_000 * 1_000_000);
+      await bus.jobQueue(name, { owner: 'alpha' });
+      const refused = await bus.jobQueue(name, { owner: 'beta' }).catch((error: unknown) => error);
+      expect(refused).toBeInstanceOf(QueueOwnerError);
+      expect(refused).toMatchObject({ code: 'conflict', queue: name, boundTo: 'alpha', owner: 'beta' });
+      expect((await jsm.streams.info(name)).config.description).toBe('switchyard job queue bound to: alpha');
+    } finally {
+      await bus.close();
+    }
   });
 });

@@ -126,6 +126,7 @@ export { fileDeliveryLedger, type DeliveryLedger, type OwedRecord } from './stor
 export {
   BusError,
   isBusError,
+  QueueOwnerError,
   type Bus,
   type BusErrorCode,
   type BusErrorHandler,

@@ -230,6 +230,15 @@ export interface JobQueueOptions {
    * @default 1
    */
   replicas?: number | undefined;
+  /**
+   * Binds the queue to one owner (switchyard's agent queues: the KV bucket of the threads their
+   * jobs move), so that processes that cannot do its jobs do not take them. On NATS the stream
+   * records it in its `description` when it is set up; a stream that records none (set up
+   * before, or without an owner) is bound to this one, and opening a queue bound to another owner
+   * rejects with a {@link QueueOwnerError}. Ignored in memory (one process).
+   * @default none: the queue is opened whatever it is bound to, and its binding left as it is
+   */
+  owner?: string | undefined;
 }
 
 /** Options of {@link JobQueue.enqueue}. */
@@ -363,7 +372,9 @@ export type BusErrorCode =
   /** `respond` was given a message without a reply subject. */
   | 'no_reply'
   /** The server refused or failed an operation (JetStream errors, lost connection). */
-  | 'unavailable';
+  | 'unavailable'
+  /** A job queue is bound to another owner than the one it was opened for ({@link QueueOwnerError}). */
+  | 'conflict';
 
 /** A bus operation failed; `code` says how. */
 export class BusError extends SystemError {
@@ -374,6 +385,20 @@ export class BusError extends SystemError {
     options?: { cause?: unknown },
   ) {
     super(message, options);
+  }
+}
+
+/** A job queue opened for an owner while it is bound to another one (see {@link JobQueueOptions.owner}). */
+export class QueueOwnerError extends BusError {
+  constructor(
+    /** The queue's name. */
+    readonly queue: string,
+    /** The owner the queue is bound to. */
+    readonly boundTo: string,
+    /** The owner it was opened for. */
+    readonly owner: string,
+  ) {
+    super('conflict', `job queue ${queue} is bound to ${boundTo}, not ${owner}`);
   }
 }
 

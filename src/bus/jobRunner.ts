@@ -15,10 +15,12 @@ export interface NormalizedJobQueueOptions {
   /** Never less than `retryDelayMs`. */
   readonly maxRetryDelayMs: number;
   readonly replicas: number;
+  /** See {@link JobQueueOptions.owner}. */
+  readonly owner?: string;
 }
 
-/** A job queue's timing and replication options (every option but `subjects`), normalized. */
-export type JobQueueTiming = Omit<NormalizedJobQueueOptions, 'subjects'>;
+/** A job queue's timing and replication options (every option but `subjects` and `owner`), normalized. */
+export type JobQueueTiming = Omit<NormalizedJobQueueOptions, 'subjects' | 'owner'>;
 
 /** The documented defaults of {@link JobQueueOptions}. */
 export const JOB_QUEUE_DEFAULTS: JobQueueTiming = Object.freeze({
@@ -96,7 +98,8 @@ export function normalizeJobQueueOptions(name: string, options: JobQueueOptions 
   const subjects = options.subjects ?? [`${name}.>`];
   if (subjects.length === 0) throw new RangeError('job queue option subjects must not be empty');
   subjects.forEach(assertPattern);
-  return { subjects: [...subjects], ...normalizeJobQueueTiming(options) };
+  if (options.owner !== undefined && options.owner.trim() === '') throw new RangeError('job queue option owner must not be blank');
+  return { subjects: [...subjects], ...normalizeJobQueueTiming(options), ...(options.owner === undefined ? {} : { owner: options.owner }) };
 }
 
 /** Throws unless `subject` is a valid subject that one of the queue's `subjects` captures. */

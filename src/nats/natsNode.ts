@@ -57,13 +57,15 @@ export interface NatsNodeOptions {
   prefix?: string | undefined;
   /**
    * The threads bucket. @default `<prefix>_threads` (`.` and other punctuation read as `_`):
-   * `switchyard_threads` for the default prefix
+   * `switchyard_threads` for the default prefix. The prefix's job queues are bound to it
+   * ({@link AgentQueuesOptions.bucket}): a node whose bucket is not the one they are bound to is
+   * refused with a `ConfigError` (two buckets cannot share a prefix).
    */
   bucket?: string | undefined;
   /** JetStream replicas of the bucket and the queues' streams (1, 3 or 5). @default 1 */
   replicas?: number | undefined;
   /** Queue timing: ack wait, deliveries, dedup window, retry delay (doubling per failure) and its cap. */
-  queue?: Omit<AgentQueuesOptions, 'bus' | 'prefix' | 'replicas' | 'logger'> | undefined;
+  queue?: Omit<AgentQueuesOptions, 'bus' | 'prefix' | 'bucket' | 'replicas' | 'logger'> | undefined;
   /** Take jobs. @default true */
   worker?: AttachBusOptions['worker'];
   /** The agents and pipelines to take jobs for. @default all */
@@ -159,6 +161,8 @@ export async function createNatsNode(options: NatsNodeOptions): Promise<NatsNode
       ...options.queue,
       bus,
       logger,
+      // Its queues are bound to this bucket: a process with another one is refused at start-up.
+      bucket,
       ...(options.prefix === undefined ? {} : { prefix: options.prefix }),
       ...(options.replicas === undefined ? {} : { replicas: options.replicas }),
     });

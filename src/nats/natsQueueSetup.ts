@@ -10,7 +10,7 @@ import {
   jetstreamManager,
 } from '@nats-io/jetstream';
 import { nanos, type NatsConnection } from '@nats-io/transport-node';
-import { BusError } from '../bus/bus.js';
+import { BusError, QueueOwnerError } from '../bus/bus.js';
 import { errorText, type NormalizedJobQueueOptions } from '../bus/jobRunner.js';
 
 // JetStream API error codes (nats-server errors.json).
@@ -32,6 +32,19 @@ export function natsQueueNames(name: string): { stream: string; durable: string;
   return { stream: name, durable: `${name}_workers`, dlqStream: `${name}_DLQ`, dlqSubject: `_DLQ.${name}` };
 }
 
+/** How a queue's stream description binds it to its owner (nats-server 2.9 has no stream metadata). */
+const OWNER_DESCRIPTION = 'switchyard job queue bound to: ';
+
+/** The description of a queue's stream bound to `owner`. */
+function ownerDescription(owner: string): string {
+  return `${OWNER_DESCRIPTION}${owner}`;
+}
+
+/** The owner a stream's description binds it to; undefined when it binds it to none (set up before bindings, or by hand). */
+function ownerOf(description: string | undefined): string | undefined {
+  return description?.startsWith(OWNER_DESCRIPTION) ? description.slice(OWNER_DESCRIPTION.length) : undefined;
+}
+
 /** The JetStream API error code of an error, if it is one. */
 export function apiCode(error: unknown): number | undefined {
   return error instanceof JetStreamApiError ? error.code : undefined;
@@ -45,7 +58,9 @@ export function unavailable(what: string, error: unknown): BusError {
 /**
  * Creates or updates the queue's streams and durable consumer (idempotent, safe to race from
  * several processes): a WorkQueue stream `name` with a dedup window, a limits stream `name_DLQ`
- * for dead letters, and a durable pull consumer `name_workers` with explicit acks.
+ * for dead letters, and a durable pull consumer `name_workers` with explicit acks. With an
+ * `owner`, the stream is bound to it (its description); a stream bound to another owner is left as
+ * it is and a {@link QueueOwnerError} thrown, before anything else is set up.
  */
 export async function ensureNatsJobQueue(
   jsm: JetStreamManager,
@@ -60,6 +75,7 @@ export async function ensureNatsJobQueue(
     storage: StorageType.File,
     num_replicas: config.replicas,
     duplicate_window: nanos(config.dedupWindowMs),
+    ...(config.owner === undefined ? {} : { description: ownerDescription(config.owner) }),
   };
   const dlq: Partial<StreamConfig> & { name: string } = {
     name: names.dlqStream,
@@ -69,7 +85,7 @@ export async function ensureNatsJobQueue(
     num_replicas: config.replicas,
   };
   try {
-    await ensureStream(jsm, work);
+    await ensureStream(jsm, work, config.owner);
     await ensureStream(jsm, dlq);
     const consumer = {
       durable_name: names.durable,
@@ -90,6 +106,7 @@ export async function ensureNatsJobQueue(
       });
     }
   } catch (error) {
+    if (error instanceof QueueOwnerError) throw error;
     if (apiCode(error) === STREAM_SUBJECT_OVERLAP) {
       throw new BusError('invalid_subject', `job queue ${name}: subjects ${config.subjects.join(', ')} overlap another stream's`, {
         cause: error,
@@ -122,14 +139,27 @@ export async function restoreNatsJobQueue(jsm: JetStreamManager, name: string, c
   return missing;
 }
 
-async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string }): Promise<void> {
+/**
+ * Creates the stream, or updates the one there (a changed option; retention and storage cannot
+ * change). An update leaves out what `config` leaves out (nats.js merges it into the stream's
+ * config): a stream's description (its owner) is kept unless `config` sets one. With an `owner`, a
+ * stream bound to another owner is not updated: a {@link QueueOwnerError}; one bound to none
+ * (earlier versions set up none) is bound to `owner` by the update (nats-server 2.9 lets an
+ * update change the description).
+ */
+async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string }, owner?: string): Promise<void> {
   try {
     await jsm.streams.add(config);
+    return;
   } catch (error) {
     if (apiCode(error) !== STREAM_NAME_IN_USE) throw error;
-    const { name, retention: _retention, storage: _storage, ...changeable } = config;
-    await jsm.streams.update(name, changeable);
   }
+  const { name, retention: _retention, storage: _storage, ...changeable } = config;
+  if (owner !== undefined) {
+    const boundTo = ownerOf((await jsm.streams.info(name)).config.description);
+    if (boundTo !== undefined && boundTo !== owner) throw new QueueOwnerError(name, boundTo, owner);
+  }
+  await jsm.streams.update(name, changeable);
 }
 
 /**

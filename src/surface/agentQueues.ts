@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { type Bus, type JobQueue, isBusError } from '../bus/bus.js';
+import { type Bus, type JobQueue, isBusError, QueueOwnerError } from '../bus/bus.js';
 import { normalizeJobQueueTiming, positiveOption, type JobQueueTiming } from '../bus/jobRunner.js';
 import { messageOf, ConfigError } from '../errors.js';
 import { sleep, systemClock } from '../clock.js';
@@ -16,6 +16,15 @@ export interface AgentQueuesOptions {
   bus: Bus;
   /** @default 'switchyard' */
   prefix?: string | undefined;
+  /**
+   * The KV bucket of the threads whose jobs the queues carry. Each queue is bound to it when this
+   * process sets it up (NATS: the stream's description; a queue an earlier version set up, bound to
+   * none, is bound to it), and opening a queue bound to another bucket is a {@link ConfigError}:
+   * two buckets cannot share a prefix's queues (a process would take jobs whose threads are in the
+   * other bucket, and drop them).
+   * @default none: the queues are opened whatever bucket they are bound to
+   */
+  bucket?: string | undefined;
   /**
    * How long a job may go without an ack or a heartbeat before another worker gets it.
    * @default 30000
@@ -67,6 +76,8 @@ export interface AgentQueues {
   readonly bus: Bus;
   readonly subjects: BusSubjects;
   readonly config: AgentQueuesConfig;
+  /** The KV bucket the queues are bound to ({@link AgentQueuesOptions.bucket}), if any. */
+  readonly bucket: string | undefined;
   /**
    * The runtime's `schedule`: enqueues a continuation job `{ threadId }` on `<prefix>.jobs.<agent>`
    * with msg id `<threadId>@<incarnation>:<version>`, so the same continuation scheduled twice (two
@@ -119,6 +130,16 @@ const configError = (message: string): Error => new ConfigError(message);
  */
 const GUARD_TRUST_MS = 500;
 
+/** The start-up refusal of a process whose bucket is not the one a queue of its prefix is bound to. */
+function boundElsewhere(error: QueueOwnerError, prefix: string): ConfigError {
+  return new ConfigError(
+    `job queue ${error.queue} (prefix ${prefix}) carries the jobs of the threads in KV bucket ${error.boundTo}, but this process keeps its threads in KV bucket ${error.owner}: ` +
+      `it would take jobs whose threads it cannot find. Start it with the same bucket (--bucket ${error.boundTo}), ` +
+      `or with another prefix (--prefix) for a deployment of its own`,
+    { cause: error },
+  );
+}
+
 /**
  * Creates the per-agent work queues of a NATS deployment.
  *
@@ -147,7 +168,10 @@ export function createAgentQueues(options: AgentQueuesOptions): AgentQueues {
   function queue(agent: string): Promise<JobQueue> {
     let opened = queues.get(agent);
     if (opened === undefined) {
-      opened = bus.jobQueue(subjects.queueName(agent), { subjects: [subjects.trigger(agent), subjects.jobs(agent)], ...timing });
+      const owner = options.bucket === undefined ? {} : { owner: options.bucket };
+      opened = bus.jobQueue(subjects.queueName(agent), { subjects: [subjects.trigger(agent), subjects.jobs(agent)], ...timing, ...owner }).catch((error: unknown) => {
+        throw error instanceof QueueOwnerError ? boundElsewhere(error, subjects.prefix) : error;
+      });
       queues.set(agent, opened);
       // A failed open is retried by the next caller.
       opened.catch(() => queues.delete(agent));
@@ -175,7 +199,7 @@ export function createAgentQueues(options: AgentQueuesOptions): AgentQueues {
         logger.debug({ threadId: payload.threadId, agent, after: payload.after, duplicate }, 'continuation job enqueued');
         return duplicate;
       } catch (error) {
-        if (isBusError(error, 'closed') || isBusError(error, 'invalid_subject') || Date.now() > deadline) throw error;
+        if (isBusError(error, 'closed') || isBusError(error, 'invalid_subject') || error instanceof ConfigError || Date.now() > deadline) throw error;
         logger.warn({ threadId: payload.threadId, agent, err: messageOf(error), attempt }, 'enqueue failed; retrying');
         await sleep(systemClock, Math.min(100 * 2 ** attempt, 2_000));
       }
@@ -251,6 +275,7 @@ export function createAgentQueues(options: AgentQueuesOptions): AgentQueues {
     bus,
     subjects,
     config,
+    bucket: options.bucket,
     schedule,
     guard,
     queue,

@@ -147,7 +147,7 @@ export async function attachBus(runtime: Runtime, options: AttachBusOptions): Pr
   queues.setPipelines(runtime.pipelines.keys());
   // Every queue exists before anything is served, so triggers are stored even while no worker for
   // their agent runs.
-  await Promise.all(names.map((name) => queues.queue(name)));
+  await openQueues(queues, names);
 
   const guarded = guardedRuntime(runtime, queues);
   const callbacks = options.callbacks === false ? noCallbacks() : createCallbackSender({ ...options.callbacks, logger: options.callbacks?.logger ?? logger });
@@ -189,6 +189,18 @@ export async function attachBus(runtime: Runtime, options: AttachBusOptions): Pr
       return closing;
     },
   };
+}
+
+/**
+ * Opens the queues of `names`, those set up already first: one bound to another bucket refuses
+ * this process (a `ConfigError`) before it sets up a new one, bound to its own bucket, that the
+ * processes of the other bucket would be refused.
+ */
+async function openQueues(queues: AgentQueues, names: readonly string[]): Promise<void> {
+  const { bus, subjects } = queues;
+  const existing = await Promise.all(names.map(async (name) => (await bus.queueFor(subjects.trigger(name))) !== undefined));
+  await Promise.all(names.filter((_, i) => existing[i]).map((name) => queues.queue(name)));
+  await Promise.all(names.filter((_, i) => !existing[i]).map((name) => queues.queue(name)));
 }
 
 /** The default of {@link AttachBusOptions.maxPayloadBytes}, when the bus carries as much. */

@@ -27,7 +27,7 @@ export function readContinuation(job: Pick<Job, 'data' | 'json'>, maxPayloadByte
  */
 export async function continuationDue(scope: WorkerScope, job: Job, agent: string, payload: JobPayload): Promise<boolean> {
   const { threadId, after, wakeAt } = payload;
-  if (after !== undefined && !(await guardDue(scope, job, threadId, after))) return false;
+  if (after !== undefined && !(await guardDue(scope, job, agent, threadId, after))) return false;
   return wakeAt === undefined || wakeDue(scope, job, agent, threadId, wakeAt);
 }
 
@@ -35,9 +35,10 @@ export async function continuationDue(scope: WorkerScope, job: Job, agent: strin
  * Whether a guard job (see `AgentQueues.guard`) is due: its write landed. Then it runs like any
  * continuation, even when the thread moved on since: the run that moved it may have died before
  * it replied or woke a parent (both are idempotent). Otherwise the job is settled here: handed
- * back while its write may still land, acknowledged once it cannot (a write that never happened).
+ * back while its write may still land, acknowledged once it cannot (a write that never happened;
+ * logged at warn, naming the bucket, when there is no thread at all).
  */
-async function guardDue(scope: WorkerScope, job: Job, threadId: string, after: number): Promise<boolean> {
+async function guardDue(scope: WorkerScope, job: Job, agent: string, threadId: string, after: number): Promise<boolean> {
   const { runtime, queues, logger } = scope.ctx;
   const deadline = Date.now() + GUARD_WAIT_MS;
   let view = await runtime.get(threadId);
@@ -48,7 +49,10 @@ async function guardDue(scope: WorkerScope, job: Job, threadId: string, after: n
   }
   if (view !== undefined && view.version > after) return true;
   if (job.deliveryCount >= queues.config.maxDeliver - 1) {
-    logger.debug({ threadId, after }, 'the write a guard job waited for never landed');
+    // No thread at all: deleted, or a launch that never landed; or a process of another bucket
+    // enqueued it (the queues refuse a bucket they are not bound to, but not a queue set up by hand).
+    if (view === undefined) logger.warn({ threadId, agent, after, bucket: queues.bucket }, 'a guard job found no thread in the bucket and is given up (acknowledged): the thread was deleted, or its launch never landed');
+    else logger.debug({ threadId, after }, 'the write a guard job waited for never landed');
     await job.ack();
   } else await retryLater(scope, job);
   return false;

@@ -258,6 +258,26 @@ describe('switchyard worker and serve --nats-url', () => {
     expect(result.stderr).toMatch(/unknown agent or pipeline nope; the bundled ones are calculator, deploybot, triage, bugfix/);
   });
 
+  it('refuses to start a worker on a prefix whose queues another --bucket uses, as a configuration error', async () => {
+    const own = `sy${uniqueToken()}`;
+    const theirs = `${own}_theirs`;
+    // The deployment's processes set up the queues with their bucket.
+    const api = startCli(['serve', '--port', '0', '--dir', join(dir, 'bound'), '--no-demo', '--no-worker', '--nats-url', server.url, '--prefix', own, '--bucket', theirs]);
+    try {
+      await api.waitFor(/listening on /);
+      // The default bucket (<prefix>_threads) is another one.
+      const result = await run(['worker', '--nats-url', server.url, '--prefix', own]);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain(`${own}_calculator`);
+      expect(result.stderr).toContain(theirs);
+      expect(result.stderr).toContain(`${own}_threads`);
+      expect(result.stderr).toMatch(/--bucket/);
+      expect(result.stdout).not.toMatch(/taking jobs for/);
+    } finally {
+      expect(await api.stop()).toBe(0);
+    }
+  }, 60_000);
+
   it('fails with a clear message when NATS is not there', async () => {
     const result = await run(['worker', '--nats-url', 'nats://127.0.0.1:1']);
     expect(result.code).toBe(1);

@@ -522,7 +522,7 @@ const JSON_HEADERS = { 'content-type': 'application/json' } as const;
  * parallel calls by default).
  */
 function encodeBody(config: NormalizedOpenAIModelOptions, request: ModelRequest): string {
-  const messages = `[{"role":"system","content":${JSON.stringify(request.system)}},{"role":"user","content":${JSON.stringify(request.context)}}]`;
+  const messages = `[{"role":"system","content":${systemJson(request)}},{"role":"user","content":${JSON.stringify(request.context)}}]`;
   return `{"model":${config.modelJson},"messages":${messages}${toolsJson(config, request.tools)}${config.temperatureJson}}`;
 }
 
@@ -561,6 +561,19 @@ function functionTools(tools: readonly ToolSpec[]): ChatCompletionFunctionTool[]
     toolLists.set(tools, list);
   }
   return list;
+}
+
+// The last system prompt sent with each tool list (an agent's), and its JSON: an agent's prompt
+// that neither places the context nor has variables is the same text on every request.
+const systemsJson = new WeakMap<readonly ToolSpec[], { readonly text: string; readonly json: string }>();
+
+/** The system prompt of `request` as a JSON string, serialized once while it stays the same. */
+function systemJson(request: ModelRequest): string {
+  const last = systemsJson.get(request.tools);
+  if (last?.text === request.system) return last.json;
+  const json = JSON.stringify(request.system);
+  systemsJson.set(request.tools, { text: request.system, json });
+  return json;
 }
 
 /**

@@ -77,7 +77,8 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): ThreadStore
       const thread: Thread = Object.freeze({
         id,
         agent: stored.thread.agent,
-        events: withState([...stored.thread.events, ...added], state),
+        // concat, not a spread of both: that builds the array by iteration, growing it as it goes.
+        events: withState(stored.thread.events.concat(added), state),
       });
       threads.set(id, { thread, state, createdAt: stored.createdAt });
       return thread;

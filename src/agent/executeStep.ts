@@ -512,60 +512,74 @@ function mayPass(error: unknown): boolean {
  * ran out): read again, it is gone, or it is a thread launched again under its id (see
  * {@link isSameThread}), which takes nothing of this call; the error log says it was deleted.
  */
-async function recordOutcome(input: StepInput, thread: Thread, callId: string, outcome: Outcome, options: AppendOptions | undefined, retried: boolean, ran: string | undefined): Promise<Thread> {
+function recordOutcome(input: StepInput, thread: Thread, callId: string, outcome: Outcome, options: AppendOptions | undefined, retried: boolean, ran: string | undefined): Promise<Thread> {
+  // Not awaited in an async function: the usual append suspends no frame of its own for the rare
+  // conflict. Its callers await it where a throw here is handled as its rejection would be.
+  return appendEvents(input.deps, thread, outcomeAt(input, thread, outcome), options).catch((error: unknown) =>
+    recordAfterConflict(input, thread, callId, outcome, options, retried, ran, error),
+  );
+}
+
+/** {@link recordOutcome} after its append failed with `error`: another writer got there first, or it is thrown. */
+async function recordAfterConflict(
+  input: StepInput,
+  thread: Thread,
+  callId: string,
+  outcome: Outcome,
+  options: AppendOptions | undefined,
+  retried: boolean,
+  ran: string | undefined,
+  error: unknown,
+): Promise<Thread> {
   const { deps } = input;
-  try {
-    return await appendEvents(deps, thread, outcomeAt(input, thread, outcome), options);
-  } catch (error) {
-    if (!(error instanceof VersionConflictError)) throw error;
-    const since = versionOf(thread);
-    const about = { callId };
-    let latest: Thread | undefined;
-    for (let attempt = 0; attempt < 10; attempt++) {
-      latest = await deps.store.get(thread.id);
-      // Deleted, and maybe launched again under its id: nothing of this call belongs in that thread.
-      if (latest !== undefined && !isSameThread(latest, thread)) latest = undefined;
-      if (latest !== undefined && retried && landed(latest, since, callId, ran)) return latest;
-      if (latest === undefined) break;
-      const state = deriveState(latest.events);
-      const asked = onlyControlSince(latest, since) ? undefined : openQuestion(latest, state, since, callId);
-      if (asked === null) break;
-      const events = outcomeAt(input, latest, outcome);
-      try {
-        const written = await appendEvents(deps, latest, state.terminal === 'cancelled' ? afterCancel(events) : events, options);
-        if (asked === undefined) {
-          deps.logger.warn({ ...about, state: statusOf(state) }, 'thread controlled from elsewhere while its tool call ran; outcome recorded after the control');
-        } else if (asked.approved) {
-          deps.logger.warn(
-            { ...about, tool: asked.tool, requestId: asked.requestId, outcome: kindOf(events) },
-            `the outcome of ${asked.tool} (call ${callId}) came after a human approved running it again, before it ran again: recorded, it answers that approval, and the call is not run again`,
-          );
-          // A step here that waits for it goes on from it; otherwise the approved run, wherever it
-          // is, finds its start refused (its tool_call expects the version before this outcome).
-          if (deps.lateCalls?.awaited(idempotencyKeyFor(thread, callId)) !== true) deps.onRevived?.(written);
-        } else {
-          deps.logger.warn(
-            { ...about, tool: asked.tool, requestId: asked.requestId, outcome: kindOf(events) },
-            `the outcome of ${asked.tool} (call ${callId}) came after another process asked a human whether the call took effect: recorded, it answers that question`,
-          );
-          // That process's job ended at its question: none carries the thread on from here.
-          deps.onRevived?.(written);
-        }
-        return written;
-      } catch (again) {
-        if (!(again instanceof VersionConflictError)) throw again;
+  if (!(error instanceof VersionConflictError)) throw error;
+  const since = versionOf(thread);
+  const about = { callId };
+  let latest: Thread | undefined;
+  for (let attempt = 0; attempt < 10; attempt++) {
+    latest = await deps.store.get(thread.id);
+    // Deleted, and maybe launched again under its id: nothing of this call belongs in that thread.
+    if (latest !== undefined && !isSameThread(latest, thread)) latest = undefined;
+    if (latest !== undefined && retried && landed(latest, since, callId, ran)) return latest;
+    if (latest === undefined) break;
+    const state = deriveState(latest.events);
+    const asked = onlyControlSince(latest, since) ? undefined : openQuestion(latest, state, since, callId);
+    if (asked === null) break;
+    const events = outcomeAt(input, latest, outcome);
+    try {
+      const written = await appendEvents(deps, latest, state.terminal === 'cancelled' ? afterCancel(events) : events, options);
+      if (asked === undefined) {
+        deps.logger.warn({ ...about, state: statusOf(state) }, 'thread controlled from elsewhere while its tool call ran; outcome recorded after the control');
+      } else if (asked.approved) {
+        deps.logger.warn(
+          { ...about, tool: asked.tool, requestId: asked.requestId, outcome: kindOf(events) },
+          `the outcome of ${asked.tool} (call ${callId}) came after a human approved running it again, before it ran again: recorded, it answers that approval, and the call is not run again`,
+        );
+        // A step here that waits for it goes on from it; otherwise the approved run, wherever it
+        // is, finds its start refused (its tool_call expects the version before this outcome).
+        if (deps.lateCalls?.awaited(idempotencyKeyFor(thread, callId)) !== true) deps.onRevived?.(written);
+      } else {
+        deps.logger.warn(
+          { ...about, tool: asked.tool, requestId: asked.requestId, outcome: kindOf(events) },
+          `the outcome of ${asked.tool} (call ${callId}) came after another process asked a human whether the call took effect: recorded, it answers that question`,
+        );
+        // That process's job ended at its question: none carries the thread on from here.
+        deps.onRevived?.(written);
       }
+      return written;
+    } catch (again) {
+      if (!(again instanceof VersionConflictError)) throw again;
     }
-    if (ran !== undefined && latest === undefined) {
-      deps.logger.error(
-        { ...about, tool: ran, outcome: kindOf(outcomeAt(input, thread, outcome)) },
-        `${ran} completed (call ${callId}) after its thread ${thread.id} was deleted: its outcome is lost; reconcile it by hand`,
-      );
-    } else if (ran !== undefined && latest !== undefined) {
-      logUnrecorded(input, thread, latest, callId, ran, outcomeAt(input, latest, outcome));
-    }
-    throw error;
   }
+  if (ran !== undefined && latest === undefined) {
+    deps.logger.error(
+      { ...about, tool: ran, outcome: kindOf(outcomeAt(input, thread, outcome)) },
+      `${ran} completed (call ${callId}) after its thread ${thread.id} was deleted: its outcome is lost; reconcile it by hand`,
+    );
+  } else if (ran !== undefined && latest !== undefined) {
+    logUnrecorded(input, thread, latest, callId, ran, outcomeAt(input, latest, outcome));
+  }
+  throw error;
 }
 
 /**

@@ -57,14 +57,17 @@ export function appendEvents(
   const at = isoTime(deps.clock.now());
   // Not an async function awaiting the store: on every append that would suspend a frame of
   // its own, only for the rare refusal below.
-  const written = appendStamped(deps.store, thread.id, version, stampEvents(version, events, at));
+  const written = storeAppend(deps.store, thread.id, version, stampEvents(version, events, at));
   return written.catch((error: unknown) => tooLargeRecorded(deps, thread, events, options, at, error));
 }
 
 type AppendDeps = { readonly store: ThreadStore; readonly clock: Clock; readonly logger?: Logger };
 
-/** The store's append, its synchronous throw (a store of the user's) a rejection, as from an async function. */
-function appendStamped(store: ThreadStore, id: string, version: number, events: readonly ThreadEvent[]): Promise<Thread> {
+/**
+ * `store.append`, a synchronous throw (a store of the user's) made a rejection, as an async
+ * function's would be: for callers that return the store's promise instead of awaiting it.
+ */
+export function storeAppend(store: ThreadStore, id: string, version: number, events: readonly ThreadEvent[]): Promise<Thread> {
   try {
     return store.append(id, version, events);
   } catch (error) {

@@ -454,26 +454,39 @@ interface RanCall {
  * an actor that stops first logs an error naming the call whose outcome is lost (a human is then
  * asked whether it took effect, as after a crash).
  */
-async function journalOutcome(input: StepInput, thread: Thread, callId: string, outcome: Outcome, options?: AppendOptions, ran?: RanCall): Promise<Thread> {
+function journalOutcome(input: StepInput, thread: Thread, callId: string, outcome: Outcome, options?: AppendOptions, ran?: RanCall): Promise<Thread> {
+  // The first try is not awaited in an async function (no frame of its own per outcome); a
+  // synchronous throw is handled as its rejection would be.
+  let first: Promise<Thread>;
+  try {
+    first = recordOutcome(input, thread, callId, outcome, options, false, ran?.tool);
+  } catch (error) {
+    first = Promise.reject(error);
+  }
+  return first.catch((error: unknown) => journalAgain(input, thread, callId, outcome, options, ran, error));
+}
+
+/** {@link journalOutcome} after its first try failed with `error`: tried again while the failure may pass, or thrown. */
+async function journalAgain(input: StepInput, thread: Thread, callId: string, outcome: Outcome, options: AppendOptions | undefined, ran: RanCall | undefined, error: unknown): Promise<Thread> {
   const { deps } = input;
-  for (let failures = 0; ; ) {
+  for (let failures = 1; ; failures++) {
+    if (ran === undefined || !mayPass(error)) throw error;
+    const about = { tool: ran.tool, callId, outcome: kindOf(outcomeAt(input, thread, outcome)), err: messageOf(error) };
+    if (failures === 1) deps.logger.warn({ ...about, attempt: failures }, `${ran.tool} completed (call ${callId}) and its outcome could not be recorded: trying again until the store takes it`);
+    const delayMs = Math.min(OUTCOME_RETRY_MAX_MS, OUTCOME_RETRY_FIRST_MS * 2 ** Math.min(failures - 1, 16));
     try {
-      return await recordOutcome(input, thread, callId, outcome, options, failures > 0, ran?.tool);
-    } catch (error) {
-      if (ran === undefined || !mayPass(error)) throw error;
-      failures++;
-      const about = { tool: ran.tool, callId, outcome: kindOf(outcomeAt(input, thread, outcome)), err: messageOf(error) };
-      if (failures === 1) deps.logger.warn({ ...about, attempt: failures }, `${ran.tool} completed (call ${callId}) and its outcome could not be recorded: trying again until the store takes it`);
-      const delayMs = Math.min(OUTCOME_RETRY_MAX_MS, OUTCOME_RETRY_FIRST_MS * 2 ** Math.min(failures - 1, 16));
-      try {
-        await sleep(deps.clock, delayMs, ran.signal);
-      } catch {
-        deps.logger.error(
-          { ...about, attempts: failures },
-          `${ran.tool} completed (call ${callId}) and its outcome could not be recorded: the store failed until the actor stopped, and whoever continues the thread will ask a human whether it took effect (it ran, ending in a ${about.outcome})`,
-        );
-        throw error;
-      }
+      await sleep(deps.clock, delayMs, ran.signal);
+    } catch {
+      deps.logger.error(
+        { ...about, attempts: failures },
+        `${ran.tool} completed (call ${callId}) and its outcome could not be recorded: the store failed until the actor stopped, and whoever continues the thread will ask a human whether it took effect (it ran, ending in a ${about.outcome})`,
+      );
+      throw error;
+    }
+    try {
+      return await recordOutcome(input, thread, callId, outcome, options, true, ran.tool);
+    } catch (again) {
+      error = again;
     }
   }
 }

@@ -171,9 +171,14 @@ export function tool<TInput extends z.ZodType, TOutput>(options: ToolOptions<TIn
         return { success: false, error: `the input schema of ${name} threw: ${messageOf(error)}` };
       }
     },
-    async run(value, context) {
-      const output = await options.run(value as z.output<TInput>, context);
-      return toJson(output);
+    run(value, context) {
+      // Not an async function, which would suspend a frame of its own on every call: the output
+      // (or what its promise gives) made JSON; a throw is a rejection, as it was.
+      try {
+        return Promise.resolve(options.run(value as z.output<TInput>, context)).then(toJson);
+      } catch (error) {
+        return Promise.reject(error);
+      }
     },
   };
 }

@@ -736,7 +736,8 @@ class ToolSignal {
   #timedOut: Error | undefined;
   readonly #step: AbortSignal;
   readonly #windDown: AbortSignal | undefined;
-  readonly #onAbort = (event: Event): void => this.#controller?.abort((event.target as AbortSignal).reason);
+  /** Made with the signal, as the listener that aborts it. */
+  #onAbort: ((event: Event) => void) | undefined;
 
   constructor(step: AbortSignal, windDown: AbortSignal | undefined) {
     this.#step = step;
@@ -750,8 +751,10 @@ class ToolSignal {
       if (this.#timedOut !== undefined) this.#controller.abort(this.#timedOut);
       else if (aborted !== undefined) this.#controller.abort(aborted.reason);
       else {
-        this.#step.addEventListener('abort', this.#onAbort, { once: true });
-        this.#windDown?.addEventListener('abort', this.#onAbort, { once: true });
+        const onAbort = (event: Event): void => this.#controller?.abort((event.target as AbortSignal).reason);
+        this.#onAbort = onAbort;
+        this.#step.addEventListener('abort', onAbort, { once: true });
+        this.#windDown?.addEventListener('abort', onAbort, { once: true });
       }
     }
     return this.#controller.signal;
@@ -763,9 +766,10 @@ class ToolSignal {
   }
 
   dispose(): void {
-    if (this.#controller === undefined) return;
-    this.#step.removeEventListener('abort', this.#onAbort);
-    this.#windDown?.removeEventListener('abort', this.#onAbort);
+    const onAbort = this.#onAbort;
+    if (onAbort === undefined) return;
+    this.#step.removeEventListener('abort', onAbort);
+    this.#windDown?.removeEventListener('abort', onAbort);
   }
 }
 

@@ -16,9 +16,9 @@ export interface MemoryStoreOptions {
 }
 
 interface StoredThread {
-  /** Deeply frozen: handed out as is, never copied on read. */
-  readonly thread: Thread;
-  readonly state: ThreadState;
+  /** Deeply frozen: handed out as is, never copied on read. Replaced in place by an append, as is the state. */
+  thread: Thread;
+  state: ThreadState;
   readonly createdAt: string;
   /** Made when first listed, not on every append (most appends are never listed). */
   summary?: ThreadSummary;
@@ -80,7 +80,10 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): ThreadStore
         // concat, not a spread of both: that builds the array by iteration, growing it as it goes.
         events: withState(stored.thread.events.concat(added), state),
       });
-      threads.set(id, { thread, state, createdAt: stored.createdAt });
+      // The record is advanced in place (only this store holds it): no new one per append.
+      stored.thread = thread;
+      stored.state = state;
+      stored.summary = undefined;
       return thread;
     },
 

@@ -10,7 +10,7 @@ import { type AgentDeps, type StepInput } from '../src/agent/deps.js';
 import type { HumanResponse, Thread } from '../src/thread/events.js';
 import { deriveState } from '../src/thread/state.js';
 import { createStepRunner, runControlStep, STEP_DONE, type ControlStepName, type RunCommand, type StepEvent as RunnerEvent, type StepOutputBase, type StepRunner, type StepSignals } from './stepRunner.js';
-import { AFTER_STEP, BACKING_OFF, type RouteContext, withThread, backoffDelay, CONTROL_STATES, machineOutput, PAUSE_NOW, ROUTE_CONTROL, THREAD_ROOT, threadActions, threadContext, threadGuards, untilDelay, type AgentMachineOutput, type ControlEvent, type ThreadContext } from './threadMachine.js';
+import { AFTER_STEP, BACKING_OFF, type RouteContext, backoffDelay, CONTROL_STATES, machineOutput, PAUSE_NOW, ROUTE_CONTROL, THREAD_ROOT, threadActions, threadContext, threadGuards, untilDelay, type AgentMachineOutput, type ControlEvent, type ThreadContext } from './threadMachine.js';
 
 export { STEP_DONE, STEP_FAILED } from './stepRunner.js';
 export type { AgentMachineOutput, ControlEvent } from './threadMachine.js';
@@ -185,7 +185,11 @@ const agentSetup = setup({
     keepResponse: assign(({ event }) => (event.type === 'RESPOND' ? { response: event.response } : {})),
     /** Keeps the thread a hot step persisted, and the call a decision recorded with it (or forgets the last one: the step after it ran it). */
     // One assign for both (each assign copies the context): the hot loop runs it on every step.
-    keepStep: assign(({ event }) => (event.type === STEP_DONE ? { ...withThread(event.output.thread), recordedCall: event.output.recordedCall ?? null } : {})),
+    keepStep: assign(({ event }) => {
+      if (event.type !== STEP_DONE) return {};
+      const { thread, recordedCall } = event.output;
+      return { thread, state: deriveState(thread.events), recordedCall: recordedCall ?? null };
+    }),
     /** The response is recorded (or refused). */
     responseRecorded: assign(({ event }) => (event.type === STEP_DONE ? { response: null, refusal: event.output.refusal ?? null } : {})),
     /** Tells the step runner to run `step` on the context as it is now. */
@@ -193,7 +197,8 @@ const agentSetup = setup({
       context.runner.run({
         state: params.state,
         step: params.step,
-        ...(params.custom === undefined ? {} : { custom: params.custom }),
+        // Set even when undefined: a spread would build the command the slow way on every step.
+        custom: params.custom,
         input:
           context.recordedCall === null
             ? { agent: context.agent, thread: context.thread, state: context.state, deps: context.deps }

@@ -454,26 +454,39 @@ interface RanCall {
  * an actor that stops first logs an error naming the call whose outcome is lost (a human is then
  * asked whether it took effect, as after a crash).
  */
-async function journalOutcome(input: StepInput, thread: Thread, callId: string, outcome: Outcome, options?: AppendOptions, ran?: RanCall): Promise<Thread> {
+function journalOutcome(input: StepInput, thread: Thread, callId: string, outcome: Outcome, options?: AppendOptions, ran?: RanCall): Promise<Thread> {
+  // The first try is not awaited in an async function (no frame of its own per outcome); a
+  // synchronous throw is handled as its rejection would be.
+  let first: Promise<Thread>;
+  try {
+    first = recordOutcome(input, thread, callId, outcome, options, false, ran?.tool);
+  } catch (error) {
+    first = Promise.reject(error);
+  }
+  return first.catch((error: unknown) => journalAgain(input, thread, callId, outcome, options, ran, error));
+}
+
+/** {@link journalOutcome} after its first try failed with `error`: tried again while the failure may pass, or thrown. */
+async function journalAgain(input: StepInput, thread: Thread, callId: string, outcome: Outcome, options: AppendOptions | undefined, ran: RanCall | undefined, error: unknown): Promise<Thread> {
   const { deps } = input;
-  for (let failures = 0; ; ) {
+  for (let failures = 1; ; failures++) {
+    if (ran === undefined || !mayPass(error)) throw error;
+    const about = { tool: ran.tool, callId, outcome: kindOf(outcomeAt(input, thread, outcome)), err: messageOf(error) };
+    if (failures === 1) deps.logger.warn({ ...about, attempt: failures }, `${ran.tool} completed (call ${callId}) and its outcome could not be recorded: trying again until the store takes it`);
+    const delayMs = Math.min(OUTCOME_RETRY_MAX_MS, OUTCOME_RETRY_FIRST_MS * 2 ** Math.min(failures - 1, 16));
     try {
-      return await recordOutcome(input, thread, callId, outcome, options, failures > 0, ran?.tool);
-    } catch (error) {
-      if (ran === undefined || !mayPass(error)) throw error;
-      failures++;
-      const about = { tool: ran.tool, callId, outcome: kindOf(outcomeAt(input, thread, outcome)), err: messageOf(error) };
-      if (failures === 1) deps.logger.warn({ ...about, attempt: failures }, `${ran.tool} completed (call ${callId}) and its outcome could not be recorded: trying again until the store takes it`);
-      const delayMs = Math.min(OUTCOME_RETRY_MAX_MS, OUTCOME_RETRY_FIRST_MS * 2 ** Math.min(failures - 1, 16));
-      try {
-        await sleep(deps.clock, delayMs, ran.signal);
-      } catch {
-        deps.logger.error(
-          { ...about, attempts: failures },
-          `${ran.tool} completed (call ${callId}) and its outcome could not be recorded: the store failed until the actor stopped, and whoever continues the thread will ask a human whether it took effect (it ran, ending in a ${about.outcome})`,
-        );
-        throw error;
-      }
+      await sleep(deps.clock, delayMs, ran.signal);
+    } catch {
+      deps.logger.error(
+        { ...about, attempts: failures },
+        `${ran.tool} completed (call ${callId}) and its outcome could not be recorded: the store failed until the actor stopped, and whoever continues the thread will ask a human whether it took effect (it ran, ending in a ${about.outcome})`,
+      );
+      throw error;
+    }
+    try {
+      return await recordOutcome(input, thread, callId, outcome, options, true, ran.tool);
+    } catch (again) {
+      error = again;
     }
   }
 }
@@ -512,60 +525,74 @@ function mayPass(error: unknown): boolean {
  * ran out): read again, it is gone, or it is a thread launched again under its id (see
  * {@link isSameThread}), which takes nothing of this call; the error log says it was deleted.
  */
-async function recordOutcome(input: StepInput, thread: Thread, callId: string, outcome: Outcome, options: AppendOptions | undefined, retried: boolean, ran: string | undefined): Promise<Thread> {
+function recordOutcome(input: StepInput, thread: Thread, callId: string, outcome: Outcome, options: AppendOptions | undefined, retried: boolean, ran: string | undefined): Promise<Thread> {
+  // Not awaited in an async function: the usual append suspends no frame of its own for the rare
+  // conflict. Its callers await it where a throw here is handled as its rejection would be.
+  return appendEvents(input.deps, thread, outcomeAt(input, thread, outcome), options).catch((error: unknown) =>
+    recordAfterConflict(input, thread, callId, outcome, options, retried, ran, error),
+  );
+}
+
+/** {@link recordOutcome} after its append failed with `error`: another writer got there first, or it is thrown. */
+async function recordAfterConflict(
+  input: StepInput,
+  thread: Thread,
+  callId: string,
+  outcome: Outcome,
+  options: AppendOptions | undefined,
+  retried: boolean,
+  ran: string | undefined,
+  error: unknown,
+): Promise<Thread> {
   const { deps } = input;
-  try {
-    return await appendEvents(deps, thread, outcomeAt(input, thread, outcome), options);
-  } catch (error) {
-    if (!(error instanceof VersionConflictError)) throw error;
-    const since = versionOf(thread);
-    const about = { callId };
-    let latest: Thread | undefined;
-    for (let attempt = 0; attempt < 10; attempt++) {
-      latest = await deps.store.get(thread.id);
-      // Deleted, and maybe launched again under its id: nothing of this call belongs in that thread.
-      if (latest !== undefined && !isSameThread(latest, thread)) latest = undefined;
-      if (latest !== undefined && retried && landed(latest, since, callId, ran)) return latest;
-      if (latest === undefined) break;
-      const state = deriveState(latest.events);
-      const asked = onlyControlSince(latest, since) ? undefined : openQuestion(latest, state, since, callId);
-      if (asked === null) break;
-      const events = outcomeAt(input, latest, outcome);
-      try {
-        const written = await appendEvents(deps, latest, state.terminal === 'cancelled' ? afterCancel(events) : events, options);
-        if (asked === undefined) {
-          deps.logger.warn({ ...about, state: statusOf(state) }, 'thread controlled from elsewhere while its tool call ran; outcome recorded after the control');
-        } else if (asked.approved) {
-          deps.logger.warn(
-            { ...about, tool: asked.tool, requestId: asked.requestId, outcome: kindOf(events) },
-            `the outcome of ${asked.tool} (call ${callId}) came after a human approved running it again, before it ran again: recorded, it answers that approval, and the call is not run again`,
-          );
-          // A step here that waits for it goes on from it; otherwise the approved run, wherever it
-          // is, finds its start refused (its tool_call expects the version before this outcome).
-          if (deps.lateCalls?.awaited(idempotencyKeyFor(thread, callId)) !== true) deps.onRevived?.(written);
-        } else {
-          deps.logger.warn(
-            { ...about, tool: asked.tool, requestId: asked.requestId, outcome: kindOf(events) },
-            `the outcome of ${asked.tool} (call ${callId}) came after another process asked a human whether the call took effect: recorded, it answers that question`,
-          );
-          // That process's job ended at its question: none carries the thread on from here.
-          deps.onRevived?.(written);
-        }
-        return written;
-      } catch (again) {
-        if (!(again instanceof VersionConflictError)) throw again;
+  if (!(error instanceof VersionConflictError)) throw error;
+  const since = versionOf(thread);
+  const about = { callId };
+  let latest: Thread | undefined;
+  for (let attempt = 0; attempt < 10; attempt++) {
+    latest = await deps.store.get(thread.id);
+    // Deleted, and maybe launched again under its id: nothing of this call belongs in that thread.
+    if (latest !== undefined && !isSameThread(latest, thread)) latest = undefined;
+    if (latest !== undefined && retried && landed(latest, since, callId, ran)) return latest;
+    if (latest === undefined) break;
+    const state = deriveState(latest.events);
+    const asked = onlyControlSince(latest, since) ? undefined : openQuestion(latest, state, since, callId);
+    if (asked === null) break;
+    const events = outcomeAt(input, latest, outcome);
+    try {
+      const written = await appendEvents(deps, latest, state.terminal === 'cancelled' ? afterCancel(events) : events, options);
+      if (asked === undefined) {
+        deps.logger.warn({ ...about, state: statusOf(state) }, 'thread controlled from elsewhere while its tool call ran; outcome recorded after the control');
+      } else if (asked.approved) {
+        deps.logger.warn(
+          { ...about, tool: asked.tool, requestId: asked.requestId, outcome: kindOf(events) },
+          `the outcome of ${asked.tool} (call ${callId}) came after a human approved running it again, before it ran again: recorded, it answers that approval, and the call is not run again`,
+        );
+        // A step here that waits for it goes on from it; otherwise the approved run, wherever it
+        // is, finds its start refused (its tool_call expects the version before this outcome).
+        if (deps.lateCalls?.awaited(idempotencyKeyFor(thread, callId)) !== true) deps.onRevived?.(written);
+      } else {
+        deps.logger.warn(
+          { ...about, tool: asked.tool, requestId: asked.requestId, outcome: kindOf(events) },
+          `the outcome of ${asked.tool} (call ${callId}) came after another process asked a human whether the call took effect: recorded, it answers that question`,
+        );
+        // That process's job ended at its question: none carries the thread on from here.
+        deps.onRevived?.(written);
       }
+      return written;
+    } catch (again) {
+      if (!(again instanceof VersionConflictError)) throw again;
     }
-    if (ran !== undefined && latest === undefined) {
-      deps.logger.error(
-        { ...about, tool: ran, outcome: kindOf(outcomeAt(input, thread, outcome)) },
-        `${ran} completed (call ${callId}) after its thread ${thread.id} was deleted: its outcome is lost; reconcile it by hand`,
-      );
-    } else if (ran !== undefined && latest !== undefined) {
-      logUnrecorded(input, thread, latest, callId, ran, outcomeAt(input, latest, outcome));
-    }
-    throw error;
   }
+  if (ran !== undefined && latest === undefined) {
+    deps.logger.error(
+      { ...about, tool: ran, outcome: kindOf(outcomeAt(input, thread, outcome)) },
+      `${ran} completed (call ${callId}) after its thread ${thread.id} was deleted: its outcome is lost; reconcile it by hand`,
+    );
+  } else if (ran !== undefined && latest !== undefined) {
+    logUnrecorded(input, thread, latest, callId, ran, outcomeAt(input, latest, outcome));
+  }
+  throw error;
 }
 
 /**
@@ -714,7 +741,8 @@ class ToolSignal {
   #timedOut: Error | undefined;
   readonly #step: AbortSignal;
   readonly #windDown: AbortSignal | undefined;
-  readonly #onAbort = (event: Event): void => this.#controller?.abort((event.target as AbortSignal).reason);
+  /** Made with the signal, as the listener that aborts it. */
+  #onAbort: ((event: Event) => void) | undefined;
 
   constructor(step: AbortSignal, windDown: AbortSignal | undefined) {
     this.#step = step;
@@ -728,8 +756,10 @@ class ToolSignal {
       if (this.#timedOut !== undefined) this.#controller.abort(this.#timedOut);
       else if (aborted !== undefined) this.#controller.abort(aborted.reason);
       else {
-        this.#step.addEventListener('abort', this.#onAbort, { once: true });
-        this.#windDown?.addEventListener('abort', this.#onAbort, { once: true });
+        const onAbort = (event: Event): void => this.#controller?.abort((event.target as AbortSignal).reason);
+        this.#onAbort = onAbort;
+        this.#step.addEventListener('abort', onAbort, { once: true });
+        this.#windDown?.addEventListener('abort', onAbort, { once: true });
       }
     }
     return this.#controller.signal;
@@ -741,9 +771,10 @@ class ToolSignal {
   }
 
   dispose(): void {
-    if (this.#controller === undefined) return;
-    this.#step.removeEventListener('abort', this.#onAbort);
-    this.#windDown?.removeEventListener('abort', this.#onAbort);
+    const onAbort = this.#onAbort;
+    if (onAbort === undefined) return;
+    this.#step.removeEventListener('abort', onAbort);
+    this.#windDown?.removeEventListener('abort', onAbort);
   }
 }
 

@@ -171,9 +171,14 @@ export function tool<TInput extends z.ZodType, TOutput>(options: ToolOptions<TIn
         return { success: false, error: `the input schema of ${name} threw: ${messageOf(error)}` };
       }
     },
-    async run(value, context) {
-      const output = await options.run(value as z.output<TInput>, context);
-      return toJson(output);
+    run(value, context) {
+      // Not an async function, which would suspend a frame of its own on every call: the output
+      // (or what its promise gives) made JSON; a throw is a rejection, as it was.
+      try {
+        return Promise.resolve(options.run(value as z.output<TInput>, context)).then(toJson);
+      } catch (error) {
+        return Promise.reject(error);
+      }
     },
   };
 }
@@ -202,6 +207,8 @@ export function checkTimeout(owner: string, option: string, value: unknown): voi
  * Never throws; what it returns passes the thread's JSON check (`isJson`).
  */
 export function toJson(value: unknown): Json {
+  // A string, number or boolean needs no walk (nor the holder and set it starts with).
+  if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') return scalarJson(value);
   return toJsonAt({ '': value }, '', new Set(), 0) ?? null;
 }
 
@@ -220,10 +227,8 @@ function toJsonAt(holder: object, key: string, ancestors: Set<object>, depth: nu
     switch (typeof v) {
       case 'string':
       case 'boolean':
-        return v;
       case 'number':
-        // -0 as JSON.stringify writes it.
-        return Number.isFinite(v) ? v + 0 : null;
+        return scalarJson(v);
       case 'bigint':
         return v.toString();
       case 'object':
@@ -234,6 +239,11 @@ function toJsonAt(holder: object, key: string, ancestors: Set<object>, depth: nu
   } catch (error) {
     return `[Unserializable: ${messageOf(error)}]`;
   }
+}
+
+/** A string, number or boolean as JSON: a number that is not finite is null, -0 is 0 (as JSON.stringify writes them). */
+function scalarJson(value: string | number | boolean): Json {
+  return typeof value === 'number' ? (Number.isFinite(value) ? value + 0 : null) : value;
 }
 
 /** The primitive a boxed number, string, boolean or BigInt holds; any other object as it is. */

@@ -63,19 +63,22 @@ export function renderContext(agent: ContextSettings, thread: Thread, options: R
   return { text, tokens: estimateTokens(text), omitted, omittedUpTo };
 }
 
-/** A thread's blocks before the budget, with what they were rendered from. */
+/**
+ * A thread's blocks before the budget, with what they were rendered from: the cache's entry for
+ * the thread, extended in place as the thread grows (see {@link extend}).
+ */
 interface Blocks {
-  readonly events: readonly ThreadEvent[];
+  events: readonly ThreadEvent[];
   readonly secrets: readonly string[];
-  readonly resolvedBefore: number;
+  resolvedBefore: number;
   readonly compaction: ThreadState['compaction'];
   /** The lowest seq of an error shown (Infinity when none is): a success after it hides it. */
-  readonly firstError: number;
-  readonly blocks: readonly string[];
-  readonly seqs: readonly number[];
+  firstError: number;
+  readonly blocks: string[];
+  readonly seqs: number[];
   /** Estimated tokens of the blocks, a newline each. */
-  readonly tokens: number;
-  readonly text: string;
+  tokens: number;
+  text: string;
 }
 
 // The last blocks rendered per thread: a decision renders the previous one's blocks plus its new
@@ -106,22 +109,24 @@ function continues(last: Blocks, events: readonly ThreadEvent[], secrets: readon
   return true;
 }
 
-/** `last` with the blocks of the events after it. */
+/**
+ * `last` extended in place with the blocks of the events after it (not copied: a decision would
+ * copy every block of its thread). Only the cache holds `last`, and it keeps the extended entry
+ * in its place; `continues` has checked that the thread's compaction is the same, so the new
+ * blocks all go at the end.
+ */
 function extend(last: Blocks, events: readonly ThreadEvent[], state: ThreadState): Blocks {
   const added = collect(last.secrets, events, state, last.events.length);
-  if (added.blocks.length === 0) return { ...last, events, resolvedBefore: state.resolvedBefore };
+  last.events = events;
+  last.resolvedBefore = state.resolvedBefore;
+  if (added.blocks.length === 0) return last;
   const text = added.blocks.join('\n');
-  return {
-    events,
-    secrets: last.secrets,
-    resolvedBefore: state.resolvedBefore,
-    compaction: state.compaction,
-    firstError: Math.min(last.firstError, added.firstError),
-    blocks: [...last.blocks, ...added.blocks],
-    seqs: [...last.seqs, ...added.seqs],
-    tokens: last.tokens + added.tokens,
-    text: last.blocks.length === 0 ? text : `${last.text}\n${text}`,
-  };
+  last.text = last.blocks.length === 0 ? text : `${last.text}\n${text}`;
+  last.firstError = Math.min(last.firstError, added.firstError);
+  last.tokens += added.tokens;
+  last.blocks.push(...added.blocks);
+  last.seqs.push(...added.seqs);
+  return last;
 }
 
 /** Every block of `events`. */

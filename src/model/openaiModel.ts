@@ -134,6 +134,14 @@ interface NormalizedOpenAIModelOptions {
   readonly ownTransport: boolean;
   /** The client was built here (not the caller's `client`): it takes the body as JSON text. */
   readonly ownClient: boolean;
+  /**
+   * The body goes to the SDK as the UTF-8 bytes of its JSON text, not as the text: on switchyard's
+   * transport (which sends bytes as they are), unless the SDK logs requests with their bodies
+   * (OPENAI_LOG=debug). The SDK holds a request's body until its response has come; bytes are held
+   * outside the JavaScript heap, where text of a few KB would outlive a young-generation collection
+   * and be promoted for every request (about 12 KB per run of the micro-agent bench).
+   */
+  readonly bodyBytes: boolean;
   /** The temperature sent, if any (in the body object for a caller's client). */
   readonly temperature: number | undefined;
   readonly maxAnswerChars: number;
@@ -197,7 +205,7 @@ export function createOpenAIModel(options: OpenAIModelOptions = {}): Model {
       // request, most of the body. A caller's client (an AzureOpenAI, which reads the body object to
       // route by deployment, say) gets the body object.
       const completion = config.ownClient
-        ? await config.client.post<ChatCompletion>('/chat/completions', { body: encodeBody(config, request), headers: JSON_HEADERS, ...options })
+        ? await config.client.post<ChatCompletion>('/chat/completions', { body: requestBody(config, request), headers: JSON_HEADERS, ...options })
         : await config.client.chat.completions.create(bodyObject(config, request), options);
       const result = mapCompletion(completion, answers);
       return result.success ? result : { success: false, error: { ...result.error, endpoint: config.endpoint } };
@@ -288,6 +296,7 @@ function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOpt
       endpoint: endpointOf(options.client, model),
       ownTransport: false,
       ownClient: false,
+      bodyBytes: false,
     };
   }
 
@@ -307,6 +316,8 @@ function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOpt
   }
   const apiKey = configuredKey || PLACEHOLDER_API_KEY;
   const defaultHeaders = customHeaders(sdkVariable(env, 'OPENAI_CUSTOM_HEADERS'));
+  const logLevel = logLevelOf(sdkVariable(env, 'OPENAI_LOG'));
+  const ownTransport = options.fetch === undefined || isHttpTransportFetch(options.fetch);
   const client = new OpenAI({
     apiKey,
     // Every option the SDK defaults from process.env is given, from `env`: the caller's env is the
@@ -316,7 +327,7 @@ function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOpt
     organization: sdkVariable(env, 'OPENAI_ORG_ID') ?? null,
     project: sdkVariable(env, 'OPENAI_PROJECT_ID') ?? null,
     webhookSecret: sdkVariable(env, 'OPENAI_WEBHOOK_SECRET') ?? null,
-    logLevel: logLevelOf(sdkVariable(env, 'OPENAI_LOG')),
+    logLevel,
     defaultHeaders,
     maxRetries: 0,
     timeout: wholeTimeoutMs,
@@ -330,8 +341,9 @@ function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOpt
     temperature,
     secrets: [...keySecrets(configuredKey), ...urlSecretsOf(client.baseURL), ...headerSecretsOf(defaultHeaders)],
     endpoint: endpointOf(client),
-    ownTransport: options.fetch === undefined || isHttpTransportFetch(options.fetch),
+    ownTransport,
     ownClient: true,
+    bodyBytes: ownTransport && logLevel !== 'debug',
   };
 }
 
@@ -522,8 +534,14 @@ const JSON_HEADERS = { 'content-type': 'application/json' } as const;
  * parallel calls by default).
  */
 function encodeBody(config: NormalizedOpenAIModelOptions, request: ModelRequest): string {
-  const messages = `[{"role":"system","content":${JSON.stringify(request.system)}},{"role":"user","content":${JSON.stringify(request.context)}}]`;
+  const messages = `[{"role":"system","content":${systemJson(request)}},{"role":"user","content":${JSON.stringify(request.context)}}]`;
   return `{"model":${config.modelJson},"messages":${messages}${toolsJson(config, request.tools)}${config.temperatureJson}}`;
+}
+
+/** What a client of our own is given as the body: {@link encodeBody}'s text, or its bytes (see `bodyBytes`). */
+function requestBody(config: NormalizedOpenAIModelOptions, request: ModelRequest): string | Buffer {
+  const text = encodeBody(config, request);
+  return config.bodyBytes ? Buffer.from(text) : text;
 }
 
 /** The request body as an object, for a caller's client (the same fields as {@link encodeBody}). */
@@ -561,6 +579,19 @@ function functionTools(tools: readonly ToolSpec[]): ChatCompletionFunctionTool[]
     toolLists.set(tools, list);
   }
   return list;
+}
+
+// The last system prompt sent with each tool list (an agent's), and its JSON: an agent's prompt
+// that neither places the context nor has variables is the same text on every request.
+const systemsJson = new WeakMap<readonly ToolSpec[], { readonly text: string; readonly json: string }>();
+
+/** The system prompt of `request` as a JSON string, serialized once while it stays the same. */
+function systemJson(request: ModelRequest): string {
+  const last = systemsJson.get(request.tools);
+  if (last?.text === request.system) return last.json;
+  const json = JSON.stringify(request.system);
+  systemsJson.set(request.tools, { text: request.system, json });
+  return json;
 }
 
 /**

@@ -361,7 +361,7 @@ function checkSize(id: string, value: string, limit: ThreadSizeLimit): void {
 function advance(current: Known, added: readonly ThreadEvent[]): Known {
   const { state, since } = foldStatus(added, { state: current.state, status: statusOf(current.state), since: current.since });
   // The state folded here rides on the new events array: the runtime derives it again and again.
-  const thread: Thread = Object.freeze({ id: current.thread.id, agent: current.thread.agent, events: withState([...current.thread.events, ...added], state) });
+  const thread: Thread = Object.freeze({ id: current.thread.id, agent: current.thread.agent, events: withState(current.thread.events.concat(added), state) });
   const addedJson = added.map((event) => JSON.stringify(event)).join(',');
   const eventsJson = current.eventsJson === '[]' ? `[${addedJson}]` : `${current.eventsJson.slice(0, -1)},${addedJson}]`;
   return { revision: current.revision, thread, eventsJson, state, createdAt: current.createdAt, since };

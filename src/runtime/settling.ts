@@ -100,9 +100,10 @@ export function createSettling(sources: SettlingSources): Settling {
       // Deleted while an outcome was awaited: there is nothing left to wait for. Only the
       // incarnation read counts (the id may hold another by now); one deleted before the read
       // is done is looked for once it is.
-      const gone = new Set<string>();
+      // Made only when a deletion comes first (a set for every wait is garbage held for a whole run).
+      let gone: Set<string> | undefined;
       const onDeleted = (deletion: ThreadDeletion): void => {
-        if (read === undefined) gone.add(deletion.incarnation);
+        if (read === undefined) (gone ??= new Set()).add(deletion.incarnation);
         else if (deletion.incarnation === incarnationKeyOf(read)) finish(new NotFoundError('thread', threadId));
       };
       const unlisten = sources.events.onDeleted(threadId, onDeleted);
@@ -137,7 +138,7 @@ export function createSettling(sources: SettlingSources): Settling {
       opts.signal?.addEventListener('abort', onAbort, { once: true });
       (known === undefined ? sources.load(threadId) : Promise.resolve(known)).then((thread) => {
         read = thread;
-        if (gone.has(incarnationKeyOf(thread))) return finish(new NotFoundError('thread', threadId));
+        if (gone?.has(incarnationKeyOf(thread)) === true) return finish(new NotFoundError('thread', threadId));
         const view = viewOf(thread);
         if (RESTING_STATUSES.includes(view.status) && !sources.isBusy(threadId)) rest(view);
         // Nobody is moving this thread in this process (backing off after a restart, say): move it.

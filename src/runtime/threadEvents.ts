@@ -1,6 +1,7 @@
 import { messageOf } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { ThreadStore } from '../store/threadStore.js';
+import { storeAppend } from '../store/appendEvents.js';
 import { versionOf, type Thread, type ThreadEvent } from '../thread/events.js';
 import { deriveState, mayEnd, statusOf, TERMINAL_STATUSES, type ThreadStatus } from '../thread/state.js';
 
@@ -256,12 +257,13 @@ export function observedStore(inner: ThreadStore, events: ThreadEvents, onEnded:
       events.emit(created, created.events);
       return created;
     },
-    append: async (id, expectedVersion, appendedEvents) => {
-      const appended = await inner.append(id, expectedVersion, appendedEvents);
-      events.emit(appended, appendedEvents);
-      if (appendedEvents.some(mayEnd) && TERMINAL_STATUSES.includes(statusOf(deriveState(appended.events)))) onEnded(appended);
-      return appended;
-    },
+    // Not an async function: an append suspends no frame of its own to tell the listeners.
+    append: (id, expectedVersion, appendedEvents) =>
+      storeAppend(inner, id, expectedVersion, appendedEvents).then((appended) => {
+        events.emit(appended, appendedEvents);
+        if (appendedEvents.some(mayEnd) && TERMINAL_STATUSES.includes(statusOf(deriveState(appended.events)))) onEnded(appended);
+        return appended;
+      }),
     get: (id) => inner.get(id),
     list: (opts) => inner.list(opts),
     close: () => inner.close(),

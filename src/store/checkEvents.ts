@@ -103,9 +103,15 @@ export function parseStoredEvents(
 
 /** Freezes a JSON-like value and everything in it, so a shared copy cannot be changed by callers. */
 export function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const key of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[key]);
+  if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return value;
+  Object.freeze(value);
+  // Walked without Object.keys, which builds an array of the keys for every object of every
+  // appended event: an index loop for arrays, for...in (own keys only) for objects.
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) deepFreeze(value[i]);
+  } else {
+    const object = value as Record<string, unknown>;
+    for (const key in object) if (Object.hasOwn(object, key)) deepFreeze(object[key]);
   }
   return value;
 }

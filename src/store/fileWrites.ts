@@ -86,7 +86,7 @@ export async function appendToThread(parts: FileStoreParts, id: string, expected
     let state = current.state;
     for (const event of added) state = reduceState(state, event);
     // The state rides on the frozen array (no weak-map entry for the collector to trace).
-    const allEvents = withState([...current.thread.events, ...added], state);
+    const allEvents = withState(current.thread.events.concat(added), state);
     const thread = Object.freeze({ id, agent: current.thread.agent, events: allEvents });
     const content = { thread, state, createdAt: current.createdAt, goodSize: position + lineBytes };
     const entry = entryOf(content, position + lineBytes);

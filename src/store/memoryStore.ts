@@ -16,11 +16,12 @@ export interface MemoryStoreOptions {
 }
 
 interface StoredThread {
-  /** Deeply frozen: handed out as is, never copied on read. */
-  readonly thread: Thread;
-  readonly state: ThreadState;
-  readonly summary: ThreadSummary;
+  /** Deeply frozen: handed out as is, never copied on read. Replaced in place by an append, as is the state. */
+  thread: Thread;
+  state: ThreadState;
   readonly createdAt: string;
+  /** Made when first listed, not on every append (most appends are never listed). */
+  summary?: ThreadSummary;
 }
 
 /**
@@ -28,7 +29,8 @@ interface StoredThread {
  *
  * Threads are validated and copied on the way in and deeply frozen, so a returned thread can be
  * shared without copying and callers cannot change what is stored. Each thread keeps its derived
- * state and summary, advanced by folding only the appended events, so `list` never refolds a log.
+ * state, advanced by folding only the appended events, so `list` never refolds a log (a summary is
+ * made from that state when the thread is first listed after a change).
  * A paged listing (`after`) sorts the matching summaries by creation on each page: fine for the
  * sizes a memory store holds.
  *
@@ -56,7 +58,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): ThreadStore
       const state = deriveState(copy.events);
       const createdAt = copy.events[0]?.at ?? new Date(clock.now()).toISOString();
       const frozen = Object.freeze({ id: copy.id, agent: copy.agent, events: Object.freeze(copy.events) });
-      threads.set(copy.id, { thread: frozen, state, createdAt, summary: summaryOf(frozen, state, createdAt) });
+      threads.set(copy.id, { thread: frozen, state, createdAt });
       return frozen;
     },
 
@@ -75,14 +77,13 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): ThreadStore
       const thread: Thread = Object.freeze({
         id,
         agent: stored.thread.agent,
-        events: withState([...stored.thread.events, ...added], state),
+        // concat, not a spread of both: that builds the array by iteration, growing it as it goes.
+        events: withState(stored.thread.events.concat(added), state),
       });
-      threads.set(id, {
-        thread,
-        state,
-        createdAt: stored.createdAt,
-        summary: summaryOf(thread, state, stored.createdAt),
-      });
+      // The record is advanced in place (only this store holds it): no new one per append.
+      stored.thread = thread;
+      stored.state = state;
+      stored.summary = undefined;
       return thread;
     },
 
@@ -103,7 +104,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): ThreadStore
       checkOpen();
       return selectSummaries(
         (function* summaries() {
-          for (const stored of threads.values()) yield stored.summary;
+          for (const stored of threads.values()) yield (stored.summary ??= summaryOf(stored.thread, stored.state, stored.createdAt));
         })(),
         listOptions,
       );

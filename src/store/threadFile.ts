@@ -193,7 +193,7 @@ export function parseThreadFile(id: string, bytes: Buffer, base?: ThreadFileCont
   if (base === undefined && headerEvents > 0) createdAt = added[0]!.at;
   let state = base?.state ?? initialState;
   for (const event of added) state = reduceState(state, event);
-  const events = base === undefined ? added : [...base.thread.events, ...added];
+  const events = base === undefined ? added : base.thread.events.concat(added);
   return {
     ok: true,
     content: {

@@ -409,11 +409,13 @@ export function isOutcomeOf(event: ThreadEvent, call: Pick<PendingCall, 'callId'
  */
 export function endedBefore(events: readonly ThreadEvent[], state: ThreadState, added: readonly ThreadEvent[]): ThreadState['terminal'] {
   let { terminal } = state;
+  // The last event is not folded: nothing of the batch follows it (a batch of one, the usual
+  // append, folds nothing here; the store folds it as it writes). Nor is a batch none of whose
+  // events before its last may end the thread (a decision with its call): no end can come first.
+  const last = added.length - 1;
+  if (terminal === null && !endsBefore(added, last)) return null;
   let open = terminal === 'cancelled' ? unrecordedCall(events) : undefined;
   let folded = state;
-  // The last event is not folded: nothing of the batch follows it (a batch of one, the usual
-  // append, folds nothing here; the store folds it as it writes).
-  const last = added.length - 1;
   for (let i = 0; i <= last; i++) {
     const event = added[i]!;
     if (terminal !== null) {
@@ -425,6 +427,12 @@ export function endedBefore(events: readonly ThreadEvent[], state: ThreadState, 
     }
   }
   return null;
+}
+
+/** Whether an event of `added` before index `last` may end a thread (see {@link mayEnd}). */
+function endsBefore(added: readonly ThreadEvent[], last: number): boolean {
+  for (let i = 0; i < last; i++) if (mayEnd(added[i]!)) return true;
+  return false;
 }
 
 /**

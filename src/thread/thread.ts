@@ -18,11 +18,8 @@ export function reduce(thread: Thread, event: ThreadEvent): Thread {
  * frozen and marked as built by the runtime (see {@link isStampedBatch}).
  */
 export function stampEvents(version: number, events: readonly NewEvent[], at: string): readonly ThreadEvent[] {
-  const stamped: ThreadEvent[] = [];
-  for (let index = 0; index < events.length; index++) {
-    const event = events[index]!;
-    stamped.push({ type: event.type, data: event.data, seq: version + index + 1, at } as ThreadEvent);
-  }
+  // map, not pushes: the array is made at its size (a push grows it to hold 17).
+  const stamped = events.map((event, index) => ({ type: event.type, data: event.data, seq: version + index + 1, at }) as ThreadEvent);
   Object.defineProperty(stamped, STAMPED, { value: true });
   return Object.freeze(stamped);
 }

@@ -7,7 +7,7 @@ import { createMemoryBus } from '../../src/bus/memoryBus.js';
 import { createDemoModel } from '../../src/model/demoModel.js';
 import { createAgentQueues } from '../../src/surface/agentQueues.js';
 import { attachBus } from '../../src/surface/attachBus.js';
-import { MSG_ID_HEADER } from '../../src/surface/subjects.js';
+import { MSG_ID_HEADER, TRIGGER_ID_HEADER } from '../../src/surface/subjects.js';
 import { createRuntime, type Runtime } from '../../src/runtime/runtime.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
 import { collector } from '../nats/natsTestKit.js';
@@ -71,6 +71,25 @@ describe('error replies to refused triggers on a shared replyTo', () => {
     const [reply] = await heard.until(1, 5_000, 'the error reply');
     expect(reply!.body).toMatchObject({ code: 'thread_exists_other_input', kind: 'conflict', threadId: 'sum-1', agent: 'calculator', msgId: 'retry-2' });
     expect(reply!.msgId).toBe('refused.switchyard.trigger.calculator.retry-2');
+  });
+
+  it('names a copy a stopping worker handed back as its original trigger: its msg id, else its place in the queue', async () => {
+    const { bus, runtime, heard } = await start();
+    await runtime.launch('calculator', 'what is 3 + 4', { threadId: 'trg-orig-1' });
+    await runtime.launch('calculator', 'what is 3 + 4', { threadId: 'trg-switchyard_calculator-7' });
+    const copy = (threadId: string, original: string, seq: number) =>
+      bus.publish('switchyard.trigger.calculator', { input: 'what is 5 + 6', threadId, replyTo: 'app.results' }, {
+        headers: { [MSG_ID_HEADER]: `handback.switchyard_calculator:${seq}`, [TRIGGER_ID_HEADER]: original },
+      });
+    await copy('trg-orig-1', 'orig-1', 3);
+    const [named] = await heard.until(1, 5_000, 'the error reply to the copy of a trigger with a msg id');
+    expect(named!.body).toMatchObject({ code: 'thread_exists_other_input', threadId: 'trg-orig-1', agent: 'calculator', msgId: 'orig-1' });
+    expect(named!.msgId).toBe('refused.switchyard.trigger.calculator.orig-1');
+    await copy('trg-switchyard_calculator-7', 'switchyard_calculator:7', 9);
+    const [, placed] = await heard.until(2, 5_000, 'the error reply to the copy of a trigger without one');
+    expect(placed!.body).toMatchObject({ code: 'thread_exists_other_input', threadId: 'trg-switchyard_calculator-7', agent: 'calculator' });
+    expect(placed!.body).not.toHaveProperty('msgId');
+    expect(placed!.msgId).toBe('refused.switchyard_calculator:7');
   });
 
   it('names the trigger of an unknown agent: the agent it named, its msg id and the thread id it would have had', async () => {

@@ -104,6 +104,7 @@ export {
   type AbandonedCall,
   type AbandonedCalls,
   type ControlOptions,
+  type ControlWait,
   type DeletedThread,
   type LaunchOptions,
   type Runtime,

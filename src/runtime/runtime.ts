@@ -17,7 +17,7 @@ import { deriveState, RESTING_STATUSES, statusOf } from '../thread/state.js';
 import { assertOwner, checkLaunch, launchThread, type LaunchOptions, type LaunchSources } from './launching.js';
 import { deleteThread, type DeletedThread } from './deleteThread.js';
 import { createSettling } from './settling.js';
-import { cancelChildrenOfFailed, controlThread, endedWithParent, respondToThread, type ControlOptions, type ControlSources } from './threadControl.js';
+import { cancelChildrenOfFailed, controlThread, endedWithParent, respondToThread, type ControlOptions, type ControlSources, type ControlWait } from './threadControl.js';
 import { createThreadDriver, type AbandonedCalls, type ScheduleReason, type ThreadDriver } from './threadDriver.js';
 import { createThreadEvents, observedStore, type ThreadChange, type ThreadDeletion } from './threadEvents.js';
 import { viewOf, type ThreadView } from './threadView.js';
@@ -26,7 +26,7 @@ import { watchThread, type WatchOptions } from './watchThread.js';
 // The runtime's facade: it wires the parts, each in its own file (thread events and watch,
 // settling, driving actors, launching, answering and control), behind one API.
 export { THREAD_ID_PATTERN, THREAD_ID_RULE, type LaunchOptions } from './launching.js';
-export type { ControlOptions } from './threadControl.js';
+export type { ControlOptions, ControlWait } from './threadControl.js';
 export type { DeletedThread } from './deleteThread.js';
 export type { AbandonedCall, AbandonedCalls, ScheduleReason } from './threadDriver.js';
 export type { ThreadChange, ThreadDeletion } from './threadEvents.js';
@@ -109,18 +109,21 @@ export interface Runtime {
   respond(threadId: string, response: unknown): Promise<ThreadView>;
   /**
    * Pauses the thread once the step in progress here is done (a tool call runs to its end and its
-   * result is recorded first). A call running in another process is not waited for: its worker
+   * result is recorded first; with `awaitCall: false` the pause is recorded at once, and the
+   * call's outcome after it). A call running in another process is not waited for: its worker
    * records the call's outcome after the pause, and a resume goes on from it.
    */
-  pause(threadId: string, options?: ControlOptions): Promise<ThreadView>;
+  pause(threadId: string, options?: ControlOptions & ControlWait): Promise<ThreadView>;
   resume(threadId: string, options?: ControlOptions): Promise<ThreadView>;
   /**
    * Cancels the thread (and a pipeline's open children). A tool call in progress here has its
    * signal aborted and is waited for, at most until the tool's `timeoutMs`: its result (or its
    * error, or timeout) is recorded before the cancel, and no step runs after it. A call running
-   * in another process is not waited for: its worker records the result after the cancel.
+   * in another process is not waited for: its worker records the result after the cancel. With
+   * `awaitCall: false` a call here is not waited for either: its signal aborts, the cancel is
+   * recorded at once, and the call's outcome after it.
    */
-  cancel(threadId: string, options?: ControlOptions): Promise<ThreadView>;
+  cancel(threadId: string, options?: ControlOptions & ControlWait): Promise<ThreadView>;
   /**
    * Deletes a thread that ended (done, failed or cancelled) and everything the store keeps for it,
    * for good (GDPR erasure, disk): `get` then answers `undefined`, `list` leaves it out, and its id
@@ -505,9 +508,9 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     },
     list: (opts) => store.list(opts),
     respond: whileOpen((threadId: string, response: unknown) => respondToThread(controlSources, threadId, response)),
-    pause: whileOpen((threadId: string, opts: ControlOptions = {}) => controlThread(controlSources, threadId, 'pause', opts)),
+    pause: whileOpen((threadId: string, opts: ControlOptions & ControlWait = {}) => controlThread(controlSources, threadId, 'pause', opts)),
     resume: whileOpen((threadId: string, opts: ControlOptions = {}) => controlThread(controlSources, threadId, 'resume', opts)),
-    cancel: whileOpen((threadId: string, opts: ControlOptions = {}) => controlThread(controlSources, threadId, 'cancel', opts)),
+    cancel: whileOpen((threadId: string, opts: ControlOptions & ControlWait = {}) => controlThread(controlSources, threadId, 'cancel', opts)),
     delete: whileOpen((threadId: string) =>
       deleteThread(
         {

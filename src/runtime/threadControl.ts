@@ -4,7 +4,7 @@ import { formatIssues, InvalidInputError, InvalidStateError, messageOf, NotFound
 import { openDelegations } from '../pipeline/delegations.js';
 import type { Thread } from '../thread/events.js';
 import { answeredNote, answerKind, humanResponseInputSchema, validateResponse, type ResponseRefusal } from '../thread/humanResponse.js';
-import { deriveState, statusOf, TERMINAL_STATUSES } from '../thread/state.js';
+import { deriveState, startedCall, statusOf, TERMINAL_STATUSES } from '../thread/state.js';
 import type { LaunchSources } from './launching.js';
 import type { ThreadDriver } from './threadDriver.js';
 import { parentIdOf, viewOf, type ThreadView } from './threadView.js';
@@ -13,6 +13,19 @@ import { parentIdOf, viewOf, type ThreadView } from './threadView.js';
 export interface ControlOptions {
   reason?: string | undefined;
   by?: string | undefined;
+}
+
+/** How a pause or cancel treats a tool call running in this process (see {@link controlThread}). */
+export interface ControlWait {
+  /**
+   * Whether a pause or cancel of a thread whose tool call runs here waits for the call and is
+   * recorded after its outcome (`true`), or is recorded at once, as another process's control is,
+   * the call's outcome recorded after it by the step that runs it (`false`: a request that must
+   * not wait as long as a tool may take, such as a NATS `control` request). A cancel tells the
+   * call to stop (its signal aborts) either way.
+   * @default true
+   */
+  readonly awaitCall?: boolean;
 }
 
 /** What answering and controlling threads need from the runtime. */
@@ -55,18 +68,27 @@ function checkServed(sources: ControlSources, thread: Pick<Thread, 'agent'>): vo
  * ended while the control was on its way (the step in progress, or another process, recorded its
  * end first: a tool whose result ended the thread before the cancel was recorded leaves it `done`).
  */
-export async function controlThread(sources: ControlSources, threadId: string, action: 'pause' | 'resume' | 'cancel', opts: ControlOptions): Promise<ThreadView> {
+export async function controlThread(
+  sources: ControlSources,
+  threadId: string,
+  action: 'pause' | 'resume' | 'cancel',
+  options: ControlOptions & ControlWait,
+): Promise<ThreadView> {
   const { driver } = sources;
+  const { awaitCall = true, ...opts } = options;
   const current = viewOf(await sources.load(threadId));
   if (TERMINAL_STATUSES.includes(current.status)) {
     // Again: a process that died between the pipeline's cancel and its children's left them open.
-    if (action === 'cancel' && current.status === 'cancelled') return cancelChildren(sources, current, opts);
+    if (action === 'cancel' && current.status === 'cancelled') return cancelChildren(sources, current, options);
     throw new InvalidStateError(`thread ${threadId} is ${current.status}; it cannot be ${CONTROLLED[action]}`, threadId, current.status, 'thread_ended');
   }
   if (action === 'pause' && current.status === 'paused') return current;
   if (action === 'resume' && current.status !== 'paused') return current;
   if (action === 'resume') checkServed(sources, current);
   if (action === 'resume' && (await endedWithParent(sources, current)) !== undefined) throw new InvalidStateError(`thread ${threadId} is cancelled; it cannot be resumed`, threadId, 'cancelled', 'thread_ended');
+  if (action !== 'resume' && driver.isRunning(threadId) && !awaitCall && startedCall(current.events) !== undefined) {
+    return controlAroundCall(sources, threadId, action, options);
+  }
   if (action !== 'resume' && driver.isRunning(threadId)) {
     const done = sources.settled(threadId);
     driver.forward(threadId, action === 'pause' ? { type: 'PAUSE', ...opts } : { type: 'CANCEL', ...opts });
@@ -75,18 +97,39 @@ export async function controlThread(sources: ControlSources, threadId: string, a
     const { terminal } = deriveState(rested.events);
     if (terminal !== null && !(action === 'cancel' && terminal === 'cancelled')) throw new ThreadEndedError(threadId, terminal, `it cannot be ${CONTROLLED[action]}`);
     // An actor on its way out (it had saved its rest) drops what it is sent: recorded below instead.
-    if (recorded(rested, current.version, action)) return action === 'cancel' ? cancelChildren(sources, rested, opts) : rested;
+    if (recorded(rested, current.version, action)) return action === 'cancel' ? cancelChildren(sources, rested, options) : rested;
   }
   if (action !== 'resume' && driver.isActive(threadId)) driver.evict(threadId);
+  const written = await writeControl(sources, threadId, action, opts);
+  if (action === 'resume') driver.continueAfterWrite(written);
+  return action === 'cancel' ? cancelChildren(sources, viewOf(written), options) : viewOf(written);
+}
+
+/**
+ * A pause or cancel of a thread whose tool call runs in this process, not waiting for the call
+ * (`awaitCall: false`): recorded at once, as another process's control is; the execute step
+ * records the call's outcome after it (a conflict with control events only, which it resolves),
+ * and the actor then rests paused or cancelled. A cancel is also forwarded to the actor, so that
+ * the call is told to stop (its signal aborts); its own cancel step then finds the cancel recorded.
+ * The actor is not evicted: that would abandon the call's outcome.
+ */
+async function controlAroundCall(sources: ControlSources, threadId: string, action: 'pause' | 'cancel', options: ControlOptions & ControlWait): Promise<ThreadView> {
+  const { awaitCall: _awaitCall, ...opts } = options;
+  const written = await writeControl(sources, threadId, action, opts);
+  if (action === 'pause') return viewOf(written);
+  sources.driver.forward(threadId, { type: 'CANCEL', ...opts });
+  return cancelChildren(sources, viewOf(written), options);
+}
+
+/** Appends the control event, logging who, what and why, as its event says (no actor came to rest with it). */
+async function writeControl(sources: ControlSources, threadId: string, action: 'pause' | 'resume' | 'cancel', opts: ControlOptions): Promise<Thread> {
   const written = await controlStep(sources.deps, threadId, { action, ...opts });
-  // No actor came to rest with it (none held the thread, or a resume): who, what and why, as its event says.
   const { by, reason } = opts;
   sources.deps.logger.info(
     { threadId, agent: written.agent, action, ...(by === undefined ? {} : { by }), ...(reason === undefined ? {} : { reason }), status: statusOf(deriveState(written.events)) },
     'thread controlled',
   );
-  if (action === 'resume') driver.continueAfterWrite(written);
-  return action === 'cancel' ? cancelChildren(sources, viewOf(written), opts) : viewOf(written);
+  return written;
 }
 
 /**
@@ -96,9 +139,13 @@ export async function controlThread(sources: ControlSources, threadId: string, a
  * child that could not be is reported after the others were tried ({@link endedWithParent}
  * cancels it when it next moves; a cancelled pipeline's cancel, sent again, tries again too).
  */
-async function cancelChildren(sources: ControlSources, parent: ThreadView, opts: ControlOptions): Promise<ThreadView> {
+async function cancelChildren(sources: ControlSources, parent: ThreadView, opts: ControlOptions & ControlWait): Promise<ThreadView> {
   if (parent.status !== 'cancelled' && parent.status !== 'failed') return parent;
-  const control = { reason: `pipeline ${parent.id} ${parent.status}`, ...(opts.by === undefined ? {} : { by: opts.by }) };
+  const control = {
+    reason: `pipeline ${parent.id} ${parent.status}`,
+    ...(opts.by === undefined ? {} : { by: opts.by }),
+    ...(opts.awaitCall === undefined ? {} : { awaitCall: opts.awaitCall }),
+  };
   let failure: unknown;
   for (const { threadId: childId } of openDelegations(parent)) {
     const child = await sources.deps.store.get(childId);

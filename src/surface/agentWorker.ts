@@ -144,7 +144,7 @@ async function runTrigger(scope: WorkerScope, agent: string, job: Job, threadId:
       // Under the claim nothing advances the thread before the run: it need not be read again.
       return { thread: { id: launched.id, agent: launched.agent, events: launched.events } };
     } catch (error) {
-      if (error instanceof InvalidInputError || error instanceof InvalidStateError || error instanceof NotFoundError) await refuse(scope, job, agent, replyTo, refusalOf(error));
+      if (error instanceof InvalidInputError || error instanceof InvalidStateError || error instanceof NotFoundError) await refuse(scope, job, agent, replyTo, refusalOf(error), threadId);
       else throw error; // the store failed: delivered again later
       return false;
     }

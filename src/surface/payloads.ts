@@ -170,8 +170,28 @@ export interface Refusal {
   readonly issues?: readonly string[];
 }
 
-/** What a reply subject receives for a trigger that was refused (bad input, a thread id of another agent). */
-export type ErrorReply = Refusal;
+/**
+ * What a reply subject receives for a trigger that was refused (bad input, a thread id of another
+ * agent, an unknown agent): the {@link Refusal}, and the trigger it answers, in the fields a
+ * {@link TriggerResult} names a trigger by, those that can be told.
+ *
+ * ```json
+ * { "error": "invalid trigger for support", "code": "bad_request", "kind": "bad_request",
+ *   "issues": ["input: is required (any JSON value)"], "threadId": "trg-order-8", "agent": "support", "msgId": "order-8" }
+ * ```
+ */
+export interface ErrorReply extends Refusal {
+  /**
+   * The thread id the trigger names, or would have had: `trg-<msg id>` (a msg id that is not a
+   * plain token: `trg-` and its hash), else `trg-<queue>-<seq>`. Absent when it names one that is
+   * not a thread id, and for a trigger of an unknown agent with neither.
+   */
+  readonly threadId?: string;
+  /** The agent (or pipeline) the trigger's subject names (an unknown one too). */
+  readonly agent?: string;
+  /** The trigger's `Nats-Msg-Id`, when it had one. */
+  readonly msgId?: string;
+}
 
 /** The {@link Refusal} of a request that threw `error` (bad input, a conflict, a thread not found): its message, its code, its issues. */
 export function refusalOf(error: unknown): Refusal {

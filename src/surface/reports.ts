@@ -10,8 +10,8 @@ import type { SurfaceContext } from './surfaceContext.js';
 /**
  * Publishes what a client waits on (a result, an error reply, a human request) so that it
  * outlives a server restart: where a stream captures the subject it is stored there, confirmed,
- * and a repeat of `msgId` is stored once; elsewhere it is a plain publish (or nothing, when not
- * `plain`: already published). Rejects when the stream did not store it, so that the job is not
+ * and a repeat of `msgId` is stored once; elsewhere it is a plain publish carrying `msgId` as its
+ * `Nats-Msg-Id` header (or nothing, when not `plain`: already published). Rejects when the stream did not store it, so that the job is not
  * acknowledged and reports again.
  */
 export async function publishReport(
@@ -22,7 +22,8 @@ export async function publishReport(
 ): Promise<void> {
   const { msgId, headers, plain = true } = report;
   if (await ctx.bus.publishStored(subject, payload, { msgId, ...(headers ? { headers } : {}) })) return;
-  if (plain) await ctx.publish(subject, payload, headers ? { headers } : undefined);
+  // With its msg id too: a receiver drops repeats by it, and a stream this process does not know of yet stores it once.
+  if (plain) await ctx.publish(subject, payload, { headers: { ...headers, [MSG_ID_HEADER]: msgId } });
 }
 
 /**

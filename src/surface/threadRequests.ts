@@ -8,7 +8,7 @@ import type { SurfaceContext } from './surfaceContext.js';
 
 /**
  * How long a request forwarded to the process running the thread may take: a pause or cancel
- * waits for the step in flight (a model call or a tool), like the in-process API.
+ * waits for the step in flight (a model call; not a tool call, see `perform`), like the in-process API.
  */
 const FORWARD_TIMEOUT_MS = 120_000;
 /**
@@ -73,7 +73,10 @@ export function serveThreadRequests(ctx: SurfaceContext): ThreadRequests {
       const control = controlPayloadSchema.safeParse(json.data);
       if (!control.success) return fail('bad_request', 'invalid control request', formatIssues(control.error.issues));
       const { action, ...rest } = control.data;
-      return { ok: true, thread: briefOf(await runtime[action](threadId, rest)) };
+      // Answered at once, as from an API process: a pause or cancel does not wait for a tool call
+      // running here (up to its timeoutMs, past a requester's usual timeout); it is recorded
+      // now, the call's outcome after it (a cancel still tells the call to stop).
+      return { ok: true, thread: briefOf(await runtime[action](threadId, { ...rest, awaitCall: false })) };
     } catch (error) {
       const reply = threadRequestFailure(error, op);
       if (reply.code === 'internal') logger.error({ threadId, op, err: messageOf(error) }, 'thread request failed');

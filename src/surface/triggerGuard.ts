@@ -1,9 +1,10 @@
-import { randomUUID } from 'node:crypto';
 import type { BusMessage, BusSubscription } from '../bus/bus.js';
 import { MSG_ID_HEADER } from '../bus/jobRunner.js';
 import { isNatsOwnSubject, refusal, replyToOf } from './payloads.js';
 import { messageOf, unknownAgentMessage } from '../errors.js';
 import { publishReport } from './reports.js';
+import { errorReplyOf, refusalMsgId, refusedThreadId, type RefusedTrigger } from './triggerRefusal.js';
+import { keyedThreadId } from '../thread/keyedThreadId.js';
 import type { SurfaceContext } from './surfaceContext.js';
 
 /**
@@ -11,8 +12,9 @@ import type { SurfaceContext } from './surfaceContext.js';
  * knows (and subjects with more tokens). Every process joins one queue group, so one answers.
  *
  * - The trigger's `replyTo` (payload or `Switchyard-Reply-To` header) gets `{ "error", "code":
- *   "not_found", "kind" }` naming the agents this process knows, as the workers' refusals do: stored first where a stream
- *   captures it (once per trigger msg id), else a plain publish.
+ *   "not_found", "kind", "threadId"?, "agent", "msgId"? }` naming the agents this process knows, and
+ *   the trigger as the workers' refusals do (see `errorReplyOf`): stored first where a stream
+ *   captures it (once per trigger msg id, see `refusalMsgId`), else a plain publish.
  * - Then the publisher's own reply subject (a JetStream publish waiting for its ack, or a core
  *   request) gets a JetStream API error `{ "error": { "code": 404, "err_code": 10404, "description": ... } }`,
  *   so `js.publish` rejects with the reason instead of "no responders".
@@ -32,14 +34,20 @@ export function serveTriggerGuard(ctx: SurfaceContext): { close(): Promise<void>
         ? unknownAgentMessage(agent, known)
         : `a trigger subject is ${subjects.trigger('<agent>')}, not ${msg.subject}`;
     logger.warn({ subject: msg.subject }, error);
-    const replyTo = replyToOf(msg.json(), msg.headers);
+    const json = msg.json();
+    const replyTo = replyToOf(json, msg.headers);
     if (replyTo !== undefined) {
-      const reply = refusal(rest.length === 1 ? 'not_found' : 'bad_request', error);
-      // A trigger sent again under its msg id is refused again: its reply is stored once.
-      const triggerId = msg.headers[MSG_ID_HEADER];
-      const msgId = `refused.${triggerId === undefined ? randomUUID() : `${msg.subject}.${triggerId}`}`;
+      const msgId = msg.headers[MSG_ID_HEADER];
+      const trigger: RefusedTrigger = {
+        subject: msg.subject,
+        agent: rest.length === 1 ? agent : undefined,
+        msgId,
+        threadId: refusedThreadId(json, () => (msgId === undefined ? undefined : keyedThreadId('trg-', msgId))),
+      };
+      const reply = errorReplyOf(refusal(rest.length === 1 ? 'not_found' : 'bad_request', error), trigger);
       try {
-        await publishReport(ctx, replyTo, reply, { msgId });
+        // A trigger sent again under its msg id is refused again: its reply is stored once.
+        await publishReport(ctx, replyTo, reply, { msgId: refusalMsgId(trigger) });
       } catch (failure) {
         // No job to bring it back: the publisher still hears why below.
         logger.error({ subject: msg.subject, replyTo, err: messageOf(failure) }, 'the error reply was not stored');

@@ -3,9 +3,10 @@ import { formatIssues, InvalidStateError, messageOf } from '../errors.js';
 import { THREAD_ID_PATTERN, type ThreadView } from '../runtime/runtime.js';
 import { sameJson, type Json } from '../thread/events.js';
 import { hashOfKey, keyedThreadId } from '../thread/keyedThreadId.js';
-import { HANDED_BACK_ROOM, headerReplyTo, REPLY_SUBJECT_RULE, replyToOf, triggerPayloadSchema, type ErrorReply, type TriggerPayload } from './payloads.js';
+import { HANDED_BACK_ROOM, headerReplyTo, REPLY_SUBJECT_RULE, replyToOf, triggerPayloadSchema, type Refusal, type TriggerPayload } from './payloads.js';
 import { publishReport } from './reports.js';
 import { REPLY_TO_HEADER, TRIGGER_ID_HEADER } from './subjects.js';
+import { errorReplyOf, refusalMsgId, refusedThreadId, type RefusedTrigger } from './triggerRefusal.js';
 import { comesBack, type WorkerScope } from './workerScope.js';
 
 /** A trigger job read: what to launch and where to reply, or why it is refused (and where to say so). */
@@ -48,23 +49,45 @@ function payloadLimitOf(job: Pick<Job, 'headers'>, maxPayloadBytes: number): num
 
 /**
  * Refuses bad input (or a thread id of another agent) for good: an error reply (`{ error, code,
- * kind, issues? }`) when there is a reply subject, then a dead letter. A
- * reply that a stream captures is stored first; until it is, the job comes back (on its last
- * delivery it is dead-lettered all the same, for the input's fault).
+ * kind, issues?, threadId?, agent, msgId? }`: see {@link errorReplyOf}) when there is a reply
+ * subject, then a dead letter. A reply that a stream captures is stored first (under
+ * {@link refusalMsgId}); until it is, the job comes back (on its last delivery it is
+ * dead-lettered all the same, for the input's fault). `threadId`: the thread the trigger was
+ * refused for, when it got that far; else read from the trigger (see {@link refusedThreadId}).
  */
-export async function refuse(scope: WorkerScope, job: Job, agent: string, replyTo: string | undefined, reply: ErrorReply): Promise<void> {
+export async function refuse(scope: WorkerScope, job: Job, agent: string, replyTo: string | undefined, refusal: Refusal, threadId?: string): Promise<void> {
   const { ctx } = scope;
-  const { error, issues = [] } = reply;
-  ctx.logger.warn({ agent, jobId: job.id, subject: job.subject, err: error, code: reply.code, issues }, 'trigger refused');
+  const { error, issues = [] } = refusal;
+  ctx.logger.warn({ agent, jobId: job.id, subject: job.subject, err: error, code: refusal.code, issues }, 'trigger refused');
   if (replyTo !== undefined) {
+    const trigger = refusedTriggerOf(scope, agent, job, threadId);
     try {
-      await publishReport(ctx, replyTo, reply, { msgId: `refused.${job.id}` });
+      await publishReport(ctx, replyTo, errorReplyOf(refusal, trigger), { msgId: refusalMsgId(trigger) });
     } catch (failure) {
       if (comesBack(scope, job)) throw failure;
       ctx.logger.error({ agent, jobId: job.id, replyTo, err: messageOf(failure) }, 'the error reply was not stored');
     }
   }
   await job.term(issues.length > 0 ? `${error}: ${issues.join('; ')}` : error);
+}
+
+/**
+ * A refused trigger job of `agent` as its error reply names it. A copy a stopping worker handed
+ * back is named as its original: the id in {@link TRIGGER_ID_HEADER} (the original's msg id, else
+ * its job id).
+ */
+function refusedTriggerOf(scope: WorkerScope, agent: string, job: Job, threadId: string | undefined): RefusedTrigger {
+  const original = job.headers[TRIGGER_ID_HEADER];
+  const queue = scope.ctx.subjects.queueName(agent);
+  const originalIsJob = original !== undefined && original.startsWith(`${queue}:`) && /^\d+$/.test(original.slice(queue.length + 1));
+  const msgId = original === undefined ? job.msgId : originalIsJob ? undefined : original;
+  return {
+    subject: job.subject,
+    agent,
+    msgId,
+    jobId: originalIsJob ? original : job.id,
+    threadId: threadId ?? refusedThreadId(job.json(), () => defaultThreadId(scope, agent, job)),
+  };
 }
 
 /**
@@ -86,16 +109,23 @@ export function checkSameInput(thread: Pick<ThreadView, 'id' | 'status' | 'event
 /** The thread id of a trigger: its own, else from its msg id, else from its place in the queue. */
 export async function triggerThreadId(scope: WorkerScope, agent: string, job: Job, payload: TriggerPayload): Promise<string> {
   if (payload.threadId !== undefined) return payload.threadId;
-  if (job.msgId !== undefined) {
-    return keyedThreadId('trg-', job.msgId);
-  }
-  // Stable across redeliveries. A queue recreated from scratch counts from 1 again: an existing
-  // thread with another input under this id is not this trigger's.
-  const id = fitThreadId(`trg-${scope.ctx.subjects.queueName(agent)}-${job.seq}`);
+  const id = defaultThreadId(scope, agent, job);
+  if (job.msgId !== undefined) return id;
+  // A queue recreated from scratch counts from 1 again: an existing thread with another input
+  // under this id is not this trigger's.
   const existing = await scope.ctx.runtime.get(id);
   const first = existing?.events[0];
   if (existing === undefined || (first?.type === 'input' && JSON.stringify(first.data.input) === JSON.stringify(payload.input))) return id;
   return fitThreadId(`${id}-${Date.now().toString(36)}`);
+}
+
+/**
+ * The thread id of a trigger that names none: from its msg id, else from its place in the queue
+ * (stable across redeliveries).
+ */
+function defaultThreadId(scope: WorkerScope, agent: string, job: Job): string {
+  if (job.msgId !== undefined) return keyedThreadId('trg-', job.msgId);
+  return fitThreadId(`trg-${scope.ctx.subjects.queueName(agent)}-${job.seq}`);
 }
 
 /** `id`, or `trg-` and a hash of it when it is longer than a thread id may be (a long prefix). */

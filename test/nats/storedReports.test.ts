@@ -37,6 +37,16 @@ async function refusingStream(base: string) {
       }
       return out;
     },
+    /** The msg ids the messages stored carry. */
+    async storedIds(): Promise<(string | undefined)[]> {
+      const { state } = await jsm.streams.info(name);
+      const out: (string | undefined)[] = [];
+      for (let seq = state.first_seq; state.messages > 0 && seq <= state.last_seq; seq++) {
+        const msg = await jsm.streams.getMessage(name, { seq }).catch(() => null);
+        if (msg) out.push(msg.header?.get('Nats-Msg-Id'));
+      }
+      return out;
+    },
   };
 }
 
@@ -92,12 +102,17 @@ describe('reports to a subject a stream captures', () => {
     const jsm = await jetstreamManager(bed.client.nc);
     const name = `reports_${uniqueToken()}`;
     await jsm.streams.add({ name, subjects: [`${base}.>`], storage: StorageType.File });
+    const ids: (string | undefined)[] = [];
     const stored = async (): Promise<unknown[]> => {
       const { state } = await jsm.streams.info(name);
       const out: unknown[] = [];
+      ids.length = 0;
       for (let seq = state.first_seq; state.messages > 0 && seq <= state.last_seq; seq++) {
         const msg = await jsm.streams.getMessage(name, { seq });
-        if (msg) out.push(msg.json());
+        if (msg) {
+          out.push(msg.json());
+          ids.push(msg.header?.get('Nats-Msg-Id'));
+        }
       }
       return out;
     };
@@ -106,7 +121,7 @@ describe('reports to a subject a stream captures', () => {
     const refusal = (agent: string, msgId: string) => bed.client.trigger(`${prefix}.trigger.${agent}`, { input: 1, replyTo }, { msgId }).catch((e: unknown) => String(e));
     expect(await refusal('nosuch', 'u1')).toMatch(/unknown agent "nosuch"/);
     // Stored by the time the refusal is heard (a plain publish follows the refusal).
-    expect(await stored()).toEqual([{ error: 'unknown agent "nosuch" (known: calculator)', code: 'not_found', kind: 'not_found' }]);
+    expect(await stored()).toEqual([{ error: 'unknown agent "nosuch" (known: calculator)', code: 'not_found', kind: 'not_found', threadId: 'trg-u1', agent: 'nosuch', msgId: 'u1' }]);
     // The client sends the same trigger again (the same msg id): its reply is stored once; another trigger gets its own.
     expect(await refusal('nosuch', 'u1')).toMatch(/unknown agent "nosuch"/);
     expect(await refusal('other', 'u2')).toMatch(/unknown agent "other"/);
@@ -115,9 +130,11 @@ describe('reports to a subject a stream captures', () => {
       return found.some((reply) => (reply as { error?: string }).error?.includes('"other"')) ? found : undefined;
     }, WAIT_MS, 'the second error reply');
     expect(replies).toEqual([
-      { error: 'unknown agent "nosuch" (known: calculator)', code: 'not_found', kind: 'not_found' },
-      { error: 'unknown agent "other" (known: calculator)', code: 'not_found', kind: 'not_found' },
+      { error: 'unknown agent "nosuch" (known: calculator)', code: 'not_found', kind: 'not_found', threadId: 'trg-u1', agent: 'nosuch', msgId: 'u1' },
+      { error: 'unknown agent "other" (known: calculator)', code: 'not_found', kind: 'not_found', threadId: 'trg-u2', agent: 'other', msgId: 'u2' },
     ]);
+    // Stored under the trigger's identity: its subject and msg id (as a worker's refusal is).
+    expect(ids).toEqual([`refused.${prefix}.trigger.nosuch.u1`, `refused.${prefix}.trigger.other.u2`]);
   });
 
   it('stores the error reply to a bad trigger before its dead letter', async () => {
@@ -129,7 +146,9 @@ describe('reports to a subject a stream captures', () => {
     await delay(800);
     await replies.open();
     const stored = await eventually(async () => ((await replies.stored()).length > 0 ? replies.stored() : undefined), WAIT_MS, 'the stored error reply');
-    expect(stored).toEqual([{ error: expect.stringMatching(/not JSON/), code: 'bad_request', kind: 'bad_request' }]);
+    expect(stored).toEqual([{ error: expect.stringMatching(/not JSON/), code: 'bad_request', kind: 'bad_request', threadId: 'trg-b1', agent: 'calculator', msgId: 'b1' }]);
+    // Under the trigger's subject and msg id, as an unknown agent's refusal is (not its place in the queue).
+    expect(await replies.storedIds()).toEqual([`refused.${prefix}.trigger.calculator.b1`]);
     const letters = await eventually(async () => {
       const found = await (await node.queues.queue('calculator')).deadLetters();
       return found.length > 0 ? found : undefined;

@@ -178,7 +178,8 @@ describe('NATS surface: a refusal carries the code HTTP gives it', () => {
     const refusals = client.inbox<ErrorReply>();
     await client.trigger(trigger('deploybot'), { input: 'deploy', threadId, replyTo: refusals.subject });
     const [refused] = await refusals.messages.until(1, 15_000, 'the refusal');
-    expect(refused).toEqual({ error: `thread ${threadId} belongs to calculator, not deploybot`, code: 'thread_exists_other_agent', kind: 'conflict' });
+    // It names the trigger as a result would: the thread and the agent it was for.
+    expect(refused).toEqual({ error: `thread ${threadId} belongs to calculator, not deploybot`, code: 'thread_exists_other_agent', kind: 'conflict', threadId, agent: 'deploybot' });
   });
 });
 
@@ -213,10 +214,19 @@ describe('NATS surface: bad input', () => {
     const errors = await messages.until(4, 15_000, 'four error replies');
     expect(errors).toEqual(
       expect.arrayContaining([
-        { error: expect.stringMatching(/not JSON/), code: 'bad_request', kind: 'bad_request' },
-        { error: 'invalid trigger for calculator', code: 'bad_request', kind: 'bad_request', issues: expect.arrayContaining([expect.stringMatching(/^input/), expect.stringMatching(/inputt/)]) },
-        { error: expect.stringMatching(/307\d+ bytes; the limit is 262144/), code: 'payload_too_large', kind: 'payload_too_large' },
-        { error: expect.stringMatching(/belongs to calculator/), code: 'thread_exists_other_agent', kind: 'conflict' },
+        // Each names its trigger: its msg id, the thread id it names or would have had, its agent.
+        { error: expect.stringMatching(/not JSON/), code: 'bad_request', kind: 'bad_request', threadId: 'trg-bad-1', agent: 'calculator', msgId: 'bad-1' },
+        {
+          error: 'invalid trigger for calculator',
+          code: 'bad_request',
+          kind: 'bad_request',
+          issues: expect.arrayContaining([expect.stringMatching(/^input/), expect.stringMatching(/inputt/)]),
+          threadId: 'trg-bad-2',
+          agent: 'calculator',
+          msgId: 'bad-2',
+        },
+        { error: expect.stringMatching(/307\d+ bytes; the limit is 262144/), code: 'payload_too_large', kind: 'payload_too_large', threadId: 'trg-bad-3', agent: 'calculator', msgId: 'bad-3' },
+        { error: expect.stringMatching(/belongs to calculator/), code: 'thread_exists_other_agent', kind: 'conflict', threadId: 'trg-order-1', agent: 'deploybot', msgId: 'bad-4' },
       ]),
     );
 
@@ -244,15 +254,23 @@ describe('NATS surface: bad input', () => {
     const msgId = `big-${uniqueToken()}`;
     await client.trigger(trigger('calculator'), { input: 'x'.repeat(300 * 1024), replyTo: subject }, { msgId });
     const [refused] = await messages.until(1, 15_000, 'the error reply of the oversized trigger');
-    expect(refused).toEqual({ error: expect.stringMatching(/^trigger payload is 307\d+ bytes; the limit is 262144$/), code: 'payload_too_large', kind: 'payload_too_large' });
+    expect(refused).toEqual({
+      error: expect.stringMatching(/^trigger payload is 307\d+ bytes; the limit is 262144$/),
+      code: 'payload_too_large',
+      kind: 'payload_too_large',
+      threadId: `trg-${msgId}`,
+      agent: 'calculator',
+      msgId,
+    });
     const letters = await (await worker.queues.queue('calculator')).deadLetters();
     expect(letters).toEqual(expect.arrayContaining([expect.objectContaining({ cause: 'term', reason: refused!.error })]));
   });
 
   it('names a missing input as the HTTP launch does', async () => {
     const { subject, messages } = client.inbox<ErrorReply>();
-    await client.trigger(trigger('calculator'), { replyTo: subject }, { msgId: `no-input-${uniqueToken()}` });
+    const msgId = `no-input-${uniqueToken()}`;
+    await client.trigger(trigger('calculator'), { replyTo: subject }, { msgId });
     const [refused] = await messages.until(1, 15_000, 'the error reply of the trigger without input');
-    expect(refused).toEqual({ error: 'invalid trigger for calculator', code: 'bad_request', kind: 'bad_request', issues: ['input: is required (any JSON value)'] });
+    expect(refused).toEqual({ error: 'invalid trigger for calculator', code: 'bad_request', kind: 'bad_request', issues: ['input: is required (any JSON value)'], threadId: `trg-${msgId}`, agent: 'calculator', msgId });
   });
 });

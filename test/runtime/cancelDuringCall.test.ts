@@ -51,6 +51,35 @@ describe('cancelling a thread while its tool call runs', () => {
     await rt.close();
   });
 
+  // As a NATS `control` request asks (qa23 #4): answered at once, as a cancel from another process is.
+  it.each([false, true])('with awaitCall false: records the cancel at once, aborts the call, and journals its result after the cancel; no decision after it (breaksLoop: %s)', async (breaksLoop) => {
+    const tools = heldPublishTool({ breaksLoop });
+    const { model, asked } = publisherModel();
+    const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [tools.publish] });
+    const rt = createRuntime({ agents: [publisher], store: createMemoryStore(), model });
+    const { id } = await rt.launch('publisher', 'publish hello');
+    const signal = await tools.started.promise;
+
+    // Resolves while the call (which ignores its signal) still runs.
+    const view = await rt.cancel(id, { reason: 'wrong post', by: 'qa', awaitCall: false });
+    expect(view.status).toBe('cancelled');
+    expect(types(view.events)).toEqual(['input', 'decision', 'tool_call', 'control']);
+    expect(view.events[3]).toMatchObject({ type: 'control', data: { action: 'cancel', reason: 'wrong post', by: 'qa' } });
+    expect(view.events[3]!.data).not.toHaveProperty('awaitCall');
+    await aborted(signal);
+    tools.release.resolve('published');
+    const settled = await rt.settled(id);
+
+    expect(settled.status).toBe('cancelled');
+    expect(settled.output).toBeUndefined();
+    expect(types(settled.events)).toEqual(['input', 'decision', 'tool_call', 'control', 'tool_result']);
+    expect(settled.events[4]).toMatchObject({ type: 'tool_result', data: { tool: 'publish', result: 'published' } });
+    expect(unrecordedCall(settled.events)).toBeUndefined();
+    expect(tools.runs()).toBe(1);
+    expect(asked).toEqual(['publisher']);
+    await rt.close();
+  });
+
   it('a cancel that comes once a tool that breaks the loop returned, while its result and final are written, is refused as already ended: the thread stays done', async () => {
     const tools = heldPublishTool({ breaksLoop: true });
     const { model, asked } = publisherModel();

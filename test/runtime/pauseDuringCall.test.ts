@@ -48,6 +48,33 @@ describe('pausing a thread from another process while its tool call runs', () =>
     await Promise.all([worker.close(), api.close()]);
   });
 
+  // As a NATS `control` request asks (qa23 #4): the runtime running the call records the pause as another process would.
+  it('with awaitCall false, on the runtime running the call: records the pause at once, journals the result after it, and a resume goes on from it', async () => {
+    const tools = heldPublishTool();
+    const { model, asked } = publisherModel();
+    const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [tools.publish] });
+    const rt = createRuntime({ agents: [publisher], store: createMemoryStore(), model });
+    const { id } = await rt.launch('publisher', 'publish hello');
+    const signal = await tools.started.promise;
+
+    const view = await rt.pause(id, { by: 'ops', awaitCall: false });
+    expect(view.status).toBe('paused');
+    expect(types(view.events)).toEqual(['input', 'decision', 'tool_call', 'control']);
+    expect(signal.aborted).toBe(false); // a pause does not tell the call to stop
+    tools.release.resolve('published');
+    const paused = await rt.settled(id);
+    expect(paused.status).toBe('paused');
+    expect(types(paused.events)).toEqual(['input', 'decision', 'tool_call', 'control', 'tool_result']);
+
+    await rt.resume(id, { by: 'ops' });
+    const done = await rt.settled(id);
+    expect(done.status).toBe('done');
+    expect(types(done.events)).toEqual(['input', 'decision', 'tool_call', 'control', 'tool_result', 'control', 'decision', 'final']);
+    expect(tools.runs()).toBe(1);
+    expect(asked).toEqual(['publisher', 'publisher']);
+    await rt.close();
+  });
+
   it('journals an error that escalates after the pause, with request ids of the seqs they land at; a resume opens the escalation', async () => {
     const tools = heldPublishTool();
     const { model, asked } = publisherModel();

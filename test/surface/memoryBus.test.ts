@@ -63,7 +63,8 @@ describe('the NATS surface on the in-process bus', () => {
     const replies = collector<unknown>();
     bus.subscribe('app.errors', (msg) => replies.push(msg.json().success ? (msg.json() as { data: unknown }).data : undefined));
     await bus.publish('switchyard.trigger.nosuch', { input: 1, replyTo: 'app.errors' });
-    expect((await replies.until(1, 5_000))[0]).toEqual({ error: 'unknown agent "nosuch" (known: calculator)', code: 'not_found', kind: 'not_found' });
+    // No msg id: the agent it named, but no thread id it would have had.
+    expect((await replies.until(1, 5_000))[0]).toEqual({ error: 'unknown agent "nosuch" (known: calculator)', code: 'not_found', kind: 'not_found', agent: 'nosuch' });
   });
 
   it('terminates a wake-up job for a thread that does not exist instead of handing it back until its far deadline', async () => {

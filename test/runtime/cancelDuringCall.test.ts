@@ -15,6 +15,7 @@ import { createMemoryStore } from '../../src/store/memoryStore.js';
 import { versionOf, type ThreadEvent } from '../../src/thread/events.js';
 import { unrecordedCall } from '../../src/thread/state.js';
 import { createClock, threadOf } from '../support/agentHarness.js';
+import { capturingLogger, type LogLine } from '../support/capturingLogger.js';
 import { cancelArrival, heldPublishTool, holdingDecisionWrites, holdingWritesBefore, publisherModel } from '../support/heldTool.js';
 
 /** Resolves once `signal` aborts. */
@@ -77,6 +78,26 @@ describe('cancelling a thread while its tool call runs', () => {
     expect(unrecordedCall(settled.events)).toBeUndefined();
     expect(tools.runs()).toBe(1);
     expect(asked).toEqual(['publisher']);
+    await rt.close();
+  });
+
+  it('with awaitCall false: its log says the cancel was recorded here while the call ran, not that it came from elsewhere or was not recorded', async () => {
+    const tools = heldPublishTool({ breaksLoop: false });
+    const { model } = publisherModel();
+    const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [tools.publish] });
+    const { logger, out } = capturingLogger('debug');
+    const lines = out.lines as (LogLine & { msg: string; level: number })[];
+    const rt = createRuntime({ agents: [publisher], store: createMemoryStore(), model, logger });
+    const { id } = await rt.launch('publisher', 'publish hello');
+    await tools.started.promise;
+    await rt.cancel(id, { by: 'qa', awaitCall: false });
+    tools.release.resolve('published');
+    expect((await rt.settled(id)).status).toBe('cancelled');
+
+    const messages = lines.filter((l) => l.threadId === id).map((l) => l.msg);
+    expect(messages).not.toContainEqual(expect.stringMatching(/not recorded: the thread had already ended/));
+    expect(messages).not.toContainEqual(expect.stringMatching(/from elsewhere/));
+    expect(messages).toContainEqual(expect.stringMatching(/outcome recorded after the (cancel|control)/));
     await rt.close();
   });
 

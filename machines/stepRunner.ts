@@ -61,7 +61,8 @@ export async function runControlStep(command: RunCommand<ControlStepName>): Prom
     const stored = await input.deps.store.get(input.thread.id);
     if (stored === undefined) throw error;
     // A step's logger is bound to its thread and agent (threadContext in ./threadMachine.ts).
-    input.deps.logger.info({ state: error.ended, action: step }, `${step} not recorded: the thread had already ended`);
+    if (step === 'cancel' && error.ended === 'cancelled') input.deps.logger.debug({ action: step }, 'cancel already recorded');
+    else input.deps.logger.info({ state: error.ended, action: step }, `${step} not recorded: the thread had already ended`);
     return { thread: stored };
   }
 }

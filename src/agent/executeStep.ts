@@ -562,7 +562,7 @@ async function recordAfterConflict(
     try {
       const written = await appendEvents(deps, latest, state.terminal === 'cancelled' ? afterCancel(events) : events, options);
       if (asked === undefined) {
-        deps.logger.warn({ ...about, state: statusOf(state) }, 'thread controlled from elsewhere while its tool call ran; outcome recorded after the control');
+        deps.logger.warn({ ...about, state: statusOf(state) }, 'thread paused or cancelled while its tool call ran (not waiting for it); outcome recorded after the control');
       } else if (asked.approved) {
         deps.logger.warn(
           { ...about, tool: asked.tool, requestId: asked.requestId, outcome: kindOf(events) },

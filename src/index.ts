@@ -104,6 +104,7 @@ export {
   type AbandonedCall,
   type AbandonedCalls,
   type ControlOptions,
+  type Escalation,
   type DeletedThread,
   type LaunchOptions,
   type Runtime,

@@ -84,7 +84,7 @@ export function checkSameInput(thread: Pick<ThreadView, 'id' | 'status' | 'event
 }
 
 /** The thread id of a trigger: its own, else from its msg id, else from its place in the queue. */
-export async function triggerThreadId(scope: WorkerScope, agent: string, job: Job, payload: TriggerPayload): Promise<string> {
+export async function triggerThreadId(scope: WorkerScope, agent: string, job: Pick<Job, 'msgId' | 'seq'>, payload: TriggerPayload): Promise<string> {
   if (payload.threadId !== undefined) return payload.threadId;
   if (job.msgId !== undefined) {
     return keyedThreadId('trg-', job.msgId);

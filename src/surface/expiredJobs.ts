@@ -18,11 +18,12 @@ interface ExpiredTarget {
  * Brings to rest the thread of a job of `agent` whose last delivery's ack wait ran out (the
  * queue's `onExpired`): every worker it went to died or stalled with it, which is what a poison
  * job (an input, a model reply or a tool that crashes the process) looks like. The thread, when it
- * exists and is not at rest, is escalated to a human (reason `max_deliveries`) with a question
- * that names the dead letter, at the version read (a worker still alive that writes meanwhile
- * wins, and it is left to it), then reported as any rest is: its `replyTo`, the human request, a
- * callback. Not failed: a fleet that died for another cause (an OOM during a deploy) must not end
- * good threads for good; answering runs it again. A pipeline's thread (its machine takes no human
+ * exists, is `agent`'s and is not at rest, is escalated to a human (reason `max_deliveries`) with a
+ * question that names the dead letter, then reported as any rest is: its `replyTo`, the human
+ * request, a callback. Not failed: a fleet that died for another cause (an OOM during a deploy)
+ * must not end good threads for good; answering runs it again. A worker alive after all is left
+ * to it: one that holds the thread now (its heartbeats were lost), or writes it before the
+ * escalation (written at the version read). A pipeline's thread (its machine takes no human
  * request of its own) and a job naming no thread (a trigger whose worker died before it created
  * the thread) keep their dead letter, with a line naming the thread. Never throws: it logs.
  */
@@ -52,8 +53,17 @@ async function escalateThreadOf(scope: WorkerScope, agent: string, letter: DeadL
     return;
   }
   if (RESTING_STATUSES.includes(view.status)) return; // reported at its rest
+  if (view.agent !== agent) {
+    logger.warn({ ...log, owner: view.agent }, "job dead-lettered after its deliveries expired; it names another agent's thread, left as it is");
+    return;
+  }
   if (runtime.pipelines.has(view.agent)) {
-    logger.error({ ...log, agent: view.agent, status: view.status }, 'job of a pipeline dead-lettered after its deliveries expired; the pipeline is left as it is');
+    logger.error({ ...log, status: view.status }, 'job of a pipeline dead-lettered after its deliveries expired; the pipeline is left as it is');
+    return;
+  }
+  // A run that holds it (here or in another process) is alive after all: its heartbeats were lost.
+  if (await scope.requests.holds(threadId)) {
+    logger.warn(log, 'job dead-lettered after its deliveries expired; a live run holds its thread and is left to it');
     return;
   }
   const escalated = await runtime.escalate(threadId, {
@@ -63,10 +73,10 @@ async function escalateThreadOf(scope: WorkerScope, agent: string, letter: DeadL
     question: questionOf(scope, letter),
   });
   if (escalated === undefined) {
-    logger.info({ ...log, agent: view.agent }, 'job dead-lettered after its deliveries expired; its thread moved on meanwhile and is left to the run that moved it');
+    logger.info(log, 'job dead-lettered after its deliveries expired; its thread moved on meanwhile and is left to the run that moved it');
     return;
   }
-  logger.warn({ ...log, agent: view.agent, requestId: escalated.pendingRequest?.requestId }, 'thread escalated to a human: its job was dead-lettered after every delivery expired');
+  logger.warn({ ...log, requestId: escalated.pendingRequest?.requestId }, 'thread escalated to a human: its job was dead-lettered after every delivery expired');
   await reportRest(scope, undefined, escalated, target.replyTo);
 }
 

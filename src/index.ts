@@ -105,6 +105,7 @@ export {
   type AbandonedCalls,
   type ControlOptions,
   type ControlWait,
+  type Escalation,
   type DeletedThread,
   type LaunchOptions,
   type Runtime,

@@ -267,6 +267,14 @@ export interface ConsumeOptions {
    * @default 1
    */
   concurrency?: number | undefined;
+  /**
+   * Called with the dead letter of a job whose last allowed delivery's ack wait ran out (cause
+   * `max_deliver`, reason `max deliveries (N) reached: ack wait expired`): every worker it went to
+   * died or stalled with it, so no handler of it settled it. On NATS every process consuming the
+   * queue hears the server's advisory, and each that finds the job still in the queue calls it: it
+   * must be idempotent. A throw or a rejection goes to the bus's `onError`.
+   */
+  onExpired?: ((letter: DeadLetter) => void | Promise<void>) | undefined;
 }
 
 /**

@@ -33,11 +33,14 @@ interface StoredJob {
   deliveryCount: number;
   state: 'ready' | 'inflight' | 'delayed';
   timer: unknown;
+  /** The consumer its current delivery went to (whose `onExpired` hears of its last one expiring). */
+  consumer: Consumer | undefined;
 }
 
 interface Consumer {
   readonly handler: JobHandler;
   readonly concurrency: number;
+  readonly onExpired: ConsumeOptions['onExpired'];
   running: number;
   stopped: boolean;
   readonly inflight: Set<Promise<void>>;
@@ -113,6 +116,7 @@ export class MemoryJobQueue {
       deliveryCount: 0,
       state: 'ready',
       timer: undefined,
+      consumer: undefined,
     });
     this.ready.push(seq);
     this.schedule();
@@ -145,7 +149,7 @@ export class MemoryJobQueue {
   private consume(handler: JobHandler, options: ConsumeOptions = {}): JobConsumer {
     const concurrency = consumeConcurrency(options);
     if (this.closed) throw new BusError('closed', 'the bus is closed');
-    const consumer: Consumer = { handler, concurrency, running: 0, stopped: false, inflight: new Set() };
+    const consumer: Consumer = { handler, concurrency, onExpired: options.onExpired, running: 0, stopped: false, inflight: new Set() };
     this.consumers.push(consumer);
     this.schedule();
     return {
@@ -194,6 +198,7 @@ export class MemoryJobQueue {
   private deliver(job: StoredJob, consumer: Consumer): void {
     job.deliveryCount += 1;
     job.state = 'inflight';
+    job.consumer = consumer;
     const delivery = job.deliveryCount;
     this.armAckTimer(job);
     const handle = this.jobHandle(job, delivery);
@@ -262,7 +267,7 @@ export class MemoryJobQueue {
       if (this.jobs.get(job.seq) !== job || job.state !== 'inflight') return;
       nakOrDeadLetter(
         { deliveryCount: job.deliveryCount, maxDeliver: this.config.maxDeliver, error: 'ack wait expired' },
-        (reason) => this.deadLetter(job, 'max_deliver', reason),
+        (reason) => this.expired(job, this.deadLetter(job, 'max_deliver', reason)),
         () => this.makeReady(job),
       );
     }, this.config.ackWaitMs);
@@ -289,10 +294,22 @@ export class MemoryJobQueue {
     this.schedule();
   }
 
-  private deadLetter(job: StoredJob, cause: DeadLetter['cause'], reason: string): void {
+  /** Tells the consumer of a job whose last delivery expired (see `ConsumeOptions.onExpired`). */
+  private expired(job: StoredJob, letter: DeadLetter): void {
+    const onExpired = job.consumer?.onExpired;
+    if (onExpired === undefined || this.closed) return;
+    const report = (error: unknown): void => this.host.report(error, this.name, job.subject);
+    try {
+      Promise.resolve(onExpired({ ...letter })).catch(report);
+    } catch (error) {
+      report(error);
+    }
+  }
+
+  private deadLetter(job: StoredJob, cause: DeadLetter['cause'], reason: string): DeadLetter {
     this.clearTimer(job);
     this.jobs.delete(job.seq);
-    this.dead.push({
+    const letter: DeadLetter = {
       id: `${this.name}:${job.seq}`,
       subject: job.subject,
       data: decodeText(job.data),
@@ -301,7 +318,9 @@ export class MemoryJobQueue {
       cause,
       deliveryCount: job.deliveryCount,
       at: new Date(this.host.clock.now()).toISOString(),
-    });
+    };
+    this.dead.push(letter);
+    return letter;
   }
 
   private clearTimer(job: StoredJob): void {

@@ -59,8 +59,8 @@ export function publishToStream(
   return retryWhileNoResponders(() => js.publish(subject, data, options));
 }
 
-/** Records a job in the queue's dead-letter stream, once (its msg id is `<queue>:<seq>`). */
-export async function deadLetter(source: NatsJobSource, job: DeadJob): Promise<void> {
+/** Records a job in the queue's dead-letter stream, once (its msg id is `<queue>:<seq>`); resolves with the record. */
+export async function deadLetter(source: NatsJobSource, job: DeadJob): Promise<DeadLetterRecord> {
   const names = natsQueueNames(source.name);
   const record: DeadLetterRecord = {
     queue: source.name,
@@ -79,30 +79,33 @@ export async function deadLetter(source: NatsJobSource, job: DeadJob): Promise<v
     msgID: record.id,
     expect: { streamName: names.dlqStream },
   });
+  return record;
 }
 
 /**
  * Dead-letters a job whose last delivery expired unacknowledged, from the server's max-deliveries
- * advisory (the server only sends the advisory; the message stays in the work stream).
+ * advisory (the server only sends the advisory; the message stays in the work stream). Resolves
+ * with the dead letter, or undefined when the job was gone (another process handled it).
  */
-export async function deadLetterExpired(source: NatsJobSource, jsm: JetStreamManager, advisoryData: Uint8Array): Promise<void> {
+export async function deadLetterExpired(source: NatsJobSource, jsm: JetStreamManager, advisoryData: Uint8Array): Promise<DeadLetterRecord | undefined> {
   const { host, config } = source;
   const parsed = parseJson(advisoryData);
-  if (!parsed.success) return;
+  if (!parsed.success) return undefined;
   const advisory = parsed.data as { stream_seq?: unknown; deliveries?: unknown };
-  if (typeof advisory.stream_seq !== 'number') return;
+  if (typeof advisory.stream_seq !== 'number') return undefined;
   const seq = advisory.stream_seq;
   const stream = natsQueueNames(source.name).stream;
   const stored = await jsm.streams.getMessage(stream, { seq });
-  if (!stored) return; // another process handled it
+  if (!stored) return undefined; // another process handled it
   const deliveryCount = typeof advisory.deliveries === 'number' ? advisory.deliveries : config.maxDeliver;
   const reason = maxDeliverReason(config.maxDeliver, 'ack wait expired');
-  await deadLetter(source, { seq, subject: stored.subject, data: stored.data, headers: host.fromHeaders(stored.header), cause: 'max_deliver', reason, deliveryCount });
+  const record = await deadLetter(source, { seq, subject: stored.subject, data: stored.data, headers: host.fromHeaders(stored.header), cause: 'max_deliver', reason, deliveryCount });
   try {
     await jsm.streams.deleteMessage(stream, seq, false);
   } catch (error) {
     if (apiCode(error) === undefined) throw error; // already deleted elsewhere: fine
   }
+  return record;
 }
 
 /** A delivered message as a job: settled by acks sent to its reply subject. */

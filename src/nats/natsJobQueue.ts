@@ -55,12 +55,23 @@ export function natsJobQueue(
   function consume(handler: JobHandler, options: ConsumeOptions = {}): JobConsumer {
     const concurrency = consumeConcurrency(options);
     if (host.nc.isClosed()) throw new BusError('closed', 'the bus is closed');
+    /** Dead-letters the job an advisory names, then tells `onExpired` (see {@link ConsumeOptions.onExpired}). */
+    const expired = async (advisory: Uint8Array): Promise<void> => {
+      try {
+        const letter = await deadLetterExpired(source, host.jsm, advisory);
+        if (letter === undefined || options.onExpired === undefined) return;
+        const { queue: _queue, seq: _seq, ...deadLetter } = letter;
+        await options.onExpired(deadLetter);
+      } catch (error) {
+        report(error);
+      }
+    };
     const advisories = host.nc.subscribe(
       `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${names.stream}.${names.durable}`,
       {
         callback: (error, msg) => {
           if (error) report(error);
-          else deadLetterExpired(source, host.jsm, msg.data).catch((e: unknown) => report(e));
+          else void expired(msg.data);
         },
       },
     );

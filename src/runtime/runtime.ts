@@ -17,7 +17,7 @@ import { deriveState, RESTING_STATUSES, statusOf } from '../thread/state.js';
 import { assertOwner, checkLaunch, launchThread, type LaunchOptions, type LaunchSources } from './launching.js';
 import { deleteThread, type DeletedThread } from './deleteThread.js';
 import { createSettling } from './settling.js';
-import { cancelChildrenOfFailed, controlThread, endedWithParent, respondToThread, type ControlOptions, type ControlSources, type ControlWait } from './threadControl.js';
+import { cancelChildrenOfFailed, controlThread, endedWithParent, escalateThread, respondToThread, type ControlOptions, type ControlSources, type ControlWait, type Escalation } from './threadControl.js';
 import { createThreadDriver, type AbandonedCalls, type ScheduleReason, type ThreadDriver } from './threadDriver.js';
 import { createThreadEvents, observedStore, type ThreadChange, type ThreadDeletion } from './threadEvents.js';
 import { viewOf, type ThreadView } from './threadView.js';
@@ -26,7 +26,7 @@ import { watchThread, type WatchOptions } from './watchThread.js';
 // The runtime's facade: it wires the parts, each in its own file (thread events and watch,
 // settling, driving actors, launching, answering and control), behind one API.
 export { THREAD_ID_PATTERN, THREAD_ID_RULE, type LaunchOptions } from './launching.js';
-export type { ControlOptions, ControlWait } from './threadControl.js';
+export type { ControlOptions, ControlWait, Escalation } from './threadControl.js';
 export type { DeletedThread } from './deleteThread.js';
 export type { AbandonedCall, AbandonedCalls, ScheduleReason } from './threadDriver.js';
 export type { ThreadChange, ThreadDeletion } from './threadEvents.js';
@@ -124,6 +124,15 @@ export interface Runtime {
    * recorded at once, and the call's outcome after it.
    */
   cancel(threadId: string, options?: ControlOptions & ControlWait): Promise<ThreadView>;
+  /**
+   * Escalates a thread that is not at rest to a human, from outside its run (the NATS surface,
+   * when a job of it was delivered `maxDeliver` times and no worker finished it): records an
+   * `escalation` and the `human_request` (kind `escalation`, urgency high) it opens, as an agent's
+   * own escalation does, only if the thread is still at `escalation.version` (a run that writes
+   * meanwhile wins). Resolves with the thread escalated, or undefined when it moved on or rests.
+   * Answering runs it again; denying fails it.
+   */
+  escalate(threadId: string, escalation: Escalation): Promise<ThreadView | undefined>;
   /**
    * Deletes a thread that ended (done, failed or cancelled) and everything the store keeps for it,
    * for good (GDPR erasure, disk): `get` then answers `undefined`, `list` leaves it out, and its id
@@ -511,6 +520,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     pause: whileOpen((threadId: string, opts: ControlOptions & ControlWait = {}) => controlThread(controlSources, threadId, 'pause', opts)),
     resume: whileOpen((threadId: string, opts: ControlOptions = {}) => controlThread(controlSources, threadId, 'resume', opts)),
     cancel: whileOpen((threadId: string, opts: ControlOptions & ControlWait = {}) => controlThread(controlSources, threadId, 'cancel', opts)),
+    escalate: whileOpen((threadId: string, escalation: Escalation) => escalateThread(controlSources, threadId, escalation)),
     delete: whileOpen((threadId: string) =>
       deleteThread(
         {

@@ -1,10 +1,13 @@
 import { controlStep, CONTROLLED } from '../agent/controlStep.js';
 import type { AgentDeps } from '../agent/deps.js';
-import { formatIssues, InvalidInputError, InvalidStateError, messageOf, NotFoundError, ThreadEndedError, UnknownAgentError, type StateConflict } from '../errors.js';
+import { escalationEvents } from '../agent/errorEvents.js';
+import { formatIssues, InvalidInputError, InvalidStateError, messageOf, NotFoundError, ThreadEndedError, UnknownAgentError, VersionConflictError, type StateConflict } from '../errors.js';
 import { openDelegations } from '../pipeline/delegations.js';
-import type { Thread } from '../thread/events.js';
+import { appendEvents } from '../store/appendEvents.js';
+import type { EscalationReason, Thread } from '../thread/events.js';
 import { answeredNote, answerKind, humanResponseInputSchema, validateResponse, type ResponseRefusal } from '../thread/humanResponse.js';
-import { deriveState, startedCall, statusOf, TERMINAL_STATUSES } from '../thread/state.js';
+import { incarnationKeyOf } from '../thread/incarnation.js';
+import { deriveState, RESTING_STATUSES, startedCall, statusOf, TERMINAL_STATUSES } from '../thread/state.js';
 import type { LaunchSources } from './launching.js';
 import type { ThreadDriver } from './threadDriver.js';
 import { parentIdOf, viewOf, type ThreadView } from './threadView.js';
@@ -26,6 +29,17 @@ export interface ControlWait {
    * @default true
    */
   readonly awaitCall?: boolean;
+}
+
+/** An escalation of a thread to a human from outside its run (see `Runtime.escalate`). */
+export interface Escalation {
+  /** The version the caller read the thread at: a thread written since is not escalated. */
+  readonly version: number;
+  readonly reason: EscalationReason;
+  /** What the `escalation` event records (its `message`). */
+  readonly message: string;
+  /** What the human is asked (the `human_request`'s `question`, urgency high). */
+  readonly question: string;
 }
 
 /** What answering and controlling threads need from the runtime. */
@@ -236,4 +250,25 @@ export async function respondToThread(sources: ControlSources, threadId: string,
 function refusalConflict(refusal: Exclude<ResponseRefusal, 'invalid_response'>, answered: string | undefined): StateConflict {
   if (answered !== undefined) return 'already_answered';
   return refusal === 'stale_request' ? 'not_open_request' : 'not_waiting';
+}
+
+/**
+ * Escalates a thread that is not at rest to a human from outside its run: appends an `escalation`
+ * and the `human_request` (kind `escalation`) it opens, as an agent's own escalation does, with
+ * the store's optimistic concurrency at `escalation.version`. Resolves with the thread escalated,
+ * or undefined when it was not: it moved on since that version (a run that is alive after all
+ * wins), or rests (ended, waits for a human, is paused).
+ */
+export async function escalateThread(sources: ControlSources, threadId: string, escalation: Escalation): Promise<ThreadView | undefined> {
+  const thread = await sources.load(threadId);
+  const state = deriveState(thread.events);
+  if (state.version !== escalation.version || RESTING_STATUSES.includes(statusOf(state))) return undefined;
+  const { reason, message, question } = escalation;
+  const events = escalationEvents(incarnationKeyOf(thread), state.version + 1, reason, message, question, 'high');
+  try {
+    return viewOf(await appendEvents(sources.deps, thread, events, { tooLarge: false }));
+  } catch (error) {
+    if (error instanceof VersionConflictError) return undefined;
+    throw error;
+  }
 }

@@ -4,6 +4,7 @@ import { InvalidInputError, InvalidStateError, NotFoundError } from '../errors.j
 import type { ThreadView } from '../runtime/runtime.js';
 import type { Json } from '../thread/events.js';
 import { continuationDue, readContinuation } from './continuationJob.js';
+import { escalateExpired } from './expiredJobs.js';
 import { handedOff, keepWhileHeld, runToRest } from './runToRest.js';
 import type { SurfaceContext } from './surfaceContext.js';
 import type { ThreadRequests } from './threadRequests.js';
@@ -68,7 +69,8 @@ export async function startAgentWorker(ctx: SurfaceContext, requests: ThreadRequ
   };
   for (const agent of options.agents) {
     const queue = await ctx.queues.queue(agent);
-    consumers.push(queue.consume((job) => handle(agent, job), { concurrency: options.concurrency }));
+    // A job no worker finished (each died or stalled with it) brings its thread to rest: escalated.
+    consumers.push(queue.consume((job) => handle(agent, job), { concurrency: options.concurrency, onExpired: (letter) => escalateExpired(scope, agent, letter) }));
   }
   return {
     active: () => scope.running.size,

@@ -143,17 +143,20 @@ async function whileHeld(scope: WorkerScope, threadId: string, signal: AbortSign
  * subject of a pipeline above it), an HTTP launch's callback, and the pipeline of a child that
  * ended. A report that a stream captures is stored first, and a callback delivered (or refused by
  * its receiver), or this throws and the job comes back. False when the worker stopped while the callback was in flight (the job is to be handed back).
+ * Without a job (a thread brought to rest by its job's dead letter, see `escalateExpired`) it
+ * heartbeats nothing, and a throw is the caller's to log.
  */
-async function reportRest(scope: WorkerScope, job: Job, view: ThreadView, replyTo: string | undefined): Promise<boolean> {
+export async function reportRest(scope: WorkerScope, job: Job | undefined, view: ThreadView, replyTo: string | undefined): Promise<boolean> {
   const { ctx } = scope;
   const targets = new Set([replyTo, recordedReplyTo(view)].filter((s): s is string => s !== undefined));
-  const stopBeating = heartbeat(scope, job, { threadId: view.id, agent: view.agent }); // a stored report or a callback may take a few attempts
+  // A stored report or a callback may take a few attempts.
+  const stopBeating = job === undefined ? () => undefined : heartbeat(scope, job, { threadId: view.id, agent: view.agent });
   let callback: CallbackDelivery | undefined;
   try {
     const result = resultOf(view);
     for (const target of targets) await publishReport(ctx, target, result, { msgId: restMsgId(view) });
     if (view.pendingRequest !== null) {
-      await reportHumanNotice(ctx, view.agent, view.id, view.pendingRequest, job.deliveryCount > 1);
+      await reportHumanNotice(ctx, view.agent, view.id, view.pendingRequest, job !== undefined && job.deliveryCount > 1);
       await reportToPipeline(scope, view);
     }
     callback = await ctx.callbacks.send(view, ctx.runtime);

@@ -107,7 +107,7 @@ export function checkSameInput(thread: Pick<ThreadView, 'id' | 'status' | 'event
 }
 
 /** The thread id of a trigger: its own, else from its msg id, else from its place in the queue. */
-export async function triggerThreadId(scope: WorkerScope, agent: string, job: Job, payload: TriggerPayload): Promise<string> {
+export async function triggerThreadId(scope: WorkerScope, agent: string, job: Pick<Job, 'msgId' | 'seq'>, payload: TriggerPayload): Promise<string> {
   if (payload.threadId !== undefined) return payload.threadId;
   const id = defaultThreadId(scope, agent, job);
   if (job.msgId !== undefined) return id;
@@ -123,7 +123,7 @@ export async function triggerThreadId(scope: WorkerScope, agent: string, job: Jo
  * The thread id of a trigger that names none: from its msg id, else from its place in the queue
  * (stable across redeliveries).
  */
-function defaultThreadId(scope: WorkerScope, agent: string, job: Job): string {
+function defaultThreadId(scope: WorkerScope, agent: string, job: Pick<Job, 'msgId' | 'seq'>): string {
   if (job.msgId !== undefined) return keyedThreadId('trg-', job.msgId);
   return fitThreadId(`trg-${scope.ctx.subjects.queueName(agent)}-${job.seq}`);
 }

@@ -199,10 +199,11 @@ export const controlDataSchema = z.object({
 export const finalDataSchema = z.object({ output: jsonSchema });
 /**
  * Why an agent escalated to a human: `maxConsecutiveErrors` errors in a row,
- * `maxConsecutiveRateLimits` rate limits in a row, `maxSteps` reached, or an error retrying will
- * not fix (a model endpoint's 4xx).
+ * `maxConsecutiveRateLimits` rate limits in a row, `maxSteps` reached, an error retrying will
+ * not fix (a model endpoint's 4xx), or (`max_deliveries`, written by the NATS surface, not the
+ * agent) its job was delivered `maxDeliver` times and no worker finished it: a poison job.
  */
-export const escalationReasonSchema = z.enum(['max_consecutive_errors', 'max_consecutive_rate_limits', 'max_steps', 'non_retryable_error']);
+export const escalationReasonSchema = z.enum(['max_consecutive_errors', 'max_consecutive_rate_limits', 'max_steps', 'non_retryable_error', 'max_deliveries']);
 export type EscalationReason = z.infer<typeof escalationReasonSchema>;
 export const escalationDataSchema = z.object({
   reason: escalationReasonSchema,

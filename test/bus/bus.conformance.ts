@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Bus, BusErrorContext, BusMessage, BusOptions, Job } from '../../src/bus/bus.js';
+import type { Bus, BusErrorContext, BusMessage, BusOptions, DeadLetter, Job } from '../../src/bus/bus.js';
 import { isBusError } from '../../src/bus/bus.js';
 import { messageBytes } from '../../src/bus/busMessage.js';
 import { collector, deferred, delay, eventually, uniqueToken, within } from './waiting.js';
@@ -496,18 +496,19 @@ export function runBusConformance(name: string, factory: BusFactory): void {
         expect(gaps[3]).toBeLessThan(700);
       });
 
-      it('dead-letters a job whose last delivery is never acked', async () => {
+      it('dead-letters a job whose last delivery is never acked, and tells the consumer (onExpired)', async () => {
         const q = await queue({ maxDeliver: 1 });
         await q.enqueue(`${p}.jobs.hang`, 'hangs');
         const release = deferred();
         const got = collector<number>();
+        const expired = collector<DeadLetter>();
         // A second slot stays free: a server only notices exhaustion when it could deliver again.
         q.consume(
           async (job) => {
             got.push(job.deliveryCount);
             await release.promise;
           },
-          { concurrency: 2 },
+          { concurrency: 2, onExpired: (letter) => expired.push(letter) },
         );
         await got.until(1, ARRIVES_MS);
         const [letter] = await eventually(
@@ -522,6 +523,8 @@ export function runBusConformance(name: string, factory: BusFactory): void {
         expect(letter).toMatchObject({ cause: 'max_deliver', deliveryCount: 1, data: 'hangs' });
         expect(letter!.reason).toContain('ack wait expired');
         expect(got.items).toEqual([1]);
+        const [heard] = await expired.until(1, ARRIVES_MS, 'onExpired');
+        expect(heard).toEqual(letter);
       });
 
       it('term() dead-letters at once with the reason', async () => {

@@ -18,7 +18,7 @@ interface ExpiredTarget {
  * Brings to rest the thread of a job of `agent` whose last delivery's ack wait ran out (the
  * queue's `onExpired`): every worker it went to died or stalled with it, which is what a poison
  * job (an input, a model reply or a tool that crashes the process) looks like. The thread, when it
- * exists, is `agent`'s and is not at rest, is escalated to a human (reason `max_deliveries`) with a
+ * exists, is `agent`'s and is not at rest, is escalated to a human (reason `non_retryable_error`) with a
  * question that names the dead letter, then reported as any rest is: its `replyTo`, the human
  * request, a callback. Not failed: a fleet that died for another cause (an OOM during a deploy)
  * must not end good threads for good; answering runs it again. A worker alive after all is left
@@ -68,7 +68,8 @@ async function escalateThreadOf(scope: WorkerScope, agent: string, letter: DeadL
   }
   const escalated = await runtime.escalate(threadId, {
     version: view.version,
-    reason: 'max_deliveries',
+    // An existing reason: a new one would make the processes of an older version refuse the thread.
+    reason: 'non_retryable_error',
     message: `job ${letter.id} dead-lettered: ${letter.reason}`,
     question: questionOf(scope, letter),
   });

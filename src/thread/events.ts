@@ -199,11 +199,12 @@ export const controlDataSchema = z.object({
 export const finalDataSchema = z.object({ output: jsonSchema });
 /**
  * Why an agent escalated to a human: `maxConsecutiveErrors` errors in a row,
- * `maxConsecutiveRateLimits` rate limits in a row, `maxSteps` reached, an error retrying will
- * not fix (a model endpoint's 4xx), or (`max_deliveries`, written by the NATS surface, not the
- * agent) its job was delivered `maxDeliver` times and no worker finished it: a poison job.
+ * `maxConsecutiveRateLimits` rate limits in a row, `maxSteps` reached, or an error retrying will
+ * not fix (a model endpoint's 4xx; or, written by the job queues' surface, not the agent, a job
+ * delivered `maxDeliver` times that no worker finished: a poison job). A stored log is read by
+ * every version of a deployment: a new reason would make older processes refuse its thread.
  */
-export const escalationReasonSchema = z.enum(['max_consecutive_errors', 'max_consecutive_rate_limits', 'max_steps', 'non_retryable_error', 'max_deliveries']);
+export const escalationReasonSchema = z.enum(['max_consecutive_errors', 'max_consecutive_rate_limits', 'max_steps', 'non_retryable_error']);
 export type EscalationReason = z.infer<typeof escalationReasonSchema>;
 export const escalationDataSchema = z.object({
   reason: escalationReasonSchema,

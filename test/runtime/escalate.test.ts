@@ -17,7 +17,7 @@ function idleRuntime(): { runtime: Runtime; scheduled: Thread[] } {
   return { runtime, scheduled };
 }
 
-const escalation = (version: number) => ({ version, reason: 'max_deliveries' as const, message: 'job q:1 dead-lettered', question: 'delivered 5 times; answer to run it again' });
+const escalation = (version: number) => ({ version, reason: 'non_retryable_error' as const, message: 'job q:1 dead-lettered', question: 'delivered 5 times; answer to run it again' });
 
 describe('Runtime.escalate', () => {
   it('escalates a running thread at the version read, as an agent escalates', async () => {
@@ -26,7 +26,7 @@ describe('Runtime.escalate', () => {
     const view = await runtime.escalate('e1', escalation(1));
     expect(view?.status).toBe('escalated');
     expect(view?.events.slice(1)).toMatchObject([
-      { seq: 2, type: 'escalation', data: { reason: 'max_deliveries', message: 'job q:1 dead-lettered' } },
+      { seq: 2, type: 'escalation', data: { reason: 'non_retryable_error', message: 'job q:1 dead-lettered' } },
       { seq: 3, type: 'human_request', data: { kind: 'escalation', urgency: 'high', question: 'delivered 5 times; answer to run it again' } },
     ]);
     expect(view?.pendingRequest?.requestId).toBe((view?.events[1]?.data as { requestId: string }).requestId);

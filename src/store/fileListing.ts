@@ -1,15 +1,16 @@
+import type { Stats } from 'node:fs';
 import type { ThreadStatus } from '../thread/state.js';
 import { decodeCreatedCursor, withCreatedCursor, type CreatedKey } from './createdCursor.js';
-import { statIfExists } from './fileIo.js';
+import { deepFreeze } from './checkEvents.js';
+import { readPrefix, sameStamp, stampOf, statIfExists } from './fileIo.js';
 import type { FileStoreParts } from './fileStoreParts.js';
 import { reindex } from './fileWrites.js';
 import { summaryOfEntry, type IndexEntry } from './indexEntry.js';
 import { compareSummaries } from './selectSummaries.js';
 import { matchesQuery, type ListQuery } from './listQuery.js';
-import { pendingRequestSummary } from './pendingRequestSummary.js';
-import { encodeThreadId } from './threadFile.js';
-import type { CachedThread } from './threadCache.js';
-import type { ThreadSummary } from './threadStore.js';
+import { parsePendingRequestSummary, pendingRequestSummary } from './pendingRequestSummary.js';
+import { encodeThreadId, parseThreadFile, type ThreadFileContent } from './threadFile.js';
+import type { PendingRequestSummary, ThreadSummary } from './threadStore.js';
 
 /** Candidates a paged listing takes from the index at a time, beyond what the page still needs. */
 const PAGE_SLACK = 16;
@@ -22,27 +23,34 @@ const LATEST_ATTEMPTS = 3;
  * before logging its write, or something else wrote it) is read again, and one that is gone is
  * dropped. So a listing costs the index's lookup and a `stat` per thread listed, whatever the
  * number of threads, and a read of each thread listed that may wait for a human (its pending
- * request: from the cache, else its file, not kept in the cache).
+ * request: see {@link pendingOf}).
  */
 export function listThreads(parts: FileStoreParts, query: ListQuery): ThreadSummary[] {
   parts.log.catchUp();
   return query.after === undefined ? latest(parts, query) : page(parts, query, decodeCreatedCursor(query.after));
 }
 
+/** An entry as its file has it now, and the file's stats as the check found them. */
+interface Checked {
+  readonly entry: IndexEntry;
+  readonly stats: Stats;
+}
+
 /** The entry as its file has it now, or `undefined` when the thread is gone or unreadable. */
-function checked(parts: FileStoreParts, entry: IndexEntry): IndexEntry | undefined {
+function checked(parts: FileStoreParts, entry: IndexEntry): Checked | undefined {
   const stem = encodeThreadId(entry.id);
   if (stem === undefined) return undefined;
   const file = parts.threads.fileOf(stem);
-  const size = statIfExists(file)?.size;
-  if (size === entry.size) return entry;
-  if (size === undefined) {
+  const stats = statIfExists(file);
+  if (stats?.size === entry.size) return { entry, stats };
+  if (stats === undefined) {
     parts.index.remove(entry.id);
     parts.threads.cache.delete(entry.id);
     parts.threads.cutBack.delete(entry.id);
     return undefined;
   }
-  return reindex(parts, entry.id, file);
+  const read = reindex(parts, entry.id, file);
+  return read === undefined ? undefined : { entry: read, stats };
 }
 
 function page(parts: FileStoreParts, query: ListQuery, after: CreatedKey | undefined): ThreadSummary[] {
@@ -53,13 +61,12 @@ function page(parts: FileStoreParts, query: ListQuery, after: CreatedKey | undef
     if (candidates.length === 0) break;
     for (const candidate of candidates) {
       from = candidate;
-      const entry = checked(parts, candidate);
+      const found = checked(parts, candidate);
       // Kept only where it was met: an entry whose file now says otherwise is met again (or not)
       // where it now belongs.
-      if (entry === undefined || entry.createdAt !== candidate.createdAt || entry.id !== candidate.id) continue;
-      const summary = summaryOfEntry(entry);
-      if (!matchesQuery(summary, query)) continue;
-      out.push(withCreatedCursor(withPending(parts, summary)));
+      if (found === undefined || found.entry.createdAt !== candidate.createdAt || found.entry.id !== candidate.id) continue;
+      if (!matchesQuery(found.entry, query)) continue;
+      out.push(withCreatedCursor(withPending(parts, found)));
       if (out.length === query.limit) break;
     }
   }
@@ -71,47 +78,58 @@ function latest(parts: FileStoreParts, query: ListQuery): ThreadSummary[] {
     // Threads whose file was cut back keep their entry (what was committed) but are left out:
     // picked in excess so that they leave no hole in the page.
     const picked = parts.index.latest(query, query.limit + parts.threads.cutBack.size);
-    const summaries: ThreadSummary[] = [];
+    const listed: Checked[] = [];
     let changed = false;
     for (const candidate of picked) {
       const cutBack = parts.threads.cutBack.has(candidate.id);
-      const entry = checked(parts, candidate);
-      if (entry === undefined && cutBack) continue;
-      if (entry !== candidate) changed = true;
-      if (entry === undefined) continue;
-      const summary = summaryOfEntry(entry);
-      if (matchesQuery(summary, query)) summaries.push(summary);
+      const found = checked(parts, candidate);
+      if (found === undefined && cutBack) continue;
+      if (found?.entry !== candidate) changed = true;
+      if (found === undefined) continue;
+      if (matchesQuery(found.entry, query)) listed.push(found);
     }
     // The files moved some entries on: pick again from the corrected index.
     if (changed && attempt < LATEST_ATTEMPTS) continue;
-    // Only the summaries returned read their pending requests.
-    const ordered = changed ? summaries.sort(compareSummaries) : summaries;
-    return ordered.slice(0, query.limit).map((summary) => withPending(parts, summary));
+    // Only the entries returned read their pending requests.
+    const ordered = changed ? listed.sort((a, b) => compareSummaries(a.entry, b.entry)) : listed;
+    return ordered.slice(0, query.limit).map((found) => withPending(parts, found));
   }
 }
 
 /** Statuses in which a thread may have a human request open (paused: one asked before the pause). */
 const MAY_WAIT: readonly ThreadStatus[] = ['awaiting_human', 'escalated', 'paused'];
 
-/**
- * The summary with the request its thread waits for, read from the thread at the summary's
- * version (the cached copy, else the file, which the listing has just checked); as it is when the
- * thread waits for none, moved on meanwhile, or cannot be read (the next listing tells).
- */
-function withPending(parts: FileStoreParts, summary: ThreadSummary): ThreadSummary {
-  if (!MAY_WAIT.includes(summary.status)) return summary;
-  const content = threadOf(parts, summary.id);
-  if (content === undefined || content.state.version !== summary.version) return summary;
-  const pending = pendingRequestSummary(content.thread.events, content.state);
+/** The summary of an entry, with the request its thread waits for if it waits for one. */
+function withPending(parts: FileStoreParts, found: Checked): ThreadSummary {
+  const summary = summaryOfEntry(found.entry);
+  const pending = MAY_WAIT.includes(summary.status) ? pendingOf(parts, found) : undefined;
   return pending === undefined ? summary : Object.freeze({ ...summary, pending });
 }
 
-/** The thread as the cache or its file has it (not cached by this read), `undefined` when it cannot be read. */
-function threadOf(parts: FileStoreParts, id: string): CachedThread | undefined {
-  const stem = encodeThreadId(id);
+/**
+ * The request the thread of an entry the listing has just checked waits for, from the thread at
+ * the entry's version: the cached copy when it is of the file as checked, else the first
+ * `entry.size` bytes of the file (no second `stat`), bytes the index vouches for, so parsed
+ * without validating their events (see `parseThreadFile`; the reducer decides the request as for
+ * any read). `undefined` when it waits for none, or the file moved on or cannot be read now (the
+ * next listing tells; a read of the thread reports why).
+ */
+function pendingOf(parts: FileStoreParts, { entry, stats }: Checked): PendingRequestSummary | undefined {
   try {
-    return stem === undefined ? undefined : parts.threads.load(id, parts.threads.fileOf(stem), false);
+    const cached = parts.threads.cache.peek(entry.id);
+    const content = cached !== undefined && sameStamp(cached, stampOf(stats)) ? cached : readTrusted(parts, entry);
+    if (content === undefined || content.state.version !== entry.version) return undefined;
+    // Perhaps taken from events not validated: kept only if it reads as one a writer writes.
+    return deepFreeze(parsePendingRequestSummary(pendingRequestSummary(content.thread.events, content.state)));
   } catch {
-    return undefined; // unreadable now: listed without its request (a read of the thread reports why)
+    return undefined; // unreadable now: listed without its request
   }
+}
+
+/** The thread as the first `entry.size` bytes of its file hold it, its events not validated; `undefined` when they hold none. */
+function readTrusted(parts: FileStoreParts, entry: IndexEntry): ThreadFileContent | undefined {
+  const stem = encodeThreadId(entry.id);
+  if (stem === undefined) return undefined;
+  const parsed = parseThreadFile(entry.id, readPrefix(parts.threads.fileOf(stem), entry.size), undefined, true);
+  return parsed.ok ? parsed.content : undefined;
 }

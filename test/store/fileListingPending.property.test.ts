@@ -4,7 +4,7 @@
  * full read of the thread gives; and a file that cannot be read as the index knows it gives a row
  * without one (to an instance that has not cached the thread).
  */
-import { mkdtemp, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ThreadEndedError } from '../../src/errors.js';
 import { createFileStore } from '../../src/store/fileStore.js';
 import { pendingRequestSummary } from '../../src/store/pendingRequestSummary.js';
-import { encodeThreadId } from '../../src/store/threadFile.js';
+import { encodeThreadId, formatLine } from '../../src/store/threadFile.js';
 import type { ThreadStore, ThreadSummary } from '../../src/store/threadStore.js';
 import type { Json, NewEvent, ThreadEvent } from '../../src/thread/events.js';
 import { deriveState, statusOf } from '../../src/thread/state.js';
@@ -183,5 +183,27 @@ describe('the file store listing the request a thread waits for', () => {
     }
     await expect(reader.get(id)).rejects.toThrow(/corrupt/);
     await expectWriterAsItReads(id, agent);
+  });
+
+  it('follows the file of a waiting thread that moved on behind the store (a line no record tells of, then removed)', async () => {
+    const request: ThreadEvent = { seq: 1, at: '2025-01-01T00:00:01.000Z', type: 'human_request', data: { requestId: 'req_a', kind: 'input', question: 'which one?', urgency: 'low', format: 'free_text' } };
+    const { id, agent } = await write([[request]]);
+    expect((await rowsOf(id, agent)).map((row) => row.pending?.requestId)).toEqual(['req_a', 'req_a', 'req_a', 'req_a']);
+    const file = join(dir, `${encodeThreadId(id)!}.jsonl`);
+    // Another process wrote the answer and died before logging it.
+    const answer: ThreadEvent = { seq: 2, at: '2025-01-01T00:00:02.000Z', type: 'human_response', data: { requestId: 'req_a', answer: 'that one' } };
+    await appendFile(file, formatLine(2, [answer]));
+    for (const row of await rowsOf(id, agent)) {
+      expect(row).toMatchObject({ status: 'running', version: 2 });
+      expect(row).not.toHaveProperty('pending');
+    }
+    const again: ThreadEvent = { ...request, seq: 3, at: '2025-01-01T00:00:03.000Z', data: { ...request.data, requestId: 'req_b' } } as ThreadEvent;
+    await appendFile(file, formatLine(3, [again]));
+    for (const row of await rowsOf(id, agent)) expect(row).toMatchObject({ status: 'awaiting_human', version: 3, pending: { requestId: 'req_b', at: again.at } });
+    await rm(file);
+    for (const store of [writer, reader]) {
+      expect(await store.list({ agent })).toEqual([]);
+      expect(await store.list({ agent, after: '' })).toEqual([]);
+    }
   });
 });

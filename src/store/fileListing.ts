@@ -16,33 +16,37 @@ import type { PendingRequestSummary, ThreadSummary } from './threadStore.js';
 const PAGE_SLACK = 16;
 /** Times the most-recent listing picks again when checking the files changed what it picked. */
 const LATEST_ATTEMPTS = 3;
+/** Statuses in which a thread may have a human request open (paused: one asked before the pause). */
+const MAY_WAIT: readonly ThreadStatus[] = ['awaiting_human', 'escalated', 'paused'];
 
 /**
  * `list` of the file store, from the index. Each entry listed is checked against its file first
  * (one `stat`): a file whose size moved on without a record in the log (another process died
  * before logging its write, or something else wrote it) is read again, and one that is gone is
  * dropped. So a listing costs the index's lookup and a `stat` per thread listed, whatever the
- * number of threads, and a read of each thread listed that may wait for a human (its pending
- * request: see {@link pendingOf}).
+ * number of threads; for a thread that may wait for a human, a read of its file instead (its
+ * pending request: see {@link readIfAsIndexed} and {@link pendingOf}).
  */
 export function listThreads(parts: FileStoreParts, query: ListQuery): ThreadSummary[] {
   parts.log.catchUp();
   return query.after === undefined ? latest(parts, query) : page(parts, query, decodeCreatedCursor(query.after));
 }
 
-/** An entry as its file has it now, and the file's stats as the check found them. */
-interface Checked {
-  readonly entry: IndexEntry;
-  readonly stats: Stats;
-}
+/**
+ * An entry as its file has it now: with the file's stats as the check found them, or, for a
+ * thread that may wait and is not cached, the file's bytes, read instead of a `stat`.
+ */
+type Checked = { readonly entry: IndexEntry; readonly file: string } & ({ readonly stats: Stats; readonly bytes?: undefined } | { readonly stats?: undefined; readonly bytes: Buffer });
 
 /** The entry as its file has it now, or `undefined` when the thread is gone or unreadable. */
 function checked(parts: FileStoreParts, entry: IndexEntry): Checked | undefined {
   const stem = encodeThreadId(entry.id);
   if (stem === undefined) return undefined;
   const file = parts.threads.fileOf(stem);
+  const bytes = readIfAsIndexed(parts, entry, file);
+  if (bytes !== undefined) return { entry, file, bytes };
   const stats = statIfExists(file);
-  if (stats?.size === entry.size) return { entry, stats };
+  if (stats?.size === entry.size) return { entry, file, stats };
   if (stats === undefined) {
     parts.index.remove(entry.id);
     parts.threads.cache.delete(entry.id);
@@ -50,7 +54,23 @@ function checked(parts: FileStoreParts, entry: IndexEntry): Checked | undefined 
     return undefined;
   }
   const read = reindex(parts, entry.id, file);
-  return read === undefined ? undefined : { entry: read, stats };
+  return read === undefined ? undefined : { entry: read, file, stats };
+}
+
+/**
+ * The bytes of the file of a thread that may wait for a human (its pending request is read from
+ * them) when the file has the size its entry records: a read of a byte more than that which
+ * brings back exactly that many makes the check a `stat` makes, and the read, in one. `undefined`
+ * otherwise (gone, moved on, no file, or a cached copy, checked by its stamp): the `stat` tells.
+ */
+function readIfAsIndexed(parts: FileStoreParts, entry: IndexEntry, file: string): Buffer | undefined {
+  if (!MAY_WAIT.includes(entry.status) || parts.threads.cache.peek(entry.id) !== undefined) return undefined;
+  try {
+    const bytes = readPrefix(file, entry.size + 1);
+    return bytes.length === entry.size ? bytes : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function page(parts: FileStoreParts, query: ListQuery, after: CreatedKey | undefined): ThreadSummary[] {
@@ -96,9 +116,6 @@ function latest(parts: FileStoreParts, query: ListQuery): ThreadSummary[] {
   }
 }
 
-/** Statuses in which a thread may have a human request open (paused: one asked before the pause). */
-const MAY_WAIT: readonly ThreadStatus[] = ['awaiting_human', 'escalated', 'paused'];
-
 /** The summary of an entry, with the request its thread waits for if it waits for one. */
 function withPending(parts: FileStoreParts, found: Checked): ThreadSummary {
   const summary = summaryOfEntry(found.entry);
@@ -108,17 +125,16 @@ function withPending(parts: FileStoreParts, found: Checked): ThreadSummary {
 
 /**
  * The request the thread of an entry the listing has just checked waits for, from the thread at
- * the entry's version: the cached copy when it is of the file as checked, else the first
- * `entry.size` bytes of the file (no second `stat`), bytes the index vouches for, so parsed
- * without validating their events (see `parseThreadFile`; the reducer decides the request as for
- * any read). `undefined` when it waits for none, or the file moved on or cannot be read now (the
- * next listing tells; a read of the thread reports why).
+ * the entry's version: the cached copy when it is of the file as checked, else the file's first
+ * `entry.size` bytes (read by the check, or now: no second `stat`), bytes the index vouches for,
+ * so parsed without validating their events (see `parseThreadFile`; the reducer decides the
+ * request as for any read). `undefined` when it waits for none, or the file moved on or cannot be
+ * read now (the next listing tells; a read of the thread reports why).
  */
-function pendingOf(parts: FileStoreParts, { entry, stats }: Checked): PendingRequestSummary | undefined {
+function pendingOf(parts: FileStoreParts, found: Checked): PendingRequestSummary | undefined {
   try {
-    const cached = parts.threads.cache.peek(entry.id);
-    const content = cached !== undefined && sameStamp(cached, stampOf(stats)) ? cached : readTrusted(parts, entry);
-    if (content === undefined || content.state.version !== entry.version) return undefined;
+    const content = contentOf(parts, found);
+    if (content === undefined || content.state.version !== found.entry.version) return undefined;
     // Perhaps taken from events not validated: kept only if it reads as one a writer writes.
     return deepFreeze(parsePendingRequestSummary(pendingRequestSummary(content.thread.events, content.state)));
   } catch {
@@ -126,10 +142,12 @@ function pendingOf(parts: FileStoreParts, { entry, stats }: Checked): PendingReq
   }
 }
 
-/** The thread as the first `entry.size` bytes of its file hold it, its events not validated; `undefined` when they hold none. */
-function readTrusted(parts: FileStoreParts, entry: IndexEntry): ThreadFileContent | undefined {
-  const stem = encodeThreadId(entry.id);
-  if (stem === undefined) return undefined;
-  const parsed = parseThreadFile(entry.id, readPrefix(parts.threads.fileOf(stem), entry.size), undefined, true);
+/** The thread as the check found its file (see {@link pendingOf}); `undefined` when the bytes hold none. */
+function contentOf(parts: FileStoreParts, { entry, file, stats, bytes }: Checked): ThreadFileContent | undefined {
+  if (stats !== undefined) {
+    const cached = parts.threads.cache.peek(entry.id);
+    if (cached !== undefined && sameStamp(cached, stampOf(stats))) return cached;
+  }
+  const parsed = parseThreadFile(entry.id, bytes ?? readPrefix(file, entry.size), undefined, true);
   return parsed.ok ? parsed.content : undefined;
 }

@@ -1,4 +1,4 @@
-import { closeSync, fdatasync, fsync, openSync, readSync, statSync, writeSync, type Stats } from 'node:fs';
+import { closeSync, constants, fdatasync, fsync, openSync, readSync, statSync, writeSync, type Stats } from 'node:fs';
 import { promisify } from 'node:util';
 import { SystemError } from '../errors.js';
 
@@ -79,6 +79,19 @@ export function readRange(fd: number, start: number, end: number): Buffer {
     read += bytesRead;
   }
   return read === bytes.length ? bytes : bytes.subarray(0, read);
+}
+
+/**
+ * The first `size` bytes of a file (fewer if it is shorter). Opened non-blocking: a path that a
+ * named pipe took meanwhile reads as empty instead of waiting for a writer.
+ */
+export function readPrefix(file: string, size: number): Buffer {
+  const fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    return readRange(fd, 0, size);
+  } finally {
+    closeQuietly(fd);
+  }
 }
 
 export function closeQuietly(fd: number): void {

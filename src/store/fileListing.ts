@@ -1,48 +1,76 @@
+import type { Stats } from 'node:fs';
 import type { ThreadStatus } from '../thread/state.js';
 import { decodeCreatedCursor, withCreatedCursor, type CreatedKey } from './createdCursor.js';
-import { statIfExists } from './fileIo.js';
+import { deepFreeze } from './checkEvents.js';
+import { readPrefix, sameStamp, stampOf, statIfExists } from './fileIo.js';
 import type { FileStoreParts } from './fileStoreParts.js';
 import { reindex } from './fileWrites.js';
 import { summaryOfEntry, type IndexEntry } from './indexEntry.js';
 import { compareSummaries } from './selectSummaries.js';
 import { matchesQuery, type ListQuery } from './listQuery.js';
-import { pendingRequestSummary } from './pendingRequestSummary.js';
-import { encodeThreadId } from './threadFile.js';
-import type { CachedThread } from './threadCache.js';
-import type { ThreadSummary } from './threadStore.js';
+import { parsePendingRequestSummary, pendingRequestSummary } from './pendingRequestSummary.js';
+import { encodeThreadId, parseThreadFile, type ThreadFileContent } from './threadFile.js';
+import type { PendingRequestSummary, ThreadSummary } from './threadStore.js';
 
 /** Candidates a paged listing takes from the index at a time, beyond what the page still needs. */
 const PAGE_SLACK = 16;
 /** Times the most-recent listing picks again when checking the files changed what it picked. */
 const LATEST_ATTEMPTS = 3;
+/** Statuses in which a thread may have a human request open (paused: one asked before the pause). */
+const MAY_WAIT: readonly ThreadStatus[] = ['awaiting_human', 'escalated', 'paused'];
 
 /**
  * `list` of the file store, from the index. Each entry listed is checked against its file first
  * (one `stat`): a file whose size moved on without a record in the log (another process died
  * before logging its write, or something else wrote it) is read again, and one that is gone is
  * dropped. So a listing costs the index's lookup and a `stat` per thread listed, whatever the
- * number of threads, and a read of each thread listed that may wait for a human (its pending
- * request: from the cache, else its file, not kept in the cache).
+ * number of threads; for a thread that may wait for a human, a read of its file instead (its
+ * pending request: see {@link readIfAsIndexed} and {@link pendingOf}).
  */
 export function listThreads(parts: FileStoreParts, query: ListQuery): ThreadSummary[] {
   parts.log.catchUp();
   return query.after === undefined ? latest(parts, query) : page(parts, query, decodeCreatedCursor(query.after));
 }
 
+/**
+ * An entry as its file has it now: with the file's stats as the check found them, or, for a
+ * thread that may wait and is not cached, the file's bytes, read instead of a `stat`.
+ */
+type Checked = { readonly entry: IndexEntry; readonly file: string } & ({ readonly stats: Stats; readonly bytes?: undefined } | { readonly stats?: undefined; readonly bytes: Buffer });
+
 /** The entry as its file has it now, or `undefined` when the thread is gone or unreadable. */
-function checked(parts: FileStoreParts, entry: IndexEntry): IndexEntry | undefined {
+function checked(parts: FileStoreParts, entry: IndexEntry): Checked | undefined {
   const stem = encodeThreadId(entry.id);
   if (stem === undefined) return undefined;
   const file = parts.threads.fileOf(stem);
-  const size = statIfExists(file)?.size;
-  if (size === entry.size) return entry;
-  if (size === undefined) {
+  const bytes = readIfAsIndexed(parts, entry, file);
+  if (bytes !== undefined) return { entry, file, bytes };
+  const stats = statIfExists(file);
+  if (stats?.size === entry.size) return { entry, file, stats };
+  if (stats === undefined) {
     parts.index.remove(entry.id);
     parts.threads.cache.delete(entry.id);
     parts.threads.cutBack.delete(entry.id);
     return undefined;
   }
-  return reindex(parts, entry.id, file);
+  const read = reindex(parts, entry.id, file);
+  return read === undefined ? undefined : { entry: read, file, stats };
+}
+
+/**
+ * The bytes of the file of a thread that may wait for a human (its pending request is read from
+ * them) when the file has the size its entry records: a read of a byte more than that which
+ * brings back exactly that many makes the check a `stat` makes, and the read, in one. `undefined`
+ * otherwise (gone, moved on, no file, or a cached copy, checked by its stamp): the `stat` tells.
+ */
+function readIfAsIndexed(parts: FileStoreParts, entry: IndexEntry, file: string): Buffer | undefined {
+  if (!MAY_WAIT.includes(entry.status) || parts.threads.cache.peek(entry.id) !== undefined) return undefined;
+  try {
+    const bytes = readPrefix(file, entry.size + 1);
+    return bytes.length === entry.size ? bytes : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function page(parts: FileStoreParts, query: ListQuery, after: CreatedKey | undefined): ThreadSummary[] {
@@ -53,13 +81,12 @@ function page(parts: FileStoreParts, query: ListQuery, after: CreatedKey | undef
     if (candidates.length === 0) break;
     for (const candidate of candidates) {
       from = candidate;
-      const entry = checked(parts, candidate);
+      const found = checked(parts, candidate);
       // Kept only where it was met: an entry whose file now says otherwise is met again (or not)
       // where it now belongs.
-      if (entry === undefined || entry.createdAt !== candidate.createdAt || entry.id !== candidate.id) continue;
-      const summary = summaryOfEntry(entry);
-      if (!matchesQuery(summary, query)) continue;
-      out.push(withCreatedCursor(withPending(parts, summary)));
+      if (found === undefined || found.entry.createdAt !== candidate.createdAt || found.entry.id !== candidate.id) continue;
+      if (!matchesQuery(found.entry, query)) continue;
+      out.push(withCreatedCursor(withPending(parts, found)));
       if (out.length === query.limit) break;
     }
   }
@@ -71,47 +98,56 @@ function latest(parts: FileStoreParts, query: ListQuery): ThreadSummary[] {
     // Threads whose file was cut back keep their entry (what was committed) but are left out:
     // picked in excess so that they leave no hole in the page.
     const picked = parts.index.latest(query, query.limit + parts.threads.cutBack.size);
-    const summaries: ThreadSummary[] = [];
+    const listed: Checked[] = [];
     let changed = false;
     for (const candidate of picked) {
       const cutBack = parts.threads.cutBack.has(candidate.id);
-      const entry = checked(parts, candidate);
-      if (entry === undefined && cutBack) continue;
-      if (entry !== candidate) changed = true;
-      if (entry === undefined) continue;
-      const summary = summaryOfEntry(entry);
-      if (matchesQuery(summary, query)) summaries.push(summary);
+      const found = checked(parts, candidate);
+      if (found === undefined && cutBack) continue;
+      if (found?.entry !== candidate) changed = true;
+      if (found === undefined) continue;
+      if (matchesQuery(found.entry, query)) listed.push(found);
     }
     // The files moved some entries on: pick again from the corrected index.
     if (changed && attempt < LATEST_ATTEMPTS) continue;
-    // Only the summaries returned read their pending requests.
-    const ordered = changed ? summaries.sort(compareSummaries) : summaries;
-    return ordered.slice(0, query.limit).map((summary) => withPending(parts, summary));
+    // Only the entries returned read their pending requests.
+    const ordered = changed ? listed.sort((a, b) => compareSummaries(a.entry, b.entry)) : listed;
+    return ordered.slice(0, query.limit).map((found) => withPending(parts, found));
   }
 }
 
-/** Statuses in which a thread may have a human request open (paused: one asked before the pause). */
-const MAY_WAIT: readonly ThreadStatus[] = ['awaiting_human', 'escalated', 'paused'];
-
-/**
- * The summary with the request its thread waits for, read from the thread at the summary's
- * version (the cached copy, else the file, which the listing has just checked); as it is when the
- * thread waits for none, moved on meanwhile, or cannot be read (the next listing tells).
- */
-function withPending(parts: FileStoreParts, summary: ThreadSummary): ThreadSummary {
-  if (!MAY_WAIT.includes(summary.status)) return summary;
-  const content = threadOf(parts, summary.id);
-  if (content === undefined || content.state.version !== summary.version) return summary;
-  const pending = pendingRequestSummary(content.thread.events, content.state);
+/** The summary of an entry, with the request its thread waits for if it waits for one. */
+function withPending(parts: FileStoreParts, found: Checked): ThreadSummary {
+  const summary = summaryOfEntry(found.entry);
+  const pending = MAY_WAIT.includes(summary.status) ? pendingOf(parts, found) : undefined;
   return pending === undefined ? summary : Object.freeze({ ...summary, pending });
 }
 
-/** The thread as the cache or its file has it (not cached by this read), `undefined` when it cannot be read. */
-function threadOf(parts: FileStoreParts, id: string): CachedThread | undefined {
-  const stem = encodeThreadId(id);
+/**
+ * The request the thread of an entry the listing has just checked waits for, from the thread at
+ * the entry's version: the cached copy when it is of the file as checked, else the file's first
+ * `entry.size` bytes (read by the check, or now: no second `stat`), bytes the index vouches for,
+ * so parsed without validating their events (see `parseThreadFile`; the reducer decides the
+ * request as for any read). `undefined` when it waits for none, or the file moved on or cannot be
+ * read now (the next listing tells; a read of the thread reports why).
+ */
+function pendingOf(parts: FileStoreParts, found: Checked): PendingRequestSummary | undefined {
   try {
-    return stem === undefined ? undefined : parts.threads.load(id, parts.threads.fileOf(stem), false);
+    const content = contentOf(parts, found);
+    if (content === undefined || content.state.version !== found.entry.version) return undefined;
+    // Perhaps taken from events not validated: kept only if it reads as one a writer writes.
+    return deepFreeze(parsePendingRequestSummary(pendingRequestSummary(content.thread.events, content.state)));
   } catch {
-    return undefined; // unreadable now: listed without its request (a read of the thread reports why)
+    return undefined; // unreadable now: listed without its request
   }
+}
+
+/** The thread as the check found its file (see {@link pendingOf}); `undefined` when the bytes hold none. */
+function contentOf(parts: FileStoreParts, { entry, file, stats, bytes }: Checked): ThreadFileContent | undefined {
+  if (stats !== undefined) {
+    const cached = parts.threads.cache.peek(entry.id);
+    if (cached !== undefined && sameStamp(cached, stampOf(stats))) return cached;
+  }
+  const parsed = parseThreadFile(entry.id, bytes ?? readPrefix(file, entry.size), undefined, true);
+  return parsed.ok ? parsed.content : undefined;
 }

@@ -1,11 +1,11 @@
-import { fstatSync, openSync, statSync } from 'node:fs';
+import { fstatSync, statSync } from 'node:fs';
 import { InvalidInputError, NotFoundError, SystemError, VersionConflictError } from '../errors.js';
 import type { Thread, ThreadEvent } from '../thread/events.js';
 import { deriveState, reduceState, withState } from '../thread/state.js';
 import { checkAppend, checkNotEnded, checkThread, deepFreeze } from './checkEvents.js';
 import { encodeDeletion, encodeRecord, lineOf } from './commitRecord.js';
 import { checkCommitted, cutBackError, isCutBack } from './cutBack.js';
-import { closeQuietly, isCode, readRange, statIfExists, syncDir, type FileStamp } from './fileIo.js';
+import { isCode, readPrefix, statIfExists, syncDir, type FileStamp } from './fileIo.js';
 import type { FileStoreParts } from './fileStoreParts.js';
 import { entryOf, type IndexEntry } from './indexEntry.js';
 import type { CachedThread } from './threadCache.js';
@@ -232,14 +232,5 @@ export function reindex(parts: FileStoreParts, id: string, file: string, rolledB
     if (error instanceof CorruptThreadFileError) parts.config.onCorrupt(id, error);
     else if (!(error instanceof SystemError)) throw error;
     return undefined;
-  }
-}
-
-function readPrefix(file: string, size: number): Buffer {
-  const fd = openSync(file, 'r');
-  try {
-    return readRange(fd, 0, size);
-  } finally {
-    closeQuietly(fd);
   }
 }

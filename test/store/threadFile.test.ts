@@ -127,6 +127,16 @@ describe('parseThreadFile', () => {
     );
   });
 
+  it('reads every file the store writes, prefix or whole, trusted (events not validated) as a validating read does', () => {
+    fc.assert(
+      fc.property(fileArbitrary, fc.nat(), (file, at) => {
+        const bytes = file.bytes.subarray(0, at % (file.bytes.length + 1));
+        expect(parseThreadFile(file.id, bytes, undefined, true)).toEqual(parseThreadFile(file.id, bytes));
+      }),
+      { numRuns: 200 },
+    );
+  });
+
   it('reads a torn file (any prefix, any torn tail) as its whole lines', () => {
     const torn = fc.tuple(fileArbitrary, fc.nat(), fc.uint8Array({ maxLength: 8 }).map((b) => Buffer.from(b.filter((byte) => byte !== 10))));
     fc.assert(

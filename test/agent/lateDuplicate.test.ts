@@ -119,18 +119,24 @@ describe('a timed-out call of a tool that is not idempotent, run again on approv
   });
 });
 
+/** Two runtimes on one store, the first (logging at debug) having launched a `publisher` thread with `publish`. */
+async function frozenAndOther(publish: ReturnType<typeof slowFirstRun>['publish'], secrets: string[] = []) {
+  const { model } = publisherModel();
+  const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [publish], secrets });
+  const store = createMemoryStore();
+  const { logger, out } = capturingLogger('debug');
+  const lines = out.lines as (LogLine & { msg: string; level: number })[];
+  const frozen = createRuntime({ agents: [publisher], store, model, logger });
+  const other = createRuntime({ agents: [publisher], store, model });
+  const { id } = await frozen.launch('publisher', 'publish hello');
+  return { lines, out, frozen, other, id };
+}
+
 describe('a frozen process whose call another process ran again (qa21-durability D1b, D1c): its late outcome', () => {
   /** A runtime whose held first run of `publish` another runtime on its store took over: asked and approved, or (idempotent) ran again. */
   async function ranAgainElsewhere(idempotent: boolean) {
     const held = slowFirstRun(idempotent);
-    const { model } = publisherModel();
-    const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [held.publish], secrets: [SECRET] });
-    const store = createMemoryStore();
-    const { logger, out } = capturingLogger('debug');
-    const lines = out.lines as (LogLine & { msg: string; level: number })[];
-    const frozen = createRuntime({ agents: [publisher], store, model, logger });
-    const other = createRuntime({ agents: [publisher], store, model });
-    const { id } = await frozen.launch('publisher', 'publish hello');
+    const { lines, out, frozen, other, id } = await frozenAndOther(held.publish, [SECRET]);
     await expect.poll(() => held.runs()).toBe(1);
     expect(await other.recover()).toBe(1);
     const waiting = await other.settled(id);
@@ -197,14 +203,7 @@ describe('a frozen process whose call another process ran again (qa21-durability
       idempotent: true,
       run: async () => (++runs === 1 ? first.promise : second.promise),
     });
-    const { model } = publisherModel();
-    const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [pack] });
-    const store = createMemoryStore();
-    const { logger, out } = capturingLogger('debug');
-    const lines = out.lines as (LogLine & { msg: string; level: number })[];
-    const frozen = createRuntime({ agents: [publisher], store, model, logger });
-    const other = createRuntime({ agents: [publisher], store, model });
-    const { id } = await frozen.launch('publisher', 'publish hello');
+    const { lines, frozen, other, id } = await frozenAndOther(pack);
     await expect.poll(() => runs).toBe(1);
     expect(await other.recover()).toBe(1);
     await expect.poll(() => runs).toBe(2);

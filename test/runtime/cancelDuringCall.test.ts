@@ -24,15 +24,21 @@ const aborted = (signal: AbortSignal): Promise<void> =>
 
 const types = (events: readonly ThreadEvent[]) => events.map((e) => e.type);
 
+/** A runtime whose `publish` call (held until released) has started. */
+async function launchedWithCallHeld(breaksLoop: boolean) {
+  const tools = heldPublishTool({ breaksLoop });
+  const { model, asked } = publisherModel();
+  const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [tools.publish] });
+  const rt = createRuntime({ agents: [publisher], store: createMemoryStore(), model });
+  const { id } = await rt.launch('publisher', 'publish hello');
+  const signal = await tools.started.promise;
+  return { tools, asked, rt, id, signal };
+}
+
 describe('cancelling a thread while its tool call runs', () => {
   // A tool that breaks the loop too: its result is journaled without the final, so the thread ends cancelled, not done.
   it.each([false, true])('aborts the call, waits for it, journals its result, then records the cancel; no decision after it (breaksLoop: %s)', async (breaksLoop) => {
-    const tools = heldPublishTool({ breaksLoop });
-    const { model, asked } = publisherModel();
-    const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [tools.publish] });
-    const rt = createRuntime({ agents: [publisher], store: createMemoryStore(), model });
-    const { id } = await rt.launch('publisher', 'publish hello');
-    const signal = await tools.started.promise;
+    const { tools, asked, rt, id, signal } = await launchedWithCallHeld(breaksLoop);
 
     const cancelling = rt.cancel(id, { reason: 'wrong post', by: 'qa' });
     // The tool is told to stop; it finishes anyway (the payment was already sent, say).
@@ -54,12 +60,7 @@ describe('cancelling a thread while its tool call runs', () => {
 
   // As a NATS `control` request asks (qa23 #4): answered at once, as a cancel from another process is.
   it.each([false, true])('with awaitCall false: records the cancel at once, aborts the call, and journals its result after the cancel; no decision after it (breaksLoop: %s)', async (breaksLoop) => {
-    const tools = heldPublishTool({ breaksLoop });
-    const { model, asked } = publisherModel();
-    const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [tools.publish] });
-    const rt = createRuntime({ agents: [publisher], store: createMemoryStore(), model });
-    const { id } = await rt.launch('publisher', 'publish hello');
-    const signal = await tools.started.promise;
+    const { tools, asked, rt, id, signal } = await launchedWithCallHeld(breaksLoop);
 
     // Resolves while the call (which ignores its signal) still runs.
     const view = await rt.cancel(id, { reason: 'wrong post', by: 'qa', awaitCall: false });

@@ -4,7 +4,7 @@ import { isNatsOwnSubject, refusal, replyToOf } from './payloads.js';
 import { messageOf, unknownAgentMessage } from '../errors.js';
 import { publishReport } from './reports.js';
 import { errorReplyOf, refusalMsgId, refusedThreadId, type RefusedTrigger } from './triggerRefusal.js';
-import { keyedThreadId } from '../thread/keyedThreadId.js';
+import { msgIdThreadId } from './triggerJob.js';
 import type { SurfaceContext } from './surfaceContext.js';
 
 /**
@@ -42,7 +42,7 @@ export function serveTriggerGuard(ctx: SurfaceContext): { close(): Promise<void>
         subject: msg.subject,
         agent: rest.length === 1 ? agent : undefined,
         msgId,
-        threadId: refusedThreadId(json, () => (msgId === undefined ? undefined : keyedThreadId('trg-', msgId))),
+        threadId: refusedThreadId(json, () => (msgId === undefined ? undefined : msgIdThreadId(msgId))),
       };
       const reply = errorReplyOf(refusal(rest.length === 1 ? 'not_found' : 'bad_request', error), trigger);
       try {

@@ -124,8 +124,13 @@ export async function triggerThreadId(scope: WorkerScope, agent: string, job: Pi
  * (stable across redeliveries).
  */
 function defaultThreadId(scope: WorkerScope, agent: string, job: Pick<Job, 'msgId' | 'seq'>): string {
-  if (job.msgId !== undefined) return keyedThreadId('trg-', job.msgId);
+  if (job.msgId !== undefined) return msgIdThreadId(job.msgId);
   return fitThreadId(`trg-${scope.ctx.subjects.queueName(agent)}-${job.seq}`);
+}
+
+/** The thread id of a trigger that names none but has a msg id (`Nats-Msg-Id`): `trg-` and the msg id (hashed when it is no plain token). */
+export function msgIdThreadId(msgId: string): string {
+  return keyedThreadId('trg-', msgId);
 }
 
 /** `id`, or `trg-` and a hash of it when it is longer than a thread id may be (a long prefix). */

@@ -1,6 +1,6 @@
 import { redactJson, redactText } from '../context/redact.js';
 import { sleep } from '../clock.js';
-import { describeError, isUnavailable, messageOf, SwitchyardError, VersionConflictError } from '../errors.js';
+import { describeError, isUnavailable, messageOf, promiseOf, SwitchyardError, VersionConflictError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { appendEvents, type AppendOptions } from '../store/appendEvents.js';
 import { versionOf, type Json, type NewEvent, type Thread, type ThreadEvent } from '../thread/events.js';
@@ -457,12 +457,7 @@ interface RanCall {
 function journalOutcome(input: StepInput, thread: Thread, callId: string, outcome: Outcome, options?: AppendOptions, ran?: RanCall): Promise<Thread> {
   // The first try is not awaited in an async function (no frame of its own per outcome); a
   // synchronous throw is handled as its rejection would be.
-  let first: Promise<Thread>;
-  try {
-    first = recordOutcome(input, thread, callId, outcome, options, false, ran?.tool);
-  } catch (error) {
-    first = Promise.reject(error);
-  }
+  const first = promiseOf(() => recordOutcome(input, thread, callId, outcome, options, false, ran?.tool));
   return first.catch((error: unknown) => journalAgain(input, thread, callId, outcome, options, ran, error));
 }
 

@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import { MAX_TIMER_MS } from '../clock.js';
-import { checkNumber, ConfigError, formatIssues, messageOf } from '../errors.js';
+import { checkNumber, ConfigError, formatIssues, messageOf, promiseOf } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Json } from '../thread/events.js';
 import { checkZod4Schema, closedObjects, dropNullsAt, toToolParameters, unrepresentableParts } from './strictSchema.js';
@@ -174,11 +174,7 @@ export function tool<TInput extends z.ZodType, TOutput>(options: ToolOptions<TIn
     run(value, context) {
       // Not an async function, which would suspend a frame of its own on every call: the output
       // (or what its promise gives) made JSON; a throw is a rejection, as it was.
-      try {
-        return Promise.resolve(options.run(value as z.output<TInput>, context)).then(toJson);
-      } catch (error) {
-        return Promise.reject(error);
-      }
+      return promiseOf(() => options.run(value as z.output<TInput>, context)).then(toJson);
     },
   };
 }

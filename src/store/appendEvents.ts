@@ -1,5 +1,5 @@
 import { isoTime, type Clock } from '../clock.js';
-import { SwitchyardError, ThreadTooLargeError } from '../errors.js';
+import { promiseOf, SwitchyardError, ThreadTooLargeError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { versionOf, type NewEvent, type Thread, type ThreadEvent } from '../thread/events.js';
 import { deriveState } from '../thread/state.js';
@@ -68,11 +68,7 @@ type AppendDeps = { readonly store: ThreadStore; readonly clock: Clock; readonly
  * function's would be: for callers that return the store's promise instead of awaiting it.
  */
 export function storeAppend(store: ThreadStore, id: string, version: number, events: readonly ThreadEvent[]): Promise<Thread> {
-  try {
-    return store.append(id, version, events);
-  } catch (error) {
-    return Promise.reject(error);
-  }
+  return promiseOf(() => store.append(id, version, events));
 }
 
 /** After a refused append: the thread's failure (or the call's error) recorded instead, as {@link appendEvents} says. */

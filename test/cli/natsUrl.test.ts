@@ -1,0 +1,57 @@
+/**
+ * `--nats-url` and NATS_URL take NATS server URLs (`nats://`, `tls://`, or a bare `host:port`),
+ * comma-separated. Any other scheme (an `http://` copied from the HTTP API's address, say) is a
+ * usage error naming the URL and the forms it may take, before anything connects: nats.js would
+ * otherwise take the host and port of `http://...` and connect as if it said `nats://`.
+ */
+import { describe, expect, it } from 'vitest';
+import { runCli } from '../../src/cli/program.js';
+import { natsServerUrls } from '../../src/cli/natsUrl.js';
+
+async function inProcess(args: readonly string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const code = await runCli(['node', 'switchyard', ...args], {
+    stdout: (text) => void (stdout += text),
+    stderr: (text) => void (stderr += text),
+    env,
+    stopped: () => new Promise(() => undefined),
+  });
+  return { code, stdout, stderr };
+}
+
+const WRONG = /^error: --nats-url http:\/\/127\.0\.0\.1:4222 is not a NATS server URL: give nats:\/\/host:port, tls:\/\/host:port or host:port \(comma-separated for several\)$/;
+
+describe('a NATS URL of another scheme is a usage error', () => {
+  it('for worker, from the flag and from NATS_URL', async () => {
+    for (const result of [
+      await inProcess(['worker', '--nats-url', 'http://127.0.0.1:4222']),
+      await inProcess(['worker'], { NATS_URL: 'http://127.0.0.1:4222' }),
+    ]) {
+      expect(result.code, result.stderr).toBe(2);
+      expect(result.stderr.split('\n')[0]).toMatch(WRONG);
+    }
+  });
+
+  it('for serve, naming the one wrong URL of a list', async () => {
+    const result = await inProcess(['serve', '--port', '0', '--nats-url', 'nats://127.0.0.1:1, http://127.0.0.1:4222']);
+    expect(result.code, result.stderr).toBe(2);
+    expect(result.stderr.split('\n')[0]).toMatch(WRONG);
+  });
+});
+
+describe('natsServerUrls', () => {
+  it('splits a list and keeps each URL as written', () => {
+    expect(natsServerUrls('nats://a:4222, tls://b:4223,c:4224')).toEqual(['nats://a:4222', 'tls://b:4223', 'c:4224']);
+    expect(natsServerUrls('nats://user:pa%40ss@127.0.0.1:4222')).toEqual(['nats://user:pa%40ss@127.0.0.1:4222']);
+    expect(natsServerUrls('NATS://127.0.0.1')).toEqual(['NATS://127.0.0.1']);
+  });
+
+  it('refuses other schemes, empty entries and unparsable URLs, without echoing a password', () => {
+    expect(() => natsServerUrls('ws://127.0.0.1:8080')).toThrow(/ws:\/\/127\.0\.0\.1:8080 is not a NATS server URL/);
+    expect(() => natsServerUrls('https://u:secret@host:1')).toThrow(/https:\/\/u:\*\*\*@host:1 is not a NATS server URL/);
+    expect(() => natsServerUrls('https://u:secret@host:1')).not.toThrow(/secret/);
+    expect(() => natsServerUrls('nats://a:1,,nats://b:2')).toThrow(/an empty entry/);
+    expect(() => natsServerUrls('nats://[bad')).toThrow(/is not a NATS server URL/);
+  });
+});

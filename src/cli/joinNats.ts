@@ -5,6 +5,7 @@ import type { Model } from '../model/model.js';
 import { natsAuthOptions, type NatsCredentials } from '../nats/natsAuth.js';
 import { createNatsNode, type NatsNode } from '../nats/natsNode.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
+import { natsServerUrls } from './natsUrl.js';
 
 /** Where `worker` and `serve --nats-url` connect when neither the flag nor NATS_URL says. */
 export const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222';
@@ -62,7 +63,7 @@ export async function joinNats(options: JoinNatsOptions): Promise<NatsNode> {
   // The inspector needs the node's bus; until it exists, inspection events are dropped.
   let inspector: BusInspector | undefined;
   const node = await createNatsNode({
-    servers: options.natsUrl.split(',').map((url) => url.trim()),
+    servers: natsServerUrls(options.natsUrl),
     name: options.worker ? 'switchyard-worker' : 'switchyard-server',
     ...(options.credentials === undefined ? {} : { connectOptions: natsAuthOptions(options.credentials) }),
     agents: options.agents,

@@ -1,6 +1,7 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { CliContext } from './cliContext.js';
 import { DEFAULT_URL } from './format.js';
+import { natsServerUrls } from './natsUrl.js';
 import type { ServeOptions } from './serve.js';
 import type { WorkerOptions } from './worker.js';
 
@@ -38,6 +39,7 @@ export function addServerCommands(program: Command, cli: CliContext): void {
       ) => {
         const { token } = cli.globals(command);
         const natsUrl = opts.natsUrl ?? (cli.io.env.NATS_URL || undefined);
+        if (natsUrl) natsServerUrls(natsUrl);
         const prefix = opts.prefix ?? (cli.io.env.SWITCHYARD_PREFIX || undefined);
         // Loaded here so the client commands start without the runtime, the agents and the server.
         const { serve } = await import('./serve.js');
@@ -79,13 +81,15 @@ export function addServerCommands(program: Command, cli: CliContext): void {
       // Loaded here so the client commands start without NATS, the runtime and the agents.
       const { runWorker } = await import('./worker.js');
       const { DEFAULT_NATS_URL } = await import('./joinNats.js');
+      const natsUrl = opts.natsUrl ?? (cli.io.env.NATS_URL || DEFAULT_NATS_URL);
+      natsServerUrls(natsUrl);
       const project = await cli.projectFor({ ...opts, agents: undefined });
       if (opts.agents) await cli.selected(project, opts.agents);
       const prefix = opts.prefix ?? (cli.io.env.SWITCHYARD_PREFIX || undefined);
       const code = await runWorker(
         project,
         {
-          natsUrl: opts.natsUrl ?? (cli.io.env.NATS_URL || DEFAULT_NATS_URL),
+          natsUrl,
           ...(prefix ? { prefix } : {}),
           ...(opts.bucket ? { bucket: opts.bucket } : {}),
           ...(opts.agents ? { agents: opts.agents } : {}),

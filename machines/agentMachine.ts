@@ -10,7 +10,7 @@ import { type AgentDeps, type StepInput } from '../src/agent/deps.js';
 import type { HumanResponse, Thread } from '../src/thread/events.js';
 import { deriveState } from '../src/thread/state.js';
 import { createStepRunner, runControlStep, STEP_DONE, type ControlStepName, type RunCommand, type StepEvent as RunnerEvent, type StepOutputBase, type StepRunner, type StepSignals } from './stepRunner.js';
-import { AFTER_STEP, BACKING_OFF, type RouteContext, backoffDelay, CONTROL_STATES, machineOutput, PAUSE_NOW, ROUTE_CONTROL, THREAD_ROOT, threadActions, threadContext, threadGuards, untilDelay, type AgentMachineOutput, type ControlEvent, type ThreadContext } from './threadMachine.js';
+import { AFTER_STEP, BACKING_OFF, type RouteContext, backoffDelay, CONTROL_STATES, machineOutput, PAUSE_NOW, restForHuman, ROUTE_CONTROL, ROUTE_HUMAN, THREAD_ROOT, threadActions, threadContext, threadGuards, untilDelay, type AgentMachineOutput, type ControlEvent, type ThreadContext } from './threadMachine.js';
 
 export { STEP_DONE, STEP_FAILED } from './stepRunner.js';
 export type { AgentMachineOutput, ControlEvent } from './threadMachine.js';
@@ -90,8 +90,6 @@ type AgentRouteArgs = { context: RouteContext & Pick<AgentContext, 'agent'> };
 /** The agent machine's guards that routing reads (by name). */
 const agentGuards = {
   ...threadGuards,
-  isEscalated: ({ context }: AgentRouteArgs) => context.state.pendingRequest?.kind === 'escalation',
-  isAwaitingHuman: ({ context }: AgentRouteArgs) => context.state.pendingRequest !== null,
   hasPendingCall: ({ context }: AgentRouteArgs) => context.state.pendingCall !== null,
   isSleeping: ({ context }: AgentRouteArgs) => context.state.sleepUntil !== null && context.state.sleepUntil > context.deps.clock.now(),
   stepDue: ({ context }: AgentRouteArgs, params: { step: string }) => {
@@ -110,8 +108,7 @@ function routesFor(custom: readonly CustomStep[]): Route[] {
     custom.filter((step) => kinds.includes(step.kind)).map((step) => ({ guard: { type: 'stepDue', params: { step: step.name } }, target: step.name }));
   return [
     ...ROUTE_CONTROL,
-    { guard: 'isEscalated', target: 'escalated' },
-    { guard: 'isAwaitingHuman', target: 'awaitingHuman' },
+    ...ROUTE_HUMAN,
     { guard: 'isBackingOff', target: 'backingOff' },
     ...(custom.length === 0 ? [] : [{ guard: 'isSleeping', target: 'sleeping' } as const]),
     ...due(['after_decision', 'intent']),
@@ -264,15 +261,11 @@ const SLEEPING = agentSetup.createStateConfig({
   on: PAUSE_NOW,
 });
 
-/** A state that waits for a human's answer (freeing the actor) and can be paused meanwhile. */
-const waitingForHuman = (state: 'awaitingHuman' | 'escalated') =>
-  ({
-    entry: [
-      { type: 'log', params: { state } },
-      { type: 'rest', params: { state } },
-    ],
-    on: { RESPOND: { target: 'responding', actions: 'keepResponse' }, ...PAUSE_NOW },
-  }) as const;
+/** A state that waits for a human's answer (freeing the actor), which an actor still running takes as RESPOND. */
+const waitingForHuman = (state: 'awaitingHuman' | 'escalated') => {
+  const rest = restForHuman(state);
+  return { ...rest, on: { RESPOND: { target: 'responding', actions: 'keepResponse' }, ...rest.on } } as const;
+};
 
 
 /** The machine of every agent without steps of its author. */

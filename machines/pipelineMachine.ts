@@ -3,7 +3,7 @@ import type { Pipeline, PipelineStep } from '../src/pipeline/pipeline.js';
 import { nextStepName, runPipelineStep, type PipelineDeps, type PipelineStepResult } from '../src/pipeline/pipelineSteps.js';
 import type { Thread } from '../src/thread/events.js';
 import { createStepRunner, isControlStep, runControlStep, STEP_DONE, type ControlStepName, type RunCommand, type StepEvent, type StepRunner, type StepSignals } from './stepRunner.js';
-import { AFTER_STEP, BACKING_OFF, backoffDelay, CONTROL_STATES, machineOutput, ROUTE_CONTROL, THREAD_ROOT, threadActions, threadContext, threadGuards, untilDelay, type AgentMachineOutput, type ControlEvent, type ThreadContext } from './threadMachine.js';
+import { AFTER_STEP, BACKING_OFF, backoffDelay, CONTROL_STATES, machineOutput, restForHuman, ROUTE_CONTROL, ROUTE_HUMAN, THREAD_ROOT, threadActions, threadContext, threadGuards, untilDelay, type AgentMachineOutput, type ControlEvent, type ThreadContext } from './threadMachine.js';
 
 /** Input of a pipeline machine. */
 export interface PipelineMachineInput {
@@ -96,7 +96,8 @@ const AFTER_PIPELINE_STEP = {
  * the log (the step in progress, the next in order, or a branch's recorded choice), so a pipeline
  * resumes after a restart exactly where its log says and loops without re-running what it recorded.
  * Steps run on the actor's long-lived step runner, as the agent machine's do. A delegation to an
- * agent rests in `waitingForChild` until the child thread ends.
+ * agent rests in `waitingForChild` until the child thread ends; a thread escalated to a human
+ * rests in `escalated` until the human answers.
  */
 export function createPipelineMachine(pipeline: Pipeline) {
   const stepStates = Object.fromEntries(
@@ -117,6 +118,7 @@ export function createPipelineMachine(pipeline: Pipeline) {
       routing: {
         always: [
           ...ROUTE_CONTROL,
+          ...ROUTE_HUMAN,
           { guard: 'isBackingOff', target: 'backingOff' },
           ...pipeline.steps.map((step) => ({ guard: { type: 'isNext' as const, params: { step: step.name } }, target: stateName(step.name) })),
           { target: 'finishing' },
@@ -133,6 +135,10 @@ export function createPipelineMachine(pipeline: Pipeline) {
         after: { sleep: { target: 'routing', actions: 'wake' } },
         on: { PAUSE: { target: 'pausing', actions: ['wake', 'keepControl'] } },
       },
+      // A pipeline asks no human itself; its thread waits for one when escalated from outside (its
+      // job dead-lettered: see escalateExpired). The answer, written to the log, starts it again.
+      escalated: restForHuman('escalated'),
+      awaitingHuman: restForHuman('awaitingHuman'),
       waitingForChild: {
         entry: [
           { type: 'log', params: { state: 'waitingForChild' } },

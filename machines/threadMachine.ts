@@ -112,6 +112,9 @@ export const threadGuards = {
   shouldPause: ({ context }: RouteArgs) => context.pauseRequested && !context.state.paused,
   isPaused: ({ context }: RouteArgs) => context.state.paused,
   isBackingOff: ({ context }: RouteArgs) => context.state.backoffUntil !== null && context.state.backoffUntil > context.deps.clock.now(),
+  /** It waits for a human's answer to its escalation (an agent's own, or one written from outside: `Runtime.escalate`). */
+  isEscalated: ({ context }: RouteArgs) => context.state.pendingRequest?.kind === 'escalation',
+  isAwaitingHuman: ({ context }: RouteArgs) => context.state.pendingRequest !== null,
 };
 
 /**
@@ -201,6 +204,25 @@ export const ROUTE_CONTROL = [
   { guard: 'shouldPause', target: 'pausing' },
   { guard: 'isPaused', target: 'paused' },
 ] as const;
+
+/** The routes to the states that wait for a human's answer, after {@link ROUTE_CONTROL}. */
+export const ROUTE_HUMAN = [
+  { guard: 'isEscalated', target: 'escalated' },
+  { guard: 'isAwaitingHuman', target: 'awaitingHuman' },
+] as const;
+
+/**
+ * A state that waits for a human's answer: the actor rests (whoever runs it evicts it; the answer,
+ * written to the log, starts the thread again) and can be paused meanwhile.
+ */
+export const restForHuman = (state: 'awaitingHuman' | 'escalated') =>
+  ({
+    entry: [
+      { type: 'log', params: { state } },
+      { type: 'rest', params: { state } },
+    ],
+    on: PAUSE_NOW,
+  }) as const;
 
 /**
  * A backoff longer than this (ms) rests as a sleep does: the actor tells whoever runs it to stop it

@@ -15,17 +15,18 @@ interface ExpiredTarget {
 }
 
 /**
- * Brings to rest the thread of a job of `agent` whose last delivery's ack wait ran out (the
- * queue's `onExpired`): every worker it went to died or stalled with it, which is what a poison
- * job (an input, a model reply or a tool that crashes the process) looks like. The thread, when it
- * exists, is `agent`'s and is not at rest, is escalated to a human (reason `non_retryable_error`) with a
- * question that names the dead letter, then reported as any rest is: its `replyTo`, the human
- * request, a callback. Not failed: a fleet that died for another cause (an OOM during a deploy)
- * must not end good threads for good; answering runs it again. A worker alive after all is left
- * to it: one that holds the thread now (its heartbeats were lost), or writes it before the
- * escalation (written at the version read). A pipeline's thread (its machine takes no human
- * request of its own) and a job naming no thread (a trigger whose worker died before it created
- * the thread) keep their dead letter, with a line naming the thread. Never throws: it logs.
+ * Brings to rest the thread of a job of `agent` (an agent or a pipeline) whose last delivery's ack
+ * wait ran out (the queue's `onExpired`): every worker it went to died or stalled with it, which
+ * is what a poison job (an input, a model reply, a tool or a pipeline's step that crashes the
+ * process) looks like. The thread, when it exists, is `agent`'s and is not at rest, is escalated
+ * to a human (reason `non_retryable_error`) with a question that names the dead letter, then
+ * reported as any rest is: its `replyTo`, the human request, a callback. Not failed: a fleet that
+ * died for another cause (an OOM during a deploy) must not end good threads for good; answering
+ * runs it again, denying fails it. A pipeline's thread rests escalated as an agent's does (its
+ * machine routes a pending request to `escalated`). A worker alive after all is left to it: one
+ * that holds the thread now (its heartbeats were lost), or writes it before the escalation
+ * (written at the version read). A job naming no thread (a trigger whose worker died before it
+ * created the thread) keeps its dead letter, with a line naming the thread. Never throws: it logs.
  */
 export async function escalateExpired(scope: WorkerScope, agent: string, letter: DeadLetter): Promise<void> {
   const { logger } = scope.ctx;
@@ -57,10 +58,6 @@ async function escalateThreadOf(scope: WorkerScope, agent: string, letter: DeadL
     logger.warn({ ...log, owner: view.agent }, "job dead-lettered after its deliveries expired; it names another agent's thread, left as it is");
     return;
   }
-  if (runtime.pipelines.has(view.agent)) {
-    logger.error({ ...log, status: view.status }, 'job of a pipeline dead-lettered after its deliveries expired; the pipeline is left as it is');
-    return;
-  }
   // A run that holds it (here or in another process) is alive after all: its heartbeats were lost.
   if (await scope.requests.holds(threadId)) {
     logger.warn(log, 'job dead-lettered after its deliveries expired; a live run holds its thread and is left to it');
@@ -71,7 +68,7 @@ async function escalateThreadOf(scope: WorkerScope, agent: string, letter: DeadL
     // An existing reason: a new one would make the processes of an older version refuse the thread.
     reason: 'non_retryable_error',
     message: `job ${letter.id} dead-lettered: ${letter.reason}`,
-    question: questionOf(scope, letter),
+    question: questionOf(scope, letter, runtime.pipelines.has(agent)),
   });
   if (escalated === undefined) {
     logger.info(log, 'job dead-lettered after its deliveries expired; its thread moved on meanwhile and is left to the run that moved it');
@@ -81,12 +78,13 @@ async function escalateThreadOf(scope: WorkerScope, agent: string, letter: DeadL
   await reportRest(scope, undefined, escalated, target.replyTo);
 }
 
-/** What the human is asked about a thread whose job no worker finished. */
-function questionOf(scope: WorkerScope, letter: DeadLetter): string {
+/** What the human is asked about a thread (of a pipeline, when `pipeline`) whose job no worker finished. */
+function questionOf(scope: WorkerScope, letter: DeadLetter, pipeline: boolean): string {
   const ackWaitS = scope.ctx.queues.config.ackWaitMs / 1000;
+  const culprit = pipeline ? "a pipeline's step (its code, or a function of it) that crashes the worker" : 'an input, a model reply or a tool that crashes the worker';
   return (
     `This thread's job was delivered ${letter.deliveryCount} times and no worker finished it: each died or stalled past the ack wait (${ackWaitS} s) with it, ` +
-    `which is what an input, a model reply or a tool that crashes the worker looks like (dead letter ${letter.id}: ${letter.reason}). ` +
+    `which is what ${culprit} looks like (dead letter ${letter.id}: ${letter.reason}). ` +
     'Fix the cause, then answer to run it again, or deny to stop it.'
   );
 }

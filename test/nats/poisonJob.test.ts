@@ -5,18 +5,22 @@
  * trigger created it, must come to rest where a human sees it (escalated, saying why and naming
  * the dead letter), and the trigger's `replyTo` must hear of it; answering runs it again. A
  * trigger whose thread was never created keeps its dead letter, and a warning names the thread id.
+ * A pipeline's own thread, whose step kills every worker, is escalated in the same way (it used to
+ * be left `running` for good, logged at error).
  *
  * Each worker dies (its NATS connection closed first, then the rest of it) once the job reaches
  * its model (or, for a thread never created, its store's create): as a model or a tool that
  * crashes the process would. The next worker is started in its place, as a supervisor would.
  */
 import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { calculator } from '../../agents/calculator/index.js';
 import type { Logger } from '../../src/logger.js';
 import { createDemoModel } from '../../src/model/demoModel.js';
 import type { Model } from '../../src/model/model.js';
 import { createNatsBus } from '../../src/nats/natsBus.js';
 import { createNatsKvStore } from '../../src/nats/kvStore.js';
+import { pipeline } from '../../src/pipeline/pipeline.js';
 import type { ThreadStore } from '../../src/store/threadStore.js';
 import { createRuntime, type Runtime } from '../../src/runtime/runtime.js';
 import { createAgentQueues, type AgentQueues } from '../../src/surface/agentQueues.js';
@@ -37,8 +41,11 @@ interface Worker {
   die(): Promise<void>;
 }
 
-/** A worker whose model (or, with `poisonedCreates`, its store's create) never answers, until it dies. */
-async function worker(names: { prefix: string; bucket: string }, logger: Logger, poisonedCreates = false): Promise<Worker> {
+/** Where the poison is: the model (the default), the store's create, or the code step of the pipeline `crashing`. */
+type Poisoned = 'model' | 'create' | 'pipeline';
+
+/** A worker whose model (or its store's create, or its pipeline's code step) never answers, until it dies. */
+async function worker(names: { prefix: string; bucket: string }, logger: Logger, poisonedAt: Poisoned = 'model'): Promise<Worker> {
   const poisoned = deferred();
   const dead = deferred();
   const poison = <T>(): Promise<T> => {
@@ -46,11 +53,14 @@ async function worker(names: { prefix: string; bucket: string }, logger: Logger,
     return dead.promise.then(() => Promise.reject(new Error('the process died')));
   };
   const model: Model = { name: 'poisoned', complete: () => poison() };
+  const crashing = pipeline({ name: 'crashing', description: 'a code step that kills its worker', input: z.unknown(), output: z.unknown() })
+    .code({ name: 'crash', run: () => poison<null>() })
+    .finish(({ results }) => results.crash);
   const bus = await createNatsBus({ servers: bed.url, connectOptions: FAST_RECONNECT });
   const store: ThreadStore = await createNatsKvStore({ nc: bus.nc, bucket: names.bucket });
-  if (poisonedCreates) store.create = () => poison();
+  if (poisonedAt === 'create') store.create = () => poison();
   const queues = createAgentQueues({ ...QUEUE, bus, prefix: names.prefix, logger });
-  const runtime = createRuntime({ agents: [calculator], store, model, schedule: queues.schedule, logger });
+  const runtime = createRuntime({ agents: [calculator], pipelines: [crashing], store, model, schedule: queues.schedule, logger });
   const surface = await attachBus(runtime, { queues, processId: `poison-${uniqueToken()}`, logger });
   let dying: Promise<void> | undefined;
   return {
@@ -73,16 +83,16 @@ async function worker(names: { prefix: string; bucket: string }, logger: Logger,
  * Publishes a trigger, lets each of `QUEUE.maxDeliver` workers die with it in turn, and resolves
  * with the worker started after the last death (it hears the max-deliveries advisory).
  */
-async function poisonRun(names: { prefix: string; bucket: string }, logger: Logger, trigger: Record<string, unknown>, msgId: string, poisonedCreates = false): Promise<Worker> {
-  let current = await worker(names, logger, poisonedCreates);
-  await bed.client.trigger(`${names.prefix}.trigger.calculator`, trigger, { msgId });
+async function poisonRun(names: { prefix: string; bucket: string }, logger: Logger, trigger: Record<string, unknown>, msgId: string, poisonedAt: Poisoned = 'model'): Promise<Worker> {
+  let current = await worker(names, logger, poisonedAt);
+  await bed.client.trigger(`${names.prefix}.trigger.${poisonedAt === 'pipeline' ? 'crashing' : 'calculator'}`, trigger, { msgId });
   for (let delivery = 1; delivery <= QUEUE.maxDeliver; delivery++) {
     try {
       await within(current.poisoned, WAIT_MS, `delivery ${delivery} to reach its poison`);
     } finally {
       await current.die();
     }
-    current = await worker(names, logger, poisonedCreates);
+    current = await worker(names, logger, poisonedAt);
   }
   return current;
 }
@@ -157,7 +167,7 @@ describe('a poison job (delivered maxDeliver times, each worker dying with it)',
   it('keeps the dead letter of a trigger whose thread was never created, and names the thread in a warning', async () => {
     const at = names();
     const { logger, out } = capturingLogger('info');
-    const last = await poisonRun(at, logger, { input: 'multiply 6 by 7' }, 'p3', true);
+    const last = await poisonRun(at, logger, { input: 'multiply 6 by 7' }, 'p3', 'create');
     try {
       const queue = await last.queues.queue('calculator');
       const [letter] = await eventually(async () => {
@@ -169,6 +179,39 @@ describe('a poison job (delivered maxDeliver times, each worker dying with it)',
       expect(warning).toMatchObject({ agent: 'calculator' });
       expect(await last.runtime.get('trg-p3')).toBeUndefined();
       expect(await queue.deadLetters()).toHaveLength(1);
+    } finally {
+      await last.die();
+    }
+  }, 90_000);
+
+  it("escalates a pipeline's own thread whose step kills every worker, naming the dead letter, and reports the escalation to replyTo", async () => {
+    const at = names();
+    const { logger, out } = capturingLogger('info');
+    const reply = bed.client.inbox();
+    const last = await poisonRun(at, logger, { input: {}, replyTo: reply.subject }, 'p4', 'pipeline');
+    try {
+      const queue = await last.queues.queue('crashing');
+      const [letter] = await eventually(async () => {
+        const letters = await queue.deadLetters();
+        return letters.length > 0 ? letters : undefined;
+      }, WAIT_MS, 'the dead letter', 100);
+      expect(letter).toMatchObject({ cause: 'max_deliver', reason: 'max deliveries (3) reached: ack wait expired', deliveryCount: 3 });
+      const escalated = await eventually(
+        async () => {
+          const view = await last.runtime.get('trg-p4');
+          return view?.status === 'escalated' ? view : undefined;
+        },
+        5_000,
+        `the pipeline to be escalated once its job was dead-lettered (it is ${(await last.runtime.get('trg-p4'))?.status})`,
+        100,
+      );
+      expect(escalated.pendingRequest).toMatchObject({ kind: 'escalation', urgency: 'high' });
+      const question = escalated.pendingRequest?.question ?? '';
+      expect(question).toMatch(/delivered 3 times/);
+      expect(question).toContain(letter!.id);
+      const [result] = await reply.messages.until(1, WAIT_MS, 'the escalation on replyTo');
+      expect(result).toMatchObject({ threadId: 'trg-p4', agent: 'crashing', status: 'escalated', pendingRequest: { kind: 'escalation', question } });
+      expect(out.lines.some((line) => (line.level ?? 0) >= 40 && line.threadId === 'trg-p4' && line.agent === 'crashing' && String(line.msg).includes('escalated'))).toBe(true);
     } finally {
       await last.die();
     }

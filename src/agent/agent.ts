@@ -43,10 +43,15 @@ export interface BackoffOptions {
   jitter?: number | undefined;
 }
 
-/** Options of {@link agent}. */
-export interface AgentOptions {
+/**
+ * Options of {@link agent}.
+ *
+ * @typeParam TName - the agent's name (a literal: `runtime.launch` checks it)
+ * @typeParam TInput - the schema of its input (`runtime.launch` takes its `z.input`)
+ */
+export interface AgentOptions<TName extends string = string, TInput extends z.ZodType | undefined = z.ZodType | undefined> {
   /** Lower-case letters, digits, `_` and `-` (it appears in NATS subjects). */
-  name: string;
+  name: TName;
   description: string;
   /** The prompt template: a file URL next to the agent (`new URL('./prompt.md', import.meta.url)`) or its text (a string that is only a file name, such as `'./prompt.md'`, is refused). */
   prompt: string | URL;
@@ -76,7 +81,7 @@ export interface AgentOptions {
    * sends JSON: use `z.iso.datetime()` and the like (a coerced one, `z.coerce.date()`, is taken:
    * it takes the string a launch sends). @default any JSON value
    */
-  input?: z.ZodType | undefined;
+  input?: TInput;
   /** Token budget of the rendered context. @default 6000 */
   contextBudget?: number | undefined;
   /**
@@ -119,10 +124,15 @@ export interface AgentOptions {
 /** A prompt variable computed from the thread when the prompt is rendered. */
 export type PromptVariable = (thread: Thread, state: ThreadState) => string;
 
-/** An agent definition, normalized. */
-export interface Agent {
+/**
+ * An agent definition, normalized.
+ *
+ * @typeParam TName - its name, as {@link agent} was given it (a literal there)
+ * @typeParam TInput - the schema of its input, `undefined` when it has none
+ */
+export interface Agent<TName extends string = string, TInput extends z.ZodType | undefined = z.ZodType | undefined> {
   readonly kind: 'agent';
-  readonly name: string;
+  readonly name: TName;
   readonly description: string;
   readonly prompt: PromptTemplate;
   /** The agent's tools followed by the human-contact tools. */
@@ -143,7 +153,7 @@ export interface Agent {
   readonly maxConsecutiveRateLimits: number;
   readonly backoff: Required<BackoffOptions>;
   readonly model: Model | undefined;
-  readonly input: z.ZodType | undefined;
+  readonly input: TInput;
   readonly contextBudget: number;
   readonly secrets: readonly string[];
   readonly decideTimeoutMs: number;
@@ -172,7 +182,7 @@ export const AGENT_NAME = /^[a-z][a-z0-9_-]{0,63}$/;
  * });
  * ```
  */
-export function agent(options: AgentOptions): Agent {
+export function agent<const TName extends string, TInput extends z.ZodType | undefined = undefined>(options: AgentOptions<TName, TInput>): Agent<TName, TInput> {
   const {
     name,
     description,
@@ -245,7 +255,8 @@ export function agent(options: AgentOptions): Agent {
     maxConsecutiveRateLimits,
     backoff: normalizedBackoff,
     model,
-    input,
+    // Undefined only where TInput allows it: the option is optional, and its type defaults to undefined.
+    input: input as TInput,
     contextBudget,
     secrets: secrets.filter((s) => s.length > 0),
     decideTimeoutMs,

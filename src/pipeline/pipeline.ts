@@ -27,7 +27,7 @@ export type { Jsonified } from './jsonified.js';
 export { isPipelineBuilder, type FinishFunction, type PipelineBuilder, type SleepResult, type TypedStepContext } from './pipelineBuilder.js';
 
 /** Options of {@link pipeline} in its array form: the head, the steps and `finish`. */
-export interface PipelineOptions<TInput extends z.ZodType, TOutput extends z.ZodType> extends PipelineHead<TInput, TOutput> {
+export interface PipelineOptions<TInput extends z.ZodType, TOutput extends z.ZodType, TName extends string = string> extends PipelineHead<TInput, TOutput, TName> {
   steps: readonly PipelineStep<z.output<TInput>>[];
   /** Builds the pipeline's output from the step results (validated with `output`). */
   finish(context: PipelineStepContext<z.output<TInput>>): z.input<TOutput>;
@@ -58,14 +58,17 @@ export interface PipelineOptions<TInput extends z.ZodType, TOutput extends z.Zod
  *   .finish(({ results }) => ({ patch: results.fix.patch }));
  * ```
  */
-export function pipeline<TInput extends z.ZodType, TOutput extends z.ZodType>(options: PipelineOptions<TInput, TOutput>): Pipeline;
-export function pipeline<TInput extends z.ZodType, TOutput extends z.ZodType>(head: PipelineHead<TInput, TOutput>): PipelineBuilder<z.output<TInput>, TOutput>;
-export function pipeline<TInput extends z.ZodType, TOutput extends z.ZodType>(
-  options: PipelineHead<TInput, TOutput> & Partial<Pick<PipelineOptions<TInput, TOutput>, 'steps' | 'finish'>>,
-): Pipeline | PipelineBuilder<z.output<TInput>, TOutput> {
+export function pipeline<const TName extends string, TInput extends z.ZodType, TOutput extends z.ZodType>(options: PipelineOptions<TInput, TOutput, TName>): Pipeline<TName, TInput>;
+export function pipeline<const TName extends string, TInput extends z.ZodType, TOutput extends z.ZodType>(
+  head: PipelineHead<TInput, TOutput, TName>,
+): PipelineBuilder<z.output<TInput>, TOutput, {}, never, never, false, Pipeline<TName, TInput>>;
+export function pipeline<const TName extends string, TInput extends z.ZodType, TOutput extends z.ZodType>(
+  options: PipelineHead<TInput, TOutput, TName> & Partial<Pick<PipelineOptions<TInput, TOutput, TName>, 'steps' | 'finish'>>,
+): Pipeline<TName, TInput> | PipelineBuilder<z.output<TInput>, TOutput, {}, never, never, false, Pipeline<TName, TInput>> {
   const { steps, finish, ...head } = options;
   if (steps === undefined && finish === undefined) return pipelineBuilder(head);
   if (typeof finish !== 'function') throw new ConfigError(`pipeline ${head.name} has steps but no finish function`);
   // The step functions were typed against the parsed input; underneath they see the same context.
-  return definePipeline(head, (steps ?? []) as readonly PipelineStep[], finish as (context: PipelineStepContext) => unknown);
+  // definePipeline keeps the head's name and input schema as given: their types are the head's.
+  return definePipeline(head, (steps ?? []) as readonly PipelineStep[], finish as (context: PipelineStepContext) => unknown) as Pipeline<TName, TInput>;
 }

@@ -76,8 +76,9 @@ export type FinishFunction<TInput, TResults, TOutput extends z.ZodType> = (conte
  * @typeParam TNames - the names of the steps so far
  * @typeParam TTargets - the step names branches may choose
  * @typeParam TMaybe - whether a branch so far may go past the steps after it
+ * @typeParam TPipeline - what `finish` returns: the pipeline, its name and input schema typed
  */
-export interface PipelineBuilder<TInput, TOutput extends z.ZodType, TResults = {}, TNames extends string = never, TTargets extends string = never, TMaybe extends boolean = false> {
+export interface PipelineBuilder<TInput, TOutput extends z.ZodType, TResults = {}, TNames extends string = never, TTargets extends string = never, TMaybe extends boolean = false, TPipeline extends Pipeline = Pipeline> {
   readonly kind: 'pipeline-builder';
   /**
    * Code whose value, validated by `output`, is the step's result: recorded as JSON (what the
@@ -89,14 +90,14 @@ export interface PipelineBuilder<TInput, TOutput extends z.ZodType, TResults = {
       output: TSchema;
       run(context: TypedStepContext<TInput, TResults>): z.input<TSchema> | Promise<z.input<TSchema>>;
     } & UniqueName<TName, TNames>,
-  ): PipelineBuilder<TInput, TOutput, WithResult<TResults, TName, z.output<TSchema>, TMaybe>, TNames | TName, TTargets, TMaybe>;
+  ): PipelineBuilder<TInput, TOutput, WithResult<TResults, TName, z.output<TSchema>, TMaybe>, TNames | TName, TTargets, TMaybe, TPipeline>;
   /** Code whose value is the step's result, as the log holds it: the JSON of what `run` returns ({@link Jsonified}). */
   code<TName extends string, TReturn>(
     step: {
       name: TName;
       run(context: TypedStepContext<TInput, TResults>): TReturn | Promise<TReturn>;
     } & UniqueName<TName, TNames>,
-  ): PipelineBuilder<TInput, TOutput, WithResult<TResults, TName, Jsonified<Awaited<TReturn>>, TMaybe>, TNames | TName, TTargets, TMaybe>;
+  ): PipelineBuilder<TInput, TOutput, WithResult<TResults, TName, Jsonified<Awaited<TReturn>>, TMaybe>, TNames | TName, TTargets, TMaybe, TPipeline>;
   /** A delegation to an agent whose final output, validated by `output` and parsed with it, is the step's result. */
   agent<TName extends string, TSchema extends z.ZodType>(
     step: {
@@ -105,7 +106,7 @@ export interface PipelineBuilder<TInput, TOutput extends z.ZodType, TResults = {
       input(context: TypedStepContext<TInput, TResults>): Json;
       output: TSchema;
     } & UniqueName<TName, TNames>,
-  ): PipelineBuilder<TInput, TOutput, WithResult<TResults, TName, z.output<TSchema>, TMaybe>, TNames | TName, TTargets, TMaybe>;
+  ): PipelineBuilder<TInput, TOutput, WithResult<TResults, TName, z.output<TSchema>, TMaybe>, TNames | TName, TTargets, TMaybe, TPipeline>;
   /** A delegation to an agent whose final output (any JSON value) is the step's result. */
   agent<TName extends string>(
     step: {
@@ -113,11 +114,11 @@ export interface PipelineBuilder<TInput, TOutput extends z.ZodType, TResults = {
       agent: string;
       input(context: TypedStepContext<TInput, TResults>): Json;
     } & UniqueName<TName, TNames>,
-  ): PipelineBuilder<TInput, TOutput, WithResult<TResults, TName, Json, TMaybe>, TNames | TName, TTargets, TMaybe>;
+  ): PipelineBuilder<TInput, TOutput, WithResult<TResults, TName, Json, TMaybe>, TNames | TName, TTargets, TMaybe, TPipeline>;
   /** A durable sleep of `ms`, or of what `duration` returns when the step starts. */
   sleep<TName extends string>(
     step: { name: TName } & SleepLength<TypedStepContext<TInput, TResults>> & UniqueName<TName, TNames>,
-  ): PipelineBuilder<TInput, TOutput, WithResult<TResults, TName, SleepResult, TMaybe>, TNames | TName, TTargets, TMaybe>;
+  ): PipelineBuilder<TInput, TOutput, WithResult<TResults, TName, SleepResult, TMaybe>, TNames | TName, TTargets, TMaybe, TPipeline>;
   /**
    * Chooses the next step by name: an earlier step (a loop, bounded by `maxTransitions`), a later
    * one, {@link FINISH}, or `undefined` for the step after this one. The steps after a branch that
@@ -134,7 +135,8 @@ export interface PipelineBuilder<TInput, TOutput extends z.ZodType, TResults = {
     WithResult<TResults, TName, string, TMaybe>,
     TNames | TName,
     TTargets | Exclude<TChoice, undefined | Finish>,
-    TMaybe extends true ? true : GoesPast<TChoice, TNames | TName>
+    TMaybe extends true ? true : GoesPast<TChoice, TNames | TName>,
+    TPipeline
   >;
   /**
    * Ends the definition: `build` makes the pipeline's output from its results. A branch whose
@@ -143,7 +145,7 @@ export interface PipelineBuilder<TInput, TOutput extends z.ZodType, TResults = {
    * choose a step declared after it. A name only known at run time is checked then (the pipeline
    * fails, naming the branch and the name).
    */
-  finish(build: FinishFunction<TInput, TResults, TOutput> & UnknownTargetError<UnknownTargets<TTargets, TNames>>): Pipeline;
+  finish(build: FinishFunction<TInput, TResults, TOutput> & UnknownTargetError<UnknownTargets<TTargets, TNames>>): TPipeline;
 }
 
 type StepOf<K extends PipelineStep['kind']> = Omit<Extract<PipelineStep, { kind: K }>, 'kind'>;
@@ -171,10 +173,13 @@ function collecting(head: PipelineHead<z.ZodType, z.ZodType>, steps: readonly Pi
 }
 
 /** Starts a typed pipeline definition (what `pipeline(head)` returns). */
-export function pipelineBuilder<TInput extends z.ZodType, TOutput extends z.ZodType>(head: PipelineHead<TInput, TOutput>): PipelineBuilder<z.output<TInput>, TOutput> {
+export function pipelineBuilder<TName extends string, TInput extends z.ZodType, TOutput extends z.ZodType>(
+  head: PipelineHead<TInput, TOutput, TName>,
+): PipelineBuilder<z.output<TInput>, TOutput, {}, never, never, false, Pipeline<TName, TInput>> {
   // The step functions are typed by the builder's interface; underneath they see the same
-  // context, with the results as recorded, parsed again with their steps' output schemas.
-  return collecting(head, []) as unknown as PipelineBuilder<z.output<TInput>, TOutput>;
+  // context, with the results as recorded, parsed again with their steps' output schemas (and
+  // the pipeline `finish` returns has the head's name and input schema).
+  return collecting(head, []) as unknown as PipelineBuilder<z.output<TInput>, TOutput, {}, never, never, false, Pipeline<TName, TInput>>;
 }
 
 /** Type guard for an unfinished builder (a config that forgot `.finish(...)`). */

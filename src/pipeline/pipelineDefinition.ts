@@ -94,9 +94,9 @@ export interface BranchStep<TInput = unknown> {
 export type PipelineStep<TInput = unknown> = CodeStep<TInput> | AgentStep<TInput> | SleepStep<TInput> | BranchStep<TInput>;
 
 /** The parts of a pipeline definition besides its steps. */
-export interface PipelineHead<TInput extends z.ZodType, TOutput extends z.ZodType> {
+export interface PipelineHead<TInput extends z.ZodType, TOutput extends z.ZodType, TName extends string = string> {
   /** Lower-case letters, digits, `_` and `-`. */
-  name: string;
+  name: TName;
   description: string;
   input: TInput;
   output: TOutput;
@@ -111,12 +111,17 @@ export interface PipelineHead<TInput extends z.ZodType, TOutput extends z.ZodTyp
   maxTransitions?: number | undefined;
 }
 
-/** A pipeline definition, normalized. */
-export interface Pipeline {
+/**
+ * A pipeline definition, normalized.
+ *
+ * @typeParam TName - its name, as {@link pipeline} was given it (a literal there)
+ * @typeParam TInput - the schema of its input
+ */
+export interface Pipeline<TName extends string = string, TInput extends z.ZodType = z.ZodType> {
   readonly kind: 'pipeline';
-  readonly name: string;
+  readonly name: TName;
   readonly description: string;
-  readonly input: z.ZodType;
+  readonly input: TInput;
   readonly output: z.ZodType;
   readonly steps: readonly PipelineStep[];
   finish(context: PipelineStepContext): unknown;

@@ -15,12 +15,15 @@ export interface StoreContext {
 /**
  * A user's project, as `switchyard.config.ts` default-exports it: everything `switchyard serve`,
  * `switchyard worker`, the Docker image and the inspector run.
+ *
+ * @typeParam TAgent - its agents (what {@link defineConfig} infers: their names and input schemas kept)
+ * @typeParam TPipeline - its pipelines, likewise
  */
-export interface SwitchyardConfig {
+export interface SwitchyardConfig<TAgent extends Agent = Agent, TPipeline extends Pipeline = Pipeline> {
   /** The agents. Names are unique across agents and pipelines. @default [] */
-  agents?: readonly Agent[] | undefined;
+  agents?: readonly TAgent[] | undefined;
   /** Pipelines over the agents. @default [] */
-  pipelines?: readonly Pipeline[] | undefined;
+  pipelines?: readonly TPipeline[] | undefined;
   /**
    * The model for agents without one of their own.
    * @default an OpenAI-compatible model when the environment configures one (OPENAI_API_KEY,
@@ -42,6 +45,8 @@ export interface SwitchyardConfig {
 
 /**
  * Declares a project (a typed identity, checked): `export default defineConfig({ agents: [...] })`.
+ * The config keeps its agents' and pipelines' types: a runtime created from them
+ * (`createRuntime({ agents: config.agents ?? [], ... })`) launches them typed.
  * Throws a {@link ConfigError} naming what is wrong (two agents with one name, something in
  * `agents` that is not an agent, a pipeline step delegating to an agent the project lacks, pipelines
  * delegating to each other in a cycle).
@@ -54,8 +59,9 @@ export interface SwitchyardConfig {
  * export default defineConfig({ agents: [support] });
  * ```
  */
-export function defineConfig(config: SwitchyardConfig): SwitchyardConfig {
-  return checkConfig(config, 'defineConfig');
+export function defineConfig<TAgent extends Agent = never, TPipeline extends Pipeline = never>(config: SwitchyardConfig<TAgent, TPipeline>): SwitchyardConfig<TAgent, TPipeline> {
+  checkConfig(config, 'defineConfig');
+  return config;
 }
 
 /** Checks a value meant as a {@link SwitchyardConfig} (what a config file exported); `source` names it in errors. */

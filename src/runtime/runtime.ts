@@ -16,6 +16,7 @@ import { incarnationKeyOf } from '../thread/incarnation.js';
 import { deriveState, RESTING_STATUSES, statusOf } from '../thread/state.js';
 import { assertOwner, checkLaunch, launchThread, type LaunchOptions, type LaunchSources } from './launching.js';
 import { deleteThread, type DeletedThread } from './deleteThread.js';
+import type { LaunchInputs, LaunchInputsOf } from './launchInputs.js';
 import { createSettling } from './settling.js';
 import { cancelChildrenOfFailed, controlThread, endedWithParent, escalateThread, respondToThread, type ControlOptions, type ControlSources, type ControlWait, type Escalation } from './threadControl.js';
 import { createThreadDriver, type AbandonedCalls, type ScheduleReason, type ThreadDriver } from './threadDriver.js';
@@ -32,6 +33,7 @@ export type { AbandonedCall, AbandonedCalls, ScheduleReason } from './threadDriv
 export type { ThreadChange, ThreadDeletion } from './threadEvents.js';
 export { parentIdOf, type ThreadView } from './threadView.js';
 export type { WatchOptions } from './watchThread.js';
+export type { LaunchInputOf, LaunchInputs, LaunchInputsOf } from './launchInputs.js';
 
 /** Options of {@link Runtime.run}. */
 export interface RunOptions {
@@ -60,11 +62,16 @@ export interface RunOptions {
   untilAsleep?: boolean | undefined;
 }
 
-/** Options of {@link createRuntime}. */
-export interface RuntimeOptions {
-  agents: readonly Agent[];
+/**
+ * Options of {@link createRuntime}.
+ *
+ * @typeParam TAgent - the agents (a union of their types: their names and input schemas type {@link Runtime.launch})
+ * @typeParam TPipeline - the pipelines, likewise
+ */
+export interface RuntimeOptions<TAgent extends Agent = Agent, TPipeline extends Pipeline = Pipeline> {
+  agents: readonly TAgent[];
   /** Deterministic pipelines over the agents. @default [] */
-  pipelines?: readonly Pipeline[] | undefined;
+  pipelines?: readonly TPipeline[] | undefined;
   store: ThreadStore;
   /** The model for agents that have none of their own (needed when one has none). */
   model: Model;
@@ -90,8 +97,13 @@ export interface RuntimeOptions {
 /**
  * One API to launch, pause and resume agents (factor 6), the same on every surface. Threads that
  * wait for a human or are paused hold no actor in memory; answering loads the thread and continues it.
+ *
+ * @typeParam TInputs - the input each agent or pipeline takes, by name ({@link LaunchInputsOf}),
+ * which {@link createRuntime} infers from its agents and pipelines: `launch` takes those names
+ * only, each with its input. The default takes any name and any input: a `Runtime` annotated
+ * without it (what the surfaces take) is any runtime.
  */
-export interface Runtime {
+export interface Runtime<TInputs extends LaunchInputs = LaunchInputs> {
   readonly agents: ReadonlyMap<string, Agent>;
   readonly pipelines: ReadonlyMap<string, Pipeline>;
   /**
@@ -101,7 +113,13 @@ export interface Runtime {
   readonly machines: ReadonlyMap<string, AnyStateMachine>;
   /** The id (a key of {@link Runtime.machines}) of the machine that runs an agent's or pipeline's threads. */
   machineOf(name: string): string | undefined;
-  launch(agent: string, input: unknown, options?: LaunchOptions): Promise<ThreadView>;
+  /**
+   * Launches a thread of the agent or pipeline named `agent` with `input`. Checked at run time too
+   * (whatever the types said: JavaScript callers, surfaces): an {@link UnknownAgentError} for a name
+   * this runtime lacks, an {@link InvalidInputError} with the issues for input that is not JSON or
+   * that its input schema refuses.
+   */
+  launch<TName extends keyof TInputs & string>(agent: TName, input: TInputs[TName], options?: LaunchOptions): Promise<ThreadView>;
   /** The thread, or `undefined`. */
   get(threadId: string): Promise<ThreadView | undefined>;
   list(options?: ListOptions): Promise<ThreadSummary[]>;
@@ -432,7 +450,7 @@ async function settleChildCancels(cancels: ReadonlySet<Promise<void>>, clock: Cl
  * awaited, a pipeline in `agents`, an agent or an unfinished pipeline builder in `pipelines`, two
  * agents or pipelines of one name, a `maxConcurrent` that is not a positive integer.
  */
-export function createRuntime(options: RuntimeOptions): Runtime {
+export function createRuntime<TAgent extends Agent, TPipeline extends Pipeline = never>(options: RuntimeOptions<TAgent, TPipeline>): Runtime<LaunchInputsOf<TAgent | TPipeline>> {
   checkOptions(options);
   const { model, clock = systemClock, logger = silentLogger(), inspect, maxConcurrent = 64, schedule } = options;
   if (!Number.isInteger(maxConcurrent) || maxConcurrent < 1) throw new ConfigError('maxConcurrent must be a positive integer');
@@ -441,7 +459,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   const inner = options.store;
   // Parts built below, told about each other through these late-bound closures.
   let driver: ThreadDriver;
-  let launch: Runtime['launch'];
+  let launch: (agentName: string, input: unknown, launchOptions?: LaunchOptions) => Promise<ThreadView>;
   const store = observedStore(inner, events, (thread) => driver.wakeParent(thread));
   const load = async (threadId: string): Promise<Thread> => {
     const thread = await store.get(threadId);

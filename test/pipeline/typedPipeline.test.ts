@@ -53,7 +53,9 @@ describe('typed pipeline results (type level; tsc checks these, vitest runs them
         expectTypeOf(results.count).toEqualTypeOf<number>();
         return { summary: `${results.count} lines, approved: ${results.review.approved}` };
       });
-    expectTypeOf(built).toEqualTypeOf<Pipeline>();
+    // Its name and input schema typed as the head gives them (a plain string here: `head` is not `as const`), for runtime.launch.
+    expectTypeOf(built).toEqualTypeOf<Pipeline<string, typeof head.input>>();
+    expectTypeOf(built).toExtend<Pipeline>();
   });
 
   it('a loop back keeps earlier results required; a branch that may go past later steps makes them optional', () => {
@@ -119,7 +121,7 @@ describe('typed pipeline results (type level; tsc checks these, vitest runs them
     // (later's result is optional: the branch may jump over the steps before it.)
     type Build = FinishFunction<{ repo: string; attempts: number }, { readonly a: number; readonly go: string; readonly later?: string }, typeof head.output>;
     expectTypeOf(found.finish).parameters.toEqualTypeOf<[Build]>();
-    expectTypeOf(found.finish(({ results }) => ({ summary: results.later ?? String(results.a) }))).toEqualTypeOf<Pipeline>();
+    expectTypeOf(found.finish(({ results }) => ({ summary: results.later ?? String(results.a) }))).toEqualTypeOf<Pipeline<string, typeof head.input>>();
   });
 });
 

@@ -24,7 +24,7 @@ const sleeper = agent({ name: 'sleeper', description: 'naps', prompt, tools: [],
  * that begins its wait (`begins`), the clock is moved past the wait after `ticks` microtasks. Then
  * the thread is driven to its rest.
  */
-async function moveClockAsTheWaitBegins(ticks: number, name: string, script: readonly ScriptStep[], begins: (e: ThreadEvent) => boolean) {
+async function moveClockAsTheWaitBegins(ticks: number, name: 'answerer' | 'sleeper', script: readonly ScriptStep[], begins: (e: ThreadEvent) => boolean) {
   const clock = new SimulatedClock();
   clock.set(START);
   const model = scriptedModel(script);

@@ -81,7 +81,7 @@ export interface AgentOptions<TName extends string = string, TInput extends z.Zo
    * sends JSON: use `z.iso.datetime()` and the like (a coerced one, `z.coerce.date()`, is taken:
    * it takes the string a launch sends). @default any JSON value
    */
-  input?: TInput;
+  input?: TInput | undefined;
   /** Token budget of the rendered context. @default 6000 */
   contextBudget?: number | undefined;
   /**

@@ -291,6 +291,17 @@ describe('createOpenAIModel', () => {
     expect(error.message).toContain('200ms');
   });
 
+  it('says its timeout, so an agent waits for it, and its timeout failure names the setting and the endpoint', async () => {
+    const server = await fake([{ hang: true }]);
+    const model = createOpenAIModel({ baseURL: server.baseURL, apiKey: API_KEY, timeoutMs: 200 });
+    expect(model.timeoutMs).toBe(200);
+    expect(createOpenAIModel({ apiKey: API_KEY }).timeoutMs).toBe(60_000);
+
+    const error = expectFailure(await model.complete(request()));
+
+    expect(error.message).toBe(`POST ${server.baseURL}/chat/completions: no answer within 200 ms (the model's timeoutMs)`);
+  });
+
   it('times out a server that sends headers but never finishes the body', async () => {
     const stall = createServer((_req, res) => {
       res.writeHead(200, { 'content-type': 'application/json' });

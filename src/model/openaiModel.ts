@@ -10,6 +10,7 @@ import type {
   ChatCompletionCreateParamsNonStreaming,
   ChatCompletionFunctionTool,
 } from 'openai/resources/chat/completions';
+import { MAX_TIMER_MS } from '../clock.js';
 import { ConfigError } from '../errors.js';
 import {
   CALLER_SIGNAL,
@@ -66,6 +67,8 @@ export interface OpenAIModelOptions {
   env?: Readonly<Record<string, string | undefined>> | undefined;
   /**
    * Time allowed for one request, response body included, before it fails with kind `'timeout'`.
+   * An agent without its own `decideTimeoutMs` waits this long plus 5 s for the model (see
+   * {@link Model.timeoutMs}), so raising it for a slow server is enough.
    * @default 60000
    */
   timeoutMs?: number | undefined;
@@ -235,7 +238,7 @@ export function createOpenAIModel(options: OpenAIModelOptions = {}): Model {
     }
   }
 
-  return { name: config.model, complete };
+  return { name: config.model, timeoutMs: config.timeoutMs, complete };
 }
 
 type FetchOptions = NonNullable<NonNullable<Parameters<OpenAI['chat']['completions']['create']>[1]>['fetchOptions']>;
@@ -252,8 +255,8 @@ function transportOptions(signal: AbortSignal, maxBodyBytes: number): FetchOptio
 
 function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOptions {
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
-    throw new ConfigError(`timeoutMs must be a positive number of milliseconds, got ${timeoutMs}`);
+  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0 || timeoutMs > MAX_TIMER_MS) {
+    throw new ConfigError(`timeoutMs must be a positive number of milliseconds, at most ${MAX_TIMER_MS}, got ${timeoutMs}`);
   }
   const maxAnswerChars = options.maxAnswerChars ?? DEFAULT_MAX_ANSWER_CHARS;
   if (!Number.isSafeInteger(maxAnswerChars) || maxAnswerChars <= 0) {
@@ -618,7 +621,7 @@ function mapError(
   // Checked first: an abort surfaces as APIUserAbortError, a DOMException or a body-read error.
   if (callerSignal.aborted) return failureOf('timeout', 'model request aborted by the caller');
   if (timedOut || error instanceof APIConnectionTimeoutError) {
-    return failureOf('timeout', `model request timed out after ${config.timeoutMs}ms`);
+    return failureOf('timeout', `POST ${config.endpoint}: no answer within ${config.timeoutMs} ms (the model's timeoutMs)`);
   }
   if (error instanceof APIUserAbortError) return failureOf('timeout', 'model request aborted');
   const tooLarge = causeOfType(error, ResponseTooLargeError);

@@ -288,7 +288,7 @@ describe('createOpenAIModel', () => {
 
     expect(error.kind).toBe('timeout');
     expect(error.status).toBeUndefined();
-    expect(error.message).toContain('200ms');
+    expect(error.message).toContain('200 ms');
   });
 
   it('says its timeout, so an agent waits for it, and its timeout failure names the setting and the endpoint', async () => {
@@ -499,8 +499,10 @@ describe('createOpenAIModel', () => {
     expect((await model.complete(request())).success).toBe(true);
   });
 
-  it('rejects a non-positive timeout at construction', () => {
+  it('rejects a non-positive timeout, or one no timer can hold, at construction', () => {
     expect(() => createOpenAIModel({ apiKey: API_KEY, timeoutMs: 0 })).toThrow(ConfigError);
+    // Node runs a timer longer than 2^31 - 1 ms at once: the deadline would fire at the start.
+    expect(() => createOpenAIModel({ apiKey: API_KEY, timeoutMs: 2 ** 31 })).toThrow('timeoutMs must be a positive number of milliseconds, at most 2147483647, got 2147483648');
   });
 
   it('refuses an answer longer than 256 Ki characters, a tool call or text, as a malformed answer naming its size and the limit', async () => {

@@ -291,6 +291,24 @@ describe('createOpenAIModel', () => {
     expect(error.message).toContain('200 ms');
   });
 
+  it('says on a 401 or 403 to a request sent without a key that none was sent, and which variable to set, never the withheld key', async () => {
+    const server = await fake([{ status: 401, message: 'Invalid API Key' }, { status: 403, message: 'Forbidden' }, { status: 401, message: 'Invalid API Key' }]);
+    const shellKey = 'sk-openai-SHELLKEY-999999';
+    const withheld = createOpenAIModel({ env: { SWITCHYARD_MODEL_BASE_URL: server.baseURL, OPENAI_API_KEY: shellKey } });
+    const first = expectFailure(await withheld.complete(request()));
+    expect(first.message).toBe(
+      `POST ${server.baseURL}/chat/completions: no API key was sent (OPENAI_API_KEY goes only to OpenAI or to OPENAI_BASE_URL): set SWITCHYARD_MODEL_API_KEY; 401 Invalid API Key`,
+    );
+    expect(first.message).not.toContain(shellKey);
+
+    const keyless = createOpenAIModel({ baseURL: server.baseURL, env: {} });
+    expect(expectFailure(await keyless.complete(request())).message).toBe(`POST ${server.baseURL}/chat/completions: no API key was sent: set SWITCHYARD_MODEL_API_KEY or pass apiKey; 403 Forbidden`);
+
+    // A key was sent: the server's word alone.
+    const keyed = createOpenAIModel({ baseURL: server.baseURL, apiKey: API_KEY });
+    expect(expectFailure(await keyed.complete(request())).message).toBe(`POST ${server.baseURL}/chat/completions: 401 Invalid API Key`);
+  });
+
   it('says its timeout, so an agent waits for it, and its timeout failure names the setting and the endpoint', async () => {
     const server = await fake([{ hang: true }]);
     const model = createOpenAIModel({ baseURL: server.baseURL, apiKey: API_KEY, timeoutMs: 200 });

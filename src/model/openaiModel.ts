@@ -129,6 +129,11 @@ interface NormalizedOpenAIModelOptions {
   /** The URL requests go to, for failure messages: without credentials or query. */
   readonly endpoint: string;
   /**
+   * Said before the server's word on a 401 or 403 when requests carry the placeholder key, not a
+   * key: that none was sent, and what to set. Undefined when a key is sent.
+   */
+  readonly noKeyHint: string | undefined;
+  /**
    * Requests go through switchyard's transport. Its `fetch` resolves only once the body is read, so
    * the SDK's timeout covers the body and no deadline of our own (a timer and an abort controller
    * per request) is needed; and it takes the caller's signal beside the SDK's ({@link CALLER_SIGNAL}),
@@ -297,6 +302,7 @@ function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOpt
       temperature,
       secrets: [...keySecrets(key), ...keySecrets(key?.trim()), ...urlSecretsOf(options.client.baseURL)],
       endpoint: endpointOf(options.client, model),
+      noKeyHint: undefined,
       ownTransport: false,
       ownClient: false,
       bodyBytes: false,
@@ -344,10 +350,18 @@ function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOpt
     temperature,
     secrets: [...keySecrets(configuredKey), ...urlSecretsOf(client.baseURL), ...headerSecretsOf(defaultHeaders)],
     endpoint: endpointOf(client),
+    noKeyHint: configuredKey ? undefined : noKeyHintFor(env('OPENAI_API_KEY') !== undefined),
     ownTransport,
     ownClient: true,
     bodyBytes: ownTransport && logLevel !== 'debug',
   };
+}
+
+/** What a 401 or 403 to a request sent with the placeholder key says first; `withheld`: the environment's OPENAI_API_KEY was kept from the server. */
+function noKeyHintFor(withheld: boolean): string {
+  return withheld
+    ? 'no API key was sent (OPENAI_API_KEY goes only to OpenAI or to OPENAI_BASE_URL): set SWITCHYARD_MODEL_API_KEY'
+    : 'no API key was sent: set SWITCHYARD_MODEL_API_KEY or pass apiKey';
 }
 
 /**
@@ -654,7 +668,9 @@ function mapError(
     const message = error.message.startsWith(String(error.status))
       ? error.message
       : `${error.status} ${error.message}`;
-    const failure: ModelFailure = { kind: 'http', status: error.status, message: clean(config, `POST ${config.endpoint}: ${message}`) };
+    // Said before the server's word, which the kept text may cut.
+    const hint = config.noKeyHint !== undefined && (error.status === 401 || error.status === 403) ? `${config.noKeyHint}; ` : '';
+    const failure: ModelFailure = { kind: 'http', status: error.status, message: clean(config, `POST ${config.endpoint}: ${hint}${message}`) };
     // A rate limit's (or an overload's) Retry-After: the agent waits at least that long.
     const wait = retryAfterMs(error.headers, Date.now());
     return wait === undefined ? failure : { ...failure, retryAfterMs: wait };

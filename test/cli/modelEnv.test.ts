@@ -65,6 +65,23 @@ describe('a model base URL with credentials', () => {
   });
 });
 
+describe('a model API key an HTTP header cannot carry', () => {
+  it('stops serve at start (exit 2), naming the variable and the position, never the key', async () => {
+    for (const name of MODEL_VARIABLES) vi.stubEnv(name, undefined);
+    const dir = mkdtempSync(join(tmpdir(), 'switchyard-model-env-'));
+    dirs.push(dir);
+    const env = { SWITCHYARD_MODEL_BASE_URL: 'http://127.0.0.1:1/v1', SWITCHYARD_MODEL_API_KEY: '\u201csk-qa24-QUOTED-1234567890\u201d' };
+    const run = await runInProcess(['serve', '--port', '0', '--no-demo', '--dir', dir], env);
+    if ('started' in run) {
+      await run.started.stop();
+      throw new Error('serve started with a key no header can carry');
+    }
+    expect(run.ended.code).toBe(2);
+    expect(run.ended.stderr).toContain('SWITCHYARD_MODEL_API_KEY has a character an HTTP header cannot carry (U+201C) at index 0');
+    expect(run.ended.stdout + run.ended.stderr).not.toContain('QUOTED');
+  });
+});
+
 describe('OPENAI_API_KEY beside SWITCHYARD_MODEL_BASE_URL', () => {
   it('serve says at start that the key is not sent to that server, and what to set', async () => {
     const out = await serveStartLines({ SWITCHYARD_MODEL_BASE_URL: 'https://openrouter.example/api/v1', OPENAI_API_KEY: 'sk-openai-account-key' });

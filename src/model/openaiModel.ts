@@ -35,7 +35,9 @@ export interface OpenAIModelOptions {
    * newline). It never appears in a failure message, unless shorter than 8 characters: a
    * placeholder such as `ollama` or `EMPTY` is no secret, and redacting it would mangle messages.
    * When no key is found but a `baseURL` is set (a local Ollama, vLLM or llama.cpp server, which
-   * ignore the key), a placeholder key is sent.
+   * ignore the key), a placeholder key is sent. A key with a character an HTTP header cannot carry
+   * (a control character, or one past U+00FF: smart quotes or a dash pasted from a document) is
+   * refused at construction, naming where it came from and the position, never the key.
    * @default SWITCHYARD_MODEL_API_KEY, then OPENAI_API_KEY, of `env`; OPENAI_API_KEY (OpenAI's
    * key) is not sent to a host that `SWITCHYARD_MODEL_BASE_URL` or the `baseURL` option names other
    * than api.openai.com, which takes `SWITCHYARD_MODEL_API_KEY` (or this option) only (the SDK's
@@ -185,7 +187,9 @@ const MAX_MESSAGE_CHARS = 300;
  * thread records as `invalid_json`): none of them is taken.
  *
  * @throws {ConfigError} at construction when `timeoutMs` is not a positive number, when no API
- * key and no `baseURL` are configured, or when the base URL is not an absolute http(s) URL.
+ * key and no `baseURL` are configured, when the key has a character an HTTP header cannot carry
+ * (a control character, or one past U+00FF such as a smart quote), or when the base URL is not an
+ * absolute http(s) URL.
  *
  * @example
  * ```ts
@@ -316,7 +320,9 @@ function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOpt
   const baseURL = tidyBaseURL(options.baseURL ?? env('SWITCHYARD_MODEL_BASE_URL') ?? env('OPENAI_BASE_URL'));
   if (baseURL !== undefined) checkBaseURL(baseURLSetting, baseURL);
   const openAIKey = openAIKeyGoesTo(baseURLSetting, baseURL) ? env('OPENAI_API_KEY') : undefined;
+  const keySetting = options.apiKey !== undefined ? 'apiKey' : env('SWITCHYARD_MODEL_API_KEY') ? 'SWITCHYARD_MODEL_API_KEY' : 'OPENAI_API_KEY';
   const configuredKey = (options.apiKey ?? env('SWITCHYARD_MODEL_API_KEY') ?? openAIKey)?.trim();
+  if (configuredKey) checkHeaderValue(keySetting, configuredKey);
   if (!configuredKey && !baseURL) {
     throw new ConfigError(
       'no model API key: set SWITCHYARD_MODEL_API_KEY or OPENAI_API_KEY, pass apiKey, ' +
@@ -420,6 +426,22 @@ function checkBaseURL(setting: string, baseURL: string): void {
   }
   if (protocol === 'http:' || protocol === 'https:') return;
   throw new ConfigError(`${setting} must be an absolute http:// or https:// URL, such as http://127.0.0.1:11434/v1; got ${JSON.stringify(maskedURL(baseURL))}`);
+}
+
+/** A character a header value cannot hold: a control character other than tab, or one past U+00FF (not a byte). */
+const NOT_IN_HEADER = /[\u0000-\u0008\u000a-\u001f\u007f\u0100-\uffff]/;
+
+/**
+ * Refuses a key the Authorization header cannot carry (smart quotes or a dash pasted from a
+ * document, a line break): caught here, it names the setting and the position; at request time
+ * every call would fail with the transport's TypeError, retried as if the network had failed.
+ * The message never holds the key, only the code point of the character refused.
+ */
+function checkHeaderValue(setting: string, key: string): void {
+  const index = key.search(NOT_IN_HEADER);
+  if (index < 0) return;
+  const codePoint = `U+${key.codePointAt(index)!.toString(16).toUpperCase().padStart(4, '0')}`;
+  throw new ConfigError(`${setting} has a character an HTTP header cannot carry (${codePoint}) at index ${index}: it is sent as the Authorization header; check it was not pasted with quotes, a dash or a line break`);
 }
 
 /** `url` with its password and secret-looking query values as `***`; works on text that does not parse as a URL. */

@@ -217,6 +217,22 @@ describe('createOpenAIModel: what a provider says about an answer it did not giv
     expect(error.message).toBe('the answer was cut off at the token limit (finish_reason "length") before it was complete; answer more briefly. It began: "{\\"amount\\": 5, \\"note\\": \\"abc"');
   });
 
+  it('takes an answer at the token limit whose tool call or text is a whole JSON object: nothing of it was cut', async () => {
+    const call = await answerOf({
+      body: completion({ finish_reason: 'length', message: { role: 'assistant', content: null, tool_calls: [functionCall('a', 'charge', '{"amount": 5, "note": "abc"}')] } }),
+    });
+    expect(call).toMatchObject({ success: true, data: { toolCall: { name: 'charge', arguments: '{"amount": 5, "note": "abc"}' } } });
+    const text = await answerOf({ body: completion({ finish_reason: 'length', message: { role: 'assistant', content: '{"intent":"charge","args":{"amount":5}}' } }) });
+    expect(text).toMatchObject({ success: true, data: { text: '{"intent":"charge","args":{"amount":5}}' } });
+  });
+
+  it('still refuses one at the token limit whose answer is JSON that may continue (a number) or no JSON at all', async () => {
+    for (const content of ['12', 'I will charge']) {
+      const error = failureOf(await answerOf({ body: completion({ finish_reason: 'length', message: { role: 'assistant', content } }) }));
+      expect(error.message).toMatch(/^the answer was cut off at the token limit/);
+    }
+  });
+
   it('says a text answer cut at the token limit was cut too', async () => {
     const error = failureOf(await answerOf({ body: completion({ finish_reason: 'length', message: { role: 'assistant', content: '{"intent":"charge","amo' } }) }));
     expect(error.kind).toBe('malformed');

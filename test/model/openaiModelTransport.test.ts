@@ -155,6 +155,7 @@ describe('createOpenAIModel on a redirect', () => {
     expect(error).toMatchObject({ kind: 'http', status });
     expect(error.message).toContain(`${base}/v2/chat/completions`);
     expect(error.message).toContain(`set the base URL to ${base}/v2`);
+    expect(error.message).toMatch(/\(not followed: a redirected POST is resent as a GET, without its body\)$/);
   });
 
   it('does not follow a 308 of the POST to another origin (http to https is one), and names where it points', async () => {
@@ -167,6 +168,8 @@ describe('createOpenAIModel on a redirect', () => {
     expect(seen).toHaveLength(1);
     expect(error).toMatchObject({ kind: 'http', status: 308 });
     expect(error.message).toContain('set the base URL to https://127.0.0.1:1/v1');
+    // A 307 or 308 keeps the method and body: what stops it is the other origin, where the key would go.
+    expect(error.message).toMatch(/\(not followed: it points to another origin, where the API key is not sent\)$/);
   });
 
   it.each([307, 308])('follows a %i with the POST and its body, as before', async (status) => {

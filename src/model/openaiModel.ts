@@ -679,7 +679,7 @@ function mapError(
   // A redirect the transport handed back for the POST: a 301, 302 or 303 (fetch would resend it as a
   // GET without its body), a 307 or 308 to another origin (its headers would go there).
   if (error instanceof APIError && typeof error.status === 'number' && REDIRECT_STATUSES.has(error.status)) {
-    return { kind: 'http', status: error.status, message: clean(config, `POST ${config.endpoint}: ${error.status} ${redirectAdvice(config, error.headers?.get('location'))}`) };
+    return { kind: 'http', status: error.status, message: clean(config, `POST ${config.endpoint}: ${error.status} ${redirectAdvice(config, error.status, error.headers?.get('location'))}`) };
   }
   if (error instanceof APIError && typeof error.status === 'number') {
     // A provider's error its status misstates (Groq's 400 tool_use_failed, OpenAI's 429 insufficient_quota).
@@ -706,7 +706,7 @@ function mapError(
 
 
 /** What to do about a redirect of the model's POST to `location`: name it as the base URL to set. */
-function redirectAdvice(config: NormalizedOpenAIModelOptions, location: string | null | undefined): string {
+function redirectAdvice(config: NormalizedOpenAIModelOptions, status: number, location: string | null | undefined): string {
   if (!location) return 'a redirect without a Location: check the base URL';
   let target: URL;
   try {
@@ -716,7 +716,9 @@ function redirectAdvice(config: NormalizedOpenAIModelOptions, location: string |
   }
   const base = target.pathname.endsWith('/chat/completions') ? `${target.origin}${target.pathname.slice(0, -'/chat/completions'.length)}` : undefined;
   // The base URL first: a long server message cannot push it out of the kept text.
-  return `redirects to ${target.href}: set the base URL to ${base ?? 'where it points'} (not followed: a redirected POST is resent as a GET, without its body)`;
+  // A 307 or 308 keeps the method and body: the transport hands one back only for another origin.
+  const why = status === 307 || status === 308 ? 'it points to another origin, where the API key is not sent' : 'a redirected POST is resent as a GET, without its body';
+  return `redirects to ${target.href}: set the base URL to ${base ?? 'where it points'} (not followed: ${why})`;
 }
 
 /** The first error of class `type` in an error's cause chain, the error itself included. */

@@ -309,6 +309,19 @@ describe('createOpenAIModel', () => {
     expect(expectFailure(await keyed.complete(request())).message).toBe(`POST ${server.baseURL}/chat/completions: 401 Invalid API Key`);
   });
 
+  it('names the endpoint in every failure of the endpoint, not only an HTTP status: a refused connection, a page that is not JSON, a body with no choices', async () => {
+    const server = await fake([{ raw: '<html>proxy login</html>' }, { raw: '{"choices":[]}' }]);
+    const endpoint = `${server.baseURL}/chat/completions`;
+    const model = createOpenAIModel({ baseURL: server.baseURL, apiKey: API_KEY });
+    expect(expectFailure(await model.complete(request())).message).toMatch(new RegExp(`^POST ${endpoint}: model response is not valid JSON`));
+    expect(expectFailure(await model.complete(request())).message).toBe(`POST ${endpoint}: model response has no choices`);
+
+    const closed = await fake([]);
+    const gone = createOpenAIModel({ baseURL: closed.baseURL, apiKey: API_KEY });
+    await closed.close();
+    expect(expectFailure(await gone.complete(request())).message).toMatch(new RegExp(`^POST ${closed.baseURL}/chat/completions: Connection error: connect ECONNREFUSED`));
+  });
+
   it('says its timeout, so an agent waits for it, and its timeout failure names the setting and the endpoint', async () => {
     const server = await fake([{ hang: true }]);
     const model = createOpenAIModel({ baseURL: server.baseURL, apiKey: API_KEY, timeoutMs: 200 });

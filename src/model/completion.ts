@@ -8,6 +8,8 @@ export interface CompletionSettings {
   readonly model: string;
   /** The longest answer taken, in characters (`maxAnswerChars`). */
   readonly maxAnswerChars: number;
+  /** The URL the request went to (without credentials or query): a failure of the endpoint, not of the model's answer, names it first. */
+  readonly endpoint: string;
   /** Removes secrets from a failure message and bounds its length. */
   clean(message: string): string;
 }
@@ -182,9 +184,13 @@ export function describe(value: unknown): string {
   return String(describeAll(value)).slice(0, MAX_QUOTED_CHARS);
 }
 
-/** A malformed answer (no status), its message cleaned. */
+/**
+ * A failure of a 200 response (no status), its message cleaned: one of the endpoint (kind `http`:
+ * no answer in it at all) names the endpoint first, as an HTTP error's does; a malformed answer is
+ * the model's, and its message speaks to the model.
+ */
 function failure(settings: CompletionSettings, message: string, kind: ModelFailure['kind'] = 'http'): ModelResult {
-  return failed(settings.clean(message), kind);
+  return failed(settings.clean(kind === 'http' ? `POST ${settings.endpoint}: ${message}` : message), kind);
 }
 
 function failed(message: string, kind: ModelFailure['kind'] = 'http'): ModelResult {

@@ -200,7 +200,7 @@ const MAX_MESSAGE_CHARS = 300;
  */
 export function createOpenAIModel(options: OpenAIModelOptions = {}): Model {
   const config = normalizeOptions(options);
-  const answers: CompletionSettings = { model: config.model, maxAnswerChars: config.maxAnswerChars, clean: (message) => clean(config, message) };
+  const answers: CompletionSettings = { model: config.model, maxAnswerChars: config.maxAnswerChars, endpoint: config.endpoint, clean: (message) => clean(config, message) };
   // Fixed per model: the most bytes of a body that can hold an answer within maxAnswerChars.
   const maxBodyBytes = maxBodyBytesFor(config.maxAnswerChars);
 
@@ -674,7 +674,7 @@ function mapError(
     const cause = innermostMessage(error);
     const codeText = code && !(cause ?? '').includes(code) ? ` (${code})` : '';
     const text = cause === undefined ? error.message : `${error.message.replace(/\.$/, '')}: ${cause}`;
-    return failureOf('http', clean(config, `${text}${codeText}`));
+    return failureOf('http', clean(config, `POST ${config.endpoint}: ${text}${codeText}`));
   }
   // A redirect the transport handed back for the POST: a 301, 302 or 303 (fetch would resend it as a
   // GET without its body), a 307 or 308 to another origin (its headers would go there).
@@ -698,10 +698,10 @@ function mapError(
     return wait === undefined ? failure : { ...failure, retryAfterMs: wait };
   }
   if (error instanceof SyntaxError) {
-    return failureOf('http', clean(config, `model response is not valid JSON: ${error.message}`));
+    return failureOf('http', clean(config, `POST ${config.endpoint}: model response is not valid JSON: ${error.message}`));
   }
   const text = error instanceof Error ? `${error.name}: ${error.message}` : describe(error);
-  return failureOf('http', clean(config, `model request failed: ${text}`));
+  return failureOf('http', clean(config, `POST ${config.endpoint}: model request failed: ${text}`));
 }
 
 

@@ -189,7 +189,7 @@ describe('createOpenAIModel on a transport failure', () => {
     });
     const model = createOpenAIModel({ baseURL: `${base}/v1`, apiKey: API_KEY });
     const error = failureOf(await model.complete(request()));
-    expect(error).toMatchObject({ kind: 'http', message: 'Connection error: unsupported content-encoding zstd' });
+    expect(error).toMatchObject({ kind: 'http', message: `POST ${base}/v1/chat/completions: Connection error: unsupported content-encoding zstd` });
   });
 
   it('keeps the innermost cause of a connection error: a redirect loop', async () => {
@@ -199,7 +199,7 @@ describe('createOpenAIModel on a transport failure', () => {
     });
     const model = createOpenAIModel({ baseURL: `${base}/v1`, apiKey: API_KEY });
     const error = failureOf(await model.complete(request()));
-    expect(error.message).toMatch(/^Connection error: redirect count exceeded/);
+    expect(error.message.startsWith(`POST ${base}/v1/chat/completions: Connection error: redirect count exceeded`)).toBe(true);
   });
 
   it('keeps the cause of a refused connection with its code', async () => {
@@ -210,7 +210,7 @@ describe('createOpenAIModel on a transport failure', () => {
     await new Promise((resolve) => server.close(resolve));
     const model = createOpenAIModel({ baseURL: `${base}/v1`, apiKey: API_KEY });
     const error = failureOf(await model.complete(request()));
-    expect(error.message).toBe(`Connection error: connect ECONNREFUSED 127.0.0.1:${port}`);
+    expect(error.message).toBe(`POST ${base}/v1/chat/completions: Connection error: connect ECONNREFUSED 127.0.0.1:${port}`);
   });
 
   it('redacts the key from a cause that carries it', async () => {
@@ -220,7 +220,7 @@ describe('createOpenAIModel on a transport failure', () => {
     });
     const model = createOpenAIModel({ baseURL: `${base}/v1`, apiKey: API_KEY });
     const error = failureOf(await model.complete(request()));
-    expect(error.message).toMatch(/^Connection error: a 307 redirect to an invalid URL: http:\/\/\[\[redacted\]/);
+    expect(error.message.startsWith(`POST ${base}/v1/chat/completions: Connection error: a 307 redirect to an invalid URL: http://[[redacted]`)).toBe(true);
   });
 });
 

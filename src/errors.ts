@@ -258,6 +258,11 @@ export function clipText(text: string, max: number): string {
   return `${text.slice(0, end)}…`;
 }
 
+/** `text` as a sentence followed by another: a full stop added unless it ends in one (or `!`, `?`, `…`). */
+export function asSentence(text: string): string {
+  return /[.!?…]$/.test(text) ? text : `${text}.`;
+}
+
 /** Longest JSON text of a value {@link describeValue} quotes. */
 const MAX_DESCRIBED_CHARS = 60;
 

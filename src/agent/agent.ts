@@ -96,7 +96,13 @@ export interface AgentOptions<TName extends string = string, TInput extends z.Zo
    * @default []
    */
   secrets?: readonly string[] | undefined;
-  /** Time allowed for one model call. @default 60000 */
+  /**
+   * Time allowed for one model call, after which the decision aborts it and records a
+   * `model_timeout` error (retried as any). Unset, it follows the model: its own `timeoutMs` (see
+   * `Model.timeoutMs`; `createOpenAIModel`'s, 60000 by default) plus 5000, so the model's own
+   * timeout fires first and raising it is enough; 60000 for a model that says none.
+   * @default the model's timeoutMs plus 5000, else 60000
+   */
   decideTimeoutMs?: number | undefined;
   /** The agent's own context window (factor 3), replacing switchyard's renderer. */
   context?: ContextFunction | undefined;
@@ -156,7 +162,8 @@ export interface Agent<TName extends string = string, TInput extends z.ZodType |
   readonly input: TInput;
   readonly contextBudget: number;
   readonly secrets: readonly string[];
-  readonly decideTimeoutMs: number;
+  /** The `decideTimeoutMs` given; undefined: it follows the model's timeout (see {@link AgentOptions.decideTimeoutMs}). */
+  readonly decideTimeoutMs: number | undefined;
   readonly context: ContextFunction | undefined;
   readonly variables: Readonly<Record<string, string | PromptVariable>>;
   readonly beforeDecision: readonly BeforeDecisionStep[];
@@ -197,7 +204,7 @@ export function agent<const TName extends string, TInput extends z.ZodType | und
     input,
     contextBudget = 6000,
     secrets = [],
-    decideTimeoutMs = 60_000,
+    decideTimeoutMs,
     context,
     variables = {},
     compact,
@@ -218,7 +225,7 @@ export function agent<const TName extends string, TInput extends z.ZodType | und
   checkNumber(owner, 'maxConsecutiveErrors', maxConsecutiveErrors, 'a positive integer', isCount);
   checkNumber(owner, 'maxConsecutiveRateLimits', maxConsecutiveRateLimits, 'a positive integer', isCount);
   checkNumber(owner, 'contextBudget', contextBudget, 'a positive number of tokens', (n) => n > 0 && Number.isFinite(n));
-  checkTimeout(owner, 'decideTimeoutMs', decideTimeoutMs);
+  if (decideTimeoutMs !== undefined) checkTimeout(owner, 'decideTimeoutMs', decideTimeoutMs);
   const all = [...tools, ...intents.map((i) => i.tool), ...humanTools];
   const toolsByName = toolMap(owner, all);
   const names = new Set<string>();

@@ -2,8 +2,9 @@ import type { z } from 'zod';
 import { redactJson, redactText } from '../context/redact.js';
 import { agentContext } from '../context/ownContext.js';
 import type { RenderedContext } from '../context/renderContext.js';
+import { MAX_TIMER_MS } from '../clock.js';
 import { clipText, messageOf } from '../errors.js';
-import type { ModelFailure, ModelOutput, ModelResult } from '../model/model.js';
+import type { Model, ModelFailure, ModelOutput, ModelResult } from '../model/model.js';
 import { parseNextStep } from '../model/nextStep.js';
 import { appendEvents } from '../store/appendEvents.js';
 import { originAndPath } from '../store/deliveryTarget.js';
@@ -79,15 +80,16 @@ interface Asked {
 async function askModel(input: StepInput, step: AbortController, context: RenderedContext, system: { text: string }): Promise<Asked> {
   const { agent, thread, deps } = input;
   const { signal } = step;
+  const model = agent.model ?? deps.model;
   let timedOut = false;
   const timer = deps.clock.setTimeout(() => {
     timedOut = !signal.aborted;
     step.abort(new Error('decision timed out'));
-  }, agent.decideTimeoutMs);
+  }, decideDeadline(agent, model).ms);
   const started = deps.clock.now();
   let result: ModelResult;
   try {
-    result = await (agent.model ?? deps.model).complete({
+    result = await model.complete({
       threadId: thread.id,
       agent: agent.name,
       system: system.text,
@@ -104,9 +106,32 @@ async function askModel(input: StepInput, step: AbortController, context: Render
   return { result, latencyMs: Math.max(0, deps.clock.now() - started), timedOut };
 }
 
+/** A decision's deadline when the agent sets no `decideTimeoutMs` and its model says no timeout of its own. */
+const DEFAULT_DECIDE_TIMEOUT_MS = 60_000;
+/** How much longer than the model's own timeout a decision waits by default: the model's failure, which names its setting, comes first. */
+const DECIDE_TIMEOUT_MARGIN_MS = 5_000;
+
+/** How long a decision waits for `model`, and where that figure came from, as its timeout message says it. */
+function decideDeadline(agent: Agent, model: Model): { ms: number; setting: string } {
+  const setting = `decideTimeoutMs of agent ${agent.name}`;
+  if (agent.decideTimeoutMs !== undefined) return { ms: agent.decideTimeoutMs, setting };
+  // A model of the user's may say anything: only a usable number of milliseconds counts.
+  const own = model.timeoutMs;
+  if (typeof own !== 'number' || !(own > 0) || !Number.isFinite(own)) return { ms: DEFAULT_DECIDE_TIMEOUT_MS, setting: `${setting}, ${DEFAULT_DECIDE_TIMEOUT_MS} by default` };
+  return {
+    ms: Math.min(Math.ceil(own) + DECIDE_TIMEOUT_MARGIN_MS, MAX_TIMER_MS),
+    setting: `${setting}: by default the model's timeoutMs, ${own}, plus ${DECIDE_TIMEOUT_MARGIN_MS} ms`,
+  };
+}
+
 /** The error events of a model that did not answer, or answered with an error; logged once as a warning. */
 function modelFailure(input: StepInput, failure: ModelFailure, timedOut: boolean): NewEvent[] {
-  if (timedOut) return loggedFailure(input, errorEvents(input, 'model_timeout', `the model did not answer within ${input.agent.decideTimeoutMs} ms`), failure);
+  if (timedOut) {
+    const { ms, setting } = decideDeadline(input.agent, input.agent.model ?? input.deps.model);
+    const endpoint = failure.endpoint === undefined ? undefined : originAndPath(failure.endpoint);
+    const at = endpoint === undefined ? '' : ` at ${endpoint}`;
+    return loggedFailure(input, errorEvents(input, 'model_timeout', `the model did not answer within ${ms} ms (${setting})${at}`), failure);
+  }
   const { kind, message, status, retryAfterMs, retryable } = failure;
   const text = status === undefined ? message : `HTTP ${status}: ${message}`;
   // A 429, or an overload (503, or Anthropic's 529) that says when to come back, is the endpoint

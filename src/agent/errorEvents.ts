@@ -1,4 +1,4 @@
-import { clipText } from '../errors.js';
+import { asSentence, clipText } from '../errors.js';
 import { redactText } from '../context/redact.js';
 import { versionOf, type ErrorKind, type EscalationReason, type NewEvent, type ThreadEvent } from '../thread/events.js';
 import { incarnationKeyOf } from '../thread/incarnation.js';
@@ -79,7 +79,7 @@ export function errorEvents(
   if (options.retryable === false) {
     return [
       { type: 'error', data: base },
-      ...escalationEvents(incarnationKeyOf(thread), seq + 1, 'non_retryable_error', `not retried: ${text}`, `Agent ${agent.name} stopped on an error that retrying will not fix: ${text}. Fix the cause, then answer to continue, or deny to stop it.`, 'high'),
+      ...escalationEvents(incarnationKeyOf(thread), seq + 1, 'non_retryable_error', `not retried: ${text}`, `Agent ${agent.name} stopped on an error that retrying will not fix: ${asSentence(text)} Fix the cause, then answer to continue, or deny to stop it.`, 'high'),
     ];
   }
   if (retryAt === undefined) {
@@ -89,7 +89,7 @@ export function errorEvents(
     const reason = rateLimited ? 'max_consecutive_rate_limits' : 'max_consecutive_errors';
     return [
       { type: 'error', data: base },
-      ...escalationEvents(incarnationKeyOf(thread), seq + 1, reason, why, `Agent ${agent.name} stopped after ${why}. Answer with guidance to continue, or deny to stop it.`, 'high'),
+      ...escalationEvents(incarnationKeyOf(thread), seq + 1, reason, why, `Agent ${agent.name} stopped after ${asSentence(why)} Answer with guidance to continue, or deny to stop it.`, 'high'),
     ];
   }
   return [{ type: 'error', data: { ...base, retryAt } }];

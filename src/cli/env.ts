@@ -27,6 +27,8 @@ export function hasModelConfig(env: NodeJS.ProcessEnv): boolean {
 /**
  * What `serve` and `worker` say at start when the environment's OPENAI_API_KEY is kept from the
  * server SWITCHYARD_MODEL_BASE_URL names (see `createOpenAIModel`'s `apiKey`); undefined otherwise.
+ * Said whichever model runs: a project's config that supplies its own (the README's calls
+ * `createOpenAIModel()`) reads the same environment.
  */
 export function withheldKeyNote(env: NodeJS.ProcessEnv): string | undefined {
   if (!openAIKeyWithheld(env)) return undefined;

@@ -108,12 +108,12 @@ export async function serve(project: Project, options: ServeOptions, io: ServeIO
   else if (configured) {
     const baseUrl = modelBaseUrl(io.env);
     io.out(`model: ${model.name} (OpenAI-compatible${baseUrl ? ` at ${redactUrl(baseUrl)}` : ''})`);
-    const withheld = withheldKeyNote(io.env);
-    if (withheld !== undefined) io.out(withheld);
   } else {
     io.out(`no model key is configured (${MODEL_VARIABLES}):`);
     io.out('the agents run on the scripted demo model, a deterministic stand-in for an LLM.');
   }
+  const withheld = withheldKeyNote(io.env);
+  if (withheld !== undefined) io.out(withheld);
   if (previousSecrets.length > 0) io.out(`webhook secret: callbackUrls sealed under ${previousSecretsNamed(previousSecrets.length, 'webhook secret')} (SWITCHYARD_WEBHOOK_SECRET_PREVIOUS) open too; callbacks and webhooks are signed with the current one`);
   if (options.hookSecret) {
     const previous = hookPreviousSecrets.length === 0 ? '' : ` (${previousSecretsNamed(hookPreviousSecrets.length, 'hook secret')} taken too: SWITCHYARD_HOOK_SECRET_PREVIOUS)`;

@@ -64,7 +64,7 @@ export async function runWorker(project: Project, options: WorkerOptions, io: Wo
   io.out(`project: ${describeProject(project)}`);
   io.out(`taking jobs for: ${surface.serving.join(', ')}`);
   io.out(configured ? `model: ${model.name}` : 'model: the scripted demo model (no model key is configured)');
-  const withheld = configured ? withheldKeyNote(io.env) : undefined;
+  const withheld = withheldKeyNote(io.env);
   if (withheld !== undefined) io.out(withheld);
   const previous = webhookSecrets.previousSecrets.length;
   if (previous > 0) io.out(`webhook secret: callbackUrls sealed under ${previousSecretsNamed(previous, 'webhook secret')} (SWITCHYARD_WEBHOOK_SECRET_PREVIOUS) open too; callbacks are signed with the current one`);

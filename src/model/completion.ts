@@ -8,6 +8,8 @@ export interface CompletionSettings {
   readonly model: string;
   /** The longest answer taken, in characters (`maxAnswerChars`). */
   readonly maxAnswerChars: number;
+  /** The URL the request went to (without credentials or query): a failure of the endpoint, not of the model's answer, names it first. */
+  readonly endpoint: string;
   /** Removes secrets from a failure message and bounds its length. */
   clean(message: string): string;
 }
@@ -65,13 +67,13 @@ export function mapCompletion(completion: unknown, settings: CompletionSettings)
         ? { name: String(call.custom?.name ?? ''), arguments: argumentsText(call.custom?.input) }
         : { name: String(call.function?.name ?? ''), arguments: argumentsText(call.function?.arguments) };
     if (toolCall.arguments.length > settings.maxAnswerChars) return tooLong(settings, toolCall.arguments.length);
-    if (choice.finish_reason === 'length') return failure(settings, cutOff(toolCall.arguments), 'malformed');
+    if (choice.finish_reason === 'length' && !isWholeObject(toolCall.arguments)) return failure(settings, cutOff(toolCall.arguments), 'malformed');
     const data: ModelOutput = { ...base, toolCall };
     return { success: true, data };
   }
   const text = contentText(message.content);
   if (text.length > settings.maxAnswerChars) return tooLong(settings, text.length);
-  if (choice.finish_reason === 'length') return failure(settings, cutOff(text), 'malformed');
+  if (choice.finish_reason === 'length' && !isWholeObject(text)) return failure(settings, cutOff(text), 'malformed');
   const refusal: unknown = message.refusal;
   if (text.trim() === '' && typeof refusal === 'string' && refusal.trim() !== '') {
     return failure(settings, `the model refused: ${quoted(refusal)}`, 'malformed');
@@ -86,6 +88,20 @@ const MAX_ANSWER_QUOTE_CHARS = 150;
 /** `text` as a JSON string, at most {@link MAX_ANSWER_QUOTE_CHARS} characters of it. */
 function quoted(text: string): string {
   return JSON.stringify(clipText(text, MAX_ANSWER_QUOTE_CHARS));
+}
+
+/**
+ * Whether an answer at the token limit is whole: a JSON object, which ends at its closing brace,
+ * so nothing of it was cut (a server may say "length" of an answer that just fit). Its checks are
+ * the usual ones. A number or text may go on where it stopped, and is refused as cut.
+ */
+function isWholeObject(answer: string): boolean {
+  try {
+    const value: unknown = JSON.parse(answer);
+    return typeof value === 'object' && value !== null && !Array.isArray(value);
+  } catch {
+    return false;
+  }
 }
 
 /** Why an answer cut at the token limit is refused: parsed, it would fail as broken JSON, hiding the cause. */
@@ -168,9 +184,13 @@ export function describe(value: unknown): string {
   return String(describeAll(value)).slice(0, MAX_QUOTED_CHARS);
 }
 
-/** A malformed answer (no status), its message cleaned. */
+/**
+ * A failure of a 200 response (no status), its message cleaned: one of the endpoint (kind `http`:
+ * no answer in it at all) names the endpoint first, as an HTTP error's does; a malformed answer is
+ * the model's, and its message speaks to the model.
+ */
 function failure(settings: CompletionSettings, message: string, kind: ModelFailure['kind'] = 'http'): ModelResult {
-  return failed(settings.clean(message), kind);
+  return failed(settings.clean(kind === 'http' ? `POST ${settings.endpoint}: ${message}` : message), kind);
 }
 
 function failed(message: string, kind: ModelFailure['kind'] = 'http'): ModelResult {

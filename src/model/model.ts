@@ -84,6 +84,14 @@ export type ModelResult =
 export interface Model {
   /** The model's name as recorded on decision events. */
   readonly name: string;
+  /**
+   * How long one {@link complete} call may take before the model gives up itself (its own deadline,
+   * as `createOpenAIModel`'s `timeoutMs`), in ms, when it has one. An agent without
+   * `decideTimeoutMs` then waits this long plus 5 s before it aborts the call, so the model's own
+   * timeout, whose failure can name its setting and endpoint, fires first.
+   * @default undefined (the agent waits 60 s)
+   */
+  readonly timeoutMs?: number | undefined;
   complete(request: ModelRequest): Promise<ModelResult>;
 }
 

@@ -10,6 +10,7 @@ import type {
   ChatCompletionCreateParamsNonStreaming,
   ChatCompletionFunctionTool,
 } from 'openai/resources/chat/completions';
+import { MAX_TIMER_MS } from '../clock.js';
 import { ConfigError } from '../errors.js';
 import {
   CALLER_SIGNAL,
@@ -34,7 +35,9 @@ export interface OpenAIModelOptions {
    * newline). It never appears in a failure message, unless shorter than 8 characters: a
    * placeholder such as `ollama` or `EMPTY` is no secret, and redacting it would mangle messages.
    * When no key is found but a `baseURL` is set (a local Ollama, vLLM or llama.cpp server, which
-   * ignore the key), a placeholder key is sent.
+   * ignore the key), a placeholder key is sent. A key with a character an HTTP header cannot carry
+   * (a control character, or one past U+00FF: smart quotes or a dash pasted from a document) is
+   * refused at construction, naming where it came from and the position, never the key.
    * @default SWITCHYARD_MODEL_API_KEY, then OPENAI_API_KEY, of `env`; OPENAI_API_KEY (OpenAI's
    * key) is not sent to a host that `SWITCHYARD_MODEL_BASE_URL` or the `baseURL` option names other
    * than api.openai.com, which takes `SWITCHYARD_MODEL_API_KEY` (or this option) only (the SDK's
@@ -66,6 +69,8 @@ export interface OpenAIModelOptions {
   env?: Readonly<Record<string, string | undefined>> | undefined;
   /**
    * Time allowed for one request, response body included, before it fails with kind `'timeout'`.
+   * An agent without its own `decideTimeoutMs` waits this long plus 5 s for the model (see
+   * {@link Model.timeoutMs}), so raising it for a slow server is enough.
    * @default 60000
    */
   timeoutMs?: number | undefined;
@@ -126,6 +131,11 @@ interface NormalizedOpenAIModelOptions {
   /** The URL requests go to, for failure messages: without credentials or query. */
   readonly endpoint: string;
   /**
+   * Said before the server's word on a 401 or 403 when requests carry the placeholder key, not a
+   * key: that none was sent, and what to set. Undefined when a key is sent.
+   */
+  readonly noKeyHint: string | undefined;
+  /**
    * Requests go through switchyard's transport. Its `fetch` resolves only once the body is read, so
    * the SDK's timeout covers the body and no deadline of our own (a timer and an abort controller
    * per request) is needed; and it takes the caller's signal beside the SDK's ({@link CALLER_SIGNAL}),
@@ -177,7 +187,9 @@ const MAX_MESSAGE_CHARS = 300;
  * thread records as `invalid_json`): none of them is taken.
  *
  * @throws {ConfigError} at construction when `timeoutMs` is not a positive number, when no API
- * key and no `baseURL` are configured, or when the base URL is not an absolute http(s) URL.
+ * key and no `baseURL` are configured, when the key has a character an HTTP header cannot carry
+ * (a control character, or one past U+00FF such as a smart quote), or when the base URL is not an
+ * absolute http(s) URL.
  *
  * @example
  * ```ts
@@ -188,7 +200,7 @@ const MAX_MESSAGE_CHARS = 300;
  */
 export function createOpenAIModel(options: OpenAIModelOptions = {}): Model {
   const config = normalizeOptions(options);
-  const answers: CompletionSettings = { model: config.model, maxAnswerChars: config.maxAnswerChars, clean: (message) => clean(config, message) };
+  const answers: CompletionSettings = { model: config.model, maxAnswerChars: config.maxAnswerChars, endpoint: config.endpoint, clean: (message) => clean(config, message) };
   // Fixed per model: the most bytes of a body that can hold an answer within maxAnswerChars.
   const maxBodyBytes = maxBodyBytesFor(config.maxAnswerChars);
 
@@ -235,7 +247,7 @@ export function createOpenAIModel(options: OpenAIModelOptions = {}): Model {
     }
   }
 
-  return { name: config.model, complete };
+  return { name: config.model, timeoutMs: config.timeoutMs, complete };
 }
 
 type FetchOptions = NonNullable<NonNullable<Parameters<OpenAI['chat']['completions']['create']>[1]>['fetchOptions']>;
@@ -252,8 +264,8 @@ function transportOptions(signal: AbortSignal, maxBodyBytes: number): FetchOptio
 
 function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOptions {
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
-    throw new ConfigError(`timeoutMs must be a positive number of milliseconds, got ${timeoutMs}`);
+  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0 || timeoutMs > MAX_TIMER_MS) {
+    throw new ConfigError(`timeoutMs must be a positive number of milliseconds, at most ${MAX_TIMER_MS}, got ${timeoutMs}`);
   }
   const maxAnswerChars = options.maxAnswerChars ?? DEFAULT_MAX_ANSWER_CHARS;
   if (!Number.isSafeInteger(maxAnswerChars) || maxAnswerChars <= 0) {
@@ -294,6 +306,7 @@ function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOpt
       temperature,
       secrets: [...keySecrets(key), ...keySecrets(key?.trim()), ...urlSecretsOf(options.client.baseURL)],
       endpoint: endpointOf(options.client, model),
+      noKeyHint: undefined,
       ownTransport: false,
       ownClient: false,
       bodyBytes: false,
@@ -307,7 +320,9 @@ function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOpt
   const baseURL = tidyBaseURL(options.baseURL ?? env('SWITCHYARD_MODEL_BASE_URL') ?? env('OPENAI_BASE_URL'));
   if (baseURL !== undefined) checkBaseURL(baseURLSetting, baseURL);
   const openAIKey = openAIKeyGoesTo(baseURLSetting, baseURL) ? env('OPENAI_API_KEY') : undefined;
+  const keySetting = options.apiKey !== undefined ? 'apiKey' : env('SWITCHYARD_MODEL_API_KEY') ? 'SWITCHYARD_MODEL_API_KEY' : 'OPENAI_API_KEY';
   const configuredKey = (options.apiKey ?? env('SWITCHYARD_MODEL_API_KEY') ?? openAIKey)?.trim();
+  if (configuredKey) checkHeaderValue(keySetting, configuredKey);
   if (!configuredKey && !baseURL) {
     throw new ConfigError(
       'no model API key: set SWITCHYARD_MODEL_API_KEY or OPENAI_API_KEY, pass apiKey, ' +
@@ -341,10 +356,18 @@ function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOpt
     temperature,
     secrets: [...keySecrets(configuredKey), ...urlSecretsOf(client.baseURL), ...headerSecretsOf(defaultHeaders)],
     endpoint: endpointOf(client),
+    noKeyHint: configuredKey ? undefined : noKeyHintFor(env('OPENAI_API_KEY') !== undefined),
     ownTransport,
     ownClient: true,
     bodyBytes: ownTransport && logLevel !== 'debug',
   };
+}
+
+/** What a 401 or 403 to a request sent with the placeholder key says first; `withheld`: the environment's OPENAI_API_KEY was kept from the server. */
+function noKeyHintFor(withheld: boolean): string {
+  return withheld
+    ? 'no API key was sent (OPENAI_API_KEY goes only to OpenAI or to OPENAI_BASE_URL): set SWITCHYARD_MODEL_API_KEY'
+    : 'no API key was sent: set SWITCHYARD_MODEL_API_KEY or pass apiKey';
 }
 
 /**
@@ -403,6 +426,22 @@ function checkBaseURL(setting: string, baseURL: string): void {
   }
   if (protocol === 'http:' || protocol === 'https:') return;
   throw new ConfigError(`${setting} must be an absolute http:// or https:// URL, such as http://127.0.0.1:11434/v1; got ${JSON.stringify(maskedURL(baseURL))}`);
+}
+
+/** A character a header value cannot hold: a control character other than tab, or one past U+00FF (not a byte). */
+const NOT_IN_HEADER = /[\u0000-\u0008\u000a-\u001f\u007f\u0100-\uffff]/;
+
+/**
+ * Refuses a key the Authorization header cannot carry (smart quotes or a dash pasted from a
+ * document, a line break): caught here, it names the setting and the position; at request time
+ * every call would fail with the transport's TypeError, retried as if the network had failed.
+ * The message never holds the key, only the code point of the character refused.
+ */
+function checkHeaderValue(setting: string, key: string): void {
+  const index = key.search(NOT_IN_HEADER);
+  if (index < 0) return;
+  const codePoint = `U+${key.codePointAt(index)!.toString(16).toUpperCase().padStart(4, '0')}`;
+  throw new ConfigError(`${setting} has a character an HTTP header cannot carry (${codePoint}) at index ${index}: it is sent as the Authorization header; check it was not pasted with quotes, a dash or a line break`);
 }
 
 /** `url` with its password and secret-looking query values as `***`; works on text that does not parse as a URL. */
@@ -618,7 +657,7 @@ function mapError(
   // Checked first: an abort surfaces as APIUserAbortError, a DOMException or a body-read error.
   if (callerSignal.aborted) return failureOf('timeout', 'model request aborted by the caller');
   if (timedOut || error instanceof APIConnectionTimeoutError) {
-    return failureOf('timeout', `model request timed out after ${config.timeoutMs}ms`);
+    return failureOf('timeout', `POST ${config.endpoint}: no answer within ${config.timeoutMs} ms (the model's timeoutMs)`);
   }
   if (error instanceof APIUserAbortError) return failureOf('timeout', 'model request aborted');
   const tooLarge = causeOfType(error, ResponseTooLargeError);
@@ -635,12 +674,12 @@ function mapError(
     const cause = innermostMessage(error);
     const codeText = code && !(cause ?? '').includes(code) ? ` (${code})` : '';
     const text = cause === undefined ? error.message : `${error.message.replace(/\.$/, '')}: ${cause}`;
-    return failureOf('http', clean(config, `${text}${codeText}`));
+    return failureOf('http', clean(config, `POST ${config.endpoint}: ${text}${codeText}`));
   }
   // A redirect the transport handed back for the POST: a 301, 302 or 303 (fetch would resend it as a
   // GET without its body), a 307 or 308 to another origin (its headers would go there).
   if (error instanceof APIError && typeof error.status === 'number' && REDIRECT_STATUSES.has(error.status)) {
-    return { kind: 'http', status: error.status, message: clean(config, `POST ${config.endpoint}: ${error.status} ${redirectAdvice(config, error.headers?.get('location'))}`) };
+    return { kind: 'http', status: error.status, message: clean(config, `POST ${config.endpoint}: ${error.status} ${redirectAdvice(config, error.status, error.headers?.get('location'))}`) };
   }
   if (error instanceof APIError && typeof error.status === 'number') {
     // A provider's error its status misstates (Groq's 400 tool_use_failed, OpenAI's 429 insufficient_quota).
@@ -651,21 +690,23 @@ function mapError(
     const message = error.message.startsWith(String(error.status))
       ? error.message
       : `${error.status} ${error.message}`;
-    const failure: ModelFailure = { kind: 'http', status: error.status, message: clean(config, `POST ${config.endpoint}: ${message}`) };
+    // Said before the server's word, which the kept text may cut.
+    const hint = config.noKeyHint !== undefined && (error.status === 401 || error.status === 403) ? `${config.noKeyHint}; ` : '';
+    const failure: ModelFailure = { kind: 'http', status: error.status, message: clean(config, `POST ${config.endpoint}: ${hint}${message}`) };
     // A rate limit's (or an overload's) Retry-After: the agent waits at least that long.
     const wait = retryAfterMs(error.headers, Date.now());
     return wait === undefined ? failure : { ...failure, retryAfterMs: wait };
   }
   if (error instanceof SyntaxError) {
-    return failureOf('http', clean(config, `model response is not valid JSON: ${error.message}`));
+    return failureOf('http', clean(config, `POST ${config.endpoint}: model response is not valid JSON: ${error.message}`));
   }
   const text = error instanceof Error ? `${error.name}: ${error.message}` : describe(error);
-  return failureOf('http', clean(config, `model request failed: ${text}`));
+  return failureOf('http', clean(config, `POST ${config.endpoint}: model request failed: ${text}`));
 }
 
 
 /** What to do about a redirect of the model's POST to `location`: name it as the base URL to set. */
-function redirectAdvice(config: NormalizedOpenAIModelOptions, location: string | null | undefined): string {
+function redirectAdvice(config: NormalizedOpenAIModelOptions, status: number, location: string | null | undefined): string {
   if (!location) return 'a redirect without a Location: check the base URL';
   let target: URL;
   try {
@@ -675,7 +716,9 @@ function redirectAdvice(config: NormalizedOpenAIModelOptions, location: string |
   }
   const base = target.pathname.endsWith('/chat/completions') ? `${target.origin}${target.pathname.slice(0, -'/chat/completions'.length)}` : undefined;
   // The base URL first: a long server message cannot push it out of the kept text.
-  return `redirects to ${target.href}: set the base URL to ${base ?? 'where it points'} (not followed: a redirected POST is resent as a GET, without its body)`;
+  // A 307 or 308 keeps the method and body: the transport hands one back only for another origin.
+  const why = status === 307 || status === 308 ? 'it points to another origin, where the API key is not sent' : 'a redirected POST is resent as a GET, without its body';
+  return `redirects to ${target.href}: set the base URL to ${base ?? 'where it points'} (not followed: ${why})`;
 }
 
 /** The first error of class `type` in an error's cause chain, the error itself included. */

@@ -25,6 +25,17 @@ describe('a model failure in a decision step', () => {
     expect(escalation!.data.message).toContain(`HTTP ${status}`);
   });
 
+  it('asks the human about a provider message ending in a full stop without doubling it', async () => {
+    const said = 'POST http://a/v1/chat/completions: 401 Incorrect API key provided. You can find your API key at https://example.test/keys.';
+    const refused = await runWith([{ kind: 'http', status: 401, message: said }]);
+    const [asked] = eventsOf(refused.end.thread, 'human_request');
+    expect(asked!.data.question).toContain('https://example.test/keys. Fix the cause');
+    const failing: ModelFailure = { kind: 'http', status: 502, message: 'Bad gateway.' };
+    const exhausted = await runWith([failing, failing, failing]);
+    const [stopped] = eventsOf(exhausted.end.thread, 'human_request');
+    expect(stopped!.data.question).toContain('the last: HTTP 502: Bad gateway. Answer with guidance');
+  });
+
   /** How long after an error the thread waits before asking again, as recorded. */
   const waitOf = (error: { at: string; data: { retryAt?: string } }): number => Date.parse(error.data.retryAt!) - Date.parse(error.at);
 

@@ -250,7 +250,8 @@ describe('agent()', () => {
     expect(a.maxSteps).toBe(12);
     expect(a.maxConsecutiveErrors).toBe(3);
     expect(a.contextBudget).toBe(6000);
-    expect(a.decideTimeoutMs).toBe(60_000);
+    // Unset: a decision waits for the model's own timeout plus 5 s (60 s for a model that says none).
+    expect(a.decideTimeoutMs).toBeUndefined();
     expect(a.backoff).toEqual({ initialMs: 1000, factor: 2, maxMs: 30_000, jitter: 0.2 });
     expect(a.prefetch).toEqual([]);
     expect(a.tools.map((t) => t.name)).toEqual(['add', 'subtract', 'multiply', 'divide', 'request_human_input', 'done_for_now']);

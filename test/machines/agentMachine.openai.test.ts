@@ -88,7 +88,7 @@ describe('agent machine through the openai SDK', () => {
     { name: 'HTTP 429', failure: { status: 429, message: 'rate limit reached' }, kind: 'model_http', message: /HTTP 429: .*rate limit reached/ },
     { name: 'HTTP 408', failure: { status: 408, message: 'request timeout' }, kind: 'model_http', message: /HTTP 408: .*request timeout/ },
     { name: 'HTTP 409', failure: { status: 409, message: 'try again' }, kind: 'model_http', message: /HTTP 409: .*try again/ },
-    { name: 'a timeout', failure: { hang: true }, kind: 'model_timeout', message: /timed out after 300ms/, timeoutMs: 300 },
+    { name: 'a timeout', failure: { hang: true }, kind: 'model_timeout', message: /no answer within 300 ms \(the model's timeoutMs\)/, timeoutMs: 300 },
     { name: 'a body that is not JSON', failure: { raw: '{"choices": [' }, kind: 'model_http', message: /not valid JSON|JSON/ },
     { name: 'broken JSON arguments', failure: call('add', '{"a": 2, "b": '), kind: 'invalid_json', message: /arguments of add are not valid JSON/ },
     { name: 'an unknown tool name', failure: call('sqrt', '{"x":9}'), kind: 'unknown_intent', message: /unknown intent "sqrt"/ },

@@ -92,6 +92,11 @@ async function answerOf(served: Served, options: Parameters<typeof createOpenAIM
   return createOpenAIModel({ baseURL: server.baseURL, apiKey: 'sk-test-secret-123', ...options }).complete(request());
 }
 
+/** `message` with the endpoint of a {@link rawServer} it names first as `<endpoint>`. */
+function endpointNamed(message: string): string {
+  return message.replace(/^POST http:\/\/127\.0\.0\.1:\d+\/v1\/chat\/completions: /, 'POST <endpoint>: ');
+}
+
 function failureOf(result: ModelResult) {
   if (result.success) throw new Error(`expected a failure, got ${JSON.stringify(result.data)}`);
   return result.error;
@@ -217,6 +222,22 @@ describe('createOpenAIModel: what a provider says about an answer it did not giv
     expect(error.message).toBe('the answer was cut off at the token limit (finish_reason "length") before it was complete; answer more briefly. It began: "{\\"amount\\": 5, \\"note\\": \\"abc"');
   });
 
+  it('takes an answer at the token limit whose tool call or text is a whole JSON object: nothing of it was cut', async () => {
+    const call = await answerOf({
+      body: completion({ finish_reason: 'length', message: { role: 'assistant', content: null, tool_calls: [functionCall('a', 'charge', '{"amount": 5, "note": "abc"}')] } }),
+    });
+    expect(call).toMatchObject({ success: true, data: { toolCall: { name: 'charge', arguments: '{"amount": 5, "note": "abc"}' } } });
+    const text = await answerOf({ body: completion({ finish_reason: 'length', message: { role: 'assistant', content: '{"intent":"charge","args":{"amount":5}}' } }) });
+    expect(text).toMatchObject({ success: true, data: { text: '{"intent":"charge","args":{"amount":5}}' } });
+  });
+
+  it('still refuses one at the token limit whose answer is JSON that may continue (a number) or no JSON at all', async () => {
+    for (const content of ['12', 'I will charge']) {
+      const error = failureOf(await answerOf({ body: completion({ finish_reason: 'length', message: { role: 'assistant', content } }) }));
+      expect(error.message).toMatch(/^the answer was cut off at the token limit/);
+    }
+  });
+
   it('says a text answer cut at the token limit was cut too', async () => {
     const error = failureOf(await answerOf({ body: completion({ finish_reason: 'length', message: { role: 'assistant', content: '{"intent":"charge","amo' } }) }));
     expect(error.kind).toBe('malformed');
@@ -229,7 +250,7 @@ describe('createOpenAIModel: what a provider says about an answer it did not giv
     expect(error.status).toBeUndefined();
     // The provider withheld it: an endpoint's failure, as before.
     expect(error.kind).toBe('http');
-    expect(error.message).toBe('the provider\'s content filter withheld the answer (finish_reason "content_filter")');
+    expect(endpointNamed(error.message)).toBe('POST <endpoint>: the provider\'s content filter withheld the answer (finish_reason "content_filter")');
   });
 
   it("quotes the model's refusal", async () => {
@@ -244,7 +265,7 @@ describe('createOpenAIModel: what a provider says about an answer it did not giv
       body: completion({ finish_reason: 'error', error: { code: 502, message: 'Provider returned error: upstream overloaded' }, message: { role: 'assistant', content: '' } }),
     }));
     expect(error.status).toBeUndefined();
-    expect(error.message).toBe('the provider answered with an error instead of an answer: 502 Provider returned error: upstream overloaded');
+    expect(endpointNamed(error.message)).toBe('POST <endpoint>: the provider answered with an error instead of an answer: 502 Provider returned error: upstream overloaded');
   });
 
   it('takes content given as text parts as their text', async () => {
@@ -264,7 +285,7 @@ describe('createOpenAIModel: what a provider says about an answer it did not giv
 
   it('says a body served as text that is no JSON object is not one, quoting it', async () => {
     const error = failureOf(await answerOf({ headers: { 'content-type': 'text/plain' }, body: 'upstream said no' }));
-    expect(error.message).toBe('model response is not a JSON object: "upstream said no"');
+    expect(endpointNamed(error.message)).toBe('POST <endpoint>: model response is not a JSON object: "upstream said no"');
   });
 });
 

@@ -288,7 +288,49 @@ describe('createOpenAIModel', () => {
 
     expect(error.kind).toBe('timeout');
     expect(error.status).toBeUndefined();
-    expect(error.message).toContain('200ms');
+    expect(error.message).toContain('200 ms');
+  });
+
+  it('says on a 401 or 403 to a request sent without a key that none was sent, and which variable to set, never the withheld key', async () => {
+    const server = await fake([{ status: 401, message: 'Invalid API Key' }, { status: 403, message: 'Forbidden' }, { status: 401, message: 'Invalid API Key' }]);
+    const shellKey = 'sk-openai-SHELLKEY-999999';
+    const withheld = createOpenAIModel({ env: { SWITCHYARD_MODEL_BASE_URL: server.baseURL, OPENAI_API_KEY: shellKey } });
+    const first = expectFailure(await withheld.complete(request()));
+    expect(first.message).toBe(
+      `POST ${server.baseURL}/chat/completions: no API key was sent (OPENAI_API_KEY goes only to OpenAI or to OPENAI_BASE_URL): set SWITCHYARD_MODEL_API_KEY; 401 Invalid API Key`,
+    );
+    expect(first.message).not.toContain(shellKey);
+
+    const keyless = createOpenAIModel({ baseURL: server.baseURL, env: {} });
+    expect(expectFailure(await keyless.complete(request())).message).toBe(`POST ${server.baseURL}/chat/completions: no API key was sent: set SWITCHYARD_MODEL_API_KEY or pass apiKey; 403 Forbidden`);
+
+    // A key was sent: the server's word alone.
+    const keyed = createOpenAIModel({ baseURL: server.baseURL, apiKey: API_KEY });
+    expect(expectFailure(await keyed.complete(request())).message).toBe(`POST ${server.baseURL}/chat/completions: 401 Invalid API Key`);
+  });
+
+  it('names the endpoint in every failure of the endpoint, not only an HTTP status: a refused connection, a page that is not JSON, a body with no choices', async () => {
+    const server = await fake([{ raw: '<html>proxy login</html>' }, { raw: '{"choices":[]}' }]);
+    const endpoint = `${server.baseURL}/chat/completions`;
+    const model = createOpenAIModel({ baseURL: server.baseURL, apiKey: API_KEY });
+    expect(expectFailure(await model.complete(request())).message).toMatch(new RegExp(`^POST ${endpoint}: model response is not valid JSON`));
+    expect(expectFailure(await model.complete(request())).message).toBe(`POST ${endpoint}: model response has no choices`);
+
+    const closed = await fake([]);
+    const gone = createOpenAIModel({ baseURL: closed.baseURL, apiKey: API_KEY });
+    await closed.close();
+    expect(expectFailure(await gone.complete(request())).message).toMatch(new RegExp(`^POST ${closed.baseURL}/chat/completions: Connection error: connect ECONNREFUSED`));
+  });
+
+  it('says its timeout, so an agent waits for it, and its timeout failure names the setting and the endpoint', async () => {
+    const server = await fake([{ hang: true }]);
+    const model = createOpenAIModel({ baseURL: server.baseURL, apiKey: API_KEY, timeoutMs: 200 });
+    expect(model.timeoutMs).toBe(200);
+    expect(createOpenAIModel({ apiKey: API_KEY }).timeoutMs).toBe(60_000);
+
+    const error = expectFailure(await model.complete(request()));
+
+    expect(error.message).toBe(`POST ${server.baseURL}/chat/completions: no answer within 200 ms (the model's timeoutMs)`);
   });
 
   it('times out a server that sends headers but never finishes the body', async () => {
@@ -488,8 +530,10 @@ describe('createOpenAIModel', () => {
     expect((await model.complete(request())).success).toBe(true);
   });
 
-  it('rejects a non-positive timeout at construction', () => {
+  it('rejects a non-positive timeout, or one no timer can hold, at construction', () => {
     expect(() => createOpenAIModel({ apiKey: API_KEY, timeoutMs: 0 })).toThrow(ConfigError);
+    // Node runs a timer longer than 2^31 - 1 ms at once: the deadline would fire at the start.
+    expect(() => createOpenAIModel({ apiKey: API_KEY, timeoutMs: 2 ** 31 })).toThrow('timeoutMs must be a positive number of milliseconds, at most 2147483647, got 2147483648');
   });
 
   it('refuses an answer longer than 256 Ki characters, a tool call or text, as a malformed answer naming its size and the limit', async () => {

@@ -13,6 +13,23 @@ function configErrorOf(build: () => unknown): ConfigError {
   throw new Error('expected a ConfigError');
 }
 
+describe('createOpenAIModel: the API key', () => {
+  it.each([
+    ['a smart quote pasted around it', 'apiKey', { apiKey: '\u201csk-qa24-QUOTED-1234567890\u201d' }, 'apiKey', 0, 'U+201C'],
+    ['an em dash in it', 'SWITCHYARD_MODEL_API_KEY', { env: { SWITCHYARD_MODEL_API_KEY: 'sk-proj\u2014ABCDEFGHIJ', SWITCHYARD_MODEL_BASE_URL: 'http://127.0.0.1:1/v1' } }, 'SWITCHYARD_MODEL_API_KEY', 7, 'U+2014'],
+    ['a newline inside it', 'OPENAI_API_KEY', { env: { OPENAI_API_KEY: 'sk-abcdefgh\nijklmnop' } }, 'OPENAI_API_KEY', 11, 'U+000A'],
+    ['a NUL in it', 'apiKey', { apiKey: 'sk-abcdefgh\u0000ijkl' }, 'apiKey', 11, 'U+0000'],
+  ])('refuses one with %s at construction, naming %s and the position, never the key', (_name, _setting, options, setting, index, codePoint) => {
+    const error = configErrorOf(() => createOpenAIModel(options));
+    expect(error.message).toBe(`${setting} has a character an HTTP header cannot carry (${codePoint}) at index ${index}: it is sent as the Authorization header; check it was not pasted with quotes, a dash or a line break`);
+    expect(error.message).not.toMatch(/sk-|ijkl|ABCDEF/);
+  });
+
+  it('takes a key of printable ASCII, and trims a secret file\'s newline', () => {
+    expect(() => createOpenAIModel({ apiKey: 'sk-proj-AbC_123.xyz+/=~\n' })).not.toThrow();
+  });
+});
+
 describe('createOpenAIModel: the base URL', () => {
   it.each([
     ['no scheme (OLLAMA_HOST style)', 'localhost:11434/v1'],

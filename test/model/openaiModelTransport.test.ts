@@ -155,6 +155,7 @@ describe('createOpenAIModel on a redirect', () => {
     expect(error).toMatchObject({ kind: 'http', status });
     expect(error.message).toContain(`${base}/v2/chat/completions`);
     expect(error.message).toContain(`set the base URL to ${base}/v2`);
+    expect(error.message).toMatch(/\(not followed: a redirected POST is resent as a GET, without its body\)$/);
   });
 
   it('does not follow a 308 of the POST to another origin (http to https is one), and names where it points', async () => {
@@ -167,6 +168,8 @@ describe('createOpenAIModel on a redirect', () => {
     expect(seen).toHaveLength(1);
     expect(error).toMatchObject({ kind: 'http', status: 308 });
     expect(error.message).toContain('set the base URL to https://127.0.0.1:1/v1');
+    // A 307 or 308 keeps the method and body: what stops it is the other origin, where the key would go.
+    expect(error.message).toMatch(/\(not followed: it points to another origin, where the API key is not sent\)$/);
   });
 
   it.each([307, 308])('follows a %i with the POST and its body, as before', async (status) => {
@@ -186,7 +189,7 @@ describe('createOpenAIModel on a transport failure', () => {
     });
     const model = createOpenAIModel({ baseURL: `${base}/v1`, apiKey: API_KEY });
     const error = failureOf(await model.complete(request()));
-    expect(error).toMatchObject({ kind: 'http', message: 'Connection error: unsupported content-encoding zstd' });
+    expect(error).toMatchObject({ kind: 'http', message: `POST ${base}/v1/chat/completions: Connection error: unsupported content-encoding zstd` });
   });
 
   it('keeps the innermost cause of a connection error: a redirect loop', async () => {
@@ -196,7 +199,7 @@ describe('createOpenAIModel on a transport failure', () => {
     });
     const model = createOpenAIModel({ baseURL: `${base}/v1`, apiKey: API_KEY });
     const error = failureOf(await model.complete(request()));
-    expect(error.message).toMatch(/^Connection error: redirect count exceeded/);
+    expect(error.message.startsWith(`POST ${base}/v1/chat/completions: Connection error: redirect count exceeded`)).toBe(true);
   });
 
   it('keeps the cause of a refused connection with its code', async () => {
@@ -207,7 +210,7 @@ describe('createOpenAIModel on a transport failure', () => {
     await new Promise((resolve) => server.close(resolve));
     const model = createOpenAIModel({ baseURL: `${base}/v1`, apiKey: API_KEY });
     const error = failureOf(await model.complete(request()));
-    expect(error.message).toBe(`Connection error: connect ECONNREFUSED 127.0.0.1:${port}`);
+    expect(error.message).toBe(`POST ${base}/v1/chat/completions: Connection error: connect ECONNREFUSED 127.0.0.1:${port}`);
   });
 
   it('redacts the key from a cause that carries it', async () => {
@@ -217,7 +220,7 @@ describe('createOpenAIModel on a transport failure', () => {
     });
     const model = createOpenAIModel({ baseURL: `${base}/v1`, apiKey: API_KEY });
     const error = failureOf(await model.complete(request()));
-    expect(error.message).toMatch(/^Connection error: a 307 redirect to an invalid URL: http:\/\/\[\[redacted\]/);
+    expect(error.message.startsWith(`POST ${base}/v1/chat/completions: Connection error: a 307 redirect to an invalid URL: http://[[redacted]`)).toBe(true);
   });
 });
 

@@ -1,0 +1,72 @@
+import { describe, expect, it } from 'vitest';
+import { agent } from '../../src/agent/agent.js';
+import type { Model } from '../../src/model/model.js';
+import { scriptedModel } from '../../src/model/scriptedModel.js';
+import { eventsOf, flush, settle, startRun, until } from '../support/agentHarness.js';
+
+// How long a decision waits for the model: the agent's decideTimeoutMs when set, else a default
+// that leaves a model's own timeout room to fire first.
+
+const done = { intent: 'done_for_now', args: { message: 'ok' } };
+const base = { name: 'slow', description: 'waits on a slow model', prompt: 'You are {{agent}}.\n{{tools}}', tools: [] };
+
+/** A model that hangs on its first request, and says its own timeout when `timeoutMs` is given. */
+function hangingModel(timeoutMs?: number) {
+  const model = scriptedModel([{ hang: true }, done]);
+  return { model: timeoutMs === undefined ? model : (Object.assign(model, { timeoutMs }) as Model & typeof model), requests: model.requests };
+}
+
+/** Starts a run on a hanging model; returns when its first request is out. */
+async function hangingRun(decideTimeoutMs: number | undefined, modelTimeoutMs: number | undefined) {
+  const { model, requests } = hangingModel(modelTimeoutMs);
+  const definition = agent({ ...base, ...(decideTimeoutMs === undefined ? {} : { decideTimeoutMs }) });
+  const { actor, clock } = await startRun({ agent: definition, model });
+  const rest = settle(actor);
+  await until(() => requests.length === 1);
+  const signal = requests[0]!.signal;
+  /** Moves the clock by `ms` and lets the step react. */
+  const advance = async (ms: number) => {
+    clock.increment(ms);
+    await flush();
+  };
+  return { signal, advance, rest };
+}
+
+describe('the deadline of a decision', () => {
+  it('is the model\'s own timeout plus a margin when the model says one (90 s): not cut at 60 s', async () => {
+    const { signal, advance, rest } = await hangingRun(undefined, 90_000);
+    await advance(60_000);
+    expect(signal.aborted).toBe(false);
+    await advance(30_000);
+    expect(signal.aborted).toBe(false);
+    await advance(5_000);
+    expect(signal.aborted).toBe(true);
+    const [error] = eventsOf((await rest).thread, 'error');
+    expect(error!.data.kind).toBe('model_timeout');
+    expect(error!.data.message).toBe('the model did not answer within 95000 ms (decideTimeoutMs of agent slow: by default the model\'s timeoutMs, 90000, plus 5000 ms)');
+  });
+
+  it('stays 60 s for a model that says no timeout, and its message names decideTimeoutMs', async () => {
+    const { signal, advance, rest } = await hangingRun(undefined, undefined);
+    await advance(59_999);
+    expect(signal.aborted).toBe(false);
+    await advance(1);
+    expect(signal.aborted).toBe(true);
+    const [error] = eventsOf((await rest).thread, 'error');
+    expect(error!.data.message).toBe('the model did not answer within 60000 ms (decideTimeoutMs of agent slow, 60000 by default)');
+  });
+
+  it('is an explicit decideTimeoutMs whatever the model\'s timeout', async () => {
+    const { signal, advance, rest } = await hangingRun(2_000, 90_000);
+    await advance(2_000);
+    expect(signal.aborted).toBe(true);
+    const [error] = eventsOf((await rest).thread, 'error');
+    expect(error!.data.message).toBe('the model did not answer within 2000 ms (decideTimeoutMs of agent slow)');
+  });
+
+  it('ignores a timeout the model says that is no number of milliseconds', async () => {
+    const { signal, advance } = await hangingRun(undefined, Number.NaN);
+    await advance(60_000);
+    expect(signal.aborted).toBe(true);
+  });
+});

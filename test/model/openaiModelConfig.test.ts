@@ -42,6 +42,17 @@ describe('createOpenAIModel: the base URL', () => {
     expect(error.message).toBe(`baseURL must be an absolute http:// or https:// URL, such as http://127.0.0.1:11434/v1; got ${JSON.stringify(baseURL)}`);
   });
 
+  it.each([
+    ['http://127.0.0.1:1/v1/chat/completions', 'http://127.0.0.1:1/v1'],
+    ['https://api.example.com/openai/v1/chat/completions/', 'https://api.example.com/openai/v1'],
+    ['http://127.0.0.1:1/v1/chat/completions?api-version=1', 'http://127.0.0.1:1/v1?api-version=1'],
+  ])('refuses %s, the endpoint the client appends to it, naming the base URL to give', (baseURL, meant) => {
+    const error = configErrorOf(() => createOpenAIModel({ env: { SWITCHYARD_MODEL_BASE_URL: baseURL } }));
+    expect(error.message).toBe(
+      `SWITCHYARD_MODEL_BASE_URL ends with /chat/completions, which the client appends to it (requests would go to .../chat/completions/chat/completions): give ${JSON.stringify(meant)}`,
+    );
+  });
+
   it('names the variable a bad base URL came from', () => {
     const error = configErrorOf(() => createOpenAIModel({ env: { SWITCHYARD_MODEL_BASE_URL: 'localhost:11434/v1' } }));
     expect(error.message).toMatch(/^SWITCHYARD_MODEL_BASE_URL must be an absolute http:\/\/ or https:\/\/ URL/);

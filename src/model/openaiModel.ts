@@ -414,7 +414,8 @@ function tidyBaseURL(value: string | undefined): string | undefined {
 
 /**
  * Refuses a base URL the SDK cannot send to: `localhost:11434/v1` (OLLAMA_HOST's style, which parses
- * as the scheme `localhost:`), another scheme, a bad port. Caught here, it names the value; at
+ * as the scheme `localhost:`), another scheme, a bad port, or one that ends with the endpoint the SDK
+ * appends (`.../v1/chat/completions`). Caught here, it names the value; at
  * request time every thread would fail with "Connection error." or "Invalid URL".
  */
 function checkBaseURL(setting: string, baseURL: string): void {
@@ -424,8 +425,15 @@ function checkBaseURL(setting: string, baseURL: string): void {
   } catch {
     protocol = undefined;
   }
-  if (protocol === 'http:' || protocol === 'https:') return;
-  throw new ConfigError(`${setting} must be an absolute http:// or https:// URL, such as http://127.0.0.1:11434/v1; got ${JSON.stringify(maskedURL(baseURL))}`);
+  if (protocol !== 'http:' && protocol !== 'https:') {
+    throw new ConfigError(`${setting} must be an absolute http:// or https:// URL, such as http://127.0.0.1:11434/v1; got ${JSON.stringify(maskedURL(baseURL))}`);
+  }
+  // The endpoint itself, copied from a provider's curl example: the SDK appends it again.
+  const cut = baseURL.search(/[?#]|$/);
+  if (baseURL.slice(0, cut).endsWith('/chat/completions')) {
+    const meant = baseURL.slice(0, cut - '/chat/completions'.length) + baseURL.slice(cut);
+    throw new ConfigError(`${setting} ends with /chat/completions, which the client appends to it (requests would go to .../chat/completions/chat/completions): give ${JSON.stringify(maskedURL(meant))}`);
+  }
 }
 
 /** A character a header value cannot hold: a control character other than tab, or one past U+00FF (not a byte). */

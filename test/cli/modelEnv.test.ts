@@ -107,3 +107,24 @@ describe('OPENAI_API_KEY beside SWITCHYARD_MODEL_BASE_URL', () => {
     expect(await serveStartLines({ SWITCHYARD_MODEL_BASE_URL: 'https://api.openai.com/v1', OPENAI_API_KEY: 'sk-openai-account-key' })).not.toContain('model key:');
   });
 });
+
+describe('agents with a model of their own', () => {
+  it('are named by serve at start with their model, after the default one', async () => {
+    const project = mkdtempSync(join(tmpdir(), 'switchyard-model-env-project-'));
+    dirs.push(project);
+    const model = (name: string) => `{ name: '${name}', complete: async () => ({ success: false, error: { kind: 'http', message: 'unused' } }) }`;
+    const source =
+      `import { agent } from ${JSON.stringify(join(ROOT, 'src/index.ts'))};\n` +
+      `const plain = agent({ name: 'plain', description: 'd', prompt: 'You help.', tools: [] });\n` +
+      `const big = agent({ name: 'big', description: 'd', prompt: 'You help.', tools: [], model: ${model('large-model')} });\n` +
+      `const small = agent({ name: 'small', description: 'd', prompt: 'You help.', tools: [], model: ${model('small-model')} });\n` +
+      `export default { agents: [plain, big, small], model: ${model('own-model')} };\n`;
+    writeFileSync(join(project, 'switchyard.config.ts'), source);
+    const out = await serveStartLines({}, project);
+    expect(out).toMatch(/^model: own-model \(from the config\)\nagents with a model of their own: big \(large-model\), small \(small-model\)$/m);
+  });
+
+  it('are not mentioned when there are none', async () => {
+    expect(await serveStartLines({})).not.toContain('model of their own');
+  });
+});

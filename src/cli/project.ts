@@ -105,6 +105,12 @@ export function describeProject(project: Project): string {
   return `the bundled demo agents (${names}): no ${CONFIG_NAMES} in ${where}; --config <file> names one`;
 }
 
+/** The line naming a project's agents that run on a model of their own, with it; `undefined` when none does. */
+export function ownModelsLine(project: Project): string | undefined {
+  const own = project.agents.flatMap((a) => (a.model === undefined ? [] : [`${a.name} (${a.model.name})`]));
+  return own.length === 0 ? undefined : `agents with a model of their own: ${own.join(', ')}`;
+}
+
 function projectOf(config: SwitchyardConfig, path: string | null): Project {
   return { config, agents: config.agents ?? [], pipelines: config.pipelines ?? [], path };
 }

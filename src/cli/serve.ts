@@ -12,7 +12,7 @@ import { DRAIN_MS, embeddedBackend, natsBackend, type Backend, type BackendOptio
 import { BUNDLED_EXAMPLES } from './bundled.js';
 import { hookPreviousSecretsFromEnv, inspectWebsocket, loggerFromEnv, modelBaseUrl, modelFromEnv, MODEL_VARIABLES, withheldKeyNote, previousSecretsNamed, retainEndedFromEnv, webhookSecretsFromEnv, webhooksFromEnv } from './env.js';
 import { DEFAULT_URL, eventLine, shellQuote, type CommandHint } from './format.js';
-import { describeProject, type Project } from './project.js';
+import { describeProject, ownModelsLine, type Project } from './project.js';
 import type { Json } from '../thread/events.js';
 
 /** Threads that ended deleted at most per round of retention (`SWITCHYARD_RETAIN_ENDED`). */
@@ -112,6 +112,8 @@ export async function serve(project: Project, options: ServeOptions, io: ServeIO
     io.out(`no model key is configured (${MODEL_VARIABLES}):`);
     io.out('the agents run on the scripted demo model, a deterministic stand-in for an LLM.');
   }
+  const ownModels = ownModelsLine(project);
+  if (ownModels !== undefined) io.out(ownModels);
   const withheld = withheldKeyNote(io.env);
   if (withheld !== undefined) io.out(withheld);
   if (previousSecrets.length > 0) io.out(`webhook secret: callbackUrls sealed under ${previousSecretsNamed(previousSecrets.length, 'webhook secret')} (SWITCHYARD_WEBHOOK_SECRET_PREVIOUS) open too; callbacks and webhooks are signed with the current one`);

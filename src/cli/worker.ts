@@ -2,7 +2,7 @@ import { redactUrl } from '../context/redactUrl.js';
 import { loggerFromEnv, modelFromEnv, natsCredentialsFromEnv, natsInspectOptions, previousSecretsNamed, webhookSecretsFromEnv, withheldKeyNote } from './env.js';
 import { DRAIN_MS } from './backend.js';
 import { joinNats } from './joinNats.js';
-import { describeProject, type Project } from './project.js';
+import { describeProject, ownModelsLine, type Project } from './project.js';
 
 /** Options of the `worker` command, after commander parsed them. */
 export interface WorkerOptions {
@@ -64,6 +64,8 @@ export async function runWorker(project: Project, options: WorkerOptions, io: Wo
   io.out(`project: ${describeProject(project)}`);
   io.out(`taking jobs for: ${surface.serving.join(', ')}`);
   io.out(configured ? `model: ${model.name}` : 'model: the scripted demo model (no model key is configured)');
+  const ownModels = ownModelsLine(project);
+  if (ownModels !== undefined) io.out(ownModels);
   const withheld = withheldKeyNote(io.env);
   if (withheld !== undefined) io.out(withheld);
   const previous = webhookSecrets.previousSecrets.length;

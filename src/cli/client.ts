@@ -103,6 +103,8 @@ export interface AgentSummary {
   name: string;
   kind: 'agent' | 'pipeline';
   served?: boolean;
+  /** The JSON schema of its input (`{}` when it takes any). */
+  inputSchema?: unknown;
 }
 
 /** The switchyard HTTP API, as the CLI uses it. Every method throws {@link ServerError} or {@link UnreachableError}. */

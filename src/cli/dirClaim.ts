@@ -1,4 +1,5 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, messageOf, SystemError } from '../errors.js';
 import { createLockOwner, type LockRelease } from '../store/fileLock.js';
@@ -31,9 +32,9 @@ const DIR_LOCK = 'serve';
  * effect). The claim is a lease: its holder refreshes the lock's time every `heartbeatMs`, and a
  * lock not refreshed for `staleMs` is broken, so a directory whose serve died on another host (a
  * volume moved to another machine) is taken over after that; one whose holder was a process of
- * this host that is gone, at once. A holder that froze for longer than `staleMs` may find its
- * claim taken over when it resumes: its heartbeat then checks the lock is still its own (never
- * refreshing another's) and reports the loss to `onLost`. Throws a {@link ConfigError} for a
+ * this host that is gone (or a zombie its parent has not reaped yet), at once. A holder that froze
+ * for longer than `staleMs` may find its claim taken over when it resumes: its heartbeat then
+ * checks the lock is still its own (never refreshing another's) and reports the loss to `onLost`. Throws a {@link ConfigError} for a
  * directory another serve holds, or that this user may not write (see {@link unusableDir}).
  */
 export function claimDir(dir: string, options: DirClaimOptions = {}): () => void {
@@ -49,8 +50,7 @@ export function claimDir(dir: string, options: DirClaimOptions = {}): () => void
   const lockFile = join(dir, `${DIR_LOCK}.lock`);
   if (held === undefined) {
     owner.dispose();
-    const wait = `if it no longer runs, it is taken over ${Math.ceil(staleMs / 1000)} s after its last heartbeat, or delete ${lockFile}`;
-    throw new ConfigError(`${dir} is in use by another switchyard serve (${holderOf(lockFile)}): stop it or pass another --dir (${wait})`);
+    throw new ConfigError(`${dir} is in use by another switchyard serve (${holderOf(lockFile)}): stop it or pass another --dir (${takeOverHint(lockFile, staleMs)})`);
   }
   const claimed = held;
   const heartbeat = setInterval(() => {
@@ -119,12 +119,31 @@ function refresh(held: LockRelease): boolean {
   }
 }
 
+/** What the lock's owner file says of its holder; `undefined` when it cannot be read. */
+function ownerOf(lockFile: string): { pid?: unknown; host?: unknown } | undefined {
+  try {
+    return JSON.parse(readFileSync(lockFile, 'utf8')) as { pid?: unknown; host?: unknown };
+  } catch {
+    return undefined;
+  }
+}
+
 /** Who holds the lock, as its owner file says. */
 function holderOf(lockFile: string): string {
-  try {
-    const info = JSON.parse(readFileSync(lockFile, 'utf8')) as { pid?: unknown; host?: unknown };
-    return `pid ${String(info.pid)} on ${String(info.host)}`;
-  } catch {
-    return 'pid unknown';
+  const owner = ownerOf(lockFile);
+  return owner === undefined ? 'pid unknown' : `pid ${String(owner.pid)} on ${String(owner.host)}`;
+}
+
+/**
+ * When a held claim is taken over: a holder of this host as soon as its process has exited (or
+ * froze past the stale time); one of another host, whose process cannot be seen from here, only
+ * once its heartbeat stopped for the stale time.
+ */
+function takeOverHint(lockFile: string, staleMs: number): string {
+  const owner = ownerOf(lockFile);
+  const seconds = Math.ceil(staleMs / 1000);
+  if (owner?.host === hostname() && typeof owner.pid === 'number') {
+    return `it is taken over as soon as pid ${owner.pid} has exited, or has not refreshed its claim for ${seconds} s`;
   }
+  return `if it no longer runs, it is taken over ${seconds} s after its last heartbeat, or delete ${lockFile}`;
 }

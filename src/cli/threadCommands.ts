@@ -13,6 +13,7 @@ import { checkFitsRequest, respondBody } from './respondFlags.js';
 import { UsageError, type CliContext } from './cliContext.js';
 import type { Delegation } from '../pipeline/delegations.js';
 import { openDelegation } from '../pipeline/delegations.js';
+import { withInputJsonHint } from './inputJsonHint.js';
 import { replyHint, shellQuote, threadDetails, threadsTable, waitedCallLine, type CommandHint } from './format.js';
 
 /** The commands of threads on a server: launch, threads, show, watch, respond, pause, resume, cancel. */
@@ -30,7 +31,9 @@ export function addThreadCommands(program: Command, cli: CliContext): void {
       const input = launchInput(words, opts.inputJson);
       const client = cli.clientOf(command);
       const json = cli.globals(command).json === true;
-      const { thread: launched, created } = await client.launch(agent, input, opts.threadId);
+      const { thread: launched, created } = await client.launch(agent, input, opts.threadId).catch(async (error: unknown) => {
+        throw opts.inputJson === undefined ? await withInputJsonHint(client, agent, error) : error;
+      });
       // The server answers a launch of an existing id (with the same input) with that thread.
       if (!created) cli.err(`thread ${launched.id} already exists; not launched again`);
       if (opts.follow === false) {

@@ -36,7 +36,8 @@ export interface PipelineOptions<TInput extends z.ZodType, TOutput extends z.Zod
 /**
  * Defines a deterministic pipeline: code steps, delegations to agents, durable sleeps and branches
  * that choose the next step by name (loops are bounded by `maxTransitions`), with typed input and
- * output. A pipeline run is itself a durable thread and resumes after restarts from its log.
+ * output. A pipeline run is itself a durable thread and resumes after restarts from its log (a
+ * code step cut off by a crash runs again: code steps run at least once, so keep them idempotent).
  *
  * Given only its head, `pipeline` returns a {@link PipelineBuilder}: each step's output schema
  * types the `results` of the steps after it (they see the recorded JSON parsed with it again), and

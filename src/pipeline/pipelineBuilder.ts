@@ -83,6 +83,11 @@ export interface PipelineBuilder<TInput, TOutput extends z.ZodType, TResults = {
   /**
    * Code whose value, validated by `output`, is the step's result: recorded as JSON (what the
    * schema takes) and parsed with `output` again for the steps after it, which see its output.
+   *
+   * `run` runs at least once, not exactly once: if the process dies while it runs (no result
+   * recorded), it runs again when the pipeline is restored, with the same `threadId`, step name and
+   * `visit`. Keep it idempotent, or put an effect that must happen once in a tool of an agent step
+   * (journaled; a tool that is not idempotent is never run twice without asking a human).
    */
   code<TName extends string, TSchema extends z.ZodType>(
     step: {
@@ -91,7 +96,15 @@ export interface PipelineBuilder<TInput, TOutput extends z.ZodType, TResults = {
       run(context: TypedStepContext<TInput, TResults>): z.input<TSchema> | Promise<z.input<TSchema>>;
     } & UniqueName<TName, TNames>,
   ): PipelineBuilder<TInput, TOutput, WithResult<TResults, TName, z.output<TSchema>, TMaybe>, TNames | TName, TTargets, TMaybe, TPipeline>;
-  /** Code whose value is the step's result, as the log holds it: the JSON of what `run` returns ({@link Jsonified}). */
+  /**
+   * Code whose value is the step's result, as the log holds it: the JSON of what `run` returns
+   * ({@link Jsonified}).
+   *
+   * `run` runs at least once, not exactly once: if the process dies while it runs (no result
+   * recorded), it runs again when the pipeline is restored, with the same `threadId`, step name and
+   * `visit`. Keep it idempotent, or put an effect that must happen once in a tool of an agent step
+   * (journaled; a tool that is not idempotent is never run twice without asking a human).
+   */
   code<TName extends string, TReturn>(
     step: {
       name: TName;

@@ -59,13 +59,37 @@ function code(error: unknown): string | undefined {
   return (error as NodeJS.ErrnoException | undefined)?.code;
 }
 
+/**
+ * Whether process `pid` of this host still runs. `kill(pid, 0)` answers for a zombie too: a process
+ * that ended (a SIGKILL included) and that its parent has not reaped yet. A serve started in the
+ * background by a script that exited has init for parent, which may reap it only a while later
+ * (half a second measured), and a serve restarted at once must not find its directory taken.
+ */
 function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (error) {
-    return code(error) === 'EPERM';
+    if (code(error) !== 'EPERM') return false;
   }
+  return !isZombie(pid);
+}
+
+/**
+ * Whether `/proc/<pid>/stat` shows an ended process: state `Z` (zombie) or `X` (dead), with no
+ * thread left running (a thread group leader that ended alone shows `Z` while its other threads
+ * run). `false` where there is no /proc (not Linux) or the pid went away meanwhile.
+ */
+function isZombie(pid: number): boolean {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return false;
+  }
+  // Fields after the command name (in parentheses, which may hold spaces): state is the first,
+  // num_threads the eighteenth.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (fields[0] === 'Z' || fields[0] === 'X') && Number(fields[17]) <= 1;
 }
 
 /** The token an owner file's `content` names, if it can be read. */
@@ -100,11 +124,11 @@ function isDeadOwner(content: string): boolean {
  * but allocates no inode, which on some file systems makes it about fifty times cheaper (1 ms vs
  * 20 µs measured on ext4 in a VM). It is also the classic lock that works over NFS.
  *
- * A lock is stale, and broken, when its owner runs on this host and its pid is dead, or when it has
- * been held longer than `staleMs` (judged by the ctime of the link, which a link or unlink
- * updates). Breaking renames the lock aside first and checks it moved the very lock it judged
- * stale, so two processes breaking the same stale lock do not also remove a fresh one. Waits are
- * short and randomized (about 1 ms, doubling to 32 ms) until `timeoutMs`.
+ * A lock is stale, and broken, when its owner ran on this host and ended (its pid is gone, or a
+ * zombie), or when it has been held longer than `staleMs` (judged by the ctime of the link, which a
+ * link or unlink updates). Breaking renames the lock aside first and checks it moved the very lock
+ * it judged stale, so two processes breaking the same stale lock do not also remove a fresh one.
+ * Waits are short and randomized (about 1 ms, doubling to 32 ms) until `timeoutMs`.
  *
  * The file operations are synchronous on purpose: each is one small metadata system call, cheaper
  * than a round trip through libuv's thread pool.

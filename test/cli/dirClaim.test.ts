@@ -12,6 +12,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { claimDir } from '../../src/cli/dirClaim.js';
 import { ConfigError } from '../../src/errors.js';
+import { unreapedProcess, type UnreapedProcess } from '../support/unreapedProcess.js';
 
 let dir: string;
 const releases: (() => void)[] = [];
@@ -69,6 +70,42 @@ describe("serve's claim of its data directory", () => {
     (held as () => void)();
     releases.length = 0;
     expect(typeof tryClaim(300)).toBe('function');
+  });
+});
+
+/** Makes `dir` look claimed by the serve with pid `pid` on this host. */
+function claimedBy(pid: number): void {
+  const owner = join(dir, 'owner.holder');
+  writeFileSync(owner, JSON.stringify({ pid, host: hostname(), token: 'holder' }));
+  linkSync(owner, join(dir, 'serve.lock'));
+}
+
+describe.runIf(process.platform === 'linux')("serve's claim held by another process of this host", () => {
+  let holder: UnreapedProcess;
+
+  beforeEach(async () => {
+    holder = await unreapedProcess();
+  });
+
+  afterEach(() => {
+    holder.dispose();
+  });
+
+  it('is kept while that process runs, and the refusal says it is taken over once the process is gone', () => {
+    claimedBy(holder.pid);
+    const refused = tryClaim(30_000);
+    expect(refused).toBeInstanceOf(ConfigError);
+    const { message } = refused as ConfigError;
+    expect(message).toContain(`is in use by another switchyard serve (pid ${holder.pid} on ${hostname()})`);
+    // On this host a claim is not waited out for 30 s: it is taken as soon as its process is gone.
+    expect(message).toContain(`it is taken over as soon as pid ${holder.pid} has exited`);
+    expect(message).not.toContain('after its last heartbeat, or delete');
+  });
+
+  it('is taken over at once when that process was killed, though its parent has not reaped it yet (a zombie)', async () => {
+    claimedBy(holder.pid);
+    await holder.killToZombie();
+    expect(typeof tryClaim(30_000)).toBe('function');
   });
 });
 

@@ -3,12 +3,13 @@
  * the lock was broken as stale (its holder froze for longer than the stale time) and taken by
  * another owner, it says so and leaves that owner's lock alone.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { linkSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createLockOwner, type LockOwner } from '../../src/store/fileLock.js';
+import { createLockOwner, heldLocks, type LockOwner } from '../../src/store/fileLock.js';
+import { unreapedProcess } from '../support/unreapedProcess.js';
 
 let dir: string;
 const owners: LockOwner[] = [];
@@ -66,5 +67,22 @@ describe('a held lock refreshed', () => {
     const second = owner().tryAcquire('serve');
     second!();
     expect(first!.refresh()).toBe(false);
+  });
+});
+
+describe.runIf(process.platform === 'linux')('a lock whose owner on this host was killed but not reaped yet (a zombie)', () => {
+  it('is dead: broken at once, not waited out for the stale time', async () => {
+    const holder = await unreapedProcess();
+    try {
+      const ownerFile = join(dir, 'owner.zombie');
+      writeFileSync(ownerFile, JSON.stringify({ pid: holder.pid, host: hostname(), token: 'zombie' }));
+      linkSync(ownerFile, join(dir, 't.lock'));
+      expect(heldLocks(dir)).toEqual([{ name: 't', dead: false }]); // running: held
+      await holder.killToZombie();
+      expect(heldLocks(dir)).toEqual([{ name: 't', dead: true }]);
+      expect(owner().tryAcquire('t')?.brokeStale).toBe(true);
+    } finally {
+      holder.dispose();
+    }
   });
 });

@@ -80,6 +80,24 @@ export type FinishFunction<TInput, TResults, TOutput extends z.ZodType> = (conte
  */
 export interface PipelineBuilder<TInput, TOutput extends z.ZodType, TResults = {}, TNames extends string = never, TTargets extends string = never, TMaybe extends boolean = false, TPipeline extends Pipeline = Pipeline> {
   readonly kind: 'pipeline-builder';
+  // The overload with `output` comes second: a step literal with `output` is refused by this one
+  // (an excess property), and tsc reports the last overload's error, which names the field whose
+  // type `run` got wrong.
+  /**
+   * Code whose value is the step's result, as the log holds it: the JSON of what `run` returns
+   * ({@link Jsonified}).
+   *
+   * `run` runs at least once, not exactly once: if the process dies while it runs (no result
+   * recorded), it runs again when the pipeline is restored, with the same `threadId`, step name and
+   * `visit`. Keep it idempotent, or put an effect that must happen once in a tool of an agent step
+   * (journaled; a tool that is not idempotent is never run twice without asking a human).
+   */
+  code<TName extends string, TReturn>(
+    step: {
+      name: TName;
+      run(context: TypedStepContext<TInput, TResults>): TReturn | Promise<TReturn>;
+    } & UniqueName<TName, TNames>,
+  ): PipelineBuilder<TInput, TOutput, WithResult<TResults, TName, Jsonified<Awaited<TReturn>>, TMaybe>, TNames | TName, TTargets, TMaybe, TPipeline>;
   /**
    * Code whose value, validated by `output`, is the step's result: recorded as JSON (what the
    * schema takes) and parsed with `output` again for the steps after it, which see its output.
@@ -96,21 +114,6 @@ export interface PipelineBuilder<TInput, TOutput extends z.ZodType, TResults = {
       run(context: TypedStepContext<TInput, TResults>): z.input<TSchema> | Promise<z.input<TSchema>>;
     } & UniqueName<TName, TNames>,
   ): PipelineBuilder<TInput, TOutput, WithResult<TResults, TName, z.output<TSchema>, TMaybe>, TNames | TName, TTargets, TMaybe, TPipeline>;
-  /**
-   * Code whose value is the step's result, as the log holds it: the JSON of what `run` returns
-   * ({@link Jsonified}).
-   *
-   * `run` runs at least once, not exactly once: if the process dies while it runs (no result
-   * recorded), it runs again when the pipeline is restored, with the same `threadId`, step name and
-   * `visit`. Keep it idempotent, or put an effect that must happen once in a tool of an agent step
-   * (journaled; a tool that is not idempotent is never run twice without asking a human).
-   */
-  code<TName extends string, TReturn>(
-    step: {
-      name: TName;
-      run(context: TypedStepContext<TInput, TResults>): TReturn | Promise<TReturn>;
-    } & UniqueName<TName, TNames>,
-  ): PipelineBuilder<TInput, TOutput, WithResult<TResults, TName, Jsonified<Awaited<TReturn>>, TMaybe>, TNames | TName, TTargets, TMaybe, TPipeline>;
   /** A delegation to an agent whose final output, validated by `output` and parsed with it, is the step's result. */
   agent<TName extends string, TSchema extends z.ZodType>(
     step: {

@@ -1,0 +1,84 @@
+/**
+ * A call that was started (its `tool_call` journaled, no outcome: the process running it was
+ * killed) continued by a new version of the agent whose tool changed under it (qa24 D1-D3). It may
+ * have taken effect, so whenever this version cannot simply run it again as recorded, a human is
+ * asked (`kind: "interrupted"`) and told why; nothing turns it into an error the model retries
+ * under a new call id, and approving does what the question said it does.
+ */
+import { z } from 'zod';
+import { describe, expect, it } from 'vitest';
+import { agent } from '../../src/agent/agent.js';
+import { tool, type Tool, type ToolContext } from '../../src/agent/tool.js';
+import { scriptedModel } from '../../src/model/scriptedModel.js';
+import type { HumanRequest, NewEvent } from '../../src/thread/events.js';
+import { eventsOf, runToEnd, startRun, threadOf, type Answerer } from '../support/agentHarness.js';
+
+/** A `charge` tool of the new version (input `schema`, `flags`) that records each run. */
+function charge(schema: z.ZodType<Record<string, unknown>>, flags: { idempotent: boolean; approval?: boolean }) {
+  const runs: { args: unknown; ctx: ToolContext }[] = [];
+  const t = tool({
+    name: 'charge',
+    description: 'charges a card',
+    input: schema,
+    ...flags,
+    run: async (args, ctx) => {
+      runs.push({ args, ctx });
+      return 'charged';
+    },
+  });
+  return { tool: t as Tool, runs };
+}
+
+/** The old version's call, started and never finished: `charge({"orderId":"C-1"})`. */
+const startedCharge: readonly NewEvent[] = [
+  { type: 'input', data: { input: 'charge C-1' } },
+  { type: 'decision', data: { callId: 'call_2', step: 1, intent: 'charge', args: { orderId: 'C-1' }, model: 'm', promptHash: 'sha256:0', tokens: { prompt: 1, completion: 1 }, latencyMs: 0 } },
+  { type: 'tool_call', data: { callId: 'call_2', tool: 'charge', args: { orderId: 'C-1' }, idempotencyKey: 'thread-1:call_2', attempt: 1 } },
+];
+
+/**
+ * Continues `events` under a `support` agent whose tools are `tools`; the model, when asked, calls
+ * charge again with args the new schema takes (as the qa24 stand-in did), then is done. `answer`
+ * answers the human's request(s).
+ */
+async function continueUnder(tools: Tool[], events: readonly NewEvent[], answer?: Answerer) {
+  const support = agent({ name: 'support', description: 'charges', prompt: 'You are {{agent}}.\n{{tools}}', tools });
+  const model = scriptedModel([{ intent: 'charge', args: { orderId: 7 } }, { intent: 'done_for_now', args: { message: 'done' } }]);
+  const { actor, clock } = await startRun({ agent: support, model, thread: threadOf('thread-1', 'support', events) });
+  const end = await runToEnd(actor, clock, answer === undefined ? {} : { answer });
+  return { end, model };
+}
+
+/** The interrupted-call request about the started charge, as a version asked it: `rerun` as given (absent when undefined). */
+function asked(question: string, rerun?: boolean): NewEvent {
+  const request: HumanRequest = { requestId: 'req_4_x', kind: 'interrupted', question, urgency: 'high', format: 'yes_no', callId: 'call_2', tool: 'charge', args: { orderId: 'C-1' } };
+  return { type: 'human_request', data: rerun === undefined ? request : { ...request, rerun } };
+}
+
+/** What a version without the tool asked (qa24 D2's log): approving means it did not take effect, and it is not run again. */
+const GONE_TOOL_QUESTION =
+  'charge({"orderId":"C-1"}) was started and its outcome was not recorded (...); charge is not a tool of agent support in this version, so it cannot be run again. Approve only if it did not take effect (the model is told it was not run again); deny, describing the outcome, if it did.';
+
+describe('an interrupted request that said approving does not run the call again (rerun: false) (qa24 D2)', () => {
+  it('approved after a rollback brought its tool back: the call is recorded as not run again, never run', async () => {
+    const tool = charge(z.object({ orderId: z.string() }), { idempotent: false });
+    const answered: NewEvent[] = [...startedCharge, asked(GONE_TOOL_QUESTION, false), { type: 'human_response', data: { requestId: 'req_4_x', approved: true, comment: 'redone by hand', by: 'root' } }];
+    const { end, model } = await continueUnder([tool.tool], answered);
+    expect(tool.runs).toHaveLength(0);
+    expect(eventsOf(end.thread, 'tool_call')).toHaveLength(1);
+    const [error] = eventsOf(end.thread, 'error');
+    expect(error!.data).toMatchObject({ kind: 'tool_error', callId: 'call_2', tool: 'charge' });
+    expect(error!.data.message).toContain('charge({"orderId":"C-1"}) was not run again');
+    expect(error!.data.message).toContain('a human said it did not take effect: redone by hand');
+    expect(model.requests[0]!.context).toContain('was not run again');
+  });
+
+  it('a request without the field (or rerun: true) still runs the call again when approved', async () => {
+    const tool = charge(z.object({ orderId: z.string() }), { idempotent: false });
+    for (const rerun of [undefined, true]) {
+      const events: NewEvent[] = [...startedCharge, asked('charge(...) ... Run it again?', rerun), { type: 'human_response', data: { requestId: 'req_4_x', approved: true } }];
+      await continueUnder([tool.tool], events);
+    }
+    expect(tool.runs.filter((r) => r.ctx.callId === 'call_2').map((r) => r.ctx.attempt)).toEqual([2, 2]);
+  });
+});

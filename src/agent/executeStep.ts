@@ -194,6 +194,8 @@ function gate(input: StepInput, call: PendingCall, recorded: boolean): Gate {
     const events = goneToolEvents(input, call);
     return call.started ? asking(events, true) : { run: false, events };
   }
+  // The human was told approving means it did not take effect and it is not run again: so it is not.
+  if (call.rerun === false) return { run: false, events: notRunAgainEvents(input, call, 'the question the human answered said approving would not run it again') };
   if (call.started && !recorded && !tool.idempotent) return asking([interruptedRequest(incarnationKeyOf(thread), versionOf(thread) + 1, call)], false);
   const checked = tool.parse(call.args, 'recorded');
   if (!checked.success) return { run: false, events: errorEvents(input, 'invalid_args', `arguments for ${call.tool} are invalid: ${checked.error}`, about) };
@@ -223,14 +225,20 @@ function goneToolEvents(input: StepInput, call: PendingCall): readonly NewEvent[
     const ask = `; ${missing}, so it cannot be run again. Approve only if it did not take effect (the model is told it was not run again); deny, describing the outcome, if it did.`;
     return [interruptedRequest(incarnationKeyOf(thread), versionOf(thread) + 1, call, UNRECORDED, ask, false)];
   }
-  if (call.retryApproved) {
-    const answer = thread.events.findLast((e) => e.type === 'human_response');
-    const comment = answer?.type === 'human_response' && answer.data.comment ? `: ${answer.data.comment}` : '';
-    const message = `${call.tool}(${JSON.stringify(call.args)}) was not run again: ${missing} (its tools: ${tools}). It had been started and its outcome was not recorded; a human said it did not take effect${comment}`;
-    return errorEvents(input, 'tool_error', message, about);
-  }
+  if (call.retryApproved) return notRunAgainEvents(input, call, `${missing} (its tools: ${tools})`);
   // Not "no longer exists": during a rolling deploy the tool may be a newer version's, decided there.
   return errorEvents(input, 'unknown_intent', `tool ${missing} (its tools: ${tools}); it was not run`, about);
+}
+
+/**
+ * The error that records a started call a human approved (it did not take effect) as not run
+ * again, `why` it is not, with what they said: for the model to see and decide on.
+ */
+function notRunAgainEvents(input: StepInput, call: PendingCall, why: string): readonly NewEvent[] {
+  const answer = input.thread.events.findLast((e) => e.type === 'human_response');
+  const comment = answer?.type === 'human_response' && answer.data.comment ? `: ${answer.data.comment}` : '';
+  const message = `${call.tool}(${JSON.stringify(call.args)}) was not run again: ${why}. It had been started and its outcome was not recorded; a human said it did not take effect${comment}`;
+  return errorEvents(input, 'tool_error', message, { callId: call.callId, tool: call.tool });
 }
 
 /**

@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { agent } from '../../src/agent/agent.js';
 import { tool, type Tool, type ToolContext } from '../../src/agent/tool.js';
 import { scriptedModel } from '../../src/model/scriptedModel.js';
-import type { HumanRequest, NewEvent } from '../../src/thread/events.js';
+import type { HumanRequest, NewEvent, Thread } from '../../src/thread/events.js';
 import { eventsOf, runToEnd, startRun, threadOf, type Answerer } from '../support/agentHarness.js';
 
 /** A `charge` tool of the new version (input `schema`, `flags`) that records each run. */
@@ -48,6 +48,49 @@ async function continueUnder(tools: Tool[], events: readonly NewEvent[], answer?
   const end = await runToEnd(actor, clock, answer === undefined ? {} : { answer });
   return { end, model };
 }
+
+/** The first human request `thread` holds. */
+function firstRequest(thread: Thread): HumanRequest {
+  const [request] = eventsOf(thread, 'human_request');
+  if (request === undefined) throw new Error('no human request');
+  return request.data;
+}
+
+const numberOrder = z.object({ orderId: z.number() });
+
+describe('a started call whose recorded args the new version refuses (qa24 D1)', () => {
+  it.each([
+    ['idempotent', true],
+    ['not idempotent', false],
+  ])('of a tool %s: a human is asked (rerun false, saying why), nothing runs, no invalid_args for the model to retry', async (_, idempotent) => {
+    const tool = charge(numberOrder, { idempotent });
+    const { end, model } = await continueUnder([tool.tool], startedCharge);
+    expect(end.state).toBe('awaitingHuman');
+    expect(tool.runs).toHaveLength(0);
+    expect(model.requests).toHaveLength(0);
+    expect(eventsOf(end.thread, 'error')).toEqual([]);
+    const request = firstRequest(end.thread);
+    expect(request).toMatchObject({ kind: 'interrupted', callId: 'call_2', tool: 'charge', args: { orderId: 'C-1' }, rerun: false });
+    expect(request.question).toContain('charge({"orderId":"C-1"}) was started and its outcome was not recorded');
+    expect(request.question).toContain('its recorded arguments are not valid for charge in this version of agent support');
+    expect(request.question).toContain('orderId');
+    expect(request.question).toContain('so it cannot be run again as recorded');
+    expect(request.question).toContain('Approve only if it did not take effect (the model is told it was not run again)');
+  });
+
+  it('approved ("it did not take effect"): recorded as not run again for the model; the call is never run', async () => {
+    const tool = charge(numberOrder, { idempotent: true });
+    const { end, model } = await continueUnder([tool.tool], startedCharge, () => ({ approved: true, comment: 'no charge at the bank' }));
+    expect(end.status).toBe('done');
+    const [error] = eventsOf(end.thread, 'error');
+    expect(error!.data).toMatchObject({ kind: 'tool_error', callId: 'call_2', tool: 'charge' });
+    expect(error!.data.message).toContain('charge({"orderId":"C-1"}) was not run again');
+    expect(error!.data.message).toContain('a human said it did not take effect: no charge at the bank');
+    expect(model.requests[0]!.context).toContain('was not run again');
+    // Only the model's own new call (a new call id) ran: the started one was not run with other args.
+    expect(tool.runs.map((r) => r.ctx.callId)).not.toContain('call_2');
+  });
+});
 
 /** The interrupted-call request about the started charge, as a version asked it: `rerun` as given (absent when undefined). */
 function asked(question: string, rerun?: boolean): NewEvent {

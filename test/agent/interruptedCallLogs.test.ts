@@ -11,13 +11,14 @@ import { capturingLogger } from '../support/capturingLogger.js';
 const SECRET = 'tok-SUPERSECRET-999';
 
 /** A tool named `name` that counts its runs (its input `{ value: string }` unless `input` says otherwise). */
-function counted(name: string, idempotent: boolean, input: z.ZodType<Record<string, unknown>> = z.object({ value: z.string() })): { tool: Tool; runs: () => number } {
+function counted(name: string, idempotent: boolean, input: z.ZodType<Record<string, unknown>> = z.object({ value: z.string() }), approval = false): { tool: Tool; runs: () => number } {
   let runs = 0;
   const t = tool({
     name,
     description: `the ${name} tool`,
     input,
     idempotent,
+    approval,
     run: async (args) => {
       runs++;
       return { done: args };
@@ -103,6 +104,26 @@ describe('a call found interrupted (started, no outcome), in the logs', () => {
       }),
     ]);
     expect(out.text).not.toContain('SUPERSECRET');
+  });
+
+  it('of an idempotent tool this version asks approval for: the same warn, saying so (qa24 D3)', async () => {
+    const sync = counted('sync', true, undefined, true);
+    const { end, interrupted } = await continueInterrupted([sync.tool], 'sync');
+    expect(end.state).toBe('awaitingHuman');
+    expect(sync.runs()).toBe(0);
+    const [request] = eventsOf(end.thread, 'human_request');
+    expect(interrupted).toEqual([
+      expect.objectContaining({
+        level: 40,
+        tool: 'sync',
+        callId: 'call_2',
+        idempotent: true,
+        needsApproval: true,
+        humanAsked: true,
+        requestId: request!.data.requestId,
+        msg: 'interrupted tool call sync (call call_2): it was started and its outcome is not recorded; a human is asked whether it took effect (this version of the agent asks approval before the tool runs)',
+      }),
+    ]);
   });
 
   it('of an idempotent tool: one info line saying it is run again (its attempt), and no warn', async () => {

@@ -125,3 +125,54 @@ describe('an interrupted request that said approving does not run the call again
     expect(tool.runs.filter((r) => r.ctx.callId === 'call_2').map((r) => r.ctx.attempt)).toEqual([2, 2]);
   });
 });
+
+describe('a started call of a tool the new version asks approval for (qa24 D3)', () => {
+  it('asks the interrupted question (the call already started), not a plain approval', async () => {
+    const tool = charge(z.object({ orderId: z.string() }), { idempotent: true, approval: true });
+    const { end } = await continueUnder([tool.tool], startedCharge);
+    expect(end.state).toBe('awaitingHuman');
+    expect(tool.runs).toHaveLength(0);
+    const request = firstRequest(end.thread);
+    expect(request).toMatchObject({ kind: 'interrupted', callId: 'call_2', tool: 'charge' });
+    expect(request.rerun).toBeUndefined();
+    expect(request.question).toContain('charge({"orderId":"C-1"}) was started and its outcome was not recorded');
+    expect(request.question).toContain('asks approval before charge runs');
+  });
+
+  it('denied ("it went through"): nothing runs, the model reads what the human said', async () => {
+    const tool = charge(z.object({ orderId: z.string() }), { idempotent: true, approval: true });
+    const support = agent({ name: 'support', description: 'charges', prompt: 'You are {{agent}}.\n{{tools}}', tools: [tool.tool] });
+    const model = scriptedModel([{ intent: 'done_for_now', args: { message: 'charged once' } }]);
+    const { actor, clock } = await startRun({ agent: support, model, thread: threadOf('thread-1', 'support', startedCharge) });
+    const end = await runToEnd(actor, clock, { answer: () => ({ approved: false, comment: 'it went through' }) });
+    expect(end.status).toBe('done');
+    expect(tool.runs).toHaveLength(0);
+    expect(model.requests[0]!.context).toContain('<human_request kind="interrupted"');
+    expect(model.requests[0]!.context).toContain('approved="false">it went through</human_response>');
+  });
+
+  it('approved: runs again as attempt 2 with the same idempotency key, with no second question', async () => {
+    const tool = charge(z.object({ orderId: z.string() }), { idempotent: true, approval: true });
+    const support = agent({ name: 'support', description: 'charges', prompt: 'You are {{agent}}.\n{{tools}}', tools: [tool.tool] });
+    const model = scriptedModel([{ intent: 'done_for_now', args: { message: 'charged' } }]);
+    const { actor, clock } = await startRun({ agent: support, model, thread: threadOf('thread-1', 'support', startedCharge) });
+    const end = await runToEnd(actor, clock, { answer: () => ({ approved: true }) });
+    expect(end.status).toBe('done');
+    expect(end.answers).toBe(1);
+    expect(tool.runs.map((r) => [r.ctx.callId, r.ctx.attempt, r.ctx.idempotencyKey])).toEqual([['call_2', 2, 'thread-1:call_2']]);
+  });
+
+  it('approved before it started (the tool asked approval then too): runs again at once, nothing asked again', async () => {
+    const tool = charge(z.object({ orderId: z.string() }), { idempotent: true, approval: true });
+    const approval: NewEvent = {
+      type: 'human_request',
+      data: { requestId: 'req_3_x', kind: 'approval', question: 'Approve charge({"orderId":"C-1"})?', urgency: 'medium', format: 'yes_no', callId: 'call_2', tool: 'charge', args: { orderId: 'C-1' } },
+    };
+    const [input, decision, started] = startedCharge;
+    const events: NewEvent[] = [input!, decision!, approval, { type: 'human_response', data: { requestId: 'req_3_x', approved: true } }, started!];
+    const { end } = await continueUnder([tool.tool], events);
+    expect(end.status).toBe('done');
+    expect(eventsOf(end.thread, 'human_request')).toHaveLength(1);
+    expect(tool.runs.map((r) => [r.ctx.callId, r.ctx.attempt])).toEqual([['call_2', 2]]);
+  });
+});

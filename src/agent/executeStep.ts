@@ -157,10 +157,10 @@ type Gate =
 
 /**
  * Why a human is asked about a call found started with no outcome rather than it running again:
- * its tool is not idempotent, this version of the agent has no such tool, or its recorded
- * arguments are not valid for this version's tool.
+ * its tool is not idempotent, this version of the agent has no such tool, its recorded arguments
+ * are not valid for this version's tool, or this version asks approval before the tool runs.
  */
-type InterruptedCause = 'not_idempotent' | 'tool_gone' | 'invalid_args';
+type InterruptedCause = 'not_idempotent' | 'tool_gone' | 'invalid_args' | 'needs_approval';
 
 /** A call found started with no outcome, about which a human is asked. */
 interface Interrupted {
@@ -173,6 +173,7 @@ const CAUSE_LOG: Readonly<Record<InterruptedCause, { readonly fields: Readonly<R
   not_idempotent: { fields: {}, said: '' },
   tool_gone: { fields: { toolGone: true }, said: ' (its tool is gone from this version of the agent)' },
   invalid_args: { fields: { invalidArgs: true }, said: ' (its recorded arguments are not valid for this version of the tool)' },
+  needs_approval: { fields: { needsApproval: true }, said: ' (this version of the agent asks approval before the tool runs)' },
 };
 
 /**
@@ -231,7 +232,10 @@ function gate(input: StepInput, call: PendingCall, recorded: boolean): Gate {
  * asked, told why. Its arguments no longer valid, it cannot run again as recorded, whatever the
  * tool's flags: approving says it did not take effect (`rerun: false`), never an `invalid_args`
  * error the model would retry under a new call id (a new idempotency key: the effect twice).
- * Otherwise only a tool that is not idempotent asks. Undefined when it runs again.
+ * Otherwise a tool that is not idempotent asks, and so does an idempotent one that needs an
+ * approval not given yet (a deploy made it ask): the interrupted request, not a plain approval,
+ * so the human knows it already started when they answer; approving runs it again (the same
+ * idempotency key). Undefined when it runs again.
  */
 function startedGate(input: StepInput, call: PendingCall, tool: Tool, checked: ReturnType<Tool['parse']>): Gate | undefined {
   const { thread, agent } = input;
@@ -242,7 +246,9 @@ function startedGate(input: StepInput, call: PendingCall, tool: Tool, checked: R
     return asking([interruptedRequest(incarnationKeyOf(thread), seq, call, UNRECORDED, ask, false)], 'invalid_args');
   }
   if (!tool.idempotent) return asking([interruptedRequest(incarnationKeyOf(thread), seq, call)], 'not_idempotent');
-  return undefined;
+  if (call.approved || !tool.needsApproval(checked.data)) return undefined;
+  const ask = `, and this version of agent ${agent.name} asks approval before ${tool.name} runs. ${tool.name} is idempotent: run again, it gets the same idempotency key, so a service that honours the key does not repeat its effect. Approve to run it again; deny, describing the outcome, if it took effect or must not run.`;
+  return asking([interruptedRequest(incarnationKeyOf(thread), seq, call, UNRECORDED, ask)], 'needs_approval');
 }
 
 /** The most characters of a schema's complaint an interrupted-call question quotes. */

@@ -14,6 +14,7 @@ import { UsageError, type CliContext } from './cliContext.js';
 import type { Delegation } from '../pipeline/delegations.js';
 import { openDelegation } from '../pipeline/delegations.js';
 import { replyHint, shellQuote, threadDetails, threadsTable, waitedCallLine, type CommandHint } from './format.js';
+import { absentAgentNote } from './unservedNote.js';
 
 /** The commands of threads on a server: launch, threads, show, watch, respond, pause, resume, cancel. */
 export function addThreadCommands(program: Command, cli: CliContext): void {
@@ -72,6 +73,8 @@ export function addThreadCommands(program: Command, cli: CliContext): void {
       }
       // A pipeline "running" while a child waits: say which, and how to answer it.
       cli.out(threadDetails(view, cli.hintOf(command), await childWaitedOn(client, view)));
+      const absent = await absentAgentNote(client, view.agent, view.status);
+      if (absent !== undefined) cli.err(absent);
     });
 
   program

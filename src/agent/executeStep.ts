@@ -305,8 +305,8 @@ function timedOutCall(at: StepInput, call: PendingCall, message: string): NewEve
 }
 
 /**
- * Asks a human whether a call that was started, of a tool that is not idempotent (or gone from this
- * version), took effect. `what` says what is known of it: by default only what the log shows (its
+ * Asks a human whether a call that was started took effect (one that may not simply run again: see
+ * {@link InterruptedCause}). `what` says what is known of it: by default only what the log shows (its
  * start, and no outcome after it), since the process that ran it may have stopped, or run on and
  * failed to write; `ask`, what the answers do (by default: approve to run it again), and `rerun`
  * whether approving runs it again (recorded as `rerun: false` when not).

@@ -94,7 +94,7 @@ export function addThreadCommands(program: Command, cli: CliContext): void {
     .command('respond')
     .description("answer a thread's pending request (an approval, a question, an escalation)")
     .argument('<id>', 'the thread id', parseThreadId)
-    .addOption(new Option('--approve', 'approve (approvals; interrupted calls: run it again, or, its tool gone, it did not take effect)').conflicts('deny'))
+    .addOption(new Option('--approve', 'approve (approvals; interrupted calls: run it again, or, when the question says it cannot run again, it did not take effect)').conflicts('deny'))
     .addOption(new Option('--deny', 'deny (approvals; stop the agent for escalations)').conflicts('approve'))
     .option('--answer <text>', 'the answer to a question, or guidance for an escalation (not with --approve or --deny)')
     .option('--comment <text>', 'a note recorded with the response (the model sees it)')

@@ -59,7 +59,7 @@ export interface PendingCall {
   readonly attempts: number;
   /** An approval request for this call was answered with approval. */
   readonly approved: boolean;
-  /** A human answered an interrupted-call request with "run it again". */
+  /** A human approved an interrupted-call request: "run it again" (or, with {@link rerun} false, "it did not take effect"). */
   readonly retryApproved: boolean;
   /**
    * `false` when the interrupted-call request a human approved said that approving does not run the

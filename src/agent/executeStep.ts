@@ -1,6 +1,6 @@
 import { redactJson, redactText } from '../context/redact.js';
 import { sleep } from '../clock.js';
-import { describeError, isUnavailable, messageOf, promiseOf, SwitchyardError, VersionConflictError } from '../errors.js';
+import { clipText, describeError, isUnavailable, messageOf, promiseOf, SwitchyardError, VersionConflictError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { appendEvents, type AppendOptions } from '../store/appendEvents.js';
 import { versionOf, type Json, type NewEvent, type Thread, type ThreadEvent } from '../thread/events.js';
@@ -16,8 +16,9 @@ import type { Tool, ToolContext } from './tool.js';
  * Runs the pending tool call (factor 4), journaled: the `tool_call` event is persisted before the
  * tool runs (by this step, or by the decision with it: `input.recordedCall`) and the result after.
  * A call found started with no outcome (its process stopped, or could not record it) runs again
- * only if the tool is idempotent; otherwise (or when this version of the agent no longer has its
- * tool) a human is asked what happened, as for one that outlives its deadline.
+ * only if the tool is idempotent and this version can run it as recorded; otherwise (a tool that
+ * is not idempotent, gone from this version, or whose schema now refuses the recorded arguments)
+ * a human is asked what happened, as for one that outlives its deadline.
  *
  * `signal` abandons the step (its outcome is dropped: the actor stopped). `windDown` asks it to
  * wrap up (a cancel came): the tool's signal aborts, its outcome is still journaled (a result
@@ -148,43 +149,60 @@ async function awaitFirstRun(input: StepInput, call: PendingCall, signal: AbortS
 
 /**
  * Whether the call may run now, or the events that record why not; `interrupted`, when they ask a
- * human whether a call found started took effect: the request, and whether its tool is gone.
+ * human whether a call found started took effect: the request, and why it is asked.
  */
 type Gate =
   | { readonly run: true; readonly tool: Tool; readonly args: unknown }
   | { readonly run: false; readonly events: readonly NewEvent[]; readonly interrupted?: Interrupted };
 
+/**
+ * Why a human is asked about a call found started with no outcome rather than it running again:
+ * its tool is not idempotent, this version of the agent has no such tool, its recorded arguments
+ * are not valid for this version's tool, or this version asks approval before the tool runs.
+ */
+type InterruptedCause = 'not_idempotent' | 'tool_gone' | 'invalid_args' | 'needs_approval';
+
 /** A call found started with no outcome, about which a human is asked. */
 interface Interrupted {
   readonly requestId: string;
-  /** This version of the agent has no such tool (otherwise the tool is not idempotent). */
-  readonly toolGone: boolean;
+  readonly cause: InterruptedCause;
 }
+
+/** What the warn line of each {@link InterruptedCause} adds: its fields (beside the tool's `idempotent`, when it has one) and the end of its message. */
+const CAUSE_LOG: Readonly<Record<InterruptedCause, { readonly fields: Readonly<Record<string, true>>; readonly said: string }>> = {
+  not_idempotent: { fields: {}, said: '' },
+  tool_gone: { fields: { toolGone: true }, said: ' (its tool is gone from this version of the agent)' },
+  invalid_args: { fields: { invalidArgs: true }, said: ' (its recorded arguments are not valid for this version of the tool)' },
+  needs_approval: { fields: { needsApproval: true }, said: ' (this version of the agent asks approval before the tool runs)' },
+};
 
 /**
  * Logs at warn that a call was found started with no outcome (its process stopped mid-call, or
  * could not record it) and a human is asked whether it took effect: after a worker's crash the
- * log says which side effects may need a human, not only the thread's status. Bound to the
- * thread and its agent by the step's logger.
+ * log says which side effects may need a human, not only the thread's status, and why it does not
+ * simply run again. Bound to the thread and its agent by the step's logger.
  */
-function logInterrupted(input: StepInput, call: PendingCall, { requestId, toolGone }: Interrupted): void {
+function logInterrupted(input: StepInput, call: PendingCall, { requestId, cause }: Interrupted): void {
+  const tool = input.agent.toolsByName.get(call.tool);
+  const { fields, said } = CAUSE_LOG[cause];
   input.deps.logger.warn(
-    { state: 'executing', tool: call.tool, callId: call.callId, ...(toolGone ? { toolGone } : { idempotent: false }), attempts: call.attempts, humanAsked: true, requestId },
-    `interrupted tool call ${call.tool} (call ${call.callId}): it was started and its outcome is not recorded; a human is asked whether it took effect${toolGone ? ' (its tool is gone from this version of the agent)' : ''}`,
+    { state: 'executing', tool: call.tool, callId: call.callId, ...(tool === undefined ? {} : { idempotent: tool.idempotent }), ...fields, attempts: call.attempts, humanAsked: true, requestId },
+    `interrupted tool call ${call.tool} (call ${call.callId}): it was started and its outcome is not recorded; a human is asked whether it took effect${said}`,
   );
 }
 
-/** The gate of a call whose `events` ask a human whether it took effect (an interrupted-call request among them). */
-function asking(events: readonly NewEvent[], toolGone: boolean): Gate {
+/** The gate of a call whose `events` ask a human whether it took effect (an interrupted-call request among them), `cause` why. */
+function asking(events: readonly NewEvent[], cause: InterruptedCause): Gate {
   const request = events.find((e) => e.type === 'human_request');
   const requestId = request?.type === 'human_request' ? request.data.requestId : '';
-  return { run: false, events, interrupted: { requestId, toolGone } };
+  return { run: false, events, interrupted: { requestId, cause } };
 }
 
 /**
  * What stands between a pending call and its tool: a tool this version of the agent does not have
- * (see {@link goneToolEvents}), an interrupted run of a tool that is not idempotent (a human is
- * asked), invalid arguments, an approval not yet given.
+ * (see {@link goneToolEvents}), a human's word that it did not take effect on a question that said
+ * it is not run again, a started call that cannot simply run again (see {@link startedGate}),
+ * invalid arguments, an approval not yet given.
  */
 function gate(input: StepInput, call: PendingCall, recorded: boolean): Gate {
   const { thread } = input;
@@ -192,10 +210,13 @@ function gate(input: StepInput, call: PendingCall, recorded: boolean): Gate {
   const about = { callId: call.callId, tool: call.tool };
   if (tool === undefined) {
     const events = goneToolEvents(input, call);
-    return call.started ? asking(events, true) : { run: false, events };
+    return call.started ? asking(events, 'tool_gone') : { run: false, events };
   }
-  if (call.started && !recorded && !tool.idempotent) return asking([interruptedRequest(incarnationKeyOf(thread), versionOf(thread) + 1, call)], false);
+  // The human was told approving means it did not take effect and it is not run again: so it is not.
+  if (call.rerun === false) return { run: false, events: notRunAgainEvents(input, call, 'the question the human answered said approving would not run it again') };
   const checked = tool.parse(call.args, 'recorded');
+  const started = call.started && !recorded ? startedGate(input, call, tool, checked) : undefined;
+  if (started !== undefined) return started;
   if (!checked.success) return { run: false, events: errorEvents(input, 'invalid_args', `arguments for ${call.tool} are invalid: ${checked.error}`, about) };
   // The gate is derived from the log: a decision for a tool that needs approval, with no approval
   // recorded after it (a log that ends at the decision), asks before anything runs.
@@ -204,6 +225,34 @@ function gate(input: StepInput, call: PendingCall, recorded: boolean): Gate {
   }
   return { run: true, tool, args: checked.data };
 }
+
+/**
+ * The gate of a call found started with no outcome (`checked`: its recorded args parsed by this
+ * version's `tool`), when it may not simply run again: it may have taken effect, so a human is
+ * asked, told why. Its arguments no longer valid, it cannot run again as recorded, whatever the
+ * tool's flags: approving says it did not take effect (`rerun: false`), never an `invalid_args`
+ * error the model would retry under a new call id (a new idempotency key: the effect twice).
+ * Otherwise a tool that is not idempotent asks, and so does an idempotent one that needs an
+ * approval not given yet (a deploy made it ask): the interrupted request, not a plain approval,
+ * so the human knows it already started when they answer; approving runs it again (the same
+ * idempotency key). Undefined when it runs again.
+ */
+function startedGate(input: StepInput, call: PendingCall, tool: Tool, checked: ReturnType<Tool['parse']>): Gate | undefined {
+  const { thread, agent } = input;
+  const seq = versionOf(thread) + 1;
+  if (!checked.success) {
+    const error = clipText(redactText(checked.error, agent.secrets), MAX_PARSE_ERROR);
+    const ask = `; its recorded arguments are not valid for ${tool.name} in this version of agent ${agent.name} (${error}), so it cannot be run again as recorded. ${NOT_RUN_AGAIN}`;
+    return asking([interruptedRequest(incarnationKeyOf(thread), seq, call, UNRECORDED, ask, false)], 'invalid_args');
+  }
+  if (!tool.idempotent) return asking([interruptedRequest(incarnationKeyOf(thread), seq, call)], 'not_idempotent');
+  if (call.approved || !tool.needsApproval(checked.data)) return undefined;
+  const ask = `, and this version of agent ${agent.name} asks approval before ${tool.name} runs. ${tool.name} is idempotent: run again, it gets the same idempotency key, so a service that honours the key does not repeat its effect. Approve to run it again; deny, describing the outcome, if it took effect or must not run.`;
+  return asking([interruptedRequest(incarnationKeyOf(thread), seq, call, UNRECORDED, ask)], 'needs_approval');
+}
+
+/** The most characters of a schema's complaint an interrupted-call question quotes. */
+const MAX_PARSE_ERROR = 500;
 
 /**
  * The events of a pending call whose tool this version of the agent does not have (a deploy renamed
@@ -220,17 +269,23 @@ function goneToolEvents(input: StepInput, call: PendingCall): readonly NewEvent[
   const missing = `${call.tool} is not a tool of agent ${agent.name} in this version`;
   const tools = agent.tools.map((t) => t.name).join(', ');
   if (call.started) {
-    const ask = `; ${missing}, so it cannot be run again. Approve only if it did not take effect (the model is told it was not run again); deny, describing the outcome, if it did.`;
+    const ask = `; ${missing}, so it cannot be run again. ${NOT_RUN_AGAIN}`;
     return [interruptedRequest(incarnationKeyOf(thread), versionOf(thread) + 1, call, UNRECORDED, ask, false)];
   }
-  if (call.retryApproved) {
-    const answer = thread.events.findLast((e) => e.type === 'human_response');
-    const comment = answer?.type === 'human_response' && answer.data.comment ? `: ${answer.data.comment}` : '';
-    const message = `${call.tool}(${JSON.stringify(call.args)}) was not run again: ${missing} (its tools: ${tools}). It had been started and its outcome was not recorded; a human said it did not take effect${comment}`;
-    return errorEvents(input, 'tool_error', message, about);
-  }
+  if (call.retryApproved) return notRunAgainEvents(input, call, `${missing} (its tools: ${tools})`);
   // Not "no longer exists": during a rolling deploy the tool may be a newer version's, decided there.
   return errorEvents(input, 'unknown_intent', `tool ${missing} (its tools: ${tools}); it was not run`, about);
+}
+
+/**
+ * The error that records a started call a human approved (it did not take effect) as not run
+ * again, `why` it is not, with what they said: for the model to see and decide on.
+ */
+function notRunAgainEvents(input: StepInput, call: PendingCall, why: string): readonly NewEvent[] {
+  const answer = input.thread.events.findLast((e) => e.type === 'human_response');
+  const comment = answer?.type === 'human_response' && answer.data.comment ? `: ${answer.data.comment}` : '';
+  const message = `${call.tool}(${JSON.stringify(call.args)}) was not run again: ${why}. It had been started and its outcome was not recorded; a human said it did not take effect${comment}`;
+  return errorEvents(input, 'tool_error', message, { callId: call.callId, tool: call.tool });
 }
 
 /**
@@ -250,8 +305,8 @@ function timedOutCall(at: StepInput, call: PendingCall, message: string): NewEve
 }
 
 /**
- * Asks a human whether a call that was started, of a tool that is not idempotent (or gone from this
- * version), took effect. `what` says what is known of it: by default only what the log shows (its
+ * Asks a human whether a call that was started took effect (one that may not simply run again: see
+ * {@link InterruptedCause}). `what` says what is known of it: by default only what the log shows (its
  * start, and no outcome after it), since the process that ran it may have stopped, or run on and
  * failed to write; `ask`, what the answers do (by default: approve to run it again), and `rerun`
  * whether approving runs it again (recorded as `rerun: false` when not).
@@ -273,6 +328,8 @@ function interruptedRequest(threadKey: string, seq: number, call: PendingCall, w
   };
 }
 
+/** What the interrupted-call question asks of a call that cannot run again (`rerun: false`): what approving does. */
+const NOT_RUN_AGAIN = 'Approve only if it did not take effect (the model is told it was not run again); deny, describing the outcome, if it did.';
 /** What the interrupted-call question says of a call found started with no outcome. */
 const UNRECORDED = 'was started and its outcome was not recorded (the process running it stopped or stalled, or could not write to the store)';
 /**

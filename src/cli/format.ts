@@ -44,10 +44,11 @@ export function shellQuote(arg: string): string {
 }
 
 /**
- * Whether an interrupted-call request is about a call whose tool this version of the agent no longer
- * has: approving it says the call did not take effect, and nothing runs it again.
+ * Whether an interrupted-call request is about a call the version that asked could not run again
+ * (`rerun: false`: its tool gone, or its recorded arguments no longer valid; the question says
+ * which): approving it says the call did not take effect, and nothing runs it again.
  */
-export function isGoneToolRequest(request: HumanRequest): boolean {
+export function isNotRunAgainRequest(request: HumanRequest): boolean {
   return request.kind === 'interrupted' && request.rerun === false;
 }
 
@@ -62,7 +63,7 @@ export function replyHint(threadId: string, request: HumanRequest, hint: Command
     case 'approval':
       return `${respond('--approve')}  (or --deny --comment "why")`;
     case 'interrupted':
-      if (isGoneToolRequest(request)) return `${respond('--approve')} if it did not take effect (its tool is gone: it is not run again)  (or --deny --comment "what happened")`;
+      if (isNotRunAgainRequest(request)) return `${respond('--approve')} if it did not take effect (it is not run again: the question says why)  (or --deny --comment "what happened")`;
       return `${respond('--approve')} to run it again  (or --deny --comment "what happened")`;
     case 'escalation':
       return `${respond('--answer "guidance"')}  (or --deny to stop it)`;
@@ -197,7 +198,7 @@ function closedRequestLine(r: HumanRequest): string {
     case 'approval':
       return `? asked for approval: ${r.tool ?? 'tool'}(${showValue(r.args ?? {})})`;
     case 'interrupted':
-      if (isGoneToolRequest(r)) return `? asked whether an interrupted call took effect: ${showValue(r.question)}`;
+      if (isNotRunAgainRequest(r)) return `? asked whether an interrupted call took effect: ${showValue(r.question)}`;
       return `? asked whether to run an interrupted call again: ${showValue(r.question)}`;
     case 'escalation':
       return '? asked for guidance';

@@ -3,7 +3,7 @@ import type { HumanRequest } from '../thread/events.js';
 import { humanResponseInputSchema, validateResponse } from '../thread/humanResponse.js';
 import { UsageError } from './cliContext.js';
 import type { RespondBody } from './client.js';
-import { isGoneToolRequest, replyHint, shellQuote, type CommandHint } from './format.js';
+import { isNotRunAgainRequest, replyHint, shellQuote, type CommandHint } from './format.js';
 
 /** The flags of `switchyard respond` that make the response. */
 export interface RespondFlags {
@@ -61,7 +61,7 @@ function waitsFor(request: HumanRequest): string {
     case 'approval':
       return `waits for an approval of ${request.tool ?? 'a tool call'}`;
     case 'interrupted':
-      if (isGoneToolRequest(request)) return `waits to know whether an interrupted ${request.tool ?? 'tool'} call took effect (its tool is gone: it is not run again)`;
+      if (isNotRunAgainRequest(request)) return `waits to know whether an interrupted ${request.tool ?? 'tool'} call took effect (it is not run again: the question says why)`;
       return `waits to know whether to run an interrupted ${request.tool ?? 'tool'} call again`;
     case 'escalation':
       return 'waits for guidance (it escalated)';

@@ -15,6 +15,7 @@ import type { Delegation } from '../pipeline/delegations.js';
 import { openDelegation } from '../pipeline/delegations.js';
 import { withInputJsonHint } from './inputJsonHint.js';
 import { replyHint, shellQuote, threadDetails, threadsTable, waitedCallLine, type CommandHint } from './format.js';
+import { absentAgentNote } from './unservedNote.js';
 
 /** The commands of threads on a server: launch, threads, show, watch, respond, pause, resume, cancel. */
 export function addThreadCommands(program: Command, cli: CliContext): void {
@@ -75,6 +76,8 @@ export function addThreadCommands(program: Command, cli: CliContext): void {
       }
       // A pipeline "running" while a child waits: say which, and how to answer it.
       cli.out(threadDetails(view, cli.hintOf(command), await childWaitedOn(client, view)));
+      const absent = await absentAgentNote(client, view.agent, view.status);
+      if (absent !== undefined) cli.err(absent);
     });
 
   program
@@ -94,7 +97,7 @@ export function addThreadCommands(program: Command, cli: CliContext): void {
     .command('respond')
     .description("answer a thread's pending request (an approval, a question, an escalation)")
     .argument('<id>', 'the thread id', parseThreadId)
-    .addOption(new Option('--approve', 'approve (approvals; interrupted calls: run it again, or, its tool gone, it did not take effect)').conflicts('deny'))
+    .addOption(new Option('--approve', 'approve (approvals; interrupted calls: run it again, or, when the question says it cannot run again, it did not take effect)').conflicts('deny'))
     .addOption(new Option('--deny', 'deny (approvals; stop the agent for escalations)').conflicts('approve'))
     .option('--answer <text>', 'the answer to a question, or guidance for an escalation (not with --approve or --deny)')
     .option('--comment <text>', 'a note recorded with the response (the model sees it)')

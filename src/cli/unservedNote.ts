@@ -1,4 +1,4 @@
-import type { ThreadStatus } from '../thread/state.js';
+import { TERMINAL_STATUSES, type ThreadStatus } from '../thread/state.js';
 import type { Client } from './client.js';
 import { shellQuote } from './format.js';
 
@@ -50,4 +50,23 @@ export function unservedNote(client: Client, err: (line: string) => void, prefix
       closed = true;
     },
   };
+}
+
+/**
+ * The note `show` prints for a thread that has not ended whose agent (or pipeline) `agent` is not
+ * among those the server runs (a deploy dropped or renamed it): its status, "sleeping, wakes at"
+ * or waiting for an answer, would read as if something will move it on. Undefined when the server
+ * has it, the thread ended, or the server did not answer (a note is not worth failing `show`).
+ */
+export async function absentAgentNote(client: Client, agent: string, status: ThreadStatus): Promise<string | undefined> {
+  if (TERMINAL_STATUSES.includes(status)) return undefined;
+  let names: string[];
+  try {
+    names = (await client.agents()).map((a) => a.name);
+  } catch {
+    return undefined;
+  }
+  if (names.includes(agent)) return undefined;
+  const has = names.length === 0 ? 'none' : names.join(', ');
+  return `note: agent ${agent} is not in the project this server runs (it has: ${has}): nothing moves this thread on until a version that has ${agent} is served`;
 }

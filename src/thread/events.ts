@@ -178,13 +178,18 @@ export const humanRequestDataSchema = z.object({
   args: z.record(z.string(), jsonSchema).optional(),
   /**
    * Interrupted requests: `false` when approving does not run the call again (its tool is gone from
-   * the agent's version): it says the call did not take effect. Absent: approving runs it again.
+   * the agent's version): it says the call did not take effect, and the call is not run again by
+   * any version that continues the thread (a rollback that brings the tool back included). Absent:
+   * approving runs it again.
    */
   rerun: z.boolean().optional(),
 });
 export const humanResponseDataSchema = z.object({
   requestId: z.string(),
-  /** Approval requests: approve or deny. Interrupted calls: true runs the tool again. */
+  /**
+   * Approval requests: approve or deny. Interrupted calls: true runs the tool again (when the request
+   * says `rerun: false`: true says it did not take effect, and nothing runs it).
+   */
   approved: z.boolean().optional(),
   /** Free text, a yes/no or one of the choices. */
   answer: z.string().optional(),

@@ -59,8 +59,15 @@ export interface PendingCall {
   readonly attempts: number;
   /** An approval request for this call was answered with approval. */
   readonly approved: boolean;
-  /** A human answered an interrupted-call request with "run it again". */
+  /** A human approved an interrupted-call request: "run it again" (or, with {@link rerun} false, "it did not take effect"). */
   readonly retryApproved: boolean;
+  /**
+   * `false` when the interrupted-call request a human approved said that approving does not run the
+   * call again (its `rerun: false`: the version that asked could not run it as recorded): their
+   * approval says it did not take effect, and the call is recorded as not run again, whatever
+   * tools the version that continues the thread has. Absent otherwise (cleared by a new start).
+   */
+  readonly rerun?: false;
   /** Judges (after-decision steps) that accepted this call or handed it to a human. */
   readonly judged: readonly string[];
 }
@@ -173,7 +180,7 @@ function changesOf(state: ThreadState, event: ThreadEvent): Changes {
         ...(event.data.until === undefined ? {} : { sleepUntil: event.data.until }),
         pendingCall:
           state.pendingCall && state.pendingCall.callId === event.data.callId
-            ? { ...state.pendingCall, started: true, attempts: state.pendingCall.attempts + 1, retryApproved: false }
+            ? startedAgain(state.pendingCall)
             : state.pendingCall,
       };
     case 'tool_result':
@@ -266,12 +273,22 @@ function responseChanges(state: ThreadState, response: HumanResponse, seq: numbe
     case 'interrupted': {
       const call = state.pendingCall;
       if (call === null || call.callId !== request.callId) return answered;
-      return approved === true ? { ...answered, pendingCall: { ...call, started: false, retryApproved: true } } : { ...answered, pendingCall: null };
+      if (approved !== true) return { ...answered, pendingCall: null };
+      // Approving means what the question said: run it again, or (rerun: false) it did not take
+      // effect and is not run again. Only requests that say rerun: false differ from before.
+      const rearmed = { ...call, started: false, retryApproved: true };
+      return { ...answered, pendingCall: request.rerun === false ? { ...rearmed, rerun: false } : rearmed };
     }
     case 'escalation':
       if (approved === false) return { ...answered, terminal: 'failed', failure: stoppedBy(response) };
       return { ...answered, steps: 0 };
   }
+}
+
+/** `call` as a `tool_call` journals its start: one more attempt, no approval to act on left (nor its `rerun`). */
+function startedAgain(call: PendingCall): PendingCall {
+  const { rerun, ...rest } = call;
+  return { ...rest, started: true, attempts: call.attempts + 1, retryApproved: false };
 }
 
 /** The most characters of a human's comment a failure reason quotes. */

@@ -10,17 +10,18 @@ import { capturingLogger } from '../support/capturingLogger.js';
 
 const SECRET = 'tok-SUPERSECRET-999';
 
-/** A tool named `name` that counts its runs. */
-function counted(name: string, idempotent: boolean): { tool: Tool; runs: () => number } {
+/** A tool named `name` that counts its runs (its input `{ value: string }` unless `input` says otherwise). */
+function counted(name: string, idempotent: boolean, input: z.ZodType<Record<string, unknown>> = z.object({ value: z.string() }), approval = false): { tool: Tool; runs: () => number } {
   let runs = 0;
   const t = tool({
     name,
     description: `the ${name} tool`,
-    input: z.object({ value: z.string() }),
+    input,
     idempotent,
-    run: async ({ value }) => {
+    approval,
+    run: async (args) => {
       runs++;
-      return { done: value };
+      return { done: args };
     },
   });
   return { tool: t, runs: () => runs };
@@ -80,6 +81,49 @@ describe('a call found interrupted (started, no outcome), in the logs', () => {
     const { end, interrupted } = await continueInterrupted([other.tool], 'charge');
     expect(end.state).toBe('awaitingHuman');
     expect(interrupted).toEqual([expect.objectContaining({ level: 40, threadId: 'thread-1', agent: 'payer', tool: 'charge', callId: 'call_2', toolGone: true, humanAsked: true })]);
+  });
+
+  it('of an idempotent tool whose recorded args this version refuses: the same warn, saying why it cannot run again (qa24 D1)', async () => {
+    const sync = counted('sync', true, z.object({ value: z.number() }));
+    const { end, out, interrupted } = await continueInterrupted([sync.tool], 'sync');
+    expect(end.state).toBe('awaitingHuman');
+    expect(sync.runs()).toBe(0);
+    const [request] = eventsOf(end.thread, 'human_request');
+    expect(interrupted).toEqual([
+      expect.objectContaining({
+        level: 40,
+        threadId: 'thread-1',
+        agent: 'payer',
+        tool: 'sync',
+        callId: 'call_2',
+        idempotent: true,
+        invalidArgs: true,
+        humanAsked: true,
+        requestId: request!.data.requestId,
+        msg: 'interrupted tool call sync (call call_2): it was started and its outcome is not recorded; a human is asked whether it took effect (its recorded arguments are not valid for this version of the tool)',
+      }),
+    ]);
+    expect(out.text).not.toContain('SUPERSECRET');
+  });
+
+  it('of an idempotent tool this version asks approval for: the same warn, saying so (qa24 D3)', async () => {
+    const sync = counted('sync', true, undefined, true);
+    const { end, interrupted } = await continueInterrupted([sync.tool], 'sync');
+    expect(end.state).toBe('awaitingHuman');
+    expect(sync.runs()).toBe(0);
+    const [request] = eventsOf(end.thread, 'human_request');
+    expect(interrupted).toEqual([
+      expect.objectContaining({
+        level: 40,
+        tool: 'sync',
+        callId: 'call_2',
+        idempotent: true,
+        needsApproval: true,
+        humanAsked: true,
+        requestId: request!.data.requestId,
+        msg: 'interrupted tool call sync (call call_2): it was started and its outcome is not recorded; a human is asked whether it took effect (this version of the agent asks approval before the tool runs)',
+      }),
+    ]);
   });
 
   it('of an idempotent tool: one info line saying it is run again (its attempt), and no warn', async () => {

@@ -167,14 +167,15 @@ function checkLedger(input: AuditInput, threads: readonly Thread[], fail: Fail):
   let interrupted = 0;
   let rerunsAllowed = 0;
   for (const thread of threads) {
-    const requests = new Map<string, string>();
+    // The interrupted requests whose approval runs the call again (not those that said rerun: false).
+    const reruns = new Set<string>();
     let allowed = 0;
     for (const event of thread.events) {
       if (event.type === 'human_request' && event.data.kind === 'interrupted') {
         interrupted++;
-        requests.set(event.data.requestId, event.data.callId ?? '');
+        if (event.data.rerun !== false) reruns.add(event.data.requestId);
       }
-      if (event.type === 'human_response' && requests.has(event.data.requestId) && event.data.approved === true) allowed++;
+      if (event.type === 'human_response' && reruns.has(event.data.requestId) && event.data.approved === true) allowed++;
     }
     rerunsAllowed += allowed;
     const ran = effects.get(thread.id) ?? [];

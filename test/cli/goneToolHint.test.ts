@@ -78,4 +78,14 @@ describe('the reply hint of an interrupted call', () => {
     expect(request.question).toContain('Approve to run it again');
     expect(replyHint('th_1', request)).toBe(`switchyard respond th_1 --approve --request ${request.requestId} to run it again  (or --deny --comment "what happened")`);
   });
+
+  it('of a tool whose new schema refuses the recorded args says approving means it did not take effect, and not that the tool is gone (qa24 D1)', async () => {
+    const changed = tool({ name: 'charge', description: 'charges', input: z.object({ value: z.number() }), idempotent: true, run: async () => 'ok' });
+    const { thread, request } = await interruptedUnder([changed as unknown as typeof chargeCard]);
+    expect(request.question).toContain('so it cannot be run again as recorded');
+    const hint = replyHint('th_1', request);
+    expect(hint).toBe(`switchyard respond th_1 --approve --request ${request.requestId} if it did not take effect (it is not run again: the question says why)  (or --deny --comment "what happened")`);
+    expect(hint).not.toContain('tool is gone');
+    expect(threadDetails(viewOf(thread))).toContain(hint);
+  });
 });

@@ -178,6 +178,25 @@ describe('reduceState and deriveState', () => {
     });
   });
 
+  it('interrupted with rerun: false: approved marks the call not to run again; logs without it (or with rerun: true) derive as before (qa24 D2)', () => {
+    const started = [input, decision('call_2', 'deploy'), toolCall('call_2')];
+    const asked = (rerun?: boolean): NewEvent => {
+      const event = request('r', 'interrupted', 'call_2');
+      return event.type === 'human_request' && rerun !== undefined ? { ...event, data: { ...event.data, rerun } } : event;
+    };
+    const approved = response('r', { approved: true });
+    // The question said approving means it did not take effect and it is not run again.
+    expect(derive(...started, asked(false), approved).pendingCall).toMatchObject({ callId: 'call_2', started: false, retryApproved: true, rerun: false });
+    // Without the field, or with rerun: true: the same state as ever (approving runs it again).
+    const rearmed = { callId: 'call_2', tool: 'deploy', args: { a: 1 }, started: false, attempts: 1, approved: false, retryApproved: true, judged: [] };
+    expect(derive(...started, asked(), approved).pendingCall).toEqual(rearmed);
+    expect(derive(...started, asked(true), approved).pendingCall).toEqual(rearmed);
+    // Denied: dropped, whatever the flag.
+    expect(derive(...started, asked(false), response('r', { approved: false })).pendingCall).toBeNull();
+    // A log written before, in which the call did run again after such an approval, derives what it always did.
+    expect(derive(...started, asked(false), approved, toolCall('call_2', 2))).toEqual(derive(...started, asked(true), approved, toolCall('call_2', 2)));
+  });
+
   it("interrupted: the call's own outcome, recorded late by the process that ran it, answers the question (qa16 #15)", () => {
     const asked = [input, decision('call_2', 'deploy'), toolCall('call_2'), request('r', 'interrupted', 'call_2')];
     for (const outcome of [toolResult('call_2'), error(undefined, 'call_2')]) {

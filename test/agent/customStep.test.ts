@@ -153,6 +153,26 @@ describe('a step before each decision', () => {
     expect(model.requests[2]!.context).toContain('<step name="budget">{"stepsLeft":6}</step>');
   });
 
+  it('does not run when the step budget is spent: the decision it would precede escalates (max_steps) at once', async () => {
+    let runs = 0;
+    const policy = beforeDecision({
+      name: 'policy',
+      run: () => {
+        runs++;
+        return {};
+      },
+    });
+    const a = customAgent({ beforeDecision: [policy], maxSteps: 3 });
+    const model = scriptedModel([add(1, 1), add(2, 2), add(3, 3), done()]);
+    const { actor } = await startRun({ agent: a, model });
+    const rest = await settle(actor);
+    expect(rest.state).toBe('escalated');
+    // One run before each of the three decisions, none before the escalation that decides nothing.
+    expect(runs).toBe(3);
+    const end = threadOf(actor);
+    expect(typesOf(end).slice(-2)).toEqual(['tool_result', 'escalation']);
+  });
+
   it('a `when` that throws is an error event of the step, retried after the backoff, then escalated (the actor does not stop)', async () => {
     let runs = 0;
     const broken = beforeDecision({

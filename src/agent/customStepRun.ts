@@ -19,10 +19,11 @@ import { toJson } from './tool.js';
 export function customStepDue(agent: Agent, step: CustomStep, thread: Thread, state: ThreadState): boolean {
   const call = state.pendingCall;
   switch (step.kind) {
+    // Not before a decision the step budget will not let happen (it escalates, max_steps, instead).
     case 'before_decision':
-      return call === null && !state.beforeDone.includes(step.name) && step.when(thread, state);
+      return call === null && state.steps < agent.maxSteps && !state.beforeDone.includes(step.name) && step.when(thread, state);
     case 'compact':
-      return call === null && !state.beforeDone.includes(step.name) && renderContext(agent, thread).omitted > 0;
+      return call === null && state.steps < agent.maxSteps && !state.beforeDone.includes(step.name) && renderContext(agent, thread).omitted > 0;
     case 'after_decision':
       // A call a human approved, or one already started, is past judging.
       return call !== null && !call.judged.includes(step.name) && !call.approved && !call.retryApproved && call.attempts === 0;

@@ -169,8 +169,7 @@ describe('a step before each decision', () => {
     expect(rest.state).toBe('escalated');
     // One run before each of the three decisions, none before the escalation that decides nothing.
     expect(runs).toBe(3);
-    const end = threadOf(actor);
-    expect(typesOf(end).slice(-2)).toEqual(['tool_result', 'escalation']);
+    expect(typesOf(rest.thread).slice(-3)).toEqual(['tool_result', 'escalation', 'human_request']);
   });
 
   it('a `when` that throws is an error event of the step, retried after the backoff, then escalated (the actor does not stop)', async () => {

@@ -76,12 +76,13 @@ async function inProcess(args: readonly string[]): Promise<CliResult> {
 }
 
 describe('a config that cannot be served is a usage error (exit 2) naming what is wrong', () => {
-  it('for serve', async () => {
-    for (const [args, message] of BAD) expectUsageError(await inProcess(['serve', '--port', '0', '--dir', join(dir, 'data'), ...args]), message);
+  // One test per config: each loads a config through tsx, seconds apiece on a loaded machine.
+  it.each(BAD)('for serve: %j', async (args, message) => {
+    expectUsageError(await inProcess(['serve', '--port', '0', '--dir', join(dir, 'data'), ...args]), message);
   });
 
-  it('for worker, before it connects to NATS', async () => {
-    for (const [args, message] of BAD) expectUsageError(await inProcess(['worker', '--nats-url', NO_NATS, ...args]), message);
+  it.each(BAD)('for worker, before it connects to NATS: %j', async (args, message) => {
+    expectUsageError(await inProcess(['worker', '--nats-url', NO_NATS, ...args]), message);
   });
 
   it('as the exit code of the process', async () => {

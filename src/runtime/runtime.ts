@@ -473,6 +473,7 @@ export function createRuntime<TAgent extends Agent, TPipeline extends Pipeline =
     isBusy: (threadId) => driver.isBusy(threadId),
     clock,
     agents,
+    pipelines: new Set(pipelines.keys()),
     ...(schedule === undefined ? { driveIdle: (thread: Thread) => driver.driveIdle(thread) } : {}),
   });
   const children: ChildLauncher = {

@@ -1,6 +1,6 @@
 import type { ThreadView } from '../runtime/runtime.js';
 import type { ThreadSummary } from '../store/threadStore.js';
-import { delegationOf, openDelegation, type Delegation } from '../pipeline/delegations.js';
+import { delegationOf, openDelegation, waitedThread, type Delegation, type WaitedDescendant } from '../pipeline/delegations.js';
 import { MAX_ERROR_ARGS } from '../context/renderContext.js';
 import type { CustomData, HumanRequest, Json, ThreadEvent } from '../thread/events.js';
 import { deriveState, startedCallEvent, TERMINAL_STATUSES, unrecordedCall, type ThreadStatus, type UnrecordedCall } from '../thread/state.js';
@@ -97,9 +97,10 @@ export function isOpenRequest(event: ThreadEvent, view: Pick<ThreadView, 'pendin
 }
 
 /** `↳ waiting on publisher thread th_1--ship, which is awaiting_human`: a child that rests without having ended. */
-export function waitingOnLine(child: Delegation, status: ThreadStatus): string {
-  return `↳ waiting on ${child.agent} thread ${child.threadId}, which is ${status}`;
+export function waitingOnLine(child: Delegation, status: ThreadStatus, through: readonly Delegation[] = []): string {
+  return `↳ waiting on ${waitedThread(child, through)}, which is ${status}`;
 }
+
 
 /** Options of {@link eventLine}. */
 export interface EventLineOptions {
@@ -356,7 +357,7 @@ function pendingCell(pending: ThreadSummary['pending']): string {
  * whose outcome its cancel left unrecorded (as a follow says it), and the timeline (where only the
  * pending request offers a reply).
  */
-export function threadDetails(view: ThreadView, hint: CommandHint = plainHint, waitingOn?: { child: Delegation; view: ThreadView }, now: number = Date.now()): string {
+export function threadDetails(view: ThreadView, hint: CommandHint = plainHint, waitingOn?: WaitedDescendant<ThreadView>, now: number = Date.now()): string {
   const lines = [
     `thread   ${view.id}`,
     `agent    ${view.agent}`,
@@ -378,8 +379,8 @@ export function threadDetails(view: ThreadView, hint: CommandHint = plainHint, w
     lines.push(`         reply: ${replyHint(view.id, r, hint)}`);
   }
   if (waitingOn !== undefined) {
-    const { child, view: childView } = waitingOn;
-    lines.push(`waiting  ${waitingOnLine(child, childView.status)}`);
+    const { child, view: childView, through } = waitingOn;
+    lines.push(`waiting  ${waitingOnLine(child, childView.status, through)}`);
     const r = childView.pendingRequest;
     if (r) lines.push(`         ${r.kind} request ${r.requestId}: ${questionText(r)}`, `         reply: ${replyHint(childView.id, r, hint)}`);
   }

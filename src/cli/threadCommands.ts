@@ -150,7 +150,7 @@ export function addThreadCommands(program: Command, cli: CliContext): void {
       if (action !== 'resume') {
         // The server answers once the call in flight is over (up to the tool's timeoutMs): say so now.
         const current = await client.get(id).catch(() => undefined);
-        const waited = current === undefined ? undefined : waitedCallLine(current, action);
+        const waited = current === undefined ? undefined : (waitedCallLine(current, action) ?? (action === 'cancel' ? await childCallLine(client, current) : undefined));
         if (waited !== undefined) cli.err(waited);
       }
       const view = await client.control(id, action, { ...(opts.reason ? { reason: opts.reason } : {}), ...(by ? { by } : {}) });
@@ -184,6 +184,15 @@ async function childWaitedOn(client: Client, view: ThreadView): Promise<WaitedDe
     }),
   );
   return waited === undefined || TERMINAL_STATUSES.includes(waited.view.status) ? undefined : waited;
+}
+
+/**
+ * What a cancel of a pipeline waits for: the call its child (or, nested, a thread further down)
+ * runs in the server, which the cancel of that child waits for (a pause leaves the child running).
+ */
+async function childCallLine(client: Client, view: ThreadView): Promise<string | undefined> {
+  const waiting = await childWaitedOn(client, view).catch(() => undefined);
+  return waiting === undefined ? undefined : waitedCallLine(waiting.view, 'cancel', waitedThread(waiting.child, waiting.through));
 }
 
 /** The thread input from words or `--input-json`. */

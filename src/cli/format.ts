@@ -101,7 +101,6 @@ export function waitingOnLine(child: Delegation, status: ThreadStatus, through: 
   return `↳ waiting on ${waitedThread(child, through)}, which is ${status}`;
 }
 
-
 /** Options of {@link eventLine}. */
 export interface EventLineOptions {
   /**

@@ -57,8 +57,8 @@ export interface WaitedDescendant<T extends ChainThread> {
  * levels (a nested pipeline's grandchild waiting for a human is what its top pipeline waits on).
  * Only a pipeline's own children count (a thread under the child's id launched otherwise does
  * not); one that ended is the last (its pipeline is about to move on). `get` reads a thread
- * (undefined: not there).
- * `undefined` for agents' threads, a pipeline between steps, and a child not launched yet.
+ * (undefined: not there). `undefined` for agents' threads, a pipeline between steps, and a child
+ * not launched yet.
  */
 export async function waitedDescendant<T extends ChainThread>(top: ChainThread, get: (threadId: string) => Promise<T | undefined>): Promise<WaitedDescendant<T> | undefined> {
   let found: WaitedDescendant<T> | undefined;

@@ -1,8 +1,7 @@
-import { openDelegation } from '../pipeline/delegations.js';
+import { openDelegation, parentIdOf } from '../pipeline/delegations.js';
 import type { Thread } from '../thread/events.js';
 import { TERMINAL_STATUSES, threadStatus } from '../thread/state.js';
 import type { ThreadEvents } from './threadEvents.js';
-import { parentIdOf } from './threadView.js';
 
 /** What {@link followChildWait} reads: the pipelines' names, the store, the writes heard here. */
 export interface ChildWaitSources {
@@ -45,10 +44,7 @@ export function followChildWait(sources: ChildWaitSources, onWaiting: (pipeline:
       follow(childId);
       if (childId === undefined) return;
       // Not there yet (its launch is on its way): its creation is heard. A failed read: the next write is.
-      sources.load(childId).then(
-        (child) => judge(pipeline, child),
-        () => undefined,
-      );
+      sources.load(childId).then((child) => judge(pipeline, child), () => undefined);
     },
     stop: () => follow(undefined),
   };

@@ -4,7 +4,7 @@ import { parentIdOf } from '../runtime/threadView.js';
 import type { ThreadEvent } from '../thread/events.js';
 import { deriveState, RESTING_STATUSES, statusOf, TERMINAL_STATUSES, unrecordedCall, type ThreadStatus } from '../thread/state.js';
 import { ServerError, type Client } from './client.js';
-import { delegationOf } from '../pipeline/delegations.js';
+import { delegationOf, openDelegations, type Delegation } from '../pipeline/delegations.js';
 import { isOpenRequest } from './format.js';
 
 /** Options of {@link followThread}. */
@@ -89,6 +89,8 @@ export async function followThread(client: Client, threadId: string, options: Fo
   signal?.addEventListener('abort', onAbort, { once: true });
   // A pipeline stays "running" while a child waits for a human: follow the child, and stop there.
   let waitingChild = false;
+  // An event after `reportAfter` came (the follow reached what it reports).
+  let caughtUp = false;
   // The quiet timer runs while the follow waits for this thread's next event (not while it follows a child).
   let quiet: unknown;
   const hush = (): void => {
@@ -110,7 +112,12 @@ export async function followThread(client: Client, threadId: string, options: Fo
       hush();
       events.push(event);
       if (event.seq > reportAfter) onEvent?.(event, threadId, atStart === undefined || event.seq > atStart.version || isOpenRequest(event, atStart));
-      const child = event.seq > reportAfter ? delegationOf(event) : null;
+      // The child of a delegation reported, or (the follow begun after it: a resume) the one the
+      // pipeline still waits on when the first event reported comes.
+      const delegated = event.seq > reportAfter ? delegationOf(event) : null;
+      const waitedOn = delegated === null && event.seq > reportAfter && !caughtUp ? earlierDelegation(events, reportAfter) : null;
+      if (event.seq > reportAfter) caughtUp = true;
+      const child = delegated ?? waitedOn;
       if (child !== null) {
         onChild?.(child);
         const childOptions = {
@@ -122,7 +129,9 @@ export async function followThread(client: Client, threadId: string, options: Fo
           clock,
           wait,
         };
-        let rested = await followChild(client, threadId, child.threadId, { ...childOptions, untilMoved: untilMoved && event.seq <= began, onResting: (view) => onChild?.({ ...child, view }) });
+        // A child delegated before the follow began: only what it does from now on is reported.
+        const childFrom = waitedOn === null ? 0 : ((await client.get(child.threadId).catch(() => undefined))?.version ?? 0);
+        let rested = await followChild(client, threadId, child.threadId, { ...childOptions, reportAfter: childFrom, untilMoved: untilMoved && event.seq <= began, onResting: (view) => onChild?.({ ...child, view }) });
         // Undefined: the pipeline rested without the child (it could not launch it); its events say why.
         if (rested !== undefined) onChild?.({ ...child, view: rested });
         // A child that came to rest after the follow began (a human to answer) is followed, as one
@@ -153,6 +162,18 @@ export async function followThread(client: Client, threadId: string, options: Fo
     throw new ServerError(`the event stream of thread ${threadId} closed while it was ${view.status}`, 0);
   }
   return view;
+}
+
+/**
+ * The child a pipeline's step delegated to before `reportAfter` and still waits on (no result
+ * recorded), when the pipeline has not ended: what a follow begun after the delegation (a resume
+ * of the pipeline) follows, as it would have followed it from its delegation.
+ */
+function earlierDelegation(events: readonly ThreadEvent[], reportAfter: number): Delegation | null {
+  if (reportAfter === 0 || TERMINAL_STATUSES.includes(statusOf(deriveState(events)))) return null;
+  const open = openDelegations({ events }).at(-1);
+  const at = open === undefined ? undefined : events.find((event) => delegationOf(event)?.threadId === open.threadId);
+  return open !== undefined && at !== undefined && at.seq <= reportAfter ? open : null;
 }
 
 /** Thrown inside a follow of a thread that turned out not to be the pipeline's child. */

@@ -1,6 +1,6 @@
 import type { ThreadView } from '../runtime/runtime.js';
 import type { ThreadSummary } from '../store/threadStore.js';
-import { delegationOf, openDelegation, type Delegation } from '../pipeline/delegations.js';
+import { delegationOf, openDelegation, waitedThread, type Delegation, type WaitedDescendant } from '../pipeline/delegations.js';
 import { MAX_ERROR_ARGS } from '../context/renderContext.js';
 import type { CustomData, HumanRequest, Json, ThreadEvent } from '../thread/events.js';
 import { deriveState, startedCallEvent, TERMINAL_STATUSES, unrecordedCall, type ThreadStatus, type UnrecordedCall } from '../thread/state.js';
@@ -98,8 +98,8 @@ export function isOpenRequest(event: ThreadEvent, view: Pick<ThreadView, 'pendin
 }
 
 /** `↳ waiting on publisher thread th_1--ship, which is awaiting_human`: a child that rests without having ended. */
-export function waitingOnLine(child: Delegation, status: ThreadStatus): string {
-  return `↳ waiting on ${child.agent} thread ${child.threadId}, which is ${status}`;
+export function waitingOnLine(child: Delegation, status: ThreadStatus, through: readonly Delegation[] = []): string {
+  return `↳ waiting on ${waitedThread(child, through)}, which is ${status}`;
 }
 
 /** Options of {@link eventLine}. */
@@ -265,9 +265,11 @@ function callInFlightLine(view: ThreadView, now: number): string | undefined {
  * tool call the thread runs (its log shows it started, with no outcome), or, for a pause, the
  * model call in flight (an actor runs the thread and no call is open). Only when the server's own
  * actor runs the thread (`live`): a call running in another process is not waited for. Undefined
- * when nothing is waited for.
+ * when nothing is waited for. `of` names the thread when it is not the one acted on (a cancelled
+ * pipeline's child, whose call the cancel waits for): `... publish (c1, started 12:30:12) of
+ * publisher thread p--pub to finish before cancelling`.
  */
-export function waitedCallLine(view: ThreadView, action: 'pause' | 'cancel'): string | undefined {
+export function waitedCallLine(view: ThreadView, action: 'pause' | 'cancel', of?: string): string | undefined {
   if (view.live !== true || (view.status !== 'running' && view.status !== 'backing_off')) return undefined;
   const acting = action === 'pause' ? 'pausing' : 'cancelling';
   // A pipeline waiting on its child runs no call of its own here.
@@ -276,7 +278,7 @@ export function waitedCallLine(view: ThreadView, action: 'pause' | 'cancel'): st
   if (call !== null && call.started) {
     const started = view.events.findLast((e) => e.type === 'tool_call' && e.data.callId === call.callId);
     const since = started === undefined ? '' : `, started ${clockTime(started.at)}`;
-    return `waiting for the running call ${call.tool} (${call.callId}${since}) to finish before ${acting}`;
+    return `waiting for the running call ${call.tool} (${call.callId}${since})${of === undefined ? '' : ` of ${of}`} to finish before ${acting}`;
   }
   // A cancel aborts a decision at once; a pause lets it finish.
   return action === 'pause' && view.status === 'running' ? `waiting for the model call in flight to finish before ${acting}` : undefined;
@@ -357,7 +359,7 @@ function pendingCell(pending: ThreadSummary['pending']): string {
  * whose outcome its cancel left unrecorded (as a follow says it), and the timeline (where only the
  * pending request offers a reply).
  */
-export function threadDetails(view: ThreadView, hint: CommandHint = plainHint, waitingOn?: { child: Delegation; view: ThreadView }, now: number = Date.now()): string {
+export function threadDetails(view: ThreadView, hint: CommandHint = plainHint, waitingOn?: WaitedDescendant<ThreadView>, now: number = Date.now()): string {
   const lines = [
     `thread   ${view.id}`,
     `agent    ${view.agent}`,
@@ -379,8 +381,8 @@ export function threadDetails(view: ThreadView, hint: CommandHint = plainHint, w
     lines.push(`         reply: ${replyHint(view.id, r, hint)}`);
   }
   if (waitingOn !== undefined) {
-    const { child, view: childView } = waitingOn;
-    lines.push(`waiting  ${waitingOnLine(child, childView.status)}`);
+    const { child, view: childView, through } = waitingOn;
+    lines.push(`waiting  ${waitingOnLine(child, childView.status, through)}`);
     const r = childView.pendingRequest;
     if (r) lines.push(`         ${r.kind} request ${r.requestId}: ${questionText(r)}`, `         reply: ${replyHint(childView.id, r, hint)}`);
   }

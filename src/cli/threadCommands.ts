@@ -6,13 +6,11 @@ import { isThreadStatus, TERMINAL_STATUSES, THREAD_STATUSES, type ThreadStatus }
 import { messageOf, type StateConflict } from '../errors.js';
 import { THREAD_ID_PATTERN, THREAD_ID_RULE } from '../runtime/launching.js';
 import type { ThreadView } from '../runtime/runtime.js';
-import { parentIdOf } from '../runtime/threadView.js';
 import { ServerError, type Client } from './client.js';
 import { parseCutoff } from './cutoff.js';
 import { checkFitsRequest, respondBody } from './respondFlags.js';
 import { UsageError, type CliContext } from './cliContext.js';
-import type { Delegation } from '../pipeline/delegations.js';
-import { openDelegation } from '../pipeline/delegations.js';
+import { waitedDescendant, waitedThread, type WaitedDescendant } from '../pipeline/delegations.js';
 import { withInputJsonHint } from './inputJsonHint.js';
 import { replyHint, shellQuote, threadDetails, threadsTable, waitedCallLine, type CommandHint } from './format.js';
 import { absentAgentNote } from './unservedNote.js';
@@ -158,7 +156,7 @@ export function addThreadCommands(program: Command, cli: CliContext): void {
       if (action !== 'resume') {
         // The server answers once the call in flight is over (up to the tool's timeoutMs): say so now.
         const current = await client.get(id).catch(() => undefined);
-        const waited = current === undefined ? undefined : waitedCallLine(current, action);
+        const waited = current === undefined ? undefined : (waitedCallLine(current, action) ?? (action === 'cancel' ? await childCallLine(client, current) : undefined));
         if (waited !== undefined) cli.err(waited);
       }
       const view = await client.control(id, action, { ...(opts.reason ? { reason: opts.reason } : {}), ...(by ? { by } : {}) });
@@ -168,32 +166,39 @@ export function addThreadCommands(program: Command, cli: CliContext): void {
 }
 
 /**
- * Throws a 409 naming the child thread to answer, when `view` is a pipeline "running" while its
- * child waits for a human: the answer goes to the child.
+ * Throws a 409 naming the thread to answer, when `view` is a pipeline "running" while its child
+ * (or, a nested pipeline's, a thread further down) waits for a human: the answer goes there.
  */
 async function refuseForChild(client: Client, view: ThreadView, hint: CommandHint): Promise<void> {
   const waitingOn = await childWaitedOn(client, view);
   const childRequest = waitingOn?.view.pendingRequest;
   if (waitingOn === undefined || !childRequest) return;
-  const { agent, threadId } = waitingOn.child;
-  throw new ServerError(`thread ${view.id} is a pipeline waiting on ${agent} thread ${threadId}, which waits for a human; reply: ${replyHint(threadId, childRequest, hint)}`, 409);
+  const { child, through } = waitingOn;
+  throw new ServerError(`thread ${view.id} is a pipeline waiting on ${waitedThread(child, through)}, which waits for a human; reply: ${replyHint(child.threadId, childRequest, hint)}`, 409);
 }
 
 /**
- * The child a pipeline waits on, with its view, while that child has not ended; `undefined` for
- * agents' threads, pipelines between steps, and a child named but not launched yet (the timeline's
- * hand-off line says enough then).
+ * The thread a pipeline waits on (see `waitedDescendant`), with its view, while it has not ended;
+ * `undefined` for agents' threads, pipelines between steps, and a child named but not launched yet
+ * (the timeline's hand-off line says enough then).
  */
-async function childWaitedOn(client: Client, view: ThreadView): Promise<{ child: Delegation; view: ThreadView } | undefined> {
-  const child = openDelegation(view);
-  if (child === null) return undefined;
-  const childView = await client.get(child.threadId).catch((error: unknown) => {
-    if (error instanceof ServerError && error.status === 404) return undefined;
-    throw error;
-  });
-  // A thread another launch made under the child's id is not the child (the pipeline's launch is refused).
-  if (childView === undefined || parentIdOf(childView) !== view.id) return undefined;
-  return !TERMINAL_STATUSES.includes(childView.status) ? { child, view: childView } : undefined;
+async function childWaitedOn(client: Client, view: ThreadView): Promise<WaitedDescendant<ThreadView> | undefined> {
+  const waited = await waitedDescendant(view, (threadId) =>
+    client.get(threadId).catch((error: unknown) => {
+      if (error instanceof ServerError && error.status === 404) return undefined;
+      throw error;
+    }),
+  );
+  return waited === undefined || TERMINAL_STATUSES.includes(waited.view.status) ? undefined : waited;
+}
+
+/**
+ * What a cancel of a pipeline waits for: the call its child (or, nested, a thread further down)
+ * runs in the server, which the cancel of that child waits for (a pause leaves the child running).
+ */
+async function childCallLine(client: Client, view: ThreadView): Promise<string | undefined> {
+  const waiting = await childWaitedOn(client, view).catch(() => undefined);
+  return waiting === undefined ? undefined : waitedCallLine(waiting.view, 'cancel', waitedThread(waiting.child, waiting.through));
 }
 
 /** The thread input from words or `--input-json`. */

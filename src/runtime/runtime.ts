@@ -184,7 +184,8 @@ export interface Runtime<TInputs extends LaunchInputs = LaunchInputs> {
   watch(threadId: string, options?: WatchOptions): AsyncIterable<ThreadEvent>;
   /**
    * Resolves when the thread stops moving in this process: it ended, waits for a human or a resume,
-   * or (a pipeline) waits for a child thread. A thread cancelled while a tool call of it ran in
+   * or (a pipeline) waits for a child thread that has not ended (told from its log and the child's
+   * thread, so also where no actor of the pipeline runs: an API process on NATS). A thread cancelled while a tool call of it ran in
    * another process resolves once that call's outcome is recorded, with it, waited for as long as
    * {@link Runtime.watch} waits (then it resolves with the thread as it is). A thread whose step or
    * actor failed here waits on through its backoff (it is started again) until it rests. Rejects with a
@@ -473,6 +474,7 @@ export function createRuntime<TAgent extends Agent, TPipeline extends Pipeline =
     isBusy: (threadId) => driver.isBusy(threadId),
     clock,
     agents,
+    pipelines: new Set(pipelines.keys()),
     ...(schedule === undefined ? { driveIdle: (thread: Thread) => driver.driveIdle(thread) } : {}),
   });
   const children: ChildLauncher = {

@@ -7,6 +7,7 @@ import { RESTING_STATUSES } from '../thread/state.js';
 import type { ThreadDeletion, ThreadEvents } from './threadEvents.js';
 import { viewOf, type ThreadView } from './threadView.js';
 import { awaitedOutcome, incarnationOrder } from './watchThread.js';
+import { followChildWait } from './childWait.js';
 
 /** What settling needs to know about the actors that move threads. */
 export interface SettlingSources {
@@ -21,6 +22,8 @@ export interface SettlingSources {
   readonly clock: Clock;
   /** The agents this process knows: the timeouts of their tools bound the wait for an outcome. */
   readonly agents: ReadonlyMap<string, Agent>;
+  /** The pipelines this process knows: one waiting on a child rests (see {@link followChildWait}). */
+  readonly pipelines: ReadonlySet<string>;
 }
 
 /** Waits for threads to stop moving (see {@link Runtime.settled}). */
@@ -71,6 +74,7 @@ export function createSettling(sources: SettlingSources): Settling {
         unsubscribe();
         unlisten();
         unclose();
+        childWait.stop();
         const waiting = restListeners.get(threadId);
         waiting?.delete(onActorRest);
         if (waiting?.size === 0) restListeners.delete(threadId);
@@ -89,13 +93,22 @@ export function createSettling(sources: SettlingSources): Settling {
           deadline = sources.clock.setTimeout(() => sources.load(threadId).then((thread) => finish(viewOf(thread)), failWith), until - sources.clock.now());
         }
       };
+      // A pipeline waiting on a child rests too (its status stays running), told from its log and
+      // its child's thread: also where no actor of it runs (an API process over NATS), or rested
+      // before this wait began. An actor finishing its step here tells its rest itself.
+      const childWait = followChildWait(sources, (pipeline) => {
+        if (!sources.isBusy(threadId)) rest(viewOf(pipeline));
+      });
       // The thread read, once it is.
       let read: Thread | undefined;
       const unsubscribe = sources.events.subscribeThread(threadId, (change) => {
         const order = read === undefined ? 'same' : incarnationOrder(read, change.thread);
         // A later incarnation of the id: the one read was deleted (its deletion not heard yet, or missed).
         if (order === 'later') finish(new NotFoundError('thread', threadId));
-        else if (order === 'same' && RESTING_STATUSES.includes(change.status) && !sources.isBusy(threadId)) rest(viewOf(change.thread));
+        else if (order !== 'same') return;
+        else if (RESTING_STATUSES.includes(change.status)) {
+          if (!sources.isBusy(threadId)) rest(viewOf(change.thread));
+        } else childWait.check(change.thread);
       });
       // Deleted while an outcome was awaited: there is nothing left to wait for. Only the
       // incarnation read counts (the id may hold another by now); one deleted before the read
@@ -140,9 +153,10 @@ export function createSettling(sources: SettlingSources): Settling {
         read = thread;
         if (gone?.has(incarnationKeyOf(thread)) === true) return finish(new NotFoundError('thread', threadId));
         const view = viewOf(thread);
-        if (RESTING_STATUSES.includes(view.status) && !sources.isBusy(threadId)) rest(view);
+        if (RESTING_STATUSES.includes(view.status) && !sources.isBusy(threadId)) return rest(view);
+        if (!RESTING_STATUSES.includes(view.status)) childWait.check(thread);
         // Nobody is moving this thread in this process (backing off after a restart, say): move it.
-        else if (!sources.isActive(threadId)) sources.driveIdle?.(thread);
+        if (!sources.isActive(threadId)) sources.driveIdle?.(thread);
       }, failWith);
     });
   return {

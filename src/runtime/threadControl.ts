@@ -2,7 +2,7 @@ import { controlStep, CONTROLLED } from '../agent/controlStep.js';
 import type { AgentDeps } from '../agent/deps.js';
 import { escalationEvents } from '../agent/errorEvents.js';
 import { formatIssues, InvalidInputError, InvalidStateError, messageOf, NotFoundError, ThreadEndedError, UnknownAgentError, VersionConflictError, type StateConflict } from '../errors.js';
-import { openDelegations } from '../pipeline/delegations.js';
+import { openDelegations, waitedDescendant, waitedThread } from '../pipeline/delegations.js';
 import { appendEvents } from '../store/appendEvents.js';
 import type { EscalationReason, Thread } from '../thread/events.js';
 import { answeredNote, answerKind, humanResponseInputSchema, validateResponse, type ResponseRefusal } from '../thread/humanResponse.js';
@@ -231,6 +231,7 @@ export async function respondToThread(sources: ControlSources, threadId: string,
   const checked = validateResponse(state.pendingRequest, parsed.data, thread.events);
   if (!checked.success) {
     if (checked.code === 'invalid_response') throw new InvalidInputError(checked.error, [checked.error]);
+    if (checked.code === 'no_pending_request' && answeredNote(thread.events, parsed.data.requestId) === undefined) await refuseForDescendant(sources, thread);
     throw new InvalidStateError(checked.error, threadId, statusOf(state), refusalConflict(checked.code, answeredNote(thread.events, parsed.data.requestId)));
   }
   const written = await store.append(threadId, state.version, [
@@ -244,6 +245,23 @@ export async function respondToThread(sources: ControlSources, threadId: string,
   );
   sources.driver.continueAfterWrite(written);
   return viewOf(written);
+}
+
+/**
+ * Throws a `not_waiting` refusal naming the thread to answer and its request, when `thread` is a
+ * pipeline whose child (or, nested, a thread further down) waits for a human: the answer goes there.
+ */
+async function refuseForDescendant(sources: ControlSources, thread: Thread): Promise<void> {
+  if (!sources.served.pipelines.has(thread.agent)) return;
+  const view = viewOf(thread);
+  const waited = await waitedDescendant(view, async (threadId) => {
+    const found = await sources.deps.store.get(threadId);
+    return found === undefined ? undefined : viewOf(found);
+  });
+  const request = waited?.view.pendingRequest;
+  if (waited === undefined || !request) return;
+  const message = `thread ${thread.id} is a pipeline waiting on ${waitedThread(waited.child, waited.through)}, which waits for a human (${request.kind} ${request.requestId}): answer it there`;
+  throw new InvalidStateError(message, thread.id, view.status, 'not_waiting');
 }
 
 /** The kind of a response refused as not answering the open request: answered already, or not open. */

@@ -64,10 +64,7 @@ export function viewOf(thread: Thread): ThreadView {
 }
 
 /** The pipeline thread that launched this thread, if one did. */
-export function parentIdOf(thread: Pick<Thread, 'events'>): string | undefined {
-  const first = thread.events[0];
-  return first?.type === 'input' ? first.data.source?.parentId : undefined;
-}
+export { parentIdOf } from '../pipeline/delegations.js';
 
 /** The http(s) callback URL a thread's launch recorded, if any (a NATS trigger's `replyTo` is a subject). */
 export function callbackUrlOf(thread: Pick<Thread, 'events'>): string | undefined {

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { ServerError } from '../../src/cli/client.js';
 import { followThread } from '../../src/cli/follow.js';
 import type { NewEvent } from '../../src/thread/events.js';
+import { within } from '../bus/waiting.js';
 import { createFakeClient } from './fakeClient.js';
 
 const PARENT = 'p1';
@@ -280,5 +281,36 @@ describe('followThread of a thread that goes quiet', () => {
 
     expect(view.status).toBe('done');
     expect(quiet).toEqual([CHILD]);
+  });
+});
+
+describe('followThread of a pipeline from an event after its delegation (resume)', () => {
+  const request: NewEvent = {
+    type: 'human_request',
+    data: { requestId: 'r1', kind: 'approval', question: 'run publish?', urgency: 'medium', format: 'yes_no', tool: 'publish', args: {} },
+  };
+  const pause: NewEvent = { type: 'control', data: { action: 'pause', by: 'root' } };
+  const resume: NewEvent = { type: 'control', data: { action: 'resume', by: 'root' } };
+
+  it('stops at the child it waits on that waits for a human, as a launch does, reporting only what came after (QA24 pipelines #2)', async () => {
+    const client = createFakeClient();
+    client.append(PARENT, 'article', [input('dogs'), delegation, pause, resume]);
+    client.append(CHILD, 'scout', [childInput('dogs'), request]);
+    const seen: string[] = [];
+
+    // As `resume` follows: from the event before the resume's.
+    const view = await within(
+      followThread(client, PARENT, {
+        reportAfter: 3,
+        atLeast: 4,
+        onEvent: (event, threadId) => seen.push(`${threadId} ${event.type}`),
+        onChild: ({ threadId, view: child }) => seen.push(child === undefined ? `delegated ${threadId}` : `child ${threadId} ${child.status}`),
+      }),
+      2_000,
+      'the follow of the resumed pipeline to stop at its waiting child',
+    );
+
+    expect(view.status).toBe('running');
+    expect(seen).toEqual([`${PARENT} control`, `delegated ${CHILD}`, `child ${CHILD} awaiting_human`]);
   });
 });

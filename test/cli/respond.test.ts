@@ -3,7 +3,8 @@
  * response that does not fit the pending request, a flag value no server takes. Against a
  * `switchyard serve` of a config whose scripted model loops on one tool: `looper` escalates when
  * it reaches its step limit, `asker`'s tool needs an approval, `questioner` asks a question (its
- * prompt tells the model apart), and the pipeline `shipit` hands its one step to `asker`.
+ * prompt tells the model apart), and the pipeline `shipit` hands its one step to `asker`
+ * (`nested` its one to `shipit`).
  */
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -24,9 +25,12 @@ const questioner = agent({ name: 'questioner', description: 'asks a question', p
 const shipit = pipeline({ name: 'shipit', description: 'has asker ship', input: z.string(), output: z.string() })
   .agent({ name: 'ship', agent: 'asker', input: ({ input }) => input })
   .finish(({ results }) => String(results.ship));
+const nested = pipeline({ name: 'nested', description: 'has shipit ship', input: z.string(), output: z.string() })
+  .agent({ name: 'outer', agent: 'shipit', input: ({ input }) => input })
+  .finish(({ results }) => String(results.outer));
 const reply = (request) =>
   request.system.includes('You ask.') ? { intent: 'request_human_input', args: { question: 'Which order?' } } : { intent: 'echo', args: { text: 'again' } };
-export default defineConfig({ agents: [looper, asker, questioner], pipelines: [shipit], model: scriptedModel([], { whenExhausted: reply }) });
+export default defineConfig({ agents: [looper, asker, questioner], pipelines: [shipit, nested], model: scriptedModel([], { whenExhausted: reply }) });
 `;
 
 const project = serveProject('respond', CONFIG);
@@ -118,6 +122,26 @@ describe('respond', () => {
     );
     expect(await statusOf(parent)).toBe('running');
     expect(await statusOf(child)).toBe('awaiting_human');
+  });
+
+  it('on a nested pipeline (and show of it) names the grandchild that waits for an approval and how to answer it (QA24 pipelines #5)', async () => {
+    const launch = await cli('launch', 'nested', 'go');
+    expect(launch.code).toBe(0);
+    const top = /^launched (th_\S+)/m.exec(launch.stdout)?.[1] ?? '';
+    const middle = `${top}--outer`;
+    const waiting = `${middle}--ship`;
+    const request = await pendingOf(waiting);
+    const reply = `switchyard respond ${waiting} --approve --request ${request} --url ${project.url}  (or --deny --comment "why")`;
+
+    const shown = await cli('show', top);
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).toContain(`↳ waiting on asker thread ${waiting} (through shipit thread ${middle}), which is awaiting_human`);
+    expect(shown.stdout).toContain(`reply: ${reply}`);
+
+    const refused = await cli('respond', top, '--approve');
+    expect(refused.code).toBe(1);
+    expect(refused.stderr.trim()).toBe(`error: thread ${top} is a pipeline waiting on asker thread ${waiting} (through shipit thread ${middle}), which waits for a human; reply: ${reply}`);
+    expect(await statusOf(waiting)).toBe('awaiting_human');
   });
 
   it('a flag value no server takes is a usage error naming the flag', async () => {

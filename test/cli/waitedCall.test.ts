@@ -9,10 +9,12 @@ import { viewOf, type ThreadView } from '../../src/runtime/threadView.js';
 import type { ThreadEvent } from '../../src/thread/events.js';
 import { agent } from '../../src/agent/agent.js';
 import { runCli } from '../../src/cli/program.js';
+import { pipeline } from '../../src/pipeline/pipeline.js';
 import { createRuntime } from '../../src/runtime/runtime.js';
 import { startHttpServer } from '../../src/server/httpServer.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
 import { deferred, within } from '../bus/waiting.js';
+import { z } from 'zod';
 import { heldPublishTool, publishCallStarted, publisherModel } from '../support/heldTool.js';
 
 const AT = '2026-01-01T12:30:12.000Z';
@@ -67,6 +69,46 @@ describe('switchyard cancel of a thread whose tool call runs in the server', () 
       tools.release.resolve('published');
       expect({ code: await exited, stderr }).toEqual({ code: 0, stderr: expect.stringMatching(/^waiting[^\n]*\n$/) });
       expect((await runtime.get(id))!.status).toBe('cancelled');
+    } finally {
+      tools.release.resolve('published');
+      await server.close();
+      await runtime.close();
+    }
+  });
+});
+
+describe('switchyard cancel of a pipeline whose child runs a tool call in the server', () => {
+  it("prints on stderr, before the server answers, which call of which child it waits for, as a cancel of the child does (QA24 pipelines #3)", async () => {
+    const tools = heldPublishTool();
+    const { model } = publisherModel();
+    const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [tools.publish] });
+    const posts = pipeline({ name: 'posts', description: 'has the publisher publish', input: z.string(), output: z.unknown() })
+      .agent({ name: 'pub', agent: 'publisher', input: ({ input }) => input })
+      .finish(({ results }) => results.pub);
+    const runtime = createRuntime({ agents: [publisher], pipelines: [posts], store: createMemoryStore(), model });
+    const server = await startHttpServer(runtime, { host: '127.0.0.1', port: 0, token: '' });
+    try {
+      await runtime.launch('posts', 'publish hello', { threadId: 'pp' });
+      await tools.started.promise;
+      let stderr = '';
+      const printed = deferred<string>();
+      const exited = runCli(['node', 'switchyard', '--url', server.url, 'cancel', 'pp', '--by', 'oncall'], {
+        stdout: () => undefined,
+        stderr: (text) => {
+          stderr += text;
+          printed.resolve(stderr);
+        },
+        env: {},
+        stopped: () => new Promise(() => undefined),
+      });
+      // Printed while the child's call still runs (the cancel of the pipeline cancels the child, which waits for it).
+      const line = within(printed.promise, 5_000, 'a line on stderr while the call runs');
+      const signal = await tools.started.promise;
+      await within(new Promise((resolve) => (signal.aborted ? resolve(undefined) : signal.addEventListener('abort', resolve, { once: true }))), 5_000, 'the cancel to abort the call');
+      tools.release.resolve('published');
+      expect(await line).toMatch(/^waiting for the running call publish \(c\w+, started \d\d:\d\d:\d\d\) of publisher thread pp--pub to finish before cancelling\n$/);
+      expect({ code: await exited, stderr }).toEqual({ code: 0, stderr: expect.stringMatching(/^waiting[^\n]*\n$/) });
+      expect((await runtime.get('pp'))!.status).toBe('cancelled');
     } finally {
       tools.release.resolve('published');
       await server.close();

@@ -547,6 +547,39 @@ describe('GET /threads/:id/wait', () => {
     }
   });
 
+  it('names, for a nested pipeline, the thread down its chain that waits for a human, and a respond to the pipeline names that thread and its request (QA24 pipelines #5, #6)', async () => {
+    const asks = pipeline({ name: 'asks', description: 'has the calculator ask', input: z.object({}), output: z.unknown() })
+      .agent({ name: 'ask', agent: 'calculator', input: () => ({ ask: 'which unit?' }) })
+      .finish(({ results }) => results.ask);
+    const nest = pipeline({ name: 'nest', description: 'has asks ask', input: z.object({}), output: z.unknown() })
+      .agent({ name: 'inner', agent: 'asks', input: () => ({}) })
+      .finish(({ results }) => results.inner);
+    const runtime = createRuntime({ agents: [calculator, echo], pipelines: [asks, nest], store: createMemoryStore(), model: scriptedModel([], { whenExhausted: decide }) });
+    try {
+      const app = createHttpApp(runtime, { token: '' });
+      await runtime.launch('nest', {}, { threadId: 'p-nest' });
+      await vi.waitFor(async () => expect((await runtime.get('p-nest--inner--ask'))?.status).toBe('awaiting_human'));
+      const request = (await runtime.get('p-nest--inner--ask'))!.pendingRequest!;
+      const waited = (await (await app.request('/threads/p-nest/wait?timeoutMs=5000')).json()) as ThreadView & { waitingOn?: unknown };
+      expect(waited.status).toBe('running');
+      expect(waited.waitingOn).toEqual({
+        threadId: 'p-nest--inner--ask',
+        agent: 'calculator',
+        status: 'awaiting_human',
+        pendingRequest: request,
+        through: [{ threadId: 'p-nest--inner', agent: 'asks' }],
+      });
+      const refused = await app.request('/threads/p-nest/respond', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ requestId: 'req_x', answer: 'metres' }) });
+      expect(refused.status).toBe(409);
+      expect(await refused.json()).toMatchObject({
+        code: 'not_waiting',
+        error: `thread p-nest is a pipeline waiting on calculator thread p-nest--inner--ask (through asks thread p-nest--inner), which waits for a human (input ${request.requestId}): answer it there`,
+      });
+    } finally {
+      await runtime.close();
+    }
+  });
+
   it('answers 400 for a bad timeout and 404 for an unknown thread', async () => {
     expect((await get('/threads/th_missing/wait')).status).toBe(404);
     const res = await get('/threads/th_missing/wait?timeoutMs=300001');

@@ -22,7 +22,8 @@ import { createNatsBus } from '../../src/nats/natsBus.js';
 import { createNatsKvStore } from '../../src/nats/kvStore.js';
 import { pipeline } from '../../src/pipeline/pipeline.js';
 import type { ThreadStore } from '../../src/store/threadStore.js';
-import { createRuntime, type Runtime } from '../../src/runtime/runtime.js';
+import { createRuntime, type Runtime, type ThreadView } from '../../src/runtime/runtime.js';
+import type { DeadLetter } from '../../src/bus/bus.js';
 import { createAgentQueues, type AgentQueues } from '../../src/surface/agentQueues.js';
 import { attachBus } from '../../src/surface/attachBus.js';
 import { capturingLogger } from '../support/capturingLogger.js';
@@ -39,6 +40,28 @@ interface Worker {
   readonly poisoned: Promise<void>;
   /** Dies: its connection closed first (nothing it does after that reaches NATS), then the rest. */
   die(): Promise<void>;
+}
+
+/** The dead letters of `agent`'s queue on `worker`, once there is one. */
+async function deadLettersOf(worker: Worker, agent: string): Promise<DeadLetter[]> {
+  const queue = await worker.queues.queue(agent);
+  return eventually(async () => {
+    const letters = await queue.deadLetters();
+    return letters.length > 0 ? letters : undefined;
+  }, WAIT_MS, 'the dead letter', 100);
+}
+
+/** Thread `threadId` once escalated (`what` names it in the timeout's message). */
+function escalatedView(worker: Worker, threadId: string, what: string): Promise<ThreadView> {
+  return eventually(
+    async () => {
+      const view = await worker.runtime.get(threadId);
+      return view?.status === 'escalated' ? view : undefined;
+    },
+    5_000,
+    `${what} ${threadId} to be escalated once its job was dead-lettered`,
+    100,
+  );
 }
 
 /** Where the poison is: the model (the default), the store's create, or the code step of the pipeline `crashing`. */
@@ -107,21 +130,10 @@ describe('a poison job (delivered maxDeliver times, each worker dying with it)',
     const last = await poisonRun(at, logger, { input: 'multiply 6 by 7', replyTo: reply.subject }, 'p1');
     try {
       const queue = await last.queues.queue('calculator');
-      const letters = await eventually(async () => {
-        const stored = await queue.deadLetters();
-        return stored.length > 0 ? stored : undefined;
-      }, WAIT_MS, 'the dead letter', 100);
+      const letters = await deadLettersOf(last, 'calculator');
       expect(letters).toEqual([expect.objectContaining({ cause: 'max_deliver', reason: 'max deliveries (3) reached: ack wait expired', deliveryCount: 3 })]);
       const letter = letters[0]!;
-      const escalated = await eventually(
-        async () => {
-          const view = await last.runtime.get('trg-p1');
-          return view?.status === 'escalated' ? view : undefined;
-        },
-        5_000,
-        `the thread to be escalated once its job was dead-lettered (it is ${(await last.runtime.get('trg-p1'))?.status})`,
-        100,
-      );
+      const escalated = await escalatedView(last, 'trg-p1', 'the thread');
       expect(escalated.pendingRequest).toMatchObject({ kind: 'escalation', urgency: 'high' });
       const question = escalated.pendingRequest?.question ?? '';
       expect(question).toMatch(/delivered 3 times/);
@@ -170,10 +182,7 @@ describe('a poison job (delivered maxDeliver times, each worker dying with it)',
     const last = await poisonRun(at, logger, { input: 'multiply 6 by 7' }, 'p3', 'create');
     try {
       const queue = await last.queues.queue('calculator');
-      const [letter] = await eventually(async () => {
-        const letters = await queue.deadLetters();
-        return letters.length > 0 ? letters : undefined;
-      }, WAIT_MS, 'the dead letter', 100);
+      const [letter] = await deadLettersOf(last, 'calculator');
       expect(letter).toMatchObject({ cause: 'max_deliver', reason: 'max deliveries (3) reached: ack wait expired' });
       const warning = await eventually(async () => out.lines.find((line) => line.level === 40 && line.threadId === 'trg-p3' && line.deadLetter === letter!.id), 5_000, 'the warning naming the thread');
       expect(warning).toMatchObject({ agent: 'calculator' });
@@ -190,21 +199,9 @@ describe('a poison job (delivered maxDeliver times, each worker dying with it)',
     const reply = bed.client.inbox();
     const last = await poisonRun(at, logger, { input: {}, replyTo: reply.subject }, 'p4', 'pipeline');
     try {
-      const queue = await last.queues.queue('crashing');
-      const [letter] = await eventually(async () => {
-        const letters = await queue.deadLetters();
-        return letters.length > 0 ? letters : undefined;
-      }, WAIT_MS, 'the dead letter', 100);
+      const [letter] = await deadLettersOf(last, 'crashing');
       expect(letter).toMatchObject({ cause: 'max_deliver', reason: 'max deliveries (3) reached: ack wait expired', deliveryCount: 3 });
-      const escalated = await eventually(
-        async () => {
-          const view = await last.runtime.get('trg-p4');
-          return view?.status === 'escalated' ? view : undefined;
-        },
-        5_000,
-        `the pipeline to be escalated once its job was dead-lettered (it is ${(await last.runtime.get('trg-p4'))?.status})`,
-        100,
-      );
+      const escalated = await escalatedView(last, 'trg-p4', 'the pipeline');
       expect(escalated.pendingRequest).toMatchObject({ kind: 'escalation', urgency: 'high' });
       const question = escalated.pendingRequest?.question ?? '';
       expect(question).toMatch(/delivered 3 times/);

@@ -43,15 +43,15 @@ const stallingModel: Model = {
 
 describe('a poison job on the in-process bus', () => {
   const cleanups: (() => Promise<void>)[] = [];
-  afterEach(async () => {
-    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-  });
-
-  it('escalates its thread once its job is dead-lettered, and reports the escalation to replyTo', async () => {
+  /**
+   * A runtime (the calculator and the doubling pipeline) on an in-memory bus whose consumers take
+   * each job and never finish it until `healthy()` says so, and the results reported to `app.results`.
+   */
+  async function poisonBed(healthy: () => boolean) {
     const bus = createMemoryBus();
     const release = deferred();
-    const queues = createAgentQueues({ bus: deadConsumersBus(bus, release.promise), ackWaitMs: 300, retryDelayMs: 50, maxRetryDelayMs: 100, maxDeliver: 2 });
-    const runtime = createRuntime({ agents: [calculator], store: createMemoryStore(), model: stallingModel, schedule: queues.schedule });
+    const queues = createAgentQueues({ bus: deadConsumersBus(bus, release.promise, healthy), ackWaitMs: 300, retryDelayMs: 50, maxRetryDelayMs: 100, maxDeliver: 2 });
+    const runtime = createRuntime({ agents: [calculator], pipelines: [doubling], store: createMemoryStore(), model: stallingModel, schedule: queues.schedule });
     const surface = await attachBus(runtime, { queues, processId: 'p1' });
     cleanups.push(() => bus.close(), () => runtime.close(), () => surface.close({ drainMs: 0 }), async () => release.resolve());
     const results = collector<TriggerResult>();
@@ -59,6 +59,14 @@ describe('a poison job on the in-process bus', () => {
       const json = msg.json();
       if (json.success) results.push(json.data as TriggerResult);
     });
+    return { queues, runtime, results };
+  }
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+
+  it('escalates its thread once its job is dead-lettered, and reports the escalation to replyTo', async () => {
+    const { queues, runtime, results } = await poisonBed(() => false);
     // Launched as a NATS trigger would (its replyTo recorded); its continuation job goes to the dead consumers.
     await runtime.launch('calculator', 'multiply 6 by 7', { threadId: 'poison', source: { kind: 'nats', replyTo: 'app.results' } });
     const [result] = await results.until(1, 10_000, 'the escalation');
@@ -71,18 +79,8 @@ describe('a poison job on the in-process bus', () => {
   });
 
   it("escalates a pipeline's own thread once its job is dead-lettered; it stays escalated when woken, an answer runs it to its end, a denial stops it", async () => {
-    const bus = createMemoryBus();
-    const release = deferred();
     let healthy = false;
-    const queues = createAgentQueues({ bus: deadConsumersBus(bus, release.promise, () => healthy), ackWaitMs: 300, retryDelayMs: 50, maxRetryDelayMs: 100, maxDeliver: 2 });
-    const runtime = createRuntime({ agents: [calculator], pipelines: [doubling], store: createMemoryStore(), model: stallingModel, schedule: queues.schedule });
-    const surface = await attachBus(runtime, { queues, processId: 'p1' });
-    cleanups.push(() => bus.close(), () => runtime.close(), () => surface.close({ drainMs: 0 }), async () => release.resolve());
-    const results = collector<TriggerResult>();
-    bus.subscribe('app.results', (msg) => {
-      const json = msg.json();
-      if (json.success) results.push(json.data as TriggerResult);
-    });
+    const { queues, runtime, results } = await poisonBed(() => healthy);
     const source = { kind: 'nats' as const, replyTo: 'app.results' };
     await runtime.launch('doubling', { n: 21 }, { threadId: 'poison-pipe', source });
     const [escalated] = await results.until(1, 10_000, "the pipeline's escalation");

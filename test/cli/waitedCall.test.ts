@@ -21,6 +21,22 @@ const AT = '2026-01-01T12:30:12.000Z';
 const stamped = (events: readonly object[]): ThreadEvent[] => events.map((e, i) => ({ ...e, seq: i + 1, at: AT })) as ThreadEvent[];
 const clock = new Date(AT).toTimeString().slice(0, 8);
 
+/** `switchyard cancel <threadId>` in this process: its first stderr output, its exit code, and all it printed on stderr so far. */
+function cancelByCli(url: string, threadId: string): { printed: Promise<string>; exited: Promise<number>; stderr: () => string } {
+  let stderr = '';
+  const printed = deferred<string>();
+  const exited = runCli(['node', 'switchyard', '--url', url, 'cancel', threadId, '--by', 'oncall'], {
+    stdout: () => undefined,
+    stderr: (text) => {
+      stderr += text;
+      printed.resolve(stderr);
+    },
+    env: {},
+    stopped: () => new Promise(() => undefined),
+  });
+  return { printed: printed.promise, exited, stderr: () => stderr };
+}
+
 describe('the line pause and cancel print before they wait', () => {
   it('names the running tool call, its id and when it started, for a cancel and a pause, when the server runs it', () => {
     const view: ThreadView = { ...viewOf({ id: 't1', agent: 'publisher', events: stamped(publishCallStarted('t1')) }), live: true };
@@ -50,24 +66,14 @@ describe('switchyard cancel of a thread whose tool call runs in the server', () 
     try {
       const { id } = await runtime.launch('publisher', 'publish hello');
       await tools.started.promise;
-      let stderr = '';
-      const printed = deferred<string>();
-      const exited = runCli(['node', 'switchyard', '--url', server.url, 'cancel', id, '--by', 'oncall'], {
-        stdout: () => undefined,
-        stderr: (text) => {
-          stderr += text;
-          printed.resolve(stderr);
-        },
-        env: {},
-        stopped: () => new Promise(() => undefined),
-      });
+      const { printed, exited, stderr } = cancelByCli(server.url, id);
       // Printed while the call still runs (the cancel waits for it).
-      expect(await within(printed.promise, 5_000, 'a line on stderr while the call runs')).toMatch(/^waiting for the running call publish \(c\w+, started \d\d:\d\d:\d\d\) to finish before cancelling\n$/);
+      expect(await within(printed, 5_000, 'a line on stderr while the call runs')).toMatch(/^waiting for the running call publish \(c\w+, started \d\d:\d\d:\d\d\) to finish before cancelling\n$/);
       // Once the cancel reached the call (its signal aborts), the tool ends; the cancel is recorded after it.
       const signal = await tools.started.promise;
       await within(new Promise((resolve) => (signal.aborted ? resolve(undefined) : signal.addEventListener('abort', resolve, { once: true }))), 5_000, 'the cancel to abort the call');
       tools.release.resolve('published');
-      expect({ code: await exited, stderr }).toEqual({ code: 0, stderr: expect.stringMatching(/^waiting[^\n]*\n$/) });
+      expect({ code: await exited, stderr: stderr() }).toEqual({ code: 0, stderr: expect.stringMatching(/^waiting[^\n]*\n$/) });
       expect((await runtime.get(id))!.status).toBe('cancelled');
     } finally {
       tools.release.resolve('published');
@@ -90,24 +96,14 @@ describe('switchyard cancel of a pipeline whose child runs a tool call in the se
     try {
       await runtime.launch('posts', 'publish hello', { threadId: 'pp' });
       await tools.started.promise;
-      let stderr = '';
-      const printed = deferred<string>();
-      const exited = runCli(['node', 'switchyard', '--url', server.url, 'cancel', 'pp', '--by', 'oncall'], {
-        stdout: () => undefined,
-        stderr: (text) => {
-          stderr += text;
-          printed.resolve(stderr);
-        },
-        env: {},
-        stopped: () => new Promise(() => undefined),
-      });
+      const { printed, exited, stderr } = cancelByCli(server.url, 'pp');
       // Printed while the child's call still runs (the cancel of the pipeline cancels the child, which waits for it).
-      const line = within(printed.promise, 5_000, 'a line on stderr while the call runs');
+      const line = within(printed, 5_000, 'a line on stderr while the call runs');
       const signal = await tools.started.promise;
       await within(new Promise((resolve) => (signal.aborted ? resolve(undefined) : signal.addEventListener('abort', resolve, { once: true }))), 5_000, 'the cancel to abort the call');
       tools.release.resolve('published');
       expect(await line).toMatch(/^waiting for the running call publish \(c\w+, started \d\d:\d\d:\d\d\) of publisher thread pp--pub to finish before cancelling\n$/);
-      expect({ code: await exited, stderr }).toEqual({ code: 0, stderr: expect.stringMatching(/^waiting[^\n]*\n$/) });
+      expect({ code: await exited, stderr: stderr() }).toEqual({ code: 0, stderr: expect.stringMatching(/^waiting[^\n]*\n$/) });
       expect((await runtime.get('pp'))!.status).toBe('cancelled');
     } finally {
       tools.release.resolve('published');

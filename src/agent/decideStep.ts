@@ -85,7 +85,7 @@ async function askModel(input: StepInput, step: AbortController, context: Render
   const timer = deps.clock.setTimeout(() => {
     timedOut = !signal.aborted;
     step.abort(new Error('decision timed out'));
-  }, decideDeadline(agent, model).ms);
+  }, decideDeadline(agent, model));
   const started = deps.clock.now();
   let result: ModelResult;
   try {
@@ -111,23 +111,33 @@ const DEFAULT_DECIDE_TIMEOUT_MS = 60_000;
 /** How much longer than the model's own timeout a decision waits by default: the model's failure, which names its setting, comes first. */
 const DECIDE_TIMEOUT_MARGIN_MS = 5_000;
 
-/** How long a decision waits for `model`, and where that figure came from, as its timeout message says it. */
-function decideDeadline(agent: Agent, model: Model): { ms: number; setting: string } {
+/** How long a decision waits for `model` (on every decision: a number, no message built). */
+function decideDeadline(agent: Agent, model: Model): number {
+  if (agent.decideTimeoutMs !== undefined) return agent.decideTimeoutMs;
+  const own = modelTimeoutOf(model);
+  return own === undefined ? DEFAULT_DECIDE_TIMEOUT_MS : Math.min(Math.ceil(own) + DECIDE_TIMEOUT_MARGIN_MS, MAX_TIMER_MS);
+}
+
+/** Where {@link decideDeadline}'s figure came from, as a timeout's message says it. */
+function decideDeadlineSetting(agent: Agent, model: Model): string {
   const setting = `decideTimeoutMs of agent ${agent.name}`;
-  if (agent.decideTimeoutMs !== undefined) return { ms: agent.decideTimeoutMs, setting };
-  // A model of the user's may say anything: only a usable number of milliseconds counts.
+  if (agent.decideTimeoutMs !== undefined) return setting;
+  const own = modelTimeoutOf(model);
+  return own === undefined ? `${setting}, ${DEFAULT_DECIDE_TIMEOUT_MS} by default` : `${setting}: by default the model's timeoutMs, ${own}, plus ${DECIDE_TIMEOUT_MARGIN_MS} ms`;
+}
+
+/** The model's own timeout when it says a usable one (a model of the user's may say anything). */
+function modelTimeoutOf(model: Model): number | undefined {
   const own = model.timeoutMs;
-  if (typeof own !== 'number' || !(own > 0) || !Number.isFinite(own)) return { ms: DEFAULT_DECIDE_TIMEOUT_MS, setting: `${setting}, ${DEFAULT_DECIDE_TIMEOUT_MS} by default` };
-  return {
-    ms: Math.min(Math.ceil(own) + DECIDE_TIMEOUT_MARGIN_MS, MAX_TIMER_MS),
-    setting: `${setting}: by default the model's timeoutMs, ${own}, plus ${DECIDE_TIMEOUT_MARGIN_MS} ms`,
-  };
+  return typeof own === 'number' && own > 0 && Number.isFinite(own) ? own : undefined;
 }
 
 /** The error events of a model that did not answer, or answered with an error; logged once as a warning. */
 function modelFailure(input: StepInput, failure: ModelFailure, timedOut: boolean): NewEvent[] {
   if (timedOut) {
-    const { ms, setting } = decideDeadline(input.agent, input.agent.model ?? input.deps.model);
+    const model = input.agent.model ?? input.deps.model;
+    const ms = decideDeadline(input.agent, model);
+    const setting = decideDeadlineSetting(input.agent, model);
     const endpoint = failure.endpoint === undefined ? undefined : originAndPath(failure.endpoint);
     const at = endpoint === undefined ? '' : ` at ${endpoint}`;
     return loggedFailure(input, errorEvents(input, 'model_timeout', `the model did not answer within ${ms} ms (${setting})${at}`), failure);

@@ -665,7 +665,7 @@ function mapError(
   // Checked first: an abort surfaces as APIUserAbortError, a DOMException or a body-read error.
   if (callerSignal.aborted) return failureOf('timeout', 'model request aborted by the caller');
   if (timedOut || error instanceof APIConnectionTimeoutError) {
-    return failureOf('timeout', `POST ${config.endpoint}: no answer within ${config.timeoutMs} ms (the model's timeoutMs)`);
+    return failureOf('timeout', atEndpoint(config, `no answer within ${config.timeoutMs} ms (the model's timeoutMs)`));
   }
   if (error instanceof APIUserAbortError) return failureOf('timeout', 'model request aborted');
   const tooLarge = causeOfType(error, ResponseTooLargeError);
@@ -682,12 +682,12 @@ function mapError(
     const cause = innermostMessage(error);
     const codeText = code && !(cause ?? '').includes(code) ? ` (${code})` : '';
     const text = cause === undefined ? error.message : `${error.message.replace(/\.$/, '')}: ${cause}`;
-    return failureOf('http', clean(config, `POST ${config.endpoint}: ${text}${codeText}`));
+    return failureOf('http', atEndpoint(config, `${text}${codeText}`));
   }
   // A redirect the transport handed back for the POST: a 301, 302 or 303 (fetch would resend it as a
   // GET without its body), a 307 or 308 to another origin (its headers would go there).
   if (error instanceof APIError && typeof error.status === 'number' && REDIRECT_STATUSES.has(error.status)) {
-    return { kind: 'http', status: error.status, message: clean(config, `POST ${config.endpoint}: ${error.status} ${redirectAdvice(config, error.status, error.headers?.get('location'))}`) };
+    return { kind: 'http', status: error.status, message: atEndpoint(config, `${error.status} ${redirectAdvice(config, error.status, error.headers?.get('location'))}`) };
   }
   if (error instanceof APIError && typeof error.status === 'number') {
     // A provider's error its status misstates (Groq's 400 tool_use_failed, OpenAI's 429 insufficient_quota).
@@ -700,16 +700,16 @@ function mapError(
       : `${error.status} ${error.message}`;
     // Said before the server's word, which the kept text may cut.
     const hint = config.noKeyHint !== undefined && (error.status === 401 || error.status === 403) ? `${config.noKeyHint}; ` : '';
-    const failure: ModelFailure = { kind: 'http', status: error.status, message: clean(config, `POST ${config.endpoint}: ${hint}${message}`) };
+    const failure: ModelFailure = { kind: 'http', status: error.status, message: atEndpoint(config, `${hint}${message}`) };
     // A rate limit's (or an overload's) Retry-After: the agent waits at least that long.
     const wait = retryAfterMs(error.headers, Date.now());
     return wait === undefined ? failure : { ...failure, retryAfterMs: wait };
   }
   if (error instanceof SyntaxError) {
-    return failureOf('http', clean(config, `POST ${config.endpoint}: model response is not valid JSON: ${error.message}`));
+    return failureOf('http', atEndpoint(config, `model response is not valid JSON: ${error.message}`));
   }
   const text = error instanceof Error ? `${error.name}: ${error.message}` : describe(error);
-  return failureOf('http', clean(config, `POST ${config.endpoint}: model request failed: ${text}`));
+  return failureOf('http', atEndpoint(config, `model request failed: ${text}`));
 }
 
 
@@ -763,6 +763,11 @@ function causeCode(error: unknown): string | undefined {
 }
 
 /** Removes secrets and truncates, so a failure message is safe to store in a thread. */
+/** A failure's message about the endpoint: `POST <endpoint>: ` first (so a long message cannot push it out of the kept text), cleaned. */
+function atEndpoint(config: NormalizedOpenAIModelOptions, message: string): string {
+  return clean(config, `POST ${config.endpoint}: ${message}`);
+}
+
 function clean(config: NormalizedOpenAIModelOptions, message: string): string {
   let result = message;
   for (const secret of config.secrets) result = result.split(secret).join('[redacted]');

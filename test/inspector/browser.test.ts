@@ -209,6 +209,20 @@ describe('the inspector page', () => {
     expect(errors).toEqual([]);
   });
 
+  it('says a thread ended at rest past the state its stopped actor was left in (QA24 pipelines #10)', async () => {
+    const server = await startInspectorServer();
+    cleanups.push(() => server.close());
+    const { id } = await server.runtime.launch('calculator', 'ask for the unit', { threadId: 'th-cancelled-at-rest' });
+    expect((await server.runtime.settled(id)).status).toBe('awaiting_human');
+    const { page, errors } = await open(server);
+    const rows = page.locator('#actors tr.agent-row', { hasText: id });
+    await expect.poll(() => rows.locator('td.state').allTextContents()).toEqual(['awaitingHuman']);
+    // Cancelled at rest: no actor runs for it, the one evicted keeps the state it stopped in.
+    await server.runtime.cancel(id);
+    await expect.poll(() => rows.locator('td.state').allTextContents()).toEqual(['awaitingHuman · thread now cancelled']);
+    expect(errors).toEqual([]);
+  });
+
   it('drops a thread deleted while it is open: its row, its live actor and its count of waiting, the other threads kept', async () => {
     const server = await startInspectorServer();
     cleanups.push(() => server.close());

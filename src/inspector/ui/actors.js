@@ -89,7 +89,7 @@ function actorRow(a) {
   const threadId = a.threadId;
   // Not shown live while the server is unreachable: it may have stopped since.
   const classes = `actor ${a.status === 'active' && staleSince === null ? 'live' : 'rest'}${threadId ? ' agent-row' : ''}`;
-  const value = a.value != null ? valueName(a.value) : a.status;
+  const value = `${a.value != null ? valueName(a.value) : a.status}${movedOn(a)}`;
   /** @param {KeyboardEvent} event */
   const onKey = (event) => {
     if (!threadId || (event.key !== 'Enter' && event.key !== ' ')) return;
@@ -102,6 +102,17 @@ function actorRow(a) {
     el('td', { text: a.machine || '?' }),
     el('td', { class: 'state' }, [el('code', { text: `${value}${slots(a)}` })]),
   ]);
+}
+
+/**
+ * ` · thread now cancelled` for a stopped actor whose thread moved on without an actor (cancelled
+ * at rest): the state it stopped in is no longer where the thread is; '' otherwise.
+ * @param {ActorRecord} a
+ */
+function movedOn(a) {
+  const row = a.threadId && a.status !== 'active' ? state.byId.get(a.threadId) : undefined;
+  if (!row || a.version == null || (row.version || 0) <= a.version || row.status === a.threadStatus) return '';
+  return ` · thread now ${row.status.replace('_', ' ')}`;
 }
 
 /**

@@ -57,6 +57,8 @@ function onThreads(rows) {
     // The child the selected pipeline waits on moved: what the page says of it is read again.
     if (row.id === state.waitingOn) refresh = true;
   }
+  // A thread that moved while no actor ran it (cancelled at rest) changes its stopped actor's row.
+  scheduleActors();
   refreshList();
   if (refresh) void refreshView();
 }

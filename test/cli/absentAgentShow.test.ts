@@ -16,6 +16,7 @@ import { threadOf } from '../support/agentHarness.js';
 
 let runtime: Runtime;
 let http: HttpServer;
+let store: ReturnType<typeof createMemoryStore>;
 
 const decided: NewEvent = {
   type: 'decision',
@@ -27,7 +28,7 @@ const asked: NewEvent = {
 };
 
 beforeAll(async () => {
-  const store = createMemoryStore();
+  store = createMemoryStore();
   const other = agent({ name: 'other', description: 'another agent', prompt: 'p', tools: [] });
   runtime = createRuntime({ agents: [other], store, model: scriptedModel([]) });
   await store.create(threadOf('waits-1', 'support', [{ type: 'input', data: { input: 'refund A-1' } }, decided, asked], Date.now()));
@@ -55,6 +56,14 @@ describe('switchyard show of a thread whose agent the server does not have', () 
       expect(code).toBe(0);
       expect(stderr).toBe('');
     }
+  });
+
+  it('pause: the resume hint it prints comes with the same note (a resume fails until its agent is served, qa24 D4)', async () => {
+    await store.create(threadOf('waits-2', 'support', [{ type: 'input', data: { input: 'refund A-2' } }, decided, asked], Date.now()));
+    const { code, stdout, stderr } = await runCliHere(['pause', 'waits-2', '--url', http.url]);
+    expect(code).toBe(0);
+    expect(stdout).toContain('resume: switchyard resume waits-2');
+    expect(stderr).toBe('note: agent support is not in the project this server runs (it has: other): nothing moves this thread on until a version that has support is served\n');
   });
 
   it('--json prints the view only', async () => {

@@ -161,6 +161,9 @@ export function addThreadCommands(program: Command, cli: CliContext): void {
       }
       const view = await client.control(id, action, { ...(opts.reason ? { reason: opts.reason } : {}), ...(by ? { by } : {}) });
       await cli.afterAction(command, client, view, action === 'resume' && opts.follow !== false);
+      // Paused (or resumed) for an agent the server lacks: its resume hint would fail, say why.
+      const absent = action === 'cancel' || cli.globals(command).json ? undefined : await absentAgentNote(client, view.agent, view.status);
+      if (absent !== undefined) cli.err(absent);
     });
   }
 }

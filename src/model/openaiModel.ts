@@ -322,7 +322,7 @@ function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOpt
   const openAIKey = openAIKeyGoesTo(baseURLSetting, baseURL) ? env('OPENAI_API_KEY') : undefined;
   const keySetting = options.apiKey !== undefined ? 'apiKey' : env('SWITCHYARD_MODEL_API_KEY') ? 'SWITCHYARD_MODEL_API_KEY' : 'OPENAI_API_KEY';
   const configuredKey = (options.apiKey ?? env('SWITCHYARD_MODEL_API_KEY') ?? openAIKey)?.trim();
-  if (configuredKey) checkHeaderValue(keySetting, configuredKey);
+  if (configuredKey) checkHeaderValue(keySetting, configuredKey, { sentAs: 'Authorization' });
   if (!configuredKey && !baseURL) {
     throw new ConfigError(
       'no model API key: set SWITCHYARD_MODEL_API_KEY or OPENAI_API_KEY, pass apiKey, ' +
@@ -339,8 +339,8 @@ function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOpt
     // whole environment (a worker's project settings), process.env is not.
     baseURL: baseURL ?? OPENAI_BASE_URL,
     adminAPIKey: null,
-    organization: sdkVariable(env, 'OPENAI_ORG_ID') ?? null,
-    project: sdkVariable(env, 'OPENAI_PROJECT_ID') ?? null,
+    organization: sdkHeaderVariable(env, 'OPENAI_ORG_ID', 'OpenAI-Organization'),
+    project: sdkHeaderVariable(env, 'OPENAI_PROJECT_ID', 'OpenAI-Project'),
     webhookSecret: sdkVariable(env, 'OPENAI_WEBHOOK_SECRET') ?? null,
     logLevel,
     defaultHeaders,
@@ -440,16 +440,25 @@ function checkBaseURL(setting: string, baseURL: string): void {
 const NOT_IN_HEADER = /[\u0000-\u0008\u000a-\u001f\u007f\u0100-\uffff]/;
 
 /**
- * Refuses a key the Authorization header cannot carry (smart quotes or a dash pasted from a
- * document, a line break): caught here, it names the setting and the position; at request time
- * every call would fail with the transport's TypeError, retried as if the network had failed.
- * The message never holds the key, only the code point of the character refused.
+ * Refuses a value a header cannot carry (smart quotes or a dash pasted from a document, a line
+ * break): caught here, it names the setting, the header and the position; at request time every
+ * call would fail with the transport's TypeError, retried as if the network had failed. The
+ * message never holds the value (a key, a gateway's token), only the code point refused.
+ * `header` is the header a setting is sent as; `customHeader` the name of an OPENAI_CUSTOM_HEADERS line.
  */
-function checkHeaderValue(setting: string, key: string): void {
-  const index = key.search(NOT_IN_HEADER);
+function checkHeaderValue(setting: string, value: string, header: { sentAs: string } | { customHeader: string }): void {
+  const index = value.search(NOT_IN_HEADER);
   if (index < 0) return;
-  const codePoint = `U+${key.codePointAt(index)!.toString(16).toUpperCase().padStart(4, '0')}`;
-  throw new ConfigError(`${setting} has a character an HTTP header cannot carry (${codePoint}) at index ${index}: it is sent as the Authorization header; check it was not pasted with quotes, a dash or a line break`);
+  const codePoint = `U+${value.codePointAt(index)!.toString(16).toUpperCase().padStart(4, '0')}`;
+  const where = 'sentAs' in header ? `at index ${index}: it is sent as the ${header.sentAs} header;` : `at index ${index} of header ${header.customHeader}:`;
+  throw new ConfigError(`${setting} has a character an HTTP header cannot carry (${codePoint}) ${where} check it was not pasted with quotes, a dash or a line break`);
+}
+
+/** OPENAI_ORG_ID or OPENAI_PROJECT_ID of `env`, refused when the header it is sent as cannot carry it. */
+function sdkHeaderVariable(env: (name: string) => string | undefined, name: 'OPENAI_ORG_ID' | 'OPENAI_PROJECT_ID', sentAs: string): string | null {
+  const value = sdkVariable(env, name);
+  if (value !== undefined) checkHeaderValue(name, value, { sentAs });
+  return value ?? null;
 }
 
 /** `url` with its password and secret-looking query values as `***`; works on text that does not parse as a URL. */
@@ -558,6 +567,7 @@ function customHeaders(lines: string | undefined): Record<string, string | null>
   for (const [name] of headerLines(process.env['OPENAI_CUSTOM_HEADERS'])) if (HEADER_NAME.test(name)) headers[name.toLowerCase()] = null;
   for (const [name, value] of headerLines(lines)) {
     if (!HEADER_NAME.test(name)) throw new ConfigError(`OPENAI_CUSTOM_HEADERS: ${JSON.stringify(name)} is not a header name (each line is "Name: value")`);
+    checkHeaderValue('OPENAI_CUSTOM_HEADERS', value, { customHeader: name });
     headers[name.toLowerCase()] = value;
   }
   return headers;

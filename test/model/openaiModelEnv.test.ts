@@ -105,7 +105,7 @@ describe('createOpenAIModel({ env })', () => {
     const custom = refused({ OPENAI_CUSTOM_HEADERS: 'X-Team: blue\ncf-aig-authorization: Bearer \u201cgw-SECRET-1\u201d' });
     expect(custom).toBe('OPENAI_CUSTOM_HEADERS has a character an HTTP header cannot carry (U+201C) at index 7 of header cf-aig-authorization: check it was not pasted with quotes, a dash or a line break');
     expect(refused({ OPENAI_ORG_ID: 'org\u2013given' })).toBe('OPENAI_ORG_ID has a character an HTTP header cannot carry (U+2013) at index 3: it is sent as the OpenAI-Organization header; check it was not pasted with quotes, a dash or a line break');
-    expect(refused({ OPENAI_PROJECT_ID: 'proj\u00a0x\u2028' })).toMatch(/^OPENAI_PROJECT_ID has a character an HTTP header cannot carry \(U\+2028\) at index 6: it is sent as the OpenAI-Project header;/);
+    expect(refused({ OPENAI_PROJECT_ID: 'proj\u00a0x\u2028y' })).toMatch(/^OPENAI_PROJECT_ID has a character an HTTP header cannot carry \(U\+2028\) at index 6: it is sent as the OpenAI-Project header;/);
   });
 
   it('still reads process.env when no env is given', async () => {

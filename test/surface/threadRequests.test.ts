@@ -55,6 +55,32 @@ describe('hand-offs between processes', () => {
   });
 });
 
+describe('a subscriber on > that is not switchyard (a wiretap)', () => {
+  it('hides the no-responders answer: a hand-off cannot tell, and the log says why once (qa25-secrets, NATS observation)', async () => {
+    const bus = createMemoryBus();
+    cleanups.push(() => bus.close());
+    const warned: { fields: unknown; msg: string }[] = [];
+    const logger = { ...silentLogger(), warn: (fields: unknown, msg?: string) => void warned.push({ fields, msg: String(msg) }) } as unknown as ReturnType<typeof silentLogger>;
+    const queues = createAgentQueues({ bus });
+    const runtime = createRuntime({ agents: [calculator], store: createMemoryStore(), model: createDemoModel(), schedule: queues.schedule });
+    const callbacks = { send: async () => {} } as unknown as CallbackSender;
+    const requests = serveThreadRequests({ runtime, queues, bus, subjects: queues.subjects, processId: 'p', logger, maxPayloadBytes: 1 << 20, callbacks, publish: safePublisher(bus, logger) });
+    cleanups.push(async () => {
+      await requests.close();
+      await runtime.close();
+    });
+    bus.subscribe('>', () => {});
+    expect(await requests.handOff('t1')).toBe('unknown');
+    expect(await requests.handOff('t2')).toBe('unknown');
+    expect(warned).toEqual([
+      {
+        fields: { threadId: 't1', timeoutMs: 2000 },
+        msg: 'no answer to the hand-off probe of thread t1 within 2000 ms: the process running it is busy, or a NATS subscriber that is not switchyard (such as `nats sub ">"`) hides NATS\'s no-responders answer, and every job then waits for a redelivery before it runs (watch with `nats sub "switchyard.>"` instead); said once per process',
+      },
+    ]);
+  });
+});
+
 describe('reply subjects from outside', () => {
   it('a thread request whose reply subject is one of NATS\'s own ($JS.API...) is not answered there, and says why in the log', async () => {
     const bus = createMemoryBus();

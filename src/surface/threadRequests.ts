@@ -58,6 +58,21 @@ export function serveThreadRequests(ctx: SurfaceContext): ThreadRequests {
   const { runtime, bus, subjects, queues, logger, maxPayloadBytes } = ctx;
   const owned = new Map<string, { holders: number; subscription: BusSubscription; grace?: NodeJS.Timeout }>();
 
+  let unansweredNoted = false;
+  /**
+   * Says once per process why a hand-off probe went unanswered: a busy owner, or a subscriber that
+   * is not switchyard (a wiretap on `>`) hiding NATS's no-responders answer, which makes every job
+   * wait for redeliveries.
+   */
+  function noteUnanswered(threadId: string): void {
+    if (unansweredNoted) return;
+    unansweredNoted = true;
+    logger.warn(
+      { threadId, timeoutMs: PROBE_TIMEOUT_MS },
+      `no answer to the hand-off probe of thread ${threadId} within ${PROBE_TIMEOUT_MS} ms: the process running it is busy, or a NATS subscriber that is not switchyard (such as \`nats sub ">"\`) hides NATS's no-responders answer, and every job then waits for a redelivery before it runs (watch with \`nats sub "${subjects.prefix}.>"\` instead); said once per process`,
+    );
+  }
+
   /** Performs the request on this process's runtime. */
   async function perform(threadId: string, op: ThreadOp, msg: BusMessage): Promise<ThreadReply> {
     if (msg.data.length > maxPayloadBytes) return fail('payload_too_large', `payload is ${msg.data.length} bytes; the limit is ${maxPayloadBytes}`);
@@ -195,7 +210,9 @@ export function serveThreadRequests(ctx: SurfaceContext): ThreadRequests {
         // Not taken: the owner let the thread go between our request and its answer.
         return reply.headers[PROCESS_HEADER] !== undefined && isOk(reply) ? 'taken' : 'free';
       } catch (error) {
-        return isBusError(error, 'no_responders') ? 'free' : 'unknown';
+        if (isBusError(error, 'no_responders')) return 'free';
+        if (isBusError(error, 'timeout')) noteUnanswered(threadId);
+        return 'unknown';
       }
     },
 

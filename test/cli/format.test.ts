@@ -17,6 +17,24 @@ describe('the line of an open human request', () => {
   });
 });
 
+describe('show of an agent thread', () => {
+  it('sums the tokens of its model answers, the refused ones included, as the inspector does (qa25-context #7)', () => {
+    const decided = (step: number, prompt: number, completion: number): object => ({
+      type: 'decision',
+      data: { callId: `c${step}`, step, intent: 'lookup', args: {}, model: 'm', promptHash: 'sha256:x', tokens: { prompt, completion }, latencyMs: 0 },
+    });
+    const events = [
+      { type: 'input', data: { input: 'hi' } },
+      decided(1, 1290, 40),
+      { type: 'error', data: { kind: 'invalid_json', message: 'not JSON', attempt: 1, tokens: { prompt: 2007, completion: 12 } } },
+      decided(2, 2007, 6),
+    ].map((event, i) => ({ ...event, seq: i + 1, at: '2026-01-01T00:00:00.000Z' })) as ThreadEvent[];
+    expect(threadDetails(viewOf({ id: 't1', agent: 'support', events }))).toContain('tokens   5,362  (5,304 prompt + 58 completion, 3 model answers)');
+    // A thread that asked no model (a pipeline's) says nothing of tokens.
+    expect(threadDetails(viewOf({ id: 't2', agent: 'support', events: events.slice(0, 1) }))).not.toContain('tokens');
+  });
+});
+
 describe('show of a pipeline', () => {
   it('counts the steps it has done (its journaled step results; a pipeline makes no decision)', () => {
     const events = [

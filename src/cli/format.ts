@@ -354,6 +354,27 @@ function pendingCell(pending: ThreadSummary['pending']): string {
 }
 
 /**
+ * `tokens   5,362  (5,304 prompt + 58 completion, 3 model answers)`: what the thread's model
+ * answers cost, the refused ones (an error that records tokens) included, as the inspector sums
+ * them; undefined for a thread that asked no model.
+ */
+function tokensLine(events: readonly ThreadEvent[]): string | undefined {
+  let prompt = 0;
+  let completion = 0;
+  let answers = 0;
+  for (const event of events) {
+    const tokens = event.type === 'decision' || event.type === 'error' ? event.data.tokens : undefined;
+    if (tokens === undefined) continue;
+    prompt += tokens.prompt;
+    completion += tokens.completion;
+    answers++;
+  }
+  if (answers === 0) return undefined;
+  const count = (n: number): string => n.toLocaleString('en-US');
+  return `tokens   ${count(prompt + completion)}  (${count(prompt)} prompt + ${count(completion)} completion, ${answers} model answer${answers === 1 ? '' : 's'})`;
+}
+
+/**
  * `show`: the status, the pending request with how to answer it, the child a pipeline waits on
  * (`waitingOn`, as the server shows it) with its pending request, the tool call in flight, a call
  * whose outcome its cancel left unrecorded (as a follow says it), and the timeline (where only the
@@ -366,6 +387,8 @@ export function threadDetails(view: ThreadView, hint: CommandHint = plainHint, w
     `status   ${view.status}`,
     `steps    ${view.steps}  (events: ${view.version})`,
   ];
+  const tokens = tokensLine(view.events);
+  if (tokens !== undefined) lines.push(tokens);
   if (view.createdAt) lines.push(`created  ${localTime(view.createdAt)}`);
   if (view.updatedAt) lines.push(`updated  ${localTime(view.updatedAt)}`);
   if (view.wakeAt) lines.push(wakeLine(view, view.wakeAt, now));

@@ -5,6 +5,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { agent, type AgentOptions } from '../../src/agent/agent.js';
+import { tool } from '../../src/agent/tool.js';
+import { z } from 'zod';
 import { customStepDue, stepEvents } from '../../src/agent/customStepRun.js';
 import { promptHash } from '../../src/agent/prompt.js';
 import { agentContext, contextHelpers } from '../../src/context/ownContext.js';
@@ -100,6 +102,22 @@ describe('prompt variables of the author', () => {
     expect(model.requests[1]!.system).toContain('Step 2.');
     const [first, second] = eventsOf(end.thread, 'decision');
     expect(first!.data.promptHash).not.toBe(second!.data.promptHash);
+  });
+
+  it('hashes the tools sent with the prompt: a changed schema or description is another prompt, the same tools the same (qa25-context #2)', async () => {
+    const hashOf = async (tools: AgentOptions['tools']): Promise<string> => {
+      const model = scriptedModel([add(1, 1), done()]);
+      const { actor, clock } = await startRun({ agent: customAgent({ prompt: 'You are {{agent}}.', tools }), model });
+      const end = await runToEnd(actor, clock);
+      return eventsOf(end.thread, 'decision')[0]!.data.promptHash;
+    };
+    const [adding, ...others] = calculatorTools as [AgentOptions['tools'][number], ...AgentOptions['tools']];
+    const described = tool({ name: 'add', description: 'Add two numbers, exactly', input: z.object({ a: z.number(), b: z.number() }), idempotent: true, run: ({ a, b }) => a + b });
+    const reshaped = tool({ name: 'add', description: adding.description, input: z.object({ a: z.number(), b: z.number(), round: z.boolean().optional() }), idempotent: true, run: ({ a, b }) => a + b });
+    const base = await hashOf([adding, ...others]);
+    expect(await hashOf([adding, ...others])).toBe(base);
+    expect(await hashOf([described, ...others])).not.toBe(base);
+    expect(await hashOf([reshaped, ...others])).not.toBe(base);
   });
 
   it("redacts the agent's secrets from a variable's value, as from the context: the system prompt the model receives holds [REDACTED]", async () => {

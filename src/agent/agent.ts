@@ -7,7 +7,7 @@ import type { Logger } from '../logger.js';
 import type { Model, ToolSpec } from '../model/model.js';
 import type { Json, Thread } from '../thread/events.js';
 import type { ThreadState } from '../thread/state.js';
-import { promptHash, promptTemplate, type PromptTemplate } from './prompt.js';
+import { promptHash, promptTemplate, toolsDigest, type PromptTemplate } from './prompt.js';
 import { checkZod4Schema, unrepresentableParts } from './strictSchema.js';
 import { checkTimeout, type Tool } from './tool.js';
 
@@ -148,6 +148,8 @@ export interface Agent<TName extends string = string, TInput extends z.ZodType |
   readonly toolSpecs: readonly ToolSpec[];
   /** The tools as a bullet list (`{{tools}}` in the prompt). */
   readonly toolList: string;
+  /** The digest of {@link toolSpecs} a decision's `promptHash` covers with the rendered prompt. */
+  readonly toolsDigest: string;
   /**
    * The rendered system prompt and its hash when the template does not place `{{context}}` (then
    * it is the same on every decision); null when it must be rendered per decision.
@@ -240,6 +242,8 @@ export function agent<const TName extends string, TInput extends z.ZodType | und
   const normalizedBackoff = backoffOf(owner, backoff);
   const template = promptTemplate(prompt, Object.keys(variables));
   const toolList = all.map((t) => `- ${t.name}: ${t.description}`).join('\n');
+  const toolSpecs = all.map((t) => ({ name: t.name, description: t.description, parameters: t.parameters, strict: t.strict }));
+  const specsDigest = toolsDigest(toolSpecs);
   const fixed = Object.values(variables).every((v) => typeof v === 'string');
   const staticText =
     template.includesContext || !fixed
@@ -253,9 +257,10 @@ export function agent<const TName extends string, TInput extends z.ZodType | und
     prompt: template,
     tools: all,
     toolsByName,
-    toolSpecs: all.map((t) => ({ name: t.name, description: t.description, parameters: t.parameters, strict: t.strict })),
+    toolSpecs,
     toolList,
-    system: staticText === null ? null : { text: staticText, hash: promptHash(staticText) },
+    toolsDigest: specsDigest,
+    system: staticText === null ? null : { text: staticText, hash: promptHash(staticText, specsDigest) },
     prefetch,
     maxSteps,
     maxConsecutiveErrors,

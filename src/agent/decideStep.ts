@@ -37,7 +37,7 @@ function renderSystem(agent: Agent, thread: Thread, context: string): { text: st
     }
   }
   const text = agent.prompt.render({ ...own, agent: agent.name, description: agent.description, tools: agent.toolList, context });
-  return { text, hash: promptHash(text) };
+  return { text, hash: promptHash(text, agent.toolsDigest) };
 }
 
 /** The context and system prompt of the next decision; the agent's own functions may throw. */

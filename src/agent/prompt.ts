@@ -61,7 +61,18 @@ export function promptTemplate(prompt: string | URL, own: readonly string[] = []
   };
 }
 
-/** `sha256:` + the first 16 hex digits of the SHA-256 of the rendered prompt. */
-export function promptHash(rendered: string): string {
-  return `sha256:${createHash('sha256').update(rendered).digest('hex').slice(0, 16)}`;
+/**
+ * `sha256:` + the first 16 hex digits of the SHA-256 of the rendered prompt and, when given, the
+ * tools sent with it (`toolsDigest`: their names, descriptions and schemas, see {@link toolsDigest}):
+ * both are what the model is prompted with, so a changed tool schema is another prompt.
+ */
+export function promptHash(rendered: string, tools = ''): string {
+  const hash = createHash('sha256').update(rendered);
+  if (tools !== '') hash.update('\u0000').update(tools);
+  return `sha256:${hash.digest('hex').slice(0, 16)}`;
+}
+
+/** The SHA-256 (hex) of the tools as the model is offered them, computed once per agent for {@link promptHash}. */
+export function toolsDigest(specs: readonly unknown[]): string {
+  return createHash('sha256').update(JSON.stringify(specs)).digest('hex');
 }

@@ -137,8 +137,8 @@ describe('prompt variables of the author', () => {
       expect(request.system).not.toContain('hunter2');
       expect(request.context).not.toContain('hunter2');
     }
-    // The hash recorded is that of the prompt sent.
-    expect(eventsOf(end.thread, 'decision')[0]!.data.promptHash).toBe(promptHash(model.requests[0]!.system));
+    // The hash recorded is that of the prompt sent, with the tools sent.
+    expect(eventsOf(end.thread, 'decision')[0]!.data.promptHash).toBe(promptHash(model.requests[0]!.system, a.toolsDigest));
   });
 
   it('refuses a built-in redefined, a bad name, and an unknown variable', () => {

@@ -53,7 +53,7 @@ describe('agent machine through the openai SDK', () => {
     expect(system!.role).toBe('system');
     expect(system!.content).toContain('You are calculator: does arithmetic with add, subtract, multiply and divide tools.');
     expect(system!.content).toContain('- done_for_now: Finish');
-    expect(promptHash(system!.content as string)).toBe(decision!.data.promptHash);
+    expect(promptHash(system!.content as string, calculator.toolsDigest)).toBe(decision!.data.promptHash);
     expect(user).toEqual({ role: 'user', content: '<input>\nwhat is 2 + 3?\n</input>' });
     expect(second!.messages[1]!.content).toBe(contextAt(end.thread, 1));
     expect(second!.messages[1]!.content).toContain('<tool_result tool="add" call="call_2">\n5\n</tool_result>');

@@ -88,7 +88,7 @@ describe('agent machine: happy path', () => {
       intent: 'add',
       args: { a: 2, b: 3 },
       model: 'test-model',
-      promptHash: promptHash(req1!.system),
+      promptHash: promptHash(req1!.system, calculator.toolsDigest),
       tokens: { prompt: estimateTokens(req1!.system) + estimateTokens(req1!.context), completion: estimateTokens('{"a":2,"b":3}') + 1 },
       latencyMs: 0,
     });

@@ -10,12 +10,12 @@ import { agent } from '../../src/agent/agent.js';
 import { tool } from '../../src/agent/tool.js';
 import { pipeline } from '../../src/pipeline/pipeline.js';
 import { createRuntime } from '../../src/runtime/runtime.js';
-import { advanceUntilSettled, createMemoryStore, scriptedModel, SimulatedClock, type ScriptStep } from '../../src/testing/index.js';
+import { advanceUntilSettled, createMemoryStore, scriptedModel, SimulatedClock, type ScriptedReply } from '../../src/testing/index.js';
 
 const START = Date.parse('2026-01-01T00:00:00Z');
 const prompt = 'You are {{agent}}.\nTools:\n{{tools}}';
-const busy: ScriptStep = { error: { kind: 'http', status: 503, message: 'busy' } };
-const done = (message: string): ScriptStep => ({ intent: 'done_for_now', args: { message } });
+const busy: ScriptedReply = { error: { kind: 'http', status: 503, message: 'busy' } };
+const done = (message: string): ScriptedReply => ({ intent: 'done_for_now', args: { message } });
 const refund = tool({ name: 'refund', description: 'refunds', input: z.object({ amount: z.number() }), approval: true, run: ({ amount }) => `refunded ${amount}` });
 const support = agent({ name: 'support', description: 'refunds', prompt, tools: [refund] });
 const summarizer = agent({ name: 'summarizer', description: 'sums up', prompt, tools: [] });
@@ -94,6 +94,24 @@ describe('advanceUntilSettled on a thread queued behind another (maxConcurrent)'
     const second = await runtime.launch('summarizer', 'second');
     expect(await within(advanceUntilSettled(runtime, second.id, clock), 'advanceUntilSettled of the queued thread')).toMatchObject({ status: 'done' });
     expect((await runtime.get(first.id))?.status).toBe('done');
+    await runtime.close();
+  }, 10_000);
+
+  it('throws, naming the threads it is queued behind, when nothing on the clock frees a slot', async () => {
+    const clock = clockAt();
+    const forever = pipeline({ name: 'forever', description: 'never ends its step', input: z.unknown(), output: z.unknown() })
+      .code({ name: 'wait', run: () => new Promise<number>(() => undefined) })
+      .finish(() => null);
+    const runtime = createRuntime({ agents: [summarizer], pipelines: [forever], store: createMemoryStore({ clock }), model: scriptedModel([done('ok')]), clock, maxConcurrent: 1 });
+    const holder = await runtime.launch('forever', null);
+    const queued = await runtime.launch('summarizer', 'second');
+    const error = await within(advanceUntilSettled(runtime, queued.id, clock), 'advanceUntilSettled of the queued thread').then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect((error as Error).message).toContain(`thread ${queued.id} did not settle while queued behind 1 thread (forever thread ${holder.id}, running)`);
+    expect((error as Error).message).toContain('nothing on this clock frees one');
+    expect(clock.now()).toBe(START);
     await runtime.close();
   }, 10_000);
 });

@@ -70,6 +70,20 @@ describe('advanceUntilSettled on a pipeline', () => {
     await runtime.close();
   }, 10_000);
 
+  it('fails after maxSteps naming the child the pipeline waits on, its deadline and its last error', async () => {
+    const clock = clockAt();
+    const model = scriptedModel([busy, busy, done('late'), done('summary')]);
+    const runtime = createRuntime({ agents: [support, summarizer], pipelines: [caseFlow], store: createMemoryStore({ clock }), model, clock });
+    const { id } = await runtime.launch('case_flow', { text: 'hi' });
+    const error = await within(advanceUntilSettled(runtime, id, clock, { maxSteps: 1 }), 'advanceUntilSettled').then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect((error as Error).message).toMatch(new RegExp(`^thread ${id} did not settle within 1 step of the clock \\(advanceUntilSettled's maxSteps\\): it waits on support thread \\S+, which is backing_off until \\S+; its last error: HTTP 503: busy$`));
+    expect(await within(advanceUntilSettled(runtime, id, clock), 'advanceUntilSettled again')).toMatchObject({ status: 'done', output: { summary: 'summary' } });
+    await runtime.close();
+  }, 10_000);
+
   it("names a nested pipeline's grandchild waiting for a human, with the pipeline in between", async () => {
     const clock = clockAt();
     const model = scriptedModel([busy, { intent: 'refund', args: { amount: 5 } }, done('refunded'), done('summary')]);

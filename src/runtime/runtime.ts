@@ -106,6 +106,8 @@ export interface RuntimeOptions<TAgent extends Agent = Agent, TPipeline extends 
 export interface Runtime<TInputs extends LaunchInputs = LaunchInputs> {
   readonly agents: ReadonlyMap<string, Agent>;
   readonly pipelines: ReadonlyMap<string, Pipeline>;
+  /** The clock this runtime reads and arms its timers on ({@link RuntimeOptions.clock}): a test drives the same one. */
+  readonly clock: Clock;
   /**
    * The machines this runtime runs, by machine id: `supervisor`, the agents' and each pipeline's
    * (`pipeline:<name>`). What the inspector draws.
@@ -522,6 +524,7 @@ export function createRuntime<TAgent extends Agent, TPipeline extends Pipeline =
   return {
     agents,
     pipelines,
+    clock,
     machines: machinesOf(agents, pipelineMachines),
     machineOf: (name) => {
       const agent = agents.get(name);

@@ -22,7 +22,7 @@ import { errorBody, mapError, unavailable, UNAVAILABLE_RETRY_AFTER_SECONDS } fro
 import { mountHooks } from './hooks.js';
 import { httpRuntime, shuttingDown, SHUTTING_DOWN } from './httpRuntime.js';
 import { streamThreadEvents } from './eventStream.js';
-import { withWaitingOn } from './waitingOn.js';
+import { withWaitingOn } from '../runtime/waitingOn.js';
 import {
   controlBodySchema,
   idempotencyThreadId,

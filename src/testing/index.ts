@@ -12,3 +12,4 @@ export { createMemoryStore } from '../store/memoryStore.js';
 export { createAgentActor, whenSettled } from '../runtime/agentActor.js';
 export { stepEvents, type StepEventsOptions } from '../agent/customStepRun.js';
 export { advanceUntilSettled, type AdvanceUntilSettledOptions, type SettlingRuntime } from './advanceUntilSettled.js';
+export type { WaitingOn, WaitingView } from '../runtime/waitingOn.js';

@@ -112,6 +112,45 @@ describe('closing a runtime while a tool call runs', () => {
     expect(tools.runs()).toBe(1);
   });
 
+  it('measures the drain time in real time: on a SimulatedClock nobody moves, the close still ends at it', async () => {
+    const clock = new SimulatedClock();
+    clock.set(Date.parse('2026-01-01T00:00:00Z'));
+    const tools = publishTool();
+    const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [tools.publish] });
+    const first = createRuntime({ agents: [publisher], store: createMemoryStore({ clock }), model: publisherModel(), clock });
+    const { id, signal } = await publishing(first, tools);
+
+    let timer: NodeJS.Timeout | undefined;
+    const pending = new Promise<string>((resolve) => (timer = setTimeout(() => resolve('still closing 5 s (real) after a 20 ms drain'), 5_000)));
+    const outcome = await Promise.race([first.close({ drainMs: 20 }).then(() => 'closed'), pending]);
+    clearTimeout(timer);
+    expect(outcome).toBe('closed');
+    expect(signal.aborted).toBe(true);
+    expect(first.abandonedCalls().calls).toEqual([{ threadId: id, tool: 'publish', idempotent: false }]);
+    tools.release.resolve('published');
+    await first.abandonedCalls().returned;
+  });
+
+  it('is not cut short when the SimulatedClock moves past the drain time: the call finishes and its result is journaled', async () => {
+    const clock = new SimulatedClock();
+    clock.set(Date.parse('2026-01-01T00:00:00Z'));
+    const store = createMemoryStore({ clock });
+    const tools = publishTool();
+    const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [tools.publish] });
+    const first = createRuntime({ agents: [publisher], store, model: publisherModel(), clock });
+    cleanup.push(() => first.close());
+    const { id, signal } = await publishing(first, tools);
+
+    const draining = first.drain({ drainMs: 3_600_000 });
+    clock.increment(7_200_000);
+    await new Promise((resolve) => setImmediate(resolve));
+    const abortedWhenTheClockMoved = signal.aborted;
+    tools.release.resolve('published');
+    await draining;
+    expect(abortedWhenTheClockMoved).toBe(false);
+    expect((await store.get(id))!.events.at(-1)).toMatchObject({ type: 'tool_result', data: { tool: 'publish', result: 'published' } });
+  });
+
   it('closes at once by default, aborting the call', async () => {
     const dir = await tempDir();
     const tools = publishTool();

@@ -6,7 +6,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { SimulatedClock } from 'xstate';
 import { agent } from '../../src/agent/agent.js';
 import type { ModelRequest } from '../../src/model/model.js';
@@ -29,6 +29,7 @@ const publisherModel = () =>
 
 let cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {
+  vi.useRealTimers();
   for (const fn of cleanup.reverse()) await fn();
   cleanup = [];
 });
@@ -87,10 +88,13 @@ describe('closing a runtime while a tool call runs', () => {
     const first = createRuntime({ agents: [publisher], store: await createFileStore({ dir, clock }), model: publisherModel(), clock });
     const { id, signal } = await publishing(first, tools);
 
+    // The drain time is real time (the process's timers, faked here), not the runtime's clock.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     const closing = first.close({ drainMs: 10_000 });
-    clock.increment(9_999);
+    await vi.advanceTimersByTimeAsync(9_999);
     const abortedBeforeTheDrainTime = signal.aborted;
-    clock.increment(1);
+    await vi.advanceTimersByTimeAsync(1);
+    vi.useRealTimers();
     await closing;
     expect(abortedBeforeTheDrainTime).toBe(false);
     expect(signal.aborted).toBe(true);
@@ -141,8 +145,9 @@ describe('closing a runtime while a tool call runs', () => {
     cleanup.push(() => first.close());
     const { id, signal } = await publishing(first, tools);
 
-    const draining = first.drain({ drainMs: 3_600_000 });
-    clock.increment(7_200_000);
+    const draining = first.drain({ drainMs: 10_000 });
+    // Past the drain time, within the tool's own timeout (30 s, on the runtime's clock).
+    clock.increment(20_000);
     await new Promise((resolve) => setImmediate(resolve));
     const abortedWhenTheClockMoved = signal.aborted;
     tools.release.resolve('published');

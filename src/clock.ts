@@ -51,13 +51,31 @@ export function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<v
 }
 
 /**
- * `promise`, or a rejection (`it did not answer within <ms> ms`) once `ms` have passed without it
- * settling; the timer is cleared either way. The work itself goes on: this only stops the waiting.
+ * `promise`, or what `late` returns (or a rejection with what it throws) once `ms` of real time have
+ * passed without it settling: measured on the process's own timers, never on an injected clock, for
+ * a grace a process gives before it stops (a drain), which a simulated clock nobody moves must not
+ * hold up. The timer is cleared either way. The work itself goes on: this only stops the waiting.
  */
-export function bounded<T>(promise: Promise<T>, ms: number): Promise<T> {
+export function orAfter<T, L>(promise: Promise<T>, ms: number, late: () => L): Promise<T | L> {
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`it did not answer within ${ms} ms`)), ms);
+  const timeout = new Promise<L>((resolve, reject) => {
+    timer = setTimeout(() => {
+      try {
+        resolve(late());
+      } catch (error) {
+        reject(error);
+      }
+    }, ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * `promise`, or a rejection (`it did not answer within <ms> ms`) once `ms` of real time have passed
+ * without it settling (see {@link orAfter}).
+ */
+export function bounded<T>(promise: Promise<T>, ms: number): Promise<T> {
+  return orAfter(promise, ms, (): never => {
+    throw new Error(`it did not answer within ${ms} ms`);
+  });
 }

@@ -2,11 +2,11 @@ import type { z } from 'zod';
 import { redactJson, redactText } from '../context/redact.js';
 import { redactingLogger } from '../context/redactingLogger.js';
 import { renderContext } from '../context/renderContext.js';
-import { ConfigError, messageOf, VersionConflictError } from '../errors.js';
+import { ConfigError, InvalidStateError, messageOf, VersionConflictError } from '../errors.js';
 import { appendEvents } from '../store/appendEvents.js';
 import { versionOf, type CustomData, type Json, type NewEvent, type Thread } from '../thread/events.js';
 import { incarnationKeyOf } from '../thread/incarnation.js';
-import { deriveState, type ThreadState } from '../thread/state.js';
+import { deriveState, statusOf, type ThreadState } from '../thread/state.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { Agent } from './agent.js';
 import { approvalRequest } from './approvalRequest.js';
@@ -15,20 +15,73 @@ import type { StepInput } from './deps.js';
 import { errorEvents } from './errorEvents.js';
 import { toJson } from './tool.js';
 
-/** Whether `step` is due now: a pure function of the thread, which the agent machine routes by. */
-export function customStepDue(agent: Agent, step: CustomStep, thread: Thread, state: ThreadState): boolean {
+/**
+ * Why a judge or an intent is not due now ({@link customStepNotDue}): no call is pending; the
+ * pending call was judged by this judge already, approved by a human, or has started (a judge
+ * judges a call only before that); it is to another tool than this intent; a judge is due on it
+ * first. `other` for a before-decision or compact step that is not due.
+ */
+export type NotDue = 'no_call' | 'judged' | 'approved' | 'started' | 'other_tool' | 'judge_first' | 'other';
+
+/**
+ * Why `step` is not due now, or null when it is: a pure function of the thread, the rule the
+ * agent machine routes by (through {@link customStepDue}).
+ */
+export function customStepNotDue(agent: Agent, step: CustomStep, thread: Thread, state: ThreadState): NotDue | null {
   const call = state.pendingCall;
   switch (step.kind) {
     // Not before a decision the step budget will not let happen (it escalates, max_steps, instead).
     case 'before_decision':
-      return call === null && state.steps < agent.maxSteps && !state.beforeDone.includes(step.name) && step.when(thread, state);
+      return call === null && state.steps < agent.maxSteps && !state.beforeDone.includes(step.name) && step.when(thread, state) ? null : 'other';
     case 'compact':
-      return call === null && state.steps < agent.maxSteps && !state.beforeDone.includes(step.name) && renderContext(agent, thread).omitted > 0;
+      return call === null && state.steps < agent.maxSteps && !state.beforeDone.includes(step.name) && renderContext(agent, thread).omitted > 0 ? null : 'other';
     case 'after_decision':
       // A call a human approved, or one already started, is past judging.
-      return call !== null && !call.judged.includes(step.name) && !call.approved && !call.retryApproved && call.attempts === 0;
+      if (call === null) return 'no_call';
+      if (call.judged.includes(step.name)) return 'judged';
+      if (call.approved || call.retryApproved) return 'approved';
+      return call.attempts === 0 ? null : 'started';
     case 'intent':
-      return call !== null && call.tool === step.name && agent.afterDecision.every((j) => !customStepDue(agent, j, thread, state));
+      if (call === null) return 'no_call';
+      if (call.tool !== step.name) return 'other_tool';
+      return agent.afterDecision.every((j) => !customStepDue(agent, j, thread, state)) ? null : 'judge_first';
+  }
+}
+
+/** Whether `step` is due now: a pure function of the thread, which the agent machine routes by. */
+export function customStepDue(agent: Agent, step: CustomStep, thread: Thread, state: ThreadState): boolean {
+  return customStepNotDue(agent, step, thread, state) === null;
+}
+
+/**
+ * For {@link stepEvents}: an {@link InvalidStateError} naming the agent, the judge or intent and
+ * why the runtime would not run it on this thread; nothing when it is due (or is another kind of step).
+ */
+function checkDue(agent: Agent, step: CustomStep, thread: Thread, state: ThreadState): void {
+  if (step.kind !== 'after_decision' && step.kind !== 'intent') return;
+  const why = customStepNotDue(agent, step, thread, state);
+  if (why === null || why === 'other') return;
+  const kind = step.kind === 'intent' ? 'intent' : 'judge';
+  const reason = notDueReason(agent, step, thread, state, why);
+  throw new InvalidStateError(`agent ${agent.name}'s ${kind} ${step.name} is not due on thread ${thread.id}: ${reason}`, thread.id, statusOf(state));
+}
+
+function notDueReason(agent: Agent, step: CustomStep, thread: Thread, state: ThreadState, why: Exclude<NotDue, 'other'>): string {
+  const call = state.pendingCall;
+  const its = `its pending call ${call?.callId} (${call?.tool})`;
+  switch (why) {
+    case 'no_call':
+      return `it has no pending call (a decision to ${step.kind === 'intent' ? step.name : 'call a tool'} with no outcome after it)`;
+    case 'judged':
+      return `${its} was judged by ${step.name} already`;
+    case 'approved':
+      return `${its} was approved by a human (a judge runs before the approval)`;
+    case 'started':
+      return `${its} has started (a tool_call is recorded): the runtime judges a call only before it starts`;
+    case 'other_tool':
+      return `its pending call ${call?.callId} is to ${call?.tool}, not ${step.name}`;
+    case 'judge_first':
+      return `the judge ${agent.afterDecision.find((j) => customStepDue(agent, j, thread, state))?.name} is due first on its pending call ${call?.callId}`;
   }
 }
 
@@ -41,17 +94,23 @@ function stepNamed(agent: Agent, name: string): CustomStep | undefined {
   return customStepsOf(agent).find((step) => step.name === name);
 }
 
+/**
+ * What a step returned (or an intent's recorded arguments) that the runtime refuses: the runtime
+ * records it prefixed `<step> failed:`, and {@link stepEvents} throws it so prefixed.
+ */
+class StepOutputError extends TypeError {}
+
 /** Validates and redacts what a step returned for the thread. */
 function recorded(agent: Agent, schema: z.ZodType | undefined, output: unknown): Json | undefined {
   if (output === undefined) return undefined;
   const checked = schema === undefined ? { success: true as const, data: output } : schema.safeParse(output);
-  if (!checked.success) throw new TypeError(`its output does not match its schema: ${checked.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+  if (!checked.success) throw new StepOutputError(`its output does not match its schema: ${checked.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
   return redactJson(toJson(checked.data), agent.secrets);
 }
 
 function waitUntil(now: number, waitMs: number | undefined): number | undefined {
   if (waitMs === undefined) return undefined;
-  if (!Number.isFinite(waitMs) || waitMs < 0) throw new TypeError(`waitMs must be a non-negative number of milliseconds (got ${waitMs})`);
+  if (!Number.isFinite(waitMs) || waitMs < 0) throw new StepOutputError(`waitMs must be a non-negative number of milliseconds (got ${waitMs})`);
   return Math.round(now + waitMs);
 }
 
@@ -68,8 +127,14 @@ export interface StepEventsOptions {
 /**
  * The events a step of the agent's author adds to a thread, without appending them: a pure
  * function of the thread and what the step's code returns (`(thread, input) -> events`), so a
- * step can be unit-tested without a runtime. Throws when the step throws or returns bad output,
- * and a {@link ConfigError} naming the agent's steps when it has none named `name`.
+ * step can be unit-tested without a runtime. Rejects with what the step throws; with a TypeError
+ * `<name> failed: ...` (as the runtime records it) when it returns what the runtime refuses (an
+ * output its schema refuses, a rejection without feedback, an intent's arguments its schema
+ * refuses); with a {@link ConfigError} naming the agent's steps when it has none named `name`; and,
+ * for a judge or an intent, with an {@link InvalidStateError} saying why when the runtime would not
+ * run it on this thread ({@link customStepDue}): no pending call (the thread needs the `decision`
+ * event of the call), a call already started (a `tool_call` recorded), approved by a human or
+ * judged by it already, a call to another tool than the intent, or a judge due on it first.
  *
  * @example
  * ```ts
@@ -77,9 +142,17 @@ export interface StepEventsOptions {
  * expect(events[0]).toMatchObject({ type: 'custom', data: { verdict: 'reject' } });
  * ```
  */
-export function stepEvents(agent: Agent, name: string, thread: Thread, options: StepEventsOptions = {}): Promise<NewEvent[]> {
+export async function stepEvents(agent: Agent, name: string, thread: Thread, options: StepEventsOptions = {}): Promise<NewEvent[]> {
   const logger = redactingLogger(options.logger ?? silentLogger(), agent.secrets);
-  return eventsOf(agent, name, thread, deriveState(thread.events), options.now ?? Date.now(), logger, options.signal ?? new AbortController().signal);
+  const state = deriveState(thread.events);
+  const step = stepNamed(agent, name);
+  if (step !== undefined) checkDue(agent, step, thread, state);
+  try {
+    return await eventsOf(agent, name, thread, state, options.now ?? Date.now(), logger, options.signal ?? new AbortController().signal);
+  } catch (error) {
+    if (error instanceof StepOutputError) throw new TypeError(`${name} failed: ${error.message}`, { cause: error });
+    throw error;
+  }
 }
 
 async function eventsOf(agent: Agent, name: string, thread: Thread, state: ThreadState, now: number, logger: Logger, signal: AbortSignal): Promise<NewEvent[]> {
@@ -112,7 +185,7 @@ async function eventsOf(agent: Agent, name: string, thread: Thread, state: Threa
       const upTo = renderContext(agent, thread, { budgetTokens: Math.floor(agent.contextBudget * 0.75) }).omittedUpTo || versionOf(thread);
       const covered = { ...thread, events: thread.events.filter((e) => e.seq <= upTo) };
       const summary = await step.run({ ...context, thread: covered, state: deriveState(covered.events) });
-      if (typeof summary !== 'string') throw new TypeError('compact must return the summary as a string');
+      if (typeof summary !== 'string') throw new StepOutputError('compact must return the summary as a string');
       return [custom({ output: redactText(summary, agent.secrets), upTo }, 'compact')];
     }
     case 'after_decision': {
@@ -121,8 +194,8 @@ async function eventsOf(agent: Agent, name: string, thread: Thread, state: Threa
       const result = await step.run(call, context);
       const given = 'feedback' in result ? result.feedback : undefined;
       const feedback = typeof given === 'string' ? redactText(given, agent.secrets) : undefined;
-      if (!['accept', 'reject', 'ask'].includes(result.verdict)) throw new TypeError(`a judge's verdict is accept, reject or ask (got ${String(result.verdict)})`);
-      if (result.verdict === 'reject' && (feedback === undefined || feedback === '')) throw new TypeError('a rejection needs feedback for the model');
+      if (!['accept', 'reject', 'ask'].includes(result.verdict)) throw new StepOutputError(`a judge's verdict is accept, reject or ask (got ${String(result.verdict)})`);
+      if (result.verdict === 'reject' && (feedback === undefined || feedback === '')) throw new StepOutputError('a rejection needs feedback for the model');
       const event = custom(defined({ callId: call.callId, verdict: result.verdict, feedback, output: recorded(agent, step.output, result.output) }), 'after_decision');
       if (result.verdict !== 'ask') return [event];
       const request = approvalRequest(incarnationKeyOf(thread), versionOf(thread) + 2, call);
@@ -133,7 +206,7 @@ async function eventsOf(agent: Agent, name: string, thread: Thread, state: Threa
       const call = state.pendingCall;
       if (call === null) return [];
       const args = step.tool.parse(call.args, 'recorded');
-      if (!args.success) throw new TypeError(`arguments for ${name} are invalid: ${args.error}`);
+      if (!args.success) throw new StepOutputError(`arguments for ${name} are invalid: ${args.error}`);
       const result = await step.run(args.data, context);
       return [custom(defined({ callId: call.callId, output: recorded(agent, step.output, result.output), until: waitUntil(now, result.waitMs) }), 'intent')];
     }

@@ -1,15 +1,20 @@
 import { estimateTokens } from '../context/renderContext.js';
-import type { Json } from '../thread/events.js';
+import { ConfigError, describeValue, messageOf } from '../errors.js';
 import type { Model, ModelFailure, ModelRequest, ModelResult } from './model.js';
 
 /** One scripted answer. */
 export type ScriptedReply =
   /**
-   * A tool call with these arguments (serialized for you, as `JSON.stringify` does: a member that
-   * is `undefined` is left out, so the two literals of an inline `cond ? {...} : {...}`, which
-   * TypeScript gives each other's members as `undefined`, type-check as written).
+   * A tool call with these arguments, serialized for you. Any object type is taken (an `interface`
+   * too, which has no index signature); checked at run time to be a plain object of JSON values
+   * (strings, finite numbers, booleans, null, arrays and plain objects of them), when the script
+   * is made, or a stand-in's reply when it answers. A member that is `undefined` is left out, as
+   * `JSON.stringify` does (so the two literals of an inline `cond ? {...} : {...}`, which
+   * TypeScript gives each other's members as `undefined`, type-check as written). Refused, naming
+   * the member: a function, a symbol, a BigInt, NaN or an infinity, a class instance (a `Date`, a
+   * `Map`), `undefined` in an array, a cycle, and args that are an array themselves.
    */
-  | { intent: string; args?: Record<string, Json | undefined> }
+  | { intent: string; args?: object }
   /** A raw tool call, e.g. with broken JSON arguments. */
   | { toolCall: { name: string; arguments: string } }
   /** A text answer (should hold JSON with an "intent"). */
@@ -71,6 +76,8 @@ export function scriptedModel(script: readonly ScriptStep[], options: ScriptedMo
   const whenExhausted: ScriptStep = options.whenExhausted ?? {
     error: { kind: 'http', status: SCRIPT_FAILURE_STATUS, message: `script exhausted: scripted model ${name} has no reply left (give it more, or a whenExhausted reply)` },
   };
+  script.forEach((step, i) => checkArgs(step, `script step ${i + 1}`));
+  checkArgs(whenExhausted, 'whenExhausted');
   const requests: ModelRequest[] = [];
   let index = 0;
   return {
@@ -102,12 +109,67 @@ export function scriptedModel(script: readonly ScriptStep[], options: ScriptedMo
   };
 }
 
-/** What a step that is a function answers; its throw (a bug in the test) as a failure that is not retried. */
+/**
+ * What a step that is a function answers; its throw, or args that are not JSON (bugs in the
+ * test), as a failure that is not retried.
+ */
 function standIn(step: (request: ModelRequest) => ScriptedReply, request: ModelRequest, name: string): ScriptedReply {
+  const failure = (message: string): ScriptedReply => ({ error: { kind: 'http', status: SCRIPT_FAILURE_STATUS, message: `stand-in of scripted model ${name} ${message}` } });
+  let reply: ScriptedReply;
   try {
-    return step(request);
+    reply = step(request);
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    return { error: { kind: 'http', status: SCRIPT_FAILURE_STATUS, message: `stand-in of scripted model ${name} threw: ${message}` } };
+    return failure(`threw: ${messageOf(error)}`);
+  }
+  const problem = 'intent' in reply && reply.args !== undefined ? argsProblem(reply.args) : undefined;
+  return problem === undefined || !('intent' in reply) ? reply : failure(`answered ${reply.intent} with args that are not JSON: ${problem}`);
+}
+
+/** Refuses, with a {@link ConfigError} naming `where`, a scripted tool call whose args are not JSON. */
+function checkArgs(step: ScriptStep, where: string): void {
+  if (typeof step === 'function' || !('intent' in step) || step.args === undefined) return;
+  const problem = argsProblem(step.args);
+  if (problem !== undefined) throw new ConfigError(`${where} (${step.intent}): ${problem}; args are a plain object of JSON values (strings, finite numbers, booleans, null, arrays and plain objects of them; a member that is undefined is left out)`);
+}
+
+/** What in `args` is not JSON (`args.at is an instance of Date`), or undefined when they are a plain object of JSON. */
+function argsProblem(args: object): string | undefined {
+  return Array.isArray(args) ? 'args is an array' : notJsonAt(args, 'args', new Set());
+}
+
+/** Nesting a thread holds (`isJson`): objects and arrays at depths 0 to 255. */
+const MAX_DEPTH = 256;
+
+function notJsonAt(value: unknown, path: string, ancestors: Set<object>): string | undefined {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return undefined;
+    case 'number':
+      return Number.isFinite(value) ? undefined : `${path} is ${describeValue(value)}`;
+    case 'object':
+      return value === null ? undefined : notJsonObjectAt(value, path, ancestors);
+    default:
+      return `${path} is ${describeValue(value)}`;
+  }
+}
+
+function notJsonObjectAt(value: object, path: string, ancestors: Set<object>): string | undefined {
+  if (ancestors.has(value)) return `${path} is a cycle (it holds itself)`;
+  if (ancestors.size >= MAX_DEPTH) return `${path} is nested deeper than ${MAX_DEPTH} levels`;
+  const isArray = Array.isArray(value);
+  const prototype: unknown = Object.getPrototypeOf(value);
+  if (!isArray && prototype !== Object.prototype && prototype !== null) return `${path} is ${describeValue(value)}`;
+  const members = isArray ? value.map((item: unknown, i) => [`[${i}]`, item] as const) : Object.entries(value).map(([key, m]) => [`.${key}`, m] as const);
+  ancestors.add(value);
+  try {
+    for (const [at, member] of members) {
+      // An object's undefined member is left out, as JSON.stringify does; in an array it would read null.
+      const problem = member === undefined ? (isArray ? `${path}${at} is undefined (in an array)` : undefined) : notJsonAt(member, path + at, ancestors);
+      if (problem !== undefined) return problem;
+    }
+    return undefined;
+  } finally {
+    ancestors.delete(value);
   }
 }

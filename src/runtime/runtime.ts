@@ -291,7 +291,10 @@ export interface Runtime<TInputs extends LaunchInputs = LaunchInputs> {
 /** Options of {@link Runtime.close}. */
 export interface RuntimeCloseOptions {
   /**
-   * How long tool calls in progress may take to finish before they are aborted (ms).
+   * How long tool calls in progress may take to finish before they are aborted (ms). Measured in
+   * real time, on the process's own timers, not on the runtime's `clock`: a drain is the grace a
+   * stopping process gives its calls, so on a `SimulatedClock` (a test's) it ends after `drainMs`
+   * without the clock being moved, and moving the clock does not cut it short.
    * @default 0 (aborted at once)
    */
   drainMs?: number | undefined;

@@ -6,7 +6,7 @@ import type { ThreadContext } from '../../machines/threadMachine.js';
 import type { Agent } from '../agent/agent.js';
 import { recordCallNotRun } from '../agent/executeStep.js';
 import { LateCalls } from '../agent/lateCalls.js';
-import type { Clock } from '../clock.js';
+import { orAfter, type Clock } from '../clock.js';
 import { messageOf } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Model } from '../model/model.js';
@@ -109,7 +109,7 @@ export interface ThreadDriver {
   activeCount(): number;
   /**
    * Stops every actor; nothing is driven afterwards. With a `drainMs` above 0, first lets the tool
-   * calls in progress finish and journal their results, for up to that long (other steps are
+   * calls in progress finish and journal their results, for up to that long in real time (other steps are
    * aborted at once, and no actor starts another step); then aborts those still running.
    */
   close(drainMs: number): Promise<void>;
@@ -372,8 +372,8 @@ export function createThreadDriver(options: ThreadDriverOptions): ThreadDriver {
   };
 
   /**
-   * Waits, up to `drainMs`, for the tool calls in progress to finish and journal their results
-   * (the store is still open), so the next process need not ask a human whether they took effect.
+   * Waits, up to `drainMs` of real time (not the runtime's clock), for the tool calls in progress
+   * to finish and journal their results (the store is still open), so the next process need not ask a human whether they took effect.
    * Nothing else moves meanwhile: no actor is started, no actor starts another step (but a cancel
    * that waits for a call is recorded after it), and every other step in progress is aborted (a
    * decision is made again from the log). A decision that was writing its call with it is waited
@@ -403,12 +403,9 @@ export function createThreadDriver(options: ThreadDriverOptions): ThreadDriver {
     let finished = false;
     if (drainMs > 0) {
       logger.info({ calls: calls.length, drainMs }, 'waiting for the tool calls in progress before stopping');
-      let timer: unknown;
-      finished = await Promise.race([
-        Promise.all(calls.map((c) => c.done)).then(() => true),
-        new Promise<false>((resolve) => (timer = clock.setTimeout(() => resolve(false), drainMs))),
-      ]);
-      clock.clearTimeout(timer);
+      // Real time, not the runtime's clock: a process stopping gives its calls a real grace, and a
+      // simulated clock nobody moves (a test's) must neither hold the close up nor cut it short.
+      finished = await orAfter(Promise.all(calls.map((c) => c.done)).then(() => true), drainMs, () => false);
     }
     overdue = true;
     if (finished) return;

@@ -63,7 +63,8 @@ export interface AttachBusOptions {
 export interface CloseSurfaceOptions {
   /**
    * How long the tool calls in progress may take to finish (and jobs reporting a rest to send their
-   * callbacks) before they are cut off and their jobs handed back. @default 10000
+   * callbacks) before they are cut off and their jobs handed back (ms, real time: not the runtime's
+   * `clock`). @default 10000
    */
   drainMs?: number | undefined;
 }

@@ -8,7 +8,8 @@
  * - the same config served by `npx switchyard worker` on a real nats-server, driven by a stock
  *   NATS client: a JetStream trigger with a msg id, the approval over request/reply;
  * - the examples/ project itself: it typechecks against the published types, its own tests pass,
- *   and `npx switchyard serve` runs its TypeScript config.
+ *   and `npx switchyard serve` runs its TypeScript config;
+ * - the README's TypeScript examples type-check there, and its createAgentActor example runs.
  */
 import { builtinModules } from 'node:module';
 import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -210,6 +211,18 @@ describe("the README's walkthrough (Your own agent, served), as written", () => 
     await writeFile(join(project, 'server.ts'), readmeBlock(readme, 'Serving your own runtime, as `switchyard', 'ts'));
     expect(typeErrors(join(project, 'calc.ts'), true)).toEqual([]);
     expect(typeErrors(join(project, 'server.ts'), true)).toEqual([]);
+  }, 120_000);
+
+  it('its createAgentActor example (Test your agents) type-checks and runs as written, resting where its comments say', async () => {
+    const readme = await readFile(join(ROOT, 'README.md'), 'utf8');
+    const project = join(app, 'readme-actor');
+    await mkdir(project);
+    const file = join(project, 'actor.ts');
+    const block = readmeBlock(readme, 'Answer a request with a `RESPOND` event', 'ts');
+    await writeFile(file, `${block}console.log(JSON.stringify([asking.state, asking.status, request.kind, request.tool, end.state, end.status]));\n`);
+    expect(typeErrors(file, true)).toEqual([]);
+    const run = await ok(['npx', '--no-install', 'tsx'], [file], { cwd: project });
+    expect(JSON.parse(run.stdout.trim())).toEqual(['awaitingHuman', 'awaiting_human', 'approval', 'refund', 'done', 'done']);
   }, 120_000);
 });
 

@@ -22,3 +22,24 @@ describe('scriptedModel', () => {
     expect(result).toMatchObject({ success: true, data: { toolCall: { name: 'echo', arguments: JSON.stringify({ context: 'c' }) } } });
   });
 });
+
+describe('scriptedModel: args that are not JSON', () => {
+  it('refuses them in the script, naming the step, the member and what it is', () => {
+    expect(() => scriptedModel([{ intent: 'done_for_now', args: { message: 'ok' } }, { intent: 'refund', args: { at: new Date(0) } }])).toThrow(
+      /script step 2 \(refund\): args\.at is an instance of Date; args are a plain object of JSON values/,
+    );
+    expect(() => scriptedModel([{ intent: 'add', args: { a: () => 1 } }])).toThrow(/script step 1 \(add\): args\.a is a function/);
+    expect(() => scriptedModel([{ intent: 'add', args: { a: [1, Number.NaN] } }])).toThrow(/args\.a\[1\] is NaN/);
+    expect(() => scriptedModel([{ intent: 'add', args: [1, 2] }])).toThrow(/script step 1 \(add\): args is an array/);
+    const cycle: Record<string, unknown> = {};
+    cycle.self = cycle;
+    expect(() => scriptedModel([], { whenExhausted: { intent: 'loop', args: cycle } })).toThrow(/whenExhausted \(loop\): args\.self is a cycle/);
+  });
+
+  it("answers a stand-in's such args as a failure that is not retried, saying what is wrong", async () => {
+    const model = scriptedModel([() => ({ intent: 'refund', args: { amount: 10n } })]);
+    const result = await model.complete(request());
+    expect(result).toMatchObject({ success: false, error: { kind: 'http', status: 400 } });
+    expect(result.success ? '' : result.error.message).toMatch(/^stand-in of scripted model scripted answered refund with args that are not JSON: args\.amount is 10n, a BigInt/);
+  });
+});

@@ -6,7 +6,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { SimulatedClock } from 'xstate';
 import { agent } from '../../src/agent/agent.js';
 import type { ModelRequest } from '../../src/model/model.js';
@@ -29,6 +29,7 @@ const publisherModel = () =>
 
 let cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {
+  vi.useRealTimers();
   for (const fn of cleanup.reverse()) await fn();
   cleanup = [];
 });
@@ -87,10 +88,13 @@ describe('closing a runtime while a tool call runs', () => {
     const first = createRuntime({ agents: [publisher], store: await createFileStore({ dir, clock }), model: publisherModel(), clock });
     const { id, signal } = await publishing(first, tools);
 
+    // The drain time is real time (the process's timers, faked here), not the runtime's clock.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     const closing = first.close({ drainMs: 10_000 });
-    clock.increment(9_999);
+    await vi.advanceTimersByTimeAsync(9_999);
     const abortedBeforeTheDrainTime = signal.aborted;
-    clock.increment(1);
+    await vi.advanceTimersByTimeAsync(1);
+    vi.useRealTimers();
     await closing;
     expect(abortedBeforeTheDrainTime).toBe(false);
     expect(signal.aborted).toBe(true);
@@ -110,6 +114,46 @@ describe('closing a runtime while a tool call runs', () => {
     expect(asking.status).toBe('awaiting_human');
     expect(asking.pendingRequest).toMatchObject({ kind: 'interrupted', tool: 'publish' });
     expect(tools.runs()).toBe(1);
+  });
+
+  it('measures the drain time in real time: on a SimulatedClock nobody moves, the close still ends at it', async () => {
+    const clock = new SimulatedClock();
+    clock.set(Date.parse('2026-01-01T00:00:00Z'));
+    const tools = publishTool();
+    const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [tools.publish] });
+    const first = createRuntime({ agents: [publisher], store: createMemoryStore({ clock }), model: publisherModel(), clock });
+    const { id, signal } = await publishing(first, tools);
+
+    let timer: NodeJS.Timeout | undefined;
+    const pending = new Promise<string>((resolve) => (timer = setTimeout(() => resolve('still closing 5 s (real) after a 20 ms drain'), 5_000)));
+    const outcome = await Promise.race([first.close({ drainMs: 20 }).then(() => 'closed'), pending]);
+    clearTimeout(timer);
+    expect(outcome).toBe('closed');
+    expect(signal.aborted).toBe(true);
+    expect(first.abandonedCalls().calls).toEqual([{ threadId: id, tool: 'publish', idempotent: false }]);
+    tools.release.resolve('published');
+    await first.abandonedCalls().returned;
+  });
+
+  it('is not cut short when the SimulatedClock moves past the drain time: the call finishes and its result is journaled', async () => {
+    const clock = new SimulatedClock();
+    clock.set(Date.parse('2026-01-01T00:00:00Z'));
+    const store = createMemoryStore({ clock });
+    const tools = publishTool();
+    const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [tools.publish] });
+    const first = createRuntime({ agents: [publisher], store, model: publisherModel(), clock });
+    cleanup.push(() => first.close());
+    const { id, signal } = await publishing(first, tools);
+
+    const draining = first.drain({ drainMs: 10_000 });
+    // Past the drain time, within the tool's own timeout (30 s, on the runtime's clock).
+    clock.increment(20_000);
+    await new Promise((resolve) => setImmediate(resolve));
+    const abortedWhenTheClockMoved = signal.aborted;
+    tools.release.resolve('published');
+    await draining;
+    expect(abortedWhenTheClockMoved).toBe(false);
+    expect((await store.get(id))!.events.at(-1)).toMatchObject({ type: 'tool_result', data: { tool: 'publish', result: 'published' } });
   });
 
   it('closes at once by default, aborting the call', async () => {

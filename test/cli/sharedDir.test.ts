@@ -5,7 +5,7 @@
  * the claim's stale time (SIGSTOP, a paused VM) and finds its directory taken over meanwhile
  * stops instead of serving on beside the new holder.
  */
-import { linkSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { linkSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -80,4 +80,36 @@ describe('serve on a data directory another serve is using', () => {
     expect([after.ino, after.mtimeMs, after.ctimeMs]).toEqual([taken.ino, taken.mtimeMs, taken.ctimeMs]);
     expect(JSON.parse(readFileSync(lockFile, 'utf8'))).toEqual({ pid: 4242, host: 'another-host', token: 'elsewhere' });
   }, 60_000);
+
+  it('writes nothing more into the directory once its claim is lost: no checkpoint of its index over the new holder\'s (qa25-ops D0)', async () => {
+    const first = await startServe();
+    const [, url] = first.stdout().match(/switchyard listening on (\S+)/) ?? [];
+    // A thread it ran: its index has changes a close would save as a snapshot.
+    const launched = await fetch(`${url}/threads`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ agent: 'calculator', input: 'what is 2 + 3' }) });
+    expect(launched.status).toBe(201);
+    const { id } = (await launched.json()) as { id: string };
+    expect((await (await fetch(`${url}/threads/${id}/wait`)).json()).status).toMatch(/done|awaiting_human/);
+    first.signal('SIGSTOP');
+    const lockFile = join(dir, 'serve.lock');
+    renameSync(lockFile, `${lockFile}.aside.stale`);
+    unlinkSync(`${lockFile}.aside.stale`);
+    const owner = join(dir, 'owner.elsewhere');
+    writeFileSync(owner, JSON.stringify({ pid: 4242, host: 'another-host', token: 'elsewhere' }));
+    linkSync(owner, lockFile);
+    const indexDir = join(dir, 'threads', '.index');
+    const before = listing(indexDir);
+    first.signal('SIGCONT');
+
+    expect(await first.exited()).toBe(1);
+    started.length = 0;
+    expect(listing(indexDir)).toEqual(before);
+  }, 60_000);
 });
+
+/** Each file of `dir` with its size and modification time. */
+function listing(dir: string): Record<string, [number, number]> {
+  return Object.fromEntries(readdirSync(dir).map((name) => {
+    const stat = statSync(join(dir, name));
+    return [name, [stat.size, stat.mtimeMs]];
+  }));
+}

@@ -60,16 +60,20 @@ export async function embeddedBackend(dir: string, options: BackendOptions): Pro
   const { project, model, logger, env } = options;
   let reportLost: (holder: string) => void = () => {};
   const lost = new Promise<string>((resolve) => (reportLost = resolve));
+  // Lost, the directory is another serve's: the file store writes nothing more there (no late
+  // outcome, no checkpoint over the new holder's index).
+  const fence = new AbortController();
   const release = claimDir(dir, {
     onLost(holder) {
-      logger.error({ dir, holder }, `this serve lost its claim on the data directory ${dir}, held now by ${holder} (this process was frozen past the claim's stale time and another serve took it over, or the lock was removed): stopping`);
+      logger.error({ dir, holder }, `this serve lost its claim on the data directory ${dir}, held now by ${holder} (this process was frozen past the claim's stale time and another serve took it over, or the lock was removed): stopping without writing there`);
+      fence.abort();
       reportLost(holder);
     },
   });
   const own = project.config.store;
   let store: ThreadStore;
   try {
-    store = own ? await own({ dir }) : await openFileStore(join(dir, 'threads'), logger);
+    store = own ? await own({ dir }) : await openFileStore(join(dir, 'threads'), logger, fence.signal);
   } catch (error) {
     release();
     throw error;
@@ -125,10 +129,11 @@ const REBUILD_WHY: Readonly<Record<'missing' | 'unusable' | 'stale', string>> = 
  * and a corrupt thread file (error, naming the file, the byte and what is wrong), which listings
  * leave out and reads refuse.
  */
-async function openFileStore(dir: string, logger: Logger): Promise<ThreadStore> {
+async function openFileStore(dir: string, logger: Logger, fence: AbortSignal): Promise<ThreadStore> {
   const opening = performance.now();
   return createFileStore({
     dir,
+    fence,
     onIndexRebuilt(reason) {
       const ms = Math.round(performance.now() - opening);
       logger.info({ dir, reason, ms }, `rebuilt the thread index from the thread files (${reason}: ${REBUILD_WHY[reason]}); opening the store took ${ms} ms`);

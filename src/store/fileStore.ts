@@ -122,6 +122,12 @@ export async function createFileStore(options: FileStoreOptions = {}): Promise<T
     },
   );
   const parts: FileStoreParts = { ...recovery, index, log };
+  let fenced = false;
+  options.fence?.addEventListener('abort', () => {
+    fenced = closed = true;
+    clearTimeout(eraseTimer);
+    eraseTimer = undefined;
+  }, { once: true });
   if (rebuilt !== undefined) config.onIndexRebuilt(rebuilt);
   opened = parts;
   let savedChanges = parts.index.changes;
@@ -192,6 +198,14 @@ export async function createFileStore(options: FileStoreOptions = {}): Promise<T
     },
 
     async close(): Promise<void> {
+      if (fenced) {
+        // The directory is another process's now: only this process's handles go.
+        fenced = false;
+        await parts.log.close();
+        threads.cache.clear();
+        threads.close();
+        return;
+      }
       if (closed) return;
       closed = true;
       await threadLocks.close();

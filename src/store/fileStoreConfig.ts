@@ -36,6 +36,14 @@ export interface FileStoreOptions {
    */
   onIndexRebuilt?: ((reason: 'missing' | 'unusable' | 'stale') => void) | undefined;
   /**
+   * Once aborted, the store writes nothing more to its directory (another process holds it now,
+   * as `switchyard serve`'s claim says): every call fails as after `close()`, a pending checkpoint
+   * is dropped, and `close()` saves no index and releases no lock file there, only this process's
+   * file handles.
+   * @default never
+   */
+  fence?: AbortSignal | undefined;
+  /**
    * How many threads (with their events and derived state) this store keeps in memory, least
    * recently used dropped first. The index of summaries for `list` covers every thread regardless.
    * @default 1000

@@ -88,7 +88,7 @@ describe('serve on a data directory another serve is using', () => {
     const launched = await fetch(`${url}/threads`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ agent: 'calculator', input: 'what is 2 + 3' }) });
     expect(launched.status).toBe(201);
     const { id } = (await launched.json()) as { id: string };
-    expect((await (await fetch(`${url}/threads/${id}/wait`)).json()).status).toMatch(/done|awaiting_human/);
+    expect(((await (await fetch(`${url}/threads/${id}/wait`)).json()) as { status: string }).status).toMatch(/done|awaiting_human/);
     first.signal('SIGSTOP');
     const lockFile = join(dir, 'serve.lock');
     renameSync(lockFile, `${lockFile}.aside.stale`);

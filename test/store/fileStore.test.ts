@@ -39,6 +39,30 @@ runDeleteConformance('file', () => fileStore());
 runThreadStoreConformance('file (no cache)', () => fileStore({ cacheSize: 0, fsync: false }));
 runDeleteConformance('file (no cache)', () => fileStore({ cacheSize: 0, fsync: false }));
 
+describe('a fenced file store (its directory is another process\'s now)', () => {
+  it('refuses every call and, closed, writes nothing into the directory: no index snapshot, no deletion of a lock', async () => {
+    const dir = await tempDir();
+    const fence = new AbortController();
+    const store = await createFileStore({ dir, fence: fence.signal });
+    try {
+      await store.create(newThread('t1'));
+      const listing = async (): Promise<string[]> => {
+        const names = await readdir(dir, { recursive: true });
+        return Promise.all(names.sort().map(async (name) => `${name} ${(await stat(join(dir, name))).mtimeMs}`));
+      };
+      const before = await listing();
+      fence.abort();
+      await expect(store.append('t1', 1, [finalEvent(2)])).rejects.toThrow(SystemError);
+      await expect(store.get('t1')).rejects.toThrow(/is closed/);
+      await store.close();
+      await store.close();
+      expect(await listing()).toEqual(before);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('createFileStore', () => {
   it('is ready while its directories are writable, and names the directory and the cause once one is gone', async () => {
     const dir = await tempDir();

@@ -46,7 +46,7 @@ describe('contextBudget (qa25-context #1)', () => {
 
   it('clips the input and the newest block when each exceeds its share, keeping their tags', () => {
     const big: NewEvent = { type: 'input', data: { input: 'y'.repeat(4000) } };
-    const rendered = renderContext({ contextBudget: 6000, secrets: [] }, thread([big, ...call(2, 'first', 'first'), ...call(5, 'page', 'z'.repeat(4000))]), { budgetTokens: 300 });
+    const rendered = renderContext({ contextBudget: 6000, secrets: [] }, thread([big, ...call(2, 'old', `first ${'f'.repeat(600)}`), ...call(5, 'page', 'z'.repeat(4000))]), { budgetTokens: 300 });
     const blocks = parseContext(rendered.text);
     expect(blocks.map((b) => b.tag)).toEqual(['input', 'decision', 'tool_result']);
     expect(rendered.text).not.toContain('first');
@@ -64,7 +64,7 @@ describe('contextBudget (qa25-context #1)', () => {
 
 describe('contextBudget keeps a decision with its outcome (qa25-context #5)', () => {
   it('never keeps a tool result whose decision it dropped, whatever the budget', () => {
-    const events = [input];
+    const events: NewEvent[] = [input];
     for (let i = 0; i < 6; i++) events.push(...call(events.length + 1, 'big', 'B'.repeat(200 + 150 * i), i + 1));
     for (let budget = 20; budget <= 1200; budget += 7) {
       const blocks = parseContext(renderContext({ contextBudget: budget, secrets: [] }, thread(events)).text);
@@ -78,7 +78,7 @@ describe('contextBudget keeps a decision with its outcome (qa25-context #5)', ()
   });
 
   it('stays within the budget, but for a bounded margin, and marks what it dropped', () => {
-    const events = [input];
+    const events: NewEvent[] = [input];
     for (let i = 0; i < 40; i++) events.push(...call(events.length + 1, 'big', 'B'.repeat((i * 997) % 5000), i + 1));
     for (const budget of [50, 300, 1000, 3000]) {
       const rendered = renderContext({ contextBudget: budget, secrets: [] }, thread(events));

@@ -88,7 +88,7 @@ describe('renderContext properties', () => {
       fc.property(batches, fc.constantFrom(6000, 600, 150, 40), (appends, budget) => {
         const threadId = `grow-${ids++}`;
         const settings = { contextBudget: budget, secrets: [] };
-        let log: ThreadEvent[] = stampEvents(0, [{ type: 'input', data: { input: 'go' } }], AT);
+        let log: readonly ThreadEvent[] = stampEvents(0, [{ type: 'input', data: { input: 'go' } }], AT);
         for (const batch of [[], ...appends]) {
           log = [...log, ...stampEvents(log.length, batch, AT)];
           const grown = renderContext(settings, { id: threadId, agent: 'shop', events: log });

@@ -9,7 +9,7 @@ export interface RenderedContext {
   readonly text: string;
   /** Estimated tokens of `text`. */
   readonly tokens: number;
-  /** Events left out to stay within the budget. */
+  /** Blocks left out to stay within the budget (a block per event shown). */
   readonly omitted: number;
   /** The seq of the newest event left out (0 when none was): what a compaction would cover. */
   readonly omittedUpTo: number;

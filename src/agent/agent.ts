@@ -82,7 +82,12 @@ export interface AgentOptions<TName extends string = string, TInput extends z.Zo
    * it takes the string a launch sends). @default any JSON value
    */
   input?: TInput | undefined;
-  /** Token budget of the rendered context. @default 6000 */
+  /**
+   * Token budget of the rendered context (4 characters a token). A larger thread shows its input
+   * and its newest blocks that fit, a call's result with its decision; a block larger than a third
+   * of the budget is cut (`…[N characters not shown]`), the thread keeping it whole.
+   * @default 6000
+   */
   contextBudget?: number | undefined;
   /**
    * Literal values never to show the model or to write into what the agent records (API keys the

@@ -1,5 +1,6 @@
 import { clipText } from '../errors.js';
 import type { CustomData, Json, Thread, ThreadEvent } from '../thread/events.js';
+import { errorSubject, successSubjects, type ErrorSubject } from '../thread/errorResolution.js';
 import { deriveState, type ThreadState } from '../thread/state.js';
 import { redactJson, redactText } from './redact.js';
 
@@ -8,7 +9,7 @@ export interface RenderedContext {
   readonly text: string;
   /** Estimated tokens of `text`. */
   readonly tokens: number;
-  /** Events left out to stay within the budget. */
+  /** Blocks left out to stay within the budget (a block per event shown). */
   readonly omitted: number;
   /** The seq of the newest event left out (0 when none was): what a compaction would cover. */
   readonly omittedUpTo: number;
@@ -35,32 +36,105 @@ export function estimateTokens(text: string): number {
 
 /**
  * Renders a thread in switchyard's compact format (factor 3): one tagged block per event, not a chat
- * transcript. Errors that were resolved (followed by a success) are hidden, control events are
- * left out, secrets are redacted, and the oldest blocks after the input are dropped when the
- * whole exceeds the token budget.
+ * transcript. Control events are left out and secrets are redacted. An error is hidden once what
+ * failed has since succeeded (the rule is {@link ErrorSubject}'s), and the decision whose call it
+ * failed is hidden with it: a success of anything else hides nothing. When the whole exceeds the
+ * token budget, a block larger than a third of it is clipped (its body cut, followed by
+ * `…[N characters not shown]`; the thread keeps it whole), and the oldest blocks after the input
+ * are dropped, a call's outcome with its decision, the newest block always kept: the text stays
+ * within the budget but for the tags of the blocks clipped.
  */
 export function renderContext(agent: ContextSettings, thread: Thread, options: RenderContextOptions = {}): RenderedContext {
   const budget = options.budgetTokens ?? agent.contextBudget;
   const rendered = renderedBlocks(agent.secrets, thread);
-  if (rendered.tokens <= budget) return { text: rendered.text, tokens: estimateTokens(rendered.text), omitted: 0, omittedUpTo: 0 };
-  const blocks = [...rendered.blocks];
-  const seqs = [...rendered.seqs];
-  let tokens = rendered.tokens;
-  let omitted = 0;
-  let omittedUpTo = 0;
-  // Keep the first block (the input) and the most recent ones. The summary, first after the input,
-  // goes first, though it is newer than the events after it that it does not cover: the newest
-  // seq left out is the most of those dropped, not the last one.
-  while (tokens > budget && blocks.length > 2) {
-    const [dropped] = blocks.splice(1, 1);
-    const [seq] = seqs.splice(1, 1) as [number];
-    omittedUpTo = Math.max(omittedUpTo, seq);
-    tokens -= estimateTokens(dropped!) + 1;
-    omitted++;
+  if (rendered.tokens <= budget) {
+    rendered.text ??= rendered.blocks.map((block) => block.text).join('\n');
+    return { text: rendered.text, tokens: estimateTokens(rendered.text), omitted: 0, omittedUpTo: 0 };
   }
-  if (omitted > 0) blocks.splice(1, 0, `<omitted blocks="${omitted}"/>`);
-  const text = blocks.join('\n');
+  return withinBudget(rendered.blocks, budget);
+}
+
+/** Tokens of the `<omitted blocks="N"/>` marker and its newline, reserved when blocks are dropped. */
+const OMITTED_TOKENS = 8;
+
+/**
+ * `blocks`, more than `budget` tokens, within it: the input, then the newest blocks that fit, each
+ * clipped to a third of the budget (so that the input, a decision and its outcome always fit), and
+ * never an outcome without its decision. Walks back from the newest block: it costs what is kept,
+ * not the whole thread.
+ */
+function withinBudget(blocks: readonly Block[], budget: number): RenderedContext {
+  const share = Math.floor((budget * 4) / 3);
+  const first = clipped(blocks[0]!, share);
+  let room = budget - estimateTokens(first) - 1 - OMITTED_TOKENS;
+  let cut = blocks.length;
+  while (cut > 1) {
+    const cost = estimateTokens(clipped(blocks[cut - 1]!, share)) + 1;
+    if (cut < blocks.length && cost > room) break;
+    room -= cost;
+    cut--;
+  }
+  const from = pairedCut(blocks, cut);
+  const omitted = from - 1;
+  // Only the summary, second, is out of seq order (it is newer than the events after it that it
+  // does not cover): the newest seq left out is the summary's or the last one's left out.
+  const omittedUpTo = omitted > 0 ? Math.max(blocks[1]!.seq, blocks[from - 1]!.seq) : 0;
+  const shown = blocks.slice(from).map((block) => clipped(block, share));
+  const text = [first, ...(omitted > 0 ? [`<omitted blocks="${omitted}"/>`] : []), ...shown].join('\n');
   return { text, tokens: estimateTokens(text), omitted, omittedUpTo };
+}
+
+/**
+ * The first block kept once a call's outcome goes with its decision: an outcome the cut at `cut`
+ * separated from its decision is left out too, unless it is the newest block, which brings its
+ * decision (and what came between them: a question about the call) back instead.
+ */
+function pairedCut(blocks: readonly Block[], cut: number): number {
+  const last = blocks.length - 1;
+  let from = cut;
+  while (from < last && isOutcome(blocks[from]!)) from++;
+  if (from !== last || !isOutcome(blocks[last]!)) return from;
+  const { call } = blocks[last]!;
+  for (let i = last - 1; i >= 1 && blocks[i]!.call === call; i--) {
+    if (blocks[i]!.type === 'decision') return i;
+    if (blocks[i]!.type !== 'human_request' && blocks[i]!.type !== 'human_response') break;
+  }
+  return from;
+}
+
+/** Whether a block answers a call a decision made (its result, error, rejection), or is a question about it or its answer. */
+const isOutcome = (block: Block): boolean => block.call !== undefined && block.type !== 'decision';
+
+/** Room for the clip marker, `…[123,456,789 characters not shown]`. */
+const MARKER_ROOM = 36;
+
+/** `block`'s text in at most `max` characters (but for its tags): its body cut, saying how much. */
+function clipped(block: Block, max: number): string {
+  const { text, head, tail } = block;
+  if (text.length <= max) return text;
+  const end = text.length - tail;
+  let keep = Math.max(0, Math.min(end - head, max - head - tail - MARKER_ROOM));
+  // Not half a character (a surrogate pair).
+  if (keep > 0 && (text.charCodeAt(head + keep - 1) & 0xfc00) === 0xd800) keep--;
+  const cut = end - head - keep;
+  const marker = `…[${grouped(cut)} characters not shown]`;
+  return cut <= marker.length ? text : `${text.slice(0, head + keep)}${marker}${text.slice(end)}`;
+}
+
+/** `183211` as `183,211`. */
+const grouped = (n: number): string => String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+
+/** One block of the context: an event's text, what of it a clip keeps, and the call it belongs to. */
+interface Block {
+  readonly seq: number;
+  readonly text: string;
+  /** Characters of `text` before its body and after it: its tags, which a clip keeps. */
+  readonly head: number;
+  readonly tail: number;
+  /** The type of the event it shows. */
+  readonly type: ThreadEvent['type'];
+  /** The call a decision made, or that this block answers, asks a human about or answers such a question of. */
+  readonly call: string | undefined;
 }
 
 /**
@@ -70,15 +144,19 @@ export function renderContext(agent: ContextSettings, thread: Thread, options: R
 interface Blocks {
   events: readonly ThreadEvent[];
   readonly secrets: readonly string[];
-  resolvedBefore: number;
   readonly compaction: ThreadState['compaction'];
-  /** The lowest seq of an error shown (Infinity when none is): a success after it hides it. */
-  firstError: number;
-  readonly blocks: string[];
-  readonly seqs: number[];
+  readonly blocks: Block[];
+  /**
+   * The errors shown, by their subject: the blocks its success hides (an error's, and the decision
+   * whose call failed). Null until there is one (most threads have none).
+   */
+  open: Map<ErrorSubject, Block[]> | null;
+  /** The call each open question about a call is about, by request id (its answer's); null until one is asked. */
+  requests: Map<string, string> | null;
   /** Estimated tokens of the blocks, a newline each. */
   tokens: number;
-  text: string;
+  /** The blocks joined, or null since some were hidden (joined again when needed). */
+  text: string | null;
 }
 
 // The last blocks rendered per thread: a decision renders the previous one's blocks plus its new
@@ -91,7 +169,8 @@ let older = new Map<string, Blocks>();
 function renderedBlocks(secrets: readonly string[], thread: Thread): Blocks {
   const state = deriveState(thread.events);
   const last = cached.get(thread.id) ?? older.get(thread.id);
-  const blocks = last !== undefined && continues(last, thread.events, secrets, state) ? extend(last, thread.events, state) : render(secrets, thread.events, state);
+  const reused = last !== undefined && continues(last, thread.events, secrets, state);
+  const blocks = extend(reused ? last : { events: [], secrets, compaction: state.compaction, blocks: [], open: null, requests: null, tokens: 0, text: '' }, thread.events, state);
   if (!cached.has(thread.id) && cached.size >= MAX_CACHED) {
     older = cached;
     cached = new Map();
@@ -103,64 +182,95 @@ function renderedBlocks(secrets: readonly string[], thread: Thread): Blocks {
 /** Whether `events` continue the events `last` was rendered from, and nothing shown there changed. */
 function continues(last: Blocks, events: readonly ThreadEvent[], secrets: readonly string[], state: ThreadState): boolean {
   if (last.secrets !== secrets || last.compaction !== state.compaction || last.events.length > events.length) return false;
-  // A success since then hides the errors before it.
-  if (state.resolvedBefore !== last.resolvedBefore && state.resolvedBefore > last.firstError) return false;
   for (let i = 0; i < last.events.length; i++) if (last.events[i] !== events[i]) return false;
   return true;
 }
 
 /**
- * `last` extended in place with the blocks of the events after it (not copied: a decision would
- * copy every block of its thread). Only the cache holds `last`, and it keeps the extended entry
- * in its place; `continues` has checked that the thread's compaction is the same, so the new
- * blocks all go at the end.
+ * `entry` extended in place with the events after those it was rendered from (not copied: a
+ * decision would copy every block of its thread); a fresh render extends an empty entry, so both
+ * ways give the same blocks. Only the cache holds `entry`, and it keeps the extended entry in its
+ * place; `continues` has checked that the thread's compaction is the same.
  */
-function extend(last: Blocks, events: readonly ThreadEvent[], state: ThreadState): Blocks {
-  const added = collect(last.secrets, events, state, last.events.length);
-  last.events = events;
-  last.resolvedBefore = state.resolvedBefore;
-  if (added.blocks.length === 0) return last;
-  const text = added.blocks.join('\n');
-  last.text = last.blocks.length === 0 ? text : `${last.text}\n${text}`;
-  last.firstError = Math.min(last.firstError, added.firstError);
-  last.tokens += added.tokens;
-  last.blocks.push(...added.blocks);
-  last.seqs.push(...added.seqs);
-  return last;
-}
-
-/** Every block of `events`. */
-function render(secrets: readonly string[], events: readonly ThreadEvent[], state: ThreadState): Blocks {
-  const all = collect(secrets, events, state, 0);
-  return { events, secrets, resolvedBefore: state.resolvedBefore, compaction: state.compaction, ...all, text: all.blocks.join('\n') };
-}
-
-/** The blocks of `events` from index `from` on, in context order. */
-function collect(secrets: readonly string[], events: readonly ThreadEvent[], state: ThreadState, from: number) {
-  const blocks: string[] = [];
-  const seqs: number[] = [];
-  let tokens = 0;
-  let firstError = Infinity;
+function extend(entry: Blocks, events: readonly ThreadEvent[], state: ThreadState): Blocks {
   // After a compaction its summary stands for the events it covers (the input always stays).
   // It is placed where those events were, right after the input. Only the latest summary is
   // shown: it covers the one before it (a thread recorded before it did still has the earlier
   // one after its cut, and the latest was made from the events that one stands for).
   const compactedUpTo = state.compaction?.upTo ?? 0;
   const summarySeq = state.compaction?.seq ?? 0;
-  for (let i = from; i < events.length; i++) {
+  const added: string[] = [];
+  for (let i = entry.events.length; i < events.length; i++) {
     const event = events[i]!;
-    if (event.type === 'error' && event.seq < state.resolvedBefore) continue;
+    if (entry.open !== null) resolve(entry, entry.open, event);
     if (event.seq > 1 && event.seq <= compactedUpTo) continue;
     if (event.type === 'custom' && event.data.phase === 'compact' && event.seq !== summarySeq) continue;
-    const block = renderBlock(event, secrets);
+    const block = blockOf(event, entry.secrets, callOf(entry, event));
     if (block === null) continue;
-    if (event.type === 'error') firstError = Math.min(firstError, event.seq);
-    const at = event.seq === summarySeq ? Math.min(1, blocks.length) : blocks.length;
-    blocks.splice(at, 0, block);
-    seqs.splice(at, 0, event.seq);
-    tokens += estimateTokens(block) + 1;
+    track(entry, event, block);
+    const at = event.seq === summarySeq ? Math.min(1, entry.blocks.length) : entry.blocks.length;
+    // A block put before others (the summary) leaves the text to be joined afresh.
+    if (at < entry.blocks.length) entry.text = null;
+    entry.blocks.splice(at, 0, block);
+    entry.tokens += cost(block);
+    added.push(block.text);
   }
-  return { blocks, seqs, tokens, firstError };
+  entry.events = events;
+  if (entry.text !== null && added.length > 0) entry.text = entry.text === '' ? added.join('\n') : `${entry.text}\n${added.join('\n')}`;
+  return entry;
+}
+
+const cost = (block: Block): number => estimateTokens(block.text) + 1;
+
+/** Hides the errors (and their decisions) that `event` resolves, a success of their subject. */
+function resolve(entry: Blocks, open: Map<ErrorSubject, Block[]>, event: ThreadEvent): void {
+  for (const subject of successSubjects(event)) {
+    const hidden = open.get(subject);
+    if (hidden === undefined) continue;
+    open.delete(subject);
+    const gone = new Set(hidden);
+    let kept = 0;
+    for (const block of entry.blocks) {
+      if (gone.has(block)) entry.tokens -= cost(block);
+      else entry.blocks[kept++] = block;
+    }
+    entry.blocks.length = kept;
+    entry.text = null;
+  }
+}
+
+/** Records what a new block is: an error its subject's success will hide (with the decision whose call failed), or a question about a call. */
+function track(entry: Blocks, event: ThreadEvent, block: Block): void {
+  if (event.type === 'error') {
+    const subject = errorSubject(event.data);
+    if (subject === null) return;
+    const decision = block.call === undefined ? undefined : decisionOf(entry.blocks, block.call);
+    entry.open ??= new Map();
+    entry.open.set(subject, [...(entry.open.get(subject) ?? []), block, ...(decision === undefined ? [] : [decision])]);
+  } else if (event.type === 'human_request' && block.call !== undefined) {
+    entry.requests ??= new Map();
+    entry.requests.set(event.data.requestId, block.call);
+  }
+}
+
+/**
+ * The decision shown whose call is `call`, unless the call already had its outcome (a question
+ * about it and its answer leave it open): the newest blocks first, where it is.
+ */
+function decisionOf(blocks: readonly Block[], call: string): Block | undefined {
+  for (let i = blocks.length - 1; i >= 0; i--) {
+    const block = blocks[i]!;
+    if (block.call !== call) continue;
+    if (block.type === 'decision') return block;
+    if (block.type !== 'human_request' && block.type !== 'human_response') return undefined;
+  }
+  return undefined;
+}
+
+/** The call an event's block belongs to (see {@link Block}): its own, or for an answer, its question's. */
+function callOf(entry: Blocks, event: ThreadEvent): string | undefined {
+  if (event.type === 'human_response') return entry.requests?.get(event.data.requestId);
+  return 'callId' in event.data ? event.data.callId : undefined;
 }
 
 /** One event as the default renderer shows it (redacted), or null for events the model never sees. */
@@ -206,59 +316,77 @@ const attr = (value: string): string => inert(value).replace(/"/g, '&quot;');
 export const MAX_ERROR_ARGS = 500;
 
 
+/** A block as its parts: its opening tag, its body (what a clip cuts) and its closing tag. */
+type Parts = readonly [head: string, body: string, tail: string];
+
+/** `<tag attrs>` body `</tag>`, the body on lines of its own. */
+const lines = (tag: string, attrs: string, body: string): Parts => [`<${tag}${attrs}>\n`, body, `\n</${tag}>`];
+const inline = (tag: string, attrs: string, body: string): Parts => [`<${tag}${attrs}>`, body, `</${tag}>`];
+
 function renderBlock(event: ThreadEvent, secrets: readonly string[]): string | null {
+  const parts = partsOf(event, secrets);
+  return parts === null ? null : parts.join('');
+}
+
+/** An event's block (see {@link Block}), or null for events the model never sees. */
+function blockOf(event: ThreadEvent, secrets: readonly string[], call: string | undefined): Block | null {
+  const parts = partsOf(event, secrets);
+  if (parts === null) return null;
+  const [head, body, tail] = parts;
+  return { seq: event.seq, text: `${head}${body}${tail}`, head: head.length, tail: tail.length, type: event.type, call };
+}
+
+function partsOf(event: ThreadEvent, secrets: readonly string[]): Parts | null {
   switch (event.type) {
     case 'input':
-      return `<input>\n${show(event.data.input, secrets)}\n</input>`;
+      return lines('input', '', show(event.data.input, secrets));
     case 'prefetch':
-      return event.data.ok
-        ? `<prefetch name="${event.data.name}">\n${show(event.data.result ?? null, secrets)}\n</prefetch>`
-        : null;
+      return event.data.ok ? lines('prefetch', ` name="${event.data.name}"`, show(event.data.result ?? null, secrets)) : null;
     case 'decision':
-      return `<decision step="${event.data.step}" intent="${event.data.intent}">${show(event.data.args, secrets)}</decision>`;
+      return inline('decision', ` step="${event.data.step}" intent="${event.data.intent}"`, show(event.data.args, secrets));
     case 'tool_call':
       return null;
     case 'tool_result':
-      return `<tool_result tool="${event.data.tool}" call="${event.data.callId}">\n${show(event.data.result, secrets)}\n</tool_result>`;
+      return lines('tool_result', ` tool="${event.data.tool}" call="${event.data.callId}"`, show(event.data.result, secrets));
     case 'error': {
       const d = event.data;
       const args = d.args === undefined ? '' : `\nargs: ${clipText(show(d.args, secrets), MAX_ERROR_ARGS)}`;
-      return `<error kind="${d.kind}"${d.tool ? ` tool="${attr(d.tool)}"` : ''} attempt="${d.attempt}">${bodyText(d.message, secrets)}${args}</error>`;
+      return inline('error', ` kind="${d.kind}"${d.tool ? ` tool="${attr(d.tool)}"` : ''} attempt="${d.attempt}"`, `${bodyText(d.message, secrets)}${args}`);
     }
     case 'human_request': {
       const d = event.data;
       const about = d.tool ? ` tool="${attr(d.tool)}"` : '';
-      return `<human_request kind="${d.kind}" id="${d.requestId}"${about}>${bodyText(d.question, secrets)}</human_request>`;
+      return inline('human_request', ` kind="${d.kind}" id="${d.requestId}"${about}`, bodyText(d.question, secrets));
     }
     case 'human_response': {
       const d = event.data;
       const approved = d.approved === undefined ? '' : ` approved="${d.approved}"`;
       const body = [d.answer, d.comment].filter((part): part is string => part !== undefined && part !== '').join('\n');
-      return `<human_response to="${d.requestId}"${approved}>${bodyText(body, secrets)}</human_response>`;
+      return inline('human_response', ` to="${d.requestId}"${approved}`, bodyText(body, secrets));
     }
     case 'control':
       return null;
     case 'final':
-      return `<final>${show(event.data.output, secrets)}</final>`;
+      return inline('final', '', show(event.data.output, secrets));
     case 'escalation':
-      return `<escalation reason="${event.data.reason}">${bodyText(event.data.message, secrets)}</escalation>`;
+      return inline('escalation', ` reason="${event.data.reason}"`, bodyText(event.data.message, secrets));
     case 'failed':
-      return `<failed>${bodyText(event.data.reason, secrets)}</failed>`;
+      return inline('failed', '', bodyText(event.data.reason, secrets));
     case 'custom':
-      return renderCustom(event.data, secrets);
+      return customParts(event.data, secrets);
   }
 }
 
-function renderCustom(d: CustomData, secrets: readonly string[]): string | null {
+function customParts(d: CustomData, secrets: readonly string[]): Parts | null {
   switch (d.phase) {
     case 'before_decision':
-      return d.output === undefined ? null : `<step name="${d.step}">${show(d.output, secrets)}</step>`;
+      return d.output === undefined ? null : inline('step', ` name="${d.step}"`, show(d.output, secrets));
     case 'after_decision':
       // Only a rejection tells the model something: its call was dropped, and why.
-      return d.verdict === 'reject' ? `<rejected by="${d.step}" call="${d.callId ?? ''}">${bodyText(d.feedback ?? '', secrets)}</rejected>` : null;
+      return d.verdict === 'reject' ? inline('rejected', ` by="${d.step}" call="${d.callId ?? ''}"`, bodyText(d.feedback ?? '', secrets)) : null;
     case 'intent':
-      return `<intent_result intent="${d.step}" call="${d.callId ?? ''}">\n${show(d.output ?? null, secrets)}\n</intent_result>`;
+      return lines('intent_result', ` intent="${d.step}" call="${d.callId ?? ''}"`, show(d.output ?? null, secrets));
     case 'compact':
-      return `<summary of="${d.upTo ?? 0}">\n${show(d.output ?? '', secrets)}\n</summary>`;
+      return lines('summary', ` of="${d.upTo ?? 0}"`, show(d.output ?? '', secrets));
   }
 }

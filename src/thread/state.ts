@@ -106,7 +106,11 @@ export interface ThreadState {
   readonly compaction: { readonly seq: number; readonly upTo: number } | null;
   readonly output: Json | undefined;
   readonly failure: string | undefined;
-  /** Seq of the last event that reset the error count; errors before it are resolved. */
+  /**
+   * Seq of the last event that reset {@link consecutiveErrors} (a success of any kind). The context
+   * does not hide errors by it: an error is hidden once what failed has since succeeded (see
+   * `ErrorSubject`, src/thread/errorResolution.ts).
+   */
   readonly resolvedBefore: number;
   readonly createdAt: string | undefined;
   readonly updatedAt: string | undefined;

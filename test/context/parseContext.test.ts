@@ -38,7 +38,8 @@ describe('parseContext', () => {
         '2025-01-01T00:00:00.000Z',
       ),
     };
-    const { text, omitted } = renderContext({ contextBudget: 150, secrets: [] }, thread);
+    // A budget small enough that, with the input and the final clipped, the final is left out.
+    const { text, omitted } = renderContext({ contextBudget: 30, secrets: [] }, thread);
     expect(omitted).toBe(1);
     expect(parseContext(`noise ${text} noise`).map((b) => b.tag)).toEqual(['input', 'failed']);
     expect(parseContext('<input>\n hi \n</input>')).toEqual([{ tag: 'input', attrs: {}, body: 'hi' }]);

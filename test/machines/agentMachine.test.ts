@@ -371,8 +371,11 @@ describe('agent machine: escalation', () => {
     expect(eventsOf(end.thread, 'escalation')).toHaveLength(1);
     const afterAnswer = model.requests[3]!.context;
     expect(afterAnswer).toContain(`<human_response to="${requestId}">use the add tool</human_response>`);
-    // The errors before the answer are resolved and hidden.
-    expect(afterAnswer).not.toContain('<error');
+    // A human's answer hides no error (qa25-context #0): the model sees what it got wrong with the
+    // guidance, until a decision of its is accepted.
+    expect(afterAnswer).toContain('<error kind="model_http"');
+    expect(afterAnswer).toContain('<error kind="unknown_intent"');
+    expect(model.requests[6]!.context).not.toContain('<error');
   });
 
   it('a denial fails the thread', async () => {

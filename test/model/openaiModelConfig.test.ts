@@ -70,6 +70,16 @@ describe('createOpenAIModel: the base URL', () => {
     expect(error.message).not.toContain('secret');
   });
 
+  it.each([
+    ['#', 'http://mu:BASE#PW-plant-6363@127.0.0.1:47311/v1'],
+    ['/', 'http://mu:BASE/PW-plant-6464@127.0.0.1:47311/v1'],
+    ['?', 'http://mu:BASE?PW-plant-6565@127.0.0.1:47311/v1'],
+  ])('masks a password written raw with %s (it does not parse: refused, never printed; QA25 D2)', (_char, baseURL) => {
+    const error = configErrorOf(() => createOpenAIModel({ env: { SWITCHYARD_MODEL_BASE_URL: baseURL, SWITCHYARD_MODEL_API_KEY: 'sk-test-secret-123' } }));
+    expect(error.message).toContain('got "http://mu:***@127.0.0.1:47311/v1"');
+    expect(error.message).not.toMatch(/BASE|PW-plant/);
+  });
+
   it('takes http and https URLs, with a port, a path, credentials or a query', () => {
     for (const baseURL of ['http://127.0.0.1:11434/v1', 'https://api.example.com/openai/v1?api-version=1', 'http://bob:pw@ollama:11434', 'HTTPS://Example.com/v1/']) {
       expect(createOpenAIModel({ baseURL, apiKey: 'sk-test-secret-123' }).name).toBe('gpt-4o-mini');

@@ -12,6 +12,7 @@ import type {
 } from 'openai/resources/chat/completions';
 import { MAX_TIMER_MS } from '../clock.js';
 import { ConfigError } from '../errors.js';
+import { redactUrl } from '../context/redactUrl.js';
 import {
   CALLER_SIGNAL,
   isHttpTransportFetch,
@@ -461,11 +462,9 @@ function sdkHeaderVariable(env: (name: string) => string | undefined, name: 'OPE
   return value ?? null;
 }
 
-/** `url` with its password and secret-looking query values as `***`; works on text that does not parse as a URL. */
+/** `url` with its userinfo and secret-looking query values masked; works on text that does not parse as a URL. */
 function maskedURL(url: string): string {
-  return url
-    .replace(/(\/\/[^/?#@:]*:)[^/?#@]*@/, '$1***@')
-    .replace(/([?&])([^=&#]*)=([^&#]*)/g, (whole, separator: string, name: string) => (SECRET_PARAM.test(name) ? `${separator}${name}=***` : whole));
+  return redactUrl(url, { secretParam: (name) => SECRET_PARAM.test(name) });
 }
 
 /**

@@ -1,6 +1,6 @@
 /** `redactUrl`: a URL as it may be printed, its credentials masked. */
 import { describe, expect, it } from 'vitest';
-import { redactUrl } from '../../src/context/redactUrl.js';
+import { redactUrl, redactUrlList } from '../../src/context/redactUrl.js';
 
 describe('redactUrl', () => {
   it('masks the password of the userinfo and keeps the user', () => {
@@ -32,6 +32,6 @@ describe('redactUrl', () => {
   });
 
   it('redacts each URL of a comma-separated list', () => {
-    expect(redactUrl('nats://a:pw1@n1:4222,nats://a:pw2@n2:4222')).toBe('nats://a:***@n1:4222,nats://a:***@n2:4222');
+    expect(redactUrlList('nats://a:pw1@n1:4222,nats://a:pw2@n2:4222')).toBe('nats://a:***@n1:4222,nats://a:***@n2:4222');
   });
 });

@@ -65,16 +65,19 @@ function maskQuery(query: string, secretParam: (name: string) => boolean = () =>
     .split('&')
     .map((pair) => {
       const eq = pair.indexOf('=');
-      return eq === -1 || !secretParam(decodedName(pair.slice(0, eq))) ? pair : `${pair.slice(0, eq)}=${MASK}`;
+      return eq === -1 || !secretParam(formDecoded(pair.slice(0, eq))) ? pair : `${pair.slice(0, eq)}=${MASK}`;
     })
     .join('&');
 }
 
-/** A query parameter's name as a receiver reads it (percent- and form-decoded), or as written when it does not decode. */
-function decodedName(name: string): string {
+/**
+ * Query text as a receiver reads it, percent- and form-decoded (`%74oken` and `api%5Fkey` are
+ * `token` and `api_key`, `+` a space), or as written when it does not decode.
+ */
+export function formDecoded(text: string): string {
   try {
-    return decodeURIComponent(name.replace(/\+/g, ' '));
+    return decodeURIComponent(text.replace(/\+/g, ' '));
   } catch {
-    return name;
+    return text;
   }
 }

@@ -12,7 +12,8 @@ import type {
 } from 'openai/resources/chat/completions';
 import { MAX_TIMER_MS } from '../clock.js';
 import { ConfigError } from '../errors.js';
-import { redactUrl } from '../context/redactUrl.js';
+import { formDecoded, redactUrl } from '../context/redactUrl.js';
+import { isSecretParam } from '../context/sealedUrl.js';
 import {
   CALLER_SIGNAL,
   isHttpTransportFetch,
@@ -464,7 +465,7 @@ function sdkHeaderVariable(env: (name: string) => string | undefined, name: 'OPE
 
 /** `url` with its userinfo and secret-looking query values masked; works on text that does not parse as a URL. */
 function maskedURL(url: string): string {
-  return redactUrl(url, { secretParam: (name) => SECRET_PARAM.test(name) });
+  return redactUrl(url, { secretParam: isCredentialName });
 }
 
 /**
@@ -480,25 +481,40 @@ function keySecrets(key: string | null | undefined): string[] {
   return typeof key === 'string' && key.length >= MIN_REDACTED_KEY_CHARS ? [key] : [];
 }
 
-/** Query parameters whose values are credentials (Azure's `api-key`, a `token`, a signature). */
-const SECRET_PARAM = /key|token|secret|sig|pass|auth/i;
-
-/** The values of custom headers whose name says they are credentials (a gateway's token, an `api-key`), to redact from failures. */
-function headerSecretsOf(headers: Readonly<Record<string, string | null>>): string[] {
-  // `Bearer <token>`: a server may echo the token alone.
-  return Object.entries(headers).flatMap(([name, value]) => (value !== null && SECRET_PARAM.test(name) ? [...keySecrets(value), ...keySecrets(value.split(' ').at(-1))] : []));
+/**
+ * Whether a query parameter or custom header of this name holds a credential: the shared rule of
+ * the context layer ({@link isSecretParam}: `token`, `api_key`, `cookie`, `credential`, a `sig`,
+ * `key` or `auth` word…), and, so that no name redacted before is dropped, one holding `key`,
+ * `token`, `secret`, `sig`, `pass` or `auth` anywhere (`X-Authentication`, `Passkey`).
+ */
+function isCredentialName(name: string): boolean {
+  return isSecretParam(name) || /key|token|secret|sig|pass|auth/i.test(name);
 }
 
-/** The credentials a base URL carries (its password, its secret-looking query values), to redact from failures. */
+/** The values of custom headers whose name says they are credentials (a gateway's token, an `api-key`, a `Cookie`), to redact from failures. */
+function headerSecretsOf(headers: Readonly<Record<string, string | null>>): string[] {
+  // `Bearer <token>`: a server may echo the token alone.
+  return Object.entries(headers).flatMap(([name, value]) => (value !== null && isCredentialName(name) ? [...keySecrets(value), ...keySecrets(value.split(' ').at(-1))] : []));
+}
+
+/**
+ * The credentials a base URL carries (its password, its secret-looking query values), to redact
+ * from failures: each as the request carries it (percent-encoded) and decoded, since a server may
+ * echo either.
+ */
 function urlSecretsOf(baseURL: string): string[] {
-  try {
-    const parsed = new URL(baseURL);
-    const secrets = [...parsed.searchParams].filter(([name, value]) => SECRET_PARAM.test(name) && value !== '').map(([, value]) => value);
-    if (parsed.password) secrets.push(decodeURIComponent(parsed.password));
-    return secrets;
-  } catch {
-    return [];
-  }
+  const parsed = URL.parse(baseURL);
+  if (parsed === null) return [];
+  const secrets = parsed.search
+    .slice(1)
+    .split('&')
+    .flatMap((pair) => {
+      const eq = pair.indexOf('=');
+      const [name, raw] = eq === -1 ? [pair, ''] : [pair.slice(0, eq), pair.slice(eq + 1)];
+      return raw !== '' && isCredentialName(formDecoded(name)) ? [raw, formDecoded(raw)] : [];
+    });
+  if (parsed.password) secrets.push(parsed.password, formDecoded(parsed.password));
+  return [...new Set(secrets)];
 }
 
 /**
@@ -729,13 +745,13 @@ function redirectAdvice(config: NormalizedOpenAIModelOptions, status: number, lo
   try {
     target = new URL(location, config.endpoint);
   } catch {
-    return `a redirect to ${location}, not a URL: check the base URL`;
+    return `a redirect to ${redactUrl(location)}, not a URL: check the base URL`;
   }
   const base = target.pathname.endsWith('/chat/completions') ? `${target.origin}${target.pathname.slice(0, -'/chat/completions'.length)}` : undefined;
   // The base URL first: a long server message cannot push it out of the kept text.
   // A 307 or 308 keeps the method and body: the transport hands one back only for another origin.
   const why = status === 307 || status === 308 ? 'it points to another origin, where the API key is not sent' : 'a redirected POST is resent as a GET, without its body';
-  return `redirects to ${target.href}: set the base URL to ${base ?? 'where it points'} (not followed: ${why})`;
+  return `redirects to ${redactUrl(target.href)}: set the base URL to ${base ?? 'where it points'} (not followed: ${why})`;
 }
 
 /** The first error of class `type` in an error's cause chain, the error itself included. */

@@ -5,11 +5,17 @@
  * A URL with a query or fragment is a usage error too: the API's paths would land inside it.
  * Whatever is printed of the URL is masked (QA25 D4).
  */
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { UnreachableError } from '../../src/cli/client.js';
 import { runCli } from '../../src/cli/program.js';
 
+afterEach(() => {
+  vi.unstubAllEnvs();
+});
+
+/** Runs the CLI in-process; `env` is set in process.env, where commander reads SWITCHYARD_URL. */
 async function inProcess(args: readonly string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  for (const [name, value] of Object.entries(env)) vi.stubEnv(name, value);
   let stdout = '';
   let stderr = '';
   const code = await runCli(['node', 'switchyard', ...args], {
@@ -25,7 +31,7 @@ describe('the client commands refuse a server URL they cannot use, as a usage er
   it('a URL with a password: use --token, the password never printed', async () => {
     const fromFlag = await inProcess(['threads', '--url', 'http://cu:CLIURLPW-2222@127.0.0.1:1']);
     expect(fromFlag.code, fromFlag.stderr).toBe(2);
-    expect(fromFlag.stderr).toMatch(/^error: --url http:\/\/cu:\*\*\*@127\.0\.0\.1:1 holds credentials \(user:password@\), which the CLI does not send: give the server's bearer token with --token or SWITCHYARD_TOKEN\n$/);
+    expect(fromFlag.stderr).toMatch(/^error: --url http:\/\/cu:\*\*\*@127\.0\.0\.1:1 holds credentials \(user:password@\), which the CLI does not send: give the server's bearer token with --token or SWITCHYARD_TOKEN\n\(add --help for usage\)\n$/);
     const fromEnv = await inProcess(['show', 't1'], { SWITCHYARD_URL: 'http://cu:CLIURLPW-2222@127.0.0.1:1' });
     expect(fromEnv.code, fromEnv.stderr).toBe(2);
     expect(fromEnv.stderr).toMatch(/^error: SWITCHYARD_URL http:\/\/cu:\*\*\*@127\.0\.0\.1:1 holds credentials/);
@@ -35,7 +41,7 @@ describe('the client commands refuse a server URL they cannot use, as a usage er
   it('a URL with a query or a fragment, its values never printed', async () => {
     const query = await inProcess(['threads', '--url', 'http://127.0.0.1:1/?token=CLIQTOK-2121']);
     expect(query.code, query.stderr).toBe(2);
-    expect(query.stderr).toMatch(/^error: --url http:\/\/127\.0\.0\.1:1\/\?token=\*\*\* has a query or a fragment: give the server's base URL alone, such as http:\/\/127\.0\.0\.1:7878 \(a token goes in --token or SWITCHYARD_TOKEN\)\n$/);
+    expect(query.stderr).toMatch(/^error: --url http:\/\/127\.0\.0\.1:1\/\?token=\*\*\* has a query or a fragment: give the server's base URL alone, such as http:\/\/127\.0\.0\.1:7878 \(a token goes in --token or SWITCHYARD_TOKEN\)\n\(add --help for usage\)\n$/);
     expect(query.stderr).not.toContain('CLIQTOK');
     const fragment = await inProcess(['show', 't1'], { SWITCHYARD_URL: 'http://127.0.0.1:1/#x' });
     expect(fragment.code, fragment.stderr).toBe(2);
@@ -45,7 +51,7 @@ describe('the client commands refuse a server URL they cannot use, as a usage er
   it('a URL that is not http:// or https:// (a bare host:port), or not a URL, naming the setting', async () => {
     const bare = await inProcess(['threads', '--url', 'localhost:7878']);
     expect(bare.code, bare.stderr).toBe(2);
-    expect(bare.stderr).toBe('error: --url must be an http:// or https:// URL such as http://127.0.0.1:7878 (got "localhost:7878")\n');
+    expect(bare.stderr.split('\n')[0]).toBe('error: --url must be an http:// or https:// URL such as http://127.0.0.1:7878 (got "localhost:7878")');
     const junk = await inProcess(['threads'], { SWITCHYARD_URL: 'not a url:PW-JUNK-1@' });
     expect(junk.code, junk.stderr).toBe(2);
     expect(junk.stderr).toMatch(/^error: SWITCHYARD_URL must be an http:\/\/ or https:\/\/ URL/);

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { redactUrl } from '../context/redactUrl.js';
 import { ConfigError } from '../errors.js';
 import type { ThreadView } from '../runtime/runtime.js';
+import { bearerTokenProblem } from '../server/bearerToken.js';
 import type { HumanRequest, ThreadEvent } from '../thread/events.js';
 import { TERMINAL_STATUSES, unrecordedCall, type ThreadStatus } from '../thread/state.js';
 import { createClient, type Client } from './client.js';
@@ -47,13 +48,17 @@ export class UsageError extends Error {
 /**
  * The bearer token, trimmed (by `serve` and by the client commands alike): one read from a secret
  * file keeps its trailing newline, which no HTTP header carries. A token blank once trimmed (it
- * would leave `serve` open to anyone), or holding a control character inside, is a
+ * would leave `serve` open to anyone), holding a control character inside, or any other character
+ * outside RFC 6750's token68 (which no `Authorization: Bearer` header carries) is a
  * {@link ConfigError} naming `setting`; the message never holds the token.
  */
 function checkedToken(raw: string, setting: string): string {
   const token = raw.trim();
   if (token === '' && raw !== '') throw new ConfigError(`${setting} is blank (only whitespace): set the token itself, or leave it empty for none`);
   if (/[\x00-\x1f\x7f]/.test(token)) throw new ConfigError(`${setting} holds a control character (a line break?) inside the token: no HTTP header can carry it`);
+  // One the server would refuse on every request (RFC 6750's token68 only): said before any is sent.
+  const problem = token === '' ? undefined : bearerTokenProblem(token, setting);
+  if (problem !== undefined) throw new ConfigError(problem);
   return token;
 }
 

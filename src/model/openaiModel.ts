@@ -11,7 +11,7 @@ import type {
   ChatCompletionFunctionTool,
 } from 'openai/resources/chat/completions';
 import { MAX_TIMER_MS } from '../clock.js';
-import { ConfigError } from '../errors.js';
+import { codePointName, ConfigError } from '../errors.js';
 import { formDecoded, redactUrl } from '../context/redactUrl.js';
 import { isSecretParam } from '../context/sealedUrl.js';
 import {
@@ -451,7 +451,7 @@ const NOT_IN_HEADER = /[\u0000-\u0008\u000a-\u001f\u007f\u0100-\uffff]/;
 function checkHeaderValue(setting: string, value: string, header: { sentAs: string } | { customHeader: string }): void {
   const index = value.search(NOT_IN_HEADER);
   if (index < 0) return;
-  const codePoint = `U+${value.codePointAt(index)!.toString(16).toUpperCase().padStart(4, '0')}`;
+  const codePoint = codePointName(value, index);
   const where = 'sentAs' in header ? `at index ${index}: it is sent as the ${header.sentAs} header;` : `at index ${index} of header ${header.customHeader}:`;
   throw new ConfigError(`${setting} has a character an HTTP header cannot carry (${codePoint}) ${where} check it was not pasted with quotes, a dash or a line break`);
 }

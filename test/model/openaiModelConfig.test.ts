@@ -76,7 +76,7 @@ describe('createOpenAIModel: the base URL', () => {
     ['?', 'http://mu:BASE?PW-plant-6565@127.0.0.1:47311/v1'],
   ])('masks a password written raw with %s (it does not parse: refused, never printed; QA25 D2)', (_char, baseURL) => {
     const error = configErrorOf(() => createOpenAIModel({ env: { SWITCHYARD_MODEL_BASE_URL: baseURL, SWITCHYARD_MODEL_API_KEY: 'sk-test-secret-123' } }));
-    expect(error.message).toContain('got "http://mu:***@127.0.0.1:47311/v1"');
+    expect(error.message).toContain('got "http://mu:***@127.0.0.1:47311/v1": a password holding / ? # or @ must be percent-encoded (%2F %3F %23 %40)');
     expect(error.message).not.toMatch(/:BASE|PW-plant/);
   });
 

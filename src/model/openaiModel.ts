@@ -428,7 +428,11 @@ function checkBaseURL(setting: string, baseURL: string): void {
     protocol = undefined;
   }
   if (protocol !== 'http:' && protocol !== 'https:') {
-    throw new ConfigError(`${setting} must be an absolute http:// or https:// URL, such as http://127.0.0.1:11434/v1; got ${JSON.stringify(maskedURL(baseURL))}`);
+    // When it parses without its userinfo (up to the last @), the password holds a raw / ? # or @.
+    const withoutUserinfo = URL.parse(baseURL.replace(/^([a-z][a-z0-9+.-]*:\/\/).*@/is, '$1'));
+    const userinfoAtFault = protocol === undefined && baseURL.includes('@') && withoutUserinfo !== null;
+    const hint = userinfoAtFault ? ': a password holding / ? # or @ must be percent-encoded (%2F %3F %23 %40)' : '';
+    throw new ConfigError(`${setting} must be an absolute http:// or https:// URL, such as http://127.0.0.1:11434/v1; got ${JSON.stringify(maskedURL(baseURL))}${hint}`);
   }
   // The endpoint itself, copied from a provider's curl example: the SDK appends it again.
   const cut = baseURL.search(/[?#]|$/);

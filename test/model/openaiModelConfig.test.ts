@@ -68,6 +68,8 @@ describe('createOpenAIModel: the base URL', () => {
     const error = configErrorOf(() => createOpenAIModel({ baseURL, apiKey: 'sk-test-secret-123' }));
     expect(error.message).toContain(`got ${JSON.stringify(shown)}`);
     expect(error.message).not.toContain('secret');
+    // A bad port is not the password's fault.
+    expect(error.message).not.toContain('percent-encoded');
   });
 
   it.each([

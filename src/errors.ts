@@ -258,6 +258,14 @@ export function clipText(text: string, max: number): string {
   return `${text.slice(0, end)}…`;
 }
 
+/**
+ * The code point at `index` of `text` as a message names it (`U+201C`): what a setting holds that it
+ * may not, said without quoting the value (a key, a token).
+ */
+export function codePointName(text: string, index: number): string {
+  return `U+${(text.codePointAt(index) ?? 0).toString(16).toUpperCase().padStart(4, '0')}`;
+}
+
 /** `text` as a sentence followed by another: a full stop added unless it ends in one (or `!`, `?`, `…`). */
 export function asSentence(text: string): string {
   return /[.!?…]$/.test(text) ? text : `${text}.`;

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { Bus } from '../bus/bus.js';
-import { redactUrl } from '../context/redactUrl.js';
+import { redactUrlList } from '../context/redactUrl.js';
 import { createMemoryBus } from '../bus/memoryBus.js';
 import { createBusInspector } from '../inspector/busInspector.js';
 import type { Logger } from '../logger.js';
@@ -190,7 +190,7 @@ export async function natsBackend(options: NatsBackendOptions): Promise<Backend>
     bus: node.bus,
     // The prefix this process's own bus inspector publishes on, as every process of the deployment does.
     inspectPrefix: surface.subjects.prefix,
-    where: `threads are stored in NATS at ${redactUrl(natsUrl)} (KV bucket ${node.bucket}, subjects ${surface.subjects.prefix}.>); ${jobs}`,
+    where: `threads are stored in NATS at ${redactUrlList(natsUrl)} (KV bucket ${node.bucket}, subjects ${surface.subjects.prefix}.>); ${jobs}`,
     // Every API process of the deployment observes every thread: one of them sends each webhook.
     webhookSource: (receivers) => surface.webhookSource(receivers),
     ...(watch === undefined ? {} : { served: watch.serves }),

@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
+import { redactUrl } from '../context/redactUrl.js';
 import { ConfigError } from '../errors.js';
 import type { ThreadView } from '../runtime/runtime.js';
+import { bearerTokenProblem } from '../server/bearerToken.js';
 import type { HumanRequest, ThreadEvent } from '../thread/events.js';
 import { TERMINAL_STATUSES, unrecordedCall, type ThreadStatus } from '../thread/state.js';
 import { createClient, type Client } from './client.js';
@@ -46,14 +48,38 @@ export class UsageError extends Error {
 /**
  * The bearer token, trimmed (by `serve` and by the client commands alike): one read from a secret
  * file keeps its trailing newline, which no HTTP header carries. A token blank once trimmed (it
- * would leave `serve` open to anyone), or holding a control character inside, is a
+ * would leave `serve` open to anyone), holding a control character inside, or any other character
+ * outside RFC 6750's token68 (which no `Authorization: Bearer` header carries) is a
  * {@link ConfigError} naming `setting`; the message never holds the token.
  */
 function checkedToken(raw: string, setting: string): string {
   const token = raw.trim();
   if (token === '' && raw !== '') throw new ConfigError(`${setting} is blank (only whitespace): set the token itself, or leave it empty for none`);
   if (/[\x00-\x1f\x7f]/.test(token)) throw new ConfigError(`${setting} holds a control character (a line break?) inside the token: no HTTP header can carry it`);
+  // One the server would refuse on every request (RFC 6750's token68 only): said before any is sent.
+  const problem = token === '' ? undefined : bearerTokenProblem(token, setting);
+  if (problem !== undefined) throw new ConfigError(problem);
   return token;
+}
+
+/**
+ * The server URL the client commands use, refused as a usage error naming `setting` when they
+ * could not: not http(s) (a bare `host:7878` parses as the scheme `host:`), with userinfo (fetch
+ * refuses to send it; the server takes a bearer token, which no `user:password@` can carry), or with
+ * a query or fragment (the API's paths would land inside them). The message shows the URL masked.
+ */
+function checkedServerUrl(url: string, setting: string): string {
+  const parsed = URL.parse(url);
+  if (parsed === null || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) {
+    throw new UsageError(`${setting} must be an http:// or https:// URL such as ${DEFAULT_URL} (got ${JSON.stringify(redactUrl(url))})`);
+  }
+  if (parsed.username !== '' || parsed.password !== '') {
+    throw new UsageError(`${setting} ${redactUrl(url)} holds credentials (user:password@), which the CLI does not send: give the server's bearer token with --token or SWITCHYARD_TOKEN`);
+  }
+  if (/[?#]/.test(url)) {
+    throw new UsageError(`${setting} ${redactUrl(url)} has a query or a fragment: give the server's base URL alone, such as ${DEFAULT_URL} (a token goes in --token or SWITCHYARD_TOKEN)`);
+  }
+  return url;
 }
 
 /** The options every command has. */
@@ -178,12 +204,8 @@ export function cliContext(io: CliIO): CliContext & { exitCode(): number } {
     globals,
     clientOf(command) {
       const { url, token } = globals(command);
-      try {
-        new URL(url);
-      } catch {
-        throw new UsageError(`--url must be a URL such as ${DEFAULT_URL} (got ${JSON.stringify(url)})`);
-      }
-      return createClient({ url, ...(token ? { token } : {}) });
+      const setting = command.getOptionValueSourceWithGlobals('url') === 'env' ? 'SWITCHYARD_URL' : '--url';
+      return createClient({ url: checkedServerUrl(url, setting), ...(token ? { token } : {}) });
     },
     hintOf,
     hintFor,

@@ -1,5 +1,6 @@
 import { EventSourceParserStream } from 'eventsource-parser/stream';
 import { sleep, systemClock } from '../clock.js';
+import { redactUrl } from '../context/redactUrl.js';
 import { SwitchyardError } from '../errors.js';
 import { retryAfterMs as retryAfterOf } from '../model/retryAfter.js';
 import type { DeletedThread, ThreadView } from '../runtime/runtime.js';
@@ -25,13 +26,13 @@ export class ServerError extends SwitchyardError {
   }
 }
 
-/** Nothing answered at the server's URL (refused, unknown host, reset before a response). */
+/** Nothing answered at the server's URL (refused, unknown host, reset before a response); the message names it masked. */
 export class UnreachableError extends SwitchyardError {
   constructor(
     readonly url: string,
     options?: { cause?: unknown },
   ) {
-    super(`cannot reach switchyard at ${url}: is \`switchyard serve\` running?`, options);
+    super(`cannot reach switchyard at ${redactUrl(url)}: is \`switchyard serve\` running?`, options);
   }
 }
 

@@ -39,7 +39,7 @@ export function addServerCommands(program: Command, cli: CliContext): void {
       ) => {
         const { token } = cli.globals(command);
         const natsUrl = opts.natsUrl ?? (cli.io.env.NATS_URL || undefined);
-        if (natsUrl) natsServerUrls(natsUrl);
+        if (natsUrl) natsServerUrls(natsUrl, opts.natsUrl === undefined ? 'NATS_URL' : '--nats-url');
         const prefix = opts.prefix ?? (cli.io.env.SWITCHYARD_PREFIX || undefined);
         // Loaded here so the client commands start without the runtime, the agents and the server.
         const { serve } = await import('./serve.js');
@@ -82,7 +82,7 @@ export function addServerCommands(program: Command, cli: CliContext): void {
       const { runWorker } = await import('./worker.js');
       const { DEFAULT_NATS_URL } = await import('./joinNats.js');
       const natsUrl = opts.natsUrl ?? (cli.io.env.NATS_URL || DEFAULT_NATS_URL);
-      natsServerUrls(natsUrl);
+      natsServerUrls(natsUrl, opts.natsUrl === undefined ? 'NATS_URL' : '--nats-url');
       const project = await cli.projectFor({ ...opts, agents: undefined });
       if (opts.agents) await cli.selected(project, opts.agents);
       const prefix = opts.prefix ?? (cli.io.env.SWITCHYARD_PREFIX || undefined);

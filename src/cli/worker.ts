@@ -1,4 +1,4 @@
-import { redactUrl } from '../context/redactUrl.js';
+import { redactUrlList } from '../context/redactUrl.js';
 import { loggerFromEnv, modelFromEnv, natsCredentialsFromEnv, natsInspectOptions, previousSecretsNamed, webhookSecretsFromEnv, withheldKeyNote } from './env.js';
 import { DRAIN_MS } from './backend.js';
 import { joinNats } from './joinNats.js';
@@ -60,7 +60,7 @@ export async function runWorker(project: Project, options: WorkerOptions, io: Wo
     webhookSecrets,
   });
   const { surface } = node;
-  io.out(`switchyard worker ${surface.processId} joined NATS at ${redactUrl(options.natsUrl)} (subjects ${surface.subjects.prefix}.>)`);
+  io.out(`switchyard worker ${surface.processId} joined NATS at ${redactUrlList(options.natsUrl)} (subjects ${surface.subjects.prefix}.>)`);
   io.out(`project: ${describeProject(project)}`);
   io.out(`taking jobs for: ${surface.serving.join(', ')}`);
   io.out(configured ? `model: ${model.name}` : 'model: the scripted demo model (no model key is configured)');

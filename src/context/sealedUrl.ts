@@ -1,7 +1,7 @@
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { ConfigError } from '../errors.js';
 import { mayHoldSecret } from './redact.js';
-import { MASK } from './redactUrl.js';
+import { formDecoded, MASK } from './redactUrl.js';
 
 /**
  * How a sealed credential starts, where the URL held it: its userinfo
@@ -175,7 +175,7 @@ function withSecretValues(href: string, change: (value: string, name: string, in
     const eq = pair.indexOf('=');
     if (eq === -1 || eq === pair.length - 1) return pair;
     const name = pair.slice(0, eq);
-    return isSecretParam(decodedName(name)) ? `${name}=${change(pair.slice(eq + 1), name, index)}` : pair;
+    return isSecretParam(formDecoded(name)) ? `${name}=${change(pair.slice(eq + 1), name, index)}` : pair;
   });
   return `${base}?${pairs.join('&')}${fragment}`;
 }
@@ -197,15 +197,6 @@ function queryOf(href: string): { base: string; query: string | undefined; fragm
   const question = beforeHash.indexOf('?');
   if (question === -1) return { base: beforeHash, query: undefined, fragment };
   return { base: beforeHash.slice(0, question), query: beforeHash.slice(question + 1), fragment };
-}
-
-/** A parameter's name as a receiver reads it (`%74oken` and `api%5Fkey` are `token` and `api_key`). */
-function decodedName(raw: string): string {
-  try {
-    return decodeURIComponent(raw.replace(/\+/g, ' '));
-  } catch {
-    return raw;
-  }
 }
 
 /** The token of `url`'s userinfo when it is a sealed one. */

@@ -11,7 +11,9 @@ import type {
   ChatCompletionFunctionTool,
 } from 'openai/resources/chat/completions';
 import { MAX_TIMER_MS } from '../clock.js';
-import { ConfigError } from '../errors.js';
+import { codePointName, ConfigError } from '../errors.js';
+import { formDecoded, redactUrl } from '../context/redactUrl.js';
+import { isSecretParam } from '../context/sealedUrl.js';
 import {
   CALLER_SIGNAL,
   isHttpTransportFetch,
@@ -426,7 +428,11 @@ function checkBaseURL(setting: string, baseURL: string): void {
     protocol = undefined;
   }
   if (protocol !== 'http:' && protocol !== 'https:') {
-    throw new ConfigError(`${setting} must be an absolute http:// or https:// URL, such as http://127.0.0.1:11434/v1; got ${JSON.stringify(maskedURL(baseURL))}`);
+    // When it parses without its userinfo (up to the last @), the password holds a raw / ? # or @.
+    const withoutUserinfo = URL.parse(baseURL.replace(/^([a-z][a-z0-9+.-]*:\/\/).*@/is, '$1'));
+    const userinfoAtFault = protocol === undefined && baseURL.includes('@') && withoutUserinfo !== null;
+    const hint = userinfoAtFault ? ': a password holding / ? # or @ must be percent-encoded (%2F %3F %23 %40)' : '';
+    throw new ConfigError(`${setting} must be an absolute http:// or https:// URL, such as http://127.0.0.1:11434/v1; got ${JSON.stringify(maskedURL(baseURL))}${hint}`);
   }
   // The endpoint itself, copied from a provider's curl example: the SDK appends it again.
   const cut = baseURL.search(/[?#]|$/);
@@ -449,7 +455,7 @@ const NOT_IN_HEADER = /[\u0000-\u0008\u000a-\u001f\u007f\u0100-\uffff]/;
 function checkHeaderValue(setting: string, value: string, header: { sentAs: string } | { customHeader: string }): void {
   const index = value.search(NOT_IN_HEADER);
   if (index < 0) return;
-  const codePoint = `U+${value.codePointAt(index)!.toString(16).toUpperCase().padStart(4, '0')}`;
+  const codePoint = codePointName(value, index);
   const where = 'sentAs' in header ? `at index ${index}: it is sent as the ${header.sentAs} header;` : `at index ${index} of header ${header.customHeader}:`;
   throw new ConfigError(`${setting} has a character an HTTP header cannot carry (${codePoint}) ${where} check it was not pasted with quotes, a dash or a line break`);
 }
@@ -461,11 +467,9 @@ function sdkHeaderVariable(env: (name: string) => string | undefined, name: 'OPE
   return value ?? null;
 }
 
-/** `url` with its password and secret-looking query values as `***`; works on text that does not parse as a URL. */
+/** `url` with its userinfo and secret-looking query values masked; works on text that does not parse as a URL. */
 function maskedURL(url: string): string {
-  return url
-    .replace(/(\/\/[^/?#@:]*:)[^/?#@]*@/, '$1***@')
-    .replace(/([?&])([^=&#]*)=([^&#]*)/g, (whole, separator: string, name: string) => (SECRET_PARAM.test(name) ? `${separator}${name}=***` : whole));
+  return redactUrl(url, { secretParam: isCredentialName });
 }
 
 /**
@@ -481,25 +485,40 @@ function keySecrets(key: string | null | undefined): string[] {
   return typeof key === 'string' && key.length >= MIN_REDACTED_KEY_CHARS ? [key] : [];
 }
 
-/** Query parameters whose values are credentials (Azure's `api-key`, a `token`, a signature). */
-const SECRET_PARAM = /key|token|secret|sig|pass|auth/i;
-
-/** The values of custom headers whose name says they are credentials (a gateway's token, an `api-key`), to redact from failures. */
-function headerSecretsOf(headers: Readonly<Record<string, string | null>>): string[] {
-  // `Bearer <token>`: a server may echo the token alone.
-  return Object.entries(headers).flatMap(([name, value]) => (value !== null && SECRET_PARAM.test(name) ? [...keySecrets(value), ...keySecrets(value.split(' ').at(-1))] : []));
+/**
+ * Whether a query parameter or custom header of this name holds a credential: the shared rule of
+ * the context layer ({@link isSecretParam}: `token`, `api_key`, `cookie`, `credential`, a `sig`,
+ * `key` or `auth` word…), and, so that no name redacted before is dropped, one holding `key`,
+ * `token`, `secret`, `sig`, `pass` or `auth` anywhere (`X-Authentication`, `Passkey`).
+ */
+function isCredentialName(name: string): boolean {
+  return isSecretParam(name) || /key|token|secret|sig|pass|auth/i.test(name);
 }
 
-/** The credentials a base URL carries (its password, its secret-looking query values), to redact from failures. */
+/** The values of custom headers whose name says they are credentials (a gateway's token, an `api-key`, a `Cookie`), to redact from failures. */
+function headerSecretsOf(headers: Readonly<Record<string, string | null>>): string[] {
+  // `Bearer <token>`: a server may echo the token alone.
+  return Object.entries(headers).flatMap(([name, value]) => (value !== null && isCredentialName(name) ? [...keySecrets(value), ...keySecrets(value.split(' ').at(-1))] : []));
+}
+
+/**
+ * The credentials a base URL carries (its password, its secret-looking query values), to redact
+ * from failures: each as the request carries it (percent-encoded) and decoded, since a server may
+ * echo either.
+ */
 function urlSecretsOf(baseURL: string): string[] {
-  try {
-    const parsed = new URL(baseURL);
-    const secrets = [...parsed.searchParams].filter(([name, value]) => SECRET_PARAM.test(name) && value !== '').map(([, value]) => value);
-    if (parsed.password) secrets.push(decodeURIComponent(parsed.password));
-    return secrets;
-  } catch {
-    return [];
-  }
+  const parsed = URL.parse(baseURL);
+  if (parsed === null) return [];
+  const secrets = parsed.search
+    .slice(1)
+    .split('&')
+    .flatMap((pair) => {
+      const eq = pair.indexOf('=');
+      const [name, raw] = eq === -1 ? [pair, ''] : [pair.slice(0, eq), pair.slice(eq + 1)];
+      return raw !== '' && isCredentialName(formDecoded(name)) ? [raw, formDecoded(raw)] : [];
+    });
+  if (parsed.password) secrets.push(parsed.password, formDecoded(parsed.password));
+  return [...new Set(secrets)];
 }
 
 /**
@@ -730,13 +749,13 @@ function redirectAdvice(config: NormalizedOpenAIModelOptions, status: number, lo
   try {
     target = new URL(location, config.endpoint);
   } catch {
-    return `a redirect to ${location}, not a URL: check the base URL`;
+    return `a redirect to ${redactUrl(location)}, not a URL: check the base URL`;
   }
   const base = target.pathname.endsWith('/chat/completions') ? `${target.origin}${target.pathname.slice(0, -'/chat/completions'.length)}` : undefined;
   // The base URL first: a long server message cannot push it out of the kept text.
   // A 307 or 308 keeps the method and body: the transport hands one back only for another origin.
   const why = status === 307 || status === 308 ? 'it points to another origin, where the API key is not sent' : 'a redirected POST is resent as a GET, without its body';
-  return `redirects to ${target.href}: set the base URL to ${base ?? 'where it points'} (not followed: ${why})`;
+  return `redirects to ${redactUrl(target.href)}: set the base URL to ${base ?? 'where it points'} (not followed: ${why})`;
 }
 
 /** The first error of class `type` in an error's cause chain, the error itself included. */

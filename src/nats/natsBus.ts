@@ -27,7 +27,7 @@ import type {
 import { BusError } from '../bus/bus.js';
 import { createBusMessage, DEFAULT_REQUEST_TIMEOUT_MS, encodePayload, errorReporter, invokeHandler, respondTo } from '../bus/busMessage.js';
 import { errorText, normalizeJobQueueOptions, type NormalizedJobQueueOptions } from '../bus/jobRunner.js';
-import { redactUrl } from '../context/redactUrl.js';
+import { redactUrlList } from '../context/redactUrl.js';
 import { hasAuth, splitServerCredentials } from './natsAuth.js';
 import { natsJobQueue, type TrackedConsumer } from './natsJobQueue.js';
 import { ensureNatsJobQueue, restoreNatsJobQueue } from './natsQueueSetup.js';
@@ -171,7 +171,7 @@ export async function connectNats(options: Pick<NatsBusOptions, 'servers' | 'nam
       ...(options.name === undefined ? {} : { name: options.name }),
     });
   } catch (error) {
-    throw toBusError(error, `cannot connect to NATS at ${redactUrl(String(options.servers))}`);
+    throw toBusError(error, `cannot connect to NATS at ${redactUrlList(String(options.servers))}`);
   }
   if (options.batchWrites ?? true) batchWrites(nc);
   if (options.muxRequests ?? true) muxRequests(nc, options.connectOptions?.inboxPrefix);

@@ -8,7 +8,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import { methodNotAllowed } from 'hono/method-not-allowed';
 import { z } from 'zod';
-import { InvalidInputError, InvalidStateError, NotFoundError, VersionConflictError } from '../errors.js';
+import { ConfigError, InvalidInputError, InvalidStateError, NotFoundError, VersionConflictError } from '../errors.js';
 import { bounded } from '../clock.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { Runtime, ThreadView } from '../runtime/runtime.js';
@@ -16,6 +16,7 @@ import { callbackUrlOf, shownView } from '../runtime/threadView.js';
 import { sameJson, type Json, type Source } from '../thread/events.js';
 import { redactUrl } from '../context/redactUrl.js';
 import { secretsListedIn } from '../context/secretList.js';
+import { bearerTokenProblem } from './bearerToken.js';
 import { recordedCallbackUrl, sameCallbackUrl } from './callbackCredentials.js';
 import { drainRejectedBody } from './drainRejectedBody.js';
 import { errorBody, mapError, unavailable, UNAVAILABLE_RETRY_AFTER_SECONDS } from './errorMapper.js';
@@ -40,6 +41,8 @@ import { createWebhookNotifier, type WebhookNotifierOptions, type WebhookTarget 
 export interface HttpOptions {
   /**
    * A bearer token every route but `GET /`, `GET /health` and `GET /ready` requires. An empty string turns the check off.
+   * It must be an RFC 6750 token68 (letters, digits, `-._~+/`, then `=` only at the end), the only
+   * kind an `Authorization: Bearer` header carries: another is a {@link ConfigError}.
    * @default process.env.SWITCHYARD_TOKEN (no check when unset)
    */
   token?: string | undefined;
@@ -263,6 +266,9 @@ export function createHttpApp(served: Runtime, options: HttpOptions = {}): HttpA
     workerServes,
     drainMs = DEFAULT_DRAIN_MS,
   } = options;
+  // Refused here, not 400 on every request: no client could send it.
+  const tokenProblem = token === '' ? undefined : bearerTokenProblem(token, 'the bearer token (token, default SWITCHYARD_TOKEN)');
+  if (tokenProblem !== undefined) throw new ConfigError(tokenProblem);
   // Each open event stream listens for the shutdown (and stops listening when it ends): any number
   // may, on a signal of our own that follows the caller's (whose listener limit is theirs).
   const shutdown = callerSignal === undefined ? undefined : AbortSignal.any([callerSignal]);

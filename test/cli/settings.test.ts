@@ -12,6 +12,8 @@ import { ROOT, runCli, startCli, type CliResult } from './cliProcess.js';
 /** Nothing listens there: a worker that got as far as connecting would exit 1, not 2. */
 const NO_NATS = 'nats://127.0.0.1:1';
 const LEVELS = 'trace, debug, info, warn, error, fatal or silent';
+const TOKEN68 = 'has a character a bearer token cannot carry';
+const ALLOWED = 'use letters, digits and - \\. _ ~ \\+ / \\(and = only at the end\\), as RFC 6750 allows';
 
 let dir: string;
 beforeAll(async () => {
@@ -52,6 +54,10 @@ const BAD: readonly (readonly [label: string, args: () => string[], env: Record<
   // Trimmed, it would be no token at all: a server open to anyone.
   ['serve SWITCHYARD_TOKEN blank', () => serveArgs('d8'), { SWITCHYARD_TOKEN: ' \n' }, /^error: SWITCHYARD_TOKEN is blank/],
   ['SWITCHYARD_TOKEN with a line break inside', () => ['threads'], { SWITCHYARD_TOKEN: 'tok\nen' }, /^error: SWITCHYARD_TOKEN holds a control character/],
+  // No client could send it: hono's bearer check takes RFC 6750's token68 only (QA25 D9).
+  ['serve SWITCHYARD_TOKEN outside token68', () => serveArgs('d13'), { SWITCHYARD_TOKEN: 'TOKEN-SECRET-VALUE$!' }, new RegExp(`^error: SWITCHYARD_TOKEN ${TOKEN68} \\(U\\+0024 at index 18\\): ${ALLOWED}$`)],
+  ['serve --token with a space inside', () => serveArgs('d14', '--token', 'TOKEN SECRET-VALUE'), {}, new RegExp(`^error: --token ${TOKEN68} \\(U\\+0020 at index 5\\): ${ALLOWED}$`)],
+  ['threads with such a token: a usage error, not a refusal by the server', () => ['threads', '--url', 'http://127.0.0.1:1'], { SWITCHYARD_TOKEN: 'TOKEN-SECRET-VALUE!' }, new RegExp(`^error: SWITCHYARD_TOKEN ${TOKEN68} \\(U\\+0021 at index 18\\)`)],
 ];
 
 function expectOneLineExit2(label: string, result: CliResult, message: RegExp): void {

@@ -1,6 +1,6 @@
 /** `redactUrl`: a URL as it may be printed, its credentials masked. */
 import { describe, expect, it } from 'vitest';
-import { redactUrl } from '../../src/context/redactUrl.js';
+import { redactUrl, redactUrlList } from '../../src/context/redactUrl.js';
 
 describe('redactUrl', () => {
   it('masks the password of the userinfo and keeps the user', () => {
@@ -23,7 +23,15 @@ describe('redactUrl', () => {
     expect(redactUrl('')).toBe('');
   });
 
+  it('masks a password written raw with #, ? or / (the URL does not parse; QA25 D2)', () => {
+    expect(redactUrl('nats://opuser:s3cr3tP4ssw0rd#9@127.0.0.1:47320')).toBe('nats://opuser:***@127.0.0.1:47320');
+    expect(redactUrl('nats://opuser:p?ss-qmark-plant@127.0.0.1:47320')).toBe('nats://opuser:***@127.0.0.1:47320');
+    expect(redactUrl('nats://opuser:pa/ss-SLASH-plant@127.0.0.1:47320')).toBe('nats://opuser:***@127.0.0.1:47320');
+    expect(redactUrl('http://mu:BASE#PW-plant-6363@127.0.0.1:47311/v1')).toBe('http://mu:***@127.0.0.1:47311/v1');
+    expect(redactUrl('nats://to/ken+b64==@127.0.0.1:4222')).toBe('nats://***@127.0.0.1:4222');
+  });
+
   it('redacts each URL of a comma-separated list', () => {
-    expect(redactUrl('nats://a:pw1@n1:4222,nats://a:pw2@n2:4222')).toBe('nats://a:***@n1:4222,nats://a:***@n2:4222');
+    expect(redactUrlList('nats://a:pw1@n1:4222,nats://a:pw2@n2:4222')).toBe('nats://a:***@n1:4222,nats://a:***@n2:4222');
   });
 });

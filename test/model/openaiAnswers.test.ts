@@ -30,6 +30,7 @@ interface Served {
 interface Received {
   readonly url: string;
   readonly authorization: string | undefined;
+  readonly headers: IncomingMessage['headers'];
   readonly body: string;
 }
 
@@ -50,7 +51,7 @@ async function rawServer(answer: (received: Received) => Served): Promise<RawSer
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
-      const got = { url: req.url ?? '', authorization: req.headers.authorization, body: Buffer.concat(chunks).toString('utf8') };
+      const got = { url: req.url ?? '', authorization: req.headers.authorization, headers: req.headers, body: Buffer.concat(chunks).toString('utf8') };
       received.push(got);
       const served = answer(got);
       res.writeHead(served.status ?? 200, { 'content-type': 'application/json', ...served.headers });
@@ -342,5 +343,40 @@ describe('createOpenAIModel: credentials in custom headers', () => {
     if (result.success) return;
     expect(result.error.message).not.toContain('gw-SECRET-123456');
     expect(result.error.message).toContain('[redacted]');
+  });
+});
+
+describe('createOpenAIModel: credentials a failing endpoint echoes (QA25 D6)', () => {
+  /** A 401 whose message echoes the request's URL and headers, as some gateways' do. */
+  const echo = (got: Received): Served => ({
+    status: 401,
+    body: JSON.stringify({ error: { message: `refused ${got.url} with ${JSON.stringify(got.headers)}`, type: 'invalid_request_error' } }),
+  });
+
+  it('redacts a base URL query secret in the percent-encoded form the request carries, and decoded', async () => {
+    const server = await rawServer(echo);
+    const result = await createOpenAIModel({ baseURL: `${server.baseURL}?api_key=MQK%2Fenc%3D7777`, apiKey: 'sk-test-secret-123' }).complete(request());
+    expect(server.received[0]?.url).toContain('MQK%2Fenc%3D7777');
+    const { message } = failureOf(result);
+    expect(message).toContain('api_key=[redacted]');
+    expect(message).not.toMatch(/MQK/);
+  });
+
+  it('redacts a base URL password in its percent-encoded form too', async () => {
+    const server = await rawServer((got) => ({ status: 401, body: JSON.stringify({ error: { message: `bad basic auth pw%40ss-PLANT-42 (${got.url})` } }) }));
+    const url = new URL(server.baseURL);
+    url.username = 'bob';
+    url.password = 'pw%40ss-PLANT-42';
+    const { message } = failureOf(await createOpenAIModel({ baseURL: url.href, apiKey: 'sk-test-secret-123' }).complete(request()));
+    expect(message).not.toMatch(/PLANT/);
+  });
+
+  it('redacts a Cookie custom header: a gateway session is a credential', async () => {
+    const server = await rawServer(echo);
+    const result = await createOpenAIModel({ env: { SWITCHYARD_MODEL_BASE_URL: server.baseURL, SWITCHYARD_MODEL_API_KEY: 'sk-test-secret-123', OPENAI_CUSTOM_HEADERS: 'Cookie: session=COOKIE-plant-8181\nX-Team: blue-team-label' } }).complete(request());
+    expect(server.received[0]?.headers.cookie).toBe('session=COOKIE-plant-8181');
+    const { message } = failureOf(result);
+    expect(message).toContain('"cookie":"[redacted]"');
+    expect(message).not.toContain('COOKIE-plant-8181');
   });
 });

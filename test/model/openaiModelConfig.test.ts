@@ -68,6 +68,18 @@ describe('createOpenAIModel: the base URL', () => {
     const error = configErrorOf(() => createOpenAIModel({ baseURL, apiKey: 'sk-test-secret-123' }));
     expect(error.message).toContain(`got ${JSON.stringify(shown)}`);
     expect(error.message).not.toContain('secret');
+    // A bad port is not the password's fault.
+    expect(error.message).not.toContain('percent-encoded');
+  });
+
+  it.each([
+    ['#', 'http://mu:BASE#PW-plant-6363@127.0.0.1:47311/v1'],
+    ['/', 'http://mu:BASE/PW-plant-6464@127.0.0.1:47311/v1'],
+    ['?', 'http://mu:BASE?PW-plant-6565@127.0.0.1:47311/v1'],
+  ])('masks a password written raw with %s (it does not parse: refused, never printed; QA25 D2)', (_char, baseURL) => {
+    const error = configErrorOf(() => createOpenAIModel({ env: { SWITCHYARD_MODEL_BASE_URL: baseURL, SWITCHYARD_MODEL_API_KEY: 'sk-test-secret-123' } }));
+    expect(error.message).toContain('got "http://mu:***@127.0.0.1:47311/v1": a password holding / ? # or @ must be percent-encoded (%2F %3F %23 %40)');
+    expect(error.message).not.toMatch(/:BASE|PW-plant/);
   });
 
   it('takes http and https URLs, with a port, a path, credentials or a query', () => {

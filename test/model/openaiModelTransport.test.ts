@@ -158,6 +158,17 @@ describe('createOpenAIModel on a redirect', () => {
     expect(error.message).toMatch(/\(not followed: a redirected POST is resent as a GET, without its body\)$/);
   });
 
+  it('masks the credentials of the Location it names: userinfo and query values (QA25 D6)', async () => {
+    const location = 'https://ru:REDIRPW-plant-1001@gw.example.com/v1/chat/completions?token=REDIRTOK-plant-1002&X-Amz-Signature=REDIRSIG-plant-1003';
+    const { base } = await serve((_req, res) => {
+      res.writeHead(302, { location });
+      res.end();
+    });
+    const error = failureOf(await createOpenAIModel({ baseURL: `${base}/v1`, apiKey: API_KEY }).complete(request()));
+    expect(error.message).toContain('302 redirects to https://ru:***@gw.example.com/v1/chat/completions?token=***&X-Amz-Signature=***: set the base URL to https://gw.example.com/v1');
+    expect(error.message).not.toMatch(/REDIR/);
+  });
+
   it('does not follow a 308 of the POST to another origin (http to https is one), and names where it points', async () => {
     const { base, seen } = await serve((_req, res) => {
       res.writeHead(308, { location: 'https://127.0.0.1:1/v1/chat/completions' });

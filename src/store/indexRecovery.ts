@@ -2,10 +2,10 @@ import { fstatSync, openSync, statSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { SystemError } from '../errors.js';
-import { CommitLog, currentBoot, listSegments, readRecords, segmentBoot, segmentFile, type CommitLogOptions } from './commitLog.js';
+import { CommitLog, listSegments, readRecords, segmentFile, segmentOrigin, type CommitLogOptions } from './commitLog.js';
 import type { CommitRecord } from './commitRecord.js';
 import { cutBackError, isCutBack } from './cutBack.js';
-import { closeQuietly, readRange, statIfExists } from './fileIo.js';
+import { closeQuietly, statIfExists } from './fileIo.js';
 import { heldLocks } from './fileLock.js';
 import { applyRecords, type FileStoreParts } from './fileStoreParts.js';
 import { entryOf, type IndexEntry } from './indexEntry.js';
@@ -91,29 +91,33 @@ export async function openIndex(
 }
 
 /**
- * After a machine crash (a segment written in another boot), writes back the thread lines the
- * log holds but a thread file lost: a file shorter than the end of a record's line gets the line
- * at the record's offset. In the same boot nothing is lost (written pages survive a process
- * crash), and nothing is read, save the segments after a lost line, for tombstones: the lines of
- * a thread deleted after them are not given back.
+ * After a machine crash (a segment written in another boot), or in a copy of the directory (a
+ * segment that is not the file it was started as: a backup restored on this host, whose thread
+ * files may have been copied before the lines its log holds), writes back the thread lines the log
+ * holds but a thread file lacks: a file shorter than the end of a record's line gets the line at
+ * the record's offset, if it holds the same thread (creation time and agent: never lines of one
+ * incarnation in the file of another). A copy's missing file is not made again (an index older
+ * than its files, put back, must not bring back a thread deleted since). A segment this
+ * directory's store wrote in this boot lost nothing (see `segmentOrigin`), and is not read, save
+ * after a lost line, for tombstones: the lines of a thread deleted after them are not given back.
  */
 async function redoLostLines(parts: RecoveryParts, segments: readonly number[]): Promise<void> {
-  const boot = currentBoot();
   /** Lost lines by thread, in log order. */
   const lost = new Map<string, CommitRecord[]>();
   for (const gen of segments) {
     const fd = openSync(segmentFile(parts.config.indexDir, gen), 'r');
     try {
-      const sameBoot = boot !== 'unknown' && segmentBoot(readRange(fd, 0, 4096)) === boot;
-      if (sameBoot && lost.size === 0) continue;
-      readRecords(fd, 0, !sameBoot, (records) => {
+      const origin = segmentOrigin(fd);
+      if (origin === 'here' && lost.size === 0) continue;
+      readRecords(fd, 0, origin !== 'here', (records) => {
         for (const record of records) {
           const { id } = record.entry;
           if (record.deleted === true) lost.delete(id);
           const stem = encodeThreadId(id);
-          if (sameBoot || stem === undefined || record.line === undefined) continue;
-          const size = statIfExists(parts.threads.fileOf(stem))?.size ?? 0;
-          if (size >= record.offset + record.line.length) continue;
+          if (origin === 'here' || stem === undefined || record.line === undefined) continue;
+          const stats = statIfExists(parts.threads.fileOf(stem));
+          if (origin === 'copy' && stats === undefined) continue;
+          if ((stats?.size ?? 0) >= record.offset + record.line.length) continue;
           const lines = lost.get(id) ?? [];
           lines.push({ ...record, line: Buffer.from(record.line) });
           lost.set(id, lines);
@@ -123,7 +127,25 @@ async function redoLostLines(parts: RecoveryParts, segments: readonly number[]):
       closeQuietly(fd);
     }
   }
-  for (const records of lost.values()) for (const record of records) await redoLine(parts, record);
+  for (const records of lost.values()) {
+    if (!holdsThreadOf(parts, records[0]!)) continue;
+    for (const record of records) await redoLine(parts, record);
+  }
+}
+
+/**
+ * Whether the thread file `record` would be written into holds the thread the record is of (or
+ * no thread yet: no complete header). A corrupt file is left to {@link redoLine} to report.
+ */
+function holdsThreadOf(parts: RecoveryParts, record: CommitRecord): boolean {
+  const { id, createdAt, agent } = record.entry;
+  try {
+    const content = parts.threads.load(id, parts.threads.fileOf(encodeThreadId(id)!), false);
+    return content === undefined || (content.createdAt === createdAt && content.thread.agent === agent);
+  } catch (error) {
+    if (error instanceof CorruptThreadFileError) return true;
+    throw error;
+  }
 }
 
 /**

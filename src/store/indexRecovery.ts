@@ -79,11 +79,13 @@ export async function openIndex(
   if (reason === undefined && dirChangedBehindIndex(parts, index, reconciled)) reason = 'stale';
   let read = 0;
   if (reason !== undefined) {
-    read = await rebuildIndex(parts, index);
+    const names = await rebuildIndex(parts, index);
+    read = names.size;
     // Records written while the files were read are newer than what was read.
     replaying = true;
     log.catchUp();
     replaying = false;
+    reportGone(parts, index, names);
     await writeSnapshot(indexDir, index, log.position, { fsync: parts.config.fsync, locks: parts.locks });
   }
   // Rebuilding a directory without thread files (a new store) is not worth a word.
@@ -233,12 +235,39 @@ function dirChangedBehindIndex(parts: RecoveryParts, index: ThreadIndex, reconci
   return true;
 }
 
+/** Threads whose file is gone that a rebuild names one by one; past them, a count. */
+const GONE_NAMED = 20;
+
+/**
+ * After a rebuild of a stale index: the threads the index knew (from the snapshot or the log)
+ * whose file is gone (removed by hand, or a partial restore) leave the index, and are reported
+ * through `onCorrupt`, the first {@link GONE_NAMED} by id, agent and status, the last of them
+ * saying how many more there are. `names`: the thread files the rebuild found.
+ */
+function reportGone(parts: RecoveryParts, index: ThreadIndex, names: ReadonlySet<string>): void {
+  const gone: IndexEntry[] = [];
+  for (const entry of index.entries()) {
+    const stem = encodeThreadId(entry.id);
+    // A file not listed may have been made since the listing: only one not there now is gone.
+    if (stem !== undefined && !names.has(stem + THREAD_FILE_EXT) && statIfExists(parts.threads.fileOf(stem)) === undefined) gone.push(entry);
+  }
+  for (const entry of gone) index.remove(entry.id);
+  const named = gone.slice(0, GONE_NAMED);
+  named.forEach((entry, at) => {
+    const more = at === named.length - 1 && gone.length > named.length ? `; ${gone.length - named.length} more threads the index knew have lost their files too` : '';
+    const file = parts.threads.fileOf(encodeThreadId(entry.id)!);
+    parts.config.onCorrupt(entry.id, new SystemError(
+      `thread file ${file} is gone: the index knew thread ${entry.id} (agent ${entry.agent}, ${entry.status} since ${entry.updatedAt}, version ${entry.version}), removed behind the store's back (by hand, or a partial restore?): it is lost unless a backup holds it${more}`,
+    ));
+  });
+}
+
 /**
  * Reads every thread file into the index (the files are the truth; corrupt ones are reported, and
  * so is a file holding fewer events than the index, from the snapshot or the log, knows were
- * committed: see `cutBack.ts`; its entry is kept); answers how many files it read.
+ * committed: see `cutBack.ts`; its entry is kept); answers the names of the thread files it read.
  */
-export async function rebuildIndex(parts: RecoveryParts, index: ThreadIndex): Promise<number> {
+export async function rebuildIndex(parts: RecoveryParts, index: ThreadIndex): Promise<Set<string>> {
   const { dir, onCorrupt } = parts.config;
   const mtimeMs = statSync(dir).mtimeMs;
   let names: string[];
@@ -248,11 +277,11 @@ export async function rebuildIndex(parts: RecoveryParts, index: ThreadIndex): Pr
     throw new SystemError(`cannot read the thread directory ${dir}`, { cause: error });
   }
   let sliceEnd = performance.now() + SLICE_MS;
-  let read = 0;
+  const read = new Set<string>();
   for (const name of names) {
     const id = name.endsWith(THREAD_FILE_EXT) ? decodeThreadId(name.slice(0, -THREAD_FILE_EXT.length)) : undefined;
     if (id === undefined) continue;
-    read++;
+    read.add(name);
     const file = parts.threads.fileOf(name.slice(0, -THREAD_FILE_EXT.length));
     try {
       const content = parts.threads.load(id, file, false);

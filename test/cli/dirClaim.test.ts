@@ -4,7 +4,8 @@
  * another machine after its serve died there); and lost, never kept by touching the new holder's lock,
  * when its holder froze for longer than the stale time and another serve took it over meanwhile.
  */
-import { linkSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, linkSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -106,6 +107,20 @@ describe.runIf(process.platform === 'linux')("serve's claim held by another proc
     claimedBy(holder.pid);
     await holder.killToZombie();
     expect(typeof tryClaim(30_000)).toBe('function');
+  });
+});
+
+describe("the owner files left in the data directory", () => {
+  it('are swept when their process is gone; a live one is kept', async () => {
+    const child = spawn(process.execPath, ['-e', '']);
+    await new Promise((resolveExit) => child.on('exit', resolveExit));
+    const dead = join(dir, 'owner.dead');
+    writeFileSync(dead, JSON.stringify({ pid: child.pid, host: hostname(), token: 'dead' }));
+    const live = join(dir, 'owner.live');
+    writeFileSync(live, JSON.stringify({ pid: process.ppid, host: hostname(), token: 'live' }));
+    expect(typeof tryClaim(30_000)).toBe('function');
+    expect(existsSync(dead)).toBe(false);
+    expect(existsSync(live)).toBe(true);
   });
 });
 

@@ -2,7 +2,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, messageOf, SystemError } from '../errors.js';
-import { createLockOwner, type LockRelease } from '../store/fileLock.js';
+import { createLockOwner, sweepDeadOwners, type LockRelease } from '../store/fileLock.js';
 
 /** Options of {@link claimDir}. */
 export interface DirClaimOptions {
@@ -42,6 +42,8 @@ export function claimDir(dir: string, options: DirClaimOptions = {}): () => void
   const owner = createLockOwner(dir, { staleMs, timeoutMs: 0 });
   let held: ReturnType<typeof owner.tryAcquire>;
   try {
+    // The owner files serves killed (or stopped with a call still running) left: they pile up otherwise.
+    sweepDeadOwners(dir);
     held = owner.tryAcquire(DIR_LOCK);
   } catch (error) {
     owner.dispose();

@@ -61,6 +61,7 @@ export async function embeddedBackend(dir: string, options: BackendOptions): Pro
   let reportLost: (holder: string) => void = () => {};
   const lost = new Promise<string>((resolve) => (reportLost = resolve));
   const release = claimDir(dir, {
+    logger,
     onLost(holder) {
       logger.error({ dir, holder }, `this serve lost its claim on the data directory ${dir}, held now by ${holder} (this process was frozen past the claim's stale time and another serve took it over, or the lock was removed): stopping`);
       reportLost(holder);

@@ -64,6 +64,7 @@ export async function embeddedBackend(dir: string, options: BackendOptions): Pro
   // outcome, no checkpoint over the new holder's index).
   const fence = new AbortController();
   const release = claimDir(dir, {
+    logger,
     onLost(holder) {
       logger.error({ dir, holder }, `this serve lost its claim on the data directory ${dir}, held now by ${holder} (this process was frozen past the claim's stale time and another serve took it over, or the lock was removed): stopping without writing there`);
       fence.abort();

@@ -2,7 +2,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, messageOf, SystemError } from '../errors.js';
-import { createLockOwner, type LockRelease } from '../store/fileLock.js';
+import { createLockOwner, lockCopiedFrom, sweepDeadOwners, type LockRelease } from '../store/fileLock.js';
 
 /** Options of {@link claimDir}. */
 export interface DirClaimOptions {
@@ -21,6 +21,11 @@ export interface DirClaimOptions {
    * to the directory. @default none (the loss goes unnoticed)
    */
   readonly onLost?: (holder: string) => void;
+  /**
+   * Told at info when the directory's lock claims another directory (it was copied with the
+   * directory, whose serve may still run): not a claim on this one, so it is taken. @default none
+   */
+  readonly logger?: { info(fields: object, message: string): void };
 }
 
 const DIR_LOCK = 'serve';
@@ -40,17 +45,24 @@ const DIR_LOCK = 'serve';
 export function claimDir(dir: string, options: DirClaimOptions = {}): () => void {
   const { staleMs = 30_000, heartbeatMs = 5_000 } = options;
   const owner = createLockOwner(dir, { staleMs, timeoutMs: 0 });
+  const lockFile = join(dir, `${DIR_LOCK}.lock`);
   let held: ReturnType<typeof owner.tryAcquire>;
+  let copiedFrom: string | undefined;
   try {
+    // The owner files serves killed (or stopped with a call still running) left: they pile up otherwise.
+    sweepDeadOwners(dir);
+    copiedFrom = lockCopiedFrom(lockFile);
     held = owner.tryAcquire(DIR_LOCK);
   } catch (error) {
     owner.dispose();
     throw unusableDir(dir, error);
   }
-  const lockFile = join(dir, `${DIR_LOCK}.lock`);
   if (held === undefined) {
     owner.dispose();
     throw new ConfigError(`${dir} is in use by another switchyard serve (${holderOf(lockFile)}): stop it or pass another --dir (${takeOverHint(lockFile, staleMs)})`);
+  }
+  if (copiedFrom !== undefined && held.brokeStale) {
+    options.logger?.info({ dir, claims: copiedFrom }, `the lock ${lockFile} claims ${copiedFrom}, not ${dir}: it was copied with the directory, so it holds nothing here; ${dir} is claimed by this serve`);
   }
   const claimed = held;
   const heartbeat = setInterval(() => {

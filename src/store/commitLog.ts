@@ -2,7 +2,7 @@ import { existsSync, fstatSync, ftruncateSync, openSync, readdirSync, readFileSy
 import { join } from 'node:path';
 import { SystemError } from '../errors.js';
 import { parseRecords, type CommitRecord } from './commitRecord.js';
-import { closeQuietly, fdatasyncFd, isCode, readRange, writeAll } from './fileIo.js';
+import { closeQuietly, fdatasyncFd, isCode, readRange, sameFile, writeAll, type FileStamp } from './fileIo.js';
 import type { LockOwner } from './fileLock.js';
 
 /**
@@ -19,7 +19,7 @@ import type { LockOwner } from './fileLock.js';
  * file lost.
  *
  * The log is a series of segments `log.<gen>` in the index directory, each starting with a header
- * line naming the machine's boot. Writers of every process append under one lock file, at the end
+ * line naming the machine's boot and the segment file (see {@link segmentOrigin}). Writers of every process append under one lock file, at the end
  * of the newest segment, after cutting a torn tail a writer that died left; a new segment is
  * started when the newest passes `rotateBytes`, and older ones are deleted by a checkpoint.
  */
@@ -95,16 +95,40 @@ export function listSegments(dir: string): number[] {
     .sort((a, b) => a - b);
 }
 
-/** The boot a segment was started in (its header line), or `undefined` when it has none. */
-export function segmentBoot(bytes: Buffer): string | undefined {
+/** What a segment's header line says: the boot it was started in, and which file it was started as. */
+interface SegmentHeader {
+  readonly boot: string;
+  /** The segment file's inode and creation time when it was started (absent from older segments). */
+  readonly file?: Pick<FileStamp, 'ino' | 'birthtimeMs'>;
+}
+
+/** The header of a segment (its first line, in `bytes`), or `undefined` when it has none. */
+function segmentHeader(bytes: Buffer): SegmentHeader | undefined {
   const end = bytes.indexOf(10);
   if (end === -1) return undefined;
   try {
-    const header = JSON.parse(bytes.toString('utf8', 0, end)) as { log?: unknown; boot?: unknown };
-    return header.log === 'switchyard' && typeof header.boot === 'string' ? header.boot : undefined;
+    const { log, boot, ino, born } = JSON.parse(bytes.toString('utf8', 0, end)) as { log?: unknown; boot?: unknown; ino?: unknown; born?: unknown };
+    if (log !== 'switchyard' || typeof boot !== 'string') return undefined;
+    return typeof ino === 'number' && typeof born === 'number' ? { boot, file: { ino, birthtimeMs: born } } : { boot };
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Where the segment open at `fd` comes from: `'here'`, written in this boot of the machine as this
+ * very file (no thread file lost a line it records: written pages survive a process crash);
+ * `'copy'`, written in this boot but as another file (a copy of the directory restored on this
+ * host: its thread files may have been copied before lines the log holds); `'crash'`, written in
+ * another boot (a machine crash took what was not flushed; or a copy restored after a reboot, or
+ * on another host). The file is told by its inode and creation time, as the header recorded them
+ * (a segment from before they were recorded is judged by its boot alone).
+ */
+export function segmentOrigin(fd: number): 'here' | 'copy' | 'crash' {
+  const boot = currentBoot();
+  const header = segmentHeader(readRange(fd, 0, 4096));
+  if (boot === 'unknown' || header?.boot !== boot) return 'crash';
+  return header.file === undefined || sameFile(header.file, fstatSync(fd)) ? 'here' : 'copy';
 }
 
 /**
@@ -340,7 +364,8 @@ function startSegment(dir: string, gen: number): void {
     throw new SystemError(`cannot start the commit log segment ${segmentFile(dir, gen)}`, { cause: error });
   }
   try {
-    writeAll(fd, Buffer.from(`${JSON.stringify({ log: 'switchyard', gen, boot: currentBoot() })}\n`), null);
+    const { ino, birthtimeMs: born } = fstatSync(fd);
+    writeAll(fd, Buffer.from(`${JSON.stringify({ log: 'switchyard', gen, boot: currentBoot(), ino, born })}\n`), null);
   } finally {
     closeQuietly(fd);
   }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, fstatSync, futimesSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { SystemError } from '../errors.js';
 
@@ -44,6 +44,30 @@ interface OwnerInfo {
   pid: number;
   host: string;
   token: string;
+  /**
+   * The lock directory it was made in: its path, and its device and inode, which tell it from a
+   * copy (a lock copied with the directory claims the original, not the copy). Absent from owner
+   * files of older versions.
+   */
+  dir?: string;
+  dev?: number;
+  ino?: number;
+}
+
+/** A directory's identity on this host. */
+interface DirId {
+  readonly dev: number;
+  readonly ino: number;
+}
+
+/** The identity of `dir`, `undefined` when it cannot be had (gone): then nothing is judged by it. */
+function dirIdOf(dir: string): DirId | undefined {
+  try {
+    const { dev, ino } = statSync(dir);
+    return { dev, ino };
+  } catch {
+    return undefined;
+  }
 }
 
 const HOST = hostname();
@@ -102,8 +126,21 @@ function tokenOf(content: string): string | undefined {
   }
 }
 
-/** True when `content` names an owner on this host that no longer runs. */
-function isDeadOwner(content: string): boolean {
+/**
+ * The directory an owner file of this host found in directory `here` says it was made in, when
+ * that is another directory (the file was copied here with the directory); `undefined` otherwise
+ * (the same directory, another host, or an owner file without the field).
+ */
+function madeElsewhere(info: Partial<OwnerInfo>, here: DirId | undefined): string | undefined {
+  if (info.host !== HOST || here === undefined || typeof info.dev !== 'number' || typeof info.ino !== 'number') return undefined;
+  return info.dev === here.dev && info.ino === here.ino ? undefined : String(info.dir);
+}
+
+/**
+ * True when `content` names an owner on this host that no longer runs, or one that ran in another
+ * directory than `here` (its lock directory: the owner file, or a lock linked to it, was copied).
+ */
+function isDeadOwner(content: string, here: DirId | undefined): boolean {
   let info: Partial<OwnerInfo>;
   try {
     info = JSON.parse(content) as Partial<OwnerInfo>;
@@ -111,21 +148,36 @@ function isDeadOwner(content: string): boolean {
     return false; // unreadable: judged by age alone
   }
   if (info.host !== HOST || typeof info.pid !== 'number') return false;
+  if (madeElsewhere(info, here) !== undefined) return true;
   return info.pid === process.pid ? !liveTokens.has(String(info.token)) : !isAlive(info.pid);
+}
+
+/**
+ * The directory a lock file (or owner file) at `file` claims, when that is not the directory it
+ * is in: it was copied there with the directory it claims, and holds nothing here. `undefined`
+ * when it claims its own directory, cannot be read, or does not say (written by an older version).
+ */
+export function lockCopiedFrom(file: string): string | undefined {
+  try {
+    return madeElsewhere(JSON.parse(readFileSync(file, 'utf8')) as Partial<OwnerInfo>, dirIdOf(dirname(file)));
+  } catch {
+    return undefined;
+  }
 }
 
 /**
  * Exclusive locks shared by every process using `dir` (and every machine sharing it), one lock file
  * per name.
  *
- * Each owner writes one owner file (`owner.<token>`: its pid, host and a random token) once; taking
+ * Each owner writes one owner file (`owner.<token>`: its pid, host, a random token, and the
+ * directory's path, device and inode) once; taking
  * a lock is a hard link from the owner file to `<name>.lock`, which fails with EEXIST while someone
  * holds it, and releasing it is an unlink. A link is as atomic and exclusive as an O_EXCL create
  * but allocates no inode, which on some file systems makes it about fifty times cheaper (1 ms vs
  * 20 µs measured on ext4 in a VM). It is also the classic lock that works over NFS.
  *
  * A lock is stale, and broken, when its owner ran on this host and ended (its pid is gone, or a
- * zombie), or when it has been held longer than `staleMs` (judged by the ctime of the link, which a
+ * zombie), or ran in another directory (the lock was copied with the directory), or when it has been held longer than `staleMs` (judged by the ctime of the link, which a
  * link or unlink updates). Breaking renames the lock aside first and checks it moved the very lock
  * it judged stale, so two processes breaking the same stale lock do not also remove a fresh one.
  * Waits are short and randomized (about 1 ms, doubling to 32 ms) until `timeoutMs`.
@@ -143,7 +195,8 @@ export function createLockOwner(dir: string, options: FileLockOptions): LockOwne
     if (ownerIno !== undefined) return ownerIno;
     try {
       mkdirSync(dir, { recursive: true });
-      writeFileSync(ownerFile, JSON.stringify(info), { flag: 'w' });
+      const { dev, ino } = statSync(dir);
+      writeFileSync(ownerFile, JSON.stringify({ ...info, dir: resolve(dir), dev, ino }), { flag: 'w' });
       ownerIno = statSync(ownerFile).ino;
     } catch (error) {
       throw new SystemError(`cannot create lock owner file ${ownerFile}`, { cause: error });
@@ -204,7 +257,7 @@ export function createLockOwner(dir: string, options: FileLockOptions): LockOwne
       if (code(error) === 'ENOENT') return 'gone'; // released meanwhile
       throw new SystemError(`cannot read lock ${lockFile}`, { cause: error });
     }
-    if (!isDeadOwner(content) && Date.now() - ctimeMs < options.staleMs) return 'held';
+    if (!isDeadOwner(content, dirIdOf(dir)) && Date.now() - ctimeMs < options.staleMs) return 'held';
     const aside = `${lockFile}.${randomBytes(8).toString('hex')}.stale`;
     try {
       renameSync(lockFile, aside);
@@ -308,10 +361,11 @@ export function sweepDeadOwners(dir: string): void {
     if (code(error) === 'ENOENT') return;
     throw new SystemError(`cannot read lock directory ${dir}`, { cause: error });
   }
+  const here = dirIdOf(dir);
   for (const name of names) {
     const file = join(dir, name);
     try {
-      if (name.startsWith(OWNER_PREFIX) && isDeadOwner(readFileSync(file, 'utf8'))) unlinkSync(file);
+      if (name.startsWith(OWNER_PREFIX) && isDeadOwner(readFileSync(file, 'utf8'), here)) unlinkSync(file);
       else if (name.endsWith('.stale') && Date.now() - statSync(file).ctimeMs > 60_000) unlinkSync(file);
     } catch {
       // removed by someone else meanwhile
@@ -323,7 +377,7 @@ export function sweepDeadOwners(dir: string): void {
 export interface HeldLock {
   /** The lock's name (what `acquire` was given). */
   readonly name: string;
-  /** Its owner ran on this host and no longer runs. */
+  /** Its owner ran on this host and no longer runs, or ran in another directory (the lock was copied). */
   readonly dead: boolean;
 }
 
@@ -337,10 +391,11 @@ export function heldLocks(dir: string): HeldLock[] {
     throw new SystemError(`cannot read lock directory ${dir}`, { cause: error });
   }
   const held: HeldLock[] = [];
+  const here = dirIdOf(dir);
   for (const name of names) {
     if (!name.endsWith(LOCK_SUFFIX)) continue;
     try {
-      held.push({ name: name.slice(0, -LOCK_SUFFIX.length), dead: isDeadOwner(readFileSync(join(dir, name), 'utf8')) });
+      held.push({ name: name.slice(0, -LOCK_SUFFIX.length), dead: isDeadOwner(readFileSync(join(dir, name), 'utf8'), here) });
     } catch {
       // released meanwhile
     }

@@ -41,8 +41,8 @@ const ERASE_AFTER_MS = 10_000;
  * - Writes: a write puts its line in the thread file, then a record of it in the commit log
  *   (`commitLog.ts`); it resolves once the log is flushed (`fsync`), one flush for all the writes
  *   of concurrent threads that arrived meanwhile (group commit). Thread files are flushed later,
- *   once per file, at a checkpoint (`checkpoint.ts`); after a machine crash the log writes back
- *   what they lost. A torn last line is ignored on read and cut away by the next write. A file
+ *   once per file, at a checkpoint (`checkpoint.ts`); after a machine crash, or in a copy of the
+ *   directory whose thread files were copied before its index, the log writes back what they lack. A torn last line is ignored on read and cut away by the next write. A file
  *   holding fewer events than the index knows were committed (cut back behind the store's back: a
  *   partial restore, an interrupted copy) is reported corrupt, never read as an earlier state of
  *   the thread (`cutBack.ts`).

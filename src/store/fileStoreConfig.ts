@@ -23,7 +23,9 @@ export interface FileStoreOptions {
    * behind its back), or a rebuild of the index does; a rebuild reports too, and skips, an entry
    * named like a thread file that cannot be read as one (a directory, a named pipe, a link that
    * loops, no permission), naming it and the cause. The thread is left out of listings; `get` on
-   * it throws a `SystemError`.
+   * it throws a `SystemError`. A rebuild also reports each thread the index knew whose file is gone
+   * (removed behind the store's back), naming its agent and status (the first 20; the last of them
+   * says how many more): `get` finds no such thread.
    * @default does nothing
    */
   onCorrupt?: ((id: string, error: Error) => void) | undefined;

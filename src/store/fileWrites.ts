@@ -55,11 +55,31 @@ export async function createThread(parts: FileStoreParts, thread: Thread): Promi
     const content = { thread: Object.freeze({ id, agent, events }), state: deriveState(events), createdAt: events[0]?.at ?? at, goodSize: lineBytes };
     const entry = entryOf(content, lineBytes);
     const record = encodeRecord(entry, 0, line, dirMtimeMs);
-    const stamp = parts.threads.writeAt(fd, file, lineOf(record, lineBytes), 0, fstatSync(fd));
-    if (dirMtimeMs !== undefined) parts.index.noteDirMtime(dirMtimeMs);
-    await commit(parts, entry, record, file, 0);
+    let stamp: FileStamp;
+    try {
+      stamp = parts.threads.writeAt(fd, file, lineOf(record, lineBytes), 0, fstatSync(fd));
+      if (dirMtimeMs !== undefined) parts.index.noteDirMtime(dirMtimeMs);
+      await commit(parts, entry, record, file, 0);
+    } catch (error) {
+      if (dirMtimeMs !== undefined) removeCreated(parts, id, file); // set only when this create made the file
+      throw error;
+    }
     return parts.threads.cache.remember(id, { ...content, ...stamp }, true).thread;
   });
+}
+
+/**
+ * Removes the file a create made and could not write or commit (a full disk): left empty, it
+ * would be a file no record tells of, and the next start would rebuild the index from every
+ * thread file. The removal moves the directory's mtime, which the index notes as its own.
+ */
+function removeCreated(parts: FileStoreParts, id: string, file: string): void {
+  try {
+    parts.threads.remove(id, file);
+    parts.index.noteDirMtime(statSync(parts.config.dir).mtimeMs);
+  } catch {
+    // left as it is: an empty file is no thread, and the next start's rebuild accounts for it
+  }
 }
 
 /** `append` of the file store. */

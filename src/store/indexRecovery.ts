@@ -2,10 +2,10 @@ import { fstatSync, openSync, statSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { SystemError } from '../errors.js';
-import { CommitLog, currentBoot, listSegments, readRecords, segmentBoot, segmentFile, type CommitLogOptions } from './commitLog.js';
+import { CommitLog, listSegments, readRecords, segmentFile, segmentOrigin, type CommitLogOptions } from './commitLog.js';
 import type { CommitRecord } from './commitRecord.js';
 import { cutBackError, isCutBack } from './cutBack.js';
-import { closeQuietly, readRange, statIfExists } from './fileIo.js';
+import { closeQuietly, statIfExists } from './fileIo.js';
 import { heldLocks } from './fileLock.js';
 import { applyRecords, type FileStoreParts } from './fileStoreParts.js';
 import { entryOf, type IndexEntry } from './indexEntry.js';
@@ -79,11 +79,13 @@ export async function openIndex(
   if (reason === undefined && dirChangedBehindIndex(parts, index, reconciled)) reason = 'stale';
   let read = 0;
   if (reason !== undefined) {
-    read = await rebuildIndex(parts, index);
+    const names = await rebuildIndex(parts, index);
+    read = names.size;
     // Records written while the files were read are newer than what was read.
     replaying = true;
     log.catchUp();
     replaying = false;
+    reportGone(parts, index, names);
     await writeSnapshot(indexDir, index, log.position, { fsync: parts.config.fsync, locks: parts.locks });
   }
   // Rebuilding a directory without thread files (a new store) is not worth a word.
@@ -91,29 +93,33 @@ export async function openIndex(
 }
 
 /**
- * After a machine crash (a segment written in another boot), writes back the thread lines the
- * log holds but a thread file lost: a file shorter than the end of a record's line gets the line
- * at the record's offset. In the same boot nothing is lost (written pages survive a process
- * crash), and nothing is read, save the segments after a lost line, for tombstones: the lines of
- * a thread deleted after them are not given back.
+ * After a machine crash (a segment written in another boot), or in a copy of the directory (a
+ * segment that is not the file it was started as: a backup restored on this host, whose thread
+ * files may have been copied before the lines its log holds), writes back the thread lines the log
+ * holds but a thread file lacks: a file shorter than the end of a record's line gets the line at
+ * the record's offset, if it holds the same thread (creation time and agent: never lines of one
+ * incarnation in the file of another). A copy's missing file is not made again (an index older
+ * than its files, put back, must not bring back a thread deleted since). A segment this
+ * directory's store wrote in this boot lost nothing (see `segmentOrigin`), and is not read, save
+ * after a lost line, for tombstones: the lines of a thread deleted after them are not given back.
  */
 async function redoLostLines(parts: RecoveryParts, segments: readonly number[]): Promise<void> {
-  const boot = currentBoot();
   /** Lost lines by thread, in log order. */
   const lost = new Map<string, CommitRecord[]>();
   for (const gen of segments) {
     const fd = openSync(segmentFile(parts.config.indexDir, gen), 'r');
     try {
-      const sameBoot = boot !== 'unknown' && segmentBoot(readRange(fd, 0, 4096)) === boot;
-      if (sameBoot && lost.size === 0) continue;
-      readRecords(fd, 0, !sameBoot, (records) => {
+      const origin = segmentOrigin(fd);
+      if (origin === 'here' && lost.size === 0) continue;
+      readRecords(fd, 0, origin !== 'here', (records) => {
         for (const record of records) {
           const { id } = record.entry;
           if (record.deleted === true) lost.delete(id);
           const stem = encodeThreadId(id);
-          if (sameBoot || stem === undefined || record.line === undefined) continue;
-          const size = statIfExists(parts.threads.fileOf(stem))?.size ?? 0;
-          if (size >= record.offset + record.line.length) continue;
+          if (origin === 'here' || stem === undefined || record.line === undefined) continue;
+          const stats = statIfExists(parts.threads.fileOf(stem));
+          if (origin === 'copy' && stats === undefined) continue;
+          if ((stats?.size ?? 0) >= record.offset + record.line.length) continue;
           const lines = lost.get(id) ?? [];
           lines.push({ ...record, line: Buffer.from(record.line) });
           lost.set(id, lines);
@@ -123,7 +129,25 @@ async function redoLostLines(parts: RecoveryParts, segments: readonly number[]):
       closeQuietly(fd);
     }
   }
-  for (const records of lost.values()) for (const record of records) await redoLine(parts, record);
+  for (const records of lost.values()) {
+    if (!holdsThreadOf(parts, records[0]!)) continue;
+    for (const record of records) await redoLine(parts, record);
+  }
+}
+
+/**
+ * Whether the thread file `record` would be written into holds the thread the record is of (or
+ * no thread yet: no complete header). A corrupt file is left to {@link redoLine} to report.
+ */
+function holdsThreadOf(parts: RecoveryParts, record: CommitRecord): boolean {
+  const { id, createdAt, agent } = record.entry;
+  try {
+    const content = parts.threads.load(id, parts.threads.fileOf(encodeThreadId(id)!), false);
+    return content === undefined || (content.createdAt === createdAt && content.thread.agent === agent);
+  } catch (error) {
+    if (error instanceof CorruptThreadFileError) return true;
+    throw error;
+  }
 }
 
 /**
@@ -211,12 +235,39 @@ function dirChangedBehindIndex(parts: RecoveryParts, index: ThreadIndex, reconci
   return true;
 }
 
+/** Threads whose file is gone that a rebuild names one by one; past them, a count. */
+const GONE_NAMED = 20;
+
+/**
+ * After a rebuild of a stale index: the threads the index knew (from the snapshot or the log)
+ * whose file is gone (removed by hand, or a partial restore) leave the index, and are reported
+ * through `onCorrupt`, the first {@link GONE_NAMED} by id, agent and status, the last of them
+ * saying how many more there are. `names`: the thread files the rebuild found.
+ */
+function reportGone(parts: RecoveryParts, index: ThreadIndex, names: ReadonlySet<string>): void {
+  const gone: IndexEntry[] = [];
+  for (const entry of index.entries()) {
+    const stem = encodeThreadId(entry.id);
+    // A file not listed may have been made since the listing: only one not there now is gone.
+    if (stem !== undefined && !names.has(stem + THREAD_FILE_EXT) && statIfExists(parts.threads.fileOf(stem)) === undefined) gone.push(entry);
+  }
+  for (const entry of gone) index.remove(entry.id);
+  const named = gone.slice(0, GONE_NAMED);
+  named.forEach((entry, at) => {
+    const more = at === named.length - 1 && gone.length > named.length ? `; ${gone.length - named.length} more threads the index knew have lost their files too` : '';
+    const file = parts.threads.fileOf(encodeThreadId(entry.id)!);
+    parts.config.onCorrupt(entry.id, new SystemError(
+      `thread file ${file} is gone: the index knew thread ${entry.id} (agent ${entry.agent}, ${entry.status} since ${entry.updatedAt}, version ${entry.version}), removed behind the store's back (by hand, or a partial restore?): it is lost unless a backup holds it${more}`,
+    ));
+  });
+}
+
 /**
  * Reads every thread file into the index (the files are the truth; corrupt ones are reported, and
  * so is a file holding fewer events than the index, from the snapshot or the log, knows were
- * committed: see `cutBack.ts`; its entry is kept); answers how many files it read.
+ * committed: see `cutBack.ts`; its entry is kept); answers the names of the thread files it read.
  */
-export async function rebuildIndex(parts: RecoveryParts, index: ThreadIndex): Promise<number> {
+export async function rebuildIndex(parts: RecoveryParts, index: ThreadIndex): Promise<Set<string>> {
   const { dir, onCorrupt } = parts.config;
   const mtimeMs = statSync(dir).mtimeMs;
   let names: string[];
@@ -226,11 +277,11 @@ export async function rebuildIndex(parts: RecoveryParts, index: ThreadIndex): Pr
     throw new SystemError(`cannot read the thread directory ${dir}`, { cause: error });
   }
   let sliceEnd = performance.now() + SLICE_MS;
-  let read = 0;
+  const read = new Set<string>();
   for (const name of names) {
     const id = name.endsWith(THREAD_FILE_EXT) ? decodeThreadId(name.slice(0, -THREAD_FILE_EXT.length)) : undefined;
     if (id === undefined) continue;
-    read++;
+    read.add(name);
     const file = parts.threads.fileOf(name.slice(0, -THREAD_FILE_EXT.length));
     try {
       const content = parts.threads.load(id, file, false);

@@ -4,7 +4,8 @@
  * another machine after its serve died there); and lost, never kept by touching the new holder's lock,
  * when its holder froze for longer than the stale time and another serve took it over meanwhile.
  */
-import { linkSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { cpSync, existsSync, linkSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -106,6 +107,46 @@ describe.runIf(process.platform === 'linux')("serve's claim held by another proc
     claimedBy(holder.pid);
     await holder.killToZombie();
     expect(typeof tryClaim(30_000)).toBe('function');
+  });
+});
+
+describe('a copy of a data directory whose serve runs (its serve.lock copied with it)', () => {
+  it('is claimed at once, and the note says the lock claimed the directory it was copied from', async () => {
+    const original = join(dir, 'original');
+    const copy = join(dir, 'copy');
+    mkdirSync(original);
+    releases.push(claimDir(original, { staleMs: 30_000, heartbeatMs: 5_000 }));
+    cpSync(original, copy, { recursive: true, preserveTimestamps: true });
+    const notes: string[] = [];
+    const claimed = claimDir(copy, { staleMs: 30_000, heartbeatMs: 5_000, logger: { info: (_fields: object, message: string) => notes.push(message) } });
+    releases.push(claimed);
+    expect(notes).toHaveLength(1);
+    expect(notes[0]).toContain(`claims ${original}, not ${copy}`);
+    // The original is still held.
+    expect(() => claimDir(original, { staleMs: 30_000 })).toThrow(ConfigError);
+  });
+
+  it('still counts a lock written before locks recorded their directory as a live claim', () => {
+    const owner = join(dir, 'owner.old');
+    writeFileSync(owner, JSON.stringify({ pid: process.ppid, host: hostname(), token: 'old' }));
+    linkSync(owner, join(dir, 'serve.lock'));
+    const refused = tryClaim(30_000);
+    expect(refused).toBeInstanceOf(ConfigError);
+    expect((refused as ConfigError).message).toContain(`pid ${process.ppid} on ${hostname()}`);
+  });
+});
+
+describe("the owner files left in the data directory", () => {
+  it('are swept when their process is gone; a live one is kept', async () => {
+    const child = spawn(process.execPath, ['-e', '']);
+    await new Promise((resolveExit) => child.on('exit', resolveExit));
+    const dead = join(dir, 'owner.dead');
+    writeFileSync(dead, JSON.stringify({ pid: child.pid, host: hostname(), token: 'dead' }));
+    const live = join(dir, 'owner.live');
+    writeFileSync(live, JSON.stringify({ pid: process.ppid, host: hostname(), token: 'live' }));
+    expect(typeof tryClaim(30_000)).toBe('function');
+    expect(existsSync(dead)).toBe(false);
+    expect(existsSync(live)).toBe(true);
   });
 });
 

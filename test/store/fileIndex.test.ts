@@ -234,6 +234,30 @@ describe('the file store index', () => {
     expect(await second.get('lost')).toEqual(whole);
     expect((await second.list())[0]).toMatchObject({ id: 'lost', status: 'awaiting_human', version: 2 });
   });
+  it('repairs from the log a copy restored on this host that read the thread files before the index', async () => {
+    // A copy of a running store (cp, tar) that read the thread files, then, after the store wrote
+    // more, the index: its log holds the lines its thread files miss. On this host, in this boot,
+    // that is no machine crash, but the log can give them back all the same.
+    const live = await openStore({ fsync: false });
+    await live.create({ id: 'moved', agent: 'a', events: [inputEvent(1)] });
+    await live.create({ id: 'still', agent: 'a', events: [inputEvent(1)] });
+    const copy = `${dir}-copy`;
+    try {
+      await mkdir(copy);
+      for (const name of (await readdir(dir)).filter((n) => n.endsWith('.jsonl'))) await cp(join(dir, name), join(copy, name), { preserveTimestamps: true });
+      const whole = await live.append('moved', 1, [humanRequestEvent(2)]);
+      await cp(join(dir, '.index'), join(copy, '.index'), { recursive: true, preserveTimestamps: true });
+      const corrupt: string[] = [];
+      const restored = await createFileStore({ dir: copy, fsync: false, onCorrupt: (id, error) => corrupt.push(`${id}: ${error.message}`) });
+      open.push(restored);
+      expect(await restored.get('moved')).toEqual(whole);
+      expect(byId(await restored.list({ limit: Infinity })).map((s) => [s.id, s.version])).toEqual([['moved', 2], ['still', 1]]);
+      expect(corrupt).toEqual([]);
+    } finally {
+      await rm(copy, { recursive: true, force: true });
+    }
+  });
+
   describe('deletes', () => {
     const remove = (store: ThreadStore, id: string, version: number): Promise<boolean> => store.delete!(id, version);
 

@@ -111,6 +111,31 @@ describe('the file store, with thread files changed while it was closed', () => 
     expect((await again.list({ status: 'running' })).map((s) => s.id)).toEqual(['other']);
   });
 
+  it('names each thread whose file was deleted by hand (id, agent, status) when the index is rebuilt, and how many more past a bound', async () => {
+    await seed();
+    await rm(fileOf('ended'));
+    const store = await openStore();
+    expect(rebuilt).toEqual(['stale']);
+    expect(corrupt.map((c) => c.id)).toEqual(['ended']);
+    expect(corrupt[0]!.error.message).toMatch(/ended\.jsonl is gone/);
+    expect(corrupt[0]!.error.message).toContain('agent triage, done');
+    expect(await store.get('ended')).toBeUndefined();
+    expect((await store.list()).map((s) => s.id)).toEqual(['other']);
+    await store.close();
+
+    // Many: the first twenty are named, the last of them says how many more.
+    const many = await openStore();
+    for (let i = 0; i < 25; i++) await many.create(newThread(`gone${String(i).padStart(2, '0')}`, 'triage', at(10 + i)));
+    await many.close();
+    for (let i = 0; i < 25; i++) await rm(fileOf(`gone${String(i).padStart(2, '0')}`));
+    corrupt = [];
+    rebuilt = [];
+    await openStore();
+    expect(rebuilt).toEqual(['stale']);
+    expect(corrupt).toHaveLength(20);
+    expect(corrupt.at(-1)!.error.message).toContain('5 more threads');
+  });
+
   it('tells a file cut back into the middle of a committed line from a torn, unacknowledged write', async () => {
     await seed();
     // Half of the second line is left: it looks like a torn tail, but that line was committed.

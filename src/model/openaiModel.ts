@@ -247,7 +247,10 @@ export function createOpenAIModel(options: OpenAIModelOptions = {}): Model {
     }
   }
 
-  return { name: config.model, timeoutMs: config.timeoutMs, complete };
+  // For the runtime's log redaction, never to print with the model: not enumerable. Only the long
+  // ones: a short query value (`?auth=true`) would be replaced all over every log line.
+  const secrets = config.secrets.filter((secret) => secret.length >= MIN_REDACTED_KEY_CHARS);
+  return Object.defineProperty({ name: config.model, timeoutMs: config.timeoutMs, complete }, 'secrets', { value: secrets, enumerable: false });
 }
 
 type FetchOptions = NonNullable<NonNullable<Parameters<OpenAI['chat']['completions']['create']>[1]>['fetchOptions']>;

@@ -165,32 +165,45 @@ function maskedPairs(text: string): string {
 
 /** The value after the separator at `at`, masked, when the name before it {@link namesSecret}; else undefined. Leaves `PAIR_VALUE.lastIndex` after the value. */
 function maskedAfter(text: string, at: number): string | undefined {
-  const name = nameBefore(text, at);
-  if (name === undefined || !namesSecret(name)) return undefined;
+  const named = nameBefore(text, at);
+  if (named === undefined || !namesSecret(named.name)) return undefined;
   PAIR_VALUE.lastIndex = at + 1;
   const value = PAIR_VALUE.exec(text);
-  return value === null ? undefined : maskedValue(value, text[at]!);
+  return value === null ? undefined : maskedValue(value, text[at]!, named.jsonKey);
 }
 
-/** The name a separator at `at` follows (blanks and a JSON key's closing quote between), when its ending may be a secret's. */
-function nameBefore(text: string, at: number): string | undefined {
+/**
+ * The name a separator at `at` follows (blanks, and a key's closing quote, JSON-escaped or not,
+ * between), when its ending may be a secret's; `jsonKey` when that quote is a JSON key's own (not
+ * escaped): its value, if bare (a number), must stay JSON.
+ */
+function nameBefore(text: string, at: number): { readonly name: string; readonly jsonKey: boolean } | undefined {
   let end = at;
   while (end > 0 && (text[end - 1] === ' ' || text[end - 1] === '\t')) end--;
-  if (text[end - 1] === '"') end--;
+  let jsonKey = false;
+  if (text[end - 1] === '"') {
+    end--;
+    if (text[end - 1] === '\\') end--;
+    else jsonKey = true;
+  }
   if (end < 3 || !SECRET_ENDINGS.has(endingAt(text, end))) return undefined;
   let start = end;
   while (start > 0 && NAME_CHAR.test(text[start - 1]!)) start--;
-  return text.slice(start, end);
+  return { name: text.slice(start, end), jsonKey };
 }
 
-/** The value matched after a secret's name and its separator (`:` or `=`), masked; undefined to keep it. */
-function maskedValue([matched, quoted, opening = '', bare]: RegExpExecArray, separator: string): string | undefined {
+/**
+ * The value matched after a secret's name and its separator (`:` or `=`), masked; undefined to
+ * keep it. A JSON key's bare value (`"pin":1234`) becomes a string, so the line stays JSON.
+ */
+function maskedValue([matched, quoted, opening = '', bare]: RegExpExecArray, separator: string, jsonKey: boolean): string | undefined {
   const blanks = matched.slice(0, matched.length - matched.trimStart().length);
   if (quoted !== undefined) return quoted === '' || quoted === REDACTED ? undefined : `${blanks}"${REDACTED}"`;
   if (bare === undefined || bare === MASK) return undefined;
-  // `password: Required`, `token: the token expired`: prose after a colon, not a secret.
+  // `password: Required`, `token: the token expired`: prose after a colon, not a secret (nor is
+  // a JSON `true`, `false` or `null`).
   if (opening === '' && separator === ':' && PROSE_WORD.test(bare)) return undefined;
-  return `${blanks}${opening}${REDACTED}`;
+  return jsonKey && opening === '' ? `${blanks}"${REDACTED}"` : `${blanks}${opening}${REDACTED}`;
 }
 
 /**

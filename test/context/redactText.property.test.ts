@@ -39,6 +39,14 @@ describe('redactText', () => {
     expect(redactText('--password=hunter2 --user bob')).toBe(`--password=${REDACTED} --user bob`);
   });
 
+  it('keeps a JSON line JSON: a number under a secret name becomes a string; an escaped JSON body in a string is masked too', () => {
+    const line = JSON.stringify({ level: 40, passcode: 123456, auth: true, token: null, err: JSON.stringify({ error: { token: 'ESC-TOKEN-77', pin: 1 }, sig: 42 }) });
+    const redacted = redactText(line);
+    const parsed = JSON.parse(redacted) as Record<string, unknown>;
+    expect(parsed).toMatchObject({ level: 40, passcode: REDACTED, auth: true, token: null });
+    expect(parsed.err).toBe(`{"error":{"token":"${REDACTED}","pin":1},"sig":${REDACTED}}`);
+  });
+
   it('keeps what only looks like one: counts, prose after a colon, error codes, idempotency keys, URLs without credentials', () => {
     for (const text of [
       'arguments for create_account are invalid: password: Too small: expected string to have >=12 characters',
@@ -84,6 +92,20 @@ describe('redactText', () => {
       fc.property(safeText, credential, fc.integer({ min: 0, max: planted.length - 1 }), safeText, (before, secret, shape, after) => {
         const text = `${before} ${planted[shape]!(secret)} ${after}`;
         expect(redactText(text)).not.toContain(secret);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('keeps every JSON text JSON (a log line stays a line a shipper can read)', () => {
+    const key = fc.oneof(fc.constantFrom('token', 'password', 'apiKey', 'X-Amz-Signature', 'auth', 'key', 'note', 'url', 'err'), fc.string({ maxLength: 8 }));
+    const text = fc.oneof(fc.string({ maxLength: 30 }), fc.constantFrom('apiKey=AK-1 and https://u:p-2@h/?token=t3', 'password: "x y"', 'Bearer abcdefghij', '{"token":5}', 'a\\"b'));
+    const value = fc.letrec<{ json: unknown }>((tie) => ({
+      json: fc.oneof({ depthSize: 'small' }, text, fc.integer(), fc.boolean(), fc.constant(null), fc.array(tie('json'), { maxLength: 3 }), fc.dictionary(key, tie('json'), { maxKeys: 4 })),
+    })).json;
+    fc.assert(
+      fc.property(fc.dictionary(key, value, { maxKeys: 6 }), (line) => {
+        expect(() => JSON.parse(redactText(JSON.stringify(line)))).not.toThrow();
       }),
       { numRuns: 500 },
     );

@@ -102,6 +102,15 @@ function logicOf(context: SupervisorContext, thread: Thread, deps: unknown): { l
   return pipeline === undefined ? undefined : { logic: pipeline.machine, input: { pipeline: pipeline.pipeline, thread, deps } };
 }
 
+const NO_SECRETS: readonly string[] = [];
+
+/** The logger of a thread's actor: bound to the thread and its agent, redacting (see `redactingLogger`). */
+function threadLogger(context: SupervisorContext, thread: Thread): Logger {
+  const agent = context.agents.get(thread.agent);
+  const model = agent?.model ?? context.deps.model;
+  return redactingLogger(context.deps.logger, agent?.secrets ?? NO_SECRETS, model.secrets).child({ threadId: thread.id, agent: thread.agent });
+}
+
 /** What {@link fill} needs of the transition it runs in. */
 interface Filling {
   readonly context: SupervisorContext;
@@ -120,8 +129,9 @@ function fill({ context, self, later }: Filling, running: string[], queue: Threa
     const threadId = thread.id;
     const deps = {
       ...context.deps,
-      // What the agent's tools and steps log, and the actor's own lines, never show its secrets.
-      logger: redactingLogger(context.deps.logger, context.agents.get(thread.agent)?.secrets ?? []).child({ threadId, agent: thread.agent }),
+      // What the agent's tools and steps log, and the actor's own lines, never show its secrets,
+      // its model's key, nor secret-shaped text.
+      logger: threadLogger(context, thread),
       // Deferred: sent from inside the child's entry action, the supervisor would otherwise run
       // its own transition in the middle of the child's.
       onRest: (rest: { state: string; thread: Thread; wakeAt?: number }) =>

@@ -26,7 +26,7 @@ export interface PrefetchContext {
   readonly threadId: string;
   /** The thread's input. */
   readonly input: Json;
-  /** The runtime's logger, with the thread bound; the agent's `secrets` are redacted from its lines. */
+  /** The runtime's logger, with the thread bound; the agent's `secrets`, its model's key, secret-shaped text and secret-named fields are redacted from its lines. */
   readonly logger: Logger;
   readonly signal: AbortSignal;
 }
@@ -92,7 +92,7 @@ export interface AgentOptions<TName extends string = string, TInput extends z.Zo
   /**
    * Literal values never to show the model or to write into what the agent records (API keys the
    * tools use): they are replaced with `[REDACTED]` in the context the model sees and in the
-   * values of prompt `variables` computed from the thread (the system prompt), in its decisions' arguments, tool results, errors, questions to humans and final output, and in
+   * values of prompt `variables` computed from the thread (the system prompt), in its decisions' arguments, tool results, errors, questions to humans, their answers and final output, and in
    * every line written through the `logger` its tools, prefetch and steps are given, wherever the
    * secret stands in the line (and in the runtime's lines about its threads' steps). The launch
    * input is the exception: it is stored as given (a redelivered hook or trigger is recognized by

@@ -1,4 +1,5 @@
 import { ThreadEndedError, ThreadTooLargeError, VersionConflictError } from '../errors.js';
+import { redactResponse } from '../context/redact.js';
 import { appendEvents } from '../store/appendEvents.js';
 import type { HumanResponse, Thread } from '../thread/events.js';
 import { validateResponse } from '../thread/humanResponse.js';
@@ -13,7 +14,7 @@ export async function respondStep(input: StepInput, response: HumanResponse): Pr
   const checked = validateResponse(input.state.pendingRequest, response);
   if (!checked.success) return { thread: input.thread, error: checked.error };
   try {
-    return { thread: await appendEvents(input.deps, input.thread, [{ type: 'human_response', data: checked.data }], { tooLarge: false }) };
+    return { thread: await appendEvents(input.deps, input.thread, [{ type: 'human_response', data: redactResponse(checked.data, input.agent.secrets) }], { tooLarge: false }) };
   } catch (error) {
     if (error instanceof ThreadTooLargeError) return { thread: input.thread, error: error.message };
     throw error;

@@ -18,7 +18,7 @@ export interface ToolContext {
   readonly idempotencyKey: string;
   /** 1 on the first run of this call, 2 when an idempotent call is re-run after a restart. */
   readonly attempt: number;
-  /** The runtime's logger, with the call bound (tool, callId); the agent's `secrets` are redacted from its lines. */
+  /** The runtime's logger, with the call bound (tool, callId); the agent's `secrets`, its model's key, secret-shaped text and secret-named fields are redacted from its lines. */
   readonly logger: Logger;
   /** Aborted when the tool times out or the thread is cancelled. */
   readonly signal: AbortSignal;

@@ -5,26 +5,30 @@ import { redactText } from './redact.js';
 type Hooks = { streamWrite?: (line: string) => string } & Record<string, unknown>;
 type WithHooks = Record<symbol, Hooks | undefined>;
 
-// Built once per logger and list of secrets (an agent's), and dropped with either.
-const built = new WeakMap<Logger, WeakMap<readonly string[], Logger>>();
+// Built once per logger and lists of secrets (an agent's, its model's), and dropped with any of them.
+const built = new WeakMap<Logger, WeakMap<readonly string[], WeakMap<readonly string[], Logger>>>();
+const NONE: readonly string[] = [];
 
 /**
- * `logger`, or a child of it whose lines never show `secrets`: every line it and its children
- * write has the secrets (and secret-shaped text, such as `sk-…` keys) replaced with `[REDACTED]`,
- * as a thread's text is ({@link redactText}), wherever they are: a field, a nested value, the
- * message, an error's message or stack, the bindings. With no secrets it is `logger` itself, at no
- * cost; otherwise it is built once per logger and list, and costs only what a line written costs.
+ * A child of `logger` whose lines never show `secrets` nor `more` (an agent's secrets, its model's
+ * key): every line it and its children write has them, secret-shaped text (`sk-…` keys, `Bearer …`,
+ * a URL's password and secret query values) and the values of secret-named fields (`password`,
+ * `token`, `apiKey`… at any depth) replaced, as a thread's text is ({@link redactText}), wherever
+ * they are: a field, a nested value, the message, an error's message or stack, the bindings. It is
+ * built once per logger and lists, and costs only what a line written costs: a line with nothing
+ * that could be a secret in it is given back after one test.
  *
  * The line is redacted as pino writes it (its `streamWrite` hook, set on this child through
  * `pino.symbols` as pino offers it to libraries; a hook the root logger had runs after), so
  * nothing of what is logged needs walking, and a level not enabled costs nothing.
  */
-export function redactingLogger(logger: Logger, secrets: readonly string[]): Logger {
-  if (secrets.length === 0) return logger;
+export function redactingLogger(logger: Logger, secrets: readonly string[], more: readonly string[] = NONE): Logger {
   let bySecrets = built.get(logger);
   if (bySecrets === undefined) built.set(logger, (bySecrets = new WeakMap()));
-  let redacting = bySecrets.get(secrets);
-  if (redacting === undefined) bySecrets.set(secrets, (redacting = build(logger, secrets)));
+  let byMore = bySecrets.get(secrets);
+  if (byMore === undefined) bySecrets.set(secrets, (byMore = new WeakMap()));
+  let redacting = byMore.get(more);
+  if (redacting === undefined) byMore.set(more, (redacting = build(logger, more.length === 0 ? secrets : [...secrets, ...more])));
   return redacting;
 }
 

@@ -1,6 +1,6 @@
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { ConfigError } from '../errors.js';
-import { mayHoldSecret } from './redact.js';
+import { isSecretParam } from './redact.js';
 import { formDecoded, MASK } from './redactUrl.js';
 
 /**
@@ -22,47 +22,12 @@ const QUERY_KEY_INFO = 'switchyard callbackUrl query v1';
 const KEY_SALT = 'switchyard';
 const SEALED_VALUE = /^sealed\.v1\.([A-Za-z0-9_-]+)$/;
 
-/**
- * Azure Functions' `code`: a secret as a URL parameter only as the whole name (`zip_code` is not).
- * The other short names receivers authenticate by are words of {@link URL_SECRET_WORDS}.
- */
-const URL_SECRET_NAME = /^code$/i;
-
 /** A URL with its sealed credentials opened, or why it could not be (never naming a token). */
 export type OpenedUrl = { readonly success: true; readonly data: string } | { readonly success: false; readonly error: string };
 
 /** Why sealed credentials did not open. */
 const SEALED_UNOPENED =
   'has sealed credentials that do not open with this process’s webhook secret nor a previous one (SWITCHYARD_WEBHOOK_SECRET changed since the launch? list the one it replaced in SWITCHYARD_WEBHOOK_SECRET_PREVIOUS)';
-
-/**
- * Whether a query parameter of this name (as a receiver reads it: percent- and form-decoded) holds a
- * secret: its name says so anywhere (`mayHoldSecret`: `token`, `api_key`, `apiKey`, `X-Api-Key`,
- * `access_token`, `client_secret`…), or it is one of the short names receivers authenticate by
- * (`sig`, `signature`, `key`, `code`, `auth`, `jwt`…, `X-Amz-Signature`). The broad rule, where thread data uses the exact
- * one (`isSecretKey`): a sealed value is opened before it is sent, so sealing one too many costs
- * nothing but its readability in the thread.
- */
-export function isSecretParam(name: string): boolean {
-  return mayHoldSecret(name) || URL_SECRET_NAME.test(name) || wordsOf(name).some((word) => URL_SECRET_WORDS.has(word));
-}
-
-/**
- * Words that make a parameter name a secret's wherever they stand in it, alone or not: Azure's SAS
- * `sig`, Google's `key`, Firebase's `auth`, Shopify's `hmac`, a receiver's `signature`, `jwt`,
- * `pass`, `pwd` (`X-Amz-Signature`, `hook_sig`, `access_key`, `AccessKey`, `signing_key`,
- * `auth_code`, `x-hmac`), unlike `code` (`zip_code`), one only alone.
- */
-const URL_SECRET_WORDS: ReadonlySet<string> = new Set(['sig', 'signature', 'key', 'auth', 'hmac', 'pass', 'pwd', 'jwt', 'passphrase', 'passcode', 'accesskey', 'authkey', 'secretkey']);
-
-/** A name's words, lower case: split at `-`, `_`, `.`, blanks and camelCase humps (`AccessKey`: access, key). */
-function wordsOf(name: string): string[] {
-  return name
-    .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
-    .toLowerCase()
-    .split(/[-_.\s]+/)
-    .filter((word) => word !== '');
-}
 
 /**
  * The URL with its credentials sealed, so a thread may hold it without holding them: its userinfo

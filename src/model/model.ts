@@ -92,6 +92,14 @@ export interface Model {
    * @default undefined (the agent waits 60 s)
    */
   readonly timeoutMs?: number | undefined;
+  /**
+   * What the model must never show (its API key, its base URL's credentials, a custom header's
+   * token): the runtime masks these in every log line of the threads it serves, as it does an
+   * agent's `secrets`. `createOpenAIModel` sets it, not enumerable, so a model logged or printed
+   * does not show it.
+   * @default none
+   */
+  readonly secrets?: readonly string[] | undefined;
   complete(request: ModelRequest): Promise<ModelResult>;
 }
 

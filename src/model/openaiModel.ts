@@ -13,7 +13,7 @@ import type {
 import { MAX_TIMER_MS } from '../clock.js';
 import { codePointName, ConfigError } from '../errors.js';
 import { formDecoded, redactUrl } from '../context/redactUrl.js';
-import { isSecretParam } from '../context/sealedUrl.js';
+import { isSecretParam } from '../context/redact.js';
 import {
   CALLER_SIGNAL,
   isHttpTransportFetch,
@@ -249,7 +249,10 @@ export function createOpenAIModel(options: OpenAIModelOptions = {}): Model {
     }
   }
 
-  return { name: config.model, timeoutMs: config.timeoutMs, complete };
+  // For the runtime's log redaction, never to print with the model: not enumerable. Only the long
+  // ones: a short query value (`?auth=true`) would be replaced all over every log line.
+  const secrets = config.secrets.filter((secret) => secret.length >= MIN_REDACTED_KEY_CHARS);
+  return Object.defineProperty({ name: config.model, timeoutMs: config.timeoutMs, complete }, 'secrets', { value: secrets, enumerable: false });
 }
 
 type FetchOptions = NonNullable<NonNullable<Parameters<OpenAI['chat']['completions']['create']>[1]>['fetchOptions']>;

@@ -43,7 +43,7 @@ const quiet = silentLogger();
 /** Creates (but does not start) an agent actor that continues `thread` from its events. */
 export function createAgentActor(options: AgentActorOptions): AgentActor {
   const { agent, thread, model, store, clock = systemClock, logger = quiet, inspect, otherWriters = false } = options;
-  const deps: AgentDeps = { model, store, clock, logger: redactingLogger(logger, agent.secrets).child({ threadId: thread.id, agent: agent.name }), otherWriters };
+  const deps: AgentDeps = { model, store, clock, logger: redactingLogger(logger, agent.secrets, (agent.model ?? model).secrets).child({ threadId: thread.id, agent: agent.name }), otherWriters };
   return createActor(agentMachineFor(agent), {
     input: { agent, thread, deps },
     clock,

@@ -1,6 +1,7 @@
 import { controlStep, CONTROLLED } from '../agent/controlStep.js';
 import type { AgentDeps } from '../agent/deps.js';
 import { escalationEvents } from '../agent/errorEvents.js';
+import { redactResponse } from '../context/redact.js';
 import { formatIssues, InvalidInputError, InvalidStateError, messageOf, NotFoundError, ThreadEndedError, UnknownAgentError, VersionConflictError, type StateConflict } from '../errors.js';
 import { openDelegations, waitedDescendant, waitedThread } from '../pipeline/delegations.js';
 import { appendEvents } from '../store/appendEvents.js';
@@ -234,9 +235,10 @@ export async function respondToThread(sources: ControlSources, threadId: string,
     if (checked.code === 'no_pending_request' && answeredNote(thread.events, parsed.data.requestId) === undefined) await refuseForDescendant(sources, thread);
     throw new InvalidStateError(checked.error, threadId, statusOf(state), refusalConflict(checked.code, answeredNote(thread.events, parsed.data.requestId)));
   }
-  const written = await store.append(threadId, state.version, [
-    { seq: state.version + 1, at: new Date(clock.now()).toISOString(), type: 'human_response', data: checked.data },
-  ]);
+  // Recorded as every other text of the thread: the agent's secrets and secret-shaped text
+  // redacted (a process without the agent, a serve on NATS, redacts the shapes only).
+  const data = redactResponse(checked.data, sources.served.agents.get(thread.agent)?.secrets ?? []);
+  const written = await store.append(threadId, state.version, [{ seq: state.version + 1, at: new Date(clock.now()).toISOString(), type: 'human_response', data }]);
   // Who answered and how; a comment is the human's own text: only whether there is one.
   const { by, comment } = checked.data;
   logger.info(

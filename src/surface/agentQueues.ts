@@ -6,6 +6,7 @@ import { sleep, systemClock } from '../clock.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { versionOf, type Thread } from '../thread/events.js';
 import { incarnateId, incarnationKeyOf } from '../thread/incarnation.js';
+import { deriveState, statusOf } from '../thread/state.js';
 import type { ScheduleReason } from '../runtime/runtime.js';
 import type { JobPayload } from './payloads.js';
 import { busSubjects, type BusSubjects } from './subjects.js';
@@ -188,19 +189,21 @@ export function createAgentQueues(options: AgentQueuesOptions): AgentQueues {
 
   /**
    * Enqueues a continuation job, retrying while NATS is unreachable (up to `scheduleRetryMs`).
-   * Resolves with whether it was dropped as a duplicate of `msgId`.
+   * Resolves with whether it was dropped as a duplicate of `msgId`. Its lines name the thread's
+   * `state`, as every line about a thread does: its status, `asleep` for a wake-up, `revived`, or
+   * `launching`/`writing` for a guard enqueued before a write.
    */
-  async function enqueue(agent: string, payload: JobPayload, msgId: string | undefined): Promise<boolean> {
+  async function enqueue(agent: string, payload: JobPayload, msgId: string | undefined, state: string): Promise<boolean> {
     const deadline = Date.now() + config.scheduleRetryMs;
     for (let attempt = 0; ; attempt++) {
       try {
         const jobs = await queue(agent);
         const { duplicate } = await jobs.enqueue(subjects.jobs(agent), payload, msgId === undefined ? {} : { msgId });
-        logger.debug({ threadId: payload.threadId, agent, after: payload.after, duplicate }, 'continuation job enqueued');
+        logger.debug({ threadId: payload.threadId, agent, state, after: payload.after, duplicate }, 'continuation job enqueued');
         return duplicate;
       } catch (error) {
         if (isBusError(error, 'closed') || isBusError(error, 'invalid_subject') || error instanceof ConfigError || Date.now() > deadline) throw error;
-        logger.warn({ threadId: payload.threadId, agent, err: messageOf(error), attempt }, 'enqueue failed; retrying');
+        logger.warn({ threadId: payload.threadId, agent, state, err: messageOf(error), attempt }, 'enqueue failed; retrying');
         await sleep(systemClock, Math.min(100 * 2 ** attempt, 2_000));
       }
     }
@@ -209,12 +212,12 @@ export function createAgentQueues(options: AgentQueuesOptions): AgentQueues {
   async function schedule(thread: Thread, reason?: ScheduleReason): Promise<void> {
     // A wake-up is due later, whoever holds the thread now: its own job, one per sleep.
     if (reason?.wakeAt !== undefined) {
-      await enqueue(thread.agent, { threadId: thread.id, wakeAt: reason.wakeAt }, `${incarnationKeyOf(thread)}:wake:${versionOf(thread)}`);
+      await enqueue(thread.agent, { threadId: thread.id, wakeAt: reason.wakeAt }, `${incarnationKeyOf(thread)}:wake:${versionOf(thread)}`, 'asleep');
       return;
     }
     // Revived by a run here that holds no job for it: a job of its own, kept until that run lets go.
     if (reason?.revived === true) {
-      await enqueue(thread.agent, { threadId: thread.id, revived: true }, `${incarnationKeyOf(thread)}:revived:${versionOf(thread)}`);
+      await enqueue(thread.agent, { threadId: thread.id, revived: true }, `${incarnationKeyOf(thread)}:revived:${versionOf(thread)}`, 'revived');
       return;
     }
     const held = claims.get(thread.id);
@@ -229,7 +232,7 @@ export function createAgentQueues(options: AgentQueuesOptions): AgentQueues {
       // The guard enqueued just before this very write carries its continuation.
       if (guarded.after + 1 === version && Date.now() - guarded.at < GUARD_TRUST_MS) return;
     }
-    await enqueue(thread.agent, { threadId: thread.id }, continuationMsgId(thread, version, reason));
+    await enqueue(thread.agent, { threadId: thread.id }, continuationMsgId(thread, version, reason), statusOf(deriveState(thread.events)));
   }
 
   async function guard(agent: string, threadId: string, after: number, createdAt?: string): Promise<void> {
@@ -237,7 +240,7 @@ export function createAgentQueues(options: AgentQueuesOptions): AgentQueues {
     // Before a launch there is no creation time yet: one id per launch (its retries dedup alike).
     const msgId = after === 0 || createdAt === undefined ? `${threadId}:${after + 1}:guard:${randomBytes(6).toString('hex')}` : `${incarnateId(threadId, createdAt)}:${after + 1}:guard`;
     // A guard dropped as a duplicate carries nothing of this write: its `schedule` enqueues.
-    if (await enqueue(agent, { threadId, after }, msgId)) {
+    if (await enqueue(agent, { threadId, after }, msgId, after === 0 ? 'launching' : 'writing')) {
       guards.delete(threadId);
       return;
     }

@@ -232,20 +232,20 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
     const opened = openUrl(recorded, openingSecrets);
     if (!opened.success) {
       const error = `the callbackUrl ${opened.error}`;
-      logger.warn({ url: receiverOf(recorded), delivery: payload.id, threadId: payload.threadId, error }, 'callback not sent: its sealed credentials do not open');
+      logger.warn({ url: receiverOf(recorded), delivery: payload.id, threadId: payload.threadId, agent: payload.agent, error }, 'callback not sent: its sealed credentials do not open');
       return reported({ id: payload.id, url: receiverOf(recorded), threadId: payload.threadId, ok: false, attempts: 0, error });
     }
     const url = opened.data;
     const parsed = deliveryTargetOf(url);
     if (!parsed.success) {
       const error = `the callbackUrl ${parsed.error}`;
-      logger.warn({ url: parsed.receiver ?? '(not a URL)', delivery: payload.id, threadId: payload.threadId, error }, 'callback refused');
+      logger.warn({ url: parsed.receiver ?? '(not a URL)', delivery: payload.id, threadId: payload.threadId, agent: payload.agent, error }, 'callback refused');
       return reported({ id: payload.id, url: parsed.receiver ?? '', threadId: payload.threadId, ok: false, attempts: 0, error, refused: true });
     }
     const target = parsed.data;
     const body = JSON.stringify(payload);
     const attempt = (signal: AbortSignal) => postSigned(target, { body, event: payload.type, id: payload.id }, { fetch: post, clock, timeoutMs, secret }, signal);
-    const log = { url: target.receiver, delivery: payload.id, threadId: payload.threadId };
+    const log = { url: target.receiver, delivery: payload.id, threadId: payload.threadId, agent: payload.agent };
     const { refused, deleted, superseded: passed, stopped, ...sent } = await retryDelivery(retryPolicy, { attempt, log, dropped, check, superseded });
     return reported({
       id: payload.id,
@@ -276,7 +276,7 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
     const sent = pipelineCallbackOf(thread, threads).then(
       (due) => sendDue(thread, due, threads), // closed meanwhile: reported as stopped, not sent
       (error: unknown): CallbackDelivery => {
-        logger.error({ threadId: thread.id, err: messageOf(error) }, 'callback: the thread’s pipelines could not be read');
+        logger.error({ threadId: thread.id, agent: thread.agent, err: messageOf(error) }, 'callback: the thread’s pipelines could not be read');
         // Not delivered: a job reporting this rest fails and comes back to read them again.
         const id = callbackPayloadOf(thread)?.id ?? thread.id;
         return { id, url: '', threadId: thread.id, ok: false, attempts: 0, error: `the pipelines above the thread could not be read: ${messageOf(error)}` };
@@ -312,7 +312,7 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
           return done;
         })
         .catch((error: unknown): CallbackDelivery => {
-          logger.error({ threadId: thread.id, err: messageOf(error) }, 'callback crashed');
+          logger.error({ threadId: thread.id, agent: thread.agent, err: messageOf(error) }, 'callback crashed');
           return undelivered(messageOf(error));
         }),
       threads === undefined ? undefined : (id) => threads.get(id),

@@ -20,12 +20,29 @@ function capture(options: pino.LoggerOptions = {}) {
 }
 
 describe('redactingLogger', () => {
-  it('is the logger itself when there are no secrets, and is built once per logger and list of secrets', () => {
+  it('is built once per logger and lists of secrets', () => {
     const { logger } = capture();
     const secrets = [SECRET];
-    expect(redactingLogger(logger, [])).toBe(logger);
+    const none: string[] = [];
+    const modelKeys = ['model-KEY-0001'];
     expect(redactingLogger(logger, secrets)).toBe(redactingLogger(logger, secrets));
+    expect(redactingLogger(logger, none)).toBe(redactingLogger(logger, none));
+    expect(redactingLogger(logger, secrets, modelKeys)).toBe(redactingLogger(logger, secrets, modelKeys));
+    expect(redactingLogger(logger, secrets, modelKeys)).not.toBe(redactingLogger(logger, secrets));
     expect(redactingLogger(logger, secrets)).not.toBe(logger);
+  });
+
+  it('redacts secret shapes and secret-named values at any depth with no secrets declared, and the model keys given (qa25 D7)', () => {
+    const { logger, out } = capture();
+    const modelKey = 'gwlive-ABCDEFGH123456';
+    const log = redactingLogger(logger, [], [modelKey]).child({ threadId: 't1' });
+    log.warn({ debugInfo: { deep: { authorization: 'Bearer nestedBEARER12345', key: 'sk-PLANTEDMODELKEY1234567890abcdef', password: 'PW-hunter2-XYZ', gateway: modelKey } } }, 'tool debug');
+    log.warn({ err: 'request to https://u:URLPW-1234@h.example/x?token=QTOK-5678 failed, apiKey=AK-999' }, 'tool call failed');
+    log.info({ usage: { promptTokens: 12 }, idempotencyKey: 'th_1:call_2' }, 'nothing to redact');
+    expect(out.lines[0]).toMatchObject({ threadId: 't1', debugInfo: { deep: { authorization: REDACTED, key: REDACTED, password: REDACTED, gateway: REDACTED } } });
+    expect(out.lines[1]).toMatchObject({ err: `request to https://u:***@h.example/x?token=*** failed, apiKey=${REDACTED}` });
+    expect(out.lines[2]).toMatchObject({ usage: { promptTokens: 12 }, idempotencyKey: 'th_1:call_2' });
+    for (const secret of ['nestedBEARER', 'PLANTEDMODELKEY', 'hunter2', modelKey, 'URLPW', 'QTOK', 'AK-999']) expect(out.text).not.toContain(secret);
   });
 
   it('redacts the secrets from fields, nested values, messages, printf arguments, errors and the bindings of its children', () => {

@@ -134,3 +134,39 @@ describe("an agent's declared secrets in the logs", () => {
     expect(out.text).not.toContain(SECRET);
   });
 });
+
+describe('the log lines of an agent without declared secrets (qa25 D7)', () => {
+  const MODEL_KEY = 'gwlive-ABCDEFGH123456';
+  const debug = tool({
+    name: 'debug',
+    description: 'logs what it has',
+    input: z.object({}),
+    run: (_args, ctx) => {
+      ctx.logger.warn({ debugInfo: { deep: { authorization: 'Bearer nestedBEARER12345', key: MODEL_KEY, password: 'PW-hunter2-XYZ' } } }, 'tool debug');
+      throw new Error('request to https://u:URLPW-4444@api.example.com/?token=QTOK-3333 failed, apiKey=AKV-2222');
+    },
+  });
+  const plain = agent({ name: 'plain', description: 'no secrets declared', prompt: 'p', tools: [debug], backoff: { initialMs: 1, jitter: 0 } });
+  const script = () => [{ intent: 'debug', args: {} }, { intent: 'done_for_now', args: { message: 'ok' } }];
+  /** A scripted model that knows its key, as `createOpenAIModel` does (not enumerable). */
+  const keyed = () => Object.defineProperty(scriptedModel(script()), 'secrets', { value: [MODEL_KEY], enumerable: false });
+
+  it('have secret shapes, secret-named fields at any depth and the model key redacted, through the runtime', async () => {
+    const { logger, out } = capturingLogger('trace');
+    const rt = createRuntime({ agents: [plain], store: createMemoryStore(), model: keyed(), logger });
+    const { id } = await rt.launch('plain', 'go');
+    expect((await rt.settled(id)).status).toBe('done');
+    await rt.close();
+    expect(out.lines.find((l) => l.msg === 'tool debug')).toMatchObject({ debugInfo: { deep: { authorization: MARK, key: MARK, password: MARK } } });
+    expect(out.lines.find((l) => l.msg === 'tool call failed')).toMatchObject({ err: expect.stringContaining(`https://u:***@api.example.com/?token=*** failed, apiKey=${MARK}`) });
+    for (const secret of ['nestedBEARER', MODEL_KEY, 'hunter2', 'URLPW', 'QTOK', 'AKV-2222']) expect(out.text).not.toContain(secret);
+  });
+
+  it('have them redacted in an actor started on its own (createAgentActor)', async () => {
+    const { logger, out } = capturingLogger('trace');
+    const store = createMemoryStore();
+    const thread = await createThread(store, { agent: plain.name, input: 'go' });
+    expect((await whenSettled(createAgentActor({ agent: plain, thread, model: keyed(), store, logger }))).status).toBe('done');
+    for (const secret of ['nestedBEARER', MODEL_KEY, 'hunter2', 'URLPW', 'QTOK', 'AKV-2222']) expect(out.text).not.toContain(secret);
+  });
+});

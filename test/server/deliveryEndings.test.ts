@@ -129,7 +129,7 @@ function linesAbout(lines: LogLine[], delivery: unknown): Record<string, unknown
 
 /** The fields every line about a delivery carries, as each sender names them. */
 function fieldsOf(kind: Kind, thread: Thread, delivery: unknown): Record<string, unknown> {
-  return kind === 'webhook' ? { threadId: thread.id, agent: thread.agent, url: RECEIVER, delivery } : { url: RECEIVER, delivery, threadId: thread.id };
+  return kind === 'webhook' ? { threadId: thread.id, agent: thread.agent, url: RECEIVER, delivery } : { url: RECEIVER, delivery, threadId: thread.id, agent: thread.agent };
 }
 
 /** What `onDelivery` is told besides the outcome, as each sender says it. */

@@ -12,6 +12,7 @@ import { createAgentQueues } from '../../src/surface/agentQueues.js';
 import { attachBus } from '../../src/surface/attachBus.js';
 import { MSG_ID_HEADER } from '../../src/surface/subjects.js';
 import { deferred, eventually } from '../bus/waiting.js';
+import { threadOf } from '../support/agentHarness.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -60,5 +61,22 @@ describe('worker warnings about a thread', () => {
     await bus.publish('switchyard.trigger.slowpoke', { input: 'go', threadId: 'hb-1' }, { headers: { [MSG_ID_HEADER]: 'hb-1' } });
     const line = await eventually(async () => lines.find((l) => l.msg === 'heartbeat failed'), 5_000, 'a failed heartbeat');
     expect(line).toMatchObject({ threadId: 'hb-1', agent: 'slowpoke', jobId: expect.anything(), err: 'connection disconnected' });
+  });
+});
+
+describe('queue lines about a thread', () => {
+  it('"continuation job enqueued" names the thread, its agent and the state it is in, as every line about a thread does', async () => {
+    const bus = createMemoryBus();
+    cleanups.push(() => bus.close());
+    const { logger, out } = capturingLogger('debug');
+    const queues = createAgentQueues({ bus, logger });
+    const thread = threadOf('cj-1', 'worker', [{ type: 'input', data: { input: 'go' } }]);
+    await queues.schedule(thread);
+    await queues.schedule(thread, { wakeAt: Date.parse('2030-01-01T00:00:00Z') });
+    const lines = out.lines.filter((line) => line.msg === 'continuation job enqueued');
+    expect(lines.map(({ threadId, agent, state }) => ({ threadId, agent, state }))).toEqual([
+      { threadId: 'cj-1', agent: 'worker', state: 'running' },
+      { threadId: 'cj-1', agent: 'worker', state: 'asleep' },
+    ]);
   });
 });

@@ -4,7 +4,8 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { hasCredentials, hasSealedCredentials, isSecretParam, maskedCredentials, openUrl, sealUrl } from '../../src/context/sealedUrl.js';
+import { isSecretParam } from '../../src/context/redact.js';
+import { hasCredentials, hasSealedCredentials, maskedCredentials, openUrl, sealUrl } from '../../src/context/sealedUrl.js';
 
 const secretArb = fc.string({ minLength: 1, maxLength: 64 });
 const textArb = fc.string({ unit: 'grapheme', minLength: 1, maxLength: 40 });

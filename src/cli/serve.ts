@@ -91,9 +91,12 @@ export async function serve(project: Project, options: ServeOptions, io: ServeIO
   // Refused up front where this process runs threads (embedded, or a NATS worker) and could not sign
   // their callbacks; a process that takes no jobs cannot see whether the workers have the secret.
   const runsThreads = !options.natsUrl || (options.worker ?? true);
+  // Aborted at the stop: the server refuses work (503) and readiness, and answers reads, until the
+  // runtime has drained; only then does it close.
+  const stopping = new AbortController();
   const server = await listen(
     backend,
-    options,
+    { ...options, signal: stopping.signal },
     logger,
     { callbackUrls: secret !== '' || !runsThreads, callbackSecret: secret, callbackPreviousSecrets: previousSecrets, hookPreviousSecrets },
     { webhooks, ledger },
@@ -152,8 +155,10 @@ export async function serve(project: Project, options: ServeOptions, io: ServeIO
   // Until a stop signal, or the loss of the data directory to another serve (logged by the backend).
   const stop = await Promise.race([io.stopped.then((signal) => ({ signal })), ...(backend.lost ? [backend.lost.then((holder) => ({ lostTo: holder }))] : [])]);
   logger.info(stop, 'shutting down');
+  stopping.abort();
   try {
     await retention?.close();
+    await backend.drain();
     await server.close();
     detachCallbacks?.();
     await callbacks?.close();
@@ -184,7 +189,7 @@ function optional(options: ServeOptions): { prefix?: string; bucket?: string; re
 /** Starts the HTTP server over the backend; closes the backend if it cannot. */
 async function listen(
   backend: Backend,
-  options: ServeOptions,
+  options: ServeOptions & { signal: AbortSignal },
   logger: BackendOptions['logger'],
   // Whether a launch may name a callbackUrl, the secret that seals its credentials (and the ones it
   // replaced, that open those sealed before), and the hook secrets the current one replaced.
@@ -197,6 +202,7 @@ async function listen(
       port: options.port,
       // A stalled client holds the shutdown no longer than the tool calls may.
       drainMs: DRAIN_MS,
+      signal: options.signal,
       token: options.token ?? '',
       hookSecret: options.hookSecret ?? '',
       ...secrets,

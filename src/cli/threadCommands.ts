@@ -6,7 +6,7 @@ import { isThreadStatus, TERMINAL_STATUSES, THREAD_STATUSES, type ThreadStatus }
 import { messageOf, type StateConflict } from '../errors.js';
 import { THREAD_ID_PATTERN, THREAD_ID_RULE } from '../runtime/launching.js';
 import type { ThreadView } from '../runtime/runtime.js';
-import { ServerError, type Client } from './client.js';
+import { ServerError, type Client, type ThreadPage } from './client.js';
 import { parseCutoff } from './cutoff.js';
 import { checkFitsRequest, respondBody } from './respondFlags.js';
 import { UsageError, type CliContext } from './cliContext.js';
@@ -14,6 +14,16 @@ import { waitedDescendant, waitedThread, type WaitedDescendant } from '../pipeli
 import { withInputJsonHint } from './inputJsonHint.js';
 import { replyHint, shellQuote, threadDetails, threadsTable, waitedCallLine, type CommandHint } from './format.js';
 import { absentAgentNote } from './unservedNote.js';
+
+/**
+ * What follows a page of `threads`: where the next one starts (`--after`), or, for a page of the
+ * most recently updated cut at its limit, that more may exist and how to see them.
+ */
+function pageEnd(page: ThreadPage, opts: { limit: number; after?: string }): string[] {
+  if (page.next !== undefined) return [`next page: --after ${shellQuote(page.next)}`];
+  if (opts.after !== undefined || page.threads.length < opts.limit) return [];
+  return [`showing the ${opts.limit} most recently updated; more may exist: --limit <n> shows more, --after '' pages through them all`];
+}
 
 /** The commands of threads on a server: launch, threads, show, watch, respond, pause, resume, cancel. */
 export function addThreadCommands(program: Command, cli: CliContext): void {
@@ -58,7 +68,7 @@ export function addThreadCommands(program: Command, cli: CliContext): void {
       // --json prints the server's answer as it is, `{ threads, next? }`, with or without --after.
       const page = await cli.clientOf(command).list(opts);
       if (cli.globals(command).json) cli.printJson(page);
-      else cli.out(page.next === undefined ? threadsTable(page.threads) : `${threadsTable(page.threads)}\nnext page: --after ${shellQuote(page.next)}`);
+      else cli.out([threadsTable(page.threads), ...pageEnd(page, opts)].join('\n'));
     });
 
   program

@@ -43,6 +43,8 @@ export function addServerCommands(program: Command, cli: CliContext): void {
         const prefix = opts.prefix ?? (cli.io.env.SWITCHYARD_PREFIX || undefined);
         // Loaded here so the client commands start without the runtime, the agents and the server.
         const { serve } = await import('./serve.js');
+        const { checkedSecret } = await import('./env.js');
+        checkedSecret(opts.hookSecret ?? '', command.getOptionValueSource('hookSecret') === 'env' ? 'SWITCHYARD_HOOK_SECRET' : '--hook-secret');
         const project = await cli.projectFor(opts);
         const code = await serve(
           project,

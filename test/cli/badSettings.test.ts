@@ -43,7 +43,13 @@ describe('a blank secret is refused as a blank token is', () => {
   });
 
   it('SWITCHYARD_HOOK_SECRET', async () => {
-    await expectRefused(serveArgs('h2'), { SWITCHYARD_HOOK_SECRET: ' \n' }, /^error: SWITCHYARD_HOOK_SECRET is blank \(only whitespace\): /);
+    // Commander reads the option's variable from process.env, not from the environment given here.
+    process.env.SWITCHYARD_HOOK_SECRET = ' \n';
+    try {
+      await expectRefused(serveArgs('h2'), {}, /^error: SWITCHYARD_HOOK_SECRET is blank \(only whitespace\): /);
+    } finally {
+      delete process.env.SWITCHYARD_HOOK_SECRET;
+    }
   });
 
   it('SWITCHYARD_WEBHOOK_SECRET', async () => {

@@ -1,8 +1,11 @@
 /**
  * What an operator reads from the client commands (in this process, against a real HTTP server):
- * a `threads` page cut at its limit says so.
+ * a `threads` page cut at its limit says so; a followed thread that sleeps says it is followed on.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { runCli } from '../../src/cli/program.js';
+import { pipeline } from '../../src/pipeline/pipeline.js';
 import { runCliHere, type CliRun } from '../support/inProcessCli.js';
 import { scriptedModel } from '../../src/model/scriptedModel.js';
 import { createRuntime, type Runtime } from '../../src/runtime/runtime.js';
@@ -10,11 +13,16 @@ import { startHttpServer, type HttpServer } from '../../src/server/httpServer.js
 import { createMemoryStore } from '../../src/store/memoryStore.js';
 import { decide, echo, launchAndWait } from '../server/harness.js';
 
+/** Sleeps a minute, then finishes. */
+const napper = pipeline({ name: 'napper', description: 'naps', input: z.string(), output: z.string() })
+  .sleep({ name: 'nap', ms: 60_000 })
+  .finish(() => 'rested');
+
 let runtime: Runtime;
 let server: HttpServer;
 
 beforeAll(async () => {
-  runtime = createRuntime({ agents: [echo], store: createMemoryStore(), model: scriptedModel([], { whenExhausted: decide }) });
+  runtime = createRuntime({ agents: [echo], pipelines: [napper], store: createMemoryStore(), model: scriptedModel([], { whenExhausted: decide }) });
   server = await startHttpServer(runtime, { port: 0, token: '' });
   for (const input of ['a', 'b', 'c']) await launchAndWait(server.url, 'echo', input);
 });
@@ -42,5 +50,43 @@ describe('threads', () => {
     expect(all.stdout.trimEnd().split('\n').at(-1)).toMatch(/^th_/);
     const json = await cli('threads', '--limit', '2', '--json');
     expect(Object.keys(JSON.parse(json.stdout) as object)).toEqual(['threads']);
+  });
+});
+
+/** `switchyard <args> --url <server>` in this process, not awaited: what it printed so far, and its exit code once it ends. */
+function started(...args: string[]): { stdout: () => string; exited: Promise<number> } {
+  let stdout = '';
+  const exited = runCli(['node', 'switchyard', ...args, '--url', server.url], {
+    stdout: (text) => void (stdout += text),
+    stderr: () => undefined,
+    env: {},
+    stopped: () => new Promise<string>(() => undefined),
+  });
+  return { stdout: () => stdout, exited };
+}
+
+const FOLLOWED_ON = /^  … sleeping until \d\d:\d\d:\d\d: following it until it moves \(Ctrl\+C stops following; the thread sleeps on\)$/m;
+
+describe('a followed thread that sleeps', () => {
+  // QA (qa25-ops D7): launch, resume and watch of a thread that sleeps followed it silently until
+  // it woke (minutes, days).
+  it('launch says once that it follows the thread until it moves, and follows on', async () => {
+    const launch = started('launch', 'napper', 'zzz');
+    await expect.poll(launch.stdout, { timeout: 10_000 }).toMatch(FOLLOWED_ON);
+    const id = /^launched (\S+) \(napper\)$/m.exec(launch.stdout())![1]!;
+    await runtime.cancel(id);
+    expect(await launch.exited).toBe(1);
+    expect(launch.stdout().match(new RegExp(FOLLOWED_ON.source, 'gm'))).toHaveLength(1);
+    expect(launch.stdout()).toMatch(new RegExp(`${FOLLOWED_ON.source}[^]*thread ${id} is cancelled`, 'm'));
+  });
+
+  it('watch says it too, after the events so far', async () => {
+    const { id } = await runtime.launch('napper', 'zzz');
+    const watch = started('watch', id);
+    await expect.poll(watch.stdout, { timeout: 10_000 }).toMatch(FOLLOWED_ON);
+    expect(watch.stdout()).toMatch(new RegExp(`^watching ${id} \\(napper\\)\\n  • input: zzz\\n${FOLLOWED_ON.source.slice(1)}`));
+    await runtime.cancel(id);
+    expect(await watch.exited).toBe(1);
+    expect(watch.stdout().match(new RegExp(FOLLOWED_ON.source, 'gm'))).toHaveLength(1);
   });
 });

@@ -84,9 +84,19 @@ describe('a followed thread that sleeps', () => {
     const { id } = await runtime.launch('napper', 'zzz');
     const watch = started('watch', id);
     await expect.poll(watch.stdout, { timeout: 10_000 }).toMatch(FOLLOWED_ON);
-    expect(watch.stdout()).toMatch(new RegExp(`^watching ${id} \\(napper\\)\\n  • input: zzz\\n${FOLLOWED_ON.source.slice(1)}`));
+    expect(watch.stdout()).toMatch(new RegExp(`^watching ${id} \\(napper\\)\\n  • input: zzz\\n${FOLLOWED_ON.source.slice(1, -1)}\\n`));
     await runtime.cancel(id);
     expect(await watch.exited).toBe(1);
     expect(watch.stdout().match(new RegExp(FOLLOWED_ON.source, 'gm'))).toHaveLength(1);
+  });
+
+  it('resume of a paused thread that sleeps on says it too', async () => {
+    const { id } = await runtime.launch('napper', 'zzz');
+    await expect.poll(async () => (await runtime.get(id))?.status).toBe('sleeping');
+    await runtime.pause(id);
+    const resume = started('resume', id);
+    await expect.poll(resume.stdout, { timeout: 10_000 }).toMatch(FOLLOWED_ON);
+    await runtime.cancel(id);
+    expect(await resume.exited).toBe(1);
   });
 });

@@ -188,11 +188,14 @@ export function cliContext(io: CliIO): CliContext & { exitCode(): number } {
     globals,
     clientOf(command) {
       const { url, token } = globals(command);
+      const setting = command.getOptionValueSourceWithGlobals('url') === 'env' ? 'SWITCHYARD_URL' : '--url';
+      let protocol: string | undefined;
       try {
-        new URL(url);
+        protocol = new URL(url).protocol;
       } catch {
-        throw new UsageError(`--url must be a URL such as ${DEFAULT_URL} (got ${JSON.stringify(url)})`);
+        throw new UsageError(`${setting} must be a URL such as ${DEFAULT_URL} (got ${JSON.stringify(url)})`);
       }
+      if (protocol !== 'http:' && protocol !== 'https:') throw new UsageError(`${setting} must be an http:// or https:// URL such as ${DEFAULT_URL} (got ${JSON.stringify(url)})`);
       return createClient({ url, ...(token ? { token } : {}) });
     },
     hintOf,

@@ -135,11 +135,15 @@ export function inspectHeartbeat(env: NodeJS.ProcessEnv): number | undefined {
 /**
  * Webhook receivers from the environment: `SWITCHYARD_WEBHOOK_URL` (several separated by commas)
  * and `SWITCHYARD_WEBHOOK_SECRET` (the HMAC secret; required with a URL). A URL that is not
- * http(s), or a URL without a secret, is a {@link ConfigError}.
+ * http(s), an empty item (a stray comma), or a URL without a secret, is a {@link ConfigError}.
  */
 export function webhooksFromEnv(env: NodeJS.ProcessEnv): WebhookTarget[] | undefined {
-  const urls = (env.SWITCHYARD_WEBHOOK_URL ?? '').split(',').map((u) => u.trim()).filter(Boolean);
-  if (urls.length === 0) return undefined;
+  const raw = env.SWITCHYARD_WEBHOOK_URL ?? '';
+  if (raw.trim() === '') return undefined;
+  const urls = raw.split(',').map((u) => u.trim());
+  // As the `_PREVIOUS` lists: a stray comma is a typo, not a receiver fewer.
+  const empty = urls.indexOf('');
+  if (empty >= 0) throw new ConfigError(`SWITCHYARD_WEBHOOK_URL: item ${empty + 1} of ${urls.length} is empty: separate the URLs with single commas, none at either end`);
   const secret = env.SWITCHYARD_WEBHOOK_SECRET ?? '';
   if (secret === '') throw new ConfigError('SWITCHYARD_WEBHOOK_URL is set but SWITCHYARD_WEBHOOK_SECRET is not: webhooks are always signed');
   for (const url of urls) {

@@ -1,4 +1,5 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
+import { ConfigError, messageOf } from '../errors.js';
 import type { CliContext } from './cliContext.js';
 import { DEFAULT_URL } from './format.js';
 import { natsServerUrls } from './natsUrl.js';
@@ -40,7 +41,7 @@ export function addServerCommands(program: Command, cli: CliContext): void {
         const { token } = cli.globals(command);
         const natsUrl = opts.natsUrl ?? (cli.io.env.NATS_URL || undefined);
         if (natsUrl) natsServerUrls(natsUrl);
-        const prefix = opts.prefix ?? (cli.io.env.SWITCHYARD_PREFIX || undefined);
+        const prefix = await checkedPrefix(opts.prefix, cli.io.env);
         // Loaded here so the client commands start without the runtime, the agents and the server.
         const { serve } = await import('./serve.js');
         const { checkedSecret } = await import('./env.js');
@@ -87,7 +88,7 @@ export function addServerCommands(program: Command, cli: CliContext): void {
       natsServerUrls(natsUrl);
       const project = await cli.projectFor({ ...opts, agents: undefined });
       if (opts.agents) await cli.selected(project, opts.agents);
-      const prefix = opts.prefix ?? (cli.io.env.SWITCHYARD_PREFIX || undefined);
+      const prefix = await checkedPrefix(opts.prefix, cli.io.env);
       const code = await runWorker(
         project,
         {
@@ -103,6 +104,22 @@ export function addServerCommands(program: Command, cli: CliContext): void {
       );
       cli.exitWith(code);
     });
+}
+
+/**
+ * The NATS subject prefix, `--prefix` else `SWITCHYARD_PREFIX` (empty: the default), checked as
+ * joining NATS checks it, with or without NATS: a bad one is a {@link ConfigError} naming the setting.
+ */
+async function checkedPrefix(flag: string | undefined, env: NodeJS.ProcessEnv): Promise<string | undefined> {
+  const [setting, prefix] = flag !== undefined ? ['--prefix', flag] : ['SWITCHYARD_PREFIX', env.SWITCHYARD_PREFIX];
+  if (!prefix) return undefined;
+  const { busSubjects } = await import('../surface/subjects.js');
+  try {
+    busSubjects(prefix);
+  } catch (error) {
+    throw new ConfigError(`${setting}: ${messageOf(error)}`, { cause: error });
+  }
+  return prefix;
 }
 
 function parsePort(value: string): number {

@@ -100,3 +100,20 @@ describe('a followed thread that sleeps', () => {
     expect(await resume.exited).toBe(1);
   });
 });
+
+describe('help', () => {
+  // QA (qa25-ops D11): serve --help named neither retention nor webhooks nor the inspector's
+  // WebSocket, and --help's --json shape left out the code the README and the output have.
+  it('serve --help names the environment variables that have no flag', async () => {
+    const help = await runCliHere(['serve', '--help']);
+    expect(help.code).toBe(0);
+    for (const name of ['SWITCHYARD_RETAIN_ENDED', 'SWITCHYARD_WEBHOOK_URL', 'SWITCHYARD_WEBHOOK_SECRET', 'SWITCHYARD_WEBHOOK_SECRET_PREVIOUS', 'SWITCHYARD_HOOK_SECRET_PREVIOUS', 'SWITCHYARD_INSPECT_WS', 'SWITCHYARD_MODEL_API_KEY']) {
+      expect(help.stdout).toMatch(new RegExp(`\\b${name}\\b`));
+    }
+  });
+
+  it("--help gives --json's error shape with its code", async () => {
+    const help = await runCliHere(['--help']);
+    expect(help.stdout.replace(/\s+/g, ' ')).toContain('{error, code?, issues?}');
+  });
+});

@@ -117,3 +117,35 @@ describe('help', () => {
     expect(help.stdout.replace(/\s+/g, ' ')).toContain('{error, code?, issues?}');
   });
 });
+
+describe('smaller output', () => {
+  // QA (qa25-ops D12).
+  it("a relaunch with another input is refused with the CLI's advice, not HTTP's", async () => {
+    const { id } = await launchAndWait(server.url, 'echo', 'first');
+    const relaunch = await cli('launch', 'echo', 'second', '--thread-id', id);
+    expect(relaunch.code).toBe(1);
+    expect(relaunch.stderr).toContain(`thread ${id} already exists and was launched with another input`);
+    expect(relaunch.stderr).toContain(`launch a new thread (another --thread-id), or follow it: switchyard watch ${id} --url ${server.url}`);
+    expect(relaunch.stderr).not.toMatch(/GET \/threads|Idempotency-Key/);
+  });
+
+  it('resume of a thread that is not paused says so, and follows nothing', async () => {
+    const { id } = await runtime.launch('napper', 'zzz');
+    await expect.poll(async () => (await runtime.get(id))?.status).toBe('sleeping');
+    const resume = await cli('resume', id);
+    expect(resume.code).toBe(0);
+    expect(resume.stderr).toBe(`thread ${id} was not paused (it is sleeping): nothing to resume\n`);
+    expect(resume.stdout).toBe(`thread ${id} is sleeping\n`);
+    await runtime.cancel(id);
+  });
+
+  it('prune lists the threads it deleted, one line each, before the count', async () => {
+    const ids = [(await launchAndWait(server.url, 'echo', 'old 1')).id, (await launchAndWait(server.url, 'echo', 'old 2')).id];
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    const pruned = await cli('prune', '--ended-before', '1s', '--agent', 'echo');
+    expect(pruned.code).toBe(0);
+    const lines = pruned.stdout.trimEnd().split('\n');
+    for (const id of ids) expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^deleted ${id} \\(echo, done, updated \\S+\\)$`)));
+    expect(lines.at(-1)).toMatch(new RegExp(`^deleted ${lines.length - 1} threads that ended before `));
+  });
+});

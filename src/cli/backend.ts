@@ -41,6 +41,11 @@ export interface Backend {
    * see `claimDir`): the process must stop then. The error is logged already.
    */
   readonly lost?: Promise<string>;
+  /**
+   * Lets the running work finish (up to {@link DRAIN_MS}) and starts none, the store still open:
+   * what a stopping `serve` waits for while it still answers reads. `close` after it.
+   */
+  drain(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -98,6 +103,7 @@ export async function embeddedBackend(dir: string, options: BackendOptions): Pro
     where: own ? 'threads are stored where the config\'s store keeps them' : `threads are stored in ${join(dir, 'threads')}`,
     deliveryLedger: () => Promise.resolve(fileDeliveryLedger(join(dir, 'deliveries.jsonl'))),
     lost,
+    drain: () => runtime.drain({ drainMs: DRAIN_MS }),
     async close() {
       // Tool calls in progress journal their results before the store closes.
       await runtime.close({ drainMs: DRAIN_MS });
@@ -197,6 +203,8 @@ export async function natsBackend(options: NatsBackendOptions): Promise<Backend>
     ...(watch === undefined ? {} : { served: watch.serves }),
     // Shared by the deployment, so a webhook published while no API process listened is sent later.
     deliveryLedger: () => node.deliveryLedger(),
+    // The surface's close is the drain (jobs handed back), run once: the node's close reuses it.
+    drain: () => node.surface.close({ drainMs: DRAIN_MS }),
     close: () => {
       watch?.close();
       return node.close({ drainMs: DRAIN_MS });

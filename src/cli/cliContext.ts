@@ -9,7 +9,7 @@ import { createClient, type Client } from './client.js';
 import { followThread } from './follow.js';
 import { unservedNote } from './unservedNote.js';
 import { visibleText } from './visibleText.js';
-import { DEFAULT_URL, eventLine, isOpenRequest, isPastDue, replyHint, requestsOf, shellQuote, statusLine, unrecordedLine, waitingOnLine, type CommandHint } from './format.js';
+import { DEFAULT_URL, eventLine, isOpenRequest, isPastDue, replyHint, requestsOf, shellQuote, sleepingLine, statusLine, unrecordedLine, waitingOnLine, type CommandHint } from './format.js';
 import type { Project } from './project.js';
 
 /**
@@ -23,6 +23,8 @@ export const EXIT = { ok: 0, error: 1, usage: 2 } as const;
  * --exit-status` does. A thread done, or resting until someone acts (a human, a resume), is 0.
  */
 const FAILED_ENDS: readonly ThreadStatus[] = ['failed', 'cancelled'];
+/** A followed thread that sleeps or backs off for less than this is followed on without a note (a short retry). */
+const SLEEPING_NOTE_MIN_MS = 10_000;
 
 /** The outside world of one CLI run, injected so the CLI can run in-process too. */
 export interface CliIO {
@@ -155,6 +157,8 @@ export function cliContext(io: CliIO): CliContext & { exitCode(): number } {
     // The human requests of each thread followed, which the lines of their responses name.
     const requests = new Map<string, Map<string, HumanRequest>>([[view.id, requestsOf(view.events)]]);
     const note = unservedNote(client, err, io.env.npm_command ? 'npx switchyard' : 'switchyard');
+    // Said once per command: a thread that backs off again and again is followed on without a word more.
+    let saidSleeping = false;
     const rested = await followThread(client, view.id, {
       reportAfter,
       atLeast,
@@ -163,6 +167,12 @@ export function cliContext(io: CliIO): CliContext & { exitCode(): number } {
       onQuiet: (threadId, status) => {
         const agent = agents.get(threadId);
         if (agent !== undefined) void note.ask(agent, status);
+      },
+      onSleeping: (threadId, status, until) => {
+        const now = Date.now();
+        if (json || saidSleeping || until - now < SLEEPING_NOTE_MIN_MS) return;
+        saidSleeping = true;
+        out(`  ${threadId === view.id ? '' : '  '}${sleepingLine(status, until, now)}`);
       },
       onEvent: (event, threadId, open) => {
         if (json) return;

@@ -86,6 +86,8 @@ export function addDeleteCommands(program: Command, cli: CliContext): void {
         const outcome = await deleteOne(client, summary.id);
         if (outcome.success) {
           chosen.push(summary.id);
+          // As the dry run lists them: the terminal's record of what went.
+          if (!json) cli.out(`deleted ${summary.id} (${summary.agent}, ${summary.status}, updated ${summary.updatedAt})`);
           warnUnrecorded(cli, outcome.data, unrecorded);
           continue;
         }

@@ -135,11 +135,15 @@ export function inspectHeartbeat(env: NodeJS.ProcessEnv): number | undefined {
 /**
  * Webhook receivers from the environment: `SWITCHYARD_WEBHOOK_URL` (several separated by commas)
  * and `SWITCHYARD_WEBHOOK_SECRET` (the HMAC secret; required with a URL). A URL that is not
- * http(s), or a URL without a secret, is a {@link ConfigError}.
+ * http(s), an empty item (a stray comma), or a URL without a secret, is a {@link ConfigError}.
  */
 export function webhooksFromEnv(env: NodeJS.ProcessEnv): WebhookTarget[] | undefined {
-  const urls = (env.SWITCHYARD_WEBHOOK_URL ?? '').split(',').map((u) => u.trim()).filter(Boolean);
-  if (urls.length === 0) return undefined;
+  const raw = env.SWITCHYARD_WEBHOOK_URL ?? '';
+  if (raw.trim() === '') return undefined;
+  const urls = raw.split(',').map((u) => u.trim());
+  // As the `_PREVIOUS` lists: a stray comma is a typo, not a receiver fewer.
+  const empty = urls.indexOf('');
+  if (empty >= 0) throw new ConfigError(`SWITCHYARD_WEBHOOK_URL: item ${empty + 1} of ${urls.length} is empty: separate the URLs with single commas, none at either end`);
   const secret = env.SWITCHYARD_WEBHOOK_SECRET ?? '';
   if (secret === '') throw new ConfigError('SWITCHYARD_WEBHOOK_URL is set but SWITCHYARD_WEBHOOK_SECRET is not: webhooks are always signed');
   for (const url of urls) {
@@ -185,7 +189,7 @@ export interface WebhookSecrets {
  * place, never a secret.
  */
 export function webhookSecretsFromEnv(env: NodeJS.ProcessEnv): WebhookSecrets {
-  const secret = env.SWITCHYARD_WEBHOOK_SECRET ?? '';
+  const secret = checkedSecret(env.SWITCHYARD_WEBHOOK_SECRET ?? '', 'SWITCHYARD_WEBHOOK_SECRET');
   const raw = env.SWITCHYARD_WEBHOOK_SECRET_PREVIOUS;
   if (secret === '' && (raw ?? '').trim() !== '') {
     throw new ConfigError('SWITCHYARD_WEBHOOK_SECRET_PREVIOUS is set but SWITCHYARD_WEBHOOK_SECRET is not: previous secrets only open what the current one replaced');
@@ -204,6 +208,16 @@ export function hookPreviousSecretsFromEnv(env: NodeJS.ProcessEnv, hookSecret: s
     throw new ConfigError('SWITCHYARD_HOOK_SECRET_PREVIOUS is set but the hook secret is not (--hook-secret or SWITCHYARD_HOOK_SECRET): previous secrets only verify beside the current one');
   }
   return previousSecretsOf('SWITCHYARD_HOOK_SECRET_PREVIOUS', raw, hookSecret);
+}
+
+/**
+ * A secret as given (blanks around it included; empty: none), or, when it is only blanks (a secret
+ * file that came out as a newline), a {@link ConfigError} naming `setting`: a blank secret anyone
+ * could guess would sign webhooks, or let anyone sign a hook.
+ */
+export function checkedSecret(raw: string, setting: string): string {
+  if (raw !== '' && raw.trim() === '') throw new ConfigError(`${setting} is blank (only whitespace): set the secret itself, or leave it empty for none`);
+  return raw;
 }
 
 /** `1 previous <what>`, `2 previous <what>s`: how many, never which. */

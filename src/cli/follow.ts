@@ -42,6 +42,12 @@ export interface FollowOptions {
    * came and another such spell passed. The follow goes on.
    */
   onQuiet?: (threadId: string, status: ThreadStatus | undefined) => void;
+  /**
+   * Called when a followed thread (a pipeline's child too) rests sleeping or backing off, no event
+   * having come for a moment after the one that put it there: it moves again on its own at `until`
+   * (epoch ms). Once per such rest; the follow goes on.
+   */
+  onSleeping?: (threadId: string, status: 'sleeping' | 'backing_off', until: number) => void;
   /** How long a thread may stay quiet before `onQuiet`. @default 30000 */
   quietMs?: number;
   /** The clock of the quiet timer. @default the system clock */
@@ -61,6 +67,18 @@ const CHILD_WAIT_MS = 50;
 const CHILD_WAIT_MAX_MS = 1000;
 /** How long a followed thread may stay quiet before `onQuiet` (as long as `serve --no-worker` waits to warn). */
 const QUIET_MS = 30_000;
+/** How long no event comes after the one that put a thread to sleep before `onSleeping`: not in a replay's burst. */
+const SLEEP_NOTE_MS = 500;
+
+/** When a thread sleeping or backing off moves again on its own, from its events; undefined when it does neither. */
+function wakeOf(events: readonly ThreadEvent[]): { status: 'sleeping' | 'backing_off'; until: number } | undefined {
+  if (events.length === 0) return undefined;
+  const state = deriveState(events);
+  const status = statusOf(state);
+  if (status === 'sleeping' && state.sleepUntil !== null) return { status, until: state.sleepUntil };
+  if (status === 'backing_off' && state.backoffUntil !== null) return { status, until: state.backoffUntil };
+  return undefined;
+}
 
 /** Waits `ms`, or less when `signal` aborts. */
 const timer = (ms: number, signal?: AbortSignal): Promise<void> => sleep(systemClock, ms, signal).catch(() => undefined);
@@ -74,7 +92,7 @@ const timer = (ms: number, signal?: AbortSignal): Promise<void> => sleep(systemC
  * Returns the thread as the server shows it then.
  */
 export async function followThread(client: Client, threadId: string, options: FollowOptions = {}): Promise<ThreadView> {
-  const { reportAfter = 0, onEvent, onChild, onResting, onQuiet, quietMs = QUIET_MS, clock = systemClock, signal, wait = timer, untilMoved = false } = options;
+  const { reportAfter = 0, onEvent, onChild, onResting, onQuiet, onSleeping, quietMs = QUIET_MS, clock = systemClock, signal, wait = timer, untilMoved = false } = options;
   let { atLeast = 0 } = options;
   // The thread when the follow began (with untilMoved): what happened up to it is read, not waited
   // for, and its requests answered by then are past.
@@ -93,9 +111,14 @@ export async function followThread(client: Client, threadId: string, options: Fo
   let caughtUp = false;
   // The quiet timer runs while the follow waits for this thread's next event (not while it follows a child).
   let quiet: unknown;
+  // And the timer of the note that it sleeps, with the rest said last (each said once).
+  let sleepNote: unknown;
+  let saidRest: string | undefined;
   const hush = (): void => {
     if (quiet !== undefined) clock.clearTimeout(quiet);
+    if (sleepNote !== undefined) clock.clearTimeout(sleepNote);
     quiet = undefined;
+    sleepNote = undefined;
   };
   const listen = (): void => {
     hush();
@@ -104,6 +127,14 @@ export async function followThread(client: Client, threadId: string, options: Fo
         quiet = undefined;
         onQuiet(threadId, events.length === 0 ? undefined : statusOf(deriveState(events)));
       }, quietMs);
+    }
+    const wake = onSleeping === undefined ? undefined : wakeOf(events);
+    if (wake !== undefined && saidRest !== `${wake.status}@${wake.until}`) {
+      sleepNote = clock.setTimeout(() => {
+        sleepNote = undefined;
+        saidRest = `${wake.status}@${wake.until}`;
+        onSleeping?.(threadId, wake.status, wake.until);
+      }, SLEEP_NOTE_MS);
     }
   };
   try {
@@ -125,6 +156,7 @@ export async function followThread(client: Client, threadId: string, options: Fo
           ...(onChild ? { onChild } : {}),
           ...(signal ? { signal } : {}),
           ...(onQuiet ? { onQuiet } : {}),
+          ...(onSleeping ? { onSleeping } : {}),
           quietMs,
           clock,
           wait,

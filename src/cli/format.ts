@@ -476,6 +476,17 @@ function clockTime(iso: string): string {
 }
 
 /** A deadline as the line of `eventAt` shows it: HH:MM:SS on the event's own (local) day, else with its date. */
+/**
+ * What a command following a thread says when the thread sleeps or backs off until `until` (epoch
+ * ms): it is only waiting, and stopping the command loses nothing.
+ */
+export function sleepingLine(status: 'sleeping' | 'backing_off', until: number, now: number): string {
+  const time = deadlineTime(new Date(until).toISOString(), new Date(now).toISOString());
+  const rest = status === 'sleeping' ? `sleeping until ${time}` : `backing off until ${time}`;
+  const after = status === 'sleeping' ? 'the thread sleeps on' : 'the thread retries then on its own';
+  return `… ${rest}: following it until it moves (Ctrl+C stops following; ${after})`;
+}
+
 function deadlineTime(iso: string, eventAt: string): string {
   const time = localTime(iso);
   return time.slice(0, 10) === localTime(eventAt).slice(0, 10) ? clockTime(iso) : time;

@@ -25,7 +25,7 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     .version(packageVersion(), '-V, --version')
     .addOption(new Option('--url <url>', 'the switchyard server').env('SWITCHYARD_URL').default(DEFAULT_URL))
     .addOption(new Option('--token <token>', 'the bearer token (serve: the one clients must send)').env('SWITCHYARD_TOKEN'))
-    .option('--json', 'print JSON for scripts: one value on stdout (threads: {threads, next?}), and a failure as one line on stderr, {error, issues?}')
+    .option('--json', 'print JSON for scripts: one value on stdout (threads: {threads, next?}), and a failure as one line on stderr, {error, code?, issues?}')
     .exitOverride()
     // With --json, a usage error is said once, as JSON, by `reportFailure`.
     .configureOutput({ writeOut: io.stdout, writeErr: (text) => void (json() ? undefined : io.stderr(text)) })

@@ -10,7 +10,7 @@ import type { DeliveryLedger } from '../store/deliveryLedger.js';
 import type { WebhookTarget } from '../server/webhooks.js';
 import { DRAIN_MS, embeddedBackend, natsBackend, type Backend, type BackendOptions } from './backend.js';
 import { BUNDLED_EXAMPLES } from './bundled.js';
-import { hookPreviousSecretsFromEnv, inspectWebsocket, loggerFromEnv, modelBaseUrl, modelFromEnv, MODEL_VARIABLES, withheldKeyNote, previousSecretsNamed, retainEndedFromEnv, webhookSecretsFromEnv, webhooksFromEnv } from './env.js';
+import { hookPreviousSecretsFromEnv, inspectHeartbeat, inspectWebsocket, loggerFromEnv, modelBaseUrl, modelFromEnv, MODEL_VARIABLES, withheldKeyNote, previousSecretsNamed, retainEndedFromEnv, webhookSecretsFromEnv, webhooksFromEnv } from './env.js';
 import { DEFAULT_URL, eventLine, shellQuote, type CommandHint } from './format.js';
 import { describeProject, ownModelsLine, type Project } from './project.js';
 import type { Json } from '../thread/events.js';
@@ -18,6 +18,7 @@ import type { Json } from '../thread/events.js';
 /** Threads that ended deleted at most per round of retention (`SWITCHYARD_RETAIN_ENDED`). */
 const RETENTION_BATCH = 1_000;
 const HOUR_MS = 3_600_000;
+const NO_DEMO = '--demo: the config names no demo thread (add demo: { agent, input } to it)';
 
 /** Options of the `serve` command, after commander parsed them. */
 export interface ServeOptions {
@@ -73,9 +74,11 @@ export async function serve(project: Project, options: ServeOptions, io: ServeIO
   const { model, configured, own } = modelFromEnv(io.env, project.config.model);
   const logger = project.config.logger ?? loggerFromEnv(options.logLevel, io.env);
   const base: BackendOptions = { project, model, logger, env: io.env };
-  // Read (and checked) before anything is opened.
+  // Read (and checked) before anything is opened; the inspector's settings for NATS too without it.
+  if (options.demo === true && project.config.demo === undefined) throw new ConfigError(NO_DEMO);
   const webhooks = webhooksFromEnv(io.env);
   inspectWebsocket(io.env);
+  inspectHeartbeat(io.env);
   const retainMs = retainEndedFromEnv(io.env);
   const { secret, previousSecrets } = webhookSecretsFromEnv(io.env);
   const hookPreviousSecrets = hookPreviousSecretsFromEnv(io.env, options.hookSecret ?? '');
@@ -91,9 +94,12 @@ export async function serve(project: Project, options: ServeOptions, io: ServeIO
   // Refused up front where this process runs threads (embedded, or a NATS worker) and could not sign
   // their callbacks; a process that takes no jobs cannot see whether the workers have the secret.
   const runsThreads = !options.natsUrl || (options.worker ?? true);
+  // Aborted at the stop: the server refuses work (503) and readiness, and answers reads, until the
+  // runtime has drained; only then does it close.
+  const stopping = new AbortController();
   const server = await listen(
     backend,
-    options,
+    { ...options, signal: stopping.signal },
     logger,
     { callbackUrls: secret !== '' || !runsThreads, callbackSecret: secret, callbackPreviousSecrets: previousSecrets, hookPreviousSecrets },
     { webhooks, ledger },
@@ -140,8 +146,7 @@ export async function serve(project: Project, options: ServeOptions, io: ServeIO
 
   const demo = project.config.demo;
   const runIt = options.demo ?? (!configured && demo !== undefined && (await runtime.list({ limit: 1 })).length === 0);
-  if (runIt && demo === undefined) io.err('--demo: the config names no demo thread (add demo: { agent, input } to it)');
-  else if (runIt && demo !== undefined) {
+  if (runIt && demo !== undefined) {
     // A process that runs no threads launches the demo only when asked to: it waits for a worker.
     if (!runsThreads && options.demo === undefined) io.out(`demo: not launched (--no-worker: the workers run the threads); launch it with: ${hint(launchExample(demo.agent, demo.input))}`);
     else await runDemo(runtime, demo, io, hint, runsThreads);
@@ -152,8 +157,10 @@ export async function serve(project: Project, options: ServeOptions, io: ServeIO
   // Until a stop signal, or the loss of the data directory to another serve (logged by the backend).
   const stop = await Promise.race([io.stopped.then((signal) => ({ signal })), ...(backend.lost ? [backend.lost.then((holder) => ({ lostTo: holder }))] : [])]);
   logger.info(stop, 'shutting down');
+  stopping.abort();
   try {
     await retention?.close();
+    await backend.drain();
     await server.close();
     detachCallbacks?.();
     await callbacks?.close();
@@ -184,7 +191,7 @@ function optional(options: ServeOptions): { prefix?: string; bucket?: string; re
 /** Starts the HTTP server over the backend; closes the backend if it cannot. */
 async function listen(
   backend: Backend,
-  options: ServeOptions,
+  options: ServeOptions & { signal: AbortSignal },
   logger: BackendOptions['logger'],
   // Whether a launch may name a callbackUrl, the secret that seals its credentials (and the ones it
   // replaced, that open those sealed before), and the hook secrets the current one replaced.
@@ -197,6 +204,7 @@ async function listen(
       port: options.port,
       // A stalled client holds the shutdown no longer than the tool calls may.
       drainMs: DRAIN_MS,
+      signal: options.signal,
       token: options.token ?? '',
       hookSecret: options.hookSecret ?? '',
       ...secrets,

@@ -1,4 +1,5 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
+import { ConfigError, messageOf } from '../errors.js';
 import type { CliContext } from './cliContext.js';
 import { DEFAULT_URL } from './format.js';
 import { natsServerUrls } from './natsUrl.js';
@@ -12,6 +13,24 @@ type WorkerFlags = Omit<WorkerOptions, 'natsUrl' | 'agents'> & ProjectFlags & { 
 type ProjectFlags = { config?: string; agents?: string[] };
 
 const CONFIG_HELP = 'the project config, or a folder holding it (default: switchyard.config.{ts,mts,js,mjs} here, else in the nearest folder above up to the project root, the one with a package.json; else the bundled demo agents)';
+
+/** What `serve --help` says of the settings that have no flag (the README has the whole story). */
+const SERVE_ENVIRONMENT = `
+Environment (besides the variables named above):
+  SWITCHYARD_TOKEN                    the bearer token clients must send (as --token)
+  SWITCHYARD_RETAIN_ENDED             delete threads that ended this long after their last
+                                      update (30d, 12h; at least 1m; default: kept for ever)
+  SWITCHYARD_WEBHOOK_URL              send signed webhooks (a thread asks a human, a thread
+                                      finished) to these http(s) URLs (comma-separated)
+  SWITCHYARD_WEBHOOK_SECRET           the HMAC secret of webhooks and callbacks (required
+                                      with a URL, and for a launch's callbackUrl)
+  SWITCHYARD_WEBHOOK_SECRET_PREVIOUS  webhook secrets it replaced (comma-separated)
+  SWITCHYARD_HOOK_SECRET_PREVIOUS     hook secrets --hook-secret replaced (comma-separated)
+  SWITCHYARD_INSPECT_WS               also feed a @statelyai/inspect inspector (ws:// or wss://)
+  SWITCHYARD_INSPECT_HEARTBEAT_MS     NATS: how often the process tells the inspectors it lives
+  SWITCHYARD_MODEL_API_KEY, SWITCHYARD_MODEL_BASE_URL, SWITCHYARD_MODEL
+                                      an OpenAI-compatible model: key, base URL, model name
+                                      (else OPENAI_API_KEY, OPENAI_BASE_URL; none: the demo model)`;
 
 /** `serve` and `worker`: the commands that run a project's agents. */
 export function addServerCommands(program: Command, cli: CliContext): void {
@@ -32,6 +51,7 @@ export function addServerCommands(program: Command, cli: CliContext): void {
     .addOption(new Option('--bucket <name>', 'NATS: the KV bucket of the threads (default <prefix>_threads)').env('SWITCHYARD_BUCKET').argParser(parseBucket))
     .option('--no-worker', 'NATS: take no jobs in this process, leave them to `switchyard worker`')
     .addOption(new Option('--hook-secret <secret>', 'accept signed inbound webhooks on POST /hooks/<agent> (HMAC secret)').env('SWITCHYARD_HOOK_SECRET'))
+    .addHelpText('after', SERVE_ENVIRONMENT)
     .action(
       async (
         opts: ServeFlags,
@@ -40,9 +60,11 @@ export function addServerCommands(program: Command, cli: CliContext): void {
         const { token } = cli.globals(command);
         const natsUrl = opts.natsUrl ?? (cli.io.env.NATS_URL || undefined);
         if (natsUrl) natsServerUrls(natsUrl, opts.natsUrl === undefined ? 'NATS_URL' : '--nats-url');
-        const prefix = opts.prefix ?? (cli.io.env.SWITCHYARD_PREFIX || undefined);
+        const prefix = await checkedPrefix(opts.prefix, cli.io.env);
         // Loaded here so the client commands start without the runtime, the agents and the server.
         const { serve } = await import('./serve.js');
+        const { checkedSecret } = await import('./env.js');
+        checkedSecret(opts.hookSecret ?? '', command.getOptionValueSource('hookSecret') === 'env' ? 'SWITCHYARD_HOOK_SECRET' : '--hook-secret');
         const project = await cli.projectFor(opts);
         const code = await serve(
           project,
@@ -85,7 +107,7 @@ export function addServerCommands(program: Command, cli: CliContext): void {
       natsServerUrls(natsUrl, opts.natsUrl === undefined ? 'NATS_URL' : '--nats-url');
       const project = await cli.projectFor({ ...opts, agents: undefined });
       if (opts.agents) await cli.selected(project, opts.agents);
-      const prefix = opts.prefix ?? (cli.io.env.SWITCHYARD_PREFIX || undefined);
+      const prefix = await checkedPrefix(opts.prefix, cli.io.env);
       const code = await runWorker(
         project,
         {
@@ -101,6 +123,22 @@ export function addServerCommands(program: Command, cli: CliContext): void {
       );
       cli.exitWith(code);
     });
+}
+
+/**
+ * The NATS subject prefix, `--prefix` else `SWITCHYARD_PREFIX` (empty: the default), checked as
+ * joining NATS checks it, with or without NATS: a bad one is a {@link ConfigError} naming the setting.
+ */
+async function checkedPrefix(flag: string | undefined, env: NodeJS.ProcessEnv): Promise<string | undefined> {
+  const [setting, prefix] = flag !== undefined ? ['--prefix', flag] : ['SWITCHYARD_PREFIX', env.SWITCHYARD_PREFIX];
+  if (!prefix) return undefined;
+  const { busSubjects } = await import('../surface/subjects.js');
+  try {
+    busSubjects(prefix);
+  } catch (error) {
+    throw new ConfigError(`${setting}: ${messageOf(error)}`, { cause: error });
+  }
+  return prefix;
 }
 
 function parsePort(value: string): number {

@@ -6,7 +6,7 @@ import { isThreadStatus, TERMINAL_STATUSES, THREAD_STATUSES, type ThreadStatus }
 import { messageOf, type StateConflict } from '../errors.js';
 import { THREAD_ID_PATTERN, THREAD_ID_RULE } from '../runtime/launching.js';
 import type { ThreadView } from '../runtime/runtime.js';
-import { ServerError, type Client } from './client.js';
+import { ServerError, type Client, type ThreadPage } from './client.js';
 import { parseCutoff } from './cutoff.js';
 import { checkFitsRequest, respondBody } from './respondFlags.js';
 import { UsageError, type CliContext } from './cliContext.js';
@@ -14,6 +14,16 @@ import { waitedDescendant, waitedThread, type WaitedDescendant } from '../pipeli
 import { withInputJsonHint } from './inputJsonHint.js';
 import { replyHint, shellQuote, threadDetails, threadsTable, waitedCallLine, type CommandHint } from './format.js';
 import { absentAgentNote } from './unservedNote.js';
+
+/**
+ * What follows a page of `threads`: where the next one starts (`--after`), or, for a page of the
+ * most recently updated cut at its limit, that more may exist and how to see them.
+ */
+function pageEnd(page: ThreadPage, opts: { limit: number; after?: string }): string[] {
+  if (page.next !== undefined) return [`next page: --after ${shellQuote(page.next)}`];
+  if (opts.after !== undefined || page.threads.length < opts.limit) return [];
+  return [`showing the ${opts.limit} most recently updated; more may exist: --limit <n> shows more, --after '' pages through them all`];
+}
 
 /** The commands of threads on a server: launch, threads, show, watch, respond, pause, resume, cancel. */
 export function addThreadCommands(program: Command, cli: CliContext): void {
@@ -31,7 +41,8 @@ export function addThreadCommands(program: Command, cli: CliContext): void {
       const client = cli.clientOf(command);
       const json = cli.globals(command).json === true;
       const { thread: launched, created } = await client.launch(agent, input, opts.threadId).catch(async (error: unknown) => {
-        throw opts.inputJson === undefined ? await withInputJsonHint(client, agent, error) : error;
+        const refused = relaunchAdvised(error, cli.hintOf(command));
+        throw opts.inputJson === undefined ? await withInputJsonHint(client, agent, refused) : refused;
       });
       // The server answers a launch of an existing id (with the same input) with that thread.
       if (!created) cli.err(`thread ${launched.id} already exists; not launched again`);
@@ -58,7 +69,7 @@ export function addThreadCommands(program: Command, cli: CliContext): void {
       // --json prints the server's answer as it is, `{ threads, next? }`, with or without --after.
       const page = await cli.clientOf(command).list(opts);
       if (cli.globals(command).json) cli.printJson(page);
-      else cli.out(page.next === undefined ? threadsTable(page.threads) : `${threadsTable(page.threads)}\nnext page: --after ${shellQuote(page.next)}`);
+      else cli.out([threadsTable(page.threads), ...pageEnd(page, opts)].join('\n'));
     });
 
   program
@@ -153,19 +164,35 @@ export function addThreadCommands(program: Command, cli: CliContext): void {
     cmd.action(async (id: string, opts: { reason?: string; by?: string; follow?: boolean }, command: Command) => {
       const client = cli.clientOf(command);
       const by = opts.by ?? currentUser();
+      const current = await client.get(id).catch(() => undefined);
       if (action !== 'resume') {
         // The server answers once the call in flight is over (up to the tool's timeoutMs): say so now.
-        const current = await client.get(id).catch(() => undefined);
         const waited = current === undefined ? undefined : (waitedCallLine(current, action) ?? (action === 'cancel' ? await childCallLine(client, current) : undefined));
         if (waited !== undefined) cli.err(waited);
       }
       const view = await client.control(id, action, { ...(opts.reason ? { reason: opts.reason } : {}), ...(by ? { by } : {}) });
-      await cli.afterAction(command, client, view, action === 'resume' && opts.follow !== false);
+      // A resume of a thread that was not paused appends nothing: said, and nothing is followed.
+      const notResumed = action === 'resume' && current !== undefined && !view.events.some((e) => e.seq > current.version && e.type === 'control' && e.data.action === 'resume');
+      if (notResumed && !cli.globals(command).json && !TERMINAL_STATUSES.includes(view.status)) cli.err(`thread ${view.id} was not paused (it is ${view.status}): nothing to resume`);
+      await cli.afterAction(command, client, view, action === 'resume' && !notResumed && opts.follow !== false);
       // Paused (or resumed) for an agent the server lacks: its resume hint would fail, say why.
       const absent = action === 'cancel' || cli.globals(command).json ? undefined : await absentAgentNote(client, view.agent, view.status);
       if (absent !== undefined) cli.err(absent);
     });
   }
+}
+
+/**
+ * A relaunch refused for another input, with the CLI's ways out (`--thread-id`, `watch`) in place
+ * of the HTTP API's; any other error as it is.
+ */
+function relaunchAdvised(error: unknown, hint: CommandHint): unknown {
+  if (!(error instanceof ServerError) || error.code !== 'thread_exists_other_input') return error;
+  const id = /^thread (\S+) /.exec(error.message)?.[1];
+  const at = error.message.indexOf('; a relaunch does not change it');
+  if (id === undefined || at < 0) return error;
+  const message = `${error.message.slice(0, at)}; a relaunch does not change it: launch a new thread (another --thread-id), or follow it: ${hint(`watch ${shellQuote(id)}`)}`;
+  return new ServerError(message, error.status, error.issues, error.retryAfterMs, error.code);
 }
 
 /**

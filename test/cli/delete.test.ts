@@ -126,7 +126,13 @@ describe('switchyard prune', () => {
     await fill();
     const result = await cli('prune', '--ended-before', '30d');
     expect(result.code).toBe(0);
-    expect(result.stdout).toMatch(/^deleted 3 threads that ended before \S+Z; skipped 1 \(changed meanwhile, or its pipeline has not ended\)\n$/);
+    // One line per thread deleted (qa25-ops D12), in the walk's order, then the count.
+    expect(result.stdout.split('\n').filter(Boolean)).toEqual([
+      expect.stringMatching(/^deleted old-done \(calculator, done, updated \S+\)$/),
+      expect.stringMatching(/^deleted old-failed \(calculator, failed, updated \S+\)$/),
+      expect.stringMatching(/^deleted old-cancelled \(echo, cancelled, updated \S+\)$/),
+      expect.stringMatching(/^deleted 3 threads that ended before \S+Z; skipped 1 \(changed meanwhile, or its pipeline has not ended\)$/),
+    ]);
     expect(result.stderr).toBe('skipped pipe-child: thread pipe-child belongs to pipeline pipe, which is running and may still need its result; delete it once pipe has ended\n');
     const left = (await store.list({ limit: 100 })).map((s) => s.id).sort();
     expect(left).toEqual(['new-done', 'old-running', 'pipe', 'pipe-child']);
@@ -165,7 +171,8 @@ describe('switchyard prune', () => {
     await store.create(threadOf('old-unrecorded', 'publisher', unrecorded('old-unrecorded'), ago(45)));
     const result = await cli('prune', '--ended-before', '30d');
     expect(result.code).toBe(0);
-    expect(result.stdout).toMatch(/^deleted 4 threads that ended before /);
+    expect(result.stdout).toMatch(/^deleted old-unrecorded \(publisher, cancelled, updated \S+\)$/m);
+    expect(result.stdout).toMatch(/\ndeleted 4 threads that ended before [^\n]+\n$/);
     expect(result.stderr.split('\n').filter(Boolean)).toEqual([expect.stringMatching(/^skipped pipe-child: /), warning('old-unrecorded').trimEnd()]);
     expect(read).toEqual([]);
 
@@ -195,13 +202,13 @@ describe('switchyard prune', () => {
   it('walks page after page while it deletes, and stops at --max, saying to run it again', async () => {
     for (let i = 0; i < 230; i++) await store.create(threadOf(`t${String(i).padStart(3, '0')}`, 'echo', DONE, ago(40) + i));
     const all = await cli('prune', '--ended-before', '30d', '--max', '500');
-    expect(all.stdout).toMatch(/^deleted 230 threads that ended before /);
+    expect(all.stdout).toMatch(/\ndeleted 230 threads that ended before \S+\n$/);
     expect(await store.list({ limit: 1000 })).toEqual([]);
 
     for (let i = 0; i < 5; i++) await store.create(threadOf(`u${i}`, 'echo', DONE, ago(40) + i));
     const bounded = await cli('prune', '--ended-before', '30d', '--max', '2');
     expect(bounded.code).toBe(0);
-    expect(bounded.stdout).toMatch(/^deleted 2 threads that ended before \S+Z; stopped at --max 2: run it again for more\n$/);
+    expect(bounded.stdout).toMatch(/^deleted u0 \(echo, done, updated \S+\)\ndeleted u1 \(echo, done, updated \S+\)\ndeleted 2 threads that ended before \S+Z; stopped at --max 2: run it again for more\n$/);
     expect((await store.list({ limit: 100 })).map((s) => s.id).sort()).toEqual(['u2', 'u3', 'u4']);
   });
 

@@ -50,6 +50,8 @@ export interface BackendOptions {
   readonly model: Model;
   readonly logger: Logger;
   readonly env: NodeJS.ProcessEnv;
+  /** What tool calls' secrets are sealed and opened with (see `sealSecretsFromEnv`). @default none */
+  readonly sealSecrets?: readonly string[];
 }
 
 /**
@@ -85,6 +87,7 @@ export async function embeddedBackend(dir: string, options: BackendOptions): Pro
     logger,
     inspect: inspector.inspect,
     ...(project.config.maxConcurrent === undefined ? {} : { maxConcurrent: project.config.maxConcurrent }),
+    ...(options.sealSecrets === undefined || options.sealSecrets.length === 0 ? {} : { sealSecret: options.sealSecrets }),
   });
   return {
     runtime,
@@ -172,6 +175,7 @@ export async function natsBackend(options: NatsBackendOptions): Promise<Backend>
     ...(options.bucket === undefined ? {} : { bucket: options.bucket }),
     ...(options.replicas === undefined ? {} : { replicas: options.replicas }),
     ...(project.config.maxConcurrent === undefined ? {} : { maxConcurrent: project.config.maxConcurrent }),
+    ...(options.sealSecrets === undefined ? {} : { sealSecrets: options.sealSecrets }),
     ...natsInspectOptions(options.env),
     // The callbacks of the jobs taken here.
     webhookSecrets: webhookSecretsFromEnv(options.env),

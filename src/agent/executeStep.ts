@@ -1,5 +1,5 @@
 import { redactJson, redactText } from '../context/redact.js';
-import { openArgs } from '../context/sealedArgs.js';
+import { openArgs, shownArgs } from '../context/sealedArgs.js';
 import { sleep } from '../clock.js';
 import { clipText, describeError, isUnavailable, messageOf, promiseOf, SwitchyardError, VersionConflictError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -295,7 +295,7 @@ function goneToolEvents(input: StepInput, call: PendingCall): readonly NewEvent[
 function notRunAgainEvents(input: StepInput, call: PendingCall, why: string): readonly NewEvent[] {
   const answer = input.thread.events.findLast((e) => e.type === 'human_response');
   const comment = answer?.type === 'human_response' && answer.data.comment ? `: ${answer.data.comment}` : '';
-  const message = `${call.tool}(${JSON.stringify(call.args)}) was not run again: ${why}. It had been started and its outcome was not recorded; a human said it did not take effect${comment}`;
+  const message = `${call.tool}(${shownArgs(call.args)}) was not run again: ${why}. It had been started and its outcome was not recorded; a human said it did not take effect${comment}`;
   return errorEvents(input, 'tool_error', message, { callId: call.callId, tool: call.tool });
 }
 
@@ -328,7 +328,7 @@ function interruptedRequest(threadKey: string, seq: number, call: PendingCall, w
     data: {
       requestId: requestIdFor(threadKey, seq),
       kind: 'interrupted',
-      question: `${call.tool}(${JSON.stringify(call.args)}) ${what}${ask}`,
+      question: `${call.tool}(${shownArgs(call.args)}) ${what}${ask}`,
       urgency: 'high',
       format: 'yes_no',
       callId: call.callId,

@@ -207,6 +207,11 @@ export function maskSealed(text: string): string {
   return text.includes(SEALED_PREFIX) ? text.replace(SEALED_TOKENS, REDACTED) : text;
 }
 
+/** Recorded arguments as a question or a message to people quotes them: JSON, each sealed token as `[REDACTED]`. */
+export function shownArgs(args: Json): string {
+  return maskSealed(JSON.stringify(args));
+}
+
 function bindingOf({ threadId, callId }: SealBinding): string {
   return `tool args\u0000${threadId}\u0000${callId}`;
 }

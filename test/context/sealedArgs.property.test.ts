@@ -5,8 +5,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { REDACTED, redactJson } from '../../src/context/redact.js';
+import { redactingLogger } from '../../src/context/redactingLogger.js';
 import { holdsSealed, maskSealed, openArgs, redactedPaths, sealArgs } from '../../src/context/sealedArgs.js';
 import type { Json } from '../../src/thread/events.js';
+import { capturingLogger } from '../support/capturingLogger.js';
 
 const SECRET = 'seal-secret-for-tests';
 const AT = { threadId: 'th-1', callId: 'call_2' };
@@ -99,5 +101,13 @@ describe('sealed tool arguments', () => {
     const args = { user: 'bob', note: 'plain' };
     const opened = openArgs(args, [], AT);
     expect(opened.success && opened.data).toBe(args);
+  });
+
+  it('a redacting logger writes a line holding tokens whole (ciphertext: nothing of them is rewritten)', () => {
+    const { logger, out } = capturingLogger();
+    const args = sealArgs({ user: 'bob', note: `key sk-NOTEPLANTED1234567890abcd and ${DECLARED[0]}` }, SECRET, DECLARED, AT) as Record<string, Json>;
+    redactingLogger(logger, DECLARED).info({ args }, 'tool call');
+    expect(out.lines[0]?.args).toEqual(args);
+    expect(out.text).not.toMatch(/NOTEPLANTED|hunter2/);
   });
 });

@@ -111,6 +111,8 @@ describe('a tool argument redactJson would redact (D1)', () => {
     await first.runtime.close();
     expect(errorsOf(waiting.events)).toEqual([]);
     expect(waiting.status).toBe('awaiting_human');
+    // People are asked about the call with its secret shown as redacted: neither the value nor a token.
+    expect(waiting.pendingRequest?.question).toBe('Approve create_account({"user":"bob","password":"[REDACTED]"})?');
     expect(received).toEqual([]);
     const next = runtimeOf(a, store, [DONE], ['seal-secret-new', 'seal-secret-old']);
     await next.runtime.respond(waiting.id, { requestId: waiting.pendingRequest!.requestId, approved: true });

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { agent } from '../../src/agent/agent.js';
 import { tool } from '../../src/agent/tool.js';
 import { scriptedModel, type ScriptStep } from '../../src/model/scriptedModel.js';
+import { defineConfig } from '../../src/runtime/config.js';
 import { createRuntime, type Runtime } from '../../src/runtime/runtime.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
 import type { ThreadStore } from '../../src/store/threadStore.js';
@@ -160,5 +161,7 @@ describe('a tool argument redactJson would redact (D1)', () => {
     const { agent: a } = accounts();
     expect(() => runtimeOf(a, createMemoryStore(), [], '  ')).toThrow('sealSecret must be a string that is not blank');
     expect(() => runtimeOf(a, createMemoryStore(), [], ['good-secret', ''])).toThrow('sealSecret item 2 of 2 must be a string that is not blank');
+    expect(() => defineConfig({ agents: [a], sealSecret: [] })).toThrow('defineConfig: sealSecret must be a string or a non-empty list of strings');
+    expect(defineConfig({ agents: [a], sealSecret: ['new-secret', 'old-secret'] }).sealSecret).toEqual(['new-secret', 'old-secret']);
   });
 });

@@ -92,7 +92,7 @@ export interface AgentOptions<TName extends string = string, TInput extends z.Zo
   /**
    * Literal values never to show the model or to write into what the agent records (API keys the
    * tools use): they are replaced with `[REDACTED]` in the context the model sees and in the
-   * values of prompt `variables` computed from the thread (the system prompt), in its decisions' arguments, tool results, errors, questions to humans, their answers and final output, and in
+   * values of prompt `variables` computed from the thread (the system prompt), in its decisions' arguments (a tool call's are sealed instead, so the tool still gets them: see `RuntimeOptions.sealSecret`), tool results, errors, questions to humans, their answers and final output, and in
    * every line written through the `logger` its tools, prefetch and steps are given, wherever the
    * secret stands in the line (and in the runtime's lines about its threads' steps). The launch
    * input is the exception: it is stored as given (a redelivered hook or trigger is recognized by

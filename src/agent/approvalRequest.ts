@@ -1,3 +1,4 @@
+import { shownArgs } from '../context/sealedArgs.js';
 import type { Json, NewEvent } from '../thread/events.js';
 import { requestIdFor } from './ids.js';
 
@@ -15,7 +16,7 @@ export function approvalRequest(threadKey: string, seq: number, call: CallToAppr
     data: {
       requestId: requestIdFor(threadKey, seq),
       kind: 'approval',
-      question: `Approve ${call.tool}(${JSON.stringify(call.args)})?`,
+      question: `Approve ${call.tool}(${shownArgs(call.args)})?`,
       urgency: 'medium',
       format: 'yes_no',
       callId: call.callId,

@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import { redactJson, redactText } from '../context/redact.js';
 import { redactingLogger } from '../context/redactingLogger.js';
 import { renderContext } from '../context/renderContext.js';
+import { sealSecretsOf } from '../context/sealedArgs.js';
 import { ConfigError, InvalidStateError, messageOf, VersionConflictError } from '../errors.js';
 import { appendEvents } from '../store/appendEvents.js';
 import { versionOf, type CustomData, type Json, type NewEvent, type Thread } from '../thread/events.js';
@@ -13,6 +14,7 @@ import { approvalRequest } from './approvalRequest.js';
 import type { CustomStep, StepContext } from './customStep.js';
 import type { StepInput } from './deps.js';
 import { errorEvents } from './errorEvents.js';
+import { parseRecorded } from './executeStep.js';
 import { toJson } from './tool.js';
 
 /**
@@ -122,6 +124,16 @@ export interface StepEventsOptions {
   readonly logger?: Logger | undefined;
   /** @default never aborted */
   readonly signal?: AbortSignal | undefined;
+  /** What an intent step's call's sealed arguments open with (see `RuntimeOptions.sealSecret`). @default none */
+  readonly sealSecret?: string | readonly string[] | undefined;
+}
+
+/** How one step runs: its now, logger (bound), signal, and what sealed arguments open with. */
+interface StepRun {
+  readonly now: number;
+  readonly logger: Logger;
+  readonly signal: AbortSignal;
+  readonly sealSecrets: readonly string[];
 }
 
 /**
@@ -147,15 +159,16 @@ export async function stepEvents(agent: Agent, name: string, thread: Thread, opt
   const state = deriveState(thread.events);
   const step = stepNamed(agent, name);
   if (step !== undefined) checkDue(agent, step, thread, state);
+  const run = { now: options.now ?? Date.now(), logger, signal: options.signal ?? new AbortController().signal, sealSecrets: sealSecretsOf(options.sealSecret) };
   try {
-    return await eventsOf(agent, name, thread, state, options.now ?? Date.now(), logger, options.signal ?? new AbortController().signal);
+    return await eventsOf(agent, name, thread, state, run);
   } catch (error) {
     if (error instanceof StepOutputError) throw new TypeError(`${name} failed: ${error.message}`, { cause: error });
     throw error;
   }
 }
 
-async function eventsOf(agent: Agent, name: string, thread: Thread, state: ThreadState, now: number, logger: Logger, signal: AbortSignal): Promise<NewEvent[]> {
+async function eventsOf(agent: Agent, name: string, thread: Thread, state: ThreadState, { now, logger, signal, sealSecrets }: StepRun): Promise<NewEvent[]> {
   const step = stepNamed(agent, name);
   if (step === undefined) {
     const names = customStepsOf(agent).map((s) => s.name);
@@ -205,7 +218,7 @@ async function eventsOf(agent: Agent, name: string, thread: Thread, state: Threa
     case 'intent': {
       const call = state.pendingCall;
       if (call === null) return [];
-      const args = step.tool.parse(call.args, 'recorded');
+      const args = parseRecorded(sealSecrets, thread.id, call, step.tool);
       if (!args.success) throw new StepOutputError(`arguments for ${name} are invalid: ${args.error}`);
       const result = await step.run(args.data, context);
       return [custom(defined({ callId: call.callId, output: recorded(agent, step.output, result.output), until: waitUntil(now, result.waitMs) }), 'intent')];
@@ -226,7 +239,7 @@ export async function customStep(input: StepInput, name: string, signal: AbortSi
   let events: NewEvent[];
   try {
     const { agent, thread, state, deps } = input;
-    events = await eventsOf(agent, name, thread, state, deps.clock.now(), deps.logger, signal);
+    events = await eventsOf(agent, name, thread, state, { now: deps.clock.now(), logger: deps.logger, signal, sealSecrets: deps.sealSecrets ?? [] });
   } catch (error) {
     if (signal.aborted || error instanceof VersionConflictError) throw error;
     const call = input.state.pendingCall;

@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import { redactJson, redactText } from '../context/redact.js';
+import { redactedPaths, sealArgs } from '../context/sealedArgs.js';
 import { agentContext } from '../context/ownContext.js';
 import type { RenderedContext } from '../context/renderContext.js';
 import { MAX_TIMER_MS } from '../clock.js';
@@ -204,13 +205,36 @@ function nextStep(input: StepInput, seq: number, output: ModelOutput, hash: stri
     return refused(input, output, withArgs(errorEvents(input, 'invalid_args', `arguments for ${intent} are invalid: ${checked.error}`, { tool: intent, tokens }), parsed.data.args, agent.secrets));
   }
   // The arguments came from JSON.parse: JSON already, and not shared with anyone.
-  const args = redactJson(parsed.data.args, agent.secrets) as Record<string, Json>;
+  const sent = parsed.data.args as Record<string, Json>;
   const callId = callIdFor(seq);
+  const kept = recordedArgs(input, intent, sent, callId);
+  if (!kept.success) return refused(input, output, withArgs(errorEvents(input, 'invalid_args', kept.error, { tool: intent, tokens }), sent, agent.secrets));
+  const args = kept.data;
   const decision: NewEvent = {
     type: 'decision',
     data: { callId, step: state.totalSteps + 1, intent, args, model: output.model, promptHash: hash, tokens, latencyMs },
   };
   return followUp(input, seq, decision, { callId, tool, intent, args, checked: checked.data });
+}
+
+/**
+ * A decision's arguments as its thread records them: as sent when nothing in them would be
+ * redacted (the common case: one walk, no copy). The built-in intents use what was sent, never the
+ * record: redacted. A tool runs from the record (on any process, after a restart or an approval),
+ * so its secrets are sealed for this call (see `sealArgs`); with no seal secret the call is refused,
+ * the error naming the tool, the arguments and the fix.
+ */
+function recordedArgs(input: StepInput, intent: string, sent: Record<string, Json>, callId: string): { success: true; data: Record<string, Json> } | { success: false; error: string } {
+  const { agent, deps, thread } = input;
+  const redacted = redactJson(sent, agent.secrets) as Record<string, Json>;
+  if (redacted === sent || intent === DONE_FOR_NOW || intent === REQUEST_HUMAN_INPUT) return { success: true, data: redacted };
+  const [secret] = deps.sealSecrets ?? [];
+  if (secret !== undefined) return { success: true, data: sealArgs(sent, secret, agent.secrets, { threadId: thread.id, callId }) as Record<string, Json> };
+  const paths = redactedPaths(sent, redacted).join(', ');
+  return {
+    success: false,
+    error: `${intent} was not run: its arguments hold secrets (${paths}), which the thread may keep only sealed, and this runtime has no seal secret; set SWITCHYARD_SEAL_SECRET (or the runtime option sealSecret) on every process that runs threads`,
+  };
 }
 
 /**

@@ -43,6 +43,12 @@ export interface AgentDeps {
    * approved run again starts at once.
    */
   readonly lateCalls?: LateCalls;
+  /**
+   * The runtime's seal secrets (`RuntimeOptions.sealSecret`): the first seals what a decision's
+   * arguments hold that would be redacted, all open it before a tool runs (a rotation). Empty or
+   * unset: such a call is refused, an `invalid_args` error naming the fix.
+   */
+  readonly sealSecrets?: readonly string[];
 }
 
 /** Input of every step: the agent, the thread as last persisted, and its derived state. */

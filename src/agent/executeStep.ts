@@ -1,4 +1,5 @@
 import { redactJson, redactText } from '../context/redact.js';
+import { openArgs, shownArgs } from '../context/sealedArgs.js';
 import { sleep } from '../clock.js';
 import { clipText, describeError, isUnavailable, messageOf, promiseOf, SwitchyardError, VersionConflictError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -214,7 +215,7 @@ function gate(input: StepInput, call: PendingCall, recorded: boolean): Gate {
   }
   // The human was told approving means it did not take effect and it is not run again: so it is not.
   if (call.rerun === false) return { run: false, events: notRunAgainEvents(input, call, 'the question the human answered said approving would not run it again') };
-  const checked = tool.parse(call.args, 'recorded');
+  const checked = parseRecorded(input.deps.sealSecrets ?? [], thread.id, call, tool);
   const started = call.started && !recorded ? startedGate(input, call, tool, checked) : undefined;
   if (started !== undefined) return started;
   if (!checked.success) return { run: false, events: errorEvents(input, 'invalid_args', `arguments for ${call.tool} are invalid: ${checked.error}`, about) };
@@ -224,6 +225,16 @@ function gate(input: StepInput, call: PendingCall, recorded: boolean): Gate {
     return { run: false, events: [approvalRequest(incarnationKeyOf(thread), versionOf(thread) + 1, call)] };
   }
   return { run: true, tool, args: checked.data };
+}
+
+/**
+ * A call's recorded arguments as its tool runs with them: their sealed secrets opened (see
+ * `openArgs`), then parsed by the tool's schema. Sealed values that do not open fail as arguments
+ * the schema refuses: the call never runs with a token's text.
+ */
+export function parseRecorded(sealSecrets: readonly string[], threadId: string, call: Pick<PendingCall, 'callId' | 'args'>, tool: Pick<Tool, 'parse'>): ReturnType<Tool['parse']> {
+  const opened = openArgs(call.args, sealSecrets, { threadId, callId: call.callId });
+  return opened.success ? tool.parse(opened.data, 'recorded') : opened;
 }
 
 /**
@@ -284,7 +295,7 @@ function goneToolEvents(input: StepInput, call: PendingCall): readonly NewEvent[
 function notRunAgainEvents(input: StepInput, call: PendingCall, why: string): readonly NewEvent[] {
   const answer = input.thread.events.findLast((e) => e.type === 'human_response');
   const comment = answer?.type === 'human_response' && answer.data.comment ? `: ${answer.data.comment}` : '';
-  const message = `${call.tool}(${JSON.stringify(call.args)}) was not run again: ${why}. It had been started and its outcome was not recorded; a human said it did not take effect${comment}`;
+  const message = `${call.tool}(${shownArgs(call.args)}) was not run again: ${why}. It had been started and its outcome was not recorded; a human said it did not take effect${comment}`;
   return errorEvents(input, 'tool_error', message, { callId: call.callId, tool: call.tool });
 }
 
@@ -317,7 +328,7 @@ function interruptedRequest(threadKey: string, seq: number, call: PendingCall, w
     data: {
       requestId: requestIdFor(threadKey, seq),
       kind: 'interrupted',
-      question: `${call.tool}(${JSON.stringify(call.args)}) ${what}${ask}`,
+      question: `${call.tool}(${shownArgs(call.args)}) ${what}${ask}`,
       urgency: 'high',
       format: 'yes_no',
       callId: call.callId,

@@ -55,6 +55,8 @@ export interface BackendOptions {
   readonly model: Model;
   readonly logger: Logger;
   readonly env: NodeJS.ProcessEnv;
+  /** What tool calls' secrets are sealed and opened with (see `sealSecretsFromEnv`). @default none */
+  readonly sealSecrets?: readonly string[];
 }
 
 /**
@@ -95,6 +97,7 @@ export async function embeddedBackend(dir: string, options: BackendOptions): Pro
     logger,
     inspect: inspector.inspect,
     ...(project.config.maxConcurrent === undefined ? {} : { maxConcurrent: project.config.maxConcurrent }),
+    ...(options.sealSecrets === undefined || options.sealSecrets.length === 0 ? {} : { sealSecret: options.sealSecrets }),
   });
   return {
     runtime,
@@ -184,6 +187,7 @@ export async function natsBackend(options: NatsBackendOptions): Promise<Backend>
     ...(options.bucket === undefined ? {} : { bucket: options.bucket }),
     ...(options.replicas === undefined ? {} : { replicas: options.replicas }),
     ...(project.config.maxConcurrent === undefined ? {} : { maxConcurrent: project.config.maxConcurrent }),
+    ...(options.sealSecrets === undefined ? {} : { sealSecrets: options.sealSecrets }),
     ...natsInspectOptions(options.env),
     // The callbacks of the jobs taken here.
     webhookSecrets: webhookSecretsFromEnv(options.env),

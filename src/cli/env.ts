@@ -1,3 +1,4 @@
+import { sealSecretsOf } from '../context/sealedArgs.js';
 import { parseSecretList } from '../context/secretList.js';
 import { ConfigError } from '../errors.js';
 import { createLogger, isLogLevel, LOG_LEVELS, type Logger } from '../logger.js';
@@ -195,6 +196,28 @@ export function webhookSecretsFromEnv(env: NodeJS.ProcessEnv): WebhookSecrets {
     throw new ConfigError('SWITCHYARD_WEBHOOK_SECRET_PREVIOUS is set but SWITCHYARD_WEBHOOK_SECRET is not: previous secrets only open what the current one replaced');
   }
   return { secret, previousSecrets: previousSecretsOf('SWITCHYARD_WEBHOOK_SECRET_PREVIOUS', raw, secret) };
+}
+
+/**
+ * The seal secrets of a process (see `RuntimeOptions.sealSecret`): the config's `sealSecret` when
+ * it gives one, else `SWITCHYARD_SEAL_SECRET` followed by the secrets it replaced,
+ * `SWITCHYARD_SEAL_SECRET_PREVIOUS` (comma-separated), checked as {@link webhookSecretsFromEnv}
+ * checks its own; none when unset. A blank secret, or the webhook secret (receivers hold that
+ * one: they could open what it sealed), is a {@link ConfigError} naming the setting, never a secret.
+ */
+export function sealSecretsFromEnv(env: NodeJS.ProcessEnv, configured?: string | readonly string[]): readonly string[] {
+  if (configured !== undefined) return sealSecretsOf(configured);
+  const secret = env.SWITCHYARD_SEAL_SECRET ?? '';
+  const raw = env.SWITCHYARD_SEAL_SECRET_PREVIOUS;
+  if (secret === '' && (raw ?? '').trim() !== '') {
+    throw new ConfigError('SWITCHYARD_SEAL_SECRET_PREVIOUS is set but SWITCHYARD_SEAL_SECRET is not: previous secrets only open what the current one replaced');
+  }
+  if (secret === '') return [];
+  if (secret.trim() === '') throw new ConfigError('SWITCHYARD_SEAL_SECRET is blank: give it a secret, or unset it');
+  if (secret === env.SWITCHYARD_WEBHOOK_SECRET) {
+    throw new ConfigError('SWITCHYARD_SEAL_SECRET must not be the webhook secret (SWITCHYARD_WEBHOOK_SECRET): receivers hold that one; give it a secret of its own');
+  }
+  return [secret, ...previousSecretsOf('SWITCHYARD_SEAL_SECRET_PREVIOUS', raw, secret)];
 }
 
 /**

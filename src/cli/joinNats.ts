@@ -33,6 +33,8 @@ export interface JoinNatsOptions {
   concurrency?: number;
   /** Agent actors at once in this process. @default 64 */
   maxConcurrent?: number;
+  /** What tool calls' secrets are sealed and opened with (`SWITCHYARD_SEAL_SECRET`, then the ones it replaced). @default none */
+  sealSecrets?: readonly string[];
   /** Follow the other processes' events (an HTTP server needs it for SSE and waits). */
   observe: boolean;
   model: Model;
@@ -78,6 +80,7 @@ export async function joinNats(options: JoinNatsOptions): Promise<NatsNode> {
     ...(options.serve === undefined ? {} : { serve: options.serve }),
     ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
     ...(options.maxConcurrent === undefined ? {} : { maxConcurrent: options.maxConcurrent }),
+    ...(options.sealSecrets === undefined || options.sealSecrets.length === 0 ? {} : { sealSecret: options.sealSecrets }),
     ...(options.webhookSecrets === undefined ? {} : { callbacks: { secret: options.webhookSecrets.secret, previousSecrets: options.webhookSecrets.previousSecrets } }),
     inspect: (event) => inspector?.inspect(event),
   });

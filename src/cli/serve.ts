@@ -10,9 +10,10 @@ import type { DeliveryLedger } from '../store/deliveryLedger.js';
 import type { WebhookTarget } from '../server/webhooks.js';
 import { DRAIN_MS, embeddedBackend, natsBackend, type Backend, type BackendOptions } from './backend.js';
 import { BUNDLED_EXAMPLES } from './bundled.js';
-import { hookPreviousSecretsFromEnv, inspectHeartbeat, inspectWebsocket, loggerFromEnv, modelBaseUrl, modelFromEnv, MODEL_VARIABLES, withheldKeyNote, previousSecretsNamed, retainEndedFromEnv, webhookSecretsFromEnv, webhooksFromEnv } from './env.js';
+import { hookPreviousSecretsFromEnv, inspectHeartbeat, inspectWebsocket, loggerFromEnv, modelBaseUrl, modelFromEnv, MODEL_VARIABLES, withheldKeyNote, previousSecretsNamed, retainEndedFromEnv, sealSecretsFromEnv, webhookSecretsFromEnv, webhooksFromEnv } from './env.js';
 import { DEFAULT_URL, eventLine, shellQuote, type CommandHint } from './format.js';
 import { describeProject, ownModelsLine, type Project } from './project.js';
+import { unsealedToolsWarning } from './sealWarning.js';
 import type { Json } from '../thread/events.js';
 
 /** Threads that ended deleted at most per round of retention (`SWITCHYARD_RETAIN_ENDED`). */
@@ -73,7 +74,8 @@ export interface ServeIO {
 export async function serve(project: Project, options: ServeOptions, io: ServeIO): Promise<number> {
   const { model, configured, own } = modelFromEnv(io.env, project.config.model);
   const logger = project.config.logger ?? loggerFromEnv(options.logLevel, io.env);
-  const base: BackendOptions = { project, model, logger, env: io.env };
+  const sealSecrets = sealSecretsFromEnv(io.env, project.config.sealSecret);
+  const base: BackendOptions = { project, model, logger, env: io.env, sealSecrets };
   // Read (and checked) before anything is opened; the inspector's settings for NATS too without it.
   if (options.demo === true && project.config.demo === undefined) throw new ConfigError(NO_DEMO);
   const webhooks = webhooksFromEnv(io.env);
@@ -122,6 +124,8 @@ export async function serve(project: Project, options: ServeOptions, io: ServeIO
   if (ownModels !== undefined) io.out(ownModels);
   const withheld = withheldKeyNote(io.env);
   if (withheld !== undefined) io.out(withheld);
+  const unsealed = sealSecrets.length === 0 && runsThreads ? unsealedToolsWarning(project.agents) : undefined;
+  if (unsealed !== undefined) io.err(unsealed);
   if (previousSecrets.length > 0) io.out(`webhook secret: callbackUrls sealed under ${previousSecretsNamed(previousSecrets.length, 'webhook secret')} (SWITCHYARD_WEBHOOK_SECRET_PREVIOUS) open too; callbacks and webhooks are signed with the current one`);
   if (options.hookSecret) {
     const previous = hookPreviousSecrets.length === 0 ? '' : ` (${previousSecretsNamed(hookPreviousSecrets.length, 'hook secret')} taken too: SWITCHYARD_HOOK_SECRET_PREVIOUS)`;

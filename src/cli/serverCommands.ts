@@ -119,7 +119,7 @@ export function addServerCommands(program: Command, cli: CliContext): void {
           ...(opts.replicas === undefined ? {} : { replicas: opts.replicas }),
           ...(opts.logLevel ? { logLevel: opts.logLevel } : {}),
         },
-        { out: cli.out, env: cli.io.env, stopped: cli.io.stopped() },
+        { out: cli.out, err: cli.err, env: cli.io.env, stopped: cli.io.stopped() },
       );
       cli.exitWith(code);
     });

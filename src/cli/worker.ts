@@ -1,8 +1,9 @@
 import { redactUrlList } from '../context/redactUrl.js';
-import { loggerFromEnv, modelFromEnv, natsCredentialsFromEnv, natsInspectOptions, previousSecretsNamed, webhookSecretsFromEnv, withheldKeyNote } from './env.js';
+import { loggerFromEnv, modelFromEnv, natsCredentialsFromEnv, natsInspectOptions, previousSecretsNamed, sealSecretsFromEnv, webhookSecretsFromEnv, withheldKeyNote } from './env.js';
 import { DRAIN_MS } from './backend.js';
 import { joinNats } from './joinNats.js';
 import { describeProject, ownModelsLine, type Project } from './project.js';
+import { unsealedToolsWarning } from './sealWarning.js';
 
 /** Options of the `worker` command, after commander parsed them. */
 export interface WorkerOptions {
@@ -21,6 +22,8 @@ export interface WorkerOptions {
 /** Where `worker` writes what a person reads (logs go to stderr through pino). */
 export interface WorkerIO {
   out(line: string): void;
+  /** Where a warning goes. @default {@link out} */
+  err?(line: string): void;
   env: NodeJS.ProcessEnv;
   /** Resolves when the process is told to stop (SIGINT, SIGTERM). */
   stopped: Promise<string>;
@@ -40,6 +43,7 @@ export async function runWorker(project: Project, options: WorkerOptions, io: Wo
   const credentials = natsCredentialsFromEnv(io.env);
   // Checked before connecting: a bad setting stops the worker (exit 2), not its first callback.
   const webhookSecrets = webhookSecretsFromEnv(io.env);
+  const sealSecrets = sealSecretsFromEnv(io.env, project.config.sealSecret);
   // The fleet's inspector sees this worker's actors through `<prefix>.inspect.>`.
   const node = await joinNats({
     natsUrl: options.natsUrl,
@@ -58,6 +62,7 @@ export async function runWorker(project: Project, options: WorkerOptions, io: Wo
     ...(project.config.maxConcurrent === undefined ? {} : { maxConcurrent: project.config.maxConcurrent }),
     ...natsInspectOptions(io.env),
     webhookSecrets,
+    sealSecrets,
   });
   const { surface } = node;
   io.out(`switchyard worker ${surface.processId} joined NATS at ${redactUrlList(options.natsUrl)} (subjects ${surface.subjects.prefix}.>)`);
@@ -68,6 +73,9 @@ export async function runWorker(project: Project, options: WorkerOptions, io: Wo
   if (ownModels !== undefined) io.out(ownModels);
   const withheld = withheldKeyNote(io.env);
   if (withheld !== undefined) io.out(withheld);
+  const served = project.agents.filter((a) => surface.serving.includes(a.name));
+  const unsealed = sealSecrets.length === 0 ? unsealedToolsWarning(served) : undefined;
+  if (unsealed !== undefined) (io.err ?? io.out)(unsealed);
   const previous = webhookSecrets.previousSecrets.length;
   if (previous > 0) io.out(`webhook secret: callbackUrls sealed under ${previousSecretsNamed(previous, 'webhook secret')} (SWITCHYARD_WEBHOOK_SECRET_PREVIOUS) open too; callbacks are signed with the current one`);
   io.out('press Ctrl+C to stop');

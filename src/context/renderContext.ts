@@ -3,6 +3,7 @@ import type { CustomData, Json, Thread, ThreadEvent } from '../thread/events.js'
 import { errorSubject, successSubjects, type ErrorSubject } from '../thread/errorResolution.js';
 import { deriveState, type ThreadState } from '../thread/state.js';
 import { redactJson, redactText } from './redact.js';
+import { maskSealed } from './sealedArgs.js';
 
 /** The rendered context of a thread. */
 export interface RenderedContext {
@@ -281,7 +282,8 @@ export function renderEvent(event: ThreadEvent, secrets: readonly string[]): str
 /** A JSON value as a block shows it, redacted: a string as it is, anything else as JSON (see {@link inert}). */
 function show(value: Json, secrets: readonly string[]): string {
   const redacted = redactJson(value, secrets);
-  return inert(typeof redacted === 'string' ? redacted : JSON.stringify(redacted));
+  // A call's sealed secrets (see sealArgs) read as redacted ones: the model never sees a token.
+  return inert(maskSealed(typeof redacted === 'string' ? redacted : JSON.stringify(redacted)));
 }
 
 /** A `<` that would start a tag (`<name`, `</name`), or a `&` that would read as one of the escapes below. */
@@ -307,7 +309,7 @@ export function readInert(text: string): string {
 }
 
 /** Redacted outside text as a block's body (see {@link inert}). */
-const bodyText = (text: string, secrets: readonly string[]): string => inert(redactText(text, secrets));
+const bodyText = (text: string, secrets: readonly string[]): string => inert(maskSealed(redactText(text, secrets)));
 
 /** A value from outside in an attribute (a tool name the model made up): no quote or tag can leave it. */
 const attr = (value: string): string => inert(value).replace(/"/g, '&quot;');

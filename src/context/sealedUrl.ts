@@ -1,26 +1,20 @@
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { ConfigError } from '../errors.js';
 import { isSecretParam } from './redact.js';
 import { formDecoded, MASK } from './redactUrl.js';
+import { openToken as open, SEALED_VALUE, sealingKey as keyOf, sealText as seal } from './sealing.js';
 
 /**
- * How a sealed credential starts, where the URL held it: its userinfo
+ * Where a URL holds a sealed credential: its userinfo
  * (`https://sealed.v1.<token>@host/path`) or the value of a secret-named query parameter
  * (`?token=sealed.v1.<token>`). The token is base64url(nonce | ciphertext | tag), AES-256-GCM of the
  * credential as written in the URL (percent-encoded) under a key derived (HKDF-SHA256) from the
  * webhook secret, bound to the receiver (origin and path; a query value also to its parameter's name
- * and place): it opens only with that secret, and only there.
+ * and place): it opens only with that secret, and only there (see `sealing.ts`). Other purposes
+ * than the secret's HMAC signatures, and than each other: a key each. The userinfo's is the one
+ * threads were sealed with before query values were.
  */
-const SEALED_PREFIX = 'sealed.v1.';
-
-const NONCE_BYTES = 12;
-const TAG_BYTES = 16;
-// Other purposes than the secret's HMAC signatures, and than each other: a key each. The userinfo's
-// is the one threads were sealed with before query values were.
 const USERINFO_KEY_INFO = 'switchyard callbackUrl userinfo v1';
 const QUERY_KEY_INFO = 'switchyard callbackUrl query v1';
-const KEY_SALT = 'switchyard';
-const SEALED_VALUE = /^sealed\.v1\.([A-Za-z0-9_-]+)$/;
 
 /** A URL with its sealed credentials opened, or why it could not be (never naming a token). */
 export type OpenedUrl = { readonly success: true; readonly data: string } | { readonly success: false; readonly error: string };
@@ -178,28 +172,6 @@ function parse(url: string): URL | undefined {
   }
 }
 
-function seal(plain: string, key: Buffer, binding: string): string {
-  const nonce = randomBytes(NONCE_BYTES);
-  const cipher = createCipheriv('aes-256-gcm', key, nonce);
-  cipher.setAAD(Buffer.from(binding, 'utf8'));
-  const sealed = Buffer.concat([nonce, cipher.update(plain, 'utf8'), cipher.final(), cipher.getAuthTag()]);
-  return `${SEALED_PREFIX}${sealed.toString('base64url')}`;
-}
-
-/** The credential sealed in `token`, or undefined when it does not open with `key` for `binding`. */
-function open(token: string, key: Buffer, binding: string): string | undefined {
-  const sealed = Buffer.from(token, 'base64url');
-  if (sealed.length < NONCE_BYTES + TAG_BYTES) return undefined;
-  try {
-    const decipher = createDecipheriv('aes-256-gcm', key, sealed.subarray(0, NONCE_BYTES));
-    decipher.setAAD(Buffer.from(binding, 'utf8'));
-    decipher.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
-    return Buffer.concat([decipher.update(sealed.subarray(NONCE_BYTES, sealed.length - TAG_BYTES)), decipher.final()]).toString('utf8');
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * What a userinfo's token is bound to: the receiver as the logs name it (origin and path). Not
  * `originAndPath` of the delivery target, which answers undefined for an origin `null` (a scheme
@@ -212,8 +184,4 @@ function receiverBinding(url: URL): string {
 /** What a query value's token is bound to: the receiver, and the parameter's name and place. */
 function paramBinding(receiver: string, name: string, index: number): string {
   return `${receiver}?${index}:${name}`;
-}
-
-function keyOf(secret: string, info: string): Buffer {
-  return Buffer.from(hkdfSync('sha256', secret, KEY_SALT, info, 32));
 }

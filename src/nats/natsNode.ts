@@ -52,6 +52,8 @@ export interface NatsNodeOptions {
   logger?: Logger | undefined;
   /** Agent actors at once in this process. @default 64 */
   maxConcurrent?: number | undefined;
+  /** What tool calls' secrets are sealed and opened with: the runtime's `sealSecret` (the same on every process). @default none */
+  sealSecret?: string | readonly string[] | undefined;
   inspect?: ((event: InspectionEvent) => void) | undefined;
   /** Subject prefix. @default 'switchyard' */
   prefix?: string | undefined;
@@ -175,6 +177,7 @@ export async function createNatsNode(options: NatsNodeOptions): Promise<NatsNode
       schedule: queues.schedule,
       ...(options.clock === undefined ? {} : { clock: options.clock }),
       ...(options.maxConcurrent === undefined ? {} : { maxConcurrent: options.maxConcurrent }),
+      ...(options.sealSecret === undefined ? {} : { sealSecret: options.sealSecret }),
       ...(options.inspect === undefined ? {} : { inspect: options.inspect }),
     });
     let surface: BusSurface;

@@ -4,6 +4,7 @@ import type { Agent } from '../agent/agent.js';
 import { type AgentDeps } from '../agent/deps.js';
 import { systemClock, type Clock } from '../clock.js';
 import { redactingLogger } from '../context/redactingLogger.js';
+import { sealSecretsOf } from '../context/sealedArgs.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { Model } from '../model/model.js';
 import type { ThreadStore } from '../store/threadStore.js';
@@ -29,6 +30,8 @@ export interface AgentActorOptions {
    * @default false
    */
   otherWriters?: boolean | undefined;
+  /** What tool calls' secrets are sealed and opened with (see `RuntimeOptions.sealSecret`). @default none */
+  sealSecret?: string | readonly string[] | undefined;
   /** @default the system clock */
   clock?: Clock | undefined;
   /** @default a silent logger */
@@ -43,7 +46,8 @@ const quiet = silentLogger();
 /** Creates (but does not start) an agent actor that continues `thread` from its events. */
 export function createAgentActor(options: AgentActorOptions): AgentActor {
   const { agent, thread, model, store, clock = systemClock, logger = quiet, inspect, otherWriters = false } = options;
-  const deps: AgentDeps = { model, store, clock, logger: redactingLogger(logger, agent.secrets, (agent.model ?? model).secrets).child({ threadId: thread.id, agent: agent.name }), otherWriters };
+  const bound = redactingLogger(logger, agent.secrets, (agent.model ?? model).secrets).child({ threadId: thread.id, agent: agent.name });
+  const deps: AgentDeps = { model, store, clock, logger: bound, otherWriters, sealSecrets: sealSecretsOf(options.sealSecret) };
   return createActor(agentMachineFor(agent), {
     input: { agent, thread, deps },
     clock,

@@ -1,5 +1,6 @@
 import { isAgent, type Agent } from '../agent/agent.js';
-import { ConfigError } from '../errors.js';
+import { sealSecretsOf } from '../context/sealedArgs.js';
+import { ConfigError, messageOf } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { isModel, type Model } from '../model/model.js';
 import { isPipeline, isPipelineBuilder, pipelineCycle, type Pipeline } from '../pipeline/pipeline.js';
@@ -39,6 +40,12 @@ export interface SwitchyardConfig<TAgent extends Agent = Agent, TPipeline extend
   logger?: Logger | undefined;
   /** Agent actors at once per process. @default 64 */
   maxConcurrent?: number | undefined;
+  /**
+   * What tool calls' secrets are sealed with in the threads (`RuntimeOptions.sealSecret`: one, or a
+   * list whose first seals and all open). Better read from the environment: it is a secret.
+   * @default SWITCHYARD_SEAL_SECRET, then SWITCHYARD_SEAL_SECRET_PREVIOUS (comma-separated); none when unset
+   */
+  sealSecret?: string | readonly string[] | undefined;
   /** A thread `switchyard serve` launches at start when the store is empty (a demo). @default none */
   demo?: { readonly agent: string; readonly input: Json } | undefined;
 }
@@ -73,7 +80,7 @@ export function checkConfig(value: unknown, source: string): SwitchyardConfig {
     return fail('the config must be an object such as defineConfig({ agents: [...] }) (is there a default export?)');
   }
   const config = value as Record<string, unknown>;
-  const known = new Set(['agents', 'pipelines', 'model', 'store', 'logger', 'maxConcurrent', 'demo']);
+  const known = new Set(['agents', 'pipelines', 'model', 'store', 'logger', 'maxConcurrent', 'sealSecret', 'demo']);
   const extra = Object.keys(config).filter((key) => !known.has(key));
   if (extra.length > 0) fail(`unknown option${extra.length > 1 ? 's' : ''} ${extra.join(', ')} (known: ${[...known].join(', ')})`);
   const agents = listOf(config.agents, 'agents', isAgent, 'an agent (define it with agent({ ... }))', fail);
@@ -99,6 +106,11 @@ export function checkConfig(value: unknown, source: string): SwitchyardConfig {
   if (config.store !== undefined && typeof config.store !== 'function') fail('store must be a function ({ dir }) => ThreadStore');
   const max = config.maxConcurrent;
   if (max !== undefined && (!Number.isInteger(max) || (max as number) < 1)) fail('maxConcurrent must be a positive integer');
+  try {
+    sealSecretsOf(config.sealSecret as string | readonly string[] | undefined);
+  } catch (error) {
+    fail(messageOf(error));
+  }
   const demo = config.demo as { agent?: unknown; input?: unknown } | undefined;
   if (demo !== undefined && (typeof demo !== 'object' || demo === null || typeof demo.agent !== 'string' || !names.has(demo.agent) || !isJson(demo.input))) {
     fail('demo must be { agent: <a name in the config>, input: <JSON> }');

@@ -5,6 +5,7 @@ import { supervisorMachine } from '../../machines/supervisorMachine.js';
 import { isAgent, type Agent } from '../agent/agent.js';
 import type { AgentDeps } from '../agent/deps.js';
 import { systemClock, type Clock } from '../clock.js';
+import { sealSecretsOf } from '../context/sealedArgs.js';
 import { ConfigError, InvalidInputError, messageOf, NotFoundError, RuntimeClosedError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { isModel, type Model } from '../model/model.js';
@@ -92,6 +93,18 @@ export interface RuntimeOptions<TAgent extends Agent = Agent, TPipeline extends 
    * @default run here
    */
   schedule?: ((thread: Thread, reason?: ScheduleReason) => void | Promise<void>) | undefined;
+  /**
+   * The secret a tool call's secrets are sealed with in the thread: a value under a secret-named
+   * key (`password`, `token`, `apiKey`…) or a secret-shaped substring (`sk-…`, `Bearer …`, the
+   * agent's `secrets`) of a decision's arguments is recorded as `sealed.v1.<token>` (AES-256-GCM,
+   * bound to the thread and the call) and opened before the tool runs, on any process with the
+   * secret: after a restart, an approval, a rerun. A list: the first seals, all open (a rotation:
+   * the current secret, then the ones it replaced). Not the webhook secret (receivers hold that
+   * one). Without it such a call is not run: it is recorded (redacted) as an `invalid_args` error
+   * the model sees, naming the tool, the arguments and this option.
+   * @default none (`switchyard serve` and `worker` read SWITCHYARD_SEAL_SECRET and SWITCHYARD_SEAL_SECRET_PREVIOUS)
+   */
+  sealSecret?: string | readonly string[] | undefined;
 }
 
 /**
@@ -461,6 +474,7 @@ export function createRuntime<TAgent extends Agent, TPipeline extends Pipeline =
   const { model, clock = systemClock, logger = silentLogger(), inspect, maxConcurrent = 64, schedule } = options;
   if (!Number.isInteger(maxConcurrent) || maxConcurrent < 1) throw new ConfigError('maxConcurrent must be a positive integer');
   const { agents, pipelines, pipelineMachines } = definitions(options);
+  const sealSecrets = sealSecretsOf(options.sealSecret);
   const events = createThreadEvents(logger);
   const inner = options.store;
   // Parts built below, told about each other through these late-bound closures.
@@ -501,7 +515,7 @@ export function createRuntime<TAgent extends Agent, TPipeline extends Pipeline =
     childCancels.add(cancelling);
     void cancelling.finally(() => childCancels.delete(cancelling));
   };
-  driver = createThreadDriver({ agents, pipelines: pipelineMachines, store, model, clock, logger, inspect, maxConcurrent, schedule, children, onRested, onSlept: settling.slept });
+  driver = createThreadDriver({ agents, pipelines: pipelineMachines, store, model, clock, logger, inspect, maxConcurrent, schedule, sealSecrets, children, onRested, onSlept: settling.slept });
   const deps: AgentDeps = { model, store, clock, logger };
   const controlSources: ControlSources = { deps, driver, served: { agents, pipelines, scheduled: schedule !== undefined }, load, settled: (threadId) => settling.settled(threadId, undefined) };
   const launchSources: LaunchSources = {

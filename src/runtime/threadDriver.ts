@@ -55,6 +55,8 @@ export interface ThreadDriverOptions {
   readonly inspect: ((event: InspectionEvent) => void) | undefined;
   readonly maxConcurrent: number;
   readonly schedule: ((thread: Thread, reason?: ScheduleReason) => void | Promise<void>) | undefined;
+  /** What tool calls' secrets are sealed and opened with (see `RuntimeOptions.sealSecret`). */
+  readonly sealSecrets: readonly string[];
   /** Pipelines delegate to agents through the runtime itself (launching by id is idempotent). */
   readonly children: ChildLauncher;
   /** Told when an actor rests, with the thread it last wrote (null when it stopped without one). */
@@ -149,7 +151,7 @@ export interface AbandonedCall {
 
 /** Builds the {@link ThreadDriver} of a runtime and starts its supervisor. */
 export function createThreadDriver(options: ThreadDriverOptions): ThreadDriver {
-  const { agents, pipelines, store, model, clock, logger, inspect, maxConcurrent, schedule, children, onRested, onSlept } = options;
+  const { agents, pipelines, store, model, clock, logger, inspect, maxConcurrent, schedule, sealSecrets, children, onRested, onSlept } = options;
   // Threads answered or resumed while their actor was still finishing a step: restart them once it rests.
   const restartWhenRested = new Set<string>();
   let closed = false;
@@ -269,7 +271,7 @@ export function createThreadDriver(options: ThreadDriverOptions): ThreadDriver {
   const supervisor = createActor(supervisorMachine, {
     // With a scheduler, other processes write the threads too (see AgentDeps.otherWriters). A
     // thread a late outcome revived is moved on by onRevived (a job of its own, or an actor here).
-    input: { agents, pipelines, deps: { model, store, clock, logger, children, onRevived, lateCalls: new LateCalls(), ...(schedule === undefined ? {} : { otherWriters: true }) }, maxConcurrent, onRest },
+    input: { agents, pipelines, deps: { model, store, clock, logger, children, onRevived, lateCalls: new LateCalls(), sealSecrets, ...(schedule === undefined ? {} : { otherWriters: true }) }, maxConcurrent, onRest },
     clock,
     ...(inspect ? { inspect } : {}),
   });

@@ -51,6 +51,11 @@ const BAD: readonly (readonly [label: string, args: () => string[], env: Record<
   ['worker SWITCHYARD_WEBHOOK_SECRET_PREVIOUS without SWITCHYARD_WEBHOOK_SECRET', () => ['worker', '--nats-url', NO_NATS], { SWITCHYARD_WEBHOOK_SECRET_PREVIOUS: 'old-SECRET-VALUE' }, /^error: SWITCHYARD_WEBHOOK_SECRET_PREVIOUS is set but SWITCHYARD_WEBHOOK_SECRET is not/],
   ['serve SWITCHYARD_HOOK_SECRET_PREVIOUS holding --hook-secret', () => serveArgs('d11', '--hook-secret', 'hook-SECRET-VALUE'), { SWITCHYARD_HOOK_SECRET_PREVIOUS: 'hook-SECRET-VALUE' }, /^error: SWITCHYARD_HOOK_SECRET_PREVIOUS: item 1 of 1 is the current secret/],
   ['serve SWITCHYARD_HOOK_SECRET_PREVIOUS without a hook secret', () => serveArgs('d12'), { SWITCHYARD_HOOK_SECRET_PREVIOUS: 'a-SECRET-VALUE,,b-SECRET-VALUE' }, /^error: SWITCHYARD_HOOK_SECRET_PREVIOUS is set but the hook secret is not/],
+  ['serve SWITCHYARD_SEAL_SECRET_PREVIOUS without SWITCHYARD_SEAL_SECRET', () => serveArgs('d14'), { SWITCHYARD_SEAL_SECRET_PREVIOUS: 'old-SECRET-VALUE' }, /^error: SWITCHYARD_SEAL_SECRET_PREVIOUS is set but SWITCHYARD_SEAL_SECRET is not/],
+  ['worker SWITCHYARD_SEAL_SECRET_PREVIOUS with an empty item', () => ['worker', '--nats-url', NO_NATS], { SWITCHYARD_SEAL_SECRET: 'seal-SECRET-VALUE', SWITCHYARD_SEAL_SECRET_PREVIOUS: 'old-SECRET-VALUE,,x' }, /^error: SWITCHYARD_SEAL_SECRET_PREVIOUS: item 2 of 3 is empty/],
+  ['serve SWITCHYARD_SEAL_SECRET blank', () => serveArgs('d15'), { SWITCHYARD_SEAL_SECRET: '  ' }, /^error: SWITCHYARD_SEAL_SECRET is blank/],
+  // Receivers hold the webhook secret: what it sealed, they could open.
+  ['worker SWITCHYARD_SEAL_SECRET that is the webhook secret', () => ['worker', '--nats-url', NO_NATS], { SWITCHYARD_SEAL_SECRET: 'one-SECRET-VALUE', SWITCHYARD_WEBHOOK_SECRET: 'one-SECRET-VALUE' }, /^error: SWITCHYARD_SEAL_SECRET must not be the webhook secret/],
   // Trimmed, it would be no token at all: a server open to anyone.
   ['serve SWITCHYARD_TOKEN blank', () => serveArgs('d8'), { SWITCHYARD_TOKEN: ' \n' }, /^error: SWITCHYARD_TOKEN is blank/],
   ['SWITCHYARD_TOKEN with a line break inside', () => ['threads'], { SWITCHYARD_TOKEN: 'tok\nen' }, /^error: SWITCHYARD_TOKEN holds a control character/],

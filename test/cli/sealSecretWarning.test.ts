@@ -1,0 +1,71 @@
+/**
+ * `serve` without a seal secret warns at start, in one line, about the tools whose calls will be
+ * refused (an input property named as a secret: the thread may keep its value only sealed), and
+ * says nothing with `SWITCHYARD_SEAL_SECRET` set, nor for a project without such a tool.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { agent } from '../../src/agent/agent.js';
+import { tool } from '../../src/agent/tool.js';
+import { toolsWithSecretArgs } from '../../src/cli/sealWarning.js';
+import { ROOT } from './cliProcess.js';
+import { runInProcess } from './runInProcess.js';
+
+const dirs: string[] = [];
+afterAll(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+const temp = (prefix: string): string => {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  dirs.push(dir);
+  return dir;
+};
+
+/** A project whose agent has `create_account({ user, password })` and `lookup({ id })`. */
+function project(): string {
+  const dir = temp('switchyard-seal-project-');
+  const source =
+    `import { z } from 'zod';\n` +
+    `import { agent, tool } from ${JSON.stringify(join(ROOT, 'src/index.ts'))};\n` +
+    `const createAccount = tool({ name: 'create_account', description: 'd', input: z.object({ user: z.string(), password: z.string() }), run: () => 'ok' });\n` +
+    `const lookup = tool({ name: 'lookup', description: 'd', input: z.object({ id: z.string() }), run: () => 'ok' });\n` +
+    `const signup = agent({ name: 'signup', description: 'd', prompt: 'You help.', tools: [createAccount, lookup] });\n` +
+    `export default { agents: [signup] };\n`;
+  writeFileSync(join(dir, 'switchyard.config.ts'), source);
+  return dir;
+}
+
+async function serveOutput(env: Record<string, string>, cwd?: string): Promise<string> {
+  const run = await runInProcess(['serve', '--port', '0', '--no-demo', '--dir', temp('switchyard-seal-data-')], env, cwd);
+  if ('ended' in run) throw new Error(`serve exited with ${run.ended.code}\nstdout: ${run.ended.stdout}\nstderr: ${run.ended.stderr}`);
+  expect(await run.started.stop()).toBe(0);
+  return run.started.stdout() + run.started.stderr();
+}
+
+describe('serve without a seal secret', { timeout: 90_000 }, () => {
+  it('warns once naming the tools whose input has a secret-named property', async () => {
+    const out = await serveOutput({}, project());
+    const lines = out.split('\n').filter((line) => line.includes('no seal secret'));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain('no seal secret (SWITCHYARD_SEAL_SECRET): calls of create_account (password) will be refused until it is set');
+    expect(lines[0]).not.toContain('lookup');
+  });
+
+  it('says nothing with SWITCHYARD_SEAL_SECRET set', async () => {
+    expect(await serveOutput({ SWITCHYARD_SEAL_SECRET: 'seal-SECRET-VALUE' }, project())).not.toContain('no seal secret');
+  });
+});
+
+describe('toolsWithSecretArgs', () => {
+  it('names each tool once, with its secret-named top-level properties', () => {
+    const login = tool({ name: 'login', description: 'd', input: z.object({ user: z.string(), token: z.string(), apiKey: z.string().optional(), maxTokens: z.number() }), run: () => 'ok' });
+    const plain = tool({ name: 'plain', description: 'd', input: z.object({ note: z.string() }), run: () => 'ok' });
+    const a = agent({ name: 'a', description: 'd', prompt: 'p', tools: [login, plain] });
+    const b = agent({ name: 'b', description: 'd', prompt: 'p', tools: [login] });
+    expect(toolsWithSecretArgs([a, b])).toEqual(['login (token, apiKey)']);
+  });
+});

@@ -1,0 +1,167 @@
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { agent } from '../../src/agent/agent.js';
+import { tool } from '../../src/agent/tool.js';
+import { scriptedModel, type ScriptStep } from '../../src/model/scriptedModel.js';
+import { defineConfig } from '../../src/runtime/config.js';
+import { createRuntime, type Runtime } from '../../src/runtime/runtime.js';
+import { createMemoryStore } from '../../src/store/memoryStore.js';
+import type { ThreadStore } from '../../src/store/threadStore.js';
+import type { ThreadEvent } from '../../src/thread/events.js';
+
+const PASSWORD = 'Correct-Horse-Battery-9';
+const NOTE_KEY = 'sk-NOTEPLANTED1234567890abcd';
+
+/** An agent over `create_account`, whose schema checks the password's length, and what the tool received. */
+function accounts(options: { needsApproval?: boolean; idempotent?: boolean; hold?: boolean } = {}) {
+  const received: unknown[] = [];
+  let started: () => void = () => {};
+  const running = new Promise<void>((resolve) => (started = resolve));
+  const createAccount = tool({
+    name: 'create_account',
+    description: 'creates an account',
+    input: z.object({ user: z.string(), password: z.string().min(12), note: z.string().optional() }),
+    idempotent: options.idempotent ?? false,
+    ...(options.needsApproval ? { approval: true } : {}),
+    run: async (args, ctx) => {
+      received.push(args);
+      started();
+      // Held until the runtime stops: its process "crashes" mid-call.
+      if (options.hold === true && received.length === 1) await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve));
+      return { created: args.user };
+    },
+  });
+  const a = agent({ name: 'signup', description: 'signs people up', prompt: 'You are {{agent}}.\n{{tools}}', tools: [createAccount], backoff: { initialMs: 1, maxMs: 1, jitter: 0 } });
+  return { agent: a, received, running };
+}
+
+const CALL: ScriptStep = { intent: 'create_account', args: { user: 'bob', password: PASSWORD } };
+const DONE: ScriptStep = { intent: 'done_for_now', args: { message: 'created' } };
+
+function runtimeOf(a: ReturnType<typeof accounts>['agent'], store: ThreadStore, script: ScriptStep[], sealSecret?: string | string[]) {
+  const model = scriptedModel(script);
+  return { runtime: createRuntime({ agents: [a], store, model, ...(sealSecret === undefined ? {} : { sealSecret }) }), model };
+}
+
+/** `store`, whose close (a runtime's, when it closes) leaves it open for the next runtime. */
+function shared(store: ThreadStore): ThreadStore {
+  return new Proxy(store, { get: (target, key) => (key === 'close' ? async () => {} : Reflect.get(target, key)) });
+}
+
+const errorsOf = (events: readonly ThreadEvent[]) => events.flatMap((e) => (e.type === 'error' ? [e.data] : []));
+
+async function launchedRest(runtime: Runtime, input = 'go') {
+  const launched = await runtime.launch('signup', input);
+  return runtime.settled(launched.id);
+}
+
+describe('a tool argument redactJson would redact (D1)', () => {
+  it('with a seal secret, the tool receives the value the model sent and its schema (min 12) passes', async () => {
+    const { agent: a, received } = accounts();
+    const { runtime } = runtimeOf(a, createMemoryStore(), [CALL, DONE], 'seal-secret-one');
+    const end = await launchedRest(runtime);
+    await runtime.close();
+    expect(received).toEqual([{ user: 'bob', password: PASSWORD }]);
+    expect(end.status).toBe('done');
+    expect(errorsOf(end.events)).toEqual([]);
+  });
+
+  it('is sealed in the store (the value never appears there), the rest of a string kept, and the model is shown [REDACTED], never a token', async () => {
+    const { agent: a, received } = accounts();
+    const store = createMemoryStore();
+    const call: ScriptStep = { intent: 'create_account', args: { user: 'bob', password: PASSWORD, note: `use key ${NOTE_KEY} please` } };
+    const { runtime, model } = runtimeOf(a, shared(store), [call, DONE], 'seal-secret-one');
+    const end = await launchedRest(runtime);
+    await runtime.close();
+    expect(received).toEqual([{ user: 'bob', password: PASSWORD, note: `use key ${NOTE_KEY} please` }]);
+    const stored = JSON.stringify((await store.get(end.id))!.events);
+    expect(stored).not.toContain(PASSWORD);
+    expect(stored).not.toContain('NOTEPLANTED');
+    const decision = end.events.find((e) => e.type === 'decision');
+    expect(decision?.type === 'decision' && decision.data.args).toMatchObject({ user: 'bob', password: expect.stringMatching(/^sealed\.v1\.[A-Za-z0-9_-]+$/), note: expect.stringMatching(/^use key sealed\.v1\.[A-Za-z0-9_-]+ please$/) });
+    const context = model.requests[1]!.context;
+    expect(context).toContain('{"user":"bob","password":"[REDACTED]","note":"use key [REDACTED] please"}');
+    expect(context).not.toContain('sealed.v1.');
+  });
+
+  it('opens after a restart: an idempotent call interrupted mid-run runs again on a new runtime with the same secret, with the value', async () => {
+    const { agent: a, received, running } = accounts({ idempotent: true, hold: true });
+    const first = runtimeOf(a, createMemoryStore(), [CALL, DONE], 'seal-secret-one');
+    const launched = await first.runtime.launch('signup', 'go');
+    await running;
+    // The process dies mid-call: what the next one finds is the thread as stored then.
+    const store = createMemoryStore();
+    await store.create((await first.runtime.get(launched.id))!);
+    await first.runtime.close({ drainMs: 0 });
+    const next = runtimeOf(a, store, [DONE], 'seal-secret-one');
+    await next.runtime.recover();
+    const end = await next.runtime.settled(launched.id);
+    await next.runtime.close();
+    expect(end.status).toBe('done');
+    expect(received).toEqual([
+      { user: 'bob', password: PASSWORD },
+      { user: 'bob', password: PASSWORD },
+    ]);
+  });
+
+  it('opens after an approval given on another runtime, and a rotated secret (listed after the new one) still opens the old tokens', async () => {
+    const { agent: a, received } = accounts({ needsApproval: true });
+    const store = shared(createMemoryStore());
+    const first = runtimeOf(a, store, [CALL], 'seal-secret-old');
+    const waiting = await launchedRest(first.runtime);
+    await first.runtime.close();
+    expect(errorsOf(waiting.events)).toEqual([]);
+    expect(waiting.status).toBe('awaiting_human');
+    // People are asked about the call with its secret shown as redacted: neither the value nor a token.
+    expect(waiting.pendingRequest?.question).toBe('Approve create_account({"user":"bob","password":"[REDACTED]"})?');
+    expect(received).toEqual([]);
+    const next = runtimeOf(a, store, [DONE], ['seal-secret-new', 'seal-secret-old']);
+    await next.runtime.respond(waiting.id, { requestId: waiting.pendingRequest!.requestId, approved: true });
+    const end = await next.runtime.settled(waiting.id);
+    await next.runtime.close();
+    expect(end.status).toBe('done');
+    expect(received).toEqual([{ user: 'bob', password: PASSWORD }]);
+  });
+
+  it('a token that does not open (the secret changed, the old one not listed) is an error on that call, never run with the token', async () => {
+    const { agent: a, received } = accounts({ needsApproval: true });
+    const store = shared(createMemoryStore());
+    const first = runtimeOf(a, store, [CALL], 'seal-secret-old');
+    const waiting = await launchedRest(first.runtime);
+    await first.runtime.close();
+    const next = runtimeOf(a, store, [DONE], 'seal-secret-new');
+    await next.runtime.respond(waiting.id, { requestId: waiting.pendingRequest!.requestId, approved: true });
+    const end = await next.runtime.settled(waiting.id);
+    await next.runtime.close();
+    expect(received).toEqual([]);
+    const [error] = errorsOf(end.events);
+    expect(error).toMatchObject({ kind: 'invalid_args', tool: 'create_account' });
+    expect(error!.message).toContain('do not open');
+    expect(error!.message).toContain('SWITCHYARD_SEAL_SECRET_PREVIOUS');
+  });
+
+  it('without a seal secret the call is not run: an invalid_args error naming the tool, the argument and the fix, recorded redacted; it counts toward escalation', async () => {
+    const { agent: a, received } = accounts();
+    const store = createMemoryStore();
+    const { runtime, model } = runtimeOf(a, shared(store), [CALL, CALL, CALL]);
+    const end = await launchedRest(runtime);
+    await runtime.close();
+    expect(received).toEqual([]);
+    expect(end.status).toBe('escalated');
+    const errors = errorsOf(end.events);
+    expect(errors).toHaveLength(3);
+    expect(errors[0]).toMatchObject({ kind: 'invalid_args', tool: 'create_account', args: { user: 'bob', password: '[REDACTED]' } });
+    expect(errors[0]!.message).toMatch(/^create_account was not run: its arguments hold secrets \(password\).*SWITCHYARD_SEAL_SECRET \(or the runtime option sealSecret\)/);
+    expect(end.events.some((e) => e.type === 'decision' || e.type === 'tool_call')).toBe(false);
+    expect(JSON.stringify((await store.get(end.id))!.events)).not.toContain(PASSWORD);
+    expect(model.requests[1]!.context).toContain('create_account was not run: its arguments hold secrets (password)');
+  });
+
+  it('a sealSecret that is blank or not a string is refused at creation, naming the item, never its value', () => {
+    const { agent: a } = accounts();
+    expect(() => runtimeOf(a, createMemoryStore(), [], '  ')).toThrow('sealSecret must be a string that is not blank');
+    expect(() => runtimeOf(a, createMemoryStore(), [], ['good-secret', ''])).toThrow('sealSecret item 2 of 2 must be a string that is not blank');
+    expect(() => defineConfig({ agents: [a], sealSecret: [] })).toThrow('defineConfig: sealSecret must be a string or a non-empty list of strings');
+    expect(defineConfig({ agents: [a], sealSecret: ['new-secret', 'old-secret'] }).sealSecret).toEqual(['new-secret', 'old-secret']);
+  });
+});

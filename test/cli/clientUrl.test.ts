@@ -7,24 +7,16 @@
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { UnreachableError } from '../../src/cli/client.js';
-import { runCli } from '../../src/cli/program.js';
+import { runCliHere, type CliRun } from '../support/inProcessCli.js';
 
 afterEach(() => {
   vi.unstubAllEnvs();
 });
 
-/** Runs the CLI in-process; `env` is set in process.env, where commander reads SWITCHYARD_URL. */
-async function inProcess(args: readonly string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+/** Runs the CLI in-process; `env` is set in process.env too, where commander reads SWITCHYARD_URL. */
+async function inProcess(args: readonly string[], env: Record<string, string> = {}): Promise<CliRun> {
   for (const [name, value] of Object.entries(env)) vi.stubEnv(name, value);
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(['node', 'switchyard', ...args], {
-    stdout: (text) => void (stdout += text),
-    stderr: (text) => void (stderr += text),
-    env,
-    stopped: () => new Promise(() => undefined),
-  });
-  return { code, stdout, stderr };
+  return runCliHere(args, env);
 }
 
 describe('the client commands refuse a server URL they cannot use, as a usage error naming the setting', () => {

@@ -5,20 +5,9 @@
  * otherwise take the host and port of `http://...` and connect as if it said `nats://`.
  */
 import { describe, expect, it } from 'vitest';
-import { runCli } from '../../src/cli/program.js';
+import { runCliHere as inProcess } from '../support/inProcessCli.js';
 import { natsServerUrls } from '../../src/cli/natsUrl.js';
 
-async function inProcess(args: readonly string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(['node', 'switchyard', ...args], {
-    stdout: (text) => void (stdout += text),
-    stderr: (text) => void (stderr += text),
-    env,
-    stopped: () => new Promise(() => undefined),
-  });
-  return { code, stdout, stderr };
-}
 
 /** The one line refusing `http://127.0.0.1:4222`, naming the setting it came from. */
 const wrong = (setting: string): RegExp =>

@@ -60,14 +60,7 @@ describe('serve on a data directory another serve is using', () => {
   it('stops (exit 1), naming the directory and the new holder, when its claim was taken over while it was frozen', async () => {
     const first = await startServe();
     first.signal('SIGSTOP');
-    // While it is stopped, a serve on another host sharing the directory breaks its claim as stale
-    // (renamed aside and removed, as fileLock.ts breaks a lock) and takes it.
-    const lockFile = join(dir, 'serve.lock');
-    renameSync(lockFile, `${lockFile}.aside.stale`);
-    unlinkSync(`${lockFile}.aside.stale`);
-    const owner = join(dir, 'owner.elsewhere');
-    writeFileSync(owner, JSON.stringify({ pid: 4242, host: 'another-host', token: 'elsewhere' }));
-    linkSync(owner, lockFile);
+    const lockFile = takeOverClaim();
     const taken = statSync(lockFile);
     first.signal('SIGCONT');
 
@@ -90,12 +83,7 @@ describe('serve on a data directory another serve is using', () => {
     const { id } = (await launched.json()) as { id: string };
     expect(((await (await fetch(`${url}/threads/${id}/wait`)).json()) as { status: string }).status).toMatch(/done|awaiting_human/);
     first.signal('SIGSTOP');
-    const lockFile = join(dir, 'serve.lock');
-    renameSync(lockFile, `${lockFile}.aside.stale`);
-    unlinkSync(`${lockFile}.aside.stale`);
-    const owner = join(dir, 'owner.elsewhere');
-    writeFileSync(owner, JSON.stringify({ pid: 4242, host: 'another-host', token: 'elsewhere' }));
-    linkSync(owner, lockFile);
+    takeOverClaim();
     const indexDir = join(dir, 'threads', '.index');
     const before = listing(indexDir);
     first.signal('SIGCONT');
@@ -105,6 +93,21 @@ describe('serve on a data directory another serve is using', () => {
     expect(listing(indexDir)).toEqual(before);
   }, 60_000);
 });
+
+/**
+ * What a serve on another host sharing the directory does while the first is frozen: breaks its
+ * claim as stale (renamed aside and removed, as fileLock.ts breaks a lock) and takes it. Returns
+ * the lock file.
+ */
+function takeOverClaim(): string {
+  const lockFile = join(dir, 'serve.lock');
+  renameSync(lockFile, `${lockFile}.aside.stale`);
+  unlinkSync(`${lockFile}.aside.stale`);
+  const owner = join(dir, 'owner.elsewhere');
+  writeFileSync(owner, JSON.stringify({ pid: 4242, host: 'another-host', token: 'elsewhere' }));
+  linkSync(owner, lockFile);
+  return lockFile;
+}
 
 /** Each file of `dir` with its size and modification time. */
 function listing(dir: string): Record<string, [number, number]> {

@@ -207,13 +207,12 @@ export function webhookSecretsFromEnv(env: NodeJS.ProcessEnv): WebhookSecrets {
  */
 export function sealSecretsFromEnv(env: NodeJS.ProcessEnv, configured?: string | readonly string[]): readonly string[] {
   if (configured !== undefined) return sealSecretsOf(configured);
-  const secret = env.SWITCHYARD_SEAL_SECRET ?? '';
+  const secret = checkedSecret(env.SWITCHYARD_SEAL_SECRET ?? '', 'SWITCHYARD_SEAL_SECRET');
   const raw = env.SWITCHYARD_SEAL_SECRET_PREVIOUS;
   if (secret === '' && (raw ?? '').trim() !== '') {
     throw new ConfigError('SWITCHYARD_SEAL_SECRET_PREVIOUS is set but SWITCHYARD_SEAL_SECRET is not: previous secrets only open what the current one replaced');
   }
   if (secret === '') return [];
-  if (secret.trim() === '') throw new ConfigError('SWITCHYARD_SEAL_SECRET is blank: give it a secret, or unset it');
   if (secret === env.SWITCHYARD_WEBHOOK_SECRET) {
     throw new ConfigError('SWITCHYARD_SEAL_SECRET must not be the webhook secret (SWITCHYARD_WEBHOOK_SECRET): receivers hold that one; give it a secret of its own');
   }

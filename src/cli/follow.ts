@@ -2,7 +2,7 @@ import { sleep, systemClock, type Clock } from '../clock.js';
 import type { ThreadView } from '../runtime/runtime.js';
 import { parentIdOf } from '../runtime/threadView.js';
 import type { ThreadEvent } from '../thread/events.js';
-import { deriveState, RESTING_STATUSES, statusOf, TERMINAL_STATUSES, unrecordedCall, type ThreadStatus } from '../thread/state.js';
+import { deriveState, RESTING_STATUSES, statusOf, TERMINAL_STATUSES, unrecordedCall, wakeAtOf, type ThreadStatus } from '../thread/state.js';
 import { ServerError, type Client } from './client.js';
 import { delegationOf, openDelegations, type Delegation } from '../pipeline/delegations.js';
 import { isOpenRequest } from './format.js';
@@ -75,9 +75,8 @@ function wakeOf(events: readonly ThreadEvent[]): { status: 'sleeping' | 'backing
   if (events.length === 0) return undefined;
   const state = deriveState(events);
   const status = statusOf(state);
-  if (status === 'sleeping' && state.sleepUntil !== null) return { status, until: state.sleepUntil };
-  if (status === 'backing_off' && state.backoffUntil !== null) return { status, until: state.backoffUntil };
-  return undefined;
+  const until = wakeAtOf(state, status);
+  return until === null ? undefined : { status: status as 'sleeping' | 'backing_off', until };
 }
 
 /** Waits `ms`, or less when `signal` aborts. */

@@ -475,7 +475,6 @@ function clockTime(iso: string): string {
   return Number.isNaN(date.getTime()) ? iso : date.toTimeString().slice(0, 8);
 }
 
-/** A deadline as the line of `eventAt` shows it: HH:MM:SS on the event's own (local) day, else with its date. */
 /**
  * What a command following a thread says when the thread sleeps or backs off until `until` (epoch
  * ms): it is only waiting, and stopping the command loses nothing.
@@ -487,6 +486,7 @@ export function sleepingLine(status: 'sleeping' | 'backing_off', until: number, 
   return `… ${rest}: following it until it moves (Ctrl+C stops following; ${after})`;
 }
 
+/** A deadline as the line of `eventAt` shows it: HH:MM:SS on the event's own (local) day, else with its date. */
 function deadlineTime(iso: string, eventAt: string): string {
   const time = localTime(iso);
   return time.slice(0, 10) === localTime(eventAt).slice(0, 10) ? clockTime(iso) : time;

@@ -50,7 +50,7 @@ const URL_SECRET_NAME = /^code$/i;
 const URL_SECRET_WORDS: ReadonlySet<string> = new Set(['sig', 'signature', 'key', 'auth', 'hmac', 'pass', 'pwd', 'jwt', 'passphrase', 'passcode', 'accesskey', 'authkey', 'secretkey']);
 
 /** A name's words, lower case: split at `-`, `_`, `.`, blanks and camelCase humps (`AccessKey`: access, key). */
-export function wordsOf(name: string): string[] {
+function wordsOf(name: string): string[] {
   return name
     .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
     .toLowerCase()
@@ -75,7 +75,7 @@ const KEY_OWNERS: ReadonlySet<string> = new Set(['api', 'access', 'secret', 'pri
  * `"token":"…"` at any depth): its last word is a secret's (`password`, `token`, `secret`,
  * `signature`, `auth`, `credential`, `cookie`…), or `key` alone or after `api`, `access`, `private`…
  */
-export function namesSecret(name: string): boolean {
+function namesSecret(name: string): boolean {
   const words = wordsOf(name);
   const last = words.length - 1;
   if (last < 0) return false;
@@ -261,7 +261,7 @@ function redactObject(value: { [key: string]: Json }, secrets: readonly string[]
  * Sets a key of a copy. JSON.parse makes `"__proto__"` an own key; assigning it would set the
  * copy's prototype instead, so that one is defined.
  */
-function put(out: { [key: string]: Json }, key: string, item: Json): void {
+export function put(out: { [key: string]: Json }, key: string, item: Json): void {
   if (key === '__proto__') Object.defineProperty(out, key, { value: item, enumerable: true, writable: true, configurable: true });
   else out[key] = item;
 }

@@ -69,8 +69,11 @@ function withinBudget(blocks: readonly Block[], budget: number): RenderedContext
   const first = clipped(blocks[0]!, share);
   let room = budget - estimateTokens(first) - 1 - OMITTED_TOKENS;
   let cut = blocks.length;
+  // The clipped texts the walk measured, by index: those kept are not clipped again.
+  const texts: string[] = [];
   while (cut > 1) {
-    const cost = estimateTokens(clipped(blocks[cut - 1]!, share)) + 1;
+    const text = (texts[cut - 1] = clipped(blocks[cut - 1]!, share));
+    const cost = estimateTokens(text) + 1;
     if (cut < blocks.length && cost > room) break;
     room -= cost;
     cut--;
@@ -80,7 +83,7 @@ function withinBudget(blocks: readonly Block[], budget: number): RenderedContext
   // Only the summary, second, is out of seq order (it is newer than the events after it that it
   // does not cover): the newest seq left out is the summary's or the last one's left out.
   const omittedUpTo = omitted > 0 ? Math.max(blocks[1]!.seq, blocks[from - 1]!.seq) : 0;
-  const shown = blocks.slice(from).map((block) => clipped(block, share));
+  const shown = blocks.slice(from).map((block, i) => texts[from + i] ?? clipped(block, share));
   const text = [first, ...(omitted > 0 ? [`<omitted blocks="${omitted}"/>`] : []), ...shown].join('\n');
   return { text, tokens: estimateTokens(text), omitted, omittedUpTo };
 }

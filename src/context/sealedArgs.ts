@@ -1,6 +1,6 @@
 import { ConfigError } from '../errors.js';
 import type { Json } from '../thread/events.js';
-import { isSecretKey, REDACTED, redactJson, redactText } from './redact.js';
+import { isSecretKey, put, REDACTED, redactJson, redactText } from './redact.js';
 import { openToken, SEALED_PREFIX, SEALED_VALUE, sealingKey, sealText } from './sealing.js';
 
 /**
@@ -86,7 +86,7 @@ function sealValue(value: Json, secrets: readonly string[], seal: (plain: Json) 
     const item = value[key]!;
     // As redactJson: a secret-named key's value goes whole, whatever it is.
     const sealed = isSecretKey(key) && item !== null && item !== '' ? seal(item) : sealValue(item, secrets, seal);
-    Object.defineProperty(out, key, { value: sealed, enumerable: true, writable: true, configurable: true });
+    put(out, key, sealed);
   }
   return out;
 }
@@ -175,7 +175,7 @@ function openValue(value: Json, open: (token: string) => Json | undefined): Json
   for (const key in value) {
     const item = openValue(value[key]!, open);
     if (item === undefined) return undefined;
-    Object.defineProperty(out, key, { value: item, enumerable: true, writable: true, configurable: true });
+    put(out, key, item);
   }
   return out;
 }

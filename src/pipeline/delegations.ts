@@ -65,8 +65,9 @@ export async function waitedDescendant<T extends ChainThread>(top: ChainThread, 
   let parent: ChainThread = top;
   for (let depth = 0; depth < MAX_PIPELINE_DEPTH && (depth === 0 || parent.status === 'running'); depth++) {
     const child = openDelegation(parent);
-    const view = child === null ? undefined : await get(child.threadId);
-    if (child === null || view === undefined || parentIdOf(view) !== parent.id) break;
+    if (child === null) break;
+    const view = await get(child.threadId);
+    if (view === undefined || parentIdOf(view) !== parent.id) break;
     found = { child, view, through: found === undefined ? [] : [...found.through, found.child] };
     parent = view;
   }

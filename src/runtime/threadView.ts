@@ -1,6 +1,6 @@
 import { maskedCredentials } from '../context/sealedUrl.js';
 import type { HumanRequest, Json, Thread, ThreadEvent } from '../thread/events.js';
-import { deriveState, statusOf, type ThreadStatus } from '../thread/state.js';
+import { deriveState, statusOf, wakeAtOf, type ThreadStatus } from '../thread/state.js';
 
 /** A thread as the API shows it: its derived state beside its events. */
 export interface ThreadView {
@@ -45,7 +45,7 @@ export interface ThreadView {
 export function viewOf(thread: Thread): ThreadView {
   const state = deriveState(thread.events);
   const status = statusOf(state);
-  const wake = status === 'sleeping' ? state.sleepUntil : status === 'backing_off' ? state.backoffUntil : null;
+  const wake = wakeAtOf(state, status);
   return {
     id: thread.id,
     agent: thread.agent,
@@ -63,7 +63,6 @@ export function viewOf(thread: Thread): ThreadView {
   };
 }
 
-/** The pipeline thread that launched this thread, if one did. */
 export { parentIdOf } from '../pipeline/delegations.js';
 
 /** The http(s) callback URL a thread's launch recorded, if any (a NATS trigger's `replyTo` is a subject). */

@@ -32,6 +32,11 @@ export function waitingOnOf({ child, view, through }: WaitedDescendant<ThreadVie
  * pipeline that ended or is between steps, a child not launched yet) comes back as it is.
  */
 export async function withWaitingOn(runtime: Pick<Runtime, 'get' | 'pipelines'>, view: ThreadView): Promise<WaitingView> {
-  const waited = runtime.pipelines.has(view.agent) ? await waitedDescendant(view, (threadId) => runtime.get(threadId)) : undefined;
+  const waited = await waitedOf(runtime, view);
   return waited === undefined ? view : { ...view, waitingOn: waitingOnOf(waited) };
+}
+
+/** The thread a pipeline's `view` waits on, read from `runtime` (see `waitedDescendant`); undefined for an agent's thread. */
+export function waitedOf(runtime: Pick<Runtime, 'get' | 'pipelines'>, view: ThreadView): Promise<WaitedDescendant<ThreadView> | undefined> {
+  return runtime.pipelines.has(view.agent) ? waitedDescendant(view, (threadId) => runtime.get(threadId)) : Promise.resolve(undefined);
 }

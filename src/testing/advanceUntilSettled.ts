@@ -1,9 +1,9 @@
 import type { SimulatedClock } from 'xstate';
 import { systemClock } from '../clock.js';
-import { waitedDescendant, waitedThread } from '../pipeline/delegations.js';
+import { waitedThread } from '../pipeline/delegations.js';
 import type { Runtime } from '../runtime/runtime.js';
 import type { ThreadView } from '../runtime/threadView.js';
-import { waitingOnOf, type WaitingView } from '../runtime/waitingOn.js';
+import { waitedOf, waitingOnOf, type WaitingView } from '../runtime/waitingOn.js';
 import { RESTING_STATUSES, TERMINAL_STATUSES } from '../thread/state.js';
 import { nextTimerDue } from './clockTimers.js';
 
@@ -72,7 +72,7 @@ export async function advanceUntilSettled(runtime: SettlingRuntime, threadId: st
       const changed = new Promise<'changed'>((resolve) => (poke = () => resolve('changed')));
       const view = await runtime.get(threadId);
       if (view === undefined || RESTING_STATUSES.includes(view.status)) return await runtime.settled(threadId, { signal: stop.signal });
-      const waited = runtime.pipelines.has(view.agent) ? await waitedDescendant(view, (id) => runtime.get(id)) : undefined;
+      const waited = await waitedOf(runtime, view);
       if (waited !== undefined && RESTING_STATUSES.includes(waited.view.status) && !TERMINAL_STATUSES.includes(waited.view.status)) return { ...view, waitingOn: waitingOnOf(waited) };
       // A child that ended: its pipeline moves on.
       const driven = waited === undefined || TERMINAL_STATUSES.includes(waited.view.status) ? { view } : { view: waited.view, via: waitedThread(waited.child, waited.through) };

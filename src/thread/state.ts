@@ -352,6 +352,11 @@ export function statusOf(state: ThreadState): ThreadStatus {
   return 'running';
 }
 
+/** When a thread of `status` moves again on its own (epoch ms): a sleep's or a backoff's end; null for any other status. */
+export function wakeAtOf(state: ThreadState, status: ThreadStatus): number | null {
+  return status === 'sleeping' ? state.sleepUntil : status === 'backing_off' ? state.backoffUntil : null;
+}
+
 /** A tool call whose start the log records (its last `tool_call`) and whose outcome it does not (see {@link startedCall}). */
 export interface StartedCall {
   readonly callId: string;

@@ -69,6 +69,8 @@ describe("a human's answer", () => {
     const view = await rt.settled(stopped.id);
     expect(view.status).toBe('failed');
     expect(JSON.stringify((await store.get(id))!)).not.toContain(DECLARED);
+    // The comment is recorded, redacted, not dropped.
+    expect(JSON.stringify((await store.get(id))!)).toContain(`stop: the key ${REDACTED} leaked`);
     await rt.close();
   });
 });

@@ -3,6 +3,7 @@ import { calculator } from '../../agents/calculator/index.js';
 import type { Bus } from '../../src/bus/bus.js';
 import { createMemoryBus } from '../../src/bus/memoryBus.js';
 import { silentLogger } from '../../src/logger.js';
+import { capturingLogger } from '../support/capturingLogger.js';
 import { createDemoModel } from '../../src/model/demoModel.js';
 import { createRuntime } from '../../src/runtime/runtime.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
@@ -59,8 +60,7 @@ describe('a subscriber on > that is not switchyard (a wiretap)', () => {
   it('hides the no-responders answer: a hand-off cannot tell, and the log says why once (qa25-secrets, NATS observation)', async () => {
     const bus = createMemoryBus();
     cleanups.push(() => bus.close());
-    const warned: { fields: unknown; msg: string }[] = [];
-    const logger = { ...silentLogger(), warn: (fields: unknown, msg?: string) => void warned.push({ fields, msg: String(msg) }) } as unknown as ReturnType<typeof silentLogger>;
+    const { logger, out } = capturingLogger('warn');
     const queues = createAgentQueues({ bus });
     const runtime = createRuntime({ agents: [calculator], store: createMemoryStore(), model: createDemoModel(), schedule: queues.schedule });
     const callbacks = { send: async () => {} } as unknown as CallbackSender;
@@ -72,11 +72,13 @@ describe('a subscriber on > that is not switchyard (a wiretap)', () => {
     bus.subscribe('>', () => {});
     expect(await requests.handOff('t1')).toBe('unknown');
     expect(await requests.handOff('t2')).toBe('unknown');
-    expect(warned).toEqual([
-      {
-        fields: { threadId: 't1', timeoutMs: 2000 },
+    expect(out.lines).toEqual([
+      expect.objectContaining({
+        level: 40,
+        threadId: 't1',
+        timeoutMs: 2000,
         msg: 'no answer to the hand-off probe of thread t1 within 2000 ms: the process running it is busy, or a NATS subscriber that is not switchyard (such as `nats sub ">"`) hides NATS\'s no-responders answer, and every job then waits for a redelivery before it runs (watch with `nats sub "switchyard.>"` instead); said once per process',
-      },
+      }),
     ]);
   });
 });

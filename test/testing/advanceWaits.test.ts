@@ -11,6 +11,7 @@ import { tool } from '../../src/agent/tool.js';
 import { pipeline } from '../../src/pipeline/pipeline.js';
 import { createRuntime } from '../../src/runtime/runtime.js';
 import { advanceUntilSettled, createMemoryStore, scriptedModel, SimulatedClock, type ScriptedReply } from '../../src/testing/index.js';
+import { within } from '../bus/waiting.js';
 
 const START = Date.parse('2026-01-01T00:00:00Z');
 const prompt = 'You are {{agent}}.\nTools:\n{{tools}}';
@@ -33,12 +34,8 @@ function clockAt(): SimulatedClock {
   return clock;
 }
 
-/** `promise`, or a failure naming `what` once `ms` of real time passed (a hang fails the test with a message, not vitest's timeout). */
-function within<T>(promise: Promise<T>, what: string, ms = 4_000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const guard = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} did not resolve within ${ms} ms of real time`)), ms)));
-  return Promise.race([promise, guard]).finally(() => clearTimeout(timer));
-}
+/** How long a drive may take in real time before it fails the test naming what hung (not vitest's timeout). */
+const REAL_MS = 4_000;
 
 describe('advanceUntilSettled on a pipeline', () => {
   it("drives the child's backoff and resolves at the pipeline's end", async () => {
@@ -46,7 +43,7 @@ describe('advanceUntilSettled on a pipeline', () => {
     const model = scriptedModel([busy, done('nothing to refund'), done('summary')]);
     const runtime = createRuntime({ agents: [support, summarizer], pipelines: [caseFlow], store: createMemoryStore({ clock }), model, clock });
     const { id } = await runtime.launch('case_flow', { text: 'hi' });
-    const view = await within(advanceUntilSettled(runtime, id, clock), 'advanceUntilSettled');
+    const view = await within(advanceUntilSettled(runtime, id, clock), REAL_MS, 'advanceUntilSettled');
     expect(view.status).toBe('done');
     expect(view.output).toEqual({ summary: 'summary' });
     expect(view.waitingOn).toBeUndefined();
@@ -59,13 +56,13 @@ describe('advanceUntilSettled on a pipeline', () => {
     const model = scriptedModel([{ intent: 'refund', args: { amount: 5 } }, done('refunded'), done('summary')]);
     const runtime = createRuntime({ agents: [support, summarizer], pipelines: [caseFlow], store: createMemoryStore({ clock }), model, clock });
     const { id } = await runtime.launch('case_flow', { text: 'refund 5' });
-    const waiting = await within(advanceUntilSettled(runtime, id, clock), 'advanceUntilSettled');
+    const waiting = await within(advanceUntilSettled(runtime, id, clock), REAL_MS, 'advanceUntilSettled');
     expect(waiting.status).toBe('running');
     expect(waiting.waitingOn).toMatchObject({ agent: 'support', status: 'awaiting_human', pendingRequest: { kind: 'approval' } });
     expect(waiting.waitingOn?.through).toBeUndefined();
     const child = waiting.waitingOn!;
     await runtime.respond(child.threadId, { requestId: child.pendingRequest!.requestId, approved: true });
-    const end = await within(advanceUntilSettled(runtime, id, clock), 'advanceUntilSettled after the answer');
+    const end = await within(advanceUntilSettled(runtime, id, clock), REAL_MS, 'advanceUntilSettled after the answer');
     expect(end).toMatchObject({ status: 'done', output: { summary: 'summary' } });
     await runtime.close();
   }, 10_000);
@@ -75,12 +72,12 @@ describe('advanceUntilSettled on a pipeline', () => {
     const model = scriptedModel([busy, busy, done('late'), done('summary')]);
     const runtime = createRuntime({ agents: [support, summarizer], pipelines: [caseFlow], store: createMemoryStore({ clock }), model, clock });
     const { id } = await runtime.launch('case_flow', { text: 'hi' });
-    const error = await within(advanceUntilSettled(runtime, id, clock, { maxSteps: 1 }), 'advanceUntilSettled').then(
+    const error = await within(advanceUntilSettled(runtime, id, clock, { maxSteps: 1 }), REAL_MS, 'advanceUntilSettled').then(
       () => undefined,
       (e: unknown) => e,
     );
     expect((error as Error).message).toMatch(new RegExp(`^thread ${id} did not settle within 1 step of the clock \\(advanceUntilSettled's maxSteps\\): it waits on support thread \\S+, which is backing_off until \\S+; its last error: HTTP 503: busy$`));
-    expect(await within(advanceUntilSettled(runtime, id, clock), 'advanceUntilSettled again')).toMatchObject({ status: 'done', output: { summary: 'summary' } });
+    expect(await within(advanceUntilSettled(runtime, id, clock), REAL_MS, 'advanceUntilSettled again')).toMatchObject({ status: 'done', output: { summary: 'summary' } });
     await runtime.close();
   }, 10_000);
 
@@ -89,12 +86,12 @@ describe('advanceUntilSettled on a pipeline', () => {
     const model = scriptedModel([busy, { intent: 'refund', args: { amount: 5 } }, done('refunded'), done('summary')]);
     const runtime = createRuntime({ agents: [support, summarizer], pipelines: [outer, caseFlow], store: createMemoryStore({ clock }), model, clock });
     const { id } = await runtime.launch('outer', { text: 'refund 5' });
-    const waiting = await within(advanceUntilSettled(runtime, id, clock), 'advanceUntilSettled');
+    const waiting = await within(advanceUntilSettled(runtime, id, clock), REAL_MS, 'advanceUntilSettled');
     expect(waiting.waitingOn).toMatchObject({ agent: 'support', status: 'awaiting_human' });
     expect(waiting.waitingOn?.through).toEqual([{ threadId: expect.any(String), agent: 'case_flow' }]);
     const child = waiting.waitingOn!;
     await runtime.respond(child.threadId, { requestId: child.pendingRequest!.requestId, approved: true });
-    expect(await within(advanceUntilSettled(runtime, id, clock), 'advanceUntilSettled after the answer')).toMatchObject({ status: 'done', output: { summary: 'summary' } });
+    expect(await within(advanceUntilSettled(runtime, id, clock), REAL_MS, 'advanceUntilSettled after the answer')).toMatchObject({ status: 'done', output: { summary: 'summary' } });
     await runtime.close();
   }, 10_000);
 });
@@ -106,7 +103,7 @@ describe('advanceUntilSettled on a thread queued behind another (maxConcurrent)'
     const runtime = createRuntime({ agents: [summarizer], store: createMemoryStore({ clock }), model, clock, maxConcurrent: 1 });
     const first = await runtime.launch('summarizer', 'first');
     const second = await runtime.launch('summarizer', 'second');
-    expect(await within(advanceUntilSettled(runtime, second.id, clock), 'advanceUntilSettled of the queued thread')).toMatchObject({ status: 'done' });
+    expect(await within(advanceUntilSettled(runtime, second.id, clock), REAL_MS, 'advanceUntilSettled of the queued thread')).toMatchObject({ status: 'done' });
     expect((await runtime.get(first.id))?.status).toBe('done');
     await runtime.close();
   }, 10_000);
@@ -119,7 +116,7 @@ describe('advanceUntilSettled on a thread queued behind another (maxConcurrent)'
     const runtime = createRuntime({ agents: [summarizer], pipelines: [forever], store: createMemoryStore({ clock }), model: scriptedModel([done('ok')]), clock, maxConcurrent: 1 });
     const holder = await runtime.launch('forever', null);
     const queued = await runtime.launch('summarizer', 'second');
-    const error = await within(advanceUntilSettled(runtime, queued.id, clock), 'advanceUntilSettled of the queued thread').then(
+    const error = await within(advanceUntilSettled(runtime, queued.id, clock), REAL_MS, 'advanceUntilSettled of the queued thread').then(
       () => undefined,
       (e: unknown) => e,
     );
@@ -145,7 +142,7 @@ describe("advanceUntilSettled through a step's own timer on the simulated clock"
     const model = scriptedModel([{ intent: 'stuck', args: {} }, done('gave up')]);
     const runtime = createRuntime({ agents: [slowpoke], store: createMemoryStore({ clock }), model, clock });
     const { id } = await runtime.launch('slowpoke', 'x');
-    const view = await within(advanceUntilSettled(runtime, id, clock), 'advanceUntilSettled');
+    const view = await within(advanceUntilSettled(runtime, id, clock), REAL_MS, 'advanceUntilSettled');
     expect(view).toMatchObject({ status: 'done', output: 'gave up' });
     expect(view.events.some((e) => e.type === 'error' && e.data.message === 'stuck did not finish within 1000 ms')).toBe(true);
     expect(clock.now() - START).toBeGreaterThanOrEqual(1_000);
@@ -158,7 +155,7 @@ describe("advanceUntilSettled through a step's own timer on the simulated clock"
     const model = scriptedModel([{ hang: true }, done('second try')]);
     const runtime = createRuntime({ agents: [quick], store: createMemoryStore({ clock }), model, clock });
     const { id } = await runtime.launch('quick', 'x');
-    const view = await within(advanceUntilSettled(runtime, id, clock), 'advanceUntilSettled');
+    const view = await within(advanceUntilSettled(runtime, id, clock), REAL_MS, 'advanceUntilSettled');
     expect(view).toMatchObject({ status: 'done', output: 'second try' });
     expect(clock.now() - START).toBeGreaterThanOrEqual(1_000);
     await runtime.close();
@@ -171,7 +168,7 @@ describe("advanceUntilSettled through a step's own timer on the simulated clock"
     const model = scriptedModel([{ intent: 'real', args: {} }, done('read it')]);
     const runtime = createRuntime({ agents: [reader], store: createMemoryStore({ clock }), model, clock });
     const { id } = await runtime.launch('reader', 'x');
-    const view = await within(advanceUntilSettled(runtime, id, clock), 'advanceUntilSettled');
+    const view = await within(advanceUntilSettled(runtime, id, clock), REAL_MS, 'advanceUntilSettled');
     expect(view).toMatchObject({ status: 'done', output: 'read it' });
     expect(view.events.some((e) => e.type === 'tool_result' && e.data.result === 'read')).toBe(true);
     expect(clock.now()).toBe(START);

@@ -11,6 +11,16 @@ export interface UnreapedProcess {
   dispose(): void;
 }
 
+/** The command name of `/proc/<pid>/stat` (`sh`, `sleep`), `undefined` once the pid is gone. */
+function commandOf(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+  } catch {
+    return undefined;
+  }
+}
+
 /** The state letter of `/proc/<pid>/stat` (`R`, `S`, `Z`...), `undefined` once the pid is gone. */
 function stateOf(pid: number): string | undefined {
   try {
@@ -33,6 +43,10 @@ export async function unreapedProcess(): Promise<UnreapedProcess> {
     parent.once('error', reject);
     parent.stdout?.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().trim())));
   });
+  // Until the shell has become `sleep` it may still reap the child killed (a loaded machine ran
+  // the kill between the shell's echo and its exec: the pid was gone, not a zombie).
+  for (let i = 0; i < 250 && parent.pid !== undefined && commandOf(parent.pid) !== 'sleep'; i++) await delay(20);
+  if (parent.pid === undefined || commandOf(parent.pid) !== 'sleep') throw new Error(`the shell ${String(parent.pid)} did not exec sleep`);
   return {
     pid,
     async killToZombie() {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { agent } from '../../src/agent/agent.js';
 import { tool } from '../../src/agent/tool.js';
+import { judge } from '../../src/agent/customStep.js';
 import { scriptedModel, type ScriptStep } from '../../src/model/scriptedModel.js';
 import { defineConfig } from '../../src/runtime/config.js';
 import { createRuntime, type Runtime } from '../../src/runtime/runtime.js';
@@ -163,5 +164,24 @@ describe('a tool argument redactJson would redact (D1)', () => {
     expect(() => runtimeOf(a, createMemoryStore(), [], ['good-secret', ''])).toThrow('sealSecret item 2 of 2 must be a string that is not blank');
     expect(() => defineConfig({ agents: [a], sealSecret: [] })).toThrow('defineConfig: sealSecret must be a string or a non-empty list of strings');
     expect(defineConfig({ agents: [a], sealSecret: ['new-secret', 'old-secret'] }).sealSecret).toEqual(['new-secret', 'old-secret']);
+  });
+});
+
+describe('a judge of a call whose arguments are sealed', () => {
+  it('reads the arguments as the model and people do, each sealed value [REDACTED], never a token (an LLM judge would send it on)', async () => {
+    const judged: unknown[] = [];
+    const createAccount = tool({
+      name: 'create_account',
+      description: 'creates an account',
+      input: z.object({ user: z.string(), password: z.string().min(12) }),
+      run: async (args) => ({ created: args.user }),
+    });
+    const policy = judge({ name: 'policy', run: (call) => (judged.push(call.args), { verdict: 'accept' }) });
+    const a = agent({ name: 'signup', description: 'signs people up', prompt: 'You are {{agent}}.', tools: [createAccount], afterDecision: [policy] });
+    const runtime = createRuntime({ agents: [a], store: createMemoryStore(), model: scriptedModel([CALL, DONE]), sealSecret: 'seal-secret-one' });
+    const end = await launchedRest(runtime);
+    await runtime.close();
+    expect(end.status).toBe('done');
+    expect(judged).toEqual([{ user: 'bob', password: '[REDACTED]' }]);
   });
 });

@@ -2,7 +2,7 @@ import type { z } from 'zod';
 import { redactJson, redactText } from '../context/redact.js';
 import { redactingLogger } from '../context/redactingLogger.js';
 import { renderContext } from '../context/renderContext.js';
-import { sealSecretsOf } from '../context/sealedArgs.js';
+import { maskedArgs, sealSecretsOf } from '../context/sealedArgs.js';
 import { ConfigError, InvalidStateError, messageOf, VersionConflictError } from '../errors.js';
 import { appendEvents } from '../store/appendEvents.js';
 import { versionOf, type CustomData, type Json, type NewEvent, type Thread } from '../thread/events.js';
@@ -204,7 +204,8 @@ async function eventsOf(agent: Agent, name: string, thread: Thread, state: Threa
     case 'after_decision': {
       const call = state.pendingCall;
       if (call === null) return [];
-      const result = await step.run(call, context);
+      // A judge reads the call as the model and people do: a sealed secret is `[REDACTED]`.
+      const result = await step.run({ ...call, args: maskedArgs(call.args) }, context);
       const given = 'feedback' in result ? result.feedback : undefined;
       const feedback = typeof given === 'string' ? redactText(given, agent.secrets) : undefined;
       if (!['accept', 'reject', 'ask'].includes(result.verdict)) throw new StepOutputError(`a judge's verdict is accept, reject or ask (got ${String(result.verdict)})`);

@@ -2,6 +2,7 @@ import type { ThreadView } from '../runtime/runtime.js';
 import type { ThreadSummary } from '../store/threadStore.js';
 import { delegationOf, openDelegation, waitedThread, type Delegation, type WaitedDescendant } from '../pipeline/delegations.js';
 import { MAX_ERROR_ARGS } from '../context/renderContext.js';
+import { maskSealed } from '../context/sealedArgs.js';
 import type { CustomData, HumanRequest, Json, ThreadEvent } from '../thread/events.js';
 import { deriveState, startedCallEvent, TERMINAL_STATUSES, unrecordedCall, type ThreadStatus, type UnrecordedCall } from '../thread/state.js';
 
@@ -15,13 +16,15 @@ export type CommandHint = (args: string) => string;
 export const plainHint: CommandHint = (args) => `switchyard ${args}`;
 
 const MAX_VALUE = 160;
+/** How a sealed value (a secret kept for its tool: see `RuntimeOptions.sealSecret`) reads in a line. */
+const SEALED = '[sealed]';
 /** A question a human is asked to answer is shown whole, up to this (a runaway one is still cut). */
 const MAX_QUESTION = 2000;
 
 /** A JSON value on one line: strings as they are, anything else as compact JSON, clipped. */
 export function showValue(value: Json | undefined, max = MAX_VALUE): string {
   const text = value === undefined ? '' : typeof value === 'string' ? value : JSON.stringify(value);
-  const line = text.replace(/\s*\n\s*/g, ' ');
+  const line = maskSealed(text, SEALED).replace(/\s*\n\s*/g, ' ');
   return line.length > max ? `${line.slice(0, max - 1)}…` : line;
 }
 

@@ -202,9 +202,14 @@ export function holdsSealed(value: Json): boolean {
   return false;
 }
 
-/** Text (a rendered value, a question quoting arguments) with every sealed token shown as `[REDACTED]`. */
-export function maskSealed(text: string): string {
-  return text.includes(SEALED_PREFIX) ? text.replace(SEALED_TOKENS, REDACTED) : text;
+/** Text (a rendered value, a question quoting arguments) with every sealed token shown as `mark` (`[REDACTED]`). */
+export function maskSealed(text: string, mark: string = REDACTED): string {
+  return text.includes(SEALED_PREFIX) ? text.replace(SEALED_TOKENS, mark) : text;
+}
+
+/** Recorded arguments as a judge reads them: the same value, each sealed token `[REDACTED]` (as the model sees it). */
+export function maskedArgs(args: Json): Json {
+  return holdsSealed(args) ? (JSON.parse(maskSealed(JSON.stringify(args))) as Json) : args;
 }
 
 /** Recorded arguments as a question or a message to people quotes them: JSON, each sealed token as `[REDACTED]`. */

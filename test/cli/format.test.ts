@@ -223,7 +223,7 @@ describe('a deadline far from its event (QA19 deploys #6)', () => {
 describe('a sealed argument in a line', () => {
   it('reads [sealed], never the token (the value is kept sealed for the tool; its ciphertext tells a reader nothing)', () => {
     const token = `sealed.v1.${'A'.repeat(60)}`;
-    const decided = { seq: 2, at: '2026-01-01T00:00:00.000Z', type: 'decision', data: { callId: 'c1', step: 1, intent: 'create_account', args: { user: 'bob', password: token, note: `key ${token} here` }, model: 'm', promptHash: 'sha256:x', latencyMs: 0 } } as ThreadEvent;
+    const decided = { seq: 2, at: '2026-01-01T00:00:00.000Z', type: 'decision', data: { callId: 'c1', step: 1, intent: 'create_account', args: { user: 'bob', password: token, note: `key ${token} here` }, model: 'm', promptHash: 'sha256:x', tokens: { prompt: 1, completion: 1 }, latencyMs: 0 } } as ThreadEvent;
     const line = eventLine(decided, 'th_1');
     expect(line).toContain('"password":"[sealed]"');
     expect(line).toContain('"note":"key [sealed] here"');

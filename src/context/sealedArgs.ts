@@ -208,8 +208,8 @@ export function maskSealed(text: string, mark: string = REDACTED): string {
 }
 
 /** Recorded arguments as a judge reads them: the same value, each sealed token `[REDACTED]` (as the model sees it). */
-export function maskedArgs(args: Json): Json {
-  return holdsSealed(args) ? (JSON.parse(maskSealed(JSON.stringify(args))) as Json) : args;
+export function maskedArgs<T extends Json>(args: T): T {
+  return holdsSealed(args) ? (JSON.parse(maskSealed(JSON.stringify(args))) as T) : args;
 }
 
 /** Recorded arguments as a question or a message to people quotes them: JSON, each sealed token as `[REDACTED]`. */

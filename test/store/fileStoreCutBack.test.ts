@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -134,6 +134,38 @@ describe('the file store, with thread files changed while it was closed', () => 
     expect(rebuilt).toEqual(['stale']);
     expect(corrupt).toHaveLength(20);
     expect(corrupt.at(-1)!.error.message).toContain('5 more threads');
+  });
+
+  it('sets a corrupt thread aside as the README says (moved out while closed: named gone, listed nowhere) and takes it back repaired', async () => {
+    await seed();
+    const whole = await readFile(fileOf('ended'), 'utf8');
+    await cutBack('ended', 1);
+    const found = await openStore();
+    await expect(found.get('ended')).rejects.toBeInstanceOf(CorruptThreadFileError);
+    await found.close();
+
+    const aside = await mkdtemp(join(tmpdir(), 'switchyard-aside-'));
+    await rename(fileOf('ended'), join(aside, 'ended.jsonl'));
+    corrupt = [];
+    const without = await openStore();
+    expect(rebuilt).toEqual(['stale']);
+    expect(corrupt.map((c) => c.id)).toEqual(['ended']);
+    expect(corrupt[0]!.error.message).toMatch(/ended\.jsonl is gone/);
+    expect(await without.get('ended')).toBeUndefined();
+    expect((await without.list()).map((s) => s.id)).toEqual(['other']);
+    await without.close();
+
+    // Repaired (here: its lost lines written back) and moved back while no store has the directory.
+    await writeFile(join(aside, 'ended.jsonl'), whole);
+    await rename(join(aside, 'ended.jsonl'), fileOf('ended'));
+    await rm(aside, { recursive: true, force: true });
+    corrupt = [];
+    rebuilt = [];
+    const back = await openStore();
+    expect(rebuilt).toEqual(['stale']);
+    expect(corrupt).toEqual([]);
+    expect((await back.get('ended'))!.events).toHaveLength(3);
+    expect((await back.list({ status: 'done' })).map((s) => s.id)).toEqual(['ended']);
   });
 
   it('tells a file cut back into the middle of a committed line from a torn, unacknowledged write', async () => {

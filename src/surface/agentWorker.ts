@@ -135,6 +135,9 @@ async function runTrigger(scope: WorkerScope, agent: string, job: Job, threadId:
   }
   await runToRest(scope, job, target, reply, async () => {
     try {
+      // Refused in the trigger's own words when the thread was there before (the launch refuses it
+      // too); a thread of another agent is refused by the launch as such.
+      if (existing !== undefined && existing.agent === agent) checkSameInput(existing, input);
       const launched = await scope.ctx.runtime.launch(agent, input, {
         threadId,
         source: { kind: 'nats', ...(replyTo === undefined ? {} : { replyTo }), triggerId: triggerIdOf(job) },

@@ -58,9 +58,10 @@ function payloadLimitOf(job: Pick<Job, 'headers'>, maxPayloadBytes: number): num
 export async function refuse(scope: WorkerScope, job: Job, agent: string, replyTo: string | undefined, refusal: Refusal, threadId?: string): Promise<void> {
   const { ctx } = scope;
   const { error, issues = [] } = refusal;
-  ctx.logger.warn({ agent, jobId: job.id, subject: job.subject, err: error, code: refusal.code, issues }, 'trigger refused');
+  const trigger = refusedTriggerOf(scope, agent, job, threadId);
+  const named = { ...(trigger.msgId === undefined ? {} : { msgId: trigger.msgId }), ...(trigger.threadId === undefined ? {} : { threadId: trigger.threadId }) };
+  ctx.logger.warn({ agent, jobId: job.id, subject: job.subject, ...named, err: error, code: refusal.code, issues }, 'trigger refused');
   if (replyTo !== undefined) {
-    const trigger = refusedTriggerOf(scope, agent, job, threadId);
     try {
       await publishReport(ctx, replyTo, errorReplyOf(refusal, trigger), { msgId: refusalMsgId(trigger) });
     } catch (failure) {

@@ -99,10 +99,22 @@ function refusedTriggerOf(scope: WorkerScope, agent: string, job: Job, threadId:
 export function checkSameInput(thread: Pick<ThreadView, 'id' | 'status' | 'events'>, input: Json): void {
   const first = thread.events[0];
   if (first?.type !== 'input' || sameJson(first.data.input, input)) return;
-  throw new InvalidStateError(
-    `thread ${thread.id} already exists and was launched with another input; a trigger does not change it: send another threadId (or Nats-Msg-Id) for a new thread`,
-    thread.id,
-    thread.status,
+  throw otherInputRefusal(thread.id, thread.status);
+}
+
+/**
+ * The refusal of a trigger naming a thread launched with another input, in a trigger's words; also
+ * for the launch's own refusal of it (`error`), which speaks of a launch. Any other error as it is.
+ */
+export function asTriggerRefusal(error: unknown): unknown {
+  return error instanceof InvalidStateError && error.conflict === 'thread_exists_other_input' ? otherInputRefusal(error.threadId, error.status) : error;
+}
+
+function otherInputRefusal(threadId: string, status: string): InvalidStateError {
+  return new InvalidStateError(
+    `thread ${threadId} already exists and was launched with another input; a trigger does not change it: send another threadId (or Nats-Msg-Id) for a new thread`,
+    threadId,
+    status,
     'thread_exists_other_input',
   );
 }

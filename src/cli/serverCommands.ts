@@ -126,11 +126,13 @@ export function addServerCommands(program: Command, cli: CliContext): void {
 }
 
 /**
- * The NATS subject prefix, `--prefix` else `SWITCHYARD_PREFIX` (empty: the default), checked as
+ * The NATS subject prefix, `--prefix` else `SWITCHYARD_PREFIX` (empty: the default; `--prefix` empty is refused), checked as
  * joining NATS checks it, with or without NATS: a bad one is a {@link ConfigError} naming the setting.
  */
 async function checkedPrefix(flag: string | undefined, env: NodeJS.ProcessEnv): Promise<string | undefined> {
   const [setting, prefix] = flag !== undefined ? ['--prefix', flag] : ['SWITCHYARD_PREFIX', env.SWITCHYARD_PREFIX];
+  // A flag given empty is a script's unset variable, not a wish for the default deployment's queues.
+  if (flag === '') throw new ConfigError(`--prefix is empty: leave it out for the default (switchyard), or name the deployment's prefix`);
   if (!prefix) return undefined;
   const { busSubjects } = await import('../surface/subjects.js');
   try {

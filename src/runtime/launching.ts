@@ -5,13 +5,17 @@ import { formatIssues, InvalidInputError, InvalidStateError, messageOf, NotFound
 import type { Logger } from '../logger.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
 import type { ThreadStore } from '../store/threadStore.js';
-import { jsonSchema, type Json, type Source, type Thread } from '../thread/events.js';
+import { jsonSchema, sameJson, type Json, type Source, type Thread } from '../thread/events.js';
 import { deriveState, statusOf, type ThreadStatus } from '../thread/state.js';
 import { parentIdOf, viewOf, type ThreadView } from './threadView.js';
 
 /** Options of {@link Runtime.launch}. */
 export interface LaunchOptions {
-  /** A caller-chosen id; launching an existing id returns that thread (idempotent triggers). */
+  /**
+   * A caller-chosen id; launching an existing id with the same input (as JSON values) returns that
+   * thread (idempotent triggers), with another input is refused: an {@link InvalidStateError}
+   * (`thread_exists_other_input`), as HTTP, hooks and NATS triggers refuse such a relaunch.
+   */
   threadId?: string | undefined;
   source?: Source | undefined;
   /**
@@ -88,6 +92,23 @@ function ownedBy(existing: Thread, agentName: string, source: Source | undefined
   return viewOf(existing);
 }
 
+/**
+ * Throws an {@link InvalidStateError} (`thread_exists_other_input`) when the thread was launched
+ * with another input than `input` (compared as JSON values: keys in any order): a relaunch changes
+ * nothing, so that input would never be used. A pipeline's child is not checked: a step run again
+ * after a restart finds its child whatever input the step's code now computes.
+ */
+function assertSameInput(existing: Thread, input: Json): void {
+  const first = existing.events[0];
+  if (first?.type !== 'input' || sameJson(first.data.input, input)) return;
+  throw new InvalidStateError(
+    `thread ${existing.id} already exists and was launched with another input; a launch does not change it: launch another threadId for a new thread`,
+    existing.id,
+    threadStatus(existing),
+    'thread_exists_other_input',
+  );
+}
+
 type Launchable = Pick<Agent, 'kind' | 'name' | 'input'> | Pipeline;
 
 /**
@@ -158,6 +179,7 @@ export async function launchThread(sources: LaunchSources, agentName: string, in
     const existing = await store.get(id);
     if (existing === undefined) throw new NotFoundError('thread', id);
     const found = ownedBy(existing, target.name, options.source);
+    if (options.source?.parentId === undefined) assertSameInput(existing, json);
     if (sources.isActive(id) || found.status !== 'running') return found;
     if (options.source?.parentId !== undefined) {
       const cancelled = await sources.endedWithParent(existing);

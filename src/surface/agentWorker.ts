@@ -9,7 +9,7 @@ import { handedOff, keepWhileHeld, runToRest } from './runToRest.js';
 import type { SurfaceContext } from './surfaceContext.js';
 import type { ThreadRequests } from './threadRequests.js';
 import { aboutThread } from './threadJobError.js';
-import { checkSameInput, readTrigger, refuse, triggerThreadId } from './triggerJob.js';
+import { asTriggerRefusal, checkSameInput, readTrigger, refuse, triggerThreadId } from './triggerJob.js';
 import { refusal, refusalOf } from './payloads.js';
 import { triggerIdOf, type AgentWorkerOptions, type WorkerScope } from './workerScope.js';
 
@@ -145,7 +145,9 @@ async function runTrigger(scope: WorkerScope, agent: string, job: Job, threadId:
       if (reply !== undefined && !reply.later) reply.later = launchedByAnother(job, launched);
       // Under the claim nothing advances the thread before the run: it need not be read again.
       return { thread: { id: launched.id, agent: launched.agent, events: launched.events } };
-    } catch (error) {
+    } catch (thrown) {
+      // The launch refuses another input for a thread already there (it speaks of a launch).
+      const error = asTriggerRefusal(thrown);
       if (error instanceof InvalidInputError || error instanceof InvalidStateError || error instanceof NotFoundError) await refuse(scope, job, agent, replyTo, refusalOf(error), threadId);
       else throw error; // the store failed: delivered again later
       return false;

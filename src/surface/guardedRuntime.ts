@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { checkLaunch } from '../runtime/launching.js';
 import { THREAD_ID_PATTERN, type LaunchOptions, type Runtime, type ThreadView } from '../runtime/runtime.js';
 import { TERMINAL_STATUSES } from '../thread/state.js';
 import type { AgentQueues } from './agentQueues.js';
@@ -24,8 +25,9 @@ export function guardedRuntime(runtime: Runtime, queues: AgentQueues): Runtime {
     ...runtime,
     async launch(agent: string, input: unknown, options: LaunchOptions = {}) {
       const threadId = options.threadId ?? `th_${randomUUID()}`;
-      // What the launch refuses at once needs no guard.
-      if ((!runtime.agents.has(agent) && !runtime.pipelines.has(agent)) || !THREAD_ID_PATTERN.test(threadId)) return runtime.launch(agent, input, options);
+      // What the launch refuses at once (no such agent, a bad id, input its schema refuses) writes
+      // nothing, so it needs no guard: one would only come back to a worker, find no thread and warn.
+      if (refusedAtOnce(runtime, agent, input, threadId)) return runtime.launch(agent, input, options);
       await queues.guard(agent, threadId, 0);
       return runtime.launch(agent, input, { ...options, threadId });
     },
@@ -38,4 +40,15 @@ export function guardedRuntime(runtime: Runtime, queues: AgentQueues): Runtime {
     resume: (threadId, options) => guardWrite(threadId, (view) => view.status === 'paused', () => runtime.resume(threadId, options)),
     cancel: (threadId, options) => guardWrite(threadId, () => true, () => runtime.cancel(threadId, options)),
   };
+}
+
+/** Whether a launch is refused before it writes anything: it names no agent or pipeline here, or a bad thread id, or input its schema refuses. */
+function refusedAtOnce(runtime: Runtime, agent: string, input: unknown, threadId: string): boolean {
+  if ((!runtime.agents.has(agent) && !runtime.pipelines.has(agent)) || !THREAD_ID_PATTERN.test(threadId)) return true;
+  try {
+    checkLaunch({ agents: runtime.agents, pipelines: runtime.pipelines, scheduled: true }, agent, input);
+    return false;
+  } catch {
+    return true;
+  }
 }

@@ -58,9 +58,10 @@ function payloadLimitOf(job: Pick<Job, 'headers'>, maxPayloadBytes: number): num
 export async function refuse(scope: WorkerScope, job: Job, agent: string, replyTo: string | undefined, refusal: Refusal, threadId?: string): Promise<void> {
   const { ctx } = scope;
   const { error, issues = [] } = refusal;
-  ctx.logger.warn({ agent, jobId: job.id, subject: job.subject, err: error, code: refusal.code, issues }, 'trigger refused');
+  const trigger = refusedTriggerOf(scope, agent, job, threadId);
+  const named = { ...(trigger.msgId === undefined ? {} : { msgId: trigger.msgId }), ...(trigger.threadId === undefined ? {} : { threadId: trigger.threadId }) };
+  ctx.logger.warn({ agent, jobId: job.id, subject: job.subject, ...named, err: error, code: refusal.code, issues }, 'trigger refused');
   if (replyTo !== undefined) {
-    const trigger = refusedTriggerOf(scope, agent, job, threadId);
     try {
       await publishReport(ctx, replyTo, errorReplyOf(refusal, trigger), { msgId: refusalMsgId(trigger) });
     } catch (failure) {
@@ -98,10 +99,22 @@ function refusedTriggerOf(scope: WorkerScope, agent: string, job: Job, threadId:
 export function checkSameInput(thread: Pick<ThreadView, 'id' | 'status' | 'events'>, input: Json): void {
   const first = thread.events[0];
   if (first?.type !== 'input' || sameJson(first.data.input, input)) return;
-  throw new InvalidStateError(
-    `thread ${thread.id} already exists and was launched with another input; a trigger does not change it: send another threadId (or Nats-Msg-Id) for a new thread`,
-    thread.id,
-    thread.status,
+  throw otherInputRefusal(thread.id, thread.status);
+}
+
+/**
+ * The refusal of a trigger naming a thread launched with another input, in a trigger's words; also
+ * for the launch's own refusal of it (`error`), which speaks of a launch. Any other error as it is.
+ */
+export function asTriggerRefusal(error: unknown): unknown {
+  return error instanceof InvalidStateError && error.conflict === 'thread_exists_other_input' ? otherInputRefusal(error.threadId, error.status) : error;
+}
+
+function otherInputRefusal(threadId: string, status: string): InvalidStateError {
+  return new InvalidStateError(
+    `thread ${threadId} already exists and was launched with another input; a trigger does not change it: send another threadId (or Nats-Msg-Id) for a new thread`,
+    threadId,
+    status,
     'thread_exists_other_input',
   );
 }

@@ -66,6 +66,11 @@ describe('settings that only NATS used, or that were read loosely, are checked a
     await expectRefused(serveArgs('p1', '--prefix', 'a b'), {}, /^error: --prefix: NATS subject prefix "a b" must be dot-separated tokens without wildcards or spaces$/);
   });
 
+  it('--prefix given empty (an unset variable in a script): not the default prefix, another deployment\'s queues', async () => {
+    // QA (qa26-triggers D8): `--prefix "$PREFIX"` with PREFIX unset joined the default `switchyard.>`.
+    await expectRefused(serveArgs('p1e', '--prefix', ''), {}, /^error: --prefix is empty: leave it out for the default \(switchyard\), or name the deployment's prefix$/);
+  });
+
   it('SWITCHYARD_PREFIX with a space, without NATS', async () => {
     await expectRefused(serveArgs('p2'), { SWITCHYARD_PREFIX: 'a b' }, /^error: SWITCHYARD_PREFIX: NATS subject prefix "a b" must be /);
   });

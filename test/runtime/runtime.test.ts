@@ -105,10 +105,10 @@ describe('runtime', () => {
     await rt.close();
   });
 
-  it('launching with an existing thread id returns that thread (idempotent triggers)', async () => {
+  it('launching with an existing thread id returns that thread (idempotent triggers; another input: test/runtime/relaunch.test.ts)', async () => {
     const rt = runtime();
     const a = await rt.launch('calculator', 'divide', { threadId: 'trigger-1' });
-    const b = await rt.launch('calculator', 'something else', { threadId: 'trigger-1' });
+    const b = await rt.launch('calculator', 'divide', { threadId: 'trigger-1' });
     expect(b.id).toBe(a.id);
     expect(b.events[0]).toEqual(a.events[0]);
     expect(await rt.list()).toHaveLength(1);

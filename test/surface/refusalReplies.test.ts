@@ -70,6 +70,8 @@ describe('error replies to refused triggers on a shared replyTo', () => {
     await trigger(bus, 'calculator', { input: 'what is 5 + 6', threadId: 'sum-1', replyTo: 'app.results' }, 'retry-2');
     const [reply] = await heard.until(1, 5_000, 'the error reply');
     expect(reply!.body).toMatchObject({ code: 'thread_exists_other_input', kind: 'conflict', threadId: 'sum-1', agent: 'calculator', msgId: 'retry-2' });
+    // In a trigger's words (the launch's own refusal speaks of a launch), whichever found the thread first.
+    expect(reply!.body['error']).toMatch(/a trigger does not change it: send another threadId \(or Nats-Msg-Id\) for a new thread$/);
     expect(reply!.msgId).toBe('refused.switchyard.trigger.calculator.retry-2');
   });
 

@@ -31,11 +31,12 @@ async function hostReadingBodies(): Promise<string> {
 describe('a body read by the host before switchyard', () => {
   it('is refused naming the bytes announced and the likely cause, not only "a JSON body is required"', async () => {
     const base = await hostReadingBodies();
-    const res = await fetch(`${base}/threads`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ agent: 'echo', input: 'hi' }) });
+    const raw = JSON.stringify({ agent: 'echo', input: 'hi' });
+    const res = await fetch(`${base}/threads`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: raw });
     const body = (await res.json()) as { error: string; code: string };
     expect(res.status).toBe(400);
     expect(body.code).toBe('bad_request');
-    expect(body.error).toContain('Content-Length said 32 bytes and none arrived');
+    expect(body.error).toContain(`Content-Length said ${raw.length} bytes and none arrived`);
     expect(body.error).toContain('body parser');
   });
 

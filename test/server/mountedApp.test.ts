@@ -66,7 +66,7 @@ describe('the HTTP app mounted under a path of a host app', () => {
   it('takes a signed inbound hook there without a bearer token, as at the root', async () => {
     const host = hostWith('/agents', { token: 'sekrit', hookSecret: HOOK_SECRET });
     const res = await host.request('/agents/hooks/echo', signedHook('mounted-1'));
-    expect([res.status, (await res.json()).id]).toEqual([201, 'hook-mounted-1']);
+    expect([res.status, ((await res.json()) as { id?: string }).id]).toEqual([201, 'hook-mounted-1']);
   });
 
   it('works under a deeper path with a parameter in it', async () => {

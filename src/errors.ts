@@ -355,6 +355,8 @@ const MAX_PART = 200;
  * `fetch failed: connect ECONNREFUSED 127.0.0.1:8080`. Not capped as a whole: the caller caps it.
  */
 export function describeError(error: unknown, clean: (text: string) => string = (text) => text): string {
+  // A thrown null or undefined has no chain to follow: it is named (`null`), not left blank.
+  if (error === null || error === undefined) return messageOf(error);
   return chainText(error, new Set(), 0, clean);
 }
 

@@ -265,6 +265,8 @@ async function* streamed(body: ReadableStream<Uint8Array>, last: LastEvent, thre
       }
       if (read.done) throw new StreamClosed('the event stream closed before the end');
       if (read.value.event === 'end') return true;
+      // The server says it is going away (or the stream failed there): reconnect, as after a cut.
+      if (read.value.event === 'error') throw new StreamClosed(`the event stream ended: ${errorOf(read.value.data)}`);
       let event: ThreadEvent;
       try {
         event = JSON.parse(read.value.data) as ThreadEvent;
@@ -278,6 +280,17 @@ async function* streamed(body: ReadableStream<Uint8Array>, last: LastEvent, thre
   } finally {
     await reader.cancel().catch(() => undefined);
   }
+}
+
+/** The `error` an `event: error` frame carries, or the frame itself. */
+function errorOf(data: string): string {
+  try {
+    const { error } = JSON.parse(data) as { error?: unknown };
+    if (typeof error === 'string') return error;
+  } catch {
+    // not JSON: said as it came
+  }
+  return data.slice(0, 200);
 }
 
 /**

@@ -7,7 +7,7 @@ import { errorBody } from '../server/errorMapper.js';
 import { parseInteger, parseStatuses, takesQuery } from '../server/requestBodies.js';
 import type { ThreadSummary } from '../store/threadStore.js';
 import type { ActorRegistry } from './actorRegistry.js';
-import { INSPECTOR_SLASHED_PATH, inspectorAssets } from './assets.js';
+import { INSPECTOR_ASSETS_PATH, INSPECTOR_SLASHED_PATH, inspectorAssets } from './assets.js';
 import { createChartSource, type ChartSource } from './charts.js';
 import { createLiveFeed } from './liveFeed.js';
 import { streamRoute } from './streamRoute.js';
@@ -114,7 +114,8 @@ function mountPage(app: Hono): void {
   // The page's files are named relative to `/inspector`: from `/inspector/` they would miss. A
   // relative Location keeps any path prefix a proxy adds, and the query keeps `?token=`.
   app.get(INSPECTOR_SLASHED_PATH, (c) => c.redirect(`../inspector${new URL(c.req.url).search}`, 301));
-  app.get('/inspector/ui/:file', (c) => serve(c, c.req.path));
+  // By the file's name, not the request's path: under a host's mount that starts with the mount's.
+  app.get('/inspector/ui/:file', (c) => serve(c, `${INSPECTOR_ASSETS_PATH}/${c.req.param('file')}`));
 }
 
 interface ApiContext {

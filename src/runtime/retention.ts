@@ -43,6 +43,8 @@ const MIN_INTERVAL_MS = 1_000;
  * store that cannot delete stops the round at its first thread. A round that fails (the store is
  * unreachable) is logged, and the next one tries again. A retention that is not a positive number,
  * an interval under a second or a batch that is not a positive integer is a {@link ConfigError}.
+ * Its timer keeps no process alive; `close()` it before the runtime (a round after the runtime
+ * closed fails, logged at warn).
  */
 export function startRetention(runtime: Pick<Runtime, 'list' | 'delete'>, options: RetentionOptions): Retention {
   const { retainMs, intervalMs = Math.min(retainMs, HOUR_MS), batch = 1_000, clock = systemClock, logger = silentLogger() } = options;
@@ -96,7 +98,11 @@ export function startRetention(runtime: Pick<Runtime, 'list' | 'delete'>, option
     current = round()
       .catch((error: unknown) => logger.warn({ err: messageOf(error) }, 'retention: the round failed; the next one tries again'))
       .then(() => {
-        if (!closed) timer = clock.setTimeout(run, intervalMs);
+        if (closed) return;
+        timer = clock.setTimeout(run, intervalMs);
+        // A chore in the background: it keeps no process alive that has nothing else to do (a host
+        // that closed its runtime and not this one exits, as it does without retention).
+        (timer as { unref?: () => void } | undefined)?.unref?.();
       });
   }
 

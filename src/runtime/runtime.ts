@@ -74,8 +74,11 @@ export interface RuntimeOptions<TAgent extends Agent = Agent, TPipeline extends 
   /** Deterministic pipelines over the agents. @default [] */
   pipelines?: readonly TPipeline[] | undefined;
   store: ThreadStore;
-  /** The model for agents that have none of their own (needed when one has none). */
-  model: Model;
+  /**
+   * The model for agents that have none of their own: needed when one has none (a `ConfigError`
+   * naming it otherwise). @default none
+   */
+  model?: Model | undefined;
   /** @default the system clock */
   clock?: Clock | undefined;
   /** @default a silent logger */
@@ -463,6 +466,12 @@ async function settleChildCancels(cancels: ReadonlySet<Promise<void>>, clock: Cl
   if (!finished) logger.warn({ pipelines: cancels.size, waitedMs: CHILD_CANCELS_WAIT_MS }, "closing before the cancel of failed pipelines' children finished: each is cancelled when it next moves");
 }
 
+/** The runtime's model when every agent brings its own (see {@link RuntimeOptions.model}): never asked. */
+const NO_MODEL: Model = {
+  name: 'none',
+  complete: async () => ({ success: false, error: { kind: 'http', status: 400, retryable: false, message: 'this runtime has no model (options.model): give the agent one' } }),
+};
+
 /**
  * Builds a {@link Runtime} over a store and a model. Throws a {@link ConfigError} naming what is
  * wrong in `options`: no agents, store or (for an agent without its own) model, a store not
@@ -471,7 +480,9 @@ async function settleChildCancels(cancels: ReadonlySet<Promise<void>>, clock: Cl
  */
 export function createRuntime<TAgent extends Agent, TPipeline extends Pipeline = never>(options: RuntimeOptions<TAgent, TPipeline>): Runtime<LaunchInputsOf<TAgent | TPipeline>> {
   checkOptions(options);
-  const { model, clock = systemClock, logger = silentLogger(), inspect, maxConcurrent = 64, schedule } = options;
+  const { clock = systemClock, logger = silentLogger(), inspect, maxConcurrent = 64, schedule } = options;
+  // Without one, every agent has its own (checked above): this one is never asked.
+  const model = options.model ?? NO_MODEL;
   if (!Number.isInteger(maxConcurrent) || maxConcurrent < 1) throw new ConfigError('maxConcurrent must be a positive integer');
   const { agents, pipelines, pipelineMachines } = definitions(options);
   const sealSecrets = sealSecretsOf(options.sealSecret);

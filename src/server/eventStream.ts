@@ -1,5 +1,5 @@
 import type { Context } from 'hono';
-import { streamSSE } from 'hono/streaming';
+import { streamSSE, type SSEStreamingApi } from 'hono/streaming';
 import { systemClock } from '../clock.js';
 import { InvalidInputError, InvalidStateError, NotFoundError, RuntimeClosedError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -68,13 +68,16 @@ export async function streamThreadEvents(c: Context, threadId: string, options: 
         // Deleted while followed: `{ status: null, deleted: true }`.
         const end = { status: ended?.status ?? null, ...(ended === undefined ? { deleted: true } : {}), ...(unrecorded === undefined ? {} : { unrecordedCall: { callId: unrecorded.callId, tool: unrecorded.tool } }) };
         await stream.writeSSE({ event: 'end', data: JSON.stringify(end) });
+      } else if (shutdown?.aborted && !stream.aborted) {
+        // The server stops (its client is still there): say so, as when the runtime closes.
+        await writeShuttingDown(stream);
       }
     } catch (error) {
       if (error instanceof RuntimeClosedError) {
         // The runtime closed under the stream (an embedder closed it before its HTTP server): no
         // failure, the server is going away; the client reconnects to whichever serves it next.
         logger.info({ threadId }, 'event stream ended: the runtime closed');
-        await stream.writeSSE({ event: 'error', data: JSON.stringify({ error: `${SHUTTING_DOWN}; reconnect with Last-Event-ID` }) });
+        await writeShuttingDown(stream);
         return;
       }
       // The client learns only that it should reconnect; the details stay in the log.
@@ -85,6 +88,11 @@ export async function streamThreadEvents(c: Context, threadId: string, options: 
       life.dispose();
     }
   });
+}
+
+/** `event: error` saying the server is going away: the client reconnects, to whichever serves it next. */
+function writeShuttingDown(stream: SSEStreamingApi): Promise<void> {
+  return stream.writeSSE({ event: 'error', data: JSON.stringify({ error: `${SHUTTING_DOWN}; reconnect with Last-Event-ID` }) });
 }
 
 /** Where a client asked a stream to start: after a `Last-Event-ID` (read), or after `?after=`. */

@@ -16,6 +16,7 @@ import { callbackUrlOf, shownView } from '../runtime/threadView.js';
 import { sameJson, type Json, type Source } from '../thread/events.js';
 import { redactUrl } from '../context/redactUrl.js';
 import { secretsListedIn } from '../context/secretList.js';
+import { pathInApp } from './pathInApp.js';
 import { bearerTokenProblem } from './bearerToken.js';
 import { recordedCallbackUrl, sameCallbackUrl } from './callbackCredentials.js';
 import { drainRejectedBody } from './drainRejectedBody.js';
@@ -345,7 +346,12 @@ export function createHttpApp(served: Runtime, options: HttpOptions = {}): HttpA
     const open = new Set(['/', '/health', '/ready', ...extensions.flatMap((extension) => extension.publicPaths ?? [])]);
     // Inbound hooks carry an HMAC signature instead (a webhook sender cannot send a bearer token).
     const signed = (path: string): boolean => hookSecret !== '' && path.startsWith('/hooks/');
-    app.use('*', (c, next) => (open.has(c.req.path) || signed(c.req.path) ? next() : auth(c, next)));
+    // Compared within the app: mounted in a host app (`host.route('/agents', app)`), the request's
+    // path starts with the mount's.
+    app.use('*', (c, next) => {
+      const path = pathInApp(c);
+      return open.has(path) || signed(path) ? next() : auth(c, next);
+    });
   }
   app.use('*', drainRejectedBody({ maxBytes: Math.max(8 * 1024 * 1024, 4 * maxBodyBytes), maxMs: 5000 }));
   app.use(

@@ -85,13 +85,28 @@ export function bodyText(bytes: Uint8Array, what = 'body'): string {
 }
 
 /**
+ * An empty body whose request announced one (`Content-Length` above 0): the bytes were read before
+ * the app got the request, most likely by a body parser of the host app mounted before it
+ * (`express.json()`), and the client, who sent a body, could not act on `a JSON body is required`.
+ */
+function refuseBodyReadElsewhere(c: Context): void {
+  const announced = Number(c.req.header('content-length') ?? '0');
+  if (!(announced > 0)) return;
+  throw new InvalidInputError(
+    `the request's body is empty here: Content-Length said ${announced} bytes and none arrived (was it read before switchyard, by a body parser of the app it is mounted in? Mount switchyard before it)`,
+  );
+}
+
+/**
  * Reads a JSON body and validates it. An empty body is `undefined` (the schema decides whether
  * that is allowed); a body must be sent as `application/json` (415 otherwise: a browser cannot send
  * that cross-site without a preflight this server never grants), as UTF-8 (400 otherwise) without a
  * Content-Encoding (415 otherwise).
  */
 export async function readJsonBody<T extends z.ZodType>(c: Context, schema: T, emptyAs?: unknown): Promise<z.output<T>> {
-  const text = bodyText(await readBodyBytes(c));
+  const bytes = await readBodyBytes(c);
+  if (bytes.length === 0) refuseBodyReadElsewhere(c);
+  const text = bodyText(bytes);
   let value: unknown = emptyAs;
   if (text.trim() !== '') {
     const type = c.req.header('content-type') ?? '';

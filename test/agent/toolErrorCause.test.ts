@@ -111,4 +111,9 @@ describe('a tool error records what caused it', () => {
     expect(text).not.toContain('db-p');
     expect(message).toContain('connect failed: ');
   });
+
+  it('a tool that throws null or undefined says so, not an empty message (qa26-embed D8)', async () => {
+    expect((await toolErrorOf(async () => Promise.reject(null))).message).toBe('weird failed: null');
+    expect((await toolErrorOf(async () => Promise.reject(undefined))).message).toBe('weird failed: undefined');
+  });
 });

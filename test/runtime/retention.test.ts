@@ -141,4 +141,21 @@ describe('retention of ended threads', () => {
       expect(() => startRetention(runtime, options), JSON.stringify(options)).toThrow(new ConfigError(message));
     }
   });
+
+  it("keeps no process alive between rounds: its timer is unref'd (a host that closed its runtime and not this still exits; qa26-embed D5)", async () => {
+    const timers: NodeJS.Timeout[] = [];
+    const clock = {
+      now: () => Date.now(),
+      setTimeout: (fn: (...args: unknown[]) => void, ms: number) => {
+        const timer = setTimeout(fn, ms);
+        timers.push(timer);
+        return timer;
+      },
+      clearTimeout: (id: unknown) => clearTimeout(id as NodeJS.Timeout),
+    };
+    retention = startRetention({ list: async () => [], delete: async () => Promise.reject(new Error('nothing to delete')) }, { retainMs: DAY, intervalMs: HOUR, clock });
+    await retention.idle();
+    expect(timers).toHaveLength(1);
+    expect(timers[0]!.hasRef()).toBe(false);
+  });
 });

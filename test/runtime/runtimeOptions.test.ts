@@ -34,6 +34,16 @@ function refusal(options: RuntimeOptions | undefined): string {
 const calculations = pipeline({ name: 'calculations', description: 'calculates', input: z.string(), output: z.unknown() }).agent({ name: 'calc', agent: 'calculator', input: ({ input }) => input });
 const finished = calculations.finish(({ results }) => results.calc ?? null);
 
+describe('createRuntime without a model of its own', () => {
+  it('runs agents that each bring their own model (options.model is optional then)', async () => {
+    const own = agent({ name: 'own', description: 'has its own model', prompt: 'p {{tools}}', tools: [], model: scriptedModel([{ intent: 'done_for_now', args: { message: 'mine' } }]) });
+    const runtime = createRuntime({ agents: [own], store: createMemoryStore() });
+    const { id } = await runtime.launch('own', 'go');
+    expect(await runtime.settled(id)).toMatchObject({ status: 'done', output: 'mine' });
+    await runtime.close();
+  });
+});
+
 describe('createRuntime refuses options only the types would catch', () => {
   it('needs a model for agents without one of their own', () => {
     expect(refusal(untyped({ agents: [calculator], store: createMemoryStore() }))).toBe('createRuntime needs a model (options.model): agent calculator has none of its own');

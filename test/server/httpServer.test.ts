@@ -729,7 +729,8 @@ describe('GET /threads/:id/events', () => {
     const sse = await openSse(`${local.url}/threads/${waiting.id}/events`);
     await sse.until((f) => f.event === 'human_request');
     await local.close();
-    expect(await sse.until(() => false)).toEqual([]);
+    // The last frame says why, so a client reading with fetch tells it from a cut connection.
+    expect(await sse.until(() => false)).toEqual([{ event: 'error', data: JSON.stringify({ error: 'the server is shutting down; reconnect with Last-Event-ID' }) }]);
   });
 });
 

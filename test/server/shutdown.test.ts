@@ -132,6 +132,19 @@ describe('a closing HTTP server', () => {
     expect(lines.filter((l) => l.level >= 50)).toEqual([]);
   });
 
+  it("ends an event stream open when the server stops (its signal aborted) with event: error saying so, as the README promises, not a bare end (qa26-embed D4)", async () => {
+    const stopping = new AbortController();
+    const app = createHttpApp(h.runtime, { token: '', signal: stopping.signal });
+    const { id } = await h.runtime.launch('calculator', { hang: true });
+    const res = await app.request(`/threads/${id}/events`);
+    await until(() => h.runtime.watchedThreads().includes(id));
+    stopping.abort();
+    const text = await bounded(res.text());
+    expect(text).toContain('event: input');
+    expect(text).toContain('event: error');
+    expect(text).toContain('the server is shutting down; reconnect with Last-Event-ID');
+  });
+
   it('is not ready once stopping, so a load balancer stops sending it requests', async () => {
     const stopping = new AbortController();
     const app = createHttpApp(h.runtime, { token: '', signal: stopping.signal });

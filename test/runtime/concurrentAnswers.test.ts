@@ -48,7 +48,7 @@ describe('answers that race', () => {
     const [paused, answered] = await Promise.allSettled([runtime.pause(id), runtime.respond(id, { requestId, approved: true, by: 'ana' })]);
     expect(paused.status).toBe('fulfilled');
     expect(answered.status).toBe('fulfilled');
-    const thread = await runtime.get(id);
+    const thread = (await runtime.get(id))!;
     expect(thread.events.filter((e) => e.type === 'human_response')).toHaveLength(1);
     await runtime.close();
   });

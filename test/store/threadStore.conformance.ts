@@ -443,6 +443,28 @@ export function runThreadStoreConformance(name: string, factory: ThreadStoreFact
           }
         });
 
+        it("carries what an inbox needs to answer a question: its urgency, format, choices and the context the model gave (cut to 500 characters)", async () => {
+          const question: ThreadEvent = {
+            seq: 2,
+            at: at(2),
+            type: 'human_request',
+            data: { requestId: 'req_2', kind: 'input', question: 'Which amount?', context: `Order total $40. ${'c'.repeat(600)}`, urgency: 'high', format: 'multiple_choice', choices: ['full', 'partial'] },
+          };
+          await store.create({ id: 't-ask', agent: 'triage', events: [inputEvent(1), question] });
+          for (const summary of await summariesOf('t-ask', 'awaiting_human')) {
+            expect(summary.pending).toEqual({
+              requestId: 'req_2',
+              kind: 'input',
+              question: 'Which amount?',
+              context: `${`Order total $40. ${'c'.repeat(600)}`.slice(0, 500)}…`,
+              urgency: 'high',
+              format: 'multiple_choice',
+              choices: ['full', 'partial'],
+              at: at(2),
+            });
+          }
+        });
+
         it('stays while the thread is paused with the request open, and goes when it is cancelled', async () => {
           await store.create({ id: 't-hold', agent: 'triage', events: [inputEvent(1), humanRequestEvent(2), controlEvent(3, 'pause')] });
           for (const summary of await summariesOf('t-hold', 'paused')) expect(summary.pending).toMatchObject({ requestId: 'req_2', kind: 'input', at: at(2) });

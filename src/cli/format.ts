@@ -166,8 +166,10 @@ export function eventLine(event: ThreadEvent, threadId: string, hint: CommandHin
           return `? interrupted: ${showValue(r.question, MAX_QUESTION)}  ${reply}`;
         case 'escalation':
           return `? needs guidance  ${reply}`;
-        case 'input':
-          return `? asks: ${showValue(r.question, MAX_QUESTION)}  ${reply}`;
+        case 'input': {
+          const context = r.context === undefined ? '' : `  context: ${showValue(r.context, MAX_QUESTION)}`;
+          return `? asks${urgencyNote(r)}: ${showValue(r.question, MAX_QUESTION)}${context}  ${reply}`;
+        }
       }
     }
     case 'human_response': {
@@ -330,6 +332,14 @@ function questionText(request: HumanRequest): string {
   return showValue(request.kind === 'escalation' ? localInstants(request.question) : request.question, 400);
 }
 
+/**
+ * ` (high urgency)` for a question the model marked so (its other urgencies, and switchyard's own
+ * requests, say nothing: an escalation is always high), else empty.
+ */
+function urgencyNote(request: HumanRequest): string {
+  return request.kind === 'input' && request.urgency === 'high' ? ' (high urgency)' : '';
+}
+
 /** The most characters of a pending request a row of the thread list shows. */
 const MAX_PENDING_CELL = 60;
 
@@ -401,7 +411,8 @@ export function threadDetails(view: ThreadView, hint: CommandHint = plainHint, w
   }
   if (view.pendingRequest) {
     const r = view.pendingRequest;
-    lines.push(`pending  ${r.kind} request ${r.requestId}`, `         ${questionText(r)}`);
+    lines.push(`pending  ${r.kind} request ${r.requestId}${urgencyNote(r)}`, `         ${questionText(r)}`);
+    if (r.context !== undefined) lines.push(`         context: ${showValue(r.context, MAX_QUESTION)}`);
     const call = r.kind === 'interrupted' ? interruptedCallLine(view.events, r) : undefined;
     if (call !== undefined) lines.push(`         call     ${call}`);
     lines.push(`         reply: ${replyHint(view.id, r, hint)}`);

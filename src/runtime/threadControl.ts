@@ -5,7 +5,7 @@ import { redactResponse } from '../context/redact.js';
 import { formatIssues, InvalidInputError, InvalidStateError, messageOf, NotFoundError, ThreadEndedError, UnknownAgentError, VersionConflictError, type StateConflict } from '../errors.js';
 import { openDelegations, waitedDescendant, waitedThread } from '../pipeline/delegations.js';
 import { appendEvents } from '../store/appendEvents.js';
-import type { EscalationReason, Thread } from '../thread/events.js';
+import type { EscalationReason, HumanResponse, Thread } from '../thread/events.js';
 import { answeredNote, answerKind, humanResponseInputSchema, validateResponse, type ResponseRefusal } from '../thread/humanResponse.js';
 import { incarnationKeyOf } from '../thread/incarnation.js';
 import { deriveState, RESTING_STATUSES, startedCall, statusOf, TERMINAL_STATUSES } from '../thread/state.js';
@@ -217,23 +217,39 @@ export async function endedWithParent(sources: ControlSources, thread: Pick<Thre
 
 /** Records a human's answer to the open request and continues the thread (see {@link Runtime.respond}). */
 export async function respondToThread(sources: ControlSources, threadId: string, response: unknown): Promise<ThreadView> {
-  const { store, clock, logger } = sources.deps;
   const parsed = humanResponseInputSchema.safeParse(response);
   if (!parsed.success) throw new InvalidInputError('invalid response', formatIssues(parsed.error.issues));
+  // Another write between the read and the append (another human's answer, a pause, a step):
+  // read again and check again, so a lost race is refused as a later answer is (`already_answered`).
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await recordResponse(sources, threadId, parsed.data);
+    } catch (error) {
+      if (!(error instanceof VersionConflictError) || attempt >= MAX_RESPONSE_ATTEMPTS) throw error;
+    }
+  }
+}
+
+/** How many times a response is checked against the thread read again after a version conflict. */
+const MAX_RESPONSE_ATTEMPTS = 10;
+
+/** Checks `response` against the thread as read now and appends it at the version read. */
+async function recordResponse(sources: ControlSources, threadId: string, response: HumanResponse): Promise<ThreadView> {
+  const { store, clock, logger } = sources.deps;
   const thread = await sources.load(threadId);
   const state = deriveState(thread.events);
   if (state.terminal !== null || (await endedWithParent(sources, thread)) !== undefined) {
     const status = state.terminal ?? 'cancelled';
     // An answer repeated after a lost reply: say that it was recorded.
-    const answered = answeredNote(thread.events, parsed.data.requestId);
+    const answered = answeredNote(thread.events, response.requestId);
     throw new InvalidStateError(`thread ${threadId} is ${status}${answered === undefined ? '' : `; ${answered}`}`, threadId, status, answered === undefined ? 'thread_ended' : 'already_answered');
   }
   checkServed(sources, thread);
-  const checked = validateResponse(state.pendingRequest, parsed.data, thread.events);
+  const checked = validateResponse(state.pendingRequest, response, thread.events);
   if (!checked.success) {
     if (checked.code === 'invalid_response') throw new InvalidInputError(checked.error, [checked.error]);
-    if (checked.code === 'no_pending_request' && answeredNote(thread.events, parsed.data.requestId) === undefined) await refuseForDescendant(sources, thread);
-    throw new InvalidStateError(checked.error, threadId, statusOf(state), refusalConflict(checked.code, answeredNote(thread.events, parsed.data.requestId)));
+    if (checked.code === 'no_pending_request' && answeredNote(thread.events, response.requestId) === undefined) await refuseForDescendant(sources, thread);
+    throw new InvalidStateError(checked.error, threadId, statusOf(state), refusalConflict(checked.code, answeredNote(thread.events, response.requestId)));
   }
   // Recorded as every other text of the thread: the agent's secrets and secret-shaped text
   // redacted (a process without the agent, a serve on NATS, redacts the shapes only).

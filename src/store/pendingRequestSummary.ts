@@ -1,9 +1,10 @@
 import { clipText } from '../errors.js';
-import { humanRequestKindSchema, type Json, type ThreadEvent } from '../thread/events.js';
+import { z } from 'zod';
+import { humanRequestKindSchema, jsonSchema, responseFormatSchema, urgencySchema, type Json, type ThreadEvent } from '../thread/events.js';
 import { pendingRequestEvent, type ThreadState } from '../thread/state.js';
 import type { PendingRequestSummary } from './threadStore.js';
 
-/** The most characters of a pending request's question, and of its arguments' JSON, a summary keeps. */
+/** The most characters of a pending request's question, its context and its arguments' JSON a summary keeps. */
 export const MAX_PENDING_TEXT = 500;
 
 /**
@@ -13,13 +14,18 @@ export const MAX_PENDING_TEXT = 500;
 export function pendingRequestSummary(events: readonly ThreadEvent[], state: ThreadState): PendingRequestSummary | undefined {
   const request = state.pendingRequest;
   if (request === null) return undefined;
-  const { requestId, kind, question, tool, args } = request;
+  const { requestId, kind, question, context, urgency, format, choices, tool, args } = request;
   // The request's own event is the last but a few (a pause, the outcome of a call): found from the end.
   const at = pendingRequestEvent(events, state)?.at ?? state.updatedAt ?? '';
   return Object.freeze({
     requestId,
     kind,
     question: clipText(question, MAX_PENDING_TEXT),
+    ...(context === undefined ? {} : { context: clipText(context, MAX_PENDING_TEXT) }),
+    urgency,
+    format,
+    // Whole: an answer must be one of them as written.
+    ...(choices === undefined ? {} : { choices }),
     ...(tool === undefined ? {} : { tool }),
     ...(args === undefined ? {} : { args: clippedArgs(args) }),
     at,
@@ -32,21 +38,27 @@ function clippedArgs(args: Record<string, Json>): Record<string, Json> | string 
 }
 
 /**
+ * A pending request as stored: what {@link pendingRequestSummary} writes, or a version before it
+ * wrote (without `context`, `urgency`, `format` and `choices`).
+ */
+const storedPendingSchema = z.object({
+  requestId: z.string(),
+  kind: humanRequestKindSchema,
+  question: z.string(),
+  context: z.string().optional(),
+  urgency: urgencySchema.optional(),
+  format: responseFormatSchema.optional(),
+  choices: z.array(z.string()).optional(),
+  tool: z.string().optional(),
+  args: z.union([z.string(), z.record(z.string(), jsonSchema)]).optional(),
+  at: z.string(),
+});
+
+/**
  * A pending request read back from storage (a commit record, a snapshot, a KV summary), or
  * `undefined` when `value` is none a writer writes (it is then left out: the row shows none).
  */
 export function parsePendingRequestSummary(value: unknown): PendingRequestSummary | undefined {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
-  const { requestId, kind, question, tool, args, at } = value as Record<string, unknown>;
-  if (typeof requestId !== 'string' || !humanRequestKindSchema.safeParse(kind).success || typeof question !== 'string' || typeof at !== 'string') return undefined;
-  if (tool !== undefined && typeof tool !== 'string') return undefined;
-  if (args !== undefined && typeof args !== 'string' && (typeof args !== 'object' || args === null || Array.isArray(args))) return undefined;
-  return Object.freeze({
-    requestId,
-    kind: kind as PendingRequestSummary['kind'],
-    question,
-    ...(tool === undefined ? {} : { tool }),
-    ...(args === undefined ? {} : { args: args as Record<string, Json> | string }),
-    at,
-  });
+  const parsed = storedPendingSchema.safeParse(value);
+  return parsed.success ? Object.freeze(parsed.data) : undefined;
 }

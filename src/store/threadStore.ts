@@ -1,4 +1,4 @@
-import type { HumanRequestKind, Json, Thread, ThreadEvent } from '../thread/events.js';
+import type { HumanRequest, HumanRequestKind, Json, Thread, ThreadEvent } from '../thread/events.js';
 import type { ThreadStatus } from '../thread/state.js';
 
 /**
@@ -12,6 +12,17 @@ export interface PendingRequestSummary {
   readonly kind: HumanRequestKind;
   /** The question asked, cut to 500 characters (then ending in `…`). */
   readonly question: string;
+  /** What the human needs to know to answer, when the request says (cut as `question` is). */
+  readonly context?: string;
+  /**
+   * How urgent it is, and the answer it takes: `yes_no` (an approval's too), `multiple_choice`
+   * (one of `choices`, as written) or `free_text`. Absent only from a NATS KV summary written by a
+   * version before them, until the thread's next write.
+   */
+  readonly urgency?: HumanRequest['urgency'];
+  readonly format?: HumanRequest['format'];
+  /** A `multiple_choice` question's choices, whole. */
+  readonly choices?: readonly string[];
   /** Approval and interrupted requests: the tool of the call in question. */
   readonly tool?: string;
   /**

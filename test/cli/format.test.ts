@@ -17,6 +17,35 @@ describe('the line of an open human request', () => {
   });
 });
 
+describe("what the model told the human with its question (qa26-hitl D3)", () => {
+  const asked: HumanRequest = {
+    requestId: 'req_3',
+    kind: 'input',
+    question: 'Which amount should I refund?',
+    context: 'Order total is $40; the customer says it arrived broken',
+    urgency: 'high',
+    format: 'multiple_choice',
+    choices: ['full', 'partial'],
+  };
+
+  it('is on the line that asks, with its urgency when high', () => {
+    const line = eventLine(request(asked), 'th_1')!;
+    expect(line).toContain('? asks (high urgency): Which amount should I refund?');
+    expect(line).toContain('context: Order total is $40; the customer says it arrived broken');
+    expect(eventLine(request({ ...asked, urgency: 'medium', context: undefined } as HumanRequest), 'th_1')).toMatch(/^\? asks: Which amount should I refund\?  reply: /);
+  });
+
+  it('is in show, under the question', () => {
+    const events = [
+      { seq: 1, at: '2026-01-01T00:00:00.000Z', type: 'input', data: { input: 'refund A-2' } },
+      { seq: 2, at: '2026-01-01T00:00:00.000Z', type: 'decision', data: { callId: 'call_2', step: 1, intent: 'request_human_input', args: {}, model: 'm', promptHash: 'sha256:x', tokens: { prompt: 1, completion: 1 }, latencyMs: 0 } },
+      { seq: 3, at: '2026-01-01T00:00:00.000Z', type: 'human_request', data: asked },
+    ] as ThreadEvent[];
+    const shown = threadDetails(viewOf({ id: 't1', agent: 'refunds', events }));
+    expect(shown).toContain('pending  input request req_3 (high urgency)\n         Which amount should I refund?\n         context: Order total is $40; the customer says it arrived broken\n');
+  });
+});
+
 describe('show of an agent thread', () => {
   it('sums the tokens of its model answers, the refused ones included, as the inspector does (qa25-context #7)', () => {
     const decided = (step: number, prompt: number, completion: number): object => ({

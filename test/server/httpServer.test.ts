@@ -282,6 +282,8 @@ describe('GET /threads', () => {
         requestId: approval.pendingRequest!.requestId,
         kind: 'approval',
         question: approval.pendingRequest!.question,
+        urgency: approval.pendingRequest!.urgency,
+        format: 'yes_no',
         tool: 'divide',
         args: approval.pendingRequest!.args,
         at: approval.events.find((e) => e.type === 'human_request')!.at,

@@ -174,7 +174,7 @@ describe('createFileStore', () => {
       expect(await second.list()).toEqual(listed);
       // The waiting threads' pending requests too (read from their files: the index holds none).
       expect(listed.filter((s) => s.pending !== undefined)).toHaveLength(19);
-      expect((await second.list({ status: 'awaiting_human', after: '', limit: 1 }))[0]?.pending).toEqual({ requestId: 'req_3', kind: 'input', question: 'which one?', at: at(201) });
+      expect((await second.list({ status: 'awaiting_human', after: '', limit: 1 }))[0]?.pending).toEqual({ requestId: 'req_3', kind: 'input', question: 'which one?', urgency: 'medium', format: 'free_text', at: at(201) });
       for (const thread of threads.slice(1)) expect(await second.get(thread.id)).toEqual(thread);
       expect(versionOf((await second.get('t0'))!)).toBe(4);
       expect((await second.list({ status: 'done' })).map((s) => s.id)).toEqual(['t0']);
@@ -316,7 +316,7 @@ describe('createFileStore', () => {
       await writer.append('t1', 1, [humanRequestEvent(2, at(5))]);
       expect((await reader.list())[0]).toMatchObject({ id: 't1', status: 'awaiting_human', version: 2, updatedAt: at(5) });
       // The pending request comes with the entry another instance logged.
-      expect((await reader.list({ status: 'awaiting_human' }))[0]?.pending).toEqual({ requestId: 'req_2', kind: 'input', question: 'which one?', at: at(5) });
+      expect((await reader.list({ status: 'awaiting_human' }))[0]?.pending).toEqual({ requestId: 'req_2', kind: 'input', question: 'which one?', urgency: 'medium', format: 'free_text', at: at(5) });
       expect(versionOf((await reader.get('t1'))!)).toBe(2);
       // the reader's cached copy does not make it append on stale ground
       await expect(reader.append('t1', 1, [prefetchEvent(2, 'x')])).rejects.toBeInstanceOf(VersionConflictError);

@@ -327,7 +327,7 @@ export function runThreadStoreConformance(name: string, factory: ThreadStoreFact
           version: 2,
           createdAt: at(11),
           updatedAt: at(12),
-          pending: { requestId: 'req_2', kind: 'input', question: 'which one?', at: at(12) },
+          pending: { requestId: 'req_2', kind: 'input', question: 'which one?', urgency: 'medium', format: 'free_text', at: at(12) },
         });
         // Only a thread waiting for a human carries a pending request.
         expect(summaries.filter((s) => s.pending !== undefined).map((s) => s.id)).toEqual(['t-awaiting']);
@@ -426,7 +426,7 @@ export function runThreadStoreConformance(name: string, factory: ThreadStoreFact
           for (const summary of await summariesOf('t-mail', 'running')) expect(summary).not.toHaveProperty('pending');
           await store.append('t-mail', 2, [approval(3, { to: 'ana@example.com', subject: 'hi' })]);
           for (const summary of await summariesOf('t-mail', 'awaiting_human')) {
-            expect(summary.pending).toEqual({ requestId: 'req_3', kind: 'approval', question: 'send it?', tool: 'send_mail', args: { to: 'ana@example.com', subject: 'hi' }, at: at(3) });
+            expect(summary.pending).toEqual({ requestId: 'req_3', kind: 'approval', question: 'send it?', urgency: 'high', format: 'yes_no', tool: 'send_mail', args: { to: 'ana@example.com', subject: 'hi' }, at: at(3) });
           }
           await store.append('t-mail', 3, [humanResponseEvent(4, 'req_3')]);
           for (const summary of await summariesOf('t-mail', 'running')) expect(summary).not.toHaveProperty('pending');
@@ -440,6 +440,28 @@ export function runThreadStoreConformance(name: string, factory: ThreadStoreFact
             expect(summary.pending).toMatchObject({ requestId: 'req_3', kind: 'approval', tool: 'send_mail' });
             expect(summary.pending!.question).toBe(`${'q'.repeat(500)}…`);
             expect(summary.pending!.args).toBe(`${JSON.stringify(args).slice(0, 500)}…`);
+          }
+        });
+
+        it("carries what an inbox needs to answer a question: its urgency, format, choices and the context the model gave (cut to 500 characters)", async () => {
+          const question: ThreadEvent = {
+            seq: 2,
+            at: at(2),
+            type: 'human_request',
+            data: { requestId: 'req_2', kind: 'input', question: 'Which amount?', context: `Order total $40. ${'c'.repeat(600)}`, urgency: 'high', format: 'multiple_choice', choices: ['full', 'partial'] },
+          };
+          await store.create({ id: 't-ask', agent: 'triage', events: [inputEvent(1), question] });
+          for (const summary of await summariesOf('t-ask', 'awaiting_human')) {
+            expect(summary.pending).toEqual({
+              requestId: 'req_2',
+              kind: 'input',
+              question: 'Which amount?',
+              context: `${`Order total $40. ${'c'.repeat(600)}`.slice(0, 500)}…`,
+              urgency: 'high',
+              format: 'multiple_choice',
+              choices: ['full', 'partial'],
+              at: at(2),
+            });
           }
         });
 

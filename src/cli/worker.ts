@@ -81,7 +81,8 @@ export async function runWorker(project: Project, options: WorkerOptions, io: Wo
   io.out('press Ctrl+C to stop');
 
   const signal = await io.stopped;
-  logger.info({ signal, jobs: surface.activeJobs() }, 'stopping: finishing the tool calls in progress, then handing the jobs back');
+  // Named as every line of the node's log is (joinNats binds the process id).
+  logger.child({ processId: surface.processId }).info({ signal, jobs: surface.activeJobs() }, 'stopping: finishing the tool calls in progress, then handing the jobs back');
   await node.close({ drainMs: DRAIN_MS });
   return 0;
 }

@@ -5,6 +5,7 @@ import type { Model } from '../model/model.js';
 import { natsAuthOptions, type NatsCredentials } from '../nats/natsAuth.js';
 import { createNatsNode, type NatsNode } from '../nats/natsNode.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
+import { newProcessId } from '../surface/attachBus.js';
 import { natsServerUrls } from './natsUrl.js';
 
 /** Where `worker` and `serve --nats-url` connect when neither the flag nor NATS_URL says. */
@@ -64,6 +65,10 @@ export interface JoinNatsOptions {
 export async function joinNats(options: JoinNatsOptions): Promise<NatsNode> {
   // The inspector needs the node's bus; until it exists, inspection events are dropped.
   let inspector: BusInspector | undefined;
+  // One name for this process everywhere an operator meets it: its events' Switchyard-Process
+  // header, the fleet's inspector, and every line of its log.
+  const processId = newProcessId();
+  const logger = options.logger.child({ processId });
   const node = await createNatsNode({
     servers: natsServerUrls(options.natsUrl),
     name: options.worker ? 'switchyard-worker' : 'switchyard-server',
@@ -71,7 +76,8 @@ export async function joinNats(options: JoinNatsOptions): Promise<NatsNode> {
     agents: options.agents,
     pipelines: options.pipelines,
     model: options.model,
-    logger: options.logger,
+    logger,
+    processId,
     worker: options.worker,
     observe: options.observe,
     ...(options.prefix === undefined ? {} : { prefix: options.prefix }),
@@ -87,6 +93,7 @@ export async function joinNats(options: JoinNatsOptions): Promise<NatsNode> {
   const busInspector = createBusInspector({
     bus: node.bus,
     prefix: node.surface.subjects.prefix,
+    processId,
     ...(options.websocketUrl ? { websocketUrl: options.websocketUrl } : {}),
     ...(options.inspectHeartbeatMs === undefined ? {} : { heartbeatMs: options.inspectHeartbeatMs }),
     // An API process started with `--no-worker` reads it to tell which agents no worker serves.

@@ -99,6 +99,8 @@ export function addServerCommands(program: Command, cli: CliContext): void {
     .option('--replicas <n>', 'replicas of the KV bucket and the work queues (1, 3 or 5)', parseReplicas)
     .addOption(new Option('--bucket <name>', 'the KV bucket of the threads (default <prefix>_threads)').env('SWITCHYARD_BUCKET').argParser(parseBucket))
     .option('--log-level <level>', 'pino log level (env SWITCHYARD_LOG_LEVEL)')
+    .addOption(new Option('--health-port <port>', 'serve GET /health and GET /ready on this port, for a load balancer or an orchestrator\'s probes (0 picks a free one; default: none)').env('SWITCHYARD_HEALTH_PORT').argParser(parsePort))
+    .addOption(new Option('--health-host <host>', 'the address the probes listen on (0.0.0.0 in a container probed from outside)').env('SWITCHYARD_HEALTH_HOST').default('127.0.0.1'))
     .action(async (opts: WorkerFlags) => {
       // Loaded here so the client commands start without NATS, the runtime and the agents.
       const { runWorker } = await import('./worker.js');
@@ -118,6 +120,7 @@ export function addServerCommands(program: Command, cli: CliContext): void {
           ...(opts.concurrency === undefined ? {} : { concurrency: opts.concurrency }),
           ...(opts.replicas === undefined ? {} : { replicas: opts.replicas }),
           ...(opts.logLevel ? { logLevel: opts.logLevel } : {}),
+          ...(opts.healthPort === undefined ? {} : { healthPort: opts.healthPort, healthHost: opts.healthHost ?? '127.0.0.1' }),
         },
         { out: cli.out, err: cli.err, env: cli.io.env, stopped: cli.io.stopped() },
       );

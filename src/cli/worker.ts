@@ -2,6 +2,8 @@ import { redactUrlList } from '../context/redactUrl.js';
 import { loggerFromEnv, modelFromEnv, natsCredentialsFromEnv, natsInspectOptions, previousSecretsNamed, sealSecretsFromEnv, webhookSecretsFromEnv, withheldKeyNote } from './env.js';
 import { DRAIN_MS } from './backend.js';
 import { joinNats } from './joinNats.js';
+import type { NatsNode } from '../nats/natsNode.js';
+import { startWorkerHealth, type WorkerHealth } from './workerHealth.js';
 import { describeProject, ownModelsLine, type Project } from './project.js';
 import { unsealedToolsWarning } from './sealWarning.js';
 
@@ -17,6 +19,10 @@ export interface WorkerOptions {
   replicas?: number;
   /** pino level. @default process.env.SWITCHYARD_LOG_LEVEL ?? 'info' */
   logLevel?: string;
+  /** Serve `GET /health` and `GET /ready` on this port (0 picks a free one). @default none */
+  healthPort?: number;
+  /** The address the probes listen on. @default '127.0.0.1' */
+  healthHost?: string;
 }
 
 /** Where `worker` writes what a person reads (logs go to stderr through pino). */
@@ -44,8 +50,11 @@ export async function runWorker(project: Project, options: WorkerOptions, io: Wo
   // Checked before connecting: a bad setting stops the worker (exit 2), not its first callback.
   const webhookSecrets = webhookSecretsFromEnv(io.env);
   const sealSecrets = sealSecretsFromEnv(io.env, project.config.sealSecret);
+  let node: NatsNode | undefined;
+  // The probes listen first, so a port that is taken stops the worker before it joins NATS.
+  const health = await probes(options, () => node);
   // The fleet's inspector sees this worker's actors through `<prefix>.inspect.>`.
-  const node = await joinNats({
+  node = await joinNats({
     natsUrl: options.natsUrl,
     ...(credentials === undefined ? {} : { credentials }),
     agents: project.agents,
@@ -63,11 +72,15 @@ export async function runWorker(project: Project, options: WorkerOptions, io: Wo
     ...natsInspectOptions(io.env),
     webhookSecrets,
     sealSecrets,
+  }).catch(async (error: unknown) => {
+    await health?.close();
+    throw error;
   });
   const { surface } = node;
   io.out(`switchyard worker ${surface.processId} joined NATS at ${redactUrlList(options.natsUrl)} (subjects ${surface.subjects.prefix}.>)`);
   io.out(`project: ${describeProject(project)}`);
   io.out(`taking jobs for: ${surface.serving.join(', ')}`);
+  if (health !== undefined) io.out(`health: ${health.url} (GET /health, GET /ready)`);
   io.out(configured ? `model: ${model.name}` : 'model: the scripted demo model (no model key is configured)');
   const ownModels = ownModelsLine(project);
   if (ownModels !== undefined) io.out(ownModels);
@@ -81,7 +94,23 @@ export async function runWorker(project: Project, options: WorkerOptions, io: Wo
   io.out('press Ctrl+C to stop');
 
   const signal = await io.stopped;
-  logger.info({ signal, jobs: surface.activeJobs() }, 'stopping: finishing the tool calls in progress, then handing the jobs back');
-  await node.close({ drainMs: DRAIN_MS });
+  // Named as every line of the node's log is (joinNats binds the process id).
+  logger.child({ processId: surface.processId }).info({ signal, jobs: surface.activeJobs() }, 'stopping: finishing the tool calls in progress, then handing the jobs back');
+  health?.stopping();
+  try {
+    await node.close({ drainMs: DRAIN_MS });
+  } finally {
+    await health?.close();
+  }
   return 0;
+}
+
+/** The worker's probes, when `--health-port` asks for them; `/ready` asks the node's store once it has joined. */
+function probes(options: WorkerOptions, node: () => NatsNode | undefined): Promise<WorkerHealth | undefined> {
+  if (options.healthPort === undefined) return Promise.resolve(undefined);
+  return startWorkerHealth({
+    host: options.healthHost ?? '127.0.0.1',
+    port: options.healthPort,
+    ready: () => node()?.runtime.ready() ?? Promise.reject(new Error('not connected to NATS yet')),
+  });
 }

@@ -21,8 +21,16 @@ export interface JobPullerOptions {
   readonly expiresMs: number;
   /** The server's heartbeat while a pull request waits; two missed ones mean the requests are gone. */
   readonly heartbeatMs: number;
-  /** Pause before pulling again after the server refused or lost a pull. */
+  /**
+   * Pause before pulling again after the server refused or lost a pull; it doubles with each
+   * refusal in a row (a server without JetStream refuses every pull), up to {@link maxRetryMs}.
+   */
   readonly retryMs: number;
+  /**
+   * The longest pause between refused pulls.
+   * @default 16 × retryMs
+   */
+  readonly maxRetryMs?: number;
   /** The connection's `inboxPrefix`, if it has one. */
   readonly inboxPrefix?: string;
   /** A pull the server refused, or the inbox subscription failing. */
@@ -62,6 +70,8 @@ export interface JobPuller {
 /** Status codes of a pull's end (nats-server `consumer.go`): 408 expired; 409 and 503 lost or refused. */
 const EXPIRED = 408;
 const HEARTBEAT = 100;
+/** NATS's own answer when nothing serves the pull's subject: no JetStream there (yet). */
+const NO_RESPONDERS = 503;
 const PENDING_MESSAGES = 'Nats-Pending-Messages';
 
 /** What the reply subject of a delivered job says (`$JS.ACK.…`, the 9-token and the 11+ token forms). */
@@ -89,6 +99,7 @@ function parseAck(reply: string): { deliveryCount: number; seq: number } | undef
  */
 export function startJobPuller(options: JobPullerOptions): JobPuller {
   const { nc, expiresMs, heartbeatMs, retryMs, onError, restore = () => Promise.resolve(false) } = options;
+  const maxRetryMs = options.maxRetryMs ?? 16 * retryMs;
   const api = `$JS.API.CONSUMER.MSG.NEXT.${options.stream}.${options.durable}`;
   const inbox = createInbox(options.inboxPrefix);
   const waiting: ((delivery: Delivery | undefined) => void)[] = [];
@@ -104,6 +115,8 @@ export function startJobPuller(options: JobPullerOptions): JobPuller {
   let drained: Promise<void> = Promise.resolve();
   /** A `restore` in progress: no pull until it is done. */
   let restoring = false;
+  /** Pulls refused in a row (reset once the server takes one): sets the pause and what is reported. */
+  let refusals = 0;
 
   const subscription = nc.subscribe(inbox, {
     callback: (error, msg) => {
@@ -115,6 +128,9 @@ export function startJobPuller(options: JobPullerOptions): JobPuller {
   // after two missed heartbeats (a consumer whose leader moved).
   const forget = (): void => {
     requested = 0;
+    // A pause after refusals is over too: the server is another one, or the consumer is back.
+    clearTimeout(retry);
+    retry = undefined;
     schedule();
   };
   const liveness = setInterval(() => {
@@ -147,23 +163,42 @@ export function startJobPuller(options: JobPullerOptions): JobPuller {
     lastHeard = Date.now();
     const ack = msg.reply ? parseAck(msg.reply) : undefined;
     if (ack !== undefined) {
+      refusals = 0;
       requested = Math.max(0, requested - 1);
       deliver({ subject: msg.subject, data: msg.data, headers: msg.headers, reply: msg.reply!, ...ack });
       return;
     }
     const code = msg.headers?.code ?? 0;
-    if (code === HEARTBEAT) return;
+    if (code === HEARTBEAT) {
+      refusals = 0;
+      return;
+    }
     // A pull ended: what it did not deliver is no longer asked for (all of it when the server does not say).
     const left = Number(msg.headers?.get(PENDING_MESSAGES) || Number.NaN);
     requested = Number.isInteger(left) ? Math.max(0, requested - left) : 0;
-    if (code === EXPIRED) schedule();
-    else {
-      onError(new Error(`pull from ${options.stream}: ${code} ${msg.headers?.description ?? ''}`.trim()));
-      retry ??= setTimeout(() => {
-        retry = undefined;
-        schedule();
-      }, retryMs);
+    if (code === EXPIRED) {
+      refusals = 0;
+      schedule();
+    } else refused(code, msg.headers?.description ?? '');
+  }
+
+  /**
+   * A pull the server refused or lost: asked again after a pause that doubles with each refusal in
+   * a row, and reported at the 1st, 2nd, 4th, 8th... one, so a server that refuses them all (no
+   * JetStream) is not a log line per pull.
+   */
+  function refused(code: number, description: string): void {
+    refusals += 1;
+    const pauseMs = Math.min(retryMs * 2 ** Math.min(refusals - 1, 30), maxRetryMs);
+    if ((refusals & (refusals - 1)) === 0) {
+      const why = description !== '' ? description : code === NO_RESPONDERS ? '(no responders: JetStream is not enabled on the NATS server, or not ready yet)' : '';
+      const times = `${refusals} ${refusals === 1 ? 'time' : 'times'}`;
+      onError(new Error(`${`pull from ${options.stream}: ${code} ${why}`.trim()}; refused ${times} in a row; asking again in ${pauseMs} ms`));
     }
+    retry ??= setTimeout(() => {
+      retry = undefined;
+      schedule();
+    }, pauseMs);
   }
 
   function deliver(delivery: Delivery): void {

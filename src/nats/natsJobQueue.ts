@@ -14,8 +14,10 @@ import { natsQueueNames, unavailable } from './natsQueueSetup.js';
  * pull, so this also bounds how long a slot can sit on a pull that nobody will answer.
  */
 const FETCH_EXPIRES_MS = 5_000;
-/** Pause after a failed pull (server restarting, consumer missing) before the next one. */
+/** Pause after a failed pull (server restarting, consumer missing) before the next one; it doubles with each failure in a row. */
 const FETCH_RETRY_MS = 250;
+/** The longest pause between pulls refused in a row (a server without JetStream refuses them all). */
+const FETCH_MAX_RETRY_MS = 5_000;
 
 /** A running consumer of a queue, as the bus keeps it. */
 export interface TrackedConsumer {
@@ -86,6 +88,7 @@ export function natsJobQueue(
       expiresMs: FETCH_EXPIRES_MS,
       heartbeatMs: FETCH_EXPIRES_MS / 2,
       retryMs: FETCH_RETRY_MS,
+      maxRetryMs: FETCH_MAX_RETRY_MS,
       ...(host.inboxPrefix === undefined ? {} : { inboxPrefix: host.inboxPrefix }),
       onError: (error) => report(error),
       // Pulls unanswered: the consumer may be gone with the server's data.

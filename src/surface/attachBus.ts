@@ -102,6 +102,11 @@ export interface BusSurface {
   close(options?: CloseSurfaceOptions): Promise<void>;
 }
 
+/** A fresh process id, `<host>-<pid>-<random>`: unique among the processes of a deployment, and pointing at the host and pid that run it. */
+export function newProcessId(): string {
+  return `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+}
+
 /**
  * Puts a runtime on NATS (DESIGN.md, "Surfaces"), with plain JSON payloads any NATS client can
  * publish:
@@ -131,7 +136,7 @@ export async function attachBus(runtime: Runtime, options: AttachBusOptions): Pr
   const {
     queues,
     worker = true,
-    processId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
+    processId = newProcessId(),
     logger = silentLogger(),
     heartbeatMs = Math.max(50, Math.floor(queues.config.ackWaitMs / 3)),
     concurrency = 16,
@@ -167,7 +172,9 @@ export async function attachBus(runtime: Runtime, options: AttachBusOptions): Pr
     await Promise.all([fanout.close(), deletions.close(), requests.close(), guard.close(), agentWorker?.stop(0), callbacks.close()]);
     throw error;
   }
-  logger.info({ processId, prefix: subjects.prefix, serving: served }, 'attached to NATS');
+  // A logger bound to this process's id (as `switchyard worker` binds it) says it once per line already.
+  const bound = (logger.bindings() as { processId?: unknown }).processId === processId;
+  logger.info({ ...(bound ? {} : { processId }), prefix: subjects.prefix, serving: served }, 'attached to NATS');
 
   let closing: Promise<void> | undefined;
   return {

@@ -81,6 +81,16 @@ describe('the Docker files', () => {
     expect(read('README.md')).toContain('docker compose up --build            # NATS with JetStream, the server on :7878, two workers');
   });
 
+  it('give each worker a health check on the probes it serves (qa26: workers had none, and nothing to ask)', () => {
+    const base = services(read('docker-compose.yml'));
+    for (const name of ['worker-1', 'worker-2']) {
+      const worker = base.get(name)!;
+      const port = /"--health-port", "(\d+)"/.exec(worker)?.[1];
+      expect(port, name).toBeDefined();
+      expect(/healthcheck:\n\s+test: \["CMD", "node", "-e", ".*fetch\('http:\/\/127\.0\.0\.1:(\d+)\/health'\).*"\]/.exec(worker)?.[1], name).toBe(port);
+    }
+  });
+
   it('do not copy a project\'s node_modules into the image', () => {
     expect(read('.dockerignore').split('\n')).toContain('**/node_modules');
   });

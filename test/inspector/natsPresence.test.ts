@@ -13,6 +13,7 @@ import { silentLogger } from '../../src/logger.js';
 import { createNatsBus } from '../../src/nats/natsBus.js';
 import { createRuntime } from '../../src/runtime/runtime.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
+import { capturingLogger } from '../support/capturingLogger.js';
 import { startNatsServer, type NatsServerHandle } from '../support/natsServer.js';
 import { calculatorModel } from './inspectorFixture.js';
 
@@ -26,6 +27,41 @@ afterAll(async () => {
 
 const join = (prefix: string, worker: boolean, options: Pick<JoinNatsOptions, 'inspectHeartbeatMs'> = {}) =>
   joinNats({ natsUrl: server.url, agents: [calculator], pipelines: [], prefix, worker, observe: !worker, model: calculatorModel(), logger: silentLogger(), ...options });
+
+describe('one name per process of a fleet', () => {
+  it("a worker's actors in the inspector, its events' Switchyard-Process header and every line of its log carry the same process id", async () => {
+    // An operator going from an inspector row or an event to the logs of the process that ran it:
+    // the inspector named a worker `<host>:<pid>`, its events and start line `<host>-<pid>-<hex>`,
+    // and its log lines neither.
+    const api = await join('pn', false);
+    const app = inspectorRoutes({ runtime: api.runtime, bus: api.bus, prefix: 'pn' });
+    const { logger, out } = capturingLogger();
+    const worker = await joinNats({ natsUrl: server.url, agents: [calculator], pipelines: [], prefix: 'pn', worker: true, observe: false, model: calculatorModel(), logger });
+    try {
+      await app.ready;
+      const headers: string[] = [];
+      const events = api.bus.subscribe('pn.events.calculator.named.>', (msg) => {
+        const by = msg.headers['Switchyard-Process'];
+        if (by !== undefined) headers.push(by);
+      });
+      await api.runtime.launch('calculator', 'divide 8 by 2', { threadId: 'named' });
+      await api.runtime.settled('named');
+      const id = worker.surface.processId;
+      await vi.waitFor(() => {
+        expect(app.registry.list().find((a) => a.threadId === 'named')?.processId).toBe(id);
+      }, 10_000);
+      expect(headers).toContain(id);
+      const threadLines = out.lines.filter((line) => line.threadId === 'named');
+      expect(threadLines.length).toBeGreaterThan(0);
+      expect(out.lines.filter((line) => line.processId !== id)).toEqual([]);
+      await events.unsubscribe();
+    } finally {
+      await app.close();
+      await worker.close();
+      await api.close();
+    }
+  });
+});
 
 describe('the inspector over NATS, when a worker stops', () => {
   it('a worker closed cleanly leaves no live actors: its last inspection events are published', async () => {

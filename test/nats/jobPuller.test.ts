@@ -241,4 +241,31 @@ describe('job puller', () => {
     puller.stop();
     expect(await next.promise).toBeUndefined();
   });
+
+  it('backs off a pull the server keeps refusing (no JetStream), reporting it at the 1st, 2nd, 4th, 8th... refusal and saying what the 503 means', async () => {
+    // A server restarted without JetStream answers every pull with 503 (no responders): a worker
+    // asked again every 250 ms and logged each one, 4 warn lines a second for as long as it lasted.
+    const bare = await startNatsServer({ jetstream: false });
+    try {
+      const nc = await connect({ servers: bare.url });
+      open.push(nc);
+      const errors = collector<Error>();
+      const puller = startJobPuller({ nc, stream: 'jobs', durable: 'w', expiresMs: 5_000, heartbeatMs: 2_500, retryMs: 10, maxRetryMs: 100, onError: (e) => errors.push(e) });
+      const next = deferred<Delivery | undefined>();
+      void puller.next().then(next.resolve);
+      const reported = await errors.until(5, 10_000, 'refused pulls to be reported five times');
+      await puller.stop();
+      expect(await next.promise).toBeUndefined();
+      expect(reported.map((e) => e.message.replace(/^.*?; /, ''))).toEqual([
+        'refused 1 time in a row; asking again in 10 ms',
+        'refused 2 times in a row; asking again in 20 ms',
+        'refused 4 times in a row; asking again in 80 ms',
+        'refused 8 times in a row; asking again in 100 ms',
+        'refused 16 times in a row; asking again in 100 ms',
+      ]);
+      expect(reported[0]!.message).toMatch(/^pull from jobs: 503 .*JetStream is not enabled on the NATS server, or not ready yet/);
+    } finally {
+      await bare.stop();
+    }
+  });
 });

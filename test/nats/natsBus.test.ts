@@ -115,6 +115,19 @@ describe('NATS bus', () => {
     expect((await jsm.streams.info(`${name}_DLQ`)).config.retention).toBe('limits');
   });
 
+  it("keeps a limit an operator set on a dead-letter stream (nats stream edit --max-age) when the queue is set up again, as the README says", async () => {
+    const bus = await connectBus();
+    const name = `dlqage_${uniqueToken()}`;
+    await bus.jobQueue(name);
+    const jsm = await jetstreamManager(bus.nc);
+    const day = 24 * 3600 * 1_000_000_000;
+    await jsm.streams.update(`${name}_DLQ`, { max_age: 30 * day, max_bytes: 1 << 20 });
+    await bus.jobQueue(name, { maxDeliver: 4 });
+    const dlq = await jsm.streams.info(`${name}_DLQ`);
+    expect(dlq.config.max_age).toBe(30 * day);
+    expect(dlq.config.max_bytes).toBe(1 << 20);
+  });
+
   it('removes terminated and exhausted jobs from the work-queue stream', async () => {
     const bus = await connectBus();
     const name = `gone_${uniqueToken()}`;

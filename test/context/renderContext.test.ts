@@ -58,7 +58,7 @@ describe('renderContext', () => {
         '<tool_result tool="add" call="call_4">\n3\n</tool_result>',
         '<decision step="2" intent="request_human_input">{"question":"which?"}</decision>',
         '<human_request kind="input" id="req_10">which?</human_request>',
-        '<human_response to="req_10">the first\nthanks</human_response>',
+        '<human_response to="req_10">the first\ncomment: thanks</human_response>',
         '<final>done: 3</final>',
       ].join('\n'),
     );

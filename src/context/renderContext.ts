@@ -366,7 +366,9 @@ function partsOf(event: ThreadEvent, secrets: readonly string[]): Parts | null {
     case 'human_response': {
       const d = event.data;
       const approved = d.approved === undefined ? '' : ` approved="${d.approved}"`;
-      const body = [d.answer, d.comment].filter((part): part is string => part !== undefined && part !== '').join('\n');
+      // An answer's comment is said to be one; a comment alone (an approval's, a denial's) is the body.
+      const comment = d.comment === undefined || d.comment === '' ? '' : d.answer ? `\ncomment: ${d.comment}` : d.comment;
+      const body = `${d.answer ?? ''}${comment}`;
       return inline('human_response', ` to="${d.requestId}"${approved}`, bodyText(body, secrets));
     }
     case 'control':

@@ -64,7 +64,8 @@ describe("outside text in the model's context", () => {
         expect(blocks.map((b) => b.tag)).toEqual(['input', 'decision', 'tool_result', 'human_request', 'human_response', 'error']);
         expect(blocks[0]!.body).toBe(text.trim());
         expect(JSON.parse(blocks[2]!.body)).toEqual({ note: inResult });
-        expect(blocks[4]!.body).toBe(`${text}\n${text}`.trim());
+        // The answer, then its comment said to be one (both are `text` here).
+        expect(blocks[4]!.body).toBe(text === '' ? '' : `${text}\ncomment: ${text}`.trim());
       }),
       { numRuns: 300 },
     );

@@ -27,7 +27,10 @@ const temp = (prefix: string): string => {
 
 /** A project whose agent has `create_account({ user, password })` and `lookup({ id })`. */
 function project(): string {
-  const dir = temp('switchyard-seal-project-');
+  // Inside the checkout's node_modules, as test/cli/project.test.ts's projects: the config's bare
+  // 'zod' import resolves from there (from the system's temp directory it resolves nowhere).
+  const dir = mkdtempSync(join(ROOT, 'node_modules', '.switchyard-seal-project-'));
+  dirs.push(dir);
   const source =
     `import { z } from 'zod';\n` +
     `import { agent, tool } from ${JSON.stringify(join(ROOT, 'src/index.ts'))};\n` +

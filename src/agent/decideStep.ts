@@ -90,14 +90,16 @@ async function askModel(input: StepInput, step: AbortController, context: Render
   const started = deps.clock.now();
   let result: ModelResult;
   try {
-    result = await model.complete({
+    const answer = Promise.resolve(model.complete({
       threadId: thread.id,
       agent: agent.name,
       system: system.text,
       context: agent.prompt.includesContext ? 'Decide the next step.' : context.text,
       tools: agent.toolSpecs,
       signal,
-    });
+    }));
+    // A model of the user's may ignore the signal: the deadline (or a cancel) ends the wait all the same.
+    result = await untilAborted(answer, signal);
   } catch (error) {
     result = { success: false, error: { kind: 'http', message: `model failed: ${messageOf(error)}` } };
   } finally {
@@ -105,6 +107,19 @@ async function askModel(input: StepInput, step: AbortController, context: Render
   }
   if (signal.aborted && !timedOut) throw signal.reason;
   return { result, latencyMs: Math.max(0, deps.clock.now() - started), timedOut };
+}
+
+/** `promise`, or a rejection with the signal's reason once `signal` aborts (the promise is left to settle unobserved). */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  let onAbort = (): void => undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  // The model's own rejection after an abort is not an unhandled one.
+  promise.catch(() => undefined);
+  return Promise.race([promise, aborted]).finally(() => signal.removeEventListener('abort', onAbort));
 }
 
 /** A decision's deadline when the agent sets no `decideTimeoutMs` and its model says no timeout of its own. */

@@ -445,15 +445,17 @@ export function threadDetails(view: ThreadView, hint: CommandHint = plainHint, w
 }
 
 /**
- * When the thread moves again. A backoff whose time has passed is not a wake-up ahead: its retry
- * is due (the status stays `backing_off` until the retry records something), and runs now when
+ * When the thread moves again. A backoff or sleep whose time has passed is not a wake-up ahead: its
+ * retry or wake is due (the status stays `backing_off` or `sleeping` until the thread records
+ * something: it may wait for a slot, a worker, or a server that has its agent), and runs now when
  * the server runs the thread in an actor (`live`).
  */
 function wakeLine(view: Pick<ThreadView, 'status' | 'live'>, wakeAt: string, now: number): string {
   const due = Date.parse(wakeAt);
-  if (view.status !== 'backing_off' || Number.isNaN(due) || due > now) return `wakes    ${localTime(wakeAt)}`;
+  if (Number.isNaN(due) || due > now) return `wakes    ${localTime(wakeAt)}`;
+  const label = view.status === 'backing_off' ? 'retry    ' : 'wake     ';
   const since = `${deadlineTime(wakeAt, new Date(now).toISOString())}, ${span(now - due)} ago`;
-  return view.live ? `retry    running now (due since ${since})` : `retry    due since ${since.replace(', ', ' (')})`;
+  return view.live ? `${label}running now (due since ${since})` : `${label}due since ${since.replace(', ', ' (')})`;
 }
 
 /** A span of time: `7 s`, `1m 5s`, `2h 3m`. */

@@ -291,5 +291,5 @@ function isLoopback(host: string): boolean {
 export function recoveredLine(count: number, onNats: boolean): string {
   const threads = count === 1 ? '1 thread' : `${count} threads`;
   if (onNats) return `handed ${threads} marked running to the workers: they continue any whose run stopped`;
-  return `recovered ${threads} that ${count === 1 ? 'was' : 'were'} running when the last process stopped`;
+  return `recovered ${threads} that ${count === 1 ? 'was' : 'were'} running, backing off or sleeping when the last process stopped`;
 }

@@ -69,4 +69,30 @@ describe('the deadline of a decision', () => {
     await advance(60_000);
     expect(signal.aborted).toBe(true);
   });
+
+  it('ends a decision whose model ignores the abort signal: a model of the user\'s that never answers (seen hanging for good, no error, its slot held)', async () => {
+    const requests: unknown[] = [];
+    const answers = scriptedModel([done]);
+    const model: Model = {
+      name: 'deaf',
+      complete: (request) => {
+        requests.push(request);
+        return requests.length === 1 ? new Promise(() => undefined) : answers.complete(request);
+      },
+    };
+    const { actor, clock } = await startRun({ agent: agent({ ...base, decideTimeoutMs: 2_000 }), model });
+    const rest = settle(actor);
+    await until(() => requests.length === 1);
+    clock.increment(2_000);
+    await flush();
+    // Its retry, after the backoff.
+    for (let i = 0; i < 30 && requests.length < 2; i++) {
+      clock.increment(1_000);
+      await flush();
+    }
+    expect(requests).toHaveLength(2);
+    const { thread } = await rest;
+    const [error] = eventsOf(thread, 'error');
+    expect(error!.data.message).toBe('the model did not answer within 2000 ms (decideTimeoutMs of agent slow)');
+  });
 });

@@ -9,8 +9,8 @@ import { recoveredLine } from '../../src/cli/serve.js';
 
 describe('recoveredLine', () => {
   it('embedded: names the threads the last process left running', () => {
-    expect(recoveredLine(1, false)).toBe('recovered 1 thread that was running when the last process stopped');
-    expect(recoveredLine(3, false)).toBe('recovered 3 threads that were running when the last process stopped');
+    expect(recoveredLine(1, false)).toBe('recovered 1 thread that was running, backing off or sleeping when the last process stopped');
+    expect(recoveredLine(3, false)).toBe('recovered 3 threads that were running, backing off or sleeping when the last process stopped');
   });
 
   it('on NATS: says the threads marked running were handed to the workers, not that a process stopped', () => {

@@ -193,7 +193,7 @@ describe('serve stopped (SIGTERM) while a tool call runs', () => {
     try {
       const [, url] = await again.waitFor(/switchyard listening on (http:\/\/\S+)/);
       const [recovered] = await again.waitFor(/recovered \d+ threads?[^\n]*(?=\n)/);
-      expect(recovered).toBe('recovered 1 thread that was running when the last process stopped');
+      expect(recovered).toBe('recovered 1 thread that was running, backing off or sleeping when the last process stopped');
       const done = (await (await fetch(`${url}/threads/${id}/wait`)).json()) as { status: string; output: unknown; pendingRequest: unknown };
       expect(done).toMatchObject({ status: 'done', output: 'published it', pendingRequest: null });
     } finally {

@@ -2,7 +2,7 @@
 // The selected thread: its header and figures, the pending request, its statechart (the machine
 // that runs it, with the active state highlighted live) and its timeline.
 import { loadChart, loadThread, loadThreadIfAny } from './api.js';
-import { $, clockTime, count, duration, el, statusPill } from './dom.js';
+import { $, count, deadlineTime, duration, el, statusPill } from './dom.js';
 import { pendingCard } from './pending.js';
 import { drawChart, highlightChart } from './statechart.js';
 import { machineOf, rowOfView, state, STATUS_TONE, upsertThread } from './state.js';
@@ -282,7 +282,7 @@ function header(view) {
         el('span', { text: `v${view.version}` }),
         parentId === undefined ? null : el('span', { id: 'thread-parent' }, ['step of pipeline ', threadLink(parentId)]),
         // Its status says running, yet nothing moves: it waits for one of the server's slots.
-        retryNote(view),
+        wakeNote(view),
         queued ? el('span', { id: 'thread-queued', class: 'queued', text: `queued: waiting for a slot, ${queued.running} running of maxConcurrent ${queued.maxConcurrent}` }) : null,
       ]),
     ]),
@@ -296,15 +296,21 @@ function header(view) {
 }
 
 /**
- * When a backing-off thread retries. Its status stays `backing_off` until the retry records
- * something: past its due time, the retry is due, and runs now when the server's actor runs it.
+ * When a backing-off thread retries, or a sleeping one wakes. Its status stays `backing_off` or
+ * `sleeping` until the thread records something: past its due time, the retry or wake is due (it
+ * may wait for a slot or a worker), and runs now when the server's actor runs it.
  * @param {ThreadView} view
  */
-function retryNote(view) {
-  const due = view.status === 'backing_off' && view.wakeAt ? Date.parse(view.wakeAt) : NaN;
+function wakeNote(view) {
+  const due = (view.status === 'backing_off' || view.status === 'sleeping') && view.wakeAt ? Date.parse(view.wakeAt) : NaN;
   if (Number.isNaN(due)) return null;
-  const at = clockTime(due);
-  const text = due > Date.now() ? `retries at ${at}` : view.live ? `retrying now (due since ${at})` : `retry due since ${at}`;
+  const now = Date.now();
+  const at = deadlineTime(due, now);
+  if (view.status === 'sleeping') {
+    const text = due > now ? `wakes ${at}` : view.live ? `waking now (due since ${at})` : `wake due since ${at}`;
+    return el('span', { id: 'thread-wake', text });
+  }
+  const text = due > now ? `retries at ${at}` : view.live ? `retrying now (due since ${at})` : `retry due since ${at}`;
   return el('span', { id: 'thread-retry', text });
 }
 

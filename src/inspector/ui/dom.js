@@ -109,6 +109,17 @@ export function clockTime(at) {
 }
 
 /**
+ * A deadline as the CLI gives it: `HH:MM:SS` on the local day of `from` (an event's time, or now),
+ * else `YYYY-MM-DD HH:MM:SS`, so a sleep of days does not read as one ending today.
+ * @param {string | number} at an ISO time or epoch ms
+ * @param {string | number} from an ISO time or epoch ms
+ */
+export function deadlineTime(at, from) {
+  const day = (/** @type {string | number} */ t) => new Date(t).toLocaleDateString('sv-SE');
+  return day(at) === day(from) ? clockTime(at) : `${day(at)} ${clockTime(at)}`;
+}
+
+/**
  * A duration: `350 ms`, `2.35 s`, `4m 12s`; a dash when unknown.
  * @param {number} ms
  */

@@ -1,7 +1,7 @@
 // @ts-check
 // The selected thread's events, one item each: what happened, when (since the first event), and
 // the figures that matter (tokens, latency, durations, attempts).
-import { $, clockTime, duration, el, json } from './dom.js';
+import { $, deadlineTime, duration, el, json } from './dom.js';
 
 /** @typedef {import('./types.js').ThreadView} ThreadView */
 /** @typedef {import('./types.js').ThreadEvent} ThreadEvent */
@@ -103,7 +103,7 @@ function describe(e, calls) {
     }
     case 'error': {
       const d = e.data;
-      const retry = d.retryAt ? ` · retry at ${clockTime(d.retryAt)}` : '';
+      const retry = d.retryAt ? ` · retry at ${deadlineTime(d.retryAt, e.at)}` : '';
       const tokens = d.tokens ? ` · ${total(d.tokens)} tokens` : '';
       // What the model sent with a decision that was refused (invalid_args, unknown_intent), clipped.
       const body = d.args === undefined ? d.message : `${d.message}\nargs: ${json(d.args)}`;
@@ -124,7 +124,7 @@ function describe(e, calls) {
     case 'failed':
       return { title: 'failed', body: e.data.reason };
     case 'custom':
-      return customItem(e.data);
+      return customItem(e.data, e.at);
     default:
       return { title: /** @type {{ type: string }} */ (e).type, body: json(/** @type {{ data: unknown }} */ (e).data) };
   }
@@ -133,9 +133,10 @@ function describe(e, calls) {
 /**
  * A step of the agent's author: its name, verdict or output.
  * @param {Extract<ThreadEvent, { type: 'custom' }>['data']} d
+ * @param {string} at the event's time
  */
-function customItem(d) {
-  const until = d.until === undefined ? '' : ` · sleeps until ${clockTime(d.until)}`;
+function customItem(d, at) {
+  const until = d.until === undefined ? '' : ` · sleeps until ${deadlineTime(d.until, at)}`;
   const body = d.feedback ?? (d.output === undefined ? null : json(d.output));
   return { title: d.step + (d.verdict ? ` · ${d.verdict}` : ''), body, meta: d.phase.replace('_', ' ') + until };
 }

@@ -128,10 +128,11 @@ describe('switchyard prune', () => {
     expect(result.code).toBe(0);
     // One line per thread deleted (qa25-ops D12), in the walk's order, then the count.
     expect(result.stdout.split('\n').filter(Boolean)).toEqual([
-      expect.stringMatching(/^deleted old-done \(calculator, done, updated \S+\)$/),
-      expect.stringMatching(/^deleted old-failed \(calculator, failed, updated \S+\)$/),
-      expect.stringMatching(/^deleted old-cancelled \(echo, cancelled, updated \S+\)$/),
-      expect.stringMatching(/^deleted 3 threads that ended before \S+Z; skipped 1 \(changed meanwhile, or its pipeline has not ended\)$/),
+      expect.stringMatching(/^deleted old-done \(calculator, done, updated \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\)$/),
+      expect.stringMatching(/^deleted old-failed \(calculator, failed, updated \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\)$/),
+      expect.stringMatching(/^deleted old-cancelled \(echo, cancelled, updated \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\)$/),
+      // In local time, as show, threads and launch print times (qa26-timers D6).
+      expect.stringMatching(/^deleted 3 threads that ended before \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}; skipped 1 \(changed meanwhile, or its pipeline has not ended\)$/),
     ]);
     expect(result.stderr).toBe('skipped pipe-child: thread pipe-child belongs to pipeline pipe, which is running and may still need its result; delete it once pipe has ended\n');
     const left = (await store.list({ limit: 100 })).map((s) => s.id).sort();

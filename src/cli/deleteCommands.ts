@@ -7,6 +7,7 @@ import { EXIT, UsageError, type CliContext } from './cliContext.js';
 import { ServerError, type Client } from './client.js';
 import { parseCutoff } from './cutoff.js';
 import { parseLimit } from './threadCommands.js';
+import { localTime } from './format.js';
 
 /** Threads asked for per page of the walk `prune` makes. */
 const PAGE = 100;
@@ -80,14 +81,14 @@ export function addDeleteCommands(program: Command, cli: CliContext): void {
         }
         if (dryRun) {
           chosen.push(summary.id);
-          if (!json) cli.out(`would delete ${summary.id} (${summary.agent}, ${summary.status}, updated ${summary.updatedAt})`);
+          if (!json) cli.out(`would delete ${summary.id} (${summary.agent}, ${summary.status}, updated ${localTime(summary.updatedAt)})`);
           continue;
         }
         const outcome = await deleteOne(client, summary.id);
         if (outcome.success) {
           chosen.push(summary.id);
           // As the dry run lists them: the terminal's record of what went.
-          if (!json) cli.out(`deleted ${summary.id} (${summary.agent}, ${summary.status}, updated ${summary.updatedAt})`);
+          if (!json) cli.out(`deleted ${summary.id} (${summary.agent}, ${summary.status}, updated ${localTime(summary.updatedAt)})`);
           warnUnrecorded(cli, outcome.data, unrecorded);
           continue;
         }
@@ -104,7 +105,7 @@ export function addDeleteCommands(program: Command, cli: CliContext): void {
       if (json) {
         cli.printJson({ cutoff, dryRun, ...(dryRun ? { wouldDelete: chosen } : { deleted: chosen }), skipped, failed, ...unrecordedField(unrecorded), ...(stopped ? { stoppedAtMax: opts.max } : {}) });
       } else {
-        const threads = `${chosen.length} thread${chosen.length === 1 ? '' : 's'} that ended before ${cutoff}`;
+        const threads = `${chosen.length} thread${chosen.length === 1 ? '' : 's'} that ended before ${localTime(cutoff)}`;
         const parts = [dryRun ? `would delete ${threads} (dry run: nothing deleted)` : `deleted ${threads}`];
         if (skipped.length > 0) parts.push(`skipped ${skipped.length} (changed meanwhile, or its pipeline has not ended)`);
         if (failed.length > 0) parts.push(`failed ${failed.length}`);

@@ -509,7 +509,7 @@ function deadlineTime(iso: string, eventAt: string): string {
 }
 
 /** YYYY-MM-DD HH:MM:SS in local time. */
-function localTime(iso: string): string {
+export function localTime(iso: string): string {
   const date = new Date(iso);
   if (Number.isNaN(date.getTime())) return iso;
   const pad = (n: number): string => String(n).padStart(2, '0');

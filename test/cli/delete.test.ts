@@ -158,7 +158,7 @@ describe('switchyard prune', () => {
     const dry = await cli('prune', '--ended-before', '30d', '--agent', 'retired', '--dry-run');
     expect(dry.code).toBe(0);
     expect(dry.stderr).toBe(note.replace('pruned', 'listed'));
-    expect(dry.stdout).toMatch(/^would delete gone-done \(retired, done, updated \S+\)\nwould delete 1 thread that ended before /);
+    expect(dry.stdout).toMatch(/^would delete gone-done \(retired, done, updated \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\)\nwould delete 1 thread that ended before /);
 
     const json = await cli('prune', '--ended-before', '30d', '--agent', 'retired', '--json');
     expect(json.code).toBe(0);
@@ -172,7 +172,7 @@ describe('switchyard prune', () => {
     await store.create(threadOf('old-unrecorded', 'publisher', unrecorded('old-unrecorded'), ago(45)));
     const result = await cli('prune', '--ended-before', '30d');
     expect(result.code).toBe(0);
-    expect(result.stdout).toMatch(/^deleted old-unrecorded \(publisher, cancelled, updated \S+\)$/m);
+    expect(result.stdout).toMatch(/^deleted old-unrecorded \(publisher, cancelled, updated \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\)$/m);
     expect(result.stdout).toMatch(/\ndeleted 4 threads that ended before [^\n]+\n$/);
     expect(result.stderr.split('\n').filter(Boolean)).toEqual([expect.stringMatching(/^skipped pipe-child: /), warning('old-unrecorded').trimEnd()]);
     expect(read).toEqual([]);
@@ -191,25 +191,25 @@ describe('switchyard prune', () => {
     const lines = result.stdout.split('\n').filter(Boolean);
     // In the walk's order: oldest first.
     expect(lines.slice(0, -1)).toEqual([
-      expect.stringMatching(/^would delete pipe-child \(calculator, done, updated \S+\)$/),
-      expect.stringMatching(/^would delete old-done \(calculator, done, updated \S+\)$/),
-      expect.stringMatching(/^would delete old-failed \(calculator, failed, updated \S+\)$/),
-      expect.stringMatching(/^would delete old-cancelled \(echo, cancelled, updated \S+\)$/),
+      expect.stringMatching(/^would delete pipe-child \(calculator, done, updated \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\)$/),
+      expect.stringMatching(/^would delete old-done \(calculator, done, updated \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\)$/),
+      expect.stringMatching(/^would delete old-failed \(calculator, failed, updated \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\)$/),
+      expect.stringMatching(/^would delete old-cancelled \(echo, cancelled, updated \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\)$/),
     ]);
-    expect(lines.at(-1)).toMatch(/^would delete 4 threads that ended before \S+Z \(dry run: nothing deleted\)$/);
+    expect(lines.at(-1)).toMatch(/^would delete 4 threads that ended before \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} \(dry run: nothing deleted\)$/);
     expect((await store.list({ limit: 100 })).length).toBe(7);
   });
 
   it('walks page after page while it deletes, and stops at --max, saying to run it again', async () => {
     for (let i = 0; i < 230; i++) await store.create(threadOf(`t${String(i).padStart(3, '0')}`, 'echo', DONE, ago(40) + i));
     const all = await cli('prune', '--ended-before', '30d', '--max', '500');
-    expect(all.stdout).toMatch(/\ndeleted 230 threads that ended before \S+\n$/);
+    expect(all.stdout).toMatch(/\ndeleted 230 threads that ended before \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\n$/);
     expect(await store.list({ limit: 1000 })).toEqual([]);
 
     for (let i = 0; i < 5; i++) await store.create(threadOf(`u${i}`, 'echo', DONE, ago(40) + i));
     const bounded = await cli('prune', '--ended-before', '30d', '--max', '2');
     expect(bounded.code).toBe(0);
-    expect(bounded.stdout).toMatch(/^deleted u0 \(echo, done, updated \S+\)\ndeleted u1 \(echo, done, updated \S+\)\ndeleted 2 threads that ended before \S+Z; stopped at --max 2: run it again for more\n$/);
+    expect(bounded.stdout).toMatch(/^deleted u0 \(echo, done, updated \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\)\ndeleted u1 \(echo, done, updated \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\)\ndeleted 2 threads that ended before \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}; stopped at --max 2: run it again for more\n$/);
     expect((await store.list({ limit: 100 })).map((s) => s.id).sort()).toEqual(['u2', 'u3', 'u4']);
   });
 

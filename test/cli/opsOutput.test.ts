@@ -145,7 +145,7 @@ describe('smaller output', () => {
     const pruned = await cli('prune', '--ended-before', '1s', '--agent', 'echo');
     expect(pruned.code).toBe(0);
     const lines = pruned.stdout.trimEnd().split('\n');
-    for (const id of ids) expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^deleted ${id} \\(echo, done, updated \\S+\\)$`)));
+    for (const id of ids) expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^deleted ${id} \\(echo, done, updated \\d{4}-\\d{2}-\\d{2} \\d{2}:\\d{2}:\\d{2}\\)$`)));
     expect(lines.at(-1)).toMatch(new RegExp(`^deleted ${lines.length - 1} threads that ended before `));
   });
 });

@@ -1,6 +1,9 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { agent } from '../../src/agent/agent.js';
 import type { Model } from '../../src/model/model.js';
+import { createOpenAIModel } from '../../src/model/openaiModel.js';
 import { scriptedModel } from '../../src/model/scriptedModel.js';
 import { eventsOf, flush, settle, startRun, until } from '../support/agentHarness.js';
 
@@ -94,5 +97,26 @@ describe('the deadline of a decision', () => {
     const { thread } = await rest;
     const [error] = eventsOf(thread, 'error');
     expect(error!.data.message).toBe('the model did not answer within 2000 ms (decideTimeoutMs of agent slow)');
+  });
+
+  it('names the endpoint of a model that honours the signal (createOpenAIModel): its own failure comes before the deadline gives up on it', async () => {
+    let connections = 0;
+    const hanging = createServer(() => undefined).on('connection', () => connections++);
+    await new Promise<void>((resolve) => hanging.listen(0, '127.0.0.1', resolve));
+    const { port } = hanging.address() as AddressInfo;
+    try {
+      const model = createOpenAIModel({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: 'sk-test-key-123456', timeoutMs: 30_000 });
+      const { actor, clock } = await startRun({ agent: agent({ ...base, decideTimeoutMs: 2_000 }), model });
+      const rest = settle(actor);
+      // The request is out once the server holds its connection.
+      for (let i = 0; i < 500 && connections === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+      clock.increment(2_000);
+      const [error] = eventsOf((await rest).thread, 'error');
+      expect(error!.data.message).toBe(`the model did not answer within 2000 ms (decideTimeoutMs of agent slow) at http://127.0.0.1:${port}/v1/chat/completions`);
+      actor.stop();
+    } finally {
+      hanging.closeAllConnections();
+      await new Promise((resolve) => hanging.close(resolve));
+    }
   });
 });

@@ -3,7 +3,7 @@ import { redactJson, redactText } from '../context/redact.js';
 import { redactedPaths, sealArgs } from '../context/sealedArgs.js';
 import { agentContext } from '../context/ownContext.js';
 import type { RenderedContext } from '../context/renderContext.js';
-import { MAX_TIMER_MS } from '../clock.js';
+import { MAX_TIMER_MS, untilAborted } from '../clock.js';
 import { clipText, messageOf } from '../errors.js';
 import type { Model, ModelFailure, ModelOutput, ModelResult } from '../model/model.js';
 import { parseNextStep } from '../model/nextStep.js';
@@ -107,19 +107,6 @@ async function askModel(input: StepInput, step: AbortController, context: Render
   }
   if (signal.aborted && !timedOut) throw signal.reason;
   return { result, latencyMs: Math.max(0, deps.clock.now() - started), timedOut };
-}
-
-/** `promise`, or a rejection with the signal's reason once `signal` aborts (the promise is left to settle unobserved). */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason as Error);
-  let onAbort = (): void => undefined;
-  const aborted = new Promise<never>((_, reject) => {
-    onAbort = () => reject(signal.reason as Error);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-  // The model's own rejection after an abort is not an unhandled one.
-  promise.catch(() => undefined);
-  return Promise.race([promise, aborted]).finally(() => signal.removeEventListener('abort', onAbort));
 }
 
 /** A decision's deadline when the agent sets no `decideTimeoutMs` and its model says no timeout of its own. */

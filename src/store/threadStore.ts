@@ -15,13 +15,19 @@ export interface PendingRequestSummary {
   /** What the human needs to know to answer, when the request says (cut as `question` is). */
   readonly context?: string;
   /**
-   * How urgent it is, and the answer it takes: `yes_no` (an approval's too), `multiple_choice`
-   * (one of `choices`, as written) or `free_text`. Absent only from a NATS KV summary written by a
-   * version before them, until the thread's next write.
+   * How urgent it is. Absent only from a NATS KV summary written by a version before it (until the
+   * thread's next write), or holding a value this version does not know.
    */
   readonly urgency?: HumanRequest['urgency'];
+  /**
+   * The answer it takes: `yes_no` (an approval's too), `multiple_choice` (one of `choices`, as
+   * written) or `free_text`. Absent as `urgency` may be.
+   */
   readonly format?: HumanRequest['format'];
-  /** A `multiple_choice` question's choices, whole. */
+  /**
+   * A `multiple_choice` question's choices, whole; absent when together they are longer than 2,000
+   * characters (read the thread for them).
+   */
   readonly choices?: readonly string[];
   /** Approval and interrupted requests: the tool of the call in question. */
   readonly tool?: string;

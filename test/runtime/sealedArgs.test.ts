@@ -176,12 +176,13 @@ describe('a judge of a call whose arguments are sealed', () => {
       input: z.object({ user: z.string(), password: z.string().min(12) }),
       run: async (args) => ({ created: args.user }),
     });
-    const policy = judge({ name: 'policy', run: (call) => (judged.push(call.args), { verdict: 'accept' }) });
+    const policy = judge({ name: 'policy', run: (call, context) => (judged.push(call.args, context.state.pendingCall?.args), { verdict: 'accept' }) });
     const a = agent({ name: 'signup', description: 'signs people up', prompt: 'You are {{agent}}.', tools: [createAccount], afterDecision: [policy] });
     const runtime = createRuntime({ agents: [a], store: createMemoryStore(), model: scriptedModel([CALL, DONE]), sealSecret: 'seal-secret-one' });
     const end = await launchedRest(runtime);
     await runtime.close();
     expect(end.status).toBe('done');
-    expect(judged).toEqual([{ user: 'bob', password: '[REDACTED]' }]);
+    // Its call, and the call in the state it is given.
+    expect(judged).toEqual([{ user: 'bob', password: '[REDACTED]' }, { user: 'bob', password: '[REDACTED]' }]);
   });
 });

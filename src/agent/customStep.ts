@@ -142,7 +142,9 @@ export function beforeDecision<S extends z.ZodType = z.ZodType<Json>>(options: {
 
 /**
  * A judge after each decision for a tool or an intent: accept the call, reject it with feedback
- * for the model (which decides again), or ask a human to approve it.
+ * for the model (which decides again), or ask a human to approve it. It reads the call's arguments
+ * as the model does: a value sealed for the tool (see `RuntimeOptions.sealSecret`) is `[REDACTED]`,
+ * in `call.args` and in `context.state.pendingCall` (the thread's events hold it sealed).
  */
 export function judge<S extends z.ZodType = z.ZodType<Json>>(options: {
   name: string;

@@ -204,8 +204,9 @@ async function eventsOf(agent: Agent, name: string, thread: Thread, state: Threa
     case 'after_decision': {
       const call = state.pendingCall;
       if (call === null) return [];
-      // A judge reads the call as the model and people do: a sealed secret is `[REDACTED]`.
-      const result = await step.run({ ...call, args: maskedArgs(call.args) }, context);
+      // A judge reads the call as the model and people do, in its state too: a sealed secret is `[REDACTED]`.
+      const shown = { ...call, args: maskedArgs(call.args) };
+      const result = await step.run(shown, { ...context, state: { ...state, pendingCall: shown } });
       const given = 'feedback' in result ? result.feedback : undefined;
       const feedback = typeof given === 'string' ? redactText(given, agent.secrets) : undefined;
       if (!['accept', 'reject', 'ask'].includes(result.verdict)) throw new StepOutputError(`a judge's verdict is accept, reject or ask (got ${String(result.verdict)})`);

@@ -245,7 +245,7 @@ export function agent<const TName extends string, TInput extends z.ZodType | und
     names.add(step.name);
   }
   const normalizedBackoff = backoffOf(owner, backoff);
-  const template = promptTemplate(prompt, Object.keys(variables));
+  const template = ownedTemplate(owner, prompt, Object.keys(variables));
   const toolList = all.map((t) => `- ${t.name}: ${t.description}`).join('\n');
   const toolSpecs = all.map((t) => ({ name: t.name, description: t.description, parameters: t.parameters, strict: t.strict }));
   const specsDigest = toolsDigest(toolSpecs);
@@ -288,6 +288,16 @@ export function agent<const TName extends string, TInput extends z.ZodType | und
 }
 
 /** Throws a {@link ConfigError} for an option that must be a list and is not (`tools: add` for `tools: [add]`). */
+/** The agent's prompt template; a template refused names the agent (one prompt may serve many). */
+function ownedTemplate(owner: string, prompt: string | URL, variables: readonly string[]): PromptTemplate {
+  try {
+    return promptTemplate(prompt, variables);
+  } catch (error) {
+    if (error instanceof ConfigError) throw new ConfigError(`${owner}: ${error.message}`, { cause: error });
+    throw error;
+  }
+}
+
 function checkLists(owner: string, lists: Readonly<Record<string, unknown>>): void {
   for (const [option, value] of Object.entries(lists)) {
     if (Array.isArray(value)) continue;

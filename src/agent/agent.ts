@@ -287,7 +287,6 @@ export function agent<const TName extends string, TInput extends z.ZodType | und
   };
 }
 
-/** Throws a {@link ConfigError} for an option that must be a list and is not (`tools: add` for `tools: [add]`). */
 /** The agent's prompt template; a template refused names the agent (one prompt may serve many). */
 function ownedTemplate(owner: string, prompt: string | URL, variables: readonly string[]): PromptTemplate {
   try {
@@ -298,6 +297,7 @@ function ownedTemplate(owner: string, prompt: string | URL, variables: readonly 
   }
 }
 
+/** Throws a {@link ConfigError} for an option that must be a list and is not (`tools: add` for `tools: [add]`). */
 function checkLists(owner: string, lists: Readonly<Record<string, unknown>>): void {
   for (const [option, value] of Object.entries(lists)) {
     if (Array.isArray(value)) continue;

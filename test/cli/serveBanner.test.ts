@@ -45,11 +45,11 @@ it('shows a few launch commands, the demo agent first, and says how many more th
   const block = stdout.slice(stdout.indexOf('try:\n'), stdout.indexOf('\npress Ctrl+C')).trim().split('\n');
   expect(block).toEqual([
     'try:',
-    expect.stringMatching(/^ {2}npx switchyard launch agent07 hi --url http:\/\/127\.0\.0\.1:\d+$/),
-    expect.stringMatching(/^ {2}npx switchyard launch agent00 \.\.\. --url /),
-    expect.stringMatching(/^ {2}npx switchyard launch agent01 \.\.\. --url /),
+    expect.stringMatching(/^ {2}(npx )?switchyard launch agent07 hi --url http:\/\/127\.0\.0\.1:\d+$/),
+    expect.stringMatching(/^ {2}(npx )?switchyard launch agent00 \.\.\. --url /),
+    expect.stringMatching(/^ {2}(npx )?switchyard launch agent01 \.\.\. --url /),
     '  (9 more agents and pipelines: the project line above names them)',
-    expect.stringMatching(/^ {2}npx switchyard threads --url /),
+    expect.stringMatching(/^ {2}(npx )?switchyard threads --url /),
   ]);
   expect(stdout).toContain(`(${NAMES.join(', ')})`);
 });

@@ -55,5 +55,6 @@ describe('unknownAgentMessage (qa26-scale D6: a typo among 40 agents)', () => {
     expect(unknownAgentMessage('nobody', known)).toBe('unknown agent "nobody" (known: agent00, agent03, agent13, billing, pipe4)');
     expect(unknownAgentMessage('agent23', known)).toBe('unknown agent "agent23" (known: agent00, agent03, agent13, billing, pipe4)');
     expect(unknownAgentMessage('x', [])).toBe('unknown agent "x" (known: none)');
+    expect(unknownAgentMessage('agent03'.repeat(100_000), ['agent03'])).toMatch(/^unknown agent "(agent03)+" \(known: agent03\)$/);
   });
 });

@@ -39,7 +39,7 @@ describe('switchyard threads --agent', () => {
   it('names the agents the server has when it names none of them and finds no thread', async () => {
     await store.create(threadOf('t1', 'calculator', DONE));
     const typo = await cli('threads', '--agent', 'calculater');
-    expect(typo).toEqual({ code: 0, stdout: 'no threads\n', stderr: 'note: no agent or pipeline named calculater is served (the server has calculator, echo)\n' });
+    expect(typo).toEqual({ code: 0, stdout: 'no threads\n', stderr: 'note: no agent or pipeline named calculater is served (did you mean calculator? the server has calculator, echo)\n' });
     const list = await cli('threads', '--agent', 'calculator,echo');
     expect(list.stderr).toBe('note: no agent or pipeline named calculator,echo is served (the server has calculator, echo); --agent takes one name\n');
   });

@@ -83,7 +83,7 @@ export function unknownAgentMessage(name: string, known: readonly string[]): str
 }
 
 /** The one name of `names` within two edits of `name` (fewer than half its length), closer than any other; else undefined. */
-function closestName(name: string, names: readonly string[]): string | undefined {
+export function closestName(name: string, names: readonly string[]): string | undefined {
   const limit = Math.min(2, Math.ceil(name.length / 2) - 1);
   let best: string | undefined;
   let bestDistance = limit + 1;

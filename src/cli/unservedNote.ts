@@ -1,3 +1,4 @@
+import { closestName } from '../errors.js';
 import { TERMINAL_STATUSES, type ThreadStatus } from '../thread/state.js';
 import type { Client } from './client.js';
 import { shellQuote } from './format.js';
@@ -85,5 +86,6 @@ export async function unknownAgentFilterNote(client: Client, agent: string): Pro
   }
   if (names.includes(agent)) return undefined;
   const has = names.length === 0 ? 'none' : names.join(', ');
-  return `note: no agent or pipeline named ${agent} is served (the server has ${has})${agent.includes(',') ? '; --agent takes one name' : ''}`;
+  const close = closestName(agent, names);
+  return `note: no agent or pipeline named ${agent} is served (${close === undefined ? '' : `did you mean ${close}? `}the server has ${has})${agent.includes(',') ? '; --agent takes one name' : ''}`;
 }

@@ -73,9 +73,43 @@ export class UnknownAgentError extends NotFoundError {
   }
 }
 
-/** `unknown agent "<name>" (known: a, b)`: one spelling for every surface. */
+/**
+ * `unknown agent "<name>" (known: a, b)`: one spelling for every surface; with `did you mean <x>?`
+ * first when one known name alone is close to it (a typo among many agents).
+ */
 export function unknownAgentMessage(name: string, known: readonly string[]): string {
-  return `unknown agent ${JSON.stringify(name)} (known: ${known.length > 0 ? known.join(', ') : 'none'})`;
+  const close = closestName(name, known);
+  return `unknown agent ${JSON.stringify(name)} (${close === undefined ? '' : `did you mean ${close}? `}known: ${known.length > 0 ? known.join(', ') : 'none'})`;
+}
+
+/** The one name of `names` within two edits of `name` (fewer than half its length), closer than any other; else undefined. */
+export function closestName(name: string, names: readonly string[]): string | undefined {
+  const limit = Math.min(2, Math.ceil(name.length / 2) - 1);
+  let best: string | undefined;
+  let bestDistance = limit + 1;
+  let tied = false;
+  for (const candidate of names) {
+    // The distance is at least the difference in length: skip the table (an unbounded name from outside).
+    if (Math.abs(candidate.length - name.length) > limit) continue;
+    const distance = editDistance(name, candidate);
+    if (distance < bestDistance) [best, bestDistance, tied] = [candidate, distance, false];
+    else if (distance === bestDistance) tied = true;
+  }
+  return tied ? undefined : best;
+}
+
+/** Edits (insert, delete, substitute, swap two neighbours) from `a` to `b`: optimal string alignment. */
+function editDistance(a: string, b: string): number {
+  const rows = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let d = Math.min(rows[i - 1]![j]! + 1, rows[i]![j - 1]! + 1, rows[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d = Math.min(d, rows[i - 2]![j - 2]! + 1);
+      rows[i]![j] = d;
+    }
+  }
+  return rows[a.length]![b.length]!;
 }
 
 /**

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { clipText, describeValue } from '../src/errors.js';
+import { clipText, describeValue, unknownAgentMessage } from '../src/errors.js';
 
 describe('clipText', () => {
   it('keeps text within the bound as it is, and cuts longer text to the bound, marking the cut', () => {
@@ -40,5 +40,21 @@ describe('describeValue', () => {
 
   it('cuts a long string short', () => {
     expect(describeValue('x'.repeat(500)).length).toBeLessThan(80);
+  });
+});
+
+describe('unknownAgentMessage (qa26-scale D6: a typo among 40 agents)', () => {
+  const known = ['agent00', 'agent03', 'agent13', 'billing', 'pipe4'];
+
+  it('suggests the one known name within two edits of a typo', () => {
+    expect(unknownAgentMessage('agnet03', known)).toBe('unknown agent "agnet03" (did you mean agent03? known: agent00, agent03, agent13, billing, pipe4)');
+    expect(unknownAgentMessage('biling', known)).toBe('unknown agent "biling" (did you mean billing? known: agent00, agent03, agent13, billing, pipe4)');
+  });
+
+  it('suggests nothing when no name is close, or when two are as close', () => {
+    expect(unknownAgentMessage('nobody', known)).toBe('unknown agent "nobody" (known: agent00, agent03, agent13, billing, pipe4)');
+    expect(unknownAgentMessage('agent23', known)).toBe('unknown agent "agent23" (known: agent00, agent03, agent13, billing, pipe4)');
+    expect(unknownAgentMessage('x', [])).toBe('unknown agent "x" (known: none)');
+    expect(unknownAgentMessage('agent03'.repeat(100_000), ['agent03'])).toMatch(/^unknown agent "(agent03)+" \(known: agent03\)$/);
   });
 });

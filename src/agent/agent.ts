@@ -7,6 +7,7 @@ import type { Logger } from '../logger.js';
 import type { Model, ToolSpec } from '../model/model.js';
 import type { Json, Thread } from '../thread/events.js';
 import type { ThreadState } from '../thread/state.js';
+import { recordDefinitionSite } from './definitionSite.js';
 import { promptHash, promptTemplate, toolsDigest, type PromptTemplate } from './prompt.js';
 import { checkZod4Schema, unrepresentableParts } from './strictSchema.js';
 import { checkTimeout, type Tool } from './tool.js';
@@ -245,7 +246,7 @@ export function agent<const TName extends string, TInput extends z.ZodType | und
     names.add(step.name);
   }
   const normalizedBackoff = backoffOf(owner, backoff);
-  const template = promptTemplate(prompt, Object.keys(variables));
+  const template = ownedTemplate(owner, prompt, Object.keys(variables));
   const toolList = all.map((t) => `- ${t.name}: ${t.description}`).join('\n');
   const toolSpecs = all.map((t) => ({ name: t.name, description: t.description, parameters: t.parameters, strict: t.strict }));
   const specsDigest = toolsDigest(toolSpecs);
@@ -255,7 +256,7 @@ export function agent<const TName extends string, TInput extends z.ZodType | und
       ? null
       : template.render({ agent: name, description, tools: toolList, context: '', ...(variables as Record<string, string>) });
   const compaction = compact === undefined ? undefined : compactStep(({ thread }) => compact(thread, contextHelpers({ contextBudget, secrets }, thread)));
-  return {
+  const defined: Agent<TName, TInput> = {
     kind: 'agent',
     name,
     description,
@@ -285,6 +286,18 @@ export function agent<const TName extends string, TInput extends z.ZodType | und
     compact: compaction,
     hasCustomSteps: beforeDecision.length + afterDecision.length + intents.length > 0 || compaction !== undefined,
   };
+  recordDefinitionSite(defined);
+  return defined;
+}
+
+/** The agent's prompt template; a template refused names the agent (one prompt may serve many). */
+function ownedTemplate(owner: string, prompt: string | URL, variables: readonly string[]): PromptTemplate {
+  try {
+    return promptTemplate(prompt, variables);
+  } catch (error) {
+    if (error instanceof ConfigError) throw new ConfigError(`${owner}: ${error.message}`, { cause: error });
+    throw error;
+  }
 }
 
 /** Throws a {@link ConfigError} for an option that must be a list and is not (`tools: add` for `tools: [add]`). */

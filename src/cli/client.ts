@@ -103,6 +103,7 @@ export interface ThreadPage {
 export interface AgentSummary {
   name: string;
   kind: 'agent' | 'pipeline';
+  description?: string;
   served?: boolean;
   /** The JSON schema of its input (`{}` when it takes any). */
   inputSchema?: unknown;

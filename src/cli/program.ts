@@ -7,6 +7,7 @@ import type { ErrorBody } from '../server/errorMapper.js';
 import { cliContext, EXIT, UsageError, type CliIO, type GlobalOptions } from './cliContext.js';
 import { ServerError, UnreachableError } from './client.js';
 import { DEFAULT_URL, localInstants } from './format.js';
+import { addAgentsCommand } from './agentsCommand.js';
 import { addDeleteCommands } from './deleteCommands.js';
 import { addServerCommands } from './serverCommands.js';
 import { addThreadCommands } from './threadCommands.js';
@@ -46,6 +47,7 @@ Examples:
 
   addServerCommands(program, cli);
   addThreadCommands(program, cli);
+  addAgentsCommand(program, cli);
   addDeleteCommands(program, cli);
 
   try {

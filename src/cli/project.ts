@@ -1,7 +1,8 @@
 import { existsSync, statSync } from 'node:fs';
-import { basename, dirname, extname, join, resolve } from 'node:path';
+import { basename, dirname, extname, join, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Agent } from '../agent/agent.js';
+import { userFrameOf } from '../agent/definitionSite.js';
 import { ConfigError, messageOf } from '../errors.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
 import { checkConfig, type SwitchyardConfig } from '../runtime/config.js';
@@ -140,9 +141,26 @@ async function importConfig(path: string): Promise<unknown> {
   } catch (error) {
     // A definition switchyard refused (defineConfig, agent(), tool()): the module is wrong, not
     // broken. By name: the config may have loaded another copy of switchyard than this CLI's.
-    if (error instanceof Error && error.name === ConfigError.name) throw new ConfigError(`${basename(path)}: ${error.message}`, { cause: error });
-    throw new ConfigError(`${basename(path)} failed to load: ${messageOf(error)}`, { cause: error });
+    const refused = error instanceof Error && error.name === ConfigError.name;
+    const message = refused ? `${basename(path)}: ${(error as Error).message}` : `${basename(path)} failed to load: ${messageOf(error)}`;
+    throw new ConfigError(inProject(path, message + whereThrown(path, error, refused)), { cause: error });
   }
+}
+
+/**
+ * ` (at <file>:<line>)`: where in the project's own files a config's error was thrown (a
+ * definition refused in agents/billing.ts, a module that throws). Not for a definition the config
+ * file itself refused (defineConfig's errors: the message names the config already).
+ */
+function whereThrown(path: string, error: unknown, refused: boolean): string {
+  const site = userFrameOf(error instanceof Error ? error.stack : undefined);
+  if (site === undefined || (refused && site.startsWith(`${path}:`))) return '';
+  return ` (at ${site})`;
+}
+
+/** `message` with the paths of the config's folder shown relative to it (`agents/billing.ts:12`). */
+function inProject(path: string, message: string): string {
+  return message.split(`${dirname(path)}${sep}`).join('');
 }
 
 /**

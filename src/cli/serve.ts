@@ -145,7 +145,9 @@ export async function serve(project: Project, options: ServeOptions, io: ServeIO
 
   io.out('');
   io.out('try:');
-  for (const example of examplesOf(project)) io.out(`  ${hint(example)}`);
+  const { shown, more } = examplesOf(project);
+  for (const example of shown) io.out(`  ${hint(example)}`);
+  if (more > 0) io.out(`  (${more} more agents and pipelines: the project line above names them)`);
   io.out(`  ${hint('threads')}`);
 
   const demo = project.config.demo;
@@ -235,12 +237,19 @@ async function listen(
   }
 }
 
-/** Commands worth trying: the bundled examples, or a launch of each of the project's agents. */
-function examplesOf(project: Project): readonly string[] {
-  if (project.path === null) return BUNDLED_EXAMPLES;
+/** Commands worth trying: the bundled examples, or a launch of a few of the project's agents (and how many it leaves out). */
+function examplesOf(project: Project): { shown: readonly string[]; more: number } {
+  if (project.path === null) return { shown: BUNDLED_EXAMPLES, more: 0 };
   const demo = project.config.demo;
-  return [...project.agents, ...project.pipelines].map((a) => launchExample(a.name, demo?.agent === a.name ? demo.input : '...'));
+  const names = [...project.agents, ...project.pipelines].map((a) => a.name);
+  // The demo's agent first; a large project (40 agents) gets a few lines, not one per name.
+  const ordered = demo !== undefined && names.includes(demo.agent) ? [demo.agent, ...names.filter((n) => n !== demo.agent)] : names;
+  const shown = ordered.slice(0, MAX_EXAMPLES).map((name) => launchExample(name, demo?.agent === name ? demo.input : '...'));
+  return { shown, more: ordered.length - shown.length };
 }
+
+/** How many `launch` commands serve's start lines show for a project. */
+const MAX_EXAMPLES = 3;
 
 /** The `launch` command of `agent` with `input`. */
 function launchExample(agent: string, input: Json): string {

@@ -13,7 +13,7 @@ import { UsageError, type CliContext } from './cliContext.js';
 import { waitedDescendant, waitedThread, type WaitedDescendant } from '../pipeline/delegations.js';
 import { withInputJsonHint } from './inputJsonHint.js';
 import { replyHint, shellQuote, threadDetails, threadsTable, waitedCallLine, type CommandHint } from './format.js';
-import { absentAgentNote } from './unservedNote.js';
+import { absentAgentNote, unknownAgentFilterNote } from './unservedNote.js';
 
 /**
  * What follows a page of `threads`: where the next one starts (`--after`), or, for a page of the
@@ -67,9 +67,16 @@ export function addThreadCommands(program: Command, cli: CliContext): void {
     .action(async ({ waiting, ...filter }: { agent?: string; status?: string; waiting?: boolean; limit: number; after?: string; updatedBefore?: string }, command: Command) => {
       const opts = waiting ? { ...filter, status: WAITING.join(',') } : filter;
       // --json prints the server's answer as it is, `{ threads, next? }`, with or without --after.
-      const page = await cli.clientOf(command).list(opts);
+      const client = cli.clientOf(command);
+      const page = await client.list(opts);
       if (cli.globals(command).json) cli.printJson(page);
       else cli.out([threadsTable(page.threads), ...pageEnd(page, opts)].join('\n'));
+      // Nothing found for a name the server does not serve: a typo, most likely (a removed agent's
+      // threads are still listed, so no note then).
+      if (page.threads.length === 0 && opts.agent !== undefined) {
+        const note = await unknownAgentFilterNote(client, opts.agent);
+        if (note !== undefined) cli.err(note);
+      }
     });
 
   program

@@ -1,3 +1,4 @@
+import { closestName } from '../errors.js';
 import { TERMINAL_STATUSES, type ThreadStatus } from '../thread/state.js';
 import type { Client } from './client.js';
 import { shellQuote } from './format.js';
@@ -69,4 +70,22 @@ export async function absentAgentNote(client: Client, agent: string, status: Thr
   if (names.includes(agent)) return undefined;
   const has = names.length === 0 ? 'none' : names.join(', ');
   return `note: agent ${agent} is not in the project this server runs (it has: ${has}): nothing moves this thread on until a version that has ${agent} is served`;
+}
+
+/**
+ * The note `threads --agent <agent>` prints when it found no thread and the server serves no agent
+ * or pipeline of that name (a typo, or a list: `--agent` takes one name); undefined otherwise, and
+ * when the server does not answer `GET /agents`.
+ */
+export async function unknownAgentFilterNote(client: Client, agent: string): Promise<string | undefined> {
+  let names: string[];
+  try {
+    names = (await client.agents()).map((a) => a.name);
+  } catch {
+    return undefined;
+  }
+  if (names.includes(agent)) return undefined;
+  const has = names.length === 0 ? 'none' : names.join(', ');
+  const close = closestName(agent, names);
+  return `note: no agent or pipeline named ${agent} is served (${close === undefined ? '' : `did you mean ${close}? `}the server has ${has})${agent.includes(',') ? '; --agent takes one name' : ''}`;
 }

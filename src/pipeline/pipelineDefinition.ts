@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { z } from 'zod';
 import { checkZod4Schema, unrepresentableParts } from '../agent/strictSchema.js';
+import { recordDefinitionSite } from '../agent/definitionSite.js';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Json } from '../thread/events.js';
@@ -159,7 +160,9 @@ export function definePipeline(
   if (!Number.isInteger(maxTransitions) || maxTransitions < steps.length) {
     throw new ConfigError(`pipeline ${name}: maxTransitions must be an integer of at least ${steps.length} (one run of each step)`);
   }
-  return { kind: 'pipeline', name, description, input, output, steps, finish, maxConsecutiveErrors, retryDelayMs, maxTransitions };
+  const defined: Pipeline = { kind: 'pipeline', name, description, input, output, steps, finish, maxConsecutiveErrors, retryDelayMs, maxTransitions };
+  recordDefinitionSite(defined);
+  return defined;
 }
 
 /**

@@ -1,4 +1,5 @@
 import { isAgent, type Agent } from '../agent/agent.js';
+import { bothSites } from '../agent/definitionSite.js';
 import { sealSecretsOf } from '../context/sealedArgs.js';
 import { ConfigError, messageOf } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -90,11 +91,13 @@ export function checkConfig(value: unknown, source: string): SwitchyardConfig {
   }
   const pipelines = listOf(config.pipelines, 'pipelines', isPipeline, 'a pipeline (define it with pipeline({ ... }))', fail);
   if (agents.length + pipelines.length === 0) fail('it names no agents and no pipelines');
-  const names = new Set<string>();
+  const named = new Map<string, Agent | Pipeline>();
   for (const item of [...agents, ...pipelines]) {
-    if (names.has(item.name)) fail(`two agents or pipelines are named ${item.name}`);
-    names.add(item.name);
+    const first = named.get(item.name);
+    if (first !== undefined) fail(`two agents or pipelines are named ${item.name}${bothSites(first, item)}`);
+    named.set(item.name, item);
   }
+  const names = new Set(named.keys());
   for (const p of pipelines) {
     for (const step of p.steps) {
       if (step.kind === 'agent' && !names.has(step.agent)) fail(`pipeline ${p.name}: step ${step.name} delegates to agent ${step.agent}, which the config does not name`);

@@ -3,6 +3,7 @@ import { agentMachine, agentMachineFor } from '../../machines/agentMachine.js';
 import { createPipelineMachine, type PipelineMachine } from '../../machines/pipelineMachine.js';
 import { supervisorMachine } from '../../machines/supervisorMachine.js';
 import { isAgent, type Agent } from '../agent/agent.js';
+import { bothSites } from '../agent/definitionSite.js';
 import type { AgentDeps } from '../agent/deps.js';
 import { systemClock, type Clock } from '../clock.js';
 import { sealSecretsOf } from '../context/sealedArgs.js';
@@ -363,13 +364,15 @@ function checkOptions(options: RuntimeOptions | undefined): void {
 function definitions(options: RuntimeOptions): { agents: Map<string, Agent>; pipelines: Map<string, Pipeline>; pipelineMachines: Map<string, { pipeline: Pipeline; machine: PipelineMachine }> } {
   const agents = new Map<string, Agent>();
   for (const a of options.agents) {
-    if (agents.has(a.name)) throw new ConfigError(`two agents are named ${a.name}`);
+    const first = agents.get(a.name);
+    if (first !== undefined) throw new ConfigError(`two agents are named ${a.name}${bothSites(first, a)}`);
     agents.set(a.name, a);
   }
   const pipelines = new Map<string, Pipeline>();
   const pipelineMachines = new Map<string, { pipeline: Pipeline; machine: PipelineMachine }>();
   for (const p of options.pipelines ?? []) {
-    if (agents.has(p.name) || pipelines.has(p.name)) throw new ConfigError(`two agents or pipelines are named ${p.name}`);
+    const first = agents.get(p.name) ?? pipelines.get(p.name);
+    if (first !== undefined) throw new ConfigError(`two agents or pipelines are named ${p.name}${bothSites(first, p)}`);
     pipelines.set(p.name, p);
     pipelineMachines.set(p.name, { pipeline: p, machine: createPipelineMachine(p) });
   }

@@ -108,3 +108,18 @@ describe('stepEvents for a step the agent does not have', () => {
     await expect(asked).rejects.toThrow('agent greeter has no step named profil (its steps: profile)');
   });
 });
+
+describe("a prompt template that is wrong (qa26-scale D1: one prompt shared by many agents)", () => {
+  it('names the agent whose prompt or variables are wrong', () => {
+    const shared = 'You are {{agent}} of {{team}}.';
+    expect(refusal(() => agent({ ...base, name: 'agent20', prompt: shared, variables: { teem: 'x' } }))).toBe(
+      'agent agent20: prompt template (inline) uses unknown variable {{team}}; known: agent, description, tools, context, teem',
+    );
+    expect(refusal(() => agent({ ...base, name: 'agent21', prompt: new URL('./no-such-prompt.md', import.meta.url) }))).toMatch(
+      /^agent agent21: cannot read prompt template \S+no-such-prompt\.md$/,
+    );
+    expect(refusal(() => agent({ ...base, name: 'agent22', prompt: 'p', variables: { agent: 'x' } }))).toBe(
+      'agent agent22: prompt variable {{agent}} is built in and cannot be redefined',
+    );
+  });
+});

@@ -1,5 +1,6 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
+import { routePath } from 'hono/route';
 import { z } from 'zod';
 import { strictUtf8 } from '../bus/busMessage.js';
 import { InvalidInputError } from '../errors.js';
@@ -149,7 +150,7 @@ export function unknownQueryOf(c: Context, accepted: readonly string[]): Invalid
   const unknown = Object.keys(c.req.queries()).filter((name) => !accepted.includes(name));
   if (unknown.length === 0) return undefined;
   const shown = unknown.slice(0, 10).map((name) => name.slice(0, 40));
-  const takes = `${c.req.method} ${c.req.routePath} takes ${accepted.length === 0 ? 'no query parameter' : accepted.join(', ')}`;
+  const takes = `${c.req.method} ${routePath(c)} takes ${accepted.length === 0 ? 'no query parameter' : accepted.join(', ')}`;
   return new InvalidInputError(
     `unknown query parameter${unknown.length > 1 ? 's' : ''}: ${shown.join(', ')}`,
     shown.map((name) => `${name}: ${name === 'token' ? TOKEN_IN_QUERY : takes}`),

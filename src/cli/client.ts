@@ -267,18 +267,25 @@ async function* streamed(body: ReadableStream<Uint8Array>, last: LastEvent, thre
       if (read.value.event === 'end') return true;
       // The server says it is going away (or the stream failed there): reconnect, as after a cut.
       if (read.value.event === 'error') throw new StreamClosed(`the event stream ended: ${errorOf(read.value.data)}`);
-      let event: ThreadEvent;
-      try {
-        event = JSON.parse(read.value.data) as ThreadEvent;
-      } catch {
-        continue;
-      }
+      const event = threadEventOf(read.value.data);
+      // Not a thread event (a frame of a kind added later): it must not move the cursor.
+      if (event === undefined) continue;
       checkIncarnation(last.id, read.value.id, threadId);
       [last.seq, last.id] = [event.seq, read.value.id ?? last.id];
       yield event;
     }
   } finally {
     await reader.cancel().catch(() => undefined);
+  }
+}
+
+/** The thread event a frame's data holds: JSON with an integer `seq`, else undefined. */
+function threadEventOf(data: string): ThreadEvent | undefined {
+  try {
+    const value = JSON.parse(data) as { seq?: unknown } | null;
+    return typeof value === 'object' && value !== null && Number.isInteger(value.seq) ? (value as ThreadEvent) : undefined;
+  } catch {
+    return undefined;
   }
 }
 

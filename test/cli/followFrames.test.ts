@@ -1,12 +1,13 @@
 /**
  * The CLI client's follow (`client.events`) and frames of a thread's event stream that are not
  * thread events: one whose data has no numeric seq is passed over (the cursor stays on the last
- * event; it once became undefined and the next open asked `?after=undefined`: 'invalid after').
+ * event; it once became undefined and the next open asked `?after=undefined`: 'invalid after'),
+ * and a follow that gives up keeps what the server last said when it ended the stream.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createClient } from '../../src/cli/client.js';
+import { createClient, UnreachableError } from '../../src/cli/client.js';
 import type { ThreadEvent } from '../../src/thread/events.js';
 import { within } from '../bus/waiting.js';
 
@@ -61,5 +62,26 @@ describe("the CLI client's follow and frames that are not thread events", () => 
     );
     expect(seqs).toEqual([1, 2]);
     expect(asked).toEqual(['0', '1']);
+  });
+
+  it('gives up with the last stream ending as the cause, naming what the server said', async () => {
+    // Every open brings the server's event: error and no event (a server stuck shutting down).
+    let opens = 0;
+    const url = await serve((_req, res) => {
+      opens++;
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.end(`event: error\ndata: ${JSON.stringify({ error: 'the server is shutting down; reconnect with Last-Event-ID' })}\n\n`);
+    });
+    const client = createClient({ url, reconnect: { firstDelayMs: 10, maxDelayMs: 20, giveUpAfterMs: 200 } });
+    const error = await within(
+      (async () => {
+        for await (const e of client.events('t1')) void e;
+      })().catch((e: unknown) => e),
+      10_000,
+      'the follow to give up',
+    );
+    expect(opens).toBeGreaterThan(1);
+    expect(error).toBeInstanceOf(UnreachableError);
+    expect(((error as Error).cause as Error | undefined)?.message).toBe('the event stream ended: the server is shutting down; reconnect with Last-Event-ID');
   });
 });

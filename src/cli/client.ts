@@ -50,8 +50,9 @@ export interface ClientOptions {
  * How {@link Client.events} opens a stream again that closed before the thread's end (a server
  * restarted, a proxy cut it): after the last event it got, waiting `firstDelayMs` doubling to
  * `maxDelayMs` between tries (after a 503, the longer of that and the `Retry-After` it names, five
- * minutes at most), until one answers or `giveUpAfterMs` passed since it closed. A stream that
- * never opened is not retried: nothing answered there.
+ * minutes at most), until one answers or `giveUpAfterMs` passed since it closed (then an
+ * {@link UnreachableError} whose cause is how the last stream ended, the server's `event: error`
+ * naming why). A stream that never opened is not retried: nothing answered there.
  */
 export interface ReconnectOptions {
   /** @default 250 */
@@ -210,6 +211,8 @@ export function createClient(options: ClientOptions): Client {
       let tries = 0;
       // The last try's 503, which says how long to wait.
       let unavailable: ServerError | undefined;
+      // How the last stream ended (the server's event: error says why): the cause when giving up.
+      let closed: StreamClosed | undefined;
       for (;;) {
         const before = last.seq;
         try {
@@ -226,13 +229,14 @@ export function createClient(options: ClientOptions): Client {
           // (its store unavailable for now) is tried again, no sooner than it asked.
           if (signal?.aborted || !opened || (error instanceof ServerError && error.status !== 503)) throw error;
           unavailable = error instanceof ServerError ? error : undefined;
+          if (error instanceof StreamClosed) closed = error;
         }
         if (last.seq !== before) [closedAt, tries] = [undefined, 0];
         closedAt ??= Date.now();
         // The server's wait, but never less than our own backoff (a Retry-After: 0 would spin).
         const backoffMs = Math.min(reconnect.maxDelayMs, reconnect.firstDelayMs * 2 ** Math.min(tries++, 16));
         const delayMs = Math.max(backoffMs, unavailable?.retryAfterMs ?? 0);
-        if (Date.now() - closedAt + (unavailable?.retryAfterMs ?? 0) >= reconnect.giveUpAfterMs) throw unavailable ?? new UnreachableError(base);
+        if (Date.now() - closedAt + (unavailable?.retryAfterMs ?? 0) >= reconnect.giveUpAfterMs) throw unavailable ?? new UnreachableError(base, closed && { cause: closed });
         // An abort ends the wait early; the next request then throws it.
         await sleep(systemClock, delayMs, signal).catch(() => undefined);
       }
@@ -268,18 +272,25 @@ async function* streamed(body: ReadableStream<Uint8Array>, last: LastEvent, thre
       if (read.value.event === 'end') return true;
       // The server says it is going away (or the stream failed there): reconnect, as after a cut.
       if (read.value.event === 'error') throw new StreamClosed(`the event stream ended: ${errorOf(read.value.data)}`);
-      let event: ThreadEvent;
-      try {
-        event = JSON.parse(read.value.data) as ThreadEvent;
-      } catch {
-        continue;
-      }
+      const event = threadEventOf(read.value.data);
+      // Not a thread event (a frame of a kind added later): it must not move the cursor.
+      if (event === undefined) continue;
       checkIncarnation(last.id, read.value.id, threadId);
       [last.seq, last.id] = [event.seq, read.value.id ?? last.id];
       yield event;
     }
   } finally {
     await reader.cancel().catch(() => undefined);
+  }
+}
+
+/** The thread event a frame's data holds: JSON with an integer `seq`, else undefined. */
+function threadEventOf(data: string): ThreadEvent | undefined {
+  try {
+    const value = JSON.parse(data) as { seq?: unknown } | null;
+    return typeof value === 'object' && value !== null && Number.isInteger(value.seq) ? (value as ThreadEvent) : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -32,8 +32,9 @@ export function hookThreadId(deliveryId: string): string {
  * tolerance), so it needs no bearer token, and carries an id (`X-Switchyard-Delivery`): a retry of
  * the same delivery answers 200 with the thread it launched, the first one 201.
  *
- * Errors: 415 (not JSON), 401 (signature), 400 (a query parameter: the route takes none; no
- * delivery id, body not UTF-8 JSON, input refused by the agent), 404 (hooks off, no such agent), 409
+ * Errors: 415 (not JSON), 400 (a body Content-Length announced is empty: a host's body parser
+ * read it first), 401 (signature), 400 (a query parameter: the route takes none; no delivery id,
+ * body not UTF-8 JSON, input refused by the agent), 404 (hooks off, no such agent), 409
  * (the delivery id was used with another body or agent), 413 (the body limit, before all of these;
  * or an input the thread's store cannot hold).
  */

@@ -1,5 +1,6 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
+import { routePath } from 'hono/route';
 import { z } from 'zod';
 import { strictUtf8 } from '../bus/busMessage.js';
 import { InvalidInputError } from '../errors.js';
@@ -65,11 +66,27 @@ export const controlBodySchema = z
 export const JSON_CONTENT_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
 
 /**
+ * An empty body whose request announced one (`Content-Length` above 0): the bytes were read before
+ * the app got the request, most likely by a body parser of the host app mounted before it
+ * (`express.json()`), and the client, who sent a body, could not act on `a JSON body is required`
+ * (a JSON route) or `bad or stale signature` (a signed hook, whose signature covers the lost bytes).
+ */
+function refuseBodyReadElsewhere(c: Context): void {
+  const announced = Number(c.req.header('content-length') ?? '0');
+  if (!(announced > 0)) return;
+  throw new InvalidInputError(
+    `the request's body is empty here: Content-Length said ${announced} bytes and none arrived (was it read before switchyard, by a body parser of the app it is mounted in? Mount switchyard before it)`,
+  );
+}
+
+/**
  * A request's body as sent (its bytes, which a signature covers): 415 when it comes with a
- * Content-Encoding other than `identity` (a compressed body is not read).
+ * Content-Encoding other than `identity` (a compressed body is not read); 400 when it is empty
+ * though Content-Length announced bytes (see {@link refuseBodyReadElsewhere}).
  */
 export async function readBodyBytes(c: Context): Promise<Uint8Array> {
   const bytes = new Uint8Array(await c.req.arrayBuffer());
+  if (bytes.length === 0) refuseBodyReadElsewhere(c);
   const encoding = c.req.header('content-encoding')?.trim() ?? '';
   if (bytes.length > 0 && encoding !== '' && encoding.toLowerCase() !== 'identity') {
     throw new HTTPException(415, { message: `the body must be sent without Content-Encoding (got ${encoding.slice(0, 100)})` });
@@ -85,19 +102,6 @@ export function bodyText(bytes: Uint8Array, what = 'body'): string {
 }
 
 /**
- * An empty body whose request announced one (`Content-Length` above 0): the bytes were read before
- * the app got the request, most likely by a body parser of the host app mounted before it
- * (`express.json()`), and the client, who sent a body, could not act on `a JSON body is required`.
- */
-function refuseBodyReadElsewhere(c: Context): void {
-  const announced = Number(c.req.header('content-length') ?? '0');
-  if (!(announced > 0)) return;
-  throw new InvalidInputError(
-    `the request's body is empty here: Content-Length said ${announced} bytes and none arrived (was it read before switchyard, by a body parser of the app it is mounted in? Mount switchyard before it)`,
-  );
-}
-
-/**
  * Reads a JSON body and validates it. An empty body is `undefined` (the schema decides whether
  * that is allowed); a body must be sent as `application/json` (415 otherwise: a browser cannot send
  * that cross-site without a preflight this server never grants), as UTF-8 (400 otherwise) without a
@@ -105,7 +109,6 @@ function refuseBodyReadElsewhere(c: Context): void {
  */
 export async function readJsonBody<T extends z.ZodType>(c: Context, schema: T, emptyAs?: unknown): Promise<z.output<T>> {
   const bytes = await readBodyBytes(c);
-  if (bytes.length === 0) refuseBodyReadElsewhere(c);
   const text = bodyText(bytes);
   let value: unknown = emptyAs;
   if (text.trim() !== '') {
@@ -149,7 +152,7 @@ export function unknownQueryOf(c: Context, accepted: readonly string[]): Invalid
   const unknown = Object.keys(c.req.queries()).filter((name) => !accepted.includes(name));
   if (unknown.length === 0) return undefined;
   const shown = unknown.slice(0, 10).map((name) => name.slice(0, 40));
-  const takes = `${c.req.method} ${c.req.routePath} takes ${accepted.length === 0 ? 'no query parameter' : accepted.join(', ')}`;
+  const takes = `${c.req.method} ${routePath(c)} takes ${accepted.length === 0 ? 'no query parameter' : accepted.join(', ')}`;
   return new InvalidInputError(
     `unknown query parameter${unknown.length > 1 ? 's' : ''}: ${shown.join(', ')}`,
     shown.map((name) => `${name}: ${name === 'token' ? TOKEN_IN_QUERY : takes}`),

@@ -62,6 +62,12 @@ describe('worker health and readiness probes', () => {
     if ('ended' in run) expect(run.ended.stderr).toMatch(/--health-port <port>' argument 'http' is invalid\. must be a port number from 0 to 65535/);
   });
 
+  it('refuses --health-port given empty (a script\'s unset variable), naming it', async () => {
+    const run = await runInProcess(['worker', '--health-port', ''], { NATS_URL: 'nats://127.0.0.1:1' });
+    expect('ended' in run && run.ended.code).toBe(2);
+    if ('ended' in run) expect(run.ended.stderr).toMatch(/--health-port is empty: leave it out for no probes/);
+  });
+
   it('refuses a port that is taken (exit 2, naming the option and the address), before it joins NATS', async () => {
     const holder = await listening();
     try {

@@ -21,7 +21,7 @@ export interface WorkerOptions {
   logLevel?: string;
   /** Serve `GET /health` and `GET /ready` on this port (0 picks a free one). @default none */
   healthPort?: number;
-  /** The address the probes listen on. @default '127.0.0.1' */
+  /** The address the probes listen on. @default '127.0.0.1' (also when empty) */
   healthHost?: string;
 }
 
@@ -109,7 +109,8 @@ export async function runWorker(project: Project, options: WorkerOptions, io: Wo
 function probes(options: WorkerOptions, node: () => NatsNode | undefined): Promise<WorkerHealth | undefined> {
   if (options.healthPort === undefined) return Promise.resolve(undefined);
   return startWorkerHealth({
-    host: options.healthHost ?? '127.0.0.1',
+    // Empty (an unset variable passed on) is the default too, never every interface.
+    host: options.healthHost || '127.0.0.1',
     port: options.healthPort,
     ready: () => node()?.runtime.ready() ?? Promise.reject(new Error('not connected to NATS yet')),
   });

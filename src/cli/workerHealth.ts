@@ -41,7 +41,7 @@ export async function startWorkerHealth(options: WorkerHealthOptions): Promise<W
   let stopping = false;
   const server = createServer((request, response) => {
     const path = (request.url ?? '/').split('?')[0];
-    if (request.method !== 'GET' && request.method !== 'HEAD') return reply(response, 405, errorBody(405, `method ${request.method} is not allowed on ${path} (allowed: GET)`), { Allow: 'GET' });
+    if (request.method !== 'GET' && request.method !== 'HEAD') return reply(response, 405, errorBody(405, `method ${request.method} is not allowed on ${path} (allowed: GET, HEAD)`), { Allow: 'GET, HEAD' });
     if (path === '/health') return reply(response, 200, { ok: true });
     if (path !== '/ready') return reply(response, 404, errorBody(404, `no route GET ${path} (a worker answers GET /health and GET /ready)`));
     const retry = { 'Retry-After': String(UNAVAILABLE_RETRY_AFTER_SECONDS) };

@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { uniqueToken } from '../bus/waiting.js';
 import { startNatsServer, type NatsServerHandle } from '../support/natsServer.js';
 import { startWorkerHealth } from '../../src/cli/workerHealth.js';
+import { silentLogger } from '../../src/logger.js';
 import { runInProcess, type InProcessCommand } from './runInProcess.js';
 
 const servers: NatsServerHandle[] = [];
@@ -109,7 +110,7 @@ describe('worker health and readiness probes', () => {
 
 describe('startWorkerHealth', () => {
   it('answers /ready 503 once the worker is stopping, /health still 200', async () => {
-    const health = await startWorkerHealth({ host: '127.0.0.1', port: 0, ready: () => Promise.resolve() });
+    const health = await startWorkerHealth({ host: '127.0.0.1', port: 0, ready: () => Promise.resolve(), logger: silentLogger() });
     try {
       expect(await get(`${health.url}/ready`)).toEqual({ status: 200, body: { ok: true } });
       health.stopping();
@@ -124,7 +125,7 @@ describe('startWorkerHealth', () => {
   });
 
   it('answers another method 405 naming the methods it serves, GET and HEAD', async () => {
-    const health = await startWorkerHealth({ host: '127.0.0.1', port: 0, ready: () => Promise.resolve() });
+    const health = await startWorkerHealth({ host: '127.0.0.1', port: 0, ready: () => Promise.resolve(), logger: silentLogger() });
     try {
       expect((await fetch(`${health.url}/health`, { method: 'HEAD' })).status).toBe(200);
       const refused = await fetch(`${health.url}/health`, { method: 'POST' });

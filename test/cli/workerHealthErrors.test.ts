@@ -23,8 +23,7 @@ vi.mock('node:http', async (importOriginal) => {
 describe('startWorkerHealth after it listens', () => {
   it('logs an error of its server (EMFILE on accept) and keeps answering', async () => {
     const { logger, out } = capturingLogger();
-    const options = { host: '127.0.0.1', port: 0, ready: () => Promise.resolve(), logger };
-    const health = await startWorkerHealth(options);
+    const health = await startWorkerHealth({ host: '127.0.0.1', port: 0, ready: () => Promise.resolve(), logger });
     try {
       const server = created.at(-1)!;
       const error = Object.assign(new Error('accept EMFILE'), { code: 'EMFILE', syscall: 'accept' });

@@ -3,10 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { bounded } from '../clock.js';
 import { ConfigError, messageOf } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { errorBody, unavailable, UNAVAILABLE_RETRY_AFTER_SECONDS } from '../server/errorMapper.js';
-
-/** How long `/ready` waits for the store before it answers 503, as `serve`'s `/ready`. */
-const READY_TIMEOUT_MS = 3_000;
+import { errorBody, READY_TIMEOUT_MS, unavailable, UNAVAILABLE_RETRY_AFTER_SECONDS } from '../server/errorMapper.js';
 
 /** Options of {@link startWorkerHealth}. */
 export interface WorkerHealthOptions {

@@ -9,7 +9,7 @@ import type { WorkerOptions } from './worker.js';
 /** What commander parses for `serve`: options of `serve()`, and the project to load. */
 type ServeFlags = Omit<ServeOptions, 'token' | 'worker'> & ProjectFlags & { worker: boolean };
 /** What commander parses for `worker`: options of `runWorker()`, and the project to load. */
-type WorkerFlags = Omit<WorkerOptions, 'natsUrl' | 'agents'> & ProjectFlags & { natsUrl?: string };
+type WorkerFlags = Omit<WorkerOptions, 'natsUrl' | 'agents' | 'healthPort'> & ProjectFlags & { natsUrl?: string; healthPort?: number | '' };
 type ProjectFlags = { config?: string; agents?: string[] };
 
 const CONFIG_HELP = 'the project config, or a folder holding it (default: switchyard.config.{ts,mts,js,mjs} here, else in the nearest folder above up to the project root, the one with a package.json; else the bundled demo agents)';
@@ -99,9 +99,14 @@ export function addServerCommands(program: Command, cli: CliContext): void {
     .option('--replicas <n>', 'replicas of the KV bucket and the work queues (1, 3 or 5)', parseReplicas)
     .addOption(new Option('--bucket <name>', 'the KV bucket of the threads (default <prefix>_threads)').env('SWITCHYARD_BUCKET').argParser(parseBucket))
     .option('--log-level <level>', 'pino log level (env SWITCHYARD_LOG_LEVEL)')
-    .addOption(new Option('--health-port <port>', 'serve GET /health and GET /ready on this port, for a load balancer or an orchestrator\'s probes (0 picks a free one; default: none)').env('SWITCHYARD_HEALTH_PORT').argParser(parsePort))
-    .addOption(new Option('--health-host <host>', 'the address the probes listen on (0.0.0.0 in a container probed from outside)').env('SWITCHYARD_HEALTH_HOST').default('127.0.0.1'))
-    .action(async (opts: WorkerFlags) => {
+    .addOption(new Option('--health-port <port>', 'serve GET /health and GET /ready on this port, for a load balancer or an orchestrator\'s probes (0 picks a free one; default: none)').env('SWITCHYARD_HEALTH_PORT').argParser(parseHealthPort))
+    .addOption(new Option('--health-host <host>', 'the address the probes listen on (0.0.0.0 in a container probed from outside; empty: 127.0.0.1)').env('SWITCHYARD_HEALTH_HOST').default('127.0.0.1'))
+    .action(async (opts: WorkerFlags, command: Command) => {
+      // Empty from the environment (compose's `X: ${X:-}`) is unset; a flag given empty is a script's unset variable.
+      if (opts.healthPort === '' && command.getOptionValueSource('healthPort') === 'cli') {
+        throw new ConfigError('--health-port is empty: leave it out for no probes, or give a port (0 picks a free one)');
+      }
+      const healthPort = opts.healthPort === '' ? undefined : opts.healthPort;
       // Loaded here so the client commands start without NATS, the runtime and the agents.
       const { runWorker } = await import('./worker.js');
       const { DEFAULT_NATS_URL } = await import('./joinNats.js');
@@ -120,7 +125,7 @@ export function addServerCommands(program: Command, cli: CliContext): void {
           ...(opts.concurrency === undefined ? {} : { concurrency: opts.concurrency }),
           ...(opts.replicas === undefined ? {} : { replicas: opts.replicas }),
           ...(opts.logLevel ? { logLevel: opts.logLevel } : {}),
-          ...(opts.healthPort === undefined ? {} : { healthPort: opts.healthPort, healthHost: opts.healthHost ?? '127.0.0.1' }),
+          ...(healthPort === undefined ? {} : { healthPort, healthHost: opts.healthHost ?? '127.0.0.1' }),
         },
         { out: cli.out, err: cli.err, env: cli.io.env, stopped: cli.io.stopped() },
       );
@@ -150,6 +155,11 @@ function parsePort(value: string): number {
   const port = Number(value);
   if (!/^\d+$/.test(value) || port > 65_535) throw new InvalidArgumentError('must be a port number from 0 to 65535');
   return port;
+}
+
+/** `--health-port` or `SWITCHYARD_HEALTH_PORT`; empty stays '' (commander would make undefined ''), for the action to judge by its source. */
+function parseHealthPort(value: string): number | '' {
+  return value === '' ? '' : parsePort(value);
 }
 
 function parseReplicas(value: string): number {

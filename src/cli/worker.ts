@@ -1,5 +1,6 @@
 import { redactUrlList } from '../context/redactUrl.js';
 import { loggerFromEnv, modelFromEnv, natsCredentialsFromEnv, natsInspectOptions, previousSecretsNamed, sealSecretsFromEnv, webhookSecretsFromEnv, withheldKeyNote } from './env.js';
+import type { Logger } from '../logger.js';
 import { DRAIN_MS } from './backend.js';
 import { joinNats } from './joinNats.js';
 import type { NatsNode } from '../nats/natsNode.js';
@@ -21,7 +22,7 @@ export interface WorkerOptions {
   logLevel?: string;
   /** Serve `GET /health` and `GET /ready` on this port (0 picks a free one). @default none */
   healthPort?: number;
-  /** The address the probes listen on. @default '127.0.0.1' */
+  /** The address the probes listen on. @default '127.0.0.1' (also when empty) */
   healthHost?: string;
 }
 
@@ -52,7 +53,7 @@ export async function runWorker(project: Project, options: WorkerOptions, io: Wo
   const sealSecrets = sealSecretsFromEnv(io.env, project.config.sealSecret);
   let node: NatsNode | undefined;
   // The probes listen first, so a port that is taken stops the worker before it joins NATS.
-  const health = await probes(options, () => node);
+  const health = await probes(options, logger, () => node);
   // The fleet's inspector sees this worker's actors through `<prefix>.inspect.>`.
   node = await joinNats({
     natsUrl: options.natsUrl,
@@ -106,11 +107,13 @@ export async function runWorker(project: Project, options: WorkerOptions, io: Wo
 }
 
 /** The worker's probes, when `--health-port` asks for them; `/ready` asks the node's store once it has joined. */
-function probes(options: WorkerOptions, node: () => NatsNode | undefined): Promise<WorkerHealth | undefined> {
+function probes(options: WorkerOptions, logger: Logger, node: () => NatsNode | undefined): Promise<WorkerHealth | undefined> {
   if (options.healthPort === undefined) return Promise.resolve(undefined);
   return startWorkerHealth({
-    host: options.healthHost ?? '127.0.0.1',
+    // Empty (an unset variable passed on) is the default too, never every interface.
+    host: options.healthHost || '127.0.0.1',
     port: options.healthPort,
     ready: () => node()?.runtime.ready() ?? Promise.reject(new Error('not connected to NATS yet')),
+    logger,
   });
 }

@@ -2,10 +2,8 @@ import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { bounded } from '../clock.js';
 import { ConfigError, messageOf } from '../errors.js';
-import { errorBody, unavailable, UNAVAILABLE_RETRY_AFTER_SECONDS } from '../server/errorMapper.js';
-
-/** How long `/ready` waits for the store before it answers 503, as `serve`'s `/ready`. */
-const READY_TIMEOUT_MS = 3_000;
+import type { Logger } from '../logger.js';
+import { errorBody, READY_TIMEOUT_MS, unavailable, UNAVAILABLE_RETRY_AFTER_SECONDS } from '../server/errorMapper.js';
 
 /** Options of {@link startWorkerHealth}. */
 export interface WorkerHealthOptions {
@@ -15,6 +13,8 @@ export interface WorkerHealthOptions {
   readonly port: number;
   /** Resolves when the worker's store answers (the NATS connection is up and its KV bucket answers). */
   readonly ready: () => Promise<void>;
+  /** The worker's logger: an error of the server once it listens (EMFILE on accept) is logged there. */
+  readonly logger: Logger;
 }
 
 /** The probes' server of a worker. */
@@ -41,7 +41,7 @@ export async function startWorkerHealth(options: WorkerHealthOptions): Promise<W
   let stopping = false;
   const server = createServer((request, response) => {
     const path = (request.url ?? '/').split('?')[0];
-    if (request.method !== 'GET' && request.method !== 'HEAD') return reply(response, 405, errorBody(405, `method ${request.method} is not allowed on ${path} (allowed: GET)`), { Allow: 'GET' });
+    if (request.method !== 'GET' && request.method !== 'HEAD') return reply(response, 405, errorBody(405, `method ${request.method} is not allowed on ${path} (allowed: GET, HEAD)`), { Allow: 'GET, HEAD' });
     if (path === '/health') return reply(response, 200, { ok: true });
     if (path !== '/ready') return reply(response, 404, errorBody(404, `no route GET ${path} (a worker answers GET /health and GET /ready)`));
     const retry = { 'Retry-After': String(UNAVAILABLE_RETRY_AFTER_SECONDS) };
@@ -53,12 +53,16 @@ export async function startWorkerHealth(options: WorkerHealthOptions): Promise<W
   });
   await new Promise<void>((resolve, reject) => {
     // A port that is taken (or not ours to take) is the operator's setting, named as such (exit 2).
-    server.once('error', (error) => reject(new ConfigError(`--health-port: cannot listen on ${options.host}:${options.port}: ${messageOf(error)}`, { cause: error })));
+    const refused = (error: Error): void => reject(new ConfigError(`--health-port: cannot listen on ${options.host}:${options.port}: ${messageOf(error)}`, { cause: error }));
+    server.once('error', refused);
     server.listen(options.port, options.host, () => {
-      server.removeAllListeners('error');
+      server.off('error', refused);
       resolve();
     });
   });
+  // Once listening, an error (an accept that fails: EMFILE) is logged; with no listener it would be
+  // an uncaught exception ending the worker. The probes keep answering when it passes.
+  server.on('error', (error) => options.logger.error({ err: error }, `health probes: ${messageOf(error)}`));
   const { port } = server.address() as AddressInfo;
   const host = options.host.includes(':') ? `[${options.host}]` : options.host;
   return {

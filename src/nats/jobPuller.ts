@@ -188,6 +188,8 @@ export function startJobPuller(options: JobPullerOptions): JobPuller {
    * JetStream) is not a log line per pull.
    */
   function refused(code: number, description: string): void {
+    // One that comes in while a stop drains the inbox: nothing more is asked, nothing to report.
+    if (stopped) return;
     refusals += 1;
     const pauseMs = Math.min(retryMs * 2 ** Math.min(refusals - 1, 30), maxRetryMs);
     if ((refusals & (refusals - 1)) === 0) {

@@ -77,6 +77,12 @@ export { formatIssues } from '../errors.js';
  */
 export const UNAVAILABLE_RETRY_AFTER_SECONDS = 2;
 
+/**
+ * How long a readiness probe (`GET /ready` of `serve`, and of a worker's `--health-port`) waits for
+ * the store before it answers 503.
+ */
+export const READY_TIMEOUT_MS = 3_000;
+
 /** The status of each kind of refusal. */
 const KIND_STATUSES: Readonly<Record<RefusalKind, ErrorStatus>> = {
   bad_request: 400,

@@ -20,7 +20,7 @@ import { pathInApp } from './pathInApp.js';
 import { bearerTokenProblem } from './bearerToken.js';
 import { recordedCallbackUrl, sameCallbackUrl } from './callbackCredentials.js';
 import { drainRejectedBody } from './drainRejectedBody.js';
-import { errorBody, mapError, unavailable, UNAVAILABLE_RETRY_AFTER_SECONDS } from './errorMapper.js';
+import { errorBody, mapError, READY_TIMEOUT_MS, unavailable, UNAVAILABLE_RETRY_AFTER_SECONDS } from './errorMapper.js';
 import { mountHooks } from './hooks.js';
 import { httpRuntime, shuttingDown, SHUTTING_DOWN } from './httpRuntime.js';
 import { streamThreadEvents } from './eventStream.js';
@@ -190,8 +190,6 @@ const NO_CALLBACKS =
 
 /** How long a stopping server waits for the requests in flight. */
 const DEFAULT_DRAIN_MS = 10_000;
-/** How long `GET /ready` waits for the store. */
-const READY_TIMEOUT_MS = 3_000;
 // Node's requestTimeout bounds receiving a request (headers and body), not the response: event
 // streams and waits run longer. Its default (300 s) lets a slow client hold a connection for long.
 const REQUEST_TIMEOUT_MS = 30_000;

@@ -102,9 +102,15 @@ export interface BusSurface {
   close(options?: CloseSurfaceOptions): Promise<void>;
 }
 
-/** A fresh process id, `<host>-<pid>-<random>`: unique among the processes of a deployment, and pointing at the host and pid that run it. */
+/**
+ * A fresh process id, `<host>-<pid>-<random>`: unique among the processes of a deployment, and
+ * pointing at the host and pid that run it. One NATS subject token (the host's `.`, `*`, `>` and
+ * spaces become `_`, as the bus inspector's `subjectToken` would make them), so the inspector's
+ * subjects, rows and presence name the process as its events (`Switchyard-Process`) and log do.
+ */
 export function newProcessId(): string {
-  return `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  const host = hostname().replace(/[.*>\s]/g, '_') || '_';
+  return `${host}-${process.pid}-${randomBytes(3).toString('hex')}`;
 }
 
 /**

@@ -268,4 +268,22 @@ describe('job puller', () => {
       await bare.stop();
     }
   });
+  it('says nothing of a refusal that arrives after stop', async () => {
+    // The pull goes out, then stop's drain (UNSUB, flush): the server answers the pull (503, no
+    // JetStream) before it reads the UNSUB, so the refusal comes in while the inbox drains.
+    const bare = await startNatsServer({ jetstream: false });
+    try {
+      const nc = await connect({ servers: bare.url });
+      open.push(nc);
+      const errors: Error[] = [];
+      const puller = startJobPuller({ nc, stream: 'jobs', durable: 'w', expiresMs: 5_000, heartbeatMs: 2_500, retryMs: 10, onError: (e) => errors.push(e) });
+      const next = puller.next();
+      await new Promise((resolve) => setImmediate(resolve)); // the pull is sent (at the end of the turn)
+      await puller.stop();
+      expect(await next).toBeUndefined();
+      expect(errors.map((e) => e.message)).toEqual([]);
+    } finally {
+      await bare.stop();
+    }
+  });
 });

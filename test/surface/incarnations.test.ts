@@ -70,6 +70,16 @@ async function launchedToRest(runtime: Runtime, agent: string, id: string, input
   return runtime.settled(id);
 }
 
+/**
+ * Launches a pipeline and resolves once it ended: `settled` resolves as soon as the pipeline waits
+ * on a child that has not ended, in this process too, so how far the child got by then is timing.
+ */
+async function pipelineToEnd(runtime: Runtime, name: string, id: string, input: unknown): Promise<ThreadView> {
+  await runtime.launch(name, input, { threadId: id });
+  for await (const _event of runtime.watch(id));
+  return (await runtime.get(id))!;
+}
+
 const bodyOf = (received: { body: string }): { id: string; threadId: string; type: string } => JSON.parse(received.body) as { id: string; threadId: string; type: string };
 
 describe('a thread deleted and launched again under its id', () => {
@@ -202,13 +212,13 @@ describe('a thread deleted and launched again under its id', () => {
   it('a pipeline deleted without its children, launched again, does not take its earlier self’s child for its step', async () => {
     const store = lastingStore();
     const runtime = runtimeOver(store);
-    const first = await launchedToRest(runtime, 'relay', 'batch-1', 'first');
+    const first = await pipelineToEnd(runtime, 'relay', 'batch-1', 'first');
     expect(first).toMatchObject({ status: 'done', output: '"first"' });
     const child = childThreadId('batch-1', 'say');
     await runtime.delete('batch-1'); // its child stays (deleted on its own, or not at all)
     await afterCreationOf(first);
 
-    const again = await launchedToRest(runtime, 'relay', 'batch-1', 'second');
+    const again = await pipelineToEnd(runtime, 'relay', 'batch-1', 'second');
     // Not the earlier child's result passed off as this step's.
     expect(again.output).not.toBe('"first"');
     expect(again).toMatchObject({ status: 'failed' });

@@ -5,7 +5,7 @@ import { formatIssues, InvalidInputError, InvalidStateError, messageOf, NotFound
 import type { Logger } from '../logger.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
 import type { ThreadStore } from '../store/threadStore.js';
-import { jsonSchema, sameJson, type Json, type Source, type Thread } from '../thread/events.js';
+import { jsonSchema, launchedWithOtherInput, type Json, type Source, type Thread } from '../thread/events.js';
 import { deriveState, statusOf, type ThreadStatus } from '../thread/state.js';
 import { parentIdOf, viewOf, type ThreadView } from './threadView.js';
 
@@ -99,8 +99,7 @@ function ownedBy(existing: Thread, agentName: string, source: Source | undefined
  * after a restart finds its child whatever input the step's code now computes.
  */
 function assertSameInput(existing: Thread, input: Json): void {
-  const first = existing.events[0];
-  if (first?.type !== 'input' || sameJson(first.data.input, input)) return;
+  if (!launchedWithOtherInput(existing.events, input)) return;
   throw new InvalidStateError(
     `thread ${existing.id} already exists and was launched with another input; a launch does not change it: launch another threadId for a new thread`,
     existing.id,
@@ -172,9 +171,10 @@ export async function launchThread(sources: LaunchSources, agentName: string, in
       events: [{ seq: 1, at: isoTime(clock.now()), type: 'input', data: { input: json, ...(options.source ? { source: options.source } : {}) } }],
     });
   } catch (error) {
-    // The id was taken (launched before, or by a racing launch): return that thread, continuing
-    // it when nobody moves it, unless it is a child whose pipeline was cancelled meanwhile (a
-    // pipeline re-running its step after a restart): then it is cancelled instead.
+    // The id was taken (launched before, or by a racing launch): return that thread (refused when
+    // it was launched with another input, but for a pipeline's child), continuing it when nobody
+    // moves it, unless it is a child whose pipeline was cancelled meanwhile (a pipeline re-running
+    // its step after a restart): then it is cancelled instead.
     if (!(error instanceof VersionConflictError) || options.threadId === undefined || options.onlyNew === true) throw error;
     const existing = await store.get(id);
     if (existing === undefined) throw new NotFoundError('thread', id);

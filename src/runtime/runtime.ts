@@ -136,7 +136,9 @@ export interface Runtime<TInputs extends LaunchInputs = LaunchInputs> {
    * Launches a thread of the agent or pipeline named `agent` with `input`. Checked at run time too
    * (whatever the types said: JavaScript callers, surfaces): an {@link UnknownAgentError} for a name
    * this runtime lacks, an {@link InvalidInputError} with the issues for input that is not JSON or
-   * that its input schema refuses.
+   * that its input schema refuses. With `options.threadId` of a thread that exists, resolves with
+   * it when launched with the same input (JSON values), else throws an {@link InvalidStateError}
+   * (`thread_exists_other_input`): a relaunch changes nothing.
    */
   launch<TName extends keyof TInputs & string>(agent: TName, input: TInputs[TName], options?: LaunchOptions): Promise<ThreadView>;
   /** The thread, or `undefined`. */

@@ -3,7 +3,7 @@ import { HTTPException } from 'hono/http-exception';
 import { InvalidInputError, InvalidStateError, UnknownAgentError, VersionConflictError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Runtime, ThreadView } from '../runtime/runtime.js';
-import { isJson, sameJson } from '../thread/events.js';
+import { isJson, launchedWithOtherInput } from '../thread/events.js';
 import { keyedThreadId, MAX_OUTSIDE_KEY_CHARS } from '../thread/keyedThreadId.js';
 import { bodyText, JSON_CONTENT_TYPE, readBodyBytes, refuseUnknownQuery } from './requestBodies.js';
 import { verifyWebhookSignature, WEBHOOK_HEADERS } from './webhooks.js';
@@ -92,9 +92,8 @@ export function mountHooks(app: Hono, runtime: Runtime, options: HookOptions): v
 
 /** The thread of a delivery seen before, unless its id was reused with another agent or body. */
 function sameDelivery(existing: ThreadView, agent: string, input: unknown, deliveryId: string): ThreadView {
-  const first = existing.events[0];
   // As a relaunch of POST /threads compares: JSON values, keys in any order.
-  const sameBody = first?.type === 'input' && isJson(input) && sameJson(first.data.input, input);
+  const sameBody = isJson(input) && !launchedWithOtherInput(existing.events, input);
   if (existing.agent !== agent || !sameBody) {
     throw new InvalidStateError(
       `delivery ${deliveryId} already launched thread ${existing.id} (${existing.agent}) with ${existing.agent === agent ? 'another body' : 'another agent'}; a new delivery needs a new id`,

@@ -13,7 +13,7 @@ import { bounded } from '../clock.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { Runtime, ThreadView } from '../runtime/runtime.js';
 import { callbackUrlOf, shownView } from '../runtime/threadView.js';
-import { sameJson, type Json, type Source } from '../thread/events.js';
+import { launchedWithOtherInput, type Json, type Source } from '../thread/events.js';
 import { redactUrl } from '../context/redactUrl.js';
 import { secretsListedIn } from '../context/secretList.js';
 import { pathInApp } from './pathInApp.js';
@@ -618,8 +618,7 @@ function sameLaunch(existing: ThreadView, launch: Relaunch, secrets: readonly st
   if (existing.agent !== agent) {
     throw new InvalidStateError(`thread ${existing.id} already exists and runs agent ${existing.agent}, not ${agent}`, existing.id, existing.status, 'thread_exists_other_agent');
   }
-  const first = existing.events[0];
-  if (first?.type === 'input' && !sameJson(first.data.input, input)) {
+  if (launchedWithOtherInput(existing.events, input)) {
     throw new InvalidStateError(`thread ${existing.id} already exists and was launched with another input; ${relaunchHint(existing.id)}`, existing.id, existing.status, 'thread_exists_other_input');
   }
   const launchedWith = callbackUrlOf(existing);

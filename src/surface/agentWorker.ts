@@ -9,7 +9,7 @@ import { handedOff, keepWhileHeld, runToRest } from './runToRest.js';
 import type { SurfaceContext } from './surfaceContext.js';
 import type { ThreadRequests } from './threadRequests.js';
 import { aboutThread } from './threadJobError.js';
-import { asTriggerRefusal, checkSameInput, readTrigger, refuse, triggerThreadId } from './triggerJob.js';
+import { asTriggerRefusal, readTrigger, refuse, triggerThreadId } from './triggerJob.js';
 import { refusal, refusalOf } from './payloads.js';
 import { triggerIdOf, type AgentWorkerOptions, type WorkerScope } from './workerScope.js';
 
@@ -139,7 +139,6 @@ async function runTrigger(scope: WorkerScope, agent: string, job: Job, threadId:
         threadId,
         source: { kind: 'nats', ...(replyTo === undefined ? {} : { replyTo }), triggerId: triggerIdOf(job) },
       });
-      checkSameInput(launched, input);
       // Another trigger (another msg id) launched it after this one found no thread: the store's
       // create-if-absent returned that thread, and this trigger is a later one (see TriggerReply).
       if (reply !== undefined && !reply.later) reply.later = launchedByAnother(job, launched);

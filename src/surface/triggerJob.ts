@@ -1,7 +1,6 @@
 import type { Job } from '../bus/bus.js';
 import { formatIssues, InvalidStateError, messageOf } from '../errors.js';
-import { THREAD_ID_PATTERN, type ThreadView } from '../runtime/runtime.js';
-import { sameJson, type Json } from '../thread/events.js';
+import { THREAD_ID_PATTERN } from '../runtime/runtime.js';
 import { hashOfKey, keyedThreadId } from '../thread/keyedThreadId.js';
 import { HANDED_BACK_ROOM, headerReplyTo, REPLY_SUBJECT_RULE, replyToOf, triggerPayloadSchema, type Refusal, type TriggerPayload } from './payloads.js';
 import { publishReport } from './reports.js';
@@ -89,17 +88,6 @@ function refusedTriggerOf(scope: WorkerScope, agent: string, job: Job, threadId:
     jobId: originalIsJob ? original : job.id,
     threadId: threadId ?? refusedThreadId(job.json(), () => defaultThreadId(scope, agent, job)),
   };
-}
-
-/**
- * Throws the refusal (`thread_exists_other_input`) of a trigger whose thread id names a thread
- * launched with another input: the trigger would change nothing (its input never used), as HTTP
- * refuses such a relaunch. The same input (JSON values, keys in any order) is a later trigger.
- */
-export function checkSameInput(thread: Pick<ThreadView, 'id' | 'status' | 'events'>, input: Json): void {
-  const first = thread.events[0];
-  if (first?.type !== 'input' || sameJson(first.data.input, input)) return;
-  throw otherInputRefusal(thread.id, thread.status);
 }
 
 /**

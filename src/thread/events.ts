@@ -45,6 +45,15 @@ export function sameJson(a: Json, b: Json): boolean {
   return keys.length === Object.keys(b).length && keys.every((key) => Object.hasOwn(b, key) && sameJson(a[key]!, b[key]!));
 }
 
+/**
+ * Whether a thread (its events) was launched with another input than `input`, compared as JSON
+ * values ({@link sameJson}): what a relaunch of its id is refused for (`thread_exists_other_input`).
+ */
+export function launchedWithOtherInput(events: readonly ThreadEvent[], input: Json): boolean {
+  const first = events[0];
+  return first?.type === 'input' && !sameJson(first.data.input, input);
+}
+
 const NOT_JSON = 'must be a JSON value (finite numbers, strings, booleans, null, arrays and plain objects, at most 256 levels deep)';
 
 // A hand-written guard: zod's recursive union was the most expensive part of validating events.

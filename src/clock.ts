@@ -97,3 +97,11 @@ export function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promi
   });
   return Promise.race([promise, given]).finally(() => signal.removeEventListener('abort', onAbort));
 }
+
+/**
+ * Lets a timer armed on a {@link Clock} keep no process alive (a chore in the background): the
+ * system clock's timers have `unref`; a simulated clock's ids do not, and are left as they are.
+ */
+export function unrefTimer(id: unknown): void {
+  (id as { unref?: () => void } | null | undefined)?.unref?.();
+}

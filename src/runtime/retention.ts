@@ -1,4 +1,4 @@
-import { systemClock, type Clock } from '../clock.js';
+import { systemClock, unrefTimer, type Clock } from '../clock.js';
 import { ConfigError, InvalidStateError, messageOf, NotFoundError, NotSupportedError, VersionConflictError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { TERMINAL_STATUSES } from '../thread/state.js';
@@ -102,7 +102,7 @@ export function startRetention(runtime: Pick<Runtime, 'list' | 'delete'>, option
         timer = clock.setTimeout(run, intervalMs);
         // A chore in the background: it keeps no process alive that has nothing else to do (a host
         // that closed its runtime and not this one exits, as it does without retention).
-        (timer as { unref?: () => void } | undefined)?.unref?.();
+        unrefTimer(timer);
       });
   }
 

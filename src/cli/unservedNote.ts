@@ -61,13 +61,8 @@ export function unservedNote(client: Client, err: (line: string) => void, prefix
  */
 export async function absentAgentNote(client: Client, agent: string, status: ThreadStatus): Promise<string | undefined> {
   if (TERMINAL_STATUSES.includes(status)) return undefined;
-  let names: string[];
-  try {
-    names = (await client.agents()).map((a) => a.name);
-  } catch {
-    return undefined;
-  }
-  if (names.includes(agent)) return undefined;
+  const names = await servedNames(client);
+  if (names === undefined || names.includes(agent)) return undefined;
   const has = names.length === 0 ? 'none' : names.join(', ');
   return `note: agent ${agent} is not in the project this server runs (it has: ${has}): nothing moves this thread on until a version that has ${agent} is served`;
 }
@@ -78,14 +73,18 @@ export async function absentAgentNote(client: Client, agent: string, status: Thr
  * when the server does not answer `GET /agents`.
  */
 export async function unknownAgentFilterNote(client: Client, agent: string): Promise<string | undefined> {
-  let names: string[];
-  try {
-    names = (await client.agents()).map((a) => a.name);
-  } catch {
-    return undefined;
-  }
-  if (names.includes(agent)) return undefined;
+  const names = await servedNames(client);
+  if (names === undefined || names.includes(agent)) return undefined;
   const has = names.length === 0 ? 'none' : names.join(', ');
   const close = closestName(agent, names);
   return `note: no agent or pipeline named ${agent} is served (${close === undefined ? '' : `did you mean ${close}? `}the server has ${has})${agent.includes(',') ? '; --agent takes one name' : ''}`;
+}
+
+/** The names of the agents and pipelines the server serves, or undefined when it does not answer (a note is not worth failing a command). */
+async function servedNames(client: Client): Promise<string[] | undefined> {
+  try {
+    return (await client.agents()).map((a) => a.name);
+  } catch {
+    return undefined;
+  }
 }

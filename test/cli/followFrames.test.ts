@@ -4,32 +4,14 @@
  * event; it once became undefined and the next open asked `?after=undefined`: 'invalid after'),
  * and a follow that gives up keeps what the server last said when it ended the stream.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import type { IncomingMessage } from 'node:http';
+import { describe, expect, it } from 'vitest';
 import { createClient, UnreachableError } from '../../src/cli/client.js';
 import type { ThreadEvent } from '../../src/thread/events.js';
 import { within } from '../bus/waiting.js';
+import { stubServers } from './stubServers.js';
 
-const servers: Server[] = [];
-afterEach(async () => {
-  await Promise.all(
-    servers.splice(0).map(
-      (server) =>
-        new Promise<void>((resolve) => {
-          server.closeAllConnections();
-          server.close(() => resolve());
-        }),
-    ),
-  );
-});
-
-async function serve(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<string> {
-  const server = createServer(handler);
-  servers.push(server);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
+const serve = stubServers();
 
 function event(seq: number): string {
   const data: ThreadEvent = { seq, type: 'input', at: new Date(0).toISOString(), data: { input: seq } } as unknown as ThreadEvent;

@@ -4,32 +4,13 @@
  * server asked for, not sooner and without giving up at the first 503, and a 503 it reports says
  * when to try again.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createClient, ServerError } from '../../src/cli/client.js';
 import type { ThreadEvent } from '../../src/thread/events.js';
 import { within } from '../bus/waiting.js';
+import { stubServers } from './stubServers.js';
 
-const servers: Server[] = [];
-afterEach(async () => {
-  await Promise.all(
-    servers.splice(0).map(
-      (server) =>
-        new Promise<void>((resolve) => {
-          server.closeAllConnections();
-          server.close(() => resolve());
-        }),
-    ),
-  );
-});
-
-async function serve(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<string> {
-  const server = createServer(handler);
-  servers.push(server);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
+const serve = stubServers();
 
 const UNAVAILABLE = JSON.stringify({ error: 'the store is unavailable: NATS is unreachable: connection disconnected' });
 

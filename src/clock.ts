@@ -81,24 +81,6 @@ export function bounded<T>(promise: Promise<T>, ms: number): Promise<T> {
 }
 
 /**
- * `promise`, or a rejection with `signal`'s reason once it has aborted and `promise` has not settled
- * by the next turn of the event loop. Work that honours the signal settles within that turn with
- * what it says of its abort (a model's failure naming its endpoint), which wins; work that ignores
- * the signal is no longer waited for: it goes on unobserved (its rejection handled), holding what
- * it holds until it settles.
- */
-export function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  promise.catch(() => undefined);
-  let onAbort = (): void => undefined;
-  const given = new Promise<never>((_, reject) => {
-    onAbort = () => void setImmediate(() => reject(signal.reason as Error));
-    if (signal.aborted) onAbort();
-    else signal.addEventListener('abort', onAbort, { once: true });
-  });
-  return Promise.race([promise, given]).finally(() => signal.removeEventListener('abort', onAbort));
-}
-
-/**
  * Lets a timer armed on a {@link Clock} keep no process alive (a chore in the background): the
  * system clock's timers have `unref`; a simulated clock's ids do not, and are left as they are.
  */

@@ -3,7 +3,7 @@ import { redactJson, redactText } from '../context/redact.js';
 import { redactedPaths, sealArgs } from '../context/sealedArgs.js';
 import { agentContext } from '../context/ownContext.js';
 import type { RenderedContext } from '../context/renderContext.js';
-import { MAX_TIMER_MS, untilAborted } from '../clock.js';
+import { MAX_TIMER_MS } from '../clock.js';
 import { clipText, messageOf } from '../errors.js';
 import type { Model, ModelFailure, ModelOutput, ModelResult } from '../model/model.js';
 import { parseNextStep } from '../model/nextStep.js';
@@ -83,23 +83,29 @@ async function askModel(input: StepInput, step: AbortController, context: Render
   const { signal } = step;
   const model = agent.model ?? deps.model;
   let timedOut = false;
+  let giveUp: (reason: unknown) => void = () => undefined;
   const timer = deps.clock.setTimeout(() => {
     timedOut = !signal.aborted;
     step.abort(new Error('decision timed out'));
+    // A model that honours the signal says its own failure (naming its endpoint) within the turn;
+    // one of the user's that ignores it is given up on then, not waited for for good.
+    setImmediate(() => giveUp(signal.reason));
   }, decideDeadline(agent, model));
   const started = deps.clock.now();
   let result: ModelResult;
   try {
-    const answer = Promise.resolve(model.complete({
+    const answer = model.complete({
       threadId: thread.id,
       agent: agent.name,
       system: system.text,
       context: agent.prompt.includesContext ? 'Decide the next step.' : context.text,
       tools: agent.toolSpecs,
       signal,
-    }));
-    // A model of the user's may ignore the signal: the deadline (or a cancel) ends the wait all the same.
-    result = await untilAborted(answer, signal);
+    });
+    result = await new Promise<ModelResult>((resolve, reject) => {
+      Promise.resolve(answer).then(resolve, reject);
+      giveUp = reject;
+    });
   } catch (error) {
     result = { success: false, error: { kind: 'http', message: `model failed: ${messageOf(error)}` } };
   } finally {

@@ -97,10 +97,9 @@ export function checkConfig(value: unknown, source: string): SwitchyardConfig {
     if (first !== undefined) fail(`two agents or pipelines are named ${item.name}${bothSites(first, item)}`);
     named.set(item.name, item);
   }
-  const names = new Set(named.keys());
   for (const p of pipelines) {
     for (const step of p.steps) {
-      if (step.kind === 'agent' && !names.has(step.agent)) fail(`pipeline ${p.name}: step ${step.name} delegates to agent ${step.agent}, which the config does not name`);
+      if (step.kind === 'agent' && !named.has(step.agent)) fail(`pipeline ${p.name}: step ${step.name} delegates to agent ${step.agent}, which the config does not name`);
     }
   }
   const cycle = pipelineCycle(pipelines);
@@ -115,7 +114,7 @@ export function checkConfig(value: unknown, source: string): SwitchyardConfig {
     fail(messageOf(error));
   }
   const demo = config.demo as { agent?: unknown; input?: unknown } | undefined;
-  if (demo !== undefined && (typeof demo !== 'object' || demo === null || typeof demo.agent !== 'string' || !names.has(demo.agent) || !isJson(demo.input))) {
+  if (demo !== undefined && (typeof demo !== 'object' || demo === null || typeof demo.agent !== 'string' || !named.has(demo.agent) || !isJson(demo.input))) {
     fail('demo must be { agent: <a name in the config>, input: <JSON> }');
   }
   return config as SwitchyardConfig;

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { createClient, UnreachableError } from '../../src/cli/client.js';
 import type { ThreadEvent } from '../../src/thread/events.js';
 import { within } from '../bus/waiting.js';
-import { stubServers } from './stubServers.js';
+import { followedSeqs, stubServers } from './stubServers.js';
 
 const serve = stubServers();
 
@@ -34,15 +34,7 @@ describe("the CLI client's follow and frames that are not thread events", () => 
       else res.end(`${event(2)}event: end\ndata: {}\n\n`);
     });
     const client = createClient({ url, reconnect: { firstDelayMs: 10, maxDelayMs: 20, giveUpAfterMs: 5_000 } });
-    const seqs: unknown[] = [];
-    await within(
-      (async () => {
-        for await (const e of client.events('t1')) seqs.push(e.seq);
-      })(),
-      10_000,
-      'the follow to end',
-    );
-    expect(seqs).toEqual([1, 2]);
+    expect(await followedSeqs(client, 't1')).toEqual([1, 2]);
     expect(asked).toEqual(['0', '1']);
   });
 

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { createClient, ServerError } from '../../src/cli/client.js';
 import type { ThreadEvent } from '../../src/thread/events.js';
 import { within } from '../bus/waiting.js';
-import { stubServers } from './stubServers.js';
+import { followedSeqs, stubServers } from './stubServers.js';
 
 const serve = stubServers();
 
@@ -43,15 +43,7 @@ describe('the CLI client and a 503 with Retry-After', () => {
       res.end(`${event(2)}event: end\ndata: {}\n\n`);
     });
     const client = createClient({ url, reconnect: { firstDelayMs: 20, maxDelayMs: 100, giveUpAfterMs: 10_000 } });
-    const seqs: number[] = [];
-    await within(
-      (async () => {
-        for await (const e of client.events('t1')) seqs.push(e.seq);
-      })(),
-      10_000,
-      'the follow to end',
-    );
-    expect(seqs).toEqual([1, 2]);
+    expect(await followedSeqs(client, 't1')).toEqual([1, 2]);
     expect(tooSoon).toBe(0);
   });
 

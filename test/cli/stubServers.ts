@@ -2,6 +2,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach } from 'vitest';
+import type { Client } from '../../src/cli/client.js';
+import { within } from '../bus/waiting.js';
 
 /** Registers the closing of every server it starts after each test; returns how to start one (its base URL). */
 export function stubServers(): (handler: (req: IncomingMessage, res: ServerResponse) => void) => Promise<string> {
@@ -23,4 +25,17 @@ export function stubServers(): (handler: (req: IncomingMessage, res: ServerRespo
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   };
+}
+
+/** The seqs of the events a follow of `threadId` yields until it ends (10 s at most). */
+export async function followedSeqs(client: Client, threadId: string): Promise<unknown[]> {
+  const seqs: unknown[] = [];
+  await within(
+    (async () => {
+      for await (const e of client.events(threadId)) seqs.push(e.seq);
+    })(),
+    10_000,
+    'the follow to end',
+  );
+  return seqs;
 }

@@ -222,6 +222,9 @@ function nextStep(input: StepInput, seq: number, output: ModelOutput, hash: stri
     type: 'decision',
     data: { callId, step: state.totalSteps + 1, intent, args, model: output.model, promptHash: hash, tokens, latencyMs },
   };
+  // Not built unless asked for: this runs once per step.
+  const { logger } = input.deps;
+  if (logger.isLevelEnabled('debug')) logger.debug({ state: 'deciding', intent, callId, step: state.totalSteps + 1, model: output.model, latencyMs, tokens }, 'model answered');
   return followUp(input, seq, decision, { callId, tool, intent, args, checked: checked.data });
 }
 

@@ -439,7 +439,10 @@ function loggedFailure(input: StepInput, thread: Thread, written: Thread, call: 
  */
 function resultEvents(input: StepInput, { call, tool }: ClearedCall, value: Json, started: number, final: boolean): NewEvent[] {
   const result = redactJson(value, input.agent.secrets);
-  const events: NewEvent[] = [{ type: 'tool_result', data: { callId: call.callId, tool: call.tool, result, durationMs: Math.max(0, input.deps.clock.now() - started) } }];
+  const durationMs = Math.max(0, input.deps.clock.now() - started);
+  const events: NewEvent[] = [{ type: 'tool_result', data: { callId: call.callId, tool: call.tool, result, durationMs } }];
+  const { logger } = input.deps;
+  if (logger.isLevelEnabled('debug')) logger.debug({ state: 'executing', tool: call.tool, callId: call.callId, durationMs }, 'tool call done');
   if (tool.breaksLoop && final) events.push({ type: 'final', data: { output: result } });
   return events;
 }

@@ -270,9 +270,10 @@ async function* streamed(body: ReadableStream<Uint8Array>, last: LastEvent, thre
       }
       if (read.done) throw new StreamClosed('the event stream closed before the end');
       if (read.value.event === 'end') return true;
-      // The server says it is going away (or the stream failed there): reconnect, as after a cut.
-      if (read.value.event === 'error') throw new StreamClosed(`the event stream ended: ${errorOf(read.value.data)}`);
       const event = threadEventOf(read.value.data);
+      // The server says it is going away (or the stream failed there): reconnect, as after a cut.
+      // A thread's own `error` event comes under the same name, with its seq: it is reported.
+      if (read.value.event === 'error' && event === undefined) throw new StreamClosed(`the event stream ended: ${errorOf(read.value.data)}`);
       // Not a thread event (a frame of a kind added later): it must not move the cursor.
       if (event === undefined) continue;
       checkIncarnation(last.id, read.value.id, threadId);

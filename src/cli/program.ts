@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
+import { redactText } from '../context/redact.js';
 import { ConfigError, messageOf } from '../errors.js';
 import type { ErrorBody } from '../server/errorMapper.js';
 import { cliContext, EXIT, UsageError, type CliIO, type GlobalOptions } from './cliContext.js';
@@ -91,7 +92,9 @@ function failureOf(error: unknown): Failure {
 }
 
 /** Prints a failure on stderr: with --json as one JSON line (scripts parse it), else as text. */
-function reportFailure({ body, said = false, usage = false }: Failure, json: boolean, err: (line: string) => void): void {
+function reportFailure({ body: raw, said = false, usage = false }: Failure, json: boolean, err: (line: string) => void): void {
+  // An error's text may quote a secret of the user's (a config that threw with its DSN in it).
+  const body: FailureBody = { ...raw, error: redactText(raw.error), ...(raw.issues === undefined ? {} : { issues: raw.issues.map((issue) => redactText(issue)) }) };
   if (json) {
     err(JSON.stringify(body));
     return;

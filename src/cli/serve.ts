@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { redactingLogger } from '../context/redactingLogger.js';
 import { redactUrl } from '../context/redactUrl.js';
 import { ConfigError, messageOf } from '../errors.js';
 import { startRetention } from '../runtime/retention.js';
@@ -73,7 +74,9 @@ export interface ServeIO {
  */
 export async function serve(project: Project, options: ServeOptions, io: ServeIO): Promise<number> {
   const { model, configured, own } = modelFromEnv(io.env, project.config.model);
-  const logger = project.config.logger ?? loggerFromEnv(options.logLevel, io.env);
+  // Every line, not only a thread's, has secret-shaped text and the model's key masked (a
+  // project's own error quoting a DSN, a store's, a hook's).
+  const logger = redactingLogger(project.config.logger ?? loggerFromEnv(options.logLevel, io.env), [], model.secrets);
   const sealSecrets = sealSecretsFromEnv(io.env, project.config.sealSecret);
   const base: BackendOptions = { project, model, logger, env: io.env, sealSecrets };
   // Read (and checked) before anything is opened; the inspector's settings for NATS too without it.

@@ -1,3 +1,4 @@
+import { redactingLogger } from '../context/redactingLogger.js';
 import { redactUrlList } from '../context/redactUrl.js';
 import { loggerFromEnv, modelFromEnv, natsCredentialsFromEnv, natsInspectOptions, previousSecretsNamed, sealSecretsFromEnv, webhookSecretsFromEnv, withheldKeyNote } from './env.js';
 import type { Logger } from '../logger.js';
@@ -46,7 +47,9 @@ export interface WorkerIO {
  */
 export async function runWorker(project: Project, options: WorkerOptions, io: WorkerIO): Promise<number> {
   const { model, configured } = modelFromEnv(io.env, project.config.model);
-  const logger = project.config.logger ?? loggerFromEnv(options.logLevel, io.env);
+  // Every line, not only a thread's, has secret-shaped text and the model's key masked (a
+  // project's own error quoting a DSN, a store's, a hook's).
+  const logger = redactingLogger(project.config.logger ?? loggerFromEnv(options.logLevel, io.env), [], model.secrets);
   const credentials = natsCredentialsFromEnv(io.env);
   // Checked before connecting: a bad setting stops the worker (exit 2), not its first callback.
   const webhookSecrets = webhookSecretsFromEnv(io.env);

@@ -8,6 +8,10 @@ type WithHooks = Record<symbol, Hooks | undefined>;
 // Built once per logger and lists of secrets (an agent's, its model's), and dropped with any of them.
 const built = new WeakMap<Logger, WeakMap<readonly string[], WeakMap<readonly string[], Logger>>>();
 const NONE: readonly string[] = [];
+type StreamWrite = (line: string) => string;
+// The hooks this module set, each with the hook it runs after (the logger's own, if any): a child
+// of a redacting logger redacts its lines once, not twice.
+const redactions = new WeakMap<StreamWrite, { readonly after: StreamWrite | undefined; readonly written: readonly string[] }>();
 
 /**
  * A child of `logger` whose lines never show `secrets` nor `more` (an agent's secrets, its model's
@@ -37,11 +41,18 @@ function build(logger: Logger, secrets: readonly string[]): Logger {
   // A secret as it stands inside a JSON string: a quote or a backslash in it is escaped there.
   const written = secrets.map((secret) => JSON.stringify(secret).slice(1, -1));
   const hooks = (child as unknown as WithHooks)[pino.symbols.hooksSym];
-  const after = hooks?.streamWrite;
+  // The hook of an enclosing redacting logger (serve's, on every line) masks the text rules and
+  // its secrets: not run again; its secrets join this one's, and the hook it ran after runs after.
+  let after = hooks?.streamWrite;
+  for (let outer = after && redactions.get(after); outer !== undefined; outer = after && redactions.get(after)) {
+    written.push(...outer.written.filter((secret) => !written.includes(secret)));
+    after = outer.after;
+  }
   const streamWrite = (line: string): string => {
     const clean = redactText(line, written);
     return after === undefined ? clean : after(clean);
   };
+  redactions.set(streamWrite, { after, written });
   // pino reads the hook from the logger that writes, so this child's children inherit it.
   (child as unknown as WithHooks)[pino.symbols.hooksSym] = { ...hooks, streamWrite };
   return child;

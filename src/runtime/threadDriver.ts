@@ -205,7 +205,7 @@ export function createThreadDriver(options: ThreadDriverOptions): ThreadDriver {
   };
 
   const onRest = (rest: AgentRest): void => {
-    const log = { threadId: rest.threadId, agent: rest.thread?.agent, state: rest.state, status: rest.status };
+    const log = { threadId: rest.threadId, agent: rest.thread?.agent, state: rest.state, status: rest.status, elapsedMs: elapsedOf(rest.thread) };
     if (rest.problem) logger.warn({ ...log, reason: rest.problem }, 'agent actor stopped early');
     else if (rest.status === 'escalated' || rest.status === 'failed') logRestWithReason(log, rest.status, rest.thread);
     else logger.info(rest.status === 'paused' || rest.status === 'cancelled' ? { ...log, ...controlOf(rest.thread) } : log, 'agent at rest');
@@ -453,4 +453,10 @@ function restReason(thread: Thread, status: 'escalated' | 'failed'): string | un
     if (event.type === 'escalation') return `${event.data.reason}: ${event.data.message}`;
   }
   return undefined;
+}
+
+/** How long the thread has run, from its first event to its last (ms); undefined with no thread read. */
+function elapsedOf(thread: Thread | null | undefined): number | undefined {
+  const [first, last] = [thread?.events[0], thread?.events.at(-1)];
+  return first === undefined || last === undefined ? undefined : Math.max(0, Date.parse(last.at) - Date.parse(first.at));
 }

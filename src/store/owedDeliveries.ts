@@ -96,10 +96,10 @@ export async function sendOwedDeliveries<TDue>(owed: OwedDeliveries<TDue>): Prom
    */
   async function send(thread: Thread, delivery: OwedDelivery<TDue>, delivered?: () => Promise<void>): Promise<void> {
     count++;
-    logger.info({ threadId: thread.id, delivery: delivery.id }, `${what} owed since the last process: sending it`);
+    logger.info({ threadId: thread.id, agent: thread.agent, delivery: delivery.id }, `${what} owed since the last process: sending it`);
     const sent = owed
       .send(thread, delivery.due)
-      .catch((error: unknown) => logger.error({ threadId: thread.id, err: messageOf(error) }, `owed ${what} failed`))
+      .catch((error: unknown) => logger.error({ threadId: thread.id, agent: thread.agent, err: messageOf(error) }, `owed ${what} failed`))
       .then(async () => {
         const recorded = await ledger.get(delivery.key);
         // Delivered, or a later rest of its thread was (it superseded this one).
@@ -108,7 +108,7 @@ export async function sendOwedDeliveries<TDue>(owed: OwedDeliveries<TDue>): Prom
       })
       .catch((error: unknown) => {
         failed = true;
-        logger.error({ threadId: thread.id, delivery: delivery.id, err: messageOf(error) }, `owed ${what} neither delivered nor recorded as owed`);
+        logger.error({ threadId: thread.id, agent: thread.agent, delivery: delivery.id, err: messageOf(error) }, `owed ${what} neither delivered nor recorded as owed`);
       });
     sending.add(sent);
     void sent.finally(() => sending.delete(sent));

@@ -88,4 +88,18 @@ describe('redactingLogger', () => {
     expect(seen[0]).not.toContain(SECRET);
     expect(out.lines[0]).toMatchObject({ hooked: true, msg: `with ${REDACTED}` });
   });
+
+  // QA27 observe D2: serve redacts every line through a redacting logger; an agent's redacting
+  // child of it masks the outer one's secrets too, and runs the root's own hook once per line.
+  it('under an enclosing redacting logger, masks both lists and runs the root hook once', () => {
+    let hooked = 0;
+    const { logger, out } = capture({ hooks: { streamWrite: (line: string) => (hooked++, line) } });
+    const outer = redactingLogger(logger, [], ['OUTER-model-key-1']);
+    const inner = redactingLogger(outer, [SECRET]).child({ threadId: 't1' });
+    inner.info({ note: `OUTER-model-key-1 and ${SECRET}`, url: 'https://u:PW-INNER-42@h.example/x' }, 'thread line');
+    outer.info({ dsn: 'postgres://app:PW-OUTER-43@db/prod' }, 'start-up line');
+    expect(out.lines[0]).toMatchObject({ threadId: 't1', note: `${REDACTED} and ${REDACTED}`, url: 'https://u:***@h.example/x' });
+    expect(out.lines[1]).toMatchObject({ dsn: 'postgres://app:***@db/prod' });
+    expect(hooked).toBe(2);
+  });
 });

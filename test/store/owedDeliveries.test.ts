@@ -12,7 +12,8 @@ import { fileDeliveryLedger, type DeliveryLedger } from '../../src/store/deliver
 import { sendOwedDeliveries } from '../../src/store/owedDeliveries.js';
 import type { ListOptions, ThreadSummary } from '../../src/store/threadStore.js';
 import type { Thread } from '../../src/thread/events.js';
-import { silentLogger } from '../../src/logger.js';
+import { silentLogger, type Logger } from '../../src/logger.js';
+import { capturingLogger } from '../support/capturingLogger.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -39,7 +40,7 @@ function sharedLedger(reads: string[]): DeliveryLedger {
  * Resting threads, the reads of them, and a receiver that can refuse. A thread rests at `version`
  * (its delivery `<id>:<version>`); a `quiet-` one, or one that moved on, owes none.
  */
-function world() {
+function world(logger: Logger = silentLogger()) {
   const summaries: ThreadSummary[] = [];
   const versions = new Map<string, number>();
   const movedOn = new Set<string>();
@@ -66,7 +67,7 @@ function world() {
       ledger,
       until,
       signal: new AbortController().signal,
-      logger: silentLogger(),
+      logger,
       what: 'callback',
       scopes: ['callback'],
       keysOf: (id) => [id],
@@ -194,5 +195,21 @@ describe('the owed-deliveries walk on a ledger processes share', () => {
     expect(reads).toEqual(['down']);
     expect(sent).toEqual(['given-up:1', 'rested-again:3', 'down:1']);
     expect((await sharedLedger([]).owed()).map((owed) => owed.id)).toEqual(['webhooked:1']);
+  });
+});
+
+describe('the owed-deliveries walk in the logs', () => {
+  // QA27 observe D3: its lines named the thread only, not its agent, unlike every other thread line.
+  it('names the thread and its agent on each line about a delivery it sends or fails', async () => {
+    const { logger, out } = capturingLogger('info');
+    const { rest, walk, refuse } = world(logger);
+    const ledger = (): DeliveryLedger => fileDeliveryLedger(join(dir, 'deliveries.jsonl'));
+    await walk(ledger(), 10_000);
+    rest('new-1', 11_000);
+    refuse(true);
+    await walk(ledger(), 20_000);
+    const lines = out.lines.filter((line) => line.threadId === 'new-1');
+    expect(lines.map((line) => line.msg)).toEqual(['callback owed since the last process: sending it', 'owed callback failed']);
+    for (const line of lines) expect(line).toMatchObject({ threadId: 'new-1', agent: 'a' });
   });
 });

@@ -270,11 +270,14 @@ async function* streamed(body: ReadableStream<Uint8Array>, last: LastEvent, thre
       }
       if (read.done) throw new StreamClosed('the event stream closed before the end');
       if (read.value.event === 'end') return true;
-      // The server says it is going away (or the stream failed there): reconnect, as after a cut.
-      if (read.value.event === 'error') throw new StreamClosed(`the event stream ended: ${errorOf(read.value.data)}`);
       const event = threadEventOf(read.value.data);
-      // Not a thread event (a frame of a kind added later): it must not move the cursor.
-      if (event === undefined) continue;
+      if (event === undefined) {
+        // The server's own `event: error` (no seq): it is going away, or the stream failed there:
+        // reconnect, as after a cut. A thread's `error` event comes as `event: error` too, with its seq.
+        if (read.value.event === 'error') throw new StreamClosed(`the event stream ended: ${errorOf(read.value.data)}`);
+        // Not a thread event (a frame of a kind added later): it must not move the cursor.
+        continue;
+      }
       checkIncarnation(last.id, read.value.id, threadId);
       [last.seq, last.id] = [event.seq, read.value.id ?? last.id];
       yield event;

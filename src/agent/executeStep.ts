@@ -372,8 +372,9 @@ const RUN_AGAIN = ', and the tool is not idempotent. Run it again? Approve to ru
  * as the agent's `secrets` are, from the call's result, its error and every log line of its run
  * (the tool's own logger included), so that a tool echoing its secret (an error quoting a
  * connection string) does not put it in clear in the thread, before the model or in the logs.
+ * An intent's run is given the same (`customStep`).
  */
-function revealing(input: StepInput, revealed: readonly string[]): StepInput {
+export function revealing(input: StepInput, revealed: readonly string[]): StepInput {
   if (revealed.length === 0) return input;
   const { agent, deps } = input;
   return { ...input, agent: { ...agent, secrets: [...agent.secrets, ...revealed] }, deps: { ...deps, logger: redactingLogger(deps.logger, revealed) } };

@@ -279,7 +279,17 @@ export function isSwitchyardError(value: unknown): value is SwitchyardError {
 
 /** zod issues as `path: message` lines (`(root)` for the whole value): one spelling everywhere. */
 export function formatIssues(issues: readonly z.core.$ZodIssue[]): string[] {
-  return issues.map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(root)'}: ${issue.message}`);
+  return issues.map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(root)'}: ${issueMessage(issue)}`);
+}
+
+/**
+ * An issue's message; an unknown key's said without zod's colon (`unknown key "currency"`): its
+ * `Unrecognized key: "currency"` reads as a `key: value` pair to the text redaction, which would
+ * hide the name the model is told to drop.
+ */
+function issueMessage(issue: z.core.$ZodIssue): string {
+  if (issue.code !== 'unrecognized_keys') return issue.message;
+  return `unknown ${issue.keys.length === 1 ? 'key' : 'keys'} ${issue.keys.map((key) => JSON.stringify(key)).join(', ')}`;
 }
 
 /**

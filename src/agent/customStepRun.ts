@@ -2,7 +2,7 @@ import type { z } from 'zod';
 import { redactJson, redactText } from '../context/redact.js';
 import { redactingLogger } from '../context/redactingLogger.js';
 import { renderContext } from '../context/renderContext.js';
-import { maskedArgs, sealSecretsOf } from '../context/sealedArgs.js';
+import { holdsSealed, maskedArgs, openArgs, sealSecretsOf } from '../context/sealedArgs.js';
 import { ConfigError, InvalidStateError, messageOf, VersionConflictError } from '../errors.js';
 import { appendEvents } from '../store/appendEvents.js';
 import { versionOf, type CustomData, type Json, type NewEvent, type Thread } from '../thread/events.js';
@@ -14,7 +14,7 @@ import { approvalRequest } from './approvalRequest.js';
 import type { CustomStep, StepContext } from './customStep.js';
 import type { StepInput } from './deps.js';
 import { errorEvents } from './errorEvents.js';
-import { parseRecorded } from './executeStep.js';
+import { parseRecorded, revealing } from './executeStep.js';
 import { toJson } from './tool.js';
 
 /**
@@ -237,7 +237,8 @@ function defined<T extends Record<string, unknown>>(value: T): { [K in keyof T]:
  * `step_error` the model sees (for an intent, the call is dropped like a failed tool's; for
  * the others the step runs again after the backoff), escalating after too many in a row.
  */
-export async function customStep(input: StepInput, name: string, signal: AbortSignal): Promise<Thread> {
+export async function customStep(given: StepInput, name: string, signal: AbortSignal): Promise<Thread> {
+  const input = intentRun(given, name);
   let events: NewEvent[];
   try {
     const { agent, thread, state, deps } = input;
@@ -249,4 +250,16 @@ export async function customStep(input: StepInput, name: string, signal: AbortSi
     return appendEvents(input.deps, input.thread, errorEvents(input, 'step_error', `${name} failed: ${messageOf(error)}`, about));
   }
   return appendEvents(input.deps, input.thread, events);
+}
+
+/**
+ * `input` for running step `name`: for an intent whose call holds sealed arguments, with what they
+ * open to redacted from its output, its error and its log lines, as for a tool (see `revealing`).
+ * Arguments that do not open are left to the step, which refuses them.
+ */
+function intentRun(input: StepInput, name: string): StepInput {
+  const call = input.state.pendingCall;
+  if (call === null || !input.agent.intents.has(name) || !holdsSealed(call.args)) return input;
+  const opened = openArgs(call.args, input.deps.sealSecrets ?? [], { threadId: input.thread.id, callId: call.callId });
+  return opened.success ? revealing(input, opened.revealed) : input;
 }

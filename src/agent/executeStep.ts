@@ -1,4 +1,5 @@
 import { redactJson, redactText } from '../context/redact.js';
+import { redactingLogger } from '../context/redactingLogger.js';
 import { openArgs, shownArgs } from '../context/sealedArgs.js';
 import { sleep } from '../clock.js';
 import { clipText, describeError, isUnavailable, messageOf, promiseOf, SwitchyardError, VersionConflictError } from '../errors.js';
@@ -57,7 +58,7 @@ export async function executeStep(input: StepInput, signal: AbortSignal, windDow
       );
     }
   }
-  return runCall(input, thread, { call, tool: gated.tool, args: gated.args, attempt, idempotencyKey }, signal, windDown);
+  return runCall(revealing(input, gated.revealed), thread, { call, tool: gated.tool, args: gated.args, attempt, idempotencyKey }, signal, windDown);
 }
 
 /**
@@ -153,7 +154,7 @@ async function awaitFirstRun(input: StepInput, call: PendingCall, signal: AbortS
  * human whether a call found started took effect: the request, and why it is asked.
  */
 type Gate =
-  | { readonly run: true; readonly tool: Tool; readonly args: unknown }
+  | { readonly run: true; readonly tool: Tool; readonly args: unknown; readonly revealed: readonly string[] }
   | { readonly run: false; readonly events: readonly NewEvent[]; readonly interrupted?: Interrupted };
 
 /**
@@ -215,7 +216,7 @@ function gate(input: StepInput, call: PendingCall, recorded: boolean): Gate {
   }
   // The human was told approving means it did not take effect and it is not run again: so it is not.
   if (call.rerun === false) return { run: false, events: notRunAgainEvents(input, call, 'the question the human answered said approving would not run it again') };
-  const checked = parseRecorded(input.deps.sealSecrets ?? [], thread.id, call, tool);
+  const { checked, revealed } = openRecorded(input.deps.sealSecrets ?? [], thread.id, call, tool);
   const started = call.started && !recorded ? startedGate(input, call, tool, checked) : undefined;
   if (started !== undefined) return started;
   if (!checked.success) return { run: false, events: errorEvents(input, 'invalid_args', `arguments for ${call.tool} are invalid: ${checked.error}`, about) };
@@ -224,7 +225,7 @@ function gate(input: StepInput, call: PendingCall, recorded: boolean): Gate {
   if (!call.approved && !call.retryApproved && tool.needsApproval(checked.data)) {
     return { run: false, events: [approvalRequest(incarnationKeyOf(thread), versionOf(thread) + 1, call)] };
   }
-  return { run: true, tool, args: checked.data };
+  return { run: true, tool, args: checked.data, revealed };
 }
 
 /**
@@ -233,8 +234,18 @@ function gate(input: StepInput, call: PendingCall, recorded: boolean): Gate {
  * the schema refuses: the call never runs with a token's text.
  */
 export function parseRecorded(sealSecrets: readonly string[], threadId: string, call: Pick<PendingCall, 'callId' | 'args'>, tool: Pick<Tool, 'parse'>): ReturnType<Tool['parse']> {
+  return openRecorded(sealSecrets, threadId, call, tool).checked;
+}
+
+/** {@link parseRecorded}, with what the call's tokens opened to (`revealed`, see `openArgs`). */
+function openRecorded(
+  sealSecrets: readonly string[],
+  threadId: string,
+  call: Pick<PendingCall, 'callId' | 'args'>,
+  tool: Pick<Tool, 'parse'>,
+): { readonly checked: ReturnType<Tool['parse']>; readonly revealed: readonly string[] } {
   const opened = openArgs(call.args, sealSecrets, { threadId, callId: call.callId });
-  return opened.success ? tool.parse(opened.data, 'recorded') : opened;
+  return opened.success ? { checked: tool.parse(opened.data, 'recorded'), revealed: opened.revealed } : { checked: opened, revealed: [] };
 }
 
 /**
@@ -355,6 +366,19 @@ const STILL_RUNNING =
  * ("run it again?"), so that approve never reads as "yes, it took effect" (qa21 F1).
  */
 const RUN_AGAIN = ', and the tool is not idempotent. Run it again? Approve to run it again, only if it did not take effect; deny, describing the outcome, if it did.';
+
+/**
+ * `input` for running a call whose sealed arguments opened to `revealed`: those values are redacted
+ * as the agent's `secrets` are, from the call's result, its error and every log line of its run
+ * (the tool's own logger included), so that a tool echoing its secret (an error quoting a
+ * connection string) does not put it in clear in the thread, before the model or in the logs.
+ * An intent's run is given the same (`customStep`).
+ */
+export function revealing(input: StepInput, revealed: readonly string[]): StepInput {
+  if (revealed.length === 0) return input;
+  const { agent, deps } = input;
+  return { ...input, agent: { ...agent, secrets: [...agent.secrets, ...revealed] }, deps: { ...deps, logger: redactingLogger(deps.logger, revealed) } };
+}
 
 /** A call cleared to run, its `tool_call` journaled. */
 interface ClearedCall {

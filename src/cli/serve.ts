@@ -5,6 +5,7 @@ import { ConfigError, messageOf } from '../errors.js';
 import { startRetention } from '../runtime/retention.js';
 import type { Runtime } from '../runtime/runtime.js';
 import { startHttpServer, type HttpServer } from '../server/httpServer.js';
+import { isLoopbackAddress } from '../server/browserGuard.js';
 import { inspectorExtension } from '../inspector/mount.js';
 import { createCallbackSender, PATIENT_CALLBACK_RETRIES } from '../surface/callbacks.js';
 import type { DeliveryLedger } from '../store/deliveryLedger.js';
@@ -135,7 +136,7 @@ export async function serve(project: Project, options: ServeOptions, io: ServeIO
     io.out(`inbound hooks: POST ${server.url}/hooks/<agent>, signed with the hook secret${previous}`);
   }
   if (options.token) io.out('clients must send the bearer token (set SWITCHYARD_TOKEN or pass --token).');
-  else if (!isLoopback(server.host)) io.err(`warning: listening on ${server.host} without a token; anyone who can reach it can run agents (pass --token)`);
+  else if (!isLoopbackAddress(server.host)) io.err(`warning: listening on ${server.host} without a token; anyone who can reach it can run agents (pass --token)`);
 
   const { runtime } = backend;
   const recovered = await runtime.recover();
@@ -291,9 +292,6 @@ async function runDemo(runtime: Runtime, demo: { readonly agent: string; readonl
   }
 }
 
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || host.startsWith('127.');
-}
 
 /**
  * What `recover()` did: embedded, this process runs again the threads that were moving when the

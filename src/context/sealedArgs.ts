@@ -28,8 +28,14 @@ export interface SealBinding {
   readonly callId: string;
 }
 
-/** Arguments with their sealed values opened, or why they did not open (never naming a value). */
-export type OpenedArgs = { readonly success: true; readonly data: Json } | { readonly success: false; readonly error: string };
+/**
+ * Arguments with their sealed values opened, and the text each token opened to (`revealed`: what
+ * the call's result, error and log lines must not show, as the agent's `secrets`); or why they
+ * did not open (never naming a value).
+ */
+export type OpenedArgs =
+  | { readonly success: true; readonly data: Json; readonly revealed: readonly string[] }
+  | { readonly success: false; readonly error: string };
 
 /**
  * The seal secrets of a runtime as its option gives them: one, or a list whose first seals and
@@ -144,24 +150,37 @@ function cleanToken(plain: string, key: Buffer, binding: string, secrets: readon
  * runs with a token's text.
  */
 export function openArgs(args: Json, secrets: readonly string[], binding: SealBinding): OpenedArgs {
-  if (!holdsSealed(args)) return { success: true, data: args };
+  if (!holdsSealed(args)) return { success: true, data: args, revealed: NONE };
   if (secrets.length === 0) return { success: false, error: NO_SEAL_SECRET };
   const keys = secrets.map((secret) => sealingKey(secret, ARGS_KEY_INFO));
   const aad = bindingOf(binding);
+  const revealed: string[] = [];
   const open = (token: string): Json | undefined => {
     for (const key of keys) {
       const plain = openToken(token, key, aad);
-      if (plain !== undefined) return JSON.parse(plain) as Json;
+      if (plain === undefined) continue;
+      const value = JSON.parse(plain) as Json;
+      revealed.push(...leavesOf(value));
+      return value;
     }
     return undefined;
   };
   const opened = openValue(args, open);
-  return opened === undefined ? { success: false, error: UNOPENED } : { success: true, data: opened };
+  return opened === undefined ? { success: false, error: UNOPENED } : { success: true, data: opened, revealed };
 }
 
 const NO_SEAL_SECRET = 'they hold sealed values and this process has no seal secret to open them: set SWITCHYARD_SEAL_SECRET (or the runtime option sealSecret) to the secret they were sealed with';
 const UNOPENED =
   'they hold sealed values that do not open with this process’s seal secret nor a previous one (SWITCHYARD_SEAL_SECRET changed since the call was decided? list the one it replaced in SWITCHYARD_SEAL_SECRET_PREVIOUS)';
+
+const NONE: readonly string[] = [];
+
+/** The text of each leaf of a value a token opened to (a password may be a number), as a tool could echo it. */
+function leavesOf(value: Json): string[] {
+  if (value === null) return [];
+  if (typeof value !== 'object') return [String(value)];
+  return (Array.isArray(value) ? value : Object.values(value)).flatMap(leavesOf);
+}
 
 /** `value` with its tokens opened, or undefined when one does not. */
 function openValue(value: Json, open: (token: string) => Json | undefined): Json | undefined {

@@ -107,7 +107,7 @@ function mountPage(app: Hono): void {
     c.header('Content-Type', asset.type);
     c.header('Cache-Control', 'no-cache');
     c.header('X-Content-Type-Options', 'nosniff');
-    c.header('Content-Security-Policy', "default-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'");
+    c.header('Content-Security-Policy', "default-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'self'");
     return c.body(asset.body);
   };
   app.get('/inspector', (c) => serve(c, '/inspector'));

@@ -7,9 +7,9 @@ import type { Logger } from '../logger.js';
  * do not): a refused request's {@link RefusalCode} (`bad_request`, `not_found`, `conflict` or a
  * conflict's own kind, see `StateConflict`, `payload_too_large`, `internal`, `unavailable`: the
  * same code a NATS reply carries for the same refusal), or one only HTTP has (`unauthorized`,
- * `method_not_allowed`, `unsupported_media_type`).
+ * `forbidden`, `method_not_allowed`, `unsupported_media_type`).
  */
-export type ErrorCode = RefusalCode | 'unauthorized' | 'method_not_allowed' | 'unsupported_media_type';
+export type ErrorCode = RefusalCode | 'unauthorized' | 'forbidden' | 'method_not_allowed' | 'unsupported_media_type';
 
 /** The body of every error response: what was wrong, its kind, and the details when there are several. */
 export interface ErrorBody {
@@ -19,12 +19,13 @@ export interface ErrorBody {
 }
 
 /** The statuses the HTTP surface answers errors with. */
-export type ErrorStatus = 400 | 401 | 404 | 405 | 409 | 413 | 415 | 500 | 503;
+export type ErrorStatus = 400 | 401 | 403 | 404 | 405 | 409 | 413 | 415 | 500 | 503;
 
 /** The code of an error answered with `status`, when nothing names its kind more closely. */
 const STATUS_CODES: Readonly<Record<ErrorStatus, ErrorCode>> = {
   400: 'bad_request',
   401: 'unauthorized',
+  403: 'forbidden',
   404: 'not_found',
   405: 'method_not_allowed',
   409: 'conflict',
@@ -60,6 +61,7 @@ export interface ErrorContext {
 const STATUS_TEXT: Readonly<Record<number, string>> = {
   400: 'bad request',
   401: 'unauthorized',
+  403: 'forbidden',
   404: 'not found',
   405: 'method not allowed',
   409: 'conflict',

@@ -6,6 +6,7 @@ import type { Runtime, ThreadView } from '../runtime/runtime.js';
 import { isJson, launchedWithOtherInput } from '../thread/events.js';
 import { keyedThreadId, MAX_OUTSIDE_KEY_CHARS } from '../thread/keyedThreadId.js';
 import { bodyText, JSON_CONTENT_TYPE, readBodyBytes, refuseUnknownQuery } from './requestBodies.js';
+import { createReplayGuard } from './replayGuard.js';
 import { verifyWebhookSignature, WEBHOOK_HEADERS } from './webhooks.js';
 
 /** Options of {@link mountHooks}. */
@@ -30,10 +31,12 @@ export function hookThreadId(deliveryId: string): string {
  * input. The delivery is signed as switchyard signs its own webhooks (`X-Switchyard-Timestamp`,
  * `X-Switchyard-Signature: sha256=HMAC(secret, "<timestamp>.<body>")`, a timestamp within the
  * tolerance), so it needs no bearer token, and carries an id (`X-Switchyard-Delivery`): a retry of
- * the same delivery answers 200 with the thread it launched, the first one 201.
+ * the same delivery answers 200 with the thread it launched, the first one 201. A signature this
+ * process took for one delivery is refused (401) under another id while it is fresh: the id is
+ * not signed, so a replay could otherwise launch again.
  *
  * Errors: 415 (not JSON), 400 (a body Content-Length announced is empty: a host's body parser
- * read it first), 401 (signature), 400 (a query parameter: the route takes none; no delivery id,
+ * read it first), 401 (signature, or a replay), 400 (a query parameter: the route takes none; no delivery id,
  * body not UTF-8 JSON, input refused by the agent), 404 (hooks off, no such agent), 409
  * (the delivery id was used with another body or agent), 413 (the body limit, before all of these;
  * or an input the thread's store cannot hold).
@@ -42,6 +45,7 @@ export function mountHooks(app: Hono, runtime: Runtime, options: HookOptions): v
   const { secret, previousSecrets = [], toleranceSeconds, logger } = options;
   // Previous secrets verify only beside a current one: without it, hooks are off.
   const secrets = [secret, ...previousSecrets];
+  const replays = createReplayGuard();
   app.post('/hooks/:agent', async (c) => {
     if (secret === '') throw new HTTPException(404, { message: 'inbound hooks are off: start the server with a hook secret (--hook-secret or SWITCHYARD_HOOK_SECRET)' });
     const type = c.req.header('content-type') ?? '';
@@ -60,6 +64,11 @@ export function mountHooks(app: Hono, runtime: Runtime, options: HookOptions): v
     const deliveryId = c.req.header(WEBHOOK_HEADERS.delivery)?.trim() ?? '';
     if (deliveryId === '' || deliveryId.length > MAX_OUTSIDE_KEY_CHARS) {
       throw new InvalidInputError(`a hook needs the ${WEBHOOK_HEADERS.delivery} header: the delivery's id, 1 to ${MAX_OUTSIDE_KEY_CHARS} characters (a retry sends the same id)`);
+    }
+    const replayOf = replays.usedBy(headers.signature!.trim().toLowerCase(), deliveryId, (Number(headers.timestamp) + toleranceSeconds) * 1000, Date.now());
+    if (replayOf !== undefined) {
+      logger.warn({ path: c.req.path, delivery: deliveryId, signedFor: replayOf }, 'inbound hook refused: its signature was used by another delivery');
+      throw new HTTPException(401, { message: `unauthorized: this signature was used by delivery ${replayOf} already (a replay?); sign each delivery with its own ${WEBHOOK_HEADERS.timestamp}` });
     }
     const raw = bodyText(bytes, 'the hook body');
     let input: unknown;

@@ -18,6 +18,7 @@ import { redactUrl } from '../context/redactUrl.js';
 import { secretsListedIn } from '../context/secretList.js';
 import { pathInApp } from './pathInApp.js';
 import { bearerTokenProblem } from './bearerToken.js';
+import { browserGuard, isLoopbackAddress } from './browserGuard.js';
 import { recordedCallbackUrl, sameCallbackUrl } from './callbackCredentials.js';
 import { drainRejectedBody } from './drainRejectedBody.js';
 import { errorBody, mapError, READY_TIMEOUT_MS, unavailable, UNAVAILABLE_RETRY_AFTER_SECONDS } from './errorMapper.js';
@@ -47,6 +48,15 @@ export interface HttpOptions {
    * @default process.env.SWITCHYARD_TOKEN (no check when unset)
    */
   token?: string | undefined;
+  /**
+   * Answer only requests whose `Host` names this machine's loopback (`localhost`, `*.localhost`,
+   * 127.0.0.0/8, `[::1]`); another gets 403 `forbidden`: a page on a site whose name its owner
+   * points at 127.0.0.1 (DNS rebinding) is otherwise same-origin with a server listening there.
+   * Whatever it is, a request a browser sends from a page of another site (`Sec-Fetch-Site`
+   * `cross-site` or `same-site`) gets 403 too, but a link followed (a `GET` navigation).
+   * @default false; {@link startHttpServer}: true when it listens on a loopback address and no token is required
+   */
+  loopbackHostsOnly?: boolean | undefined;
   /** Larger request bodies get 413. @default 1048576 (1 MiB) */
   maxBodyBytes?: number | undefined;
   /** Where unexpected errors and requests are logged. @default a silent logger */
@@ -264,6 +274,7 @@ export function createHttpApp(served: Runtime, options: HttpOptions = {}): HttpA
     callbackPreviousSecrets = options.callbackSecret === undefined ? secretsListedIn(process.env.SWITCHYARD_WEBHOOK_SECRET_PREVIOUS, callbackSecret) : [],
     workerServes,
     drainMs = DEFAULT_DRAIN_MS,
+    loopbackHostsOnly = false,
   } = options;
   // Refused here, not 400 on every request: no client could send it.
   const tokenProblem = token === '' ? undefined : bearerTokenProblem(token, 'the bearer token (token, default SWITCHYARD_TOKEN)');
@@ -317,6 +328,7 @@ export function createHttpApp(served: Runtime, options: HttpOptions = {}): HttpA
       },
     }),
   );
+  app.use('*', browserGuard({ loopbackHostsOnly }));
   app.get('/health', (c) => c.json({ ok: true }));
   app.get('/ready', async (c) => {
     if (shutdown?.aborted) return c.json(errorBody(503, SHUTTING_DOWN), 503);
@@ -512,7 +524,10 @@ export async function startHttpServer(runtime: Runtime, options: HttpServerOptio
   const { host = '127.0.0.1', port = 7878, drainMs = DEFAULT_DRAIN_MS, webhooks, webhookSource = runtime, ...appOptions } = options;
   const shutdown = new AbortController();
   const signals = [shutdown.signal, ...(appOptions.signal ? [appOptions.signal] : [])];
-  const app = createHttpApp(runtime, { ...appOptions, drainMs, signal: AbortSignal.any(signals) });
+  // Without a token, only the loopback's names: a site rebound to 127.0.0.1 would read and write it.
+  const tokenless = (appOptions.token ?? process.env.SWITCHYARD_TOKEN ?? '') === '';
+  const loopbackHostsOnly = appOptions.loopbackHostsOnly ?? (tokenless && isLoopbackAddress(host));
+  const app = createHttpApp(runtime, { ...appOptions, drainMs, loopbackHostsOnly, signal: AbortSignal.any(signals) });
   const notifierOptions: WebhookNotifierOptions | undefined =
     webhooks === undefined
       ? undefined

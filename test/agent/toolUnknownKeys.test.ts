@@ -108,6 +108,20 @@ describe('a decision with an unknown argument key', () => {
     expect(added[0]).toMatchObject({ type: 'error', data: { kind: 'invalid_args', tool: 'charge' } });
     expect(JSON.stringify(added[0])).toMatch(/arguments for charge are invalid: .*currency/);
   });
+
+  it('names the key in the message itself, not [REDACTED] (qa27 security D6: the text rule for "key: value" hid it)', async () => {
+    const refund = tool({ ...base, name: 'refund', input: z.object({ orderId: z.string() }) });
+    const support = agent({ name: 'support', description: 'refunds', prompt: 'You are {{agent}}.', tools: [refund] });
+    const output: ModelOutput = { toolCall: { name: 'refund', arguments: '{"orderId":"A","approved":true}' }, usage: { prompt: 1, completion: 1 }, model: 'm' };
+    const model: Model = { name: 'm', complete: async () => ({ success: true, data: output }) };
+    const clock = new SimulatedClock();
+    clock.set(T0);
+    const store = createMemoryStore({ clock });
+    const thread = await store.create(threadOf('t-2', 'support', [{ type: 'input', data: { input: 'go' } }]));
+    const { thread: after } = await decideStep({ agent: support, thread, state: deriveState(thread.events), deps: { model, store, clock, logger: silentLogger() } }, new AbortController());
+    const error = after.events.at(-1)!;
+    expect(error.type === 'error' && error.data.message).toBe('arguments for refund are invalid: (root): unknown key "approved"');
+  });
 });
 
 describe('a call recorded before unknown keys were refused', () => {

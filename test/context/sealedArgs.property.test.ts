@@ -60,8 +60,8 @@ describe('sealed tool arguments', () => {
     fc.assert(
       fc.property(argsArb, (args) => {
         const sealed = sealArgs(args, SECRET, DECLARED, AT);
-        expect(openArgs(sealed, [SECRET], AT)).toEqual({ success: true, data: args });
-        expect(openArgs(sealed, ['another-secret', SECRET], AT)).toEqual({ success: true, data: args });
+        expect(openArgs(sealed, [SECRET], AT)).toEqual({ success: true, data: args, revealed: expect.any(Array) });
+        expect(openArgs(sealed, ['another-secret', SECRET], AT)).toEqual({ success: true, data: args, revealed: expect.any(Array) });
       }),
     );
   });

@@ -109,6 +109,8 @@ describe('inspectorRoutes', () => {
     const csp = res.headers.get('content-security-policy')!;
     expect(csp).toContain("default-src 'self'");
     expect(csp).not.toContain('unsafe-inline');
+    // Its approve and deny buttons are not framed by a page of another origin (qa27 security D7).
+    expect(csp).toContain("frame-ancestors 'self'");
     const html = await res.text();
     expect(html).toMatch(/^<!doctype html>/);
     for (const id of ['thread-list', 'filter-status', 'filter-agent', 'timeline', 'actors', 'detail', 'launch', 'machine-picker']) expect(html).toContain(`id="${id}"`);

@@ -2,13 +2,14 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { agent } from '../../src/agent/agent.js';
 import { tool } from '../../src/agent/tool.js';
-import { judge } from '../../src/agent/customStep.js';
+import { intent, judge } from '../../src/agent/customStep.js';
 import { scriptedModel, type ScriptStep } from '../../src/model/scriptedModel.js';
 import { defineConfig } from '../../src/runtime/config.js';
 import { createRuntime, type Runtime } from '../../src/runtime/runtime.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
 import type { ThreadStore } from '../../src/store/threadStore.js';
 import type { ThreadEvent } from '../../src/thread/events.js';
+import { capturingLogger } from '../support/capturingLogger.js';
 
 const PASSWORD = 'Correct-Horse-Battery-9';
 const NOTE_KEY = 'sk-NOTEPLANTED1234567890abcd';
@@ -184,5 +185,77 @@ describe('a judge of a call whose arguments are sealed', () => {
     expect(end.status).toBe('done');
     // Its call, and the call in the state it is given.
     expect(judged).toEqual([{ user: 'bob', password: '[REDACTED]' }, { user: 'bob', password: '[REDACTED]' }]);
+  });
+});
+
+describe('a sealed value the tool echoes (qa27 security D1)', () => {
+  const TOKEN = 'Warehouse-Tok-77889900';
+  const echoing = (fail: boolean) =>
+    tool({
+      name: 'connect',
+      description: 'connects to the warehouse',
+      input: z.object({ host: z.string(), token: z.string() }),
+      run: ({ host, token }, ctx) => {
+        ctx.logger.info(`connecting to ${host} with ${token}`);
+        if (fail) throw new Error(`connect to ${host} failed: the warehouse rejected ${token}`);
+        return `connected to ${host} as ${token}`;
+      },
+    });
+  const CONNECT: ScriptStep = { intent: 'connect', args: { host: 'wh1', token: TOKEN } };
+
+  it.each([
+    ['its result', false],
+    ['its error', true],
+  ])('is redacted from %s, from what the model is shown next and from the log lines of the call', async (_, fail) => {
+    const { logger, out } = capturingLogger();
+    const a = agent({ name: 'links', description: 'connects', prompt: 'You are {{agent}}.', tools: [echoing(fail)], backoff: { initialMs: 1, maxMs: 1, jitter: 0 } });
+    const model = scriptedModel([CONNECT, DONE]);
+    const store = createMemoryStore();
+    const runtime = createRuntime({ agents: [a], store: shared(store), model, logger, sealSecret: 'seal-secret-one' });
+    const launched = await runtime.launch('links', 'go');
+    const end = await runtime.settled(launched.id);
+    await runtime.close();
+    expect(end.status).toBe('done');
+    const outcome = end.events.find((e) => e.type === (fail ? 'error' : 'tool_result'));
+    expect(JSON.stringify(outcome)).toContain('[REDACTED]');
+    expect(JSON.stringify((await store.get(end.id))!.events)).not.toContain(TOKEN);
+    expect(model.requests[1]!.context).not.toContain(TOKEN);
+    expect(out.text).toContain('connecting to wh1 with [REDACTED]');
+    expect(out.text).not.toContain(TOKEN);
+  });
+});
+
+describe('a sealed value an intent (a step of the author) echoes (qa27 security D1)', () => {
+  const TOKEN = 'Intent-Tok-5566778899';
+  const connect = (fail: boolean) =>
+    intent({
+      name: 'connect',
+      description: 'connects to the warehouse',
+      input: z.object({ host: z.string(), token: z.string() }),
+      run: ({ host, token }, context) => {
+        context.logger.info(`connecting to ${host} with ${token}`);
+        if (fail) throw new Error(`connect to ${host} failed: the warehouse rejected ${token}`);
+        return { output: `connected to ${host} as ${token}` };
+      },
+    });
+
+  it.each([
+    ['its output', false],
+    ['its error', true],
+  ])('is redacted from %s, from what the model is shown next and from the log lines of the step', async (_, fail) => {
+    const { logger, out } = capturingLogger();
+    const a = agent({ name: 'links', description: 'connects', prompt: 'You are {{agent}}.', tools: [], intents: [connect(fail)], backoff: { initialMs: 1, maxMs: 1, jitter: 0 } });
+    const model = scriptedModel([{ intent: 'connect', args: { host: 'wh1', token: TOKEN } }, DONE]);
+    const store = createMemoryStore();
+    const runtime = createRuntime({ agents: [a], store: shared(store), model, logger, sealSecret: 'seal-secret-one' });
+    const launched = await runtime.launch('links', 'go');
+    const end = await runtime.settled(launched.id);
+    await runtime.close();
+    expect(end.status).toBe('done');
+    expect(JSON.stringify(end.events.find((e) => e.type === (fail ? 'error' : 'custom')))).toContain('[REDACTED]');
+    expect(JSON.stringify((await store.get(end.id))!.events)).not.toContain(TOKEN);
+    expect(model.requests[1]!.context).not.toContain(TOKEN);
+    expect(out.text).toContain('connecting to wh1 with [REDACTED]');
+    expect(out.text).not.toContain(TOKEN);
   });
 });

@@ -22,9 +22,13 @@ beforeAll(async () => {
 });
 afterAll(() => stop());
 
-/** POSTs a delivery of `raw`, signed now. */
+/**
+ * POSTs a delivery of `raw`, signed for the run's own second (`run` seconds ago): two deliveries of
+ * one body signed within the same second would carry the same signature, which a server takes for
+ * one delivery only (a replay under another id is refused).
+ */
 function deliver(agent: string, raw: string, delivery: string): Promise<JsonResponse> {
-  const timestamp = String(Math.floor(Date.now() / 1000));
+  const timestamp = String(Math.floor(Date.now() / 1000) - run);
   return call(base, 'POST', `/hooks/${agent}`, raw, {
     'content-type': 'application/json',
     'X-Switchyard-Timestamp': timestamp,

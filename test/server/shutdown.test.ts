@@ -28,7 +28,7 @@ async function slowLaunch(server: HttpServer, sent: number): Promise<{ socket: S
   socket.on('data', (chunk) => (received += String(chunk)));
   socket.on('error', () => {}); // a reset connection is an answer too
   const answer = new Promise<string>((resolve) => socket.once('close', () => resolve(received)));
-  socket.write(`POST /threads HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(BODY)}\r\n\r\n`);
+  socket.write(`POST /threads HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(BODY)}\r\n\r\n`);
   socket.write(BODY.slice(0, sent));
   return { socket, answer };
 }

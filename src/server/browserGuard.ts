@@ -1,0 +1,65 @@
+import type { MiddlewareHandler } from 'hono';
+import { errorBody } from './errorMapper.js';
+
+/** Options of {@link browserGuard}. */
+export interface BrowserGuardOptions {
+  /** Answer only requests whose `Host` names a loopback host (see {@link isLoopbackHost}). */
+  readonly loopbackHostsOnly: boolean;
+}
+
+/**
+ * Refuses (403 `forbidden`) what a browser may send on behalf of a page of another site:
+ * - a request its `Sec-Fetch-Site` says comes from another site (`cross-site`, `same-site`),
+ *   unless it is a link followed (a `GET` or `HEAD` navigation): the API sends no CORS headers,
+ *   so no page of another origin calls it, and one that tries may still send a POST without a
+ *   body and without a preflight (`mode: 'no-cors'`), which a pause, resume or cancel takes;
+ * - with `loopbackHostsOnly`, a `Host` that names no loopback host: a page on a site whose name
+ *   its owner points at 127.0.0.1 (DNS rebinding) is same-origin with a server listening there,
+ *   and reads and writes it as its own when no token guards it.
+ * A request without these headers (curl, the CLI, a backend, a webhook sender) passes.
+ */
+export function browserGuard({ loopbackHostsOnly }: BrowserGuardOptions): MiddlewareHandler {
+  return async (c, next) => {
+    const site = c.req.header('sec-fetch-site');
+    if ((site === 'cross-site' || site === 'same-site') && !isNavigation(c.req.method, c.req.header('sec-fetch-mode'))) {
+      return c.json(errorBody(403, CROSS_SITE), 403);
+    }
+    const host = c.req.header('host');
+    if (loopbackHostsOnly && host !== undefined && !isLoopbackHost(host)) return c.json(errorBody(403, notLoopback(host)), 403);
+    await next();
+  };
+}
+
+const CROSS_SITE =
+  'forbidden: a page of another site sent this request (Sec-Fetch-Site); the API answers its own pages, and clients that are not browsers: call it from your backend';
+
+function notLoopback(host: string): string {
+  const shown = host.length > 100 ? `${host.slice(0, 100)}…` : host;
+  return `forbidden: this server listens on a loopback address without a token and answers the names of this machine's loopback only (localhost, 127.0.0.1, [::1]), not ${JSON.stringify(shown)}, which may be a site whose name was pointed at this machine (DNS rebinding); to serve other names (a reverse proxy), require a token (SWITCHYARD_TOKEN or --token)`;
+}
+
+function isNavigation(method: string, mode: string | undefined): boolean {
+  return (method === 'GET' || method === 'HEAD') && mode === 'navigate';
+}
+
+/**
+ * Whether a `Host` header (a name or an address, and maybe `:<port>`) names this machine's
+ * loopback: `localhost` and `*.localhost` (which browsers resolve to it themselves, RFC 6761),
+ * an address of 127.0.0.0/8, `[::1]`.
+ */
+export function isLoopbackHost(host: string): boolean {
+  const name = hostName(host.trim().toLowerCase());
+  return name === 'localhost' || name.endsWith('.localhost') || name === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name);
+}
+
+/** `host` without its port (an IPv6 address keeps its brackets). */
+function hostName(host: string): string {
+  if (host.startsWith('[')) return host.slice(0, host.indexOf(']') + 1) || host;
+  const colon = host.lastIndexOf(':');
+  return colon === -1 ? host : host.slice(0, colon);
+}
+
+/** Whether a server listening on `address` (as `--host` gives it, or as the socket reports it) listens on loopback only. */
+export function isLoopbackAddress(address: string): boolean {
+  return address === 'localhost' || address === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(address);
+}

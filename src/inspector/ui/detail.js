@@ -285,6 +285,7 @@ function header(view) {
         wakeNote(view),
         queued ? el('span', { id: 'thread-queued', class: 'queued', text: `queued: waiting for a slot, ${queued.running} running of maxConcurrent ${queued.maxConcurrent}` }) : null,
       ]),
+      endedNote(view),
     ]),
     // The server's count, as the CLI shows it: an agent's decisions, a pipeline's step results.
     el('div', { class: 'figures' }, [
@@ -293,6 +294,23 @@ function header(view) {
       ended || Number.isNaN(created) ? figure(duration(elapsed), 'elapsed') : figure(duration(elapsed), 'elapsed so far', created),
     ]),
   ]);
+}
+
+/**
+ * Why a thread ended badly, from its log: a failed thread's reason, a cancelled one's (and who
+ * cancelled it); null for any other.
+ * @param {ThreadView} view
+ */
+function endedNote(view) {
+  if (view.status !== 'failed' && view.status !== 'cancelled') return null;
+  let text = view.status === 'failed' ? 'Failed' : 'Cancelled';
+  for (const e of view.events) {
+    if (view.status === 'failed' && e.type === 'failed') text = `Failed: ${e.data.reason}`;
+    if (view.status === 'cancelled' && e.type === 'control' && e.data.action === 'cancel') {
+      text = `Cancelled${e.data.by ? ` by ${e.data.by}` : ''}${e.data.reason ? `: ${e.data.reason}` : ''}`;
+    }
+  }
+  return el('div', { id: 'thread-ended', class: `ended s-${view.status}`, text });
 }
 
 /**

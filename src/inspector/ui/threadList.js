@@ -48,13 +48,22 @@ function scheduleList() {
 export async function reloadThreads() {
   try {
     for (const row of await loadThreads()) upsertThread(row);
+    threadsLoaded = true;
     refreshList();
   } catch (error) {
     const status = error instanceof ApiError ? error.status : 0;
     const message = error instanceof Error ? error.message : String(error);
     spacer.replaceChildren(el('div', { class: 'hint', text: `Could not load threads: ${message}${status === 401 ? ' (open this page with ?token=<token>)' : ''}` }));
+    // Never read (a token refused): say so, rather than `loading…` and a count of no threads.
+    if (!threadsLoaded) {
+      $('#thread-count').textContent = 'not loaded';
+      for (const id of ['#stat-threads', '#stat-waiting']) $(id).textContent = '–';
+    }
   }
 }
+
+/** Whether the list was read once (its counts are the server's). */
+let threadsLoaded = false;
 
 /** Sorts, filters and renders the list, the agent filter's options and the header's figures. */
 export function refreshList() {

@@ -7,6 +7,7 @@ import { rowOfView, sortThreads, state, STATUS_TONE, upsertThread } from './stat
 
 /** @typedef {import('./types.js').ThreadRow} ThreadRow */
 /** @typedef {import('./types.js').AgentInfo} AgentInfo */
+/** @typedef {import('./types.js').Json} Json */
 /** @typedef {import('./types.js').PendingRequest} PendingRequest */
 
 /** A row's height (px); one of a thread that waits for a human has a line more, saying what it asks. */
@@ -322,6 +323,7 @@ async function initLaunch() {
     for (const [label, group] of /** @type {const} */ ([['agents', agents], ['pipelines', pipelines]])) {
       if (group.length) agentSelect.appendChild(el('optgroup', { label }, group.map(option)));
     }
+    for (const a of launchable) inputSchemas.set(a.name, a.inputSchema);
     askFor(agentSelect, input);
     if (launchable.length) form.hidden = false;
   } catch {
@@ -329,17 +331,59 @@ async function initLaunch() {
   }
 }
 
+/** The input schema of each agent and pipeline that can be launched (`GET /agents`), by name. @type {Map<string, Json | undefined>} */
+const inputSchemas = new Map();
+
 /**
- * What the launch input asks for: a pipeline takes JSON (its input schema is an object's, mostly);
- * an agent takes text or JSON.
+ * What the launch input asks for: one whose input schema is an object's (a pipeline's, mostly)
+ * takes JSON, shown by an example with its own keys; an agent that takes any input, text or JSON.
  * @param {HTMLSelectElement} agentSelect
  * @param {HTMLInputElement} input
  */
 function askFor(agentSelect, input) {
   const group = agentSelect.selectedOptions[0]?.parentElement;
   const pipeline = group instanceof HTMLOptGroupElement && group.label === 'pipelines';
-  input.placeholder = pipeline ? 'JSON input, e.g. {"topic": "…"}' : 'input…';
-  input.title = pipeline ? 'the pipeline\'s input, as JSON' : 'the input: text or JSON';
+  const shape = objectShape(inputSchemas.get(agentSelect.value));
+  const what = pipeline ? 'the pipeline’s input' : 'the agent’s input';
+  if (shape) {
+    input.placeholder = `JSON input, e.g. {${shape.keys.map(([key, example]) => `${JSON.stringify(key)}: ${example}`).join(', ')}}`;
+    input.title = `${what}, as JSON${shape.required.length ? `: ${shape.required.join(', ')} required` : ''}`;
+  } else {
+    input.placeholder = pipeline ? 'JSON input' : 'input…';
+    input.title = pipeline ? `${what}, as JSON` : 'the input: text or JSON';
+  }
+}
+
+/**
+ * The keys of an object's JSON Schema, each with an example value of its type, and the required
+ * ones; null for a schema of anything else.
+ * @param {Json | undefined} schema
+ * @returns {{ keys: [string, string][], required: string[] } | null}
+ */
+function objectShape(schema) {
+  if (!isObject(schema) || !isObject(schema.properties)) return null;
+  const keys = Object.entries(schema.properties);
+  if (!keys.length) return null;
+  const required = Array.isArray(schema.required) ? schema.required.filter((k) => typeof k === 'string') : [];
+  return { keys: keys.map(([key, property]) => [key, exampleOf(property)]), required };
+}
+
+const EXAMPLES = /** @type {Record<string, string>} */ ({ string: '"…"', number: '0', integer: '0', boolean: 'false', array: '[]', object: '{}' });
+
+/**
+ * @param {Json} property
+ */
+function exampleOf(property) {
+  const type = isObject(property) ? property.type : undefined;
+  return (typeof type === 'string' && EXAMPLES[type]) || '…';
+}
+
+/**
+ * @param {Json | undefined} value
+ * @returns {value is { [key: string]: Json }}
+ */
+function isObject(value) {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /**

@@ -243,15 +243,42 @@ function waitingCard(view, child) {
   // Not launched yet (the pipeline journals the child first: its launch refreshes the page), or
   // gone: the line stays as it is.
   loadThreadIfAny(child.threadId).then(
-    (childView) => {
+    async (childView) => {
       if (!childView || state.view !== view || !card.isConnected) return;
       line.append(`, which is ${childView.status}`);
-      const request = childView.pendingRequest;
-      if (request) card.append(el('div', { class: 'waiting-request', text: `${request.kind} request: ${request.question}` }), el('div', { class: 'hint', text: 'answer it on the child’s page' }));
+      // A child pipeline waits on a child of its own: what the chain waits for is at its end.
+      const end = await endOfChain(childView);
+      if (state.view !== view || !card.isConnected) return;
+      if (end.via) card.append(el('div', { class: 'waiting-through' }, [`through it on ${end.via.agent} thread `, threadLink(end.via.threadId), `, which is ${end.view.status}`]));
+      const request = end.view.pendingRequest;
+      if (request) card.append(el('div', { class: 'waiting-request', text: `${request.kind} request: ${request.question}` }), el('div', { class: 'hint', text: end.via ? 'answer it on that thread’s page' : 'answer it on the child’s page' }));
     },
     () => undefined,
   );
   return card;
+}
+
+/** How far down a chain of pipelines the card follows (the runtime's MAX_PIPELINE_DEPTH). */
+const MAX_CHAIN = 16;
+
+/**
+ * The thread at the end of a chain of pipelines waiting on their children, from `view` down (read
+ * from each one's log), and the delegation to it; `via` is null when `view` waits on none.
+ * @param {ThreadView} view
+ * @returns {Promise<{ view: ThreadView, via: { threadId: string, agent: string } | null }>}
+ */
+async function endOfChain(view) {
+  let end = view;
+  /** @type {{ threadId: string, agent: string } | null} */
+  let via = null;
+  for (let depth = 0; depth < MAX_CHAIN; depth++) {
+    const next = openDelegation(end);
+    const nextView = next ? await loadThreadIfAny(next.threadId).catch(() => null) : null;
+    if (!next || !nextView) break;
+    end = nextView;
+    via = next;
+  }
+  return { view: end, via };
 }
 
 /**

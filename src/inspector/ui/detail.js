@@ -133,7 +133,7 @@ export async function refreshView() {
  */
 function notLoaded(id, error) {
   state.view = null;
-  state.waitingOn = null;
+  state.waitingOn = new Set();
   $('#detail').replaceChildren(el('div', { class: 'empty', text: `Could not load ${id}: ${error instanceof Error ? error.message : String(error)}` }));
   clearTimeline();
 }
@@ -160,7 +160,7 @@ function renderDetail(view) {
   const pending = view.pendingRequest ? pendingCard(view, view.pendingRequest, (next) => state.selected === view.id && show(next), refused) : null;
   const typed = typedInCard(view.pendingRequest?.requestId);
   const child = openDelegation(view);
-  state.waitingOn = child?.threadId ?? null;
+  state.waitingOn = new Set(child ? [child.threadId] : []);
   $('#detail').replaceChildren(header(view), noticeCard(view) ?? document.createComment('no notice'), pending ?? document.createComment('no pending request'), child ? waitingCard(view, child) : document.createComment('no child waited on'), chartCard());
   typed();
   renderTimeline(view);
@@ -249,6 +249,7 @@ function waitingCard(view, child) {
       // A child pipeline waits on a child of its own: what the chain waits for is at its end.
       const end = await endOfChain(childView);
       if (state.view !== view || !card.isConnected) return;
+      for (const id of end.chain) state.waitingOn.add(id);
       if (end.via) card.append(el('div', { class: 'waiting-through' }, [`through it on ${end.via.agent} thread `, threadLink(end.via.threadId), `, which is ${end.view.status}`]));
       const request = end.view.pendingRequest;
       if (request) card.append(el('div', { class: 'waiting-request', text: `${request.kind} request: ${request.question}` }), el('div', { class: 'hint', text: end.via ? 'answer it on that thread’s page' : 'answer it on the child’s page' }));
@@ -265,20 +266,26 @@ const MAX_CHAIN = 16;
  * The thread at the end of a chain of pipelines waiting on their children, from `view` down (read
  * from each one's log), and the delegation to it; `via` is null when `view` waits on none.
  * @param {ThreadView} view
- * @returns {Promise<{ view: ThreadView, via: { threadId: string, agent: string } | null }>}
+ * `chain` names the threads followed below `view`.
+ * @returns {Promise<{ view: ThreadView, via: { threadId: string, agent: string } | null, chain: string[] }>}
  */
 async function endOfChain(view) {
   let end = view;
   /** @type {{ threadId: string, agent: string } | null} */
   let via = null;
+  /** @type {string[]} */
+  const chain = [];
   for (let depth = 0; depth < MAX_CHAIN; depth++) {
     const next = openDelegation(end);
-    const nextView = next ? await loadThreadIfAny(next.threadId).catch(() => null) : null;
-    if (!next || !nextView) break;
+    if (!next) break;
+    // Journaled but not launched yet: its launch moves it, and the page reads the card again.
+    chain.push(next.threadId);
+    const nextView = await loadThreadIfAny(next.threadId).catch(() => null);
+    if (!nextView) break;
     end = nextView;
     via = next;
   }
-  return { view: end, via };
+  return { view: end, via, chain };
 }
 
 /**

@@ -73,4 +73,18 @@ describe('the inspector in a narrow window', () => {
       expect(errors).toEqual([]);
     });
   }
+
+  it('brings the thread chosen from the list into view on a phone, where it lies below the list', async () => {
+    const server = await startInspectorServer();
+    cleanups.push(() => server.close());
+    for (const id of ['th-a', 'th-b']) await server.runtime.launch('calculator', 'add 2 and 3', { threadId: id });
+    await expect.poll(async () => (await server.runtime.get('th-b'))?.status, { timeout: 10_000 }).toBe('done');
+    const { page, errors } = await open(server);
+    await page.setViewportSize({ width: 420, height: 860 });
+    await page.locator('.thread-row[data-id="th-b"]').click();
+    await expect.poll(() => page.locator('#thread-title').textContent()).toBe('th-b');
+    // The thread's header is at the top of the window, not below the list.
+    await expect.poll(() => page.evaluate(() => Math.round((globalThis as unknown as { document: { querySelector(s: string): { getBoundingClientRect(): { top: number } } } }).document.querySelector('#detail').getBoundingClientRect().top))).toBeLessThanOrEqual(60);
+    expect(errors).toEqual([]);
+  });
 });

@@ -21,6 +21,19 @@ const list = $('#thread-list');
 const spacer = el('div', { class: 'spacer' });
 /** @type {(id: string) => void} */
 let onSelect = () => {};
+
+/** A page of one column (a phone: styles.css's `max-width: 640px`), where the thread lies below the list. */
+const oneColumn = window.matchMedia('(max-width: 640px)');
+
+/**
+ * Opens a thread chosen from the list (or launched from its form) and, on a page of one column,
+ * scrolls to it.
+ * @param {string} id
+ */
+function choose(id) {
+  onSelect(id);
+  if (oneColumn.matches) $('#detail').scrollIntoView({ block: 'start' });
+}
 let frame = 0;
 
 /**
@@ -148,7 +161,7 @@ function rowAt(y) {
  */
 function threadRow(t, i) {
   const selected = t.id === state.selected;
-  const row = el('div', { class: `thread-row${selected ? ' selected' : ''}`, role: 'listitem', tabindex: '0', 'aria-current': selected ? 'true' : null, 'data-id': t.id, title: t.id, onclick: () => onSelect(t.id) }, [
+  const row = el('div', { class: `thread-row${selected ? ' selected' : ''}`, role: 'listitem', tabindex: '0', 'aria-current': selected ? 'true' : null, 'data-id': t.id, title: t.id, onclick: () => choose(t.id) }, [
     idLine(t.id),
     el('div', { class: 'meta' }, [statusPill(t.status), el('span', { class: 'agent', text: t.agent, title: t.agent }), el('span', { class: 'when', text: ago(t.updatedAt) })]),
     t.pending && askLine(t.pending),
@@ -212,7 +225,7 @@ function onListKey(event) {
   if (id === null) return;
   if (event.key === 'Enter' || event.key === ' ') {
     event.preventDefault();
-    onSelect(id);
+    choose(id);
     return;
   }
   const moves = { ArrowDown: 1, ArrowUp: -1, Home: -Infinity, End: Infinity };
@@ -306,7 +319,7 @@ async function initLaunch() {
       input.value = '';
       upsertThread(rowOfView(view));
       refreshList();
-      onSelect(view.id);
+      choose(view.id);
     } catch (error) {
       failure.textContent = `Launch failed: ${error instanceof Error ? error.message : String(error)}`;
       failure.hidden = false;

@@ -153,5 +153,8 @@ export function resolveChoice(pipeline: Pipeline, branch: string, choice: unknow
     return { name: pipeline.steps[index + 1]?.name ?? FINISH };
   }
   if (typeof choice === 'string' && (choice === FINISH || pipeline.steps.some((s) => s.name === choice))) return { name: choice };
-  return { error: `branch ${branch} chose ${JSON.stringify(choice)}, which is not a step of pipeline ${pipeline.name} (its steps: ${pipeline.steps.map((s) => s.name).join(', ')}; or FINISH)` };
+  const refused = `branch ${branch} chose ${JSON.stringify(choice)}, which is not a step of pipeline ${pipeline.name}`;
+  // FINISH spelled out (no type check under tsx): say what FINISH is.
+  if (choice === 'FINISH') return { error: `${refused}: to finish, return FINISH imported from switchyard (import { FINISH } from 'switchyard'), whose value is ${JSON.stringify(FINISH)}` };
+  return { error: `${refused} (its steps: ${pipeline.steps.map((s) => s.name).join(', ')}; or FINISH, imported from switchyard)` };
 }

@@ -265,6 +265,10 @@ describe('the inspector page', () => {
     const anonymous = await open(server, '', false);
     await expect.poll(() => text(anonymous.page, '#thread-list')).toMatch(/unauthorized.*\?token=/);
     expect(await anonymous.page.locator('.thread-row').count()).toBe(0);
+    // Nothing was read: the list is not left `loading…`, nor does the header count no threads (QA27 inspect D7).
+    expect(await text(anonymous.page, '#thread-count')).toBe('not loaded');
+    expect(await text(anonymous.page, '#stat-threads')).toBe('–');
+    expect(await text(anonymous.page, '#stat-waiting')).toBe('–');
   });
 
   it('stops reconnecting its stream when the server refuses the token, and says the token is missing or wrong', async () => {

@@ -129,7 +129,13 @@ describe('pipeline loops and branches', () => {
     expect(unknown.status).toBe('failed');
     expect(unknown.thread.events.at(-1)).toMatchObject({
       type: 'failed',
-      data: { reason: 'branch pick chose "nowhere", which is not a step of pipeline chooser (its steps: a, pick; or FINISH)' },
+      data: { reason: 'branch pick chose "nowhere", which is not a step of pipeline chooser (its steps: a, pick; or FINISH, imported from switchyard)' },
+    });
+    // The README says a branch may choose FINISH: the string 'FINISH' (no type check under tsx) is told how.
+    const spelled = await runPipeline(chooser(() => 'FINISH'), inputEvents({}));
+    expect(spelled.thread.events.at(-1)).toMatchObject({
+      type: 'failed',
+      data: { reason: `branch pick chose "FINISH", which is not a step of pipeline chooser: to finish, return FINISH imported from switchyard (import { FINISH } from 'switchyard'), whose value is "$finish"` },
     });
     const flaky = await runPipeline(
       chooser(() => {

@@ -133,7 +133,7 @@ export async function refreshView() {
  */
 function notLoaded(id, error) {
   state.view = null;
-  state.waitingOn = null;
+  state.waitingOn = new Set();
   $('#detail').replaceChildren(el('div', { class: 'empty', text: `Could not load ${id}: ${error instanceof Error ? error.message : String(error)}` }));
   clearTimeline();
 }
@@ -160,7 +160,7 @@ function renderDetail(view) {
   const pending = view.pendingRequest ? pendingCard(view, view.pendingRequest, (next) => state.selected === view.id && show(next), refused) : null;
   const typed = typedInCard(view.pendingRequest?.requestId);
   const child = openDelegation(view);
-  state.waitingOn = child?.threadId ?? null;
+  state.waitingOn = new Set(child ? [child.threadId] : []);
   $('#detail').replaceChildren(header(view), noticeCard(view) ?? document.createComment('no notice'), pending ?? document.createComment('no pending request'), child ? waitingCard(view, child) : document.createComment('no child waited on'), chartCard());
   typed();
   renderTimeline(view);
@@ -243,15 +243,49 @@ function waitingCard(view, child) {
   // Not launched yet (the pipeline journals the child first: its launch refreshes the page), or
   // gone: the line stays as it is.
   loadThreadIfAny(child.threadId).then(
-    (childView) => {
+    async (childView) => {
       if (!childView || state.view !== view || !card.isConnected) return;
       line.append(`, which is ${childView.status}`);
-      const request = childView.pendingRequest;
-      if (request) card.append(el('div', { class: 'waiting-request', text: `${request.kind} request: ${request.question}` }), el('div', { class: 'hint', text: 'answer it on the child’s page' }));
+      // A child pipeline waits on a child of its own: what the chain waits for is at its end.
+      const end = await endOfChain(childView);
+      if (state.view !== view || !card.isConnected) return;
+      for (const id of end.chain) state.waitingOn.add(id);
+      if (end.via) card.append(el('div', { class: 'waiting-through' }, [`through it on ${end.via.agent} thread `, threadLink(end.via.threadId), `, which is ${end.view.status}`]));
+      const request = end.view.pendingRequest;
+      if (request) card.append(el('div', { class: 'waiting-request', text: `${request.kind} request: ${request.question}` }), el('div', { class: 'hint', text: end.via ? 'answer it on that thread’s page' : 'answer it on the child’s page' }));
     },
     () => undefined,
   );
   return card;
+}
+
+/** How far down a chain of pipelines the card follows (the runtime's MAX_PIPELINE_DEPTH). */
+const MAX_CHAIN = 16;
+
+/**
+ * The thread at the end of a chain of pipelines waiting on their children, from `view` down (read
+ * from each one's log), and the delegation to it; `via` is null when `view` waits on none.
+ * @param {ThreadView} view
+ * `chain` names the threads followed below `view`.
+ * @returns {Promise<{ view: ThreadView, via: { threadId: string, agent: string } | null, chain: string[] }>}
+ */
+async function endOfChain(view) {
+  let end = view;
+  /** @type {{ threadId: string, agent: string } | null} */
+  let via = null;
+  /** @type {string[]} */
+  const chain = [];
+  for (let depth = 0; depth < MAX_CHAIN; depth++) {
+    const next = openDelegation(end);
+    if (!next) break;
+    // Journaled but not launched yet: its launch moves it, and the page reads the card again.
+    chain.push(next.threadId);
+    const nextView = await loadThreadIfAny(next.threadId).catch(() => null);
+    if (!nextView) break;
+    end = nextView;
+    via = next;
+  }
+  return { view: end, via, chain };
 }
 
 /**
@@ -285,6 +319,7 @@ function header(view) {
         wakeNote(view),
         queued ? el('span', { id: 'thread-queued', class: 'queued', text: `queued: waiting for a slot, ${queued.running} running of maxConcurrent ${queued.maxConcurrent}` }) : null,
       ]),
+      endedNote(view),
     ]),
     // The server's count, as the CLI shows it: an agent's decisions, a pipeline's step results.
     el('div', { class: 'figures' }, [
@@ -293,6 +328,23 @@ function header(view) {
       ended || Number.isNaN(created) ? figure(duration(elapsed), 'elapsed') : figure(duration(elapsed), 'elapsed so far', created),
     ]),
   ]);
+}
+
+/**
+ * Why a thread ended badly, from its log: a failed thread's reason, a cancelled one's (and who
+ * cancelled it); null for any other.
+ * @param {ThreadView} view
+ */
+function endedNote(view) {
+  if (view.status !== 'failed' && view.status !== 'cancelled') return null;
+  let text = view.status === 'failed' ? 'Failed' : 'Cancelled';
+  for (const e of view.events) {
+    if (view.status === 'failed' && e.type === 'failed') text = `Failed: ${e.data.reason}`;
+    if (view.status === 'cancelled' && e.type === 'control' && e.data.action === 'cancel') {
+      text = `Cancelled${e.data.by ? ` by ${e.data.by}` : ''}${e.data.reason ? `: ${e.data.reason}` : ''}`;
+    }
+  }
+  return el('div', { id: 'thread-ended', class: `ended s-${view.status}`, text });
 }
 
 /**

@@ -54,8 +54,8 @@ function onThreads(rows) {
   for (const row of rows) {
     upsertThread(row);
     if (row.id === state.selected && (!state.view || row.version !== state.view.version)) refresh = true;
-    // The child the selected pipeline waits on moved: what the page says of it is read again.
-    if (row.id === state.waitingOn) refresh = true;
+    // The child the selected pipeline waits on (or one down its chain) moved: what the page says of it is read again.
+    if (state.waitingOn.has(row.id)) refresh = true;
   }
   // A thread that moved while no actor ran it (cancelled at rest) changes its stopped actor's row.
   scheduleActors();

@@ -38,8 +38,8 @@ export const state = {
   selected: null,
   /** The selected thread with its events, once loaded. @type {ThreadView | null} */
   view: null,
-  /** The child the selected pipeline waits on, if it waits on one: its changes refresh the page. @type {string | null} */
-  waitingOn: null,
+  /** The child the selected pipeline waits on, and the threads down its chain (a child pipeline's own child...): their changes refresh the page. @type {Set<string>} */
+  waitingOn: new Set(),
   /** By key (`<processId>/<sessionId>`), least recently updated first. @type {Map<string, ActorRecord>} */
   actors: new Map(),
   /** The latest machine actor of each thread (the last the server saw): the only one listed. @type {Map<string, ActorRecord>} */

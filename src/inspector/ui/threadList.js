@@ -7,6 +7,7 @@ import { rowOfView, sortThreads, state, STATUS_TONE, upsertThread } from './stat
 
 /** @typedef {import('./types.js').ThreadRow} ThreadRow */
 /** @typedef {import('./types.js').AgentInfo} AgentInfo */
+/** @typedef {import('./types.js').Json} Json */
 /** @typedef {import('./types.js').PendingRequest} PendingRequest */
 
 /** A row's height (px); one of a thread that waits for a human has a line more, saying what it asks. */
@@ -20,6 +21,19 @@ const list = $('#thread-list');
 const spacer = el('div', { class: 'spacer' });
 /** @type {(id: string) => void} */
 let onSelect = () => {};
+
+/** A page of one column (a phone: styles.css's `max-width: 640px`), where the thread lies below the list. */
+const oneColumn = window.matchMedia('(max-width: 640px)');
+
+/**
+ * Opens a thread chosen from the list (or launched from its form) and, on a page of one column,
+ * scrolls to it.
+ * @param {string} id
+ */
+function choose(id) {
+  onSelect(id);
+  if (oneColumn.matches) $('#detail').scrollIntoView({ block: 'start' });
+}
 let frame = 0;
 
 /**
@@ -48,13 +62,22 @@ function scheduleList() {
 export async function reloadThreads() {
   try {
     for (const row of await loadThreads()) upsertThread(row);
+    threadsLoaded = true;
     refreshList();
   } catch (error) {
     const status = error instanceof ApiError ? error.status : 0;
     const message = error instanceof Error ? error.message : String(error);
     spacer.replaceChildren(el('div', { class: 'hint', text: `Could not load threads: ${message}${status === 401 ? ' (open this page with ?token=<token>)' : ''}` }));
+    // Never read (a token refused): say so, rather than `loading…` and a count of no threads.
+    if (!threadsLoaded) {
+      $('#thread-count').textContent = 'not loaded';
+      for (const id of ['#stat-threads', '#stat-waiting']) $(id).textContent = '–';
+    }
   }
 }
+
+/** Whether the list was read once (its counts are the server's). */
+let threadsLoaded = false;
 
 /** Sorts, filters and renders the list, the agent filter's options and the header's figures. */
 export function refreshList() {
@@ -138,7 +161,7 @@ function rowAt(y) {
  */
 function threadRow(t, i) {
   const selected = t.id === state.selected;
-  const row = el('div', { class: `thread-row${selected ? ' selected' : ''}`, role: 'listitem', tabindex: '0', 'aria-current': selected ? 'true' : null, 'data-id': t.id, title: t.id, onclick: () => onSelect(t.id) }, [
+  const row = el('div', { class: `thread-row${selected ? ' selected' : ''}`, role: 'listitem', tabindex: '0', 'aria-current': selected ? 'true' : null, 'data-id': t.id, title: t.id, onclick: () => choose(t.id) }, [
     idLine(t.id),
     el('div', { class: 'meta' }, [statusPill(t.status), el('span', { class: 'agent', text: t.agent, title: t.agent }), el('span', { class: 'when', text: ago(t.updatedAt) })]),
     t.pending && askLine(t.pending),
@@ -202,7 +225,7 @@ function onListKey(event) {
   if (id === null) return;
   if (event.key === 'Enter' || event.key === ' ') {
     event.preventDefault();
-    onSelect(id);
+    choose(id);
     return;
   }
   const moves = { ArrowDown: 1, ArrowUp: -1, Home: -Infinity, End: Infinity };
@@ -296,7 +319,7 @@ async function initLaunch() {
       input.value = '';
       upsertThread(rowOfView(view));
       refreshList();
-      onSelect(view.id);
+      choose(view.id);
     } catch (error) {
       failure.textContent = `Launch failed: ${error instanceof Error ? error.message : String(error)}`;
       failure.hidden = false;
@@ -313,6 +336,7 @@ async function initLaunch() {
     for (const [label, group] of /** @type {const} */ ([['agents', agents], ['pipelines', pipelines]])) {
       if (group.length) agentSelect.appendChild(el('optgroup', { label }, group.map(option)));
     }
+    for (const a of launchable) inputSchemas.set(a.name, a.inputSchema);
     askFor(agentSelect, input);
     if (launchable.length) form.hidden = false;
   } catch {
@@ -320,17 +344,59 @@ async function initLaunch() {
   }
 }
 
+/** The input schema of each agent and pipeline that can be launched (`GET /agents`), by name. @type {Map<string, Json | undefined>} */
+const inputSchemas = new Map();
+
 /**
- * What the launch input asks for: a pipeline takes JSON (its input schema is an object's, mostly);
- * an agent takes text or JSON.
+ * What the launch input asks for: one whose input schema is an object's (a pipeline's, mostly)
+ * takes JSON, shown by an example with its own keys; an agent that takes any input, text or JSON.
  * @param {HTMLSelectElement} agentSelect
  * @param {HTMLInputElement} input
  */
 function askFor(agentSelect, input) {
   const group = agentSelect.selectedOptions[0]?.parentElement;
   const pipeline = group instanceof HTMLOptGroupElement && group.label === 'pipelines';
-  input.placeholder = pipeline ? 'JSON input, e.g. {"topic": "…"}' : 'input…';
-  input.title = pipeline ? 'the pipeline\'s input, as JSON' : 'the input: text or JSON';
+  const shape = objectShape(inputSchemas.get(agentSelect.value));
+  const what = pipeline ? 'the pipeline’s input' : 'the agent’s input';
+  if (shape) {
+    input.placeholder = `JSON input, e.g. {${shape.keys.map(([key, example]) => `${JSON.stringify(key)}: ${example}`).join(', ')}}`;
+    input.title = `${what}, as JSON${shape.required.length ? `: ${shape.required.join(', ')} required` : ''}`;
+  } else {
+    input.placeholder = pipeline ? 'JSON input' : 'input…';
+    input.title = pipeline ? `${what}, as JSON` : 'the input: text or JSON';
+  }
+}
+
+/**
+ * The keys of an object's JSON Schema, each with an example value of its type, and the required
+ * ones; null for a schema of anything else.
+ * @param {Json | undefined} schema
+ * @returns {{ keys: [string, string][], required: string[] } | null}
+ */
+function objectShape(schema) {
+  if (!isObject(schema) || !isObject(schema.properties)) return null;
+  const keys = Object.entries(schema.properties);
+  if (!keys.length) return null;
+  const required = Array.isArray(schema.required) ? schema.required.filter((k) => typeof k === 'string') : [];
+  return { keys: keys.map(([key, property]) => [key, exampleOf(property)]), required };
+}
+
+const EXAMPLES = /** @type {Record<string, string>} */ ({ string: '"…"', number: '0', integer: '0', boolean: 'false', array: '[]', object: '{}' });
+
+/**
+ * @param {Json} property
+ */
+function exampleOf(property) {
+  const type = isObject(property) ? property.type : undefined;
+  return (typeof type === 'string' && EXAMPLES[type]) || '…';
+}
+
+/**
+ * @param {Json | undefined} value
+ * @returns {value is { [key: string]: Json }}
+ */
+function isObject(value) {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /**

@@ -41,5 +41,5 @@ export {};
 
 /**
  * What `GET /agents` lists: an agent or a pipeline (older servers list agents only, without `kind`).
- * @typedef {{ name: string, kind?: 'agent' | 'pipeline', description?: string }} AgentInfo
+ * @typedef {{ name: string, kind?: 'agent' | 'pipeline', description?: string, inputSchema?: Json }} AgentInfo
  */

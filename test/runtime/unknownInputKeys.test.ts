@@ -8,7 +8,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { agent, createMemoryStore, createRuntime, InvalidInputError } from '../../src/index.js';
+import { agent, createMemoryStore, createRuntime, InvalidInputError, type Agent } from '../../src/index.js';
 import { createHttpApp } from '../../src/server/httpServer.js';
 import { checkLaunch } from '../../src/runtime/launching.js';
 import { pipeline } from '../../src/pipeline/pipeline.js';
@@ -65,7 +65,7 @@ describe('a launch input with a key its input schema does not list', () => {
   });
 
   it('is taken by a loose object, and kept for a webhook body and a pipeline child', () => {
-    const sources = { agents: new Map([[refunds.name, refunds], [loose.name, loose]]), pipelines: new Map(), scheduled: false };
+    const sources = { agents: new Map<string, Agent>([[refunds.name, refunds], [loose.name, loose]]), pipelines: new Map(), scheduled: false };
     expect(checkLaunch(sources, 'loose', { orderId: 'A', note: 'x' }).json).toEqual({ orderId: 'A', note: 'x' });
     expect(checkLaunch(sources, 'refunds', { orderId: 'A', action: 'opened' }, { source: { kind: 'webhook' } }).json).toEqual({ orderId: 'A', action: 'opened' });
     expect(checkLaunch(sources, 'refunds', { orderId: 'A', more: 1 }, { source: { kind: 'pipeline', parentId: 'p1' } }).json).toEqual({ orderId: 'A', more: 1 });

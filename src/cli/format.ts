@@ -344,15 +344,25 @@ function urgencyNote(request: HumanRequest): string {
 const MAX_PENDING_CELL = 60;
 
 /**
- * The thread list as a table: id, agent, status, events, updated, and, when a thread listed
- * waits for a human, what it asks (`pending`: `approval: send_mail {"to":"ana"}`, `input: Which order?`).
+ * The thread list as a table: id, agent, status, events, updated, the pipeline (its thread id) of
+ * a thread `pipelines` names one for, and, when a thread listed waits for a human, what it asks
+ * (`pending`: `approval: send_mail {"to":"ana"}`, `input: Which order?`).
  */
-export function threadsTable(threads: readonly ThreadSummary[], now: number = Date.now()): string {
+export function threadsTable(threads: readonly ThreadSummary[], now: number = Date.now(), pipelines: ReadonlyMap<string, string> = new Map()): string {
   if (threads.length === 0) return 'no threads';
   const pending = threads.some((t) => t.pending !== undefined);
+  const parents = threads.some((t) => pipelines.has(t.id));
   const rows = [
-    ['ID', 'AGENT', 'STATUS', 'EVENTS', 'UPDATED', ...(pending ? ['PENDING'] : [])],
-    ...threads.map((t) => [t.id, t.agent, t.status, String(t.version), ago(t.updatedAt, now), ...(pending ? [pendingCell(t.pending)] : [])]),
+    ['ID', 'AGENT', 'STATUS', 'EVENTS', 'UPDATED', ...(parents ? ['PIPELINE'] : []), ...(pending ? ['PENDING'] : [])],
+    ...threads.map((t) => [
+      t.id,
+      t.agent,
+      t.status,
+      String(t.version),
+      ago(t.updatedAt, now),
+      ...(parents ? [pipelines.get(t.id) ?? ''] : []),
+      ...(pending ? [pendingCell(t.pending)] : []),
+    ]),
   ];
   const widths = rows[0]!.map((_, col) => Math.max(...rows.map((row) => row[col]!.length)));
   // A row waiting for nothing ends at its time, without the padding of an empty last cell.

@@ -237,7 +237,7 @@ describe('threads: pending requests and --updated-before', () => {
     const table = await cli('threads', '--limit', '1000');
     expect(table.code).toBe(0);
     const lines = table.stdout.trimEnd().split('\n');
-    expect(lines[0]).toMatch(/^ID +AGENT +STATUS +EVENTS +UPDATED +PENDING$/);
+    expect(lines[0]).toMatch(/^ID +AGENT +STATUS +EVENTS +UPDATED +(PIPELINE +)?PENDING$/);
     const rowOf = (id: string): string => lines.find((line) => line.startsWith(`${id} `)) ?? '';
     expect(rowOf(asking)).toMatch(/ awaiting_human .* approval: echo \{"text":"again"\}$/);
     expect(rowOf(question)).toMatch(/ awaiting_human .* input: Which order\?$/);

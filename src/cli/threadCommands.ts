@@ -14,7 +14,7 @@ import { UsageError, type CliContext } from './cliContext.js';
 import { waitedDescendant, waitedThread, type WaitedDescendant } from '../pipeline/delegations.js';
 import { MAX_THREAD_ID_LENGTH } from '../pipeline/pipelineDefinition.js';
 import { withInputJsonHint } from './inputJsonHint.js';
-import { replyHint, shellQuote, threadDetails, threadsTable, waitedCallLine, type CommandHint } from './format.js';
+import { replyHint, shellQuote, stoppedCallLine, threadDetails, threadsTable, waitedCallLine, type CommandHint } from './format.js';
 import { absentAgentNote, unknownAgentFilterNote } from './unservedNote.js';
 
 /**
@@ -175,7 +175,8 @@ export function addThreadCommands(program: Command, cli: CliContext): void {
       const by = opts.by ?? currentUser();
       const current = await client.get(id).catch(() => undefined);
       if (action !== 'resume') {
-        // The server answers once the call in flight is over (up to the tool's timeoutMs): say so now.
+        // The server answers once the call in flight is over (up to the tool's timeoutMs): say so
+        // now. A pipeline's cancel does not wait for its child's call: say that it is told to stop.
         const waited = current === undefined ? undefined : (waitedCallLine(current, action) ?? (action === 'cancel' ? await childCallLine(client, current) : undefined));
         if (waited !== undefined) cli.err(waited);
       }
@@ -232,12 +233,12 @@ async function childWaitedOn(client: Client, view: ThreadView): Promise<WaitedDe
 }
 
 /**
- * What a cancel of a pipeline waits for: the call its child (or, nested, a thread further down)
- * runs in the server, which the cancel of that child waits for (a pause leaves the child running).
+ * What a cancel of a pipeline does to the call its child (or, nested, a thread further down) runs
+ * in the server: told to stop, not waited for (a pause leaves the child running).
  */
 async function childCallLine(client: Client, view: ThreadView): Promise<string | undefined> {
   const waiting = await childWaitedOn(client, view).catch(() => undefined);
-  return waiting === undefined ? undefined : waitedCallLine(waiting.view, 'cancel', waitedThread(waiting.child, waiting.through));
+  return waiting === undefined ? undefined : stoppedCallLine(waiting.view, waitedThread(waiting.child, waiting.through));
 }
 
 /** The thread input from words or `--input-json`. */

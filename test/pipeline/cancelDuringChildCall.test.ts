@@ -28,7 +28,7 @@ describe("cancelling a pipeline while its child's tool call runs here", () => {
       const app = createHttpApp(runtime, { token: '' });
       await runtime.launch('posts', 'publish hello', { threadId: 'pp' });
       const signal = await tools.started.promise;
-      const answered = app.request('/threads/pp/cancel', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ reason: 'withdrawn' }) });
+      const answered = Promise.resolve(app.request('/threads/pp/cancel', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ reason: 'withdrawn' }) }));
       const res = await within(answered, 10_000, "the cancel's answer while the child's call still runs");
       expect(res.status).toBe(200);
       expect(await res.json()).toMatchObject({ id: 'pp', status: 'cancelled' });

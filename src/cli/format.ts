@@ -270,23 +270,37 @@ function callInFlightLine(view: ThreadView, now: number): string | undefined {
  * tool call the thread runs (its log shows it started, with no outcome), or, for a pause, the
  * model call in flight (an actor runs the thread and no call is open). Only when the server's own
  * actor runs the thread (`live`): a call running in another process is not waited for. Undefined
- * when nothing is waited for. `of` names the thread when it is not the one acted on (a cancelled
- * pipeline's child, whose call the cancel waits for): `... publish (c1, started 12:30:12) of
- * publisher thread p--pub to finish before cancelling`.
+ * when nothing is waited for.
  */
-export function waitedCallLine(view: ThreadView, action: 'pause' | 'cancel', of?: string): string | undefined {
+export function waitedCallLine(view: ThreadView, action: 'pause' | 'cancel'): string | undefined {
   if (view.live !== true || (view.status !== 'running' && view.status !== 'backing_off')) return undefined;
   const acting = action === 'pause' ? 'pausing' : 'cancelling';
-  // A pipeline waiting on its child runs no call of its own here.
+  const call = runningCall(view);
+  if (call !== undefined) return `waiting for the running call ${call} to finish before ${acting}`;
+  // A cancel aborts a decision at once; a pause lets it finish.
+  return action === 'pause' && view.status === 'running' && openDelegation(view) === null ? `waiting for the model call in flight to finish before ${acting}` : undefined;
+}
+
+/**
+ * The call a cancelled pipeline's child (`of` names it) runs in the server, which the pipeline's
+ * cancel tells to stop without waiting for it: `the running call publish (c1, started 12:30:12) of
+ * publisher thread p--pub is told to stop; its outcome is recorded after the cancel`. Undefined
+ * when the server's own actor runs no call of it.
+ */
+export function stoppedCallLine(view: ThreadView, of: string): string | undefined {
+  if (view.live !== true || (view.status !== 'running' && view.status !== 'backing_off')) return undefined;
+  const call = runningCall(view);
+  return call === undefined ? undefined : `the running call ${call} of ${of} is told to stop; its outcome is recorded after the cancel`;
+}
+
+/** `publish (c1, started 12:30:12)`: the tool call a thread's log shows started with no outcome; undefined for none (a pipeline waiting on its child runs none). */
+function runningCall(view: ThreadView): string | undefined {
   if (openDelegation(view) !== null) return undefined;
   const call = deriveState(view.events).pendingCall;
-  if (call !== null && call.started) {
-    const started = view.events.findLast((e) => e.type === 'tool_call' && e.data.callId === call.callId);
-    const since = started === undefined ? '' : `, started ${clockTime(started.at)}`;
-    return `waiting for the running call ${call.tool} (${call.callId}${since})${of === undefined ? '' : ` of ${of}`} to finish before ${acting}`;
-  }
-  // A cancel aborts a decision at once; a pause lets it finish.
-  return action === 'pause' && view.status === 'running' ? `waiting for the model call in flight to finish before ${acting}` : undefined;
+  if (call === null || !call.started) return undefined;
+  const started = view.events.findLast((e) => e.type === 'tool_call' && e.data.callId === call.callId);
+  const since = started === undefined ? '' : `, started ${clockTime(started.at)}`;
+  return `${call.tool} (${call.callId}${since})`;
 }
 
 /**
@@ -344,15 +358,25 @@ function urgencyNote(request: HumanRequest): string {
 const MAX_PENDING_CELL = 60;
 
 /**
- * The thread list as a table: id, agent, status, events, updated, and, when a thread listed
- * waits for a human, what it asks (`pending`: `approval: send_mail {"to":"ana"}`, `input: Which order?`).
+ * The thread list as a table: id, agent, status, events, updated, the pipeline (its thread id) of
+ * a thread `pipelines` names one for, and, when a thread listed waits for a human, what it asks
+ * (`pending`: `approval: send_mail {"to":"ana"}`, `input: Which order?`).
  */
-export function threadsTable(threads: readonly ThreadSummary[], now: number = Date.now()): string {
+export function threadsTable(threads: readonly ThreadSummary[], now: number = Date.now(), pipelines: ReadonlyMap<string, string> = new Map()): string {
   if (threads.length === 0) return 'no threads';
   const pending = threads.some((t) => t.pending !== undefined);
+  const parents = threads.some((t) => pipelines.has(t.id));
   const rows = [
-    ['ID', 'AGENT', 'STATUS', 'EVENTS', 'UPDATED', ...(pending ? ['PENDING'] : [])],
-    ...threads.map((t) => [t.id, t.agent, t.status, String(t.version), ago(t.updatedAt, now), ...(pending ? [pendingCell(t.pending)] : [])]),
+    ['ID', 'AGENT', 'STATUS', 'EVENTS', 'UPDATED', ...(parents ? ['PIPELINE'] : []), ...(pending ? ['PENDING'] : [])],
+    ...threads.map((t) => [
+      t.id,
+      t.agent,
+      t.status,
+      String(t.version),
+      ago(t.updatedAt, now),
+      ...(parents ? [pipelines.get(t.id) ?? ''] : []),
+      ...(pending ? [pendingCell(t.pending)] : []),
+    ]),
   ];
   const widths = rows[0]!.map((_, col) => Math.max(...rows.map((row) => row[col]!.length)));
   // A row waiting for nothing ends at its time, without the padding of an empty last cell.

@@ -3,7 +3,7 @@ import { basename, dirname, extname, join, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Agent } from '../agent/agent.js';
 import { userFrameOf } from '../agent/definitionSite.js';
-import { ConfigError, messageOf } from '../errors.js';
+import { closestName, ConfigError, messageOf } from '../errors.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
 import { checkConfig, type SwitchyardConfig } from '../runtime/config.js';
 import { bundledProject } from './bundled.js';
@@ -173,7 +173,11 @@ export function selectNames(project: Project, names: readonly string[] | undefin
   const unknown = names.filter((name) => !all.includes(name));
   if (unknown.length > 0) {
     const where = project.path === null ? 'the bundled ones are' : `${basename(project.path)} has`;
-    throw new ConfigError(`--agents: unknown agent or pipeline ${unknown.join(', ')}; ${where} ${all.join(', ')}`);
+    const named = unknown.map((name) => {
+      const close = closestName(name, all);
+      return close === undefined ? name : `${name} (did you mean ${close}?)`;
+    });
+    throw new ConfigError(`--agents: unknown agent or pipeline ${named.join(', ')}; ${where} ${all.join(', ')}`);
   }
   return [...names];
 }

@@ -5,14 +5,16 @@ import { approvedOrAnswerRule } from '../thread/humanResponse.js';
 import { isThreadStatus, TERMINAL_STATUSES, THREAD_STATUSES, type ThreadStatus } from '../thread/state.js';
 import { messageOf, type StateConflict } from '../errors.js';
 import { THREAD_ID_PATTERN, THREAD_ID_RULE } from '../runtime/launching.js';
-import type { ThreadView } from '../runtime/runtime.js';
+import { parentIdOf, type ThreadView } from '../runtime/runtime.js';
+import type { ThreadSummary } from '../store/threadStore.js';
 import { ServerError, type Client, type ThreadPage } from './client.js';
 import { parseCutoff } from './cutoff.js';
 import { checkFitsRequest, respondBody } from './respondFlags.js';
 import { UsageError, type CliContext } from './cliContext.js';
 import { waitedDescendant, waitedThread, type WaitedDescendant } from '../pipeline/delegations.js';
+import { MAX_THREAD_ID_LENGTH } from '../pipeline/pipelineDefinition.js';
 import { withInputJsonHint } from './inputJsonHint.js';
-import { replyHint, shellQuote, threadDetails, threadsTable, waitedCallLine, type CommandHint } from './format.js';
+import { replyHint, shellQuote, stoppedCallLine, threadDetails, threadsTable, waitedCallLine, type CommandHint } from './format.js';
 import { absentAgentNote, unknownAgentFilterNote } from './unservedNote.js';
 
 /**
@@ -70,7 +72,7 @@ export function addThreadCommands(program: Command, cli: CliContext): void {
       const client = cli.clientOf(command);
       const page = await client.list(opts);
       if (cli.globals(command).json) cli.printJson(page);
-      else cli.out([threadsTable(page.threads), ...pageEnd(page, opts)].join('\n'));
+      else cli.out([threadsTable(page.threads, Date.now(), await pipelinesOf(client, page.threads)), ...pageEnd(page, opts)].join('\n'));
       // Nothing found for a name the server does not serve: a typo, most likely (a removed agent's
       // threads are still listed, so no note then).
       if (page.threads.length === 0 && opts.agent !== undefined) {
@@ -173,7 +175,8 @@ export function addThreadCommands(program: Command, cli: CliContext): void {
       const by = opts.by ?? currentUser();
       const current = await client.get(id).catch(() => undefined);
       if (action !== 'resume') {
-        // The server answers once the call in flight is over (up to the tool's timeoutMs): say so now.
+        // The server answers once the call in flight is over (up to the tool's timeoutMs): say so
+        // now. A pipeline's cancel does not wait for its child's call: say that it is told to stop.
         const waited = current === undefined ? undefined : (waitedCallLine(current, action) ?? (action === 'cancel' ? await childCallLine(client, current) : undefined));
         if (waited !== undefined) cli.err(waited);
       }
@@ -230,12 +233,12 @@ async function childWaitedOn(client: Client, view: ThreadView): Promise<WaitedDe
 }
 
 /**
- * What a cancel of a pipeline waits for: the call its child (or, nested, a thread further down)
- * runs in the server, which the cancel of that child waits for (a pause leaves the child running).
+ * What a cancel of a pipeline does to the call its child (or, nested, a thread further down) runs
+ * in the server: told to stop, not waited for (a pause leaves the child running).
  */
 async function childCallLine(client: Client, view: ThreadView): Promise<string | undefined> {
   const waiting = await childWaitedOn(client, view).catch(() => undefined);
-  return waiting === undefined ? undefined : waitedCallLine(waiting.view, 'cancel', waitedThread(waiting.child, waiting.through));
+  return waiting === undefined ? undefined : stoppedCallLine(waiting.view, waitedThread(waiting.child, waiting.through));
 }
 
 /** The thread input from words or `--input-json`. */
@@ -250,6 +253,17 @@ function launchInput(words: readonly string[], inputJson: string | undefined): J
   }
   if (words.length === 0) throw new UsageError('launch needs an input: words after the agent name, or --input-json <json>');
   return words.join(' ');
+}
+
+/**
+ * The pipeline (its thread id) of each listed thread that waits for a human and was launched by
+ * one, so that the table says whom the answer serves. One read per such thread, only for an id a
+ * pipeline's child may have (`<pipeline id>--<step>`, or one cut to the longest id and hashed).
+ */
+async function pipelinesOf(client: Client, threads: readonly ThreadSummary[]): Promise<Map<string, string>> {
+  const children = threads.filter((t) => t.pending !== undefined && (t.id.includes('--') || t.id.length === MAX_THREAD_ID_LENGTH));
+  const parents = await Promise.all(children.map((t) => client.get(t.id).then(parentIdOf, () => undefined)));
+  return new Map(children.flatMap((t, i) => (parents[i] === undefined ? [] : [[t.id, parents[i]] as const])));
 }
 
 /** The statuses of threads that wait for a human (`threads --waiting`). */

@@ -49,6 +49,7 @@ export function watchWorkers(node: NatsNode, options: WatchWorkersOptions): Work
   const { prefix } = node.surface.subjects;
   const bucket = node.bucket;
   const agents = [...node.runtime.agents.keys(), ...node.runtime.pipelines.keys()];
+  const known = new Set(agents);
   const heard = new Map<string, Heard>();
   /** Per agent: since when its jobs wait unserved (this clock), and whether that was said. */
   const state = new Map<string, { since: number | undefined; warned: boolean }>(agents.map((a) => [a, { since: undefined, warned: false }]));
@@ -70,10 +71,28 @@ export function watchWorkers(node: NatsNode, options: WatchWorkersOptions): Work
       if (message.state === 'gone') heard.delete(message.processId);
       else if (message.state === 'alive') {
         const intervalMs = typeof message.intervalMs === 'number' && message.intervalMs > 0 ? message.intervalMs : 0;
+        if (!heard.has(message.processId)) noteOtherConfig(message.processId, message.worker);
         heard.set(message.processId, { at: Date.now(), intervalMs, worker: message.worker });
       }
     },
   });
+
+  /**
+   * A worker of this deployment (prefix and bucket) that serves agents or pipelines this server's
+   * config does not name runs another project config: this server refuses their launches (404)
+   * although the worker takes their jobs, and for names both have, the definitions may differ. Said
+   * once per worker process (the first heartbeat heard of it).
+   */
+  function noteOtherConfig(processId: string, worker: PresenceWorker | null | undefined): void {
+    if (!worker || worker.bucket !== bucket || !Array.isArray(worker.agents)) return;
+    const unknown = worker.agents.filter((name) => typeof name === 'string' && !known.has(name));
+    if (unknown.length === 0) return;
+    logger.warn(
+      { worker: processId, unknown, prefix, bucket },
+      `worker ${processId} serves ${unknown.join(', ')}, which this server's config does not name: it runs another project config ` +
+        `(this server refuses launches of ${unknown.length > 1 ? 'them' : 'it'}, and agents of one name may differ). Start workers and server with the same config`,
+    );
+  }
 
   function served(agent: string, now: number): boolean {
     for (const [processId, process] of heard) {

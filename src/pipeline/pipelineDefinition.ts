@@ -198,7 +198,7 @@ export function childThreadId(parentId: string, step: string, visit = 1): string
 }
 
 /** The longest thread id (the runtime's `THREAD_ID_PATTERN`). */
-const MAX_THREAD_ID_LENGTH = 128;
+export const MAX_THREAD_ID_LENGTH = 128;
 
 /** A code step (for the array form of {@link pipeline}; the builder's `.code` is typed). */
 export function codeStep<TInput = unknown>(step: Omit<CodeStep<TInput>, 'kind'>): CodeStep<TInput> {

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { AGENT_NAME, type Agent } from '../agent/agent.js';
+import { closedObjects } from '../agent/strictSchema.js';
 import { isoTime, type Clock } from '../clock.js';
 import { formatIssues, InvalidInputError, InvalidStateError, messageOf, NotFoundError, UnknownAgentError, VersionConflictError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -120,12 +121,23 @@ function servedElsewhere(sources: Pick<LaunchSources, 'scheduled'>, agentName: s
   return { kind: 'agent', name: agentName, input: undefined };
 }
 
+/**
+ * Whether a launch from `source` takes keys a plain `z.object()` input does not list (zod strips
+ * them): an inbound webhook's body (someone else's format, of which the schema names what it
+ * needs) and a pipeline's child (its step's code computes the input). Any other launch is refused
+ * such a key, as a tool's arguments are: a caller's typo (`ammount`) is never dropped silently.
+ */
+function takesUnlistedKeys(source: Source | undefined): boolean {
+  return source?.kind === 'webhook' || source?.kind === 'pipeline';
+}
+
 /** The input as the thread will hold it, checked against the agent's or pipeline's schema. */
-function checkedInput(target: Launchable, input: unknown): Json {
+function checkedInput(target: Launchable, input: unknown, source: Source | undefined): Json {
   const json = jsonSchema.safeParse(input);
   if (!json.success) throw new InvalidInputError('the input must be a JSON value', formatIssues(json.error.issues));
   if (target.input) {
-    const checked = parseInput(target.input, input);
+    // closedObjects keeps one rewrite per schema: a lookup after the first launch.
+    const checked = parseInput(takesUnlistedKeys(source) ? target.input : closedObjects(target.input), input);
     if (checked instanceof Error) {
       throw new InvalidInputError(`invalid input for ${target.kind} ${target.name}: its input schema threw: ${messageOf(checked)}`, [messageOf(checked)], { cause: checked });
     }
@@ -151,7 +163,7 @@ function parseInput(schema: NonNullable<Launchable['input']>, input: unknown): R
 export function checkLaunch(sources: Pick<LaunchSources, 'agents' | 'pipelines' | 'scheduled'>, agentName: string, input: unknown, options: LaunchOptions = {}): { target: Launchable; json: Json } {
   const target = sources.agents.get(agentName) ?? sources.pipelines.get(agentName) ?? servedElsewhere(sources, agentName, options);
   if (target === undefined) throw new UnknownAgentError(agentName, [...sources.agents.keys(), ...sources.pipelines.keys()]);
-  return { target, json: checkedInput(target, input) };
+  return { target, json: checkedInput(target, input, options.source) };
 }
 
 /** Launches a thread of an agent or pipeline (see {@link Runtime.launch}). */

@@ -160,7 +160,8 @@ export interface Runtime<TInputs extends LaunchInputs = LaunchInputs> {
    * error, or timeout) is recorded before the cancel, and no step runs after it. A call running
    * in another process is not waited for: its worker records the result after the cancel. With
    * `awaitCall: false` a call here is not waited for either: its signal aborts, the cancel is
-   * recorded at once, and the call's outcome after it.
+   * recorded at once, and the call's outcome after it. A pipeline's open children are cancelled
+   * so (`awaitCall: false`): a pipeline's cancel never waits for a child's call.
    */
   cancel(threadId: string, options?: ControlOptions & ControlWait): Promise<ThreadView>;
   /**

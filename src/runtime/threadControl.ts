@@ -150,7 +150,10 @@ async function writeControl(sources: ControlSources, threadId: string, action: '
 /**
  * Cancels the open children of a cancelled or failed pipeline (each through its own cancel, so a
  * child pipeline cancels its own), with a reason naming the parent and how it ended; children
- * that ended are left as they are. Resolves with the pipeline once every child is cancelled; a
+ * that ended are left as they are. A child's tool call in progress here is not waited for
+ * (`awaitCall: false`): its cancel is recorded at once, the call told to stop, and its outcome
+ * recorded after, so the pipeline's cancel answers promptly (the pipeline runs no call of its own
+ * to wait for). Resolves with the pipeline once every child is cancelled; a
  * child that could not be is reported after the others were tried ({@link endedWithParent}
  * cancels it when it next moves; a cancelled pipeline's cancel, sent again, tries again too).
  */
@@ -159,7 +162,7 @@ async function cancelChildren(sources: ControlSources, parent: ThreadView, opts:
   const control = {
     reason: `pipeline ${parent.id} ${parent.status}`,
     ...(opts.by === undefined ? {} : { by: opts.by }),
-    ...(opts.awaitCall === undefined ? {} : { awaitCall: opts.awaitCall }),
+    awaitCall: false,
   };
   let failure: unknown;
   for (const { threadId: childId } of openDelegations(parent)) {

@@ -6,6 +6,7 @@ import type { ThreadContext } from '../../machines/threadMachine.js';
 import type { Agent } from '../agent/agent.js';
 import { recordCallNotRun } from '../agent/executeStep.js';
 import { LateCalls } from '../agent/lateCalls.js';
+import { LoggedRests } from './loggedRests.js';
 import { orAfter, type Clock } from '../clock.js';
 import { messageOf } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -204,9 +205,11 @@ export function createThreadDriver(options: ThreadDriverOptions): ThreadDriver {
     );
   };
 
+  const loggedRests = new LoggedRests();
   const onRest = (rest: AgentRest): void => {
     const log = { threadId: rest.threadId, agent: rest.thread?.agent, state: rest.state, status: rest.status, elapsedMs: elapsedOf(rest.thread) };
     if (rest.problem) logger.warn({ ...log, reason: rest.problem }, 'agent actor stopped early');
+    else if (!loggedRests.first(rest.threadId, rest.thread)) logger.debug(log, 'agent at rest, as logged before: the run moved nothing');
     else if (rest.status === 'escalated' || rest.status === 'failed') logRestWithReason(log, rest.status, rest.thread);
     else logger.info(rest.status === 'paused' || rest.status === 'cancelled' ? { ...log, ...controlOf(rest.thread) } : log, 'agent at rest');
     if (rest.failedIn === undefined) failedSteps.delete(rest.threadId);

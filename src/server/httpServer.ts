@@ -8,6 +8,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import { methodNotAllowed } from 'hono/method-not-allowed';
 import { z } from 'zod';
+import { closedObjects } from '../agent/strictSchema.js';
 import { ConfigError, InvalidInputError, InvalidStateError, NotFoundError, VersionConflictError } from '../errors.js';
 import { bounded } from '../clock.js';
 import { silentLogger, type Logger } from '../logger.js';
@@ -655,10 +656,11 @@ function relaunchHint(threadId: string): string {
 
 /**
  * The JSON Schema of the input a launch takes, as a client (a form) would fill it in: `{}` (any
- * JSON value) when none is declared; what JSON Schema cannot say (a refinement) is left open.
+ * JSON value) when none is declared; what JSON Schema cannot say (a refinement) is left open. A
+ * plain object says `additionalProperties: false`: a launch refuses a key it does not list.
  */
 function inputSchemaOf(schema: z.ZodType | undefined): Record<string, unknown> {
-  return schema === undefined ? {} : z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' });
+  return schema === undefined ? {} : z.toJSONSchema(closedObjects(schema), { io: 'input', unrepresentable: 'any' });
 }
 
 /** Whether a call with no arguments needs approval (a per-input rule may decide otherwise). */

@@ -27,7 +27,7 @@ export function guardedRuntime(runtime: Runtime, queues: AgentQueues): Runtime {
       const threadId = options.threadId ?? `th_${randomUUID()}`;
       // What the launch refuses at once (no such agent, a bad id, input its schema refuses) writes
       // nothing, so it needs no guard: one would only come back to a worker, find no thread and warn.
-      if (refusedAtOnce(runtime, agent, input, threadId)) return runtime.launch(agent, input, options);
+      if (refusedAtOnce(runtime, agent, input, threadId, options)) return runtime.launch(agent, input, options);
       await queues.guard(agent, threadId, 0);
       return runtime.launch(agent, input, { ...options, threadId });
     },
@@ -43,10 +43,10 @@ export function guardedRuntime(runtime: Runtime, queues: AgentQueues): Runtime {
 }
 
 /** Whether a launch is refused before it writes anything: it names no agent or pipeline here, or a bad thread id, or input its schema refuses. */
-function refusedAtOnce(runtime: Runtime, agent: string, input: unknown, threadId: string): boolean {
+function refusedAtOnce(runtime: Runtime, agent: string, input: unknown, threadId: string, options: LaunchOptions): boolean {
   if ((!runtime.agents.has(agent) && !runtime.pipelines.has(agent)) || !THREAD_ID_PATTERN.test(threadId)) return true;
   try {
-    checkLaunch({ agents: runtime.agents, pipelines: runtime.pipelines, scheduled: true }, agent, input);
+    checkLaunch({ agents: runtime.agents, pipelines: runtime.pipelines, scheduled: true }, agent, input, options);
     return false;
   } catch {
     return true;

@@ -148,6 +148,12 @@ export interface TriggerResult {
   /** The open request (status `awaiting_human` or `escalated`), or that of {@link childThreadId}. */
   readonly pendingRequest?: HumanRequest;
   /**
+   * On a NATS `replyTo`: the `Nats-Msg-Id` of the trigger it answers, when it had one: the
+   * trigger that launched the thread (the `replyTo` its launch recorded hears every rest), or a
+   * later trigger of the thread (its own `replyTo` hears where the thread stands).
+   */
+  readonly msgId?: string;
+  /**
    * A pipeline's result while one of its children (at any depth) waits for a human: the thread
    * that waits, where `pendingRequest` is answered (with its `requestId`); `threadId`, `agent`,
    * `status` and `version` stay the pipeline's. Absent on a thread's own rests.
@@ -253,6 +259,27 @@ export function recordedReplyTo(thread: Pick<Thread, 'events'>): string | undefi
   if (first?.type !== 'input' || first.data.source?.kind !== 'nats') return undefined;
   const replyTo = first.data.source.replyTo;
   return replyTo !== undefined && isReplySubject(replyTo) ? replyTo : undefined;
+}
+
+/**
+ * The msg id a trigger id names (a launch's `source.triggerId`): undefined when it is a job id of
+ * `queue` (`<queue>:<seq>`: the trigger had no msg id).
+ */
+export function msgIdOfTrigger(triggerId: string, queue: string): string | undefined {
+  return triggerId.startsWith(`${queue}:`) && /^\d+$/.test(triggerId.slice(queue.length + 1)) ? undefined : triggerId;
+}
+
+/** The msg id of the NATS trigger that launched a thread of `queue`'s agent, when it had one. */
+export function launchMsgIdOf(thread: Pick<Thread, 'events'>, queue: string): string | undefined {
+  const first = thread.events[0];
+  if (first?.type !== 'input' || first.data.source?.kind !== 'nats') return undefined;
+  const { triggerId } = first.data.source;
+  return triggerId === undefined ? undefined : msgIdOfTrigger(triggerId, queue);
+}
+
+/** `result` naming the trigger it answers by its msg id, when it had one. */
+export function answering<T extends TriggerResult>(result: T, msgId: string | undefined): T {
+  return msgId === undefined ? result : { ...result, msgId };
 }
 
 /** The {@link TriggerResult} of a thread at rest. */

@@ -7,9 +7,9 @@ import { parentIdOf, type RunOptions, type ThreadView } from '../runtime/runtime
 import { type ThreadStatus, TERMINAL_STATUSES } from '../thread/state.js';
 import type { CallbackDelivery } from './callbacks.js';
 import { childRequestResultOf, replyingPipelineOf } from './childRequests.js';
-import { recordedReplyTo, resultOf } from './payloads.js';
+import { answering, launchMsgIdOf, msgIdOfTrigger, recordedReplyTo, resultOf, type TriggerResult } from './payloads.js';
 import { publishReport, reportHumanNotice, restMsgId } from './reports.js';
-import { comesBack, enlist, handBack, heartbeat, keepJob, retryLater, type JobTarget, type WorkerScope } from './workerScope.js';
+import { comesBack, enlist, handBack, heartbeat, keepJob, retryLater, triggerIdOf, type JobTarget, type WorkerScope } from './workerScope.js';
 
 /** Statuses of a thread that is still moving. */
 const MOVING: readonly ThreadStatus[] = ['running', 'backing_off'];
@@ -97,7 +97,7 @@ export async function runToRest(
       await settleUnrested(scope, job, target, view, reply);
       return;
     }
-    if (reply?.later === true) await reportStanding(scope, view, reply.to);
+    if (reply?.later === true) await reportStanding(scope, job, view, reply.to);
   } else if (!(await reportRest(scope, job, view, reply?.to))) {
     await handBack(scope, job, target);
     return;
@@ -148,13 +148,11 @@ async function whileHeld(scope: WorkerScope, threadId: string, signal: AbortSign
  */
 export async function reportRest(scope: WorkerScope, job: Job | undefined, view: ThreadView, replyTo: string | undefined): Promise<boolean> {
   const { ctx } = scope;
-  const targets = new Set([replyTo, recordedReplyTo(view)].filter((s): s is string => s !== undefined));
   // A stored report or a callback may take a few attempts.
   const stopBeating = job === undefined ? () => undefined : heartbeat(scope, job, { threadId: view.id, agent: view.agent });
   let callback: CallbackDelivery | undefined;
   try {
-    const result = resultOf(view);
-    for (const target of targets) await publishReport(ctx, target, result, { msgId: restMsgId(view) });
+    for (const [target, result] of repliesOf(scope, job, view, replyTo)) await publishReport(ctx, target, result, { msgId: restMsgId(view) });
     if (view.pendingRequest !== null) {
       await reportHumanNotice(ctx, view.agent, view.id, view.pendingRequest, job !== undefined && job.deliveryCount > 1);
       await reportToPipeline(scope, view);
@@ -170,6 +168,20 @@ export async function reportRest(scope: WorkerScope, job: Job | undefined, view:
 }
 
 /**
+ * The result each reply subject of a thread at rest hears, naming the trigger it answers (see
+ * `TriggerResult.msgId`): the job's trigger on its `replyTo`, the launch's on the one it recorded.
+ */
+function repliesOf(scope: WorkerScope, job: Job | undefined, view: ThreadView, replyTo: string | undefined): Map<string, TriggerResult> {
+  const result = resultOf(view);
+  const queue = scope.ctx.subjects.queueName(view.agent);
+  const replies = new Map<string, TriggerResult>();
+  const recorded = recordedReplyTo(view);
+  if (replyTo !== undefined && (job !== undefined || replyTo !== recorded)) replies.set(replyTo, answering(result, job && msgIdOfTrigger(triggerIdOf(job), queue)));
+  if (recorded !== undefined && !replies.has(recorded)) replies.set(recorded, answering(result, launchMsgIdOf(view, queue)));
+  return replies;
+}
+
+/**
  * A pipeline's child waits for a human: the reply subject of the nearest pipeline above it (at any
  * depth) that a NATS trigger launched with one hears of it, as a pipeline's callback URL does (see
  * {@link childRequestResultOf}). Its msg id is the child's rest's (`rest.<childId>@<child's
@@ -182,7 +194,8 @@ async function reportToPipeline(scope: WorkerScope, view: ThreadView): Promise<v
   const above = await replyingPipelineOf(view, ctx.runtime, recordedReplyTo);
   const result = above === undefined ? undefined : childRequestResultOf(above.pipeline, view);
   if (above === undefined || result === undefined) return;
-  await publishReport(ctx, above.to, result, { msgId: restMsgId(view) });
+  const msgId = launchMsgIdOf(above.pipeline, ctx.subjects.queueName(above.pipeline.agent));
+  await publishReport(ctx, above.to, answering(result, msgId), { msgId: restMsgId(view) });
 }
 
 /**
@@ -250,11 +263,12 @@ async function waitsForChild(scope: WorkerScope, view: ThreadView): Promise<bool
  * heard it at that child's rest (the same result, under the same msg id); else, while the child
  * works, the pipeline's status and version. Its end goes to the replyTo its launch recorded.
  */
-async function reportStanding(scope: WorkerScope, view: ThreadView, to: string): Promise<void> {
+async function reportStanding(scope: WorkerScope, job: Job, view: ThreadView, to: string): Promise<void> {
   const waiting = await childAwaitingHuman(scope, view);
   const request = waiting === undefined ? undefined : childRequestResultOf(view, waiting);
-  if (waiting !== undefined && request !== undefined) await publishReport(scope.ctx, to, request, { msgId: restMsgId(waiting) });
-  else await publishReport(scope.ctx, to, resultOf(view), { msgId: restMsgId(view) });
+  const msgId = msgIdOfTrigger(triggerIdOf(job), scope.ctx.subjects.queueName(view.agent));
+  if (waiting !== undefined && request !== undefined) await publishReport(scope.ctx, to, answering(request, msgId), { msgId: restMsgId(waiting) });
+  else await publishReport(scope.ctx, to, answering(resultOf(view), msgId), { msgId: restMsgId(view) });
 }
 
 /**

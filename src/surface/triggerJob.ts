@@ -2,7 +2,7 @@ import type { Job } from '../bus/bus.js';
 import { formatIssues, InvalidStateError, messageOf } from '../errors.js';
 import { THREAD_ID_PATTERN } from '../runtime/runtime.js';
 import { hashOfKey, keyedThreadId } from '../thread/keyedThreadId.js';
-import { HANDED_BACK_ROOM, headerReplyTo, REPLY_SUBJECT_RULE, replyToOf, triggerPayloadSchema, type Refusal, type TriggerPayload } from './payloads.js';
+import { HANDED_BACK_ROOM, headerReplyTo, msgIdOfTrigger, REPLY_SUBJECT_RULE, replyToOf, triggerPayloadSchema, type Refusal, type TriggerPayload } from './payloads.js';
 import { publishReport } from './reports.js';
 import { REPLY_TO_HEADER, TRIGGER_ID_HEADER } from './subjects.js';
 import { errorReplyOf, refusalMsgId, refusedThreadId, type RefusedTrigger } from './triggerRefusal.js';
@@ -15,7 +15,7 @@ export type TriggerRead =
 
 /**
  * Reads a trigger job of `agent`: its size, its JSON, its payload and its reply subject (the
- * payload's `replyTo`, else the reply header). Never throws: bad input is a refusal that names what
+ * payload's `replyTo` or the reply header; both naming two subjects is refused). Never throws: bad input is a refusal that names what
  * was wrong, with a reply subject when enough of the job is usable to have one.
  */
 export function readTrigger(job: Pick<Job, 'data' | 'headers' | 'json'>, agent: string, maxPayloadBytes: number): TriggerRead {
@@ -34,7 +34,12 @@ export function readTrigger(job: Pick<Job, 'data' | 'headers' | 'json'>, agent: 
   if (job.headers[REPLY_TO_HEADER] !== undefined && headerReply === undefined) {
     return { ok: false, replyTo: parsed.data.replyTo, code: 'bad_request', error: `header ${REPLY_TO_HEADER} ${REPLY_SUBJECT_RULE}` };
   }
-  return { ok: true, payload: parsed.data, replyTo: parsed.data.replyTo ?? headerReply };
+  const { replyTo } = parsed.data;
+  if (replyTo !== undefined && headerReply !== undefined && replyTo !== headerReply) {
+    // Which one the sender meant cannot be told: neither is taken silently.
+    return { ok: false, replyTo, code: 'bad_request', error: `the trigger names two reply subjects: replyTo ${replyTo} and header ${REPLY_TO_HEADER} ${headerReply}; give one, or the same in both` };
+  }
+  return { ok: true, payload: parsed.data, replyTo: replyTo ?? headerReply };
 }
 
 /**
@@ -78,8 +83,7 @@ export async function refuse(scope: WorkerScope, job: Job, agent: string, replyT
  */
 function refusedTriggerOf(scope: WorkerScope, agent: string, job: Job, threadId: string | undefined): RefusedTrigger {
   const original = job.headers[TRIGGER_ID_HEADER];
-  const queue = scope.ctx.subjects.queueName(agent);
-  const originalIsJob = original !== undefined && original.startsWith(`${queue}:`) && /^\d+$/.test(original.slice(queue.length + 1));
+  const originalIsJob = original !== undefined && msgIdOfTrigger(original, scope.ctx.subjects.queueName(agent)) === undefined;
   const msgId = original === undefined ? job.msgId : originalIsJob ? undefined : original;
   return {
     subject: job.subject,

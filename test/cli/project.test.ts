@@ -135,6 +135,11 @@ describe('--agents', () => {
     expect(() => narrowProject(project, ['bugfix'])).toThrow(/pipeline bugfix needs triage/);
   });
 
+  it('suggests the name a typo is close to, for each unknown name', async () => {
+    const project = await loadProject({ cwd: dir });
+    expect(() => selectNames(project, ['calculatr', 'traige', 'nope'])).toThrow(/^--agents: unknown agent or pipeline calculatr \(did you mean calculator\?\), traige \(did you mean triage\?\), nope; /);
+  });
+
   it("names every agent and pipeline a picked pipeline needs at once, its nested pipelines' too (QA19 pipelines #9)", () => {
     const named = (name: string) => defineAgent({ name, description: name, prompt: 'p', tools: [] });
     const inner = pipeline({ name: 'inner', description: 'pays', input: z.unknown(), output: z.unknown() })

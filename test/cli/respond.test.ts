@@ -211,6 +211,24 @@ describe('threads', () => {
   });
 });
 
+describe('threads --waiting of a pipeline whose child waits', () => {
+  it("lists the child once, naming the pipeline it belongs to in a PIPELINE column (the pipeline is running, not listed)", async () => {
+    const launch = await cli('launch', 'shipit', 'go');
+    expect(launch.code).toBe(0);
+    const pipelineId = /^launched (th_[\w-]+)/m.exec(launch.stdout)?.[1] ?? '';
+    const childId = `${pipelineId}--ship`;
+    // `launch` of the pipeline follows it until its child waits (a pipeline waiting on a child rests for `launch`).
+    expect(launch.stdout).toContain(pipelineId);
+    const table = await cli('threads', '--waiting', '--limit', '500');
+    expect(table.code).toBe(0);
+    const lines = table.stdout.split('\n');
+    expect(lines[0]).toMatch(/^ID\s+AGENT\s+STATUS\s+EVENTS\s+UPDATED\s+PIPELINE\s+PENDING$/);
+    const rows = lines.filter((line) => line.includes(pipelineId));
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatch(new RegExp(`^${childId}\\s+asker\\s+awaiting_human\\s+.*\\s${pipelineId}\\s+approval: echo`));
+  });
+});
+
 describe('threads: pending requests and --updated-before', () => {
   it('shows what each waiting thread asks in a PENDING column, and nothing once it ended', async () => {
     const asking = await launched('asker', 'awaiting_human');
@@ -219,7 +237,7 @@ describe('threads: pending requests and --updated-before', () => {
     const table = await cli('threads', '--limit', '1000');
     expect(table.code).toBe(0);
     const lines = table.stdout.trimEnd().split('\n');
-    expect(lines[0]).toMatch(/^ID +AGENT +STATUS +EVENTS +UPDATED +PENDING$/);
+    expect(lines[0]).toMatch(/^ID +AGENT +STATUS +EVENTS +UPDATED +(PIPELINE +)?PENDING$/);
     const rowOf = (id: string): string => lines.find((line) => line.startsWith(`${id} `)) ?? '';
     expect(rowOf(asking)).toMatch(/ awaiting_human .* approval: echo \{"text":"again"\}$/);
     expect(rowOf(question)).toMatch(/ awaiting_human .* input: Which order\?$/);

@@ -32,6 +32,29 @@ const join = (prefix: string, worker: boolean, logger: Logger) =>
 
 const about = (lines: LogLine[], level: number, agent: string): LogLine[] => lines.filter((l) => l.level === level && l.agent === agent && /worker/.test(l.msg ?? ''));
 
+describe('serve --no-worker hearing a worker of another project config', () => {
+  it('warns once per worker, naming the agents and pipelines it serves that this server does not know (qa26 fleet D5)', async () => {
+    const { logger, out } = capturingLogger('info');
+    const api = await join('nwc', false, logger);
+    const billing = agent({ name: 'billing', description: 'bills', prompt: 'p', tools: [] });
+    const worker = await joinNats({ natsUrl: server.url, agents: [calculator, billing], pipelines: [], prefix: 'nwc', worker: true, observe: false, model: calculatorModel(), logger: capturingLogger('silent').logger, inspectHeartbeatMs: 100 });
+    const watch = watchWorkers(api, { logger, waitMs: 300, checkMs: 100 });
+    try {
+      const other = (): LogLine[] => out.lines.filter((l) => l.level === 40 && /another project config/.test(l.msg ?? ''));
+      await vi.waitFor(() => expect(other()).toHaveLength(1), { timeout: 10_000, interval: 50 });
+      expect(other()[0]).toMatchObject({ worker: worker.surface.processId, unknown: ['billing'], prefix: 'nwc' });
+      expect(other()[0]!.msg).toContain('billing');
+      // Its heartbeats keep coming (every 100 ms): still one line.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(other()).toHaveLength(1);
+    } finally {
+      watch.close();
+      await worker.close();
+      await api.close();
+    }
+  }, 60_000);
+});
+
 describe('serve --no-worker with no worker serving an agent', () => {
   it('warns once per agent while its jobs wait, names the fix, and says when a worker serves it again', async () => {
     const { logger, out } = capturingLogger('info');

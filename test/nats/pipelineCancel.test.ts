@@ -60,7 +60,7 @@ describe('cancelling a pipeline over NATS', () => {
     // Every job of the pipeline and its child settled (a result is published before its job is
     // acknowledged), and the client has read everything sent to it before that.
     await jobsSettled(bed.client, names.prefix, ['halve', 'calculator']);
-    expect(reply.messages.items).toEqual([asked, { threadId: id, agent: 'halve', status: 'cancelled', version, reason: 'the order was withdrawn', by: 'qa' }]);
+    expect(reply.messages.items).toEqual([asked, { threadId: id, agent: 'halve', status: 'cancelled', version, reason: 'the order was withdrawn', by: 'qa', msgId: token }]);
   });
 
   it('publishes only its cancelled result on replyTo when it is cancelled between its child’s request and the child’s report', async () => {
@@ -97,7 +97,7 @@ describe('cancelling a pipeline over NATS', () => {
     await jobsSettled(bed.client, names.prefix, ['halve', 'calculator']);
     expect(cancelled).toMatchObject({ ok: true, thread: { status: 'cancelled' } });
     const version = cancelled?.ok === true ? cancelled.thread.version : -1;
-    expect(result).toEqual({ threadId: id, agent: 'halve', status: 'cancelled', version, by: 'qa' });
+    expect(result).toEqual({ threadId: id, agent: 'halve', status: 'cancelled', version, by: 'qa', msgId: token });
     expect(reply.messages.items).toEqual([result]);
     expect((await worker.runtime.get(childId))!.status).toBe('cancelled');
   });

@@ -44,6 +44,7 @@ describe('a pipeline triggered over NATS', () => {
       pendingRequest: child!.pendingRequest,
       childThreadId: waiting,
       childAgent: 'calculator',
+      msgId: token,
     });
     await settled();
     expect(replies.items).toHaveLength(1);
@@ -59,7 +60,7 @@ describe('a pipeline triggered over NATS', () => {
     expect(answered).toMatchObject({ ok: true });
     const [, , finished] = await replies.until(3, WAIT_MS, 'the pipeline’s final result');
     const done = await node.runtime.get(id);
-    expect(finished!.data).toEqual({ threadId: id, agent: 'outer', status: 'done', version: done!.version, output: '8 / 2 = 4' });
+    expect(finished!.data).toEqual({ threadId: id, agent: 'outer', status: 'done', version: done!.version, output: '8 / 2 = 4', msgId: token });
 
     const { state } = await jsm.streams.info(streamName);
     const stored = [];

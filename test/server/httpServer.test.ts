@@ -71,14 +71,14 @@ describe('GET /health and /agents', () => {
       expect(listed.find((a) => a.name === 'calculator')).toMatchObject({ maxSteps: 12, tools: expect.any(Array) });
       // An agent's input schema, and `{}` (any JSON value) for an agent that declares none.
       expect(listed.find((a) => a.name === 'sized')).toMatchObject({
-        inputSchema: { type: 'object', properties: { size: { type: 'integer', minimum: 1 } }, required: ['size'] },
+        inputSchema: { type: 'object', properties: { size: { type: 'integer', minimum: 1 } }, required: ['size'], additionalProperties: false },
       });
       expect(listed.find((a) => a.name === 'echo')).toHaveProperty('inputSchema', {});
       expect(listed.find((a) => a.name === 'greet')).toEqual({
         name: 'greet',
         kind: 'pipeline',
         description: 'has echo say hello',
-        inputSchema: { $schema: 'https://json-schema.org/draft/2020-12/schema', type: 'object', properties: { who: { type: 'string' } }, required: ['who'] },
+        inputSchema: { $schema: 'https://json-schema.org/draft/2020-12/schema', type: 'object', properties: { who: { type: 'string' } }, required: ['who'], additionalProperties: false },
         steps: [
           { name: 'compose', kind: 'code' },
           { name: 'say', kind: 'agent', agent: 'echo' },

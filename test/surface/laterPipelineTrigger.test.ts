@@ -64,7 +64,8 @@ describe('a later trigger of a pipeline that waits for a child, on the in-proces
     // The client sends it again (another msg id, the same thread): its replyTo hears where it stands.
     await trigger('outer', 'order-1', 'app.second', 'first-2');
     const [again] = await second.until(1, WAIT_MS, 'a reply to the later trigger');
-    expect(again).toEqual(asked);
+    // The same result, naming the trigger it answers.
+    expect(again).toEqual({ ...asked, msgId: 'first-2' });
     expect(first.items).toHaveLength(1);
 
     // Answered, the pipeline ends; its end goes to the replyTo its launch recorded.
@@ -112,7 +113,7 @@ describe('a later trigger of a pipeline that waits for a child, on the in-proces
     await trigger('relay', 'relay-1', 'app.second', 'relay-again');
     const [standing] = await second.until(1, WAIT_MS, 'a reply to the later trigger');
     const view = await runtime.get('relay-1');
-    expect(standing).toEqual({ threadId: 'relay-1', agent: 'relay', status: 'running', version: view!.version });
+    expect(standing).toEqual({ threadId: 'relay-1', agent: 'relay', status: 'running', version: view!.version, msgId: 'relay-again' });
     expect(first.items).toEqual([]);
 
     tools.release.resolve('published');

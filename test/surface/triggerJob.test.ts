@@ -34,17 +34,29 @@ describe('readTrigger: a trigger job from outside', () => {
     );
   });
 
-  it('accepts any JSON input, and replies to the payload replyTo before the header', () => {
+  it('accepts any JSON input, and replies to the payload replyTo or the header, whichever it names (both: the same one)', () => {
     fc.assert(
-      fc.property(fc.jsonValue(), fc.option(subject, { nil: undefined }), fc.option(subject, { nil: undefined }), (input, replyTo, header) => {
-        const read = readTrigger(jsonJob({ input, ...(replyTo === undefined ? {} : { replyTo }) }, header === undefined ? {} : { [REPLY_TO_HEADER]: header }), 'calc', 1 << 20);
+      fc.property(fc.jsonValue(), fc.option(subject, { nil: undefined }), fc.option(subject, { nil: undefined }), fc.boolean(), (input, replyTo, header, same) => {
+        const headerReply = same && replyTo !== undefined && header !== undefined ? replyTo : header;
+        const read = readTrigger(jsonJob({ input, ...(replyTo === undefined ? {} : { replyTo }) }, headerReply === undefined ? {} : { [REPLY_TO_HEADER]: headerReply }), 'calc', 1 << 20);
+        if (replyTo !== undefined && headerReply !== undefined && replyTo !== headerReply) return;
         expect(read.ok).toBe(true);
         if (!read.ok) return;
         expect(read.payload.input).toEqual(JSON.parse(JSON.stringify(input)));
-        expect(read.replyTo).toBe(replyTo ?? header);
+        expect(read.replyTo).toBe(replyTo ?? headerReply);
       }),
       { numRuns: 200 },
     );
+  });
+
+  it('refuses a payload replyTo and a Switchyard-Reply-To header that name two subjects, naming both (its error goes to the payload one)', () => {
+    const read = readTrigger(jsonJob({ input: 1, replyTo: 'app.a' }, { [REPLY_TO_HEADER]: 'app.b' }), 'calc', LIMIT);
+    expect(read).toEqual({
+      ok: false,
+      replyTo: 'app.a',
+      code: 'bad_request',
+      error: 'the trigger names two reply subjects: replyTo app.a and header Switchyard-Reply-To app.b; give one, or the same in both',
+    });
   });
 
   it("takes a copy a stopping worker handed back (it names its original trigger) up to the room its thread id adds, and no more", () => {

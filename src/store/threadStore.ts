@@ -20,8 +20,8 @@ export interface PendingRequestSummary {
    */
   readonly urgency?: HumanRequest['urgency'];
   /**
-   * The answer it takes: `yes_no` (an approval's too), `multiple_choice` (one of `choices`, as
-   * written) or `free_text`. Absent as `urgency` may be.
+   * The answer it takes: `yes_no` (an approval's too), `multiple_choice` (one of `choices`, recorded
+   * as written) or `free_text`. Absent as `urgency` may be.
    */
   readonly format?: HumanRequest['format'];
   /**

@@ -3,8 +3,8 @@ import type { BusHeaders, JsonParseResult } from '../bus/bus.js';
 import { isValidSubject } from '../bus/subject.js';
 import { InvalidInputError, messageOf, refusalCodeOf, refusalKindOf, type RefusalCode, type RefusalKind } from '../errors.js';
 import { THREAD_ID_PATTERN, THREAD_ID_RULE, type ThreadView } from '../runtime/runtime.js';
-import { launchInputSchema, type HumanRequest, type Json, type Thread } from '../thread/events.js';
-import { cancelOf, type ThreadStatus } from '../thread/state.js';
+import { launchInputSchema, type Json, type Thread } from '../thread/events.js';
+import { cancelOf, type AskedRequest, type ThreadStatus } from '../thread/state.js';
 import { REPLY_TO_HEADER } from './subjects.js';
 
 /**
@@ -146,7 +146,7 @@ export interface TriggerResult {
   /** Who cancelled it (status `cancelled`), as the cancel said. */
   readonly by?: string;
   /** The open request (status `awaiting_human` or `escalated`), or that of {@link childThreadId}. */
-  readonly pendingRequest?: HumanRequest;
+  readonly pendingRequest?: AskedRequest;
   /**
    * A pipeline's result while one of its children (at any depth) waits for a human: the thread
    * that waits, where `pendingRequest` is answered (with its `requestId`); `threadId`, `agent`,
@@ -209,7 +209,7 @@ export interface ThreadBrief {
   readonly agent: string;
   readonly status: ThreadStatus;
   readonly version: number;
-  readonly pendingRequest: HumanRequest | null;
+  readonly pendingRequest: AskedRequest | null;
 }
 
 /**
@@ -230,7 +230,7 @@ export type ThreadReply = { readonly ok: true; readonly thread: ThreadBrief | Th
 export type ThreadRefusal = { readonly ok: false } & Refusal;
 
 /** The payload of `<prefix>.human.<agent>.<id>`: the human request with its thread. */
-export type HumanRequestNotice = HumanRequest & { readonly threadId: string; readonly agent: string };
+export type HumanRequestNotice = AskedRequest & { readonly threadId: string; readonly agent: string };
 
 /** A trigger's `Switchyard-Reply-To` header, when it is a reply subject (see {@link isReplySubject}). */
 export function headerReplyTo(headers: BusHeaders): string | undefined {

@@ -418,6 +418,22 @@ export function pendingRequestEvent(events: readonly ThreadEvent[], state: Threa
   return pending === null ? undefined : events.findLast((event) => event.type === 'human_request' && event.data.requestId === pending.requestId);
 }
 
+/** A human request a thread waits for, as the API shows it (a thread's view, a trigger's result, a NATS notice). */
+export type AskedRequest = HumanRequest & {
+  /** When it was asked: the ISO time of its `human_request` event (its last when asked again). */
+  readonly at: string;
+};
+
+/**
+ * The request the thread waits for (`state`, derived from `events` when not given) with when it
+ * was asked, or null when it waits for none.
+ */
+export function askedRequestOf(events: readonly ThreadEvent[], state: ThreadState = deriveState(events)): AskedRequest | null {
+  const request = state.pendingRequest;
+  // Its event is the last but a few (a pause, a call's outcome): found from the end.
+  return request === null ? null : { ...request, at: pendingRequestEvent(events, state)?.at ?? state.updatedAt ?? '' };
+}
+
 /** Whether `event` records the outcome of `call`: its result, or its error (or the timeout of a tool that is not idempotent, which names only the tool). */
 export function isOutcomeOf(event: ThreadEvent, call: Pick<PendingCall, 'callId' | 'tool'>): boolean {
   if (event.type === 'tool_result') return event.data.callId === call.callId;

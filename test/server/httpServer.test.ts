@@ -306,7 +306,7 @@ describe('GET /threads', () => {
     const paused = (await get<ThreadView>(`/threads/${approval.id}`)).body;
     expect(paused.events.at(-1)).toMatchObject({ type: 'control', data: { action: 'pause' } });
     expect(paused.pendingRequest).toMatchObject({ requestId: approval.pendingRequest!.requestId, at: askedAt });
-    expect((await h.runtime.get(approval.id)).pendingRequest).toMatchObject({ at: askedAt });
+    expect((await h.runtime.get(approval.id))?.pendingRequest).toMatchObject({ at: askedAt });
     const row = (await get<{ threads: { id: string; pending?: { at: string } }[] }>('/threads?agent=calculator&limit=10000')).body.threads.find((t) => t.id === approval.id);
     expect(row?.pending?.at).toBe(askedAt);
     await post(`/threads/${approval.id}/cancel`);

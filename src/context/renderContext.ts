@@ -137,7 +137,10 @@ interface Block {
   readonly tail: number;
   /** The type of the event it shows. */
   readonly type: ThreadEvent['type'];
-  /** The call a decision made, or that this block answers, asks a human about or answers such a question of. */
+  /**
+   * The call a decision made, or that this block answers, asks a human about or answers such a
+   * question of; for a question of the model's and its answer, the call of the decision that asked it.
+   */
   readonly call: string | undefined;
 }
 
@@ -271,10 +274,21 @@ function decisionOf(blocks: readonly Block[], call: string): Block | undefined {
   return undefined;
 }
 
-/** The call an event's block belongs to (see {@link Block}): its own, or for an answer, its question's. */
+/**
+ * The call an event's block belongs to (see {@link Block}): its own, or for an answer, its
+ * question's; for a question of the model's (`request_human_input`, which names no call), the
+ * decision's that asked it, right before it: the cut keeps the question and its answer with the
+ * decision that holds what the model asked (its context, its choices).
+ */
 function callOf(entry: Blocks, event: ThreadEvent): string | undefined {
   if (event.type === 'human_response') return entry.requests?.get(event.data.requestId);
+  if (event.type === 'human_request' && event.data.kind === 'input') return askingCall(entry.blocks.at(-1), event.seq);
   return 'callId' in event.data ? event.data.callId : undefined;
+}
+
+/** The call of `last` when it is the decision just before the event at `seq`. */
+function askingCall(last: Block | undefined, seq: number): string | undefined {
+  return last?.type === 'decision' && last.seq === seq - 1 ? last.call : undefined;
 }
 
 /** One event as the default renderer shows it (redacted), or null for events the model never sees. */

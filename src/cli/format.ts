@@ -345,18 +345,35 @@ const MAX_PENDING_CELL = 60;
 
 /**
  * The thread list as a table: id, agent, status, events, updated, and, when a thread listed
- * waits for a human, what it asks (`pending`: `approval: send_mail {"to":"ana"}`, `input: Which order?`).
+ * sleeps or backs off, when it moves again (`wakes`: its time, or `due`), and when one waits for a
+ * human, what it asks (`pending`: `approval: send_mail {"to":"ana"}`, `input: Which order?`).
  */
 export function threadsTable(threads: readonly ThreadSummary[], now: number = Date.now()): string {
   if (threads.length === 0) return 'no threads';
+  const wakes = threads.some((t) => t.wakeAt !== undefined);
   const pending = threads.some((t) => t.pending !== undefined);
   const rows = [
-    ['ID', 'AGENT', 'STATUS', 'EVENTS', 'UPDATED', ...(pending ? ['PENDING'] : [])],
-    ...threads.map((t) => [t.id, t.agent, t.status, String(t.version), ago(t.updatedAt, now), ...(pending ? [pendingCell(t.pending)] : [])]),
+    ['ID', 'AGENT', 'STATUS', 'EVENTS', 'UPDATED', ...(wakes ? ['WAKES'] : []), ...(pending ? ['PENDING'] : [])],
+    ...threads.map((t) => [
+      t.id,
+      t.agent,
+      t.status,
+      String(t.version),
+      ago(t.updatedAt, now),
+      ...(wakes ? [wakeCell(t.wakeAt, now)] : []),
+      ...(pending ? [pendingCell(t.pending)] : []),
+    ]),
   ];
   const widths = rows[0]!.map((_, col) => Math.max(...rows.map((row) => row[col]!.length)));
   // A row waiting for nothing ends at its time, without the padding of an empty last cell.
   return rows.map((row) => row.map((cell, col) => (col === row.length - 1 ? cell : cell.padEnd(widths[col]!))).join('  ').trimEnd()).join('\n');
+}
+
+/** When a thread moves again: its time (with its date when on another day), `due` once passed, empty for none. */
+function wakeCell(wakeAt: string | undefined, now: number): string {
+  if (wakeAt === undefined) return '';
+  const due = Date.parse(wakeAt);
+  return Number.isNaN(due) || due > now ? deadlineTime(wakeAt, new Date(now).toISOString()) : 'due';
 }
 
 /** What a waiting thread asks, on one short line: the kind, then the tool and its arguments, or the question. */

@@ -1,6 +1,6 @@
 import { maskedCredentials } from '../context/sealedUrl.js';
 import type { Json, Thread, ThreadEvent } from '../thread/events.js';
-import { askedRequestOf, deriveState, statusOf, wakeAtOf, type AskedRequest, type ThreadStatus } from '../thread/state.js';
+import { askedRequestOf, deriveState, statusOf, wakeTimeOf, type AskedRequest, type ThreadStatus } from '../thread/state.js';
 
 /** A thread as the API shows it: its derived state beside its events. */
 export interface ThreadView {
@@ -46,7 +46,7 @@ export interface ThreadView {
 export function viewOf(thread: Thread): ThreadView {
   const state = deriveState(thread.events);
   const status = statusOf(state);
-  const wake = wakeAtOf(state, status);
+  const wakeAt = wakeTimeOf(state, status);
   return {
     id: thread.id,
     agent: thread.agent,
@@ -59,7 +59,7 @@ export function viewOf(thread: Thread): ThreadView {
     failure: state.failure,
     createdAt: state.createdAt,
     updatedAt: state.updatedAt,
-    ...(wake === null ? {} : { wakeAt: new Date(wake).toISOString() }),
+    ...(wakeAt === undefined ? {} : { wakeAt }),
     events: thread.events,
   };
 }

@@ -64,6 +64,13 @@ export interface ThreadSummary {
    */
   readonly pending?: PendingRequestSummary;
   /**
+   * When a sleeping or backing-off thread moves again on its own (ISO time), as its view's
+   * `wakeAt`; absent in any other status. The memory and NATS KV stores keep it in the summary (a
+   * KV summary written by a version before it has none until the thread's next write); the file
+   * store reads it from the thread of each such summary it lists, as it reads `pending`.
+   */
+  readonly wakeAt?: string;
+  /**
    * Set only on the summaries of a paged listing ({@link ListOptions.after}): pass the last one's
    * as `after` to get the next page.
    */

@@ -357,6 +357,13 @@ export function wakeAtOf(state: ThreadState, status: ThreadStatus): number | nul
   return status === 'sleeping' ? state.sleepUntil : status === 'backing_off' ? state.backoffUntil : null;
 }
 
+/** {@link wakeAtOf} as an ISO time; undefined when the thread has none (or one past what a `Date` holds). */
+export function wakeTimeOf(state: ThreadState, status: ThreadStatus): string | undefined {
+  const wake = wakeAtOf(state, status);
+  const date = wake === null ? undefined : new Date(wake);
+  return date === undefined || Number.isNaN(date.getTime()) ? undefined : date.toISOString();
+}
+
 /** A tool call whose start the log records (its last `tool_call`) and whose outcome it does not (see {@link startedCall}). */
 export interface StartedCall {
   readonly callId: string;

@@ -91,6 +91,7 @@ export {
   THREAD_STATUSES,
   threadStatus,
   unrecordedCall,
+  type AskedRequest,
   type PendingCall,
   type ThreadState,
   type ThreadStatus,

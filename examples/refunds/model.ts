@@ -24,8 +24,9 @@ function nextStep({ context }: ModelRequest): ScriptedReply {
   const orderId = /\bA-\d+\b/.exec(context)?.[0];
   if (orderId === undefined) return { intent: 'request_human_input', args: { question: 'Which order is it (e.g. A-1001)?' } };
   if (!context.includes('<tool_result tool="lookup_order"')) return { intent: 'lookup_order', args: { orderId } };
+  // Its result, or a human saying a refund cut short by a crash took effect.
+  if (context.includes('<tool_result tool="refund"') || context.includes('took_effect="true"')) return { intent: 'done_for_now', args: { message: `Your refund on order ${orderId} is on its way.` } };
   if (context.includes('approved="false"')) return { intent: 'done_for_now', args: { message: `We could not refund order ${orderId}.` } };
-  if (context.includes('<tool_result tool="refund"')) return { intent: 'done_for_now', args: { message: `Your refund on order ${orderId} is on its way.` } };
   const total = Number(/"total":\s*([\d.]+)/.exec(context)?.[1]);
   const asked = Number(/\$\s*([\d.]+)/.exec(context)?.[1] ?? total);
   // A judge's rejection is in the context as <rejected ...>: then keep to the policy.

@@ -2,9 +2,10 @@ import { createHash } from 'node:crypto';
 import type { Agent } from './agent.js';
 
 /**
- * The longest a model endpoint's `Retry-After` (or `retry-after-ms`) holds a thread back: one that
- * asks for longer is retried after this long (10 minutes), and so counts as one more rate limit
- * toward `maxConsecutiveRateLimits` if the endpoint is still refusing.
+ * The longest wait a model endpoint's `Retry-After` (or `retry-after-ms`) is counted as: one that
+ * asks for longer is taken as this long (10 minutes), the jitter then added as to any ask (so at
+ * most 12 minutes with the default 20 %), and so counts as one more rate limit toward
+ * `maxConsecutiveRateLimits` if the endpoint is still refusing.
  */
 export const MAX_RETRY_AFTER_MS = 10 * 60_000;
 
@@ -21,10 +22,12 @@ export function backoffDelay(agent: Pick<Agent, 'backoff'>, attempt: number, thr
 }
 
 /**
- * The wait for a server that asked for `askedMs`: that, plus up to `jitter` of it more (`unit`, in
- * 0..1, picks how much), at most {@link MAX_RETRY_AFTER_MS}. Never sooner than asked (short of the
- * cap), and spread, so the threads one rate limit refused together do not all come back together.
+ * The wait for a server that asked for `askedMs`: that, counted as {@link MAX_RETRY_AFTER_MS} at
+ * most, plus up to `jitter` of it more (`unit`, in 0..1, picks how much). Never sooner than asked
+ * (short of the cap), and spread, so the threads one rate limit refused together do not all come
+ * back together, also when it asked for more than the cap (a cap on the total would bring them
+ * all back at the cap).
  */
 export function serverWaitDelay(askedMs: number, jitter: number, unit: number): number {
-  return Math.min(MAX_RETRY_AFTER_MS, Math.ceil(askedMs * (1 + jitter * unit)));
+  return Math.ceil(Math.min(MAX_RETRY_AFTER_MS, askedMs) * (1 + jitter * unit));
 }

@@ -39,7 +39,7 @@ export interface ErrorOptions {
   /**
    * The least wait the endpoint asked for, in ms (its `Retry-After`): the retry comes no sooner,
    * nor sooner than the agent's own backoff, and up to the backoff's `jitter` later (so threads it
-   * refused together come back apart); at most {@link MAX_RETRY_AFTER_MS}.
+   * refused together come back apart); counted as {@link MAX_RETRY_AFTER_MS} at most.
    */
   readonly retryAfterMs?: number;
 }
@@ -105,7 +105,7 @@ function waitText(delayMs: number, retryAfterMs: number | undefined): string {
   const asked = serverWait(retryAfterMs);
   // Absent, or not a delay (text, a negative number): the reader cannot tell which from here.
   if (asked === 0) return `in ${seconds(delayMs)}; the server gave no Retry-After that reads as a delay`;
-  if (asked < (retryAfterMs ?? 0)) return `in ${seconds(delayMs)}; the server asked for ${seconds(retryAfterMs ?? 0)}, ${seconds(MAX_RETRY_AFTER_MS)} at most`;
+  if (asked < (retryAfterMs ?? 0)) return `in ${seconds(delayMs)}; the server asked for ${seconds(retryAfterMs ?? 0)}, counted as ${seconds(MAX_RETRY_AFTER_MS)} at most`;
   return delayMs === asked ? `in ${seconds(delayMs)}, as the server asked` : `in ${seconds(delayMs)}; the server asked for ${seconds(asked)}`;
 }
 

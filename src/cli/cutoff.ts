@@ -15,7 +15,8 @@ const TAKES = 'a duration such as 30d or 12h, or an ISO date such as 2026-01-31'
  * that long before `now`, or an ISO date (`2026-01-31`: its midnight UTC) or date and time with a
  * zone (`2026-01-31T12:00:00Z`). Anything else, a day that does not exist included, is an error
  * naming what it takes; so is a date or time after `now`, naming it and now, and what such a
- * cutoff would do (`afterNow`: every thread that ended did so before it).
+ * cutoff would do (`afterNow`: every thread that ended did so before it), and a duration of zero
+ * (`0s`: now), saying the same.
  */
 export function parseCutoff(
   value: string,
@@ -23,6 +24,8 @@ export function parseCutoff(
   afterNow = 'it would take every thread that ended',
 ): { success: true; data: number } | { success: false; error: string } {
   const duration = parseDuration(value);
+  // A deletion of every thread that ended is asked for by name (a time after now is refused too).
+  if (duration === 0) return { success: false, error: `${value} is no time back from now: ${afterNow}; give a duration of at least 1s, or an ISO date` };
   if (duration !== undefined) {
     const at = now - duration;
     // Before the first instant a Date can hold: no thread is that old.

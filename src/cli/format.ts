@@ -359,15 +359,17 @@ const MAX_PENDING_CELL = 60;
 
 /**
  * The thread list as a table: id, agent, status, events, updated, the pipeline (its thread id) of
- * a thread `pipelines` names one for, and, when a thread listed waits for a human, what it asks
- * (`pending`: `approval: send_mail {"to":"ana"}`, `input: Which order?`).
+ * a thread `pipelines` names one for, when a thread listed sleeps or backs off, when it moves
+ * again (`wakes`: its time, or `due`), and when one waits for a human, what it asks (`pending`:
+ * `approval: send_mail {"to":"ana"}`, `input: Which order?`).
  */
 export function threadsTable(threads: readonly ThreadSummary[], now: number = Date.now(), pipelines: ReadonlyMap<string, string> = new Map()): string {
   if (threads.length === 0) return 'no threads';
+  const wakes = threads.some((t) => t.wakeAt !== undefined);
   const pending = threads.some((t) => t.pending !== undefined);
   const parents = threads.some((t) => pipelines.has(t.id));
   const rows = [
-    ['ID', 'AGENT', 'STATUS', 'EVENTS', 'UPDATED', ...(parents ? ['PIPELINE'] : []), ...(pending ? ['PENDING'] : [])],
+    ['ID', 'AGENT', 'STATUS', 'EVENTS', 'UPDATED', ...(parents ? ['PIPELINE'] : []), ...(wakes ? ['WAKES'] : []), ...(pending ? ['PENDING'] : [])],
     ...threads.map((t) => [
       t.id,
       t.agent,
@@ -375,12 +377,20 @@ export function threadsTable(threads: readonly ThreadSummary[], now: number = Da
       String(t.version),
       ago(t.updatedAt, now),
       ...(parents ? [pipelines.get(t.id) ?? ''] : []),
+      ...(wakes ? [wakeCell(t.wakeAt, now)] : []),
       ...(pending ? [pendingCell(t.pending)] : []),
     ]),
   ];
   const widths = rows[0]!.map((_, col) => Math.max(...rows.map((row) => row[col]!.length)));
   // A row waiting for nothing ends at its time, without the padding of an empty last cell.
   return rows.map((row) => row.map((cell, col) => (col === row.length - 1 ? cell : cell.padEnd(widths[col]!))).join('  ').trimEnd()).join('\n');
+}
+
+/** When a thread moves again: its time (with its date when on another day), `due` once passed, empty for none. */
+function wakeCell(wakeAt: string | undefined, now: number): string {
+  if (wakeAt === undefined) return '';
+  const due = Date.parse(wakeAt);
+  return Number.isNaN(due) || due > now ? deadlineTime(wakeAt, new Date(now).toISOString()) : 'due';
 }
 
 /** What a waiting thread asks, on one short line: the kind, then the tool and its arguments, or the question. */

@@ -40,7 +40,7 @@ export function contextHelpers(agent: ContextSettings, thread: Thread): ContextH
   return {
     state: deriveState(thread.events),
     budget: agent.contextBudget,
-    renderEvent: (event) => renderEvent(event, agent.secrets),
+    renderEvent: (event) => renderEvent(event, agent.secrets, thread),
     renderDefault: (options) => renderContext(agent, thread, options),
     redact: (text) => redactText(text, agent.secrets),
     redactJson: (value) => redactJson(value, agent.secrets),

@@ -137,7 +137,10 @@ interface Block {
   readonly tail: number;
   /** The type of the event it shows. */
   readonly type: ThreadEvent['type'];
-  /** The call a decision made, or that this block answers, asks a human about or answers such a question of. */
+  /**
+   * The call a decision made, or that this block answers, asks a human about or answers such a
+   * question of; for a question of the model's and its answer, the call of the decision that asked it.
+   */
   readonly call: string | undefined;
 }
 
@@ -157,6 +160,8 @@ interface Blocks {
   open: Map<ErrorSubject, Block[]> | null;
   /** The call each open question about a call is about, by request id (its answer's); null until one is asked. */
   requests: Map<string, string> | null;
+  /** The ids of the interrupted-call questions asked (their answers say whether the call took effect); null until one is asked. */
+  interrupted: Set<string> | null;
   /** Estimated tokens of the blocks, a newline each. */
   tokens: number;
   /** The blocks joined, or null since some were hidden (joined again when needed). */
@@ -174,7 +179,7 @@ function renderedBlocks(secrets: readonly string[], thread: Thread): Blocks {
   const state = deriveState(thread.events);
   const last = cached.get(thread.id) ?? older.get(thread.id);
   const reused = last !== undefined && continues(last, thread.events, secrets, state);
-  const blocks = extend(reused ? last : { events: [], secrets, compaction: state.compaction, blocks: [], open: null, requests: null, tokens: 0, text: '' }, thread.events, state);
+  const blocks = extend(reused ? last : { events: [], secrets, compaction: state.compaction, blocks: [], open: null, requests: null, interrupted: null, tokens: 0, text: '' }, thread.events, state);
   if (!cached.has(thread.id) && cached.size >= MAX_CACHED) {
     older = cached;
     cached = new Map();
@@ -209,7 +214,7 @@ function extend(entry: Blocks, events: readonly ThreadEvent[], state: ThreadStat
     if (entry.open !== null) resolve(entry, entry.open, event);
     if (event.seq > 1 && event.seq <= compactedUpTo) continue;
     if (event.type === 'custom' && event.data.phase === 'compact' && event.seq !== summarySeq) continue;
-    const block = blockOf(event, entry.secrets, callOf(entry, event));
+    const block = blockOf(event, entry.secrets, callOf(entry, event), entry.interrupted);
     if (block === null) continue;
     track(entry, event, block);
     const at = event.seq === summarySeq ? Math.min(1, entry.blocks.length) : entry.blocks.length;
@@ -254,6 +259,7 @@ function track(entry: Blocks, event: ThreadEvent, block: Block): void {
   } else if (event.type === 'human_request' && block.call !== undefined) {
     entry.requests ??= new Map();
     entry.requests.set(event.data.requestId, block.call);
+    if (event.data.kind === 'interrupted') (entry.interrupted ??= new Set()).add(event.data.requestId);
   }
 }
 
@@ -271,15 +277,45 @@ function decisionOf(blocks: readonly Block[], call: string): Block | undefined {
   return undefined;
 }
 
-/** The call an event's block belongs to (see {@link Block}): its own, or for an answer, its question's. */
+/**
+ * The call an event's block belongs to (see {@link Block}): its own, or for an answer, its
+ * question's; for a question of the model's (`request_human_input`, which names no call), the
+ * decision's that asked it, right before it: the cut keeps the question and its answer with the
+ * decision that holds what the model asked (its context, its choices).
+ */
 function callOf(entry: Blocks, event: ThreadEvent): string | undefined {
   if (event.type === 'human_response') return entry.requests?.get(event.data.requestId);
+  if (event.type === 'human_request' && event.data.kind === 'input') return askingCall(entry.blocks.at(-1), event.seq);
   return 'callId' in event.data ? event.data.callId : undefined;
 }
 
-/** One event as the default renderer shows it (redacted), or null for events the model never sees. */
-export function renderEvent(event: ThreadEvent, secrets: readonly string[]): string | null {
-  return renderBlock(event, secrets);
+/** The call of `last` when it is the decision just before the event at `seq`. */
+function askingCall(last: Block | undefined, seq: number): string | undefined {
+  return last?.type === 'decision' && last.seq === seq - 1 ? last.call : undefined;
+}
+
+/**
+ * An answer's verdict as the model reads it: ` approved="…"`, or for an interrupted-call question
+ * (deny: "it took effect, do not run it again"; approve: "it did not"), ` took_effect="…"`, so a
+ * denial there never reads as a refusal of the call.
+ */
+function verdict(approved: boolean, interrupted: boolean): string {
+  return interrupted ? ` took_effect="${!approved}"` : ` approved="${approved}"`;
+}
+
+/**
+ * One event as the default renderer shows it (redacted), or null for events the model never sees.
+ * An answer to an interrupted-call question reads as one (`took_effect`) when `thread`, the thread
+ * it is of, is given: the answer alone does not say what it answers.
+ */
+export function renderEvent(event: ThreadEvent, secrets: readonly string[], thread?: Pick<Thread, 'events'>): string | null {
+  return renderBlock(event, secrets, thread === undefined || event.type !== 'human_response' ? null : interruptedIds(thread.events, event.data.requestId));
+}
+
+/** `requestId` in a set when `events` asked it as an interrupted-call question, else null. */
+function interruptedIds(events: readonly ThreadEvent[], requestId: string): ReadonlySet<string> | null {
+  const asked = events.findLast((e) => e.type === 'human_request' && e.data.requestId === requestId);
+  return asked?.type === 'human_request' && asked.data.kind === 'interrupted' ? new Set([requestId]) : null;
 }
 
 /** A JSON value as a block shows it, redacted: a string as it is, anything else as JSON (see {@link inert}). */
@@ -328,20 +364,21 @@ type Parts = readonly [head: string, body: string, tail: string];
 const lines = (tag: string, attrs: string, body: string): Parts => [`<${tag}${attrs}>\n`, body, `\n</${tag}>`];
 const inline = (tag: string, attrs: string, body: string): Parts => [`<${tag}${attrs}>`, body, `</${tag}>`];
 
-function renderBlock(event: ThreadEvent, secrets: readonly string[]): string | null {
-  const parts = partsOf(event, secrets);
+function renderBlock(event: ThreadEvent, secrets: readonly string[], interrupted: ReadonlySet<string> | null): string | null {
+  const parts = partsOf(event, secrets, interrupted);
   return parts === null ? null : parts.join('');
 }
 
 /** An event's block (see {@link Block}), or null for events the model never sees. */
-function blockOf(event: ThreadEvent, secrets: readonly string[], call: string | undefined): Block | null {
-  const parts = partsOf(event, secrets);
+function blockOf(event: ThreadEvent, secrets: readonly string[], call: string | undefined, interrupted: ReadonlySet<string> | null): Block | null {
+  const parts = partsOf(event, secrets, interrupted);
   if (parts === null) return null;
   const [head, body, tail] = parts;
   return { seq: event.seq, text: `${head}${body}${tail}`, head: head.length, tail: tail.length, type: event.type, call };
 }
 
-function partsOf(event: ThreadEvent, secrets: readonly string[]): Parts | null {
+/** `interrupted`: the ids of the interrupted-call questions, whose answers say whether the call took effect. */
+function partsOf(event: ThreadEvent, secrets: readonly string[], interrupted: ReadonlySet<string> | null): Parts | null {
   switch (event.type) {
     case 'input':
       return lines('input', '', show(event.data.input, secrets));
@@ -365,7 +402,7 @@ function partsOf(event: ThreadEvent, secrets: readonly string[]): Parts | null {
     }
     case 'human_response': {
       const d = event.data;
-      const approved = d.approved === undefined ? '' : ` approved="${d.approved}"`;
+      const approved = d.approved === undefined ? '' : verdict(d.approved, interrupted?.has(d.requestId) === true);
       // An answer's comment is said to be one; a comment alone (an approval's, a denial's) is the body.
       const comment = d.comment === undefined || d.comment === '' ? '' : d.answer ? `\ncomment: ${d.comment}` : d.comment;
       const body = `${d.answer ?? ''}${comment}`;

@@ -76,9 +76,11 @@ export function parseSummary(bytes: Uint8Array): StoredSummary | undefined {
       return undefined;
     }
     // A pending request no writer writes is left out (the row shows none), not the summary.
-    const { pending, ...summary } = parsed as StoredSummary;
+    const { pending, wakeAt, ...summary } = parsed as StoredSummary;
     const checked = pending === undefined ? undefined : parsePendingRequestSummary(pending);
-    return checked === undefined ? summary : { ...summary, pending: checked };
+    // Likewise a wake time that is no time.
+    const wake = typeof wakeAt === 'string' && !Number.isNaN(Date.parse(wakeAt)) ? { wakeAt } : {};
+    return checked === undefined ? { ...summary, ...wake } : { ...summary, pending: checked, ...wake };
   } catch {
     return undefined;
   }
@@ -86,8 +88,8 @@ export function parseSummary(bytes: Uint8Array): StoredSummary | undefined {
 
 /** The summary without what only the store needs. */
 export function publicSummary(summary: StoredSummary): ThreadSummary {
-  const { id, agent, status, version, createdAt, updatedAt, pending } = summary;
-  return Object.freeze({ id, agent, status, version, createdAt, updatedAt, ...(pending === undefined ? {} : { pending }) });
+  const { id, agent, status, version, createdAt, updatedAt, pending, wakeAt } = summary;
+  return Object.freeze({ id, agent, status, version, createdAt, updatedAt, ...(pending === undefined ? {} : { pending }), ...(wakeAt === undefined ? {} : { wakeAt }) });
 }
 
 /** Where a thread's index entries are, as far as this process knows (the index writer). */

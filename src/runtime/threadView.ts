@@ -1,6 +1,6 @@
 import { maskedCredentials } from '../context/sealedUrl.js';
-import type { HumanRequest, Json, Thread, ThreadEvent } from '../thread/events.js';
-import { deriveState, statusOf, wakeAtOf, type ThreadStatus } from '../thread/state.js';
+import type { Json, Thread, ThreadEvent } from '../thread/events.js';
+import { askedRequestOf, deriveState, statusOf, wakeTimeOf, type AskedRequest, type ThreadStatus } from '../thread/state.js';
 
 /** A thread as the API shows it: its derived state beside its events. */
 export interface ThreadView {
@@ -10,7 +10,8 @@ export interface ThreadView {
   readonly version: number;
   /** Steps done so far: an agent's decisions; a pipeline's journaled step results (it makes no decision). */
   readonly steps: number;
-  readonly pendingRequest: HumanRequest | null;
+  /** The human request it waits for, with `at`, when it was asked; null when it waits for none. */
+  readonly pendingRequest: AskedRequest | null;
   readonly output: Json | undefined;
   readonly failure: string | undefined;
   readonly createdAt: string | undefined;
@@ -45,7 +46,7 @@ export interface ThreadView {
 export function viewOf(thread: Thread): ThreadView {
   const state = deriveState(thread.events);
   const status = statusOf(state);
-  const wake = wakeAtOf(state, status);
+  const wakeAt = wakeTimeOf(state, status);
   return {
     id: thread.id,
     agent: thread.agent,
@@ -53,12 +54,12 @@ export function viewOf(thread: Thread): ThreadView {
     version: state.version,
     // An agent's tool results all follow a decision; a pipeline's are its steps.
     steps: state.totalSteps > 0 ? state.totalSteps : thread.events.filter((e) => e.type === 'tool_result').length,
-    pendingRequest: state.pendingRequest,
+    pendingRequest: askedRequestOf(thread.events, state),
     output: state.output,
     failure: state.failure,
     createdAt: state.createdAt,
     updatedAt: state.updatedAt,
-    ...(wake === null ? {} : { wakeAt: new Date(wake).toISOString() }),
+    ...(wakeAt === undefined ? {} : { wakeAt }),
     events: thread.events,
   };
 }

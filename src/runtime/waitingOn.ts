@@ -1,6 +1,5 @@
 import { waitedDescendant, type Delegation, type WaitedDescendant } from '../pipeline/delegations.js';
-import type { HumanRequest } from '../thread/events.js';
-import type { ThreadStatus } from '../thread/state.js';
+import type { AskedRequest, ThreadStatus } from '../thread/state.js';
 import type { Runtime } from './runtime.js';
 import type { ThreadView } from './threadView.js';
 
@@ -10,7 +9,7 @@ export interface WaitingOn {
   readonly agent: string;
   readonly status: ThreadStatus;
   /** What the child waits for: answer it on the child (`POST /threads/<threadId>/respond`, `runtime.respond(threadId, ...)`). */
-  readonly pendingRequest: HumanRequest | null;
+  readonly pendingRequest: AskedRequest | null;
   /** A nested pipeline's: the pipelines between this one and the thread it waits on, top down (absent for a direct child). */
   readonly through?: readonly Delegation[];
 }

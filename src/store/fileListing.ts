@@ -1,5 +1,5 @@
 import type { Stats } from 'node:fs';
-import type { ThreadStatus } from '../thread/state.js';
+import { statusOf, wakeTimeOf, type ThreadStatus } from '../thread/state.js';
 import { decodeCreatedCursor, withCreatedCursor, type CreatedKey } from './createdCursor.js';
 import { deepFreeze } from './checkEvents.js';
 import { readPrefix, sameStamp, stampOf, statIfExists } from './fileIo.js';
@@ -18,14 +18,18 @@ const PAGE_SLACK = 16;
 const LATEST_ATTEMPTS = 3;
 /** Statuses in which a thread may have a human request open (paused: one asked before the pause). */
 const MAY_WAIT: readonly ThreadStatus[] = ['awaiting_human', 'escalated', 'paused'];
+/** Statuses in which a thread moves again on its own at a time (its row's `wakeAt`). */
+const WAKES: readonly ThreadStatus[] = ['sleeping', 'backing_off'];
+/** Statuses whose row holds what the index does not keep, read from the thread: its pending request or its wake time. */
+const READ_LISTED: readonly ThreadStatus[] = [...MAY_WAIT, ...WAKES];
 
 /**
  * `list` of the file store, from the index. Each entry listed is checked against its file first
  * (one `stat`): a file whose size moved on without a record in the log (another process died
  * before logging its write, or something else wrote it) is read again, and one that is gone is
  * dropped. So a listing costs the index's lookup and a `stat` per thread listed, whatever the
- * number of threads; for a thread that may wait for a human, a read of its file instead (its
- * pending request: see {@link readIfAsIndexed} and {@link pendingOf}).
+ * number of threads; for a thread that may wait for a human, or sleeps or backs off, a read of its
+ * file instead (its pending request or its wake time: see {@link readIfAsIndexed} and {@link fromThread}).
  */
 export function listThreads(parts: FileStoreParts, query: ListQuery): ThreadSummary[] {
   parts.log.catchUp();
@@ -64,7 +68,7 @@ function checked(parts: FileStoreParts, entry: IndexEntry): Checked | undefined 
  * otherwise (gone, moved on, no file, or a cached copy, checked by its stamp): the `stat` tells.
  */
 function readIfAsIndexed(parts: FileStoreParts, entry: IndexEntry, file: string): Buffer | undefined {
-  if (!MAY_WAIT.includes(entry.status) || parts.threads.cache.peek(entry.id) !== undefined) return undefined;
+  if (!READ_LISTED.includes(entry.status) || parts.threads.cache.peek(entry.id) !== undefined) return undefined;
   try {
     const bytes = readPrefix(file, entry.size + 1);
     return bytes.length === entry.size ? bytes : undefined;
@@ -116,33 +120,46 @@ function latest(parts: FileStoreParts, query: ListQuery): ThreadSummary[] {
   }
 }
 
-/** The summary of an entry, with the request its thread waits for if it waits for one. */
+/** The summary of an entry, with the request its thread waits for if it waits for one, or when it wakes. */
 function withPending(parts: FileStoreParts, found: Checked): ThreadSummary {
   const summary = summaryOfEntry(found.entry);
-  const pending = MAY_WAIT.includes(summary.status) ? pendingOf(parts, found) : undefined;
-  return pending === undefined ? summary : Object.freeze({ ...summary, pending });
+  if (MAY_WAIT.includes(summary.status)) {
+    const pending = fromThread(parts, found, pendingOf);
+    return pending === undefined ? summary : Object.freeze({ ...summary, pending });
+  }
+  const wakeAt = WAKES.includes(summary.status) ? fromThread(parts, found, wakeOf) : undefined;
+  return wakeAt === undefined ? summary : Object.freeze({ ...summary, wakeAt });
+}
+
+/** The request the thread waits for, as a row shows it; perhaps taken from events not validated: kept only if it reads as one a writer writes. */
+function pendingOf(content: ThreadFileContent): PendingRequestSummary | undefined {
+  return deepFreeze(parsePendingRequestSummary(pendingRequestSummary(content.thread.events, content.state)));
+}
+
+/** When the thread moves again on its own (ISO time), if it sleeps or backs off. */
+function wakeOf({ state }: ThreadFileContent): string | undefined {
+  return wakeTimeOf(state, statusOf(state));
 }
 
 /**
- * The request the thread of an entry the listing has just checked waits for, from the thread at
- * the entry's version: the cached copy when it is of the file as checked, else the file's first
- * `entry.size` bytes (read by the check, or now: no second `stat`), bytes the index vouches for,
- * so parsed without validating their events (see `parseThreadFile`; the reducer decides the
- * request as for any read). `undefined` when it waits for none, or the file moved on or cannot be
- * read now (the next listing tells; a read of the thread reports why).
+ * What `pick` takes from the thread of an entry the listing has just checked, at the entry's
+ * version: the cached copy when it is of the file as checked, else the file's first `entry.size`
+ * bytes (read by the check, or now: no second `stat`), bytes the index vouches for, so parsed
+ * without validating their events (see `parseThreadFile`; the reducer decides the request or the
+ * wake as for any read). `undefined` when it holds none, or the file moved on or cannot be read
+ * now (the next listing tells; a read of the thread reports why).
  */
-function pendingOf(parts: FileStoreParts, found: Checked): PendingRequestSummary | undefined {
+function fromThread<T>(parts: FileStoreParts, found: Checked, pick: (content: ThreadFileContent) => T | undefined): T | undefined {
   try {
     const content = contentOf(parts, found);
     if (content === undefined || content.state.version !== found.entry.version) return undefined;
-    // Perhaps taken from events not validated: kept only if it reads as one a writer writes.
-    return deepFreeze(parsePendingRequestSummary(pendingRequestSummary(content.thread.events, content.state)));
+    return pick(content);
   } catch {
-    return undefined; // unreadable now: listed without its request
+    return undefined; // unreadable now: listed without it
   }
 }
 
-/** The thread as the check found its file (see {@link pendingOf}); `undefined` when the bytes hold none. */
+/** The thread as the check found its file (see {@link fromThread}); `undefined` when the bytes hold none. */
 function contentOf(parts: FileStoreParts, { entry, file, stats, bytes }: Checked): ThreadFileContent | undefined {
   if (stats !== undefined) {
     const cached = parts.threads.cache.peek(entry.id);

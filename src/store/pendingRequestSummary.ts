@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { clipText } from '../errors.js';
 import { humanRequestKindSchema, jsonSchema, responseFormatSchema, urgencySchema, type Json, type ThreadEvent } from '../thread/events.js';
-import { pendingRequestEvent, type ThreadState } from '../thread/state.js';
+import { askedRequestOf, type ThreadState } from '../thread/state.js';
 import type { PendingRequestSummary } from './threadStore.js';
 
 /** The most characters of a pending request's question, its context and its arguments' JSON a summary keeps. */
@@ -14,11 +14,9 @@ export const MAX_PENDING_CHOICES = 2000;
  * `undefined` when it waits for none: its question and arguments cut to {@link MAX_PENDING_TEXT}.
  */
 export function pendingRequestSummary(events: readonly ThreadEvent[], state: ThreadState): PendingRequestSummary | undefined {
-  const request = state.pendingRequest;
+  const request = askedRequestOf(events, state);
   if (request === null) return undefined;
-  const { requestId, kind, question, context, urgency, format, choices, tool, args } = request;
-  // The request's own event is the last but a few (a pause, the outcome of a call): found from the end.
-  const at = pendingRequestEvent(events, state)?.at ?? state.updatedAt ?? '';
+  const { requestId, kind, question, context, urgency, format, choices, tool, args, at } = request;
   return Object.freeze({
     requestId,
     kind,

@@ -1,5 +1,5 @@
 import type { Thread } from '../thread/events.js';
-import { statusOf, type ThreadState } from '../thread/state.js';
+import { statusOf, wakeTimeOf, type ThreadState } from '../thread/state.js';
 import { compareCreated, decodeCreatedCursor, withCreatedCursor } from './createdCursor.js';
 import { matchesQuery, parseListOptions } from './listQuery.js';
 import { pendingRequestSummary } from './pendingRequestSummary.js';
@@ -9,19 +9,22 @@ export { DEFAULT_LIST_LIMIT } from './listQuery.js';
 
 /**
  * The summary of a thread from its derived state (folded from its events), with the request it
- * waits for. `createdAt` is the thread's creation time (its first event's, or the store's clock
+ * waits for, or when it wakes. `createdAt` is the thread's creation time (its first event's, or the store's clock
  * for a thread created without events), fixed at creation.
  */
 export function summaryOf(thread: Pick<Thread, 'id' | 'agent' | 'events'>, state: ThreadState, createdAt: string): ThreadSummary {
   const pending = pendingRequestSummary(thread.events, state);
+  const status = statusOf(state);
+  const wakeAt = wakeTimeOf(state, status);
   return Object.freeze({
     id: thread.id,
     agent: thread.agent,
-    status: statusOf(state),
+    status,
     version: state.version,
     createdAt,
     updatedAt: state.updatedAt ?? createdAt,
     ...(pending === undefined ? {} : { pending }),
+    ...(wakeAt === undefined ? {} : { wakeAt }),
   });
 }
 

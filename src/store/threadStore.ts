@@ -20,8 +20,8 @@ export interface PendingRequestSummary {
    */
   readonly urgency?: HumanRequest['urgency'];
   /**
-   * The answer it takes: `yes_no` (an approval's too), `multiple_choice` (one of `choices`, as
-   * written) or `free_text`. Absent as `urgency` may be.
+   * The answer it takes: `yes_no` (an approval's too), `multiple_choice` (one of `choices`, recorded
+   * as written) or `free_text`. Absent as `urgency` may be.
    */
   readonly format?: HumanRequest['format'];
   /**
@@ -63,6 +63,13 @@ export interface ThreadSummary {
    * holds no request text.
    */
   readonly pending?: PendingRequestSummary;
+  /**
+   * When a sleeping or backing-off thread moves again on its own (ISO time), as its view's
+   * `wakeAt`; absent in any other status. The memory and NATS KV stores keep it in the summary (a
+   * KV summary written by a version before it has none until the thread's next write); the file
+   * store reads it from the thread of each such summary it lists, as it reads `pending`.
+   */
+  readonly wakeAt?: string;
   /**
    * Set only on the summaries of a paged listing ({@link ListOptions.after}): pass the last one's
    * as `after` to get the next page.

@@ -1,6 +1,6 @@
 import { parentIdOf } from '../runtime/threadView.js';
 import type { Thread } from '../thread/events.js';
-import { deriveState, statusOf } from '../thread/state.js';
+import { askedRequestOf, deriveState, statusOf } from '../thread/state.js';
 import type { TriggerResult } from './payloads.js';
 
 /** Reads threads: the pipelines above a child thread, whose replies hear of the child's requests. */
@@ -40,8 +40,9 @@ export async function replyingPipelineOf<T>(
  * and `childAgent` naming the thread to answer. Undefined when the child does not wait for one.
  */
 export function childRequestResultOf(pipeline: Thread, child: Thread): TriggerResult | undefined {
-  const { terminal, pendingRequest } = deriveState(child.events);
-  if (terminal !== null || pendingRequest === null) return undefined;
+  const childState = deriveState(child.events);
+  const pendingRequest = askedRequestOf(child.events, childState);
+  if (childState.terminal !== null || pendingRequest === null) return undefined;
   const state = deriveState(pipeline.events);
   return {
     threadId: pipeline.id,

@@ -31,7 +31,7 @@ export function startEventFanout(ctx: SurfaceContext, options: { observe: boolea
     const headers = ended.get(change.status) ?? running;
     for (const event of change.events) {
       void ctx.publish(subjects.events(agent, id, event.type), event, { headers });
-      if (event.type === 'human_request') void publishHumanNotice(ctx, agent, id, event.data);
+      if (event.type === 'human_request') void publishHumanNotice(ctx, agent, id, { ...event.data, at: event.at });
     }
   });
 

@@ -3,8 +3,8 @@ import type { BusHeaders, JsonParseResult } from '../bus/bus.js';
 import { isValidSubject } from '../bus/subject.js';
 import { InvalidInputError, messageOf, refusalCodeOf, refusalKindOf, type RefusalCode, type RefusalKind } from '../errors.js';
 import { THREAD_ID_PATTERN, THREAD_ID_RULE, type ThreadView } from '../runtime/runtime.js';
-import { launchInputSchema, type HumanRequest, type Json, type Thread } from '../thread/events.js';
-import { cancelOf, type ThreadStatus } from '../thread/state.js';
+import { launchInputSchema, type Json, type Thread } from '../thread/events.js';
+import { cancelOf, type AskedRequest, type ThreadStatus } from '../thread/state.js';
 import { REPLY_TO_HEADER } from './subjects.js';
 
 /**
@@ -146,7 +146,7 @@ export interface TriggerResult {
   /** Who cancelled it (status `cancelled`), as the cancel said. */
   readonly by?: string;
   /** The open request (status `awaiting_human` or `escalated`), or that of {@link childThreadId}. */
-  readonly pendingRequest?: HumanRequest;
+  readonly pendingRequest?: AskedRequest;
   /**
    * On a NATS `replyTo`: the `Nats-Msg-Id` of the trigger it answers, when it had one: the
    * trigger that launched the thread (the `replyTo` its launch recorded hears every rest), or a
@@ -215,7 +215,7 @@ export interface ThreadBrief {
   readonly agent: string;
   readonly status: ThreadStatus;
   readonly version: number;
-  readonly pendingRequest: HumanRequest | null;
+  readonly pendingRequest: AskedRequest | null;
 }
 
 /**
@@ -236,7 +236,7 @@ export type ThreadReply = { readonly ok: true; readonly thread: ThreadBrief | Th
 export type ThreadRefusal = { readonly ok: false } & Refusal;
 
 /** The payload of `<prefix>.human.<agent>.<id>`: the human request with its thread. */
-export type HumanRequestNotice = HumanRequest & { readonly threadId: string; readonly agent: string };
+export type HumanRequestNotice = AskedRequest & { readonly threadId: string; readonly agent: string };
 
 /** A trigger's `Switchyard-Reply-To` header, when it is a reply subject (see {@link isReplySubject}). */
 export function headerReplyTo(headers: BusHeaders): string | undefined {

@@ -1,7 +1,7 @@
 import type { BusPayload } from '../bus/bus.js';
 import { MSG_ID_HEADER } from '../bus/jobRunner.js';
 import type { ThreadView } from '../runtime/runtime.js';
-import type { HumanRequest } from '../thread/events.js';
+import type { AskedRequest } from '../thread/state.js';
 import { incarnateId } from '../thread/incarnation.js';
 import type { HumanRequestNotice } from './payloads.js';
 import { PROCESS_HEADER } from './subjects.js';
@@ -36,7 +36,7 @@ export function restMsgId(view: Pick<ThreadView, 'id' | 'version' | 'createdAt'>
 }
 
 /** A human request as bridges hear it on `<prefix>.human.<agent>.<id>`. */
-function humanNotice(ctx: SurfaceContext, agent: string, threadId: string, request: HumanRequest) {
+function humanNotice(ctx: SurfaceContext, agent: string, threadId: string, request: AskedRequest) {
   const notice: HumanRequestNotice = { ...request, threadId, agent };
   const msgId = `human.${threadId}.${request.requestId}`;
   return { subject: ctx.subjects.human(agent, threadId), notice, msgId, headers: { [PROCESS_HEADER]: ctx.processId } };
@@ -47,7 +47,7 @@ function humanNotice(ctx: SurfaceContext, agent: string, threadId: string, reque
  * bridges), as the fan-out does when the request is stored. It carries its msg id, so that a
  * stream capturing it keeps one copy of it and of {@link reportHumanNotice}'s.
  */
-export function publishHumanNotice(ctx: SurfaceContext, agent: string, threadId: string, request: HumanRequest): Promise<void> {
+export function publishHumanNotice(ctx: SurfaceContext, agent: string, threadId: string, request: AskedRequest): Promise<void> {
   const { subject, notice, msgId, headers } = humanNotice(ctx, agent, threadId, request);
   return ctx.publish(subject, notice, { headers: { ...headers, [MSG_ID_HEADER]: msgId } });
 }
@@ -58,7 +58,7 @@ export function publishHumanNotice(ctx: SurfaceContext, agent: string, threadId:
  * the process that stored the request may have died before it published it. A bridge hears every
  * request at least once, and drops repeats by `requestId`.
  */
-export function reportHumanNotice(ctx: SurfaceContext, agent: string, threadId: string, request: HumanRequest, plain: boolean): Promise<void> {
+export function reportHumanNotice(ctx: SurfaceContext, agent: string, threadId: string, request: AskedRequest, plain: boolean): Promise<void> {
   const { subject, notice, msgId, headers } = humanNotice(ctx, agent, threadId, request);
   return publishReport(ctx, subject, notice, { msgId, headers, plain });
 }

@@ -79,12 +79,28 @@ export function validateResponse(
         return { success: true, data: { ...response, answer } };
       }
       if (!response.answer?.trim()) return invalid('this request needs an "answer"');
-      if (request.format === 'multiple_choice' && request.choices && !request.choices.includes(response.answer)) {
-        return invalid(`the answer must be one of: ${request.choices.join(', ')}`);
+      if (request.format !== 'multiple_choice' || !request.choices) return { success: true, data: response };
+      const choice = matchChoice(request.choices, response.answer);
+      if (choice.length === 1) return { success: true, data: { ...response, answer: choice[0]! } };
+      if (choice.length > 1) {
+        return invalid(`the answer "${response.answer.trim()}" matches more than one choice but for case: give one as written: ${choice.join(', ')}`);
       }
-      return { success: true, data: response };
+      return invalid(`the answer must be one of: ${request.choices.join(', ')}`);
     }
   }
+}
+
+/**
+ * The choices `answer` names, as written: the one equal to it once both are trimmed (a human's
+ * ' full' means 'full', as a yes/no answer's ' YES' means 'yes'), else those equal to it but for
+ * case: one is the answer, several (choices differing only in case) are ambiguous, none refuse it.
+ */
+function matchChoice(choices: readonly string[], answer: string): string[] {
+  const trimmed = answer.trim();
+  const exact = choices.find((choice) => choice.trim() === trimmed);
+  if (exact !== undefined) return [exact];
+  const folded = trimmed.toLowerCase();
+  return choices.filter((choice) => choice.trim().toLowerCase() === folded);
 }
 
 /** How a response answered its request: `approved`, `denied`, or `answered` (a text answer). */

@@ -357,6 +357,13 @@ export function wakeAtOf(state: ThreadState, status: ThreadStatus): number | nul
   return status === 'sleeping' ? state.sleepUntil : status === 'backing_off' ? state.backoffUntil : null;
 }
 
+/** {@link wakeAtOf} as an ISO time; undefined when the thread has none (or one past what a `Date` holds). */
+export function wakeTimeOf(state: ThreadState, status: ThreadStatus): string | undefined {
+  const wake = wakeAtOf(state, status);
+  const date = wake === null ? undefined : new Date(wake);
+  return date === undefined || Number.isNaN(date.getTime()) ? undefined : date.toISOString();
+}
+
 /** A tool call whose start the log records (its last `tool_call`) and whose outcome it does not (see {@link startedCall}). */
 export interface StartedCall {
   readonly callId: string;
@@ -416,6 +423,22 @@ export function unrecordedCall(events: readonly ThreadEvent[]): UnrecordedCall |
 export function pendingRequestEvent(events: readonly ThreadEvent[], state: ThreadState = deriveState(events)): ThreadEvent | undefined {
   const pending = state.pendingRequest;
   return pending === null ? undefined : events.findLast((event) => event.type === 'human_request' && event.data.requestId === pending.requestId);
+}
+
+/** A human request a thread waits for, as the API shows it (a thread's view, a trigger's result, a NATS notice). */
+export type AskedRequest = HumanRequest & {
+  /** When it was asked: the ISO time of its `human_request` event (its last when asked again). */
+  readonly at: string;
+};
+
+/**
+ * The request the thread waits for (`state`, derived from `events` when not given) with when it
+ * was asked, or null when it waits for none.
+ */
+export function askedRequestOf(events: readonly ThreadEvent[], state: ThreadState = deriveState(events)): AskedRequest | null {
+  const request = state.pendingRequest;
+  // Its event is the last but a few (a pause, a call's outcome): found from the end.
+  return request === null ? null : { ...request, at: pendingRequestEvent(events, state)?.at ?? state.updatedAt ?? '' };
 }
 
 /** Whether `event` records the outcome of `call`: its result, or its error (or the timeout of a tool that is not idempotent, which names only the tool). */

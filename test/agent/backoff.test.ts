@@ -14,8 +14,11 @@ describe('the wait a Retry-After sets', () => {
     [30_000, 0.2, 1, 36_000],
     [2_000, 0.1, 0.25, 2_050],
     [30_000, 0, 0.9, 30_000],
-    [590_000, 0.2, 1, MAX_RETRY_AFTER_MS],
-    [MAX_RETRY_AFTER_MS, 0.2, 0.5, MAX_RETRY_AFTER_MS],
+    // An ask is counted up to the cap (10 minutes), the jitter then added: spread beyond it too.
+    [590_000, 0.2, 1, 708_000],
+    [MAX_RETRY_AFTER_MS, 0.2, 0.5, 660_000],
+    [3_600_000, 0.2, 0, MAX_RETRY_AFTER_MS],
+    [3_600_000, 0.2, 1, 720_000],
   ])('asked %i ms, jitter %d, random unit %d: %i ms', (asked, jitter, unit, expected) => {
     expect(serverWaitDelay(asked, jitter, unit)).toBe(expected);
   });
@@ -35,6 +38,24 @@ describe('the wait a Retry-After sets', () => {
       expect(wait).toBeGreaterThanOrEqual(2_000);
       // The calculator's backoff jitter is 20 %.
       expect(wait).toBeLessThanOrEqual(2_400);
+    }
+    expect(new Set(retries).size).toBeGreaterThan(10);
+  });
+
+  it('spreads the retries of 20 threads that one 429 with Retry-After: 3600 refused at once over 10 to 12 minutes, not all at the cap (qa26-timers D7)', async () => {
+    const clock = createClock();
+    const retries: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const model = scriptedModel([{ error: { kind: 'http', status: 429, message: 'slow down', retryAfterMs: 3_600_000 } }]);
+      const { actor } = await startRun({ agent: calculator, model, threadId: `thread-${i}`, clock });
+      const rest = await settle(actor);
+      actor.stop();
+      expect(rest.state).toBe('backingOff');
+      retries.push(rest.backoffUntil! - T0);
+    }
+    for (const wait of retries) {
+      expect(wait).toBeGreaterThanOrEqual(MAX_RETRY_AFTER_MS);
+      expect(wait).toBeLessThanOrEqual(MAX_RETRY_AFTER_MS * 1.2);
     }
     expect(new Set(retries).size).toBeGreaterThan(10);
   });

@@ -148,7 +148,7 @@ describe('a started call of a tool the new version asks approval for (qa24 D3)',
     expect(end.status).toBe('done');
     expect(tool.runs).toHaveLength(0);
     expect(model.requests[0]!.context).toContain('<human_request kind="interrupted"');
-    expect(model.requests[0]!.context).toContain('approved="false">it went through</human_response>');
+    expect(model.requests[0]!.context).toContain('took_effect="true">it went through</human_response>');
   });
 
   it('approved: runs again as attempt 2 with the same idempotency key, with no second question', async () => {

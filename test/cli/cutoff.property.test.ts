@@ -9,10 +9,18 @@ const NOW = Date.parse('2026-12-06T04:00:00.000Z');
 describe('parseCutoff', () => {
   it('a whole number and a unit (s, m, h, d, w) is that long before now', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 100_000 }), fc.constantFrom(...(Object.keys(UNIT_MS) as (keyof typeof UNIT_MS)[])), fc.integer({ min: 0, max: 4e12 }), (n, unit, now) => {
+      fc.property(fc.integer({ min: 1, max: 100_000 }), fc.constantFrom(...(Object.keys(UNIT_MS) as (keyof typeof UNIT_MS)[])), fc.integer({ min: 0, max: 4e12 }), (n, unit, now) => {
         expect(parseCutoff(`${n}${unit}`, now)).toEqual({ success: true, data: now - n * UNIT_MS[unit] });
       }),
     );
+  });
+
+  it('refuses a duration of zero (it would take every thread that ended, as a time after now would), saying so', () => {
+    for (const zero of ['0s', '0m', '0d', '000w']) {
+      expect(parseCutoff(zero, NOW)).toEqual({ success: false, error: `${zero} is no time back from now: it would take every thread that ended; give a duration of at least 1s, or an ISO date` });
+    }
+    expect(parseCutoff('0s', NOW, 'it would list every thread')).toMatchObject({ error: expect.stringContaining('0s is no time back from now: it would list every thread') });
+    expect(parseCutoff('1s', NOW)).toEqual({ success: true, data: NOW - 1000 });
   });
 
   it('an ISO date or time up to now is that instant (a date alone: its midnight UTC)', () => {

@@ -1,6 +1,7 @@
 /** The CLI's lines for a thread's events: what a human reads before answering. */
 import { describe, expect, it } from 'vitest';
-import { eventLine, threadDetails } from '../../src/cli/format.js';
+import { eventLine, threadDetails, threadsTable } from '../../src/cli/format.js';
+import type { ThreadSummary } from '../../src/store/threadStore.js';
 import { viewOf } from '../../src/runtime/threadView.js';
 import type { HumanRequest, ThreadEvent } from '../../src/thread/events.js';
 
@@ -257,5 +258,22 @@ describe('a sealed argument in a line', () => {
     expect(line).toContain('"password":"[sealed]"');
     expect(line).toContain('"note":"key [sealed] here"');
     expect(line).not.toContain('sealed.v1.');
+  });
+});
+
+describe('the thread list (qa26-timers D5)', () => {
+  it('says when each sleeping or backing-off thread moves again in a WAKES column: its time ahead, or due', () => {
+    const now = Date.parse('2026-12-07T14:00:00.000Z');
+    const row = (id: string, status: ThreadSummary['status'], wakeAt?: string): ThreadSummary => ({
+      id, agent: 'napper', status, version: 2, createdAt: '2026-12-07T13:00:00.000Z', updatedAt: '2026-12-07T13:59:00.000Z', ...(wakeAt === undefined ? {} : { wakeAt }),
+    });
+    const later = '2026-12-07T14:30:00.000Z';
+    const table = threadsTable([row('th-nap', 'sleeping', later), row('th-retry', 'backing_off', '2026-12-07T13:59:30.000Z'), row('th-run', 'running')], now).split('\n');
+    expect(table[0]).toMatch(/^ID +AGENT +STATUS +EVENTS +UPDATED +WAKES$/);
+    expect(table[1]).toMatch(new RegExp(`^th-nap +napper +sleeping +2 +1m ago +${new Date(later).toTimeString().slice(0, 8)}$`));
+    expect(table[2]).toMatch(/^th-retry +napper +backing_off +2 +1m ago +due$/);
+    expect(table[3]).toMatch(/^th-run +napper +running +2 +1m ago$/);
+    // None sleeping: no column.
+    expect(threadsTable([row('th-run', 'running')], now).split('\n')[0]).toMatch(/^ID +AGENT +STATUS +EVENTS +UPDATED$/);
   });
 });

@@ -88,3 +88,39 @@ describe('contextBudget keeps a decision with its outcome (qa25-context #5)', ()
     }
   });
 });
+
+describe("contextBudget keeps the model's question with the decision that asked it", () => {
+  const ask = { question: 'Refund which?', context: 'Order total is $40; the customer says the item arrived broken', format: 'multiple_choice', choices: ['full', 'partial'] };
+  const asked = (seq: number, answer: string): NewEvent[] => [
+    { type: 'decision', data: { callId: `call_${seq}`, step: 4, intent: 'request_human_input', args: ask, model: 'm', promptHash: 'sha256:0', tokens: { prompt: 1, completion: 1 }, latencyMs: 1 } },
+    { type: 'human_request', data: { requestId: `req_${seq + 1}`, kind: 'input', question: ask.question, context: ask.context, urgency: 'medium', format: 'multiple_choice', choices: ask.choices } },
+    { type: 'human_response', data: { requestId: `req_${seq + 1}`, answer } },
+  ];
+
+  it('shows the answer the model reads next with its question and the decision holding its context and choices, whatever the budget', () => {
+    const events: NewEvent[] = [input];
+    for (let i = 0; i < 3; i++) events.push(...call(events.length + 1, 'big', 'B'.repeat(300 + 150 * i), i + 1));
+    events.push(...asked(events.length + 1, `full ${'because '.repeat(40)}`));
+    let withContext = 0;
+    for (let budget = 20; budget <= 1200; budget += 3) {
+      const blocks = parseContext(renderContext({ contextBudget: budget, secrets: [] }, thread(events)).text);
+      expect(blocks.slice(-3).map((b) => b.tag), `budget ${budget}`).toEqual(['decision', 'human_request', 'human_response']);
+      expect(blocks.at(-3)?.attrs.intent).toBe('request_human_input');
+      if (blocks.at(-3)!.body.includes('Order total')) withContext++;
+    }
+    expect(withContext).toBeGreaterThan(0);
+  });
+
+  it('never keeps a question, or its answer, whose decision it dropped', () => {
+    const events: NewEvent[] = [input];
+    events.push(...asked(events.length + 1, `partial ${'since '.repeat(30)}`));
+    for (let i = 0; i < 4; i++) events.push(...call(events.length + 1, 'big', 'B'.repeat(200 + 150 * i), i + 5));
+    for (let budget = 20; budget <= 1200; budget += 3) {
+      const blocks = parseContext(renderContext({ contextBudget: budget, secrets: [] }, thread(events)).text);
+      blocks.forEach((block, i) => {
+        if (block.tag === 'human_request') expect(blocks[i - 1]?.attrs.intent, `budget ${budget}`).toBe('request_human_input');
+        if (block.tag === 'human_response') expect(blocks[i - 1]?.tag, `budget ${budget}`).toBe('human_request');
+      });
+    }
+  });
+});

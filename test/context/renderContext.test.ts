@@ -110,6 +110,22 @@ describe('renderContext', () => {
     expect(answered).toContain('try subtract');
   });
 
+  it("shows the answer to an interrupted call's question as what it says: whether the call took effect, not an approval", () => {
+    const asked = (seq: number): NewEvent => ({
+      type: 'human_request',
+      data: { requestId: `req_${seq}`, kind: 'interrupted', question: 'refund(...) was started ... Run it again?', urgency: 'high', format: 'yes_no', callId: 'call_2', tool: 'refund', args: {} },
+    });
+    const denied = renderContext(agent, thread([input, decision(2, 'refund', { amount: 40 }), asked(3), { type: 'human_response', data: { requestId: 'req_3', approved: false, comment: 'it went through' } }])).text;
+    expect(denied).toContain('<human_request kind="interrupted" id="req_3" tool="refund">');
+    expect(denied).toContain('<human_response to="req_3" took_effect="true">it went through</human_response>');
+    expect(denied).not.toContain('approved=');
+    const approved = renderContext(agent, thread([input, decision(2, 'refund', { amount: 40 }), asked(3), { type: 'human_response', data: { requestId: 'req_3', approved: true } }])).text;
+    expect(approved).toContain('<human_response to="req_3" took_effect="false"></human_response>');
+    // An approval's answer is an approval.
+    const gated = renderContext(agent, thread([input, decision(2, 'refund', { amount: 40 }), { ...asked(3), data: { ...asked(3).data, kind: 'approval' } } as NewEvent, { type: 'human_response', data: { requestId: 'req_3', approved: false, comment: 'no' } }])).text;
+    expect(gated).toContain('<human_response to="req_3" approved="false">no</human_response>');
+  });
+
   it('drops the oldest blocks after the input to stay within the budget, keeping the newest', () => {
     const events: NewEvent[] = [input];
     for (let i = 0; i < 30; i++) {

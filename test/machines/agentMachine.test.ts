@@ -962,7 +962,7 @@ describe('agent machine: concurrency and restarts', () => {
     expect(chargeCard.runs).toHaveLength(0);
     expect(eventsOf(end.thread, 'error')).toEqual([]);
     expect(model.requests[0]!.context).toContain('<human_request kind="interrupted"');
-    expect(model.requests[0]!.context).toContain('approved="false">it went through</human_response>');
+    expect(model.requests[0]!.context).toContain('took_effect="true">it went through</human_response>');
   });
 
   it('an interrupted call of a tool gone from this version that a human says to run again is recorded as not run again, for the model to see (QA19 #2)', async () => {
@@ -1037,7 +1037,7 @@ describe('agent machine: concurrency and restarts', () => {
     const end = await runToEnd(actor, clock);
     expect(end.status).toBe('done');
     expect(charge.runs).toHaveLength(0);
-    expect(model.requests[0]!.context).toContain('approved="false">it went through</human_response>');
+    expect(model.requests[0]!.context).toContain('took_effect="true">it went through</human_response>');
   });
 
   /** A charge (not idempotent, 100 ms timeout) that `run` keeps past its deadline, decided, run and timed out; the model then answers `final`. */
@@ -1082,7 +1082,7 @@ describe('agent machine: concurrency and restarts', () => {
     const end = await runToEnd(actor, clock);
     expect(end.status).toBe('done');
     expect(charge.runs).toHaveLength(1);
-    expect(model.requests.at(-1)!.context).toContain('approved="false">it went through</human_response>');
+    expect(model.requests.at(-1)!.context).toContain('took_effect="true">it went through</human_response>');
   });
 
   it('an interrupted idempotent call runs again as attempt 2 with the same idempotency key', async () => {

@@ -69,6 +69,6 @@ describe('a worker killed right after a write', () => {
     expect(result).toMatchObject({ threadId: 'trg-killed-human', status: 'awaiting_human' });
     const [notice] = await humans.until(1, 10_000, 'the human request notice');
     expect(notice?.subject).toBe(`${names.prefix}.human.calculator.trg-killed-human`);
-    expect(notice?.data).toMatchObject({ threadId: 'trg-killed-human', agent: 'calculator', requestId: result!.pendingRequest!.requestId, kind: 'approval' });
+    expect(notice?.data).toMatchObject({ threadId: 'trg-killed-human', agent: 'calculator', requestId: result!.pendingRequest!.requestId, kind: 'approval', at: result!.pendingRequest!.at });
   });
 });

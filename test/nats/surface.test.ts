@@ -78,7 +78,9 @@ describe('NATS surface: triggers', () => {
     const [waiting] = await messages.until(1, 15_000, 'the awaiting_human result');
     expect(waiting).toMatchObject({ threadId: 'trg-div-1', status: 'awaiting_human', pendingRequest: { kind: 'approval', tool: 'divide' } });
     const [notice] = await humans.until(1, 5_000, 'the human notice');
-    expect(notice).toMatchObject({ subject: `${prefix}.human.calculator.trg-div-1`, data: { threadId: 'trg-div-1', agent: 'calculator', kind: 'approval' } });
+    expect(notice).toMatchObject({ subject: `${prefix}.human.calculator.trg-div-1`, data: { threadId: 'trg-div-1', agent: 'calculator', kind: 'approval', at: waiting!.pendingRequest!.at } });
+    // When it was asked, as the result's pendingRequest says it (the request's own event's time).
+    expect(waiting!.pendingRequest!.at).toMatch(/^\d{4}-\d\d-\d\dT/);
 
     const reply = await client.request<ThreadReply>(`${prefix}.thread.trg-div-1.respond`, {
       requestId: waiting!.pendingRequest!.requestId,

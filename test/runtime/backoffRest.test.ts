@@ -26,6 +26,8 @@ const answerer = agent({
   description: 'answers at once',
   prompt: 'You are {{agent}}.\nTools:\n{{tools}}',
   tools: [],
+  // No jitter: the retry comes exactly when asked (these tests are about the rest, not its spread).
+  backoff: { jitter: 0 },
 });
 
 /**

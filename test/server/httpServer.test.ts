@@ -298,6 +298,20 @@ describe('GET /threads', () => {
     expect(after.get(approval.id)).not.toHaveProperty('pending');
   });
 
+  it("says when the open request was asked in GET /threads/:id's pendingRequest and the TS API's view, as the row's pending does, also when a pause followed it", async () => {
+    const approval = await launchAndWait(base, 'calculator', { op: 'divide', a: 8, b: 2 });
+    const askedAt = approval.events.findLast((e) => e.type === 'human_request')!.at;
+    expect(approval.pendingRequest).toMatchObject({ kind: 'approval', at: askedAt });
+    expect((await post<ThreadView>(`/threads/${approval.id}/pause`)).body.status).toBe('paused');
+    const paused = (await get<ThreadView>(`/threads/${approval.id}`)).body;
+    expect(paused.events.at(-1)).toMatchObject({ type: 'control', data: { action: 'pause' } });
+    expect(paused.pendingRequest).toMatchObject({ requestId: approval.pendingRequest!.requestId, at: askedAt });
+    expect((await h.runtime.get(approval.id))?.pendingRequest).toMatchObject({ at: askedAt });
+    const row = (await get<{ threads: { id: string; pending?: { at: string } }[] }>('/threads?agent=calculator&limit=10000')).body.threads.find((t) => t.id === approval.id);
+    expect(row?.pending?.at).toBe(askedAt);
+    await post(`/threads/${approval.id}/cancel`);
+  });
+
   it('pages a walk with after and next: every thread once, in creation order', async () => {
     const launched: string[] = [];
     for (let i = 0; i < 5; i++) launched.push((await launchAndWait(base, 'echo', `page ${i}`)).id);

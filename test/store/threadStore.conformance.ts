@@ -396,6 +396,32 @@ export function runThreadStoreConformance(name: string, factory: ThreadStoreFact
         expect(await store.list()).toEqual([]);
       });
 
+      /** The summary of `id` in a listing, in a walk, and in a listing by status. */
+      async function summariesOf(id: string, status: ThreadStatus): Promise<ThreadSummary[]> {
+        const listed = (await store.list()).find((s) => s.id === id);
+        const walked = (await store.list({ after: '' })).find((s) => s.id === id);
+        const byStatus = (await store.list({ status, after: '' })).find((s) => s.id === id);
+        const latestByStatus = (await store.list({ status })).find((s) => s.id === id);
+        return [listed, walked, byStatus, latestByStatus].map((summary) => {
+          expect(summary).toBeDefined();
+          return summary!;
+        });
+      }
+
+      it('carries wakeAt (ISO time) while a thread sleeps or backs off: when it moves again on its own; none otherwise', async () => {
+        const nap: ThreadEvent = { seq: 2, at: at(2), type: 'custom', data: { step: 'nap', phase: 'before_decision', output: null, until: Date.parse(at(3600)) } };
+        await store.create({ id: 't-nap', agent: 'triage', events: [inputEvent(1), nap] });
+        await store.create({ id: 't-retry', agent: 'triage', events: [inputEvent(1), errorEvent(2)] });
+        for (const summary of await summariesOf('t-nap', 'sleeping')) expect(summary.wakeAt).toBe(at(3600));
+        for (const summary of await summariesOf('t-retry', 'backing_off')) expect(summary.wakeAt).toBe(at(62));
+        // Paused, it moves only when resumed; running, it has no deadline.
+        await store.append('t-nap', 2, [controlEvent(3, 'pause')]);
+        for (const summary of await summariesOf('t-nap', 'paused')) expect(summary).not.toHaveProperty('wakeAt');
+        const retried: ThreadEvent = { seq: 3, at: at(62), type: 'decision', data: { callId: 'call_3', step: 2, intent: 'add', args: {}, model: 'm', promptHash: 'sha256:0', tokens: { prompt: 1, completion: 1 }, latencyMs: 0 } };
+        await store.append('t-retry', 2, [retried]);
+        for (const summary of await summariesOf('t-retry', 'running')) expect(summary).not.toHaveProperty('wakeAt');
+      });
+
       describe('the pending request of a waiting thread', () => {
         const decision = (seq: number, args: Record<string, Json>): ThreadEvent => ({
           seq,
@@ -409,18 +435,6 @@ export function runThreadStoreConformance(name: string, factory: ThreadStoreFact
           type: 'human_request',
           data: { requestId: `req_${seq}`, kind: 'approval', question, urgency: 'high', format: 'yes_no', callId: `call_${seq - 1}`, tool: 'send_mail', args },
         });
-        /** The summary of `id` in a listing, in a walk, and in a listing by status. */
-        async function summariesOf(id: string, status: ThreadStatus): Promise<ThreadSummary[]> {
-          const listed = (await store.list()).find((s) => s.id === id);
-          const walked = (await store.list({ after: '' })).find((s) => s.id === id);
-          const byStatus = (await store.list({ status, after: '' })).find((s) => s.id === id);
-          const latestByStatus = (await store.list({ status })).find((s) => s.id === id);
-          return [listed, walked, byStatus, latestByStatus].map((summary) => {
-            expect(summary).toBeDefined();
-            return summary!;
-          });
-        }
-
         it('is on the summary while the thread waits (its tool and arguments for an approval), and gone once answered', async () => {
           await store.create({ id: 't-mail', agent: 'triage', events: [inputEvent(1), decision(2, { to: 'ana@example.com', subject: 'hi' })] });
           for (const summary of await summariesOf('t-mail', 'running')) expect(summary).not.toHaveProperty('pending');

@@ -42,7 +42,7 @@ function project(runs: string[]) {
   const nap = intent({ name: 'nap', description: 'Wait a while', input: z.object({ seconds: z.number() }), run: ({ seconds }) => ({ output: { waited: seconds }, waitMs: seconds * 1000 }) });
   const support = agent({ name: 'support', description: 'refunds orders', prompt: 'You are {{agent}}.\n{{tools}}', tools, intents: [nap], maxSteps: 12 });
   // Whatever the thread shows, once past its wait: finish.
-  const standIn = ({ context }: ModelRequest): ScriptedReply => ({ intent: 'done_for_now', args: { message: context.includes('approved="false"') ? 'denied' : 'finished' } });
+  const standIn = ({ context }: ModelRequest): ScriptedReply => ({ intent: 'done_for_now', args: { message: context.includes('approved="false"') || context.includes('took_effect="true"') ? 'denied' : 'finished' } });
   return { support, model: scriptedModel([], { whenExhausted: standIn }) };
 }
 

@@ -69,11 +69,30 @@ describe('validateResponse', () => {
     expect(refused(yesNo, { requestId: 'req_1', answer: '' })).toBe('invalid_response');
   });
 
-  it('multiple choice needs one of the choices exactly', () => {
+  it('multiple choice needs one of the choices, whatever the surrounding whitespace and case, and records the choice as written', () => {
     expect(accepted(choice, { answer: 'green' }).answer).toBe('green');
+    expect(accepted(choice, { answer: ' green\n' }).answer).toBe('green');
+    expect(accepted(choice, { answer: 'Green' }).answer).toBe('green');
+    expect(accepted(choice, { answer: ' RED ', by: 'ann' })).toEqual({ requestId: 'req_1', answer: 'red', by: 'ann' });
+    const written: HumanRequest = { ...choice, choices: ['Full refund', 'partial '] };
+    expect(accepted(written, { answer: 'full refund' }).answer).toBe('Full refund');
+    expect(accepted(written, { answer: 'Partial' }).answer).toBe('partial ');
     expect(refused(choice, { requestId: 'req_1', answer: 'blue' })).toBe('invalid_response');
-    expect(refused(choice, { requestId: 'req_1', answer: 'Green' })).toBe('invalid_response');
+    expect(refused(choice, { requestId: 'req_1', answer: 'gre en' })).toBe('invalid_response');
     expect(refused(choice, { requestId: 'req_1' })).toBe('invalid_response');
+  });
+
+  it('multiple choice whose choices differ only in case takes the one written so, and refuses an answer that could be either', () => {
+    const cased: HumanRequest = { ...choice, choices: ['A', 'a', 'b'] };
+    expect(accepted(cased, { answer: 'A' }).answer).toBe('A');
+    expect(accepted(cased, { answer: ' a ' }).answer).toBe('a');
+    expect(accepted(cased, { answer: 'B' }).answer).toBe('b');
+    const twins: HumanRequest = { ...choice, choices: ['Yes', 'YES'] };
+    expect(validateResponse(twins, { requestId: 'req_1', answer: 'yes' })).toEqual({
+      success: false,
+      code: 'invalid_response',
+      error: 'the answer "yes" matches more than one choice but for case: give one as written: Yes, YES',
+    });
   });
 
   it('approval and interrupted requests need approved true or false', () => {

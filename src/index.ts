@@ -59,7 +59,7 @@ export { createOpenAIModel, type OpenAIModelOptions } from './model/openaiModel.
 export { createHttpTransport, type FetchFunction, type HttpTransportOptions } from './model/httpTransport.js';
 export { parseNextStep, type NextStep } from './model/nextStep.js';
 export { createMemoryStore } from './store/memoryStore.js';
-export type { ListOptions, PendingRequestSummary, ThreadStore, ThreadSummary } from './store/threadStore.js';
+export type { FailureSummary, ListOptions, PendingRequestSummary, ThreadStore, ThreadSummary } from './store/threadStore.js';
 export {
   DONE_FOR_NOW,
   EVENT_TYPES,

@@ -360,16 +360,18 @@ const MAX_PENDING_CELL = 60;
 /**
  * The thread list as a table: id, agent, status, events, updated, the pipeline (its thread id) of
  * a thread `pipelines` names one for, when a thread listed sleeps or backs off, when it moves
- * again (`wakes`: its time, or `due`), and when one waits for a human, what it asks (`pending`:
- * `approval: send_mail {"to":"ana"}`, `input: Which order?`).
+ * again (`wakes`: its time, or `due`), when one waits for a human, what it asks (`pending`:
+ * `approval: send_mail {"to":"ana"}`, `input: Which order?`), and when one failed or was cancelled,
+ * why (`reason`: the failure, `cancelled by ops: not needed`).
  */
 export function threadsTable(threads: readonly ThreadSummary[], now: number = Date.now(), pipelines: ReadonlyMap<string, string> = new Map()): string {
   if (threads.length === 0) return 'no threads';
   const wakes = threads.some((t) => t.wakeAt !== undefined);
   const pending = threads.some((t) => t.pending !== undefined);
   const parents = threads.some((t) => pipelines.has(t.id));
+  const failed = threads.some((t) => t.failure !== undefined);
   const rows = [
-    ['ID', 'AGENT', 'STATUS', 'EVENTS', 'UPDATED', ...(parents ? ['PIPELINE'] : []), ...(wakes ? ['WAKES'] : []), ...(pending ? ['PENDING'] : [])],
+    ['ID', 'AGENT', 'STATUS', 'EVENTS', 'UPDATED', ...(parents ? ['PIPELINE'] : []), ...(wakes ? ['WAKES'] : []), ...(pending ? ['PENDING'] : []), ...(failed ? ['REASON'] : [])],
     ...threads.map((t) => [
       t.id,
       t.agent,
@@ -379,6 +381,7 @@ export function threadsTable(threads: readonly ThreadSummary[], now: number = Da
       ...(parents ? [pipelines.get(t.id) ?? ''] : []),
       ...(wakes ? [wakeCell(t.wakeAt, now)] : []),
       ...(pending ? [pendingCell(t.pending)] : []),
+      ...(failed ? [reasonCell(t.failure)] : []),
     ]),
   ];
   const widths = rows[0]!.map((_, col) => Math.max(...rows.map((row) => row[col]!.length)));
@@ -391,6 +394,14 @@ function wakeCell(wakeAt: string | undefined, now: number): string {
   if (wakeAt === undefined) return '';
   const due = Date.parse(wakeAt);
   return Number.isNaN(due) || due > now ? deadlineTime(wakeAt, new Date(now).toISOString()) : 'due';
+}
+
+/** Why a thread ended badly, on one short line: its failure, or who cancelled it and why. */
+function reasonCell(failure: ThreadSummary['failure']): string {
+  if (failure === undefined) return '';
+  const why = failure.message?.replace(/\s+/g, ' ').trim();
+  const text = failure.kind === 'cancelled' ? `cancelled${failure.by === undefined ? '' : ` by ${failure.by}`}${why ? `: ${why}` : ''}` : (why ?? '');
+  return showValue(text, MAX_PENDING_CELL);
 }
 
 /** What a waiting thread asks, on one short line: the kind, then the tool and its arguments, or the question. */

@@ -1,3 +1,4 @@
+import { parseFailureSummary } from '../store/failureSummary.js';
 import { parsePendingRequestSummary } from '../store/pendingRequestSummary.js';
 import { summaryOf } from '../store/selectSummaries.js';
 import type { ThreadSummary } from '../store/threadStore.js';
@@ -76,11 +77,12 @@ export function parseSummary(bytes: Uint8Array): StoredSummary | undefined {
       return undefined;
     }
     // A pending request no writer writes is left out (the row shows none), not the summary.
-    const { pending, wakeAt, ...summary } = parsed as StoredSummary;
+    const { pending, wakeAt, failure, ...summary } = parsed as StoredSummary;
     const checked = pending === undefined ? undefined : parsePendingRequestSummary(pending);
-    // Likewise a wake time that is no time.
+    // Likewise a wake time that is no time, and a failure no writer writes.
     const wake = typeof wakeAt === 'string' && !Number.isNaN(Date.parse(wakeAt)) ? { wakeAt } : {};
-    return checked === undefined ? { ...summary, ...wake } : { ...summary, pending: checked, ...wake };
+    const failed = failure === undefined ? undefined : parseFailureSummary(failure);
+    return { ...summary, ...(checked === undefined ? {} : { pending: checked }), ...wake, ...(failed === undefined ? {} : { failure: failed }) };
   } catch {
     return undefined;
   }
@@ -88,8 +90,18 @@ export function parseSummary(bytes: Uint8Array): StoredSummary | undefined {
 
 /** The summary without what only the store needs. */
 export function publicSummary(summary: StoredSummary): ThreadSummary {
-  const { id, agent, status, version, createdAt, updatedAt, pending, wakeAt } = summary;
-  return Object.freeze({ id, agent, status, version, createdAt, updatedAt, ...(pending === undefined ? {} : { pending }), ...(wakeAt === undefined ? {} : { wakeAt }) });
+  const { id, agent, status, version, createdAt, updatedAt, pending, wakeAt, failure } = summary;
+  return Object.freeze({
+    id,
+    agent,
+    status,
+    version,
+    createdAt,
+    updatedAt,
+    ...(pending === undefined ? {} : { pending }),
+    ...(wakeAt === undefined ? {} : { wakeAt }),
+    ...(failure === undefined ? {} : { failure }),
+  });
 }
 
 /** Where a thread's index entries are, as far as this process knows (the index writer). */

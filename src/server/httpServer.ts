@@ -241,7 +241,8 @@ const MAX_WAIT_MS = 300_000;
  *   a walk in creation order that returns every thread exactly once, `{ threads, next? }`; `status`
  *   may repeat or be comma-separated; `updatedBefore` (an ISO time, 400 when it is none) keeps the
  *   threads last updated strictly before it (a walk ends early where the store's order allows); the
- *   row of a thread waiting for a human carries its open request (`pending`: see `ThreadSummary`)
+ *   row of a thread waiting for a human carries its open request (`pending`: see `ThreadSummary`),
+ *   that of a failed or cancelled thread why it ended (`failure`)
  * - `GET /threads/:id`: the thread
  * - `POST /threads/:id/respond` `{ requestId, approved?, answer?, comment?, by? }`: answers the open
  *   human request; 409 when `requestId` is not that request or another answer won

@@ -8,9 +8,10 @@ import { reindex } from './fileWrites.js';
 import { summaryOfEntry, type IndexEntry } from './indexEntry.js';
 import { compareSummaries } from './selectSummaries.js';
 import { matchesQuery, type ListQuery } from './listQuery.js';
+import { failureSummary, parseFailureSummary } from './failureSummary.js';
 import { parsePendingRequestSummary, pendingRequestSummary } from './pendingRequestSummary.js';
 import { encodeThreadId, parseThreadFile, type ThreadFileContent } from './threadFile.js';
-import type { PendingRequestSummary, ThreadSummary } from './threadStore.js';
+import type { FailureSummary, PendingRequestSummary, ThreadSummary } from './threadStore.js';
 
 /** Candidates a paged listing takes from the index at a time, beyond what the page still needs. */
 const PAGE_SLACK = 16;
@@ -20,16 +21,19 @@ const LATEST_ATTEMPTS = 3;
 const MAY_WAIT: readonly ThreadStatus[] = ['awaiting_human', 'escalated', 'paused'];
 /** Statuses in which a thread moves again on its own at a time (its row's `wakeAt`). */
 const WAKES: readonly ThreadStatus[] = ['sleeping', 'backing_off'];
-/** Statuses whose row holds what the index does not keep, read from the thread: its pending request or its wake time. */
-const READ_LISTED: readonly ThreadStatus[] = [...MAY_WAIT, ...WAKES];
+/** Statuses of a thread that ended badly (its row's `failure`: why). */
+const FAILED: readonly ThreadStatus[] = ['failed', 'cancelled'];
+/** Statuses whose row holds what the index does not keep, read from the thread: its pending request, its wake time or why it failed. */
+const READ_LISTED: readonly ThreadStatus[] = [...MAY_WAIT, ...WAKES, ...FAILED];
 
 /**
  * `list` of the file store, from the index. Each entry listed is checked against its file first
  * (one `stat`): a file whose size moved on without a record in the log (another process died
  * before logging its write, or something else wrote it) is read again, and one that is gone is
  * dropped. So a listing costs the index's lookup and a `stat` per thread listed, whatever the
- * number of threads; for a thread that may wait for a human, or sleeps or backs off, a read of its
- * file instead (its pending request or its wake time: see {@link readIfAsIndexed} and {@link fromThread}).
+ * number of threads; for a thread that may wait for a human, sleeps or backs off, or failed or was
+ * cancelled, a read of its file instead (its pending request, its wake time or why it ended: see
+ * {@link readIfAsIndexed} and {@link fromThread}).
  */
 export function listThreads(parts: FileStoreParts, query: ListQuery): ThreadSummary[] {
   parts.log.catchUp();
@@ -62,8 +66,8 @@ function checked(parts: FileStoreParts, entry: IndexEntry): Checked | undefined 
 }
 
 /**
- * The bytes of the file of a thread that may wait for a human (its pending request is read from
- * them) when the file has the size its entry records: a read of a byte more than that which
+ * The bytes of the file of a thread whose row holds what the index does not keep (its pending
+ * request, wake time or failure is read from them) when the file has the size its entry records: a read of a byte more than that which
  * brings back exactly that many makes the check a `stat` makes, and the read, in one. `undefined`
  * otherwise (gone, moved on, no file, or a cached copy, checked by its stamp): the `stat` tells.
  */
@@ -120,12 +124,16 @@ function latest(parts: FileStoreParts, query: ListQuery): ThreadSummary[] {
   }
 }
 
-/** The summary of an entry, with the request its thread waits for if it waits for one, or when it wakes. */
+/** The summary of an entry, with the request its thread waits for if it waits for one, when it wakes, or why it failed. */
 function withPending(parts: FileStoreParts, found: Checked): ThreadSummary {
   const summary = summaryOfEntry(found.entry);
   if (MAY_WAIT.includes(summary.status)) {
     const pending = fromThread(parts, found, pendingOf);
     return pending === undefined ? summary : Object.freeze({ ...summary, pending });
+  }
+  if (FAILED.includes(summary.status)) {
+    const failure = fromThread(parts, found, failureOf);
+    return failure === undefined ? summary : Object.freeze({ ...summary, failure });
   }
   const wakeAt = WAKES.includes(summary.status) ? fromThread(parts, found, wakeOf) : undefined;
   return wakeAt === undefined ? summary : Object.freeze({ ...summary, wakeAt });
@@ -134,6 +142,11 @@ function withPending(parts: FileStoreParts, found: Checked): ThreadSummary {
 /** The request the thread waits for, as a row shows it; perhaps taken from events not validated: kept only if it reads as one a writer writes. */
 function pendingOf(content: ThreadFileContent): PendingRequestSummary | undefined {
   return deepFreeze(parsePendingRequestSummary(pendingRequestSummary(content.thread.events, content.state)));
+}
+
+/** Why the thread ended badly, as a row shows it; perhaps taken from events not validated: kept only if it reads as one a writer writes. */
+function failureOf(content: ThreadFileContent): FailureSummary | undefined {
+  return parseFailureSummary(failureSummary(content.thread.events, content.state));
 }
 
 /** When the thread moves again on its own (ISO time), if it sleeps or backs off. */

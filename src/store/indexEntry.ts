@@ -5,10 +5,11 @@ import type { ThreadSummary } from './threadStore.js';
 /**
  * What the file store's index knows of one thread: its summary, and the size of its file when
  * the summary was taken (a listing re-reads a file whose size moved on). Not the pending request
- * of a waiting thread nor the wake time of a sleeping one: a listing reads it from the thread (see `fileListing.ts`), so neither the
- * index in memory nor its snapshot grows with the text of the requests.
+ * of a waiting thread, the wake time of a sleeping one nor why an ended one failed: a listing reads
+ * them from the thread (see `fileListing.ts`), so neither the index in memory nor its snapshot
+ * grows with the text of the requests and failures.
  */
-export interface IndexEntry extends Omit<ThreadSummary, 'cursor' | 'pending' | 'wakeAt'> {
+export interface IndexEntry extends Omit<ThreadSummary, 'cursor' | 'pending' | 'wakeAt' | 'failure'> {
   readonly size: number;
 }
 

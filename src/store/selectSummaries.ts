@@ -1,6 +1,7 @@
 import type { Thread } from '../thread/events.js';
 import { statusOf, wakeTimeOf, type ThreadState } from '../thread/state.js';
 import { compareCreated, decodeCreatedCursor, withCreatedCursor } from './createdCursor.js';
+import { failureSummary } from './failureSummary.js';
 import { matchesQuery, parseListOptions } from './listQuery.js';
 import { pendingRequestSummary } from './pendingRequestSummary.js';
 import type { ListOptions, ThreadSummary } from './threadStore.js';
@@ -9,13 +10,14 @@ export { DEFAULT_LIST_LIMIT } from './listQuery.js';
 
 /**
  * The summary of a thread from its derived state (folded from its events), with the request it
- * waits for, or when it wakes. `createdAt` is the thread's creation time (its first event's, or the store's clock
+ * waits for, when it wakes, or why it ended badly. `createdAt` is the thread's creation time (its first event's, or the store's clock
  * for a thread created without events), fixed at creation.
  */
 export function summaryOf(thread: Pick<Thread, 'id' | 'agent' | 'events'>, state: ThreadState, createdAt: string): ThreadSummary {
   const pending = pendingRequestSummary(thread.events, state);
   const status = statusOf(state);
   const wakeAt = wakeTimeOf(state, status);
+  const failure = failureSummary(thread.events, state);
   return Object.freeze({
     id: thread.id,
     agent: thread.agent,
@@ -25,6 +27,7 @@ export function summaryOf(thread: Pick<Thread, 'id' | 'agent' | 'events'>, state
     updatedAt: state.updatedAt ?? createdAt,
     ...(pending === undefined ? {} : { pending }),
     ...(wakeAt === undefined ? {} : { wakeAt }),
+    ...(failure === undefined ? {} : { failure }),
   });
 }
 

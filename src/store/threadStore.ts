@@ -41,6 +41,27 @@ export interface PendingRequestSummary {
   readonly at: string;
 }
 
+/**
+ * Why a thread ended badly, as its summary carries it ({@link ThreadSummary.failure}): enough to
+ * tell what failed and why without reading the thread. Taken from the event that ended it, as the
+ * thread records it (no more redacted than its events are).
+ */
+export interface FailureSummary {
+  /**
+   * `failed`: its `failed` event ended it (a pipeline's step, or a store that refused its size);
+   * `stopped`: a human answered its escalation by stopping it; `cancelled`: a cancel ended it.
+   */
+  readonly kind: 'failed' | 'stopped' | 'cancelled';
+  /**
+   * Why, cut to 200 characters (then ending in `…`): the `failed` event's reason, the thread's
+   * `failure` of a stop (who stopped it and what they said), or the cancel's `reason`: absent only
+   * when a cancel gave none.
+   */
+  readonly message?: string;
+  /** Who cancelled it, when the cancel said. */
+  readonly by?: string;
+}
+
 /** What `list` returns for each thread: enough to show a table without loading events. */
 export interface ThreadSummary {
   readonly id: string;
@@ -70,6 +91,13 @@ export interface ThreadSummary {
    * store reads it from the thread of each such summary it lists, as it reads `pending`.
    */
   readonly wakeAt?: string;
+  /**
+   * Why a `failed` or `cancelled` thread ended; absent in any other status, and for a cancel that
+   * said neither why nor who. The memory and NATS KV stores keep it in the summary (a KV summary
+   * written by a version before it has none: a thread that ended then shows none); the file store
+   * reads it from the thread of each such summary it lists, as it reads `pending`.
+   */
+  readonly failure?: FailureSummary;
   /**
    * Set only on the summaries of a paged listing ({@link ListOptions.after}): pass the last one's
    * as `after` to get the next page.

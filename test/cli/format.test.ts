@@ -277,3 +277,29 @@ describe('the thread list (qa26-timers D5)', () => {
     expect(threadsTable([row('th-run', 'running')], now).split('\n')[0]).toMatch(/^ID +AGENT +STATUS +EVENTS +UPDATED$/);
   });
 });
+
+describe('the thread list of ended threads (qa27-observe D5)', () => {
+  it('says why each failed or cancelled thread ended in a REASON column, on one line cut as PENDING is', () => {
+    const now = Date.parse('2026-12-07T14:00:00.000Z');
+    const row = (id: string, status: ThreadSummary['status'], failure?: ThreadSummary['failure']): ThreadSummary => ({
+      id, agent: 'orders', status, version: 2, createdAt: '2026-12-07T13:00:00.000Z', updatedAt: '2026-12-07T13:59:00.000Z', ...(failure === undefined ? {} : { failure }),
+    });
+    const table = threadsTable([
+      row('th-fail', 'failed', { kind: 'failed', message: `step fetch:\n agent thread th-9 failed ${'x'.repeat(80)}` }),
+      row('th-stop', 'failed', { kind: 'stopped', message: 'a human (ana) stopped the agent after an escalation' }),
+      row('th-cancel', 'cancelled', { kind: 'cancelled', message: 'no longer needed', by: 'bo' }),
+      row('th-who', 'cancelled', { kind: 'cancelled', by: 'bo' }),
+      row('th-done', 'done'),
+    ], now).split('\n');
+    expect(table[0]).toMatch(/^ID +AGENT +STATUS +EVENTS +UPDATED +REASON$/);
+    const reason = (line: string): string => line.slice(table[0]!.indexOf('REASON'));
+    expect(reason(table[1]!)).toMatch(/^step fetch: agent thread th-9 failed x+…$/);
+    expect(reason(table[1]!)).toHaveLength(60);
+    expect(reason(table[2]!)).toBe('a human (ana) stopped the agent after an escalation');
+    expect(reason(table[3]!)).toBe('cancelled by bo: no longer needed');
+    expect(reason(table[4]!)).toBe('cancelled by bo');
+    expect(table[5]).toMatch(/^th-done +orders +done +2 +1m ago$/);
+    // None ended badly: no column.
+    expect(threadsTable([row('th-done', 'done')], now).split('\n')[0]).toMatch(/^ID +AGENT +STATUS +EVENTS +UPDATED$/);
+  });
+});

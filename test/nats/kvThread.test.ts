@@ -126,6 +126,18 @@ describe('parseSummary', () => {
     const pending = { requestId: 'req_1', kind: 'approval', question: 'q?', tool: 'send', args: { to: 'ana' }, at: 'then' };
     expect(parseSummary(encoder.encode(JSON.stringify({ ...summary, pending })))).toEqual({ ...summary, pending });
   });
+
+  it('reads a summary without a failure (the previous version wrote none), or with one no writer writes, as one without it', () => {
+    const summary = { id: 't1', agent: 'a', status: 'failed', version: 2, revision: 3, createdAt: 'c', updatedAt: 'u', since: 2 };
+    for (const failure of [undefined, 5, 'boom', { kind: 'exploded', message: 'boom' }, { kind: 'failed', message: 7 }, { kind: 'cancelled', by: ['ops'] }]) {
+      const parsed = parseSummary(encoder.encode(JSON.stringify({ ...summary, failure })));
+      expect(parsed).toEqual(summary);
+      expect(parsed).not.toHaveProperty('failure');
+    }
+    for (const failure of [{ kind: 'failed', message: 'boom' }, { kind: 'cancelled', by: 'ops' }]) {
+      expect(parseSummary(encoder.encode(JSON.stringify({ ...summary, failure })))).toEqual({ ...summary, failure });
+    }
+  });
 });
 
 describe('a corrupt thread over HTTP', () => {

@@ -422,6 +422,38 @@ export function runThreadStoreConformance(name: string, factory: ThreadStoreFact
         for (const summary of await summariesOf('t-retry', 'running')) expect(summary).not.toHaveProperty('wakeAt');
       });
 
+      it('carries why a failed or cancelled thread ended (failure: kind, message cut to 200 characters, who cancelled); none otherwise', async () => {
+        const boom: ThreadEvent = { seq: 2, at: at(2), type: 'failed', data: { reason: `step fetch: ${'x'.repeat(300)}` } };
+        await store.create({ id: 't-failed', agent: 'triage', events: [inputEvent(1), boom] });
+        const escalation: ThreadEvent = {
+          seq: 2,
+          at: at(2),
+          type: 'human_request',
+          data: { requestId: 'req_2', kind: 'escalation', question: 'it keeps failing', urgency: 'high', format: 'yes_no' },
+        };
+        const stop: ThreadEvent = { seq: 3, at: at(3), type: 'human_response', data: { requestId: 'req_2', approved: false, by: 'ana', comment: 'wrong order' } };
+        await store.create({ id: 't-stopped', agent: 'triage', events: [inputEvent(1), escalation, stop] });
+        const cancel: ThreadEvent = { seq: 2, at: at(2), type: 'control', data: { action: 'cancel', reason: 'no longer needed', by: 'bo' } };
+        await store.create({ id: 't-cancelled', agent: 'triage', events: [inputEvent(1), cancel] });
+        await store.create({ id: 't-quiet', agent: 'triage', events: [inputEvent(1), controlEvent(2, 'cancel')] });
+        await store.create({ id: 't-done', agent: 'triage', events: [inputEvent(1), finalEvent(2)] });
+        for (const summary of await summariesOf('t-failed', 'failed')) {
+          expect(summary.failure).toEqual({ kind: 'failed', message: `step fetch: ${'x'.repeat(188)}…` });
+        }
+        for (const summary of await summariesOf('t-stopped', 'failed')) {
+          expect(summary.failure).toEqual({ kind: 'stopped', message: 'a human (ana) stopped the agent after an escalation: wrong order' });
+        }
+        for (const summary of await summariesOf('t-cancelled', 'cancelled')) {
+          expect(summary.failure).toEqual({ kind: 'cancelled', message: 'no longer needed', by: 'bo' });
+        }
+        // A cancel that said neither why nor who leaves nothing to say; a thread that ended well neither.
+        for (const summary of await summariesOf('t-quiet', 'cancelled')) expect(summary).not.toHaveProperty('failure');
+        for (const summary of await summariesOf('t-done', 'done')) expect(summary).not.toHaveProperty('failure');
+        // Nor does one that has not ended, failed as its last steps did.
+        await store.create({ id: 't-retry', agent: 'triage', events: [inputEvent(1), errorEvent(2)] });
+        for (const summary of await summariesOf('t-retry', 'backing_off')) expect(summary).not.toHaveProperty('failure');
+      });
+
       describe('the pending request of a waiting thread', () => {
         const decision = (seq: number, args: Record<string, Json>): ThreadEvent => ({
           seq,

@@ -21,6 +21,13 @@ const cancelled: NewEvent[] = [
   { type: 'control', data: { action: 'cancel', reason: 'wrong amount', by: 'ann' } },
 ];
 
+const stopped: NewEvent[] = [
+  { type: 'input', data: { input: 'ship it' } },
+  { type: 'escalation', data: { reason: 'non_retryable_error', message: 'not retried: HTTP 403', requestId: 'req_2' } },
+  { type: 'human_request', data: { requestId: 'req_2', kind: 'escalation', question: 'stopped: continue?', urgency: 'high', format: 'yes_no' } },
+  { type: 'human_response', data: { requestId: 'req_2', approved: false, by: 'root', comment: 'inventory-svc is down' } },
+];
+
 describe('a thread that ended badly, on the inspector page', () => {
   it('says why a failed thread failed, and why and by whom a cancelled one was cancelled, under its header', async () => {
     const store = createMemoryStore();
@@ -44,6 +51,18 @@ describe('a thread that ended badly, on the inspector page', () => {
     });
     await expect.poll(() => page.locator('#thread-status').textContent()).toContain('done');
     expect(await page.locator('#thread-ended').count()).toBe(0);
+    expect(errors).toEqual([]);
+  });
+
+  it('says who stopped an escalated thread and why, as its failure reads in a list row', async () => {
+    const store = createMemoryStore();
+    await store.create({ id: 'th-stopped', agent: 'calculator', events: stampEvents(0, stopped, new Date().toISOString()) });
+    const server = await startInspectorServer({ store });
+    cleanups.push(() => server.close());
+    expect((await server.runtime.get('th-stopped'))?.status).toBe('failed');
+
+    const { page, errors } = await open(server, '#thread=th-stopped');
+    await expect.poll(() => page.locator('#thread-ended').textContent()).toBe('Failed: a human (root) stopped the agent after an escalation: inventory-svc is down');
     expect(errors).toEqual([]);
   });
 });

@@ -331,16 +331,17 @@ function header(view) {
 }
 
 /**
- * Why a thread ended badly, from its log: a failed thread's reason, a cancelled one's (and who
- * cancelled it); null for any other.
+ * Why a thread ended badly: a failed thread's reason (the view's `failure`), a cancelled one's and
+ * who cancelled it (from its log); null for any other.
  * @param {ThreadView} view
  */
 function endedNote(view) {
   if (view.status !== 'failed' && view.status !== 'cancelled') return null;
-  let text = view.status === 'failed' ? 'Failed' : 'Cancelled';
+  // A failed thread's reason as the server folds it (its failed event, or a human's stop of an escalation).
+  if (view.status === 'failed') return el('div', { id: 'thread-ended', class: 'ended s-failed', text: view.failure ? `Failed: ${view.failure}` : 'Failed' });
+  let text = 'Cancelled';
   for (const e of view.events) {
-    if (view.status === 'failed' && e.type === 'failed') text = `Failed: ${e.data.reason}`;
-    if (view.status === 'cancelled' && e.type === 'control' && e.data.action === 'cancel') {
+    if (e.type === 'control' && e.data.action === 'cancel') {
       text = `Cancelled${e.data.by ? ` by ${e.data.by}` : ''}${e.data.reason ? `: ${e.data.reason}` : ''}`;
     }
   }

@@ -34,6 +34,7 @@ export {};
  * @property {string} [wakeAt] when a sleeping or backing-off thread moves again on its own
  * @property {{ position: number, running: number, maxConcurrent: number }} [queued] the thread waits for a slot (a server that runs it)
  * @property {true} [live] an actor of the server runs it now
+ * @property {string} [failure] why a failed thread failed (its failed event, or a human's stop of an escalation)
  * @property {readonly ThreadEvent[]} events
  */
 

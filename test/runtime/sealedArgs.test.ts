@@ -302,3 +302,40 @@ describe('a sealed value with numbers and booleans in it (review: leaves reveale
     expect(lines.some((line) => line.includes('"port":5432,"ssl":true'))).toBe(true);
   });
 });
+
+describe('sealed arguments a later version of the tool refuses (review: invalid_args not redacted)', () => {
+  const TOKEN = 'Warehouse-Tok-778899';
+  // The version before took the token as it is; this one parses it as JSON, and JSON.parse quotes its input.
+  const versions = (parsed: boolean) =>
+    agent({
+      name: 'links',
+      description: 'connects',
+      prompt: 'You are {{agent}}.',
+      backoff: { initialMs: 1, maxMs: 1, jitter: 0 },
+      tools: [
+        tool({
+          name: 'connect',
+          description: 'connects to the warehouse',
+          input: z.object({ host: z.string(), token: parsed ? z.string().transform((t) => JSON.parse(t) as unknown) : z.string() }),
+          approval: true,
+          run: () => 'connected',
+        }),
+      ],
+    });
+
+  it('records its refusal with what they opened to redacted', async () => {
+    const store = shared(createMemoryStore());
+    const first = createRuntime({ agents: [versions(false)], store, model: scriptedModel([{ intent: 'connect', args: { host: 'wh1', token: TOKEN } }]), sealSecret: 'seal-secret-one' });
+    const waiting = await first.settled((await first.launch('links', 'go')).id);
+    await first.close();
+    expect(waiting.status).toBe('awaiting_human');
+    const next = createRuntime({ agents: [versions(true)], store, model: scriptedModel([DONE]), sealSecret: 'seal-secret-one' });
+    await next.respond(waiting.id, { requestId: waiting.pendingRequest!.requestId, approved: true });
+    const end = await next.settled(waiting.id);
+    await next.close();
+    const [error] = errorsOf(end.events);
+    expect(error).toMatchObject({ kind: 'invalid_args', tool: 'connect' });
+    expect(error!.message).toContain('is not valid JSON');
+    expect(error!.message).not.toContain(TOKEN);
+  });
+});

@@ -115,7 +115,7 @@ describe('stepEvents on an intent whose call holds sealed arguments (review: not
     agent: 'links',
     events: [
       { seq: 1, at, type: 'input', data: { input: 'go' } },
-      { seq: 2, at, type: 'decision', data: { step: 1, intent: 'connect', args: sealed, callId: 'c1', model: 'm', promptHash: 'sha256:0', tokens: { prompt: 0, completion: 0 }, latencyMs: 0 } },
+      { seq: 2, at, type: 'decision', data: { step: 1, intent: 'connect', args: sealed as Record<string, Json>, callId: 'c1', model: 'm', promptHash: 'sha256:0', tokens: { prompt: 0, completion: 0 }, latencyMs: 0 } },
     ],
   };
 

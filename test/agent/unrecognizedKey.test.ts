@@ -8,6 +8,8 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { agent } from '../../src/agent/agent.js';
 import { tool } from '../../src/agent/tool.js';
+import { judge } from '../../src/agent/customStep.js';
+import { stepEvents } from '../../src/agent/customStepRun.js';
 import { redactText } from '../../src/context/redact.js';
 import { scriptedModel } from '../../src/model/scriptedModel.js';
 import { createRuntime } from '../../src/runtime/runtime.js';
@@ -35,6 +37,21 @@ describe("zod's unrecognized key in a refused call", () => {
     } finally {
       await runtime.close();
     }
+  });
+
+  it("names the key when a step's output has one its schema does not take, in the runtime's one wording", async () => {
+    const strict = judge({ name: 'strict', output: z.strictObject({ n: z.number() }), run: () => ({ verdict: 'accept', output: { n: 1, amount: 2 } as { n: number } }) });
+    const a = agent({ name: 'payer', description: 'refunds', prompt: 'p', tools: [refund], afterDecision: [strict] });
+    const at = '2026-01-01T00:00:00.000Z';
+    const thread = {
+      id: 'th_1',
+      agent: 'payer',
+      events: [
+        { seq: 1, at, type: 'input' as const, data: { input: 'go' } },
+        { seq: 2, at, type: 'decision' as const, data: { step: 1, intent: 'refund', args: { orderId: 'A-1', amountCents: 1 }, callId: 'c1', model: 'm', promptHash: 'sha256:0', tokens: { prompt: 0, completion: 0 }, latencyMs: 0 } },
+      ],
+    };
+    await expect(stepEvents(a, 'strict', thread)).rejects.toThrow('strict failed: its output does not match its schema: (root): unknown key "amount"');
   });
 
   it('keeps a secret after a `key:` elsewhere redacted', () => {

@@ -3,7 +3,7 @@ import { redactJson, redactText } from '../context/redact.js';
 import { redactingLogger } from '../context/redactingLogger.js';
 import { renderContext } from '../context/renderContext.js';
 import { maskedArgs, openArgs, sealSecretsOf, type OpenedArgs } from '../context/sealedArgs.js';
-import { ConfigError, InvalidStateError, messageOf, VersionConflictError } from '../errors.js';
+import { ConfigError, formatIssues, InvalidStateError, messageOf, VersionConflictError } from '../errors.js';
 import { appendEvents } from '../store/appendEvents.js';
 import { versionOf, type CustomData, type Json, type NewEvent, type Thread } from '../thread/events.js';
 import { incarnationKeyOf } from '../thread/incarnation.js';
@@ -106,7 +106,7 @@ class StepOutputError extends TypeError {}
 function recorded(agent: Agent, schema: z.ZodType | undefined, output: unknown): Json | undefined {
   if (output === undefined) return undefined;
   const checked = schema === undefined ? { success: true as const, data: output } : schema.safeParse(output);
-  if (!checked.success) throw new StepOutputError(`its output does not match its schema: ${checked.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+  if (!checked.success) throw new StepOutputError(`its output does not match its schema: ${formatIssues(checked.error.issues).join('; ')}`);
   return redactJson(toJson(checked.data), agent.secrets);
 }
 

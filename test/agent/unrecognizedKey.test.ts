@@ -1,8 +1,9 @@
 /**
  * Arguments a strict tool schema refuses for a key it does not take: zod says `Unrecognized key:
- * "amount"`, and the error the model sees (and the log) must name that key, not read `key: "…"` as
- * a secret's pair and print `"[REDACTED]"`: the model would not learn which argument to drop (the
- * case of a tool whose argument a deploy renamed).
+ * "amount"`, which the text redaction reads as a secret's `key: "…"` pair (`"[REDACTED]"`): the
+ * model would not learn which argument to drop (the case of a tool whose argument a deploy
+ * renamed). Every refusal the runtime words (a tool's arguments, a launch input, a step's output)
+ * says `unknown key "amount"` instead (errors.ts `formatIssues`), which names it through redaction.
  */
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -54,8 +55,9 @@ describe("zod's unrecognized key in a refused call", () => {
     await expect(stepEvents(a, 'strict', thread)).rejects.toThrow('strict failed: its output does not match its schema: (root): unknown key "amount"');
   });
 
-  it('keeps a secret after a `key:` elsewhere redacted', () => {
-    expect(redactText('(root): Unrecognized key: "amount"')).toBe('(root): Unrecognized key: "amount"');
+  it("keeps the runtime's wording of an unknown key as it is, and a secret after a `key:` redacted", () => {
+    expect(redactText('(root): unknown key "amount"')).toBe('(root): unknown key "amount"');
+    expect(redactText('(root): unknown keys "amount", "note"')).toBe('(root): unknown keys "amount", "note"');
     expect(redactText('key: "s3cr3t-value-123"')).toBe('key: "[REDACTED]"');
   });
 });

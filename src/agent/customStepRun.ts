@@ -2,8 +2,8 @@ import type { z } from 'zod';
 import { redactJson, redactText } from '../context/redact.js';
 import { redactingLogger } from '../context/redactingLogger.js';
 import { renderContext } from '../context/renderContext.js';
-import { holdsSealed, maskedArgs, openArgs, sealSecretsOf } from '../context/sealedArgs.js';
-import { ConfigError, InvalidStateError, messageOf, VersionConflictError } from '../errors.js';
+import { maskedArgs, openArgs, sealSecretsOf, type OpenedArgs } from '../context/sealedArgs.js';
+import { ConfigError, formatIssues, InvalidStateError, messageOf, VersionConflictError } from '../errors.js';
 import { appendEvents } from '../store/appendEvents.js';
 import { versionOf, type CustomData, type Json, type NewEvent, type Thread } from '../thread/events.js';
 import { incarnationKeyOf } from '../thread/incarnation.js';
@@ -14,7 +14,7 @@ import { approvalRequest } from './approvalRequest.js';
 import type { CustomStep, StepContext } from './customStep.js';
 import type { StepInput } from './deps.js';
 import { errorEvents } from './errorEvents.js';
-import { parseRecorded, revealing } from './executeStep.js';
+import { parseOpened, revealedTo, revealing } from './executeStep.js';
 import { toJson } from './tool.js';
 
 /**
@@ -106,7 +106,7 @@ class StepOutputError extends TypeError {}
 function recorded(agent: Agent, schema: z.ZodType | undefined, output: unknown): Json | undefined {
   if (output === undefined) return undefined;
   const checked = schema === undefined ? { success: true as const, data: output } : schema.safeParse(output);
-  if (!checked.success) throw new StepOutputError(`its output does not match its schema: ${checked.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+  if (!checked.success) throw new StepOutputError(`its output does not match its schema: ${formatIssues(checked.error.issues).join('; ')}`);
   return redactJson(toJson(checked.data), agent.secrets);
 }
 
@@ -128,12 +128,30 @@ export interface StepEventsOptions {
   readonly sealSecret?: string | readonly string[] | undefined;
 }
 
-/** How one step runs: its now, logger (bound), signal, and what sealed arguments open with. */
+/** How one step runs: its now, logger (bound), signal, and for an intent its call's arguments opened ({@link openedCall}). */
 interface StepRun {
   readonly now: number;
   readonly logger: Logger;
   readonly signal: AbortSignal;
-  readonly sealSecrets: readonly string[];
+  readonly opened: OpenedArgs | undefined;
+}
+
+/**
+ * For intent `name`, its pending call's arguments opened with `sealSecrets` (see `openArgs`), once
+ * for its run: the step runs with them, and what they opened to is redacted from its output, its
+ * error and its log lines, as for a tool (see `revealing`). Undefined for any other step.
+ */
+function openedCall(agent: Agent, name: string, thread: Thread, state: ThreadState, sealSecrets: readonly string[]): OpenedArgs | undefined {
+  const call = state.pendingCall;
+  if (call === null || !agent.intents.has(name)) return undefined;
+  return openArgs(call.args, sealSecrets, { threadId: thread.id, callId: call.callId });
+}
+
+const NONE: readonly string[] = [];
+
+/** What {@link openedCall}'s arguments opened to (none when they did not open: the step refuses them). */
+function revealedBy(opened: OpenedArgs | undefined): readonly string[] {
+  return opened?.success === true ? opened.revealed : NONE;
 }
 
 /**
@@ -155,20 +173,24 @@ interface StepRun {
  * ```
  */
 export async function stepEvents(agent: Agent, name: string, thread: Thread, options: StepEventsOptions = {}): Promise<NewEvent[]> {
-  const logger = redactingLogger(options.logger ?? silentLogger(), agent.secrets);
   const state = deriveState(thread.events);
   const step = stepNamed(agent, name);
   if (step !== undefined) checkDue(agent, step, thread, state);
-  const run = { now: options.now ?? Date.now(), logger, signal: options.signal ?? new AbortController().signal, sealSecrets: sealSecretsOf(options.sealSecret) };
+  const opened = openedCall(agent, name, thread, state, sealSecretsOf(options.sealSecret));
+  // As the runtime runs it (customStep): what its call's sealed arguments opened to redacted too.
+  const shown = revealedTo(agent, redactingLogger(options.logger ?? silentLogger(), agent.secrets), revealedBy(opened));
+  const run = { now: options.now ?? Date.now(), logger: shown.logger, signal: options.signal ?? new AbortController().signal, opened };
   try {
-    return await eventsOf(agent, name, thread, state, run);
+    return await eventsOf(shown.agent, name, thread, state, run);
   } catch (error) {
-    if (error instanceof StepOutputError) throw new TypeError(`${name} failed: ${error.message}`, { cause: error });
-    throw error;
+    if (!(error instanceof StepOutputError)) throw error;
+    const message = redactText(`${name} failed: ${error.message}`, shown.agent.secrets);
+    // Its cause only when it says nothing more (the message as the runtime records it, redacted).
+    throw new TypeError(message, message.endsWith(error.message) ? { cause: error } : undefined);
   }
 }
 
-async function eventsOf(agent: Agent, name: string, thread: Thread, state: ThreadState, { now, logger, signal, sealSecrets }: StepRun): Promise<NewEvent[]> {
+async function eventsOf(agent: Agent, name: string, thread: Thread, state: ThreadState, { now, logger, signal, opened }: StepRun): Promise<NewEvent[]> {
   const step = stepNamed(agent, name);
   if (step === undefined) {
     const names = customStepsOf(agent).map((s) => s.name);
@@ -219,8 +241,8 @@ async function eventsOf(agent: Agent, name: string, thread: Thread, state: Threa
     }
     case 'intent': {
       const call = state.pendingCall;
-      if (call === null) return [];
-      const args = parseRecorded(sealSecrets, thread.id, call, step.tool);
+      if (call === null || opened === undefined) return [];
+      const args = parseOpened(opened, step.tool);
       if (!args.success) throw new StepOutputError(`arguments for ${name} are invalid: ${args.error}`);
       const result = await step.run(args.data, context);
       return [custom(defined({ callId: call.callId, output: recorded(agent, step.output, result.output), until: waitUntil(now, result.waitMs) }), 'intent')];
@@ -238,11 +260,12 @@ function defined<T extends Record<string, unknown>>(value: T): { [K in keyof T]:
  * the others the step runs again after the backoff), escalating after too many in a row.
  */
 export async function customStep(given: StepInput, name: string, signal: AbortSignal): Promise<Thread> {
-  const input = intentRun(given, name);
+  const opened = openedCall(given.agent, name, given.thread, given.state, given.deps.sealSecrets ?? []);
+  const input = revealing(given, revealedBy(opened));
   let events: NewEvent[];
   try {
     const { agent, thread, state, deps } = input;
-    events = await eventsOf(agent, name, thread, state, { now: deps.clock.now(), logger: deps.logger, signal, sealSecrets: deps.sealSecrets ?? [] });
+    events = await eventsOf(agent, name, thread, state, { now: deps.clock.now(), logger: deps.logger, signal, opened });
   } catch (error) {
     if (signal.aborted || error instanceof VersionConflictError) throw error;
     const call = input.state.pendingCall;
@@ -250,16 +273,4 @@ export async function customStep(given: StepInput, name: string, signal: AbortSi
     return appendEvents(input.deps, input.thread, errorEvents(input, 'step_error', `${name} failed: ${messageOf(error)}`, about));
   }
   return appendEvents(input.deps, input.thread, events);
-}
-
-/**
- * `input` for running step `name`: for an intent whose call holds sealed arguments, with what they
- * open to redacted from its output, its error and its log lines, as for a tool (see `revealing`).
- * Arguments that do not open are left to the step, which refuses them.
- */
-function intentRun(input: StepInput, name: string): StepInput {
-  const call = input.state.pendingCall;
-  if (call === null || !input.agent.intents.has(name) || !holdsSealed(call.args)) return input;
-  const opened = openArgs(call.args, input.deps.sealSecrets ?? [], { threadId: input.thread.id, callId: call.callId });
-  return opened.success ? revealing(input, opened.revealed) : input;
 }

@@ -1,6 +1,6 @@
 import { redactJson, redactText } from '../context/redact.js';
 import { redactingLogger } from '../context/redactingLogger.js';
-import { openArgs, shownArgs } from '../context/sealedArgs.js';
+import { openArgs, shownArgs, type OpenedArgs } from '../context/sealedArgs.js';
 import { sleep } from '../clock.js';
 import { clipText, describeError, isUnavailable, messageOf, promiseOf, SwitchyardError, VersionConflictError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -8,6 +8,7 @@ import { appendEvents, type AppendOptions } from '../store/appendEvents.js';
 import { versionOf, type Json, type NewEvent, type Thread, type ThreadEvent } from '../thread/events.js';
 import { incarnationKeyOf } from '../thread/incarnation.js';
 import { deriveState, isOutcomeOf, RESTING_STATUSES, statusOf, type PendingCall, type ThreadState } from '../thread/state.js';
+import type { Agent } from './agent.js';
 import { approvalRequest } from './approvalRequest.js';
 import type { StepInput } from './deps.js';
 import { errorEvents, errorLogFields } from './errorEvents.js';
@@ -217,9 +218,11 @@ function gate(input: StepInput, call: PendingCall, recorded: boolean): Gate {
   // The human was told approving means it did not take effect and it is not run again: so it is not.
   if (call.rerun === false) return { run: false, events: notRunAgainEvents(input, call, 'the question the human answered said approving would not run it again') };
   const { checked, revealed } = openRecorded(input.deps.sealSecrets ?? [], thread.id, call, tool);
-  const started = call.started && !recorded ? startedGate(input, call, tool, checked) : undefined;
+  // A refusal of opened arguments may quote them (a transform's JSON.parse quotes its input).
+  const told = checked.success ? input : revealing(input, revealed);
+  const started = call.started && !recorded ? startedGate(told, call, tool, checked) : undefined;
   if (started !== undefined) return started;
-  if (!checked.success) return { run: false, events: errorEvents(input, 'invalid_args', `arguments for ${call.tool} are invalid: ${checked.error}`, about) };
+  if (!checked.success) return { run: false, events: errorEvents(told, 'invalid_args', `arguments for ${call.tool} are invalid: ${checked.error}`, about) };
   // The gate is derived from the log: a decision for a tool that needs approval, with no approval
   // recorded after it (a log that ends at the decision), asks before anything runs.
   if (!call.approved && !call.retryApproved && tool.needsApproval(checked.data)) {
@@ -229,15 +232,15 @@ function gate(input: StepInput, call: PendingCall, recorded: boolean): Gate {
 }
 
 /**
- * A call's recorded arguments as its tool runs with them: their sealed secrets opened (see
- * `openArgs`), then parsed by the tool's schema. Sealed values that do not open fail as arguments
- * the schema refuses: the call never runs with a token's text.
+ * A call's recorded arguments as its tool runs with them, `opened` (see `openArgs`): parsed by the
+ * tool's schema. Sealed values that did not open fail as arguments the schema refuses: the call
+ * never runs with a token's text.
  */
-export function parseRecorded(sealSecrets: readonly string[], threadId: string, call: Pick<PendingCall, 'callId' | 'args'>, tool: Pick<Tool, 'parse'>): ReturnType<Tool['parse']> {
-  return openRecorded(sealSecrets, threadId, call, tool).checked;
+export function parseOpened(opened: OpenedArgs, tool: Pick<Tool, 'parse'>): ReturnType<Tool['parse']> {
+  return opened.success ? tool.parse(opened.data, 'recorded') : opened;
 }
 
-/** {@link parseRecorded}, with what the call's tokens opened to (`revealed`, see `openArgs`). */
+/** A call's recorded arguments opened and parsed ({@link parseOpened}), with what the call's tokens opened to (`revealed`, see `openArgs`). */
 function openRecorded(
   sealSecrets: readonly string[],
   threadId: string,
@@ -245,7 +248,7 @@ function openRecorded(
   tool: Pick<Tool, 'parse'>,
 ): { readonly checked: ReturnType<Tool['parse']>; readonly revealed: readonly string[] } {
   const opened = openArgs(call.args, sealSecrets, { threadId, callId: call.callId });
-  return opened.success ? { checked: tool.parse(opened.data, 'recorded'), revealed: opened.revealed } : { checked: opened, revealed: [] };
+  return { checked: parseOpened(opened, tool), revealed: opened.success ? opened.revealed : [] };
 }
 
 /**
@@ -376,8 +379,14 @@ const RUN_AGAIN = ', and the tool is not idempotent. Run it again? Approve to ru
  */
 export function revealing(input: StepInput, revealed: readonly string[]): StepInput {
   if (revealed.length === 0) return input;
-  const { agent, deps } = input;
-  return { ...input, agent: { ...agent, secrets: [...agent.secrets, ...revealed] }, deps: { ...deps, logger: redactingLogger(deps.logger, revealed) } };
+  const { agent, logger } = revealedTo(input.agent, input.deps.logger, revealed);
+  return { ...input, agent, deps: { ...input.deps, logger } };
+}
+
+/** {@link revealing}'s agent and logger, for a step run without a `StepInput` (`stepEvents`). */
+export function revealedTo(agent: Agent, logger: Logger, revealed: readonly string[]): { readonly agent: Agent; readonly logger: Logger } {
+  if (revealed.length === 0) return { agent, logger };
+  return { agent: { ...agent, secrets: [...agent.secrets, ...revealed] }, logger: redactingLogger(logger, revealed) };
 }
 
 /** A call cleared to run, its `tool_call` journaled. */

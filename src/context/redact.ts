@@ -172,9 +172,6 @@ function maskedAfter(text: string, at: number): string | undefined {
   return value === null ? undefined : maskedValue(value, text[at]!, named.jsonKey);
 }
 
-/** What zod's message for a key a strict object does not take starts with. */
-const UNRECOGNIZED = 'Unrecognized ';
-
 /**
  * The name a separator at `at` follows (blanks, and a key's closing quote, JSON-escaped or not,
  * between), when its ending may be a secret's; `jsonKey` when that quote is a JSON key's own (not
@@ -192,10 +189,7 @@ function nameBefore(text: string, at: number): { readonly name: string; readonly
   if (end < 3 || !SECRET_ENDINGS.has(endingAt(text, end))) return undefined;
   let start = end;
   while (start > 0 && NAME_CHAR.test(text[start - 1]!)) start--;
-  const name = text.slice(start, end);
-  // zod's `Unrecognized key: "amount"` names a key a strict object does not take, not a secret.
-  if (name === 'key' && start >= UNRECOGNIZED.length && text.startsWith(UNRECOGNIZED, start - UNRECOGNIZED.length)) return undefined;
-  return { name, jsonKey };
+  return { name: text.slice(start, end), jsonKey };
 }
 
 /**

@@ -304,12 +304,15 @@ function verdict(approved: boolean, interrupted: boolean): string {
 }
 
 /**
- * One event as the default renderer shows it (redacted), or null for events the model never sees.
- * An answer to an interrupted-call question reads as one (`took_effect`) when `thread`, the thread
- * it is of, is given: the answer alone does not say what it answers.
+ * One event of `thread` as the default renderer shows it (redacted), or null for events the model
+ * never sees. The thread is required: an answer alone does not say what it answers, and an answer
+ * to an interrupted-call question reads `took_effect="…"` (a denial: it took effect), never
+ * `approved="false"`, which a model takes for a refusal and may call again. A call without it
+ * throws a TypeError saying so.
  */
-export function renderEvent(event: ThreadEvent, secrets: readonly string[], thread?: Pick<Thread, 'events'>): string | null {
-  return renderBlock(event, secrets, thread === undefined || event.type !== 'human_response' ? null : interruptedIds(thread.events, event.data.requestId));
+export function renderEvent(event: ThreadEvent, secrets: readonly string[], thread: Pick<Thread, 'events'>): string | null {
+  if (thread === undefined) throw new TypeError('renderEvent needs the thread the event is of (its third argument): an answer reads as what it answers');
+  return renderBlock(event, secrets, event.type === 'human_response' ? interruptedIds(thread.events, event.data.requestId) : null);
 }
 
 /** `requestId` in a set when `events` asked it as an interrupted-call question, else null. */

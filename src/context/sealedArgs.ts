@@ -29,8 +29,9 @@ export interface SealBinding {
 }
 
 /**
- * Arguments with their sealed values opened, and the text each token opened to (`revealed`: what
- * the call's result, error and log lines must not show, as the agent's `secrets`); or why they
+ * Arguments with their sealed values opened, and the strings each token opened to (`revealed`: what
+ * the call's result, error and log lines must not show, as the agent's `secrets`; not its numbers
+ * nor booleans, see `leavesOf`); or why they
  * did not open (never naming a value).
  */
 export type OpenedArgs =
@@ -175,10 +176,15 @@ const UNOPENED =
 
 const NONE: readonly string[] = [];
 
-/** The text of each leaf of a value a token opened to (a password may be a number), as a tool could echo it. */
+/**
+ * The string leaves of a value a token opened to, as a tool could echo them. Never its numbers
+ * nor booleans: redacted as text, `5432` or `true` would go wherever they stand (a port in a
+ * message, a log line's `"ok":true`, which would no longer be JSON), and they are not what a
+ * secret is; a string replaced inside a JSON string keeps the line JSON.
+ */
 function leavesOf(value: Json): string[] {
-  if (value === null) return [];
-  if (typeof value !== 'object') return [String(value)];
+  if (typeof value === 'string') return [value];
+  if (value === null || typeof value !== 'object') return [];
   return (Array.isArray(value) ? value : Object.values(value)).flatMap(leavesOf);
 }
 

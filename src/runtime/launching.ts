@@ -6,7 +6,7 @@ import { formatIssues, InvalidInputError, InvalidStateError, messageOf, NotFound
 import type { Logger } from '../logger.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
 import type { ThreadStore } from '../store/threadStore.js';
-import { jsonSchema, launchedWithOtherInput, type Json, type Source, type Thread } from '../thread/events.js';
+import { jsonSchema, launchedWithOtherInput, versionOf, type Json, type Source, type Thread } from '../thread/events.js';
 import { deriveState, statusOf, type ThreadStatus } from '../thread/state.js';
 import { parentIdOf, viewOf, type ThreadView } from './threadView.js';
 
@@ -131,13 +131,16 @@ function takesUnlistedKeys(source: Source | undefined): boolean {
   return source?.kind === 'webhook' || source?.kind === 'pipeline';
 }
 
-/** The input as the thread will hold it, checked against the agent's or pipeline's schema. */
-function checkedInput(target: Launchable, input: unknown, source: Source | undefined): Json {
+/**
+ * The input as the thread will hold it, checked against the agent's or pipeline's schema; `closed`:
+ * refusing keys a plain `z.object()` does not list.
+ */
+function checkedInput(target: Launchable, input: unknown, closed: boolean): Json {
   const json = jsonSchema.safeParse(input);
   if (!json.success) throw new InvalidInputError('the input must be a JSON value', formatIssues(json.error.issues));
   if (target.input) {
     // closedObjects keeps one rewrite per schema: a lookup after the first launch.
-    const checked = parseInput(takesUnlistedKeys(source) ? target.input : closedObjects(target.input), input);
+    const checked = parseInput(closed ? closedObjects(target.input) : target.input, input);
     if (checked instanceof Error) {
       throw new InvalidInputError(`invalid input for ${target.kind} ${target.name}: its input schema threw: ${messageOf(checked)}`, [messageOf(checked)], { cause: checked });
     }
@@ -160,16 +163,29 @@ function parseInput(schema: NonNullable<Launchable['input']>, input: unknown): R
  * against its schema. Throws what the launch would throw (an {@link UnknownAgentError}, an
  * {@link InvalidInputError} with the issues); nothing is created.
  */
-export function checkLaunch(sources: Pick<LaunchSources, 'agents' | 'pipelines' | 'scheduled'>, agentName: string, input: unknown, options: LaunchOptions = {}): { target: Launchable; json: Json } {
+export function checkLaunch(
+  sources: Pick<LaunchSources, 'agents' | 'pipelines' | 'scheduled'>,
+  agentName: string,
+  input: unknown,
+  options: LaunchOptions = {},
+  closed = !takesUnlistedKeys(options.source),
+): { target: Launchable; json: Json } {
   const target = sources.agents.get(agentName) ?? sources.pipelines.get(agentName) ?? servedElsewhere(sources, agentName, options);
   if (target === undefined) throw new UnknownAgentError(agentName, [...sources.agents.keys(), ...sources.pipelines.keys()]);
-  return { target, json: checkedInput(target, input, options.source) };
+  return { target, json: checkedInput(target, input, closed) };
 }
 
 /** Launches a thread of an agent or pipeline (see {@link Runtime.launch}). */
 export async function launchThread(sources: LaunchSources, agentName: string, input: unknown, options: LaunchOptions = {}): Promise<ThreadView> {
   const { store, clock, logger } = sources;
-  const { target, json } = checkLaunch(sources, agentName, input, options);
+  let checked: { target: Launchable; json: Json };
+  try {
+    checked = checkLaunch(sources, agentName, input, options);
+  } catch (error) {
+    if (!(error instanceof InvalidInputError) || options.threadId === undefined) throw error;
+    return relaunchOf(sources, agentName, input, { ...options, threadId: options.threadId }, error);
+  }
+  const { target, json } = checked;
   const id = options.threadId ?? `th_${randomUUID()}`;
   if (!THREAD_ID_PATTERN.test(id)) throw new InvalidInputError(`thread id ${THREAD_ID_RULE}`);
   // A caller-chosen id may name a thread already there (a redelivered trigger): the create is a
@@ -190,15 +206,7 @@ export async function launchThread(sources: LaunchSources, agentName: string, in
     if (!(error instanceof VersionConflictError) || options.threadId === undefined || options.onlyNew === true) throw error;
     const existing = await store.get(id);
     if (existing === undefined) throw new NotFoundError('thread', id);
-    const found = ownedBy(existing, target.name, options.source);
-    if (options.source?.parentId === undefined) assertSameInput(existing, json);
-    if (sources.isActive(id) || found.status !== 'running') return found;
-    if (options.source?.parentId !== undefined) {
-      const cancelled = await sources.endedWithParent(existing);
-      if (cancelled !== undefined) return cancelled;
-    }
-    sources.start(existing);
-    return found;
+    return launchedBefore(sources, existing, target, json, options);
   }
   logger.info({ threadId: id, agent: target.name, state: 'launched' }, 'thread launched');
   // A pipeline's child may be created after its pipeline's cancel looked for it: it is cancelled
@@ -209,4 +217,44 @@ export async function launchThread(sources: LaunchSources, agentName: string, in
   }
   sources.start(thread);
   return viewOf(thread);
+}
+
+/**
+ * A launch of a thread already there: it is returned (refused when it was launched with another
+ * input, but for a pipeline's child), continuing it when nobody moves it, unless it is a child
+ * whose pipeline was cancelled meanwhile (a pipeline re-running its step after a restart): then it
+ * is cancelled instead.
+ */
+async function launchedBefore(sources: LaunchSources, existing: Thread, target: Launchable, json: Json, options: LaunchOptions): Promise<ThreadView> {
+  const found = ownedBy(existing, target.name, options.source);
+  if (options.source?.parentId === undefined) assertSameInput(existing, json);
+  if (sources.isActive(existing.id) || found.status !== 'running') return found;
+  if (options.source?.parentId !== undefined) {
+    const cancelled = await sources.endedWithParent(existing);
+    if (cancelled !== undefined) return cancelled;
+  }
+  sources.start(existing);
+  return found;
+}
+
+/**
+ * A launch naming a thread id whose input the check refused (`refusal`): when the input is refused
+ * only for keys its schema does not list and the thread is already there, it is a relaunch, which
+ * creates nothing, answered as any other (the same input: the thread; another: refused). A thread
+ * launched by a build whose schema listed the key, whose trigger is redelivered during a rolling
+ * upgrade or retried by its client, is not dead-lettered. Unknown keys are refused when creating.
+ * Paid only by a refused launch: one more parse, and a read of the id.
+ */
+async function relaunchOf(sources: LaunchSources, agentName: string, input: unknown, options: LaunchOptions & { threadId: string }, refusal: InvalidInputError): Promise<ThreadView> {
+  if (!THREAD_ID_PATTERN.test(options.threadId) || takesUnlistedKeys(options.source)) throw refusal;
+  let open: { target: Launchable; json: Json };
+  try {
+    open = checkLaunch(sources, agentName, input, options, false);
+  } catch {
+    throw refusal;
+  }
+  const existing = await sources.store.get(options.threadId);
+  if (existing === undefined) throw refusal;
+  if (options.onlyNew === true) throw new VersionConflictError(existing.id, 0, versionOf(existing));
+  return launchedBefore(sources, existing, open.target, open.json, options);
 }

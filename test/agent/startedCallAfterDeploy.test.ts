@@ -10,7 +10,8 @@ import { describe, expect, it } from 'vitest';
 import { agent } from '../../src/agent/agent.js';
 import { tool, type Tool, type ToolContext } from '../../src/agent/tool.js';
 import { scriptedModel } from '../../src/model/scriptedModel.js';
-import type { HumanRequest, NewEvent, Thread } from '../../src/thread/events.js';
+import { sealArgs } from '../../src/context/sealedArgs.js';
+import type { HumanRequest, Json, NewEvent, Thread } from '../../src/thread/events.js';
 import { eventsOf, runToEnd, startRun, threadOf, type Answerer } from '../support/agentHarness.js';
 
 /** A `charge` tool of the new version (input `schema`, `flags`) that records each run. */
@@ -174,5 +175,21 @@ describe('a started call of a tool the new version asks approval for (qa24 D3)',
     expect(end.status).toBe('done');
     expect(eventsOf(end.thread, 'human_request')).toHaveLength(1);
     expect(tool.runs.map((r) => [r.ctx.callId, r.ctx.attempt])).toEqual([['call_2', 2]]);
+  });
+});
+
+describe('a started call whose sealed arguments the new schema refuses (review: refusal not redacted)', () => {
+  it('asks the human without quoting what they opened to', async () => {
+    const TOKEN = 'Charge-Tok-11223344';
+    const args = sealArgs({ orderId: 'C-1', token: TOKEN }, 'seal-secret-one', [], { threadId: 'thread-1', callId: 'call_2' }) as Record<string, Json>;
+    const events = startedCharge.map((e): NewEvent => (e.type === 'decision' || e.type === 'tool_call' ? ({ ...e, data: { ...e.data, args } } as NewEvent) : e));
+    // The new version parses the token as JSON: JSON.parse quotes its input.
+    const { tool: t } = charge(z.object({ orderId: z.string(), token: z.string().transform((v) => JSON.parse(v) as unknown) }), { idempotent: true });
+    const support = agent({ name: 'support', description: 'charges', prompt: 'You are {{agent}}.\n{{tools}}', tools: [t] });
+    const { actor, clock } = await startRun({ agent: support, model: scriptedModel([]), thread: threadOf('thread-1', 'support', events), sealSecret: 'seal-secret-one' });
+    const end = await runToEnd(actor, clock);
+    const question = firstRequest(end.thread).question;
+    expect(question).toContain('is not valid JSON');
+    expect(question).not.toContain(TOKEN);
   });
 });

@@ -10,7 +10,7 @@ describe('parseContext', () => {
     fc.assert(
       fc.property(fc.array(eventArbitrary, { minLength: 1, maxLength: 20 }), (events) => {
         const stamped = stamp(events, '2025-01-01T00:00:00.000Z');
-        const rendered = stamped.map((e) => renderEvent(e, [])).filter((b): b is string => b !== null);
+        const rendered = stamped.map((e) => renderEvent(e, [], { events: stamped })).filter((b): b is string => b !== null);
         const parsed = parseContext(rendered.join('\n'));
         expect(parsed).toHaveLength(rendered.length);
         parsed.forEach((block, i) => {

@@ -1,9 +1,11 @@
+import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { agent } from '../../src/agent/agent.js';
 import { tool } from '../../src/agent/tool.js';
 import { intent, judge } from '../../src/agent/customStep.js';
 import { scriptedModel, type ScriptStep } from '../../src/model/scriptedModel.js';
+import { createLogger } from '../../src/logger.js';
 import { defineConfig } from '../../src/runtime/config.js';
 import { createRuntime, type Runtime } from '../../src/runtime/runtime.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
@@ -257,5 +259,83 @@ describe('a sealed value an intent (a step of the author) echoes (qa27 security 
     expect(model.requests[1]!.context).not.toContain(TOKEN);
     expect(out.text).toContain('connecting to wh1 with [REDACTED]');
     expect(out.text).not.toContain(TOKEN);
+  });
+});
+
+describe('a sealed value with numbers and booleans in it (review: leaves revealed)', () => {
+  const connect = tool({
+    name: 'connect',
+    description: 'connects to the database',
+    input: z.object({ secret: z.object({ host: z.string(), port: z.number(), ssl: z.boolean(), password: z.string() }) }),
+    run: ({ secret }, ctx) => {
+      ctx.logger.info({ port: secret.port, ssl: secret.ssl }, `connecting with ${secret.password}`);
+      return `connected to ${secret.host} on ${secret.port}, ssl ${secret.ssl}`;
+    },
+  });
+
+  it('redacts its strings only: the result keeps its numbers and booleans, and every log line stays JSON', async () => {
+    const lines: string[] = [];
+    const destination = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(...chunk.toString().split('\n').filter((line) => line !== ''));
+        done();
+      },
+    });
+    const a = agent({ name: 'db', description: 'connects', prompt: 'You are {{agent}}.', tools: [connect] });
+    const model = scriptedModel([{ intent: 'connect', args: { secret: { host: 'db.internal', port: 5432, ssl: true, password: 'hunter2hunter2' } } }, DONE]);
+    const runtime = createRuntime({ agents: [a], store: createMemoryStore(), model, logger: createLogger({ level: 'info', destination }), sealSecret: 'seal-secret-one' });
+    const launched = await runtime.launch('db', 'go');
+    const end = await runtime.settled(launched.id);
+    await runtime.close();
+    const result = end.events.find((e) => e.type === 'tool_result');
+    expect(result?.type === 'tool_result' ? result.data.result : undefined).toBe('connected to [REDACTED] on 5432, ssl true');
+    expect(lines.join('\n')).not.toContain('hunter2hunter2');
+    const unparsed = lines.filter((line) => {
+      try {
+        JSON.parse(line);
+        return false;
+      } catch {
+        return true;
+      }
+    });
+    expect(unparsed).toEqual([]);
+    expect(lines.some((line) => line.includes('"port":5432,"ssl":true'))).toBe(true);
+  });
+});
+
+describe('sealed arguments a later version of the tool refuses (review: invalid_args not redacted)', () => {
+  const TOKEN = 'Warehouse-Tok-778899';
+  // The version before took the token as it is; this one parses it as JSON, and JSON.parse quotes its input.
+  const versions = (parsed: boolean) =>
+    agent({
+      name: 'links',
+      description: 'connects',
+      prompt: 'You are {{agent}}.',
+      backoff: { initialMs: 1, maxMs: 1, jitter: 0 },
+      tools: [
+        tool({
+          name: 'connect',
+          description: 'connects to the warehouse',
+          input: z.object({ host: z.string(), token: parsed ? z.string().transform((t) => JSON.parse(t) as unknown) : z.string() }),
+          approval: true,
+          run: () => 'connected',
+        }),
+      ],
+    });
+
+  it('records its refusal with what they opened to redacted', async () => {
+    const store = shared(createMemoryStore());
+    const first = createRuntime({ agents: [versions(false)], store, model: scriptedModel([{ intent: 'connect', args: { host: 'wh1', token: TOKEN } }]), sealSecret: 'seal-secret-one' });
+    const waiting = await first.settled((await first.launch('links', 'go')).id);
+    await first.close();
+    expect(waiting.status).toBe('awaiting_human');
+    const next = createRuntime({ agents: [versions(true)], store, model: scriptedModel([DONE]), sealSecret: 'seal-secret-one' });
+    await next.respond(waiting.id, { requestId: waiting.pendingRequest!.requestId, approved: true });
+    const end = await next.settled(waiting.id);
+    await next.close();
+    const [error] = errorsOf(end.events);
+    expect(error).toMatchObject({ kind: 'invalid_args', tool: 'connect' });
+    expect(error!.message).toContain('is not valid JSON');
+    expect(error!.message).not.toContain(TOKEN);
   });
 });

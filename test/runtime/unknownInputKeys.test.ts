@@ -71,3 +71,30 @@ describe('a launch input with a key its input schema does not list', () => {
     expect(checkLaunch(sources, 'refunds', { orderId: 'A', more: 1 }, { source: { kind: 'pipeline', parentId: 'p1' } }).json).toEqual({ orderId: 'A', more: 1 });
   });
 });
+
+describe('a relaunch of a thread already there, whose input has a key the schema does not list (review: redelivery refused)', () => {
+  it('returns the thread for the same input and refuses another input as thread_exists_other_input; a new thread is still refused the key', async () => {
+    const store = createMemoryStore();
+    // Recorded by the build before, whose schema listed `note`.
+    const input = { orderId: 'A1', note: 'rush' };
+    await store.create({ id: 'trig-1', agent: 'refunds', events: [{ seq: 1, at: new Date(0).toISOString(), type: 'input', data: { input, source: { kind: 'nats', triggerId: 'm1' } } }] });
+    const runtime = createRuntime({ agents: [refunds], store, model: scriptedModel([], { whenExhausted: { intent: 'done_for_now', args: { message: 'ok' } } }) });
+    try {
+      const again = await runtime.launch('refunds', input as never, { threadId: 'trig-1', source: { kind: 'nats', triggerId: 'm1' } });
+      expect(again.id).toBe('trig-1');
+      const other = await runtime.launch('refunds', { orderId: 'A1', note: 'slow' } as never, { threadId: 'trig-1', source: { kind: 'nats' } }).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      expect(other).toMatchObject({ conflict: 'thread_exists_other_input' });
+      const fresh = await runtime.launch('refunds', input as never, { threadId: 'trig-2', source: { kind: 'nats' } }).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      expect(fresh).toBeInstanceOf(InvalidInputError);
+      expect(await runtime.get('trig-2')).toBeUndefined();
+    } finally {
+      await runtime.close();
+    }
+  });
+});

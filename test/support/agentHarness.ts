@@ -67,6 +67,8 @@ export interface StartRunOptions {
   threadId?: string;
   store?: ThreadStore;
   clock?: SimulatedClock;
+  /** What sealed tool arguments open with. @default none */
+  sealSecret?: string;
 }
 
 /** Creates the thread in a memory store and an agent actor over it (not started yet). */
@@ -78,7 +80,7 @@ export async function startRun(options: StartRunOptions): Promise<AgentRun> {
     options.thread === undefined
       ? await createThread(store, { id: threadId, agent: agent.name, input, at: clock.now() })
       : await store.create(options.thread);
-  const actor = createAgentActor({ agent, thread, model, store, clock });
+  const actor = createAgentActor({ agent, thread, model, store, clock, ...(options.sealSecret === undefined ? {} : { sealSecret: options.sealSecret }) });
   return { actor, store, clock, thread };
 }
 

@@ -40,4 +40,25 @@ describe('a NATS trigger with a key the input schema does not list', () => {
     expect(reply).toMatchObject({ code: 'bad_request', msgId: 'r-1', threadId: 'trg-r-1', issues: [expect.stringContaining('"ammount"')] });
     expect(await runtime.get('trg-r-1')).toBeUndefined();
   });
+
+  it('of a thread already there (the build before launched it with that key) runs that thread, not refused (review: dead-lettered redelivery)', async () => {
+    const bus = createMemoryBus();
+    const queues = createAgentQueues({ bus, ackWaitMs: 5_000 });
+    const store = createMemoryStore();
+    const input = { orderId: 'A2', note: 'rush' };
+    await store.create({ id: 'trg-r-2', agent: 'refunds', events: [{ seq: 1, at: new Date(0).toISOString(), type: 'input', data: { input, source: { kind: 'nats', triggerId: 'r-2' } } }] });
+    const runtime = createRuntime({ agents: [refunds], store, model: scriptedModel([], { whenExhausted: { intent: 'done_for_now', args: { message: 'ok' } } }), schedule: queues.schedule });
+    const surface = await attachBus(runtime, { queues, processId: 'p1' });
+    cleanups.push(() => bus.close(), () => runtime.close(), () => surface.close({ drainMs: 1_000 }));
+    const replies = collector<Record<string, unknown>>();
+    bus.subscribe('app.replies', (msg) => {
+      const json = msg.json();
+      if (json.success) replies.push(json.data as Record<string, unknown>);
+    });
+    await bus.publish('switchyard.trigger.refunds', { input, replyTo: 'app.replies' }, { headers: { [MSG_ID_HEADER]: 'r-2' } });
+    const [reply] = await replies.until(1, 10_000, 'the reply');
+    expect(reply).not.toHaveProperty('code');
+    expect(reply).toMatchObject({ threadId: 'trg-r-2' });
+    expect((await runtime.get('trg-r-2'))?.status).toBe('done');
+  });
 });

@@ -8,9 +8,11 @@ import { z } from 'zod';
 import { agent } from '../../src/agent/agent.js';
 import { beforeDecision, intent, judge } from '../../src/agent/customStep.js';
 import { tool } from '../../src/agent/tool.js';
+import { sealArgs } from '../../src/context/sealedArgs.js';
 import { InvalidStateError } from '../../src/errors.js';
 import type { Json, Thread, ThreadEvent } from '../../src/thread/events.js';
 import * as testing from '../../src/testing/index.js';
+import { capturingLogger } from '../support/capturingLogger.js';
 
 const greeter = agent({
   name: 'greeter',
@@ -90,5 +92,38 @@ describe('stepEvents on a thread the step is not due on', () => {
     const sloppy = judge({ name: 'sloppy', output: z.object({ n: z.number() }), run: () => ({ verdict: 'accept', output: { n: 'one' } as unknown as { n: number } }) });
     const a = agent({ name: 'support', description: 'refunds', prompt: 'p', tools: [refund], afterDecision: [sloppy] });
     await expect(testing.stepEvents(a, 'sloppy', threadOf(decision('refund', { orderId: 'A-1', amount: 1 })))).rejects.toThrow(/^sloppy failed: its output does not match its schema: n: /);
+  });
+});
+
+describe('stepEvents on an intent whose call holds sealed arguments (review: not redacted as the runtime does)', () => {
+  const TOKEN = 'Intent-Tok-5566778899';
+  const at = '2026-01-01T00:00:00.000Z';
+  const connect = intent({
+    name: 'connect',
+    description: 'connects',
+    input: z.object({ host: z.string(), token: z.string() }),
+    output: z.string(),
+    run: ({ host, token }, context) => {
+      context.logger.info(`connecting to ${host} with ${token}`);
+      return { output: `connected to ${host} as ${token}` };
+    },
+  });
+  const links = agent({ name: 'links', description: 'connects', prompt: 'p', tools: [], intents: [connect] });
+  const sealed = sealArgs({ host: 'wh1', token: TOKEN }, 'seal-secret-one', [], { threadId: 'th_1', callId: 'c1' });
+  const thread: Thread = {
+    id: 'th_1',
+    agent: 'links',
+    events: [
+      { seq: 1, at, type: 'input', data: { input: 'go' } },
+      { seq: 2, at, type: 'decision', data: { step: 1, intent: 'connect', args: sealed as Record<string, Json>, callId: 'c1', model: 'm', promptHash: 'sha256:0', tokens: { prompt: 0, completion: 0 }, latencyMs: 0 } },
+    ],
+  };
+
+  it('redacts what they open to from its output and its log lines', async () => {
+    const { logger, out } = capturingLogger();
+    const events = await testing.stepEvents(links, 'connect', thread, { sealSecret: 'seal-secret-one', logger });
+    expect(events).toEqual([{ type: 'custom', data: { step: 'connect', phase: 'intent', callId: 'c1', output: 'connected to wh1 as [REDACTED]' } }]);
+    expect(out.text).toContain('connecting to wh1 with [REDACTED]');
+    expect(out.text).not.toContain(TOKEN);
   });
 });

@@ -1,10 +1,12 @@
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import { errorBody } from './errorMapper.js';
 
 /** Options of {@link browserGuard}. */
 export interface BrowserGuardOptions {
   /** Answer only requests whose `Host` names a loopback host (see {@link isLoopbackHost}). */
   readonly loopbackHostsOnly: boolean;
+  /** Requests that carry a credential of their own a page cannot make (a signed hook): not checked. */
+  readonly exempt?: ((c: Context) => boolean) | undefined;
 }
 
 /**
@@ -16,10 +18,12 @@ export interface BrowserGuardOptions {
  * - with `loopbackHostsOnly`, a `Host` that names no loopback host: a page on a site whose name
  *   its owner points at 127.0.0.1 (DNS rebinding) is same-origin with a server listening there,
  *   and reads and writes it as its own when no token guards it.
- * A request without these headers (curl, the CLI, a backend, a webhook sender) passes.
+ * A request without these headers (curl, the CLI, a backend, a webhook sender) passes, and so does
+ * one `exempt` names.
  */
-export function browserGuard({ loopbackHostsOnly }: BrowserGuardOptions): MiddlewareHandler {
+export function browserGuard({ loopbackHostsOnly, exempt }: BrowserGuardOptions): MiddlewareHandler {
   return async (c, next) => {
+    if (exempt?.(c) === true) return next();
     const site = c.req.header('sec-fetch-site');
     if ((site === 'cross-site' || site === 'same-site') && !isNavigation(c.req.method, c.req.header('sec-fetch-mode'))) {
       return c.json(errorBody(403, CROSS_SITE), 403);

@@ -329,7 +329,10 @@ export function createHttpApp(served: Runtime, options: HttpOptions = {}): HttpA
       },
     }),
   );
-  app.use('*', browserGuard({ loopbackHostsOnly }));
+  // Inbound hooks carry an HMAC signature instead of a bearer token (a webhook sender cannot send
+  // one), and no browser page can sign: a tunnel's public Host (ngrok, cloudflared) passes.
+  const signed = (path: string): boolean => hookSecret !== '' && path.startsWith('/hooks/');
+  app.use('*', browserGuard({ loopbackHostsOnly, exempt: (c) => signed(pathInApp(c)) }));
   app.get('/health', (c) => c.json({ ok: true }));
   app.get('/ready', async (c) => {
     if (shutdown?.aborted) return c.json(errorBody(503, SHUTTING_DOWN), 503);
@@ -355,8 +358,6 @@ export function createHttpApp(served: Runtime, options: HttpOptions = {}): HttpA
     });
     // Static pages of extensions (the inspector's) hold no data; their APIs stay behind the token.
     const open = new Set(['/', '/health', '/ready', ...extensions.flatMap((extension) => extension.publicPaths ?? [])]);
-    // Inbound hooks carry an HMAC signature instead (a webhook sender cannot send a bearer token).
-    const signed = (path: string): boolean => hookSecret !== '' && path.startsWith('/hooks/');
     // Compared within the app: mounted in a host app (`host.route('/agents', app)`), the request's
     // path starts with the mount's.
     app.use('*', (c, next) => {

@@ -61,3 +61,39 @@ describe('a tokenless loopback server with a hook secret, behind a tunnel that k
     expect(unsigned.status).toBe(401);
   });
 });
+
+describe('a page of another site that sends the bearer token (a host app with CORS of its own)', () => {
+  it('is answered: a no-cors request, the one the guard stops, cannot carry an Authorization header', async () => {
+    const server = await started({ token: 'tok-123456' });
+    const listed = await raw(server, 'GET', '/threads', { 'sec-fetch-site': 'same-site', 'sec-fetch-mode': 'cors', authorization: 'Bearer tok-123456' });
+    expect(listed.status).toBe(200);
+    const launched = await raw(
+      server,
+      'POST',
+      '/threads',
+      { 'sec-fetch-site': 'cross-site', 'sec-fetch-mode': 'cors', authorization: 'Bearer tok-123456', 'content-type': 'application/json' },
+      JSON.stringify({ agent: 'calculator', input: { op: 'add', a: 1, b: 2 } }),
+    );
+    expect(launched.status).toBe(201);
+  });
+
+  it('without the header it is still refused 403 (a bodiless no-cors POST)', async () => {
+    const server = await started({ token: 'tok-123456' });
+    expect((await raw(server, 'POST', '/threads/x/cancel', { 'sec-fetch-site': 'cross-site', 'sec-fetch-mode': 'no-cors' })).status).toBe(403);
+  });
+});
+
+describe('the app mounted at / of a host app with routes of its own', () => {
+  it("leaves the host's own routes to the host (its CORS, its cross-site requests)", async () => {
+    const { runtime } = createHarness();
+    const served = createHttpApp(runtime, { token: '', loopbackHostsOnly: true });
+    cleanups.push(() => runtime.close(), () => served.close());
+    const host = new Hono();
+    host.route('/', served);
+    host.post('/api/own', (c) => c.json({ own: true }));
+    const own = await host.request('http://app.example.com/api/own', { method: 'POST', headers: { 'sec-fetch-site': 'cross-site', 'sec-fetch-mode': 'cors' } });
+    expect(own.status).toBe(200);
+    const ours = await host.request('http://app.example.com/threads/x/cancel', { method: 'POST', headers: { 'sec-fetch-site': 'cross-site', 'sec-fetch-mode': 'no-cors' } });
+    expect(ours.status).toBe(403);
+  });
+});

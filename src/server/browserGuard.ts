@@ -1,11 +1,21 @@
-import type { Context, MiddlewareHandler } from 'hono';
+import type { Context, Hono, MiddlewareHandler } from 'hono';
+import { TrieRouter } from 'hono/router/trie-router';
 import { errorBody } from './errorMapper.js';
 
 /** Options of {@link browserGuard}. */
 export interface BrowserGuardOptions {
   /** Answer only requests whose `Host` names a loopback host (see {@link isLoopbackHost}). */
   readonly loopbackHostsOnly: boolean;
-  /** Requests that carry a credential of their own a page cannot make (a signed hook): not checked. */
+  /**
+   * Whether a bearer token is required: then a cross-site request that sends an `Authorization`
+   * header passes (a page with the token, under CORS of a host app); the bodiless no-cors request
+   * the refusal is for cannot send one.
+   */
+  readonly tokenRequired?: boolean | undefined;
+  /**
+   * Requests not checked: those that carry a credential of their own a page cannot make (a signed
+   * hook), and those of no route of the app (a host app's own, where the app is mounted at `/`).
+   */
   readonly exempt?: ((c: Context) => boolean) | undefined;
 }
 
@@ -21,11 +31,12 @@ export interface BrowserGuardOptions {
  * A request without these headers (curl, the CLI, a backend, a webhook sender) passes, and so does
  * one `exempt` names.
  */
-export function browserGuard({ loopbackHostsOnly, exempt }: BrowserGuardOptions): MiddlewareHandler {
+export function browserGuard({ loopbackHostsOnly, tokenRequired = false, exempt }: BrowserGuardOptions): MiddlewareHandler {
   return async (c, next) => {
     if (exempt?.(c) === true) return next();
     const site = c.req.header('sec-fetch-site');
-    if ((site === 'cross-site' || site === 'same-site') && !isNavigation(c.req.method, c.req.header('sec-fetch-mode'))) {
+    const credentialed = tokenRequired && c.req.header('authorization') !== undefined;
+    if ((site === 'cross-site' || site === 'same-site') && !credentialed && !isNavigation(c.req.method, c.req.header('sec-fetch-mode'))) {
       return c.json(errorBody(403, CROSS_SITE), 403);
     }
     const host = c.req.header('host');
@@ -40,6 +51,22 @@ const CROSS_SITE =
 function notLoopback(host: string): string {
   const shown = host.length > 100 ? `${host.slice(0, 100)}…` : host;
   return `forbidden: this server listens on a loopback address without a token and answers the names of this machine's loopback only (localhost, 127.0.0.1, [::1]), not ${JSON.stringify(shown)}, which may be a site whose name was pointed at this machine (DNS rebinding); to serve other names (a reverse proxy), require a token (SWITCHYARD_TOKEN or --token)`;
+}
+
+/**
+ * Whether a path (within the app) is one of `app`'s routes, not only of its `use('*')`
+ * middleware: hono copies those onto a host app that mounts it at `/`, where they see the host's
+ * own routes too. Read from `app.routes` at the first call, once every route is added.
+ */
+export function routeOf(app: Hono): (path: string) => boolean {
+  let router: TrieRouter<true> | undefined;
+  return (path) => {
+    if (router === undefined) {
+      router = new TrieRouter<true>();
+      for (const route of app.routes) if (route.path !== '/*' && route.path !== '*') router.add('ALL', route.path, true);
+    }
+    return router.match('ALL', path)[0].length > 0;
+  };
 }
 
 function isNavigation(method: string, mode: string | undefined): boolean {

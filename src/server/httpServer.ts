@@ -19,7 +19,7 @@ import { redactUrl } from '../context/redactUrl.js';
 import { secretsListedIn } from '../context/secretList.js';
 import { pathInApp } from './pathInApp.js';
 import { bearerTokenProblem } from './bearerToken.js';
-import { browserGuard, isLoopbackAddress } from './browserGuard.js';
+import { browserGuard, isLoopbackAddress, routeOf } from './browserGuard.js';
 import { recordedCallbackUrl, sameCallbackUrl } from './callbackCredentials.js';
 import { drainRejectedBody } from './drainRejectedBody.js';
 import { errorBody, mapError, READY_TIMEOUT_MS, unavailable, UNAVAILABLE_RETRY_AFTER_SECONDS } from './errorMapper.js';
@@ -332,7 +332,9 @@ export function createHttpApp(served: Runtime, options: HttpOptions = {}): HttpA
   // Inbound hooks carry an HMAC signature instead of a bearer token (a webhook sender cannot send
   // one), and no browser page can sign: a tunnel's public Host (ngrok, cloudflared) passes.
   const signed = (path: string): boolean => hookSecret !== '' && path.startsWith('/hooks/');
-  app.use('*', browserGuard({ loopbackHostsOnly, exempt: (c) => signed(pathInApp(c)) }));
+  // Only this app's routes: mounted at `/` of a host app, its `use('*')` sees the host's routes too.
+  const ours = routeOf(app);
+  app.use('*', browserGuard({ loopbackHostsOnly, tokenRequired: token !== '', exempt: (c) => signed(pathInApp(c)) || !ours(pathInApp(c)) }));
   app.get('/health', (c) => c.json({ ok: true }));
   app.get('/ready', async (c) => {
     if (shutdown?.aborted) return c.json(errorBody(503, SHUTTING_DOWN), 503);

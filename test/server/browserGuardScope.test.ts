@@ -97,3 +97,21 @@ describe('the app mounted at / of a host app with routes of its own', () => {
     expect(ours.status).toBe(403);
   });
 });
+
+describe('allowedHosts (serve --allowed-hosts, SWITCHYARD_ALLOWED_HOSTS): the Host names a server answers', () => {
+  it('turns the Host check on whatever the token and the address: the loopback and the names listed, a .domain with its subdomains', async () => {
+    const server = await started({ token: 'tok-123456', allowedHosts: ['agents.example.com', '.corp.example'] });
+    const auth = { authorization: 'Bearer tok-123456' };
+    for (const host of ['agents.example.com', 'AGENTS.example.com:7878', 'corp.example', 'a.corp.example', `127.0.0.1:${server.port}`, 'localhost']) {
+      expect((await raw(server, 'GET', '/threads', { ...auth, host })).status, host).toBe(200);
+    }
+    const refused = await raw(server, 'GET', '/threads', { ...auth, host: 'attacker.example' });
+    expect(refused.status).toBe(403);
+    expect(refused.body.error).toContain('SWITCHYARD_ALLOWED_HOSTS');
+  });
+
+  it('empty leaves the default: a server with a token answers any Host', async () => {
+    const server = await started({ token: 'tok-123456', allowedHosts: [] });
+    expect((await raw(server, 'GET', '/threads', { authorization: 'Bearer tok-123456', host: 'attacker.example' })).status).toBe(200);
+  });
+});

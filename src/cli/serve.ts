@@ -54,6 +54,11 @@ export interface ServeOptions {
   worker?: boolean;
   /** Accept signed inbound webhooks on `POST /hooks/<agent>` with this HMAC secret. @default none (off) */
   hookSecret?: string;
+  /**
+   * Host names answered besides the loopback's; any turns the `Host` check (DNS rebinding) on
+   * (`HttpOptions.allowedHosts`). @default none: on only without a token on a loopback address
+   */
+  allowedHosts?: readonly string[];
 }
 
 /** Where `serve` writes what a person reads (logs go to stderr through pino). */
@@ -217,6 +222,7 @@ async function listen(
       signal: options.signal,
       token: options.token ?? '',
       hookSecret: options.hookSecret ?? '',
+      ...(options.allowedHosts === undefined ? {} : { allowedHosts: options.allowedHosts }),
       ...secrets,
       logger,
       ...(backend.served === undefined ? {} : { workerServes: backend.served }),

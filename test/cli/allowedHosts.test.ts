@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { serveInProcess } from './runInProcess.js';
+import { runInProcess, serveInProcess } from './runInProcess.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -42,12 +42,28 @@ describe('serve --allowed-hosts', () => {
   });
 
   it('reads SWITCHYARD_ALLOWED_HOSTS (comma-separated)', async () => {
-    const serve = await serveInProcess(['--token', 'tok-123456', '--dir', join(dir, 'env')], { SWITCHYARD_ALLOWED_HOSTS: 'a.example, b.example' });
+    // Commander reads the option's variable from process.env, not from the environment given here.
+    process.env.SWITCHYARD_ALLOWED_HOSTS = 'a.example, b.example';
     try {
-      expect(await statusFor(serve.url, 'b.example')).toBe(200);
-      expect(await statusFor(serve.url, 'attacker.example')).toBe(403);
+      const serve = await serveInProcess(['--token', 'tok-123456', '--dir', join(dir, 'env')], {});
+      try {
+        expect(await statusFor(serve.url, 'b.example')).toBe(200);
+        expect(await statusFor(serve.url, 'attacker.example')).toBe(403);
+      } finally {
+        await serve.stop();
+      }
     } finally {
-      await serve.stop();
+      delete process.env.SWITCHYARD_ALLOWED_HOSTS;
     }
+  });
+
+  it('refuses a name with a scheme or a port (exit 2, naming the setting)', async () => {
+    const run = await runInProcess(['serve', '--port', '0', '--no-demo', '--dir', join(dir, 'bad'), '--allowed-hosts', 'agents.example.com:7878'], {});
+    if ('started' in run) {
+      await run.started.stop();
+      throw new Error('started with a bad --allowed-hosts');
+    }
+    expect(run.ended.code).toBe(2);
+    expect(run.ended.stderr).toMatch(/^error: --allowed-hosts: "agents\.example\.com:7878" is not a host name/);
   });
 });

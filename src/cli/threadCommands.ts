@@ -260,7 +260,7 @@ function launchInput(words: readonly string[], inputJson: string | undefined): J
  * one, so that the table says whom the answer serves. One read per such thread, only for an id a
  * pipeline's child may have (`<pipeline id>--<step>`, or one cut to the longest id and hashed).
  */
-async function pipelinesOf(client: Client, threads: readonly ThreadSummary[]): Promise<Map<string, string>> {
+export async function pipelinesOf(client: Client, threads: readonly ThreadSummary[]): Promise<Map<string, string>> {
   const children = threads.filter((t) => t.pending !== undefined && (t.id.includes('--') || t.id.length === MAX_THREAD_ID_LENGTH));
   const parents = await Promise.all(children.map((t) => client.get(t.id).then(parentIdOf, () => undefined)));
   return new Map(children.flatMap((t, i) => (parents[i] === undefined ? [] : [[t.id, parents[i]] as const])));

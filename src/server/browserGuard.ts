@@ -30,8 +30,10 @@ export interface BrowserGuardOptions {
  * - a request its `Sec-Fetch-Site` says comes from another site (`cross-site`, `same-site`),
  *   unless it is a link followed (a `GET` or `HEAD` navigation): the API sends no CORS headers,
  *   so no page of another origin calls it, and one that tries may still send a POST without a
- *   body and without a preflight (`mode: 'no-cors'`), which a pause, resume or cancel takes;
- * - with `loopbackHostsOnly`, a `Host` that names no loopback host: a page on a site whose name
+ *   body and without a preflight (`mode: 'no-cors'`), which a pause, resume or cancel takes (and
+ *   which cannot carry an `Authorization` header: with `tokenRequired`, a request with one passes);
+ * - with `loopbackHostsOnly` or `allowedHosts`, a `Host` that names neither a loopback host nor
+ *   one listed: a page on a site whose name
  *   its owner points at 127.0.0.1 (DNS rebinding) is same-origin with a server listening there,
  *   and reads and writes it as its own when no token guards it.
  * A request without these headers (curl, the CLI, a backend, a webhook sender) passes, and so does
@@ -65,8 +67,7 @@ function notAllowed(host: string): string {
 }
 
 function notLoopback(host: string): string {
-  const shown = host.length > 100 ? `${host.slice(0, 100)}…` : host;
-  return `forbidden: this server listens on a loopback address without a token and answers the names of this machine's loopback only (localhost, 127.0.0.1, [::1]), not ${JSON.stringify(shown)}, which may be a site whose name was pointed at this machine (DNS rebinding); to serve other names (a reverse proxy), list them (SWITCHYARD_ALLOWED_HOSTS or --allowed-hosts) or require a token (SWITCHYARD_TOKEN or --token)`;
+  return `forbidden: this server listens on a loopback address without a token and answers the names of this machine's loopback only (localhost, 127.0.0.1, [::1]), not ${shownHost(host)}, which may be a site whose name was pointed at this machine (DNS rebinding); to serve other names (a reverse proxy), list them (SWITCHYARD_ALLOWED_HOSTS or --allowed-hosts) or require a token (SWITCHYARD_TOKEN or --token)`;
 }
 
 /**

@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { redactText } from '../context/redact.js';
 import { redactingLogger } from '../context/redactingLogger.js';
 import { redactUrl } from '../context/redactUrl.js';
 import { ConfigError, messageOf } from '../errors.js';
@@ -54,6 +55,11 @@ export interface ServeOptions {
   worker?: boolean;
   /** Accept signed inbound webhooks on `POST /hooks/<agent>` with this HMAC secret. @default none (off) */
   hookSecret?: string;
+  /**
+   * Host names answered besides the loopback's; any turns the `Host` check (DNS rebinding) on
+   * (`HttpOptions.allowedHosts`). @default none: on only without a token on a loopback address
+   */
+  allowedHosts?: readonly string[];
 }
 
 /** Where `serve` writes what a person reads (logs go to stderr through pino). */
@@ -159,7 +165,7 @@ export async function serve(project: Project, options: ServeOptions, io: ServeIO
   if (runIt && demo !== undefined) {
     // A process that runs no threads launches the demo only when asked to: it waits for a worker.
     if (!runsThreads && options.demo === undefined) io.out(`demo: not launched (--no-worker: the workers run the threads); launch it with: ${hint(launchExample(demo.agent, demo.input))}`);
-    else await runDemo(runtime, demo, io, hint, runsThreads);
+    else await runDemo(runtime, demo, io, hint, runsThreads, model.secrets ?? []);
   }
   io.out('');
   io.out('press Ctrl+C to stop');
@@ -217,6 +223,7 @@ async function listen(
       signal: options.signal,
       token: options.token ?? '',
       hookSecret: options.hookSecret ?? '',
+      ...(options.allowedHosts === undefined ? {} : { allowedHosts: options.allowedHosts }),
       ...secrets,
       logger,
       ...(backend.served === undefined ? {} : { workerServes: backend.served }),
@@ -264,7 +271,14 @@ function launchExample(agent: string, input: Json): string {
  * Launches the demo thread. Where this process runs it, shows it up to the approval it stops at;
  * where the workers do (`--no-worker --demo`), it is not waited for: says how to watch it.
  */
-async function runDemo(runtime: Runtime, demo: { readonly agent: string; readonly input: Json }, io: ServeIO, hint: CommandHint, runsThreads: boolean): Promise<void> {
+async function runDemo(
+  runtime: Runtime,
+  demo: { readonly agent: string; readonly input: Json },
+  io: ServeIO,
+  hint: CommandHint,
+  runsThreads: boolean,
+  secrets: readonly string[],
+): Promise<void> {
   if (runsThreads) {
     io.out('');
     io.out(`demo: launching ${demo.agent} with ${JSON.stringify(demo.input)}`);
@@ -288,7 +302,8 @@ async function runDemo(runtime: Runtime, demo: { readonly agent: string; readonl
       io.out(`  ${hint(`show ${shellQuote(view.id)}`)}`);
     }
   } catch (error) {
-    io.err(`demo: the demo thread did not start: ${messageOf(error)}`);
+    // Masked as serve's log lines are (a project's store may quote its DSN, a model its key).
+    io.err(`demo: the demo thread did not start: ${redactText(messageOf(error), secrets)}`);
   }
 }
 

@@ -51,6 +51,11 @@ export function addServerCommands(program: Command, cli: CliContext): void {
     .addOption(new Option('--bucket <name>', 'NATS: the KV bucket of the threads (default <prefix>_threads)').env('SWITCHYARD_BUCKET').argParser(parseBucket))
     .option('--no-worker', 'NATS: take no jobs in this process, leave them to `switchyard worker`')
     .addOption(new Option('--hook-secret <secret>', 'accept signed inbound webhooks on POST /hooks/<agent> (HMAC secret)').env('SWITCHYARD_HOOK_SECRET'))
+    .addOption(
+      new Option('--allowed-hosts <names>', 'answer only these Host names besides localhost and 127.x (comma-separated; .example.com: it and its subdomains): 403 for another (DNS rebinding); default: only without a token on a loopback address')
+        .env('SWITCHYARD_ALLOWED_HOSTS')
+        .argParser(parseHosts),
+    )
     .addHelpText('after', SERVE_ENVIRONMENT)
     .action(
       async (
@@ -65,6 +70,11 @@ export function addServerCommands(program: Command, cli: CliContext): void {
         const { serve } = await import('./serve.js');
         const { checkedSecret } = await import('./env.js');
         checkedSecret(opts.hookSecret ?? '', command.getOptionValueSource('hookSecret') === 'env' ? 'SWITCHYARD_HOOK_SECRET' : '--hook-secret');
+        const { allowedHostsProblem } = await import('../server/browserGuard.js');
+        const hostsProblem = allowedHostsProblem(opts.allowedHosts ?? []);
+        if (hostsProblem !== undefined) {
+          throw new ConfigError(`${command.getOptionValueSource('allowedHosts') === 'env' ? 'SWITCHYARD_ALLOWED_HOSTS' : '--allowed-hosts'}: ${hostsProblem}`);
+        }
         const project = await cli.projectFor(opts);
         const code = await serve(
           project,
@@ -80,6 +90,7 @@ export function addServerCommands(program: Command, cli: CliContext): void {
             ...(opts.bucket ? { bucket: opts.bucket } : {}),
             ...(opts.replicas === undefined ? {} : { replicas: opts.replicas }),
             ...(opts.hookSecret ? { hookSecret: opts.hookSecret } : {}),
+            ...(opts.allowedHosts && opts.allowedHosts.length > 0 ? { allowedHosts: opts.allowedHosts } : {}),
           },
           // The hints name the URL serve listens on, not the client setting (--url, SWITCHYARD_URL).
           { out: cli.out, err: cli.err, env: cli.io.env, hint: cli.hintFor(DEFAULT_URL), stopped: cli.io.stopped() },
@@ -178,6 +189,11 @@ function parseBucket(value: string): string {
   // Empty: the default bucket.
   if (value !== '' && !/^[-\w]+$/.test(value)) throw new InvalidArgumentError('must be letters, digits, - and _');
   return value;
+}
+
+/** `--allowed-hosts`: comma-separated, lower case; empty (compose's `${X:-}`) is none. */
+function parseHosts(value: string): string[] {
+  return value.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
 }
 
 function parseList(value: string): string[] {

@@ -258,13 +258,23 @@ function launchInput(words: readonly string[], inputJson: string | undefined): J
 /**
  * The pipeline (its thread id) of each listed thread that waits for a human and was launched by
  * one, so that the table says whom the answer serves. One read per such thread, only for an id a
- * pipeline's child may have (`<pipeline id>--<step>`, or one cut to the longest id and hashed).
+ * pipeline's child may have (`<pipeline id>--<step>`, or one cut to the longest id and hashed),
+ * {@link PIPELINE_READS_AT_ONCE} at a time.
  */
-async function pipelinesOf(client: Client, threads: readonly ThreadSummary[]): Promise<Map<string, string>> {
+export async function pipelinesOf(client: Client, threads: readonly ThreadSummary[]): Promise<Map<string, string>> {
   const children = threads.filter((t) => t.pending !== undefined && (t.id.includes('--') || t.id.length === MAX_THREAD_ID_LENGTH));
-  const parents = await Promise.all(children.map((t) => client.get(t.id).then(parentIdOf, () => undefined)));
+  const parents: (string | undefined)[] = [];
+  // A few reads at a time, not one per row at once (up to --limit 10000 against one server).
+  let next = 0;
+  const reader = async (): Promise<void> => {
+    for (let i = next++; i < children.length; i = next++) parents[i] = await client.get(children[i]!.id).then(parentIdOf, () => undefined);
+  };
+  await Promise.all(Array.from({ length: Math.min(PIPELINE_READS_AT_ONCE, children.length) }, reader));
   return new Map(children.flatMap((t, i) => (parents[i] === undefined ? [] : [[t.id, parents[i]] as const])));
 }
+
+/** How many `GET /threads/:id` {@link pipelinesOf} has in flight at most. */
+const PIPELINE_READS_AT_ONCE = 8;
 
 /** The statuses of threads that wait for a human (`threads --waiting`). */
 const WAITING: readonly ThreadStatus[] = ['awaiting_human', 'escalated'];

@@ -51,6 +51,11 @@ export function watchWorkers(node: NatsNode, options: WatchWorkersOptions): Work
   const agents = [...node.runtime.agents.keys(), ...node.runtime.pipelines.keys()];
   const known = new Set(agents);
   const heard = new Map<string, Heard>();
+  /**
+   * The processes warned about running another config: once each, though one that misses its
+   * heartbeats is dropped from {@link heard} and heard again; forgotten when it says it is gone.
+   */
+  const warnedOtherConfig = new Set<string>();
   /** Per agent: since when its jobs wait unserved (this clock), and whether that was said. */
   const state = new Map<string, { since: number | undefined; warned: boolean }>(agents.map((a) => [a, { since: undefined, warned: false }]));
   const backlog = queueBacklog(node.bus.nc);
@@ -68,10 +73,13 @@ export function watchWorkers(node: NatsNode, options: WatchWorkersOptions): Work
         return;
       }
       if (message === null || typeof message !== 'object' || message.type !== '@switchyard.presence' || typeof message.processId !== 'string') return;
-      if (message.state === 'gone') heard.delete(message.processId);
-      else if (message.state === 'alive') {
+      if (message.state === 'gone') {
+        // A process that says it is gone does not return (another one has another id).
+        heard.delete(message.processId);
+        warnedOtherConfig.delete(message.processId);
+      } else if (message.state === 'alive') {
         const intervalMs = typeof message.intervalMs === 'number' && message.intervalMs > 0 ? message.intervalMs : 0;
-        if (!heard.has(message.processId)) noteOtherConfig(message.processId, message.worker);
+        if (!warnedOtherConfig.has(message.processId)) noteOtherConfig(message.processId, message.worker);
         heard.set(message.processId, { at: Date.now(), intervalMs, worker: message.worker });
       }
     },
@@ -81,12 +89,14 @@ export function watchWorkers(node: NatsNode, options: WatchWorkersOptions): Work
    * A worker of this deployment (prefix and bucket) that serves agents or pipelines this server's
    * config does not name runs another project config: this server refuses their launches (404)
    * although the worker takes their jobs, and for names both have, the definitions may differ. Said
-   * once per worker process (the first heartbeat heard of it).
+   * once per worker process (the first heartbeat heard of it), also when it returns after missed
+   * heartbeats.
    */
   function noteOtherConfig(processId: string, worker: PresenceWorker | null | undefined): void {
     if (!worker || worker.bucket !== bucket || !Array.isArray(worker.agents)) return;
     const unknown = worker.agents.filter((name) => typeof name === 'string' && !known.has(name));
     if (unknown.length === 0) return;
+    warnedOtherConfig.add(processId);
     logger.warn(
       { worker: processId, unknown, prefix, bucket },
       `worker ${processId} serves ${unknown.join(', ')}, which this server's config does not name: it runs another project config ` +

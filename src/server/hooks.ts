@@ -32,13 +32,15 @@ export function hookThreadId(deliveryId: string): string {
  * `X-Switchyard-Signature: sha256=HMAC(secret, "<timestamp>.<body>")`, a timestamp within the
  * tolerance), so it needs no bearer token, and carries an id (`X-Switchyard-Delivery`): a retry of
  * the same delivery answers 200 with the thread it launched, the first one 201. A signature this
- * process took for one delivery is refused (401) under another id while it is fresh: the id is
- * not signed, so a replay could otherwise launch again.
+ * process took for one delivery is refused (409, naming that delivery) under another id while it
+ * is fresh: the id is not signed, so a replay could otherwise launch again. The signatures taken
+ * are kept in this process's memory only (forgotten on a restart).
  *
  * Errors: 415 (not JSON), 400 (a body Content-Length announced is empty: a host's body parser
- * read it first), 401 (signature, or a replay), 400 (a query parameter: the route takes none; no delivery id,
+ * read it first), 401 (signature), 400 (a query parameter: the route takes none; no delivery id,
  * body not UTF-8 JSON, input refused by the agent), 404 (hooks off, no such agent), 409
- * (the delivery id was used with another body or agent), 413 (the body limit, before all of these;
+ * (the delivery id was used with another body or agent; the signature was taken for another
+ * delivery: a replay), 413 (the body limit, before all of these;
  * or an input the thread's store cannot hold).
  */
 export function mountHooks(app: Hono, runtime: Runtime, options: HookOptions): void {
@@ -68,7 +70,8 @@ export function mountHooks(app: Hono, runtime: Runtime, options: HookOptions): v
     const replayOf = replays.usedBy(headers.signature!.trim().toLowerCase(), deliveryId, (Number(headers.timestamp) + toleranceSeconds) * 1000, Date.now());
     if (replayOf !== undefined) {
       logger.warn({ path: c.req.path, delivery: deliveryId, signedFor: replayOf }, 'inbound hook refused: its signature was used by another delivery');
-      throw new HTTPException(401, { message: `unauthorized: this signature was used by delivery ${replayOf} already (a replay?); sign each delivery with its own ${WEBHOOK_HEADERS.timestamp}` });
+      // 409, not 401: the signature is good, and a sender reads 401 as a wrong secret.
+      throw new HTTPException(409, { message: `a replay: this signature was taken for delivery ${replayOf} first, and stands for that delivery only; sign each delivery with its own ${WEBHOOK_HEADERS.timestamp}` });
     }
     const raw = bodyText(bytes, 'the hook body');
     let input: unknown;

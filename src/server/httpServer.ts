@@ -19,7 +19,7 @@ import { redactUrl } from '../context/redactUrl.js';
 import { secretsListedIn } from '../context/secretList.js';
 import { pathInApp } from './pathInApp.js';
 import { bearerTokenProblem } from './bearerToken.js';
-import { browserGuard, isLoopbackAddress } from './browserGuard.js';
+import { allowedHostsProblem, browserGuard, isLoopbackAddress, routeOf } from './browserGuard.js';
 import { recordedCallbackUrl, sameCallbackUrl } from './callbackCredentials.js';
 import { drainRejectedBody } from './drainRejectedBody.js';
 import { errorBody, mapError, READY_TIMEOUT_MS, unavailable, UNAVAILABLE_RETRY_AFTER_SECONDS } from './errorMapper.js';
@@ -58,6 +58,15 @@ export interface HttpOptions {
    * @default false; {@link startHttpServer}: true when it listens on a loopback address and no token is required
    */
   loopbackHostsOnly?: boolean | undefined;
+  /**
+   * Host names answered besides the loopback's, as Vite's `server.allowedHosts`: when it lists
+   * any, a request whose `Host` names neither gets 403 `forbidden` (DNS rebinding), whatever the
+   * token and {@link loopbackHostsOnly}. `.example.com` takes `example.com` and its subdomains;
+   * names are compared regardless of case and port. An entry with a scheme, a port or a path is a
+   * {@link ConfigError}. `switchyard serve`: `--allowed-hosts`, `SWITCHYARD_ALLOWED_HOSTS`.
+   * @default none (the check as {@link loopbackHostsOnly} says)
+   */
+  allowedHosts?: readonly string[] | undefined;
   /** Larger request bodies get 413. @default 1048576 (1 MiB) */
   maxBodyBytes?: number | undefined;
   /** Where unexpected errors and requests are logged. @default a silent logger */
@@ -278,6 +287,9 @@ export function createHttpApp(served: Runtime, options: HttpOptions = {}): HttpA
     drainMs = DEFAULT_DRAIN_MS,
     loopbackHostsOnly = false,
   } = options;
+  const allowedHosts = (options.allowedHosts ?? []).map((name) => name.trim().toLowerCase()).filter((name) => name !== '');
+  const hostsProblem = allowedHostsProblem(allowedHosts);
+  if (hostsProblem !== undefined) throw new ConfigError(`allowedHosts: ${hostsProblem}`);
   // Refused here, not 400 on every request: no client could send it.
   const tokenProblem = token === '' ? undefined : bearerTokenProblem(token, 'the bearer token (token, default SWITCHYARD_TOKEN)');
   if (tokenProblem !== undefined) throw new ConfigError(tokenProblem);
@@ -330,7 +342,12 @@ export function createHttpApp(served: Runtime, options: HttpOptions = {}): HttpA
       },
     }),
   );
-  app.use('*', browserGuard({ loopbackHostsOnly }));
+  // Inbound hooks carry an HMAC signature instead of a bearer token (a webhook sender cannot send
+  // one), and no browser page can sign: a tunnel's public Host (ngrok, cloudflared) passes.
+  const signed = (path: string): boolean => hookSecret !== '' && path.startsWith('/hooks/');
+  // Only this app's routes: mounted at `/` of a host app, its `use('*')` sees the host's routes too.
+  const ours = routeOf(app);
+  app.use('*', browserGuard({ loopbackHostsOnly, allowedHosts, tokenRequired: token !== '', exempt: (c) => signed(pathInApp(c)) || !ours(pathInApp(c)) }));
   app.get('/health', (c) => c.json({ ok: true }));
   app.get('/ready', async (c) => {
     if (shutdown?.aborted) return c.json(errorBody(503, SHUTTING_DOWN), 503);
@@ -356,8 +373,6 @@ export function createHttpApp(served: Runtime, options: HttpOptions = {}): HttpA
     });
     // Static pages of extensions (the inspector's) hold no data; their APIs stay behind the token.
     const open = new Set(['/', '/health', '/ready', ...extensions.flatMap((extension) => extension.publicPaths ?? [])]);
-    // Inbound hooks carry an HMAC signature instead (a webhook sender cannot send a bearer token).
-    const signed = (path: string): boolean => hookSecret !== '' && path.startsWith('/hooks/');
     // Compared within the app: mounted in a host app (`host.route('/agents', app)`), the request's
     // path starts with the mount's.
     app.use('*', (c, next) => {

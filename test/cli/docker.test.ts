@@ -74,6 +74,13 @@ describe('the Docker files', () => {
     expect(/fetch\('http:\/\/127\.0\.0\.1:(\d+)\/health'\)/.exec(server)?.[1]).toBe(port);
   });
 
+  it('turn the server\'s Host check on (it listens on 0.0.0.0, without a token by default), which its healthcheck passes', () => {
+    const server = services(read('docker-compose.yml')).get('server')!;
+    expect(server).toMatch(/SWITCHYARD_ALLOWED_HOSTS: \$\{SWITCHYARD_ALLOWED_HOSTS:-localhost\}/);
+    // The loopback's names are answered whatever the list: the healthcheck's Host is one.
+    expect(server).toMatch(/fetch\('http:\/\/127\.0\.0\.1:\d+\/health'\)/);
+  });
+
   it('run the server as the API only, the two workers taking the jobs, as the README says (qa23: serve took jobs too, three job takers)', () => {
     const base = services(read('docker-compose.yml'));
     expect(base.get('server')).toMatch(/command: \[\s*"serve",[^\]]*"--no-worker"[^\]]*\]/);

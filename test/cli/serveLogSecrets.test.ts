@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/program.js';
 import { ROOT } from './cliProcess.js';
-import { serveInProcess } from './runInProcess.js';
+import { runInProcess, serveInProcess } from './runInProcess.js';
 
 const SRC = JSON.stringify(join(ROOT, 'src/index.ts'));
 const PASSWORD = 'pgS3cretPassw0rd';
@@ -34,6 +34,15 @@ beforeAll(async () => {
       `export default defineConfig({ agents: [agent({ name: 'a', description: 'a', prompt: 'You help.', tools: [] })], store, logger: pino({ level: 'info' }, pino.destination({ dest: ${JSON.stringify(join(dir, 'serve.log'))}, sync: true })) });`,
     ].join('\n'),
   );
+  // A demo thread whose launch fails on the project's own store, quoting its DSN.
+  await writeFile(
+    join(dir, 'demo.config.ts'),
+    [
+      `import { agent, createMemoryStore, defineConfig } from ${SRC};`,
+      `const store = () => Object.assign(createMemoryStore(), { create: () => Promise.reject(new Error('insert failed on postgres://app:${PASSWORD}@db.internal/prod')) });`,
+      `export default defineConfig({ agents: [agent({ name: 'a', description: 'a', prompt: 'You help.', tools: [] })], store, demo: { agent: 'a', input: 'hi' } });`,
+    ].join('\n'),
+  );
 });
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
@@ -54,6 +63,15 @@ describe('secrets in what serve prints that is not about a thread', () => {
     expect(stderr).toContain('failed to load: cannot connect to postgres://app:***@db.internal:5432/prod');
     expect(stderr).not.toContain(PASSWORD);
     expect(stderr).not.toContain(TOKEN);
+  });
+
+  it('masks a password in the line of a demo thread that did not start', async () => {
+    const run = await runInProcess(['serve', '--port', '0', '--demo', '--dir', join(dir, 'data3'), '--config', join(dir, 'demo.config.ts')], {});
+    if ('ended' in run) throw new Error(`serve exited with ${run.ended.code}: ${run.ended.stderr}`);
+    const stderr = run.started.stderr();
+    await run.started.stop();
+    expect(stderr).toContain('demo: the demo thread did not start: insert failed on postgres://app:***@db.internal/prod');
+    expect(stderr).not.toContain(PASSWORD);
   });
 
   it('masks a password in its pino lines not about a thread (an HTTP request failed)', async () => {

@@ -55,6 +55,36 @@ describe('serve --no-worker hearing a worker of another project config', () => {
   }, 60_000);
 });
 
+describe('serve --no-worker hearing a worker of another config come back after missed heartbeats', () => {
+  it('warns about it once per process, not each time its heartbeat returns (review of qa26 fleet D5)', async () => {
+    const { logger, out } = capturingLogger('info');
+    const api = await join('nwr', false, logger);
+    const watch = watchWorkers(api, { logger, waitMs: 60_000, checkMs: 60_000 });
+    const alive = (processId: string): void =>
+      api.bus.nc.publish(
+        `nwr.inspect.${processId}`,
+        JSON.stringify({ type: '@switchyard.presence', processId, state: 'alive', intervalMs: 1, createdAt: String(Date.now()), worker: { agents: ['billing'], bucket: api.bucket } }),
+      );
+    const warned = (): unknown[] => out.lines.filter((l) => l.level === 40 && /another project config/.test(l.msg ?? '')).map((l) => l.worker);
+    try {
+      alive('w-1');
+      await vi.waitFor(() => expect(warned()).toEqual(['w-1']), { timeout: 10_000, interval: 20 });
+      // Three heartbeats (1 ms each) missed: asking whether a worker serves an agent drops it.
+      const since = Date.now();
+      await vi.waitFor(() => expect(Date.now() - since).toBeGreaterThan(5), { timeout: 1_000, interval: 5 });
+      expect(watch.serves('billing')).toBe(false);
+      // It comes back, then another process of that config is heard (in this order, one connection).
+      alive('w-1');
+      alive('w-2');
+      await vi.waitFor(() => expect(warned()).toContain('w-2'), { timeout: 10_000, interval: 20 });
+      expect(warned()).toEqual(['w-1', 'w-2']);
+    } finally {
+      watch.close();
+      await api.close();
+    }
+  }, 60_000);
+});
+
 describe('serve --no-worker with no worker serving an agent', () => {
   it('warns once per agent while its jobs wait, names the fix, and says when a worker serves it again', async () => {
     const { logger, out } = capturingLogger('info');

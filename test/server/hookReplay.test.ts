@@ -16,7 +16,9 @@ afterEach(async () => {
 });
 
 describe('POST /hooks/:agent: a signature used again under another delivery id', () => {
-  it('is refused 401 as a replay, and launches nothing; the same delivery again is still its retry (200)', async () => {
+  // Refused 409, not 401: a sender reads 401 as bad credentials (a wrong secret) and rotates or
+  // alerts; 409 names the delivery that used the signature first.
+  it('is refused 409 as a replay naming the first delivery, and launches nothing; the same delivery again is still its retry (200)', async () => {
     const { runtime } = createHarness();
     const server = await startHttpServer(runtime, { port: 0, token: '', hookSecret: SECRET });
     cleanups.push(() => runtime.close(), () => server.close());
@@ -25,7 +27,9 @@ describe('POST /hooks/:agent: a signature used again under another delivery id',
     const signed = { 'content-type': 'application/json', 'X-Switchyard-Timestamp': timestamp, 'X-Switchyard-Signature': signWebhook(body, SECRET, timestamp) };
     expect((await call(server.url, 'POST', '/hooks/calculator', body, { ...signed, 'X-Switchyard-Delivery': 'orig-1' })).status).toBe(201);
     const replayed = await call(server.url, 'POST', '/hooks/calculator', body, { ...signed, 'X-Switchyard-Delivery': 'replay-1' });
-    expect(replayed.status).toBe(401);
+    expect(replayed.status).toBe(409);
+    expect(replayed.body.code).toBe('conflict');
+    expect(replayed.body.error).toMatch(/replay/);
     expect(replayed.body.error).toContain('orig-1');
     expect((await call(server.url, 'POST', '/hooks/calculator', body, { ...signed, 'X-Switchyard-Delivery': 'orig-1' })).status).toBe(200);
     expect((await runtime.list({ limit: 10 })).map((t) => t.id)).toEqual(['hook-orig-1']);

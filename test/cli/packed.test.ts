@@ -22,6 +22,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { collector, uniqueToken } from '../bus/waiting.js';
 import { freePorts, startNatsServer } from '../support/natsServer.js';
 import { ROOT, runCli, startCli, type CliOptions, type CliResult } from './cliProcess.js';
+import { readmeBlock } from '../support/readmeBlock.js';
 
 const NPX = ['npx', '--no-install', 'switchyard'];
 const SETUP_TIMEOUT_MS = 240_000;
@@ -156,15 +157,6 @@ function typeErrors(file: string, skipLibCheck: boolean): string[] {
     const where = d.file ? `${d.file.fileName.slice(app.length + 1)}(${d.file.getLineAndCharacterOfPosition(d.start ?? 0).line + 1}): ` : '';
     return `${where}${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`;
   });
-}
-
-/** The first fenced block of `lang` after the README line that contains `marker`. */
-function readmeBlock(readme: string, marker: string, lang: string): string {
-  const at = readme.indexOf(marker);
-  expect(at, `README has "${marker}"`).toBeGreaterThan(-1);
-  const open = readme.indexOf(`\n\`\`\`${lang}\n`, at);
-  const close = readme.indexOf('\n```\n', open + 1);
-  return readme.slice(open + lang.length + 5, close + 1);
 }
 
 describe("the README's walkthrough (Your own agent, served), as written", () => {

@@ -14,21 +14,13 @@ import { createRuntime } from '../../src/runtime/runtime.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
 import type { NewEvent } from '../../src/thread/events.js';
 import { threadOf } from '../support/agentHarness.js';
+import { readmeBlock } from '../support/readmeBlock.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 // Under the repository (ignored by git) so that the config's own imports (zod) resolve.
 const dir = join(ROOT, 'tmp', `readme-stand-in-${process.pid}`);
 
 afterAll(() => rm(dir, { recursive: true, force: true }));
-
-/** The first fenced block of `lang` after the README line that contains `marker`. */
-function readmeBlock(readme: string, marker: string, lang: string): string {
-  const at = readme.indexOf(marker);
-  expect(at, `README has "${marker}"`).toBeGreaterThan(-1);
-  const open = readme.indexOf(`\n\`\`\`${lang}\n`, at);
-  const close = readme.indexOf('\n```\n', open + 1);
-  return readme.slice(open + lang.length + 5, close + 1);
-}
 
 /** The README's config, its imports of switchyard pointed at this checkout's sources. */
 async function readmeConfig(): Promise<{ support: Agent; model: Model }> {

@@ -24,16 +24,7 @@ describe('the wait a Retry-After sets', () => {
   });
 
   it('spreads the retries of 20 threads that one 429 with Retry-After: 2 refused at once, none sooner than 2 s', async () => {
-    const clock = createClock();
-    const retries: number[] = [];
-    for (let i = 0; i < 20; i++) {
-      const model = scriptedModel([{ error: { kind: 'http', status: 429, message: 'slow down', retryAfterMs: 2_000 } }]);
-      const { actor } = await startRun({ agent: calculator, model, threadId: `thread-${i}`, clock });
-      const rest = await settle(actor);
-      actor.stop();
-      expect(rest.state).toBe('backingOff');
-      retries.push(rest.backoffUntil! - T0);
-    }
+    const retries = await retriesOf20(2_000);
     for (const wait of retries) {
       expect(wait).toBeGreaterThanOrEqual(2_000);
       // The calculator's backoff jitter is 20 %.
@@ -43,16 +34,7 @@ describe('the wait a Retry-After sets', () => {
   });
 
   it('spreads the retries of 20 threads that one 429 with Retry-After: 3600 refused at once over 10 to 12 minutes, not all at the cap (qa26-timers D7)', async () => {
-    const clock = createClock();
-    const retries: number[] = [];
-    for (let i = 0; i < 20; i++) {
-      const model = scriptedModel([{ error: { kind: 'http', status: 429, message: 'slow down', retryAfterMs: 3_600_000 } }]);
-      const { actor } = await startRun({ agent: calculator, model, threadId: `thread-${i}`, clock });
-      const rest = await settle(actor);
-      actor.stop();
-      expect(rest.state).toBe('backingOff');
-      retries.push(rest.backoffUntil! - T0);
-    }
+    const retries = await retriesOf20(3_600_000);
     for (const wait of retries) {
       expect(wait).toBeGreaterThanOrEqual(MAX_RETRY_AFTER_MS);
       expect(wait).toBeLessThanOrEqual(MAX_RETRY_AFTER_MS * 1.2);
@@ -60,3 +42,18 @@ describe('the wait a Retry-After sets', () => {
     expect(new Set(retries).size).toBeGreaterThan(10);
   });
 });
+
+/** How long after T0 each of 20 threads that one 429 with `retryAfterMs` refused at once retries (each checked to back off). */
+async function retriesOf20(retryAfterMs: number): Promise<number[]> {
+  const clock = createClock();
+  const retries: number[] = [];
+  for (let i = 0; i < 20; i++) {
+    const model = scriptedModel([{ error: { kind: 'http', status: 429, message: 'slow down', retryAfterMs } }]);
+    const { actor } = await startRun({ agent: calculator, model, threadId: `thread-${i}`, clock });
+    const rest = await settle(actor);
+    actor.stop();
+    expect(rest.state).toBe('backingOff');
+    retries.push(rest.backoffUntil! - T0);
+  }
+  return retries;
+}

@@ -9,13 +9,11 @@ import { viewOf, type ThreadView } from '../../src/runtime/threadView.js';
 import type { ThreadEvent } from '../../src/thread/events.js';
 import { agent } from '../../src/agent/agent.js';
 import { runCli } from '../../src/cli/program.js';
-import { pipeline } from '../../src/pipeline/pipeline.js';
 import { createRuntime } from '../../src/runtime/runtime.js';
 import { startHttpServer } from '../../src/server/httpServer.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
 import { deferred, within } from '../bus/waiting.js';
-import { z } from 'zod';
-import { heldPublishTool, publishCallStarted, publisherModel } from '../support/heldTool.js';
+import { heldPublishTool, publishCallStarted, publisherModel, publisherPipeline } from '../support/heldTool.js';
 
 const AT = '2026-01-01T12:30:12.000Z';
 const stamped = (events: readonly object[]): ThreadEvent[] => events.map((e, i) => ({ ...e, seq: i + 1, at: AT })) as ThreadEvent[];
@@ -87,10 +85,7 @@ describe('switchyard cancel of a pipeline whose child runs a tool call in the se
   it("prints on stderr which call of which child its cancel tells to stop, without waiting for it (QA24 pipelines #3; qa26: the cancel answers promptly)", async () => {
     const tools = heldPublishTool();
     const { model } = publisherModel();
-    const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [tools.publish] });
-    const posts = pipeline({ name: 'posts', description: 'has the publisher publish', input: z.string(), output: z.unknown() })
-      .agent({ name: 'pub', agent: 'publisher', input: ({ input }) => input })
-      .finish(({ results }) => results.pub);
+    const { publisher, posts } = publisherPipeline(tools.publish);
     const runtime = createRuntime({ agents: [publisher], pipelines: [posts], store: createMemoryStore(), model });
     const server = await startHttpServer(runtime, { host: '127.0.0.1', port: 0, token: '' });
     try {

@@ -6,23 +6,17 @@
  * `timeoutMs`, with nothing said over HTTP.
  */
 import { describe, expect, it } from 'vitest';
-import { z } from 'zod';
-import { agent } from '../../src/agent/agent.js';
-import { pipeline } from '../../src/pipeline/pipeline.js';
 import { createRuntime } from '../../src/runtime/runtime.js';
 import { createHttpApp } from '../../src/server/httpServer.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
 import { eventually, within } from '../bus/waiting.js';
-import { heldPublishTool, publisherModel } from '../support/heldTool.js';
+import { heldPublishTool, publisherModel, publisherPipeline } from '../support/heldTool.js';
 
 describe("cancelling a pipeline while its child's tool call runs here", () => {
   it('answers at once with the pipeline cancelled; the child is cancelled, its call aborted, and its outcome recorded after', async () => {
     const tools = heldPublishTool({ timeoutMs: 120_000 });
     const { model } = publisherModel();
-    const publisher = agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [tools.publish] });
-    const posts = pipeline({ name: 'posts', description: 'has the publisher publish', input: z.string(), output: z.unknown() })
-      .agent({ name: 'pub', agent: 'publisher', input: ({ input }) => input })
-      .finish(({ results }) => results.pub);
+    const { publisher, posts } = publisherPipeline(tools.publish);
     const runtime = createRuntime({ agents: [publisher], pipelines: [posts], store: createMemoryStore(), model });
     try {
       const app = createHttpApp(runtime, { token: '' });

@@ -1,7 +1,9 @@
 import { z } from 'zod';
+import { agent, type Agent } from '../../src/agent/agent.js';
 import { tool, type Tool } from '../../src/agent/tool.js';
 import type { ModelRequest } from '../../src/model/model.js';
 import { scriptedModel, type ScriptedModel, type ScriptedReply } from '../../src/model/scriptedModel.js';
+import { pipeline } from '../../src/pipeline/pipeline.js';
 import type { InspectionEvent } from 'xstate';
 import type { ThreadStore } from '../../src/store/threadStore.js';
 import type { NewEvent, ThreadEvent } from '../../src/thread/events.js';
@@ -127,4 +129,15 @@ export function cancelArrival(): { inspect: (event: InspectionEvent) => void; re
     if (event.type === '@xstate.event' && event.event.type === 'CANCEL') received.resolve();
   };
   return { inspect, received: received.promise };
+}
+
+/** The `publisher` agent with `publish` as its tool, and `posts`, a pipeline of one step that has it publish its input. */
+export function publisherPipeline(publish: Tool): { publisher: Agent; posts: ReturnType<typeof postsOf> } {
+  return { publisher: agent({ name: 'publisher', description: 'publishes', prompt: 'p', tools: [publish] }), posts: postsOf() };
+}
+
+function postsOf() {
+  return pipeline({ name: 'posts', description: 'has the publisher publish', input: z.string(), output: z.unknown() })
+    .agent({ name: 'pub', agent: 'publisher', input: ({ input }) => input })
+    .finish(({ results }) => results.pub);
 }

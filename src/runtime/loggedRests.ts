@@ -1,4 +1,5 @@
-import type { Thread } from '../thread/events.js';
+import { versionOf, type Thread } from '../thread/events.js';
+import { deliveryIdOf } from '../thread/incarnation.js';
 
 /** How many threads' last logged rest a process remembers (a repeat comes within moments). */
 const REMEMBERED = 1024;
@@ -8,7 +9,7 @@ const REMEMBERED = 1024;
  * (a continuation job of a thread already at rest: a revived thread's, once the run that finished
  * it let go; a redelivery) logs no second "agent at rest" line at info. A rest is its thread's
  * incarnation (the time of its first event: a thread deleted and launched again under its id is
- * another) and version. Bounded: the last {@link REMEMBERED} threads, oldest forgotten first.
+ * another) and version, named as a delivery of that rest is (`deliveryIdOf`). Bounded: the last {@link REMEMBERED} threads, oldest forgotten first.
  */
 export class LoggedRests {
   readonly #rests = new Map<string, string>();
@@ -16,7 +17,7 @@ export class LoggedRests {
   /** Records the rest of `thread`; false when it is the rest last recorded for it (a repeat). */
   first(threadId: string, thread: Thread | null): boolean {
     if (thread === null) return true;
-    const rest = `${thread.events[0]?.at ?? ''}:${thread.events.at(-1)?.seq ?? 0}`;
+    const rest = deliveryIdOf(thread, versionOf(thread));
     if (this.#rests.get(threadId) === rest) return false;
     // Deleted first, so that it moves to the end of the insertion order (the newest).
     this.#rests.delete(threadId);

@@ -2,7 +2,7 @@ import type { z } from 'zod';
 import { redactJson, redactText } from '../context/redact.js';
 import { redactingLogger } from '../context/redactingLogger.js';
 import { renderContext } from '../context/renderContext.js';
-import { maskedArgs, openArgs, sealSecretsOf, type OpenedArgs } from '../context/sealedArgs.js';
+import { maskedArgs, openArgs, revealedBy, sealSecretsOf, type OpenedArgs } from '../context/sealedArgs.js';
 import { ConfigError, formatIssues, InvalidStateError, messageOf, VersionConflictError } from '../errors.js';
 import { appendEvents } from '../store/appendEvents.js';
 import { versionOf, type CustomData, type Json, type NewEvent, type Thread } from '../thread/events.js';
@@ -145,13 +145,6 @@ function openedCall(agent: Agent, name: string, thread: Thread, state: ThreadSta
   const call = state.pendingCall;
   if (call === null || !agent.intents.has(name)) return undefined;
   return openArgs(call.args, sealSecrets, { threadId: thread.id, callId: call.callId });
-}
-
-const NONE: readonly string[] = [];
-
-/** What {@link openedCall}'s arguments opened to (none when they did not open: the step refuses them). */
-function revealedBy(opened: OpenedArgs | undefined): readonly string[] {
-  return opened?.success === true ? opened.revealed : NONE;
 }
 
 /**

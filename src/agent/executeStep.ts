@@ -1,6 +1,6 @@
 import { redactJson, redactText } from '../context/redact.js';
 import { redactingLogger } from '../context/redactingLogger.js';
-import { openArgs, shownArgs, type OpenedArgs } from '../context/sealedArgs.js';
+import { openArgs, revealedBy, shownArgs, type OpenedArgs } from '../context/sealedArgs.js';
 import { sleep } from '../clock.js';
 import { clipText, describeError, isUnavailable, messageOf, promiseOf, SwitchyardError, VersionConflictError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -217,7 +217,9 @@ function gate(input: StepInput, call: PendingCall, recorded: boolean): Gate {
   }
   // The human was told approving means it did not take effect and it is not run again: so it is not.
   if (call.rerun === false) return { run: false, events: notRunAgainEvents(input, call, 'the question the human answered said approving would not run it again') };
-  const { checked, revealed } = openRecorded(input.deps.sealSecrets ?? [], thread.id, call, tool);
+  const opened = openArgs(call.args, input.deps.sealSecrets ?? [], { threadId: thread.id, callId: call.callId });
+  const checked = parseOpened(opened, tool);
+  const revealed = revealedBy(opened);
   // A refusal of opened arguments may quote them (a transform's JSON.parse quotes its input).
   const told = checked.success ? input : revealing(input, revealed);
   const started = call.started && !recorded ? startedGate(told, call, tool, checked) : undefined;
@@ -238,17 +240,6 @@ function gate(input: StepInput, call: PendingCall, recorded: boolean): Gate {
  */
 export function parseOpened(opened: OpenedArgs, tool: Pick<Tool, 'parse'>): ReturnType<Tool['parse']> {
   return opened.success ? tool.parse(opened.data, 'recorded') : opened;
-}
-
-/** A call's recorded arguments opened and parsed ({@link parseOpened}), with what the call's tokens opened to (`revealed`, see `openArgs`). */
-function openRecorded(
-  sealSecrets: readonly string[],
-  threadId: string,
-  call: Pick<PendingCall, 'callId' | 'args'>,
-  tool: Pick<Tool, 'parse'>,
-): { readonly checked: ReturnType<Tool['parse']>; readonly revealed: readonly string[] } {
-  const opened = openArgs(call.args, sealSecrets, { threadId, callId: call.callId });
-  return { checked: parseOpened(opened, tool), revealed: opened.success ? opened.revealed : [] };
 }
 
 /**

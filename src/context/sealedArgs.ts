@@ -176,6 +176,11 @@ const UNOPENED =
 
 const NONE: readonly string[] = [];
 
+/** What `opened`'s sealed values opened to (none when they did not open, or when there are none: a call refused them). */
+export function revealedBy(opened: OpenedArgs | undefined): readonly string[] {
+  return opened?.success === true ? opened.revealed : NONE;
+}
+
 /**
  * The string leaves of a value a token opened to, as a tool could echo them. Never its numbers
  * nor booleans: redacted as text, `5432` or `true` would go wherever they stand (a port in a

@@ -95,3 +95,9 @@ export function assertQueueGroup(queue: string): void {
     throw new BusError('invalid_subject', `invalid queue group ${JSON.stringify(queue)}: must be non-empty, without whitespace`);
   }
 }
+
+/** The subject token for a process or session id: NATS tokens cannot hold '.', '*', '>' or spaces. */
+export function subjectToken(value: string): string {
+  const token = value.replace(/[.*>\s]/g, '_');
+  return token === '' ? '_' : token;
+}

@@ -9,6 +9,7 @@ import { systemClock, type Clock } from '../clock.js';
 import { DEFAULT_HEARTBEAT_MS, type InspectedSnapshotEvent, type InspectionMessage, type PresenceMessage, type PresenceWorker } from './inspectionMessages.js';
 import { serializeDefinition, summarizeEvent, summarizeSnapshot } from './summaries.js';
 import { createWebSocketFeed } from './webSocketFeed.js';
+import { subjectToken } from '../bus/subject.js';
 
 /** Options of {@link createBusInspector}. */
 export interface BusInspectorOptions {
@@ -83,11 +84,7 @@ export interface BusInspector {
 /** The @statelyai/inspect version whose wire shape the messages follow. */
 export const STATELY_INSPECT_VERSION: string = statelyVersion();
 
-/** The subject token for a process or session id: NATS tokens cannot hold '.', '*', '>' or spaces. */
-export function subjectToken(value: string): string {
-  const token = value.replace(/[.*>\s]/g, '_');
-  return token === '' ? '_' : token;
-}
+export { subjectToken };
 
 let instances = 0;
 

@@ -15,6 +15,7 @@ import type { BusSubjects } from './subjects.js';
 import { safePublisher, type SurfaceContext } from './surfaceContext.js';
 import { serveThreadRequests } from './threadRequests.js';
 import { serveTriggerGuard } from './triggerGuard.js';
+import { subjectToken } from '../bus/subject.js';
 
 /** Options of {@link attachBus}. */
 export interface AttachBusOptions {
@@ -105,11 +106,11 @@ export interface BusSurface {
 /**
  * A fresh process id, `<host>-<pid>-<random>`: unique among the processes of a deployment, and
  * pointing at the host and pid that run it. One NATS subject token (the host's `.`, `*`, `>` and
- * spaces become `_`, as the bus inspector's `subjectToken` would make them), so the inspector's
+ * spaces become `_`: `subjectToken`), so the inspector's
  * subjects, rows and presence name the process as its events (`Switchyard-Process`) and log do.
  */
 export function newProcessId(): string {
-  const host = hostname().replace(/[.*>\s]/g, '_') || '_';
+  const host = subjectToken(hostname());
   return `${host}-${process.pid}-${randomBytes(3).toString('hex')}`;
 }
 

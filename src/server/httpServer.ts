@@ -542,9 +542,10 @@ export async function startHttpServer(runtime: Runtime, options: HttpServerOptio
   const shutdown = new AbortController();
   const signals = [shutdown.signal, ...(appOptions.signal ? [appOptions.signal] : [])];
   // Without a token, only the loopback's names: a site rebound to 127.0.0.1 would read and write it.
-  const tokenless = (appOptions.token ?? process.env.SWITCHYARD_TOKEN ?? '') === '';
-  const loopbackHostsOnly = appOptions.loopbackHostsOnly ?? (tokenless && isLoopbackAddress(host));
-  const app = createHttpApp(runtime, { ...appOptions, drainMs, loopbackHostsOnly, signal: AbortSignal.any(signals) });
+  // The token's default resolved once, here, and given to the app as the one it checks.
+  const token = appOptions.token ?? process.env.SWITCHYARD_TOKEN ?? '';
+  const loopbackHostsOnly = appOptions.loopbackHostsOnly ?? (token === '' && isLoopbackAddress(host));
+  const app = createHttpApp(runtime, { ...appOptions, token, drainMs, loopbackHostsOnly, signal: AbortSignal.any(signals) });
   const notifierOptions: WebhookNotifierOptions | undefined =
     webhooks === undefined
       ? undefined

@@ -339,13 +339,11 @@ function endedNote(view) {
   if (view.status !== 'failed' && view.status !== 'cancelled') return null;
   // A failed thread's reason as the server folds it (its failed event, or a human's stop of an escalation).
   if (view.status === 'failed') return el('div', { id: 'thread-ended', class: 'ended s-failed', text: view.failure ? `Failed: ${view.failure}` : 'Failed' });
-  let text = 'Cancelled';
-  for (const e of view.events) {
-    if (e.type === 'control' && e.data.action === 'cancel') {
-      text = `Cancelled${e.data.by ? ` by ${e.data.by}` : ''}${e.data.reason ? `: ${e.data.reason}` : ''}`;
-    }
-  }
-  return el('div', { id: 'thread-ended', class: `ended s-${view.status}`, text });
+  // The cancel that ended it: the first (as the server's cancelOf reads it for a list row's failure).
+  const cancel = view.events.find((e) => e.type === 'control' && e.data.action === 'cancel');
+  const data = cancel?.type === 'control' ? cancel.data : undefined;
+  const text = `Cancelled${data?.by ? ` by ${data.by}` : ''}${data?.reason ? `: ${data.reason}` : ''}`;
+  return el('div', { id: 'thread-ended', class: 'ended s-cancelled', text });
 }
 
 /**

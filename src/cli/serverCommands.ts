@@ -138,7 +138,7 @@ export function addServerCommands(program: Command, cli: CliContext): void {
           ...(opts.logLevel ? { logLevel: opts.logLevel } : {}),
           ...(healthPort === undefined ? {} : { healthPort, healthHost: opts.healthHost ?? '127.0.0.1' }),
         },
-        { out: cli.out, err: cli.err, env: cli.io.env, stopped: cli.io.stopped() },
+        { out: cli.out, env: cli.io.env, stopped: cli.io.stopped() },
       );
       cli.exitWith(code);
     });

@@ -7,7 +7,7 @@ import { joinNats } from './joinNats.js';
 import type { NatsNode } from '../nats/natsNode.js';
 import { startWorkerHealth, type WorkerHealth } from './workerHealth.js';
 import { describeProject, ownModelsLine, type Project } from './project.js';
-import { unsealedToolsWarning } from './sealWarning.js';
+import { warnUnsealedTools } from './sealWarning.js';
 
 /** Options of the `worker` command, after commander parsed them. */
 export interface WorkerOptions {
@@ -30,8 +30,6 @@ export interface WorkerOptions {
 /** Where `worker` writes what a person reads (logs go to stderr through pino). */
 export interface WorkerIO {
   out(line: string): void;
-  /** Where a warning goes. @default {@link out} */
-  err?(line: string): void;
   env: NodeJS.ProcessEnv;
   /** Resolves when the process is told to stop (SIGINT, SIGTERM). */
   stopped: Promise<string>;
@@ -90,9 +88,8 @@ export async function runWorker(project: Project, options: WorkerOptions, io: Wo
   if (ownModels !== undefined) io.out(ownModels);
   const withheld = withheldKeyNote(io.env);
   if (withheld !== undefined) io.out(withheld);
-  const served = project.agents.filter((a) => surface.serving.includes(a.name));
-  const unsealed = sealSecrets.length === 0 ? unsealedToolsWarning(served) : undefined;
-  if (unsealed !== undefined) (io.err ?? io.out)(unsealed);
+  // Named as every line of the node's log is (joinNats binds the process id).
+  if (sealSecrets.length === 0) warnUnsealedTools(logger.child({ processId: surface.processId }), project.agents.filter((a) => surface.serving.includes(a.name)));
   const previous = webhookSecrets.previousSecrets.length;
   if (previous > 0) io.out(`webhook secret: callbackUrls sealed under ${previousSecretsNamed(previous, 'webhook secret')} (SWITCHYARD_WEBHOOK_SECRET_PREVIOUS) open too; callbacks are signed with the current one`);
   io.out('press Ctrl+C to stop');

@@ -6,6 +6,7 @@ import { DRAIN_MS } from './backend.js';
 import { joinNats } from './joinNats.js';
 import type { NatsNode } from '../nats/natsNode.js';
 import { startWorkerHealth, type WorkerHealth } from './workerHealth.js';
+import { DEFAULT_HEALTH_HOST } from './format.js';
 import { describeProject, ownModelsLine, type Project } from './project.js';
 import { warnUnsealedTools } from './sealWarning.js';
 
@@ -23,7 +24,7 @@ export interface WorkerOptions {
   logLevel?: string;
   /** Serve `GET /health` and `GET /ready` on this port (0 picks a free one). @default none */
   healthPort?: number;
-  /** The address the probes listen on. @default '127.0.0.1' (also when empty) */
+  /** The address the probes listen on. @default {@link DEFAULT_HEALTH_HOST} `'127.0.0.1'` (also when empty) */
   healthHost?: string;
 }
 
@@ -111,7 +112,7 @@ function probes(options: WorkerOptions, logger: Logger, node: () => NatsNode | u
   if (options.healthPort === undefined) return Promise.resolve(undefined);
   return startWorkerHealth({
     // Empty (an unset variable passed on) is the default too, never every interface.
-    host: options.healthHost || '127.0.0.1',
+    host: options.healthHost || DEFAULT_HEALTH_HOST,
     port: options.healthPort,
     ready: () => node()?.runtime.ready() ?? Promise.reject(new Error('not connected to NATS yet')),
     logger,

@@ -1,4 +1,5 @@
 import { EventSourceParserStream } from 'eventsource-parser/stream';
+import { MAX_RETRY_AFTER_MS, serverWaitDelay } from '../agent/backoff.js';
 import { sleep, systemClock } from '../clock.js';
 import { redactUrl } from '../context/redactUrl.js';
 import { SwitchyardError } from '../errors.js';
@@ -49,8 +50,8 @@ export interface ClientOptions {
 /**
  * How {@link Client.events} opens a stream again that closed before the thread's end (a server
  * restarted, a proxy cut it): after the last event it got, waiting `firstDelayMs` doubling to
- * `maxDelayMs` between tries (after a 503, the longer of that and the `Retry-After` it names, five
- * minutes at most), until one answers or `giveUpAfterMs` passed since it closed (then an
+ * `maxDelayMs` between tries (after a 503, the longer of that and the `Retry-After` it names,
+ * counted and spread as an agent's wait for a model endpoint is: see {@link reconnectDelayMs}), until one answers or `giveUpAfterMs` passed since it closed (then an
  * {@link UnreachableError} whose cause is how the last stream ended, the server's `event: error`
  * naming why). A stream that never opened is not retried: nothing answered there.
  */
@@ -233,15 +234,28 @@ export function createClient(options: ClientOptions): Client {
         }
         if (last.seq !== before) [closedAt, tries] = [undefined, 0];
         closedAt ??= Date.now();
-        // The server's wait, but never less than our own backoff (a Retry-After: 0 would spin).
         const backoffMs = Math.min(reconnect.maxDelayMs, reconnect.firstDelayMs * 2 ** Math.min(tries++, 16));
-        const delayMs = Math.max(backoffMs, unavailable?.retryAfterMs ?? 0);
+        const delayMs = reconnectDelayMs(backoffMs, unavailable?.retryAfterMs, Math.random());
         if (Date.now() - closedAt + (unavailable?.retryAfterMs ?? 0) >= reconnect.giveUpAfterMs) throw unavailable ?? new UnreachableError(base, closed && { cause: closed });
         // An abort ends the wait early; the next request then throws it.
         await sleep(systemClock, delayMs, signal).catch(() => undefined);
       }
     },
   };
+}
+
+/** How much longer than a server's Retry-After a follow may wait: an agent's default `backoff.jitter`. */
+const RETRY_AFTER_JITTER = 0.2;
+
+/**
+ * How long a follow waits before opening its stream again: the server's `retryAfterMs` as an agent
+ * waits for a model endpoint's ({@link serverWaitDelay}: counted as {@link MAX_RETRY_AFTER_MS} at
+ * most, plus up to 20 % of it, `unit` in 0..1 picking how much, so the followers one restart cut
+ * off do not all come back together), but never less than its own `backoffMs` (a Retry-After: 0
+ * would spin).
+ */
+export function reconnectDelayMs(backoffMs: number, retryAfterMs: number | undefined, unit: number): number {
+  return Math.max(backoffMs, retryAfterMs === undefined || retryAfterMs <= 0 ? 0 : serverWaitDelay(retryAfterMs, RETRY_AFTER_JITTER, unit));
 }
 
 /** The stream closed before the thread's `end` (a server restarting, a connection cut). */
@@ -338,6 +352,3 @@ async function serverError(response: Response): Promise<ServerError> {
   const when = retryAfterMs === 0 ? 'now' : `in ${Math.ceil(retryAfterMs / 1000)} s`;
   return new ServerError(`${message} (the server asks to try again ${when})`, response.status, issues, retryAfterMs, code);
 }
-
-/** The longest `Retry-After` taken from a server: a wait past it is a reason to give up instead. */
-const MAX_RETRY_AFTER_MS = 5 * 60_000;

@@ -9,6 +9,9 @@ import { deriveState, startedCallEvent, TERMINAL_STATUSES, unrecordedCall, type 
 /** The server URL clients use unless told otherwise (and where `serve` listens by default). */
 export const DEFAULT_URL = 'http://127.0.0.1:7878';
 
+/** The address a worker's probes (`--health-port`) listen on unless told otherwise, also when told an empty one. */
+export const DEFAULT_HEALTH_HOST = '127.0.0.1';
+
 /** Spells a CLI command for the user to run next, e.g. `switchyard respond th_1 --approve`. */
 export type CommandHint = (args: string) => string;
 

@@ -1,5 +1,6 @@
 import type { Agent } from '../agent/agent.js';
 import { isSecretKey } from '../context/redact.js';
+import type { Logger } from '../logger.js';
 
 /**
  * The tools of `agents` whose input has a property named as a secret at its top level (`password`,
@@ -17,12 +18,12 @@ export function toolsWithSecretArgs(agents: readonly Agent[]): string[] {
 }
 
 /**
- * The warning of a process that runs `agents`' threads with no seal secret, when a tool of theirs
- * takes a secret-named argument: its calls are refused (an `invalid_args` error the model sees)
- * until `SWITCHYARD_SEAL_SECRET` is set. Undefined when no tool does.
+ * Warns, as one log line, that a process runs `agents`' threads with no seal secret while a tool of
+ * theirs takes a secret-named argument: its calls are refused (an `invalid_args` error the model
+ * sees) until `SWITCHYARD_SEAL_SECRET` is set. Logs nothing when no tool does.
  */
-export function unsealedToolsWarning(agents: readonly Agent[]): string | undefined {
+export function warnUnsealedTools(logger: Logger, agents: readonly Agent[]): void {
   const tools = toolsWithSecretArgs(agents);
-  if (tools.length === 0) return undefined;
-  return `warning: no seal secret (SWITCHYARD_SEAL_SECRET): calls of ${tools.join(', ')} will be refused until it is set, since their arguments hold secrets the threads may keep only sealed`;
+  if (tools.length === 0) return;
+  logger.warn({ tools }, `no seal secret (SWITCHYARD_SEAL_SECRET): calls of ${tools.join(', ')} will be refused until it is set, since their arguments hold secrets the threads may keep only sealed`);
 }

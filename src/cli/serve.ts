@@ -16,7 +16,7 @@ import { BUNDLED_EXAMPLES } from './bundled.js';
 import { hookPreviousSecretsFromEnv, inspectHeartbeat, inspectWebsocket, loggerFromEnv, modelBaseUrl, modelFromEnv, MODEL_VARIABLES, withheldKeyNote, previousSecretsNamed, retainEndedFromEnv, sealSecretsFromEnv, webhookSecretsFromEnv, webhooksFromEnv } from './env.js';
 import { DEFAULT_URL, eventLine, shellQuote, type CommandHint } from './format.js';
 import { describeProject, ownModelsLine, type Project } from './project.js';
-import { unsealedToolsWarning } from './sealWarning.js';
+import { warnUnsealedTools } from './sealWarning.js';
 import type { Json } from '../thread/events.js';
 
 /** Threads that ended deleted at most per round of retention (`SWITCHYARD_RETAIN_ENDED`). */
@@ -134,8 +134,7 @@ export async function serve(project: Project, options: ServeOptions, io: ServeIO
   if (ownModels !== undefined) io.out(ownModels);
   const withheld = withheldKeyNote(io.env);
   if (withheld !== undefined) io.out(withheld);
-  const unsealed = sealSecrets.length === 0 && runsThreads ? unsealedToolsWarning(project.agents) : undefined;
-  if (unsealed !== undefined) io.err(unsealed);
+  if (sealSecrets.length === 0 && runsThreads) warnUnsealedTools(logger, project.agents);
   if (previousSecrets.length > 0) io.out(`webhook secret: callbackUrls sealed under ${previousSecretsNamed(previousSecrets.length, 'webhook secret')} (SWITCHYARD_WEBHOOK_SECRET_PREVIOUS) open too; callbacks and webhooks are signed with the current one`);
   if (options.hookSecret) {
     const previous = hookPreviousSecrets.length === 0 ? '' : ` (${previousSecretsNamed(hookPreviousSecrets.length, 'hook secret')} taken too: SWITCHYARD_HOOK_SECRET_PREVIOUS)`;

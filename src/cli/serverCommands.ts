@@ -1,7 +1,7 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, messageOf } from '../errors.js';
 import type { CliContext } from './cliContext.js';
-import { DEFAULT_URL } from './format.js';
+import { DEFAULT_HEALTH_HOST, DEFAULT_URL } from './format.js';
 import { natsServerUrls } from './natsUrl.js';
 import type { ServeOptions } from './serve.js';
 import type { WorkerOptions } from './worker.js';
@@ -111,7 +111,7 @@ export function addServerCommands(program: Command, cli: CliContext): void {
     .addOption(new Option('--bucket <name>', 'the KV bucket of the threads (default <prefix>_threads)').env('SWITCHYARD_BUCKET').argParser(parseBucket))
     .option('--log-level <level>', 'pino log level (env SWITCHYARD_LOG_LEVEL)')
     .addOption(new Option('--health-port <port>', 'serve GET /health and GET /ready on this port, for a load balancer or an orchestrator\'s probes (0 picks a free one; default: none)').env('SWITCHYARD_HEALTH_PORT').argParser(parseHealthPort))
-    .addOption(new Option('--health-host <host>', 'the address the probes listen on (0.0.0.0 in a container probed from outside; empty: 127.0.0.1)').env('SWITCHYARD_HEALTH_HOST').default('127.0.0.1'))
+    .addOption(new Option('--health-host <host>', `the address the probes listen on (0.0.0.0 in a container probed from outside; empty: ${DEFAULT_HEALTH_HOST})`).env('SWITCHYARD_HEALTH_HOST').default(DEFAULT_HEALTH_HOST))
     .action(async (opts: WorkerFlags, command: Command) => {
       // Empty from the environment (compose's `X: ${X:-}`) is unset; a flag given empty is a script's unset variable.
       if (opts.healthPort === '' && command.getOptionValueSource('healthPort') === 'cli') {
@@ -136,9 +136,9 @@ export function addServerCommands(program: Command, cli: CliContext): void {
           ...(opts.concurrency === undefined ? {} : { concurrency: opts.concurrency }),
           ...(opts.replicas === undefined ? {} : { replicas: opts.replicas }),
           ...(opts.logLevel ? { logLevel: opts.logLevel } : {}),
-          ...(healthPort === undefined ? {} : { healthPort, healthHost: opts.healthHost ?? '127.0.0.1' }),
+          ...(healthPort === undefined ? {} : { healthPort, healthHost: opts.healthHost ?? DEFAULT_HEALTH_HOST }),
         },
-        { out: cli.out, err: cli.err, env: cli.io.env, stopped: cli.io.stopped() },
+        { out: cli.out, env: cli.io.env, stopped: cli.io.stopped() },
       );
       cli.exitWith(code);
     });

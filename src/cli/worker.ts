@@ -6,8 +6,9 @@ import { DRAIN_MS } from './backend.js';
 import { joinNats } from './joinNats.js';
 import type { NatsNode } from '../nats/natsNode.js';
 import { startWorkerHealth, type WorkerHealth } from './workerHealth.js';
+import { DEFAULT_HEALTH_HOST } from './format.js';
 import { describeProject, ownModelsLine, type Project } from './project.js';
-import { unsealedToolsWarning } from './sealWarning.js';
+import { warnUnsealedTools } from './sealWarning.js';
 
 /** Options of the `worker` command, after commander parsed them. */
 export interface WorkerOptions {
@@ -23,15 +24,13 @@ export interface WorkerOptions {
   logLevel?: string;
   /** Serve `GET /health` and `GET /ready` on this port (0 picks a free one). @default none */
   healthPort?: number;
-  /** The address the probes listen on. @default '127.0.0.1' (also when empty) */
+  /** The address the probes listen on. @default {@link DEFAULT_HEALTH_HOST} `'127.0.0.1'` (also when empty) */
   healthHost?: string;
 }
 
 /** Where `worker` writes what a person reads (logs go to stderr through pino). */
 export interface WorkerIO {
   out(line: string): void;
-  /** Where a warning goes. @default {@link out} */
-  err?(line: string): void;
   env: NodeJS.ProcessEnv;
   /** Resolves when the process is told to stop (SIGINT, SIGTERM). */
   stopped: Promise<string>;
@@ -90,9 +89,8 @@ export async function runWorker(project: Project, options: WorkerOptions, io: Wo
   if (ownModels !== undefined) io.out(ownModels);
   const withheld = withheldKeyNote(io.env);
   if (withheld !== undefined) io.out(withheld);
-  const served = project.agents.filter((a) => surface.serving.includes(a.name));
-  const unsealed = sealSecrets.length === 0 ? unsealedToolsWarning(served) : undefined;
-  if (unsealed !== undefined) (io.err ?? io.out)(unsealed);
+  // Named as every line of the node's log is (joinNats binds the process id).
+  if (sealSecrets.length === 0) warnUnsealedTools(logger.child({ processId: surface.processId }), project.agents.filter((a) => surface.serving.includes(a.name)));
   const previous = webhookSecrets.previousSecrets.length;
   if (previous > 0) io.out(`webhook secret: callbackUrls sealed under ${previousSecretsNamed(previous, 'webhook secret')} (SWITCHYARD_WEBHOOK_SECRET_PREVIOUS) open too; callbacks are signed with the current one`);
   io.out('press Ctrl+C to stop');
@@ -114,7 +112,7 @@ function probes(options: WorkerOptions, logger: Logger, node: () => NatsNode | u
   if (options.healthPort === undefined) return Promise.resolve(undefined);
   return startWorkerHealth({
     // Empty (an unset variable passed on) is the default too, never every interface.
-    host: options.healthHost || '127.0.0.1',
+    host: options.healthHost || DEFAULT_HEALTH_HOST,
     port: options.healthPort,
     ready: () => node()?.runtime.ready() ?? Promise.reject(new Error('not connected to NATS yet')),
     logger,

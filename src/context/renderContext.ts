@@ -214,7 +214,7 @@ function extend(entry: Blocks, events: readonly ThreadEvent[], state: ThreadStat
     if (entry.open !== null) resolve(entry, entry.open, event);
     if (event.seq > 1 && event.seq <= compactedUpTo) continue;
     if (event.type === 'custom' && event.data.phase === 'compact' && event.seq !== summarySeq) continue;
-    const block = blockOf(event, entry.secrets, callOf(entry, event), entry.interrupted);
+    const block = blockOf(event, entry.secrets, callOf(entry, event), event.type === 'human_response' && entry.interrupted?.has(event.data.requestId) === true);
     if (block === null) continue;
     track(entry, event, block);
     const at = event.seq === summarySeq ? Math.min(1, entry.blocks.length) : entry.blocks.length;
@@ -312,13 +312,13 @@ function verdict(approved: boolean, interrupted: boolean): string {
  */
 export function renderEvent(event: ThreadEvent, secrets: readonly string[], thread: Pick<Thread, 'events'>): string | null {
   if (thread === undefined) throw new TypeError('renderEvent needs the thread the event is of (its third argument): an answer reads as what it answers');
-  return renderBlock(event, secrets, event.type === 'human_response' ? interruptedIds(thread.events, event.data.requestId) : null);
+  return renderBlock(event, secrets, event.type === 'human_response' && asksInterrupted(thread.events, event.data.requestId));
 }
 
-/** `requestId` in a set when `events` asked it as an interrupted-call question, else null. */
-function interruptedIds(events: readonly ThreadEvent[], requestId: string): ReadonlySet<string> | null {
+/** Whether `events` asked `requestId` as an interrupted-call question. */
+function asksInterrupted(events: readonly ThreadEvent[], requestId: string): boolean {
   const asked = events.findLast((e) => e.type === 'human_request' && e.data.requestId === requestId);
-  return asked?.type === 'human_request' && asked.data.kind === 'interrupted' ? new Set([requestId]) : null;
+  return asked?.type === 'human_request' && asked.data.kind === 'interrupted';
 }
 
 /** A JSON value as a block shows it, redacted: a string as it is, anything else as JSON (see {@link inert}). */
@@ -367,21 +367,21 @@ type Parts = readonly [head: string, body: string, tail: string];
 const lines = (tag: string, attrs: string, body: string): Parts => [`<${tag}${attrs}>\n`, body, `\n</${tag}>`];
 const inline = (tag: string, attrs: string, body: string): Parts => [`<${tag}${attrs}>`, body, `</${tag}>`];
 
-function renderBlock(event: ThreadEvent, secrets: readonly string[], interrupted: ReadonlySet<string> | null): string | null {
+function renderBlock(event: ThreadEvent, secrets: readonly string[], interrupted: boolean): string | null {
   const parts = partsOf(event, secrets, interrupted);
   return parts === null ? null : parts.join('');
 }
 
 /** An event's block (see {@link Block}), or null for events the model never sees. */
-function blockOf(event: ThreadEvent, secrets: readonly string[], call: string | undefined, interrupted: ReadonlySet<string> | null): Block | null {
+function blockOf(event: ThreadEvent, secrets: readonly string[], call: string | undefined, interrupted: boolean): Block | null {
   const parts = partsOf(event, secrets, interrupted);
   if (parts === null) return null;
   const [head, body, tail] = parts;
   return { seq: event.seq, text: `${head}${body}${tail}`, head: head.length, tail: tail.length, type: event.type, call };
 }
 
-/** `interrupted`: the ids of the interrupted-call questions, whose answers say whether the call took effect. */
-function partsOf(event: ThreadEvent, secrets: readonly string[], interrupted: ReadonlySet<string> | null): Parts | null {
+/** `interrupted`: the event answers an interrupted-call question (the answer says whether the call took effect). */
+function partsOf(event: ThreadEvent, secrets: readonly string[], interrupted: boolean): Parts | null {
   switch (event.type) {
     case 'input':
       return lines('input', '', show(event.data.input, secrets));
@@ -405,7 +405,7 @@ function partsOf(event: ThreadEvent, secrets: readonly string[], interrupted: Re
     }
     case 'human_response': {
       const d = event.data;
-      const approved = d.approved === undefined ? '' : verdict(d.approved, interrupted?.has(d.requestId) === true);
+      const approved = d.approved === undefined ? '' : verdict(d.approved, interrupted);
       // An answer's comment is said to be one; a comment alone (an approval's, a denial's) is the body.
       const comment = d.comment === undefined || d.comment === '' ? '' : d.answer ? `\ncomment: ${d.comment}` : d.comment;
       const body = `${d.answer ?? ''}${comment}`;

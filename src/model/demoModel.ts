@@ -27,6 +27,10 @@ const SKILLS: readonly DemoSkill[] = [calculatorSkill, deploySkill, triageSkill]
  * - search_known_issues, file_triage: triages a bug report.
  * - anything else: finishes at once, saying it only knows these tool sets.
  *
+ * A call interrupted before its outcome was recorded that a human says took effect
+ * (`took_effect="true"`) is never called again: the run finishes saying what was done. One they
+ * say did not take effect is asked for again, as if never made.
+ *
  * Internal: `switchyard serve` and `worker` use it for the bundled agents when no model is
  * configured; no entry point exports it (test your own agents with `scriptedModel` from
  * `switchyard/testing`).

@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { pipelineBuilder, type PipelineBuilder } from './pipelineBuilder.js';
-import { definePipeline, type Pipeline, type PipelineHead, type PipelineStep, type PipelineStepContext } from './pipelineDefinition.js';
+import { checkSchemas, definePipeline, type Pipeline, type PipelineHead, type PipelineStep, type PipelineStepContext } from './pipelineDefinition.js';
 
 export {
   agentStep,
@@ -67,6 +67,8 @@ export function pipeline<const TName extends string, TInput extends z.ZodType, T
   options: PipelineHead<TInput, TOutput, TName> & Partial<Pick<PipelineOptions<TInput, TOutput, TName>, 'steps' | 'finish'>>,
 ): Pipeline<TName, TInput> | PipelineBuilder<z.output<TInput>, TOutput, {}, never, never, false, Pipeline<TName, TInput>> {
   const { steps, finish, ...head } = options;
+  // Said here, where the head is written, not at .finish() or when a runtime is given it.
+  checkSchemas(head);
   if (steps === undefined && finish === undefined) return pipelineBuilder(head);
   if (typeof finish !== 'function') throw new ConfigError(`pipeline ${head.name} has steps but no finish function`);
   // The step functions were typed against the parsed input; underneath they see the same context.

@@ -142,8 +142,7 @@ export function definePipeline(
 ): Pipeline {
   const { name, description, input, output, maxConsecutiveErrors = 3, retryDelayMs = 1000, maxTransitions = 100 } = head;
   if (!NAME.test(name)) throw new ConfigError(`pipeline name "${name}" must match ${NAME}`);
-  checkZod4Schema(input, `pipeline ${name}: input`);
-  checkZod4Schema(output, `pipeline ${name}: output`);
+  checkSchemas(head);
   // As for an agent's input: a launch sends JSON, which a coerced part (z.coerce.date()) takes.
   const unrepresentable = unrepresentableParts(input, { coerced: true });
   if (unrepresentable.length > 0) {
@@ -163,6 +162,19 @@ export function definePipeline(
   const defined: Pipeline = { kind: 'pipeline', name, description, input, output, steps, finish, maxConsecutiveErrors, retryDelayMs, maxTransitions };
   recordDefinitionSite(defined);
   return defined;
+}
+
+/**
+ * Refuses a pipeline head without an input or output schema (a JavaScript config, a cast), or with
+ * one that is not zod 4, naming the pipeline and the field: {@link pipeline} checks a builder's head
+ * at once, before its steps, and {@link definePipeline} every definition.
+ */
+export function checkSchemas(head: Pick<PipelineHead<z.ZodType, z.ZodType>, 'name' | 'input' | 'output'>): void {
+  for (const field of ['input', 'output'] as const) {
+    const schema: unknown = head[field];
+    if (schema === undefined) throw new ConfigError(`pipeline ${head.name} has no ${field} schema: pipeline() needs both input and output, zod schemas (z.unknown() takes anything)`);
+    checkZod4Schema(schema, `pipeline ${head.name}: ${field}`);
+  }
 }
 
 /**

@@ -95,7 +95,7 @@ function isNavigation(method: string, mode: string | undefined): boolean {
  * loopback: `localhost` and `*.localhost` (which browsers resolve to it themselves, RFC 6761),
  * an address of 127.0.0.0/8, `[::1]`.
  */
-export function isLoopbackHost(host: string): boolean {
+function isLoopbackHost(host: string): boolean {
   const name = hostName(host.trim().toLowerCase());
   return name === 'localhost' || name.endsWith('.localhost') || name === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name);
 }

@@ -257,7 +257,7 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
     superseded: AbortSignal,
   ): Promise<void> => {
     const body = JSON.stringify(payload);
-    const log = { threadId: payload.threadId, agent: payload.agent, url: target.receiver, delivery: payload.id };
+    const log = { threadId: payload.threadId, agent: payload.agent, state: payload.status, url: target.receiver, delivery: payload.id };
     const attempt = (signal: AbortSignal) => postSigned(target, { body, event: payload.type, id: payload.id }, { fetch: send, clock, timeoutMs, secret: target.secret }, signal);
     const outcome = await retryDelivery(retryPolicy, { attempt, log, dropped, check, superseded });
     const { refused, deleted, superseded: passed, stopped: _stopped, ...sent } = outcome;

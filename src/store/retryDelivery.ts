@@ -38,7 +38,7 @@ export interface DeliveryRetries {
 export interface RetriedDelivery {
   /** One attempt (a signed POST), cut short when `signal` aborts; never rejects. */
   attempt(signal: AbortSignal): Promise<AttemptResult>;
-  /** The fields of every line logged about it (each sender's own, in its order). */
+  /** The fields of every line logged about it (each sender's own, in its order: its thread's id, agent and `state`…). */
   readonly log: Readonly<Record<string, unknown>>;
   /** From `DeliveryBook.deliver`: its thread deleted, whether it still stands, a later rest delivered. */
   readonly dropped: AbortSignal;
@@ -101,12 +101,17 @@ export async function retryDelivery(retries: DeliveryRetries, delivery: RetriedD
     if (last.error === undefined) break;
     refused = !isRetried(last.status);
     const message = refused ? retries.refusal : `${retries.what} attempt failed`;
-    if (message !== undefined) retries.logger.warn({ ...delivery.log, attempt: tries, ...last }, message);
+    if (message !== undefined) retries.logger.warn({ ...delivery.log, attempt: tries, ...logged(last) }, message);
     if (refused) break;
   }
   const outcome = outcomeOf(retries.stopping, delivery, { ok: last.error === undefined, attempts: tries, ...last }, refused, standing);
-  if (!outcome.ok) logEnding(retries, outcome, { ...delivery.log, attempts: tries, ...last });
+  if (!outcome.ok) logEnding(retries, outcome, { ...delivery.log, attempts: tries, ...logged(last) });
   return outcome;
+}
+
+/** An attempt's result as a log line's fields: its error named `err`, as every line names one. */
+function logged({ status, error }: AttemptResult): Record<string, unknown> {
+  return { ...(status === undefined ? {} : { status }), ...(error === undefined ? {} : { err: error }) };
 }
 
 /** Whether an attempt that failed with `status` (none: no answer) is tried again. */

@@ -232,20 +232,20 @@ export function createCallbackSender(options: CallbackOptions = {}): CallbackSen
     const opened = openUrl(recorded, openingSecrets);
     if (!opened.success) {
       const error = `the callbackUrl ${opened.error}`;
-      logger.warn({ url: receiverOf(recorded), delivery: payload.id, threadId: payload.threadId, agent: payload.agent, error }, 'callback not sent: its sealed credentials do not open');
+      logger.warn({ url: receiverOf(recorded), delivery: payload.id, threadId: payload.threadId, agent: payload.agent, state: payload.status, err: error }, 'callback not sent: its sealed credentials do not open');
       return reported({ id: payload.id, url: receiverOf(recorded), threadId: payload.threadId, ok: false, attempts: 0, error });
     }
     const url = opened.data;
     const parsed = deliveryTargetOf(url);
     if (!parsed.success) {
       const error = `the callbackUrl ${parsed.error}`;
-      logger.warn({ url: parsed.receiver ?? '(not a URL)', delivery: payload.id, threadId: payload.threadId, agent: payload.agent, error }, 'callback refused');
+      logger.warn({ url: parsed.receiver ?? '(not a URL)', delivery: payload.id, threadId: payload.threadId, agent: payload.agent, state: payload.status, err: error }, 'callback refused');
       return reported({ id: payload.id, url: parsed.receiver ?? '', threadId: payload.threadId, ok: false, attempts: 0, error, refused: true });
     }
     const target = parsed.data;
     const body = JSON.stringify(payload);
     const attempt = (signal: AbortSignal) => postSigned(target, { body, event: payload.type, id: payload.id }, { fetch: post, clock, timeoutMs, secret }, signal);
-    const log = { url: target.receiver, delivery: payload.id, threadId: payload.threadId, agent: payload.agent };
+    const log = { url: target.receiver, delivery: payload.id, threadId: payload.threadId, agent: payload.agent, state: payload.status };
     const { refused, deleted, superseded: passed, stopped, ...sent } = await retryDelivery(retryPolicy, { attempt, log, dropped, check, superseded });
     return reported({
       id: payload.id,

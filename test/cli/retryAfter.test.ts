@@ -5,7 +5,8 @@
  * when to try again.
  */
 import { describe, expect, it } from 'vitest';
-import { createClient, ServerError } from '../../src/cli/client.js';
+import { MAX_RETRY_AFTER_MS, serverWaitDelay } from '../../src/agent/backoff.js';
+import { createClient, reconnectDelayMs, ServerError } from '../../src/cli/client.js';
 import type { ThreadEvent } from '../../src/thread/events.js';
 import { within } from '../bus/waiting.js';
 import { followedSeqs, stubServers } from './stubServers.js';
@@ -114,7 +115,8 @@ describe('the CLI client and a 503 with Retry-After', () => {
     ['a negative number', { 'retry-after': '-5' }, undefined],
     ['a date measured from the response\'s Date', { 'retry-after': 'Wed, 21 Oct 2015 07:28:03 GMT', date: 'Wed, 21 Oct 2015 07:28:00 GMT' }, 3_000],
     ['retry-after-ms', { 'retry-after-ms': '1500', 'retry-after': '9' }, 1_500],
-    ['more than five minutes', { 'retry-after': '86400' }, 300_000],
+    // Counted as an agent counts a model endpoint's: at most MAX_RETRY_AFTER_MS (10 minutes).
+    ['more than ten minutes', { 'retry-after': '86400' }, MAX_RETRY_AFTER_MS],
   ] as const)('reads a Retry-After of %s as OpenAI-compatible clients do', async (_what, headers, expected) => {
     const url = await serve((_req, res) => {
       res.writeHead(503, { 'content-type': 'application/json', ...headers });
@@ -123,5 +125,21 @@ describe('the CLI client and a 503 with Retry-After', () => {
     const error = await createClient({ url }).get('t1').catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ServerError);
     expect((error as ServerError).retryAfterMs).toBe(expected);
+  });
+});
+
+describe('the wait before a follow opens its stream again after a 503', () => {
+  it('is the server\'s Retry-After capped and spread as an agent\'s wait for a model endpoint is, never less than its own backoff', () => {
+    // Never sooner than asked; up to 20 % more, so the followers one restart cut off come back apart.
+    expect(reconnectDelayMs(250, 1_000, 0)).toBe(1_000);
+    expect(reconnectDelayMs(250, 1_000, 1)).toBe(1_200);
+    expect(reconnectDelayMs(250, 1_000, 0.5)).toBe(serverWaitDelay(1_000, 0.2, 0.5));
+    // More than the cap: counted as the cap, then spread (a cap on the total would bring them all back at once).
+    expect(reconnectDelayMs(250, 86_400_000, 0.5)).toBe(serverWaitDelay(86_400_000, 0.2, 0.5));
+    expect(reconnectDelayMs(250, 86_400_000, 0.5)).toBe(660_000);
+    // No wait asked (none, or Retry-After: 0): its own backoff, unspread.
+    expect(reconnectDelayMs(250, 0, 1)).toBe(250);
+    expect(reconnectDelayMs(250, undefined, 1)).toBe(250);
+    expect(reconnectDelayMs(2_000, 1_000, 1)).toBe(2_000);
   });
 });

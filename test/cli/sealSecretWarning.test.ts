@@ -1,7 +1,8 @@
 /**
- * `serve` without a seal secret warns at start, in one line, about the tools whose calls will be
- * refused (an input property named as a secret: the thread may keep its value only sealed), and
- * says nothing with `SWITCHYARD_SEAL_SECRET` set, nor for a project without such a tool.
+ * `serve` without a seal secret warns at start, in one pino line (stderr holds the log, JSON), about
+ * the tools whose calls will be refused (an input property named as a secret: the thread may keep
+ * its value only sealed), and says nothing with `SWITCHYARD_SEAL_SECRET` set, nor for a project
+ * without such a tool.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,9 +11,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { agent } from '../../src/agent/agent.js';
 import { tool } from '../../src/agent/tool.js';
-import { toolsWithSecretArgs } from '../../src/cli/sealWarning.js';
-import { ROOT } from './cliProcess.js';
-import { runInProcess } from './runInProcess.js';
+import { toolsWithSecretArgs, warnUnsealedTools } from '../../src/cli/sealWarning.js';
+import { capturingLogger } from '../support/capturingLogger.js';
+import { ROOT, startCli } from './cliProcess.js';
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -42,24 +43,44 @@ function project(): string {
   return dir;
 }
 
-async function serveOutput(env: Record<string, string>, cwd?: string): Promise<string> {
-  const run = await runInProcess(['serve', '--port', '0', '--no-demo', '--dir', temp('switchyard-seal-data-')], env, cwd);
-  if ('ended' in run) throw new Error(`serve exited with ${run.ended.code}\nstdout: ${run.ended.stdout}\nstderr: ${run.ended.stderr}`);
-  expect(await run.started.stop()).toBe(0);
-  return run.started.stdout() + run.started.stderr();
+/** What `switchyard serve` (a child process, as a user runs it: its log on its own stderr) printed until stopped. */
+async function serveOutput(env: Record<string, string>, cwd: string): Promise<{ stdout: string; stderr: string }> {
+  const served = startCli(['serve', '--port', '0', '--no-demo', '--dir', temp('switchyard-seal-data-')], { cwd, env });
+  try {
+    await served.waitFor(/press Ctrl\+C to stop/);
+  } finally {
+    expect(await served.stop()).toBe(0);
+  }
+  return { stdout: served.stdout(), stderr: served.stderr() };
 }
 
 describe('serve without a seal secret', { timeout: 90_000 }, () => {
-  it('warns once naming the tools whose input has a secret-named property', async () => {
-    const out = await serveOutput({}, project());
-    const lines = out.split('\n').filter((line) => line.includes('no seal secret'));
+  it('warns once, as a pino line among the others on stderr, naming the tools whose input has a secret-named property', async () => {
+    const { stdout, stderr } = await serveOutput({}, project());
+    expect(stdout).not.toContain('no seal secret');
+    const lines = stderr.split('\n').filter((line) => line.includes('no seal secret'));
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toContain('no seal secret (SWITCHYARD_SEAL_SECRET): calls of create_account (password) will be refused until it is set');
+    const line = JSON.parse(lines[0]!) as Record<string, unknown>;
+    expect(line).toMatchObject({ level: 40, name: 'switchyard', tools: ['create_account (password)'] });
+    expect(line.msg).toContain('no seal secret (SWITCHYARD_SEAL_SECRET): calls of create_account (password) will be refused until it is set');
     expect(lines[0]).not.toContain('lookup');
   });
 
   it('says nothing with SWITCHYARD_SEAL_SECRET set', async () => {
-    expect(await serveOutput({ SWITCHYARD_SEAL_SECRET: 'seal-SECRET-VALUE' }, project())).not.toContain('no seal secret');
+    const { stdout, stderr } = await serveOutput({ SWITCHYARD_SEAL_SECRET: 'seal-SECRET-VALUE' }, project());
+    expect(stdout + stderr).not.toContain('no seal secret');
+  });
+});
+
+describe('warnUnsealedTools (serve and worker)', () => {
+  it('logs one warning naming the tools, none when no tool takes a secret-named argument', () => {
+    const login = tool({ name: 'login', description: 'd', input: z.object({ user: z.string(), token: z.string() }), run: () => 'ok' });
+    const plain = tool({ name: 'plain', description: 'd', input: z.object({ note: z.string() }), run: () => 'ok' });
+    const { logger, out } = capturingLogger('info');
+    warnUnsealedTools(logger, [agent({ name: 'a', description: 'd', prompt: 'p', tools: [plain] })]);
+    expect(out.lines).toEqual([]);
+    warnUnsealedTools(logger, [agent({ name: 'b', description: 'd', prompt: 'p', tools: [login, plain] })]);
+    expect(out.lines).toEqual([expect.objectContaining({ level: 40, tools: ['login (token)'], msg: expect.stringContaining('calls of login (token) will be refused') })]);
   });
 });
 

@@ -11,6 +11,8 @@ import { createDemoModel, DEMO_MODEL_NAME, parseArithmetic } from '../../src/mod
 import { createRuntime, type Runtime, type ThreadView } from '../../src/runtime/runtime.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
 import { createSimulatedDeployTarget } from '../../tools/deploy.js';
+import type { NewEvent } from '../../src/thread/events.js';
+import { runToEnd, startRun, threadOf } from '../support/agentHarness.js';
 
 const echo = agent({
   name: 'echo',
@@ -201,6 +203,87 @@ describe('createDemoModel: deploybot', () => {
     expect(finished.status).toBe('done');
     expect(finished.output).toMatch(/Nothing was deployed.*not approved.*freeze until Monday/);
     expect(target.history).toEqual([]);
+  });
+});
+
+/**
+ * A call started and never recorded (its process died) that a human was asked about: the answer
+ * reads `took_effect="true|false"`. Told it took effect, the demo model does not call it again (a
+ * second rollback, a second triage filed) but finishes saying so; told it did not, it carries on.
+ */
+describe('createDemoModel: an interrupted call a human answered', () => {
+  /** What the demo model answers to `context`, offered `tools` (names only: it picks its rules by them). */
+  async function nextStep(tools: readonly string[], context: string): Promise<{ intent: string; args: Record<string, unknown> }> {
+    const result = await createDemoModel().complete({
+      threadId: 't',
+      agent: 'a',
+      system: 'You are a.',
+      context,
+      tools: tools.map((name) => ({ name, description: name, parameters: { type: 'object', properties: {} } })),
+      signal: new AbortController().signal,
+    });
+    if (!result.success || result.data.toolCall === undefined) throw new Error('expected a tool call');
+    return { intent: result.data.toolCall.name, args: JSON.parse(result.data.toolCall.arguments) as Record<string, unknown> };
+  }
+
+  /** The blocks of a call of `tool` that was interrupted, and a human's answer whether it `tookEffect`. */
+  const interrupted = (tool: string, args: string, tookEffect: boolean, comment: string): string =>
+    `<decision step="1" intent="${tool}">${args}</decision>\n` +
+    `<human_request kind="interrupted" id="req_4" tool="${tool}">${tool}(${args}) was started and its outcome was not recorded. Run it again?</human_request>\n` +
+    `<human_response to="req_4" took_effect="${tookEffect}">${comment}</human_response>`;
+
+  it('deploybot: a rollback a human says took effect is not run again; the run ends saying so', async () => {
+    const target = createSimulatedDeployTarget();
+    const deploybot = createDeploybot({ target });
+    const args = { service: 'backend', environment: 'staging' };
+    const started: NewEvent[] = [
+      { type: 'input', data: { input: 'roll back the backend on staging' } },
+      { type: 'decision', data: { callId: 'call_1', step: 1, intent: 'rollback', args, model: DEMO_MODEL_NAME, promptHash: 'sha256:0', tokens: { prompt: 1, completion: 1 }, latencyMs: 0 } },
+      { type: 'tool_call', data: { callId: 'call_1', tool: 'rollback', args, idempotencyKey: 'thread-1:call_1', attempt: 1 } },
+    ];
+    const { actor, clock } = await startRun({ agent: deploybot, model: createDemoModel(), thread: threadOf('thread-1', 'deploybot', started) });
+    const asked: string[] = [];
+    const end = await runToEnd(actor, clock, {
+      answer: (request) => {
+        asked.push(request.kind);
+        return { approved: false, comment: 'it went through at 14:02' };
+      },
+    });
+    expect(asked).toEqual(['interrupted']);
+    expect(end.state).toBe('done');
+    const intents = end.thread.events.flatMap((e) => (e.type === 'decision' ? [e.data.intent] : []));
+    expect(intents).toEqual(['rollback', 'done_for_now']);
+    const final = end.thread.events.find((e) => e.type === 'final');
+    expect(final?.data.output).toBe('Rolled back the backend on staging: the rollback was interrupted before its outcome was recorded, and a human said it took effect: it went through at 14:02');
+  });
+
+  it('deploybot: a deploy a human says took effect is reported with its tag, not deployed again', async () => {
+    const context = `<input>\ndeploy the latest backend\n</input>\n<tool_result tool="list_git_tags" call="call_1">\n["v1.4.1","v1.5.0"]\n</tool_result>\n${interrupted('deploy_backend', '{"tag":"v1.5.0","environment":"staging"}', true, '')}`;
+    expect(await nextStep(['list_git_tags', 'deploy_backend', 'deploy_frontend'], context)).toEqual({
+      intent: 'done_for_now',
+      args: { message: 'Deployed the backend v1.5.0 to staging: the deploy was interrupted before its outcome was recorded, and a human said it took effect.' },
+    });
+  });
+
+  it('deploybot: a rollback a human says did not take effect is asked for again', async () => {
+    const context = `<input>\nroll back the backend on staging\n</input>\n${interrupted('rollback', '{"service":"backend","environment":"staging"}', false, 'nothing happened')}`;
+    expect(await nextStep(['list_git_tags', 'deploy_backend', 'deploy_frontend', 'rollback'], context)).toEqual({ intent: 'rollback', args: { service: 'backend', environment: 'staging' } });
+  });
+
+  it('calculator: an operation a human says took effect, its result not recorded, ends the run saying so', async () => {
+    const context = `<input>\nwhat is 8 / 2\n</input>\n${interrupted('divide', '{"a":8,"b":2}', true, 'it ran')}`;
+    expect(await nextStep(['add', 'subtract', 'multiply', 'divide'], context)).toEqual({
+      intent: 'done_for_now',
+      args: { message: 'I could not finish 8 / 2: the divide step was interrupted before its result was recorded (a human said it took effect: it ran).' },
+    });
+  });
+
+  it('triage: a triage a human says was filed is not filed again', async () => {
+    const context = `<input>\nthe login page is blank\n</input>\n<tool_result tool="search_known_issues" call="call_1">\n[]\n</tool_result>\n${interrupted('file_triage', '{"component":"frontend","severity":"medium","summary":"the login page is blank"}', true, 'filed as BUG-7')}`;
+    expect(await nextStep(['search_known_issues', 'file_triage'], context)).toEqual({
+      intent: 'done_for_now',
+      args: { message: 'The triage was filed: the file_triage call was interrupted before its outcome was recorded, and a human said it took effect: filed as BUG-7' },
+    });
   });
 });
 

@@ -159,6 +159,20 @@ describe('pipeline loops and branches', () => {
     expect(() => pipeline(head).finish(() => ({}))).toThrow(/has no steps/);
   });
 
+  it.each(['input', 'output'] as const)('refuses a head without %s at pipeline() itself, naming the pipeline and the field', (field) => {
+    const { [field]: _left, ...partial } = { name: 'orders', description: '', input: z.object({}), output: z.object({}) };
+    const message = `pipeline orders has no ${field} schema: pipeline() needs both input and output, zod schemas (z.unknown() takes anything)`;
+    // The builder's head: refused before any step is added, not at .finish() nor when a runtime starts.
+    expect(() => pipeline(partial as never)).toThrow(ConfigError);
+    expect(() => pipeline(partial as never)).toThrow(message);
+    // The array form says the same.
+    expect(() => pipeline({ ...partial, steps: [codeStep({ name: 'a', run: () => 1 })], finish: () => ({}) } as never)).toThrow(message);
+  });
+
+  it("refuses a builder's head whose input is not a zod 4 schema at pipeline() itself", () => {
+    expect(() => pipeline({ name: 'orders', description: '', input: { type: 'object' }, output: z.object({}) } as never)).toThrow('pipeline orders: input must be a zod 4 schema (got a plain object)');
+  });
+
   it('in the runtime, a restart in the middle of a loop goes on from the log without running recorded steps again', async () => {
     const clock = createClock();
     // One store across both "processes" (closing a runtime closes its store).

@@ -127,9 +127,9 @@ function linesAbout(lines: LogLine[], delivery: unknown): Record<string, unknown
   return lines.filter((line) => line.delivery === delivery).map((line) => Object.fromEntries(Object.entries(line).filter(([key]) => !own.has(key))));
 }
 
-/** The fields every line about a delivery carries, as each sender names them. */
-function fieldsOf(kind: Kind, thread: Thread, delivery: unknown): Record<string, unknown> {
-  return kind === 'webhook' ? { threadId: thread.id, agent: thread.agent, url: RECEIVER, delivery } : { url: RECEIVER, delivery, threadId: thread.id, agent: thread.agent };
+/** The fields every line about a delivery carries, as each sender names them: the thread's `state` when it rested. */
+function fieldsOf(kind: Kind, thread: Thread, delivery: unknown, state = 'done'): Record<string, unknown> {
+  return kind === 'webhook' ? { threadId: thread.id, agent: thread.agent, state, url: RECEIVER, delivery } : { url: RECEIVER, delivery, threadId: thread.id, agent: thread.agent, state };
 }
 
 /** What `onDelivery` is told besides the outcome, as each sender says it. */
@@ -138,6 +138,8 @@ function deliveryOf(kind: Kind, thread: Thread, id: unknown, type = 'thread.fini
 }
 
 const failed = { status: 500, error: expect.any(String) };
+/** A line about it names the error `err`, as every line does. */
+const failedLine = { status: 500, err: expect.any(String) };
 
 describe.each(['webhook', 'callback'] as const)('how a %s ends', (kind) => {
   /** Sends a done thread's delivery to a receiver answering `statuses` (a ledger kept), once it ended. */
@@ -163,9 +165,9 @@ describe.each(['webhook', 'callback'] as const)('how a %s ends', (kind) => {
     const { run, ledger, id, fields, told } = await sentTo([500], 2);
     expect(run.outcomes).toEqual([{ ...told, ok: false, attempts: 2, ...failed }]);
     expect(linesAbout(run.lines, id)).toEqual([
-      { level: 40, ...fields, attempt: 1, ...failed, msg: `${kind} attempt failed` },
-      { level: 40, ...fields, attempt: 2, ...failed, msg: `${kind} attempt failed` },
-      { level: 50, ...fields, attempts: 2, ...failed, msg: `${kind} given up` },
+      { level: 40, ...fields, attempt: 1, ...failedLine, msg: `${kind} attempt failed` },
+      { level: 40, ...fields, attempt: 2, ...failedLine, msg: `${kind} attempt failed` },
+      { level: 50, ...fields, attempts: 2, ...failedLine, msg: `${kind} given up` },
     ]);
     expect(ledger.recorded).toEqual([]);
     expect(ledger.owedIds).toEqual([id]);
@@ -174,15 +176,16 @@ describe.each(['webhook', 'callback'] as const)('how a %s ends', (kind) => {
   it('refused by its receiver (a 4xx): not sent again, recorded as sent', async () => {
     const { run, ledger, id, fields, told } = await sentTo([404], 3);
     const refused = { status: 404, error: expect.any(String) };
+    const refusedLine = { status: 404, err: expect.any(String) };
     expect(run.requests()).toBe(1);
     if (kind === 'webhook') {
       expect(run.outcomes).toEqual([{ ...told, ok: false, attempts: 1, ...refused }]);
-      expect(linesAbout(run.lines, id)).toEqual([{ level: 50, ...fields, attempts: 1, ...refused, msg: 'webhook given up' }]);
+      expect(linesAbout(run.lines, id)).toEqual([{ level: 50, ...fields, attempts: 1, ...refusedLine, msg: 'webhook given up' }]);
     } else {
       expect(run.outcomes).toEqual([{ ...told, ok: false, attempts: 1, ...refused, refused: true }]);
       expect(linesAbout(run.lines, id)).toEqual([
-        { level: 40, ...fields, attempt: 1, ...refused, msg: 'callback refused' },
-        { level: 50, ...fields, attempts: 1, ...refused, msg: 'callback given up' },
+        { level: 40, ...fields, attempt: 1, ...refusedLine, msg: 'callback refused' },
+        { level: 50, ...fields, attempts: 1, ...refusedLine, msg: 'callback given up' },
       ]);
     }
     expect(ledger.recorded).toEqual([id]);
@@ -206,8 +209,8 @@ describe.each(['webhook', 'callback'] as const)('how a %s ends', (kind) => {
       : kind === 'webhook' ? [50, 'webhook given up at the stop (no ledger keeps it: not sent again)']
       : [40, 'callback not sent before the stop (sent again when its job comes back)'];
     expect(linesAbout(run.lines, id)).toEqual([
-      { level: 40, ...fields, attempt: 1, ...failed, msg: `${kind} attempt failed` },
-      { level: ending[0], ...fields, attempts: 1, ...failed, msg: ending[1] },
+      { level: 40, ...fields, attempt: 1, ...failedLine, msg: `${kind} attempt failed` },
+      { level: ending[0], ...fields, attempts: 1, ...failedLine, msg: ending[1] },
     ]);
     if (ledger !== undefined) expect([ledger.recorded, ledger.owedIds]).toEqual([[], [id]]);
   });
@@ -231,12 +234,12 @@ describe.each(['webhook', 'callback'] as const)('how a %s ends', (kind) => {
     }, 5_000, 'the retry', 5);
     await run.idle();
     const id = run.outcomes[0]?.id;
-    const fields = fieldsOf(kind, asking, id);
+    const fields = fieldsOf(kind, asking, id, 'awaiting_human');
     expect(run.requests()).toBe(1);
     expect(run.outcomes).toEqual([{ ...deliveryOf(kind, asking, id, 'thread.human_request'), ok: false, attempts: 1, ...failed, superseded: true }]);
     expect(linesAbout(run.lines, id)).toEqual([
-      { level: 40, ...fields, attempt: 1, ...failed, msg: `${kind} attempt failed` },
-      { level: 30, ...fields, attempts: 1, ...failed, msg: `${kind} superseded: its thread rested again since (not sent after its later rest)` },
+      { level: 40, ...fields, attempt: 1, ...failedLine, msg: `${kind} attempt failed` },
+      { level: 30, ...fields, attempts: 1, ...failedLine, msg: `${kind} superseded: its thread rested again since (not sent after its later rest)` },
     ]);
     expect([ledger.recorded, ledger.owedIds]).toEqual([[], []]);
   });
@@ -255,8 +258,8 @@ describe.each(['webhook', 'callback'] as const)('how a %s ends', (kind) => {
     expect(run.requests()).toBe(1);
     expect(run.outcomes).toEqual([{ ...deliveryOf(kind, thread, id), ok: false, attempts: 1, ...failed, deleted: true }]);
     expect(linesAbout(run.lines, id)).toEqual([
-      { level: 40, ...fields, attempt: 1, ...failed, msg: `${kind} attempt failed` },
-      { level: 30, ...fields, attempts: 1, ...failed, msg: `${kind} dropped: its thread was deleted` },
+      { level: 40, ...fields, attempt: 1, ...failedLine, msg: `${kind} attempt failed` },
+      { level: 30, ...fields, attempts: 1, ...failedLine, msg: `${kind} dropped: its thread was deleted` },
     ]);
   });
 });

@@ -38,7 +38,7 @@ async function silentUrl(): Promise<string> {
 }
 
 /** The errors a webhook to `url` ends with, logged and told, its thread finished once. */
-async function webhookErrors(url: string): Promise<{ attempts: unknown[]; givenUp: unknown; delivery: WebhookDelivery | undefined }> {
+async function webhookErrors(url: string): Promise<{ attempts: unknown[]; givenUp: unknown; states: unknown[]; delivery: WebhookDelivery | undefined }> {
   const h = createHarness();
   cleanups.push(() => h.runtime.close());
   const { logger, out } = capturingLogger('warn');
@@ -50,8 +50,9 @@ async function webhookErrors(url: string): Promise<{ attempts: unknown[]; givenU
   await h.runtime.settled(thread.id);
   await notifier.idle();
   return {
-    attempts: out.lines.filter((line) => line.msg === 'webhook attempt failed').map((line) => line.error),
-    givenUp: out.lines.find((line) => line.msg === 'webhook given up')?.error,
+    attempts: out.lines.filter((line) => line.msg === 'webhook attempt failed').map((line) => line.err),
+    givenUp: out.lines.find((line) => line.msg === 'webhook given up')?.err,
+    states: out.lines.filter((line) => (line.msg ?? '').startsWith('webhook ')).map((line) => [line.agent, line.state]),
     delivery: deliveries[0],
   };
 }
@@ -60,9 +61,14 @@ describe('a webhook whose receiver gives no answer', () => {
   it('logs and tells why: the connection refused, with the address', async () => {
     const { url, port } = await downUrl();
     const refused = `fetch failed: connect ECONNREFUSED 127.0.0.1:${port}`;
-    const { attempts, givenUp, delivery } = await webhookErrors(url);
+    const { attempts, givenUp, states, delivery } = await webhookErrors(url);
+    // Named `err`, as every other line names its error; with the thread's agent and state.
     expect(attempts).toEqual([refused]);
     expect(givenUp).toBe(refused);
+    expect(states).toEqual([
+      ['echo', 'done'],
+      ['echo', 'done'],
+    ]);
     expect(delivery).toMatchObject({ ok: false, attempts: 1, error: refused });
   });
 
@@ -83,10 +89,10 @@ describe('a callback whose receiver gives no answer', () => {
     expect(await sender.send(finishedThread('cb-down', url))).toMatchObject({ ok: false, attempts: 1, error: refused });
     expect(await sender.send(finishedThread('cb-silent', await silentUrl()))).toMatchObject({ ok: false, attempts: 1, error: 'timed out: no answer within 200 ms' });
     const failed = out.lines.filter((line) => line.msg === 'callback attempt failed');
-    expect(failed.map((line) => [line.threadId, line.error])).toEqual([
-      ['cb-down', refused],
-      ['cb-silent', 'timed out: no answer within 200 ms'],
+    expect(failed.map((line) => [line.threadId, line.err, line.state])).toEqual([
+      ['cb-down', refused, 'done'],
+      ['cb-silent', 'timed out: no answer within 200 ms', 'done'],
     ]);
-    expect(out.lines.filter((line) => line.msg === 'callback given up').map((line) => line.error)).toEqual([refused, 'timed out: no answer within 200 ms']);
+    expect(out.lines.filter((line) => line.msg === 'callback given up').map((line) => line.err)).toEqual([refused, 'timed out: no answer within 200 ms']);
   });
 });

@@ -241,7 +241,7 @@ describe('delivery failures', () => {
     expect(requests).toEqual(['POST /hook']);
   });
 
-  it('names the thread and its agent as fields in the warnings of an attempt, of giving up and of a delivery not recorded', async () => {
+  it('names the thread, its agent and its state as fields in the warnings of an attempt, of giving up and of a delivery not recorded', async () => {
     const h = harness();
     const receiver = await startReceiver();
     cleanups.push(receiver.close);
@@ -280,7 +280,7 @@ describe('delivery failures', () => {
     const about = (msg: string) => lines.filter((l) => l.msg === msg);
     for (const msg of ['webhook attempt failed', 'webhook given up', 'webhook delivered but not recorded (it may be sent again)']) {
       expect(about(msg).length, msg).toBeGreaterThan(0);
-      for (const line of about(msg)) expect(line, msg).toMatchObject({ threadId: thread.id, agent: 'calculator' });
+      for (const line of about(msg)) expect(line, msg).toMatchObject({ threadId: thread.id, agent: 'calculator', state: 'awaiting_human' });
     }
   });
 

@@ -42,6 +42,8 @@ export interface Answer {
   readonly kind: string;
   readonly tool: string | undefined;
   readonly approved: boolean | undefined;
+  /** An answer to an interrupted-call question: whether the call took effect (`took_effect="…"`). */
+  readonly tookEffect: boolean | undefined;
   readonly text: string;
 }
 
@@ -53,9 +55,34 @@ export function answers(blocks: readonly Block[]): Answer[] {
     if (block.tag !== 'human_response') return;
     const request = block.attrs.to === undefined ? undefined : requests.get(block.attrs.to);
     const approved = block.attrs.approved === undefined ? undefined : block.attrs.approved === 'true';
-    found.push({ index, kind: request?.attrs.kind ?? 'input', tool: request?.attrs.tool, approved, text: block.body });
+    const tookEffect = block.attrs.took_effect === undefined ? undefined : block.attrs.took_effect === 'true';
+    found.push({ index, kind: request?.attrs.kind ?? 'input', tool: request?.attrs.tool, approved, tookEffect, text: block.body });
   });
   return found;
+}
+
+/** A call a human said took effect, though its outcome was never recorded (see {@link tookEffect}). */
+export interface TookEffect {
+  readonly tool: string;
+  /** The arguments its decision gave, when the context still shows it. */
+  readonly args: Readonly<Record<string, unknown>> | undefined;
+  /** What the human said of it, as a sentence's end: `: <their words>`, or `.` when they said nothing. */
+  readonly said: string;
+}
+
+/**
+ * The last call a human said took effect, answering the question asked when it was interrupted
+ * (started, its outcome never recorded): a model must not call it again. Undefined when there is
+ * none, or a result of its tool came since (it ran again after all).
+ */
+export function tookEffect(blocks: readonly Block[]): TookEffect | undefined {
+  const answer = answers(blocks).filter((a) => a.kind === 'interrupted' && a.tookEffect === true).at(-1);
+  const tool = answer?.tool;
+  if (answer === undefined || tool === undefined) return undefined;
+  if (blocks.slice(answer.index).some((b) => b.tag === 'tool_result' && b.attrs.tool === tool)) return undefined;
+  const decision = blocks.slice(0, answer.index).findLast((b) => b.tag === 'decision' && b.attrs.intent === tool);
+  const args = decision === undefined ? undefined : parseJson(decision.body);
+  return { tool, args: typeof args === 'object' && args !== null ? (args as Record<string, unknown>) : undefined, said: answer.text ? `: ${clip(answer.text)}` : '.' };
 }
 
 /** A tool failure the demo model cannot fix by retrying: the last block, if it is one. */

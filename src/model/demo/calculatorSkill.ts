@@ -1,7 +1,7 @@
 import { REQUEST_HUMAN_INPUT } from '../../thread/events.js';
 import type { ContextBlock } from '../../context/parseContext.js';
 import { formatNumber, parseArithmetic, planCalls, showExpr, type Operand } from './arithmetic.js';
-import { answers, clip, done, inputText, lastToolError, type DemoSkill, type Step } from './blocks.js';
+import { answers, clip, done, inputText, lastToolError, tookEffect, type DemoSkill, type Step } from './blocks.js';
 
 type Block = ContextBlock;
 
@@ -41,6 +41,9 @@ function decideCalculator(blocks: readonly Block[]): Step {
     const why = denied.text ? ` The reviewer said: ${clip(denied.text)}` : '';
     return done(`I did not finish ${shown}: the ${denied.tool ?? 'operation'} step was not approved.${why}`);
   }
+  // It took effect, but what it returned is lost: the later steps need it.
+  const effected = tookEffect(recent);
+  if (effected !== undefined) return done(`I could not finish ${shown}: the ${effected.tool} step was interrupted before its result was recorded (a human said it took effect${effected.said === '.' ? '' : effected.said}).`);
   const failure = lastToolError(blocks);
   if (failure !== undefined) return done(`I could not finish ${shown}: ${failure.body}`);
 

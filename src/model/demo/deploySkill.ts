@@ -1,5 +1,5 @@
 import type { ContextBlock } from '../../context/parseContext.js';
-import { answers, clip, done, inputText, lastToolError, parseJson, type DemoSkill, type Step } from './blocks.js';
+import { answers, clip, done, inputText, lastToolError, parseJson, tookEffect, type DemoSkill, type Step, type TookEffect } from './blocks.js';
 
 type Block = ContextBlock;
 
@@ -26,6 +26,8 @@ function decideDeploybot(blocks: readonly Block[]): Step {
     const what = rollback ? `roll back the ${service} on ${environment}` : `deploy the ${service} to ${environment}`;
     return done(`Nothing was deployed: the request to ${what} was not approved.${why}`);
   }
+  const effected = tookEffect(blocks);
+  if (effected !== undefined && (effected.tool === 'rollback' || effected.tool.startsWith('deploy_'))) return done(tookEffectReport(effected, service, environment, named));
   const failure = lastToolError(blocks);
   if (failure !== undefined) return done(`The ${rollback ? 'rollback' : 'deploy'} did not happen: ${failure.body}`);
 
@@ -57,6 +59,17 @@ function decideDeploybot(blocks: readonly Block[]): Step {
   return { intent: `deploy_${service}`, args: { tag, environment } };
 }
 
+/**
+ * What was done when a human said an interrupted rollback or deploy took effect: it is not run
+ * again. Its service, environment and tag are its decision's, else what the request said.
+ */
+function tookEffectReport({ tool, args, said }: TookEffect, service: string, environment: string, named: string | undefined): string {
+  const env = typeof args?.environment === 'string' ? args.environment : environment;
+  const interrupted = `was interrupted before its outcome was recorded, and a human said it took effect${said}`;
+  if (tool === 'rollback') return `Rolled back the ${typeof args?.service === 'string' ? args.service : service} on ${env}: the rollback ${interrupted}`;
+  const tag = typeof args?.tag === 'string' ? args.tag : named;
+  return `Deployed the ${tool.slice('deploy_'.length)}${tag === undefined ? '' : ` ${tag}`} to ${env}: the deploy ${interrupted}`;
+}
 
 /** Orders tags like v1.4.1 < v1.5.0 < v1.10.0; other tags sort as text, before versions. */
 function compareVersions(a: string, b: string): number {

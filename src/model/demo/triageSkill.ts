@@ -1,5 +1,5 @@
 import type { ContextBlock } from '../../context/parseContext.js';
-import { clip, inputText, parseJson, type DemoSkill, type Step } from './blocks.js';
+import { clip, done, inputText, parseJson, tookEffect, type DemoSkill, type Step } from './blocks.js';
 
 type Block = ContextBlock;
 
@@ -14,6 +14,8 @@ const SEVERE = /\b(500|crash|down|outage|cannot|can't|unable|data loss|security)
 
 function decideTriage(blocks: readonly Block[]): Step {
   const report = inputText(blocks);
+  const effected = tookEffect(blocks);
+  if (effected?.tool === 'file_triage') return done(`The triage was filed: the file_triage call was interrupted before its outcome was recorded, and a human said it took effect${effected.said}`);
   const search = blocks.find((b) => b.tag === 'tool_result' && b.attrs.tool === 'search_known_issues');
   if (search === undefined) {
     const words = report.toLowerCase().match(/[a-z0-9]+/g) ?? [];

@@ -141,11 +141,45 @@ export const initialState: ThreadState = {
 /** What an event changes in a state, besides its version and times. */
 type Changes = Partial<ThreadState> | null;
 
+const NO_CHANGES: Partial<ThreadState> = {};
+
 /** The pure reducer over one event: `reduceState(state, event) -> state`. */
 export function reduceState(state: ThreadState, event: ThreadEvent): ThreadState {
-  // One new state per event: the event's own changes are a small object spread into it.
   const changes = state.terminal === null ? changesOf(state, event) : null;
-  return { ...state, ...changes, version: event.seq, createdAt: state.createdAt ?? event.at, updatedAt: event.at };
+  return withChanges(state, changes ?? NO_CHANGES, event);
+}
+
+/** A field of the next state: as `changes` set it, else as it was. */
+const changed = <K extends keyof ThreadState>(changes: Partial<ThreadState>, state: ThreadState, key: K): ThreadState[K] =>
+  key in changes ? changes[key]! : state[key];
+
+/**
+ * `state` with an event's `changes`, version and times. Each field written out: every state is
+ * then one object literal of one shape, where spreading a state and a changes object (of many
+ * shapes) into a new one took V8's slow path, about twice the time of the fold on every append.
+ */
+function withChanges(state: ThreadState, changes: Partial<ThreadState>, event: ThreadEvent): ThreadState {
+  return {
+    version: event.seq,
+    terminal: changed(changes, state, 'terminal'),
+    paused: changed(changes, state, 'paused'),
+    steps: changed(changes, state, 'steps'),
+    totalSteps: changed(changes, state, 'totalSteps'),
+    consecutiveErrors: changed(changes, state, 'consecutiveErrors'),
+    rateLimits: changed(changes, state, 'rateLimits'),
+    pendingRequest: changed(changes, state, 'pendingRequest'),
+    pendingCall: changed(changes, state, 'pendingCall'),
+    backoffUntil: changed(changes, state, 'backoffUntil'),
+    prefetched: changed(changes, state, 'prefetched'),
+    beforeDone: changed(changes, state, 'beforeDone'),
+    sleepUntil: changed(changes, state, 'sleepUntil'),
+    compaction: changed(changes, state, 'compaction'),
+    output: changed(changes, state, 'output'),
+    failure: changed(changes, state, 'failure'),
+    resolvedBefore: changed(changes, state, 'resolvedBefore'),
+    createdAt: state.createdAt ?? event.at,
+    updatedAt: event.at,
+  };
 }
 
 function changesOf(state: ThreadState, event: ThreadEvent): Changes {
@@ -181,7 +215,7 @@ function changesOf(state: ThreadState, event: ThreadEvent): Changes {
     case 'tool_call':
       return {
         backoffUntil: null,
-        ...(event.data.until === undefined ? {} : { sleepUntil: event.data.until }),
+        sleepUntil: event.data.until ?? state.sleepUntil,
         pendingCall:
           state.pendingCall && state.pendingCall.callId === event.data.callId
             ? startedAgain(state.pendingCall)

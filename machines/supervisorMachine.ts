@@ -91,7 +91,17 @@ interface SupervisorContext {
 
 const DONE = 'xstate.done.actor.';
 const ERROR = 'xstate.error.actor.';
-const childId = (event: EventObject, prefix: string): string => event.type.slice(prefix.length);
+
+/** A child's done or error event under one fixed type, its thread id a field (see {@link supervisorMachine}). */
+type ChildEnded = { type: 'CHILD_DONE'; threadId: string; output: AgentMachineOutput } | { type: 'CHILD_FAILED'; threadId: string; error: unknown };
+
+/** XState's `xstate.done.actor.<id>` and `xstate.error.actor.<id>` as {@link ChildEnded}; any other event as it is. */
+function childEnded<E extends EventObject>(event: E): E | ChildEnded {
+  const { type } = event;
+  if (type.startsWith(DONE)) return { type: 'CHILD_DONE', threadId: type.slice(DONE.length), output: (event as { output?: unknown }).output as AgentMachineOutput };
+  if (type.startsWith(ERROR)) return { type: 'CHILD_FAILED', threadId: type.slice(ERROR.length), error: (event as { error?: unknown }).error };
+  return event;
+}
 
 /** The logic and input of a thread's actor, or undefined when this runtime has neither its agent nor its pipeline. */
 function logicOf(context: SupervisorContext, thread: Thread, deps: unknown): { logic: AnyActorLogic; input: unknown } | undefined {
@@ -229,12 +239,17 @@ const without = (running: readonly string[], threadId: string): string[] => runn
  * fails again in a row (`actorFailed`: the runtime backs off before it starts it again), and forwards
  * control events to children. Send `EVICT_ALL` before stopping it: its children are its own, not
  * entries of its snapshot that stopping it would stop.
+ *
+ * Its children's done and error events reach its machine as {@link ChildEnded}: XState memoizes,
+ * per state node and for the machine's life, the transitions of every event type it is asked
+ * about, handled or not, and those events are typed by the child's id, its thread's, so a
+ * long-running runtime would keep an entry per thread it ever finished (about 150-200 bytes each).
  */
 export const supervisorMachine = setup({
   types: {
     context: {} as SupervisorContext,
     input: {} as SupervisorInput,
-    events: {} as SupervisorEvent | { type: `xstate.done.actor.${string}`; output: AgentMachineOutput } | { type: `xstate.error.actor.${string}`; error: unknown },
+    events: {} as SupervisorEvent | ChildEnded,
   },
   actions: {
     /** Stops a thread's child, if it has one, and forgets it. */
@@ -293,10 +308,9 @@ export const supervisorMachine = setup({
             enqueue.assign({ ...fill({ context, self, later: enqueue }, without(context.running, id), [...context.queue]), failures: withoutFailures(context.failures, id) });
           }),
         },
-        'xstate.done.actor.*': {
+        CHILD_DONE: {
           actions: enqueueActions(({ context, event, enqueue, self }) => {
-            const id = childId(event, DONE);
-            const output = (event as { output: AgentMachineOutput }).output;
+            const { threadId: id, output } = event;
             // A child at its final state has stopped itself: only forget it.
             context.actors.delete(id);
             const state = output.stopped ? 'stopped' : output.status;
@@ -315,11 +329,11 @@ export const supervisorMachine = setup({
             enqueue.assign({ ...fill({ context, self, later: enqueue }, without(context.running, id), [...context.queue]), failures });
           }),
         },
-        'xstate.error.actor.*': {
+        CHILD_FAILED: {
           actions: enqueueActions(({ context, event, enqueue, self }) => {
-            const id = childId(event, ERROR);
+            const id = event.threadId;
             const failures = (context.failures[id] ?? 0) + 1;
-            const failed = childFailure(context, id, (event as { error: unknown }).error);
+            const failed = childFailure(context, id, event.error);
             failed.logger.error({ state: failed.state, err: failed.problem, failures }, 'agent actor failed');
             // A child that failed has stopped itself: only forget it.
             context.actors.delete(id);
@@ -334,3 +348,6 @@ export const supervisorMachine = setup({
     },
   },
 });
+
+const transition = supervisorMachine.transition.bind(supervisorMachine);
+supervisorMachine.transition = (snapshot, event, actorScope) => transition(snapshot, childEnded(event), actorScope);

@@ -11,7 +11,7 @@ import { createFileStore } from '../store/fileStore.js';
 import { DEFAULT_PREFIX } from '../surface/subjects.js';
 import { CorruptThreadFileError } from '../store/threadFiles.js';
 import type { ThreadStore } from '../store/threadStore.js';
-import { claimDir } from './dirClaim.js';
+import { claimDir, openToOthers } from './dirClaim.js';
 import { inspectWebsocket, natsCredentialsFromEnv, natsInspectOptions, webhookSecretsFromEnv } from './env.js';
 import type { Project } from './project.js';
 
@@ -78,6 +78,8 @@ export async function embeddedBackend(dir: string, options: BackendOptions): Pro
       reportLost(holder);
     },
   });
+  const exposed = openToOthers(dir);
+  if (exposed !== undefined) logger.warn({ dir }, exposed);
   const own = project.config.store;
   let store: ThreadStore;
   try {

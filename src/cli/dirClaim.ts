@@ -78,6 +78,21 @@ export function claimDir(dir: string, options: DirClaimOptions = {}): () => void
   };
 }
 
+/**
+ * A warning for a data directory others may enter (one an earlier version made 0755, or made by
+ * hand): what its threads recorded is theirs to read. `undefined` when only its user (and group) may.
+ */
+export function openToOthers(dir: string): string | undefined {
+  let mode: number;
+  try {
+    mode = statSync(dir).mode & 0o777;
+  } catch {
+    return undefined;
+  }
+  if ((mode & 0o007) === 0) return undefined;
+  return `the data directory ${dir} is open to other users (mode ${mode.toString(8)}): threads hold inputs, tool results and answers; chmod -R go-rwx ${dir}`;
+}
+
 /** Why the file system refuses a directory to this user, by error code. */
 const DENIED: Readonly<Record<string, string>> = {
   EACCES: 'permission denied',

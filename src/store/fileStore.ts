@@ -5,6 +5,7 @@ import type { Thread, ThreadEvent } from '../thread/events.js';
 import { checkpoint } from './checkpoint.js';
 import { checkCommitted } from './cutBack.js';
 import type { CommitRecord } from './commitRecord.js';
+import { PRIVATE_DIR_MODE } from './fileIo.js';
 import { createLockOwner, sweepDeadOwners } from './fileLock.js';
 import { listThreads } from './fileListing.js';
 import { normalizeOptions, type FileStoreOptions } from './fileStoreConfig.js';
@@ -80,7 +81,7 @@ const ERASE_AFTER_MS = 10_000;
 export async function createFileStore(options: FileStoreOptions = {}): Promise<ThreadStore> {
   const config = normalizeOptions(options);
   try {
-    for (const dir of [config.dir, config.indexDir, config.lockDir]) mkdirSync(dir, { recursive: true });
+    for (const dir of [config.dir, config.indexDir, config.lockDir]) mkdirSync(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
   } catch (error) {
     throw new SystemError(`cannot create the thread directory ${config.dir}`, { cause: error });
   }

@@ -7,11 +7,11 @@ import type { Logger } from '../logger.js';
 import type { Model } from '../model/model.js';
 import { createRuntime, type Runtime } from '../runtime/runtime.js';
 import { fileDeliveryLedger, type DeliveryLedger } from '../store/deliveryLedger.js';
-import { createFileStore } from '../store/fileStore.js';
+import { createFileStore, type FileStoreOptions } from '../store/fileStore.js';
 import { DEFAULT_PREFIX } from '../surface/subjects.js';
 import { CorruptThreadFileError } from '../store/threadFiles.js';
 import type { ThreadStore } from '../store/threadStore.js';
-import { claimDir, openToOthers } from './dirClaim.js';
+import { claimDir, openToOthers, unwritableStoreDir } from './dirClaim.js';
 import { inspectWebsocket, natsCredentialsFromEnv, natsInspectOptions, webhookSecretsFromEnv } from './env.js';
 import type { Project } from './project.js';
 
@@ -143,7 +143,25 @@ const REBUILD_WHY: Readonly<Record<'missing' | 'unusable' | 'stale', string>> = 
  */
 async function openFileStore(dir: string, logger: Logger, fence: AbortSignal): Promise<ThreadStore> {
   const opening = performance.now();
-  return createFileStore({
+  let store: ThreadStore;
+  try {
+    store = await createFileStore(fileStoreOptions(dir, logger, fence, opening));
+  } catch (error) {
+    throw unwritableStoreDir(dir, error);
+  }
+  // A store opened on directories it may not write (a restore made by another user) would start
+  // and refuse every launch: it stops serve instead, as an unwritable data directory does.
+  try {
+    await store.ready?.();
+  } catch (error) {
+    await store.close();
+    throw unwritableStoreDir(dir, error);
+  }
+  return store;
+}
+
+function fileStoreOptions(dir: string, logger: Logger, fence: AbortSignal, opening: number): FileStoreOptions {
+  return {
     dir,
     fence,
     onIndexRebuilt(reason) {
@@ -154,7 +172,7 @@ async function openFileStore(dir: string, logger: Logger, fence: AbortSignal): P
       const where = error instanceof CorruptThreadFileError ? { file: error.file, byte: error.byte, reason: error.reason } : {};
       logger.error({ threadId, ...where }, `thread ${threadId} is left out of listings: ${error.message}`);
     },
-  });
+  };
 }
 
 /** What `serve` on NATS needs besides the project. */

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { messageOf } from '../errors.js';
 import type { Bus } from '../bus/bus.js';
 import { redactUrlList } from '../context/redactUrl.js';
 import { createMemoryBus } from '../bus/memoryBus.js';
@@ -150,12 +151,18 @@ async function openFileStore(dir: string, logger: Logger, fence: AbortSignal): P
     throw unwritableStoreDir(dir, error);
   }
   // A store opened on directories it may not write (a restore made by another user) would start
-  // and refuse every launch: it stops serve instead, as an unwritable data directory does.
+  // and refuse every launch: it stops serve instead, as an unwritable data directory does. Not
+  // ready otherwise (a full disk) it starts, saying so: its threads can be read and pruned.
   try {
     await store.ready?.();
   } catch (error) {
+    const refused = unwritableStoreDir(dir, error);
+    if (refused === error) {
+      logger.warn({ dir, err: error }, `the store is not ready: ${messageOf(error)}`);
+      return store;
+    }
     await store.close();
-    throw unwritableStoreDir(dir, error);
+    throw refused;
   }
   return store;
 }

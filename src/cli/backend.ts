@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { messageOf } from '../errors.js';
 import type { Bus } from '../bus/bus.js';
 import { redactUrlList } from '../context/redactUrl.js';
 import { createMemoryBus } from '../bus/memoryBus.js';
@@ -7,11 +8,11 @@ import type { Logger } from '../logger.js';
 import type { Model } from '../model/model.js';
 import { createRuntime, type Runtime } from '../runtime/runtime.js';
 import { fileDeliveryLedger, type DeliveryLedger } from '../store/deliveryLedger.js';
-import { createFileStore } from '../store/fileStore.js';
+import { createFileStore, type FileStoreOptions } from '../store/fileStore.js';
 import { DEFAULT_PREFIX } from '../surface/subjects.js';
 import { CorruptThreadFileError } from '../store/threadFiles.js';
 import type { ThreadStore } from '../store/threadStore.js';
-import { claimDir } from './dirClaim.js';
+import { claimDir, openToOthers, unwritableStoreDir } from './dirClaim.js';
 import { inspectWebsocket, natsCredentialsFromEnv, natsInspectOptions, webhookSecretsFromEnv } from './env.js';
 import type { Project } from './project.js';
 
@@ -78,6 +79,8 @@ export async function embeddedBackend(dir: string, options: BackendOptions): Pro
       reportLost(holder);
     },
   });
+  const exposed = openToOthers(dir);
+  if (exposed !== undefined) logger.warn({ dir }, exposed);
   const own = project.config.store;
   let store: ThreadStore;
   try {
@@ -141,7 +144,31 @@ const REBUILD_WHY: Readonly<Record<'missing' | 'unusable' | 'stale', string>> = 
  */
 async function openFileStore(dir: string, logger: Logger, fence: AbortSignal): Promise<ThreadStore> {
   const opening = performance.now();
-  return createFileStore({
+  let store: ThreadStore;
+  try {
+    store = await createFileStore(fileStoreOptions(dir, logger, fence, opening));
+  } catch (error) {
+    throw unwritableStoreDir(dir, error);
+  }
+  // A store opened on directories it may not write (a restore made by another user) would start
+  // and refuse every launch: it stops serve instead, as an unwritable data directory does. Not
+  // ready otherwise (a full disk) it starts, saying so: its threads can be read and pruned.
+  try {
+    await store.ready?.();
+  } catch (error) {
+    const refused = unwritableStoreDir(dir, error);
+    if (refused === error) {
+      logger.warn({ dir, err: error }, `the store is not ready: ${messageOf(error)}`);
+      return store;
+    }
+    await store.close();
+    throw refused;
+  }
+  return store;
+}
+
+function fileStoreOptions(dir: string, logger: Logger, fence: AbortSignal, opening: number): FileStoreOptions {
+  return {
     dir,
     fence,
     onIndexRebuilt(reason) {
@@ -152,7 +179,7 @@ async function openFileStore(dir: string, logger: Logger, fence: AbortSignal): P
       const where = error instanceof CorruptThreadFileError ? { file: error.file, byte: error.byte, reason: error.reason } : {};
       logger.error({ threadId, ...where }, `thread ${threadId} is left out of listings: ${error.message}`);
     },
-  });
+  };
 }
 
 /** What `serve` on NATS needs besides the project. */

@@ -78,6 +78,21 @@ export function claimDir(dir: string, options: DirClaimOptions = {}): () => void
   };
 }
 
+/**
+ * A warning for a data directory others may enter (one an earlier version made 0755, or made by
+ * hand): what its threads recorded is theirs to read. `undefined` when only its user (and group) may.
+ */
+export function openToOthers(dir: string): string | undefined {
+  let mode: number;
+  try {
+    mode = statSync(dir).mode & 0o777;
+  } catch {
+    return undefined;
+  }
+  if ((mode & 0o007) === 0) return undefined;
+  return `the data directory ${dir} is open to other users (mode ${mode.toString(8)}): threads hold inputs, tool results and answers; chmod -R go-rwx ${dir}`;
+}
+
 /** Why the file system refuses a directory to this user, by error code. */
 const DENIED: Readonly<Record<string, string>> = {
   EACCES: 'permission denied',
@@ -91,6 +106,21 @@ const DENIED: Readonly<Record<string, string>> = {
  * naming the directory and the cause; else a {@link SystemError} naming both.
  */
 function unusableDir(dir: string, error: unknown): ConfigError | SystemError {
+  return unusable(dir, error);
+}
+
+/**
+ * The error to report for a store under `dir` that opened on directories it may not write, or
+ * could not make them: a {@link ConfigError} as for the data directory itself when the file system
+ * refuses this user, naming the directory it refused (its system call's path) when the error says
+ * it; any other error as it is.
+ */
+export function unwritableStoreDir(dir: string, error: unknown): unknown {
+  const code = errnoOf(error);
+  return code !== undefined && DENIED[code] !== undefined ? unusable(errnoPathOf(error) ?? dir, error) : error;
+}
+
+function unusable(dir: string, error: unknown): ConfigError | SystemError {
   const code = errnoOf(error);
   const denied = code === undefined ? undefined : DENIED[code];
   if (denied !== undefined) return new ConfigError(`cannot write the data directory ${dir}: ${denied} (${code}); pass --dir a directory this user can write`, { cause: error });
@@ -107,6 +137,15 @@ function isFile(path: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** The path of the system call that failed, in an error or the error that caused it. */
+function errnoPathOf(error: unknown): string | undefined {
+  for (let e = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    const path = (e as NodeJS.ErrnoException).path;
+    if (typeof path === 'string') return path;
+  }
+  return undefined;
 }
 
 /** The errno code (`EACCES`...) of an error or of the error that caused it. */

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // The `switchyard` command. Everything is in program.ts; this file only binds it to the process.
+import { watchNpmParent } from './parentWatch.js';
 import { runCli } from './program.js';
 
 let stopRequested: ((signal: string) => void) | undefined;
@@ -14,12 +15,16 @@ const REPEAT_MS = 1_000;
 let firstAt: number | undefined;
 /** The command waits for a stop signal (`serve`, `worker`). */
 let waits = false;
+/** The first stop: said on stderr, then the command shuts down (`why`: a signal, or what happened). */
+const stopFirst = (why: string, reason: string): void => {
+  firstAt = Date.now();
+  process.stderr.write(`switchyard: ${why}: stopping: letting the work in progress finish (send the signal again to stop at once)\n`);
+  stopRequested?.(reason);
+};
 const onSignal = (signal: NodeJS.Signals): void => {
   const now = Date.now();
   if (firstAt === undefined) {
-    firstAt = now;
-    process.stderr.write(`switchyard: ${signal}: stopping: letting the work in progress finish (send the signal again to stop at once)\n`);
-    stopRequested?.(signal);
+    stopFirst(signal, signal);
     return;
   }
   if (now - firstAt < REPEAT_MS) return;
@@ -50,6 +55,10 @@ const code = await runCli(process.argv, {
     // SIGHUP (the terminal or ssh session of a foreground serve closed) is a stop like the others.
     waits = true;
     process.on('SIGINT', onSignal).on('SIGTERM', onSignal).on('SIGHUP', onSignal);
+    // Under `npm start` or `npx`, npm stopped with a SIGTERM leaves this process running: it stops too.
+    watchNpmParent(process.env, () => {
+      if (firstAt === undefined) stopFirst('the process that started it (npm) exited', 'SIGTERM');
+    });
     return stopped;
   },
 });

@@ -14,6 +14,20 @@ type ProjectFlags = { config?: string; agents?: string[] };
 
 const CONFIG_HELP = 'the project config, or a folder holding it (default: switchyard.config.{ts,mts,js,mjs} here, else in the nearest folder above up to the project root, the one with a package.json; else the bundled demo agents)';
 
+/** Lines of the help's environment shared by `serve` and `worker`. */
+const MODEL_LINES = `
+  SWITCHYARD_MODEL_API_KEY, SWITCHYARD_MODEL_BASE_URL, SWITCHYARD_MODEL
+                                      an OpenAI-compatible model: key, base URL, model name
+                                      (else OPENAI_API_KEY, OPENAI_BASE_URL; none: the demo model)`;
+const SEAL_LINES = `
+  SWITCHYARD_SEAL_SECRET              seal the secrets in tool arguments threads record (a
+                                      call holding one is not run without it)
+  SWITCHYARD_SEAL_SECRET_PREVIOUS     seal secrets it replaced, still opened (comma-separated)`;
+const NATS_LINES = `
+  NATS_CREDS, NATS_TOKEN, NATS_USER with NATS_PASSWORD
+                                      NATS: how the connection authenticates (one kind)
+  SWITCHYARD_INSPECT_HEARTBEAT_MS     NATS: how often the process tells the inspectors it lives`;
+
 /** What `serve --help` says of the settings that have no flag (the README has the whole story). */
 const SERVE_ENVIRONMENT = `
 Environment (besides the variables named above):
@@ -26,11 +40,14 @@ Environment (besides the variables named above):
                                       with a URL, and for a launch's callbackUrl)
   SWITCHYARD_WEBHOOK_SECRET_PREVIOUS  webhook secrets it replaced (comma-separated)
   SWITCHYARD_HOOK_SECRET_PREVIOUS     hook secrets --hook-secret replaced (comma-separated)
-  SWITCHYARD_INSPECT_WS               also feed a @statelyai/inspect inspector (ws:// or wss://)
-  SWITCHYARD_INSPECT_HEARTBEAT_MS     NATS: how often the process tells the inspectors it lives
-  SWITCHYARD_MODEL_API_KEY, SWITCHYARD_MODEL_BASE_URL, SWITCHYARD_MODEL
-                                      an OpenAI-compatible model: key, base URL, model name
-                                      (else OPENAI_API_KEY, OPENAI_BASE_URL; none: the demo model)`;
+  SWITCHYARD_INSPECT_WS               also feed a @statelyai/inspect inspector (ws:// or wss://)${NATS_LINES}${SEAL_LINES}${MODEL_LINES}`;
+
+/** What `worker --help` says of the settings that have no flag. */
+const WORKER_ENVIRONMENT = `
+Environment (besides the variables named above):
+  SWITCHYARD_WEBHOOK_SECRET           the HMAC secret of launches' callbacks
+  SWITCHYARD_WEBHOOK_SECRET_PREVIOUS  webhook secrets it replaced (comma-separated)
+  SWITCHYARD_INSPECT_WS               also feed a @statelyai/inspect inspector (ws:// or wss://)${NATS_LINES}${SEAL_LINES}${MODEL_LINES}`;
 
 /** `serve` and `worker`: the commands that run a project's agents. */
 export function addServerCommands(program: Command, cli: CliContext): void {
@@ -112,6 +129,7 @@ export function addServerCommands(program: Command, cli: CliContext): void {
     .option('--log-level <level>', 'pino log level (env SWITCHYARD_LOG_LEVEL)')
     .addOption(new Option('--health-port <port>', 'serve GET /health and GET /ready on this port, for a load balancer or an orchestrator\'s probes (0 picks a free one; default: none)').env('SWITCHYARD_HEALTH_PORT').argParser(parseHealthPort))
     .addOption(new Option('--health-host <host>', `the address the probes listen on (0.0.0.0 in a container probed from outside; empty: ${DEFAULT_HEALTH_HOST})`).env('SWITCHYARD_HEALTH_HOST').default(DEFAULT_HEALTH_HOST))
+    .addHelpText('after', WORKER_ENVIRONMENT)
     .action(async (opts: WorkerFlags, command: Command) => {
       // Empty from the environment (compose's `X: ${X:-}`) is unset; a flag given empty is a script's unset variable.
       if (opts.healthPort === '' && command.getOptionValueSource('healthPort') === 'cli') {

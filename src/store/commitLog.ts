@@ -2,7 +2,7 @@ import { existsSync, fstatSync, ftruncateSync, openSync, readdirSync, readFileSy
 import { join } from 'node:path';
 import { SystemError } from '../errors.js';
 import { parseRecords, type CommitRecord } from './commitRecord.js';
-import { closeQuietly, fdatasyncFd, isCode, readRange, sameFile, writeAll, type FileStamp } from './fileIo.js';
+import { closeQuietly, fdatasyncFd, isCode, PRIVATE_FILE_MODE, readRange, sameFile, writeAll, type FileStamp } from './fileIo.js';
 import type { LockOwner } from './fileLock.js';
 
 /**
@@ -348,7 +348,7 @@ function writeRecords(fd: number, records: readonly Buffer[]): number {
 
 function openSegment(dir: string, gen: number): number {
   try {
-    return openSync(segmentFile(dir, gen), 'a+');
+    return openSync(segmentFile(dir, gen), 'a+', PRIVATE_FILE_MODE);
   } catch (error) {
     throw new SystemError(`cannot open the commit log segment ${segmentFile(dir, gen)}`, { cause: error });
   }
@@ -358,7 +358,7 @@ function openSegment(dir: string, gen: number): number {
 function startSegment(dir: string, gen: number): void {
   let fd: number;
   try {
-    fd = openSync(segmentFile(dir, gen), 'wx');
+    fd = openSync(segmentFile(dir, gen), 'wx', PRIVATE_FILE_MODE);
   } catch (error) {
     if (isCode(error, 'EEXIST')) return;
     throw new SystemError(`cannot start the commit log segment ${segmentFile(dir, gen)}`, { cause: error });

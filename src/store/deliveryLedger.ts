@@ -1,6 +1,7 @@
 import { appendFile, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { messageOf, SystemError } from '../errors.js';
+import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from './fileIo.js';
 
 /**
  * A delivery a sender gave up (its retries exhausted, or the sender closed with it unsent), kept in
@@ -82,7 +83,7 @@ export function fileDeliveryLedger(path: string): DeliveryLedger {
     }
     const records = new Map<string, string>();
     if (text === undefined) {
-      await mkdir(dirname(path), { recursive: true });
+      await mkdir(dirname(path), { recursive: true, mode: PRIVATE_DIR_MODE });
       return records;
     }
     const lines = text.split('\n').filter((line) => line !== '');
@@ -92,10 +93,10 @@ export function fileDeliveryLedger(path: string): DeliveryLedger {
       if (entry[1] === '') records.delete(entry[0]);
       else records.set(entry[0], entry[1]);
     }
-    if (!text.endsWith('\n') && text !== '') await appendFile(path, '\n'); // after a torn line, a whole one
+    if (!text.endsWith('\n') && text !== '') await appendFile(path, '\n', { mode: PRIVATE_FILE_MODE }); // after a torn line, a whole one
     if (lines.length > COMPACT_RATIO * records.size + COMPACT_SLACK) {
       const tmp = `${path}.tmp`;
-      await writeFile(tmp, [...records].map((entry) => `${JSON.stringify(entry)}\n`).join(''));
+      await writeFile(tmp, [...records].map((entry) => `${JSON.stringify(entry)}\n`).join(''), { mode: PRIVATE_FILE_MODE });
       await rename(tmp, path);
     }
     return records;
@@ -111,7 +112,7 @@ export function fileDeliveryLedger(path: string): DeliveryLedger {
     else records.set(key, value);
     const line = `${JSON.stringify([key, value])}\n`;
     // One append at a time, in order: the last line of a key is its last record.
-    const written = writes.then(() => appendFile(path, line));
+    const written = writes.then(() => appendFile(path, line, { mode: PRIVATE_FILE_MODE }));
     writes = written.catch(() => undefined);
     await written.catch((error: unknown) => {
       throw new SystemError(`cannot write the delivery ledger ${path}: ${messageOf(error)}`, { cause: error });

@@ -21,6 +21,13 @@ export interface FileStamp {
   readonly mtimeMs: number;
 }
 
+/**
+ * Modes of what the file store creates: its user's alone, whatever the umask (threads hold inputs,
+ * tool results and answers). Files and directories already there keep theirs.
+ */
+export const PRIVATE_FILE_MODE = 0o600;
+export const PRIVATE_DIR_MODE = 0o700;
+
 export const fsyncFd = promisify(fsync);
 export const fdatasyncFd = promisify(fdatasync);
 

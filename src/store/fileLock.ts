@@ -4,6 +4,7 @@ import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { SystemError } from '../errors.js';
+import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from './fileIo.js';
 
 /** Options of {@link createLockOwner}. */
 export interface FileLockOptions {
@@ -194,9 +195,9 @@ export function createLockOwner(dir: string, options: FileLockOptions): LockOwne
   function ensureOwnerFile(): number {
     if (ownerIno !== undefined) return ownerIno;
     try {
-      mkdirSync(dir, { recursive: true });
+      mkdirSync(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
       const { dev, ino } = statSync(dir);
-      writeFileSync(ownerFile, JSON.stringify({ ...info, dir: resolve(dir), dev, ino }), { flag: 'w' });
+      writeFileSync(ownerFile, JSON.stringify({ ...info, dir: resolve(dir), dev, ino }), { flag: 'w', mode: PRIVATE_FILE_MODE });
       ownerIno = statSync(ownerFile).ino;
     } catch (error) {
       throw new SystemError(`cannot create lock owner file ${ownerFile}`, { cause: error });

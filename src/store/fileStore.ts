@@ -1,10 +1,11 @@
 import { constants, mkdirSync } from 'node:fs';
-import { access } from 'node:fs/promises';
+import { access, statfs } from 'node:fs/promises';
 import { SystemError } from '../errors.js';
 import type { Thread, ThreadEvent } from '../thread/events.js';
 import { checkpoint } from './checkpoint.js';
 import { checkCommitted } from './cutBack.js';
 import type { CommitRecord } from './commitRecord.js';
+import { PRIVATE_DIR_MODE } from './fileIo.js';
 import { createLockOwner, sweepDeadOwners } from './fileLock.js';
 import { listThreads } from './fileListing.js';
 import { normalizeOptions, type FileStoreOptions } from './fileStoreConfig.js';
@@ -21,6 +22,11 @@ import type { ListOptions, ThreadStore, ThreadSummary } from './threadStore.js';
 
 export type { FileStoreOptions } from './fileStoreConfig.js';
 
+/**
+ * Less free space than this (for this user) and the store is not ready: a probe takes the process
+ * out of rotation while launches would fail. A request body may be 1 MiB.
+ */
+const MIN_FREE_BYTES = 1024 * 1024;
 /** A thread's lock file is kept this long after a write, for the run's next write (see `threadLocks.ts`). */
 const LEASE_IDLE_MS = 50;
 /** ... and released after this long however busy the thread (far below `staleLockMs`). */
@@ -80,7 +86,7 @@ const ERASE_AFTER_MS = 10_000;
 export async function createFileStore(options: FileStoreOptions = {}): Promise<ThreadStore> {
   const config = normalizeOptions(options);
   try {
-    for (const dir of [config.dir, config.indexDir, config.lockDir]) mkdirSync(dir, { recursive: true });
+    for (const dir of [config.dir, config.indexDir, config.lockDir]) mkdirSync(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
   } catch (error) {
     throw new SystemError(`cannot create the thread directory ${config.dir}`, { cause: error });
   }
@@ -195,6 +201,9 @@ export async function createFileStore(options: FileStoreOptions = {}): Promise<T
           throw new SystemError(`the data directory ${dir} is not writable`, { cause: error });
         }
       }
+      const { bavail, bsize } = await statfs(config.dir);
+      const free = bavail * bsize;
+      if (free < MIN_FREE_BYTES) throw new SystemError(`the disk of the data directory ${config.dir} is full (${free} bytes free)`);
     },
 
     async close(): Promise<void> {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { SystemError } from '../errors.js';
 import { isThreadStatus, THREAD_STATUSES, type ThreadStatus } from '../thread/state.js';
 import type { LogPosition } from './commitLog.js';
-import { isCode, syncDir } from './fileIo.js';
+import { isCode, PRIVATE_FILE_MODE, syncDir } from './fileIo.js';
 import type { LockOwner } from './fileLock.js';
 import type { IndexRow, ThreadIndex } from './threadIndex.js';
 import { decodeThreadId, encodeThreadId } from './threadFile.js';
@@ -99,7 +99,7 @@ export async function writeSnapshot(dir: string, index: ThreadIndex, covers: Log
   const slots = index.orderedSlots();
   const dirMtimeMs = index.dirMtimeMs;
   const tmp = join(dir, `snapshot.${randomBytes(6).toString('hex')}.tmp`);
-  const file = await open(tmp, 'w');
+  const file = await open(tmp, 'w', PRIVATE_FILE_MODE);
   let count = 0;
   try {
     const agents = [...index.agents];

@@ -1,7 +1,7 @@
 import { fstatSync, ftruncateSync, openSync, unlinkSync, type Stats } from 'node:fs';
 import { join, sep } from 'node:path';
 import { SystemError, UnreadableThreadError } from '../errors.js';
-import { causeOf, closeQuietly, isCode, readRange, sameFile, sameStamp, stampOf, statIfExists, writeAll, type FileStamp } from './fileIo.js';
+import { causeOf, closeQuietly, isCode, PRIVATE_FILE_MODE, readRange, sameFile, sameStamp, stampOf, statIfExists, writeAll, type FileStamp } from './fileIo.js';
 import { ThreadCache, type CachedThread } from './threadCache.js';
 import { parseThreadFile, THREAD_FILE_EXT } from './threadFile.js';
 
@@ -192,7 +192,7 @@ export class ThreadFiles {
   createFile(file: string): number {
     let fd: number;
     try {
-      fd = openSync(file, 'wx+');
+      fd = openSync(file, 'wx+', PRIVATE_FILE_MODE);
     } catch (error) {
       if (isCode(error, 'EEXIST')) throw error;
       throw new SystemError(`cannot create ${file} (${causeOf(error)})`, { cause: error });

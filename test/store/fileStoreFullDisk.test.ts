@@ -12,8 +12,21 @@ import { createFileStore } from '../../src/store/fileStore.js';
 import type { ThreadStore } from '../../src/store/threadStore.js';
 import { newThread } from './fixtures/events.js';
 
-/** Writes (`writeSync`) to refuse with ENOSPC before the disk has room again. */
-const full = vi.hoisted(() => ({ writes: 0 }));
+/**
+ * Writes (`writeSync`) to refuse with ENOSPC before the disk has room again; the bytes `statfs`
+ * says are free to this user (`undefined`: what the disk says).
+ */
+const full = vi.hoisted(() => ({ writes: 0, bytesFree: undefined as number | undefined }));
+
+vi.mock('node:fs/promises', async (importOriginal) => {
+  const actual = await importOriginal<typeof import('node:fs/promises')>();
+  const statfs = (async (...args: Parameters<typeof actual.statfs>) => {
+    const stats = await actual.statfs(...args);
+    if (full.bytesFree === undefined) return stats;
+    return Object.assign(Object.create(Object.getPrototypeOf(stats) as object) as typeof stats, stats, { bsize: 4096, bavail: Math.floor(full.bytesFree / 4096) });
+  }) as typeof actual.statfs;
+  return { ...actual, statfs, default: { ...actual, statfs } };
+});
 
 vi.mock('node:fs', async (importOriginal) => {
   const actual = await importOriginal<typeof import('node:fs')>();
@@ -42,6 +55,7 @@ describe('the file store on a full disk', () => {
     dir = await mkdtemp(join(tmpdir(), 'switchyard-fulldisk-'));
     rebuilt = [];
     full.writes = 0;
+    full.bytesFree = undefined;
   });
 
   afterEach(async () => {
@@ -72,5 +86,16 @@ describe('the file store on a full disk', () => {
     await expect(store.create(newThread('later'))).rejects.toThrow(SystemError);
     expect((await store.create(newThread('later'))).id).toBe('later');
     expect((await store.list()).map((s) => s.id)).toEqual(['later']);
+  });
+
+  it('is not ready while its disk is full (a probe takes it out of rotation), and ready once it has room again', async () => {
+    const store = await openStore();
+    await expect(store.ready!()).resolves.toBeUndefined();
+    full.bytesFree = 4096;
+    const refused = await store.ready!().catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(SystemError);
+    expect((refused as Error).message).toBe(`the disk of the data directory ${dir} is full (4096 bytes free)`);
+    full.bytesFree = 64 * 1024 * 1024;
+    await expect(store.ready!()).resolves.toBeUndefined();
   });
 });

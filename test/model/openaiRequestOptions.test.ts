@@ -66,3 +66,34 @@ describe('createOpenAIModel: toolChoice and parallelToolCalls', () => {
     expect(() => createOpenAIModel({ apiKey: API_KEY, parallelToolCalls: 'no' as never })).toThrow(new ConfigError('parallelToolCalls must be true, false or null (not sent), got "no"'));
   });
 });
+
+describe('createOpenAIModel: strict', () => {
+  /** The `strict` of each function sent, `'absent'` where the field was not sent. */
+  function strictSent(body: Record<string, unknown>): unknown[] {
+    const tools = body['tools'] as Array<{ function: Record<string, unknown> }>;
+    return tools.map((tool) => ('strict' in tool.function ? tool.function['strict'] : 'absent'));
+  }
+
+  describe.each(['own client', "caller's client"] as const)('with its %s', (how) => {
+    it.each([
+      [{}, [true]],
+      [{ strict: true }, [true]],
+      [{ strict: false }, [false]],
+      [{ strict: null }, ['absent']],
+    ] as const)('with %j sends strict %j (a provider that refuses the field, or strict true, gets none or false)', async (options, sent) => {
+      expect(strictSent(await sentBody(options, how))).toEqual(sent);
+    });
+  });
+
+  it('keeps each model to its own setting when two models share an agent\'s tool list', async () => {
+    const tools = [addTool];
+    const strictBody = await sentBody({}, 'own client', tools);
+    const plainBody = await sentBody({ strict: null }, 'own client', tools);
+    const againBody = await sentBody({}, 'own client', tools);
+    expect([strictSent(strictBody), strictSent(plainBody), strictSent(againBody)]).toEqual([[true], ['absent'], [true]]);
+  });
+
+  it('refuses a value that is not true, false or null, at construction', () => {
+    expect(() => createOpenAIModel({ apiKey: API_KEY, strict: 'no' as never })).toThrow(new ConfigError('strict must be true, false or null (not sent), got "no"'));
+  });
+});

@@ -117,6 +117,15 @@ export interface OpenAIModelOptions {
    * @default false
    */
   parallelToolCalls?: boolean | null | undefined;
+  /**
+   * The `strict` of each function offered: `true` sends `strict: true` for every tool whose schema
+   * strict mode takes ({@link ToolSpec.strict}) and `false` for the others; `false` sends
+   * `strict: false` for every tool, for a server that refuses strict mode; `null` does not send the
+   * field, for a server that refuses it (RouteLLM, Gemini behind some proxies). Arguments are
+   * validated against the tool's schema whatever is sent.
+   * @default true
+   */
+  strict?: boolean | null | undefined;
 }
 
 /** {@link OpenAIModelOptions} after defaults: what a model actually runs with. */
@@ -163,6 +172,15 @@ interface NormalizedOpenAIModelOptions {
   readonly parallelToolCalls: boolean | undefined;
   /** `,"tool_choice":...,"parallel_tool_calls":...` as sent after the tools (what is set of the two). */
   readonly toolOptionsJson: string;
+  /** The `strict` option: `true` strict where a tool's schema allows, `false` never, `undefined` not sent. */
+  readonly strict: boolean | undefined;
+  /**
+   * The tools as the API takes them, and as JSON text, per tool list (an agent's is fixed): built
+   * once per model, not per request (their JSON Schemas are most of a request's bytes and
+   * serializing time), and per model since `strict` shapes them.
+   */
+  readonly toolLists: WeakMap<readonly ToolSpec[], ChatCompletionFunctionTool[]>;
+  readonly toolListsJson: WeakMap<readonly ToolSpec[], string>;
 }
 
 /** The SDK's own default endpoint. */
@@ -180,15 +198,16 @@ const MAX_MESSAGE_CHARS = 300;
  *
  * Each request sends the prompt as the system message and the thread context as the user message,
  * offers the tools as functions (strict when their schema allows: {@link ToolSpec.strict}) with
- * `tool_choice: 'required'` and no parallel calls (see
- * {@link OpenAIModelOptions.toolChoice} and {@link OpenAIModelOptions.parallelToolCalls}), and
+ * `tool_choice: 'required'` and no parallel calls (see {@link OpenAIModelOptions.toolChoice},
+ * {@link OpenAIModelOptions.parallelToolCalls} and {@link OpenAIModelOptions.strict}), and
  * never retries: switchyard retries itself, with the backoff recorded in the thread (no sooner than
  * an error's `Retry-After` or `retry-after-ms` asks: see {@link ModelFailure.retryAfterMs}). HTTP errors,
  * timeouts, aborts and malformed responses come back as `{ success: false }`; nothing is thrown. An
  * answer with several tool calls is a malformed one (a `malformed` failure naming the calls, which a
  * thread records as `invalid_json`): none of them is taken.
  *
- * @throws {ConfigError} at construction when `timeoutMs` is not a positive number, when no API
+ * @throws {ConfigError} at construction when `timeoutMs` is not a positive number, when `toolChoice`,
+ * `parallelToolCalls` or `strict` is a value they do not take, when no API
  * key and no `baseURL` are configured, when the key has a character an HTTP header cannot carry
  * (a control character, or one past U+00FF such as a smart quote), or when the base URL is not an
  * absolute http(s) URL.
@@ -290,7 +309,14 @@ function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOpt
   if (parallelToolCalls !== undefined && typeof parallelToolCalls !== 'boolean') {
     throw new ConfigError(`parallelToolCalls must be true, false or null (not sent), got ${describe(parallelToolCalls)}`);
   }
+  const strict = options.strict === undefined ? true : (options.strict ?? undefined);
+  if (strict !== undefined && typeof strict !== 'boolean') {
+    throw new ConfigError(`strict must be true, false or null (not sent), got ${describe(strict)}`);
+  }
   const body = {
+    strict,
+    toolLists: new WeakMap<readonly ToolSpec[], ChatCompletionFunctionTool[]>(),
+    toolListsJson: new WeakMap<readonly ToolSpec[], string>(),
     modelJson: JSON.stringify(model),
     temperatureJson: temperature === undefined ? '' : `,"temperature":${JSON.stringify(temperature)}`,
     maxAnswerChars,
@@ -634,7 +660,7 @@ function bodyObject(config: NormalizedOpenAIModelOptions, request: ModelRequest)
   };
   // OpenAI rejects tool_choice without tools, so an agent with no tools gets a plain completion.
   if (request.tools.length > 0) {
-    body.tools = functionTools(request.tools);
+    body.tools = functionTools(config, request.tools);
     if (config.toolChoice !== undefined) body.tool_choice = config.toolChoice;
     if (config.parallelToolCalls !== undefined) body.parallel_tool_calls = config.parallelToolCalls;
   }
@@ -642,20 +668,15 @@ function bodyObject(config: NormalizedOpenAIModelOptions, request: ModelRequest)
   return body;
 }
 
-// The tools as the API takes them, and as JSON text, per tool list (an agent's is fixed): built once,
-// not per request. Their JSON Schemas are most of a request's bytes and serializing time.
-const toolLists = new WeakMap<readonly ToolSpec[], ChatCompletionFunctionTool[]>();
-const toolListsJson = new WeakMap<readonly ToolSpec[], string>();
-
-/** The tools as the API takes them: strict functions, but those whose schema strict mode cannot take ({@link ToolSpec.strict}). */
-function functionTools(tools: readonly ToolSpec[]): ChatCompletionFunctionTool[] {
-  let list = toolLists.get(tools);
+/** The tools as the API takes them, with the `strict` the model's option gives each (see {@link OpenAIModelOptions.strict}). */
+function functionTools(config: NormalizedOpenAIModelOptions, tools: readonly ToolSpec[]): ChatCompletionFunctionTool[] {
+  let list = config.toolLists.get(tools);
   if (list === undefined) {
-    list = tools.map((tool) => ({
-      type: 'function' as const,
-      function: { name: tool.name, description: tool.description, parameters: tool.parameters, strict: tool.strict ?? true },
-    }));
-    toolLists.set(tools, list);
+    list = tools.map((tool) => {
+      const fn = { name: tool.name, description: tool.description, parameters: tool.parameters };
+      return { type: 'function' as const, function: config.strict === undefined ? fn : { ...fn, strict: config.strict && (tool.strict ?? true) } };
+    });
+    config.toolLists.set(tools, list);
   }
   return list;
 }
@@ -680,10 +701,10 @@ function systemJson(request: ModelRequest): string {
 function toolsJson(config: NormalizedOpenAIModelOptions, tools: readonly ToolSpec[]): string {
   // OpenAI rejects tool_choice without tools, so an agent with no tools gets a plain completion.
   if (tools.length === 0) return '';
-  let json = toolListsJson.get(tools);
+  let json = config.toolListsJson.get(tools);
   if (json === undefined) {
-    json = JSON.stringify(functionTools(tools));
-    toolListsJson.set(tools, json);
+    json = JSON.stringify(functionTools(config, tools));
+    config.toolListsJson.set(tools, json);
   }
   return `,"tools":${json}${config.toolOptionsJson}`;
 }

@@ -212,6 +212,23 @@ describe('createOpenAIModel: tool call arguments as providers send them', () => 
   });
 });
 
+describe('createOpenAIModel: tool names as gpt-oss servers send them (QA28 D2)', () => {
+  it.each([
+    ['charge<|channel|>commentary', 'charge'],
+    ['charge <|constrain|>json', 'charge'],
+    ['functions.charge', 'charge'],
+    ['functions.charge<|channel|>commentary', 'charge'],
+  ])('takes %j, Harmony tokens leaked or the recipient prefix kept, as the offered tool %j', async (sent, taken) => {
+    const result = await answerOf({ body: toolCalls(functionCall('c1', sent, '{"amount":5}')) });
+    expect(result).toMatchObject({ success: true, data: { toolCall: { name: taken, arguments: '{"amount":5}' } } });
+  });
+
+  it('keeps a name that is no offered tool once cleaned as it came, for the error to show', async () => {
+    const result = await answerOf({ body: toolCalls(functionCall('c1', 'assistant<|channel|>analysis', '{}')) });
+    expect(result).toMatchObject({ success: true, data: { toolCall: { name: 'assistant<|channel|>analysis' } } });
+  });
+});
+
 describe('createOpenAIModel: what a provider says about an answer it did not give', () => {
   it('says an answer cut at the token limit was cut, quoting what came', async () => {
     const error = failureOf(await answerOf({

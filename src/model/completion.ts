@@ -1,6 +1,6 @@
 import { clipText } from '../errors.js';
 import type { ChatCompletion } from 'openai/resources/chat/completions';
-import type { ModelFailure, ModelOutput, ModelResult } from './model.js';
+import type { ModelFailure, ModelOutput, ModelResult, ToolSpec } from './model.js';
 
 /** What {@link mapCompletion} needs of a model's configuration. */
 export interface CompletionSettings {
@@ -23,9 +23,10 @@ const MAX_QUOTED_CHARS = 300;
  * The answer of a chat completions response, or the failure it is: a tool call or text for
  * {@link parseNextStep}, never trusting the SDK's types (a misbehaving server may send anything
  * with status 200). A failure here has no status: it is handled as any malformed answer (an error
- * the model sees, a backoff, an escalation after too many in a row).
+ * the model sees, a backoff, an escalation after too many in a row). `offered` are the tools the
+ * request offered, which a tool call's name is read against (see {@link offeredName}).
  */
-export function mapCompletion(completion: unknown, settings: CompletionSettings): ModelResult {
+export function mapCompletion(completion: unknown, settings: CompletionSettings, offered: readonly ToolSpec[] = []): ModelResult {
   // The SDK hands over a body served as text/plain (or with no type) as its text: a simple shim or
   // gateway may mislabel a JSON completion so.
   const raw = typeof completion === 'string' ? parsedText(completion) : completion;
@@ -65,7 +66,7 @@ export function mapCompletion(completion: unknown, settings: CompletionSettings)
     const toolCall =
       call.type === 'custom'
         ? { name: String(call.custom?.name ?? ''), arguments: argumentsText(call.custom?.input) }
-        : { name: String(call.function?.name ?? ''), arguments: argumentsText(call.function?.arguments) };
+        : { name: offeredName(String(call.function?.name ?? ''), offered), arguments: argumentsText(call.function?.arguments) };
     if (toolCall.arguments.length > settings.maxAnswerChars) return tooLong(settings, toolCall.arguments.length);
     if (choice.finish_reason === 'length' && !isWholeObject(toolCall.arguments)) return failure(settings, cutOff(toolCall.arguments), 'malformed');
     const data: ModelOutput = { ...base, toolCall };
@@ -80,6 +81,25 @@ export function mapCompletion(completion: unknown, settings: CompletionSettings)
   }
   const data: ModelOutput = { ...base, text };
   return { success: true, data };
+}
+
+/** Where gpt-oss's Harmony tokens begin in a tool name a server left them in. */
+const HARMONY_TOKEN = '<|';
+/** The recipient prefix of a Harmony tool call (`functions.charge`), which some servers keep. */
+const RECIPIENT_PREFIX = 'functions.';
+
+/**
+ * The offered tool a call's name means when the server left gpt-oss's Harmony tokens in it
+ * (`charge<|channel|>commentary`, seen on vLLM and Ollama) or kept the recipient's `functions.`
+ * prefix: no tool name holds `<|` or a dot (`TOOL_NAME`), so the rest is the tool. A name that is
+ * no offered tool once cleaned is kept as it came, for the error to show what was sent.
+ */
+function offeredName(name: string, offered: readonly ToolSpec[]): string {
+  const cut = name.indexOf(HARMONY_TOKEN);
+  if (cut < 0 && !name.startsWith(RECIPIENT_PREFIX)) return name;
+  const bare = (cut < 0 ? name : name.slice(0, cut)).trim();
+  const cleaned = bare.startsWith(RECIPIENT_PREFIX) ? bare.slice(RECIPIENT_PREFIX.length) : bare;
+  return offered.some((tool) => tool.name === cleaned) ? cleaned : name;
 }
 
 /** The most characters of an answer a message quotes. */

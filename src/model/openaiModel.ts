@@ -240,7 +240,7 @@ export function createOpenAIModel(options: OpenAIModelOptions = {}): Model {
       const completion = config.ownClient
         ? await config.client.post<ChatCompletion>('/chat/completions', { body: requestBody(config, request), headers: JSON_HEADERS, ...options })
         : await config.client.chat.completions.create(bodyObject(config, request), options);
-      const result = mapCompletion(completion, answers);
+      const result = mapCompletion(completion, answers, request.tools);
       return result.success ? result : { success: false, error: { ...result.error, endpoint: config.endpoint } };
     } catch (error) {
       return { success: false, error: { ...mapError(config, request.signal, timedOut(), error), endpoint: config.endpoint } };

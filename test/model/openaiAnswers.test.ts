@@ -229,6 +229,27 @@ describe('createOpenAIModel: tool names as gpt-oss servers send them (QA28 D2)',
   });
 });
 
+describe('createOpenAIModel: a 400 refusing a field the options control (QA28 D6)', () => {
+  it.each([
+    ["Unsupported parameter: 'parallel_tool_calls' is not supported with this model.", 'the server refuses parallel_tool_calls: pass parallelToolCalls: null to createOpenAIModel'],
+    ['"required" tool_choice is not supported', "the server refuses tool_choice: pass toolChoice: 'auto' (or null) to createOpenAIModel"],
+    ['Validation Error: "strict" - Extra inputs are not permitted', 'the server refuses strict tools: pass strict: false (or null) to createOpenAIModel'],
+  ])('names the option that stops sending what %j refuses, before the server\'s words', async (said, hint) => {
+    const result = await answerOf({ status: 400, body: JSON.stringify({ error: { message: said, type: 'invalid_request_error' } }) });
+    expect(endpointNamed(failureOf(result).message)).toBe(`POST <endpoint>: ${hint}; 400 ${said}`);
+  });
+
+  it('says nothing of an option that already sends nothing, nor of another 400', async () => {
+    const refused = JSON.stringify({ error: { message: "Unsupported parameter: 'parallel_tool_calls'" } });
+    const unsent = await answerOf({ status: 400, body: refused }, { parallelToolCalls: null });
+    const other = await answerOf({ status: 400, body: JSON.stringify({ error: { message: "This model's maximum context length is 8192 tokens." } }) });
+    expect([endpointNamed(failureOf(unsent).message), endpointNamed(failureOf(other).message)]).toEqual([
+      "POST <endpoint>: 400 Unsupported parameter: 'parallel_tool_calls'",
+      "POST <endpoint>: 400 This model's maximum context length is 8192 tokens.",
+    ]);
+  });
+});
+
 describe('createOpenAIModel: what a provider says about an answer it did not give', () => {
   it('says an answer cut at the token limit was cut, quoting what came', async () => {
     const error = failureOf(await answerOf({

@@ -752,7 +752,7 @@ function mapError(
       ? error.message
       : `${error.status} ${error.message}`;
     // Said before the server's word, which the kept text may cut.
-    const hint = config.noKeyHint !== undefined && (error.status === 401 || error.status === 403) ? `${config.noKeyHint}; ` : '';
+    const hint = config.noKeyHint !== undefined && (error.status === 401 || error.status === 403) ? `${config.noKeyHint}; ` : refusedOptionHint(config, error.status, message);
     const failure: ModelFailure = { kind: 'http', status: error.status, message: atEndpoint(config, `${hint}${message}`) };
     // A rate limit's (or an overload's) Retry-After: the agent waits at least that long.
     const wait = retryAfterMs(error.headers, Date.now());
@@ -765,6 +765,25 @@ function mapError(
   return failureOf('http', atEndpoint(config, `model request failed: ${text}`));
 }
 
+
+/**
+ * What to pass when a 400 or 422 names a field of the request an option controls (o1 and o3-mini
+ * refuse `parallel_tool_calls`, older vLLM `tool_choice: "required"`, RouteLLM `strict`), as
+ * `<hint>; `, said before the server's words; nothing for another error, or a field not sent.
+ */
+function refusedOptionHint(config: NormalizedOpenAIModelOptions, status: number, said: string): string {
+  if (status !== 400 && status !== 422) return '';
+  if (config.parallelToolCalls !== undefined && said.includes('parallel_tool_calls')) {
+    return 'the server refuses parallel_tool_calls: pass parallelToolCalls: null to createOpenAIModel; ';
+  }
+  if (config.toolChoice !== undefined && said.includes('tool_choice')) {
+    return `the server refuses tool_choice: pass toolChoice: ${config.toolChoice === 'auto' ? 'null' : "'auto' (or null)"} to createOpenAIModel; `;
+  }
+  if (config.strict !== undefined && /\bstrict\b/.test(said)) {
+    return `the server refuses strict tools: pass strict: ${config.strict ? 'false (or null)' : 'null'} to createOpenAIModel; `;
+  }
+  return '';
+}
 
 /** What to do about a redirect of the model's POST to `location`: name it as the base URL to set. */
 function redirectAdvice(config: NormalizedOpenAIModelOptions, status: number, location: string | null | undefined): string {

@@ -250,6 +250,32 @@ describe('createOpenAIModel: a 400 refusing a field the options control (QA28 D6
   });
 });
 
+describe('createOpenAIModel: an HTML page instead of the API (QA28 D7)', () => {
+  // The head of a gateway's error page, as Cloudflare serves it: its title comes after 300 characters.
+  const page = [
+    '<!DOCTYPE html>',
+    '<!--[if lt IE 7]> <html class="no-js ie6 oldie" lang="en-US"> <![endif]-->',
+    '<!--[if IE 7]>    <html class="no-js ie7 oldie" lang="en-US"> <![endif]-->',
+    '<!--[if IE 8]>    <html class="no-js ie8 oldie" lang="en-US"> <![endif]-->',
+    '<!--[if gt IE 8]><!--> <html class="no-js" lang="en-US"> <!--<![endif]-->',
+    '<head>',
+    '<title>api.example.com | 524: A timeout occurred</title>',
+    '<meta charset="UTF-8" />',
+    `<style>${'body{margin:0}'.repeat(100)}</style>`,
+    '</head><body>A timeout occurred</body></html>',
+  ].join('\n');
+
+  it("names an error status's HTML page by its title, which a quote of its first characters would miss", async () => {
+    const result = await answerOf({ status: 524, headers: { 'content-type': 'text/html' }, body: page });
+    expect(endpointNamed(failureOf(result).message)).toBe('POST <endpoint>: 524 an HTML page, not the API\'s JSON: "api.example.com | 524: A timeout occurred"');
+  });
+
+  it('names an HTML page served with status 200 by its title too', async () => {
+    const result = await answerOf({ headers: { 'content-type': 'text/html' }, body: '<html><head><title>Sign in &amp; continue</title></head><body>login</body></html>' });
+    expect(endpointNamed(failureOf(result).message)).toBe('POST <endpoint>: model response is an HTML page, not the API\'s JSON: "Sign in & continue"');
+  });
+});
+
 describe('createOpenAIModel: what a provider says about an answer it did not give', () => {
   it('says an answer cut at the token limit was cut, quoting what came', async () => {
     const error = failureOf(await answerOf({

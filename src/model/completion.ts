@@ -1,4 +1,5 @@
 import { clipText } from '../errors.js';
+import { htmlPageSummary } from './htmlPage.js';
 import type { ChatCompletion } from 'openai/resources/chat/completions';
 import type { ModelFailure, ModelOutput, ModelResult, ToolSpec } from './model.js';
 
@@ -31,7 +32,8 @@ export function mapCompletion(completion: unknown, settings: CompletionSettings,
   // gateway may mislabel a JSON completion so.
   const raw = typeof completion === 'string' ? parsedText(completion) : completion;
   if (typeof raw !== 'object' || raw === null) {
-    return failure(settings, `model response is not a JSON object: ${describe(raw)}`);
+    const page = typeof raw === 'string' ? htmlPageSummary(raw) : undefined;
+    return failure(settings, `model response is ${page ?? `not a JSON object: ${describe(raw)}`}`);
   }
   const choices = (raw as { choices?: unknown }).choices;
   const first: unknown = Array.isArray(choices) ? choices[0] : undefined;

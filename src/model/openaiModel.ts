@@ -26,6 +26,7 @@ import {
   type TransportInit,
 } from './httpTransport.js';
 import { describe, mapCompletion, type CompletionSettings } from './completion.js';
+import { htmlPageSummary } from './htmlPage.js';
 import { providerFailure } from './providerFailure.js';
 import type { Model, ModelFailure, ModelRequest, ModelResult, ToolSpec } from './model.js';
 import { retryAfterMs } from './retryAfter.js';
@@ -748,9 +749,9 @@ function mapError(
     if (special !== undefined) return special;
     // The SDK's message is "<status> <server message>"; headers are never included. The endpoint
     // comes first, so a long server message cannot push it out of the kept text.
-    const message = error.message.startsWith(String(error.status))
-      ? error.message
-      : `${error.status} ${error.message}`;
+    const said = error.message.startsWith(String(error.status)) ? error.message.slice(String(error.status).length).trimStart() : error.message;
+    // A gateway's or a site's HTML page: its title, not the first characters of its markup.
+    const message = said === '' ? String(error.status) : `${error.status} ${htmlPageSummary(said) ?? said}`;
     // Said before the server's word, which the kept text may cut.
     const hint = config.noKeyHint !== undefined && (error.status === 401 || error.status === 403) ? `${config.noKeyHint}; ` : refusedOptionHint(config, error.status, message);
     const failure: ModelFailure = { kind: 'http', status: error.status, message: atEndpoint(config, `${hint}${message}`) };

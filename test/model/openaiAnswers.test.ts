@@ -276,6 +276,25 @@ describe('createOpenAIModel: an HTML page instead of the API (QA28 D7)', () => {
   });
 });
 
+describe('createOpenAIModel: an empty answer and a base URL without its path (QA28 D8, D9)', () => {
+  it('says a 200 with an empty body is empty', async () => {
+    const result = await answerOf({ body: '' });
+    expect(endpointNamed(failureOf(result).message)).toBe('POST <endpoint>: model response is an empty body');
+  });
+
+  it('says on a 404 to a base URL without a path that servers mostly serve the API under /v1', async () => {
+    const server = await rawServer(() => ({ status: 404, headers: { 'content-type': 'text/plain' }, body: '404 page not found' }));
+    const origin = server.baseURL.replace(/\/v1$/, '');
+    const result = await createOpenAIModel({ baseURL: origin, apiKey: 'sk-test-secret-123' }).complete(request());
+    expect(failureOf(result).message).toBe(`POST ${origin}/chat/completions: the base URL has no path: OpenAI-compatible servers mostly serve the API under /v1 (${origin}/v1); 404 404 page not found`);
+  });
+
+  it('says nothing of /v1 on a 404 to a base URL with a path (a wrong model, say)', async () => {
+    const result = await answerOf({ status: 404, body: JSON.stringify({ error: { message: 'The model `gpt-9` does not exist' } }) });
+    expect(endpointNamed(failureOf(result).message)).toBe('POST <endpoint>: 404 The model `gpt-9` does not exist');
+  });
+});
+
 describe('createOpenAIModel: what a provider says about an answer it did not give', () => {
   it('says an answer cut at the token limit was cut, quoting what came', async () => {
     const error = failureOf(await answerOf({

@@ -31,6 +31,8 @@ export function mapCompletion(completion: unknown, settings: CompletionSettings,
   // The SDK hands over a body served as text/plain (or with no type) as its text: a simple shim or
   // gateway may mislabel a JSON completion so.
   const raw = typeof completion === 'string' ? parsedText(completion) : completion;
+  // The SDK hands over an empty JSON body as undefined.
+  if (raw === undefined || (typeof raw === 'string' && raw.trim() === '')) return failure(settings, 'model response is an empty body');
   if (typeof raw !== 'object' || raw === null) {
     const page = typeof raw === 'string' ? htmlPageSummary(raw) : undefined;
     return failure(settings, `model response is ${page ?? `not a JSON object: ${describe(raw)}`}`);

@@ -753,7 +753,9 @@ function mapError(
     // A gateway's or a site's HTML page: its title, not the first characters of its markup.
     const message = said === '' ? String(error.status) : `${error.status} ${htmlPageSummary(said) ?? said}`;
     // Said before the server's word, which the kept text may cut.
-    const hint = config.noKeyHint !== undefined && (error.status === 401 || error.status === 403) ? `${config.noKeyHint}; ` : refusedOptionHint(config, error.status, message);
+    const hint = config.noKeyHint !== undefined && (error.status === 401 || error.status === 403)
+      ? `${config.noKeyHint}; `
+      : refusedOptionHint(config, error.status, message) || missingPathHint(config, error.status);
     const failure: ModelFailure = { kind: 'http', status: error.status, message: atEndpoint(config, `${hint}${message}`) };
     // A rate limit's (or an overload's) Retry-After: the agent waits at least that long.
     const wait = retryAfterMs(error.headers, Date.now());
@@ -766,6 +768,16 @@ function mapError(
   return failureOf('http', atEndpoint(config, `model request failed: ${text}`));
 }
 
+
+/**
+ * What a 404 to a base URL without a path (`http://127.0.0.1:11434`, as OLLAMA_HOST is written)
+ * says first: that servers mostly serve the API under `/v1`, as `<hint>; `; nothing otherwise.
+ */
+function missingPathHint(config: NormalizedOpenAIModelOptions, status: number): string {
+  const base = status === 404 ? URL.parse(config.client.baseURL) : null;
+  if (base === null || (base.pathname !== '' && base.pathname !== '/')) return '';
+  return `the base URL has no path: OpenAI-compatible servers mostly serve the API under /v1 (${base.origin}/v1); `;
+}
 
 /**
  * What to pass when a 400 or 422 names a field of the request an option controls (o1 and o3-mini

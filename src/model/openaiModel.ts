@@ -75,7 +75,7 @@ export interface OpenAIModelOptions {
    * Time allowed for one request, response body included, before it fails with kind `'timeout'`.
    * An agent without its own `decideTimeoutMs` waits this long plus 5 s for the model (see
    * {@link Model.timeoutMs}), so raising it for a slow server is enough.
-   * @default 60000
+   * @default SWITCHYARD_MODEL_TIMEOUT_MS of `env` (whole milliseconds), then 60000
    */
   timeoutMs?: number | undefined;
   /**
@@ -303,7 +303,8 @@ function transportOptions(signal: AbortSignal, maxBodyBytes: number): FetchOptio
 }
 
 function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOptions {
-  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const env = variables(options.env ?? process.env);
+  const timeoutMs = options.timeoutMs ?? envTimeoutMs(env) ?? DEFAULT_TIMEOUT_MS;
   if (!Number.isFinite(timeoutMs) || timeoutMs <= 0 || timeoutMs > MAX_TIMER_MS) {
     throw new ConfigError(`timeoutMs must be a positive number of milliseconds, at most ${MAX_TIMER_MS}, got ${timeoutMs}`);
   }
@@ -311,7 +312,6 @@ function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOpt
   if (!Number.isSafeInteger(maxAnswerChars) || maxAnswerChars <= 0) {
     throw new ConfigError(`maxAnswerChars must be a positive whole number of characters, got ${maxAnswerChars}`);
   }
-  const env = variables(options.env ?? process.env);
   const model = options.model ?? env('SWITCHYARD_MODEL') ?? DEFAULT_MODEL;
   const temperature = options.temperature;
   // The SDK only accepts integer timeouts.
@@ -413,6 +413,20 @@ function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOpt
     ownClient: true,
     bodyBytes: ownTransport && logLevel !== 'debug',
   };
+}
+
+/**
+ * SWITCHYARD_MODEL_TIMEOUT_MS of `env` (a whole number of milliseconds), for `serve` and `worker`
+ * without a config file; undefined when unset. Anything else is a {@link ConfigError} naming it.
+ */
+function envTimeoutMs(env: (name: string) => string | undefined): number | undefined {
+  const raw = env('SWITCHYARD_MODEL_TIMEOUT_MS');
+  if (raw === undefined) return undefined;
+  const ms = /^\d+$/.test(raw.trim()) ? Number(raw.trim()) : NaN;
+  if (!(ms >= 1 && ms <= MAX_TIMER_MS)) {
+    throw new ConfigError(`SWITCHYARD_MODEL_TIMEOUT_MS must be a whole number of milliseconds from 1 to ${MAX_TIMER_MS}, got ${JSON.stringify(raw)}`);
+  }
+  return ms;
 }
 
 /** The fields of a request switchyard sets itself, and what to do instead of setting them in `extraBody`. */

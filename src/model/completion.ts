@@ -1,6 +1,7 @@
 import { clipText } from '../errors.js';
+import { htmlPageSummary } from './htmlPage.js';
 import type { ChatCompletion } from 'openai/resources/chat/completions';
-import type { ModelFailure, ModelOutput, ModelResult } from './model.js';
+import type { ModelFailure, ModelOutput, ModelResult, ToolSpec } from './model.js';
 
 /** What {@link mapCompletion} needs of a model's configuration. */
 export interface CompletionSettings {
@@ -23,14 +24,18 @@ const MAX_QUOTED_CHARS = 300;
  * The answer of a chat completions response, or the failure it is: a tool call or text for
  * {@link parseNextStep}, never trusting the SDK's types (a misbehaving server may send anything
  * with status 200). A failure here has no status: it is handled as any malformed answer (an error
- * the model sees, a backoff, an escalation after too many in a row).
+ * the model sees, a backoff, an escalation after too many in a row). `offered` are the tools the
+ * request offered, which a tool call's name is read against (see {@link offeredName}).
  */
-export function mapCompletion(completion: unknown, settings: CompletionSettings): ModelResult {
+export function mapCompletion(completion: unknown, settings: CompletionSettings, offered: readonly ToolSpec[] = []): ModelResult {
   // The SDK hands over a body served as text/plain (or with no type) as its text: a simple shim or
   // gateway may mislabel a JSON completion so.
   const raw = typeof completion === 'string' ? parsedText(completion) : completion;
+  // The SDK hands over an empty JSON body as undefined.
+  if (raw === undefined || (typeof raw === 'string' && raw.trim() === '')) return failure(settings, 'model response is an empty body');
   if (typeof raw !== 'object' || raw === null) {
-    return failure(settings, `model response is not a JSON object: ${describe(raw)}`);
+    const page = typeof raw === 'string' ? htmlPageSummary(raw) : undefined;
+    return failure(settings, `model response is ${page ?? `not a JSON object: ${describe(raw)}`}`);
   }
   const choices = (raw as { choices?: unknown }).choices;
   const first: unknown = Array.isArray(choices) ? choices[0] : undefined;
@@ -65,7 +70,7 @@ export function mapCompletion(completion: unknown, settings: CompletionSettings)
     const toolCall =
       call.type === 'custom'
         ? { name: String(call.custom?.name ?? ''), arguments: argumentsText(call.custom?.input) }
-        : { name: String(call.function?.name ?? ''), arguments: argumentsText(call.function?.arguments) };
+        : { name: offeredName(String(call.function?.name ?? ''), offered), arguments: argumentsText(call.function?.arguments) };
     if (toolCall.arguments.length > settings.maxAnswerChars) return tooLong(settings, toolCall.arguments.length);
     if (choice.finish_reason === 'length' && !isWholeObject(toolCall.arguments)) return failure(settings, cutOff(toolCall.arguments), 'malformed');
     const data: ModelOutput = { ...base, toolCall };
@@ -73,6 +78,8 @@ export function mapCompletion(completion: unknown, settings: CompletionSettings)
   }
   const text = contentText(message.content);
   if (text.length > settings.maxAnswerChars) return tooLong(settings, text.length);
+  const reasoning = text.trim() === '' ? reasoningChars(message) : 0;
+  if (reasoning > 0) return failure(settings, onlyReasoning(reasoning, choice.finish_reason === 'length'), 'malformed');
   if (choice.finish_reason === 'length' && !isWholeObject(text)) return failure(settings, cutOff(text), 'malformed');
   const refusal: unknown = message.refusal;
   if (text.trim() === '' && typeof refusal === 'string' && refusal.trim() !== '') {
@@ -80,6 +87,42 @@ export function mapCompletion(completion: unknown, settings: CompletionSettings)
   }
   const data: ModelOutput = { ...base, text };
   return { success: true, data };
+}
+
+/**
+ * How many characters of reasoning a message holds beside its answer: `reasoning_content` (vLLM,
+ * DeepSeek) or `reasoning` (Ollama, OpenRouter, newer vLLM); 0 without.
+ */
+function reasoningChars(message: object): number {
+  const { reasoning_content: content, reasoning } = message as { reasoning_content?: unknown; reasoning?: unknown };
+  const text = typeof content === 'string' && content.trim() !== '' ? content : reasoning;
+  return typeof text === 'string' ? text.trim().length : 0;
+}
+
+/** Why an answer of reasoning alone is refused: the token limit reached while reasoning (`cut`), or no answer after it. */
+function onlyReasoning(chars: number, cut: boolean): string {
+  return cut
+    ? `the token limit was reached while reasoning (${chars} characters), before any answer: answer sooner, or raise the output limit (extraBody max_completion_tokens or max_tokens)`
+    : `the model wrote only reasoning (${chars} characters), no answer: neither a tool call nor text`;
+}
+
+/** Where gpt-oss's Harmony tokens begin in a tool name a server left them in. */
+const HARMONY_TOKEN = '<|';
+/** The recipient prefix of a Harmony tool call (`functions.charge`), which some servers keep. */
+const RECIPIENT_PREFIX = 'functions.';
+
+/**
+ * The offered tool a call's name means when the server left gpt-oss's Harmony tokens in it
+ * (`charge<|channel|>commentary`, seen on vLLM and Ollama) or kept the recipient's `functions.`
+ * prefix: no tool name holds `<|` or a dot (`TOOL_NAME`), so the rest is the tool. A name that is
+ * no offered tool once cleaned is kept as it came, for the error to show what was sent.
+ */
+function offeredName(name: string, offered: readonly ToolSpec[]): string {
+  const cut = name.indexOf(HARMONY_TOKEN);
+  if (cut < 0 && !name.startsWith(RECIPIENT_PREFIX)) return name;
+  const bare = (cut < 0 ? name : name.slice(0, cut)).trim();
+  const cleaned = bare.startsWith(RECIPIENT_PREFIX) ? bare.slice(RECIPIENT_PREFIX.length) : bare;
+  return offered.some((tool) => tool.name === cleaned) ? cleaned : name;
 }
 
 /** The most characters of an answer a message quotes. */

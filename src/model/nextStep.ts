@@ -16,9 +16,11 @@ type Parsed = { success: true; data: NextStep } | { success: false; error: strin
 /**
  * Reads a `NextStep` from a model's output (factor 1): a tool call, or text holding JSON
  * `{ "intent": ..., ...args }` or `{ "intent": ..., "args": {...} }` (a markdown fence around either
- * is allowed). Arguments a thread cannot hold faithfully (nested deeper than JSON values may be, a
- * number beyond a double, which JSON.parse reads as Infinity, or a `__proto__` key) are refused
- * here, before a decision records them.
+ * is allowed, so are a reasoning model's `<think>...</think>` block before it and prose around
+ * one fenced block). Arguments encoded twice (a JSON string holding the object) are that object.
+ * Arguments a thread cannot hold faithfully (nested deeper than JSON values may be, a number beyond
+ * a double, which JSON.parse reads as Infinity, or a `__proto__` key) are refused here, before a
+ * decision records them.
  */
 export function parseNextStep(output: ModelOutput): Parsed {
   if (output.toolCall) {
@@ -32,18 +34,15 @@ export function parseNextStep(output: ModelOutput): Parsed {
     } catch {
       return { success: false, error: `arguments of ${name} are not valid JSON: ${snippet(raw)}` };
     }
-    return checked(name, args);
+    return checked(name, typeof args === 'string' ? innerObject(args) : args);
   }
   if (output.text !== undefined) {
-    const text = unfenced(output.text);
+    const answer = afterReasoning(output.text);
+    const text = unfenced(answer);
     // A null content arrives as '': the model said nothing, which is no broken JSON.
     if (text === '') return { success: false, error: NOTHING };
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch {
-      return { success: false, error: `the answer is not valid JSON: ${snippet(output.text)}` };
-    }
+    const value = parsedAnswer(text, answer);
+    if (value === NOT_JSON) return { success: false, error: `the answer is not valid JSON: ${snippet(output.text)}` };
     if (typeof value !== 'object' || value === null || Array.isArray(value)) return { success: false, error: 'the answer must be a JSON object with an "intent"' };
     const { intent, args, ...rest } = value as Record<string, Json>;
     if (typeof intent !== 'string' || intent === '') return { success: false, error: 'the answer has no "intent" string' };
@@ -73,6 +72,59 @@ function hasProtoKey(value: Json): boolean {
   if (value === null || typeof value !== 'object') return false;
   if (Array.isArray(value)) return value.some(hasProtoKey);
   return Object.hasOwn(value, '__proto__') || Object.values(value).some(hasProtoKey);
+}
+
+/**
+ * Arguments sent as a JSON string holding the JSON object (encoded twice, as some models and
+ * proxies do): that object. A tool's input is always an object, so nothing else is meant. Any
+ * other string as it is, for the tool's schema to refuse.
+ */
+function innerObject(args: string): Json {
+  if (!args.trimStart().startsWith('{')) return args;
+  try {
+    const inner = JSON.parse(args) as Json;
+    return typeof inner === 'object' && inner !== null && !Array.isArray(inner) ? inner : args;
+  } catch {
+    return args;
+  }
+}
+
+const THINK_OPEN = '<think>';
+const THINK_CLOSE = '</think>';
+
+/**
+ * A text answer without the reasoning a model served without a reasoning parser writes before it
+ * (DeepSeek-R1, Qwen3, QwQ): a leading `<think>...</think>` block, or the reasoning up to a
+ * `</think>` whose opening tag was in the prompt. An answer that begins as JSON or a fence keeps a
+ * `</think>` it holds (in a string of its arguments).
+ */
+function afterReasoning(text: string): string {
+  const trimmed = text.trimStart();
+  if (!trimmed.startsWith(THINK_OPEN) && /^[{`]/.test(trimmed)) return text;
+  const close = trimmed.indexOf(THINK_CLOSE);
+  return close < 0 ? text : trimmed.slice(close + THINK_CLOSE.length);
+}
+
+/** Marks a text answer that holds no JSON. */
+const NOT_JSON = Symbol('not JSON');
+
+/**
+ * The JSON value of a text answer, or {@link NOT_JSON}: `text` (the answer without a fence around
+ * it), else the one fenced block prose surrounds in `answer` (`Here is my next step: ```json {...} ``` `).
+ * Two fenced blocks could mean either, and are no answer.
+ */
+function parsedAnswer(text: string, answer: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    const fences = [...answer.matchAll(/```(?:json)?\s*([\s\S]*?)```/gi)];
+    if (fences.length !== 1) return NOT_JSON;
+    try {
+      return JSON.parse(fences[0]![1]!.trim());
+    } catch {
+      return NOT_JSON;
+    }
+  }
 }
 
 /** `text` trimmed, without a markdown code fence (```` ```json ````) around it. */

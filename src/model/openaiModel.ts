@@ -14,6 +14,7 @@ import { MAX_TIMER_MS } from '../clock.js';
 import { codePointName, ConfigError } from '../errors.js';
 import { formDecoded, redactUrl } from '../context/redactUrl.js';
 import { isSecretParam } from '../context/redact.js';
+import { isJson, type Json } from '../thread/events.js';
 import {
   CALLER_SIGNAL,
   isHttpTransportFetch,
@@ -26,6 +27,7 @@ import {
   type TransportInit,
 } from './httpTransport.js';
 import { describe, mapCompletion, type CompletionSettings } from './completion.js';
+import { htmlPageSummary } from './htmlPage.js';
 import { providerFailure } from './providerFailure.js';
 import type { Model, ModelFailure, ModelRequest, ModelResult, ToolSpec } from './model.js';
 import { retryAfterMs } from './retryAfter.js';
@@ -73,7 +75,7 @@ export interface OpenAIModelOptions {
    * Time allowed for one request, response body included, before it fails with kind `'timeout'`.
    * An agent without its own `decideTimeoutMs` waits this long plus 5 s for the model (see
    * {@link Model.timeoutMs}), so raising it for a slow server is enough.
-   * @default 60000
+   * @default SWITCHYARD_MODEL_TIMEOUT_MS of `env` (whole milliseconds), then 60000
    */
   timeoutMs?: number | undefined;
   /**
@@ -117,6 +119,24 @@ export interface OpenAIModelOptions {
    * @default false
    */
   parallelToolCalls?: boolean | null | undefined;
+  /**
+   * The `strict` of each function offered: `true` sends `strict: true` for every tool whose schema
+   * strict mode takes ({@link ToolSpec.strict}) and `false` for the others; `false` sends
+   * `strict: false` for every tool, for a server that refuses strict mode; `null` does not send the
+   * field, for a server that refuses it (RouteLLM, Gemini behind some proxies). Arguments are
+   * validated against the tool's schema whatever is sent.
+   * @default true
+   */
+  strict?: boolean | null | undefined;
+  /**
+   * Fields added to each request body, for what a provider takes beyond switchyard's own: a
+   * reasoning model's `reasoning_effort`, an output limit (`max_completion_tokens` or `max_tokens`),
+   * vLLM's `chat_template_kwargs: { enable_thinking: false }`, OpenRouter's `provider`. JSON values
+   * only. A field switchyard sets (`model`, `messages`, `tools`, `tool_choice`,
+   * `parallel_tool_calls`, `temperature`, `stream`) is refused at construction: use its option.
+   * @default {}
+   */
+  extraBody?: Readonly<Record<string, Json>> | undefined;
 }
 
 /** {@link OpenAIModelOptions} after defaults: what a model actually runs with. */
@@ -163,6 +183,19 @@ interface NormalizedOpenAIModelOptions {
   readonly parallelToolCalls: boolean | undefined;
   /** `,"tool_choice":...,"parallel_tool_calls":...` as sent after the tools (what is set of the two). */
   readonly toolOptionsJson: string;
+  /** The `strict` option: `true` strict where a tool's schema allows, `false` never, `undefined` not sent. */
+  readonly strict: boolean | undefined;
+  /**
+   * The tools as the API takes them, and as JSON text, per tool list (an agent's is fixed): built
+   * once per model, not per request (their JSON Schemas are most of a request's bytes and
+   * serializing time), and per model since `strict` shapes them.
+   */
+  readonly toolLists: WeakMap<readonly ToolSpec[], ChatCompletionFunctionTool[]>;
+  readonly toolListsJson: WeakMap<readonly ToolSpec[], string>;
+  /** The `extraBody` option's fields (in the body object for a caller's client). */
+  readonly extraBody: Readonly<Record<string, Json>>;
+  /** `,"<field>":<value>...` of `extraBody`, sent last, or nothing. */
+  readonly extraBodyJson: string;
 }
 
 /** The SDK's own default endpoint. */
@@ -180,15 +213,17 @@ const MAX_MESSAGE_CHARS = 300;
  *
  * Each request sends the prompt as the system message and the thread context as the user message,
  * offers the tools as functions (strict when their schema allows: {@link ToolSpec.strict}) with
- * `tool_choice: 'required'` and no parallel calls (see
- * {@link OpenAIModelOptions.toolChoice} and {@link OpenAIModelOptions.parallelToolCalls}), and
+ * `tool_choice: 'required'` and no parallel calls (see {@link OpenAIModelOptions.toolChoice},
+ * {@link OpenAIModelOptions.parallelToolCalls} and {@link OpenAIModelOptions.strict}), and
  * never retries: switchyard retries itself, with the backoff recorded in the thread (no sooner than
  * an error's `Retry-After` or `retry-after-ms` asks: see {@link ModelFailure.retryAfterMs}). HTTP errors,
  * timeouts, aborts and malformed responses come back as `{ success: false }`; nothing is thrown. An
  * answer with several tool calls is a malformed one (a `malformed` failure naming the calls, which a
  * thread records as `invalid_json`): none of them is taken.
  *
- * @throws {ConfigError} at construction when `timeoutMs` is not a positive number, when no API
+ * @throws {ConfigError} at construction when `timeoutMs` is not a positive number, when `toolChoice`,
+ * `parallelToolCalls` or `strict` is a value they do not take, when `extraBody` is no object of
+ * JSON values or sets a field switchyard sets, when no API
  * key and no `baseURL` are configured, when the key has a character an HTTP header cannot carry
  * (a control character, or one past U+00FF such as a smart quote), or when the base URL is not an
  * absolute http(s) URL.
@@ -221,7 +256,7 @@ export function createOpenAIModel(options: OpenAIModelOptions = {}): Model {
       const completion = config.ownClient
         ? await config.client.post<ChatCompletion>('/chat/completions', { body: requestBody(config, request), headers: JSON_HEADERS, ...options })
         : await config.client.chat.completions.create(bodyObject(config, request), options);
-      const result = mapCompletion(completion, answers);
+      const result = mapCompletion(completion, answers, request.tools);
       return result.success ? result : { success: false, error: { ...result.error, endpoint: config.endpoint } };
     } catch (error) {
       return { success: false, error: { ...mapError(config, request.signal, timedOut(), error), endpoint: config.endpoint } };
@@ -268,7 +303,8 @@ function transportOptions(signal: AbortSignal, maxBodyBytes: number): FetchOptio
 }
 
 function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOptions {
-  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const env = variables(options.env ?? process.env);
+  const timeoutMs = options.timeoutMs ?? envTimeoutMs(env) ?? DEFAULT_TIMEOUT_MS;
   if (!Number.isFinite(timeoutMs) || timeoutMs <= 0 || timeoutMs > MAX_TIMER_MS) {
     throw new ConfigError(`timeoutMs must be a positive number of milliseconds, at most ${MAX_TIMER_MS}, got ${timeoutMs}`);
   }
@@ -276,7 +312,6 @@ function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOpt
   if (!Number.isSafeInteger(maxAnswerChars) || maxAnswerChars <= 0) {
     throw new ConfigError(`maxAnswerChars must be a positive whole number of characters, got ${maxAnswerChars}`);
   }
-  const env = variables(options.env ?? process.env);
   const model = options.model ?? env('SWITCHYARD_MODEL') ?? DEFAULT_MODEL;
   const temperature = options.temperature;
   // The SDK only accepts integer timeouts.
@@ -290,7 +325,19 @@ function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOpt
   if (parallelToolCalls !== undefined && typeof parallelToolCalls !== 'boolean') {
     throw new ConfigError(`parallelToolCalls must be true, false or null (not sent), got ${describe(parallelToolCalls)}`);
   }
+  const strict = options.strict === undefined ? true : (options.strict ?? undefined);
+  if (strict !== undefined && typeof strict !== 'boolean') {
+    throw new ConfigError(`strict must be true, false or null (not sent), got ${describe(strict)}`);
+  }
+  const extraBody = checkedExtraBody(options.extraBody);
+  const extraBodyText = JSON.stringify(extraBody);
   const body = {
+    // A copy: the text sent is fixed at construction, so is the object a caller's client is given.
+    extraBody: JSON.parse(extraBodyText) as Readonly<Record<string, Json>>,
+    extraBodyJson: extraBodyText === '{}' ? '' : `,${extraBodyText.slice(1, -1)}`,
+    strict,
+    toolLists: new WeakMap<readonly ToolSpec[], ChatCompletionFunctionTool[]>(),
+    toolListsJson: new WeakMap<readonly ToolSpec[], string>(),
     modelJson: JSON.stringify(model),
     temperatureJson: temperature === undefined ? '' : `,"temperature":${JSON.stringify(temperature)}`,
     maxAnswerChars,
@@ -366,6 +413,44 @@ function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOpt
     ownClient: true,
     bodyBytes: ownTransport && logLevel !== 'debug',
   };
+}
+
+/**
+ * SWITCHYARD_MODEL_TIMEOUT_MS of `env` (a whole number of milliseconds), for `serve` and `worker`
+ * without a config file; undefined when unset. Anything else is a {@link ConfigError} naming it.
+ */
+function envTimeoutMs(env: (name: string) => string | undefined): number | undefined {
+  const raw = env('SWITCHYARD_MODEL_TIMEOUT_MS');
+  if (raw === undefined) return undefined;
+  const ms = /^\d+$/.test(raw.trim()) ? Number(raw.trim()) : NaN;
+  if (!(ms >= 1 && ms <= MAX_TIMER_MS)) {
+    throw new ConfigError(`SWITCHYARD_MODEL_TIMEOUT_MS must be a whole number of milliseconds from 1 to ${MAX_TIMER_MS}, got ${JSON.stringify(raw)}`);
+  }
+  return ms;
+}
+
+/** The fields of a request switchyard sets itself, and what to do instead of setting them in `extraBody`. */
+const SET_BY_SWITCHYARD: Readonly<Record<string, string>> = {
+  model: 'use the model option',
+  messages: "the prompt and context are the agent's",
+  tools: "the tools are the agent's",
+  tool_choice: 'use the toolChoice option',
+  parallel_tool_calls: 'use the parallelToolCalls option',
+  temperature: 'use the temperature option',
+  stream: 'answers are read whole',
+};
+
+/** The `extraBody` option checked: an object of JSON values setting no field switchyard sets. */
+function checkedExtraBody(extra: unknown): Readonly<Record<string, Json>> {
+  if (extra === undefined) return {};
+  if (typeof extra !== 'object' || extra === null || Array.isArray(extra) || !isJson(extra)) {
+    throw new ConfigError(`extraBody must be an object of JSON values (the fields added to each request body), got ${describe(extra)}`);
+  }
+  for (const field of Object.keys(extra)) {
+    const instead = Object.hasOwn(SET_BY_SWITCHYARD, field) ? SET_BY_SWITCHYARD[field] : undefined;
+    if (instead !== undefined) throw new ConfigError(`extraBody must not set ${field}, which switchyard sets: ${instead}`);
+  }
+  return extra as Readonly<Record<string, Json>>;
 }
 
 /** What a 401 or 403 to a request sent with the placeholder key says first; `withheld`: the environment's OPENAI_API_KEY was kept from the server. */
@@ -614,7 +699,7 @@ const JSON_HEADERS = { 'content-type': 'application/json' } as const;
  */
 function encodeBody(config: NormalizedOpenAIModelOptions, request: ModelRequest): string {
   const messages = `[{"role":"system","content":${systemJson(request)}},{"role":"user","content":${JSON.stringify(request.context)}}]`;
-  return `{"model":${config.modelJson},"messages":${messages}${toolsJson(config, request.tools)}${config.temperatureJson}}`;
+  return `{"model":${config.modelJson},"messages":${messages}${toolsJson(config, request.tools)}${config.temperatureJson}${config.extraBodyJson}}`;
 }
 
 /** What a client of our own is given as the body: {@link encodeBody}'s text, or its bytes (see `bodyBytes`). */
@@ -634,28 +719,23 @@ function bodyObject(config: NormalizedOpenAIModelOptions, request: ModelRequest)
   };
   // OpenAI rejects tool_choice without tools, so an agent with no tools gets a plain completion.
   if (request.tools.length > 0) {
-    body.tools = functionTools(request.tools);
+    body.tools = functionTools(config, request.tools);
     if (config.toolChoice !== undefined) body.tool_choice = config.toolChoice;
     if (config.parallelToolCalls !== undefined) body.parallel_tool_calls = config.parallelToolCalls;
   }
   if (config.temperature !== undefined) body.temperature = config.temperature;
-  return body;
+  return { ...body, ...config.extraBody } as ChatCompletionCreateParamsNonStreaming;
 }
 
-// The tools as the API takes them, and as JSON text, per tool list (an agent's is fixed): built once,
-// not per request. Their JSON Schemas are most of a request's bytes and serializing time.
-const toolLists = new WeakMap<readonly ToolSpec[], ChatCompletionFunctionTool[]>();
-const toolListsJson = new WeakMap<readonly ToolSpec[], string>();
-
-/** The tools as the API takes them: strict functions, but those whose schema strict mode cannot take ({@link ToolSpec.strict}). */
-function functionTools(tools: readonly ToolSpec[]): ChatCompletionFunctionTool[] {
-  let list = toolLists.get(tools);
+/** The tools as the API takes them, with the `strict` the model's option gives each (see {@link OpenAIModelOptions.strict}). */
+function functionTools(config: NormalizedOpenAIModelOptions, tools: readonly ToolSpec[]): ChatCompletionFunctionTool[] {
+  let list = config.toolLists.get(tools);
   if (list === undefined) {
-    list = tools.map((tool) => ({
-      type: 'function' as const,
-      function: { name: tool.name, description: tool.description, parameters: tool.parameters, strict: tool.strict ?? true },
-    }));
-    toolLists.set(tools, list);
+    list = tools.map((tool) => {
+      const fn = { name: tool.name, description: tool.description, parameters: tool.parameters };
+      return { type: 'function' as const, function: config.strict === undefined ? fn : { ...fn, strict: config.strict && (tool.strict ?? true) } };
+    });
+    config.toolLists.set(tools, list);
   }
   return list;
 }
@@ -680,10 +760,10 @@ function systemJson(request: ModelRequest): string {
 function toolsJson(config: NormalizedOpenAIModelOptions, tools: readonly ToolSpec[]): string {
   // OpenAI rejects tool_choice without tools, so an agent with no tools gets a plain completion.
   if (tools.length === 0) return '';
-  let json = toolListsJson.get(tools);
+  let json = config.toolListsJson.get(tools);
   if (json === undefined) {
-    json = JSON.stringify(functionTools(tools));
-    toolListsJson.set(tools, json);
+    json = JSON.stringify(functionTools(config, tools));
+    config.toolListsJson.set(tools, json);
   }
   return `,"tools":${json}${config.toolOptionsJson}`;
 }
@@ -727,11 +807,13 @@ function mapError(
     if (special !== undefined) return special;
     // The SDK's message is "<status> <server message>"; headers are never included. The endpoint
     // comes first, so a long server message cannot push it out of the kept text.
-    const message = error.message.startsWith(String(error.status))
-      ? error.message
-      : `${error.status} ${error.message}`;
+    const said = error.message.startsWith(String(error.status)) ? error.message.slice(String(error.status).length).trimStart() : error.message;
+    // A gateway's or a site's HTML page: its title, not the first characters of its markup.
+    const message = said === '' ? String(error.status) : `${error.status} ${htmlPageSummary(said) ?? said}`;
     // Said before the server's word, which the kept text may cut.
-    const hint = config.noKeyHint !== undefined && (error.status === 401 || error.status === 403) ? `${config.noKeyHint}; ` : '';
+    const hint = config.noKeyHint !== undefined && (error.status === 401 || error.status === 403)
+      ? `${config.noKeyHint}; `
+      : refusedOptionHint(config, error.status, message) || missingPathHint(config, error.status);
     const failure: ModelFailure = { kind: 'http', status: error.status, message: atEndpoint(config, `${hint}${message}`) };
     // A rate limit's (or an overload's) Retry-After: the agent waits at least that long.
     const wait = retryAfterMs(error.headers, Date.now());
@@ -744,6 +826,35 @@ function mapError(
   return failureOf('http', atEndpoint(config, `model request failed: ${text}`));
 }
 
+
+/**
+ * What a 404 to a base URL without a path (`http://127.0.0.1:11434`, as OLLAMA_HOST is written)
+ * says first: that servers mostly serve the API under `/v1`, as `<hint>; `; nothing otherwise.
+ */
+function missingPathHint(config: NormalizedOpenAIModelOptions, status: number): string {
+  const base = status === 404 ? URL.parse(config.client.baseURL) : null;
+  if (base === null || (base.pathname !== '' && base.pathname !== '/')) return '';
+  return `the base URL has no path: OpenAI-compatible servers mostly serve the API under /v1 (${base.origin}/v1); `;
+}
+
+/**
+ * What to pass when a 400 or 422 names a field of the request an option controls (o1 and o3-mini
+ * refuse `parallel_tool_calls`, older vLLM `tool_choice: "required"`, RouteLLM `strict`), as
+ * `<hint>; `, said before the server's words; nothing for another error, or a field not sent.
+ */
+function refusedOptionHint(config: NormalizedOpenAIModelOptions, status: number, said: string): string {
+  if (status !== 400 && status !== 422) return '';
+  if (config.parallelToolCalls !== undefined && said.includes('parallel_tool_calls')) {
+    return 'the server refuses parallel_tool_calls: pass parallelToolCalls: null to createOpenAIModel; ';
+  }
+  if (config.toolChoice !== undefined && said.includes('tool_choice')) {
+    return `the server refuses tool_choice: pass toolChoice: ${config.toolChoice === 'auto' ? 'null' : "'auto' (or null)"} to createOpenAIModel; `;
+  }
+  if (config.strict !== undefined && /\bstrict\b/.test(said)) {
+    return `the server refuses strict tools: pass strict: ${config.strict ? 'false (or null)' : 'null'} to createOpenAIModel; `;
+  }
+  return '';
+}
 
 /** What to do about a redirect of the model's POST to `location`: name it as the base URL to set. */
 function redirectAdvice(config: NormalizedOpenAIModelOptions, status: number, location: string | null | undefined): string {

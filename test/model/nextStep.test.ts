@@ -20,3 +20,36 @@ describe('parseNextStep: tool call arguments', () => {
     expect(parsed.error.length).toBeLessThan(300);
   });
 });
+
+describe('parseNextStep: answers of reasoning models served without a reasoning parser (QA28 D3, D4)', () => {
+  const step = { intent: 'charge', args: { amount: 5 } };
+  it.each([
+    ['a <think> block before the JSON', '<think>\nThe user wants 5 charged.\n</think>\n\n{"intent":"charge","amount":5}'],
+    ['a <think> block before a fenced JSON', '<think>hmm</think>\n```json\n{"intent":"charge","args":{"amount":5}}\n```'],
+    ['only the closing </think> (the opening one was in the prompt)', 'The user wants 5 charged.</think>{"intent":"charge","amount":5}'],
+    ['prose around one fenced JSON block', 'Sure! Here is my next step:\n```json\n{"intent":"charge","args":{"amount":5}}\n```\nLet me know.'],
+  ])('reads the next step of a text answer with %s', (_name, text) => {
+    expect(parseNextStep({ ...base, text })).toEqual({ success: true, data: step });
+  });
+
+  it('keeps a </think> inside the JSON answer as written', () => {
+    const text = '{"intent":"done_for_now","message":"tags such as </think> are kept"}';
+    expect(parseNextStep({ ...base, text })).toEqual({ success: true, data: { intent: 'done_for_now', args: { message: 'tags such as </think> are kept' } } });
+  });
+
+  it('still refuses prose with two fenced blocks, which could mean either, quoting the answer', () => {
+    const parsed = parseNextStep({ ...base, text: 'Either\n```json\n{"intent":"charge","amount":5}\n```\nor\n```json\n{"intent":"charge","amount":7}\n```' });
+    expect(parsed).toMatchObject({ success: false, error: expect.stringContaining('the answer is not valid JSON: "Either') });
+  });
+});
+
+describe('parseNextStep: double-encoded tool call arguments (QA28 D5)', () => {
+  it('reads arguments sent as a JSON string holding the JSON object as that object', () => {
+    const raw = JSON.stringify(JSON.stringify({ amount: 5 }));
+    expect(parseNextStep({ ...base, toolCall: { name: 'charge', arguments: raw } })).toEqual({ success: true, data: { intent: 'charge', args: { amount: 5 } } });
+  });
+
+  it('keeps a JSON string holding no object as the string (the tool schema refuses it, naming why)', () => {
+    expect(parseNextStep({ ...base, toolCall: { name: 'charge', arguments: '"five"' } })).toEqual({ success: true, data: { intent: 'charge', args: 'five' } });
+  });
+});

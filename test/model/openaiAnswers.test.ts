@@ -212,6 +212,104 @@ describe('createOpenAIModel: tool call arguments as providers send them', () => 
   });
 });
 
+describe('createOpenAIModel: tool names as gpt-oss servers send them (QA28 D2)', () => {
+  it.each([
+    ['charge<|channel|>commentary', 'charge'],
+    ['charge <|constrain|>json', 'charge'],
+    ['functions.charge', 'charge'],
+    ['functions.charge<|channel|>commentary', 'charge'],
+  ])('takes %j, Harmony tokens leaked or the recipient prefix kept, as the offered tool %j', async (sent, taken) => {
+    const result = await answerOf({ body: toolCalls(functionCall('c1', sent, '{"amount":5}')) });
+    expect(result).toMatchObject({ success: true, data: { toolCall: { name: taken, arguments: '{"amount":5}' } } });
+  });
+
+  it('keeps a name that is no offered tool once cleaned as it came, for the error to show', async () => {
+    const result = await answerOf({ body: toolCalls(functionCall('c1', 'assistant<|channel|>analysis', '{}')) });
+    expect(result).toMatchObject({ success: true, data: { toolCall: { name: 'assistant<|channel|>analysis' } } });
+  });
+});
+
+describe('createOpenAIModel: a 400 refusing a field the options control (QA28 D6)', () => {
+  it.each([
+    ["Unsupported parameter: 'parallel_tool_calls' is not supported with this model.", 'the server refuses parallel_tool_calls: pass parallelToolCalls: null to createOpenAIModel'],
+    ['"required" tool_choice is not supported', "the server refuses tool_choice: pass toolChoice: 'auto' (or null) to createOpenAIModel"],
+    ['Validation Error: "strict" - Extra inputs are not permitted', 'the server refuses strict tools: pass strict: false (or null) to createOpenAIModel'],
+  ])('names the option that stops sending what %j refuses, before the server\'s words', async (said, hint) => {
+    const result = await answerOf({ status: 400, body: JSON.stringify({ error: { message: said, type: 'invalid_request_error' } }) });
+    expect(endpointNamed(failureOf(result).message)).toBe(`POST <endpoint>: ${hint}; 400 ${said}`);
+  });
+
+  it('says nothing of an option that already sends nothing, nor of another 400', async () => {
+    const refused = JSON.stringify({ error: { message: "Unsupported parameter: 'parallel_tool_calls'" } });
+    const unsent = await answerOf({ status: 400, body: refused }, { parallelToolCalls: null });
+    const other = await answerOf({ status: 400, body: JSON.stringify({ error: { message: "This model's maximum context length is 8192 tokens." } }) });
+    expect([endpointNamed(failureOf(unsent).message), endpointNamed(failureOf(other).message)]).toEqual([
+      "POST <endpoint>: 400 Unsupported parameter: 'parallel_tool_calls'",
+      "POST <endpoint>: 400 This model's maximum context length is 8192 tokens.",
+    ]);
+  });
+});
+
+describe('createOpenAIModel: an HTML page instead of the API (QA28 D7)', () => {
+  // The head of a gateway's error page, as Cloudflare serves it: its title comes after 300 characters.
+  const page = [
+    '<!DOCTYPE html>',
+    '<!--[if lt IE 7]> <html class="no-js ie6 oldie" lang="en-US"> <![endif]-->',
+    '<!--[if IE 7]>    <html class="no-js ie7 oldie" lang="en-US"> <![endif]-->',
+    '<!--[if IE 8]>    <html class="no-js ie8 oldie" lang="en-US"> <![endif]-->',
+    '<!--[if gt IE 8]><!--> <html class="no-js" lang="en-US"> <!--<![endif]-->',
+    '<head>',
+    '<title>api.example.com | 524: A timeout occurred</title>',
+    '<meta charset="UTF-8" />',
+    `<style>${'body{margin:0}'.repeat(100)}</style>`,
+    '</head><body>A timeout occurred</body></html>',
+  ].join('\n');
+
+  it("names an error status's HTML page by its title, which a quote of its first characters would miss", async () => {
+    const result = await answerOf({ status: 524, headers: { 'content-type': 'text/html' }, body: page });
+    expect(endpointNamed(failureOf(result).message)).toBe('POST <endpoint>: 524 an HTML page, not the API\'s JSON: "api.example.com | 524: A timeout occurred"');
+  });
+
+  it('names an HTML page served with status 200 by its title too', async () => {
+    const result = await answerOf({ headers: { 'content-type': 'text/html' }, body: '<html><head><title>Sign in &amp; continue</title></head><body>login</body></html>' });
+    expect(endpointNamed(failureOf(result).message)).toBe('POST <endpoint>: model response is an HTML page, not the API\'s JSON: "Sign in & continue"');
+  });
+});
+
+describe('createOpenAIModel: an empty answer and a base URL without its path (QA28 D8, D9)', () => {
+  it('says a 200 with an empty body is empty', async () => {
+    const result = await answerOf({ body: '' });
+    expect(endpointNamed(failureOf(result).message)).toBe('POST <endpoint>: model response is an empty body');
+  });
+
+  it('says on a 404 to a base URL without a path that servers mostly serve the API under /v1', async () => {
+    const server = await rawServer(() => ({ status: 404, headers: { 'content-type': 'text/plain' }, body: '404 page not found' }));
+    const origin = server.baseURL.replace(/\/v1$/, '');
+    const result = await createOpenAIModel({ baseURL: origin, apiKey: 'sk-test-secret-123' }).complete(request());
+    expect(failureOf(result).message).toBe(`POST ${origin}/chat/completions: the base URL has no path: OpenAI-compatible servers mostly serve the API under /v1 (${origin}/v1); 404 404 page not found`);
+  });
+
+  it('says nothing of /v1 on a 404 to a base URL with a path (a wrong model, say)', async () => {
+    const result = await answerOf({ status: 404, body: JSON.stringify({ error: { message: 'The model `gpt-9` does not exist' } }) });
+    expect(endpointNamed(failureOf(result).message)).toBe('POST <endpoint>: 404 The model `gpt-9` does not exist');
+  });
+});
+
+describe('createOpenAIModel: an answer of reasoning only (QA28 D11)', () => {
+  it.each(['reasoning_content', 'reasoning'])('says the token limit was reached while reasoning (%s), before any answer, and what to raise', async (field) => {
+    const result = await answerOf({ body: completion({ finish_reason: 'length', message: { role: 'assistant', content: '', [field]: 'Let me think. '.repeat(10) } }) });
+    expect(failureOf(result)).toMatchObject({
+      kind: 'malformed',
+      message: 'the token limit was reached while reasoning (139 characters), before any answer: answer sooner, or raise the output limit (extraBody max_completion_tokens or max_tokens)',
+    });
+  });
+
+  it('says an answer of reasoning alone had no answer, rather than nothing', async () => {
+    const result = await answerOf({ body: completion({ finish_reason: 'stop', message: { role: 'assistant', content: null, reasoning_content: 'I will call charge.' } }) });
+    expect(failureOf(result)).toMatchObject({ kind: 'malformed', message: 'the model wrote only reasoning (19 characters), no answer: neither a tool call nor text' });
+  });
+});
+
 describe('createOpenAIModel: what a provider says about an answer it did not give', () => {
   it('says an answer cut at the token limit was cut, quoting what came', async () => {
     const error = failureOf(await answerOf({

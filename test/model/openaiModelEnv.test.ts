@@ -158,3 +158,20 @@ describe('createOpenAIModel: OpenAI\'s key and a base URL given as an option', (
     expect(sdk.headers[0]!.authorization).toBe('Bearer sk-openai-account-key');
   });
 });
+
+describe('createOpenAIModel: SWITCHYARD_MODEL_TIMEOUT_MS (QA28 D12)', () => {
+  const base = { SWITCHYARD_MODEL_BASE_URL: 'http://127.0.0.1:9/v1' };
+
+  it('takes the timeout from the environment, for `serve` with a slow local server and no config file', () => {
+    expect(createOpenAIModel({ env: { ...base, SWITCHYARD_MODEL_TIMEOUT_MS: '180000' } }).timeoutMs).toBe(180_000);
+  });
+
+  it('lets the timeoutMs option win over the environment, and takes 60 s with neither', () => {
+    expect(createOpenAIModel({ env: { ...base, SWITCHYARD_MODEL_TIMEOUT_MS: '180000' }, timeoutMs: 5000 }).timeoutMs).toBe(5000);
+    expect(createOpenAIModel({ env: base }).timeoutMs).toBe(60_000);
+  });
+
+  it('refuses a value that is no whole number of milliseconds, naming the variable', () => {
+    expect(() => createOpenAIModel({ env: { ...base, SWITCHYARD_MODEL_TIMEOUT_MS: '3m' } })).toThrow(new ConfigError('SWITCHYARD_MODEL_TIMEOUT_MS must be a whole number of milliseconds from 1 to 2147483647, got "3m"'));
+  });
+});

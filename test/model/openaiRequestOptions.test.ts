@@ -66,3 +66,61 @@ describe('createOpenAIModel: toolChoice and parallelToolCalls', () => {
     expect(() => createOpenAIModel({ apiKey: API_KEY, parallelToolCalls: 'no' as never })).toThrow(new ConfigError('parallelToolCalls must be true, false or null (not sent), got "no"'));
   });
 });
+
+describe('createOpenAIModel: strict', () => {
+  /** The `strict` of each function sent, `'absent'` where the field was not sent. */
+  function strictSent(body: Record<string, unknown>): unknown[] {
+    const tools = body['tools'] as Array<{ function: Record<string, unknown> }>;
+    return tools.map((tool) => ('strict' in tool.function ? tool.function['strict'] : 'absent'));
+  }
+
+  describe.each(['own client', "caller's client"] as const)('with its %s', (how) => {
+    it.each([
+      [{}, [true]],
+      [{ strict: true }, [true]],
+      [{ strict: false }, [false]],
+      [{ strict: null }, ['absent']],
+    ] as const)('with %j sends strict %j (a provider that refuses the field, or strict true, gets none or false)', async (options, sent) => {
+      expect(strictSent(await sentBody(options, how))).toEqual(sent);
+    });
+  });
+
+  it('keeps each model to its own setting when two models share an agent\'s tool list', async () => {
+    const tools = [addTool];
+    const strictBody = await sentBody({}, 'own client', tools);
+    const plainBody = await sentBody({ strict: null }, 'own client', tools);
+    const againBody = await sentBody({}, 'own client', tools);
+    expect([strictSent(strictBody), strictSent(plainBody), strictSent(againBody)]).toEqual([[true], ['absent'], [true]]);
+  });
+
+  it('refuses a value that is not true, false or null, at construction', () => {
+    expect(() => createOpenAIModel({ apiKey: API_KEY, strict: 'no' as never })).toThrow(new ConfigError('strict must be true, false or null (not sent), got "no"'));
+  });
+});
+
+describe('createOpenAIModel: extraBody (QA28 D10)', () => {
+  const extraBody = { reasoning_effort: 'low', chat_template_kwargs: { enable_thinking: false }, max_completion_tokens: 2048 };
+
+  describe.each(['own client', "caller's client"] as const)('with its %s', (how) => {
+    it('sends the fields a provider takes beside the ones switchyard sets (reasoning_effort, chat_template_kwargs, max_completion_tokens)', async () => {
+      const body = await sentBody({ extraBody }, how);
+      expect(body).toMatchObject({ ...extraBody, tool_choice: 'required', model: 'gpt-4o-mini' });
+      expect(body['tools']).toHaveLength(1);
+    });
+
+    it('sends them without tools too', async () => {
+      expect(await sentBody({ extraBody }, how, [])).toMatchObject(extraBody);
+    });
+  });
+
+  it('refuses a field switchyard sets itself, or stream, naming the option to use, at construction', () => {
+    expect(() => createOpenAIModel({ apiKey: API_KEY, extraBody: { tool_choice: 'auto' } })).toThrow(new ConfigError('extraBody must not set tool_choice, which switchyard sets: use the toolChoice option'));
+    expect(() => createOpenAIModel({ apiKey: API_KEY, extraBody: { stream: true } })).toThrow(new ConfigError('extraBody must not set stream, which switchyard sets: answers are read whole'));
+    expect(() => createOpenAIModel({ apiKey: API_KEY, extraBody: { messages: [] } })).toThrow(new ConfigError('extraBody must not set messages, which switchyard sets: the prompt and context are the agent\'s'));
+  });
+
+  it('refuses a value that is no JSON object', () => {
+    expect(() => createOpenAIModel({ apiKey: API_KEY, extraBody: [1] as never })).toThrow(new ConfigError('extraBody must be an object of JSON values (the fields added to each request body), got [1]'));
+    expect(() => createOpenAIModel({ apiKey: API_KEY, extraBody: { top_p: Number.NaN } })).toThrow(new ConfigError('extraBody must be an object of JSON values (the fields added to each request body), got {"top_p":null}'));
+  });
+});

@@ -5,7 +5,6 @@
  * snapshot, and its commit log), which has neither, still loads without a rebuild and lists them
  * right, reading each such thread once.
  */
-import * as fs from 'node:fs';
 import { cp, mkdir, mkdtemp, rm, utimes } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -58,7 +58,7 @@ export interface FailureSummary {
    * when a cancel gave none.
    */
   readonly message?: string;
-  /** Who cancelled it, when the cancel said. */
+  /** Who cancelled it, when the cancel said, cut as `message` is. */
   readonly by?: string;
 }
 

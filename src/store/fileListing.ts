@@ -68,8 +68,9 @@ function readsThread(entry: IndexEntry): boolean {
 
 /**
  * The bytes of the file of a thread whose row holds what the index does not keep (its pending
- * request, or an unknown wake time or failure, is read from them) when the file has the size its entry records: a read of a byte more than that which
- * brings back exactly that many makes the check a `stat` makes, and the read, in one. `undefined`
+ * request, or an unknown wake time or failure, is read from them) when the file has the size its
+ * entry records: a read of a byte more than that which brings back exactly that many makes the
+ * check a `stat` makes, and the read, in one. `undefined`
  * otherwise (gone, moved on, no file, or a cached copy, checked by its stamp): the `stat` tells.
  */
 function readIfAsIndexed(parts: FileStoreParts, entry: IndexEntry, file: string): Buffer | undefined {
@@ -131,7 +132,10 @@ function latest(parts: FileStoreParts, query: ListQuery): ThreadSummary[] {
  * the thread (and the entry refreshed).
  */
 function withPending(parts: FileStoreParts, found: Checked): ThreadSummary {
-  if (found.entry.unknownEnd === true) return summaryOfEntry(fromThread(parts, found, (content) => refreshed(parts, found.entry, content)) ?? found.entry);
+  if (found.entry.unknownEnd === true) {
+    const read = fromThread(parts, found, (content) => refreshed(parts, found.entry, content));
+    return summaryOfEntry(read ?? found.entry);
+  }
   const summary = summaryOfEntry(found.entry);
   if (!MAY_WAIT.includes(summary.status)) return summary;
   const pending = fromThread(parts, found, pendingOf);

@@ -1,5 +1,6 @@
 import { isThreadStatus } from '../thread/state.js';
-import type { IndexEntry } from './indexEntry.js';
+import { parseFailureSummary } from './failureSummary.js';
+import { needsEnd, type IndexEntry } from './indexEntry.js';
 import { encodeThreadId } from './threadFile.js';
 
 /**
@@ -11,7 +12,9 @@ import { encodeThreadId } from './threadFile.js';
  *
  * The JSON before the tab is the thread's index entry after the write and where the write went in
  * the thread file (`o`: offset, `z`: the file's size after it; `m`: the thread directory's mtime
- * after a create). After the tab comes the line written to the thread file, so the record can
+ * after a create); for a thread sleeping, backing off, failed or cancelled, also its `wakeAt` (`w`)
+ * and `failure` (`f`: `{kind, message?, by?}`), `null` for none (a record without them, of a build
+ * before they were logged, leaves its entry's {@link IndexEntry.unknownEnd}). After the tab comes the line written to the thread file, so the record can
  * write it again if the thread file lost it (see `commitLog.ts`). JSON never holds a raw tab or
  * newline, so a reader finds both parts without parsing the second.
  *
@@ -55,6 +58,7 @@ export function encodeRecord(entry: IndexEntry, offset: number, line: Buffer | s
     u: entry.updatedAt,
     o: offset,
     z: entry.size,
+    ...endOf(entry),
     ...(dirMtimeMs === undefined ? {} : { m: dirMtimeMs }),
   });
   if (typeof line === 'string') return Buffer.from(`${head}\t${line}`, 'utf8');
@@ -64,6 +68,12 @@ export function encodeRecord(entry: IndexEntry, offset: number, line: Buffer | s
   out[headBytes.length] = TAB;
   line.copy(out, headBytes.length + 1);
   return out;
+}
+
+/** The `w` and `f` fields of an entry that {@link needsEnd} (none for one whose are unknown). */
+function endOf(entry: IndexEntry): { w?: string | null; f?: object | null } {
+  if (!needsEnd(entry.status) || entry.unknownEnd === true) return {};
+  return { w: entry.wakeAt ?? null, f: entry.failure ?? null };
 }
 
 /**
@@ -122,13 +132,28 @@ function decodeHead(text: string): Omit<CommitRecord, 'line'> | undefined {
   } catch {
     return undefined;
   }
-  const { i, a, s, v, c, u, o, z, m, d } = head;
+  const { i, a, s, v, c, u, o, z, m, d, w, f } = head;
   if (typeof i !== 'string' || typeof a !== 'string' || !isThreadStatus(s) || typeof c !== 'string' || typeof u !== 'string') return undefined;
   // The store writes only ids it can store; another id (too long, ill-formed) would break the index.
   if (encodeThreadId(i) === undefined) return undefined;
   if (!isCount(v) || !isCount(o) || !isCount(z) || (m !== undefined && typeof m !== 'number') || (d !== undefined && d !== 1)) return undefined;
-  const entry = { id: i, agent: a, status: s, version: v, createdAt: c, updatedAt: u, size: z };
+  const entry = { id: i, agent: a, status: s, version: v, createdAt: c, updatedAt: u, size: z, ...endOfHead(w, f, needsEnd(s)) };
   return d === 1 ? { entry, offset: o, dirMtimeMs: m, deleted: true } : { entry, offset: o, dirMtimeMs: m };
+}
+
+/** The `wakeAt` and `failure` a record's `w` and `f` give; unknown when it has neither (a build before them). */
+function endOfHead(w: unknown, f: unknown, needed: boolean): Pick<IndexEntry, 'wakeAt' | 'failure' | 'unknownEnd'> {
+  if (!needed) return {};
+  if (w === undefined && f === undefined) return { unknownEnd: true };
+  const failure = parseFailureSummary(f);
+  return { ...(isIsoTime(w) ? { wakeAt: w } : {}), ...(failure === undefined ? {} : { failure }) };
+}
+
+/** An ISO time as `toISOString` writes it (the index keeps it in ms). */
+function isIsoTime(value: unknown): value is string {
+  if (typeof value !== 'string') return false;
+  const ms = Date.parse(value);
+  return ms === ms && new Date(ms).toISOString() === value;
 }
 
 function isCount(value: unknown): value is number {

@@ -4,7 +4,7 @@ import type { ThreadEvent } from '../thread/events.js';
 import { cancelOf, type ThreadState } from '../thread/state.js';
 import type { FailureSummary } from './threadStore.js';
 
-/** The most characters of why a thread ended a summary keeps. */
+/** The most characters of why a thread ended, and of who cancelled it, a summary keeps. */
 export const MAX_FAILURE_TEXT = 200;
 
 /**
@@ -23,7 +23,7 @@ export function failureSummary(events: readonly ThreadEvent[], state: ThreadStat
   return Object.freeze({
     kind: 'cancelled',
     ...(reason === undefined ? {} : { message: clipText(reason, MAX_FAILURE_TEXT) }),
-    ...(by === undefined ? {} : { by }),
+    ...(by === undefined ? {} : { by: clipText(by, MAX_FAILURE_TEXT) }),
   });
 }
 

@@ -1,17 +1,17 @@
 import type { Stats } from 'node:fs';
-import { statusOf, wakeTimeOf, type ThreadStatus } from '../thread/state.js';
+import type { ThreadStatus } from '../thread/state.js';
 import { decodeCreatedCursor, withCreatedCursor, type CreatedKey } from './createdCursor.js';
 import { deepFreeze } from './checkEvents.js';
 import { readPrefix, sameStamp, stampOf, statIfExists } from './fileIo.js';
 import type { FileStoreParts } from './fileStoreParts.js';
 import { reindex } from './fileWrites.js';
-import { summaryOfEntry, type IndexEntry } from './indexEntry.js';
+import { entryOf, summaryOfEntry, type IndexEntry } from './indexEntry.js';
 import { compareSummaries } from './selectSummaries.js';
 import { matchesQuery, type ListQuery } from './listQuery.js';
-import { failureSummary, parseFailureSummary } from './failureSummary.js';
+import { parseFailureSummary } from './failureSummary.js';
 import { parsePendingRequestSummary, pendingRequestSummary } from './pendingRequestSummary.js';
 import { encodeThreadId, parseThreadFile, type ThreadFileContent } from './threadFile.js';
-import type { FailureSummary, PendingRequestSummary, ThreadSummary } from './threadStore.js';
+import type { PendingRequestSummary, ThreadSummary } from './threadStore.js';
 
 /** Candidates a paged listing takes from the index at a time, beyond what the page still needs. */
 const PAGE_SLACK = 16;
@@ -19,21 +19,17 @@ const PAGE_SLACK = 16;
 const LATEST_ATTEMPTS = 3;
 /** Statuses in which a thread may have a human request open (paused: one asked before the pause). */
 const MAY_WAIT: readonly ThreadStatus[] = ['awaiting_human', 'escalated', 'paused'];
-/** Statuses in which a thread moves again on its own at a time (its row's `wakeAt`). */
-const WAKES: readonly ThreadStatus[] = ['sleeping', 'backing_off'];
-/** Statuses of a thread that ended badly (its row's `failure`: why). */
-const FAILED: readonly ThreadStatus[] = ['failed', 'cancelled'];
-/** Statuses whose row holds what the index does not keep, read from the thread: its pending request, its wake time or why it failed. */
-const READ_LISTED: readonly ThreadStatus[] = [...MAY_WAIT, ...WAKES, ...FAILED];
 
 /**
  * `list` of the file store, from the index. Each entry listed is checked against its file first
  * (one `stat`): a file whose size moved on without a record in the log (another process died
  * before logging its write, or something else wrote it) is read again, and one that is gone is
  * dropped. So a listing costs the index's lookup and a `stat` per thread listed, whatever the
- * number of threads; for a thread that may wait for a human, sleeps or backs off, or failed or was
- * cancelled, a read of its file instead (its pending request, its wake time or why it ended: see
- * {@link readIfAsIndexed} and {@link fromThread}).
+ * number of threads; for a thread that may wait for a human, a read of its file instead (its
+ * pending request: see {@link readIfAsIndexed} and {@link fromThread}). A sleeping, backing-off,
+ * failed or cancelled thread's `wakeAt` and `failure` are in its entry, but for an entry of an
+ * earlier build's index, which lacks them (`unknownEnd`): read from the thread as a request is,
+ * and kept in the entry from then on.
  */
 export function listThreads(parts: FileStoreParts, query: ListQuery): ThreadSummary[] {
   parts.log.catchUp();
@@ -65,14 +61,20 @@ function checked(parts: FileStoreParts, entry: IndexEntry): Checked | undefined 
   return read === undefined ? undefined : { entry: read, file, stats };
 }
 
+/** Whether the row of `entry` holds what the index does not keep: its pending request, or a `wakeAt` or `failure` it lacks. */
+function readsThread(entry: IndexEntry): boolean {
+  return MAY_WAIT.includes(entry.status) || entry.unknownEnd === true;
+}
+
 /**
  * The bytes of the file of a thread whose row holds what the index does not keep (its pending
- * request, wake time or failure is read from them) when the file has the size its entry records: a read of a byte more than that which
- * brings back exactly that many makes the check a `stat` makes, and the read, in one. `undefined`
+ * request, or an unknown wake time or failure, is read from them) when the file has the size its
+ * entry records: a read of a byte more than that which brings back exactly that many makes the
+ * check a `stat` makes, and the read, in one. `undefined`
  * otherwise (gone, moved on, no file, or a cached copy, checked by its stamp): the `stat` tells.
  */
 function readIfAsIndexed(parts: FileStoreParts, entry: IndexEntry, file: string): Buffer | undefined {
-  if (!READ_LISTED.includes(entry.status) || parts.threads.cache.peek(entry.id) !== undefined) return undefined;
+  if (!readsThread(entry) || parts.threads.cache.peek(entry.id) !== undefined) return undefined;
   try {
     const bytes = readPrefix(file, entry.size + 1);
     return bytes.length === entry.size ? bytes : undefined;
@@ -124,19 +126,20 @@ function latest(parts: FileStoreParts, query: ListQuery): ThreadSummary[] {
   }
 }
 
-/** The summary of an entry, with the request its thread waits for if it waits for one, when it wakes, or why it failed. */
+/**
+ * The summary of an entry, with the request its thread waits for if it waits for one; when it
+ * wakes and why it failed as its entry has them, or, for an entry that lacks them, read from
+ * the thread (and the entry refreshed).
+ */
 function withPending(parts: FileStoreParts, found: Checked): ThreadSummary {
+  if (found.entry.unknownEnd === true) {
+    const read = fromThread(parts, found, (content) => refreshed(parts, found.entry, content));
+    return summaryOfEntry(read ?? found.entry);
+  }
   const summary = summaryOfEntry(found.entry);
-  if (MAY_WAIT.includes(summary.status)) {
-    const pending = fromThread(parts, found, pendingOf);
-    return pending === undefined ? summary : Object.freeze({ ...summary, pending });
-  }
-  if (FAILED.includes(summary.status)) {
-    const failure = fromThread(parts, found, failureOf);
-    return failure === undefined ? summary : Object.freeze({ ...summary, failure });
-  }
-  const wakeAt = WAKES.includes(summary.status) ? fromThread(parts, found, wakeOf) : undefined;
-  return wakeAt === undefined ? summary : Object.freeze({ ...summary, wakeAt });
+  if (!MAY_WAIT.includes(summary.status)) return summary;
+  const pending = fromThread(parts, found, pendingOf);
+  return pending === undefined ? summary : Object.freeze({ ...summary, pending });
 }
 
 /** The request the thread waits for, as a row shows it; perhaps taken from events not validated: kept only if it reads as one a writer writes. */
@@ -144,14 +147,18 @@ function pendingOf(content: ThreadFileContent): PendingRequestSummary | undefine
   return deepFreeze(parsePendingRequestSummary(pendingRequestSummary(content.thread.events, content.state)));
 }
 
-/** Why the thread ended badly, as a row shows it; perhaps taken from events not validated: kept only if it reads as one a writer writes. */
-function failureOf(content: ThreadFileContent): FailureSummary | undefined {
-  return parseFailureSummary(failureSummary(content.thread.events, content.state));
-}
-
-/** When the thread moves again on its own (ISO time), if it sleeps or backs off. */
-function wakeOf({ state }: ThreadFileContent): string | undefined {
-  return wakeTimeOf(state, statusOf(state));
+/**
+ * The entry of a thread whose entry lacks its `wakeAt` and `failure`, from the thread (at the
+ * entry's version, of `entry.size` bytes), now in the index too, so no listing reads it for them
+ * again. Perhaps taken from events not validated: a failure kept only if it reads as one a writer
+ * writes.
+ */
+function refreshed(parts: FileStoreParts, entry: IndexEntry, content: ThreadFileContent): IndexEntry {
+  const { failure, ...rest } = entryOf(content, entry.size);
+  const parsed = parseFailureSummary(failure);
+  const fresh = parsed === undefined ? rest : { ...rest, failure: parsed };
+  parts.index.apply(fresh);
+  return fresh;
 }
 
 /**

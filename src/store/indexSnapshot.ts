@@ -9,6 +9,8 @@ import { isCode, PRIVATE_FILE_MODE, syncDir } from './fileIo.js';
 import type { LockOwner } from './fileLock.js';
 import type { IndexRow, ThreadIndex } from './threadIndex.js';
 import { decodeThreadId, encodeThreadId } from './threadFile.js';
+import type { FailureSummary } from './threadStore.js';
+import { needsEnd } from './indexEntry.js';
 
 /**
  * The file store's index on disk: `snapshot` in the index directory, replaced atomically (written
@@ -16,20 +18,31 @@ import { decodeThreadId, encodeThreadId } from './threadFile.js';
  * order, and an end line with the count:
  *
  * ```
- * {"index":"switchyard-threads","format":1,"covers":{"gen":3,"offset":1200},"dirMtimeMs":...,"agents":["triage"]}
- * t1<TAB>0<TAB>1<TAB>3<TAB>1704067200000<TAB>1704067205000<TAB>795
- * {"end":1}
+ * {"index":"switchyard-threads","format":2,"covers":{"gen":3,"offset":1200},"dirMtimeMs":...,"agents":["triage"]}
+ * t1<TAB>0<TAB>1<TAB>3<TAB>1704067200000<TAB>1704067205000<TAB>795<TAB><TAB><TAB><TAB>
+ * t2<TAB>0<TAB>8<TAB>2<TAB>1704067200000<TAB>1704067205000<TAB>335<TAB><TAB>2<TAB>~no%20longer%20needed<TAB>~bo
+ * {"end":2}
  * ```
  *
  * Fields of a thread line: file name stem, agent (index into `agents`, or the text field of an
  * agent the header does not list), status (index into `THREAD_STATUSES`), version, createdAt and
- * updatedAt (epoch ms, or a text field when the time is not a plain ISO string), file size. A text
+ * updatedAt (epoch ms, or a text field when the time is not a plain ISO string), file size, then
+ * the row's `wakeAt` (epoch ms; empty for none, `?` when not known: an entry of an earlier build's
+ * index, see `IndexEntry.unknownEnd`) and `failure`: its kind (index into {@link FAILURE_KINDS},
+ * empty for none), message and who cancelled (text fields, empty when absent). A text
  * field is `~` and the URI-encoded text, or `!` and the base64url of its JSON when the text is not
  * well-formed UTF-16. Counts are plain decimal; a row spelled otherwise is damage. `covers`: the
  * commit log position up to which records are in the snapshot; a reader replays the log from there.
+ *
+ * Format 1, of the builds before the index kept `wakeAt` and `failure`, has the first seven fields
+ * alone: read, its entries of threads that may have either are marked not knowing them.
  */
 
-const FORMAT = 1;
+const FORMAT = 2;
+/** The format of the builds before `wakeAt` and `failure`: read, never written. */
+const FORMAT_WITHOUT_END = 1;
+const FAILURE_KINDS: readonly FailureSummary['kind'][] = ['failed', 'stopped', 'cancelled'];
+const UNKNOWN = '?';
 const SNAPSHOT = 'snapshot';
 const SNAPSHOT_LOCK = '.snapshot';
 const ROWS_PER_WRITE = 8192;
@@ -113,7 +126,7 @@ export async function writeSnapshot(dir: string, index: ThreadIndex, covers: Log
         if (row === undefined || stem === undefined) continue;
         // An agent first seen while the snapshot is written is not in the header: spelled out.
         const agent = agentCode.get(row.agent) ?? textField(row.agent);
-        text += `${stem}\t${agent}\t${THREAD_STATUSES.indexOf(row.status)}\t${row.version}\t${timeField(row.created)}\t${timeField(row.updated)}\t${row.size}\n`;
+        text += `${stem}\t${agent}\t${THREAD_STATUSES.indexOf(row.status)}\t${row.version}\t${timeField(row.created)}\t${timeField(row.updated)}\t${row.size}\t${endFields(row)}\n`;
         count++;
       }
       await file.write(text);
@@ -153,6 +166,29 @@ async function installSnapshot(dir: string, tmp: string, covers: LogPosition, op
   }
 }
 
+/** The `wakeAt` and `failure` fields of a row. */
+function endFields({ wake, failure, unknownEnd }: IndexRow): string {
+  if (unknownEnd === true) return `${UNKNOWN}\t\t\t`;
+  const kind = failure === undefined ? '' : String(FAILURE_KINDS.indexOf(failure.kind));
+  const optional = (text: string | undefined): string => (text === undefined ? '' : textField(text));
+  return `${wake ?? ''}\t${kind}\t${optional(failure?.message)}\t${optional(failure?.by)}`;
+}
+
+/** The `wakeAt` and `failure` of a row's last four fields; `undefined` when they are none a writer writes. */
+function parseEnd(fields: readonly string[]): Pick<IndexRow, 'wake' | 'failure' | 'unknownEnd'> | undefined {
+  const [wake, kind, message, by] = fields;
+  if (wake === UNKNOWN) return kind === '' && message === '' && by === '' ? { unknownEnd: true } : undefined;
+  const wakeMs = wake === '' ? undefined : EPOCH_MS.test(wake!) ? Number(wake) : Number.NaN;
+  const kindName = kind === '' ? undefined : FAILURE_KINDS[parseCount(kind)];
+  const optional = (field: string): string | undefined => (field === '' ? undefined : parseText(field));
+  const messageText = optional(message!);
+  const byText = optional(by!);
+  if (Number.isNaN(wakeMs) || (kind !== '' && kindName === undefined) || (message !== '' && messageText === undefined) || (by !== '' && byText === undefined)) return undefined;
+  if (kindName === undefined && (messageText !== undefined || byText !== undefined)) return undefined;
+  const failure = kindName === undefined ? undefined : { kind: kindName, ...(messageText === undefined ? {} : { message: messageText }), ...(byText === undefined ? {} : { by: byText }) };
+  return { ...(wakeMs === undefined ? {} : { wake: wakeMs }), ...(failure === undefined ? {} : { failure: Object.freeze(failure) }) };
+}
+
 function unlinkQuietly(file: string): void {
   try {
     unlinkSync(file);
@@ -162,19 +198,19 @@ function unlinkQuietly(file: string): void {
 }
 
 /** The header line, as {@link LineReader} reads it (latin1: its JSON may hold UTF-8 agent names). */
-function parseHeader(line: string): SnapshotHeader & { agents: string[] } {
+function parseHeader(line: string): SnapshotHeader & { agents: string[]; format: number } {
   let header: { index?: unknown; format?: unknown; covers?: { gen?: unknown; offset?: unknown }; dirMtimeMs?: unknown; agents?: unknown };
   try {
     header = JSON.parse(Buffer.from(line, 'latin1').toString('utf8')) as typeof header;
   } catch {
     throw new UnusableSnapshotError('the index snapshot header is not JSON');
   }
-  if (header.index !== 'switchyard-threads' || header.format !== FORMAT) throw new UnusableSnapshotError(`the index snapshot is of another format (${String(header.format)})`);
+  if (header.index !== 'switchyard-threads' || (header.format !== FORMAT && header.format !== FORMAT_WITHOUT_END)) throw new UnusableSnapshotError(`the index snapshot is of another format (${String(header.format)})`);
   const { gen, offset } = header.covers ?? {};
   if (!isPosition(gen) || !isPosition(offset) || !Number.isFinite(header.dirMtimeMs) || !Array.isArray(header.agents) || !header.agents.every((a) => typeof a === 'string')) {
     throw new UnusableSnapshotError('the index snapshot header is incomplete');
   }
-  return { covers: { gen, offset }, dirMtimeMs: header.dirMtimeMs as number, agents: header.agents as string[] };
+  return { covers: { gen, offset }, dirMtimeMs: header.dirMtimeMs as number, agents: header.agents as string[], format: header.format };
 }
 
 function isPosition(value: unknown): value is number {
@@ -224,7 +260,7 @@ export function loadSnapshot(dir: string, index: ThreadIndex): SnapshotHeader | 
         index.noteDirMtime(header.dirMtimeMs);
         return header;
       }
-      index.restore(parseRow(line, header.agents));
+      index.restore(parseRow(line, header.agents, header.format === FORMAT));
       count++;
     }
     throw new UnusableSnapshotError('the index snapshot was cut short');
@@ -236,17 +272,19 @@ export function loadSnapshot(dir: string, index: ThreadIndex): SnapshotHeader | 
   }
 }
 
-function parseRow(line: string, agents: readonly string[]): IndexRow {
+/** A row of the snapshot; `withEnd`: of the format with `wakeAt` and `failure` (else they are not known). */
+function parseRow(line: string, agents: readonly string[], withEnd: boolean): IndexRow {
   const fields = line.split('\t');
   const [stem, agent, status, version, created, updated, size] = fields;
   const id = stem === undefined ? undefined : decodeThreadId(stem);
   const agentName = agent === undefined ? undefined : (parseText(agent) ?? agents[parseCount(agent)]);
   const statusName: ThreadStatus | undefined = THREAD_STATUSES[parseCount(status)];
-  if (fields.length !== 7 || id === undefined || agentName === undefined || !isThreadStatus(statusName)) {
+  if (fields.length !== (withEnd ? 11 : 7) || id === undefined || agentName === undefined || !isThreadStatus(statusName)) {
     throw new UnusableSnapshotError(`the index snapshot has a bad row: ${line.slice(0, 120)}`);
   }
-  const row = { id, agent: agentName, status: statusName, version: parseCount(version), created: parseTime(created!), updated: parseTime(updated!), size: parseCount(size) };
-  if (!Number.isSafeInteger(row.version) || !Number.isSafeInteger(row.size) || Number.isNaN(row.created) || Number.isNaN(row.updated)) {
+  const end = withEnd ? parseEnd(fields.slice(7)) : needsEnd(statusName) ? { unknownEnd: true as const } : {};
+  const row = { id, agent: agentName, status: statusName, version: parseCount(version), created: parseTime(created!), updated: parseTime(updated!), size: parseCount(size), ...end };
+  if (end === undefined || !Number.isSafeInteger(row.version) || !Number.isSafeInteger(row.size) || Number.isNaN(row.created) || Number.isNaN(row.updated)) {
     throw new UnusableSnapshotError(`the index snapshot has a bad row: ${line.slice(0, 120)}`);
   }
   return row;

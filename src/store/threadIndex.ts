@@ -1,9 +1,11 @@
 import { THREAD_STATUSES, type ThreadStatus } from '../thread/state.js';
 import type { CreatedKey } from './createdCursor.js';
-import type { IndexEntry } from './indexEntry.js';
+import { needsEnd, type IndexEntry } from './indexEntry.js';
 import { IdTable } from './idTable.js';
 import { timeValue } from './indexTime.js';
 import type { ListQuery } from './listQuery.js';
+import { FailureTable } from './failureTable.js';
+import type { FailureSummary } from './threadStore.js';
 
 /**
  * One entry as a snapshot stores it: times as epoch ms when their ISO string round-trips, as text
@@ -17,9 +19,15 @@ export interface IndexRow {
   readonly created: number | string;
   readonly updated: number | string;
   readonly size: number;
+  /** `wakeAt` in epoch ms (an ISO time: it always round-trips). */
+  readonly wake?: number;
+  readonly failure?: FailureSummary;
+  /** `wakeAt` and `failure` are not known (see {@link IndexEntry.unknownEnd}). */
+  readonly unknownEnd?: true;
 }
 
 const INITIAL_CAPACITY = 1024;
+const UNKNOWN_END = 0xffffffff;
 
 function grow<T extends Float64Array | Uint32Array | Uint8Array | Int32Array>(array: T, capacity: number): T {
   const bigger = new (array.constructor as new (n: number) => T)(capacity);
@@ -29,7 +37,8 @@ function grow<T extends Float64Array | Uint32Array | Uint8Array | Int32Array>(ar
 
 /**
  * The file store's index of every thread, in memory, compact enough for millions of threads (some
- * 40 bytes a thread in typed-array columns, and the id's bytes: see `idTable.ts`).
+ * 50 bytes a thread in typed-array columns, and the id's bytes: see `idTable.ts`; and the text of
+ * failures, each distinct one once and 32 MB at most: see `failureTable.ts`).
  *
  * - Entries are replaced only by a newer version of the thread (records of several processes and
  *   reads of files may arrive in any order), unless the caller read the thread file itself
@@ -50,6 +59,15 @@ export class ThreadIndex {
   #created = new Float64Array(INITIAL_CAPACITY);
   #updated = new Float64Array(INITIAL_CAPACITY);
   #size = new Float64Array(INITIAL_CAPACITY);
+  /** `wakeAt` in epoch ms per slot, NaN for none. */
+  #wake = new Float64Array(INITIAL_CAPACITY);
+  /**
+   * `failure` per slot: its code in {@link #failures}, 0 for none, or {@link UNKNOWN_END} when
+   * neither it nor `wakeAt` is known (an entry of an earlier build's index, or a failure the
+   * table had no room for).
+   */
+  #failure = new Uint32Array(INITIAL_CAPACITY);
+  readonly #failures: FailureTable;
   /** Times that are not plain ISO strings, by slot. */
   readonly #createdText = new Map<number, string>();
   readonly #updatedText = new Map<number, string>();
@@ -62,6 +80,11 @@ export class ThreadIndex {
   dirMtimeMs = 0;
   /** Counts changes; a snapshot records the count it saved. */
   changes = 0;
+
+  /** `failureBytes`: what the text of failures may take (see `failureTable.ts`). */
+  constructor(failureBytes?: number) {
+    this.#failures = new FailureTable(failureBytes);
+  }
 
   /** Number of threads. */
   get size(): number {
@@ -94,7 +117,7 @@ export class ThreadIndex {
     if (slot !== undefined) {
       const known = this.#version[slot]!;
       if (!authoritative && entry.version < known) return false;
-      if (entry.version === known && entry.size === this.#size[slot] && this.#statusOf(slot) === entry.status) return false;
+      if (entry.version === known && entry.size === this.#size[slot] && this.#statusOf(slot) === entry.status && !this.#learnsEnd(slot, entry)) return false;
       if (!this.#createdIs(slot, entry.createdAt) || this.#agents[this.#agent[slot]!] !== entry.agent) {
         // A thread file replaced by another thread of the same id: its place in the order moves.
         this.remove(entry.id);
@@ -111,8 +134,27 @@ export class ThreadIndex {
     this.#version[slot] = entry.version;
     this.#size[slot] = entry.size;
     this.#setTime(this.#updated, this.#updatedText, slot, entry.updatedAt);
+    this.#setEnd(slot, entry.wakeAt === undefined ? undefined : Date.parse(entry.wakeAt), entry.failure, entry.unknownEnd);
     this.changes++;
     return true;
+  }
+
+  /** Whether `entry`, of the version the slot holds, knows the `wakeAt` and `failure` the slot does not. */
+  #learnsEnd(slot: number, entry: IndexEntry): boolean {
+    return this.#failure[slot] === UNKNOWN_END && entry.unknownEnd !== true && (entry.failure === undefined || this.#failures.accepts(entry.failure));
+  }
+
+  /**
+   * Keeps a slot's `wakeAt` (ms), `failure`, or that it knows neither: only for a status that
+   * {@link needsEnd}. A failure the table has no room for is not known: read from the thread.
+   */
+  #setEnd(slot: number, wake: number | undefined, failure: FailureSummary | undefined, unknown: true | undefined): void {
+    const kept = this.#status[slot] !== 0 && needsEnd(this.#statusOf(slot)!);
+    this.#wake[slot] = kept && wake !== undefined ? wake : Number.NaN;
+    const old = this.#failure[slot]!;
+    if (old !== UNKNOWN_END) this.#failures.release(old);
+    const code = kept && failure !== undefined && unknown !== true ? this.#failures.add(failure) : 0;
+    this.#failure[slot] = kept && (unknown === true || (failure !== undefined && code === 0)) ? UNKNOWN_END : code;
   }
 
   /** Forgets a thread (its file is gone, unreadable, or deleted). */
@@ -126,6 +168,7 @@ export class ThreadIndex {
     this.#status[slot] = 0;
     this.#createdText.delete(slot);
     this.#updatedText.delete(slot);
+    this.#setEnd(slot, undefined, undefined, undefined);
     this.#free.push(slot);
     this.changes++;
   }
@@ -210,6 +253,23 @@ export class ThreadIndex {
       created: created === created ? created : this.#createdText.get(slot)!,
       updated: updated === updated ? updated : this.#updatedText.get(slot)!,
       size: this.#size[slot]!,
+      ...this.#endOf(slot),
+    };
+  }
+
+  #failureOf(slot: number): FailureSummary | undefined {
+    const code = this.#failure[slot]!;
+    return code === UNKNOWN_END ? undefined : this.#failures.get(code);
+  }
+
+  /** The slot's `wakeAt` (in ms), `failure` and whether they are unknown, each only when set. */
+  #endOf(slot: number): { wake?: number; failure?: FailureSummary; unknownEnd?: true } {
+    const wake = this.#wake[slot]!;
+    const failure = this.#failureOf(slot);
+    return {
+      ...(wake === wake ? { wake } : {}),
+      ...(failure === undefined ? {} : { failure }),
+      ...(this.#failure[slot] === UNKNOWN_END ? { unknownEnd: true as const } : {}),
     };
   }
 
@@ -223,6 +283,7 @@ export class ThreadIndex {
     this.#size[slot] = row.size;
     this.#restoreTime(this.#created, this.#createdText, slot, row.created);
     this.#restoreTime(this.#updated, this.#updatedText, slot, row.updated);
+    this.#setEnd(slot, row.wake, row.failure, row.unknownEnd);
     this.#insertOrdered(slot);
   }
 
@@ -331,6 +392,8 @@ export class ThreadIndex {
         this.#created = grow(this.#created, capacity);
         this.#updated = grow(this.#updated, capacity);
         this.#size = grow(this.#size, capacity);
+        this.#wake = grow(this.#wake, capacity);
+        this.#failure = grow(this.#failure, capacity);
       }
     }
     this.#ids.add(id, slot);
@@ -374,7 +437,7 @@ export class ThreadIndex {
   }
 
   #entryAt(slot: number): IndexEntry {
-    return {
+    const entry = {
       id: this.#ids.idAt(slot),
       agent: this.#agents[this.#agent[slot]!]!,
       status: this.#statusOf(slot)!,
@@ -382,6 +445,15 @@ export class ThreadIndex {
       createdAt: this.#createdTextOf(slot),
       updatedAt: this.#updatedTextOf(slot),
       size: this.#size[slot]!,
+    };
+    if (!needsEnd(entry.status)) return entry;
+    const wake = this.#wake[slot]!;
+    const failure = this.#failureOf(slot);
+    return {
+      ...entry,
+      ...(wake === wake ? { wakeAt: new Date(wake).toISOString() } : {}),
+      ...(failure === undefined ? {} : { failure }),
+      ...(this.#failure[slot] === UNKNOWN_END ? { unknownEnd: true as const } : {}),
     };
   }
 }

@@ -58,7 +58,7 @@ export interface FailureSummary {
    * when a cancel gave none.
    */
   readonly message?: string;
-  /** Who cancelled it, when the cancel said. */
+  /** Who cancelled it, when the cancel said, cut as `message` is. */
   readonly by?: string;
 }
 
@@ -88,14 +88,16 @@ export interface ThreadSummary {
    * When a sleeping or backing-off thread moves again on its own (ISO time), as its view's
    * `wakeAt`; absent in any other status. The memory and NATS KV stores keep it in the summary (a
    * KV summary written by a version before it has none until the thread's next write); the file
-   * store reads it from the thread of each such summary it lists, as it reads `pending`.
+   * store in its index (an entry of an earlier version's index, which lacks it, reads it from the
+   * thread once).
    */
   readonly wakeAt?: string;
   /**
    * Why a `failed` or `cancelled` thread ended; absent in any other status, and for a cancel that
    * said neither why nor who. The memory and NATS KV stores keep it in the summary (a KV summary
    * written by a version before it has none: a thread that ended then shows none); the file store
-   * reads it from the thread of each such summary it lists, as it reads `pending`.
+   * in its index, as it keeps `wakeAt` (but for a failure past the 32 MB its index gives their text,
+   * read from the thread as an earlier version's entry is: see `failureTable.ts`).
    */
   readonly failure?: FailureSummary;
   /**

@@ -34,6 +34,22 @@ describe('commit records', () => {
     }
   });
 
+  it("carries a sleeping or ended thread's wakeAt and failure (none said as none); a record without them, of the build before, leaves them unknown", () => {
+    const line = formatLine(1, [inputEvent(1)], { id: 't1', agent: 'triage', at: at(0) });
+    const entries: IndexEntry[] = [
+      { ...entry, status: 'sleeping', wakeAt: at(3600) },
+      { ...entry, status: 'backing_off' },
+      { ...entry, status: 'failed', failure: { kind: 'failed', message: 'step fetch: \uD800 ünï\ttab' } },
+      { ...entry, status: 'cancelled', failure: { kind: 'cancelled', by: 'bo' } },
+      { ...entry, status: 'cancelled' },
+    ];
+    for (const written of entries) expect(parseRecords(encodeRecord(written, 0, line), false).records[0]!.entry).toEqual(written);
+    const old = Buffer.from(`${JSON.stringify({ i: 't1', a: 'triage', s: 'failed', v: 2, c: at(1), u: at(2), o: 0, z: 512 })}\t${line}`);
+    expect(parseRecords(old, false).records[0]!.entry).toEqual({ ...entry, status: 'failed', unknownEnd: true });
+    // A running thread has neither to know.
+    expect(parseRecords(encodeRecord(entry, 0, line), false).records[0]!.entry).toEqual(entry);
+  });
+
   it('encodes a tombstone: the last entry, the directory mtime, no thread line, between other records', () => {
     const write = encodeRecord(entry, 0, formatLine(1, [inputEvent(1)], { id: 't1', agent: 'triage', at: at(0) }));
     const tombstone = encodeDeletion(entry, 99.5);

@@ -30,15 +30,32 @@ const locks: LockOwner = {
 /** Mostly plain ISO times (kept as epoch ms), now and then any text (kept as text). */
 const time = fc.oneof(fc.date({ min: new Date(-5e13), max: new Date(2.5e14), noInvalidDate: true }).map((d) => d.toISOString()), awkwardString);
 
-const entryArbitrary: fc.Arbitrary<IndexEntry> = fc.record({
-  id: idArbitrary.filter((id) => encodeThreadId(id) !== undefined),
-  agent: awkwardString,
-  status: fc.constantFrom(...THREAD_STATUSES),
-  version: fc.maxSafeNat(),
-  createdAt: time,
-  updatedAt: time,
-  size: fc.maxSafeNat(),
-});
+/** A row's `wakeAt` and `failure` (any text in them), or that the entry does not know them. */
+const endArbitrary: fc.Arbitrary<Pick<IndexEntry, 'wakeAt' | 'failure' | 'unknownEnd'>> = fc.oneof(
+  fc.record(
+    {
+      wakeAt: fc.date({ min: new Date(-5e13), max: new Date(2.5e14), noInvalidDate: true }).map((d) => d.toISOString()),
+      failure: fc.record({ kind: fc.constantFrom('failed' as const, 'stopped' as const, 'cancelled' as const), message: awkwardString, by: awkwardString }, { requiredKeys: ['kind'] }),
+    },
+    { requiredKeys: [] },
+  ),
+  fc.constant({ unknownEnd: true as const }),
+);
+
+const entryArbitrary: fc.Arbitrary<IndexEntry> = fc
+  .tuple(
+    fc.record({
+      id: idArbitrary.filter((id) => encodeThreadId(id) !== undefined),
+      agent: awkwardString,
+      status: fc.constantFrom(...THREAD_STATUSES),
+      version: fc.maxSafeNat(),
+      createdAt: time,
+      updatedAt: time,
+      size: fc.maxSafeNat(),
+    }),
+    endArbitrary,
+  )
+  .map(([entry, end]) => ({ ...entry, ...end }));
 
 /** The index of `entries` (one per id, the last wins). */
 function indexOf(entries: readonly IndexEntry[]): ThreadIndex {
@@ -59,7 +76,7 @@ function loadOrError(dir: string): ThreadIndex | Error {
 }
 
 describe('index snapshots', () => {
-  it('load back every index written, whatever its ids, agents and times', async () => {
+  it('load back every index written, whatever its ids, agents, times, wake times and failures', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(entryArbitrary, { maxLength: 8 }), fc.nat(), fc.nat(), async (entries, gen, offset) => {
         const dir = freshDir();
@@ -100,8 +117,17 @@ describe('index snapshots', () => {
   it('refuse a row with a field in a form no writer writes, instead of reading a guess', async () => {
     const count = fc.constantFrom('', ' ', ' 1', '1 ', '+1', '1.5', '-1', '0x1', '1e2', '01', '-0', 'NaN', 'Infinity');
     const timeJunk = fc.constantFrom('', ' ', ' 1', '+1', '1.5', '0x1', '1e2', '01', '-0', '--1', 'NaN', 'Infinity', '~%', '~%zz', '~%E9');
-    // Fields: 1 agent, 2 status, 3 version, 4 created, 5 updated, 6 size.
-    const damage = fc.oneof(fc.tuple(fc.constantFrom(1, 2, 3, 6), count), fc.tuple(fc.constantFrom(4, 5), timeJunk));
+    const wakeJunk = fc.constantFrom(' ', ' 1', '+1', '1.5', '0x1', '1e2', '01', '-0', 'NaN', '~2024', '??');
+    const kindJunk = fc.constantFrom(' ', '3', '01', '-1', '1.5', '?', '~0');
+    const textJunk = fc.constantFrom(' ', 'x', '?', '~%', '~%zz', '!!');
+    // Fields: 1 agent, 2 status, 3 version, 4 created, 5 updated, 6 size, 7 wake, 8 failure kind, 9 message, 10 by.
+    const damage = fc.oneof(
+      fc.tuple(fc.constantFrom(1, 2, 3, 6), count),
+      fc.tuple(fc.constantFrom(4, 5), timeJunk),
+      fc.tuple(fc.constant(7), wakeJunk),
+      fc.tuple(fc.constant(8), kindJunk),
+      fc.tuple(fc.constantFrom(9, 10), textJunk),
+    );
     await fc.assert(
       fc.asyncProperty(fc.array(entryArbitrary, { minLength: 1, maxLength: 4 }), fc.nat(), damage, async (entries, row, [field, junk]) => {
         const dir = freshDir();
@@ -116,6 +142,26 @@ describe('index snapshots', () => {
       }),
       { numRuns: 150 },
     );
+  });
+
+  it('read a snapshot of the format before wakeAt and failure (7 fields a row): entries that may have them do not know them', async () => {
+    const dir = freshDir();
+    const rows = ['t1\t0\t3\t2\t1704067201000\t1704067202000\t347', 't2\t0\t6\t2\t1704067201000\t1704067202000\t599', 't3\t0\t5\t3\t1704067201000\t1704067203000\t400'];
+    const header = { index: 'switchyard-threads', format: 1, covers: { gen: 1, offset: 0 }, dirMtimeMs: 1, agents: ['triage'] };
+    writeFileSync(snapshotFile(dir), `${[JSON.stringify(header), ...rows, JSON.stringify({ end: 3 })].join('\n')}\n`);
+    const loaded = loadOrError(dir);
+    if (loaded instanceof Error) throw loaded;
+    expect([...loaded.entries()].map(({ id, status, unknownEnd }) => ({ id, status, unknownEnd }))).toEqual([
+      { id: 't1', status: 'sleeping', unknownEnd: true },
+      { id: 't2', status: 'failed', unknownEnd: true },
+      { id: 't3', status: 'done', unknownEnd: undefined },
+    ]);
+    // Written again, in this build's format, they still do not know them (until a read of the thread).
+    await writeSnapshot(dir, loaded, { gen: 1, offset: 0 }, { fsync: false, locks });
+    expect(readFileSync(snapshotFile(dir), 'utf8')).toContain('"format":2');
+    const again = loadOrError(dir);
+    if (again instanceof Error) throw again;
+    expect([...again.entries()]).toEqual([...loaded.entries()]);
   });
 
   it('refuse a header whose log position no writer writes', async () => {

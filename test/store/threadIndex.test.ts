@@ -113,6 +113,43 @@ describe('ThreadIndex', () => {
     expect([...index.entries()].map((e) => e.id)).toEqual(['u']);
   });
 
+  it("keeps a sleeping or ended thread's wakeAt and failure; an entry that does not know them learns them at its version, and never forgets them for one that does not know", () => {
+    const index = new ThreadIndex();
+    const failure = { kind: 'cancelled' as const, message: 'no longer needed', by: 'bo' };
+    index.apply(entry('t', { version: 2, status: 'sleeping', wakeAt: '2024-01-01T01:00:00.000Z' }));
+    expect(index.get('t')).toMatchObject({ wakeAt: '2024-01-01T01:00:00.000Z' });
+    index.apply(entry('t', { version: 3, status: 'cancelled', failure }));
+    expect(index.get('t')).toEqual(entry('t', { version: 3, status: 'cancelled', failure }));
+    // A record of the build before, of the same version, tells nothing new.
+    expect(index.apply(entry('t', { version: 3, status: 'cancelled', unknownEnd: true }))).toBe(false);
+    expect(index.get('t')?.failure).toEqual(failure);
+    // An entry of that build, then the thread read at its version.
+    index.apply(entry('u', { version: 2, status: 'failed', unknownEnd: true }));
+    expect(index.get('u')).toEqual(entry('u', { version: 2, status: 'failed', unknownEnd: true }));
+    expect(index.apply(entry('u', { version: 2, status: 'failed', failure: { kind: 'failed', message: 'boom' } }))).toBe(true);
+    expect(index.get('u')).toEqual(entry('u', { version: 2, status: 'failed', failure: { kind: 'failed', message: 'boom' } }));
+    // A thread that moves on leaves them behind; a slot used again starts with none.
+    index.apply(entry('t', { version: 4, status: 'running' }), true);
+    expect(index.get('t')).toEqual(entry('t', { version: 4, status: 'running' }));
+    index.remove('u');
+    index.apply(entry('v', { version: 1, status: 'cancelled' }));
+    expect(index.get('v')).toEqual(entry('v', { version: 1, status: 'cancelled' }));
+  });
+
+  it('keeps a failure it has no room for as not known (a listing reads it from the thread), and knows it once there is room', () => {
+    const index = new ThreadIndex(300);
+    const failure = (n: number) => ({ kind: 'failed' as const, message: `step ${n}: ${'x'.repeat(150)}` });
+    index.apply(entry('t', { status: 'failed', failure: failure(1) }));
+    index.apply(entry('u', { status: 'failed', failure: failure(2) }));
+    expect(index.get('t')?.failure).toEqual(failure(1));
+    expect(index.get('u')).toEqual(entry('u', { status: 'failed', unknownEnd: true }));
+    // Told again with no more room: nothing changes.
+    expect(index.apply(entry('u', { status: 'failed', failure: failure(2) }))).toBe(false);
+    index.remove('t');
+    expect(index.apply(entry('u', { status: 'failed', failure: failure(2) }))).toBe(true);
+    expect(index.get('u')?.failure).toEqual(failure(2));
+  });
+
   it('drops a deleted thread on its tombstone, but not a thread of its id created again since', () => {
     const index = new ThreadIndex();
     const old = entry('t', { version: 4, status: 'done' });

@@ -446,6 +446,10 @@ export function runThreadStoreConformance(name: string, factory: ThreadStoreFact
         for (const summary of await summariesOf('t-cancelled', 'cancelled')) {
           expect(summary.failure).toEqual({ kind: 'cancelled', message: 'no longer needed', by: 'bo' });
         }
+        // Who cancelled is cut as the message is (the event takes any length from a caller of the API).
+        const longBy: ThreadEvent = { seq: 2, at: at(2), type: 'control', data: { action: 'cancel', by: `ops:${'y'.repeat(300)}` } };
+        await store.create({ id: 't-long-by', agent: 'triage', events: [inputEvent(1), longBy] });
+        for (const summary of await summariesOf('t-long-by', 'cancelled')) expect(summary.failure).toEqual({ kind: 'cancelled', by: `ops:${'y'.repeat(196)}…` });
         // A cancel that said neither why nor who leaves nothing to say; a thread that ended well neither.
         for (const summary of await summariesOf('t-quiet', 'cancelled')) expect(summary).not.toHaveProperty('failure');
         for (const summary of await summariesOf('t-done', 'done')) expect(summary).not.toHaveProperty('failure');

@@ -1,7 +1,7 @@
 import { HTTPException } from 'hono/http-exception';
 import { InvalidInputError, messageOf, refusalCodeOf, refusalKindOf, RuntimeClosedError, UnreadableThreadError, VersionConflictError, type RefusalCode, type RefusalKind } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { UnavailableLog } from './outageLog.js';
+import type { UnavailableLog } from './unavailableLog.js';
 
 /**
  * What kind of error a response is, for a client to branch on (the `error` text may change; these

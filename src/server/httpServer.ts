@@ -22,7 +22,7 @@ import { bearerTokenProblem } from './bearerToken.js';
 import { allowedHostsProblem, browserGuard, isLoopbackAddress, routeOf } from './browserGuard.js';
 import { recordedCallbackUrl, sameCallbackUrl } from './callbackCredentials.js';
 import { drainRejectedBody } from './drainRejectedBody.js';
-import { createUnavailableLog } from './outageLog.js';
+import { createUnavailableLog } from './unavailableLog.js';
 import { errorBody, mapError, READY_TIMEOUT_MS, unavailable, UNAVAILABLE_RETRY_AFTER_SECONDS } from './errorMapper.js';
 import { mountHooks } from './hooks.js';
 import { httpRuntime, shuttingDown, SHUTTING_DOWN } from './httpRuntime.js';
@@ -315,7 +315,7 @@ export function createHttpApp(served: Runtime, options: HttpOptions = {}): HttpA
     }
   });
 
-  // A store outage fails every request at once: its lines are held back to a few (outageLog).
+  // A store outage fails every request at once: its lines are held back to a few (unavailableLog.ts).
   const logUnavailable = createUnavailableLog(logger, served.clock);
   app.onError((error, c) => {
     // The bearer check builds its own JSON response (with WWW-Authenticate).

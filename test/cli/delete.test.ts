@@ -105,7 +105,7 @@ describe('switchyard delete', () => {
     const deleted = await cli('delete', 'p1');
     expect(deleted.code).toBe(0);
     expect(deleted.stdout).toBe('deleted p1\n');
-    expect(deleted.stderr).toBe('note: p1 was a pipeline: its child threads p1--a, p1--b stay; delete them on their own: switchyard delete p1--a p1--b\n');
+    expect(deleted.stderr).toBe(`note: p1 was a pipeline: its child threads p1--a, p1--b stay; delete them on their own: switchyard delete p1--a p1--b --url ${server.url}\n`);
     expect(read).toEqual([]);
     expect([await exists('p1--a'), await exists('p1--b')]).toEqual([true, true]);
   });

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { redactUrl } from '../context/redactUrl.js';
+import { delegationOf } from '../pipeline/delegations.js';
 import { ConfigError } from '../errors.js';
 import type { ThreadView } from '../runtime/runtime.js';
 import { bearerTokenProblem } from '../server/bearerToken.js';
@@ -156,6 +157,11 @@ export function cliContext(io: CliIO): CliContext & { exitCode(): number } {
     const agents = new Map([[view.id, view.agent]]);
     // The human requests of each thread followed, which the lines of their responses name.
     const requests = new Map<string, Map<string, HumanRequest>>([[view.id, requestsOf(view.events)]]);
+    // How deep each thread followed sits under this one (a pipeline's child 1, a nested pipeline's
+    // child 2), told from the delegations followed: its lines are indented so (a child delegated
+    // before the follow began, unknown here, as a child).
+    const depths = new Map([[view.id, 0]]);
+    const indentOf = (threadId: string): string => '  '.repeat(depths.get(threadId) ?? 1);
     const note = unservedNote(client, err, io.env.npm_command ? 'npx switchyard' : 'switchyard');
     // Said once per command: a thread that backs off again and again is followed on without a word more.
     let saidSleeping = false;
@@ -172,7 +178,7 @@ export function cliContext(io: CliIO): CliContext & { exitCode(): number } {
         const now = Date.now();
         if (json || saidSleeping || until - now < SLEEPING_NOTE_MIN_MS) return;
         saidSleeping = true;
-        out(`  ${threadId === view.id ? '' : '  '}${sleepingLine(status, until, now)}`);
+        out(`  ${indentOf(threadId)}${sleepingLine(status, until, now)}`);
       },
       onEvent: (event, threadId, open) => {
         if (json) return;
@@ -180,7 +186,9 @@ export function cliContext(io: CliIO): CliContext & { exitCode(): number } {
         requests.set(threadId, asked);
         if (event.type === 'human_request') asked.set(event.data.requestId, event.data);
         const line = eventLine(event, threadId, hint, { open: isOpen(event, threadId, open), requests: asked });
-        if (line !== null) out(`  ${threadId === view.id ? '' : '  '}${line}`);
+        if (line !== null) out(`  ${indentOf(threadId)}${line}`);
+        const child = delegationOf(event);
+        if (child !== null) depths.set(child.threadId, (depths.get(threadId) ?? 1) + 1);
       },
       // The hand-off itself is the delegating event's line; a child that rests unended is said here,
       // with how to answer it, as show says it.

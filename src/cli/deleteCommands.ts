@@ -7,7 +7,7 @@ import { EXIT, UsageError, type CliContext } from './cliContext.js';
 import { ServerError, type Client } from './client.js';
 import { parseCutoff } from './cutoff.js';
 import { parseLimit } from './threadCommands.js';
-import { localTime } from './format.js';
+import { localTime, shellQuote, type CommandHint } from './format.js';
 
 /** Threads asked for per page of the walk `prune` makes. */
 const PAGE = 100;
@@ -47,6 +47,7 @@ export function addDeleteCommands(program: Command, cli: CliContext): void {
           deleted.push(id);
           if (!json) cli.out(`deleted ${id}`);
           warnUnrecorded(cli, outcome.data, unrecorded);
+          noteChildren(cli, outcome.data, cli.hintOf(command));
         } else {
           failed.push(outcome.error);
           if (!json) cli.err(`error: ${id} not deleted: ${outcome.error.error}`);
@@ -128,6 +129,13 @@ function warnUnrecorded(cli: CliContext, deleted: DeletedThread | undefined, cal
   const { callId, tool, idempotencyKey } = call;
   cli.err(`warning: ${deleted.id} was cancelled while ${tool} (call ${callId}) ran, and that call's outcome was never recorded: it may have taken effect; check with its idempotency key ${idempotencyKey} (the deletion removed the thread's record of it)`);
   calls.push({ id: deleted.id, callId, tool, idempotencyKey });
+}
+
+/** Says on stderr that a pipeline deleted leaves its child threads, and how to delete them. */
+function noteChildren(cli: CliContext, deleted: DeletedThread | undefined, hint: CommandHint): void {
+  const children = deleted?.children ?? [];
+  if (deleted === undefined || children.length === 0) return;
+  cli.err(`note: ${deleted.id} was a pipeline: its child threads ${children.join(', ')} stay; delete them on their own: ${hint(`delete ${children.map(shellQuote).join(' ')}`)}`);
 }
 
 /** `--json`'s `unrecordedCalls`, only when a thread deleted left one. */

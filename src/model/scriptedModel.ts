@@ -1,5 +1,5 @@
 import { estimateTokens } from '../context/renderContext.js';
-import { ConfigError, describeValue, messageOf } from '../errors.js';
+import { checkNumber, ConfigError, describeValue, messageOf } from '../errors.js';
 import type { Model, ModelFailure, ModelRequest, ModelResult } from './model.js';
 
 /** One scripted answer. */
@@ -29,7 +29,7 @@ export type ScriptStep = ScriptedReply | ((request: ModelRequest) => ScriptedRep
 
 /** A model that answers from a script, for testing agents without a network. */
 export interface ScriptedModel extends Model {
-  /** Every request received, in order. */
+  /** The requests received, in order: the most recent `keepRequests` of them (1000 by default). */
   readonly requests: readonly ModelRequest[];
   /** Replies not used yet. */
   remaining(): number;
@@ -49,7 +49,15 @@ export interface ScriptedModelOptions {
    * @default a failure, not retried, that says the script is used up
    */
   whenExhausted?: ScriptStep | undefined;
+  /**
+   * How many of the most recent requests `requests` keeps: a stand-in served for days (as the README's
+   * config does until a real model is set) holds no more than these, each with its prompt and context.
+   * @default 1000
+   */
+  keepRequests?: number | undefined;
 }
+
+const DEFAULT_KEEP_REQUESTS = 1000;
 
 /**
  * The HTTP status of the failures that mean the test's own script is wrong (it ran out, or a
@@ -72,7 +80,8 @@ const SCRIPT_FAILURE_STATUS = 400;
  * ```
  */
 export function scriptedModel(script: readonly ScriptStep[], options: ScriptedModelOptions = {}): ScriptedModel {
-  const { name = 'scripted' } = options;
+  const { name = 'scripted', keepRequests = DEFAULT_KEEP_REQUESTS } = options;
+  checkNumber(`scriptedModel ${name}`, 'keepRequests', keepRequests, 'a non-negative integer', (n) => Number.isSafeInteger(n) && n >= 0);
   const whenExhausted: ScriptStep = options.whenExhausted ?? {
     error: { kind: 'http', status: SCRIPT_FAILURE_STATUS, message: `script exhausted: scripted model ${name} has no reply left (give it more, or a whenExhausted reply)` },
   };
@@ -86,6 +95,7 @@ export function scriptedModel(script: readonly ScriptStep[], options: ScriptedMo
     remaining: () => Math.max(0, script.length - index),
     async complete(request: ModelRequest): Promise<ModelResult> {
       requests.push(request);
+      if (requests.length > keepRequests) requests.shift();
       const step = index < script.length ? script[index++]! : whenExhausted;
       const reply = typeof step === 'function' ? standIn(step, request, name) : step;
       const prompt = estimateTokens(request.system) + estimateTokens(request.context);

@@ -2,6 +2,7 @@ import type { Agent } from '../agent/agent.js';
 import { isoTime, type Clock } from '../clock.js';
 import { InvalidStateError, NotFoundError, NotSupportedError, VersionConflictError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { delegationOf } from '../pipeline/delegations.js';
 import type { ThreadStore } from '../store/threadStore.js';
 import type { Thread } from '../thread/events.js';
 import { incarnationKeyOf } from '../thread/incarnation.js';
@@ -35,6 +36,11 @@ export interface DeletedThread {
    * there was none.
    */
   readonly unrecordedCall?: Pick<UnrecordedCall, 'callId' | 'tool' | 'idempotencyKey'>;
+  /**
+   * The child threads a pipeline's steps delegated to, in the order they were launched: a deletion
+   * leaves them (delete them on their own). Absent for a thread that delegated none.
+   */
+  readonly children?: readonly string[];
 }
 
 /**
@@ -66,13 +72,24 @@ export async function deleteThread(sources: DeleteSources, threadId: string): Pr
     if (!deleted) throw new NotFoundError('thread', threadId);
     sources.forget(thread);
     logger.info({ threadId, agent: thread.agent }, 'thread deleted');
-    const deletedThread: DeletedThread = { id: threadId, agent: thread.agent, status };
+    const children = childrenOf(thread);
+    const deletedThread: DeletedThread = { id: threadId, agent: thread.agent, status, ...(children.length > 0 ? { children } : {}) };
     if (unrecorded === undefined) return deletedThread;
     // Its log was the only record of a call that may have taken effect: this line keeps one.
     const { callId, tool, idempotencyKey } = unrecorded;
     logger.warn({ threadId, agent: thread.agent, callId, tool, idempotencyKey }, "deleted a thread whose cancel left a tool call's outcome unrecorded: it may have taken effect");
     return { ...deletedThread, unrecordedCall: { callId, tool, idempotencyKey } };
   }
+}
+
+/** The threads `thread`'s delegations named (a pipeline's children), each once, in order. */
+function childrenOf(thread: Thread): string[] {
+  const children = new Set<string>();
+  for (const event of thread.events) {
+    const child = delegationOf(event);
+    if (child !== null) children.add(child.threadId);
+  }
+  return [...children];
 }
 
 /**

@@ -1,6 +1,7 @@
 import { HTTPException } from 'hono/http-exception';
 import { InvalidInputError, messageOf, refusalCodeOf, refusalKindOf, RuntimeClosedError, UnreadableThreadError, VersionConflictError, type RefusalCode, type RefusalKind } from '../errors.js';
 import type { Logger } from '../logger.js';
+import type { UnavailableLog } from './unavailableLog.js';
 
 /**
  * What kind of error a response is, for a client to branch on (the `error` text may change; these
@@ -56,6 +57,11 @@ export interface MappedError {
 export interface ErrorContext {
   readonly method?: string;
   readonly path?: string;
+  /**
+   * Logs a request the store could not serve (503): `createHttpApp` passes one that holds back the
+   * lines of a burst (`createUnavailableLog`). @default a warn line for each
+   */
+  readonly logUnavailable?: UnavailableLog | undefined;
 }
 
 const STATUS_TEXT: Readonly<Record<number, string>> = {
@@ -140,7 +146,8 @@ function answerOf(error: unknown, code: RefusalCode, logger: Logger, context: Er
   }
   if (error instanceof RuntimeClosedError) return `the server is shutting down: ${error.message}`;
   if (code === 'unavailable') {
-    logger.warn({ err: error, ...where }, 'HTTP request failed: the store is unavailable');
+    if (context.logUnavailable) context.logUnavailable(error, where);
+    else logger.warn({ err: error, ...where }, 'HTTP request failed: the store is unavailable');
     return unavailable(error);
   }
   if (code === 'internal') {

@@ -22,6 +22,7 @@ import { bearerTokenProblem } from './bearerToken.js';
 import { allowedHostsProblem, browserGuard, isLoopbackAddress, routeOf } from './browserGuard.js';
 import { recordedCallbackUrl, sameCallbackUrl } from './callbackCredentials.js';
 import { drainRejectedBody } from './drainRejectedBody.js';
+import { createUnavailableLog } from './unavailableLog.js';
 import { errorBody, mapError, READY_TIMEOUT_MS, unavailable, UNAVAILABLE_RETRY_AFTER_SECONDS } from './errorMapper.js';
 import { mountHooks } from './hooks.js';
 import { httpRuntime, shuttingDown, SHUTTING_DOWN } from './httpRuntime.js';
@@ -314,12 +315,14 @@ export function createHttpApp(served: Runtime, options: HttpOptions = {}): HttpA
     }
   });
 
+  // A store outage fails every request at once: its lines are held back to a few (unavailableLog.ts).
+  const logUnavailable = createUnavailableLog(logger, served.clock);
   app.onError((error, c) => {
     // The bearer check builds its own JSON response (with WWW-Authenticate).
     if (error instanceof HTTPException && error.res !== undefined) return error.getResponse();
     // A request the closing server dropped at its deadline (logged once there): nobody reads this.
     if (shutdown?.aborted && c.req.raw.signal.aborted) return c.json(errorBody(503, SHUTTING_DOWN), 503, { Connection: 'close' });
-    const { status, body } = mapError(error, logger, { method: c.req.method, path: c.req.path });
+    const { status, body } = mapError(error, logger, { method: c.req.method, path: c.req.path, logUnavailable });
     // A stopping server lets the client go instead of keeping the connection alive.
     return c.json(body, status, status === 503 && shutdown?.aborted ? { Connection: 'close' } : {});
   });

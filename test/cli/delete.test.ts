@@ -93,6 +93,23 @@ describe('switchyard delete', () => {
     expect([await exists('t1'), await exists('t2')]).toEqual([false, false]);
   });
 
+  // QA28 qapipe D3: `deleted <pipeline>` and nothing more left a new user with the pipeline's
+  // children, unaware; the DELETE's answer names them (still no thread read first).
+  it("says of a pipeline deleted that its children stay, naming them and how to delete them", async () => {
+    const delegation = (seq: number, step: string): NewEvent => ({ type: 'tool_call', data: { callId: `step_${seq}`, tool: step, args: { threadId: `p1--${step}`, agent: 'calculator', input: 'x' }, idempotencyKey: `p1:step_${seq}`, attempt: 1 } });
+    const result = (step: string): NewEvent => ({ type: 'tool_result', data: { callId: `step_${step === 'a' ? 1 : 2}`, tool: step, result: 'ok', durationMs: 1 } });
+    await store.create(threadOf('p1', 'flow', [input(), delegation(1, 'a'), result('a'), delegation(2, 'b'), result('b'), { type: 'final', data: { output: 'ok' } }]));
+    await store.create(threadOf('p1--a', 'calculator', [input('p1'), { type: 'final', data: { output: 'ok' } }]));
+    await store.create(threadOf('p1--b', 'calculator', [input('p1'), { type: 'final', data: { output: 'ok' } }]));
+
+    const deleted = await cli('delete', 'p1');
+    expect(deleted.code).toBe(0);
+    expect(deleted.stdout).toBe('deleted p1\n');
+    expect(deleted.stderr).toBe(`note: p1 was a pipeline: its child threads p1--a, p1--b stay; delete them on their own: switchyard delete p1--a p1--b --url ${server.url}\n`);
+    expect(read).toEqual([]);
+    expect([await exists('p1--a'), await exists('p1--b')]).toEqual([true, true]);
+  });
+
   it('--json names the calls left unrecorded as unrecordedCalls, and still warns on stderr', async () => {
     await store.create(threadOf('t1', 'publisher', unrecorded('t1'), ago(40)));
     await store.create(threadOf('t2', 'calculator', DONE));

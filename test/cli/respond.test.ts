@@ -144,6 +144,18 @@ describe('respond', () => {
     expect(await statusOf(waiting)).toBe('awaiting_human');
   });
 
+  it("follows a nested pipeline's grandchild one indent deeper than its pipeline's own lines (QA28 qapipe D2)", async () => {
+    const launch = await cli('launch', 'nested', 'go');
+    expect(launch.code).toBe(0);
+    const top = /^launched (th_\S+)/m.exec(launch.stdout)?.[1] ?? '';
+    const lines = launch.stdout.split('\n');
+    // The middle pipeline's lines (its input, its delegation) at 4 spaces; its child's at 6.
+    expect(lines).toContain(`    ↳ delegated to asker: thread ${top}--outer--ship`);
+    expect(lines).toContain('    • input: go');
+    expect(lines).toContain('      • input: go');
+    expect(lines.some((line) => line.startsWith('      ? needs approval: echo('))).toBe(true);
+  });
+
   it('a flag value no server takes is a usage error naming the flag', async () => {
     const id = await launched('asker', 'awaiting_human');
     const refused = await cli('respond', id, '--approve', '--comment', 'x'.repeat(20_001));

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { ModelRequest } from '../../src/model/model.js';
 import { scriptedModel } from '../../src/model/scriptedModel.js';
 
-const request = (): ModelRequest => ({ threadId: 'th_1', agent: 'support', system: 's', context: 'c', tools: [], signal: new AbortController().signal });
+const request = (threadId = 'th_1'): ModelRequest => ({ threadId, agent: 'support', system: 's', context: 'c', tools: [], signal: new AbortController().signal });
 
 describe('scriptedModel', () => {
   it('once its script is used up, fails saying so: whose script, and how to give it more (not a bare "script exhausted")', async () => {
@@ -20,6 +20,23 @@ describe('scriptedModel', () => {
     const model = scriptedModel([], { whenExhausted: ({ context }) => ({ intent: 'echo', args: { context } }) });
     const result = await model.complete(request());
     expect(result).toMatchObject({ success: true, data: { toolCall: { name: 'echo', arguments: JSON.stringify({ context: 'c' }) } } });
+  });
+
+  // The README serves a stand-in from switchyard.config.ts until a real model is set: a serve that
+  // answers for days must not hold every request (its prompt, context and signal) it ever got.
+  it('keeps the most recent 1000 requests by default, not every one a long-running stand-in answers', async () => {
+    const model = scriptedModel([], { whenExhausted: { intent: 'done_for_now', args: { message: 'ok' } } });
+    for (let i = 1; i <= 1005; i++) await model.complete(request(`th_${i}`));
+    expect(model.requests).toHaveLength(1000);
+    expect(model.requests[0]!.threadId).toBe('th_6');
+    expect(model.requests.at(-1)!.threadId).toBe('th_1005');
+  });
+
+  it('keeps as many requests as keepRequests says', async () => {
+    const model = scriptedModel([{ intent: 'a' }, { intent: 'b' }, { intent: 'c' }], { keepRequests: 2 });
+    for (const id of ['th_1', 'th_2', 'th_3']) await model.complete(request(id));
+    expect(model.requests.map((r) => r.threadId)).toEqual(['th_2', 'th_3']);
+    expect(() => scriptedModel([], { keepRequests: -1 })).toThrow(/keepRequests/);
   });
 });
 

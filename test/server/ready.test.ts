@@ -5,6 +5,7 @@
  */
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
+import { SimulatedClock } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import { calculator } from '../../agents/calculator/index.js';
 import { CorruptDataError, SystemError } from '../../src/errors.js';
@@ -70,6 +71,26 @@ describe('a request the store cannot serve', () => {
     expect(res.status).toBe(503);
     expect(await res.json()).toEqual({ error: 'the store is unavailable: cannot read thread t1: timeout', code: 'unavailable' });
     expect(lines.some((line) => line.includes('cannot read thread t1') && line.includes('/threads/t1'))).toBe(true);
+    await h.close();
+  });
+
+  // A NATS restart with a few hundred clients polling logged ~2,000 warn lines (each with its stack)
+  // in three seconds (QA28 qapipe D4): one line says the store is down; the next, a while later,
+  // counts the failures held back meanwhile (logged at debug).
+  it('logs a burst of such failures once, and its next line, a while later, counts those held back', async () => {
+    const { logger, lines } = capture();
+    const clock = new SimulatedClock();
+    const h = runtimeOver(createMemoryStore());
+    const down: Runtime = { ...h, clock, get: () => Promise.reject(new SystemError('NATS is unreachable: the connection was lost')) };
+    const app = createHttpApp(down, { token: '', logger });
+    for (let i = 0; i < 50; i++) expect((await app.request(`/threads/t${i}`)).status).toBe(503);
+    const warned = (): string[] => lines.filter((line) => line.includes('the store is unavailable'));
+    expect(warned()).toHaveLength(1);
+    expect(warned()[0]).toContain('/threads/t0');
+    clock.increment(60_000);
+    expect((await app.request('/threads/t50')).status).toBe(503);
+    expect(warned()).toHaveLength(2);
+    expect(JSON.parse(warned()[1]!)).toMatchObject({ level: 40, path: '/threads/t50', heldBack: 49, err: { message: 'NATS is unreachable: the connection was lost' } });
     await h.close();
   });
 

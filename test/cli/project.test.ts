@@ -30,7 +30,9 @@ const echo = tool({ name: 'echo', description: 'echo', input: z.object({ text: z
 export const mine = agent({ name: ${JSON.stringify(name)}, description: 'mine', prompt: 'You help.', tools: [echo] });
 `;
 
-describe('loadProject', () => {
+// Each config below imports switchyard's source through jiti, which transpiles the whole tree on a
+// load: seconds alone, over half a minute for a case of two loads on a loaded 2-core machine.
+describe('loadProject', { timeout: 120_000 }, () => {
   it('falls back to the bundled examples without a config', async () => {
     const project = await loadProject({ cwd: dir });
     expect(project.path).toBeNull();

@@ -98,6 +98,9 @@ function endpointNamed(message: string): string {
   return message.replace(/^POST http:\/\/127\.0\.0\.1:\d+\/v1\/chat\/completions: /, 'POST <endpoint>: ');
 }
 
+/** What a failure says of an answer the provider's content filter withheld. */
+const CONTENT_FILTERED = 'the provider\'s content filter withheld the answer (finish_reason "content_filter"); the same context is usually filtered again, so it is not retried: review the thread\'s input, or the filter\'s settings at the provider';
+
 function failureOf(result: ModelResult) {
   if (result.success) throw new Error(`expected a failure, got ${JSON.stringify(result.data)}`);
   return result.error;
@@ -344,12 +347,25 @@ describe('createOpenAIModel: what a provider says about an answer it did not giv
     expect(error.message).toContain('It began: "{\\"intent\\":\\"charge\\",\\"amo"');
   });
 
-  it("says the provider's content filter withheld the answer", async () => {
+  it("says the provider's content filter withheld the answer, and that it is not retried", async () => {
     const error = failureOf(await answerOf({ body: completion({ finish_reason: 'content_filter', message: { role: 'assistant', content: null } }) }));
     expect(error.status).toBeUndefined();
-    // The provider withheld it: an endpoint's failure, as before.
+    // The provider withheld it: an endpoint's failure, which the same context meets again.
     expect(error.kind).toBe('http');
-    expect(endpointNamed(error.message)).toBe('POST <endpoint>: the provider\'s content filter withheld the answer (finish_reason "content_filter")');
+    expect(error.retryable).toBe(false);
+    expect(endpointNamed(error.message)).toBe(`POST <endpoint>: ${CONTENT_FILTERED}`);
+  });
+
+  it('escalates a thread whose answer the content filter withheld at once, naming the filter, not after three attempts', async () => {
+    const server = await rawServer(() => ({ body: completion({ finish_reason: 'content_filter', message: { role: 'assistant', content: null } }) }));
+    const model = createOpenAIModel({ baseURL: server.baseURL, apiKey: 'sk-test-secret-123' });
+    const { actor, clock } = await startRun({ agent: calculator, model, input: 'what is 2 + 3?' });
+    const end = await runToEnd(actor, clock);
+    expect(end.status).toBe('escalated');
+    expect(server.received).toHaveLength(1);
+    const [escalation] = eventsOf(end.thread, 'escalation');
+    expect(escalation!.data.reason).toBe('non_retryable_error');
+    expect(endpointNamed(escalation!.data.message.replace(/^not retried: /, ''))).toBe(`POST <endpoint>: ${CONTENT_FILTERED}`);
   });
 
   it("quotes the model's refusal", async () => {

@@ -15,6 +15,9 @@ export interface CompletionSettings {
   clean(message: string): string;
 }
 
+/** Why an answer the provider's content filter withheld is refused, and not retried. */
+const CONTENT_FILTERED = 'the provider\'s content filter withheld the answer (finish_reason "content_filter"); the same context is usually filtered again, so it is not retried: review the thread\'s input, or the filter\'s settings at the provider';
+
 /** The longest model name a server may report for the decisions to record; a longer one is replaced by the configured name. */
 const MAX_REPORTED_MODEL_CHARS = 200;
 /** The most characters of a value a message quotes. */
@@ -49,9 +52,9 @@ export function mapCompletion(completion: unknown, settings: CompletionSettings,
   if (choice.error !== undefined && choice.error !== null) {
     return failure(settings, `the provider answered with an error instead of an answer: ${choiceError(choice.error)}`);
   }
-  if (choice.finish_reason === 'content_filter') {
-    return failure(settings, 'the provider\'s content filter withheld the answer (finish_reason "content_filter")');
-  }
+  // The filter judges the context, which a retry sends again: filtered again, it would only delay
+  // the escalation (and bill each attempt). A human decides, as for any failure not retried.
+  if (choice.finish_reason === 'content_filter') return notRetried(failure(settings, CONTENT_FILTERED));
   const message = choice.message ?? {};
   const usage = (raw as { usage?: Partial<ChatCompletion['usage']> }).usage;
   const reportedModel = (raw as { model?: unknown }).model;
@@ -234,6 +237,11 @@ export function describe(value: unknown): string {
  */
 function failure(settings: CompletionSettings, message: string, kind: ModelFailure['kind'] = 'http'): ModelResult {
   return failed(settings.clean(kind === 'http' ? `POST ${settings.endpoint}: ${message}` : message), kind);
+}
+
+/** `result`, a failure, marked not to retry: the agent escalates at once. */
+function notRetried(result: ModelResult): ModelResult {
+  return result.success ? result : { success: false, error: { ...result.error, retryable: false } };
 }
 
 function failed(message: string, kind: ModelFailure['kind'] = 'http'): ModelResult {

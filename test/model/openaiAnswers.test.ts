@@ -215,6 +215,33 @@ describe('createOpenAIModel: tool call arguments as providers send them', () => 
   });
 });
 
+/** A completion answering in the API's pre-tools shape: `message.function_call`. */
+function legacyCall(name: string, args: unknown): string {
+  return completion({ finish_reason: 'function_call', message: { role: 'assistant', content: null, function_call: { name, arguments: args } } });
+}
+
+describe('createOpenAIModel: a legacy function_call answer (the pre-tools API shape)', () => {
+  it('takes message.function_call as the tool call it is, its arguments as a tool call\'s are', async () => {
+    const sent = [legacyCall('charge', '{"amount":5}'), legacyCall('functions.charge', { amount: 7 })];
+    const server = await rawServer(() => ({ body: sent.shift() ?? '' }));
+    const model = createOpenAIModel({ baseURL: server.baseURL, apiKey: 'sk-test-secret-123' });
+    expect(await model.complete(request())).toMatchObject({ success: true, data: { toolCall: { name: 'charge', arguments: '{"amount":5}' } } });
+    expect(await model.complete(request())).toMatchObject({ success: true, data: { toolCall: { name: 'charge', arguments: '{"amount":7}' } } });
+  });
+
+  it('runs a thread answered in that shape: its calls are checked and run as tool calls are', async () => {
+    const bodies = [legacyCall('add', '{"a":2}'), legacyCall('add', '{"a":2,"b":3}'), legacyCall('done_for_now', '{"message":"5"}')];
+    const server = await rawServer(() => ({ body: bodies.shift() ?? legacyCall('done_for_now', '{"message":"out of answers"}') }));
+    const model = createOpenAIModel({ baseURL: server.baseURL, apiKey: 'sk-test-secret-123' });
+    const { actor, clock } = await startRun({ agent: calculator, model, input: 'what is 2 + 3?' });
+    const end = await runToEnd(actor, clock);
+    expect(end.status).toBe('done');
+    expect(server.received).toHaveLength(3);
+    expect(eventsOf(end.thread, 'error').map((e) => e.data.kind)).toEqual(['invalid_args']);
+    expect(eventsOf(end.thread, 'tool_result')).toHaveLength(1);
+  });
+});
+
 describe('createOpenAIModel: tool names as gpt-oss servers send them (QA28 D2)', () => {
   it.each([
     ['charge<|channel|>commentary', 'charge'],

@@ -68,12 +68,8 @@ export function mapCompletion(completion: unknown, settings: CompletionSettings,
   // One answer, one step: running the first call and dropping the others would hide calls the
   // model believes made (a `done_for_now` among them would end the thread on work never done).
   if (calls.length > 1) return failure(settings, severalCalls(calls), 'malformed');
-  const call = Array.isArray(message.tool_calls) ? message.tool_calls[0] : undefined;
-  if (call) {
-    const toolCall =
-      call.type === 'custom'
-        ? { name: String(call.custom?.name ?? ''), arguments: argumentsText(call.custom?.input) }
-        : { name: offeredName(String(call.function?.name ?? ''), offered), arguments: argumentsText(call.function?.arguments) };
+  const toolCall = toolCallOf(message, offered);
+  if (toolCall) {
     if (toolCall.arguments.length > settings.maxAnswerChars) return tooLong(settings, toolCall.arguments.length);
     if (choice.finish_reason === 'length' && !isWholeObject(toolCall.arguments)) return failure(settings, cutOff(toolCall.arguments), 'malformed');
     const data: ModelOutput = { ...base, toolCall };
@@ -90,6 +86,24 @@ export function mapCompletion(completion: unknown, settings: CompletionSettings,
   }
   const data: ModelOutput = { ...base, text };
   return { success: true, data };
+}
+
+/**
+ * The one tool call of a message: its `tool_calls` entry, else a legacy `function_call` (the API's
+ * pre-tools shape, `{ name, arguments }`, which some older servers and proxies still send), read
+ * as a function tool call is; `undefined` when it holds neither.
+ */
+function toolCallOf(message: Partial<ChatCompletion.Choice['message']>, offered: readonly ToolSpec[]): ModelOutput['toolCall'] {
+  const call = Array.isArray(message.tool_calls) ? message.tool_calls[0] : undefined;
+  if (call) {
+    return call.type === 'custom'
+      ? { name: String(call.custom?.name ?? ''), arguments: argumentsText(call.custom?.input) }
+      : { name: offeredName(String(call.function?.name ?? ''), offered), arguments: argumentsText(call.function?.arguments) };
+  }
+  const legacy: unknown = message.function_call;
+  if (typeof legacy !== 'object' || legacy === null) return undefined;
+  const { name, arguments: args } = legacy as { name?: unknown; arguments?: unknown };
+  return { name: offeredName(typeof name === 'string' ? name : '', offered), arguments: argumentsText(args) };
 }
 
 /**

@@ -242,6 +242,20 @@ describe('createOpenAIModel: a legacy function_call answer (the pre-tools API sh
   });
 });
 
+describe('createOpenAIModel: a <tool_call> block in the text (a vLLM or llama.cpp server without a tool parser)', () => {
+  it('runs a thread answered so: each block is the tool call it holds, checked as a tool call is', async () => {
+    const text = (name: string, args: string): string => completion({ message: { role: 'assistant', content: `<tool_call>\n{"name": "${name}", "arguments": ${args}}\n</tool_call>` } });
+    const bodies = [text('power', '{"a":2,"b":3}'), text('add', '{"a":2,"b":3}'), text('done_for_now', '{"message":"5"}')];
+    const server = await rawServer(() => ({ body: bodies.shift() ?? text('done_for_now', '{"message":"out of answers"}') }));
+    const model = createOpenAIModel({ baseURL: server.baseURL, apiKey: 'sk-test-secret-123' });
+    const { actor, clock } = await startRun({ agent: calculator, model, input: 'what is 2 + 3?' });
+    const end = await runToEnd(actor, clock);
+    expect(end.status).toBe('done');
+    expect(eventsOf(end.thread, 'error').map((e) => e.data.kind)).toEqual(['unknown_intent']);
+    expect(eventsOf(end.thread, 'tool_result')).toHaveLength(1);
+  });
+});
+
 describe('createOpenAIModel: tool names as gpt-oss servers send them (QA28 D2)', () => {
   it.each([
     ['charge<|channel|>commentary', 'charge'],

@@ -1,5 +1,6 @@
 import { clipText } from '../errors.js';
 import { htmlPageSummary } from './htmlPage.js';
+import { severalCallsMessage } from './taggedToolCall.js';
 import type { ChatCompletion } from 'openai/resources/chat/completions';
 import type { ModelFailure, ModelOutput, ModelResult, ToolSpec } from './model.js';
 
@@ -216,18 +217,14 @@ function describeAll(value: unknown): string {
   }
 }
 
-/** The most tool names a message lists. */
-const MAX_LISTED_CALLS = 10;
-
 /** Why an answer with several tool calls is refused, naming them (bounded). */
 function severalCalls(calls: readonly unknown[]): string {
-  const names = calls.slice(0, MAX_LISTED_CALLS).map((call) => {
+  const names = calls.map((call) => {
     const { function: fn, custom } = (typeof call === 'object' && call !== null ? call : {}) as { function?: { name?: unknown }; custom?: { name?: unknown } };
     const name = fn?.name ?? custom?.name;
-    return typeof name === 'string' && name !== '' ? name.slice(0, 40) : '(unnamed)';
+    return typeof name === 'string' ? name : '';
   });
-  const more = calls.length > MAX_LISTED_CALLS ? ', …' : '';
-  return `answer with exactly one tool call; this answer had ${calls.length}: ${names.join(', ')}${more} (none was run)`;
+  return severalCallsMessage(names, calls.length);
 }
 
 /** An answer past {@link CompletionSettings.maxAnswerChars}: a failure, never recorded. */

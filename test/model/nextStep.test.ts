@@ -61,6 +61,7 @@ describe('parseNextStep: <tool_call> blocks in a text answer (Hermes/Qwen templa
     ['a <think> block before it', '<think>\nThe user wants 5 charged.\n</think>\n\n<tool_call>\n{"name": "charge", "arguments": {"amount": 5}}\n</tool_call>'],
     ['prose around it', 'I will charge it now.\n<tool_call>{"name": "charge", "arguments": {"amount": 5}}</tool_call>'],
     ['its arguments encoded twice', '<tool_call>{"name": "charge", "arguments": "{\\"amount\\": 5}"}</tool_call>'],
+    ['no closing tag at the end (the server stopped before it)', '<tool_call>\n{"name": "charge", "arguments": {"amount": 5}}\n'],
   ])('reads %s as the tool call it is', (_name, text) => {
     expect(parseNextStep({ ...base, text })).toEqual({ success: true, data: step });
   });
@@ -72,6 +73,11 @@ describe('parseNextStep: <tool_call> blocks in a text answer (Hermes/Qwen templa
   it('refuses several blocks as it refuses several tool calls, naming them', () => {
     const text = '<tool_call>{"name": "charge", "arguments": {"amount": 5}}</tool_call>\n<tool_call>{"name": "done_for_now", "arguments": {"message": "charged"}}</tool_call>';
     expect(parseNextStep({ ...base, text })).toEqual({ success: false, error: 'answer with exactly one tool call; this answer had 2: charge, done_for_now (none was run)' });
+  });
+
+  it('names a block among several that holds no call (unnamed)', () => {
+    const text = '<tool_call>{"name": "charge", "arguments": {"amount": 5}}</tool_call><tool_call>oops</tool_call>';
+    expect(parseNextStep({ ...base, text })).toEqual({ success: false, error: 'answer with exactly one tool call; this answer had 2: charge, (unnamed) (none was run)' });
   });
 
   it('refuses a block that is no JSON object with a name, quoting it', () => {

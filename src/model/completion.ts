@@ -1,5 +1,6 @@
 import { clipText } from '../errors.js';
 import { htmlPageSummary } from './htmlPage.js';
+import { severalCallsMessage } from './taggedToolCall.js';
 import type { ChatCompletion } from 'openai/resources/chat/completions';
 import type { ModelFailure, ModelOutput, ModelResult, ToolSpec } from './model.js';
 
@@ -14,6 +15,9 @@ export interface CompletionSettings {
   /** Removes secrets from a failure message and bounds its length. */
   clean(message: string): string;
 }
+
+/** Why an answer the provider's content filter withheld is refused, and not retried. */
+const CONTENT_FILTERED = 'the provider\'s content filter withheld the answer (finish_reason "content_filter"); the same context is usually filtered again, so it is not retried: review the thread\'s input, or the filter\'s settings at the provider';
 
 /** The longest model name a server may report for the decisions to record; a longer one is replaced by the configured name. */
 const MAX_REPORTED_MODEL_CHARS = 200;
@@ -49,9 +53,9 @@ export function mapCompletion(completion: unknown, settings: CompletionSettings,
   if (choice.error !== undefined && choice.error !== null) {
     return failure(settings, `the provider answered with an error instead of an answer: ${choiceError(choice.error)}`);
   }
-  if (choice.finish_reason === 'content_filter') {
-    return failure(settings, 'the provider\'s content filter withheld the answer (finish_reason "content_filter")');
-  }
+  // The filter judges the context, which a retry sends again: filtered again, it would only delay
+  // the escalation (and bill each attempt). A human decides, as for any failure not retried.
+  if (choice.finish_reason === 'content_filter') return notRetried(failure(settings, CONTENT_FILTERED));
   const message = choice.message ?? {};
   const usage = (raw as { usage?: Partial<ChatCompletion['usage']> }).usage;
   const reportedModel = (raw as { model?: unknown }).model;
@@ -65,12 +69,8 @@ export function mapCompletion(completion: unknown, settings: CompletionSettings,
   // One answer, one step: running the first call and dropping the others would hide calls the
   // model believes made (a `done_for_now` among them would end the thread on work never done).
   if (calls.length > 1) return failure(settings, severalCalls(calls), 'malformed');
-  const call = Array.isArray(message.tool_calls) ? message.tool_calls[0] : undefined;
-  if (call) {
-    const toolCall =
-      call.type === 'custom'
-        ? { name: String(call.custom?.name ?? ''), arguments: argumentsText(call.custom?.input) }
-        : { name: offeredName(String(call.function?.name ?? ''), offered), arguments: argumentsText(call.function?.arguments) };
+  const toolCall = toolCallOf(message, offered);
+  if (toolCall) {
     if (toolCall.arguments.length > settings.maxAnswerChars) return tooLong(settings, toolCall.arguments.length);
     if (choice.finish_reason === 'length' && !isWholeObject(toolCall.arguments)) return failure(settings, cutOff(toolCall.arguments), 'malformed');
     const data: ModelOutput = { ...base, toolCall };
@@ -87,6 +87,24 @@ export function mapCompletion(completion: unknown, settings: CompletionSettings,
   }
   const data: ModelOutput = { ...base, text };
   return { success: true, data };
+}
+
+/**
+ * The one tool call of a message: its `tool_calls` entry, else a legacy `function_call` (the API's
+ * pre-tools shape, `{ name, arguments }`, which some older servers and proxies still send), read
+ * as a function tool call is; `undefined` when it holds neither.
+ */
+function toolCallOf(message: Partial<ChatCompletion.Choice['message']>, offered: readonly ToolSpec[]): ModelOutput['toolCall'] {
+  const call = Array.isArray(message.tool_calls) ? message.tool_calls[0] : undefined;
+  if (call) {
+    return call.type === 'custom'
+      ? { name: String(call.custom?.name ?? ''), arguments: argumentsText(call.custom?.input) }
+      : { name: offeredName(String(call.function?.name ?? ''), offered), arguments: argumentsText(call.function?.arguments) };
+  }
+  const legacy: unknown = message.function_call;
+  if (typeof legacy !== 'object' || legacy === null) return undefined;
+  const { name, arguments: args } = legacy as { name?: unknown; arguments?: unknown };
+  return { name: offeredName(typeof name === 'string' ? name : '', offered), arguments: argumentsText(args) };
 }
 
 /**
@@ -199,18 +217,14 @@ function describeAll(value: unknown): string {
   }
 }
 
-/** The most tool names a message lists. */
-const MAX_LISTED_CALLS = 10;
-
 /** Why an answer with several tool calls is refused, naming them (bounded). */
 function severalCalls(calls: readonly unknown[]): string {
-  const names = calls.slice(0, MAX_LISTED_CALLS).map((call) => {
+  const names = calls.map((call) => {
     const { function: fn, custom } = (typeof call === 'object' && call !== null ? call : {}) as { function?: { name?: unknown }; custom?: { name?: unknown } };
     const name = fn?.name ?? custom?.name;
-    return typeof name === 'string' && name !== '' ? name.slice(0, 40) : '(unnamed)';
+    return typeof name === 'string' ? name : '';
   });
-  const more = calls.length > MAX_LISTED_CALLS ? ', …' : '';
-  return `answer with exactly one tool call; this answer had ${calls.length}: ${names.join(', ')}${more} (none was run)`;
+  return severalCallsMessage(names, calls.length);
 }
 
 /** An answer past {@link CompletionSettings.maxAnswerChars}: a failure, never recorded. */
@@ -234,6 +248,11 @@ export function describe(value: unknown): string {
  */
 function failure(settings: CompletionSettings, message: string, kind: ModelFailure['kind'] = 'http'): ModelResult {
   return failed(settings.clean(kind === 'http' ? `POST ${settings.endpoint}: ${message}` : message), kind);
+}
+
+/** `result`, a failure, marked not to retry: the agent escalates at once. */
+function notRetried(result: ModelResult): ModelResult {
+  return result.success ? result : { success: false, error: { ...result.error, retryable: false } };
 }
 
 function failed(message: string, kind: ModelFailure['kind'] = 'http'): ModelResult {

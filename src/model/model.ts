@@ -62,7 +62,9 @@ export interface ModelFailure {
   readonly retryAfterMs?: number;
   /**
    * `false`: not retried whatever the status says (the agent escalates at once), for a condition
-   * the status misstates: OpenAI's 429 `insufficient_quota` is an exhausted quota, not a rate limit.
+   * the status misstates: OpenAI's 429 `insufficient_quota` is an exhausted quota, not a rate limit;
+   * an answer a provider's content filter withheld (`finish_reason: "content_filter"`) would be
+   * withheld again for the same context.
    */
   readonly retryable?: false;
   /**

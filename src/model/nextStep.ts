@@ -1,6 +1,7 @@
 import { clipText } from '../errors.js';
 import { isJson, type Json } from '../thread/events.js';
 import type { ModelOutput } from './model.js';
+import { taggedToolCall } from './taggedToolCall.js';
 
 /** The model's next step: an intent (a tool name) and its raw arguments (parsed JSON, not yet checked). */
 export interface NextStep {
@@ -17,7 +18,8 @@ type Parsed = { success: true; data: NextStep } | { success: false; error: strin
  * Reads a `NextStep` from a model's output (factor 1): a tool call, or text holding JSON
  * `{ "intent": ..., ...args }` or `{ "intent": ..., "args": {...} }` (a markdown fence around either
  * is allowed, so are a reasoning model's `<think>...</think>` block before it and prose around
- * one fenced block). Arguments encoded twice (a JSON string holding the object) are that object.
+ * one fenced block), or a text answer holding one `<tool_call>` block (Hermes format, see
+ * {@link taggedToolCall}) that is no JSON itself. Arguments encoded twice (a JSON string holding the object) are that object.
  * Arguments a thread cannot hold faithfully (nested deeper than JSON values may be, a number beyond
  * a double, which JSON.parse reads as Infinity, or a `__proto__` key) are refused here, before a
  * decision records them.
@@ -42,13 +44,22 @@ export function parseNextStep(output: ModelOutput): Parsed {
     // A null content arrives as '': the model said nothing, which is no broken JSON.
     if (text === '') return { success: false, error: NOTHING };
     const value = parsedAnswer(text, answer);
-    if (value === NOT_JSON) return { success: false, error: `the answer is not valid JSON: ${snippet(output.text)}` };
+    if (value === NOT_JSON) return taggedStep(answer) ?? { success: false, error: `the answer is not valid JSON: ${snippet(output.text)}` };
     if (typeof value !== 'object' || value === null || Array.isArray(value)) return { success: false, error: 'the answer must be a JSON object with an "intent"' };
     const { intent, args, ...rest } = value as Record<string, Json>;
     if (typeof intent !== 'string' || intent === '') return { success: false, error: 'the answer has no "intent" string' };
     return checked(intent, typeof args === 'object' && args !== null ? args : rest);
   }
   return { success: false, error: NOTHING };
+}
+
+/** The step a `<tool_call>` block of a text answer holds (see {@link taggedToolCall}); `undefined` without one. */
+function taggedStep(answer: string): Parsed | undefined {
+  const tagged = taggedToolCall(answer);
+  if (tagged === undefined || !tagged.success) return tagged;
+  const { name, args } = tagged.data;
+  if (args === undefined || args === null) return checked(name, {});
+  return checked(name, typeof args === 'string' ? innerObject(args) : args);
 }
 
 /** The step, unless its arguments are not a JSON value a thread can record and read back. */

@@ -55,7 +55,7 @@ export function startDeletionNotices(ctx: SurfaceContext): DeletionNotices {
     const parsed = json.success ? deletionNoticeSchema.safeParse(json.data) : undefined;
     if (parsed?.success !== true) {
       const error = json.success ? formatIssues(parsed?.error.issues ?? []).join('; ') : json.error;
-      logger.warn({ subject: msg.subject, error }, 'deletion notice ignored: not a valid notice');
+      logger.warn({ subject: msg.subject, err: error }, 'deletion notice ignored: not a valid notice');
       return;
     }
     const heard: Promise<void> = hear(parsed.data).finally(() => hearing.delete(heard));

@@ -53,3 +53,43 @@ describe('parseNextStep: double-encoded tool call arguments (QA28 D5)', () => {
     expect(parseNextStep({ ...base, toolCall: { name: 'charge', arguments: '"five"' } })).toEqual({ success: true, data: { intent: 'charge', args: 'five' } });
   });
 });
+
+describe('parseNextStep: <tool_call> blocks in a text answer (Hermes/Qwen template, no server tool parser)', () => {
+  const step = { intent: 'charge', args: { amount: 5 } };
+  it.each([
+    ['one block', '<tool_call>\n{"name": "charge", "arguments": {"amount": 5}}\n</tool_call>'],
+    ['a <think> block before it', '<think>\nThe user wants 5 charged.\n</think>\n\n<tool_call>\n{"name": "charge", "arguments": {"amount": 5}}\n</tool_call>'],
+    ['prose around it', 'I will charge it now.\n<tool_call>{"name": "charge", "arguments": {"amount": 5}}</tool_call>'],
+    ['its arguments encoded twice', '<tool_call>{"name": "charge", "arguments": "{\\"amount\\": 5}"}</tool_call>'],
+    ['no closing tag at the end (the server stopped before it)', '<tool_call>\n{"name": "charge", "arguments": {"amount": 5}}\n'],
+  ])('reads %s as the tool call it is', (_name, text) => {
+    expect(parseNextStep({ ...base, text })).toEqual({ success: true, data: step });
+  });
+
+  it('reads a block without arguments as a call without any', () => {
+    expect(parseNextStep({ ...base, text: '<tool_call>{"name": "list"}</tool_call>' })).toEqual({ success: true, data: { intent: 'list', args: {} } });
+  });
+
+  it('refuses several blocks as it refuses several tool calls, naming them', () => {
+    const text = '<tool_call>{"name": "charge", "arguments": {"amount": 5}}</tool_call>\n<tool_call>{"name": "done_for_now", "arguments": {"message": "charged"}}</tool_call>';
+    expect(parseNextStep({ ...base, text })).toEqual({ success: false, error: 'answer with exactly one tool call; this answer had 2: charge, done_for_now (none was run)' });
+  });
+
+  it('names a block among several that holds no call (unnamed)', () => {
+    const text = '<tool_call>{"name": "charge", "arguments": {"amount": 5}}</tool_call><tool_call>oops</tool_call>';
+    expect(parseNextStep({ ...base, text })).toEqual({ success: false, error: 'answer with exactly one tool call; this answer had 2: charge, (unnamed) (none was run)' });
+  });
+
+  it('refuses a block that is no JSON object with a name, quoting it', () => {
+    expect(parseNextStep({ ...base, text: '<tool_call>{"name": "charge", "arguments": {"amount": 5}</tool_call>' })).toEqual({
+      success: false,
+      error: 'the <tool_call> block is not a JSON object with a "name" and "arguments": "{\\"name\\": \\"charge\\", \\"arguments\\": {\\"amount\\": 5}"',
+    });
+    expect(parseNextStep({ ...base, text: '<tool_call>{"arguments": {"amount": 5}}</tool_call>' })).toMatchObject({ success: false, error: expect.stringMatching(/^the <tool_call> block is not a JSON object with a "name"/) as unknown });
+  });
+
+  it('keeps a <tool_call> inside a JSON answer as written', () => {
+    const text = '{"intent":"done_for_now","message":"write <tool_call>{} </tool_call> to call"}';
+    expect(parseNextStep({ ...base, text })).toEqual({ success: true, data: { intent: 'done_for_now', args: { message: 'write <tool_call>{} </tool_call> to call' } } });
+  });
+});

@@ -98,6 +98,9 @@ function endpointNamed(message: string): string {
   return message.replace(/^POST http:\/\/127\.0\.0\.1:\d+\/v1\/chat\/completions: /, 'POST <endpoint>: ');
 }
 
+/** What a failure says of an answer the provider's content filter withheld. */
+const CONTENT_FILTERED = 'the provider\'s content filter withheld the answer (finish_reason "content_filter"); the same context is usually filtered again, so it is not retried: review the thread\'s input, or the filter\'s settings at the provider';
+
 function failureOf(result: ModelResult) {
   if (result.success) throw new Error(`expected a failure, got ${JSON.stringify(result.data)}`);
   return result.error;
@@ -209,6 +212,47 @@ describe('createOpenAIModel: tool call arguments as providers send them', () => 
     const model = createOpenAIModel({ baseURL: server.baseURL, apiKey: 'sk-test-secret-123' });
     const answers = [await model.complete(request()), await model.complete(request()), await model.complete(request())];
     expect(answers.map((answer) => (answer.success ? answer.data.toolCall?.arguments : answer.error.message))).toEqual(['[1,2]', '7', '']);
+  });
+});
+
+/** A completion answering in the API's pre-tools shape: `message.function_call`. */
+function legacyCall(name: string, args: unknown): string {
+  return completion({ finish_reason: 'function_call', message: { role: 'assistant', content: null, function_call: { name, arguments: args } } });
+}
+
+describe('createOpenAIModel: a legacy function_call answer (the pre-tools API shape)', () => {
+  it('takes message.function_call as the tool call it is, its arguments as a tool call\'s are', async () => {
+    const sent = [legacyCall('charge', '{"amount":5}'), legacyCall('functions.charge', { amount: 7 })];
+    const server = await rawServer(() => ({ body: sent.shift() ?? '' }));
+    const model = createOpenAIModel({ baseURL: server.baseURL, apiKey: 'sk-test-secret-123' });
+    expect(await model.complete(request())).toMatchObject({ success: true, data: { toolCall: { name: 'charge', arguments: '{"amount":5}' } } });
+    expect(await model.complete(request())).toMatchObject({ success: true, data: { toolCall: { name: 'charge', arguments: '{"amount":7}' } } });
+  });
+
+  it('runs a thread answered in that shape: its calls are checked and run as tool calls are', async () => {
+    const bodies = [legacyCall('add', '{"a":2}'), legacyCall('add', '{"a":2,"b":3}'), legacyCall('done_for_now', '{"message":"5"}')];
+    const server = await rawServer(() => ({ body: bodies.shift() ?? legacyCall('done_for_now', '{"message":"out of answers"}') }));
+    const model = createOpenAIModel({ baseURL: server.baseURL, apiKey: 'sk-test-secret-123' });
+    const { actor, clock } = await startRun({ agent: calculator, model, input: 'what is 2 + 3?' });
+    const end = await runToEnd(actor, clock);
+    expect(end.status).toBe('done');
+    expect(server.received).toHaveLength(3);
+    expect(eventsOf(end.thread, 'error').map((e) => e.data.kind)).toEqual(['invalid_args']);
+    expect(eventsOf(end.thread, 'tool_result')).toHaveLength(1);
+  });
+});
+
+describe('createOpenAIModel: a <tool_call> block in the text (a vLLM or llama.cpp server without a tool parser)', () => {
+  it('runs a thread answered so: each block is the tool call it holds, checked as a tool call is', async () => {
+    const text = (name: string, args: string): string => completion({ message: { role: 'assistant', content: `<tool_call>\n{"name": "${name}", "arguments": ${args}}\n</tool_call>` } });
+    const bodies = [text('power', '{"a":2,"b":3}'), text('add', '{"a":2,"b":3}'), text('done_for_now', '{"message":"5"}')];
+    const server = await rawServer(() => ({ body: bodies.shift() ?? text('done_for_now', '{"message":"out of answers"}') }));
+    const model = createOpenAIModel({ baseURL: server.baseURL, apiKey: 'sk-test-secret-123' });
+    const { actor, clock } = await startRun({ agent: calculator, model, input: 'what is 2 + 3?' });
+    const end = await runToEnd(actor, clock);
+    expect(end.status).toBe('done');
+    expect(eventsOf(end.thread, 'error').map((e) => e.data.kind)).toEqual(['unknown_intent']);
+    expect(eventsOf(end.thread, 'tool_result')).toHaveLength(1);
   });
 });
 
@@ -344,12 +388,25 @@ describe('createOpenAIModel: what a provider says about an answer it did not giv
     expect(error.message).toContain('It began: "{\\"intent\\":\\"charge\\",\\"amo"');
   });
 
-  it("says the provider's content filter withheld the answer", async () => {
+  it("says the provider's content filter withheld the answer, and that it is not retried", async () => {
     const error = failureOf(await answerOf({ body: completion({ finish_reason: 'content_filter', message: { role: 'assistant', content: null } }) }));
     expect(error.status).toBeUndefined();
-    // The provider withheld it: an endpoint's failure, as before.
+    // The provider withheld it: an endpoint's failure, which the same context meets again.
     expect(error.kind).toBe('http');
-    expect(endpointNamed(error.message)).toBe('POST <endpoint>: the provider\'s content filter withheld the answer (finish_reason "content_filter")');
+    expect(error.retryable).toBe(false);
+    expect(endpointNamed(error.message)).toBe(`POST <endpoint>: ${CONTENT_FILTERED}`);
+  });
+
+  it('escalates a thread whose answer the content filter withheld at once, naming the filter, not after three attempts', async () => {
+    const server = await rawServer(() => ({ body: completion({ finish_reason: 'content_filter', message: { role: 'assistant', content: null } }) }));
+    const model = createOpenAIModel({ baseURL: server.baseURL, apiKey: 'sk-test-secret-123' });
+    const { actor, clock } = await startRun({ agent: calculator, model, input: 'what is 2 + 3?' });
+    const end = await runToEnd(actor, clock);
+    expect(end.status).toBe('escalated');
+    expect(server.received).toHaveLength(1);
+    const [escalation] = eventsOf(end.thread, 'escalation');
+    expect(escalation!.data.reason).toBe('non_retryable_error');
+    expect(endpointNamed(escalation!.data.message.replace(/^not retried: /, ''))).toBe(`POST <endpoint>: ${CONTENT_FILTERED}`);
   });
 
   it("quotes the model's refusal", async () => {

@@ -146,7 +146,7 @@ describe('a deletion on NATS reaches the other processes', () => {
       // A notice that is not one (an incarnation of another id) is refused with a warning.
       bed.client.nc.publish(notice!.subject, JSON.stringify({ ...(notice!.data as object), incarnation: 'other@mxbc0rgr' }));
       const refused = await eventually(async () => out.lines.find((l) => l.msg === 'deletion notice ignored: not a valid notice'), 5_000, 'b to refuse the notice');
-      expect(refused).toMatchObject({ level: 40, subject: notice!.subject, error: 'incarnation: incarnation must be the thread id, then @ and its incarnation' });
+      expect(refused).toMatchObject({ level: 40, subject: notice!.subject, err: 'incarnation: incarnation must be the thread id, then @ and its incarnation' });
       // The earlier incarnation's notice again (late, or twice), heard by b.
       const before = out.lines.length;
       bed.client.nc.publish(notice!.subject, JSON.stringify(notice!.data));

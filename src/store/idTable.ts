@@ -20,6 +20,16 @@ export class IdTable {
     return this.#count;
   }
 
+  /** Bytes of the id buffer in use, removed ids' included. */
+  get bytesUsed(): number {
+    return this.#used;
+  }
+
+  /** Buckets of the hash table, removed entries' included. */
+  get buckets(): number {
+    return this.#table.length;
+  }
+
   /** The slot of `id`, or -1. */
   find(id: string): number {
     const mask = this.#table.length - 1;

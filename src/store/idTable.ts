@@ -4,10 +4,17 @@
  * typed array. With a million threads the heap then holds a few objects instead of two million,
  * which keeps full garbage collections short (a string and a map entry per thread made each one
  * take some 150 ms, a pause every request waiting on it would see).
+ *
+ * A removed id's bytes stay in the buffer until it is full: then, when removed ids hold half of it,
+ * the live ids move together into a buffer of the same size instead of a bigger one (a store whose
+ * threads are created and deleted keeps a buffer for the ids it holds, not every id it ever held).
+ * The hash table's rehash drops removed entries likewise, at the same size unless the live ids need more.
  */
 export class IdTable {
   #bytes = Buffer.allocUnsafe(1 << 16);
   #used = 0;
+  /** Bytes of removed ids below {@link #used}. */
+  #dead = 0;
   #start = new Int32Array(1024);
   #length = new Uint8Array(1024);
   /** Slot + 1 per bucket; 0 empty, -1 a removed entry. */
@@ -18,6 +25,16 @@ export class IdTable {
   /** Number of ids. */
   get size(): number {
     return this.#count;
+  }
+
+  /** Bytes of the id buffer in use, removed ids' included. */
+  get bytesUsed(): number {
+    return this.#used;
+  }
+
+  /** Buckets of the hash table, removed entries' included. */
+  get buckets(): number {
+    return this.#table.length;
   }
 
   /** The slot of `id`, or -1. */
@@ -35,11 +52,7 @@ export class IdTable {
     if (slot >= this.#start.length) this.#growSlots(Math.max(slot + 1, this.#start.length * 2));
     const bytes = Buffer.byteLength(id);
     if (bytes > 255) throw new RangeError(`thread id of ${bytes} bytes`);
-    if (this.#used + bytes > this.#bytes.length) {
-      const bigger = Buffer.allocUnsafe(Math.max(this.#bytes.length * 2, this.#used + bytes));
-      this.#bytes.copy(bigger, 0, 0, this.#used);
-      this.#bytes = bigger;
-    }
+    if (this.#used + bytes > this.#bytes.length) this.#makeRoom(bytes);
     this.#bytes.write(id, this.#used, 'utf8');
     this.#start[slot] = this.#used;
     this.#length[slot] = bytes;
@@ -49,7 +62,7 @@ export class IdTable {
     this.#count++;
   }
 
-  /** Forgets `id` (its bytes stay in the buffer until the slot is used again). */
+  /** Forgets `id` (its bytes stay in the buffer until it is full; `idAt` of its slot is then ''). */
   remove(id: string): void {
     const mask = this.#table.length - 1;
     for (let at = hashOf(id) & mask; ; at = (at + 1) & mask) {
@@ -57,6 +70,8 @@ export class IdTable {
       if (entry === 0) return;
       if (entry > 0 && this.#equals(entry - 1, id)) {
         this.#table[at] = -1;
+        this.#dead += this.#length[entry - 1]!;
+        this.#length[entry - 1] = 0;
         this.#count--;
         this.#tombstones++;
         return;
@@ -85,6 +100,32 @@ export class IdTable {
     this.#table = new Int32Array(capacity);
     this.#tombstones = 0;
     for (const entry of old) if (entry > 0) this.#insert(this.idAt(entry - 1), entry - 1);
+  }
+
+  /** Room for `bytes` more at the end: the live ids moved together if removed ones hold half, else a bigger buffer. */
+  #makeRoom(bytes: number): void {
+    if (this.#dead * 2 >= this.#used) this.#compact();
+    if (this.#used + bytes <= this.#bytes.length) return;
+    const bigger = Buffer.allocUnsafe(Math.max(this.#bytes.length * 2, this.#used + bytes));
+    this.#bytes.copy(bigger, 0, 0, this.#used);
+    this.#bytes = bigger;
+  }
+
+  /** Copies the live ids, in bucket order, to the start of a buffer of the same size. */
+  #compact(): void {
+    const old = this.#bytes;
+    this.#bytes = Buffer.allocUnsafe(old.length);
+    let used = 0;
+    for (const entry of this.#table) {
+      if (entry <= 0) continue;
+      const start = this.#start[entry - 1]!;
+      const length = this.#length[entry - 1]!;
+      old.copy(this.#bytes, used, start, start + length);
+      this.#start[entry - 1] = used;
+      used += length;
+    }
+    this.#used = used;
+    this.#dead = 0;
   }
 
   #growSlots(capacity: number): void {

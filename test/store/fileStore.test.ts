@@ -63,6 +63,27 @@ describe('a fenced file store (its directory is another process\'s now)', () => 
   });
 });
 
+describe('a file store fenced while it keeps a thread\'s lock file after a write (a lease)', () => {
+  it('does not delete that lock file when the lease would have ended: the directory is another process\'s', async () => {
+    const dir = await tempDir();
+    const fence = new AbortController();
+    const store = await createFileStore({ dir, fence: fence.signal });
+    try {
+      await store.create(newThread('t1'));
+      fence.abort();
+      const locks = await readdir(join(dir, '.locks'));
+      expect(locks).toContain('t1.lock');
+      // Past the lease's idle time (50 ms) several times over: an unfenced store releases it by then.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(await readdir(join(dir, '.locks'))).toEqual(locks);
+      await store.close();
+      expect(await readdir(join(dir, '.locks'))).toEqual(locks);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('createFileStore', () => {
   it('is ready while its directories are writable, and names the directory and the cause once one is gone', async () => {
     const dir = await tempDir();

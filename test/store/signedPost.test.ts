@@ -34,11 +34,13 @@ describe('postSigned', () => {
     await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
     const never = new AbortController();
-    const attempt = postSigned({ url, authorization: undefined }, { body: '{}', event: 'thread.finished', id: 'd1' }, { fetch, clock: systemClock, timeoutMs: 200, secret: 's' }, never.signal);
-    await request;
+    const attempt = postSigned({ url, authorization: undefined }, { body: '{}', event: 'thread.finished', id: 'd1' }, { fetch, clock: systemClock, timeoutMs: 1_000, secret: 's' }, never.signal);
+    // The collector runs while the attempt waits for the answer (on a loaded machine the attempt
+    // may have timed out before the request arrived: nothing to wait for then).
+    await Promise.race([request, attempt]);
     collectGarbage();
     // Bounded: without the fix it would wait until the test's timeout.
-    const cut = new Promise<'still waiting'>((resolve) => setTimeout(() => resolve('still waiting'), 10_000));
-    expect(await Promise.race([attempt, cut])).toEqual({ error: 'timed out: no answer within 200 ms' });
+    const cut = new Promise<'still waiting'>((resolve) => setTimeout(() => resolve('still waiting'), 15_000));
+    expect(await Promise.race([attempt, cut])).toEqual({ error: 'timed out: no answer within 1000 ms' });
   });
 });

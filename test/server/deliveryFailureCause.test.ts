@@ -7,6 +7,7 @@ import { createWebhookNotifier, type WebhookDelivery } from '../../src/server/we
 import { createCallbackSender } from '../../src/surface/callbacks.js';
 import { capturingLogger } from '../support/capturingLogger.js';
 import { createHarness, finishedThread } from './harness.js';
+import { REFUSED_PORT } from '../support/refusedPort.js';
 
 const SECRET = 'whsec_failure_cause';
 const cleanups: (() => Promise<void>)[] = [];
@@ -14,14 +15,9 @@ afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()!();
 });
 
-/**
- * A receiver that is down: port 1023 of the loopback, where nothing listens. Below 1024, no port a
- * process is given (listen on port 0, a connection's own end) is ever it, so no process of the
- * suite running beside it can take it, as one could take a port that listened a moment ago (and
- * fetch refuses port 1 and the like as "bad ports" before connecting).
- */
+/** A receiver that is down (see {@link REFUSED_PORT}: no process of the suite can take its port). */
 function downUrl(): { url: string; port: number } {
-  return { url: 'http://127.0.0.1:1023/hook', port: 1023 };
+  return { url: `http://127.0.0.1:${REFUSED_PORT}/hook`, port: REFUSED_PORT };
 }
 
 /**

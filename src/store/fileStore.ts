@@ -131,6 +131,7 @@ export async function createFileStore(options: FileStoreOptions = {}): Promise<T
   let fenced = false;
   options.fence?.addEventListener('abort', () => {
     fenced = closed = true;
+    threadLocks.abandon();
     clearTimeout(eraseTimer);
     eraseTimer = undefined;
   }, { once: true });

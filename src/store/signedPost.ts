@@ -36,6 +36,11 @@ export async function postSigned(
 ): Promise<AttemptResult> {
   const { body } = delivery;
   const timestamp = String(Math.floor(poster.clock.now() / 1000));
+  // A timer of our own, not AbortSignal.timeout(): held only by AbortSignal.any(), Node 20's
+  // timeout signal can be garbage collected before it fires (nodejs/node#57736), and the attempt
+  // would then wait on a silent receiver for ever.
+  const timeout = new AbortController();
+  const timer = setTimeout(() => timeout.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')), poster.timeoutMs).unref();
   try {
     const response = await poster.fetch(target.url, {
       method: 'POST',
@@ -51,11 +56,13 @@ export async function postSigned(
         [DELIVERY_HEADERS.delivery]: delivery.id,
       },
       body,
-      signal: AbortSignal.any([AbortSignal.timeout(poster.timeoutMs), signal]),
+      signal: AbortSignal.any([timeout.signal, signal]),
     });
     await response.body?.cancel().catch(() => undefined);
     return response.ok ? { status: response.status } : { status: response.status, error: answerError(response.status, response.headers.get('location'), target.url) };
   } catch (error) {
     return { error: noAnswerError(error, poster.timeoutMs) };
+  } finally {
+    clearTimeout(timer);
   }
 }

@@ -1,4 +1,5 @@
 import type { LockOwner, LockRelease } from './fileLock.js';
+import { SystemError } from '../errors.js';
 import { createKeyedMutex } from './keyedMutex.js';
 
 /** What a writer learns from taking a thread's lock. */
@@ -49,6 +50,8 @@ export class ThreadLocks {
   readonly #mutex = createKeyedMutex();
   readonly #leases = new Map<string, Lease>();
   #sweeper: NodeJS.Timeout | undefined;
+  /** The directory is another process's now (see {@link abandon}). */
+  #abandoned = false;
 
   constructor(
     readonly locks: LockOwner,
@@ -58,6 +61,7 @@ export class ThreadLocks {
   /** Runs `work` holding thread `id`'s lock (`stem`: its lock file's name). */
   run<T>(id: string, stem: string, work: (lock: ThreadLock) => Promise<T>): Promise<T> {
     return this.#mutex.run(id, async () => {
+      if (this.#abandoned) throw new SystemError('the thread locks were abandoned: the directory is another process\'s now');
       let lease = this.#leases.get(stem);
       if (lease !== undefined && !this.#fresh(lease)) {
         this.#end(stem, lease);
@@ -73,7 +77,8 @@ export class ThreadLocks {
       try {
         return await work({ brokeStale: !continued && held.release.brokeStale, continued });
       } finally {
-        if (this.options.idleMs <= 0) this.#end(stem, held);
+        if (this.#abandoned) this.#leases.delete(stem);
+        else if (this.options.idleMs <= 0) this.#end(stem, held);
         else {
           held.idleSince = performance.now();
           this.#sweeper ??= setInterval(() => this.#sweep(), this.options.idleMs).unref();
@@ -115,6 +120,18 @@ export class ThreadLocks {
   #end(stem: string, lease: Lease): void {
     if (this.#leases.get(stem) === lease) this.#leases.delete(stem);
     lease.release();
+  }
+
+  /**
+   * The directory is another process's now (the store is fenced): no lock file is taken or
+   * released any more, not even a lease's when it would have ended (the sweep stops); the leases
+   * are forgotten, their files left to the stale-lock check of whoever comes next.
+   */
+  abandon(): void {
+    this.#abandoned = true;
+    this.#leases.clear();
+    clearInterval(this.#sweeper);
+    this.#sweeper = undefined;
   }
 
   /** Waits for the work started so far, then releases every lock file. */

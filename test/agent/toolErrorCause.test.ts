@@ -1,18 +1,14 @@
-import { createServer } from 'node:net';
 import { z } from 'zod';
 import { describe, expect, it } from 'vitest';
 import { agent } from '../../src/agent/agent.js';
 import { tool } from '../../src/agent/tool.js';
 import { scriptedModel } from '../../src/model/scriptedModel.js';
 import { eventsOf, runToEnd, startRun } from '../support/agentHarness.js';
+import { REFUSED_PORT } from '../support/refusedPort.js';
 
-/** A port on 127.0.0.1 that refuses connections: a server's, closed again. */
+/** A port on 127.0.0.1 that refuses connections (see {@link REFUSED_PORT}). */
 async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+  return REFUSED_PORT;
 }
 
 /** The message of the tool error recorded when tool `weird` fails by running `run`. */

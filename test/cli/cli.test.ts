@@ -7,9 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startReceiver } from '../server/receiver.js';
-import { ROOT, runCli, startCli, type CliProcess, type CliResult } from './cliProcess.js';
+import { CLI_TIMEOUT_MS, ROOT, cliTestTimeout, runCli, startCli, type CliProcess, type CliResult } from './cliProcess.js';
 
-const COMMAND_TIMEOUT_MS = 20_000;
+const COMMAND_TIMEOUT_MS = CLI_TIMEOUT_MS;
 
 /** Runs one CLI command to its end. */
 const run = (args: readonly string[]): Promise<CliResult> => runCli(args, { cwd: ROOT, timeoutMs: COMMAND_TIMEOUT_MS });
@@ -33,7 +33,7 @@ let server: Server | undefined;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'switchyard-cli-'));
   server = await startServe(dir);
-});
+}, cliTestTimeout(1));
 
 afterAll(async () => {
   await server?.stop();

@@ -13,8 +13,22 @@ export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 /** The CLI from the sources (through tsx): what the repository's own tests run. */
 export const SOURCE_CLI: readonly string[] = [process.execPath, '--import', 'tsx', join(ROOT, 'src/cli/main.ts')];
 
-/** How long one command, or one wait for a line, may take. */
-export const CLI_TIMEOUT_MS = 30_000;
+/**
+ * How long one command, or one wait for a line, may take. Most of it is the child's start-up (node,
+ * tsx compiling the sources and the project's config): 2-4 s alone, 20 s and more on a 2-core
+ * machine running the suite beside it (a `serve` took 21 s to say it listens at load 5).
+ */
+export const CLI_TIMEOUT_MS = 60_000;
+
+/**
+ * The timeout of a test (or hook) that starts `children` commands one after another: each may take
+ * {@link CLI_TIMEOUT_MS} to start and do its part, and the test 30 s more for the rest. A start-up
+ * slowed by load then fails (if at all) on the bounded wait that overran, saying which it was,
+ * instead of on the test's timeout.
+ */
+export function cliTestTimeout(children: number): number {
+  return children * CLI_TIMEOUT_MS + 30_000;
+}
 
 /**
  * The environment of every child: no model key, no inherited CLI settings, quiet logs, and none of
@@ -188,10 +202,10 @@ export function serveProject(name: string, config: string): ServedProject {
     project.serve = startCli(['serve', '--port', '0', '--dir', join(project.dir, 'data')], { cwd: project.dir });
     project.url = (await project.serve.waitFor(/switchyard listening on (http:\/\/127\.0\.0\.1:\d+)/))[1]!;
     await project.serve.waitFor(/press Ctrl\+C to stop/);
-  });
+  }, cliTestTimeout(1));
   afterAll(async () => {
     await project.serve?.stop();
     if (project.dir !== '') await rm(project.dir, { recursive: true, force: true });
-  });
+  }, cliTestTimeout(1));
   return project;
 }

@@ -8,7 +8,7 @@
  */
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ROOT, runCli, serveProject, startCli, type CliProcess, type CliResult } from './cliProcess.js';
+import { ROOT, cliTestTimeout, runCli, serveProject, startCli, type CliProcess, type CliResult } from './cliProcess.js';
 
 const SRC = JSON.stringify(join(ROOT, 'src/index.ts'));
 const TESTING = JSON.stringify(join(ROOT, 'src/testing/index.ts'));
@@ -38,7 +38,7 @@ const launchedId = (result: CliResult): string => /^launched (th_[\w-]+)/m.exec(
 const lastLine = (stdout: string): string | undefined => stdout.trim().split('\n').at(-1);
 
 describe('launch', () => {
-  it('exits 1 when the thread it follows fails, after its progress and status', async () => {
+  it('exits 1 when the thread it follows fails, after its progress and status', { timeout: cliTestTimeout(1) }, async () => {
     const result = await cli('launch', 'broken', 'go');
     const id = launchedId(result);
     expect(id).not.toBe('');
@@ -48,13 +48,13 @@ describe('launch', () => {
     expect(result.code).toBe(1);
   });
 
-  it('exits 1 with --json too, the thread on stdout', async () => {
+  it('exits 1 with --json too, the thread on stdout', { timeout: cliTestTimeout(1) }, async () => {
     const result = await cli('launch', 'broken', 'go', '--json');
     expect(JSON.parse(result.stdout)).toMatchObject({ agent: 'broken', status: 'failed' });
     expect(result.code).toBe(1);
   });
 
-  it('exits 0 when the thread rests waiting for a human: an approval, an escalation', async () => {
+  it('exits 0 when the thread rests waiting for a human: an approval, an escalation', { timeout: cliTestTimeout(2) }, async () => {
     for (const [agent, status] of [['asker', 'awaiting_human'], ['looper', 'escalated']] as const) {
       const result = await cli('launch', agent, 'go');
       expect(lastLine(result.stdout), agent).toBe(`thread ${launchedId(result)} is ${status}`);
@@ -62,7 +62,7 @@ describe('launch', () => {
     }
   });
 
-  it('--no-follow exits 0 whatever becomes of the thread', async () => {
+  it('--no-follow exits 0 whatever becomes of the thread', { timeout: cliTestTimeout(1) }, async () => {
     const result = await cli('launch', 'broken', 'go', '--no-follow');
     expect(result.stdout.trim()).toMatch(/^th_[\w-]+$/);
     expect(result.code).toBe(0);
@@ -70,7 +70,7 @@ describe('launch', () => {
 });
 
 describe('watch', () => {
-  it('exits 1 when the thread it follows is cancelled meanwhile; the cancel itself exits 0', async () => {
+  it('exits 1 when the thread it follows is cancelled meanwhile; the cancel itself exits 0', { timeout: cliTestTimeout(3) }, async () => {
     const id = launchedId(await cli('launch', 'asker', 'go'));
     const watching = watch(id);
     await watching.waitFor(/reply: switchyard respond \S+ --approve/);
@@ -81,7 +81,7 @@ describe('watch', () => {
     expect(watching.stderr()).toBe('');
   });
 
-  it('of a pipeline exits 1 when it fails because its child was cancelled', async () => {
+  it('of a pipeline exits 1 when it fails because its child was cancelled', { timeout: cliTestTimeout(3) }, async () => {
     const launched = await cli('launch', 'shipit', 'go');
     const parent = launchedId(launched);
     const child = /↳ delegated to asker: thread (\S+)/.exec(launched.stdout)?.[1] ?? '';
@@ -96,7 +96,7 @@ describe('watch', () => {
     expect(lastLine(watching.stdout())).toBe(`thread ${parent} is failed`);
   });
 
-  it('of a thread that ended failed or cancelled exits 1 at once', async () => {
+  it('of a thread that ended failed or cancelled exits 1 at once', { timeout: cliTestTimeout(5) }, async () => {
     const failed = launchedId(await cli('launch', 'broken', 'go'));
     const cancelled = launchedId(await cli('launch', 'asker', 'go'));
     expect((await cli('cancel', cancelled)).code).toBe(0);
@@ -109,7 +109,7 @@ describe('watch', () => {
 });
 
 describe('respond', () => {
-  it('--deny of an escalation exits 0: the thread ends failed as asked, at once, with nothing to follow', async () => {
+  it('--deny of an escalation exits 0: the thread ends failed as asked, at once, with nothing to follow', { timeout: cliTestTimeout(2) }, async () => {
     const id = launchedId(await cli('launch', 'looper', 'go'));
     const denied = await cli('respond', id, '--deny');
     const lines = denied.stdout.trim().split('\n');

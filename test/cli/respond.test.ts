@@ -8,7 +8,7 @@
  */
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ROOT, runCli, serveProject, type CliResult } from './cliProcess.js';
+import { ROOT, cliTestTimeout, runCli, serveProject, type CliResult } from './cliProcess.js';
 
 const SRC = JSON.stringify(join(ROOT, 'src/index.ts'));
 const TESTING = JSON.stringify(join(ROOT, 'src/testing/index.ts'));
@@ -60,7 +60,7 @@ async function viewOf(id: string): Promise<{ status: string; events: { type: str
 }
 
 describe('respond', () => {
-  it('--approve on an escalation says to answer with --answer or stop it with --deny, and leaves the thread as it was', async () => {
+  it('--approve on an escalation says to answer with --answer or stop it with --deny, and leaves the thread as it was', { timeout: cliTestTimeout(5) }, async () => {
     const id = await launched('looper', 'escalated');
     const request = await pendingOf(id);
     const refused = await cli('respond', id, '--approve');
@@ -77,7 +77,7 @@ describe('respond', () => {
     expect(denied.stderr).toBe('');
   });
 
-  it('--answer on an approval says to --approve or --deny', async () => {
+  it('--answer on an approval says to --approve or --deny', { timeout: cliTestTimeout(4) }, async () => {
     const id = await launched('asker', 'awaiting_human');
     const request = await pendingOf(id);
     const refused = await cli('respond', id, '--answer', 'yes');
@@ -89,7 +89,7 @@ describe('respond', () => {
     expect(await statusOf(id)).toBe('awaiting_human');
   });
 
-  it.each([['--approve'], ['--deny']])('%s with --answer is a usage error, and the question stays open', async (flag) => {
+  it.each([['--approve'], ['--deny']])('%s with --answer is a usage error, and the question stays open', { timeout: cliTestTimeout(4) }, async (flag) => {
     const id = await launched('questioner', 'awaiting_human');
     const refused = await cli('respond', id, flag, '--answer', 'order B-7');
     expect(refused.code).toBe(2);
@@ -106,7 +106,7 @@ describe('respond', () => {
     expect(answered.stderr).toBe('');
   });
 
-  it('on a pipeline whose child waits for an approval names the child and how to answer it, and answers nothing', async () => {
+  it('on a pipeline whose child waits for an approval names the child and how to answer it, and answers nothing', { timeout: cliTestTimeout(5) }, async () => {
     const launch = await cli('launch', 'shipit', 'go');
     expect(launch.code).toBe(0);
     const parent = /^launched (th_\S+)/m.exec(launch.stdout)?.[1] ?? '';
@@ -124,7 +124,7 @@ describe('respond', () => {
     expect(await statusOf(child)).toBe('awaiting_human');
   });
 
-  it('on a nested pipeline (and show of it) names the grandchild that waits for an approval and how to answer it (QA24 pipelines #5)', async () => {
+  it('on a nested pipeline (and show of it) names the grandchild that waits for an approval and how to answer it (QA24 pipelines #5)', { timeout: cliTestTimeout(5) }, async () => {
     const launch = await cli('launch', 'nested', 'go');
     expect(launch.code).toBe(0);
     const top = /^launched (th_\S+)/m.exec(launch.stdout)?.[1] ?? '';
@@ -144,7 +144,7 @@ describe('respond', () => {
     expect(await statusOf(waiting)).toBe('awaiting_human');
   });
 
-  it("follows a nested pipeline's grandchild one indent deeper than its pipeline's own lines (QA28 qapipe D2)", async () => {
+  it("follows a nested pipeline's grandchild one indent deeper than its pipeline's own lines (QA28 qapipe D2)", { timeout: cliTestTimeout(2) }, async () => {
     const launch = await cli('launch', 'nested', 'go');
     expect(launch.code).toBe(0);
     const top = /^launched (th_\S+)/m.exec(launch.stdout)?.[1] ?? '';
@@ -156,7 +156,7 @@ describe('respond', () => {
     expect(lines.some((line) => line.startsWith('      ? needs approval: echo('))).toBe(true);
   });
 
-  it('a flag value no server takes is a usage error naming the flag', async () => {
+  it('a flag value no server takes is a usage error naming the flag', { timeout: cliTestTimeout(3) }, async () => {
     const id = await launched('asker', 'awaiting_human');
     const refused = await cli('respond', id, '--approve', '--comment', 'x'.repeat(20_001));
     expect(refused.code).toBe(2);
@@ -166,7 +166,7 @@ describe('respond', () => {
 });
 
 describe('show', () => {
-  it('of a thread cancelled while it waited for an approval offers no reply and does not say it still needs one', async () => {
+  it('of a thread cancelled while it waited for an approval offers no reply and does not say it still needs one', { timeout: cliTestTimeout(3) }, async () => {
     const id = await launched('asker', 'awaiting_human');
     const cancelled = await cli('cancel', id);
     expect(cancelled.code).toBe(0);
@@ -179,7 +179,7 @@ describe('show', () => {
     expect(shown.stdout).toMatch(/^ +\d+ +\S+ +■ cancelled/m);
   });
 
-  it('offers a reply only on the open request, not on one answered before', async () => {
+  it('offers a reply only on the open request, not on one answered before', { timeout: cliTestTimeout(4) }, async () => {
     const id = await launched('questioner', 'awaiting_human');
     const answered = await cli('respond', id, '--answer', 'order B-7');
     expect(answered.code).toBe(0);
@@ -194,7 +194,7 @@ describe('show', () => {
 });
 
 describe('threads', () => {
-  it('--waiting lists the threads waiting for a human, escalated ones too; --status awaiting_human keeps to that status', async () => {
+  it('--waiting lists the threads waiting for a human, escalated ones too; --status awaiting_human keeps to that status', { timeout: cliTestTimeout(8) }, async () => {
     const escalated = await launched('looper', 'escalated');
     const awaiting = await launched('asker', 'awaiting_human');
     const ended = await launched('asker', 'awaiting_human');
@@ -224,7 +224,7 @@ describe('threads', () => {
 });
 
 describe('threads --waiting of a pipeline whose child waits', () => {
-  it("lists the child once, naming the pipeline it belongs to in a PIPELINE column (the pipeline is running, not listed)", async () => {
+  it("lists the child once, naming the pipeline it belongs to in a PIPELINE column (the pipeline is running, not listed)", { timeout: cliTestTimeout(2) }, async () => {
     const launch = await cli('launch', 'shipit', 'go');
     expect(launch.code).toBe(0);
     const pipelineId = /^launched (th_[\w-]+)/m.exec(launch.stdout)?.[1] ?? '';
@@ -242,7 +242,7 @@ describe('threads --waiting of a pipeline whose child waits', () => {
 });
 
 describe('threads: pending requests and --updated-before', () => {
-  it('shows what each waiting thread asks in a PENDING column, and nothing once it ended', async () => {
+  it('shows what each waiting thread asks in a PENDING column, and nothing once it ended', { timeout: cliTestTimeout(6) }, async () => {
     const asking = await launched('asker', 'awaiting_human');
     const question = await launched('questioner', 'awaiting_human');
     const escalated = await launched('looper', 'escalated');
@@ -263,7 +263,7 @@ describe('threads: pending requests and --updated-before', () => {
     expect(after).not.toContain('escalation: ');
   });
 
-  it('--updated-before takes a duration or a time as prune --ended-before does, and lists only the threads last updated before it', async () => {
+  it('--updated-before takes a duration or a time as prune --ended-before does, and lists only the threads last updated before it', { timeout: cliTestTimeout(7) }, async () => {
     const id = await launched('questioner', 'awaiting_human');
     const updatedAt = (JSON.parse((await cli('show', id, '--json')).stdout) as { updatedAt: string }).updatedAt;
     const ids = async (cutoff: string): Promise<string[]> => {
@@ -287,7 +287,7 @@ describe('threads: pending requests and --updated-before', () => {
 });
 
 describe('launch', () => {
-  it('--thread-id that no server takes is a usage error naming the flag', async () => {
+  it('--thread-id that no server takes is a usage error naming the flag', { timeout: cliTestTimeout(1) }, async () => {
     const refused = await cli('launch', 'looper', 'go', '--thread-id', 'bad id!');
     expect(refused.code).toBe(2);
     expect(refused.stderr.split('\n')[0]).toBe(`error: option '--thread-id <id>' argument 'bad id!' is invalid. must be 1 to 128 letters, digits or _ : -`);
@@ -295,7 +295,7 @@ describe('launch', () => {
 });
 
 describe('a thread id argument', () => {
-  it('that no server takes is a usage error naming the argument, for every command that takes one', async () => {
+  it('that no server takes is a usage error naming the argument, for every command that takes one', { timeout: cliTestTimeout(6) }, async () => {
     const long = 'A'.repeat(129);
     for (const args of [['show', long], ['watch', long], ['respond', long, '--approve'], ['pause', 'bad id!'], ['resume', 'bad id!'], ['cancel', long]]) {
       const refused = await cli(...args);

@@ -13,7 +13,7 @@ import { agent } from '../../src/agent/agent.js';
 import { tool } from '../../src/agent/tool.js';
 import { toolsWithSecretArgs, warnUnsealedTools } from '../../src/cli/sealWarning.js';
 import { capturingLogger } from '../support/capturingLogger.js';
-import { ROOT, startCli } from './cliProcess.js';
+import { ROOT, cliTestTimeout, startCli } from './cliProcess.js';
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -54,7 +54,7 @@ async function serveOutput(env: Record<string, string>, cwd: string): Promise<{ 
   return { stdout: served.stdout(), stderr: served.stderr() };
 }
 
-describe('serve without a seal secret', { timeout: 90_000 }, () => {
+describe('serve without a seal secret', { timeout: cliTestTimeout(1) }, () => {
   it('warns once, as a pino line among the others on stderr, naming the tools whose input has a secret-named property', async () => {
     const { stdout, stderr } = await serveOutput({}, project());
     expect(stdout).not.toContain('no seal secret');

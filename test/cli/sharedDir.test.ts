@@ -10,9 +10,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ROOT, runCli, startCli, type CliProcess } from './cliProcess.js';
+import { CLI_TIMEOUT_MS, ROOT, cliTestTimeout, runCli, startCli, type CliProcess } from './cliProcess.js';
 
-const TIMEOUT_MS = 20_000;
+const TIMEOUT_MS = CLI_TIMEOUT_MS;
 
 let dir: string;
 const started: CliProcess[] = [];
@@ -43,7 +43,7 @@ describe('serve on a data directory another serve is using', () => {
     expect(first.stdout()).toContain('press Ctrl+C to stop');
     expect(await first.stop()).toBe(0);
     started.length = 0;
-  }, 60_000);
+  }, cliTestTimeout(2));
 
   it('starts once the first has stopped, or was killed', async () => {
     const first = await startServe();
@@ -55,7 +55,7 @@ describe('serve on a data directory another serve is using', () => {
     started.length = 0;
     const third = await startServe();
     expect(third.stdout()).toContain('switchyard listening on');
-  }, 60_000);
+  }, cliTestTimeout(3));
 
   it('stops (exit 1), naming the directory and the new holder, when its claim was taken over while it was frozen', async () => {
     const first = await startServe();
@@ -72,7 +72,7 @@ describe('serve on a data directory another serve is using', () => {
     const after = statSync(lockFile);
     expect([after.ino, after.mtimeMs, after.ctimeMs]).toEqual([taken.ino, taken.mtimeMs, taken.ctimeMs]);
     expect(JSON.parse(readFileSync(lockFile, 'utf8'))).toEqual({ pid: 4242, host: 'another-host', token: 'elsewhere' });
-  }, 60_000);
+  }, cliTestTimeout(1));
 
   it('writes nothing more into the directory once its claim is lost: no checkpoint of its index over the new holder\'s (qa25-ops D0)', async () => {
     const first = await startServe();
@@ -91,7 +91,7 @@ describe('serve on a data directory another serve is using', () => {
     expect(await first.exited()).toBe(1);
     started.length = 0;
     expect(listing(indexDir)).toEqual(before);
-  }, 60_000);
+  }, cliTestTimeout(1));
 });
 
 /**

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFileStore } from '../../src/store/fileStore.js';
 import { startNatsServer } from '../support/natsServer.js';
 import { plainClient, uniqueToken } from '../nats/natsTestKit.js';
-import { ROOT, startCli, type CliProcess } from './cliProcess.js';
+import { ROOT, cliTestTimeout, startCli, type CliProcess } from './cliProcess.js';
 
 const SRC = JSON.stringify(join(ROOT, 'src/index.ts'));
 const TESTING = JSON.stringify(join(ROOT, 'src/testing/index.ts'));
@@ -112,7 +112,7 @@ async function storedTypes(data: string, id: string): Promise<string[]> {
 describe('serve whose terminal closes (SIGHUP)', () => {
   // QA: SIGHUP (an ssh session or terminal closed under a foreground serve) killed the process at
   // once, with no drain and no line saying why.
-  it('stops as on SIGTERM: the call in progress finishes and is journaled, and it says why', async () => {
+  it('stops as on SIGTERM: the call in progress finishes and is journaled, and it says why', { timeout: cliTestTimeout(1) }, async () => {
     const { serve, id, data, env } = await serveWithCallRunning('hangup');
     serve.signal('SIGHUP');
     await serve.waitFor(/waiting for the tool calls in progress before stopping/);
@@ -124,7 +124,7 @@ describe('serve whose terminal closes (SIGHUP)', () => {
 });
 
 describe('serve told to stop twice', () => {
-  it('takes a repeat that comes at once (a process group signalled, and a wrapper such as timeout passing it on) as the same stop: the call still finishes and is journaled', async () => {
+  it('takes a repeat that comes at once (a process group signalled, and a wrapper such as timeout passing it on) as the same stop: the call still finishes and is journaled', { timeout: cliTestTimeout(1) }, async () => {
     const { serve, id, data, env } = await serveWithCallRunning('twice');
     serve.signal('SIGINT');
     await serve.waitFor(/waiting for the tool calls in progress before stopping/);
@@ -136,7 +136,7 @@ describe('serve told to stop twice', () => {
     expect(await readFile(env.LEDGER, 'utf8')).toBe('hello\n');
   });
 
-  it('stops at once on a later repeat, saying so on stderr, and says at the first how to stop at once', async () => {
+  it('stops at once on a later repeat, saying so on stderr, and says at the first how to stop at once', { timeout: cliTestTimeout(1) }, async () => {
     const { serve, env } = await serveWithCallRunning('later');
     serve.signal('SIGTERM');
     await serve.waitFor(/waiting for the tool calls in progress before stopping/);
@@ -152,7 +152,7 @@ describe('serve told to stop twice', () => {
 });
 
 describe('serve stopped (SIGTERM) while a tool call runs', () => {
-  it('journals the result of the call that finishes within the drain time, then exits 0', async () => {
+  it('journals the result of the call that finishes within the drain time, then exits 0', { timeout: cliTestTimeout(2) }, async () => {
     const data = join(dir, 'data');
     const env = { LEDGER: join(dir, 'ledger.txt'), RELEASE: join(dir, 'release') };
     const serve = startCli(['serve', '--port', '0', '--dir', data], { cwd: dir, env });

@@ -5,6 +5,7 @@ import { gzipSync } from 'node:zlib';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CALLER_SIGNAL, createHttpTransport, type TransportInit } from '../../src/model/httpTransport.js';
+import { REFUSED_PORT } from '../support/refusedPort.js';
 
 interface Seen {
   method: string;
@@ -182,12 +183,7 @@ describe('http transport (the model client fetch on undici request)', () => {
   });
 
   it('rejects when nothing listens', async () => {
-    const closed = http.createServer();
-    closed.listen(0, '127.0.0.1');
-    await once(closed, 'listening');
-    const port = (closed.address() as AddressInfo).port;
-    await new Promise((resolve) => closed.close(resolve));
-    await expect(transport.fetch(`http://127.0.0.1:${port}/json`)).rejects.toThrow();
+    await expect(transport.fetch(`http://127.0.0.1:${REFUSED_PORT}/json`)).rejects.toThrow();
   });
 
   it('hands what it does not handle (a Request, a form body) to the global fetch', async () => {

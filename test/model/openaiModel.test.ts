@@ -8,6 +8,7 @@ import { ConfigError } from '../../src/errors.js';
 import type { ModelRequest, ModelResult, ToolSpec } from '../../src/model/model.js';
 import { createHttpTransport, isHttpTransportFetch } from '../../src/model/httpTransport.js';
 import { createOpenAIModel } from '../../src/model/openaiModel.js';
+import { REFUSED_PORT } from '../support/refusedPort.js';
 import {
   benchHandler,
   scriptedHandler,
@@ -62,13 +63,9 @@ function expectFailure(result: ModelResult) {
   return result.error;
 }
 
-/** A port on 127.0.0.1 that nothing listens on. */
+/** A port on 127.0.0.1 that nothing listens on (see {@link REFUSED_PORT}). */
 async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+  return REFUSED_PORT;
 }
 
 describe('createOpenAIModel', () => {

@@ -7,6 +7,7 @@ import { createWebhookNotifier, type WebhookDelivery } from '../../src/server/we
 import { createCallbackSender } from '../../src/surface/callbacks.js';
 import { capturingLogger } from '../support/capturingLogger.js';
 import { createHarness, finishedThread } from './harness.js';
+import { REFUSED_PORT } from '../support/refusedPort.js';
 
 const SECRET = 'whsec_failure_cause';
 const cleanups: (() => Promise<void>)[] = [];
@@ -14,14 +15,17 @@ afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()!();
 });
 
-/** A receiver that is down: a port nothing listens on (it listened a moment ago). */
-async function downUrl(): Promise<{ url: string; port: number }> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return { url: `http://127.0.0.1:${port}/hook`, port };
+/** A receiver that is down (see {@link REFUSED_PORT}: no process of the suite can take its port). */
+function downUrl(): { url: string; port: number } {
+  return { url: `http://127.0.0.1:${REFUSED_PORT}/hook`, port: REFUSED_PORT };
 }
+
+/**
+ * Time allowed for an attempt whose refusal is awaited: it comes at once, but a loaded machine
+ * (and a process's first fetch, which loads undici) can take longer than the 200 ms a silent
+ * receiver is given, and the attempt then ends as timed out.
+ */
+const REFUSAL_TIMEOUT_MS = 20_000;
 
 /** A receiver that takes the request and never answers. */
 async function silentUrl(): Promise<string> {
@@ -38,12 +42,12 @@ async function silentUrl(): Promise<string> {
 }
 
 /** The errors a webhook to `url` ends with, logged and told, its thread finished once. */
-async function webhookErrors(url: string): Promise<{ attempts: unknown[]; givenUp: unknown; states: unknown[]; delivery: WebhookDelivery | undefined }> {
+async function webhookErrors(url: string, timeoutMs: number): Promise<{ attempts: unknown[]; givenUp: unknown; states: unknown[]; delivery: WebhookDelivery | undefined }> {
   const h = createHarness();
   cleanups.push(() => h.runtime.close());
   const { logger, out } = capturingLogger('warn');
   const deliveries: WebhookDelivery[] = [];
-  const notifier = createWebhookNotifier({ webhooks: [{ url, secret: SECRET }], retries: { attempts: 1 }, timeoutMs: 200, logger, onDelivery: (d) => deliveries.push(d) });
+  const notifier = createWebhookNotifier({ webhooks: [{ url, secret: SECRET }], retries: { attempts: 1 }, timeoutMs, logger, onDelivery: (d) => deliveries.push(d) });
   cleanups.push(notifier.close);
   notifier.attach(h.runtime);
   const thread = await h.runtime.launch('echo', 'hi');
@@ -59,9 +63,9 @@ async function webhookErrors(url: string): Promise<{ attempts: unknown[]; givenU
 
 describe('a webhook whose receiver gives no answer', () => {
   it('logs and tells why: the connection refused, with the address', async () => {
-    const { url, port } = await downUrl();
+    const { url, port } = downUrl();
     const refused = `fetch failed: connect ECONNREFUSED 127.0.0.1:${port}`;
-    const { attempts, givenUp, states, delivery } = await webhookErrors(url);
+    const { attempts, givenUp, states, delivery } = await webhookErrors(url, REFUSAL_TIMEOUT_MS);
     // Named `err`, as every other line names its error; with the thread's agent and state.
     expect(attempts).toEqual([refused]);
     expect(givenUp).toBe(refused);
@@ -73,7 +77,7 @@ describe('a webhook whose receiver gives no answer', () => {
   });
 
   it("says an attempt ran out of time, and how long it had", async () => {
-    const { attempts, delivery } = await webhookErrors(await silentUrl());
+    const { attempts, delivery } = await webhookErrors(await silentUrl(), 200);
     expect(attempts).toEqual(['timed out: no answer within 200 ms']);
     expect(delivery).toMatchObject({ ok: false, error: 'timed out: no answer within 200 ms' });
   });
@@ -82,12 +86,15 @@ describe('a webhook whose receiver gives no answer', () => {
 describe('a callback whose receiver gives no answer', () => {
   it('logs and tells why: the connection refused, with the address; an attempt out of time', async () => {
     const { logger, out } = capturingLogger('warn');
-    const sender = createCallbackSender({ secret: SECRET, attempts: 1, timeoutMs: 200, logger });
+    // Two senders, one log: the refusal awaited with time to spare, the silent receiver given 200 ms.
+    const sender = createCallbackSender({ secret: SECRET, attempts: 1, timeoutMs: REFUSAL_TIMEOUT_MS, logger });
     cleanups.push(() => sender.close());
-    const { url, port } = await downUrl();
+    const impatient = createCallbackSender({ secret: SECRET, attempts: 1, timeoutMs: 200, logger });
+    cleanups.push(() => impatient.close());
+    const { url, port } = downUrl();
     const refused = `fetch failed: connect ECONNREFUSED 127.0.0.1:${port}`;
     expect(await sender.send(finishedThread('cb-down', url))).toMatchObject({ ok: false, attempts: 1, error: refused });
-    expect(await sender.send(finishedThread('cb-silent', await silentUrl()))).toMatchObject({ ok: false, attempts: 1, error: 'timed out: no answer within 200 ms' });
+    expect(await impatient.send(finishedThread('cb-silent', await silentUrl()))).toMatchObject({ ok: false, attempts: 1, error: 'timed out: no answer within 200 ms' });
     const failed = out.lines.filter((line) => line.msg === 'callback attempt failed');
     expect(failed.map((line) => [line.threadId, line.err, line.state])).toEqual([
       ['cb-down', refused, 'done'],

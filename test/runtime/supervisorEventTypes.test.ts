@@ -1,7 +1,9 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { EventObject } from 'xstate';
-import { supervisorMachine } from '../../machines/supervisorMachine.js';
+import { createActor, type EventObject } from 'xstate';
+import { supervisorMachine, type AgentRest } from '../../machines/supervisorMachine.js';
 import { agent } from '../../src/agent/agent.js';
+import { systemClock } from '../../src/clock.js';
+import { silentLogger } from '../../src/logger.js';
 import { scriptedModel } from '../../src/model/scriptedModel.js';
 import { createRuntime } from '../../src/runtime/runtime.js';
 import { createMemoryStore } from '../../src/store/memoryStore.js';
@@ -40,5 +42,30 @@ describe('the supervisor, over many threads', () => {
     }
     expect([...asked].filter((type) => ids.some((id) => type.includes(id)))).toEqual([]);
     expect(asked.size).toBeLessThan(12);
+  });
+});
+
+describe('the supervisor machine given other implementations (provide)', () => {
+  it('still reads its children ending: a finished thread frees its slot for the next', async () => {
+    const store = createMemoryStore();
+    const rests: AgentRest[] = [];
+    const echo = agent({ name: 'echo', description: 'e', prompt: 'p', tools: [] });
+    const model = scriptedModel([], { whenExhausted: () => ({ intent: 'done_for_now', args: { message: 'ok' } }) });
+    const deps = { model, store, clock: systemClock, logger: silentLogger(), children: { check: () => undefined, launch: () => Promise.reject(new Error('no children here')) } };
+    const supervisor = createActor(supervisorMachine.provide({}), {
+      input: { agents: new Map([['echo', echo]]), deps, maxConcurrent: 1, onRest: (r) => rests.push(r) },
+    }).start();
+    const input = (id: string) => store.create({ id, agent: 'echo', events: [{ seq: 1, at: new Date().toISOString(), type: 'input', data: { input: id } }] });
+    supervisor.send({ type: 'START', thread: await input('t1') });
+    supervisor.send({ type: 'START', thread: await input('t2') });
+    await new Promise<void>((resolve) => {
+      const sub = supervisor.subscribe(() => rests.length === 2 && (sub.unsubscribe(), resolve()));
+    });
+    expect(rests.map((r) => [r.threadId, r.status])).toEqual([
+      ['t1', 'done'],
+      ['t2', 'done'],
+    ]);
+    expect(supervisor.getSnapshot().context.running).toEqual([]);
+    supervisor.stop();
   });
 });

@@ -348,6 +348,13 @@ export const supervisorMachine = setup({
     },
   },
 });
+renamingChildEvents(supervisorMachine);
 
-const transition = supervisorMachine.transition.bind(supervisorMachine);
-supervisorMachine.transition = (snapshot, event, actorScope) => transition(snapshot, childEnded(event), actorScope);
+/** Makes `machine` (and any machine its `provide` builds) read its children's ending as {@link ChildEnded}. */
+function renamingChildEvents(machine: typeof supervisorMachine): typeof supervisorMachine {
+  const transition = machine.transition.bind(machine);
+  const provide = machine.provide.bind(machine);
+  machine.transition = (snapshot, event, actorScope) => transition(snapshot, childEnded(event), actorScope);
+  machine.provide = (implementations) => renamingChildEvents(provide(implementations));
+  return machine;
+}

@@ -19,7 +19,9 @@ const MODEL_LINES = `
   SWITCHYARD_MODEL_API_KEY, SWITCHYARD_MODEL_BASE_URL, SWITCHYARD_MODEL
                                       an OpenAI-compatible model: key, base URL, model name
                                       (else OPENAI_API_KEY, OPENAI_BASE_URL; none: the demo model)
-  SWITCHYARD_MODEL_TIMEOUT_MS         how long one model request may take (default 60000)`;
+  SWITCHYARD_MODEL_TIMEOUT_MS         how long one model request may take (default 60000)
+  SWITCHYARD_WATCH_NPM                0: do not stop once the npm that started it is gone
+                                      (an npm script that backgrounds it on purpose)`;
 const SEAL_LINES = `
   SWITCHYARD_SEAL_SECRET              seal the secrets in tool arguments threads record (a
                                       call holding one is not run without it)

@@ -13,7 +13,8 @@ export interface RequestPlace {
 /** Logs one request that failed because the store is unavailable. */
 export type UnavailableLog = (error: unknown, where: RequestPlace) => void;
 
-const MESSAGE = 'HTTP request failed: the store is unavailable';
+/** The message of a request's failure the store's outage caused (held back or not). */
+export const UNAVAILABLE_MESSAGE = 'HTTP request failed: the store is unavailable';
 
 /**
  * The log of the requests a store outage fails: the first at warn (its error whole), then at most
@@ -28,10 +29,10 @@ export function createUnavailableLog(logger: Logger, clock: Clock, everyMs = UNA
     const now = clock.now();
     if (lastAt !== undefined && now - lastAt < everyMs) {
       if (heldBack++ === 0) since = now;
-      logger.debug({ err: error, ...where }, MESSAGE);
+      logger.debug({ err: error, ...where }, UNAVAILABLE_MESSAGE);
       return;
     }
-    logger.warn({ err: error, ...where, ...(heldBack > 0 ? { heldBack, since: isoTime(since) } : {}) }, MESSAGE);
+    logger.warn({ err: error, ...where, ...(heldBack > 0 ? { heldBack, since: isoTime(since) } : {}) }, UNAVAILABLE_MESSAGE);
     lastAt = now;
     heldBack = 0;
   };

@@ -9,7 +9,8 @@ import type { WorkerOptions } from './worker.js';
 /** What commander parses for `serve`: options of `serve()`, and the project to load. */
 type ServeFlags = Omit<ServeOptions, 'token' | 'worker'> & ProjectFlags & { worker: boolean };
 /** What commander parses for `worker`: options of `runWorker()`, and the project to load. */
-type WorkerFlags = Omit<WorkerOptions, 'natsUrl' | 'agents' | 'healthPort'> & ProjectFlags & { natsUrl?: string; healthPort?: number | '' };
+/** `worker`'s flags; `--health-host` always has a value (commander's default). */
+type WorkerFlags = Omit<WorkerOptions, 'natsUrl' | 'agents' | 'healthPort' | 'healthHost'> & ProjectFlags & { natsUrl?: string; healthPort?: number | ''; healthHost: string };
 type ProjectFlags = { config?: string; agents?: string[] };
 
 const CONFIG_HELP = 'the project config, or a folder holding it (default: switchyard.config.{ts,mts,js,mjs} here, else in the nearest folder above up to the project root, the one with a package.json; else the bundled demo agents)';
@@ -157,7 +158,7 @@ export function addServerCommands(program: Command, cli: CliContext): void {
           ...(opts.concurrency === undefined ? {} : { concurrency: opts.concurrency }),
           ...(opts.replicas === undefined ? {} : { replicas: opts.replicas }),
           ...(opts.logLevel ? { logLevel: opts.logLevel } : {}),
-          ...(healthPort === undefined ? {} : { healthPort, healthHost: opts.healthHost ?? DEFAULT_HEALTH_HOST }),
+          ...(healthPort === undefined ? {} : { healthPort, healthHost: opts.healthHost }),
         },
         { out: cli.out, env: cli.io.env, stopped: cli.io.stopped() },
       );

@@ -21,6 +21,8 @@ const MODEL_LINES = `
                                       an OpenAI-compatible model: key, base URL, model name
                                       (else OPENAI_API_KEY, OPENAI_BASE_URL; none: the demo model)
   SWITCHYARD_MODEL_TIMEOUT_MS         how long one model request may take (default 60000)
+  OPENAI_ORG_ID, OPENAI_PROJECT_ID    sent as OpenAI-Organization and OpenAI-Project
+  OPENAI_CUSTOM_HEADERS               more headers for the model (one "Name: value" a line)
   SWITCHYARD_WATCH_NPM                0: do not stop once the npm that started it is gone
                                       (an npm script that backgrounds it on purpose)`;
 const SEAL_LINES = `

@@ -10,6 +10,7 @@ import type { ThreadState } from '../thread/state.js';
 import { recordDefinitionSite } from './definitionSite.js';
 import { promptHash, promptTemplate, toolsDigest, type PromptTemplate } from './prompt.js';
 import { checkZod4Schema, unrepresentableParts } from './strictSchema.js';
+import { DEFAULT_JITTER } from './backoff.js';
 import { checkTimeout, type Tool } from './tool.js';
 
 /**
@@ -330,7 +331,7 @@ function backoffOf(owner: string, backoff: BackoffOptions): Required<BackoffOpti
     initialMs: backoff.initialMs ?? 1000,
     factor: backoff.factor ?? 2,
     maxMs: backoff.maxMs ?? 30_000,
-    jitter: backoff.jitter ?? 0.2,
+    jitter: backoff.jitter ?? DEFAULT_JITTER,
   };
   const isDelay = (n: number) => n >= 0 && Number.isFinite(n);
   checkNumber(owner, 'backoff.initialMs', out.initialMs, 'a number of milliseconds, 0 or more', isDelay);

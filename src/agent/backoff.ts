@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import type { Agent } from './agent.js';
 
 /**
  * The longest wait a model endpoint's `Retry-After` (or `retry-after-ms`) is counted as: one that
@@ -9,13 +8,24 @@ import type { Agent } from './agent.js';
  */
 export const MAX_RETRY_AFTER_MS = 10 * 60_000;
 
+/** An agent's default `backoff.jitter`: the fraction of a delay randomized (20 %). */
+export const DEFAULT_JITTER = 0.2;
+
 /** A number in 0..1 from a hash of thread and seq: the same on every replay, different per thread. */
 export function jitterUnit(threadId: string, seq: number): number {
   return createHash('sha256').update(`${threadId}:${seq}`).digest().readUInt32BE(0) / 0xffffffff;
 }
 
+/** An agent's backoff settings, as it resolved them (its defaults filled in). */
+interface BackoffSettings {
+  readonly initialMs: number;
+  readonly factor: number;
+  readonly maxMs: number;
+  readonly jitter: number;
+}
+
 /** Exponential backoff with deterministic jitter (a hash of thread and seq), so replays agree. */
-export function backoffDelay(agent: Pick<Agent, 'backoff'>, attempt: number, threadId: string, seq: number): number {
+export function backoffDelay(agent: { readonly backoff: BackoffSettings }, attempt: number, threadId: string, seq: number): number {
   const { initialMs, factor, maxMs, jitter } = agent.backoff;
   const base = Math.min(maxMs, initialMs * factor ** Math.max(0, attempt - 1));
   return Math.round(Math.min(maxMs, base * (1 - jitter + 2 * jitter * jitterUnit(threadId, seq))));

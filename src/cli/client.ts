@@ -1,5 +1,5 @@
 import { EventSourceParserStream } from 'eventsource-parser/stream';
-import { MAX_RETRY_AFTER_MS, serverWaitDelay } from '../agent/backoff.js';
+import { DEFAULT_JITTER, MAX_RETRY_AFTER_MS, serverWaitDelay } from '../agent/backoff.js';
 import { sleep, systemClock } from '../clock.js';
 import { redactUrl } from '../context/redactUrl.js';
 import { SwitchyardError } from '../errors.js';
@@ -244,9 +244,6 @@ export function createClient(options: ClientOptions): Client {
   };
 }
 
-/** How much longer than a server's Retry-After a follow may wait: an agent's default `backoff.jitter`. */
-const RETRY_AFTER_JITTER = 0.2;
-
 /**
  * How long a follow waits before opening its stream again: the server's `retryAfterMs` as an agent
  * waits for a model endpoint's ({@link serverWaitDelay}: counted as {@link MAX_RETRY_AFTER_MS} at
@@ -255,7 +252,7 @@ const RETRY_AFTER_JITTER = 0.2;
  * would spin).
  */
 export function reconnectDelayMs(backoffMs: number, retryAfterMs: number | undefined, unit: number): number {
-  return Math.max(backoffMs, retryAfterMs === undefined || retryAfterMs <= 0 ? 0 : serverWaitDelay(retryAfterMs, RETRY_AFTER_JITTER, unit));
+  return Math.max(backoffMs, retryAfterMs === undefined || retryAfterMs <= 0 ? 0 : serverWaitDelay(retryAfterMs, DEFAULT_JITTER, unit));
 }
 
 /** The stream closed before the thread's `end` (a server restarting, a connection cut). */

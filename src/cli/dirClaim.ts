@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, messageOf, SystemError } from '../errors.js';
 import { createLockOwner, lockCopiedFrom, sweepDeadOwners, type LockRelease } from '../store/fileLock.js';
+import { shellQuote } from './format.js';
 
 /** Options of {@link claimDir}. */
 export interface DirClaimOptions {
@@ -40,7 +41,7 @@ const DIR_LOCK = 'serve';
  * this host that is gone (or a zombie its parent has not reaped yet), at once. A holder that froze
  * for longer than `staleMs` may find its claim taken over when it resumes: its heartbeat then
  * checks the lock is still its own (never refreshing another's) and reports the loss to `onLost`. Throws a {@link ConfigError} for a
- * directory another serve holds, or that this user may not write (see {@link unusableDir}).
+ * directory another serve holds, or that this user may not write (see {@link unusable}).
  */
 export function claimDir(dir: string, options: DirClaimOptions = {}): () => void {
   const { staleMs = 30_000, heartbeatMs = 5_000 } = options;
@@ -55,7 +56,7 @@ export function claimDir(dir: string, options: DirClaimOptions = {}): () => void
     held = owner.tryAcquire(DIR_LOCK);
   } catch (error) {
     owner.dispose();
-    throw unusableDir(dir, error);
+    throw unusable(dir, error);
   }
   if (held === undefined) {
     owner.dispose();
@@ -90,7 +91,7 @@ export function openToOthers(dir: string): string | undefined {
     return undefined;
   }
   if ((mode & 0o007) === 0) return undefined;
-  return `the data directory ${dir} is open to other users (mode ${mode.toString(8)}): threads hold inputs, tool results and answers; chmod -R go-rwx ${dir}`;
+  return `the data directory ${dir} is open to other users (mode ${mode.toString(8)}): threads hold inputs, tool results and answers; chmod -R go-rwx ${shellQuote(dir)}`;
 }
 
 /** Why the file system refuses a directory to this user, by error code. */
@@ -101,27 +102,23 @@ const DENIED: Readonly<Record<string, string>> = {
 };
 
 /**
- * The error to report for a data directory that could not be written: a {@link ConfigError}
- * (another `--dir` is the fix) when the file system refuses this user, or the path is a file,
- * naming the directory and the cause; else a {@link SystemError} naming both.
- */
-function unusableDir(dir: string, error: unknown): ConfigError | SystemError {
-  return unusable(dir, error);
-}
-
-/**
  * The error to report for a store under `dir` that opened on directories it may not write, or
  * could not make them: a {@link ConfigError} as for the data directory itself when the file system
  * refuses this user, naming the directory it refused (its system call's path) when the error says
  * it; any other error as it is.
  */
 export function unwritableStoreDir(dir: string, error: unknown): unknown {
-  const code = errnoOf(error);
-  return code !== undefined && DENIED[code] !== undefined ? unusable(errnoPathOf(error) ?? dir, error) : error;
+  const code = errnoFieldOf(error, 'code');
+  return code !== undefined && DENIED[code] !== undefined ? unusable(errnoFieldOf(error, 'path') ?? dir, error) : error;
 }
 
+/**
+ * The error to report for a data directory that could not be written: a {@link ConfigError}
+ * (another `--dir` is the fix) when the file system refuses this user, or the path is a file,
+ * naming the directory and the cause; else a {@link SystemError} naming both.
+ */
 function unusable(dir: string, error: unknown): ConfigError | SystemError {
-  const code = errnoOf(error);
+  const code = errnoFieldOf(error, 'code');
   const denied = code === undefined ? undefined : DENIED[code];
   if (denied !== undefined) return new ConfigError(`cannot write the data directory ${dir}: ${denied} (${code}); pass --dir a directory this user can write`, { cause: error });
   if (code === 'EEXIST' || code === 'ENOTDIR') {
@@ -139,20 +136,14 @@ function isFile(path: string): boolean {
   }
 }
 
-/** The path of the system call that failed, in an error or the error that caused it. */
-function errnoPathOf(error: unknown): string | undefined {
+/**
+ * A string field of a system call's error (`code`: its errno code, `EACCES`...; `path`: the path it
+ * failed on), in an error or the errors that caused it.
+ */
+function errnoFieldOf(error: unknown, field: 'code' | 'path'): string | undefined {
   for (let e = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
-    const path = (e as NodeJS.ErrnoException).path;
-    if (typeof path === 'string') return path;
-  }
-  return undefined;
-}
-
-/** The errno code (`EACCES`...) of an error or of the error that caused it. */
-function errnoOf(error: unknown): string | undefined {
-  for (let e = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (typeof code === 'string') return code;
+    const value = (e as NodeJS.ErrnoException)[field];
+    if (typeof value === 'string') return value;
   }
   return undefined;
 }

@@ -3,6 +3,8 @@
 import { watchNpmParent } from './parentWatch.js';
 import { runCli } from './program.js';
 
+/** The process that started this one, as at its start (npm's shell under `npm start`): see watchNpmParent. */
+const startParent = process.ppid;
 let stopRequested: ((signal: string) => void) | undefined;
 const stopped = new Promise<string>((resolve) => {
   stopRequested = resolve;
@@ -15,10 +17,13 @@ const REPEAT_MS = 1_000;
 let firstAt: number | undefined;
 /** The command waits for a stop signal (`serve`, `worker`). */
 let waits = false;
-/** The first stop: said on stderr, then the command shuts down (`why`: a signal, or what happened). */
-const stopFirst = (why: string, reason: string): void => {
+/**
+ * The first stop: said on stderr, then the command shuts down (`why`: a signal, or what happened;
+ * `again`: how to stop at once).
+ */
+const stopFirst = (why: string, reason: string, again = 'send the signal again to stop at once'): void => {
   firstAt = Date.now();
-  process.stderr.write(`switchyard: ${why}: stopping: letting the work in progress finish (send the signal again to stop at once)\n`);
+  process.stderr.write(`switchyard: ${why}: stopping: letting the work in progress finish (${again})\n`);
   stopRequested?.(reason);
 };
 const onSignal = (signal: NodeJS.Signals): void => {
@@ -56,8 +61,8 @@ const code = await runCli(process.argv, {
     waits = true;
     process.on('SIGINT', onSignal).on('SIGTERM', onSignal).on('SIGHUP', onSignal);
     // Under `npm start` or `npx`, npm stopped with a SIGTERM leaves this process running: it stops too.
-    watchNpmParent(process.env, () => {
-      if (firstAt === undefined) stopFirst('the process that started it (npm) exited', 'SIGTERM');
+    watchNpmParent(process.env, startParent, () => {
+      if (firstAt === undefined) stopFirst('the process that started it (npm) exited', 'SIGTERM', 'send SIGTERM or SIGINT to stop at once');
     });
     return stopped;
   },

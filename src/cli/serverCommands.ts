@@ -9,7 +9,8 @@ import type { WorkerOptions } from './worker.js';
 /** What commander parses for `serve`: options of `serve()`, and the project to load. */
 type ServeFlags = Omit<ServeOptions, 'token' | 'worker'> & ProjectFlags & { worker: boolean };
 /** What commander parses for `worker`: options of `runWorker()`, and the project to load. */
-type WorkerFlags = Omit<WorkerOptions, 'natsUrl' | 'agents' | 'healthPort'> & ProjectFlags & { natsUrl?: string; healthPort?: number | '' };
+/** `worker`'s flags; `--health-host` always has a value (commander's default). */
+type WorkerFlags = Omit<WorkerOptions, 'natsUrl' | 'agents' | 'healthPort' | 'healthHost'> & ProjectFlags & { natsUrl?: string; healthPort?: number | ''; healthHost: string };
 type ProjectFlags = { config?: string; agents?: string[] };
 
 const CONFIG_HELP = 'the project config, or a folder holding it (default: switchyard.config.{ts,mts,js,mjs} here, else in the nearest folder above up to the project root, the one with a package.json; else the bundled demo agents)';
@@ -19,7 +20,11 @@ const MODEL_LINES = `
   SWITCHYARD_MODEL_API_KEY, SWITCHYARD_MODEL_BASE_URL, SWITCHYARD_MODEL
                                       an OpenAI-compatible model: key, base URL, model name
                                       (else OPENAI_API_KEY, OPENAI_BASE_URL; none: the demo model)
-  SWITCHYARD_MODEL_TIMEOUT_MS         how long one model request may take (default 60000)`;
+  SWITCHYARD_MODEL_TIMEOUT_MS         how long one model request may take (default 60000)
+  OPENAI_ORG_ID, OPENAI_PROJECT_ID    sent as OpenAI-Organization and OpenAI-Project
+  OPENAI_CUSTOM_HEADERS               more headers for the model (one "Name: value" a line)
+  SWITCHYARD_WATCH_NPM                0: do not stop once the npm that started it is gone
+                                      (an npm script that backgrounds it on purpose)`;
 const SEAL_LINES = `
   SWITCHYARD_SEAL_SECRET              seal the secrets in tool arguments threads record (a
                                       call holding one is not run without it)
@@ -155,7 +160,7 @@ export function addServerCommands(program: Command, cli: CliContext): void {
           ...(opts.concurrency === undefined ? {} : { concurrency: opts.concurrency }),
           ...(opts.replicas === undefined ? {} : { replicas: opts.replicas }),
           ...(opts.logLevel ? { logLevel: opts.logLevel } : {}),
-          ...(healthPort === undefined ? {} : { healthPort, healthHost: opts.healthHost ?? DEFAULT_HEALTH_HOST }),
+          ...(healthPort === undefined ? {} : { healthPort, healthHost: opts.healthHost }),
         },
         { out: cli.out, env: cli.io.env, stopped: cli.io.stopped() },
       );

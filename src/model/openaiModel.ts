@@ -416,8 +416,9 @@ function normalizeOptions(options: OpenAIModelOptions): NormalizedOpenAIModelOpt
 }
 
 /**
- * SWITCHYARD_MODEL_TIMEOUT_MS of `env` (a whole number of milliseconds), for `serve` and `worker`
- * without a config file; undefined when unset. Anything else is a {@link ConfigError} naming it.
+ * SWITCHYARD_MODEL_TIMEOUT_MS of `env` (a whole number of milliseconds), for a model whose
+ * `timeoutMs` is not given (`serve` and `worker` without a config file among them); undefined
+ * when unset. Anything else is a {@link ConfigError} naming it.
  */
 function envTimeoutMs(env: (name: string) => string | undefined): number | undefined {
   const raw = env('SWITCHYARD_MODEL_TIMEOUT_MS');

@@ -37,8 +37,8 @@ export interface DeletedThread {
    */
   readonly unrecordedCall?: Pick<UnrecordedCall, 'callId' | 'tool' | 'idempotencyKey'>;
   /**
-   * The child threads a pipeline's steps delegated to, in the order they were launched: a deletion
-   * leaves them (delete them on their own). Absent for a thread that delegated none.
+   * The child threads a pipeline's steps delegated to that are still stored, in the order they were
+   * launched: a deletion leaves them (delete them on their own). Absent when there is none.
    */
   readonly children?: readonly string[];
 }
@@ -72,7 +72,7 @@ export async function deleteThread(sources: DeleteSources, threadId: string): Pr
     if (!deleted) throw new NotFoundError('thread', threadId);
     sources.forget(thread);
     logger.info({ threadId, agent: thread.agent }, 'thread deleted');
-    const children = childrenOf(thread);
+    const children = await childrenOf(store, thread);
     const deletedThread: DeletedThread = { id: threadId, agent: thread.agent, status, ...(children.length > 0 ? { children } : {}) };
     if (unrecorded === undefined) return deletedThread;
     // Its log was the only record of a call that may have taken effect: this line keeps one.
@@ -82,14 +82,20 @@ export async function deleteThread(sources: DeleteSources, threadId: string): Pr
   }
 }
 
-/** The threads `thread`'s delegations named (a pipeline's children), each once, in order. */
-function childrenOf(thread: Thread): string[] {
-  const children = new Set<string>();
+/**
+ * The threads `thread`'s delegations launched (a pipeline's children) that are still stored, each
+ * once, in order: one read per thread named. A thread named that is gone, or that does not record
+ * `thread` as its pipeline (a plain agent's tool call whose arguments hold `threadId` and `agent`),
+ * is none.
+ */
+async function childrenOf(store: ThreadStore, thread: Thread): Promise<string[]> {
+  const named = new Set<string>();
   for (const event of thread.events) {
     const child = delegationOf(event);
-    if (child !== null) children.add(child.threadId);
+    if (child !== null) named.add(child.threadId);
   }
-  return [...children];
+  const stored = await Promise.all([...named].map((id) => store.get(id)));
+  return stored.flatMap((child) => (child !== undefined && parentIdOf(child) === thread.id ? [child.id] : []));
 }
 
 /**

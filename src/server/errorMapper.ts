@@ -1,7 +1,7 @@
 import { HTTPException } from 'hono/http-exception';
 import { InvalidInputError, messageOf, refusalCodeOf, refusalKindOf, RuntimeClosedError, UnreadableThreadError, VersionConflictError, type RefusalCode, type RefusalKind } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { UnavailableLog } from './unavailableLog.js';
+import { UNAVAILABLE_MESSAGE, type UnavailableLog } from './unavailableLog.js';
 
 /**
  * What kind of error a response is, for a client to branch on (the `error` text may change; these
@@ -147,7 +147,7 @@ function answerOf(error: unknown, code: RefusalCode, logger: Logger, context: Er
   if (error instanceof RuntimeClosedError) return `the server is shutting down: ${error.message}`;
   if (code === 'unavailable') {
     if (context.logUnavailable) context.logUnavailable(error, where);
-    else logger.warn({ err: error, ...where }, 'HTTP request failed: the store is unavailable');
+    else logger.warn({ err: error, ...where }, UNAVAILABLE_MESSAGE);
     return unavailable(error);
   }
   if (code === 'internal') {

@@ -10,7 +10,7 @@ export {
   type HttpServerOptions,
 } from './httpServer.js';
 export { formatIssues, mapError, type ErrorBody, type ErrorCode, type ErrorContext, type ErrorStatus, type MappedError } from './errorMapper.js';
-export type { RequestPlace, UnavailableLog } from './unavailableLog.js';
+export { createUnavailableLog, type RequestPlace, type UnavailableLog } from './unavailableLog.js';
 export { streamThreadEvents, type EventStreamOptions } from './eventStream.js';
 export {
   createWebhookNotifier,

@@ -110,6 +110,18 @@ describe('switchyard delete', () => {
     expect([await exists('p1--a'), await exists('p1--b')]).toEqual([true, true]);
   });
 
+  it('names none of the children deleted before it in the same command (nor any note when none is left)', async () => {
+    const delegation = (seq: number, step: string): NewEvent => ({ type: 'tool_call', data: { callId: `step_${seq}`, tool: step, args: { threadId: `p1--${step}`, agent: 'calculator', input: 'x' }, idempotencyKey: `p1:step_${seq}`, attempt: 1 } });
+    await store.create(threadOf('p1', 'flow', [input(), delegation(1, 'a'), delegation(2, 'b'), { type: 'final', data: { output: 'ok' } }]));
+    await store.create(threadOf('p1--a', 'calculator', [input('p1'), { type: 'final', data: { output: 'ok' } }]));
+    await store.create(threadOf('p1--b', 'calculator', [input('p1'), { type: 'final', data: { output: 'ok' } }]));
+
+    const deleted = await cli('delete', 'p1--a', 'p1--b', 'p1');
+    expect(deleted.code).toBe(0);
+    expect(deleted.stdout).toBe('deleted p1--a\ndeleted p1--b\ndeleted p1\n');
+    expect(deleted.stderr).toBe('');
+  });
+
   it('--json names the calls left unrecorded as unrecordedCalls, and still warns on stderr', async () => {
     await store.create(threadOf('t1', 'publisher', unrecorded('t1'), ago(40)));
     await store.create(threadOf('t2', 'calculator', DONE));

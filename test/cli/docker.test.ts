@@ -63,6 +63,19 @@ describe('the Docker files', () => {
     expect(base.get('server')).toMatch(/SWITCHYARD_WEBHOOK_URL: \$\{SWITCHYARD_WEBHOOK_URL:-\}/);
   });
 
+  it('give every switchyard service each model variable serve and worker read, the request timeout too', () => {
+    const compose = read('docker-compose.yml');
+    const anchors = new Map([...compose.matchAll(/^x-[\w-]+: &([\w-]+)\n((?: {2}.*\n)*)/gm)].map((m) => [m[1]!, m[2]!]));
+    const base = services(compose);
+    for (const name of ['server', 'worker-1', 'worker-2']) {
+      const block = base.get(name)!;
+      const merged = [block, ...[...block.matchAll(/\*([\w-]+)/g)].map((m) => anchors.get(m[1]!) ?? '')].join('');
+      for (const variable of ['SWITCHYARD_MODEL_API_KEY', 'SWITCHYARD_MODEL_BASE_URL', 'SWITCHYARD_MODEL', 'SWITCHYARD_MODEL_TIMEOUT_MS', 'OPENAI_API_KEY', 'OPENAI_BASE_URL']) {
+        expect(merged, `${name} ${variable}`).toMatch(new RegExp(`${variable}: \\$\\{${variable}:-\\}`));
+      }
+    }
+  });
+
   it('give the server the inbound hooks\' secret and a health check it can run (qa16: neither was there)', () => {
     const server = services(read('docker-compose.yml')).get('server')!;
     expect(server).toMatch(/SWITCHYARD_HOOK_SECRET: \$\{SWITCHYARD_HOOK_SECRET:-\}/);

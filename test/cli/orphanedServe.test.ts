@@ -36,7 +36,8 @@ describe('serve started by npm whose npm is gone', () => {
       // What a SIGTERM to npm does to the shell under it: gone, its child left running.
       process.kill(shell, 'SIGKILL');
       await serve.exited(); // once serve too has exited and closed the output it shares
-      expect(serve.stderr()).toContain('switchyard: the process that started it (npm) exited: stopping: letting the work in progress finish');
+      // No signal was sent to it: "send the signal again" would name none.
+      expect(serve.stderr()).toContain('switchyard: the process that started it (npm) exited: stopping: letting the work in progress finish (send SIGTERM or SIGINT to stop at once)');
     } finally {
       await serve.stop();
     }

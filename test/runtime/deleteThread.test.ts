@@ -65,6 +65,19 @@ describe('runtime.delete', () => {
     expect((await runtime.get('t1'))?.status).toBe(status);
   });
 
+  it("names as children only the threads its delegations launched that are still stored; a plain agent's tool call with threadId and agent names none", async () => {
+    const { runtime, store } = setup();
+    const call = (seq: number, threadId: string): NewEvent => ({ type: 'tool_call', data: { callId: `c${seq}`, tool: 'step', args: { threadId, agent: 'calculator' }, idempotencyKey: `k${seq}`, attempt: 1 } });
+    const done = { type: 'final', data: { output: 'ok' } } as const;
+    await store.create(threadOf('p1', 'pipe', [input(), call(1, 'p1--a'), call(2, 'p1--b'), done]));
+    await store.create(threadOf('p1--b', 'calculator', [input('p1'), done]));
+    await store.create(threadOf('t1', 'calculator', [input(), call(1, 'other'), done]));
+    await store.create(threadOf('other', 'calculator', [input(), done]));
+
+    expect(await runtime.delete('p1')).toEqual({ id: 'p1', agent: 'pipe', status: 'done', children: ['p1--b'] });
+    expect(await runtime.delete('t1')).toEqual({ id: 't1', agent: 'calculator', status: 'done' });
+  });
+
   it("a pipeline's child that ended is refused while its pipeline has not ended, naming it; deleted once it has, or once it is gone", async () => {
     const { runtime, store } = setup();
     await store.create(threadOf('p1', 'pipe', RUNNING));

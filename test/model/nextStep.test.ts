@@ -93,3 +93,19 @@ describe('parseNextStep: <tool_call> blocks in a text answer (Hermes/Qwen templa
     expect(parseNextStep({ ...base, text })).toEqual({ success: true, data: { intent: 'done_for_now', args: { message: 'write <tool_call>{} </tool_call> to call' } } });
   });
 });
+
+describe('parseNextStep: "args" of a text answer encoded twice or not an object (review28 item 1)', () => {
+  it('reads "args" sent as a JSON string holding the object as that object', () => {
+    const text = JSON.stringify({ intent: 'charge', args: JSON.stringify({ amount: 5 }) });
+    expect(parseNextStep({ ...base, text })).toEqual({ success: true, data: { intent: 'charge', args: { amount: 5 } } });
+  });
+
+  it.each([
+    ['a number', 5, 'a number'],
+    ['a string holding no object', 'five', 'a string'],
+    ['an array', [5], 'an array'],
+  ])('refuses "args" that is %s instead of running the tool with no arguments', (_name, args, kind) => {
+    const parsed = parseNextStep({ ...base, text: JSON.stringify({ intent: 'charge', args }) });
+    expect(parsed).toEqual({ success: false, error: `"args" of charge must be a JSON object, not ${kind}` });
+  });
+});

@@ -37,6 +37,11 @@ describe('parseNextStep: answers of reasoning models served without a reasoning 
     expect(parseNextStep({ ...base, text })).toEqual({ success: true, data: { intent: 'done_for_now', args: { message: 'tags such as </think> are kept' } } });
   });
 
+  it('keeps a </think> inside a fenced JSON answer that prose comes before (review28 item 4)', () => {
+    const text = 'Sure:\n```json\n{"intent":"done_for_now","message":"a </think> tag"}\n```';
+    expect(parseNextStep({ ...base, text })).toEqual({ success: true, data: { intent: 'done_for_now', args: { message: 'a </think> tag' } } });
+  });
+
   it('still refuses prose with two fenced blocks, which could mean either, quoting the answer', () => {
     const parsed = parseNextStep({ ...base, text: 'Either\n```json\n{"intent":"charge","amount":5}\n```\nor\n```json\n{"intent":"charge","amount":7}\n```' });
     expect(parsed).toMatchObject({ success: false, error: expect.stringContaining('the answer is not valid JSON: "Either') });

@@ -118,14 +118,17 @@ const THINK_CLOSE = '</think>';
 /**
  * A text answer without the reasoning a model served without a reasoning parser writes before it
  * (DeepSeek-R1, Qwen3, QwQ): a leading `<think>...</think>` block, or the reasoning up to a
- * `</think>` whose opening tag was in the prompt. An answer that begins as JSON or a fence keeps a
- * `</think>` it holds (in a string of its arguments).
+ * `</think>` whose opening tag was in the prompt. Without `<think>` first, a `</think>` after the first `{` or fence is kept
+ * (it is in a string of the arguments).
  */
 function afterReasoning(text: string): string {
   const trimmed = text.trimStart();
-  if (!trimmed.startsWith(THINK_OPEN) && /^[{`]/.test(trimmed)) return text;
   const close = trimmed.indexOf(THINK_CLOSE);
-  return close < 0 ? text : trimmed.slice(close + THINK_CLOSE.length);
+  if (close < 0) return text;
+  // Without an opening tag, only a </think> before the JSON ends reasoning: one after it is in the JSON.
+  const json = trimmed.search(/[{`]/);
+  if (!trimmed.startsWith(THINK_OPEN) && json >= 0 && json < close) return text;
+  return trimmed.slice(close + THINK_CLOSE.length);
 }
 
 /** Marks a text answer that holds no JSON. */

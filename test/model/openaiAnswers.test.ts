@@ -416,6 +416,11 @@ describe('createOpenAIModel: what a provider says about an answer it did not giv
     expect(error.message).toBe('the model refused: "I\'m sorry, I can\'t help with charging cards."');
   });
 
+  it("quotes the model's refusal when it reasoned before refusing, rather than reporting reasoning only (review28 item 5)", async () => {
+    const error = failureOf(await answerOf({ body: completion({ message: { role: 'assistant', content: null, refusal: 'I cannot do that.', reasoning_content: 'This is not allowed.' } }) }));
+    expect(error.message).toBe('the model refused: "I cannot do that."');
+  });
+
   it("quotes an error the provider put in the choice (OpenRouter's upstream errors)", async () => {
     const error = failureOf(await answerOf({
       body: completion({ finish_reason: 'error', error: { code: 502, message: 'Provider returned error: upstream overloaded' }, message: { role: 'assistant', content: '' } }),

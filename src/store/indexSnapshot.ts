@@ -112,7 +112,7 @@ export async function writeSnapshot(dir: string, index: ThreadIndex, covers: Log
   const slots = index.orderedSlots();
   const dirMtimeMs = index.dirMtimeMs;
   const tmp = join(dir, `snapshot.${randomBytes(6).toString('hex')}.tmp`);
-  const file = await open(tmp, 'w', PRIVATE_FILE_MODE);
+  const file = await open(tmp, 'wx', PRIVATE_FILE_MODE); // created anew: its mode is ours
   let count = 0;
   try {
     const agents = [...index.agents];

@@ -1,6 +1,7 @@
 import { isThreadStatus } from '../thread/state.js';
 import { parseFailureSummary } from './failureSummary.js';
 import { needsEnd, type IndexEntry } from './indexEntry.js';
+import { isoMs } from './indexTime.js';
 import { encodeThreadId } from './threadFile.js';
 
 /**
@@ -156,9 +157,7 @@ function endOfHead(w: unknown, f: unknown, needed: boolean): Pick<IndexEntry, 'w
 
 /** An ISO time as `toISOString` writes it (the index keeps it in ms). */
 function isIsoTime(value: unknown): value is string {
-  if (typeof value !== 'string') return false;
-  const ms = Date.parse(value);
-  return ms === ms && new Date(ms).toISOString() === value;
+  return typeof value === 'string' && !Number.isNaN(isoMs(value));
 }
 
 function isCount(value: unknown): value is number {

@@ -861,11 +861,19 @@ function refusedOptionHint(config: NormalizedOpenAIModelOptions, status: number,
   if (config.toolChoice !== undefined && said.includes('tool_choice')) {
     return `the server refuses tool_choice: pass toolChoice: ${config.toolChoice === 'auto' ? 'null' : "'auto' (or null)"} to createOpenAIModel; `;
   }
-  if (config.strict !== undefined && /\bstrict\b/.test(said)) {
+  if (config.strict !== undefined && REFUSED_STRICT.test(said) && !/\binvalid schema\b/i.test(said)) {
     return `the server refuses strict tools: pass strict: ${config.strict ? 'false (or null)' : 'null'} to createOpenAIModel; `;
   }
   return '';
 }
+
+/**
+ * A server's words refusing the `strict` field itself ("Extra inputs are not permitted",
+ * "Unrecognized request argument supplied: strict", `Unknown name "strict"`), not OpenAI's own
+ * strict-schema errors, which mention strict mode while the schema is the problem.
+ */
+const REFUSED_PHRASE = String.raw`(?:not supported|unsupported|unrecogni[sz]ed|extra inputs?|unknown (?:name|field|parameter|argument)|not (?:permitted|allowed)|unexpected)`;
+const REFUSED_STRICT = new RegExp(String.raw`\bstrict\b[^]{0,60}?${REFUSED_PHRASE}|${REFUSED_PHRASE}[^]{0,60}?\bstrict\b`, 'i');
 
 /** What to do about a redirect of the model's POST to `location`: name it as the base URL to set. */
 function redirectAdvice(config: NormalizedOpenAIModelOptions, status: number, location: string | null | undefined): string {

@@ -78,13 +78,14 @@ export function mapCompletion(completion: unknown, settings: CompletionSettings,
   }
   const text = contentText(message.content);
   if (text.length > settings.maxAnswerChars) return tooLong(settings, text.length);
-  const reasoning = text.trim() === '' ? reasoningChars(message) : 0;
-  if (reasoning > 0) return failure(settings, onlyReasoning(reasoning, choice.finish_reason === 'length'), 'malformed');
-  if (choice.finish_reason === 'length' && !isWholeObject(text)) return failure(settings, cutOff(text), 'malformed');
+  // A refusal first: reasoning before it is no reason to lose what the model said.
   const refusal: unknown = message.refusal;
   if (text.trim() === '' && typeof refusal === 'string' && refusal.trim() !== '') {
     return failure(settings, `the model refused: ${quoted(refusal)}`, 'malformed');
   }
+  const reasoning = text.trim() === '' ? reasoningChars(message) : 0;
+  if (reasoning > 0) return failure(settings, onlyReasoning(reasoning, choice.finish_reason === 'length'), 'malformed');
+  if (choice.finish_reason === 'length' && !isWholeObject(text)) return failure(settings, cutOff(text), 'malformed');
   const data: ModelOutput = { ...base, text };
   return { success: true, data };
 }

@@ -48,9 +48,21 @@ export function parseNextStep(output: ModelOutput): Parsed {
     if (typeof value !== 'object' || value === null || Array.isArray(value)) return { success: false, error: 'the answer must be a JSON object with an "intent"' };
     const { intent, args, ...rest } = value as Record<string, Json>;
     if (typeof intent !== 'string' || intent === '') return { success: false, error: 'the answer has no "intent" string' };
-    return checked(intent, typeof args === 'object' && args !== null ? args : rest);
+    return answerArgs(intent, args, rest);
   }
   return { success: false, error: NOTHING };
+}
+
+/**
+ * The arguments of a text answer: its `"args"` object (encoded twice too), else the keys beside
+ * `"intent"`. An `"args"` that is no object is refused: read as none, the tool would run without them.
+ */
+function answerArgs(intent: string, args: Json | undefined, rest: Record<string, Json>): Parsed {
+  if (args === undefined || args === null) return checked(intent, rest);
+  const value = typeof args === 'string' ? innerObject(args) : args;
+  if (typeof value === 'object' && value !== null && !Array.isArray(value)) return checked(intent, value);
+  const kind = Array.isArray(value) ? 'an array' : typeof value === 'string' ? 'a string' : `a ${typeof value}`;
+  return { success: false, error: `"args" of ${intent.slice(0, 80)} must be a JSON object, not ${kind}` };
 }
 
 /** The step a `<tool_call>` block of a text answer holds (see {@link taggedToolCall}); `undefined` without one. */
@@ -106,14 +118,17 @@ const THINK_CLOSE = '</think>';
 /**
  * A text answer without the reasoning a model served without a reasoning parser writes before it
  * (DeepSeek-R1, Qwen3, QwQ): a leading `<think>...</think>` block, or the reasoning up to a
- * `</think>` whose opening tag was in the prompt. An answer that begins as JSON or a fence keeps a
- * `</think>` it holds (in a string of its arguments).
+ * `</think>` whose opening tag was in the prompt. Without `<think>` first, a `</think>` after the first `{` or fence is kept
+ * (it is in a string of the arguments).
  */
 function afterReasoning(text: string): string {
   const trimmed = text.trimStart();
-  if (!trimmed.startsWith(THINK_OPEN) && /^[{`]/.test(trimmed)) return text;
   const close = trimmed.indexOf(THINK_CLOSE);
-  return close < 0 ? text : trimmed.slice(close + THINK_CLOSE.length);
+  if (close < 0) return text;
+  // Without an opening tag, only a </think> before the JSON ends reasoning: one after it is in the JSON.
+  const json = trimmed.search(/[{`]/);
+  if (!trimmed.startsWith(THINK_OPEN) && json >= 0 && json < close) return text;
+  return trimmed.slice(close + THINK_CLOSE.length);
 }
 
 /** Marks a text answer that holds no JSON. */

@@ -444,14 +444,25 @@ const SET_BY_SWITCHYARD: Readonly<Record<string, string>> = {
 /** The `extraBody` option checked: an object of JSON values setting no field switchyard sets. */
 function checkedExtraBody(extra: unknown): Readonly<Record<string, Json>> {
   if (extra === undefined) return {};
-  if (typeof extra !== 'object' || extra === null || Array.isArray(extra) || !isJson(extra)) {
-    throw new ConfigError(`extraBody must be an object of JSON values (the fields added to each request body), got ${describe(extra)}`);
-  }
+  const what = 'extraBody must be an object of JSON values (the fields added to each request body)';
+  // Never quoted: gateway fields such as api_key go here.
+  if (typeof extra !== 'object' || extra === null || Array.isArray(extra)) throw new ConfigError(`${what}, got ${kindOf(extra)}`);
+  const bad = Object.entries(extra).find(([, value]) => !isJson(value));
+  if (bad !== undefined || !isJson(extra)) throw new ConfigError(bad === undefined ? `${what}, got ${kindOf(extra)}` : `${what}: its field ${bad[0]} is ${kindOf(bad[1])}`);
   for (const field of Object.keys(extra)) {
     const instead = Object.hasOwn(SET_BY_SWITCHYARD, field) ? SET_BY_SWITCHYARD[field] : undefined;
     if (instead !== undefined) throw new ConfigError(`extraBody must not set ${field}, which switchyard sets: ${instead}`);
   }
   return extra as Readonly<Record<string, Json>>;
+}
+
+/** The kind of a value, never the value itself (an option may hold secrets). */
+function kindOf(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'number') return Number.isFinite(value) ? 'a number' : 'a number that is not finite';
+  if (typeof value === 'object') return 'an object that is not plain JSON';
+  return typeof value === 'undefined' ? 'undefined' : `a ${typeof value}`;
 }
 
 /** What a 401 or 403 to a request sent with the placeholder key says first; `withheld`: the environment's OPENAI_API_KEY was kept from the server. */
@@ -851,11 +862,19 @@ function refusedOptionHint(config: NormalizedOpenAIModelOptions, status: number,
   if (config.toolChoice !== undefined && said.includes('tool_choice')) {
     return `the server refuses tool_choice: pass toolChoice: ${config.toolChoice === 'auto' ? 'null' : "'auto' (or null)"} to createOpenAIModel; `;
   }
-  if (config.strict !== undefined && /\bstrict\b/.test(said)) {
+  if (config.strict !== undefined && REFUSED_STRICT.test(said) && !/\binvalid schema\b/i.test(said)) {
     return `the server refuses strict tools: pass strict: ${config.strict ? 'false (or null)' : 'null'} to createOpenAIModel; `;
   }
   return '';
 }
+
+/**
+ * A server's words refusing the `strict` field itself ("Extra inputs are not permitted",
+ * "Unrecognized request argument supplied: strict", `Unknown name "strict"`), not OpenAI's own
+ * strict-schema errors, which mention strict mode while the schema is the problem.
+ */
+const REFUSED_PHRASE = String.raw`(?:not supported|unsupported|unrecogni[sz]ed|extra inputs?|unknown (?:name|field|parameter|argument)|not (?:permitted|allowed)|unexpected)`;
+const REFUSED_STRICT = new RegExp(String.raw`\bstrict\b[^]{0,60}?${REFUSED_PHRASE}|${REFUSED_PHRASE}[^]{0,60}?\bstrict\b`, 'i');
 
 /** What to do about a redirect of the model's POST to `location`: name it as the base URL to set. */
 function redirectAdvice(config: NormalizedOpenAIModelOptions, status: number, location: string | null | undefined): string {

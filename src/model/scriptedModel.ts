@@ -29,8 +29,14 @@ export type ScriptStep = ScriptedReply | ((request: ModelRequest) => ScriptedRep
 
 /** A model that answers from a script, for testing agents without a network. */
 export interface ScriptedModel extends Model {
-  /** The requests received, in order: the most recent `keepRequests` of them (1000 by default). */
+  /**
+   * The requests received, in order: the most recent `keepRequests` of them (1000 by default).
+   * Past that many calls its length no longer counts them and `requests[0]` is not the first:
+   * count calls with `requestCount`.
+   */
   readonly requests: readonly ModelRequest[];
+  /** How many calls it has answered in all (not bounded by `keepRequests`). */
+  readonly requestCount: number;
   /** Replies not used yet. */
   remaining(): number;
 }
@@ -89,11 +95,16 @@ export function scriptedModel(script: readonly ScriptStep[], options: ScriptedMo
   checkArgs(whenExhausted, 'whenExhausted');
   const requests: ModelRequest[] = [];
   let index = 0;
+  let count = 0;
   return {
     name,
     requests,
+    get requestCount() {
+      return count;
+    },
     remaining: () => Math.max(0, script.length - index),
     async complete(request: ModelRequest): Promise<ModelResult> {
+      count++;
       requests.push(request);
       if (requests.length > keepRequests) requests.shift();
       const step = index < script.length ? script[index++]! : whenExhausted;

@@ -134,7 +134,11 @@ export interface Pipeline<TName extends string = string, TInput extends z.ZodTyp
 const NAME = /^[a-z][a-z0-9_-]{0,63}$/;
 const STEP_NAME = /^[a-z][a-z0-9_]{0,63}$/;
 
-/** Checks and normalizes a pipeline definition; throws a {@link ConfigError} naming what is wrong. */
+/**
+ * Checks and normalizes a pipeline definition; throws a {@link ConfigError} naming what is wrong.
+ * Its head's schemas are checked already: {@link pipeline}, its one caller (direct or through a
+ * builder), runs {@link checkSchemas} on it first.
+ */
 export function definePipeline(
   head: PipelineHead<z.ZodType, z.ZodType>,
   steps: readonly PipelineStep[],
@@ -142,7 +146,6 @@ export function definePipeline(
 ): Pipeline {
   const { name, description, input, output, maxConsecutiveErrors = 3, retryDelayMs = 1000, maxTransitions = 100 } = head;
   if (!NAME.test(name)) throw new ConfigError(`pipeline name "${name}" must match ${NAME}`);
-  checkSchemas(head);
   // As for an agent's input: a launch sends JSON, which a coerced part (z.coerce.date()) takes.
   const unrepresentable = unrepresentableParts(input, { coerced: true });
   if (unrepresentable.length > 0) {
@@ -166,8 +169,8 @@ export function definePipeline(
 
 /**
  * Refuses a pipeline head without an input or output schema (a JavaScript config, a cast), or with
- * one that is not zod 4, naming the pipeline and the field: {@link pipeline} checks a builder's head
- * at once, before its steps, and {@link definePipeline} every definition.
+ * one that is not zod 4, naming the pipeline and the field: {@link pipeline} checks every head at
+ * once, a builder's before its steps (once: {@link definePipeline} relies on it).
  */
 export function checkSchemas(head: Pick<PipelineHead<z.ZodType, z.ZodType>, 'name' | 'input' | 'output'>): void {
   for (const field of ['input', 'output'] as const) {

@@ -1,6 +1,7 @@
 import { isThreadStatus } from '../thread/state.js';
 import { parseFailureSummary } from './failureSummary.js';
 import { needsEnd, type IndexEntry } from './indexEntry.js';
+import { isoMs } from './indexTime.js';
 import { encodeThreadId } from './threadFile.js';
 
 /**
@@ -141,19 +142,22 @@ function decodeHead(text: string): Omit<CommitRecord, 'line'> | undefined {
   return d === 1 ? { entry, offset: o, dirMtimeMs: m, deleted: true } : { entry, offset: o, dirMtimeMs: m };
 }
 
-/** The `wakeAt` and `failure` a record's `w` and `f` give; unknown when it has neither (a build before them). */
+/**
+ * The `wakeAt` and `failure` a record's `w` and `f` give (null: none); unknown when it has neither
+ * (a build before them) or either is something else (the listing then reads the thread again).
+ */
 function endOfHead(w: unknown, f: unknown, needed: boolean): Pick<IndexEntry, 'wakeAt' | 'failure' | 'unknownEnd'> {
   if (!needed) return {};
   if (w === undefined && f === undefined) return { unknownEnd: true };
-  const failure = parseFailureSummary(f);
-  return { ...(isIsoTime(w) ? { wakeAt: w } : {}), ...(failure === undefined ? {} : { failure }) };
+  const failure = f === null || f === undefined ? undefined : parseFailureSummary(f);
+  const wakeKnown = w === null || w === undefined || isIsoTime(w);
+  if (!wakeKnown || (failure === undefined && f !== null && f !== undefined)) return { unknownEnd: true };
+  return { ...(typeof w === 'string' ? { wakeAt: w } : {}), ...(failure === undefined ? {} : { failure }) };
 }
 
 /** An ISO time as `toISOString` writes it (the index keeps it in ms). */
 function isIsoTime(value: unknown): value is string {
-  if (typeof value !== 'string') return false;
-  const ms = Date.parse(value);
-  return ms === ms && new Date(ms).toISOString() === value;
+  return typeof value === 'string' && !Number.isNaN(isoMs(value));
 }
 
 function isCount(value: unknown): value is number {

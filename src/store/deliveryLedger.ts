@@ -1,4 +1,4 @@
-import { appendFile, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { messageOf, SystemError } from '../errors.js';
 import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from './fileIo.js';
@@ -96,7 +96,9 @@ export function fileDeliveryLedger(path: string): DeliveryLedger {
     if (!text.endsWith('\n') && text !== '') await appendFile(path, '\n', { mode: PRIVATE_FILE_MODE }); // after a torn line, a whole one
     if (lines.length > COMPACT_RATIO * records.size + COMPACT_SLACK) {
       const tmp = `${path}.tmp`;
-      await writeFile(tmp, [...records].map((entry) => `${JSON.stringify(entry)}\n`).join(''), { mode: PRIVATE_FILE_MODE });
+      // A .tmp a crash left keeps its mode through a plain write: removed, then created anew.
+      await rm(tmp, { force: true });
+      await writeFile(tmp, [...records].map((entry) => `${JSON.stringify(entry)}\n`).join(''), { mode: PRIVATE_FILE_MODE, flag: 'wx' });
       await rename(tmp, path);
     }
     return records;

@@ -4,6 +4,12 @@ import type { ThreadEvent } from '../thread/events.js';
 import { cancelOf, type ThreadState } from '../thread/state.js';
 import type { FailureSummary } from './threadStore.js';
 
+/**
+ * The kinds of a failure summary, in the order stores encode them by index (the file store's
+ * index snapshot and failure table): append a new kind, never reorder.
+ */
+export const FAILURE_KINDS = ['failed', 'stopped', 'cancelled'] as const satisfies readonly FailureSummary['kind'][];
+
 /** The most characters of why a thread ended, and of who cancelled it, a summary keeps. */
 export const MAX_FAILURE_TEXT = 200;
 
@@ -41,7 +47,7 @@ function failedKind(events: readonly ThreadEvent[]): 'failed' | 'stopped' {
 }
 
 const storedFailureSchema = z.object({
-  kind: z.enum(['failed', 'stopped', 'cancelled']),
+  kind: z.enum(FAILURE_KINDS),
   message: z.string().optional(),
   by: z.string().optional(),
 });

@@ -1,3 +1,4 @@
+import { FAILURE_KINDS } from './failureSummary.js';
 import type { FailureSummary } from './threadStore.js';
 
 /**
@@ -9,7 +10,6 @@ import type { FailureSummary } from './threadStore.js';
 export const MAX_FAILURE_BYTES = 32 << 20;
 /** What a distinct failure costs beyond its text: its key, map entry and array cells. */
 const OVERHEAD = 64;
-const KINDS: readonly FailureSummary['kind'][] = ['failed', 'stopped', 'cancelled'];
 const ELLIPSIS = '…';
 const NOT_LATIN1 = /[^\u0000-\u00ff]/;
 
@@ -82,7 +82,7 @@ export class FailureTable {
  */
 function keyOf({ kind, message, by }: FailureSummary): string {
   const text = message === undefined ? '-' : message.endsWith(ELLIPSIS) ? `+${message.slice(0, -1)}` : `=${message}`;
-  return `${KINDS.indexOf(kind)}${by === undefined ? '-' : `${by.length}:${by}`}${text}`;
+  return `${FAILURE_KINDS.indexOf(kind)}${by === undefined ? '-' : `${by.length}:${by}`}${text}`;
 }
 
 function costOf(key: string): number {
@@ -90,7 +90,7 @@ function costOf(key: string): number {
 }
 
 function parseKey(key: string): FailureSummary {
-  const kind = KINDS[Number(key[0])]!;
+  const kind = FAILURE_KINDS[Number(key[0])]!;
   let at = 1;
   let by: string | undefined;
   if (key[at] === '-') {

@@ -202,8 +202,13 @@ export async function createFileStore(options: FileStoreOptions = {}): Promise<T
           throw new SystemError(`the data directory ${dir} is not writable`, { cause: error });
         }
       }
-      const { bavail, bsize } = await statfs(config.dir);
-      const free = bavail * bsize;
+      let free: number;
+      try {
+        const { bavail, bsize } = await statfs(config.dir);
+        free = bavail * bsize;
+      } catch (error) {
+        throw new SystemError(`cannot read the free space of the data directory ${config.dir}`, { cause: error });
+      }
       if (free < MIN_FREE_BYTES) throw new SystemError(`the disk of the data directory ${config.dir} is full (${free} bytes free)`);
     },
 

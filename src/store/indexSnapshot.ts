@@ -9,8 +9,8 @@ import { isCode, PRIVATE_FILE_MODE, syncDir } from './fileIo.js';
 import type { LockOwner } from './fileLock.js';
 import type { IndexRow, ThreadIndex } from './threadIndex.js';
 import { decodeThreadId, encodeThreadId } from './threadFile.js';
-import type { FailureSummary } from './threadStore.js';
 import { needsEnd } from './indexEntry.js';
+import { FAILURE_KINDS } from './failureSummary.js';
 
 /**
  * The file store's index on disk: `snapshot` in the index directory, replaced atomically (written
@@ -28,7 +28,7 @@ import { needsEnd } from './indexEntry.js';
  * agent the header does not list), status (index into `THREAD_STATUSES`), version, createdAt and
  * updatedAt (epoch ms, or a text field when the time is not a plain ISO string), file size, then
  * the row's `wakeAt` (epoch ms; empty for none, `?` when not known: an entry of an earlier build's
- * index, see `IndexEntry.unknownEnd`) and `failure`: its kind (index into {@link FAILURE_KINDS},
+ * index, see `IndexEntry.unknownEnd`) and `failure`: its kind (index into `FAILURE_KINDS` of failureSummary.ts,
  * empty for none), message and who cancelled (text fields, empty when absent). A text
  * field is `~` and the URI-encoded text, or `!` and the base64url of its JSON when the text is not
  * well-formed UTF-16. Counts are plain decimal; a row spelled otherwise is damage. `covers`: the
@@ -41,7 +41,6 @@ import { needsEnd } from './indexEntry.js';
 const FORMAT = 2;
 /** The format of the builds before `wakeAt` and `failure`: read, never written. */
 const FORMAT_WITHOUT_END = 1;
-const FAILURE_KINDS: readonly FailureSummary['kind'][] = ['failed', 'stopped', 'cancelled'];
 const UNKNOWN = '?';
 const SNAPSHOT = 'snapshot';
 const SNAPSHOT_LOCK = '.snapshot';
@@ -112,7 +111,7 @@ export async function writeSnapshot(dir: string, index: ThreadIndex, covers: Log
   const slots = index.orderedSlots();
   const dirMtimeMs = index.dirMtimeMs;
   const tmp = join(dir, `snapshot.${randomBytes(6).toString('hex')}.tmp`);
-  const file = await open(tmp, 'w', PRIVATE_FILE_MODE);
+  const file = await open(tmp, 'wx', PRIVATE_FILE_MODE); // created anew: its mode is ours
   let count = 0;
   try {
     const agents = [...index.agents];

@@ -12,6 +12,11 @@ export function timeValue(text: string): number {
   if (text.length !== 24) return Number.NaN;
   const fast = plainIsoMs(text);
   if (fast !== undefined) return fast;
+  return isoMs(text);
+}
+
+/** The ms of `text` if it is an ISO time exactly as `toISOString` writes it (any year), else NaN. */
+export function isoMs(text: string): number {
   const ms = Date.parse(text);
   return Number.isFinite(ms) && new Date(ms).toISOString() === text ? ms : Number.NaN;
 }

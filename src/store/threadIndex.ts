@@ -447,14 +447,8 @@ export class ThreadIndex {
       size: this.#size[slot]!,
     };
     if (!needsEnd(entry.status)) return entry;
-    const wake = this.#wake[slot]!;
-    const failure = this.#failureOf(slot);
-    return {
-      ...entry,
-      ...(wake === wake ? { wakeAt: new Date(wake).toISOString() } : {}),
-      ...(failure === undefined ? {} : { failure }),
-      ...(this.#failure[slot] === UNKNOWN_END ? { unknownEnd: true as const } : {}),
-    };
+    const { wake, ...end } = this.#endOf(slot);
+    return { ...entry, ...(wake === undefined ? {} : { wakeAt: new Date(wake).toISOString() }), ...end };
   }
 }
 

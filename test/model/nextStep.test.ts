@@ -37,6 +37,11 @@ describe('parseNextStep: answers of reasoning models served without a reasoning 
     expect(parseNextStep({ ...base, text })).toEqual({ success: true, data: { intent: 'done_for_now', args: { message: 'tags such as </think> are kept' } } });
   });
 
+  it('keeps a </think> inside a fenced JSON answer that prose comes before (review28 item 4)', () => {
+    const text = 'Sure:\n```json\n{"intent":"done_for_now","message":"a </think> tag"}\n```';
+    expect(parseNextStep({ ...base, text })).toEqual({ success: true, data: { intent: 'done_for_now', args: { message: 'a </think> tag' } } });
+  });
+
   it('still refuses prose with two fenced blocks, which could mean either, quoting the answer', () => {
     const parsed = parseNextStep({ ...base, text: 'Either\n```json\n{"intent":"charge","amount":5}\n```\nor\n```json\n{"intent":"charge","amount":7}\n```' });
     expect(parsed).toMatchObject({ success: false, error: expect.stringContaining('the answer is not valid JSON: "Either') });
@@ -91,5 +96,21 @@ describe('parseNextStep: <tool_call> blocks in a text answer (Hermes/Qwen templa
   it('keeps a <tool_call> inside a JSON answer as written', () => {
     const text = '{"intent":"done_for_now","message":"write <tool_call>{} </tool_call> to call"}';
     expect(parseNextStep({ ...base, text })).toEqual({ success: true, data: { intent: 'done_for_now', args: { message: 'write <tool_call>{} </tool_call> to call' } } });
+  });
+});
+
+describe('parseNextStep: "args" of a text answer encoded twice or not an object (review28 item 1)', () => {
+  it('reads "args" sent as a JSON string holding the object as that object', () => {
+    const text = JSON.stringify({ intent: 'charge', args: JSON.stringify({ amount: 5 }) });
+    expect(parseNextStep({ ...base, text })).toEqual({ success: true, data: { intent: 'charge', args: { amount: 5 } } });
+  });
+
+  it.each([
+    ['a number', 5, 'a number'],
+    ['a string holding no object', 'five', 'a string'],
+    ['an array', [5], 'an array'],
+  ])('refuses "args" that is %s instead of running the tool with no arguments', (_name, args, kind) => {
+    const parsed = parseNextStep({ ...base, text: JSON.stringify({ intent: 'charge', args }) });
+    expect(parsed).toEqual({ success: false, error: `"args" of charge must be a JSON object, not ${kind}` });
   });
 });

@@ -283,6 +283,20 @@ describe('createOpenAIModel: a 400 refusing a field the options control (QA28 D6
     expect(endpointNamed(failureOf(result).message)).toBe(`POST <endpoint>: ${hint}; 400 ${said}`);
   });
 
+  it.each([
+    'Unrecognized request argument supplied: strict',
+    'Invalid JSON payload received. Unknown name "strict" at \'tools[0].function\': Cannot find field.',
+  ])('names the strict option for %j too', async (said) => {
+    const result = await answerOf({ status: 400, body: JSON.stringify({ error: { message: said } }) });
+    expect(endpointNamed(failureOf(result).message)).toBe(`POST <endpoint>: the server refuses strict tools: pass strict: false (or null) to createOpenAIModel; 400 ${said}`);
+  });
+
+  it("says nothing of strict for OpenAI's own strict-schema errors, where the schema is the problem (review28 item 12)", async () => {
+    const said = "Invalid schema for function 'charge': In context=(), 'additionalProperties' is required to be supplied and to be false (strict mode).";
+    const result = await answerOf({ status: 400, body: JSON.stringify({ error: { message: said } }) });
+    expect(endpointNamed(failureOf(result).message)).toBe(`POST <endpoint>: 400 ${said}`);
+  });
+
   it('says nothing of an option that already sends nothing, nor of another 400', async () => {
     const refused = JSON.stringify({ error: { message: "Unsupported parameter: 'parallel_tool_calls'" } });
     const unsent = await answerOf({ status: 400, body: refused }, { parallelToolCalls: null });
@@ -414,6 +428,11 @@ describe('createOpenAIModel: what a provider says about an answer it did not giv
     expect(error.status).toBeUndefined();
     expect(error.kind).toBe('malformed');
     expect(error.message).toBe('the model refused: "I\'m sorry, I can\'t help with charging cards."');
+  });
+
+  it("quotes the model's refusal when it reasoned before refusing, rather than reporting reasoning only (review28 item 5)", async () => {
+    const error = failureOf(await answerOf({ body: completion({ message: { role: 'assistant', content: null, refusal: 'I cannot do that.', reasoning_content: 'This is not allowed.' } }) }));
+    expect(error.message).toBe('the model refused: "I cannot do that."');
   });
 
   it("quotes an error the provider put in the choice (OpenRouter's upstream errors)", async () => {

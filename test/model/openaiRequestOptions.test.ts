@@ -120,7 +120,13 @@ describe('createOpenAIModel: extraBody (QA28 D10)', () => {
   });
 
   it('refuses a value that is no JSON object', () => {
-    expect(() => createOpenAIModel({ apiKey: API_KEY, extraBody: [1] as never })).toThrow(new ConfigError('extraBody must be an object of JSON values (the fields added to each request body), got [1]'));
-    expect(() => createOpenAIModel({ apiKey: API_KEY, extraBody: { top_p: Number.NaN } })).toThrow(new ConfigError('extraBody must be an object of JSON values (the fields added to each request body), got {"top_p":null}'));
+    expect(() => createOpenAIModel({ apiKey: API_KEY, extraBody: [1] as never })).toThrow(new ConfigError('extraBody must be an object of JSON values (the fields added to each request body), got an array'));
+    expect(() => createOpenAIModel({ apiKey: API_KEY, extraBody: 'sk-gateway-secret' as never })).toThrow(new ConfigError('extraBody must be an object of JSON values (the fields added to each request body), got a string'));
+  });
+
+  it('names only the field whose value is no JSON, and its kind, never the other fields (a gateway key may be one) (review28 item 2)', () => {
+    const refuse = () => createOpenAIModel({ apiKey: API_KEY, extraBody: { api_key: 'sk-gateway-secret', top_p: Number.NaN } });
+    expect(refuse).toThrow(new ConfigError('extraBody must be an object of JSON values (the fields added to each request body): its field top_p is a number that is not finite'));
+    expect(() => createOpenAIModel({ apiKey: API_KEY, extraBody: { api_key: 'sk-gateway-secret', when: new Date(0) } as never })).toThrow(new ConfigError('extraBody must be an object of JSON values (the fields added to each request body): its field when is an object that is not plain JSON'));
   });
 });

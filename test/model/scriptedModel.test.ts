@@ -38,6 +38,14 @@ describe('scriptedModel', () => {
     expect(model.requests.map((r) => r.threadId)).toEqual(['th_2', 'th_3']);
     expect(() => scriptedModel([], { keepRequests: -1 })).toThrow(/keepRequests/);
   });
+
+  it('counts every call answered in requestCount, past the requests it keeps (review28 item 7)', async () => {
+    const model = scriptedModel([{ intent: 'a' }, { intent: 'b' }, { intent: 'c' }], { keepRequests: 2 });
+    expect(model.requestCount).toBe(0);
+    for (const id of ['th_1', 'th_2', 'th_3']) await model.complete(request(id));
+    expect(model.requestCount).toBe(3);
+    expect(model.requests).toHaveLength(2);
+  });
 });
 
 describe('scriptedModel: args that are not JSON', () => {

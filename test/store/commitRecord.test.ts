@@ -50,6 +50,17 @@ describe('commit records', () => {
     expect(parseRecords(encodeRecord(entry, 0, line), false).records[0]!.entry).toEqual(entry);
   });
 
+  it('reads a record whose w is no ISO time, or whose f does not parse, as one whose end is unknown, not as none (review28 item 3)', () => {
+    const line = formatLine(1, [inputEvent(1)], { id: 't1', agent: 'triage', at: at(0) });
+    const head = { i: 't1', a: 'triage', s: 'sleeping', v: 2, c: at(1), u: at(2), o: 0, z: 512 };
+    for (const [w, f] of [['tomorrow', null], [5, null], [null, { kind: 'nonsense' }], [at(3600), 'failed']] as const) {
+      const record = Buffer.from(`${JSON.stringify({ ...head, w, f })}\t${line}`);
+      expect(parseRecords(record, false).records[0]!.entry).toEqual({ ...entry, status: 'sleeping', unknownEnd: true });
+    }
+    const none = Buffer.from(`${JSON.stringify({ ...head, w: null, f: null })}\t${line}`);
+    expect(parseRecords(none, false).records[0]!.entry).toEqual({ ...entry, status: 'sleeping' });
+  });
+
   it('encodes a tombstone: the last entry, the directory mtime, no thread line, between other records', () => {
     const write = encodeRecord(entry, 0, formatLine(1, [inputEvent(1)], { id: 't1', agent: 'triage', at: at(0) }));
     const tombstone = encodeDeletion(entry, 99.5);

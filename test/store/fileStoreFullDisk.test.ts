@@ -16,11 +16,12 @@ import { newThread } from './fixtures/events.js';
  * Writes (`writeSync`) to refuse with ENOSPC before the disk has room again; the bytes `statfs`
  * says are free to this user (`undefined`: what the disk says).
  */
-const full = vi.hoisted(() => ({ writes: 0, bytesFree: undefined as number | undefined }));
+const full = vi.hoisted(() => ({ writes: 0, bytesFree: undefined as number | undefined, statfsFails: false }));
 
 vi.mock('node:fs/promises', async (importOriginal) => {
   const actual = await importOriginal<typeof import('node:fs/promises')>();
   const statfs = (async (...args: Parameters<typeof actual.statfs>) => {
+    if (full.statfsFails) throw Object.assign(new Error('EIO: i/o error, statfs'), { code: 'EIO', errno: -5, syscall: 'statfs' });
     const stats = await actual.statfs(...args);
     if (full.bytesFree === undefined) return stats;
     return Object.assign(Object.create(Object.getPrototypeOf(stats) as object) as typeof stats, stats, { bsize: 4096, bavail: Math.floor(full.bytesFree / 4096) });
@@ -56,6 +57,7 @@ describe('the file store on a full disk', () => {
     rebuilt = [];
     full.writes = 0;
     full.bytesFree = undefined;
+    full.statfsFails = false;
   });
 
   afterEach(async () => {
@@ -97,5 +99,14 @@ describe('the file store on a full disk', () => {
     expect((refused as Error).message).toBe(`the disk of the data directory ${dir} is full (4096 bytes free)`);
     full.bytesFree = 64 * 1024 * 1024;
     await expect(store.ready!()).resolves.toBeUndefined();
+  });
+
+  it('is not ready, with a SystemError naming the data directory, when statfs fails (review28 item 13)', async () => {
+    const store = await openStore();
+    full.statfsFails = true;
+    const refused = await store.ready!().catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(SystemError);
+    expect((refused as Error).message).toBe(`cannot read the free space of the data directory ${dir}`);
+    expect(String((refused as Error).cause)).toContain('EIO');
   });
 });

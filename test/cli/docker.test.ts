@@ -18,6 +18,12 @@ function services(yaml: string): Map<string, string> {
   return blocks;
 }
 
+/** A service's block with the lines of the `x-` anchors it merges or takes whole (`*name`). */
+function withAnchors(yaml: string, block: string): string {
+  const anchors = new Map([...yaml.matchAll(/^x-[\w-]+: &([\w-]+)\n((?: {2}.*\n)*)/gm)].map((m) => [m[1]!, m[2]!]));
+  return [block, ...[...block.matchAll(/\*([\w-]+)/g)].map((m) => anchors.get(m[1]!) ?? '')].join('');
+}
+
 describe('the Docker files', () => {
   const dockerfile = read('Dockerfile');
   const project = /^ARG PROJECT=(\S+)$/m.exec(dockerfile)?.[1];
@@ -50,12 +56,9 @@ describe('the Docker files', () => {
 
   it('give every switchyard service the webhook secret, so the processes that run threads can sign callbacks (serve refuses a callbackUrl otherwise)', () => {
     const compose = read('docker-compose.yml');
-    const anchors = new Map([...compose.matchAll(/^x-[\w-]+: &([\w-]+)\n((?: {2}.*\n)*)/gm)].map((m) => [m[1]!, m[2]!]));
     const base = services(compose);
     for (const name of ['server', 'worker-1', 'worker-2']) {
-      const block = base.get(name)!;
-      // Its own environment lines, and those of the anchors it merges or takes whole.
-      const merged = [block, ...[...block.matchAll(/\*([\w-]+)/g)].map((m) => anchors.get(m[1]!) ?? '')].join('');
+      const merged = withAnchors(compose, base.get(name)!);
       expect(merged, name).toMatch(/SWITCHYARD_WEBHOOK_SECRET: \$\{SWITCHYARD_WEBHOOK_SECRET:-\}/);
       // A rotation's old secrets, wherever the current one goes: what threads sealed under them still opens.
       expect(merged, name).toMatch(/SWITCHYARD_WEBHOOK_SECRET_PREVIOUS: \$\{SWITCHYARD_WEBHOOK_SECRET_PREVIOUS:-\}/);
@@ -65,11 +68,9 @@ describe('the Docker files', () => {
 
   it('give every switchyard service each model variable serve and worker read, the request timeout too', () => {
     const compose = read('docker-compose.yml');
-    const anchors = new Map([...compose.matchAll(/^x-[\w-]+: &([\w-]+)\n((?: {2}.*\n)*)/gm)].map((m) => [m[1]!, m[2]!]));
     const base = services(compose);
     for (const name of ['server', 'worker-1', 'worker-2']) {
-      const block = base.get(name)!;
-      const merged = [block, ...[...block.matchAll(/\*([\w-]+)/g)].map((m) => anchors.get(m[1]!) ?? '')].join('');
+      const merged = withAnchors(compose, base.get(name)!);
       for (const variable of ['SWITCHYARD_MODEL_API_KEY', 'SWITCHYARD_MODEL_BASE_URL', 'SWITCHYARD_MODEL', 'SWITCHYARD_MODEL_TIMEOUT_MS', 'OPENAI_API_KEY', 'OPENAI_BASE_URL']) {
         expect(merged, `${name} ${variable}`).toMatch(new RegExp(`${variable}: \\$\\{${variable}:-\\}`));
       }

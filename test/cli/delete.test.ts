@@ -122,6 +122,18 @@ describe('switchyard delete', () => {
     expect(deleted.stderr).toBe('');
   });
 
+  it('names none of the children the same command deletes after it (the pipeline listed first)', async () => {
+    const delegation = (seq: number, step: string): NewEvent => ({ type: 'tool_call', data: { callId: `step_${seq}`, tool: step, args: { threadId: `p1--${step}`, agent: 'calculator', input: 'x' }, idempotencyKey: `p1:step_${seq}`, attempt: 1 } });
+    await store.create(threadOf('p1', 'flow', [input(), delegation(1, 'a'), delegation(2, 'b'), { type: 'final', data: { output: 'ok' } }]));
+    await store.create(threadOf('p1--a', 'calculator', [input('p1'), { type: 'final', data: { output: 'ok' } }]));
+    await store.create(threadOf('p1--b', 'calculator', [input('p1'), { type: 'final', data: { output: 'ok' } }]));
+
+    const deleted = await cli('delete', 'p1', 'p1--a');
+    expect(deleted.code).toBe(0);
+    expect(deleted.stdout).toBe('deleted p1\ndeleted p1--a\n');
+    expect(deleted.stderr).toBe(`note: p1 was a pipeline: its child threads p1--b stay; delete them on their own: switchyard delete p1--b --url ${server.url}\n`);
+  });
+
   it('--json names the calls left unrecorded as unrecordedCalls, and still warns on stderr', async () => {
     await store.create(threadOf('t1', 'publisher', unrecorded('t1'), ago(40)));
     await store.create(threadOf('t2', 'calculator', DONE));

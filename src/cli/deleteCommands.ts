@@ -41,13 +41,14 @@ export function addDeleteCommands(program: Command, cli: CliContext): void {
       const deleted: string[] = [];
       const failed: NotDeleted[] = [];
       const unrecorded: UnrecordedOfDeleted[] = [];
+      const named = new Set(ids);
       for (const id of ids) {
         const outcome = await deleteOne(client, id);
         if (outcome.success) {
           deleted.push(id);
           if (!json) cli.out(`deleted ${id}`);
           warnUnrecorded(cli, outcome.data, unrecorded);
-          noteChildren(cli, outcome.data, cli.hintOf(command));
+          noteChildren(cli, outcome.data, named, cli.hintOf(command));
         } else {
           failed.push(outcome.error);
           if (!json) cli.err(`error: ${id} not deleted: ${outcome.error.error}`);
@@ -131,9 +132,12 @@ function warnUnrecorded(cli: CliContext, deleted: DeletedThread | undefined, cal
   calls.push({ id: deleted.id, callId, tool, idempotencyKey });
 }
 
-/** Says on stderr that a pipeline deleted leaves its child threads, and how to delete them. */
-function noteChildren(cli: CliContext, deleted: DeletedThread | undefined, hint: CommandHint): void {
-  const children = deleted?.children ?? [];
+/**
+ * Says on stderr that a pipeline deleted leaves its child threads, and how to delete them: those
+ * still stored that the command does not name (`named`: those before it are gone, those after it go next).
+ */
+function noteChildren(cli: CliContext, deleted: DeletedThread | undefined, named: ReadonlySet<string>, hint: CommandHint): void {
+  const children = (deleted?.children ?? []).filter((child) => !named.has(child));
   if (deleted === undefined || children.length === 0) return;
   cli.err(`note: ${deleted.id} was a pipeline: its child threads ${children.join(', ')} stay; delete them on their own: ${hint(`delete ${children.map(shellQuote).join(' ')}`)}`);
 }

@@ -45,14 +45,15 @@ export class FailureTable {
     const key = keyOf(failure);
     let code = this.#codes.get(key);
     if (code === undefined) {
-      if (this.#bytes + costOf(key) > this.maxBytes) return 0;
+      const cost = costOf(key);
+      if (this.#bytes + cost > this.maxBytes) return 0;
       code = this.#free.pop() ?? this.#keys.length;
       // A copy: the key built from slices of a longer text (a reason cut to 200 characters) would keep that text alive.
       const own = JSON.parse(JSON.stringify(key)) as string;
       this.#keys[code] = own;
       this.#refs[code] = 0;
       this.#codes.set(own, code);
-      this.#bytes += costOf(key);
+      this.#bytes += cost;
     }
     this.#refs[code]!++;
     return code;

@@ -16,19 +16,24 @@ export function delegationOf(event: ThreadEvent): Delegation | null {
 }
 
 /**
- * The delegations of a pipeline's agent steps that have no recorded result, in order: at most the
- * one it waits for. Read from the log alone, so any process can tell, with or without the
- * pipeline's definition.
+ * The delegations of a pipeline's agent steps, one per child thread, in order (`open`: only those
+ * with no recorded result, at most the one it waits for). Read from the log alone, so any process
+ * can tell, with or without the pipeline's definition.
  */
-export function openDelegations(thread: Pick<Thread, 'events'>): Delegation[] {
+export function delegations(thread: Pick<Thread, 'events'>, open = false): Delegation[] {
   const ended = new Set<string>();
-  for (const event of thread.events) if (event.type === 'tool_result') ended.add(event.data.callId);
-  const open = new Map<string, Delegation>();
+  if (open) for (const event of thread.events) if (event.type === 'tool_result') ended.add(event.data.callId);
+  const children = new Map<string, Delegation>();
   for (const event of thread.events) {
     const child = event.type === 'tool_call' && !ended.has(event.data.callId) ? delegationOf(event) : null;
-    if (child !== null) open.set(child.threadId, child);
+    if (child !== null) children.set(child.threadId, child);
   }
-  return [...open.values()];
+  return [...children.values()];
+}
+
+/** The delegations of a pipeline's agent steps that have no recorded result, in order (see {@link delegations}). */
+export function openDelegations(thread: Pick<Thread, 'events'>): Delegation[] {
+  return delegations(thread, true);
 }
 
 /**

@@ -2,7 +2,7 @@ import type { Agent } from '../agent/agent.js';
 import { isoTime, type Clock } from '../clock.js';
 import { InvalidStateError, NotFoundError, NotSupportedError, VersionConflictError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { delegationOf } from '../pipeline/delegations.js';
+import { delegations } from '../pipeline/delegations.js';
 import type { ThreadStore } from '../store/threadStore.js';
 import type { Thread } from '../thread/events.js';
 import { incarnationKeyOf } from '../thread/incarnation.js';
@@ -89,12 +89,7 @@ export async function deleteThread(sources: DeleteSources, threadId: string): Pr
  * is none.
  */
 async function childrenOf(store: ThreadStore, thread: Thread): Promise<string[]> {
-  const named = new Set<string>();
-  for (const event of thread.events) {
-    const child = delegationOf(event);
-    if (child !== null) named.add(child.threadId);
-  }
-  const stored = await Promise.all([...named].map((id) => store.get(id)));
+  const stored = await Promise.all(delegations(thread).map((child) => store.get(child.threadId)));
   return stored.flatMap((child) => (child !== undefined && parentIdOf(child) === thread.id ? [child.id] : []));
 }
 

@@ -1,7 +1,7 @@
 import { clipText } from '../errors.js';
 import { isJson, type Json } from '../thread/events.js';
 import type { ModelOutput } from './model.js';
-import { taggedToolCall } from './taggedToolCall.js';
+import { taggedToolCall, unfenced } from './taggedToolCall.js';
 
 /** The model's next step: an intent (a tool name) and its raw arguments (parsed JSON, not yet checked). */
 export interface NextStep {
@@ -36,7 +36,7 @@ export function parseNextStep(output: ModelOutput): Parsed {
     } catch {
       return { success: false, error: `arguments of ${name} are not valid JSON: ${snippet(raw)}` };
     }
-    return checked(name, typeof args === 'string' ? innerObject(args) : args);
+    return checked(name, innerObject(args));
   }
   if (output.text !== undefined) {
     const answer = afterReasoning(output.text);
@@ -59,7 +59,7 @@ export function parseNextStep(output: ModelOutput): Parsed {
  */
 function answerArgs(intent: string, args: Json | undefined, rest: Record<string, Json>): Parsed {
   if (args === undefined || args === null) return checked(intent, rest);
-  const value = typeof args === 'string' ? innerObject(args) : args;
+  const value = innerObject(args);
   if (typeof value === 'object' && value !== null && !Array.isArray(value)) return checked(intent, value);
   const kind = Array.isArray(value) ? 'an array' : typeof value === 'string' ? 'a string' : `a ${typeof value}`;
   return { success: false, error: `"args" of ${intent.slice(0, 80)} must be a JSON object, not ${kind}` };
@@ -71,7 +71,7 @@ function taggedStep(answer: string): Parsed | undefined {
   if (tagged === undefined || !tagged.success) return tagged;
   const { name, args } = tagged.data;
   if (args === undefined || args === null) return checked(name, {});
-  return checked(name, typeof args === 'string' ? innerObject(args) : args);
+  return checked(name, innerObject(args));
 }
 
 /** The step, unless its arguments are not a JSON value a thread can record and read back. */
@@ -100,10 +100,10 @@ function hasProtoKey(value: Json): boolean {
 /**
  * Arguments sent as a JSON string holding the JSON object (encoded twice, as some models and
  * proxies do): that object. A tool's input is always an object, so nothing else is meant. Any
- * other string as it is, for the tool's schema to refuse.
+ * other arguments (another string too) as they are, for the tool's schema to refuse.
  */
-function innerObject(args: string): Json {
-  if (!args.trimStart().startsWith('{')) return args;
+function innerObject(args: Json): Json {
+  if (typeof args !== 'string' || !args.trimStart().startsWith('{')) return args;
   try {
     const inner = JSON.parse(args) as Json;
     return typeof inner === 'object' && inner !== null && !Array.isArray(inner) ? inner : args;
@@ -151,11 +151,6 @@ function parsedAnswer(text: string, answer: string): unknown {
       return NOT_JSON;
     }
   }
-}
-
-/** `text` trimmed, without a markdown code fence (```` ```json ````) around it. */
-function unfenced(text: string): string {
-  return text.trim().replace(/^```(?:json)?\s*/i, '').replace(/\s*```$/, '');
 }
 
 function snippet(text: string): string {

@@ -38,7 +38,7 @@ export function taggedToolCall(answer: string): Tagged {
 function callOf(block: string): TaggedCall | undefined {
   let value: unknown;
   try {
-    value = JSON.parse(block.replace(/^```(?:json)?\s*/i, '').replace(/\s*```$/, ''));
+    value = JSON.parse(unfenced(block));
   } catch {
     return undefined;
   }
@@ -55,4 +55,9 @@ export function severalCallsMessage(names: readonly string[], count: number): st
   const listed = names.slice(0, MAX_LISTED_CALLS).map((name) => (name === '' ? '(unnamed)' : name.slice(0, 40)));
   const more = count > MAX_LISTED_CALLS ? ', …' : '';
   return `answer with exactly one tool call; this answer had ${count}: ${listed.join(', ')}${more} (none was run)`;
+}
+
+/** `text` trimmed, without a markdown code fence (```` ```json ````) around it. */
+export function unfenced(text: string): string {
+  return text.trim().replace(/^```(?:json)?\s*/i, '').replace(/\s*```$/, '');
 }
